@@ -1,0 +1,148 @@
+"""Load the shipped catalog (hardware/data/*.yaml), overlay users' files, check references."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from hardware.schema import Accelerator, CatalogData, Cpu, ModelArch, System
+from planner.errors import ConfigError, Problem
+from planner.yamlio import Doc, load_yaml, merge, validate
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The validated catalog, with the derived per-system figures every report uses."""
+
+    data: CatalogData
+    doc: Doc
+
+    @property
+    def accelerators(self) -> dict[str, Accelerator]:
+        return self.data.accelerators
+
+    @property
+    def cpus(self) -> dict[str, Cpu]:
+        return self.data.cpus
+
+    @property
+    def systems(self) -> dict[str, System]:
+        return self.data.systems
+
+    @property
+    def models(self) -> dict[str, ModelArch]:
+        return self.data.models
+
+    def system(self, name: str) -> System:
+        return self.data.systems[name]
+
+    def accelerator_of(self, system: str) -> Accelerator | None:
+        sys_ = self.data.systems[system]
+        return self.data.accelerators[sys_.accelerator] if sys_.accelerator else None
+
+    def system_cores(self, system: str) -> int:
+        """Physical CPU cores in one unit: cpus x cores per CPU."""
+        sys_ = self.data.systems[system]
+        return sys_.cpus * self.data.cpus[sys_.cpu].cores
+
+    def spare_cores(self, system: str) -> float:
+        """Host cores left for verifier sandboxes after the per-accelerator reservation."""
+        sys_ = self.data.systems[system]
+        return max(
+            0.0, self.system_cores(system) - sys_.host_cores_reserved_per_accelerator * sys_.accelerators
+        )
+
+    def peak_flops(self, system: str, precision: str) -> float:
+        """Dense peak FLOP/s of one unit at a precision; 0.0 if unsupported or CPU-only."""
+        acc = self.accelerator_of(system)
+        if acc is None or precision not in acc.peak_flops:
+            return 0.0
+        return acc.peak_flops[precision] * self.data.systems[system].accelerators  # type: ignore[index]
+
+    def hbm_bytes(self, system: str) -> float:
+        acc = self.accelerator_of(system)
+        return 0.0 if acc is None else acc.hbm_bytes * self.data.systems[system].accelerators
+
+    def hbm_bandwidth_bytes_per_s(self, system: str) -> float:
+        acc = self.accelerator_of(system)
+        return (
+            0.0
+            if acc is None
+            else acc.hbm_bandwidth_bytes_per_s * self.data.systems[system].accelerators
+        )
+
+
+def shipped_files() -> list[Path]:
+    return sorted(DATA_DIR.glob("*.yaml"))
+
+
+def load_catalog(extra_files: Iterable[str | Path] = ()) -> Catalog:
+    """Shipped catalog plus user files by path, later files deep-merged over earlier ones.
+
+    A user file may add entries or override single figures of shipped ones
+    (`systems: {hgx-h100: {capex_usd: 250000}}`).
+    """
+    files = [*shipped_files(), *[Path(f) for f in extra_files]]
+    problems: list[Problem] = []
+    doc: Doc | None = None
+    for path in files:
+        try:
+            part = load_yaml(path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        doc = part if doc is None else merge(doc, part)
+    if problems:
+        raise ConfigError(problems)
+    assert doc is not None, "the package ships catalog files"
+    data = validate(CatalogData, doc)
+    problems = [p for rule in CROSS_REFERENCE_RULES for p in rule(data, doc)]
+    if problems:
+        raise ConfigError(problems)
+    return Catalog(data=data, doc=doc)
+
+
+def _systems_name_known_parts(data: CatalogData, doc: Doc) -> list[Problem]:
+    out = []
+    for name, sys_ in data.systems.items():
+        if sys_.accelerator is not None and sys_.accelerator not in data.accelerators:
+            out.append(
+                doc.problem(
+                    ("systems", name, "accelerator"),
+                    f"unknown accelerator {sys_.accelerator!r}; known: {', '.join(sorted(data.accelerators))}",
+                )
+            )
+        if sys_.cpu not in data.cpus:
+            out.append(
+                doc.problem(
+                    ("systems", name, "cpu"),
+                    f"unknown cpu {sys_.cpu!r}; known: {', '.join(sorted(data.cpus))}",
+                )
+            )
+    return out
+
+
+def _reservation_leaves_cores(data: CatalogData, doc: Doc) -> list[Problem]:
+    out = []
+    for name, sys_ in data.systems.items():
+        if sys_.cpu not in data.cpus:
+            continue
+        cores = sys_.cpus * data.cpus[sys_.cpu].cores
+        reserved = sys_.host_cores_reserved_per_accelerator * sys_.accelerators
+        if reserved > cores:
+            out.append(
+                doc.problem(
+                    ("systems", name, "host_cores_reserved_per_accelerator"),
+                    f"reserves {reserved:g} cores but the system has only {cores}",
+                )
+            )
+    return out
+
+
+CROSS_REFERENCE_RULES: list[Callable[[CatalogData, Doc], list[Problem]]] = [
+    _systems_name_known_parts,
+    _reservation_leaves_cores,
+]

@@ -1,0 +1,172 @@
+"""Typed catalog entries: accelerators, CPUs, systems (the unit bought or rented), model
+architectures. YAML keys are unit-free (`power: 700 W`); attributes carry SI units (`power_w`).
+
+Every entry names a `source:` for its figures; `sources:` may name a different source for a
+single figure (`sources: {power: "MLPerf v4.1 measured average"}`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from planner.schema import Fraction, Name, NonNegInt, PositiveInt, Precision, Strict
+from planner.units import Bandwidth, Bytes, Count, Duration, Flops, Power
+
+PositiveFlops = Annotated[Flops, Field(gt=0)]
+PositiveBytes = Annotated[Bytes, Field(gt=0)]
+PositiveBandwidth = Annotated[Bandwidth, Field(gt=0)]
+PositivePower = Annotated[Power, Field(gt=0)]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+PositiveCount = Annotated[Count, Field(gt=0)]
+Source = Annotated[str, Field(min_length=3)]
+
+
+class Sourced(Strict):
+    source: Source
+    sources: dict[str, Source] = Field(default_factory=dict)
+
+    def source_of(self, figure: str) -> str:
+        """The source of one figure (by YAML key), falling back to the entry's source."""
+        return self.sources.get(figure, self.source)
+
+    @model_validator(mode="after")
+    def _sources_name_figures(self) -> "Sourced":
+        known = {f.alias or name for name, f in type(self).model_fields.items()}
+        known |= set(type(self).model_fields)
+        for key in self.sources:
+            if key.split(".")[0] not in known:
+                raise ValueError(f"sources names {key!r}, which is not a figure of this entry")
+        return self
+
+
+class Accelerator(Sourced):
+    vendor: str
+    # Dense peak FLOP/s per precision (no sparsity). A precision not listed is unsupported.
+    peak_flops: dict[Precision, PositiveFlops] = Field(min_length=1)
+    hbm_bytes: PositiveBytes = Field(alias="hbm")
+    hbm_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="hbm_bandwidth")
+    scale_up_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="scale_up_bandwidth")
+    scale_out_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="scale_out_bandwidth")
+    power_w: PositivePower = Field(alias="power")
+
+
+class Cpu(Sourced):
+    vendor: str
+    cores: PositiveInt
+
+
+class Efficiency(Strict):
+    """Named efficiency factors of a system; the demand models read these, never constants."""
+
+    training_mfu: Fraction
+    decode_bandwidth_utilisation: Fraction
+    decode_compute_utilisation: Fraction
+    prefill_compute_utilisation: Fraction
+
+
+class System(Sourced):
+    """The unit bought or rented: a server, a rack, or a CPU-only server (accelerators: 0)."""
+
+    description: str
+    accelerator: Name | None = None
+    accelerators: NonNegInt
+    cpu: Name
+    cpus: PositiveInt
+    # Accelerators joined by the fast scale-up fabric (NVLink, NeuronLink): the largest
+    # tensor-parallel group that stays on it.
+    scale_up_domain: NonNegInt
+    power_w: PositivePower = Field(alias="power")
+    capex_usd: Annotated[float, Field(ge=0)]
+    lifetime_s: PositiveDuration = Field(alias="lifetime")
+    rental_usd_per_hour: Annotated[float, Field(ge=0)]
+    # Host cores kept for the framework, data loading and NCCL per accelerator; the rest can
+    # run verifier sandboxes.
+    host_cores_reserved_per_accelerator: Annotated[float, Field(ge=0)]
+    # Share of HBM usable for weights + KV (the rest: activations, fragmentation, runtime).
+    hbm_usable_fraction: Fraction | None = None
+    efficiency: Efficiency | None = None
+
+    @model_validator(mode="after")
+    def _accelerated_or_cpu_only(self) -> "System":
+        if self.accelerators == 0:
+            if self.accelerator is not None or self.efficiency is not None:
+                raise ValueError(
+                    "a CPU-only system (accelerators: 0) has no accelerator or efficiency"
+                )
+            if self.scale_up_domain != 0:
+                raise ValueError("a CPU-only system has scale_up_domain: 0")
+            return self
+        missing = [
+            key
+            for key, value in (
+                ("accelerator", self.accelerator),
+                ("efficiency", self.efficiency),
+                ("hbm_usable_fraction", self.hbm_usable_fraction),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ValueError(f"a system with accelerators needs {', '.join(missing)}")
+        if not 1 <= self.scale_up_domain <= self.accelerators:
+            raise ValueError(
+                f"scale_up_domain must be between 1 and accelerators ({self.accelerators})"
+            )
+        return self
+
+
+class ModelArch(Sourced):
+    """A transformer's shape. Dense models omit active_params (all parameters are active)."""
+
+    description: str
+    params: PositiveCount
+    active_params: PositiveCount | None = None
+    layers: PositiveInt
+    hidden: PositiveInt
+    heads: PositiveInt
+    kv_heads: PositiveInt | None = None
+    attention: Literal["gqa", "mla"] = "gqa"
+    # MLA stores one compressed latent (plus its rope key) per token per layer, in elements.
+    kv_latent_dim: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _attention_fields(self) -> "ModelArch":
+        if self.attention == "gqa":
+            if self.kv_heads is None:
+                raise ValueError("a GQA model needs kv_heads")
+            if self.kv_latent_dim is not None:
+                raise ValueError("kv_latent_dim is for attention: mla")
+            if self.hidden % self.heads:
+                raise ValueError("hidden must be a multiple of heads")
+        elif self.kv_latent_dim is None:
+            raise ValueError("an MLA model needs kv_latent_dim (elements per token per layer)")
+        if self.active_params is not None and self.active_params > self.params:
+            raise ValueError("active_params cannot exceed params")
+        return self
+
+    @property
+    def active(self) -> float:
+        """Parameters active per token (all of them for a dense model)."""
+        return self.active_params if self.active_params is not None else self.params
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def kv_elements_per_token(self) -> int:
+        """K and V elements stored per token over all layers (GQA: 2·layers·head_dim·kv_heads;
+        MLA: layers·kv_latent_dim)."""
+        if self.attention == "mla":
+            assert self.kv_latent_dim is not None
+            return self.layers * self.kv_latent_dim
+        assert self.kv_heads is not None
+        return 2 * self.layers * self.head_dim * self.kv_heads
+
+
+class CatalogData(Strict):
+    accelerators: dict[Name, Accelerator] = Field(default_factory=dict)
+    cpus: dict[Name, Cpu] = Field(default_factory=dict)
+    systems: dict[Name, System] = Field(default_factory=dict)
+    models: dict[Name, ModelArch] = Field(default_factory=dict)

@@ -1,0 +1,217 @@
+"""YAML loading that remembers where every value came from, and turns validation errors into
+`file:line: path.to.field: message` problems.
+
+Validation is pydantic's; this module only keeps the (file, line) of each path so that its
+errors, and our cross-reference checks, can point at the line a user has to edit.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from planner.errors import ConfigError, Problem
+
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Doc:
+    """Plain data from YAML plus the (file, line) of every mapping key and list item."""
+
+    data: Any
+    file: str
+    lines: dict[Loc, tuple[str, int]] = field(default_factory=dict)
+
+    def where(self, loc: Loc) -> tuple[str, int | None, str]:
+        """(file, line, dotted path) for a location, matching as much of it as the data has.
+
+        Locations from pydantic may contain parts the data does not (a union's tag); those are
+        skipped so the path a user sees is the one in their file.
+        """
+        matched: list[str | int] = []
+        best = (self.file, self.lines.get((), (self.file, None))[1])
+        node = self.data
+        for part in loc:
+            key: str | int | None = None
+            if isinstance(node, dict) and part in node:
+                key = part
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                key = part
+            if key is None:
+                continue
+            matched.append(key)
+            node = node[key]
+            if tuple(matched) in self.lines:
+                best = self.lines[tuple(matched)]
+        return best[0], best[1], format_path(tuple(matched) if matched else loc)
+
+    def problem(self, loc: Loc, message: str) -> Problem:
+        file, line, path = self.where(loc)
+        return Problem(file, line, path, message)
+
+
+def format_path(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _construct(node: yaml.Node, file: str, loc: Loc, doc: Doc, problems: list[Problem]) -> Any:
+    doc.lines[loc] = (file, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
+                problems.append(
+                    Problem(file, key_node.start_mark.line + 1, format_path(loc), "keys must be names")
+                )
+                continue
+            key = str(key)
+            if key in out:
+                problems.append(
+                    Problem(
+                        file,
+                        key_node.start_mark.line + 1,
+                        format_path(loc + (key,)),
+                        "duplicate key (the first one would be silently overwritten)",
+                    )
+                )
+                continue
+            out[key] = _construct(value_node, file, loc + (key,), doc, problems)
+            doc.lines[loc + (key,)] = (file, key_node.start_mark.line + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _construct(item, file, loc + (i,), doc, problems) for i, item in enumerate(node.value)
+        ]
+    return _scalar(node)
+
+
+_LOADER = yaml.SafeLoader("")
+
+
+def _scalar(node: yaml.Node) -> Any:
+    # SafeLoader's constructors give YAML's own typing of scalars (ints, floats, bools, nulls).
+    return _LOADER.construct_object(node, deep=True)
+
+
+def load_yaml(path: str | Path) -> Doc:
+    """Read a YAML file into a Doc. Raises ConfigError for a missing, empty or malformed file."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(file, None, "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(file, None, "", f"cannot read file: {exc}")]) from None
+    return parse_yaml(text, file)
+
+
+def parse_yaml(text: str, file: str) -> Doc:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(file, line, "", f"YAML syntax error: {reason}")]) from None
+    if root is None:
+        raise ConfigError([Problem(file, 1, "", "file is empty")])
+    doc = Doc(data=None, file=file)
+    problems: list[Problem] = []
+    try:
+        doc.data = _construct(root, file, (), doc, problems)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([Problem(file, line, "", f"YAML error: {exc}")]) from None
+    if problems:
+        raise ConfigError(problems)
+    if not isinstance(doc.data, dict):
+        raise ConfigError([Problem(file, 1, "", "expected a mapping of keys to values at the top")])
+    return doc
+
+
+def merge(base: Doc, overlay: Doc, at: Loc = ()) -> Doc:
+    """Deep-merge overlay's data into a copy of base at `at`; overlay values win.
+
+    Lines of overlaid values point into the overlay's file, so errors in an override or a user
+    catalog name the file the user wrote.
+    """
+    out = Doc(copy.deepcopy(base.data), base.file, dict(base.lines))
+    _merge_into(out, at, overlay.data, overlay, ())
+    return out
+
+
+def _merge_into(out: Doc, at: Loc, value: Any, src: Doc, src_loc: Loc) -> None:
+    parent: Any = out.data
+    for part in at[:-1]:
+        parent = parent[part]
+    current = parent[at[-1]] if at and isinstance(parent, dict) and at[-1] in parent else (
+        out.data if not at else None
+    )
+    if isinstance(value, dict) and isinstance(current, dict):
+        for key, sub in value.items():
+            if src_loc + (key,) in src.lines:
+                out.lines[at + (key,)] = src.lines[src_loc + (key,)]
+            if key in current and isinstance(current[key], dict) and isinstance(sub, dict):
+                _merge_into(out, at + (key,), sub, src, src_loc + (key,))
+            else:
+                current[key] = copy.deepcopy(sub)
+                _copy_lines(out, at + (key,), src, src_loc + (key,))
+        return
+    if not at:
+        out.data = copy.deepcopy(value)
+    else:
+        parent[at[-1]] = copy.deepcopy(value)
+    _copy_lines(out, at, src, src_loc)
+
+
+def _copy_lines(out: Doc, at: Loc, src: Doc, src_loc: Loc) -> None:
+    for loc in [k for k in out.lines if k[: len(at)] == at and len(k) > len(at)]:
+        del out.lines[loc]
+    for loc, where in src.lines.items():
+        if loc[: len(src_loc)] == src_loc:
+            out.lines[at + loc[len(src_loc):]] = where
+
+
+def validate(model: type[M], doc: Doc, loc: Loc = (), context: dict[str, Any] | None = None) -> M:
+    """Validate doc.data (or the part at `loc`) against a pydantic model; ConfigError with lines."""
+    data = doc.data
+    for part in loc:
+        data = data[part]
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(problems_from(exc, doc, loc)) from None
+
+
+def problems_from(exc: ValidationError, doc: Doc, prefix: Loc = ()) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = prefix + tuple(err["loc"])
+        problems.append(doc.problem(loc, _message(err)))
+    return problems
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown field (check the spelling; see the documented fields)"
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(err["msg"])
+    # pydantic prefixes messages of our own validators with "Value error, ".
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg
