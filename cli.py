@@ -1,0 +1,64 @@
+"""`planner`: the command line. It only parses, calls the library and formats; each command
+group lives in planner/commands/. User errors become a message and an exit code, never a
+traceback (unless --debug).
+
+Exit codes: 0 ok; 1 bad input; 2 infeasible plan; 3 solver failure or failed verification.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from planner.commands import register
+from planner.errors import ConfigError, PlannerError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, help="Show a traceback on errors (for bug reports).")
+@click.pass_context
+def planner(ctx: click.Context, debug: bool) -> None:
+    """Capacity planner for AI training and serving fleets.
+
+    \b
+    Examples:
+      planner plan                         # plan the shipped default scenario
+      planner topology show multi-dc       # a cluster graph, per datacenter and system
+      planner estimate kv --model llama-3.1-405b --tokens 39000 --batch 32
+      planner validate my-scenario.yaml
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+register(planner)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the group, map PlannerError to its exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        planner.main(args=args, prog_name="planner", standalone_mode=False)
+    except PlannerError as exc:
+        if debug:
+            raise
+        if isinstance(exc, ConfigError):
+            click.echo(str(exc), err=True)
+            n = len(exc.problems)
+            click.echo(f"{n} problem{'s' if n != 1 else ''} in the input; nothing was planned.", err=True)
+        else:
+            click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

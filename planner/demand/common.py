@@ -1,0 +1,123 @@
+"""Shared first-principles pieces: FLOPs per token, weight bytes, catalog look-ups, unit cost.
+
+SI units throughout: bytes, FLOP, seconds, watts, joules; money in USD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hardware.catalog import Catalog
+from hardware.schema import Accelerator, Efficiency, ModelArch, System
+from planner.schema import BYTES_PER_VALUE
+
+Pricing = Literal["rental", "amortised"]
+
+SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_DAY = 86400.0
+JOULES_PER_KWH = 3.6e6
+
+# FLOPs per parameter per token of a forward pass: one multiply and one add per weight
+# (Kaplan et al. 2020, "Scaling Laws for Neural Language Models", section 2.1: C_forward ~ 2N).
+FORWARD_FLOPS_PER_PARAM = 2.0
+# Training = forward (2N) + backward (4N: gradients w.r.t. activations and weights) = 6N
+# (Kaplan et al. 2020, section 2.1; Hoffmann et al. 2022 use the same C = 6ND).
+TRAINING_FLOPS_PER_PARAM = 6.0
+BACKWARD_SHARE_OF_TRAINING = 4.0 / 6.0
+# Attention score and value products per token at context L: QK^T and AV each cost
+# 2·heads·head_dim·L multiply-adds per layer, 4·heads·head_dim·L together (DESIGN.md).
+ATTENTION_FLOPS_FACTOR = 4.0
+# Training multiplies forward FLOPs by 3 (backward = 2 x forward), attention included.
+TRAINING_TO_FORWARD = TRAINING_FLOPS_PER_PARAM / FORWARD_FLOPS_PER_PARAM
+
+# Default electricity price and PUE for amortised pricing: defaults for a user to replace.
+# US industrial average electricity price 2023: 8.06 c/kWh (EIA, Electric Power Monthly).
+DEFAULT_ELECTRICITY_USD_PER_KWH = 0.0806
+# PUE 1.0 = IT power only; the Uptime Institute's average is ~1.56, new large sites <= 1.3.
+DEFAULT_PUE = 1.0
+
+
+def weight_bytes(model: ModelArch, precision: str) -> float:
+    """Bytes of all weights: params (TOTAL params, all experts for MoE) x bytes per value."""
+    return model.params * BYTES_PER_VALUE[precision]
+
+
+def attention_flops_per_token(model: ModelArch, context: float) -> float:
+    """Forward attention FLOPs for one token attending to `context` tokens:
+    4 · heads · layers · head_dim · context (FLOP)."""
+    return ATTENTION_FLOPS_FACTOR * model.heads * model.layers * model.head_dim * context
+
+
+def forward_flops_per_token(model: ModelArch, context: float) -> float:
+    """Forward FLOPs of one token at `context`: 2·N_active + attention (FLOP)."""
+    return FORWARD_FLOPS_PER_PARAM * model.active + attention_flops_per_token(model, context)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """One accelerated system's figures the demand models use."""
+
+    name: str
+    system: System
+    accelerator: Accelerator
+    efficiency: Efficiency
+    hbm_usable_fraction: float
+
+    @property
+    def accelerators(self) -> int:
+        return self.system.accelerators
+
+    def peak(self, precision: str) -> float:
+        """Dense peak FLOP/s of ONE accelerator at a precision (0 if unsupported)."""
+        return float(self.accelerator.peak_flops.get(precision, 0.0))  # type: ignore[call-overload]
+
+    def supports(self, precision: str) -> bool:
+        return precision in self.accelerator.peak_flops
+
+
+def hardware(catalog: Catalog, system: str, hbm_usable_fraction: float | None = None) -> Hardware | None:
+    """The system's accelerator and efficiency figures; None for a CPU-only system.
+
+    `hbm_usable_fraction` overrides the catalog's figure (e.g. 1.0 to count all HBM)."""
+    sys_ = catalog.system(system)
+    acc = catalog.accelerator_of(system)
+    if acc is None or sys_.accelerators == 0:
+        return None
+    assert sys_.efficiency is not None and sys_.hbm_usable_fraction is not None
+    return Hardware(
+        name=system,
+        system=sys_,
+        accelerator=acc,
+        efficiency=sys_.efficiency,
+        hbm_usable_fraction=(
+            sys_.hbm_usable_fraction if hbm_usable_fraction is None else hbm_usable_fraction
+        ),
+    )
+
+
+CPU_ONLY_REASON = "CPU-only system has no accelerators"
+
+
+def unit_usd_per_hour(
+    system: System,
+    pricing: Pricing,
+    electricity_usd_per_kwh: float = DEFAULT_ELECTRICITY_USD_PER_KWH,
+    pue: float = DEFAULT_PUE,
+) -> float:
+    """Cost of one unit-hour (USD/h).
+
+    rental: the catalog's rental_usd_per_hour (energy included by the provider);
+    amortised: capex_usd / lifetime_h + power_w / 1000 x PUE x electricity_usd_per_kwh.
+    """
+    if pricing == "rental":
+        return system.rental_usd_per_hour
+    if pricing == "amortised":
+        capex_per_h = system.capex_usd / (system.lifetime_s / SECONDS_PER_HOUR)
+        return capex_per_h + system.power_w / 1000.0 * pue * electricity_usd_per_kwh
+    raise ValueError(f"unknown pricing {pricing!r}; use rental or amortised")
+
+
+def gb(value: float) -> str:
+    """Bytes as decimal GB for derivations."""
+    return f"{value / 1e9:,.1f} GB"

@@ -1,0 +1,86 @@
+"""The contract between the demand models and the LP: work items, per-system rates, and the
+per-sample coupling of RL roles. Plain data; nothing here knows PuLP or YAML.
+
+Units: work is counted in `work_unit` ("token" or "FLOP"); rates are work units per second per
+system unit (one server, one rack); windows are seconds; bytes are bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Placement = Literal["anywhere", "with_generation", "trainer", "single_site"]
+
+
+@dataclass(frozen=True)
+class Rate:
+    """How fast one unit of a system does a role's work, and why.
+
+    `per_unit_s` is 0.0 when the role cannot run there; `reason` then says why (model does not
+    fit, precision unsupported, interactivity target unreachable). Otherwise `reason` is a short
+    derivation a user can check ("batch 52 x 30 tok/s, 2 instances of 4 GPUs").
+    """
+
+    per_unit_s: float
+    reason: str
+
+    @property
+    def feasible(self) -> bool:
+        return self.per_unit_s > 0
+
+
+@dataclass(frozen=True)
+class Role:
+    """One work item: a workload's role (pretrain; generate, reward, ..., train; decode, prefill).
+
+    amount: total work over the workload's window, in work_unit.
+    per_sample: for RL roles, work units per generated sample (so the LP can tie each role to the
+      samples generated at a site); None for other workloads.
+    placement: where its work may run --
+      "anywhere": any site, split freely (inference);
+      "with_generation": at the site that generated the samples (RL reward/reference passes);
+      "trainer": at the RL workload's single trainer site;
+      "single_site": the whole role on one site (pretraining without cross-site sync).
+    """
+
+    name: str
+    work_unit: Literal["token", "FLOP"]
+    amount: float
+    rates: dict[str, Rate]
+    placement: Placement = "anywhere"
+    per_sample: float | None = None
+
+
+@dataclass(frozen=True)
+class RLCoupling:
+    """What ties an RL workload's roles and sites together in the LP."""
+
+    samples: float  # trajectories generated over the run (problems x samples x epochs)
+    kept_fraction: float  # share of samples that survive rejection sampling and are trained on
+    verifier_core_s_per_sample: float  # CPU core-seconds, averaged over all samples
+    trajectory_bytes_per_kept_sample: float  # sent from the generating site to the trainer
+    weight_bytes_per_update: float  # fresh policy weights sent to each generating site
+    updates: float  # policy updates over the run
+
+
+@dataclass(frozen=True)
+class PretrainCoupling:
+    """Cross-site data parallelism of a pretraining job."""
+
+    gradient_bytes_per_sync: float  # bytes all-reduced per optimizer step
+    syncs: float  # optimizer steps over the run
+    allow_multi_site: bool
+
+
+@dataclass(frozen=True)
+class WorkloadDemand:
+    """All of one workload's work items, with its time window."""
+
+    name: str
+    kind: Literal["pretrain", "rl", "inference"]
+    window_s: float  # the work must be done within this many seconds (deadline or horizon)
+    roles: list[Role]
+    rl: RLCoupling | None = None
+    pretrain: PretrainCoupling | None = None
+    notes: list[str] = field(default_factory=list)

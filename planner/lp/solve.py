@@ -1,0 +1,177 @@
+"""Solve the model honestly: LP relaxation first (lower bound, shadow prices), then the MIP with
+a gap and a time limit; trust values only on a proven or feasible solution status, report the
+gap proven, and diagnose infeasibility with penalised slacks instead of saying "Infeasible".
+
+PuLP 3.3 facts this relies on (../shared/DESIGN.md): a time-limited HiGHS MIP reports status 1
+with sol_status 2; CBC leaves numbers in variables of an infeasible model; an unbounded MIP reads
+"Infeasible" through HiGHS. So we read sol_status, not status, and verify every plan after.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pulp
+
+from planner.errors import InfeasibleError, SolverError
+from planner.lp.build import Model, build
+
+PROVEN = pulp.LpSolutionOptimal  # 1
+FEASIBLE = pulp.LpSolutionIntegerFeasible  # 2
+# Values below this are solver noise, not a resource in use (units, cores, GB/s, fractions).
+ZERO_TOL = 1e-6
+
+
+@dataclass
+class SolveStats:
+    solver: str
+    method: str
+    build_s: float
+    lp_s: float
+    mip_s: float
+    lower_bound_usd: float | None  # LP relaxation optimum: no plan can cost less
+    objective_usd: float | None
+    gap: float | None  # (objective - best bound) / objective, as proven by the solver
+    sol_status: int
+    variables: int
+    constraints: int
+
+
+def make_solver(name: str, mip: bool, gap: float, time_limit_s: float, method: str) -> pulp.LpSolver:
+    if name == "highs":
+        if not pulp.HiGHS().available():
+            raise SolverError("HiGHS (highspy) is not installed: pip install highspy, or use --solver cbc")
+        options = {} if method == "choose" else {"solver": method}
+        return pulp.HiGHS(
+            mip=mip, msg=False, gapRel=gap, timeLimit=time_limit_s, threads=1, **options
+        )
+    if name == "cbc":
+        solver = pulp.PULP_CBC_CMD(mip=mip, msg=False, gapRel=gap, timeLimit=time_limit_s)
+        if not solver.available():
+            raise SolverError("CBC is not available in this PuLP installation; use --solver highs")
+        return solver
+    raise SolverError(f"unknown solver {name!r} (highs or cbc)")
+
+
+def _run(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
+    started = time.perf_counter()
+    try:
+        model.prob.solve(solver)
+    except pulp.PulpSolverError as exc:
+        raise SolverError(f"the solver failed: {exc}") from None
+    return model.prob.sol_status, time.perf_counter() - started
+
+
+def _highs_bound(model: Model) -> float | None:
+    highs = getattr(model.prob, "solverModel", None)
+    if highs is None:
+        return None
+    try:
+        bound = highs.getInfo().mip_dual_bound
+    except AttributeError:
+        return None
+    return float(bound) if abs(bound) < 1e300 else None
+
+
+def solve_model(
+    model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
+) -> SolveStats:
+    """Solve in place. Raises InfeasibleError (with a diagnosis) or SolverError."""
+    started = time.perf_counter()
+    # LP relaxation: integrality dropped by the solver (mip=False).
+    status, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
+    if status != PROVEN:
+        if status in (pulp.LpSolutionInfeasible, pulp.LpSolutionNoSolutionFound):
+            raise diagnose(model.scenario, model.demands, solver, time_limit_s, method)
+        if status == pulp.LpSolutionUnbounded:
+            raise SolverError("the LP relaxation is unbounded: a cost or a bound is missing (a bug)")
+        raise SolverError(f"the LP relaxation ended with solution status {status}")
+    lower = pulp.value(model.prob.objective)
+    duals = {label: c.pi for label, c in model.constraints.items()}
+    model.duals = duals  # type: ignore[attr-defined]
+    mip_s = 0.0
+    if relax_only:
+        return SolveStats(solver, method, 0.0, lp_s, 0.0, lower, lower, 0.0, status,
+                          len(model.prob.variables()), len(model.constraints))
+    status, mip_s = _run(model, make_solver(solver, True, gap, time_limit_s, method))
+    if status not in (PROVEN, FEASIBLE):
+        if status == pulp.LpSolutionInfeasible:
+            raise InfeasibleError(
+                "the LP relaxation is feasible but no plan with whole units is: "
+                "raise max_units or power caps so whole systems fit",
+            )
+        raise SolverError(
+            f"no plan found within the time limit ({time_limit_s:g} s); "
+            "raise solver.time_limit or the gap"
+        )
+    objective = pulp.value(model.prob.objective)
+    bound = _highs_bound(model) if solver == "highs" else None
+    best_bound = max(lower, bound) if bound is not None else lower
+    proven_gap = max(0.0, (objective - best_bound) / objective) if objective else 0.0
+    _ = started
+    return SolveStats(solver, method, 0.0, lp_s, mip_s, lower, objective, proven_gap, status,
+                      len(model.prob.variables()), len(model.constraints))
+
+
+def diagnose(scenario, demands, solver: str, time_limit_s: float, method: str) -> InfeasibleError:
+    """Phase 1: minimise weighted slacks (LP relaxation) and name every constraint that needs
+    one: which demand cannot be met, which resource is short and by how much."""
+    elastic = build(scenario, demands, elastic=True)
+    status, _ = _run(elastic, make_solver(solver, False, 0.0, time_limit_s, method))
+    if status != PROVEN:
+        return InfeasibleError(
+            "the scenario is infeasible even with every demand and capacity relaxed: "
+            "a structural problem (e.g. no system can run a workload anywhere)",
+            _unrunnable(demands),
+        )
+    lines = []
+    for label, (var, _, unit) in elastic.slacks.items():
+        value = var.value() or 0.0
+        if value > ZERO_TOL:
+            lines.append(_explain(elastic, label, value, unit))
+    lines.extend(_unrunnable(demands))
+    return InfeasibleError("no plan meets every demand within the constraints", lines)
+
+
+def _unrunnable(demands) -> list[str]:
+    out = []
+    for demand in demands:
+        for role in demand.roles:
+            if role.amount > 0 and not any(r.feasible for r in role.rates.values()):
+                reasons = "; ".join(f"{s}: {r.reason}" for s, r in sorted(role.rates.items()))
+                out.append(f"{demand.name}/{role.name} can run on no system here ({reasons})")
+    return out
+
+
+def _explain(model: Model, label: str, value: float, unit: str) -> str:
+    family, _, rest = label.partition(":")
+    topo = model.scenario.topology
+    catalog = model.scenario.catalog
+    if family == "cpu":
+        d = rest
+        site = topo.site(d)
+        have = sum(catalog.spare_cores(s) * site.systems[s].max_units for s in site.systems)
+        if site.cpu_servers is not None:
+            have += catalog.system_cores(site.cpu_servers.system) * site.cpu_servers.max_units
+        return (
+            f"{d}: verifier CPU needs {value:,.0f} cores more than the plan can give there "
+            f"(at most {have:,.0f} cores with every system and CPU server at max_units); allow "
+            f"more CPU servers, generate elsewhere, or lower samples per problem or verifier cost"
+        )
+    if family == "power":
+        d = rest
+        cap = topo.site(d).power_cap_w
+        return f"{d}: power would exceed its cap of {cap / 1e6:,.1f} MW by {value:,.2f} MW"
+    if family == "link":
+        link = topo.link(rest)
+        return (
+            f"link {rest}: traffic would exceed its {link.capacity_bytes_per_s * 8 / 1e9:,.0f} Gbps "
+            f"by {value * 8:,.1f} Gbps; add capacity or keep the work on one site"
+        )
+    if family == "avail":
+        d, s = rest.split(":", 1)
+        return f"{d}: needs {value:,.1f} more {s} units than max_units allows"
+    if family == "demand":
+        return f"{rest}: {value:.1%} of the work cannot be done by its deadline"
+    return f"{label}: short by {value:g} {unit}"

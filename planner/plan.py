@@ -1,0 +1,324 @@
+"""A solved plan as plain records, read once out of the LP. Views return lists of dicts keyed by
+string ids; `to_json()` is stable (sorted keys, fixed float formatting is left to json).
+
+JSON keys (documented in README, "Plan JSON"): status, scenario, total_cost_usd,
+lower_bound_usd, gap, solver, fleet, cpu_servers, power, allocations, rl, links, costs,
+binding_constraints, shadow_prices, stats.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.lp.build import GB, MW, S_PER_H, Model
+from planner.lp.solve import ZERO_TOL, SolveStats
+
+# A constraint binds when its slack is within this share of its right-hand side.
+BINDING_REL_TOL = 1e-6
+
+
+@dataclass
+class Plan:
+    status: str  # optimal | feasible (gap > 0 at the time limit) | relaxed (LP relaxation)
+    scenario: str
+    total_cost_usd: float
+    lower_bound_usd: float | None
+    gap: float | None
+    solver: dict[str, Any]
+    fleet: list[dict[str, Any]]
+    cpu_servers: list[dict[str, Any]]
+    power: list[dict[str, Any]]
+    allocations: list[dict[str, Any]]
+    rl: list[dict[str, Any]]
+    links: list[dict[str, Any]]
+    cost_terms: list[dict[str, Any]]
+    binding_constraints: list[dict[str, Any]]
+    shadow_prices: list[dict[str, Any]]
+    stats: dict[str, float] = field(default_factory=dict)
+
+    # -- tidy views ---------------------------------------------------------------------
+    def costs(self, by: str = "component") -> list[dict[str, Any]]:
+        """Cost records summed by one of: component, datacenter, system, workload, or
+        'all' (every term)."""
+        if by == "all":
+            return [dict(t) for t in self.cost_terms]
+        if by not in ("component", "datacenter", "system", "workload"):
+            raise ValueError("by must be component, datacenter, system, workload or all")
+        out: dict[str, float] = {}
+        for term in self.cost_terms:
+            key = term[by] if term[by] is not None else "(shared)"
+            out[key] = out.get(key, 0.0) + term["cost_usd"]
+        return [{by: k, "cost_usd": v} for k, v in sorted(out.items())]
+
+    def allocations_view(self, workload: str | None = None) -> list[dict[str, Any]]:
+        return [a for a in self.allocations if workload is None or a["workload"] == workload]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "scenario": self.scenario,
+            "total_cost_usd": self.total_cost_usd,
+            "lower_bound_usd": self.lower_bound_usd,
+            "gap": self.gap,
+            "solver": self.solver,
+            "fleet": self.fleet,
+            "cpu_servers": self.cpu_servers,
+            "power": self.power,
+            "allocations": self.allocations,
+            "rl": self.rl,
+            "links": self.links,
+            "costs": self.cost_terms,
+            "binding_constraints": self.binding_constraints,
+            "shadow_prices": self.shadow_prices,
+        }
+
+    def to_json(self, indent: int = 2) -> str:
+        """Deterministic JSON: the same input gives the same bytes (timings are left out)."""
+        return json.dumps(_round(self.to_dict()), indent=indent, sort_keys=True)
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """plan.json plus one CSV per table (fleet, allocations, costs, power, links, ...)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [out / "plan.json"]
+        written[0].write_text(self.to_json() + "\n", encoding="utf-8")
+        tables = {
+            "fleet": self.fleet,
+            "cpu_servers": self.cpu_servers,
+            "power": self.power,
+            "allocations": self.allocations,
+            "rl": self.rl,
+            "links": self.links,
+            "costs": self.cost_terms,
+            "binding_constraints": self.binding_constraints,
+            "shadow_prices": self.shadow_prices,
+        }
+        for name, rows in tables.items():
+            path = out / f"{name}.csv"
+            path.write_text(to_csv(rows), encoding="utf-8")
+            written.append(path)
+        return written
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    fields = list(rows[0])
+    for row in rows[1:]:
+        fields += [k for k in row if k not in fields]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _round(value: Any) -> Any:
+    """12 significant digits: solver noise beyond that would break byte-identical output."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.12g}") if value != 0 else 0.0
+    if isinstance(value, dict):
+        return {k: _round(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_round(v) for v in value]
+    return value
+
+
+def _val(var: Any) -> float:
+    v = var.value() if hasattr(var, "value") else var
+    return 0.0 if v is None or abs(v) < ZERO_TOL else float(v)
+
+
+def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
+    """Read the solved model into records. Units follow the key names."""
+    scenario = model.scenario
+    catalog = scenario.catalog
+    topo = scenario.topology
+    windows = {d.name: d for d in model.demands}
+
+    fleet = []
+    for (d, s), var in model.n.items():
+        units = _val(var)
+        if not relaxed:
+            units = float(round(units))
+        system = catalog.system(s)
+        owned = model.owned((d, s))
+        busy = sum(_val(v) for (w, r, dd, ss), v in model.u.items() if (dd, ss) == (d, s))
+        fleet.append({
+            "datacenter": d,
+            "system": s,
+            "units": units,
+            "owned_units": owned,
+            "new_units": max(0.0, units - owned),
+            "max_units": model.max_units((d, s)),
+            "accelerators": units * system.accelerators,
+            "cpu_cores": units * catalog.system_cores(s),
+            "power_w": units * system.power_w,
+            "utilisation": busy / units if units > 0 else 0.0,
+        })
+    cpu_servers = []
+    for d, var in model.m.items():
+        cpu = topo.site(d).cpu_servers
+        assert cpu is not None
+        units = _val(var) if relaxed else float(round(_val(var)))
+        cpu_servers.append({
+            "datacenter": d,
+            "system": cpu.system,
+            "units": units,
+            "owned_units": cpu.owned,
+            "new_units": max(0.0, units - cpu.owned),
+            "cpu_cores": units * catalog.system_cores(cpu.system),
+            "power_w": units * catalog.system(cpu.system).power_w,
+        })
+    power = []
+    for d in model.sites:
+        site = topo.site(d)
+        it_w = sum(f["power_w"] for f in fleet if f["datacenter"] == d)
+        it_w += sum(c["power_w"] for c in cpu_servers if c["datacenter"] == d)
+        power.append({
+            "datacenter": d,
+            "it_power_w": it_w,
+            "facility_power_w": it_w * site.pue,
+            "power_cap_w": site.power_cap_w,
+            "pue": site.pue,
+            "share_of_cap": it_w * site.pue / site.power_cap_w,
+        })
+    allocations = []
+    for (w, r, d, s), var in model.u.items():
+        units = _val(var)
+        if units <= 0:
+            continue
+        demand = windows[w]
+        role = next(x for x in demand.roles if x.name == r)
+        rate = role.rates[s]
+        work = units * rate.per_unit_s * demand.window_s
+        allocations.append({
+            "workload": w,
+            "role": r,
+            "datacenter": d,
+            "system": s,
+            "units": units,
+            "window_s": demand.window_s,
+            "rate_per_unit_s": rate.per_unit_s,
+            "work_unit": role.work_unit,
+            "work_done": work,
+            "share_of_role": work / role.amount if role.amount else None,
+            "rate_derivation": rate.reason,
+        })
+    rl = []
+    for demand in model.demands:
+        if demand.rl is None:
+            continue
+        trainer = [d for (key, d), v in model.site_of.items() if key == f"{demand.name}:trainer" and _val(v) > 0.5]
+        rl.append({
+            "workload": demand.name,
+            "trainer_site": trainer[0] if len(trainer) == 1 else trainer,
+            "samples_by_site": {d: _val(model.samples[(demand.name, d)]) * demand.rl.samples for d in model.sites if _val(model.samples[(demand.name, d)]) > 0},
+            "verifier_cores_by_site": {d: _val(model.cores[(demand.name, d)]) for d in model.sites if _val(model.cores[(demand.name, d)]) > 0},
+        })
+    link_rows = []
+    traffic: dict[str, float] = {}
+    for flow in model.flows:
+        for link_id in flow.path:
+            traffic[link_id] = traffic.get(link_id, 0.0) + _val(flow.var) * GB
+    for link in topo.links():
+        used = traffic.get(link.id, 0.0)
+        link_rows.append({
+            "link": link.id,
+            "a": link.a,
+            "b": link.b,
+            "traffic_bytes_per_s": used,
+            "capacity_bytes_per_s": link.capacity_bytes_per_s,
+            "traffic_gbps": used * 8 / GB,
+            "capacity_gbps": link.capacity_bytes_per_s * 8 / GB,
+            "share_of_capacity": used / link.capacity_bytes_per_s,
+        })
+    cost_terms = []
+    for term in model.terms:
+        value = term.expr.value()
+        value = 0.0 if value is None else float(value)
+        if abs(value) < 1e-6:
+            continue
+        cost_terms.append({
+            "component": term.component,
+            "datacenter": term.datacenter,
+            "system": term.system,
+            "workload": term.workload,
+            "cost_usd": value,
+        })
+    total = sum(t["cost_usd"] for t in cost_terms)
+    binding = binding_constraints(model)
+    prices = shadow_prices(model)
+    status = "relaxed" if relaxed else ("optimal" if stats.sol_status == 1 else "feasible")
+    return Plan(
+        status=status,
+        scenario=scenario.name,
+        total_cost_usd=total,
+        lower_bound_usd=stats.lower_bound_usd,
+        gap=stats.gap,
+        solver={"name": stats.solver, "method": stats.method, "mip_gap_target": scenario.data.solver.mip_gap,
+                "variables": stats.variables, "constraints": stats.constraints},
+        fleet=fleet,
+        cpu_servers=cpu_servers,
+        power=power,
+        allocations=allocations,
+        rl=rl,
+        links=link_rows,
+        cost_terms=cost_terms,
+        binding_constraints=binding,
+        shadow_prices=prices,
+        stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
+    )
+
+
+RESOURCE_FAMILIES = {"power", "cpu", "link", "avail"}
+
+
+def binding_constraints(model: Model) -> list[dict[str, Any]]:
+    """Resource constraints (power, CPU, links, availability) at their limit in this plan."""
+    out = []
+    for label, con in model.constraints.items():
+        family = label.split(":", 1)[0]
+        if family not in RESOURCE_FAMILIES:
+            continue
+        rhs = abs(con.constant) if con.constant else 1.0
+        slack = con.slack if con.slack is not None else None
+        if slack is None:
+            value = con.value()
+            slack = -value if value is not None else None
+        if slack is not None and abs(slack) <= max(BINDING_REL_TOL * rhs, 1e-7):
+            out.append({"constraint": label, "family": family})
+    return out
+
+
+# Shadow price units per family: the LP rows are in MW, cores, GB/s and units; report $/MW,
+# $/core, $/Gbps and $/unit over the horizon.
+_PRICE_UNITS = {"power": ("usd_per_mw", 1.0), "cpu": ("usd_per_core", 1.0),
+                "link": ("usd_per_gbps", 1.0 / 8.0), "avail": ("usd_per_unit", 1.0)}
+
+
+def shadow_prices(model: Model) -> list[dict[str, Any]]:
+    """From the LP relaxation: what one more MW, core, Gbps or unit would save over the
+    horizon (non-zero only where the constraint binds in the relaxation)."""
+    duals = getattr(model, "duals", {})
+    out = []
+    for label, pi in duals.items():
+        family = label.split(":", 1)[0]
+        if family not in _PRICE_UNITS or pi is None or abs(pi) < 1e-6:
+            continue
+        unit, factor = _PRICE_UNITS[family]
+        # A <= row's dual is <= 0 in a minimisation: more capacity lowers cost by -pi.
+        out.append({"constraint": label, "family": family, "value_usd": -pi * factor, "unit": unit})
+    return out
+
+
+_ = (MW, S_PER_H)

@@ -1,0 +1,232 @@
+"""Scenario files: which topology, which work, which economics, and named what-if overrides.
+
+Loading order: read YAML -> apply named overrides (`--scenario a,b`) and `--set path=value` to
+the raw data (their lines stay traceable) -> validate -> load catalog overlays and the topology
+(with `topology_changes` merged over it) -> cross-reference checks. All problems are collected
+and raised together as one ConfigError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import yaml
+from pydantic import Field
+
+from hardware.catalog import Catalog, load_catalog
+from hardware.schema import PositiveDuration
+from planner.errors import ConfigError, Problem
+from planner.schema import Name, Strict
+from planner.workloads import Workload, check_workload_refs
+from planner.yamlio import Doc, Loc, load_yaml, merge, validate
+from topologies.builder import Topology, topology_from_doc, resolve_topology_doc
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+DEFAULT_SCENARIO = SCENARIO_DIR / "frontier-lab.yaml"
+
+
+class Economics(Strict):
+    """How hardware is paid for over the planning horizon."""
+
+    horizon_s: PositiveDuration = Field(alias="horizon")
+    # amortised: buy new units, capex x horizon/lifetime, plus energy for busy hours.
+    # rental: rent units by the hour at rental_usd_per_hour (energy included), owned units free
+    # but for their energy.
+    pricing: Literal["amortised", "rental"]
+    currency: Literal["USD"] = "USD"
+
+
+class SolverOptions(Strict):
+    """How the LP is solved. Defaults follow ../shared/DESIGN.md measurements."""
+
+    solver: Literal["highs", "cbc"] = "highs"
+    mip_gap: float = Field(0.01, ge=0, le=1)
+    time_limit_s: PositiveDuration = Field(60.0, alias="time_limit")
+    # HiGHS LP method: simplex, ipm (interior point) or choose (HiGHS decides).
+    method: Literal["choose", "simplex", "ipm"] = "choose"
+
+
+class ScenarioData(Strict):
+    description: str = ""
+    topology: str
+    # Partial topology YAML merged over the named topology, e.g. to change a power cap.
+    topology_changes: dict[str, Any] = Field(default_factory=dict)
+    catalog: list[str] = Field(default_factory=list)
+    economics: Economics
+    workloads: dict[Name, Workload] = Field(min_length=1)
+    solver: SolverOptions = SolverOptions()
+    overrides: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario with its catalog and topology resolved."""
+
+    name: str
+    file: str
+    data: ScenarioData
+    doc: Doc
+    catalog: Catalog
+    topology: Topology
+    applied_overrides: tuple[str, ...]
+    applied_sets: tuple[str, ...]
+
+    def override(
+        self, values: dict[str, Any] | None = None, scenarios: list[str] | None = None
+    ) -> "Scenario":
+        """A new scenario with `{"dotted.path": value}` and named overrides applied."""
+        sets = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in (values or {}).items()]
+        sets = [s.removesuffix("\n...") for s in sets]
+        return load_scenario(
+            self.file,
+            scenarios=[*self.applied_overrides, *(scenarios or [])],
+            sets=[*self.applied_sets, *sets],
+            topology=None,
+        )
+
+
+def load_scenario(
+    path: str | Path | None = None,
+    scenarios: list[str] | tuple[str, ...] = (),
+    sets: list[str] | tuple[str, ...] = (),
+    topology: str | None = None,
+) -> Scenario:
+    """Load, override, validate and resolve a scenario file (the shipped default if None).
+
+    scenarios: names of overrides defined in the file, applied in order.
+    sets: "dotted.path=value" strings; the value is read as YAML ('200 MW', 32, true).
+    topology: replace the scenario's topology (a preset name or a file path).
+    """
+    file = str(path if path is not None else DEFAULT_SCENARIO)
+    doc = load_yaml(file)
+    doc = _apply_overrides(doc, list(scenarios))
+    doc = _apply_sets(doc, list(sets))
+    if topology is not None:
+        doc = merge(doc, Doc({"topology": topology}, "<--topology>", {("topology",): ("<--topology>", None)}))
+    data = validate(ScenarioData, doc)
+    problems: list[Problem] = []
+    base_dir = Path(file).parent
+    catalog_files = [_relative(base_dir, f) for f in data.catalog]
+    catalog = None
+    try:
+        catalog = load_catalog(catalog_files)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    topo = None
+    if catalog is not None:
+        try:
+            topo_doc = resolve_topology_doc(_topology_ref(base_dir, data.topology))
+            if data.topology_changes:
+                changes = _sub_doc(doc, ("topology_changes",))
+                topo_doc = merge(topo_doc, changes)
+            topo = topology_from_doc(topo_doc, catalog)
+        except ConfigError as exc:
+            problems.extend(
+                # An unknown preset is the scenario's own error: point at its topology line.
+                _reanchor(p, doc, ("topology",))
+                for p in exc.problems
+            )
+        for name, spec in data.workloads.items():
+            for loc, message in check_workload_refs(name, spec, catalog):
+                problems.append(doc.problem(("workloads", name, *loc), message))
+    if topo is not None:
+        for rule in SCENARIO_RULES:
+            problems.extend(rule(data, doc, topo))
+    if problems:
+        raise ConfigError(problems)
+    assert catalog is not None and topo is not None
+    return Scenario(
+        name=Path(file).stem + "".join(f"+{s}" for s in scenarios),
+        file=file,
+        data=data,
+        doc=doc,
+        catalog=catalog,
+        topology=topo,
+        applied_overrides=tuple(scenarios),
+        applied_sets=tuple(sets),
+    )
+
+
+def _relative(base_dir: Path, ref: str) -> Path:
+    path = Path(ref)
+    return path if path.is_absolute() else base_dir / path
+
+
+def _topology_ref(base_dir: Path, ref: str) -> str:
+    """A preset name stays a name; a path is taken relative to the scenario file."""
+    if ref.endswith((".yaml", ".yml")) or "/" in ref:
+        return str(_relative(base_dir, ref))
+    return ref
+
+
+def _reanchor(problem: Problem, doc: Doc, loc: Loc) -> Problem:
+    if problem.file.startswith("<"):
+        file, line, path = doc.where(loc)
+        return Problem(file, line, path, problem.message)
+    return problem
+
+
+def _sub_doc(doc: Doc, loc: Loc) -> Doc:
+    data: Any = doc.data
+    for part in loc:
+        data = data[part]
+    lines = {k[len(loc):]: v for k, v in doc.lines.items() if k[: len(loc)] == loc}
+    return Doc(data=data, file=doc.file, lines=lines)
+
+
+def _apply_overrides(doc: Doc, names: list[str]) -> Doc:
+    if not names:
+        return doc
+    defined = doc.data.get("overrides") if isinstance(doc.data, dict) else None
+    defined = defined if isinstance(defined, dict) else {}
+    problems = []
+    for name in names:
+        if name not in defined:
+            known = ", ".join(sorted(defined)) or "none defined"
+            problems.append(
+                Problem(doc.file, None, "overrides", f"no override named {name!r} (known: {known})")
+            )
+    if problems:
+        raise ConfigError(problems)
+    for name in names:
+        if not isinstance(defined[name], dict):
+            raise ConfigError([doc.problem(("overrides", name), "an override is a mapping")])
+        doc = merge(doc, _sub_doc(doc, ("overrides", name)))
+    return doc
+
+
+def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
+    problems = []
+    for item in sets:
+        where = f"<--set {item}>"
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(Problem(where, None, "", "expected path.to.field=value"))
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            problems.append(Problem(where, None, key, f"cannot read the value as YAML: {exc}"))
+            continue
+        parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
+        nested: Any = value
+        for part in reversed(parts):
+            nested = {part: nested}
+        lines = {tuple(parts[:i]): (where, None) for i in range(1, len(parts) + 1)}
+        doc = merge(doc, Doc(nested, where, lines))
+    if problems:
+        raise ConfigError(problems)
+    return doc
+
+
+def _systems_exist_somewhere(data: ScenarioData, doc: Doc, topo: Topology) -> list[Problem]:
+    if not topo.system_names():
+        return [doc.problem(("topology",), "the topology places no accelerated systems")]
+    return []
+
+
+SCENARIO_RULES: list[Callable[[ScenarioData, Doc, Topology], list[Problem]]] = [
+    _systems_exist_somewhere,
+]

@@ -1,0 +1,140 @@
+"""Verify a plan by recomputing every constraint from its records and the inputs, not from the
+LP's rows: units within availability, work done by each deadline, one site where required,
+verifier cores, power, and link traffic (recomputed from samples per site, trainer site and
+generating sites, routed on the topology's paths). A violation raises VerificationError."""
+
+from __future__ import annotations
+
+from planner.demand.types import WorkloadDemand
+from planner.errors import VerificationError
+from planner.plan import Plan
+from planner.scenario import Scenario
+
+# Relative tolerance for recomputed constraints: solver feasibility tolerance is ~1e-7 on the
+# scaled rows; 1e-5 leaves room for the scaling without hiding a real violation.
+REL_TOL = 1e-5
+
+
+def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> list[str]:
+    """Return the list of checks made; raise VerificationError listing every violation."""
+    catalog = scenario.catalog
+    topo = scenario.topology
+    problems: list[str] = []
+    checks: list[str] = []
+    integral = plan.status != "relaxed"
+
+    units = {(f["datacenter"], f["system"]): f["units"] for f in plan.fleet}
+    for f in plan.fleet:
+        pool = topo.site(f["datacenter"]).systems[f["system"]]
+        if integral and f["units"] != int(f["units"]):
+            problems.append(f"{f['datacenter']}/{f['system']}: {f['units']} units is not whole")
+        if f["units"] > pool.max_units * (1 + REL_TOL) or f["units"] < pool.owned - REL_TOL:
+            problems.append(f"{f['datacenter']}/{f['system']}: {f['units']} units outside [{pool.owned}, {pool.max_units}]")
+    checks.append("units within owned..max_units")
+
+    used: dict[tuple[str, str], float] = {}
+    for a in plan.allocations:
+        key = (a["datacenter"], a["system"])
+        used[key] = used.get(key, 0.0) + a["units"]
+    for key, value in used.items():
+        if value > units.get(key, 0.0) * (1 + REL_TOL) + 1e-6:
+            problems.append(f"{key[0]}/{key[1]}: allocations use {value:.4g} units of {units.get(key, 0.0):g}")
+    checks.append("allocations within units")
+
+    rl_rows = {r["workload"]: r for r in plan.rl}
+    for demand in demands:
+        for role in demand.roles:
+            rows = [a for a in plan.allocations if a["workload"] == demand.name and a["role"] == role.name]
+            for a in rows:
+                rate = role.rates[a["system"]].per_unit_s
+                if rate <= 0:
+                    problems.append(f"{demand.name}/{role.name} runs on {a['system']}, where it cannot run")
+            done_by_site: dict[str, float] = {}
+            for a in rows:
+                done_by_site[a["datacenter"]] = done_by_site.get(a["datacenter"], 0.0) + a["units"] * role.rates[a["system"]].per_unit_s * demand.window_s
+            if role.placement == "with_generation":
+                assert demand.rl is not None and role.per_sample is not None
+                for d, samples in rl_rows[demand.name]["samples_by_site"].items():
+                    need = role.per_sample * samples
+                    if done_by_site.get(d, 0.0) < need * (1 - REL_TOL):
+                        problems.append(f"{demand.name}/{role.name} at {d}: {done_by_site.get(d, 0.0):.4g} of {need:.4g} {role.work_unit}s done")
+            elif role.amount > 0 and sum(done_by_site.values()) < role.amount * (1 - REL_TOL):
+                problems.append(f"{demand.name}/{role.name}: {sum(done_by_site.values()):.4g} of {role.amount:.4g} {role.work_unit}s done by the deadline")
+            one_site = role.placement == "trainer" or (
+                role.placement == "single_site" and not (demand.pretrain and demand.pretrain.allow_multi_site)
+            )
+            if one_site and len(done_by_site) > 1:
+                problems.append(f"{demand.name}/{role.name} must run on one site, runs on {sorted(done_by_site)}")
+        if demand.rl is not None:
+            total = sum(rl_rows[demand.name]["samples_by_site"].values())
+            if total < demand.rl.samples * (1 - REL_TOL):
+                problems.append(f"{demand.name}: {total:.4g} of {demand.rl.samples:.4g} samples generated")
+    checks.append("work done by each deadline, on one site where required")
+
+    cpu_rows = {c["datacenter"]: c for c in plan.cpu_servers}
+    for d in topo.datacenters():
+        need = 0.0
+        for demand in demands:
+            if demand.rl is None:
+                continue
+            samples = rl_rows[demand.name]["samples_by_site"].get(d, 0.0)
+            need += demand.rl.verifier_core_s_per_sample * samples / demand.window_s
+        have = sum(catalog.spare_cores(s) * units[(d, s)] for s in topo.site(d).systems)
+        if d in cpu_rows:
+            have += cpu_rows[d]["cpu_cores"]
+        if need > have * (1 + REL_TOL) + 1e-6:
+            problems.append(f"{d}: verifier needs {need:,.1f} cores, {have:,.1f} available")
+    checks.append("verifier cores within spare host cores + CPU servers")
+
+    for row in plan.power:
+        d = row["datacenter"]
+        site = topo.site(d)
+        it_w = sum(catalog.system(s).power_w * units[(d, s)] for s in site.systems)
+        if d in cpu_rows:
+            it_w += catalog.system(cpu_rows[d]["system"]).power_w * cpu_rows[d]["units"]
+        if it_w * site.pue > site.power_cap_w * (1 + REL_TOL):
+            problems.append(f"{d}: {it_w * site.pue / 1e6:,.2f} MW > cap {site.power_cap_w / 1e6:,.2f} MW")
+    checks.append("power x PUE within caps")
+
+    traffic: dict[str, float] = {}
+
+    def route(a: str, b: str, bytes_per_s: float, what: str) -> None:
+        if a == b or bytes_per_s <= 0:
+            return
+        path = topo.path(a, b)
+        if path is None:
+            problems.append(f"{what}: {a} -> {b} has no path")
+            return
+        for link_id in path:
+            traffic[link_id] = traffic.get(link_id, 0.0) + bytes_per_s
+
+    for demand in demands:
+        if demand.rl is not None:
+            row = rl_rows[demand.name]
+            trainer = row["trainer_site"]
+            if not isinstance(trainer, str):
+                problems.append(f"{demand.name}: trainer on {trainer}, expected one site")
+                continue
+            rl = demand.rl
+            for d, samples in row["samples_by_site"].items():
+                route(d, trainer, samples * rl.kept_fraction * rl.trajectory_bytes_per_kept_sample / demand.window_s, f"{demand.name} trajectories")
+                route(trainer, d, rl.weight_bytes_per_update * rl.updates / demand.window_s, f"{demand.name} weights")
+        if demand.pretrain is not None and demand.pretrain.allow_multi_site:
+            sites = sorted({a["datacenter"] for a in plan.allocations if a["workload"] == demand.name})
+            per_pair = 2 * demand.pretrain.gradient_bytes_per_sync * demand.pretrain.syncs / demand.window_s
+            for i, a in enumerate(sites):
+                for b in sites[i + 1:]:
+                    route(a, b, per_pair, f"{demand.name} gradients")
+    for link in topo.links():
+        value = traffic.get(link.id, 0.0)
+        if value > link.capacity_bytes_per_s * (1 + REL_TOL):
+            problems.append(f"link {link.id}: {value * 8 / 1e9:,.1f} Gbps > {link.capacity_bytes_per_s * 8 / 1e9:,.1f} Gbps")
+    checks.append("link traffic (recomputed and routed) within capacity")
+
+    if abs(sum(t["cost_usd"] for t in plan.cost_terms) - plan.total_cost_usd) > 1e-6 * max(1.0, abs(plan.total_cost_usd)):
+        problems.append("cost terms do not add up to the total")
+    checks.append("cost terms add up to the total")
+
+    if problems:
+        raise VerificationError("the solved plan fails verification:\n  - " + "\n  - ".join(problems))
+    return checks

@@ -1,0 +1,190 @@
+"""Workload specs: what a scenario asks for (pretraining, inference serving, RL post-training).
+
+YAML keys are unit-free where a unit is written in the value (`deadline: 90 days`); attributes
+carry SI units (`deadline_s`). Counts accept SI suffixes ('15T' tokens, '10M' problems).
+The three kinds are told apart by `kind:`. Model names are checked against the catalog by
+`check_workload_refs`, separately, so a scenario loader can attach file:line to each problem.
+
+The formulas that turn these specs into work are in planner/demand/ and docs/models.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from planner.schema import Fraction, Name, PositiveInt, Precision, Strict
+from planner.units import Count, Duration
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hardware.catalog import Catalog
+
+PositiveCount = Annotated[Count, Field(gt=0)]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+# Mixed-precision Adam: BF16 weights (2 B) + BF16 gradients (2 B) + FP32 master weights, Adam
+# first and second moments (3 x 4 B = 12 B) = 16 bytes per parameter (ZeRO paper, Rajbhandari
+# et al. 2020, section 3.1: "16 bytes per parameter" for mixed-precision Adam).
+MIXED_PRECISION_ADAM_BYTES_PER_PARAM = 16.0
+
+# Bytes moved per trajectory token from a generating site to the trainer: an int32 token id
+# (4 B) plus the behaviour policy's FP32 log-probability of that token (4 B), which PPO/GRPO
+# importance ratios need. Rewards and masks (a few bytes per sample) are neglected.
+TRAJECTORY_BYTES_PER_TOKEN = 8.0
+
+
+class PretrainSpec(Strict):
+    """One pretraining run: 6·N_active·D FLOPs by a deadline."""
+
+    kind: Literal["pretrain"]
+    model: Name
+    tokens: PositiveCount | None = None
+    # Alternative to `tokens`: D = tokens_per_param x total params (Chinchilla optimum ~20).
+    tokens_per_param: PositiveFloat | None = None
+    precision: Precision = "bf16"
+    deadline_s: PositiveDuration = Field(alias="deadline")
+    # Share of wall-clock time spent in useful optimizer steps (failures, restarts, checkpoints
+    # and stragglers take the rest). Required: there is no honest default.
+    goodput: Fraction
+    # Add Kaplan et al.'s attention term 6·layers·hidden·sequence_length per token (off by default:
+    # the published 6ND figures leave it out).
+    include_attention: bool = False
+    sequence_length: PositiveInt = 8192
+    bytes_per_param: PositiveFloat = MIXED_PRECISION_ADAM_BYTES_PER_PARAM
+    # Tokens per optimizer step; gradient all-reduces (syncs) = tokens / global_batch_tokens.
+    global_batch_tokens: PositiveCount
+    allow_multi_site: bool = False
+    gradient_precision: Precision = "bf16"
+
+    @model_validator(mode="after")
+    def _tokens_xor_ratio(self) -> "PretrainSpec":
+        if (self.tokens is None) == (self.tokens_per_param is None):
+            raise ValueError("give exactly one of tokens and tokens_per_param")
+        return self
+
+
+class InferenceSpec(Strict):
+    """A serving fleet's load: requests per day at an interactivity target, over the horizon."""
+
+    kind: Literal["inference"]
+    model: Name
+    precision: Precision = "bf16"  # weights
+    kv_precision: Precision | None = None  # KV cache; None = same as the weights
+    requests_per_day: PositiveCount
+    prompt_tokens: PositiveInt
+    output_tokens: PositiveInt
+    # Decode speed each user sees, tokens/s; sets the step-time budget 1/tokens_per_s_per_user.
+    tokens_per_s_per_user: PositiveFloat
+    # Self-consistency: k decode streams per request sharing one prompt prefix (KV stored once).
+    votes: PositiveInt = 1
+    # Provision for the peak: demand is multiplied by this (>= 1).
+    peak_to_average: Annotated[float, Field(ge=1)] = 1.0
+
+    @property
+    def kv(self) -> str:
+        """The KV-cache precision in effect."""
+        return self.kv_precision or self.precision
+
+
+class RewardModelSpec(Strict):
+    """A learned reward model: outcome (scores the final answer) or process (scores each step)."""
+
+    name: Name
+    model: Name
+    kind: Literal["outcome", "process"]
+    precision: Precision | None = None  # None = the RL run's precision
+    passes_per_sample: PositiveInt = 1  # outcome RM: forward passes over each sample
+    steps_per_sample: PositiveInt | None = None  # process RM: reasoning steps scored (required)
+    # Process RM re-reading the prefix at each step (True) or one pass scoring all steps (False).
+    per_step_passes: bool = True
+
+    @model_validator(mode="after")
+    def _process_needs_steps(self) -> "RewardModelSpec":
+        if self.kind == "process" and self.steps_per_sample is None:
+            raise ValueError("a process reward model needs steps_per_sample")
+        if self.kind == "outcome" and self.steps_per_sample is not None:
+            raise ValueError("steps_per_sample is for kind: process")
+        return self
+
+
+class ModelRef(Strict):
+    model: Name
+
+
+class VerifierSpec(Strict):
+    """A CPU-bound functional verifier (code sandbox, math checker)."""
+
+    name: Name
+    core_seconds_per_sample: NonNegFloat
+    applies_to: Fraction  # share of samples it checks
+
+
+class RLSpec(Strict):
+    """An RL post-training run: generate, score, filter, train, by a deadline."""
+
+    kind: Literal["rl"]
+    policy: Name
+    precision: Precision = "bf16"
+    problems: PositiveCount
+    samples_per_problem: PositiveInt
+    prompt_tokens: PositiveInt
+    completion_tokens: PositiveInt
+    kept_fraction: Fraction  # share of samples that survive rejection sampling and are trained on
+    epochs: PositiveInt = 1
+    # Generated samples per policy update (updates = samples / samples_per_update).
+    samples_per_update: PositiveCount
+    deadline_s: PositiveDuration = Field(alias="deadline")
+    goodput: Fraction  # of the trainer
+    bytes_per_param: PositiveFloat = MIXED_PRECISION_ADAM_BYTES_PER_PARAM
+    # None = throughput mode: the generation batch is limited by HBM only.
+    generation_tokens_per_s_per_sequence: PositiveFloat | None = None
+    reward_models: list[RewardModelSpec] = Field(default_factory=list)
+    reference: ModelRef | None = None
+    critic: ModelRef | None = None
+    verifiers: list[VerifierSpec] = Field(default_factory=list)
+    trajectory_bytes_per_token: PositiveFloat = TRAJECTORY_BYTES_PER_TOKEN
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "RLSpec":
+        for what, items in (("reward model", self.reward_models), ("verifier", self.verifiers)):
+            names = [item.name for item in items]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+Workload = Annotated[Union[PretrainSpec, InferenceSpec, RLSpec], Field(discriminator="kind")]
+
+Loc = tuple[str | int, ...]
+
+
+def model_refs(spec: PretrainSpec | InferenceSpec | RLSpec) -> list[tuple[Loc, str]]:
+    """Every (location in the workload, model name) the spec refers to."""
+    if isinstance(spec, (PretrainSpec, InferenceSpec)):
+        return [(("model",), spec.model)]
+    refs: list[tuple[Loc, str]] = [(("policy",), spec.policy)]
+    refs += [(("reward_models", i, "model"), rm.model) for i, rm in enumerate(spec.reward_models)]
+    if spec.reference is not None:
+        refs.append((("reference", "model"), spec.reference.model))
+    if spec.critic is not None:
+        refs.append((("critic", "model"), spec.critic.model))
+    return refs
+
+
+def check_workload_refs(
+    name: str, spec: PretrainSpec | InferenceSpec | RLSpec, catalog: "Catalog"
+) -> list[tuple[Loc, str]]:
+    """Problems with catalog references, as (loc relative to the workload, message).
+
+    `name` is the workload's name, used only in messages.
+    """
+    known = ", ".join(sorted(catalog.models))
+    return [
+        (loc, f"workload {name!r}: unknown model {model!r}; known: {known}")
+        for loc, model in model_refs(spec)
+        if model not in catalog.models
+    ]

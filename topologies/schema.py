@@ -1,0 +1,85 @@
+"""Typed topology files: datacenters (power cap, PUE, electricity price, the systems they can
+hold) and the links between them. YAML keys are unit-free (`power_cap: 150 MW`); attributes carry
+SI units (`power_cap_w`, `capacity_bytes_per_s`, `latency_s`).
+
+Cross-references to the hardware catalog and between links and datacenters are checked in
+topologies/builder.py, one function per rule.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from planner.schema import Name, NonNegInt, Strict
+from planner.units import Bandwidth, Duration, Power
+
+PositivePower = Annotated[Power, Field(gt=0)]
+PositiveBandwidth = Annotated[Bandwidth, Field(gt=0)]
+NonNegDuration = Annotated[Duration, Field(ge=0)]
+
+
+class SiteSystem(Strict):
+    """How many units of one system a site can hold, and how many it already owns."""
+
+    # Units of this system the site can hold (space, contracts, supply): the LP's upper bound.
+    max_units: NonNegInt
+    # Units already owned: their capex is sunk, they still pay energy.
+    owned: NonNegInt = 0
+
+    @model_validator(mode="after")
+    def _owned_within_max(self) -> "SiteSystem":
+        if self.owned > self.max_units:
+            raise ValueError(f"owned ({self.owned}) cannot exceed max_units ({self.max_units})")
+        return self
+
+
+class CpuServers(SiteSystem):
+    """CPU-only servers of a site (verifier sandboxes); `system` is a CPU-only catalog system."""
+
+    system: Name
+
+
+class Datacenter(Strict):
+    description: str = ""
+    # Cap on facility power: IT load x PUE <= power_cap_w.
+    power_cap_w: PositivePower = Field(alias="power_cap")
+    pue: Annotated[float, Field(ge=1.0, le=3.0)]
+    electricity_usd_per_kwh: Annotated[float, Field(ge=0)]
+    # Accelerated systems placeable here, by catalog name.
+    systems: dict[Name, SiteSystem] = Field(default_factory=dict)
+    cpu_servers: CpuServers | None = None
+
+    @model_validator(mode="after")
+    def _has_something(self) -> "Datacenter":
+        if not self.systems and self.cpu_servers is None:
+            raise ValueError("a datacenter needs systems, cpu_servers or both")
+        return self
+
+
+class Link(Strict):
+    """A bidirectional link between two datacenters; capacity is shared by both directions'
+    traffic as the LP models it (see planner docs)."""
+
+    name: Name | None = None
+    a: Name
+    b: Name
+    capacity_bytes_per_s: PositiveBandwidth = Field(alias="capacity")
+    latency_s: NonNegDuration = Field(alias="latency")
+    # US$ per terabyte (1e12 bytes) moved over the link.
+    cost_usd_per_tb: Annotated[float, Field(ge=0)]
+
+    @property
+    def id(self) -> str:
+        """The link's name, or f"{a}--{b}" when it has none."""
+        return self.name if self.name is not None else f"{self.a}--{self.b}"
+
+
+class TopologyData(Strict):
+    name: Name
+    description: str
+    # Where the site figures come from (e.g. "illustrative").
+    source: str = Field(min_length=3)
+    datacenters: dict[Name, Datacenter] = Field(min_length=1)
+    links: list[Link] = Field(default_factory=list)
