@@ -29,6 +29,7 @@ class Plan:
     scenario: str
     total_cost_usd: float
     lower_bound_usd: float | None
+    lp_relaxation_usd: float | None
     gap: float | None
     solver: dict[str, Any]
     fleet: list[dict[str, Any]]
@@ -41,6 +42,7 @@ class Plan:
     binding_constraints: list[dict[str, Any]]
     shadow_prices: list[dict[str, Any]]
     stats: dict[str, float] = field(default_factory=dict)
+    checks: list[str] = field(default_factory=list)  # verification checks passed
 
     # -- tidy views ---------------------------------------------------------------------
     def costs(self, by: str = "component") -> list[dict[str, Any]]:
@@ -65,6 +67,7 @@ class Plan:
             "scenario": self.scenario,
             "total_cost_usd": self.total_cost_usd,
             "lower_bound_usd": self.lower_bound_usd,
+            "lp_relaxation_usd": self.lp_relaxation_usd,
             "gap": self.gap,
             "solver": self.solver,
             "fleet": self.fleet,
@@ -264,6 +267,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         scenario=scenario.name,
         total_cost_usd=total,
         lower_bound_usd=stats.lower_bound_usd,
+        lp_relaxation_usd=stats.lp_relaxation_usd,
         gap=stats.gap,
         solver={"name": stats.solver, "method": stats.method, "mip_gap_target": scenario.data.solver.mip_gap,
                 "variables": stats.variables, "constraints": stats.constraints},
@@ -295,7 +299,8 @@ def binding_constraints(model: Model) -> list[dict[str, Any]]:
         if slack is None:
             value = con.value()
             slack = -value if value is not None else None
-        if slack is not None and abs(slack) <= max(BINDING_REL_TOL * rhs, 1e-7):
+        in_use = any(abs(var.value() or 0.0) > ZERO_TOL for var in con)
+        if in_use and slack is not None and abs(slack) <= max(BINDING_REL_TOL * rhs, 1e-7):
             out.append({"constraint": label, "family": family})
     return out
 

@@ -13,7 +13,8 @@ from hardware.catalog import Catalog, load_catalog
 from hardware.schema import Sourced
 from planner.errors import ConfigError, Problem
 from planner.units import format_si
-from topologies.summary import system_figures, table
+from planner.tables import table
+from topologies.summary import system_figures
 
 SECTIONS = ("accelerators", "cpus", "systems", "models")
 

@@ -9,7 +9,11 @@ with sol_status 2; CBC leaves numbers in variables of an infeasible model; an un
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+from typing import Iterator
 from dataclasses import dataclass
 
 import pulp
@@ -30,7 +34,8 @@ class SolveStats:
     build_s: float
     lp_s: float
     mip_s: float
-    lower_bound_usd: float | None  # LP relaxation optimum: no plan can cost less
+    lower_bound_usd: float | None  # best proven bound: no plan can cost less
+    lp_relaxation_usd: float | None  # LP relaxation optimum (a weaker bound)
     objective_usd: float | None
     gap: float | None  # (objective - best bound) / objective, as proven by the solver
     sol_status: int
@@ -54,10 +59,29 @@ def make_solver(name: str, mip: bool, gap: float, time_limit_s: float, method: s
     raise SolverError(f"unknown solver {name!r} (highs or cbc)")
 
 
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """highspy prints a banner on stdout (file descriptor 1) when a model is created, before
+    PuLP can switch output off; it would corrupt `--json` output, so fd 1 goes to /dev/null
+    while the solver runs."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _run(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
     started = time.perf_counter()
     try:
-        model.prob.solve(solver)
+        with _quiet_stdout():
+            model.prob.solve(solver)
     except pulp.PulpSolverError as exc:
         raise SolverError(f"the solver failed: {exc}") from None
     return model.prob.sol_status, time.perf_counter() - started
@@ -71,14 +95,16 @@ def _highs_bound(model: Model) -> float | None:
         bound = highs.getInfo().mip_dual_bound
     except AttributeError:
         return None
-    return float(bound) if abs(bound) < 1e300 else None
+    if abs(bound) >= 1e300:
+        return None
+    # PuLP hands HiGHS the objective without its constant term; add it back.
+    return float(bound) + float(model.prob.objective.constant)
 
 
 def solve_model(
     model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
 ) -> SolveStats:
     """Solve in place. Raises InfeasibleError (with a diagnosis) or SolverError."""
-    started = time.perf_counter()
     # LP relaxation: integrality dropped by the solver (mip=False).
     status, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
     if status != PROVEN:
@@ -92,7 +118,7 @@ def solve_model(
     model.duals = duals  # type: ignore[attr-defined]
     mip_s = 0.0
     if relax_only:
-        return SolveStats(solver, method, 0.0, lp_s, 0.0, lower, lower, 0.0, status,
+        return SolveStats(solver, method, 0.0, lp_s, 0.0, lower, lower, lower, 0.0, status,
                           len(model.prob.variables()), len(model.constraints))
     status, mip_s = _run(model, make_solver(solver, True, gap, time_limit_s, method))
     if status not in (PROVEN, FEASIBLE):
@@ -109,8 +135,7 @@ def solve_model(
     bound = _highs_bound(model) if solver == "highs" else None
     best_bound = max(lower, bound) if bound is not None else lower
     proven_gap = max(0.0, (objective - best_bound) / objective) if objective else 0.0
-    _ = started
-    return SolveStats(solver, method, 0.0, lp_s, mip_s, lower, objective, proven_gap, status,
+    return SolveStats(solver, method, 0.0, lp_s, mip_s, best_bound, lower, objective, proven_gap, status,
                       len(model.prob.variables()), len(model.constraints))
 
 

@@ -1,0 +1,65 @@
+"""The Python API: load a scenario, turn its workloads into demands, solve, verify.
+
+    import planner
+    scenario = planner.load_scenario("my.yaml").override({"workloads.rl.samples_per_problem": 32})
+    plan = planner.solve(scenario)
+    plan.costs(by="workload")
+"""
+
+from __future__ import annotations
+
+import time
+
+from planner.demand import demand_for
+from planner.demand.types import WorkloadDemand
+from planner.lp.build import build
+from planner.lp.solve import solve_model
+from planner.plan import Plan, read_plan
+from planner.scenario import Scenario
+from planner.verify import verify
+
+
+def demands(scenario: Scenario) -> list[WorkloadDemand]:
+    """Every workload of the scenario as LP work items with per-system rates."""
+    systems = sorted(scenario.catalog.systems)
+    horizon_s = scenario.data.economics.horizon_s
+    return [
+        demand_for(name, spec, scenario.catalog, systems, horizon_s)
+        for name, spec in scenario.data.workloads.items()
+    ]
+
+
+def solve(
+    scenario: Scenario,
+    relax: bool = False,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    mip_gap: float | None = None,
+    method: str | None = None,
+) -> Plan:
+    """Cheapest plan for the scenario, verified. relax=True returns the LP relaxation
+    (fractional units) with its shadow prices.
+
+    Raises InfeasibleError (with a diagnosis), SolverError or VerificationError.
+    """
+    options = scenario.data.solver
+    started = time.perf_counter()
+    work = demands(scenario)
+    model = build(scenario, work)
+    built = time.perf_counter()
+    stats = solve_model(
+        model,
+        solver=solver or options.solver,
+        gap=options.mip_gap if mip_gap is None else mip_gap,
+        time_limit_s=options.time_limit_s if time_limit_s is None else time_limit_s,
+        method=method or options.method,
+        relax_only=relax,
+    )
+    solved = time.perf_counter()
+    plan = read_plan(model, stats, relaxed=relax)
+    plan.checks = verify(plan, scenario, work)
+    done = time.perf_counter()
+    plan.stats.update(
+        {"build_s": built - started, "solve_s": solved - built, "verify_report_s": done - solved}
+    )
+    return plan

@@ -1,0 +1,31 @@
+"""Options shared by the commands that read a scenario."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+
+def scenario_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--scenario (named overrides), --set (path=value), --topology (replace the topology)."""
+    func = click.option(
+        "--topology", default=None,
+        help="Replace the scenario's topology: a preset name or a YAML file.",
+    )(func)
+    func = click.option(
+        "--set", "sets", multiple=True, metavar="PATH=VALUE",
+        help="Override one field, e.g. --set workloads.chat.requests_per_day=200M (repeatable).",
+    )(func)
+    func = click.option(
+        "--scenario", "scenarios", default="", metavar="NAME[,NAME]",
+        help="Apply named overrides from the scenario file's `overrides:`, in order.",
+    )(func)
+    return func
+
+
+def load_from_options(scenario_file: str | None, scenarios: str, sets: tuple[str, ...], topology: str | None):
+    from planner.scenario import load_scenario
+
+    names = [s.strip() for s in scenarios.split(",") if s.strip()]
+    return load_scenario(scenario_file, scenarios=names, sets=list(sets), topology=topology)

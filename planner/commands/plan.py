@@ -1,0 +1,41 @@
+"""`planner plan`: the cheapest verified fleet and placement for a scenario."""
+
+from __future__ import annotations
+
+import click
+
+from planner.commands.options import scenario_options, load_from_options
+
+
+@click.command("plan")
+@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
+@scenario_options
+@click.option("--relax", is_flag=True, help="Solve the LP relaxation only (fractional units) and report shadow prices.")
+@click.option("--solver", type=click.Choice(["highs", "cbc"]), default=None, help="Override the scenario's solver (default highs).")
+@click.option("--time-limit", "time_limit_s", type=float, default=None, help="Solver time limit in seconds.")
+@click.option("--gap", "mip_gap", type=float, default=None, help="Relative MIP gap to stop at (default 0.01).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (keys documented in the README).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Write plan.json and one CSV per table to DIR.")
+def command(scenario_file, scenarios, sets, topology, relax, solver, time_limit_s, mip_gap, as_json, out_dir):
+    """Plan the cheapest fleet and placement for SCENARIO_FILE (default: the shipped
+    frontier-lab scenario on the multi-dc topology).
+
+    \b
+    Examples:
+      planner plan
+      planner plan my.yaml --scenario rental,2x_rollouts --json
+      planner plan my.yaml --set workloads.chat.requests_per_day=200M --out results/
+      planner plan my.yaml --relax          # shadow prices: $ per MW, core, Gbps, unit
+
+    Exit codes: 0 planned; 1 bad input; 2 infeasible (the diagnosis says what falls short);
+    3 solver failure or failed verification.
+    """
+    from planner.api import solve
+    from planner.report import format_plan
+
+    scenario = load_from_options(scenario_file, scenarios, sets, topology)
+    plan = solve(scenario, relax=relax, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    if out_dir:
+        for path in plan.write(out_dir):
+            click.echo(f"wrote {path}", err=True)
+    click.echo(plan.to_json() if as_json else format_plan(plan))

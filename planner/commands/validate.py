@@ -1,0 +1,29 @@
+"""`planner validate`: check a scenario (and its topology and catalog files) without solving."""
+
+from __future__ import annotations
+
+import click
+
+from planner.commands.options import load_from_options, scenario_options
+
+
+@click.command("validate")
+@click.argument("scenario_file", type=click.Path(dir_okay=False))
+@scenario_options
+def command(scenario_file, scenarios, sets, topology):
+    """Validate SCENARIO_FILE: every problem is listed as file:line: field: message, and the
+    exit code is 1 if there is any.
+
+    \b
+    Example:
+      planner validate my-scenario.yaml --scenario 2x_rollouts
+    """
+    from planner.api import demands
+
+    scenario = load_from_options(scenario_file, scenarios, sets, topology)
+    work = demands(scenario)
+    roles = sum(len(d.roles) for d in work)
+    click.echo(
+        f"{scenario_file}: ok — topology {scenario.topology.name} "
+        f"({len(scenario.topology.datacenters())} datacenters), {len(work)} workloads, {roles} work items"
+    )

@@ -1,0 +1,236 @@
+"""RL post-training: per-role work per generated sample, run totals, FLOP shares, rates.
+
+Per generated sample (P = prompt_tokens, C = completion_tokens, n = samples_per_problem,
+f = kept_fraction); see docs/models.md:
+  generate          C decode tokens (policy)
+  generate_prefill  P / n prefill tokens: the prompt prefix is shared by a problem's n samples
+  reward:<name>     outcome: passes · (P + C); process, per-step passes: steps · P + C·(steps+1)/2
+                    (step j re-reads the prompt and the first j/steps of the completion);
+                    process, one pass: P + C                              prefill tokens
+  reference         f · (P + C) prefill tokens (KL reference, kept samples only)
+  train             6 · N_active(policy) · f · (P + C) [+ 6 · N_active(critic) · f · (P + C)] FLOP
+  verifiers         sum(core_seconds_per_sample · applies_to) CPU core-seconds
+Totals = per sample x samples, samples = problems · n · epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hardware.catalog import Catalog
+from planner.demand.common import (
+    BACKWARD_SHARE_OF_TRAINING,
+    TRAINING_FLOPS_PER_PARAM,
+    forward_flops_per_token,
+    hardware,
+)
+from planner.demand.inference import MAX_UNITS_PER_INSTANCE, decode_point, prefill_rate
+from planner.demand.pretrain import training_rate
+from planner.demand.common import CPU_ONLY_REASON
+from planner.demand.types import Rate
+from planner.schema import BYTES_PER_VALUE
+from planner.workloads import RewardModelSpec, RLSpec
+
+
+@dataclass(frozen=True)
+class RLRoleWork:
+    """One RL role's work per generated sample, and its FLOPs."""
+
+    name: str
+    work_unit: Literal["token", "FLOP"]
+    per_sample: float  # work units per generated sample
+    model: str
+    precision: str
+    flops_per_sample: float  # FLOP per generated sample
+    mean_context: float | None  # attention context used for FLOPs/token (token roles)
+
+
+def reward_tokens_per_sample(rm: RewardModelSpec, prompt: float, completion: float) -> float:
+    """Prefill tokens a reward model reads per sample (see the module docstring)."""
+    if rm.kind == "outcome":
+        return rm.passes_per_sample * (prompt + completion)
+    assert rm.steps_per_sample is not None
+    if rm.per_step_passes:
+        steps = rm.steps_per_sample
+        return steps * prompt + completion * (steps + 1) / 2
+    return prompt + completion
+
+
+def rl_roles(spec: RLSpec, catalog: Catalog) -> list[RLRoleWork]:
+    """Per-sample work of every role, in LP work units, with FLOPs per sample."""
+    p, c, n, f = spec.prompt_tokens, spec.completion_tokens, spec.samples_per_problem, spec.kept_fraction
+    policy = catalog.models[spec.policy]
+    full = p + c
+    roles = [
+        RLRoleWork(
+            "generate", "token", c, spec.policy, spec.precision,
+            c * forward_flops_per_token(policy, p + c / 2), p + c / 2,
+        ),
+        RLRoleWork(
+            "generate_prefill", "token", p / n, spec.policy, spec.precision,
+            p / n * forward_flops_per_token(policy, p / 2), p / 2,
+        ),
+    ]
+    for rm in spec.reward_models:
+        tokens = reward_tokens_per_sample(rm, p, c)
+        arch = catalog.models[rm.model]
+        roles.append(
+            RLRoleWork(
+                f"reward:{rm.name}", "token", tokens, rm.model, rm.precision or spec.precision,
+                tokens * forward_flops_per_token(arch, full / 2), full / 2,
+            )
+        )
+    if spec.reference is not None:
+        arch = catalog.models[spec.reference.model]
+        tokens = f * full
+        roles.append(
+            RLRoleWork(
+                "reference", "token", tokens, spec.reference.model, spec.precision,
+                tokens * forward_flops_per_token(arch, full / 2), full / 2,
+            )
+        )
+    train = TRAINING_FLOPS_PER_PARAM * policy.active * f * full
+    if spec.critic is not None:
+        train += TRAINING_FLOPS_PER_PARAM * catalog.models[spec.critic.model].active * f * full
+    roles.append(RLRoleWork("train", "FLOP", train, spec.policy, spec.precision, train, None))
+    return roles
+
+
+def rl_samples(spec: RLSpec) -> float:
+    """Trajectories generated over the run: problems · samples_per_problem · epochs."""
+    return spec.problems * spec.samples_per_problem * spec.epochs
+
+
+def verifier_core_s_per_sample(spec: RLSpec) -> float:
+    """CPU core-seconds per generated sample: sum(core_seconds_per_sample · applies_to)."""
+    return sum(v.core_seconds_per_sample * v.applies_to for v in spec.verifiers)
+
+
+def rl_rates(
+    spec: RLSpec,
+    catalog: Catalog,
+    system: str,
+    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+) -> dict[str, Rate]:
+    """Per-role rate per unit of `system` (tokens/s for token roles, FLOP/s for train)."""
+    hw = hardware(catalog, system)
+    roles = rl_roles(spec, catalog)
+    if hw is None:
+        return {r.name: Rate(0.0, CPU_ONLY_REASON) for r in roles}
+    p, c = spec.prompt_tokens, spec.completion_tokens
+    out: dict[str, Rate] = {}
+    for role in roles:
+        arch = catalog.models[role.model]
+        if role.name == "generate":
+            point = decode_point(
+                arch, hw, role.precision, role.precision, p, c, spec.samples_per_problem,
+                spec.generation_tokens_per_s_per_sequence, max_units_per_instance,
+            )
+            out[role.name] = Rate(point.tokens_per_s_per_unit or 0.0, point.reason)
+        elif role.name == "generate_prefill":
+            out[role.name] = prefill_rate(
+                arch, hw, role.precision, role.precision, p, p / 2, max_units_per_instance
+            )
+        elif role.name == "train":
+            out[role.name] = training_rate(hw, role.precision, spec.goodput)
+        else:
+            assert role.mean_context is not None
+            out[role.name] = prefill_rate(
+                arch, hw, role.precision, role.precision, p + c, role.mean_context,
+                max_units_per_instance,
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class RLRoleEstimate:
+    name: str
+    work_unit: str
+    per_sample: float
+    amount: float  # per_sample · samples
+    model: str
+    flops: float  # over the run
+    flop_share: float
+    rate_per_unit_s: float | None = None  # with a system
+    rate_reason: str | None = None
+    unit_seconds: float | None = None  # amount / rate: unit-seconds of `system` needed
+
+
+@dataclass(frozen=True)
+class RLEstimate:
+    """The RL run's work by role, its coupling figures and its FLOP balance."""
+
+    policy: str
+    samples: float
+    kept_samples: float
+    updates: float
+    roles: list[RLRoleEstimate]
+    verifier_core_s_per_sample: float
+    verifier_core_seconds: float
+    trajectory_bytes_per_kept_sample: float
+    weight_bytes_per_update: float
+    total_flops: float
+    forward_flops: float
+    backward_flops: float
+    forward_backward_flop_ratio: float
+    role_flop_shares: dict[str, float]
+    system: str | None = None
+    derivation: list[str] = field(default_factory=list)
+
+
+def estimate_rl(spec: RLSpec, catalog: Catalog, system: str | None = None) -> RLEstimate:
+    """Run totals. Forward FLOPs = every token role's FLOPs + 1/3 of training (2N of 6N);
+    backward FLOPs = 2/3 of training (4N of 6N); ratio = forward / backward."""
+    roles = rl_roles(spec, catalog)
+    samples = rl_samples(spec)
+    total = sum(r.flops_per_sample for r in roles) * samples
+    train = sum(r.flops_per_sample for r in roles if r.work_unit == "FLOP") * samples
+    backward = BACKWARD_SHARE_OF_TRAINING * train
+    forward = total - backward
+    rates = rl_rates(spec, catalog, system) if system is not None else {}
+    shares = {r.name: r.flops_per_sample * samples / total for r in roles}
+    out_roles = []
+    for r in roles:
+        rate = rates.get(r.name)
+        amount = r.per_sample * samples
+        out_roles.append(
+            RLRoleEstimate(
+                name=r.name, work_unit=r.work_unit, per_sample=r.per_sample, amount=amount,
+                model=r.model, flops=r.flops_per_sample * samples, flop_share=shares[r.name],
+                rate_per_unit_s=rate.per_unit_s if rate else None,
+                rate_reason=rate.reason if rate else None,
+                unit_seconds=amount / rate.per_unit_s if rate and rate.feasible else None,
+            )
+        )
+    vps = verifier_core_s_per_sample(spec)
+    full = spec.prompt_tokens + spec.completion_tokens
+    policy = catalog.models[spec.policy]
+    lines = [
+        f"samples = {spec.problems:.4g} problems x {spec.samples_per_problem} x "
+        f"{spec.epochs} epochs = {samples:.4g}; kept = x {spec.kept_fraction:g}",
+        *(
+            f"{r.name}: {r.per_sample:,.4g} {r.work_unit}/sample x samples = {r.amount:.4g}"
+            for r in out_roles
+        ),
+        f"verifiers: {vps:g} core-s/sample x samples = {vps * samples:.4g} core-s",
+        f"forward : backward FLOPs = {forward:.4g} : {backward:.4g} = {forward / backward:.2f}",
+    ]
+    return RLEstimate(
+        policy=spec.policy,
+        samples=samples,
+        kept_samples=samples * spec.kept_fraction,
+        updates=samples / spec.samples_per_update,
+        roles=out_roles,
+        verifier_core_s_per_sample=vps,
+        verifier_core_seconds=vps * samples,
+        trajectory_bytes_per_kept_sample=full * spec.trajectory_bytes_per_token,
+        weight_bytes_per_update=policy.params * BYTES_PER_VALUE[spec.precision],
+        total_flops=total,
+        forward_flops=forward,
+        backward_flops=backward,
+        forward_backward_flop_ratio=forward / backward,
+        role_flop_shares=shares,
+        system=system,
+        derivation=lines,
+    )

@@ -1,0 +1,99 @@
+"""Readable text for a Plan: fleet, power, allocations, costs, RL placement, links, binding
+constraints and shadow prices. Friendly units here only (MW, Gbps, $M); the JSON stays SI."""
+
+from __future__ import annotations
+
+from planner.plan import Plan
+from planner.tables import table
+
+
+def _usd(value: float) -> str:
+    if abs(value) >= 1e9:
+        return f"${value / 1e9:,.3f}B"
+    if abs(value) >= 1e6:
+        return f"${value / 1e6:,.2f}M"
+    return f"${value:,.0f}"
+
+
+def format_plan(plan: Plan) -> str:
+    out = [f"Plan for {plan.scenario}: {plan.status}"]
+    out.append(f"  total cost over the horizon: {_usd(plan.total_cost_usd)}")
+    if plan.status == "relaxed":
+        out.append("  LP relaxation: fractional units; its cost is a lower bound on any whole-unit plan")
+    elif plan.lower_bound_usd is not None and plan.gap is not None:
+        out.append(
+            f"  proven within {plan.gap:.2%} of the cheapest possible plan "
+            f"(lower bound {_usd(plan.lower_bound_usd)}; gap target {plan.solver['mip_gap_target']:.2%})"
+        )
+    out.append(
+        f"  solver: {plan.solver['name']} ({plan.solver['variables']:,} variables, "
+        f"{plan.solver['constraints']:,} constraints)"
+    )
+
+    out.append("\nFleet")
+    rows = [
+        [f["datacenter"], f["system"], f["units"], f["owned_units"], f["new_units"], f["accelerators"],
+         f["cpu_cores"], f"{f['power_w'] / 1e6:,.2f}", f"{f['utilisation']:.0%}"]
+        for f in plan.fleet if f["units"] > 0
+    ]
+    rows += [
+        [c["datacenter"], c["system"], c["units"], c["owned_units"], c["new_units"], 0, c["cpu_cores"],
+         f"{c['power_w'] / 1e6:,.2f}", "-"]
+        for c in plan.cpu_servers if c["units"] > 0
+    ]
+    out.append(table(["datacenter", "system", "units", "owned", "new", "accelerators", "cpu cores",
+                      "IT MW", "busy"], rows))
+
+    out.append("\nPower (IT x PUE vs cap)")
+    out.append(table(
+        ["datacenter", "IT MW", "PUE", "facility MW", "cap MW", "of cap"],
+        [[p["datacenter"], f"{p['it_power_w'] / 1e6:,.2f}", p["pue"], f"{p['facility_power_w'] / 1e6:,.2f}",
+          f"{p['power_cap_w'] / 1e6:,.1f}", f"{p['share_of_cap']:.0%}"] for p in plan.power],
+    ))
+
+    out.append("\nAllocations (units busy for the workload's window)")
+    out.append(table(
+        ["workload", "role", "datacenter", "system", "units", "days", f"work", "unit", "share", "rate derivation"],
+        [[a["workload"], a["role"], a["datacenter"], a["system"], round(a["units"], 2),
+          round(a["window_s"] / 86400, 1), f"{a['work_done']:.3g}", a["work_unit"],
+          f"{a['share_of_role']:.0%}" if a["share_of_role"] is not None else "-", a["rate_derivation"]]
+         for a in plan.allocations],
+    ))
+
+    if plan.rl:
+        out.append("\nRL placement")
+        for r in plan.rl:
+            samples = ", ".join(f"{d} {v:,.3g}" for d, v in r["samples_by_site"].items())
+            cores = ", ".join(f"{d} {v:,.0f}" for d, v in r["verifier_cores_by_site"].items())
+            out.append(f"  {r['workload']}: trainer at {r['trainer_site']}; samples by site: {samples}; "
+                       f"verifier cores: {cores or 'none'}")
+
+    used_links = [link for link in plan.links if link["traffic_bytes_per_s"] > 0]
+    if plan.links:
+        out.append("\nLinks (average traffic)")
+        out.append(table(
+            ["link", "traffic Gbps", "capacity Gbps", "used"],
+            [[link["link"], f"{link['traffic_gbps']:,.1f}", f"{link['capacity_gbps']:,.0f}",
+              f"{link['share_of_capacity']:.1%}"] for link in plan.links],
+        ))
+        if not used_links:
+            out.append("  (no traffic between sites)")
+
+    out.append("\nCosts")
+    out.append(table(["component", "cost"], [[c["component"], _usd(c["cost_usd"])] for c in plan.costs("component")]))
+    out.append(table(["workload", "cost"], [[c["workload"], _usd(c["cost_usd"])] for c in plan.costs("workload")]))
+    out.append("  (shared = fleet capex and CPU servers, which serve every workload)")
+
+    out.append("\nBinding constraints")
+    if plan.binding_constraints:
+        out.extend(f"  {b['constraint']}" for b in plan.binding_constraints)
+    else:
+        out.append("  none: no power cap, CPU, link or availability limit is reached")
+    if plan.shadow_prices:
+        out.append("\nShadow prices (LP relaxation: saving over the horizon from one more unit of each)")
+        out.append(table(
+            ["constraint", "value", "per"],
+            [[p["constraint"], _usd(p["value_usd"]), p["unit"].removeprefix("usd_per_")] for p in plan.shadow_prices],
+        ))
+    out.append(f"\nVerified: {'; '.join(plan.checks)}")
+    return "\n".join(out)
