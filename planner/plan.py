@@ -246,18 +246,21 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
             "share_of_capacity": used / link.capacity_bytes_per_s,
         })
     cost_terms = []
+    horizon_s = scenario.data.economics.horizon_s
     for term in model.terms:
         value = term.expr.value()
         value = 0.0 if value is None else float(value)
         if abs(value) < 1e-6:
             continue
-        cost_terms.append({
-            "component": term.component,
-            "datacenter": term.datacenter,
-            "system": term.system,
-            "workload": term.workload,
-            "cost_usd": value,
-        })
+        for workload, share, basis in _attribution(term, fleet, cpu_servers, allocations, rl, horizon_s):
+            cost_terms.append({
+                "component": term.component,
+                "datacenter": term.datacenter,
+                "system": term.system,
+                "workload": workload,
+                "cost_usd": value * share,
+                "attributed_by": basis,
+            })
     total = sum(t["cost_usd"] for t in cost_terms)
     binding = binding_constraints(model)
     prices = shadow_prices(model)
@@ -282,6 +285,40 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         shadow_prices=prices,
         stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
     )
+
+
+def _attribution(term, fleet, cpu_servers, allocations, rl, horizon_s):
+    """How a pool-level cost term splits over workloads: [(workload, share, basis)].
+
+    Pool terms (capex, rental, energy of a datacenter's system) split by unit-seconds used
+    (units x window) out of units x horizon; what no workload uses is "(idle)". Energy is
+    charged for busy time only, so it splits by busy time alone. CPU servers split by the
+    verifier cores each RL workload uses at that site. Link terms already name their workload.
+    """
+    if term.workload is not None:
+        return [(term.workload, 1.0, "direct")]
+    if term.component == "cpu_servers":
+        cores = {r["workload"]: r["verifier_cores_by_site"].get(term.datacenter, 0.0) for r in rl}
+        total = sum(cores.values())
+        if total <= 0:
+            return [("(idle)", 1.0, "no verifier cores used")]
+        return [(w, c / total, "verifier cores") for w, c in cores.items() if c > 0]
+    used: dict[str, float] = {}
+    for a in allocations:
+        if (a["datacenter"], a["system"]) == (term.datacenter, term.system):
+            used[a["workload"]] = used.get(a["workload"], 0.0) + a["units"] * a["window_s"]
+    busy = sum(used.values())
+    units = next(f["units"] for f in fleet if (f["datacenter"], f["system"]) == (term.datacenter, term.system))
+    capacity = units * horizon_s
+    if term.component == "energy" or capacity <= 0:
+        if busy <= 0:
+            return [("(idle)", 1.0, "unused")]
+        return [(w, u / busy, "busy unit-seconds") for w, u in used.items()]
+    out = [(w, u / capacity, "unit-seconds of the horizon") for w, u in used.items()]
+    idle = max(0.0, 1.0 - busy / capacity)
+    if idle > 1e-12:
+        out.append(("(idle)", idle, "unit-seconds of the horizon"))
+    return out
 
 
 RESOURCE_FAMILIES = {"power", "cpu", "link", "avail"}

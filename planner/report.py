@@ -82,7 +82,8 @@ def format_plan(plan: Plan) -> str:
     out.append("\nCosts")
     out.append(table(["component", "cost"], [[c["component"], _usd(c["cost_usd"])] for c in plan.costs("component")]))
     out.append(table(["workload", "cost"], [[c["workload"], _usd(c["cost_usd"])] for c in plan.costs("workload")]))
-    out.append("  (shared = fleet capex and CPU servers, which serve every workload)")
+    out.append("  (capex split by unit-seconds used out of the horizon, the rest is (idle); energy by busy time;")
+    out.append("   CPU servers by verifier cores)")
 
     out.append("\nBinding constraints")
     if plan.binding_constraints:

@@ -163,9 +163,14 @@ def decode_point(
     tokens_per_s_per_user: float | None,
     max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
 ) -> DecodePoint:
-    """Largest batch and tokens/s on the smallest instance that holds the weights plus one
-    sequence's KV and meets the step-time budget (throughput mode when tokens_per_s_per_user is
-    None: batch limited by HBM only). `share` sequences share one prompt prefix's KV."""
+    """Batch and tokens/s of the best serving instance (throughput mode when
+    tokens_per_s_per_user is None: batch limited by HBM only). `share` sequences share one prompt
+    prefix's KV.
+
+    Instances tried: those holding the weights plus one sequence's KV (`fitting_instances`).
+    Among those inside one unit, the one with the highest decode tokens/s per unit wins (the
+    smaller on a tie); instances spanning several units are used only when none inside one
+    unit meets the budget, and then the smallest that does."""
     w = weight_bytes(arch, precision)
     kvb = kv_bytes_per_token(arch, kv_precision)
     stored = (prompt_tokens / share + output_tokens) * kvb
@@ -199,7 +204,10 @@ def decode_point(
         )
     first_failure = ""
     eff = hw.efficiency
+    best: DecodePoint | None = None
     for inst in instances:
+        if best is not None and inst.units_spanned > 1:
+            break  # an instance inside one unit works: do not span units
         a = inst.accelerators
         compute = a * hw.peak(precision) * eff.decode_compute_utilisation
         bandwidth = a * hw.accelerator.hbm_bandwidth_bytes_per_s * eff.decode_bandwidth_utilisation
@@ -223,7 +231,7 @@ def decode_point(
         t_m = (w + batch * read) / bandwidth
         step = max(t_c, t_m)
         per_inst = batch / step
-        return DecodePoint(
+        point = DecodePoint(
             True,
             f"{inst.label(hw.system.scale_up_domain)}, batch {batch}, step {step * 1e3:.1f} ms",
             instance=inst,
@@ -237,6 +245,11 @@ def decode_point(
             tokens_per_s_per_unit=per_inst * inst.instances_per_unit,
             **base,
         )
+        # Keep the highest tokens/s per unit; the smaller instance on a tie (within 0.1%).
+        if best is None or point.tokens_per_s_per_unit > best.tokens_per_s_per_unit * 1.001:  # type: ignore[operator]
+            best = point
+    if best is not None:
+        return best
     return DecodePoint(False, first_failure, instance=instances[0], **base)
 
 
@@ -387,7 +400,7 @@ def estimate_inference(
     one_seq = (spec.prompt_tokens + spec.output_tokens) * kvb
     fits_one = w + one_seq <= unit_usable
     notes: list[str] = []
-    if not fits_one and hw.supports(spec.precision):
+    if not fits_one and hw.supports(spec.precision) and point.feasible:
         notes.append(
             "does not fit one unit: "
             + does_not_fit_reason(

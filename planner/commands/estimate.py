@@ -1,0 +1,454 @@
+"""`planner estimate`: the analytic models alone (KV cache, serving, pretraining, RL work).
+
+JSON output (--json) uses SI units and these stable keys (plus the rest of each result):
+  kv:        kv_bytes_per_token, kv_cache_bytes, weight_bytes [, hbm_usable_bytes, free_bytes,
+             fits, max_tokens_per_sequence with --system]
+  inference: feasible, reason, max_batch, max_batch_hbm, max_batch_latency, step_time_s,
+             tokens_per_s_per_system, prefill_tokens_per_s_per_system, ttft_s,
+             usd_per_million_tokens, usd_per_million_decode_tokens, instance_accelerators,
+             instances_per_unit, fits_one_unit, notes
+  pretrain:  flops, days, time_s, accelerator_hours, energy_j, cost_usd, units, feasible
+  rl:        roles [{name, work_unit, per_sample, amount, ...}], verifier_core_seconds,
+             forward_backward_flop_ratio, role_flop_shares, samples, updates
+Non-finite numbers (an infeasible run's time) are written as null.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any, Callable
+
+import click
+from pydantic import BaseModel, ValidationError
+
+from hardware.catalog import Catalog, load_catalog
+from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl
+from planner.demand.common import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_PUE
+from planner.demand.inference import MAX_UNITS_PER_INSTANCE
+from planner.errors import ConfigError, Problem
+from planner.units import format_si, parse_count
+from planner.workloads import InferenceSpec, PretrainSpec, RLSpec
+
+CMDLINE = "<command line>"
+PRECISIONS = click.Choice(["fp4", "fp8", "bf16", "fp16", "fp32"])
+
+catalog_option = click.option(
+    "--catalog",
+    "catalog_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Catalog YAML overlaid on the shipped one (repeatable; later files win).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
+pricing_options = [
+    click.option(
+        "--pricing",
+        type=click.Choice(["rental", "amortised"]),
+        default="rental",
+        show_default=True,
+        help="rental_usd_per_hour, or capex/lifetime + energy.",
+    ),
+    click.option(
+        "--electricity-usd-per-kwh",
+        type=float,
+        default=DEFAULT_ELECTRICITY_USD_PER_KWH,
+        show_default=True,
+        help="For --pricing amortised (default: EIA 2023 US industrial average).",
+    ),
+    click.option("--pue", type=float, default=DEFAULT_PUE, show_default=True, help="Power usage effectiveness."),
+]
+
+
+def _apply(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    def wrap(f: Any) -> Any:
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+
+    return wrap
+
+
+def _problem(option: str, message: str) -> ConfigError:
+    return ConfigError([Problem(file=CMDLINE, line=None, path=option, message=message)])
+
+
+def _model(catalog: Catalog, name: str, option: str = "--model") -> str:
+    if name not in catalog.models:
+        raise _problem(option, f"unknown model {name!r}; known: {', '.join(sorted(catalog.models))}")
+    return name
+
+
+def _system(catalog: Catalog, name: str) -> str:
+    if name not in catalog.systems:
+        raise _problem(
+            "--system", f"unknown system {name!r}; known: {', '.join(sorted(catalog.systems))}"
+        )
+    return name
+
+
+def _count(value: str, option: str) -> float:
+    try:
+        return parse_count(value)
+    except ValueError as exc:
+        raise _problem(option, str(exc)) from None
+
+
+def _spec(model: type[BaseModel], data: dict[str, Any], options: dict[str, str]) -> Any:
+    """Validate a spec built from options; errors name the option, not the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            field = str(err["loc"][0]) if err["loc"] else ""
+            option = options.get(field, "--" + field.replace("_", "-")) if field else ""
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(Problem(CMDLINE, None, option, msg))
+        raise ConfigError(problems) from None
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _emit(result: Any, as_json: bool, rows: list[tuple[str, str]]) -> None:
+    if as_json:
+        click.echo(json.dumps(_jsonable(result), indent=2))
+        return
+    width = max(len(k) for k, _ in rows)
+    for key, val in rows:
+        click.echo(f"{key:<{width}}  {val}")
+    notes = getattr(result, "notes", [])
+    for note in notes:
+        click.echo(f"note: {note}")
+    click.echo("\nderivation:")
+    for line in result.derivation:
+        click.echo(f"  {line}")
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return format_si(value, unit, digits) if unit else f"{value:,.{digits}g}"
+
+
+@click.group("estimate")
+def command() -> None:
+    """The analytic models alone: KV cache, serving batch and $/M tokens, training days, RL work.
+
+    \b
+    Examples:
+      planner estimate kv --model llama-3.1-405b --tokens 39000 --batch 32
+      planner estimate inference --model llama-3.1-405b --system hgx-h100 --precision fp8
+      planner estimate pretrain --model llama-3.1-405b --system hgx-h100 --tokens 15T
+      planner estimate rl --policy llama-3.1-70b --problems 1M --samples-per-problem 16
+    """
+
+
+@command.command("kv")
+@click.option("--model", required=True, help="Catalog model name.")
+@click.option("--tokens", required=True, help="Tokens per sequence (e.g. 39000 or 39K).")
+@click.option("--batch", type=click.IntRange(min=1), required=True, help="Sequences.")
+@click.option("--kv-precision", type=PRECISIONS, default="bf16", show_default=True)
+@click.option("--precision", type=PRECISIONS, default="bf16", show_default=True, help="Weights.")
+@click.option("--system", default=None, help="Compare with one unit's HBM (catalog system name).")
+@click.option("--hbm-usable-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Override the system's hbm_usable_fraction.")
+@catalog_option
+@json_option
+def kv(model: str, tokens: str, batch: int, kv_precision: str, precision: str, system: str | None,
+       hbm_usable_fraction: float | None, catalog_files: tuple[str, ...], as_json: bool) -> None:
+    """KV-cache bytes of a batch: batch x tokens x kv_bytes_per_token.
+
+    With --system: the HBM left after the weights and the tokens per sequence that fit.
+
+    \b
+    Examples:
+      planner estimate kv --model llama-3.1-405b --tokens 39000 --batch 32
+      planner estimate kv --model llama-3.1-405b --tokens 16K --batch 32 \\
+          --precision fp8 --system hgx-h100 --hbm-usable-fraction 1.0
+      planner estimate kv --model deepseek-v3 --tokens 128K --batch 8 --json
+    """
+    catalog = load_catalog(catalog_files)
+    _model(catalog, model)
+    if system is not None:
+        _system(catalog, system)
+    est = estimate_kv(
+        catalog, model, batch, _count(tokens, "--tokens"), kv_precision, precision, system,
+        hbm_usable_fraction,
+    )
+    rows = [
+        ("model", f"{model} (kv {kv_precision}, weights {precision})"),
+        ("kv bytes/token", f"{est.kv_bytes_per_token:,.0f} B"),
+        ("kv cache", f"{_fmt(est.kv_cache_bytes, 'B')} (batch {batch} x {est.tokens:,.0f} tokens)"),
+        ("weights", _fmt(est.weight_bytes, "B")),
+    ]
+    if system is not None:
+        rows += [
+            ("usable HBM", _fmt(est.hbm_usable_bytes, "B")),
+            ("fits", str(est.fits)),
+            ("max tokens/sequence", _fmt(est.max_tokens_per_sequence)),
+        ]
+    _emit(est, as_json, rows)
+
+
+@command.command("inference")
+@click.option("--model", required=True, help="Catalog model name.")
+@click.option("--system", required=True, help="Catalog system name.")
+@click.option("--precision", type=PRECISIONS, default="bf16", show_default=True, help="Weights.")
+@click.option("--kv-precision", type=PRECISIONS, default=None, help="KV cache [default: --precision].")
+@click.option("--prompt-tokens", type=int, default=1000, show_default=True)
+@click.option("--output-tokens", type=int, default=1000, show_default=True)
+@click.option("--tokens-per-s-per-user", type=float, default=30.0, show_default=True,
+              help="Interactivity target: decode tokens/s each user sees.")
+@click.option("--votes", type=int, default=1, show_default=True,
+              help="Self-consistency: decode streams sharing one prompt.")
+@click.option("--requests-per-day", default="1M", show_default=True,
+              help="For the units needed (units_for_demand).")
+@click.option("--peak-to-average", type=float, default=1.0, show_default=True)
+@click.option("--hbm-usable-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Override the system's hbm_usable_fraction.")
+@click.option("--max-units-per-instance", type=click.IntRange(min=1),
+              default=MAX_UNITS_PER_INSTANCE, show_default=True,
+              help="Largest number of units one model replica may span.")
+@_apply(pricing_options)
+@catalog_option
+@json_option
+def inference(model: str, system: str, precision: str, kv_precision: str | None,
+              prompt_tokens: int, output_tokens: int, tokens_per_s_per_user: float, votes: int,
+              requests_per_day: str, peak_to_average: float, hbm_usable_fraction: float | None,
+              max_units_per_instance: int, pricing: str, electricity_usd_per_kwh: float,
+              pue: float, catalog_files: tuple[str, ...], as_json: bool) -> None:
+    """Serving on one system: instance, max batch, step time, tokens/s, TTFT, $/M tokens.
+
+    \b
+    Examples:
+      planner estimate inference --model llama-3.1-405b --system hgx-h100 \\
+          --precision fp8 --kv-precision bf16 --output-tokens 7661
+      planner estimate inference --model llama-3.1-70b --system gb200-nvl72 --votes 5 --json
+      planner estimate inference --model llama-3.1-405b --system hgx-h100 \\
+          --max-units-per-instance 1     # BF16 does not fit one server: says what does
+    """
+    catalog = load_catalog(catalog_files)
+    _model(catalog, model)
+    _system(catalog, system)
+    spec = _spec(
+        InferenceSpec,
+        dict(kind="inference", model=model, precision=precision, kv_precision=kv_precision,
+             requests_per_day=requests_per_day, prompt_tokens=prompt_tokens,
+             output_tokens=output_tokens, tokens_per_s_per_user=tokens_per_s_per_user,
+             votes=votes, peak_to_average=peak_to_average),
+        {},
+    )
+    est = estimate_inference(
+        spec, catalog, system, hbm_usable_fraction=hbm_usable_fraction,
+        max_units_per_instance=max_units_per_instance, pricing=pricing,  # type: ignore[arg-type]
+        electricity_usd_per_kwh=electricity_usd_per_kwh, pue=pue,
+    )
+    rows = [
+        ("model / system", f"{model} ({precision}, kv {est.kv_precision}) on {system}"),
+        ("feasible", f"{est.feasible}: {est.reason}"),
+        ("weights", _fmt(est.weight_bytes, "B")),
+        ("kv bytes/token", f"{est.kv_bytes_per_token:,.0f} B"),
+        ("instance", f"{est.instance_accelerators} accelerators, {est.instances_per_unit} per unit"
+         if est.instance_accelerators else "-"),
+        ("max batch (HBM, latency)", f"{est.max_batch or '-'} ({_fmt(est.max_batch_hbm)}, "
+         f"{_fmt(est.max_batch_latency)})"),
+        ("step time", f"{_fmt(est.step_time_s, 's')}"
+         + (f" ({est.bound}-bound, budget {_fmt(est.step_budget_s, 's')})" if est.bound else "")),
+        ("decode tokens/s per unit", _fmt(est.tokens_per_s_per_system)),
+        ("prefill tokens/s per unit", _fmt(est.prefill_tokens_per_s_per_system)),
+        ("TTFT", _fmt(est.ttft_s, "s")),
+        (f"$/M output tokens ({pricing})", _fmt(est.usd_per_million_tokens)),
+        ("  of which decode", _fmt(est.usd_per_million_decode_tokens)),
+        ("units for the demand", _fmt(est.units_for_demand)),
+    ]
+    _emit(est, as_json, rows)
+
+
+@command.command("pretrain")
+@click.option("--model", required=True, help="Catalog model name.")
+@click.option("--system", required=True, help="Catalog system name.")
+@click.option("--tokens", default=None, help="Training tokens D (e.g. 15T).")
+@click.option("--tokens-per-param", type=float, default=None,
+              help="D = this x params instead of --tokens (Chinchilla ~20).")
+@click.option("--precision", type=PRECISIONS, default="bf16", show_default=True)
+@click.option("--deadline", default="90 days", show_default=True, help="With a unit: '90 days'.")
+@click.option("--goodput", type=float, required=True,
+              help="Share of wall time doing useful steps (e.g. 0.9).")
+@click.option("--units", type=click.IntRange(min=1), default=None,
+              help="Units of --system [default: fewest meeting the deadline].")
+@click.option("--include-attention", is_flag=True, help="Add the attention FLOPs term.")
+@click.option("--sequence-length", type=int, default=8192, show_default=True)
+@click.option("--bytes-per-param", type=float, default=16.0, show_default=True,
+              help="Model state: 16 = mixed-precision Adam.")
+@click.option("--global-batch-tokens", default="16M", show_default=True,
+              help="Tokens per optimizer step (Llama 3 405B: 16M).")
+@click.option("--gradient-precision", type=PRECISIONS, default="bf16", show_default=True)
+@click.option("--hbm-usable-fraction", type=click.FloatRange(0, 1, min_open=True), default=None)
+@_apply(pricing_options)
+@catalog_option
+@json_option
+def pretrain(model: str, system: str, tokens: str | None, tokens_per_param: float | None,
+             precision: str, deadline: str, goodput: float, units: int | None,
+             include_attention: bool, sequence_length: int, bytes_per_param: float,
+             global_batch_tokens: str, gradient_precision: str,
+             hbm_usable_fraction: float | None, pricing: str, electricity_usd_per_kwh: float,
+             pue: float, catalog_files: tuple[str, ...], as_json: bool) -> None:
+    """Pretraining: 6·N·D FLOPs, days, accelerator-hours, energy, cost, memory layout.
+
+    \b
+    Examples:
+      planner estimate pretrain --model llama-3.1-405b --system hgx-h100 \\
+          --tokens 15T --goodput 0.9 --deadline "90 days"
+      planner estimate pretrain --model chinchilla-70b --system gb200-nvl72 \\
+          --tokens-per-param 20 --goodput 0.9 --units 10 --pricing amortised --json
+    """
+    catalog = load_catalog(catalog_files)
+    _model(catalog, model)
+    _system(catalog, system)
+    spec = _spec(
+        PretrainSpec,
+        dict(kind="pretrain", model=model, tokens=tokens, tokens_per_param=tokens_per_param,
+             precision=precision, deadline=deadline, goodput=goodput,
+             include_attention=include_attention, sequence_length=sequence_length,
+             bytes_per_param=bytes_per_param, global_batch_tokens=global_batch_tokens,
+             gradient_precision=gradient_precision),
+        {"deadline": "--deadline", "": "--tokens"},
+    )
+    est = estimate_pretrain(
+        spec, catalog, system, units, pricing=pricing,  # type: ignore[arg-type]
+        electricity_usd_per_kwh=electricity_usd_per_kwh, pue=pue,
+        hbm_usable_fraction=hbm_usable_fraction,
+    )
+    rows = [
+        ("model / system", f"{model} ({precision}) on {system}"),
+        ("feasible", f"{est.feasible}: {est.reason}"),
+        ("tokens", _fmt(est.tokens)),
+        ("FLOPs", f"{est.flops:.4g}"),
+        ("rate per unit", f"{_fmt(est.rate_flops_per_s_per_unit, 'FLOP/s')} ({est.rate_reason})"),
+        ("units", f"{est.units} (deadline needs {est.units_for_deadline})"),
+        ("days", _fmt(est.days)),
+        ("accelerator-hours", _fmt(est.accelerator_hours)),
+        ("energy", _fmt(est.energy_j / 3.6e9 if math.isfinite(est.energy_j) else None) + " MWh"),
+        (f"cost ({pricing})", "$" + _fmt(est.cost_usd)),
+        ("model state", _fmt(est.model_state_bytes, "B")),
+        ("parallelism", f"TP{est.tp_width} x PP{est.pipeline_stages}"),
+    ]
+    _emit(est, as_json, rows)
+
+
+def _reward_model(text: str, i: int) -> dict[str, Any]:
+    """NAME=MODEL[:outcome|process[:STEPS]]"""
+    name, sep, rest = text.partition("=")
+    if not sep:
+        raise _problem("--reward-model", f"{text!r}: write NAME=MODEL[:outcome|process[:STEPS]]")
+    parts = rest.split(":")
+    out: dict[str, Any] = {"name": name, "model": parts[0], "kind": parts[1] if len(parts) > 1 else "outcome"}
+    if len(parts) > 2:
+        out["steps_per_sample"] = parts[2]
+    return out
+
+
+def _verifier(text: str) -> dict[str, Any]:
+    """NAME=CORE_SECONDS[@APPLIES_TO]"""
+    name, sep, rest = text.partition("=")
+    if not sep:
+        raise _problem("--verifier", f"{text!r}: write NAME=CORE_SECONDS[@APPLIES_TO]")
+    core, _, applies = rest.partition("@")
+    return {"name": name, "core_seconds_per_sample": core, "applies_to": applies or 1.0}
+
+
+@command.command("rl")
+@click.option("--policy", required=True, help="Catalog model name of the policy.")
+@click.option("--system", default=None, help="Also rate each role on this catalog system.")
+@click.option("--precision", type=PRECISIONS, default="bf16", show_default=True)
+@click.option("--problems", required=True, help="Problems (e.g. 1M).")
+@click.option("--samples-per-problem", type=int, required=True)
+@click.option("--prompt-tokens", type=int, default=1000, show_default=True)
+@click.option("--completion-tokens", type=int, default=8000, show_default=True)
+@click.option("--kept-fraction", type=float, default=0.5, show_default=True)
+@click.option("--epochs", type=int, default=1, show_default=True)
+@click.option("--samples-per-update", default="8192", show_default=True)
+@click.option("--deadline", default="30 days", show_default=True)
+@click.option("--goodput", type=float, default=0.9, show_default=True, help="Trainer goodput.")
+@click.option("--generation-tokens-per-s", type=float, default=None,
+              help="Per-sequence decode target [default: throughput mode].")
+@click.option("--reward-model", "reward_models", multiple=True, metavar="NAME=MODEL[:KIND[:STEPS]]",
+              help="Repeatable; KIND outcome (default) or process (STEPS required).")
+@click.option("--reference", default=None, help="Reference model (KL) name.")
+@click.option("--critic", default=None, help="Critic model name (PPO).")
+@click.option("--verifier", "verifiers", multiple=True, metavar="NAME=CORE_S[@APPLIES_TO]",
+              help="Repeatable CPU verifier, core-seconds per sample, share of samples.")
+@catalog_option
+@json_option
+def rl(policy: str, system: str | None, precision: str, problems: str, samples_per_problem: int,
+       prompt_tokens: int, completion_tokens: int, kept_fraction: float, epochs: int,
+       samples_per_update: str, deadline: str, goodput: float,
+       generation_tokens_per_s: float | None, reward_models: tuple[str, ...],
+       reference: str | None, critic: str | None, verifiers: tuple[str, ...],
+       catalog_files: tuple[str, ...], as_json: bool) -> None:
+    """RL post-training work per role (tokens, FLOPs, CPU core-seconds) and FLOP balance.
+
+    \b
+    Examples:
+      planner estimate rl --policy llama-3.1-70b --problems 1M --samples-per-problem 16 \\
+          --reward-model orm=llama-3.1-8b --reward-model prm=llama-3.1-8b:process:20 \\
+          --reference llama-3.1-70b --verifier code=2@0.5 --system hgx-h100
+      planner estimate rl --policy deepseek-v3 --precision fp8 --problems 100K \\
+          --samples-per-problem 8 --json
+    """
+    catalog = load_catalog(catalog_files)
+    _model(catalog, policy, "--policy")
+    rms = [_reward_model(t, i) for i, t in enumerate(reward_models)]
+    for rm in rms:
+        _model(catalog, rm["model"], "--reward-model")
+    for name, opt in ((reference, "--reference"), (critic, "--critic")):
+        if name is not None:
+            _model(catalog, name, opt)
+    if system is not None:
+        _system(catalog, system)
+    spec = _spec(
+        RLSpec,
+        dict(kind="rl", policy=policy, precision=precision, problems=problems,
+             samples_per_problem=samples_per_problem, prompt_tokens=prompt_tokens,
+             completion_tokens=completion_tokens, kept_fraction=kept_fraction, epochs=epochs,
+             samples_per_update=samples_per_update, deadline=deadline, goodput=goodput,
+             generation_tokens_per_s_per_sequence=generation_tokens_per_s,
+             reward_models=rms, verifiers=[_verifier(v) for v in verifiers],
+             reference={"model": reference} if reference else None,
+             critic={"model": critic} if critic else None),
+        {"deadline": "--deadline", "reward_models": "--reward-model", "verifiers": "--verifier",
+         "generation_tokens_per_s_per_sequence": "--generation-tokens-per-s"},
+    )
+    est = estimate_rl(spec, catalog, system)
+    rows = [
+        ("policy", f"{policy} ({precision})"),
+        ("samples (kept)", f"{_fmt(est.samples)} ({_fmt(est.kept_samples)})"),
+        ("updates", _fmt(est.updates)),
+    ]
+    for r in est.roles:
+        rate = (
+            f"; {_fmt(r.rate_per_unit_s)} {r.work_unit}/s/unit ({r.rate_reason})"
+            if r.rate_per_unit_s is not None else ""
+        )
+        rows.append((f"  {r.name}", f"{_fmt(r.per_sample)} {r.work_unit}/sample, total "
+                     f"{_fmt(r.amount)}, {r.flop_share:.1%} of FLOPs{rate}"))
+    rows += [
+        ("verifier core-seconds", _fmt(est.verifier_core_seconds)),
+        ("trajectory bytes/kept sample", _fmt(est.trajectory_bytes_per_kept_sample, "B")),
+        ("weight bytes/update", _fmt(est.weight_bytes_per_update, "B")),
+        ("forward:backward FLOPs", f"{est.forward_backward_flop_ratio:.2f}"),
+    ]
+    _emit(est, as_json, rows)
