@@ -1,0 +1,545 @@
+"""Malformed input: every case exits 1 with `file:line: path.to.field: message`, no traceback.
+
+Each case starts from a small valid scenario (and topology / catalog overlay) written here, breaks
+one thing, and marks the line a user has to edit with a trailing `# <-` comment; the expected line
+number is computed from that marker, so the cases stay right when the base texts change.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+import cli
+from planner.errors import ConfigError
+
+MARK = "# <-"
+
+SCENARIO = textwrap.dedent(
+    """\
+    description: "tiny scenario for bad-input tests"
+    topology: topo.yaml
+    economics:
+      horizon: 365 days
+      pricing: amortised
+    workloads:
+      chat:
+        kind: inference
+        model: llama-3.1-8b
+        precision: fp8
+        requests_per_day: 1M
+        prompt_tokens: 1000
+        output_tokens: 500
+        tokens_per_s_per_user: 30
+      rl:
+        kind: rl
+        policy: llama-3.1-8b
+        problems: 10K
+        samples_per_problem: 4
+        prompt_tokens: 500
+        completion_tokens: 1000
+        kept_fraction: 0.5
+        samples_per_update: 1K
+        deadline: 30 days
+        goodput: 0.9
+    overrides:
+      rental:
+        economics: {pricing: rental}
+    """
+)
+
+TOPOLOGY = textwrap.dedent(
+    """\
+    name: tiny
+    description: "two sites"
+    source: "illustrative; bad-input tests"
+    datacenters:
+      dc-a:
+        power_cap: 20 MW
+        pue: 1.2
+        electricity_usd_per_kwh: 0.07
+        systems:
+          hgx-h100: {max_units: 200}
+        cpu_servers: {system: cpu-server, max_units: 100}
+      dc-b:
+        power_cap: 20 MW
+        pue: 1.2
+        electricity_usd_per_kwh: 0.07
+        systems:
+          hgx-h100: {max_units: 200}
+    links:
+      - {a: dc-a, b: dc-b, capacity: 1.6 Tbps, latency: 10 ms, cost_usd_per_tb: 1.0}
+    """
+)
+
+CATALOG = textwrap.dedent(
+    """\
+    systems:
+      hgx-h100:
+        capex_usd: 250000
+    """
+)
+
+
+def edit(text: str, old: str, new: str) -> str:
+    """Replace exactly one occurrence of `old` (a whole-line fragment) in a base text."""
+    assert text.count(old) == 1, f"{old!r} must occur once in the base text"
+    return text.replace(old, new)
+
+
+def marked_line(text: str) -> int:
+    """1-based number of the line carrying the `# <-` marker."""
+    lines = [i + 1 for i, line in enumerate(text.splitlines()) if MARK in line]
+    assert len(lines) == 1, "mark exactly one line"
+    return lines[0]
+
+
+@dataclass
+class Case:
+    id: str
+    # File name -> text; missing files are filled with the base texts.
+    files: dict[str, str] = field(default_factory=dict)
+    # The file the error must name, the field path, and the message fragment.
+    file: str = "scenario.yaml"
+    path: str = ""
+    message: str = ""
+    args: tuple[str, ...] = ()
+    # Expected line: None = from the marker in `file`; 0 = no line (command-line input).
+    line: int | None = None
+    # Remove these base files (e.g. the scenario itself for "missing file").
+    absent: tuple[str, ...] = ()
+    # Also check other problems reported in the same run: (file, marker text, path).
+    more: tuple[tuple[str, str, str], ...] = ()
+
+
+def sc(old: str, new: str) -> dict[str, str]:
+    return {"scenario.yaml": edit(SCENARIO, old, new)}
+
+
+def topo(old: str, new: str) -> dict[str, str]:
+    return {"topo.yaml": edit(TOPOLOGY, old, new)}
+
+
+WITH_CATALOG = edit(SCENARIO, "topology: topo.yaml\n", "topology: topo.yaml\ncatalog: [prices.yaml]\n")
+
+
+def cat(old: str, new: str) -> dict[str, str]:
+    return {"scenario.yaml": WITH_CATALOG, "prices.yaml": edit(CATALOG, old, new)}
+
+
+def two_problem_lines() -> str:
+    text = edit(SCENARIO, 'description: "tiny', 'descripton: "tiny')
+    text = edit(text, "    output_tokens: 500", "    output_tokens: lots")
+    return edit(text, "  pricing: amortised", "  pricing: amortized")
+
+
+CASES = [
+    Case(
+        "typo-top-level-key",
+        sc('description: "tiny scenario for bad-input tests"', f'descripton: "tiny"  {MARK}'),
+        path="descripton",
+        message="unknown field",
+    ),
+    Case(
+        "typo-workload-key",
+        sc("    output_tokens: 500", f"    output_tokenz: 500  {MARK}"),
+        path="workloads.chat.output_tokenz",
+        message="unknown field",
+    ),
+    Case(
+        "string-where-number",
+        sc("    output_tokens: 500", f"    output_tokens: lots  {MARK}"),
+        path="workloads.chat.output_tokens",
+        message="integer",
+    ),
+    Case(
+        "string-where-count",
+        sc("    requests_per_day: 1M", f"    requests_per_day: many  {MARK}"),
+        path="workloads.chat.requests_per_day",
+        message="cannot read 'many' as a number",
+    ),
+    Case(
+        "null-where-number",
+        sc("    output_tokens: 500", f"    output_tokens:  {MARK}"),
+        path="workloads.chat.output_tokens",
+        message="integer",
+    ),
+    Case(
+        "negative-number",
+        sc("    requests_per_day: 1M", f"    requests_per_day: -5  {MARK}"),
+        path="workloads.chat.requests_per_day",
+        message="greater than 0",
+    ),
+    Case(
+        "zero-where-positive",
+        sc("    output_tokens: 500", f"    output_tokens: 0  {MARK}"),
+        path="workloads.chat.output_tokens",
+        message="greater than 0",
+    ),
+    Case(
+        "missing-required-field",
+        sc("    output_tokens: 500\n", "").__class__(
+            {"scenario.yaml": edit(edit(SCENARIO, "    output_tokens: 500\n", ""), "  chat:", f"  chat:  {MARK}")}
+        ),
+        path="workloads.chat.output_tokens",
+        message="missing",
+    ),
+    Case(
+        "missing-top-level-section",
+        {"scenario.yaml": edit(
+            edit(SCENARIO, "economics:\n  horizon: 365 days\n  pricing: amortised\n", ""),
+            'description: "tiny',
+            f'# {MARK}\ndescription: "tiny',
+        )},
+        path="economics",
+        message="missing",
+    ),
+    Case(
+        "unknown-workload-kind",
+        sc("    kind: inference", f"    kind: inferense  {MARK}"),
+        path="workloads.chat.kind",
+        message="'inferense'",
+    ),
+    Case(
+        "missing-workload-kind",
+        {"scenario.yaml": edit(edit(SCENARIO, "    kind: inference\n", ""), "  chat:", f"  chat:  {MARK}")},
+        path="workloads.chat.kind",
+        message="missing",
+    ),
+    Case(
+        "bad-workload-name",
+        sc("  chat:", f"  my chat:  {MARK}"),
+        path="workloads.my chat",
+        message="name",
+    ),
+    Case(
+        "bad-precision",
+        sc("    precision: fp8", f"    precision: fp6  {MARK}"),
+        path="workloads.chat.precision",
+        message="fp8",
+    ),
+    Case(
+        "unknown-model",
+        sc("    model: llama-3.1-8b", f"    model: llama-9b  {MARK}"),
+        path="workloads.chat.model",
+        message="unknown model 'llama-9b'",
+    ),
+    Case(
+        "unknown-rl-policy",
+        sc("    policy: llama-3.1-8b", f"    policy: llama-9b  {MARK}"),
+        path="workloads.rl.policy",
+        message="unknown model 'llama-9b'",
+    ),
+    Case(
+        "kept-fraction-above-one",
+        sc("    kept_fraction: 0.5", f"    kept_fraction: 1.5  {MARK}"),
+        path="workloads.rl.kept_fraction",
+        message="less than or equal to 1",
+    ),
+    Case(
+        "wrong-dimension-unit-deadline",
+        sc("    deadline: 30 days", f"    deadline: 80 GB  {MARK}"),
+        path="workloads.rl.deadline",
+        message="'GB' is a bytes unit",
+    ),
+    Case(
+        "bare-number-horizon",
+        sc("  horizon: 365 days", f"  horizon: 365  {MARK}"),
+        path="economics.horizon",
+        message="missing unit",
+    ),
+    Case(
+        "unknown-pricing",
+        sc("  pricing: amortised", f"  pricing: amortized  {MARK}"),
+        path="economics.pricing",
+        message="'amortised'",
+    ),
+    Case(
+        "unknown-topology-preset",
+        sc("topology: topo.yaml", f"topology: multi-dcc  {MARK}"),
+        path="topology",
+        message="neither a topology preset nor a file",
+    ),
+    Case(
+        "missing-topology-file",
+        sc("topology: topo.yaml", f"topology: sites.yaml  {MARK}"),
+        path="topology",
+        message="not found",
+    ),
+    Case(
+        "topology-unknown-system",
+        topo("      hgx-h100: {max_units: 200}\n  dc-b:", f"      hgx-h999: {{max_units: 200}}  {MARK}\n  dc-b:"),
+        file="topo.yaml",
+        path="datacenters.dc-a.systems.hgx-h999",
+        message="unknown system 'hgx-h999'",
+    ),
+    Case(
+        "topology-cpu-server-unknown",
+        topo("    cpu_servers: {system: cpu-server, max_units: 100}", f"    cpu_servers: {{system: cpu-srv, max_units: 100}}  {MARK}"),
+        file="topo.yaml",
+        path="datacenters.dc-a.cpu_servers.system",
+        message="unknown system 'cpu-srv'",
+    ),
+    Case(
+        "link-to-unknown-datacenter",
+        topo("  - {a: dc-a, b: dc-b,", f"  - {{a: dc-a, b: dc-c,"),
+        file="topo.yaml",
+        path="links[0].b",
+        message="unknown datacenter 'dc-c'",
+        line=TOPOLOGY.splitlines().index(next(l for l in TOPOLOGY.splitlines() if "- {a: dc-a" in l)) + 1,
+    ),
+    Case(
+        "self-link",
+        topo("  - {a: dc-a, b: dc-b,", "  - {a: dc-a, b: dc-a,"),
+        file="topo.yaml",
+        path="links[0].b",
+        message="both ends are 'dc-a'",
+        line=len(TOPOLOGY.splitlines()),
+    ),
+    Case(
+        "duplicate-link",
+        {"topo.yaml": TOPOLOGY + f"  - {{a: dc-b, b: dc-a, capacity: 1 Tbps, latency: 5 ms, cost_usd_per_tb: 1}}  {MARK}\n"},
+        file="topo.yaml",
+        path="links[1]",
+        message="second link between",
+    ),
+    Case(
+        "negative-power-cap",
+        topo("    power_cap: 20 MW\n    pue: 1.2\n    electricity_usd_per_kwh: 0.07\n    systems:\n      hgx-h100: {max_units: 200}\n    cpu_servers",
+             f"    power_cap: -20 MW  {MARK}\n    pue: 1.2\n    electricity_usd_per_kwh: 0.07\n    systems:\n      hgx-h100: {{max_units: 200}}\n    cpu_servers"),
+        file="topo.yaml",
+        path="datacenters.dc-a.power_cap",
+        message="greater than 0",
+    ),
+    Case(
+        "negative-power-cap-in-topology-changes",
+        sc("economics:\n", f"topology_changes:\n  datacenters:\n    dc-b:\n      power_cap: -5 MW  {MARK}\neconomics:\n"),
+        path="datacenters.dc-b.power_cap",
+        message="greater than 0",
+    ),
+    Case(
+        "typo-in-topology-changes",
+        sc("economics:\n", f"topology_changes:\n  datacenters:\n    dc-b:\n      power_capp: 5 MW  {MARK}\neconomics:\n"),
+        path="datacenters.dc-b.power_capp",
+        message="unknown field",
+    ),
+    Case(
+        "power-without-unit",
+        topo("    power_cap: 20 MW\n    pue: 1.2\n    electricity_usd_per_kwh: 0.07\n    systems:\n      hgx-h100: {max_units: 200}\n    cpu_servers",
+             f"    power_cap: 100  {MARK}\n    pue: 1.2\n    electricity_usd_per_kwh: 0.07\n    systems:\n      hgx-h100: {{max_units: 200}}\n    cpu_servers"),
+        file="topo.yaml",
+        path="datacenters.dc-a.power_cap",
+        message="missing unit",
+    ),
+    Case(
+        "bad-unit-power",
+        topo("    power_cap: 20 MW\n    pue: 1.2\n    electricity_usd_per_kwh: 0.07\n    systems:\n      hgx-h100: {max_units: 200}\n  links",
+             "").__class__(
+            {"topo.yaml": edit(TOPOLOGY, "  dc-b:\n    power_cap: 20 MW", f"  dc-b:\n    power_cap: 100 kg  {MARK}")}
+        ),
+        file="topo.yaml",
+        path="datacenters.dc-b.power_cap",
+        message="unknown power unit 'kg'",
+    ),
+    Case(
+        "owned-above-max",
+        {"topo.yaml": edit(TOPOLOGY, "  dc-b:\n    power_cap: 20 MW\n    pue: 1.2\n    electricity_usd_per_kwh: 0.07\n    systems:\n      hgx-h100: {max_units: 200}",
+                           f"  dc-b:\n    power_cap: 20 MW\n    pue: 1.2\n    electricity_usd_per_kwh: 0.07\n    systems:\n      hgx-h100: {{max_units: 200, owned: 300}}  {MARK}")},
+        file="topo.yaml",
+        path="datacenters.dc-b.systems.hgx-h100",
+        message="cannot exceed max_units",
+    ),
+    Case(
+        "yaml-syntax-error",
+        sc("    output_tokens: 500", f"    output_tokens: 500: 3  {MARK}"),
+        message="YAML syntax error",
+    ),
+    Case(
+        "yaml-unclosed-bracket",
+        sc("    economics: {pricing: rental}", f"    economics: {{pricing: rental  {MARK}"),
+        message="YAML syntax error",
+        line=len(SCENARIO.splitlines()) + 1,  # PyYAML notices at the end of the file
+    ),
+    Case("empty-file", {"scenario.yaml": ""}, message="empty", line=1),
+    Case("comments-only-file", {"scenario.yaml": "# nothing yet\n"}, message="empty", line=1),
+    Case(
+        "duplicate-key",
+        sc("    output_tokens: 500\n", f"    output_tokens: 500\n    output_tokens: 600  {MARK}\n"),
+        path="workloads.chat.output_tokens",
+        message="duplicate key",
+    ),
+    Case(
+        "top-level-list",
+        {"scenario.yaml": "- topology: multi-dc\n- workloads: {}\n"},
+        message="expected a mapping",
+        line=1,
+    ),
+    Case(
+        "workloads-is-a-list",
+        {"scenario.yaml": edit(SCENARIO, "workloads:\n  chat:\n", f"workloads:  {MARK}\n  - chat:\n").replace(
+            "\n    kind: inference", "\n      kind: inference")},
+        path="workloads",
+        message="dictionary",
+        # PyYAML may flag the re-indented block first; accept either by checking the file only.
+        line=0,
+    ),
+    Case("missing-file", absent=("scenario.yaml",), message="file not found", line=0),
+    Case(
+        "unknown-override-name",
+        sc("overrides:", f"overrides:  {MARK}"),
+        args=("--scenario", "rentl"),
+        path="overrides",
+        message="no override named 'rentl'",
+    ),
+    Case(
+        "bad-value-inside-override",
+        sc("    economics: {pricing: rental}", f"    workloads:\n      chat:\n        output_tokens: -1  {MARK}"),
+        args=("--scenario", "rental"),
+        path="workloads.chat.output_tokens",
+        message="greater than 0",
+    ),
+    Case(
+        "typo-inside-override",
+        sc("    economics: {pricing: rental}", f"    economics:\n      pricingg: rental  {MARK}"),
+        args=("--scenario", "rental"),
+        path="economics.pricingg",
+        message="unknown field",
+    ),
+    Case(
+        "set-without-equals",
+        file="<--set workloads.chat.output_tokens>",
+        args=("--set", "workloads.chat.output_tokens"),
+        message="expected path.to.field=value",
+        line=0,
+    ),
+    Case(
+        "set-unknown-field",
+        file="<--set workloads.chat.output_tokenz=5>",
+        args=("--set", "workloads.chat.output_tokenz=5"),
+        path="workloads.chat.output_tokenz",
+        message="unknown field",
+        line=0,
+    ),
+    Case(
+        "set-bad-value",
+        file="<--set economics.horizon=80 GB>",
+        args=("--set", "economics.horizon=80 GB"),
+        path="economics.horizon",
+        message="'GB' is a bytes unit",
+        line=0,
+    ),
+    Case(
+        "catalog-overlay-typo",
+        cat("    capex_usd: 250000", f"    capex_usdd: 250000  {MARK}"),
+        file="prices.yaml",
+        path="systems.hgx-h100.capex_usdd",
+        message="unknown field",
+    ),
+    Case(
+        "catalog-overlay-unknown-accelerator",
+        cat("    capex_usd: 250000", f"    accelerator: h999  {MARK}"),
+        file="prices.yaml",
+        path="systems.hgx-h100.accelerator",
+        message="unknown accelerator 'h999'",
+    ),
+    Case(
+        "catalog-overlay-bad-unit",
+        cat("    capex_usd: 250000", f"    power: 10 kWh  {MARK}"),
+        file="prices.yaml",
+        path="systems.hgx-h100.power",
+        message="unknown power unit",
+    ),
+    Case(
+        "missing-catalog-file",
+        {"scenario.yaml": edit(SCENARIO, "topology: topo.yaml\n", f"topology: topo.yaml\ncatalog: [nope.yaml]  {MARK}\n")},
+        path="catalog[0]",
+        message="not found",
+    ),
+    Case(
+        "several-problems-together",
+        {"scenario.yaml": two_problem_lines()},
+        path="descripton",
+        message="unknown field",
+        line=1,
+        more=(
+            ("scenario.yaml", "    output_tokens: lots", "workloads.chat.output_tokens"),
+            ("scenario.yaml", "  pricing: amortized", "economics.pricing"),
+        ),
+    ),
+]
+
+
+def write_case(tmp_path: Path, case: Case) -> Path:
+    files = {"scenario.yaml": SCENARIO, "topo.yaml": TOPOLOGY, **case.files}
+    for name, text in files.items():
+        if name not in case.absent:
+            (tmp_path / name).write_text(text, encoding="utf-8")
+    return tmp_path / "scenario.yaml"
+
+
+def expected_line(tmp_path: Path, case: Case) -> int | None:
+    if case.line == 0:
+        return None
+    if case.line is not None:
+        return case.line
+    return marked_line((tmp_path / case.file).read_text(encoding="utf-8"))
+
+
+def assert_reported(err: str, file: str, line: int | None, path: str, message: str) -> None:
+    where = re.escape(file) + (f":{line}:" if line is not None else r"(:\d+)?:")
+    field = f" {re.escape(path)}:" if path else ""
+    pattern = rf"(^|[/\\]){where}{field} .*{re.escape(message)}"
+    assert re.search(pattern, err, re.MULTILINE), f"expected {pattern!r} in:\n{err}"
+
+
+def test_base_scenario_is_valid(tmp_path: Path, capsys) -> None:
+    path = write_case(tmp_path, Case("base"))
+    assert cli.main(["validate", str(path)]) == 0, capsys.readouterr().err
+    (tmp_path / "scenario.yaml").write_text(WITH_CATALOG, encoding="utf-8")
+    (tmp_path / "prices.yaml").write_text(CATALOG, encoding="utf-8")
+    assert cli.main(["validate", str(path), "--scenario", "rental"]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_reported_with_file_line_and_field(tmp_path: Path, capsys, case: Case) -> None:
+    path = write_case(tmp_path, case)
+    code = cli.main(["validate", str(path), *case.args])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert "Traceback" not in out + err
+    assert "nothing was planned" in err
+    assert_reported(err, case.file, expected_line(tmp_path, case), case.path, case.message)
+    for file, text, field_path in case.more:
+        lines = (tmp_path / file).read_text(encoding="utf-8").splitlines()
+        line = next(i + 1 for i, ln in enumerate(lines) if ln.startswith(text))
+        assert_reported(err, file, line, field_path, "")
+
+
+def test_several_problems_are_reported_on_distinct_lines(tmp_path: Path, capsys) -> None:
+    path = write_case(tmp_path, Case("several", {"scenario.yaml": two_problem_lines()}))
+    assert cli.main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    lines = set(re.findall(r"scenario\.yaml:(\d+):", err))
+    assert len(lines) >= 3, err
+    assert "3 problems in the input" in err
+
+
+def test_plan_on_bad_file_exits_1_without_traceback(tmp_path: Path, capsys) -> None:
+    case = CASES[[c.id for c in CASES].index("string-where-number")]
+    path = write_case(tmp_path, case)
+    assert cli.main(["plan", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert_reported(err, "scenario.yaml", expected_line(tmp_path, case), case.path, case.message)
+
+
+def test_debug_raises_for_a_traceback(tmp_path: Path) -> None:
+    case = CASES[[c.id for c in CASES].index("unknown-model")]
+    path = write_case(tmp_path, case)
+    with pytest.raises(ConfigError) as exc:
+        cli.main(["--debug", "validate", str(path)])
+    assert "workloads.chat.model" in str(exc.value)

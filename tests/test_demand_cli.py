@@ -1,0 +1,94 @@
+"""`planner estimate ...` through cli.main: exit codes and documented JSON keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_kv_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "estimate", "kv", "--model", "llama-3.1-405b", "--tokens", "39K",
+                       "--batch", "32", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["kv_bytes_per_token"] == 516_096
+    assert data["kv_cache_bytes"] == 32 * 39_000 * 516_096
+
+
+def test_inference_json_and_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "estimate", "inference", "--model", "llama-3.1-405b", "--system",
+                       "hgx-h100", "--precision", "fp8", "--output-tokens", "7661", "--json")
+    assert code == 0
+    data = json.loads(out)
+    for key in ("max_batch", "tokens_per_s_per_system", "usd_per_million_tokens", "ttft_s",
+                "feasible", "instance_accelerators", "step_time_s"):
+        assert key in data
+    code, out, _ = run(capsys, "estimate", "inference", "--model", "llama-3.1-405b", "--system",
+                       "hgx-h100", "--max-units-per-instance", "1")
+    assert code == 0
+    assert "fp8" in out and "2 units" in out
+
+
+def test_pretrain_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "estimate", "pretrain", "--model", "gpt-3-175b", "--system",
+                       "hgx-h100", "--tokens", "300B", "--goodput", "0.9", "--deadline",
+                       "30 days", "--json")
+    assert code == 0
+    data = json.loads(out)
+    for key in ("flops", "days", "accelerator_hours", "cost_usd"):
+        assert key in data
+    assert data["days"] <= 30
+
+
+def test_rl_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "estimate", "rl", "--policy", "llama-3.1-8b", "--problems", "10K",
+                       "--samples-per-problem", "4", "--reward-model", "orm=llama-3.1-8b",
+                       "--reward-model", "prm=llama-3.1-8b:process:5", "--reference",
+                       "llama-3.1-8b", "--verifier", "code=2@0.5", "--system", "hgx-h100",
+                       "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert {"roles", "verifier_core_seconds", "forward_backward_flop_ratio",
+            "role_flop_shares"} <= set(data)
+    names = [r["name"] for r in data["roles"]]
+    assert names == ["generate", "generate_prefill", "reward:orm", "reward:prm", "reference",
+                     "train"]
+    assert {"name", "work_unit", "per_sample", "amount"} <= set(data["roles"][0])
+    assert data["verifier_core_seconds"] == pytest.approx(40_000 * 1.0)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["estimate", "kv", "--model", "nope", "--tokens", "1", "--batch", "1"],
+        ["estimate", "inference", "--model", "nope", "--system", "hgx-h100"],
+        ["estimate", "inference", "--model", "llama-3.1-8b", "--system", "nope"],
+        ["estimate", "pretrain", "--model", "nope", "--system", "hgx-h100", "--tokens", "1T",
+         "--goodput", "0.9"],
+        ["estimate", "pretrain", "--model", "llama-3.1-8b", "--system", "hgx-h100", "--tokens",
+         "1T", "--goodput", "0.9", "--deadline", "90"],
+        ["estimate", "rl", "--policy", "nope", "--problems", "1K", "--samples-per-problem", "4"],
+    ],
+)
+def test_bad_input_exits_1_without_traceback(
+    capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    code, _, err = run(capsys, *args)
+    assert code == 1
+    assert "Traceback" not in err
+    assert "<command line>" in err
+
+
+def test_every_subcommand_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    for sub in ("kv", "inference", "pretrain", "rl"):
+        code, out, _ = run(capsys, "estimate", sub, "--help")
+        assert code == 0 and "Examples:" in out and "planner estimate " + sub in out

@@ -1,0 +1,193 @@
+"""Serving: batch, step time, $/M tokens, fitting, self-consistency, catalog-driven efficiencies."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from hardware.catalog import load_catalog
+from planner.demand import demand_for, estimate_inference
+from planner.workloads import InferenceSpec
+
+CATALOG = load_catalog()
+DAY = 86400.0
+GB = 1e9
+
+
+def spec(**kw: object) -> InferenceSpec:
+    data = dict(kind="inference", model="llama-3.1-405b", precision="fp8", kv_precision="bf16",
+                requests_per_day="1M", prompt_tokens=1000, output_tokens=775,
+                tokens_per_s_per_user=30)
+    data.update(kw)
+    return InferenceSpec.model_validate(data)
+
+
+def test_long_reasoning_output_cuts_batch_and_raises_cost() -> None:
+    # Source report: a 7,661-token reasoning answer vs a 775-token chat answer cuts the feasible
+    # batch ~5x at 30 tok/s/user for 405B FP8 (FP16 KV) on 8xH100. Require >= 3x.
+    chat = estimate_inference(spec(output_tokens=775), CATALOG, "hgx-h100")
+    reasoning = estimate_inference(spec(output_tokens=7661), CATALOG, "hgx-h100")
+    assert chat.feasible and reasoning.feasible
+    assert chat.max_batch / reasoning.max_batch >= 3  # type: ignore[operator]
+    # Decode cost per output token rises >= 3x. With the prompt's prefill share included
+    # (1,000-token prompt: prefill is ~40% of a chat answer's cost), the rise is smaller: >= 2.5x.
+    assert reasoning.usd_per_million_decode_tokens / chat.usd_per_million_decode_tokens >= 3  # type: ignore[operator]
+    assert reasoning.usd_per_million_tokens / chat.usd_per_million_tokens >= 2.5  # type: ignore[operator]
+    # With a short prompt the total cost rises >= 3x too.
+    short_chat = estimate_inference(spec(output_tokens=775, prompt_tokens=200), CATALOG, "hgx-h100")
+    short_reason = estimate_inference(spec(output_tokens=7661, prompt_tokens=200), CATALOG, "hgx-h100")
+    assert short_reason.usd_per_million_tokens / short_chat.usd_per_million_tokens >= 3  # type: ignore[operator]
+
+
+def test_decode_numbers_recomputed_by_hand() -> None:
+    h = CATALOG.system("hgx-h100")
+    eff = h.efficiency
+    assert eff is not None and h.hbm_usable_fraction is not None
+    est = estimate_inference(spec(output_tokens=7661), CATALOG, "hgx-h100")
+    kv = 516_096.0
+    w = 405e9
+    free = 8 * 80e9 * h.hbm_usable_fraction - w
+    b_hbm = free / ((1000 + 7661) * kv)
+    ctx = 1000 + 7661 / 2
+    flops = 2 * 405e9 + 4 * 128 * 126 * 128 * ctx
+    c = 8 * 1979e12 * eff.decode_compute_utilisation
+    b = 8 * 3.35e12 * eff.decode_bandwidth_utilisation
+    t = 1 / 30
+    b_lat = min(t * c / flops, (t * b - w) / (ctx * kv))
+    batch = math.floor(min(b_hbm, b_lat))
+    step = max(batch * flops / c, (w + batch * ctx * kv) / b)
+    assert est.max_batch_hbm == pytest.approx(b_hbm, rel=1e-9)
+    assert est.max_batch_latency == pytest.approx(b_lat, rel=1e-9)
+    assert est.max_batch == batch
+    assert est.step_time_s == pytest.approx(step, rel=1e-9)
+    assert est.tokens_per_s_per_system == pytest.approx(batch / step, rel=1e-9)
+    assert est.step_time_s <= t  # type: ignore[operator]
+    prefill = 8 * 1979e12 * eff.prefill_compute_utilisation / (
+        2 * 405e9 + 4 * 128 * 126 * 128 * 500
+    )
+    assert est.prefill_tokens_per_s_per_system == pytest.approx(prefill, rel=1e-9)
+    assert est.ttft_s == pytest.approx(1000 / prefill, rel=1e-9)
+    usd_s = h.rental_usd_per_hour / 3600
+    assert est.usd_per_million_tokens == pytest.approx(
+        1e6 * usd_s * (step / batch + (1000 / 7661) / prefill), rel=1e-9
+    )
+
+
+def test_405b_bf16_does_not_fit_one_hgx_h100_and_says_what_does() -> None:
+    s = spec(precision="bf16", kv_precision=None)
+    one = estimate_inference(s, CATALOG, "hgx-h100", max_units_per_instance=1)
+    assert not one.feasible and not one.fits_one_unit
+    assert "fp8" in one.reason and "2 units" in one.reason
+    # By default an instance may span units: BF16 on two servers (16 GPUs, 1/2 instance/unit).
+    two = estimate_inference(s, CATALOG, "hgx-h100")
+    assert two.feasible and not two.fits_one_unit
+    assert two.instance_accelerators == 16 and two.instances_per_unit == 0.5
+    assert any("fp8" in n for n in two.notes)
+    # FP8 fits one server.
+    fp8 = estimate_inference(spec(), CATALOG, "hgx-h100")
+    assert fp8.fits_one_unit and fp8.instance_accelerators == 8
+
+
+def test_self_consistency_votes() -> None:
+    k = 5
+    one = spec(model="llama-3.1-70b", precision="bf16", kv_precision=None)
+    five = spec(model="llama-3.1-70b", precision="bf16", kv_precision=None, votes=k)
+    horizon = 30 * DAY
+    d1 = demand_for("a", one, CATALOG, ["hgx-h100"], horizon)
+    d5 = demand_for("b", five, CATALOG, ["hgx-h100"], horizon)
+    dec1, pre1 = d1.roles
+    dec5, pre5 = d5.roles
+    assert dec1.name == "decode" and pre1.name == "prefill"
+    assert dec5.amount == pytest.approx(k * dec1.amount)
+    assert pre5.amount == pytest.approx(pre1.amount)  # the prompt is prefilled once per request
+    assert dec1.amount == pytest.approx(1e6 * 775 * 30)
+    est = estimate_inference(five, CATALOG, "hgx-h100")
+    assert est.kv_bytes_per_group == (1000 + k * 775) * 327_680
+    # Shared prefix: per-sequence KV = (prompt/k + output) x kv, so more sequences fit.
+    inst_free = est.instance_accelerators * 80e9 * 0.9 - 140e9  # type: ignore[operator]
+    assert est.max_batch_hbm == pytest.approx(inst_free / ((1000 / k + 775) * 327_680), rel=1e-9)
+
+
+def test_peak_to_average_and_horizon() -> None:
+    s = spec(peak_to_average=2.0, requests_per_day="10M")
+    d = demand_for("x", s, CATALOG, ["hgx-h100"], 7 * DAY)
+    assert d.window_s == 7 * DAY
+    assert d.roles[0].amount == pytest.approx(10e6 * 775 * 2 * 7)
+    assert d.roles[1].amount == pytest.approx(10e6 * 1000 * 2 * 7)
+    assert all(r.placement == "anywhere" for r in d.roles)
+
+
+def test_cpu_only_and_unsupported_precision_rates() -> None:
+    d = demand_for("x", spec(precision="fp4"), CATALOG, ["cpu-server", "hgx-h100", "hgx-b200"], DAY)
+    dec = d.roles[0]
+    assert dec.rates["cpu-server"].per_unit_s == 0
+    assert dec.rates["cpu-server"].reason == "CPU-only system has no accelerators"
+    assert dec.rates["hgx-h100"].per_unit_s == 0 and "fp4" in dec.rates["hgx-h100"].reason
+    assert dec.rates["hgx-b200"].per_unit_s > 0
+    assert "batch" in dec.rates["hgx-b200"].reason
+
+
+def test_unreachable_interactivity_is_explained() -> None:
+    est = estimate_inference(spec(tokens_per_s_per_user=500), CATALOG, "hgx-h100",
+                             max_units_per_instance=1)
+    assert not est.feasible and "unreachable" in est.reason
+
+
+def _overlay(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "overlay.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_efficiency_factors_come_from_the_catalog(tmp_path: Path) -> None:
+    # Halve the decode bandwidth utilisation: a memory-bound, HBM-limited decode (1 tok/s/user:
+    # no latency limit) halves its tokens/s. Halve the prefill utilisation: prefill halves.
+    base = load_catalog()
+    eff = base.system("hgx-h100").efficiency
+    assert eff is not None
+    half = load_catalog([_overlay(tmp_path, f"""
+systems:
+  hgx-h100:
+    efficiency:
+      decode_bandwidth_utilisation: {eff.decode_bandwidth_utilisation / 2}
+      prefill_compute_utilisation: {eff.prefill_compute_utilisation / 2}
+      training_mfu: {eff.training_mfu / 2}
+""")])
+    s = spec(output_tokens=7661, tokens_per_s_per_user=1)
+    a = estimate_inference(s, base, "hgx-h100")
+    b = estimate_inference(s, half, "hgx-h100")
+    assert a.bound == "memory" and a.max_batch == b.max_batch
+    assert b.tokens_per_s_per_system == pytest.approx(a.tokens_per_s_per_system / 2, rel=1e-9)  # type: ignore[operator]
+    assert b.prefill_tokens_per_s_per_system == pytest.approx(
+        a.prefill_tokens_per_s_per_system / 2, rel=1e-9  # type: ignore[operator]
+    )
+    from planner.workloads import PretrainSpec
+
+    p = PretrainSpec(kind="pretrain", model="llama-3.1-8b", tokens=1e12, deadline=DAY,
+                     goodput=0.9, global_batch_tokens=4e6)
+    ra = demand_for("p", p, base, ["hgx-h100"], DAY).roles[0].rates["hgx-h100"].per_unit_s
+    rb = demand_for("p", p, half, ["hgx-h100"], DAY).roles[0].rates["hgx-h100"].per_unit_s
+    assert rb == pytest.approx(ra / 2, rel=1e-12)
+
+
+def test_hbm_usable_fraction_from_catalog_and_override(tmp_path: Path) -> None:
+    s = spec(output_tokens=7661, tokens_per_s_per_user=1)
+    base = estimate_inference(s, CATALOG, "hgx-h100")
+    over = load_catalog([_overlay(tmp_path, "systems:\n  hgx-h100:\n    hbm_usable_fraction: 0.8\n")])
+    lower = estimate_inference(s, over, "hgx-h100")
+    kv_seq = (1000 + 7661) * 516_096
+    assert base.max_batch_hbm == pytest.approx((640e9 * 0.9 - 405e9) / kv_seq, rel=1e-9)
+    assert lower.max_batch_hbm == pytest.approx((640e9 * 0.8 - 405e9) / kv_seq, rel=1e-9)
+    full = estimate_inference(s, CATALOG, "hgx-h100", hbm_usable_fraction=1.0)
+    assert full.max_batch_hbm == pytest.approx((640e9 - 405e9) / kv_seq, rel=1e-9)
+
+
+def test_moe_decode_flops_use_active_params_and_read_all_weights() -> None:
+    s = spec(model="deepseek-v3", precision="fp8", kv_precision=None)
+    est = estimate_inference(s, CATALOG, "hgx-b200")
+    ctx = 1000 + 775 / 2
+    assert est.flops_per_decode_token == pytest.approx(2 * 37e9 + 4 * 128 * 61 * 56 * ctx)
+    assert est.weight_bytes == 671e9
+    assert est.kv_bytes_per_token == 61 * 576

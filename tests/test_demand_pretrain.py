@@ -1,0 +1,121 @@
+"""Pretraining FLOPs, time and memory against published figures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hardware.catalog import load_catalog
+from planner.demand import demand_for, estimate_pretrain
+from planner.workloads import PretrainSpec
+
+CATALOG = load_catalog()
+DAY = 86400.0
+
+
+def spec(**kw: object) -> PretrainSpec:
+    data = dict(kind="pretrain", model="gpt-3-175b", tokens="300B", deadline="90 days",
+                goodput=0.9, global_batch_tokens="3.2M")
+    data.update(kw)
+    return PretrainSpec.model_validate(data)
+
+
+def test_gpt3_flops_within_1_percent() -> None:
+    # Brown et al. 2020: GPT-3 175B on 300B tokens = 3.14e23 FLOPs. 6ND = 3.15e23 (+0.3%).
+    est = estimate_pretrain(spec(), CATALOG, "hgx-h100")
+    assert est.flops == pytest.approx(3.14e23, rel=0.01)
+    assert est.flops == 6 * 175e9 * 300e9
+
+
+def test_chinchilla_flops_within_2_5_percent() -> None:
+    # Hoffmann et al. 2022, Table 3: 70B on 1.4T tokens = 5.76e23 FLOPs. 6ND with N = 70e9 gives
+    # 5.88e23, +2.1%: the paper's figure uses its own FLOP count (embedding and attention terms,
+    # rounded parameter count), so a 6ND model cannot match it closer than ~2%. Tolerance 2.5%.
+    est = estimate_pretrain(
+        spec(model="chinchilla-70b", tokens="1.4T"), CATALOG, "hgx-h100"
+    )
+    assert est.flops == pytest.approx(5.88e23, rel=0.001)
+    assert est.flops == pytest.approx(5.76e23, rel=0.025)
+
+
+def test_tokens_per_param_uses_total_params() -> None:
+    est = estimate_pretrain(
+        spec(model="chinchilla-70b", tokens=None, tokens_per_param=20), CATALOG, "hgx-h100"
+    )
+    assert est.tokens == 20 * 70e9
+
+
+def test_exactly_one_of_tokens_and_ratio() -> None:
+    with pytest.raises(ValueError):
+        spec(tokens_per_param=20)
+    with pytest.raises(ValueError):
+        spec(tokens=None)
+
+
+def test_moe_flops_use_active_params_and_memory_total() -> None:
+    est = estimate_pretrain(spec(model="deepseek-v3", tokens="14.8T", precision="fp8"),
+                            CATALOG, "hgx-h100")
+    assert est.flops == 6 * 37e9 * 14.8e12
+    assert est.model_state_bytes == 16 * 671e9
+
+
+def test_attention_term_kaplan_convention() -> None:
+    # Kaplan et al. 2020: 6·n_layer·n_ctx·d_attn per training token (d_attn = hidden).
+    s = spec(include_attention=True, sequence_length=2048)
+    est = estimate_pretrain(s, CATALOG, "hgx-h100")
+    assert est.flops_attention == pytest.approx(6 * 96 * 2048 * 12288 * 300e9, rel=1e-12)
+
+
+def test_time_energy_cost_from_first_principles() -> None:
+    h = CATALOG.system("hgx-h100")
+    assert h.efficiency is not None
+    est = estimate_pretrain(spec(), CATALOG, "hgx-h100", units=100, pue=1.2)
+    rate = 8 * 989e12 * h.efficiency.training_mfu * 0.9
+    t = 6 * 175e9 * 300e9 / (100 * rate)
+    assert est.time_s == pytest.approx(t, rel=1e-12)
+    assert est.days == pytest.approx(t / DAY, rel=1e-12)
+    assert est.accelerator_hours == pytest.approx(800 * t / 3600, rel=1e-12)
+    assert est.energy_j == pytest.approx(100 * h.power_w * 1.2 * t, rel=1e-12)
+    assert est.cost_usd == pytest.approx(100 * h.rental_usd_per_hour * t / 3600, rel=1e-12)
+    am = estimate_pretrain(spec(), CATALOG, "hgx-h100", units=100, pricing="amortised",
+                           electricity_usd_per_kwh=0.1, pue=1.2)
+    per_h = h.capex_usd / (h.lifetime_s / 3600) + h.power_w / 1000 * 1.2 * 0.1
+    assert am.cost_usd == pytest.approx(100 * per_h * t / 3600, rel=1e-12)
+
+
+def test_default_units_meet_deadline_and_memory_layout() -> None:
+    s = spec(model="llama-3.1-405b", tokens="15T", global_batch_tokens="16M")
+    est = estimate_pretrain(s, CATALOG, "hgx-h100")
+    assert est.meets_deadline and est.days <= 90
+    # 16 B/param x 405e9 over 80 GB x 0.9 per GPU.
+    assert est.min_accelerators_for_state == math.ceil(16 * 405e9 / (80e9 * 0.9))
+    # weights + grads 4 B/param = 1.62 TB: 23 GPUs > 8-GPU NVLink domain -> TP8 x PP3.
+    assert est.model_parallel_width == 23 and not est.fits_scale_up
+    assert (est.tp_width, est.pipeline_stages) == (8, 3)
+    assert est.gradient_bytes_per_sync == 405e9 * 2
+    assert est.syncs == pytest.approx(15e12 / 16e6)
+
+
+def test_unsupported_precision_and_cpu_only_rate_zero() -> None:
+    est = estimate_pretrain(spec(precision="fp4"), CATALOG, "hgx-h100")
+    assert not est.feasible and "fp4" in est.reason and math.isinf(est.days)
+    d = demand_for("p", spec(), CATALOG, ["cpu-server", "hgx-h100"], 365 * DAY)
+    assert d.roles[0].rates["cpu-server"].per_unit_s == 0
+    assert "CPU-only" in d.roles[0].rates["cpu-server"].reason
+
+
+def test_demand_for_pretrain() -> None:
+    s = spec(allow_multi_site=True)
+    d = demand_for("gpt3", s, CATALOG, ["hgx-h100", "gb200-nvl72"], 365 * DAY)
+    (role,) = d.roles
+    assert d.kind == "pretrain" and d.window_s == 90 * DAY
+    assert role.name == "pretrain" and role.work_unit == "FLOP" and role.placement == "anywhere"
+    assert role.amount == 6 * 175e9 * 300e9
+    g = CATALOG.system("gb200-nvl72")
+    assert g.efficiency is not None
+    assert role.rates["gb200-nvl72"].per_unit_s == pytest.approx(
+        72 * 2500e12 * g.efficiency.training_mfu * 0.9
+    )
+    assert d.pretrain is not None and d.pretrain.syncs == pytest.approx(300e9 / 3.2e6)
+    assert demand_for("g", spec(), CATALOG, ["hgx-h100"], DAY).roles[0].placement == "single_site"

@@ -1,0 +1,115 @@
+"""RL: per-role work recomputed by hand for a small spec; coupling; FLOP balance."""
+
+from __future__ import annotations
+
+import pytest
+
+from hardware.catalog import load_catalog
+from planner.demand import demand_for, estimate_rl
+from planner.workloads import RLSpec, check_workload_refs
+
+CATALOG = load_catalog()
+DAY = 86400.0
+
+P, C, N, F = 1000, 4000, 8, 0.25
+PROBLEMS, EPOCHS = 1000, 2
+
+
+def spec(**kw: object) -> RLSpec:
+    data = dict(
+        kind="rl", policy="llama-3.1-8b", problems=PROBLEMS, samples_per_problem=N,
+        prompt_tokens=P, completion_tokens=C, kept_fraction=F, epochs=EPOCHS,
+        samples_per_update=1024, deadline="10 days", goodput=0.9,
+        reward_models=[
+            {"name": "orm", "model": "llama-3.1-8b", "kind": "outcome", "passes_per_sample": 2},
+            {"name": "prm", "model": "llama-3.1-70b", "kind": "process", "steps_per_sample": 10},
+            {"name": "prm1", "model": "llama-3.1-8b", "kind": "process", "steps_per_sample": 10,
+             "per_step_passes": False},
+        ],
+        reference={"model": "llama-3.1-8b"},
+        critic={"model": "llama-3.1-70b"},
+        verifiers=[{"name": "code", "core_seconds_per_sample": 3.0, "applies_to": 0.5},
+                   {"name": "math", "core_seconds_per_sample": 0.2, "applies_to": 1.0}],
+    )
+    data.update(kw)
+    return RLSpec.model_validate(data)
+
+
+def fwd(n_active: float, layers: int, hidden: int, ctx: float) -> float:
+    return 2 * n_active + 4 * layers * hidden * ctx  # heads x head_dim = hidden
+
+
+def test_per_role_amounts_by_hand() -> None:
+    samples = PROBLEMS * N * EPOCHS
+    d = demand_for("rl", spec(), CATALOG, ["hgx-h100", "cpu-server"], 365 * DAY)
+    roles = {r.name: r for r in d.roles}
+    expected = {
+        "generate": C,
+        "generate_prefill": P / N,
+        "reward:orm": 2 * (P + C),
+        "reward:prm": 10 * P + C * 11 / 2,
+        "reward:prm1": P + C,
+        "reference": F * (P + C),
+        "train": 6 * 8e9 * F * (P + C) + 6 * 70e9 * F * (P + C),
+    }
+    assert set(roles) == set(expected)
+    for name, per_sample in expected.items():
+        assert roles[name].per_sample == pytest.approx(per_sample, rel=1e-12), name
+        assert roles[name].amount == pytest.approx(per_sample * samples, rel=1e-12), name
+    assert roles["train"].work_unit == "FLOP" and roles["train"].placement == "trainer"
+    assert all(r.placement == "with_generation" for n, r in roles.items() if n != "train")
+    assert all(r.rates["cpu-server"].per_unit_s == 0 for r in d.roles)
+    assert all(r.rates["hgx-h100"].per_unit_s > 0 for r in d.roles)
+    assert d.window_s == 10 * DAY
+    rl = d.rl
+    assert rl is not None
+    assert rl.samples == samples
+    assert rl.kept_fraction == F
+    assert rl.verifier_core_s_per_sample == pytest.approx(3.0 * 0.5 + 0.2)
+    assert rl.trajectory_bytes_per_kept_sample == (P + C) * (4 + 4)
+    assert rl.weight_bytes_per_update == 8e9 * 2
+    assert rl.updates == pytest.approx(samples / 1024)
+
+
+def test_forward_backward_ratio_and_shares() -> None:
+    s = spec()
+    est = estimate_rl(s, CATALOG)
+    samples = PROBLEMS * N * EPOCHS
+    l8 = (8e9, 32, 4096)
+    l70 = (70e9, 80, 8192)
+    token_flops = (
+        C * fwd(*l8, P + C / 2)
+        + P / N * fwd(*l8, P / 2)
+        + 2 * (P + C) * fwd(*l8, (P + C) / 2)
+        + (10 * P + C * 5.5) * fwd(*l70, (P + C) / 2)
+        + (P + C) * fwd(*l8, (P + C) / 2)
+        + F * (P + C) * fwd(*l8, (P + C) / 2)
+    )
+    train = 6 * (8e9 + 70e9) * F * (P + C)
+    forward = (token_flops + train / 3) * samples
+    backward = train * 2 / 3 * samples
+    assert est.forward_flops == pytest.approx(forward, rel=1e-9)
+    assert est.backward_flops == pytest.approx(backward, rel=1e-9)
+    assert est.forward_backward_flop_ratio == pytest.approx(forward / backward, rel=1e-9)
+    assert sum(est.role_flop_shares.values()) == pytest.approx(1.0)
+    assert est.role_flop_shares["train"] == pytest.approx(train * samples / (forward + backward))
+    assert est.verifier_core_seconds == pytest.approx(1.7 * samples)
+
+
+def test_generation_rate_throughput_vs_latency_mode() -> None:
+    fast = demand_for("a", spec(), CATALOG, ["hgx-h100"], DAY)
+    slow = demand_for("b", spec(generation_tokens_per_s_per_sequence=200), CATALOG,
+                      ["hgx-h100"], DAY)
+    r_fast = fast.roles[0].rates["hgx-h100"]
+    r_slow = slow.roles[0].rates["hgx-h100"]
+    assert r_fast.per_unit_s > r_slow.per_unit_s > 0
+
+
+def test_process_rm_needs_steps_and_refs_checked() -> None:
+    with pytest.raises(ValueError):
+        spec(reward_models=[{"name": "p", "model": "llama-3.1-8b", "kind": "process"}])
+    bad = spec(reward_models=[{"name": "o", "model": "nope", "kind": "outcome"}],
+               critic={"model": "nada"})
+    problems = check_workload_refs("rl", bad, CATALOG)
+    assert [loc for loc, _ in problems] == [("reward_models", 0, "model"), ("critic", "model")]
+    assert "unknown model 'nope'" in problems[0][1]
