@@ -113,19 +113,25 @@ def load_scenario(
     try:
         catalog = load_catalog(catalog_files)
     except ConfigError as exc:
-        problems.extend(exc.problems)
+        problems.extend(
+            # A catalog file that cannot be read is the scenario's error: point at its entry.
+            _reanchor_file(p, doc, {str(f): ("catalog", i) for i, f in enumerate(catalog_files)})
+            for p in exc.problems
+        )
     topo = None
     if catalog is not None:
+        topo_ref = _topology_ref(base_dir, data.topology)
         try:
-            topo_doc = resolve_topology_doc(_topology_ref(base_dir, data.topology))
+            topo_doc = resolve_topology_doc(topo_ref)
             if data.topology_changes:
                 changes = _sub_doc(doc, ("topology_changes",))
                 topo_doc = merge(topo_doc, changes)
             topo = topology_from_doc(topo_doc, catalog)
         except ConfigError as exc:
             problems.extend(
-                # An unknown preset is the scenario's own error: point at its topology line.
-                _reanchor(p, doc, ("topology",))
+                # An unknown preset or a missing topology file is the scenario's own error:
+                # point at its topology line.
+                _reanchor_file(_reanchor(p, doc, ("topology",)), doc, {topo_ref: ("topology",)})
                 for p in exc.problems
             )
         for name, spec in data.workloads.items():
@@ -168,6 +174,16 @@ def _reanchor(problem: Problem, doc: Doc, loc: Loc) -> Problem:
     return problem
 
 
+def _reanchor_file(problem: Problem, doc: Doc, refs: dict[str, Loc]) -> Problem:
+    """A problem with a whole file named in the scenario (not found, unreadable, empty) points
+    at the scenario line that names the file."""
+    loc = refs.get(problem.file)
+    if loc is None or problem.line is not None:
+        return problem
+    file, line, path = doc.where(loc)
+    return Problem(file, line, path, f"{problem.file}: {problem.message}")
+
+
 def _sub_doc(doc: Doc, loc: Loc) -> Doc:
     data: Any = doc.data
     for part in loc:
@@ -185,9 +201,7 @@ def _apply_overrides(doc: Doc, names: list[str]) -> Doc:
     for name in names:
         if name not in defined:
             known = ", ".join(sorted(defined)) or "none defined"
-            problems.append(
-                Problem(doc.file, None, "overrides", f"no override named {name!r} (known: {known})")
-            )
+            problems.append(doc.problem(("overrides",), f"no override named {name!r} (known: {known})"))
     if problems:
         raise ConfigError(problems)
     for name in names:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from planner.errors import ConfigError, Problem
+from planner.schema import Name
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -199,16 +200,38 @@ def problems_from(exc: ValidationError, doc: Doc, prefix: Loc = ()) -> list[Prob
     problems = []
     for err in exc.errors(include_url=False):
         loc = prefix + tuple(err["loc"])
-        problems.append(doc.problem(loc, _message(err)))
+        kind = err["type"]
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            # The error is the tag field's (`kind:`), not the whole entry's.
+            loc += (str(err["ctx"]["discriminator"]).strip("'"),)
+        if kind in ("missing", "union_tag_not_found"):
+            # An absent field has no line of its own: point at the mapping that should hold it,
+            # but name the field.
+            file, line, path = doc.where(loc[:-1])
+            field = f"{path}.{loc[-1]}" if path else str(loc[-1])
+            problems.append(Problem(file, line, field, _message(err)))
+        else:
+            problems.append(doc.problem(loc, _message(err)))
     return problems
+
+
+_NAME_PATTERN = Name.__metadata__[0].pattern
 
 
 def _message(err: dict[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return "unknown field (check the spelling; see the documented fields)"
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         return "required field is missing"
+    if kind == "union_tag_invalid":
+        ctx = err["ctx"]
+        return f"unknown {ctx['discriminator']} {ctx['tag']!r}; use one of {ctx['expected_tags']}"
+    if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == _NAME_PATTERN:
+        return (
+            f"{err['input']!r} is not a valid name: use 1-64 letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit"
+        )
     msg = str(err["msg"])
     # pydantic prefixes messages of our own validators with "Value error, ".
     for prefix in ("Value error, ", "Assertion failed, "):

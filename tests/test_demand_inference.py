@@ -165,7 +165,7 @@ systems:
     )
     from planner.workloads import PretrainSpec
 
-    p = PretrainSpec(kind="pretrain", model="llama-3.1-8b", tokens=1e12, deadline=DAY,
+    p = PretrainSpec(kind="pretrain", model="llama-3.1-8b", tokens=1e12, deadline="1 day",
                      goodput=0.9, global_batch_tokens=4e6)
     ra = demand_for("p", p, base, ["hgx-h100"], DAY).roles[0].rates["hgx-h100"].per_unit_s
     rb = demand_for("p", p, half, ["hgx-h100"], DAY).roles[0].rates["hgx-h100"].per_unit_s

@@ -14,7 +14,7 @@ says so and the summary shows the pieces.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +37,8 @@ class Topology:
     graph: nx.Graph
     doc: Doc
     file: str
+    # Memo of paths and the link index: the LP asks for every pair of sites many times.
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def datacenters(self) -> list[str]:
         """Datacenter names in file order."""
@@ -53,9 +55,11 @@ class Topology:
         return list(self.data.links)
 
     def link(self, id: str) -> Link:  # noqa: A002 - the link's id is its name
-        for link in self.data.links:
-            if link.id == id:
-                return link
+        index = self._memo.get("links")
+        if index is None:
+            index = self._memo["links"] = {link.id: link for link in self.data.links}
+        if id in index:
+            return index[id]
         raise KeyError(f"unknown link {id!r}; known: {', '.join(l.id for l in self.data.links)}")
 
     def path(self, a: str, b: str) -> list[str] | None:
@@ -65,6 +69,13 @@ class Topology:
         path with fewer links, then to the lexicographically smallest sequence of link ids, so
         the answer never depends on dict or set order. Raises KeyError for an unknown datacenter.
         """
+        key = ("path", a, b)
+        if key not in self._memo:
+            self._memo[key] = self._path(a, b)
+        found = self._memo[key]
+        return None if found is None else list(found)
+
+    def _path(self, a: str, b: str) -> list[str] | None:
         for dc in (a, b):
             self.site(dc)
         if a == b:

@@ -62,6 +62,7 @@ class Model:
     n: dict[Pool, pulp.LpVariable] = field(default_factory=dict)
     m: dict[str, pulp.LpVariable] = field(default_factory=dict)  # CPU servers per site
     u: dict[tuple[str, str, str, str], pulp.LpVariable] = field(default_factory=dict)
+    u_by_role: dict[tuple[str, str], list[tuple[str, str, pulp.LpVariable]]] = field(default_factory=dict)
     site_of: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)  # binaries
     generates: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     samples: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
@@ -74,6 +75,7 @@ class Model:
     constraints: dict[str, pulp.LpConstraint] = field(default_factory=dict)
     slacks: dict[str, tuple[pulp.LpVariable, float, str]] = field(default_factory=dict)
     n_vars: int = 0
+    solver_run_s: float = 0.0  # time inside HiGHS itself, summed over solves
 
     # -- helpers --------------------------------------------------------------------------
     def add(self, label: str, constraint: pulp.LpConstraint) -> None:
@@ -181,7 +183,9 @@ def add_allocations(model: Model) -> None:
                 rate = role.rates.get(pool[1])
                 if rate is None or not rate.feasible:
                     continue
-                model.u[(demand.name, role.name, *pool)] = model.new_var("u", 0)
+                var = model.new_var("u", 0)
+                model.u[(demand.name, role.name, *pool)] = var
+                model.u_by_role.setdefault((demand.name, role.name), []).append((*pool, var))
 
 
 def add_unit_capacity(model: Model) -> None:
@@ -201,11 +205,11 @@ def add_unit_capacity(model: Model) -> None:
 def _work(model: Model, demand: WorkloadDemand, role: Role, sites: Iterable[str], scale: float) -> list[tuple[pulp.LpVariable, float]]:
     """(u, rate x window / scale) pairs: the share of `scale` work units done at `sites`."""
     site_set = set(sites)
-    out = []
-    for (w, r, d, s), var in model.u.items():
-        if w == demand.name and r == role.name and d in site_set:
-            out.append((var, role.rates[s].per_unit_s * demand.window_s / scale))
-    return out
+    return [
+        (var, role.rates[s].per_unit_s * demand.window_s / scale)
+        for d, s, var in model.u_by_role.get((demand.name, role.name), [])
+        if d in site_set
+    ]
 
 
 def add_demand(model: Model, demand: WorkloadDemand) -> None:

@@ -1,0 +1,129 @@
+"""Benchmark: scenarios of growing size (sites x system types x work items, up to 50 sites).
+
+Prints, per size: variables, constraints, and the seconds spent building the model (demand
+models included), solving (LP relaxation + MIP, through PuLP), inside HiGHS itself, and
+verifying + reporting; and the ratio of the planner's total to HiGHS's own solve time.
+
+    python bench/bench_lp.py                 # default sizes
+    python bench/bench_lp.py --sites 5 20 50 --method ipm
+
+Wall-clock figures on a shared machine are noisy: read the ratios, not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from planner.api import demands
+from planner.lp.build import build
+from planner.lp.solve import solve_model
+from planner.plan import read_plan
+from planner.report import format_plan
+from planner.scenario import load_scenario
+from planner.verify import verify
+
+SYSTEMS = ["gb200-nvl72", "hgx-h100", "hgx-b200", "trn2-server", "trn2-ultraserver"]
+MODELS = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "deepseek-v3"]
+
+
+def write_scenario(directory: Path, sites: int, systems: int, inference: int, rl: int) -> Path:
+    """A synthetic topology (a ring of sites plus chords) and scenario sized by the arguments."""
+    dcs = {}
+    for i in range(sites):
+        placed = {SYSTEMS[(i + k) % len(SYSTEMS)]: {"max_units": 2000} for k in range(systems)}
+        dcs[f"dc{i:02d}"] = {
+            "power_cap": f"{60 + 10 * (i % 5)} MW",
+            "pue": 1.1 + 0.05 * (i % 4),
+            "electricity_usd_per_kwh": 0.05 + 0.01 * (i % 5),
+            "systems": placed,
+            "cpu_servers": {"system": "cpu-server", "max_units": 2000},
+        }
+    names = list(dcs)
+    links = [
+        {"a": names[i], "b": names[(i + 1) % sites], "capacity": "12.8 Tbps", "latency": "10 ms", "cost_usd_per_tb": 1.0}
+        for i in range(sites if sites > 2 else sites - 1)
+    ]
+    links += [
+        {"a": names[i], "b": names[(i + sites // 2) % sites], "capacity": "3.2 Tbps", "latency": "30 ms", "cost_usd_per_tb": 2.0}
+        for i in range(0, sites // 2, 3)
+        if sites >= 6
+    ]
+    (directory / "topo.yaml").write_text(yaml.safe_dump({
+        "name": "bench", "description": "synthetic benchmark topology", "source": "generated",
+        "datacenters": dcs, "links": links,
+    }))
+    workloads: dict[str, dict] = {
+        "pretrain": {"kind": "pretrain", "model": "llama-3.1-405b", "tokens": "15T", "deadline": "120 days",
+                     "goodput": 0.9, "global_batch_tokens": "16M"},
+    }
+    for i in range(inference):
+        workloads[f"serve{i:02d}"] = {
+            "kind": "inference", "model": MODELS[i % len(MODELS)], "precision": "fp8",
+            "requests_per_day": f"{5 + i % 7}M", "prompt_tokens": 1000,
+            "output_tokens": [775, 2000, 7661][i % 3], "tokens_per_s_per_user": 30,
+        }
+    for i in range(rl):
+        workloads[f"rl{i:02d}"] = {
+            "kind": "rl", "policy": "llama-3.1-70b", "problems": "1M", "samples_per_problem": 16,
+            "prompt_tokens": 1000, "completion_tokens": 8000, "kept_fraction": 0.05,
+            "samples_per_update": "500K", "deadline": "60 days", "goodput": 0.9,
+            "reward_models": [{"name": "orm", "model": "llama-3.1-8b", "kind": "outcome"}],
+            "verifiers": [{"name": "code", "core_seconds_per_sample": 30, "applies_to": 0.5}],
+        }
+    path = directory / "scenario.yaml"
+    path.write_text(yaml.safe_dump({
+        "topology": "topo.yaml",
+        "economics": {"horizon": "365 days", "pricing": "amortised"},
+        "solver": {"mip_gap": 0.01, "time_limit": "300 s"},
+        "workloads": workloads,
+    }))
+    return path
+
+
+def run(sites: int, systems: int, inference: int, rl: int, method: str) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_scenario(Path(tmp), sites, systems, inference, rl)
+        t0 = time.perf_counter()
+        scenario = load_scenario(path)
+        work = demands(scenario)
+        model = build(scenario, work)
+        t1 = time.perf_counter()
+        stats = solve_model(model, "highs", 0.01, 300.0, method, relax_only=False)
+        t2 = time.perf_counter()
+        plan = read_plan(model, stats, relaxed=False)
+        plan.checks = verify(plan, scenario, work)
+        format_plan(plan)
+        plan.to_json()
+        t3 = time.perf_counter()
+    return {
+        "variables": stats.variables, "constraints": stats.constraints,
+        "build_s": t1 - t0, "solve_s": t2 - t1, "highs_s": model.solver_run_s,
+        "verify_report_s": t3 - t2, "total_s": t3 - t0, "gap": stats.gap or 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sites", type=int, nargs="+", default=[1, 3, 10, 25, 50])
+    parser.add_argument("--systems", type=int, default=3, help="system types per site")
+    parser.add_argument("--inference", type=int, default=12, help="inference workloads")
+    parser.add_argument("--rl", type=int, default=2, help="RL workloads")
+    parser.add_argument("--method", choices=["choose", "simplex", "ipm"], default="choose")
+    args = parser.parse_args()
+    header = f"{'sites':>5} {'vars':>8} {'rows':>8} {'build s':>8} {'solve s':>8} {'HiGHS s':>8} {'verify s':>8} {'gap':>7} {'total/HiGHS':>11} {'(build+verify)/HiGHS':>21}"
+    print(header)
+    for sites in args.sites:
+        r = run(sites, args.systems, args.inference, args.rl, args.method)
+        overhead = (r["build_s"] + r["verify_report_s"]) / r["highs_s"] if r["highs_s"] else float("nan")
+        print(f"{sites:>5} {r['variables']:>8,} {r['constraints']:>8,} {r['build_s']:>8.2f} {r['solve_s']:>8.2f} "
+              f"{r['highs_s']:>8.2f} {r['verify_report_s']:>8.2f} {r['gap']:>7.2%} "
+              f"{r['total_s'] / r['highs_s'] if r['highs_s'] else float('nan'):>11.2f} {overhead:>21.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
