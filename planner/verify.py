@@ -63,7 +63,7 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
             one_site = role.placement == "trainer" or (
                 role.placement == "single_site" and not (demand.pretrain and demand.pretrain.allow_multi_site)
             )
-            if one_site and len(done_by_site) > 1:
+            if one_site and integral and len(done_by_site) > 1:
                 problems.append(f"{demand.name}/{role.name} must run on one site, runs on {sorted(done_by_site)}")
         if demand.rl is not None:
             total = sum(rl_rows[demand.name]["samples_by_site"].values())
@@ -95,6 +95,11 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
         if it_w * site.pue > site.power_cap_w * (1 + REL_TOL):
             problems.append(f"{d}: {it_w * site.pue / 1e6:,.2f} MW > cap {site.power_cap_w / 1e6:,.2f} MW")
     checks.append("power x PUE within caps")
+
+    if not integral:
+        # The LP relaxation's site choices are fractional: it is a bound, not a plan to route.
+        checks.append("(relaxed: one-site and link checks skipped; binaries are fractional)")
+        return _finish(plan, problems, checks)
 
     traffic: dict[str, float] = {}
 
@@ -131,10 +136,13 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
             problems.append(f"link {link.id}: {value * 8 / 1e9:,.1f} Gbps > {link.capacity_bytes_per_s * 8 / 1e9:,.1f} Gbps")
     checks.append("link traffic (recomputed and routed) within capacity")
 
+    return _finish(plan, problems, checks)
+
+
+def _finish(plan: Plan, problems: list[str], checks: list[str]) -> list[str]:
     if abs(sum(t["cost_usd"] for t in plan.cost_terms) - plan.total_cost_usd) > 1e-6 * max(1.0, abs(plan.total_cost_usd)):
         problems.append("cost terms do not add up to the total")
     checks.append("cost terms add up to the total")
-
     if problems:
         raise VerificationError("the solved plan fails verification:\n  - " + "\n  - ".join(problems))
     return checks

@@ -138,6 +138,9 @@ def solve_model(
     objective = pulp.value(model.prob.objective)
     bound = _highs_bound(model) if solver == "highs" else None
     best_bound = max(lower, bound) if bound is not None else lower
+    if bound is None and status == PROVEN and objective:
+        # CBC does not hand back its bound; "optimal" from it means within its gap target.
+        best_bound = max(best_bound, objective * (1 - gap))
     proven_gap = max(0.0, (objective - best_bound) / objective) if objective else 0.0
     return SolveStats(solver, method, 0.0, lp_s, mip_s, best_bound, lower, objective, proven_gap, status,
                       len(model.prob.variables()), len(model.constraints))
