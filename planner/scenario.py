@@ -121,19 +121,24 @@ def load_scenario(
     topo = None
     if catalog is not None:
         topo_ref = _topology_ref(base_dir, data.topology)
+        topo_file = None
         try:
             topo_doc = resolve_topology_doc(topo_ref)
+            topo_file = topo_doc.file
             if data.topology_changes:
                 changes = _sub_doc(doc, ("topology_changes",))
                 topo_doc = merge(topo_doc, changes)
             topo = topology_from_doc(topo_doc, catalog)
         except ConfigError as exc:
-            problems.extend(
+            for p in exc.problems:
+                if topo_file is not None and p.file != topo_file:
+                    # A line of the scenario's topology_changes: name the path as written there.
+                    p = Problem(p.file, p.line, f"topology_changes.{p.path}".rstrip("."), p.message)
                 # An unknown preset or a missing topology file is the scenario's own error:
                 # point at its topology line.
-                _reanchor_file(_reanchor(p, doc, ("topology",)), doc, {topo_ref: ("topology",)})
-                for p in exc.problems
-            )
+                problems.append(
+                    _reanchor_file(_reanchor(p, doc, ("topology",)), doc, {topo_ref: ("topology",)})
+                )
         for name, spec in data.workloads.items():
             for loc, message in check_workload_refs(name, spec, catalog):
                 problems.append(doc.problem(("workloads", name, *loc), message))
@@ -168,7 +173,9 @@ def _topology_ref(base_dir: Path, ref: str) -> str:
 
 
 def _reanchor(problem: Problem, doc: Doc, loc: Loc) -> Problem:
-    if problem.file.startswith("<"):
+    # Only the topology resolver's own "<command line>" problems: a "<--set ...>" problem from
+    # topology_changes already names where it came from.
+    if problem.file == "<command line>":
         file, line, path = doc.where(loc)
         return Problem(file, line, path, problem.message)
     return problem
@@ -222,7 +229,8 @@ def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
-            problems.append(Problem(where, None, key, f"cannot read the value as YAML: {exc}"))
+            reason = getattr(exc, "problem", None) or str(exc)
+            problems.append(Problem(where, None, key, f"cannot read the value as YAML: {reason}"))
             continue
         parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
         nested: Any = value

@@ -27,4 +27,6 @@ class Strict(BaseModel):
     """Unknown keys are errors; objects are immutable once validated; YAML keys may be aliases
     of unit-carrying attribute names (`power` in YAML is `power_w` in Python)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )

@@ -9,6 +9,7 @@ Money is not a unit here: money fields name their currency in the key (`capex_us
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -67,7 +68,10 @@ _COUNT_RE = re.compile(rf"^\s*({_NUMBER})\s*([KMBGTP]?)\s*$")
 
 
 def _to_float(text: str) -> float:
-    return float(text.replace(",", "").replace("_", ""))
+    value = float(text.replace(",", "").replace("_", ""))
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is too large to be a number")
+    return value
 
 
 def parse_quantity(value: Any, dimension: str) -> float:
@@ -104,6 +108,8 @@ def parse_count(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a number, got a boolean")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value}")
         return float(value)
     if isinstance(value, str):
         match = _COUNT_RE.match(value)

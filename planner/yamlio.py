@@ -124,6 +124,12 @@ def parse_yaml(text: str, file: str) -> Doc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
+        if "'\\t'" in reason:
+            reason += " (indent with spaces, not tabs)"
+        # An unclosed bracket or quote is only noticed lines later: say where it was opened.
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and start.line + 1 != line:
+            reason += f" ({context} from line {start.line + 1})"
         raise ConfigError([Problem(file, line, "", f"YAML syntax error: {reason}")]) from None
     if root is None:
         raise ConfigError([Problem(file, 1, "", "file is empty")])
@@ -134,7 +140,8 @@ def parse_yaml(text: str, file: str) -> Doc:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError([Problem(file, line, "", f"YAML error: {exc}")]) from None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(file, line, "", f"YAML error: {reason}")]) from None
     if problems:
         raise ConfigError(problems)
     if not isinstance(doc.data, dict):
@@ -191,7 +198,8 @@ def validate(model: type[M], doc: Doc, loc: Loc = (), context: dict[str, Any] | 
     for part in loc:
         data = data[part]
     try:
-        return model.model_validate(data, context=context)
+        # Strict: YAML already types its scalars, so `true` is not 1 and '30' is not 30.
+        return model.model_validate(data, context=context, strict=True)
     except ValidationError as exc:
         raise ConfigError(problems_from(exc, doc, loc)) from None
 
@@ -224,6 +232,19 @@ def _message(err: dict[str, Any]) -> str:
         return "unknown field (check the spelling; see the documented fields)"
     if kind in ("missing", "union_tag_not_found"):
         return "required field is missing"
+    if kind in ("int_type", "float_type", "int_parsing", "float_parsing"):
+        # Validation is strict (yamlio.validate): say what the YAML held instead of a number.
+        number = "a whole number" if kind.startswith("int") else "a number"
+        value = err.get("input")
+        if value is None:
+            return f"expected {number}, got an empty value"
+        if isinstance(value, bool):
+            return f"expected {number}, got {str(value).lower()}"
+        if isinstance(value, str):
+            return f"expected {number}, got the text {value!r}"
+        if isinstance(value, float):
+            return f"expected {number}, got {value:g}"
+        return f"expected {number}, got a {'list' if isinstance(value, list) else 'mapping'}"
     if kind == "union_tag_invalid":
         ctx = err["ctx"]
         return f"unknown {ctx['discriminator']} {ctx['tag']!r}; use one of {ctx['expected_tags']}"

@@ -154,7 +154,32 @@ CASES = [
         "string-where-number",
         sc("    output_tokens: 500", f"    output_tokens: lots  {MARK}"),
         path="workloads.chat.output_tokens",
-        message="integer",
+        message="expected a whole number, got the text 'lots'",
+    ),
+    Case(
+        "boolean-where-number",
+        sc("    output_tokens: 500", f"    output_tokens: true  {MARK}"),
+        path="workloads.chat.output_tokens",
+        message="expected a whole number, got true",
+    ),
+    Case(
+        "boolean-where-zero-allowed",
+        {"topo.yaml": edit(TOPOLOGY, "{max_units: 200}\nlinks", f"{{max_units: 200, owned: false}}  {MARK}\nlinks")},
+        file="topo.yaml",
+        path="datacenters.dc-b.systems.hgx-h100.owned",
+        message="expected a whole number, got false",
+    ),
+    Case(
+        "quoted-number",
+        sc("    tokens_per_s_per_user: 30", f"    tokens_per_s_per_user: '30'  {MARK}"),
+        path="workloads.chat.tokens_per_s_per_user",
+        message="expected a number, got the text '30'",
+    ),
+    Case(
+        "infinite-duration",
+        sc("  horizon: 365 days", f"  horizon: 1e999 days  {MARK}"),
+        path="economics.horizon",
+        message="too large",
     ),
     Case(
         "string-where-count",
@@ -166,7 +191,7 @@ CASES = [
         "null-where-number",
         sc("    output_tokens: 500", f"    output_tokens:  {MARK}"),
         path="workloads.chat.output_tokens",
-        message="integer",
+        message="expected a whole number, got an empty value",
     ),
     Case(
         "negative-number",
@@ -315,13 +340,13 @@ CASES = [
     Case(
         "negative-power-cap-in-topology-changes",
         sc("economics:\n", f"topology_changes:\n  datacenters:\n    dc-b:\n      power_cap: -5 MW  {MARK}\neconomics:\n"),
-        path="datacenters.dc-b.power_cap",
+        path="topology_changes.datacenters.dc-b.power_cap",
         message="greater than 0",
     ),
     Case(
         "typo-in-topology-changes",
         sc("economics:\n", f"topology_changes:\n  datacenters:\n    dc-b:\n      power_capp: 5 MW  {MARK}\neconomics:\n"),
-        path="datacenters.dc-b.power_capp",
+        path="topology_changes.datacenters.dc-b.power_capp",
         message="unknown field",
     ),
     Case(
@@ -353,8 +378,29 @@ CASES = [
     Case(
         "yaml-unclosed-bracket",
         sc("    economics: {pricing: rental}", f"    economics: {{pricing: rental  {MARK}"),
-        message="YAML syntax error",
-        line=len(SCENARIO.splitlines()) + 1,  # PyYAML notices at the end of the file
+        # PyYAML notices at the end of the file; the message names the line the bracket opened.
+        message="YAML syntax error: expected ',' or '}}', but got '<stream end>' "
+        "(while parsing a flow mapping from line {mark})",
+        line=len(SCENARIO.splitlines()) + 1,
+    ),
+    Case(
+        "yaml-tab-indent",
+        sc("    output_tokens: 500", f"\toutput_tokens: 500  {MARK}"),
+        message="YAML syntax error: found character '\\t' that cannot start any token (indent with spaces",
+    ),
+    Case(
+        "topology-changes-unknown-system",
+        sc("economics:\n", f"topology_changes:\n  datacenters:\n    dc-b:\n      systems:\n        hgx-h999: {{max_units: 1}}  {MARK}\neconomics:\n"),
+        path="topology_changes.datacenters.dc-b.systems.hgx-h999",
+        message="unknown system 'hgx-h999'",
+    ),
+    Case(
+        "topology-option-unknown-preset",
+        file="<--topology>",
+        args=("--topology", "nonesuch"),
+        path="topology",
+        message="neither a topology preset nor a file",
+        line=0,
     ),
     Case("empty-file", {"scenario.yaml": ""}, message="empty", line=1),
     Case("comments-only-file", {"scenario.yaml": "# nothing yet\n"}, message="empty", line=1),
@@ -420,6 +466,22 @@ CASES = [
         args=("--set", "economics.horizon=80 GB"),
         path="economics.horizon",
         message="'GB' is a bytes unit",
+        line=0,
+    ),
+    Case(
+        "set-unreadable-yaml",
+        file="<--set economics.horizon=[1>",
+        args=("--set", "economics.horizon=[1"),
+        path="economics.horizon",
+        message="cannot read the value as YAML: expected ',' or ']', but got '<stream end>'",
+        line=0,
+    ),
+    Case(
+        "set-into-topology-changes",
+        file="<--set topology_changes.datacenters.dc-b.power_cap=5 kg>",
+        args=("--set", "topology_changes.datacenters.dc-b.power_cap=5 kg"),
+        path="topology_changes.datacenters.dc-b.power_cap",
+        message="unknown power unit 'kg'",
         line=0,
     ),
     Case(
@@ -502,7 +564,9 @@ def test_bad_input_is_reported_with_file_line_and_field(tmp_path: Path, capsys, 
     assert code == 1, err
     assert "Traceback" not in out + err
     assert "nothing was planned" in err
-    assert_reported(err, case.file, expected_line(tmp_path, case), case.path, case.message)
+    text = (tmp_path / "scenario.yaml").read_text(encoding="utf-8") if path.exists() else ""
+    message = case.message.format(mark=marked_line(text) if MARK in text else None)
+    assert_reported(err, case.file, expected_line(tmp_path, case), case.path, message)
     for file, text, field_path in case.more:
         lines = (tmp_path / file).read_text(encoding="utf-8").splitlines()
         line = next(i + 1 for i, ln in enumerate(lines) if ln.startswith(text))
