@@ -21,6 +21,8 @@ import math
 from typing import Any, Callable
 
 import click
+
+from planner.commands.options import catalog_option, json_option
 from pydantic import BaseModel, ValidationError
 
 from hardware.catalog import Catalog, load_catalog
@@ -34,15 +36,6 @@ from planner.workloads import InferenceSpec, PretrainSpec, RLSpec
 CMDLINE = "<command line>"
 PRECISIONS = click.Choice(["fp4", "fp8", "bf16", "fp16", "fp32"])
 
-catalog_option = click.option(
-    "--catalog",
-    "catalog_files",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Catalog YAML overlaid on the shipped one (repeatable; later files win).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
 pricing_options = [
     click.option(
         "--pricing",

@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import click
+
+from planner.commands.options import catalog_option, json_option
 from pydantic import BaseModel
 
 from hardware.catalog import Catalog, load_catalog
@@ -18,15 +20,6 @@ from topologies.summary import system_figures
 
 SECTIONS = ("accelerators", "cpus", "systems", "models")
 
-catalog_option = click.option(
-    "--catalog",
-    "catalog_files",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Catalog YAML overlaid on the shipped one (repeatable; later files win).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units) instead of tables.")
 
 
 @click.group("hardware")

@@ -7,6 +7,17 @@ from typing import Any, Callable
 import click
 
 
+catalog_option = click.option(
+    "--catalog",
+    "catalog_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Catalog YAML overlaid on the shipped one (repeatable; later files win).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
+
+
 def scenario_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--scenario (named overrides), --set (path=value), --topology (replace the topology)."""
     func = click.option(
