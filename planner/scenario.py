@@ -249,6 +249,23 @@ def _systems_exist_somewhere(data: ScenarioData, doc: Doc, topo: Topology) -> li
     return []
 
 
+def _deadlines_within_horizon(data: ScenarioData, doc: Doc, topo: Topology) -> list[Problem]:
+    out = []
+    horizon_s = data.economics.horizon_s
+    for name, spec in data.workloads.items():
+        deadline_s = getattr(spec, "deadline_s", None)
+        if deadline_s is not None and deadline_s > horizon_s * (1 + 1e-9):
+            out.append(
+                doc.problem(
+                    ("workloads", name, "deadline"),
+                    f"deadline ({deadline_s / 86400:g} days) is past the planning horizon "
+                    f"({horizon_s / 86400:g} days); lengthen economics.horizon or shorten the deadline",
+                )
+            )
+    return out
+
+
 SCENARIO_RULES: list[Callable[[ScenarioData, Doc, Topology], list[Problem]]] = [
     _systems_exist_somewhere,
+    _deadlines_within_horizon,
 ]
