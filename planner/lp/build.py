@@ -188,9 +188,20 @@ def add_allocations(model: Model) -> None:
                 model.u_by_role.setdefault((demand.name, role.name), []).append((*pool, var))
 
 
+# Rental fleets: n[d,s] < owned + sum u + 1, written with this margin below 1.
+RENTAL_UNIT_MARGIN = 1e-6
+
+
 def add_unit_capacity(model: Model) -> None:
     """sum_{w,r} u[w,r,d,s] <= n[d,s]  (units; work items with different windows are taken
-    as concurrent, a conservative simplification)."""
+    as concurrent, a conservative simplification).
+    Rental pricing pays busy hours only, so n has no cost there; without an upper tie an idle
+    unit would be free and the LP could hold any number of them (up to max_units and the power
+    cap), reporting phantom units and counting their spare host cores for verifiers. So, rental:
+      n[d,s] - sum_{w,r} u[w,r,d,s] <= owned + 1 - 1e-6   (n = ceil(sum u) when nothing is owned;
+    with owned units busy it still allows up to min(owned, sum u) idle units: the exact bound,
+    n <= max(owned, ceil(sum u)), needs a binary per pool)"""
+    rental = model.scenario.data.economics.pricing == "rental"
     by_pool: dict[Pool, list[pulp.LpVariable]] = {pool: [] for pool in model.pools()}
     for (_, _, d, s), var in model.u.items():
         by_pool[(d, s)].append(var)
@@ -199,6 +210,12 @@ def add_unit_capacity(model: Model) -> None:
             model.add(
                 f"units:{pool[0]}:{pool[1]}",
                 expr([(v, 1.0) for v in vars_] + [(model.n[pool], -1.0)]) <= 0,
+            )
+        if rental:
+            model.add(
+                f"rentfleet:{pool[0]}:{pool[1]}",
+                expr([(model.n[pool], 1.0)] + [(v, -1.0) for v in vars_])
+                <= model.owned(pool) + 1 - RENTAL_UNIT_MARGIN,
             )
 
 

@@ -155,23 +155,27 @@ def diagnose(scenario, demands, solver: str, time_limit_s: float, method: str) -
         return InfeasibleError(
             "the scenario is infeasible even with every demand and capacity relaxed: "
             "a structural problem (e.g. no system can run a workload anywhere)",
-            _unrunnable(demands),
+            _unrunnable(demands, scenario.topology.system_names()),
         )
     lines = []
     for label, (var, _, unit) in elastic.slacks.items():
         value = var.value() or 0.0
         if value > ZERO_TOL:
             lines.append(_explain(elastic, label, value, unit))
-    lines.extend(_unrunnable(demands))
+    lines.extend(_unrunnable(demands, scenario.topology.system_names()))
     return InfeasibleError("no plan meets every demand within the constraints", lines)
 
 
-def _unrunnable(demands) -> list[str]:
+def _unrunnable(demands, placed: list[str]) -> list[str]:
+    """Roles no system placed in the topology can run. Demands carry rates for every catalog
+    system, so a role runnable only on systems no site holds (FP4 on an H100-only topology, while
+    B200 is in the catalog) must count as unrunnable here, with the placed systems' reasons."""
     out = []
     for demand in demands:
         for role in demand.roles:
-            if role.amount > 0 and not any(r.feasible for r in role.rates.values()):
-                reasons = "; ".join(f"{s}: {r.reason}" for s, r in sorted(role.rates.items()))
+            rates = {s: r for s, r in role.rates.items() if s in placed}
+            if role.amount > 0 and not any(r.feasible for r in rates.values()):
+                reasons = "; ".join(f"{s}: {r.reason}" for s, r in sorted(rates.items()))
                 out.append(f"{demand.name}/{role.name} can run on no system here ({reasons})")
     return out
 
