@@ -1,13 +1,13 @@
 """Capacity planner for AI training and serving fleets.
 
-Python API (see README "Python API"): load_scenario, solve, demands.
+Python API (see README "Python API"): load_scenario, solve, demands, compare, sweep.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["load_scenario", "solve", "demands"]
+__all__ = ["load_scenario", "solve", "demands", "compare", "sweep"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +21,12 @@ def __getattr__(name: str) -> Any:
         from planner import api
 
         return getattr(api, name)
+    if name == "compare":
+        from planner.compare import compare
+
+        return compare
+    if name == "sweep":
+        from planner.sweep import sweep
+
+        return sweep
     raise AttributeError(name)

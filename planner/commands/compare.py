@@ -1,0 +1,51 @@
+"""`planner compare`: the same workloads on several topologies, side by side."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("compare")
+@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--topology", "topologies", multiple=True, required=True, metavar="T",
+              help="A preset name or a topology YAML file (repeat: one column each).")
+@click.option("--scenario", "scenarios", default="", metavar="NAME[,NAME]",
+              help="Apply named overrides from the scenario file's `overrides:`, in order.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+              help="Override one field on every topology (repeatable).")
+@click.option("--relax", is_flag=True, help="Compare LP relaxations (fractional units).")
+@click.option("--solver", type=click.Choice(["highs", "cbc"]), default=None, help="Override the scenario's solver.")
+@click.option("--time-limit", "time_limit_s", type=float, default=None, help="Solver time limit per topology, seconds.")
+@click.option("--gap", "mip_gap", type=float, default=None, help="Relative MIP gap to stop at (default 0.01).")
+@click.option("--json", "as_json", is_flag=True, help="Print every column's summary as JSON.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
+              help="Write a grouped bar chart of cost by workload per topology (PNG).")
+def command(scenario_file, topologies, scenarios, sets, relax, solver, time_limit_s, mip_gap, as_json, plot_file):
+    """Solve SCENARIO_FILE's workloads (default: the shipped frontier-lab scenario) on each
+    --topology and show them side by side: total cost and cost per workload, $ per million
+    output tokens of each inference tier (the tier's cost / decode tokens served x 1e6), units,
+    accelerators, CPU cores and cores per accelerator (CPU-only servers included), power, days
+    to finish each pretraining at its allocated rate, binding constraints and shadow prices.
+
+    A topology on which the work is infeasible shows its diagnosis; the others still show.
+
+    \b
+    Examples:
+      planner compare --topology nvl72-campus --topology h100-cluster --topology rainier-campus
+      planner compare my.yaml --topology multi-dc --topology my-site.yaml --json
+      planner compare --topology nvl72-campus --topology rainier-campus --plot cost.png
+
+    Exit codes: 0 at least one topology planned; 1 bad input; 2 infeasible on every topology;
+    3 solver failure on every topology.
+    """
+    from planner.compare import compare
+    from planner.plan import Plan
+
+    names = [s.strip() for s in scenarios.split(",") if s.strip()]
+    result = compare(scenario_file, list(topologies), scenarios=names, sets=list(sets), relax=relax,
+                     solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    if plot_file:
+        click.echo(f"wrote {result.plot(plot_file)}", err=True)
+    click.echo(result.to_json() if as_json else result.format())
+    if not any(isinstance(c, Plan) for c in result.columns.values()):
+        raise next(iter(result.columns.values()))  # type: ignore[misc]

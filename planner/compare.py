@@ -1,0 +1,348 @@
+"""Compare topologies: the same workloads solved on each topology, side by side.
+
+    import planner
+    cmp = planner.compare("planner/scenarios/frontier-lab.yaml", ["nvl72-campus", "h100-cluster"])
+    cmp.columns["nvl72-campus"]       # a Plan, or the PlannerError that topology ended with
+    cmp.table()                       # records: one per metric, one key per topology
+    cmp.to_json()                     # deterministic: the same input gives the same bytes
+
+Metrics per topology (`plan_metrics`, also used by sweeps):
+- total cost and cost per workload (`plan.costs(by="workload")`, with "(idle)" capacity);
+- $ per million tokens of each inference tier:
+      usd_per_mtok[w] = cost attributed to w / sum(work_done of w's "decode" allocations) x 1e6
+  where the decode work done is the output tokens the fleet is sized to serve over the horizon:
+  requests/day x output_tokens x votes x peak_to_average x horizon days (so with votes > 1 it is
+  $ per million *generated* tokens, the votes included; prefill cost is in the numerator);
+- units per system, accelerators, CPU cores (accelerated systems' host cores plus CPU-only
+  servers), CPU servers, cores per accelerator = CPU cores / accelerators;
+- power: IT and facility (IT x PUE) watts, per site and in all;
+- days to finish each pretraining at the allocated rate:
+      days[w] = amount / sum(units x rate_per_unit_s over w's allocations) / 86400
+  (amount = work_done / share_of_role); the deadline is met by construction, this says by how
+  much it is beaten;
+- binding constraints of the plan and the shadow prices of its LP relaxation (solved before the
+  MIP; see docs/lp.md).
+
+A topology on which the work is infeasible (or the solver fails) keeps its error in its column
+(with the diagnosis); the others are still solved and shown. Bad input (an unknown preset, a
+typo in --set) is raised as one ConfigError before anything is solved.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from planner.errors import ConfigError, InfeasibleError, PlannerError, Problem
+from planner.plan import Plan
+
+S_PER_DAY = 86400.0
+
+
+# -- metrics of one plan (shared with planner/sweep.py) -----------------------------------------
+def plan_metrics(plan: Plan) -> dict[str, Any]:
+    """Headline figures of a plan (see the module docstring for the formulas). SI units."""
+    cost_by_workload = {c["workload"]: c["cost_usd"] for c in plan.costs(by="workload")}
+    units: dict[str, float] = {}
+    accelerators_by_system: dict[str, float] = {}
+    for f in plan.fleet:
+        units[f["system"]] = units.get(f["system"], 0.0) + f["units"]
+        accelerators_by_system[f["system"]] = accelerators_by_system.get(f["system"], 0.0) + f["accelerators"]
+    accelerators = sum(accelerators_by_system.values())
+    host_cores = sum(f["cpu_cores"] for f in plan.fleet)
+    cpu_server_cores = sum(c["cpu_cores"] for c in plan.cpu_servers)
+    cpu_servers = sum(c["units"] for c in plan.cpu_servers)
+    cores = host_cores + cpu_server_cores
+
+    decode: dict[str, float] = {}
+    rate: dict[str, float] = {}
+    amount: dict[str, float] = {}
+    for a in plan.allocations:
+        if a["role"] == "decode":
+            decode[a["workload"]] = decode.get(a["workload"], 0.0) + a["work_done"]
+        elif a["role"] == "pretrain":
+            rate[a["workload"]] = rate.get(a["workload"], 0.0) + a["units"] * a["rate_per_unit_s"]
+            if a["share_of_role"]:
+                amount[a["workload"]] = a["work_done"] / a["share_of_role"]
+    usd_per_mtok = {
+        w: cost_by_workload.get(w, 0.0) / tokens * 1e6 for w, tokens in sorted(decode.items()) if tokens > 0
+    }
+    pretrain_days = {
+        w: amount[w] / rate[w] / S_PER_DAY for w in sorted(rate) if rate[w] > 0 and w in amount
+    }
+    return {
+        "status": plan.status,
+        "total_cost_usd": plan.total_cost_usd,
+        "gap": plan.gap,
+        "cost_by_workload_usd": cost_by_workload,
+        "usd_per_million_tokens": usd_per_mtok,
+        "decode_tokens": {w: decode[w] for w in sorted(decode)},
+        "units_by_system": {s: u for s, u in sorted(units.items()) if u > 0},
+        "accelerators_by_system": {s: a for s, a in sorted(accelerators_by_system.items()) if a > 0},
+        "accelerators": accelerators,
+        "cpu_servers": cpu_servers,
+        "cpu_cores": cores,
+        "host_cpu_cores": host_cores,
+        "cpu_server_cores": cpu_server_cores,
+        "cores_per_accelerator": cores / accelerators if accelerators > 0 else None,
+        "it_power_w": sum(p["it_power_w"] for p in plan.power),
+        "facility_power_w": sum(p["facility_power_w"] for p in plan.power),
+        "facility_power_w_by_site": {p["datacenter"]: p["facility_power_w"] for p in plan.power},
+        "pretrain_days": pretrain_days,
+        "binding_constraints": [b["constraint"] for b in plan.binding_constraints],
+        "shadow_prices": [
+            {"constraint": p["constraint"], "value_usd": p["value_usd"], "unit": p["unit"]}
+            for p in plan.shadow_prices
+        ],
+    }
+
+
+def error_metrics(exc: BaseException) -> dict[str, Any]:
+    """What a failed column or sweep point records: status, error, diagnosis, exit code."""
+    status = "infeasible" if isinstance(exc, InfeasibleError) else (
+        "bad_input" if isinstance(exc, ConfigError) else "failed")
+    message = str(exc).split("\n", 1)[0]
+    diagnosis = list(getattr(exc, "diagnosis", []) or [])
+    if isinstance(exc, ConfigError):
+        diagnosis = [str(p) for p in exc.problems]
+    return {
+        "status": status,
+        "error": f"{type(exc).__name__}: {message}",
+        "diagnosis": diagnosis,
+        "exit_code": getattr(exc, "exit_code", 3),
+    }
+
+
+def round_floats(value: Any) -> Any:
+    """12 significant digits (as Plan.to_json): solver noise must not change the bytes."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.12g}") if value != 0 else 0.0
+    if isinstance(value, dict):
+        return {k: round_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [round_floats(v) for v in value]
+    return value
+
+
+# -- the comparison ---------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """Plans of the same scenario on several topologies. `columns`: name -> Plan or error."""
+
+    scenario: str
+    columns: dict[str, Plan | PlannerError]
+
+    def summary(self, name: str) -> dict[str, Any]:
+        """plan_metrics of one column, or its status, error and diagnosis."""
+        col = self.columns[name]
+        if isinstance(col, Plan):
+            return {**plan_metrics(col), "error": None, "diagnosis": []}
+        return error_metrics(col)
+
+    @property
+    def plans(self) -> dict[str, Plan]:
+        return {n: c for n, c in self.columns.items() if isinstance(c, Plan)}
+
+    def table(self) -> list[dict[str, Any]]:
+        """One record per metric: {"metric", "unit", <topology>: value, ...}. SI values; a
+        failed column has None in its figures and its diagnosis in the "diagnosis" row."""
+        names = list(self.columns)
+        sums = {n: self.summary(n) for n in names}
+
+        def keys(field: str) -> list[str]:
+            out: list[str] = []
+            for n in names:
+                for k in sums[n].get(field) or {}:
+                    if k not in out:
+                        out.append(k)
+            return sorted(out)
+
+        rows: list[dict[str, Any]] = []
+
+        def row(metric: str, unit: str, get) -> None:
+            rows.append({"metric": metric, "unit": unit, **{n: get(sums[n]) for n in names}})
+
+        def sub(field: str, key: str):
+            return lambda s: (s.get(field) or {}).get(key, 0.0 if s["status"] not in ("infeasible", "failed", "bad_input") else None)
+
+        row("status", "", lambda s: s["status"])
+        row("total cost", "usd", lambda s: s.get("total_cost_usd"))
+        row("gap", "", lambda s: s.get("gap"))
+        for w in keys("cost_by_workload_usd"):
+            row(f"cost: {w}", "usd", sub("cost_by_workload_usd", w))
+        for w in keys("usd_per_million_tokens"):
+            row(f"$/M tokens: {w}", "usd_per_mtok", lambda s, w=w: (s.get("usd_per_million_tokens") or {}).get(w))
+        for sysname in keys("units_by_system"):
+            row(f"units: {sysname}", "units", sub("units_by_system", sysname))
+        row("accelerators", "", lambda s: s.get("accelerators"))
+        row("CPU servers", "units", lambda s: s.get("cpu_servers"))
+        row("CPU cores", "cores", lambda s: s.get("cpu_cores"))
+        row("cores per accelerator", "", lambda s: s.get("cores_per_accelerator"))
+        row("IT power", "w", lambda s: s.get("it_power_w"))
+        row("facility power", "w", lambda s: s.get("facility_power_w"))
+        for w in keys("pretrain_days"):
+            row(f"days to pretrain: {w}", "days", lambda s, w=w: (s.get("pretrain_days") or {}).get(w))
+        row("binding constraints", "", lambda s: s.get("binding_constraints"))
+        prices: list[tuple[str, str]] = []
+        for n in names:
+            for p in sums[n].get("shadow_prices") or []:
+                if (p["constraint"], p["unit"]) not in prices:
+                    prices.append((p["constraint"], p["unit"]))
+        for label, unit in sorted(prices):
+            row(f"shadow price: {label}", unit, lambda s, label=label: next(
+                (p["value_usd"] for p in s.get("shadow_prices") or [] if p["constraint"] == label), None))
+        row("error", "", lambda s: s.get("error"))
+        row("diagnosis", "", lambda s: s.get("diagnosis") or [])
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "topologies": list(self.columns),
+            "columns": {n: self.summary(n) for n in self.columns},
+        }
+
+    def to_json(self, indent: int = 2) -> str:
+        """Deterministic JSON of every column's summary (full plans: `columns[name].to_json()`)."""
+        return json.dumps(round_floats(self.to_dict()), indent=indent, sort_keys=True)
+
+    def format(self) -> str:
+        """Side-by-side text table, friendly units ($M, MW), then each failed column's diagnosis."""
+        from planner.tables import table
+
+        names = list(self.columns)
+        rows = []
+        for r in self.table():
+            if r["metric"] in ("error", "diagnosis"):
+                continue
+            rows.append([r["metric"], *(_friendly(r[n], r["unit"], r["metric"]) for n in names)])
+        out = [f"Compare {self.scenario} on {len(names)} topologies", table(["", *names], rows)]
+        for n in names:
+            col = self.columns[n]
+            if not isinstance(col, Plan):
+                s = self.summary(n)
+                out.append(f"\n{n}: {s['status']}: {s['error']}")
+                out.extend(f"  - {d}" for d in s["diagnosis"])
+        out.append("\n(cost per workload: capex split by unit-seconds used, the rest is (idle); "
+                   "$/M tokens = the tier's cost / decode tokens served x 1e6)")
+        return "\n".join(out)
+
+    def plot(self, path: str | Path) -> Path:
+        """Grouped bar chart: cost by workload ($M), one bar per topology in each group."""
+        plt = _pyplot()
+        names = list(self.columns)
+        sums = {n: self.summary(n) for n in names}
+        workloads = sorted({w for n in names for w in (sums[n].get("cost_by_workload_usd") or {})})
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(workloads) * max(1, len(names)) / 2 + 3), 4.5))
+        width = 0.8 / max(1, len(names))
+        for i, n in enumerate(names):
+            costs = sums[n].get("cost_by_workload_usd") or {}
+            xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(workloads))]
+            label = n if isinstance(self.columns[n], Plan) else f"{n} ({sums[n]['status']})"
+            ax.bar(xs, [costs.get(w, 0.0) / 1e6 for w in workloads], width, label=label)
+        ax.set_xticks(range(len(workloads)))
+        ax.set_xticklabels(workloads, rotation=20, ha="right")
+        ax.set_ylabel("cost over the horizon ($M)")
+        ax.set_title(f"{self.scenario}: cost by workload per topology")
+        ax.legend()
+        fig.tight_layout()
+        out = Path(path)
+        fig.savefig(out, format="png", dpi=100, metadata={"Software": None})
+        plt.close(fig)
+        return out
+
+
+def compare(
+    scenario_path: str | Path | None,
+    topologies: list[str] | tuple[str, ...],
+    scenarios: list[str] | tuple[str, ...] = (),
+    sets: list[str] | tuple[str, ...] = (),
+    relax: bool = False,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    mip_gap: float | None = None,
+) -> Comparison:
+    """Solve the scenario (with the named overrides and `path=value` sets applied) on each
+    topology: load_scenario(path, scenarios, sets, topology=T). Infeasible or failed topologies
+    keep their error in `columns`; bad input on any topology raises one ConfigError."""
+    from planner.api import solve
+    from planner.scenario import load_scenario
+
+    names = list(dict.fromkeys(topologies))
+    if not names:
+        raise ConfigError([Problem("<--topology>", None, "", "give at least one topology to compare")])
+    loaded = {}
+    problems: list[Problem] = []
+    for name in names:
+        try:
+            loaded[name] = load_scenario(scenario_path, scenarios=list(scenarios), sets=list(sets), topology=name)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    columns: dict[str, Plan | PlannerError] = {}
+    for name, scenario in loaded.items():
+        try:
+            columns[name] = solve(scenario, relax=relax, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+        except PlannerError as exc:
+            columns[name] = exc
+    label = next(iter(loaded.values())).name
+    return Comparison(scenario=label, columns=columns)
+
+
+# -- helpers --------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _usd(value: float) -> str:
+    if abs(value) >= 1e9:
+        return f"${value / 1e9:,.3f}B"
+    if abs(value) >= 1e6:
+        return f"${value / 1e6:,.2f}M"
+    return f"${value:,.0f}"
+
+
+def _friendly(value: Any, unit: str, metric: str) -> Any:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return str(value)
+    if unit == "usd" or unit.startswith("usd_per_") and unit != "usd_per_mtok":
+        return _usd(value) + ("" if unit == "usd" else f"/{unit.removeprefix('usd_per_')}")
+    if unit == "usd_per_mtok":
+        return f"${value:,.3f}"
+    if unit == "w":
+        return f"{value / 1e6:,.2f} MW"
+    if unit == "days":
+        return f"{value:,.1f}"
+    if metric == "gap":
+        return f"{value:.2%}"
+    if metric == "cores per accelerator":
+        return f"{value:,.1f}"
+    return value
+
+
+class _CallableModule(types.ModuleType):
+    """`planner.compare(...)` calls compare() even once this submodule is imported (importing
+    planner.compare sets the package attribute to the module, hiding the lazy function)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

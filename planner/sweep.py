@@ -1,0 +1,559 @@
+"""Sweeps: the grid (cartesian product) of what-ifs over one scenario, solved in parallel.
+
+    import planner
+    sw = planner.sweep("planner/scenarios/rl-verifiers.yaml",
+                       {"workloads.rl-code.samples_per_problem": [4, 16, 64]},
+                       scenarios=["rainier", "nvl72"], jobs=2)
+    sw.points                          # one record per point: inputs, then outputs
+    sw["samples_per_problem=16 scenario=nvl72"]["total_cost_usd"]
+    sw.plan("samples_per_problem=16 scenario=nvl72")   # the full Plan of a point
+    sw.to_csv(); sw.to_json()          # deterministic: the same input gives the same bytes
+
+Axes: each `grid` entry is a dotted field path and its values (what `--set path=v1,v2` gives;
+a value is read as YAML, so '200 MW' and 32 both work; `topology` is a field too). `scenarios`
+is one more axis over the file's named overrides: each value is a name, several joined by '+'
+(applied in order), or '' for none. Points run in the order of the product, the last axis
+fastest. A point's name is `field=value` per axis joined by spaces (the field's last part when
+that is unambiguous), or "base" when there is no axis.
+
+A point that is infeasible or fails (bad value, solver failure) is recorded with its status,
+error and diagnosis; the sweep goes on.
+
+Cache (only with out_dir): a point's key is the sha256 of the resolved scenario - the validated
+ScenarioData (model_dump(mode="json")), the topology and catalog data, the solve options and
+the planner version - as canonical JSON. Results (solved and infeasible) are kept in
+out_dir/.cache/<key>.json and reused by a later sweep over the same points ("cached": true in
+`points`; left out of the CSV and JSON so they stay byte-identical). Delete the folder (or pass
+use_cache=False / --no-cache) after changing the planner's code.
+
+Executors: "process" (concurrent.futures.ProcessPoolExecutor with `jobs` workers, spawned; jobs=1
+runs in this process) or "ray" (imported lazily; connects to `ray_address` or RAY_ADDRESS, else
+starts a local instance and shuts it down at the end; an instance already initialised by the
+caller is used as is). Ray workers need the planner installed; they read the cache where out_dir
+is visible to them, and this process writes it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import yaml
+
+from planner.compare import _pyplot, error_metrics, plan_metrics, round_floats
+from planner.errors import ConfigError, PlannerError, Problem
+from planner.plan import Plan
+
+CACHE_FORMAT = 1
+# Keys of a record that depend on the run, not on the input: kept out of CSV and JSON.
+VOLATILE = ("cached",)
+
+
+class MissingDependency(PlannerError):
+    """An optional dependency (Ray) is not installed."""
+
+    exit_code = 1
+
+
+class SweepFailed(PlannerError):
+    """Every point of a sweep failed; exit code of the first failure."""
+
+    def __init__(self, message: str, exit_code: int):
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+# -- axes and points ------------------------------------------------------------------------
+def split_values(raw: str) -> list[str]:
+    """Split `v1,v2,v3` on the commas outside brackets, braces and quotes."""
+    out, depth, quote, cur = [], 0, "", ""
+    for ch in raw:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    out.append(cur.strip())
+    return out
+
+
+def parse_set_axes(sets: Iterable[str]) -> dict[str, list[str]]:
+    """`--set path=v1,v2` options -> {path: [YAML texts]} (a repeated path adds values)."""
+    grid: dict[str, list[str]] = {}
+    problems = []
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(Problem(f"<--set {item}>", None, "", "expected path.to.field=v1,v2,..."))
+            continue
+        values = split_values(raw)
+        grid.setdefault(key.strip(), []).extend(values)
+    if problems:
+        raise ConfigError(problems)
+    return grid
+
+
+def _yaml_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()
+
+
+def _yaml_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+@dataclass(frozen=True)
+class Point:
+    index: int
+    name: str
+    inputs: dict[str, Any]  # axis -> value as read (YAML), for the records
+    overrides: tuple[str, ...]
+    sets: tuple[str, ...]
+
+
+def grid_points(
+    grid: dict[str, list[Any]], scenarios: Iterable[str | None] | None = None,
+    base_scenarios: Iterable[str] = (), base_sets: Iterable[str] = (),
+) -> list[Point]:
+    """The cartesian product of the axes, last axis fastest."""
+    axes: list[tuple[str, list[str]]] = [
+        (path, list(dict.fromkeys(_yaml_text(v) for v in values))) for path, values in grid.items()
+    ]
+    if scenarios is not None:
+        axes.append(("scenario", list(dict.fromkeys("" if s is None else str(s) for s in scenarios))))
+    empty = [path for path, values in axes if not values]
+    if empty:
+        raise ConfigError([Problem(f"<sweep {p}>", None, p, "no values to sweep") for p in empty])
+    short = {path: _short(path, [p for p, _ in axes]) for path, _ in axes}
+    points = []
+    for i, combo in enumerate(itertools.product(*(values for _, values in axes))):
+        overrides = list(base_scenarios)
+        sets = list(base_sets)
+        inputs: dict[str, Any] = {}
+        parts = []
+        for (path, _), text in zip(axes, combo):
+            if path == "scenario" and scenarios is not None:
+                overrides += [s for s in text.split("+") if s]
+                inputs["scenario"] = text
+            else:
+                sets.append(f"{path}={text}")
+                inputs[path] = _yaml_value(text)
+            parts.append(f"{short[path]}={text}")
+        points.append(Point(i, " ".join(parts) or "base", inputs, tuple(overrides), tuple(sets)))
+    return points
+
+
+def _short(path: str, paths: list[str]) -> str:
+    last = path.rsplit(".", 1)[-1]
+    return last if sum(p.rsplit(".", 1)[-1] == last for p in paths) == 1 else path
+
+
+# -- solving one point (runs in a worker process or on Ray) ---------------------------------
+def scenario_key(scenario: Any, options: dict[str, Any]) -> str:
+    """sha256 of the resolved scenario: validated ScenarioData, topology and catalog data,
+    solve options (the CLI's over the scenario's) and the planner version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        planner_version = version("fleet-planner")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        planner_version = "unknown"
+    solver = scenario.data.solver
+    resolved = {
+        "relax": bool(options.get("relax")),
+        "solver": options.get("solver") or solver.solver,
+        "mip_gap": solver.mip_gap if options.get("mip_gap") is None else options["mip_gap"],
+        "time_limit_s": solver.time_limit_s if options.get("time_limit_s") is None else options["time_limit_s"],
+        "method": solver.method,
+    }
+    blob = json.dumps(
+        {
+            "format": CACHE_FORMAT,
+            "planner": planner_version,
+            "scenario": scenario.data.model_dump(mode="json"),
+            "topology": scenario.topology.data.model_dump(mode="json"),
+            "catalog": scenario.catalog.data.model_dump(mode="json"),
+            "solve": resolved,
+        },
+        sort_keys=True, separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def run_point(task: dict[str, Any]) -> dict[str, Any]:
+    """Load, look up the cache, else solve one point. Never raises: failures become records.
+
+    task: scenario_path, overrides, sets, options (relax, solver, time_limit_s, mip_gap),
+    cache_dir (or None). Returns {key, cached, outputs, plan (dict or None)}.
+    """
+    from planner.api import solve
+    from planner.scenario import load_scenario
+
+    key = None
+    try:
+        scenario = load_scenario(task["scenario_path"], scenarios=list(task["overrides"]), sets=list(task["sets"]))
+        key = scenario_key(scenario, task["options"])
+        cache_dir = task.get("cache_dir")
+        if cache_dir:
+            hit = _read_cache(Path(cache_dir) / f"{key}.json", key)
+            if hit is not None:
+                if hit["plan"] is not None:
+                    hit["plan"]["scenario"] = scenario.name
+                return {"key": key, "cached": True, "outputs": hit["outputs"], "plan": hit["plan"]}
+        plan = solve(scenario, **task["options"])
+        plan_dict = json.loads(plan.to_json())
+        plan_dict["checks"] = list(plan.checks)
+        return {"key": key, "cached": False, "outputs": point_outputs(plan), "plan": plan_dict}
+    except PlannerError as exc:
+        return {"key": key, "cached": False, "outputs": error_metrics(exc), "plan": None}
+    except Exception as exc:  # noqa: BLE001 - a bug in one point must not stop the sweep
+        out = error_metrics(exc)
+        out["status"] = "failed"
+        return {"key": None, "cached": False, "outputs": out, "plan": None}
+
+
+def point_outputs(plan: Plan) -> dict[str, Any]:
+    """A solved point's flat outputs (the columns of sweep.csv)."""
+    m = plan_metrics(plan)
+    out: dict[str, Any] = {
+        "status": m["status"],
+        "total_cost_usd": m["total_cost_usd"],
+        "gap": m["gap"],
+        "accelerators": m["accelerators"],
+        "cpu_servers": m["cpu_servers"],
+        "cpu_cores": m["cpu_cores"],
+        "cores_per_accelerator": m["cores_per_accelerator"],
+        "facility_power_w": m["facility_power_w"],
+    }
+    units: dict[str, float] = {}
+    accs: dict[str, float] = {}
+    for f in plan.fleet:
+        units[f["system"]] = units.get(f["system"], 0.0) + f["units"]
+        accs[f["system"]] = accs.get(f["system"], 0.0) + f["accelerators"]
+    for s in sorted(units):
+        out[f"units:{s}"] = units[s]
+    for s in sorted(accs):
+        out[f"accelerators:{s}"] = accs[s]
+    for dc, w in sorted(m["facility_power_w_by_site"].items()):
+        out[f"facility_power_w:{dc}"] = w
+    for w, c in sorted(m["cost_by_workload_usd"].items()):
+        out[f"cost_usd:{w}"] = c
+    out["binding_constraints"] = m["binding_constraints"]
+    out["error"] = None
+    out["diagnosis"] = []
+    out["exit_code"] = 0
+    return out
+
+
+def _read_cache(path: Path, key: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key or "outputs" not in data:
+        return None
+    return {"outputs": data["outputs"], "plan": data.get("plan")}
+
+
+def _write_cache(cache_dir: Path, result: dict[str, Any]) -> None:
+    if result["key"] is None or result["cached"] or result["outputs"]["status"] not in (
+        "optimal", "feasible", "relaxed", "infeasible"
+    ):
+        return  # bad input and solver failures are not cached: they may be fixed or transient
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"{result['key']}.json"
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"key": result["key"], "outputs": round_floats(result["outputs"]),
+                               "plan": result["plan"]}, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- the collection -------------------------------------------------------------------------
+@dataclass
+class Sweep:
+    """A sweep's points: records of inputs then outputs, indexed by point name (or position)."""
+
+    scenario: str
+    axes: list[str]
+    points: list[dict[str, Any]]
+    plans: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __iter__(self):
+        return iter(self.points)
+
+    def __getitem__(self, key: str | int) -> dict[str, Any]:
+        if isinstance(key, int):
+            return self.points[key]
+        for p in self.points:
+            if p["point"] == key:
+                return p
+        raise KeyError(f"no point named {key!r}; points: {', '.join(self.names)}")
+
+    @property
+    def names(self) -> list[str]:
+        return [p["point"] for p in self.points]
+
+    @property
+    def solved(self) -> int:
+        """Points solved in this run (not reused from the cache)."""
+        return sum(1 for p in self.points if not p["cached"] and p["status"] not in ("bad_input", "failed"))
+
+    @property
+    def reused(self) -> int:
+        return sum(1 for p in self.points if p["cached"])
+
+    def plan(self, name: str | int) -> Plan | None:
+        """The full Plan of a solved point (None for a failed one)."""
+        point = self[name]
+        data = self.plans.get(point["point"])
+        return None if data is None else plan_from_dict(data)
+
+    def columns(self) -> list[str]:
+        """CSV columns: point, the axes, then every output any point has (fixed order)."""
+        fixed = ["status", "total_cost_usd", "gap", "accelerators", "cpu_servers", "cpu_cores",
+                 "cores_per_accelerator", "facility_power_w"]
+        extra = sorted({k for p in self.points for k in p if ":" in k})
+        tail = ["binding_constraints", "error", "diagnosis", "exit_code"]
+        return ["point", *self.axes, *fixed, *extra, *tail]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Points without run-dependent keys ('cached'), every column present, floats rounded."""
+        cols = self.columns()
+        out = []
+        for p in self.points:
+            rec = {c: p.get(c) for c in cols}
+            if p["status"] in ("optimal", "feasible", "relaxed"):
+                for c in cols:  # a system or site absent from this point's topology: 0
+                    if ":" in c and rec[c] is None:
+                        rec[c] = 0.0
+            out.append(round_floats(rec))
+        return out
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps({"scenario": self.scenario, "axes": self.axes, "points": self.records()},
+                          indent=indent, sort_keys=True)
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=self.columns(), lineterminator="\n")
+        writer.writeheader()
+        for rec in self.records():
+            writer.writerow({k: (";".join(str(x) for x in v) if isinstance(v, list)
+                                 else json.dumps(v, sort_keys=True) if isinstance(v, dict)
+                                 else "" if v is None else v) for k, v in rec.items()})
+        return buf.getvalue()
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sweep.csv").write_text(self.to_csv(), encoding="utf-8")
+        (out / "sweep.json").write_text(self.to_json() + "\n", encoding="utf-8")
+        return [out / "sweep.csv", out / "sweep.json"]
+
+    def plot(self, path: str | Path, y: str = "total_cost_usd") -> Path:
+        """`y` (a numeric output column) against the first axis; one line per combination of
+        the other axes. Failed points are left out."""
+        if not self.axes:
+            raise ConfigError([Problem("<--plot>", None, "", "a plot needs at least one swept field")])
+        records = self.records()
+        if y not in self.columns():
+            raise ConfigError([Problem("<--y>", None, "y", f"no output column {y!r}; columns: {', '.join(self.columns())}")])
+        plt = _pyplot()
+        x_axis, others = self.axes[0], self.axes[1:]
+        xs_all = list(dict.fromkeys(r[x_axis] for r in records))
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs_all)
+        series: dict[str, list[tuple[Any, float]]] = {}
+        for r in records:
+            label = " ".join(f"{_short(a, self.axes)}={r[a]}" for a in others) or y
+            if isinstance(r.get(y), (int, float)) and not isinstance(r.get(y), bool):
+                series.setdefault(label, []).append((r[x_axis], r[y]))
+            else:
+                series.setdefault(label, [])
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        scale, unit = (1e6, " ($M)") if y.startswith(("total_cost_usd", "cost_usd")) else (1.0, "")
+        for label, pts in series.items():
+            xs = [p[0] if numeric else xs_all.index(p[0]) for p in pts]
+            ax.plot(xs, [p[1] / scale for p in pts], marker="o", label=label)
+        if not numeric:
+            ax.set_xticks(range(len(xs_all)))
+            ax.set_xticklabels([str(v) for v in xs_all])
+        ax.set_xlabel(x_axis)
+        ax.set_ylabel(y + unit)
+        ax.set_title(f"{self.scenario}: {y} vs {_short(x_axis, self.axes)}")
+        if others:
+            ax.legend()
+        fig.tight_layout()
+        out = Path(path)
+        fig.savefig(out, format="png", dpi=100, metadata={"Software": None})
+        plt.close(fig)
+        return out
+
+
+def plan_from_dict(data: dict[str, Any]) -> Plan:
+    """A Plan back from its JSON (as written by Plan.to_json, plus 'checks')."""
+    return Plan(
+        status=data["status"], scenario=data["scenario"], total_cost_usd=data["total_cost_usd"],
+        lower_bound_usd=data["lower_bound_usd"], lp_relaxation_usd=data["lp_relaxation_usd"],
+        gap=data["gap"], solver=data["solver"], fleet=data["fleet"], cpu_servers=data["cpu_servers"],
+        power=data["power"], allocations=data["allocations"], rl=data["rl"], links=data["links"],
+        cost_terms=data["costs"], binding_constraints=data["binding_constraints"],
+        shadow_prices=data["shadow_prices"], stats={}, checks=list(data.get("checks", [])),
+    )
+
+
+# -- running a sweep ------------------------------------------------------------------------
+def sweep(
+    scenario_path: str | Path | None,
+    grid: dict[str, list[Any]] | None = None,
+    scenarios: Iterable[str | None] | None = None,
+    *,
+    base_scenarios: Iterable[str] = (),
+    sets: Iterable[str] = (),
+    jobs: int = 1,
+    executor: str = "process",
+    ray_address: str | None = None,
+    out_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    relax: bool = False,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    mip_gap: float | None = None,
+) -> Sweep:
+    """Solve every point of the grid; see the module docstring.
+
+    grid: {"dotted.path": [values]}; scenarios: an axis over named overrides ('a+b' for both,
+    '' or None for none), or None for no such axis; base_scenarios / sets: applied to every
+    point. out_dir: write sweep.csv and sweep.json there and use out_dir/.cache. progress is
+    called with each point's record as it finishes (in completion order).
+    """
+    from planner.scenario import DEFAULT_SCENARIO
+
+    path = str(scenario_path if scenario_path is not None else DEFAULT_SCENARIO)
+    points = grid_points(dict(grid or {}), scenarios, base_scenarios, sets)
+    axes = list(points[0].inputs) if points else []
+    cache_dir = Path(out_dir) / ".cache" if (out_dir is not None and use_cache) else None
+    options = {"relax": relax, "solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
+    tasks = [
+        {"scenario_path": path, "overrides": p.overrides, "sets": p.sets, "options": options,
+         "cache_dir": str(cache_dir) if cache_dir else None}
+        for p in points
+    ]
+    results: dict[int, dict[str, Any]] = {}
+
+    def done(i: int, result: dict[str, Any]) -> None:
+        results[i] = result
+        if cache_dir is not None:
+            _write_cache(cache_dir, result)
+        if progress is not None:
+            progress(_record(points[i], result))
+
+    if executor == "ray":
+        _run_ray(tasks, done, ray_address)
+    elif executor in ("process", "local"):
+        if jobs <= 1 or len(tasks) <= 1:
+            for i, task in enumerate(tasks):
+                done(i, run_point(task))
+        else:
+            _run_pool(tasks, done, jobs)
+    else:
+        raise ConfigError([Problem("<--executor>", None, "executor", f"unknown executor {executor!r}; use process or ray")])
+
+    records = [_record(p, results[p.index]) for p in points]
+    plans = {p.name: results[p.index]["plan"] for p in points}
+    result = Sweep(scenario=Path(path).stem, axes=axes, points=records, plans=plans)
+    if out_dir is not None:
+        result.write(out_dir)
+    return result
+
+
+def _record(point: Point, result: dict[str, Any]) -> dict[str, Any]:
+    return {"point": point.name, **point.inputs, **result["outputs"], "cached": result["cached"]}
+
+
+def _run_pool(tasks: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], None], jobs: int) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: the parent may hold solver threads; a forked child could deadlock.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_point, task): i for i, task in enumerate(tasks)}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker that died: record it, go on
+                result = {"key": None, "cached": False, "outputs": {**error_metrics(exc), "status": "failed"}, "plan": None}
+            done(i, result)
+
+
+def ray_module():
+    """Import Ray, or say how to install it (exit code 1)."""
+    try:
+        import ray  # noqa: PLC0415 - optional dependency, imported only when asked for
+    except ImportError:
+        raise MissingDependency(
+            "--executor ray needs Ray, which is not installed: pip install -e '.[ray]'"
+        ) from None
+    return ray
+
+
+def _run_ray(tasks: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], None], address: str | None) -> None:
+    ray = ray_module()
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            kwargs["address"] = address
+        ray.init(**kwargs)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
+        pending = {remote.remote(task): i for i, task in enumerate(tasks)}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                i = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a lost worker: record it, go on
+                    result = {"key": None, "cached": False, "outputs": {**error_metrics(exc), "status": "failed"}, "plan": None}
+                done(i, result)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+class _CallableModule(types.ModuleType):
+    """`planner.sweep(...)` calls sweep() even once this submodule is imported (importing
+    planner.sweep sets the package attribute to the module, hiding the lazy function)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Sweep:
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,227 @@
+"""planner compare and planner sweep: equal to single plans, deterministic, parallel, cached,
+failures recorded, plots, Ray, and the what-if example."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import planner
+from cli import main
+from planner.compare import plan_metrics
+from planner.plan import Plan
+from planner.sweep import parse_set_axes, split_values
+
+ROOT = Path(__file__).resolve().parents[1]
+RL = str(ROOT / "planner" / "scenarios" / "rl-verifiers.yaml")
+SAMPLES = "workloads.rl-code.samples_per_problem"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def small_sweep():
+    """Two points on the default topology (rainier-campus), solved in this process."""
+    return planner.sweep(RL, {SAMPLES: [4, 16]})
+
+
+# -- sweep ----------------------------------------------------------------------------------
+def test_split_values_reads_yaml_and_keeps_brackets():
+    assert split_values("200 MW, 300 MW") == ["200 MW", "300 MW"]
+    assert split_values("[1,2],{a: 1, b: 2},'x,y'") == ["[1,2]", "{a: 1, b: 2}", "'x,y'"]
+    assert parse_set_axes(["a.b=1,2", "c=x"]) == {"a.b": ["1", "2"], "c": ["x"]}
+
+
+def test_sweep_point_equals_single_plan(small_sweep, capsys):
+    assert small_sweep.names == ["samples_per_problem=4", "samples_per_problem=16"]
+    for n in (4, 16):
+        code, out, _ = run(capsys, "plan", RL, "--set", f"{SAMPLES}={n}", "--json")
+        assert code == 0
+        single = json.loads(out)
+        point = small_sweep[f"samples_per_problem={n}"]
+        assert point[SAMPLES] == n and point["status"] == "optimal" and point["cached"] is False
+        assert point["total_cost_usd"] == pytest.approx(single["total_cost_usd"], rel=1e-9)
+        for system in {f["system"] for f in single["fleet"]}:
+            units = sum(f["units"] for f in single["fleet"] if f["system"] == system)
+            assert point[f"units:{system}"] == units
+        assert point["cpu_servers"] == sum(c["units"] for c in single["cpu_servers"])
+        # The whole plan behind the point is the single plan, byte for byte.
+        assert small_sweep.plan(f"samples_per_problem={n}").to_json() == out.rstrip("\n")
+
+
+def test_sweep_collection_indexing_and_csv(small_sweep):
+    assert len(small_sweep) == 2 and small_sweep[0] is small_sweep.points[0]
+    with pytest.raises(KeyError, match="no point named"):
+        small_sweep["nope"]
+    csv_text = small_sweep.to_csv()
+    header = csv_text.splitlines()[0].split(",")
+    assert header[:3] == ["point", SAMPLES, "status"]
+    assert "cached" not in header and "units:trn2-server" in header
+    assert "facility_power_w:rainier" in header and "accelerators:trn2-server" in header
+    assert len(csv_text.splitlines()) == 3
+    assert isinstance(small_sweep.plan(0), Plan)
+
+
+def test_parallel_equals_serial_and_json_is_byte_identical(small_sweep):
+    parallel = planner.sweep(RL, {SAMPLES: [4, 16]}, jobs=2)
+    assert parallel.to_json() == small_sweep.to_json()
+    assert parallel.to_csv() == small_sweep.to_csv()
+    again = planner.sweep(RL, {SAMPLES: [4, 16]})
+    assert again.to_json() == small_sweep.to_json()
+
+
+def test_failing_points_are_recorded_and_the_sweep_goes_on(capsys):
+    code, out, err = run(
+        capsys, "sweep", RL, "--set", "topology_changes.datacenters.rainier.power_cap=100 kW,300 MW",
+        "--set", f"{SAMPLES}=4,-1", "--json",
+    )
+    assert code == 0, err
+    points = {p["point"]: p for p in json.loads(out)["points"]}
+    assert len(points) == 4
+    small = points["power_cap=100 kW samples_per_problem=4"]
+    assert small["status"] == "infeasible" and small["exit_code"] == 2
+    assert any("power" in d for d in small["diagnosis"])
+    bad = points["power_cap=300 MW samples_per_problem=-1"]
+    assert bad["status"] == "bad_input" and bad["exit_code"] == 1
+    assert any("samples_per_problem" in d for d in bad["diagnosis"])
+    ok = points["power_cap=300 MW samples_per_problem=4"]
+    assert ok["status"] == "optimal" and ok["total_cost_usd"] > 0
+    assert "1 planned, 3 infeasible or failed; 2 solved in this run" in err
+
+
+def test_every_point_failing_exits_with_its_code(capsys):
+    code, _, err = run(capsys, "sweep", RL, "--set", "topology_changes.datacenters.rainier.power_cap=100 kW")
+    assert code == 2 and "every point failed" in err
+
+
+def test_cache_reuses_solved_points(tmp_path, capsys):
+    args = ["sweep", RL, "--set", f"{SAMPLES}=4,16", "--set", "topology_changes.datacenters.rainier.power_cap=100 kW,300 MW",
+            "--out", str(tmp_path)]
+    code, first_out, err = run(capsys, *args)
+    assert code == 0 and "4 solved in this run, 0 reused" in err
+    first_json = (tmp_path / "sweep.json").read_bytes()
+    assert len(list((tmp_path / ".cache").glob("*.json"))) == 4  # infeasible points cached too
+    code, second_out, err = run(capsys, *args)
+    assert code == 0 and "0 solved in this run, 4 reused" in err
+    assert (tmp_path / "sweep.json").read_bytes() == first_json and second_out == first_out
+    # The key is the resolved scenario: the same points, from the API, hit the cache.
+    cap = "topology_changes.datacenters.rainier.power_cap"
+    again = planner.sweep(RL, {SAMPLES: [4, 16, 32]}, sets=[f"{cap}=300 MW"], out_dir=tmp_path)
+    assert [p["cached"] for p in again.points] == [True, True, False]
+    assert again.solved == 1 and again.reused == 2
+    assert again.plan("samples_per_problem=4").to_json() == planner.solve(
+        planner.load_scenario(RL, sets=[f"{cap}=300 MW", f"{SAMPLES}=4"])).to_json()
+    fresh = planner.sweep(RL, {SAMPLES: [4]}, out_dir=tmp_path, use_cache=False)
+    assert fresh.reused == 0
+
+
+def test_sweep_scenario_axis_and_plot(tmp_path, capsys):
+    png = tmp_path / "sweep.png"
+    code, out, err = run(capsys, "sweep", RL, "--set", f"{SAMPLES}=4,16", "--scenario", "rainier,nvl72",
+                         "--plot", str(png), "--y", "cpu_servers")
+    assert code == 0, err
+    assert png.read_bytes()[:8] == PNG
+    assert "scenario" in out and "nvl72" in out and "gb200-nvl72" in out
+
+
+# -- compare --------------------------------------------------------------------------------
+def test_compare_columns_equal_individual_plans():
+    topologies = ["rainier-campus", "nvl72-campus"]
+    cmp = planner.compare(RL, topologies, sets=[f"{SAMPLES}=8"])
+    assert list(cmp.columns) == topologies
+    for t in topologies:
+        single = planner.solve(planner.load_scenario(RL, sets=[f"{SAMPLES}=8"], topology=t))
+        assert cmp.columns[t].to_json() == single.to_json()
+        summary = cmp.to_dict()["columns"][t]
+        assert summary["total_cost_usd"] == single.total_cost_usd
+        assert summary["cost_by_workload_usd"] == {c["workload"]: c["cost_usd"] for c in single.costs(by="workload")}
+    assert cmp.to_json() == planner.compare(RL, topologies, sets=[f"{SAMPLES}=8"]).to_json()
+    rows = {r["metric"]: r for r in cmp.table()}
+    assert rows["units: gb200-nvl72"]["rainier-campus"] == 0.0 and rows["units: gb200-nvl72"]["nvl72-campus"] > 0
+
+
+def test_metrics_formulas():
+    plan = planner.solve(planner.load_scenario(RL, sets=[f"{SAMPLES}=4"], topology="nvl72-campus"))
+    m = plan_metrics(plan)
+    decode = sum(a["work_done"] for a in plan.allocations if a["workload"] == "chat" and a["role"] == "decode")
+    chat_cost = next(c["cost_usd"] for c in plan.costs(by="workload") if c["workload"] == "chat")
+    assert m["usd_per_million_tokens"]["chat"] == pytest.approx(chat_cost / decode * 1e6)
+    # 300M requests/day x 500 output tokens x 90 days
+    assert decode == pytest.approx(300e6 * 500 * 90, rel=1e-6)
+    assert m["cores_per_accelerator"] == pytest.approx(m["cpu_cores"] / m["accelerators"])
+    assert m["cpu_cores"] == sum(f["cpu_cores"] for f in plan.fleet) + sum(c["cpu_cores"] for c in plan.cpu_servers)
+
+
+def test_compare_pretrain_days_and_infeasible_column(tmp_path, capsys):
+    tiny = tmp_path / "tiny.yaml"
+    text = (ROOT / "topologies" / "presets" / "nvl72-campus.yaml").read_text()
+    tiny.write_text(text.replace("power_cap: 150 MW", "power_cap: 5 MW").replace("name: nvl72-campus", "name: tiny"))
+    png = tmp_path / "cmp.png"
+    code, out, err = run(capsys, "compare", "--topology", "nvl72-campus", "--topology", str(tiny),
+                         "--json", "--plot", str(png))
+    assert code == 0, err
+    assert png.read_bytes()[:8] == PNG
+    cols = json.loads(out)["columns"]
+    assert cols[str(tiny)]["status"] == "infeasible"
+    assert any("power" in d for d in cols[str(tiny)]["diagnosis"])
+    ok = cols["nvl72-campus"]
+    assert ok["status"] == "optimal"
+    assert 0 < ok["pretrain_days"]["pretrain-405b"] <= 90.0 + 1e-6
+    assert set(ok["usd_per_million_tokens"]) == {"chat", "reasoning", "reasoning-sc5"}
+    code, out, err = run(capsys, "compare", "--topology", str(tiny))
+    assert code == 2 and "infeasible" in out and "power" in err
+
+
+def test_compare_bad_topology_is_bad_input(capsys):
+    code, _, err = run(capsys, "compare", RL, "--topology", "nvl72-campus", "--topology", "no-such-preset")
+    assert code == 1 and "no-such-preset" in err
+
+
+# -- Ray ------------------------------------------------------------------------------------
+def test_ray_missing_says_how_to_install(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    code, _, err = run(capsys, "sweep", RL, "--set", f"{SAMPLES}=4", "--executor", "ray")
+    assert code == 1 and "pip install -e '.[ray]'" in err
+
+
+def test_ray_point_equals_local(small_sweep):
+    ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[ray]'")
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = planner.sweep(RL, {SAMPLES: [4, 16]}, executor="ray")
+    finally:
+        ray.shutdown()
+    assert on_ray.to_json() == small_sweep.to_json()
+    assert on_ray.plan(0).to_json() == small_sweep.plan(0).to_json()
+
+
+# -- the what-if example --------------------------------------------------------------------
+def test_whatif_example_answers_its_question():
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "whatif.py")], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "rainier-campus (Trainium2)" in out and "nvl72-campus (GB200 NVL72)" in out
+    rows = {}
+    section = None
+    for line in out.splitlines():
+        if line.startswith(("rainier", "nvl72")):
+            section = line.split("-")[0]
+        parts = line.split()
+        if section and parts and parts[0].isdigit():
+            rows[(section, int(parts[0]))] = line
+    assert len(rows) == 10
+    cpu_servers = {k: int(v.split()[-3]) for k, v in rows.items()}
+    # CPU servers appear on Rainier as samples grow; the NVL72's Grace cores hold out longer.
+    assert cpu_servers[("rainier", 4)] == 0 and cpu_servers[("rainier", 64)] > 0
+    assert cpu_servers[("nvl72", 64)] < cpu_servers[("rainier", 64)]
+    assert "CPU-only servers enter the cheapest fleet from" in out
