@@ -32,6 +32,7 @@ class Plan:
     lp_relaxation_usd: float | None
     gap: float | None
     solver: dict[str, Any]
+    periods: list[dict[str, Any]]
     fleet: list[dict[str, Any]]
     cpu_servers: list[dict[str, Any]]
     power: list[dict[str, Any]]
@@ -70,6 +71,7 @@ class Plan:
             "lp_relaxation_usd": self.lp_relaxation_usd,
             "gap": self.gap,
             "solver": self.solver,
+            "periods": self.periods,
             "fleet": self.fleet,
             "cpu_servers": self.cpu_servers,
             "power": self.power,
@@ -80,6 +82,14 @@ class Plan:
             "binding_constraints": self.binding_constraints,
             "shadow_prices": self.shadow_prices,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Plan":
+        """A Plan back from to_dict()/to_json() output (plus an optional 'checks' list)."""
+        fields = dict(data)
+        fields["cost_terms"] = fields.pop("costs")
+        checks = list(fields.pop("checks", []))
+        return cls(**fields, stats={}, checks=checks)
 
     def to_json(self, indent: int = 2) -> str:
         """Deterministic JSON: the same input gives the same bytes (timings are left out)."""
@@ -91,17 +101,7 @@ class Plan:
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "plan.json"]
         written[0].write_text(self.to_json() + "\n", encoding="utf-8")
-        tables = {
-            "fleet": self.fleet,
-            "cpu_servers": self.cpu_servers,
-            "power": self.power,
-            "allocations": self.allocations,
-            "rl": self.rl,
-            "links": self.links,
-            "costs": self.cost_terms,
-            "binding_constraints": self.binding_constraints,
-            "shadow_prices": self.shadow_prices,
-        }
+        tables = {k: v for k, v in _round(self.to_dict()).items() if isinstance(v, list)}
         for name, rows in tables.items():
             path = out / f"{name}.csv"
             path.write_text(to_csv(rows), encoding="utf-8")
@@ -148,6 +148,11 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     topo = scenario.topology
     windows = {d.name: d for d in model.demands}
 
+    horizon_s = scenario.data.economics.horizon_s
+    period = {p.index: p for p in model.periods}
+    busy_s: dict[tuple[str, str], float] = {}
+    for (w, r, d, s, p), v in model.u.items():
+        busy_s[(d, s)] = busy_s.get((d, s), 0.0) + _val(v) * period[p].length_s
     fleet = []
     for (d, s), var in model.n.items():
         units = _val(var)
@@ -155,7 +160,6 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
             units = float(round(units))
         system = catalog.system(s)
         owned = model.owned((d, s))
-        busy = sum(_val(v) for (w, r, dd, ss), v in model.u.items() if (dd, ss) == (d, s))
         fleet.append({
             "datacenter": d,
             "system": s,
@@ -166,7 +170,8 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
             "accelerators": units * system.accelerators,
             "cpu_cores": units * catalog.system_cores(s),
             "power_w": units * system.power_w,
-            "utilisation": busy / units if units > 0 else 0.0,
+            # busy unit-seconds / (units x horizon)
+            "utilisation": busy_s.get((d, s), 0.0) / (units * horizon_s) if units > 0 else 0.0,
         })
     cpu_servers = []
     for d, var in model.m.items():
@@ -196,21 +201,24 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
             "share_of_cap": it_w * site.pue / site.power_cap_w,
         })
     allocations = []
-    for (w, r, d, s), var in model.u.items():
+    for (w, r, d, s, p), var in model.u.items():
         units = _val(var)
         if units <= 0:
             continue
         demand = windows[w]
         role = next(x for x in demand.roles if x.name == r)
         rate = role.rates[s]
-        work = units * rate.per_unit_s * demand.window_s
+        work = units * rate.per_unit_s * period[p].length_s
         allocations.append({
             "workload": w,
             "role": r,
             "datacenter": d,
             "system": s,
+            "period": p,
+            "period_start_s": period[p].start_s,
+            "period_end_s": period[p].end_s,
             "units": units,
-            "window_s": demand.window_s,
+            "period_s": period[p].length_s,
             "rate_per_unit_s": rate.per_unit_s,
             "work_unit": role.work_unit,
             "work_done": work,
@@ -246,7 +254,6 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
             "share_of_capacity": used / link.capacity_bytes_per_s,
         })
     cost_terms = []
-    horizon_s = scenario.data.economics.horizon_s
     for term in model.terms:
         value = term.expr.value()
         value = 0.0 if value is None else float(value)
@@ -274,6 +281,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         gap=stats.gap,
         solver={"name": stats.solver, "method": stats.method, "mip_gap_target": scenario.data.solver.mip_gap,
                 "variables": stats.variables, "constraints": stats.constraints},
+        periods=[{"period": p.index, "start_s": p.start_s, "end_s": p.end_s} for p in model.periods],
         fleet=fleet,
         cpu_servers=cpu_servers,
         power=power,
@@ -306,7 +314,7 @@ def _attribution(term, fleet, cpu_servers, allocations, rl, horizon_s):
     used: dict[str, float] = {}
     for a in allocations:
         if (a["datacenter"], a["system"]) == (term.datacenter, term.system):
-            used[a["workload"]] = used.get(a["workload"], 0.0) + a["units"] * a["window_s"]
+            used[a["workload"]] = used.get(a["workload"], 0.0) + a["units"] * a["period_s"]
     busy = sum(used.values())
     units = next(f["units"] for f in fleet if (f["datacenter"], f["system"]) == (term.datacenter, term.system))
     capacity = units * horizon_s

@@ -51,11 +51,12 @@ def format_plan(plan: Plan) -> str:
           f"{p['power_cap_w'] / 1e6:,.1f}", f"{p['share_of_cap']:.0%}"] for p in plan.power],
     ))
 
-    out.append("\nAllocations (units busy for the workload's window)")
+    out.append("\nAllocations (units busy during each period of the horizon, in days)")
     out.append(table(
-        ["workload", "role", "datacenter", "system", "units", "days", f"work", "unit", "share", "rate derivation"],
-        [[a["workload"], a["role"], a["datacenter"], a["system"], round(a["units"], 2),
-          round(a["window_s"] / 86400, 1), f"{a['work_done']:.3g}", a["work_unit"],
+        ["workload", "role", "datacenter", "system", "days", "units", "work", "unit", "share", "rate derivation"],
+        [[a["workload"], a["role"], a["datacenter"], a["system"],
+          f"{a['period_start_s'] / 86400:g}-{a['period_end_s'] / 86400:g}", round(a["units"], 2),
+          f"{a['work_done']:.3g}", a["work_unit"],
           f"{a['share_of_role']:.0%}" if a["share_of_role"] is not None else "-", a["rate_derivation"]]
          for a in plan.allocations],
     ))

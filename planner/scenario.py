@@ -32,8 +32,8 @@ class Economics(Strict):
 
     horizon_s: PositiveDuration = Field(alias="horizon")
     # amortised: buy new units, capex x horizon/lifetime, plus energy for busy hours.
-    # rental: rent units by the hour at rental_usd_per_hour (energy included), owned units free
-    # but for their energy.
+    # rental: reserve new units for the horizon at rental_usd_per_hour (energy included); owned
+    # units pay only the energy of their busy hours.
     pricing: Literal["amortised", "rental"]
     currency: Literal["USD"] = "USD"
 

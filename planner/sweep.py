@@ -330,7 +330,7 @@ class Sweep:
         """The full Plan of a solved point (None for a failed one)."""
         point = self[name]
         data = self.plans.get(point["point"])
-        return None if data is None else plan_from_dict(data)
+        return None if data is None else Plan.from_dict(data)
 
     def columns(self) -> list[str]:
         """CSV columns: point, the axes, then every output any point has (fixed order)."""
@@ -411,18 +411,6 @@ class Sweep:
         fig.savefig(out, format="png", dpi=100, metadata={"Software": None})
         plt.close(fig)
         return out
-
-
-def plan_from_dict(data: dict[str, Any]) -> Plan:
-    """A Plan back from its JSON (as written by Plan.to_json, plus 'checks')."""
-    return Plan(
-        status=data["status"], scenario=data["scenario"], total_cost_usd=data["total_cost_usd"],
-        lower_bound_usd=data["lower_bound_usd"], lp_relaxation_usd=data["lp_relaxation_usd"],
-        gap=data["gap"], solver=data["solver"], fleet=data["fleet"], cpu_servers=data["cpu_servers"],
-        power=data["power"], allocations=data["allocations"], rl=data["rl"], links=data["links"],
-        cost_terms=data["costs"], binding_constraints=data["binding_constraints"],
-        shadow_prices=data["shadow_prices"], stats={}, checks=list(data.get("checks", [])),
-    )
 
 
 # -- running a sweep ------------------------------------------------------------------------

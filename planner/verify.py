@@ -32,14 +32,14 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
             problems.append(f"{f['datacenter']}/{f['system']}: {f['units']} units outside [{pool.owned}, {pool.max_units}]")
     checks.append("units within owned..max_units")
 
-    used: dict[tuple[str, str], float] = {}
+    used: dict[tuple[str, str, int], float] = {}
     for a in plan.allocations:
-        key = (a["datacenter"], a["system"])
+        key = (a["datacenter"], a["system"], a["period"])
         used[key] = used.get(key, 0.0) + a["units"]
-    for key, value in used.items():
-        if value > units.get(key, 0.0) * (1 + REL_TOL) + 1e-6:
-            problems.append(f"{key[0]}/{key[1]}: allocations use {value:.4g} units of {units.get(key, 0.0):g}")
-    checks.append("allocations within units")
+    for (d, s, p), value in used.items():
+        if value > units.get((d, s), 0.0) * (1 + REL_TOL) + 1e-6:
+            problems.append(f"{d}/{s}: allocations use {value:.4g} units of {units.get((d, s), 0.0):g} in period {p}")
+    checks.append("allocations within units in every period")
 
     rl_rows = {r["workload"]: r for r in plan.rl}
     for demand in demands:
@@ -50,8 +50,20 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
                 if rate <= 0:
                     problems.append(f"{demand.name}/{role.name} runs on {a['system']}, where it cannot run")
             done_by_site: dict[str, float] = {}
+            done_by_period: dict[int, float] = {}
             for a in rows:
-                done_by_site[a["datacenter"]] = done_by_site.get(a["datacenter"], 0.0) + a["units"] * role.rates[a["system"]].per_unit_s * demand.window_s
+                if a["period_end_s"] > demand.window_s + 60.0:
+                    problems.append(f"{demand.name}/{role.name} runs after its deadline (period {a['period']})")
+                work = a["units"] * role.rates[a["system"]].per_unit_s * a["period_s"]
+                done_by_site[a["datacenter"]] = done_by_site.get(a["datacenter"], 0.0) + work
+                done_by_period[a["period"]] = done_by_period.get(a["period"], 0.0) + work
+            if demand.kind == "inference" and role.amount > 0:
+                for period in plan.periods:
+                    if period["end_s"] > demand.window_s + 60.0:
+                        continue
+                    need = role.amount * (period["end_s"] - period["start_s"]) / demand.window_s
+                    if done_by_period.get(period["period"], 0.0) < need * (1 - REL_TOL):
+                        problems.append(f"{demand.name}/{role.name}: {done_by_period.get(period['period'], 0.0):.4g} of {need:.4g} {role.work_unit}s served in period {period['period']}")
             if role.placement == "with_generation":
                 assert demand.rl is not None and role.per_sample is not None
                 for d, samples in rl_rows[demand.name]["samples_by_site"].items():
@@ -69,7 +81,7 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
             total = sum(rl_rows[demand.name]["samples_by_site"].values())
             if total < demand.rl.samples * (1 - REL_TOL):
                 problems.append(f"{demand.name}: {total:.4g} of {demand.rl.samples:.4g} samples generated")
-    checks.append("work done by each deadline, on one site where required")
+    checks.append("work done by each deadline (inference: in every period), on one site where required")
 
     cpu_rows = {c["datacenter"]: c for c in plan.cpu_servers}
     for d in topo.datacenters():

@@ -460,7 +460,9 @@ def test_owned_units_first(tmp_path: Path, requests: str) -> None:
 
 
 @pytest.mark.parametrize("owned", [0, 2])
-def test_rental_pays_rented_hours(tmp_path: Path, owned: int) -> None:
+def test_rental_reserves_units_for_the_horizon(tmp_path: Path, owned: int) -> None:
+    """Rental: new units are reserved for the horizon at rental_usd_per_hour (energy included);
+    owned units pay only the energy of the busy hours rented units cannot absorb."""
     path = write_scenario(
         tmp_path,
         {"a": site({"hgx-h100": {"max_units": 20, "owned": owned}}, pue=1.2, price=0.1)},
@@ -470,21 +472,19 @@ def test_rental_pays_rented_hours(tmp_path: Path, owned: int) -> None:
     sc = planner.load_scenario(path)
     demand = by_name(sc)["chat"]
     busy_h = busy_hours(demand, "hgx-h100")
-    owned_h = owned * HOURS_PER_YEAR
-    rented_h = max(0.0, busy_h - owned_h)
-    assert rented_h > 0 and busy_h > owned_h
-    expected = rented_h * sc.catalog.system("hgx-h100").rental_usd_per_hour + min(busy_h, owned_h) * usd_per_busy_hour(sc, "a", "hgx-h100")
+    units = ceil(total_need(demand, "hgx-h100"))
+    assert units > owned
+    rented = units - owned
+    owned_busy_h = max(0.0, busy_h - rented * HOURS_PER_YEAR)
+    expected = (
+        rented * HOURS_PER_YEAR * sc.catalog.system("hgx-h100").rental_usd_per_hour
+        + owned_busy_h * usd_per_busy_hour(sc, "a", "hgx-h100")
+    )
     plan = planner.solve(sc)
+    assert fleet(plan)[("a", "hgx-h100")] == units
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
     costs = {c["component"]: c["cost_usd"] for c in plan.costs()}
-    assert math.isclose(costs["rental"], rented_h * 55.0, rel_tol=REL)
-    # The fleet is what the work needs, not every unit the site could hold (was max_units: with
-    # busy hours the only rental cost, idle units were free). Owned units busy leave some slack.
-    units = ceil(total_need(demand, "hgx-h100"))
-    if owned == 0:
-        assert fleet(plan)[("a", "hgx-h100")] == units
-    else:
-        assert max(owned, units) <= fleet(plan)[("a", "hgx-h100")] <= owned + units
+    assert math.isclose(costs["rental"], rented * HOURS_PER_YEAR * 55.0, rel_tol=REL)
 
 
 # -- physics of the shipped default scenario and its overrides ------------------------------
@@ -518,18 +518,22 @@ def test_shipped_plan_physics(shipped_plans: dict[str, Any], key: str) -> None:
         assert it_w * s.pue <= s.power_cap_w * (1 + 1e-9)
         for name, pool in s.systems.items():
             assert pool.owned <= units[(d, name)] <= pool.max_units
-    # Allocations within units.
-    used: dict[tuple[str, str], float] = {}
+    # Allocations within units, in every period of the horizon.
+    used: dict[tuple[str, str, int], float] = {}
     for a in plan.allocations:
-        used[(a["datacenter"], a["system"])] = used.get((a["datacenter"], a["system"]), 0.0) + a["units"]
-    for pool, u in used.items():
-        assert u <= units[pool] * (1 + 1e-7) + 1e-7, pool
-    # Demand met: units x rate x window >= amount (RL roles per generated sample).
+        key = (a["datacenter"], a["system"], a["period"])
+        used[key] = used.get(key, 0.0) + a["units"]
+    for (d, name, p), u in used.items():
+        assert u <= units[(d, name)] * (1 + 1e-7) + 1e-7, (d, name, p)
+    # Demand met: units x rate x period length, summed over periods within the deadline, >= amount
+    # (RL roles per generated sample).
     rl_rows = {r["workload"]: r for r in plan.rl}
     for demand in planner.demands(sc):
         for role in demand.roles:
-            done = sum(a["units"] * role.rates[a["system"]].per_unit_s * demand.window_s
-                       for a in plan.allocations if (a["workload"], a["role"]) == (demand.name, role.name))
+            rows = [a for a in plan.allocations if (a["workload"], a["role"]) == (demand.name, role.name)]
+            assert all(a["period_end_s"] <= demand.window_s + 60 for a in rows)
+            done = sum(a["units"] * role.rates[a["system"]].per_unit_s * (a["period_end_s"] - a["period_start_s"])
+                       for a in rows)
             assert done >= role.amount * (1 - 1e-6), (demand.name, role.name)
         if demand.rl is not None:
             assert sum(rl_rows[demand.name]["samples_by_site"].values()) >= demand.rl.samples * (1 - 1e-9)
@@ -650,3 +654,34 @@ def test_json_output_is_complete_and_deterministic(tmp_path: Path, capsys: pytes
         assert text.splitlines()[0].count(",") >= 1, table
     fleet_rows = (out_dir / "fleet.csv").read_text().splitlines()
     assert fleet_rows[0].startswith("datacenter,system,units") and len(fleet_rows) == 3
+
+
+# -- time phasing: units freed at a deadline serve later work --------------------------------
+
+
+def test_units_freed_at_a_deadline_are_reused(tmp_path: Path) -> None:
+    """Two pretraining runs on one site: A1 FLOPs by day 30, A2 by day 90. Periods [0,30] and
+    [30,90] (and [90,365]); the cheapest fleet is n = ceil(max(A1 / (30 d x r), (A1 + A2) /
+    (90 d x r))): the second run uses the whole fleet once the first is done. Without reuse it
+    would be ceil(A1 / (30 d x r) + A2 / (90 d x r))."""
+    pt = {"kind": "pretrain", "model": "llama-3.1-8b", "goodput": 0.9, "global_batch_tokens": "4M"}
+    path = write_scenario(
+        tmp_path,
+        {"a": site({"hgx-h100": {"max_units": 5000}})},
+        {"first": {**pt, "tokens": "3T", "deadline": "30 days"},
+         "second": {**pt, "tokens": "6T", "deadline": "90 days"}},
+    )
+    sc = planner.load_scenario(path)
+    demands = by_name(sc)
+    rate = demands["first"].roles[0].rates["hgx-h100"].per_unit_s
+    a1, a2 = demands["first"].roles[0].amount, demands["second"].roles[0].amount
+    day = 86400.0
+    reuse = ceil(max(a1 / (30 * day * rate), (a1 + a2) / (90 * day * rate)))
+    no_reuse = ceil(a1 / (30 * day * rate) + a2 / (90 * day * rate))
+    assert reuse < no_reuse  # the fixture is one where reuse matters
+    plan = planner.solve(sc)
+    assert fleet(plan)[("a", "hgx-h100")] == reuse
+    assert math.isclose(plan.total_cost_usd, reuse * capex_per_unit(sc, "hgx-h100"), rel_tol=REL)
+    assert [p["end_s"] / day for p in plan.periods] == [30, 90, 365]
+    second = [a for a in plan.allocations if a["workload"] == "second"]
+    assert max(a["period"] for a in second) == 1  # it runs on after the first run's deadline

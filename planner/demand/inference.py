@@ -54,25 +54,41 @@ class Instance:
     """A model replica: `accelerators` chips; within one unit or spanning `units_spanned` units."""
 
     accelerators: int
+    tensor_parallel: int  # accelerators sharing each layer; the rest are pipeline stages
     units_spanned: int
     instances_per_unit: float  # accelerators // a within a unit, or 1/units_spanned
     usable_bytes: float  # a · hbm · hbm_usable_fraction
     free_bytes: float  # usable − weights
 
     def label(self, scale_up_domain: int) -> str:
+        pp = self.accelerators // self.tensor_parallel
+        shape = f"TP{self.tensor_parallel}" + (f" x PP{pp}" if pp > 1 else "")
         if self.units_spanned == 1:
             n = self.instances_per_unit
-            return f"TP{self.accelerators} x{n:g} instance{'s' if n != 1 else ''}/unit"
+            return f"{shape} x{n:g} instance{'s' if n != 1 else ''}/unit"
         return (
             f"{self.accelerators} accelerators spanning {self.units_spanned} units "
-            f"(TP{scale_up_domain} x PP{self.accelerators // scale_up_domain}, "
-            f"1/{self.units_spanned} instance/unit)"
+            f"({shape}, 1/{self.units_spanned} instance/unit)"
         )
 
 
+def tensor_parallel_width(arch: ModelArch, hw: Hardware, accelerators: int) -> int:
+    """The widest tensor-parallel group for an instance of `accelerators` chips: it divides the
+    instance, stays in the scale-up domain, splits the attention heads evenly, and (GQA) does
+    not exceed the KV heads, since replicating KV heads is not modelled. The remaining factor
+    is pipeline stages."""
+    limit = min(hw.system.scale_up_domain, arch.kv_heads or arch.heads)
+    return max(
+        t for t in range(1, accelerators + 1)
+        if accelerators % t == 0 and t <= limit and arch.heads % t == 0
+        and hw.system.scale_up_domain % t == 0
+    )
+
+
 def instance_candidates(hw: Hardware, max_units_per_instance: int) -> list[int]:
-    """Instance sizes tried, ascending: divisors of the scale-up domain (tensor parallelism stays
-    on NVLink/NeuronLink), then whole multiples of the unit (2, 3, ... units)."""
+    """Instance sizes tried, ascending: divisors of the scale-up domain (the instance stays on
+    NVLink/NeuronLink; see tensor_parallel_width for its TP x PP shape), then whole multiples of
+    the unit (2, 3, ... units)."""
     domain = hw.system.scale_up_domain
     sizes = [d for d in range(1, domain + 1) if domain % d == 0]
     if hw.accelerators not in sizes:
@@ -81,20 +97,20 @@ def instance_candidates(hw: Hardware, max_units_per_instance: int) -> list[int]:
     return sizes
 
 
-def make_instance(hw: Hardware, a: int, weights: float) -> Instance:
+def make_instance(arch: ModelArch, hw: Hardware, a: int, weights: float) -> Instance:
     units = max(1, math.ceil(a / hw.accelerators))
     per_unit = hw.accelerators // a if a <= hw.accelerators else 1.0 / units
     usable = a * hw.accelerator.hbm_bytes * hw.hbm_usable_fraction
-    return Instance(a, units, float(per_unit), usable, usable - weights)
+    return Instance(a, tensor_parallel_width(arch, hw, a), units, float(per_unit), usable, usable - weights)
 
 
 def fitting_instances(
-    hw: Hardware, weights: float, one_sequence_kv: float, max_units_per_instance: int
+    arch: ModelArch, hw: Hardware, weights: float, one_sequence_kv: float, max_units_per_instance: int
 ) -> list[Instance]:
     """Instances, ascending, whose usable HBM holds the weights and one sequence's KV."""
     out = []
     for a in instance_candidates(hw, max_units_per_instance):
-        inst = make_instance(hw, a, weights)
+        inst = make_instance(arch, hw, a, weights)
         if inst.free_bytes >= one_sequence_kv:
             out.append(inst)
     return out
@@ -191,7 +207,7 @@ def decode_point(
             **base,
         )
     instances = fitting_instances(
-        hw, w, (prompt_tokens + output_tokens) * kvb, max_units_per_instance
+        arch, hw, w, (prompt_tokens + output_tokens) * kvb, max_units_per_instance
     )
     if not instances:
         return DecodePoint(
@@ -283,7 +299,7 @@ def prefill_rate(
         return Rate(0.0, f"{hw.system.accelerator} does not support {precision}")
     w = weight_bytes(arch, precision)
     kvb = kv_bytes_per_token(arch, kv_precision)
-    instances = fitting_instances(hw, w, context_tokens * kvb, max_units_per_instance)
+    instances = fitting_instances(arch, hw, w, context_tokens * kvb, max_units_per_instance)
     if not instances:
         return Rate(
             0.0,

@@ -26,6 +26,39 @@ S_PER_H = 3600.0
 UNSERVED_WEIGHT = 1000.0
 
 Pool = tuple[str, str]  # (datacenter, system)
+UKey = tuple[str, str, str, str, int]  # (workload, role, datacenter, system, period)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A slice of the horizon between two consecutive deadlines (every window starts at 0)."""
+
+    index: int
+    start_s: float
+    end_s: float
+
+    @property
+    def length_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def periods_for(demands: list[WorkloadDemand], horizon_s: float) -> list[Period]:
+    """Cut [0, H] at every deadline: a unit freed when pretraining ends can serve inference after.
+    Boundaries closer than a minute are merged (they would only add variables)."""
+    cuts = sorted({min(d.window_s, horizon_s) for d in demands} | {horizon_s})
+    merged: list[float] = []
+    for cut in cuts:
+        if not merged or cut - merged[-1] >= 60.0:
+            merged.append(cut)
+        else:
+            merged[-1] = max(merged[-1], cut)
+    starts = [0.0, *merged[:-1]]
+    return [Period(i, a, b) for i, (a, b) in enumerate(zip(starts, merged))]
+
+
+def active(period: Period, demand: WorkloadDemand) -> bool:
+    """A workload runs in the periods that end by its window (deadline), within a minute."""
+    return period.end_s <= demand.window_s + 60.0
 
 
 @dataclass
@@ -61,13 +94,14 @@ class Model:
     elastic: bool
     n: dict[Pool, pulp.LpVariable] = field(default_factory=dict)
     m: dict[str, pulp.LpVariable] = field(default_factory=dict)  # CPU servers per site
-    u: dict[tuple[str, str, str, str], pulp.LpVariable] = field(default_factory=dict)
-    u_by_role: dict[tuple[str, str], list[tuple[str, str, pulp.LpVariable]]] = field(default_factory=dict)
+    periods: list[Period] = field(default_factory=list)
+    u: dict[UKey, pulp.LpVariable] = field(default_factory=dict)
+    u_by_role: dict[tuple[str, str], list[tuple[str, str, Period, pulp.LpVariable]]] = field(default_factory=dict)
     site_of: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)  # binaries
     generates: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     samples: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     cores: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
-    rent_h: dict[Pool, pulp.LpVariable] = field(default_factory=dict)
+    owned_busy_h: dict[Pool, pulp.LpVariable] = field(default_factory=dict)
     flows: list[Flow] = field(default_factory=list)
     terms: list[Term] = field(default_factory=list)
     # label (family:entity:index) -> constraint; PuLP names are c0, c1, ... (PuLP rewrites
@@ -90,7 +124,7 @@ class Model:
     ) -> pulp.LpVariable:
         """A variable with a unique short name (names mean nothing; the dicts above map them)."""
         self.n_vars += 1
-        return pulp.LpVariable(f"{prefix}{self.n_vars}", low, up, cat)
+        return self.prob.add_variable(f"{prefix}{self.n_vars}", low, up, cat=cat)
 
     def slack(self, label: str, weight: float, unit: str) -> pulp.LpVariable | None:
         """A non-negative slack for constraint `label` in phase 1; None when not elastic."""
@@ -134,6 +168,7 @@ def build(scenario: Scenario, demands: list[WorkloadDemand], elastic: bool = Fal
     """The whole model. elastic=True adds penalised slacks and minimises them (diagnosis)."""
     prob = pulp.LpProblem("capacity_plan", pulp.LpMinimize)
     model = Model(scenario=scenario, demands=demands, prob=prob, elastic=elastic)
+    model.periods = periods_for(demands, scenario.data.economics.horizon_s)
     add_units(model)
     add_allocations(model)
     add_unit_capacity(model)
@@ -174,70 +209,70 @@ def add_units(model: Model) -> None:
 
 
 def add_allocations(model: Model) -> None:
-    """u[w,r,d,s] >= 0: units of (d,s) given to role r of workload w for w's window. Created
-    only where the demand model gives a positive rate (a role gets no share of a system it
-    cannot run on)."""
+    """u[w,r,d,s,p] >= 0: units of (d,s) given to role r of workload w during period p (only
+    periods within w's window). Created only where the demand model gives a positive rate (a
+    role gets no share of a system it cannot run on)."""
     for demand in model.demands:
+        periods = [p for p in model.periods if active(p, demand)]
         for role in demand.roles:
             for pool in model.pools():
                 rate = role.rates.get(pool[1])
                 if rate is None or not rate.feasible:
                     continue
-                var = model.new_var("u", 0)
-                model.u[(demand.name, role.name, *pool)] = var
-                model.u_by_role.setdefault((demand.name, role.name), []).append((*pool, var))
-
-
-# Rental fleets: n[d,s] < owned + sum u + 1, written with this margin below 1.
-RENTAL_UNIT_MARGIN = 1e-6
+                for period in periods:
+                    var = model.new_var("u", 0)
+                    model.u[(demand.name, role.name, *pool, period.index)] = var
+                    model.u_by_role.setdefault((demand.name, role.name), []).append((*pool, period, var))
 
 
 def add_unit_capacity(model: Model) -> None:
-    """sum_{w,r} u[w,r,d,s] <= n[d,s]  (units; work items with different windows are taken
-    as concurrent, a conservative simplification).
-    Rental pricing pays busy hours only, so n has no cost there; without an upper tie an idle
-    unit would be free and the LP could hold any number of them (up to max_units and the power
-    cap), reporting phantom units and counting their spare host cores for verifiers. So, rental:
-      n[d,s] - sum_{w,r} u[w,r,d,s] <= owned + 1 - 1e-6   (n = ceil(sum u) when nothing is owned;
-    with owned units busy it still allows up to min(owned, sum u) idle units: the exact bound,
-    n <= max(owned, ceil(sum u)), needs a binary per pool)"""
-    rental = model.scenario.data.economics.pricing == "rental"
-    by_pool: dict[Pool, list[pulp.LpVariable]] = {pool: [] for pool in model.pools()}
-    for (_, _, d, s), var in model.u.items():
-        by_pool[(d, s)].append(var)
-    for pool, vars_ in by_pool.items():
-        if vars_:
-            model.add(
-                f"units:{pool[0]}:{pool[1]}",
-                expr([(v, 1.0) for v in vars_] + [(model.n[pool], -1.0)]) <= 0,
-            )
-        if rental:
-            model.add(
-                f"rentfleet:{pool[0]}:{pool[1]}",
-                expr([(model.n[pool], 1.0)] + [(v, -1.0) for v in vars_])
-                <= model.owned(pool) + 1 - RENTAL_UNIT_MARGIN,
-            )
+    """sum_{w,r} u[w,r,d,s,p] <= n[d,s] in every period p (units): a unit serves one work item
+    at a time, and is free for another once its deadline has passed."""
+    by_pool: dict[tuple[str, str, int], list[pulp.LpVariable]] = {}
+    for (_, _, d, s, p), var in model.u.items():
+        by_pool.setdefault((d, s, p), []).append(var)
+    for (d, s, p), vars_ in by_pool.items():
+        model.add(
+            f"units:{d}:{s}:p{p}",
+            expr([(v, 1.0) for v in vars_] + [(model.n[(d, s)], -1.0)]) <= 0,
+        )
 
 
-def _work(model: Model, demand: WorkloadDemand, role: Role, sites: Iterable[str], scale: float) -> list[tuple[pulp.LpVariable, float]]:
-    """(u, rate x window / scale) pairs: the share of `scale` work units done at `sites`."""
+def _work(
+    model: Model, demand: WorkloadDemand, role: Role, sites: Iterable[str], scale: float,
+    period: Period | None = None,
+) -> list[tuple[pulp.LpVariable, float]]:
+    """(u, rate x period length / scale) pairs: the share of `scale` work units done at `sites`
+    (in one period, or over the whole window when period is None)."""
     site_set = set(sites)
     return [
-        (var, role.rates[s].per_unit_s * demand.window_s / scale)
-        for d, s, var in model.u_by_role.get((demand.name, role.name), [])
-        if d in site_set
+        (var, role.rates[s].per_unit_s * p.length_s / scale)
+        for d, s, p, var in model.u_by_role.get((demand.name, role.name), [])
+        if d in site_set and (period is None or p.index == period.index)
     ]
 
 
 def add_demand(model: Model, demand: WorkloadDemand) -> None:
     """Demand met by the deadline, per role:
-      anywhere / single_site:  sum_{d,s} u·rate·window / amount >= 1
+      pretraining:  sum_{d,s,p} u·rate·len_p / amount >= 1          (any time before the deadline)
+      inference:    sum_{d,s} u[p]·rate·T_w / amount >= 1 in every period p (a steady load: each
+                    period serves its share amount·len_p/T_w)
       RL (see add_rl) ties roles to the samples generated at each site."""
     if demand.kind == "rl":
         add_rl(model, demand)
         return
     for role in demand.roles:
         if role.amount <= 0:
+            continue
+        if demand.kind == "inference":
+            for period in model.periods:
+                if not active(period, demand):
+                    continue
+                label = f"demand:{demand.name}:{role.name}:p{period.index}"
+                short = model.slack(label, UNSERVED_WEIGHT, "fraction of the work")
+                share = role.amount * period.length_s / demand.window_s
+                pairs = _work(model, demand, role, model.sites, share, period)
+                model.add(label, expr(pairs + ([(short, 1.0)] if short is not None else [])) >= 1.0)
             continue
         label = f"demand:{demand.name}:{role.name}"
         short = model.slack(label, UNSERVED_WEIGHT, "fraction of the work")
@@ -257,12 +292,12 @@ def _site_binaries(model: Model, demand: WorkloadDemand, what: str) -> dict[str,
 
 
 def _tie_to_sites(model: Model, demand: WorkloadDemand, roles: list[Role], binaries: dict[str, pulp.LpVariable], what: str) -> None:
-    """u[w,r,d,s] <= max_units[d,s] · y[w,d]: a role runs only where its site binary is 1."""
+    """u[w,r,d,s,p] <= max_units[d,s] · y[w,d]: a role runs only where its site binary is 1."""
     names = {r.name for r in roles}
-    for (w, r, d, s), var in model.u.items():
+    for (w, r, d, s, p), var in model.u.items():
         if w == demand.name and r in names:
             model.add(
-                f"{what}:{w}:{r}:{d}:{s}",
+                f"{what}:{w}:{r}:{d}:{s}:p{p}",
                 expr([(var, 1.0), (binaries[d], -float(model.max_units((d, s))))]) <= 0,
             )
 
@@ -440,52 +475,61 @@ def add_links(model: Model) -> None:
 
 def add_objective(model: Model) -> None:
     """Minimise total cost over the horizon H (US$):
-      amortised: sum (n - owned)·capex·H/lifetime + energy of busy hours
-      rental:    rented hours·rental_usd_per_hour + energy of owned units' busy hours, where
-                 rented hours >= busy hours - owned·H
-      busy hours[d,s] = sum_{w,r} u[w,r,d,s]·window_w / 3600; energy = busy hours · power_w/1000
-                 · PUE · usd_per_kwh
-      CPU servers: new ones at capex·H/lifetime (or rental·H), all of them powered for H
+      busy hours[d,s] = sum_{w,r,p} u[w,r,d,s,p]·len_p / 3600
+      energy price of one unit-hour e[d,s] = power_w/1000 · PUE · usd_per_kwh
+      amortised: (n - owned)·capex·H/lifetime + busy hours · e
+      rental (units reserved for the horizon, energy included in the price):
+                 (n - owned)·rental_usd_per_hour·H/3600 + owned busy hours · e, where
+                 owned busy hours >= busy hours - (n - owned)·H/3600 (rented units run first:
+                 their energy is already paid)
+      CPU servers: new ones at capex·H/lifetime (or rental·H/3600); owned ones, and all of them
+                 under amortised pricing, powered for H
       links: cost_usd_per_tb · traffic bytes, per link traversed
     Phase 1 (elastic) minimises the weighted slacks instead."""
     scenario = model.scenario
     catalog = scenario.catalog
     topo = scenario.topology
     horizon_s = scenario.data.economics.horizon_s
+    horizon_h = horizon_s / S_PER_H
     rental = scenario.data.economics.pricing == "rental"
     window = {d.name: d.window_s for d in model.demands}
+    length = {p.index: p.length_s for p in model.periods}
     busy: dict[Pool, list[tuple[pulp.LpVariable, float]]] = {p: [] for p in model.pools()}
-    for (w, _, d, s), var in model.u.items():
-        busy[(d, s)].append((var, window[w] / S_PER_H))
+    for (w, _, d, s, p), var in model.u.items():
+        busy[(d, s)].append((var, length[p] / S_PER_H))
     for pool in model.pools():
         d, s = pool
         system = catalog.system(s)
         site = topo.site(d)
         kwh_usd = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
-        hours = busy[pool]
+        owned = model.owned(pool)
         if rental:
-            rent = model.new_var("r", 0)
-            model.rent_h[pool] = rent
-            owned_h = model.owned(pool) * horizon_s / S_PER_H
-            model.add(f"rent:{d}:{s}", expr(hours + [(rent, -1.0)]) <= owned_h)
-            model.terms.append(Term("rental", d, s, None, expr([(rent, system.rental_usd_per_hour)])))
-            model.terms.append(Term("energy", d, s, None, expr([(v, c * kwh_usd) for v, c in hours] + [(rent, -kwh_usd)])))
+            per_new = system.rental_usd_per_hour * horizon_h
+            owned_busy = model.new_var("o", 0)
+            model.owned_busy_h[pool] = owned_busy
+            model.add(
+                f"ownedbusy:{d}:{s}",
+                expr(busy[pool] + [(owned_busy, -1.0), (model.n[pool], -horizon_h)]) <= -owned * horizon_h,
+            )
+            model.terms.append(Term("rental", d, s, None, expr([(model.n[pool], per_new)], -per_new * owned)))
+            model.terms.append(Term("energy", d, s, None, expr([(owned_busy, kwh_usd)])))
         else:
-            per_unit = system.capex_usd * horizon_s / system.lifetime_s
-            model.terms.append(Term("capex", d, s, None, expr([(model.n[pool], per_unit)], -per_unit * model.owned(pool))))
-            model.terms.append(Term("energy", d, s, None, expr([(v, c * kwh_usd) for v, c in hours])))
+            per_new = system.capex_usd * horizon_s / system.lifetime_s
+            model.terms.append(Term("capex", d, s, None, expr([(model.n[pool], per_new)], -per_new * owned)))
+            model.terms.append(Term("energy", d, s, None, expr([(v, c * kwh_usd) for v, c in busy[pool]])))
     for d, var in model.m.items():
         cpu = topo.site(d).cpu_servers
         assert cpu is not None
         system = catalog.system(cpu.system)
         site = topo.site(d)
-        horizon_h = horizon_s / S_PER_H
         energy = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh * horizon_h
         if rental:
             per_new = system.rental_usd_per_hour * horizon_h
+            cost = expr([(var, per_new)], (energy - per_new) * cpu.owned)
         else:
             per_new = system.capex_usd * horizon_s / system.lifetime_s
-        model.terms.append(Term("cpu_servers", d, cpu.system, None, expr([(var, per_new + energy)], -per_new * cpu.owned)))
+            cost = expr([(var, per_new + energy)], -per_new * cpu.owned)
+        model.terms.append(Term("cpu_servers", d, cpu.system, None, cost))
     for flow in model.flows:
         win = window[flow.workload]
         usd_per_gbs = sum(topo.link(l).cost_usd_per_tb for l in flow.path) * GB * win / 1e12
