@@ -16,8 +16,8 @@ Metrics per topology (`plan_metrics`, also used by sweeps):
 - units per system, accelerators, CPU cores (accelerated systems' host cores plus CPU-only
   servers), CPU servers, cores per accelerator = CPU cores / accelerators;
 - power: IT and facility (IT x PUE) watts, per site and in all;
-- days to finish each pretraining at the allocated rate:
-      days[w] = amount / sum(units x rate_per_unit_s over w's allocations) / 86400
+- days to finish each pretraining at the allocated rate: walking the periods in order, the time
+  at which the work done reaches the amount, the work of each period spread evenly over it
   (amount = work_done / share_of_role); the deadline is met by construction, this says by how
   much it is beaten;
 - binding constraints of the plan and the shadow prices of its LP relaxation (solved before the
@@ -45,6 +45,18 @@ S_PER_DAY = 86400.0
 
 
 # -- metrics of one plan (shared with planner/sweep.py) -----------------------------------------
+def _finish_s(work_by_period: dict[tuple[float, float], float], amount: float) -> float:
+    """When cumulative work reaches `amount`, each period's work spread evenly over it (s)."""
+    done = 0.0
+    end = 0.0
+    for (start, end), work in sorted(work_by_period.items()):
+        if work > 0 and done + work >= amount * (1 - 1e-9):
+            return start + (end - start) * max(0.0, amount - done) / work
+        done += work
+    return end
+
+
+
 def plan_metrics(plan: Plan) -> dict[str, Any]:
     """Headline figures of a plan (see the module docstring for the formulas). SI units."""
     cost_by_workload = {c["workload"]: c["cost_usd"] for c in plan.costs(by="workload")}
@@ -60,20 +72,22 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
     cores = host_cores + cpu_server_cores
 
     decode: dict[str, float] = {}
-    rate: dict[str, float] = {}
+    pretrain_work: dict[str, dict[tuple[float, float], float]] = {}
     amount: dict[str, float] = {}
     for a in plan.allocations:
         if a["role"] == "decode":
             decode[a["workload"]] = decode.get(a["workload"], 0.0) + a["work_done"]
         elif a["role"] == "pretrain":
-            rate[a["workload"]] = rate.get(a["workload"], 0.0) + a["units"] * a["rate_per_unit_s"]
+            span = (a["period_start_s"], a["period_end_s"])
+            by_period = pretrain_work.setdefault(a["workload"], {})
+            by_period[span] = by_period.get(span, 0.0) + a["work_done"]
             if a["share_of_role"]:
                 amount[a["workload"]] = a["work_done"] / a["share_of_role"]
     usd_per_mtok = {
         w: cost_by_workload.get(w, 0.0) / tokens * 1e6 for w, tokens in sorted(decode.items()) if tokens > 0
     }
     pretrain_days = {
-        w: amount[w] / rate[w] / S_PER_DAY for w in sorted(rate) if rate[w] > 0 and w in amount
+        w: _finish_s(pretrain_work[w], amount[w]) / S_PER_DAY for w in sorted(pretrain_work) if w in amount
     }
     return {
         "status": plan.status,
