@@ -105,6 +105,19 @@ def _highs_bound(model: Model) -> float | None:
     return float(bound) + float(model.prob.objective.constant)
 
 
+def solver_gap(gap: float, lower: float, model: Model) -> float:
+    """The relative gap to ask of the solver so that *our* gap is within `gap`.
+
+    PuLP hands the solver the objective without its constant; owned units make that constant
+    negative (their sunk capex is subtracted), so the solver's objective is larger than ours and
+    its relative gap looser. With C < 0 and the LP bound L <= optimum, asking for
+    gap x L / (L - C) guarantees (cost - bound) / cost <= gap."""
+    constant = float(model.prob.objective.constant)
+    if constant >= 0 or lower <= 0:
+        return gap
+    return gap * lower / (lower - constant)
+
+
 def solve_model(
     model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
 ) -> SolveStats:
@@ -124,7 +137,7 @@ def solve_model(
     if relax_only:
         return SolveStats(solver, method, 0.0, lp_s, 0.0, lower, lower, lower, 0.0, status,
                           len(model.prob.variables()), len(model.constraints))
-    status, mip_s = _run(model, make_solver(solver, True, gap, time_limit_s, method))
+    status, mip_s = _run(model, make_solver(solver, True, solver_gap(gap, lower, model), time_limit_s, method))
     if status not in (PROVEN, FEASIBLE):
         if status == pulp.LpSolutionInfeasible:
             raise InfeasibleError(
