@@ -40,6 +40,8 @@ from typing import Any
 
 from planner.errors import ConfigError, InfeasibleError, PlannerError, Problem
 from planner.plan import Plan
+from planner.plots import pyplot, save_png
+from planner.tables import usd
 
 S_PER_DAY = 86400.0
 
@@ -250,7 +252,7 @@ class Comparison:
 
     def plot(self, path: str | Path) -> Path:
         """Grouped bar chart: cost by workload ($M), one bar per topology in each group."""
-        plt = _pyplot()
+        plt = pyplot()
         names = list(self.columns)
         sums = {n: self.summary(n) for n in names}
         workloads = sorted({w for n in names for w in (sums[n].get("cost_by_workload_usd") or {})})
@@ -266,11 +268,7 @@ class Comparison:
         ax.set_ylabel("cost over the horizon ($M)")
         ax.set_title(f"{self.scenario}: cost by workload per topology")
         ax.legend()
-        fig.tight_layout()
-        out = Path(path)
-        fig.savefig(out, format="png", dpi=100, metadata={"Software": None})
-        plt.close(fig)
-        return out
+        return save_png(fig, path)
 
 
 def compare(
@@ -312,21 +310,8 @@ def compare(
 
 
 # -- helpers --------------------------------------------------------------------------------
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
-def _usd(value: float) -> str:
-    if abs(value) >= 1e9:
-        return f"${value / 1e9:,.3f}B"
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.2f}M"
-    return f"${value:,.0f}"
 
 
 def _friendly(value: Any, unit: str, metric: str) -> Any:
@@ -337,7 +322,7 @@ def _friendly(value: Any, unit: str, metric: str) -> Any:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return str(value)
     if unit == "usd" or unit.startswith("usd_per_") and unit != "usd_per_mtok":
-        return _usd(value) + ("" if unit == "usd" else f"/{unit.removeprefix('usd_per_')}")
+        return usd(value) + ("" if unit == "usd" else f"/{unit.removeprefix('usd_per_')}")
     if unit == "usd_per_mtok":
         return f"${value:,.3f}"
     if unit == "w":

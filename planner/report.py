@@ -4,26 +4,20 @@ constraints and shadow prices. Friendly units here only (MW, Gbps, $M); the JSON
 from __future__ import annotations
 
 from planner.plan import Plan
-from planner.tables import table
+from planner.tables import table, usd
 
 
-def _usd(value: float) -> str:
-    if abs(value) >= 1e9:
-        return f"${value / 1e9:,.3f}B"
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.2f}M"
-    return f"${value:,.0f}"
 
 
 def format_plan(plan: Plan) -> str:
     out = [f"Plan for {plan.scenario}: {plan.status}"]
-    out.append(f"  total cost over the horizon: {_usd(plan.total_cost_usd)}")
+    out.append(f"  total cost over the horizon: {usd(plan.total_cost_usd)}")
     if plan.status == "relaxed":
         out.append("  LP relaxation: fractional units; its cost is a lower bound on any whole-unit plan")
     elif plan.lower_bound_usd is not None and plan.gap is not None:
         out.append(
             f"  proven within {plan.gap:.2%} of the cheapest possible plan "
-            f"(lower bound {_usd(plan.lower_bound_usd)}; gap target {plan.solver['mip_gap_target']:.2%})"
+            f"(lower bound {usd(plan.lower_bound_usd)}; gap target {plan.solver['mip_gap_target']:.2%})"
         )
     out.append(
         f"  solver: {plan.solver['name']} ({plan.solver['variables']:,} variables, "
@@ -81,8 +75,8 @@ def format_plan(plan: Plan) -> str:
             out.append("  (no traffic between sites)")
 
     out.append("\nCosts")
-    out.append(table(["component", "cost"], [[c["component"], _usd(c["cost_usd"])] for c in plan.costs("component")]))
-    out.append(table(["workload", "cost"], [[c["workload"], _usd(c["cost_usd"])] for c in plan.costs("workload")]))
+    out.append(table(["component", "cost"], [[c["component"], usd(c["cost_usd"])] for c in plan.costs("component")]))
+    out.append(table(["workload", "cost"], [[c["workload"], usd(c["cost_usd"])] for c in plan.costs("workload")]))
     out.append("  (capex split by unit-seconds used out of the horizon, the rest is (idle); energy by busy time;")
     out.append("   CPU servers by verifier cores)")
 
@@ -95,7 +89,7 @@ def format_plan(plan: Plan) -> str:
         out.append("\nShadow prices (LP relaxation: saving over the horizon from one more unit of each)")
         out.append(table(
             ["constraint", "value", "per"],
-            [[p["constraint"], _usd(p["value_usd"]), p["unit"].removeprefix("usd_per_")] for p in plan.shadow_prices],
+            [[p["constraint"], usd(p["value_usd"]), p["unit"].removeprefix("usd_per_")] for p in plan.shadow_prices],
         ))
     out.append(f"\nVerified: {'; '.join(plan.checks)}")
     return "\n".join(out)

@@ -49,7 +49,8 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from planner.compare import _pyplot, error_metrics, plan_metrics, round_floats
+from planner.compare import error_metrics, plan_metrics, round_floats
+from planner.plots import pyplot, save_png
 from planner.errors import ConfigError, PlannerError, Problem
 from planner.plan import Plan
 
@@ -382,7 +383,7 @@ class Sweep:
         records = self.records()
         if y not in self.columns():
             raise ConfigError([Problem("<--y>", None, "y", f"no output column {y!r}; columns: {', '.join(self.columns())}")])
-        plt = _pyplot()
+        plt = pyplot()
         x_axis, others = self.axes[0], self.axes[1:]
         xs_all = list(dict.fromkeys(r[x_axis] for r in records))
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs_all)
@@ -406,11 +407,7 @@ class Sweep:
         ax.set_title(f"{self.scenario}: {y} vs {_short(x_axis, self.axes)}")
         if others:
             ax.legend()
-        fig.tight_layout()
-        out = Path(path)
-        fig.savefig(out, format="png", dpi=100, metadata={"Software": None})
-        plt.close(fig)
-        return out
+        return save_png(fig, path)
 
 
 # -- running a sweep ------------------------------------------------------------------------

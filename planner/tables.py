@@ -35,3 +35,12 @@ def _cell(value: Any) -> str:
             return f"{int(value):,}"
         return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
+
+
+def usd(value: float) -> str:
+    """US$ with a friendly scale: $1.234B, $12.35M, $1,234."""
+    if abs(value) >= 1e9:
+        return f"${value / 1e9:,.3f}B"
+    if abs(value) >= 1e6:
+        return f"${value / 1e6:,.2f}M"
+    return f"${value:,.0f}"

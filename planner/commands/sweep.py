@@ -78,7 +78,7 @@ def command(scenario_file, sets, scenarios, jobs, executor, ray_address, out_dir
 
 
 def format_sweep(result) -> str:
-    from planner.compare import _usd
+    from planner.tables import usd
     from planner.tables import table
 
     systems = sorted({k.split(":", 1)[1] for p in result.points for k in p if k.startswith("units:")})
@@ -87,7 +87,7 @@ def format_sweep(result) -> str:
         ok = p["status"] in ("optimal", "feasible", "relaxed")
         rows.append([
             *(p[a] for a in result.axes), p["status"],
-            _usd(p["total_cost_usd"]) if ok else "-",
+            usd(p["total_cost_usd"]) if ok else "-",
             *((p.get(f"units:{s}", 0.0) if ok else None) for s in systems),
             p["cpu_servers"] if ok else None,
             round(p["cores_per_accelerator"], 1) if ok and p["cores_per_accelerator"] is not None else None,
