@@ -333,21 +333,42 @@ RESOURCE_FAMILIES = {"power", "cpu", "link", "avail"}
 
 
 def binding_constraints(model: Model) -> list[dict[str, Any]]:
-    """Resource constraints (power, CPU, links, availability) at their limit in this plan."""
+    """Resource constraints (power, CPU, links, availability) at their limit in this plan.
+
+    With whole units a limit is reached when less than one unit's worth is left: a CPU row whose
+    spare cores are fewer than the smallest unit at that site adds, a power row with less
+    headroom than the smallest unit there draws. Links and availability: at the limit itself.
+    `slack` is what is left, in the row's unit (cores, MW, GB/s, units)."""
     out = []
     for label, con in model.constraints.items():
-        family = label.split(":", 1)[0]
+        family, _, entity = label.partition(":")
         if family not in RESOURCE_FAMILIES:
             continue
-        rhs = abs(con.constant) if con.constant else 1.0
-        slack = con.slack if con.slack is not None else None
+        slack = con.slack
         if slack is None:
             value = con.value()
             slack = -value if value is not None else None
-        in_use = any(abs(var.value() or 0.0) > ZERO_TOL for var in con)
-        if in_use and slack is not None and abs(slack) <= max(BINDING_REL_TOL * rhs, 1e-7):
-            out.append({"constraint": label, "family": family})
+        if slack is None or not any(abs(var.value() or 0.0) > ZERO_TOL for var in con):
+            continue
+        rhs = abs(con.constant) if con.constant else 1.0
+        step = max(BINDING_REL_TOL * rhs, 1e-7)
+        if family in ("cpu", "power"):
+            step = max(step, _smallest_step(model, family, entity))
+        if abs(slack) < step:
+            out.append({"constraint": label, "family": family, "slack": max(0.0, slack)})
     return out
+
+
+def _smallest_step(model: Model, family: str, site_name: str) -> float:
+    """The least one more unit at a site adds: spare cores (cpu) or facility MW (power)."""
+    catalog = model.scenario.catalog
+    site = model.scenario.topology.site(site_name)
+    systems = list(site.systems) + ([site.cpu_servers.system] if site.cpu_servers else [])
+    if family == "cpu":
+        cores = [catalog.spare_cores(s) for s in site.systems]
+        cores += [float(catalog.system_cores(site.cpu_servers.system))] if site.cpu_servers else []
+        return min((c for c in cores if c > 0), default=0.0)
+    return min(catalog.system(s).power_w * site.pue / MW for s in systems)
 
 
 # Shadow price units per family: the LP rows are in MW, cores, GB/s and units; report $/MW,

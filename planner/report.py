@@ -82,7 +82,12 @@ def format_plan(plan: Plan) -> str:
 
     out.append("\nBinding constraints")
     if plan.binding_constraints:
-        out.extend(f"  {b['constraint']}" for b in plan.binding_constraints)
+        units = {"cpu": "cores", "power": "MW", "link": "GB/s", "avail": "units"}
+        out.extend(
+            f"  {b['constraint']} (left: {b['slack']:,.3g} {units[b['family']]}, less than one more unit adds)"
+            if b["family"] in ("cpu", "power") else f"  {b['constraint']}"
+            for b in plan.binding_constraints
+        )
     else:
         out.append("  none: no power cap, CPU, link or availability limit is reached")
     if plan.shadow_prices:

@@ -685,3 +685,19 @@ def test_units_freed_at_a_deadline_are_reused(tmp_path: Path) -> None:
     assert [p["end_s"] / day for p in plan.periods] == [30, 90, 365]
     second = [a for a in plan.allocations if a["workload"] == "second"]
     assert max(a["period"] for a in second) == 1  # it runs on after the first run's deadline
+
+
+def test_cpu_bound_fleet_reports_cpu_as_binding() -> None:
+    """Rainier with no CPU servers and a heavy verifier: servers are bought for their host cores,
+    so one server fewer could not host the verifier, and cpu:<site> is reported as binding."""
+    path = Path(planner.__file__).parent / "scenarios" / "rl-verifiers.yaml"
+    sc = planner.load_scenario(path, sets=["topology_changes.datacenters.rainier.cpu_servers.max_units=0",
+                                           "workloads.rl-code.samples_per_problem=64"])
+    plan = planner.solve(sc)
+    (row,) = [f for f in plan.fleet if f["system"] == "trn2-server"]
+    spare = sc.catalog.spare_cores("trn2-server")
+    need = sum(plan.rl[0]["verifier_cores_by_site"].values())
+    assert spare * (row["units"] - 1) < need <= spare * row["units"] * (1 + 1e-9)
+    binding = {b["constraint"]: b for b in plan.binding_constraints}
+    assert "cpu:rainier" in binding
+    assert math.isclose(binding["cpu:rainier"]["slack"], spare * row["units"] - need, rel_tol=1e-6, abs_tol=1e-3)
