@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, ConfigError):
             click.echo(str(exc), err=True)
             n = len(exc.problems)
-            click.echo(f"{n} problem{'s' if n != 1 else ''} in the input; nothing was planned.", err=True)
+            click.echo(f"{n} problem{'s' if n != 1 else ''} in the input.", err=True)
         else:
             click.echo(f"error: {exc}", err=True)
         return exc.exit_code

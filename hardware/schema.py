@@ -28,17 +28,38 @@ class Sourced(Strict):
     sources: dict[str, Source] = Field(default_factory=dict)
 
     def source_of(self, figure: str) -> str:
-        """The source of one figure (by YAML key), falling back to the entry's source."""
-        return self.sources.get(figure, self.source)
+        """The source of one figure (by YAML key, dotted for nested ones such as
+        `efficiency.training_mfu` or `peak_flops.bf16`): the most specific entry of `sources`,
+        else the entry's `source`."""
+        parts = figure.split(".")
+        for i in range(len(parts), 0, -1):
+            key = ".".join(parts[:i])
+            if key in self.sources:
+                return self.sources[key]
+        return self.source
 
     @model_validator(mode="after")
     def _sources_name_figures(self) -> "Sourced":
-        known = {f.alias or name for name, f in type(self).model_fields.items()}
-        known |= set(type(self).model_fields)
         for key in self.sources:
-            if key.split(".")[0] not in known:
+            if not _names_a_figure(type(self), key.split(".")):
                 raise ValueError(f"sources names {key!r}, which is not a figure of this entry")
         return self
+
+
+def _names_a_figure(model: type, parts: list[str]) -> bool:
+    """True if the dotted key names a field (by YAML key) of the model, or of a nested model;
+    a dict-valued figure (peak_flops) accepts any sub-key."""
+    fields = {f.alias or name: f for name, f in model.model_fields.items()}
+    head = fields.get(parts[0])
+    if head is None or parts[0] in ("source", "sources"):
+        return False
+    if len(parts) == 1:
+        return True
+    nested = head.annotation
+    for candidate in getattr(nested, "__args__", (nested,)):
+        if isinstance(candidate, type) and hasattr(candidate, "model_fields"):
+            return _names_a_figure(candidate, parts[1:])
+    return getattr(nested, "__origin__", None) is dict or "dict" in str(nested)
 
 
 class Accelerator(Sourced):

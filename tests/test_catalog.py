@@ -123,3 +123,20 @@ def test_hardware_show_unknown_suggests(capsys) -> None:
     err = capsys.readouterr().err
     assert "<command line>: NAME:" in err and "hgx-h100" in err
     assert "Traceback" not in err
+
+
+def test_sources_must_name_real_figures_and_resolve_most_specific(tmp_path: Path) -> None:
+    from hardware.catalog import load_catalog
+    from planner.errors import ConfigError
+
+    catalog = load_catalog()
+    h100 = catalog.systems["hgx-h100"]
+    assert h100.source_of("efficiency.training_mfu") == h100.sources["efficiency.training_mfu"]
+    assert h100.source_of("accelerators") == h100.source
+    acc = catalog.accelerators["h100-sxm"]
+    assert acc.source_of("peak_flops.bf16") == acc.source  # falls back through peak_flops
+    bad = tmp_path / "typo.yaml"
+    bad.write_text("systems:\n  hgx-h100:\n    sources: {efficiency.training_mfuu: typo}\n")
+    with pytest.raises(ConfigError) as err:
+        load_catalog([bad])
+    assert "training_mfuu" in str(err.value) and str(bad) in str(err.value)
