@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.lp.build import GB, MW, S_PER_H, Model
+from planner.lp.build import GB, MW, Model
 from planner.lp.solve import ZERO_TOL, SolveStats
 
 # A constraint binds when its slack is within this share of its right-hand side.
@@ -151,7 +151,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     horizon_s = scenario.data.economics.horizon_s
     period = {p.index: p for p in model.periods}
     busy_s: dict[tuple[str, str], float] = {}
-    for (w, r, d, s, p), v in model.u.items():
+    for (_w, _r, d, s, p), v in model.u.items():
         busy_s[(d, s)] = busy_s.get((d, s), 0.0) + _val(v) * period[p].length_s
     fleet = []
     for (d, s), var in model.n.items():
@@ -391,5 +391,3 @@ def shadow_prices(model: Model) -> list[dict[str, Any]]:
         out.append({"constraint": label, "family": family, "value_usd": -pi * factor, "unit": unit})
     return out
 
-
-_ = (MW, S_PER_H)

@@ -19,7 +19,6 @@ from planner.scenario import Scenario
 
 GB = 1e9
 MW = 1e6
-J_PER_KWH = 3.6e6
 S_PER_H = 3600.0
 # Weights of the feasibility slacks in phase 1 (diagnosis): leaving work undone is 1,000x worse
 # than exceeding a resource by 100% of its size, so the diagnosis names resources first.
@@ -155,10 +154,6 @@ def expr(pairs: Iterable[tuple[pulp.LpVariable, float]], constant: float = 0.0) 
     out = pulp.LpAffineExpression([(v, c) for v, c in pairs if c != 0])
     out.constant = constant
     return out
-
-
-def role_key(demand: WorkloadDemand, role: Role) -> str:
-    return f"{demand.name}/{role.name}"
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -495,7 +490,7 @@ def add_objective(model: Model) -> None:
     window = {d.name: d.window_s for d in model.demands}
     length = {p.index: p.length_s for p in model.periods}
     busy: dict[Pool, list[tuple[pulp.LpVariable, float]]] = {p: [] for p in model.pools()}
-    for (w, _, d, s, p), var in model.u.items():
+    for (_w, _r, d, s, p), var in model.u.items():
         busy[(d, s)].append((var, length[p] / S_PER_H))
     for pool in model.pools():
         d, s = pool
