@@ -15,8 +15,9 @@ from planner.commands.options import scenario_options, load_from_options
 @click.option("--time-limit", "time_limit_s", type=float, default=None, help="Solver time limit in seconds.")
 @click.option("--gap", "mip_gap", type=float, default=None, help="Relative MIP gap to stop at (default 0.01).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (keys documented in the README).")
+@click.option("--explain", is_flag=True, help="Also print the cost of each work item on every system placed (why a system wins).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Write plan.json and one CSV per table to DIR.")
-def command(scenario_file, scenarios, sets, topology, relax, solver, time_limit_s, mip_gap, as_json, out_dir):
+def command(scenario_file, scenarios, sets, topology, relax, solver, time_limit_s, mip_gap, as_json, explain, out_dir):
     """Plan the cheapest fleet and placement for SCENARIO_FILE (default: the shipped
     frontier-lab scenario on the multi-dc topology).
 
@@ -26,6 +27,7 @@ def command(scenario_file, scenarios, sets, topology, relax, solver, time_limit_
       planner plan my.yaml --scenario rental,2x_rollouts --json
       planner plan my.yaml --set workloads.chat.requests_per_day=200M --out results/
       planner plan my.yaml --relax          # shadow prices: $ per MW, core, Gbps, unit
+      planner plan --explain                # $ per M tokens / per EFLOP of each work item on each system
 
     Exit codes: 0 planned; 1 bad input; 2 infeasible (the diagnosis says what falls short);
     3 solver failure or failed verification.
@@ -39,3 +41,8 @@ def command(scenario_file, scenarios, sets, topology, relax, solver, time_limit_
         for path in plan.write(out_dir):
             click.echo(f"wrote {path}", err=True)
     click.echo(plan.to_json() if as_json else format_plan(plan))
+    if explain:
+        from planner.api import demands
+        from planner.explain import format_unit_costs, unit_costs
+
+        click.echo("\n" + format_unit_costs(unit_costs(scenario, demands(scenario))), err=as_json)
