@@ -18,6 +18,7 @@ from typing import Any
 
 from planner.lp.build import GB, MW, Model
 from planner.lp.solve import ZERO_TOL, SolveStats
+from planner.traffic import routed_traffic
 
 # A constraint binds when its slack is within this share of its right-hand side.
 BINDING_REL_TOL = 1e-6
@@ -237,10 +238,9 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
             "verifier_cores_by_site": {d: _val(model.cores[(demand.name, d)]) for d in model.sites if _val(model.cores[(demand.name, d)]) > 0},
         })
     link_rows = []
-    traffic: dict[str, float] = {}
-    for flow in model.flows:
-        for link_id in flow.path:
-            traffic[link_id] = traffic.get(link_id, 0.0) + _val(flow.var) * GB
+    # Reported traffic is recomputed from the plan (the LP's flow variables are only bounds on
+    # it, free to sit anywhere above it when links cost nothing).
+    traffic, _ = routed_traffic(topo, model.demands, {r["workload"]: r for r in rl}, allocations)
     for link in topo.links():
         used = traffic.get(link.id, 0.0)
         link_rows.append({

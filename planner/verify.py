@@ -9,6 +9,7 @@ from planner.demand.types import WorkloadDemand
 from planner.errors import VerificationError
 from planner.plan import Plan
 from planner.scenario import Scenario
+from planner.traffic import routed_traffic
 
 # Relative tolerance for recomputed constraints: solver feasibility tolerance is ~1e-7 on the
 # scaled rows; 1e-5 leaves room for the scaling without hiding a real violation.
@@ -113,35 +114,8 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
         checks.append("(relaxed: one-site and link checks skipped; binaries are fractional)")
         return _finish(plan, problems, checks)
 
-    traffic: dict[str, float] = {}
-
-    def route(a: str, b: str, bytes_per_s: float, what: str) -> None:
-        if a == b or bytes_per_s <= 0:
-            return
-        path = topo.path(a, b)
-        if path is None:
-            problems.append(f"{what}: {a} -> {b} has no path")
-            return
-        for link_id in path:
-            traffic[link_id] = traffic.get(link_id, 0.0) + bytes_per_s
-
-    for demand in demands:
-        if demand.rl is not None:
-            row = rl_rows[demand.name]
-            trainer = row["trainer_site"]
-            if not isinstance(trainer, str):
-                problems.append(f"{demand.name}: trainer on {trainer}, expected one site")
-                continue
-            rl = demand.rl
-            for d, samples in row["samples_by_site"].items():
-                route(d, trainer, samples * rl.kept_fraction * rl.trajectory_bytes_per_kept_sample / demand.window_s, f"{demand.name} trajectories")
-                route(trainer, d, rl.weight_bytes_per_update * rl.updates / demand.window_s, f"{demand.name} weights")
-        if demand.pretrain is not None and demand.pretrain.allow_multi_site:
-            sites = sorted({a["datacenter"] for a in plan.allocations if a["workload"] == demand.name})
-            per_pair = 2 * demand.pretrain.gradient_bytes_per_sync * demand.pretrain.syncs / demand.window_s
-            for i, a in enumerate(sites):
-                for b in sites[i + 1:]:
-                    route(a, b, per_pair, f"{demand.name} gradients")
+    traffic, routing_problems = routed_traffic(topo, demands, rl_rows, plan.allocations)
+    problems.extend(routing_problems)
     for link in topo.links():
         value = traffic.get(link.id, 0.0)
         if value > link.capacity_bytes_per_s * (1 + REL_TOL):

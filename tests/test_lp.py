@@ -701,3 +701,49 @@ def test_cpu_bound_fleet_reports_cpu_as_binding() -> None:
     binding = {b["constraint"]: b for b in plan.binding_constraints}
     assert "cpu:rainier" in binding
     assert math.isclose(binding["cpu:rainier"]["slack"], spare * row["units"] - need, rel_tol=1e-6, abs_tol=1e-3)
+
+
+# -- pretraining across sites: gradient sync over the link ------------------------------------
+
+
+def _multi_site_case(tmp_path: Path, capacity: str, allow: bool) -> Path:
+    caps = {"power_cap": "45 kW"}  # 4 hgx-h100 (10.2 kW each, PUE 1) per site
+    pt = {"kind": "pretrain", "model": "llama-3.1-8b", "tokens": "1T", "deadline": "30 days",
+          "goodput": 0.9, "global_batch_tokens": "4M", "allow_multi_site": allow}
+    return write_scenario(
+        tmp_path,
+        {"a": {**site({"hgx-h100": {"max_units": 10}}), **caps},
+         "b": {**site({"hgx-h100": {"max_units": 10}}), **caps}},
+        {"pt": pt},
+        links=[{"a": "a", "b": "b", "capacity": capacity, "latency": "5 ms", "cost_usd_per_tb": 0.0}],
+        name=f"multi-{capacity.replace(' ', '')}-{allow}",
+    )
+
+
+def test_pretraining_split_across_sites_carries_its_gradients(tmp_path: Path) -> None:
+    """7 units are needed (> 4 per site): allowed to split, the link carries 2 x gradient bytes
+    per sync x syncs / window, recomputed here from the model and the spec."""
+    sc = planner.load_scenario(_multi_site_case(tmp_path, "400 Gbps", True))
+    demand = by_name(sc)["pt"]
+    need = total_need(demand, "hgx-h100")
+    assert 4 < need <= 8
+    plan = planner.solve(sc)
+    units = fleet(plan)
+    assert units[("a", "hgx-h100")] + units[("b", "hgx-h100")] == ceil(need)
+    params = sc.catalog.models["llama-3.1-8b"].params
+    syncs = 1e12 / 4e6
+    expected = 2 * params * 2 * syncs / demand.window_s  # bf16 gradients, bytes/s
+    (link,) = plan.links
+    assert math.isclose(link["traffic_bytes_per_s"], expected, rel_tol=1e-6)
+
+
+def test_pretraining_cannot_split_over_a_thin_link_or_when_not_allowed(tmp_path: Path) -> None:
+    """A thin link (or no permission to split) leaves 4 units per site for a 7-unit job: the
+    diagnosis names a limit to relax (the site's power cap, or the link when splitting is
+    allowed), each with its figure."""
+    for capacity, allow, words in (("10 Gbps", True, ("link a--b", "cap of 45 kW")),
+                                   ("400 Gbps", False, ("cap of 45 kW",))):
+        sc = planner.load_scenario(_multi_site_case(tmp_path, capacity, allow))
+        with pytest.raises(InfeasibleError) as err:
+            planner.solve(sc)
+        assert any(w in line for line in err.value.diagnosis for w in words), err.value.diagnosis

@@ -13,12 +13,14 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from typing import Iterator
 from dataclasses import dataclass
 
 import pulp
 
 from planner.errors import InfeasibleError, SolverError
+from planner.units import format_si
 from planner.lp.build import Model, build
 
 PROVEN = pulp.LpSolutionOptimal  # 1
@@ -52,7 +54,11 @@ def make_solver(name: str, mip: bool, gap: float, time_limit_s: float, method: s
             mip=mip, msg=False, gapRel=gap, timeLimit=time_limit_s, threads=1, **options
         )
     if name == "cbc":
-        solver = pulp.PULP_CBC_CMD(mip=mip, msg=False, gapRel=gap, timeLimit=time_limit_s)
+        with warnings.catch_warnings():
+            # PuLP 3.3 flags its bundled CBC for removal in PuLP 4; 3.3 is the line we pin, and
+            # the bundled binary is what makes the fallback work with no extra install.
+            warnings.filterwarnings("ignore", message="PULP_CBC_CMD is deprecated", category=DeprecationWarning)
+            solver = pulp.PULP_CBC_CMD(mip=mip, msg=False, gapRel=gap, timeLimit=time_limit_s)
         if not solver.available():
             raise SolverError("CBC is not available in this PuLP installation; use --solver highs")
         return solver
@@ -140,10 +146,9 @@ def solve_model(
     status, mip_s = _run(model, make_solver(solver, True, solver_gap(gap, lower, model), time_limit_s, method))
     if status not in (PROVEN, FEASIBLE):
         if status == pulp.LpSolutionInfeasible:
-            raise InfeasibleError(
-                "the LP relaxation is feasible but no plan with whole units is: "
-                "raise max_units or power caps so whole systems fit",
-            )
+            # The relaxation can split a one-site job or a unit across sites; the whole-unit,
+            # one-site plan cannot. Diagnose with the integer model itself.
+            raise diagnose(model.scenario, model.demands, solver, time_limit_s, method, mip=True)
         raise SolverError(
             f"no plan found within the time limit ({time_limit_s:g} s); "
             "raise solver.time_limit or the gap"
@@ -159,12 +164,16 @@ def solve_model(
                       len(model.prob.variables()), len(model.constraints))
 
 
-def diagnose(scenario, demands, solver: str, time_limit_s: float, method: str) -> InfeasibleError:
-    """Phase 1: minimise weighted slacks (LP relaxation) and name every constraint that needs
-    one: which demand cannot be met, which resource is short and by how much."""
+def diagnose(
+    scenario, demands, solver: str, time_limit_s: float, method: str, mip: bool = False
+) -> InfeasibleError:
+    """Phase 1: minimise weighted slacks and name every constraint that needs one: which demand
+    cannot be met, which resource is short and by how much. The LP relaxation is enough when it
+    is itself infeasible; mip=True keeps whole units and one-site choices (when only the integer
+    plan is infeasible), so the slacks are then at least what a real plan would need."""
     elastic = build(scenario, demands, elastic=True)
-    status, _ = _run(elastic, make_solver(solver, False, 0.0, time_limit_s, method))
-    if status != PROVEN:
+    status, _ = _run(elastic, make_solver(solver, mip, 0.01 if mip else 0.0, time_limit_s, method))
+    if status not in (PROVEN, FEASIBLE):
         return InfeasibleError(
             "the scenario is infeasible even with every demand and capacity relaxed: "
             "a structural problem (e.g. no system can run a workload anywhere)",
@@ -176,7 +185,11 @@ def diagnose(scenario, demands, solver: str, time_limit_s: float, method: str) -
         if value > ZERO_TOL:
             lines.append(_explain(elastic, label, value, unit))
     lines.extend(_unrunnable(demands, scenario.topology.system_names()))
-    return InfeasibleError("no plan meets every demand within the constraints", lines)
+    return InfeasibleError(
+        "no plan meets every demand within the constraints; the smallest relaxation found "
+        "(one way to make it feasible; other limits may be traded for these):",
+        lines,
+    )
 
 
 def _unrunnable(demands, placed: list[str]) -> list[str]:
@@ -211,7 +224,7 @@ def _explain(model: Model, label: str, value: float, unit: str) -> str:
     if family == "power":
         d = rest
         cap = topo.site(d).power_cap_w
-        return f"{d}: power would exceed its cap of {cap / 1e6:,.1f} MW by {value:,.2f} MW"
+        return f"{d}: power would exceed its cap of {format_si(cap, 'W')} by {format_si(value * 1e6, 'W')}"
     if family == "link":
         link = topo.link(rest)
         return (

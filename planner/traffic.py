@@ -1,0 +1,54 @@
+"""Traffic between sites recomputed from a plan's physics, not read from the LP's flow
+variables (which only bound it): trajectories from each generating site to the RL trainer,
+fresh weights from the trainer to each generating site, and gradient sync between every pair
+of sites hosting a multi-site pretraining, each routed on the topology's lowest-latency path.
+Average bytes/s over the workload's window, as in the LP (docs/lp.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.demand.types import WorkloadDemand
+from topologies.builder import Topology
+
+
+def routed_traffic(
+    topo: Topology,
+    demands: list[WorkloadDemand],
+    rl_rows: dict[str, dict[str, Any]],
+    allocations: list[dict[str, Any]],
+) -> tuple[dict[str, float], list[str]]:
+    """(bytes/s per link id, problems: traffic with no path or no single trainer site)."""
+    traffic: dict[str, float] = {}
+    problems: list[str] = []
+
+    def route(a: str, b: str, bytes_per_s: float, what: str) -> None:
+        if a == b or bytes_per_s <= 0:
+            return
+        path = topo.path(a, b)
+        if path is None:
+            problems.append(f"{what}: {a} -> {b} has no path")
+            return
+        for link_id in path:
+            traffic[link_id] = traffic.get(link_id, 0.0) + bytes_per_s
+
+    for demand in demands:
+        if demand.rl is not None:
+            row = rl_rows[demand.name]
+            trainer = row["trainer_site"]
+            if not isinstance(trainer, str):
+                problems.append(f"{demand.name}: trainer on {trainer}, expected one site")
+                continue
+            rl = demand.rl
+            for d, samples in row["samples_by_site"].items():
+                kept_bytes = samples * rl.kept_fraction * rl.trajectory_bytes_per_kept_sample
+                route(d, trainer, kept_bytes / demand.window_s, f"{demand.name} trajectories")
+                route(trainer, d, rl.weight_bytes_per_update * rl.updates / demand.window_s,
+                      f"{demand.name} weights")
+        if demand.pretrain is not None and demand.pretrain.allow_multi_site:
+            sites = sorted({a["datacenter"] for a in allocations if a["workload"] == demand.name})
+            per_pair = 2 * demand.pretrain.gradient_bytes_per_sync * demand.pretrain.syncs / demand.window_s
+            for i, a in enumerate(sites):
+                for b in sites[i + 1:]:
+                    route(a, b, per_pair, f"{demand.name} gradients")
+    return traffic, problems
