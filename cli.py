@@ -55,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
+        # A mistyped option or argument is bad input: exit 1, as for bad YAML (exit 2 is kept
+        # for infeasible plans).
         exc.show()
-        return exc.exit_code
+        return 1
     return 0
 
 

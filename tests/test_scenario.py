@@ -71,3 +71,10 @@ def test_deadline_past_horizon_is_an_input_error() -> None:
     (problem,) = err.value.problems
     assert problem.path == "workloads.pretrain-405b.deadline"
     assert "horizon" in problem.message
+
+
+@pytest.mark.parametrize("argv", [["plan", "--gap", "2"], ["plan", "--time-limit", "-1"],
+                                  ["plan", "--solver", "glpk"], ["compare"], ["nope"]])
+def test_command_line_mistakes_exit_1_not_the_infeasible_code(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 1
+    assert "Traceback" not in capsys.readouterr().err
