@@ -88,8 +88,10 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
     usd_per_mtok = {
         w: cost_by_workload.get(w, 0.0) / tokens * 1e6 for w, tokens in sorted(decode.items()) if tokens > 0
     }
+    starts = {w["workload"]: w["start_s"] for w in plan.workloads}
     pretrain_days = {
-        w: _finish_s(pretrain_work[w], amount[w]) / S_PER_DAY for w in sorted(pretrain_work) if w in amount
+        w: (_finish_s(pretrain_work[w], amount[w]) - starts.get(w, 0.0)) / S_PER_DAY
+        for w in sorted(pretrain_work) if w in amount
     }
     return {
         "status": plan.status,

@@ -34,6 +34,7 @@ class Plan:
     gap: float | None
     solver: dict[str, Any]
     periods: list[dict[str, Any]]
+    workloads: list[dict[str, Any]]
     fleet: list[dict[str, Any]]
     cpu_servers: list[dict[str, Any]]
     power: list[dict[str, Any]]
@@ -73,6 +74,7 @@ class Plan:
             "gap": self.gap,
             "solver": self.solver,
             "periods": self.periods,
+            "workloads": self.workloads,
             "fleet": self.fleet,
             "cpu_servers": self.cpu_servers,
             "power": self.power,
@@ -282,6 +284,8 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         solver={"name": stats.solver, "method": stats.method, "mip_gap_target": scenario.data.solver.mip_gap,
                 "variables": stats.variables, "constraints": stats.constraints},
         periods=[{"period": p.index, "start_s": p.start_s, "end_s": p.end_s} for p in model.periods],
+        workloads=[{"workload": d.name, "kind": d.kind, "start_s": d.start_s, "end_s": d.end_s}
+                   for d in model.demands],
         fleet=fleet,
         cpu_servers=cpu_servers,
         power=power,

@@ -253,6 +253,14 @@ def _deadlines_within_horizon(data: ScenarioData, doc: Doc, topo: Topology) -> l
     out = []
     horizon_s = data.economics.horizon_s
     for name, spec in data.workloads.items():
+        if spec.start_s >= horizon_s:
+            out.append(
+                doc.problem(
+                    ("workloads", name, "start"),
+                    f"start ({spec.start_s / 86400:g} days) is not within the planning horizon "
+                    f"({horizon_s / 86400:g} days)",
+                )
+            )
         deadline_s = getattr(spec, "deadline_s", None)
         if deadline_s is not None and deadline_s > horizon_s * (1 + 1e-9):
             out.append(

@@ -53,14 +53,14 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
             done_by_site: dict[str, float] = {}
             done_by_period: dict[int, float] = {}
             for a in rows:
-                if a["period_end_s"] > demand.window_s + 60.0:
-                    problems.append(f"{demand.name}/{role.name} runs after its deadline (period {a['period']})")
+                if a["period_end_s"] > demand.end_s + 60.0 or a["period_start_s"] < demand.start_s - 60.0:
+                    problems.append(f"{demand.name}/{role.name} runs outside its window (period {a['period']})")
                 work = a["units"] * role.rates[a["system"]].per_unit_s * a["period_s"]
                 done_by_site[a["datacenter"]] = done_by_site.get(a["datacenter"], 0.0) + work
                 done_by_period[a["period"]] = done_by_period.get(a["period"], 0.0) + work
             if demand.kind == "inference" and role.amount > 0:
                 for period in plan.periods:
-                    if period["end_s"] > demand.window_s + 60.0:
+                    if period["end_s"] > demand.end_s + 60.0 or period["start_s"] < demand.start_s - 60.0:
                         continue
                     need = role.amount * (period["end_s"] - period["start_s"]) / demand.window_s
                     if done_by_period.get(period["period"], 0.0) < need * (1 - REL_TOL):
@@ -78,11 +78,14 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
             )
             if one_site and integral and len(done_by_site) > 1:
                 problems.append(f"{demand.name}/{role.name} must run on one site, runs on {sorted(done_by_site)}")
+            systems = {a["system"] for a in rows}
+            if role.placement in ("single_site", "trainer") and integral and len(systems) > 1:
+                problems.append(f"{demand.name}/{role.name} must run on one system type, runs on {sorted(systems)}")
         if demand.rl is not None:
             total = sum(rl_rows[demand.name]["samples_by_site"].values())
             if total < demand.rl.samples * (1 - REL_TOL):
                 problems.append(f"{demand.name}: {total:.4g} of {demand.rl.samples:.4g} samples generated")
-    checks.append("work done by each deadline (inference: in every period), on one site where required")
+    checks.append("work done by each deadline (inference: in every period), on one site and one system type where required")
 
     cpu_rows = {c["datacenter"]: c for c in plan.cpu_servers}
     for d in topo.datacenters():

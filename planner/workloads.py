@@ -24,6 +24,7 @@ PositiveCount = Annotated[Count, Field(gt=0)]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
+NonNegDuration = Annotated[Duration, Field(ge=0)]
 
 # Mixed-precision Adam: BF16 weights (2 B) + BF16 gradients (2 B) + FP32 master weights, Adam
 # first and second moments (3 x 4 B = 12 B) = 16 bytes per parameter (ZeRO paper, Rajbhandari
@@ -36,6 +37,14 @@ MIXED_PRECISION_ADAM_BYTES_PER_PARAM = 16.0
 TRAJECTORY_BYTES_PER_TOKEN = 8.0
 
 
+def _start_before_deadline(start_s: float, deadline_s: float) -> None:
+    if start_s >= deadline_s:
+        raise ValueError(
+            f"start ({start_s / 86400:g} days) must come before the deadline "
+            f"({deadline_s / 86400:g} days); both count from the start of the horizon"
+        )
+
+
 class PretrainSpec(Strict):
     """One pretraining run: 6·N_active·D FLOPs by a deadline."""
 
@@ -46,6 +55,9 @@ class PretrainSpec(Strict):
     tokens_per_param: PositiveFloat | None = None
     precision: Precision = "bf16"
     deadline_s: PositiveDuration = Field(alias="deadline")
+    # Days from the start of the horizon before the work may begin (e.g. RL after pretraining);
+    # the deadline is counted from the start of the horizon too.
+    start_s: NonNegDuration = Field(0.0, alias="start")
     # Share of wall-clock time spent in useful optimizer steps (failures, restarts, checkpoints
     # and stragglers take the rest). Required: there is no honest default.
     goodput: Fraction
@@ -63,6 +75,7 @@ class PretrainSpec(Strict):
     def _tokens_xor_ratio(self) -> "PretrainSpec":
         if (self.tokens is None) == (self.tokens_per_param is None):
             raise ValueError("give exactly one of tokens and tokens_per_param")
+        _start_before_deadline(self.start_s, self.deadline_s)
         return self
 
 
@@ -82,6 +95,8 @@ class InferenceSpec(Strict):
     votes: PositiveInt = 1
     # Provision for the peak: demand is multiplied by this (>= 1).
     peak_to_average: Annotated[float, Field(ge=1)] = 1.0
+    # Serving begins this long after the start of the horizon (a launch date) and runs to its end.
+    start_s: NonNegDuration = Field(0.0, alias="start")
 
     @property
     def kv(self) -> str:
@@ -137,6 +152,9 @@ class RLSpec(Strict):
     # Generated samples per policy update (updates = samples / samples_per_update).
     samples_per_update: PositiveCount
     deadline_s: PositiveDuration = Field(alias="deadline")
+    # Days from the start of the horizon before the work may begin (e.g. RL after pretraining);
+    # the deadline is counted from the start of the horizon too.
+    start_s: NonNegDuration = Field(0.0, alias="start")
     goodput: Fraction  # of the trainer
     bytes_per_param: PositiveFloat = MIXED_PRECISION_ADAM_BYTES_PER_PARAM
     # None = throughput mode: the generation batch is limited by HBM only.
@@ -149,6 +167,7 @@ class RLSpec(Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> "RLSpec":
+        _start_before_deadline(self.start_s, self.deadline_s)
         for what, items in (("reward model", self.reward_models), ("verifier", self.verifiers)):
             names = [item.name for item in items]
             dupes = sorted({n for n in names if names.count(n) > 1})

@@ -34,13 +34,13 @@ def demand_for(
     """A workload's roles, amounts (work units over its window) and rates (work units per second
     per unit) on each of `systems`.
 
-    pretrain: one FLOP role "pretrain", window = deadline, placement single_site (anywhere when
-      allow_multi_site).
-    inference: token roles "decode" (requests/day · output · votes · peak_to_average · horizon
-      days) and "prefill" (requests/day · prompt · peak_to_average · horizon days), anywhere,
-      window = horizon.
+    pretrain: one FLOP role "pretrain", window [start, deadline], placement single_site
+      (anywhere when allow_multi_site).
+    inference: token roles "decode" (requests/day · output · votes · peak_to_average · days
+      served) and "prefill" (requests/day · prompt · peak_to_average · days served), anywhere,
+      window [start, horizon].
     rl: generate, generate_prefill, reward:<name>, reference (with_generation, tokens) and train
-      (trainer, FLOP); per_sample set on every role; window = deadline.
+      (trainer, FLOP); per_sample set on every role; window [start, deadline].
     """
     if isinstance(spec, PretrainSpec):
         arch = catalog.models[spec.model]
@@ -56,7 +56,8 @@ def demand_for(
         return WorkloadDemand(
             name=name,
             kind="pretrain",
-            window_s=spec.deadline_s,
+            start_s=spec.start_s,
+            window_s=spec.deadline_s - spec.start_s,
             roles=[role],
             pretrain=PretrainCoupling(
                 gradient_bytes_per_sync=arch.params * BYTES_PER_VALUE[spec.gradient_precision],
@@ -66,13 +67,14 @@ def demand_for(
             notes=[f"6 x {arch.active:.4g} active params x {pretrain_tokens(spec, arch):.4g} tokens"],
         )
     if isinstance(spec, InferenceSpec):
-        days = horizon_s / SECONDS_PER_DAY
+        days = (horizon_s - spec.start_s) / SECONDS_PER_DAY
         rates = {s: inference_rates(spec, catalog, s) for s in systems}
         scale = spec.requests_per_day * spec.peak_to_average * days
         return WorkloadDemand(
             name=name,
             kind="inference",
-            window_s=horizon_s,
+            start_s=spec.start_s,
+            window_s=horizon_s - spec.start_s,
             roles=[
                 Role(
                     name="decode",
@@ -109,7 +111,8 @@ def demand_for(
     return WorkloadDemand(
         name=name,
         kind="rl",
-        window_s=spec.deadline_s,
+        start_s=spec.start_s,
+        window_s=spec.deadline_s - spec.start_s,
         roles=roles,
         rl=RLCoupling(
             samples=samples,

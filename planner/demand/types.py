@@ -79,8 +79,14 @@ class WorkloadDemand:
 
     name: str
     kind: Literal["pretrain", "rl", "inference"]
-    window_s: float  # the work must be done within this many seconds (deadline or horizon)
+    window_s: float  # length of the window the work must be done in (s)
     roles: list[Role]
     rl: RLCoupling | None = None
     pretrain: PretrainCoupling | None = None
     notes: list[str] = field(default_factory=list)
+    # The window is [start_s, start_s + window_s], counted from the start of the horizon.
+    start_s: float = 0.0
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.window_s

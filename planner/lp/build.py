@@ -42,9 +42,12 @@ class Period:
 
 
 def periods_for(demands: list[WorkloadDemand], horizon_s: float) -> list[Period]:
-    """Cut [0, H] at every deadline: a unit freed when pretraining ends can serve inference after.
-    Boundaries closer than a minute are merged (they would only add variables)."""
-    cuts = sorted({min(d.window_s, horizon_s) for d in demands} | {horizon_s})
+    """Cut [0, H] at every start and deadline: a unit freed when pretraining ends can serve RL
+    or inference after. Boundaries closer than a minute are merged (they would only add
+    variables)."""
+    cuts = sorted(
+        {min(t, horizon_s) for d in demands for t in (d.start_s, d.end_s) if t > 0} | {horizon_s}
+    )
     merged: list[float] = []
     for cut in cuts:
         if not merged or cut - merged[-1] >= 60.0:
@@ -56,8 +59,8 @@ def periods_for(demands: list[WorkloadDemand], horizon_s: float) -> list[Period]
 
 
 def active(period: Period, demand: WorkloadDemand) -> bool:
-    """A workload runs in the periods that end by its window (deadline), within a minute."""
-    return period.end_s <= demand.window_s + 60.0
+    """A workload runs in the periods inside its window [start, deadline], within a minute."""
+    return period.start_s >= demand.start_s - 60.0 and period.end_s <= demand.end_s + 60.0
 
 
 @dataclass
@@ -286,6 +289,23 @@ def _site_binaries(model: Model, demand: WorkloadDemand, what: str) -> dict[str,
     return out
 
 
+def add_one_system_type(model: Model, demand: WorkloadDemand, roles: list[Role], what: str) -> None:
+    """A training job runs on one system type (no job spans GB200 racks and H100 servers):
+      x[w,s] binary, sum_s x[w,s] = 1, u[w,r,d,s,p] <= max_units[d,s] · x[w,s]."""
+    names = {r.name for r in roles}
+    systems = sorted({s for (w, r, _, s, _), _v in model.u.items() if w == demand.name and r in names})
+    if len(systems) <= 1:
+        return
+    x = {s: model.new_var("x", 0, 1, pulp.LpBinary) for s in systems}
+    model.add(f"onesystem:{demand.name}:{what}", expr([(v, 1.0) for v in x.values()]) == 1)
+    for (w, r, d, s, p), var in model.u.items():
+        if w == demand.name and r in names:
+            model.add(
+                f"system:{w}:{r}:{d}:{s}:p{p}",
+                expr([(var, 1.0), (x[s], -float(model.max_units((d, s))))]) <= 0,
+            )
+
+
 def _tie_to_sites(model: Model, demand: WorkloadDemand, roles: list[Role], binaries: dict[str, pulp.LpVariable], what: str) -> None:
     """u[w,r,d,s,p] <= max_units[d,s] · y[w,d]: a role runs only where its site binary is 1."""
     names = {r.name for r in roles}
@@ -307,6 +327,7 @@ def add_pretrain_sites(model: Model, demand: WorkloadDemand) -> None:
     assert coupling is not None
     y = _site_binaries(model, demand, "site")
     _tie_to_sites(model, demand, demand.roles, y, "site")
+    add_one_system_type(model, demand, demand.roles, "pretrain")
     if not coupling.allow_multi_site:
         model.add(f"onesite:{demand.name}", expr([(v, 1.0) for v in y.values()]) == 1)
         return
@@ -363,6 +384,7 @@ def add_rl(model: Model, demand: WorkloadDemand) -> None:
     t = _site_binaries(model, demand, "trainer")
     model.add(f"onetrainer:{name}", expr([(v, 1.0) for v in t.values()]) == 1)
     _tie_to_sites(model, demand, train_roles, t, "trainer")
+    add_one_system_type(model, demand, train_roles, "trainer")
     for role in train_roles:
         if role.amount <= 0:
             continue
