@@ -21,7 +21,7 @@ error and diagnosis; the sweep goes on.
 
 Cache (only with out_dir): a point's key is the sha256 of the resolved scenario - the validated
 ScenarioData (model_dump(mode="json")), the topology and catalog data, the solve options and
-the planner version - as canonical JSON. Results (solved and infeasible) are kept in
+the planner's code - as canonical JSON. Results (solved and infeasible) are kept in
 out_dir/.cache/<key>.json and reused by a later sweep over the same points ("cached": true in
 `points`; left out of the CSV and JSON so they stay byte-identical). Delete the folder (or pass
 use_cache=False / --no-cache) after changing the planner's code.
@@ -36,6 +36,7 @@ is visible to them, and this process writes it.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -171,15 +172,26 @@ def _short(path: str, paths: list[str]) -> str:
 
 
 # -- solving one point (runs in a worker process or on Ray) ---------------------------------
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 of the planner's Python sources (planner/, hardware/, topologies/)."""
+    import hardware
+    import topologies
+
+    digest = hashlib.sha256()
+    for package in (Path(__file__).parent, Path(hardware.__file__).parent, Path(topologies.__file__).parent):
+        for path in sorted(package.rglob("*.py")):
+            digest.update(str(path.relative_to(package.parent)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+
 def scenario_key(scenario: Any, options: dict[str, Any]) -> str:
     """sha256 of the resolved scenario: validated ScenarioData, topology and catalog data,
-    solve options (the CLI's over the scenario's) and the planner version."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        planner_version = version("fleet-planner")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        planner_version = "unknown"
+    solve options (the CLI's over the scenario's) and the planner's own code (so a cached point
+    is never reused by a planner that would solve it differently)."""
+    planner_version = code_fingerprint()
     solver = scenario.data.solver
     resolved = {
         "relax": bool(options.get("relax")),
