@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from planner.commands.options import solve_options
+
 
 @click.command("compare")
 @click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
@@ -13,10 +15,7 @@ import click
               help="Apply named overrides from the scenario file's `overrides:`, in order.")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
               help="Override one field on every topology (repeatable).")
-@click.option("--relax", is_flag=True, help="Compare LP relaxations (fractional units).")
-@click.option("--solver", type=click.Choice(["highs", "cbc"]), default=None, help="Override the scenario's solver.")
-@click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0, min_open=True), default=None, help="Solver time limit per topology, seconds.")
-@click.option("--gap", "mip_gap", type=click.FloatRange(0, 1), default=None, help="Relative MIP gap to stop at (default 0.01).")
+@solve_options
 @click.option("--json", "as_json", is_flag=True, help="Print every column's summary as JSON.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
               help="Write a grouped bar chart of cost by workload per topology (PNG).")

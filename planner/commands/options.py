@@ -40,3 +40,25 @@ def load_from_options(scenario_file: str | None, scenarios: str, sets: tuple[str
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()]
     return load_scenario(scenario_file, scenarios=names, sets=list(sets), topology=topology)
+
+
+def solve_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--relax, --solver, --time-limit, --gap: how each plan is solved (over the scenario's
+    `solver:` settings)."""
+    func = click.option(
+        "--gap", "mip_gap", type=click.FloatRange(0, 1), default=None,
+        help="Relative MIP gap to stop at (default 0.01).",
+    )(func)
+    func = click.option(
+        "--time-limit", "time_limit_s", type=click.FloatRange(min=0, min_open=True), default=None,
+        help="Solver time limit per plan, seconds.",
+    )(func)
+    func = click.option(
+        "--solver", type=click.Choice(["highs", "cbc"]), default=None,
+        help="Override the scenario's solver (default highs).",
+    )(func)
+    func = click.option(
+        "--relax", is_flag=True,
+        help="Solve the LP relaxation only (fractional units); it reports shadow prices.",
+    )(func)
+    return func

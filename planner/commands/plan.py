@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import scenario_options, load_from_options
+from planner.commands.options import scenario_options, load_from_options, solve_options
 
 
 @click.command("plan")
 @click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
 @scenario_options
-@click.option("--relax", is_flag=True, help="Solve the LP relaxation only (fractional units) and report shadow prices.")
-@click.option("--solver", type=click.Choice(["highs", "cbc"]), default=None, help="Override the scenario's solver (default highs).")
-@click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0, min_open=True), default=None, help="Solver time limit in seconds.")
-@click.option("--gap", "mip_gap", type=click.FloatRange(0, 1), default=None, help="Relative MIP gap to stop at (default 0.01).")
+@solve_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (keys documented in the README).")
 @click.option("--explain", is_flag=True, help="Also print the cost of each work item on every system placed (why a system wins).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Write plan.json and one CSV per table to DIR.")

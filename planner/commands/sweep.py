@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from planner.commands.options import solve_options
+
 
 @click.command("sweep")
 @click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
@@ -26,10 +28,7 @@ import click
               help="Write a PNG of --y against the first swept field.")
 @click.option("--y", "y_column", default="total_cost_usd", show_default=True,
               help="Numeric output column to plot (e.g. cpu_servers, cores_per_accelerator).")
-@click.option("--relax", is_flag=True, help="Solve LP relaxations only.")
-@click.option("--solver", type=click.Choice(["highs", "cbc"]), default=None, help="Override the scenario's solver.")
-@click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0, min_open=True), default=None, help="Solver time limit per point, seconds.")
-@click.option("--gap", "mip_gap", type=click.FloatRange(0, 1), default=None, help="Relative MIP gap to stop at (default 0.01).")
+@solve_options
 @click.option("--json", "as_json", is_flag=True, help="Print the points as JSON (as sweep.json).")
 def command(scenario_file, sets, scenarios, jobs, executor, ray_address, out_dir, no_cache, plot_file,
             y_column, relax, solver, time_limit_s, mip_gap, as_json):
