@@ -78,6 +78,11 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
             )
             if one_site and integral and len(done_by_site) > 1:
                 problems.append(f"{demand.name}/{role.name} must run on one site, runs on {sorted(done_by_site)}")
+            for a in rows:
+                need = role.min_units.get(a["system"], 0)
+                if integral and a["units"] < need * (1 - REL_TOL):
+                    problems.append(f"{demand.name}/{role.name} holds {a['units']:.4g} {a['system']} units at "
+                                    f"{a['datacenter']} in period {a['period']}; its state needs {need}")
             systems = {a["system"] for a in rows}
             if role.placement in ("single_site", "trainer") and integral and len(systems) > 1:
                 problems.append(f"{demand.name}/{role.name} must run on one system type, runs on {sorted(systems)}")
@@ -85,7 +90,7 @@ def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> lis
             total = sum(rl_rows[demand.name]["samples_by_site"].values())
             if total < demand.rl.samples * (1 - REL_TOL):
                 problems.append(f"{demand.name}: {total:.4g} of {demand.rl.samples:.4g} samples generated")
-    checks.append("work done by each deadline (inference: in every period), on one site and one system type where required")
+    checks.append("work done by each deadline (inference: in every period), on one site and one system type where required, training state resident")
 
     cpu_rows = {c["datacenter"]: c for c in plan.cpu_servers}
     for d in topo.datacenters():

@@ -805,3 +805,22 @@ def test_a_training_job_runs_on_one_system_type(tmp_path: Path) -> None:
     plan = planner.solve(sc)
     assert math.isclose(plan.total_cost_usd, min(options.values()), rel_tol=REL)
     assert len({a["system"] for a in plan.allocations}) == 1
+
+
+def test_pretraining_holds_the_units_its_state_needs(tmp_path: Path) -> None:
+    """70B with mixed-precision Adam: 16 B x 70e9 = 1.12 TB of state; an H100 server holds
+    8 x 80 GB x 0.9 usable = 576 GB, so the job needs ceil(ceil(1.12e12 / 72e9) / 8) = 2 servers
+    while it runs, even though its FLOPs alone would take a fraction of one."""
+    pt = {"kind": "pretrain", "model": "llama-3.1-70b", "tokens": "2B", "deadline": "30 days",
+          "goodput": 0.9, "global_batch_tokens": "4M"}
+    path = write_scenario(tmp_path, {"a": site({"hgx-h100": {"max_units": 50}})}, {"pt": pt})
+    sc = planner.load_scenario(path)
+    demand = by_name(sc)["pt"]
+    assert total_need(demand, "hgx-h100") < 1
+    state = 16 * sc.catalog.models["llama-3.1-70b"].params
+    per_gpu = sc.catalog.accelerators["h100-sxm"].hbm_bytes * sc.catalog.system("hgx-h100").hbm_usable_fraction
+    expected = math.ceil(math.ceil(state / per_gpu) / 8)
+    assert expected == 2 and demand.roles[0].min_units["hgx-h100"] == expected
+    plan = planner.solve(sc)
+    assert fleet(plan)[("a", "hgx-h100")] == expected
+    assert all(a["units"] >= expected - 1e-6 for a in plan.allocations)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from hardware.catalog import Catalog
-from planner.demand.common import SECONDS_PER_DAY
+from planner.demand.common import SECONDS_PER_DAY, hardware
 from planner.demand.inference import inference_rates
-from planner.demand.pretrain import pretrain_flops, pretrain_rate, pretrain_tokens
+from planner.demand.pretrain import (
+    min_units_for_state,
+    pretrain_flops,
+    pretrain_rate,
+    pretrain_tokens,
+)
 from planner.demand.rl import (
     estimate_rl,
     rl_rates,
@@ -52,6 +57,7 @@ def demand_for(
             amount=dense + attention,
             rates={s: pretrain_rate(spec, catalog, s) for s in systems},
             placement=placement,
+            min_units=_min_units(spec.bytes_per_param * arch.params, catalog, systems),
         )
         return WorkloadDemand(
             name=name,
@@ -96,6 +102,8 @@ def demand_for(
         )
     samples = rl_samples(spec)
     per_system = {s: rl_rates(spec, catalog, s) for s in systems}
+    # No minimum group for the RL trainer: hybrid engines (veRL, OpenRLHF) time-share the
+    # trainer's accelerators with generation, offloading its state between phases.
     roles = [
         Role(
             name=r.name,
@@ -124,3 +132,13 @@ def demand_for(
         ),
         notes=[f"forward:backward FLOPs = {est.forward_backward_flop_ratio:.2f}"],
     )
+
+
+def _min_units(state_bytes: float, catalog: Catalog, systems: list[str]) -> dict[str, int]:
+    """Units of each accelerated system that hold a training job's state (min_units_for_state)."""
+    out = {}
+    for s in systems:
+        hw = hardware(catalog, s)
+        if hw is not None:
+            out[s] = min_units_for_state(state_bytes, hw)
+    return out

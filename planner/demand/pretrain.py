@@ -123,6 +123,15 @@ class PretrainEstimate:
     derivation: list[str] = field(default_factory=list)
 
 
+def min_units_for_state(state_bytes: float, hw: Hardware | None) -> int:
+    """Fewest units whose usable HBM holds a training job's state, fully sharded:
+    ceil(ceil(state / (hbm x hbm_usable_fraction)) / accelerators per unit); 0 for CPU-only."""
+    if hw is None:
+        return 0
+    per_acc = hw.accelerator.hbm_bytes * hw.hbm_usable_fraction
+    return math.ceil(math.ceil(state_bytes / per_acc) / hw.accelerators)
+
+
 def estimate_pretrain(
     spec: PretrainSpec,
     catalog: Catalog,
@@ -168,7 +177,7 @@ def estimate_pretrain(
     else:
         per_acc = hw.accelerator.hbm_bytes * hw.hbm_usable_fraction
         min_acc = math.ceil(state / per_acc)
-        min_units = math.ceil(min_acc / hw.accelerators)
+        min_units = min_units_for_state(state, hw)
         weights_grads = arch.params * (
             BYTES_PER_VALUE[spec.precision] + BYTES_PER_VALUE[spec.gradient_precision]
         )

@@ -50,6 +50,9 @@ class Role:
     rates: dict[str, Rate]
     placement: Placement = "anywhere"
     per_sample: float | None = None
+    # Training roles: units a job must hold on a system while it runs (its model state must be
+    # resident: bytes_per_param x params over the usable HBM). Missing system: no minimum.
+    min_units: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -306,6 +306,21 @@ def add_one_system_type(model: Model, demand: WorkloadDemand, roles: list[Role],
             )
 
 
+def add_min_group(model: Model, demand: WorkloadDemand, roles: list[Role]) -> None:
+    """A pretraining job that runs on a pool in a period holds at least the units its state
+    needs there (Role.min_units); it may also not run there at all (semi-continuous):
+      on[w,r,d,s,p] binary;  min_units[s] · on <= u[w,r,d,s,p] <= max_units[d,s] · on."""
+    for role in roles:
+        for d, s, p, var in model.u_by_role.get((demand.name, role.name), []):
+            need = float(role.min_units.get(s, 0))
+            if need <= 0:
+                continue
+            on = model.new_var("b", 0, 1, pulp.LpBinary)
+            label = f"{demand.name}:{role.name}:{d}:{s}:p{p}"
+            model.add(f"mingroup:{label}", expr([(var, 1.0), (on, -need)]) >= 0)
+            model.add(f"running:{label}", expr([(var, 1.0), (on, -float(model.max_units((d, s))))]) <= 0)
+
+
 def _tie_to_sites(model: Model, demand: WorkloadDemand, roles: list[Role], binaries: dict[str, pulp.LpVariable], what: str) -> None:
     """u[w,r,d,s,p] <= max_units[d,s] · y[w,d]: a role runs only where its site binary is 1."""
     names = {r.name for r in roles}
@@ -328,6 +343,7 @@ def add_pretrain_sites(model: Model, demand: WorkloadDemand) -> None:
     y = _site_binaries(model, demand, "site")
     _tie_to_sites(model, demand, demand.roles, y, "site")
     add_one_system_type(model, demand, demand.roles, "pretrain")
+    add_min_group(model, demand, demand.roles)
     if not coupling.allow_multi_site:
         model.add(f"onesite:{demand.name}", expr([(v, 1.0) for v in y.values()]) == 1)
         return
