@@ -111,7 +111,7 @@ class Model:
     constraints: dict[str, pulp.LpConstraint] = field(default_factory=dict)
     slacks: dict[str, tuple[pulp.LpVariable, float, str]] = field(default_factory=dict)
     n_vars: int = 0
-    solver_run_s: float = 0.0  # time inside HiGHS itself, summed over solves
+    solver_run_s: float = 0.0  # wall time inside HiGHS's run, summed over solves
 
     # -- helpers --------------------------------------------------------------------------
     def add(self, label: str, constraint: pulp.LpConstraint) -> None:
