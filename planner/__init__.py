@@ -22,11 +22,11 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "compare":
-        from planner.compare import compare
+        from planner.comparison import compare
 
         return compare
     if name == "sweep":
-        from planner.sweep import sweep
+        from planner.sweeps import sweep
 
         return sweep
     raise AttributeError(name)

@@ -12,9 +12,9 @@ import pytest
 
 import planner
 from cli import main
-from planner.compare import plan_metrics
+from planner.comparison import plan_metrics
 from planner.plan import Plan
-from planner.sweep import parse_set_axes, split_values
+from planner.sweeps import parse_set_axes, split_values
 
 ROOT = Path(__file__).resolve().parents[1]
 RL = str(ROOT / "planner" / "scenarios" / "rl-verifiers.yaml")

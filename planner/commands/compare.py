@@ -37,7 +37,7 @@ def command(scenario_file, topologies, scenarios, sets, relax, solver, time_limi
     Exit codes: 0 at least one topology planned; 1 bad input; 2 infeasible on every topology;
     3 solver failure on every topology.
     """
-    from planner.compare import compare
+    from planner.comparison import compare
     from planner.plan import Plan
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()]

@@ -51,11 +51,11 @@ def command(scenario_file, sets, scenarios, jobs, executor, ray_address, out_dir
     """
     import sys
 
-    from planner.sweep import SweepFailed, parse_set_axes, split_values, sweep
+    from planner.sweeps import SweepFailed, parse_set_axes, split_values, sweep
 
     grid = parse_set_axes(sets)
     axis = None if scenarios is None else split_values(scenarios)
-    from planner.sweep import grid_points
+    from planner.sweeps import grid_points
 
     total = len(grid_points(grid, axis))
     with click.progressbar(length=total, label=f"solving {total} point{'s' if total != 1 else ''}",

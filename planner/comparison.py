@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +44,7 @@ from planner.tables import usd
 S_PER_DAY = 86400.0
 
 
-# -- metrics of one plan (shared with planner/sweep.py) -----------------------------------------
+# -- metrics of one plan (shared with planner/sweeps.py) -----------------------------------------
 def _finish_s(work_by_period: dict[tuple[float, float], float], amount: float) -> float:
     """When cumulative work reaches `amount`, each period's work spread evenly over it (s)."""
     done = 0.0
@@ -336,14 +334,3 @@ def _friendly(value: Any, unit: str, metric: str) -> Any:
     if metric == "cores per accelerator":
         return f"{value:,.1f}"
     return value
-
-
-class _CallableModule(types.ModuleType):
-    """`planner.compare(...)` calls compare() even once this submodule is imported (importing
-    planner.compare sets the package attribute to the module, hiding the lazy function)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

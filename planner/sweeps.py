@@ -42,15 +42,13 @@ import io
 import itertools
 import json
 import os
-import sys
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import yaml
 
-from planner.compare import error_metrics, plan_metrics, round_floats
+from planner.comparison import error_metrics, plan_metrics, round_floats
 from planner.plots import pyplot, save_png
 from planner.errors import ConfigError, PlannerError, Problem
 from planner.plan import Plan
@@ -543,14 +541,3 @@ def _run_ray(tasks: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], 
     finally:
         if started:
             ray.shutdown()
-
-
-class _CallableModule(types.ModuleType):
-    """`planner.sweep(...)` calls sweep() even once this submodule is imported (importing
-    planner.sweep sets the package attribute to the module, hiding the lazy function)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Sweep:
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
