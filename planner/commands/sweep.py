@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from planner.commands.options import solve_options
@@ -67,7 +69,8 @@ def command(scenario_file, sets, scenarios, jobs, executor, ray_address, out_dir
     click.echo(f"{len(result)} points: {len(result) - len(failed)} planned, {len(failed)} infeasible or "
                f"failed; {result.solved} solved in this run, {result.reused} reused from the cache", err=True)
     if out_dir:
-        click.echo(f"wrote {out_dir}/sweep.csv and {out_dir}/sweep.json", err=True)
+        out = Path(out_dir)
+        click.echo(f"wrote {out / 'sweep.csv'} and {out / 'sweep.json'}", err=True)
     if plot_file:
         click.echo(f"wrote {result.plot(plot_file, y=y_column)}", err=True)
     click.echo(result.to_json() if as_json else format_sweep(result))
