@@ -183,15 +183,19 @@ def estimate_pretrain(
         )
         mp = math.ceil(weights_grads / per_acc)
         domain = hw.system.scale_up_domain
-        fits_scale_up = mp <= domain
-        tp = next(t for t in range(1, domain + 1) if domain % t == 0 and t >= mp) if fits_scale_up else domain
+        # TP widths split the attention heads evenly and divide the scale-up domain; the
+        # smallest such width >= mp, else the widest with pipeline stages for the rest.
+        widths = [t for t in range(1, domain + 1) if domain % t == 0 and arch.heads % t == 0]
+        tp = next((t for t in widths if t >= mp), widths[-1])
+        fits_scale_up = tp >= mp
         stages = math.ceil(mp / tp)
         lines += [
             f"model state = {spec.bytes_per_param:g} B/param x {arch.params:.4g} = {gb(state)}: "
             f">= {min_acc} accelerators ({min_units} units) fully sharded at "
             f"{gb(per_acc)} usable each",
             f"weights + grads = {gb(weights_grads)}: model-parallel width {mp} -> TP{tp}"
-            + (f" x PP{stages} (exceeds the {domain}-accelerator scale-up domain)" if not fits_scale_up else ""),
+            + (f" x PP{stages} (no TP width >= {mp} both divides the {domain}-accelerator scale-up domain "
+               f"and splits {arch.heads} heads evenly: pipeline stages take the rest)" if not fits_scale_up else ""),
         ]
     if rate.per_unit_s <= 0:
         return PretrainEstimate(
