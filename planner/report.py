@@ -37,6 +37,7 @@ def format_plan(plan: Plan) -> str:
     ]
     out.append(table(["datacenter", "system", "units", "owned", "new", "accelerators", "cpu cores",
                       "IT MW", "busy"], rows))
+    out.append("  (busy = unit-seconds given to work / (units x horizon); IT MW = units x catalog power)")
 
     out.append("\nPower (IT x PUE vs cap)")
     out.append(table(
