@@ -824,3 +824,23 @@ def test_pretraining_holds_the_units_its_state_needs(tmp_path: Path) -> None:
     plan = planner.solve(sc)
     assert fleet(plan)[("a", "hgx-h100")] == expected
     assert all(a["units"] >= expected - 1e-6 for a in plan.allocations)
+
+
+def test_shadow_prices_of_cores_and_cpu_servers_agree() -> None:
+    """LP duality, checked by hand: when cores bind and CPU servers are not allowed, one more CPU
+    server would be worth its cores at the core's shadow price, minus what the server costs over
+    the horizon (capex x H / lifetime + power x PUE x price x H)."""
+    path = Path(planner.__file__).parent / "scenarios" / "rl-verifiers.yaml"
+    sc = planner.load_scenario(path, sets=["topology_changes.datacenters.rainier.cpu_servers.max_units=0",
+                                           "workloads.rl-code.samples_per_problem=64"])
+    plan = planner.solve(sc, relax=True)
+    prices = {p["constraint"]: p["value_usd"] for p in plan.shadow_prices}
+    site = sc.topology.site("rainier")
+    server = sc.catalog.system(site.cpu_servers.system)
+    horizon = horizon_s(sc)
+    server_cost = server.capex_usd * horizon / server.lifetime_s + (
+        server.power_w / 1000 * site.pue * site.electricity_usd_per_kwh * horizon / S_PER_H
+    )
+    cores = sc.catalog.system_cores(site.cpu_servers.system)
+    assert prices["cpu:rainier"] > 0
+    assert math.isclose(prices["avail:rainier:cpu-server"], cores * prices["cpu:rainier"] - server_cost, rel_tol=1e-6)
