@@ -384,9 +384,8 @@ _PRICE_UNITS = {"power": ("usd_per_mw", 1.0), "cpu": ("usd_per_core", 1.0),
 def shadow_prices(model: Model) -> list[dict[str, Any]]:
     """From the LP relaxation: what one more MW, core, Gbps or unit would save over the
     horizon (non-zero only where the constraint binds in the relaxation)."""
-    duals = getattr(model, "duals", {})
     out = []
-    for label, pi in duals.items():
+    for label, pi in model.duals.items():
         family = label.split(":", 1)[0]
         if family not in _PRICE_UNITS or pi is None or abs(pi) < 1e-6:
             continue

@@ -110,6 +110,8 @@ class Model:
     # characters in names, so labels never go through it).
     constraints: dict[str, pulp.LpConstraint] = field(default_factory=dict)
     slacks: dict[str, tuple[pulp.LpVariable, float, str]] = field(default_factory=dict)
+    # Row duals of the LP relaxation, by label (filled by solve_model): the shadow prices.
+    duals: dict[str, float] = field(default_factory=dict)
     n_vars: int = 0
     solver_run_s: float = 0.0  # wall time inside HiGHS's run, summed over solves
 

@@ -171,8 +171,7 @@ def solve_model(
             raise SolverError("the LP relaxation is unbounded: a cost or a bound is missing (a bug)")
         raise SolverError(f"the LP relaxation ended with solution status {status}")
     lower = pulp.value(model.prob.objective)
-    duals = {label: c.pi for label, c in model.constraints.items()}
-    model.duals = duals  # type: ignore[attr-defined]
+    model.duals = {label: c.pi for label, c in model.constraints.items()}
     mip_s = 0.0
     if relax_only:
         return SolveStats(solver, method, 0.0, lp_s, 0.0, lower, lower, lower, 0.0, status,
