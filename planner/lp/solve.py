@@ -33,7 +33,6 @@ ZERO_TOL = 1e-6
 class SolveStats:
     solver: str
     method: str
-    build_s: float
     lp_s: float
     mip_s: float
     lower_bound_usd: float | None  # best proven bound: no plan can cost less
@@ -172,9 +171,8 @@ def solve_model(
         raise SolverError(f"the LP relaxation ended with solution status {status}")
     lower = pulp.value(model.prob.objective)
     model.duals = {label: c.pi for label, c in model.constraints.items()}
-    mip_s = 0.0
     if relax_only:
-        return SolveStats(solver, method, 0.0, lp_s, 0.0, lower, lower, lower, 0.0, status,
+        return SolveStats(solver, method, lp_s, 0.0, lower, lower, lower, 0.0, status,
                           len(model.prob.variables()), len(model.constraints))
     mip_gap = solver_gap(gap, lower, model)
     if solver == "highs":
@@ -197,7 +195,7 @@ def solve_model(
         # CBC does not hand back its bound; "optimal" from it means within its gap target.
         best_bound = max(best_bound, objective * (1 - gap))
     proven_gap = max(0.0, (objective - best_bound) / objective) if objective else 0.0
-    return SolveStats(solver, method, 0.0, lp_s, mip_s, best_bound, lower, objective, proven_gap, status,
+    return SolveStats(solver, method, lp_s, mip_s, best_bound, lower, objective, proven_gap, status,
                       len(model.prob.variables()), len(model.constraints))
 
 
