@@ -45,43 +45,83 @@ def write_scenario(directory: Path, sites: int, systems: int, inference: int, rl
         }
     names = list(dcs)
     links = [
-        {"a": names[i], "b": names[(i + 1) % sites], "capacity": "12.8 Tbps", "latency": "10 ms", "cost_usd_per_tb": 1.0}
+        {
+            "a": names[i],
+            "b": names[(i + 1) % sites],
+            "capacity": "12.8 Tbps",
+            "latency": "10 ms",
+            "cost_usd_per_tb": 1.0,
+        }
         for i in range(sites if sites > 2 else sites - 1)
     ]
     links += [
-        {"a": names[i], "b": names[(i + sites // 2) % sites], "capacity": "3.2 Tbps", "latency": "30 ms", "cost_usd_per_tb": 2.0}
+        {
+            "a": names[i],
+            "b": names[(i + sites // 2) % sites],
+            "capacity": "3.2 Tbps",
+            "latency": "30 ms",
+            "cost_usd_per_tb": 2.0,
+        }
         for i in range(0, sites // 2, 3)
         if sites >= 6
     ]
-    (directory / "topo.yaml").write_text(yaml.safe_dump({
-        "name": "bench", "description": "synthetic benchmark topology", "source": "generated",
-        "datacenters": dcs, "links": links,
-    }))
+    (directory / "topo.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "bench",
+                "description": "synthetic benchmark topology",
+                "source": "generated",
+                "datacenters": dcs,
+                "links": links,
+            }
+        )
+    )
     workloads: dict[str, dict] = {
-        "pretrain": {"kind": "pretrain", "model": "llama-3.1-405b", "tokens": "15T", "deadline": "120 days",
-                     "goodput": 0.9, "global_batch_tokens": "16M"},
+        "pretrain": {
+            "kind": "pretrain",
+            "model": "llama-3.1-405b",
+            "tokens": "15T",
+            "deadline": "120 days",
+            "goodput": 0.9,
+            "global_batch_tokens": "16M",
+        },
     }
     for i in range(inference):
         workloads[f"serve{i:02d}"] = {
-            "kind": "inference", "model": MODELS[i % len(MODELS)], "precision": "fp8",
-            "requests_per_day": f"{5 + i % 7}M", "prompt_tokens": 1000,
-            "output_tokens": [775, 2000, 7661][i % 3], "tokens_per_s_per_user": 30,
+            "kind": "inference",
+            "model": MODELS[i % len(MODELS)],
+            "precision": "fp8",
+            "requests_per_day": f"{5 + i % 7}M",
+            "prompt_tokens": 1000,
+            "output_tokens": [775, 2000, 7661][i % 3],
+            "tokens_per_s_per_user": 30,
         }
     for i in range(rl):
         workloads[f"rl{i:02d}"] = {
-            "kind": "rl", "policy": "llama-3.1-70b", "problems": "1M", "samples_per_problem": 16,
-            "prompt_tokens": 1000, "completion_tokens": 8000, "kept_fraction": 0.05,
-            "samples_per_update": "500K", "deadline": "60 days", "goodput": 0.9,
+            "kind": "rl",
+            "policy": "llama-3.1-70b",
+            "problems": "1M",
+            "samples_per_problem": 16,
+            "prompt_tokens": 1000,
+            "completion_tokens": 8000,
+            "kept_fraction": 0.05,
+            "samples_per_update": "500K",
+            "deadline": "60 days",
+            "goodput": 0.9,
             "reward_models": [{"name": "orm", "model": "llama-3.1-8b", "kind": "outcome"}],
             "verifiers": [{"name": "code", "core_seconds_per_sample": 30, "applies_to": 0.5}],
         }
     path = directory / "scenario.yaml"
-    path.write_text(yaml.safe_dump({
-        "topology": "topo.yaml",
-        "economics": {"horizon": "365 days", "pricing": "amortised"},
-        "solver": {"mip_gap": 0.01, "time_limit": "300 s"},
-        "workloads": workloads,
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "topology": "topo.yaml",
+                "economics": {"horizon": "365 days", "pricing": "amortised"},
+                "solver": {"mip_gap": 0.01, "time_limit": "300 s"},
+                "workloads": workloads,
+            }
+        )
+    )
     return path
 
 
@@ -101,14 +141,21 @@ def run(sites: int, systems: int, inference: int, rl: int, method: str) -> dict[
         plan.to_json()
         t3 = time.perf_counter()
     return {
-        "variables": stats.variables, "constraints": stats.constraints,
-        "build_s": t1 - t0, "solve_s": t2 - t1, "highs_s": model.solver_run_s,
-        "verify_report_s": t3 - t2, "total_s": t3 - t0, "gap": stats.gap or 0.0,
+        "variables": stats.variables,
+        "constraints": stats.constraints,
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "highs_s": model.solver_run_s,
+        "verify_report_s": t3 - t2,
+        "total_s": t3 - t0,
+        "gap": stats.gap or 0.0,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sites", type=int, nargs="+", default=[1, 3, 10, 25, 50])
     parser.add_argument("--systems", type=int, default=3, help="system types per site")
     parser.add_argument("--inference", type=int, default=12, help="inference workloads")
@@ -119,10 +166,15 @@ def main() -> None:
     print(header)
     for sites in args.sites:
         r = run(sites, args.systems, args.inference, args.rl, args.method)
-        overhead = (r["build_s"] + r["verify_report_s"]) / r["highs_s"] if r["highs_s"] else float("nan")
-        print(f"{sites:>5} {r['variables']:>8,} {r['constraints']:>8,} {r['build_s']:>8.2f} {r['solve_s']:>8.2f} "
-              f"{r['highs_s']:>8.2f} {r['verify_report_s']:>8.2f} {r['gap']:>7.2%} "
-              f"{r['total_s'] / r['highs_s'] if r['highs_s'] else float('nan'):>11.2f} {overhead:>21.2f}", flush=True)
+        overhead = (
+            (r["build_s"] + r["verify_report_s"]) / r["highs_s"] if r["highs_s"] else float("nan")
+        )
+        print(
+            f"{sites:>5} {r['variables']:>8,} {r['constraints']:>8,} {r['build_s']:>8.2f} {r['solve_s']:>8.2f} "
+            f"{r['highs_s']:>8.2f} {r['verify_report_s']:>8.2f} {r['gap']:>7.2%} "
+            f"{r['total_s'] / r['highs_s'] if r['highs_s'] else float('nan'):>11.2f} {overhead:>21.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ TOPOLOGIES = {"rainier": "rainier-campus (Trainium2)", "nvl72": "nvl72-campus (G
 def main(jobs: int = 1) -> int:
     # One point per (samples, topology): the topologies are named overrides in the scenario.
     sweep = planner.sweep(
-        SCENARIO, {"workloads.rl-code.samples_per_problem": SAMPLES}, scenarios=list(TOPOLOGIES), jobs=jobs
+        SCENARIO,
+        {"workloads.rl-code.samples_per_problem": SAMPLES},
+        scenarios=list(TOPOLOGIES),
+        jobs=jobs,
     )
     failed = [p for p in sweep.points if p["status"] not in ("optimal", "feasible")]
     for p in failed:
@@ -42,19 +45,25 @@ def main(jobs: int = 1) -> int:
                 print(f"{n:>7}  {p['status']}")
                 continue
             fleet = ", ".join(
-                f"{int(v)} {k.split(':', 1)[1]}" for k, v in p.items() if k.startswith("units:") and v
+                f"{int(v)} {k.split(':', 1)[1]}"
+                for k, v in p.items()
+                if k.startswith("units:") and v
             )
             if p["cpu_servers"] > 0 and first_cpu[override] is None:
                 first_cpu[override] = n
             cost = f"${p['total_cost_usd'] / 1e6:.2f}M"
             rl_cost = f"${p['cost_usd:rl-code'] / 1e6:.2f}M"
-            print(f"{n:>7}  {cost:>10}  {fleet:<24}  {int(p['cpu_servers']):>11}  "
-                  f"{p['cores_per_accelerator']:>11.1f}  {rl_cost:>8}")
+            print(
+                f"{n:>7}  {cost:>10}  {fleet:<24}  {int(p['cpu_servers']):>11}  "
+                f"{p['cores_per_accelerator']:>11.1f}  {rl_cost:>8}"
+            )
         print()
     print("Answer:")
     for override, label in TOPOLOGIES.items():
         n = first_cpu[override]
-        when = f"from {n} samples per problem on" if n is not None else "never, up to 64 samples, on"
+        when = (
+            f"from {n} samples per problem on" if n is not None else "never, up to 64 samples, on"
+        )
         print(f"  CPU-only servers enter the cheapest fleet {when} {label}.")
     ratio = {
         o: sweep[f"samples_per_problem=64 scenario={o}"]["total_cost_usd"]

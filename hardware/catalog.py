@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from hardware.schema import Accelerator, CatalogData, Cpu, ModelArch, System
 from planner.errors import ConfigError, Problem
@@ -52,7 +52,9 @@ class Catalog:
         """Host cores left for verifier sandboxes after the per-accelerator reservation."""
         sys_ = self.data.systems[system]
         return max(
-            0.0, self.system_cores(system) - sys_.host_cores_reserved_per_accelerator * sys_.accelerators
+            0.0,
+            self.system_cores(system)
+            - sys_.host_cores_reserved_per_accelerator * sys_.accelerators,
         )
 
     def peak_flops(self, system: str, precision: str) -> float:

@@ -39,7 +39,7 @@ class Sourced(Strict):
         return self.source
 
     @model_validator(mode="after")
-    def _sources_name_figures(self) -> "Sourced":
+    def _sources_name_figures(self) -> Sourced:
         for key in self.sources:
             if not _names_a_figure(type(self), key.split(".")):
                 raise ValueError(f"sources names {key!r}, which is not a figure of this entry")
@@ -110,7 +110,7 @@ class System(Sourced):
     efficiency: Efficiency | None = None
 
     @model_validator(mode="after")
-    def _accelerated_or_cpu_only(self) -> "System":
+    def _accelerated_or_cpu_only(self) -> System:
         if self.accelerators == 0:
             if self.accelerator is not None or self.efficiency is not None:
                 raise ValueError(
@@ -152,7 +152,7 @@ class ModelArch(Sourced):
     kv_latent_dim: PositiveInt | None = None
 
     @model_validator(mode="after")
-    def _attention_fields(self) -> "ModelArch":
+    def _attention_fields(self) -> ModelArch:
         if self.attention == "gqa":
             if self.kv_heads is None:
                 raise ValueError("a GQA model needs kv_heads")

@@ -1,9 +1,9 @@
 """The Python API: load a scenario, turn its workloads into demands, solve, verify.
 
-    import planner
-    scenario = planner.load_scenario("my.yaml").override({"workloads.rl.samples_per_problem": 32})
-    plan = planner.solve(scenario)
-    plan.costs(by="workload")
+import planner
+scenario = planner.load_scenario("my.yaml").override({"workloads.rl.samples_per_problem": 32})
+plan = planner.solve(scenario)
+plan.costs(by="workload")
 """
 
 from __future__ import annotations

@@ -56,7 +56,6 @@ def _finish_s(work_by_period: dict[tuple[float, float], float], amount: float) -
     return end
 
 
-
 def plan_metrics(plan: Plan) -> dict[str, Any]:
     """Headline figures of a plan (see the module docstring for the formulas). SI units."""
     cost_by_workload = {c["workload"]: c["cost_usd"] for c in plan.costs(by="workload")}
@@ -64,7 +63,9 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
     accelerators_by_system: dict[str, float] = {}
     for f in plan.fleet:
         units[f["system"]] = units.get(f["system"], 0.0) + f["units"]
-        accelerators_by_system[f["system"]] = accelerators_by_system.get(f["system"], 0.0) + f["accelerators"]
+        accelerators_by_system[f["system"]] = (
+            accelerators_by_system.get(f["system"], 0.0) + f["accelerators"]
+        )
     accelerators = sum(accelerators_by_system.values())
     host_cores = sum(f["cpu_cores"] for f in plan.fleet)
     cpu_server_cores = sum(c["cpu_cores"] for c in plan.cpu_servers)
@@ -84,12 +85,15 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
             if a["share_of_role"]:
                 amount[a["workload"]] = a["work_done"] / a["share_of_role"]
     usd_per_mtok = {
-        w: cost_by_workload.get(w, 0.0) / tokens * 1e6 for w, tokens in sorted(decode.items()) if tokens > 0
+        w: cost_by_workload.get(w, 0.0) / tokens * 1e6
+        for w, tokens in sorted(decode.items())
+        if tokens > 0
     }
     starts = {w["workload"]: w["start_s"] for w in plan.workloads}
     pretrain_days = {
         w: (_finish_s(pretrain_work[w], amount[w]) - starts.get(w, 0.0)) / S_PER_DAY
-        for w in sorted(pretrain_work) if w in amount
+        for w in sorted(pretrain_work)
+        if w in amount
     }
     return {
         "status": plan.status,
@@ -99,7 +103,9 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
         "usd_per_million_tokens": usd_per_mtok,
         "decode_tokens": {w: decode[w] for w in sorted(decode)},
         "units_by_system": {s: u for s, u in sorted(units.items()) if u > 0},
-        "accelerators_by_system": {s: a for s, a in sorted(accelerators_by_system.items()) if a > 0},
+        "accelerators_by_system": {
+            s: a for s, a in sorted(accelerators_by_system.items()) if a > 0
+        },
         "accelerators": accelerators,
         "cpu_servers": cpu_servers,
         "cpu_cores": cores,
@@ -120,8 +126,11 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
 
 def error_metrics(exc: BaseException) -> dict[str, Any]:
     """What a failed column or sweep point records: status, error, diagnosis, exit code."""
-    status = "infeasible" if isinstance(exc, InfeasibleError) else (
-        "bad_input" if isinstance(exc, ConfigError) else "failed")
+    status = (
+        "infeasible"
+        if isinstance(exc, InfeasibleError)
+        else ("bad_input" if isinstance(exc, ConfigError) else "failed")
+    )
     message = str(exc).split("\n", 1)[0]
     diagnosis = list(getattr(exc, "diagnosis", []) or [])
     if isinstance(exc, ConfigError):
@@ -186,7 +195,9 @@ class Comparison:
             rows.append({"metric": metric, "unit": unit, **{n: get(sums[n]) for n in names}})
 
         def sub(field: str, key: str):
-            return lambda s: (s.get(field) or {}).get(key, 0.0 if s["status"] not in ("infeasible", "failed", "bad_input") else None)
+            return lambda s: (s.get(field) or {}).get(
+                key, 0.0 if s["status"] not in ("infeasible", "failed", "bad_input") else None
+            )
 
         row("status", "", lambda s: s["status"])
         row("total cost", "usd", lambda s: s.get("total_cost_usd"))
@@ -194,7 +205,11 @@ class Comparison:
         for w in keys("cost_by_workload_usd"):
             row(f"cost: {w}", "usd", sub("cost_by_workload_usd", w))
         for w in keys("usd_per_million_tokens"):
-            row(f"$/M tokens: {w}", "usd_per_mtok", lambda s, w=w: (s.get("usd_per_million_tokens") or {}).get(w))
+            row(
+                f"$/M tokens: {w}",
+                "usd_per_mtok",
+                lambda s, w=w: (s.get("usd_per_million_tokens") or {}).get(w),
+            )
         for sysname in keys("units_by_system"):
             row(f"units: {sysname}", "units", sub("units_by_system", sysname))
         row("accelerators", "", lambda s: s.get("accelerators"))
@@ -204,7 +219,11 @@ class Comparison:
         row("IT power", "w", lambda s: s.get("it_power_w"))
         row("facility power", "w", lambda s: s.get("facility_power_w"))
         for w in keys("pretrain_days"):
-            row(f"days to pretrain: {w}", "days", lambda s, w=w: (s.get("pretrain_days") or {}).get(w))
+            row(
+                f"days to pretrain: {w}",
+                "days",
+                lambda s, w=w: (s.get("pretrain_days") or {}).get(w),
+            )
         row("binding constraints", "", lambda s: s.get("binding_constraints"))
         prices: list[tuple[str, str]] = []
         for n in names:
@@ -212,8 +231,18 @@ class Comparison:
                 if (p["constraint"], p["unit"]) not in prices:
                     prices.append((p["constraint"], p["unit"]))
         for label, unit in sorted(prices):
-            row(f"shadow price: {label}", unit, lambda s, label=label: next(
-                (p["value_usd"] for p in s.get("shadow_prices") or [] if p["constraint"] == label), None))
+            row(
+                f"shadow price: {label}",
+                unit,
+                lambda s, label=label: next(
+                    (
+                        p["value_usd"]
+                        for p in s.get("shadow_prices") or []
+                        if p["constraint"] == label
+                    ),
+                    None,
+                ),
+            )
         row("error", "", lambda s: s.get("error"))
         row("diagnosis", "", lambda s: s.get("diagnosis") or [])
         return rows
@@ -246,8 +275,10 @@ class Comparison:
                 s = self.summary(n)
                 out.append(f"\n{n}: {s['status']}: {s['error']}")
                 out.extend(f"  - {d}" for d in s["diagnosis"])
-        out.append("\n(cost per workload: capex split by unit-seconds used, the rest is (idle); "
-                   "$/M tokens = the tier's cost / decode tokens served x 1e6)")
+        out.append(
+            "\n(cost per workload: capex split by unit-seconds used, the rest is (idle); "
+            "$/M tokens = the tier's cost / decode tokens served x 1e6)"
+        )
         return "\n".join(out)
 
     def plot(self, path: str | Path) -> Path:
@@ -256,7 +287,9 @@ class Comparison:
         names = list(self.columns)
         sums = {n: self.summary(n) for n in names}
         workloads = sorted({w for n in names for w in (sums[n].get("cost_by_workload_usd") or {})})
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(workloads) * max(1, len(names)) / 2 + 3), 4.5))
+        fig, ax = plt.subplots(
+            figsize=(max(6.0, 1.2 * len(workloads) * max(1, len(names)) / 2 + 3), 4.5)
+        )
         width = 0.8 / max(1, len(names))
         for i, n in enumerate(names):
             costs = sums[n].get("cost_by_workload_usd") or {}
@@ -289,12 +322,16 @@ def compare(
 
     names = list(dict.fromkeys(topologies))
     if not names:
-        raise ConfigError([Problem("<--topology>", None, "", "give at least one topology to compare")])
+        raise ConfigError(
+            [Problem("<--topology>", None, "", "give at least one topology to compare")]
+        )
     loaded = {}
     problems: list[Problem] = []
     for name in names:
         try:
-            loaded[name] = load_scenario(scenario_path, scenarios=list(scenarios), sets=list(sets), topology=name)
+            loaded[name] = load_scenario(
+                scenario_path, scenarios=list(scenarios), sets=list(sets), topology=name
+            )
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -302,7 +339,9 @@ def compare(
     columns: dict[str, Plan | PlannerError] = {}
     for name, scenario in loaded.items():
         try:
-            columns[name] = solve(scenario, relax=relax, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+            columns[name] = solve(
+                scenario, relax=relax, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap
+            )
         except PlannerError as exc:
             columns[name] = exc
     label = next(iter(loaded.values())).name
@@ -310,8 +349,6 @@ def compare(
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
 
 
 def _friendly(value: Any, unit: str, metric: str) -> Any:

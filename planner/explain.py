@@ -49,23 +49,27 @@ def unit_costs(scenario: Scenario, demands: list[WorkloadDemand]) -> list[dict[s
                         best = (per_s, d)
                 assert best is not None
                 feasible = rate is not None and rate.feasible
-                out.append({
-                    "workload": demand.name,
-                    "role": role.name,
-                    "system": system_name,
-                    "datacenter": best[1],
-                    "work_unit": role.work_unit,
-                    "usd_per_unit_s": best[0],
-                    "rate_per_unit_s": rate.per_unit_s if feasible else 0.0,
-                    "usd_per_work_unit": best[0] / rate.per_unit_s if feasible else None,
-                    "why": rate.reason if rate is not None else "no rate",
-                })
+                out.append(
+                    {
+                        "workload": demand.name,
+                        "role": role.name,
+                        "system": system_name,
+                        "datacenter": best[1],
+                        "work_unit": role.work_unit,
+                        "usd_per_unit_s": best[0],
+                        "rate_per_unit_s": rate.per_unit_s if feasible else 0.0,
+                        "usd_per_work_unit": best[0] / rate.per_unit_s if feasible else None,
+                        "why": rate.reason if rate is not None else "no rate",
+                    }
+                )
     return out
 
 
 def format_unit_costs(records: list[dict[str, Any]]) -> str:
     """A table per work item, cheapest first; per million tokens or per EFLOP."""
-    out = ["Cost of the work on each system (a unit bought for it and kept busy; before constraints)"]
+    out = [
+        "Cost of the work on each system (a unit bought for it and kept busy; before constraints)"
+    ]
     keys = sorted({(r["workload"], r["role"]) for r in records}, key=lambda k: (k[0], k[1]))
     for workload, role in keys:
         rows = [r for r in records if (r["workload"], r["role"]) == (workload, role)]
@@ -73,11 +77,23 @@ def format_unit_costs(records: list[dict[str, Any]]) -> str:
         scale, unit = (1e6, "$/M tokens") if rows[0]["work_unit"] == "token" else (1e18, "$/EFLOP")
         cheapest = rows[0]["usd_per_work_unit"]
         out.append(f"\n{workload}/{role}")
-        out.append(table(
-            ["system", "site", unit, "vs cheapest", "why"],
-            [[r["system"], r["datacenter"],
-              f"{r['usd_per_work_unit'] * scale:,.4g}" if r["usd_per_work_unit"] is not None else "-",
-              f"x{r['usd_per_work_unit'] / cheapest:.2f}" if r["usd_per_work_unit"] and cheapest else "-",
-              r["why"]] for r in rows],
-        ))
+        out.append(
+            table(
+                ["system", "site", unit, "vs cheapest", "why"],
+                [
+                    [
+                        r["system"],
+                        r["datacenter"],
+                        f"{r['usd_per_work_unit'] * scale:,.4g}"
+                        if r["usd_per_work_unit"] is not None
+                        else "-",
+                        f"x{r['usd_per_work_unit'] / cheapest:.2f}"
+                        if r["usd_per_work_unit"] and cheapest
+                        else "-",
+                        r["why"],
+                    ]
+                    for r in rows
+                ],
+            )
+        )
     return "\n".join(out)

@@ -87,7 +87,7 @@ class Plan:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Plan":
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
         """A Plan back from to_dict()/to_json() output (plus an optional 'checks' list)."""
         fields = dict(data)
         fields["cost_terms"] = fields.pop("costs")
@@ -122,7 +122,9 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
+        writer.writerow(
+            {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()}
+        )
     return buf.getvalue()
 
 
@@ -163,46 +165,52 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
             units = float(round(units))
         system = catalog.system(s)
         owned = model.owned((d, s))
-        fleet.append({
-            "datacenter": d,
-            "system": s,
-            "units": units,
-            "owned_units": owned,
-            "new_units": max(0.0, units - owned),
-            "max_units": model.max_units((d, s)),
-            "accelerators": units * system.accelerators,
-            "cpu_cores": units * catalog.system_cores(s),
-            "power_w": units * system.power_w,
-            # busy unit-seconds / (units x horizon)
-            "utilisation": busy_s.get((d, s), 0.0) / (units * horizon_s) if units > 0 else 0.0,
-        })
+        fleet.append(
+            {
+                "datacenter": d,
+                "system": s,
+                "units": units,
+                "owned_units": owned,
+                "new_units": max(0.0, units - owned),
+                "max_units": model.max_units((d, s)),
+                "accelerators": units * system.accelerators,
+                "cpu_cores": units * catalog.system_cores(s),
+                "power_w": units * system.power_w,
+                # busy unit-seconds / (units x horizon)
+                "utilisation": busy_s.get((d, s), 0.0) / (units * horizon_s) if units > 0 else 0.0,
+            }
+        )
     cpu_servers = []
     for d, var in model.m.items():
         cpu = topo.site(d).cpu_servers
         assert cpu is not None
         units = _val(var) if relaxed else float(round(_val(var)))
-        cpu_servers.append({
-            "datacenter": d,
-            "system": cpu.system,
-            "units": units,
-            "owned_units": cpu.owned,
-            "new_units": max(0.0, units - cpu.owned),
-            "cpu_cores": units * catalog.system_cores(cpu.system),
-            "power_w": units * catalog.system(cpu.system).power_w,
-        })
+        cpu_servers.append(
+            {
+                "datacenter": d,
+                "system": cpu.system,
+                "units": units,
+                "owned_units": cpu.owned,
+                "new_units": max(0.0, units - cpu.owned),
+                "cpu_cores": units * catalog.system_cores(cpu.system),
+                "power_w": units * catalog.system(cpu.system).power_w,
+            }
+        )
     power = []
     for d in model.sites:
         site = topo.site(d)
         it_w = sum(f["power_w"] for f in fleet if f["datacenter"] == d)
         it_w += sum(c["power_w"] for c in cpu_servers if c["datacenter"] == d)
-        power.append({
-            "datacenter": d,
-            "it_power_w": it_w,
-            "facility_power_w": it_w * site.pue,
-            "power_cap_w": site.power_cap_w,
-            "pue": site.pue,
-            "share_of_cap": it_w * site.pue / site.power_cap_w,
-        })
+        power.append(
+            {
+                "datacenter": d,
+                "it_power_w": it_w,
+                "facility_power_w": it_w * site.pue,
+                "power_cap_w": site.power_cap_w,
+                "pue": site.pue,
+                "share_of_cap": it_w * site.pue / site.power_cap_w,
+            }
+        )
     allocations = []
     for (w, r, d, s, p), var in model.u.items():
         units = _val(var)
@@ -212,64 +220,86 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         role = next(x for x in demand.roles if x.name == r)
         rate = role.rates[s]
         work = units * rate.per_unit_s * period[p].length_s
-        allocations.append({
-            "workload": w,
-            "role": r,
-            "datacenter": d,
-            "system": s,
-            "period": p,
-            "period_start_s": period[p].start_s,
-            "period_end_s": period[p].end_s,
-            "units": units,
-            "period_s": period[p].length_s,
-            "rate_per_unit_s": rate.per_unit_s,
-            "work_unit": role.work_unit,
-            "work_done": work,
-            "share_of_role": work / role.amount if role.amount else None,
-            "rate_derivation": rate.reason,
-        })
+        allocations.append(
+            {
+                "workload": w,
+                "role": r,
+                "datacenter": d,
+                "system": s,
+                "period": p,
+                "period_start_s": period[p].start_s,
+                "period_end_s": period[p].end_s,
+                "units": units,
+                "period_s": period[p].length_s,
+                "rate_per_unit_s": rate.per_unit_s,
+                "work_unit": role.work_unit,
+                "work_done": work,
+                "share_of_role": work / role.amount if role.amount else None,
+                "rate_derivation": rate.reason,
+            }
+        )
     rl = []
     for demand in model.demands:
         if demand.rl is None:
             continue
-        trainer = [d for (key, d), v in model.site_of.items() if key == f"{demand.name}:trainer" and _val(v) > 0.5]
-        rl.append({
-            "workload": demand.name,
-            "trainer_site": trainer[0] if len(trainer) == 1 else trainer,
-            "samples_by_site": {d: _val(model.samples[(demand.name, d)]) * demand.rl.samples for d in model.sites if _val(model.samples[(demand.name, d)]) > 0},
-            "verifier_cores_by_site": {d: _val(model.cores[(demand.name, d)]) for d in model.sites if _val(model.cores[(demand.name, d)]) > 0},
-        })
+        trainer = [
+            d
+            for (key, d), v in model.site_of.items()
+            if key == f"{demand.name}:trainer" and _val(v) > 0.5
+        ]
+        rl.append(
+            {
+                "workload": demand.name,
+                "trainer_site": trainer[0] if len(trainer) == 1 else trainer,
+                "samples_by_site": {
+                    d: _val(model.samples[(demand.name, d)]) * demand.rl.samples
+                    for d in model.sites
+                    if _val(model.samples[(demand.name, d)]) > 0
+                },
+                "verifier_cores_by_site": {
+                    d: _val(model.cores[(demand.name, d)])
+                    for d in model.sites
+                    if _val(model.cores[(demand.name, d)]) > 0
+                },
+            }
+        )
     link_rows = []
     # Reported traffic is recomputed from the plan (the LP's flow variables are only bounds on
     # it, free to sit anywhere above it when links cost nothing).
     traffic, _ = routed_traffic(topo, model.demands, {r["workload"]: r for r in rl}, allocations)
     for link in topo.links():
         used = traffic.get(link.id, 0.0)
-        link_rows.append({
-            "link": link.id,
-            "a": link.a,
-            "b": link.b,
-            "traffic_bytes_per_s": used,
-            "capacity_bytes_per_s": link.capacity_bytes_per_s,
-            "traffic_gbps": used * 8 / GB,
-            "capacity_gbps": link.capacity_bytes_per_s * 8 / GB,
-            "share_of_capacity": used / link.capacity_bytes_per_s,
-        })
+        link_rows.append(
+            {
+                "link": link.id,
+                "a": link.a,
+                "b": link.b,
+                "traffic_bytes_per_s": used,
+                "capacity_bytes_per_s": link.capacity_bytes_per_s,
+                "traffic_gbps": used * 8 / GB,
+                "capacity_gbps": link.capacity_bytes_per_s * 8 / GB,
+                "share_of_capacity": used / link.capacity_bytes_per_s,
+            }
+        )
     cost_terms = []
     for term in model.terms:
         value = term.expr.value()
         value = 0.0 if value is None else float(value)
         if abs(value) < 1e-6:
             continue
-        for workload, share, basis in _attribution(term, fleet, cpu_servers, allocations, rl, horizon_s):
-            cost_terms.append({
-                "component": term.component,
-                "datacenter": term.datacenter,
-                "system": term.system,
-                "workload": workload,
-                "cost_usd": value * share,
-                "attributed_by": basis,
-            })
+        for workload, share, basis in _attribution(
+            term, fleet, cpu_servers, allocations, rl, horizon_s
+        ):
+            cost_terms.append(
+                {
+                    "component": term.component,
+                    "datacenter": term.datacenter,
+                    "system": term.system,
+                    "workload": workload,
+                    "cost_usd": value * share,
+                    "attributed_by": basis,
+                }
+            )
     total = sum(t["cost_usd"] for t in cost_terms)
     binding = binding_constraints(model)
     prices = shadow_prices(model)
@@ -281,11 +311,20 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         lower_bound_usd=stats.lower_bound_usd,
         lp_relaxation_usd=stats.lp_relaxation_usd,
         gap=stats.gap,
-        solver={"name": stats.solver, "method": stats.method, "mip_gap_target": scenario.data.solver.mip_gap,
-                "variables": stats.variables, "constraints": stats.constraints},
-        periods=[{"period": p.index, "start_s": p.start_s, "end_s": p.end_s} for p in model.periods],
-        workloads=[{"workload": d.name, "kind": d.kind, "start_s": d.start_s, "end_s": d.end_s}
-                   for d in model.demands],
+        solver={
+            "name": stats.solver,
+            "method": stats.method,
+            "mip_gap_target": scenario.data.solver.mip_gap,
+            "variables": stats.variables,
+            "constraints": stats.constraints,
+        },
+        periods=[
+            {"period": p.index, "start_s": p.start_s, "end_s": p.end_s} for p in model.periods
+        ],
+        workloads=[
+            {"workload": d.name, "kind": d.kind, "start_s": d.start_s, "end_s": d.end_s}
+            for d in model.demands
+        ],
         fleet=fleet,
         cpu_servers=cpu_servers,
         power=power,
@@ -320,7 +359,11 @@ def _attribution(term, fleet, cpu_servers, allocations, rl, horizon_s):
         if (a["datacenter"], a["system"]) == (term.datacenter, term.system):
             used[a["workload"]] = used.get(a["workload"], 0.0) + a["units"] * a["period_s"]
     busy = sum(used.values())
-    units = next(f["units"] for f in fleet if (f["datacenter"], f["system"]) == (term.datacenter, term.system))
+    units = next(
+        f["units"]
+        for f in fleet
+        if (f["datacenter"], f["system"]) == (term.datacenter, term.system)
+    )
     capacity = units * horizon_s
     if term.component == "energy" or capacity <= 0:
         if busy <= 0:
@@ -377,8 +420,12 @@ def _smallest_step(model: Model, family: str, site_name: str) -> float:
 
 # Shadow price units per family: the LP rows are in MW, cores, GB/s and units; report $/MW,
 # $/core, $/Gbps and $/unit over the horizon.
-_PRICE_UNITS = {"power": ("usd_per_mw", 1.0), "cpu": ("usd_per_core", 1.0),
-                "link": ("usd_per_gbps", 1.0 / 8.0), "avail": ("usd_per_unit", 1.0)}
+_PRICE_UNITS = {
+    "power": ("usd_per_mw", 1.0),
+    "cpu": ("usd_per_core", 1.0),
+    "link": ("usd_per_gbps", 1.0 / 8.0),
+    "avail": ("usd_per_unit", 1.0),
+}
 
 
 def shadow_prices(model: Model) -> list[dict[str, Any]]:
@@ -393,4 +440,3 @@ def shadow_prices(model: Model) -> list[dict[str, Any]]:
         # A <= row's dual is <= 0 in a minimisation: more capacity lowers cost by -pi.
         out.append({"constraint": label, "family": family, "value_usd": -pi * factor, "unit": unit})
     return out
-

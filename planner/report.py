@@ -7,13 +7,13 @@ from planner.plan import Plan
 from planner.tables import table, usd
 
 
-
-
 def format_plan(plan: Plan) -> str:
     out = [f"Plan for {plan.scenario}: {plan.status}"]
     out.append(f"  total cost over the horizon: {usd(plan.total_cost_usd)}")
     if plan.status == "relaxed":
-        out.append("  LP relaxation: fractional units; its cost is a lower bound on any whole-unit plan")
+        out.append(
+            "  LP relaxation: fractional units; its cost is a lower bound on any whole-unit plan"
+        )
     elif plan.lower_bound_usd is not None and plan.gap is not None:
         out.append(
             f"  proven within {plan.gap:.2%} of the cheapest possible plan "
@@ -26,59 +26,152 @@ def format_plan(plan: Plan) -> str:
 
     out.append("\nFleet")
     rows = [
-        [f["datacenter"], f["system"], f["units"], f["owned_units"], f["new_units"], f["accelerators"],
-         f["cpu_cores"], f"{f['power_w'] / 1e6:,.2f}", f"{f['utilisation']:.0%}"]
-        for f in plan.fleet if f["units"] > 0
+        [
+            f["datacenter"],
+            f["system"],
+            f["units"],
+            f["owned_units"],
+            f["new_units"],
+            f["accelerators"],
+            f["cpu_cores"],
+            f"{f['power_w'] / 1e6:,.2f}",
+            f"{f['utilisation']:.0%}",
+        ]
+        for f in plan.fleet
+        if f["units"] > 0
     ]
     rows += [
-        [c["datacenter"], c["system"], c["units"], c["owned_units"], c["new_units"], 0, c["cpu_cores"],
-         f"{c['power_w'] / 1e6:,.2f}", "-"]
-        for c in plan.cpu_servers if c["units"] > 0
+        [
+            c["datacenter"],
+            c["system"],
+            c["units"],
+            c["owned_units"],
+            c["new_units"],
+            0,
+            c["cpu_cores"],
+            f"{c['power_w'] / 1e6:,.2f}",
+            "-",
+        ]
+        for c in plan.cpu_servers
+        if c["units"] > 0
     ]
-    out.append(table(["datacenter", "system", "units", "owned", "new", "accelerators", "cpu cores",
-                      "IT MW", "busy"], rows))
-    out.append("  (busy = unit-seconds given to work / (units x horizon); IT MW = units x catalog power)")
+    out.append(
+        table(
+            [
+                "datacenter",
+                "system",
+                "units",
+                "owned",
+                "new",
+                "accelerators",
+                "cpu cores",
+                "IT MW",
+                "busy",
+            ],
+            rows,
+        )
+    )
+    out.append(
+        "  (busy = unit-seconds given to work / (units x horizon); IT MW = units x catalog power)"
+    )
 
     out.append("\nPower (IT x PUE vs cap)")
-    out.append(table(
-        ["datacenter", "IT MW", "PUE", "facility MW", "cap MW", "of cap"],
-        [[p["datacenter"], f"{p['it_power_w'] / 1e6:,.2f}", p["pue"], f"{p['facility_power_w'] / 1e6:,.2f}",
-          f"{p['power_cap_w'] / 1e6:,.1f}", f"{p['share_of_cap']:.0%}"] for p in plan.power],
-    ))
+    out.append(
+        table(
+            ["datacenter", "IT MW", "PUE", "facility MW", "cap MW", "of cap"],
+            [
+                [
+                    p["datacenter"],
+                    f"{p['it_power_w'] / 1e6:,.2f}",
+                    p["pue"],
+                    f"{p['facility_power_w'] / 1e6:,.2f}",
+                    f"{p['power_cap_w'] / 1e6:,.1f}",
+                    f"{p['share_of_cap']:.0%}",
+                ]
+                for p in plan.power
+            ],
+        )
+    )
 
     out.append("\nAllocations (units busy during each period of the horizon, in days)")
-    out.append(table(
-        ["workload", "role", "datacenter", "system", "days", "units", "work", "unit", "share", "rate derivation"],
-        [[a["workload"], a["role"], a["datacenter"], a["system"],
-          f"{a['period_start_s'] / 86400:g}-{a['period_end_s'] / 86400:g}", round(a["units"], 2),
-          f"{a['work_done']:.3g}", a["work_unit"],
-          f"{a['share_of_role']:.0%}" if a["share_of_role"] is not None else "-", a["rate_derivation"]]
-         for a in plan.allocations],
-    ))
+    out.append(
+        table(
+            [
+                "workload",
+                "role",
+                "datacenter",
+                "system",
+                "days",
+                "units",
+                "work",
+                "unit",
+                "share",
+                "rate derivation",
+            ],
+            [
+                [
+                    a["workload"],
+                    a["role"],
+                    a["datacenter"],
+                    a["system"],
+                    f"{a['period_start_s'] / 86400:g}-{a['period_end_s'] / 86400:g}",
+                    round(a["units"], 2),
+                    f"{a['work_done']:.3g}",
+                    a["work_unit"],
+                    f"{a['share_of_role']:.0%}" if a["share_of_role"] is not None else "-",
+                    a["rate_derivation"],
+                ]
+                for a in plan.allocations
+            ],
+        )
+    )
 
     if plan.rl:
         out.append("\nRL placement")
         for r in plan.rl:
             samples = ", ".join(f"{d} {v:,.3g}" for d, v in r["samples_by_site"].items())
             cores = ", ".join(f"{d} {v:,.0f}" for d, v in r["verifier_cores_by_site"].items())
-            out.append(f"  {r['workload']}: trainer at {r['trainer_site']}; samples by site: {samples}; "
-                       f"verifier cores: {cores or 'none'}")
+            out.append(
+                f"  {r['workload']}: trainer at {r['trainer_site']}; samples by site: {samples}; "
+                f"verifier cores: {cores or 'none'}"
+            )
 
     used_links = [link for link in plan.links if link["traffic_bytes_per_s"] > 0]
     if plan.links:
         out.append("\nLinks (average traffic)")
-        out.append(table(
-            ["link", "traffic Gbps", "capacity Gbps", "used"],
-            [[link["link"], f"{link['traffic_gbps']:,.1f}", f"{link['capacity_gbps']:,.0f}",
-              f"{link['share_of_capacity']:.1%}"] for link in plan.links],
-        ))
+        out.append(
+            table(
+                ["link", "traffic Gbps", "capacity Gbps", "used"],
+                [
+                    [
+                        link["link"],
+                        f"{link['traffic_gbps']:,.1f}",
+                        f"{link['capacity_gbps']:,.0f}",
+                        f"{link['share_of_capacity']:.1%}",
+                    ]
+                    for link in plan.links
+                ],
+            )
+        )
         if not used_links:
             out.append("  (no traffic between sites)")
 
     out.append("\nCosts")
-    out.append(table(["component", "cost"], [[c["component"], usd(c["cost_usd"])] for c in plan.costs("component")]))
-    out.append(table(["workload", "cost"], [[c["workload"], usd(c["cost_usd"])] for c in plan.costs("workload")]))
-    out.append("  (capex split by unit-seconds used out of the horizon, the rest is (idle); energy by busy time;")
+    out.append(
+        table(
+            ["component", "cost"],
+            [[c["component"], usd(c["cost_usd"])] for c in plan.costs("component")],
+        )
+    )
+    out.append(
+        table(
+            ["workload", "cost"],
+            [[c["workload"], usd(c["cost_usd"])] for c in plan.costs("workload")],
+        )
+    )
+    out.append(
+        "  (capex split by unit-seconds used out of the horizon, the rest is (idle); energy by busy time;"
+    )
     out.append("   CPU servers by verifier cores)")
 
     out.append("\nBinding constraints")
@@ -86,16 +179,24 @@ def format_plan(plan: Plan) -> str:
         units = {"cpu": "cores", "power": "MW", "link": "GB/s", "avail": "units"}
         out.extend(
             f"  {b['constraint']} (left: {b['slack']:,.3g} {units[b['family']]}, less than one more unit adds)"
-            if b["family"] in ("cpu", "power") else f"  {b['constraint']}"
+            if b["family"] in ("cpu", "power")
+            else f"  {b['constraint']}"
             for b in plan.binding_constraints
         )
     else:
         out.append("  none: no power cap, CPU, link or availability limit is reached")
     if plan.shadow_prices:
-        out.append("\nShadow prices (LP relaxation: saving over the horizon from one more unit of each)")
-        out.append(table(
-            ["constraint", "value", "per"],
-            [[p["constraint"], usd(p["value_usd"]), p["unit"].removeprefix("usd_per_")] for p in plan.shadow_prices],
-        ))
+        out.append(
+            "\nShadow prices (LP relaxation: saving over the horizon from one more unit of each)"
+        )
+        out.append(
+            table(
+                ["constraint", "value", "per"],
+                [
+                    [p["constraint"], usd(p["value_usd"]), p["unit"].removeprefix("usd_per_")]
+                    for p in plan.shadow_prices
+                ],
+            )
+        )
     out.append(f"\nVerified: {'; '.join(plan.checks)}")
     return "\n".join(out)

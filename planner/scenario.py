@@ -8,9 +8,10 @@ and raised together as one ConfigError.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field
@@ -21,7 +22,7 @@ from planner.errors import ConfigError, Problem
 from planner.schema import Name, Strict
 from planner.workloads import Workload, check_workload_refs
 from planner.yamlio import Doc, Loc, load_yaml, merge, validate
-from topologies.builder import Topology, topology_from_doc, resolve_topology_doc
+from topologies.builder import Topology, resolve_topology_doc, topology_from_doc
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_SCENARIO = SCENARIO_DIR / "frontier-lab.yaml"
@@ -75,9 +76,12 @@ class Scenario:
 
     def override(
         self, values: dict[str, Any] | None = None, scenarios: list[str] | None = None
-    ) -> "Scenario":
+    ) -> Scenario:
         """A new scenario with `{"dotted.path": value}` and named overrides applied."""
-        sets = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in (values or {}).items()]
+        sets = [
+            f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}"
+            for k, v in (values or {}).items()
+        ]
         sets = [s.removesuffix("\n...") for s in sets]
         return load_scenario(
             self.file,
@@ -104,7 +108,10 @@ def load_scenario(
     doc = _apply_overrides(doc, list(scenarios))
     doc = _apply_sets(doc, list(sets))
     if topology is not None:
-        doc = merge(doc, Doc({"topology": topology}, "<--topology>", {("topology",): ("<--topology>", None)}))
+        doc = merge(
+            doc,
+            Doc({"topology": topology}, "<--topology>", {("topology",): ("<--topology>", None)}),
+        )
     data = validate(ScenarioData, doc)
     problems: list[Problem] = []
     base_dir = Path(file).parent
@@ -195,7 +202,7 @@ def _sub_doc(doc: Doc, loc: Loc) -> Doc:
     data: Any = doc.data
     for part in loc:
         data = data[part]
-    lines = {k[len(loc):]: v for k, v in doc.lines.items() if k[: len(loc)] == loc}
+    lines = {k[len(loc) :]: v for k, v in doc.lines.items() if k[: len(loc)] == loc}
     return Doc(data=data, file=doc.file, lines=lines)
 
 
@@ -208,7 +215,9 @@ def _apply_overrides(doc: Doc, names: list[str]) -> Doc:
     for name in names:
         if name not in defined:
             known = ", ".join(sorted(defined)) or "none defined"
-            problems.append(doc.problem(("overrides",), f"no override named {name!r} (known: {known})"))
+            problems.append(
+                doc.problem(("overrides",), f"no override named {name!r} (known: {known})")
+            )
     if problems:
         raise ConfigError(problems)
     for name in names:

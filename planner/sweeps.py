@@ -42,16 +42,17 @@ import io
 import itertools
 import json
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import yaml
 
 from planner.comparison import error_metrics, plan_metrics, round_floats
-from planner.plots import pyplot, save_png
 from planner.errors import ConfigError, PlannerError, Problem
 from planner.plan import Plan
+from planner.plots import pyplot, save_png
 
 CACHE_FORMAT = 1
 # Keys of a record that depend on the run, not on the input: kept out of CSV and JSON.
@@ -101,7 +102,9 @@ def parse_set_axes(sets: Iterable[str]) -> dict[str, list[str]]:
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            problems.append(Problem(f"<--set {item}>", None, "", "expected path.to.field=v1,v2,..."))
+            problems.append(
+                Problem(f"<--set {item}>", None, "", "expected path.to.field=v1,v2,...")
+            )
             continue
         values = split_values(raw)
         grid.setdefault(key.strip(), []).extend(values)
@@ -133,15 +136,19 @@ class Point:
 
 
 def grid_points(
-    grid: dict[str, list[Any]], scenarios: Iterable[str | None] | None = None,
-    base_scenarios: Iterable[str] = (), base_sets: Iterable[str] = (),
+    grid: dict[str, list[Any]],
+    scenarios: Iterable[str | None] | None = None,
+    base_scenarios: Iterable[str] = (),
+    base_sets: Iterable[str] = (),
 ) -> list[Point]:
     """The cartesian product of the axes, last axis fastest."""
     axes: list[tuple[str, list[str]]] = [
         (path, list(dict.fromkeys(_yaml_text(v) for v in values))) for path, values in grid.items()
     ]
     if scenarios is not None:
-        axes.append(("scenario", list(dict.fromkeys("" if s is None else str(s) for s in scenarios))))
+        axes.append(
+            ("scenario", list(dict.fromkeys("" if s is None else str(s) for s in scenarios)))
+        )
     empty = [path for path, values in axes if not values]
     if empty:
         raise ConfigError([Problem(f"<sweep {p}>", None, p, "no values to sweep") for p in empty])
@@ -177,12 +184,15 @@ def code_fingerprint() -> str:
     import topologies
 
     digest = hashlib.sha256()
-    for package in (Path(__file__).parent, Path(hardware.__file__).parent, Path(topologies.__file__).parent):
+    for package in (
+        Path(__file__).parent,
+        Path(hardware.__file__).parent,
+        Path(topologies.__file__).parent,
+    ):
         for path in sorted(package.rglob("*.py")):
             digest.update(str(path.relative_to(package.parent)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
-
 
 
 def scenario_key(scenario: Any, options: dict[str, Any]) -> str:
@@ -195,7 +205,9 @@ def scenario_key(scenario: Any, options: dict[str, Any]) -> str:
         "relax": bool(options.get("relax")),
         "solver": options.get("solver") or solver.solver,
         "mip_gap": solver.mip_gap if options.get("mip_gap") is None else options["mip_gap"],
-        "time_limit_s": solver.time_limit_s if options.get("time_limit_s") is None else options["time_limit_s"],
+        "time_limit_s": solver.time_limit_s
+        if options.get("time_limit_s") is None
+        else options["time_limit_s"],
         "method": solver.method,
     }
     blob = json.dumps(
@@ -207,7 +219,8 @@ def scenario_key(scenario: Any, options: dict[str, Any]) -> str:
             "catalog": scenario.catalog.data.model_dump(mode="json"),
             "solve": resolved,
         },
-        sort_keys=True, separators=(",", ":"),
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -223,7 +236,9 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
 
     key = None
     try:
-        scenario = load_scenario(task["scenario_path"], scenarios=list(task["overrides"]), sets=list(task["sets"]))
+        scenario = load_scenario(
+            task["scenario_path"], scenarios=list(task["overrides"]), sets=list(task["sets"])
+        )
         key = scenario_key(scenario, task["options"])
         cache_dir = task.get("cache_dir")
         if cache_dir:
@@ -288,15 +303,26 @@ def _read_cache(path: Path, key: str) -> dict[str, Any] | None:
 
 
 def _write_cache(cache_dir: Path, result: dict[str, Any]) -> None:
-    if result["key"] is None or result["cached"] or result["outputs"]["status"] not in (
-        "optimal", "feasible", "relaxed", "infeasible"
+    if (
+        result["key"] is None
+        or result["cached"]
+        or result["outputs"]["status"] not in ("optimal", "feasible", "relaxed", "infeasible")
     ):
         return  # bad input and solver failures are not cached: they may be fixed or transient
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{result['key']}.json"
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"key": result["key"], "outputs": round_floats(result["outputs"]),
-                               "plan": result["plan"]}, sort_keys=True), encoding="utf-8")
+    tmp.write_text(
+        json.dumps(
+            {
+                "key": result["key"],
+                "outputs": round_floats(result["outputs"]),
+                "plan": result["plan"],
+            },
+            sort_keys=True,
+        ),
+        encoding="utf-8",
+    )
     os.replace(tmp, path)
 
 
@@ -331,7 +357,9 @@ class Sweep:
     @property
     def solved(self) -> int:
         """Points solved in this run (not reused from the cache)."""
-        return sum(1 for p in self.points if not p["cached"] and p["status"] not in ("bad_input", "failed"))
+        return sum(
+            1 for p in self.points if not p["cached"] and p["status"] not in ("bad_input", "failed")
+        )
 
     @property
     def reused(self) -> int:
@@ -345,8 +373,16 @@ class Sweep:
 
     def columns(self) -> list[str]:
         """CSV columns: point, the axes, then every output any point has (fixed order)."""
-        fixed = ["status", "total_cost_usd", "gap", "accelerators", "cpu_servers", "cpu_cores",
-                 "cores_per_accelerator", "facility_power_w"]
+        fixed = [
+            "status",
+            "total_cost_usd",
+            "gap",
+            "accelerators",
+            "cpu_servers",
+            "cpu_cores",
+            "cores_per_accelerator",
+            "facility_power_w",
+        ]
         extra = sorted({k for p in self.points for k in p if ":" in k})
         tail = ["binding_constraints", "error", "diagnosis", "exit_code"]
         return ["point", *self.axes, *fixed, *extra, *tail]
@@ -365,17 +401,31 @@ class Sweep:
         return out
 
     def to_json(self, indent: int = 2) -> str:
-        return json.dumps({"scenario": self.scenario, "axes": self.axes, "points": self.records()},
-                          indent=indent, sort_keys=True)
+        return json.dumps(
+            {"scenario": self.scenario, "axes": self.axes, "points": self.records()},
+            indent=indent,
+            sort_keys=True,
+        )
 
     def to_csv(self) -> str:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=self.columns(), lineterminator="\n")
         writer.writeheader()
         for rec in self.records():
-            writer.writerow({k: (";".join(str(x) for x in v) if isinstance(v, list)
-                                 else json.dumps(v, sort_keys=True) if isinstance(v, dict)
-                                 else "" if v is None else v) for k, v in rec.items()})
+            writer.writerow(
+                {
+                    k: (
+                        ";".join(str(x) for x in v)
+                        if isinstance(v, list)
+                        else json.dumps(v, sort_keys=True)
+                        if isinstance(v, dict)
+                        else ""
+                        if v is None
+                        else v
+                    )
+                    for k, v in rec.items()
+                }
+            )
         return buf.getvalue()
 
     def write(self, out_dir: str | Path) -> list[Path]:
@@ -389,10 +439,21 @@ class Sweep:
         """`y` (a numeric output column) against the first axis; one line per combination of
         the other axes. Failed points are left out."""
         if not self.axes:
-            raise ConfigError([Problem("<--plot>", None, "", "a plot needs at least one swept field")])
+            raise ConfigError(
+                [Problem("<--plot>", None, "", "a plot needs at least one swept field")]
+            )
         records = self.records()
         if y not in self.columns():
-            raise ConfigError([Problem("<--y>", None, "y", f"no output column {y!r}; columns: {', '.join(self.columns())}")])
+            raise ConfigError(
+                [
+                    Problem(
+                        "<--y>",
+                        None,
+                        "y",
+                        f"no output column {y!r}; columns: {', '.join(self.columns())}",
+                    )
+                ]
+            )
         plt = pyplot()
         x_axis, others = self.axes[0], self.axes[1:]
         xs_all = list(dict.fromkeys(r[x_axis] for r in records))
@@ -454,8 +515,13 @@ def sweep(
     cache_dir = Path(out_dir) / ".cache" if (out_dir is not None and use_cache) else None
     options = {"relax": relax, "solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
     tasks = [
-        {"scenario_path": path, "overrides": p.overrides, "sets": p.sets, "options": options,
-         "cache_dir": str(cache_dir) if cache_dir else None}
+        {
+            "scenario_path": path,
+            "overrides": p.overrides,
+            "sets": p.sets,
+            "options": options,
+            "cache_dir": str(cache_dir) if cache_dir else None,
+        }
         for p in points
     ]
     results: dict[int, dict[str, Any]] = {}
@@ -476,7 +542,16 @@ def sweep(
         else:
             _run_pool(tasks, done, jobs)
     else:
-        raise ConfigError([Problem("<--executor>", None, "executor", f"unknown executor {executor!r}; use process or ray")])
+        raise ConfigError(
+            [
+                Problem(
+                    "<--executor>",
+                    None,
+                    "executor",
+                    f"unknown executor {executor!r}; use process or ray",
+                )
+            ]
+        )
 
     records = [_record(p, results[p.index]) for p in points]
     plans = {p.name: results[p.index]["plan"] for p in points}
@@ -490,19 +565,28 @@ def _record(point: Point, result: dict[str, Any]) -> dict[str, Any]:
     return {"point": point.name, **point.inputs, **result["outputs"], "cached": result["cached"]}
 
 
-def _run_pool(tasks: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], None], jobs: int) -> None:
+def _run_pool(
+    tasks: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], None], jobs: int
+) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn, not fork: the parent may hold solver threads; a forked child could deadlock.
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         futures = {pool.submit(run_point, task): i for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             i = futures[future]
             try:
                 result = future.result()
             except Exception as exc:  # noqa: BLE001 - a worker that died: record it, go on
-                result = {"key": None, "cached": False, "outputs": {**error_metrics(exc), "status": "failed"}, "plan": None}
+                result = {
+                    "key": None,
+                    "cached": False,
+                    "outputs": {**error_metrics(exc), "status": "failed"},
+                    "plan": None,
+                }
             done(i, result)
 
 
@@ -517,7 +601,9 @@ def ray_module():
     return ray
 
 
-def _run_ray(tasks: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], None], address: str | None) -> None:
+def _run_ray(
+    tasks: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], None], address: str | None
+) -> None:
     ray = ray_module()
     started = False
     if not ray.is_initialized():
@@ -536,7 +622,12 @@ def _run_ray(tasks: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], 
                 try:
                     result = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a lost worker: record it, go on
-                    result = {"key": None, "cached": False, "outputs": {**error_metrics(exc), "status": "failed"}, "plan": None}
+                    result = {
+                        "key": None,
+                        "cached": False,
+                        "outputs": {**error_metrics(exc), "status": "failed"},
+                        "plan": None,
+                    }
                 done(i, result)
     finally:
         if started:

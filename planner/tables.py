@@ -8,7 +8,9 @@ from typing import Any
 def table(headers: list[str], rows: list[list[Any]], indent: str = "  ") -> str:
     """Aligned plain-text table: text columns left-aligned, numeric columns right-aligned."""
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
     numeric = [
         bool(rows) and all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
         for i in range(len(headers))

@@ -43,12 +43,21 @@ def routed_traffic(
             for d, samples in row["samples_by_site"].items():
                 kept_bytes = samples * rl.kept_fraction * rl.trajectory_bytes_per_kept_sample
                 route(d, trainer, kept_bytes / demand.window_s, f"{demand.name} trajectories")
-                route(trainer, d, rl.weight_bytes_per_update * rl.updates / demand.window_s,
-                      f"{demand.name} weights")
+                route(
+                    trainer,
+                    d,
+                    rl.weight_bytes_per_update * rl.updates / demand.window_s,
+                    f"{demand.name} weights",
+                )
         if demand.pretrain is not None and demand.pretrain.allow_multi_site:
             sites = sorted({a["datacenter"] for a in allocations if a["workload"] == demand.name})
-            per_pair = 2 * demand.pretrain.gradient_bytes_per_sync * demand.pretrain.syncs / demand.window_s
+            per_pair = (
+                2
+                * demand.pretrain.gradient_bytes_per_sync
+                * demand.pretrain.syncs
+                / demand.window_s
+            )
             for i, a in enumerate(sites):
-                for b in sites[i + 1:]:
+                for b in sites[i + 1 :]:
                     route(a, b, per_pair, f"{demand.name} gradients")
     return traffic, problems

@@ -97,9 +97,7 @@ def parse_quantity(value: Any, dimension: str) -> float:
     if unit not in units:
         other = [dim for dim, table in UNITS.items() if unit in table]
         hint = f" ({unit!r} is a {other[0]} unit)" if other else ""
-        raise ValueError(
-            f"unknown {dimension} unit {unit!r}{hint}; use one of {', '.join(units)}"
-        )
+        raise ValueError(f"unknown {dimension} unit {unit!r}{hint}; use one of {', '.join(units)}")
     return _to_float(number) * units[unit]
 
 
@@ -134,7 +132,14 @@ Count = Annotated[float, BeforeValidator(parse_count)]
 
 def format_si(value: float, unit: str, digits: int = 3) -> str:
     """Format with a decimal SI prefix: format_si(1.2e6, 'W') -> '1.2 MW'."""
-    for prefix, factor in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    for prefix, factor in (
+        ("E", 1e18),
+        ("P", 1e15),
+        ("T", 1e12),
+        ("G", 1e9),
+        ("M", 1e6),
+        ("k", 1e3),
+    ):
         if abs(value) >= factor:
             return f"{value / factor:.{digits}g} {prefix}{unit}"
     return f"{value:.{digits}g} {unit}"

@@ -10,7 +10,7 @@ The formulas that turn these specs into work are in planner/demand/ and docs/mod
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -72,7 +72,7 @@ class PretrainSpec(Strict):
     gradient_precision: Precision = "bf16"
 
     @model_validator(mode="after")
-    def _tokens_xor_ratio(self) -> "PretrainSpec":
+    def _tokens_xor_ratio(self) -> PretrainSpec:
         if (self.tokens is None) == (self.tokens_per_param is None):
             raise ValueError("give exactly one of tokens and tokens_per_param")
         _start_before_deadline(self.start_s, self.deadline_s)
@@ -117,7 +117,7 @@ class RewardModelSpec(Strict):
     per_step_passes: bool = True
 
     @model_validator(mode="after")
-    def _process_needs_steps(self) -> "RewardModelSpec":
+    def _process_needs_steps(self) -> RewardModelSpec:
         if self.kind == "process" and self.steps_per_sample is None:
             raise ValueError("a process reward model needs steps_per_sample")
         if self.kind == "outcome" and self.steps_per_sample is not None:
@@ -166,7 +166,7 @@ class RLSpec(Strict):
     trajectory_bytes_per_token: PositiveFloat = TRAJECTORY_BYTES_PER_TOKEN
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "RLSpec":
+    def _unique_names(self) -> RLSpec:
         _start_before_deadline(self.start_s, self.deadline_s)
         for what, items in (("reward model", self.reward_models), ("verifier", self.verifiers)):
             names = [item.name for item in items]
@@ -176,7 +176,7 @@ class RLSpec(Strict):
         return self
 
 
-Workload = Annotated[Union[PretrainSpec, InferenceSpec, RLSpec], Field(discriminator="kind")]
+Workload = Annotated[PretrainSpec | InferenceSpec | RLSpec, Field(discriminator="kind")]
 
 Loc = tuple[str | int, ...]
 
@@ -195,7 +195,7 @@ def model_refs(spec: PretrainSpec | InferenceSpec | RLSpec) -> list[tuple[Loc, s
 
 
 def check_workload_refs(
-    name: str, spec: PretrainSpec | InferenceSpec | RLSpec, catalog: "Catalog"
+    name: str, spec: PretrainSpec | InferenceSpec | RLSpec, catalog: Catalog
 ) -> list[tuple[Loc, str]]:
     """Problems with catalog references, as (loc relative to the workload, message).
 

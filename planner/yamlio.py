@@ -41,9 +41,13 @@ class Doc:
         node = self.data
         for part in loc:
             key: str | int | None = None
-            if isinstance(node, dict) and part in node:
-                key = part
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            if (
+                isinstance(node, dict)
+                and part in node
+                or isinstance(node, list)
+                and isinstance(part, int)
+                and 0 <= part < len(node)
+            ):
                 key = part
             if key is None:
                 continue
@@ -73,7 +77,9 @@ def _construct(node: yaml.Node, file: str, loc: Loc, doc: Doc, problems: list[Pr
             key = _scalar(key_node)
             if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
                 problems.append(
-                    Problem(file, key_node.start_mark.line + 1, format_path(loc), "keys must be names")
+                    Problem(
+                        file, key_node.start_mark.line + 1, format_path(loc), "keys must be names"
+                    )
                 )
                 continue
             key = str(key)
@@ -164,8 +170,10 @@ def _merge_into(out: Doc, at: Loc, value: Any, src: Doc, src_loc: Loc) -> None:
     parent: Any = out.data
     for part in at[:-1]:
         parent = parent[part]
-    current = parent[at[-1]] if at and isinstance(parent, dict) and at[-1] in parent else (
-        out.data if not at else None
+    current = (
+        parent[at[-1]]
+        if at and isinstance(parent, dict) and at[-1] in parent
+        else (out.data if not at else None)
     )
     if isinstance(value, dict) and isinstance(current, dict):
         for key, sub in value.items():
@@ -189,7 +197,7 @@ def _copy_lines(out: Doc, at: Loc, src: Doc, src_loc: Loc) -> None:
         del out.lines[loc]
     for loc, where in src.lines.items():
         if loc[: len(src_loc)] == src_loc:
-            out.lines[at + loc[len(src_loc):]] = where
+            out.lines[at + loc[len(src_loc) :]] = where
 
 
 def validate(model: type[M], doc: Doc, loc: Loc = (), context: dict[str, Any] | None = None) -> M:
@@ -257,5 +265,5 @@ def _message(err: dict[str, Any]) -> str:
     # pydantic prefixes messages of our own validators with "Value error, ".
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            msg = msg[len(prefix):]
+            msg = msg[len(prefix) :]
     return msg

@@ -124,7 +124,9 @@ def topo(old: str, new: str) -> dict[str, str]:
     return {"topo.yaml": edit(TOPOLOGY, old, new)}
 
 
-WITH_CATALOG = edit(SCENARIO, "topology: topo.yaml\n", "topology: topo.yaml\ncatalog: [prices.yaml]\n")
+WITH_CATALOG = edit(
+    SCENARIO, "topology: topo.yaml\n", "topology: topo.yaml\ncatalog: [prices.yaml]\n"
+)
 
 
 def cat(old: str, new: str) -> dict[str, str]:
@@ -164,7 +166,13 @@ CASES = [
     ),
     Case(
         "boolean-where-zero-allowed",
-        {"topo.yaml": edit(TOPOLOGY, "{max_units: 200}\nlinks", f"{{max_units: 200, owned: false}}  {MARK}\nlinks")},
+        {
+            "topo.yaml": edit(
+                TOPOLOGY,
+                "{max_units: 200}\nlinks",
+                f"{{max_units: 200, owned: false}}  {MARK}\nlinks",
+            )
+        },
         file="topo.yaml",
         path="datacenters.dc-b.systems.hgx-h100.owned",
         message="expected a whole number, got false",
@@ -207,17 +215,23 @@ CASES = [
     ),
     Case(
         "missing-required-field",
-        {"scenario.yaml": edit(edit(SCENARIO, "    output_tokens: 500\n", ""), "  chat:", f"  chat:  {MARK}")},
+        {
+            "scenario.yaml": edit(
+                edit(SCENARIO, "    output_tokens: 500\n", ""), "  chat:", f"  chat:  {MARK}"
+            )
+        },
         path="workloads.chat.output_tokens",
         message="missing",
     ),
     Case(
         "missing-top-level-section",
-        {"scenario.yaml": edit(
-            edit(SCENARIO, "economics:\n  horizon: 365 days\n  pricing: amortised\n", ""),
-            'description: "tiny scenario for bad-input tests"',
-            f'description: "tiny"  {MARK}',
-        )},
+        {
+            "scenario.yaml": edit(
+                edit(SCENARIO, "economics:\n  horizon: 365 days\n  pricing: amortised\n", ""),
+                'description: "tiny scenario for bad-input tests"',
+                f'description: "tiny"  {MARK}',
+            )
+        },
         path="economics",
         message="missing",
     ),
@@ -229,7 +243,11 @@ CASES = [
     ),
     Case(
         "missing-workload-kind",
-        {"scenario.yaml": edit(edit(SCENARIO, "    kind: inference\n", ""), "  chat:", f"  chat:  {MARK}")},
+        {
+            "scenario.yaml": edit(
+                edit(SCENARIO, "    kind: inference\n", ""), "  chat:", f"  chat:  {MARK}"
+            )
+        },
         path="workloads.chat.kind",
         message="missing",
     ),
@@ -295,22 +313,31 @@ CASES = [
     ),
     Case(
         "topology-unknown-system",
-        topo("      hgx-h100: {max_units: 200}\n    cpu_servers", f"      hgx-h999: {{max_units: 200}}  {MARK}\n    cpu_servers"),
+        topo(
+            "      hgx-h100: {max_units: 200}\n    cpu_servers",
+            f"      hgx-h999: {{max_units: 200}}  {MARK}\n    cpu_servers",
+        ),
         file="topo.yaml",
         path="datacenters.dc-a.systems.hgx-h999",
         message="unknown system 'hgx-h999'",
     ),
     Case(
         "topology-cpu-server-unknown",
-        topo("    cpu_servers: {system: cpu-server, max_units: 100}", f"    cpu_servers: {{system: cpu-srv, max_units: 100}}  {MARK}"),
+        topo(
+            "    cpu_servers: {system: cpu-server, max_units: 100}",
+            f"    cpu_servers: {{system: cpu-srv, max_units: 100}}  {MARK}",
+        ),
         file="topo.yaml",
         path="datacenters.dc-a.cpu_servers.system",
         message="unknown system 'cpu-srv'",
     ),
     Case(
         "link-to-unknown-datacenter",
-        {"topo.yaml": edit(TOPOLOGY, "  - {a: dc-a, b: dc-b,", "  - {a: dc-a, b: dc-c,").replace(
-            "cost_usd_per_tb: 1.0}", f"cost_usd_per_tb: 1.0}}  {MARK}")},
+        {
+            "topo.yaml": edit(TOPOLOGY, "  - {a: dc-a, b: dc-b,", "  - {a: dc-a, b: dc-c,").replace(
+                "cost_usd_per_tb: 1.0}", f"cost_usd_per_tb: 1.0}}  {MARK}"
+            )
+        },
         file="topo.yaml",
         path="links[0].b",
         message="unknown datacenter 'dc-c'",
@@ -325,7 +352,10 @@ CASES = [
     ),
     Case(
         "duplicate-link",
-        {"topo.yaml": TOPOLOGY + f"  - {{a: dc-b, b: dc-a, capacity: 1 Tbps, latency: 5 ms, cost_usd_per_tb: 1}}  {MARK}\n"},
+        {
+            "topo.yaml": TOPOLOGY
+            + f"  - {{a: dc-b, b: dc-a, capacity: 1 Tbps, latency: 5 ms, cost_usd_per_tb: 1}}  {MARK}\n"
+        },
         file="topo.yaml",
         path="links[1]",
         message="second link between",
@@ -339,13 +369,19 @@ CASES = [
     ),
     Case(
         "negative-power-cap-in-topology-changes",
-        sc("economics:\n", f"topology_changes:\n  datacenters:\n    dc-b:\n      power_cap: -5 MW  {MARK}\neconomics:\n"),
+        sc(
+            "economics:\n",
+            f"topology_changes:\n  datacenters:\n    dc-b:\n      power_cap: -5 MW  {MARK}\neconomics:\n",
+        ),
         path="topology_changes.datacenters.dc-b.power_cap",
         message="greater than 0",
     ),
     Case(
         "typo-in-topology-changes",
-        sc("economics:\n", f"topology_changes:\n  datacenters:\n    dc-b:\n      power_capp: 5 MW  {MARK}\neconomics:\n"),
+        sc(
+            "economics:\n",
+            f"topology_changes:\n  datacenters:\n    dc-b:\n      power_capp: 5 MW  {MARK}\neconomics:\n",
+        ),
         path="topology_changes.datacenters.dc-b.power_capp",
         message="unknown field",
     ),
@@ -365,7 +401,13 @@ CASES = [
     ),
     Case(
         "owned-above-max",
-        {"topo.yaml": edit(TOPOLOGY, "      hgx-h100: {max_units: 200}\nlinks", f"      hgx-h100: {{max_units: 200, owned: 300}}  {MARK}\nlinks")},
+        {
+            "topo.yaml": edit(
+                TOPOLOGY,
+                "      hgx-h100: {max_units: 200}\nlinks",
+                f"      hgx-h100: {{max_units: 200, owned: 300}}  {MARK}\nlinks",
+            )
+        },
         file="topo.yaml",
         path="datacenters.dc-b.systems.hgx-h100",
         message="cannot exceed max_units",
@@ -390,7 +432,10 @@ CASES = [
     ),
     Case(
         "topology-changes-unknown-system",
-        sc("economics:\n", f"topology_changes:\n  datacenters:\n    dc-b:\n      systems:\n        hgx-h999: {{max_units: 1}}  {MARK}\neconomics:\n"),
+        sc(
+            "economics:\n",
+            f"topology_changes:\n  datacenters:\n    dc-b:\n      systems:\n        hgx-h999: {{max_units: 1}}  {MARK}\neconomics:\n",
+        ),
         path="topology_changes.datacenters.dc-b.systems.hgx-h999",
         message="unknown system 'hgx-h999'",
     ),
@@ -418,8 +463,11 @@ CASES = [
     ),
     Case(
         "workloads-is-a-list",
-        {"scenario.yaml": SCENARIO.split("workloads:")[0] + f"workloads: [chat]  {MARK}\noverrides:"
-         + SCENARIO.split("overrides:")[1]},
+        {
+            "scenario.yaml": SCENARIO.split("workloads:")[0]
+            + f"workloads: [chat]  {MARK}\noverrides:"
+            + SCENARIO.split("overrides:")[1]
+        },
         path="workloads",
         message="valid dictionary",
     ),
@@ -433,7 +481,10 @@ CASES = [
     ),
     Case(
         "bad-value-inside-override",
-        sc("    economics: {pricing: rental}", f"    workloads:\n      chat:\n        output_tokens: -1  {MARK}"),
+        sc(
+            "    economics: {pricing: rental}",
+            f"    workloads:\n      chat:\n        output_tokens: -1  {MARK}",
+        ),
         args=("--scenario", "rental"),
         path="workloads.chat.output_tokens",
         message="greater than 0",
@@ -507,7 +558,13 @@ CASES = [
     ),
     Case(
         "missing-catalog-file",
-        {"scenario.yaml": edit(SCENARIO, "topology: topo.yaml\n", f"topology: topo.yaml\ncatalog: [nope.yaml]  {MARK}\n")},
+        {
+            "scenario.yaml": edit(
+                SCENARIO,
+                "topology: topo.yaml\n",
+                f"topology: topo.yaml\ncatalog: [nope.yaml]  {MARK}\n",
+            )
+        },
         path="catalog[0]",
         message="not found",
     ),

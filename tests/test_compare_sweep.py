@@ -81,8 +81,14 @@ def test_parallel_equals_serial_and_json_is_byte_identical(small_sweep):
 
 def test_failing_points_are_recorded_and_the_sweep_goes_on(capsys):
     code, out, err = run(
-        capsys, "sweep", RL, "--set", "topology_changes.datacenters.rainier.power_cap=100 kW,300 MW",
-        "--set", f"{SAMPLES}=4,-1", "--json",
+        capsys,
+        "sweep",
+        RL,
+        "--set",
+        "topology_changes.datacenters.rainier.power_cap=100 kW,300 MW",
+        "--set",
+        f"{SAMPLES}=4,-1",
+        "--json",
     )
     assert code == 0, err
     points = {p["point"]: p for p in json.loads(out)["points"]}
@@ -99,13 +105,23 @@ def test_failing_points_are_recorded_and_the_sweep_goes_on(capsys):
 
 
 def test_every_point_failing_exits_with_its_code(capsys):
-    code, _, err = run(capsys, "sweep", RL, "--set", "topology_changes.datacenters.rainier.power_cap=100 kW")
+    code, _, err = run(
+        capsys, "sweep", RL, "--set", "topology_changes.datacenters.rainier.power_cap=100 kW"
+    )
     assert code == 2 and "every point failed" in err
 
 
 def test_cache_reuses_solved_points(tmp_path, capsys):
-    args = ["sweep", RL, "--set", f"{SAMPLES}=4,16", "--set", "topology_changes.datacenters.rainier.power_cap=100 kW,300 MW",
-            "--out", str(tmp_path)]
+    args = [
+        "sweep",
+        RL,
+        "--set",
+        f"{SAMPLES}=4,16",
+        "--set",
+        "topology_changes.datacenters.rainier.power_cap=100 kW,300 MW",
+        "--out",
+        str(tmp_path),
+    ]
     code, first_out, err = run(capsys, *args)
     assert code == 0 and "4 solved in this run, 0 reused" in err
     first_json = (tmp_path / "sweep.json").read_bytes()
@@ -118,16 +134,31 @@ def test_cache_reuses_solved_points(tmp_path, capsys):
     again = planner.sweep(RL, {SAMPLES: [4, 16, 32]}, sets=[f"{cap}=300 MW"], out_dir=tmp_path)
     assert [p["cached"] for p in again.points] == [True, True, False]
     assert again.solved == 1 and again.reused == 2
-    assert again.plan("samples_per_problem=4").to_json() == planner.solve(
-        planner.load_scenario(RL, sets=[f"{cap}=300 MW", f"{SAMPLES}=4"])).to_json()
+    assert (
+        again.plan("samples_per_problem=4").to_json()
+        == planner.solve(
+            planner.load_scenario(RL, sets=[f"{cap}=300 MW", f"{SAMPLES}=4"])
+        ).to_json()
+    )
     fresh = planner.sweep(RL, {SAMPLES: [4]}, out_dir=tmp_path, use_cache=False)
     assert fresh.reused == 0
 
 
 def test_sweep_scenario_axis_and_plot(tmp_path, capsys):
     png = tmp_path / "sweep.png"
-    code, out, err = run(capsys, "sweep", RL, "--set", f"{SAMPLES}=4,16", "--scenario", "rainier,nvl72",
-                         "--plot", str(png), "--y", "cpu_servers")
+    code, out, err = run(
+        capsys,
+        "sweep",
+        RL,
+        "--set",
+        f"{SAMPLES}=4,16",
+        "--scenario",
+        "rainier,nvl72",
+        "--plot",
+        str(png),
+        "--y",
+        "cpu_servers",
+    )
     assert code == 0, err
     assert png.read_bytes()[:8] == PNG
     assert "scenario" in out and "nvl72" in out and "gb200-nvl72" in out
@@ -143,31 +174,55 @@ def test_compare_columns_equal_individual_plans():
         assert cmp.columns[t].to_json() == single.to_json()
         summary = cmp.to_dict()["columns"][t]
         assert summary["total_cost_usd"] == single.total_cost_usd
-        assert summary["cost_by_workload_usd"] == {c["workload"]: c["cost_usd"] for c in single.costs(by="workload")}
+        assert summary["cost_by_workload_usd"] == {
+            c["workload"]: c["cost_usd"] for c in single.costs(by="workload")
+        }
     assert cmp.to_json() == planner.compare(RL, topologies, sets=[f"{SAMPLES}=8"]).to_json()
     rows = {r["metric"]: r for r in cmp.table()}
-    assert rows["units: gb200-nvl72"]["rainier-campus"] == 0.0 and rows["units: gb200-nvl72"]["nvl72-campus"] > 0
+    assert (
+        rows["units: gb200-nvl72"]["rainier-campus"] == 0.0
+        and rows["units: gb200-nvl72"]["nvl72-campus"] > 0
+    )
 
 
 def test_metrics_formulas():
     plan = planner.solve(planner.load_scenario(RL, sets=[f"{SAMPLES}=4"], topology="nvl72-campus"))
     m = plan_metrics(plan)
-    decode = sum(a["work_done"] for a in plan.allocations if a["workload"] == "chat" and a["role"] == "decode")
+    decode = sum(
+        a["work_done"]
+        for a in plan.allocations
+        if a["workload"] == "chat" and a["role"] == "decode"
+    )
     chat_cost = next(c["cost_usd"] for c in plan.costs(by="workload") if c["workload"] == "chat")
     assert m["usd_per_million_tokens"]["chat"] == pytest.approx(chat_cost / decode * 1e6)
     # 300M requests/day x 500 output tokens x 90 days
     assert decode == pytest.approx(300e6 * 500 * 90, rel=1e-6)
     assert m["cores_per_accelerator"] == pytest.approx(m["cpu_cores"] / m["accelerators"])
-    assert m["cpu_cores"] == sum(f["cpu_cores"] for f in plan.fleet) + sum(c["cpu_cores"] for c in plan.cpu_servers)
+    assert m["cpu_cores"] == sum(f["cpu_cores"] for f in plan.fleet) + sum(
+        c["cpu_cores"] for c in plan.cpu_servers
+    )
 
 
 def test_compare_pretrain_days_and_infeasible_column(tmp_path, capsys):
     tiny = tmp_path / "tiny.yaml"
     text = (ROOT / "topologies" / "presets" / "nvl72-campus.yaml").read_text()
-    tiny.write_text(text.replace("power_cap: 150 MW", "power_cap: 5 MW").replace("name: nvl72-campus", "name: tiny"))
+    tiny.write_text(
+        text.replace("power_cap: 150 MW", "power_cap: 5 MW").replace(
+            "name: nvl72-campus", "name: tiny"
+        )
+    )
     png = tmp_path / "cmp.png"
-    code, out, err = run(capsys, "compare", "--topology", "nvl72-campus", "--topology", str(tiny),
-                         "--json", "--plot", str(png))
+    code, out, err = run(
+        capsys,
+        "compare",
+        "--topology",
+        "nvl72-campus",
+        "--topology",
+        str(tiny),
+        "--json",
+        "--plot",
+        str(png),
+    )
     assert code == 0, err
     assert png.read_bytes()[:8] == PNG
     cols = json.loads(out)["columns"]
@@ -182,7 +237,9 @@ def test_compare_pretrain_days_and_infeasible_column(tmp_path, capsys):
 
 
 def test_compare_bad_topology_is_bad_input(capsys):
-    code, _, err = run(capsys, "compare", RL, "--topology", "nvl72-campus", "--topology", "no-such-preset")
+    code, _, err = run(
+        capsys, "compare", RL, "--topology", "nvl72-campus", "--topology", "no-such-preset"
+    )
     assert code == 1 and "no-such-preset" in err
 
 
@@ -206,8 +263,13 @@ def test_ray_point_equals_local(small_sweep):
 
 # -- the what-if example --------------------------------------------------------------------
 def test_whatif_example_answers_its_question():
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "whatif.py")], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "whatif.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "rainier-campus (Trainium2)" in out and "nvl72-campus (GB200 NVL72)" in out

@@ -16,8 +16,18 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_kv_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "estimate", "kv", "--model", "llama-3.1-405b", "--tokens", "39K",
-                       "--batch", "32", "--json")
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "kv",
+        "--model",
+        "llama-3.1-405b",
+        "--tokens",
+        "39K",
+        "--batch",
+        "32",
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
     assert data["kv_bytes_per_token"] == 516_096
@@ -25,23 +35,64 @@ def test_kv_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_inference_json_and_table(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "estimate", "inference", "--model", "llama-3.1-405b", "--system",
-                       "hgx-h100", "--precision", "fp8", "--output-tokens", "7661", "--json")
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "inference",
+        "--model",
+        "llama-3.1-405b",
+        "--system",
+        "hgx-h100",
+        "--precision",
+        "fp8",
+        "--output-tokens",
+        "7661",
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
-    for key in ("max_batch", "tokens_per_s_per_system", "usd_per_million_tokens", "ttft_s",
-                "feasible", "instance_accelerators", "step_time_s"):
+    for key in (
+        "max_batch",
+        "tokens_per_s_per_system",
+        "usd_per_million_tokens",
+        "ttft_s",
+        "feasible",
+        "instance_accelerators",
+        "step_time_s",
+    ):
         assert key in data
-    code, out, _ = run(capsys, "estimate", "inference", "--model", "llama-3.1-405b", "--system",
-                       "hgx-h100", "--max-units-per-instance", "1")
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "inference",
+        "--model",
+        "llama-3.1-405b",
+        "--system",
+        "hgx-h100",
+        "--max-units-per-instance",
+        "1",
+    )
     assert code == 0
     assert "fp8" in out and "2 units" in out
 
 
 def test_pretrain_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "estimate", "pretrain", "--model", "gpt-3-175b", "--system",
-                       "hgx-h100", "--tokens", "300B", "--goodput", "0.9", "--deadline",
-                       "30 days", "--json")
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "pretrain",
+        "--model",
+        "gpt-3-175b",
+        "--system",
+        "hgx-h100",
+        "--tokens",
+        "300B",
+        "--goodput",
+        "0.9",
+        "--deadline",
+        "30 days",
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
     for key in ("flops", "days", "accelerator_hours", "cost_usd"):
@@ -50,18 +101,45 @@ def test_pretrain_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_rl_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "estimate", "rl", "--policy", "llama-3.1-8b", "--problems", "10K",
-                       "--samples-per-problem", "4", "--reward-model", "orm=llama-3.1-8b",
-                       "--reward-model", "prm=llama-3.1-8b:process:5", "--reference",
-                       "llama-3.1-8b", "--verifier", "code=2@0.5", "--system", "hgx-h100",
-                       "--json")
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "rl",
+        "--policy",
+        "llama-3.1-8b",
+        "--problems",
+        "10K",
+        "--samples-per-problem",
+        "4",
+        "--reward-model",
+        "orm=llama-3.1-8b",
+        "--reward-model",
+        "prm=llama-3.1-8b:process:5",
+        "--reference",
+        "llama-3.1-8b",
+        "--verifier",
+        "code=2@0.5",
+        "--system",
+        "hgx-h100",
+        "--json",
+    )
     assert code == 0, out
     data = json.loads(out)
-    assert {"roles", "verifier_core_seconds", "forward_backward_flop_ratio",
-            "role_flop_shares"} <= set(data)
+    assert {
+        "roles",
+        "verifier_core_seconds",
+        "forward_backward_flop_ratio",
+        "role_flop_shares",
+    } <= set(data)
     names = [r["name"] for r in data["roles"]]
-    assert names == ["generate", "generate_prefill", "reward:orm", "reward:prm", "reference",
-                     "train"]
+    assert names == [
+        "generate",
+        "generate_prefill",
+        "reward:orm",
+        "reward:prm",
+        "reference",
+        "train",
+    ]
     assert {"name", "work_unit", "per_sample", "amount"} <= set(data["roles"][0])
     assert data["verifier_core_seconds"] == pytest.approx(40_000 * 1.0)
 
@@ -72,10 +150,32 @@ def test_rl_json(capsys: pytest.CaptureFixture[str]) -> None:
         ["estimate", "kv", "--model", "nope", "--tokens", "1", "--batch", "1"],
         ["estimate", "inference", "--model", "nope", "--system", "hgx-h100"],
         ["estimate", "inference", "--model", "llama-3.1-8b", "--system", "nope"],
-        ["estimate", "pretrain", "--model", "nope", "--system", "hgx-h100", "--tokens", "1T",
-         "--goodput", "0.9"],
-        ["estimate", "pretrain", "--model", "llama-3.1-8b", "--system", "hgx-h100", "--tokens",
-         "1T", "--goodput", "0.9", "--deadline", "90"],
+        [
+            "estimate",
+            "pretrain",
+            "--model",
+            "nope",
+            "--system",
+            "hgx-h100",
+            "--tokens",
+            "1T",
+            "--goodput",
+            "0.9",
+        ],
+        [
+            "estimate",
+            "pretrain",
+            "--model",
+            "llama-3.1-8b",
+            "--system",
+            "hgx-h100",
+            "--tokens",
+            "1T",
+            "--goodput",
+            "0.9",
+            "--deadline",
+            "90",
+        ],
         ["estimate", "rl", "--policy", "nope", "--problems", "1K", "--samples-per-problem", "4"],
     ],
 )

@@ -17,9 +17,16 @@ GB = 1e9
 
 
 def spec(**kw: object) -> InferenceSpec:
-    data = dict(kind="inference", model="llama-3.1-405b", precision="fp8", kv_precision="bf16",
-                requests_per_day="1M", prompt_tokens=1000, output_tokens=775,
-                tokens_per_s_per_user=30)
+    data = dict(
+        kind="inference",
+        model="llama-3.1-405b",
+        precision="fp8",
+        kv_precision="bf16",
+        requests_per_day="1M",
+        prompt_tokens=1000,
+        output_tokens=775,
+        tokens_per_s_per_user=30,
+    )
     data.update(kw)
     return InferenceSpec.model_validate(data)
 
@@ -37,7 +44,9 @@ def test_long_reasoning_output_cuts_batch_and_raises_cost() -> None:
     assert reasoning.usd_per_million_tokens / chat.usd_per_million_tokens >= 2.5  # type: ignore[operator]
     # With a short prompt the total cost rises >= 3x too.
     short_chat = estimate_inference(spec(output_tokens=775, prompt_tokens=200), CATALOG, "hgx-h100")
-    short_reason = estimate_inference(spec(output_tokens=7661, prompt_tokens=200), CATALOG, "hgx-h100")
+    short_reason = estimate_inference(
+        spec(output_tokens=7661, prompt_tokens=200), CATALOG, "hgx-h100"
+    )
     assert short_reason.usd_per_million_tokens / short_chat.usd_per_million_tokens >= 3  # type: ignore[operator]
 
 
@@ -64,8 +73,8 @@ def test_decode_numbers_recomputed_by_hand() -> None:
     assert est.step_time_s == pytest.approx(step, rel=1e-9)
     assert est.tokens_per_s_per_system == pytest.approx(batch / step, rel=1e-9)
     assert est.step_time_s <= t  # type: ignore[operator]
-    prefill = 8 * 1979e12 * eff.prefill_compute_utilisation / (
-        2 * 405e9 + 4 * 128 * 126 * 128 * 500
+    prefill = (
+        8 * 1979e12 * eff.prefill_compute_utilisation / (2 * 405e9 + 4 * 128 * 126 * 128 * 500)
     )
     assert est.prefill_tokens_per_s_per_system == pytest.approx(prefill, rel=1e-9)
     assert est.ttft_s == pytest.approx(1000 / prefill, rel=1e-9)
@@ -130,8 +139,9 @@ def test_cpu_only_and_unsupported_precision_rates() -> None:
 
 
 def test_unreachable_interactivity_is_explained() -> None:
-    est = estimate_inference(spec(tokens_per_s_per_user=500), CATALOG, "hgx-h100",
-                             max_units_per_instance=1)
+    est = estimate_inference(
+        spec(tokens_per_s_per_user=500), CATALOG, "hgx-h100", max_units_per_instance=1
+    )
     assert not est.feasible and "unreachable" in est.reason
 
 
@@ -147,26 +157,40 @@ def test_efficiency_factors_come_from_the_catalog(tmp_path: Path) -> None:
     base = load_catalog()
     eff = base.system("hgx-h100").efficiency
     assert eff is not None
-    half = load_catalog([_overlay(tmp_path, f"""
+    half = load_catalog(
+        [
+            _overlay(
+                tmp_path,
+                f"""
 systems:
   hgx-h100:
     efficiency:
       decode_bandwidth_utilisation: {eff.decode_bandwidth_utilisation / 2}
       prefill_compute_utilisation: {eff.prefill_compute_utilisation / 2}
       training_mfu: {eff.training_mfu / 2}
-""")])
+""",
+            )
+        ]
+    )
     s = spec(output_tokens=7661, tokens_per_s_per_user=1)
     a = estimate_inference(s, base, "hgx-h100")
     b = estimate_inference(s, half, "hgx-h100")
     assert a.bound == "memory" and a.max_batch == b.max_batch
     assert b.tokens_per_s_per_system == pytest.approx(a.tokens_per_s_per_system / 2, rel=1e-9)  # type: ignore[operator]
     assert b.prefill_tokens_per_s_per_system == pytest.approx(
-        a.prefill_tokens_per_s_per_system / 2, rel=1e-9  # type: ignore[operator]
+        a.prefill_tokens_per_s_per_system / 2,
+        rel=1e-9,  # type: ignore[operator]
     )
     from planner.workloads import PretrainSpec
 
-    p = PretrainSpec(kind="pretrain", model="llama-3.1-8b", tokens=1e12, deadline="1 day",
-                     goodput=0.9, global_batch_tokens=4e6)
+    p = PretrainSpec(
+        kind="pretrain",
+        model="llama-3.1-8b",
+        tokens=1e12,
+        deadline="1 day",
+        goodput=0.9,
+        global_batch_tokens=4e6,
+    )
     ra = demand_for("p", p, base, ["hgx-h100"], DAY).roles[0].rates["hgx-h100"].per_unit_s
     rb = demand_for("p", p, half, ["hgx-h100"], DAY).roles[0].rates["hgx-h100"].per_unit_s
     assert rb == pytest.approx(ra / 2, rel=1e-12)
@@ -175,7 +199,9 @@ systems:
 def test_hbm_usable_fraction_from_catalog_and_override(tmp_path: Path) -> None:
     s = spec(output_tokens=7661, tokens_per_s_per_user=1)
     base = estimate_inference(s, CATALOG, "hgx-h100")
-    over = load_catalog([_overlay(tmp_path, "systems:\n  hgx-h100:\n    hbm_usable_fraction: 0.8\n")])
+    over = load_catalog(
+        [_overlay(tmp_path, "systems:\n  hgx-h100:\n    hbm_usable_fraction: 0.8\n")]
+    )
     lower = estimate_inference(s, over, "hgx-h100")
     kv_seq = (1000 + 7661) * 516_096
     assert base.max_batch_hbm == pytest.approx((640e9 * 0.9 - 405e9) / kv_seq, rel=1e-9)

@@ -17,19 +17,34 @@ PROBLEMS, EPOCHS = 1000, 2
 
 def spec(**kw: object) -> RLSpec:
     data = dict(
-        kind="rl", policy="llama-3.1-8b", problems=PROBLEMS, samples_per_problem=N,
-        prompt_tokens=P, completion_tokens=C, kept_fraction=F, epochs=EPOCHS,
-        samples_per_update=1024, deadline="10 days", goodput=0.9,
+        kind="rl",
+        policy="llama-3.1-8b",
+        problems=PROBLEMS,
+        samples_per_problem=N,
+        prompt_tokens=P,
+        completion_tokens=C,
+        kept_fraction=F,
+        epochs=EPOCHS,
+        samples_per_update=1024,
+        deadline="10 days",
+        goodput=0.9,
         reward_models=[
             {"name": "orm", "model": "llama-3.1-8b", "kind": "outcome", "passes_per_sample": 2},
             {"name": "prm", "model": "llama-3.1-70b", "kind": "process", "steps_per_sample": 10},
-            {"name": "prm1", "model": "llama-3.1-8b", "kind": "process", "steps_per_sample": 10,
-             "per_step_passes": False},
+            {
+                "name": "prm1",
+                "model": "llama-3.1-8b",
+                "kind": "process",
+                "steps_per_sample": 10,
+                "per_step_passes": False,
+            },
         ],
         reference={"model": "llama-3.1-8b"},
         critic={"model": "llama-3.1-70b"},
-        verifiers=[{"name": "code", "core_seconds_per_sample": 3.0, "applies_to": 0.5},
-                   {"name": "math", "core_seconds_per_sample": 0.2, "applies_to": 1.0}],
+        verifiers=[
+            {"name": "code", "core_seconds_per_sample": 3.0, "applies_to": 0.5},
+            {"name": "math", "core_seconds_per_sample": 0.2, "applies_to": 1.0},
+        ],
     )
     data.update(kw)
     return RLSpec.model_validate(data)
@@ -98,8 +113,9 @@ def test_forward_backward_ratio_and_shares() -> None:
 
 def test_generation_rate_throughput_vs_latency_mode() -> None:
     fast = demand_for("a", spec(), CATALOG, ["hgx-h100"], DAY)
-    slow = demand_for("b", spec(generation_tokens_per_s_per_sequence=200), CATALOG,
-                      ["hgx-h100"], DAY)
+    slow = demand_for(
+        "b", spec(generation_tokens_per_s_per_sequence=200), CATALOG, ["hgx-h100"], DAY
+    )
     r_fast = fast.roles[0].rates["hgx-h100"]
     r_slow = slow.roles[0].rates["hgx-h100"]
     assert r_fast.per_unit_s > r_slow.per_unit_s > 0
@@ -108,8 +124,9 @@ def test_generation_rate_throughput_vs_latency_mode() -> None:
 def test_process_rm_needs_steps_and_refs_checked() -> None:
     with pytest.raises(ValueError):
         spec(reward_models=[{"name": "p", "model": "llama-3.1-8b", "kind": "process"}])
-    bad = spec(reward_models=[{"name": "o", "model": "nope", "kind": "outcome"}],
-               critic={"model": "nada"})
+    bad = spec(
+        reward_models=[{"name": "o", "model": "nope", "kind": "outcome"}], critic={"model": "nada"}
+    )
     problems = check_workload_refs("rl", bad, CATALOG)
     assert [loc for loc, _ in problems] == [("reward_models", 0, "model"), ("critic", "model")]
     assert "unknown model 'nope'" in problems[0][1]

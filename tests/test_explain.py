@@ -21,7 +21,8 @@ def test_unit_costs_recomputed_from_catalog_and_sites() -> None:
         per_s = min(
             system.capex_usd / system.lifetime_s
             + system.power_w * topo.site(d).pue * topo.site(d).electricity_usd_per_kwh / 3.6e6
-            for d in topo.datacenters() if rec["system"] in topo.site(d).systems
+            for d in topo.datacenters()
+            if rec["system"] in topo.site(d).systems
         )
         rate = rates[(rec["workload"], rec["role"])][rec["system"]]
         assert math.isclose(rec["usd_per_unit_s"], per_s, rel_tol=1e-12)
@@ -35,10 +36,20 @@ def test_pretraining_goes_where_its_flops_are_cheapest() -> None:
     """With power, links and availability slack, the single-site pretraining runs on the system
     --explain ranks cheapest."""
     scenario = planner.load_scenario()
-    records = [r for r in unit_costs(scenario, planner.demands(scenario)) if r["workload"] == "pretrain-405b"]
-    cheapest = min((r for r in records if r["usd_per_work_unit"]), key=lambda r: r["usd_per_work_unit"])
+    records = [
+        r
+        for r in unit_costs(scenario, planner.demands(scenario))
+        if r["workload"] == "pretrain-405b"
+    ]
+    cheapest = min(
+        (r for r in records if r["usd_per_work_unit"]), key=lambda r: r["usd_per_work_unit"]
+    )
     plan = planner.solve(scenario)
-    used = {a["system"] for a in plan.allocations if a["workload"] == "pretrain-405b" and a["share_of_role"] > 0.01}
+    used = {
+        a["system"]
+        for a in plan.allocations
+        if a["workload"] == "pretrain-405b" and a["share_of_role"] > 0.01
+    }
     assert used == {cheapest["system"]}
 
 

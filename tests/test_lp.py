@@ -43,8 +43,13 @@ def write_scenario(
     name: str = "case",
 ) -> Path:
     """A scenario file (plus its topology and catalog overlay) in tmp_path; returns its path."""
-    topo = {"name": "t", "description": "test fixture", "source": "tests/test_lp.py",
-            "datacenters": sites, "links": links or []}
+    topo = {
+        "name": "t",
+        "description": "test fixture",
+        "source": "tests/test_lp.py",
+        "datacenters": sites,
+        "links": links or [],
+    }
     (tmp_path / f"{name}-topo.yaml").write_text(yaml.safe_dump(topo, sort_keys=False))
     doc: dict[str, Any] = {
         "topology": f"{name}-topo.yaml",
@@ -60,26 +65,58 @@ def write_scenario(
     return path
 
 
-def site(systems: dict[str, dict[str, int]], *, cap: str = "100 MW", pue: float = 1.0,
-         price: float = 0.0, cpu: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"power_cap": cap, "pue": pue, "electricity_usd_per_kwh": price,
-                           "systems": systems}
+def site(
+    systems: dict[str, dict[str, int]],
+    *,
+    cap: str = "100 MW",
+    pue: float = 1.0,
+    price: float = 0.0,
+    cpu: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "power_cap": cap,
+        "pue": pue,
+        "electricity_usd_per_kwh": price,
+        "systems": systems,
+    }
     if cpu is not None:
         out["cpu_servers"] = cpu
     return out
 
 
 def inference(requests: str, model: str = "llama-3.1-8b", **kw: Any) -> dict[str, Any]:
-    return {"kind": "inference", "model": model, "requests_per_day": requests, "prompt_tokens": 1000,
-            "output_tokens": 500, "tokens_per_s_per_user": 30, **kw}
+    return {
+        "kind": "inference",
+        "model": model,
+        "requests_per_day": requests,
+        "prompt_tokens": 1000,
+        "output_tokens": 500,
+        "tokens_per_s_per_user": 30,
+        **kw,
+    }
 
 
-def rl_workload(policy: str, problems: str, *, kept: float = 0.25, verifiers: list | None = None,
-                deadline: str = "10 days") -> dict[str, Any]:
-    return {"kind": "rl", "policy": policy, "problems": problems, "samples_per_problem": 8,
-            "prompt_tokens": 500, "completion_tokens": 2000, "kept_fraction": kept,
-            "samples_per_update": "10K", "deadline": deadline, "goodput": 0.9,
-            "verifiers": verifiers or []}
+def rl_workload(
+    policy: str,
+    problems: str,
+    *,
+    kept: float = 0.25,
+    verifiers: list | None = None,
+    deadline: str = "10 days",
+) -> dict[str, Any]:
+    return {
+        "kind": "rl",
+        "policy": policy,
+        "problems": problems,
+        "samples_per_problem": 8,
+        "prompt_tokens": 500,
+        "completion_tokens": 2000,
+        "kept_fraction": kept,
+        "samples_per_update": "10K",
+        "deadline": deadline,
+        "goodput": 0.9,
+        "verifiers": verifiers or [],
+    }
 
 
 # -- hand computation helpers --------------------------------------------------------------
@@ -113,7 +150,9 @@ def unit_need(demand: Any, role: Any, system: str) -> float:
 
 
 def total_need(demand: Any, system: str, roles: list[str] | None = None) -> float:
-    return sum(unit_need(demand, r, system) for r in demand.roles if roles is None or r.name in roles)
+    return sum(
+        unit_need(demand, r, system) for r in demand.roles if roles is None or r.name in roles
+    )
 
 
 def busy_hours(demand: Any, system: str, roles: list[str] | None = None) -> float:
@@ -165,9 +204,23 @@ def test_cheapest_per_work_wins(tmp_path: Path) -> None:
     catalog = {"systems": {"hgx-h100": {"capex_usd": 100000}, "hgx-b200": {"capex_usd": 300000}}}
     path = write_scenario(
         tmp_path,
-        {"a": site({"hgx-h100": {"max_units": 100}, "hgx-b200": {"max_units": 100}}, pue=1.25, price=0.1)},
-        {"pt": {"kind": "pretrain", "model": "llama-3.1-8b", "tokens": "1T", "deadline": "30 days",
-                "goodput": 0.9, "global_batch_tokens": "4M"}},
+        {
+            "a": site(
+                {"hgx-h100": {"max_units": 100}, "hgx-b200": {"max_units": 100}},
+                pue=1.25,
+                price=0.1,
+            )
+        },
+        {
+            "pt": {
+                "kind": "pretrain",
+                "model": "llama-3.1-8b",
+                "tokens": "1T",
+                "deadline": "30 days",
+                "goodput": 0.9,
+                "global_batch_tokens": "4M",
+            }
+        },
         catalog=catalog,
     )
     sc = planner.load_scenario(path)
@@ -181,12 +234,21 @@ def test_cheapest_per_work_wins(tmp_path: Path) -> None:
     need = unit_need(demand, role, "hgx-h100")
     units = ceil(need)
     busy_h = role.amount / rate["hgx-h100"] / S_PER_H
-    expected = units * capex_per_unit(sc, "hgx-h100") + busy_h * usd_per_busy_hour(sc, "a", "hgx-h100")
+    expected = units * capex_per_unit(sc, "hgx-h100") + busy_h * usd_per_busy_hour(
+        sc, "a", "hgx-h100"
+    )
     # The same from the enumeration over both systems (guards the "no mix" argument).
-    pools = [dict(lo=0, hi=ceil(unit_need(demand, role, s)), owned=0, capex=capex_per_unit(sc, s),
-                  share=1 / unit_need(demand, role, s),
-                  energy=usd_per_busy_hour(sc, "a", s) * demand.window_s / S_PER_H)
-             for s in ("hgx-h100", "hgx-b200")]
+    pools = [
+        dict(
+            lo=0,
+            hi=ceil(unit_need(demand, role, s)),
+            owned=0,
+            capex=capex_per_unit(sc, s),
+            share=1 / unit_need(demand, role, s),
+            energy=usd_per_busy_hour(sc, "a", s) * demand.window_s / S_PER_H,
+        )
+        for s in ("hgx-h100", "hgx-b200")
+    ]
     cost, best_units, runner_up = cheapest(pools)
     assert math.isclose(cost, expected, rel_tol=1e-12) and best_units == (units, 0)
     assert runner_up > cost * (1 + 1e-3)
@@ -197,14 +259,18 @@ def test_cheapest_per_work_wins(tmp_path: Path) -> None:
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
     costs = {c["component"]: c["cost_usd"] for c in plan.costs()}
     assert math.isclose(costs["capex"], units * capex_per_unit(sc, "hgx-h100"), rel_tol=REL)
-    assert math.isclose(costs["energy"], busy_h * usd_per_busy_hour(sc, "a", "hgx-h100"), rel_tol=REL)
+    assert math.isclose(
+        costs["energy"], busy_h * usd_per_busy_hour(sc, "a", "hgx-h100"), rel_tol=REL
+    )
 
     # Flip the prices: B200 at the same price per unit is cheaper per FLOP and wins alone.
     catalog["systems"]["hgx-b200"]["capex_usd"] = 100000
     (tmp_path / "case-catalog.yaml").write_text(yaml.safe_dump(catalog))
     flipped = planner.load_scenario(path)
     units_b = ceil(unit_need(demand, role, "hgx-b200"))
-    expected_b = units_b * capex_per_unit(flipped, "hgx-b200") + role.amount / rate["hgx-b200"] / S_PER_H * usd_per_busy_hour(flipped, "a", "hgx-b200")
+    expected_b = units_b * capex_per_unit(flipped, "hgx-b200") + role.amount / rate[
+        "hgx-b200"
+    ] / S_PER_H * usd_per_busy_hour(flipped, "a", "hgx-b200")
     plan = planner.solve(flipped)
     assert fleet(plan) == {("a", "hgx-h100"): 0, ("a", "hgx-b200"): units_b}
     assert math.isclose(plan.total_cost_usd, expected_b, rel_tol=REL)
@@ -212,8 +278,10 @@ def test_cheapest_per_work_wins(tmp_path: Path) -> None:
 
 # -- 2. a CPU-heavy verifier: k CPU servers next to Rainier, or a flip to NVL72 ------------
 
-RL_VERIFIER = [{"name": "sandbox", "core_seconds_per_sample": 8, "applies_to": 0.5},
-               {"name": "checker", "core_seconds_per_sample": 0.5, "applies_to": 0.2}]
+RL_VERIFIER = [
+    {"name": "sandbox", "core_seconds_per_sample": 8, "applies_to": 0.5},
+    {"name": "checker", "core_seconds_per_sample": 0.5, "applies_to": 0.2},
+]
 
 
 def verifier_cores(sc: planner.Scenario, demand: Any, name: str = "rl") -> float:
@@ -226,8 +294,14 @@ def verifier_cores(sc: planner.Scenario, demand: Any, name: str = "rl") -> float
 def test_verifier_needs_k_cpu_servers_on_rainier(tmp_path: Path) -> None:
     path = write_scenario(
         tmp_path,
-        {"rainier": site({"trn2-server": {"max_units": 100}}, pue=1.15, price=0.08,
-                         cpu={"system": "cpu-server", "max_units": 50})},
+        {
+            "rainier": site(
+                {"trn2-server": {"max_units": 100}},
+                pue=1.15,
+                price=0.08,
+                cpu={"system": "cpu-server", "max_units": 50},
+            )
+        },
         {"rl": rl_workload("llama-3.1-8b", "20M", verifiers=RL_VERIFIER)},
     )
     sc = planner.load_scenario(path)
@@ -238,7 +312,10 @@ def test_verifier_needs_k_cpu_servers_on_rainier(tmp_path: Path) -> None:
     need = total_need(demand, "trn2-server")
     n = ceil(need)
     cores = verifier_cores(sc, demand)
-    cpu_cost = capex_per_unit(sc, "cpu-server") + usd_per_busy_hour(sc, "rainier", "cpu-server") * HOURS_PER_YEAR
+    cpu_cost = (
+        capex_per_unit(sc, "cpu-server")
+        + usd_per_busy_hour(sc, "rainier", "cpu-server") * HOURS_PER_YEAR
+    )
     energy = busy_hours(demand, "trn2-server") * usd_per_busy_hour(sc, "rainier", "trn2-server")
 
     def cost(extra: int) -> tuple[float, int]:
@@ -262,7 +339,9 @@ def test_verifier_flips_the_choice_to_nvl72(tmp_path: Path) -> None:
     # No CPU servers; electricity 0 so cost is capex alone. 16 core-s per sample / 2 = 8 per sample.
     heavy = [{"name": "sandbox", "core_seconds_per_sample": 16, "applies_to": 0.5}]
     sites = {"rainier": site({"trn2-server": {"max_units": 200}, "gb200-nvl72": {"max_units": 5}})}
-    path = write_scenario(tmp_path, sites, {"rl": rl_workload("llama-3.1-8b", "20M", verifiers=heavy)})
+    path = write_scenario(
+        tmp_path, sites, {"rl": rl_workload("llama-3.1-8b", "20M", verifiers=heavy)}
+    )
     sc = planner.load_scenario(path)
     cat = sc.catalog
     assert cat.spare_cores("gb200-nvl72") == 36 * 72 - 2 * 72 == 2448
@@ -276,7 +355,13 @@ def test_verifier_flips_the_choice_to_nvl72(tmp_path: Path) -> None:
         i_min = max(0, math.ceil((cores - 2448 * j) / 64 - 1e-9))
         if j == 0:
             i_min = max(i_min, ceil(trn_work))
-        options.append((j * capex_per_unit(sc, "gb200-nvl72") + i_min * capex_per_unit(sc, "trn2-server"), j, i_min))
+        options.append(
+            (
+                j * capex_per_unit(sc, "gb200-nvl72") + i_min * capex_per_unit(sc, "trn2-server"),
+                j,
+                i_min,
+            )
+        )
     options.sort()
     expected, racks, servers = options[0]
     assert (racks, servers) == (1, 0)  # the flip we meant
@@ -305,8 +390,10 @@ def power_capped(tmp_path: Path) -> Path:
     cap_w = (CAPPED_UNITS + 0.5) * H100_KW * 1000 * 1.2
     return write_scenario(
         tmp_path,
-        {"a": site({"hgx-h100": {"max_units": 100}}, cap=f"{cap_w} W", pue=1.2, price=0.05),
-         "b": site({"hgx-h100": {"max_units": 100}}, pue=1.3, price=0.12)},
+        {
+            "a": site({"hgx-h100": {"max_units": 100}}, cap=f"{cap_w} W", pue=1.2, price=0.05),
+            "b": site({"hgx-h100": {"max_units": 100}}, pue=1.3, price=0.12),
+        },
         {"chat": inference("110M")},
         name="capped",
     )
@@ -321,20 +408,32 @@ def test_power_cap_forces_a_split(tmp_path: Path) -> None:
     cap_units = math.floor(sc.topology.site("a").power_cap_w / (H100_KW * 1000 * 1.2))
     assert cap_units == CAPPED_UNITS
     window_h = demand.window_s / S_PER_H
-    pools = [dict(lo=0, hi=cap_units, owned=0, capex=capex_per_unit(sc, "hgx-h100"), share=1 / need,
-                  energy=usd_per_busy_hour(sc, d, "hgx-h100") * window_h)
-             for d in ("a", "b")]
+    pools = [
+        dict(
+            lo=0,
+            hi=cap_units,
+            owned=0,
+            capex=capex_per_unit(sc, "hgx-h100"),
+            share=1 / need,
+            energy=usd_per_busy_hour(sc, d, "hgx-h100") * window_h,
+        )
+        for d in ("a", "b")
+    ]
     pools[1]["hi"] = ceil(need) + 2
     expected, units, runner_up = cheapest(pools)
     assert units == (CAPPED_UNITS, ceil(need) - CAPPED_UNITS)
     # By formula: all units bought, site a busy all year, b busy for the rest.
     formula = ceil(need) * capex_per_unit(sc, "hgx-h100") + window_h * (
         CAPPED_UNITS * usd_per_busy_hour(sc, "a", "hgx-h100")
-        + (need - CAPPED_UNITS) * usd_per_busy_hour(sc, "b", "hgx-h100"))
+        + (need - CAPPED_UNITS) * usd_per_busy_hour(sc, "b", "hgx-h100")
+    )
     assert math.isclose(expected, formula, rel_tol=1e-12)
 
     plan = planner.solve(sc)
-    assert fleet(plan) == {("a", "hgx-h100"): CAPPED_UNITS, ("b", "hgx-h100"): ceil(need) - CAPPED_UNITS}
+    assert fleet(plan) == {
+        ("a", "hgx-h100"): CAPPED_UNITS,
+        ("b", "hgx-h100"): ceil(need) - CAPPED_UNITS,
+    }
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
 
 
@@ -358,11 +457,20 @@ def rl_link_case(tmp_path: Path, capacity_gbs: float) -> Path:
     site g can buy HGX H100. Links cost $1/TB; electricity is 0 everywhere."""
     return write_scenario(
         tmp_path,
-        {"t": site({"gb200-nvl72": {"max_units": 1, "owned": 1}}),
-         "g": site({"hgx-h100": {"max_units": 500}})},
+        {
+            "t": site({"gb200-nvl72": {"max_units": 1, "owned": 1}}),
+            "g": site({"hgx-h100": {"max_units": 500}}),
+        },
         {"rl": rl_workload("llama-3.1-70b", "80M", kept=0.05)},
-        links=[{"a": "t", "b": "g", "capacity": f"{capacity_gbs} GB/s", "latency": "10 ms",
-                "cost_usd_per_tb": 1.0}],
+        links=[
+            {
+                "a": "t",
+                "b": "g",
+                "capacity": f"{capacity_gbs} GB/s",
+                "latency": "10 ms",
+                "cost_usd_per_tb": 1.0,
+            }
+        ],
         name=f"link{capacity_gbs:g}",
     )
 
@@ -384,12 +492,18 @@ def rl_link_expectations(sc: planner.Scenario) -> dict[str, Any]:
     # Trainer at t: the rack trains and generates what it can; g generates the rest.
     share_t = (1 - train_t) / gen_t
     rest = 1 - share_t
-    options["trainer_t"] = (ceil(rest * gen_g) * h100 + (k_gbs * rest + w_gbs) * usd_per_gbs, k_gbs * rest + w_gbs)
+    options["trainer_t"] = (
+        ceil(rest * gen_g) * h100 + (k_gbs * rest + w_gbs) * usd_per_gbs,
+        k_gbs * rest + w_gbs,
+    )
     # Trainer at g: g trains, the rack generates what it can, g buys whole units for the rest
     # and then, since trajectories cost link money, generates as much as those units allow.
     units_g = ceil(train_g + (1 - min(1.0, 1 / gen_t)) * gen_g)
     share_t = max(0.0, 1 - (units_g - train_g) / gen_g)
-    options["trainer_g"] = (units_g * h100 + (k_gbs * share_t + w_gbs) * usd_per_gbs, k_gbs * share_t + w_gbs)
+    options["trainer_g"] = (
+        units_g * h100 + (k_gbs * share_t + w_gbs) * usd_per_gbs,
+        k_gbs * share_t + w_gbs,
+    )
     return {"k_gbs": k_gbs, "w_gbs": w_gbs, "options": options, "samples": rl.samples}
 
 
@@ -399,7 +513,9 @@ def test_thin_link_keeps_generation_with_the_trainer(tmp_path: Path) -> None:
     split = min(options["trainer_t"], options["trainer_g"])
     assert split[0] < options["all_at_g"][0] * 0.99  # splitting is worth it on a fat link
 
-    thin = planner.load_scenario(rl_link_case(tmp_path, 0.5 * w_gbs))  # thinner than the weights alone
+    thin = planner.load_scenario(
+        rl_link_case(tmp_path, 0.5 * w_gbs)
+    )  # thinner than the weights alone
     plan = planner.solve(thin)
     (row,) = plan.rl
     assert row["trainer_site"] == "g"
@@ -429,8 +545,10 @@ def test_owned_units_first(tmp_path: Path, requests: str) -> None:
     # Site a owns 3 HGX H100 and runs them dearly; site b is cheaper to run but owns none.
     path = write_scenario(
         tmp_path,
-        {"a": site({"hgx-h100": {"max_units": 20, "owned": 3}}, pue=1.2, price=0.15),
-         "b": site({"hgx-h100": {"max_units": 20}}, pue=1.2, price=0.05)},
+        {
+            "a": site({"hgx-h100": {"max_units": 20, "owned": 3}}, pue=1.2, price=0.15),
+            "b": site({"hgx-h100": {"max_units": 20}}, pue=1.2, price=0.05),
+        },
         {"chat": inference(requests)},
     )
     sc = planner.load_scenario(path)
@@ -439,13 +557,18 @@ def test_owned_units_first(tmp_path: Path, requests: str) -> None:
     window_h = demand.window_s / S_PER_H
     pools = [dict(lo=3, hi=20, owned=3), dict(lo=0, hi=20, owned=0)]
     for p, d in zip(pools, ("a", "b")):
-        p.update(capex=capex_per_unit(sc, "hgx-h100"), share=1 / need,
-                 energy=usd_per_busy_hour(sc, d, "hgx-h100") * window_h)
+        p.update(
+            capex=capex_per_unit(sc, "hgx-h100"),
+            share=1 / need,
+            energy=usd_per_busy_hour(sc, d, "hgx-h100") * window_h,
+        )
     expected, units, _ = cheapest(pools)
     if need < 3:
         # Owned units carry it all: no capex, energy of the busy hours at a.
         assert units == (3, 0)
-        assert math.isclose(expected, need * window_h * usd_per_busy_hour(sc, "a", "hgx-h100"), rel_tol=1e-12)
+        assert math.isclose(
+            expected, need * window_h * usd_per_busy_hour(sc, "a", "hgx-h100"), rel_tol=1e-12
+        )
     else:
         # The 3 owned units are kept; only the remainder is bought (at the cheaper site).
         assert units == (3, ceil(need - 3))
@@ -476,10 +599,9 @@ def test_rental_reserves_units_for_the_horizon(tmp_path: Path, owned: int) -> No
     assert units > owned
     rented = units - owned
     owned_busy_h = max(0.0, busy_h - rented * HOURS_PER_YEAR)
-    expected = (
-        rented * HOURS_PER_YEAR * sc.catalog.system("hgx-h100").rental_usd_per_hour
-        + owned_busy_h * usd_per_busy_hour(sc, "a", "hgx-h100")
-    )
+    expected = rented * HOURS_PER_YEAR * sc.catalog.system(
+        "hgx-h100"
+    ).rental_usd_per_hour + owned_busy_h * usd_per_busy_hour(sc, "a", "hgx-h100")
     plan = planner.solve(sc)
     assert fleet(plan)[("a", "hgx-h100")] == units
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
@@ -530,18 +652,36 @@ def test_shipped_plan_physics(shipped_plans: dict[str, Any], key: str) -> None:
     rl_rows = {r["workload"]: r for r in plan.rl}
     for demand in planner.demands(sc):
         for role in demand.roles:
-            rows = [a for a in plan.allocations if (a["workload"], a["role"]) == (demand.name, role.name)]
-            assert all(demand.start_s - 60 <= a["period_start_s"] and a["period_end_s"] <= demand.end_s + 60
-                       for a in rows)
-            done = sum(a["units"] * role.rates[a["system"]].per_unit_s * (a["period_end_s"] - a["period_start_s"])
-                       for a in rows)
+            rows = [
+                a
+                for a in plan.allocations
+                if (a["workload"], a["role"]) == (demand.name, role.name)
+            ]
+            assert all(
+                demand.start_s - 60 <= a["period_start_s"]
+                and a["period_end_s"] <= demand.end_s + 60
+                for a in rows
+            )
+            done = sum(
+                a["units"]
+                * role.rates[a["system"]].per_unit_s
+                * (a["period_end_s"] - a["period_start_s"])
+                for a in rows
+            )
             assert done >= role.amount * (1 - 1e-6), (demand.name, role.name)
         if demand.rl is not None:
-            assert sum(rl_rows[demand.name]["samples_by_site"].values()) >= demand.rl.samples * (1 - 1e-9)
+            assert sum(rl_rows[demand.name]["samples_by_site"].values()) >= demand.rl.samples * (
+                1 - 1e-9
+            )
     # Verifier cores within spare host cores + CPU servers, per site.
     for d in topo.datacenters():
-        need = sum(dem.rl.verifier_core_s_per_sample * rl_rows[dem.name]["samples_by_site"].get(d, 0.0) / dem.window_s
-                   for dem in planner.demands(sc) if dem.rl is not None)
+        need = sum(
+            dem.rl.verifier_core_s_per_sample
+            * rl_rows[dem.name]["samples_by_site"].get(d, 0.0)
+            / dem.window_s
+            for dem in planner.demands(sc)
+            if dem.rl is not None
+        )
         have = sum(cat.spare_cores(name) * units[(d, name)] for name in topo.site(d).systems)
         have += cat.system_cores(cpus[d]["system"]) * cpus[d]["units"] if d in cpus else 0
         assert need <= have * (1 + 1e-7) + 1e-6, d
@@ -579,11 +719,17 @@ def diagnosis(path: Path) -> str:
     return str(info.value)
 
 
-def test_cpu_shortfall_names_the_datacenter_and_cores(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cpu_shortfall_names_the_datacenter_and_cores(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     heavy = [{"name": "sandbox", "core_seconds_per_sample": 100, "applies_to": 1.0}]
     path = write_scenario(
         tmp_path,
-        {"rainier": site({"trn2-server": {"max_units": 4}}, cpu={"system": "cpu-server", "max_units": 1})},
+        {
+            "rainier": site(
+                {"trn2-server": {"max_units": 4}}, cpu={"system": "cpu-server", "max_units": 1}
+            )
+        },
         {"rl": rl_workload("llama-3.1-8b", "1M", verifiers=heavy)},
     )
     text = diagnosis(path)
@@ -608,7 +754,9 @@ def test_power_cap_too_small_names_power(tmp_path: Path, capsys: pytest.CaptureF
 
 
 @pytest.mark.parametrize("system", ["hgx-h100", "trn2-server"])
-def test_unrunnable_workload_is_named(tmp_path: Path, capsys: pytest.CaptureFixture, system: str) -> None:
+def test_unrunnable_workload_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture, system: str
+) -> None:
     """FP4 on a site of H100 or Trainium2 only (neither has FP4; B200 in the catalog does, but
     no site here holds one)."""
     workload = inference("1M", precision="fp4")
@@ -629,7 +777,9 @@ def test_unrunnable_workload_is_named(tmp_path: Path, capsys: pytest.CaptureFixt
 # -- output: --json, --relax, --out -----------------------------------------------------------
 
 
-def test_json_output_is_complete_and_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_json_output_is_complete_and_deterministic(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     path = power_capped(tmp_path)
     outs = []
     for _ in range(2):
@@ -637,7 +787,14 @@ def test_json_output_is_complete_and_deterministic(tmp_path: Path, capsys: pytes
         outs.append(capsys.readouterr().out)
     assert outs[0] == outs[1]
     data = json.loads(outs[0])
-    assert {"status", "total_cost_usd", "fleet", "allocations", "costs", "binding_constraints"} <= set(data)
+    assert {
+        "status",
+        "total_cost_usd",
+        "fleet",
+        "allocations",
+        "costs",
+        "binding_constraints",
+    } <= set(data)
     assert data["status"] == "optimal"
 
     assert cli.main(["plan", str(path), "--json", "--relax"]) == 0
@@ -669,8 +826,10 @@ def test_units_freed_at_a_deadline_are_reused(tmp_path: Path) -> None:
     path = write_scenario(
         tmp_path,
         {"a": site({"hgx-h100": {"max_units": 5000}})},
-        {"first": {**pt, "tokens": "3T", "deadline": "30 days"},
-         "second": {**pt, "tokens": "6T", "deadline": "90 days"}},
+        {
+            "first": {**pt, "tokens": "3T", "deadline": "30 days"},
+            "second": {**pt, "tokens": "6T", "deadline": "90 days"},
+        },
     )
     sc = planner.load_scenario(path)
     demands = by_name(sc)
@@ -692,8 +851,13 @@ def test_cpu_bound_fleet_reports_cpu_as_binding() -> None:
     """Rainier with no CPU servers and a heavy verifier: servers are bought for their host cores,
     so one server fewer could not host the verifier, and cpu:<site> is reported as binding."""
     path = Path(planner.__file__).parent / "scenarios" / "rl-verifiers.yaml"
-    sc = planner.load_scenario(path, sets=["topology_changes.datacenters.rainier.cpu_servers.max_units=0",
-                                           "workloads.rl-code.samples_per_problem=64"])
+    sc = planner.load_scenario(
+        path,
+        sets=[
+            "topology_changes.datacenters.rainier.cpu_servers.max_units=0",
+            "workloads.rl-code.samples_per_problem=64",
+        ],
+    )
     plan = planner.solve(sc)
     (row,) = [f for f in plan.fleet if f["system"] == "trn2-server"]
     spare = sc.catalog.spare_cores("trn2-server")
@@ -701,7 +865,9 @@ def test_cpu_bound_fleet_reports_cpu_as_binding() -> None:
     assert spare * (row["units"] - 1) < need <= spare * row["units"] * (1 + 1e-9)
     binding = {b["constraint"]: b for b in plan.binding_constraints}
     assert "cpu:rainier" in binding
-    assert math.isclose(binding["cpu:rainier"]["slack"], spare * row["units"] - need, rel_tol=1e-6, abs_tol=1e-3)
+    assert math.isclose(
+        binding["cpu:rainier"]["slack"], spare * row["units"] - need, rel_tol=1e-6, abs_tol=1e-3
+    )
 
 
 # -- pretraining across sites: gradient sync over the link ------------------------------------
@@ -709,14 +875,25 @@ def test_cpu_bound_fleet_reports_cpu_as_binding() -> None:
 
 def _multi_site_case(tmp_path: Path, capacity: str, allow: bool) -> Path:
     caps = {"power_cap": "45 kW"}  # 4 hgx-h100 (10.2 kW each, PUE 1) per site
-    pt = {"kind": "pretrain", "model": "llama-3.1-8b", "tokens": "1T", "deadline": "30 days",
-          "goodput": 0.9, "global_batch_tokens": "4M", "allow_multi_site": allow}
+    pt = {
+        "kind": "pretrain",
+        "model": "llama-3.1-8b",
+        "tokens": "1T",
+        "deadline": "30 days",
+        "goodput": 0.9,
+        "global_batch_tokens": "4M",
+        "allow_multi_site": allow,
+    }
     return write_scenario(
         tmp_path,
-        {"a": {**site({"hgx-h100": {"max_units": 10}}), **caps},
-         "b": {**site({"hgx-h100": {"max_units": 10}}), **caps}},
+        {
+            "a": {**site({"hgx-h100": {"max_units": 10}}), **caps},
+            "b": {**site({"hgx-h100": {"max_units": 10}}), **caps},
+        },
         {"pt": pt},
-        links=[{"a": "a", "b": "b", "capacity": capacity, "latency": "5 ms", "cost_usd_per_tb": 0.0}],
+        links=[
+            {"a": "a", "b": "b", "capacity": capacity, "latency": "5 ms", "cost_usd_per_tb": 0.0}
+        ],
         name=f"multi-{capacity.replace(' ', '')}-{allow}",
     )
 
@@ -742,8 +919,10 @@ def test_pretraining_cannot_split_over_a_thin_link_or_when_not_allowed(tmp_path:
     """A thin link (or no permission to split) leaves 4 units per site for a 7-unit job: the
     diagnosis names a limit to relax (the site's power cap, or the link when splitting is
     allowed), each with its figure."""
-    for capacity, allow, words in (("10 Gbps", True, ("link a--b", "cap of 45 kW")),
-                                   ("400 Gbps", False, ("cap of 45 kW",))):
+    for capacity, allow, words in (
+        ("10 Gbps", True, ("link a--b", "cap of 45 kW")),
+        ("400 Gbps", False, ("cap of 45 kW",)),
+    ):
         sc = planner.load_scenario(_multi_site_case(tmp_path, capacity, allow))
         with pytest.raises(InfeasibleError) as err:
             planner.solve(sc)
@@ -758,8 +937,10 @@ def test_a_workload_that_starts_later_reuses_the_units(tmp_path: Path) -> None:
     path = write_scenario(
         tmp_path,
         {"a": site({"hgx-h100": {"max_units": 5000}})},
-        {"first": {**pt, "tokens": "3T", "deadline": "30 days"},
-         "second": {**pt, "tokens": "2T", "start": "30 days", "deadline": "60 days"}},
+        {
+            "first": {**pt, "tokens": "3T", "deadline": "30 days"},
+            "second": {**pt, "tokens": "2T", "start": "30 days", "deadline": "60 days"},
+        },
     )
     sc = planner.load_scenario(path)
     demands = by_name(sc)
@@ -775,8 +956,15 @@ def test_a_workload_that_starts_later_reuses_the_units(tmp_path: Path) -> None:
 
 
 def test_start_must_come_before_the_deadline(tmp_path: Path) -> None:
-    pt = {"kind": "pretrain", "model": "llama-3.1-8b", "goodput": 0.9, "global_batch_tokens": "4M",
-          "tokens": "1T", "start": "40 days", "deadline": "30 days"}
+    pt = {
+        "kind": "pretrain",
+        "model": "llama-3.1-8b",
+        "goodput": 0.9,
+        "global_batch_tokens": "4M",
+        "tokens": "1T",
+        "start": "40 days",
+        "deadline": "30 days",
+    }
     path = write_scenario(tmp_path, {"a": site({"hgx-h100": {"max_units": 10}})}, {"pt": pt})
     assert cli.main(["validate", str(path)]) == 1
 
@@ -785,22 +973,37 @@ def test_a_training_job_runs_on_one_system_type(tmp_path: Path) -> None:
     """A pretraining just over one NVL72 rack's worth: mixing 1 rack + a few H100 servers would
     be cheapest, but a job runs on one system type, so the plan is the cheaper of ceil(need) of
     each type alone (electricity 0: capex only)."""
-    pt = {"kind": "pretrain", "model": "llama-3.1-70b", "goodput": 0.9, "global_batch_tokens": "4M",
-          "deadline": "60 days"}
+    pt = {
+        "kind": "pretrain",
+        "model": "llama-3.1-70b",
+        "goodput": 0.9,
+        "global_batch_tokens": "4M",
+        "deadline": "60 days",
+    }
     sites = {"a": site({"gb200-nvl72": {"max_units": 10}, "hgx-h100": {"max_units": 500}})}
     path = write_scenario(tmp_path, sites, {"pt": {**pt, "tokens": "1T"}})
     sc = planner.load_scenario(path)
     demand = by_name(sc)["pt"]
-    rack, server = unit_need(demand, demand.roles[0], "gb200-nvl72"), unit_need(demand, demand.roles[0], "hgx-h100")
+    rack, server = (
+        unit_need(demand, demand.roles[0], "gb200-nvl72"),
+        unit_need(demand, demand.roles[0], "hgx-h100"),
+    )
     # Scale the tokens so one rack is just too small (need ~1.1 racks).
     tokens = 1e12 * 1.1 / rack
     path = write_scenario(tmp_path, sites, {"pt": {**pt, "tokens": f"{tokens:.6g}"}})
     sc = planner.load_scenario(path)
     demand = by_name(sc)["pt"]
-    rack, server = unit_need(demand, demand.roles[0], "gb200-nvl72"), unit_need(demand, demand.roles[0], "hgx-h100")
-    options = {"gb200-nvl72": ceil(rack) * capex_per_unit(sc, "gb200-nvl72"),
-               "hgx-h100": ceil(server) * capex_per_unit(sc, "hgx-h100")}
-    mixed = capex_per_unit(sc, "gb200-nvl72") + ceil((rack - 1) * server / rack) * capex_per_unit(sc, "hgx-h100")
+    rack, server = (
+        unit_need(demand, demand.roles[0], "gb200-nvl72"),
+        unit_need(demand, demand.roles[0], "hgx-h100"),
+    )
+    options = {
+        "gb200-nvl72": ceil(rack) * capex_per_unit(sc, "gb200-nvl72"),
+        "hgx-h100": ceil(server) * capex_per_unit(sc, "hgx-h100"),
+    }
+    mixed = capex_per_unit(sc, "gb200-nvl72") + ceil((rack - 1) * server / rack) * capex_per_unit(
+        sc, "hgx-h100"
+    )
     assert mixed < min(options.values())  # mixing would be cheaper: the rule must bite
     plan = planner.solve(sc)
     assert math.isclose(plan.total_cost_usd, min(options.values()), rel_tol=REL)
@@ -811,14 +1014,23 @@ def test_pretraining_holds_the_units_its_state_needs(tmp_path: Path) -> None:
     """70B with mixed-precision Adam: 16 B x 70e9 = 1.12 TB of state; an H100 server holds
     8 x 80 GB x 0.9 usable = 576 GB, so the job needs ceil(ceil(1.12e12 / 72e9) / 8) = 2 servers
     while it runs, even though its FLOPs alone would take a fraction of one."""
-    pt = {"kind": "pretrain", "model": "llama-3.1-70b", "tokens": "2B", "deadline": "30 days",
-          "goodput": 0.9, "global_batch_tokens": "4M"}
+    pt = {
+        "kind": "pretrain",
+        "model": "llama-3.1-70b",
+        "tokens": "2B",
+        "deadline": "30 days",
+        "goodput": 0.9,
+        "global_batch_tokens": "4M",
+    }
     path = write_scenario(tmp_path, {"a": site({"hgx-h100": {"max_units": 50}})}, {"pt": pt})
     sc = planner.load_scenario(path)
     demand = by_name(sc)["pt"]
     assert total_need(demand, "hgx-h100") < 1
     state = 16 * sc.catalog.models["llama-3.1-70b"].params
-    per_gpu = sc.catalog.accelerators["h100-sxm"].hbm_bytes * sc.catalog.system("hgx-h100").hbm_usable_fraction
+    per_gpu = (
+        sc.catalog.accelerators["h100-sxm"].hbm_bytes
+        * sc.catalog.system("hgx-h100").hbm_usable_fraction
+    )
     expected = math.ceil(math.ceil(state / per_gpu) / 8)
     assert expected == 2 and demand.roles[0].min_units["hgx-h100"] == expected
     plan = planner.solve(sc)
@@ -831,8 +1043,13 @@ def test_shadow_prices_of_cores_and_cpu_servers_agree() -> None:
     server would be worth its cores at the core's shadow price, minus what the server costs over
     the horizon (capex x H / lifetime + power x PUE x price x H)."""
     path = Path(planner.__file__).parent / "scenarios" / "rl-verifiers.yaml"
-    sc = planner.load_scenario(path, sets=["topology_changes.datacenters.rainier.cpu_servers.max_units=0",
-                                           "workloads.rl-code.samples_per_problem=64"])
+    sc = planner.load_scenario(
+        path,
+        sets=[
+            "topology_changes.datacenters.rainier.cpu_servers.max_units=0",
+            "workloads.rl-code.samples_per_problem=64",
+        ],
+    )
     plan = planner.solve(sc, relax=True)
     prices = {p["constraint"]: p["value_usd"] for p in plan.shadow_prices}
     site = sc.topology.site("rainier")
@@ -843,4 +1060,8 @@ def test_shadow_prices_of_cores_and_cpu_servers_agree() -> None:
     )
     cores = sc.catalog.system_cores(site.cpu_servers.system)
     assert prices["cpu:rainier"] > 0
-    assert math.isclose(prices["avail:rainier:cpu-server"], cores * prices["cpu:rainier"] - server_cost, rel_tol=1e-6)
+    assert math.isclose(
+        prices["avail:rainier:cpu-server"],
+        cores * prices["cpu:rainier"] - server_cost,
+        rel_tol=1e-6,
+    )

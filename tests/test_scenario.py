@@ -24,7 +24,9 @@ def test_default_scenario_is_shipped_and_loads() -> None:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
-def test_every_shipped_scenario_and_override_validates(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_shipped_scenario_and_override_validates(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     scenario = planner.load_scenario(path)
     for name in scenario.data.overrides:
         assert cli.main(["validate", str(path), "--scenario", name]) == 0, capsys.readouterr().err
@@ -47,7 +49,9 @@ def test_named_overrides_and_set_combine() -> None:
 def test_override_api_matches_set_strings() -> None:
     base = planner.load_scenario()
     a = base.override({"workloads.chat.requests_per_day": "200M", "economics.pricing": "rental"})
-    b = planner.load_scenario(sets=["workloads.chat.requests_per_day=200M", "economics.pricing=rental"])
+    b = planner.load_scenario(
+        sets=["workloads.chat.requests_per_day=200M", "economics.pricing=rental"]
+    )
     assert a.data == b.data
 
 
@@ -73,8 +77,18 @@ def test_deadline_past_horizon_is_an_input_error() -> None:
     assert "horizon" in problem.message
 
 
-@pytest.mark.parametrize("argv", [["plan", "--gap", "2"], ["plan", "--time-limit", "-1"],
-                                  ["plan", "--solver", "glpk"], ["compare"], ["nope"]])
-def test_command_line_mistakes_exit_1_not_the_infeasible_code(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan", "--gap", "2"],
+        ["plan", "--time-limit", "-1"],
+        ["plan", "--solver", "glpk"],
+        ["compare"],
+        ["nope"],
+    ],
+)
+def test_command_line_mistakes_exit_1_not_the_infeasible_code(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(argv) == 1
     assert "Traceback" not in capsys.readouterr().err

@@ -86,8 +86,11 @@ def test_cores_ratios_and_peaks(catalog, multi) -> None:
     assert h100["cores_per_accelerator"] == 14
     assert nvl72["cores_per_accelerator"] == 36
     assert trn2["cores_per_accelerator"] == 6
-    assert (h100["cpu_to_accelerator_socket_ratio"], nvl72["cpu_to_accelerator_socket_ratio"],
-            trn2["cpu_to_accelerator_socket_ratio"]) == ("4:1", "2:1", "8:1")
+    assert (
+        h100["cpu_to_accelerator_socket_ratio"],
+        nvl72["cpu_to_accelerator_socket_ratio"],
+        trn2["cpu_to_accelerator_socket_ratio"],
+    ) == ("4:1", "2:1", "8:1")
     # Peak dense BF16 per unit: trn2.48xlarge 10.7 PF (AWS), NVL72 180 PF (NVIDIA), within 1%.
     assert trn2["peak_flops_per_unit"]["bf16"] == pytest.approx(10.7e15, rel=REL)
     assert nvl72["peak_flops_per_unit"]["bf16"] == pytest.approx(180e15, rel=REL)
@@ -106,7 +109,9 @@ def test_rainier_holds_about_400k_chips(catalog) -> None:
 
 def test_links_and_paths(multi) -> None:
     assert [link.id for link in multi.links()] == [
-        "dc-east--dc-central", "dc-central--dc-west", "dc-east--dc-west",
+        "dc-east--dc-central",
+        "dc-central--dc-west",
+        "dc-east--dc-west",
     ]
     assert multi.link("dc-east--dc-central").capacity_bytes_per_s == pytest.approx(25.6e12 / 8)
     assert multi.link("dc-east--dc-central").latency_s == pytest.approx(0.010)
@@ -160,10 +165,13 @@ def test_disconnected_is_allowed_and_shown(tmp_path: Path, catalog) -> None:
 
 
 def test_equal_latency_tie_is_deterministic(tmp_path: Path, catalog) -> None:
-    text = GOOD.replace("links:\n", """links:
+    text = GOOD.replace(
+        "links:\n",
+        """links:
   - {a: b, b: c, capacity: 1.6 Tbps, latency: 5 ms, cost_usd_per_tb: 1}
   - {a: a, b: c, capacity: 1.6 Tbps, latency: 10 ms, cost_usd_per_tb: 1}
-""")
+""",
+    )
     topo = load_topology(str(_write(tmp_path, text)), catalog)
     # a -> c: direct 10 ms ties with a-b-c (5 + 5 ms); the tie goes to fewer links.
     assert topo.path("a", "c") == ["a--c"]
@@ -186,38 +194,62 @@ def _line_of(path: Path, needle: str) -> int:
 
 CASES = {
     "unknown system": (
-        "trn2-server: {max_units: 100}", "trn3-server: {max_units: 100}",
-        "trn3-server", "datacenters.b.systems.trn3-server", "unknown system 'trn3-server'",
+        "trn2-server: {max_units: 100}",
+        "trn3-server: {max_units: 100}",
+        "trn3-server",
+        "datacenters.b.systems.trn3-server",
+        "unknown system 'trn3-server'",
     ),
     "cpu-only in systems": (
-        "trn2-server: {max_units: 100}", "cpu-server: {max_units: 100}",
-        "cpu-server: {max_units: 100}", "datacenters.b.systems.cpu-server", "CPU-only",
+        "trn2-server: {max_units: 100}",
+        "cpu-server: {max_units: 100}",
+        "cpu-server: {max_units: 100}",
+        "datacenters.b.systems.cpu-server",
+        "CPU-only",
     ),
     "link to unknown datacenter": (
-        "{a: a, b: b,", "{a: a, b: dc-nowhere,",
-        "dc-nowhere", "links[0].b", "unknown datacenter 'dc-nowhere'",
+        "{a: a, b: b,",
+        "{a: a, b: dc-nowhere,",
+        "dc-nowhere",
+        "links[0].b",
+        "unknown datacenter 'dc-nowhere'",
     ),
     "self link": (
-        "{a: a, b: b,", "{a: a, b: a,", "{a: a, b: a,", "links[0].b", "both ends",
+        "{a: a, b: b,",
+        "{a: a, b: a,",
+        "{a: a, b: a,",
+        "links[0].b",
+        "both ends",
     ),
     "duplicate link": (
         "  - {a: a, b: b, capacity: 1.6 Tbps, latency: 5 ms, cost_usd_per_tb: 1}",
         "  - {a: a, b: b, capacity: 1.6 Tbps, latency: 5 ms, cost_usd_per_tb: 1}\n"
         "  - {name: second, a: b, b: a, capacity: 1.6 Tbps, latency: 5 ms, cost_usd_per_tb: 1}",
-        "name: second", "links[1]", "second link between",
+        "name: second",
+        "links[1]",
+        "second link between",
     ),
     "duplicate link id": (
         "  - {a: a, b: b, capacity: 1.6 Tbps, latency: 5 ms, cost_usd_per_tb: 1}",
         "  - {name: x, a: a, b: b, capacity: 1.6 Tbps, latency: 5 ms, cost_usd_per_tb: 1}\n"
         "  - {name: x, a: a, b: c, capacity: 1.6 Tbps, latency: 5 ms, cost_usd_per_tb: 1}",
-        "b: c,", "links[1].name", "duplicate link id 'x'",
+        "b: c,",
+        "links[1].name",
+        "duplicate link id 'x'",
     ),
     "owned above max": (
-        "hgx-h100: {max_units: 100}", "hgx-h100: {max_units: 100, owned: 200}",
-        "owned: 200", "datacenters.a.systems.hgx-h100", "cannot exceed max_units",
+        "hgx-h100: {max_units: 100}",
+        "hgx-h100: {max_units: 100, owned: 200}",
+        "owned: 200",
+        "datacenters.a.systems.hgx-h100",
+        "cannot exceed max_units",
     ),
     "bare number capacity": (
-        "capacity: 1.6 Tbps", "capacity: 1600", "capacity: 1600", "links[0].capacity", "missing unit",
+        "capacity: 1.6 Tbps",
+        "capacity: 1600",
+        "capacity: 1600",
+        "links[0].capacity",
+        "missing unit",
     ),
 }
 

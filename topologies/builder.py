@@ -14,9 +14,9 @@ says so and the summary shows the pieces.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import networkx as nx
 
@@ -48,7 +48,9 @@ class Topology:
         try:
             return self.data.datacenters[dc]
         except KeyError:
-            raise KeyError(f"unknown datacenter {dc!r}; known: {', '.join(self.data.datacenters)}") from None
+            raise KeyError(
+                f"unknown datacenter {dc!r}; known: {', '.join(self.data.datacenters)}"
+            ) from None
 
     def links(self) -> list[Link]:
         """Links in file order."""
@@ -277,7 +279,9 @@ def _link_endpoints_known(data: TopologyData, doc: Doc, catalog: Catalog) -> lis
 
 def _links_not_self(data: TopologyData, doc: Doc, catalog: Catalog) -> list[Problem]:
     return [
-        doc.problem(("links", i, "b"), f"a link joins two different datacenters; both ends are {link.a!r}")
+        doc.problem(
+            ("links", i, "b"), f"a link joins two different datacenters; both ends are {link.a!r}"
+        )
         for i, link in enumerate(data.links)
         if link.a == link.b
     ]

@@ -29,7 +29,7 @@ class SiteSystem(Strict):
     owned: NonNegInt = 0
 
     @model_validator(mode="after")
-    def _owned_within_max(self) -> "SiteSystem":
+    def _owned_within_max(self) -> SiteSystem:
         if self.owned > self.max_units:
             raise ValueError(f"owned ({self.owned}) cannot exceed max_units ({self.max_units})")
         return self
@@ -52,7 +52,7 @@ class Datacenter(Strict):
     cpu_servers: CpuServers | None = None
 
     @model_validator(mode="after")
-    def _has_something(self) -> "Datacenter":
+    def _has_something(self) -> Datacenter:
         if not self.systems and self.cpu_servers is None:
             raise ValueError("a datacenter needs systems, cpu_servers or both")
         return self

@@ -11,9 +11,9 @@ from math import gcd
 from typing import Any
 
 from hardware.catalog import Catalog
+from planner.tables import table
 from topologies.builder import Topology
 from topologies.schema import SiteSystem
-from planner.tables import table
 
 PRECISIONS = ("fp4", "fp8", "bf16", "fp16", "fp32")
 
@@ -146,7 +146,16 @@ def format_summary(summary: dict[str, Any]) -> str:
     out.append("Datacenters")
     out.append(
         table(
-            ["datacenter", "cap MW", "PUE", "$/kWh", "MW at max", "cap binds", "accelerators", "CPU cores"],
+            [
+                "datacenter",
+                "cap MW",
+                "PUE",
+                "$/kWh",
+                "MW at max",
+                "cap binds",
+                "accelerators",
+                "CPU cores",
+            ],
             [
                 [
                     name,
@@ -194,8 +203,21 @@ def format_summary(summary: dict[str, Any]) -> str:
     out.append(
         table(
             [
-                "datacenter", "system", "max", "owned", "acc", "cores", "cores/acc", "acc:cpu",
-                "scale-up", "BF16 PFLOPS", "HBM TB", "kW", "acc total", "BF16 EFLOPS", "MW (xPUE)",
+                "datacenter",
+                "system",
+                "max",
+                "owned",
+                "acc",
+                "cores",
+                "cores/acc",
+                "acc:cpu",
+                "scale-up",
+                "BF16 PFLOPS",
+                "HBM TB",
+                "kW",
+                "acc total",
+                "BF16 EFLOPS",
+                "MW (xPUE)",
             ],
             rows,
         )

@@ -9,17 +9,49 @@ from planner.commands.options import solve_options
 
 @click.command("compare")
 @click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
-@click.option("--topology", "topologies", multiple=True, required=True, metavar="T",
-              help="A preset name or a topology YAML file (repeat: one column each).")
-@click.option("--scenario", "scenarios", default="", metavar="NAME[,NAME]",
-              help="Apply named overrides from the scenario file's `overrides:`, in order.")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
-              help="Override one field on every topology (repeatable).")
+@click.option(
+    "--topology",
+    "topologies",
+    multiple=True,
+    required=True,
+    metavar="T",
+    help="A preset name or a topology YAML file (repeat: one column each).",
+)
+@click.option(
+    "--scenario",
+    "scenarios",
+    default="",
+    metavar="NAME[,NAME]",
+    help="Apply named overrides from the scenario file's `overrides:`, in order.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Override one field on every topology (repeatable).",
+)
 @solve_options
 @click.option("--json", "as_json", is_flag=True, help="Print every column's summary as JSON.")
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
-              help="Write a grouped bar chart of cost by workload per topology (PNG).")
-def command(scenario_file, topologies, scenarios, sets, relax, solver, time_limit_s, mip_gap, as_json, plot_file):
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a grouped bar chart of cost by workload per topology (PNG).",
+)
+def command(
+    scenario_file,
+    topologies,
+    scenarios,
+    sets,
+    relax,
+    solver,
+    time_limit_s,
+    mip_gap,
+    as_json,
+    plot_file,
+):
     """Solve SCENARIO_FILE's workloads (default: the shipped frontier-lab scenario) on each
     --topology and show them side by side: total cost and cost per workload, $ per million
     output tokens of each inference tier (the tier's cost / decode tokens served x 1e6), units,
@@ -41,8 +73,16 @@ def command(scenario_file, topologies, scenarios, sets, relax, solver, time_limi
     from planner.plan import Plan
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()]
-    result = compare(scenario_file, list(topologies), scenarios=names, sets=list(sets), relax=relax,
-                     solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    result = compare(
+        scenario_file,
+        list(topologies),
+        scenarios=names,
+        sets=list(sets),
+        relax=relax,
+        solver=solver,
+        time_limit_s=time_limit_s,
+        mip_gap=mip_gap,
+    )
     if plot_file:
         click.echo(f"wrote {result.plot(plot_file)}", err=True)
     click.echo(result.to_json() if as_json else result.format())

@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
-
-from planner.commands.options import catalog_option, json_option
 from pydantic import BaseModel, ValidationError
 
 from hardware.catalog import Catalog, load_catalog
+from planner.commands.options import catalog_option, json_option
 from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl
 from planner.demand.common import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_PUE
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE
@@ -51,7 +51,13 @@ pricing_options = [
         show_default=True,
         help="For --pricing amortised (default: EIA 2023 US industrial average).",
     ),
-    click.option("--pue", type=float, default=DEFAULT_PUE, show_default=True, help="Power usage effectiveness."),
+    click.option(
+        "--pue",
+        type=float,
+        default=DEFAULT_PUE,
+        show_default=True,
+        help="Power usage effectiveness.",
+    ),
 ]
 
 
@@ -70,7 +76,9 @@ def _problem(option: str, message: str) -> ConfigError:
 
 def _model(catalog: Catalog, name: str, option: str = "--model") -> str:
     if name not in catalog.models:
-        raise _problem(option, f"unknown model {name!r}; known: {', '.join(sorted(catalog.models))}")
+        raise _problem(
+            option, f"unknown model {name!r}; known: {', '.join(sorted(catalog.models))}"
+        )
     return name
 
 
@@ -156,12 +164,25 @@ def command() -> None:
 @click.option("--kv-precision", type=PRECISIONS, default="bf16", show_default=True)
 @click.option("--precision", type=PRECISIONS, default="bf16", show_default=True, help="Weights.")
 @click.option("--system", default=None, help="Compare with one unit's HBM (catalog system name).")
-@click.option("--hbm-usable-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Override the system's hbm_usable_fraction.")
+@click.option(
+    "--hbm-usable-fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Override the system's hbm_usable_fraction.",
+)
 @catalog_option
 @json_option
-def kv(model: str, tokens: str, batch: int, kv_precision: str, precision: str, system: str | None,
-       hbm_usable_fraction: float | None, catalog_files: tuple[str, ...], as_json: bool) -> None:
+def kv(
+    model: str,
+    tokens: str,
+    batch: int,
+    kv_precision: str,
+    precision: str,
+    system: str | None,
+    hbm_usable_fraction: float | None,
+    catalog_files: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """KV-cache bytes of a batch: batch x tokens x kv_bytes_per_token.
 
     With --system: the HBM left after the weights and the tokens per sequence that fit.
@@ -178,7 +199,13 @@ def kv(model: str, tokens: str, batch: int, kv_precision: str, precision: str, s
     if system is not None:
         _system(catalog, system)
     est = estimate_kv(
-        catalog, model, batch, _count(tokens, "--tokens"), kv_precision, precision, system,
+        catalog,
+        model,
+        batch,
+        _count(tokens, "--tokens"),
+        kv_precision,
+        precision,
+        system,
         hbm_usable_fraction,
     )
     rows = [
@@ -200,29 +227,67 @@ def kv(model: str, tokens: str, batch: int, kv_precision: str, precision: str, s
 @click.option("--model", required=True, help="Catalog model name.")
 @click.option("--system", required=True, help="Catalog system name.")
 @click.option("--precision", type=PRECISIONS, default="bf16", show_default=True, help="Weights.")
-@click.option("--kv-precision", type=PRECISIONS, default=None, help="KV cache [default: --precision].")
+@click.option(
+    "--kv-precision", type=PRECISIONS, default=None, help="KV cache [default: --precision]."
+)
 @click.option("--prompt-tokens", type=int, default=1000, show_default=True)
 @click.option("--output-tokens", type=int, default=1000, show_default=True)
-@click.option("--tokens-per-s-per-user", type=float, default=30.0, show_default=True,
-              help="Interactivity target: decode tokens/s each user sees.")
-@click.option("--votes", type=int, default=1, show_default=True,
-              help="Self-consistency: decode streams sharing one prompt.")
-@click.option("--requests-per-day", default="1M", show_default=True,
-              help="For the units needed (units_for_demand).")
+@click.option(
+    "--tokens-per-s-per-user",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Interactivity target: decode tokens/s each user sees.",
+)
+@click.option(
+    "--votes",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Self-consistency: decode streams sharing one prompt.",
+)
+@click.option(
+    "--requests-per-day",
+    default="1M",
+    show_default=True,
+    help="For the units needed (units_for_demand).",
+)
 @click.option("--peak-to-average", type=float, default=1.0, show_default=True)
-@click.option("--hbm-usable-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Override the system's hbm_usable_fraction.")
-@click.option("--max-units-per-instance", type=click.IntRange(min=1),
-              default=MAX_UNITS_PER_INSTANCE, show_default=True,
-              help="Largest number of units one model replica may span.")
+@click.option(
+    "--hbm-usable-fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Override the system's hbm_usable_fraction.",
+)
+@click.option(
+    "--max-units-per-instance",
+    type=click.IntRange(min=1),
+    default=MAX_UNITS_PER_INSTANCE,
+    show_default=True,
+    help="Largest number of units one model replica may span.",
+)
 @_apply(pricing_options)
 @catalog_option
 @json_option
-def inference(model: str, system: str, precision: str, kv_precision: str | None,
-              prompt_tokens: int, output_tokens: int, tokens_per_s_per_user: float, votes: int,
-              requests_per_day: str, peak_to_average: float, hbm_usable_fraction: float | None,
-              max_units_per_instance: int, pricing: str, electricity_usd_per_kwh: float,
-              pue: float, catalog_files: tuple[str, ...], as_json: bool) -> None:
+def inference(
+    model: str,
+    system: str,
+    precision: str,
+    kv_precision: str | None,
+    prompt_tokens: int,
+    output_tokens: int,
+    tokens_per_s_per_user: float,
+    votes: int,
+    requests_per_day: str,
+    peak_to_average: float,
+    hbm_usable_fraction: float | None,
+    max_units_per_instance: int,
+    pricing: str,
+    electricity_usd_per_kwh: float,
+    pue: float,
+    catalog_files: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Serving on one system: instance, max batch, step time, tokens/s, TTFT, $/M tokens.
 
     \b
@@ -238,28 +303,50 @@ def inference(model: str, system: str, precision: str, kv_precision: str | None,
     _system(catalog, system)
     spec = _spec(
         InferenceSpec,
-        dict(kind="inference", model=model, precision=precision, kv_precision=kv_precision,
-             requests_per_day=requests_per_day, prompt_tokens=prompt_tokens,
-             output_tokens=output_tokens, tokens_per_s_per_user=tokens_per_s_per_user,
-             votes=votes, peak_to_average=peak_to_average),
+        dict(
+            kind="inference",
+            model=model,
+            precision=precision,
+            kv_precision=kv_precision,
+            requests_per_day=requests_per_day,
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            tokens_per_s_per_user=tokens_per_s_per_user,
+            votes=votes,
+            peak_to_average=peak_to_average,
+        ),
         {},
     )
     est = estimate_inference(
-        spec, catalog, system, hbm_usable_fraction=hbm_usable_fraction,
-        max_units_per_instance=max_units_per_instance, pricing=pricing,  # type: ignore[arg-type]
-        electricity_usd_per_kwh=electricity_usd_per_kwh, pue=pue,
+        spec,
+        catalog,
+        system,
+        hbm_usable_fraction=hbm_usable_fraction,
+        max_units_per_instance=max_units_per_instance,
+        pricing=pricing,  # type: ignore[arg-type]
+        electricity_usd_per_kwh=electricity_usd_per_kwh,
+        pue=pue,
     )
     rows = [
         ("model / system", f"{model} ({precision}, kv {est.kv_precision}) on {system}"),
         ("feasible", f"{est.feasible}: {est.reason}"),
         ("weights", _fmt(est.weight_bytes, "B")),
         ("kv bytes/token", f"{est.kv_bytes_per_token:,.0f} B"),
-        ("instance", f"{est.instance_accelerators} accelerators, {est.instances_per_unit} per unit"
-         if est.instance_accelerators else "-"),
-        ("max batch (HBM, latency)", f"{est.max_batch or '-'} ({_fmt(est.max_batch_hbm)}, "
-         f"{_fmt(est.max_batch_latency)})"),
-        ("step time", f"{_fmt(est.step_time_s, 's')}"
-         + (f" ({est.bound}-bound, budget {_fmt(est.step_budget_s, 's')})" if est.bound else "")),
+        (
+            "instance",
+            f"{est.instance_accelerators} accelerators, {est.instances_per_unit} per unit"
+            if est.instance_accelerators
+            else "-",
+        ),
+        (
+            "max batch (HBM, latency)",
+            f"{est.max_batch or '-'} ({_fmt(est.max_batch_hbm)}, {_fmt(est.max_batch_latency)})",
+        ),
+        (
+            "step time",
+            f"{_fmt(est.step_time_s, 's')}"
+            + (f" ({est.bound}-bound, budget {_fmt(est.step_budget_s, 's')})" if est.bound else ""),
+        ),
         ("decode tokens/s per unit", _fmt(est.tokens_per_s_per_system)),
         ("prefill tokens/s per unit", _fmt(est.prefill_tokens_per_s_per_system)),
         ("TTFT", _fmt(est.ttft_s, "s")),
@@ -274,31 +361,64 @@ def inference(model: str, system: str, precision: str, kv_precision: str | None,
 @click.option("--model", required=True, help="Catalog model name.")
 @click.option("--system", required=True, help="Catalog system name.")
 @click.option("--tokens", default=None, help="Training tokens D (e.g. 15T).")
-@click.option("--tokens-per-param", type=float, default=None,
-              help="D = this x params instead of --tokens (Chinchilla ~20).")
+@click.option(
+    "--tokens-per-param",
+    type=float,
+    default=None,
+    help="D = this x params instead of --tokens (Chinchilla ~20).",
+)
 @click.option("--precision", type=PRECISIONS, default="bf16", show_default=True)
 @click.option("--deadline", default="90 days", show_default=True, help="With a unit: '90 days'.")
-@click.option("--goodput", type=float, required=True,
-              help="Share of wall time doing useful steps (e.g. 0.9).")
-@click.option("--units", type=click.IntRange(min=1), default=None,
-              help="Units of --system [default: fewest meeting the deadline].")
+@click.option(
+    "--goodput", type=float, required=True, help="Share of wall time doing useful steps (e.g. 0.9)."
+)
+@click.option(
+    "--units",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Units of --system [default: fewest meeting the deadline].",
+)
 @click.option("--include-attention", is_flag=True, help="Add the attention FLOPs term.")
 @click.option("--sequence-length", type=int, default=8192, show_default=True)
-@click.option("--bytes-per-param", type=float, default=16.0, show_default=True,
-              help="Model state: 16 = mixed-precision Adam.")
-@click.option("--global-batch-tokens", default="16M", show_default=True,
-              help="Tokens per optimizer step (Llama 3 405B: 16M).")
+@click.option(
+    "--bytes-per-param",
+    type=float,
+    default=16.0,
+    show_default=True,
+    help="Model state: 16 = mixed-precision Adam.",
+)
+@click.option(
+    "--global-batch-tokens",
+    default="16M",
+    show_default=True,
+    help="Tokens per optimizer step (Llama 3 405B: 16M).",
+)
 @click.option("--gradient-precision", type=PRECISIONS, default="bf16", show_default=True)
 @click.option("--hbm-usable-fraction", type=click.FloatRange(0, 1, min_open=True), default=None)
 @_apply(pricing_options)
 @catalog_option
 @json_option
-def pretrain(model: str, system: str, tokens: str | None, tokens_per_param: float | None,
-             precision: str, deadline: str, goodput: float, units: int | None,
-             include_attention: bool, sequence_length: int, bytes_per_param: float,
-             global_batch_tokens: str, gradient_precision: str,
-             hbm_usable_fraction: float | None, pricing: str, electricity_usd_per_kwh: float,
-             pue: float, catalog_files: tuple[str, ...], as_json: bool) -> None:
+def pretrain(
+    model: str,
+    system: str,
+    tokens: str | None,
+    tokens_per_param: float | None,
+    precision: str,
+    deadline: str,
+    goodput: float,
+    units: int | None,
+    include_attention: bool,
+    sequence_length: int,
+    bytes_per_param: float,
+    global_batch_tokens: str,
+    gradient_precision: str,
+    hbm_usable_fraction: float | None,
+    pricing: str,
+    electricity_usd_per_kwh: float,
+    pue: float,
+    catalog_files: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Pretraining: 6·N·D FLOPs, days, accelerator-hours, energy, cost, memory layout.
 
     \b
@@ -313,16 +433,30 @@ def pretrain(model: str, system: str, tokens: str | None, tokens_per_param: floa
     _system(catalog, system)
     spec = _spec(
         PretrainSpec,
-        dict(kind="pretrain", model=model, tokens=tokens, tokens_per_param=tokens_per_param,
-             precision=precision, deadline=deadline, goodput=goodput,
-             include_attention=include_attention, sequence_length=sequence_length,
-             bytes_per_param=bytes_per_param, global_batch_tokens=global_batch_tokens,
-             gradient_precision=gradient_precision),
+        dict(
+            kind="pretrain",
+            model=model,
+            tokens=tokens,
+            tokens_per_param=tokens_per_param,
+            precision=precision,
+            deadline=deadline,
+            goodput=goodput,
+            include_attention=include_attention,
+            sequence_length=sequence_length,
+            bytes_per_param=bytes_per_param,
+            global_batch_tokens=global_batch_tokens,
+            gradient_precision=gradient_precision,
+        ),
         {"deadline": "--deadline", "": "--tokens"},
     )
     est = estimate_pretrain(
-        spec, catalog, system, units, pricing=pricing,  # type: ignore[arg-type]
-        electricity_usd_per_kwh=electricity_usd_per_kwh, pue=pue,
+        spec,
+        catalog,
+        system,
+        units,
+        pricing=pricing,  # type: ignore[arg-type]
+        electricity_usd_per_kwh=electricity_usd_per_kwh,
+        pue=pue,
         hbm_usable_fraction=hbm_usable_fraction,
     )
     rows = [
@@ -348,7 +482,11 @@ def _reward_model(text: str, i: int) -> dict[str, Any]:
     if not sep:
         raise _problem("--reward-model", f"{text!r}: write NAME=MODEL[:outcome|process[:STEPS]]")
     parts = rest.split(":")
-    out: dict[str, Any] = {"name": name, "model": parts[0], "kind": parts[1] if len(parts) > 1 else "outcome"}
+    out: dict[str, Any] = {
+        "name": name,
+        "model": parts[0],
+        "kind": parts[1] if len(parts) > 1 else "outcome",
+    }
     if len(parts) > 2:
         out["steps_per_sample"] = parts[2]
     return out
@@ -376,22 +514,51 @@ def _verifier(text: str) -> dict[str, Any]:
 @click.option("--samples-per-update", default="8192", show_default=True)
 @click.option("--deadline", default="30 days", show_default=True)
 @click.option("--goodput", type=float, default=0.9, show_default=True, help="Trainer goodput.")
-@click.option("--generation-tokens-per-s", type=float, default=None,
-              help="Per-sequence decode target [default: throughput mode].")
-@click.option("--reward-model", "reward_models", multiple=True, metavar="NAME=MODEL[:KIND[:STEPS]]",
-              help="Repeatable; KIND outcome (default) or process (STEPS required).")
+@click.option(
+    "--generation-tokens-per-s",
+    type=float,
+    default=None,
+    help="Per-sequence decode target [default: throughput mode].",
+)
+@click.option(
+    "--reward-model",
+    "reward_models",
+    multiple=True,
+    metavar="NAME=MODEL[:KIND[:STEPS]]",
+    help="Repeatable; KIND outcome (default) or process (STEPS required).",
+)
 @click.option("--reference", default=None, help="Reference model (KL) name.")
 @click.option("--critic", default=None, help="Critic model name (PPO).")
-@click.option("--verifier", "verifiers", multiple=True, metavar="NAME=CORE_S[@APPLIES_TO]",
-              help="Repeatable CPU verifier, core-seconds per sample, share of samples.")
+@click.option(
+    "--verifier",
+    "verifiers",
+    multiple=True,
+    metavar="NAME=CORE_S[@APPLIES_TO]",
+    help="Repeatable CPU verifier, core-seconds per sample, share of samples.",
+)
 @catalog_option
 @json_option
-def rl(policy: str, system: str | None, precision: str, problems: str, samples_per_problem: int,
-       prompt_tokens: int, completion_tokens: int, kept_fraction: float, epochs: int,
-       samples_per_update: str, deadline: str, goodput: float,
-       generation_tokens_per_s: float | None, reward_models: tuple[str, ...],
-       reference: str | None, critic: str | None, verifiers: tuple[str, ...],
-       catalog_files: tuple[str, ...], as_json: bool) -> None:
+def rl(
+    policy: str,
+    system: str | None,
+    precision: str,
+    problems: str,
+    samples_per_problem: int,
+    prompt_tokens: int,
+    completion_tokens: int,
+    kept_fraction: float,
+    epochs: int,
+    samples_per_update: str,
+    deadline: str,
+    goodput: float,
+    generation_tokens_per_s: float | None,
+    reward_models: tuple[str, ...],
+    reference: str | None,
+    critic: str | None,
+    verifiers: tuple[str, ...],
+    catalog_files: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """RL post-training work per role (tokens, FLOPs, CPU core-seconds) and FLOP balance.
 
     \b
@@ -414,16 +581,31 @@ def rl(policy: str, system: str | None, precision: str, problems: str, samples_p
         _system(catalog, system)
     spec = _spec(
         RLSpec,
-        dict(kind="rl", policy=policy, precision=precision, problems=problems,
-             samples_per_problem=samples_per_problem, prompt_tokens=prompt_tokens,
-             completion_tokens=completion_tokens, kept_fraction=kept_fraction, epochs=epochs,
-             samples_per_update=samples_per_update, deadline=deadline, goodput=goodput,
-             generation_tokens_per_s_per_sequence=generation_tokens_per_s,
-             reward_models=rms, verifiers=[_verifier(v) for v in verifiers],
-             reference={"model": reference} if reference else None,
-             critic={"model": critic} if critic else None),
-        {"deadline": "--deadline", "reward_models": "--reward-model", "verifiers": "--verifier",
-         "generation_tokens_per_s_per_sequence": "--generation-tokens-per-s"},
+        dict(
+            kind="rl",
+            policy=policy,
+            precision=precision,
+            problems=problems,
+            samples_per_problem=samples_per_problem,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            kept_fraction=kept_fraction,
+            epochs=epochs,
+            samples_per_update=samples_per_update,
+            deadline=deadline,
+            goodput=goodput,
+            generation_tokens_per_s_per_sequence=generation_tokens_per_s,
+            reward_models=rms,
+            verifiers=[_verifier(v) for v in verifiers],
+            reference={"model": reference} if reference else None,
+            critic={"model": critic} if critic else None,
+        ),
+        {
+            "deadline": "--deadline",
+            "reward_models": "--reward-model",
+            "verifiers": "--verifier",
+            "generation_tokens_per_s_per_sequence": "--generation-tokens-per-s",
+        },
     )
     est = estimate_rl(spec, catalog, system)
     rows = [
@@ -434,10 +616,16 @@ def rl(policy: str, system: str | None, precision: str, problems: str, samples_p
     for r in est.roles:
         rate = (
             f"; {_fmt(r.rate_per_unit_s)} {r.work_unit}/s/unit ({r.rate_reason})"
-            if r.rate_per_unit_s is not None else ""
+            if r.rate_per_unit_s is not None
+            else ""
         )
-        rows.append((f"  {r.name}", f"{_fmt(r.per_sample)} {r.work_unit}/sample, total "
-                     f"{_fmt(r.amount)}, {r.flop_share:.1%} of FLOPs{rate}"))
+        rows.append(
+            (
+                f"  {r.name}",
+                f"{_fmt(r.per_sample)} {r.work_unit}/sample, total "
+                f"{_fmt(r.amount)}, {r.flop_share:.1%} of FLOPs{rate}",
+            )
+        )
     rows += [
         ("verifier core-seconds", _fmt(est.verifier_core_seconds)),
         ("trajectory bytes/kept sample", _fmt(est.trajectory_bytes_per_kept_sample, "B")),

@@ -7,19 +7,17 @@ import json
 from typing import Any
 
 import click
-
-from planner.commands.options import catalog_option, json_option
 from pydantic import BaseModel
 
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import Sourced
+from planner.commands.options import catalog_option, json_option
 from planner.errors import ConfigError, Problem
-from planner.units import format_si
 from planner.tables import table
+from planner.units import format_si
 from topologies.summary import system_figures
 
 SECTIONS = ("accelerators", "cpus", "systems", "models")
-
 
 
 @click.group("hardware")
@@ -122,7 +120,9 @@ def figures(entry: Sourced) -> list[tuple[str, str, Any, str]]:
     return rows
 
 
-def _walk(entry: Sourced, model: BaseModel, prefix: str, rows: list[tuple[str, str, Any, str]]) -> None:
+def _walk(
+    entry: Sourced, model: BaseModel, prefix: str, rows: list[tuple[str, str, Any, str]]
+) -> None:
     for attr, field in type(model).model_fields.items():
         if attr in ("source", "sources"):
             continue
@@ -200,7 +200,16 @@ def _list_text(catalog: Catalog) -> str:
     out = ["Accelerators (dense peak, per chip)"]
     out.append(
         table(
-            ["name", "vendor", "BF16 TFLOPS", "FP8 TFLOPS", "FP4 TFLOPS", "HBM GB", "HBM TB/s", "W"],
+            [
+                "name",
+                "vendor",
+                "BF16 TFLOPS",
+                "FP8 TFLOPS",
+                "FP4 TFLOPS",
+                "HBM GB",
+                "HBM TB/s",
+                "W",
+            ],
             [
                 [
                     name,
@@ -218,7 +227,9 @@ def _list_text(catalog: Catalog) -> str:
     )
     out.append("\nCPUs")
     out.append(
-        table(["name", "vendor", "cores"], [[n, c.vendor, c.cores] for n, c in catalog.cpus.items()])
+        table(
+            ["name", "vendor", "cores"], [[n, c.vendor, c.cores] for n, c in catalog.cpus.items()]
+        )
     )
     out.append("\nSystems (the unit bought or rented)")
     rows = []
@@ -242,8 +253,19 @@ def _list_text(catalog: Catalog) -> str:
         )
     out.append(
         table(
-            ["name", "accelerators", "CPUs", "cores", "cores/acc", "acc:cpu", "scale-up",
-             "BF16 PFLOPS", "kW", "capex $", "rent $/h"],
+            [
+                "name",
+                "accelerators",
+                "CPUs",
+                "cores",
+                "cores/acc",
+                "acc:cpu",
+                "scale-up",
+                "BF16 PFLOPS",
+                "kW",
+                "capex $",
+                "rent $/h",
+            ],
             rows,
         )
     )

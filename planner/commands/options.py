@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
-
 
 catalog_option = click.option(
     "--catalog",
@@ -21,21 +21,30 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
 def scenario_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--scenario (named overrides), --set (path=value), --topology (replace the topology)."""
     func = click.option(
-        "--topology", default=None,
+        "--topology",
+        default=None,
         help="Replace the scenario's topology: a preset name or a YAML file.",
     )(func)
     func = click.option(
-        "--set", "sets", multiple=True, metavar="PATH=VALUE",
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="PATH=VALUE",
         help="Override one field, e.g. --set workloads.chat.requests_per_day=200M (repeatable).",
     )(func)
     func = click.option(
-        "--scenario", "scenarios", default="", metavar="NAME[,NAME]",
+        "--scenario",
+        "scenarios",
+        default="",
+        metavar="NAME[,NAME]",
         help="Apply named overrides from the scenario file's `overrides:`, in order.",
     )(func)
     return func
 
 
-def load_from_options(scenario_file: str | None, scenarios: str, sets: tuple[str, ...], topology: str | None):
+def load_from_options(
+    scenario_file: str | None, scenarios: str, sets: tuple[str, ...], topology: str | None
+):
     from planner.scenario import load_scenario
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()]
@@ -46,19 +55,28 @@ def solve_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--relax, --solver, --time-limit, --gap: how each plan is solved (over the scenario's
     `solver:` settings)."""
     func = click.option(
-        "--gap", "mip_gap", type=click.FloatRange(0, 1), default=None,
+        "--gap",
+        "mip_gap",
+        type=click.FloatRange(0, 1),
+        default=None,
         help="Relative MIP gap to stop at (default 0.01).",
     )(func)
     func = click.option(
-        "--time-limit", "time_limit_s", type=click.FloatRange(min=0, min_open=True), default=None,
+        "--time-limit",
+        "time_limit_s",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
         help="Solver time limit per plan, seconds.",
     )(func)
     func = click.option(
-        "--solver", type=click.Choice(["highs", "cbc"]), default=None,
+        "--solver",
+        type=click.Choice(["highs", "cbc"]),
+        default=None,
         help="Override the scenario's solver (default highs).",
     )(func)
     func = click.option(
-        "--relax", is_flag=True,
+        "--relax",
+        is_flag=True,
         help="Solve the LP relaxation only (fractional units); it reports shadow prices.",
     )(func)
     return func

@@ -4,17 +4,44 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import scenario_options, load_from_options, solve_options
+from planner.commands.options import load_from_options, scenario_options, solve_options
 
 
 @click.command("plan")
 @click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
 @scenario_options
 @solve_options
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (keys documented in the README).")
-@click.option("--explain", is_flag=True, help="Also print the cost of each work item on every system placed (why a system wins).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Write plan.json and one CSV per table to DIR.")
-def command(scenario_file, scenarios, sets, topology, relax, solver, time_limit_s, mip_gap, as_json, explain, out_dir):
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the plan as JSON (keys documented in the README).",
+)
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also print the cost of each work item on every system placed (why a system wins).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write plan.json and one CSV per table to DIR.",
+)
+def command(
+    scenario_file,
+    scenarios,
+    sets,
+    topology,
+    relax,
+    solver,
+    time_limit_s,
+    mip_gap,
+    as_json,
+    explain,
+    out_dir,
+):
     """Plan the cheapest fleet and placement for SCENARIO_FILE (default: the shipped
     frontier-lab scenario on the multi-dc topology).
 

@@ -11,29 +11,86 @@ from planner.commands.options import solve_options
 
 @click.command("sweep")
 @click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
-@click.option("--set", "sets", multiple=True, metavar="PATH=V1,V2,...",
-              help="A swept field and its values, split on commas, each read as YAML (repeatable: "
-                   "the grid is the cartesian product).")
-@click.option("--scenario", "scenarios", default=None, metavar="NAME[,NAME]",
-              help="One more axis over the file's named overrides: each value a name, 'a+b' for "
-                   "both, or empty (',rental') for none.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes for --executor process (Ray schedules on its own CPUs).")
-@click.option("--executor", type=click.Choice(["process", "ray"]), default="process", show_default=True,
-              help="Where points run: local processes, or Ray (pip install -e '.[ray]').")
-@click.option("--ray-address", default=None, metavar="ADDR",
-              help="Ray cluster to connect to (default RAY_ADDRESS, else a local instance).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Write sweep.csv and sweep.json to DIR and reuse solved points from DIR/.cache.")
-@click.option("--no-cache", is_flag=True, help="Solve every point again (the cache is still refreshed).")
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
-              help="Write a PNG of --y against the first swept field.")
-@click.option("--y", "y_column", default="total_cost_usd", show_default=True,
-              help="Numeric output column to plot (e.g. cpu_servers, cores_per_accelerator).")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PATH=V1,V2,...",
+    help="A swept field and its values, split on commas, each read as YAML (repeatable: "
+    "the grid is the cartesian product).",
+)
+@click.option(
+    "--scenario",
+    "scenarios",
+    default=None,
+    metavar="NAME[,NAME]",
+    help="One more axis over the file's named overrides: each value a name, 'a+b' for "
+    "both, or empty (',rental') for none.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes for --executor process (Ray schedules on its own CPUs).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["process", "ray"]),
+    default="process",
+    show_default=True,
+    help="Where points run: local processes, or Ray (pip install -e '.[ray]').",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDR",
+    help="Ray cluster to connect to (default RAY_ADDRESS, else a local instance).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write sweep.csv and sweep.json to DIR and reuse solved points from DIR/.cache.",
+)
+@click.option(
+    "--no-cache", is_flag=True, help="Solve every point again (the cache is still refreshed)."
+)
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a PNG of --y against the first swept field.",
+)
+@click.option(
+    "--y",
+    "y_column",
+    default="total_cost_usd",
+    show_default=True,
+    help="Numeric output column to plot (e.g. cpu_servers, cores_per_accelerator).",
+)
 @solve_options
 @click.option("--json", "as_json", is_flag=True, help="Print the points as JSON (as sweep.json).")
-def command(scenario_file, sets, scenarios, jobs, executor, ray_address, out_dir, no_cache, plot_file,
-            y_column, relax, solver, time_limit_s, mip_gap, as_json):
+def command(
+    scenario_file,
+    sets,
+    scenarios,
+    jobs,
+    executor,
+    ray_address,
+    out_dir,
+    no_cache,
+    plot_file,
+    y_column,
+    relax,
+    solver,
+    time_limit_s,
+    mip_gap,
+    as_json,
+):
     """Solve the grid of what-ifs over SCENARIO_FILE (default: the shipped frontier-lab
     scenario): every combination of the --set values and --scenario overrides. One row per
     point: its inputs, status, total cost, gap, units and accelerators per system, CPU servers,
@@ -60,14 +117,34 @@ def command(scenario_file, sets, scenarios, jobs, executor, ray_address, out_dir
     from planner.sweeps import grid_points
 
     total = len(grid_points(grid, axis))
-    with click.progressbar(length=total, label=f"solving {total} point{'s' if total != 1 else ''}",
-                           show_eta=True, show_pos=True, file=sys.stderr) as bar:
-        result = sweep(scenario_file, grid, axis, jobs=jobs, executor=executor, ray_address=ray_address,
-                       out_dir=out_dir, use_cache=not no_cache, progress=lambda _rec: bar.update(1),
-                       relax=relax, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    with click.progressbar(
+        length=total,
+        label=f"solving {total} point{'s' if total != 1 else ''}",
+        show_eta=True,
+        show_pos=True,
+        file=sys.stderr,
+    ) as bar:
+        result = sweep(
+            scenario_file,
+            grid,
+            axis,
+            jobs=jobs,
+            executor=executor,
+            ray_address=ray_address,
+            out_dir=out_dir,
+            use_cache=not no_cache,
+            progress=lambda _rec: bar.update(1),
+            relax=relax,
+            solver=solver,
+            time_limit_s=time_limit_s,
+            mip_gap=mip_gap,
+        )
     failed = [p for p in result.points if p["status"] not in ("optimal", "feasible", "relaxed")]
-    click.echo(f"{len(result)} points: {len(result) - len(failed)} planned, {len(failed)} infeasible or "
-               f"failed; {result.solved} solved in this run, {result.reused} reused from the cache", err=True)
+    click.echo(
+        f"{len(result)} points: {len(result) - len(failed)} planned, {len(failed)} infeasible or "
+        f"failed; {result.solved} solved in this run, {result.reused} reused from the cache",
+        err=True,
+    )
     if out_dir:
         out = Path(out_dir)
         click.echo(f"wrote {out / 'sweep.csv'} and {out / 'sweep.json'}", err=True)
@@ -76,26 +153,42 @@ def command(scenario_file, sets, scenarios, jobs, executor, ray_address, out_dir
     click.echo(result.to_json() if as_json else format_sweep(result))
     if failed and len(failed) == len(result):
         first = failed[0]
-        raise SweepFailed(f"every point failed; first: {first['point']}: {first['error']}", first["exit_code"])
+        raise SweepFailed(
+            f"every point failed; first: {first['point']}: {first['error']}", first["exit_code"]
+        )
 
 
 def format_sweep(result) -> str:
-    from planner.tables import usd
-    from planner.tables import table
+    from planner.tables import table, usd
 
-    systems = sorted({k.split(":", 1)[1] for p in result.points for k in p if k.startswith("units:")})
+    systems = sorted(
+        {k.split(":", 1)[1] for p in result.points for k in p if k.startswith("units:")}
+    )
     rows = []
     for p in result.points:
         ok = p["status"] in ("optimal", "feasible", "relaxed")
-        rows.append([
-            *(p[a] for a in result.axes), p["status"],
-            usd(p["total_cost_usd"]) if ok else "-",
-            *((p.get(f"units:{s}", 0.0) if ok else None) for s in systems),
-            p["cpu_servers"] if ok else None,
-            round(p["cores_per_accelerator"], 1) if ok and p["cores_per_accelerator"] is not None else None,
-            "; ".join(p["binding_constraints"]) if ok else (p["error"] or ""),
-        ])
-    headers = [*result.axes, "status", "total cost", *systems, "CPU servers", "cores/acc", "binding / error"]
+        rows.append(
+            [
+                *(p[a] for a in result.axes),
+                p["status"],
+                usd(p["total_cost_usd"]) if ok else "-",
+                *((p.get(f"units:{s}", 0.0) if ok else None) for s in systems),
+                p["cpu_servers"] if ok else None,
+                round(p["cores_per_accelerator"], 1)
+                if ok and p["cores_per_accelerator"] is not None
+                else None,
+                "; ".join(p["binding_constraints"]) if ok else (p["error"] or ""),
+            ]
+        )
+    headers = [
+        *result.axes,
+        "status",
+        "total cost",
+        *systems,
+        "CPU servers",
+        "cores/acc",
+        "binding / error",
+    ]
     out = [f"Sweep of {result.scenario}: {len(result)} points", table(headers, rows)]
     for p in result.points:
         if p["diagnosis"]:

@@ -70,7 +70,9 @@ def demand_for(
                 syncs=pretrain_tokens(spec, arch) / spec.global_batch_tokens,
                 allow_multi_site=spec.allow_multi_site,
             ),
-            notes=[f"6 x {arch.active:.4g} active params x {pretrain_tokens(spec, arch):.4g} tokens"],
+            notes=[
+                f"6 x {arch.active:.4g} active params x {pretrain_tokens(spec, arch):.4g} tokens"
+            ],
         )
     if isinstance(spec, InferenceSpec):
         days = (horizon_s - spec.start_s) / SECONDS_PER_DAY

@@ -76,7 +76,9 @@ class Hardware:
         return precision in self.accelerator.peak_flops
 
 
-def hardware(catalog: Catalog, system: str, hbm_usable_fraction: float | None = None) -> Hardware | None:
+def hardware(
+    catalog: Catalog, system: str, hbm_usable_fraction: float | None = None
+) -> Hardware | None:
     """The system's accelerator and efficiency figures; None for a CPU-only system.
 
     `hbm_usable_fraction` overrides the catalog's figure (e.g. 1.0 to count all HBM)."""

@@ -79,8 +79,11 @@ def tensor_parallel_width(arch: ModelArch, hw: Hardware, accelerators: int) -> i
     is pipeline stages."""
     limit = min(hw.system.scale_up_domain, arch.kv_heads or arch.heads)
     return max(
-        t for t in range(1, accelerators + 1)
-        if accelerators % t == 0 and t <= limit and arch.heads % t == 0
+        t
+        for t in range(1, accelerators + 1)
+        if accelerators % t == 0
+        and t <= limit
+        and arch.heads % t == 0
         and hw.system.scale_up_domain % t == 0
     )
 
@@ -101,11 +104,17 @@ def make_instance(arch: ModelArch, hw: Hardware, a: int, weights: float) -> Inst
     units = max(1, math.ceil(a / hw.accelerators))
     per_unit = hw.accelerators // a if a <= hw.accelerators else 1.0 / units
     usable = a * hw.accelerator.hbm_bytes * hw.hbm_usable_fraction
-    return Instance(a, tensor_parallel_width(arch, hw, a), units, float(per_unit), usable, usable - weights)
+    return Instance(
+        a, tensor_parallel_width(arch, hw, a), units, float(per_unit), usable, usable - weights
+    )
 
 
 def fitting_instances(
-    arch: ModelArch, hw: Hardware, weights: float, one_sequence_kv: float, max_units_per_instance: int
+    arch: ModelArch,
+    hw: Hardware,
+    weights: float,
+    one_sequence_kv: float,
+    max_units_per_instance: int,
 ) -> list[Instance]:
     """Instances, ascending, whose usable HBM holds the weights and one sequence's KV."""
     out = []
@@ -213,7 +222,11 @@ def decode_point(
         return DecodePoint(
             False,
             does_not_fit_reason(
-                arch, hw, precision, kv_precision, prompt_tokens + output_tokens,
+                arch,
+                hw,
+                precision,
+                kv_precision,
+                prompt_tokens + output_tokens,
                 max_units_per_instance,
             ),
             **base,
@@ -303,8 +316,9 @@ def prefill_rate(
     if not instances:
         return Rate(
             0.0,
-            does_not_fit_reason(arch, hw, precision, kv_precision, context_tokens,
-                                max_units_per_instance),
+            does_not_fit_reason(
+                arch, hw, precision, kv_precision, context_tokens, max_units_per_instance
+            ),
         )
     inst = instances[0]
     f = forward_flops_per_token(arch, mean_context)
@@ -405,12 +419,22 @@ def estimate_inference(
     )
     if hw is None:
         return InferenceEstimate(
-            hbm_usable_fraction=None, feasible=False, reason=CPU_ONLY_REASON,
-            fits_one_unit=False, **common,  # type: ignore[arg-type]
+            hbm_usable_fraction=None,
+            feasible=False,
+            reason=CPU_ONLY_REASON,
+            fits_one_unit=False,
+            **common,  # type: ignore[arg-type]
         )
     point = decode_point(
-        arch, hw, spec.precision, kvp, spec.prompt_tokens, spec.output_tokens, spec.votes,
-        spec.tokens_per_s_per_user, max_units_per_instance,
+        arch,
+        hw,
+        spec.precision,
+        kvp,
+        spec.prompt_tokens,
+        spec.output_tokens,
+        spec.votes,
+        spec.tokens_per_s_per_user,
+        max_units_per_instance,
     )
     unit_usable = hw.accelerators * hw.accelerator.hbm_bytes * hw.hbm_usable_fraction
     one_seq = (spec.prompt_tokens + spec.output_tokens) * kvb
@@ -425,8 +449,7 @@ def estimate_inference(
         )
     eff = hw.efficiency
     lines = [
-        f"weights W = {arch.params:.4g} params x {BYTES_PER_VALUE[spec.precision]:g} B "
-        f"= {gb(w)}",
+        f"weights W = {arch.params:.4g} params x {BYTES_PER_VALUE[spec.precision]:g} B = {gb(w)}",
         f"kv/token = {arch.kv_elements_per_token:,} x {BYTES_PER_VALUE[kvp]:g} B = {kvb:,.0f} B; "
         f"per group of {spec.votes} = (prompt {spec.prompt_tokens} + {spec.votes} x output "
         f"{spec.output_tokens}) x kv = {gb(group_kv)}",
@@ -435,8 +458,12 @@ def estimate_inference(
     ]
     if not point.feasible or point.instance is None or point.batch is None:
         return InferenceEstimate(
-            hbm_usable_fraction=hw.hbm_usable_fraction, feasible=False, reason=point.reason,
-            fits_one_unit=fits_one, notes=notes, derivation=lines,
+            hbm_usable_fraction=hw.hbm_usable_fraction,
+            feasible=False,
+            reason=point.reason,
+            fits_one_unit=fits_one,
+            notes=notes,
+            derivation=lines,
             instance_accelerators=point.instance.accelerators if point.instance else None,
             units_per_instance=point.instance.units_spanned if point.instance else None,
             instances_per_unit=point.instance.instances_per_unit if point.instance else None,
@@ -446,7 +473,9 @@ def estimate_inference(
     a = inst.accelerators
     assert point.step_time_s is not None and point.tokens_per_s_per_instance is not None
     assert point.tokens_per_s_per_unit is not None and point.max_batch_hbm is not None
-    prefill_inst = prefill_tokens_per_s_per_instance(arch, hw, spec.precision, a, spec.prompt_tokens)
+    prefill_inst = prefill_tokens_per_s_per_instance(
+        arch, hw, spec.precision, a, spec.prompt_tokens
+    )
     prefill_unit = prefill_inst * inst.instances_per_unit
     usd_h = unit_usd_per_hour(hw.system, pricing, electricity_usd_per_kwh, pue)
     usd_s = usd_h / SECONDS_PER_HOUR
@@ -454,16 +483,19 @@ def estimate_inference(
     prefill_per_output = spec.prompt_tokens / (spec.votes * spec.output_tokens)
     usd_m = decode_usd_m + 1e6 * usd_s * prefill_per_output / prefill_unit
     need_decode = (
-        spec.requests_per_day * spec.output_tokens * spec.votes * spec.peak_to_average
+        spec.requests_per_day
+        * spec.output_tokens
+        * spec.votes
+        * spec.peak_to_average
         / SECONDS_PER_DAY
     )
-    need_prefill = spec.requests_per_day * spec.prompt_tokens * spec.peak_to_average / SECONDS_PER_DAY
+    need_prefill = (
+        spec.requests_per_day * spec.prompt_tokens * spec.peak_to_average / SECONDS_PER_DAY
+    )
     units = need_decode / point.tokens_per_s_per_unit + need_prefill / prefill_unit
     compute = a * hw.peak(spec.precision) * eff.decode_compute_utilisation
     bandwidth = a * hw.accelerator.hbm_bandwidth_bytes_per_s * eff.decode_bandwidth_utilisation
-    lat = (
-        f"{point.max_batch_latency:.1f}" if point.max_batch_latency is not None else "n/a"
-    )
+    lat = f"{point.max_batch_latency:.1f}" if point.max_batch_latency is not None else "n/a"
     lines += [
         f"instance = {inst.label(hw.system.scale_up_domain)}: usable HBM {a} x "
         f"{gb(hw.accelerator.hbm_bytes)} x {hw.hbm_usable_fraction:g} = {gb(inst.usable_bytes)}, "
@@ -514,9 +546,7 @@ def estimate_inference(
     )
 
 
-def inference_rates(
-    spec: InferenceSpec, catalog: Catalog, system: str
-) -> tuple[Rate, Rate]:
+def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple[Rate, Rate]:
     """(decode, prefill) tokens/s per unit of `system` for the LP. Prefill is rated on its own
     (it may run on other units than decode): the smallest instance holding the weights and one
     prompt's KV, compute-bound at mean context prompt/2."""

@@ -165,7 +165,11 @@ def estimate_pretrain(
     usd_h = unit_usd_per_hour(sys_, pricing, electricity_usd_per_kwh, pue)
     lines = [
         f"D = {d:.4g} tokens"
-        + (f" (= {spec.tokens_per_param:g} x {arch.params:.4g} params)" if spec.tokens is None else ""),
+        + (
+            f" (= {spec.tokens_per_param:g} x {arch.params:.4g} params)"
+            if spec.tokens is None
+            else ""
+        ),
         f"FLOPs = 6 x N_active {arch.active:.4g} x D = {dense:.4g}"
         + (f" + attention {attention:.4g} = {flops:.4g}" if spec.include_attention else ""),
         f"rate/unit = {rate.reason} = {rate.per_unit_s:.4g} FLOP/s",
@@ -194,21 +198,48 @@ def estimate_pretrain(
             f">= {min_acc} accelerators ({min_units} units) fully sharded at "
             f"{gb(per_acc)} usable each",
             f"weights + grads = {gb(weights_grads)}: model-parallel width {mp} -> TP{tp}"
-            + (f" x PP{stages} (no TP width >= {mp} both divides the {domain}-accelerator scale-up domain "
-               f"and splits {arch.heads} heads evenly: pipeline stages take the rest)" if not fits_scale_up else ""),
+            + (
+                f" x PP{stages} (no TP width >= {mp} both divides the {domain}-accelerator scale-up domain "
+                f"and splits {arch.heads} heads evenly: pipeline stages take the rest)"
+                if not fits_scale_up
+                else ""
+            ),
         ]
     if rate.per_unit_s <= 0:
         return PretrainEstimate(
-            model=spec.model, system=system, precision=spec.precision, params=arch.params,
-            active_params=arch.active, tokens=d, flops_dense=dense, flops_attention=attention,
-            flops=flops, rate_flops_per_s_per_unit=0.0, rate_reason=rate.reason,
-            units=units or 0, units_for_deadline=None, deadline_s=spec.deadline_s,
-            meets_deadline=False, time_s=math.inf, days=math.inf, accelerator_hours=math.inf,
-            energy_j=math.inf, pricing=pricing, unit_usd_per_hour=usd_h, cost_usd=math.inf,
-            model_state_bytes=state, min_accelerators_for_state=min_acc,
-            min_units_for_state=min_units, model_parallel_width=mp, tp_width=tp,
-            pipeline_stages=stages, fits_scale_up=fits_scale_up,
-            gradient_bytes_per_sync=grad_bytes, syncs=syncs, feasible=False, reason=rate.reason,
+            model=spec.model,
+            system=system,
+            precision=spec.precision,
+            params=arch.params,
+            active_params=arch.active,
+            tokens=d,
+            flops_dense=dense,
+            flops_attention=attention,
+            flops=flops,
+            rate_flops_per_s_per_unit=0.0,
+            rate_reason=rate.reason,
+            units=units or 0,
+            units_for_deadline=None,
+            deadline_s=spec.deadline_s,
+            meets_deadline=False,
+            time_s=math.inf,
+            days=math.inf,
+            accelerator_hours=math.inf,
+            energy_j=math.inf,
+            pricing=pricing,
+            unit_usd_per_hour=usd_h,
+            cost_usd=math.inf,
+            model_state_bytes=state,
+            min_accelerators_for_state=min_acc,
+            min_units_for_state=min_units,
+            model_parallel_width=mp,
+            tp_width=tp,
+            pipeline_stages=stages,
+            fits_scale_up=fits_scale_up,
+            gradient_bytes_per_sync=grad_bytes,
+            syncs=syncs,
+            feasible=False,
+            reason=rate.reason,
             derivation=lines,
         )
     assert hw is not None
@@ -217,7 +248,9 @@ def estimate_pretrain(
     if units is None:
         units = max(for_deadline, min_units)
         if min_units > for_deadline:
-            notes.append(f"{min_units} units needed to hold the model state (more than the deadline needs)")
+            notes.append(
+                f"{min_units} units needed to hold the model state (more than the deadline needs)"
+            )
     time_s = flops / (units * rate.per_unit_s)
     energy = units * sys_.power_w * pue * time_s
     cost = units * usd_h * time_s / SECONDS_PER_HOUR
@@ -239,15 +272,39 @@ def estimate_pretrain(
         f"{gb(grad_bytes)} per step x {syncs:,.0f} steps",
     ]
     return PretrainEstimate(
-        model=spec.model, system=system, precision=spec.precision, params=arch.params,
-        active_params=arch.active, tokens=d, flops_dense=dense, flops_attention=attention,
-        flops=flops, rate_flops_per_s_per_unit=rate.per_unit_s, rate_reason=rate.reason,
-        units=units, units_for_deadline=for_deadline, deadline_s=spec.deadline_s,
-        meets_deadline=time_s <= spec.deadline_s, time_s=time_s, days=time_s / SECONDS_PER_DAY,
-        accelerator_hours=units * hw.accelerators * time_s / SECONDS_PER_HOUR, energy_j=energy,
-        pricing=pricing, unit_usd_per_hour=usd_h, cost_usd=cost, model_state_bytes=state,
-        min_accelerators_for_state=min_acc, min_units_for_state=min_units,
-        model_parallel_width=mp, tp_width=tp, pipeline_stages=stages,
-        fits_scale_up=fits_scale_up, gradient_bytes_per_sync=grad_bytes, syncs=syncs,
-        feasible=feasible, reason=reason, notes=notes, derivation=lines,
+        model=spec.model,
+        system=system,
+        precision=spec.precision,
+        params=arch.params,
+        active_params=arch.active,
+        tokens=d,
+        flops_dense=dense,
+        flops_attention=attention,
+        flops=flops,
+        rate_flops_per_s_per_unit=rate.per_unit_s,
+        rate_reason=rate.reason,
+        units=units,
+        units_for_deadline=for_deadline,
+        deadline_s=spec.deadline_s,
+        meets_deadline=time_s <= spec.deadline_s,
+        time_s=time_s,
+        days=time_s / SECONDS_PER_DAY,
+        accelerator_hours=units * hw.accelerators * time_s / SECONDS_PER_HOUR,
+        energy_j=energy,
+        pricing=pricing,
+        unit_usd_per_hour=usd_h,
+        cost_usd=cost,
+        model_state_bytes=state,
+        min_accelerators_for_state=min_acc,
+        min_units_for_state=min_units,
+        model_parallel_width=mp,
+        tp_width=tp,
+        pipeline_stages=stages,
+        fits_scale_up=fits_scale_up,
+        gradient_bytes_per_sync=grad_bytes,
+        syncs=syncs,
+        feasible=feasible,
+        reason=reason,
+        notes=notes,
+        derivation=lines,
     )

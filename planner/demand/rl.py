@@ -21,13 +21,13 @@ from typing import Literal
 from hardware.catalog import Catalog
 from planner.demand.common import (
     BACKWARD_SHARE_OF_TRAINING,
+    CPU_ONLY_REASON,
     TRAINING_FLOPS_PER_PARAM,
     forward_flops_per_token,
     hardware,
 )
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE, decode_point, prefill_rate
 from planner.demand.pretrain import training_rate
-from planner.demand.common import CPU_ONLY_REASON
 from planner.demand.types import Rate
 from planner.schema import BYTES_PER_VALUE
 from planner.workloads import RewardModelSpec, RLSpec
@@ -59,17 +59,32 @@ def reward_tokens_per_sample(rm: RewardModelSpec, prompt: float, completion: flo
 
 def rl_roles(spec: RLSpec, catalog: Catalog) -> list[RLRoleWork]:
     """Per-sample work of every role, in LP work units, with FLOPs per sample."""
-    p, c, n, f = spec.prompt_tokens, spec.completion_tokens, spec.samples_per_problem, spec.kept_fraction
+    p, c, n, f = (
+        spec.prompt_tokens,
+        spec.completion_tokens,
+        spec.samples_per_problem,
+        spec.kept_fraction,
+    )
     policy = catalog.models[spec.policy]
     full = p + c
     roles = [
         RLRoleWork(
-            "generate", "token", c, spec.policy, spec.precision,
-            c * forward_flops_per_token(policy, p + c / 2), p + c / 2,
+            "generate",
+            "token",
+            c,
+            spec.policy,
+            spec.precision,
+            c * forward_flops_per_token(policy, p + c / 2),
+            p + c / 2,
         ),
         RLRoleWork(
-            "generate_prefill", "token", p / n, spec.policy, spec.precision,
-            p / n * forward_flops_per_token(policy, p / 2), p / 2,
+            "generate_prefill",
+            "token",
+            p / n,
+            spec.policy,
+            spec.precision,
+            p / n * forward_flops_per_token(policy, p / 2),
+            p / 2,
         ),
     ]
     for rm in spec.reward_models:
@@ -77,8 +92,13 @@ def rl_roles(spec: RLSpec, catalog: Catalog) -> list[RLRoleWork]:
         arch = catalog.models[rm.model]
         roles.append(
             RLRoleWork(
-                f"reward:{rm.name}", "token", tokens, rm.model, rm.precision or spec.precision,
-                tokens * forward_flops_per_token(arch, full / 2), full / 2,
+                f"reward:{rm.name}",
+                "token",
+                tokens,
+                rm.model,
+                rm.precision or spec.precision,
+                tokens * forward_flops_per_token(arch, full / 2),
+                full / 2,
             )
         )
     if spec.reference is not None:
@@ -86,8 +106,13 @@ def rl_roles(spec: RLSpec, catalog: Catalog) -> list[RLRoleWork]:
         tokens = f * full
         roles.append(
             RLRoleWork(
-                "reference", "token", tokens, spec.reference.model, spec.precision,
-                tokens * forward_flops_per_token(arch, full / 2), full / 2,
+                "reference",
+                "token",
+                tokens,
+                spec.reference.model,
+                spec.precision,
+                tokens * forward_flops_per_token(arch, full / 2),
+                full / 2,
             )
         )
     train = TRAINING_FLOPS_PER_PARAM * policy.active * f * full
@@ -124,8 +149,15 @@ def rl_rates(
         arch = catalog.models[role.model]
         if role.name == "generate":
             point = decode_point(
-                arch, hw, role.precision, role.precision, p, c, spec.samples_per_problem,
-                spec.generation_tokens_per_s_per_sequence, max_units_per_instance,
+                arch,
+                hw,
+                role.precision,
+                role.precision,
+                p,
+                c,
+                spec.samples_per_problem,
+                spec.generation_tokens_per_s_per_sequence,
+                max_units_per_instance,
             )
             out[role.name] = Rate(point.tokens_per_s_per_unit or 0.0, point.reason)
         elif role.name == "generate_prefill":
@@ -137,7 +169,12 @@ def rl_rates(
         else:
             assert role.mean_context is not None
             out[role.name] = prefill_rate(
-                arch, hw, role.precision, role.precision, p + c, role.mean_context,
+                arch,
+                hw,
+                role.precision,
+                role.precision,
+                p + c,
+                role.mean_context,
                 max_units_per_instance,
             )
     return out
@@ -196,8 +233,13 @@ def estimate_rl(spec: RLSpec, catalog: Catalog, system: str | None = None) -> RL
         amount = r.per_sample * samples
         out_roles.append(
             RLRoleEstimate(
-                name=r.name, work_unit=r.work_unit, per_sample=r.per_sample, amount=amount,
-                model=r.model, flops=r.flops_per_sample * samples, flop_share=shares[r.name],
+                name=r.name,
+                work_unit=r.work_unit,
+                per_sample=r.per_sample,
+                amount=amount,
+                model=r.model,
+                flops=r.flops_per_sample * samples,
+                flop_share=shares[r.name],
                 rate_per_unit_s=rate.per_unit_s if rate else None,
                 rate_reason=rate.reason if rate else None,
                 unit_seconds=amount / rate.per_unit_s if rate and rate.feasible else None,

@@ -9,8 +9,8 @@ Scaling (why the odd units): HiGHS is happiest with coefficients near 1, so
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import pulp
 
@@ -98,7 +98,9 @@ class Model:
     m: dict[str, pulp.LpVariable] = field(default_factory=dict)  # CPU servers per site
     periods: list[Period] = field(default_factory=list)
     u: dict[UKey, pulp.LpVariable] = field(default_factory=dict)
-    u_by_role: dict[tuple[str, str], list[tuple[str, str, Period, pulp.LpVariable]]] = field(default_factory=dict)
+    u_by_role: dict[tuple[str, str], list[tuple[str, str, Period, pulp.LpVariable]]] = field(
+        default_factory=dict
+    )
     site_of: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)  # binaries
     generates: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     samples: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
@@ -124,7 +126,11 @@ class Model:
         self.constraints[label] = constraint
 
     def new_var(
-        self, prefix: str, low: float | None = 0, up: float | None = None, cat: str = pulp.LpContinuous
+        self,
+        prefix: str,
+        low: float | None = 0,
+        up: float | None = None,
+        cat: str = pulp.LpContinuous,
     ) -> pulp.LpVariable:
         """A variable with a unique short name (names mean nothing; the dicts above map them)."""
         self.n_vars += 1
@@ -153,7 +159,9 @@ class Model:
         return self.scenario.topology.site(pool[0]).systems[pool[1]].owned
 
 
-def expr(pairs: Iterable[tuple[pulp.LpVariable, float]], constant: float = 0.0) -> pulp.LpAffineExpression:
+def expr(
+    pairs: Iterable[tuple[pulp.LpVariable, float]], constant: float = 0.0
+) -> pulp.LpAffineExpression:
     """Linear expression from (variable, coefficient) pairs, built in one pass (never += in a
     loop, which is quadratic in PuLP)."""
     out = pulp.LpAffineExpression([(v, c) for v, c in pairs if c != 0])
@@ -189,7 +197,9 @@ def add_units(model: Model) -> None:
     for pool in model.pools():
         var = model.new_var("n", model.owned(pool), None, pulp.LpInteger)
         model.n[pool] = var
-        excess = model.slack(f"avail:{pool[0]}:{pool[1]}", 1.0 / max(1, model.max_units(pool)), "units")
+        excess = model.slack(
+            f"avail:{pool[0]}:{pool[1]}", 1.0 / max(1, model.max_units(pool)), "units"
+        )
         model.add(
             f"avail:{pool[0]}:{pool[1]}",
             expr([(var, 1.0)] + ([(excess, -1.0)] if excess is not None else []))
@@ -222,7 +232,9 @@ def add_allocations(model: Model) -> None:
                 for period in periods:
                     var = model.new_var("u", 0)
                     model.u[(demand.name, role.name, *pool, period.index)] = var
-                    model.u_by_role.setdefault((demand.name, role.name), []).append((*pool, period, var))
+                    model.u_by_role.setdefault((demand.name, role.name), []).append(
+                        (*pool, period, var)
+                    )
 
 
 def add_unit_capacity(model: Model) -> None:
@@ -239,7 +251,11 @@ def add_unit_capacity(model: Model) -> None:
 
 
 def _work(
-    model: Model, demand: WorkloadDemand, role: Role, sites: Iterable[str], scale: float,
+    model: Model,
+    demand: WorkloadDemand,
+    role: Role,
+    sites: Iterable[str],
+    scale: float,
     period: Period | None = None,
 ) -> list[tuple[pulp.LpVariable, float]]:
     """(u, rate x period length / scale) pairs: the share of `scale` work units done at `sites`
@@ -254,10 +270,10 @@ def _work(
 
 def add_demand(model: Model, demand: WorkloadDemand) -> None:
     """Demand met by the deadline, per role:
-      pretraining:  sum_{d,s,p} u·rate·len_p / amount >= 1          (any time before the deadline)
-      inference:    sum_{d,s} u[p]·rate·T_w / amount >= 1 in every period p (a steady load: each
-                    period serves its share amount·len_p/T_w)
-      RL (see add_rl) ties roles to the samples generated at each site."""
+    pretraining:  sum_{d,s,p} u·rate·len_p / amount >= 1          (any time before the deadline)
+    inference:    sum_{d,s} u[p]·rate·T_w / amount >= 1 in every period p (a steady load: each
+                  period serves its share amount·len_p/T_w)
+    RL (see add_rl) ties roles to the samples generated at each site."""
     if demand.kind == "rl":
         add_rl(model, demand)
         return
@@ -293,9 +309,11 @@ def _site_binaries(model: Model, demand: WorkloadDemand, what: str) -> dict[str,
 
 def add_one_system_type(model: Model, demand: WorkloadDemand, roles: list[Role], what: str) -> None:
     """A training job runs on one system type (no job spans GB200 racks and H100 servers):
-      x[w,s] binary, sum_s x[w,s] = 1, u[w,r,d,s,p] <= max_units[d,s] · x[w,s]."""
+    x[w,s] binary, sum_s x[w,s] = 1, u[w,r,d,s,p] <= max_units[d,s] · x[w,s]."""
     names = {r.name for r in roles}
-    systems = sorted({s for (w, r, _, s, _), _v in model.u.items() if w == demand.name and r in names})
+    systems = sorted(
+        {s for (w, r, _, s, _), _v in model.u.items() if w == demand.name and r in names}
+    )
     if len(systems) <= 1:
         return
     x = {s: model.new_var("x", 0, 1, pulp.LpBinary) for s in systems}
@@ -320,10 +338,18 @@ def add_min_group(model: Model, demand: WorkloadDemand, roles: list[Role]) -> No
             on = model.new_var("b", 0, 1, pulp.LpBinary)
             label = f"{demand.name}:{role.name}:{d}:{s}:p{p}"
             model.add(f"mingroup:{label}", expr([(var, 1.0), (on, -need)]) >= 0)
-            model.add(f"running:{label}", expr([(var, 1.0), (on, -float(model.max_units((d, s))))]) <= 0)
+            model.add(
+                f"running:{label}", expr([(var, 1.0), (on, -float(model.max_units((d, s))))]) <= 0
+            )
 
 
-def _tie_to_sites(model: Model, demand: WorkloadDemand, roles: list[Role], binaries: dict[str, pulp.LpVariable], what: str) -> None:
+def _tie_to_sites(
+    model: Model,
+    demand: WorkloadDemand,
+    roles: list[Role],
+    binaries: dict[str, pulp.LpVariable],
+    what: str,
+) -> None:
     """u[w,r,d,s,p] <= max_units[d,s] · y[w,d]: a role runs only where its site binary is 1."""
     names = {r.name for r in roles}
     for (w, r, d, s, p), var in model.u.items():
@@ -353,7 +379,7 @@ def add_pretrain_sites(model: Model, demand: WorkloadDemand) -> None:
     topo = model.scenario.topology
     sites = model.sites
     for i, a in enumerate(sites):
-        for b in sites[i + 1:]:
+        for b in sites[i + 1 :]:
             path = topo.path(a, b)
             if path is None:
                 model.add(f"reach:{demand.name}:{a}:{b}", expr([(y[a], 1.0), (y[b], 1.0)]) <= 1)
@@ -368,16 +394,16 @@ def add_pretrain_sites(model: Model, demand: WorkloadDemand) -> None:
 
 def add_rl(model: Model, demand: WorkloadDemand) -> None:
     """RL post-training. g[w,d] in [0,1]: share of the run's samples generated at site d.
-      sum_d g[w,d] >= 1                                                    (all samples)
-      with_generation roles r at d: sum_s u·rate·window / (per_sample·samples) >= g[w,d]
-      trainer: one site t (sum_d t[w,d] = 1), sum u·rate·window / amount >= 1
-      generating site z[w,d] binary >= g[w,d]
-      verifier cores c[w,d] >= core_s_per_sample · samples / window · g[w,d]        (cores)
-      trajectories a -> trainer b (GB/s): sum_b f[a,b] >= K (g[a] - t[a]), f[a,b] <= K t[b],
-        K = kept_fraction · samples · trajectory_bytes_per_kept_sample / window / 1e9
-      weights trainer b -> generating d: f[b,d] >= Wr (z[d] + t[b] - 1),
-        Wr = weight_bytes_per_update · updates / window / 1e9
-      an unreachable pair cannot be (generating site, trainer site)."""
+    sum_d g[w,d] >= 1                                                    (all samples)
+    with_generation roles r at d: sum_s u·rate·window / (per_sample·samples) >= g[w,d]
+    trainer: one site t (sum_d t[w,d] = 1), sum u·rate·window / amount >= 1
+    generating site z[w,d] binary >= g[w,d]
+    verifier cores c[w,d] >= core_s_per_sample · samples / window · g[w,d]        (cores)
+    trajectories a -> trainer b (GB/s): sum_b f[a,b] >= K (g[a] - t[a]), f[a,b] <= K t[b],
+      K = kept_fraction · samples · trajectory_bytes_per_kept_sample / window / 1e9
+    weights trainer b -> generating d: f[b,d] >= Wr (z[d] + t[b] - 1),
+      Wr = weight_bytes_per_update · updates / window / 1e9
+    an unreachable pair cannot be (generating site, trainer site)."""
     rl = demand.rl
     assert rl is not None
     name = demand.name
@@ -388,7 +414,10 @@ def add_rl(model: Model, demand: WorkloadDemand) -> None:
         model.samples[(name, d)] = var
     label = f"demand:{name}:samples"
     short = model.slack(label, UNSERVED_WEIGHT, "fraction of the samples")
-    model.add(label, expr([(v, 1.0) for v in g.values()] + ([(short, 1.0)] if short is not None else [])) >= 1.0)
+    model.add(
+        label,
+        expr([(v, 1.0) for v in g.values()] + ([(short, 1.0)] if short is not None else [])) >= 1.0,
+    )
 
     gen_roles = [r for r in demand.roles if r.placement == "with_generation"]
     train_roles = [r for r in demand.roles if r.placement == "trainer"]
@@ -420,10 +449,18 @@ def add_rl(model: Model, demand: WorkloadDemand) -> None:
         model.cores[(name, d)] = cores
         model.add(
             f"verifier:{name}:{d}",
-            expr([(cores, 1.0), (g[d], -rl.verifier_core_s_per_sample * rl.samples / demand.window_s)]) >= 0,
+            expr(
+                [
+                    (cores, 1.0),
+                    (g[d], -rl.verifier_core_s_per_sample * rl.samples / demand.window_s),
+                ]
+            )
+            >= 0,
         )
 
-    k_gbs = rl.kept_fraction * rl.samples * rl.trajectory_bytes_per_kept_sample / demand.window_s / GB
+    k_gbs = (
+        rl.kept_fraction * rl.samples * rl.trajectory_bytes_per_kept_sample / demand.window_s / GB
+    )
     w_gbs = rl.weight_bytes_per_update * rl.updates / demand.window_s / GB
     out_of: dict[str, list[tuple[pulp.LpVariable, float]]] = {d: [] for d in sites}
     for a in sites:
@@ -475,14 +512,16 @@ def add_cpu(model: Model) -> None:
 
 def add_power(model: Model) -> None:
     """IT load x PUE within the site cap:
-      sum_s n[d,s]·power_w[s]·PUE[d] + m[d]·power_w[cpu]·PUE[d] <= power_cap_w[d]     (in MW)"""
+    sum_s n[d,s]·power_w[s]·PUE[d] + m[d]·power_w[cpu]·PUE[d] <= power_cap_w[d]     (in MW)"""
     catalog = model.scenario.catalog
     topo = model.scenario.topology
     for d in model.sites:
         site = topo.site(d)
         pairs = [(model.n[(d, s)], catalog.system(s).power_w * site.pue / MW) for s in site.systems]
         if site.cpu_servers is not None:
-            pairs.append((model.m[d], catalog.system(site.cpu_servers.system).power_w * site.pue / MW))
+            pairs.append(
+                (model.m[d], catalog.system(site.cpu_servers.system).power_w * site.pue / MW)
+            )
         label = f"power:{d}"
         excess = model.slack(label, MW / site.power_cap_w, "MW")
         if excess is not None:
@@ -492,7 +531,7 @@ def add_power(model: Model) -> None:
 
 def add_links(model: Model) -> None:
     """Average traffic routed over each link within its capacity:
-      sum_{flows f using l} f (GB/s) <= capacity_bytes_per_s[l] / 1e9"""
+    sum_{flows f using l} f (GB/s) <= capacity_bytes_per_s[l] / 1e9"""
     topo = model.scenario.topology
     on_link: dict[str, list[tuple[pulp.LpVariable, float]]] = {}
     for flow in model.flows:
@@ -544,14 +583,21 @@ def add_objective(model: Model) -> None:
             model.owned_busy_h[pool] = owned_busy
             model.add(
                 f"ownedbusy:{d}:{s}",
-                expr(busy[pool] + [(owned_busy, -1.0), (model.n[pool], -horizon_h)]) <= -owned * horizon_h,
+                expr(busy[pool] + [(owned_busy, -1.0), (model.n[pool], -horizon_h)])
+                <= -owned * horizon_h,
             )
-            model.terms.append(Term("rental", d, s, None, expr([(model.n[pool], per_new)], -per_new * owned)))
+            model.terms.append(
+                Term("rental", d, s, None, expr([(model.n[pool], per_new)], -per_new * owned))
+            )
             model.terms.append(Term("energy", d, s, None, expr([(owned_busy, kwh_usd)])))
         else:
             per_new = system.capex_usd * horizon_s / system.lifetime_s
-            model.terms.append(Term("capex", d, s, None, expr([(model.n[pool], per_new)], -per_new * owned)))
-            model.terms.append(Term("energy", d, s, None, expr([(v, c * kwh_usd) for v, c in busy[pool]])))
+            model.terms.append(
+                Term("capex", d, s, None, expr([(model.n[pool], per_new)], -per_new * owned))
+            )
+            model.terms.append(
+                Term("energy", d, s, None, expr([(v, c * kwh_usd) for v, c in busy[pool]]))
+            )
     for d, var in model.m.items():
         cpu = topo.site(d).cpu_servers
         assert cpu is not None
@@ -569,7 +615,9 @@ def add_objective(model: Model) -> None:
         win = window[flow.workload]
         usd_per_gbs = sum(topo.link(l).cost_usd_per_tb for l in flow.path) * GB * win / 1e12
         if usd_per_gbs:
-            model.terms.append(Term("links", None, None, flow.workload, expr([(flow.var, usd_per_gbs)])))
+            model.terms.append(
+                Term("links", None, None, flow.workload, expr([(flow.var, usd_per_gbs)]))
+            )
     if model.elastic:
         model.prob.setObjective(expr([(v, w) for v, w, _ in model.slacks.values()]))
     else:

@@ -14,14 +14,14 @@ import os
 import sys
 import time
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pulp
 
 from planner.errors import InfeasibleError, SolverError
-from planner.units import format_si
 from planner.lp.build import Model, build
+from planner.units import format_si
 
 PROVEN = pulp.LpSolutionOptimal  # 1
 FEASIBLE = pulp.LpSolutionIntegerFeasible  # 2
@@ -44,10 +44,14 @@ class SolveStats:
     constraints: int
 
 
-def make_solver(name: str, mip: bool, gap: float, time_limit_s: float, method: str) -> pulp.LpSolver:
+def make_solver(
+    name: str, mip: bool, gap: float, time_limit_s: float, method: str
+) -> pulp.LpSolver:
     if name == "highs":
         if not pulp.HiGHS().available():
-            raise SolverError("HiGHS (highspy) is not installed: pip install highspy, or use --solver cbc")
+            raise SolverError(
+                "HiGHS (highspy) is not installed: pip install highspy, or use --solver cbc"
+            )
         options = {} if method == "choose" else {"solver": method}
         return pulp.HiGHS(
             mip=mip, msg=False, gapRel=gap, timeLimit=time_limit_s, threads=1, **options
@@ -56,7 +60,9 @@ def make_solver(name: str, mip: bool, gap: float, time_limit_s: float, method: s
         with warnings.catch_warnings():
             # PuLP 3.3 flags its bundled CBC for removal in PuLP 4; 3.3 is the line we pin, and
             # the bundled binary is what makes the fallback work with no extra install.
-            warnings.filterwarnings("ignore", message="PULP_CBC_CMD is deprecated", category=DeprecationWarning)
+            warnings.filterwarnings(
+                "ignore", message="PULP_CBC_CMD is deprecated", category=DeprecationWarning
+            )
             solver = pulp.PULP_CBC_CMD(mip=mip, msg=False, gapRel=gap, timeLimit=time_limit_s)
         if not solver.available():
             raise SolverError("CBC is not available in this PuLP installation; use --solver highs")
@@ -167,16 +173,31 @@ def solve_model(
         if status in (pulp.LpSolutionInfeasible, pulp.LpSolutionNoSolutionFound):
             raise diagnose(model.scenario, model.demands, solver, time_limit_s, method)
         if status == pulp.LpSolutionUnbounded:
-            raise SolverError("the LP relaxation is unbounded: a cost or a bound is missing (a bug)")
+            raise SolverError(
+                "the LP relaxation is unbounded: a cost or a bound is missing (a bug)"
+            )
         raise SolverError(f"the LP relaxation ended with solution status {status}")
     lower = pulp.value(model.prob.objective)
     model.duals = {label: c.pi for label, c in model.constraints.items()}
     if relax_only:
-        return SolveStats(solver, method, lp_s, 0.0, lower, lower, lower, 0.0, status,
-                          len(model.prob.variables()), len(model.constraints))
+        return SolveStats(
+            solver,
+            method,
+            lp_s,
+            0.0,
+            lower,
+            lower,
+            lower,
+            0.0,
+            status,
+            len(model.prob.variables()),
+            len(model.constraints),
+        )
     mip_gap = solver_gap(gap, lower, model)
     if solver == "highs":
-        status, mip_s = _resolve_as_mip(model, make_solver(solver, True, mip_gap, time_limit_s, method))
+        status, mip_s = _resolve_as_mip(
+            model, make_solver(solver, True, mip_gap, time_limit_s, method)
+        )
     else:
         status, mip_s = _run(model, make_solver(solver, True, mip_gap, time_limit_s, method))
     if status not in (PROVEN, FEASIBLE):
@@ -195,8 +216,19 @@ def solve_model(
         # CBC does not hand back its bound; "optimal" from it means within its gap target.
         best_bound = max(best_bound, objective * (1 - gap))
     proven_gap = max(0.0, (objective - best_bound) / objective) if objective else 0.0
-    return SolveStats(solver, method, lp_s, mip_s, best_bound, lower, objective, proven_gap, status,
-                      len(model.prob.variables()), len(model.constraints))
+    return SolveStats(
+        solver,
+        method,
+        lp_s,
+        mip_s,
+        best_bound,
+        lower,
+        objective,
+        proven_gap,
+        status,
+        len(model.prob.variables()),
+        len(model.constraints),
+    )
 
 
 def diagnose(
