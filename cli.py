@@ -12,7 +12,7 @@ import sys
 import click
 
 from planner.commands import register
-from planner.errors import ConfigError, PlannerError
+from fleetcore.errors import ConfigError, PlannerError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

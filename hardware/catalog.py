@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardware.schema import Accelerator, CatalogData, Cpu, ModelArch, System
-from planner.errors import ConfigError, Problem
-from planner.yamlio import Doc, load_yaml, merge, validate
+from fleetcore.errors import ConfigError, Problem
+from fleetcore.yamlio import Doc, load_yaml, merge, validate
 
 DATA_DIR = Path(__file__).parent / "data"
 

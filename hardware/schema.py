@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from planner.schema import Fraction, Name, NonNegInt, PositiveInt, Precision, Strict
-from planner.units import Bandwidth, Bytes, Count, Duration, Flops, Power
+from fleetcore.schema import Fraction, Name, NonNegInt, PositiveInt, Precision, Strict
+from fleetcore.units import Bandwidth, Bytes, Count, Duration, Flops, Power
 
 PositiveFlops = Annotated[Flops, Field(gt=0)]
 PositiveBytes = Annotated[Bytes, Field(gt=0)]

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from planner.errors import ConfigError, InfeasibleError, PlannerError, Problem
+from fleetcore.errors import ConfigError, InfeasibleError, PlannerError, Problem
 from planner.plan import Plan
 from planner.plots import pyplot, save_png
-from planner.tables import usd
+from fleetcore.tables import usd
 
 S_PER_DAY = 86400.0
 
@@ -260,7 +260,7 @@ class Comparison:
 
     def format(self) -> str:
         """Side-by-side text table, friendly units ($M, MW), then each failed column's diagnosis."""
-        from planner.tables import table
+        from fleetcore.tables import table
 
         names = list(self.columns)
         rows = []

@@ -16,7 +16,7 @@ from typing import Any
 
 from planner.demand.types import WorkloadDemand
 from planner.scenario import Scenario
-from planner.tables import table
+from fleetcore.tables import table
 
 J_PER_KWH = 3.6e6
 S_PER_H = 3600.0

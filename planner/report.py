@@ -4,7 +4,7 @@ constraints and shadow prices. Friendly units here only (MW, Gbps, $M); the JSON
 from __future__ import annotations
 
 from planner.plan import Plan
-from planner.tables import table, usd
+from fleetcore.tables import table, usd
 
 
 def format_plan(plan: Plan) -> str:

@@ -18,10 +18,10 @@ from pydantic import Field
 
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
-from planner.errors import ConfigError, Problem
-from planner.schema import Name, Strict
+from fleetcore.errors import ConfigError, Problem
+from fleetcore.schema import Name, Strict
 from planner.workloads import Workload, check_workload_refs
-from planner.yamlio import Doc, Loc, load_yaml, merge, validate
+from fleetcore.yamlio import Doc, Loc, load_yaml, merge, validate
 from topologies.builder import Topology, resolve_topology_doc, topology_from_doc
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"

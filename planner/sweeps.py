@@ -50,7 +50,7 @@ from typing import Any
 import yaml
 
 from planner.comparison import error_metrics, plan_metrics, round_floats
-from planner.errors import ConfigError, PlannerError, Problem
+from fleetcore.errors import ConfigError, PlannerError, Problem
 from planner.plan import Plan
 from planner.plots import pyplot, save_png
 

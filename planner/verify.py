@@ -6,7 +6,7 @@ generating sites, routed on the topology's paths). A violation raises Verificati
 from __future__ import annotations
 
 from planner.demand.types import WorkloadDemand
-from planner.errors import VerificationError
+from fleetcore.errors import VerificationError
 from planner.plan import Plan
 from planner.scenario import Scenario
 from planner.traffic import routed_traffic

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from planner.schema import Fraction, Name, PositiveInt, Precision, Strict
-from planner.units import Count, Duration
+from fleetcore.schema import Fraction, Name, PositiveInt, Precision, Strict
+from fleetcore.units import Count, Duration
 
 if TYPE_CHECKING:  # pragma: no cover
     from hardware.catalog import Catalog

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import cli
-from planner.errors import ConfigError
+from fleetcore.errors import ConfigError
 
 MARK = "# <-"
 

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 import cli
 from hardware.catalog import load_catalog, shipped_files
 from planner.commands.hardware import figures
-from planner.errors import ConfigError
-from planner.yamlio import load_yaml
+from fleetcore.errors import ConfigError
+from fleetcore.yamlio import load_yaml
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_hardware_show_unknown_suggests(capsys) -> None:
 
 def test_sources_must_name_real_figures_and_resolve_most_specific(tmp_path: Path) -> None:
     from hardware.catalog import load_catalog
-    from planner.errors import ConfigError
+    from fleetcore.errors import ConfigError
 
     catalog = load_catalog()
     h100 = catalog.systems["hgx-h100"]

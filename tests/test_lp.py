@@ -20,7 +20,7 @@ import yaml
 
 import cli
 import planner
-from planner.errors import InfeasibleError
+from fleetcore.errors import InfeasibleError
 from planner.lp.build import GB, S_PER_H
 
 YEAR = "365 days"

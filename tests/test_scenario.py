@@ -8,7 +8,7 @@ import pytest
 
 import cli
 import planner
-from planner.errors import ConfigError
+from fleetcore.errors import ConfigError
 from planner.scenario import DEFAULT_SCENARIO, SCENARIO_DIR
 
 SHIPPED = sorted(SCENARIO_DIR.glob("*.yaml"))

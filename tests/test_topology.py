@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import cli
 from hardware.catalog import load_catalog
-from planner.errors import ConfigError
+from fleetcore.errors import ConfigError
 from topologies.builder import Topology, load_topology, presets
 from topologies.summary import format_summary, summarize
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import networkx as nx
 
 from hardware.catalog import Catalog
-from planner.errors import ConfigError, Problem
-from planner.yamlio import Doc, load_yaml, validate
+from fleetcore.errors import ConfigError, Problem
+from fleetcore.yamlio import Doc, load_yaml, validate
 from topologies.schema import Datacenter, Link, TopologyData
 
 PRESET_DIR = Path(__file__).parent / "presets"

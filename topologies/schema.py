@@ -12,8 +12,8 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from planner.schema import Name, NonNegInt, Strict
-from planner.units import Bandwidth, Duration, Power
+from fleetcore.schema import Name, NonNegInt, Strict
+from fleetcore.units import Bandwidth, Duration, Power
 
 PositivePower = Annotated[Power, Field(gt=0)]
 PositiveBandwidth = Annotated[Bandwidth, Field(gt=0)]

@@ -11,7 +11,7 @@ from math import gcd
 from typing import Any
 
 from hardware.catalog import Catalog
-from planner.tables import table
+from fleetcore.tables import table
 from topologies.builder import Topology
 from topologies.schema import SiteSystem
 

@@ -29,8 +29,8 @@ from planner.commands.options import catalog_option, json_option
 from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl
 from planner.demand.common import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_PUE
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE
-from planner.errors import ConfigError, Problem
-from planner.units import format_si, parse_count
+from fleetcore.errors import ConfigError, Problem
+from fleetcore.units import format_si, parse_count
 from planner.workloads import InferenceSpec, PretrainSpec, RLSpec
 
 CMDLINE = "<command line>"

@@ -12,9 +12,9 @@ from pydantic import BaseModel
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import Sourced
 from planner.commands.options import catalog_option, json_option
-from planner.errors import ConfigError, Problem
-from planner.tables import table
-from planner.units import format_si
+from fleetcore.errors import ConfigError, Problem
+from fleetcore.tables import table
+from fleetcore.units import format_si
 from topologies.summary import system_figures
 
 SECTIONS = ("accelerators", "cpus", "systems", "models")

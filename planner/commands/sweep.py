@@ -159,7 +159,7 @@ def command(
 
 
 def format_sweep(result) -> str:
-    from planner.tables import table, usd
+    from fleetcore.tables import table, usd
 
     systems = sorted(
         {k.split(":", 1)[1] for p in result.points for k in p if k.startswith("units:")}

@@ -8,7 +8,7 @@ import click
 
 from hardware.catalog import load_catalog
 from planner.commands.hardware import catalog_option, json_option
-from planner.tables import table
+from fleetcore.tables import table
 from topologies.builder import load_topology, presets
 from topologies.summary import format_summary, summarize
 

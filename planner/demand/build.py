@@ -25,7 +25,7 @@ from planner.demand.types import (
     Role,
     WorkloadDemand,
 )
-from planner.schema import BYTES_PER_VALUE
+from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import InferenceSpec, PretrainSpec, RLSpec
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from hardware.catalog import Catalog
 from hardware.schema import Accelerator, Efficiency, ModelArch, System
-from planner.schema import BYTES_PER_VALUE
+from fleetcore.schema import BYTES_PER_VALUE
 
 Pricing = Literal["rental", "amortised"]
 

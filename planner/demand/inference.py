@@ -39,7 +39,7 @@ from planner.demand.common import (
 )
 from planner.demand.kv import kv_bytes_per_token
 from planner.demand.types import Rate
-from planner.schema import BYTES_PER_VALUE
+from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import InferenceSpec
 
 # Planner convention: a serving instance may span at most this many units (servers/racks),

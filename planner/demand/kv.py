@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from hardware.catalog import Catalog
 from hardware.schema import ModelArch
 from planner.demand.common import gb, hardware, weight_bytes
-from planner.schema import BYTES_PER_VALUE
+from fleetcore.schema import BYTES_PER_VALUE
 
 
 def kv_bytes_per_token(model: ModelArch, kv_precision: str) -> float:

@@ -34,7 +34,7 @@ from planner.demand.common import (
     unit_usd_per_hour,
 )
 from planner.demand.types import Rate
-from planner.schema import BYTES_PER_VALUE
+from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import PretrainSpec
 
 

@@ -29,7 +29,7 @@ from planner.demand.common import (
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE, decode_point, prefill_rate
 from planner.demand.pretrain import training_rate
 from planner.demand.types import Rate
-from planner.schema import BYTES_PER_VALUE
+from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import RewardModelSpec, RLSpec
 
 

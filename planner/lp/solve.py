@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import pulp
 
-from planner.errors import InfeasibleError, SolverError
+from fleetcore.errors import InfeasibleError, SolverError
 from planner.lp.build import Model, build
-from planner.units import format_si
+from fleetcore.units import format_si
 
 PROVEN = pulp.LpSolutionOptimal  # 1
 FEASIBLE = pulp.LpSolutionIntegerFeasible  # 2

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from planner.errors import ConfigError, Problem
-from planner.schema import Name
+from fleetcore.errors import ConfigError, Problem
+from fleetcore.schema import Name
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
