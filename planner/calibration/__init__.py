@@ -1,0 +1,50 @@
+"""Calibration: measured public runs (tables shipped as YAML beside this file, each point with its
+source and what it used) against what the planner's models predict for them.
+
+Each family module (`serving`, `training`) exposes `rows() -> list[AccuracyRow]`;
+`python bench/accuracy.py` prints every family's table and its mean absolute error, and the tests
+assert each point within its family's stated tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AccuracyRow:
+    """One measured point against the planner's prediction of it."""
+
+    family: str  # e.g. "serving-dense", "serving-moe", "training"
+    point: str  # short id of the measured run
+    metric: str  # what is compared, with its unit ("output tok/s/GPU", "MFU", ...)
+    published: float
+    planner: float
+    source: str
+
+    @property
+    def error(self) -> float:
+        """Signed relative error of the planner against the published figure."""
+        return (self.planner - self.published) / self.published
+
+
+def mean_absolute_error(rows: list[AccuracyRow]) -> float:
+    """Mean of |planner - published| / published over the rows."""
+    return sum(abs(r.error) for r in rows) / len(rows) if rows else 0.0
+
+
+def format_table(rows: list[AccuracyRow]) -> str:
+    """Per point: published vs planner vs error; then the MAE per family."""
+    lines = [
+        f"{'family':<16} {'point':<44} {'metric':<22} {'published':>11} {'planner':>11} {'error':>7}"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r.family:<16} {r.point:<44} {r.metric:<22} {r.published:>11.4g} "
+            f"{r.planner:>11.4g} {r.error:>+7.1%}"
+        )
+    lines.append("")
+    for family in sorted({r.family for r in rows}):
+        mine = [r for r in rows if r.family == family]
+        lines.append(f"MAE {family}: {mean_absolute_error(mine):.1%} over {len(mine)} points")
+    return "\n".join(lines)
