@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.lp.build import GB, MW, Model
+from planner.lp.model import FAMILIES, GB, Model
 from planner.lp.solve import ZERO_TOL, SolveStats
 from planner.traffic import routed_traffic
 
@@ -242,11 +242,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     for demand in model.demands:
         if demand.rl is None:
             continue
-        trainer = [
-            d
-            for (key, d), v in model.site_of.items()
-            if key == f"{demand.name}:trainer" and _val(v) > 0.5
-        ]
+        trainer = [d for (w, d), v in model.trainer.items() if w == demand.name and _val(v) > 0.5]
         rl.append(
             {
                 "workload": demand.name,
@@ -376,20 +372,16 @@ def _attribution(term, fleet, cpu_servers, allocations, rl, horizon_s):
     return out
 
 
-RESOURCE_FAMILIES = {"power", "cpu", "link", "avail"}
-
-
 def binding_constraints(model: Model) -> list[dict[str, Any]]:
-    """Resource constraints (power, CPU, links, availability) at their limit in this plan.
+    """Rows of resource families (power, CPU, links, availability) at their limit in this plan.
 
-    With whole units a limit is reached when less than one unit's worth is left: a CPU row whose
-    spare cores are fewer than the smallest unit at that site adds, a power row with less
-    headroom than the smallest unit there draws. Links and availability: at the limit itself.
-    `slack` is what is left, in the row's unit (cores, MW, GB/s, units)."""
+    With whole units a limit is reached when less than one unit's worth is left (the family's
+    unit_step: spare cores one more unit adds, facility MW it draws); otherwise at the limit
+    itself. `slack` is what is left, in the row's unit (cores, MW, GB/s, units)."""
     out = []
     for label, con in model.constraints.items():
-        family, _, entity = label.partition(":")
-        if family not in RESOURCE_FAMILIES:
+        fam = FAMILIES[label.family]
+        if not fam.resource:
             continue
         slack = con.slack
         if slack is None:
@@ -399,44 +391,28 @@ def binding_constraints(model: Model) -> list[dict[str, Any]]:
             continue
         rhs = abs(con.constant) if con.constant else 1.0
         step = max(BINDING_REL_TOL * rhs, 1e-7)
-        if family in ("cpu", "power"):
-            step = max(step, _smallest_step(model, family, entity))
+        if fam.unit_step is not None:
+            step = max(step, fam.unit_step(model, label.entity))
         if abs(slack) < step:
-            out.append({"constraint": label, "family": family, "slack": max(0.0, slack)})
+            out.append({"constraint": str(label), "family": fam.name, "slack": max(0.0, slack)})
     return out
-
-
-def _smallest_step(model: Model, family: str, site_name: str) -> float:
-    """The least one more unit at a site adds: spare cores (cpu) or facility MW (power)."""
-    catalog = model.scenario.catalog
-    site = model.scenario.topology.site(site_name)
-    systems = list(site.systems) + ([site.cpu_servers.system] if site.cpu_servers else [])
-    if family == "cpu":
-        cores = [catalog.spare_cores(s) for s in site.systems]
-        cores += [float(catalog.system_cores(site.cpu_servers.system))] if site.cpu_servers else []
-        return min((c for c in cores if c > 0), default=0.0)
-    return min(catalog.system(s).power_w * site.pue / MW for s in systems)
-
-
-# Shadow price units per family: the LP rows are in MW, cores, GB/s and units; report $/MW,
-# $/core, $/Gbps and $/unit over the horizon.
-_PRICE_UNITS = {
-    "power": ("usd_per_mw", 1.0),
-    "cpu": ("usd_per_core", 1.0),
-    "link": ("usd_per_gbps", 1.0 / 8.0),
-    "avail": ("usd_per_unit", 1.0),
-}
 
 
 def shadow_prices(model: Model) -> list[dict[str, Any]]:
     """From the LP relaxation: what one more MW, core, Gbps or unit would save over the
-    horizon (non-zero only where the constraint binds in the relaxation)."""
+    horizon (non-zero only where the row binds in the relaxation), in the family's price unit."""
     out = []
     for label, pi in model.duals.items():
-        family = label.split(":", 1)[0]
-        if family not in _PRICE_UNITS or pi is None or abs(pi) < 1e-6:
+        fam = FAMILIES[label.family]
+        if fam.price_unit is None or pi is None or abs(pi) < 1e-6:
             continue
-        unit, factor = _PRICE_UNITS[family]
         # A <= row's dual is <= 0 in a minimisation: more capacity lowers cost by -pi.
-        out.append({"constraint": label, "family": family, "value_usd": -pi * factor, "unit": unit})
+        out.append(
+            {
+                "constraint": str(label),
+                "family": fam.name,
+                "value_usd": -pi * fam.price_factor,
+                "unit": fam.price_unit,
+            }
+        )
     return out

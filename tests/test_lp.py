@@ -21,7 +21,7 @@ import yaml
 import cli
 import planner
 from fleetcore.errors import InfeasibleError
-from planner.lp.build import GB, S_PER_H
+from planner.lp.model import GB, S_PER_H
 
 YEAR = "365 days"
 HOURS_PER_YEAR = 8760.0

@@ -81,6 +81,7 @@ def demand_for(
         return WorkloadDemand(
             name=name,
             kind="inference",
+            steady_load=True,
             start_s=spec.start_s,
             window_s=horizon_s - spec.start_s,
             roles=[

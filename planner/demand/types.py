@@ -89,6 +89,9 @@ class WorkloadDemand:
     notes: list[str] = field(default_factory=list)
     # The window is [start_s, start_s + window_s], counted from the start of the horizon.
     start_s: float = 0.0
+    # A steady load (serving): each period of the window serves its share of the work, instead
+    # of all the work being due by the deadline.
+    steady_load: bool = False
 
     @property
     def end_s(self) -> float:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import pulp
 
 from fleetcore.errors import InfeasibleError, SolverError
-from planner.lp.build import Model, build
-from fleetcore.units import format_si
+from planner.lp.build import build
+from planner.lp.model import FAMILIES, Label, Model
 
 PROVEN = pulp.LpSolutionOptimal  # 1
 FEASIBLE = pulp.LpSolutionIntegerFeasible  # 2
@@ -247,10 +247,10 @@ def diagnose(
             _unrunnable(demands, scenario.topology.system_names()),
         )
     lines = []
-    for label, (var, _, unit) in elastic.slacks.items():
-        value = var.value() or 0.0
+    for label, slack in elastic.slacks.items():
+        value = slack.var.value() or 0.0
         if value > ZERO_TOL:
-            lines.append(_explain(elastic, label, value, unit))
+            lines.append(_explain(elastic, label, value, slack.unit))
     lines.extend(_unrunnable(demands, scenario.topology.system_names()))
     return InfeasibleError(
         "no plan meets every demand within the constraints; the smallest relaxation found "
@@ -273,34 +273,9 @@ def _unrunnable(demands, placed: list[str]) -> list[str]:
     return out
 
 
-def _explain(model: Model, label: str, value: float, unit: str) -> str:
-    family, _, rest = label.partition(":")
-    topo = model.scenario.topology
-    catalog = model.scenario.catalog
-    if family == "cpu":
-        d = rest
-        site = topo.site(d)
-        have = sum(catalog.spare_cores(s) * site.systems[s].max_units for s in site.systems)
-        if site.cpu_servers is not None:
-            have += catalog.system_cores(site.cpu_servers.system) * site.cpu_servers.max_units
-        return (
-            f"{d}: verifier CPU needs {value:,.0f} cores more than the plan can give there "
-            f"(at most {have:,.0f} cores with every system and CPU server at max_units); allow "
-            f"more CPU servers, generate elsewhere, or lower samples per problem or verifier cost"
-        )
-    if family == "power":
-        d = rest
-        cap = topo.site(d).power_cap_w
-        return f"{d}: power would exceed its cap of {format_si(cap, 'W')} by {format_si(value * 1e6, 'W')}"
-    if family == "link":
-        link = topo.link(rest)
-        return (
-            f"link {rest}: traffic would exceed its {link.capacity_bytes_per_s * 8 / 1e9:,.0f} Gbps "
-            f"by {value * 8:,.1f} Gbps; add capacity or keep the work on one site"
-        )
-    if family == "avail":
-        d, s = rest.split(":", 1)
-        return f"{d}: needs {value:,.1f} more {s} units than max_units allows"
-    if family == "demand":
-        return f"{rest}: {value:.1%} of the work cannot be done by its deadline"
-    return f"{label}: short by {value:g} {unit}"
+def _explain(model: Model, label: Label, value: float, unit: str) -> str:
+    """The diagnosis line of one non-zero slack, in the words of its family."""
+    explain = FAMILIES[label.family].explain
+    if explain is None:
+        return f"{label}: short by {value:g} {unit}"
+    return explain(model, label.entity, value)

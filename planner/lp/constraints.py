@@ -1,0 +1,529 @@
+"""Stage 2 of the model: the constraint families. Each `add_<family>` function adds every row of
+one family; its docstring is the family's formula (docs/lp.md lists them; a test keeps the two
+in step). Registration order is build order; no family depends on another having run.
+
+Units: work rows are shares of the work (1.0 = all of it), power rows MW, CPU rows cores, link
+rows GB/s, unit rows units.
+"""
+
+from __future__ import annotations
+
+from fleetcore.units import format_si
+from planner.demand.types import Role, WorkloadDemand
+from planner.lp.model import (
+    GB,
+    MW,
+    UNSERVED_WEIGHT,
+    Model,
+    Pairs,
+    Period,
+    active,
+    family,
+)
+from planner.lp.variables import training_roles
+
+# -- diagnosis lines (phase 1: what a non-zero slack means) -----------------------------------
+
+
+def _explain_avail(model: Model, entity: tuple[str, ...], value: float) -> str:
+    d, s = entity
+    return f"{d}: needs {value:,.1f} more {s} units than max_units allows"
+
+
+def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
+    return f"{':'.join(entity)}: {value:.1%} of the work cannot be done by its deadline"
+
+
+def _explain_samples(model: Model, entity: tuple[str, ...], value: float) -> str:
+    return f"{entity[0]}:samples: {value:.1%} of the work cannot be done by its deadline"
+
+
+def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
+    (d,) = entity
+    catalog = model.scenario.catalog
+    site = model.scenario.topology.site(d)
+    have = sum(catalog.spare_cores(s) * site.systems[s].max_units for s in site.systems)
+    if site.cpu_servers is not None:
+        have += catalog.system_cores(site.cpu_servers.system) * site.cpu_servers.max_units
+    return (
+        f"{d}: verifier CPU needs {value:,.0f} cores more than the plan can give there "
+        f"(at most {have:,.0f} cores with every system and CPU server at max_units); allow "
+        f"more CPU servers, generate elsewhere, or lower samples per problem or verifier cost"
+    )
+
+
+def _explain_power(model: Model, entity: tuple[str, ...], value: float) -> str:
+    (d,) = entity
+    cap = model.scenario.topology.site(d).power_cap_w
+    return (
+        f"{d}: power would exceed its cap of {format_si(cap, 'W')} by {format_si(value * MW, 'W')}"
+    )
+
+
+def _explain_link(model: Model, entity: tuple[str, ...], value: float) -> str:
+    (link_id,) = entity
+    link = model.scenario.topology.link(link_id)
+    return (
+        f"link {link_id}: traffic would exceed its {link.capacity_bytes_per_s * 8 / GB:,.0f} "
+        f"Gbps by {value * 8:,.1f} Gbps; add capacity or keep the work on one site"
+    )
+
+
+def _cpu_step(model: Model, entity: tuple[str, ...]) -> float:
+    """The fewest spare cores one more unit at the site adds (0 when none adds any)."""
+    catalog = model.scenario.catalog
+    site = model.scenario.topology.site(entity[0])
+    cores = [catalog.spare_cores(s) for s in site.systems]
+    if site.cpu_servers is not None:
+        cores.append(float(catalog.system_cores(site.cpu_servers.system)))
+    return min((c for c in cores if c > 0), default=0.0)
+
+
+def _power_step(model: Model, entity: tuple[str, ...]) -> float:
+    """The least facility MW one more unit at the site draws."""
+    catalog = model.scenario.catalog
+    site = model.scenario.topology.site(entity[0])
+    systems = list(site.systems) + ([site.cpu_servers.system] if site.cpu_servers else [])
+    return min(catalog.system(s).power_w * site.pue / MW for s in systems)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _work(
+    model: Model,
+    demand: WorkloadDemand,
+    role: Role,
+    sites: set[str],
+    scale: float,
+    period: Period | None = None,
+) -> Pairs:
+    """(u, rate x period length / scale) pairs: the share of `scale` work units done at `sites`
+    (in one period, or over the whole window when period is None)."""
+    return [
+        (var, role.rates[s].per_unit_s * p.length_s / scale)
+        for d, s, p, var in model.u_by_role.get((demand.name, role.name), [])
+        if d in sites and (period is None or p.index == period.index)
+    ]
+
+
+def _tie(model: Model, family_name: str, demand: WorkloadDemand, roles: list[Role], choice) -> None:
+    """u[w,r,d,s,p] - max_units[d,s] · choice(d, s) <= 0 for the given roles' allocations."""
+    names = {r.name for r in roles}
+    for (w, r, d, s, p), var in model.work_of(demand, names):
+        model.row(
+            family_name,
+            (w, r, d, s, f"p{p}"),
+            [(var, 1.0), (choice(d, s), -float(model.max_units((d, s))))],
+            "<=",
+            0.0,
+        )
+
+
+def _rl(model: Model) -> list[WorkloadDemand]:
+    return [d for d in model.demands if d.rl is not None]
+
+
+def _pretrain(model: Model) -> list[WorkloadDemand]:
+    return [d for d in model.demands if d.pretrain is not None]
+
+
+# -- pools ------------------------------------------------------------------------------------
+
+
+@family(
+    "avail",
+    "datacenter:system",
+    resource=True,
+    price_unit="usd_per_unit",
+    slack_unit="units",
+    explain=_explain_avail,
+)
+def add_avail(model: Model) -> None:
+    """n[d,s] <= max_units[d,s] and m[d] <= max_units[d,cpu]   (units; a row, not a bound, so it
+    has a shadow price: $ per extra unit)"""
+    for pool in model.pools():
+        cap = model.max_units(pool)
+        model.row("avail", pool, [(model.n[pool], 1.0)], "<=", cap, 1.0 / max(1, cap))
+    for d, var in model.m.items():
+        cpu = model.scenario.topology.site(d).cpu_servers
+        assert cpu is not None
+        cap = cpu.max_units
+        model.row("avail", (d, cpu.system), [(var, 1.0)], "<=", cap, 1.0 / max(1, cap))
+
+
+@family("units", "datacenter:system:period")
+def add_units(model: Model) -> None:
+    """sum_{w,r} u[w,r,d,s,p] <= n[d,s] in every period p   (units: a unit serves one work item
+    at a time, and is free for another once its deadline has passed)"""
+    by_pool: dict[tuple[str, str, int], Pairs] = {}
+    for (_, _, d, s, p), var in model.u.items():
+        by_pool.setdefault((d, s, p), []).append((var, 1.0))
+    for (d, s, p), pairs in by_pool.items():
+        model.row("units", (d, s, f"p{p}"), pairs + [(model.n[(d, s)], -1.0)], "<=", 0.0)
+
+
+# -- work -------------------------------------------------------------------------------------
+
+
+@family("work", "workload:role", slack_unit="fraction of the work", explain=_explain_work)
+def add_work(model: Model) -> None:
+    """sum_{d,s,p} u[w,r,d,s,p] · rate[r,s] · len_p / amount_r >= 1   (pretraining and the RL
+    trainer: all the work by the deadline, in any periods of the window)"""
+    for demand in model.demands:
+        if demand.steady_load:
+            continue
+        for role in demand.roles:
+            if role.amount <= 0 or role.placement == "with_generation":
+                continue
+            pairs = _work(model, demand, role, set(model.sites), role.amount)
+            model.row("work", (demand.name, role.name), pairs, ">=", 1.0, UNSERVED_WEIGHT)
+
+
+@family("serve", "workload:role:period", slack_unit="fraction of the work", explain=_explain_work)
+def add_serve(model: Model) -> None:
+    """sum_{d,s} u[w,r,d,s,p] · rate[r,s] · T_w / amount_r >= 1 in every period p of the window
+    (serving: a steady load, each period serving its share amount_r · len_p / T_w)"""
+    for demand in model.demands:
+        if not demand.steady_load:
+            continue
+        for role in demand.roles:
+            if role.amount <= 0:
+                continue
+            for period in model.periods:
+                if not active(period, demand):
+                    continue
+                share = role.amount * period.length_s / demand.window_s
+                pairs = _work(model, demand, role, set(model.sites), share, period)
+                entity = (demand.name, role.name, f"p{period.index}")
+                model.row("serve", entity, pairs, ">=", 1.0, UNSERVED_WEIGHT)
+
+
+@family("samples", "workload", slack_unit="fraction of the samples", explain=_explain_samples)
+def add_samples(model: Model) -> None:
+    """sum_d g[w,d] >= 1   (RL: every sample of the run is generated somewhere)"""
+    for demand in _rl(model):
+        pairs = [(model.samples[(demand.name, d)], 1.0) for d in model.sites]
+        model.row("samples", (demand.name,), pairs, ">=", 1.0, UNSERVED_WEIGHT)
+
+
+@family("pergen", "workload:role:datacenter")
+def add_pergen(model: Model) -> None:
+    """sum_{s,p} u[w,r,d,s,p] · rate[r,s] · len_p / (per_sample_r · samples_w) >= g[w,d]
+    (RL roles placed with generation: generate, generate_prefill, reward:<name>, reference run
+    at the site that generated the samples, for all of them)"""
+    for demand in _rl(model):
+        assert demand.rl is not None
+        for role in demand.roles:
+            if role.placement != "with_generation" or not role.per_sample:
+                continue
+            scale = role.per_sample * demand.rl.samples
+            for d in model.sites:
+                pairs = _work(model, demand, role, {d}, scale)
+                g = model.samples[(demand.name, d)]
+                model.row("pergen", (demand.name, role.name, d), pairs + [(g, -1.0)], ">=", 0.0)
+
+
+# -- where a training job runs ------------------------------------------------------------------
+
+
+@family("onesite", "workload")
+def add_onesite(model: Model) -> None:
+    """sum_d y[w,d] = 1   (pretraining without allow_multi_site stays on one site)"""
+    for demand in _pretrain(model):
+        assert demand.pretrain is not None
+        if not demand.pretrain.allow_multi_site:
+            pairs = [(model.site[(demand.name, d)], 1.0) for d in model.sites]
+            model.row("onesite", (demand.name,), pairs, "==", 1.0)
+
+
+@family("site", "workload:role:datacenter:system:period")
+def add_site(model: Model) -> None:
+    """u[w,r,d,s,p] <= max_units[d,s] · y[w,d]   (pretraining runs only where it is hosted)"""
+    for demand in _pretrain(model):
+        _tie(model, "site", demand, demand.roles, lambda d, s, w=demand.name: model.site[(w, d)])
+
+
+@family("onetrainer", "workload")
+def add_onetrainer(model: Model) -> None:
+    """sum_d t[w,d] = 1   (RL: one trainer site)"""
+    for demand in _rl(model):
+        pairs = [(model.trainer[(demand.name, d)], 1.0) for d in model.sites]
+        model.row("onetrainer", (demand.name,), pairs, "==", 1.0)
+
+
+@family("trainer", "workload:role:datacenter:system:period")
+def add_trainer(model: Model) -> None:
+    """u[w,train,d,s,p] <= max_units[d,s] · t[w,d]   (the RL trainer runs at its site only)"""
+    for demand in _rl(model):
+        trainer = [r for r in demand.roles if r.placement == "trainer"]
+        _tie(model, "trainer", demand, trainer, lambda d, s, w=demand.name: model.trainer[(w, d)])
+
+
+@family("onesystem", "workload")
+def add_onesystem(model: Model) -> None:
+    """sum_s x[w,s] = 1   (a training job, pretraining or the RL trainer, runs on one system
+    type: no job spans GB200 racks and H100 servers)"""
+    for demand in model.demands:
+        xs = [v for (w, _), v in model.system_choice.items() if w == demand.name]
+        if xs:
+            model.row("onesystem", (demand.name,), [(v, 1.0) for v in xs], "==", 1.0)
+
+
+@family("system", "workload:role:datacenter:system:period")
+def add_system(model: Model) -> None:
+    """u[w,r,d,s,p] <= max_units[d,s] · x[w,s]   (for the roles of a training job)"""
+    for demand in model.demands:
+        if not any(w == demand.name for w, _ in model.system_choice):
+            continue
+        _tie(
+            model,
+            "system",
+            demand,
+            training_roles(demand),
+            lambda d, s, w=demand.name: model.system_choice[(w, s)],
+        )
+
+
+@family("mingroup", "workload:role:datacenter:system:period")
+def add_mingroup(model: Model) -> None:
+    """u[w,r,d,s,p] >= min_units[r,s] · on[w,r,d,s,p]   (a training job that runs on a pool
+    holds at least the units its state needs: bytes_per_param · params / usable HBM)"""
+    for (w, r, d, s, p), on in model.running.items():
+        need = float(_role(model, w, r).min_units[s])
+        var = model.u[(w, r, d, s, p)]
+        model.row("mingroup", (w, r, d, s, f"p{p}"), [(var, 1.0), (on, -need)], ">=", 0.0)
+
+
+@family("running", "workload:role:datacenter:system:period")
+def add_running(model: Model) -> None:
+    """u[w,r,d,s,p] <= max_units[d,s] · on[w,r,d,s,p]   (or it does not run there at all:
+    with mingroup, u is semi-continuous)"""
+    for (w, r, d, s, p), on in model.running.items():
+        var = model.u[(w, r, d, s, p)]
+        cap = float(model.max_units((d, s)))
+        model.row("running", (w, r, d, s, f"p{p}"), [(var, 1.0), (on, -cap)], "<=", 0.0)
+
+
+def _role(model: Model, workload: str, role: str) -> Role:
+    demand = next(d for d in model.demands if d.name == workload)
+    return next(r for r in demand.roles if r.name == role)
+
+
+# -- traffic between sites ------------------------------------------------------------------------
+
+
+@family("gradsync", "workload:datacenter:datacenter")
+def add_gradsync(model: Model) -> None:
+    """f_grad[a,b] >= 2 · G · syncs / T_w / 1e9 · (y[w,a] + y[w,b] - 1)   (GB/s; multi-site
+    pretraining: every pair of hosting sites is charged twice the gradient bytes G per sync,
+    what a ring all-reduce moves per link: a conservative bound)"""
+    for flow in model.flows:
+        if flow.kind != "gradients":
+            continue
+        demand = next(d for d in model.demands if d.name == flow.workload)
+        assert demand.pretrain is not None
+        rate = 2 * demand.pretrain.gradient_bytes_per_sync * demand.pretrain.syncs
+        rate_gbs = rate / demand.window_s / GB
+        ya, yb = model.site[(flow.workload, flow.src)], model.site[(flow.workload, flow.dst)]
+        pairs = [(flow.var, 1.0), (ya, -rate_gbs), (yb, -rate_gbs)]
+        model.row("gradsync", (flow.workload, flow.src, flow.dst), pairs, ">=", -rate_gbs)
+
+
+@family("gradreach", "workload:datacenter:datacenter")
+def add_gradreach(model: Model) -> None:
+    """y[w,a] + y[w,b] <= 1 when no path joins a and b   (multi-site pretraining)"""
+    topo = model.scenario.topology
+    for demand in _pretrain(model):
+        assert demand.pretrain is not None
+        if not demand.pretrain.allow_multi_site:
+            continue
+        sites = model.sites
+        for i, a in enumerate(sites):
+            for b in sites[i + 1 :]:
+                if topo.path(a, b) is None:
+                    y = [(model.site[(demand.name, a)], 1.0), (model.site[(demand.name, b)], 1.0)]
+                    model.row("gradreach", (demand.name, a, b), y, "<=", 1.0)
+
+
+@family("generates", "workload:datacenter")
+def add_generates(model: Model) -> None:
+    """g[w,d] <= z[w,d]   (z: d generates samples for w, so it needs fresh weights)"""
+    for (w, d), z in model.generates.items():
+        model.row("generates", (w, d), [(model.samples[(w, d)], 1.0), (z, -1.0)], "<=", 0.0)
+
+
+@family("verifier", "workload:datacenter")
+def add_verifier(model: Model) -> None:
+    """c[w,d] >= core_s_per_sample · samples / T_w · g[w,d]   (cores: verifiers run at the site
+    that generated the samples)"""
+    for demand in _rl(model):
+        assert demand.rl is not None
+        per_share = demand.rl.verifier_core_s_per_sample * demand.rl.samples / demand.window_s
+        for d in model.sites:
+            pairs = [
+                (model.cores[(demand.name, d)], 1.0),
+                (model.samples[(demand.name, d)], -per_share),
+            ]
+            model.row("verifier", (demand.name, d), pairs, ">=", 0.0)
+
+
+def _kept_gbs(demand: WorkloadDemand) -> float:
+    """K = kept_fraction · samples · trajectory_bytes_per_kept_sample / T_w / 1e9   (GB/s)"""
+    assert demand.rl is not None
+    rl = demand.rl
+    return (
+        rl.kept_fraction * rl.samples * rl.trajectory_bytes_per_kept_sample / demand.window_s / GB
+    )
+
+
+@family("trajdst", "workload:datacenter:datacenter")
+def add_trajdst(model: Model) -> None:
+    """f_traj[a,b] <= K · t[w,b]   (trajectories go to the trainer only)"""
+    for flow in model.flows:
+        if flow.kind == "trajectories":
+            demand = next(d for d in model.demands if d.name == flow.workload)
+            t = model.trainer[(flow.workload, flow.dst)]
+            pairs = [(flow.var, 1.0), (t, -_kept_gbs(demand))]
+            model.row("trajdst", (flow.workload, flow.src, flow.dst), pairs, "<=", 0.0)
+
+
+@family("trajsrc", "workload:datacenter")
+def add_trajsrc(model: Model) -> None:
+    """sum_b f_traj[a,b] >= K · (g[w,a] - t[w,a])   (GB/s: kept trajectories leave every
+    generating site that is not the trainer's)"""
+    for demand in _rl(model):
+        k_gbs = _kept_gbs(demand)
+        for a in model.sites:
+            out = [
+                (f.var, 1.0)
+                for f in model.flows
+                if f.kind == "trajectories" and f.workload == demand.name and f.src == a
+            ]
+            g, t = model.samples[(demand.name, a)], model.trainer[(demand.name, a)]
+            model.row("trajsrc", (demand.name, a), out + [(g, -k_gbs), (t, k_gbs)], ">=", 0.0)
+
+
+@family("weights", "workload:datacenter:datacenter")
+def add_weights(model: Model) -> None:
+    """f_w[b,d] >= Wr · (z[w,d] + t[w,b] - 1), Wr = weight_bytes_per_update · updates / T_w / 1e9
+    (GB/s: fresh weights from the trainer b to every generating site d)"""
+    for flow in model.flows:
+        if flow.kind != "weights":
+            continue
+        demand = next(d for d in model.demands if d.name == flow.workload)
+        assert demand.rl is not None
+        w_gbs = demand.rl.weight_bytes_per_update * demand.rl.updates / demand.window_s / GB
+        z = model.generates[(flow.workload, flow.dst)]
+        t = model.trainer[(flow.workload, flow.src)]
+        pairs = [(flow.var, 1.0), (z, -w_gbs), (t, -w_gbs)]
+        model.row("weights", (flow.workload, flow.src, flow.dst), pairs, ">=", -w_gbs)
+
+
+@family("reach", "workload:datacenter:datacenter")
+def add_reach(model: Model) -> None:
+    """z[w,a] + t[w,b] <= 1 when no path joins a and b   (RL: a generating site must reach the
+    trainer)"""
+    topo = model.scenario.topology
+    for demand in _rl(model):
+        for a in model.sites:
+            for b in model.sites:
+                if a != b and topo.path(a, b) is None:
+                    z, t = model.generates[(demand.name, a)], model.trainer[(demand.name, b)]
+                    model.row("reach", (demand.name, a, b), [(z, 1.0), (t, 1.0)], "<=", 1.0)
+
+
+# -- site resources -------------------------------------------------------------------------------
+
+
+@family(
+    "cpu",
+    "datacenter",
+    resource=True,
+    price_unit="usd_per_core",
+    slack_unit="cores",
+    explain=_explain_cpu,
+    unit_step=_cpu_step,
+)
+def add_cpu(model: Model) -> None:
+    """sum_w c[w,d] <= sum_s spare_cores[s] · n[d,s] + cores[cpu] · m[d]   (cores;
+    spare_cores = host cores - host_cores_reserved_per_accelerator x accelerators)"""
+    catalog = model.scenario.catalog
+    topo = model.scenario.topology
+    total = sum(
+        d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s
+        for d in _rl(model)
+        if d.rl is not None
+    )
+    for d in model.sites:
+        users = [(v, 1.0) for (_, site), v in model.cores.items() if site == d]
+        if not users:
+            continue
+        supply = [(model.n[(d, s)], -catalog.spare_cores(s)) for s in topo.site(d).systems]
+        cpu = topo.site(d).cpu_servers
+        if cpu is not None:
+            supply.append((model.m[d], -float(catalog.system_cores(cpu.system))))
+        model.row("cpu", (d,), users + supply, "<=", 0.0, 1.0 / max(1.0, total))
+
+
+@family(
+    "power",
+    "datacenter",
+    resource=True,
+    price_unit="usd_per_mw",
+    slack_unit="MW",
+    explain=_explain_power,
+    unit_step=_power_step,
+)
+def add_power(model: Model) -> None:
+    """sum_s n[d,s] · power_w[s] · PUE[d] + m[d] · power_w[cpu] · PUE[d] <= power_cap_w[d]
+    (MW: IT load x PUE within the site cap)"""
+    catalog = model.scenario.catalog
+    for d in model.sites:
+        site = model.scenario.topology.site(d)
+        pairs = [(model.n[(d, s)], catalog.system(s).power_w * site.pue / MW) for s in site.systems]
+        if site.cpu_servers is not None:
+            cpu_w = catalog.system(site.cpu_servers.system).power_w
+            pairs.append((model.m[d], cpu_w * site.pue / MW))
+        cap_mw = site.power_cap_w / MW
+        model.row("power", (d,), pairs, "<=", cap_mw, 1.0 / cap_mw)
+
+
+@family(
+    "link",
+    "link",
+    resource=True,
+    price_unit="usd_per_gbps",
+    price_factor=1.0 / 8.0,
+    slack_unit="GB/s",
+    explain=_explain_link,
+)
+def add_link(model: Model) -> None:
+    """sum_{flows f whose path contains l} f <= capacity_bytes_per_s[l] / 1e9   (GB/s: average
+    traffic within each link's capacity)"""
+    on_link: dict[str, Pairs] = {}
+    for flow in model.flows:
+        for link_id in flow.path:
+            on_link.setdefault(link_id, []).append((flow.var, 1.0))
+    for link in model.scenario.topology.links():
+        pairs = on_link.get(link.id)
+        if pairs:
+            cap = link.capacity_bytes_per_s / GB
+            model.row("link", (link.id,), pairs, "<=", cap, 1.0 / cap)
+
+
+@family("ownedbusy", "datacenter:system")
+def add_ownedbusy(model: Model) -> None:
+    """sum_{w,r,p} u[w,r,d,s,p] · len_p / 3600 - (n[d,s] - owned) · H / 3600 <= o[d,s]   (hours,
+    rental pricing: rented units run first, their energy is in the price; owned units run the
+    rest and pay energy)"""
+    if not model.owned_busy_h:
+        return
+    horizon_h = model.scenario.data.economics.horizon_s / 3600.0
+    length = {p.index: p.length_s for p in model.periods}
+    busy: dict[tuple[str, str], Pairs] = {pool: [] for pool in model.pools()}
+    for (_w, _r, d, s, p), var in model.u.items():
+        busy[(d, s)].append((var, length[p] / 3600.0))
+    for pool, o in model.owned_busy_h.items():
+        pairs = busy[pool] + [(o, -1.0), (model.n[pool], -horizon_h)]
+        model.row("ownedbusy", pool, pairs, "<=", -model.owned(pool) * horizon_h)

@@ -1,0 +1,282 @@
+"""The LP's data: periods, row labels, the constraint-family registry and the Model that holds
+the PuLP problem with every variable, row, cost term and flow, keyed by typed labels.
+
+Scaling (why the odd units): HiGHS is happiest with coefficients near 1, so
+- work constraints are divided by the work required (1.0 = all of it),
+- RL samples are fractions of the run's samples (g[w,d] in [0, 1]),
+- power is in MW, traffic in GB/s (1e9 bytes/s), CPU in cores, money in US$.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulp
+
+from planner.demand.types import WorkloadDemand
+from planner.scenario import Scenario
+
+GB = 1e9
+MW = 1e6
+S_PER_H = 3600.0
+# Weight of unserved work in phase 1 (diagnosis): leaving work undone is 1,000x worse than
+# exceeding a resource by 100% of its size, so the diagnosis names resources first.
+UNSERVED_WEIGHT = 1000.0
+# A boundary or window edge closer than this is the same instant (periods, windows).
+SAME_INSTANT_S = 60.0
+
+Pool = tuple[str, str]  # (datacenter, system)
+UKey = tuple[str, str, str, str, int]  # (workload, role, datacenter, system, period)
+Var = pulp.LpVariable
+Pairs = list[tuple[Var, float]]
+Sense = Literal["<=", ">=", "=="]
+
+
+@dataclass(frozen=True)
+class Period:
+    """A slice of the horizon between two consecutive cuts (starts and deadlines)."""
+
+    index: int
+    start_s: float
+    end_s: float
+
+    @property
+    def length_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def periods_for(demands: list[WorkloadDemand], horizon_s: float) -> list[Period]:
+    """Cut [0, H] at every start and deadline: a unit freed when pretraining ends can serve RL
+    or inference after. Boundaries closer than a minute are merged (they would only add
+    variables)."""
+    cuts = sorted(
+        {min(t, horizon_s) for d in demands for t in (d.start_s, d.end_s) if t > 0} | {horizon_s}
+    )
+    merged: list[float] = []
+    for cut in cuts:
+        if not merged or cut - merged[-1] >= SAME_INSTANT_S:
+            merged.append(cut)
+        else:
+            merged[-1] = max(merged[-1], cut)
+    starts = [0.0, *merged[:-1]]
+    return [Period(i, a, b) for i, (a, b) in enumerate(zip(starts, merged, strict=True))]
+
+
+def active(period: Period, demand: WorkloadDemand) -> bool:
+    """A workload runs in the periods inside its window [start, deadline], within a minute."""
+    return (
+        period.start_s >= demand.start_s - SAME_INSTANT_S
+        and period.end_s <= demand.end_s + SAME_INSTANT_S
+    )
+
+
+@dataclass(frozen=True)
+class Label:
+    """A row's identity: its family and the entity it constrains. Printed as family:entity."""
+
+    family: str
+    entity: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return ":".join((self.family, *self.entity))
+
+
+Explain = Callable[["Model", tuple[str, ...], float], str]
+Step = Callable[["Model", tuple[str, ...]], float]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One constraint family: its name, what its entity labels are, its formula (the docstring of
+    the function that adds its rows), and what the report and the diagnosis need to know.
+
+    resource: a limit whose binding is reported (power, cores, links, availability).
+    price_unit, price_factor: the shadow price's unit and the factor from the row's unit
+      (rows are in MW, cores, GB/s, units; a Gbps is 1/8 GB/s).
+    slack_unit: in phase 1 (diagnosis) each row gets a penalised slack in this unit; None: the
+      row is never relaxed.
+    explain: the diagnosis line for a non-zero slack.
+    unit_step: what one more whole unit adds to the row's limit at that entity (spare cores,
+      facility MW): with whole units the row binds when less than that is left.
+    """
+
+    name: str
+    entity: str
+    add: Callable[[Model], None]
+    resource: bool = False
+    price_unit: str | None = None
+    price_factor: float = 1.0
+    slack_unit: str | None = None
+    explain: Explain | None = None
+    unit_step: Step | None = None
+
+    @property
+    def formula(self) -> str:
+        return inspect.cleandoc(self.add.__doc__ or "")
+
+
+# The registry, in the order the families are built. Adding a family is one function and one
+# `@family(...)` line in planner/lp/constraints.py.
+FAMILIES: dict[str, Family] = {}
+
+
+def family(
+    name: str,
+    entity: str,
+    *,
+    resource: bool = False,
+    price_unit: str | None = None,
+    price_factor: float = 1.0,
+    slack_unit: str | None = None,
+    explain: Explain | None = None,
+    unit_step: Step | None = None,
+) -> Callable[[Callable[[Model], None]], Callable[[Model], None]]:
+    """Register the decorated `add_<family>(model)` function as constraint family `name`."""
+
+    def register(add: Callable[[Model], None]) -> Callable[[Model], None]:
+        if name in FAMILIES:
+            raise ValueError(f"constraint family {name!r} registered twice")
+        FAMILIES[name] = Family(
+            name, entity, add, resource, price_unit, price_factor, slack_unit, explain, unit_step
+        )
+        return add
+
+    return register
+
+
+@dataclass
+class Term:
+    """A labelled cost term: what it is, where, and its expression in US$."""
+
+    component: str  # capex | rental | energy | cpu_servers | links
+    datacenter: str | None
+    system: str | None
+    workload: str | None
+    expr: pulp.LpAffineExpression
+
+
+@dataclass
+class Flow:
+    """Average traffic (GB/s) of one kind between two sites, routed on a fixed path."""
+
+    kind: str  # trajectories | weights | gradients
+    workload: str
+    src: str
+    dst: str
+    path: list[str]
+    var: Var
+
+
+@dataclass
+class Slack:
+    """A phase-1 slack of one row: its variable, objective weight and unit."""
+
+    var: Var
+    weight: float
+    unit: str
+
+
+@dataclass
+class Model:
+    """The PuLP problem plus everything needed to read a plan back out of it."""
+
+    scenario: Scenario
+    demands: list[WorkloadDemand]
+    prob: pulp.LpProblem
+    elastic: bool
+    periods: list[Period] = field(default_factory=list)
+    # -- variables (declared in planner/lp/variables.py) -------------------------------------
+    n: dict[Pool, Var] = field(default_factory=dict)  # units per pool
+    m: dict[str, Var] = field(default_factory=dict)  # CPU servers per site
+    u: dict[UKey, Var] = field(default_factory=dict)  # units per work item, pool and period
+    u_by_role: dict[tuple[str, str], list[tuple[str, str, Period, Var]]] = field(
+        default_factory=dict
+    )
+    site: dict[tuple[str, str], Var] = field(default_factory=dict)  # y[w,d] pretraining site
+    trainer: dict[tuple[str, str], Var] = field(default_factory=dict)  # t[w,d] RL trainer site
+    system_choice: dict[tuple[str, str], Var] = field(default_factory=dict)  # x[w,s]
+    running: dict[UKey, Var] = field(default_factory=dict)  # on[w,r,d,s,p] semi-continuous
+    samples: dict[tuple[str, str], Var] = field(default_factory=dict)  # g[w,d]
+    generates: dict[tuple[str, str], Var] = field(default_factory=dict)  # z[w,d]
+    cores: dict[tuple[str, str], Var] = field(default_factory=dict)  # c[w,d]
+    owned_busy_h: dict[Pool, Var] = field(default_factory=dict)  # o[d,s] (rental)
+    flows: list[Flow] = field(default_factory=list)
+    # -- rows, costs and results -------------------------------------------------------------
+    terms: list[Term] = field(default_factory=list)
+    # PuLP names rows c0, c1, ... (it rewrites characters in names, so labels never go through it)
+    constraints: dict[Label, pulp.LpConstraint] = field(default_factory=dict)
+    slacks: dict[Label, Slack] = field(default_factory=dict)
+    # Row duals of the LP relaxation (filled by solve_model): the shadow prices.
+    duals: dict[Label, float] = field(default_factory=dict)
+    n_vars: int = 0
+    solver_run_s: float = 0.0  # wall time inside HiGHS's run, summed over solves
+
+    def row(
+        self,
+        family_name: str,
+        entity: tuple[str, ...],
+        pairs: Pairs,
+        sense: Sense,
+        rhs: float,
+        slack_weight: float = 0.0,
+    ) -> None:
+        """Add the row `sum pairs  sense  rhs` labelled family:entity. In phase 1 a family with a
+        slack unit gets a slack s >= 0 on the side that relaxes the row (+s on >=, -s on <=),
+        weighted by `slack_weight` in the phase-1 objective."""
+        fam = FAMILIES[family_name]
+        label = Label(family_name, entity)
+        if label in self.constraints:
+            raise ValueError(f"duplicate constraint label {label}")
+        if self.elastic and fam.slack_unit is not None and sense != "==":
+            slack = self.new_var("s")
+            self.slacks[label] = Slack(slack, slack_weight, fam.slack_unit)
+            pairs = pairs + [(slack, 1.0 if sense == ">=" else -1.0)]
+        lhs = expr(pairs)
+        con = lhs <= rhs if sense == "<=" else lhs >= rhs if sense == ">=" else lhs == rhs
+        con.name = f"c{len(self.constraints)}"
+        self.prob += con
+        self.constraints[label] = con
+
+    def new_var(
+        self,
+        prefix: str,
+        low: float | None = 0,
+        up: float | None = None,
+        cat: str = pulp.LpContinuous,
+    ) -> Var:
+        """A variable with a unique short name (names mean nothing; the dicts above map them).
+        PuLP hands variables to the solver sorted by name: the numbering fixes the column order,
+        so variables are declared in one stage, in one order."""
+        self.n_vars += 1
+        return self.prob.add_variable(f"{prefix}{self.n_vars}", low, up, cat=cat)
+
+    @property
+    def sites(self) -> list[str]:
+        return self.scenario.topology.datacenters()
+
+    def pools(self) -> list[Pool]:
+        topo = self.scenario.topology
+        return [(d, s) for d in self.sites for s in topo.site(d).systems]
+
+    def max_units(self, pool: Pool) -> int:
+        return self.scenario.topology.site(pool[0]).systems[pool[1]].max_units
+
+    def owned(self, pool: Pool) -> int:
+        return self.scenario.topology.site(pool[0]).systems[pool[1]].owned
+
+    def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:
+        """The allocation variables of some roles of one workload."""
+        for key, var in self.u.items():
+            if key[0] == demand.name and key[1] in role_names:
+                yield key, var
+
+
+def expr(pairs: Iterable[tuple[Var, float]], constant: float = 0.0) -> pulp.LpAffineExpression:
+    """Linear expression from (variable, coefficient) pairs, built in one pass (never += in a
+    loop, which is quadratic in PuLP)."""
+    out = pulp.LpAffineExpression([(v, c) for v, c in pairs if c != 0])
+    out.constant = constant
+    return out

@@ -1,0 +1,137 @@
+"""Stage 1 of the model: every variable, declared once, in one fixed order (PuLP sorts columns by
+name and names carry a counter, so this order is the solver's column order).
+
+| variable | meaning | unit |
+| n[d,s] | units of system s at d, integer, >= owned | units |
+| m[d] | CPU-only servers at d, integer, >= owned | units |
+| u[w,r,d,s,p] | units of (d,s) given to role r of w in period p (only where it can run) | units |
+| y[w,d] | training job w hosted at d (binary) | - |
+| x[w,s] | training job w runs on system type s (binary) | - |
+| on[w,r,d,s,p] | training job w runs on pool (d,s) in period p (binary, semi-continuous u) | - |
+| g[w,d] | share of RL workload w's samples generated at d | - |
+| t[w,d] | d hosts RL workload w's trainer (binary) | - |
+| z[w,d] | d generates samples for w (binary) | - |
+| c[w,d] | verifier cores of w at d | cores |
+| f | average traffic of one flow on its path | GB/s |
+| o[d,s] | busy hours of owned units (rental pricing) | h |
+"""
+
+from __future__ import annotations
+
+import pulp
+
+from planner.demand.types import Role, WorkloadDemand
+from planner.lp.model import Flow, Model, active
+
+
+def declare_variables(model: Model) -> None:
+    """Pools, allocations, then each workload's own choices, then the pricing's."""
+    declare_units(model)
+    declare_allocations(model)
+    for demand in model.demands:
+        if demand.pretrain is not None:
+            declare_pretrain(model, demand)
+        if demand.rl is not None:
+            declare_rl(model, demand)
+    if model.scenario.data.economics.pricing == "rental":
+        for pool in model.pools():
+            model.owned_busy_h[pool] = model.new_var("o", 0)
+
+
+def declare_units(model: Model) -> None:
+    """n[d,s] in [owned, inf) integer (max_units is the row `avail`, so it has a shadow price);
+    m[d] likewise for CPU-only servers."""
+    for pool in model.pools():
+        model.n[pool] = model.new_var("n", model.owned(pool), None, pulp.LpInteger)
+    for d in model.sites:
+        cpu = model.scenario.topology.site(d).cpu_servers
+        if cpu is not None:
+            model.m[d] = model.new_var("m", cpu.owned, None, pulp.LpInteger)
+
+
+def declare_allocations(model: Model) -> None:
+    """u[w,r,d,s,p] >= 0 only in periods inside w's window and where the role's rate on s is
+    positive (a role gets no share of a system it cannot run on)."""
+    for demand in model.demands:
+        periods = [p for p in model.periods if active(p, demand)]
+        for role in demand.roles:
+            for pool in model.pools():
+                rate = role.rates.get(pool[1])
+                if rate is None or not rate.feasible:
+                    continue
+                for period in periods:
+                    var = model.new_var("u", 0)
+                    model.u[(demand.name, role.name, *pool, period.index)] = var
+                    model.u_by_role.setdefault((demand.name, role.name), []).append(
+                        (*pool, period, var)
+                    )
+
+
+def training_roles(demand: WorkloadDemand) -> list[Role]:
+    """The roles that form one training job (held on one system type): the whole pretraining,
+    or the RL trainer."""
+    if demand.pretrain is not None:
+        return demand.roles
+    return [r for r in demand.roles if r.placement == "trainer"]
+
+
+def _declare_system_choice(model: Model, demand: WorkloadDemand) -> None:
+    """x[w,s] for each system type the training job could run on, when there are several."""
+    names = {r.name for r in training_roles(demand)}
+    systems = sorted({key[3] for key, _ in model.work_of(demand, names)})
+    if len(systems) > 1:
+        for s in systems:
+            model.system_choice[(demand.name, s)] = model.new_var("x", 0, 1, pulp.LpBinary)
+
+
+def declare_pretrain(model: Model, demand: WorkloadDemand) -> None:
+    """y[w,d], x[w,s], on[...] where the job's state needs a minimum of units, and a gradient
+    flow for every reachable pair of sites when it may span sites."""
+    for d in model.sites:
+        model.site[(demand.name, d)] = model.new_var("y", 0, 1, pulp.LpBinary)
+    _declare_system_choice(model, demand)
+    declare_running(model, demand)
+    assert demand.pretrain is not None
+    if not demand.pretrain.allow_multi_site:
+        return
+    topo = model.scenario.topology
+    sites = model.sites
+    for i, a in enumerate(sites):
+        for b in sites[i + 1 :]:
+            path = topo.path(a, b)
+            if path is not None:
+                var = model.new_var("f", 0)
+                model.flows.append(Flow("gradients", demand.name, a, b, path, var))
+
+
+def declare_running(model: Model, demand: WorkloadDemand) -> None:
+    """on[w,r,d,s,p] for every allocation of a role with a minimum group on s."""
+    for role in demand.roles:
+        for d, s, p, _ in model.u_by_role.get((demand.name, role.name), []):
+            if role.min_units.get(s, 0) > 0:
+                key = (demand.name, role.name, d, s, p.index)
+                model.running[key] = model.new_var("b", 0, 1, pulp.LpBinary)
+
+
+def declare_rl(model: Model, demand: WorkloadDemand) -> None:
+    """g[w,d], t[w,d], x[w,s] of the trainer, z[w,d] and c[w,d] per site, and for every ordered
+    reachable pair (a, b) a trajectory flow a -> b and a weight flow a -> b."""
+    name = demand.name
+    for d in model.sites:
+        model.samples[(name, d)] = model.new_var("g", 0, 1)
+    for d in model.sites:
+        model.trainer[(name, d)] = model.new_var("y", 0, 1, pulp.LpBinary)
+    _declare_system_choice(model, demand)
+    for d in model.sites:
+        model.generates[(name, d)] = model.new_var("z", 0, 1, pulp.LpBinary)
+        model.cores[(name, d)] = model.new_var("k", 0)
+    topo = model.scenario.topology
+    for a in model.sites:
+        for b in model.sites:
+            path = topo.path(a, b) if a != b else None
+            if path is None:
+                continue
+            traj = model.new_var("f", 0)
+            model.flows.append(Flow("trajectories", name, a, b, path, traj))
+            weights = model.new_var("f", 0)
+            model.flows.append(Flow("weights", name, a, b, path, weights))
