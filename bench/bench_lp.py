@@ -22,7 +22,7 @@ import yaml
 from planner.api import demands
 from planner.lp.build import build
 from planner.lp.solve import solve_model
-from planner.plan import read_plan
+from planner.readplan import read_plan
 from planner.report import format_plan
 from planner.scenario import load_scenario
 from planner.verify import verify

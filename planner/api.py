@@ -14,7 +14,8 @@ from planner.demand import demand_for
 from planner.demand.types import WorkloadDemand
 from planner.lp.build import build
 from planner.lp.solve import solve_model
-from planner.plan import Plan, read_plan
+from planner.plan import Plan
+from planner.readplan import read_plan
 from planner.scenario import Scenario
 from planner.verify import verify
 

@@ -31,15 +31,14 @@ typo in --set) is raised as one ConfigError before anything is solved.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fleetcore.errors import ConfigError, InfeasibleError, PlannerError, Problem
-from planner.plan import Plan
-from planner.plots import pyplot, save_png
 from fleetcore.tables import usd
+from planner.plan import Plan, round_floats
+from planner.plots import pyplot, save_png
 
 S_PER_DAY = 86400.0
 
@@ -62,34 +61,34 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
     units: dict[str, float] = {}
     accelerators_by_system: dict[str, float] = {}
     for f in plan.fleet:
-        units[f["system"]] = units.get(f["system"], 0.0) + f["units"]
-        accelerators_by_system[f["system"]] = (
-            accelerators_by_system.get(f["system"], 0.0) + f["accelerators"]
+        units[f.system] = units.get(f.system, 0.0) + f.units
+        accelerators_by_system[f.system] = (
+            accelerators_by_system.get(f.system, 0.0) + f.accelerators
         )
     accelerators = sum(accelerators_by_system.values())
-    host_cores = sum(f["cpu_cores"] for f in plan.fleet)
-    cpu_server_cores = sum(c["cpu_cores"] for c in plan.cpu_servers)
-    cpu_servers = sum(c["units"] for c in plan.cpu_servers)
+    host_cores = sum(f.cpu_cores for f in plan.fleet)
+    cpu_server_cores = sum(c.cpu_cores for c in plan.cpu_servers)
+    cpu_servers = sum(c.units for c in plan.cpu_servers)
     cores = host_cores + cpu_server_cores
 
     decode: dict[str, float] = {}
     pretrain_work: dict[str, dict[tuple[float, float], float]] = {}
     amount: dict[str, float] = {}
     for a in plan.allocations:
-        if a["role"] == "decode":
-            decode[a["workload"]] = decode.get(a["workload"], 0.0) + a["work_done"]
-        elif a["role"] == "pretrain":
-            span = (a["period_start_s"], a["period_end_s"])
-            by_period = pretrain_work.setdefault(a["workload"], {})
-            by_period[span] = by_period.get(span, 0.0) + a["work_done"]
-            if a["share_of_role"]:
-                amount[a["workload"]] = a["work_done"] / a["share_of_role"]
+        if a.role == "decode":
+            decode[a.workload] = decode.get(a.workload, 0.0) + a.work_done
+        elif a.role == "pretrain":
+            span = (a.period_start_s, a.period_end_s)
+            by_period = pretrain_work.setdefault(a.workload, {})
+            by_period[span] = by_period.get(span, 0.0) + a.work_done
+            if a.share_of_role:
+                amount[a.workload] = a.work_done / a.share_of_role
     usd_per_mtok = {
         w: cost_by_workload.get(w, 0.0) / tokens * 1e6
         for w, tokens in sorted(decode.items())
         if tokens > 0
     }
-    starts = {w["workload"]: w["start_s"] for w in plan.workloads}
+    starts = {w.workload: w.start_s for w in plan.workloads}
     pretrain_days = {
         w: (_finish_s(pretrain_work[w], amount[w]) - starts.get(w, 0.0)) / S_PER_DAY
         for w in sorted(pretrain_work)
@@ -112,13 +111,13 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
         "host_cpu_cores": host_cores,
         "cpu_server_cores": cpu_server_cores,
         "cores_per_accelerator": cores / accelerators if accelerators > 0 else None,
-        "it_power_w": sum(p["it_power_w"] for p in plan.power),
-        "facility_power_w": sum(p["facility_power_w"] for p in plan.power),
-        "facility_power_w_by_site": {p["datacenter"]: p["facility_power_w"] for p in plan.power},
+        "it_power_w": sum(p.it_power_w for p in plan.power),
+        "facility_power_w": sum(p.facility_power_w for p in plan.power),
+        "facility_power_w_by_site": {p.datacenter: p.facility_power_w for p in plan.power},
         "pretrain_days": pretrain_days,
-        "binding_constraints": [b["constraint"] for b in plan.binding_constraints],
+        "binding_constraints": [b.constraint for b in plan.binding_constraints],
         "shadow_prices": [
-            {"constraint": p["constraint"], "value_usd": p["value_usd"], "unit": p["unit"]}
+            {"constraint": p.constraint, "value_usd": p.value_usd, "unit": p.unit}
             for p in plan.shadow_prices
         ],
     }
@@ -141,19 +140,6 @@ def error_metrics(exc: BaseException) -> dict[str, Any]:
         "diagnosis": diagnosis,
         "exit_code": getattr(exc, "exit_code", 3),
     }
-
-
-def round_floats(value: Any) -> Any:
-    """12 significant digits (as Plan.to_json): solver noise must not change the bytes."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return float(f"{value:.12g}") if value != 0 else 0.0
-    if isinstance(value, dict):
-        return {k: round_floats(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [round_floats(v) for v in value]
-    return value
 
 
 # -- the comparison ---------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleetcore.tables import table
 from planner.demand.types import WorkloadDemand
 from planner.scenario import Scenario
-from fleetcore.tables import table
 
 J_PER_KWH = 3.6e6
 S_PER_H = 3600.0

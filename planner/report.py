@@ -3,8 +3,8 @@ constraints and shadow prices. Friendly units here only (MW, Gbps, $M); the JSON
 
 from __future__ import annotations
 
-from planner.plan import Plan
 from fleetcore.tables import table, usd
+from planner.plan import Plan
 
 
 def format_plan(plan: Plan) -> str:
@@ -17,43 +17,43 @@ def format_plan(plan: Plan) -> str:
     elif plan.lower_bound_usd is not None and plan.gap is not None:
         out.append(
             f"  proven within {plan.gap:.2%} of the cheapest possible plan "
-            f"(lower bound {usd(plan.lower_bound_usd)}; gap target {plan.solver['mip_gap_target']:.2%})"
+            f"(lower bound {usd(plan.lower_bound_usd)}; gap target {plan.solver.mip_gap_target:.2%})"
         )
     out.append(
-        f"  solver: {plan.solver['name']} ({plan.solver['variables']:,} variables, "
-        f"{plan.solver['constraints']:,} constraints)"
+        f"  solver: {plan.solver.name} ({plan.solver.variables:,} variables, "
+        f"{plan.solver.constraints:,} constraints)"
     )
 
     out.append("\nFleet")
     rows = [
         [
-            f["datacenter"],
-            f["system"],
-            f["units"],
-            f["owned_units"],
-            f["new_units"],
-            f["accelerators"],
-            f["cpu_cores"],
-            f"{f['power_w'] / 1e6:,.2f}",
-            f"{f['utilisation']:.0%}",
+            f.datacenter,
+            f.system,
+            f.units,
+            f.owned_units,
+            f.new_units,
+            f.accelerators,
+            f.cpu_cores,
+            f"{f.power_w / 1e6:,.2f}",
+            f"{f.utilisation:.0%}",
         ]
         for f in plan.fleet
-        if f["units"] > 0
+        if f.units > 0
     ]
     rows += [
         [
-            c["datacenter"],
-            c["system"],
-            c["units"],
-            c["owned_units"],
-            c["new_units"],
+            c.datacenter,
+            c.system,
+            c.units,
+            c.owned_units,
+            c.new_units,
             0,
-            c["cpu_cores"],
-            f"{c['power_w'] / 1e6:,.2f}",
+            c.cpu_cores,
+            f"{c.power_w / 1e6:,.2f}",
             "-",
         ]
         for c in plan.cpu_servers
-        if c["units"] > 0
+        if c.units > 0
     ]
     out.append(
         table(
@@ -81,12 +81,12 @@ def format_plan(plan: Plan) -> str:
             ["datacenter", "IT MW", "PUE", "facility MW", "cap MW", "of cap"],
             [
                 [
-                    p["datacenter"],
-                    f"{p['it_power_w'] / 1e6:,.2f}",
-                    p["pue"],
-                    f"{p['facility_power_w'] / 1e6:,.2f}",
-                    f"{p['power_cap_w'] / 1e6:,.1f}",
-                    f"{p['share_of_cap']:.0%}",
+                    p.datacenter,
+                    f"{p.it_power_w / 1e6:,.2f}",
+                    p.pue,
+                    f"{p.facility_power_w / 1e6:,.2f}",
+                    f"{p.power_cap_w / 1e6:,.1f}",
+                    f"{p.share_of_cap:.0%}",
                 ]
                 for p in plan.power
             ],
@@ -110,16 +110,16 @@ def format_plan(plan: Plan) -> str:
             ],
             [
                 [
-                    a["workload"],
-                    a["role"],
-                    a["datacenter"],
-                    a["system"],
-                    f"{a['period_start_s'] / 86400:g}-{a['period_end_s'] / 86400:g}",
-                    round(a["units"], 2),
-                    f"{a['work_done']:.3g}",
-                    a["work_unit"],
-                    f"{a['share_of_role']:.0%}" if a["share_of_role"] is not None else "-",
-                    a["rate_derivation"],
+                    a.workload,
+                    a.role,
+                    a.datacenter,
+                    a.system,
+                    f"{a.period_start_s / 86400:g}-{a.period_end_s / 86400:g}",
+                    round(a.units, 2),
+                    f"{a.work_done:.3g}",
+                    a.work_unit,
+                    f"{a.share_of_role:.0%}" if a.share_of_role is not None else "-",
+                    a.rate_derivation,
                 ]
                 for a in plan.allocations
             ],
@@ -129,14 +129,14 @@ def format_plan(plan: Plan) -> str:
     if plan.rl:
         out.append("\nRL placement")
         for r in plan.rl:
-            samples = ", ".join(f"{d} {v:,.3g}" for d, v in r["samples_by_site"].items())
-            cores = ", ".join(f"{d} {v:,.0f}" for d, v in r["verifier_cores_by_site"].items())
+            samples = ", ".join(f"{d} {v:,.3g}" for d, v in r.samples_by_site.items())
+            cores = ", ".join(f"{d} {v:,.0f}" for d, v in r.verifier_cores_by_site.items())
             out.append(
-                f"  {r['workload']}: trainer at {r['trainer_site']}; samples by site: {samples}; "
+                f"  {r.workload}: trainer at {r.trainer_site}; samples by site: {samples}; "
                 f"verifier cores: {cores or 'none'}"
             )
 
-    used_links = [link for link in plan.links if link["traffic_bytes_per_s"] > 0]
+    used_links = [link for link in plan.links if link.traffic_bytes_per_s > 0]
     if plan.links:
         out.append("\nLinks (average traffic)")
         out.append(
@@ -144,10 +144,10 @@ def format_plan(plan: Plan) -> str:
                 ["link", "traffic Gbps", "capacity Gbps", "used"],
                 [
                     [
-                        link["link"],
-                        f"{link['traffic_gbps']:,.1f}",
-                        f"{link['capacity_gbps']:,.0f}",
-                        f"{link['share_of_capacity']:.1%}",
+                        link.link,
+                        f"{link.traffic_gbps:,.1f}",
+                        f"{link.capacity_gbps:,.0f}",
+                        f"{link.share_of_capacity:.1%}",
                     ]
                     for link in plan.links
                 ],
@@ -178,9 +178,9 @@ def format_plan(plan: Plan) -> str:
     if plan.binding_constraints:
         units = {"cpu": "cores", "power": "MW", "link": "GB/s", "avail": "units"}
         out.extend(
-            f"  {b['constraint']} (left: {b['slack']:,.3g} {units[b['family']]}, less than one more unit adds)"
-            if b["family"] in ("cpu", "power")
-            else f"  {b['constraint']}"
+            f"  {b.constraint} (left: {b.slack:,.3g} {units[b.family]}, less than one more unit adds)"
+            if b.family in ("cpu", "power")
+            else f"  {b.constraint}"
             for b in plan.binding_constraints
         )
     else:
@@ -193,10 +193,12 @@ def format_plan(plan: Plan) -> str:
             table(
                 ["constraint", "value", "per"],
                 [
-                    [p["constraint"], usd(p["value_usd"]), p["unit"].removeprefix("usd_per_")]
+                    [p.constraint, usd(p.value_usd), p.unit.removeprefix("usd_per_")]
                     for p in plan.shadow_prices
                 ],
             )
         )
-    out.append(f"\nVerified: {'; '.join(plan.checks)}")
+    out.append(
+        f"\nVerified ({len(plan.checks)} rules, planner/verify.py): {', '.join(plan.checks)}"
+    )
     return "\n".join(out)

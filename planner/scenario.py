@@ -16,12 +16,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field
 
-from hardware.catalog import Catalog, load_catalog
-from hardware.schema import PositiveDuration
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.schema import Name, Strict
-from planner.workloads import Workload, check_workload_refs
 from fleetcore.yamlio import Doc, Loc, load_yaml, merge, validate
+from hardware.catalog import Catalog, load_catalog
+from hardware.schema import PositiveDuration
+from planner.workloads import Workload, check_workload_refs
 from topologies.builder import Topology, resolve_topology_doc, topology_from_doc
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"

@@ -49,8 +49,8 @@ from typing import Any
 
 import yaml
 
-from planner.comparison import error_metrics, plan_metrics, round_floats
 from fleetcore.errors import ConfigError, PlannerError, Problem
+from planner.comparison import error_metrics, plan_metrics, round_floats
 from planner.plan import Plan
 from planner.plots import pyplot, save_png
 
@@ -275,8 +275,8 @@ def point_outputs(plan: Plan) -> dict[str, Any]:
     units: dict[str, float] = {}
     accs: dict[str, float] = {}
     for f in plan.fleet:
-        units[f["system"]] = units.get(f["system"], 0.0) + f["units"]
-        accs[f["system"]] = accs.get(f["system"], 0.0) + f["accelerators"]
+        units[f.system] = units.get(f.system, 0.0) + f.units
+        accs[f.system] = accs.get(f.system, 0.0) + f.accelerators
     for s in sorted(units):
         out[f"units:{s}"] = units[s]
     for s in sorted(accs):

@@ -6,17 +6,16 @@ Average bytes/s over the workload's window, as in the LP (docs/lp.md)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from planner.demand.types import WorkloadDemand
+from planner.rows import AllocationRow, RLRow
 from topologies.builder import Topology
 
 
 def routed_traffic(
     topo: Topology,
     demands: list[WorkloadDemand],
-    rl_rows: dict[str, dict[str, Any]],
-    allocations: list[dict[str, Any]],
+    rl_rows: dict[str, RLRow],
+    allocations: list[AllocationRow],
 ) -> tuple[dict[str, float], list[str]]:
     """(bytes/s per link id, problems: traffic with no path or no single trainer site)."""
     traffic: dict[str, float] = {}
@@ -35,12 +34,12 @@ def routed_traffic(
     for demand in demands:
         if demand.rl is not None:
             row = rl_rows[demand.name]
-            trainer = row["trainer_site"]
+            trainer = row.trainer_site
             if not isinstance(trainer, str):
                 problems.append(f"{demand.name}: trainer on {trainer}, expected one site")
                 continue
             rl = demand.rl
-            for d, samples in row["samples_by_site"].items():
+            for d, samples in row.samples_by_site.items():
                 kept_bytes = samples * rl.kept_fraction * rl.trajectory_bytes_per_kept_sample
                 route(d, trainer, kept_bytes / demand.window_s, f"{demand.name} trajectories")
                 route(
@@ -50,7 +49,7 @@ def routed_traffic(
                     f"{demand.name} weights",
                 )
         if demand.pretrain is not None and demand.pretrain.allow_multi_site:
-            sites = sorted({a["datacenter"] for a in allocations if a["workload"] == demand.name})
+            sites = sorted({a.datacenter for a in allocations if a.workload == demand.name})
             per_pair = (
                 2
                 * demand.pretrain.gradient_bytes_per_sync

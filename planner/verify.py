@@ -1,185 +1,378 @@
 """Verify a plan by recomputing every constraint from its records and the inputs, not from the
-LP's rows: units within availability, work done by each deadline, one site where required,
-verifier cores, power, and link traffic (recomputed from samples per site, trainer site and
-generating sites, routed on the topology's paths). A violation raises VerificationError."""
+LP's rows. One rule per check: each a small function whose docstring is the formula it
+recomputes, returning one message per violation naming the record. `verify` runs them all and
+raises VerificationError listing every violation as `[rule] message`."""
 
 from __future__ import annotations
 
-from planner.demand.types import WorkloadDemand
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 from fleetcore.errors import VerificationError
+from planner.demand.types import Role, WorkloadDemand
+from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan
+from planner.rows import AllocationRow, CpuServerRow, RLRow
 from planner.scenario import Scenario
 from planner.traffic import routed_traffic
 
 # Relative tolerance for recomputed constraints: solver feasibility tolerance is ~1e-7 on the
 # scaled rows; 1e-5 leaves room for the scaling without hiding a real violation.
 REL_TOL = 1e-5
+# Absolute slack on unit and core counts (solver noise on a zero right-hand side).
+ABS_TOL = 1e-6
+
+
+@dataclass
+class Context:
+    """What every rule reads: the plan, its inputs, and indexes over the plan's records."""
+
+    plan: Plan
+    scenario: Scenario
+    demands: list[WorkloadDemand]
+    integral: bool = field(init=False)
+    units: dict[tuple[str, str], float] = field(init=False)
+    rl_rows: dict[str, RLRow] = field(init=False)
+    cpu_rows: dict[str, CpuServerRow] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.integral = self.plan.status != "relaxed"
+        self.units = {(f.datacenter, f.system): f.units for f in self.plan.fleet}
+        self.rl_rows = {r.workload: r for r in self.plan.rl}
+        self.cpu_rows = {c.datacenter: c for c in self.plan.cpu_servers}
+
+    def rows_of(self, demand: WorkloadDemand, role: Role) -> list[AllocationRow]:
+        return [
+            a for a in self.plan.allocations if a.workload == demand.name and a.role == role.name
+        ]
+
+    def roles(self) -> list[tuple[WorkloadDemand, Role]]:
+        return [(d, r) for d in self.demands for r in d.roles]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    check: Callable[[Context], list[str]]
+
+    @property
+    def formula(self) -> str:
+        return " ".join((self.check.__doc__ or "").split())
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(name: str) -> Callable[[Callable[[Context], list[str]]], Callable[[Context], list[str]]]:
+    """Register the decorated function as verification rule `name`."""
+
+    def register(check: Callable[[Context], list[str]]) -> Callable[[Context], list[str]]:
+        if name in RULES:
+            raise ValueError(f"verification rule {name!r} registered twice")
+        RULES[name] = Rule(name, check)
+        return check
+
+    return register
 
 
 def verify(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]) -> list[str]:
-    """Return the list of checks made; raise VerificationError listing every violation."""
-    catalog = scenario.catalog
-    topo = scenario.topology
-    problems: list[str] = []
-    checks: list[str] = []
-    integral = plan.status != "relaxed"
-
-    units = {(f["datacenter"], f["system"]): f["units"] for f in plan.fleet}
-    for f in plan.fleet:
-        pool = topo.site(f["datacenter"]).systems[f["system"]]
-        if integral and f["units"] != int(f["units"]):
-            problems.append(f"{f['datacenter']}/{f['system']}: {f['units']} units is not whole")
-        if f["units"] > pool.max_units * (1 + REL_TOL) or f["units"] < pool.owned - REL_TOL:
-            problems.append(
-                f"{f['datacenter']}/{f['system']}: {f['units']} units outside [{pool.owned}, {pool.max_units}]"
-            )
-    checks.append("units within owned..max_units")
-
-    used: dict[tuple[str, str, int], float] = {}
-    for a in plan.allocations:
-        key = (a["datacenter"], a["system"], a["period"])
-        used[key] = used.get(key, 0.0) + a["units"]
-    for (d, s, p), value in used.items():
-        if value > units.get((d, s), 0.0) * (1 + REL_TOL) + 1e-6:
-            problems.append(
-                f"{d}/{s}: allocations use {value:.4g} units of {units.get((d, s), 0.0):g} in period {p}"
-            )
-    checks.append("allocations within units in every period")
-
-    rl_rows = {r["workload"]: r for r in plan.rl}
-    for demand in demands:
-        for role in demand.roles:
-            rows = [
-                a
-                for a in plan.allocations
-                if a["workload"] == demand.name and a["role"] == role.name
-            ]
-            for a in rows:
-                rate = role.rates[a["system"]].per_unit_s
-                if rate <= 0:
-                    problems.append(
-                        f"{demand.name}/{role.name} runs on {a['system']}, where it cannot run"
-                    )
-            done_by_site: dict[str, float] = {}
-            done_by_period: dict[int, float] = {}
-            for a in rows:
-                if (
-                    a["period_end_s"] > demand.end_s + 60.0
-                    or a["period_start_s"] < demand.start_s - 60.0
-                ):
-                    problems.append(
-                        f"{demand.name}/{role.name} runs outside its window (period {a['period']})"
-                    )
-                work = a["units"] * role.rates[a["system"]].per_unit_s * a["period_s"]
-                done_by_site[a["datacenter"]] = done_by_site.get(a["datacenter"], 0.0) + work
-                done_by_period[a["period"]] = done_by_period.get(a["period"], 0.0) + work
-            if demand.kind == "inference" and role.amount > 0:
-                for period in plan.periods:
-                    if (
-                        period["end_s"] > demand.end_s + 60.0
-                        or period["start_s"] < demand.start_s - 60.0
-                    ):
-                        continue
-                    need = role.amount * (period["end_s"] - period["start_s"]) / demand.window_s
-                    if done_by_period.get(period["period"], 0.0) < need * (1 - REL_TOL):
-                        problems.append(
-                            f"{demand.name}/{role.name}: {done_by_period.get(period['period'], 0.0):.4g} of {need:.4g} {role.work_unit}s served in period {period['period']}"
-                        )
-            if role.placement == "with_generation":
-                assert demand.rl is not None and role.per_sample is not None
-                for d, samples in rl_rows[demand.name]["samples_by_site"].items():
-                    need = role.per_sample * samples
-                    if done_by_site.get(d, 0.0) < need * (1 - REL_TOL):
-                        problems.append(
-                            f"{demand.name}/{role.name} at {d}: {done_by_site.get(d, 0.0):.4g} of {need:.4g} {role.work_unit}s done"
-                        )
-            elif role.amount > 0 and sum(done_by_site.values()) < role.amount * (1 - REL_TOL):
-                problems.append(
-                    f"{demand.name}/{role.name}: {sum(done_by_site.values()):.4g} of {role.amount:.4g} {role.work_unit}s done by the deadline"
-                )
-            one_site = role.placement == "trainer" or (
-                role.placement == "single_site"
-                and not (demand.pretrain and demand.pretrain.allow_multi_site)
-            )
-            if one_site and integral and len(done_by_site) > 1:
-                problems.append(
-                    f"{demand.name}/{role.name} must run on one site, runs on {sorted(done_by_site)}"
-                )
-            for a in rows:
-                need = role.min_units.get(a["system"], 0)
-                if integral and a["units"] < need * (1 - REL_TOL):
-                    problems.append(
-                        f"{demand.name}/{role.name} holds {a['units']:.4g} {a['system']} units at "
-                        f"{a['datacenter']} in period {a['period']}; its state needs {need}"
-                    )
-            systems = {a["system"] for a in rows}
-            if role.placement in ("single_site", "trainer") and integral and len(systems) > 1:
-                problems.append(
-                    f"{demand.name}/{role.name} must run on one system type, runs on {sorted(systems)}"
-                )
-        if demand.rl is not None:
-            total = sum(rl_rows[demand.name]["samples_by_site"].values())
-            if total < demand.rl.samples * (1 - REL_TOL):
-                problems.append(
-                    f"{demand.name}: {total:.4g} of {demand.rl.samples:.4g} samples generated"
-                )
-    checks.append(
-        "work done by each deadline (inference: in every period), on one site and one system type where required, training state resident"
-    )
-
-    cpu_rows = {c["datacenter"]: c for c in plan.cpu_servers}
-    for d in topo.datacenters():
-        need = 0.0
-        for demand in demands:
-            if demand.rl is None:
-                continue
-            samples = rl_rows[demand.name]["samples_by_site"].get(d, 0.0)
-            need += demand.rl.verifier_core_s_per_sample * samples / demand.window_s
-        have = sum(catalog.spare_cores(s) * units[(d, s)] for s in topo.site(d).systems)
-        if d in cpu_rows:
-            have += cpu_rows[d]["cpu_cores"]
-        if need > have * (1 + REL_TOL) + 1e-6:
-            problems.append(f"{d}: verifier needs {need:,.1f} cores, {have:,.1f} available")
-    checks.append("verifier cores within spare host cores + CPU servers")
-
-    for row in plan.power:
-        d = row["datacenter"]
-        site = topo.site(d)
-        it_w = sum(catalog.system(s).power_w * units[(d, s)] for s in site.systems)
-        if d in cpu_rows:
-            it_w += catalog.system(cpu_rows[d]["system"]).power_w * cpu_rows[d]["units"]
-        if it_w * site.pue > site.power_cap_w * (1 + REL_TOL):
-            problems.append(
-                f"{d}: {it_w * site.pue / 1e6:,.2f} MW > cap {site.power_cap_w / 1e6:,.2f} MW"
-            )
-    checks.append("power x PUE within caps")
-
-    if not integral:
-        # The LP relaxation's site choices are fractional: it is a bound, not a plan to route.
-        checks.append("(relaxed: one-site and link checks skipped; binaries are fractional)")
-        return _finish(plan, problems, checks)
-
-    traffic, routing_problems = routed_traffic(topo, demands, rl_rows, plan.allocations)
-    problems.extend(routing_problems)
-    for link in topo.links():
-        value = traffic.get(link.id, 0.0)
-        if value > link.capacity_bytes_per_s * (1 + REL_TOL):
-            problems.append(
-                f"link {link.id}: {value * 8 / 1e9:,.1f} Gbps > {link.capacity_bytes_per_s * 8 / 1e9:,.1f} Gbps"
-            )
-    checks.append("link traffic (recomputed and routed) within capacity")
-
-    return _finish(plan, problems, checks)
-
-
-def _finish(plan: Plan, problems: list[str], checks: list[str]) -> list[str]:
-    if abs(sum(t["cost_usd"] for t in plan.cost_terms) - plan.total_cost_usd) > 1e-6 * max(
-        1.0, abs(plan.total_cost_usd)
-    ):
-        problems.append("cost terms do not add up to the total")
-    checks.append("cost terms add up to the total")
+    """Run every rule; return the names of the rules passed, or raise VerificationError listing
+    every violation."""
+    ctx = Context(plan, scenario, demands)
+    problems = [f"[{r.name}] {msg}" for r in RULES.values() for msg in r.check(ctx)]
     if problems:
         raise VerificationError(
             "the solved plan fails verification:\n  - " + "\n  - ".join(problems)
         )
-    return checks
+    return [r.name for r in RULES.values() if not (r.name in INTEGRAL_ONLY and not ctx.integral)]
+
+
+def check_plan(
+    plan: Plan, scenario: Scenario, demands: list[WorkloadDemand]
+) -> dict[str, list[str]]:
+    """Every rule's violations, by rule name (empty lists for rules that hold)."""
+    ctx = Context(plan, scenario, demands)
+    return {r.name: r.check(ctx) for r in RULES.values()}
+
+
+# Rules that hold only for whole-unit plans: the LP relaxation's site choices are fractional (it
+# is a bound, not a plan to route).
+INTEGRAL_ONLY = {"whole_units", "one_site", "one_system_type", "training_state", "link_capacity"}
+
+
+def _outside_window(demand: WorkloadDemand, start_s: float, end_s: float) -> bool:
+    return end_s > demand.end_s + SAME_INSTANT_S or start_s < demand.start_s - SAME_INSTANT_S
+
+
+@rule("whole_units")
+def check_whole_units(ctx: Context) -> list[str]:
+    """units[d,s] and CPU servers[d] are whole numbers (whole-unit plans)"""
+    if not ctx.integral:
+        return []
+    rows = [(f.datacenter, f.system, f.units) for f in ctx.plan.fleet]
+    rows += [(c.datacenter, c.system, c.units) for c in ctx.plan.cpu_servers]
+    return [f"{d}/{s}: {units} units is not whole" for d, s, units in rows if units != int(units)]
+
+
+@rule("unit_bounds")
+def check_unit_bounds(ctx: Context) -> list[str]:
+    """owned[d,s] <= units[d,s] <= max_units[d,s], and likewise for CPU servers"""
+    topo = ctx.scenario.topology
+    out = []
+    rows = []
+    for f in ctx.plan.fleet:
+        pool = topo.site(f.datacenter).systems[f.system]
+        rows.append((f.datacenter, f.system, f.units, pool.owned, pool.max_units))
+    for c in ctx.plan.cpu_servers:
+        cpu = topo.site(c.datacenter).cpu_servers
+        assert cpu is not None
+        rows.append((c.datacenter, c.system, c.units, cpu.owned, cpu.max_units))
+    for d, s, units, owned, max_units in rows:
+        if units > max_units * (1 + REL_TOL) or units < owned - REL_TOL:
+            out.append(f"{d}/{s}: {units} units outside [{owned}, {max_units}]")
+    return out
+
+
+@rule("pool_capacity")
+def check_pool_capacity(ctx: Context) -> list[str]:
+    """sum of allocations' units on (d, s) in period p <= units[d,s]"""
+    used: dict[tuple[str, str, int], float] = {}
+    for a in ctx.plan.allocations:
+        key = (a.datacenter, a.system, a.period)
+        used[key] = used.get(key, 0.0) + a.units
+    out = []
+    for (d, s, p), value in used.items():
+        have = ctx.units.get((d, s), 0.0)
+        if value > have * (1 + REL_TOL) + ABS_TOL:
+            out.append(f"{d}/{s}: allocations use {value:.4g} units of {have:g} in period {p}")
+    return out
+
+
+@rule("runnable")
+def check_runnable(ctx: Context) -> list[str]:
+    """every allocation is on a system where its role's rate is positive"""
+    return [
+        f"{demand.name}/{role.name} runs on {a.system}, where it cannot run"
+        for demand, role in ctx.roles()
+        for a in ctx.rows_of(demand, role)
+        if role.rates[a.system].per_unit_s <= 0
+    ]
+
+
+@rule("window")
+def check_window(ctx: Context) -> list[str]:
+    """every allocation's period lies inside its workload's window [start, deadline]"""
+    return [
+        f"{demand.name}/{role.name} runs outside its window (period {a.period})"
+        for demand, role in ctx.roles()
+        for a in ctx.rows_of(demand, role)
+        if _outside_window(demand, a.period_start_s, a.period_end_s)
+    ]
+
+
+def _done(ctx: Context, demand: WorkloadDemand, role: Role, key: str) -> dict[object, float]:
+    """Work done (units x rate x period length) by the role, summed by `key` of its rows."""
+    out: dict[object, float] = {}
+    for a in ctx.rows_of(demand, role):
+        work = a.units * role.rates[a.system].per_unit_s * a.period_s
+        out[getattr(a, key)] = out.get(getattr(a, key), 0.0) + work
+    return out
+
+
+@rule("steady_load")
+def check_steady_load(ctx: Context) -> list[str]:
+    """serving: work done in period p >= amount x len_p / window, in every period of its window"""
+    out = []
+    for demand, role in ctx.roles():
+        if not demand.steady_load or role.amount <= 0:
+            continue
+        done = _done(ctx, demand, role, "period")
+        for period in ctx.plan.periods:
+            if _outside_window(demand, period.start_s, period.end_s):
+                continue
+            need = role.amount * (period.end_s - period.start_s) / demand.window_s
+            have = done.get(period.period, 0.0)
+            if have < need * (1 - REL_TOL):
+                out.append(
+                    f"{demand.name}/{role.name}: {have:.4g} of {need:.4g} {role.work_unit}s "
+                    f"served in period {period.period}"
+                )
+    return out
+
+
+@rule("work_by_deadline")
+def check_work_by_deadline(ctx: Context) -> list[str]:
+    """pretraining and the RL trainer: work done over the window >= amount"""
+    out = []
+    for demand, role in ctx.roles():
+        if demand.steady_load or role.placement == "with_generation" or role.amount <= 0:
+            continue
+        have = sum(_done(ctx, demand, role, "datacenter").values())
+        if have < role.amount * (1 - REL_TOL):
+            out.append(
+                f"{demand.name}/{role.name}: {have:.4g} of {role.amount:.4g} "
+                f"{role.work_unit}s done by the deadline"
+            )
+    return out
+
+
+@rule("with_generation")
+def check_with_generation(ctx: Context) -> list[str]:
+    """RL roles placed with generation: work done at d >= per_sample x samples generated at d"""
+    out = []
+    for demand, role in ctx.roles():
+        if role.placement != "with_generation" or role.per_sample is None:
+            continue
+        done = _done(ctx, demand, role, "datacenter")
+        for d, samples in ctx.rl_rows[demand.name].samples_by_site.items():
+            need = role.per_sample * samples
+            have = done.get(d, 0.0)
+            if have < need * (1 - REL_TOL):
+                out.append(
+                    f"{demand.name}/{role.name} at {d}: {have:.4g} of {need:.4g} "
+                    f"{role.work_unit}s done"
+                )
+    return out
+
+
+@rule("all_samples")
+def check_all_samples(ctx: Context) -> list[str]:
+    """RL: samples generated over all sites >= the run's samples"""
+    out = []
+    for demand in ctx.demands:
+        if demand.rl is None:
+            continue
+        total = sum(ctx.rl_rows[demand.name].samples_by_site.values())
+        if total < demand.rl.samples * (1 - REL_TOL):
+            out.append(f"{demand.name}: {total:.4g} of {demand.rl.samples:.4g} samples generated")
+    return out
+
+
+def _single_site(demand: WorkloadDemand, role: Role) -> bool:
+    if role.placement == "trainer":
+        return True
+    multi = demand.pretrain is not None and demand.pretrain.allow_multi_site
+    return role.placement == "single_site" and not multi
+
+
+@rule("one_site")
+def check_one_site(ctx: Context) -> list[str]:
+    """a pretraining job (unless allow_multi_site) and an RL trainer run on one site, and the
+    trainer on the plan's trainer_site"""
+    if not ctx.integral:
+        return []
+    out = []
+    for demand, role in ctx.roles():
+        if not _single_site(demand, role):
+            continue
+        sites = sorted({a.datacenter for a in ctx.rows_of(demand, role)})
+        if len(sites) > 1:
+            out.append(f"{demand.name}/{role.name} must run on one site, runs on {sites}")
+        elif role.placement == "trainer" and sites:
+            trainer = ctx.rl_rows[demand.name].trainer_site
+            if sites != [trainer]:
+                out.append(
+                    f"{demand.name}/{role.name} runs at {sites[0]}, its trainer site is {trainer}"
+                )
+    return out
+
+
+@rule("one_system_type")
+def check_one_system_type(ctx: Context) -> list[str]:
+    """a training job (pretraining, RL trainer) runs on one system type"""
+    if not ctx.integral:
+        return []
+    out = []
+    for demand, role in ctx.roles():
+        if role.placement not in ("single_site", "trainer") and demand.pretrain is None:
+            continue
+        systems = sorted({a.system for a in ctx.rows_of(demand, role)})
+        if len(systems) > 1:
+            out.append(f"{demand.name}/{role.name} must run on one system type, runs on {systems}")
+    return out
+
+
+@rule("training_state")
+def check_training_state(ctx: Context) -> list[str]:
+    """a training allocation holds >= min_units[s] (its model state must be resident)"""
+    if not ctx.integral:
+        return []
+    out = []
+    for demand, role in ctx.roles():
+        for a in ctx.rows_of(demand, role):
+            need = role.min_units.get(a.system, 0)
+            if a.units < need * (1 - REL_TOL):
+                out.append(
+                    f"{demand.name}/{role.name} holds {a.units:.4g} {a.system} units at "
+                    f"{a.datacenter} in period {a.period}; its state needs {need}"
+                )
+    return out
+
+
+@rule("verifier_cores")
+def check_verifier_cores(ctx: Context) -> list[str]:
+    """sum_w core_s_per_sample x samples at d / window <= spare host cores of d's units + CPU
+    server cores at d"""
+    catalog = ctx.scenario.catalog
+    topo = ctx.scenario.topology
+    out = []
+    for d in topo.datacenters():
+        need = 0.0
+        for demand in ctx.demands:
+            if demand.rl is None:
+                continue
+            samples = ctx.rl_rows[demand.name].samples_by_site.get(d, 0.0)
+            need += demand.rl.verifier_core_s_per_sample * samples / demand.window_s
+        have = sum(catalog.spare_cores(s) * ctx.units[(d, s)] for s in topo.site(d).systems)
+        if d in ctx.cpu_rows:
+            have += catalog.system_cores(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
+        if need > have * (1 + REL_TOL) + ABS_TOL:
+            out.append(f"{d}: verifier needs {need:,.1f} cores, {have:,.1f} available")
+    return out
+
+
+@rule("power_cap")
+def check_power_cap(ctx: Context) -> list[str]:
+    """(sum_s units[d,s] x power_w[s] + CPU servers x power_w) x PUE[d] <= power_cap_w[d]"""
+    catalog = ctx.scenario.catalog
+    topo = ctx.scenario.topology
+    out = []
+    for d in topo.datacenters():
+        site = topo.site(d)
+        it_w = sum(catalog.system(s).power_w * ctx.units[(d, s)] for s in site.systems)
+        if d in ctx.cpu_rows:
+            it_w += catalog.system(ctx.cpu_rows[d].system).power_w * ctx.cpu_rows[d].units
+        if it_w * site.pue > site.power_cap_w * (1 + REL_TOL):
+            out.append(
+                f"{d}: {it_w * site.pue / 1e6:,.2f} MW > cap {site.power_cap_w / 1e6:,.2f} MW"
+            )
+    return out
+
+
+@rule("link_capacity")
+def check_link_capacity(ctx: Context) -> list[str]:
+    """traffic recomputed from the plan (trajectories, weights, gradients) and routed on the
+    topology's paths <= each link's capacity"""
+    if not ctx.integral:
+        return []
+    topo = ctx.scenario.topology
+    traffic, out = routed_traffic(topo, ctx.demands, ctx.rl_rows, ctx.plan.allocations)
+    for link in topo.links():
+        value = traffic.get(link.id, 0.0)
+        if value > link.capacity_bytes_per_s * (1 + REL_TOL):
+            out.append(
+                f"link {link.id}: {value * 8 / 1e9:,.1f} Gbps > "
+                f"{link.capacity_bytes_per_s * 8 / 1e9:,.1f} Gbps"
+            )
+    return out
+
+
+@rule("cost_total")
+def check_cost_total(ctx: Context) -> list[str]:
+    """sum of the cost rows = total_cost_usd"""
+    total = sum(t.cost_usd for t in ctx.plan.costs_rows)
+    if abs(total - ctx.plan.total_cost_usd) > 1e-6 * max(1.0, abs(ctx.plan.total_cost_usd)):
+        return [
+            f"cost rows add up to {total:,.2f} US$, the plan says {ctx.plan.total_cost_usd:,.2f}"
+        ]
+    return []

@@ -189,17 +189,15 @@ def test_metrics_formulas():
     plan = planner.solve(planner.load_scenario(RL, sets=[f"{SAMPLES}=4"], topology="nvl72-campus"))
     m = plan_metrics(plan)
     decode = sum(
-        a["work_done"]
-        for a in plan.allocations
-        if a["workload"] == "chat" and a["role"] == "decode"
+        a.work_done for a in plan.allocations if a.workload == "chat" and a.role == "decode"
     )
     chat_cost = next(c["cost_usd"] for c in plan.costs(by="workload") if c["workload"] == "chat")
     assert m["usd_per_million_tokens"]["chat"] == pytest.approx(chat_cost / decode * 1e6)
     # 300M requests/day x 500 output tokens x 90 days
     assert decode == pytest.approx(300e6 * 500 * 90, rel=1e-6)
     assert m["cores_per_accelerator"] == pytest.approx(m["cpu_cores"] / m["accelerators"])
-    assert m["cpu_cores"] == sum(f["cpu_cores"] for f in plan.fleet) + sum(
-        c["cpu_cores"] for c in plan.cpu_servers
+    assert m["cpu_cores"] == sum(f.cpu_cores for f in plan.fleet) + sum(
+        c.cpu_cores for c in plan.cpu_servers
     )
 
 

@@ -46,9 +46,9 @@ def test_pretraining_goes_where_its_flops_are_cheapest() -> None:
     )
     plan = planner.solve(scenario)
     used = {
-        a["system"]
+        a.system
         for a in plan.allocations
-        if a["workload"] == "pretrain-405b" and a["share_of_role"] > 0.01
+        if a.workload == "pretrain-405b" and a.share_of_role is not None and a.share_of_role > 0.01
     }
     assert used == {cheapest["system"]}
 

@@ -189,11 +189,11 @@ def cheapest(pools: list[dict[str, float]]) -> tuple[float, tuple[int, ...], flo
 
 
 def fleet(plan: Any) -> dict[tuple[str, str], float]:
-    return {(f["datacenter"], f["system"]): f["units"] for f in plan.fleet}
+    return {(f.datacenter, f.system): f.units for f in plan.fleet}
 
 
 def cpu_units(plan: Any) -> dict[str, float]:
-    return {c["datacenter"]: c["units"] for c in plan.cpu_servers}
+    return {c.datacenter: c.units for c in plan.cpu_servers}
 
 
 # -- 1. the cheapest rate per unit of work wins --------------------------------------------
@@ -332,7 +332,7 @@ def test_verifier_needs_k_cpu_servers_on_rainier(tmp_path: Path) -> None:
     assert cpu_units(plan)["rainier"] == k
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
     (row,) = plan.rl
-    assert math.isclose(row["verifier_cores_by_site"]["rainier"], cores, rel_tol=REL)
+    assert math.isclose(row.verifier_cores_by_site["rainier"], cores, rel_tol=REL)
 
 
 def test_verifier_flips_the_choice_to_nvl72(tmp_path: Path) -> None:
@@ -442,10 +442,10 @@ def test_relaxed_power_shadow_price(tmp_path: Path) -> None:
     saving 10.2 kW x 8760 h x (1.3 x 0.12 - 1.2 x 0.05): 1000 x 8760 x (0.156 - 0.06) / 1.2 $/MW."""
     sc = planner.load_scenario(power_capped(tmp_path))
     plan = planner.solve(sc, relax=True)
-    prices = {p["constraint"]: p for p in plan.shadow_prices}
+    prices = {p.constraint: p for p in plan.shadow_prices}
     expected = 1000 * HOURS_PER_YEAR * (1.3 * 0.12 - 1.2 * 0.05) / 1.2
-    assert prices["power:a"]["unit"] == "usd_per_mw"
-    assert math.isclose(prices["power:a"]["value_usd"], expected, rel_tol=1e-6)
+    assert prices["power:a"].unit == "usd_per_mw"
+    assert math.isclose(prices["power:a"].value_usd, expected, rel_tol=1e-6)
     assert "power:b" not in prices
 
 
@@ -518,23 +518,23 @@ def test_thin_link_keeps_generation_with_the_trainer(tmp_path: Path) -> None:
     )  # thinner than the weights alone
     plan = planner.solve(thin)
     (row,) = plan.rl
-    assert row["trainer_site"] == "g"
-    assert row["samples_by_site"] == {"g": pytest.approx(probe["samples"], rel=1e-9)}
+    assert row.trainer_site == "g"
+    assert row.samples_by_site == {"g": pytest.approx(probe["samples"], rel=1e-9)}
     assert math.isclose(plan.total_cost_usd, options["all_at_g"][0], rel_tol=REL)
-    assert all(link["traffic_bytes_per_s"] == 0 for link in plan.links)
+    assert all(link.traffic_bytes_per_s == 0 for link in plan.links)
 
     fat_cap = 2 * (w_gbs + k_gbs)
     fat = planner.load_scenario(rl_link_case(tmp_path, fat_cap))
     plan = planner.solve(fat)
     (row,) = plan.rl
-    assert set(row["samples_by_site"]) == {"t", "g"}  # generation split from training
-    assert math.isclose(sum(row["samples_by_site"].values()), probe["samples"], rel_tol=1e-9)
+    assert set(row.samples_by_site) == {"t", "g"}  # generation split from training
+    assert math.isclose(sum(row.samples_by_site.values()), probe["samples"], rel_tol=1e-9)
     assert math.isclose(plan.total_cost_usd, split[0], rel_tol=REL)
-    chosen = "trainer_t" if row["trainer_site"] == "t" else "trainer_g"
+    chosen = "trainer_t" if row.trainer_site == "t" else "trainer_g"
     assert math.isclose(options[chosen][0], split[0], rel_tol=REL)
     (link,) = plan.links
-    assert math.isclose(link["traffic_bytes_per_s"] / GB, options[chosen][1], rel_tol=1e-6)
-    assert link["traffic_bytes_per_s"] <= link["capacity_bytes_per_s"]
+    assert math.isclose(link.traffic_bytes_per_s / GB, options[chosen][1], rel_tol=1e-6)
+    assert link.traffic_bytes_per_s <= link.capacity_bytes_per_s
 
 
 # -- 5. owned units are used before new ones are bought ------------------------------------
@@ -575,7 +575,7 @@ def test_owned_units_first(tmp_path: Path, requests: str) -> None:
     plan = planner.solve(sc)
     assert fleet(plan) == {("a", "hgx-h100"): units[0], ("b", "hgx-h100"): units[1]}
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
-    new = {(f["datacenter"], f["system"]): f["new_units"] for f in plan.fleet}
+    new = {(f.datacenter, f.system): f.new_units for f in plan.fleet}
     assert new[("a", "hgx-h100")] == 0
 
 
@@ -629,61 +629,54 @@ def test_shipped_plan_physics(shipped_plans: dict[str, Any], key: str) -> None:
     sc, plan = shipped_plans[key]
     cat, topo = sc.catalog, sc.topology
     units = fleet(plan)
-    cpus = {c["datacenter"]: c for c in plan.cpu_servers}
+    cpus = {c.datacenter: c for c in plan.cpu_servers}
     assert all(u == int(u) for u in units.values())
     # Power: recomputed from units x catalog power x PUE.
     for d in topo.datacenters():
         s = topo.site(d)
         it_w = sum(units[(d, name)] * cat.system(name).power_w for name in s.systems)
         if d in cpus:
-            it_w += cpus[d]["units"] * cat.system(cpus[d]["system"]).power_w
+            it_w += cpus[d].units * cat.system(cpus[d].system).power_w
         assert it_w * s.pue <= s.power_cap_w * (1 + 1e-9)
         for name, pool in s.systems.items():
             assert pool.owned <= units[(d, name)] <= pool.max_units
     # Allocations within units, in every period of the horizon.
     used: dict[tuple[str, str, int], float] = {}
     for a in plan.allocations:
-        key = (a["datacenter"], a["system"], a["period"])
-        used[key] = used.get(key, 0.0) + a["units"]
+        key = (a.datacenter, a.system, a.period)
+        used[key] = used.get(key, 0.0) + a.units
     for (d, name, p), u in used.items():
         assert u <= units[(d, name)] * (1 + 1e-7) + 1e-7, (d, name, p)
     # Demand met: units x rate x period length, summed over periods within [start, deadline], >= amount
     # (RL roles per generated sample).
-    rl_rows = {r["workload"]: r for r in plan.rl}
+    rl_rows = {r.workload: r for r in plan.rl}
     for demand in planner.demands(sc):
         for role in demand.roles:
-            rows = [
-                a
-                for a in plan.allocations
-                if (a["workload"], a["role"]) == (demand.name, role.name)
-            ]
+            rows = [a for a in plan.allocations if (a.workload, a.role) == (demand.name, role.name)]
             assert all(
-                demand.start_s - 60 <= a["period_start_s"]
-                and a["period_end_s"] <= demand.end_s + 60
+                demand.start_s - 60 <= a.period_start_s and a.period_end_s <= demand.end_s + 60
                 for a in rows
             )
             done = sum(
-                a["units"]
-                * role.rates[a["system"]].per_unit_s
-                * (a["period_end_s"] - a["period_start_s"])
+                a.units * role.rates[a.system].per_unit_s * (a.period_end_s - a.period_start_s)
                 for a in rows
             )
             assert done >= role.amount * (1 - 1e-6), (demand.name, role.name)
         if demand.rl is not None:
-            assert sum(rl_rows[demand.name]["samples_by_site"].values()) >= demand.rl.samples * (
+            assert sum(rl_rows[demand.name].samples_by_site.values()) >= demand.rl.samples * (
                 1 - 1e-9
             )
     # Verifier cores within spare host cores + CPU servers, per site.
     for d in topo.datacenters():
         need = sum(
             dem.rl.verifier_core_s_per_sample
-            * rl_rows[dem.name]["samples_by_site"].get(d, 0.0)
+            * rl_rows[dem.name].samples_by_site.get(d, 0.0)
             / dem.window_s
             for dem in planner.demands(sc)
             if dem.rl is not None
         )
         have = sum(cat.spare_cores(name) * units[(d, name)] for name in topo.site(d).systems)
-        have += cat.system_cores(cpus[d]["system"]) * cpus[d]["units"] if d in cpus else 0
+        have += cat.system_cores(cpus[d].system) * cpus[d].units if d in cpus else 0
         assert need <= have * (1 + 1e-7) + 1e-6, d
     assert math.isclose(sum(c["cost_usd"] for c in plan.costs()), plan.total_cost_usd, rel_tol=1e-9)
 
@@ -842,9 +835,9 @@ def test_units_freed_at_a_deadline_are_reused(tmp_path: Path) -> None:
     plan = planner.solve(sc)
     assert fleet(plan)[("a", "hgx-h100")] == reuse
     assert math.isclose(plan.total_cost_usd, reuse * capex_per_unit(sc, "hgx-h100"), rel_tol=REL)
-    assert [p["end_s"] / day for p in plan.periods] == [30, 90, 365]
-    second = [a for a in plan.allocations if a["workload"] == "second"]
-    assert max(a["period"] for a in second) == 1  # it runs on after the first run's deadline
+    assert [p.end_s / day for p in plan.periods] == [30, 90, 365]
+    second = [a for a in plan.allocations if a.workload == "second"]
+    assert max(a.period for a in second) == 1  # it runs on after the first run's deadline
 
 
 def test_cpu_bound_fleet_reports_cpu_as_binding() -> None:
@@ -859,14 +852,14 @@ def test_cpu_bound_fleet_reports_cpu_as_binding() -> None:
         ],
     )
     plan = planner.solve(sc)
-    (row,) = [f for f in plan.fleet if f["system"] == "trn2-server"]
+    (row,) = [f for f in plan.fleet if f.system == "trn2-server"]
     spare = sc.catalog.spare_cores("trn2-server")
-    need = sum(plan.rl[0]["verifier_cores_by_site"].values())
-    assert spare * (row["units"] - 1) < need <= spare * row["units"] * (1 + 1e-9)
-    binding = {b["constraint"]: b for b in plan.binding_constraints}
+    need = sum(plan.rl[0].verifier_cores_by_site.values())
+    assert spare * (row.units - 1) < need <= spare * row.units * (1 + 1e-9)
+    binding = {b.constraint: b for b in plan.binding_constraints}
     assert "cpu:rainier" in binding
     assert math.isclose(
-        binding["cpu:rainier"]["slack"], spare * row["units"] - need, rel_tol=1e-6, abs_tol=1e-3
+        binding["cpu:rainier"].slack, spare * row.units - need, rel_tol=1e-6, abs_tol=1e-3
     )
 
 
@@ -912,7 +905,7 @@ def test_pretraining_split_across_sites_carries_its_gradients(tmp_path: Path) ->
     syncs = 1e12 / 4e6
     expected = 2 * params * 2 * syncs / demand.window_s  # bf16 gradients, bytes/s
     (link,) = plan.links
-    assert math.isclose(link["traffic_bytes_per_s"], expected, rel_tol=1e-6)
+    assert math.isclose(link.traffic_bytes_per_s, expected, rel_tol=1e-6)
 
 
 def test_pretraining_cannot_split_over_a_thin_link_or_when_not_allowed(tmp_path: Path) -> None:
@@ -952,7 +945,7 @@ def test_a_workload_that_starts_later_reuses_the_units(tmp_path: Path) -> None:
     assert expected < ceil(a1 / (month * rate) + a2 / (month * rate))
     plan = planner.solve(sc)
     assert fleet(plan)[("a", "hgx-h100")] == expected
-    assert all(a["period_start_s"] >= month for a in plan.allocations if a["workload"] == "second")
+    assert all(a.period_start_s >= month for a in plan.allocations if a.workload == "second")
 
 
 def test_start_must_come_before_the_deadline(tmp_path: Path) -> None:
@@ -1007,7 +1000,7 @@ def test_a_training_job_runs_on_one_system_type(tmp_path: Path) -> None:
     assert mixed < min(options.values())  # mixing would be cheaper: the rule must bite
     plan = planner.solve(sc)
     assert math.isclose(plan.total_cost_usd, min(options.values()), rel_tol=REL)
-    assert len({a["system"] for a in plan.allocations}) == 1
+    assert len({a.system for a in plan.allocations}) == 1
 
 
 def test_pretraining_holds_the_units_its_state_needs(tmp_path: Path) -> None:
@@ -1035,7 +1028,7 @@ def test_pretraining_holds_the_units_its_state_needs(tmp_path: Path) -> None:
     assert expected == 2 and demand.roles[0].min_units["hgx-h100"] == expected
     plan = planner.solve(sc)
     assert fleet(plan)[("a", "hgx-h100")] == expected
-    assert all(a["units"] >= expected - 1e-6 for a in plan.allocations)
+    assert all(a.units >= expected - 1e-6 for a in plan.allocations)
 
 
 def test_shadow_prices_of_cores_and_cpu_servers_agree() -> None:
@@ -1051,7 +1044,7 @@ def test_shadow_prices_of_cores_and_cpu_servers_agree() -> None:
         ],
     )
     plan = planner.solve(sc, relax=True)
-    prices = {p["constraint"]: p["value_usd"] for p in plan.shadow_prices}
+    prices = {p.constraint: p.value_usd for p in plan.shadow_prices}
     site = sc.topology.site("rainier")
     server = sc.catalog.system(site.cpu_servers.system)
     horizon = horizon_s(sc)

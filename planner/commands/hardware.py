@@ -9,12 +9,12 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
-from hardware.catalog import Catalog, load_catalog
-from hardware.schema import Sourced
-from planner.commands.options import catalog_option, json_option
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.tables import table
 from fleetcore.units import format_si
+from hardware.catalog import Catalog, load_catalog
+from hardware.schema import Sourced
+from planner.commands.options import catalog_option, json_option
 from topologies.summary import system_figures
 
 SECTIONS = ("accelerators", "cpus", "systems", "models")

@@ -6,9 +6,9 @@ import json
 
 import click
 
+from fleetcore.tables import table
 from hardware.catalog import load_catalog
 from planner.commands.hardware import catalog_option, json_option
-from fleetcore.tables import table
 from topologies.builder import load_topology, presets
 from topologies.summary import format_summary, summarize
 

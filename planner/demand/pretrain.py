@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from hardware.schema import ModelArch
 from planner.demand.common import (
@@ -34,7 +35,6 @@ from planner.demand.common import (
     unit_usd_per_hour,
 )
 from planner.demand.types import Rate
-from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import PretrainSpec
 
 

@@ -42,6 +42,7 @@ class SolveStats:
     sol_status: int
     variables: int
     constraints: int
+    gap_target: float  # the relative gap asked for (the scenario's, or an override)
 
 
 def make_solver(
@@ -192,6 +193,7 @@ def solve_model(
             status,
             len(model.prob.variables()),
             len(model.constraints),
+            gap,
         )
     mip_gap = solver_gap(gap, lower, model)
     if solver == "highs":
@@ -228,6 +230,7 @@ def solve_model(
         status,
         len(model.prob.variables()),
         len(model.constraints),
+        gap,
     )
 
 

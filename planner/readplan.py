@@ -1,0 +1,336 @@
+"""Read a solved Model into a Plan, one function per table. Units follow the field names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.lp.model import FAMILIES, GB, Model, Term
+from planner.lp.solve import ZERO_TOL, SolveStats
+from planner.plan import Plan
+from planner.rows import (
+    AllocationRow,
+    BindingRow,
+    CostRow,
+    CpuServerRow,
+    FleetRow,
+    LinkRow,
+    PeriodRow,
+    PowerRow,
+    RLRow,
+    ShadowPriceRow,
+    SolverRow,
+    WorkloadRow,
+)
+from planner.traffic import routed_traffic
+
+# A constraint binds when its slack is within this share of its right-hand side.
+BINDING_REL_TOL = 1e-6
+# Cost terms smaller than this (US$) are solver noise.
+COST_ZERO_USD = 1e-6
+
+
+def value_of(var: Any) -> float:
+    """A variable's solved value, solver noise (< ZERO_TOL) read as 0."""
+    v = var.value() if hasattr(var, "value") else var
+    return 0.0 if v is None or abs(v) < ZERO_TOL else float(v)
+
+
+def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
+    """Every table of the plan from the solved model."""
+    scenario = model.scenario
+    fleet = read_fleet(model, relaxed)
+    cpu_servers = read_cpu_servers(model, relaxed)
+    allocations = read_allocations(model)
+    rl = read_rl(model)
+    costs = read_costs(model, fleet, cpu_servers, allocations, rl)
+    status = "relaxed" if relaxed else ("optimal" if stats.sol_status == 1 else "feasible")
+    return Plan(
+        status=status,
+        scenario=scenario.name,
+        total_cost_usd=sum(t.cost_usd for t in costs),
+        lower_bound_usd=stats.lower_bound_usd,
+        lp_relaxation_usd=stats.lp_relaxation_usd,
+        gap=stats.gap,
+        solver=SolverRow(
+            name=stats.solver,
+            method=stats.method,
+            mip_gap_target=stats.gap_target,
+            variables=stats.variables,
+            constraints=stats.constraints,
+        ),
+        periods=[PeriodRow(p.index, p.start_s, p.end_s) for p in model.periods],
+        workloads=[WorkloadRow(d.name, d.kind, d.start_s, d.end_s) for d in model.demands],
+        fleet=fleet,
+        cpu_servers=cpu_servers,
+        power=read_power(model, fleet, cpu_servers),
+        allocations=allocations,
+        rl=rl,
+        links=read_links(model, allocations, rl),
+        costs_rows=costs,
+        binding_constraints=read_binding(model),
+        shadow_prices=read_shadow_prices(model),
+        stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
+    )
+
+
+def read_fleet(model: Model, relaxed: bool) -> list[FleetRow]:
+    """Units per pool (whole unless relaxed) with accelerators, cores, power and utilisation
+    = busy unit-seconds / (units x horizon)."""
+    catalog = model.scenario.catalog
+    horizon_s = model.scenario.data.economics.horizon_s
+    length = {p.index: p.length_s for p in model.periods}
+    busy_s: dict[tuple[str, str], float] = {}
+    for (_w, _r, d, s, p), v in model.u.items():
+        busy_s[(d, s)] = busy_s.get((d, s), 0.0) + value_of(v) * length[p]
+    out = []
+    for (d, s), var in model.n.items():
+        units = value_of(var) if relaxed else float(round(value_of(var)))
+        system = catalog.system(s)
+        owned = model.owned((d, s))
+        out.append(
+            FleetRow(
+                datacenter=d,
+                system=s,
+                units=units,
+                owned_units=owned,
+                new_units=max(0.0, units - owned),
+                max_units=model.max_units((d, s)),
+                accelerators=units * system.accelerators,
+                cpu_cores=units * catalog.system_cores(s),
+                power_w=units * system.power_w,
+                utilisation=busy_s.get((d, s), 0.0) / (units * horizon_s) if units > 0 else 0.0,
+            )
+        )
+    return out
+
+
+def read_cpu_servers(model: Model, relaxed: bool) -> list[CpuServerRow]:
+    """CPU-only servers per site (whole unless relaxed)."""
+    catalog = model.scenario.catalog
+    out = []
+    for d, var in model.m.items():
+        cpu = model.scenario.topology.site(d).cpu_servers
+        assert cpu is not None
+        units = value_of(var) if relaxed else float(round(value_of(var)))
+        out.append(
+            CpuServerRow(
+                datacenter=d,
+                system=cpu.system,
+                units=units,
+                owned_units=cpu.owned,
+                new_units=max(0.0, units - cpu.owned),
+                cpu_cores=units * catalog.system_cores(cpu.system),
+                power_w=units * catalog.system(cpu.system).power_w,
+            )
+        )
+    return out
+
+
+def read_power(
+    model: Model, fleet: list[FleetRow], cpu_servers: list[CpuServerRow]
+) -> list[PowerRow]:
+    """IT power of each site's units, x PUE, against its cap."""
+    out = []
+    for d in model.sites:
+        site = model.scenario.topology.site(d)
+        it_w = sum(f.power_w for f in fleet if f.datacenter == d)
+        it_w += sum(c.power_w for c in cpu_servers if c.datacenter == d)
+        out.append(
+            PowerRow(
+                datacenter=d,
+                it_power_w=it_w,
+                facility_power_w=it_w * site.pue,
+                power_cap_w=site.power_cap_w,
+                pue=site.pue,
+                share_of_cap=it_w * site.pue / site.power_cap_w,
+            )
+        )
+    return out
+
+
+def read_allocations(model: Model) -> list[AllocationRow]:
+    """Units given to each work item in each pool and period, with the work they do there:
+    work_done = units x rate x period length."""
+    demands = {d.name: d for d in model.demands}
+    period = {p.index: p for p in model.periods}
+    out = []
+    for (w, r, d, s, p), var in model.u.items():
+        units = value_of(var)
+        if units <= 0:
+            continue
+        role = next(x for x in demands[w].roles if x.name == r)
+        rate = role.rates[s]
+        work = units * rate.per_unit_s * period[p].length_s
+        out.append(
+            AllocationRow(
+                workload=w,
+                role=r,
+                datacenter=d,
+                system=s,
+                period=p,
+                period_start_s=period[p].start_s,
+                period_end_s=period[p].end_s,
+                units=units,
+                period_s=period[p].length_s,
+                rate_per_unit_s=rate.per_unit_s,
+                work_unit=role.work_unit,
+                work_done=work,
+                share_of_role=work / role.amount if role.amount else None,
+                rate_derivation=rate.reason,
+            )
+        )
+    return out
+
+
+def read_rl(model: Model) -> list[RLRow]:
+    """Per RL workload: its trainer site, samples and verifier cores by site."""
+    out = []
+    for demand in model.demands:
+        if demand.rl is None:
+            continue
+        w = demand.name
+        trainer = [d for d in model.sites if value_of(model.trainer[(w, d)]) > 0.5]
+        samples = {d: value_of(model.samples[(w, d)]) for d in model.sites}
+        cores = {d: value_of(model.cores[(w, d)]) for d in model.sites}
+        out.append(
+            RLRow(
+                workload=w,
+                trainer_site=trainer[0] if len(trainer) == 1 else trainer,
+                samples_by_site={d: g * demand.rl.samples for d, g in samples.items() if g > 0},
+                verifier_cores_by_site={d: c for d, c in cores.items() if c > 0},
+            )
+        )
+    return out
+
+
+def read_links(model: Model, allocations: list[AllocationRow], rl: list[RLRow]) -> list[LinkRow]:
+    """Traffic per link recomputed from the plan (the LP's flow variables only bound it, free to
+    sit anywhere above it when links cost nothing)."""
+    topo = model.scenario.topology
+    traffic, _ = routed_traffic(topo, model.demands, {r.workload: r for r in rl}, allocations)
+    out = []
+    for link in topo.links():
+        used = traffic.get(link.id, 0.0)
+        out.append(
+            LinkRow(
+                link=link.id,
+                a=link.a,
+                b=link.b,
+                traffic_bytes_per_s=used,
+                capacity_bytes_per_s=link.capacity_bytes_per_s,
+                traffic_gbps=used * 8 / GB,
+                capacity_gbps=link.capacity_bytes_per_s * 8 / GB,
+                share_of_capacity=used / link.capacity_bytes_per_s,
+            )
+        )
+    return out
+
+
+def read_costs(
+    model: Model,
+    fleet: list[FleetRow],
+    cpu_servers: list[CpuServerRow],
+    allocations: list[AllocationRow],
+    rl: list[RLRow],
+) -> list[CostRow]:
+    """Every non-zero cost term, split over the workloads it serves (see attribution)."""
+    horizon_s = model.scenario.data.economics.horizon_s
+    out = []
+    for term in model.terms:
+        value = term.expr.value()
+        value = 0.0 if value is None else float(value)
+        if abs(value) < COST_ZERO_USD:
+            continue
+        for workload, share, basis in attribution(term, fleet, allocations, rl, horizon_s):
+            out.append(
+                CostRow(
+                    component=term.component,
+                    datacenter=term.datacenter,
+                    system=term.system,
+                    workload=workload,
+                    cost_usd=value * share,
+                    attributed_by=basis,
+                )
+            )
+    return out
+
+
+def attribution(
+    term: Term,
+    fleet: list[FleetRow],
+    allocations: list[AllocationRow],
+    rl: list[RLRow],
+    horizon_s: float,
+) -> list[tuple[str, float, str]]:
+    """How a pool-level cost term splits over workloads: [(workload, share, basis)].
+
+    Pool terms (capex, rental, energy of a datacenter's system) split by unit-seconds used
+    (units x window) out of units x horizon; what no workload uses is "(idle)". Energy is
+    charged for busy time only, so it splits by busy time alone. CPU servers split by the
+    verifier cores each RL workload uses at that site. Link terms already name their workload.
+    """
+    if term.workload is not None:
+        return [(term.workload, 1.0, "direct")]
+    if term.component == "cpu_servers":
+        cores = {r.workload: r.verifier_cores_by_site.get(term.datacenter or "", 0.0) for r in rl}
+        total = sum(cores.values())
+        if total <= 0:
+            return [("(idle)", 1.0, "no verifier cores used")]
+        return [(w, c / total, "verifier cores") for w, c in cores.items() if c > 0]
+    used: dict[str, float] = {}
+    for a in allocations:
+        if (a.datacenter, a.system) == (term.datacenter, term.system):
+            used[a.workload] = used.get(a.workload, 0.0) + a.units * a.period_s
+    busy = sum(used.values())
+    units = next(
+        f.units for f in fleet if (f.datacenter, f.system) == (term.datacenter, term.system)
+    )
+    capacity = units * horizon_s
+    if term.component == "energy" or capacity <= 0:
+        if busy <= 0:
+            return [("(idle)", 1.0, "unused")]
+        return [(w, u / busy, "busy unit-seconds") for w, u in used.items()]
+    out = [(w, u / capacity, "unit-seconds of the horizon") for w, u in used.items()]
+    idle = max(0.0, 1.0 - busy / capacity)
+    if idle > 1e-12:
+        out.append(("(idle)", idle, "unit-seconds of the horizon"))
+    return out
+
+
+def read_binding(model: Model) -> list[BindingRow]:
+    """Rows of resource families (power, CPU, links, availability) at their limit in this plan.
+
+    With whole units a limit is reached when less than one unit's worth is left (the family's
+    unit_step: spare cores one more unit adds, facility MW it draws); otherwise at the limit
+    itself. `slack` is what is left, in the row's unit (cores, MW, GB/s, units)."""
+    out = []
+    for label, con in model.constraints.items():
+        fam = FAMILIES[label.family]
+        if not fam.resource:
+            continue
+        slack = con.slack
+        if slack is None:
+            value = con.value()
+            slack = -value if value is not None else None
+        if slack is None or not any(abs(var.value() or 0.0) > ZERO_TOL for var in con):
+            continue
+        rhs = abs(con.constant) if con.constant else 1.0
+        step = max(BINDING_REL_TOL * rhs, 1e-7)
+        if fam.unit_step is not None:
+            step = max(step, fam.unit_step(model, label.entity))
+        if abs(slack) < step:
+            out.append(BindingRow(str(label), fam.name, max(0.0, slack)))
+    return out
+
+
+def read_shadow_prices(model: Model) -> list[ShadowPriceRow]:
+    """From the LP relaxation: what one more MW, core, Gbps or unit would save over the
+    horizon (non-zero only where the row binds in the relaxation), in the family's price unit."""
+    out = []
+    for label, pi in model.duals.items():
+        fam = FAMILIES[label.family]
+        if fam.price_unit is None or pi is None or abs(pi) < 1e-6:
+            continue
+        # A <= row's dual is <= 0 in a minimisation: more capacity lowers cost by -pi.
+        out.append(ShadowPriceRow(str(label), fam.name, -pi * fam.price_factor, fam.price_unit))
+    return out

@@ -1,0 +1,201 @@
+"""The plan's tables as typed rows. Field names carry their units (`_usd`, `_w`, `_s`,
+`_bytes_per_s`); JSON, CSV and the README's key table are made from these types (a test keeps
+the README in step). Each row type's docstring is its README description."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+
+@dataclass(frozen=True)
+class SolverRow:
+    """solver name, method, gap target, model size"""
+
+    name: str
+    method: str
+    mip_gap_target: float
+    variables: int
+    constraints: int
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    """the horizon cut at every start and deadline: period index, start_s, end_s"""
+
+    period: int
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class WorkloadRow:
+    """each workload's kind and window (start_s, end_s)"""
+
+    workload: str
+    kind: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    """per site and system: units, owned_units, new_units, max_units, accelerators, cpu_cores,
+    power_w (units x catalog power), utilisation (busy unit-seconds / (units x horizon))"""
+
+    datacenter: str
+    system: str
+    units: float
+    owned_units: int
+    new_units: float
+    max_units: int
+    accelerators: float
+    cpu_cores: float
+    power_w: float
+    utilisation: float
+
+
+@dataclass(frozen=True)
+class CpuServerRow:
+    """CPU-only servers per site: units, owned_units, new_units, cpu_cores, power_w"""
+
+    datacenter: str
+    system: str
+    units: float
+    owned_units: int
+    new_units: float
+    cpu_cores: float
+    power_w: float
+
+
+@dataclass(frozen=True)
+class PowerRow:
+    """per site: it_power_w, facility_power_w (x PUE), power_cap_w, pue, share_of_cap"""
+
+    datacenter: str
+    it_power_w: float
+    facility_power_w: float
+    power_cap_w: float
+    pue: float
+    share_of_cap: float
+
+
+@dataclass(frozen=True)
+class AllocationRow:
+    """workload, role, datacenter, system, period (period_start_s, period_end_s, period_s),
+    units, rate_per_unit_s, work_unit (token or FLOP), work_done, share_of_role,
+    rate_derivation (the demand model's derivation of the rate)"""
+
+    workload: str
+    role: str
+    datacenter: str
+    system: str
+    period: int
+    period_start_s: float
+    period_end_s: float
+    units: float
+    period_s: float
+    rate_per_unit_s: float
+    work_unit: str
+    work_done: float
+    share_of_role: float | None
+    rate_derivation: str
+
+
+@dataclass(frozen=True)
+class RLRow:
+    """per RL workload: trainer_site, samples_by_site, verifier_cores_by_site"""
+
+    workload: str
+    trainer_site: str | list[str]
+    samples_by_site: dict[str, float]
+    verifier_cores_by_site: dict[str, float]
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """per link: traffic_bytes_per_s (recomputed from the plan), capacity_bytes_per_s, the same
+    in Gbps, share_of_capacity"""
+
+    link: str
+    a: str
+    b: str
+    traffic_bytes_per_s: float
+    capacity_bytes_per_s: float
+    traffic_gbps: float
+    capacity_gbps: float
+    share_of_capacity: float
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """component (capex, rental, energy, cpu_servers, links), datacenter, system, workload
+    ("(idle)" for unused capacity), cost_usd, attributed_by"""
+
+    component: str
+    datacenter: str | None
+    system: str | None
+    workload: str
+    cost_usd: float
+    attributed_by: str
+
+
+@dataclass(frozen=True)
+class BindingRow:
+    """resource rows at their limit: constraint (family:entity), family, slack (what is left, in
+    the row's unit)"""
+
+    constraint: str
+    family: str
+    slack: float
+
+
+@dataclass(frozen=True)
+class ShadowPriceRow:
+    """LP-relaxation duals: constraint, family, value_usd per unit (usd_per_mw, usd_per_core,
+    usd_per_gbps, usd_per_unit) over the horizon"""
+
+    constraint: str
+    family: str
+    value_usd: float
+    unit: str
+
+
+Row = TypeVar("Row")
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """A row as a plain dict, fields in declaration order (the CSV column order)."""
+    return {f.name: _plain(getattr(row, f.name)) for f in dataclasses.fields(row)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def row_from_dict(cls: type[Row], data: dict[str, Any]) -> Row:
+    """A row back from its dict (JSON), checking that the keys are exactly the fields."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    if set(data) != set(names):
+        raise ValueError(f"{cls.__name__}: keys {sorted(data)} are not {sorted(names)}")
+    return cls(**data)
+
+
+def field_types(cls: type) -> list[tuple[str, str]]:
+    """(field, type as written) of a row type, for documentation."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        text = hint.__name__ if isinstance(hint, type) else str(hint)
+        if isinstance(hint, types.UnionType):
+            text = str(hint)
+        out.append((f.name, text.replace("typing.", "")))
+    return out
