@@ -150,13 +150,20 @@ def check_pool_capacity(ctx: Context) -> list[str]:
 
 @rule("runnable")
 def check_runnable(ctx: Context) -> list[str]:
-    """every allocation is on a system where its role's rate is positive"""
-    return [
-        f"{demand.name}/{role.name} runs on {a.system}, where it cannot run"
-        for demand, role in ctx.roles()
-        for a in ctx.rows_of(demand, role)
-        if role.rates[a.system].per_unit_s <= 0
-    ]
+    """every allocation is on a system where its role's rate is positive, and its record
+    carries that rate: rate_per_unit_s = rate[r,s] > 0, work_done = units x rate x period_s"""
+    out = []
+    for demand, role in ctx.roles():
+        for a in ctx.rows_of(demand, role):
+            rate = role.rates[a.system].per_unit_s
+            where = f"{demand.name}/{role.name} on {a.datacenter}/{a.system} in period {a.period}"
+            if rate <= 0:
+                out.append(f"{where}: runs where it cannot run")
+            elif abs(a.rate_per_unit_s - rate) > REL_TOL * rate:
+                out.append(f"{where}: rate {a.rate_per_unit_s:.6g}/s, the model's is {rate:.6g}/s")
+            elif abs(a.work_done - a.units * rate * a.period_s) > REL_TOL * max(a.work_done, 1.0):
+                out.append(f"{where}: work_done {a.work_done:.6g} is not units x rate x period")
+    return out
 
 
 @rule("window")

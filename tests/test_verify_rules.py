@@ -1,0 +1,293 @@
+"""Each verification rule catches exactly the violation it is for: a solved plan (or its input)
+is broken in one fact, and that rule, and only that rule, reports it, naming the record.
+
+The default plan (frontier-lab) is used where a record can be broken alone; power, links and
+verifier cores are broken through the input they are checked against (a lower cap, a thinner
+link, a costlier verifier), since no single record of the plan can exceed them alone."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from test_lp import _multi_site_case
+
+import planner
+from fleetcore.errors import VerificationError
+from planner.demand.types import WorkloadDemand
+from planner.plan import Plan
+from planner.rows import AllocationRow
+from planner.scenario import Scenario
+from planner.verify import RULES, check_plan, verify
+
+DEFAULT = "planner/scenarios/frontier-lab.yaml"
+
+
+@pytest.fixture(scope="module")
+def solved() -> tuple[Plan, Scenario, list[WorkloadDemand]]:
+    scenario = planner.load_scenario(DEFAULT)
+    return planner.solve(scenario), scenario, planner.demands(scenario)
+
+
+def copy(plan: Plan) -> Plan:
+    return Plan.from_dict(plan.to_dict())
+
+
+def fleet_index(plan: Plan, d: str, s: str) -> int:
+    return next(i for i, f in enumerate(plan.fleet) if (f.datacenter, f.system) == (d, s))
+
+
+def alloc_index(plan: Plan, workload: str, role: str, **where: object) -> int:
+    return next(
+        i
+        for i, a in enumerate(plan.allocations)
+        if a.workload == workload
+        and a.role == role
+        and all(getattr(a, k) == v for k, v in where.items())
+    )
+
+
+def scale_alloc(plan: Plan, i: int, factor: float) -> None:
+    a = plan.allocations[i]
+    plan.allocations[i] = dataclasses.replace(
+        a, units=a.units * factor, work_done=a.work_done * factor
+    )
+
+
+def used(plan: Plan, d: str, s: str, period: int) -> float:
+    return sum(
+        a.units
+        for a in plan.allocations
+        if (a.datacenter, a.system, a.period) == (d, s, period)
+    )
+
+
+# -- one breaking case per rule: (plan, scenario, demands) -> the same, broken in one fact ----
+
+
+Case = tuple[Plan, Scenario, list[WorkloadDemand]]
+
+
+def break_whole_units(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    i = fleet_index(plan, "dc-east", "gb200-nvl72")
+    plan.fleet[i] = dataclasses.replace(plan.fleet[i], units=plan.fleet[i].units + 0.5)
+    return plan, sc, dem
+
+
+def break_unit_bounds(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    i = fleet_index(plan, "dc-central", "hgx-h100")
+    owned = plan.fleet[i].owned_units
+    assert used(plan, "dc-central", "hgx-h100", 0) < owned - 1  # the owned units are not full
+    plan.fleet[i] = dataclasses.replace(plan.fleet[i], units=owned - 1.0)
+    return plan, sc, dem
+
+
+def break_pool_capacity(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # One more decode allocation than the H100 pool holds in period 0 (more work: no shortfall).
+    i = alloc_index(plan, "chat", "decode", datacenter="dc-central", period=0)
+    have = plan.fleet[fleet_index(plan, "dc-central", "hgx-h100")].units
+    extra = have - used(plan, "dc-central", "hgx-h100", 0) + 1.0
+    scale_alloc(plan, i, (plan.allocations[i].units + extra) / plan.allocations[i].units)
+    return plan, sc, dem
+
+
+def break_runnable(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    i = alloc_index(plan, "chat", "prefill", datacenter="dc-east", period=0)
+    plan.allocations[i] = dataclasses.replace(plan.allocations[i], rate_per_unit_s=1.0)
+    return plan, sc, dem
+
+
+def break_window(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # An RL reference pass moved from its window (period 1) to period 2, where the pool has room.
+    i = alloc_index(plan, "rl-reasoning", "reference")
+    a = plan.allocations[i]
+    p2 = plan.periods[2]
+    have = plan.fleet[fleet_index(plan, a.datacenter, a.system)].units
+    assert used(plan, a.datacenter, a.system, 2) + a.units <= have
+    work = a.units * a.rate_per_unit_s * (p2.end_s - p2.start_s)
+    plan.allocations[i] = dataclasses.replace(
+        a,
+        period=2,
+        period_start_s=p2.start_s,
+        period_end_s=p2.end_s,
+        period_s=p2.end_s - p2.start_s,
+        work_done=work,
+    )
+    return plan, sc, dem
+
+
+def break_steady_load(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    scale_alloc(plan, alloc_index(plan, "chat", "decode", period=2), 0.9)
+    return plan, sc, dem
+
+
+def break_work_by_deadline(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    scale_alloc(plan, alloc_index(plan, "pretrain-405b", "pretrain"), 0.9)
+    return plan, sc, dem
+
+
+def break_with_generation(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    scale_alloc(plan, alloc_index(plan, "rl-reasoning", "generate"), 0.9)
+    return plan, sc, dem
+
+
+def break_all_samples(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    (row,) = plan.rl
+    fewer = {d: 0.9 * n for d, n in row.samples_by_site.items()}
+    plan.rl[0] = dataclasses.replace(row, samples_by_site=fewer)
+    return plan, sc, dem
+
+
+def break_one_site(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # The trainer is said to be at dc-central while its allocations are at dc-east.
+    plan.rl[0] = dataclasses.replace(plan.rl[0], trainer_site="dc-central")
+    return plan, sc, dem
+
+
+def break_one_system_type(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # Part of the pretraining moved to H100 servers at the same site: a fleet of exactly the
+    # units its state needs there, all given to it (same total work).
+    (pretrain,) = [d for d in dem if d.name == "pretrain-405b"]
+    need = pretrain.roles[0].min_units["hgx-h100"]
+    rate = pretrain.roles[0].rates["hgx-h100"].per_unit_s
+    i = alloc_index(plan, "pretrain-405b", "pretrain")
+    a = plan.allocations[i]
+    moved = need * rate * a.period_s
+    scale_alloc(plan, i, (a.work_done - moved) / a.work_done)
+    j = fleet_index(plan, "dc-east", "hgx-h100")
+    plan.fleet[j] = dataclasses.replace(plan.fleet[j], units=float(need))
+    plan.allocations.append(
+        dataclasses.replace(
+            a, system="hgx-h100", units=float(need), rate_per_unit_s=rate, work_done=moved
+        )
+    )
+    return plan, sc, dem
+
+
+def break_training_state(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # The pretraining split into a sliver below its state's minimum and the rest (same pool,
+    # same total units and work).
+    i = alloc_index(plan, "pretrain-405b", "pretrain")
+    a = plan.allocations[i]
+    sliver = 0.5
+    scale_alloc(plan, i, (a.units - sliver) / a.units)
+    plan.allocations.append(
+        dataclasses.replace(a, units=sliver, work_done=sliver * a.rate_per_unit_s * a.period_s)
+    )
+    return plan, sc, dem
+
+
+def break_verifier_cores(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # A verifier 1,000x costlier than the plan was made for.
+    out = []
+    for d in dem:
+        if d.rl is not None:
+            cost = d.rl.verifier_core_s_per_sample * 1000
+            d = dataclasses.replace(d, rl=dataclasses.replace(d.rl, verifier_core_s_per_sample=cost))
+        out.append(d)
+    return plan, sc, out
+
+
+def break_power_cap(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # dc-east's cap set 1 MW below the plan's facility draw there.
+    (row,) = [p for p in plan.power if p.datacenter == "dc-east"]
+    cap_mw = row.facility_power_w / 1e6 - 1.0
+    lower = planner.load_scenario(
+        DEFAULT, sets=[f"topology_changes.datacenters.dc-east.power_cap={cap_mw:.6f} MW"]
+    )
+    return plan, lower, dem
+
+
+def break_cost_total(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    plan.total_cost_usd += 1e3
+    return plan, sc, dem
+
+
+BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
+    "whole_units": break_whole_units,
+    "unit_bounds": break_unit_bounds,
+    "pool_capacity": break_pool_capacity,
+    "runnable": break_runnable,
+    "window": break_window,
+    "steady_load": break_steady_load,
+    "work_by_deadline": break_work_by_deadline,
+    "with_generation": break_with_generation,
+    "all_samples": break_all_samples,
+    "one_site": break_one_site,
+    "one_system_type": break_one_system_type,
+    "training_state": break_training_state,
+    "verifier_cores": break_verifier_cores,
+    "power_cap": break_power_cap,
+    "cost_total": break_cost_total,
+}
+# What each rule's message must name (the broken record).
+NAMES = {
+    "whole_units": "dc-east/gb200-nvl72",
+    "unit_bounds": "dc-central/hgx-h100",
+    "pool_capacity": "dc-central/hgx-h100",
+    "runnable": "chat/prefill on dc-east/gb200-nvl72",
+    "window": "rl-reasoning/reference",
+    "steady_load": "chat/decode",
+    "work_by_deadline": "pretrain-405b/pretrain",
+    "with_generation": "rl-reasoning/generate at dc-east",
+    "all_samples": "rl-reasoning",
+    "one_site": "rl-reasoning/train",
+    "one_system_type": "pretrain-405b/pretrain",
+    "training_state": "pretrain-405b/pretrain holds 0.5",
+    "verifier_cores": "dc-east",
+    "power_cap": "dc-east",
+    "cost_total": "cost rows",
+    "link_capacity": "link a--b",
+}
+
+
+def test_the_solved_plan_passes_every_rule(solved: Case) -> None:
+    plan, sc, dem = solved
+    assert check_plan(plan, sc, dem) == {name: [] for name in RULES}
+    assert verify(plan, sc, dem) == list(RULES)
+
+
+def test_every_rule_has_a_breaking_case() -> None:
+    assert set(BREAKS) | {"link_capacity"} == set(RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(BREAKS))
+def test_one_broken_fact_is_reported_by_its_rule_only(solved: Case, rule: str) -> None:
+    plan, sc, dem = solved
+    broken = BREAKS[rule](copy(plan), sc, list(dem))
+    found = {name: msgs for name, msgs in check_plan(*broken).items() if msgs}
+    assert list(found) == [rule], found
+    assert any(NAMES[rule] in msg for msg in found[rule]), found[rule]
+    with pytest.raises(VerificationError, match=rf"\[{rule}\]"):
+        verify(*broken)
+
+
+def test_link_capacity_catches_gradient_traffic_over_a_thinner_link(tmp_path: Path) -> None:
+    """A multi-site pretraining planned over a 400 Gbps link, checked against a 10 Gbps one."""
+    sc = planner.load_scenario(_multi_site_case(tmp_path, "400 Gbps", True))
+    plan = planner.solve(sc)
+    assert plan.links[0].traffic_bytes_per_s > 10e9 / 8
+    thin = planner.load_scenario(_multi_site_case(tmp_path, "10 Gbps", True))
+    found = {name: msgs for name, msgs in check_plan(plan, thin, planner.demands(thin)).items() if msgs}
+    assert list(found) == ["link_capacity"], found
+    assert NAMES["link_capacity"] in found["link_capacity"][0]
+
+
+def test_relaxed_plans_skip_the_whole_unit_rules(solved: Case) -> None:
+    _, sc, dem = solved
+    relaxed = planner.solve(sc, relax=True)
+    checks = verify(relaxed, sc, dem)
+    assert "whole_units" not in checks and "power_cap" in checks
+
+
+def test_a_broken_allocation_row_is_caught_through_the_api(solved: Case) -> None:
+    """The records a user gets back are what is checked: a row edited by hand fails."""
+    plan, sc, dem = solved
+    broken = copy(plan)
+    broken.allocations.append(
+        AllocationRow(**{**dataclasses.asdict(broken.allocations[0]), "units": 1e6})
+    )
+    with pytest.raises(VerificationError):
+        verify(broken, sc, dem)
