@@ -11,8 +11,8 @@ import sys
 
 import click
 
-from planner.commands import register
 from fleetcore.errors import ConfigError, PlannerError
+from planner.commands import register
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

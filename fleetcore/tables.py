@@ -17,7 +17,10 @@ def table(headers: list[str], rows: list[list[Any]], indent: str = "  ") -> str:
     ]
 
     def fmt(row: list[str]) -> str:
-        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)]
+        parts = [
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(row, widths, numeric, strict=True)
+        ]
         return (indent + "  ".join(parts)).rstrip()
 
     lines = [fmt(headers), indent + "  ".join("-" * w for w in widths)]

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hardware.schema import Accelerator, CatalogData, Cpu, ModelArch, System
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.yamlio import Doc, load_yaml, merge, validate
+from hardware.schema import Accelerator, CatalogData, Cpu, ModelArch, System
 
 DATA_DIR = Path(__file__).parent / "data"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from fleetcore.schema import Fraction, Name, NonNegInt, PositiveInt, Precision, Strict
 from fleetcore.units import Bandwidth, Bytes, Count, Duration, Flops, Power
@@ -46,7 +46,7 @@ class Sourced(Strict):
         return self
 
 
-def _names_a_figure(model: type, parts: list[str]) -> bool:
+def _names_a_figure(model: type[BaseModel], parts: list[str]) -> bool:
     """True if the dotted key names a field (by YAML key) of the model, or of a nested model;
     a dict-valued figure (peak_flops) accepts any sub-key."""
     fields = {f.alias or name: f for name, f in model.model_fields.items()}

@@ -49,12 +49,11 @@ def render(path: Path) -> str:
     """The file's text with every generated block made anew."""
     text = path.read_text(encoding="utf-8")
     for name, make in BLOCKS[path].items():
-        pattern = re.compile(
-            rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", flags=re.DOTALL
-        )
-        if not pattern.search(text):
-            raise ValueError(f"{path}: no <!-- {name}:begin/end --> markers")
-        text = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), text)
+        begin, end = f"<!-- {name}:begin -->\n", f"<!-- {name}:end -->"
+        found = re.search(re.escape(begin) + ".*?" + re.escape(end), text, flags=re.DOTALL)
+        if found is None:
+            raise ValueError(f"{path}: no {begin.strip()} ... {end} markers")
+        text = text[: found.start()] + begin + make() + "\n" + end + text[found.end() :]
     return text
 
 

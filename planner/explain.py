@@ -48,7 +48,7 @@ def unit_costs(scenario: Scenario, demands: list[WorkloadDemand]) -> list[dict[s
                     if best is None or per_s < best[0]:
                         best = (per_s, d)
                 assert best is not None
-                feasible = rate is not None and rate.feasible
+                per_s = rate.per_unit_s if rate is not None and rate.feasible else 0.0
                 out.append(
                     {
                         "workload": demand.name,
@@ -57,8 +57,8 @@ def unit_costs(scenario: Scenario, demands: list[WorkloadDemand]) -> list[dict[s
                         "datacenter": best[1],
                         "work_unit": role.work_unit,
                         "usd_per_unit_s": best[0],
-                        "rate_per_unit_s": rate.per_unit_s if feasible else 0.0,
-                        "usd_per_work_unit": best[0] / rate.per_unit_s if feasible else None,
+                        "rate_per_unit_s": per_s,
+                        "usd_per_work_unit": best[0] / per_s if per_s > 0 else None,
                         "why": rate.reason if rate is not None else "no rate",
                     }
                 )

@@ -100,14 +100,28 @@ class Plan:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
         """A Plan back from to_dict()/to_json() output (plus an optional 'checks' list)."""
-        tables = {
-            attr: [row_from_dict(row_type, r) for r in data[name]]
-            for name, (attr, row_type) in TABLES.items()
+        rows: dict[str, list[Any]] = {
+            name: [row_from_dict(t, r) for r in data[name]] for name, (_, t) in TABLES.items()
         }
         return cls(
-            **{key: data[key] for key in PLAN_KEYS},
+            status=data["status"],
+            scenario=data["scenario"],
+            total_cost_usd=data["total_cost_usd"],
+            lower_bound_usd=data["lower_bound_usd"],
+            lp_relaxation_usd=data["lp_relaxation_usd"],
+            gap=data["gap"],
             solver=row_from_dict(SolverRow, data["solver"]),
-            **tables,
+            periods=rows["periods"],
+            workloads=rows["workloads"],
+            fleet=rows["fleet"],
+            cpu_servers=rows["cpu_servers"],
+            power=rows["power"],
+            allocations=rows["allocations"],
+            rl=rows["rl"],
+            links=rows["links"],
+            costs_rows=rows["costs"],
+            binding_constraints=rows["binding_constraints"],
+            shadow_prices=rows["shadow_prices"],
             stats={},
             checks=list(data.get("checks", [])),
         )

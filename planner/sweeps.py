@@ -159,7 +159,7 @@ def grid_points(
         sets = list(base_sets)
         inputs: dict[str, Any] = {}
         parts = []
-        for (path, _), text in zip(axes, combo):
+        for (path, _), text in zip(axes, combo, strict=True):
             if path == "scenario" and scenarios is not None:
                 overrides += [s for s in text.split("+") if s]
                 inputs["scenario"] = text

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from hardware.catalog import load_catalog, shipped_files
-from planner.commands.hardware import figures
 from fleetcore.errors import ConfigError
 from fleetcore.yamlio import load_yaml
+from hardware.catalog import load_catalog, shipped_files
+from planner.commands.hardware import figures
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +126,8 @@ def test_hardware_show_unknown_suggests(capsys) -> None:
 
 
 def test_sources_must_name_real_figures_and_resolve_most_specific(tmp_path: Path) -> None:
-    from hardware.catalog import load_catalog
     from fleetcore.errors import ConfigError
+    from hardware.catalog import load_catalog
 
     catalog = load_catalog()
     h100 = catalog.systems["hgx-h100"]

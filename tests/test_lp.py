@@ -175,9 +175,9 @@ def cheapest(pools: list[dict[str, float]]) -> tuple[float, tuple[int, ...], flo
     work. Returns (cost, units, runner-up cost)."""
     best: list[tuple[float, tuple[int, ...]]] = []
     for units in itertools.product(*[range(int(p["lo"]), int(p["hi"]) + 1) for p in pools]):
-        if sum(n * p["share"] for n, p in zip(units, pools)) < 1 - EPS:
+        if sum(n * p["share"] for n, p in zip(units, pools, strict=True)) < 1 - EPS:
             continue
-        cost = sum((n - p["owned"]) * p["capex"] for n, p in zip(units, pools))
+        cost = sum((n - p["owned"]) * p["capex"] for n, p in zip(units, pools, strict=True))
         left = 1.0
         for i in sorted(range(len(pools)), key=lambda i: pools[i]["energy"] / pools[i]["share"]):
             work = min(left, units[i] * pools[i]["share"])
@@ -556,7 +556,7 @@ def test_owned_units_first(tmp_path: Path, requests: str) -> None:
     need = total_need(demand, "hgx-h100")
     window_h = demand.window_s / S_PER_H
     pools = [dict(lo=3, hi=20, owned=3), dict(lo=0, hi=20, owned=0)]
-    for p, d in zip(pools, ("a", "b")):
+    for p, d in zip(pools, ("a", "b"), strict=True):
         p.update(
             capex=capex_per_unit(sc, "hgx-h100"),
             share=1 / need,

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from hardware.catalog import load_catalog
 from fleetcore.errors import ConfigError
+from hardware.catalog import load_catalog
 from topologies.builder import Topology, load_topology, presets
 from topologies.summary import format_summary, summarize
 

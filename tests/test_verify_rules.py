@@ -58,9 +58,7 @@ def scale_alloc(plan: Plan, i: int, factor: float) -> None:
 
 def used(plan: Plan, d: str, s: str, period: int) -> float:
     return sum(
-        a.units
-        for a in plan.allocations
-        if (a.datacenter, a.system, a.period) == (d, s, period)
+        a.units for a in plan.allocations if (a.datacenter, a.system, a.period) == (d, s, period)
     )
 
 
@@ -185,7 +183,9 @@ def break_verifier_cores(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) ->
     for d in dem:
         if d.rl is not None:
             cost = d.rl.verifier_core_s_per_sample * 1000
-            d = dataclasses.replace(d, rl=dataclasses.replace(d.rl, verifier_core_s_per_sample=cost))
+            d = dataclasses.replace(
+                d, rl=dataclasses.replace(d.rl, verifier_core_s_per_sample=cost)
+            )
         out.append(d)
     return plan, sc, out
 
@@ -270,7 +270,9 @@ def test_link_capacity_catches_gradient_traffic_over_a_thinner_link(tmp_path: Pa
     plan = planner.solve(sc)
     assert plan.links[0].traffic_bytes_per_s > 10e9 / 8
     thin = planner.load_scenario(_multi_site_case(tmp_path, "10 Gbps", True))
-    found = {name: msgs for name, msgs in check_plan(plan, thin, planner.demands(thin)).items() if msgs}
+    found = {
+        name: msgs for name, msgs in check_plan(plan, thin, planner.demands(thin)).items() if msgs
+    }
     assert list(found) == ["link_capacity"], found
     assert NAMES["link_capacity"] in found["link_capacity"][0]
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import networkx as nx
 
-from hardware.catalog import Catalog
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.yamlio import Doc, load_yaml, validate
+from hardware.catalog import Catalog
 from topologies.schema import Datacenter, Link, TopologyData
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -62,7 +62,9 @@ class Topology:
             index = self._memo["links"] = {link.id: link for link in self.data.links}
         if id in index:
             return index[id]
-        raise KeyError(f"unknown link {id!r}; known: {', '.join(l.id for l in self.data.links)}")
+        raise KeyError(
+            f"unknown link {id!r}; known: {', '.join(link.id for link in self.data.links)}"
+        )
 
     def path(self, a: str, b: str) -> list[str] | None:
         """Link ids on the lowest-latency path from datacenter a to b.
@@ -250,15 +252,18 @@ def _site_systems_right_kind(data: TopologyData, doc: Doc, catalog: Catalog) -> 
                     )
                 )
         cpu = dc.cpu_servers
-        if cpu is not None and cpu.system in catalog.systems:
-            if catalog.systems[cpu.system].accelerators > 0:
-                out.append(
-                    doc.problem(
-                        ("datacenters", dc_name, "cpu_servers", "system"),
-                        f"{cpu.system!r} has accelerators; cpu_servers takes a CPU-only system "
-                        f"({_known(catalog, cpu_only=True)})",
-                    )
+        if (
+            cpu is not None
+            and cpu.system in catalog.systems
+            and catalog.systems[cpu.system].accelerators > 0
+        ):
+            out.append(
+                doc.problem(
+                    ("datacenters", dc_name, "cpu_servers", "system"),
+                    f"{cpu.system!r} has accelerators; cpu_servers takes a CPU-only system "
+                    f"({_known(catalog, cpu_only=True)})",
                 )
+            )
     return out
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from math import gcd
 from typing import Any
 
-from hardware.catalog import Catalog
 from fleetcore.tables import table
+from hardware.catalog import Catalog
 from topologies.builder import Topology
 from topologies.schema import SiteSystem
 

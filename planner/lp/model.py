@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import pulp
 
@@ -30,9 +30,9 @@ SAME_INSTANT_S = 60.0
 
 Pool = tuple[str, str]  # (datacenter, system)
 UKey = tuple[str, str, str, str, int]  # (workload, role, datacenter, system, period)
-Var = pulp.LpVariable
-Pairs = list[tuple[Var, float]]
-Sense = Literal["<=", ">=", "=="]
+Var: TypeAlias = pulp.LpVariable
+Pairs: TypeAlias = list[tuple[Var, float]]
+Sense: TypeAlias = Literal["<=", ">=", "=="]
 
 
 @dataclass(frozen=True)
