@@ -167,50 +167,20 @@ def solver_gap(gap: float, lower: float, model: Model) -> float:
 def solve_model(
     model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
 ) -> SolveStats:
-    """Solve in place. Raises InfeasibleError (with a diagnosis) or SolverError."""
-    # LP relaxation: integrality dropped by the solver (mip=False).
+    """Solve in place: the LP relaxation (bound, duals), then unless relax_only the MIP.
+    Raises InfeasibleError (with a diagnosis) or SolverError."""
     status, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
-    if status != PROVEN:
-        if status in (pulp.LpSolutionInfeasible, pulp.LpSolutionNoSolutionFound):
-            raise diagnose(model.scenario, model.demands, solver, time_limit_s, method)
-        if status == pulp.LpSolutionUnbounded:
-            raise SolverError(
-                "the LP relaxation is unbounded: a cost or a bound is missing (a bug)"
-            )
-        raise SolverError(f"the LP relaxation ended with solution status {status}")
+    _check_relaxation(model, status, solver, time_limit_s, method)
     lower = pulp.value(model.prob.objective)
     model.duals = {label: c.pi for label, c in model.constraints.items()}
+    size = (len(model.prob.variables()), len(model.constraints))
     if relax_only:
         return SolveStats(
-            solver,
-            method,
-            lp_s,
-            0.0,
-            lower,
-            lower,
-            lower,
-            0.0,
-            status,
-            len(model.prob.variables()),
-            len(model.constraints),
-            gap,
+            solver, method, lp_s, 0.0, lower, lower, lower, 0.0, status, *size, gap_target=gap
         )
-    mip_gap = solver_gap(gap, lower, model)
-    if solver == "highs":
-        status, mip_s = _resolve_as_mip(
-            model, make_solver(solver, True, mip_gap, time_limit_s, method)
-        )
-    else:
-        status, mip_s = _run(model, make_solver(solver, True, mip_gap, time_limit_s, method))
-    if status not in (PROVEN, FEASIBLE):
-        if status == pulp.LpSolutionInfeasible:
-            # The relaxation can split a one-site job or a unit across sites; the whole-unit,
-            # one-site plan cannot. Diagnose with the integer model itself.
-            raise diagnose(model.scenario, model.demands, solver, time_limit_s, method, mip=True)
-        raise SolverError(
-            f"no plan found within the time limit ({time_limit_s:g} s); "
-            "raise solver.time_limit or the gap"
-        )
+    mip = make_solver(solver, True, solver_gap(gap, lower, model), time_limit_s, method)
+    status, mip_s = _resolve_as_mip(model, mip) if solver == "highs" else _run(model, mip)
+    _check_mip(model, status, solver, time_limit_s, method)
     objective = pulp.value(model.prob.objective)
     bound = _highs_bound(model) if solver == "highs" else None
     best_bound = max(lower, bound) if bound is not None else lower
@@ -228,9 +198,35 @@ def solve_model(
         objective,
         proven_gap,
         status,
-        len(model.prob.variables()),
-        len(model.constraints),
-        gap,
+        *size,
+        gap_target=gap,
+    )
+
+
+def _check_relaxation(
+    model: Model, status: int, solver: str, time_limit_s: float, method: str
+) -> None:
+    """Only a proven LP relaxation goes on; an infeasible one is diagnosed."""
+    if status == PROVEN:
+        return
+    if status in (pulp.LpSolutionInfeasible, pulp.LpSolutionNoSolutionFound):
+        raise diagnose(model.scenario, model.demands, solver, time_limit_s, method)
+    if status == pulp.LpSolutionUnbounded:
+        raise SolverError("the LP relaxation is unbounded: a cost or a bound is missing (a bug)")
+    raise SolverError(f"the LP relaxation ended with solution status {status}")
+
+
+def _check_mip(model: Model, status: int, solver: str, time_limit_s: float, method: str) -> None:
+    """Only a proven or feasible MIP solution goes on. The relaxation can split a one-site job or
+    a unit across sites; the whole-unit, one-site plan cannot: an infeasible MIP is diagnosed
+    with the integer model itself."""
+    if status in (PROVEN, FEASIBLE):
+        return
+    if status == pulp.LpSolutionInfeasible:
+        raise diagnose(model.scenario, model.demands, solver, time_limit_s, method, mip=True)
+    raise SolverError(
+        f"no plan found within the time limit ({time_limit_s:g} s); "
+        "raise solver.time_limit or the gap"
     )
 
 
