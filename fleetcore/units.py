@@ -50,6 +50,11 @@ UNITS: dict[str, dict[str, float]] = {
         # A planning year is 365 days (8,760 h), the convention of capex amortisation tables.
         "year": 365 * 86400.0,
         "years": 365 * 86400.0,
+        # A planning month and quarter are a twelfth and a quarter of that year.
+        "month": 365 / 12 * 86400.0,
+        "months": 365 / 12 * 86400.0,
+        "quarter": 365 / 4 * 86400.0,
+        "quarters": 365 / 4 * 86400.0,
     },
 }
 

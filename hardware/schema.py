@@ -102,6 +102,15 @@ class System(Sourced):
     capex_usd: Annotated[float, Field(ge=0)]
     lifetime_s: PositiveDuration = Field(alias="lifetime")
     rental_usd_per_hour: Annotated[float, Field(ge=0)]
+    # Ownership costs beyond the capex; None: not charged, and the plan's report says so.
+    # From order to delivery (units ordered in a period serve from the first period after it).
+    lead_time_s: Annotated[Duration, Field(ge=0)] | None = Field(None, alias="lead_time")
+    # Scale-out network and storage bought with each unit, as a share of its capex.
+    network_storage_capex_fraction: Annotated[float, Field(ge=0)] | None = None
+    # Maintenance and support per year in service, as a share of capex.
+    maintenance_fraction_per_year: Fraction | None = None
+    # Share of nameplate power an owned, powered unit draws while idle.
+    idle_power_fraction: Fraction | None = None
     # Host cores kept for the framework, data loading and NCCL per accelerator; the rest can
     # run verifier sandboxes.
     host_cores_reserved_per_accelerator: Annotated[float, Field(ge=0)]

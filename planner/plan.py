@@ -26,6 +26,7 @@ from planner.rows import (
     PeriodRow,
     PowerRow,
     RLRow,
+    ScheduleRow,
     ShadowPriceRow,
     SolverRow,
     WorkloadRow,
@@ -56,6 +57,7 @@ class Plan:
     solver: SolverRow
     periods: list[PeriodRow]
     workloads: list[WorkloadRow]
+    schedule: list[ScheduleRow]
     fleet: list[FleetRow]
     cpu_servers: list[CpuServerRow]
     power: list[PowerRow]
@@ -113,6 +115,7 @@ class Plan:
             solver=row_from_dict(SolverRow, data["solver"]),
             periods=rows["periods"],
             workloads=rows["workloads"],
+            schedule=rows["schedule"],
             fleet=rows["fleet"],
             cpu_servers=rows["cpu_servers"],
             power=rows["power"],
@@ -148,6 +151,7 @@ class Plan:
 TABLES: dict[str, tuple[str, type]] = {
     "periods": ("periods", PeriodRow),
     "workloads": ("workloads", WorkloadRow),
+    "schedule": ("schedule", ScheduleRow),
     "fleet": ("fleet", FleetRow),
     "cpu_servers": ("cpu_servers", CpuServerRow),
     "power": ("power", PowerRow),

@@ -17,6 +17,7 @@ from planner.rows import (
     PeriodRow,
     PowerRow,
     RLRow,
+    ScheduleRow,
     ShadowPriceRow,
     SolverRow,
     WorkloadRow,
@@ -38,7 +39,8 @@ def value_of(var: Any) -> float:
 def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     """Every table of the plan from the solved model."""
     scenario = model.scenario
-    fleet = read_fleet(model, relaxed)
+    schedule = read_schedule(model, relaxed)
+    fleet = read_fleet(model, schedule)
     cpu_servers = read_cpu_servers(model, relaxed)
     allocations = read_allocations(model)
     rl = read_rl(model)
@@ -60,9 +62,10 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         ),
         periods=[PeriodRow(p.index, p.start_s, p.end_s) for p in model.periods],
         workloads=[WorkloadRow(d.name, d.kind, d.start_s, d.end_s) for d in model.demands],
+        schedule=schedule,
         fleet=fleet,
         cpu_servers=cpu_servers,
-        power=read_power(model, fleet, cpu_servers),
+        power=read_power(model, schedule, cpu_servers),
         allocations=allocations,
         rl=rl,
         links=read_links(model, allocations, rl),
@@ -73,18 +76,70 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     )
 
 
-def read_fleet(model: Model, relaxed: bool) -> list[FleetRow]:
-    """Units per pool (whole unless relaxed) with accelerators, cores, power and utilisation
-    = busy unit-seconds / (units x horizon)."""
+def _count(var: Any, relaxed: bool) -> float:
+    """A unit count: whole unless the plan is the LP relaxation."""
+    return value_of(var) if relaxed else float(round(value_of(var)))
+
+
+def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
+    """Per calendar period and pool: orders, deliveries, owned and rented units in service,
+    their power, and the average units busy."""
     catalog = model.scenario.catalog
-    horizon_s = model.scenario.data.economics.horizon_s
-    length = {p.index: p.length_s for p in model.periods}
-    busy_s: dict[tuple[str, str], float] = {}
+    busy_s: dict[tuple[str, str, int], float] = {}
+    period = {p.index: p for p in model.periods}
     for (_w, _r, d, s, p), v in model.u.items():
-        busy_s[(d, s)] = busy_s.get((d, s), 0.0) + value_of(v) * length[p]
+        key = (d, s, period[p].calendar)
+        busy_s[key] = busy_s.get(key, 0.0) + value_of(v) * period[p].length_s
     out = []
-    for (d, s), var in model.n.items():
-        units = value_of(var) if relaxed else float(round(value_of(var)))
+    for d, s in model.pools():
+        for t in model.calendar:
+            ordered = model.buy.get((d, s, t.index))
+            arriving = sum(
+                _count(var, relaxed)
+                for (d2, s2, t2), var in model.buy.items()
+                if (d2, s2) == (d, s) and model.arrival(s, t2) == t.index
+            )
+            rented = (
+                _count(model.rent[(d, s, t.index)], relaxed)
+                if (d, s, t.index) in model.rent
+                else 0.0
+            )
+            bought = sum(_count(v, relaxed) for v, _ in model.in_service((d, s), t.index, False))
+            owned = model.owned((d, s)) + bought
+            units = owned + rented
+            out.append(
+                ScheduleRow(
+                    period=t.index,
+                    start_s=t.start_s,
+                    end_s=t.end_s,
+                    datacenter=d,
+                    system=s,
+                    ordered=_count(ordered, relaxed) if ordered is not None else 0.0,
+                    arriving=arriving,
+                    owned_units=owned,
+                    rented_units=rented,
+                    units=units,
+                    power_w=units * catalog.system(s).power_w,
+                    busy_units=busy_s.get((d, s, t.index), 0.0) / t.length_s,
+                )
+            )
+    return out
+
+
+def read_fleet(model: Model, schedule: list[ScheduleRow]) -> list[FleetRow]:
+    """Units per pool at its peak over the horizon, with accelerators, cores, power, and
+    utilisation = busy unit-seconds / unit-seconds in service."""
+    catalog = model.scenario.catalog
+    length = {p.index: p.length_s for p in model.periods}
+    busy: dict[tuple[str, str], float] = {}
+    for (_w, _r, d, s, p), v in model.u.items():
+        busy[(d, s)] = busy.get((d, s), 0.0) + value_of(v) * length[p]
+    out = []
+    for d, s in model.pools():
+        rows = [r for r in schedule if (r.datacenter, r.system) == (d, s)]
+        units = max(r.units for r in rows)
+        in_service_s = sum(r.units * (r.end_s - r.start_s) for r in rows)
+        busy_s = busy.get((d, s), 0.0)
         system = catalog.system(s)
         owned = model.owned((d, s))
         out.append(
@@ -98,7 +153,7 @@ def read_fleet(model: Model, relaxed: bool) -> list[FleetRow]:
                 accelerators=units * system.accelerators,
                 cpu_cores=units * catalog.system_cores(s),
                 power_w=units * system.power_w,
-                utilisation=busy_s.get((d, s), 0.0) / (units * horizon_s) if units > 0 else 0.0,
+                utilisation=busy_s / in_service_s if in_service_s > 0 else 0.0,
             )
         )
     return out
@@ -127,24 +182,31 @@ def read_cpu_servers(model: Model, relaxed: bool) -> list[CpuServerRow]:
 
 
 def read_power(
-    model: Model, fleet: list[FleetRow], cpu_servers: list[CpuServerRow]
+    model: Model, schedule: list[ScheduleRow], cpu_servers: list[CpuServerRow]
 ) -> list[PowerRow]:
-    """IT power of each site's units, x PUE, against its cap."""
+    """IT power of each site's units, x PUE, against its cap, in the calendar period where the
+    site is closest to its cap."""
     out = []
     for d in model.sites:
         site = model.scenario.topology.site(d)
-        it_w = sum(f.power_w for f in fleet if f.datacenter == d)
-        it_w += sum(c.power_w for c in cpu_servers if c.datacenter == d)
-        out.append(
-            PowerRow(
+        cpu_w = sum(c.power_w for c in cpu_servers if c.datacenter == d)
+        worst: PowerRow | None = None
+        for t in model.calendar:
+            it_w = sum(r.power_w for r in schedule if r.datacenter == d and r.period == t.index)
+            it_w += cpu_w
+            cap_w = site.power_cap_between(t.start_s, t.end_s)
+            row = PowerRow(
                 datacenter=d,
                 it_power_w=it_w,
                 facility_power_w=it_w * site.pue,
-                power_cap_w=site.power_cap_w,
+                power_cap_w=cap_w,
                 pue=site.pue,
-                share_of_cap=it_w * site.pue / site.power_cap_w,
+                share_of_cap=it_w * site.pue / cap_w,
             )
-        )
+            if worst is None or row.share_of_cap > worst.share_of_cap:
+                worst = row
+        assert worst is not None
+        out.append(worst)
     return out
 
 

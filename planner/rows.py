@@ -59,6 +59,27 @@ class FleetRow:
 
 
 @dataclass(frozen=True)
+class ScheduleRow:
+    """per calendar period, site and system: ordered (units ordered at the period's start),
+    arriving (units delivered then), owned_units (in service and owned: bought before or
+    during the plan), rented_units (on demand this period), units (all in service), power_w,
+    busy_units (average units given to work over the period)"""
+
+    period: int
+    start_s: float
+    end_s: float
+    datacenter: str
+    system: str
+    ordered: float
+    arriving: float
+    owned_units: float
+    rented_units: float
+    units: float
+    power_w: float
+    busy_units: float
+
+
+@dataclass(frozen=True)
 class CpuServerRow:
     """CPU-only servers per site: units, owned_units, new_units, cpu_cores, power_w"""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field
@@ -32,10 +32,18 @@ class Economics(Strict):
     """How hardware is paid for over the planning horizon."""
 
     horizon_s: PositiveDuration = Field(alias="horizon")
-    # amortised: buy new units, capex x horizon/lifetime, plus energy for busy hours.
-    # rental: reserve new units for the horizon at rental_usd_per_hour (energy included); owned
-    # units pay only the energy of their busy hours.
-    pricing: Literal["amortised", "rental"]
+    # The fleet may change at the start of every period of this length (orders arrive, rentals
+    # start and end); None: one fleet for the whole horizon.
+    period_s: PositiveDuration | None = Field(None, alias="period")
+    # amortised: buy new units (capital recovery over the lifetime at cost_of_capital, plus
+    # energy); rental: rent units on demand, period by period, at rental_usd_per_hour (energy
+    # included); mixed: the cheaper of the two, pool by pool and period by period. Owned units
+    # pay only their energy.
+    pricing: Literal["amortised", "rental", "mixed"]
+    # Yearly cost of capital: capex is recovered as an annuity over the lifetime,
+    # capex x r / (1 - (1 + r)^-lifetime_years) per year in service (0: straight line,
+    # capex / lifetime_years). Finance convention: 8-12%/year.
+    cost_of_capital: Annotated[float, Field(ge=0, le=1)] = 0.0
     currency: Literal["USD"] = "USD"
 
 

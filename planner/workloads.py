@@ -95,6 +95,9 @@ class InferenceSpec(Strict):
     votes: PositiveInt = 1
     # Provision for the peak: demand is multiplied by this (>= 1).
     peak_to_average: Annotated[float, Field(ge=1)] = 1.0
+    # requests_per_day is the load at `start`; it grows by this factor per year, compounding
+    # (1: flat; 3: threefold a year).
+    growth_per_year: PositiveFloat = 1.0
     # Serving begins this long after the start of the horizon (a launch date) and runs to its end.
     start_s: NonNegDuration = Field(0.0, alias="start")
 

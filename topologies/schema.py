@@ -41,10 +41,22 @@ class CpuServers(SiteSystem):
     system: Name
 
 
+class PowerStep(Strict):
+    """From `from_s` (counted from the start of the horizon) on, the site's cap is power_cap_w."""
+
+    from_s: NonNegDuration = Field(alias="from")
+    power_cap_w: PositivePower = Field(alias="power_cap")
+
+
 class Datacenter(Strict):
     description: str = ""
-    # Cap on facility power: IT load x PUE <= power_cap_w.
+    # Cap on facility power: IT load x PUE <= power_cap_w (from the start of the horizon).
     power_cap_w: PositivePower = Field(alias="power_cap")
+    # Energisation: later caps, each from a date on (a ramp as the site is built out).
+    power_ramp: list[PowerStep] = Field(default_factory=list)
+    # Colocation / facility cost per kW of IT nameplate of the units in service here, per month
+    # (wholesale US ~$120-200/kW-month); None: not charged, and the report says so.
+    facility_usd_per_kw_month: Annotated[float, Field(ge=0)] | None = None
     pue: Annotated[float, Field(ge=1.0, le=3.0)]
     electricity_usd_per_kwh: Annotated[float, Field(ge=0)]
     # Accelerated systems placeable here, by catalog name.
@@ -55,7 +67,19 @@ class Datacenter(Strict):
     def _has_something(self) -> Datacenter:
         if not self.systems and self.cpu_servers is None:
             raise ValueError("a datacenter needs systems, cpu_servers or both")
+        starts = [step.from_s for step in self.power_ramp]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise ValueError("power_ramp steps must be in increasing order of `from`")
         return self
+
+    def power_cap_between(self, start_s: float, end_s: float) -> float:
+        """The lowest cap in force at any time in [start_s, end_s) (W)."""
+        caps = [self.power_cap_w] + [
+            step.power_cap_w for step in self.power_ramp if step.from_s <= start_s
+        ]
+        in_force = caps[-1]
+        later = [s.power_cap_w for s in self.power_ramp if start_s < s.from_s < end_s]
+        return min([in_force, *later])
 
 
 class Link(Strict):

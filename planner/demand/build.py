@@ -25,6 +25,7 @@ from planner.demand.types import (
     RLCoupling,
     Role,
     WorkloadDemand,
+    growth_integral,
 )
 from planner.workloads import InferenceSpec, PretrainSpec, RLSpec
 
@@ -75,13 +76,17 @@ def demand_for(
             ],
         )
     if isinstance(spec, InferenceSpec):
-        days = (horizon_s - spec.start_s) / SECONDS_PER_DAY
+        # Days served, each weighted by the load's growth since the launch.
+        days = (
+            growth_integral(spec.growth_per_year, 0.0, horizon_s - spec.start_s) / SECONDS_PER_DAY
+        )
         rates = {s: inference_rates(spec, catalog, s) for s in systems}
         scale = spec.requests_per_day * spec.peak_to_average * days
         return WorkloadDemand(
             name=name,
             kind="inference",
             steady_load=True,
+            growth_per_year=spec.growth_per_year,
             start_s=spec.start_s,
             window_s=horizon_s - spec.start_s,
             roles=[

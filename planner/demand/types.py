@@ -7,10 +7,20 @@ system unit (one server, one rack); windows are seconds; bytes are bytes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 Placement = Literal["anywhere", "with_generation", "trainer", "single_site"]
+SECONDS_PER_YEAR = 365 * 86400.0
+
+
+def growth_integral(growth_per_year: float, a_s: float, b_s: float) -> float:
+    """integral_a^b g^(t / year) dt = year / ln g · (g^(b/year) - g^(a/year))   (seconds)"""
+    if growth_per_year == 1.0:
+        return b_s - a_s
+    k = math.log(growth_per_year) / SECONDS_PER_YEAR
+    return (math.exp(k * b_s) - math.exp(k * a_s)) / k
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,18 @@ class WorkloadDemand:
     # A steady load (serving): each period of the window serves its share of the work, instead
     # of all the work being due by the deadline.
     steady_load: bool = False
+    # A steady load that grows by this factor per year (compounding from the window's start).
+    growth_per_year: float = 1.0
+
+    def load_between(self, start_s: float, end_s: float) -> float:
+        """Share of a steady load's work that falls in [start_s, end_s] of its window:
+        integral of g^((t - start)/year) over the span / over the window (g = growth_per_year;
+        g = 1: the span's length / the window's)."""
+        if self.growth_per_year == 1.0:
+            return (end_s - start_s) / self.window_s
+        return growth_integral(
+            self.growth_per_year, start_s - self.start_s, end_s - self.start_s
+        ) / (growth_integral(self.growth_per_year, 0.0, self.window_s))
 
     @property
     def end_s(self) -> float:

@@ -13,6 +13,7 @@ from planner.demand.types import Role, WorkloadDemand
 from planner.lp.model import (
     GB,
     MW,
+    SAME_INSTANT_S,
     UNSERVED_WEIGHT,
     Model,
     Pairs,
@@ -140,11 +141,17 @@ def _pretrain(model: Model) -> list[WorkloadDemand]:
     explain=_explain_avail,
 )
 def add_avail(model: Model) -> None:
-    """n[d,s] <= max_units[d,s] and m[d] <= max_units[d,cpu]   (units; a row, not a bound, so it
-    has a shadow price: $ per extra unit)"""
+    """owned[d,s] + in_service[d,s,t] <= max_units[d,s] in every calendar period t, and
+    m[d] <= max_units[d,cpu]   (units; in_service = units bought, arrived and not retired, plus
+    units rented in t; a row, not a bound, so it has a shadow price: $ per extra unit)"""
     for pool in model.pools():
         cap = model.max_units(pool)
-        model.row("avail", pool, [(model.n[pool], 1.0)], "<=", cap, 1.0 / max(1, cap))
+        for t in model.calendar:
+            pairs = model.in_service(pool, t.index)
+            if pairs:
+                entity = model.at(pool, t.index)
+                rhs = cap - model.owned(pool)
+                model.row("avail", entity, pairs, "<=", rhs, 1.0 / max(1, cap))
     for d, var in model.m.items():
         cpu = model.scenario.topology.site(d).cpu_servers
         assert cpu is not None
@@ -154,13 +161,15 @@ def add_avail(model: Model) -> None:
 
 @family("units", "datacenter:system:period")
 def add_units(model: Model) -> None:
-    """sum_{w,r} u[w,r,d,s,p] <= n[d,s] in every period p   (units: a unit serves one work item
-    at a time, and is free for another once its deadline has passed)"""
+    """sum_{w,r} u[w,r,d,s,p] <= owned[d,s] + in_service[d,s,t(p)] in every period p   (units: a
+    unit serves one work item at a time, and is free for another once its deadline has passed)"""
     by_pool: dict[tuple[str, str, int], Pairs] = {}
     for (_, _, d, s, p), var in model.u.items():
         by_pool.setdefault((d, s, p), []).append((var, 1.0))
+    calendar = {p.index: p.calendar for p in model.periods}
     for (d, s, p), pairs in by_pool.items():
-        model.row("units", (d, s, f"p{p}"), pairs + [(model.n[(d, s)], -1.0)], "<=", 0.0)
+        supply = [(v, -c) for v, c in model.in_service((d, s), calendar[p])]
+        model.row("units", (d, s, f"p{p}"), pairs + supply, "<=", float(model.owned((d, s))))
 
 
 # -- work -------------------------------------------------------------------------------------
@@ -446,24 +455,35 @@ def add_reach(model: Model) -> None:
     unit_step=_cpu_step,
 )
 def add_cpu(model: Model) -> None:
-    """sum_w c[w,d] <= sum_s spare_cores[s] · n[d,s] + cores[cpu] · m[d]   (cores;
-    spare_cores = host cores - host_cores_reserved_per_accelerator x accelerators)"""
+    """sum_{w active in t} c[w,d] <= sum_s spare_cores[s] · (owned[d,s] + in_service[d,s,t])
+    + cores[cpu] · m[d] in every calendar period t   (cores; spare_cores = host cores -
+    host_cores_reserved_per_accelerator x accelerators)"""
     catalog = model.scenario.catalog
     topo = model.scenario.topology
+    rl = _rl(model)
     total = sum(
-        d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s
-        for d in _rl(model)
-        if d.rl is not None
+        d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s for d in rl if d.rl is not None
     )
     for d in model.sites:
-        users = [(v, 1.0) for (_, site), v in model.cores.items() if site == d]
-        if not users:
-            continue
-        supply = [(model.n[(d, s)], -catalog.spare_cores(s)) for s in topo.site(d).systems]
         cpu = topo.site(d).cpu_servers
-        if cpu is not None:
-            supply.append((model.m[d], -float(catalog.system_cores(cpu.system))))
-        model.row("cpu", (d,), users + supply, "<=", 0.0, 1.0 / max(1.0, total))
+        for t in model.calendar:
+            users = [
+                (model.cores[(w.name, d)], 1.0)
+                for w in rl
+                if w.start_s < t.end_s - SAME_INSTANT_S and w.end_s > t.start_s + SAME_INSTANT_S
+            ]
+            if not users:
+                continue
+            supply: Pairs = []
+            owned_cores = 0.0
+            for s in topo.site(d).systems:
+                spare = catalog.spare_cores(s)
+                supply += [(v, -spare * c) for v, c in model.in_service((d, s), t.index)]
+                owned_cores += spare * model.owned((d, s))
+            if cpu is not None:
+                supply.append((model.m[d], -float(catalog.system_cores(cpu.system))))
+            weight = 1.0 / max(1.0, total)
+            model.row("cpu", model.at((d,), t.index), users + supply, "<=", owned_cores, weight)
 
 
 @family(
@@ -476,17 +496,27 @@ def add_cpu(model: Model) -> None:
     unit_step=_power_step,
 )
 def add_power(model: Model) -> None:
-    """sum_s n[d,s] · power_w[s] · PUE[d] + m[d] · power_w[cpu] · PUE[d] <= power_cap_w[d]
-    (MW: IT load x PUE within the site cap)"""
+    """sum_s (owned[d,s] + in_service[d,s,t]) · power_w[s] · PUE[d] + m[d] · power_w[cpu] · PUE[d]
+    <= power_cap_w[d,t] in every calendar period t   (MW: IT load x PUE within the site cap; the
+    cap is the lowest in force during t, power_ramp included)"""
     catalog = model.scenario.catalog
     for d in model.sites:
         site = model.scenario.topology.site(d)
-        pairs = [(model.n[(d, s)], catalog.system(s).power_w * site.pue / MW) for s in site.systems]
-        if site.cpu_servers is not None:
-            cpu_w = catalog.system(site.cpu_servers.system).power_w
-            pairs.append((model.m[d], cpu_w * site.pue / MW))
-        cap_mw = site.power_cap_w / MW
-        model.row("power", (d,), pairs, "<=", cap_mw, 1.0 / cap_mw)
+        for t in model.calendar:
+            pairs: Pairs = []
+            owned_mw = 0.0
+            for s in site.systems:
+                mw = catalog.system(s).power_w * site.pue / MW
+                pairs += [(v, mw * c) for v, c in model.in_service((d, s), t.index)]
+                owned_mw += mw * model.owned((d, s))
+            if site.cpu_servers is not None:
+                cpu_w = catalog.system(site.cpu_servers.system).power_w
+                pairs.append((model.m[d], cpu_w * site.pue / MW))
+            if not pairs:
+                continue
+            cap_mw = site.power_cap_between(t.start_s, t.end_s) / MW
+            entity = model.at((d,), t.index)
+            model.row("power", entity, pairs, "<=", cap_mw - owned_mw, 1.0 / cap_mw)
 
 
 @family(
@@ -512,18 +542,18 @@ def add_link(model: Model) -> None:
             model.row("link", (link.id,), pairs, "<=", cap, 1.0 / cap)
 
 
-@family("ownedbusy", "datacenter:system")
+@family("ownedbusy", "datacenter:system:period")
 def add_ownedbusy(model: Model) -> None:
-    """sum_{w,r,p} u[w,r,d,s,p] · len_p / 3600 - (n[d,s] - owned) · H / 3600 <= o[d,s]   (hours,
-    rental pricing: rented units run first, their energy is in the price; owned units run the
-    rest and pay energy)"""
-    if not model.owned_busy_h:
-        return
-    horizon_h = model.scenario.data.economics.horizon_s / 3600.0
-    length = {p.index: p.length_s for p in model.periods}
-    busy: dict[tuple[str, str], Pairs] = {pool: [] for pool in model.pools()}
+    """sum_{w,r,p in t} u[w,r,d,s,p] · len_p / 3600 - rent[d,s,t] · len_t / 3600 <= o[d,s,t]
+    (hours, where units can be rented: rented units run first, their energy is in the price;
+    owned units run the rest and pay energy)"""
+    busy: dict[tuple[str, str, int], Pairs] = {key: [] for key in model.owned_busy_h}
+    period = {p.index: p for p in model.periods}
     for (_w, _r, d, s, p), var in model.u.items():
-        busy[(d, s)].append((var, length[p] / 3600.0))
-    for pool, o in model.owned_busy_h.items():
-        pairs = busy[pool] + [(o, -1.0), (model.n[pool], -horizon_h)]
-        model.row("ownedbusy", pool, pairs, "<=", -model.owned(pool) * horizon_h)
+        key = (d, s, period[p].calendar)
+        if key in busy:
+            busy[key].append((var, period[p].length_s / 3600.0))
+    for (d, s, t), o in model.owned_busy_h.items():
+        hours = model.calendar[t].length_s / 3600.0
+        pairs = busy[(d, s, t)] + [(o, -1.0), (model.rent[(d, s, t)], -hours)]
+        model.row("ownedbusy", model.at((d, s), t), pairs, "<=", 0.0)

@@ -30,6 +30,7 @@ SAME_INSTANT_S = 60.0
 
 Pool = tuple[str, str]  # (datacenter, system)
 UKey = tuple[str, str, str, str, int]  # (workload, role, datacenter, system, period)
+PoolT = tuple[str, str, int]  # (datacenter, system, calendar period)
 Var: TypeAlias = pulp.LpVariable
 Pairs: TypeAlias = list[tuple[Var, float]]
 Sense: TypeAlias = Literal["<=", ">=", "=="]
@@ -37,23 +38,41 @@ Sense: TypeAlias = Literal["<=", ">=", "=="]
 
 @dataclass(frozen=True)
 class Period:
-    """A slice of the horizon between two consecutive cuts (starts and deadlines)."""
+    """A slice of the horizon between two consecutive cuts. LP periods are cut at every
+    workload start and deadline and at every calendar boundary; `calendar` is the index of the
+    calendar period (the fleet's period) it lies in."""
 
     index: int
     start_s: float
     end_s: float
+    calendar: int = 0
 
     @property
     def length_s(self) -> float:
         return self.end_s - self.start_s
 
 
-def periods_for(demands: list[WorkloadDemand], horizon_s: float) -> list[Period]:
-    """Cut [0, H] at every start and deadline: a unit freed when pretraining ends can serve RL
-    or inference after. Boundaries closer than a minute are merged (they would only add
-    variables)."""
+def calendar_for(horizon_s: float, period_s: float | None) -> list[Period]:
+    """The fleet's periods: [0, H] in steps of `period_s` (the last one may be shorter), or one
+    period when None. A remainder shorter than a minute joins the last period."""
+    if period_s is None or period_s >= horizon_s:
+        return [Period(0, 0.0, horizon_s)]
+    cuts = [k * period_s for k in range(1, int(horizon_s // period_s) + 1)]
+    cuts = [c for c in cuts if horizon_s - c >= SAME_INSTANT_S] + [horizon_s]
+    starts = [0.0, *cuts[:-1]]
+    return [Period(i, a, b, calendar=i) for i, (a, b) in enumerate(zip(starts, cuts, strict=True))]
+
+
+def periods_for(
+    demands: list[WorkloadDemand], horizon_s: float, calendar: list[Period] | None = None
+) -> list[Period]:
+    """Cut [0, H] at every start and deadline (a unit freed when pretraining ends can serve RL
+    or inference after) and at every calendar boundary. Boundaries closer than a minute are
+    merged (they would only add variables)."""
+    calendar = calendar or [Period(0, 0.0, horizon_s)]
     cuts = sorted(
-        {min(t, horizon_s) for d in demands for t in (d.start_s, d.end_s) if t > 0} | {horizon_s}
+        {min(t, horizon_s) for d in demands for t in (d.start_s, d.end_s) if t > 0}
+        | {c.end_s for c in calendar}
     )
     merged: list[float] = []
     for cut in cuts:
@@ -62,7 +81,13 @@ def periods_for(demands: list[WorkloadDemand], horizon_s: float) -> list[Period]
         else:
             merged[-1] = max(merged[-1], cut)
     starts = [0.0, *merged[:-1]]
-    return [Period(i, a, b) for i, (a, b) in enumerate(zip(starts, merged, strict=True))]
+
+    def calendar_of(start_s: float) -> int:
+        return max(c.index for c in calendar if c.start_s <= start_s + SAME_INSTANT_S)
+
+    return [
+        Period(i, a, b, calendar_of(a)) for i, (a, b) in enumerate(zip(starts, merged, strict=True))
+    ]
 
 
 def active(period: Period, demand: WorkloadDemand) -> bool:
@@ -187,9 +212,11 @@ class Model:
     demands: list[WorkloadDemand]
     prob: pulp.LpProblem
     elastic: bool
-    periods: list[Period] = field(default_factory=list)
+    periods: list[Period] = field(default_factory=list)  # LP periods p
+    calendar: list[Period] = field(default_factory=list)  # the fleet's periods t
     # -- variables (declared in planner/lp/variables.py) -------------------------------------
-    n: dict[Pool, Var] = field(default_factory=dict)  # units per pool
+    buy: dict[PoolT, Var] = field(default_factory=dict)  # units ordered at the start of t
+    rent: dict[PoolT, Var] = field(default_factory=dict)  # units rented on demand during t
     m: dict[str, Var] = field(default_factory=dict)  # CPU servers per site
     u: dict[UKey, Var] = field(default_factory=dict)  # units per work item, pool and period
     u_by_role: dict[tuple[str, str], list[tuple[str, str, Period, Var]]] = field(
@@ -202,7 +229,7 @@ class Model:
     samples: dict[tuple[str, str], Var] = field(default_factory=dict)  # g[w,d]
     generates: dict[tuple[str, str], Var] = field(default_factory=dict)  # z[w,d]
     cores: dict[tuple[str, str], Var] = field(default_factory=dict)  # c[w,d]
-    owned_busy_h: dict[Pool, Var] = field(default_factory=dict)  # o[d,s] (rental)
+    owned_busy_h: dict[PoolT, Var] = field(default_factory=dict)  # o[d,s,t] (with rentals)
     flows: list[Flow] = field(default_factory=list)
     # -- rows, costs and results -------------------------------------------------------------
     terms: list[Term] = field(default_factory=list)
@@ -266,6 +293,52 @@ class Model:
 
     def owned(self, pool: Pool) -> int:
         return self.scenario.topology.site(pool[0]).systems[pool[1]].owned
+
+    @property
+    def multi_period(self) -> bool:
+        """Whether the fleet changes over the horizon (economics.period is set)."""
+        return self.scenario.data.economics.period_s is not None
+
+    def at(self, entity: tuple[str, ...], t: int) -> tuple[str, ...]:
+        """A row's entity in calendar period t: with one fleet for the horizon, no suffix."""
+        return (*entity, f"t{t}") if len(self.calendar) > 1 else entity
+
+    def lead_time_s(self, system: str) -> float:
+        """Order-to-delivery time; with one fleet for the whole horizon, units are in place from
+        the start (lead times need economics.period)."""
+        lead = self.scenario.catalog.system(system).lead_time_s
+        return lead if self.multi_period and lead is not None else 0.0
+
+    def arrival(self, system: str, t: int) -> int | None:
+        """The calendar period in which units of `system` ordered at the start of t start to
+        serve: the first whose start is at least the lead time later (None: after the
+        horizon)."""
+        ready_s = self.calendar[t].start_s + self.lead_time_s(system)
+        for c in self.calendar[t:]:
+            if c.start_s >= ready_s - SAME_INSTANT_S:
+                return c.index
+        return None
+
+    def in_service(self, pool: Pool, t: int, rented: bool = True) -> Pairs:
+        """Variable part of the units of `pool` serving in calendar period t: units bought that
+        have arrived and not reached the end of their lifetime, plus (rented=True) units rented
+        in t. The owned units (model.owned) come on top, as a constant."""
+        d, s = pool
+        lifetime_s = self.scenario.catalog.system(s).lifetime_s
+        start_s = self.calendar[t].start_s
+        pairs: Pairs = []
+        for (d2, s2, t_order), var in self.buy.items():
+            if (d2, s2) != pool:
+                continue
+            arrive = self.arrival(s, t_order)
+            if arrive is None or arrive > t:
+                continue
+            retired = self.multi_period and start_s >= self.calendar[arrive].start_s + lifetime_s
+            if not retired:
+                pairs.append((var, 1.0))
+        if rented and (d, s, t) in self.rent:
+            pairs.append((self.rent[(d, s, t)], 1.0))
+        return pairs
 
     def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:
         """The allocation variables of some roles of one workload."""

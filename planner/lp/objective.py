@@ -7,16 +7,26 @@ import pulp
 
 from planner.lp.model import GB, S_PER_H, Model, Pairs, Term, expr
 
+S_PER_YEAR = 365 * 86400.0
+S_PER_MONTH = S_PER_YEAR / 12
+
 
 def define_objective(model: Model) -> None:
-    """Minimise total cost over the horizon H (US$):
-      busy hours[d,s] = sum_{w,r,p} u[w,r,d,s,p]·len_p / 3600
-      energy price of one unit-hour e[d,s] = power_w/1000 · PUE · usd_per_kwh
-      amortised: (n - owned)·capex·H/lifetime + busy hours · e
-      rental (units reserved for the horizon, energy included in the price):
-                 (n - owned)·rental_usd_per_hour·H/3600 + o[d,s] · e   (o: see `ownedbusy`)
+    """Minimise total cost over the horizon H (US$), per pool (d, s) and calendar period t:
+      capex: buy[d,s,t] · capex · recovery(t); recovery = the capital recovered while the unit
+             serves inside the horizon: years in service · CRF, CRF = r / (1 - (1 + r)^-L)
+             (r = cost_of_capital, L = lifetime in years; r = 0: 1 / L). With one fleet for the
+             horizon a unit serves all of H (it is replaced at the end of its life).
+      network_storage: the same for capex · network_storage_capex_fraction
+      maintenance: capex · maintenance_fraction_per_year · years in service (owned units too)
+      rental: rent[d,s,t] · rental_usd_per_hour · len_t / 3600 (energy included)
+      energy: e · ((1 - f) · busy owned hours + f · owned units · len_t / 3600), where
+             e = power_w / 1000 · PUE · usd_per_kwh and f = idle_power_fraction; busy owned
+             hours are o[d,s,t] where units can be rented (rented units run first), else all
+             busy hours sum_{w,r,p in t} u · len_p / 3600
+      facility: facility_usd_per_kw_month · power_w / 1000 · owned units in service · months
       CPU servers: new ones at capex·H/lifetime (or rental·H/3600); owned ones, and all of them
-                 under amortised pricing, powered for H
+             under amortised pricing, powered for H
       links: cost_usd_per_tb · traffic bytes, per link traversed
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
@@ -28,32 +38,100 @@ def define_objective(model: Model) -> None:
         model.prob.setObjective(pulp.lpSum(t.expr for t in model.terms))
 
 
+def capital_recovery_factor(rate: float, lifetime_s: float) -> float:
+    """CRF per year: r / (1 - (1 + r)^-L), L in years; 1 / L when r = 0."""
+    years = lifetime_s / S_PER_YEAR
+    if rate == 0:
+        return 1.0 / years
+    return rate / (1.0 - (1.0 + rate) ** -years)
+
+
+def service_s(model: Model, system: str, t: int) -> float:
+    """Seconds a unit ordered at the start of t serves inside the horizon (0 if it arrives
+    after it); with one fleet for the horizon, all of H."""
+    horizon_s = model.scenario.data.economics.horizon_s
+    if not model.multi_period:
+        return horizon_s
+    arrive = model.arrival(system, t)
+    if arrive is None:
+        return 0.0
+    start_s = model.calendar[arrive].start_s
+    lifetime_s = model.scenario.catalog.system(system).lifetime_s
+    return max(0.0, min(horizon_s, start_s + lifetime_s) - start_s)
+
+
+def recovered_capex_usd(model: Model, system: str, t: int) -> float:
+    """Capex recovered over a unit's service inside the horizon (r = 0: capex · service / L,
+    straight line)."""
+    spec = model.scenario.catalog.system(system)
+    rate = model.scenario.data.economics.cost_of_capital
+    if rate == 0:
+        return spec.capex_usd * service_s(model, system, t) / spec.lifetime_s
+    crf = capital_recovery_factor(rate, spec.lifetime_s)
+    return spec.capex_usd * crf * service_s(model, system, t) / S_PER_YEAR
+
+
 def add_pool_terms(model: Model) -> None:
-    """Capex (or rental) and energy of every pool (d, s)."""
-    scenario = model.scenario
-    catalog = scenario.catalog
-    horizon_s = scenario.data.economics.horizon_s
-    horizon_h = horizon_s / S_PER_H
-    length = {p.index: p.length_s for p in model.periods}
-    busy: dict[tuple[str, str], Pairs] = {p: [] for p in model.pools()}
-    for (_w, _r, d, s, p), var in model.u.items():
-        busy[(d, s)].append((var, length[p] / S_PER_H))
+    """Capex (with network/storage and maintenance), rental, energy and facility of every pool."""
     for pool in model.pools():
-        d, s = pool
-        system = catalog.system(s)
-        site = scenario.topology.site(d)
-        kwh_usd = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
-        owned = model.owned(pool)
-        n = model.n[pool]
-        if pool in model.owned_busy_h:
-            per_new = system.rental_usd_per_hour * horizon_h
-            model.terms.append(Term("rental", d, s, None, expr([(n, per_new)], -per_new * owned)))
-            energy = expr([(model.owned_busy_h[pool], kwh_usd)])
-        else:
-            per_new = system.capex_usd * horizon_s / system.lifetime_s
-            model.terms.append(Term("capex", d, s, None, expr([(n, per_new)], -per_new * owned)))
-            energy = expr([(v, c * kwh_usd) for v, c in busy[pool]])
-        model.terms.append(Term("energy", d, s, None, energy))
+        add_ownership_terms(model, pool)
+        add_energy_terms(model, pool)
+
+
+def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
+    """capex, network_storage, maintenance, rental and facility terms of one pool."""
+    d, s = pool
+    spec = model.scenario.catalog.system(s)
+    site = model.scenario.topology.site(d)
+    horizon_s = model.scenario.data.economics.horizon_s
+    buys = [(key[2], var) for key, var in model.buy.items() if key[:2] == pool]
+    owned = model.owned(pool)
+    if model.scenario.data.economics.pricing != "rental":
+        capex = [(var, recovered_capex_usd(model, s, t)) for t, var in buys]
+        model.terms.append(Term("capex", d, s, None, expr(capex)))
+        if spec.network_storage_capex_fraction:
+            extra = [(v, c * spec.network_storage_capex_fraction) for v, c in capex]
+            model.terms.append(Term("network_storage", d, s, None, expr(extra)))
+    if spec.maintenance_fraction_per_year:
+        per_s = spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
+        pairs = [(var, per_s * service_s(model, s, t)) for t, var in buys]
+        model.terms.append(Term("maintenance", d, s, None, expr(pairs, per_s * horizon_s * owned)))
+    rents = [(key[2], var) for key, var in model.rent.items() if key[:2] == pool]
+    if rents:
+        hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
+        pairs = [(var, spec.rental_usd_per_hour * hours[t]) for t, var in rents]
+        model.terms.append(Term("rental", d, s, None, expr(pairs)))
+    if site.facility_usd_per_kw_month is not None:
+        per_unit_s = site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
+        pairs = [(var, per_unit_s * service_s(model, s, t)) for t, var in buys]
+        model.terms.append(
+            Term("facility", d, s, None, expr(pairs, per_unit_s * horizon_s * owned))
+        )
+
+
+def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
+    """Energy of owned units: busy hours, plus the idle share of nameplate for the rest."""
+    d, s = pool
+    spec = model.scenario.catalog.system(s)
+    site = model.scenario.topology.site(d)
+    kwh_usd = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
+    idle = spec.idle_power_fraction or 0.0
+    busy: Pairs = []
+    period = {p.index: p for p in model.periods}
+    rented = {key[2] for key in model.owned_busy_h if key[:2] == pool}
+    for (_w, _r, d2, s2, p), var in model.u.items():
+        if (d2, s2) == pool and period[p].calendar not in rented:
+            busy.append((var, period[p].length_s / S_PER_H))
+    busy += [(o, 1.0) for key, o in model.owned_busy_h.items() if key[:2] == pool]
+    pairs = [(v, c * kwh_usd * (1 - idle)) for v, c in busy]
+    constant = 0.0
+    if idle:
+        for t in model.calendar:
+            hours = t.length_s / S_PER_H
+            bought = model.in_service(pool, t.index, rented=False)
+            pairs += [(v, c * idle * kwh_usd * hours) for v, c in bought]
+            constant += model.owned(pool) * idle * kwh_usd * hours
+    model.terms.append(Term("energy", d, s, None, expr(pairs, constant)))
 
 
 def add_cpu_server_terms(model: Model) -> None:

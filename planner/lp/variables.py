@@ -2,7 +2,8 @@
 name and names carry a counter, so this order is the solver's column order).
 
 | variable | meaning | unit |
-| n[d,s] | units of system s at d, integer, >= owned | units |
+| buy[d,s,t] | units of system s ordered for d at the start of calendar period t (they serve from the first period after the lead time), integer (amortised, mixed pricing) | units |
+| rent[d,s,t] | units of s rented on demand at d for calendar period t, integer (rental, mixed pricing) | units |
 | m[d] | CPU-only servers at d, integer, >= owned | units |
 | u[w,r,d,s,p] | units of (d,s) given to role r of w in period p (only where it can run) | units |
 | y[w,d] | training job w hosted at d (binary) | - |
@@ -13,7 +14,7 @@ name and names carry a counter, so this order is the solver's column order).
 | z[w,d] | d generates samples for w (binary) | - |
 | c[w,d] | verifier cores of w at d | cores |
 | f | average traffic of one flow on its path | GB/s |
-| o[d,s] | busy hours of owned units (rental pricing) | h |
+| o[d,s,t] | busy hours of owned units in t (when rentals exist: rented units run first) | h |
 """
 
 from __future__ import annotations
@@ -33,16 +34,21 @@ def declare_variables(model: Model) -> None:
             declare_pretrain(model, demand)
         if demand.rl is not None:
             declare_rl(model, demand)
-    if model.scenario.data.economics.pricing == "rental":
-        for pool in model.pools():
-            model.owned_busy_h[pool] = model.new_var("o", 0)
+    for d, s, t in model.rent:
+        model.owned_busy_h[(d, s, t)] = model.new_var("o", 0)
 
 
 def declare_units(model: Model) -> None:
-    """n[d,s] in [owned, inf) integer (max_units is the row `avail`, so it has a shadow price);
-    m[d] likewise for CPU-only servers."""
+    """buy[d,s,t] (amortised, mixed: where an order placed at t arrives within the horizon) and
+    rent[d,s,t] (rental, mixed), integers >= 0 (max_units is the row `avail`, so it has a shadow
+    price); m[d] in [owned, inf) integer CPU-only servers."""
+    pricing = model.scenario.data.economics.pricing
     for pool in model.pools():
-        model.n[pool] = model.new_var("n", model.owned(pool), None, pulp.LpInteger)
+        for t in model.calendar:
+            if pricing != "rental" and model.arrival(pool[1], t.index) is not None:
+                model.buy[(*pool, t.index)] = model.new_var("n", 0, None, pulp.LpInteger)
+            if pricing != "amortised":
+                model.rent[(*pool, t.index)] = model.new_var("r", 0, None, pulp.LpInteger)
     for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
         if cpu is not None:
