@@ -31,13 +31,16 @@ class Context:
     scenario: Scenario
     demands: list[WorkloadDemand]
     integral: bool = field(init=False)
-    units: dict[tuple[str, str], float] = field(init=False)
+    # Units in service per (datacenter, system, calendar period), from the schedule.
+    units: dict[tuple[str, str, int], float] = field(init=False)
+    calendar: list[tuple[int, float, float]] = field(init=False)  # (t, start_s, end_s)
     rl_rows: dict[str, RLRow] = field(init=False)
     cpu_rows: dict[str, CpuServerRow] = field(init=False)
 
     def __post_init__(self) -> None:
         self.integral = self.plan.status != "relaxed"
-        self.units = {(f.datacenter, f.system): f.units for f in self.plan.fleet}
+        self.units = {(r.datacenter, r.system, r.period): r.units for r in self.plan.schedule}
+        self.calendar = sorted({(r.period, r.start_s, r.end_s) for r in self.plan.schedule})
         self.rl_rows = {r.workload: r for r in self.plan.rl}
         self.cpu_rows = {c.datacenter: c for c in self.plan.cpu_servers}
 
@@ -48,6 +51,10 @@ class Context:
 
     def roles(self) -> list[tuple[WorkloadDemand, Role]]:
         return [(d, r) for d in self.demands for r in d.roles]
+
+    def calendar_of(self, start_s: float) -> int:
+        """The calendar period an LP period starting at start_s lies in."""
+        return max(t for t, a, _ in self.calendar if a <= start_s + SAME_INSTANT_S)
 
 
 @dataclass(frozen=True)
@@ -109,9 +116,17 @@ def check_whole_units(ctx: Context) -> list[str]:
     """units[d,s] and CPU servers[d] are whole numbers (whole-unit plans)"""
     if not ctx.integral:
         return []
-    rows = [(f.datacenter, f.system, f.units) for f in ctx.plan.fleet]
-    rows += [(c.datacenter, c.system, c.units) for c in ctx.plan.cpu_servers]
-    return [f"{d}/{s}: {units} units is not whole" for d, s, units in rows if units != int(units)]
+    rows = [
+        (f"{r.datacenter}/{r.system} in period {r.period}", what, getattr(r, what))
+        for r in ctx.plan.schedule
+        for what in ("ordered", "rented_units", "units")
+    ]
+    rows += [(f"{c.datacenter}/{c.system}", "units", c.units) for c in ctx.plan.cpu_servers]
+    return [
+        f"{where}: {value} {what} is not whole"
+        for where, what, value in rows
+        if value != int(value)
+    ]
 
 
 @rule("unit_bounds")
@@ -120,9 +135,10 @@ def check_unit_bounds(ctx: Context) -> list[str]:
     topo = ctx.scenario.topology
     out = []
     rows = []
-    for f in ctx.plan.fleet:
-        pool = topo.site(f.datacenter).systems[f.system]
-        rows.append((f.datacenter, f.system, f.units, pool.owned, pool.max_units))
+    for r in ctx.plan.schedule:
+        pool = topo.site(r.datacenter).systems[r.system]
+        where = f"{r.system} in period {r.period}"
+        rows.append((r.datacenter, where, r.units, pool.owned, pool.max_units))
     for c in ctx.plan.cpu_servers:
         cpu = topo.site(c.datacenter).cpu_servers
         assert cpu is not None
@@ -133,16 +149,65 @@ def check_unit_bounds(ctx: Context) -> list[str]:
     return out
 
 
+@rule("fleet_ledger")
+def check_fleet_ledger(ctx: Context) -> list[str]:
+    """per pool and calendar period t: arriving[t] = sum of orders placed at t' whose lead time
+    ends at t (the first period starting at least lead_time after t'); owned_units[t] = owned +
+    arrivals so far, less those past their lifetime; units[t] = owned_units[t] + rented_units[t];
+    no orders under rental pricing, no rentals under amortised pricing"""
+    economics = ctx.scenario.data.economics
+    catalog = ctx.scenario.catalog
+    topo = ctx.scenario.topology
+    starts = {t: a for t, a, _ in ctx.calendar}
+    out = []
+    rows = sorted(ctx.plan.schedule, key=lambda r: (r.datacenter, r.system, r.period))
+    for r in rows:
+        spec = catalog.system(r.system)
+        lead_s = spec.lead_time_s if economics.period_s is not None and spec.lead_time_s else 0.0
+        life_s = spec.lifetime_s if economics.period_s is not None else float("inf")
+
+        def arrival(t: int, lead_s: float = lead_s) -> int | None:
+            later = [u for u, a in starts.items() if a >= starts[t] + lead_s - SAME_INSTANT_S]
+            return min(later) if later else None
+
+        pool = [x for x in rows if (x.datacenter, x.system) == (r.datacenter, r.system)]
+        arriving = sum(x.ordered for x in pool if arrival(x.period) == r.period)
+        bought = sum(
+            x.ordered
+            for x in pool
+            if (a := arrival(x.period)) is not None
+            and a <= r.period
+            and r.start_s < starts[a] + life_s
+        )
+        owned = topo.site(r.datacenter).systems[r.system].owned + bought
+        where = f"{r.datacenter}/{r.system} in period {r.period}"
+        if abs(arriving - r.arriving) > ABS_TOL:
+            out.append(f"{where}: {r.arriving:g} arriving, orders placed earlier give {arriving:g}")
+        if abs(owned - r.owned_units) > ABS_TOL:
+            out.append(f"{where}: {r.owned_units:g} owned in service, the orders give {owned:g}")
+        if abs(r.units - r.owned_units - r.rented_units) > ABS_TOL:
+            out.append(
+                f"{where}: units {r.units:g} != owned {r.owned_units:g} + rented {r.rented_units:g}"
+            )
+        if economics.pricing == "rental" and r.ordered > 0:
+            out.append(f"{where}: {r.ordered:g} ordered under rental pricing")
+        if economics.pricing == "amortised" and r.rented_units > 0:
+            out.append(f"{where}: {r.rented_units:g} rented under amortised pricing")
+    return out
+
+
 @rule("pool_capacity")
 def check_pool_capacity(ctx: Context) -> list[str]:
-    """sum of allocations' units on (d, s) in period p <= units[d,s]"""
+    """sum of allocations' units on (d, s) in period p <= units in service[d,s,t(p)]"""
     used: dict[tuple[str, str, int], float] = {}
+    starts: dict[int, float] = {}
     for a in ctx.plan.allocations:
         key = (a.datacenter, a.system, a.period)
         used[key] = used.get(key, 0.0) + a.units
+        starts[a.period] = a.period_start_s
     out = []
     for (d, s, p), value in used.items():
-        have = ctx.units.get((d, s), 0.0)
+        have = ctx.units.get((d, s, ctx.calendar_of(starts[p])), 0.0)
         if value > have * (1 + REL_TOL) + ABS_TOL:
             out.append(f"{d}/{s}: allocations use {value:.4g} units of {have:g} in period {p}")
     return out
@@ -188,7 +253,8 @@ def _done(ctx: Context, demand: WorkloadDemand, role: Role, key: str) -> dict[ob
 
 @rule("steady_load")
 def check_steady_load(ctx: Context) -> list[str]:
-    """serving: work done in period p >= amount x len_p / window, in every period of its window"""
+    """serving: work done in period p >= amount x share_p (len_p / window, or the growth
+    curve's share of the window), in every period of its window"""
     out = []
     for demand, role in ctx.roles():
         if not demand.steady_load or role.amount <= 0:
@@ -197,7 +263,7 @@ def check_steady_load(ctx: Context) -> list[str]:
         for period in ctx.plan.periods:
             if _outside_window(demand, period.start_s, period.end_s):
                 continue
-            need = role.amount * (period.end_s - period.start_s) / demand.window_s
+            need = role.amount * demand.load_between(period.start_s, period.end_s)
             have = done.get(period.period, 0.0)
             if have < need * (1 - REL_TOL):
                 out.append(
@@ -318,41 +384,52 @@ def check_training_state(ctx: Context) -> list[str]:
 
 @rule("verifier_cores")
 def check_verifier_cores(ctx: Context) -> list[str]:
-    """sum_w core_s_per_sample x samples at d / window <= spare host cores of d's units + CPU
-    server cores at d"""
+    """sum_{w active in t} core_s_per_sample x samples at d / window <= spare host cores of d's
+    units in service in t + CPU server cores at d, in every calendar period t"""
     catalog = ctx.scenario.catalog
     topo = ctx.scenario.topology
     out = []
     for d in topo.datacenters():
-        need = 0.0
-        for demand in ctx.demands:
-            if demand.rl is None:
-                continue
-            samples = ctx.rl_rows[demand.name].samples_by_site.get(d, 0.0)
-            need += demand.rl.verifier_core_s_per_sample * samples / demand.window_s
-        have = sum(catalog.spare_cores(s) * ctx.units[(d, s)] for s in topo.site(d).systems)
-        if d in ctx.cpu_rows:
-            have += catalog.system_cores(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
-        if need > have * (1 + REL_TOL) + ABS_TOL:
-            out.append(f"{d}: verifier needs {need:,.1f} cores, {have:,.1f} available")
+        for t, start_s, end_s in ctx.calendar:
+            need = 0.0
+            for demand in ctx.demands:
+                if demand.rl is None:
+                    continue
+                if (
+                    demand.end_s <= start_s + SAME_INSTANT_S
+                    or demand.start_s >= end_s - SAME_INSTANT_S
+                ):
+                    continue
+                samples = ctx.rl_rows[demand.name].samples_by_site.get(d, 0.0)
+                need += demand.rl.verifier_core_s_per_sample * samples / demand.window_s
+            have = sum(catalog.spare_cores(s) * ctx.units[(d, s, t)] for s in topo.site(d).systems)
+            if d in ctx.cpu_rows:
+                have += catalog.system_cores(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
+            if need > have * (1 + REL_TOL) + ABS_TOL:
+                out.append(
+                    f"{d} in period {t}: verifier needs {need:,.1f} cores, {have:,.1f} available"
+                )
     return out
 
 
 @rule("power_cap")
 def check_power_cap(ctx: Context) -> list[str]:
-    """(sum_s units[d,s] x power_w[s] + CPU servers x power_w) x PUE[d] <= power_cap_w[d]"""
+    """(sum_s units[d,s,t] x power_w[s] + CPU servers x power_w) x PUE[d] <= power_cap_w[d,t],
+    the lowest cap in force during t, in every calendar period t"""
     catalog = ctx.scenario.catalog
     topo = ctx.scenario.topology
     out = []
     for d in topo.datacenters():
         site = topo.site(d)
-        it_w = sum(catalog.system(s).power_w * ctx.units[(d, s)] for s in site.systems)
-        if d in ctx.cpu_rows:
-            it_w += catalog.system(ctx.cpu_rows[d].system).power_w * ctx.cpu_rows[d].units
-        if it_w * site.pue > site.power_cap_w * (1 + REL_TOL):
-            out.append(
-                f"{d}: {it_w * site.pue / 1e6:,.2f} MW > cap {site.power_cap_w / 1e6:,.2f} MW"
-            )
+        for t, start_s, end_s in ctx.calendar:
+            it_w = sum(catalog.system(s).power_w * ctx.units[(d, s, t)] for s in site.systems)
+            if d in ctx.cpu_rows:
+                it_w += catalog.system(ctx.cpu_rows[d].system).power_w * ctx.cpu_rows[d].units
+            cap_w = site.power_cap_between(start_s, end_s)
+            if it_w * site.pue > cap_w * (1 + REL_TOL):
+                out.append(
+                    f"{d} in period {t}: {it_w * site.pue / 1e6:,.2f} MW > cap {cap_w / 1e6:,.2f} MW"
+                )
     return out
 
 

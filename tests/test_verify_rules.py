@@ -68,24 +68,45 @@ def used(plan: Plan, d: str, s: str, period: int) -> float:
 Case = tuple[Plan, Scenario, list[WorkloadDemand]]
 
 
+def schedule_index(plan: Plan, d: str, s: str, period: int = 0) -> int:
+    return next(
+        i
+        for i, r in enumerate(plan.schedule)
+        if (r.datacenter, r.system, r.period) == (d, s, period)
+    )
+
+
+def set_bought(plan: Plan, d: str, s: str, units: float) -> None:
+    """The schedule row of (d, s) in period 0 with `units` ordered, delivered and in service
+    (consistent with itself)."""
+    i = schedule_index(plan, d, s)
+    r = plan.schedule[i]
+    plan.schedule[i] = dataclasses.replace(
+        r, ordered=units, arriving=units, owned_units=units, units=units
+    )
+
+
 def break_whole_units(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
-    i = fleet_index(plan, "dc-east", "gb200-nvl72")
-    plan.fleet[i] = dataclasses.replace(plan.fleet[i], units=plan.fleet[i].units + 0.5)
+    set_bought(plan, "dc-east", "gb200-nvl72", 73.5)
     return plan, sc, dem
 
 
 def break_unit_bounds(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
-    i = fleet_index(plan, "dc-central", "hgx-h100")
-    owned = plan.fleet[i].owned_units
-    assert used(plan, "dc-central", "hgx-h100", 0) < owned - 1  # the owned units are not full
-    plan.fleet[i] = dataclasses.replace(plan.fleet[i], units=owned - 1.0)
+    max_units = sc.topology.site("dc-east").systems["gb200-nvl72"].max_units
+    set_bought(plan, "dc-east", "gb200-nvl72", max_units + 1.0)  # power stays under the cap
+    return plan, sc, dem
+
+
+def break_fleet_ledger(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    i = schedule_index(plan, "dc-east", "gb200-nvl72")
+    plan.schedule[i] = dataclasses.replace(plan.schedule[i], arriving=0.0)
     return plan, sc, dem
 
 
 def break_pool_capacity(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     # One more decode allocation than the H100 pool holds in period 0 (more work: no shortfall).
     i = alloc_index(plan, "chat", "decode", datacenter="dc-central", period=0)
-    have = plan.fleet[fleet_index(plan, "dc-central", "hgx-h100")].units
+    have = plan.schedule[schedule_index(plan, "dc-central", "hgx-h100")].units
     extra = have - used(plan, "dc-central", "hgx-h100", 0) + 1.0
     scale_alloc(plan, i, (plan.allocations[i].units + extra) / plan.allocations[i].units)
     return plan, sc, dem
@@ -145,8 +166,8 @@ def break_one_site(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
 
 
 def break_one_system_type(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
-    # Part of the pretraining moved to H100 servers at the same site: a fleet of exactly the
-    # units its state needs there, all given to it (same total work).
+    # Part of the pretraining moved to H100 servers at the same site: exactly the units its
+    # state needs there are bought and all given to it (same total work).
     (pretrain,) = [d for d in dem if d.name == "pretrain-405b"]
     need = pretrain.roles[0].min_units["hgx-h100"]
     rate = pretrain.roles[0].rates["hgx-h100"].per_unit_s
@@ -154,8 +175,7 @@ def break_one_system_type(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -
     a = plan.allocations[i]
     moved = need * rate * a.period_s
     scale_alloc(plan, i, (a.work_done - moved) / a.work_done)
-    j = fleet_index(plan, "dc-east", "hgx-h100")
-    plan.fleet[j] = dataclasses.replace(plan.fleet[j], units=float(need))
+    set_bought(plan, "dc-east", "hgx-h100", float(need))
     plan.allocations.append(
         dataclasses.replace(
             a, system="hgx-h100", units=float(need), rate_per_unit_s=rate, work_done=moved
@@ -208,6 +228,7 @@ def break_cost_total(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Cas
 BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "whole_units": break_whole_units,
     "unit_bounds": break_unit_bounds,
+    "fleet_ledger": break_fleet_ledger,
     "pool_capacity": break_pool_capacity,
     "runnable": break_runnable,
     "window": break_window,
@@ -224,8 +245,9 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
 }
 # What each rule's message must name (the broken record).
 NAMES = {
-    "whole_units": "dc-east/gb200-nvl72",
-    "unit_bounds": "dc-central/hgx-h100",
+    "whole_units": "dc-east/gb200-nvl72 in period 0",
+    "unit_bounds": "dc-east/gb200-nvl72 in period 0",
+    "fleet_ledger": "dc-east/gb200-nvl72 in period 0",
     "pool_capacity": "dc-central/hgx-h100",
     "runnable": "chat/prefill on dc-east/gb200-nvl72",
     "window": "rl-reasoning/reference",

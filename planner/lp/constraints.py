@@ -191,8 +191,10 @@ def add_work(model: Model) -> None:
 
 @family("serve", "workload:role:period", slack_unit="fraction of the work", explain=_explain_work)
 def add_serve(model: Model) -> None:
-    """sum_{d,s} u[w,r,d,s,p] · rate[r,s] · T_w / amount_r >= 1 in every period p of the window
-    (serving: a steady load, each period serving its share amount_r · len_p / T_w)"""
+    """sum_{d,s} u[w,r,d,s,p] · rate[r,s] · len_p / (amount_r · share_p) >= 1 in every period p
+    of the window (serving: a steady load, each period serving its share of the work:
+    share_p = len_p / T_w, or with growth g per year the integral of g^(t/year) over p / over
+    the window)"""
     for demand in model.demands:
         if not demand.steady_load:
             continue
@@ -202,7 +204,7 @@ def add_serve(model: Model) -> None:
             for period in model.periods:
                 if not active(period, demand):
                     continue
-                share = role.amount * period.length_s / demand.window_s
+                share = role.amount * demand.load_between(period.start_s, period.end_s)
                 pairs = _work(model, demand, role, set(model.sites), share, period)
                 entity = (demand.name, role.name, f"p{period.index}")
                 model.row("serve", entity, pairs, ">=", 1.0, UNSERVED_WEIGHT)
