@@ -43,6 +43,8 @@ PLAN_KEYS = {
     "lower_bound_usd": "best proven bound, US$",
     "gap": "relative gap proven: (cost - bound) / cost",
     "lp_relaxation_usd": "LP relaxation optimum, US$",
+    "left_out": "costs and limits the model did not charge or check for this scenario (a "
+    "catalog or topology figure not given, a simplification), one sentence each",
 }
 
 
@@ -54,6 +56,7 @@ class Plan:
     lower_bound_usd: float | None
     lp_relaxation_usd: float | None
     gap: float | None
+    left_out: list[str]
     solver: SolverRow
     periods: list[PeriodRow]
     workloads: list[WorkloadRow]
@@ -112,6 +115,7 @@ class Plan:
             lower_bound_usd=data["lower_bound_usd"],
             lp_relaxation_usd=data["lp_relaxation_usd"],
             gap=data["gap"],
+            left_out=list(data["left_out"]),
             solver=row_from_dict(SolverRow, data["solver"]),
             periods=rows["periods"],
             workloads=rows["workloads"],

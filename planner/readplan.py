@@ -53,6 +53,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         lower_bound_usd=stats.lower_bound_usd,
         lp_relaxation_usd=stats.lp_relaxation_usd,
         gap=stats.gap,
+        left_out=left_out(model),
         solver=SolverRow(
             name=stats.solver,
             method=stats.method,
@@ -122,6 +123,41 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                     power_w=units * catalog.system(s).power_w,
                     busy_units=busy_s.get((d, s, t.index), 0.0) / t.length_s,
                 )
+            )
+    return out
+
+
+def left_out(model: Model) -> list[str]:
+    """What this plan does not charge or check, given the scenario's figures (every optional
+    cost figure that is absent, and the model's standing simplifications)."""
+    catalog = model.scenario.catalog
+    topo = model.scenario.topology
+    placed = sorted({s for _, s in model.pools()})
+    out = []
+    for what, attr in (
+        ("maintenance", "maintenance_fraction_per_year"),
+        ("scale-out network and storage capex", "network_storage_capex_fraction"),
+        ("idle power", "idle_power_fraction"),
+    ):
+        missing = [s for s in placed if getattr(catalog.system(s), attr) is None]
+        if missing:
+            out.append(f"{what} not charged for {', '.join(missing)} (catalog {attr} not given)")
+    sites = [d for d in model.sites if topo.site(d).facility_usd_per_kw_month is None]
+    if sites:
+        out.append(
+            f"facility (colocation) cost not charged at {', '.join(sites)} "
+            "(topology facility_usd_per_kw_month not given)"
+        )
+    if not model.multi_period:
+        out.append(
+            "one fleet for the whole horizon: no lead times, retirements or growth-staged "
+            "buying (set economics.period to plan them)"
+        )
+    else:
+        no_lead = [s for s in placed if catalog.system(s).lead_time_s is None]
+        if no_lead:
+            out.append(
+                f"no delivery lead time for {', '.join(no_lead)} (catalog lead_time not given)"
             )
     return out
 

@@ -72,8 +72,30 @@ def format_plan(plan: Plan) -> str:
         )
     )
     out.append(
-        "  (busy = unit-seconds given to work / (units x horizon); IT MW = units x catalog power)"
+        "  (units at the peak; busy = unit-seconds given to work / unit-seconds in service;"
+        " IT MW = units x catalog power)"
     )
+    if len({r.period for r in plan.schedule}) > 1:
+        out.append("\nBuild schedule (orders at the start of each period; units in service)")
+        out.append(
+            table(
+                ["days", "datacenter", "system", "order", "arrive", "owned", "rented", "busy"],
+                [
+                    [
+                        f"{r.start_s / 86400:g}-{r.end_s / 86400:g}",
+                        r.datacenter,
+                        r.system,
+                        r.ordered,
+                        r.arriving,
+                        r.owned_units,
+                        r.rented_units,
+                        round(r.busy_units, 1),
+                    ]
+                    for r in plan.schedule
+                    if r.units > 0 or r.ordered > 0
+                ],
+            )
+        )
 
     out.append("\nPower (IT x PUE vs cap)")
     out.append(
@@ -198,6 +220,9 @@ def format_plan(plan: Plan) -> str:
                 ],
             )
         )
+    if plan.left_out:
+        out.append("\nLeft out of this plan")
+        out.extend(f"  - {line}" for line in plan.left_out)
     out.append(
         f"\nVerified ({len(plan.checks)} rules, planner/verify.py): {', '.join(plan.checks)}"
     )

@@ -39,6 +39,7 @@ def test_readme_plan_keys_are_the_json_keys() -> None:
             "lower_bound_usd": 0.0,
             "lp_relaxation_usd": 0.0,
             "gap": 0.0,
+            "left_out": [],
             "solver": {
                 "name": "highs",
                 "method": "choose",
