@@ -115,7 +115,9 @@ def predict(run: dict[str, Any], catalog: Catalog | None = None) -> float:
         arch = catalog.models[run["model"]]
         hours = 0.0
         for seg in run["segments"]:
-            st = _step(catalog, run, seg["layout"], int(seg["sequence_length"]), run["global_batch_tokens"])
+            st = _step(
+                catalog, run, seg["layout"], int(seg["sequence_length"]), run["global_batch_tokens"]
+            )
             gp = derive_goodput(
                 hw.system.reliability,
                 st.layout.accelerators,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from planner.demand.common import SECONDS_PER_DAY, hardware
 from planner.demand.inference import inference_rates
@@ -25,7 +26,6 @@ from planner.demand.types import (
     Role,
     WorkloadDemand,
 )
-from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import InferenceSpec, PretrainSpec, RLSpec
 
 

@@ -39,11 +39,12 @@ class Goodput:
 
     def derivation(self) -> str:
         return (
-            f"goodput {self.goodput:.3f} = (1 - checkpoints {self.checkpoint_waste:.2%} - lost work "
-            f"{self.lost_work_waste:.2%} - restarts {self.restart_waste:.2%} - planned "
+            f"goodput {self.goodput:.3f} = (1 - checkpoints {self.checkpoint_waste:.2%} - lost "
+            f"work {self.lost_work_waste:.2%} - restarts {self.restart_waste:.2%} - planned "
             f"{self.planned_waste:.2%}) x (1 - spares in repair {self.repair_share:.2%}); "
             f"{self.accelerators:,} accelerators: MTBF {self.mtbf_s / 3600:.3g} h, checkpoint "
-            f"write {self.checkpoint_write_s:.3g} s every {self.checkpoint_interval_s / 60:.3g} min "
+            f"write {self.checkpoint_write_s:.3g} s every "
+            f"{self.checkpoint_interval_s / 60:.3g} min "
             f"(Young/Daly sqrt(2 x write x MTBF))"
         )
 
@@ -56,10 +57,7 @@ def derive_goodput(rel: Reliability, accelerators: int, state_bytes: float) -> G
     planned = rel.planned_interruptions_per_accelerator_hour * g * rel.restart_s / SECONDS_PER_HOUR
     repair = min(
         1.0,
-        rel.failure_domain
-        * rel.failures_per_accelerator_hour
-        * rel.repair_s
-        / SECONDS_PER_HOUR,
+        rel.failure_domain * rel.failures_per_accelerator_hour * rel.repair_s / SECONDS_PER_HOUR,
     )
     if fail_per_s <= 0:
         good = max(0.0, 1.0 - planned) * (1.0 - repair)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from hardware.schema import ModelArch
 from planner.demand.common import (
@@ -47,7 +48,6 @@ from planner.demand.training import (
     train_figures,
 )
 from planner.demand.types import Rate
-from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import PretrainSpec
 
 
@@ -70,6 +70,10 @@ def pretrain_flops(spec: PretrainSpec, arch: ModelArch) -> tuple[float, float]:
         else 0.0
     )
     return dense, attention
+
+
+# A job may round its size down to a multiple of 2^k units (k <= this) for a better layout.
+IDLE_ROUNDING_STEPS = 6
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,19 @@ def training_throughput(
         sequence_tokens, global_batch_tokens, bytes_per_param, BYTES_PER_VALUE[gradient_precision]
     )
     choice = best_layout(accelerators, mf, f, run, pinned)
+    if pinned is None:
+        # Awkward sizes (prime factors) have poor layouts: also try the job rounded down to
+        # multiples of 2, 4, ..., 64 units and keep the fastest whole job; the rest idle.
+        unit = hw.accelerators
+        for k in range(1, IDLE_ROUNDING_STEPS + 1):
+            used = accelerators // (unit << k) * (unit << k)
+            if used <= 0:
+                break
+            other = best_layout(used, mf, f, run)
+            if other.best is not None and (
+                choice.best is None or other.best.tokens_per_s > choice.best.tokens_per_s
+            ):
+                choice = other
     if choice.best is None:
         return TrainingThroughput(
             accelerators, choice, None, 0.0, work_flops_per_token, 0.0, choice.reason
@@ -150,13 +167,17 @@ def training_throughput(
             goodput_value, gp_text = derived.goodput, f"derived goodput {derived.goodput:.3f}"
     else:
         goodput_value, gp_text = goodput, f"goodput {goodput:g} (given)"
-    per_acc = choice.best.tokens_per_s_per_accelerator
+    # tokens/s per accelerator of the whole job, idle ones included
+    per_acc = choice.best.tokens_per_s / max(accelerators, g)
     rate = hw.accelerators * work_flops_per_token * per_acc * goodput_value
+    idle = f" ({accelerators - g:,} of {accelerators:,} idle)" if accelerators > g else ""
     reason = (
-        f"{choice.best.layout} on {g:,} accelerators: MFU {choice.best.mfu:.1%} of "
+        f"{choice.best.layout} on {g:,} accelerators{idle}: MFU {choice.best.mfu:.1%} of "
         f"{hw.peak(precision) / 1e12:,.0f} TFLOPS ({per_acc:,.4g} tokens/s each), {gp_text}"
     )
-    return TrainingThroughput(g, choice, derived, goodput_value, work_flops_per_token, rate, reason)
+    return TrainingThroughput(
+        max(accelerators, g), choice, derived, goodput_value, work_flops_per_token, rate, reason
+    )
 
 
 def _job_accelerators(
@@ -227,9 +248,8 @@ def pretrain_throughput(
     hbm_usable_fraction: float | None = None,
 ) -> TrainingThroughput:
     """Throughput of `spec` on `system`. Job size: `units` if given, the pinned layout's if it
-    names dp, else a fixed point: the whole units that meet the deadline at the rate of the
-    layout chosen for that size (at least the units holding the state; the global batch caps
-    the size: halved until some layout has >= 1 micro-batch per DP rank)."""
+    names dp, else the fewest whole units that meet the deadline at the rate of the layout
+    chosen for that size (at least the units holding the state), found by bisection."""
     arch = catalog.models[spec.model]
     hw = hardware(catalog, system, hbm_usable_fraction)
     dense, attention = pretrain_flops(spec, arch)
@@ -250,7 +270,12 @@ def pretrain_throughput(
 
     def at(g: int) -> TrainingThroughput:
         return training_throughput(
-            hw, arch, spec.precision, accelerators=g, pinned=_pinned(spec, g), **kw  # type: ignore[arg-type]
+            hw,
+            arch,
+            spec.precision,
+            accelerators=g,
+            pinned=_pinned(spec, g),
+            **kw,  # type: ignore[arg-type]
         )
 
     if units is not None:
@@ -265,21 +290,40 @@ def pretrain_throughput(
             break
         g *= 2
         tt = at(g)
-    seen: set[int] = set()
-    for _ in range(6):
-        if tt.rate_per_unit_s <= 0:
+
+    # Smallest job that meets the deadline at its own layout's rate: the rate per accelerator
+    # falls as the job grows (fewer micro-batches per rank, more failures), so bisect on units.
+    def meets(t: TrainingThroughput) -> bool:
+        return (
+            t.rate_per_unit_s > 0
+            and flops / (t.rate_per_unit_s / hw.accelerators * t.accelerators) <= spec.deadline_s
+        )
+
+    if tt.rate_per_unit_s <= 0 or meets(tt):
+        return tt
+    lo_g, lo_tt = g, tt
+    need = flops / (spec.deadline_s * tt.rate_per_unit_s / hw.accelerators)
+    hi_g = _job_accelerators(hw, arch, state, need)
+    hi_tt = at(hi_g)
+    for _ in range(6):  # grow until the deadline is met (or the batch caps the job)
+        if meets(hi_tt) or hi_tt.rate_per_unit_s <= 0:
             break
-        need = flops / (spec.deadline_s * tt.rate_per_unit_s / hw.accelerators)
-        g_new = _job_accelerators(hw, arch, state, need)
-        if g_new == g or g_new in seen:
+        lo_g, lo_tt = hi_g, hi_tt
+        hi_g *= 2
+        hi_tt = at(hi_g)
+    if not meets(hi_tt):
+        return max((lo_tt, hi_tt), key=lambda t: t.rate_per_unit_s * t.accelerators)
+    unit = hw.accelerators
+    for _ in range(10):
+        if hi_g - lo_g <= unit:
             break
-        seen.add(g)
-        g = g_new
-        tt = at(g)
-        while tt.rate_per_unit_s <= 0 and g > hw.accelerators:
-            g = max(hw.accelerators, (g // 2) // hw.accelerators * hw.accelerators)
-            tt = at(g)
-    return tt
+        mid = (lo_g + hi_g) // 2 // unit * unit
+        mid_tt = at(mid)
+        if meets(mid_tt):
+            hi_g, hi_tt = mid, mid_tt
+        else:
+            lo_g = mid
+    return hi_tt
 
 
 def pretrain_rate(spec: PretrainSpec, catalog: Catalog, system: str) -> Rate:

@@ -48,7 +48,6 @@ import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from fleetcore.schema import BYTES_PER_VALUE
 from hardware.schema import ModelArch
 from planner.demand.common import (
     TRAINING_FLOPS_PER_PARAM,
@@ -329,9 +328,7 @@ def step_time(
     memory = state + full_act * (1 - r) + ckpt_act * r
     # Compute per micro-batch on the busiest stage.
     extra = 1.0 + r / 3.0  # recomputing a layer repeats its forward (2N of 6N)
-    dense_active = mf.active - (
-        expert * mf.experts_per_token / mf.experts if mf.experts else 0.0
-    )
+    dense_active = mf.active - (expert * mf.experts_per_token / mf.experts if mf.experts else 0.0)
     expert_active = mf.active - dense_active
     shape_dense = _shape(t, h / tp, f)
     gemm_flops_dense = TRAINING_FLOPS_PER_PARAM * dense_active * stage_share * t / tp * extra
@@ -381,26 +378,38 @@ def step_time(
     dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
     if dp_group > 1:
         inner = tp
-        per_domain = max(1, min(dp_group, f.scale_up_domain // inner)) if inner <= f.scale_up_domain else 1
+        per_domain = (
+            max(1, min(dp_group, f.scale_up_domain // inner)) if inner <= f.scale_up_domain else 1
+        )
         while dp_group % per_domain:
             per_domain -= 1
         grad_bytes = p_acc * run.gradient_bytes
         if per_domain > 1:
             dp_s += (
-                2.0 * (per_domain - 1) / per_domain * grad_bytes
+                2.0
+                * (per_domain - 1)
+                / per_domain
+                * grad_bytes
                 / (f.scale_up_bytes_per_s * f.collective_efficiency)
             )
         outer = dp_group // per_domain
         if outer > 1:
             dp_s += (
-                2.0 * (outer - 1) / outer * grad_bytes / per_domain
+                2.0
+                * (outer - 1)
+                / outer
+                * grad_bytes
+                / per_domain
                 / (f.scale_out_bytes_per_s * f.collective_efficiency)
             )
     # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
     # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
     dp_exposed = max(0.0, dp_s - (t_mb + bubble_s))
     optimizer_s = (
-        2.0 * run.bytes_per_param * p_acc / dp_group
+        2.0
+        * run.bytes_per_param
+        * p_acc
+        / dp_group
         / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
     step = m * t_mb + bubble_s + dp_exposed + optimizer_s
