@@ -10,9 +10,12 @@ from planner.calibration import training
 
 CATALOG = load_catalog()
 RUNS = {run["id"]: run for run in training.runs()}
-# Known misses, reported with numbers in bench/accuracy.py and docs/models.md: the v4.0
-# submission carries software gains (CUDA graphs, FP8 reduce-scatter) the model does not see.
-KNOWN_MISSES = {"mlperf-gpt3-3584-vs-11616"}
+# Known misses, reported with numbers in bench/accuracy.py and docs/models.md:
+# - the MLPerf v4.0 submission carries software gains (CUDA graphs, FP8 reduce-scatter in the TP
+#   overlap) the model does not see: 2.78 vs 3.18 (-13%);
+# - DeepSeek-V3's DualPipe hides the expert all-to-all the model half exposes, and its MLA
+#   attention is counted with hidden/heads head dims: +29% GPU-hours.
+KNOWN_MISSES = {"mlperf-gpt3-3584-vs-11616", "deepseek-v3-pretraining-gpu-hours"}
 
 
 @pytest.mark.parametrize("point", sorted(RUNS))
