@@ -36,7 +36,8 @@ Step:
   optimizer: `(2·bytes_per_param) · P_acc / (DP·CP)` B at the HBM bandwidth (read + write)
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (2 + bytes(grad)) + P_acc · (bytes_per_param - 2 - bytes(grad)) / (DP·CP)`
-  `+ ls · min(m, PP) · t · hidden/TP · (34·(1-r) + 2·r)` (Korthikanti et al. 2022: 34·s·b·h/t
+  `+ ls · f_pp · t · hidden/TP · (34·(1-r) + 2·r)`, `f_pp = min(m, PP)` micro-batches in flight,
+  `· (1 + (PP-1)/(PP·v))` when interleaved (Korthikanti et al. 2022: 34·s·b·h/t
   bytes per layer with sequence parallelism and flash attention; a recomputed layer keeps its
   2-byte input only), `P_acc = N_dense/(TP·PP) + N_experts/(TP·PP·EP)`.
 MFU = model FLOPs per token (6·N_a + 3·A(S/2)) x tokens/s / (G · peak(p)).
@@ -310,7 +311,9 @@ def step_time(
     state = p_acc * (WEIGHT_VALUE_BYTES + run.gradient_bytes) + p_acc * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     ) / (dp * cp)
-    in_flight = min(m, pp) if pp > 1 else 1.0
+    # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
+    # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
+    in_flight = min(m, pp) * (1 + (pp - 1) / (pp * v) if v > 1 else 1.0) if pp > 1 else 1.0
     act_tokens = layers_stage * in_flight * t * h / tp
     full_act = act_tokens * ACTIVATION_BYTES_PER_HIDDEN
     ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
