@@ -204,3 +204,46 @@ def test_fp8_is_not_twice_bf16() -> None:
     assert fb is not None and f8 is not None
     speedup = step_time(lay, mf, f8, run).tokens_per_s / step_time(lay, mf, fb, run).tokens_per_s
     assert 1.1 < speedup < 1.7
+
+
+def test_estimate_pretrain_cli_layout_mfu_goodput(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from cli import main
+
+    args = ["estimate", "pretrain", "--model", "llama-3.1-405b", "--system", "hgx-h100"]
+    args += ["--tokens", "15T", "--global-batch-tokens", "16M", "--units", "2048"]
+    code = main([*args, "--layout", "tp=8,pp=16,dp=128,vp=8,mb=1", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert data["layout"] == "TP8 x PP16 x DP128 (v8), mb 1"
+    assert data["job_accelerators"] == 16384 and 0.37 < data["mfu"] < 0.44
+    assert data["goodput_derived"] and 0.9 < data["goodput"] < 0.93
+    code = main(args)
+    table = capsys.readouterr().out
+    assert code == 0 and "MFU" in table and "derived" in table and "runner-up" in table
+    assert main([*args, "--layout", "tp=8,zz=2"]) == 1
+
+
+def test_rl_trainer_rate_is_derived() -> None:
+    from planner.demand.rl import rl_rates
+    from planner.workloads import RLSpec
+
+    spec = RLSpec.model_validate(
+        dict(
+            kind="rl",
+            policy="llama-3.1-70b",
+            problems="100K",
+            samples_per_problem=8,
+            prompt_tokens=1000,
+            completion_tokens=4000,
+            kept_fraction=0.5,
+            samples_per_update="4096",
+            deadline="30 days",
+        )
+    )
+    assert spec.goodput is None
+    rate = rl_rates(spec, CATALOG, "hgx-h100")["train"]
+    assert rate.feasible and "MFU" in rate.reason and "derived goodput" in rate.reason
+    given = rl_rates(spec.model_copy(update={"goodput": 0.5}), CATALOG, "hgx-h100")["train"]
+    assert "goodput 0.5 (given)" in given.reason
