@@ -36,6 +36,13 @@ class Sourced(Strict):
             key = ".".join(parts[:i])
             if key in self.sources:
                 return self.sources[key]
+        # A nested block with sources of its own (`training:`, `reliability:`) answers for its
+        # figures.
+        for name, info in type(self).model_fields.items():
+            if parts[0] in (name, info.alias) and len(parts) > 1:
+                block = getattr(self, name, None)
+                if isinstance(block, Sourced):
+                    return block.source_of(".".join(parts[1:]))
         return self.source
 
     @model_validator(mode="after")

@@ -247,3 +247,14 @@ def test_rl_trainer_rate_is_derived() -> None:
     assert rate.feasible and "MFU" in rate.reason and "derived goodput" in rate.reason
     given = rl_rates(spec.model_copy(update={"goodput": 0.5}), CATALOG, "hgx-h100")["train"]
     assert "goodput 0.5 (given)" in given.reason
+
+
+def test_training_figures_name_their_sources() -> None:
+    h100 = CATALOG.accelerators["h100-sxm"]
+    assert "Llama 3" in h100.source_of("training.gemm_efficiency.bf16")
+    assert "MLPerf" in h100.source_of("training.gemm_efficiency.fp8")
+    nvl = CATALOG.system("gb200-nvl72")
+    assert "72-GPU" in nvl.source_of("reliability.failure_domain")
+    assert "Llama 3" in CATALOG.system("hgx-h100").source_of(
+        "reliability.failures_per_accelerator_hour"
+    )
