@@ -258,3 +258,33 @@ def test_training_figures_name_their_sources() -> None:
     assert "Llama 3" in CATALOG.system("hgx-h100").source_of(
         "reliability.failures_per_accelerator_hour"
     )
+
+
+def test_layout_choice_hand_computed_two_accelerators() -> None:
+    # The round 1e9-parameter model of the tests above on 2 accelerators, 8 sequences of 1,000
+    # tokens per step. Per micro-batch of 1 sequence on one accelerator: GEMM 6e9 x 1000 /
+    # 0.5e15 = 12 ms, memory-bound 140 x 1024 x 8 layers x 1000 / 1e12 = 1.147 ms.
+    gemm, mem = 12e-3, 140 * 1024 * 8 * 1000 / 1e12
+    opt_full = 2 * 16 * 1e9 / 1e12  # optimizer: read + write 16 B/param of the held params
+    # DP2 (mb 1): m = 4; gradients 2 x 1/2 x 1e9 x 2 B over scale-up (1e11 B/s) = 20 ms, of
+    # which t_mb is hidden; optimizer over half the params.
+    dp = step_time(Layout(dp=2), M, F, RUN, 0.0)
+    t_mb = gemm + mem
+    assert dp.step_s == pytest.approx(4 * t_mb + (0.02 - t_mb) + opt_full / 2)
+    # PP2: m = 8, half the layers each, sends 2 x 1000 x 1024 x 2 B / 1e10 per micro-batch,
+    # bubble one micro-batch.
+    pp = step_time(Layout(pp=2), M, F, RUN, 0.0)
+    t_pp = (gemm + mem) / 2 + 2 * 1000 * 1024 * 2 / 1e10
+    assert pp.step_s == pytest.approx(9 * t_pp + opt_full / 2)
+    # TP2: m = 8, half of each layer, 8 x 1/2 x 1000 x 1024 x 2 B x 8 layers over scale-up.
+    tp = step_time(Layout(tp=2), M, F, RUN, 0.0)
+    t_tp = (gemm + mem) / 2 + 8 * 0.5 * 1000 * 1024 * 2 * 8 / 1e11
+    assert tp.step_s == pytest.approx(8 * t_tp + opt_full / 2)
+    # TP2 (~73.8 ms) beats DP2 (~75.4 ms) and PP2 (~78.9 ms) at mb 1; the search also tries
+    # larger micro-batches, which hide DP2's gradient exchange: DP2 with mb 2 (68.6 ms) wins.
+    assert tp.step_s < dp.step_s < pp.step_s
+    dp2 = step_time(Layout(dp=2, micro_batch=2), M, F, RUN, 0.0)
+    assert dp2.step_s == pytest.approx(2 * 2 * t_mb + opt_full / 2)
+    best = best_layout(2, M, F, RUN).best
+    assert best is not None and best.step_s == pytest.approx(dp2.step_s)
+    assert best.layout.dp == 2 and best.layout.micro_batch in (2, 4)
