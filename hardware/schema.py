@@ -7,7 +7,7 @@ single figure (`sources: {power: "MLPerf v4.1 measured average"}`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -38,7 +38,8 @@ class Sourced(Strict):
                 return self.sources[key]
         # A nested block with sources of its own (`training:`, `reliability:`) answers for its
         # figures.
-        for name, info in type(self).model_fields.items():
+        fields: dict[str, Any] = getattr(type(self), "model_fields", {})
+        for name, info in fields.items():
             if parts[0] in (name, info.alias) and len(parts) > 1:
                 block = getattr(self, name, None)
                 if isinstance(block, Sourced):

@@ -43,9 +43,7 @@ METRIC = {
 
 def runs() -> list[dict[str, Any]]:
     """The calibration table (plain dicts, as in training.yaml)."""
-    doc = load_yaml(TABLE)
-    data = doc.data if hasattr(doc, "data") else doc
-    return list(data["runs"])
+    return list(load_yaml(TABLE).data["runs"])
 
 
 def _layout(d: dict[str, Any]) -> Layout:

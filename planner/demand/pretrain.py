@@ -282,7 +282,7 @@ def pretrain_throughput(
         return at(units * hw.accelerators)
     if spec.layout is not None and spec.layout.dp is not None:
         lay = spec.layout
-        return at(lay.tp * lay.pp * lay.dp * lay.cp)
+        return at(lay.tp * lay.pp * spec.layout.dp * lay.cp)
     g = _job_accelerators(hw, arch, state)
     tt = at(g)
     for _ in range(8):  # the fully sharded minimum may not hold a ZeRO-1 layout: grow the job

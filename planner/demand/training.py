@@ -232,7 +232,7 @@ def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
     return TrainFigures(
         peak_flops=hw.peak(precision),
         peak_bf16_flops=hw.peak("bf16") or hw.peak(precision),
-        gemm_efficiency=tr.gemm_efficiency[precision],  # type: ignore[index]
+        gemm_efficiency=tr.gemm_efficiency[precision],
         gemm_half_tokens=tr.gemm_half_tokens,
         gemm_half_width=tr.gemm_half_width,
         attention_efficiency=tr.attention_efficiency,
