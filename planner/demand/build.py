@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from planner.demand.common import SECONDS_PER_DAY, hardware
 from planner.demand.inference import inference_rates
@@ -26,6 +25,7 @@ from planner.demand.types import (
     Role,
     WorkloadDemand,
 )
+from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import InferenceSpec, PretrainSpec, RLSpec
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from hardware.schema import ModelArch
 from planner.demand.common import (
@@ -40,6 +39,7 @@ from planner.demand.common import (
 )
 from planner.demand.kv import kv_bytes_per_token
 from planner.demand.types import Rate
+from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import InferenceSpec
 
 # Planner convention: a serving instance may span at most this many units (servers/racks),

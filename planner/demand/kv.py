@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from hardware.schema import ModelArch
 from planner.demand.common import gb, hardware, weight_bytes
+from fleetcore.schema import BYTES_PER_VALUE
 
 
 def kv_bytes_per_token(model: ModelArch, kv_precision: str) -> float:
