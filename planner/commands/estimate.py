@@ -24,13 +24,13 @@ from typing import Any
 import click
 from pydantic import BaseModel, ValidationError
 
-from fleetcore.errors import ConfigError, Problem
-from fleetcore.units import format_si, parse_count
 from hardware.catalog import Catalog, load_catalog
 from planner.commands.options import catalog_option, json_option
 from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl
 from planner.demand.common import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_PUE
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE
+from fleetcore.errors import ConfigError, Problem
+from fleetcore.units import format_si, parse_count
 from planner.workloads import InferenceSpec, PretrainSpec, RLSpec
 
 CMDLINE = "<command line>"

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from planner.demand.common import (
     BACKWARD_SHARE_OF_TRAINING,
@@ -31,6 +30,7 @@ from planner.demand.common import (
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE, decode_point, prefill_rate
 from planner.demand.pretrain import training_rate
 from planner.demand.types import Rate
+from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import RewardModelSpec, RLSpec
 
 
