@@ -7,7 +7,7 @@ single figure (`sources: {power: "MLPerf v4.1 measured average"}`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -36,6 +36,14 @@ class Sourced(Strict):
             key = ".".join(parts[:i])
             if key in self.sources:
                 return self.sources[key]
+        # A nested block with sources of its own (`training:`, `reliability:`) answers for its
+        # figures.
+        fields: dict[str, Any] = getattr(type(self), "model_fields", {})
+        for name, info in fields.items():
+            if parts[0] in (name, info.alias) and len(parts) > 1:
+                block = getattr(self, name, None)
+                if isinstance(block, Sourced):
+                    return block.source_of(".".join(parts[1:]))
         return self.source
 
     @model_validator(mode="after")
@@ -62,6 +70,24 @@ def _names_a_figure(model: type[BaseModel], parts: list[str]) -> bool:
     return getattr(nested, "__origin__", None) is dict or "dict" in str(nested)
 
 
+class AcceleratorTraining(Sourced):
+    """How fast an accelerator runs training kernels (read by planner/demand/training.py).
+
+    GEMM time = FLOPs / (peak(p) · gemm_efficiency[p] · shape), shape =
+    M/(M + gemm_half_tokens) · K/(K + gemm_half_width) with M the tokens in the GEMM and K the
+    per-accelerator weight width (hidden / TP). Attention (flash attention, forward + backward)
+    runs at attention_efficiency of the BF16 peak; memory-bound work (norms, activations,
+    residuals, optimizer) at memory_bandwidth_utilisation of the HBM bandwidth; collectives at
+    collective_efficiency of the link bandwidth (per direction)."""
+
+    gemm_efficiency: dict[Precision, Fraction] = Field(min_length=1)
+    gemm_half_tokens: Annotated[float, Field(gt=0)]
+    gemm_half_width: Annotated[float, Field(gt=0)]
+    attention_efficiency: Fraction
+    memory_bandwidth_utilisation: Fraction
+    collective_efficiency: Fraction
+
+
 class Accelerator(Sourced):
     vendor: str
     # Dense peak FLOP/s per precision (no sparsity). A precision not listed is unsupported.
@@ -71,6 +97,8 @@ class Accelerator(Sourced):
     scale_up_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="scale_up_bandwidth")
     scale_out_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="scale_out_bandwidth")
     power_w: PositivePower = Field(alias="power")
+    # Training kernel efficiencies; None = the accelerator has no training model (rate 0).
+    training: AcceleratorTraining | None = None
 
 
 class Cpu(Sourced):
@@ -81,10 +109,39 @@ class Cpu(Sourced):
 class Efficiency(Strict):
     """Named efficiency factors of a system; the demand models read these, never constants."""
 
-    training_mfu: Fraction
+    # Retired: training throughput is derived from the parallel layout (planner/demand/training.py)
+    # and no longer reads this figure. Kept optional so existing catalog files still load.
+    training_mfu: Fraction | None = None
     decode_bandwidth_utilisation: Fraction
     decode_compute_utilisation: Fraction
     prefill_compute_utilisation: Fraction
+
+
+class SystemTraining(Sourced):
+    """Training software figures of a system (read by planner/demand/training.py)."""
+
+    # Share of tensor/context/expert-parallel collectives and pipeline sends hidden behind
+    # compute (communication-GEMM overlap); the rest adds to the step time.
+    comm_overlap: Annotated[float, Field(ge=0, le=1)]
+
+
+class Reliability(Sourced):
+    """Failure physics of a system (read by planner/demand/goodput.py)."""
+
+    # Unexpected job interruptions per accelerator-hour (hardware and software faults).
+    failures_per_accelerator_hour: Annotated[float, Field(ge=0)]
+    # Planned interruptions (maintenance, upgrades) per accelerator-hour: a restart, no lost work.
+    planned_interruptions_per_accelerator_hour: Annotated[float, Field(ge=0)]
+    # Accelerators taken out of service by one failure (the server or rack that is swapped out).
+    failure_domain: PositiveInt
+    # Detect, reschedule onto spares, reload the checkpoint and warm up.
+    restart_s: PositiveDuration = Field(alias="restart")
+    # Time a failed domain is out of service before it is repaired or replaced.
+    repair_s: PositiveDuration = Field(alias="repair")
+    # Checkpoint write bandwidth available per accelerator (storage bandwidth / accelerators).
+    checkpoint_bandwidth_bytes_per_s: PositiveBandwidth = Field(
+        alias="checkpoint_bandwidth_per_accelerator"
+    )
 
 
 class System(Sourced):
@@ -117,6 +174,8 @@ class System(Sourced):
     # Share of HBM usable for weights + KV (the rest: activations, fragmentation, runtime).
     hbm_usable_fraction: Fraction | None = None
     efficiency: Efficiency | None = None
+    training: SystemTraining | None = None
+    reliability: Reliability | None = None
 
     @model_validator(mode="after")
     def _accelerated_or_cpu_only(self) -> System:
@@ -146,6 +205,14 @@ class System(Sourced):
         return self
 
 
+class MoE(Strict):
+    """Routed experts of a mixture-of-experts model."""
+
+    experts: PositiveInt  # routed experts per MoE layer
+    experts_per_token: PositiveInt  # top-k routed experts each token visits
+    layers: PositiveInt  # MoE layers (the rest are dense)
+
+
 class ModelArch(Sourced):
     """A transformer's shape. Dense models omit active_params (all parameters are active)."""
 
@@ -159,6 +226,8 @@ class ModelArch(Sourced):
     attention: Literal["gqa", "mla"] = "gqa"
     # MLA stores one compressed latent (plus its rope key) per token per layer, in elements.
     kv_latent_dim: PositiveInt | None = None
+    # Mixture of experts (training's expert parallelism reads it); None for a dense model.
+    moe: MoE | None = None
 
     @model_validator(mode="after")
     def _attention_fields(self) -> ModelArch:

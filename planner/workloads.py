@@ -45,6 +45,20 @@ def _start_before_deadline(start_s: float, deadline_s: float) -> None:
         )
 
 
+class LayoutSpec(Strict):
+    """A pinned parallel layout: TP x PP x DP x CP (x EP for MoE experts), `vp` virtual pipeline
+    stages (interleaving), `micro_batch` sequences per micro-batch. `dp` None = as many data-
+    parallel ranks as the job's accelerators allow."""
+
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    dp: PositiveInt | None = None
+    cp: PositiveInt = 1
+    ep: PositiveInt = 1
+    vp: PositiveInt = 1
+    micro_batch: PositiveInt = 1
+
+
 class PretrainSpec(Strict):
     """One pretraining run: 6·N_active·D FLOPs by a deadline."""
 
@@ -59,17 +73,20 @@ class PretrainSpec(Strict):
     # the deadline is counted from the start of the horizon too.
     start_s: NonNegDuration = Field(0.0, alias="start")
     # Share of wall-clock time spent in useful optimizer steps (failures, restarts, checkpoints
-    # and stragglers take the rest). Required: there is no honest default.
-    goodput: Fraction
-    # Add Kaplan et al.'s attention term 6·layers·hidden·sequence_length per token (off by default:
-    # the published 6ND figures leave it out).
-    include_attention: bool = False
+    # take the rest). None = derived from the system's failure physics (planner/demand/goodput.py).
+    goodput: Fraction | None = None
+    # Count the attention FLOPs 3·4·heads·layers·head_dim·(sequence_length/2) per token in the
+    # work (on by default; the published 6ND figures leave it out: set false to compare with
+    # them). The step time always includes attention; this only changes what is counted.
+    include_attention: bool = True
     sequence_length: PositiveInt = 8192
     bytes_per_param: PositiveFloat = MIXED_PRECISION_ADAM_BYTES_PER_PARAM
     # Tokens per optimizer step; gradient all-reduces (syncs) = tokens / global_batch_tokens.
     global_batch_tokens: PositiveCount
     allow_multi_site: bool = False
     gradient_precision: Precision = "bf16"
+    # Pin the parallel layout; None = the fastest layout that fits (planner/demand/training.py).
+    layout: LayoutSpec | None = None
 
     @model_validator(mode="after")
     def _tokens_xor_ratio(self) -> PretrainSpec:
@@ -158,7 +175,7 @@ class RLSpec(Strict):
     # Days from the start of the horizon before the work may begin (e.g. RL after pretraining);
     # the deadline is counted from the start of the horizon too.
     start_s: NonNegDuration = Field(0.0, alias="start")
-    goodput: Fraction  # of the trainer
+    goodput: Fraction | None = None  # of the trainer; None = derived from failure physics
     bytes_per_param: PositiveFloat = MIXED_PRECISION_ADAM_BYTES_PER_PARAM
     # None = throughput mode: the generation batch is limited by HBM only.
     generation_tokens_per_s_per_sequence: PositiveFloat | None = None

@@ -167,7 +167,6 @@ systems:
     efficiency:
       decode_bandwidth_utilisation: {eff.decode_bandwidth_utilisation / 2}
       prefill_compute_utilisation: {eff.prefill_compute_utilisation / 2}
-      training_mfu: {eff.training_mfu / 2}
 """,
             )
         ]
@@ -181,19 +180,7 @@ systems:
         a.prefill_tokens_per_s_per_system / 2,
         rel=1e-9,  # type: ignore[operator]
     )
-    from planner.workloads import PretrainSpec
-
-    p = PretrainSpec(
-        kind="pretrain",
-        model="llama-3.1-8b",
-        tokens=1e12,
-        deadline="1 day",
-        goodput=0.9,
-        global_batch_tokens=4e6,
-    )
-    ra = demand_for("p", p, base, ["hgx-h100"], DAY).roles[0].rates["hgx-h100"].per_unit_s
-    rb = demand_for("p", p, half, ["hgx-h100"], DAY).roles[0].rates["hgx-h100"].per_unit_s
-    assert rb == pytest.approx(ra / 2, rel=1e-12)
+    # Training rates come from the catalog's `training:` blocks: tests/test_demand_pretrain.py.
 
 
 def test_hbm_usable_fraction_from_catalog_and_override(tmp_path: Path) -> None:

@@ -370,7 +370,16 @@ def inference(
 @click.option("--precision", type=PRECISIONS, default="bf16", show_default=True)
 @click.option("--deadline", default="90 days", show_default=True, help="With a unit: '90 days'.")
 @click.option(
-    "--goodput", type=float, required=True, help="Share of wall time doing useful steps (e.g. 0.9)."
+    "--goodput",
+    type=float,
+    default=None,
+    help="Share of wall time doing useful steps [default: derived from failure physics].",
+)
+@click.option(
+    "--layout",
+    "layout_text",
+    default=None,
+    help="Pin the parallel layout, e.g. tp=8,pp=16,dp=64,vp=8,mb=1 [default: fastest that fits].",
 )
 @click.option(
     "--units",
@@ -378,7 +387,12 @@ def inference(
     default=None,
     help="Units of --system [default: fewest meeting the deadline].",
 )
-@click.option("--include-attention", is_flag=True, help="Add the attention FLOPs term.")
+@click.option(
+    "--include-attention/--no-attention",
+    default=True,
+    show_default=True,
+    help="Count attention FLOPs in the work (the step time always includes them).",
+)
 @click.option("--sequence-length", type=int, default=8192, show_default=True)
 @click.option(
     "--bytes-per-param",
@@ -405,7 +419,8 @@ def pretrain(
     tokens_per_param: float | None,
     precision: str,
     deadline: str,
-    goodput: float,
+    goodput: float | None,
+    layout_text: str | None,
     units: int | None,
     include_attention: bool,
     sequence_length: int,
@@ -424,7 +439,9 @@ def pretrain(
     \b
     Examples:
       planner estimate pretrain --model llama-3.1-405b --system hgx-h100 \\
-          --tokens 15T --goodput 0.9 --deadline "90 days"
+          --tokens 15T --deadline "90 days"
+      planner estimate pretrain --model llama-3.1-405b --system hgx-h100 --tokens 15T \\
+          --layout tp=8,pp=16,dp=128,vp=8 --units 2048
       planner estimate pretrain --model chinchilla-70b --system gb200-nvl72 \\
           --tokens-per-param 20 --goodput 0.9 --units 10 --pricing amortised --json
     """
@@ -446,8 +463,9 @@ def pretrain(
             bytes_per_param=bytes_per_param,
             global_batch_tokens=global_batch_tokens,
             gradient_precision=gradient_precision,
+            layout=_layout(layout_text),
         ),
-        {"deadline": "--deadline", "": "--tokens"},
+        {"deadline": "--deadline", "": "--tokens", "layout": "--layout"},
     )
     est = estimate_pretrain(
         spec,
@@ -471,9 +489,43 @@ def pretrain(
         ("energy", _fmt(est.energy_j / 3.6e9 if math.isfinite(est.energy_j) else None) + " MWh"),
         (f"cost ({pricing})", "$" + _fmt(est.cost_usd)),
         ("model state", _fmt(est.model_state_bytes, "B")),
-        ("parallelism", f"TP{est.tp_width} x PP{est.pipeline_stages}"),
+        ("layout", f"{est.layout or '-'} (job of {est.job_accelerators:,} accelerators)"),
+        ("MFU", f"{est.mfu:.1%}" if est.mfu is not None else "-"),
+        (
+            "goodput",
+            (f"{est.goodput:.3f} ({'derived' if est.goodput_derived else 'given'})")
+            if est.goodput is not None
+            else "-",
+        ),
+        *(("runner-up", r) for r in est.runner_ups),
     ]
     _emit(est, as_json, rows)
+
+
+_LAYOUT_KEYS = {
+    "tp": "tp",
+    "pp": "pp",
+    "dp": "dp",
+    "cp": "cp",
+    "ep": "ep",
+    "vp": "vp",
+    "mb": "micro_batch",
+}
+
+
+def _layout(text: str | None) -> dict[str, Any] | None:
+    """tp=8,pp=16,dp=64,cp=1,vp=8,mb=1 -> a LayoutSpec dict."""
+    if not text:
+        return None
+    out: dict[str, Any] = {}
+    for part in text.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep or key not in _LAYOUT_KEYS:
+            raise _problem(
+                "--layout", f"{part!r}: write KEY=N with KEY one of {', '.join(_LAYOUT_KEYS)}"
+            )
+        out[_LAYOUT_KEYS[key]] = value
+    return out
 
 
 def _reward_model(text: str, i: int) -> dict[str, Any]:
@@ -513,7 +565,7 @@ def _verifier(text: str) -> dict[str, Any]:
 @click.option("--epochs", type=int, default=1, show_default=True)
 @click.option("--samples-per-update", default="8192", show_default=True)
 @click.option("--deadline", default="30 days", show_default=True)
-@click.option("--goodput", type=float, default=0.9, show_default=True, help="Trainer goodput.")
+@click.option("--goodput", type=float, default=None, help="Trainer goodput [default: derived].")
 @click.option(
     "--generation-tokens-per-s",
     type=float,
@@ -550,7 +602,7 @@ def rl(
     epochs: int,
     samples_per_update: str,
     deadline: str,
-    goodput: float,
+    goodput: float | None,
     generation_tokens_per_s: float | None,
     reward_models: tuple[str, ...],
     reference: str | None,

@@ -4,7 +4,10 @@ Formulas (SI units; see docs/models.md):
   D      = tokens, or tokens_per_param · params_total
   FLOPs  = 6 · N_active · D  [+ 3 · 4·heads·layers·head_dim·(seq/2) · D with include_attention,
            i.e. Kaplan et al.'s 6·layers·d_attn·n_ctx per token]
-  rate   = accelerators · peak(precision) · training_mfu · goodput     FLOP/s per unit
+  rate   = accelerators · FLOPs per token · tokens/s per accelerator · goodput   FLOP/s per unit;
+           tokens/s from the step time of the fastest parallel layout that fits
+           (planner/demand/training.py), goodput given or derived from the system's failure
+           physics (planner/demand/goodput.py)
   time   = FLOPs / (units · rate)
   state  = bytes_per_param · params_total          (weights, grads, optimizer state)
   energy = units · power_w · PUE · time
@@ -34,6 +37,16 @@ from planner.demand.common import (
     hardware,
     unit_usd_per_hour,
 )
+from planner.demand.goodput import Goodput, derive_goodput
+from planner.demand.training import (
+    Layout,
+    LayoutChoice,
+    RunFigures,
+    StepTime,
+    best_layout,
+    model_figures,
+    train_figures,
+)
 from planner.demand.types import Rate
 from planner.workloads import PretrainSpec
 
@@ -59,27 +72,264 @@ def pretrain_flops(spec: PretrainSpec, arch: ModelArch) -> tuple[float, float]:
     return dense, attention
 
 
-def training_rate(hw: Hardware | None, precision: str, goodput: float) -> Rate:
-    """FLOP/s per unit = accelerators · peak(precision) · training_mfu · goodput."""
+# A job may round its size down to a multiple of 2^k units (k <= this) for a better layout.
+IDLE_ROUNDING_STEPS = 6
+
+
+@dataclass(frozen=True)
+class TrainingThroughput:
+    """A training job's derived throughput on one system: layout, step, goodput, rate."""
+
+    accelerators: int  # job size the layout was chosen for
+    choice: LayoutChoice | None
+    goodput: Goodput | None  # None when given by the spec
+    goodput_value: float
+    work_flops_per_token: float  # what the LP counts per token
+    rate_per_unit_s: float  # work FLOP/s per unit, goodput included
+    reason: str
+
+    @property
+    def step(self) -> StepTime | None:
+        return self.choice.best if self.choice is not None else None
+
+
+def _rate_zero(hw: Hardware | None, precision: str) -> str | None:
+    """Why a system cannot train at `precision`, or None."""
     if hw is None:
-        return Rate(0.0, CPU_ONLY_REASON)
+        return CPU_ONLY_REASON
     if not hw.supports(precision):
-        return Rate(
-            0.0,
+        return (
             f"{hw.system.accelerator} does not support {precision} "
-            f"(supports {', '.join(hw.accelerator.peak_flops)})",
+            f"(supports {', '.join(hw.accelerator.peak_flops)})"
         )
-    mfu = hw.efficiency.training_mfu
-    rate = hw.accelerators * hw.peak(precision) * mfu * goodput
-    return Rate(
-        rate,
-        f"{hw.accelerators} x {hw.peak(precision) / 1e12:,.0f} TFLOPS x MFU {mfu:g} x goodput "
-        f"{goodput:g}",
+    if train_figures(hw, precision) is None:
+        return (
+            f"no training figures for {hw.system.accelerator} at {precision} "
+            f"(catalog `training:` blocks of the accelerator and system)"
+        )
+    return None
+
+
+def training_throughput(
+    hw: Hardware | None,
+    arch: ModelArch,
+    precision: str,
+    *,
+    sequence_tokens: int,
+    global_batch_tokens: float,
+    bytes_per_param: float,
+    gradient_precision: str,
+    work_flops_per_token: float,
+    accelerators: int,
+    goodput: float | None = None,
+    pinned: Layout | None = None,
+) -> TrainingThroughput:
+    """Fastest layout of `accelerators` that fits (or `pinned`), its goodput (given, or derived
+    from the system's `reliability:`), and the LP rate
+    `accelerators per unit x work_flops_per_token x tokens/s per accelerator x goodput`."""
+    why = _rate_zero(hw, precision)
+    if why is not None:
+        return TrainingThroughput(accelerators, None, None, 0.0, work_flops_per_token, 0.0, why)
+    assert hw is not None
+    f = train_figures(hw, precision)
+    assert f is not None
+    mf = model_figures(arch, sequence_tokens)
+    run = RunFigures(
+        sequence_tokens, global_batch_tokens, bytes_per_param, BYTES_PER_VALUE[gradient_precision]
+    )
+    choice = best_layout(accelerators, mf, f, run, pinned)
+    if pinned is None:
+        # Awkward sizes (prime factors) have poor layouts: also try the job rounded down to
+        # multiples of 2, 4, ..., 64 units and keep the fastest whole job; the rest idle.
+        unit = hw.accelerators
+        for k in range(1, IDLE_ROUNDING_STEPS + 1):
+            used = accelerators // (unit << k) * (unit << k)
+            if used <= 0:
+                break
+            other = best_layout(used, mf, f, run)
+            if other.best is not None and (
+                choice.best is None or other.best.tokens_per_s > choice.best.tokens_per_s
+            ):
+                choice = other
+    if choice.best is None:
+        return TrainingThroughput(
+            accelerators, choice, None, 0.0, work_flops_per_token, 0.0, choice.reason
+        )
+    g = choice.best.layout.accelerators
+    state = bytes_per_param * arch.params
+    derived: Goodput | None = None
+    if goodput is None:
+        rel = hw.system.reliability
+        if rel is None:
+            goodput_value, gp_text = 1.0, "goodput 1 (no reliability figures for this system)"
+        else:
+            derived = derive_goodput(rel, g, state)
+            goodput_value, gp_text = derived.goodput, f"derived goodput {derived.goodput:.3f}"
+    else:
+        goodput_value, gp_text = goodput, f"goodput {goodput:g} (given)"
+    # tokens/s per accelerator of the whole job, idle ones included
+    per_acc = choice.best.tokens_per_s / max(accelerators, g)
+    rate = hw.accelerators * work_flops_per_token * per_acc * goodput_value
+    idle = f" ({accelerators - g:,} of {accelerators:,} idle)" if accelerators > g else ""
+    reason = (
+        f"{choice.best.layout} on {g:,} accelerators{idle}: MFU {choice.best.mfu:.1%} of "
+        f"{hw.peak(precision) / 1e12:,.0f} TFLOPS ({per_acc:,.4g} tokens/s each), {gp_text}"
+    )
+    return TrainingThroughput(
+        max(accelerators, g), choice, derived, goodput_value, work_flops_per_token, rate, reason
     )
 
 
+def _job_accelerators(
+    hw: Hardware, arch: ModelArch, state_bytes: float, at_least: float = 0.0
+) -> int:
+    """Whole units holding the fully sharded state, and >= `at_least` accelerators."""
+    units = max(min_units_for_state(state_bytes, hw), math.ceil(at_least / hw.accelerators), 1)
+    return units * hw.accelerators
+
+
+def training_rate(
+    hw: Hardware | None,
+    precision: str,
+    goodput: float | None,
+    arch: ModelArch | None = None,
+    *,
+    sequence_tokens: int = 8192,
+    global_batch_tokens: float = 4e6,
+    bytes_per_param: float = 16.0,
+    gradient_precision: str = "bf16",
+    work_flops_per_token: float | None = None,
+    accelerators: int | None = None,
+) -> Rate:
+    """FLOP/s per unit of a training job of `arch` (used by the RL trainer): the fastest layout
+    on `accelerators` (default: the fewest whole units whose layout fits memory, doubled until
+    one does), x goodput (given, or derived). Work counted: `work_flops_per_token` (default
+    6·N_active) per trained token."""
+    why = _rate_zero(hw, precision)
+    if why is not None:
+        return Rate(0.0, why)
+    assert hw is not None
+    if arch is None:
+        return Rate(0.0, "the training rate needs the model (training_rate(..., arch=...))")
+    work = work_flops_per_token or TRAINING_FLOPS_PER_PARAM * arch.active
+    g = accelerators or _job_accelerators(hw, arch, bytes_per_param * arch.params)
+    for _ in range(8):
+        tt = training_throughput(
+            hw,
+            arch,
+            precision,
+            sequence_tokens=sequence_tokens,
+            global_batch_tokens=global_batch_tokens,
+            bytes_per_param=bytes_per_param,
+            gradient_precision=gradient_precision,
+            work_flops_per_token=work,
+            accelerators=g,
+            goodput=goodput,
+        )
+        if tt.rate_per_unit_s > 0 or accelerators is not None:
+            return Rate(tt.rate_per_unit_s, tt.reason)
+        g *= 2
+    return Rate(tt.rate_per_unit_s, tt.reason)
+
+
+def _pinned(spec: PretrainSpec, accelerators: int) -> Layout | None:
+    if spec.layout is None:
+        return None
+    lay = spec.layout
+    dp = lay.dp or max(1, accelerators // (lay.tp * lay.pp * lay.cp))
+    return Layout(lay.tp, lay.pp, dp, lay.cp, lay.ep, lay.vp, lay.micro_batch)
+
+
+def pretrain_throughput(
+    spec: PretrainSpec,
+    catalog: Catalog,
+    system: str,
+    units: int | None = None,
+    hbm_usable_fraction: float | None = None,
+) -> TrainingThroughput:
+    """Throughput of `spec` on `system`. Job size: `units` if given, the pinned layout's if it
+    names dp, else the fewest whole units that meet the deadline at the rate of the layout
+    chosen for that size (at least the units holding the state), found by bisection."""
+    arch = catalog.models[spec.model]
+    hw = hardware(catalog, system, hbm_usable_fraction)
+    dense, attention = pretrain_flops(spec, arch)
+    flops = dense + attention
+    tokens = pretrain_tokens(spec, arch)
+    work = flops / tokens
+    kw = dict(
+        sequence_tokens=spec.sequence_length,
+        global_batch_tokens=spec.global_batch_tokens,
+        bytes_per_param=spec.bytes_per_param,
+        gradient_precision=spec.gradient_precision,
+        work_flops_per_token=work,
+        goodput=spec.goodput,
+    )
+    if hw is None or _rate_zero(hw, spec.precision) is not None:
+        return training_throughput(hw, arch, spec.precision, accelerators=0, **kw)  # type: ignore[arg-type]
+    state = spec.bytes_per_param * arch.params
+
+    def at(g: int) -> TrainingThroughput:
+        return training_throughput(
+            hw,
+            arch,
+            spec.precision,
+            accelerators=g,
+            pinned=_pinned(spec, g),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    if units is not None:
+        return at(units * hw.accelerators)
+    if spec.layout is not None and spec.layout.dp is not None:
+        lay = spec.layout
+        return at(lay.tp * lay.pp * spec.layout.dp * lay.cp)
+    g = _job_accelerators(hw, arch, state)
+    tt = at(g)
+    for _ in range(8):  # the fully sharded minimum may not hold a ZeRO-1 layout: grow the job
+        if tt.rate_per_unit_s > 0:
+            break
+        g *= 2
+        tt = at(g)
+
+    # Smallest job that meets the deadline at its own layout's rate: the rate per accelerator
+    # falls as the job grows (fewer micro-batches per rank, more failures), so bisect on units.
+    def meets(t: TrainingThroughput) -> bool:
+        return (
+            t.rate_per_unit_s > 0
+            and flops / (t.rate_per_unit_s / hw.accelerators * t.accelerators) <= spec.deadline_s
+        )
+
+    if tt.rate_per_unit_s <= 0 or meets(tt):
+        return tt
+    lo_g, lo_tt = g, tt
+    need = flops / (spec.deadline_s * tt.rate_per_unit_s / hw.accelerators)
+    hi_g = _job_accelerators(hw, arch, state, need)
+    hi_tt = at(hi_g)
+    for _ in range(6):  # grow until the deadline is met (or the batch caps the job)
+        if meets(hi_tt) or hi_tt.rate_per_unit_s <= 0:
+            break
+        lo_g, lo_tt = hi_g, hi_tt
+        hi_g *= 2
+        hi_tt = at(hi_g)
+    if not meets(hi_tt):
+        return max((lo_tt, hi_tt), key=lambda t: t.rate_per_unit_s * t.accelerators)
+    unit = hw.accelerators
+    for _ in range(10):
+        if hi_g - lo_g <= unit:
+            break
+        mid = (lo_g + hi_g) // 2 // unit * unit
+        mid_tt = at(mid)
+        if meets(mid_tt):
+            hi_g, hi_tt = mid, mid_tt
+        else:
+            lo_g = mid
+    return hi_tt
+
+
 def pretrain_rate(spec: PretrainSpec, catalog: Catalog, system: str) -> Rate:
-    return training_rate(hardware(catalog, system), spec.precision, spec.goodput)
+    """FLOP/s per unit the LP uses (derivation in the reason): pretrain_throughput's rate."""
+    tt = pretrain_throughput(spec, catalog, system)
+    return Rate(tt.rate_per_unit_s, tt.reason)
 
 
 @dataclass(frozen=True)
@@ -121,6 +371,15 @@ class PretrainEstimate:
     reason: str
     notes: list[str] = field(default_factory=list)
     derivation: list[str] = field(default_factory=list)
+    # Derived throughput (planner/demand/training.py, goodput.py); None where infeasible.
+    layout: str | None = None
+    job_accelerators: int = 0  # job size the layout was chosen for
+    mfu: float | None = None
+    goodput: float | None = None
+    goodput_derived: bool = False
+    tokens_per_s_per_accelerator: float | None = None
+    step_s: float | None = None
+    runner_ups: list[str] = field(default_factory=list)
 
 
 def min_units_for_state(state_bytes: float, hw: Hardware | None) -> int:
@@ -158,7 +417,9 @@ def estimate_pretrain(
     d = pretrain_tokens(spec, arch)
     dense, attention = pretrain_flops(spec, arch)
     flops = dense + attention
-    rate = training_rate(hw, spec.precision, spec.goodput)
+    tt = pretrain_throughput(spec, catalog, system, units, hbm_usable_fraction)
+    rate = Rate(tt.rate_per_unit_s, tt.reason)
+    step = tt.step
     state = spec.bytes_per_param * arch.params
     grad_bytes = arch.params * BYTES_PER_VALUE[spec.gradient_precision]
     syncs = d / spec.global_batch_tokens
@@ -172,8 +433,19 @@ def estimate_pretrain(
         ),
         f"FLOPs = 6 x N_active {arch.active:.4g} x D = {dense:.4g}"
         + (f" + attention {attention:.4g} = {flops:.4g}" if spec.include_attention else ""),
-        f"rate/unit = {rate.reason} = {rate.per_unit_s:.4g} FLOP/s",
+        f"rate/unit = {hw.accelerators if hw else 0} x {tt.work_flops_per_token:.4g} FLOP/token x "
+        f"tokens/s per accelerator x goodput = {rate.per_unit_s:.4g} FLOP/s: {rate.reason}",
     ]
+    if step is not None:
+        assert tt.choice is not None
+        lines += [
+            f"layout ({tt.choice.candidates} fitting candidates searched on "
+            f"{tt.accelerators:,} accelerators): {step.summary()}",
+            f"step: {step.breakdown()}",
+            *(f"runner-up: {r.summary()}" for r in tt.choice.runner_ups),
+        ]
+    if tt.goodput is not None:
+        lines.append(tt.goodput.derivation())
     if hw is None:
         per_acc = 0.0
         min_acc = min_units = mp = tp = stages = 0
@@ -193,17 +465,15 @@ def estimate_pretrain(
         tp = next((t for t in widths if t >= mp), widths[-1])
         fits_scale_up = tp >= mp
         stages = math.ceil(mp / tp)
+        if step is not None:  # the chosen layout's widths
+            tp, stages = step.layout.tp, step.layout.pp
+            fits_scale_up = tp <= domain
         lines += [
             f"model state = {spec.bytes_per_param:g} B/param x {arch.params:.4g} = {gb(state)}: "
             f">= {min_acc} accelerators ({min_units} units) fully sharded at "
             f"{gb(per_acc)} usable each",
-            f"weights + grads = {gb(weights_grads)}: model-parallel width {mp} -> TP{tp}"
-            + (
-                f" x PP{stages} (no TP width >= {mp} both divides the {domain}-accelerator scale-up domain "
-                f"and splits {arch.heads} heads evenly: pipeline stages take the rest)"
-                if not fits_scale_up
-                else ""
-            ),
+            f"weights + grads = {gb(weights_grads)}: >= {mp} accelerators of model parallelism "
+            f"without data-parallel sharding of weights and gradients",
         ]
     if rate.per_unit_s <= 0:
         return PretrainEstimate(
@@ -241,6 +511,7 @@ def estimate_pretrain(
             feasible=False,
             reason=rate.reason,
             derivation=lines,
+            job_accelerators=tt.accelerators,
         )
     assert hw is not None
     for_deadline = math.ceil(flops / (spec.deadline_s * rate.per_unit_s))
@@ -307,4 +578,12 @@ def estimate_pretrain(
         reason=reason,
         notes=notes,
         derivation=lines,
+        layout=str(step.layout) if step else None,
+        job_accelerators=tt.accelerators,
+        mfu=step.mfu if step else None,
+        goodput=tt.goodput_value,
+        goodput_derived=tt.goodput is not None,
+        tokens_per_s_per_accelerator=step.tokens_per_s_per_accelerator if step else None,
+        step_s=step.step_s if step else None,
+        runner_ups=[r.summary() for r in tt.choice.runner_ups] if tt.choice else [],
     )

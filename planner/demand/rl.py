@@ -9,6 +9,7 @@ f = kept_fraction); see docs/models.md:
                     process, one pass: P + C                              prefill tokens
   reference         f · (P + C) prefill tokens (KL reference, kept samples only)
   train             6 · N_active(policy) · f · (P + C) [+ 6 · N_active(critic) · f · (P + C)] FLOP
+                    at the policy's derived training throughput (planner/demand/training.py)
   verifiers         sum(core_seconds_per_sample · applies_to) CPU core-seconds
 Totals = per sample x samples, samples = problems · n · epochs.
 """
@@ -165,7 +166,21 @@ def rl_rates(
                 arch, hw, role.precision, role.precision, p, p / 2, max_units_per_instance
             )
         elif role.name == "train":
-            out[role.name] = training_rate(hw, role.precision, spec.goodput)
+            # Trained tokens per policy update = kept samples per update x (P + C); sequences of
+            # P + C tokens; the job: the fewest whole units whose layout fits memory.
+            seq = p + c
+            out[role.name] = training_rate(
+                hw,
+                role.precision,
+                spec.goodput,
+                arch,
+                sequence_tokens=seq,
+                global_batch_tokens=max(
+                    float(seq), spec.samples_per_update * spec.kept_fraction * seq
+                ),
+                bytes_per_param=spec.bytes_per_param,
+                work_flops_per_token=role.per_sample / (spec.kept_fraction * seq),
+            )
         else:
             assert role.mean_context is not None
             out[role.name] = prefill_rate(

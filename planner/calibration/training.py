@@ -1,0 +1,161 @@
+"""Training calibration: the runs of training.yaml (beside this file) against the training model.
+
+Kinds of point:
+  mfu          MFU of the pinned layout (model FLOPs 6·N_a + causal attention, over the peak)
+  model_tflops model TFLOPS per accelerator of the pinned layout (MFU x peak)
+  tokens_per_s tokens/s of the whole job at the pinned layout
+  gpu_hours    sum over segments of tokens / (tokens/s per accelerator) / goodput (derived)
+  time_ratio   time(base) / time(other) = throughput(other) / throughput(base), same tokens
+  speedup      throughput at `precision` / throughput at `base_precision`, same layout
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fleetcore.schema import BYTES_PER_VALUE
+from fleetcore.yamlio import load_yaml
+from hardware.catalog import Catalog, load_catalog
+from planner.calibration import AccuracyRow
+from planner.demand.common import SECONDS_PER_HOUR, hardware
+from planner.demand.goodput import derive_goodput
+from planner.demand.training import (
+    Layout,
+    RunFigures,
+    StepTime,
+    model_figures,
+    step_time,
+    train_figures,
+)
+
+TABLE = Path(__file__).with_name("training.yaml")
+FAMILY = "training"
+METRIC = {
+    "mfu": "MFU",
+    "tokens_per_s": "tokens/s (job)",
+    "model_tflops": "model TFLOPS/GPU",
+    "gpu_hours": "GPU-hours",
+    "time_ratio": "time ratio",
+    "speedup": "FP8/BF16 speed-up",
+}
+
+
+def runs() -> list[dict[str, Any]]:
+    """The calibration table (plain dicts, as in training.yaml)."""
+    return list(load_yaml(TABLE).data["runs"])
+
+
+def _layout(d: dict[str, Any]) -> Layout:
+    return Layout(
+        tp=d.get("tp", 1),
+        pp=d.get("pp", 1),
+        dp=d.get("dp", 1),
+        cp=d.get("cp", 1),
+        ep=d.get("ep", 1),
+        vp=d.get("vp", 1),
+        micro_batch=d.get("micro_batch", 1),
+    )
+
+
+def _step(
+    catalog: Catalog,
+    run: dict[str, Any],
+    layout: dict[str, Any],
+    sequence_length: int,
+    global_batch_tokens: float,
+    precision: str | None = None,
+) -> StepTime:
+    hw = hardware(catalog, run["system"])
+    assert hw is not None
+    f = train_figures(hw, precision or run["precision"])
+    assert f is not None, f"no training figures for {run['system']}"
+    arch = catalog.models[run["model"]]
+    figures = RunFigures(
+        sequence_length,
+        float(global_batch_tokens),
+        float(run.get("bytes_per_param", 16.0)),
+        BYTES_PER_VALUE[run.get("gradient_precision", "bf16")],
+    )
+    return step_time(_layout(layout), model_figures(arch, sequence_length), f, figures)
+
+
+def predict(run: dict[str, Any], catalog: Catalog | None = None) -> float:
+    """The planner's value of one calibration point (see the module docstring)."""
+    catalog = catalog or load_catalog()
+    kind = run["kind"]
+    seq = int(run.get("sequence_length", 8192))
+    if kind in ("mfu", "model_tflops", "tokens_per_s"):
+        st = _step(catalog, run, run["layout"], seq, run["global_batch_tokens"])
+        if kind == "mfu":
+            return st.mfu
+        if kind == "tokens_per_s":
+            return st.tokens_per_s
+        hw = hardware(catalog, run["system"])
+        assert hw is not None
+        return st.mfu * hw.peak(run["precision"]) / 1e12
+    if kind == "speedup":
+        fast = _step(catalog, run, run["layout"], seq, run["global_batch_tokens"])
+        slow = _step(
+            catalog, run, run["layout"], seq, run["global_batch_tokens"], run["base_precision"]
+        )
+        return fast.tokens_per_s / slow.tokens_per_s
+    if kind == "time_ratio":
+        rates = []
+        for side in (run["base"], run["other"]):
+            st = _step(catalog, run, side["layout"], seq, side["global_batch_sequences"] * seq)
+            assert st.layout.accelerators == side["accelerators"], side
+            rates.append(st.tokens_per_s)
+        return rates[1] / rates[0]
+    if kind == "gpu_hours":
+        hw = hardware(catalog, run["system"])
+        assert hw is not None and hw.system.reliability is not None
+        arch = catalog.models[run["model"]]
+        hours = 0.0
+        for seg in run["segments"]:
+            st = _step(
+                catalog, run, seg["layout"], int(seg["sequence_length"]), run["global_batch_tokens"]
+            )
+            gp = derive_goodput(
+                hw.system.reliability,
+                st.layout.accelerators,
+                float(run.get("bytes_per_param", 16.0)) * arch.params,
+            )
+            seconds = float(seg["tokens"]) / st.tokens_per_s / gp.goodput
+            hours += seconds * st.layout.accelerators / SECONDS_PER_HOUR
+        return hours
+    raise ValueError(f"unknown calibration kind {kind!r}")
+
+
+def tolerance(run: dict[str, Any]) -> str:
+    """The point's tolerance, as text."""
+    if "tolerance_abs" in run:
+        return f"+/-{run['tolerance_abs']:g} absolute"
+    return f"+/-{run['tolerance_rel']:.0%}"
+
+
+def within(run: dict[str, Any], value: float) -> bool:
+    """True if `value` is within the point's stated tolerance of the published figure."""
+    published = float(run["published"])
+    if "tolerance_abs" in run:
+        return abs(value - published) <= float(run["tolerance_abs"])
+    return abs(value - published) <= float(run["tolerance_rel"]) * abs(published)
+
+
+def rows() -> list[AccuracyRow]:
+    """Published vs planner for every training calibration point."""
+    catalog = load_catalog()
+    out = []
+    for run in runs():
+        point = run["id"] + (" (fit)" if run.get("fit") else "")
+        out.append(
+            AccuracyRow(
+                family=FAMILY,
+                point=point,
+                metric=METRIC[run["kind"]],
+                published=float(run["published"]),
+                planner=predict(run, catalog),
+                source=run["source"],
+            )
+        )
+    return out

@@ -1,0 +1,539 @@
+"""Training step time from the parallel layout (TP x PP x DP x CP x EP), analytic and fast.
+
+One optimizer step of a global batch of `B` tokens in sequences of `S` tokens on `G = TP·PP·DP·CP`
+accelerators (EP is carved out of DP for MoE experts). Everything is per accelerator on the
+busiest pipeline stage; SI units (s, B, FLOP). docs/models.md gives the same formulas.
+
+Micro-batches: `m = B / (S · DP · mb)` per data-parallel rank, `mb` sequences each;
+tokens per micro-batch per accelerator `t = mb · S / CP`.
+
+Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual stages):
+  GEMM       `6 · N_a/L · ls · t / TP · (1 + r/3)` FLOP at `peak(p) · gemm_efficiency[p] · shape`,
+             `shape = M/(M + gemm_half_tokens) · K/(K + gemm_half_width)`, `M = t`, `K = hidden/TP`
+             (MoE expert GEMMs: `M = t · k · EP / E` tokens per local expert); `r` = share of
+             layers recomputed (full activation recomputation of those layers: +2N of 6N)
+  attention  `3 · (1 + r/3) · A(S/2)/L · ls · t / TP` FLOP at `peak(bf16) · attention_efficiency`,
+             A(c) = attention_flops_per_token(model, c) (causal: mean context S/2)
+  memory     `(ELEMENTWISE_BYTES_PER_HIDDEN [+ LOW_PRECISION_CAST_BYTES_PER_HIDDEN in FP8/FP4])
+             · hidden/TP · ls · t` B at `hbm_bw · memory_bandwidth_utilisation`
+  TP         `8 · (TP-1)/TP · t · hidden · 2 B` per layer (sequence parallel: 2 all-gathers and
+             2 reduce-scatters forward, as many backward) over scale-up at
+             `scale_up_bandwidth/2 · collective_efficiency`; `(1 - comm_overlap)` of it exposed
+  CP         `3 · (CP-1) · t · 2 · kv_heads · head_dim / TP · 2 B` per layer (ring attention
+             passes K and V forward, K, V and their gradients backward); exposed beyond the
+             attention time it overlaps
+  EP         `4 · (EP-1)/EP · t · k · hidden · 2 B` per MoE layer (dispatch and combine,
+             forward and backward); `(1 - comm_overlap)` exposed
+  PP sends   `2 · v · t · hidden / TP · 2 B` per micro-batch (activations forward, gradients
+             backward) over scale-out; `(1 - comm_overlap)` exposed
+Step:
+  `step = (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer`; bubble share
+  `(PP-1) / (v·m + PP-1)` (= (PP-1)/(m+PP-1) without interleaving, Narayanan et al. 2021)
+  DP: reduce-scatter of gradients + all-gather of parameters (distributed optimizer),
+  `2 · (D-1)/D · P_acc · bytes(grad)` B, hierarchical: reduced inside the scale-up domain first,
+  then across domains on 1/k of the bytes (k = DP ranks per domain), over scale-out; overlapped
+  with the last micro-batch and the pipeline drain: exposed `max(0, t_dp - (t_mb + bubble))`
+  optimizer: `(2·bytes_per_param) · P_acc / (DP·CP)` B at the HBM bandwidth (read + write)
+Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
+  `P_acc · (2 + bytes(grad)) + P_acc · (bytes_per_param - 2 - bytes(grad)) / (DP·CP)`
+  `+ ls · f_pp · t · hidden/TP · (34·(1-r) + 2·r)`, `f_pp = min(m, PP)` micro-batches in flight,
+  `· (1 + (PP-1)/(PP·v))` when interleaved (Korthikanti et al. 2022: 34·s·b·h/t
+  bytes per layer with sequence parallelism and flash attention; a recomputed layer keeps its
+  2-byte input only), `P_acc = N_dense/(TP·PP) + N_experts/(TP·PP·EP)`.
+MFU = model FLOPs per token (6·N_a + 3·A(S/2)) x tokens/s / (G · peak(p)).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from hardware.schema import ModelArch
+from planner.demand.common import (
+    TRAINING_FLOPS_PER_PARAM,
+    TRAINING_TO_FORWARD,
+    Hardware,
+    attention_flops_per_token,
+)
+
+# Bytes of memory-bound traffic (norms, residual adds, rotary, SwiGLU, casts) per token per layer,
+# forward + backward, per hidden element on one accelerator: ~70 reads/writes of a hidden-size
+# BF16 vector (counted from a Llama block: 2 RMSNorms, 2 residual adds, rotary on q/k, SwiGLU on
+# 3.5·hidden, x3 for backward). An estimate; it makes small hidden sizes less efficient.
+ELEMENTWISE_BYTES_PER_HIDDEN = 140.0
+# FP8/FP4 runs cast every GEMM input to the low precision (activations forward, output
+# gradients backward, transposed copies for the weight gradient) and reduce its absolute maximum
+# for the scale: ~100 more bytes of memory-bound traffic per hidden element per token per layer
+# (~17 hidden-size tensors per Llama block x read 2 B + write 1 B + amax read 2 B). An estimate.
+LOW_PRECISION_CAST_BYTES_PER_HIDDEN = 100.0
+LOW_PRECISION = ("fp8", "fp4")
+# Activation bytes stored per token per layer per hidden element with sequence parallelism and
+# flash attention (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
+# Transformer Models", eq. 2 with selective recomputation: 34·s·b·h/t).
+ACTIVATION_BYTES_PER_HIDDEN = 34.0
+# A recomputed layer keeps only its BF16 input: 2 bytes per hidden element per token.
+CHECKPOINT_BYTES_PER_HIDDEN = 2.0
+# Activations and collectives move BF16 (2 bytes per value), also in FP8 runs.
+ACTIVATION_VALUE_BYTES = 2.0
+# Weights are kept in BF16 for the forward and backward (FP8 runs cast per GEMM).
+WEIGHT_VALUE_BYTES = 2.0
+# Candidate values the search tries.
+MICRO_BATCH_SEQUENCES = (1, 2, 4)
+VIRTUAL_STAGES = (1, 2, 4, 8)
+CONTEXT_PARALLEL = (1, 2, 4, 8, 16, 32)
+MIN_TOKENS_PER_CP_RANK = 2048
+RECOMPUTE_STEPS = 20  # recomputed share of layers in steps of 1/20
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A parallel layout. G = tp·pp·dp·cp accelerators; ep divides dp (MoE experts only)."""
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    cp: int = 1
+    ep: int = 1
+    vp: int = 1  # virtual pipeline stages per rank (interleaved 1F1B)
+    micro_batch: int = 1  # sequences per micro-batch
+
+    @property
+    def accelerators(self) -> int:
+        return self.tp * self.pp * self.dp * self.cp
+
+    def __str__(self) -> str:
+        parts = [f"TP{self.tp}", f"PP{self.pp}", f"DP{self.dp}"]
+        if self.cp > 1:
+            parts.append(f"CP{self.cp}")
+        if self.ep > 1:
+            parts.append(f"EP{self.ep}")
+        text = " x ".join(parts)
+        if self.vp > 1:
+            text += f" (v{self.vp})"
+        return text + f", mb {self.micro_batch}"
+
+
+@dataclass(frozen=True)
+class TrainFigures:
+    """The catalog figures the step model reads, flattened (hashable, for caching)."""
+
+    peak_flops: float  # at the run's precision
+    peak_bf16_flops: float  # attention runs in BF16
+    gemm_efficiency: float
+    gemm_half_tokens: float
+    gemm_half_width: float
+    attention_efficiency: float
+    hbm_bytes_per_s: float
+    memory_bandwidth_utilisation: float
+    collective_efficiency: float
+    scale_up_bytes_per_s: float  # per direction
+    scale_out_bytes_per_s: float  # per direction
+    scale_up_domain: int
+    usable_hbm_bytes: float
+    comm_overlap: float
+    cast_bytes_per_hidden: float  # LOW_PRECISION_CAST_BYTES_PER_HIDDEN in FP8/FP4, else 0
+
+
+@dataclass(frozen=True)
+class ModelFigures:
+    params: float
+    active: float
+    layers: int
+    hidden: int
+    heads: int
+    kv_dim: int  # kv_heads · head_dim (K or V width)
+    attention_fwd_per_token_at_half_seq: float  # A(S/2), FLOP per token, all layers
+    experts: int = 0
+    experts_per_token: int = 0
+    moe_layers: int = 0
+
+    @property
+    def expert_params(self) -> float:
+        """Routed-expert parameters N_e from N = N_d + N_e and N_a = N_d + k/E·N_e."""
+        if not self.experts:
+            return 0.0
+        share = self.experts_per_token / self.experts
+        return (self.params - self.active) / (1.0 - share)
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    sequence_tokens: int
+    global_batch_tokens: float
+    bytes_per_param: float
+    gradient_bytes: float
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """One step of one layout: time split, memory, throughput and MFU."""
+
+    layout: Layout
+    micro_batches: float
+    recompute: float  # share of layers recomputed
+    gemm_s: float  # per micro-batch
+    attention_s: float
+    memory_s: float
+    tp_s: float  # exposed, per micro-batch
+    cp_s: float
+    ep_s: float
+    pp_s: float
+    micro_batch_s: float
+    bubble_s: float  # per step
+    bubble_share: float
+    dp_s: float  # DP collective time (before overlap)
+    dp_exposed_s: float
+    optimizer_s: float
+    step_s: float
+    memory_bytes: float
+    usable_bytes: float
+    tokens_per_s: float  # whole job
+    model_flops_per_token: float
+    mfu: float
+    gemm_shape: float
+
+    @property
+    def fits(self) -> bool:
+        return self.memory_bytes <= self.usable_bytes
+
+    @property
+    def tokens_per_s_per_accelerator(self) -> float:
+        return self.tokens_per_s / self.layout.accelerators
+
+    def summary(self) -> str:
+        return (
+            f"{self.layout}: MFU {self.mfu:.1%}, step {self.step_s:.3g} s, "
+            f"m {self.micro_batches:g}, bubble {self.bubble_share:.1%}"
+            + (f", recompute {self.recompute:.0%}" if self.recompute else "")
+            + f", {self.memory_bytes / 1e9:.0f}/{self.usable_bytes / 1e9:.0f} GB"
+        )
+
+    def breakdown(self) -> str:
+        """Per micro-batch split and step terms, for derivations."""
+        return (
+            f"per micro-batch {self.micro_batch_s * 1e3:.4g} ms = GEMM {self.gemm_s * 1e3:.4g}"
+            f" (shape x{self.gemm_shape:.3f}) + attention {self.attention_s * 1e3:.4g}"
+            f" + memory-bound {self.memory_s * 1e3:.4g} + exposed TP {self.tp_s * 1e3:.3g}"
+            f" / CP {self.cp_s * 1e3:.3g} / EP {self.ep_s * 1e3:.3g} / PP {self.pp_s * 1e3:.3g}; "
+            f"step = {self.micro_batches:g} micro-batches + bubble {self.bubble_s:.3g} s "
+            f"({self.bubble_share:.1%}) + exposed DP {self.dp_exposed_s:.3g} s (of "
+            f"{self.dp_s:.3g}) + optimizer {self.optimizer_s:.3g} s = {self.step_s:.4g} s"
+        )
+
+
+def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
+    """The flattened figures, or None when the accelerator has no training block or precision."""
+    tr = hw.accelerator.training
+    st = hw.system.training
+    if tr is None or st is None or precision not in tr.gemm_efficiency:
+        return None
+    acc = hw.accelerator
+    return TrainFigures(
+        peak_flops=hw.peak(precision),
+        peak_bf16_flops=hw.peak("bf16") or hw.peak(precision),
+        gemm_efficiency=tr.gemm_efficiency[precision],
+        gemm_half_tokens=tr.gemm_half_tokens,
+        gemm_half_width=tr.gemm_half_width,
+        attention_efficiency=tr.attention_efficiency,
+        hbm_bytes_per_s=acc.hbm_bandwidth_bytes_per_s,
+        memory_bandwidth_utilisation=tr.memory_bandwidth_utilisation,
+        collective_efficiency=tr.collective_efficiency,
+        # Catalog scale-up figures are bidirectional (NVLink 900 GB/s = 450 GB/s each way).
+        scale_up_bytes_per_s=acc.scale_up_bandwidth_bytes_per_s / 2,
+        scale_out_bytes_per_s=acc.scale_out_bandwidth_bytes_per_s,
+        scale_up_domain=hw.system.scale_up_domain,
+        usable_hbm_bytes=acc.hbm_bytes * hw.hbm_usable_fraction,
+        comm_overlap=st.comm_overlap,
+        cast_bytes_per_hidden=(
+            LOW_PRECISION_CAST_BYTES_PER_HIDDEN if precision in LOW_PRECISION else 0.0
+        ),
+    )
+
+
+def model_figures(arch: ModelArch, sequence_tokens: int) -> ModelFigures:
+    kv_heads = arch.kv_heads if arch.kv_heads is not None else arch.heads
+    moe = arch.moe
+    return ModelFigures(
+        params=arch.params,
+        active=arch.active,
+        layers=arch.layers,
+        hidden=arch.hidden,
+        heads=arch.heads,
+        kv_dim=kv_heads * arch.head_dim,
+        attention_fwd_per_token_at_half_seq=attention_flops_per_token(arch, sequence_tokens / 2),
+        experts=moe.experts if moe else 0,
+        experts_per_token=moe.experts_per_token if moe else 0,
+        moe_layers=moe.layers if moe else 0,
+    )
+
+
+def _shape(tokens: float, width: float, f: TrainFigures) -> float:
+    """GEMM shape efficiency M/(M + M_half) · K/(K + K_half)."""
+    return tokens / (tokens + f.gemm_half_tokens) * width / (width + f.gemm_half_width)
+
+
+def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
+    """Per-direction bandwidth of a collective whose ranks span `group_span` consecutive
+    accelerators: scale-up when they stay inside one scale-up domain, else scale-out."""
+    bw = f.scale_up_bytes_per_s if group_span <= f.scale_up_domain else f.scale_out_bytes_per_s
+    return bw * f.collective_efficiency
+
+
+def step_time(
+    layout: Layout,
+    mf: ModelFigures,
+    f: TrainFigures,
+    run: RunFigures,
+    recompute: float | None = None,
+) -> StepTime:
+    """Step time of `layout` (module docstring). `recompute` None = the least that fits."""
+    tp, pp, dp, cp, ep, v, mb = (
+        layout.tp,
+        layout.pp,
+        layout.dp,
+        layout.cp,
+        layout.ep,
+        layout.vp,
+        layout.micro_batch,
+    )
+    s = run.sequence_tokens
+    m = run.global_batch_tokens / (s * dp * mb)
+    t = mb * s / cp  # tokens per micro-batch per accelerator
+    h = mf.hidden
+    layers_stage = math.ceil(mf.layers / (pp * v)) * v
+    stage_share = layers_stage / mf.layers
+    # Parameters held per accelerator.
+    expert = mf.expert_params
+    dense = mf.params - expert
+    p_acc = dense / (tp * pp) + expert / (tp * pp * ep)
+    # Memory.
+    state = p_acc * (WEIGHT_VALUE_BYTES + run.gradient_bytes) + p_acc * max(
+        0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
+    ) / (dp * cp)
+    # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
+    # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
+    in_flight = min(m, pp) * (1 + (pp - 1) / (pp * v) if v > 1 else 1.0) if pp > 1 else 1.0
+    act_tokens = layers_stage * in_flight * t * h / tp
+    full_act = act_tokens * ACTIVATION_BYTES_PER_HIDDEN
+    ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
+    if recompute is None:
+        room = f.usable_hbm_bytes - state
+        if room >= full_act:
+            r = 0.0
+        elif room <= ckpt_act:
+            r = 1.0
+        else:
+            need = (full_act - room) / (full_act - ckpt_act)
+            r = min(1.0, math.ceil(need * RECOMPUTE_STEPS - 1e-9) / RECOMPUTE_STEPS)
+    else:
+        r = recompute
+    memory = state + full_act * (1 - r) + ckpt_act * r
+    # Compute per micro-batch on the busiest stage.
+    extra = 1.0 + r / 3.0  # recomputing a layer repeats its forward (2N of 6N)
+    dense_active = mf.active - (expert * mf.experts_per_token / mf.experts if mf.experts else 0.0)
+    expert_active = mf.active - dense_active
+    shape_dense = _shape(t, h / tp, f)
+    gemm_flops_dense = TRAINING_FLOPS_PER_PARAM * dense_active * stage_share * t / tp * extra
+    gemm_s = gemm_flops_dense / (f.peak_flops * f.gemm_efficiency * shape_dense)
+    shape = shape_dense
+    if expert_active:
+        tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
+        shape_exp = _shape(tokens_per_expert, h / tp, f)
+        gemm_flops_exp = TRAINING_FLOPS_PER_PARAM * expert_active * stage_share * t / tp * extra
+        gemm_s += gemm_flops_exp / (f.peak_flops * f.gemm_efficiency * shape_exp)
+        shape = (gemm_flops_dense + gemm_flops_exp) / (
+            gemm_flops_dense / shape_dense + gemm_flops_exp / shape_exp
+        )
+    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_at_half_seq
+    attention_s = attn_flops * stage_share * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
+    memory_s = (
+        (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden)
+        * h
+        / tp
+        * layers_stage
+        * t
+        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
+    )
+    exposed = 1.0 - f.comm_overlap
+    act_bytes = t * h * ACTIVATION_VALUE_BYTES
+    tp_s = 0.0
+    if tp > 1:
+        tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * layers_stage
+        tp_s = exposed * tp_bytes / _group_bandwidth(tp, f)
+    cp_s = 0.0
+    if cp > 1:
+        cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * layers_stage
+        cp_s = max(0.0, cp_bytes / _group_bandwidth(tp * cp, f) - attention_s)
+    ep_s = 0.0
+    if ep > 1 and mf.experts:
+        moe_stage = mf.moe_layers * stage_share
+        ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
+        ep_s = exposed * ep_bytes * moe_stage / _group_bandwidth(tp * cp * ep, f)
+    pp_s = 0.0
+    if pp > 1:
+        pp_bytes = 2.0 * v * act_bytes / tp
+        pp_s = exposed * pp_bytes / (f.scale_out_bytes_per_s * f.collective_efficiency)
+    t_mb = gemm_s + attention_s + memory_s + tp_s + cp_s + ep_s + pp_s
+    bubble_s = (pp - 1) / v * t_mb
+    # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
+    dp_s = 0.0
+    dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
+    if dp_group > 1:
+        inner = tp
+        per_domain = (
+            max(1, min(dp_group, f.scale_up_domain // inner)) if inner <= f.scale_up_domain else 1
+        )
+        while dp_group % per_domain:
+            per_domain -= 1
+        grad_bytes = p_acc * run.gradient_bytes
+        if per_domain > 1:
+            dp_s += (
+                2.0
+                * (per_domain - 1)
+                / per_domain
+                * grad_bytes
+                / (f.scale_up_bytes_per_s * f.collective_efficiency)
+            )
+        outer = dp_group // per_domain
+        if outer > 1:
+            dp_s += (
+                2.0
+                * (outer - 1)
+                / outer
+                * grad_bytes
+                / per_domain
+                / (f.scale_out_bytes_per_s * f.collective_efficiency)
+            )
+    # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
+    # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
+    dp_exposed = max(0.0, dp_s - (t_mb + bubble_s))
+    optimizer_s = (
+        2.0
+        * run.bytes_per_param
+        * p_acc
+        / dp_group
+        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
+    )
+    step = m * t_mb + bubble_s + dp_exposed + optimizer_s
+    tokens_per_s = run.global_batch_tokens / step
+    model_flops = TRAINING_FLOPS_PER_PARAM * mf.active + (
+        TRAINING_TO_FORWARD * mf.attention_fwd_per_token_at_half_seq
+    )
+    g = layout.accelerators
+    return StepTime(
+        layout=layout,
+        micro_batches=m,
+        recompute=r,
+        gemm_s=gemm_s,
+        attention_s=attention_s,
+        memory_s=memory_s,
+        tp_s=tp_s,
+        cp_s=cp_s,
+        ep_s=ep_s,
+        pp_s=pp_s,
+        micro_batch_s=t_mb,
+        bubble_s=bubble_s,
+        bubble_share=(pp - 1) / (v * m + pp - 1),
+        dp_s=dp_s,
+        dp_exposed_s=dp_exposed,
+        optimizer_s=optimizer_s,
+        step_s=step,
+        memory_bytes=memory,
+        usable_bytes=f.usable_hbm_bytes,
+        tokens_per_s=tokens_per_s,
+        model_flops_per_token=model_flops,
+        mfu=model_flops * tokens_per_s / (g * f.peak_flops),
+        gemm_shape=shape,
+    )
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def candidate_layouts(
+    accelerators: int, mf: ModelFigures, f: TrainFigures, run: RunFigures
+) -> list[Layout]:
+    """Layouts of exactly `accelerators`: TP divides the heads and the scale-up domain; CP keeps
+    >= MIN_TOKENS_PER_CP_RANK tokens per rank; PP <= layers; at least one micro-batch per DP
+    rank; interleaving needs PP > 1, m >= PP and >= 1 layer per virtual stage; EP (MoE only)
+    divides DP and the expert count."""
+    out: list[Layout] = []
+    sequences = run.global_batch_tokens / run.sequence_tokens
+    tps = [t for t in _divisors(f.scale_up_domain) if mf.heads % t == 0 and accelerators % t == 0]
+    for tp in tps:
+        for cp in CONTEXT_PARALLEL:
+            if run.sequence_tokens / cp < MIN_TOKENS_PER_CP_RANK and cp > 1:
+                continue
+            if accelerators % (tp * cp):
+                continue
+            rest = accelerators // (tp * cp)
+            for pp in _divisors(rest):
+                if pp > mf.layers:
+                    continue
+                dp = rest // pp
+                eps = [1]
+                if mf.experts:
+                    eps = [e for e in _divisors(dp) if mf.experts % e == 0]
+                for mb in MICRO_BATCH_SEQUENCES:
+                    m = sequences / (dp * mb)
+                    if m < 1:
+                        continue
+                    for v in VIRTUAL_STAGES:
+                        if v > 1 and (pp == 1 or m < pp or mf.layers < pp * v):
+                            continue
+                        for ep in eps:
+                            out.append(Layout(tp, pp, dp, cp, ep, v, mb))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _search(
+    accelerators: int, mf: ModelFigures, f: TrainFigures, run: RunFigures
+) -> tuple[StepTime, ...]:
+    steps = [step_time(lay, mf, f, run) for lay in candidate_layouts(accelerators, mf, f, run)]
+    fitting = [s for s in steps if s.fits]
+    fitting.sort(key=lambda s: (-s.tokens_per_s, s.layout.pp, s.layout.tp))
+    return tuple(fitting)
+
+
+@dataclass(frozen=True)
+class LayoutChoice:
+    """The fastest layout that fits, and the runner-ups."""
+
+    best: StepTime | None
+    runner_ups: list[StepTime] = field(default_factory=list)
+    candidates: int = 0
+    reason: str = ""
+
+
+def best_layout(
+    accelerators: int,
+    mf: ModelFigures,
+    f: TrainFigures,
+    run: RunFigures,
+    pinned: Layout | None = None,
+    runner_ups: int = 3,
+) -> LayoutChoice:
+    """Highest tokens/s layout of exactly `accelerators` that fits memory (or `pinned`)."""
+    if pinned is not None:
+        lay = pinned
+        if lay.accelerators != accelerators:
+            lay = replace(lay, dp=max(1, accelerators // (lay.tp * lay.pp * lay.cp)))
+        st = step_time(lay, mf, f, run)
+        if not st.fits:
+            return LayoutChoice(
+                None,
+                [],
+                1,
+                f"pinned layout {lay} needs {st.memory_bytes / 1e9:.0f} GB per accelerator "
+                f"> {st.usable_bytes / 1e9:.0f} GB usable even with full recomputation",
+            )
+        return LayoutChoice(st, [], 1, "pinned")
+    fitting = _search(accelerators, mf, f, run)
+    if not fitting:
+        return LayoutChoice(
+            None, [], 0, f"no layout of {accelerators} accelerators fits the model in memory"
+        )
+    return LayoutChoice(fitting[0], list(fitting[1 : 1 + runner_ups]), len(fitting), "searched")
