@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 # One identifier type for systems, datacenters, models, workloads and links. Names reach the LP
 # as indices, never as PuLP names, so PuLP's character rewriting cannot merge two of them.
@@ -21,6 +22,20 @@ BYTES_PER_VALUE: dict[str, float] = {"fp4": 0.5, "fp8": 1.0, "bf16": 2.0, "fp16"
 Fraction = Annotated[float, Field(gt=0, le=1)]
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
+
+
+def _iso_date(value: object) -> object:
+    """YYYY-MM-DD text (quoted in YAML) as a date; YAML's own dates pass through."""
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date written as YYYY-MM-DD") from None
+    return value
+
+
+# A calendar date written as YYYY-MM-DD.
+Date = Annotated[datetime.date, BeforeValidator(_iso_date)]
 
 
 class Strict(BaseModel):

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from fleetcore.schema import Fraction, Name, NonNegInt, PositiveInt, Precision, Strict
+from fleetcore.schema import Date, Fraction, Name, NonNegInt, PositiveInt, Precision, Strict
 from fleetcore.units import Bandwidth, Bytes, Count, Duration, Flops, Power
 
 PositiveFlops = Annotated[Flops, Field(gt=0)]
@@ -144,6 +144,13 @@ class Reliability(Sourced):
     )
 
 
+class Contract(Strict):
+    """A reserved-capacity term: `term` long from its start, at usd_per_hour per unit."""
+
+    term_s: PositiveDuration = Field(alias="term")
+    usd_per_hour: Annotated[float, Field(gt=0)]
+
+
 class System(Sourced):
     """The unit bought or rented: a server, a rack, or a CPU-only server (accelerators: 0)."""
 
@@ -168,6 +175,11 @@ class System(Sourced):
     maintenance_fraction_per_year: Fraction | None = None
     # Share of nameplate power an owned, powered unit draws while idle.
     idle_power_fraction: Fraction | None = None
+    # Term contracts (reserved capacity) offered for this system: committed for the whole term
+    # at a price per unit-hour that includes energy and facility.
+    contracts: list[Contract] = Field(default_factory=list)
+    # First date units can be delivered, rented or contracted (a generation not yet shipping).
+    available_from: Date | None = None
     # Host cores kept for the framework, data loading and NCCL per accelerator; the rest can
     # run verifier sandboxes.
     host_cores_reserved_per_accelerator: Annotated[float, Field(ge=0)]

@@ -107,7 +107,12 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
             )
             bought = sum(_count(v, relaxed) for v, _ in model.in_service((d, s), t.index, False))
             owned = model.owned((d, s)) + bought
-            units = owned + rented
+            contracted = sum(
+                _count(var, relaxed)
+                for (d2, s2, t0, k), var in model.contract.items()
+                if (d2, s2) == (d, s) and model.contract_covers(s, k, t0, t.index)
+            )
+            units = owned + rented + contracted
             out.append(
                 ScheduleRow(
                     period=t.index,
@@ -119,6 +124,7 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                     arriving=arriving,
                     owned_units=owned,
                     rented_units=rented,
+                    contracted_units=contracted,
                     units=units,
                     power_w=units * catalog.system(s).power_w,
                     busy_units=busy_s.get((d, s, t.index), 0.0) / t.length_s,

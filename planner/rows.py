@@ -62,7 +62,8 @@ class FleetRow:
 class ScheduleRow:
     """per calendar period, site and system: ordered (units ordered at the period's start),
     arriving (units delivered then), owned_units (in service and owned: bought before or
-    during the plan), rented_units (on demand this period), units (all in service), power_w,
+    during the plan), rented_units (on demand this period), contracted_units (under term
+    contracts that cover this period), units (all in service), power_w,
     busy_units (average units given to work over the period)"""
 
     period: int
@@ -74,6 +75,7 @@ class ScheduleRow:
     arriving: float
     owned_units: float
     rented_units: float
+    contracted_units: float
     units: float
     power_w: float
     busy_units: float

@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field
 
 from fleetcore.errors import ConfigError, Problem
-from fleetcore.schema import Name, Strict
+from fleetcore.schema import Date, Name, Strict
 from fleetcore.yamlio import Doc, Loc, load_yaml, merge, validate
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
@@ -44,6 +44,8 @@ class Economics(Strict):
     # capex x r / (1 - (1 + r)^-lifetime_years) per year in service (0: straight line,
     # capex / lifetime_years). Finance convention: 8-12%/year.
     cost_of_capital: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # The calendar date the horizon starts on; needed when a placed system has available_from.
+    start_date: Date | None = None
     currency: Literal["USD"] = "USD"
 
 
@@ -160,6 +162,8 @@ def load_scenario(
     if topo is not None:
         for rule in SCENARIO_RULES:
             problems.extend(rule(data, doc, topo))
+        if catalog is not None:
+            problems.extend(_dated_systems_need_a_start_date(data, doc, topo, catalog))
     if problems:
         raise ConfigError(problems)
     assert catalog is not None and topo is not None
@@ -288,6 +292,24 @@ def _deadlines_within_horizon(data: ScenarioData, doc: Doc, topo: Topology) -> l
                 )
             )
     return out
+
+
+def _dated_systems_need_a_start_date(
+    data: ScenarioData, doc: Doc, topo: Topology, catalog: Catalog
+) -> list[Problem]:
+    """A placed system with available_from needs economics.start_date to place it in time."""
+    if data.economics.start_date is not None:
+        return []
+    dated = [s for s in topo.system_names() if catalog.system(s).available_from is not None]
+    if not dated:
+        return []
+    return [
+        doc.problem(
+            ("economics",),
+            f"{', '.join(dated)} {'is' if len(dated) == 1 else 'are'} available only from a date "
+            "(catalog available_from): give economics.start_date, the date the horizon starts",
+        )
+    ]
 
 
 SCENARIO_RULES: list[Callable[[ScenarioData, Doc, Topology], list[Problem]]] = [

@@ -153,8 +153,9 @@ def check_unit_bounds(ctx: Context) -> list[str]:
 def check_fleet_ledger(ctx: Context) -> list[str]:
     """per pool and calendar period t: arriving[t] = sum of orders placed at t' whose lead time
     ends at t (the first period starting at least lead_time after t'); owned_units[t] = owned +
-    arrivals so far, less those past their lifetime; units[t] = owned_units[t] + rented_units[t];
-    no orders under rental pricing, no rentals under amortised pricing"""
+    arrivals so far, less those past their lifetime; units[t] = owned_units[t] + rented_units[t]
+    + contracted_units[t]; no orders under rental pricing, no rentals under amortised pricing,
+    contracts only under mixed pricing"""
     economics = ctx.scenario.data.economics
     catalog = ctx.scenario.catalog
     topo = ctx.scenario.topology
@@ -185,9 +186,14 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
             out.append(f"{where}: {r.arriving:g} arriving, orders placed earlier give {arriving:g}")
         if abs(owned - r.owned_units) > ABS_TOL:
             out.append(f"{where}: {r.owned_units:g} owned in service, the orders give {owned:g}")
-        if abs(r.units - r.owned_units - r.rented_units) > ABS_TOL:
+        if abs(r.units - r.owned_units - r.rented_units - r.contracted_units) > ABS_TOL:
             out.append(
-                f"{where}: units {r.units:g} != owned {r.owned_units:g} + rented {r.rented_units:g}"
+                f"{where}: units {r.units:g} != owned {r.owned_units:g} + rented "
+                f"{r.rented_units:g} + contracted {r.contracted_units:g}"
+            )
+        if economics.pricing != "mixed" and r.contracted_units > 0:
+            out.append(
+                f"{where}: {r.contracted_units:g} contracted under {economics.pricing} pricing"
             )
         if economics.pricing == "rental" and r.ordered > 0:
             out.append(f"{where}: {r.ordered:g} ordered under rental pricing")

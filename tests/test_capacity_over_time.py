@@ -244,3 +244,91 @@ def test_capital_is_recovered_as_an_annuity_at_the_cost_of_capital(tmp_path: Pat
     assert math.isclose(crf, 0.263797, rel_tol=1e-5)
     plan = planner.solve(sc)
     assert math.isclose(plan.total_cost_usd, n * c * crf, rel_tol=REL)
+
+
+def _quarter_job_mixed(tmp_path: Path, contract_usd_per_hour: float, name: str) -> planner.Scenario:
+    """A one-quarter pretraining job, mixed pricing, buying priced out (capex x 100): the choice
+    is on-demand rental for the quarter or a 1-year term contract."""
+    job = {
+        "kind": "pretrain",
+        "model": "llama-3.1-8b",
+        "tokens": "300B",
+        "deadline": "91.25 days",
+        "goodput": 0.9,
+        "global_batch_tokens": "4M",
+    }
+    overlay = {
+        "systems": {
+            "hgx-h100": {
+                "capex_usd": 30_000_000,
+                "contracts": [{"term": "1 year", "usd_per_hour": contract_usd_per_hour}],
+            }
+        }
+    }
+    return scenario(
+        tmp_path,
+        {"a": h100()},
+        {"pt": job},
+        {"horizon": "365 days", "period": "1 quarter", "pricing": "mixed"},
+        catalog=overlay,
+        name=name,
+    )
+
+
+def test_reserved_or_on_demand_switches_at_the_utilisation_break_even(tmp_path: Path) -> None:
+    """Used for a quarter of the year (utilisation 25%), a 1-year contract at c per hour costs
+    c x 8,760 h against on-demand p x 2,190 h: the contract wins below c = 0.25 p."""
+    probe = _quarter_job_mixed(tmp_path, 1.0, "probe")
+    p = probe.catalog.system("hgx-h100").rental_usd_per_hour
+    role = by_name(probe)["pt"].roles[0]
+    n = ceil(role.amount / (role.rates["hgx-h100"].per_unit_s * QUARTER_S))
+    for c, reserved in ((0.24 * p, True), (0.26 * p, False)):
+        plan = planner.solve(_quarter_job_mixed(tmp_path, c, f"c{c:.2f}"))
+        rows = schedule(plan)
+        if reserved:
+            assert [rows[t].contracted_units for t in range(4)] == [n, n, n, n]
+            assert math.isclose(plan.total_cost_usd, n * c * 8760, rel_tol=REL)
+        else:
+            assert rows[0].rented_units == n and rows[0].contracted_units == 0
+            assert math.isclose(plan.total_cost_usd, n * p * QUARTER_S / 3600, rel_tol=REL)
+
+
+def test_a_system_is_used_only_from_its_availability_date(tmp_path: Path) -> None:
+    """An H100 server that ships only from 2027-07-02 (182 days into a horizon starting
+    2027-01-01): the first quarter starting on or after it is Q3 (day 182.5), so serving that
+    launches at Q3 buys its units then, and they are charged for half a year."""
+    economics = {
+        "horizon": "365 days",
+        "period": "1 quarter",
+        "pricing": "amortised",
+        "start_date": "2027-01-01",
+    }
+    overlay = {"systems": {"hgx-h100": {"available_from": "2027-07-02"}}}
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M", start="182.5 days")},
+        economics,
+        catalog=overlay,
+    )
+    n = ceil(flat_need(sc, "chat"))
+    plan = planner.solve(sc)
+    rows = schedule(plan)
+    assert [rows[t].ordered for t in range(4)] == [0, 0, n, 0]
+    c, life = capex(sc)
+    assert math.isclose(plan.total_cost_usd, n * c * (YEAR_S / 2) / life, rel_tol=REL)
+
+
+def test_a_dated_system_without_a_start_date_is_a_clear_error(tmp_path: Path) -> None:
+    import pytest
+
+    from fleetcore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="economics.start_date"):
+        scenario(
+            tmp_path,
+            {"a": h100()},
+            {"chat": inference("20M")},
+            {"horizon": "365 days", "pricing": "amortised"},
+            catalog={"systems": {"hgx-h100": {"available_from": "2027-07-02"}}},
+        )

@@ -546,9 +546,9 @@ def add_link(model: Model) -> None:
 
 @family("ownedbusy", "datacenter:system:period")
 def add_ownedbusy(model: Model) -> None:
-    """sum_{w,r,p in t} u[w,r,d,s,p] · len_p / 3600 - rent[d,s,t] · len_t / 3600 <= o[d,s,t]
-    (hours, where units can be rented: rented units run first, their energy is in the price;
-    owned units run the rest and pay energy)"""
+    """sum_{w,r,p in t} u[w,r,d,s,p] · len_p / 3600 - leased[d,s,t] · len_t / 3600 <= o[d,s,t]
+    (hours, where units can be rented or contracted: leased units run first, their energy is in
+    the price; owned units run the rest and pay energy)"""
     busy: dict[tuple[str, str, int], Pairs] = {key: [] for key in model.owned_busy_h}
     period = {p.index: p for p in model.periods}
     for (_w, _r, d, s, p), var in model.u.items():
@@ -557,5 +557,6 @@ def add_ownedbusy(model: Model) -> None:
             busy[key].append((var, period[p].length_s / 3600.0))
     for (d, s, t), o in model.owned_busy_h.items():
         hours = model.calendar[t].length_s / 3600.0
-        pairs = busy[(d, s, t)] + [(o, -1.0), (model.rent[(d, s, t)], -hours)]
+        leased = [(v, -c * hours) for v, c in model.leased((d, s), t)]
+        pairs = busy[(d, s, t)] + [(o, -1.0)] + leased
         model.row("ownedbusy", model.at((d, s), t), pairs, "<=", 0.0)

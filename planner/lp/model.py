@@ -217,6 +217,8 @@ class Model:
     # -- variables (declared in planner/lp/variables.py) -------------------------------------
     buy: dict[PoolT, Var] = field(default_factory=dict)  # units ordered at the start of t
     rent: dict[PoolT, Var] = field(default_factory=dict)  # units rented on demand during t
+    # units under term contract k of the system, starting at t (they serve for the term)
+    contract: dict[tuple[str, str, int, int], Var] = field(default_factory=dict)
     m: dict[str, Var] = field(default_factory=dict)  # CPU servers per site
     u: dict[UKey, Var] = field(default_factory=dict)  # units per work item, pool and period
     u_by_role: dict[tuple[str, str], list[tuple[str, str, Period, Var]]] = field(
@@ -309,20 +311,56 @@ class Model:
         lead = self.scenario.catalog.system(system).lead_time_s
         return lead if self.multi_period and lead is not None else 0.0
 
+    def available_s(self, system: str) -> float:
+        """Seconds from the start of the horizon until `system` can be delivered, rented or
+        contracted (its catalog available_from; 0 when none is given)."""
+        when = self.scenario.catalog.system(system).available_from
+        start = self.scenario.data.economics.start_date
+        if when is None or start is None:
+            return 0.0
+        return max(0.0, (when - start).days * 86400.0)
+
+    def first_period(self, system: str) -> int | None:
+        """The first calendar period in which `system` is available (None: not in the
+        horizon)."""
+        ready_s = self.available_s(system)
+        for c in self.calendar:
+            if c.start_s >= ready_s - SAME_INSTANT_S:
+                return c.index
+        return None
+
     def arrival(self, system: str, t: int) -> int | None:
         """The calendar period in which units of `system` ordered at the start of t start to
-        serve: the first whose start is at least the lead time later (None: after the
-        horizon)."""
-        ready_s = self.calendar[t].start_s + self.lead_time_s(system)
+        serve: the first whose start is at least the lead time later and at or after the
+        system's availability (None: after the horizon)."""
+        ready_s = max(self.calendar[t].start_s + self.lead_time_s(system), self.available_s(system))
         for c in self.calendar[t:]:
             if c.start_s >= ready_s - SAME_INSTANT_S:
                 return c.index
         return None
 
+    def contract_covers(self, system: str, k: int, t_start: int, t: int) -> bool:
+        """Whether contract k of `system` started at t_start serves in calendar period t."""
+        term_s = self.scenario.catalog.system(system).contracts[k].term_s
+        start_s = self.calendar[t_start].start_s
+        return t_start <= t and self.calendar[t].start_s < start_s + term_s - SAME_INSTANT_S
+
+    def leased(self, pool: Pool, t: int) -> Pairs:
+        """Units of `pool` serving in t that the plan does not own: rented on demand in t, or
+        under a term contract that covers t."""
+        d, s = pool
+        pairs: Pairs = []
+        if (d, s, t) in self.rent:
+            pairs.append((self.rent[(d, s, t)], 1.0))
+        for (d2, s2, t0, k), var in self.contract.items():
+            if (d2, s2) == pool and self.contract_covers(s, k, t0, t):
+                pairs.append((var, 1.0))
+        return pairs
+
     def in_service(self, pool: Pool, t: int, rented: bool = True) -> Pairs:
         """Variable part of the units of `pool` serving in calendar period t: units bought that
         have arrived and not reached the end of their lifetime, plus (rented=True) units rented
-        in t. The owned units (model.owned) come on top, as a constant."""
+        or contracted for t. The owned units (model.owned) come on top, as a constant."""
         d, s = pool
         lifetime_s = self.scenario.catalog.system(s).lifetime_s
         start_s = self.calendar[t].start_s
@@ -336,8 +374,8 @@ class Model:
             retired = self.multi_period and start_s >= self.calendar[arrive].start_s + lifetime_s
             if not retired:
                 pairs.append((var, 1.0))
-        if rented and (d, s, t) in self.rent:
-            pairs.append((self.rent[(d, s, t)], 1.0))
+        if rented:
+            pairs += self.leased(pool, t)
         return pairs
 
     def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:

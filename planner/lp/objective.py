@@ -20,6 +20,9 @@ def define_objective(model: Model) -> None:
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · maintenance_fraction_per_year · years in service (owned units too)
       rental: rent[d,s,t] · rental_usd_per_hour · len_t / 3600 (energy included)
+      contracts: q[d,s,t,k] · usd_per_hour_k · hours of its term inside the horizon (energy
+             included; the part of a term past the horizon is left out, as a unit's residual
+             value is)
       energy: e · ((1 - f) · busy owned hours + f · owned units · len_t / 3600), where
              e = power_w / 1000 · PUE · usd_per_kwh and f = idle_power_fraction; busy owned
              hours are o[d,s,t] where units can be rented (rented units run first), else all
@@ -101,6 +104,15 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
         hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
         pairs = [(var, spec.rental_usd_per_hour * hours[t]) for t, var in rents]
         model.terms.append(Term("rental", d, s, None, expr(pairs)))
+    contracts = [(key, var) for key, var in model.contract.items() if key[:2] == pool]
+    if contracts:
+        pairs = []
+        for (_, _, t, k), var in contracts:
+            offer = spec.contracts[k]
+            start_s = model.calendar[t].start_s
+            within_s = min(horizon_s, start_s + offer.term_s) - start_s
+            pairs.append((var, offer.usd_per_hour * within_s / S_PER_H))
+        model.terms.append(Term("contracts", d, s, None, expr(pairs)))
     if site.facility_usd_per_kw_month is not None:
         per_unit_s = site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
         pairs = [(var, per_unit_s * service_s(model, s, t)) for t, var in buys]
@@ -118,9 +130,9 @@ def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
     idle = spec.idle_power_fraction or 0.0
     busy: Pairs = []
     period = {p.index: p for p in model.periods}
-    rented = {key[2] for key in model.owned_busy_h if key[:2] == pool}
+    leased = {key[2] for key in model.owned_busy_h if key[:2] == pool}
     for (_w, _r, d2, s2, p), var in model.u.items():
-        if (d2, s2) == pool and period[p].calendar not in rented:
+        if (d2, s2) == pool and period[p].calendar not in leased:
             busy.append((var, period[p].length_s / S_PER_H))
     busy += [(o, 1.0) for key, o in model.owned_busy_h.items() if key[:2] == pool]
     pairs = [(v, c * kwh_usd * (1 - idle)) for v, c in busy]

@@ -4,6 +4,7 @@ name and names carry a counter, so this order is the solver's column order).
 | variable | meaning | unit |
 | buy[d,s,t] | units of system s ordered for d at the start of calendar period t (they serve from the first period after the lead time), integer (amortised, mixed pricing) | units |
 | rent[d,s,t] | units of s rented on demand at d for calendar period t, integer (rental, mixed pricing) | units |
+| q[d,s,t,k] | units of s under the system's term contract k at d, starting at t and serving for the term, integer (mixed pricing) | units |
 | m[d] | CPU-only servers at d, integer, >= owned | units |
 | u[w,r,d,s,p] | units of (d,s) given to role r of w in period p (only where it can run) | units |
 | y[w,d] | training job w hosted at d (binary) | - |
@@ -34,7 +35,9 @@ def declare_variables(model: Model) -> None:
             declare_pretrain(model, demand)
         if demand.rl is not None:
             declare_rl(model, demand)
-    for d, s, t in model.rent:
+    # Rentals first, in their own order (unchanged plans), then pools with contracts only.
+    leased = list(model.rent) + sorted({k[:3] for k in model.contract} - set(model.rent))
+    for d, s, t in leased:
         model.owned_busy_h[(d, s, t)] = model.new_var("o", 0)
 
 
@@ -44,11 +47,19 @@ def declare_units(model: Model) -> None:
     price); m[d] in [owned, inf) integer CPU-only servers."""
     pricing = model.scenario.data.economics.pricing
     for pool in model.pools():
+        first = model.first_period(pool[1])
+        contracts = model.scenario.catalog.system(pool[1]).contracts
         for t in model.calendar:
             if pricing != "rental" and model.arrival(pool[1], t.index) is not None:
                 model.buy[(*pool, t.index)] = model.new_var("n", 0, None, pulp.LpInteger)
+            if first is None or t.index < first:
+                continue
             if pricing != "amortised":
                 model.rent[(*pool, t.index)] = model.new_var("r", 0, None, pulp.LpInteger)
+            if pricing == "mixed":
+                for k in range(len(contracts)):
+                    var = model.new_var("q", 0, None, pulp.LpInteger)
+                    model.contract[(*pool, t.index, k)] = var
     for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
         if cpu is not None:
