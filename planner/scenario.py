@@ -9,6 +9,7 @@ and raised together as one ConfigError.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,7 +208,11 @@ def _relative(base_dir: Path, ref: str) -> Path:
 def _topology_ref(base_dir: Path, ref: str) -> str:
     """A preset name stays a name (topologies.builder.is_topology_path); a path is taken
     relative to base_dir."""
-    return str(_relative(base_dir, ref)) if is_topology_path(ref) else ref
+    if not is_topology_path(ref):
+        return ref
+    path = str(_relative(base_dir, ref))
+    # pathlib drops a leading './', which is what made `./multi-dc` a path.
+    return path if is_topology_path(path) else f".{os.sep}{path}"
 
 
 def _reanchor(problem: Problem, doc: Doc, loc: Loc) -> Problem:
