@@ -12,6 +12,7 @@ import math
 import os
 import re
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,7 +33,7 @@ class Doc:
 
     data: Any
     file: str
-    lines: dict[Loc, tuple[str, int]] = field(default_factory=dict)
+    lines: dict[Loc, tuple[str, int | None]] = field(default_factory=dict)
 
     def where(self, loc: Loc) -> tuple[str, int | None, str]:
         """(file, line, dotted path) for a location, matching as much of it as the data has.
@@ -350,8 +351,8 @@ class _Builder:
         if self.count > MAX_VALUES:
             raise self._fail(
                 line,
-                f"more than {MAX_VALUES:,} values once aliases are expanded (each use of an "
-                f"alias counts as a copy of its anchor): too large for an input file",
+                f"more than {MAX_VALUES:,} values, counting each use of an alias as a copy of "
+                f"its anchor: too large for an input file",
             )
 
     def _place(self, line: int) -> tuple[Loc, bool, bool]:
@@ -597,10 +598,10 @@ def problems_from(exc: ValidationError, doc: Doc, prefix: Loc = ()) -> list[Prob
     return problems
 
 
-_NAME_PATTERN = Name.__metadata__[0].pattern
+_NAME_PATTERN = Name.__metadata__[0].pattern  # type: ignore[attr-defined]
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: Mapping[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return "unknown field (check the spelling; see the documented fields)"

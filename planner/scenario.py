@@ -281,7 +281,9 @@ def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
         nested: Any = value
         for part in reversed(parts):
             nested = {part: nested}
-        lines = {tuple(parts[:i]): (where, None) for i in range(1, len(parts) + 1)}
+        lines: dict[Loc, tuple[str, int | None]] = {
+            tuple(parts[:i]): (where, None) for i in range(1, len(parts) + 1)
+        }
         doc = merge(doc, Doc(nested, where, lines))
     if problems:
         raise ConfigError(problems)
