@@ -549,22 +549,46 @@ def _merge_into(out: Doc, at: Loc, value: Any, src: Doc, src_loc: Loc) -> None:
             if key in current and isinstance(current[key], dict) and isinstance(sub, dict):
                 _merge_into(out, at + (key,), sub, src, src_loc + (key,))
             else:
+                old = current.get(key)
                 current[key] = copy.deepcopy(sub)
-                _copy_lines(out, at + (key,), src, src_loc + (key,))
+                _copy_lines(out, at + (key,), old, sub, src, src_loc + (key,))
         return
+    old = current
     if not at:
         out.data = copy.deepcopy(value)
     else:
         parent[at[-1]] = copy.deepcopy(value)
-    _copy_lines(out, at, src, src_loc)
+    _copy_lines(out, at, old, value, src, src_loc)
 
 
-def _copy_lines(out: Doc, at: Loc, src: Doc, src_loc: Loc) -> None:
-    for loc in [k for k in out.lines if k[: len(at)] == at and len(k) > len(at)]:
-        del out.lines[loc]
-    for loc, where in src.lines.items():
-        if loc[: len(src_loc)] == src_loc:
-            out.lines[at + loc[len(src_loc) :]] = where
+def _copy_lines(out: Doc, at: Loc, old: Any, new: Any, src: Doc, src_loc: Loc) -> None:
+    """The lines below `at` become those of `new` in src: cost in the size of old and new, not
+    of the whole document (a catalog overlay of many entries merged key by key)."""
+    for rel in _inner_locs(old):
+        out.lines.pop(at + rel, None)
+    for rel in [(), *_inner_locs(new)]:
+        where = src.lines.get(src_loc + rel)
+        if where is not None:
+            out.lines[at + rel] = where
+
+
+def _inner_locs(value: Any) -> list[Loc]:
+    """Locations of everything inside a value (not the value itself), without recursion."""
+    out: list[Loc] = []
+    todo: list[tuple[Loc, Any]] = [((), value)]
+    while todo:
+        loc, node = todo.pop()
+        items = (
+            node.items()
+            if isinstance(node, dict)
+            else enumerate(node)
+            if isinstance(node, list)
+            else ()
+        )
+        for key, sub in items:
+            out.append(loc + (key,))
+            todo.append((loc + (key,), sub))
+    return out
 
 
 def validate(model: type[M], doc: Doc, loc: Loc = (), context: dict[str, Any] | None = None) -> M:
