@@ -295,11 +295,10 @@ class _Open:
     keep: bool  # False inside a skipped entry (a duplicate key or a key that is not a name)
     anchor: str | None
     start_count: int
-    first_line: int  # index into _Builder.order when it opened
+    first_line: int  # len(_Builder.order) when it opened: its lines are recorded after that
     below: int = 0  # levels of nesting below this one
     key: str | None = None  # mapping: the key whose value comes next (None: expecting a key)
-    key_line: int = 0
-    key_ok: bool = True
+    key_ok: bool = True  # False: that value is read but dropped (the key was refused)
     is_key: bool = False  # a mapping or list written as a key (refused; built, then dropped)
 
 
@@ -307,7 +306,7 @@ class _Open:
 class _Anchor:
     value: Any
     loc: Loc
-    lines: tuple[int, int]  # slice of _Builder.order: the locations it recorded
+    lines: tuple[int, int]  # slice of _Builder.order: the locations recorded below it
     count: int
     depth: int
 
@@ -355,7 +354,7 @@ class _Builder:
                 f"its anchor: too large for an input file",
             )
 
-    def _place(self, line: int) -> tuple[Loc, bool, bool]:
+    def _place(self) -> tuple[Loc, bool, bool]:
         """(location, kept, is_key) of the next value, from its parent's state."""
         if not self.stack:
             return (), True, False
@@ -371,7 +370,7 @@ class _Builder:
             self.order.append(loc)
         self.doc.lines[loc] = (self.file, line)
 
-    def _attach(self, value: Any, loc: Loc, keep: bool, line: int) -> None:
+    def _attach(self, value: Any) -> None:
         """Put a finished value into its parent (or make it the document)."""
         if not self.stack:
             self.doc.data = value
@@ -387,7 +386,7 @@ class _Builder:
     def _key(self, parent: _Open, key: str | None, line: int) -> None:
         """A mapping key was read: check it and wait for its value."""
         assert isinstance(parent.value, dict)
-        parent.key, parent.key_line, parent.key_ok = key or "", line, key is not None
+        parent.key, parent.key_ok = key or "", key is not None
         if key is None:
             self.problems.append(
                 Problem(self.file, line, format_path(parent.loc), "keys must be names")
@@ -412,7 +411,7 @@ class _Builder:
 
     def _scalar(self, event: yaml.ScalarEvent, line: int) -> None:
         self._count(1, line)
-        loc, keep, is_key = self._place(line)
+        loc, keep, is_key = self._place()
         plain = event.tag is None and event.implicit[0]
         if is_key:
             # Keys are names: their text as written, but not null, a boolean or a tagged value.
@@ -428,18 +427,15 @@ class _Builder:
         if keep and (not self.stack or isinstance(self.stack[-1].value, list)):
             self._record(loc, line)
         if event.anchor is not None:
-            self._define(event.anchor, _Anchor(value, loc, self._recorded(loc, keep), 1, 0), line)
-        self._attach(value, loc, keep, line)
-
-    def _recorded(self, loc: Loc, keep: bool) -> tuple[int, int]:
-        n = len(self.order)
-        return (n - 1, n) if keep and n and self.order[-1] == loc else (n, n)
+            # A scalar has no lines below it to copy.
+            self._define(event.anchor, _Anchor(value, loc, (0, 0), 1, 0), line)
+        self._attach(value)
 
     def _start(self, event: yaml.CollectionStartEvent, line: int) -> None:
         self._count(1, line)
         if len(self.stack) >= MAX_DEPTH:
             raise self._fail(line, f"mappings and lists nested deeper than {MAX_DEPTH} levels")
-        loc, keep, is_key = self._place(line)
+        loc, keep, is_key = self._place()
         if is_key:
             self._key(self.stack[-1], None, line)
             loc, keep = self.stack[-1].loc, False
@@ -455,9 +451,8 @@ class _Builder:
                 )
             )
         value: dict[str, Any] | list[Any] = {} if isinstance(event, yaml.MappingStartEvent) else []
-        start = len(self.order) - (1 if keep and self.order and self.order[-1] == loc else 0)
         self.stack.append(
-            _Open(value, loc, keep, event.anchor, self.count - 1, start, is_key=is_key)
+            _Open(value, loc, keep, event.anchor, self.count - 1, len(self.order), is_key=is_key)
         )
 
     def _end(self) -> None:
@@ -475,7 +470,7 @@ class _Builder:
                 done.below + 1,
             )
             self._define(done.anchor, anchor, 0)
-        self._attach(done.value, done.loc, done.keep, 0)
+        self._attach(done.value)
 
     def _define(self, name: str, anchor: _Anchor, line: int) -> None:
         if name in self.anchors:
@@ -491,7 +486,7 @@ class _Builder:
 
     def _alias(self, event: yaml.AliasEvent, line: int) -> None:
         name = event.anchor
-        loc, keep, is_key = self._place(line)
+        loc, keep, is_key = self._place()
         if any(frame.anchor == name for frame in self.stack):
             raise self._fail(
                 line, f"recursive alias *{name}: it is used inside its own anchor", format_path(loc)
@@ -519,7 +514,7 @@ class _Builder:
             for old in self.order[start:end]:
                 if len(old) > len(anchor.loc):
                     self._record(loc + old[len(anchor.loc) :], self.doc.lines[old][1] or line)
-        self._attach(copy.deepcopy(anchor.value), loc, keep, line)
+        self._attach(copy.deepcopy(anchor.value))
 
 
 def merge(base: Doc, overlay: Doc, at: Loc = ()) -> Doc:

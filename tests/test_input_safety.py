@@ -239,6 +239,23 @@ def test_a_file_just_under_the_size_limit_is_read(tmp_path: Path) -> None:
         yamlio.load_yaml(path)
 
 
+def test_merging_a_large_overlay_is_linear(tmp_path: Path) -> None:
+    # A catalog overlay of many entries within the limits (here 3,000 over 3,000) used to take
+    # seconds to merge: every key rescanned every line of the document.
+    base = yamlio.parse_yaml(
+        "models:\n" + "".join(f"  a{i}: {{x: 1, y: [1, 2]}}\n" for i in range(3000)), "base.yaml"
+    )
+    overlay = yamlio.parse_yaml(
+        "models:\n" + "".join(f"  b{i}: {{x: 2, y: [3]}}\n" for i in range(3000)), "over.yaml"
+    )
+    started = time.perf_counter()
+    merged = yamlio.merge(base, overlay)
+    assert time.perf_counter() - started < 1.0
+    assert len(merged.data["models"]) == 6000
+    assert merged.where(("models", "b2999", "y", 0))[:2] == ("over.yaml", 3001)
+    assert merged.where(("models", "a0", "x"))[:2] == ("base.yaml", 2)
+
+
 def device_or_fifo(site: Path, kind: str) -> str:
     if kind == "fifo":
         os.mkfifo(site / "pipe.yaml")
