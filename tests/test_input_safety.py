@@ -16,6 +16,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import textwrap
 import time
 import tracemalloc
@@ -165,6 +167,40 @@ def test_alias_bomb_is_refused_quickly_naming_file_and_line(
     # The alias use that passes the limit: the 6th line of the bomb (9**5 values by then).
     line = len((site / file).read_text(encoding="utf-8").splitlines()) - 3
     assert_reported(err, file, line, "", f"more than {yamlio.MAX_VALUES:,} values")
+
+
+CHILD = """
+import resource, sys, time
+import cli
+worst = 0.0
+for path in sys.argv[1:]:
+    started = time.perf_counter()
+    code = cli.main(["validate", path])
+    worst = max(worst, time.perf_counter() - started)
+    assert code == 1, (path, code)
+print(worst, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_hostile_inputs_end_within_2s_and_200mb_in_one_process(site: Path) -> None:
+    # The issue's bar for the whole process (libyaml's memory included, which tracemalloc does
+    # not see): a 10-line alias bomb, /dev/zero, a FIFO and a 1 GB file.
+    (site / "bomb.yaml").write_text(BOMB, encoding="utf-8")
+    os.mkfifo(site / "pipe.yaml")
+    with open(site / "big.yaml", "wb") as handle:
+        handle.truncate(2**30)
+    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parent)}
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, "bomb.yaml", "/dev/zero", "pipe.yaml", "big.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    worst_s, max_rss_kb = result.stdout.split()
+    assert float(worst_s) < 2.0
+    assert int(max_rss_kb) < 200_000
 
 
 def test_aliases_within_the_limit_still_work(tmp_path: Path) -> None:
