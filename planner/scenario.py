@@ -20,7 +20,7 @@ from pydantic import Field
 
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.schema import Name, Strict
-from fleetcore.yamlio import Doc, Loc, load_yaml, merge, parse_value, validate
+from fleetcore.yamlio import MAX_DEPTH, Doc, Loc, load_yaml, merge, parse_value, validate
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
 from planner.workloads import Workload, check_workload_refs
@@ -278,6 +278,16 @@ def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
             problems.append(Problem(where, None, key, str(exc)))
             continue
         parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
+        if len(parts) > MAX_DEPTH:
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    "",
+                    f"a path of more than {MAX_DEPTH} fields: no field is that deep",
+                )
+            )
+            continue
         nested: Any = value
         for part in reversed(parts):
             nested = {part: nested}
