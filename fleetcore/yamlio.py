@@ -182,10 +182,15 @@ def _parse(text: str, file: str, doc: Doc, problems: list[Problem]) -> bool:
             return _Builder(file, doc, problems).run(yaml.parse(text, Loader=yaml.SafeLoader))
         except yaml.YAMLError as exc:
             first = exc
-    raise ConfigError([_syntax_problem(first, file)]) from None
+    raise ConfigError([_syntax_problem(first, file, text)]) from None
 
 
-def _syntax_problem(exc: yaml.YAMLError, file: str) -> Problem:
+def _syntax_problem(exc: yaml.YAMLError, file: str, text: str) -> Problem:
+    if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, int):
+        # A control character (NUL, ...): the reader gives its offset, not a line.
+        at = text.count("\n", 0, exc.position) + 1
+        reason = f"character #x{exc.character:04x} is not allowed in YAML ({exc.reason})"
+        return Problem(file, at, "", f"YAML syntax error: {reason}")
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
     reason = getattr(exc, "problem", None) or str(exc)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -343,6 +344,77 @@ def test_a_directory_is_refused(site: Path, capsys: pytest.CaptureFixture[str]) 
     code, _, err = run(capsys, "validate", "scenario.yaml", "--topology", "dir.yaml")
     assert code == 1, err
     assert "is a directory" in err
+
+
+def test_binary_and_control_characters_are_errors_with_a_line(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site / "latin1.yaml").write_bytes(b"description: caf\xe9\n")
+    code, _, err = run(capsys, "validate", "latin1.yaml")
+    assert code == 1, err
+    assert_reported(err, "latin1.yaml", None, "", "not UTF-8 text (byte 17)")
+    (site / "nul.yaml").write_bytes(b"description: x\ntopology: a\x00b\n")
+    code, _, err = run(capsys, "validate", "nul.yaml")
+    assert code == 1, err
+    assert_reported(err, "nul.yaml", 2, "", "character #x0000 is not allowed")
+
+
+# Fragments a hurried edit or a hostile file might insert.
+FRAGMENTS = [
+    "&a ", "*a", "[", "]", "{", "}", ": ", "- ", "\t", "'", '"', "!!int ", "!!str ", "? ",
+    "<<: ", "---\n", "0500", "1:40", "1,5M", ".inf", "~", "\n  ", "1e308", "-1", "&b [*a, *a]",
+    "*b", "99999999999999999999", "\x00", "|\n", "!!python/object:os.system ",
+]  # fmt: skip
+
+
+def mutations(seed: int, count: int) -> Iterator[tuple[str, str]]:
+    """(file name, mutated text) of the shipped scenario and topology, reproducibly."""
+    rng = random.Random(seed)
+    root = Path(cli.__file__).parent
+    bases = {
+        "scenario.yaml": (root / "planner/scenarios/frontier-lab.yaml").read_text(),
+        "topo.yaml": (root / "topologies/presets/multi-dc.yaml").read_text(),
+    }
+    for _ in range(count):
+        name = rng.choice(sorted(bases))
+        text = bases[name]
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(text) + 1)
+            if rng.random() < 0.6:
+                text = text[:at] + rng.choice(FRAGMENTS) + text[at:]
+            else:
+                text = text[:at] + text[at + rng.randint(1, 12) :]
+        yield name, text
+
+
+def test_mutated_shipped_files_never_crash_the_loader(tmp_path: Path) -> None:
+    for name, text in mutations(seed=1, count=500):
+        try:
+            yamlio.parse_yaml(text, name)
+        except yamlio.ConfigError as exc:
+            assert all(p.file == name and p.message for p in exc.problems), str(exc)
+
+
+def test_mutated_shipped_files_exit_0_or_1_with_file_and_line(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario_text = (Path(cli.__file__).parent / "planner/scenarios/frontier-lab.yaml").read_text()
+    for name, text in mutations(seed=2, count=60):
+        (site / "scenario.yaml").write_text(
+            scenario_text.replace("topology: multi-dc", "topology: topo.yaml"), encoding="utf-8"
+        )
+        (site / "topo.yaml").write_text(
+            (Path(cli.__file__).parent / "topologies/presets/multi-dc.yaml").read_text()
+        )
+        if name == "scenario.yaml":
+            text = text.replace("topology: multi-dc", "topology: topo.yaml")
+        (site / name).write_text(text, encoding="utf-8")
+        code, _, err = run(capsys, "validate", "scenario.yaml")
+        assert code in (0, 1), err
+        if code == 1:
+            # Every problem names a file (a line where the file has one).
+            for line in err.splitlines()[:-1]:
+                assert re.match(r"(scenario\.yaml|topo\.yaml|<--[^>]*>)(:\d+)?: ", line), err
 
 
 # ---- Numbers by this project's rules, not YAML 1.1's ------------------------------------------
