@@ -173,8 +173,8 @@ def parse_value(text: str) -> Any:
 
 def _parse(text: str, file: str, doc: Doc, problems: list[Problem]) -> bool:
     """Fill doc from text; False when the text holds no document. libyaml's event parser when
-    present (the same events and lines, about 20x faster); on a syntax error the pure-Python parser re-reads small texts for its clearer
-    messages (they name the character, e.g. a tab)."""
+    present (the same events and lines, about 20x faster); on a syntax error the pure-Python
+    parser re-reads small texts for its clearer messages (they name the character, e.g. a tab)."""
     fast = getattr(yaml, "CSafeLoader", None)
     try:
         return _Builder(file, doc, problems).run(yaml.parse(text, Loader=fast or yaml.SafeLoader))
