@@ -64,8 +64,9 @@ EXAMPLES = {
 # Numbers: decimal digits with an optional sign, fraction and exponent; ',' or '_' only between
 # groups of three digits ('1,000,000', '1_000'); no leading zero ('0500' is not 500). The same
 # rules as plain numbers in YAML files (fleetcore.yamlio.plain_scalar).
-_INT = r"(?:0|[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{0,2}(?:_\d{3})+|[1-9]\d*)"
-_NUMBER = rf"[-+]?(?:{_INT}(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+# ASCII digits only ([0-9], not \d, which also matches other scripts' digits).
+_INT = r"(?:0|[1-9][0-9]{0,2}(?:,[0-9]{3})+|[1-9][0-9]{0,2}(?:_[0-9]{3})+|[1-9][0-9]*)"
+_NUMBER = rf"[-+]?(?:{_INT}(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _QUANTITY_RE = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z/]+)\s*$")
 _COUNT_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 _COUNT_RE = re.compile(rf"^\s*({_NUMBER})\s*([KMBGTP]?)\s*$")
