@@ -489,7 +489,7 @@ def test_plain_numbers_still_read(tmp_path: Path) -> None:
     assert isinstance(data["a"], int) and isinstance(data["d"], float)
     assert parse_count("1,000,000") == parse_count("1_000") * 1000 == 1e6
     assert parse_quantity("1,000 W", "power") == 1000.0
-    for bad in ("1,5M", "0500", "1,0000", "1_0", "00.5", "1e308T"):
+    for bad in ("1,5M", "0500", "1,0000", "1_0", "00.5", "1e308T", "\u0661\u0662"):
         with pytest.raises(ValueError, match=re.escape(repr(bad))):
             parse_count(bad)
 
