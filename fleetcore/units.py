@@ -66,17 +66,35 @@ EXAMPLES = {
     "time": "'90 days' or '10 ms'",
 }
 
-_NUMBER = r"[-+]?(?:\d[\d,_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# Numbers: decimal digits with an optional sign, fraction and exponent; ',' or '_' only between
+# groups of three digits ('1,000,000', '1_000'); no leading zero ('0500' is not 500). The same
+# rules as plain numbers in YAML files (fleetcore.yamlio.plain_scalar).
+# ASCII digits only ([0-9], not \d, which also matches other scripts' digits).
+_INT = r"(?:0|[1-9][0-9]{0,2}(?:,[0-9]{3})+|[1-9][0-9]{0,2}(?:_[0-9]{3})+|[1-9][0-9]*)"
+_NUMBER = rf"[-+]?(?:{_INT}(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _QUANTITY_RE = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z/]+)\s*$")
 _COUNT_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 _COUNT_RE = re.compile(rf"^\s*({_NUMBER})\s*([KMBGTP]?)\s*$")
 
 
-def _to_float(text: str) -> float:
-    value = float(text.replace(",", "").replace("_", ""))
+def _to_float(text: str, factor: float = 1.0, written: str | None = None) -> float:
+    value = float(text.replace(",", "").replace("_", "")) * factor
     if not math.isfinite(value):
-        raise ValueError(f"{text!r} is too large to be a number")
+        raise ValueError(f"{written or text!r} is too large to be a number")
     return value
+
+
+def _hint(value: str) -> str:
+    """Why a text that looks like a number is not one by the rules above."""
+    if "," in value:
+        return (
+            " (',' only separates groups of three digits, as in 1,000,000; the decimal mark is '.')"
+        )
+    if "_" in value:
+        return " ('_' only separates groups of three digits, as in 1_000_000)"
+    if re.match(r"\s*[-+]?0\d", value):
+        return " (a number does not start with 0)"
+    return ""
 
 
 def parse_quantity(value: Any, dimension: str) -> float:
@@ -95,7 +113,7 @@ def parse_quantity(value: Any, dimension: str) -> float:
     match = _QUANTITY_RE.match(value)
     if not match:
         raise ValueError(
-            f"cannot read {value!r} as a {dimension}: write a number and a unit, "
+            f"cannot read {value!r} as a {dimension}{_hint(value)}: write a number and a unit, "
             f"e.g. {EXAMPLES[dimension]}"
         )
     number, unit = match.groups()
@@ -103,7 +121,7 @@ def parse_quantity(value: Any, dimension: str) -> float:
         other = [dim for dim, table in UNITS.items() if unit in table]
         hint = f" ({unit!r} is a {other[0]} unit)" if other else ""
         raise ValueError(f"unknown {dimension} unit {unit!r}{hint}; use one of {', '.join(units)}")
-    return _to_float(number) * units[unit]
+    return _to_float(number, units[unit], value)
 
 
 def parse_count(value: Any) -> float:
@@ -118,7 +136,10 @@ def parse_count(value: Any) -> float:
         match = _COUNT_RE.match(value)
         if match:
             number, suffix = match.groups()
-            return _to_float(number) * _COUNT_SUFFIX[suffix]
+            return _to_float(number, _COUNT_SUFFIX[suffix], value)
+        raise ValueError(
+            f"cannot read {value!r} as a number{_hint(value)} (e.g. 405e9, '405B', '15T', '10M')"
+        )
     raise ValueError(f"cannot read {value!r} as a number (e.g. 405e9, '405B', '15T', '10M')")
 
 

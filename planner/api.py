@@ -8,6 +8,7 @@ plan.costs(by="workload")
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from planner.demand import demand_for
@@ -44,16 +45,23 @@ def solve(
     Raises InfeasibleError (with a diagnosis), SolverError or VerificationError.
     """
     options = scenario.data.solver
+    given = {"solver": solver, "mip_gap": mip_gap, "time_limit_s": time_limit_s, "method": method}
+    effective = options.model_copy(update={k: v for k, v in given.items() if v is not None})
+    if effective != options:
+        # The plan records the options it was solved with (e.g. its gap target, from --gap).
+        data = scenario.data.model_copy(update={"solver": effective})
+        scenario = dataclasses.replace(scenario, data=data)
+        options = effective
     started = time.perf_counter()
     work = demands(scenario)
     model = build(scenario, work)
     built = time.perf_counter()
     stats = solve_model(
         model,
-        solver=solver or options.solver,
-        gap=options.mip_gap if mip_gap is None else mip_gap,
-        time_limit_s=options.time_limit_s if time_limit_s is None else time_limit_s,
-        method=method or options.method,
+        solver=options.solver,
+        gap=options.mip_gap,
+        time_limit_s=options.time_limit_s,
+        method=options.method,
         relax_only=relax,
     )
     solved = time.perf_counter()

@@ -8,6 +8,8 @@ and raised together as one ConfigError.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +20,16 @@ from pydantic import Field
 
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.schema import Date, Name, Strict
-from fleetcore.yamlio import Doc, Loc, load_yaml, merge, validate
+from fleetcore.yamlio import MAX_DEPTH, Doc, Loc, load_yaml, merge, parse_value, validate
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
 from planner.workloads import Workload, check_workload_refs
-from topologies.builder import Topology, resolve_topology_doc, topology_from_doc
+from topologies.builder import (
+    Topology,
+    is_topology_path,
+    resolve_topology_doc,
+    topology_from_doc,
+)
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_SCENARIO = SCENARIO_DIR / "frontier-lab.yaml"
@@ -83,21 +90,19 @@ class Scenario:
     topology: Topology
     applied_overrides: tuple[str, ...]
     applied_sets: tuple[str, ...]
+    # The `topology` argument it was loaded with (--topology), kept by override().
+    topology_option: str | None = None
 
     def override(
         self, values: dict[str, Any] | None = None, scenarios: list[str] | None = None
     ) -> Scenario:
         """A new scenario with `{"dotted.path": value}` and named overrides applied."""
-        sets = [
-            f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}"
-            for k, v in (values or {}).items()
-        ]
-        sets = [s.removesuffix("\n...") for s in sets]
+        sets = [f"{k}={_yaml_text(v)}" for k, v in (values or {}).items()]
         return load_scenario(
             self.file,
             scenarios=[*self.applied_overrides, *(scenarios or [])],
             sets=[*self.applied_sets, *sets],
-            topology=None,
+            topology=self.topology_option,
         )
 
 
@@ -112,6 +117,10 @@ def load_scenario(
     scenarios: names of overrides defined in the file, applied in order.
     sets: "dotted.path=value" strings; the value is read as YAML ('200 MW', 32, true).
     topology: replace the scenario's topology (a preset name or a file path).
+
+    Paths are relative to where they are written: `topology:` and `catalog:` in the scenario file
+    (or its named overrides) to that file's folder; `topology` here and paths given with `sets`
+    (the command line) to the working directory.
     """
     file = str(path if path is not None else DEFAULT_SCENARIO)
     doc = load_yaml(file)
@@ -125,7 +134,9 @@ def load_scenario(
     data = validate(ScenarioData, doc)
     problems: list[Problem] = []
     base_dir = Path(file).parent
-    catalog_files = [_relative(base_dir, f) for f in data.catalog]
+    catalog_files = [
+        _relative(_base_dir(doc, ("catalog", i), base_dir), f) for i, f in enumerate(data.catalog)
+    ]
     catalog = None
     try:
         catalog = load_catalog(catalog_files)
@@ -137,7 +148,7 @@ def load_scenario(
         )
     topo = None
     if catalog is not None:
-        topo_ref = _topology_ref(base_dir, data.topology)
+        topo_ref = _topology_ref(_base_dir(doc, ("topology",), base_dir), data.topology)
         topo_file = None
         try:
             topo_doc = resolve_topology_doc(topo_ref)
@@ -176,7 +187,29 @@ def load_scenario(
         topology=topo,
         applied_overrides=tuple(scenarios),
         applied_sets=tuple(sets),
+        topology_option=topology,
     )
+
+
+def _yaml_text(value: Any) -> str:
+    """A value as `--set` text that parse_value reads back as the same value."""
+    text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...")
+    if isinstance(value, str):
+        try:
+            same = parse_value(text) == value
+        except ValueError:
+            same = False
+        if not same:
+            # e.g. '1e9': YAML 1.1 text that this project reads as a number.
+            return json.dumps(value)
+    return text
+
+
+def _base_dir(doc: Doc, loc: Loc, scenario_dir: Path) -> Path:
+    """Where a path at `loc` is relative to: the scenario's folder when the scenario file (or one
+    of its overrides) wrote it, the working directory when the command line did."""
+    file, _, _ = doc.where(loc)
+    return scenario_dir if file == doc.file else Path()
 
 
 def _relative(base_dir: Path, ref: str) -> Path:
@@ -185,10 +218,13 @@ def _relative(base_dir: Path, ref: str) -> Path:
 
 
 def _topology_ref(base_dir: Path, ref: str) -> str:
-    """A preset name stays a name; a path is taken relative to the scenario file."""
-    if ref.endswith((".yaml", ".yml")) or "/" in ref:
-        return str(_relative(base_dir, ref))
-    return ref
+    """A preset name stays a name (topologies.builder.is_topology_path); a path is taken
+    relative to base_dir."""
+    if not is_topology_path(ref):
+        return ref
+    path = str(_relative(base_dir, ref))
+    # pathlib drops a leading './', which is what made `./multi-dc` a path.
+    return path if is_topology_path(path) else f".{os.sep}{path}"
 
 
 def _reanchor(problem: Problem, doc: Doc, loc: Loc) -> Problem:
@@ -248,16 +284,28 @@ def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
             problems.append(Problem(where, None, "", "expected path.to.field=value"))
             continue
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as exc:
-            reason = getattr(exc, "problem", None) or str(exc)
-            problems.append(Problem(where, None, key, f"cannot read the value as YAML: {reason}"))
+            # The rules and limits of YAML files: `0500` or `1:40` is an error, not 320 or 100.
+            value = parse_value(raw) if raw.strip() else ""
+        except ValueError as exc:
+            problems.append(Problem(where, None, key, str(exc)))
             continue
         parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
+        if len(parts) > MAX_DEPTH:
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    "",
+                    f"a path of more than {MAX_DEPTH} fields: no field is that deep",
+                )
+            )
+            continue
         nested: Any = value
         for part in reversed(parts):
             nested = {part: nested}
-        lines = {tuple(parts[:i]): (where, None) for i in range(1, len(parts) + 1)}
+        lines: dict[Loc, tuple[str, int | None]] = {
+            tuple(parts[:i]): (where, None) for i in range(1, len(parts) + 1)
+        }
         doc = merge(doc, Doc(nested, where, lines))
     if problems:
         raise ConfigError(problems)
@@ -288,7 +336,8 @@ def _deadlines_within_horizon(data: ScenarioData, doc: Doc, topo: Topology) -> l
                 doc.problem(
                     ("workloads", name, "deadline"),
                     f"deadline ({deadline_s / 86400:g} days) is past the planning horizon "
-                    f"({horizon_s / 86400:g} days); lengthen economics.horizon or shorten the deadline",
+                    f"({horizon_s / 86400:g} days); lengthen economics.horizon or shorten the "
+                    f"deadline",
                 )
             )
     return out

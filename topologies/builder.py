@@ -14,6 +14,7 @@ says so and the summary shows the pieces.
 from __future__ import annotations
 
 import heapq
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,26 +152,32 @@ def load_topology(name_or_path: str, catalog: Catalog) -> Topology:
     return topology_from_doc(resolve_topology_doc(name_or_path), catalog)
 
 
+def is_topology_path(ref: str) -> bool:
+    """Whether a topology reference names a file: it contains a '/' (or the OS's separator) or
+    ends in .yaml/.yml. Anything else is a preset name, so a stray file in the working directory
+    never replaces a preset: to use a file named like one, write ./multi-dc."""
+    return ref.endswith((".yaml", ".yml")) or "/" in ref or os.sep in ref
+
+
 def resolve_topology_doc(name_or_path: str) -> Doc:
-    """The raw YAML of a preset (by name) or a topology file (by path), not yet validated, so a
-    scenario can merge its `topology_changes` over it first."""
-    path = Path(name_or_path)
-    if not path.is_file():
-        if name_or_path in presets():
-            path = PRESET_DIR / f"{name_or_path}.yaml"
-        elif path.suffix not in (".yaml", ".yml") and "/" not in name_or_path:
-            raise ConfigError(
-                [
-                    Problem(
-                        "<command line>",
-                        None,
-                        "topology",
-                        f"{name_or_path!r} is neither a topology preset nor a file; "
-                        f"presets: {', '.join(presets())}",
-                    )
-                ]
-            )
-    return load_yaml(path)
+    """The raw YAML of a preset (by name) or a topology file (by path, see is_topology_path), not
+    yet validated, so a scenario can merge its `topology_changes` over it first."""
+    if is_topology_path(name_or_path):
+        return load_yaml(name_or_path)
+    if name_or_path not in presets():
+        raise ConfigError(
+            [
+                Problem(
+                    "<command line>",
+                    None,
+                    "topology",
+                    f"{name_or_path!r} is neither a topology preset nor a file path; "
+                    f"presets: {', '.join(presets())} (a file is named by a path: one with a "
+                    f"'/' or ending in .yaml, e.g. ./{name_or_path})",
+                )
+            ]
+        )
+    return load_yaml(PRESET_DIR / f"{name_or_path}.yaml")
 
 
 def topology_from_doc(doc: Doc, catalog: Catalog) -> Topology:

@@ -97,6 +97,61 @@ def _count(value: str, option: str) -> float:
         raise _problem(option, str(exc)) from None
 
 
+# Numbers given on the command line are checked before any model runs: finite, within their
+# range, and at most MAX_INPUT, far beyond any real fleet (15T tokens is 1.5e13) but small
+# enough that the products of several inputs stay finite (1e308 tokens used to overflow).
+MAX_INPUT = 1e18
+# Bounds of the pricing options, as for a topology's datacenters.
+PUE_RANGE = (1.0, 3.0)
+# Instance sizes up to this many units are each tried (work grows with the square of it).
+MAX_UNITS_PER_INSTANCE_LIMIT = 256
+
+Check = tuple[str, float | int | None, float | None, bool]  # option, value, low, low open
+
+
+def _check_numbers(*checks: Check, high: dict[str, float] | None = None) -> None:
+    """ConfigError naming every option whose value is not finite, below its low bound (or at
+    it, when open) or above MAX_INPUT (or its bound in `high`)."""
+    problems = []
+    for option, value, low, low_open in checks:
+        if value is None:
+            continue
+        top = (high or {}).get(option, MAX_INPUT)
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            message = f"must be a finite number, got {shown}"
+        elif low is not None and (value <= low if low_open else value < low):
+            message = f"must be {'greater than' if low_open else 'at least'} {low:g}, got {shown}"
+        elif value > top:
+            message = f"must be at most {top:g}, got {shown if len(shown) < 40 else 'more'}"
+        else:
+            continue
+        problems.append(Problem(CMDLINE, None, option, message))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _number(text: str) -> float | None:
+    """A number inside a compound option (--verifier NAME=CORE_S) for _check_numbers; None
+    when it is not one (the spec then says what is wrong)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _check_pricing(pue: float, electricity_usd_per_kwh: float) -> list[Check]:
+    return [
+        ("--pue", pue, PUE_RANGE[0], False),
+        ("--electricity-usd-per-kwh", electricity_usd_per_kwh, 0.0, False),
+    ]
+
+
+def _checked_count(value: str | None, option: str, low_open: bool = True) -> Check:
+    """A count option (e.g. '15T') as a Check: parsed now so that its size is checked."""
+    return (option, None if value is None else _count(value, option), 0.0, low_open)
+
+
 def _spec(model: type[BaseModel], data: dict[str, Any], options: dict[str, str]) -> Any:
     """Validate a spec built from options; errors name the option, not the field."""
     try:
@@ -194,6 +249,11 @@ def kv(
           --precision fp8 --system hgx-h100 --hbm-usable-fraction 1.0
       planner estimate kv --model deepseek-v3 --tokens 128K --batch 8 --json
     """
+    _check_numbers(
+        _checked_count(tokens, "--tokens"),
+        ("--batch", batch, 1, False),
+        ("--hbm-usable-fraction", hbm_usable_fraction, 0.0, True),
+    )
     catalog = load_catalog(catalog_files)
     _model(catalog, model)
     if system is not None:
@@ -298,6 +358,18 @@ def inference(
       planner estimate inference --model llama-3.1-405b --system hgx-h100 \\
           --max-units-per-instance 1     # BF16 does not fit one server: says what does
     """
+    _check_numbers(
+        ("--prompt-tokens", prompt_tokens, 0, True),
+        ("--output-tokens", output_tokens, 0, True),
+        ("--tokens-per-s-per-user", tokens_per_s_per_user, 0.0, True),
+        ("--votes", votes, 0, True),
+        _checked_count(requests_per_day, "--requests-per-day"),
+        ("--peak-to-average", peak_to_average, 1.0, False),
+        ("--hbm-usable-fraction", hbm_usable_fraction, 0.0, True),
+        ("--max-units-per-instance", max_units_per_instance, 1, False),
+        *_check_pricing(pue, electricity_usd_per_kwh),
+        high={"--pue": PUE_RANGE[1], "--max-units-per-instance": MAX_UNITS_PER_INSTANCE_LIMIT},
+    )
     catalog = load_catalog(catalog_files)
     _model(catalog, model)
     _system(catalog, system)
@@ -445,6 +517,18 @@ def pretrain(
       planner estimate pretrain --model chinchilla-70b --system gb200-nvl72 \\
           --tokens-per-param 20 --goodput 0.9 --units 10 --pricing amortised --json
     """
+    _check_numbers(
+        _checked_count(tokens, "--tokens"),
+        ("--tokens-per-param", tokens_per_param, 0.0, True),
+        ("--goodput", goodput, 0.0, True),
+        ("--units", units, 1, False),
+        ("--sequence-length", sequence_length, 0, True),
+        ("--bytes-per-param", bytes_per_param, 0.0, True),
+        _checked_count(global_batch_tokens, "--global-batch-tokens"),
+        ("--hbm-usable-fraction", hbm_usable_fraction, 0.0, True),
+        *_check_pricing(pue, electricity_usd_per_kwh),
+        high={"--pue": PUE_RANGE[1], "--goodput": 1.0},
+    )
     catalog = load_catalog(catalog_files)
     _model(catalog, model)
     _system(catalog, system)
@@ -621,6 +705,27 @@ def rl(
       planner estimate rl --policy deepseek-v3 --precision fp8 --problems 100K \\
           --samples-per-problem 8 --json
     """
+    _check_numbers(
+        _checked_count(problems, "--problems"),
+        ("--samples-per-problem", samples_per_problem, 0, True),
+        ("--prompt-tokens", prompt_tokens, 0, True),
+        ("--completion-tokens", completion_tokens, 0, True),
+        ("--kept-fraction", kept_fraction, 0.0, True),
+        ("--epochs", epochs, 0, True),
+        _checked_count(samples_per_update, "--samples-per-update"),
+        ("--goodput", goodput, 0.0, True),
+        ("--generation-tokens-per-s", generation_tokens_per_s, 0.0, True),
+        *[
+            ("--verifier", _number(v.partition("=")[2].partition("@")[0]), None, False)
+            for v in verifiers
+        ],
+        *[
+            ("--reward-model", _number(r.split(":")[2]), None, False)
+            for r in reward_models
+            if r.count(":") >= 2
+        ],
+        high={"--kept-fraction": 1.0, "--goodput": 1.0},
+    )
     catalog = load_catalog(catalog_files)
     _model(catalog, policy, "--policy")
     rms = [_reward_model(t, i) for i, t in enumerate(reward_models)]

@@ -13,7 +13,8 @@ catalog_option = click.option(
     multiple=True,
     type=click.Path(dir_okay=False),
     metavar="FILE",
-    help="Catalog YAML overlaid on the shipped one (repeatable; later files win).",
+    help="Catalog YAML overlaid on the shipped one (repeatable; later files win; relative to the "
+    "working directory).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
 
@@ -23,7 +24,8 @@ def scenario_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--topology",
         default=None,
-        help="Replace the scenario's topology: a preset name or a YAML file.",
+        help="Replace the scenario's topology: a preset name, or a YAML file (a path with a '/' "
+        "or ending in .yaml, relative to the working directory).",
     )(func)
     func = click.option(
         "--set",
