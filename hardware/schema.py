@@ -62,6 +62,30 @@ def _names_a_figure(model: type, parts: list[str]) -> bool:
     return getattr(nested, "__origin__", None) is dict or "dict" in str(nested)
 
 
+class ServingFigures(Strict):
+    """Serving (decode/prefill) figures of one accelerator; the serving model reads these.
+
+    compute_utilisation: share of dense peak reached by large GEMMs, per precision (a precision
+      missing here falls back to the next wider one listed, at its utilisation x its peak);
+    hbm_bandwidth_utilisation: share of peak HBM bandwidth that streaming weights and KV reach;
+    gemm_half_tokens: tokens per GEMM at which its efficiency is half of its large-batch value,
+      efficiency(n) = n / (n + gemm_half_tokens);
+    scale_up_latency / scale_out_latency: one hop of a collective over NVLink-class fabric or
+      over the scale-out NIC; bandwidth utilisation of both fabrics;
+    step_overhead: fixed time per decode step (scheduler, sampling, launches, host sync);
+    runtime_reserve: HBM per accelerator kept for activations, workspace, CUDA context.
+    """
+
+    compute_utilisation: dict[Precision, Fraction] = Field(min_length=1)
+    hbm_bandwidth_utilisation: Fraction
+    gemm_half_tokens: Annotated[float, Field(ge=0)]
+    scale_up_latency_s: Annotated[Duration, Field(ge=0)] = Field(alias="scale_up_latency")
+    scale_out_latency_s: Annotated[Duration, Field(ge=0)] = Field(alias="scale_out_latency")
+    link_bandwidth_utilisation: Fraction
+    step_overhead_s: Annotated[Duration, Field(ge=0)] = Field(alias="step_overhead")
+    runtime_reserve_bytes: Annotated[Bytes, Field(ge=0)] = Field(alias="runtime_reserve")
+
+
 class Accelerator(Sourced):
     vendor: str
     # Dense peak FLOP/s per precision (no sparsity). A precision not listed is unsupported.
@@ -71,6 +95,7 @@ class Accelerator(Sourced):
     scale_up_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="scale_up_bandwidth")
     scale_out_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="scale_out_bandwidth")
     power_w: PositivePower = Field(alias="power")
+    serving: ServingFigures
 
 
 class Cpu(Sourced):
@@ -82,9 +107,6 @@ class Efficiency(Strict):
     """Named efficiency factors of a system; the demand models read these, never constants."""
 
     training_mfu: Fraction
-    decode_bandwidth_utilisation: Fraction
-    decode_compute_utilisation: Fraction
-    prefill_compute_utilisation: Fraction
 
 
 class System(Sourced):
@@ -137,6 +159,36 @@ class System(Sourced):
         return self
 
 
+class MLADims(Strict):
+    """Multi-head latent attention dims (DeepSeek-V2/V3): per head, the query/key dim is
+    qk_nope_head_dim + qk_rope_head_dim, the value dim v_head_dim; the KV cache stores one latent
+    of kv_lora_rank elements plus one shared rope key of qk_rope_head_dim per token per layer."""
+
+    qk_nope_head_dim: PositiveInt
+    qk_rope_head_dim: PositiveInt
+    v_head_dim: PositiveInt
+    kv_lora_rank: PositiveInt
+
+
+class MoEDims(Strict):
+    """Mixture-of-experts shape: `experts` routed experts per MoE layer, `active_experts` routed
+    per token, `shared_experts` always active, each a gated FFN of width `expert_ffn`
+    (3 · hidden · expert_ffn parameters); the first `dense_layers` layers have a dense FFN."""
+
+    experts: PositiveInt
+    active_experts: PositiveInt
+    shared_experts: NonNegInt = 0
+    expert_ffn: PositiveInt
+    dense_layers: NonNegInt = 0
+
+
+class Checkpoint(Strict):
+    """The bytes a published checkpoint of one precision really loads (some layers stay wider)."""
+
+    weights_bytes: PositiveBytes = Field(alias="weights")
+    source: Source
+
+
 class ModelArch(Sourced):
     """A transformer's shape. Dense models omit active_params (all parameters are active)."""
 
@@ -150,6 +202,10 @@ class ModelArch(Sourced):
     attention: Literal["gqa", "mla"] = "gqa"
     # MLA stores one compressed latent (plus its rope key) per token per layer, in elements.
     kv_latent_dim: PositiveInt | None = None
+    mla: MLADims | None = None
+    moe: MoEDims | None = None
+    # Weight bytes of published checkpoints per precision, where they differ from params x bytes.
+    checkpoints: dict[Precision, Checkpoint] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _attention_fields(self) -> ModelArch:
@@ -164,7 +220,33 @@ class ModelArch(Sourced):
             raise ValueError("an MLA model needs kv_latent_dim (elements per token per layer)")
         if self.active_params is not None and self.active_params > self.params:
             raise ValueError("active_params cannot exceed params")
+        if self.mla is not None:
+            if self.attention != "mla":
+                raise ValueError("mla dims are for attention: mla")
+            if self.kv_latent_dim != self.mla.kv_lora_rank + self.mla.qk_rope_head_dim:
+                raise ValueError("kv_latent_dim must equal mla.kv_lora_rank + mla.qk_rope_head_dim")
+        if self.moe is not None:
+            if self.moe.active_experts > self.moe.experts:
+                raise ValueError("moe.active_experts cannot exceed moe.experts")
+            if self.moe.dense_layers >= self.layers:
+                raise ValueError("moe.dense_layers must be fewer than layers")
+            if self.routed_expert_params >= self.params:
+                raise ValueError("the routed experts (moe dims) exceed params")
         return self
+
+    @property
+    def moe_layers(self) -> int:
+        return 0 if self.moe is None else self.layers - self.moe.dense_layers
+
+    @property
+    def expert_params(self) -> float:
+        """Parameters of one routed expert: 3 · hidden · expert_ffn (gate, up, down)."""
+        return 0.0 if self.moe is None else 3.0 * self.hidden * self.moe.expert_ffn
+
+    @property
+    def routed_expert_params(self) -> float:
+        """All routed experts of all MoE layers: moe_layers · experts · expert_params."""
+        return 0.0 if self.moe is None else self.moe_layers * self.moe.experts * self.expert_params
 
     @property
     def active(self) -> float:
