@@ -357,6 +357,134 @@ def inference(
     _emit(est, as_json, rows)
 
 
+DEFAULT_CURVE = "10,20,30,40,50,60,80,100,125,150,200"
+
+
+@command.command("curve")
+@click.option("--model", required=True, help="Catalog model name.")
+@click.option(
+    "--system", "systems", multiple=True, required=True, help="Catalog system (repeatable)."
+)
+@click.option("--precision", type=PRECISIONS, default="fp8", show_default=True, help="Weights.")
+@click.option(
+    "--kv-precision", type=PRECISIONS, default=None, help="KV cache [default: --precision]."
+)
+@click.option("--prompt-tokens", type=int, default=1000, show_default=True)
+@click.option("--output-tokens", type=int, default=1000, show_default=True)
+@click.option(
+    "--interactivity",
+    default=DEFAULT_CURVE,
+    show_default=True,
+    help="Comma-separated tokens/s/user targets.",
+)
+@click.option(
+    "--prefill",
+    type=click.Choice(["disaggregated", "aggregated"]),
+    default="disaggregated",
+    show_default=True,
+    help="Prompts on their own instances, or chunked into the decode steps.",
+)
+@click.option("--plot", "plot_path", default=None, help="Also save the curve as a PNG here.")
+@click.option(
+    "--pricing", type=click.Choice(["rental", "amortised"]), default="rental", show_default=True
+)
+@catalog_option
+@json_option
+def curve(
+    model: str,
+    systems: tuple[str, ...],
+    precision: str,
+    kv_precision: str | None,
+    prompt_tokens: int,
+    output_tokens: int,
+    interactivity: str,
+    prefill: str,
+    plot_path: str | None,
+    pricing: str,
+    catalog_files: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Throughput per accelerator and $/M output tokens against tokens/s per user.
+
+    Each point re-chooses the serving layout that maximises throughput at its interactivity;
+    throughput counts output tokens and includes each request's prefill share.
+
+    \b
+    Examples:
+      planner estimate curve --model llama-3.1-70b --system hgx-b200 --system hgx-h100
+      planner estimate curve --model deepseek-r1 --precision fp4 --kv-precision fp8 \\
+          --system gb200-nvl72 --system hgx-b200 --interactivity 25,50,75,100,125 --json
+    """
+    from planner.demand.inference import interactivity_curve
+
+    catalog = load_catalog(catalog_files)
+    _model(catalog, model)
+    for s in systems:
+        _system(catalog, s)
+    try:
+        targets = [float(x) for x in interactivity.split(",") if x.strip()]
+    except ValueError:
+        raise _problem("--interactivity", f"{interactivity!r}: give numbers, e.g. 10,30,100")
+    if not targets or min(targets) <= 0:
+        raise _problem("--interactivity", "give positive tokens/s/user targets")
+    spec = _spec(
+        InferenceSpec,
+        dict(
+            kind="inference",
+            model=model,
+            precision=precision,
+            kv_precision=kv_precision,
+            requests_per_day="1M",
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            tokens_per_s_per_user=targets[0],
+            prefill=prefill,
+        ),
+        {},
+    )
+    points = interactivity_curve(spec, catalog, list(systems), targets, pricing)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps(_jsonable(points), indent=2))
+    else:
+        click.echo(
+            f"{model} ({precision}, kv {spec.kv}), {prompt_tokens} in / {output_tokens} out, "
+            f"{prefill} prefill, {pricing} prices; output tok/s per accelerator (prefill included)"
+        )
+        click.echo(f"{'system':<14} {'tok/s/user':>10} {'tok/s/GPU':>10} {'$/M tok':>9}  layout")
+        for p in points:
+            if p.feasible:
+                click.echo(
+                    f"{p.system:<14} {p.tokens_per_s_per_user:>10g} "
+                    f"{p.output_tokens_per_s_per_accelerator:>10,.0f} "
+                    f"{p.usd_per_million_tokens:>9.3f}  {p.layout}"
+                )
+            else:
+                click.echo(
+                    f"{p.system:<14} {p.tokens_per_s_per_user:>10g} {'-':>10} {'-':>9}  "
+                    f"{p.layout[:100]}"
+                )
+    if plot_path:
+        from planner.plots import pyplot, save_png
+
+        plt = pyplot()
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        for s in systems:
+            mine = [p for p in points if p.system == s and p.feasible]
+            xs = [p.tokens_per_s_per_user for p in mine]
+            ax1.plot(xs, [p.output_tokens_per_s_per_accelerator for p in mine], marker="o", label=s)
+            ax2.plot(xs, [p.usd_per_million_tokens for p in mine], marker="o", label=s)
+        ax1.set_xlabel("tokens/s per user")
+        ax1.set_ylabel("output tokens/s per accelerator")
+        ax2.set_xlabel("tokens/s per user")
+        ax2.set_ylabel(f"$ per million output tokens ({pricing})")
+        ax2.set_yscale("log")
+        for ax in (ax1, ax2):
+            ax.grid(True, alpha=0.3)
+            ax.legend()
+        fig.suptitle(f"{model} {precision}, {prompt_tokens}/{output_tokens} tokens")
+        click.echo(f"plot: {save_png(fig, plot_path)}", err=as_json)
+
+
 @command.command("pretrain")
 @click.option("--model", required=True, help="Catalog model name.")
 @click.option("--system", required=True, help="Catalog system name.")

@@ -179,11 +179,11 @@ def _hbm_batch(load: ModelLoad, lay: Layout) -> float:
 
 def _evaluate(
     hw: Hardware, load: ModelLoad, lay: Layout, target: float | None, chunked: bool
-) -> tuple[DecodePoint | None, str]:
-    """The operating point of one layout, or (None, why not)."""
+) -> tuple[DecodePoint | None, str, float]:
+    """The operating point of one layout, or (None, why not, its TPOT floor in s)."""
     b_hbm = _hbm_batch(load, lay)
     if b_hbm < lay.pp:
-        return None, f"{lay.label()}: {b_hbm:.1f} sequences fit HBM (need >= {lay.pp})"
+        return None, f"{lay.label()}: {b_hbm:.1f} sequences fit HBM (need >= {lay.pp})", math.inf
     b_lat: float | None = None
     if target is None:
         batch = math.floor(b_hbm)
@@ -193,9 +193,14 @@ def _evaluate(
         batch = min(math.floor(b_hbm), int(b_lat))
         if batch < lay.pp:
             floor_terms = step_terms(hw, load, lay, lay.pp, chunked)
-            return None, (
-                f"{lay.label()}: TPOT at the smallest batch is {floor_terms.tpot_s * 1e3:.1f} ms "
-                f"vs the {budget * 1e3:.1f} ms budget ({floor_terms.describe()})"
+            return (
+                None,
+                (
+                    f"{lay.label()}: TPOT at the smallest batch is "
+                    f"{floor_terms.tpot_s * 1e3:.1f} ms vs the {budget * 1e3:.1f} ms budget "
+                    f"({floor_terms.describe()})"
+                ),
+                floor_terms.tpot_s,
             )
     terms = step_terms(hw, load, lay, batch, chunked and target is not None)
     per_inst = batch / terms.step_s
@@ -222,6 +227,7 @@ def _evaluate(
             tokens_per_s_per_unit=per_inst * lay.instances_per_unit,
         ),
         "",
+        terms.tpot_s,
     )
 
 
@@ -280,16 +286,16 @@ def decode_point(
             ),
             **base,  # type: ignore[arg-type]
         )
-    failures: list[str] = []
+    failures: list[tuple[float, str]] = []
     best: DecodePoint | None = None
     scored: list[DecodePoint] = []
     for spans in (False, True):
         for lay in candidates:
             if (lay.units_spanned > 1) != spans:
                 continue
-            point, why = _evaluate(hw, load, lay, tokens_per_s_per_user, chunked_prefill)
+            point, why, floor_s = _evaluate(hw, load, lay, tokens_per_s_per_user, chunked_prefill)
             if point is None:
-                failures.append(why)
+                failures.append((floor_s, why))
                 continue
             scored.append(point)
             if best is None or point.tokens_per_s_per_unit > best.tokens_per_s_per_unit * 1.001:  # type: ignore[operator]
@@ -728,3 +734,43 @@ def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple
     if prefill.feasible and utilisation < 1:
         prefill = Rate(prefill.per_unit_s * utilisation, prefill.reason + suffix)
     return decode, prefill
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of the throughput-interactivity curve of one system."""
+
+    system: str
+    tokens_per_s_per_user: float
+    feasible: bool
+    output_tokens_per_s_per_accelerator: float | None
+    usd_per_million_tokens: float | None
+    layout: str  # the reason text: layout, batch, step
+
+
+def interactivity_curve(
+    spec: InferenceSpec,
+    catalog: Catalog,
+    systems: list[str],
+    targets: list[float],
+    pricing: Pricing = "rental",
+) -> list[CurvePoint]:
+    """Output tokens/s per accelerator (prefill share included) and $/M output tokens of `spec`
+    on each system at each tokens/s/user target: the tokenomics curve. Each point re-chooses the
+    layout that maximises throughput at its target."""
+    out = []
+    for system in systems:
+        for target in targets:
+            s = spec.model_copy(update={"tokens_per_s_per_user": target, "mode": "interactive"})
+            est = estimate_inference(s, catalog, system, pricing=pricing)
+            out.append(
+                CurvePoint(
+                    system,
+                    target,
+                    est.feasible,
+                    est.output_tokens_per_s_per_accelerator,
+                    est.usd_per_million_tokens,
+                    est.reason,
+                )
+            )
+    return out
