@@ -308,9 +308,10 @@ def decode_point(
             if tokens_per_s_per_user is not None
             else "no layout holds a batch"
         )
+        closest = min(failures)[1]  # the layout with the lowest latency floor
         return DecodePoint(
             False,
-            f"{head}; e.g. {failures[0]}",
+            f"{head}; fastest: {closest}",
             instance=candidates[0],
             **base,  # type: ignore[arg-type]
         )
