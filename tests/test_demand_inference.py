@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -71,9 +70,9 @@ def test_decode_numbers_recomputed_by_hand() -> None:
     rate_fp8 = 1979e12 * sv.compute_utilisation["fp8"]
     rate_bf16 = 989e12 * sv.compute_utilisation["bf16"]  # attention at the BF16 KV precision
     eff = batch / (batch + sv.gemm_half_tokens)
-    compute = batch * (2 * 405e9 / eff) / (8 * rate_fp8) + batch * (
-        4 * 128 * 126 * 128 * ctx
-    ) / (8 * rate_bf16)
+    compute = batch * (2 * 405e9 / eff) / (8 * rate_fp8) + batch * (4 * 128 * 126 * 128 * ctx) / (
+        8 * rate_bf16
+    )
     memory = (w / 8 + batch * ctx * kv / 8) / (3.35e12 * sv.hbm_bandwidth_utilisation)
     # 2 all-reduces per layer of batch x hidden x 2 B over 8 GPUs: 2·log2(8) hops + ring volume
     ar_bytes = batch * 16384 * 2
@@ -185,6 +184,9 @@ def test_serving_figures_come_from_the_catalog(tmp_path: Path) -> None:
     # mode: batch set by HBM alone). Halve the FP8 compute utilisation: prefill halves.
     base = load_catalog()
     sv = base.accelerators["h100-sxm"].serving
+    eff = base.system("hgx-h100").efficiency
+    assert eff is not None
+    mfu = eff.training_mfu
     half = load_catalog(
         [
             _overlay(
@@ -198,8 +200,8 @@ accelerators:
 systems:
   hgx-h100:
     efficiency:
-      training_mfu: {base.system("hgx-h100").efficiency.training_mfu / 2}  # type: ignore[union-attr]
-""".replace("  # type: ignore[union-attr]", ""),
+      training_mfu: {mfu / 2}
+""",
             )
         ]
     )
@@ -231,7 +233,11 @@ def test_runtime_reserve_from_catalog_and_fraction_override(tmp_path: Path) -> N
     s = spec(output_tokens=7661, tokens_per_s_per_user=1)
     base = estimate_inference(s, CATALOG, "hgx-h100")
     over = load_catalog(
-        [_overlay(tmp_path, "accelerators:\n  h100-sxm:\n    serving:\n      runtime_reserve: 16 GB\n")]
+        [
+            _overlay(
+                tmp_path, "accelerators:\n  h100-sxm:\n    serving:\n      runtime_reserve: 16 GB\n"
+            )
+        ]
     )
     lower = estimate_inference(s, over, "hgx-h100")
     kv_seq = (1000 + 7661) * 516_096

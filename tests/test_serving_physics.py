@@ -97,7 +97,8 @@ def test_distinct_experts_per_step() -> None:
 
 
 def test_queueing_by_hand() -> None:
-    # Erlang B(2, 1): B1 = 1/2, B2 = 1·(1/2) / (2 + 1/2) = 0.2; Erlang C = 0.2 / (1 - 0.5·0.8) = 1/3.
+    # Erlang B(2, 1): B1 = 1/2, B2 = 1·(1/2) / (2 + 1/2) = 0.2;
+    # Erlang C = 0.2 / (1 - 0.5·0.8) = 1/3.
     assert erlang_b(2, 1.0) == pytest.approx(0.2)
     assert erlang_c(2, 1.0) == pytest.approx(1 / 3)
     # M/M/2 mean wait = C / (c - A) · S = S/3; M/D/2 (Allen-Cunneen) halves it: S/6.

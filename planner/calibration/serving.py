@@ -34,6 +34,7 @@ class ServingPoint:
     tolerance: float
     source: str
     assumed: str
+    known_miss: str  # why the planner does not reproduce it, if it does not ("" otherwise)
 
 
 def points(path: Path = TABLE) -> list[ServingPoint]:
@@ -71,6 +72,7 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 tolerance=float(p["tolerance"]),
                 source=p["source"],
                 assumed=str(p.get("assumed", "")),
+                known_miss=str(p.get("known_miss", "")),
             )
         )
     return out

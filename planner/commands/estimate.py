@@ -24,13 +24,13 @@ from typing import Any
 import click
 from pydantic import BaseModel, ValidationError
 
+from fleetcore.errors import ConfigError, Problem
+from fleetcore.units import format_si, parse_count
 from hardware.catalog import Catalog, load_catalog
 from planner.commands.options import catalog_option, json_option
 from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl
 from planner.demand.common import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_PUE
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE
-from fleetcore.errors import ConfigError, Problem
-from fleetcore.units import format_si, parse_count
 from planner.workloads import InferenceSpec, PretrainSpec, RLSpec
 
 CMDLINE = "<command line>"
@@ -424,7 +424,9 @@ def curve(
     try:
         targets = [float(x) for x in interactivity.split(",") if x.strip()]
     except ValueError:
-        raise _problem("--interactivity", f"{interactivity!r}: give numbers, e.g. 10,30,100")
+        raise _problem(
+            "--interactivity", f"{interactivity!r}: give numbers, e.g. 10,30,100"
+        ) from None
     if not targets or min(targets) <= 0:
         raise _problem("--interactivity", "give positive tokens/s/user targets")
     spec = _spec(

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from hardware.schema import Accelerator, Efficiency, ModelArch, System
-from fleetcore.schema import BYTES_PER_VALUE
 
 Pricing = Literal["rental", "amortised"]
 

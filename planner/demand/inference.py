@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from hardware.schema import ModelArch
 from planner.demand.common import (
@@ -48,7 +49,6 @@ from planner.demand.serving_physics import (
     step_terms,
 )
 from planner.demand.types import Rate
-from fleetcore.schema import BYTES_PER_VALUE
 from planner.workloads import InferenceSpec
 
 # Planner convention: a serving instance may span at most this many units (servers/racks),
@@ -547,7 +547,7 @@ def estimate_inference(
         )
     ckpt = arch.checkpoints.get(spec.precision)  # type: ignore[call-overload]
     lines = [
-        f"weights W = "
+        "weights W = "
         + (
             f"{gb(load.weights_bytes)} (checkpoint: {ckpt.source})"
             if ckpt is not None

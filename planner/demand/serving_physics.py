@@ -20,7 +20,7 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   ep_comm_s      = moe_layers · (2·latency + (m/g)·k·hidden·(1+2 B)·(g-1)/g / bw)
   pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
   step_s         = max(compute_s, memory_s) + tp_comm_s + ep_comm_s + pp_comm_s + step_overhead
-  chunk_s        = B · prefill tokens per output token · F_prefill / (a · peak · u)  (chunked prefill)
+  chunk_s        = B · prompt tokens per output token · F_prefill / (a · peak · u)  (aggregated)
   TPOT           = step_s + chunk_s  (a token's latency is the sum of its stages: step_s already is)
 """
 
@@ -82,7 +82,10 @@ class Layout:
         shape = f"TP{self.tp}"
         if self.moe:
             if self.attention_replicas > 1:
-                shape = f"DP{self.attention_replicas} x TP{self.tp} attention, EP{self.stage_accelerators}"
+                shape = (
+                    f"DP{self.attention_replicas} x TP{self.tp} attention, "
+                    f"EP{self.stage_accelerators}"
+                )
             else:
                 shape += f" attention, EP{self.stage_accelerators}"
         if self.pp > 1:
