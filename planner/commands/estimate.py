@@ -4,9 +4,13 @@ JSON output (--json) uses SI units and these stable keys (plus the rest of each 
   kv:        kv_bytes_per_token, kv_cache_bytes, weight_bytes [, hbm_usable_bytes, free_bytes,
              fits, max_tokens_per_sequence with --system]
   inference: feasible, reason, max_batch, max_batch_hbm, max_batch_latency, step_time_s,
-             tokens_per_s_per_system, prefill_tokens_per_s_per_system, ttft_s,
+             tpot_s, step_terms_s, tokens_per_s_per_system, prefill_tokens_per_s_per_system,
+             ttft_s, server_utilisation, output_tokens_per_s_per_accelerator,
              usd_per_million_tokens, usd_per_million_decode_tokens, instance_accelerators,
-             instances_per_unit, fits_one_unit, notes
+             tensor_parallel, pipeline_parallel, expert_parallel, instances_per_unit,
+             fits_one_unit, notes
+  curve:     [{system, tokens_per_s_per_user, feasible, output_tokens_per_s_per_accelerator,
+             usd_per_million_tokens, layout}]
   pretrain:  flops, days, time_s, accelerator_hours, energy_j, cost_usd, units, feasible
   rl:        roles [{name, work_unit, per_sample, amount, ...}], verifier_core_seconds,
              forward_backward_flop_ratio, role_flop_shares, samples, updates
@@ -254,10 +258,29 @@ def kv(
 )
 @click.option("--peak-to-average", type=float, default=1.0, show_default=True)
 @click.option(
+    "--mode",
+    type=click.Choice(["interactive", "offline"]),
+    default="interactive",
+    show_default=True,
+    help="offline: no latency target, batches limited by HBM only.",
+)
+@click.option(
+    "--prefill",
+    type=click.Choice(["disaggregated", "aggregated"]),
+    default="disaggregated",
+    show_default=True,
+    help="Prompts on their own instances, or chunked into the decode steps (longer TPOT).",
+)
+@click.option(
+    "--ttft-p99",
+    default=None,
+    help="p99 time to first token with Poisson arrivals, e.g. '2 s' (server mode).",
+)
+@click.option(
     "--hbm-usable-fraction",
     type=click.FloatRange(0, 1, min_open=True),
     default=None,
-    help="Override the system's hbm_usable_fraction.",
+    help="Use this share of HBM for weights + KV instead of hbm - runtime_reserve.",
 )
 @click.option(
     "--max-units-per-instance",
@@ -280,6 +303,9 @@ def inference(
     votes: int,
     requests_per_day: str,
     peak_to_average: float,
+    mode: str,
+    prefill: str,
+    ttft_p99: str | None,
     hbm_usable_fraction: float | None,
     max_units_per_instance: int,
     pricing: str,
@@ -311,11 +337,14 @@ def inference(
             requests_per_day=requests_per_day,
             prompt_tokens=prompt_tokens,
             output_tokens=output_tokens,
-            tokens_per_s_per_user=tokens_per_s_per_user,
+            tokens_per_s_per_user=None if mode == "offline" else tokens_per_s_per_user,
             votes=votes,
             peak_to_average=peak_to_average,
+            mode=mode,
+            prefill=prefill,
+            ttft_p99=ttft_p99,
         ),
-        {},
+        {"ttft_p99_s": "--ttft-p99"},
     )
     est = estimate_inference(
         spec,
@@ -334,8 +363,10 @@ def inference(
         ("kv bytes/token", f"{est.kv_bytes_per_token:,.0f} B"),
         (
             "instance",
-            f"{est.instance_accelerators} accelerators, {est.instances_per_unit} per unit"
-            if est.instance_accelerators
+            f"{est.instance_accelerators} accelerators (TP{est.tensor_parallel} x "
+            f"PP{est.pipeline_parallel}, EP{est.expert_parallel}), {est.instances_per_unit:g} "
+            "per unit"
+            if est.instance_accelerators and est.tensor_parallel
             else "-",
         ),
         (
@@ -347,9 +378,19 @@ def inference(
             f"{_fmt(est.step_time_s, 's')}"
             + (f" ({est.bound}-bound, budget {_fmt(est.step_budget_s, 's')})" if est.bound else ""),
         ),
+        (
+            "step terms",
+            ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in est.step_terms_s.items() if v > 0) or "-",
+        ),
+        ("TPOT", _fmt(est.tpot_s, "s")),
         ("decode tokens/s per unit", _fmt(est.tokens_per_s_per_system)),
+        ("output tok/s per accelerator", _fmt(est.output_tokens_per_s_per_accelerator)),
         ("prefill tokens/s per unit", _fmt(est.prefill_tokens_per_s_per_system)),
         ("TTFT", _fmt(est.ttft_s, "s")),
+        (
+            "server utilisation",
+            f"{est.server_utilisation:.3f}" if est.server_utilisation is not None else "-",
+        ),
         (f"$/M output tokens ({pricing})", _fmt(est.usd_per_million_tokens)),
         ("  of which decode", _fmt(est.usd_per_million_decode_tokens)),
         ("units for the demand", _fmt(est.units_for_demand)),
