@@ -338,7 +338,7 @@ def decode_point(
         tokens_per_s_per_instance=best.tokens_per_s_per_instance,
         tokens_per_s_per_unit=best.tokens_per_s_per_unit,
         alternatives=alternatives,
-        **base,  # type: ignore[arg-type]
+        **base,
     )
 
 
@@ -545,7 +545,7 @@ def estimate_inference(
                 arch, hw, spec.precision, kvp, spec.prompt_tokens + spec.output_tokens, 1
             )
         )
-    ckpt = arch.checkpoints.get(spec.precision)  # type: ignore[call-overload]
+    ckpt = arch.checkpoints.get(spec.precision)
     lines = [
         "weights W = "
         + (
@@ -623,7 +623,7 @@ def estimate_inference(
     )
     units = need_decode / decode_unit + need_prefill / prefill_unit
     s = hw.accelerator.serving
-    util = s.compute_utilisation[spec.precision]  # type: ignore[index]
+    util = s.compute_utilisation[spec.precision]
     lat = (
         f"{point.max_batch_latency:.0f}" if point.max_batch_latency is not None else "n/a (offline)"
     )

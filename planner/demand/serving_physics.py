@@ -184,7 +184,7 @@ def compute_rate(hw: Hardware, precision: str) -> float:
             f"{hw.system.accelerator}: no serving compute_utilisation for {precision} "
             f"(catalog accelerators.{hw.system.accelerator}.serving.compute_utilisation)"
         )
-    return hw.peak(precision) * util[precision]  # type: ignore[index]
+    return hw.peak(precision) * util[precision]
 
 
 def attention_rate(hw: Hardware, load: ModelLoad) -> float:
