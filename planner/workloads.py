@@ -101,6 +101,11 @@ class InferenceSpec(Strict):
     # role), or chunked into the decode steps of the same instance (aggregated: TensorRT-LLM
     # in-flight batching, vLLM chunked prefill), whose prefill chunks then lengthen each TPOT.
     prefill: Literal["disaggregated", "aggregated"] = "disaggregated"
+    # Speculative decoding / multi-token prediction: tokens drafted per sequence per step and the
+    # probability each is accepted (DeepSeek-V3 report, section 5.4.3: its MTP module's second
+    # token is accepted 85-90% of the time, i.e. draft_tokens 1, draft_acceptance ~0.85).
+    draft_tokens: Annotated[int, Field(ge=0)] = 0
+    draft_acceptance: Annotated[float, Field(ge=0, le=1)] = 0.0
     # p99 time to first token with Poisson arrivals (MLPerf Server: 2 s for Llama 2 70B). When
     # set, the fleet runs its decode slots at the utilisation an M/D/c queue allows for it.
     ttft_p99_s: PositiveDuration | None = Field(None, alias="ttft_p99")
@@ -115,6 +120,8 @@ class InferenceSpec(Strict):
     def _interactivity(self) -> InferenceSpec:
         if self.mode == "interactive" and self.tokens_per_s_per_user is None:
             raise ValueError("give tokens_per_s_per_user, or mode: offline (no latency target)")
+        if self.draft_tokens > 0 and self.draft_acceptance <= 0:
+            raise ValueError("draft_tokens needs draft_acceptance (0-1), e.g. 0.85 for MTP")
         if self.mode == "offline" and self.ttft_p99_s is not None:
             raise ValueError("ttft_p99 is a latency target: not with mode: offline")
         return self

@@ -178,3 +178,32 @@ def test_offline_beats_server_by_a_derived_margin() -> None:
     with pytest.raises(ValueError, match="tokens_per_s_per_user"):
         _spec()
     assert math.isfinite(offline.max_batch_hbm or math.inf)
+
+
+def test_speculative_decoding_tokens_per_step() -> None:
+    from planner.demand.serving_physics import tokens_per_step
+
+    # One MTP draft accepted 85% of the time: 1 + 0.85 = 1.85 tokens per step.
+    assert tokens_per_step(1, 0.85) == pytest.approx(1.85)
+    # Three drafts at 0.5: 1 + 0.5 + 0.25 + 0.125 = 1.875.
+    assert tokens_per_step(3, 0.5) == pytest.approx(1.875)
+    assert tokens_per_step(0, 0.9) == 1.0
+    base = dict(
+        kind="inference",
+        model="deepseek-v3",
+        precision="fp8",
+        requests_per_day="1M",
+        prompt_tokens=1000,
+        output_tokens=1000,
+        tokens_per_s_per_user=60,
+    )
+    plain = estimate_inference(InferenceSpec.model_validate(base), CATALOG, "hgx-b200")
+    mtp = estimate_inference(
+        InferenceSpec.model_validate({**base, "draft_tokens": 1, "draft_acceptance": 0.85}),
+        CATALOG,
+        "hgx-b200",
+    )
+    assert plain.feasible and mtp.feasible
+    # A memory-bound MoE step yields 1.85 tokens per sequence: more throughput at the target.
+    assert mtp.tokens_per_s_per_system > plain.tokens_per_s_per_system  # type: ignore[operator]
+    assert mtp.tpot_s <= 1 / 60 and mtp.tpot_s == pytest.approx(mtp.step_time_s / 1.85)  # type: ignore[operator]

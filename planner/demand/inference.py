@@ -203,7 +203,7 @@ def _evaluate(
                 floor_terms.tpot_s,
             )
     terms = step_terms(hw, load, lay, batch, chunked and target is not None)
-    per_inst = batch / terms.step_s
+    per_inst = batch * load.tokens_per_step / terms.step_s
     return (
         DecodePoint(
             True,
@@ -243,6 +243,8 @@ def decode_point(
     max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
     hbm_usable_fraction: float | None = None,
     chunked_prefill: bool = False,
+    draft_tokens: int = 0,
+    draft_acceptance: float = 0.0,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). `share` sequences share one prompt prefix's KV.
@@ -252,7 +254,16 @@ def decode_point(
     Every layout (see `layouts`) is evaluated; among those inside one unit the one with the
     highest decode tokens/s per unit wins (the smaller instance on a tie within 0.1%); layouts
     spanning units are used only when none inside one unit works, and then the best of them."""
-    load = model_load(arch, precision, kv_precision, prompt_tokens, output_tokens, share)
+    load = model_load(
+        arch,
+        precision,
+        kv_precision,
+        prompt_tokens,
+        output_tokens,
+        share,
+        draft_tokens,
+        draft_acceptance,
+    )
     base = dict(
         weight_bytes=load.weights_bytes,
         kv_bytes_per_token=load.kv_bytes_per_token,
@@ -494,7 +505,16 @@ def estimate_inference(
     kvp = spec.kv
     hw = hardware(catalog, system)
     target = spec.decode_target
-    load = model_load(arch, spec.precision, kvp, spec.prompt_tokens, spec.output_tokens, spec.votes)
+    load = model_load(
+        arch,
+        spec.precision,
+        kvp,
+        spec.prompt_tokens,
+        spec.output_tokens,
+        spec.votes,
+        spec.draft_tokens,
+        spec.draft_acceptance,
+    )
     kvb = load.kv_bytes_per_token
     group_kv = (spec.prompt_tokens + spec.votes * spec.output_tokens) * kvb
     common = dict(
@@ -533,6 +553,8 @@ def estimate_inference(
         max_units_per_instance,
         hbm_usable_fraction,
         chunked_prefill=spec.prefill == "aggregated",
+        draft_tokens=spec.draft_tokens,
+        draft_acceptance=spec.draft_acceptance,
     )
     unit_usable = usable_bytes(hw, hw.accelerators, hbm_usable_fraction)
     one_seq = (spec.prompt_tokens + spec.output_tokens) * kvb
@@ -650,7 +672,8 @@ def estimate_inference(
         f"batch = min(HBM {point.max_batch_hbm:.0f}, TPOT budget "
         + (f"{1e3 / target:.2f} ms: {lat}" if target is not None else lat)
         + f") = {point.batch}",
-        f"decode = {point.batch} / {terms.step_s * 1e3:.2f} ms = "
+        f"decode = {point.batch} x {load.tokens_per_step:.3g} tokens/step / "
+        f"{terms.step_s * 1e3:.2f} ms = "
         f"{point.tokens_per_s_per_instance:,.0f} tok/s/instance x {lay.instances_per_unit:g} = "
         f"{point.tokens_per_s_per_unit:,.0f} tok/s/unit",
         f"prefill = {a} x peak x {util:g} / F(prompt/2) = {prefill_inst:,.0f} tok/s/instance; "

@@ -21,7 +21,7 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
   step_s         = max(compute_s, memory_s) + tp_comm_s + ep_comm_s + pp_comm_s + step_overhead
   chunk_s        = B · prompt tokens per output token · F_prefill / (a · peak · u)  (aggregated)
-  TPOT           = step_s + chunk_s  (a token's latency is the sum of its stages: step_s already is)
+  TPOT           = (step_s + chunk_s) / tokens per step  (speculative decoding: > 1 per step)
 """
 
 from __future__ import annotations
@@ -117,6 +117,8 @@ class ModelLoad:
     flops_attention: float  # decode attention at mean context (absorbed MLA)
     flops_prefill: float  # forward FLOPs of a prompt token at mean context P/2
     prefill_per_output: float  # prompt tokens prefilled per output token: P / (k · O)
+    draft_tokens: int = 0  # speculative tokens verified per sequence per step
+    tokens_per_step: float = 1.0  # output tokens a sequence gains per step (accepted + 1)
 
     @property
     def flops_per_token(self) -> float:
@@ -130,11 +132,15 @@ def model_load(
     prompt_tokens: float,
     output_tokens: float,
     share: int,
+    draft_tokens: int = 0,
+    acceptance: float = 0.0,
 ) -> ModelLoad:
     """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
     the dense part when the checkpoint differs from params x bytes), KV per sequence with the
     prompt prefix shared by `share` sequences, FLOPs per decoded token at mean context
-    P + O/2."""
+    P + O/2. Speculative decoding / multi-token prediction: each step verifies `draft_tokens`
+    drafted tokens per sequence, each accepted with probability `acceptance` given the previous
+    ones were: tokens per step = (1 − α^(d+1)) / (1 − α) (Leviathan et al. 2023, eq. 1)."""
     total = checkpoint_weight_bytes(arch, precision)
     scale = total / weight_bytes(arch, precision)
     expert = arch.expert_params * weight_bytes(arch, precision) / arch.params * scale
@@ -157,7 +163,20 @@ def model_load(
         flops_attention=decode_attention_flops_per_token(arch, prompt_tokens + output_tokens / 2),
         flops_prefill=forward_flops_per_token(arch, prompt_tokens / 2),
         prefill_per_output=prompt_tokens / (share * output_tokens),
+        draft_tokens=draft_tokens,
+        tokens_per_step=tokens_per_step(draft_tokens, acceptance),
     )
+
+
+def tokens_per_step(draft_tokens: int, acceptance: float) -> float:
+    """Expected output tokens per sequence per verify step with d drafted tokens accepted
+    left to right with probability α each: 1 + α + ... + α^d = (1 − α^(d+1)) / (1 − α)
+    (d + 1 when α = 1)."""
+    if draft_tokens <= 0:
+        return 1.0
+    if acceptance >= 1.0:
+        return float(draft_tokens + 1)
+    return (1.0 - acceptance ** (draft_tokens + 1)) / (1.0 - acceptance)
 
 
 def distinct_experts(arch: ModelArch, tokens: float) -> float:
@@ -246,6 +265,7 @@ class StepTerms:
     pp_comm_s: float
     overhead_s: float
     chunk_s: float  # chunked prefill carried by the step (interactive serving)
+    tokens_per_step: float = 1.0  # output tokens per sequence per step (speculative decoding)
 
     @property
     def step_s(self) -> float:
@@ -260,8 +280,9 @@ class StepTerms:
 
     @property
     def tpot_s(self) -> float:
-        """Time per output token a user sees: the step plus the prefill chunk it carries."""
-        return self.step_s + self.chunk_s
+        """Time per output token a user sees: (the step plus the prefill chunk it carries) / the
+        tokens a step yields per sequence (1 without speculative decoding)."""
+        return (self.step_s + self.chunk_s) / self.tokens_per_step
 
     @property
     def bound(self) -> str:
@@ -283,7 +304,11 @@ class StepTerms:
                 text += f" + {name} {value * 1e3:.2f}"
         text += f" = {self.step_s * 1e3:.2f} ms"
         if self.chunk_s > 0:
-            text += f"; + prefill chunk {self.chunk_s * 1e3:.2f} = TPOT {self.tpot_s * 1e3:.2f} ms"
+            text += f"; + prefill chunk {self.chunk_s * 1e3:.2f}"
+        if self.tokens_per_step != 1.0:
+            text += f"; / {self.tokens_per_step:.2f} tokens per step"
+        if self.chunk_s > 0 or self.tokens_per_step != 1.0:
+            text += f" = TPOT {self.tpot_s * 1e3:.2f} ms"
         return text
 
 
@@ -296,22 +321,24 @@ def step_terms(
     a, tp, pp = lay.accelerators, lay.tp, lay.pp
     g, d = lay.stage_accelerators, lay.attention_replicas
     m = batch / pp  # sequences per micro-batch
+    q = 1 + load.draft_tokens  # tokens per sequence per step through the model (verification)
+    mq = m * q  # tokens per micro-batch
     # Memory: per chip per step.
-    experts = distinct_experts(arch, m)
+    experts = distinct_experts(arch, mq)
     weights_read = load.dense_bytes / tp + experts * load.expert_bytes * arch.moe_layers / g
     kv_read = batch * load.kv_read_per_sequence * kv_replication(arch, tp) / a
     memory_s = (weights_read + kv_read) / (
         hw.accelerator.hbm_bandwidth_bytes_per_s * s.hbm_bandwidth_utilisation
     )
     # Compute: dense GEMMs see m/d tokens each, expert GEMMs m·k/distinct tokens each.
-    n_dense = m / d
+    n_dense = mq / d
     dense = load.flops_dense / gemm_efficiency(hw, n_dense)
     expert = 0.0
     if arch.moe is not None and load.flops_experts > 0:
-        n_expert = m * arch.moe.active_experts / max(experts, 1e-9)
+        n_expert = mq * arch.moe.active_experts / max(experts, 1e-9)
         expert = load.flops_experts / gemm_efficiency(hw, n_expert)
-    compute_s = batch * (dense + expert) / (a * compute_rate(hw, load.precision)) + (
-        batch * load.flops_attention / (a * attention_rate(hw, load))
+    compute_s = batch * q * (dense + expert) / (a * compute_rate(hw, load.precision)) + (
+        batch * q * load.flops_attention / (a * attention_rate(hw, load))
     )
     # TP all-reduces: 2 per layer (dense); MoE: after attention, and after the dense FFNs.
     if arch.moe is None:
@@ -323,7 +350,7 @@ def step_terms(
     ep_comm_s = 0.0
     if arch.moe is not None and g > 1:
         domain = hw.system.scale_up_domain
-        per_chip = m / g * ep_bytes_per_token(arch, g)
+        per_chip = mq / g * ep_bytes_per_token(arch, g)
         up_bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
         out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
         if g <= domain:
@@ -340,7 +367,7 @@ def step_terms(
     # hops between units go over scale-out.
     pp_comm_s = 0.0
     if pp > 1:
-        hop_bytes = m * arch.hidden * ACTIVATION_BYTES / tp
+        hop_bytes = mq * arch.hidden * ACTIVATION_BYTES / tp
         cross = min(pp, lay.units_spanned) if lay.units_spanned > 1 else 0
         up_bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
         out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
@@ -349,8 +376,11 @@ def step_terms(
         )
     chunk_s = 0.0
     if with_chunk:
+        # Each step yields tokens_per_step output tokens per sequence, so it must also prefill
+        # that many times P/(k·O) prompt tokens per sequence.
         chunk_s = (
             batch
+            * load.tokens_per_step
             * load.prefill_per_output
             * load.flops_prefill
             / (a * compute_rate(hw, load.precision))
@@ -366,6 +396,7 @@ def step_terms(
         pp_comm_s=pp_comm_s,
         overhead_s=s.step_overhead_s,
         chunk_s=chunk_s,
+        tokens_per_step=load.tokens_per_step,
     )
 
 
