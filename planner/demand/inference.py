@@ -207,8 +207,7 @@ def _evaluate(
     return (
         DecodePoint(
             True,
-            f"{lay.label()}, batch {batch}, step {terms.step_s * 1e3:.1f} ms"
-            + (f", TPOT {terms.tpot_s * 1e3:.1f} ms" if terms.chunk_s > 0 else ""),
+            f"{lay.label()}, batch {batch}, step {terms.describe()}",
             weight_bytes=load.weights_bytes,
             kv_bytes_per_token=load.kv_bytes_per_token,
             kv_bytes_per_sequence=load.kv_stored_per_sequence,
