@@ -70,10 +70,12 @@ def usable_bytes(hw: Hardware, accelerators: int, hbm_usable_fraction: float | N
 
 
 def instance_sizes(hw: Hardware, max_units_per_instance: int) -> list[int]:
-    """Instance sizes tried, ascending: divisors of the scale-up domain, then whole multiples of
-    the unit (2, 3, ... units)."""
+    """Instance sizes tried, ascending: divisors of the scale-up domain and powers of two up to
+    it (a 72-GPU NVL72 domain holds one TP64 or four TP16 instances; the GPUs left over idle),
+    then whole multiples of the unit (2, 3, ... units)."""
     domain = hw.system.scale_up_domain
-    sizes = [d for d in range(1, domain + 1) if domain % d == 0]
+    powers = {1 << k for k in range(domain.bit_length()) if 1 << k <= domain}
+    sizes = sorted({d for d in range(1, domain + 1) if domain % d == 0} | powers)
     if hw.accelerators not in sizes:
         sizes.append(hw.accelerators)
     sizes += [k * hw.accelerators for k in range(2, max_units_per_instance + 1)]
@@ -101,12 +103,10 @@ def layouts(
         for pp in (p for p in range(1, a + 1) if a % p == 0):
             g = a // pp
             if arch.moe is None:
-                tps = [g] if g <= domain and domain % g == 0 and arch.heads % g == 0 else []
+                tps = [g] if g <= domain and arch.heads % g == 0 else []
             else:
                 tps = [
-                    t
-                    for t in range(1, min(g, domain) + 1)
-                    if g % t == 0 and domain % t == 0 and arch.heads % t == 0
+                    t for t in range(1, min(g, domain) + 1) if g % t == 0 and arch.heads % t == 0
                 ]
             for tp in tps:
                 stored = load.dense_bytes * (g // tp) + (load.weights_bytes - load.dense_bytes)
