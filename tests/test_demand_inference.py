@@ -33,8 +33,11 @@ def spec(**kw: object) -> InferenceSpec:
 def test_long_reasoning_output_cuts_batch_and_raises_cost() -> None:
     # Source report: a 7,661-token reasoning answer vs a 775-token chat answer cuts the feasible
     # batch ~5x at 30 tok/s/user for 405B FP8 (FP16 KV) on 8xH100. Require >= 3x.
-    chat = estimate_inference(spec(output_tokens=775), CATALOG, "hgx-h100")
-    reasoning = estimate_inference(spec(output_tokens=7661), CATALOG, "hgx-h100")
+    # The source report's setup is one 8xH100 server: pin the instance to one unit (by default
+    # the chooser may also span servers, which gives the long answers more KV room).
+    one = dict(max_units_per_instance=1)
+    chat = estimate_inference(spec(output_tokens=775), CATALOG, "hgx-h100", **one)  # type: ignore[arg-type]
+    reasoning = estimate_inference(spec(output_tokens=7661), CATALOG, "hgx-h100", **one)  # type: ignore[arg-type]
     assert chat.feasible and reasoning.feasible
     assert chat.max_batch / reasoning.max_batch >= 3  # type: ignore[operator]
     # Decode cost per output token rises >= 3x. With the prompt's prefill share included
@@ -42,9 +45,11 @@ def test_long_reasoning_output_cuts_batch_and_raises_cost() -> None:
     assert reasoning.usd_per_million_decode_tokens / chat.usd_per_million_decode_tokens >= 3  # type: ignore[operator]
     assert reasoning.usd_per_million_tokens / chat.usd_per_million_tokens >= 2.5  # type: ignore[operator]
     # With a short prompt the total cost rises >= 3x too.
-    short_chat = estimate_inference(spec(output_tokens=775, prompt_tokens=200), CATALOG, "hgx-h100")
+    short_chat = estimate_inference(
+        spec(output_tokens=775, prompt_tokens=200), CATALOG, "hgx-h100", max_units_per_instance=1
+    )
     short_reason = estimate_inference(
-        spec(output_tokens=7661, prompt_tokens=200), CATALOG, "hgx-h100"
+        spec(output_tokens=7661, prompt_tokens=200), CATALOG, "hgx-h100", max_units_per_instance=1
     )
     assert short_reason.usd_per_million_tokens / short_chat.usd_per_million_tokens >= 3  # type: ignore[operator]
 
@@ -54,7 +59,9 @@ def test_decode_numbers_recomputed_by_hand() -> None:
     # 8xH100 (TP8), disaggregated prefill: every term of the step by hand from the catalog.
     acc = CATALOG.accelerators["h100-sxm"]
     sv = acc.serving
-    est = estimate_inference(spec(output_tokens=7661), CATALOG, "hgx-h100")
+    est = estimate_inference(
+        spec(output_tokens=7661), CATALOG, "hgx-h100", max_units_per_instance=1
+    )
     assert est.feasible and est.tensor_parallel == 8 and est.pipeline_parallel == 1
     kv = 516_096.0
     w = 496e9
@@ -231,7 +238,7 @@ systems:
 
 def test_runtime_reserve_from_catalog_and_fraction_override(tmp_path: Path) -> None:
     s = spec(output_tokens=7661, tokens_per_s_per_user=1)
-    base = estimate_inference(s, CATALOG, "hgx-h100")
+    base = estimate_inference(s, CATALOG, "hgx-h100", max_units_per_instance=1)
     over = load_catalog(
         [
             _overlay(
@@ -239,11 +246,13 @@ def test_runtime_reserve_from_catalog_and_fraction_override(tmp_path: Path) -> N
             )
         ]
     )
-    lower = estimate_inference(s, over, "hgx-h100")
+    lower = estimate_inference(s, over, "hgx-h100", max_units_per_instance=1)
     kv_seq = (1000 + 7661) * 516_096
     assert base.max_batch_hbm == pytest.approx((8 * (80e9 - 8e9) - 496e9) / kv_seq, rel=1e-9)
     assert lower.max_batch_hbm == pytest.approx((8 * (80e9 - 16e9) - 496e9) / kv_seq, rel=1e-9)
-    full = estimate_inference(s, CATALOG, "hgx-h100", hbm_usable_fraction=1.0)
+    full = estimate_inference(
+        s, CATALOG, "hgx-h100", hbm_usable_fraction=1.0, max_units_per_instance=1
+    )
     assert full.max_batch_hbm == pytest.approx((640e9 - 496e9) / kv_seq, rel=1e-9)
 
 

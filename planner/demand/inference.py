@@ -250,9 +250,9 @@ def decode_point(
     chunked_prefill: prompts are prefilled in the decode steps (aggregated serving), so the
     TPOT that must meet the target includes each step's prefill chunk.
 
-    Every layout (see `layouts`) is evaluated; among those inside one unit the one with the
-    highest decode tokens/s per unit wins (the smaller instance on a tie within 0.1%); layouts
-    spanning units are used only when none inside one unit works, and then the best of them."""
+    Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
+    decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
+    units pay their pipeline hops or expert all-to-all over the scale-out network."""
     load = model_load(
         arch,
         precision,
@@ -299,19 +299,14 @@ def decode_point(
     failures: list[tuple[float, str]] = []
     best: DecodePoint | None = None
     scored: list[DecodePoint] = []
-    for spans in (False, True):
-        for lay in candidates:
-            if (lay.units_spanned > 1) != spans:
-                continue
-            point, why, floor_s = _evaluate(hw, load, lay, tokens_per_s_per_user, chunked_prefill)
-            if point is None:
-                failures.append((floor_s, why))
-                continue
-            scored.append(point)
-            if best is None or point.tokens_per_s_per_unit > best.tokens_per_s_per_unit * 1.001:  # type: ignore[operator]
-                best = point
-        if best is not None:
-            break
+    for lay in candidates:  # ascending size: a larger layout must win by more than 0.1%
+        point, why, floor_s = _evaluate(hw, load, lay, tokens_per_s_per_user, chunked_prefill)
+        if point is None:
+            failures.append((floor_s, why))
+            continue
+        scored.append(point)
+        if best is None or point.tokens_per_s_per_unit > best.tokens_per_s_per_unit * 1.001:  # type: ignore[operator]
+            best = point
     if best is None:
         head = (
             f"{tokens_per_s_per_user:g} tok/s/user unreachable on every layout"
