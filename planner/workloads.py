@@ -101,6 +101,9 @@ class InferenceSpec(Strict):
     # role), or chunked into the decode steps of the same instance (aggregated: TensorRT-LLM
     # in-flight batching, vLLM chunked prefill), whose prefill chunks then lengthen each TPOT.
     prefill: Literal["disaggregated", "aggregated"] = "disaggregated"
+    # Share of prompt tokens found in a prefix cache (shared system prompts, multi-turn history):
+    # they are not prefilled again (their KV is still stored). Default 0: no cache.
+    prompt_cache_hit: Annotated[float, Field(ge=0, lt=1)] = 0.0
     # Speculative decoding / multi-token prediction: tokens drafted per sequence per step and the
     # probability each is accepted (DeepSeek-V3 report, section 5.4.3: its MTP module's second
     # token is accepted 85-90% of the time, i.e. draft_tokens 1, draft_acceptance ~0.85).
@@ -130,6 +133,11 @@ class InferenceSpec(Strict):
     def kv(self) -> str:
         """The KV-cache precision in effect."""
         return self.kv_precision or self.precision
+
+    @property
+    def prefilled_prompt_tokens(self) -> float:
+        """Prompt tokens actually prefilled per request: prompt · (1 − prompt_cache_hit)."""
+        return self.prompt_tokens * (1.0 - self.prompt_cache_hit)
 
     @property
     def decode_target(self) -> float | None:

@@ -207,3 +207,30 @@ def test_speculative_decoding_tokens_per_step() -> None:
     # A memory-bound MoE step yields 1.85 tokens per sequence: more throughput at the target.
     assert mtp.tokens_per_s_per_system > plain.tokens_per_s_per_system  # type: ignore[operator]
     assert mtp.tpot_s <= 1 / 60 and mtp.tpot_s == pytest.approx(mtp.step_time_s / 1.85)  # type: ignore[operator]
+
+
+def test_prompt_cache_hit_cuts_prefill_work() -> None:
+    from planner.demand import demand_for
+
+    base = dict(
+        kind="inference",
+        model="llama-3.1-70b",
+        precision="fp8",
+        requests_per_day="1M",
+        prompt_tokens=2000,
+        output_tokens=500,
+        tokens_per_s_per_user=30,
+        prefill="aggregated",
+    )
+    cold = InferenceSpec.model_validate(base)
+    warm = InferenceSpec.model_validate({**base, "prompt_cache_hit": 0.75})
+    d_cold = demand_for("c", cold, CATALOG, ["hgx-h100"], 86400.0)
+    d_warm = demand_for("w", warm, CATALOG, ["hgx-h100"], 86400.0)
+    assert d_warm.roles[1].amount == pytest.approx(d_cold.roles[1].amount / 4)
+    assert d_warm.roles[0].amount == d_cold.roles[0].amount
+    a = estimate_inference(cold, CATALOG, "hgx-h100", max_units_per_instance=1)
+    b = estimate_inference(warm, CATALOG, "hgx-h100", max_units_per_instance=1)
+    # A quarter of the prompt is prefilled: shorter chunks in each step, cheaper tokens.
+    assert b.step_terms_s["prefill_chunk"] < a.step_terms_s["prefill_chunk"]
+    assert b.usd_per_million_tokens < a.usd_per_million_tokens  # type: ignore[operator]
+    assert b.ttft_s == pytest.approx(a.ttft_s / 4)  # type: ignore[operator]

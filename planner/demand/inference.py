@@ -244,6 +244,7 @@ def decode_point(
     chunked_prefill: bool = False,
     draft_tokens: int = 0,
     draft_acceptance: float = 0.0,
+    prompt_cache_hit: float = 0.0,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). `share` sequences share one prompt prefix's KV.
@@ -262,6 +263,7 @@ def decode_point(
         share,
         draft_tokens,
         draft_acceptance,
+        prompt_cache_hit,
     )
     base = dict(
         weight_bytes=load.weights_bytes,
@@ -508,6 +510,7 @@ def estimate_inference(
         spec.votes,
         spec.draft_tokens,
         spec.draft_acceptance,
+        spec.prompt_cache_hit,
     )
     kvb = load.kv_bytes_per_token
     group_kv = (spec.prompt_tokens + spec.votes * spec.output_tokens) * kvb
@@ -549,6 +552,7 @@ def estimate_inference(
         chunked_prefill=spec.prefill == "aggregated",
         draft_tokens=spec.draft_tokens,
         draft_acceptance=spec.draft_acceptance,
+        prompt_cache_hit=spec.prompt_cache_hit,
     )
     unit_usable = usable_bytes(hw, hw.accelerators, hbm_usable_fraction)
     one_seq = (spec.prompt_tokens + spec.output_tokens) * kvb
@@ -597,7 +601,7 @@ def estimate_inference(
     prefill_inst = prefill_tokens_per_s_per_instance(
         arch, hw, spec.precision, a, spec.prompt_tokens
     )
-    prefill_s = spec.prompt_tokens / prefill_inst
+    prefill_s = spec.prefilled_prompt_tokens / prefill_inst
     decode_unit = point.tokens_per_s_per_unit
     prefill_unit = prefill_inst * lay.instances_per_unit
     ttft = prefill_s
@@ -635,7 +639,10 @@ def estimate_inference(
         / SECONDS_PER_DAY
     )
     need_prefill = (
-        spec.requests_per_day * spec.prompt_tokens * spec.peak_to_average / SECONDS_PER_DAY
+        spec.requests_per_day
+        * spec.prefilled_prompt_tokens
+        * spec.peak_to_average
+        / SECONDS_PER_DAY
     )
     units = need_decode / decode_unit + need_prefill / prefill_unit
     s = hw.accelerator.serving

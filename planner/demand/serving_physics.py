@@ -134,13 +134,15 @@ def model_load(
     share: int,
     draft_tokens: int = 0,
     acceptance: float = 0.0,
+    prompt_cache_hit: float = 0.0,
 ) -> ModelLoad:
     """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
     the dense part when the checkpoint differs from params x bytes), KV per sequence with the
     prompt prefix shared by `share` sequences, FLOPs per decoded token at mean context
     P + O/2. Speculative decoding / multi-token prediction: each step verifies `draft_tokens`
     drafted tokens per sequence, each accepted with probability `acceptance` given the previous
-    ones were: tokens per step = (1 − α^(d+1)) / (1 − α) (Leviathan et al. 2023, eq. 1)."""
+    ones were: tokens per step = (1 − α^(d+1)) / (1 − α) (Leviathan et al. 2023, eq. 1).
+    A share `prompt_cache_hit` of the prompt comes from a prefix cache and is not prefilled."""
     total = checkpoint_weight_bytes(arch, precision)
     scale = total / weight_bytes(arch, precision)
     expert = arch.expert_params * weight_bytes(arch, precision) / arch.params * scale
@@ -162,7 +164,7 @@ def model_load(
         flops_experts=flops_experts,
         flops_attention=decode_attention_flops_per_token(arch, prompt_tokens + output_tokens / 2),
         flops_prefill=forward_flops_per_token(arch, prompt_tokens / 2),
-        prefill_per_output=prompt_tokens / (share * output_tokens),
+        prefill_per_output=prompt_tokens * (1.0 - prompt_cache_hit) / (share * output_tokens),
         draft_tokens=draft_tokens,
         tokens_per_step=tokens_per_step(draft_tokens, acceptance),
     )
