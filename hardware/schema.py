@@ -95,7 +95,9 @@ class Accelerator(Sourced):
     scale_up_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="scale_up_bandwidth")
     scale_out_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="scale_out_bandwidth")
     power_w: PositivePower = Field(alias="power")
-    serving: ServingFigures
+    # Serving figures (decode/prefill rates need them; without them serving rates are 0 with a
+    # reason, so a new accelerator can be added for training alone).
+    serving: ServingFigures | None = None
 
 
 class Cpu(Sourced):

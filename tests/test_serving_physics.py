@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -234,3 +235,45 @@ def test_prompt_cache_hit_cuts_prefill_work() -> None:
     assert b.step_terms_s["prefill_chunk"] < a.step_terms_s["prefill_chunk"]
     assert b.usd_per_million_tokens < a.usd_per_million_tokens  # type: ignore[operator]
     assert b.ttft_s == pytest.approx(a.ttft_s / 4)  # type: ignore[operator]
+
+
+def test_accelerator_without_serving_figures_gets_a_reason(tmp_path: Path) -> None:
+    # A new accelerator may be added for training alone: serving rates are then 0 with a reason.
+    overlay = tmp_path / "new.yaml"
+    overlay.write_text(
+        """
+accelerators:
+  newchip:
+    vendor: X
+    peak_flops: {bf16: 1000 TFLOPS, fp8: 2000 TFLOPS}
+    hbm: 100 GB
+    hbm_bandwidth: 4 TB/s
+    scale_up_bandwidth: 1 TB/s
+    scale_out_bandwidth: 400 Gbps
+    power: 800 W
+    source: test
+systems:
+  newbox:
+    description: test box
+    accelerator: newchip
+    accelerators: 8
+    cpu: xeon-8480c
+    cpus: 2
+    scale_up_domain: 8
+    power: 10 kW
+    capex_usd: 1
+    lifetime: 5 years
+    rental_usd_per_hour: 1
+    host_cores_reserved_per_accelerator: 1
+    hbm_usable_fraction: 0.9
+    efficiency: {training_mfu: 0.4}
+    source: test
+"""
+    )
+    cat = load_catalog([overlay])
+    from planner.demand.inference import inference_rates
+
+    spec = _spec(tokens_per_s_per_user=30)
+    decode, prefill = inference_rates(spec, cat, "newbox")
+    assert decode.per_unit_s == 0 and "accelerators.newchip.serving" in decode.reason
+    assert prefill.per_unit_s == 0 and "accelerators.newchip.serving" in prefill.reason

@@ -43,9 +43,11 @@ from planner.demand.serving_physics import (
     ModelLoad,
     StepTerms,
     compute_rate,
+    figures,
     kv_replication,
     max_batch_within,
     model_load,
+    serving_gap,
     step_terms,
 )
 from planner.demand.types import Rate
@@ -66,7 +68,7 @@ def usable_bytes(hw: Hardware, accelerators: int, hbm_usable_fraction: float | N
     hbm = hw.accelerator.hbm_bytes
     if hbm_usable_fraction is not None:
         return accelerators * hbm * hbm_usable_fraction
-    return accelerators * max(0.0, hbm - hw.accelerator.serving.runtime_reserve_bytes)
+    return accelerators * max(0.0, hbm - figures(hw).runtime_reserve_bytes)
 
 
 def instance_sizes(hw: Hardware, max_units_per_instance: int) -> list[int]:
@@ -129,7 +131,7 @@ def does_not_fit_reason(
     weights = checkpoint_weight_bytes(arch, precision)
     one_kv = seq_tokens * kv_bytes_per_token(arch, kv_precision)
     unit_usable = usable_bytes(hw, hw.accelerators, None)
-    reserve = hw.accelerator.serving.runtime_reserve_bytes
+    reserve = figures(hw).runtime_reserve_bytes
     msg = (
         f"{precision} weights {gb(weights)} + one sequence's KV {gb(one_kv)} exceed the usable HBM "
         f"of {'1 unit' if max_units_per_instance == 1 else f'{max_units_per_instance} units'} "
@@ -279,6 +281,9 @@ def decode_point(
             f"(supports {', '.join(hw.accelerator.peak_flops)})",
             **base,  # type: ignore[arg-type]
         )
+    gap = serving_gap(hw, precision)
+    if gap is not None:
+        return DecodePoint(False, gap, **base)  # type: ignore[arg-type]
     one_seq = (prompt_tokens + output_tokens) * load.kv_bytes_per_token
     candidates = [
         lay
@@ -374,6 +379,9 @@ def prefill_rate(
         return Rate(0.0, CPU_ONLY_REASON)
     if not hw.supports(precision):
         return Rate(0.0, f"{hw.system.accelerator} does not support {precision}")
+    gap = serving_gap(hw, precision)
+    if gap is not None:
+        return Rate(0.0, gap)
     load = model_load(arch, precision, kv_precision, context_tokens, 1, 1)
     need = context_tokens * load.kv_bytes_per_token
     fitting = [
@@ -394,7 +402,7 @@ def prefill_rate(
         )
     lay = min(fitting, key=lambda x: x.accelerators)
     f = forward_flops_per_token(arch, mean_context)
-    util = hw.accelerator.serving.compute_utilisation[precision]  # type: ignore[index]
+    util = figures(hw).compute_utilisation[precision]  # type: ignore[index]
     per_inst = lay.accelerators * compute_rate(hw, precision) / f
     return Rate(
         per_inst * lay.instances_per_unit,
@@ -554,6 +562,13 @@ def estimate_inference(
         draft_acceptance=spec.draft_acceptance,
         prompt_cache_hit=spec.prompt_cache_hit,
     )
+    if hw.accelerator.serving is None:
+        return InferenceEstimate(
+            feasible=False,
+            reason=point.reason,
+            fits_one_unit=False,
+            **common,  # type: ignore[arg-type]
+        )
     unit_usable = usable_bytes(hw, hw.accelerators, hbm_usable_fraction)
     one_seq = (spec.prompt_tokens + spec.output_tokens) * kvb
     fits_one = load.weights_bytes + one_seq <= unit_usable
@@ -645,7 +660,7 @@ def estimate_inference(
         / SECONDS_PER_DAY
     )
     units = need_decode / decode_unit + need_prefill / prefill_unit
-    s = hw.accelerator.serving
+    s = figures(hw)
     util = s.compute_utilisation[spec.precision]
     lat = (
         f"{point.max_batch_latency:.0f}" if point.max_batch_latency is not None else "n/a (offline)"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hardware.schema import ModelArch
+from hardware.schema import ModelArch, ServingFigures
 from planner.demand.common import (
     FORWARD_FLOPS_PER_PARAM,
     Hardware,
@@ -181,6 +181,28 @@ def tokens_per_step(draft_tokens: int, acceptance: float) -> float:
     return (1.0 - acceptance ** (draft_tokens + 1)) / (1.0 - acceptance)
 
 
+def figures(hw: Hardware) -> ServingFigures:
+    """The accelerator's serving figures; ValueError naming the catalog entry when missing."""
+    s = hw.accelerator.serving
+    if s is None:
+        raise ValueError(serving_gap(hw, None) or "no serving figures")
+    return s
+
+
+def serving_gap(hw: Hardware, precision: str | None) -> str | None:
+    """Why `hw` cannot be rated for serving at `precision` from the catalog, or None."""
+    name = hw.system.accelerator
+    s = hw.accelerator.serving
+    if s is None:
+        return f"{name} has no serving figures (catalog accelerators.{name}.serving)"
+    if precision is not None and precision not in s.compute_utilisation:
+        return (
+            f"{name} has no serving compute_utilisation for {precision} "
+            f"(catalog accelerators.{name}.serving.compute_utilisation)"
+        )
+    return None
+
+
 def distinct_experts(arch: ModelArch, tokens: float) -> float:
     """Expected routed experts of one MoE layer touched by `tokens` tokens, each routed to k of E
     experts uniformly: E · (1 − (1 − k/E)^tokens)."""
@@ -193,28 +215,23 @@ def distinct_experts(arch: ModelArch, tokens: float) -> float:
 def gemm_efficiency(hw: Hardware, tokens: float) -> float:
     """Share of the large-GEMM throughput a GEMM of `tokens` rows reaches:
     n / (n + gemm_half_tokens) (small decode batches leave tensor-core tiles part empty)."""
-    half = hw.accelerator.serving.gemm_half_tokens
+    half = figures(hw).gemm_half_tokens
     return tokens / (tokens + half) if tokens > 0 else 0.0
 
 
 def compute_rate(hw: Hardware, precision: str) -> float:
     """FLOP/s of ONE accelerator on large GEMMs at `precision`: peak · compute_utilisation."""
-    util = hw.accelerator.serving.compute_utilisation
-    if precision not in util:
-        raise ValueError(
-            f"{hw.system.accelerator}: no serving compute_utilisation for {precision} "
-            f"(catalog accelerators.{hw.system.accelerator}.serving.compute_utilisation)"
-        )
-    return hw.peak(precision) * util[precision]
+    gap = serving_gap(hw, precision)
+    if gap is not None:
+        raise ValueError(gap)
+    util = figures(hw).compute_utilisation
+    return hw.peak(precision) * util[precision]  # type: ignore[index]
 
 
 def attention_rate(hw: Hardware, load: ModelLoad) -> float:
     """FLOP/s of one accelerator on decode attention: at the KV precision where the accelerator
     runs it (FP8 attention kernels), else at the weights' precision."""
-    if (
-        hw.supports(load.kv_precision)
-        and load.kv_precision in hw.accelerator.serving.compute_utilisation
-    ):
+    if hw.supports(load.kv_precision) and load.kv_precision in figures(hw).compute_utilisation:
         return compute_rate(hw, load.kv_precision)
     return compute_rate(hw, load.precision)
 
@@ -234,7 +251,7 @@ def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
     (scale-up bandwidth · utilisation) (ring volume per chip)."""
     if tp <= 1:
         return 0.0
-    s = hw.accelerator.serving
+    s = figures(hw)
     bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
     return 2 * math.ceil(math.log2(tp)) * s.scale_up_latency_s + 2 * (tp - 1) / tp * nbytes / bw
 
@@ -319,7 +336,7 @@ def step_terms(
 ) -> StepTerms:
     """The decode step of `batch` sequences on `lay` (see the module docstring)."""
     arch = load.arch
-    s = hw.accelerator.serving
+    s = figures(hw)
     a, tp, pp = lay.accelerators, lay.tp, lay.pp
     g, d = lay.stage_accelerators, lay.attention_replicas
     m = batch / pp  # sequences per micro-batch
