@@ -29,7 +29,7 @@ class Sourced(Strict):
 
     def source_of(self, figure: str) -> str:
         """The source of one figure (by YAML key, dotted for nested ones such as
-        `efficiency.training_mfu` or `peak_flops.bf16`): the most specific entry of `sources`,
+        `reliability.restart` or `peak_flops.bf16`): the most specific entry of `sources`,
         else the entry's `source`."""
         parts = figure.split(".")
         for i in range(len(parts), 0, -1):
@@ -88,6 +88,30 @@ class AcceleratorTraining(Sourced):
     collective_efficiency: Fraction
 
 
+class ServingFigures(Strict):
+    """Serving (decode/prefill) figures of one accelerator; the serving model reads these.
+
+    compute_utilisation: share of dense peak reached by large GEMMs, per precision (a precision
+      missing here falls back to the next wider one listed, at its utilisation x its peak);
+    hbm_bandwidth_utilisation: share of peak HBM bandwidth that streaming weights and KV reach;
+    gemm_half_tokens: tokens per GEMM at which its efficiency is half of its large-batch value,
+      efficiency(n) = n / (n + gemm_half_tokens);
+    scale_up_latency / scale_out_latency: one hop of a collective over NVLink-class fabric or
+      over the scale-out NIC; bandwidth utilisation of both fabrics;
+    step_overhead: fixed time per decode step (scheduler, sampling, launches, host sync);
+    runtime_reserve: HBM per accelerator kept for activations, workspace, CUDA context.
+    """
+
+    compute_utilisation: dict[Precision, Fraction] = Field(min_length=1)
+    hbm_bandwidth_utilisation: Fraction
+    gemm_half_tokens: Annotated[float, Field(ge=0)]
+    scale_up_latency_s: Annotated[Duration, Field(ge=0)] = Field(alias="scale_up_latency")
+    scale_out_latency_s: Annotated[Duration, Field(ge=0)] = Field(alias="scale_out_latency")
+    link_bandwidth_utilisation: Fraction
+    step_overhead_s: Annotated[Duration, Field(ge=0)] = Field(alias="step_overhead")
+    runtime_reserve_bytes: Annotated[Bytes, Field(ge=0)] = Field(alias="runtime_reserve")
+
+
 class Accelerator(Sourced):
     vendor: str
     # Dense peak FLOP/s per precision (no sparsity). A precision not listed is unsupported.
@@ -99,22 +123,14 @@ class Accelerator(Sourced):
     power_w: PositivePower = Field(alias="power")
     # Training kernel efficiencies; None = the accelerator has no training model (rate 0).
     training: AcceleratorTraining | None = None
+    # Serving figures (decode/prefill rates need them; without them serving rates are 0 with a
+    # reason, so a new accelerator can be added for training alone).
+    serving: ServingFigures | None = None
 
 
 class Cpu(Sourced):
     vendor: str
     cores: PositiveInt
-
-
-class Efficiency(Strict):
-    """Named efficiency factors of a system; the demand models read these, never constants."""
-
-    # Retired: training throughput is derived from the parallel layout (planner/demand/training.py)
-    # and no longer reads this figure. Kept optional so existing catalog files still load.
-    training_mfu: Fraction | None = None
-    decode_bandwidth_utilisation: Fraction
-    decode_compute_utilisation: Fraction
-    prefill_compute_utilisation: Fraction
 
 
 class SystemTraining(Sourced):
@@ -185,17 +201,14 @@ class System(Sourced):
     host_cores_reserved_per_accelerator: Annotated[float, Field(ge=0)]
     # Share of HBM usable for weights + KV (the rest: activations, fragmentation, runtime).
     hbm_usable_fraction: Fraction | None = None
-    efficiency: Efficiency | None = None
     training: SystemTraining | None = None
     reliability: Reliability | None = None
 
     @model_validator(mode="after")
     def _accelerated_or_cpu_only(self) -> System:
         if self.accelerators == 0:
-            if self.accelerator is not None or self.efficiency is not None:
-                raise ValueError(
-                    "a CPU-only system (accelerators: 0) has no accelerator or efficiency"
-                )
+            if self.accelerator is not None:
+                raise ValueError("a CPU-only system (accelerators: 0) has no accelerator")
             if self.scale_up_domain != 0:
                 raise ValueError("a CPU-only system has scale_up_domain: 0")
             return self
@@ -203,7 +216,6 @@ class System(Sourced):
             key
             for key, value in (
                 ("accelerator", self.accelerator),
-                ("efficiency", self.efficiency),
                 ("hbm_usable_fraction", self.hbm_usable_fraction),
             )
             if value is None
@@ -217,12 +229,34 @@ class System(Sourced):
         return self
 
 
-class MoE(Strict):
-    """Routed experts of a mixture-of-experts model."""
+class MLADims(Strict):
+    """Multi-head latent attention dims (DeepSeek-V2/V3): per head, the query/key dim is
+    qk_nope_head_dim + qk_rope_head_dim, the value dim v_head_dim; the KV cache stores one latent
+    of kv_lora_rank elements plus one shared rope key of qk_rope_head_dim per token per layer."""
 
-    experts: PositiveInt  # routed experts per MoE layer
-    experts_per_token: PositiveInt  # top-k routed experts each token visits
-    layers: PositiveInt  # MoE layers (the rest are dense)
+    qk_nope_head_dim: PositiveInt
+    qk_rope_head_dim: PositiveInt
+    v_head_dim: PositiveInt
+    kv_lora_rank: PositiveInt
+
+
+class MoEDims(Strict):
+    """Mixture-of-experts shape: `experts` routed experts per MoE layer, `active_experts` routed
+    per token, `shared_experts` always active, each a gated FFN of width `expert_ffn`
+    (3 · hidden · expert_ffn parameters); the first `dense_layers` layers have a dense FFN."""
+
+    experts: PositiveInt
+    active_experts: PositiveInt
+    shared_experts: NonNegInt = 0
+    expert_ffn: PositiveInt
+    dense_layers: NonNegInt = 0
+
+
+class Checkpoint(Strict):
+    """The bytes a published checkpoint of one precision really loads (some layers stay wider)."""
+
+    weights_bytes: PositiveBytes = Field(alias="weights")
+    source: Source
 
 
 class ModelArch(Sourced):
@@ -238,8 +272,10 @@ class ModelArch(Sourced):
     attention: Literal["gqa", "mla"] = "gqa"
     # MLA stores one compressed latent (plus its rope key) per token per layer, in elements.
     kv_latent_dim: PositiveInt | None = None
-    # Mixture of experts (training's expert parallelism reads it); None for a dense model.
-    moe: MoE | None = None
+    mla: MLADims | None = None
+    moe: MoEDims | None = None
+    # Weight bytes of published checkpoints per precision, where they differ from params x bytes.
+    checkpoints: dict[Precision, Checkpoint] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _attention_fields(self) -> ModelArch:
@@ -254,7 +290,33 @@ class ModelArch(Sourced):
             raise ValueError("an MLA model needs kv_latent_dim (elements per token per layer)")
         if self.active_params is not None and self.active_params > self.params:
             raise ValueError("active_params cannot exceed params")
+        if self.mla is not None:
+            if self.attention != "mla":
+                raise ValueError("mla dims are for attention: mla")
+            if self.kv_latent_dim != self.mla.kv_lora_rank + self.mla.qk_rope_head_dim:
+                raise ValueError("kv_latent_dim must equal mla.kv_lora_rank + mla.qk_rope_head_dim")
+        if self.moe is not None:
+            if self.moe.active_experts > self.moe.experts:
+                raise ValueError("moe.active_experts cannot exceed moe.experts")
+            if self.moe.dense_layers >= self.layers:
+                raise ValueError("moe.dense_layers must be fewer than layers")
+            if self.routed_expert_params >= self.params:
+                raise ValueError("the routed experts (moe dims) exceed params")
         return self
+
+    @property
+    def moe_layers(self) -> int:
+        return 0 if self.moe is None else self.layers - self.moe.dense_layers
+
+    @property
+    def expert_params(self) -> float:
+        """Parameters of one routed expert: 3 · hidden · expert_ffn (gate, up, down)."""
+        return 0.0 if self.moe is None else 3.0 * self.hidden * self.moe.expert_ffn
+
+    @property
+    def routed_expert_params(self) -> float:
+        """All routed experts of all MoE layers: moe_layers · experts · expert_params."""
+        return 0.0 if self.moe is None else self.moe_layers * self.moe.experts * self.expert_params
 
     @property
     def active(self) -> float:

@@ -106,8 +106,29 @@ class InferenceSpec(Strict):
     requests_per_day: PositiveCount
     prompt_tokens: PositiveInt
     output_tokens: PositiveInt
-    # Decode speed each user sees, tokens/s; sets the step-time budget 1/tokens_per_s_per_user.
-    tokens_per_s_per_user: PositiveFloat
+    # Decode speed each user sees, tokens/s: the time per output token (TPOT, the decode step
+    # plus the prefill chunk it carries) must stay within 1/tokens_per_s_per_user. Required unless
+    # mode: offline.
+    tokens_per_s_per_user: PositiveFloat | None = None
+    # interactive: batches sized for tokens_per_s_per_user; offline: no latency target, batches
+    # limited by HBM only (MLPerf Offline, batch jobs).
+    mode: Literal["interactive", "offline"] = "interactive"
+    # Where prompts are prefilled: on their own instances (disaggregated, the default: DistServe,
+    # Zhong et al. 2024; Splitwise; DeepSeek-V3 report section 3.4; the LP rates prefill as its own
+    # role), or chunked into the decode steps of the same instance (aggregated: TensorRT-LLM
+    # in-flight batching, vLLM chunked prefill), whose prefill chunks then lengthen each TPOT.
+    prefill: Literal["disaggregated", "aggregated"] = "disaggregated"
+    # Share of prompt tokens found in a prefix cache (shared system prompts, multi-turn history):
+    # they are not prefilled again (their KV is still stored). Default 0: no cache.
+    prompt_cache_hit: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # Speculative decoding / multi-token prediction: tokens drafted per sequence per step and the
+    # probability each is accepted (DeepSeek-V3 report, section 5.4.3: its MTP module's second
+    # token is accepted 85-90% of the time, i.e. draft_tokens 1, draft_acceptance ~0.85).
+    draft_tokens: Annotated[int, Field(ge=0)] = 0
+    draft_acceptance: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # p99 time to first token with Poisson arrivals (MLPerf Server: 2 s for Llama 2 70B). When
+    # set, the fleet runs its decode slots at the utilisation an M/D/c queue allows for it.
+    ttft_p99_s: PositiveDuration | None = Field(None, alias="ttft_p99")
     # Self-consistency: k decode streams per request sharing one prompt prefix (KV stored once).
     votes: PositiveInt = 1
     # Provision for the peak: demand is multiplied by this (>= 1).
@@ -118,10 +139,30 @@ class InferenceSpec(Strict):
     # Serving begins this long after the start of the horizon (a launch date) and runs to its end.
     start_s: NonNegDuration = Field(0.0, alias="start")
 
+    @model_validator(mode="after")
+    def _interactivity(self) -> InferenceSpec:
+        if self.mode == "interactive" and self.tokens_per_s_per_user is None:
+            raise ValueError("give tokens_per_s_per_user, or mode: offline (no latency target)")
+        if self.draft_tokens > 0 and self.draft_acceptance <= 0:
+            raise ValueError("draft_tokens needs draft_acceptance (0-1), e.g. 0.85 for MTP")
+        if self.mode == "offline" and self.ttft_p99_s is not None:
+            raise ValueError("ttft_p99 is a latency target: not with mode: offline")
+        return self
+
     @property
     def kv(self) -> str:
         """The KV-cache precision in effect."""
         return self.kv_precision or self.precision
+
+    @property
+    def prefilled_prompt_tokens(self) -> float:
+        """Prompt tokens actually prefilled per request: prompt · (1 − prompt_cache_hit)."""
+        return self.prompt_tokens * (1.0 - self.prompt_cache_hit)
+
+    @property
+    def decode_target(self) -> float | None:
+        """Tokens/s per user the batch is sized for; None in offline mode."""
+        return None if self.mode == "offline" else self.tokens_per_s_per_user
 
 
 class RewardModelSpec(Strict):

@@ -131,12 +131,19 @@ def test_sources_must_name_real_figures_and_resolve_most_specific(tmp_path: Path
 
     catalog = load_catalog()
     h100 = catalog.systems["hgx-h100"]
-    assert h100.source_of("efficiency.training_mfu") == h100.sources["efficiency.training_mfu"]
+    assert h100.source_of("capex_usd") == h100.sources["capex_usd"]
+    # A nested block with sources of its own answers for its figures.
+    assert (
+        h100.source_of("reliability.failure_domain")
+        == (
+            h100.reliability.sources["failure_domain"]  # type: ignore[union-attr]
+        )
+    )
     assert h100.source_of("accelerators") == h100.source
     acc = catalog.accelerators["h100-sxm"]
     assert acc.source_of("peak_flops.bf16") == acc.source  # falls back through peak_flops
     bad = tmp_path / "typo.yaml"
-    bad.write_text("systems:\n  hgx-h100:\n    sources: {efficiency.training_mfuu: typo}\n")
+    bad.write_text("systems:\n  hgx-h100:\n    sources: {capex_usdd: typo}\n")
     with pytest.raises(ConfigError) as err:
         load_catalog([bad])
-    assert "training_mfuu" in str(err.value) and str(bad) in str(err.value)
+    assert "capex_usdd" in str(err.value) and str(bad) in str(err.value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -34,8 +33,11 @@ def spec(**kw: object) -> InferenceSpec:
 def test_long_reasoning_output_cuts_batch_and_raises_cost() -> None:
     # Source report: a 7,661-token reasoning answer vs a 775-token chat answer cuts the feasible
     # batch ~5x at 30 tok/s/user for 405B FP8 (FP16 KV) on 8xH100. Require >= 3x.
-    chat = estimate_inference(spec(output_tokens=775), CATALOG, "hgx-h100")
-    reasoning = estimate_inference(spec(output_tokens=7661), CATALOG, "hgx-h100")
+    # The source report's setup is one 8xH100 server: pin the instance to one unit (by default
+    # the chooser may also span servers, which gives the long answers more KV room).
+    one = dict(max_units_per_instance=1)
+    chat = estimate_inference(spec(output_tokens=775), CATALOG, "hgx-h100", **one)  # type: ignore[arg-type]
+    reasoning = estimate_inference(spec(output_tokens=7661), CATALOG, "hgx-h100", **one)  # type: ignore[arg-type]
     assert chat.feasible and reasoning.feasible
     assert chat.max_batch / reasoning.max_batch >= 3  # type: ignore[operator]
     # Decode cost per output token rises >= 3x. With the prompt's prefill share included
@@ -43,45 +45,68 @@ def test_long_reasoning_output_cuts_batch_and_raises_cost() -> None:
     assert reasoning.usd_per_million_decode_tokens / chat.usd_per_million_decode_tokens >= 3  # type: ignore[operator]
     assert reasoning.usd_per_million_tokens / chat.usd_per_million_tokens >= 2.5  # type: ignore[operator]
     # With a short prompt the total cost rises >= 3x too.
-    short_chat = estimate_inference(spec(output_tokens=775, prompt_tokens=200), CATALOG, "hgx-h100")
+    short_chat = estimate_inference(
+        spec(output_tokens=775, prompt_tokens=200), CATALOG, "hgx-h100", max_units_per_instance=1
+    )
     short_reason = estimate_inference(
-        spec(output_tokens=7661, prompt_tokens=200), CATALOG, "hgx-h100"
+        spec(output_tokens=7661, prompt_tokens=200), CATALOG, "hgx-h100", max_units_per_instance=1
     )
     assert short_reason.usd_per_million_tokens / short_chat.usd_per_million_tokens >= 3  # type: ignore[operator]
 
 
 def test_decode_numbers_recomputed_by_hand() -> None:
-    h = CATALOG.system("hgx-h100")
-    eff = h.efficiency
-    assert eff is not None and h.hbm_usable_fraction is not None
-    est = estimate_inference(spec(output_tokens=7661), CATALOG, "hgx-h100")
+    # 405B FP8 (Meta's checkpoint: 496 GB), BF16 KV, 1,000 + 7,661 tokens, 30 tok/s/user on one
+    # 8xH100 (TP8), disaggregated prefill: every term of the step by hand from the catalog.
+    acc = CATALOG.accelerators["h100-sxm"]
+    sv = acc.serving
+    est = estimate_inference(
+        spec(output_tokens=7661), CATALOG, "hgx-h100", max_units_per_instance=1
+    )
+    assert est.feasible and est.tensor_parallel == 8 and est.pipeline_parallel == 1
     kv = 516_096.0
-    w = 405e9
-    free = 8 * 80e9 * h.hbm_usable_fraction - w
+    w = 496e9
+    free = 8 * (80e9 - sv.runtime_reserve_bytes) - w
     b_hbm = free / ((1000 + 7661) * kv)
+    assert est.weight_bytes == w
+    assert est.max_batch_hbm == pytest.approx(b_hbm, rel=1e-9)
+    batch = est.max_batch
+    assert batch is not None and batch <= b_hbm
     ctx = 1000 + 7661 / 2
     flops = 2 * 405e9 + 4 * 128 * 126 * 128 * ctx
-    c = 8 * 1979e12 * eff.decode_compute_utilisation
-    b = 8 * 3.35e12 * eff.decode_bandwidth_utilisation
-    t = 1 / 30
-    b_lat = min(t * c / flops, (t * b - w) / (ctx * kv))
-    batch = math.floor(min(b_hbm, b_lat))
-    step = max(batch * flops / c, (w + batch * ctx * kv) / b)
-    assert est.max_batch_hbm == pytest.approx(b_hbm, rel=1e-9)
-    assert est.max_batch_latency == pytest.approx(b_lat, rel=1e-9)
-    assert est.max_batch == batch
-    assert est.step_time_s == pytest.approx(step, rel=1e-9)
-    assert est.tokens_per_s_per_system == pytest.approx(batch / step, rel=1e-9)
-    assert est.step_time_s <= t  # type: ignore[operator]
-    prefill = (
-        8 * 1979e12 * eff.prefill_compute_utilisation / (2 * 405e9 + 4 * 128 * 126 * 128 * 500)
+    assert est.flops_per_decode_token == pytest.approx(flops)
+    rate_fp8 = 1979e12 * sv.compute_utilisation["fp8"]
+    rate_bf16 = 989e12 * sv.compute_utilisation["bf16"]  # attention at the BF16 KV precision
+    eff = batch / (batch + sv.gemm_half_tokens)
+    compute = batch * (2 * 405e9 / eff) / (8 * rate_fp8) + batch * (4 * 128 * 126 * 128 * ctx) / (
+        8 * rate_bf16
     )
+    memory = (w / 8 + batch * ctx * kv / 8) / (3.35e12 * sv.hbm_bandwidth_utilisation)
+    # 2 all-reduces per layer of batch x hidden x 2 B over 8 GPUs: 2·log2(8) hops + ring volume
+    ar_bytes = batch * 16384 * 2
+    allreduce = 2 * 3 * sv.scale_up_latency_s + 2 * 7 / 8 * ar_bytes / (
+        900e9 * sv.link_bandwidth_utilisation
+    )
+    step = max(compute, memory) + 2 * 126 * allreduce + sv.step_overhead_s
+    terms = est.step_terms_s
+    assert terms["compute"] == pytest.approx(compute, rel=1e-9)
+    assert terms["memory"] == pytest.approx(memory, rel=1e-9)
+    assert terms["tp_allreduce"] == pytest.approx(2 * 126 * allreduce, rel=1e-9)
+    assert terms["prefill_chunk"] == 0.0  # disaggregated prefill
+    assert est.step_time_s == pytest.approx(step, rel=1e-9)
+    assert est.step_time_s <= 1 / 30
+    assert est.tokens_per_s_per_system == pytest.approx(batch / step, rel=1e-9)
+    # One more sequence would miss the budget or not fit.
+    assert batch + 1 > b_hbm or est.max_batch_latency == batch
+    prefill = 8 * rate_fp8 / (2 * 405e9 + 4 * 128 * 126 * 128 * 500)
     assert est.prefill_tokens_per_s_per_system == pytest.approx(prefill, rel=1e-9)
     assert est.ttft_s == pytest.approx(1000 / prefill, rel=1e-9)
-    usd_s = h.rental_usd_per_hour / 3600
+    usd_s = CATALOG.system("hgx-h100").rental_usd_per_hour / 3600
     assert est.usd_per_million_tokens == pytest.approx(
         1e6 * usd_s * (step / batch + (1000 / 7661) / prefill), rel=1e-9
     )
+    text = "\n".join(est.derivation)
+    for word in ("compute", "memory", "TP all-reduce", "overhead", "runtime reserve"):
+        assert word in text
 
 
 def test_405b_bf16_does_not_fit_one_hgx_h100_and_says_what_does() -> None:
@@ -89,10 +114,20 @@ def test_405b_bf16_does_not_fit_one_hgx_h100_and_says_what_does() -> None:
     one = estimate_inference(s, CATALOG, "hgx-h100", max_units_per_instance=1)
     assert not one.feasible and not one.fits_one_unit
     assert "fp8" in one.reason and "2 units" in one.reason
-    # By default an instance may span units: BF16 on two servers (16 GPUs, 1/2 instance/unit).
-    two = estimate_inference(s, CATALOG, "hgx-h100")
+    # By default an instance may span units: BF16 on two servers (16 GPUs, 1/2 instance/unit). At
+    # 30 tok/s/user it cannot keep up: with TP8 x PP2 each GPU still streams 1/8 of the 810 GB per
+    # step (every stage reads its weights once per micro-batch), ~38 ms. At 15 tok/s/user it can.
+    slow = estimate_inference(s, CATALOG, "hgx-h100")
+    assert not slow.feasible and "unreachable" in slow.reason and "PP2" in slow.reason
+    two = estimate_inference(
+        spec(precision="bf16", kv_precision=None, tokens_per_s_per_user=15), CATALOG, "hgx-h100"
+    )
     assert two.feasible and not two.fits_one_unit
-    assert two.instance_accelerators == 16 and two.instances_per_unit == 0.5
+    # The best spanning layout (highest tok/s per unit) among 2, 3 and 4 servers.
+    assert two.instance_accelerators in (16, 24, 32) and two.pipeline_parallel == (
+        two.instance_accelerators // 8  # type: ignore[operator]
+    )
+    assert two.instances_per_unit == pytest.approx(8 / two.instance_accelerators)  # type: ignore[operator]
     assert any("fp8" in n for n in two.notes)
     # FP8 fits one server.
     fp8 = estimate_inference(spec(), CATALOG, "hgx-h100")
@@ -151,56 +186,64 @@ def _overlay(tmp_path: Path, text: str) -> Path:
     return p
 
 
-def test_efficiency_factors_come_from_the_catalog(tmp_path: Path) -> None:
-    # Halve the decode bandwidth utilisation: a memory-bound, HBM-limited decode (1 tok/s/user:
-    # no latency limit) halves its tokens/s. Halve the prefill utilisation: prefill halves.
+def test_serving_figures_come_from_the_catalog(tmp_path: Path) -> None:
+    # Halve the HBM bandwidth utilisation: the memory term of the same batch doubles (offline
+    # mode: batch set by HBM alone). Halve the FP8 compute utilisation: prefill halves.
     base = load_catalog()
-    eff = base.system("hgx-h100").efficiency
-    assert eff is not None
+    sv = base.accelerators["h100-sxm"].serving
+    assert sv is not None
     half = load_catalog(
         [
             _overlay(
                 tmp_path,
                 f"""
-systems:
-  hgx-h100:
-    efficiency:
-      decode_bandwidth_utilisation: {eff.decode_bandwidth_utilisation / 2}
-      prefill_compute_utilisation: {eff.prefill_compute_utilisation / 2}
+accelerators:
+  h100-sxm:
+    serving:
+      hbm_bandwidth_utilisation: {sv.hbm_bandwidth_utilisation / 2}
+      compute_utilisation: {{bf16: 0.6, fp16: 0.6, fp8: {sv.compute_utilisation["fp8"] / 2}}}
 """,
             )
         ]
     )
-    s = spec(output_tokens=7661, tokens_per_s_per_user=1)
+    s = spec(output_tokens=7661, mode="offline", tokens_per_s_per_user=None)
     a = estimate_inference(s, base, "hgx-h100")
     b = estimate_inference(s, half, "hgx-h100")
-    assert a.bound == "memory" and a.max_batch == b.max_batch
-    assert b.tokens_per_s_per_system == pytest.approx(a.tokens_per_s_per_system / 2, rel=1e-9)  # type: ignore[operator]
+    assert a.max_batch == b.max_batch and a.bound == "memory"
+    assert b.step_terms_s["memory"] == pytest.approx(2 * a.step_terms_s["memory"], rel=1e-9)
     assert b.prefill_tokens_per_s_per_system == pytest.approx(
-        a.prefill_tokens_per_s_per_system / 2,
-        rel=1e-9,  # type: ignore[operator]
+        a.prefill_tokens_per_s_per_system / 2,  # type: ignore[operator]
+        rel=1e-9,
     )
     # Training rates come from the catalog's `training:` blocks: tests/test_demand_pretrain.py.
 
 
-def test_hbm_usable_fraction_from_catalog_and_override(tmp_path: Path) -> None:
+def test_runtime_reserve_from_catalog_and_fraction_override(tmp_path: Path) -> None:
     s = spec(output_tokens=7661, tokens_per_s_per_user=1)
-    base = estimate_inference(s, CATALOG, "hgx-h100")
+    base = estimate_inference(s, CATALOG, "hgx-h100", max_units_per_instance=1)
     over = load_catalog(
-        [_overlay(tmp_path, "systems:\n  hgx-h100:\n    hbm_usable_fraction: 0.8\n")]
+        [
+            _overlay(
+                tmp_path, "accelerators:\n  h100-sxm:\n    serving:\n      runtime_reserve: 16 GB\n"
+            )
+        ]
     )
-    lower = estimate_inference(s, over, "hgx-h100")
+    lower = estimate_inference(s, over, "hgx-h100", max_units_per_instance=1)
     kv_seq = (1000 + 7661) * 516_096
-    assert base.max_batch_hbm == pytest.approx((640e9 * 0.9 - 405e9) / kv_seq, rel=1e-9)
-    assert lower.max_batch_hbm == pytest.approx((640e9 * 0.8 - 405e9) / kv_seq, rel=1e-9)
-    full = estimate_inference(s, CATALOG, "hgx-h100", hbm_usable_fraction=1.0)
-    assert full.max_batch_hbm == pytest.approx((640e9 - 405e9) / kv_seq, rel=1e-9)
+    assert base.max_batch_hbm == pytest.approx((8 * (80e9 - 8e9) - 496e9) / kv_seq, rel=1e-9)
+    assert lower.max_batch_hbm == pytest.approx((8 * (80e9 - 16e9) - 496e9) / kv_seq, rel=1e-9)
+    full = estimate_inference(
+        s, CATALOG, "hgx-h100", hbm_usable_fraction=1.0, max_units_per_instance=1
+    )
+    assert full.max_batch_hbm == pytest.approx((640e9 - 496e9) / kv_seq, rel=1e-9)
 
 
 def test_moe_decode_flops_use_active_params_and_read_all_weights() -> None:
     s = spec(model="deepseek-v3", precision="fp8", kv_precision=None)
     est = estimate_inference(s, CATALOG, "hgx-b200")
     ctx = 1000 + 775 / 2
-    assert est.flops_per_decode_token == pytest.approx(2 * 37e9 + 4 * 128 * 61 * 56 * ctx)
+    # Absorbed MLA decode: per head and layer 2·(512 + 64) FLOP per context token for the scores
+    # and 2·512 for the values: 2 · 128 heads · 61 layers · 1,088 · context.
+    assert est.flops_per_decode_token == pytest.approx(2 * 37e9 + 2 * 128 * 61 * 1088 * ctx)
     assert est.weight_bytes == 671e9
     assert est.kv_bytes_per_token == 61 * 576

@@ -113,7 +113,7 @@ def break_pool_capacity(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> 
 
 
 def break_runnable(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
-    i = alloc_index(plan, "chat", "prefill", datacenter="dc-east", period=0)
+    i = alloc_index(plan, "chat", "decode", datacenter="dc-central", period=0)
     plan.allocations[i] = dataclasses.replace(plan.allocations[i], rate_per_unit_s=1.0)
     return plan, sc, dem
 
@@ -249,7 +249,7 @@ NAMES = {
     "unit_bounds": "dc-east/gb200-nvl72 in period 0",
     "fleet_ledger": "dc-east/gb200-nvl72 in period 0",
     "pool_capacity": "dc-central/hgx-h100",
-    "runnable": "chat/prefill on dc-east/gb200-nvl72",
+    "runnable": "chat/decode on dc-central/hgx-h100",
     "window": "rl-reasoning/reference",
     "steady_load": "chat/decode",
     "work_by_deadline": "pretrain-405b/pretrain",

@@ -4,9 +4,13 @@ JSON output (--json) uses SI units and these stable keys (plus the rest of each 
   kv:        kv_bytes_per_token, kv_cache_bytes, weight_bytes [, hbm_usable_bytes, free_bytes,
              fits, max_tokens_per_sequence with --system]
   inference: feasible, reason, max_batch, max_batch_hbm, max_batch_latency, step_time_s,
-             tokens_per_s_per_system, prefill_tokens_per_s_per_system, ttft_s,
+             tpot_s, step_terms_s, tokens_per_s_per_system, prefill_tokens_per_s_per_system,
+             ttft_s, server_utilisation, output_tokens_per_s_per_accelerator,
              usd_per_million_tokens, usd_per_million_decode_tokens, instance_accelerators,
-             instances_per_unit, fits_one_unit, notes
+             tensor_parallel, pipeline_parallel, expert_parallel, instances_per_unit,
+             fits_one_unit, notes
+  curve:     [{system, tokens_per_s_per_user, feasible, output_tokens_per_s_per_accelerator,
+             usd_per_million_tokens, layout}]
   pretrain:  flops, days, time_s, accelerator_hours, energy_j, cost_usd, units, feasible
   rl:        roles [{name, work_unit, per_sample, amount, ...}], verifier_core_seconds,
              forward_backward_flop_ratio, role_flop_shares, samples, updates
@@ -314,10 +318,29 @@ def kv(
 )
 @click.option("--peak-to-average", type=float, default=1.0, show_default=True)
 @click.option(
+    "--mode",
+    type=click.Choice(["interactive", "offline"]),
+    default="interactive",
+    show_default=True,
+    help="offline: no latency target, batches limited by HBM only.",
+)
+@click.option(
+    "--prefill",
+    type=click.Choice(["disaggregated", "aggregated"]),
+    default="disaggregated",
+    show_default=True,
+    help="Prompts on their own instances, or chunked into the decode steps (longer TPOT).",
+)
+@click.option(
+    "--ttft-p99",
+    default=None,
+    help="p99 time to first token with Poisson arrivals, e.g. '2 s' (server mode).",
+)
+@click.option(
     "--hbm-usable-fraction",
     type=click.FloatRange(0, 1, min_open=True),
     default=None,
-    help="Override the system's hbm_usable_fraction.",
+    help="Use this share of HBM for weights + KV instead of hbm - runtime_reserve.",
 )
 @click.option(
     "--max-units-per-instance",
@@ -340,6 +363,9 @@ def inference(
     votes: int,
     requests_per_day: str,
     peak_to_average: float,
+    mode: str,
+    prefill: str,
+    ttft_p99: str | None,
     hbm_usable_fraction: float | None,
     max_units_per_instance: int,
     pricing: str,
@@ -383,11 +409,14 @@ def inference(
             requests_per_day=requests_per_day,
             prompt_tokens=prompt_tokens,
             output_tokens=output_tokens,
-            tokens_per_s_per_user=tokens_per_s_per_user,
+            tokens_per_s_per_user=None if mode == "offline" else tokens_per_s_per_user,
             votes=votes,
             peak_to_average=peak_to_average,
+            mode=mode,
+            prefill=prefill,
+            ttft_p99=ttft_p99,
         ),
-        {},
+        {"ttft_p99_s": "--ttft-p99"},
     )
     est = estimate_inference(
         spec,
@@ -406,8 +435,10 @@ def inference(
         ("kv bytes/token", f"{est.kv_bytes_per_token:,.0f} B"),
         (
             "instance",
-            f"{est.instance_accelerators} accelerators, {est.instances_per_unit} per unit"
-            if est.instance_accelerators
+            f"{est.instance_accelerators} accelerators (TP{est.tensor_parallel} x "
+            f"PP{est.pipeline_parallel}, EP{est.expert_parallel}), {est.instances_per_unit:g} "
+            "per unit"
+            if est.instance_accelerators and est.tensor_parallel
             else "-",
         ),
         (
@@ -419,14 +450,154 @@ def inference(
             f"{_fmt(est.step_time_s, 's')}"
             + (f" ({est.bound}-bound, budget {_fmt(est.step_budget_s, 's')})" if est.bound else ""),
         ),
+        (
+            "step terms",
+            ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in est.step_terms_s.items() if v > 0) or "-",
+        ),
+        ("TPOT", _fmt(est.tpot_s, "s")),
         ("decode tokens/s per unit", _fmt(est.tokens_per_s_per_system)),
+        ("output tok/s per accelerator", _fmt(est.output_tokens_per_s_per_accelerator)),
         ("prefill tokens/s per unit", _fmt(est.prefill_tokens_per_s_per_system)),
         ("TTFT", _fmt(est.ttft_s, "s")),
+        (
+            "server utilisation",
+            f"{est.server_utilisation:.3f}" if est.server_utilisation is not None else "-",
+        ),
         (f"$/M output tokens ({pricing})", _fmt(est.usd_per_million_tokens)),
         ("  of which decode", _fmt(est.usd_per_million_decode_tokens)),
         ("units for the demand", _fmt(est.units_for_demand)),
     ]
     _emit(est, as_json, rows)
+
+
+DEFAULT_CURVE = "10,20,30,40,50,60,80,100,125,150,200"
+
+
+@command.command("curve")
+@click.option("--model", required=True, help="Catalog model name.")
+@click.option(
+    "--system", "systems", multiple=True, required=True, help="Catalog system (repeatable)."
+)
+@click.option("--precision", type=PRECISIONS, default="fp8", show_default=True, help="Weights.")
+@click.option(
+    "--kv-precision", type=PRECISIONS, default=None, help="KV cache [default: --precision]."
+)
+@click.option("--prompt-tokens", type=int, default=1000, show_default=True)
+@click.option("--output-tokens", type=int, default=1000, show_default=True)
+@click.option(
+    "--interactivity",
+    default=DEFAULT_CURVE,
+    show_default=True,
+    help="Comma-separated tokens/s/user targets.",
+)
+@click.option(
+    "--prefill",
+    type=click.Choice(["disaggregated", "aggregated"]),
+    default="disaggregated",
+    show_default=True,
+    help="Prompts on their own instances, or chunked into the decode steps.",
+)
+@click.option("--plot", "plot_path", default=None, help="Also save the curve as a PNG here.")
+@click.option(
+    "--pricing", type=click.Choice(["rental", "amortised"]), default="rental", show_default=True
+)
+@catalog_option
+@json_option
+def curve(
+    model: str,
+    systems: tuple[str, ...],
+    precision: str,
+    kv_precision: str | None,
+    prompt_tokens: int,
+    output_tokens: int,
+    interactivity: str,
+    prefill: str,
+    plot_path: str | None,
+    pricing: str,
+    catalog_files: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Throughput per accelerator and $/M output tokens against tokens/s per user.
+
+    Each point re-chooses the serving layout that maximises throughput at its interactivity;
+    throughput counts output tokens and includes each request's prefill share.
+
+    \b
+    Examples:
+      planner estimate curve --model llama-3.1-70b --system hgx-b200 --system hgx-h100
+      planner estimate curve --model deepseek-r1 --precision fp4 --kv-precision fp8 \\
+          --system gb200-nvl72 --system hgx-b200 --interactivity 25,50,75,100,125 --json
+    """
+    from planner.demand.inference import interactivity_curve
+
+    catalog = load_catalog(catalog_files)
+    _model(catalog, model)
+    for s in systems:
+        _system(catalog, s)
+    try:
+        targets = [float(x) for x in interactivity.split(",") if x.strip()]
+    except ValueError:
+        raise _problem(
+            "--interactivity", f"{interactivity!r}: give numbers, e.g. 10,30,100"
+        ) from None
+    if not targets or min(targets) <= 0:
+        raise _problem("--interactivity", "give positive tokens/s/user targets")
+    spec = _spec(
+        InferenceSpec,
+        dict(
+            kind="inference",
+            model=model,
+            precision=precision,
+            kv_precision=kv_precision,
+            requests_per_day="1M",
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            tokens_per_s_per_user=targets[0],
+            prefill=prefill,
+        ),
+        {},
+    )
+    points = interactivity_curve(spec, catalog, list(systems), targets, pricing)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps(_jsonable(points), indent=2))
+    else:
+        click.echo(
+            f"{model} ({precision}, kv {spec.kv}), {prompt_tokens} in / {output_tokens} out, "
+            f"{prefill} prefill, {pricing} prices; output tok/s per accelerator (prefill included)"
+        )
+        click.echo(f"{'system':<14} {'tok/s/user':>10} {'tok/s/GPU':>10} {'$/M tok':>9}  layout")
+        for p in points:
+            if p.feasible:
+                click.echo(
+                    f"{p.system:<14} {p.tokens_per_s_per_user:>10g} "
+                    f"{p.output_tokens_per_s_per_accelerator:>10,.0f} "
+                    f"{p.usd_per_million_tokens:>9.3f}  {p.layout}"
+                )
+            else:
+                click.echo(
+                    f"{p.system:<14} {p.tokens_per_s_per_user:>10g} {'-':>10} {'-':>9}  "
+                    f"{p.layout[:100]}"
+                )
+    if plot_path:
+        from planner.plots import pyplot, save_png
+
+        plt = pyplot()
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        for s in systems:
+            mine = [p for p in points if p.system == s and p.feasible]
+            xs = [p.tokens_per_s_per_user for p in mine]
+            ax1.plot(xs, [p.output_tokens_per_s_per_accelerator for p in mine], marker="o", label=s)
+            ax2.plot(xs, [p.usd_per_million_tokens for p in mine], marker="o", label=s)
+        ax1.set_xlabel("tokens/s per user")
+        ax1.set_ylabel("output tokens/s per accelerator")
+        ax2.set_xlabel("tokens/s per user")
+        ax2.set_ylabel(f"$ per million output tokens ({pricing})")
+        ax2.set_yscale("log")
+        for ax in (ax1, ax2):
+            ax.grid(True, alpha=0.3)
+            ax.legend()
+        fig.suptitle(f"{model} {precision}, {prompt_tokens}/{output_tokens} tokens")
+        click.echo(f"plot: {save_png(fig, plot_path)}", err=as_json)
 
 
 @command.command("pretrain")

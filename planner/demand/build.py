@@ -43,7 +43,8 @@ def demand_for(
     pretrain: one FLOP role "pretrain", window [start, deadline], placement single_site
       (anywhere when allow_multi_site).
     inference: token roles "decode" (requests/day · output · votes · peak_to_average · days
-      served) and "prefill" (requests/day · prompt · peak_to_average · days served), anywhere,
+      served) and "prefill" (requests/day · prompt · (1 − prompt_cache_hit) · peak_to_average ·
+      days served), anywhere,
       window [start, horizon].
     rl: generate, generate_prefill, reward:<name>, reference (with_generation, tokens) and train
       (trainer, FLOP); per_sample set on every role; window [start, deadline].
@@ -99,7 +100,7 @@ def demand_for(
                 Role(
                     name="prefill",
                     work_unit="token",
-                    amount=scale * spec.prompt_tokens,
+                    amount=scale * spec.prefilled_prompt_tokens,
                     rates={s: r[1] for s, r in rates.items()},
                 ),
             ],

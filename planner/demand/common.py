@@ -10,7 +10,7 @@ from typing import Literal
 
 from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
-from hardware.schema import Accelerator, Efficiency, ModelArch, System
+from hardware.schema import Accelerator, ModelArch, System
 
 Pricing = Literal["rental", "amortised"]
 
@@ -43,10 +43,46 @@ def weight_bytes(model: ModelArch, precision: str) -> float:
     return model.params * BYTES_PER_VALUE[precision]
 
 
+def checkpoint_weight_bytes(model: ModelArch, precision: str) -> float:
+    """Bytes the published checkpoint of `precision` loads: the catalog's per-model figure
+    (`checkpoints.<precision>.weights`, e.g. Meta's FP8 405B: 496 GB, some layers stay BF16), else
+    params x bytes per value."""
+    ckpt = model.checkpoints.get(precision)  # type: ignore[call-overload]
+    return ckpt.weights_bytes if ckpt is not None else weight_bytes(model, precision)
+
+
+def attention_dims(model: ModelArch) -> tuple[int, int]:
+    """(query/key dim, value dim) per head: head_dim and head_dim for GQA/MHA; for MLA
+    (qk_nope_head_dim + qk_rope_head_dim, v_head_dim) when the catalog gives the dims
+    (DeepSeek-V3: 192, 128), else hidden/heads."""
+    if model.mla is not None:
+        return model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim, model.mla.v_head_dim
+    return model.head_dim, model.head_dim
+
+
 def attention_flops_per_token(model: ModelArch, context: float) -> float:
-    """Forward attention FLOPs for one token attending to `context` tokens:
-    4 · heads · layers · head_dim · context (FLOP)."""
-    return ATTENTION_FLOPS_FACTOR * model.heads * model.layers * model.head_dim * context
+    """Forward attention FLOPs for one token attending to `context` tokens, per head and layer
+    2·d_qk·context for QK^T and 2·d_v·context for AV:
+    2 · heads · layers · (d_qk + d_v) · context (FLOP).
+
+    GQA/MHA: d_qk = d_v = head_dim, i.e. 4 · heads · layers · head_dim · context. MLA as trained
+    and prefilled (keys and values decompressed from the latent): d_qk = 192, d_v = 128 for
+    DeepSeek-V3 (decode uses the absorbed form: decode_attention_flops_per_token)."""
+    d_qk, d_v = attention_dims(model)
+    return FORWARD_FLOPS_PER_PARAM * model.heads * model.layers * (d_qk + d_v) * context
+
+
+def decode_attention_flops_per_token(model: ModelArch, context: float) -> float:
+    """Attention FLOPs of one decoded token at `context`. GQA: attention_flops_per_token.
+    MLA with absorbed weights (DeepSeek-V2 section 2.1.3; the form decode kernels such as FlashMLA
+    run): each head's query is projected into the latent space, scores are taken against the
+    cached latent + rope key (kv_lora_rank + qk_rope_head_dim) and values read from the latent
+    (kv_lora_rank): 2 · heads · layers · (2 · kv_lora_rank + qk_rope_head_dim) · context
+    (DeepSeek-V3: 2 · 128 · 61 · 1,088 = 17.0 MFLOP per token of context)."""
+    if model.mla is None:
+        return attention_flops_per_token(model, context)
+    per_head = 2 * model.mla.kv_lora_rank + model.mla.qk_rope_head_dim
+    return FORWARD_FLOPS_PER_PARAM * model.heads * model.layers * per_head * context
 
 
 def forward_flops_per_token(model: ModelArch, context: float) -> float:
@@ -61,7 +97,6 @@ class Hardware:
     name: str
     system: System
     accelerator: Accelerator
-    efficiency: Efficiency
     hbm_usable_fraction: float
 
     @property
@@ -79,19 +114,18 @@ class Hardware:
 def hardware(
     catalog: Catalog, system: str, hbm_usable_fraction: float | None = None
 ) -> Hardware | None:
-    """The system's accelerator and efficiency figures; None for a CPU-only system.
+    """The system's accelerator and its figures; None for a CPU-only system.
 
     `hbm_usable_fraction` overrides the catalog's figure (e.g. 1.0 to count all HBM)."""
     sys_ = catalog.system(system)
     acc = catalog.accelerator_of(system)
     if acc is None or sys_.accelerators == 0:
         return None
-    assert sys_.efficiency is not None and sys_.hbm_usable_fraction is not None
+    assert sys_.hbm_usable_fraction is not None
     return Hardware(
         name=system,
         system=sys_,
         accelerator=acc,
-        efficiency=sys_.efficiency,
         hbm_usable_fraction=(
             sys_.hbm_usable_fraction if hbm_usable_fraction is None else hbm_usable_fraction
         ),

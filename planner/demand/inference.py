@@ -1,19 +1,17 @@
-"""Serving: the instance that holds the weights, the batch that fits HBM and the step-time
-budget, roofline decode step time, prefill rate, TTFT and $ per million tokens.
+"""Serving: the layout that holds the weights, the batch that fits HBM and the time-per-token
+budget, the decode step with every term, prefill, queueing, TTFT and $ per million tokens.
 
-Formulas (SI units; see docs/models.md):
-  W   = params_total · bytes(precision)                       weight bytes (all experts for MoE)
-  kv  = kv_elements_per_token · bytes(kv_precision)           KV bytes per token
-  KV stored per sequence  = (prompt/k + output) · kv          k = sequences sharing one prompt
-  KV read per sequence    = (prompt/k + output/2) · kv        per decode step, at mean context
-  F   = 2·N_active + 4·heads·layers·head_dim·(prompt + output/2)   FLOPs per decoded token
-  C   = a · peak(precision) · decode_compute_utilisation      FLOP/s of an instance of a chips
-  B   = a · hbm_bandwidth · decode_bandwidth_utilisation      bytes/s of the instance
-  step(b) = max(b·F / C, (W + b·KV_read) / B)                 roofline decode step, seconds
-  b_hbm = (a · hbm · hbm_usable_fraction − W) / KV_stored
-  b_lat = min(T·C/F, (T·B − W)/KV_read), T = 1/tokens_per_s_per_user
-  batch = floor(min(b_hbm, b_lat)); tokens/s per instance = batch / step(batch)
-  prefill tokens/s per instance = a · peak · prefill_compute_utilisation / F(prompt/2)
+The step physics is in planner/demand/serving_physics.py (docstring there), the queueing in
+planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI units):
+  W        = checkpoint bytes of the weights (catalog checkpoints, else params · bytes)
+  usable   = a · (hbm − runtime_reserve)                 HBM for weights + KV of an instance
+  b_hbm    = (usable − W stored) / (KV stored per sequence · KV replication)
+  step(B)  = max(compute, memory) + TP all-reduce + EP all-to-all + PP hops + step overhead
+  TPOT(B)  = step(B) + prefill chunk(B) <= 1 / tokens_per_s_per_user   (interactive mode)
+  batch    = largest B <= b_hbm meeting TPOT (offline: floor(b_hbm))
+  decode tokens/s per instance = batch / step(batch);  per unit x instances per unit
+  prefill tokens/s per instance = a · peak · compute_utilisation / F(prompt/2)
+  server (ttft_p99): decode and prefill rates x the M/D/c utilisation meeting the p99 TTFT
 """
 
 from __future__ import annotations
@@ -32,96 +30,91 @@ from planner.demand.common import (
     SECONDS_PER_HOUR,
     Hardware,
     Pricing,
+    checkpoint_weight_bytes,
     forward_flops_per_token,
     gb,
     hardware,
     unit_usd_per_hour,
-    weight_bytes,
 )
 from planner.demand.kv import kv_bytes_per_token
+from planner.demand.queueing import max_utilisation, mean_wait_mdc
+from planner.demand.serving_physics import (
+    Layout,
+    ModelLoad,
+    StepTerms,
+    compute_rate,
+    figures,
+    kv_replication,
+    max_batch_within,
+    model_load,
+    serving_gap,
+    step_terms,
+)
 from planner.demand.types import Rate
 from planner.workloads import InferenceSpec
 
 # Planner convention: a serving instance may span at most this many units (servers/racks),
-# joined over the scale-out network by pipeline parallelism. Two 8-GPU servers per instance
-# is common practice for 400B+ BF16 models; past a few units, inter-node hops dominate decode
-# latency, which this roofline model does not see. Override with max_units_per_instance.
+# joined over the scale-out network (pipeline stages, or expert parallelism for MoE). Two 8-GPU
+# servers per instance is common practice for 400B+ BF16 models. Override with
+# max_units_per_instance.
 MAX_UNITS_PER_INSTANCE = 4
+# Server scenarios: TTFT targets are p99 (MLPerf Inference Server rules for Llama 2 70B).
+TAIL_PROBABILITY = 0.01
 
 
-@dataclass(frozen=True)
-class Instance:
-    """A model replica: `accelerators` chips; within one unit or spanning `units_spanned` units."""
-
-    accelerators: int
-    tensor_parallel: int  # accelerators sharing each layer; the rest are pipeline stages
-    units_spanned: int
-    instances_per_unit: float  # accelerators // a within a unit, or 1/units_spanned
-    usable_bytes: float  # a · hbm · hbm_usable_fraction
-    free_bytes: float  # usable − weights
-
-    def label(self, scale_up_domain: int) -> str:
-        pp = self.accelerators // self.tensor_parallel
-        shape = f"TP{self.tensor_parallel}" + (f" x PP{pp}" if pp > 1 else "")
-        if self.units_spanned == 1:
-            n = self.instances_per_unit
-            return f"{shape} x{n:g} instance{'s' if n != 1 else ''}/unit"
-        return (
-            f"{self.accelerators} accelerators spanning {self.units_spanned} units "
-            f"({shape}, 1/{self.units_spanned} instance/unit)"
-        )
+def usable_bytes(hw: Hardware, accelerators: int, hbm_usable_fraction: float | None) -> float:
+    """HBM of `accelerators` chips for weights + KV: a · (hbm − runtime_reserve), or
+    a · hbm · f when a fraction f is given explicitly (override)."""
+    hbm = hw.accelerator.hbm_bytes
+    if hbm_usable_fraction is not None:
+        return accelerators * hbm * hbm_usable_fraction
+    return accelerators * max(0.0, hbm - figures(hw).runtime_reserve_bytes)
 
 
-def tensor_parallel_width(arch: ModelArch, hw: Hardware, accelerators: int) -> int:
-    """The widest tensor-parallel group for an instance of `accelerators` chips: it divides the
-    instance, stays in the scale-up domain, splits the attention heads evenly, and (GQA) does
-    not exceed the KV heads, since replicating KV heads is not modelled. The remaining factor
-    is pipeline stages."""
-    limit = min(hw.system.scale_up_domain, arch.kv_heads or arch.heads)
-    return max(
-        t
-        for t in range(1, accelerators + 1)
-        if accelerators % t == 0
-        and t <= limit
-        and arch.heads % t == 0
-        and hw.system.scale_up_domain % t == 0
-    )
-
-
-def instance_candidates(hw: Hardware, max_units_per_instance: int) -> list[int]:
-    """Instance sizes tried, ascending: divisors of the scale-up domain (the instance stays on
-    NVLink/NeuronLink; see tensor_parallel_width for its TP x PP shape), then whole multiples of
-    the unit (2, 3, ... units)."""
+def instance_sizes(hw: Hardware, max_units_per_instance: int) -> list[int]:
+    """Instance sizes tried, ascending: divisors of the scale-up domain and powers of two up to
+    it (a 72-GPU NVL72 domain holds one TP64 or four TP16 instances; the GPUs left over idle),
+    then whole multiples of the unit (2, 3, ... units)."""
     domain = hw.system.scale_up_domain
-    sizes = [d for d in range(1, domain + 1) if domain % d == 0]
+    powers = {1 << k for k in range(domain.bit_length()) if 1 << k <= domain}
+    sizes = sorted({d for d in range(1, domain + 1) if domain % d == 0} | powers)
     if hw.accelerators not in sizes:
         sizes.append(hw.accelerators)
     sizes += [k * hw.accelerators for k in range(2, max_units_per_instance + 1)]
     return sizes
 
 
-def make_instance(arch: ModelArch, hw: Hardware, a: int, weights: float) -> Instance:
-    units = max(1, math.ceil(a / hw.accelerators))
-    per_unit = hw.accelerators // a if a <= hw.accelerators else 1.0 / units
-    usable = a * hw.accelerator.hbm_bytes * hw.hbm_usable_fraction
-    return Instance(
-        a, tensor_parallel_width(arch, hw, a), units, float(per_unit), usable, usable - weights
-    )
-
-
-def fitting_instances(
+def layouts(
     arch: ModelArch,
     hw: Hardware,
-    weights: float,
-    one_sequence_kv: float,
+    load: ModelLoad,
     max_units_per_instance: int,
-) -> list[Instance]:
-    """Instances, ascending, whose usable HBM holds the weights and one sequence's KV."""
-    out = []
-    for a in instance_candidates(hw, max_units_per_instance):
-        inst = make_instance(arch, hw, a, weights)
-        if inst.free_bytes >= one_sequence_kv:
-            out.append(inst)
+    hbm_usable_fraction: float | None = None,
+) -> list[Layout]:
+    """Every layout tried, by instance size: pp stages (dividing the instance) of g = a/pp chips;
+    TP widths that divide g, stay in the scale-up domain and split the attention heads evenly
+    (KV heads are replicated when TP exceeds them); dense models use TP = g (a stage is one TP
+    group on the scale-up fabric); MoE models also try narrower attention groups (data-parallel
+    attention) with the experts over all g chips (EP = g, beyond the domain over scale-out)."""
+    domain = hw.system.scale_up_domain
+    out: list[Layout] = []
+    for a in instance_sizes(hw, max_units_per_instance):
+        units = max(1, math.ceil(a / hw.accelerators))
+        per_unit = hw.accelerators // a if a <= hw.accelerators else 1.0 / units
+        usable = usable_bytes(hw, a, hbm_usable_fraction)
+        for pp in (p for p in range(1, a + 1) if a % p == 0):
+            g = a // pp
+            if arch.moe is None:
+                tps = [g] if g <= domain and arch.heads % g == 0 else []
+            else:
+                tps = [
+                    t for t in range(1, min(g, domain) + 1) if g % t == 0 and arch.heads % t == 0
+                ]
+            for tp in tps:
+                stored = load.dense_bytes * (g // tp) + (load.weights_bytes - load.dense_bytes)
+                out.append(
+                    Layout(a, tp, pp, units, float(per_unit), usable, stored, arch.moe is not None)
+                )
     return out
 
 
@@ -135,22 +128,23 @@ def does_not_fit_reason(
 ) -> str:
     """Why the weights do not fit, and what would: a smaller weight precision the accelerator
     supports on one unit, or the number of units an instance would have to span."""
-    weights = weight_bytes(arch, precision)
+    weights = checkpoint_weight_bytes(arch, precision)
     one_kv = seq_tokens * kv_bytes_per_token(arch, kv_precision)
-    unit_usable = hw.accelerators * hw.accelerator.hbm_bytes * hw.hbm_usable_fraction
+    unit_usable = usable_bytes(hw, hw.accelerators, None)
+    reserve = figures(hw).runtime_reserve_bytes
     msg = (
         f"{precision} weights {gb(weights)} + one sequence's KV {gb(one_kv)} exceed the usable HBM "
         f"of {'1 unit' if max_units_per_instance == 1 else f'{max_units_per_instance} units'} "
-        f"({hw.accelerators} x {gb(hw.accelerator.hbm_bytes)} x {hw.hbm_usable_fraction:g} "
+        f"({hw.accelerators} x ({gb(hw.accelerator.hbm_bytes)} - {gb(reserve)} runtime reserve) "
         f"= {gb(unit_usable)} per unit)"
     )
     fits = []
     for p in sorted(hw.accelerator.peak_flops, key=lambda q: -BYTES_PER_VALUE[q]):
         if BYTES_PER_VALUE[p] < BYTES_PER_VALUE[precision]:
-            w = weight_bytes(arch, p)
+            w = checkpoint_weight_bytes(arch, p)
             if w + one_kv <= unit_usable:
                 fits.append(f"{p} weights ({gb(w)}) on one unit")
-    units = math.ceil((weights + one_kv) / unit_usable)
+    units = math.ceil((weights + one_kv) / unit_usable) if unit_usable > 0 else 0
     fits.append(f"{precision} on an instance spanning {units} units")
     return msg + "; fits: " + ", or ".join(fits)
 
@@ -166,15 +160,76 @@ class DecodePoint:
     kv_bytes_per_sequence: float  # stored, prefix shared by `share` sequences
     kv_read_bytes_per_sequence: float  # read per step at mean context
     flops_per_token: float
-    instance: Instance | None = None
+    instance: Layout | None = None
     max_batch_hbm: float | None = None  # before flooring
     max_batch_latency: float | None = None  # None in throughput mode
     batch: int | None = None
-    step_time_s: float | None = None
+    terms: StepTerms | None = None
+    step_time_s: float | None = None  # decode-only step
+    tpot_s: float | None = None  # step + prefill chunk
     step_compute_s: float | None = None
     step_memory_s: float | None = None
     tokens_per_s_per_instance: float | None = None
     tokens_per_s_per_unit: float | None = None
+    alternatives: list[str] = field(default_factory=list)  # other layouts, why not chosen
+
+
+def _hbm_batch(load: ModelLoad, lay: Layout) -> float:
+    """Sequences whose KV fits beside the weights: free / (KV stored per sequence · r)."""
+    return lay.free_bytes / (load.kv_stored_per_sequence * kv_replication(load.arch, lay.tp))
+
+
+def _evaluate(
+    hw: Hardware, load: ModelLoad, lay: Layout, target: float | None, chunked: bool
+) -> tuple[DecodePoint | None, str, float]:
+    """The operating point of one layout, or (None, why not, its TPOT floor in s)."""
+    b_hbm = _hbm_batch(load, lay)
+    if b_hbm < lay.pp:
+        return None, f"{lay.label()}: {b_hbm:.1f} sequences fit HBM (need >= {lay.pp})", math.inf
+    b_lat: float | None = None
+    if target is None:
+        batch = math.floor(b_hbm)
+    else:
+        budget = 1.0 / target
+        b_lat = float(max_batch_within(hw, load, lay, budget, 1 << 22, chunked))
+        batch = min(math.floor(b_hbm), int(b_lat))
+        if batch < lay.pp:
+            floor_terms = step_terms(hw, load, lay, lay.pp, chunked)
+            return (
+                None,
+                (
+                    f"{lay.label()}: TPOT at the smallest batch is "
+                    f"{floor_terms.tpot_s * 1e3:.1f} ms vs the {budget * 1e3:.1f} ms budget "
+                    f"({floor_terms.describe()})"
+                ),
+                floor_terms.tpot_s,
+            )
+    terms = step_terms(hw, load, lay, batch, chunked and target is not None)
+    per_inst = batch * load.tokens_per_step / terms.step_s
+    return (
+        DecodePoint(
+            True,
+            f"{lay.label()}, batch {batch}, step {terms.describe()}",
+            weight_bytes=load.weights_bytes,
+            kv_bytes_per_token=load.kv_bytes_per_token,
+            kv_bytes_per_sequence=load.kv_stored_per_sequence,
+            kv_read_bytes_per_sequence=load.kv_read_per_sequence,
+            flops_per_token=load.flops_per_token,
+            instance=lay,
+            max_batch_hbm=b_hbm,
+            max_batch_latency=b_lat,
+            batch=batch,
+            terms=terms,
+            step_time_s=terms.step_s,
+            tpot_s=terms.tpot_s,
+            step_compute_s=terms.compute_s,
+            step_memory_s=terms.memory_s,
+            tokens_per_s_per_instance=per_inst,
+            tokens_per_s_per_unit=per_inst * lay.instances_per_unit,
+        ),
+        "",
+        terms.tpot_s,
+    )
 
 
 def decode_point(
@@ -187,38 +242,55 @@ def decode_point(
     share: int,
     tokens_per_s_per_user: float | None,
     max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+    hbm_usable_fraction: float | None = None,
+    chunked_prefill: bool = False,
+    draft_tokens: int = 0,
+    draft_acceptance: float = 0.0,
+    prompt_cache_hit: float = 0.0,
 ) -> DecodePoint:
-    """Batch and tokens/s of the best serving instance (throughput mode when
-    tokens_per_s_per_user is None: batch limited by HBM only). `share` sequences share one prompt
-    prefix's KV.
+    """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
+    is None: batch limited by HBM only). `share` sequences share one prompt prefix's KV.
+    chunked_prefill: prompts are prefilled in the decode steps (aggregated serving), so the
+    TPOT that must meet the target includes each step's prefill chunk.
 
-    Instances tried: those holding the weights plus one sequence's KV (`fitting_instances`).
-    Among those inside one unit, the one with the highest decode tokens/s per unit wins (the
-    smaller on a tie); instances spanning several units are used only when none inside one
-    unit meets the budget, and then the smallest that does."""
-    w = weight_bytes(arch, precision)
-    kvb = kv_bytes_per_token(arch, kv_precision)
-    stored = (prompt_tokens / share + output_tokens) * kvb
-    read = (prompt_tokens / share + output_tokens / 2) * kvb
-    flops = forward_flops_per_token(arch, prompt_tokens + output_tokens / 2)
+    Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
+    decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
+    units pay their pipeline hops or expert all-to-all over the scale-out network."""
+    load = model_load(
+        arch,
+        precision,
+        kv_precision,
+        prompt_tokens,
+        output_tokens,
+        share,
+        draft_tokens,
+        draft_acceptance,
+        prompt_cache_hit,
+    )
     base = dict(
-        weight_bytes=w,
-        kv_bytes_per_token=kvb,
-        kv_bytes_per_sequence=stored,
-        kv_read_bytes_per_sequence=read,
-        flops_per_token=flops,
+        weight_bytes=load.weights_bytes,
+        kv_bytes_per_token=load.kv_bytes_per_token,
+        kv_bytes_per_sequence=load.kv_stored_per_sequence,
+        kv_read_bytes_per_sequence=load.kv_read_per_sequence,
+        flops_per_token=load.flops_per_token,
     )
     if not hw.supports(precision):
         return DecodePoint(
             False,
             f"{hw.system.accelerator} does not support {precision} "
             f"(supports {', '.join(hw.accelerator.peak_flops)})",
-            **base,
+            **base,  # type: ignore[arg-type]
         )
-    instances = fitting_instances(
-        arch, hw, w, (prompt_tokens + output_tokens) * kvb, max_units_per_instance
-    )
-    if not instances:
+    gap = serving_gap(hw, precision)
+    if gap is not None:
+        return DecodePoint(False, gap, **base)  # type: ignore[arg-type]
+    one_seq = (prompt_tokens + output_tokens) * load.kv_bytes_per_token
+    candidates = [
+        lay
+        for lay in layouts(arch, hw, load, max_units_per_instance, hbm_usable_fraction)
+        if lay.free_bytes >= one_seq * kv_replication(arch, lay.tp)
+    ]
+    if not candidates:
         return DecodePoint(
             False,
             does_not_fit_reason(
@@ -229,70 +301,66 @@ def decode_point(
                 prompt_tokens + output_tokens,
                 max_units_per_instance,
             ),
-            **base,
+            **base,  # type: ignore[arg-type]
         )
-    first_failure = ""
-    eff = hw.efficiency
+    failures: list[tuple[float, str]] = []
     best: DecodePoint | None = None
-    for inst in instances:
-        if best is not None and inst.units_spanned > 1:
-            break  # an instance inside one unit works: do not span units
-        a = inst.accelerators
-        compute = a * hw.peak(precision) * eff.decode_compute_utilisation
-        bandwidth = a * hw.accelerator.hbm_bandwidth_bytes_per_s * eff.decode_bandwidth_utilisation
-        b_hbm = inst.free_bytes / stored
-        b_lat: float | None = None
-        if tokens_per_s_per_user is not None:
-            budget = 1.0 / tokens_per_s_per_user
-            b_lat = min(budget * compute / flops, (budget * bandwidth - w) / read)
-        batch = math.floor(min(b_hbm, b_lat) if b_lat is not None else b_hbm)
-        if batch < 1:
-            if not first_failure:
-                assert tokens_per_s_per_user is not None
-                first_failure = (
-                    f"{tokens_per_s_per_user:g} tok/s/user unreachable: reading {gb(w)} of "
-                    f"weights takes {w / bandwidth * 1e3:.1f} ms per step on {a} accelerators "
-                    f"(at {eff.decode_bandwidth_utilisation:g} of HBM bandwidth) vs a "
-                    f"{1e3 / tokens_per_s_per_user:.1f} ms budget"
-                )
+    scored: list[DecodePoint] = []
+    for lay in candidates:  # ascending size: a larger layout must win by more than 0.1%
+        point, why, floor_s = _evaluate(hw, load, lay, tokens_per_s_per_user, chunked_prefill)
+        if point is None:
+            failures.append((floor_s, why))
             continue
-        t_c = batch * flops / compute
-        t_m = (w + batch * read) / bandwidth
-        step = max(t_c, t_m)
-        per_inst = batch / step
-        point = DecodePoint(
-            True,
-            f"{inst.label(hw.system.scale_up_domain)}, batch {batch}, step {step * 1e3:.1f} ms",
-            instance=inst,
-            max_batch_hbm=b_hbm,
-            max_batch_latency=b_lat,
-            batch=batch,
-            step_time_s=step,
-            step_compute_s=t_c,
-            step_memory_s=t_m,
-            tokens_per_s_per_instance=per_inst,
-            tokens_per_s_per_unit=per_inst * inst.instances_per_unit,
-            **base,
-        )
-        # Keep the highest tokens/s per unit; the smaller instance on a tie (within 0.1%).
+        scored.append(point)
         if best is None or point.tokens_per_s_per_unit > best.tokens_per_s_per_unit * 1.001:  # type: ignore[operator]
             best = point
-    if best is not None:
-        return best
-    return DecodePoint(False, first_failure, instance=instances[0], **base)
+    if best is None:
+        head = (
+            f"{tokens_per_s_per_user:g} tok/s/user unreachable on every layout"
+            if tokens_per_s_per_user is not None
+            else "no layout holds a batch"
+        )
+        closest = min(failures)[1]  # the layout with the lowest latency floor
+        return DecodePoint(
+            False,
+            f"{head}; fastest: {closest}",
+            instance=candidates[0],
+            **base,  # type: ignore[arg-type]
+        )
+    others = sorted(
+        (p for p in scored if p is not best),
+        key=lambda p: -(p.tokens_per_s_per_unit or 0.0),
+    )[:3]
+    alternatives = [
+        f"{p.instance.label()}: {p.tokens_per_s_per_unit:,.0f} tok/s/unit (batch {p.batch})"  # type: ignore[union-attr]
+        for p in others
+    ]
+    return DecodePoint(
+        True,
+        best.reason,
+        instance=best.instance,
+        max_batch_hbm=best.max_batch_hbm,
+        max_batch_latency=best.max_batch_latency,
+        batch=best.batch,
+        terms=best.terms,
+        step_time_s=best.step_time_s,
+        tpot_s=best.tpot_s,
+        step_compute_s=best.step_compute_s,
+        step_memory_s=best.step_memory_s,
+        tokens_per_s_per_instance=best.tokens_per_s_per_instance,
+        tokens_per_s_per_unit=best.tokens_per_s_per_unit,
+        alternatives=alternatives,
+        **base,
+    )
 
 
 def prefill_tokens_per_s_per_instance(
     arch: ModelArch, hw: Hardware, precision: str, a: int, prompt_tokens: float
 ) -> float:
-    """Compute-bound prefill: a · peak · prefill_compute_utilisation / F(prompt/2), tokens/s.
-    Mean context of a prompt's tokens is prompt/2 (causal attention)."""
-    return (
-        a
-        * hw.peak(precision)
-        * hw.efficiency.prefill_compute_utilisation
-        / forward_flops_per_token(arch, prompt_tokens / 2)
-    )
+    """Compute-bound prefill: a · peak · compute_utilisation(precision) / F(prompt/2), tokens/s.
+    Mean context of a prompt's tokens is prompt/2 (causal attention); prompts are long enough
+    for full GEMM efficiency."""
+    return a * compute_rate(hw, precision) / forward_flops_per_token(arch, prompt_tokens / 2)
 
 
 def prefill_rate(
@@ -305,31 +373,63 @@ def prefill_rate(
     max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
 ) -> Rate:
     """Prefill (forward-only) tokens/s per unit for a model whose passes read `context_tokens`
-    tokens (KV must fit) at mean attention context `mean_context`."""
+    tokens (KV must fit) at mean attention context `mean_context`: the smallest instance holding
+    the weights and one pass's KV, a · peak · compute_utilisation / F(mean_context)."""
     if hw is None:
         return Rate(0.0, CPU_ONLY_REASON)
     if not hw.supports(precision):
         return Rate(0.0, f"{hw.system.accelerator} does not support {precision}")
-    w = weight_bytes(arch, precision)
-    kvb = kv_bytes_per_token(arch, kv_precision)
-    instances = fitting_instances(arch, hw, w, context_tokens * kvb, max_units_per_instance)
-    if not instances:
+    gap = serving_gap(hw, precision)
+    if gap is not None:
+        return Rate(0.0, gap)
+    load = model_load(arch, precision, kv_precision, context_tokens, 1, 1)
+    need = context_tokens * load.kv_bytes_per_token
+    fitting = [
+        lay
+        for lay in layouts(arch, hw, load, max_units_per_instance)
+        if lay.free_bytes >= need * kv_replication(arch, lay.tp) and lay.pp == 1
+    ] or [
+        lay
+        for lay in layouts(arch, hw, load, max_units_per_instance)
+        if lay.free_bytes >= need * kv_replication(arch, lay.tp)
+    ]
+    if not fitting:
         return Rate(
             0.0,
             does_not_fit_reason(
                 arch, hw, precision, kv_precision, context_tokens, max_units_per_instance
             ),
         )
-    inst = instances[0]
+    lay = min(fitting, key=lambda x: x.accelerators)
     f = forward_flops_per_token(arch, mean_context)
-    per_inst = (
-        inst.accelerators * hw.peak(precision) * hw.efficiency.prefill_compute_utilisation / f
-    )
+    util = figures(hw).compute_utilisation[precision]  # type: ignore[index]
+    per_inst = lay.accelerators * compute_rate(hw, precision) / f
     return Rate(
-        per_inst * inst.instances_per_unit,
-        f"{inst.label(hw.system.scale_up_domain)}, {hw.efficiency.prefill_compute_utilisation:g}"
-        f" x peak / {f:.3g} FLOP/token",
+        per_inst * lay.instances_per_unit,
+        f"{lay.label()}, {util:g} x peak / {f:.3g} FLOP/token",
     )
+
+
+@dataclass(frozen=True)
+class ServerLoad:
+    """Server scenario: Poisson arrivals, a p99 TTFT target, the decode slots of an instance."""
+
+    utilisation: float  # share of decode slots busy that still meets the p99 TTFT
+    service_s: float  # a request's hold on a slot: TTFT + output · TPOT
+    allowed_wait_s: float  # p99 TTFT target − prefill time
+    mean_wait_s: float
+
+
+def server_load(
+    batch: int, ttft_p99_s: float, prefill_s: float, output_tokens: float, tpot_s: float
+) -> ServerLoad:
+    """The utilisation of `batch` decode slots (M/D/c servers) at which P(wait > ttft_p99 −
+    prefill) <= 1%; service time = prefill + output · TPOT."""
+    service = prefill_s + output_tokens * tpot_s
+    wait = ttft_p99_s - prefill_s
+    rho = max_utilisation(batch, service, wait, TAIL_PROBABILITY)
+    mean_wait = mean_wait_mdc(batch, rho * batch, service) if rho > 0 else math.inf
+    return ServerLoad(rho, service, wait, mean_wait)
 
 
 @dataclass(frozen=True)
@@ -343,8 +443,9 @@ class InferenceEstimate:
     prompt_tokens: int
     output_tokens: int
     votes: int
-    tokens_per_s_per_user: float
-    hbm_usable_fraction: float | None
+    tokens_per_s_per_user: float | None
+    mode: str
+    hbm_usable_fraction: float | None  # an explicit override, else None (runtime reserve)
     weight_bytes: float
     kv_bytes_per_token: float
     kv_bytes_per_group: float  # (prompt + votes · output) · kv: the prefix stored once
@@ -353,19 +454,26 @@ class InferenceEstimate:
     reason: str
     fits_one_unit: bool
     instance_accelerators: int | None = None
+    tensor_parallel: int | None = None
+    pipeline_parallel: int | None = None
+    expert_parallel: int | None = None
     units_per_instance: int | None = None
     instances_per_unit: float | None = None
     max_batch_hbm: float | None = None
     max_batch_latency: float | None = None
     max_batch: int | None = None
     step_time_s: float | None = None
+    tpot_s: float | None = None
     step_budget_s: float | None = None
+    step_terms_s: dict[str, float] = field(default_factory=dict)
     bound: str | None = None  # "memory" or "compute"
     tokens_per_s_per_instance: float | None = None
-    tokens_per_s_per_system: float | None = None
+    tokens_per_s_per_system: float | None = None  # decode, after the server utilisation
     prefill_tokens_per_s_per_instance: float | None = None
-    prefill_tokens_per_s_per_system: float | None = None
-    ttft_s: float | None = None
+    prefill_tokens_per_s_per_system: float | None = None  # after the server utilisation
+    ttft_s: float | None = None  # prefill alone (+ mean queue wait in server mode)
+    server_utilisation: float | None = None  # None unless ttft_p99 is set
+    output_tokens_per_s_per_accelerator: float | None = None  # decode + its prefill share
     pricing: str = "rental"
     unit_usd_per_hour: float | None = None
     usd_per_million_tokens: float | None = None  # per output token, decode + prefill share
@@ -386,19 +494,33 @@ def estimate_inference(
     electricity_usd_per_kwh: float = DEFAULT_ELECTRICITY_USD_PER_KWH,
     pue: float = DEFAULT_PUE,
 ) -> InferenceEstimate:
-    """Serve `spec` on `system`: instance, batch, step time, tokens/s, TTFT, $/M tokens.
+    """Serve `spec` on `system`: layout, batch, step terms, tokens/s, TTFT, $/M tokens.
 
     usd_per_million_tokens = 1e6 · unit_usd_per_s · (1/decode_tokens_per_s_per_unit
         + prompt / (votes · output) / prefill_tokens_per_s_per_unit)
     i.e. per generated output token: its share of decode time plus its share of its request's
-    prefill. units_for_demand = decode tokens/s needed / decode rate + prefill tokens/s needed /
-    prefill rate, needed rates = requests_per_day · tokens · peak_to_average / 86,400 s.
+    prefill. With ttft_p99 both rates are multiplied by the M/D/c utilisation that meets it.
+    output_tokens_per_s_per_accelerator = 1 / (that time per token) / accelerators per unit (the
+    figure MLPerf and InferenceX publish). units_for_demand = decode tokens/s needed / decode rate
+    + prefill tokens/s needed / prefill rate, needed = requests_per_day · tokens ·
+    peak_to_average / 86,400 s.
     """
     arch = catalog.models[spec.model]
     kvp = spec.kv
-    hw = hardware(catalog, system, hbm_usable_fraction)
-    kvb = kv_bytes_per_token(arch, kvp)
-    w = weight_bytes(arch, spec.precision)
+    hw = hardware(catalog, system)
+    target = spec.decode_target
+    load = model_load(
+        arch,
+        spec.precision,
+        kvp,
+        spec.prompt_tokens,
+        spec.output_tokens,
+        spec.votes,
+        spec.draft_tokens,
+        spec.draft_acceptance,
+        spec.prompt_cache_hit,
+    )
+    kvb = load.kv_bytes_per_token
     group_kv = (spec.prompt_tokens + spec.votes * spec.output_tokens) * kvb
     common = dict(
         model=spec.model,
@@ -408,18 +530,17 @@ def estimate_inference(
         prompt_tokens=spec.prompt_tokens,
         output_tokens=spec.output_tokens,
         votes=spec.votes,
-        tokens_per_s_per_user=spec.tokens_per_s_per_user,
-        weight_bytes=w,
+        tokens_per_s_per_user=target,
+        mode=spec.mode,
+        weight_bytes=load.weights_bytes,
         kv_bytes_per_token=kvb,
         kv_bytes_per_group=group_kv,
-        flops_per_decode_token=forward_flops_per_token(
-            arch, spec.prompt_tokens + spec.output_tokens / 2
-        ),
+        flops_per_decode_token=load.flops_per_token,
         pricing=pricing,
+        hbm_usable_fraction=hbm_usable_fraction,
     )
     if hw is None:
         return InferenceEstimate(
-            hbm_usable_fraction=None,
             feasible=False,
             reason=CPU_ONLY_REASON,
             fits_one_unit=False,
@@ -433,12 +554,24 @@ def estimate_inference(
         spec.prompt_tokens,
         spec.output_tokens,
         spec.votes,
-        spec.tokens_per_s_per_user,
+        target,
         max_units_per_instance,
+        hbm_usable_fraction,
+        chunked_prefill=spec.prefill == "aggregated",
+        draft_tokens=spec.draft_tokens,
+        draft_acceptance=spec.draft_acceptance,
+        prompt_cache_hit=spec.prompt_cache_hit,
     )
-    unit_usable = hw.accelerators * hw.accelerator.hbm_bytes * hw.hbm_usable_fraction
+    if hw.accelerator.serving is None:
+        return InferenceEstimate(
+            feasible=False,
+            reason=point.reason,
+            fits_one_unit=False,
+            **common,  # type: ignore[arg-type]
+        )
+    unit_usable = usable_bytes(hw, hw.accelerators, hbm_usable_fraction)
     one_seq = (spec.prompt_tokens + spec.output_tokens) * kvb
-    fits_one = w + one_seq <= unit_usable
+    fits_one = load.weights_bytes + one_seq <= unit_usable
     notes: list[str] = []
     if not fits_one and hw.supports(spec.precision) and point.feasible:
         notes.append(
@@ -447,18 +580,24 @@ def estimate_inference(
                 arch, hw, spec.precision, kvp, spec.prompt_tokens + spec.output_tokens, 1
             )
         )
-    eff = hw.efficiency
+    ckpt = arch.checkpoints.get(spec.precision)
     lines = [
-        f"weights W = {arch.params:.4g} params x {BYTES_PER_VALUE[spec.precision]:g} B = {gb(w)}",
+        "weights W = "
+        + (
+            f"{gb(load.weights_bytes)} (checkpoint: {ckpt.source})"
+            if ckpt is not None
+            else f"{arch.params:.4g} params x {BYTES_PER_VALUE[spec.precision]:g} B = "
+            f"{gb(load.weights_bytes)}"
+        ),
         f"kv/token = {arch.kv_elements_per_token:,} x {BYTES_PER_VALUE[kvp]:g} B = {kvb:,.0f} B; "
         f"per group of {spec.votes} = (prompt {spec.prompt_tokens} + {spec.votes} x output "
         f"{spec.output_tokens}) x kv = {gb(group_kv)}",
-        f"FLOPs/decode token F = 2 x {arch.active:.4g} + attention at context "
-        f"{spec.prompt_tokens + spec.output_tokens / 2:,.0f} = {point.flops_per_token:.4g}",
+        f"FLOPs/decode token = dense {load.flops_dense:.4g} + experts {load.flops_experts:.4g} + "
+        f"attention at context {spec.prompt_tokens + spec.output_tokens / 2:,.0f} "
+        f"{load.flops_attention:.4g} = {load.flops_per_token:.4g}",
     ]
     if not point.feasible or point.instance is None or point.batch is None:
         return InferenceEstimate(
-            hbm_usable_fraction=hw.hbm_usable_fraction,
             feasible=False,
             reason=point.reason,
             fits_one_unit=fits_one,
@@ -469,19 +608,44 @@ def estimate_inference(
             instances_per_unit=point.instance.instances_per_unit if point.instance else None,
             **common,  # type: ignore[arg-type]
         )
-    inst = point.instance
-    a = inst.accelerators
-    assert point.step_time_s is not None and point.tokens_per_s_per_instance is not None
-    assert point.tokens_per_s_per_unit is not None and point.max_batch_hbm is not None
+    lay = point.instance
+    terms = point.terms
+    assert terms is not None and point.tokens_per_s_per_unit is not None
+    assert point.tokens_per_s_per_instance is not None and point.max_batch_hbm is not None
+    a = lay.accelerators
     prefill_inst = prefill_tokens_per_s_per_instance(
         arch, hw, spec.precision, a, spec.prompt_tokens
     )
-    prefill_unit = prefill_inst * inst.instances_per_unit
+    prefill_s = spec.prefilled_prompt_tokens / prefill_inst
+    decode_unit = point.tokens_per_s_per_unit
+    prefill_unit = prefill_inst * lay.instances_per_unit
+    ttft = prefill_s
+    server: ServerLoad | None = None
+    if spec.ttft_p99_s is not None:
+        server = server_load(
+            point.batch, spec.ttft_p99_s, prefill_s, spec.output_tokens, terms.tpot_s
+        )
+        if server.utilisation <= 0:
+            return InferenceEstimate(
+                feasible=False,
+                reason=(
+                    f"p99 TTFT {spec.ttft_p99_s:g} s unreachable: prefill alone takes "
+                    f"{prefill_s:.3g} s on {lay.label()}"
+                ),
+                fits_one_unit=fits_one,
+                notes=notes,
+                derivation=lines,
+                **common,  # type: ignore[arg-type]
+            )
+        decode_unit *= server.utilisation
+        prefill_unit *= server.utilisation
+        ttft = prefill_s + server.mean_wait_s
     usd_h = unit_usd_per_hour(hw.system, pricing, electricity_usd_per_kwh, pue)
     usd_s = usd_h / SECONDS_PER_HOUR
-    decode_usd_m = 1e6 * usd_s / point.tokens_per_s_per_unit
-    prefill_per_output = spec.prompt_tokens / (spec.votes * spec.output_tokens)
-    usd_m = decode_usd_m + 1e6 * usd_s * prefill_per_output / prefill_unit
+    decode_usd_m = 1e6 * usd_s / decode_unit
+    per_output = load.prefill_per_output
+    usd_m = decode_usd_m + 1e6 * usd_s * per_output / prefill_unit
+    per_acc = 1.0 / (1.0 / decode_unit + per_output / prefill_unit) / hw.accelerators
     need_decode = (
         spec.requests_per_day
         * spec.output_tokens
@@ -490,52 +654,93 @@ def estimate_inference(
         / SECONDS_PER_DAY
     )
     need_prefill = (
-        spec.requests_per_day * spec.prompt_tokens * spec.peak_to_average / SECONDS_PER_DAY
+        spec.requests_per_day
+        * spec.prefilled_prompt_tokens
+        * spec.peak_to_average
+        / SECONDS_PER_DAY
     )
-    units = need_decode / point.tokens_per_s_per_unit + need_prefill / prefill_unit
-    compute = a * hw.peak(spec.precision) * eff.decode_compute_utilisation
-    bandwidth = a * hw.accelerator.hbm_bandwidth_bytes_per_s * eff.decode_bandwidth_utilisation
-    lat = f"{point.max_batch_latency:.1f}" if point.max_batch_latency is not None else "n/a"
+    units = need_decode / decode_unit + need_prefill / prefill_unit
+    s = figures(hw)
+    util = s.compute_utilisation[spec.precision]
+    lat = (
+        f"{point.max_batch_latency:.0f}" if point.max_batch_latency is not None else "n/a (offline)"
+    )
+    r = kv_replication(arch, lay.tp)
     lines += [
-        f"instance = {inst.label(hw.system.scale_up_domain)}: usable HBM {a} x "
-        f"{gb(hw.accelerator.hbm_bytes)} x {hw.hbm_usable_fraction:g} = {gb(inst.usable_bytes)}, "
-        f"free after weights {gb(inst.free_bytes)}",
-        f"batch(HBM) = free / ((prompt/{spec.votes} + output) x kv) = {point.max_batch_hbm:.1f}",
-        f"compute C = {a} x {hw.peak(spec.precision):.4g} x {eff.decode_compute_utilisation:g} "
-        f"= {compute:.4g} FLOP/s; bandwidth B = {a} x "
-        f"{hw.accelerator.hbm_bandwidth_bytes_per_s:.4g} x {eff.decode_bandwidth_utilisation:g} "
-        f"= {bandwidth:.4g} B/s",
-        f"batch(latency) = min(T C / F, (T B - W) / kv read per seq), T = "
-        f"{1e3 / spec.tokens_per_s_per_user:.2f} ms: {lat}",
-        f"batch = floor(min) = {point.batch}; step = max({point.step_compute_s * 1e3:.2f} ms "  # type: ignore[operator]
-        f"compute, {point.step_memory_s * 1e3:.2f} ms memory) = {point.step_time_s * 1e3:.2f} ms",  # type: ignore[operator]
-        f"decode = {point.batch} / step = {point.tokens_per_s_per_instance:,.0f} tok/s/instance "
-        f"x {inst.instances_per_unit:g} = {point.tokens_per_s_per_unit:,.0f} tok/s/unit",
-        f"prefill = {a} x peak x {eff.prefill_compute_utilisation:g} / F(prompt/2) = "
-        f"{prefill_inst:,.0f} tok/s/instance; TTFT = {spec.prompt_tokens} / that = "
-        f"{spec.prompt_tokens / prefill_inst * 1e3:.1f} ms",
-        f"$/M tokens = 1e6 x ${usd_h:,.2f}/h / 3600 x (1/{point.tokens_per_s_per_unit:,.0f} + "
-        f"{prefill_per_output:.3g}/{prefill_unit:,.0f}) = ${usd_m:,.3f}",
+        f"layout = {lay.label()} (chosen for the highest decode tok/s per unit"
+        + ("; next: " + "; ".join(point.alternatives) if point.alternatives else "")
+        + ")",
+        f"usable HBM = {a} x ({gb(hw.accelerator.hbm_bytes)} - runtime reserve "
+        f"{gb(s.runtime_reserve_bytes)}) = {gb(lay.usable_bytes)}"
+        if hbm_usable_fraction is None
+        else f"usable HBM = {a} x {gb(hw.accelerator.hbm_bytes)} x {hbm_usable_fraction:g} "
+        f"= {gb(lay.usable_bytes)}",
+        f"weights stored {gb(lay.weights_bytes)}; free {gb(lay.free_bytes)}; KV replication "
+        f"r = {r:g}; batch(HBM) = free / ((prompt/{spec.votes} + output) x kv x r) = "
+        f"{point.max_batch_hbm:.1f}",
+        f"per chip per step: weights read {gb(terms.weights_read_bytes)} (each of {lay.pp} "
+        f"stage(s) reads its weights once per micro-batch), KV read {gb(terms.kv_read_bytes)}; "
+        f"HBM {hw.accelerator.hbm_bandwidth_bytes_per_s / 1e12:.3g} TB/s x "
+        f"{s.hbm_bandwidth_utilisation:g}",
+        f"compute = {hw.peak(spec.precision):.4g} FLOP/s x {util:g} ({spec.precision}) per chip, "
+        f"GEMM efficiency n/(n + {s.gemm_half_tokens:g}) at n tokens per GEMM",
+        f"step(batch {point.batch}) = {terms.describe()}",
+        f"batch = min(HBM {point.max_batch_hbm:.0f}, TPOT budget "
+        + (f"{1e3 / target:.2f} ms: {lat}" if target is not None else lat)
+        + f") = {point.batch}",
+        f"decode = {point.batch} x {load.tokens_per_step:.3g} tokens/step / "
+        f"{terms.step_s * 1e3:.2f} ms = "
+        f"{point.tokens_per_s_per_instance:,.0f} tok/s/instance x {lay.instances_per_unit:g} = "
+        f"{point.tokens_per_s_per_unit:,.0f} tok/s/unit",
+        f"prefill = {a} x peak x {util:g} / F(prompt/2) = {prefill_inst:,.0f} tok/s/instance; "
+        f"prefill time = {spec.prompt_tokens} / that = {prefill_s * 1e3:.1f} ms",
+    ]
+    if server is not None:
+        lines.append(
+            f"server: Poisson arrivals, {point.batch} decode slots (M/D/c), service "
+            f"{server.service_s:.1f} s, p99 wait <= {server.allowed_wait_s:.2f} s -> utilisation "
+            f"{server.utilisation:.3f}; decode and prefill rates x that; mean TTFT "
+            f"{ttft * 1e3:.0f} ms"
+        )
+    lines += [
+        f"output tok/s per accelerator = 1 / (1/{decode_unit:,.0f} + {per_output:.3g}/"
+        f"{prefill_unit:,.0f}) / {hw.accelerators} = {per_acc:,.0f}",
+        f"$/M tokens = 1e6 x ${usd_h:,.2f}/h / 3600 x (1/{decode_unit:,.0f} + "
+        f"{per_output:.3g}/{prefill_unit:,.0f}) = ${usd_m:,.3f}",
     ]
     return InferenceEstimate(
-        hbm_usable_fraction=hw.hbm_usable_fraction,
         feasible=True,
         reason=point.reason,
         fits_one_unit=fits_one,
         instance_accelerators=a,
-        units_per_instance=inst.units_spanned,
-        instances_per_unit=inst.instances_per_unit,
+        tensor_parallel=lay.tp,
+        pipeline_parallel=lay.pp,
+        expert_parallel=lay.stage_accelerators if lay.moe else 1,
+        units_per_instance=lay.units_spanned,
+        instances_per_unit=lay.instances_per_unit,
         max_batch_hbm=point.max_batch_hbm,
         max_batch_latency=point.max_batch_latency,
         max_batch=point.batch,
-        step_time_s=point.step_time_s,
-        step_budget_s=1.0 / spec.tokens_per_s_per_user,
-        bound="compute" if point.step_compute_s >= point.step_memory_s else "memory",  # type: ignore[operator]
+        step_time_s=terms.step_s,
+        tpot_s=terms.tpot_s,
+        step_budget_s=1.0 / target if target is not None else None,
+        step_terms_s={
+            "compute": terms.compute_s,
+            "memory": terms.memory_s,
+            "tp_allreduce": terms.tp_comm_s,
+            "ep_alltoall": terms.ep_comm_s,
+            "pp_hops": terms.pp_comm_s,
+            "overhead": terms.overhead_s,
+            "prefill_chunk": terms.chunk_s,
+        },
+        bound=terms.bound,
         tokens_per_s_per_instance=point.tokens_per_s_per_instance,
-        tokens_per_s_per_system=point.tokens_per_s_per_unit,
+        tokens_per_s_per_system=decode_unit,
         prefill_tokens_per_s_per_instance=prefill_inst,
         prefill_tokens_per_s_per_system=prefill_unit,
-        ttft_s=spec.prompt_tokens / prefill_inst,
+        ttft_s=ttft,
+        server_utilisation=server.utilisation if server is not None else None,
+        output_tokens_per_s_per_accelerator=per_acc,
         unit_usd_per_hour=usd_h,
         usd_per_million_tokens=usd_m,
         usd_per_million_decode_tokens=decode_usd_m,
@@ -549,13 +754,16 @@ def estimate_inference(
 def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple[Rate, Rate]:
     """(decode, prefill) tokens/s per unit of `system` for the LP. Prefill is rated on its own
     (it may run on other units than decode): the smallest instance holding the weights and one
-    prompt's KV, compute-bound at mean context prompt/2."""
+    prompt's KV, compute-bound at mean context prompt/2. With ttft_p99 both are multiplied by
+    the server utilisation of the decode layout."""
     hw = hardware(catalog, system)
     if hw is None:
         return Rate(0.0, CPU_ONLY_REASON), Rate(0.0, CPU_ONLY_REASON)
     est = estimate_inference(spec, catalog, system)
+    utilisation = est.server_utilisation if est.server_utilisation is not None else 1.0
+    suffix = f", x{utilisation:.3f} server utilisation (p99 TTFT)" if utilisation < 1 else ""
     decode = (
-        Rate(est.tokens_per_s_per_system, est.reason)
+        Rate(est.tokens_per_s_per_system, est.reason + suffix)
         if est.feasible and est.tokens_per_s_per_system is not None
         else Rate(0.0, est.reason)
     )
@@ -563,4 +771,46 @@ def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple
     prefill = prefill_rate(
         arch, hw, spec.precision, spec.kv, spec.prompt_tokens, spec.prompt_tokens / 2
     )
+    if prefill.feasible and utilisation < 1:
+        prefill = Rate(prefill.per_unit_s * utilisation, prefill.reason + suffix)
     return decode, prefill
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of the throughput-interactivity curve of one system."""
+
+    system: str
+    tokens_per_s_per_user: float
+    feasible: bool
+    output_tokens_per_s_per_accelerator: float | None
+    usd_per_million_tokens: float | None
+    layout: str  # the reason text: layout, batch, step
+
+
+def interactivity_curve(
+    spec: InferenceSpec,
+    catalog: Catalog,
+    systems: list[str],
+    targets: list[float],
+    pricing: Pricing = "rental",
+) -> list[CurvePoint]:
+    """Output tokens/s per accelerator (prefill share included) and $/M output tokens of `spec`
+    on each system at each tokens/s/user target: the tokenomics curve. Each point re-chooses the
+    layout that maximises throughput at its target."""
+    out = []
+    for system in systems:
+        for target in targets:
+            s = spec.model_copy(update={"tokens_per_s_per_user": target, "mode": "interactive"})
+            est = estimate_inference(s, catalog, system, pricing=pricing)
+            out.append(
+                CurvePoint(
+                    system,
+                    target,
+                    est.feasible,
+                    est.output_tokens_per_s_per_accelerator,
+                    est.usd_per_million_tokens,
+                    est.reason,
+                )
+            )
+    return out

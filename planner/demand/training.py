@@ -263,8 +263,8 @@ def model_figures(arch: ModelArch, sequence_tokens: int) -> ModelFigures:
         kv_dim=kv_heads * arch.head_dim,
         attention_fwd_per_token_at_half_seq=attention_flops_per_token(arch, sequence_tokens / 2),
         experts=moe.experts if moe else 0,
-        experts_per_token=moe.experts_per_token if moe else 0,
-        moe_layers=moe.layers if moe else 0,
+        experts_per_token=moe.active_experts if moe else 0,
+        moe_layers=arch.layers - moe.dense_layers if moe else 0,
     )
 
 

@@ -1,0 +1,439 @@
+"""Decode step physics of one serving layout: every term of a step, in seconds.
+
+A layout of `a` accelerators has `pp` pipeline stages of g = a/pp chips; inside a stage the
+attention (and the dense part of the model) is tensor-parallel over `tp` chips, so a stage holds
+d = g/tp attention replicas; an MoE model's routed experts are spread over all g chips of the
+stage (expert parallelism, EP = g). Dense models: tp = g, d = 1.
+
+With B sequences in flight, pp micro-batches of m = B/pp sequences; each chip runs every
+micro-batch through its stage once per step, so per chip per step (formulas in docs/models.md):
+
+  weights read   = W_dense / tp + distinct(m) · expert_bytes · moe_layers / g
+                   (each stage reads its weights once per micro-batch: the instance streams
+                   pp x its weights per step; distinct(m) = E · (1 - (1 - k/E)^m) experts)
+  KV read        = B · kv_read_per_sequence · r / a,  r = KV replication (GQA: max(1, tp/kv_heads);
+                   MLA: tp, every TP rank holds the whole latent)
+  memory_s       = (weights read + KV read) / (hbm_bandwidth · hbm_bandwidth_utilisation)
+  compute_s      = B · (F_dense / e(n_dense) + F_experts / e(n_expert)) / (a · peak · u(precision))
+                   + B · F_attention / (a · peak(kv) · u(kv)),  e(n) = n / (n + gemm_half_tokens)
+  tp_comm_s      = n_allreduce · (2·ceil(log2 tp)·latency_up + 2(tp-1)/tp · bytes / bw_up)
+  ep_comm_s      = moe_layers · (2·latency + (m/g)·k·hidden·(1+2 B)·(g-1)/g / bw)
+  pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
+  step_s         = max(compute_s, memory_s) + tp_comm_s + ep_comm_s + pp_comm_s + step_overhead
+  chunk_s        = B · prompt tokens per output token · F_prefill / (a · peak · u)  (aggregated)
+  TPOT           = (step_s + chunk_s) / tokens per step  (speculative decoding: > 1 per step)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hardware.schema import ModelArch, ServingFigures
+from planner.demand.common import (
+    FORWARD_FLOPS_PER_PARAM,
+    Hardware,
+    checkpoint_weight_bytes,
+    decode_attention_flops_per_token,
+    forward_flops_per_token,
+    weight_bytes,
+)
+from planner.demand.kv import kv_bytes_per_token
+
+# Activations exchanged by TP all-reduces and pipeline hops are BF16 (2 B per value): the
+# residual stream stays in BF16 in FP8/FP4 serving stacks (TensorRT-LLM, vLLM).
+ACTIVATION_BYTES = 2.0
+# MoE all-to-all: tokens dispatched to experts in FP8 (1 B) and combined back in BF16 (2 B)
+# (DeepSeek-V3 technical report, section 3.3: FP8 dispatch, BF16 combine; DeepEP does the same).
+EP_DISPATCH_BYTES = 1.0
+EP_COMBINE_BYTES = 2.0
+# All-reduces per transformer layer with tensor parallelism: after attention and after the MLP
+# (Megatron-LM, Shoeybi et al. 2019, section 3).
+ALLREDUCES_PER_LAYER = 2
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One model replica: `accelerators` chips as pp stages of tp-wide attention groups; an MoE
+    model's experts are spread over each stage's chips (EP = accelerators / pp)."""
+
+    accelerators: int
+    tp: int
+    pp: int
+    units_spanned: int
+    instances_per_unit: float
+    usable_bytes: float  # HBM for weights + KV: a · (hbm − runtime_reserve)
+    weights_bytes: float  # stored per replica (dense part replicated over attention replicas)
+    moe: bool
+
+    @property
+    def stage_accelerators(self) -> int:
+        return self.accelerators // self.pp
+
+    @property
+    def attention_replicas(self) -> int:
+        return self.stage_accelerators // self.tp
+
+    @property
+    def free_bytes(self) -> float:
+        return self.usable_bytes - self.weights_bytes
+
+    def label(self) -> str:
+        shape = f"TP{self.tp}"
+        if self.moe:
+            if self.attention_replicas > 1:
+                shape = (
+                    f"DP{self.attention_replicas} x TP{self.tp} attention, "
+                    f"EP{self.stage_accelerators}"
+                )
+            else:
+                shape += f" attention, EP{self.stage_accelerators}"
+        if self.pp > 1:
+            shape += f" x PP{self.pp}"
+        if self.units_spanned == 1:
+            n = self.instances_per_unit
+            return f"{shape} x{n:g} instance{'s' if n != 1 else ''}/unit"
+        return (
+            f"{shape} on {self.accelerators} accelerators spanning {self.units_spanned} units "
+            f"(1/{self.units_spanned} instance/unit)"
+        )
+
+
+@dataclass(frozen=True)
+class ModelLoad:
+    """Per-token and per-sequence figures of one model and request shape."""
+
+    arch: ModelArch
+    precision: str
+    kv_precision: str
+    weights_bytes: float  # checkpoint bytes (all experts)
+    expert_bytes: float  # bytes of ONE routed expert of one layer (0 for dense)
+    dense_bytes: float  # weights_bytes minus all routed experts
+    kv_bytes_per_token: float
+    kv_stored_per_sequence: float  # (P/k + O) · kv
+    kv_read_per_sequence: float  # (P/k + O/2) · kv, per step at mean context
+    flops_dense: float  # 2 · (active params − active routed expert params), per token
+    flops_experts: float  # 2 · moe_layers · k · expert params, per token
+    flops_attention: float  # decode attention at mean context (absorbed MLA)
+    flops_prefill: float  # forward FLOPs of a prompt token at mean context P/2
+    prefill_per_output: float  # prompt tokens prefilled per output token: P / (k · O)
+    draft_tokens: int = 0  # speculative tokens verified per sequence per step
+    tokens_per_step: float = 1.0  # output tokens a sequence gains per step (accepted + 1)
+
+    @property
+    def flops_per_token(self) -> float:
+        return self.flops_dense + self.flops_experts + self.flops_attention
+
+
+def model_load(
+    arch: ModelArch,
+    precision: str,
+    kv_precision: str,
+    prompt_tokens: float,
+    output_tokens: float,
+    share: int,
+    draft_tokens: int = 0,
+    acceptance: float = 0.0,
+    prompt_cache_hit: float = 0.0,
+) -> ModelLoad:
+    """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
+    the dense part when the checkpoint differs from params x bytes), KV per sequence with the
+    prompt prefix shared by `share` sequences, FLOPs per decoded token at mean context
+    P + O/2. Speculative decoding / multi-token prediction: each step verifies `draft_tokens`
+    drafted tokens per sequence, each accepted with probability `acceptance` given the previous
+    ones were: tokens per step = (1 − α^(d+1)) / (1 − α) (Leviathan et al. 2023, eq. 1).
+    A share `prompt_cache_hit` of the prompt comes from a prefix cache and is not prefilled."""
+    total = checkpoint_weight_bytes(arch, precision)
+    scale = total / weight_bytes(arch, precision)
+    expert = arch.expert_params * weight_bytes(arch, precision) / arch.params * scale
+    routed = arch.routed_expert_params * weight_bytes(arch, precision) / arch.params * scale
+    kvb = kv_bytes_per_token(arch, kv_precision)
+    k_active = arch.moe.active_experts if arch.moe is not None else 0
+    flops_experts = FORWARD_FLOPS_PER_PARAM * arch.moe_layers * k_active * arch.expert_params
+    return ModelLoad(
+        arch=arch,
+        precision=precision,
+        kv_precision=kv_precision,
+        weights_bytes=total,
+        expert_bytes=expert,
+        dense_bytes=total - routed,
+        kv_bytes_per_token=kvb,
+        kv_stored_per_sequence=(prompt_tokens / share + output_tokens) * kvb,
+        kv_read_per_sequence=(prompt_tokens / share + output_tokens / 2) * kvb,
+        flops_dense=FORWARD_FLOPS_PER_PARAM * arch.active - flops_experts,
+        flops_experts=flops_experts,
+        flops_attention=decode_attention_flops_per_token(arch, prompt_tokens + output_tokens / 2),
+        flops_prefill=forward_flops_per_token(arch, prompt_tokens / 2),
+        prefill_per_output=prompt_tokens * (1.0 - prompt_cache_hit) / (share * output_tokens),
+        draft_tokens=draft_tokens,
+        tokens_per_step=tokens_per_step(draft_tokens, acceptance),
+    )
+
+
+def tokens_per_step(draft_tokens: int, acceptance: float) -> float:
+    """Expected output tokens per sequence per verify step with d drafted tokens accepted
+    left to right with probability α each: 1 + α + ... + α^d = (1 − α^(d+1)) / (1 − α)
+    (d + 1 when α = 1)."""
+    if draft_tokens <= 0:
+        return 1.0
+    if acceptance >= 1.0:
+        return float(draft_tokens + 1)
+    return (1.0 - acceptance ** (draft_tokens + 1)) / (1.0 - acceptance)
+
+
+def figures(hw: Hardware) -> ServingFigures:
+    """The accelerator's serving figures; ValueError naming the catalog entry when missing."""
+    s = hw.accelerator.serving
+    if s is None:
+        raise ValueError(serving_gap(hw, None) or "no serving figures")
+    return s
+
+
+def serving_gap(hw: Hardware, precision: str | None) -> str | None:
+    """Why `hw` cannot be rated for serving at `precision` from the catalog, or None."""
+    name = hw.system.accelerator
+    s = hw.accelerator.serving
+    if s is None:
+        return f"{name} has no serving figures (catalog accelerators.{name}.serving)"
+    if precision is not None and precision not in s.compute_utilisation:
+        return (
+            f"{name} has no serving compute_utilisation for {precision} "
+            f"(catalog accelerators.{name}.serving.compute_utilisation)"
+        )
+    return None
+
+
+def distinct_experts(arch: ModelArch, tokens: float) -> float:
+    """Expected routed experts of one MoE layer touched by `tokens` tokens, each routed to k of E
+    experts uniformly: E · (1 − (1 − k/E)^tokens)."""
+    if arch.moe is None:
+        return 0.0
+    e, k = arch.moe.experts, arch.moe.active_experts
+    return e * (1.0 - (1.0 - k / e) ** tokens)
+
+
+def gemm_efficiency(hw: Hardware, tokens: float) -> float:
+    """Share of the large-GEMM throughput a GEMM of `tokens` rows reaches:
+    n / (n + gemm_half_tokens) (small decode batches leave tensor-core tiles part empty)."""
+    half = figures(hw).gemm_half_tokens
+    return tokens / (tokens + half) if tokens > 0 else 0.0
+
+
+def compute_rate(hw: Hardware, precision: str) -> float:
+    """FLOP/s of ONE accelerator on large GEMMs at `precision`: peak · compute_utilisation."""
+    gap = serving_gap(hw, precision)
+    if gap is not None:
+        raise ValueError(gap)
+    util = figures(hw).compute_utilisation
+    return hw.peak(precision) * util[precision]  # type: ignore[index]
+
+
+def attention_rate(hw: Hardware, load: ModelLoad) -> float:
+    """FLOP/s of one accelerator on decode attention: at the KV precision where the accelerator
+    runs it (FP8 attention kernels), else at the weights' precision."""
+    if hw.supports(load.kv_precision) and load.kv_precision in figures(hw).compute_utilisation:
+        return compute_rate(hw, load.kv_precision)
+    return compute_rate(hw, load.precision)
+
+
+def kv_replication(arch: ModelArch, tp: int) -> float:
+    """KV copies across a TP group: GQA max(1, tp / kv_heads) (a head's K/V is replicated on the
+    ranks sharing it once tp exceeds the KV heads); MLA tp (each rank holds the whole latent)."""
+    if arch.attention == "mla":
+        return float(tp)
+    assert arch.kv_heads is not None
+    return max(1.0, tp / arch.kv_heads)
+
+
+def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
+    """One all-reduce of `nbytes` over tp chips on the scale-up fabric:
+    2·ceil(log2 tp)·latency (a tree/recursive-doubling pass down and up) + 2(tp−1)/tp · bytes /
+    (scale-up bandwidth · utilisation) (ring volume per chip)."""
+    if tp <= 1:
+        return 0.0
+    s = figures(hw)
+    bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    return 2 * math.ceil(math.log2(tp)) * s.scale_up_latency_s + 2 * (tp - 1) / tp * nbytes / bw
+
+
+def ep_bytes_per_token(arch: ModelArch, ep: int) -> float:
+    """All-to-all bytes one token sends and receives per MoE layer with its experts spread over
+    ep chips: k · hidden · (dispatch 1 B + combine 2 B) · (ep − 1)/ep (the share not local)."""
+    if arch.moe is None or ep <= 1:
+        return 0.0
+    return (
+        arch.moe.active_experts
+        * arch.hidden
+        * (EP_DISPATCH_BYTES + EP_COMBINE_BYTES)
+        * (ep - 1)
+        / ep
+    )
+
+
+@dataclass(frozen=True)
+class StepTerms:
+    """Every term of one decode step of B sequences on a layout (seconds)."""
+
+    batch: int
+    compute_s: float
+    memory_s: float
+    weights_read_bytes: float  # per chip per step
+    kv_read_bytes: float  # per chip per step
+    tp_comm_s: float
+    ep_comm_s: float
+    pp_comm_s: float
+    overhead_s: float
+    chunk_s: float  # chunked prefill carried by the step (interactive serving)
+    tokens_per_step: float = 1.0  # output tokens per sequence per step (speculative decoding)
+
+    @property
+    def step_s(self) -> float:
+        """Decode-only step: max(compute, memory) + communication + fixed overhead."""
+        return (
+            max(self.compute_s, self.memory_s)
+            + self.tp_comm_s
+            + self.ep_comm_s
+            + self.pp_comm_s
+            + self.overhead_s
+        )
+
+    @property
+    def tpot_s(self) -> float:
+        """Time per output token a user sees: (the step plus the prefill chunk it carries) / the
+        tokens a step yields per sequence (1 without speculative decoding)."""
+        return (self.step_s + self.chunk_s) / self.tokens_per_step
+
+    @property
+    def bound(self) -> str:
+        return "compute" if self.compute_s >= self.memory_s else "memory"
+
+    def describe(self) -> str:
+        parts = [
+            f"compute {self.compute_s * 1e3:.2f}",
+            f"memory {self.memory_s * 1e3:.2f}",
+        ]
+        text = f"max({', '.join(parts)})"
+        for name, value in (
+            ("TP all-reduce", self.tp_comm_s),
+            ("EP all-to-all", self.ep_comm_s),
+            ("PP hops", self.pp_comm_s),
+            ("overhead", self.overhead_s),
+        ):
+            if value > 0:
+                text += f" + {name} {value * 1e3:.2f}"
+        text += f" = {self.step_s * 1e3:.2f} ms"
+        if self.chunk_s > 0:
+            text += f"; + prefill chunk {self.chunk_s * 1e3:.2f}"
+        if self.tokens_per_step != 1.0:
+            text += f"; / {self.tokens_per_step:.2f} tokens per step"
+        if self.chunk_s > 0 or self.tokens_per_step != 1.0:
+            text += f" = TPOT {self.tpot_s * 1e3:.2f} ms"
+        return text
+
+
+def step_terms(
+    hw: Hardware, load: ModelLoad, lay: Layout, batch: int, with_chunk: bool
+) -> StepTerms:
+    """The decode step of `batch` sequences on `lay` (see the module docstring)."""
+    arch = load.arch
+    s = figures(hw)
+    a, tp, pp = lay.accelerators, lay.tp, lay.pp
+    g, d = lay.stage_accelerators, lay.attention_replicas
+    m = batch / pp  # sequences per micro-batch
+    q = 1 + load.draft_tokens  # tokens per sequence per step through the model (verification)
+    mq = m * q  # tokens per micro-batch
+    # Memory: per chip per step.
+    experts = distinct_experts(arch, mq)
+    weights_read = load.dense_bytes / tp + experts * load.expert_bytes * arch.moe_layers / g
+    kv_read = batch * load.kv_read_per_sequence * kv_replication(arch, tp) / a
+    memory_s = (weights_read + kv_read) / (
+        hw.accelerator.hbm_bandwidth_bytes_per_s * s.hbm_bandwidth_utilisation
+    )
+    # Compute: dense GEMMs see m/d tokens each, expert GEMMs m·k/distinct tokens each.
+    n_dense = mq / d
+    dense = load.flops_dense / gemm_efficiency(hw, n_dense)
+    expert = 0.0
+    if arch.moe is not None and load.flops_experts > 0:
+        n_expert = mq * arch.moe.active_experts / max(experts, 1e-9)
+        expert = load.flops_experts / gemm_efficiency(hw, n_expert)
+    compute_s = batch * q * (dense + expert) / (a * compute_rate(hw, load.precision)) + (
+        batch * q * load.flops_attention / (a * attention_rate(hw, load))
+    )
+    # TP all-reduces: 2 per layer (dense); MoE: after attention, and after the dense FFNs.
+    if arch.moe is None:
+        n_ar = ALLREDUCES_PER_LAYER * arch.layers
+    else:
+        n_ar = arch.layers + arch.moe.dense_layers
+    tp_comm_s = n_ar * allreduce_s(hw, tp, n_dense * arch.hidden * ACTIVATION_BYTES)
+    # EP all-to-all over the stage's g chips; beyond the scale-up domain, over scale-out.
+    ep_comm_s = 0.0
+    if arch.moe is not None and g > 1:
+        domain = hw.system.scale_up_domain
+        per_chip = mq / g * ep_bytes_per_token(arch, g)
+        up_bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        if g <= domain:
+            per_layer = 2 * s.scale_up_latency_s + per_chip / up_bw
+        else:
+            out_share = (g - domain) / g
+            per_layer = (
+                2 * s.scale_out_latency_s
+                + per_chip * (1 - out_share) / up_bw
+                + per_chip * out_share / out_bw
+            )
+        ep_comm_s = arch.moe_layers * per_layer
+    # Pipeline hops: a token crosses pp stage boundaries per step (the last back to the first);
+    # hops between units go over scale-out.
+    pp_comm_s = 0.0
+    if pp > 1:
+        hop_bytes = mq * arch.hidden * ACTIVATION_BYTES / tp
+        cross = min(pp, lay.units_spanned) if lay.units_spanned > 1 else 0
+        up_bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        pp_comm_s = (pp - cross) * (s.scale_up_latency_s + hop_bytes / up_bw) + cross * (
+            s.scale_out_latency_s + hop_bytes / out_bw
+        )
+    chunk_s = 0.0
+    if with_chunk:
+        # Each step yields tokens_per_step output tokens per sequence, so it must also prefill
+        # that many times P/(k·O) prompt tokens per sequence.
+        chunk_s = (
+            batch
+            * load.tokens_per_step
+            * load.prefill_per_output
+            * load.flops_prefill
+            / (a * compute_rate(hw, load.precision))
+        )
+    return StepTerms(
+        batch=batch,
+        compute_s=compute_s,
+        memory_s=memory_s,
+        weights_read_bytes=weights_read,
+        kv_read_bytes=kv_read,
+        tp_comm_s=tp_comm_s,
+        ep_comm_s=ep_comm_s,
+        pp_comm_s=pp_comm_s,
+        overhead_s=s.step_overhead_s,
+        chunk_s=chunk_s,
+        tokens_per_step=load.tokens_per_step,
+    )
+
+
+def max_batch_within(
+    hw: Hardware, load: ModelLoad, lay: Layout, budget_s: float, upper: int, chunked: bool
+) -> int:
+    """The largest batch in [pp, upper] whose TPOT (step, + prefill chunk when `chunked`) fits
+    `budget_s`; 0 if none. TPOT grows with the batch, so a bisection finds it."""
+    lo = lay.pp
+    if upper < lo or step_terms(hw, load, lay, lo, chunked).tpot_s > budget_s:
+        return 0
+    hi = upper
+    if step_terms(hw, load, lay, hi, chunked).tpot_s <= budget_s:
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if step_terms(hw, load, lay, mid, chunked).tpot_s <= budget_s:
+            lo = mid
+        else:
+            hi = mid
+    return lo

@@ -1,0 +1,278 @@
+"""Serving physics term by term, each against a hand computation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from hardware.catalog import load_catalog
+from planner.demand.common import (
+    attention_flops_per_token,
+    decode_attention_flops_per_token,
+    hardware,
+)
+from planner.demand.inference import estimate_inference, usable_bytes
+from planner.demand.queueing import erlang_b, erlang_c, max_utilisation, mean_wait_mdc
+from planner.demand.serving_physics import (
+    Layout,
+    allreduce_s,
+    distinct_experts,
+    ep_bytes_per_token,
+    kv_replication,
+    model_load,
+    step_terms,
+)
+from planner.workloads import InferenceSpec
+
+CATALOG = load_catalog()
+DSV3 = CATALOG.models["deepseek-v3"]
+L70 = CATALOG.models["llama-3.1-70b"]
+
+
+def test_tp_allreduce_time_by_hand() -> None:
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    sv = hw.accelerator.serving
+    # 64 tokens x hidden 8192 x 2 B = 1,048,576 B over TP8: ring volume 2·7/8 of it per GPU,
+    # 2·log2(8) = 6 latency hops.
+    nbytes = 64 * 8192 * 2
+    expected = 6 * sv.scale_up_latency_s + 2 * 7 / 8 * nbytes / (
+        900e9 * sv.link_bandwidth_utilisation
+    )
+    assert allreduce_s(hw, 8, nbytes) == pytest.approx(expected, rel=1e-12)
+    assert allreduce_s(hw, 1, nbytes) == 0.0
+
+
+def test_ep_alltoall_bytes_by_hand() -> None:
+    # DeepSeek-V3: a token goes to 8 experts; hidden 7168; FP8 dispatch (1 B) + BF16 combine (2 B);
+    # over EP8 7/8 of it leaves the GPU: 8 x 7168 x 3 x 7/8 = 150,528 B per MoE layer.
+    assert ep_bytes_per_token(DSV3, 8) == pytest.approx(150_528)
+    assert ep_bytes_per_token(DSV3, 1) == 0.0
+    assert ep_bytes_per_token(L70, 8) == 0.0
+
+
+def test_mla_flops_from_the_real_dims() -> None:
+    # Prefill/training (decompressed K, V): 2 · 128 heads · 61 layers · (192 + 128) · context.
+    assert attention_flops_per_token(DSV3, 1000) == pytest.approx(2 * 128 * 61 * 320 * 1000)
+    # Absorbed decode: 2 · 128 · 61 · (2·512 + 64) · context = 17.0 MFLOP per context token.
+    assert decode_attention_flops_per_token(DSV3, 1000) == pytest.approx(2 * 128 * 61 * 1088 * 1000)
+    # About 10x the old hidden/heads = 56 estimate (4 · 128 · 61 · 56 per context token).
+    assert decode_attention_flops_per_token(DSV3, 1) / (4 * 128 * 61 * 56) == pytest.approx(
+        9.71, rel=0.01
+    )
+    # GQA: unchanged, 4 · heads · layers · head_dim · context.
+    assert attention_flops_per_token(L70, 1000) == pytest.approx(4 * 64 * 80 * 128 * 1000)
+    assert decode_attention_flops_per_token(L70, 1000) == attention_flops_per_token(L70, 1000)
+    # MoE split: dense part + active routed experts = 2 x 37B per token.
+    load = model_load(DSV3, "fp8", "fp8", 1000, 1000, 1)
+    assert load.flops_dense + load.flops_experts == pytest.approx(2 * 37e9)
+    assert load.flops_experts == pytest.approx(2 * 58 * 8 * 3 * 7168 * 2048)
+
+
+def test_kv_replication_when_tp_exceeds_kv_heads() -> None:
+    assert kv_replication(L70, 8) == 1.0  # 8 KV heads over 8 GPUs: one each
+    assert kv_replication(L70, 16) == 2.0  # 16 GPUs: each KV head on 2 GPUs
+    assert kv_replication(L70, 72) == 9.0
+    assert kv_replication(DSV3, 4) == 4.0  # MLA latent on every TP rank
+    # TP16 on GB200 NVL72: the HBM batch halves against no replication.
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    load = model_load(L70, "fp8", "fp8", 1000, 1000, 1)
+    usable = usable_bytes(hw, 16, None)
+    lay = Layout(16, 16, 1, 1, 72 // 16, usable, load.weights_bytes, False)
+    free = usable - 70e9
+    est_batch = free / (2000 * 163_840 * 2)
+    assert free / (load.kv_stored_per_sequence * kv_replication(L70, 16)) == pytest.approx(
+        est_batch
+    )
+    assert lay.free_bytes == pytest.approx(free)
+
+
+def test_distinct_experts_per_step() -> None:
+    assert distinct_experts(DSV3, 1) == pytest.approx(8)
+    assert distinct_experts(DSV3, 2) == pytest.approx(256 * (1 - (248 / 256) ** 2))
+    assert distinct_experts(DSV3, 10_000) == pytest.approx(256, rel=1e-6)
+    assert distinct_experts(L70, 100) == 0.0
+
+
+def test_queueing_by_hand() -> None:
+    # Erlang B(2, 1): B1 = 1/2, B2 = 1·(1/2) / (2 + 1/2) = 0.2;
+    # Erlang C = 0.2 / (1 - 0.5·0.8) = 1/3.
+    assert erlang_b(2, 1.0) == pytest.approx(0.2)
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)
+    # M/M/2 mean wait = C / (c - A) · S = S/3; M/D/2 (Allen-Cunneen) halves it: S/6.
+    assert mean_wait_mdc(2, 1.0, 6.0) == pytest.approx(1.0)
+    # The utilisation that meets a p99 wait grows with the number of slots.
+    small = max_utilisation(10, 40.0, 2.0, 0.01)
+    large = max_utilisation(1000, 40.0, 2.0, 0.01)
+    assert 0 < small < large < 1
+
+
+def _spec(**kw: object) -> InferenceSpec:
+    data: dict[str, object] = dict(
+        kind="inference",
+        model="llama-2-70b",
+        precision="fp8",
+        kv_precision="fp8",
+        requests_per_day="1M",
+        prompt_tokens=300,
+        output_tokens=292,
+    )
+    data.update(kw)
+    return InferenceSpec.model_validate(data)
+
+
+def test_pp_latency_is_the_sum_of_its_stages() -> None:
+    # TP1 x PP8 of Llama 3.1 70B FP8 on 8 H100s: each stage reads 1/8 of the weights once per
+    # micro-batch and a token passes all 8 stages, so one step can never take less than reading
+    # all the weights on ONE GPU (70 GB / 2.68 TB/s = 26 ms), whatever the batch.
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    sv = hw.accelerator.serving
+    load = model_load(L70, "fp8", "fp8", 1000, 775, 1)
+    usable = usable_bytes(hw, 8, None)
+    pp = Layout(8, 1, 8, 1, 1.0, usable, load.weights_bytes, False)
+    tp = Layout(8, 8, 1, 1, 1.0, usable, load.weights_bytes, False)
+    one_gpu_read_s = 70e9 / (3.35e12 * sv.hbm_bandwidth_utilisation)
+    stage_s = (70e9 / 8) / (3.35e12 * sv.hbm_bandwidth_utilisation)
+    for batch in (8, 64, 256):
+        terms = step_terms(hw, load, pp, batch, False)
+        assert terms.step_s >= 8 * stage_s == pytest.approx(one_gpu_read_s)
+        assert step_terms(hw, load, tp, batch, False).step_s < terms.step_s
+    # At 30 tok/s/user (33 ms) the chooser never reports a PP8 layout with a faster step.
+    est = estimate_inference(
+        InferenceSpec.model_validate(
+            dict(
+                kind="inference",
+                model="llama-3.1-70b",
+                precision="fp8",
+                requests_per_day="1M",
+                prompt_tokens=1000,
+                output_tokens=775,
+                tokens_per_s_per_user=30,
+            )
+        ),
+        CATALOG,
+        "hgx-h100",
+    )
+    assert est.feasible and est.tensor_parallel is not None
+    # Each GPU streams W / TP per step, pipeline stages or not.
+    assert est.step_time_s >= (70e9 / est.tensor_parallel) / (  # type: ignore[operator]
+        3.35e12 * sv.hbm_bandwidth_utilisation
+    )
+
+
+def test_offline_beats_server_by_a_derived_margin() -> None:
+    offline = estimate_inference(_spec(mode="offline"), CATALOG, "hgx-h100")
+    server = estimate_inference(
+        _spec(tokens_per_s_per_user=5, ttft_p99="2 s", prefill="aggregated"), CATALOG, "hgx-h100"
+    )
+    assert offline.feasible and server.feasible
+    assert server.server_utilisation is not None and 0.5 < server.server_utilisation < 1
+    assert (
+        server.output_tokens_per_s_per_accelerator < offline.output_tokens_per_s_per_accelerator  # type: ignore[operator]
+    )
+    assert any("M/D/c" in line for line in server.derivation)
+    # Offline needs no interactivity target; interactive mode does.
+    with pytest.raises(ValueError, match="tokens_per_s_per_user"):
+        _spec()
+    assert math.isfinite(offline.max_batch_hbm or math.inf)
+
+
+def test_speculative_decoding_tokens_per_step() -> None:
+    from planner.demand.serving_physics import tokens_per_step
+
+    # One MTP draft accepted 85% of the time: 1 + 0.85 = 1.85 tokens per step.
+    assert tokens_per_step(1, 0.85) == pytest.approx(1.85)
+    # Three drafts at 0.5: 1 + 0.5 + 0.25 + 0.125 = 1.875.
+    assert tokens_per_step(3, 0.5) == pytest.approx(1.875)
+    assert tokens_per_step(0, 0.9) == 1.0
+    base = dict(
+        kind="inference",
+        model="deepseek-v3",
+        precision="fp8",
+        requests_per_day="1M",
+        prompt_tokens=1000,
+        output_tokens=1000,
+        tokens_per_s_per_user=60,
+    )
+    plain = estimate_inference(InferenceSpec.model_validate(base), CATALOG, "hgx-b200")
+    mtp = estimate_inference(
+        InferenceSpec.model_validate({**base, "draft_tokens": 1, "draft_acceptance": 0.85}),
+        CATALOG,
+        "hgx-b200",
+    )
+    assert plain.feasible and mtp.feasible
+    # A memory-bound MoE step yields 1.85 tokens per sequence: more throughput at the target.
+    assert mtp.tokens_per_s_per_system > plain.tokens_per_s_per_system  # type: ignore[operator]
+    assert mtp.tpot_s <= 1 / 60 and mtp.tpot_s == pytest.approx(mtp.step_time_s / 1.85)  # type: ignore[operator]
+
+
+def test_prompt_cache_hit_cuts_prefill_work() -> None:
+    from planner.demand import demand_for
+
+    base = dict(
+        kind="inference",
+        model="llama-3.1-70b",
+        precision="fp8",
+        requests_per_day="1M",
+        prompt_tokens=2000,
+        output_tokens=500,
+        tokens_per_s_per_user=30,
+        prefill="aggregated",
+    )
+    cold = InferenceSpec.model_validate(base)
+    warm = InferenceSpec.model_validate({**base, "prompt_cache_hit": 0.75})
+    d_cold = demand_for("c", cold, CATALOG, ["hgx-h100"], 86400.0)
+    d_warm = demand_for("w", warm, CATALOG, ["hgx-h100"], 86400.0)
+    assert d_warm.roles[1].amount == pytest.approx(d_cold.roles[1].amount / 4)
+    assert d_warm.roles[0].amount == d_cold.roles[0].amount
+    a = estimate_inference(cold, CATALOG, "hgx-h100", max_units_per_instance=1)
+    b = estimate_inference(warm, CATALOG, "hgx-h100", max_units_per_instance=1)
+    # A quarter of the prompt is prefilled: shorter chunks in each step, cheaper tokens.
+    assert b.step_terms_s["prefill_chunk"] < a.step_terms_s["prefill_chunk"]
+    assert b.usd_per_million_tokens < a.usd_per_million_tokens  # type: ignore[operator]
+    assert b.ttft_s == pytest.approx(a.ttft_s / 4)  # type: ignore[operator]
+
+
+def test_accelerator_without_serving_figures_gets_a_reason(tmp_path: Path) -> None:
+    # A new accelerator may be added for training alone: serving rates are then 0 with a reason.
+    overlay = tmp_path / "new.yaml"
+    overlay.write_text(
+        """
+accelerators:
+  newchip:
+    vendor: X
+    peak_flops: {bf16: 1000 TFLOPS, fp8: 2000 TFLOPS}
+    hbm: 100 GB
+    hbm_bandwidth: 4 TB/s
+    scale_up_bandwidth: 1 TB/s
+    scale_out_bandwidth: 400 Gbps
+    power: 800 W
+    source: test
+systems:
+  newbox:
+    description: test box
+    accelerator: newchip
+    accelerators: 8
+    cpu: xeon-8480c
+    cpus: 2
+    scale_up_domain: 8
+    power: 10 kW
+    capex_usd: 1
+    lifetime: 5 years
+    rental_usd_per_hour: 1
+    host_cores_reserved_per_accelerator: 1
+    hbm_usable_fraction: 0.9
+    source: test
+"""
+    )
+    cat = load_catalog([overlay])
+    from planner.demand.inference import inference_rates
+
+    spec = _spec(tokens_per_s_per_user=30)
+    decode, prefill = inference_rates(spec, cat, "newbox")
+    assert decode.per_unit_s == 0 and "accelerators.newchip.serving" in decode.reason
+    assert prefill.per_unit_s == 0 and "accelerators.newchip.serving" in prefill.reason
