@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from planner.demand import demand_for
 from planner.demand.types import WorkloadDemand
+from planner.kinds import demand_for
 from planner.lp.build import build
 from planner.lp.solve import solve_model
 from planner.plan import Plan

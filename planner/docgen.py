@@ -8,8 +8,9 @@ import inspect
 import re
 from pathlib import Path
 
+from planner.kinds import KINDS
 from planner.lp import constraints as _constraints  # noqa: F401  (registers the families)
-from planner.lp.model import FAMILIES
+from planner.lp.model import families_in_order
 from planner.plan import plan_keys_markdown
 from planner.verify import RULES
 
@@ -20,7 +21,7 @@ def families_markdown() -> str:
     """One entry per registered constraint family, in build order: label, formula, and what
     the report and diagnosis know of it."""
     out = []
-    for fam in FAMILIES.values():
+    for fam in families_in_order(list(KINDS)):
         notes = []
         if fam.resource:
             notes.append("resource (reported when binding)")
@@ -28,6 +29,8 @@ def families_markdown() -> str:
             notes.append(f"shadow price in `{fam.price_unit}`")
         if fam.slack_unit:
             notes.append(f"phase-1 slack in {fam.slack_unit}")
+        if fam.kind:
+            notes.append(f"{fam.kind} only: planner/kinds/{fam.kind}.py")
         formula = inspect.cleandoc(fam.formula).replace("\n", "\n  ")
         tail = f" _({'; '.join(notes)})_" if notes else ""
         out.append(f"- `{fam.name}:{fam.entity}`{tail}\n  ```\n  {formula}\n  ```")

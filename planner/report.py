@@ -4,6 +4,7 @@ constraints and shadow prices. Friendly units here only (MW, Gbps, $M); the JSON
 from __future__ import annotations
 
 from fleetcore.tables import table, usd
+from planner.kinds import KINDS
 from planner.plan import Plan
 
 
@@ -148,15 +149,9 @@ def format_plan(plan: Plan) -> str:
         )
     )
 
-    if plan.rl:
-        out.append("\nRL placement")
-        for r in plan.rl:
-            samples = ", ".join(f"{d} {v:,.3g}" for d, v in r.samples_by_site.items())
-            cores = ", ".join(f"{d} {v:,.0f}" for d, v in r.verifier_cores_by_site.items())
-            out.append(
-                f"  {r.workload}: trainer at {r.trainer_site}; samples by site: {samples}; "
-                f"verifier cores: {cores or 'none'}"
-            )
+    for kind in KINDS.values():
+        if kind.report is not None:
+            out.extend(kind.report(plan))
 
     used_links = [link for link in plan.links if link.traffic_bytes_per_s > 0]
     if plan.links:

@@ -23,7 +23,7 @@ from fleetcore.schema import Date, Name, Strict
 from fleetcore.yamlio import MAX_DEPTH, Doc, Loc, load_yaml, merge, parse_value, validate
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
-from planner.workloads import Workload, check_workload_refs
+from planner.kinds import Workload, check_workload_refs
 from topologies.builder import (
     Topology,
     is_topology_path,

@@ -6,7 +6,7 @@ import pytest
 
 import planner
 from planner.demand.inference import estimate_inference
-from planner.workloads import InferenceSpec
+from planner.kinds.inference import InferenceSpec
 
 
 def test_default_plan_decode_instances_meet_their_targets() -> None:

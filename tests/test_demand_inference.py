@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from hardware.catalog import load_catalog
-from planner.demand import demand_for, estimate_inference
-from planner.workloads import InferenceSpec
+from planner.demand import estimate_inference
+from planner.kinds import demand_for
+from planner.kinds.inference import InferenceSpec
 
 CATALOG = load_catalog()
 DAY = 86400.0

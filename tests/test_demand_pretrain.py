@@ -7,9 +7,10 @@ import math
 import pytest
 
 from hardware.catalog import load_catalog
-from planner.demand import demand_for, estimate_pretrain
+from planner.demand import estimate_pretrain
 from planner.demand.pretrain import pretrain_rate
-from planner.workloads import PretrainSpec
+from planner.kinds import demand_for
+from planner.kinds.pretrain import PretrainSpec
 
 CATALOG = load_catalog()
 DAY = 86400.0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hardware.catalog import load_catalog
-from planner.demand import demand_for, estimate_rl
-from planner.workloads import RLSpec, check_workload_refs
+from planner.demand import estimate_rl
+from planner.kinds import check_workload_refs, demand_for
+from planner.kinds.rl import RLSpec
 
 CATALOG = load_catalog()
 DAY = 86400.0

@@ -227,7 +227,7 @@ def test_estimate_pretrain_cli_layout_mfu_goodput(capsys: pytest.CaptureFixture[
 
 def test_rl_trainer_rate_is_derived() -> None:
     from planner.demand.rl import rl_rates
-    from planner.workloads import RLSpec
+    from planner.kinds.rl import RLSpec
 
     spec = RLSpec.model_validate(
         dict(

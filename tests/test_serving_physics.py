@@ -24,7 +24,7 @@ from planner.demand.serving_physics import (
     model_load,
     step_terms,
 )
-from planner.workloads import InferenceSpec
+from planner.kinds.inference import InferenceSpec
 
 CATALOG = load_catalog()
 DSV3 = CATALOG.models["deepseek-v3"]
@@ -211,7 +211,7 @@ def test_speculative_decoding_tokens_per_step() -> None:
 
 
 def test_prompt_cache_hit_cuts_prefill_work() -> None:
-    from planner.demand import demand_for
+    from planner.kinds import demand_for
 
     base = dict(
         kind="inference",

@@ -55,3 +55,28 @@ def test_dir_planner_lists_the_api() -> None:
     for name in planner.__all__:
         assert name in dir(planner)
         assert callable(getattr(planner, name))
+
+
+def test_workload_kinds_are_dispatched_through_the_registry_only() -> None:
+    """No code outside planner/kinds/ compares a `.kind` with a kind's name or tests a spec's
+    class: adding a kind is a module and a registry line."""
+    from planner.kinds import KINDS
+
+    names = set(KINDS)
+    spec_classes = {k.spec.__name__ for k in KINDS.values()}
+    offenders = []
+    for path in (ROOT / "planner").rglob("*.py"):
+        if "kinds" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                parts = [node.left, *node.comparators]
+                kind_attr = any(isinstance(p, ast.Attribute) and p.attr == "kind" for p in parts)
+                literal = any(isinstance(p, ast.Constant) and p.value in names for p in parts)
+                if kind_attr and literal:
+                    offenders.append(f"{path.name}:{node.lineno}")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance":
+                classes = ast.walk(node.args[1]) if len(node.args) > 1 else []
+                if any(getattr(c, "id", None) in spec_classes for c in classes):
+                    offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []

@@ -15,7 +15,7 @@ import yaml
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration import AccuracyRow
 from planner.demand.inference import InferenceEstimate, estimate_inference
-from planner.workloads import InferenceSpec
+from planner.kinds.inference import InferenceSpec
 
 TABLE = Path(__file__).with_name("serving.yaml")
 
@@ -57,9 +57,7 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
             )
             if k in p
         }
-        spec = InferenceSpec.model_validate(
-            {"kind": "inference", "requests_per_day": "1M", **spec_data}
-        )
+        spec = InferenceSpec.model_validate({"requests_per_day": "1M", **spec_data})
         out.append(
             ServingPoint(
                 id=p["id"],

@@ -35,7 +35,9 @@ from planner.commands.options import catalog_option, json_option
 from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl
 from planner.demand.common import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_PUE
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE
-from planner.workloads import InferenceSpec, PretrainSpec, RLSpec
+from planner.kinds.inference import InferenceSpec
+from planner.kinds.pretrain import PretrainSpec
+from planner.kinds.rl import RLSpec
 
 CMDLINE = "<command line>"
 PRECISIONS = click.Choice(["fp4", "fp8", "bf16", "fp16", "fp32"])
@@ -402,7 +404,6 @@ def inference(
     spec = _spec(
         InferenceSpec,
         dict(
-            kind="inference",
             model=model,
             precision=precision,
             kv_precision=kv_precision,
@@ -545,7 +546,6 @@ def curve(
     spec = _spec(
         InferenceSpec,
         dict(
-            kind="inference",
             model=model,
             precision=precision,
             kv_precision=kv_precision,
@@ -706,7 +706,6 @@ def pretrain(
     spec = _spec(
         PretrainSpec,
         dict(
-            kind="pretrain",
             model=model,
             tokens=tokens,
             tokens_per_param=tokens_per_param,
@@ -910,7 +909,6 @@ def rl(
     spec = _spec(
         RLSpec,
         dict(
-            kind="rl",
             policy=policy,
             precision=precision,
             problems=problems,

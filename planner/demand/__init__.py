@@ -1,13 +1,11 @@
 """Analytic demand models: workloads -> work (tokens, FLOPs, core-seconds) and per-system rates.
 
 Public API:
-  demand_for(name, spec, catalog, systems, horizon_s) -> WorkloadDemand   (the LP's input)
   estimate_kv / estimate_inference / estimate_pretrain / estimate_rl       (planner estimate)
   kv_bytes_per_token, kv_cache_bytes, weight_bytes, forward_flops_per_token
 Formulas and assumptions: docs/models.md.
 """
 
-from planner.demand.build import demand_for
 from planner.demand.common import (
     attention_flops_per_token,
     forward_flops_per_token,
@@ -26,7 +24,6 @@ __all__ = [
     "RLEstimate",
     "RLRoleEstimate",
     "attention_flops_per_token",
-    "demand_for",
     "estimate_inference",
     "estimate_kv",
     "estimate_pretrain",

@@ -51,7 +51,7 @@ from planner.demand.serving_physics import (
     step_terms,
 )
 from planner.demand.types import Rate
-from planner.workloads import InferenceSpec
+from planner.kinds.inference import InferenceSpec
 
 # Planner convention: a serving instance may span at most this many units (servers/racks),
 # joined over the scale-out network (pipeline stages, or expert parallelism for MoE). Two 8-GPU

@@ -48,7 +48,7 @@ from planner.demand.training import (
     train_figures,
 )
 from planner.demand.types import Rate
-from planner.workloads import PretrainSpec
+from planner.kinds.pretrain import PretrainSpec
 
 
 def pretrain_tokens(spec: PretrainSpec, arch: ModelArch) -> float:

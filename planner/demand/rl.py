@@ -31,7 +31,7 @@ from planner.demand.common import (
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE, decode_point, prefill_rate
 from planner.demand.pretrain import training_rate
 from planner.demand.types import Rate
-from planner.workloads import RewardModelSpec, RLSpec
+from planner.kinds.rl import RewardModelSpec, RLSpec
 
 
 @dataclass(frozen=True)

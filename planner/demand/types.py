@@ -91,7 +91,7 @@ class WorkloadDemand:
     """All of one workload's work items, with its time window."""
 
     name: str
-    kind: Literal["pretrain", "rl", "inference"]
+    kind: str  # its kind's name in planner.kinds.KINDS
     window_s: float  # length of the window the work must be done in (s)
     roles: list[Role]
     rl: RLCoupling | None = None

@@ -1,6 +1,7 @@
 """Build the capacity LP/MIP from a resolved scenario and its demands, in three stages: every
 variable (planner/lp/variables.py), every registered constraint family
-(planner/lp/constraints.py, in registry order), the objective (planner/lp/objective.py).
+(the shared ones of planner/lp/constraints.py, then each workload kind's own from
+planner/kinds/), the objective (planner/lp/objective.py).
 Nothing here reads YAML."""
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 import pulp
 
 from planner.demand.types import WorkloadDemand
-from planner.lp import constraints  # noqa: F401  (registers the families)
-from planner.lp.model import FAMILIES, Model, calendar_for, periods_for
+from planner.kinds import KINDS
+from planner.lp import constraints  # noqa: F401  (registers the shared families)
+from planner.lp.model import Model, calendar_for, families_in_order, periods_for
 from planner.lp.objective import define_objective
 from planner.lp.variables import declare_variables
 from planner.scenario import Scenario
@@ -22,8 +24,8 @@ def build(scenario: Scenario, demands: list[WorkloadDemand], elastic: bool = Fal
     economics = scenario.data.economics
     model.calendar = calendar_for(economics.horizon_s, economics.period_s)
     model.periods = periods_for(demands, economics.horizon_s, model.calendar)
-    declare_variables(model)
-    for fam in FAMILIES.values():
+    declare_variables(model, {name: kind.declare for name, kind in KINDS.items()})
+    for fam in families_in_order(list(KINDS)):
         fam.add(model)
     define_objective(model)
     return model

@@ -35,10 +35,6 @@ def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
     return f"{':'.join(entity)}: {value:.1%} of the work cannot be done by its deadline"
 
 
-def _explain_samples(model: Model, entity: tuple[str, ...], value: float) -> str:
-    return f"{entity[0]}:samples: {value:.1%} of the work cannot be done by its deadline"
-
-
 def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
     (d,) = entity
     catalog = model.scenario.catalog
@@ -91,7 +87,7 @@ def _power_step(model: Model, entity: tuple[str, ...]) -> float:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _work(
+def work_pairs(
     model: Model,
     demand: WorkloadDemand,
     role: Role,
@@ -108,7 +104,7 @@ def _work(
     ]
 
 
-def _tie(model: Model, family_name: str, demand: WorkloadDemand, roles: list[Role], choice) -> None:
+def tie(model: Model, family_name: str, demand: WorkloadDemand, roles: list[Role], choice) -> None:
     """u[w,r,d,s,p] - max_units[d,s] · choice(d, s) <= 0 for the given roles' allocations."""
     names = {r.name for r in roles}
     for (w, r, d, s, p), var in model.work_of(demand, names):
@@ -185,7 +181,7 @@ def add_work(model: Model) -> None:
         for role in demand.roles:
             if role.amount <= 0 or role.placement == "with_generation":
                 continue
-            pairs = _work(model, demand, role, set(model.sites), role.amount)
+            pairs = work_pairs(model, demand, role, set(model.sites), role.amount)
             model.row("work", (demand.name, role.name), pairs, ">=", 1.0, UNSERVED_WEIGHT)
 
 
@@ -205,70 +201,12 @@ def add_serve(model: Model) -> None:
                 if not active(period, demand):
                     continue
                 share = role.amount * demand.load_between(period.start_s, period.end_s)
-                pairs = _work(model, demand, role, set(model.sites), share, period)
+                pairs = work_pairs(model, demand, role, set(model.sites), share, period)
                 entity = (demand.name, role.name, f"p{period.index}")
                 model.row("serve", entity, pairs, ">=", 1.0, UNSERVED_WEIGHT)
 
 
-@family("samples", "workload", slack_unit="fraction of the samples", explain=_explain_samples)
-def add_samples(model: Model) -> None:
-    """sum_d g[w,d] >= 1   (RL: every sample of the run is generated somewhere)"""
-    for demand in _rl(model):
-        pairs = [(model.samples[(demand.name, d)], 1.0) for d in model.sites]
-        model.row("samples", (demand.name,), pairs, ">=", 1.0, UNSERVED_WEIGHT)
-
-
-@family("pergen", "workload:role:datacenter")
-def add_pergen(model: Model) -> None:
-    """sum_{s,p} u[w,r,d,s,p] · rate[r,s] · len_p / (per_sample_r · samples_w) >= g[w,d]
-    (RL roles placed with generation: generate, generate_prefill, reward:<name>, reference run
-    at the site that generated the samples, for all of them)"""
-    for demand in _rl(model):
-        assert demand.rl is not None
-        for role in demand.roles:
-            if role.placement != "with_generation" or not role.per_sample:
-                continue
-            scale = role.per_sample * demand.rl.samples
-            for d in model.sites:
-                pairs = _work(model, demand, role, {d}, scale)
-                g = model.samples[(demand.name, d)]
-                model.row("pergen", (demand.name, role.name, d), pairs + [(g, -1.0)], ">=", 0.0)
-
-
 # -- where a training job runs ------------------------------------------------------------------
-
-
-@family("onesite", "workload")
-def add_onesite(model: Model) -> None:
-    """sum_d y[w,d] = 1   (pretraining without allow_multi_site stays on one site)"""
-    for demand in _pretrain(model):
-        assert demand.pretrain is not None
-        if not demand.pretrain.allow_multi_site:
-            pairs = [(model.site[(demand.name, d)], 1.0) for d in model.sites]
-            model.row("onesite", (demand.name,), pairs, "==", 1.0)
-
-
-@family("site", "workload:role:datacenter:system:period")
-def add_site(model: Model) -> None:
-    """u[w,r,d,s,p] <= max_units[d,s] · y[w,d]   (pretraining runs only where it is hosted)"""
-    for demand in _pretrain(model):
-        _tie(model, "site", demand, demand.roles, lambda d, s, w=demand.name: model.site[(w, d)])
-
-
-@family("onetrainer", "workload")
-def add_onetrainer(model: Model) -> None:
-    """sum_d t[w,d] = 1   (RL: one trainer site)"""
-    for demand in _rl(model):
-        pairs = [(model.trainer[(demand.name, d)], 1.0) for d in model.sites]
-        model.row("onetrainer", (demand.name,), pairs, "==", 1.0)
-
-
-@family("trainer", "workload:role:datacenter:system:period")
-def add_trainer(model: Model) -> None:
-    """u[w,train,d,s,p] <= max_units[d,s] · t[w,d]   (the RL trainer runs at its site only)"""
-    for demand in _rl(model):
-        trainer = [r for r in demand.roles if r.placement == "trainer"]
-        _tie(model, "trainer", demand, trainer, lambda d, s, w=demand.name: model.trainer[(w, d)])
 
 
 @family("onesystem", "workload")
@@ -287,7 +225,7 @@ def add_system(model: Model) -> None:
     for demand in model.demands:
         if not any(w == demand.name for w, _ in model.system_choice):
             continue
-        _tie(
+        tie(
             model,
             "system",
             demand,
@@ -322,126 +260,6 @@ def _role(model: Model, workload: str, role: str) -> Role:
 
 
 # -- traffic between sites ------------------------------------------------------------------------
-
-
-@family("gradsync", "workload:datacenter:datacenter")
-def add_gradsync(model: Model) -> None:
-    """f_grad[a,b] >= 2 · G · syncs / T_w / 1e9 · (y[w,a] + y[w,b] - 1)   (GB/s; multi-site
-    pretraining: every pair of hosting sites is charged twice the gradient bytes G per sync,
-    what a ring all-reduce moves per link: a conservative bound)"""
-    for flow in model.flows:
-        if flow.kind != "gradients":
-            continue
-        demand = next(d for d in model.demands if d.name == flow.workload)
-        assert demand.pretrain is not None
-        rate = 2 * demand.pretrain.gradient_bytes_per_sync * demand.pretrain.syncs
-        rate_gbs = rate / demand.window_s / GB
-        ya, yb = model.site[(flow.workload, flow.src)], model.site[(flow.workload, flow.dst)]
-        pairs = [(flow.var, 1.0), (ya, -rate_gbs), (yb, -rate_gbs)]
-        model.row("gradsync", (flow.workload, flow.src, flow.dst), pairs, ">=", -rate_gbs)
-
-
-@family("gradreach", "workload:datacenter:datacenter")
-def add_gradreach(model: Model) -> None:
-    """y[w,a] + y[w,b] <= 1 when no path joins a and b   (multi-site pretraining)"""
-    topo = model.scenario.topology
-    for demand in _pretrain(model):
-        assert demand.pretrain is not None
-        if not demand.pretrain.allow_multi_site:
-            continue
-        sites = model.sites
-        for i, a in enumerate(sites):
-            for b in sites[i + 1 :]:
-                if topo.path(a, b) is None:
-                    y = [(model.site[(demand.name, a)], 1.0), (model.site[(demand.name, b)], 1.0)]
-                    model.row("gradreach", (demand.name, a, b), y, "<=", 1.0)
-
-
-@family("generates", "workload:datacenter")
-def add_generates(model: Model) -> None:
-    """g[w,d] <= z[w,d]   (z: d generates samples for w, so it needs fresh weights)"""
-    for (w, d), z in model.generates.items():
-        model.row("generates", (w, d), [(model.samples[(w, d)], 1.0), (z, -1.0)], "<=", 0.0)
-
-
-@family("verifier", "workload:datacenter")
-def add_verifier(model: Model) -> None:
-    """c[w,d] >= core_s_per_sample · samples / T_w · g[w,d]   (cores: verifiers run at the site
-    that generated the samples)"""
-    for demand in _rl(model):
-        assert demand.rl is not None
-        per_share = demand.rl.verifier_core_s_per_sample * demand.rl.samples / demand.window_s
-        for d in model.sites:
-            pairs = [
-                (model.cores[(demand.name, d)], 1.0),
-                (model.samples[(demand.name, d)], -per_share),
-            ]
-            model.row("verifier", (demand.name, d), pairs, ">=", 0.0)
-
-
-def _kept_gbs(demand: WorkloadDemand) -> float:
-    """K = kept_fraction · samples · trajectory_bytes_per_kept_sample / T_w / 1e9   (GB/s)"""
-    assert demand.rl is not None
-    rl = demand.rl
-    return (
-        rl.kept_fraction * rl.samples * rl.trajectory_bytes_per_kept_sample / demand.window_s / GB
-    )
-
-
-@family("trajdst", "workload:datacenter:datacenter")
-def add_trajdst(model: Model) -> None:
-    """f_traj[a,b] <= K · t[w,b]   (trajectories go to the trainer only)"""
-    for flow in model.flows:
-        if flow.kind == "trajectories":
-            demand = next(d for d in model.demands if d.name == flow.workload)
-            t = model.trainer[(flow.workload, flow.dst)]
-            pairs = [(flow.var, 1.0), (t, -_kept_gbs(demand))]
-            model.row("trajdst", (flow.workload, flow.src, flow.dst), pairs, "<=", 0.0)
-
-
-@family("trajsrc", "workload:datacenter")
-def add_trajsrc(model: Model) -> None:
-    """sum_b f_traj[a,b] >= K · (g[w,a] - t[w,a])   (GB/s: kept trajectories leave every
-    generating site that is not the trainer's)"""
-    for demand in _rl(model):
-        k_gbs = _kept_gbs(demand)
-        for a in model.sites:
-            out = [
-                (f.var, 1.0)
-                for f in model.flows
-                if f.kind == "trajectories" and f.workload == demand.name and f.src == a
-            ]
-            g, t = model.samples[(demand.name, a)], model.trainer[(demand.name, a)]
-            model.row("trajsrc", (demand.name, a), out + [(g, -k_gbs), (t, k_gbs)], ">=", 0.0)
-
-
-@family("weights", "workload:datacenter:datacenter")
-def add_weights(model: Model) -> None:
-    """f_w[b,d] >= Wr · (z[w,d] + t[w,b] - 1), Wr = weight_bytes_per_update · updates / T_w / 1e9
-    (GB/s: fresh weights from the trainer b to every generating site d)"""
-    for flow in model.flows:
-        if flow.kind != "weights":
-            continue
-        demand = next(d for d in model.demands if d.name == flow.workload)
-        assert demand.rl is not None
-        w_gbs = demand.rl.weight_bytes_per_update * demand.rl.updates / demand.window_s / GB
-        z = model.generates[(flow.workload, flow.dst)]
-        t = model.trainer[(flow.workload, flow.src)]
-        pairs = [(flow.var, 1.0), (z, -w_gbs), (t, -w_gbs)]
-        model.row("weights", (flow.workload, flow.src, flow.dst), pairs, ">=", -w_gbs)
-
-
-@family("reach", "workload:datacenter:datacenter")
-def add_reach(model: Model) -> None:
-    """z[w,a] + t[w,b] <= 1 when no path joins a and b   (RL: a generating site must reach the
-    trainer)"""
-    topo = model.scenario.topology
-    for demand in _rl(model):
-        for a in model.sites:
-            for b in model.sites:
-                if a != b and topo.path(a, b) is None:
-                    z, t = model.generates[(demand.name, a)], model.trainer[(demand.name, b)]
-                    model.row("reach", (demand.name, a, b), [(z, 1.0), (t, 1.0)], "<=", 1.0)
 
 
 # -- site resources -------------------------------------------------------------------------------

@@ -12,12 +12,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import pulp
 
 from planner.demand.types import WorkloadDemand
-from planner.scenario import Scenario
+
+if TYPE_CHECKING:  # the LP reads a resolved scenario; importing it here would be circular
+    from planner.scenario import Scenario
 
 GB = 1e9
 MW = 1e6
@@ -137,14 +139,16 @@ class Family:
     slack_unit: str | None = None
     explain: Explain | None = None
     unit_step: Step | None = None
+    kind: str | None = None  # the workload kind whose module owns it; None: every kind's
 
     @property
     def formula(self) -> str:
         return inspect.cleandoc(self.add.__doc__ or "")
 
 
-# The registry, in the order the families are built. Adding a family is one function and one
-# `@family(...)` line in planner/lp/constraints.py.
+# The registry. Adding a family is one function and one `@family(...)` line: in
+# planner/lp/constraints.py for a family every kind shares, in the kind's module
+# (planner/kinds/) for one kind's own. Build order: `families_in_order()`.
 FAMILIES: dict[str, Family] = {}
 
 
@@ -158,6 +162,7 @@ def family(
     slack_unit: str | None = None,
     explain: Explain | None = None,
     unit_step: Step | None = None,
+    kind: str | None = None,
 ) -> Callable[[Callable[[Model], None]], Callable[[Model], None]]:
     """Register the decorated `add_<family>(model)` function as constraint family `name`."""
 
@@ -165,11 +170,28 @@ def family(
         if name in FAMILIES:
             raise ValueError(f"constraint family {name!r} registered twice")
         FAMILIES[name] = Family(
-            name, entity, add, resource, price_unit, price_factor, slack_unit, explain, unit_step
+            name,
+            entity,
+            add,
+            resource,
+            price_unit,
+            price_factor,
+            slack_unit,
+            explain,
+            unit_step,
+            kind,
         )
         return add
 
     return register
+
+
+def families_in_order(kinds: list[str]) -> list[Family]:
+    """The families every kind shares, in registration order, then each kind's own, in the
+    order of `kinds` (the registry's)."""
+    shared = [f for f in FAMILIES.values() if f.kind is None]
+    own = [f for k in kinds for f in FAMILIES.values() if f.kind == k]
+    return shared + own
 
 
 @dataclass

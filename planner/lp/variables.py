@@ -20,21 +20,25 @@ name and names carry a counter, so this order is the solver's column order).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pulp
 
 from planner.demand.types import Role, WorkloadDemand
-from planner.lp.model import Flow, Model, active
+from planner.lp.model import Model, active
+
+Declare = Callable[[Model, WorkloadDemand], None]
 
 
-def declare_variables(model: Model) -> None:
-    """Pools, allocations, then each workload's own choices, then the pricing's."""
+def declare_variables(model: Model, own: dict[str, Declare | None]) -> None:
+    """Pools, allocations, then each workload's own choices (its kind's `declare`, from
+    planner/kinds/), then the pricing's."""
     declare_units(model)
     declare_allocations(model)
     for demand in model.demands:
-        if demand.pretrain is not None:
-            declare_pretrain(model, demand)
-        if demand.rl is not None:
-            declare_rl(model, demand)
+        declare = own[demand.kind]
+        if declare is not None:
+            declare(model, demand)
     # Rentals first, in their own order (unchanged plans), then pools with contracts only.
     leased = list(model.rent) + sorted({k[:3] for k in model.contract} - set(model.rent))
     for d, s, t in leased:
@@ -92,33 +96,13 @@ def training_roles(demand: WorkloadDemand) -> list[Role]:
     return [r for r in demand.roles if r.placement == "trainer"]
 
 
-def _declare_system_choice(model: Model, demand: WorkloadDemand) -> None:
+def declare_system_choice(model: Model, demand: WorkloadDemand) -> None:
     """x[w,s] for each system type the training job could run on, when there are several."""
     names = {r.name for r in training_roles(demand)}
     systems = sorted({key[3] for key, _ in model.work_of(demand, names)})
     if len(systems) > 1:
         for s in systems:
             model.system_choice[(demand.name, s)] = model.new_var("x", 0, 1, pulp.LpBinary)
-
-
-def declare_pretrain(model: Model, demand: WorkloadDemand) -> None:
-    """y[w,d], x[w,s], on[...] where the job's state needs a minimum of units, and a gradient
-    flow for every reachable pair of sites when it may span sites."""
-    for d in model.sites:
-        model.site[(demand.name, d)] = model.new_var("y", 0, 1, pulp.LpBinary)
-    _declare_system_choice(model, demand)
-    declare_running(model, demand)
-    assert demand.pretrain is not None
-    if not demand.pretrain.allow_multi_site:
-        return
-    topo = model.scenario.topology
-    sites = model.sites
-    for i, a in enumerate(sites):
-        for b in sites[i + 1 :]:
-            path = topo.path(a, b)
-            if path is not None:
-                var = model.new_var("f", 0)
-                model.flows.append(Flow("gradients", demand.name, a, b, path, var))
 
 
 def declare_running(model: Model, demand: WorkloadDemand) -> None:
@@ -128,27 +112,3 @@ def declare_running(model: Model, demand: WorkloadDemand) -> None:
             if role.min_units.get(s, 0) > 0:
                 key = (demand.name, role.name, d, s, p.index)
                 model.running[key] = model.new_var("b", 0, 1, pulp.LpBinary)
-
-
-def declare_rl(model: Model, demand: WorkloadDemand) -> None:
-    """g[w,d], t[w,d], x[w,s] of the trainer, z[w,d] and c[w,d] per site, and for every ordered
-    reachable pair (a, b) a trajectory flow a -> b and a weight flow a -> b."""
-    name = demand.name
-    for d in model.sites:
-        model.samples[(name, d)] = model.new_var("g", 0, 1)
-    for d in model.sites:
-        model.trainer[(name, d)] = model.new_var("y", 0, 1, pulp.LpBinary)
-    _declare_system_choice(model, demand)
-    for d in model.sites:
-        model.generates[(name, d)] = model.new_var("z", 0, 1, pulp.LpBinary)
-        model.cores[(name, d)] = model.new_var("k", 0)
-    topo = model.scenario.topology
-    for a in model.sites:
-        for b in model.sites:
-            path = topo.path(a, b) if a != b else None
-            if path is None:
-                continue
-            traj = model.new_var("f", 0)
-            model.flows.append(Flow("trajectories", name, a, b, path, traj))
-            weights = model.new_var("f", 0)
-            model.flows.append(Flow("weights", name, a, b, path, weights))

@@ -1,0 +1,71 @@
+"""The workload kinds, behind one registry: each kind's module holds its spec, its demand
+builder, its own LP variables and constraint families, and its report lines. The kind names
+appear here and in their own modules only; everything else dispatches through KINDS.
+
+Adding a kind: a module like planner/kinds/inference.py and one line in KINDS (and in the
+Workload union below, which the scenario schema validates against).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field
+
+from planner.demand.types import WorkloadDemand
+from planner.kinds import inference, pretrain, rl
+from planner.kinds.base import Loc
+from planner.kinds.inference import InferenceSpec
+from planner.kinds.pretrain import PretrainSpec
+from planner.kinds.rl import RLSpec
+from planner.lp.model import Model
+
+if TYPE_CHECKING:
+    from hardware.catalog import Catalog
+    from planner.plan import Plan
+
+# What a scenario's `workloads:` entries are: one spec per kind, told apart by `kind:`.
+Workload = Annotated[PretrainSpec | InferenceSpec | RLSpec, Field(discriminator="kind")]
+Spec = PretrainSpec | InferenceSpec | RLSpec
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One workload kind: what the registry knows of it."""
+
+    name: str
+    spec: type
+    demand: Callable[..., WorkloadDemand]  # (name, spec, catalog, systems, horizon_s)
+    model_refs: Callable[[Any], list[tuple[Loc, str]]]
+    declare: Callable[[Model, WorkloadDemand], None] | None = None  # its own LP variables
+    report: Callable[[Plan], list[str]] | None = None  # its own report lines
+
+
+KINDS: dict[str, Kind] = {
+    pretrain.NAME: Kind(
+        pretrain.NAME, PretrainSpec, pretrain.demand, pretrain.model_refs, pretrain.declare
+    ),
+    rl.NAME: Kind(rl.NAME, RLSpec, rl.demand, rl.model_refs, rl.declare, rl.report_lines),
+    inference.NAME: Kind(inference.NAME, InferenceSpec, inference.demand, inference.model_refs),
+}
+
+
+def demand_for(
+    name: str, spec: Spec, catalog: Catalog, systems: list[str], horizon_s: float
+) -> WorkloadDemand:
+    """A workload's roles, amounts (work units over its window) and rates (work units per second
+    per unit) on each of `systems`, by its kind's demand builder."""
+    return KINDS[spec.kind].demand(name, spec, catalog, systems, horizon_s)
+
+
+def check_workload_refs(name: str, spec: Spec, catalog: Catalog) -> list[tuple[Loc, str]]:
+    """Problems with catalog references, as (loc relative to the workload, message). `name` is
+    the workload's name, used only in messages."""
+    known = ", ".join(sorted(catalog.models))
+    return [
+        (loc, f"workload {name!r}: unknown model {model!r}; known: {known}")
+        for loc, model in KINDS[spec.kind].model_refs(spec)
+        if model not in catalog.models
+    ]

@@ -1,0 +1,139 @@
+"""The inference (serving) kind: its spec and its demand (planner/demand/inference.py and
+serving_physics.py hold the physics). Serving adds no LP variables of its own: its roles are
+steady loads on the shared `serve` family."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from fleetcore.schema import Name, PositiveInt, Precision, Strict
+from planner.demand.types import Role, WorkloadDemand, growth_integral
+from planner.kinds.base import (
+    Loc,
+    NonNegDuration,
+    PositiveCount,
+    PositiveDuration,
+    PositiveFloat,
+)
+
+if TYPE_CHECKING:
+    from hardware.catalog import Catalog
+
+NAME = "inference"
+SECONDS_PER_DAY = 86400.0
+
+
+class InferenceSpec(Strict):
+    """A serving fleet's load: requests per day at an interactivity target, over the horizon."""
+
+    kind: Literal["inference"] = "inference"
+    model: Name
+    precision: Precision = "bf16"  # weights
+    kv_precision: Precision | None = None  # KV cache; None = same as the weights
+    requests_per_day: PositiveCount
+    prompt_tokens: PositiveInt
+    output_tokens: PositiveInt
+    # Decode speed each user sees, tokens/s: the time per output token (TPOT, the decode step
+    # plus the prefill chunk it carries) must stay within 1/tokens_per_s_per_user. Required unless
+    # mode: offline.
+    tokens_per_s_per_user: PositiveFloat | None = None
+    # interactive: batches sized for tokens_per_s_per_user; offline: no latency target, batches
+    # limited by HBM only (MLPerf Offline, batch jobs).
+    mode: Literal["interactive", "offline"] = "interactive"
+    # Where prompts are prefilled: on their own instances (disaggregated, the default: DistServe,
+    # Zhong et al. 2024; Splitwise; DeepSeek-V3 report section 3.4; the LP rates prefill as its own
+    # role), or chunked into the decode steps of the same instance (aggregated: TensorRT-LLM
+    # in-flight batching, vLLM chunked prefill), whose prefill chunks then lengthen each TPOT.
+    prefill: Literal["disaggregated", "aggregated"] = "disaggregated"
+    # Share of prompt tokens found in a prefix cache (shared system prompts, multi-turn history):
+    # they are not prefilled again (their KV is still stored). Default 0: no cache.
+    prompt_cache_hit: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # Speculative decoding / multi-token prediction: tokens drafted per sequence per step and the
+    # probability each is accepted (DeepSeek-V3 report, section 5.4.3: its MTP module's second
+    # token is accepted 85-90% of the time, i.e. draft_tokens 1, draft_acceptance ~0.85).
+    draft_tokens: Annotated[int, Field(ge=0)] = 0
+    draft_acceptance: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # p99 time to first token with Poisson arrivals (MLPerf Server: 2 s for Llama 2 70B). When
+    # set, the fleet runs its decode slots at the utilisation an M/D/c queue allows for it.
+    ttft_p99_s: PositiveDuration | None = Field(None, alias="ttft_p99")
+    # Self-consistency: k decode streams per request sharing one prompt prefix (KV stored once).
+    votes: PositiveInt = 1
+    # Provision for the peak: demand is multiplied by this (>= 1).
+    peak_to_average: Annotated[float, Field(ge=1)] = 1.0
+    # requests_per_day is the load at `start`; it grows by this factor per year, compounding
+    # (1: flat; 3: threefold a year).
+    growth_per_year: PositiveFloat = 1.0
+    # Serving begins this long after the start of the horizon (a launch date) and runs to its end.
+    start_s: NonNegDuration = Field(0.0, alias="start")
+
+    @model_validator(mode="after")
+    def _interactivity(self) -> InferenceSpec:
+        if self.mode == "interactive" and self.tokens_per_s_per_user is None:
+            raise ValueError("give tokens_per_s_per_user, or mode: offline (no latency target)")
+        if self.draft_tokens > 0 and self.draft_acceptance <= 0:
+            raise ValueError("draft_tokens needs draft_acceptance (0-1), e.g. 0.85 for MTP")
+        if self.mode == "offline" and self.ttft_p99_s is not None:
+            raise ValueError("ttft_p99 is a latency target: not with mode: offline")
+        return self
+
+    @property
+    def kv(self) -> str:
+        """The KV-cache precision in effect."""
+        return self.kv_precision or self.precision
+
+    @property
+    def prefilled_prompt_tokens(self) -> float:
+        """Prompt tokens actually prefilled per request: prompt · (1 − prompt_cache_hit)."""
+        return self.prompt_tokens * (1.0 - self.prompt_cache_hit)
+
+    @property
+    def decode_target(self) -> float | None:
+        """Tokens/s per user the batch is sized for; None in offline mode."""
+        return None if self.mode == "offline" else self.tokens_per_s_per_user
+
+
+def model_refs(spec: InferenceSpec) -> list[tuple[Loc, str]]:
+    """Where the spec names a catalog model."""
+    return [(("model",), spec.model)]
+
+
+def demand(
+    name: str, spec: InferenceSpec, catalog: Catalog, systems: list[str], horizon_s: float
+) -> WorkloadDemand:
+    """Token roles "decode" (requests/day · output · votes · peak_to_average · days served) and
+    "prefill" (requests/day · prompt · (1 − prompt_cache_hit) · peak_to_average · days served),
+    anywhere, a steady load over [start, horizon]; days served are weighted by the load's
+    growth since the launch."""
+    from planner.demand.inference import inference_rates
+
+    days = growth_integral(spec.growth_per_year, 0.0, horizon_s - spec.start_s) / SECONDS_PER_DAY
+    rates = {s: inference_rates(spec, catalog, s) for s in systems}
+    scale = spec.requests_per_day * spec.peak_to_average * days
+    return WorkloadDemand(
+        name=name,
+        kind=NAME,
+        steady_load=True,
+        growth_per_year=spec.growth_per_year,
+        start_s=spec.start_s,
+        window_s=horizon_s - spec.start_s,
+        roles=[
+            Role(
+                name="decode",
+                work_unit="token",
+                amount=scale * spec.output_tokens * spec.votes,
+                rates={s: r[0] for s, r in rates.items()},
+            ),
+            Role(
+                name="prefill",
+                work_unit="token",
+                amount=scale * spec.prefilled_prompt_tokens,
+                rates={s: r[1] for s, r in rates.items()},
+            ),
+        ],
+        notes=[
+            f"provisioned for peak: x{spec.peak_to_average:g} over {days:g} days"
+            + (f"; {spec.votes} votes share each prompt" if spec.votes > 1 else "")
+        ],
+    )

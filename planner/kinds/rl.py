@@ -1,0 +1,343 @@
+"""The RL post-training kind: its spec, its demand (planner/demand/rl.py holds the physics),
+its own LP variables and constraint families (samples per site, the trainer site, verifiers,
+trajectories and weights between sites) and its report lines, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import pulp
+from pydantic import Field, model_validator
+
+from fleetcore.schema import Fraction, Name, PositiveInt, Precision, Strict
+from planner.demand.types import RLCoupling, Role, WorkloadDemand
+from planner.kinds.base import (
+    MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
+    TRAJECTORY_BYTES_PER_TOKEN,
+    Loc,
+    NonNegDuration,
+    NonNegFloat,
+    PositiveCount,
+    PositiveDuration,
+    PositiveFloat,
+    start_before_deadline,
+)
+from planner.lp.constraints import tie, work_pairs
+from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, family
+from planner.lp.variables import declare_system_choice
+
+if TYPE_CHECKING:
+    from hardware.catalog import Catalog
+    from planner.plan import Plan
+
+NAME = "rl"
+
+
+class RewardModelSpec(Strict):
+    """A learned reward model: outcome (scores the final answer) or process (scores each step)."""
+
+    name: Name
+    model: Name
+    kind: Literal["outcome", "process"]
+    precision: Precision | None = None  # None = the RL run's precision
+    passes_per_sample: PositiveInt = 1  # outcome RM: forward passes over each sample
+    steps_per_sample: PositiveInt | None = None  # process RM: reasoning steps scored (required)
+    # Process RM re-reading the prefix at each step (True) or one pass scoring all steps (False).
+    per_step_passes: bool = True
+
+    @model_validator(mode="after")
+    def _process_needs_steps(self) -> RewardModelSpec:
+        if self.kind == "process" and self.steps_per_sample is None:
+            raise ValueError("a process reward model needs steps_per_sample")
+        if self.kind == "outcome" and self.steps_per_sample is not None:
+            raise ValueError("steps_per_sample is for kind: process")
+        return self
+
+
+class ModelRef(Strict):
+    model: Name
+
+
+class VerifierSpec(Strict):
+    """A CPU-bound functional verifier (code sandbox, math checker)."""
+
+    name: Name
+    core_seconds_per_sample: NonNegFloat
+    applies_to: Fraction  # share of samples it checks
+
+
+class RLSpec(Strict):
+    """An RL post-training run: generate, score, filter, train, by a deadline."""
+
+    kind: Literal["rl"] = "rl"
+    policy: Name
+    precision: Precision = "bf16"
+    problems: PositiveCount
+    samples_per_problem: PositiveInt
+    prompt_tokens: PositiveInt
+    completion_tokens: PositiveInt
+    kept_fraction: Fraction  # share of samples that survive rejection sampling and are trained on
+    epochs: PositiveInt = 1
+    # Generated samples per policy update (updates = samples / samples_per_update).
+    samples_per_update: PositiveCount
+    deadline_s: PositiveDuration = Field(alias="deadline")
+    # Days from the start of the horizon before the work may begin (e.g. RL after pretraining);
+    # the deadline is counted from the start of the horizon too.
+    start_s: NonNegDuration = Field(0.0, alias="start")
+    goodput: Fraction | None = None  # of the trainer; None = derived from failure physics
+    bytes_per_param: PositiveFloat = MIXED_PRECISION_ADAM_BYTES_PER_PARAM
+    # None = throughput mode: the generation batch is limited by HBM only.
+    generation_tokens_per_s_per_sequence: PositiveFloat | None = None
+    reward_models: list[RewardModelSpec] = Field(default_factory=list)
+    reference: ModelRef | None = None
+    critic: ModelRef | None = None
+    verifiers: list[VerifierSpec] = Field(default_factory=list)
+    trajectory_bytes_per_token: PositiveFloat = TRAJECTORY_BYTES_PER_TOKEN
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RLSpec:
+        start_before_deadline(self.start_s, self.deadline_s)
+        for what, items in (("reward model", self.reward_models), ("verifier", self.verifiers)):
+            names = [item.name for item in items]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+def model_refs(spec: RLSpec) -> list[tuple[Loc, str]]:
+    """Where the spec names catalog models: policy, reward models, reference, critic."""
+    refs: list[tuple[Loc, str]] = [(("policy",), spec.policy)]
+    refs += [(("reward_models", i, "model"), rm.model) for i, rm in enumerate(spec.reward_models)]
+    if spec.reference is not None:
+        refs.append((("reference", "model"), spec.reference.model))
+    if spec.critic is not None:
+        refs.append((("critic", "model"), spec.critic.model))
+    return refs
+
+
+def demand(
+    name: str, spec: RLSpec, catalog: Catalog, systems: list[str], horizon_s: float
+) -> WorkloadDemand:
+    """generate, generate_prefill, reward:<name>, reference (with_generation, tokens) and train
+    (trainer, FLOP); per_sample set on every role; window [start, deadline]. No minimum group for
+    the trainer: hybrid engines (veRL, OpenRLHF) time-share the trainer's accelerators with
+    generation, offloading its state between phases."""
+    from planner.demand.rl import (
+        estimate_rl,
+        rl_rates,
+        rl_roles,
+        rl_samples,
+        verifier_core_s_per_sample,
+    )
+
+    samples = rl_samples(spec)
+    per_system = {s: rl_rates(spec, catalog, s) for s in systems}
+    roles = [
+        Role(
+            name=r.name,
+            work_unit=r.work_unit,
+            amount=r.per_sample * samples,
+            rates={s: per_system[s][r.name] for s in systems},
+            placement="trainer" if r.name == "train" else "with_generation",
+            per_sample=r.per_sample,
+        )
+        for r in rl_roles(spec, catalog)
+    ]
+    est = estimate_rl(spec, catalog)
+    return WorkloadDemand(
+        name=name,
+        kind=NAME,
+        start_s=spec.start_s,
+        window_s=spec.deadline_s - spec.start_s,
+        roles=roles,
+        rl=RLCoupling(
+            samples=samples,
+            kept_fraction=spec.kept_fraction,
+            verifier_core_s_per_sample=verifier_core_s_per_sample(spec),
+            trajectory_bytes_per_kept_sample=est.trajectory_bytes_per_kept_sample,
+            weight_bytes_per_update=est.weight_bytes_per_update,
+            updates=est.updates,
+        ),
+        notes=[f"forward:backward FLOPs = {est.forward_backward_flop_ratio:.2f}"],
+    )
+
+
+def report_lines(plan: Plan) -> list[str]:
+    """RL placement: trainer site, samples and verifier cores by site."""
+    if not plan.rl:
+        return []
+    out = ["\nRL placement"]
+    for r in plan.rl:
+        samples = ", ".join(f"{d} {v:,.3g}" for d, v in r.samples_by_site.items())
+        cores = ", ".join(f"{d} {v:,.0f}" for d, v in r.verifier_cores_by_site.items())
+        out.append(
+            f"  {r.workload}: trainer at {r.trainer_site}; samples by site: {samples}; "
+            f"verifier cores: {cores or 'none'}"
+        )
+    return out
+
+
+# -- its part of the LP ---------------------------------------------------------------------
+
+
+def declare(model: Model, demand: WorkloadDemand) -> None:
+    """g[w,d], t[w,d], x[w,s] of the trainer, z[w,d] and c[w,d] per site, and for every ordered
+    reachable pair (a, b) a trajectory flow a -> b and a weight flow a -> b."""
+    name = demand.name
+    for d in model.sites:
+        model.samples[(name, d)] = model.new_var("g", 0, 1)
+    for d in model.sites:
+        model.trainer[(name, d)] = model.new_var("y", 0, 1, pulp.LpBinary)
+    declare_system_choice(model, demand)
+    for d in model.sites:
+        model.generates[(name, d)] = model.new_var("z", 0, 1, pulp.LpBinary)
+        model.cores[(name, d)] = model.new_var("k", 0)
+    topo = model.scenario.topology
+    for a in model.sites:
+        for b in model.sites:
+            path = topo.path(a, b) if a != b else None
+            if path is None:
+                continue
+            traj = model.new_var("f", 0)
+            model.flows.append(Flow("trajectories", name, a, b, path, traj))
+            weights = model.new_var("f", 0)
+            model.flows.append(Flow("weights", name, a, b, path, weights))
+
+
+def _explain_samples(model: Model, entity: tuple[str, ...], value: float) -> str:
+    return f"{entity[0]}:samples: {value:.1%} of the work cannot be done by its deadline"
+
+
+def _mine(model: Model) -> list[WorkloadDemand]:
+    return [d for d in model.demands if d.kind == NAME]
+
+
+def _kept_gbs(demand: WorkloadDemand) -> float:
+    """K = kept_fraction · samples · trajectory_bytes_per_kept_sample / T_w / 1e9   (GB/s)"""
+    assert demand.rl is not None
+    rl = demand.rl
+    return (
+        rl.kept_fraction * rl.samples * rl.trajectory_bytes_per_kept_sample / demand.window_s / GB
+    )
+
+
+@family(
+    "samples", "workload", slack_unit="fraction of the samples", explain=_explain_samples, kind="rl"
+)
+def add_samples(model: Model) -> None:
+    """sum_d g[w,d] >= 1   (RL: every sample of the run is generated somewhere)"""
+    for demand in _mine(model):
+        pairs = [(model.samples[(demand.name, d)], 1.0) for d in model.sites]
+        model.row("samples", (demand.name,), pairs, ">=", 1.0, UNSERVED_WEIGHT)
+
+
+@family("pergen", "workload:role:datacenter", kind="rl")
+def add_pergen(model: Model) -> None:
+    """sum_{s,p} u[w,r,d,s,p] · rate[r,s] · len_p / (per_sample_r · samples_w) >= g[w,d]
+    (RL roles placed with generation: generate, generate_prefill, reward:<name>, reference run
+    at the site that generated the samples, for all of them)"""
+    for demand in _mine(model):
+        assert demand.rl is not None
+        for role in demand.roles:
+            if role.placement != "with_generation" or not role.per_sample:
+                continue
+            scale = role.per_sample * demand.rl.samples
+            for d in model.sites:
+                pairs = work_pairs(model, demand, role, {d}, scale)
+                g = model.samples[(demand.name, d)]
+                model.row("pergen", (demand.name, role.name, d), pairs + [(g, -1.0)], ">=", 0.0)
+
+
+@family("onetrainer", "workload", kind="rl")
+def add_onetrainer(model: Model) -> None:
+    """sum_d t[w,d] = 1   (RL: one trainer site)"""
+    for demand in _mine(model):
+        pairs = [(model.trainer[(demand.name, d)], 1.0) for d in model.sites]
+        model.row("onetrainer", (demand.name,), pairs, "==", 1.0)
+
+
+@family("trainer", "workload:role:datacenter:system:period", kind="rl")
+def add_trainer(model: Model) -> None:
+    """u[w,train,d,s,p] <= max_units[d,s] · t[w,d]   (the RL trainer runs at its site only)"""
+    for demand in _mine(model):
+        trainer = [r for r in demand.roles if r.placement == "trainer"]
+        tie(model, "trainer", demand, trainer, lambda d, s, w=demand.name: model.trainer[(w, d)])
+
+
+@family("generates", "workload:datacenter", kind="rl")
+def add_generates(model: Model) -> None:
+    """g[w,d] <= z[w,d]   (z: d generates samples for w, so it needs fresh weights)"""
+    for (w, d), z in model.generates.items():
+        model.row("generates", (w, d), [(model.samples[(w, d)], 1.0), (z, -1.0)], "<=", 0.0)
+
+
+@family("verifier", "workload:datacenter", kind="rl")
+def add_verifier(model: Model) -> None:
+    """c[w,d] >= core_s_per_sample · samples / T_w · g[w,d]   (cores: verifiers run at the site
+    that generated the samples)"""
+    for demand in _mine(model):
+        assert demand.rl is not None
+        per_share = demand.rl.verifier_core_s_per_sample * demand.rl.samples / demand.window_s
+        for d in model.sites:
+            pairs = [
+                (model.cores[(demand.name, d)], 1.0),
+                (model.samples[(demand.name, d)], -per_share),
+            ]
+            model.row("verifier", (demand.name, d), pairs, ">=", 0.0)
+
+
+@family("trajdst", "workload:datacenter:datacenter", kind="rl")
+def add_trajdst(model: Model) -> None:
+    """f_traj[a,b] <= K · t[w,b]   (trajectories go to the trainer only)"""
+    for flow in model.flows:
+        if flow.kind == "trajectories":
+            demand = next(d for d in model.demands if d.name == flow.workload)
+            t = model.trainer[(flow.workload, flow.dst)]
+            pairs = [(flow.var, 1.0), (t, -_kept_gbs(demand))]
+            model.row("trajdst", (flow.workload, flow.src, flow.dst), pairs, "<=", 0.0)
+
+
+@family("trajsrc", "workload:datacenter", kind="rl")
+def add_trajsrc(model: Model) -> None:
+    """sum_b f_traj[a,b] >= K · (g[w,a] - t[w,a])   (GB/s: kept trajectories leave every
+    generating site that is not the trainer's)"""
+    for demand in _mine(model):
+        k_gbs = _kept_gbs(demand)
+        for a in model.sites:
+            out = [
+                (f.var, 1.0)
+                for f in model.flows
+                if f.kind == "trajectories" and f.workload == demand.name and f.src == a
+            ]
+            g, t = model.samples[(demand.name, a)], model.trainer[(demand.name, a)]
+            model.row("trajsrc", (demand.name, a), out + [(g, -k_gbs), (t, k_gbs)], ">=", 0.0)
+
+
+@family("weights", "workload:datacenter:datacenter", kind="rl")
+def add_weights(model: Model) -> None:
+    """f_w[b,d] >= Wr · (z[w,d] + t[w,b] - 1), Wr = weight_bytes_per_update · updates / T_w / 1e9
+    (GB/s: fresh weights from the trainer b to every generating site d)"""
+    for flow in model.flows:
+        if flow.kind != "weights":
+            continue
+        demand = next(d for d in model.demands if d.name == flow.workload)
+        assert demand.rl is not None
+        w_gbs = demand.rl.weight_bytes_per_update * demand.rl.updates / demand.window_s / GB
+        z = model.generates[(flow.workload, flow.dst)]
+        t = model.trainer[(flow.workload, flow.src)]
+        pairs = [(flow.var, 1.0), (z, -w_gbs), (t, -w_gbs)]
+        model.row("weights", (flow.workload, flow.src, flow.dst), pairs, ">=", -w_gbs)
+
+
+@family("reach", "workload:datacenter:datacenter", kind="rl")
+def add_reach(model: Model) -> None:
+    """z[w,a] + t[w,b] <= 1 when no path joins a and b   (RL: a generating site must reach the
+    trainer)"""
+    topo = model.scenario.topology
+    for demand in _mine(model):
+        for a in model.sites:
+            for b in model.sites:
+                if a != b and topo.path(a, b) is None:
+                    z, t = model.generates[(demand.name, a)], model.trainer[(demand.name, b)]
+                    model.row("reach", (demand.name, a, b), [(z, 1.0), (t, 1.0)], "<=", 1.0)
