@@ -30,10 +30,17 @@ BINDING_REL_TOL = 1e-6
 COST_ZERO_USD = 1e-6
 
 
+# Below this a variable's value is solver noise. Basic values are exact solutions of the basis
+# and non-basic ones sit on their bounds, so noise is far below the solver's feasibility
+# tolerance (1e-7 on the scaled rows); a tiny real value (a 1e-7-unit allocation serving a tiny
+# demand) must be kept, or the work it does disappears from the plan.
+VALUE_ZERO = 1e-9
+
+
 def value_of(var: Any) -> float:
-    """A variable's solved value, solver noise (< ZERO_TOL) read as 0."""
+    """A variable's solved value, solver noise (< VALUE_ZERO) read as 0."""
     v = var.value() if hasattr(var, "value") else var
-    return 0.0 if v is None or abs(v) < ZERO_TOL else float(v)
+    return 0.0 if v is None or abs(v) < VALUE_ZERO else float(v)
 
 
 def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:

@@ -297,7 +297,8 @@ def check_work_by_deadline(ctx: Context) -> list[str]:
 
 @rule("with_generation")
 def check_with_generation(ctx: Context) -> list[str]:
-    """RL roles placed with generation: work done at d >= per_sample x samples generated at d"""
+    """RL roles placed with generation: work done at d >= per_sample x samples generated at d
+    (within REL_TOL of the role's whole amount, the scale of the LP's row)"""
     out = []
     for demand, role in ctx.roles():
         if role.placement != "with_generation" or role.per_sample is None:
@@ -306,7 +307,8 @@ def check_with_generation(ctx: Context) -> list[str]:
         for d, samples in ctx.rl_rows[demand.name].samples_by_site.items():
             need = role.per_sample * samples
             have = done.get(d, 0.0)
-            if have < need * (1 - REL_TOL):
+            # The LP row is scaled by the role's whole amount: its tolerance is relative to that.
+            if have < need - REL_TOL * role.amount:
                 out.append(
                     f"{demand.name}/{role.name} at {d}: {have:.4g} of {need:.4g} "
                     f"{role.work_unit}s done"

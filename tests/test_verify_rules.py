@@ -315,3 +315,19 @@ def test_a_broken_allocation_row_is_caught_through_the_api(solved: Case) -> None
     )
     with pytest.raises(VerificationError):
         verify(broken, sc, dem)
+
+
+@pytest.mark.parametrize("sites", [25, 50])
+def test_relaxed_plans_of_the_bench_fleets_verify(tmp_path: Path, sites: int) -> None:
+    """The LP relaxation of bench/bench_lp.py's 25-site scenario keeps RL samples of a few
+    millionths at a site whose allocations are a few 1e-7 units: read and checked at the scale
+    of their rows, the plan verifies (it failed verification when values under 1e-6 were read
+    as 0)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from bench_lp import write_scenario
+
+    sc = planner.load_scenario(write_scenario(tmp_path, sites, 3, 12, 2))
+    plan = planner.solve(sc, relax=True)
+    assert plan.status == "relaxed" and "with_generation" in plan.checks
