@@ -361,7 +361,33 @@ def _dated_systems_need_a_start_date(
     ]
 
 
+def _after_names_a_finite_workload(data: ScenarioData, doc: Doc, topo: Topology) -> list[Problem]:
+    """`after:` names another workload that has a deadline (pretraining, RL), with no cycle."""
+    out = []
+    deps = {n: getattr(s, "after", None) for n, s in data.workloads.items()}
+    for name, after in deps.items():
+        if after is None:
+            continue
+        loc = ("workloads", name, "after")
+        if after == name or after not in data.workloads:
+            known = ", ".join(n for n in data.workloads if n != name)
+            out.append(doc.problem(loc, f"after: {after!r} is not another workload ({known})"))
+        elif getattr(data.workloads[after], "deadline_s", None) is None:
+            out.append(
+                doc.problem(loc, f"after: {after!r} has no deadline to finish by (a serving load)")
+            )
+        else:
+            seen, cur = {name}, after
+            while cur is not None and cur not in seen:
+                seen.add(cur)
+                cur = deps.get(cur)
+            if cur is not None:
+                out.append(doc.problem(loc, f"after: {after!r} makes a cycle of dependencies"))
+    return out
+
+
 SCENARIO_RULES: list[Callable[[ScenarioData, Doc, Topology], list[Problem]]] = [
     _systems_exist_somewhere,
     _deadlines_within_horizon,
+    _after_names_a_finite_workload,
 ]

@@ -336,6 +336,38 @@ def _single_site(demand: WorkloadDemand, role: Role) -> bool:
     return role.placement == "single_site" and not multi
 
 
+@rule("after")
+def check_after(ctx: Context) -> list[str]:
+    """a workload `after` v runs only in periods that start once v's work is all done: every
+    completing role of v (pretraining, the RL trainer) has done amount x (1 - REL_TOL) by the
+    end of the period before"""
+    out = []
+    by_name = {d.name: d for d in ctx.demands}
+    ends = sorted((p.end_s, p.period) for p in ctx.plan.periods)
+    for demand in ctx.demands:
+        if demand.after is None:
+            continue
+        before = by_name[demand.after]
+        finished_at = None  # the first period by whose end v is done
+        for end_s, period in ends:
+            done = all(
+                sum(_done(ctx, before, role, "period").get(q, 0.0) for _, q in ends if _ <= end_s)
+                >= role.amount * (1 - REL_TOL)
+                for role in before.roles
+                if role.placement != "with_generation" and role.amount > 0
+            )
+            if done:
+                finished_at = period
+                break
+        for a in ctx.plan.allocations:
+            if a.workload == demand.name and (finished_at is None or a.period <= finished_at):
+                out.append(
+                    f"{demand.name}/{a.role} runs in period {a.period}, before {demand.after} "
+                    f"is done ({'never' if finished_at is None else f'end of period {finished_at}'})"
+                )
+    return out
+
+
 @rule("one_site")
 def check_one_site(ctx: Context) -> list[str]:
     """a pretraining job (unless allow_multi_site) and an RL trainer run on one site, and the

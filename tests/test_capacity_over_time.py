@@ -332,3 +332,75 @@ def test_a_dated_system_without_a_start_date_is_a_clear_error(tmp_path: Path) ->
             {"horizon": "365 days", "pricing": "amortised"},
             catalog={"systems": {"hgx-h100": {"available_from": "2027-07-02"}}},
         )
+
+
+def test_a_run_after_another_starts_once_its_work_is_done(tmp_path: Path) -> None:
+    """Two pretraining runs on rented H100s in 30-day periods, the second `after` the first:
+    they cannot share a period, so the plan rents ceil(W1 / 30 d) + ceil(W2 / 30 d) unit-periods
+    (W = unit-seconds of work), and every allocation of the second lies in periods after the
+    first's work is all done, recomputed here from the plan."""
+
+    def run(tokens: str, **kw: Any) -> dict[str, Any]:
+        return {
+            "kind": "pretrain",
+            "model": "llama-3.1-8b",
+            "tokens": tokens,
+            "deadline": "120 days",
+            "goodput": 0.9,
+            "global_batch_tokens": "4M",
+            **kw,
+        }
+
+    economics = {"horizon": "120 days", "period": "30 days", "pricing": "rental"}
+    workloads = {"first": run("500B"), "second": run("300B", after="first")}
+    sc = scenario(tmp_path, {"a": h100()}, workloads, economics)
+    month_s = 30 * DAY
+    by = by_name(sc)
+    units = {
+        w: by[w].roles[0].amount / (by[w].roles[0].rates["hgx-h100"].per_unit_s * month_s)
+        for w in workloads
+    }
+    plan = planner.solve(sc)
+    rental = sc.catalog.system("hgx-h100").rental_usd_per_hour
+    expected = (ceil(units["first"]) + ceil(units["second"])) * rental * 30 * 24
+    assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
+    done_by: dict[int, float] = {}
+    for a in plan.allocations:
+        if a.workload == "first":
+            done_by[a.period] = done_by.get(a.period, 0.0) + a.work_done
+    total, finished = 0.0, None
+    for p in sorted(done_by):
+        total += done_by[p]
+        if total >= by["first"].roles[0].amount * (1 - 1e-6):
+            finished = p
+            break
+    assert finished is not None
+    assert all(a.period > finished for a in plan.allocations if a.workload == "second")
+    # Without the dependency they may share periods: never dearer.
+    loose = scenario(
+        tmp_path, {"a": h100()}, {**workloads, "second": run("300B")}, economics, name="loose"
+    )
+    assert planner.solve(loose).total_cost_usd <= plan.total_cost_usd * (1 + REL)
+
+
+def test_after_must_name_a_run_with_a_deadline(tmp_path: Path) -> None:
+    import pytest
+
+    from fleetcore.errors import ConfigError
+
+    job = {
+        "kind": "pretrain",
+        "model": "llama-3.1-8b",
+        "tokens": "300B",
+        "deadline": "120 days",
+        "goodput": 0.9,
+        "global_batch_tokens": "4M",
+    }
+    for after, message in (("chat", "no deadline"), ("nope", "not another workload")):
+        with pytest.raises(ConfigError, match=message):
+            scenario(
+                tmp_path,
+                {"a": h100()},
+                {"chat": inference("1M"), "pt": {**job, "after": after}},
+                {"horizon": "365 days", "pricing": "amortised"},
+            )

@@ -210,6 +210,15 @@ def break_verifier_cores(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) ->
     return plan, sc, out
 
 
+def break_after(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # The pretraining said to run after the RL run, which it precedes in the plan.
+    out = [
+        dataclasses.replace(d, after="rl-reasoning") if d.name == "pretrain-405b" else d
+        for d in dem
+    ]
+    return plan, sc, out
+
+
 def break_power_cap(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     # dc-east's cap set 1 MW below the plan's facility draw there.
     (row,) = [p for p in plan.power if p.datacenter == "dc-east"]
@@ -240,6 +249,7 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "one_system_type": break_one_system_type,
     "training_state": break_training_state,
     "verifier_cores": break_verifier_cores,
+    "after": break_after,
     "power_cap": break_power_cap,
     "cost_total": break_cost_total,
 }
@@ -259,6 +269,7 @@ NAMES = {
     "one_system_type": "pretrain-405b/pretrain",
     "training_state": "pretrain-405b/pretrain holds 0.5",
     "verifier_cores": "dc-east",
+    "after": "pretrain-405b/pretrain runs in period 0, before rl-reasoning",
     "power_cap": "dc-east",
     "cost_total": "cost rows",
     "link_capacity": "link a--b",

@@ -104,6 +104,8 @@ class WorkloadDemand:
     steady_load: bool = False
     # A steady load that grows by this factor per year (compounding from the window's start).
     growth_per_year: float = 1.0
+    # The workload whose work must all be done before this one's starts (None: none).
+    after: str | None = None
 
     def load_between(self, start_s: float, end_s: float) -> float:
         """Share of a steady load's work that falls in [start_s, end_s] of its window:

@@ -56,6 +56,9 @@ class PretrainSpec(Strict):
     # Days from the start of the horizon before the work may begin (e.g. RL after pretraining);
     # the deadline is counted from the start of the horizon too.
     start_s: NonNegDuration = Field(0.0, alias="start")
+    # Begin only once this workload (a pretraining or RL run) has done all its work: the plan
+    # chooses when, at a period boundary (economics.period sets how fine), not a fixed date.
+    after: Name | None = None
     # Share of wall-clock time spent in useful optimizer steps (failures, restarts, checkpoints
     # take the rest). None = derived from the system's failure physics (planner/demand/goodput.py).
     goodput: Fraction | None = None
@@ -118,6 +121,7 @@ def demand(
     return WorkloadDemand(
         name=name,
         kind=NAME,
+        after=spec.after,
         start_s=spec.start_s,
         window_s=spec.deadline_s - spec.start_s,
         roles=[role],

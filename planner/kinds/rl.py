@@ -84,6 +84,9 @@ class RLSpec(Strict):
     # Days from the start of the horizon before the work may begin (e.g. RL after pretraining);
     # the deadline is counted from the start of the horizon too.
     start_s: NonNegDuration = Field(0.0, alias="start")
+    # Begin only once this workload (a pretraining or RL run) has done all its work: the plan
+    # chooses when, at a period boundary (economics.period sets how fine), not a fixed date.
+    after: Name | None = None
     goodput: Fraction | None = None  # of the trainer; None = derived from failure physics
     bytes_per_param: PositiveFloat = MIXED_PRECISION_ADAM_BYTES_PER_PARAM
     # None = throughput mode: the generation batch is limited by HBM only.
@@ -148,6 +151,7 @@ def demand(
     return WorkloadDemand(
         name=name,
         kind=NAME,
+        after=spec.after,
         start_s=spec.start_s,
         window_s=spec.deadline_s - spec.start_s,
         roles=roles,

@@ -262,6 +262,45 @@ def _role(model: Model, workload: str, role: str) -> Role:
 # -- traffic between sites ------------------------------------------------------------------------
 
 
+# -- dependencies ---------------------------------------------------------------------------
+
+
+def completing_roles(demand: WorkloadDemand) -> list[Role]:
+    """The roles whose work, all done, completes a workload: all but those placed with
+    generation (RL generation and scoring come before its training)."""
+    return [r for r in demand.roles if r.placement != "with_generation" and r.amount > 0]
+
+
+@family("complete", "workload:role:period")
+def add_complete(model: Model) -> None:
+    """sum_{d,s,p' <= p} u[w,r,d,s,p'] · rate[r,s] · len_p' / amount_r >= done[w,p] for each
+    completing role r (pretraining; the RL trainer)   (done[w,p] = 1 only once w's work is all
+    done by the end of p)"""
+    for (w, p), done in model.done.items():
+        demand = next(d for d in model.demands if d.name == w)
+        for role in completing_roles(demand):
+            pairs = [
+                (var, role.rates[s].per_unit_s * period.length_s / role.amount)
+                for d, s, period, var in model.u_by_role.get((w, role.name), [])
+                if period.index <= p
+            ]
+            model.row("complete", (w, role.name, f"p{p}"), pairs + [(done, -1.0)], ">=", 0.0)
+
+
+@family("after", "workload:role:datacenter:system:period")
+def add_after(model: Model) -> None:
+    """u[w,r,d,s,p] <= max_units[d,s] · done[v,p-1] for a workload w `after` v   (w runs only in
+    periods that begin once all of v's work is done; never in the first period)"""
+    for demand in model.demands:
+        if demand.after is None:
+            continue
+        for (w, r, d, s, p), var in model.work_of(demand, {r.name for r in demand.roles}):
+            pairs = [(var, 1.0)]
+            if p > 0:
+                pairs.append((model.done[(demand.after, p - 1)], -float(model.max_units((d, s)))))
+            model.row("after", (w, r, d, s, f"p{p}"), pairs, "<=", 0.0)
+
+
 # -- site resources -------------------------------------------------------------------------------
 
 

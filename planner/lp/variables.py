@@ -16,6 +16,7 @@ name and names carry a counter, so this order is the solver's column order).
 | c[w,d] | verifier cores of w at d | cores |
 | f | average traffic of one flow on its path | GB/s |
 | o[d,s,t] | busy hours of owned units in t (when rentals exist: rented units run first) | h |
+| done[w,p] | all of w's work is done by the end of period p (binary; for workloads another runs `after`) | - |
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ def declare_variables(model: Model, own: dict[str, Declare | None]) -> None:
     leased = list(model.rent) + sorted({k[:3] for k in model.contract} - set(model.rent))
     for d, s, t in leased:
         model.owned_busy_h[(d, s, t)] = model.new_var("o", 0)
+    declare_done(model)
+
+
+def declare_done(model: Model) -> None:
+    """done[w,p] binary for every workload another one runs `after`: 1 if all of w's work is
+    done by the end of period p."""
+    for name in sorted({d.after for d in model.demands if d.after is not None}):
+        for p in model.periods:
+            model.done[(name, p.index)] = model.new_var("v", 0, 1, pulp.LpBinary)
 
 
 def declare_units(model: Model) -> None:
