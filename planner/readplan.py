@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.kinds.rl import push_s
 from planner.lp.model import FAMILIES, GB, Model, Term
 from planner.lp.solve import ZERO_TOL, SolveStats
 from planner.plan import Plan
@@ -303,12 +304,21 @@ def read_rl(model: Model) -> list[RLRow]:
         trainer = [d for d in model.sites if value_of(model.trainer[(w, d)]) > 0.5]
         samples = {d: value_of(model.samples[(w, d)]) for d in model.sites}
         cores = {d: value_of(model.cores[(w, d)]) for d in model.sites}
+        pushes: dict[str, float] = {}
+        if len(trainer) == 1:
+            for d, g in samples.items():
+                took = push_s(model, demand, trainer[0], d) if g > 0 and d != trainer[0] else None
+                if took is not None:
+                    pushes[d] = took
         out.append(
             RLRow(
                 workload=w,
                 trainer_site=trainer[0] if len(trainer) == 1 else trainer,
                 samples_by_site={d: g * demand.rl.samples for d, g in samples.items() if g > 0},
                 verifier_cores_by_site={d: c for d, c in cores.items() if c > 0},
+                update_interval_s=demand.window_s / demand.rl.updates,
+                weight_push_s_by_site=pushes,
+                push_budget_s=demand.rl.push_budget_s(demand.window_s),
             )
         )
     return out

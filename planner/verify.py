@@ -368,6 +368,31 @@ def check_after(ctx: Context) -> list[str]:
     return out
 
 
+@rule("weight_push")
+def check_weight_push(ctx: Context) -> list[str]:
+    """RL: a push of fresh weights from the trainer to each other generating site, as a burst
+    (weight bytes / narrowest link on the path + its latency), takes at most
+    max_staleness_updates x window / updates"""
+    from planner.kinds.rl import push_s
+
+    out = []
+    for demand in ctx.demands:
+        if demand.rl is None:
+            continue
+        row = ctx.rl_rows[demand.name]
+        if not isinstance(row.trainer_site, str):
+            continue
+        budget = demand.rl.push_budget_s(demand.window_s)
+        for d in row.samples_by_site:
+            took = push_s(ctx.scenario.topology, demand, row.trainer_site, d)
+            if took is not None and took > budget * (1 + REL_TOL):
+                out.append(
+                    f"{demand.name}: a weight push {row.trainer_site} -> {d} takes {took:,.0f} s, "
+                    f"more than the {budget:,.0f} s its staleness allows"
+                )
+    return out
+
+
 @rule("one_site")
 def check_one_site(ctx: Context) -> list[str]:
     """a pretraining job (unless allow_multi_site) and an RL trainer run on one site, and the

@@ -75,6 +75,13 @@ class RLCoupling:
     trajectory_bytes_per_kept_sample: float  # sent from the generating site to the trainer
     weight_bytes_per_update: float  # fresh policy weights sent to each generating site
     updates: float  # policy updates over the run
+    # Updates a generating site may run behind the trainer: each weight push to it must finish
+    # within max_staleness_updates x the time between updates.
+    max_staleness_updates: float = 1.0
+
+    def push_budget_s(self, window_s: float) -> float:
+        """Time a weight push may take: max_staleness_updates x window / updates."""
+        return self.max_staleness_updates * window_s / self.updates
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ trajectories and weights between sites) and its report lines, in one place."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pulp
 from pydantic import Field, model_validator
@@ -96,6 +96,11 @@ class RLSpec(Strict):
     critic: ModelRef | None = None
     verifiers: list[VerifierSpec] = Field(default_factory=list)
     trajectory_bytes_per_token: PositiveFloat = TRAJECTORY_BYTES_PER_TOKEN
+    # Policy updates a generating site may lag the trainer: each push of fresh weights to it
+    # must arrive within this many update intervals. 1 = one-step off-policy, the asynchronous
+    # RL convention (AReaL, Fu et al. 2025; veRL's one-step off-policy recipe); 0.5 leaves half
+    # an interval of generation on fresh weights.
+    max_staleness_updates: PositiveFloat = 1.0
 
     @model_validator(mode="after")
     def _unique_names(self) -> RLSpec:
@@ -162,6 +167,7 @@ def demand(
             trajectory_bytes_per_kept_sample=est.trajectory_bytes_per_kept_sample,
             weight_bytes_per_update=est.weight_bytes_per_update,
             updates=est.updates,
+            max_staleness_updates=spec.max_staleness_updates,
         ),
         notes=[f"forward:backward FLOPs = {est.forward_backward_flop_ratio:.2f}"],
     )
@@ -178,6 +184,12 @@ def report_lines(plan: Plan) -> list[str]:
         out.append(
             f"  {r.workload}: trainer at {r.trainer_site}; samples by site: {samples}; "
             f"verifier cores: {cores or 'none'}"
+        )
+        pushes = ", ".join(f"{d} {s:,.0f} s" for d, s in r.weight_push_s_by_site.items())
+        out.append(
+            f"    an update every {r.update_interval_s:,.0f} s; weight pushes (burst): "
+            f"{pushes or 'none (generation at the trainer site)'}; allowed "
+            f"{r.push_budget_s:,.0f} s"
         )
     return out
 
@@ -345,3 +357,37 @@ def add_reach(model: Model) -> None:
                 if a != b and topo.path(a, b) is None:
                     z, t = model.generates[(demand.name, a)], model.trainer[(demand.name, b)]
                     model.row("reach", (demand.name, a, b), [(z, 1.0), (t, 1.0)], "<=", 1.0)
+
+
+def push_s(model_or_topo: Any, demand: WorkloadDemand, trainer: str, site: str) -> float | None:
+    """Seconds to push one update's weights from the trainer to a generating site over the
+    path between them: bytes / the narrowest link's capacity + the path's latency (the push has
+    the links to itself: other flows are averages, this is a burst). None: no path."""
+    topo = getattr(model_or_topo, "scenario", None)
+    topo = topo.topology if topo is not None else model_or_topo
+    if trainer == site:
+        return 0.0
+    path = topo.path(trainer, site)
+    if path is None:
+        return None
+    assert demand.rl is not None
+    bottleneck = min(topo.link(link_id).capacity_bytes_per_s for link_id in path)
+    latency = sum(topo.link(link_id).latency_s for link_id in path)
+    return demand.rl.weight_bytes_per_update / bottleneck + latency
+
+
+@family("weightpush", "workload:datacenter:datacenter", kind="rl")
+def add_weightpush(model: Model) -> None:
+    """z[w,d] + t[w,b] <= 1 when push_s(b -> d) > max_staleness_updates · T_w / updates
+    (a site can generate for a trainer only if a weight push reaches it in time: push_s =
+    weight_bytes / narrowest link on the path + path latency, a burst, not an average)"""
+    for demand in _mine(model):
+        assert demand.rl is not None
+        budget = demand.rl.push_budget_s(demand.window_s)
+        for b in model.sites:
+            for d in model.sites:
+                took = push_s(model, demand, b, d)
+                if b == d or took is None or took <= budget:
+                    continue
+                z, t = model.generates[(demand.name, d)], model.trainer[(demand.name, b)]
+                model.row("weightpush", (demand.name, b, d), [(z, 1.0), (t, 1.0)], "<=", 1.0)

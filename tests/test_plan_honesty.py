@@ -1,0 +1,70 @@
+"""Costs and limits the plan must not hide (issue 12): weight pushes as bursts, not averages."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from test_lp import by_name, rl_workload, site, write_scenario
+
+import planner
+from planner.verify import check_plan
+
+
+def _two_sites(tmp_path: Path, capacity: str) -> planner.Scenario:
+    """Site a: 60 H100 servers, free power; site b: 400, power at $0.50/kWh. The RL run needs
+    about 65 servers, so it spills to b when it can."""
+    path = write_scenario(
+        tmp_path,
+        {
+            "a": site({"hgx-h100": {"max_units": 60}}),
+            "b": site({"hgx-h100": {"max_units": 400}}, price=0.5),
+        },
+        {"rl": rl_workload("llama-3.1-8b", "250M")},
+        links=[
+            {"a": "a", "b": "b", "capacity": capacity, "latency": "5 ms", "cost_usd_per_tb": 0.0}
+        ],
+        name=capacity.replace(" ", ""),
+    )
+    return planner.load_scenario(path)
+
+
+def test_a_weight_push_too_slow_for_the_update_interval_keeps_generation_at_the_trainer(
+    tmp_path: Path,
+) -> None:
+    """16 GB of BF16 8B weights per update, an update every window / updates seconds (allowed
+    staleness: one update). Over 400 Gbps a push takes 16e9 / 50e9 + 5 ms = 0.325 s: generation
+    may spill to b. Over 1 Gbps it takes 128 s, far over the interval: the trainer and all
+    generation share one site, and the plan costs more (power at b)."""
+    wide = _two_sites(tmp_path, "400 Gbps")
+    demand = by_name(wide)["rl"]
+    assert demand.rl is not None
+    interval = demand.window_s / demand.rl.updates
+    plan = planner.solve(wide)
+    (row,) = plan.rl
+    assert set(row.samples_by_site) == {"a", "b"} and row.trainer_site == "a"
+    assert math.isclose(row.weight_push_s_by_site["b"], 16e9 / 50e9 + 0.005, rel_tol=1e-9)
+    assert math.isclose(row.push_budget_s, interval, rel_tol=1e-9)
+
+    thin = _two_sites(tmp_path, "1 Gbps")
+    assert interval < 16e9 / (1e9 / 8)
+    slow = planner.solve(thin)
+    (row,) = slow.rl
+    assert list(row.samples_by_site) == [row.trainer_site] and row.weight_push_s_by_site == {}
+    assert slow.total_cost_usd > plan.total_cost_usd
+
+
+def test_the_weight_push_rule_catches_a_staleness_the_plan_cannot_meet(tmp_path: Path) -> None:
+    """The wide-link plan checked against a run that allows only 1% of an update interval of
+    staleness: the push to b (0.325 s) is over it, and only the weight_push rule says so."""
+    sc = _two_sites(tmp_path, "400 Gbps")
+    plan = planner.solve(sc)
+    demands = [
+        dataclasses.replace(d, rl=dataclasses.replace(d.rl, max_staleness_updates=0.01))
+        if d.rl is not None
+        else d
+        for d in planner.demands(sc)
+    ]
+    found = {name: msgs for name, msgs in check_plan(plan, sc, demands).items() if msgs}
+    assert list(found) == ["weight_push"] and "a -> b" in found["weight_push"][0]
