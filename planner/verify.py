@@ -393,6 +393,31 @@ def check_weight_push(ctx: Context) -> list[str]:
     return out
 
 
+@rule("colocated")
+def check_colocated(ctx: Context) -> list[str]:
+    """serving: at every site and period, the share of the period's prefill work done there
+    equals the share of its decode work (a request's prefill and decode at one site)"""
+    out = []
+    for demand in ctx.demands:
+        roles = {r.name: r for r in demand.roles if r.amount > 0}
+        if not demand.steady_load or not {"decode", "prefill"} <= set(roles):
+            continue
+        shares: dict[tuple[str, int], list[float]] = {}
+        for i, name in enumerate(("decode", "prefill")):
+            role = roles[name]
+            for a in ctx.rows_of(demand, role):
+                need = role.amount * demand.load_between(a.period_start_s, a.period_end_s)
+                work = a.units * role.rates[a.system].per_unit_s * a.period_s
+                shares.setdefault((a.datacenter, a.period), [0.0, 0.0])[i] += work / need
+        for (d, p), (dec, pre) in sorted(shares.items()):
+            if abs(dec - pre) > 1e-4 * max(1.0, dec, pre):
+                out.append(
+                    f"{demand.name} at {d} in period {p}: {dec:.3%} of the decode but "
+                    f"{pre:.3%} of the prefill"
+                )
+    return out
+
+
 @rule("one_site")
 def check_one_site(ctx: Context) -> list[str]:
     """a pretraining job (unless allow_multi_site) and an RL trainer run on one site, and the

@@ -68,3 +68,27 @@ def test_the_weight_push_rule_catches_a_staleness_the_plan_cannot_meet(tmp_path:
     ]
     found = {name: msgs for name, msgs in check_plan(plan, sc, demands).items() if msgs}
     assert list(found) == ["weight_push"] and "a -> b" in found["weight_push"][0]
+
+
+def test_serving_prefill_runs_where_its_decode_runs() -> None:
+    """In the default plan (chat served from two sites in its first period), every site serves
+    the same share of a tier's prefill as of its decode, recomputed from the allocations: no KV
+    cache crosses between sites unpriced."""
+    sc = planner.load_scenario("planner/scenarios/frontier-lab.yaml")
+    plan = planner.solve(sc)
+    demands = {d.name: d for d in planner.demands(sc)}
+    shares: dict[tuple[str, str, int, str], float] = {}
+    for a in plan.allocations:
+        demand = demands[a.workload]
+        if not demand.steady_load:
+            continue
+        role = next(r for r in demand.roles if r.name == a.role)
+        need = role.amount * demand.load_between(a.period_start_s, a.period_end_s)
+        key = (a.workload, a.datacenter, a.period, a.role)
+        shares[key] = shares.get(key, 0.0) + a.work_done / need
+    sites = {(w, d, p) for w, d, p, _ in shares}
+    assert len({(w, p) for w, d, p in sites if w == "chat" and p == 0}) == 1
+    assert len({d for w, d, p in sites if w == "chat" and p == 0}) == 2
+    for w, d, p in sites:
+        dec, pre = shares.get((w, d, p, "decode"), 0.0), shares.get((w, d, p, "prefill"), 0.0)
+        assert math.isclose(dec, pre, rel_tol=1e-6, abs_tol=1e-9), (w, d, p, dec, pre)

@@ -104,11 +104,17 @@ def break_fleet_ledger(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> C
 
 
 def break_pool_capacity(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
-    # One more decode allocation than the H100 pool holds in period 0 (more work: no shortfall).
-    i = alloc_index(plan, "chat", "decode", datacenter="dc-central", period=0)
+    # Chat's decode and prefill at dc-central in period 0 scaled alike (still co-located, more
+    # work: no shortfall) until they use one unit more than the H100 pool holds.
+    rows = [
+        alloc_index(plan, "chat", r, datacenter="dc-central", period=0)
+        for r in ("decode", "prefill")
+    ]
+    mine = sum(plan.allocations[i].units for i in rows)
     have = plan.schedule[schedule_index(plan, "dc-central", "hgx-h100")].units
-    extra = have - used(plan, "dc-central", "hgx-h100", 0) + 1.0
-    scale_alloc(plan, i, (plan.allocations[i].units + extra) / plan.allocations[i].units)
+    factor = (have - (used(plan, "dc-central", "hgx-h100", 0) - mine) + 1.0) / mine
+    for i in rows:
+        scale_alloc(plan, i, factor)
     return plan, sc, dem
 
 
@@ -138,7 +144,9 @@ def break_window(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
 
 
 def break_steady_load(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
-    scale_alloc(plan, alloc_index(plan, "chat", "decode", period=2), 0.9)
+    # Decode and prefill short alike (still co-located).
+    for role in ("decode", "prefill"):
+        scale_alloc(plan, alloc_index(plan, "chat", role, period=2), 0.9)
     return plan, sc, dem
 
 
@@ -219,6 +227,13 @@ def break_after(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     return plan, sc, out
 
 
+def break_colocated(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # Half as much again decode at dc-central in period 0, its prefill unchanged (more work
+    # than needed, within the owned H100s: only co-location is broken).
+    scale_alloc(plan, alloc_index(plan, "chat", "decode", datacenter="dc-central", period=0), 1.5)
+    return plan, sc, dem
+
+
 def break_power_cap(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     # dc-east's cap set 1 MW below the plan's facility draw there.
     (row,) = [p for p in plan.power if p.datacenter == "dc-east"]
@@ -250,6 +265,7 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "training_state": break_training_state,
     "verifier_cores": break_verifier_cores,
     "after": break_after,
+    "colocated": break_colocated,
     "power_cap": break_power_cap,
     "cost_total": break_cost_total,
 }
@@ -270,6 +286,7 @@ NAMES = {
     "training_state": "pretrain-405b/pretrain holds 0.5",
     "verifier_cores": "dc-east",
     "after": "pretrain-405b/pretrain runs in period 0, before rl-reasoning",
+    "colocated": "chat at dc-central in period 0",
     "power_cap": "dc-east",
     "cost_total": "cost rows",
     "link_capacity": "link a--b",

@@ -1,6 +1,7 @@
-"""The inference (serving) kind: its spec and its demand (planner/demand/inference.py and
-serving_physics.py hold the physics). Serving adds no LP variables of its own: its roles are
-steady loads on the shared `serve` family."""
+"""The inference (serving) kind: its spec, its demand (planner/demand/inference.py and
+serving_physics.py hold the physics) and its own constraint family (prefill at the site of its
+decode). Serving adds no LP variables of its own: its roles are steady loads on the shared
+`serve` family."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from planner.kinds.base import (
     PositiveDuration,
     PositiveFloat,
 )
+from planner.lp.constraints import work_pairs
+from planner.lp.model import Model, active, family
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
@@ -137,3 +140,36 @@ def demand(
             + (f"; {spec.votes} votes share each prompt" if spec.votes > 1 else "")
         ],
     )
+
+
+# -- its part of the LP ---------------------------------------------------------------------
+
+
+@family("colocate", "workload:datacenter:period", kind=NAME)
+def add_colocate(model: Model) -> None:
+    """sum_s u[w,decode,d,s,p] · rate · len_p / (amount_decode · share_p)
+    = sum_s u[w,prefill,d,s,p] · rate · len_p / (amount_prefill · share_p)   (a request's
+    prefill runs at the site of its decode: each site serves the same share of both, so no KV
+    cache crosses between sites; moving prefill to another site would need a KV flow of
+    prompt tokens x KV bytes per token over the links, which is not modelled)"""
+    for demand in model.demands:
+        if demand.kind != NAME:
+            continue
+        roles = {r.name: r for r in demand.roles if r.amount > 0}
+        if not {"decode", "prefill"} <= set(roles):
+            continue
+        for period in model.periods:
+            if not active(period, demand):
+                continue
+            share = demand.load_between(period.start_s, period.end_s)
+            for d in model.sites:
+                dec = work_pairs(
+                    model, demand, roles["decode"], {d}, roles["decode"].amount * share, period
+                )
+                pre = work_pairs(
+                    model, demand, roles["prefill"], {d}, roles["prefill"].amount * share, period
+                )
+                if not dec and not pre:
+                    continue
+                pairs = dec + [(v, -c) for v, c in pre]
+                model.row("colocate", (demand.name, d, f"p{period.index}"), pairs, "==", 0.0)
