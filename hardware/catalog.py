@@ -48,6 +48,10 @@ class Catalog:
         sys_ = self.data.systems[system]
         return sys_.cpus * self.data.cpus[sys_.cpu].cores
 
+    def isa(self, system: str) -> str:
+        """The instruction set of a unit's CPUs (x86_64, arm64)."""
+        return self.data.cpus[self.data.systems[system].cpu].isa
+
     def spare_cores(self, system: str) -> float:
         """Host cores left for verifier sandboxes after the per-accelerator reservation."""
         sys_ = self.data.systems[system]

@@ -131,6 +131,8 @@ class Accelerator(Sourced):
 class Cpu(Sourced):
     vendor: str
     cores: PositiveInt
+    # Instruction set: a verifier sandbox built for one runs only on cores of that ISA.
+    isa: Literal["x86_64", "arm64"]
 
 
 class SystemTraining(Sourced):

@@ -303,7 +303,16 @@ def read_rl(model: Model) -> list[RLRow]:
         w = demand.name
         trainer = [d for d in model.sites if value_of(model.trainer[(w, d)]) > 0.5]
         samples = {d: value_of(model.samples[(w, d)]) for d in model.sites}
-        cores = {d: value_of(model.cores[(w, d)]) for d in model.sites}
+        # Cores the verifiers need where the samples are generated (the requirement, not the
+        # LP's core variables, which are only bounded below by it).
+        share = {d: value_of(model.samples[(w, d)]) for d in model.sites}
+        cores = {
+            d: sum(
+                demand.rl.verifier_cores(isa, share[d] * demand.rl.samples, demand.window_s)
+                for isa in demand.rl.verifier_core_s_by_isa
+            )
+            for d in model.sites
+        }
         pushes: dict[str, float] = {}
         if len(trainer) == 1:
             for d, g in samples.items():

@@ -474,12 +474,14 @@ def check_training_state(ctx: Context) -> list[str]:
 
 @rule("verifier_cores")
 def check_verifier_cores(ctx: Context) -> list[str]:
-    """sum_{w active in t} core_s_per_sample x samples at d / window <= spare host cores of d's
-    units in service in t + CPU server cores at d, in every calendar period t"""
+    """sum_{w active in t} core_s_per_sample[isa] x samples at d / window <= spare host cores of
+    d's units of that ISA in service in t + CPU server cores of that ISA at d, in every calendar
+    period t and for each ISA the sandboxes need"""
     catalog = ctx.scenario.catalog
     topo = ctx.scenario.topology
     out = []
-    for d in topo.datacenters():
+    isas = sorted({i for d in ctx.demands if d.rl for i in d.rl.verifier_core_s_by_isa})
+    for d, isa in ((d, isa) for d in topo.datacenters() for isa in isas):
         for t, start_s, end_s in ctx.calendar:
             need = 0.0
             for demand in ctx.demands:
@@ -491,13 +493,18 @@ def check_verifier_cores(ctx: Context) -> list[str]:
                 ):
                     continue
                 samples = ctx.rl_rows[demand.name].samples_by_site.get(d, 0.0)
-                need += demand.rl.verifier_core_s_per_sample * samples / demand.window_s
-            have = sum(catalog.spare_cores(s) * ctx.units[(d, s, t)] for s in topo.site(d).systems)
-            if d in ctx.cpu_rows:
+                need += demand.rl.verifier_cores(isa, samples, demand.window_s)
+            have = sum(
+                catalog.spare_cores(s) * ctx.units[(d, s, t)]
+                for s in topo.site(d).systems
+                if catalog.isa(s) == isa
+            )
+            if d in ctx.cpu_rows and catalog.isa(ctx.cpu_rows[d].system) == isa:
                 have += catalog.system_cores(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
             if need > have * (1 + REL_TOL) + ABS_TOL:
                 out.append(
-                    f"{d} in period {t}: verifier needs {need:,.1f} cores, {have:,.1f} available"
+                    f"{d} in period {t}: verifier needs {need:,.1f} {isa} cores, "
+                    f"{have:,.1f} available"
                 )
     return out
 

@@ -281,7 +281,8 @@ def test_whatif_example_answers_its_question():
             rows[(section, int(parts[0]))] = line
     assert len(rows) == 10
     cpu_servers = {k: int(v.split()[-3]) for k, v in rows.items()}
-    # CPU servers appear on Rainier as samples grow; the NVL72's Grace cores hold out longer.
+    # CPU servers appear on Rainier (x86 hosts) as samples grow; the x86 code sandbox cannot
+    # use the NVL72's Grace (arm64) cores, so CPU servers carry it there from the first point.
     assert cpu_servers[("rainier", 4)] == 0 and cpu_servers[("rainier", 64)] > 0
-    assert cpu_servers[("nvl72", 64)] < cpu_servers[("rainier", 64)]
+    assert cpu_servers[("nvl72", 4)] > 0
     assert "CPU-only servers enter the cheapest fleet from" in out

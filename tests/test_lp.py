@@ -337,7 +337,9 @@ def test_verifier_needs_k_cpu_servers_on_rainier(tmp_path: Path) -> None:
 
 def test_verifier_flips_the_choice_to_nvl72(tmp_path: Path) -> None:
     # No CPU servers; electricity 0 so cost is capex alone. 16 core-s per sample / 2 = 8 per sample.
-    heavy = [{"name": "sandbox", "core_seconds_per_sample": 16, "applies_to": 0.5}]
+    # The sandbox is built for arm64, so the NVL72's Grace cores can run it and the Trainium2
+    # servers' x86 hosts cannot.
+    heavy = [{"name": "sandbox", "core_seconds_per_sample": 16, "applies_to": 0.5, "isa": "arm64"}]
     sites = {"rainier": site({"trn2-server": {"max_units": 200}, "gb200-nvl72": {"max_units": 5}})}
     path = write_scenario(
         tmp_path, sites, {"rl": rl_workload("llama-3.1-8b", "20M", verifiers=heavy)}
@@ -349,26 +351,28 @@ def test_verifier_flips_the_choice_to_nvl72(tmp_path: Path) -> None:
     cores = verifier_cores(sc, demand)
     trn_work = total_need(demand, "trn2-server")
     assert total_need(demand, "gb200-nvl72") <= 1  # one rack does all the GPU work
-    # Options: j racks and i trn2 servers; with j >= 1 the rack does the work.
-    options = []
-    for j in range(0, 3):
-        i_min = max(0, math.ceil((cores - 2448 * j) / 64 - 1e-9))
-        if j == 0:
-            i_min = max(i_min, ceil(trn_work))
-        options.append(
-            (
-                j * capex_per_unit(sc, "gb200-nvl72") + i_min * capex_per_unit(sc, "trn2-server"),
-                j,
-                i_min,
-            )
-        )
-    options.sort()
-    expected, racks, servers = options[0]
-    assert (racks, servers) == (1, 0)  # the flip we meant
-    assert options[1][0] > expected * (1 + 1e-3)
+    # Only racks give arm64 cores: ceil(cores / 2448) racks, which also do the GPU work.
+    racks = ceil(cores / 2448)
+    assert racks == 1
     plan = planner.solve(sc)
-    assert fleet(plan) == {("rainier", "trn2-server"): 0, ("rainier", "gb200-nvl72"): 1}
+    assert fleet(plan) == {("rainier", "trn2-server"): 0, ("rainier", "gb200-nvl72"): racks}
+    expected = racks * capex_per_unit(sc, "gb200-nvl72")
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
+
+    # The same sandbox built for x86_64: Grace cores cannot run it, so the Trainium2 hosts
+    # (64 spare x86 cores a server) carry it: max(GPU work, cores / 64) servers, no rack.
+    x86 = planner.load_scenario(
+        path,
+        sets=[
+            "workloads.rl.verifiers=[{name: sandbox, core_seconds_per_sample: 16, applies_to: 0.5}]"
+        ],
+    )
+    servers = max(ceil(trn_work), ceil(cores / 64))
+    plan = planner.solve(x86)
+    assert fleet(plan) == {("rainier", "trn2-server"): servers, ("rainier", "gb200-nvl72"): 0}
+    assert math.isclose(
+        plan.total_cost_usd, servers * capex_per_unit(x86, "trn2-server"), rel_tol=REL
+    )
 
     # With few verifier cores the same site stays on Trainium2 (cheaper per unit of work here).
     light = planner.load_scenario(path, sets=["workloads.rl.verifiers=[]"])

@@ -210,10 +210,8 @@ def break_verifier_cores(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) ->
     out = []
     for d in dem:
         if d.rl is not None:
-            cost = d.rl.verifier_core_s_per_sample * 1000
-            d = dataclasses.replace(
-                d, rl=dataclasses.replace(d.rl, verifier_core_s_per_sample=cost)
-            )
+            costs = {isa: c * 1000 for isa, c in d.rl.verifier_core_s_by_isa.items()}
+            d = dataclasses.replace(d, rl=dataclasses.replace(d.rl, verifier_core_s_by_isa=costs))
         out.append(d)
     return plan, sc, out
 

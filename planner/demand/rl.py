@@ -133,6 +133,14 @@ def verifier_core_s_per_sample(spec: RLSpec) -> float:
     return sum(v.core_seconds_per_sample * v.applies_to for v in spec.verifiers)
 
 
+def verifier_core_s_by_isa(spec: RLSpec) -> dict[str, float]:
+    """The same, by the ISA the sandboxes need (only ISAs with some work)."""
+    out: dict[str, float] = {}
+    for v in spec.verifiers:
+        out[v.isa] = out.get(v.isa, 0.0) + v.core_seconds_per_sample * v.applies_to
+    return {isa: c for isa, c in sorted(out.items()) if c > 0}
+
+
 def rl_rates(
     spec: RLSpec,
     catalog: Catalog,

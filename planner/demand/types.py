@@ -78,6 +78,13 @@ class RLCoupling:
     # Updates a generating site may run behind the trainer: each weight push to it must finish
     # within max_staleness_updates x the time between updates.
     max_staleness_updates: float = 1.0
+    # verifier_core_s_per_sample split by the ISA the sandboxes need (x86_64, arm64).
+    verifier_core_s_by_isa: dict[str, float] = field(default_factory=dict)
+
+    def verifier_cores(self, isa: str, samples: float, window_s: float) -> float:
+        """Cores the verifiers of `samples` samples need on `isa` over the window, on average:
+        core_s_per_sample[isa] · samples / window."""
+        return self.verifier_core_s_by_isa.get(isa, 0.0) * samples / window_s
 
     def push_budget_s(self, window_s: float) -> float:
         """Time a weight push may take: max_staleness_updates x window / updates."""

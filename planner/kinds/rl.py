@@ -64,6 +64,9 @@ class VerifierSpec(Strict):
     name: Name
     core_seconds_per_sample: NonNegFloat
     applies_to: Fraction  # share of samples it checks
+    # The ISA its sandbox image is built for: cores of another ISA cannot run it. Code-execution
+    # sandboxes are commonly linux/amd64 images; say arm64 for one built for Arm (Grace) hosts.
+    isa: Literal["x86_64", "arm64"] = "x86_64"
 
 
 class RLSpec(Strict):
@@ -136,6 +139,7 @@ def demand(
         rl_rates,
         rl_roles,
         rl_samples,
+        verifier_core_s_by_isa,
         verifier_core_s_per_sample,
     )
 
@@ -168,6 +172,7 @@ def demand(
             weight_bytes_per_update=est.weight_bytes_per_update,
             updates=est.updates,
             max_staleness_updates=spec.max_staleness_updates,
+            verifier_core_s_by_isa=verifier_core_s_by_isa(spec),
         ),
         notes=[f"forward:backward FLOPs = {est.forward_backward_flop_ratio:.2f}"],
     )
@@ -208,7 +213,9 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
     declare_system_choice(model, demand)
     for d in model.sites:
         model.generates[(name, d)] = model.new_var("z", 0, 1, pulp.LpBinary)
-        model.cores[(name, d)] = model.new_var("k", 0)
+        assert demand.rl is not None
+        for isa in demand.rl.verifier_core_s_by_isa:
+            model.cores[(name, d, isa)] = model.new_var("k", 0)
     topo = model.scenario.topology
     for a in model.sites:
         for b in model.sites:
@@ -288,19 +295,18 @@ def add_generates(model: Model) -> None:
         model.row("generates", (w, d), [(model.samples[(w, d)], 1.0), (z, -1.0)], "<=", 0.0)
 
 
-@family("verifier", "workload:datacenter", kind="rl")
+@family("verifier", "workload:datacenter:isa", kind="rl")
 def add_verifier(model: Model) -> None:
-    """c[w,d] >= core_s_per_sample · samples / T_w · g[w,d]   (cores: verifiers run at the site
-    that generated the samples)"""
+    """c[w,d,isa] >= core_s_per_sample[isa] · samples / T_w · g[w,d]   (cores of each ISA the
+    sandboxes need, at the site that generated the samples)"""
     for demand in _mine(model):
         assert demand.rl is not None
-        per_share = demand.rl.verifier_core_s_per_sample * demand.rl.samples / demand.window_s
-        for d in model.sites:
-            pairs = [
-                (model.cores[(demand.name, d)], 1.0),
-                (model.samples[(demand.name, d)], -per_share),
-            ]
-            model.row("verifier", (demand.name, d), pairs, ">=", 0.0)
+        for (w, d, isa), cores in model.cores.items():
+            if w != demand.name:
+                continue
+            per_share = demand.rl.verifier_cores(isa, demand.rl.samples, demand.window_s)
+            g = model.samples[(w, d)]
+            model.row("verifier", (w, d, isa), [(cores, 1.0), (g, -per_share)], ">=", 0.0)
 
 
 @family("trajdst", "workload:datacenter:datacenter", kind="rl")

@@ -35,17 +35,29 @@ def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
     return f"{':'.join(entity)}: {value:.1%} of the work cannot be done by its deadline"
 
 
+X86 = "x86_64"
+
+
+def _cpu_isa(entity: tuple[str, ...]) -> str:
+    """A cpu row's ISA: named after the site for arm64 rows, x86_64 otherwise."""
+    return entity[1] if len(entity) > 1 and not entity[1].startswith("t") else X86
+
+
 def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
-    (d,) = entity
+    d, isa = entity[0], _cpu_isa(entity)
     catalog = model.scenario.catalog
     site = model.scenario.topology.site(d)
-    have = sum(catalog.spare_cores(s) * site.systems[s].max_units for s in site.systems)
-    if site.cpu_servers is not None:
+    have = sum(
+        catalog.spare_cores(s) * site.systems[s].max_units
+        for s in site.systems
+        if catalog.isa(s) == isa
+    )
+    if site.cpu_servers is not None and catalog.isa(site.cpu_servers.system) == isa:
         have += catalog.system_cores(site.cpu_servers.system) * site.cpu_servers.max_units
     return (
-        f"{d}: verifier CPU needs {value:,.0f} cores more than the plan can give there "
-        f"(at most {have:,.0f} cores with every system and CPU server at max_units); allow "
-        f"more CPU servers, generate elsewhere, or lower samples per problem or verifier cost"
+        f"{d}: verifier CPU needs {value:,.0f} {isa} cores more than the plan can give there "
+        f"(at most {have:,.0f} {isa} cores with every system and CPU server at max_units); "
+        f"allow more CPU servers, generate elsewhere, or lower samples per problem or verifier cost"
     )
 
 
@@ -67,11 +79,12 @@ def _explain_link(model: Model, entity: tuple[str, ...], value: float) -> str:
 
 
 def _cpu_step(model: Model, entity: tuple[str, ...]) -> float:
-    """The fewest spare cores one more unit at the site adds (0 when none adds any)."""
+    """The fewest spare cores of the row's ISA one more unit at the site adds (0 when none)."""
     catalog = model.scenario.catalog
     site = model.scenario.topology.site(entity[0])
-    cores = [catalog.spare_cores(s) for s in site.systems]
-    if site.cpu_servers is not None:
+    isa = _cpu_isa(entity)
+    cores = [catalog.spare_cores(s) for s in site.systems if catalog.isa(s) == isa]
+    if site.cpu_servers is not None and catalog.isa(site.cpu_servers.system) == isa:
         cores.append(float(catalog.system_cores(site.cpu_servers.system)))
     return min((c for c in cores if c > 0), default=0.0)
 
@@ -306,7 +319,7 @@ def add_after(model: Model) -> None:
 
 @family(
     "cpu",
-    "datacenter",
+    "datacenter[:arm64]",
     resource=True,
     price_unit="usd_per_core",
     slack_unit="cores",
@@ -314,35 +327,45 @@ def add_after(model: Model) -> None:
     unit_step=_cpu_step,
 )
 def add_cpu(model: Model) -> None:
-    """sum_{w active in t} c[w,d] <= sum_s spare_cores[s] · (owned[d,s] + in_service[d,s,t])
-    + cores[cpu] · m[d] in every calendar period t   (cores; spare_cores = host cores -
-    host_cores_reserved_per_accelerator x accelerators)"""
+    """sum_{w active in t} c[w,d,isa] <= sum_{s with isa} spare_cores[s] · (owned[d,s] +
+    in_service[d,s,t]) + cores[cpu] · m[d] (if the CPU servers are of that isa), in every
+    calendar period t and for each ISA the sandboxes need   (cores; spare_cores = host cores -
+    host_cores_reserved_per_accelerator x accelerators; an x86_64 sandbox cannot use Grace's
+    arm64 cores)"""
     catalog = model.scenario.catalog
     topo = model.scenario.topology
-    rl = _rl(model)
+    rl = {d.name: d for d in _rl(model)}
     total = sum(
-        d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s for d in rl if d.rl is not None
+        d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s for d in rl.values() if d.rl
     )
     for d in model.sites:
         cpu = topo.site(d).cpu_servers
-        for t in model.calendar:
-            users = [
-                (model.cores[(w.name, d)], 1.0)
-                for w in rl
-                if w.start_s < t.end_s - SAME_INSTANT_S and w.end_s > t.start_s + SAME_INSTANT_S
-            ]
-            if not users:
-                continue
-            supply: Pairs = []
-            owned_cores = 0.0
-            for s in topo.site(d).systems:
-                spare = catalog.spare_cores(s)
-                supply += [(v, -spare * c) for v, c in model.in_service((d, s), t.index)]
-                owned_cores += spare * model.owned((d, s))
-            if cpu is not None:
-                supply.append((model.m[d], -float(catalog.system_cores(cpu.system))))
-            weight = 1.0 / max(1.0, total)
-            model.row("cpu", model.at((d,), t.index), users + supply, "<=", owned_cores, weight)
+        isas = sorted({isa for (_, site, isa) in model.cores if site == d})
+        for isa in isas:
+            for t in model.calendar:
+                users = [
+                    (var, 1.0)
+                    for (w, site, i), var in model.cores.items()
+                    if site == d
+                    and i == isa
+                    and rl[w].start_s < t.end_s - SAME_INSTANT_S
+                    and rl[w].end_s > t.start_s + SAME_INSTANT_S
+                ]
+                if not users:
+                    continue
+                supply: Pairs = []
+                owned_cores = 0.0
+                for s in topo.site(d).systems:
+                    if catalog.isa(s) != isa:
+                        continue
+                    spare = catalog.spare_cores(s)
+                    supply += [(v, -spare * c) for v, c in model.in_service((d, s), t.index)]
+                    owned_cores += spare * model.owned((d, s))
+                if cpu is not None and catalog.isa(cpu.system) == isa:
+                    supply.append((model.m[d], -float(catalog.system_cores(cpu.system))))
+                entity = model.at((d,) if isa == X86 else (d, isa), t.index)
+                weight = 1.0 / max(1.0, total)
+                model.row("cpu", entity, users + supply, "<=", owned_cores, weight)
 
 
 @family(

@@ -253,7 +253,7 @@ class Model:
     done: dict[tuple[str, int], Var] = field(default_factory=dict)  # w's work done by end of p
     samples: dict[tuple[str, str], Var] = field(default_factory=dict)  # g[w,d]
     generates: dict[tuple[str, str], Var] = field(default_factory=dict)  # z[w,d]
-    cores: dict[tuple[str, str], Var] = field(default_factory=dict)  # c[w,d]
+    cores: dict[tuple[str, str, str], Var] = field(default_factory=dict)  # c[w,d,isa]
     owned_busy_h: dict[PoolT, Var] = field(default_factory=dict)  # o[d,s,t] (with rentals)
     flows: list[Flow] = field(default_factory=list)
     # -- rows, costs and results -------------------------------------------------------------
