@@ -418,6 +418,34 @@ def check_colocated(ctx: Context) -> list[str]:
     return out
 
 
+@rule("site_loss")
+def check_site_loss(ctx: Context) -> list[str]:
+    """serving with survive_site_loss: for every site d and period p, the work the other sites
+    do in p >= the period's share of the load (N+1 across sites)"""
+    out = []
+    sites = ctx.scenario.topology.datacenters()
+    for demand, role in ctx.roles():
+        if not demand.survive_site_loss or role.amount <= 0:
+            continue
+        rows = ctx.rows_of(demand, role)
+        for period in ctx.plan.periods:
+            if _outside_window(demand, period.start_s, period.end_s):
+                continue
+            need = role.amount * demand.load_between(period.start_s, period.end_s)
+            for lost in sites:
+                have = sum(
+                    a.units * role.rates[a.system].per_unit_s * a.period_s
+                    for a in rows
+                    if a.period == period.period and a.datacenter != lost
+                )
+                if have < need * (1 - REL_TOL):
+                    out.append(
+                        f"{demand.name}/{role.name} in period {period.period}: without {lost} "
+                        f"the other sites serve {have / need:.1%} of the load"
+                    )
+    return out
+
+
 @rule("one_site")
 def check_one_site(ctx: Context) -> list[str]:
     """a pretraining job (unless allow_multi_site) and an RL trainer run on one site, and the

@@ -92,3 +92,50 @@ def test_serving_prefill_runs_where_its_decode_runs() -> None:
     for w, d, p in sites:
         dec, pre = shares.get((w, d, p, "decode"), 0.0), shares.get((w, d, p, "prefill"), 0.0)
         assert math.isclose(dec, pre, rel_tol=1e-6, abs_tol=1e-9), (w, d, p, dec, pre)
+
+
+def test_a_tier_that_must_survive_a_site_loss_holds_its_load_at_each_site(tmp_path: Path) -> None:
+    """Two identical sites: N+1 across sites means either site alone serves the whole load, so
+    each holds ceil(need) servers: twice the capex of the unconstrained plan."""
+    from test_lp import capex_per_unit, ceil, inference, total_need
+
+    sites = {
+        "a": site({"hgx-h100": {"max_units": 100}}),
+        "b": site({"hgx-h100": {"max_units": 100}}),
+    }
+    plain = planner.load_scenario(write_scenario(tmp_path, sites, {"chat": inference("20M")}))
+    need = ceil(total_need(by_name(plain)["chat"], "hgx-h100"))
+    assert math.isclose(
+        planner.solve(plain).total_cost_usd, need * capex_per_unit(plain, "hgx-h100"), rel_tol=1e-9
+    )
+    safe_path = write_scenario(
+        tmp_path, sites, {"chat": inference("20M", survive_site_loss=True)}, name="safe"
+    )
+    safe = planner.load_scenario(safe_path)
+    plan = planner.solve(safe)
+    units = {(f.datacenter, f.system): f.units for f in plan.fleet}
+    assert units == {("a", "hgx-h100"): need, ("b", "hgx-h100"): need}
+    assert math.isclose(
+        plan.total_cost_usd, 2 * need * capex_per_unit(safe, "hgx-h100"), rel_tol=1e-9
+    )
+    # The rule recomputes it: the plain plan does not survive losing a site.
+    found = check_plan(planner.solve(plain), safe, planner.demands(safe))
+    assert found["site_loss"] and all(not v for k, v in found.items() if k != "site_loss")
+
+
+def test_one_site_cannot_survive_its_own_loss(tmp_path: Path) -> None:
+    from test_lp import inference
+
+    from fleetcore.errors import InfeasibleError
+
+    path = write_scenario(
+        tmp_path,
+        {"a": site({"hgx-h100": {"max_units": 100}})},
+        {"chat": inference("20M", survive_site_loss=True)},
+    )
+    try:
+        planner.solve(planner.load_scenario(path))
+    except InfeasibleError as err:
+        assert any("without a" in line for line in err.diagnosis)
+    else:
+        raise AssertionError("a single site cannot survive its own loss")

@@ -298,8 +298,8 @@ def test_the_solved_plan_passes_every_rule(solved: Case) -> None:
 
 
 def test_every_rule_has_a_breaking_case() -> None:
-    # link_capacity: below; weight_push: tests/test_plan_honesty.py (both need a multi-site plan).
-    assert set(BREAKS) | {"link_capacity", "weight_push"} == set(RULES)
+    # link_capacity: below; weight_push, site_loss: tests/test_plan_honesty.py (multi-site plans).
+    assert set(BREAKS) | {"link_capacity", "weight_push", "site_loss"} == set(RULES)
 
 
 @pytest.mark.parametrize("rule", sorted(BREAKS))

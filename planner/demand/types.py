@@ -120,6 +120,8 @@ class WorkloadDemand:
     growth_per_year: float = 1.0
     # The workload whose work must all be done before this one's starts (None: none).
     after: str | None = None
+    # Serving: keep serving all of the load if any one site is lost (N+1 across sites).
+    survive_site_loss: bool = False
 
     def load_between(self, start_s: float, end_s: float) -> float:
         """Share of a steady load's work that falls in [start_s, end_s] of its window:

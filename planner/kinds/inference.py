@@ -19,7 +19,7 @@ from planner.kinds.base import (
     PositiveFloat,
 )
 from planner.lp.constraints import work_pairs
-from planner.lp.model import Model, active, family
+from planner.lp.model import UNSERVED_WEIGHT, Model, active, family
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
@@ -70,6 +70,9 @@ class InferenceSpec(Strict):
     growth_per_year: PositiveFloat = 1.0
     # Serving begins this long after the start of the horizon (a launch date) and runs to its end.
     start_s: NonNegDuration = Field(0.0, alias="start")
+    # Failure headroom across sites: the tier keeps serving all of its load if any one site is
+    # lost (N+1 sites: the other sites' capacity covers it), and so runs on at least two sites.
+    survive_site_loss: bool = False
 
     @model_validator(mode="after")
     def _interactivity(self) -> InferenceSpec:
@@ -118,6 +121,7 @@ def demand(
         name=name,
         kind=NAME,
         steady_load=True,
+        survive_site_loss=spec.survive_site_loss,
         growth_per_year=spec.growth_per_year,
         start_s=spec.start_s,
         window_s=horizon_s - spec.start_s,
@@ -173,3 +177,39 @@ def add_colocate(model: Model) -> None:
                     continue
                 pairs = dec + [(v, -c) for v, c in pre]
                 model.row("colocate", (demand.name, d, f"p{period.index}"), pairs, "==", 0.0)
+
+
+def _explain_site_loss(model: Model, entity: tuple[str, ...], value: float) -> str:
+    w, r, lost, _ = entity
+    return (
+        f"{w}/{r}: without {lost}, the other sites can serve only {1 - value:.1%} of the load "
+        "(survive_site_loss needs them to serve all of it): allow more units elsewhere or add a site"
+    )
+
+
+@family(
+    "siteloss",
+    "workload:role:datacenter:period",
+    kind=NAME,
+    slack_unit="fraction of the work",
+    explain=_explain_site_loss,
+)
+def add_site_loss(model: Model) -> None:
+    """sum_{d' != d} sum_s u[w,r,d',s,p] · rate · len_p / (amount_r · share_p) >= 1 for every
+    site d and period p, for a tier that must survive the loss of a site (N+1 across sites: the
+    capacity left at the other sites serves all of its load)"""
+    for demand in model.demands:
+        if demand.kind != NAME or not demand.survive_site_loss:
+            continue
+        for role in demand.roles:
+            if role.amount <= 0:
+                continue
+            for period in model.periods:
+                if not active(period, demand):
+                    continue
+                scale = role.amount * demand.load_between(period.start_s, period.end_s)
+                for lost in model.sites:
+                    others = set(model.sites) - {lost}
+                    pairs = work_pairs(model, demand, role, others, scale, period)
+                    entity = (demand.name, role.name, lost, f"p{period.index}")
+                    model.row("siteloss", entity, pairs, ">=", 1.0, UNSERVED_WEIGHT)
