@@ -262,12 +262,13 @@ def read_power(
 
 def read_allocations(model: Model) -> list[AllocationRow]:
     """Units given to each work item in each pool and period, with the work they do there:
-    work_done = units x rate x period length."""
+    work_done = units x rate x period length. Every positive value is kept: a tiny demand (one
+    request a day) is served by a tiny allocation, and dropping it would leave its work undone."""
     demands = {d.name: d for d in model.demands}
     period = {p.index: p for p in model.periods}
     out = []
     for (w, r, d, s, p), var in model.u.items():
-        units = value_of(var)
+        units = float(var.value() or 0.0)
         if units <= 0:
             continue
         role = next(x for x in demands[w].roles if x.name == r)

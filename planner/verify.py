@@ -485,17 +485,19 @@ def check_one_system_type(ctx: Context) -> list[str]:
 
 @rule("training_state")
 def check_training_state(ctx: Context) -> list[str]:
-    """a training allocation holds >= min_units[s] (its model state must be resident)"""
+    """a training job runs on a pool only if the pool has >= min_units[s] in service in that
+    period (its model state must be resident on that many units at once)"""
     if not ctx.integral:
         return []
     out = []
     for demand, role in ctx.roles():
         for a in ctx.rows_of(demand, role):
             need = role.min_units.get(a.system, 0)
-            if a.units < need * (1 - REL_TOL):
+            have = ctx.units.get((a.datacenter, a.system, ctx.calendar_of(a.period_start_s)), 0.0)
+            if have < need * (1 - REL_TOL):
                 out.append(
-                    f"{demand.name}/{role.name} holds {a.units:.4g} {a.system} units at "
-                    f"{a.datacenter} in period {a.period}; its state needs {need}"
+                    f"{demand.name}/{role.name} runs on {a.datacenter}/{a.system} in period "
+                    f"{a.period}, which has {have:g} units; its state needs {need}"
                 )
     return out
 

@@ -193,16 +193,15 @@ def break_one_system_type(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -
 
 
 def break_training_state(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
-    # The pretraining split into a sliver below its state's minimum and the rest (same pool,
-    # same total units and work).
-    i = alloc_index(plan, "pretrain-405b", "pretrain")
-    a = plan.allocations[i]
-    sliver = 0.5
-    scale_alloc(plan, i, (a.units - sliver) / a.units)
-    plan.allocations.append(
-        dataclasses.replace(a, units=sliver, work_done=sliver * a.rate_per_unit_s * a.period_s)
-    )
-    return plan, sc, dem
+    # The pretraining's state said to need more racks than the site has in service.
+    out = []
+    for d in dem:
+        if d.name == "pretrain-405b":
+            role = d.roles[0]
+            bigger = dataclasses.replace(role, min_units={**role.min_units, "gb200-nvl72": 1000})
+            d = dataclasses.replace(d, roles=[bigger])
+        out.append(d)
+    return plan, sc, out
 
 
 def break_verifier_cores(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
@@ -281,7 +280,7 @@ NAMES = {
     "all_samples": "rl-reasoning",
     "one_site": "rl-reasoning/train",
     "one_system_type": "pretrain-405b/pretrain",
-    "training_state": "pretrain-405b/pretrain holds 0.5",
+    "training_state": "pretrain-405b/pretrain runs on dc-east/gb200-nvl72 in period 0",
     "verifier_cores": "dc-east",
     "after": "pretrain-405b/pretrain runs in period 0, before rl-reasoning",
     "colocated": "chat at dc-central in period 0",

@@ -26,9 +26,15 @@ from planner.lp.variables import training_roles
 # -- diagnosis lines (phase 1: what a non-zero slack means) -----------------------------------
 
 
+def _when(entity: tuple[str, ...]) -> str:
+    """' in period N' for a row of one calendar period (entities end in tN), else ''."""
+    last = entity[-1]
+    return f" in period {last[1:]}" if last[:1] == "t" and last[1:].isdigit() else ""
+
+
 def _explain_avail(model: Model, entity: tuple[str, ...], value: float) -> str:
-    d, s = entity
-    return f"{d}: needs {value:,.1f} more {s} units than max_units allows"
+    d, s = entity[0], entity[1]
+    return f"{d}: needs {value:,.1f} more {s} units than max_units allows{_when(entity)}"
 
 
 def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
@@ -45,6 +51,7 @@ def _cpu_isa(entity: tuple[str, ...]) -> str:
 
 def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
     d, isa = entity[0], _cpu_isa(entity)
+    when = _when(entity)
     catalog = model.scenario.catalog
     site = model.scenario.topology.site(d)
     have = sum(
@@ -55,22 +62,26 @@ def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
     if site.cpu_servers is not None and catalog.isa(site.cpu_servers.system) == isa:
         have += catalog.system_cores(site.cpu_servers.system) * site.cpu_servers.max_units
     return (
-        f"{d}: verifier CPU needs {value:,.0f} {isa} cores more than the plan can give there "
+        f"{d}: verifier CPU needs {value:,.0f} {isa} cores more than the plan can give there{when} "
         f"(at most {have:,.0f} {isa} cores with every system and CPU server at max_units); "
         f"allow more CPU servers, generate elsewhere, or lower samples per problem or verifier cost"
     )
 
 
 def _explain_power(model: Model, entity: tuple[str, ...], value: float) -> str:
-    (d,) = entity
-    cap = model.scenario.topology.site(d).power_cap_w
+    d = entity[0]
+    site = model.scenario.topology.site(d)
+    when = _when(entity)
+    t = model.calendar[int(when.rsplit(" ", 1)[1])] if when else model.calendar[0]
+    cap = site.power_cap_between(t.start_s, t.end_s)
     return (
-        f"{d}: power would exceed its cap of {format_si(cap, 'W')} by {format_si(value * MW, 'W')}"
+        f"{d}: power would exceed its cap of {format_si(cap, 'W')}{when} "
+        f"by {format_si(value * MW, 'W')}"
     )
 
 
 def _explain_link(model: Model, entity: tuple[str, ...], value: float) -> str:
-    (link_id,) = entity
+    link_id = entity[0]
     link = model.scenario.topology.link(link_id)
     return (
         f"link {link_id}: traffic would exceed its {link.capacity_bytes_per_s * 8 / GB:,.0f} "
@@ -249,12 +260,16 @@ def add_system(model: Model) -> None:
 
 @family("mingroup", "workload:role:datacenter:system:period")
 def add_mingroup(model: Model) -> None:
-    """u[w,r,d,s,p] >= min_units[r,s] · on[w,r,d,s,p]   (a training job that runs on a pool
-    holds at least the units its state needs: bytes_per_param · params / usable HBM)"""
+    """owned[d,s] + in_service[d,s,t(p)] >= min_units[r,s] · on[w,r,d,s,p]   (a training job
+    that runs on a pool in a period needs a pool that holds its state at once while it runs:
+    bytes_per_param · params / usable HBM; u, the units averaged over the period, may be less
+    when the job runs for part of it)"""
+    calendar = {p.index: p.calendar for p in model.periods}
     for (w, r, d, s, p), on in model.running.items():
         need = float(_role(model, w, r).min_units[s])
-        var = model.u[(w, r, d, s, p)]
-        model.row("mingroup", (w, r, d, s, f"p{p}"), [(var, 1.0), (on, -need)], ">=", 0.0)
+        pairs = model.in_service((d, s), calendar[p]) + [(on, -need)]
+        entity = (w, r, d, s, f"p{p}")
+        model.row("mingroup", entity, pairs, ">=", -float(model.owned((d, s))))
 
 
 @family("running", "workload:role:datacenter:system:period")

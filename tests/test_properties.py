@@ -1,0 +1,149 @@
+"""Property: every valid scenario ends in a verified plan or a diagnosed infeasibility, never a
+failed verification or a solver error (issue 16). Scenarios are generated across magnitudes
+(tiny to fleet-scale demands), 1-4 sites, every workload kind, owned/rented/mixed pricing, one
+fleet or quarterly periods, caps that bind or not.
+
+CI runs the default profile (a few dozen scenarios); the long profile is for a deliberate run:
+    HYPOTHESIS_PROFILE=long python -m pytest -q tests/test_properties.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import planner
+from fleetcore.errors import InfeasibleError
+
+settings.register_profile(
+    "ci",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "long",
+    max_examples=1500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+SYSTEMS = ["hgx-h100", "hgx-b200", "gb200-nvl72", "trn2-server"]
+SERVING_MODELS = ["llama-3.1-8b", "llama-3.1-70b"]
+
+
+@st.composite
+def sites(draw: st.DrawFn) -> dict[str, Any]:
+    out = {}
+    for i in range(draw(st.integers(1, 4))):
+        systems = {}
+        for s in draw(st.lists(st.sampled_from(SYSTEMS), min_size=1, max_size=2, unique=True)):
+            max_units = draw(st.integers(0, 2000))
+            systems[s] = {"max_units": max_units, "owned": draw(st.integers(0, min(5, max_units)))}
+        site: dict[str, Any] = {
+            "power_cap": f"{draw(st.sampled_from([0.05, 0.5, 5, 50, 200]))} MW",
+            "pue": draw(st.sampled_from([1.1, 1.3, 1.5])),
+            "electricity_usd_per_kwh": draw(st.sampled_from([0.0, 0.05, 0.2])),
+            "systems": systems,
+        }
+        if draw(st.booleans()):
+            site["cpu_servers"] = {"system": "cpu-server", "max_units": draw(st.integers(0, 500))}
+        out[f"s{i}"] = site
+    return out
+
+
+@st.composite
+def workloads(draw: st.DrawFn) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i in range(draw(st.integers(1, 3))):
+        out[f"tier{i}"] = {
+            "kind": "inference",
+            "model": draw(st.sampled_from(SERVING_MODELS)),
+            "precision": draw(st.sampled_from(["bf16", "fp8"])),
+            "requests_per_day": draw(st.sampled_from([1, 100, "10K", "1M", "100M", "1B"])),
+            "prompt_tokens": draw(st.sampled_from([100, 1000, 8000])),
+            "output_tokens": draw(st.sampled_from([50, 775, 4000])),
+            "tokens_per_s_per_user": draw(st.sampled_from([10, 30, 60])),
+            "start": f"{draw(st.sampled_from([0, 30, 200]))} days",
+        }
+    if draw(st.booleans()):
+        out["pt"] = {
+            "kind": "pretrain",
+            "model": "llama-3.1-8b",
+            "tokens": draw(st.sampled_from(["1B", "100B", "2T"])),
+            "deadline": f"{draw(st.sampled_from([10, 90, 300]))} days",
+            "goodput": 0.9,
+            "global_batch_tokens": "4M",
+        }
+    if draw(st.booleans()):
+        out["rl"] = {
+            "kind": "rl",
+            "policy": "llama-3.1-8b",
+            "problems": draw(st.sampled_from(["1K", "1M"])),
+            "samples_per_problem": draw(st.sampled_from([1, 8, 64])),
+            "prompt_tokens": 500,
+            "completion_tokens": 2000,
+            "kept_fraction": 0.25,
+            "samples_per_update": "10K",
+            "deadline": "60 days",
+            "goodput": 0.9,
+            "verifiers": [
+                {
+                    "name": "sandbox",
+                    "core_seconds_per_sample": draw(st.sampled_from([0.1, 30, 300])),
+                    "applies_to": 0.5,
+                    "isa": draw(st.sampled_from(["x86_64", "arm64"])),
+                }
+            ],
+        }
+    return out
+
+
+def _write(
+    tmp: Path, site_data: dict[str, Any], work: dict[str, Any], econ: dict[str, Any]
+) -> Path:
+    names = list(site_data)
+    links = [
+        {"a": a, "b": b, "capacity": "400 Gbps", "latency": "5 ms", "cost_usd_per_tb": 1.0}
+        for a, b in zip(names, names[1:], strict=False)
+    ]
+    topo = {"name": "gen", "description": "generated", "source": "hypothesis"}
+    topo |= {"datacenters": site_data, "links": links}
+    (tmp / "topo.yaml").write_text(yaml.safe_dump(topo, sort_keys=False))
+    doc = {"topology": "topo.yaml", "economics": econ, "workloads": work}
+    path = tmp / "scenario.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@given(
+    site_data=sites(),
+    work=workloads(),
+    pricing=st.sampled_from(["amortised", "rental", "mixed"]),
+    period=st.sampled_from([None, "1 quarter"]),
+)
+def test_every_valid_scenario_plans_or_is_diagnosed(
+    tmp_path_factory: Any,
+    site_data: dict[str, Any],
+    work: dict[str, Any],
+    pricing: str,
+    period: str | None,
+) -> None:
+    econ: dict[str, Any] = {"horizon": "365 days", "pricing": pricing}
+    if period:
+        econ["period"] = period
+    path = _write(tmp_path_factory.mktemp("gen"), site_data, work, econ)
+    scenario = planner.load_scenario(path)
+    try:
+        plan = planner.solve(scenario)
+    except InfeasibleError as err:
+        assert err.diagnosis, "an infeasible scenario must say what falls short"
+        return
+    assert plan.checks and plan.total_cost_usd >= 0
