@@ -233,6 +233,17 @@ class Comparison:
         row("diagnosis", "", lambda s: s.get("diagnosis") or [])
         return rows
 
+    def frame(self) -> Any:
+        """pandas DataFrame: one row per topology, one column per metric (planner/frames.py)."""
+        from planner.frames import comparison_frame
+
+        return comparison_frame(self)
+
+    def _repr_html_(self) -> str:
+        from planner.frames import frame_repr_html
+
+        return frame_repr_html(self.frame().T, f"Compare {self.scenario}")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,

@@ -400,6 +400,17 @@ class Sweep:
             out.append(round_floats(rec))
         return out
 
+    def frame(self) -> Any:
+        """pandas DataFrame: one row per point, the axes then the outputs (planner/frames.py)."""
+        from planner.frames import sweep_frame
+
+        return sweep_frame(self)
+
+    def _repr_html_(self) -> str:
+        from planner.frames import frame_repr_html
+
+        return frame_repr_html(self.frame(), f"Sweep {self.scenario} over {', '.join(self.axes)}")
+
     def to_json(self, indent: int = 2) -> str:
         return json.dumps(
             {"scenario": self.scenario, "axes": self.axes, "points": self.records()},

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import solve_options
+from planner.commands.options import scenario_argument, solve_options
 
 
 @click.command("compare")
-@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
+@scenario_argument()
 @click.option(
     "--topology",
     "topologies",

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from planner.commands.options import solve_options
+from planner.commands.options import scenario_argument, solve_options
 
 
 @click.command("sweep")
-@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
+@scenario_argument()
 @click.option(
     "--set",
     "sets",
