@@ -137,11 +137,11 @@ def power_chart(plan: Plan) -> str:
     )
     colour = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(systems)}
     stacks: dict[str, list[tuple[str, float]]] = {dc: [] for dc in caps}
-    for f in [*plan.fleet, *plan.cpu_servers]:
-        if f.units > 0:
-            stacks.setdefault(f.datacenter, []).append(
-                (f.system, f.power_w * pue.get(f.datacenter, 1.0))
-            )
+    pools = [(f.datacenter, f.system, f.units, f.power_w) for f in plan.fleet]
+    pools += [(c.datacenter, c.system, c.units, c.power_w) for c in plan.cpu_servers]
+    for dc, system, units, power_w in pools:
+        if units > 0:
+            stacks.setdefault(dc, []).append((system, power_w * pue.get(dc, 1.0)))
     scale = max([*caps.values(), *(sum(v for _, v in s) for s in stacks.values()), 1.0])
     label_w, bar_w, row_h = 110, 560, 30
     height = row_h * len(stacks) + 50

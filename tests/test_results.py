@@ -152,9 +152,7 @@ def test_cost_tables_are_sorted_by_cost_and_right_aligned(plan: Plan) -> None:
     workload_table = block.split("  workload", 1)[1].split("\n  (capex", 1)[0]
     rows = [line for line in workload_table.splitlines()[2:] if line.strip()]
     names = [r.split()[0] for r in rows]
-    expected = [
-        c["workload"] for c in sorted(plan.costs("workload"), key=lambda c: -c["cost_usd"])
-    ]
+    expected = [c["workload"] for c in sorted(plan.costs("workload"), key=lambda c: -c["cost_usd"])]
     assert names == expected
     assert len({len(r) for r in rows}) == 1  # right-aligned: every row ends at one column
 
@@ -197,4 +195,4 @@ def test_html_report_is_self_contained(tmp_path: Path, capsys) -> None:
     assert set(re.findall(r"https?://[^\"' ]+", html)) <= {"http://www.w3.org/2000/svg"}
     for ident in ("decision", "cost-chart", "power-chart", "fleet", "power", "costs-workload"):
         assert f'id="{ident}"' in html
-    assert "fill=\"#b0b0b0\"" in html  # idle capacity in grey
+    assert 'fill="#b0b0b0"' in html  # idle capacity in grey
