@@ -18,19 +18,10 @@ catalog_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
 
 
-def shipped_scenario(value: str | None) -> str | None:
-    """A shipped scenario's name (`rl-verifiers`) as its path, when no such file exists here;
-    anything else unchanged (a missing file is reported by the loader)."""
-    from pathlib import Path
+def _shipped(value: str) -> str:
+    from planner.scenario import shipped_scenario
 
-    from planner.scenario import SCENARIO_DIR
-
-    if value is None or Path(value).exists():
-        return value
-    candidate = SCENARIO_DIR / f"{value.removesuffix('.yaml')}.yaml"
-    if "/" not in value and candidate.exists():
-        return str(candidate)
-    return value
+    return shipped_scenario(value)
 
 
 def scenario_argument(required: bool = False) -> Callable[..., Any]:
@@ -39,7 +30,7 @@ def scenario_argument(required: bool = False) -> Callable[..., Any]:
         "scenario_file",
         required=required,
         type=click.Path(dir_okay=False),
-        callback=lambda _ctx, _param, value: shipped_scenario(value),
+        callback=lambda _ctx, _param, value: None if value is None else _shipped(value),
     )
 
 
