@@ -196,3 +196,50 @@ def test_html_report_is_self_contained(tmp_path: Path, capsys) -> None:
     for ident in ("decision", "cost-chart", "power-chart", "fleet", "power", "costs-workload"):
         assert f'id="{ident}"' in html
     assert 'fill="#b0b0b0"' in html  # idle capacity in grey
+
+
+def test_notebook_example_runs_as_a_script_from_another_directory(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples/notebook.py")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "_repr_html_:" in result.stdout
+
+
+# -- plots ----------------------------------------------------------------------------------
+def test_sweep_values_with_units_and_suffixes_are_numbers() -> None:
+    from planner.sweeps import axis_number
+
+    assert axis_number(32) == 32.0
+    assert axis_number("10M") == 1e7
+    assert axis_number("50 MW") == 5e7
+    assert axis_number("90 days") == 90 * 86400.0
+    assert axis_number("rental") is None
+    assert axis_number(True) is None
+
+
+def test_sweep_plot_marks_failed_points_and_starts_at_zero(tmp_path: Path) -> None:
+    from planner.sweeps import Sweep
+
+    points = [
+        {"point": f"x={x}", "x": x, "status": s, "total_cost_usd": c, "cached": False}
+        for x, s, c in [
+            ("10M", "optimal", 2e6),
+            ("100M", "optimal", 3e6),
+            ("1B", "infeasible", None),
+        ]
+    ]
+    for p in points:
+        p.update({"binding_constraints": [], "error": None, "diagnosis": [], "exit_code": 0})
+    out = Sweep(scenario="s", axes=["x"], points=points).plot(tmp_path / "p.png")
+    assert out.stat().st_size > 1000

@@ -159,7 +159,8 @@ def command(
 
 
 def format_sweep(result) -> str:
-    from fleetcore.tables import table, usd
+    from fleetcore.tables import WIDTH, table, usd
+    from planner.sweeps import _short
 
     systems = sorted(
         {k.split(":", 1)[1] for p in result.points for k in p if k.startswith("units:")}
@@ -181,7 +182,7 @@ def format_sweep(result) -> str:
             ]
         )
     headers = [
-        *result.axes,
+        *(_short(a, result.axes) for a in result.axes),
         "status",
         "total cost",
         *systems,
@@ -189,7 +190,7 @@ def format_sweep(result) -> str:
         "cores/acc",
         "binding / error",
     ]
-    out = [f"Sweep of {result.scenario}: {len(result)} points", table(headers, rows)]
+    out = [f"Sweep of {result.scenario}: {len(result)} points", table(headers, rows, width=WIDTH)]
     for p in result.points:
         if p["diagnosis"]:
             out.append(f"\n{p['point']}: {p['status']}")
