@@ -102,6 +102,13 @@ class Plan:
 
         return PlanFrames(self)
 
+    def decision(self) -> Any:
+        """What to buy or rent where, purchase cash vs capex charged, idle share, mostly idle
+        pools, binding limits, amortisation basis (planner/decision.py; not in the JSON)."""
+        from planner.decision import decision
+
+        return decision(self)
+
     @property
     def statistics(self) -> Any:
         """Grouped figures: .cost(by=...), .units(by=...), () per site and system."""
