@@ -33,8 +33,9 @@ svg text{font-family:inherit;font-size:12px}
 """
 
 
-def plan_html(plan: Plan) -> str:
-    """The whole report as one HTML string."""
+def plan_html(plan: Plan, explain: str | None = None) -> str:
+    """The whole report as one HTML string; `explain`: the text of `planner plan --explain`
+    (the price of each work item on each system), shown as "Why these systems"."""
     d = decision(plan)
     parts = [
         "<!DOCTYPE html>",
@@ -84,6 +85,11 @@ def plan_html(plan: Plan) -> str:
         "horizon; the rest is (idle). Energy by busy time; CPU servers by verifier cores.</p>",
         _limits(plan),
     ]
+    if explain:
+        parts.append(
+            '<h2>Why these systems</h2><pre id="explain" style="font-size:.8em;overflow-x:auto">'
+            f"{_e(explain)}</pre>"
+        )
     if plan.left_out:
         parts.append("<h2>Left out of this plan</h2><ul>")
         parts += [f"<li>{_e(x)}</li>" for x in plan.left_out]
@@ -99,10 +105,107 @@ def plan_html(plan: Plan) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_plan_html(plan: Plan, path: str | Path) -> Path:
+def write_plan_html(plan: Plan, path: str | Path, explain: str | None = None) -> Path:
     out = Path(path)
-    out.write_text(plan_html(plan), encoding="utf-8")
+    out.write_text(plan_html(plan, explain), encoding="utf-8")
     return out
+
+
+def _page(title: str, body: list[str]) -> str:
+    head = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+    )
+    tail = (
+        '<p class="note">Made by fleet-planner; the figures are those of the JSON output, '
+        "in SI units.</p></body></html>\n"
+    )
+    return head + "\n".join(body) + tail
+
+
+def comparison_html(cmp: Any) -> str:
+    """`planner compare --html`: total cost per topology (failed ones named with their status),
+    then the side-by-side table of metrics and each failed column's diagnosis."""
+    bars = []
+    for name in cmp.columns:
+        s = cmp.summary(name)
+        total = s.get("total_cost_usd")
+        if total is None:
+            bars.append((f"{name}", 0.0, IDLE_GREY, str(s["status"])))
+        else:
+            bars.append((name, float(total), PALETTE[len(bars) % len(PALETTE)], usd(total)))
+    rows = []
+    for r in cmp.table():
+        if r["metric"] in ("error", "diagnosis"):
+            continue
+        unit = "share" if r["metric"] == "gap" else r["unit"]
+        rows.append([r["metric"], *(_plain(r[n], unit) for n in cmp.columns)])
+    body = [
+        f"<h1>Compare {_e(cmp.scenario)} on {len(cmp.columns)} topologies</h1>",
+        "<h2>Total cost over the horizon</h2>",
+        _hbars(bars, "total-chart", "Total cost per topology, US$"),
+        "<h2>Side by side</h2>",
+        _table(["", *cmp.columns], rows, "compare"),
+    ]
+    for name in cmp.columns:
+        s = cmp.summary(name)
+        if s.get("error"):
+            body.append(f"<h2>{_e(name)}: {_e(str(s['status']))}</h2><p>{_e(s['error'])}</p>")
+            body.append("<ul>" + "".join(f"<li>{_e(d)}</li>" for d in s["diagnosis"]) + "</ul>")
+    return _page(f"Compare {cmp.scenario}", body)
+
+
+def sweep_html(sw: Any) -> str:
+    """`planner sweep --html`: total cost per point (infeasible and failed ones named with
+    their status), then the table of points."""
+    bars = []
+    for p in sw.records():
+        total = p.get("total_cost_usd")
+        if total is None:
+            bars.append((p["point"], 0.0, IDLE_GREY, str(p["status"])))
+        else:
+            bars.append((p["point"], float(total), PALETTE[0], usd(total)))
+    frame = sw.frame()
+    keep = ["status", "total_cost_usd", "gap", "accelerators", "cpu_servers"]
+    keep += ["cores_per_accelerator", "facility_power_w", "binding_constraints"]
+    columns = [c for c in frame.columns if c in keep or c.startswith("units:")]
+    units = {"total_cost_usd": "usd", "facility_power_w": "w", "gap": "share"}
+    rows = [
+        [name, *(_plain(frame.at[name, c], units.get(c, "")) for c in columns)]
+        for name in frame.index
+    ]
+    body = [
+        f"<h1>Sweep of {_e(sw.scenario)}: {len(sw)} points</h1>",
+        "<h2>Total cost per point</h2>",
+        _hbars(bars, "total-chart", "Total cost per point, US$"),
+        "<h2>Points</h2>",
+        '<div style="overflow-x:auto">' + _table(["point", *columns], rows, "points") + "</div>",
+        '<p class="note">Every output column of every point: <code>sweep.csv</code> / '
+        "<code>sw.frame()</code>; an infeasible point's diagnosis: the text output.</p>",
+    ]
+    return _page(f"Sweep {sw.scenario}", body)
+
+
+def _plain(value: Any, unit: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if unit == "usd":
+        return usd(float(value))
+    if unit == "w":
+        return f"{value / 1e6:,.2f} MW"
+    if unit == "share":
+        return f"{value:.2%}"
+    if unit == "usd_per_mtok":
+        return f"${value:,.3f}"
+    if unit.startswith("usd_per_"):
+        return f"{usd(float(value))}/{unit.removeprefix('usd_per_')}"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.4g}"
 
 
 # -- charts (inline SVG) --------------------------------------------------------------------
@@ -185,7 +288,8 @@ def power_chart(plan: Plan) -> str:
 
 
 def _hbars(bars: Sequence[tuple[str, float, str, str]], ident: str, title: str) -> str:
-    label_w, bar_w, row_h = 130, 540, 26
+    label_w = max(130, 7 * max((len(b[0]) for b in bars), default=0) + 12)
+    bar_w, row_h = 540, 26
     top = max([v for _, v, _, _ in bars] + [1.0])
     out = [
         f'<svg id="{ident}" role="img" width="{label_w + bar_w + 110}" '

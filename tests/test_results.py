@@ -243,3 +243,28 @@ def test_sweep_plot_marks_failed_points_and_starts_at_zero(tmp_path: Path) -> No
         p.update({"binding_constraints": [], "error": None, "diagnosis": [], "exit_code": 0})
     out = Sweep(scenario="s", axes=["x"], points=points).plot(tmp_path / "p.png")
     assert out.stat().st_size > 1000
+
+
+def test_compare_and_sweep_html_are_self_contained(tmp_path: Path, capsys) -> None:
+    page = tmp_path / "cmp.html"
+    args = ["compare", "--topology", "nvl72-campus", "--topology", "h100-cluster"]
+    assert cli.main([*args, "--json", "--html", str(page)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    text = page.read_text(encoding="utf-8")
+    assert re.findall(r"(?:src|href)\s*=", text) == [] and "<script" not in text
+    from fleetcore.tables import usd
+
+    for name, col in data["columns"].items():
+        assert f">{usd(col['total_cost_usd'])}<" in text, name
+    page = tmp_path / "sweep.html"
+    sets = ["--set", "topology_changes.datacenters.rainier.power_cap=0.5 MW,50 MW"]
+    assert cli.main(["sweep", "rl-verifiers", *sets, "--html", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert "infeasible" in text and 'id="total-chart"' in text and 'id="points"' in text
+
+
+def test_plan_html_says_why_these_systems(tmp_path: Path) -> None:
+    page = tmp_path / "plan.html"
+    assert cli.main(["plan", "--html", str(page), "-q"]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert '<pre id="explain"' in text and "gb200-nvl72" in text.split('id="explain"')[1]

@@ -104,9 +104,12 @@ def command(
     if out_dir:
         written += plan.write(out_dir)
     if html_file:
+        from planner.api import demands
+        from planner.explain import format_unit_costs, unit_costs
         from planner.htmlreport import write_plan_html
 
-        written.append(write_plan_html(plan, html_file))
+        why = format_unit_costs(unit_costs(scenario, demands(scenario)))
+        written.append(write_plan_html(plan, html_file, explain=why))
     if not quiet:
         for path in written:
             click.echo(f"wrote {path}", err=True)

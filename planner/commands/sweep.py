@@ -59,6 +59,13 @@ from planner.commands.options import scenario_argument, solve_options
     "--no-cache", is_flag=True, help="Solve every point again (the cache is still refreshed)."
 )
 @click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML report (chart and table, no external assets).",
+)
+@click.option(
     "--plot",
     "plot_file",
     type=click.Path(dir_okay=False),
@@ -83,6 +90,7 @@ def command(
     ray_address,
     out_dir,
     no_cache,
+    html_file,
     plot_file,
     y_column,
     relax,
@@ -148,6 +156,13 @@ def command(
     if out_dir:
         out = Path(out_dir)
         click.echo(f"wrote {out / 'sweep.csv'} and {out / 'sweep.json'}", err=True)
+    if html_file:
+        from pathlib import Path as _Path
+
+        from planner.htmlreport import sweep_html
+
+        _Path(html_file).write_text(sweep_html(result), encoding="utf-8")
+        click.echo(f"wrote {html_file}", err=True)
     if plot_file:
         click.echo(f"wrote {result.plot(plot_file, y=y_column)}", err=True)
     click.echo(result.to_json() if as_json else format_sweep(result))
