@@ -14,12 +14,13 @@ JSON. pandas is imported here only: the rest of the planner does not need it.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from planner.rows import row_dict
+from planner.rows import CostRow, ScheduleRow, row_dict
 
 if TYPE_CHECKING:
     from planner.comparison import Comparison
@@ -27,13 +28,10 @@ if TYPE_CHECKING:
     from planner.sweeps import Sweep
 
 S_PER_DAY = 86400.0
-GROUPS = ("workload", "system", "datacenter", "component", "period")
 
 
 def table_frame(rows: list[Any], row_type: type) -> pd.DataFrame:
     """One plan table as a DataFrame; an empty table keeps its columns."""
-    import dataclasses
-
     columns = [f.name for f in dataclasses.fields(row_type)]
     return pd.DataFrame([row_dict(r) for r in rows], columns=columns)
 
@@ -82,7 +80,7 @@ class Statistics:
         bad = [k for k in keys if k not in ("workload", "system", "datacenter", "component")]
         if bad:
             raise ValueError(f"cost by {bad}: use workload, system, datacenter or component")
-        costs = table_frame(self.plan.costs_rows, _cost_row_type())
+        costs = table_frame(self.plan.costs_rows, CostRow)
         costs[["datacenter", "system"]] = costs[["datacenter", "system"]].fillna("(shared)")
         if costs.empty:
             return pd.DataFrame(columns=[*keys, "cost_usd"]).set_index(keys)
@@ -105,8 +103,6 @@ class Statistics:
         bad = [k for k in keys if k not in ("system", "datacenter", "period")]
         if bad:
             raise ValueError(f"units by {bad}: use system, datacenter or period")
-        from planner.rows import ScheduleRow
-
         sched = table_frame(self.plan.schedule, ScheduleRow)
         days = (sched["end_s"] - sched["start_s"]) / S_PER_DAY
         sched = sched.assign(
@@ -138,12 +134,6 @@ class Statistics:
 
     def __repr__(self) -> str:
         return "Statistics: .cost(by=...), .units(by=...), () per site and system"
-
-
-def _cost_row_type() -> type:
-    from planner.rows import CostRow
-
-    return CostRow
 
 
 # -- comparisons and sweeps -----------------------------------------------------------------

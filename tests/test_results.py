@@ -268,3 +268,15 @@ def test_plan_html_says_why_these_systems(tmp_path: Path) -> None:
     assert cli.main(["plan", "--html", str(page), "-q"]) == 0
     text = page.read_text(encoding="utf-8")
     assert '<pre id="explain"' in text and "gb200-nvl72" in text.split('id="explain"')[1]
+
+
+def test_table_right_aligns_formatted_figures_and_cuts_free_text_to_width() -> None:
+    from fleetcore.tables import table
+
+    text = table(["name", "cost", "share"], [["a", "$1.2M", "5%"], ["bbbb", "$12.30M", "45%"]])
+    assert text.splitlines()[2:] == ["  a       $1.2M     5%", "  bbbb  $12.30M    45%"]
+    long = table(["name", "note"], [["x", "word " * 40]], width=60)
+    assert max(len(line) for line in long.splitlines()) <= 60
+    assert long.splitlines()[2].endswith("...")
+    names = table(["name", "note"], [["a-very-long-name-" * 3, "short"]], width=20)
+    assert "a-very-long-name-" * 3 in names  # names (the first column) are never cut
