@@ -227,9 +227,9 @@ def summary_lines(d: Decision) -> list[str]:
             if (p.purchase_usd is not None)
             else ""
         )
-        lines.append(f"Buy {p.bought_units:,.0f} {p.system} at {p.datacenter}{cash}")
+        lines.append(f"Buy {_units(p.bought_units)} {p.system} at {p.datacenter}{cash}")
     for p in rents:
-        lines.append(f"Rent up to {p.rented_units:,.0f} {p.system} at {p.datacenter}")
+        lines.append(f"Rent up to {_units(p.rented_units)} {p.system} at {p.datacenter}")
     if not buys and not rents:
         lines.append("Buy and rent nothing: the owned fleet does the work")
     when = sorted({o.day for o in d.orders})
@@ -237,7 +237,7 @@ def summary_lines(d: Decision) -> list[str]:
         lines.append(
             "Order on days "
             + ", ".join(
-                f"{day:g} ({', '.join(f'{o.units:,.0f} {o.system}' for o in d.orders if o.day == day)})"
+                f"{day:g} ({', '.join(f'{_units(o.units)} {o.system}' for o in d.orders if o.day == day)})"
                 for day in when
             )
         )
@@ -255,7 +255,7 @@ def summary_lines(d: Decision) -> list[str]:
     for p in d.mostly_idle:
         why = "owned before the plan" if p.owned_units >= p.units else "bought or rented"
         lines.append(
-            f"Mostly idle: {p.units:,.0f} {p.system} at {p.datacenter} ({why}) are "
+            f"Mostly idle: {_units(p.units)} {p.system} at {p.datacenter} ({why}) are "
             f"{p.utilisation or 0:.0%} busy"
         )
     if d.limits:
@@ -264,3 +264,8 @@ def summary_lines(d: Decision) -> list[str]:
         lines.append("No power, CPU, link or availability limit is reached: price alone chose")
     lines.append("Amortisation: " + d.basis)
     return lines
+
+
+def _units(value: float) -> str:
+    """Whole units as 1,234; fractional ones (an LP relaxation) with two decimals."""
+    return f"{value:,.0f}" if abs(value - round(value)) < 1e-6 else f"{value:,.2f}"
