@@ -48,11 +48,21 @@ def field_names(model: type[BaseModel]) -> set[str]:
     return names
 
 
+# Fields that name another file or preset, with what to write instead of an inline mapping.
+NAMED_FIELDS = {
+    "topology": "a topology preset name (planner topology list) or a topology YAML path; "
+    "put changes to it under topology_changes",
+}
+
+
 def with_field_hints(problems: list[Problem], model: type[BaseModel]) -> list[Problem]:
-    """Unknown-field problems with the closest field names of the model added."""
+    """Unknown-field problems with the closest field names of the model added; a mapping
+    where a name belongs (an inline topology) told what to write."""
     vocabulary: set[str] | None = None
     out = []
     for p in problems:
+        if p.message == "Input should be a valid string" and p.path in NAMED_FIELDS:
+            p = dataclasses.replace(p, message=f"expected {NAMED_FIELDS[p.path]}")
         if p.message.startswith("unknown field") and p.path:
             vocabulary = vocabulary if vocabulary is not None else field_names(model)
             key = p.path.rsplit(".", 1)[-1]

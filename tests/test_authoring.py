@@ -90,3 +90,18 @@ def test_did_you_mean_for_unknown_keys_and_names(tmp_path: Path, capsys) -> None
     assert "did you mean 'rental'?" in capsys.readouterr().err
     assert cli.main(["plan", "--topology", "multi-d"]) == 1
     assert "did you mean 'multi-dc'?" in capsys.readouterr().err
+
+
+def test_an_inline_topology_is_told_what_to_write(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "topology: {datacenters: {a: {power_cap: 10 MW}}}\n"
+        "economics: {horizon: 90 days, pricing: amortised}\n"
+        "workloads:\n"
+        "  pt: {kind: pretrain, model: llama-3.1-8b, tokens: 1T, deadline: 30 days,\n"
+        "       global_batch_tokens: 4M}\n"
+    )
+    assert cli.main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:1: topology: expected a topology preset name" in err
+    assert "topology_changes" in err
