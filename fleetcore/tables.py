@@ -37,19 +37,24 @@ def table(
         )
         for i in range(len(headers))
     ]
-    over = len(indent) + sum(widths) + 2 * (len(widths) - 1) - (width or 10**9)
-    # Only free text is cut (a column wider than 24 characters, not the first: names stay whole).
-    text_cols = [i for i in range(1, len(headers)) if not numeric[i] and widths[i] > 24]
-    if over > 0 and text_cols:
+    # Only free text is cut (a column wider than 24 characters, not the first: names stay
+    # whole), widest first, each down to 20 characters at the least.
+    cut: set[int] = set()
+    while width is not None:
+        over = len(indent) + sum(widths) + 2 * (len(widths) - 1) - width
+        text_cols = [i for i in range(1, len(headers)) if not numeric[i] and widths[i] > 24]
+        if over <= 0 or not text_cols:
+            break
         widest = max(text_cols, key=lambda i: widths[i])
-        widths[widest] = max(len(headers[widest]), widths[widest] - over, 8)
-        cells = [
-            [
-                (c[: w - 3] + "..." if len(c) > w and j == widest else c)
-                for j, (c, w) in enumerate(zip(row, widths, strict=True))
-            ]
-            for row in cells
+        widths[widest] = max(len(headers[widest]), widths[widest] - over, 20)
+        cut.add(widest)
+    cells = [
+        [
+            (c[: w - 3] + "..." if len(c) > w and j in cut else c)
+            for j, (c, w) in enumerate(zip(row, widths, strict=True))
         ]
+        for row in cells
+    ]
 
     def fmt(row: list[str]) -> str:
         parts = [

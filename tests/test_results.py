@@ -275,7 +275,7 @@ def test_table_right_aligns_formatted_figures_and_cuts_free_text_to_width() -> N
 
     text = table(["name", "cost", "share"], [["a", "$1.2M", "5%"], ["bbbb", "$12.30M", "45%"]])
     assert text.splitlines()[2:] == ["  a       $1.2M     5%", "  bbbb  $12.30M    45%"]
-    long = table(["name", "note"], [["x", "word " * 40]], width=60)
+    long = table(["name", "note", "more"], [["x", "word " * 40, "text " * 30]], width=60)
     assert max(len(line) for line in long.splitlines()) <= 60
     assert long.splitlines()[2].endswith("...")
     names = table(["name", "note"], [["a-very-long-name-" * 3, "short"]], width=20)
