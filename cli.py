@@ -17,6 +17,7 @@ from planner.commands import register
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, help="Show a traceback on errors (for bug reports).")
+@click.version_option(package_name="fleet-planner", prog_name="planner")
 @click.pass_context
 def planner(ctx: click.Context, debug: bool) -> None:
     """Capacity planner for AI training and serving fleets.

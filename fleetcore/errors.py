@@ -37,6 +37,9 @@ class ConfigError(PlannerError):
     exit_code = 1
 
     def __init__(self, problems: list[Problem]):
+        from fleetcore.suggest import with_name_hint  # "did you mean" for unknown names
+
+        problems = [Problem(p.file, p.line, p.path, with_name_hint(p.message)) for p in problems]
         self.problems = sorted(
             problems, key=lambda p: (p.file, p.line if p.line is not None else 0, p.path)
         )

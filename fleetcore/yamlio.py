@@ -607,7 +607,9 @@ def validate(model: type[M], doc: Doc, loc: Loc = (), context: dict[str, Any] | 
         # Strict: YAML already types its scalars, so `true` is not 1 and '30' is not 30.
         return model.model_validate(data, context=context, strict=True)
     except ValidationError as exc:
-        raise ConfigError(problems_from(exc, doc, loc)) from None
+        from fleetcore.suggest import with_field_hints
+
+        raise ConfigError(with_field_hints(problems_from(exc, doc, loc), model)) from None
 
 
 def problems_from(exc: ValidationError, doc: Doc, prefix: Loc = ()) -> list[Problem]:

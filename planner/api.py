@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
+from typing import Any
 
 from planner.demand.types import WorkloadDemand
 from planner.kinds import demand_for
@@ -38,9 +40,13 @@ def solve(
     time_limit_s: float | None = None,
     mip_gap: float | None = None,
     method: str | None = None,
+    save_model: str | Path | None = None,
 ) -> Plan:
     """Cheapest plan for the scenario, verified. relax=True returns the LP relaxation
     (fractional units) with its shadow prices.
+
+    save_model: also write the model, before solving, as LP (`.lp`) or MPS (`.mps`) for
+    other solvers (PuLP's writeLP / writeMPS).
 
     Raises InfeasibleError (with a diagnosis), SolverError or VerificationError.
     """
@@ -55,6 +61,8 @@ def solve(
     started = time.perf_counter()
     work = demands(scenario)
     model = build(scenario, work)
+    if save_model is not None:
+        write_model(model.prob, save_model)
     built = time.perf_counter()
     stats = solve_model(
         model,
@@ -67,8 +75,39 @@ def solve(
     solved = time.perf_counter()
     plan = read_plan(model, stats, relaxed=relax)
     plan.checks = verify(plan, scenario, work)
+    _attach_context(plan, scenario)
     done = time.perf_counter()
     plan.stats.update(
         {"build_s": built - started, "solve_s": solved - built, "verify_report_s": done - solved}
     )
     return plan
+
+
+def _attach_context(plan: Plan, scenario: Scenario) -> None:
+    """Catalog prices and economics for the decision summary (planner/decision.py)."""
+    systems = {f.system for f in plan.fleet} | {c.system for c in plan.cpu_servers}
+    plan.catalog_prices = {
+        name: {
+            "capex_usd": spec.capex_usd,
+            "lifetime_s": spec.lifetime_s,
+            "rental_usd_per_hour": spec.rental_usd_per_hour,
+        }
+        for name, spec in sorted(scenario.catalog.systems.items())
+        if name in systems
+    }
+    econ = scenario.data.economics
+    plan.economics = {
+        "pricing": econ.pricing,
+        "cost_of_capital": econ.cost_of_capital,
+        "horizon_s": econ.horizon_s,
+    }
+
+
+def write_model(prob: Any, path: str | Path) -> Path:
+    """The PuLP problem as an MPS file (`.mps`) or else CPLEX LP format."""
+    out = Path(path)
+    if out.suffix.lower() == ".mps":
+        prob.writeMPS(str(out))
+    else:
+        prob.writeLP(str(out))
+    return out

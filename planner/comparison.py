@@ -233,6 +233,17 @@ class Comparison:
         row("diagnosis", "", lambda s: s.get("diagnosis") or [])
         return rows
 
+    def frame(self) -> Any:
+        """pandas DataFrame: one row per topology, one column per metric (planner/frames.py)."""
+        from planner.frames import comparison_frame
+
+        return comparison_frame(self)
+
+    def _repr_html_(self) -> str:
+        from planner.frames import frame_repr_html
+
+        return frame_repr_html(self.frame().T, f"Compare {self.scenario}")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
@@ -261,14 +272,13 @@ class Comparison:
                 s = self.summary(n)
                 out.append(f"\n{n}: {s['status']}: {s['error']}")
                 out.extend(f"  - {d}" for d in s["diagnosis"])
-        out.append(
-            "\n(cost per workload: capex split by unit-seconds used, the rest is (idle); "
-            "$/M tokens = the tier's cost / decode tokens served x 1e6)"
-        )
+        out.append("\n(cost per workload: capex split by unit-seconds used, the rest is (idle);")
+        out.append(" $/M tokens = the tier's cost / decode tokens served x 1e6)")
         return "\n".join(out)
 
     def plot(self, path: str | Path) -> Path:
-        """Grouped bar chart: cost by workload ($M), one bar per topology in each group."""
+        """Grouped bar chart: cost by workload ($M, values on the bars), one bar per topology in
+        each group, each topology's total in the legend, idle capacity hatched grey."""
         plt = pyplot()
         names = list(self.columns)
         sums = {n: self.summary(n) for n in names}
@@ -276,17 +286,32 @@ class Comparison:
         fig, ax = plt.subplots(
             figsize=(max(6.0, 1.2 * len(workloads) * max(1, len(names)) / 2 + 3), 4.5)
         )
+        from matplotlib.patches import Patch
+
         width = 0.8 / max(1, len(names))
+        handles: list[Any] = []
         for i, n in enumerate(names):
             costs = sums[n].get("cost_by_workload_usd") or {}
             xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(workloads))]
             label = n if isinstance(self.columns[n], Plan) else f"{n} ({sums[n]['status']})"
-            ax.bar(xs, [costs.get(w, 0.0) / 1e6 for w in workloads], width, label=label)
+            total = sums[n].get("total_cost_usd")
+            if total is not None:
+                label += f": total ${total / 1e6:,.1f}M"
+            colour = f"C{i}"
+            bars = ax.bar(xs, [costs.get(w, 0.0) / 1e6 for w in workloads], width, color=colour)
+            for bar, w in zip(bars, workloads, strict=True):
+                if w == "(idle)":  # idle capacity is not a workload: grey, hatched in colour
+                    bar.set_facecolor("#d0d0d0")
+                    bar.set_edgecolor(colour)
+                    bar.set_hatch("//")
+            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+            handles.append(Patch(facecolor=colour, label=label))
         ax.set_xticks(range(len(workloads)))
         ax.set_xticklabels(workloads, rotation=20, ha="right")
         ax.set_ylabel("cost over the horizon ($M)")
         ax.set_title(f"{self.scenario}: cost by workload per topology")
-        ax.legend()
+        handles.append(Patch(facecolor="#d0d0d0", hatch="//", label="(idle): capacity not used"))
+        ax.legend(handles=handles)
         return save_png(fig, path)
 
 

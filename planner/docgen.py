@@ -1,5 +1,5 @@
-"""Generated documentation: the constraint families in docs/lp.md and the plan JSON keys in the
-README are made from the code (the family registry, the plan's row types), between marker
+"""Generated documentation: the constraint families in docs/lp.md, the plan JSON keys in the
+README and the scenario file reference (docs/scenario-reference.md) are made from the code (the family registry, the plan's row types), between marker
 comments. `python -m planner.docgen` rewrites them; tests/test_docs.py fails when they differ."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import inspect
 import re
 from pathlib import Path
 
+from planner.authoring import reference_markdown
 from planner.kinds import KINDS
 from planner.lp import constraints as _constraints  # noqa: F401  (registers the families)
 from planner.lp.model import families_in_order
@@ -45,6 +46,7 @@ def rules_markdown() -> str:
 BLOCKS = {
     ROOT / "docs" / "lp.md": {"families": families_markdown, "rules": rules_markdown},
     ROOT / "README.md": {"plan-keys": plan_keys_markdown},
+    ROOT / "docs" / "scenario-reference.md": {"scenario-fields": reference_markdown},
 }
 
 

@@ -72,6 +72,49 @@ class Plan:
     shadow_prices: list[ShadowPriceRow]
     stats: dict[str, float] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)  # verification checks passed
+    # Presentation context attached by planner.solve (not in the JSON): catalog prices of the
+    # systems in the fleet {system: {capex_usd, lifetime_s, rental_usd_per_hour}} and the
+    # scenario's economics {pricing, cost_of_capital, horizon_s}; see planner/decision.py.
+    catalog_prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    economics: dict[str, Any] = field(default_factory=dict)
+
+    # -- notebooks and pandas (planner/frames.py) ---------------------------------------
+    def __repr__(self) -> str:
+        from planner.frames import plan_repr
+
+        return plan_repr(self)
+
+    def _repr_html_(self) -> str:
+        from planner.frames import plan_repr_html
+
+        return plan_repr_html(self)
+
+    def frames(self) -> dict[str, Any]:
+        """Every table as a pandas DataFrame, by JSON key (columns carry their units)."""
+        from planner.frames import plan_frames
+
+        return plan_frames(self)
+
+    @property
+    def df(self) -> Any:
+        """The tables as DataFrames by attribute: plan.df.fleet, plan.df.costs, ..."""
+        from planner.frames import PlanFrames
+
+        return PlanFrames(self)
+
+    def decision(self) -> Any:
+        """What to buy or rent where, purchase cash vs capex charged, idle share, mostly idle
+        pools, binding limits, amortisation basis (planner/decision.py; not in the JSON)."""
+        from planner.decision import decision
+
+        return decision(self)
+
+    @property
+    def statistics(self) -> Any:
+        """Grouped figures: .cost(by=...), .units(by=...), () per site and system."""
+        from planner.frames import Statistics
+
+        return Statistics(self)
 
     # -- tidy views ---------------------------------------------------------------------
     def costs(self, by: str = "component") -> list[dict[str, Any]]:

@@ -36,6 +36,8 @@ COST_ZERO_USD = 1e-6
 # tolerance (1e-7 on the scaled rows); a tiny real value (a 1e-7-unit allocation serving a tiny
 # demand) must be kept, or the work it does disappears from the plan.
 VALUE_ZERO = 1e-9
+# Below this share of its role's amount, an allocation's work is solver noise.
+WORK_ZERO = 1e-9
 
 
 def value_of(var: Any) -> float:
@@ -262,8 +264,9 @@ def read_power(
 
 def read_allocations(model: Model) -> list[AllocationRow]:
     """Units given to each work item in each pool and period, with the work they do there:
-    work_done = units x rate x period length. Every positive value is kept: a tiny demand (one
-    request a day) is served by a tiny allocation, and dropping it would leave its work undone."""
+    work_done = units x rate x period length. An allocation is kept when its work is at least
+    WORK_ZERO of its role's amount: a tiny demand (one request a day) keeps its tiny allocation,
+    while solver noise (1e-12 of a unit somewhere else) is not reported as work there."""
     demands = {d.name: d for d in model.demands}
     period = {p.index: p for p in model.periods}
     out = []
@@ -274,6 +277,8 @@ def read_allocations(model: Model) -> list[AllocationRow]:
         role = next(x for x in demands[w].roles if x.name == r)
         rate = role.rates[s]
         work = units * rate.per_unit_s * period[p].length_s
+        if work < WORK_ZERO * role.amount:
+            continue
         out.append(
             AllocationRow(
                 workload=w,

@@ -4,8 +4,37 @@ constraints and shadow prices. Friendly units here only (MW, Gbps, $M); the JSON
 from __future__ import annotations
 
 from fleetcore.tables import table, usd
+from planner.decision import decision, summary_lines
 from planner.kinds import KINDS
 from planner.plan import Plan
+
+
+def format_decision(plan: Plan) -> str:
+    """The decision summary block that opens the report (planner/decision.py)."""
+    return "Decision\n" + "\n".join(
+        f"  {line}" for line in wrap_lines(summary_lines(decision(plan)))
+    )
+
+
+def wrap_lines(lines: list[str], width: int = 96) -> list[str]:
+    """Wrap long sentences for the terminal, continuation lines indented."""
+    import textwrap
+
+    out: list[str] = []
+    for line in lines:
+        out += textwrap.wrap(line, width=width, subsequent_indent="  ") or [""]
+    return out
+
+
+def format_summary(plan: Plan) -> str:
+    """The headline and the decision (`planner plan --quiet`)."""
+    return "\n".join(
+        [
+            f"Plan for {plan.scenario}: {plan.status}",
+            f"  total cost over the horizon: {usd(plan.total_cost_usd)}",
+            format_decision(plan),
+        ]
+    )
 
 
 def format_plan(plan: Plan) -> str:
@@ -25,6 +54,7 @@ def format_plan(plan: Plan) -> str:
         f"{plan.solver.constraints:,} constraints)"
     )
 
+    out.append("\n" + format_decision(plan))
     out.append("\nFleet")
     rows = [
         [
@@ -72,10 +102,8 @@ def format_plan(plan: Plan) -> str:
             rows,
         )
     )
-    out.append(
-        "  (units at the peak; busy = unit-seconds given to work / unit-seconds in service;"
-        " IT MW = units x catalog power)"
-    )
+    out.append("  (units at the peak; busy = unit-seconds given to work / unit-seconds in service;")
+    out.append("   IT MW = units x catalog power)")
     if len({r.period for r in plan.schedule}) > 1:
         out.append("\nBuild schedule (orders at the start of each period; units in service)")
         out.append(
@@ -117,6 +145,7 @@ def format_plan(plan: Plan) -> str:
     )
 
     out.append("\nAllocations (units busy during each period of the horizon, in days)")
+    out.append("  (the demand model's rate derivation of each row: --json, or plan.df.allocations)")
     out.append(
         table(
             [
@@ -129,7 +158,6 @@ def format_plan(plan: Plan) -> str:
                 "work",
                 "unit",
                 "share",
-                "rate derivation",
             ],
             [
                 [
@@ -142,7 +170,6 @@ def format_plan(plan: Plan) -> str:
                     f"{a.work_done:.3g}",
                     a.work_unit,
                     f"{a.share_of_role:.0%}" if a.share_of_role is not None else "-",
-                    a.rate_derivation,
                 ]
                 for a in plan.allocations
             ],
@@ -151,7 +178,7 @@ def format_plan(plan: Plan) -> str:
 
     for kind in KINDS.values():
         if kind.report is not None:
-            out.extend(kind.report(plan))
+            out.extend(wrap_lines(kind.report(plan)))
 
     used_links = [link for link in plan.links if link.traffic_bytes_per_s > 0]
     if plan.links:
@@ -177,19 +204,17 @@ def format_plan(plan: Plan) -> str:
     out.append(
         table(
             ["component", "cost"],
-            [[c["component"], usd(c["cost_usd"])] for c in plan.costs("component")],
+            [[c["component"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("component"))],
         )
     )
     out.append(
         table(
             ["workload", "cost"],
-            [[c["workload"], usd(c["cost_usd"])] for c in plan.costs("workload")],
+            [[c["workload"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("workload"))],
         )
     )
-    out.append(
-        "  (capex split by unit-seconds used out of the horizon, the rest is (idle); energy by busy time;"
-    )
-    out.append("   CPU servers by verifier cores)")
+    out.append("  (capex split by unit-seconds used out of the horizon, the rest is (idle);")
+    out.append("   energy by busy time; CPU servers by verifier cores)")
 
     out.append("\nBinding constraints")
     if plan.binding_constraints:
@@ -217,8 +242,13 @@ def format_plan(plan: Plan) -> str:
         )
     if plan.left_out:
         out.append("\nLeft out of this plan")
-        out.extend(f"  - {line}" for line in plan.left_out)
-    out.append(
-        f"\nVerified ({len(plan.checks)} rules, planner/verify.py): {', '.join(plan.checks)}"
+        out.extend(f"  {line}" for line in wrap_lines([f"- {x}" for x in plan.left_out]))
+    out += wrap_lines(
+        [f"\nVerified ({len(plan.checks)} rules, planner/verify.py): {', '.join(plan.checks)}"]
     )
     return "\n".join(out)
+
+
+def _by_cost(records: list[dict]) -> list[dict]:
+    """Cost records, largest first (ties by name)."""
+    return sorted(records, key=lambda c: (-c["cost_usd"], str(list(c.values())[0])))

@@ -35,6 +35,15 @@ SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_SCENARIO = SCENARIO_DIR / "frontier-lab.yaml"
 
 
+def shipped_scenario(value: str) -> str:
+    """A shipped scenario's name ("rl-verifiers") as its path when no such file exists here;
+    anything else unchanged (a missing file is reported by the loader)."""
+    if "/" in value or "\\" in value or Path(value).exists():
+        return value
+    candidate = SCENARIO_DIR / f"{value.removesuffix('.yaml')}.yaml"
+    return str(candidate) if candidate.exists() else value
+
+
 class Economics(Strict):
     """How hardware is paid for over the planning horizon."""
 
@@ -112,7 +121,8 @@ def load_scenario(
     sets: list[str] | tuple[str, ...] = (),
     topology: str | None = None,
 ) -> Scenario:
-    """Load, override, validate and resolve a scenario file (the shipped default if None).
+    """Load, override, validate and resolve a scenario file (the shipped default if None; a
+    shipped scenario's name, e.g. "rl-verifiers", when no such file exists).
 
     scenarios: names of overrides defined in the file, applied in order.
     sets: "dotted.path=value" strings; the value is read as YAML ('200 MW', 32, true).
@@ -122,7 +132,7 @@ def load_scenario(
     (or its named overrides) to that file's folder; `topology` here and paths given with `sets`
     (the command line) to the working directory.
     """
-    file = str(path if path is not None else DEFAULT_SCENARIO)
+    file = shipped_scenario(str(path if path is not None else DEFAULT_SCENARIO))
     doc = load_yaml(file)
     doc = _apply_overrides(doc, list(scenarios))
     doc = _apply_sets(doc, list(sets))

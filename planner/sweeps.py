@@ -171,6 +171,24 @@ def grid_points(
     return points
 
 
+def axis_number(value: Any) -> float | None:
+    """A swept value as a number: 32, '10M' (a count), '50 MW' (a quantity, SI); else None."""
+    from fleetcore.units import UNITS, parse_count, parse_quantity
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    for parse in [parse_count, *(lambda v, d=d: parse_quantity(v, d) for d in UNITS)]:
+        try:
+            return float(parse(value))
+        except ValueError:
+            continue
+    return None
+
+
 def _short(path: str, paths: list[str]) -> str:
     last = path.rsplit(".", 1)[-1]
     return last if sum(p.rsplit(".", 1)[-1] == last for p in paths) == 1 else path
@@ -400,6 +418,17 @@ class Sweep:
             out.append(round_floats(rec))
         return out
 
+    def frame(self) -> Any:
+        """pandas DataFrame: one row per point, the axes then the outputs (planner/frames.py)."""
+        from planner.frames import sweep_frame
+
+        return sweep_frame(self)
+
+    def _repr_html_(self) -> str:
+        from planner.frames import frame_repr_html
+
+        return frame_repr_html(self.frame(), f"Sweep {self.scenario} over {', '.join(self.axes)}")
+
     def to_json(self, indent: int = 2) -> str:
         return json.dumps(
             {"scenario": self.scenario, "axes": self.axes, "points": self.records()},
@@ -437,7 +466,9 @@ class Sweep:
 
     def plot(self, path: str | Path, y: str = "total_cost_usd") -> Path:
         """`y` (a numeric output column) against the first axis; one line per combination of
-        the other axes. Failed points are left out."""
+        the other axes. Numeric values (with units or SI suffixes: '50 MW', '10M') are placed
+        on a numeric axis, logarithmic when they span two decades or more; y starts at zero;
+        infeasible and failed points are marked with a red x and their status."""
         if not self.axes:
             raise ConfigError(
                 [Problem("<--plot>", None, "", "a plot needs at least one swept field")]
@@ -457,20 +488,41 @@ class Sweep:
         plt = pyplot()
         x_axis, others = self.axes[0], self.axes[1:]
         xs_all = list(dict.fromkeys(r[x_axis] for r in records))
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs_all)
+        numbers = {v: axis_number(v) for v in xs_all}
+        numeric = all(n is not None for n in numbers.values())
         series: dict[str, list[tuple[Any, float]]] = {}
+        failed: list[tuple[Any, str]] = []
         for r in records:
             label = " ".join(f"{_short(a, self.axes)}={r[a]}" for a in others) or y
+            x = numbers[r[x_axis]] if numeric else xs_all.index(r[x_axis])
             if isinstance(r.get(y), (int, float)) and not isinstance(r.get(y), bool):
-                series.setdefault(label, []).append((r[x_axis], r[y]))
+                series.setdefault(label, []).append((x, r[y]))
             else:
                 series.setdefault(label, [])
+                failed.append((x, str(r["status"])))
         fig, ax = plt.subplots(figsize=(7, 4.5))
         scale, unit = (1e6, " ($M)") if y.startswith(("total_cost_usd", "cost_usd")) else (1.0, "")
         for label, pts in series.items():
-            xs = [p[0] if numeric else xs_all.index(p[0]) for p in pts]
-            ax.plot(xs, [p[1] / scale for p in pts], marker="o", label=label)
-        if not numeric:
+            ax.plot([p[0] for p in pts], [p[1] / scale for p in pts], marker="o", label=label)
+        ax.set_ylim(bottom=0)
+        for x, status in failed:  # infeasible or failed points: marked on the x axis
+            ax.plot([x], [0], marker="x", color="#d62728", markersize=9, clip_on=False)
+            ax.annotate(
+                status,
+                (x, 0),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize=8,
+                color="#d62728",
+            )
+        if numeric:
+            values = [n for n in numbers.values() if n is not None]
+            if min(values) > 0 and max(values) / min(values) >= 100:
+                ax.set_xscale("log")
+            ax.set_xticks(values)
+            ax.set_xticklabels([str(v) for v in xs_all])
+        else:
             ax.set_xticks(range(len(xs_all)))
             ax.set_xticklabels([str(v) for v in xs_all])
         ax.set_xlabel(x_axis)

@@ -511,6 +511,10 @@ def check_verifier_cores(ctx: Context) -> list[str]:
     topo = ctx.scenario.topology
     out = []
     isas = sorted({i for d in ctx.demands if d.rl for i in d.rl.verifier_core_s_by_isa})
+    # The LP's cpu rows are scaled by all the verifier cores of all RL runs: the tolerance too.
+    scale = sum(
+        d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s for d in ctx.demands if d.rl
+    )
     for d, isa in ((d, isa) for d in topo.datacenters() for isa in isas):
         for t, start_s, end_s in ctx.calendar:
             need = 0.0
@@ -531,7 +535,7 @@ def check_verifier_cores(ctx: Context) -> list[str]:
             )
             if d in ctx.cpu_rows and catalog.isa(ctx.cpu_rows[d].system) == isa:
                 have += catalog.system_cores(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
-            if need > have * (1 + REL_TOL) + ABS_TOL:
+            if need > have * (1 + REL_TOL) + max(ABS_TOL, REL_TOL * scale):
                 out.append(
                     f"{d} in period {t}: verifier needs {need:,.1f} {isa} cores, "
                     f"{have:,.1f} available"

@@ -8,7 +8,17 @@ import click
 
 # Each module defines `command`: a click command or group. Listed here so the CLI's shape is in
 # one place.
-MODULES = ["hardware", "topology", "estimate", "plan", "validate", "compare", "sweep"]
+MODULES = [
+    "hardware",
+    "topology",
+    "estimate",
+    "plan",
+    "validate",
+    "compare",
+    "sweep",
+    "schema",
+    "init",
+]
 
 
 def register(group: click.Group) -> None:

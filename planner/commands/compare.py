@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import solve_options
+from planner.commands.options import scenario_argument, solve_options
 
 
 @click.command("compare")
-@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
+@scenario_argument()
 @click.option(
     "--topology",
     "topologies",
@@ -34,6 +34,13 @@ from planner.commands.options import solve_options
 @solve_options
 @click.option("--json", "as_json", is_flag=True, help="Print every column's summary as JSON.")
 @click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML report (chart and table, no external assets).",
+)
+@click.option(
     "--plot",
     "plot_file",
     type=click.Path(dir_okay=False),
@@ -50,6 +57,7 @@ def command(
     time_limit_s,
     mip_gap,
     as_json,
+    html_file,
     plot_file,
 ):
     """Solve SCENARIO_FILE's workloads (default: the shipped frontier-lab scenario) on each
@@ -83,6 +91,13 @@ def command(
         time_limit_s=time_limit_s,
         mip_gap=mip_gap,
     )
+    if html_file:
+        from pathlib import Path as _Path
+
+        from planner.htmlreport import comparison_html
+
+        _Path(html_file).write_text(comparison_html(result), encoding="utf-8")
+        click.echo(f"wrote {html_file}", err=True)
     if plot_file:
         click.echo(f"wrote {result.plot(plot_file)}", err=True)
     click.echo(result.to_json() if as_json else result.format())

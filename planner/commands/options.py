@@ -19,6 +19,22 @@ catalog_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
 
 
+def _shipped(value: str) -> str:
+    from planner.scenario import shipped_scenario
+
+    return shipped_scenario(value)
+
+
+def scenario_argument(required: bool = False) -> Callable[..., Any]:
+    """SCENARIO_FILE: a path, or the name of a shipped scenario (planner/scenarios/)."""
+    return click.argument(
+        "scenario_file",
+        required=required,
+        type=click.Path(dir_okay=False),
+        callback=lambda _ctx, _param, value: None if value is None else _shipped(value),
+    )
+
+
 def scenario_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--scenario (named overrides), --set (path=value), --topology (replace the topology)."""
     func = click.option(

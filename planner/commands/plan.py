@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import load_from_options, scenario_options, solve_options
+from planner.commands.options import (
+    load_from_options,
+    scenario_argument,
+    scenario_options,
+    solve_options,
+)
 
 
 @click.command("plan")
-@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
+@scenario_argument()
 @scenario_options
 @solve_options
 @click.option(
@@ -29,6 +34,26 @@ from planner.commands.options import load_from_options, scenario_options, solve_
     default=None,
     help="Write plan.json and one CSV per table to DIR.",
 )
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML report (charts and tables, no external assets).",
+)
+@click.option(
+    "--save-lp",
+    "model_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the model before solving: MPS if FILE ends in .mps, else LP format.",
+)
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="Print only the headline and the decision; no progress messages on stderr.",
+)
 def command(
     scenario_file,
     scenarios,
@@ -41,6 +66,9 @@ def command(
     as_json,
     explain,
     out_dir,
+    html_file,
+    model_file,
+    quiet,
 ):
     """Plan the cheapest fleet and placement for SCENARIO_FILE (default: the shipped
     frontier-lab scenario on the multi-dc topology).
@@ -52,19 +80,43 @@ def command(
       planner plan my.yaml --set workloads.chat.requests_per_day=200M --out results/
       planner plan my.yaml --relax          # shadow prices: $ per MW, core, Gbps, unit
       planner plan --explain                # $ per M tokens / per EFLOP of each work item on each system
+      planner plan rl-verifiers --html plan.html   # a shipped scenario by name; open the file
+      planner plan --save-lp model.mps -q   # the model for another solver, and the decision
 
     Exit codes: 0 planned; 1 bad input; 2 infeasible (the diagnosis says what falls short);
     3 solver failure or failed verification.
     """
     from planner.api import solve
-    from planner.report import format_plan
+    from planner.report import format_plan, format_summary
 
     scenario = load_from_options(scenario_file, scenarios, sets, topology)
-    plan = solve(scenario, relax=relax, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    plan = solve(
+        scenario,
+        relax=relax,
+        solver=solver,
+        time_limit_s=time_limit_s,
+        mip_gap=mip_gap,
+        save_model=model_file,
+    )
+    written = []
+    if model_file:
+        written.append(model_file)
     if out_dir:
-        for path in plan.write(out_dir):
+        written += plan.write(out_dir)
+    if html_file:
+        from planner.api import demands
+        from planner.explain import format_unit_costs, unit_costs
+        from planner.htmlreport import write_plan_html
+
+        why = format_unit_costs(unit_costs(scenario, demands(scenario)))
+        written.append(write_plan_html(plan, html_file, explain=why))
+    if not quiet:
+        for path in written:
             click.echo(f"wrote {path}", err=True)
-    click.echo(plan.to_json() if as_json else format_plan(plan))
+    if as_json:
+        click.echo(plan.to_json())
+    else:
+        click.echo(format_summary(plan) if quiet else format_plan(plan))
     if explain:
         from planner.api import demands
         from planner.explain import format_unit_costs, unit_costs

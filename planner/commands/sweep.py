@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from planner.commands.options import solve_options
+from planner.commands.options import scenario_argument, solve_options
 
 
 @click.command("sweep")
-@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
+@scenario_argument()
 @click.option(
     "--set",
     "sets",
@@ -59,6 +59,13 @@ from planner.commands.options import solve_options
     "--no-cache", is_flag=True, help="Solve every point again (the cache is still refreshed)."
 )
 @click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML report (chart and table, no external assets).",
+)
+@click.option(
     "--plot",
     "plot_file",
     type=click.Path(dir_okay=False),
@@ -83,6 +90,7 @@ def command(
     ray_address,
     out_dir,
     no_cache,
+    html_file,
     plot_file,
     y_column,
     relax,
@@ -148,6 +156,13 @@ def command(
     if out_dir:
         out = Path(out_dir)
         click.echo(f"wrote {out / 'sweep.csv'} and {out / 'sweep.json'}", err=True)
+    if html_file:
+        from pathlib import Path as _Path
+
+        from planner.htmlreport import sweep_html
+
+        _Path(html_file).write_text(sweep_html(result), encoding="utf-8")
+        click.echo(f"wrote {html_file}", err=True)
     if plot_file:
         click.echo(f"wrote {result.plot(plot_file, y=y_column)}", err=True)
     click.echo(result.to_json() if as_json else format_sweep(result))
@@ -159,7 +174,8 @@ def command(
 
 
 def format_sweep(result) -> str:
-    from fleetcore.tables import table, usd
+    from fleetcore.tables import WIDTH, table, usd
+    from planner.sweeps import _short
 
     systems = sorted(
         {k.split(":", 1)[1] for p in result.points for k in p if k.startswith("units:")}
@@ -181,7 +197,7 @@ def format_sweep(result) -> str:
             ]
         )
     headers = [
-        *result.axes,
+        *(_short(a, result.axes) for a in result.axes),
         "status",
         "total cost",
         *systems,
@@ -189,7 +205,7 @@ def format_sweep(result) -> str:
         "cores/acc",
         "binding / error",
     ]
-    out = [f"Sweep of {result.scenario}: {len(result)} points", table(headers, rows)]
+    out = [f"Sweep of {result.scenario}: {len(result)} points", table(headers, rows, width=WIDTH)]
     for p in result.points:
         if p["diagnosis"]:
             out.append(f"\n{p['point']}: {p['status']}")

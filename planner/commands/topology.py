@@ -6,7 +6,7 @@ import json
 
 import click
 
-from fleetcore.tables import table
+from fleetcore.tables import WIDTH, table
 from hardware.catalog import load_catalog
 from planner.commands.hardware import catalog_option, json_option
 from topologies.builder import load_topology, presets
@@ -72,6 +72,7 @@ def list_(catalog_files: tuple[str, ...], as_json: bool) -> None:
                 ]
                 for r in rows
             ],
+            width=WIDTH,
         )
     )
 

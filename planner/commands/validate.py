@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import load_from_options, scenario_options
+from planner.commands.options import load_from_options, scenario_argument, scenario_options
 
 
 @click.command("validate")
-@click.argument("scenario_file", type=click.Path(dir_okay=False))
+@scenario_argument(required=True)
 @scenario_options
 def command(scenario_file, scenarios, sets, topology):
     """Validate SCENARIO_FILE: every problem is listed as file:line: field: message, and the

@@ -1,0 +1,271 @@
+"""The decision a plan states, in a few lines: what to buy or rent where (and when), the cash
+the purchases take against the share of it charged to this horizon, how much of the cost pays
+for idle capacity, which units are mostly idle, and the limits that shaped the plan.
+
+Presentation only: every figure comes from the plan's rows, plus the catalog prices and the
+economics that `planner.solve` attaches to the plan (`plan.catalog_prices`, `plan.economics`;
+absent for a plan read back from JSON, and then the purchase cash is said to be unknown).
+
+    purchase_usd   = bought units x catalog capex_usd (the cash spent on new units)
+    capex charged  = the plan's `capex` cost component (capital recovered over the horizon)
+    idle share     = cost attributed to "(idle)" / total cost
+    mostly idle    = a pool in service whose utilisation is below MOSTLY_IDLE
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fleetcore.tables import usd
+
+if TYPE_CHECKING:
+    from planner.plan import Plan
+
+MOSTLY_IDLE = 0.25  # utilisation below which a pool is called mostly idle
+S_PER_DAY = 86400.0
+S_PER_YEAR = 365 * S_PER_DAY
+
+
+@dataclass(frozen=True)
+class PoolDecision:
+    """One site and system in service: units at the peak, owned before the plan, bought and
+    rented (peak) by it, utilisation, cost charged to the horizon (all components), its idle
+    part, and the catalog capex per unit and purchase cash of the bought units (None when
+    the catalog price is not known)."""
+
+    datacenter: str
+    system: str
+    units: float
+    owned_units: float
+    bought_units: float
+    rented_units: float
+    utilisation: float | None
+    charged_usd: float
+    idle_usd: float
+    capex_usd_per_unit: float | None
+    purchase_usd: float | None
+
+
+@dataclass(frozen=True)
+class Order:
+    day: float
+    datacenter: str
+    system: str
+    units: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    pools: list[PoolDecision]
+    orders: list[Order]
+    purchase_usd: float | None
+    capex_charged_usd: float
+    rental_usd: float
+    idle_usd: float
+    total_usd: float
+    basis: str
+    limits: list[str]
+
+    @property
+    def idle_share(self) -> float:
+        return self.idle_usd / self.total_usd if self.total_usd > 0 else 0.0
+
+    @property
+    def mostly_idle(self) -> list[PoolDecision]:
+        return [
+            p
+            for p in self.pools
+            if p.utilisation is not None and p.utilisation < MOSTLY_IDLE and p.units > 0
+        ]
+
+
+def decision(plan: Plan) -> Decision:
+    """The decision summary of a plan (see the module docstring)."""
+    pricing = str(plan.economics.get("pricing", ""))
+    charged: dict[tuple[str, str], float] = {}
+    idle: dict[tuple[str, str], float] = {}
+    components: dict[str, float] = {}
+    for c in plan.costs_rows:
+        components[c.component] = components.get(c.component, 0.0) + c.cost_usd
+        if c.datacenter is None or c.system is None:
+            continue
+        cost_key = (c.datacenter, c.system)
+        charged[cost_key] = charged.get(cost_key, 0.0) + c.cost_usd
+        if c.workload == "(idle)":
+            idle[cost_key] = idle.get(cost_key, 0.0) + c.cost_usd
+    bought: dict[tuple[str, str], float] = {}
+    rented: dict[tuple[str, str], float] = {}
+    orders: list[Order] = []
+    for r in plan.schedule:
+        key = (r.datacenter, r.system)
+        bought[key] = bought.get(key, 0.0) + r.ordered
+        rented[key] = max(rented.get(key, 0.0), r.rented_units)
+        if r.ordered > 0:
+            orders.append(Order(r.start_s / S_PER_DAY, r.datacenter, r.system, r.ordered))
+
+    pools: list[PoolDecision] = []
+    for f in plan.fleet:
+        if f.units <= 0:
+            continue
+        key = (f.datacenter, f.system)
+        pools.append(
+            _pool(plan, key, f.units, f.owned_units, bought.get(key, 0.0), rented.get(key, 0.0))
+        )
+        pools[-1] = _with_figures(pools[-1], f.utilisation, charged, idle)
+    for server in plan.cpu_servers:
+        if server.units <= 0:
+            continue
+        key = (server.datacenter, server.system)
+        new_bought = 0.0 if pricing == "rental" else server.new_units
+        new_rented = server.new_units if pricing == "rental" else 0.0
+        pool = _pool(plan, key, server.units, server.owned_units, new_bought, new_rented)
+        pools.append(_with_figures(pool, None, charged, idle))
+    pools.sort(key=lambda p: -p.charged_usd)
+
+    purchases = [p.purchase_usd for p in pools if p.bought_units > 0]
+    purchase_usd = None if any(v is None for v in purchases) else sum(v or 0.0 for v in purchases)
+    idle_usd = sum(c.cost_usd for c in plan.costs_rows if c.workload == "(idle)")
+    return Decision(
+        pools=pools,
+        orders=orders,
+        purchase_usd=purchase_usd,
+        capex_charged_usd=components.get("capex", 0.0),
+        rental_usd=components.get("rental", 0.0),
+        idle_usd=idle_usd,
+        total_usd=plan.total_cost_usd,
+        basis=_basis(plan, pools),
+        limits=[b.constraint for b in plan.binding_constraints[:3]],
+    )
+
+
+def _pool(
+    plan: Plan,
+    key: tuple[str, str],
+    units: float,
+    owned: float,
+    bought: float,
+    rented: float,
+) -> PoolDecision:
+    price = plan.catalog_prices.get(key[1], {}).get("capex_usd")
+    return PoolDecision(
+        datacenter=key[0],
+        system=key[1],
+        units=units,
+        owned_units=owned,
+        bought_units=bought,
+        rented_units=rented,
+        utilisation=None,
+        charged_usd=0.0,
+        idle_usd=0.0,
+        capex_usd_per_unit=price,
+        purchase_usd=None if price is None else bought * price,
+    )
+
+
+def _with_figures(
+    pool: PoolDecision,
+    utilisation: float | None,
+    charged: dict[tuple[str, str], float],
+    idle: dict[tuple[str, str], float],
+) -> PoolDecision:
+    key = (pool.datacenter, pool.system)
+    return PoolDecision(
+        **{
+            **pool.__dict__,
+            "utilisation": utilisation,
+            "charged_usd": charged.get(key, 0.0),
+            "idle_usd": idle.get(key, 0.0),
+        }
+    )
+
+
+def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
+    """The amortisation basis in words."""
+    econ = plan.economics
+    if not econ:
+        return (
+            "capex in the cost is the capital recovered over the horizon (the catalog "
+            "lifetimes are not attached to this plan)"
+        )
+    horizon_days = float(econ["horizon_s"]) / S_PER_DAY
+    rate = float(econ.get("cost_of_capital", 0.0))
+    lifetimes = sorted(
+        {
+            f"{p.system} {plan.catalog_prices[p.system]['lifetime_s'] / S_PER_YEAR:g} years"
+            for p in pools
+            if p.bought_units > 0 and p.system in plan.catalog_prices
+        }
+    )
+    how = (
+        f"an annuity at {rate:.0%}/year cost of capital"
+        if rate > 0
+        else "straight line (0% cost of capital)"
+    )
+    if econ["pricing"] == "rental":
+        return (
+            f"pricing rental: rented units pay their hourly price for the {horizon_days:g}-day "
+            "horizon (energy included); owned units pay only their running costs"
+        )
+    text = (
+        f"pricing {econ['pricing']}; bought units are charged the capital they recover over "
+        f"the {horizon_days:g}-day horizon, {how}"
+    )
+    if lifetimes:
+        text += f", over lifetimes of {', '.join(lifetimes)}"
+    return text + "; owned units pay only their running costs; rented units their hourly price"
+
+
+def summary_lines(d: Decision) -> list[str]:
+    """The decision in a few sentences (text report, HTML, notebook repr)."""
+    lines: list[str] = []
+    buys = [p for p in d.pools if p.bought_units > 0]
+    rents = [p for p in d.pools if p.rented_units > 0]
+    for p in buys:
+        cash = (
+            f" ({usd(p.purchase_usd)} at {usd(p.capex_usd_per_unit or 0)} each)"
+            if (p.purchase_usd is not None)
+            else ""
+        )
+        lines.append(f"Buy {_units(p.bought_units)} {p.system} at {p.datacenter}{cash}")
+    for p in rents:
+        lines.append(f"Rent up to {_units(p.rented_units)} {p.system} at {p.datacenter}")
+    if not buys and not rents:
+        lines.append("Buy and rent nothing: the owned fleet does the work")
+    when = sorted({o.day for o in d.orders})
+    if len(when) > 1:
+        lines.append(
+            "Order on days "
+            + ", ".join(
+                f"{day:g} ({', '.join(f'{_units(o.units)} {o.system}' for o in d.orders if o.day == day)})"
+                for day in when
+            )
+        )
+    if buys:
+        cash = usd(d.purchase_usd) if d.purchase_usd is not None else "unknown (no catalog prices)"
+        lines.append(
+            f"Purchase cash {cash}; charged to this horizon as capex: {usd(d.capex_charged_usd)}"
+        )
+    if d.rental_usd > 0:
+        lines.append(f"Rental over the horizon: {usd(d.rental_usd)}")
+    lines.append(
+        f"Idle capacity: {d.idle_share:.0%} of the cost ({usd(d.idle_usd)}) pays for units in "
+        f"service but not working"
+    )
+    for p in d.mostly_idle:
+        why = "owned before the plan" if p.owned_units >= p.units else "bought or rented"
+        lines.append(
+            f"Mostly idle: {_units(p.units)} {p.system} at {p.datacenter} ({why}) are "
+            f"{p.utilisation or 0:.0%} busy"
+        )
+    if d.limits:
+        lines.append("Limits that shaped it: " + ", ".join(d.limits))
+    else:
+        lines.append("No power, CPU, link or availability limit is reached: price alone chose")
+    lines.append("Amortisation: " + d.basis)
+    return lines
+
+
+def _units(value: float) -> str:
+    """Whole units as 1,234; fractional ones (an LP relaxation) with two decimals."""
+    return f"{value:,.0f}" if abs(value - round(value)) < 1e-6 else f"{value:,.2f}"

@@ -1,0 +1,434 @@
+"""A self-contained HTML report of a plan (`planner plan --html FILE`): one file, no external
+assets, no scripts. Inline CSS, charts as inline SVG drawn here (cost by workload with idle in
+grey; facility power by site and system against each site's cap), then the tables: decision,
+fleet, build schedule, power, costs, binding limits and shadow prices, what is left out, and
+the verification statement. Every figure is the plan's (the JSON's), formatted as in the text
+report.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fleetcore.tables import is_figure, usd
+from planner.decision import decision, summary_lines
+from planner.plan import Plan
+
+IDLE_GREY = "#b0b0b0"
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#af7aa1"]
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
+max-width:980px;color:#222;line-height:1.4;padding:0 1em}
+h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.6em;
+border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5em 0;font-size:.92em}
+th,td{padding:.2em .7em;border-bottom:1px solid #eee;text-align:left}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.headline{font-size:1.2em}.decision{background:#f6f8fa;border-left:4px solid #4e79a7;
+padding:.6em 1em .6em 2em}.note{color:#666;font-size:.88em}
+svg text{font-family:inherit;font-size:12px}
+"""
+
+
+def plan_html(plan: Plan, explain: str | None = None) -> str:
+    """The whole report as one HTML string; `explain`: the text of `planner plan --explain`
+    (the price of each work item on each system), shown as "Why these systems"."""
+    d = decision(plan)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Plan: {_e(plan.scenario)}</title><style>{CSS}</style></head><body>",
+        f"<h1>Plan for {_e(plan.scenario)}</h1>",
+        f'<p class="headline" id="headline">{_e(plan.status)}: total cost over the horizon '
+        f'<b id="total-cost">{usd(plan.total_cost_usd)}</b>{_gap_text(plan)}</p>',
+        "<h2>Decision</h2>",
+        '<ul class="decision" id="decision">'
+        + "".join(f"<li>{_e(line)}</li>" for line in summary_lines(d))
+        + "</ul>",
+        "<h2>Cost by workload</h2>",
+        cost_chart(plan),
+        "<h2>Fleet by site</h2>",
+        power_chart(plan),
+        _fleet_table(plan),
+        _schedule_table(plan),
+        "<h2>Power (IT x PUE against each site's cap)</h2>",
+        _table(
+            ["datacenter", "IT MW", "PUE", "facility MW", "cap MW", "of cap"],
+            [
+                [
+                    p.datacenter,
+                    f"{p.it_power_w / 1e6:,.2f}",
+                    f"{p.pue:g}",
+                    f"{p.facility_power_w / 1e6:,.2f}",
+                    f"{p.power_cap_w / 1e6:,.1f}",
+                    f"{p.share_of_cap:.0%}",
+                ]
+                for p in plan.power
+            ],
+            "power",
+        ),
+        "<h2>Costs</h2>",
+        _table(
+            ["component", "cost"],
+            [[c["component"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("component"))],
+            "costs-component",
+        ),
+        _table(
+            ["workload", "cost"],
+            [[c["workload"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("workload"))],
+            "costs-workload",
+        ),
+        '<p class="note">Capex is split by the unit-seconds each workload uses out of the '
+        "horizon; the rest is (idle). Energy by busy time; CPU servers by verifier cores.</p>",
+        _limits(plan),
+    ]
+    if explain:
+        parts.append(
+            '<h2>Why these systems</h2><pre id="explain" style="font-size:.8em;overflow-x:auto">'
+            f"{_e(explain)}</pre>"
+        )
+    if plan.left_out:
+        parts.append("<h2>Left out of this plan</h2><ul>")
+        parts += [f"<li>{_e(x)}</li>" for x in plan.left_out]
+        parts.append("</ul>")
+    parts.append(
+        f'<h2>Verification</h2><p id="verified">Verified: {len(plan.checks)} rules recomputed '
+        f"from the plan's values (planner/verify.py): {_e(', '.join(plan.checks))}.</p>"
+    )
+    parts.append(
+        '<p class="note">Made by fleet-planner; every figure is in the plan JSON '
+        "(<code>planner plan --json</code>), SI units.</p></body></html>"
+    )
+    return "\n".join(parts) + "\n"
+
+
+def write_plan_html(plan: Plan, path: str | Path, explain: str | None = None) -> Path:
+    out = Path(path)
+    out.write_text(plan_html(plan, explain), encoding="utf-8")
+    return out
+
+
+def _page(title: str, body: list[str]) -> str:
+    head = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+    )
+    tail = (
+        '<p class="note">Made by fleet-planner; the figures are those of the JSON output, '
+        "in SI units.</p></body></html>\n"
+    )
+    return head + "\n".join(body) + tail
+
+
+def comparison_html(cmp: Any) -> str:
+    """`planner compare --html`: total cost per topology (failed ones named with their status),
+    then the side-by-side table of metrics and each failed column's diagnosis."""
+    bars = []
+    for name in cmp.columns:
+        s = cmp.summary(name)
+        total = s.get("total_cost_usd")
+        if total is None:
+            bars.append((f"{name}", 0.0, IDLE_GREY, str(s["status"])))
+        else:
+            bars.append((name, float(total), PALETTE[len(bars) % len(PALETTE)], usd(total)))
+    rows = []
+    for r in cmp.table():
+        if r["metric"] in ("error", "diagnosis"):
+            continue
+        unit = "share" if r["metric"] == "gap" else r["unit"]
+        rows.append([r["metric"], *(_plain(r[n], unit) for n in cmp.columns)])
+    body = [
+        f"<h1>Compare {_e(cmp.scenario)} on {len(cmp.columns)} topologies</h1>",
+        "<h2>Total cost over the horizon</h2>",
+        _hbars(bars, "total-chart", "Total cost per topology, US$"),
+        "<h2>Side by side</h2>",
+        _table(["", *cmp.columns], rows, "compare"),
+    ]
+    for name in cmp.columns:
+        s = cmp.summary(name)
+        if s.get("error"):
+            body.append(f"<h2>{_e(name)}: {_e(str(s['status']))}</h2><p>{_e(s['error'])}</p>")
+            body.append("<ul>" + "".join(f"<li>{_e(d)}</li>" for d in s["diagnosis"]) + "</ul>")
+    return _page(f"Compare {cmp.scenario}", body)
+
+
+def sweep_html(sw: Any) -> str:
+    """`planner sweep --html`: total cost per point (infeasible and failed ones named with
+    their status), then the table of points."""
+    bars = []
+    for p in sw.records():
+        total = p.get("total_cost_usd")
+        if total is None:
+            bars.append((p["point"], 0.0, IDLE_GREY, str(p["status"])))
+        else:
+            bars.append((p["point"], float(total), PALETTE[0], usd(total)))
+    frame = sw.frame()
+    keep = ["status", "total_cost_usd", "gap", "accelerators", "cpu_servers"]
+    keep += ["cores_per_accelerator", "facility_power_w", "binding_constraints"]
+    columns = [c for c in frame.columns if c in keep or c.startswith("units:")]
+    units = {"total_cost_usd": "usd", "facility_power_w": "w", "gap": "share"}
+    rows = [
+        [name, *(_plain(frame.at[name, c], units.get(c, "")) for c in columns)]
+        for name in frame.index
+    ]
+    body = [
+        f"<h1>Sweep of {_e(sw.scenario)}: {len(sw)} points</h1>",
+        "<h2>Total cost per point</h2>",
+        _hbars(bars, "total-chart", "Total cost per point, US$"),
+        "<h2>Points</h2>",
+        '<div style="overflow-x:auto">' + _table(["point", *columns], rows, "points") + "</div>",
+        '<p class="note">Every output column of every point: <code>sweep.csv</code> / '
+        "<code>sw.frame()</code>; an infeasible point's diagnosis: the text output.</p>",
+    ]
+    return _page(f"Sweep {sw.scenario}", body)
+
+
+def _plain(value: Any, unit: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if unit == "usd":
+        return usd(float(value))
+    if unit == "w":
+        return f"{value / 1e6:,.2f} MW"
+    if unit == "share":
+        return f"{value:.2%}"
+    if unit == "usd_per_mtok":
+        return f"${value:,.3f}"
+    if unit.startswith("usd_per_"):
+        return f"{usd(float(value))}/{unit.removeprefix('usd_per_')}"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.4g}"
+
+
+# -- charts (inline SVG) --------------------------------------------------------------------
+def cost_chart(plan: Plan) -> str:
+    """Horizontal bars: cost by workload ($M), largest first, idle capacity in grey."""
+    rows = _by_cost(plan.costs("workload"))
+    colours = {}
+    i = 0
+    for c in rows:
+        if c["workload"] == "(idle)":
+            colours[c["workload"]] = IDLE_GREY
+        else:
+            colours[c["workload"]] = PALETTE[i % len(PALETTE)]
+            i += 1
+    return _hbars(
+        [
+            (str(c["workload"]), c["cost_usd"], colours[c["workload"]], usd(c["cost_usd"]))
+            for c in rows
+        ],
+        "cost-chart",
+        "Cost over the horizon by workload, US$ (idle capacity in grey)",
+    )
+
+
+def power_chart(plan: Plan) -> str:
+    """Stacked horizontal bars per site: facility MW by system (IT x PUE), the cap as a line."""
+    pue = {p.datacenter: p.pue for p in plan.power}
+    caps = {p.datacenter: p.power_cap_w for p in plan.power}
+    systems = sorted(
+        {f.system for f in plan.fleet if f.units > 0}
+        | {c.system for c in plan.cpu_servers if c.units > 0}
+    )
+    colour = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(systems)}
+    stacks: dict[str, list[tuple[str, float]]] = {dc: [] for dc in caps}
+    pools = [(f.datacenter, f.system, f.units, f.power_w) for f in plan.fleet]
+    pools += [(c.datacenter, c.system, c.units, c.power_w) for c in plan.cpu_servers]
+    for dc, system, units, power_w in pools:
+        if units > 0:
+            stacks.setdefault(dc, []).append((system, power_w * pue.get(dc, 1.0)))
+    scale = max([*caps.values(), *(sum(v for _, v in s) for s in stacks.values()), 1.0])
+    label_w, bar_w, row_h = 110, 560, 30
+    height = row_h * len(stacks) + 50
+    out = [
+        f'<svg id="power-chart" role="img" width="{label_w + bar_w + 150}" height="{height}" '
+        'xmlns="http://www.w3.org/2000/svg"><title>Facility power by site and system (MW) '
+        "against the site's cap</title>"
+    ]
+    for row, (dc, stack) in enumerate(stacks.items()):
+        y = 10 + row * row_h
+        out.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{_e(dc)}</text>')
+        x = float(label_w)
+        for system, watts in stack:
+            w = bar_w * watts / scale
+            out.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="20" fill="{colour[system]}">'
+                f"<title>{_e(system)}: {watts / 1e6:,.2f} MW</title></rect>"
+            )
+            x += w
+        if dc in caps:
+            cx = label_w + bar_w * caps[dc] / scale
+            out.append(
+                f'<line x1="{cx:.1f}" y1="{y - 3}" x2="{cx:.1f}" y2="{y + 23}" stroke="#222" '
+                'stroke-width="2"/>'
+            )
+        total = sum(v for _, v in stack)
+        out.append(
+            f'<text x="{label_w + bar_w + 8}" y="{y + 15}">{total / 1e6:,.1f} of '
+            f"{caps.get(dc, 0) / 1e6:,.0f} MW</text>"
+        )
+    legend_y = 10 + len(stacks) * row_h + 15
+    x = label_w
+    for system in systems:
+        out.append(
+            f'<rect x="{x}" y="{legend_y - 10}" width="12" height="12" fill="{colour[system]}"/>'
+            f'<text x="{x + 16}" y="{legend_y}">{_e(system)}</text>'
+        )
+        x += 30 + 8 * len(system)
+    out.append(f'<text x="{x + 10}" y="{legend_y}">| = cap (facility MW)</text></svg>')
+    return "".join(out)
+
+
+def _hbars(bars: Sequence[tuple[str, float, str, str]], ident: str, title: str) -> str:
+    label_w = max(130, 7 * max((len(b[0]) for b in bars), default=0) + 12)
+    bar_w, row_h = 540, 26
+    top = max([v for _, v, _, _ in bars] + [1.0])
+    out = [
+        f'<svg id="{ident}" role="img" width="{label_w + bar_w + 110}" '
+        f'height="{row_h * len(bars) + 12}" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{_e(title)}</title>"
+    ]
+    for i, (label, value, colour, text) in enumerate(bars):
+        y = 6 + i * row_h
+        w = max(bar_w * value / top, 0.0)
+        out.append(
+            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{_e(label)}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="18" fill="{colour}"/>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 14}">{_e(text)}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+# -- tables ---------------------------------------------------------------------------------
+def _fleet_table(plan: Plan) -> str:
+    rows: list[list[Any]] = [
+        [
+            f.datacenter,
+            f.system,
+            f"{f.units:,.0f}",
+            f"{f.owned_units:,}",
+            f"{f.new_units:,.0f}",
+            f"{f.accelerators:,.0f}",
+            f"{f.cpu_cores:,.0f}",
+            f"{f.power_w / 1e6:,.2f}",
+            f"{f.utilisation:.0%}",
+        ]
+        for f in plan.fleet
+        if f.units > 0
+    ]
+    rows += [
+        [
+            c.datacenter,
+            c.system,
+            f"{c.units:,.0f}",
+            f"{c.owned_units:,}",
+            f"{c.new_units:,.0f}",
+            "0",
+            f"{c.cpu_cores:,.0f}",
+            f"{c.power_w / 1e6:,.2f}",
+            "-",
+        ]
+        for c in plan.cpu_servers
+        if c.units > 0
+    ]
+    headers = ["datacenter", "system", "units", "owned", "new", "accelerators"]
+    headers += ["CPU cores", "IT MW", "busy"]
+    return _table(headers, rows, "fleet") + (
+        '<p class="note">Units at the peak; busy = unit-seconds given to work / unit-seconds '
+        "in service.</p>"
+    )
+
+
+def _schedule_table(plan: Plan) -> str:
+    if len({r.period for r in plan.schedule}) <= 1:
+        return ""
+    rows = [
+        [
+            f"{r.start_s / 86400:g}-{r.end_s / 86400:g}",
+            r.datacenter,
+            r.system,
+            f"{r.ordered:,.0f}",
+            f"{r.arriving:,.0f}",
+            f"{r.owned_units:,.0f}",
+            f"{r.rented_units:,.0f}",
+            f"{r.units:,.0f}",
+            f"{r.busy_units:,.1f}",
+        ]
+        for r in plan.schedule
+        if r.units > 0 or r.ordered > 0
+    ]
+    headers = ["days", "datacenter", "system", "order", "arrive", "owned", "rented"]
+    return "<h2>Capacity over time</h2>" + _table(
+        [*headers, "in service", "busy (avg)"], rows, "schedule"
+    )
+
+
+def _limits(plan: Plan) -> str:
+    out = ["<h2>Binding limits and their value</h2>"]
+    if plan.binding_constraints:
+        out.append(
+            _table(
+                ["constraint", "slack"],
+                [[b.constraint, f"{b.slack:,.3g}"] for b in plan.binding_constraints],
+                "binding",
+            )
+        )
+    else:
+        out.append("<p>None: no power cap, CPU, link or availability limit is reached.</p>")
+    if plan.shadow_prices:
+        out.append(
+            "<p class='note'>Shadow prices (LP relaxation): saving over the horizon from one "
+            "more unit of each resource.</p>"
+        )
+        out.append(
+            _table(
+                ["constraint", "value", "per"],
+                [
+                    [p.constraint, usd(p.value_usd), p.unit.removeprefix("usd_per_")]
+                    for p in plan.shadow_prices
+                ],
+                "shadow-prices",
+            )
+        )
+    return "".join(out)
+
+
+def _table(headers: list[str], rows: list[list[Any]], ident: str) -> str:
+    numeric = [bool(rows) and all(is_figure(str(r[i])) for r in rows) for i in range(len(headers))]
+    head = "".join(
+        f"<th{' class=num' if numeric[i] else ''}>{_e(h)}</th>" for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td{' class=num' if numeric[i] else ''}>{_e(str(v))}</td>" for i, v in enumerate(r)
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return f'<table id="{ident}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _by_cost(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(records, key=lambda c: (-c["cost_usd"], str(next(iter(c.values())))))
+
+
+def _gap_text(plan: Plan) -> str:
+    if plan.status == "relaxed":
+        return " (LP relaxation: a lower bound on any whole-unit plan)"
+    if plan.gap is None:
+        return ""
+    return f", proven within {plan.gap:.2%} of the cheapest possible plan"
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)

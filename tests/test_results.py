@@ -1,0 +1,297 @@
+"""Results people can read and reuse (issue 13): DataFrames whose sums equal the plan, the
+decision summary, a terminal report that fits 100 columns, the HTML report, model export,
+shipped scenarios by name, --version and --quiet."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import cli
+import planner
+from fleetcore.tables import usd
+from planner.decision import decision, summary_lines
+from planner.plan import TABLES, Plan
+from planner.report import format_plan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return planner.solve(planner.load_scenario())
+
+
+@pytest.fixture(scope="module")
+def rl_plan() -> Plan:
+    return planner.solve(planner.load_scenario(ROOT / "planner/scenarios/rl-verifiers.yaml"))
+
+
+# -- DataFrames -----------------------------------------------------------------------------
+def test_every_table_is_a_dataframe_with_the_json_columns(plan: Plan) -> None:
+    data = json.loads(plan.to_json())
+    frames = plan.frames()
+    assert set(frames) == set(TABLES)
+    for name, frame in frames.items():
+        assert len(frame) == len(data[name]), name
+        if data[name]:
+            assert sorted(frame.columns) == sorted(data[name][0]), name
+    assert list(plan.df.fleet.columns) == list(frames["fleet"].columns)
+    with pytest.raises(AttributeError, match="tables: periods"):
+        _ = plan.df.nope
+
+
+def test_dataframe_sums_equal_the_plan_totals(plan: Plan) -> None:
+    df = plan.df
+    assert df.costs["cost_usd"].sum() == pytest.approx(plan.total_cost_usd, rel=1e-9)
+    assert df.fleet["units"].sum() == sum(f.units for f in plan.fleet)
+    for by in ("workload", "system", "datacenter", "component"):
+        grouped = plan.statistics.cost(by=by)
+        assert grouped["cost_usd"].sum() == pytest.approx(plan.total_cost_usd, rel=1e-9), by
+        assert list(grouped["cost_usd"]) == sorted(grouped["cost_usd"], reverse=True)
+    by_workload = {c["workload"]: c["cost_usd"] for c in plan.costs("workload")}
+    stats = plan.statistics.cost(by="workload")["cost_usd"].to_dict()
+    assert stats == pytest.approx(by_workload)
+    two = plan.statistics.cost(by=["datacenter", "system"])
+    assert two["cost_usd"].sum() == pytest.approx(plan.total_cost_usd, rel=1e-9)
+    with pytest.raises(ValueError):
+        plan.statistics.cost(by="colour")
+
+
+def test_units_statistics_follow_the_schedule(plan: Plan) -> None:
+    units = plan.statistics.units(by="system")
+    h100 = units.loc["hgx-h100"]
+    assert h100["peak_units"] == 500
+    assert h100["idle_share"] > 0.95  # 500 owned H100s, about 1% busy
+    by_period = plan.statistics.units(by=["period", "datacenter"])
+    assert by_period["unit_days"].sum() == pytest.approx(units["unit_days"].sum())
+    per_pool = plan.statistics()
+    assert per_pool.loc[("dc-east", "gb200-nvl72"), "bought_units"] == 63
+
+
+def test_notebook_reprs_are_short(plan: Plan) -> None:
+    text = repr(plan)
+    assert len(text) < 600 and "optimal" in text and usd(plan.total_cost_usd) in text
+    html = plan._repr_html_()
+    assert len(html.encode()) < 5000
+    assert f"Buy {_nvl72_bought(plan)} gb200-nvl72 at dc-east" in html
+
+
+def _nvl72_bought(plan: Plan) -> int:
+    """NVL72 racks the default plan buys, from its fleet rows."""
+    row = next(f for f in plan.fleet if (f.datacenter, f.system) == ("dc-east", "gb200-nvl72"))
+    return int(row.new_units)
+
+
+def test_comparison_and_sweep_frames() -> None:
+    cmp = planner.compare(None, ["nvl72-campus", "h100-cluster"])
+    frame = cmp.frame()
+    assert list(frame.index) == ["nvl72-campus", "h100-cluster"]
+    for name in frame.index:
+        col = cmp.columns[name]
+        assert isinstance(col, Plan)
+        assert frame.loc[name, "total_cost_usd"] == col.total_cost_usd
+    assert len(cmp._repr_html_()) < 20000
+    sw = planner.sweep(
+        ROOT / "planner/scenarios/rl-verifiers.yaml",
+        {"workloads.rl-code.samples_per_problem": [4, 16]},
+    )
+    frame = sw.frame()
+    assert list(frame.index) == sw.names
+    assert list(frame["workloads.rl-code.samples_per_problem"]) == [4, 16]
+    assert list(frame["total_cost_usd"]) == [r["total_cost_usd"] for r in sw.records()]
+    assert "<table" in sw._repr_html_()
+
+
+# -- the decision ---------------------------------------------------------------------------
+def test_decision_states_purchases_idle_share_and_basis(plan: Plan) -> None:
+    d = decision(plan)
+    nvl = next(p for p in d.pools if p.system == "gb200-nvl72")
+    capex = planner.load_scenario().catalog.systems["gb200-nvl72"].capex_usd
+    bought = _nvl72_bought(plan)
+    assert bought > 0 and nvl.bought_units == bought
+    assert nvl.purchase_usd == pytest.approx(bought * capex)
+    catalog = planner.load_scenario().catalog.systems
+    cash = sum(f.new_units * catalog[f.system].capex_usd for f in plan.fleet)
+    cash += sum(c.new_units * catalog[c.system].capex_usd for c in plan.cpu_servers)
+    assert d.purchase_usd == pytest.approx(cash)
+    capex_charged = sum(c.cost_usd for c in plan.costs_rows if c.component == "capex")
+    assert d.capex_charged_usd == pytest.approx(capex_charged)
+    idle = sum(c.cost_usd for c in plan.costs_rows if c.workload == "(idle)")
+    assert d.idle_share == pytest.approx(idle / plan.total_cost_usd)
+    assert [p.system for p in d.mostly_idle] == ["hgx-h100"]
+    text = "\n".join(summary_lines(d))
+    assert (
+        f"Buy {bought} gb200-nvl72 at dc-east ({usd(bought * capex)} at {usd(capex)} each)" in text
+    )
+    assert (
+        f"Purchase cash {usd(cash)}; charged to this horizon as capex: {usd(capex_charged)}"
+    ) in text
+    assert f"Idle capacity: {d.idle_share:.0%} of the cost" in text
+    assert "500 hgx-h100 at dc-central (owned before the plan) are 1% busy" in text
+    assert "straight line" in text and "gb200-nvl72 5 years" in text
+
+
+def test_decision_of_a_rental_plan_says_rent() -> None:
+    p = planner.solve(planner.load_scenario(scenarios=["rental"]))
+    lines = summary_lines(decision(p))
+    assert any(line.startswith("Rent up to") for line in lines)
+    assert not any(line.startswith("Buy ") for line in lines)
+    assert any("pricing rental" in line for line in lines)
+
+
+def test_decision_without_catalog_prices_says_so(plan: Plan) -> None:
+    back = Plan.from_dict(json.loads(plan.to_json()))
+    text = "\n".join(summary_lines(decision(back)))
+    assert "Buy 63 gb200-nvl72 at dc-east\n" in text
+    assert "unknown (no catalog prices)" in text
+
+
+# -- terminal -------------------------------------------------------------------------------
+def test_text_report_opens_with_the_decision_and_fits_100_columns(
+    plan: Plan, rl_plan: Plan
+) -> None:
+    for p in (plan, rl_plan):
+        text = format_plan(p)
+        assert text.split("\n")[5] == "Decision"
+        long = [line for line in text.splitlines() if len(line) > 100]
+        assert long == []
+
+
+def test_cost_tables_are_sorted_by_cost_and_right_aligned(plan: Plan) -> None:
+    text = format_plan(plan)
+    block = text.split("\nCosts\n", 1)[1]
+    workload_table = block.split("  workload", 1)[1].split("\n  (capex", 1)[0]
+    rows = [line for line in workload_table.splitlines()[2:] if line.strip()]
+    names = [r.split()[0] for r in rows]
+    expected = [c["workload"] for c in sorted(plan.costs("workload"), key=lambda c: -c["cost_usd"])]
+    assert names == expected
+    assert len({len(r) for r in rows}) == 1  # right-aligned: every row ends at one column
+
+
+def test_version_quiet_and_shipped_scenario_by_name(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # names work from any directory
+    with pytest.raises(SystemExit) as exc:
+        cli.planner.main(args=["--version"], prog_name="planner")
+    assert exc.value.code == 0
+    assert re.match(r"planner, version \d", capsys.readouterr().out)
+    assert cli.main(["plan", "rl-verifiers", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Plan for rl-verifiers: optimal")
+    assert "Decision" in out and "Fleet" not in out and err == ""
+
+
+def test_save_lp_and_mps_solve_to_the_plan_cost(tmp_path: Path, capsys) -> None:
+    import highspy
+
+    lp, mps = tmp_path / "model.lp", tmp_path / "model.mps"
+    assert cli.main(["plan", "--save-lp", str(lp), "--json"]) == 0
+    cost = json.loads(capsys.readouterr().out)["total_cost_usd"]
+    assert lp.read_text().startswith("\\* capacity_plan *\\")
+    assert cli.main(["plan", "--save-lp", str(mps), "-q"]) == 0
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(mps))
+    h.run()
+    assert h.getInfo().objective_function_value == pytest.approx(cost, rel=0.011)
+
+
+# -- HTML -----------------------------------------------------------------------------------
+def test_html_report_is_self_contained(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "plan.html"
+    assert cli.main(["plan", "--html", str(out), "-q"]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "<script" not in html
+    # no external assets: no src= or href= at all, only SVG's namespace URI
+    assert re.findall(r"(?:src|href)\s*=", html) == []
+    assert set(re.findall(r"https?://[^\"' ]+", html)) <= {"http://www.w3.org/2000/svg"}
+    for ident in ("decision", "cost-chart", "power-chart", "fleet", "power", "costs-workload"):
+        assert f'id="{ident}"' in html
+    assert 'fill="#b0b0b0"' in html  # idle capacity in grey
+
+
+def test_notebook_example_runs_as_a_script_from_another_directory(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples/notebook.py")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "_repr_html_:" in result.stdout
+
+
+# -- plots ----------------------------------------------------------------------------------
+def test_sweep_values_with_units_and_suffixes_are_numbers() -> None:
+    from planner.sweeps import axis_number
+
+    assert axis_number(32) == 32.0
+    assert axis_number("10M") == 1e7
+    assert axis_number("50 MW") == 5e7
+    assert axis_number("90 days") == 90 * 86400.0
+    assert axis_number("rental") is None
+    assert axis_number(True) is None
+
+
+def test_sweep_plot_marks_failed_points_and_starts_at_zero(tmp_path: Path) -> None:
+    from planner.sweeps import Sweep
+
+    points = [
+        {"point": f"x={x}", "x": x, "status": s, "total_cost_usd": c, "cached": False}
+        for x, s, c in [
+            ("10M", "optimal", 2e6),
+            ("100M", "optimal", 3e6),
+            ("1B", "infeasible", None),
+        ]
+    ]
+    for p in points:
+        p.update({"binding_constraints": [], "error": None, "diagnosis": [], "exit_code": 0})
+    out = Sweep(scenario="s", axes=["x"], points=points).plot(tmp_path / "p.png")
+    assert out.stat().st_size > 1000
+
+
+def test_compare_and_sweep_html_are_self_contained(tmp_path: Path, capsys) -> None:
+    page = tmp_path / "cmp.html"
+    args = ["compare", "--topology", "nvl72-campus", "--topology", "h100-cluster"]
+    assert cli.main([*args, "--json", "--html", str(page)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    text = page.read_text(encoding="utf-8")
+    assert re.findall(r"(?:src|href)\s*=", text) == [] and "<script" not in text
+    from fleetcore.tables import usd
+
+    for name, col in data["columns"].items():
+        assert f">{usd(col['total_cost_usd'])}<" in text, name
+    page = tmp_path / "sweep.html"
+    sets = ["--set", "topology_changes.datacenters.rainier.power_cap=0.5 MW,50 MW"]
+    assert cli.main(["sweep", "rl-verifiers", *sets, "--html", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert "infeasible" in text and 'id="total-chart"' in text and 'id="points"' in text
+
+
+def test_plan_html_says_why_these_systems(tmp_path: Path) -> None:
+    page = tmp_path / "plan.html"
+    assert cli.main(["plan", "--html", str(page), "-q"]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert '<pre id="explain"' in text and "gb200-nvl72" in text.split('id="explain"')[1]
+
+
+def test_table_right_aligns_formatted_figures_and_cuts_free_text_to_width() -> None:
+    from fleetcore.tables import table
+
+    text = table(["name", "cost", "share"], [["a", "$1.2M", "5%"], ["bbbb", "$12.30M", "45%"]])
+    assert text.splitlines()[2:] == ["  a       $1.2M     5%", "  bbbb  $12.30M    45%"]
+    long = table(["name", "note", "more"], [["x", "word " * 40, "text " * 30]], width=60)
+    assert max(len(line) for line in long.splitlines()) <= 60
+    assert long.splitlines()[2].endswith("...")
+    names = table(["name", "note"], [["a-very-long-name-" * 3, "short"]], width=20)
+    assert "a-very-long-name-" * 3 in names  # names (the first column) are never cut
