@@ -2,14 +2,18 @@
 architectures. YAML keys are unit-free (`power: 700 W`); attributes carry SI units (`power_w`).
 
 Every entry names a `source:` for its figures; `sources:` may name a different source for a
-single figure (`sources: {power: "MLPerf v4.1 measured average"}`).
+single figure (`sources: {power: "MLPerf v4.1 measured average"}`). `ranges:` gives a low/high
+range for a figure (keyed like `sources:`, dotted for nested figures, values written like the
+figure: `ranges: {capex_usd: {low: 250000, high: 400000, source: "..."}, power: {low: 9 kW,
+high: 11 kW, source: "..."}}`); every figure whose source says "estimate" carries one, and
+`planner sensitivity` re-solves at each end.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
 from fleetcore.schema import Fraction, Name, NonNegInt, PositiveInt, Precision, Strict
 from fleetcore.units import Bandwidth, Bytes, Count, Duration, Flops, Power
@@ -23,9 +27,35 @@ PositiveCount = Annotated[Count, Field(gt=0)]
 Source = Annotated[str, Field(min_length=3)]
 
 
+class FigureRange(Strict):
+    """The plausible low and high ends of one figure, written like the figure ('9 kW', 250000),
+    and where that range comes from."""
+
+    low: Any
+    high: Any
+    source: Source
+
+
 class Sourced(Strict):
     source: Source
     sources: dict[str, Source] = Field(default_factory=dict)
+    ranges: dict[str, FigureRange] = Field(default_factory=dict)
+
+    def figure(self, key: str) -> tuple[Any, Any]:
+        """(annotation, value) of a figure by its dotted YAML key (`capex_usd`,
+        `training.comm_overlap`, `training.gemm_efficiency.bf16`). Raises KeyError."""
+        return _figure(self, key.split("."))
+
+    def range_of(self, key: str) -> tuple[float, float, float]:
+        """(low, default, high) of a figure with a range, in SI units (parsed like the figure)."""
+        annotation, value = self.figure(key)
+        rng = self.ranges[key]
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        return (
+            float(adapter.validate_python(rng.low)),
+            float(value),
+            float(adapter.validate_python(rng.high)),
+        )
 
     def source_of(self, figure: str) -> str:
         """The source of one figure (by YAML key, dotted for nested ones such as
@@ -52,6 +82,54 @@ class Sourced(Strict):
             if not _names_a_figure(type(self), key.split(".")):
                 raise ValueError(f"sources names {key!r}, which is not a figure of this entry")
         return self
+
+    @model_validator(mode="after")
+    def _ranges_hold_their_figures(self) -> Sourced:
+        """Each range names a numeric figure that is set, its ends parse like the figure, and
+        low <= default <= high."""
+        for key in self.ranges:
+            try:
+                _, value = self.figure(key)
+            except KeyError:
+                raise ValueError(
+                    f"ranges names {key!r}, which is not a figure of this entry"
+                ) from None
+            if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"ranges names {key!r}, which is not a number set in this entry")
+            try:
+                low, default, high = self.range_of(key)
+            except ValidationError as exc:
+                detail = "; ".join(e["msg"] for e in exc.errors())
+                raise ValueError(
+                    f"ranges.{key}: low/high must be written like the figure: {detail}"
+                ) from None
+            if not low <= default <= high:
+                raise ValueError(
+                    f"ranges.{key}: need low <= default <= high, got {low:g} <= {default:g} "
+                    f"<= {high:g}"
+                )
+        return self
+
+
+def _figure(entry: BaseModel, parts: list[str]) -> tuple[Any, Any]:
+    """(annotation, value) of the dotted figure `parts` under `entry` (by YAML key)."""
+    fields = {f.alias or name: (name, f) for name, f in type(entry).model_fields.items()}
+    if parts[0] not in fields or parts[0] in ("source", "sources", "ranges"):
+        raise KeyError(".".join(parts))
+    name, info = fields[parts[0]]
+    value = getattr(entry, name)
+    if len(parts) == 1:
+        # pydantic keeps Annotated metadata (units, bounds) apart from the bare annotation.
+        annotation = (
+            Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        )
+        return annotation, value
+    if isinstance(value, BaseModel):
+        return _figure(value, parts[1:])
+    if isinstance(value, dict) and len(parts) == 2 and parts[1] in value:
+        args = getattr(info.annotation, "__args__", ())
+        return (args[1] if len(args) == 2 else Any), value[parts[1]]
+    raise KeyError(".".join(parts))
 
 
 def _names_a_figure(model: type[BaseModel], parts: list[str]) -> bool:
