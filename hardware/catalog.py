@@ -64,7 +64,7 @@ class Catalog:
         acc = self.accelerator_of(system)
         if acc is None or precision not in acc.peak_flops:
             return 0.0
-        return acc.peak_flops[precision] * self.data.systems[system].accelerators  # type: ignore[index]
+        return acc.peak_flops[precision] * self.data.systems[system].accelerators
 
     def hbm_bytes(self, system: str) -> float:
         acc = self.accelerator_of(system)

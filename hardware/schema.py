@@ -127,8 +127,8 @@ def _figure(entry: BaseModel, parts: list[str]) -> tuple[Any, Any]:
     if isinstance(value, BaseModel):
         return _figure(value, parts[1:])
     if isinstance(value, dict) and len(parts) == 2 and parts[1] in value:
-        args = getattr(info.annotation, "__args__", ())
-        return (args[1] if len(args) == 2 else Any), value[parts[1]]
+        args: tuple[Any, ...] = getattr(info.annotation, "__args__", ())
+        return (args[-1] if len(args) == 2 else Any), value[parts[1]]
     raise KeyError(".".join(parts))
 
 
