@@ -88,13 +88,15 @@ class Sourced(Strict):
         """Each range names a numeric figure that is set, its ends parse like the figure, and
         low <= default <= high."""
         for key in self.ranges:
+            if not _names_a_figure(type(self), key.split(".")):
+                raise ValueError(f"ranges names {key!r}, which is not a figure of this entry")
             try:
                 _, value = self.figure(key)
             except KeyError:
-                raise ValueError(
-                    f"ranges names {key!r}, which is not a figure of this entry"
-                ) from None
-            if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue  # a block an overlay removed (training: null): nothing to check
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"ranges names {key!r}, which is not a number set in this entry")
             try:
                 low, default, high = self.range_of(key)

@@ -22,6 +22,7 @@ from planner.rows import (
     CostRow,
     CpuServerRow,
     FleetRow,
+    LimitValueRow,
     LinkRow,
     PeriodRow,
     PowerRow,
@@ -72,6 +73,20 @@ class Plan:
     shadow_prices: list[ShadowPriceRow]
     stats: dict[str, float] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)  # verification checks passed
+    # `planner plan --value-limits` (planner/limits.py): counterfactual values of the limits and
+    # choices; None when not asked for (the JSON then has neither key, as before).
+    limit_values: list[LimitValueRow] | None = None
+
+    @property
+    def limits_with_value(self) -> list[str]:
+        """The limits and choices whose counterfactual re-solve shows value: a saving (or, for a
+        choice, an extra cost) larger than the solvers' proven gaps (a flag the report reads)."""
+        return [
+            r.limit
+            for r in self.limit_values or []
+            if r.saving_proven_usd is not None
+            and (r.saving_proven_usd > 0 if r.kind == "limit" else r.saving_proven_usd < 0)
+        ]
 
     # -- tidy views ---------------------------------------------------------------------
     def costs(self, by: str = "component") -> list[dict[str, Any]]:
@@ -100,6 +115,9 @@ class Plan:
         out["solver"] = row_dict(self.solver)
         for name, rows in self.tables().items():
             out[name] = [row_dict(r) for r in rows]
+        if self.limit_values is not None:
+            out["limit_values"] = [row_dict(r) for r in self.limit_values]
+            out["limits_with_value"] = self.limits_with_value
         return out
 
     @classmethod

@@ -4,6 +4,7 @@ constraints and shadow prices. Friendly units here only (MW, Gbps, $M); the JSON
 from __future__ import annotations
 
 from fleetcore.tables import table, usd
+from planner.limits import format_limit_values
 from planner.plan import Plan
 
 
@@ -220,6 +221,7 @@ def format_plan(plan: Plan) -> str:
                 ],
             )
         )
+    format_limit_values(plan, out)  # --value-limits: planner/limits.py
     if plan.left_out:
         out.append("\nLeft out of this plan")
         out.extend(f"  - {line}" for line in plan.left_out)

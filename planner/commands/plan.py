@@ -29,6 +29,19 @@ from planner.commands.options import load_from_options, scenario_options, solve_
     default=None,
     help="Write plan.json and one CSV per table to DIR.",
 )
+@click.option(
+    "--value-limits",
+    is_flag=True,
+    help="Also re-solve with each limit relaxed and each training choice forced to its "
+    "runner-up, in parallel: the value of every limit (planner/limits.py).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Worker processes for --value-limits.",
+)
 def command(
     scenario_file,
     scenarios,
@@ -41,6 +54,8 @@ def command(
     as_json,
     explain,
     out_dir,
+    value_limits,
+    jobs,
 ):
     """Plan the cheapest fleet and placement for SCENARIO_FILE (default: the shipped
     frontier-lab scenario on the multi-dc topology).
@@ -52,6 +67,7 @@ def command(
       planner plan my.yaml --set workloads.chat.requests_per_day=200M --out results/
       planner plan my.yaml --relax          # shadow prices: $ per MW, core, Gbps, unit
       planner plan --explain                # $ per M tokens / per EFLOP of each work item on each system
+      planner plan --value-limits           # re-solve with each limit relaxed: what it is worth
 
     Exit codes: 0 planned; 1 bad input; 2 infeasible (the diagnosis says what falls short);
     3 solver failure or failed verification.
@@ -61,6 +77,14 @@ def command(
 
     scenario = load_from_options(scenario_file, scenarios, sets, topology)
     plan = solve(scenario, relax=relax, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    if value_limits:
+        if relax:
+            raise click.UsageError("--value-limits re-solves whole-unit plans: drop --relax")
+        from planner.limits import value_limits as run_value_limits
+
+        plan.limit_values = run_value_limits(
+            scenario, plan, jobs=jobs, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap
+        )
     if out_dir:
         for path in plan.write(out_dir):
             click.echo(f"wrote {path}", err=True)
