@@ -234,22 +234,25 @@ def _choices(scenario: Scenario, plan: Plan) -> list[Counterfactual]:
     return out
 
 
-def _tasks(
-    scenario: Scenario, cfs: list[Counterfactual], options: dict[str, Any], tmp: Path
+def variant_tasks(
+    scenario: Scenario,
+    variants: list[tuple[tuple[str, ...], dict[str, Any] | None]],
+    options: dict[str, Any],
+    tmp: Path,
 ) -> list[dict[str, Any]]:
-    """sweeps.run_point tasks: the plan's own overrides and sets, its topology, then the
-    counterfactual's sets (and its catalog overlay appended to the scenario's catalog list)."""
+    """sweeps.run_point tasks, one per variant (sets, catalog overlay or None): the scenario's
+    own overrides and sets, its topology, then the variant's sets, and its overlay written to
+    `tmp` and appended to the scenario's catalog list."""
     base_dir = Path(scenario.file).parent
     catalog = [str(p if Path(p).is_absolute() else base_dir / p) for p in scenario.data.catalog]
     tasks = []
-    for i, cf in enumerate(cfs):
-        sets = [*scenario.applied_sets, f"topology={scenario.data.topology}", *cf.sets]
-        if cf.overlay is not None:
+    for i, (extra, overlay) in enumerate(variants):
+        sets = [*scenario.applied_sets, f"topology={scenario.data.topology}", *extra]
+        if overlay is not None:
             path = tmp / f"overlay-{i}.yaml"
-            path.write_text(yaml.safe_dump(cf.overlay, sort_keys=True), encoding="utf-8")
-            sets.append(
-                f"catalog={yaml.safe_dump([*catalog, str(path)], default_flow_style=True).strip()}"
-            )
+            path.write_text(yaml.safe_dump(overlay, sort_keys=True), encoding="utf-8")
+            listed = yaml.safe_dump([*catalog, str(path)], default_flow_style=True).strip()
+            sets.append(f"catalog={listed}")
         tasks.append(
             {
                 "scenario_path": scenario.file,
@@ -260,6 +263,34 @@ def _tasks(
             }
         )
     return tasks
+
+
+def solve_variants(
+    scenario: Scenario,
+    variants: list[tuple[tuple[str, ...], dict[str, Any] | None]],
+    options: dict[str, Any],
+    jobs: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Solve every variant (sweeps.run_point records: outputs, plan dict), `jobs` at a time in
+    spawned worker processes (as sweeps do); in this process when jobs == 1."""
+    from planner.sweeps import _run_pool, run_point
+
+    results: dict[int, dict[str, Any]] = {}
+
+    def done(i: int, result: dict[str, Any]) -> None:
+        results[i] = result
+        if progress is not None:
+            progress(len(results), len(variants))
+
+    with tempfile.TemporaryDirectory(prefix="planner-variants-") as tmp:
+        tasks = variant_tasks(scenario, variants, options, Path(tmp))
+        if jobs <= 1 or len(tasks) <= 1:
+            for i, task in enumerate(tasks):
+                done(i, run_point(task))
+        else:
+            _run_pool(tasks, done, jobs)
+    return [results[i] for i in range(len(variants))]
 
 
 def _runner_up(plan_dict: dict[str, Any] | None) -> str:
@@ -311,23 +342,7 @@ def _solve_all(
     jobs: int,
     progress: Callable[[int, int], None] | None,
 ) -> list[dict[str, Any]]:
-    from planner.sweeps import _run_pool, run_point
-
-    results: dict[int, dict[str, Any]] = {}
-
-    def done(i: int, result: dict[str, Any]) -> None:
-        results[i] = result
-        if progress is not None:
-            progress(len(results), len(cfs))
-
-    with tempfile.TemporaryDirectory(prefix="planner-limits-") as tmp:
-        tasks = _tasks(scenario, cfs, options, Path(tmp))
-        if jobs <= 1 or len(tasks) <= 1:
-            for i, task in enumerate(tasks):
-                done(i, run_point(task))
-        else:
-            _run_pool(tasks, done, jobs)
-    return [results[i] for i in range(len(cfs))]
+    return solve_variants(scenario, [(cf.sets, cf.overlay) for cf in cfs], options, jobs, progress)
 
 
 def value_limits(
@@ -367,7 +382,10 @@ def value_limits(
         rows += [_row(plan, cf, r) for cf, r in zip(steps, results, strict=True)]
     plan.stats["value_limits_s"] = time.perf_counter() - started
     plan.stats["value_limits_solves"] = float(len(first) + len(steps))
-    rows.sort(key=lambda r: (r.kind != "choice", -abs(r.saving_usd or 0.0), r.limit, r.step))
+    best: dict[str, float] = {}
+    for r in rows:
+        best[r.limit] = max(best.get(r.limit, 0.0), abs(r.saving_usd or 0.0))
+    rows.sort(key=lambda r: (r.kind != "choice", -best[r.limit], r.limit, r.step.startswith("+")))
     return rows
 
 

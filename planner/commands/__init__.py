@@ -8,7 +8,16 @@ import click
 
 # Each module defines `command`: a click command or group. Listed here so the CLI's shape is in
 # one place.
-MODULES = ["hardware", "topology", "estimate", "plan", "validate", "compare", "sweep"]
+MODULES = [
+    "hardware",
+    "topology",
+    "estimate",
+    "plan",
+    "validate",
+    "compare",
+    "sweep",
+    "sensitivity",
+]
 
 
 def register(group: click.Group) -> None:
