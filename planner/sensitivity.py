@@ -179,7 +179,9 @@ class Sensitivity:
 
 
 def _g(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
 
 
 def _money(value: float | None) -> str:
