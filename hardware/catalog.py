@@ -146,9 +146,35 @@ def _reservation_leaves_cores(data: CatalogData, doc: Doc) -> list[Problem]:
     return out
 
 
+def _ranges_hold_their_defaults(data: CatalogData, doc: Doc) -> list[Problem]:
+    """low <= default <= high for every range written in the same file as its figure (an
+    overlay that moves only the figure keeps the shipped range: sensitivity still re-solves at
+    its ends)."""
+    out = []
+    for kind in ("accelerators", "cpus", "systems", "models"):
+        entries: dict[str, Sourced] = getattr(data, kind)
+        for name, entry in entries.items():
+            for key in entry.ranges:
+                try:
+                    low, default, high = entry.range_of(key)
+                except (KeyError, TypeError):
+                    continue  # a figure an overlay removed
+                range_loc = (kind, name, "ranges", key)
+                figure_file = doc.where((kind, name, *key.split(".")))[0]
+                if figure_file == doc.where(range_loc)[0] and not low <= default <= high:
+                    out.append(
+                        doc.problem(
+                            range_loc,
+                            f"need low <= default <= high, got {low:g} <= {default:g} <= {high:g}",
+                        )
+                    )
+    return out
+
+
 CROSS_REFERENCE_RULES: list[Callable[[CatalogData, Doc], list[Problem]]] = [
     _systems_name_known_parts,
     _reservation_leaves_cores,
+    _ranges_hold_their_defaults,
 ]
 
 

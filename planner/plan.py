@@ -81,12 +81,13 @@ class Plan:
     def limits_with_value(self) -> list[str]:
         """The limits and choices whose counterfactual re-solve shows value: a saving (or, for a
         choice, an extra cost) larger than the solvers' proven gaps (a flag the report reads)."""
-        return [
+        valued = [
             r.limit
             for r in self.limit_values or []
             if r.saving_proven_usd is not None
             and (r.saving_proven_usd > 0 if r.kind == "limit" else r.saving_proven_usd < 0)
         ]
+        return list(dict.fromkeys(valued))
 
     # -- tidy views ---------------------------------------------------------------------
     def costs(self, by: str = "component") -> list[dict[str, Any]]:
