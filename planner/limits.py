@@ -397,9 +397,14 @@ def format_limit_values(plan: Plan, out: list[str]) -> None:
     if rows is None:
         return
     valued = plan.limits_with_value
-    if valued:
-        for i, line in enumerate(out):
-            if line.startswith("  none: no power cap"):
+    header = next(
+        (i for i, line in enumerate(out) if line.startswith("\nBinding constraints")), None
+    )
+    if valued and header is not None:
+        for i in range(header + 1, len(out)):
+            if out[i].startswith("\n"):
+                break  # the next section
+            if out[i].lstrip().startswith("none"):
                 out[i] = (
                     "  none at the LP's margin, but counterfactual re-solves find value in: "
                     + ", ".join(dict.fromkeys(valued))
@@ -434,3 +439,8 @@ def format_limit_values(plan: Plan, out: list[str]) -> None:
         "  (a choice's negative saving is the extra cost of the forced alternative; limits that"
         " save nothing when lifted are not re-solved at the +10% step)"
     )
+    if "value_limits_s" in plan.stats:
+        out.append(
+            f"  ({plan.stats['value_limits_solves']:.0f} re-solves in "
+            f"{plan.stats['value_limits_s']:.0f} s)"
+        )

@@ -163,7 +163,7 @@ class Plan:
         written = [out / "plan.json"]
         written[0].write_text(self.to_json() + "\n", encoding="utf-8")
         data = round_floats(self.to_dict())
-        for name in TABLES:
+        for name in [*TABLES, *(["limit_values"] if self.limit_values is not None else [])]:
             path = out / f"{name}.csv"
             path.write_text(to_csv(data[name]), encoding="utf-8")
             written.append(path)

@@ -127,9 +127,12 @@ def test_plan_without_the_flag_has_no_limit_keys(tmp_path: Path) -> None:
 
 def test_value_limits_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = capped_job(tmp_path, 3.5)
-    assert cli.main(["plan", str(path), "--value-limits", "--jobs", "1", "--json"]) == 0
+    out = tmp_path / "out"
+    args = ["plan", str(path), "--value-limits", "--jobs", "1", "--json", "--out", str(out)]
+    assert cli.main(args) == 0
     data = json.loads(capsys.readouterr().out)
     assert "power:a" in data["limits_with_value"]
+    assert "saving_usd" in (out / "limit_values.csv").read_text().splitlines()[0]
     assert cli.main(["plan", str(path), "--value-limits", "--relax"]) == 1
 
 
