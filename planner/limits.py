@@ -17,6 +17,8 @@ What is re-solved (every counterfactual goes through the scenario machinery: `--
 - avail:D:S      max_units of a pool, lifted to 2 x max_units (at least +1).
 - avail:D:cpu    max_units of the site's CPU servers, lifted to 2 x (at least +1).
 - link:L         a link's capacity, lifted to 10 x.
+- cpu:D          at a site without CPU servers that generates RL samples: CPU servers allowed
+                 (up to 10,000 of the topology's CPU-only system).
 Then every limit whose lift shows a saving is re-solved again at the marginal step: +10% of
 the cap or capacity, +10% of max_units (at least one unit).
 
@@ -149,6 +151,36 @@ def _pools(scenario: Scenario, plan: Plan, lift: bool) -> list[Counterfactual]:
                     unused=units.get((d, s), 0.0) == 0.0,
                 )
             )
+    return out
+
+
+CPU_SERVERS_ALLOWED = 10000
+
+
+def _cpu_without_servers(scenario: Scenario, plan: Plan) -> list[Counterfactual]:
+    """cpu:D at a site with no CPU servers, when the plan generates RL samples there (its
+    verifier cores come from spare host cores only): CPU servers allowed, up to 10,000 of the
+    topology's (else the catalog's first) CPU-only system."""
+    topo = scenario.topology
+    used = [topo.site(d).cpu_servers for d in topo.datacenters()]
+    systems = [c.system for c in used if c is not None]
+    systems += [n for n, s in scenario.catalog.systems.items() if s.accelerators == 0]
+    generating = {d for r in plan.rl for d, v in r.samples_by_site.items() if v > 0}
+    out = []
+    for d in topo.datacenters():
+        if topo.site(d).cpu_servers is not None or d not in generating or not systems:
+            continue
+        value = f"{{system: {systems[0]}, max_units: {CPU_SERVERS_ALLOWED}}}"
+        out.append(
+            Counterfactual(
+                f"cpu:{d}",
+                "limit",
+                "CPU servers allowed",
+                "spare host cores only",
+                f"+ up to {CPU_SERVERS_ALLOWED:,} {systems[0]}",
+                (f"topology_changes.datacenters.{d}.cpu_servers={value}",),
+            )
+        )
     return out
 
 
@@ -364,7 +396,7 @@ def value_limits(
     lifts = (
         _power(scenario, plan, True) + _pools(scenario, plan, True) + _links(scenario, plan, True)
     )
-    first = lifts + _choices(scenario, plan)
+    first = lifts + _cpu_without_servers(scenario, plan) + _choices(scenario, plan)
     rows = [
         _row(plan, cf, r)
         for cf, r in zip(first, _solve_all(scenario, first, options, jobs, progress), strict=True)
@@ -418,7 +450,10 @@ def format_limit_values(plan: Plan, out: list[str]) -> None:
     for r in rows:
         saving = "-" if r.saving_usd is None else usd(r.saving_usd)
         proven = "-" if r.saving_proven_usd is None else usd(r.saving_proven_usd)
-        note = r.runner_up if r.kind == "choice" else ("unused in the plan" if r.unused else "")
+        if r.kind == "choice":
+            note = r.runner_up or ("no alternative: infeasible" if r.status == "infeasible" else "")
+        else:
+            note = "unused in the plan" if r.unused else ""
         table_rows.append(
             [
                 r.limit,
