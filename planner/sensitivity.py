@@ -205,16 +205,23 @@ def relevant_estimates(scenario: Scenario, only: list[str] | None = None) -> lis
     used |= {("accelerators", catalog.system(s).accelerator or "") for s in systems}
     used |= {("cpus", catalog.system(s).cpu) for s in systems}
     out = [e for e in estimates(catalog) if (e.kind, e.entry) in used]
-    missing = [e.path for e in out if e.low is None or e.high is None]
+    if only:
+        out = [e for e in out if any(fnmatch.fnmatchcase(e.path, p) for p in only)]
+    missing = [e for e in out if e.low is None or e.high is None]
     if missing:
         raise ConfigError(
             [
-                Problem("<catalog>", None, path, "an estimate without a ranges: entry")
-                for path in missing
+                Problem(
+                    "<catalog>",
+                    None,
+                    e.path,
+                    f"its source says estimate ({e.source!r}) but its entry has no range: add "
+                    f"ranges: {{{e.figure}: {{low: ..., high: ..., source: ...}}}} to the "
+                    f"entry, or leave it out with --only",
+                )
+                for e in missing
             ]
         )
-    if only:
-        out = [e for e in out if any(fnmatch.fnmatchcase(e.path, p) for p in only)]
     return out
 
 
@@ -367,8 +374,10 @@ def sensitivity(
         from planner.sweeps import SweepFailed
 
         out = base["outputs"]
+        diagnosis = "".join(f"\n  {line}" for line in out.get("diagnosis") or [])
         raise SweepFailed(
-            f"the plan at the catalog defaults failed ({out['status']}): {out.get('error')}",
+            f"the plan at the catalog defaults failed ({out['status']}): {out.get('error')}"
+            + diagnosis,
             int(out.get("exit_code") or 3),
         )
     base_cost = float(base["outputs"]["total_cost_usd"])

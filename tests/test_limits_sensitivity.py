@@ -235,3 +235,18 @@ def test_bad_ranges_are_clear_errors(tmp_path: Path, ranges: dict[str, Any], mes
         planner.load_scenario(two_systems(tmp_path, ranges))
     assert message in str(err.value)
     assert "two-catalog.yaml" in str(err.value)
+
+
+def test_an_estimate_without_a_range_is_a_clear_error(tmp_path: Path) -> None:
+    path = write_scenario(
+        tmp_path,
+        {"a": site({"hgx-h100": {"max_units": 100}})},
+        {"pt": pretrain()},
+        catalog={"systems": {"hgx-h100": {"sources": {"rental_usd_per_hour": "estimate: mine"}}}},
+        name="norange",
+    )
+    sc = planner.load_scenario(path)
+    with pytest.raises(ConfigError) as err:
+        sensitivity(sc, only=["systems.hgx-h100.rental_usd_per_hour"], jobs=1)
+    assert "systems.hgx-h100.rental_usd_per_hour" in str(err.value)
+    assert "no range" in str(err.value)

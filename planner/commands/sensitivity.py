@@ -80,8 +80,11 @@ def command(
 
     scenario = load_from_options(scenario_file, scenarios, sets, topology)
 
+    live = click.get_text_stream("stderr").isatty()
+
     def progress(done: int, total: int) -> None:
-        click.echo(f"\r  re-solved {done}/{total}", err=True, nl=done == total)
+        if live or done == total:
+            click.echo(f"\r  re-solved {done}/{total}", err=True, nl=done == total)
 
     result = sensitivity(
         scenario,
