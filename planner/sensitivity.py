@@ -35,6 +35,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.tables import table, usd
+from fleetcore.units import format_si
 from hardware.catalog import Catalog, Estimate, estimates
 from planner.limits import solve_variants, training_placements
 from planner.plan import round_floats
@@ -50,6 +51,7 @@ class SensitivityRow:
     the plan's choice of system or site flips."""
 
     figure: str  # kind.entry.figure, e.g. systems.trn2-server.capex_usd
+    unit: str  # the SI unit the figure is written in ("" for a plain number)
     low: float  # SI units, as the planner reads the figure
     default: float
     high: float
@@ -80,6 +82,7 @@ class Sensitivity:
     tolerance: float
     rows: list[SensitivityRow]
     stats: dict[str, float]
+    break_even_searched: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +93,7 @@ class Sensitivity:
             "figures": [
                 {
                     "figure": r.figure,
+                    "unit": r.unit,
                     "low": r.low,
                     "default": r.default,
                     "high": r.high,
@@ -121,9 +125,9 @@ class Sensitivity:
         ]
         rows = [
             [
-                r.figure,
-                f"{_g(r.low)} -> {_money(r.low_cost_usd)}",
-                f"{_g(r.high)} -> {_money(r.high_cost_usd)}",
+                f"{r.figure} ({show(r.default, r.unit, r.figure)})",
+                f"{show(r.low, r.unit, r.figure)} -> {_money(r.low_cost_usd)}",
+                f"{show(r.high, r.unit, r.figure)} -> {_money(r.high_cost_usd)}",
                 _money(r.swing_usd),
                 "yes" if r.flips else "",
             ]
@@ -145,14 +149,19 @@ class Sensitivity:
                 ):
                     if not choice:
                         continue
+                    half = r.break_even_halfwidth.get(end)
                     where = (
-                        f"break-even {_g(be)} (+-{_g(r.break_even_halfwidth[end])}, bisection to "
-                        f"{self.tolerance:.0%} of the range)"
+                        f"break-even {show(be, r.unit, r.figure)} (+-"
+                        f"{show(half or 0.0, r.unit, r.figure)}, bisection to "
+                        f"{self.tolerance:.1%} of |end - default|)"
                         if be is not None
-                        else "break-even not found"
+                        else "break-even not searched (--no-break-even)"
+                        if not self.break_even_searched
+                        else "break-even not found (a bisection step failed)"
                     )
                     out.append(
-                        f"  {r.figure} = {_g(value)} (default {_g(r.default)}): {choice}; {where}"
+                        f"  {r.figure} = {show(value, r.unit, r.figure)} (default "
+                        f"{show(r.default, r.unit, r.figure)}): {choice}; {where}"
                     )
         else:
             out.append("\nNo estimate flips the choice of system or site within its range.")
@@ -182,6 +191,21 @@ def _g(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+
+
+def show(value: float | None, unit: str, figure: str) -> str:
+    """A figure in friendly units: US$ for *_usd, days or minutes for times, SI prefixes."""
+    if value is None:
+        return "-"
+    if figure.endswith("_usd"):
+        return usd(value)
+    if unit == "s":
+        if value >= 86400:
+            return f"{value / 86400:.4g} days"
+        return f"{value / 3600:.4g} hours" if value >= 3600 else f"{value / 60:.4g} min"
+    if unit:
+        return format_si(value, unit, digits=4)
+    return _g(value)
 
 
 def _money(value: float | None) -> str:
@@ -238,6 +262,12 @@ def write_like(catalog: Catalog, est: Estimate, value_si: float) -> Any:
             continue
         return candidate
     raise ValueError(f"cannot write {value_si!r} for {est.path}")
+
+
+def unit_of(catalog: Catalog, est: Estimate) -> str:
+    """The SI unit a figure is written in ("" for a plain number)."""
+    written = write_like(catalog, est, est.default)
+    return written.rsplit(" ", 1)[1] if isinstance(written, str) else ""
 
 
 def overlay_for(catalog: Catalog, est: Estimate, value_si: float) -> dict[str, Any]:
@@ -427,6 +457,7 @@ def sensitivity(
         rows.append(
             SensitivityRow(
                 figure=est.path,
+                unit=unit_of(scenario.catalog, est),
                 low=est.low,
                 default=est.default,
                 high=est.high,
@@ -454,6 +485,7 @@ def sensitivity(
         base_choice=describe(base_choice),
         tolerance=tolerance,
         rows=rows,
+        break_even_searched=break_even,
         stats={
             "seconds": time.perf_counter() - started,
             "solves": float(len(variants) + sum(b.get("steps", 0) for b in found)),
