@@ -75,11 +75,11 @@ def command(
     from planner.api import solve
     from planner.report import format_plan
 
+    if value_limits and relax:
+        raise click.UsageError("--value-limits re-solves whole-unit plans: drop --relax")
     scenario = load_from_options(scenario_file, scenarios, sets, topology)
     plan = solve(scenario, relax=relax, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
     if value_limits:
-        if relax:
-            raise click.UsageError("--value-limits re-solves whole-unit plans: drop --relax")
         from planner.limits import value_limits as run_value_limits
 
         plan.limit_values = run_value_limits(
