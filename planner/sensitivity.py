@@ -168,11 +168,13 @@ class Sensitivity:
         return "\n".join(out)
 
     def plot(self, path: str | Path) -> Path:
-        """Tornado chart: per figure, a bar from the default cost to each end's cost ($M)."""
+        """Tornado chart: per figure that moves the cost (the 25 largest swings), a bar from the
+        default cost to each end's cost ($M)."""
         from planner.plots import pyplot, save_png
 
         plt = pyplot()
-        rows = [r for r in self.rows if r.swing_usd is not None][:25][::-1]
+        moving = [r for r in self.rows if (r.swing_usd or 0.0) > 1e-9 * self.base_cost_usd]
+        rows = moving[:25][::-1]
         fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.5))
         base = self.base_cost_usd / 1e6
         for i, r in enumerate(rows):
