@@ -17,6 +17,8 @@ from test_lp import (
     capex_per_unit,
     ceil,
     fleet,
+    rl_link_case,
+    rl_link_expectations,
     site,
     unit_need,
     usd_per_busy_hour,
@@ -115,6 +117,26 @@ def test_power_cap_value_equals_the_hand_computed_saving(tmp_path: Path) -> None
     assert "none: no power cap" not in text
     assert "counterfactual re-solves find value in: power:a" in text
     assert "Value of limits" in text
+
+
+def test_thin_link_value_is_the_split_it_forbids(tmp_path: Path) -> None:
+    """tests/test_lp.py's RL link case: a link thinner than the weight stream alone (c < w)
+    keeps everything at g; lifted x10 (10 c >= w + k, enough for any split) the plan splits
+    generation from training. The link's value is the cost of "all at g" minus the cheaper
+    split, both computed by rl_link_expectations. At +10% (1.1 c < w) it is still too thin: 0."""
+    probe = rl_link_expectations(planner.load_scenario(rl_link_case(tmp_path, 1000.0)))
+    w_gbs, k_gbs, options = probe["w_gbs"], probe["k_gbs"], probe["options"]
+    low = (w_gbs + k_gbs) / 10 * 1.01
+    assert low <= 0.9 * w_gbs  # a capacity that is thin, yet fat enough once lifted x10
+    sc = planner.load_scenario(rl_link_case(tmp_path, 0.9 * w_gbs))
+    plan = planner.solve(sc)
+    assert math.isclose(plan.total_cost_usd, options["all_at_g"][0], rel_tol=REL)
+    split = min(options["trainer_t"][0], options["trainer_g"][0])
+    rows = {(r.limit, r.step.startswith("+")): r for r in value_limits(sc, plan, jobs=1)}
+    lifted, step = rows[("link:t--g", False)], rows[("link:t--g", True)]
+    assert lifted.saving_usd is not None and step.saving_usd is not None
+    assert math.isclose(lifted.saving_usd, options["all_at_g"][0] - split, rel_tol=1e-6)
+    assert abs(step.saving_usd) <= 1e-6 * plan.total_cost_usd
 
 
 def test_plan_without_the_flag_has_no_limit_keys(tmp_path: Path) -> None:
