@@ -272,3 +272,15 @@ def test_an_estimate_without_a_range_is_a_clear_error(tmp_path: Path) -> None:
         sensitivity(sc, only=["systems.hgx-h100.rental_usd_per_hour"], jobs=1)
     assert "systems.hgx-h100.rental_usd_per_hour" in str(err.value)
     assert "no range" in str(err.value)
+
+
+def test_hardware_show_lists_ranges(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["hardware", "show", "trn2-server", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    figures = {f["key"]: f for f in data["figures"]}
+    assert "ranges.capex_usd" not in figures
+    assert figures["capex_usd"]["range"]["low"] == 150000.0
+    assert figures["power"]["range"]["high"] == 12000.0
+    assert figures["accelerators"]["range"] is None
+    assert cli.main(["hardware", "show", "trn2-server"]) == 0
+    assert "8.5 kW - 12 kW" in capsys.readouterr().out
