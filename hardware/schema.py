@@ -138,7 +138,7 @@ def _names_a_figure(model: type[BaseModel], parts: list[str]) -> bool:
     a dict-valued figure (peak_flops) accepts any sub-key."""
     fields = {f.alias or name: f for name, f in model.model_fields.items()}
     head = fields.get(parts[0])
-    if head is None or parts[0] in ("source", "sources"):
+    if head is None or parts[0] in ("source", "sources", "ranges"):
         return False
     if len(parts) == 1:
         return True
