@@ -6,9 +6,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.yamlio import Doc, load_yaml, merge, validate
-from hardware.schema import Accelerator, CatalogData, Cpu, ModelArch, System
+from hardware.schema import Accelerator, CatalogData, Cpu, ModelArch, Sourced, System
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -148,7 +150,98 @@ def _reservation_leaves_cores(data: CatalogData, doc: Doc) -> list[Problem]:
     return out
 
 
+def _ranges_hold_their_defaults(data: CatalogData, doc: Doc) -> list[Problem]:
+    """low <= default <= high for every range written in the same file as its figure (an
+    overlay that moves only the figure keeps the shipped range: sensitivity still re-solves at
+    its ends)."""
+    out = []
+    for kind in ("accelerators", "cpus", "systems", "models"):
+        entries: dict[str, Sourced] = getattr(data, kind)
+        for name, entry in entries.items():
+            for key in entry.ranges:
+                try:
+                    low, default, high = entry.range_of(key)
+                except (KeyError, TypeError):
+                    continue  # a figure an overlay removed
+                range_loc = (kind, name, "ranges", key)
+                figure_file = doc.where((kind, name, *key.split(".")))[0]
+                if figure_file == doc.where(range_loc)[0] and not low <= default <= high:
+                    out.append(
+                        doc.problem(
+                            range_loc,
+                            f"need low <= default <= high, got {low:g} <= {default:g} <= {high:g}",
+                        )
+                    )
+    return out
+
+
 CROSS_REFERENCE_RULES: list[Callable[[CatalogData, Doc], list[Problem]]] = [
     _systems_name_known_parts,
     _reservation_leaves_cores,
+    _ranges_hold_their_defaults,
 ]
+
+
+def _numeric_figures(entry: BaseModel, prefix: str = "") -> list[str]:
+    """Dotted YAML keys of every numeric figure set in an entry (nested blocks and per-precision
+    dicts included; `source`, `sources` and `ranges` left out)."""
+    out: list[str] = []
+    for name, info in type(entry).model_fields.items():
+        key = info.alias or name
+        if key in ("source", "sources", "ranges"):
+            continue
+        value = getattr(entry, name)
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, (int, float)):
+            out.append(prefix + key)
+        elif isinstance(value, BaseModel):
+            out += _numeric_figures(value, f"{prefix}{key}.")
+        elif isinstance(value, dict):
+            out += [
+                f"{prefix}{key}.{k}"
+                for k, v in value.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            ]
+    return out
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A catalog figure whose source says "estimate": where it is and its range (None: none
+    given). kind: accelerators | cpus | systems | models."""
+
+    kind: str
+    entry: str
+    figure: str
+    source: str
+    low: float | None
+    default: float
+    high: float | None
+    range_source: str | None
+
+    @property
+    def path(self) -> str:
+        """kind.entry.figure, e.g. systems.trn2-server.capex_usd."""
+        return f"{self.kind}.{self.entry}.{self.figure}"
+
+
+def estimates(catalog: Catalog) -> list[Estimate]:
+    """Every figure of the catalog whose source (`source_of`) contains "estimate", with its
+    range from `ranges:` when one is given."""
+    out: list[Estimate] = []
+    for kind in ("accelerators", "cpus", "systems", "models"):
+        entries: dict[str, Sourced] = getattr(catalog.data, kind)
+        for name, entry in entries.items():
+            for key in _numeric_figures(entry):
+                source = entry.source_of(key)
+                if "estimate" not in source.lower():
+                    continue
+                if key in entry.ranges:
+                    low, default, high = entry.range_of(key)
+                    rsrc: str | None = entry.ranges[key].source
+                else:
+                    low, high, rsrc = None, None, None
+                    default = float(entry.figure(key)[1])
+                out.append(Estimate(kind, name, key, source, low, default, high, rsrc))
+    return out

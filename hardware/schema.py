@@ -2,14 +2,18 @@
 architectures. YAML keys are unit-free (`power: 700 W`); attributes carry SI units (`power_w`).
 
 Every entry names a `source:` for its figures; `sources:` may name a different source for a
-single figure (`sources: {power: "MLPerf v4.1 measured average"}`).
+single figure (`sources: {power: "MLPerf v4.1 measured average"}`). `ranges:` gives a low/high
+range for a figure (keyed like `sources:`, dotted for nested figures, values written like the
+figure: `ranges: {capex_usd: {low: 250000, high: 400000, source: "..."}, power: {low: 9 kW,
+high: 11 kW, source: "..."}}`); every figure whose source says "estimate" carries one, and
+`planner sensitivity` re-solves at each end.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
 from fleetcore.schema import Date, Fraction, Name, NonNegInt, PositiveInt, Precision, Strict
 from fleetcore.units import Bandwidth, Bytes, Count, Duration, Flops, Power
@@ -23,9 +27,35 @@ PositiveCount = Annotated[Count, Field(gt=0)]
 Source = Annotated[str, Field(min_length=3)]
 
 
+class FigureRange(Strict):
+    """The plausible low and high ends of one figure, written like the figure ('9 kW', 250000),
+    and where that range comes from."""
+
+    low: Any
+    high: Any
+    source: Source
+
+
 class Sourced(Strict):
     source: Source
     sources: dict[str, Source] = Field(default_factory=dict)
+    ranges: dict[str, FigureRange] = Field(default_factory=dict)
+
+    def figure(self, key: str) -> tuple[Any, Any]:
+        """(annotation, value) of a figure by its dotted YAML key (`capex_usd`,
+        `training.comm_overlap`, `training.gemm_efficiency.bf16`). Raises KeyError."""
+        return _figure(self, key.split("."))
+
+    def range_of(self, key: str) -> tuple[float, float, float]:
+        """(low, default, high) of a figure with a range, in SI units (parsed like the figure)."""
+        annotation, value = self.figure(key)
+        rng = self.ranges[key]
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        return (
+            float(adapter.validate_python(rng.low)),
+            float(value),
+            float(adapter.validate_python(rng.high)),
+        )
 
     def source_of(self, figure: str) -> str:
         """The source of one figure (by YAML key, dotted for nested ones such as
@@ -53,13 +83,62 @@ class Sourced(Strict):
                 raise ValueError(f"sources names {key!r}, which is not a figure of this entry")
         return self
 
+    @model_validator(mode="after")
+    def _ranges_hold_their_figures(self) -> Sourced:
+        """Each range names a numeric figure, its ends parse like the figure, and low <= high.
+        (low <= default <= high is checked in hardware/catalog.py where the range and the
+        figure come from the same file: a user's price overlay may move a default outside the
+        shipped range.)"""
+        for key in self.ranges:
+            if not _names_a_figure(type(self), key.split(".")):
+                raise ValueError(f"ranges names {key!r}, which is not a figure of this entry")
+            try:
+                _, value = self.figure(key)
+            except KeyError:
+                continue  # a block an overlay removed (training: null): nothing to check
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"ranges names {key!r}, which is not a number set in this entry")
+            try:
+                low, default, high = self.range_of(key)
+            except ValidationError as exc:
+                detail = "; ".join(e["msg"] for e in exc.errors())
+                raise ValueError(
+                    f"ranges.{key}: low/high must be written like the figure: {detail}"
+                ) from None
+            if not low <= high:
+                raise ValueError(f"ranges.{key}: need low <= high, got {low:g} > {high:g}")
+        return self
+
+
+def _figure(entry: BaseModel, parts: list[str]) -> tuple[Any, Any]:
+    """(annotation, value) of the dotted figure `parts` under `entry` (by YAML key)."""
+    fields = {f.alias or name: (name, f) for name, f in type(entry).model_fields.items()}
+    if parts[0] not in fields or parts[0] in ("source", "sources", "ranges"):
+        raise KeyError(".".join(parts))
+    name, info = fields[parts[0]]
+    value = getattr(entry, name)
+    if len(parts) == 1:
+        # pydantic keeps Annotated metadata (units, bounds) apart from the bare annotation.
+        annotation = (
+            Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        )
+        return annotation, value
+    if isinstance(value, BaseModel):
+        return _figure(value, parts[1:])
+    if isinstance(value, dict) and len(parts) == 2 and parts[1] in value:
+        args: tuple[Any, ...] = getattr(info.annotation, "__args__", ())
+        return (args[-1] if len(args) == 2 else Any), value[parts[1]]
+    raise KeyError(".".join(parts))
+
 
 def _names_a_figure(model: type[BaseModel], parts: list[str]) -> bool:
     """True if the dotted key names a field (by YAML key) of the model, or of a nested model;
     a dict-valued figure (peak_flops) accepts any sub-key."""
     fields = {f.alias or name: f for name, f in model.model_fields.items()}
     head = fields.get(parts[0])
-    if head is None or parts[0] in ("source", "sources"):
+    if head is None or parts[0] in ("source", "sources", "ranges"):
         return False
     if len(parts) == 1:
         return True

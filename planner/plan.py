@@ -22,6 +22,7 @@ from planner.rows import (
     CostRow,
     CpuServerRow,
     FleetRow,
+    LimitValueRow,
     LinkRow,
     PeriodRow,
     PowerRow,
@@ -116,6 +117,22 @@ class Plan:
 
         return Statistics(self)
 
+    # `planner plan --value-limits` (planner/limits.py): counterfactual values of the limits and
+    # choices; None when not asked for (the JSON then has neither key, as before).
+    limit_values: list[LimitValueRow] | None = None
+
+    @property
+    def limits_with_value(self) -> list[str]:
+        """The limits and choices whose counterfactual re-solve shows value: a saving (or, for a
+        choice, an extra cost) larger than the solvers' proven gaps (a flag the report reads)."""
+        valued = [
+            r.limit
+            for r in self.limit_values or []
+            if r.saving_proven_usd is not None
+            and (r.saving_proven_usd > 0 if r.kind == "limit" else r.saving_proven_usd < 0)
+        ]
+        return list(dict.fromkeys(valued))
+
     # -- tidy views ---------------------------------------------------------------------
     def costs(self, by: str = "component") -> list[dict[str, Any]]:
         """Cost records summed by one of: component, datacenter, system, workload, or
@@ -143,6 +160,9 @@ class Plan:
         out["solver"] = row_dict(self.solver)
         for name, rows in self.tables().items():
             out[name] = [row_dict(r) for r in rows]
+        if self.limit_values is not None:
+            out["limit_values"] = [row_dict(r) for r in self.limit_values]
+            out["limits_with_value"] = self.limits_with_value
         return out
 
     @classmethod
@@ -187,7 +207,7 @@ class Plan:
         written = [out / "plan.json"]
         written[0].write_text(self.to_json() + "\n", encoding="utf-8")
         data = round_floats(self.to_dict())
-        for name in TABLES:
+        for name in [*TABLES, *(["limit_values"] if self.limit_values is not None else [])]:
             path = out / f"{name}.csv"
             path.write_text(to_csv(data[name]), encoding="utf-8")
             written.append(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fleetcore.tables import table, usd
 from planner.decision import decision, summary_lines
 from planner.kinds import KINDS
+from planner.limits import format_limit_values
 from planner.plan import Plan
 
 
@@ -240,6 +241,7 @@ def format_plan(plan: Plan) -> str:
                 ],
             )
         )
+    format_limit_values(plan, out)  # --value-limits: planner/limits.py
     if plan.left_out:
         out.append("\nLeft out of this plan")
         out.extend(f"  {line}" for line in wrap_lines([f"- {x}" for x in plan.left_out]))

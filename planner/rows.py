@@ -193,6 +193,29 @@ class ShadowPriceRow:
     unit: str
 
 
+@dataclass(frozen=True)
+class LimitValueRow:
+    """`planner plan --value-limits` only: one counterfactual re-solve per limit or discrete
+    choice: limit (family:entity), kind (limit or choice), step (how it was relaxed or forced),
+    limit_before, limit_after, total_cost_usd of the re-solve, saving_usd (plan cost - re-solve
+    cost: > 0 the relaxed limit saves that much; < 0 the forced alternative costs that much
+    more), saving_proven_usd (the saving the solvers' bounds prove: plan lower bound - re-solve
+    cost for a limit, plan cost - re-solve lower bound for a choice), unused (the site or pool
+    has no units in the plan), runner_up (where the training jobs run in the re-solve), status"""
+
+    limit: str
+    kind: str
+    step: str
+    limit_before: str
+    limit_after: str
+    total_cost_usd: float | None
+    saving_usd: float | None
+    saving_proven_usd: float | None
+    unused: bool
+    runner_up: str
+    status: str
+
+
 Row = TypeVar("Row")
 
 

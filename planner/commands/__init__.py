@@ -18,6 +18,7 @@ MODULES = [
     "sweep",
     "schema",
     "init",
+    "sensitivity",
 ]
 
 

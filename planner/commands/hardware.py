@@ -79,14 +79,22 @@ def show(name: str, catalog_files: tuple[str, ...], as_json: bool) -> None:
         out: dict[str, Any] = {
             "name": name,
             "section": section,
-            "figures": [{"key": k, "value": v, "si": si, "source": s} for k, v, si, s in rows],
+            "figures": [
+                {"key": k, "value": v, "si": si, "source": s, "range": _range_si(entry, k)}
+                for k, v, si, s in rows
+            ],
         }
         if derived is not None:
             out["derived"] = derived
         click.echo(json.dumps(out, indent=2))
         return
     click.echo(f"{section[:-1]} {name}")
-    click.echo(table(["figure", "value", "source"], [[k, v, s] for k, v, _, s in rows]))
+    click.echo(
+        table(
+            ["figure", "value", "range (low - high)", "source"],
+            [[k, v, _range_text(entry, k), s] for k, v, _, s in rows],
+        )
+    )
     if derived is not None:
         click.echo("\nDerived (from the figures above)")
         click.echo(table(["figure", "value"], [[k, _derived(k, v)] for k, v in derived.items()]))
@@ -124,7 +132,7 @@ def _walk(
     entry: Sourced, model: BaseModel, prefix: str, rows: list[tuple[str, str, Any, str]]
 ) -> None:
     for attr, field in type(model).model_fields.items():
-        if attr in ("source", "sources"):
+        if attr in ("source", "sources", "ranges"):
             continue
         key = prefix + (field.alias or attr)
         value = getattr(model, attr)
@@ -135,6 +143,20 @@ def _walk(
                 rows.append((f"{key}.{sub}", _friendly(attr, v), v, _source(entry, f"{key}.{sub}")))
         else:
             rows.append((key, _friendly(attr, value), value, _source(entry, key)))
+
+
+def _range_text(entry: Sourced, key: str) -> str:
+    """The figure's `ranges:` entry as written ('8.5 kW - 12 kW'), or ''."""
+    rng = entry.ranges.get(key)
+    return "" if rng is None else f"{rng.low} - {rng.high}"
+
+
+def _range_si(entry: Sourced, key: str) -> dict[str, Any] | None:
+    """The figure's range in SI units with its source, or None."""
+    if key not in entry.ranges:
+        return None
+    low, _, high = entry.range_of(key)
+    return {"low": low, "high": high, "source": entry.ranges[key].source}
 
 
 def _source(entry: Sourced, key: str) -> str:

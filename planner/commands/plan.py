@@ -54,6 +54,19 @@ from planner.commands.options import (
     is_flag=True,
     help="Print only the headline and the decision; no progress messages on stderr.",
 )
+@click.option(
+    "--value-limits",
+    is_flag=True,
+    help="Also re-solve with each limit relaxed and each training choice forced to its "
+    "runner-up, in parallel: the value of every limit (planner/limits.py).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Worker processes for --value-limits.",
+)
 def command(
     scenario_file,
     scenarios,
@@ -69,6 +82,8 @@ def command(
     html_file,
     model_file,
     quiet,
+    value_limits,
+    jobs,
 ):
     """Plan the cheapest fleet and placement for SCENARIO_FILE (default: the shipped
     frontier-lab scenario on the multi-dc topology).
@@ -82,6 +97,7 @@ def command(
       planner plan --explain                # $ per M tokens / per EFLOP of each work item on each system
       planner plan rl-verifiers --html plan.html   # a shipped scenario by name; open the file
       planner plan --save-lp model.mps -q   # the model for another solver, and the decision
+      planner plan --value-limits           # re-solve with each limit relaxed: what it is worth
 
     Exit codes: 0 planned; 1 bad input; 2 infeasible (the diagnosis says what falls short);
     3 solver failure or failed verification.
@@ -89,6 +105,8 @@ def command(
     from planner.api import solve
     from planner.report import format_plan, format_summary
 
+    if value_limits and relax:
+        raise click.UsageError("--value-limits re-solves whole-unit plans: drop --relax")
     scenario = load_from_options(scenario_file, scenarios, sets, topology)
     plan = solve(
         scenario,
@@ -101,6 +119,12 @@ def command(
     written = []
     if model_file:
         written.append(model_file)
+    if value_limits:
+        from planner.limits import value_limits as run_value_limits
+
+        plan.limit_values = run_value_limits(
+            scenario, plan, jobs=jobs, solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap
+        )
     if out_dir:
         written += plan.write(out_dir)
     if html_file:
