@@ -54,6 +54,8 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 "tokens_per_s_per_user",
                 "ttft_p99",
                 "prefill",
+                "draft_tokens",
+                "draft_acceptance",
             )
             if k in p
         }
