@@ -274,14 +274,15 @@ def ep_imbalance(arch: ModelArch, tokens: float, ep: int) -> float:
     routed to k experts spread evenly over the ranks, uniformly at random (the balance EPLB's
     redundant experts aim for; real routing is more skewed): a rank's load is ~Binomial with
     mean μ = tokens·k/ep, and the largest of ep such loads is ≈ μ + sqrt(2 μ ln ep) (balls into
-    bins, Raab & Steger 1998), so the factor is 1 + sqrt(2 ln ep / μ), at most what one rank
-    can receive: every token sending it min(k, experts per rank) rows, i.e. ep·min(k, E/ep)/k."""
+    bins, Raab & Steger 1998), so the factor is 1 + sqrt(2 ln ep / μ); below one row per rank
+    (μ < 1) the busiest rank still gets a whole row: at least 1/μ; at most what one rank can
+    receive, every token sending it min(k, experts per rank) rows: ep·min(k, E/ep)/k."""
     if arch.moe is None or ep <= 1 or tokens <= 0:
         return 1.0
     k, e = arch.moe.active_experts, arch.moe.experts
     mu = tokens * k / ep
     cap = ep * min(k, e / ep) / k
-    return min(1.0 + math.sqrt(2.0 * math.log(ep) / mu), cap)
+    return min(max(1.0 + math.sqrt(2.0 * math.log(ep) / mu), 1.0 / mu), cap)
 
 
 def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
