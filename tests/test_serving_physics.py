@@ -129,6 +129,15 @@ def test_moe_step_terms_by_hand() -> None:
     step = roofline + 58 * per_layer + 58 * sv.moe_layer_latency_s + sv.step_overhead_s
     assert t.step_s == pytest.approx(step, rel=1e-12)
     assert "MoE layer latency" in t.describe() and "expert GEMMs" in t.describe()
+    # Bound: the largest of the compute-bound phases, the memory-bound phases, communication and
+    # the fixed latencies.
+    parts = {
+        "compute": sum(c for c, m in phases.values() if c >= m),
+        "memory": sum(m for c, m in phases.values() if m > c),
+        "communication": 58 * per_layer,
+        "latency": sv.step_overhead_s + 58 * sv.moe_layer_latency_s,
+    }
+    assert t.bound == max(parts, key=lambda k: parts[k])
 
 
 def test_phases_in_sequence_cost_more_than_one_roofline() -> None:

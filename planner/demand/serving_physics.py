@@ -363,7 +363,17 @@ class StepTerms:
 
     @property
     def bound(self) -> str:
-        return "compute" if self.compute_s >= self.memory_s else "memory"
+        """What the step spends most on: "compute" or "memory" (the phases bound by each),
+        "communication" (TP + EP + PP) or "latency" (step overhead + MoE layer latency)."""
+        if not self.phases:
+            return "compute" if self.compute_s >= self.memory_s else "memory"
+        parts = {
+            "compute": sum(c for _, c, m in self.phases if c >= m),
+            "memory": sum(m for _, c, m in self.phases if m > c),
+            "communication": self.tp_comm_s + self.ep_comm_s + self.pp_comm_s,
+            "latency": self.overhead_s + self.moe_layer_s,
+        }
+        return max(parts, key=lambda k: parts[k])
 
     def describe(self) -> str:
         if self.phases:
