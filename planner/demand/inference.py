@@ -467,7 +467,7 @@ class InferenceEstimate:
     tpot_s: float | None = None
     step_budget_s: float | None = None
     step_terms_s: dict[str, float] = field(default_factory=dict)
-    bound: str | None = None  # "memory" or "compute"
+    bound: str | None = None  # "compute", "memory", "communication" or "latency"
     tokens_per_s_per_instance: float | None = None
     tokens_per_s_per_system: float | None = None  # decode, after the server utilisation
     prefill_tokens_per_s_per_instance: float | None = None
