@@ -178,7 +178,13 @@ class ServingFigures(Strict):
     scale_up_latency / scale_out_latency: one hop of a collective over NVLink-class fabric or
       over the scale-out NIC; bandwidth utilisation of both fabrics;
     step_overhead: fixed time per decode step (scheduler, sampling, launches, host sync);
-    runtime_reserve: HBM per accelerator kept for activations, workspace, CUDA context.
+    runtime_reserve: HBM per accelerator kept for activations, workspace, CUDA context;
+    moe_layer_latency: fixed time per MoE layer per step (router, top-k, token permutation and
+      its undo, the dispatch/combine handshakes), 0 if not given;
+    ep_alltoall_bandwidth: bytes/s one accelerator's expert-parallel dispatch/combine reach each
+      way at decode, whatever the fabric (low-latency kernels pack, quantise and signal per
+      token rather than stream); the link's one-way bandwidth x link_bandwidth_utilisation caps
+      it; no cap if not given.
     """
 
     compute_utilisation: dict[Precision, Fraction] = Field(min_length=1)
@@ -189,6 +195,12 @@ class ServingFigures(Strict):
     link_bandwidth_utilisation: Fraction
     step_overhead_s: Annotated[Duration, Field(ge=0)] = Field(alias="step_overhead")
     runtime_reserve_bytes: Annotated[Bytes, Field(ge=0)] = Field(alias="runtime_reserve")
+    moe_layer_latency_s: Annotated[Duration, Field(ge=0)] = Field(
+        default=0.0, alias="moe_layer_latency"
+    )
+    ep_alltoall_bandwidth_bytes_per_s: PositiveBandwidth | None = Field(
+        default=None, alias="ep_alltoall_bandwidth"
+    )
 
 
 class Accelerator(Sourced):

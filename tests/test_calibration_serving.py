@@ -41,7 +41,6 @@ def test_dense_family_mae_within_20_percent() -> None:
     assert len(dense) == 5 and mean_absolute_error(dense) <= 0.20
 
 
-@pytest.mark.xfail(reason="MoE MAE is above 30%: see the known_miss points", strict=True)
 def test_moe_family_mae_within_30_percent() -> None:
     moe = [r for r in rows(CATALOG) if r.family == "serving-moe"]
     assert mean_absolute_error(moe) <= 0.30

@@ -78,17 +78,24 @@ def test_decode_numbers_recomputed_by_hand() -> None:
     rate_fp8 = 1979e12 * sv.compute_utilisation["fp8"]
     rate_bf16 = 989e12 * sv.compute_utilisation["bf16"]  # attention at the BF16 KV precision
     eff = batch / (batch + sv.gemm_half_tokens)
-    compute = batch * (2 * 405e9 / eff) / (8 * rate_fp8) + batch * (4 * 128 * 126 * 128 * ctx) / (
-        8 * rate_bf16
-    )
-    memory = (w / 8 + batch * ctx * kv / 8) / (3.35e12 * sv.hbm_bandwidth_utilisation)
+    gemm_c = batch * (2 * 405e9 / eff) / (8 * rate_fp8)
+    attention_c = batch * (4 * 128 * 126 * 128 * ctx) / (8 * rate_bf16)
+    compute = gemm_c + attention_c
+    hbm = 3.35e12 * sv.hbm_bandwidth_utilisation
+    weights_m, kv_m = w / 8 / hbm, batch * ctx * kv / 8 / hbm
+    memory = weights_m + kv_m
     # 2 all-reduces per layer of batch x hidden x 2 B over 8 GPUs: 2·log2(8) hops + ring volume
     ar_bytes = batch * 16384 * 2
     allreduce = 2 * 3 * sv.scale_up_latency_s + 2 * 7 / 8 * ar_bytes / (
         900e9 * sv.link_bandwidth_utilisation
     )
-    step = max(compute, memory) + 2 * 126 * allreduce + sv.step_overhead_s
+    # The kernels run in sequence: attention (KV read vs its FLOPs), then the GEMMs (weights vs
+    # theirs); a compute-bound phase does not hide a memory-bound one.
+    roofline = max(attention_c, kv_m) + max(gemm_c, weights_m)
+    assert roofline >= max(compute, memory)
+    step = roofline + 2 * 126 * allreduce + sv.step_overhead_s
     terms = est.step_terms_s
+    assert terms["roofline"] == pytest.approx(roofline, rel=1e-9)
     assert terms["compute"] == pytest.approx(compute, rel=1e-9)
     assert terms["memory"] == pytest.approx(memory, rel=1e-9)
     assert terms["tp_allreduce"] == pytest.approx(2 * 126 * allreduce, rel=1e-9)

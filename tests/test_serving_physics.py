@@ -19,9 +19,13 @@ from planner.demand.serving_physics import (
     Layout,
     allreduce_s,
     distinct_experts,
+    ep_alltoall_bandwidth,
     ep_bytes_per_token,
+    ep_imbalance,
+    gemm_efficiency,
     kv_replication,
     model_load,
+    scale_up_one_way,
     step_terms,
 )
 from planner.kinds.inference import InferenceSpec
@@ -51,6 +55,104 @@ def test_ep_alltoall_bytes_by_hand() -> None:
     assert ep_bytes_per_token(DSV3, 8) == pytest.approx(150_528)
     assert ep_bytes_per_token(DSV3, 1) == 0.0
     assert ep_bytes_per_token(L70, 8) == 0.0
+
+
+def test_ep_imbalance_by_hand() -> None:
+    # 64 tokens x 8 experts over EP8: mean 64 routed rows per rank; the hottest of 8 binomial
+    # loads is ~ mean + sqrt(2 · mean · ln 8): factor 1 + sqrt(2 ln 8 / 64) = 1.2549.
+    assert ep_imbalance(DSV3, 64, 8) == pytest.approx(1 + math.sqrt(2 * math.log(8) / 64))
+    assert ep_imbalance(DSV3, 64, 8) == pytest.approx(1.2549, abs=1e-4)
+    # One token over EP72: mean 8/72 rows per rank, factor 1 + sqrt(2 ln 72 / (8/72)) = 9.78,
+    # below the cap of a rank receiving min(k, E/ep) = 3.56 rows of every token (72 · 3.56 / 8).
+    assert ep_imbalance(DSV3, 1, 72) == pytest.approx(1 + math.sqrt(2 * math.log(72) * 9))
+    # One token over EP256 (one expert per rank): mean 1/32 row per rank, but the busiest rank
+    # gets a whole row: 32 (1 + sqrt(2 ln 256 · 32) = 19.8 would be too low); also the cap
+    # (a rank holds one expert: 256 · 1 / 8).
+    assert ep_imbalance(DSV3, 1, 256) == pytest.approx(32.0)
+    # The imbalance fades with the batch; no EP or a dense model: balanced.
+    assert ep_imbalance(DSV3, 4096, 8) < ep_imbalance(DSV3, 64, 8)
+    assert ep_imbalance(DSV3, 64, 1) == 1.0
+    assert ep_imbalance(L70, 64, 8) == 1.0
+
+
+def test_one_way_link_and_alltoall_bandwidth_cap() -> None:
+    hw = hardware(CATALOG, "hgx-b200")
+    assert hw is not None
+    sv = hw.accelerator.serving
+    assert sv is not None and sv.ep_alltoall_bandwidth_bytes_per_s is not None
+    # NVLink 5: 1.8 TB/s bidirectional = 900 GB/s each way, x link utilisation.
+    assert scale_up_one_way(hw) == pytest.approx(900e9 * sv.link_bandwidth_utilisation)
+    # The decode all-to-all goes at min(link, the catalog's ep_alltoall_bandwidth).
+    cap = sv.ep_alltoall_bandwidth_bytes_per_s
+    assert ep_alltoall_bandwidth(hw, scale_up_one_way(hw)) == pytest.approx(min(675e9, cap))
+    assert ep_alltoall_bandwidth(hw, cap / 2) == pytest.approx(cap / 2)
+
+
+def test_moe_step_terms_by_hand() -> None:
+    # DeepSeek-V3 FP8 on one 8xB200 as DP8 x TP1 attention, EP8; 64 sequences, 1k/1k, no
+    # chunk: every MoE term of the step by hand.
+    hw = hardware(CATALOG, "hgx-b200")
+    assert hw is not None
+    sv = hw.accelerator.serving
+    assert sv is not None and sv.ep_alltoall_bandwidth_bytes_per_s is not None
+    load = model_load(DSV3, "fp8", "fp8", 1000, 1000, 1)
+    usable = usable_bytes(hw, 8, None)
+    lay = Layout(8, 1, 1, 1, 1.0, usable, load.dense_bytes * 8 + load.weights_bytes, True)
+    t = step_terms(hw, load, lay, 64, False)
+    hbm = 8e12 * sv.hbm_bandwidth_utilisation
+    rate = 4500e12 * sv.compute_utilisation["fp8"]
+    # Expert GEMMs: 256 (1 - (1 - 8/256)^64) = 222.6 distinct experts, 64 · 8 / 222.6 = 2.3 rows
+    # each; the hottest rank gets x1.2549 the mean rows.
+    distinct = 256 * (1 - (1 - 8 / 256) ** 64)
+    x = 1 + math.sqrt(2 * math.log(8) / 64)
+    expert_c = x * 64 * load.flops_experts / gemm_efficiency(hw, 64 * 8 / distinct) / (8 * rate)
+    expert_m = distinct * load.expert_bytes * 58 / 8 / hbm
+    dense_c = 64 * load.flops_dense / gemm_efficiency(hw, 64 / 8) / (8 * rate)
+    dense_m = load.dense_bytes / hbm
+    attention_c = 64 * load.flops_attention / (8 * rate)
+    kv_m = 64 * load.kv_read_per_sequence / 8 / hbm
+    phases = dict((name, (c, m)) for name, c, m in t.phases)
+    assert phases["expert GEMMs"] == pytest.approx((expert_c, expert_m), rel=1e-12)
+    assert phases["dense GEMMs"] == pytest.approx((dense_c, dense_m), rel=1e-12)
+    assert phases["attention"] == pytest.approx((attention_c, kv_m), rel=1e-12)
+    roofline = max(attention_c, kv_m) + max(dense_c, dense_m) + max(expert_c, expert_m)
+    assert t.roofline_s == pytest.approx(roofline, rel=1e-12)
+    # All-to-all: 58 MoE layers x (2 NVLink latencies + the hottest rank's 8 tokens x 1.2549 x
+    # 8 x 7168 x 3 B x 7/8 at min(675 GB/s, ep_alltoall_bandwidth)).
+    bw = min(675e9, sv.ep_alltoall_bandwidth_bytes_per_s)
+    per_layer = 2 * sv.scale_up_latency_s + x * 8 * 8 * 7168 * 3 * 7 / 8 / bw
+    assert t.ep_comm_s == pytest.approx(58 * per_layer, rel=1e-12)
+    assert t.ep_imbalance == pytest.approx(x)
+    # MoE layer latency: 58 x the catalog figure.
+    assert t.moe_layer_s == pytest.approx(58 * sv.moe_layer_latency_s, rel=1e-12)
+    assert t.tp_comm_s == 0.0 and t.pp_comm_s == 0.0
+    step = roofline + 58 * per_layer + 58 * sv.moe_layer_latency_s + sv.step_overhead_s
+    assert t.step_s == pytest.approx(step, rel=1e-12)
+    assert "MoE layer latency" in t.describe() and "expert GEMMs" in t.describe()
+    # Bound: the largest of the compute-bound phases, the memory-bound phases, communication and
+    # the fixed latencies.
+    parts = {
+        "compute": sum(c for c, m in phases.values() if c >= m),
+        "memory": sum(m for c, m in phases.values() if m > c),
+        "communication": 58 * per_layer,
+        "latency": sv.step_overhead_s + 58 * sv.moe_layer_latency_s,
+    }
+    assert t.bound == max(parts, key=lambda k: parts[k])
+
+
+def test_phases_in_sequence_cost_more_than_one_roofline() -> None:
+    # Llama 3.1 70B FP8 on 8xB200 (TP8), 8k-token contexts, 256 sequences: attention is
+    # memory-bound (KV) while the GEMMs are compute-bound; running one after the other, the step
+    # pays both, more than max(total compute, total memory).
+    hw = hardware(CATALOG, "hgx-b200")
+    assert hw is not None
+    load = model_load(L70, "fp8", "fp8", 8000, 1000, 1)
+    lay = Layout(8, 8, 1, 1, 1.0, usable_bytes(hw, 8, None), load.weights_bytes, False)
+    t = step_terms(hw, load, lay, 256, False)
+    (_, att_c, att_m), (_, gemm_c, gemm_m), (_, exp_c, exp_m) = t.phases
+    assert att_m > att_c and gemm_c > gemm_m and exp_c == exp_m == 0.0
+    assert t.roofline_s == pytest.approx(att_m + gemm_c)
+    assert t.roofline_s > max(t.compute_s, t.memory_s)
 
 
 def test_mla_flops_from_the_real_dims() -> None:
@@ -234,7 +336,10 @@ def test_prompt_cache_hit_cuts_prefill_work() -> None:
     # A quarter of the prompt is prefilled: shorter chunks in each step, cheaper tokens.
     assert b.step_terms_s["prefill_chunk"] < a.step_terms_s["prefill_chunk"]
     assert b.usd_per_million_tokens < a.usd_per_million_tokens  # type: ignore[operator]
-    assert b.ttft_s == pytest.approx(a.ttft_s / 4)  # type: ignore[operator]
+    # TTFT: a quarter of the prompt's prefill on the instance each chose (prefill time x chips).
+    assert b.ttft_s * b.instance_accelerators == pytest.approx(  # type: ignore[operator]
+        a.ttft_s * a.instance_accelerators / 4  # type: ignore[operator]
+    )
 
 
 def test_accelerator_without_serving_figures_gets_a_reason(tmp_path: Path) -> None:

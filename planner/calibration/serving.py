@@ -29,7 +29,7 @@ class ServingPoint:
     system: str
     spec: InferenceSpec
     published: float
-    counts: str  # "output" or "total" (input + output) tokens
+    counts: str  # "output", "total" (input + output) tokens, or "prefill" (prompt tokens prefilled)
     max_units_per_instance: int
     tolerance: float
     source: str
@@ -54,6 +54,8 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 "tokens_per_s_per_user",
                 "ttft_p99",
                 "prefill",
+                "draft_tokens",
+                "draft_acceptance",
             )
             if k in p
         }
@@ -84,9 +86,14 @@ def predict(point: ServingPoint, catalog: Catalog) -> InferenceEstimate:
 
 def planner_value(point: ServingPoint, est: InferenceEstimate) -> float:
     """The planner's figure in the point's terms: output tokens/s per accelerator, times
-    (prompt + output) / output when the source counts input and output tokens; 0 if infeasible."""
+    (prompt + output) / output when the source counts input and output tokens; prompt tokens
+    prefilled per second per accelerator (the prefill rate alone) for `counts: prefill`; 0 if
+    infeasible."""
     if not est.feasible or est.output_tokens_per_s_per_accelerator is None:
         return 0.0
+    if point.counts == "prefill":
+        per_instance = est.prefill_tokens_per_s_per_instance or 0.0
+        return per_instance / (est.instance_accelerators or 1)
     value = est.output_tokens_per_s_per_accelerator
     if point.counts == "total":
         spec = point.spec
@@ -99,7 +106,9 @@ def rows(catalog: Catalog | None = None) -> list[AccuracyRow]:
     cat = catalog or load_catalog()
     out = []
     for p in points():
-        metric = f"{'total' if p.counts == 'total' else 'output'} tok/s/GPU"
+        metric = {"total": "total tok/s/GPU", "prefill": "prefill tok/s/GPU"}.get(
+            p.counts, "output tok/s/GPU"
+        )
         value = planner_value(p, predict(p, cat))
         out.append(AccuracyRow(p.family, p.id, metric, p.published, value, p.source))
     return out

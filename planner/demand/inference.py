@@ -6,7 +6,8 @@ planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI 
   W        = checkpoint bytes of the weights (catalog checkpoints, else params · bytes)
   usable   = a · (hbm − runtime_reserve)                 HBM for weights + KV of an instance
   b_hbm    = (usable − W stored) / (KV stored per sequence · KV replication)
-  step(B)  = max(compute, memory) + TP all-reduce + EP all-to-all + PP hops + step overhead
+  step(B)  = Σ phases max(compute, memory) + TP all-reduce + EP all-to-all + PP hops
+             + MoE layer latency + step overhead   (phases: attention, dense GEMMs, expert GEMMs)
   TPOT(B)  = step(B) + prefill chunk(B) <= 1 / tokens_per_s_per_user   (interactive mode)
   batch    = largest B <= b_hbm meeting TPOT (offline: floor(b_hbm))
   decode tokens/s per instance = batch / step(batch);  per unit x instances per unit
@@ -466,7 +467,7 @@ class InferenceEstimate:
     tpot_s: float | None = None
     step_budget_s: float | None = None
     step_terms_s: dict[str, float] = field(default_factory=dict)
-    bound: str | None = None  # "memory" or "compute"
+    bound: str | None = None  # "compute", "memory", "communication" or "latency"
     tokens_per_s_per_instance: float | None = None
     tokens_per_s_per_system: float | None = None  # decode, after the server utilisation
     prefill_tokens_per_s_per_instance: float | None = None
@@ -727,9 +728,11 @@ def estimate_inference(
         step_terms_s={
             "compute": terms.compute_s,
             "memory": terms.memory_s,
+            "roofline": terms.roofline_s,
             "tp_allreduce": terms.tp_comm_s,
             "ep_alltoall": terms.ep_comm_s,
             "pp_hops": terms.pp_comm_s,
+            "moe_layer": terms.moe_layer_s,
             "overhead": terms.overhead_s,
             "prefill_chunk": terms.chunk_s,
         },

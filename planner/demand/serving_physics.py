@@ -14,12 +14,19 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   KV read        = B · kv_read_per_sequence · r / a,  r = KV replication (GQA: max(1, tp/kv_heads);
                    MLA: tp, every TP rank holds the whole latent)
   memory_s       = (weights read + KV read) / (hbm_bandwidth · hbm_bandwidth_utilisation)
-  compute_s      = B · (F_dense / e(n_dense) + F_experts / e(n_expert)) / (a · peak · u(precision))
+  compute_s      = B · (F_dense / e(n_dense) + x · F_experts / e(n_expert)) / (a · peak · u(precision))
                    + B · F_attention / (a · peak(kv) · u(kv)),  e(n) = n / (n + gemm_half_tokens)
+  x              = EP imbalance: the hottest of g ranks gets 1 + sqrt(2 ln g / μ) x the mean
+                   μ = m·k/g routed tokens (balls into bins, uniform routing)
+  roofline_s     = Σ over the phases run in sequence (attention: KV read vs attention FLOPs;
+                   dense GEMMs: dense weights vs dense FLOPs; expert GEMMs: experts read vs
+                   x · expert FLOPs) of max(compute, memory)
   tp_comm_s      = n_allreduce · (2·ceil(log2 tp)·latency_up + 2(tp-1)/tp · bytes / bw_up)
-  ep_comm_s      = moe_layers · (2·latency + (m/g)·k·hidden·(1+2 B)·(g-1)/g / bw)
+  ep_comm_s      = moe_layers · (2·latency + x·(m/g)·k·hidden·(1+2 B)·(g-1)/g / bw_ep),
+                   bw_ep = min(one-way link bandwidth · link util, ep_alltoall_bandwidth)
+  moe_layer_s    = moe_layers · moe_layer_latency
   pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
-  step_s         = max(compute_s, memory_s) + tp_comm_s + ep_comm_s + pp_comm_s + step_overhead
+  step_s         = roofline_s + tp_comm_s + ep_comm_s + pp_comm_s + moe_layer_s + step_overhead
   chunk_s        = B · prompt tokens per output token · F_prefill / (a · peak · u)  (aggregated)
   TPOT           = (step_s + chunk_s) / tokens per step  (speculative decoding: > 1 per step)
 """
@@ -245,10 +252,46 @@ def kv_replication(arch: ModelArch, tp: int) -> float:
     return max(1.0, tp / arch.kv_heads)
 
 
+def scale_up_one_way(hw: Hardware) -> float:
+    """Bytes/s one chip moves each way over the scale-up fabric: the catalog's scale-up figure
+    is bidirectional (NVLink 5: 1.8 TB/s = 900 GB/s each way; the training model reads it the
+    same way), times link_bandwidth_utilisation."""
+    return (
+        hw.accelerator.scale_up_bandwidth_bytes_per_s / 2 * figures(hw).link_bandwidth_utilisation
+    )
+
+
+def ep_alltoall_bandwidth(hw: Hardware, link_one_way: float) -> float:
+    """Bytes/s one chip's decode dispatch/combine move each way over a link of `link_one_way`
+    bytes/s (already x link_bandwidth_utilisation): min(link, the catalog's
+    ep_alltoall_bandwidth), the rate low-latency all-to-all kernels reach whatever the fabric."""
+    cap = figures(hw).ep_alltoall_bandwidth_bytes_per_s
+    return link_one_way if cap is None else min(link_one_way, cap)
+
+
+def ep_imbalance(arch: ModelArch, tokens: float, ep: int) -> float:
+    """Routed tokens of the most loaded of `ep` ranks over the mean, for `tokens` tokens each
+    routed to k experts spread evenly over the ranks, uniformly at random (the balance EPLB's
+    redundant experts aim for; real routing is more skewed): a rank's load is ~Binomial with
+    mean μ = tokens·k/ep, and the largest of ep such loads is ≈ μ + sqrt(2 μ ln ep) (balls into
+    bins, Raab & Steger 1998), so the factor is 1 + sqrt(2 ln ep / μ); below one row per rank
+    (μ < 1) the busiest rank still gets a whole row: at least 1/μ; at most what one rank can
+    receive, every token sending it min(k, experts per rank) rows: ep·min(k, E/ep)/k."""
+    if arch.moe is None or ep <= 1 or tokens <= 0:
+        return 1.0
+    k, e = arch.moe.active_experts, arch.moe.experts
+    mu = tokens * k / ep
+    cap = ep * min(k, e / ep) / k
+    return min(max(1.0 + math.sqrt(2.0 * math.log(ep) / mu), 1.0 / mu), cap)
+
+
 def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
     """One all-reduce of `nbytes` over tp chips on the scale-up fabric:
     2·ceil(log2 tp)·latency (a tree/recursive-doubling pass down and up) + 2(tp−1)/tp · bytes /
-    (scale-up bandwidth · utilisation) (ring volume per chip)."""
+    (scale-up bandwidth · utilisation): the ring volume per chip over the catalog's
+    (bidirectional) figure, as NCCL's bus bandwidth is quoted against it
+    (link_bandwidth_utilisation's source); NVSwitch in-switch reduction (NVLink SHARP) lets a
+    chip send and receive each byte about once instead of 2(tp−1)/tp times each way."""
     if tp <= 1:
         return 0.0
     s = figures(hw)
@@ -285,15 +328,30 @@ class StepTerms:
     overhead_s: float
     chunk_s: float  # chunked prefill carried by the step (interactive serving)
     tokens_per_step: float = 1.0  # output tokens per sequence per step (speculative decoding)
+    # (name, compute_s, memory_s) of each kernel phase run in sequence: attention, dense GEMMs,
+    # expert GEMMs. compute_s / memory_s above are their sums.
+    phases: tuple[tuple[str, float, float], ...] = ()
+    ep_imbalance: float = 1.0  # hottest EP rank's routed tokens / the mean (1 = balanced)
+    moe_layer_s: float = 0.0  # moe_layers x moe_layer_latency (MoE models)
+
+    @property
+    def roofline_s(self) -> float:
+        """Σ over phases of max(compute, memory): the kernels of a layer run one after another,
+        so a compute-bound phase cannot hide a memory-bound one (max(compute, memory) without
+        phases)."""
+        if not self.phases:
+            return max(self.compute_s, self.memory_s)
+        return sum(max(c, m) for _, c, m in self.phases)
 
     @property
     def step_s(self) -> float:
-        """Decode-only step: max(compute, memory) + communication + fixed overhead."""
+        """Decode-only step: Σ phases max(compute, memory) + communication + fixed overhead."""
         return (
-            max(self.compute_s, self.memory_s)
+            self.roofline_s
             + self.tp_comm_s
             + self.ep_comm_s
             + self.pp_comm_s
+            + self.moe_layer_s
             + self.overhead_s
         )
 
@@ -305,23 +363,39 @@ class StepTerms:
 
     @property
     def bound(self) -> str:
-        return "compute" if self.compute_s >= self.memory_s else "memory"
+        """What the step spends most on: "compute" or "memory" (the phases bound by each),
+        "communication" (TP + EP + PP) or "latency" (step overhead + MoE layer latency)."""
+        if not self.phases:
+            return "compute" if self.compute_s >= self.memory_s else "memory"
+        parts = {
+            "compute": sum(c for _, c, m in self.phases if c >= m),
+            "memory": sum(m for _, c, m in self.phases if m > c),
+            "communication": self.tp_comm_s + self.ep_comm_s + self.pp_comm_s,
+            "latency": self.overhead_s + self.moe_layer_s,
+        }
+        return max(parts, key=lambda k: parts[k])
 
     def describe(self) -> str:
-        parts = [
-            f"compute {self.compute_s * 1e3:.2f}",
-            f"memory {self.memory_s * 1e3:.2f}",
-        ]
-        text = f"max({', '.join(parts)})"
+        if self.phases:
+            text = " + ".join(
+                f"{name} max(compute {c * 1e3:.2f}, memory {m * 1e3:.2f})"
+                for name, c, m in self.phases
+                if c > 0 or m > 0
+            )
+        else:
+            text = f"max(compute {self.compute_s * 1e3:.2f}, memory {self.memory_s * 1e3:.2f})"
         for name, value in (
             ("TP all-reduce", self.tp_comm_s),
             ("EP all-to-all", self.ep_comm_s),
             ("PP hops", self.pp_comm_s),
+            ("MoE layer latency", self.moe_layer_s),
             ("overhead", self.overhead_s),
         ):
             if value > 0:
                 text += f" + {name} {value * 1e3:.2f}"
         text += f" = {self.step_s * 1e3:.2f} ms"
+        if self.ep_imbalance > 1.0:
+            text += f" (hottest EP rank x{self.ep_imbalance:.2f} routed tokens)"
         if self.chunk_s > 0:
             text += f"; + prefill chunk {self.chunk_s * 1e3:.2f}"
         if self.tokens_per_step != 1.0:
@@ -342,22 +416,34 @@ def step_terms(
     m = batch / pp  # sequences per micro-batch
     q = 1 + load.draft_tokens  # tokens per sequence per step through the model (verification)
     mq = m * q  # tokens per micro-batch
-    # Memory: per chip per step.
+    # Three kernel phases per layer, in sequence: attention (KV read vs attention FLOPs), dense
+    # GEMMs (dense weights vs dense FLOPs), routed-expert GEMMs (distinct experts' weights vs
+    # expert FLOPs on the hottest EP rank). Per chip per step.
+    bw = hw.accelerator.hbm_bandwidth_bytes_per_s * s.hbm_bandwidth_utilisation
     experts = distinct_experts(arch, mq)
-    weights_read = load.dense_bytes / tp + experts * load.expert_bytes * arch.moe_layers / g
+    dense_read = load.dense_bytes / tp
+    expert_read = experts * load.expert_bytes * arch.moe_layers / g
+    weights_read = dense_read + expert_read
     kv_read = batch * load.kv_read_per_sequence * kv_replication(arch, tp) / a
-    memory_s = (weights_read + kv_read) / (
-        hw.accelerator.hbm_bandwidth_bytes_per_s * s.hbm_bandwidth_utilisation
-    )
-    # Compute: dense GEMMs see m/d tokens each, expert GEMMs m·k/distinct tokens each.
+    memory_s = (weights_read + kv_read) / bw
+    rate = compute_rate(hw, load.precision)
+    # Dense GEMMs see m/d tokens each, expert GEMMs m·k/distinct tokens each.
     n_dense = mq / d
-    dense = load.flops_dense / gemm_efficiency(hw, n_dense)
-    expert = 0.0
+    attention_c = batch * q * load.flops_attention / (a * attention_rate(hw, load))
+    dense_c = batch * q * load.flops_dense / gemm_efficiency(hw, n_dense) / (a * rate)
+    expert_c = 0.0
+    imbalance = 1.0
     if arch.moe is not None and load.flops_experts > 0:
         n_expert = mq * arch.moe.active_experts / max(experts, 1e-9)
-        expert = load.flops_experts / gemm_efficiency(hw, n_expert)
-    compute_s = batch * q * (dense + expert) / (a * compute_rate(hw, load.precision)) + (
-        batch * q * load.flops_attention / (a * attention_rate(hw, load))
+        imbalance = ep_imbalance(arch, mq, g)
+        expert_c = (
+            imbalance * batch * q * load.flops_experts / gemm_efficiency(hw, n_expert) / (a * rate)
+        )
+    compute_s = attention_c + dense_c + expert_c
+    phases = (
+        ("attention", attention_c, kv_read / bw),
+        ("dense GEMMs", dense_c, dense_read / bw),
+        ("expert GEMMs", expert_c, expert_read / bw),
     )
     # TP all-reduces: 2 per layer (dense); MoE: after attention, and after the dense FFNs.
     if arch.moe is None:
@@ -365,13 +451,17 @@ def step_terms(
     else:
         n_ar = arch.layers + arch.moe.dense_layers
     tp_comm_s = n_ar * allreduce_s(hw, tp, n_dense * arch.hidden * ACTIVATION_BYTES)
-    # EP all-to-all over the stage's g chips; beyond the scale-up domain, over scale-out.
+    # EP all-to-all over the stage's g chips (one way: each chip sends its tokens' dispatch and
+    # combine while receiving the others'); the hottest rank receives `imbalance` x the mean;
+    # beyond the scale-up domain, the share of peers in other units over scale-out.
     ep_comm_s = 0.0
     if arch.moe is not None and g > 1:
         domain = hw.system.scale_up_domain
-        per_chip = mq / g * ep_bytes_per_token(arch, g)
-        up_bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
-        out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        per_chip = imbalance * mq / g * ep_bytes_per_token(arch, g)
+        up_bw = ep_alltoall_bandwidth(hw, scale_up_one_way(hw))
+        out_bw = ep_alltoall_bandwidth(
+            hw, hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        )
         if g <= domain:
             per_layer = 2 * s.scale_up_latency_s + per_chip / up_bw
         else:
@@ -382,13 +472,14 @@ def step_terms(
                 + per_chip * out_share / out_bw
             )
         ep_comm_s = arch.moe_layers * per_layer
+    moe_layer_s = arch.moe_layers * s.moe_layer_latency_s if arch.moe is not None else 0.0
     # Pipeline hops: a token crosses pp stage boundaries per step (the last back to the first);
     # hops between units go over scale-out.
     pp_comm_s = 0.0
     if pp > 1:
         hop_bytes = mq * arch.hidden * ACTIVATION_BYTES / tp
         cross = min(pp, lay.units_spanned) if lay.units_spanned > 1 else 0
-        up_bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        up_bw = scale_up_one_way(hw)
         out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
         pp_comm_s = (pp - cross) * (s.scale_up_latency_s + hop_bytes / up_bw) + cross * (
             s.scale_out_latency_s + hop_bytes / out_bw
@@ -416,6 +507,9 @@ def step_terms(
         overhead_s=s.step_overhead_s,
         chunk_s=chunk_s,
         tokens_per_step=load.tokens_per_step,
+        phases=phases,
+        ep_imbalance=imbalance,
+        moe_layer_s=moe_layer_s,
     )
 
 
