@@ -24,8 +24,10 @@ from planner.verify import verify
 
 
 def demands(scenario: Scenario) -> list[WorkloadDemand]:
-    """Every workload of the scenario as LP work items with per-system rates."""
-    systems = sorted(scenario.catalog.systems)
+    """Every workload of the scenario as LP work items with per-system rates, on the systems its
+    topology places (the rest of the catalog cannot be used, and its layout searches are the
+    slowest part of a plan)."""
+    systems = scenario.topology.system_names()
     horizon_s = scenario.data.economics.horizon_s
     return [
         demand_for(name, spec, scenario.catalog, systems, horizon_s)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from test_lp import by_name, ceil, inference, site
+from test_lp import by_name, ceil, inference, site, without_tco
 
 import planner
 
@@ -37,9 +37,8 @@ def scenario(
         "solver": {"mip_gap": 0},
         "workloads": workloads,
     }
-    if catalog is not None:
-        (tmp_path / f"{name}-catalog.yaml").write_text(yaml.safe_dump(catalog))
-        doc["catalog"] = [f"{name}-catalog.yaml"]
+    (tmp_path / f"{name}-catalog.yaml").write_text(yaml.safe_dump(without_tco(catalog)))
+    doc["catalog"] = [f"{name}-catalog.yaml"]
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return planner.load_scenario(path)

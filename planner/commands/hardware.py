@@ -52,7 +52,7 @@ def list_(catalog_files: tuple[str, ...], as_json: bool) -> None:
         }
         for name in catalog.systems:
             out["systems"][name]["derived"] = system_figures(catalog, name)
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(out, indent=2, default=_plain))
         return
     click.echo(_list_text(catalog))
 
@@ -86,7 +86,7 @@ def show(name: str, catalog_files: tuple[str, ...], as_json: bool) -> None:
         }
         if derived is not None:
             out["derived"] = derived
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(out, indent=2, default=_plain))
         return
     click.echo(f"{section[:-1]} {name}")
     click.echo(
@@ -315,3 +315,14 @@ def _list_text(catalog: Catalog) -> str:
 
 def _tf(value: float | None) -> float | None:
     return None if value is None else round(value / 1e12, 1)
+
+
+def _plain(value: object) -> object:
+    """JSON for the catalog's structured figures: contracts as their fields (SI), dates ISO."""
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump()
+    isoformat = getattr(value, "isoformat", None)
+    if isoformat is not None:
+        return isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
