@@ -36,8 +36,9 @@ COST_ZERO_USD = 1e-6
 # tolerance (1e-7 on the scaled rows); a tiny real value (a 1e-7-unit allocation serving a tiny
 # demand) must be kept, or the work it does disappears from the plan.
 VALUE_ZERO = 1e-9
-# Below this share of its role's amount, an allocation's work is solver noise.
-WORK_ZERO = 1e-9
+# Below this share of its role's amount, an allocation's work is solver noise: a binary held at
+# the solver's integrality tolerance (1e-6) lets at most this share through its tight big-M.
+WORK_ZERO = 1e-6
 
 
 def value_of(var: Any) -> float:

@@ -128,17 +128,25 @@ def work_pairs(
     ]
 
 
+def big_m(model: Model, role: Role, d: str, s: str, p: int) -> float:
+    """The most units role r can use on (d, s) in period p: max_units, or fewer when all of its
+    work fits in fewer, amount / (rate · len_p). A tight bound keeps a binary held at the
+    solver's integrality tolerance (1e-6) from letting more than 1e-6 of the work through."""
+    cap = float(model.max_units((d, s)))
+    rate = role.rates[s].per_unit_s
+    length = model.periods[p].length_s
+    if role.amount > 0 and rate > 0 and length > 0:
+        return min(cap, role.amount / (rate * length))
+    return cap
+
+
 def tie(model: Model, family_name: str, demand: WorkloadDemand, roles: list[Role], choice) -> None:
-    """u[w,r,d,s,p] - max_units[d,s] · choice(d, s) <= 0 for the given roles' allocations."""
-    names = {r.name for r in roles}
-    for (w, r, d, s, p), var in model.work_of(demand, names):
-        model.row(
-            family_name,
-            (w, r, d, s, f"p{p}"),
-            [(var, 1.0), (choice(d, s), -float(model.max_units((d, s))))],
-            "<=",
-            0.0,
-        )
+    """u[w,r,d,s,p] - M[r,d,s,p] · choice(d, s) <= 0 for the given roles' allocations, M the
+    tight bound `big_m` (at most max_units[d,s])."""
+    by_name = {r.name: r for r in roles}
+    for (w, r, d, s, p), var in model.work_of(demand, set(by_name)):
+        m = big_m(model, by_name[r], d, s, p)
+        model.row(family_name, (w, r, d, s, f"p{p}"), [(var, 1.0), (choice(d, s), -m)], "<=", 0.0)
 
 
 def _rl(model: Model) -> list[WorkloadDemand]:
@@ -274,11 +282,11 @@ def add_mingroup(model: Model) -> None:
 
 @family("running", "workload:role:datacenter:system:period")
 def add_running(model: Model) -> None:
-    """u[w,r,d,s,p] <= max_units[d,s] · on[w,r,d,s,p]   (or it does not run there at all:
-    with mingroup, u is semi-continuous)"""
+    """u[w,r,d,s,p] <= M[r,d,s,p] · on[w,r,d,s,p], M = min(max_units, amount / (rate · len_p))
+    (or it does not run there at all: with mingroup, u is semi-continuous)"""
     for (w, r, d, s, p), on in model.running.items():
         var = model.u[(w, r, d, s, p)]
-        cap = float(model.max_units((d, s)))
+        cap = big_m(model, _role(model, w, r), d, s, p)
         model.row("running", (w, r, d, s, f"p{p}"), [(var, 1.0), (on, -cap)], "<=", 0.0)
 
 

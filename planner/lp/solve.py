@@ -137,6 +137,34 @@ def _resolve_as_mip(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
     return model.prob.sol_status, time.perf_counter() - started
 
 
+def _polish(model: Model, solver: pulp.LpSolver) -> None:
+    """Fix every integer column at its rounded MIP value and re-solve the rest as an LP, in
+    place. A MIP solution may hold a binary at 1e-6 (the solver's integrality tolerance), which
+    through a big-M row (u <= max_units · y) lets a one-site job put a sliver of its work on a
+    second site; with the integers exact, those rows are exact. If the fixed LP has no solution
+    (rounding moved a row past its tolerance), the MIP's values are kept."""
+    import highspy
+
+    highs = model.prob.solverModel
+    integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
+    if not integer:
+        return
+    bounds = [(var.index, float(round(var.value() or 0.0))) for var in integer]
+    for index, value in bounds:
+        highs.changeColIntegrality(index, highspy.HighsVarType.kContinuous)
+        highs.changeColBounds(index, value, value)
+    try:
+        with _quiet_stdout():
+            run_started = time.perf_counter()
+            highs.run()
+            model.solver_run_s += time.perf_counter() - run_started
+            if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+                status, sol_status = solver.findSolutionValues(model.prob)
+                model.prob.assignStatus(status, sol_status)
+    except Exception as exc:  # highspy raises plain RuntimeErrors
+        raise SolverError(f"the solver failed: {exc}") from None
+
+
 def _highs_bound(model: Model) -> float | None:
     highs = getattr(model.prob, "solverModel", None)
     if highs is None:
@@ -181,8 +209,10 @@ def solve_model(
     mip = make_solver(solver, True, solver_gap(gap, lower, model), time_limit_s, method)
     status, mip_s = _resolve_as_mip(model, mip) if solver == "highs" else _run(model, mip)
     _check_mip(model, status, solver, time_limit_s, method)
-    objective = pulp.value(model.prob.objective)
     bound = _highs_bound(model) if solver == "highs" else None
+    if solver == "highs":
+        _polish(model, mip)  # the MIP's status stands: polishing proves nothing new
+    objective = pulp.value(model.prob.objective)
     best_bound = max(lower, bound) if bound is not None else lower
     if bound is None and status == PROVEN and objective:
         # CBC does not hand back its bound; "optimal" from it means within its gap target.
