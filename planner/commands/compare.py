@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import scenario_argument, solve_options
+from planner.commands.options import html_option, scenario_argument, solve_options
 
 
 @click.command("compare")
@@ -33,13 +33,7 @@ from planner.commands.options import scenario_argument, solve_options
 )
 @solve_options
 @click.option("--json", "as_json", is_flag=True, help="Print every column's summary as JSON.")
-@click.option(
-    "--html",
-    "html_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write a self-contained HTML report (chart and table, no external assets).",
-)
+@html_option
 @click.option(
     "--plot",
     "plot_file",

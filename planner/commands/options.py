@@ -98,3 +98,13 @@ def solve_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Solve the LP relaxation only (fractional units); it reports shadow prices.",
     )(func)
     return func
+
+
+# --html on plan, compare and sweep: one definition.
+html_option = click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML report (charts and tables, no external assets).",
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from planner.commands.options import (
+    html_option,
     load_from_options,
     scenario_argument,
     scenario_options,
@@ -34,13 +35,7 @@ from planner.commands.options import (
     default=None,
     help="Write plan.json and one CSV per table to DIR.",
 )
-@click.option(
-    "--html",
-    "html_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write a self-contained HTML report (charts and tables, no external assets).",
-)
+@html_option
 @click.option(
     "--save-lp",
     "model_file",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from planner.commands.options import scenario_argument, solve_options
+from planner.commands.options import html_option, scenario_argument, solve_options
 
 
 @click.command("sweep")
@@ -58,13 +58,7 @@ from planner.commands.options import scenario_argument, solve_options
 @click.option(
     "--no-cache", is_flag=True, help="Solve every point again (the cache is still refreshed)."
 )
-@click.option(
-    "--html",
-    "html_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write a self-contained HTML report (chart and table, no external assets).",
-)
+@html_option
 @click.option(
     "--plot",
     "plot_file",
