@@ -30,7 +30,7 @@ Step:
   `step = (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer`; bubble share
   `(PP-1) / (v·m + PP-1)` (= (PP-1)/(m+PP-1) without interleaving, Narayanan et al. 2021)
   DP: reduce-scatter of gradients + all-gather of parameters (distributed optimizer),
-  `2 · (D-1)/D · P_acc · bytes(grad)` B, hierarchical: reduced inside the scale-up domain first,
+  `(D-1)/D · P_acc · (bytes(grad) + bytes(param gather))` B, hierarchical: reduced inside the scale-up domain first,
   then across domains on 1/k of the bytes (k = DP ranks per domain), over scale-out; overlapped
   with the last micro-batch and the pipeline drain: exposed `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_acc / (DP·CP)` B at the HBM bandwidth (read + write)
@@ -163,6 +163,9 @@ class RunFigures:
     global_batch_tokens: float
     bytes_per_param: float
     gradient_bytes: float
+    # Bytes per parameter of the distributed optimizer's parameter all-gather: BF16 weights (2),
+    # or 1 when the weights are kept in FP8 (Transformer Engine `fp8_params`).
+    param_gather_bytes: float = WEIGHT_VALUE_BYTES
 
 
 @dataclass(frozen=True)
@@ -386,22 +389,21 @@ def step_time(
         )
         while dp_group % per_domain:
             per_domain -= 1
-        grad_bytes = p_acc * run.gradient_bytes
+        # reduce-scatter of the gradients + all-gather of the updated parameters
+        sync_bytes = p_acc * (run.gradient_bytes + run.param_gather_bytes)
         if per_domain > 1:
             dp_s += (
-                2.0
-                * (per_domain - 1)
+                (per_domain - 1)
                 / per_domain
-                * grad_bytes
+                * sync_bytes
                 / (f.scale_up_bytes_per_s * f.collective_efficiency)
             )
         outer = dp_group // per_domain
         if outer > 1:
             dp_s += (
-                2.0
-                * (outer - 1)
+                (outer - 1)
                 / outer
-                * grad_bytes
+                * sync_bytes
                 / per_domain
                 / (f.scale_out_bytes_per_s * f.collective_efficiency)
             )
