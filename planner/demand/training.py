@@ -505,7 +505,7 @@ def candidate_layouts(
 # Candidates re-evaluated one by one (step_time) after the vectorised ranking: the best and
 # runner-ups are always the scalar model's figures; a margin beyond the runner-ups shown absorbs
 # rounding differences between the two evaluations.
-RESCORED = 12
+RESCORED = 6
 
 
 def _per_domain(dp_group: int, tp: int, domain: int) -> int:
