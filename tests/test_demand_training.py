@@ -110,6 +110,11 @@ def test_data_parallel_bytes_flat_and_hierarchical() -> None:
     inner = 2 * 3 / 4 * p * 2 / 1e11
     outer = 2 * 1 / 2 * p * 2 / 4 / 1e10
     assert sh.dp_s == pytest.approx(inner + outer)
+    # FP8 weights (fp8_params): the all-gather moves 1 B per parameter, the reduce-scatter of
+    # BF16 gradients still 2 B: (4-1)/4 x P x (2 + 1) B.
+    fp8 = replace(RUN, global_batch_tokens=16000.0, param_gather_bytes=1.0)
+    st8 = step_time(Layout(dp=4), M, f1, fp8, 0.0)
+    assert st8.dp_s == pytest.approx(3 / 4 * 1e9 * (2 + 1) / 1e10)
 
 
 def test_expert_all_to_all_bytes() -> None:
