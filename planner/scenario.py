@@ -32,7 +32,10 @@ from topologies.builder import (
 )
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
-DEFAULT_SCENARIO = SCENARIO_DIR / "frontier-lab.yaml"
+DEFAULT_SCENARIO = SCENARIO_DIR / "frontier-3y.yaml"
+# `planner compare` runs one scenario on several topologies; frontier-3y adds racks to multi-dc's
+# own sites, so the single-year frontier-lab (no topology changes) is compare's default.
+COMPARE_DEFAULT_SCENARIO = SCENARIO_DIR / "frontier-lab.yaml"
 
 
 def shipped_scenario(value: str) -> str:
