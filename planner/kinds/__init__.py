@@ -45,7 +45,12 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     pretrain.NAME: Kind(
-        pretrain.NAME, PretrainSpec, pretrain.demand, pretrain.model_refs, pretrain.declare
+        pretrain.NAME,
+        PretrainSpec,
+        pretrain.demand,
+        pretrain.model_refs,
+        pretrain.declare,
+        pretrain.sizing_report,
     ),
     rl.NAME: Kind(rl.NAME, RLSpec, rl.demand, rl.model_refs, rl.declare, rl.report_lines),
     inference.NAME: Kind(inference.NAME, InferenceSpec, inference.demand, inference.model_refs),
