@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.demand.types import WorkloadDemand
-from planner.kinds import demand_for
-from planner.kinds.inference import InferenceSpec, sized_demand
+from planner.kinds import demands_for
 from planner.lp.build import build
 from planner.lp.solve import solve_model
 from planner.plan import Plan
@@ -30,20 +29,7 @@ def demands(scenario: Scenario) -> list[WorkloadDemand]:
     slowest part of a plan)."""
     systems = scenario.topology.system_names()
     horizon_s = scenario.data.economics.horizon_s
-    workloads = scenario.data.workloads
-    return [
-        sized_demand(
-            name,
-            spec,
-            (spec.model_from, workloads[spec.model_from]),
-            scenario.catalog,
-            systems,
-            horizon_s,
-        )  # type: ignore[arg-type]  (a rule checks model_from)
-        if isinstance(spec, InferenceSpec) and spec.model_from is not None
-        else demand_for(name, spec, scenario.catalog, systems, horizon_s)
-        for name, spec in workloads.items()
-    ]
+    return demands_for(dict(scenario.data.workloads), scenario.catalog, systems, horizon_s)
 
 
 def solve(
