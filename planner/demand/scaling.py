@@ -161,7 +161,7 @@ def candidates(
     prefix: str,
 ) -> tuple[list[Candidate], dict[str, ModelArch]]:
     """Candidates on the iso-loss curve of `target`: a number r in `grid` is N with D = r·N
-    (architecture generated from `base` by shape_like, named prefix@<r>tpp); a catalog model
+    (architecture generated from `base` by shape_like, named prefix-<r>tpp); a catalog model
     name is that model with D = D(N, target). Returns them and the generated architectures."""
     out: list[Candidate] = []
     generated: dict[str, ModelArch] = {}
@@ -178,7 +178,7 @@ def candidates(
             continue
         n = params_at_ratio(law, target, float(entry))
         label = ratio_label(float(entry))
-        name = f"{prefix}@{label}"
+        name = f"{prefix}-{label}"
         generated[name] = shape_like(
             catalog.models[base], n, f"{label} candidate: {n:.4g} params shaped like {base}"
         )
@@ -267,6 +267,65 @@ def cheapest(rows: list[SplitRow]) -> SplitRow:
 def near(value: float, options: list[float]) -> int:
     """Index of the option nearest `value` in log space."""
     return min(range(len(options)), key=lambda i: abs(math.log(options[i] / value)))
+
+
+@dataclass(frozen=True)
+class Prices:
+    """$ per pretraining FLOP (6·N·D counted) and $ per output token served, of one candidate
+    on one system (None where it cannot run there), and why."""
+
+    usd_per_train_flop: float | None
+    usd_per_output_token: float | None
+    reason: str
+
+
+def price_on_system(
+    cand: Candidate,
+    catalog: Catalog,
+    system: str,
+    *,
+    pricing: str,
+    precision: str,
+    prompt_tokens: int,
+    output_tokens: int,
+    tokens_per_s_per_user: float,
+) -> Prices:
+    """Pretraining: unit $/s / rate, rate = the planner's FLOP/s per unit for this model (layout
+    search, MFU, goodput: planner/demand/pretrain.py; 6·N·D counted, attention in the step time).
+    Serving: `estimate inference`'s $ per output token (decode plus the prompt's prefill share)."""
+    from planner.demand.common import unit_usd_per_hour
+    from planner.demand.inference import estimate_inference
+    from planner.demand.pretrain import pretrain_rate
+    from planner.kinds.inference import InferenceSpec
+    from planner.kinds.pretrain import PretrainSpec
+
+    train = PretrainSpec.model_validate(
+        {
+            "model": cand.model,
+            "tokens": cand.tokens,
+            "deadline": "90 days",
+            "global_batch_tokens": "16M",
+            "include_attention": False,
+        }
+    )
+    rate = pretrain_rate(train, catalog, system)
+    per_s = unit_usd_per_hour(catalog.system(system), pricing) / 3600.0  # type: ignore[arg-type]
+    usd_flop = per_s / rate.per_unit_s if rate.feasible else None
+    serve = InferenceSpec.model_validate(
+        {
+            "model": cand.model,
+            "precision": precision,
+            "requests_per_day": "1M",
+            "prompt_tokens": prompt_tokens,
+            "output_tokens": output_tokens,
+            "tokens_per_s_per_user": tokens_per_s_per_user,
+        }
+    )
+    est = estimate_inference(serve, catalog, system, pricing=pricing)  # type: ignore[arg-type]
+    usd_token = None if est.usd_per_million_tokens is None else est.usd_per_million_tokens / 1e6
+    why = f"train: {rate.reason}" if not rate.feasible else ""
+    why += "" if usd_token is not None else f" serve: {est.reason}"
+    return Prices(usd_flop, usd_token, why.strip())
 
 
 __all__ = [

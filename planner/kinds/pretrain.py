@@ -261,7 +261,7 @@ def sizing_candidates(
     name: str, spec: PretrainSpec, catalog: Catalog
 ) -> tuple[list[Candidate], dict[str, ModelArch]]:
     """The candidates of a sizing workload on its target's iso-loss curve, and the generated
-    architectures (named <workload>@<r>tpp) they need in the catalog."""
+    architectures (named <workload>-<r>tpp) they need in the catalog."""
     law = scaling_law(catalog, spec.scaling_law)
     target = target_loss(spec, law, catalog)
     return candidates(
