@@ -241,3 +241,70 @@ def test_plan_json_round_trips_the_sizing_rows(solved: tuple[Plan, Any, Any]) ->
     data = plan.to_dict()
     assert [r["candidate"] for r in data["sizing"]] == ["20tpp", "100tpp"]
     assert Plan.from_dict(data).sizing == plan.sizing
+
+
+# -- bad input: `file:line: path: message`, exit 1 --------------------------------------------
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(_lines(path), 1) if needle in line)
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle", "message"),
+    [
+        ({"serve": {"model_from": "nobody"}}, "model_from", "is not a pretraining workload"),
+        ({"pre": {"scaling_law": "nope"}}, "target:", "unknown scaling law 'nope'"),
+        ({"pre": {"model": "llama-3.1-8b"}}, "pre:", "leave out model"),
+        (
+            {"pre": {"target": {"loss": 1.5}, "shape_from": "llama-3.1-70b"}},
+            "target:",
+            "not above the law's irreducible loss",
+        ),
+        ({"serve": {"survive_site_loss": True}}, "serve:", "survive_site_loss"),
+    ],
+)
+def test_bad_sizing_input_names_the_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    edit: dict[str, dict[str, Any]],
+    needle: str,
+    message: str,
+) -> None:
+    import cli
+
+    path = write(tmp_path, 1e6, [20, 100])
+    doc = yaml.safe_load(path.read_text())
+    for workload, fields in edit.items():
+        doc["workloads"][workload].update(fields)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    code = cli.main(["validate", str(path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert message in err, err
+    assert f"{path.name}:{_line_of(path, needle)}:" in err, err
+
+
+def test_nothing_may_run_after_a_sizing_workload(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cli
+
+    path = write(tmp_path, 1e6, [20, 100])
+    doc = yaml.safe_load(path.read_text())
+    doc["workloads"]["later"] = {
+        "kind": "pretrain",
+        "model": "llama-3.1-8b",
+        "tokens": "1T",
+        "deadline": "360 days",
+        "after": "pre",
+        "global_batch_tokens": "4M",
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert cli.main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path.name}:{_line_of(path, 'after: pre')}: workloads.later.after:" in err, err
