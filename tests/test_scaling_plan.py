@@ -308,3 +308,33 @@ def test_nothing_may_run_after_a_sizing_workload(
     assert cli.main(["validate", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"{path.name}:{_line_of(path, 'after: pre')}: workloads.later.after:" in err, err
+
+
+# -- the shipped example: the trade at a frontier lab's serving volume ------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "model-sizing.yaml"
+
+
+def test_shipped_example_trains_well_past_chinchilla_at_frontier_volume() -> None:
+    """1G requests/day for 610 days: the chosen model is trained at >= 10x the Chinchilla
+    point's tokens/param, serving outweighs pretraining in the plan's split, and the chosen
+    candidate's estimated total is within 5% of the cheapest estimate (the curve ignores fleet
+    sharing and whole units, which the MIP prices)."""
+    sc = planner.load_scenario(EXAMPLE)
+    plan = planner.solve(sc)
+    rows = plan.sizing or []
+    pick = next(r for r in rows if r.chosen)
+    chinchilla = next(r for r in rows if r.compute_optimal)
+    assert chinchilla.candidate == "20tpp"
+    assert pick.tokens_per_param >= 10 * chinchilla.tokens_per_param
+    assert pick.params < chinchilla.params
+    assert pick.plan_pretrain_cost_usd is not None and pick.plan_serve_cost_usd is not None
+    assert pick.plan_serve_cost_usd > pick.plan_pretrain_cost_usd > 0
+    estimates = {r.candidate: (r.est_pretrain_cost_usd or 0) + (r.est_serve_cost_usd or 0)
+                 for r in rows}  # fmt: skip
+    assert estimates[pick.candidate] <= 1.05 * min(estimates.values())
+    # serving tokens are the workload's decode + prefill amounts, the same for every candidate
+    served = {r.served_tokens for r in rows}
+    assert len(served) == 1
+    assert served.pop() == pytest.approx(1e9 * (1000 + 500) * 610, rel=1e-9)
+    assert "one_candidate" in plan.checks
