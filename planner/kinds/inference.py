@@ -95,6 +95,13 @@ class InferenceSpec(Strict):
         return self
 
     @property
+    def model_name(self) -> str:
+        """The catalog model served (model_from specs get one per candidate: sized_demand)."""
+        if self.model is None:
+            raise ValueError("model_from serving has one model per candidate: no model")
+        return self.model
+
+    @property
     def kv(self) -> str:
         """The KV-cache precision in effect."""
         return self.kv_precision or self.precision

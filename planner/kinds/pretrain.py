@@ -129,6 +129,13 @@ class PretrainSpec(Strict):
         return self
 
     @property
+    def model_name(self) -> str:
+        """The catalog model trained (a sizing spec has none until a candidate is chosen)."""
+        if self.model is None:
+            raise ValueError("a sizing pretraining trains one model per candidate: no model")
+        return self.model
+
+    @property
     def sizing(self) -> bool:
         """Whether the plan chooses the model (target + candidates)."""
         return self.target is not None
