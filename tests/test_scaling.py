@@ -135,3 +135,19 @@ def test_crossover_formula_balances_the_totals() -> None:
     big_total = 1e-18 * big.pretrain_flops + 3e-18 * big.serve_flops(t)
     assert small_total == pytest.approx(big_total, rel=1e-9)
     assert small.params < big.params and t > 0
+
+
+def test_catalog_model_candidates_train_to_the_target_loss() -> None:
+    """A catalog model as a candidate keeps its architecture and gets D(N, L) tokens; a model
+    too small to reach the loss with any data is refused with its name."""
+    target = scaling.loss(EPOCH, 70e9, 15e12)
+    cands, generated = scaling.candidates(
+        EPOCH, target, ["llama-3.1-405b", 100.0], CATALOG, "llama-3.1-70b", "w"
+    )
+    named, ratio = cands
+    assert named.model == "llama-3.1-405b" and "llama-3.1-405b" not in generated
+    assert scaling.loss(EPOCH, named.params, named.tokens) == pytest.approx(target, rel=1e-10)
+    assert named.tokens < 15e12  # a bigger model needs fewer tokens for the same loss
+    assert ratio.model == "w-100tpp" and set(generated) == {"w-100tpp"}
+    with pytest.raises(ValueError, match="llama-3.1-8b .* cannot reach loss"):
+        scaling.candidates(EPOCH, 1.9, ["llama-3.1-8b"], CATALOG, "llama-3.1-70b", "w")
