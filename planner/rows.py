@@ -203,7 +203,8 @@ class SizingRow:
     and est_serve_cost_usd (each role's work at its cheapest system's unit-hour price, no
     sharing or whole units: the curve), plan_pretrain_cost_usd and plan_serve_cost_usd (the
     plan's unit-time given to the chosen candidate's pretraining and serving, at the same unit
-    prices; idle capacity left out; chosen candidate only)"""
+    prices; idle capacity left out; chosen candidate only), votes (self-consistency votes it is
+    served with: > 1 for a test-time substitute candidate, target.votes)"""
 
     workload: str
     candidate: str
@@ -221,6 +222,9 @@ class SizingRow:
     est_serve_cost_usd: float | None
     plan_pretrain_cost_usd: float | None
     plan_serve_cost_usd: float | None
+    # Self-consistency votes per request the candidate is served with (1: on the target's own
+    # curve; > 1: a test-time substitute at loss target + loss_above, target.votes: an input)
+    votes: int = 1
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from planner.rows import AllocationRow
 from planner.verify import check_plan
 
 SYSTEM = "hgx-h100"
+TARGET = {"like": "llama-3.1-405b", "tokens": "15T"}
+VOTES = {"loss_above": 0.01, "votes": 4}  # test-time substitute: a user input, not a fit
 PERIOD_H = 90 * 24.0
 SERVING_PERIODS = 3
 
@@ -53,7 +55,7 @@ def write(tmp_path: Path, requests: float | None, grid: list[Any], name: str = "
     workloads: dict[str, Any] = {
         "pre": {
             "kind": "pretrain",
-            "target": {"like": "llama-3.1-405b", "tokens": "15T"},
+            "target": dict(TARGET),
             "candidates": grid,
             "deadline": "90 days",
             "goodput": 0.9,
@@ -266,6 +268,16 @@ def _line_of(path: Path, needle: str) -> int:
             "not above the law's irreducible loss",
         ),
         ({"serve": {"survive_site_loss": True}}, "serve:", "survive_site_loss"),
+        (
+            {"pre": {"target": {**TARGET, "votes": [{"loss_above": 0.01, "votes": 1}]}}},
+            "votes: 1",
+            "greater than or equal to 2",
+        ),
+        (
+            {"pre": {"target": {**TARGET, "votes": [VOTES, {**VOTES, "loss_above": 0.02}]}}},
+            "target:",
+            "each number of votes once",
+        ),
     ],
 )
 def test_bad_sizing_input_names_the_line(
@@ -337,4 +349,57 @@ def test_shipped_example_trains_well_past_chinchilla_at_frontier_volume() -> Non
     served = {r.served_tokens for r in rows}
     assert len(served) == 1
     assert served.pop() == pytest.approx(1e9 * (1000 + 500) * 610, rel=1e-9)
+    assert "one_candidate" in plan.checks
+
+
+# -- test-time compute as a substitute: target.votes (a user input, not a fit) ---------------
+
+
+def write_votes(tmp_path: Path, requests: float, name: str) -> Path:
+    path = write(tmp_path, requests, [20, 100], name)
+    doc = yaml.safe_load(path.read_text())
+    doc["workloads"]["pre"]["target"]["votes"] = [VOTES]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_votes_candidates_sit_on_the_higher_loss_curve_and_multiply_decode(
+    tmp_path: Path,
+) -> None:
+    """Each candidate again at loss target + loss_above (a smaller model at the same tokens per
+    parameter), served with 4 votes: decode tokens x 4, the prompt prefilled once."""
+    from planner.demand.scaling import loss, scaling_law
+
+    sc = planner.load_scenario(write_votes(tmp_path, 1e6, "v"))
+    law = scaling_law(sc.catalog, None)
+    plan = planner.solve(sc)
+    rows = {r.candidate: r for r in plan.sizing or []}
+    assert sorted(rows) == ["100tpp", "100tpp-4v", "20tpp", "20tpp-4v"]
+    for base in ("20tpp", "100tpp"):
+        own, sub = rows[base], rows[f"{base}-4v"]
+        assert (own.votes, sub.votes) == (1, 4)
+        assert sub.loss == pytest.approx(own.loss + VOTES["loss_above"], rel=1e-12)
+        assert loss(law, sub.params, sub.tokens) == pytest.approx(sub.loss, rel=1e-9)
+        assert sub.tokens_per_param == pytest.approx(own.tokens_per_param, rel=1e-12)
+        assert sub.params < own.params
+    serve = next(d for d in planner.demands(sc) if d.name == "serve")
+    amount = {r.name: r.amount for r in serve.roles}
+    assert amount["decode@20tpp-4v"] == pytest.approx(4 * amount["decode@20tpp"], rel=1e-12)
+    assert amount["prefill@20tpp-4v"] == pytest.approx(amount["prefill@20tpp"], rel=1e-12)
+    # the Chinchilla mark stays on the target's own curve
+    assert [r.candidate for r in plan.sizing or [] if r.compute_optimal] == ["20tpp"]
+
+
+@pytest.mark.parametrize("requests", [1e3, 1e9])
+def test_the_mip_prices_every_candidate_and_votes_pair(tmp_path: Path, requests: float) -> None:
+    """The plan's pick is the whole-unit optimum over every (candidate, votes) pair computed
+    from the rates: with almost no serving the 4-vote substitute's cheaper pretraining wins,
+    with heavy serving its 4x decode loses to a model on the target's own curve."""
+    sc = planner.load_scenario(write_votes(tmp_path, requests, f"r{requests:.0e}"))
+    plan = planner.solve(sc)
+    costs = exact_costs(sc, serving=True)
+    best = min(costs, key=costs.__getitem__)
+    assert chosen(plan) == best
+    assert plan.total_cost_usd == pytest.approx(costs[best], rel=1e-9)
+    assert best.endswith("-4v") == (requests < 1e6)
     assert "one_candidate" in plan.checks

@@ -133,6 +133,9 @@ class Candidate:
     params: float
     tokens: float
     loss: float
+    # Self-consistency votes per request its serving needs to reach the target quality (1: it
+    # is on the target's own curve; > 1: a user-supplied test-time substitute, target.votes).
+    votes: int = 1
 
     @property
     def tokens_per_param(self) -> float:
@@ -159,10 +162,13 @@ def candidates(
     catalog: Catalog,
     base: str,
     prefix: str,
+    votes: int = 1,
 ) -> tuple[list[Candidate], dict[str, ModelArch]]:
     """Candidates on the iso-loss curve of `target`: a number r in `grid` is N with D = r·N
     (architecture generated from `base` by shape_like, named prefix-<r>tpp); a catalog model
-    name is that model with D = D(N, target). Returns them and the generated architectures."""
+    name is that model with D = D(N, target). votes > 1: labels end in -<votes>v and the
+    candidates carry it. Returns them and the generated architectures."""
+    suffix = f"-{votes}v" if votes > 1 else ""
     out: list[Candidate] = []
     generated: dict[str, ModelArch] = {}
     for entry in grid:
@@ -174,15 +180,15 @@ def candidates(
                     f"{entry} ({n:.3g} params) cannot reach loss {target:.4g} with any number of "
                     "tokens under this scaling law"
                 )
-            out.append(Candidate(entry, entry, n, d, target))
+            out.append(Candidate(entry + suffix, entry, n, d, target, votes))
             continue
         n = params_at_ratio(law, target, float(entry))
-        label = ratio_label(float(entry))
+        label = ratio_label(float(entry)) + suffix
         name = f"{prefix}-{label}"
         generated[name] = shape_like(
             catalog.models[base], n, f"{label} candidate: {n:.4g} params shaped like {base}"
         )
-        out.append(Candidate(label, name, n, float(entry) * n, target))
+        out.append(Candidate(label, name, n, float(entry) * n, target, votes))
     return out, generated
 
 

@@ -183,7 +183,10 @@ def sized_demand(
     notes: list[str] = []
     base: WorkloadDemand | None = None
     for c in cands:
-        one = spec.model_copy(update={"model": c.model, "model_from": None})
+        # a test-time substitute candidate (target.votes) multiplies the load's own votes
+        one = spec.model_copy(
+            update={"model": c.model, "model_from": None, "votes": spec.votes * c.votes}
+        )
         base = demand(name, one, catalog, systems, horizon_s)
         choice = (source[0], c.label)
         roles += [

@@ -3,7 +3,7 @@ goodput.py hold the physics), its own LP variables and constraint families, in o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import pulp
 from pydantic import Field, model_validator
@@ -53,6 +53,15 @@ class LayoutSpec(Strict):
     micro_batch: PositiveInt = 1
 
 
+class VotesEntry(Strict):
+    """Test-time compute as a substitute (a user input, not a fit): a model whose loss is
+    `loss_above` nats/token above the target reaches the target's quality when each request is
+    answered with `votes` self-consistency votes (decode x votes, the prompt prefilled once)."""
+
+    loss_above: PositiveFloat
+    votes: Annotated[int, Field(ge=2)]
+
+
 class SizingTarget(Strict):
     """The quality a sized model must reach: a loss (nats/token under the scaling law), or the
     loss of catalog model `like` trained on `tokens` tokens."""
@@ -60,6 +69,10 @@ class SizingTarget(Strict):
     loss: PositiveFloat | None = None
     like: Name | None = None
     tokens: PositiveCount | None = None
+    # Test-time compute substitutes (user input from your own evaluations, not a fit): each entry
+    # adds every candidate again at loss target + loss_above, served with `votes` votes per
+    # request by the inference workloads with model_from (docs/models.md).
+    votes: list[VotesEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _loss_xor_like(self) -> SizingTarget:
@@ -69,6 +82,8 @@ class SizingTarget(Strict):
             raise ValueError(
                 "like and tokens go together: the quality of <like> trained on <tokens>"
             )
+        if len({v.votes for v in self.votes}) != len(self.votes):
+            raise ValueError("votes: each number of votes once")
         return self
 
 
@@ -268,12 +283,23 @@ def sizing_candidates(
     name: str, spec: PretrainSpec, catalog: Catalog
 ) -> tuple[list[Candidate], dict[str, ModelArch]]:
     """The candidates of a sizing workload on its target's iso-loss curve, and the generated
-    architectures (named <workload>-<r>tpp) they need in the catalog."""
+    architectures (named <workload>-<r>tpp) they need in the catalog; with target.votes, every
+    candidate again on the curve of loss target + loss_above, served with that many votes
+    (labelled <r>tpp-<k>v)."""
+    assert spec.target is not None
     law = scaling_law(catalog, spec.scaling_law)
     target = target_loss(spec, law, catalog)
-    return candidates(
-        law, target, list(spec.candidates or []), catalog, spec.shape_base or "", name
-    )
+    levels = [(0.0, 1)] + [(v.loss_above, v.votes) for v in spec.target.votes]
+    out: list[Candidate] = []
+    generated: dict[str, ModelArch] = {}
+    for above, votes in levels:
+        cands, models = candidates(
+            law, target + above, list(spec.candidates or []), catalog, spec.shape_base or "",
+            name, votes=votes,
+        )  # fmt: skip
+        out += cands
+        generated.update(models)
+    return out, generated
 
 
 def candidate_spec(spec: PretrainSpec, cand: Candidate) -> PretrainSpec:
@@ -527,8 +553,10 @@ def sizing_rows(model: Model) -> list[SizingRow] | None:
         catalog = with_models(scenario.catalog, generated)
         cand = next(c for c in cands if c.label == label)
         law = scaling_law(catalog, spec.scaling_law)
-        n_opt, d_opt = compute_optimal_for_loss(law, cand.loss)
-        optimal = cands[near(d_opt / n_opt, [c.tokens_per_param for c in cands])].label
+        # the Chinchilla point of the target's own curve (test-time substitutes are off it)
+        own = [c for c in cands if c.votes == 1]
+        n_opt, d_opt = compute_optimal_for_loss(law, own[0].loss)
+        optimal = own[near(d_opt / n_opt, [c.tokens_per_param for c in own])].label
         mine = [(d, r) for d in model.demands for r in d.roles if r.choice == (w, label)]
         serving = [(d, r) for d, r in mine if d.steady_load]
         served = sum(r.amount for _, r in serving)
@@ -542,6 +570,7 @@ def sizing_rows(model: Model) -> list[SizingRow] | None:
                 tokens=cand.tokens,
                 tokens_per_param=cand.tokens_per_param,
                 loss=cand.loss,
+                votes=cand.votes,
                 pretrain_flops=cand.pretrain_flops,
                 served_tokens=served,
                 serve_flops=cand.serve_flops(served),
@@ -571,7 +600,8 @@ def sizing_report(plan: Plan) -> list[str]:
             (r for r in plan.sizing or [] if r.workload == w), key=lambda r: r.tokens_per_param
         )
         chosen = next((r for r in rows if r.chosen), None)
-        out += ["", f"Model sizing ({w}): loss {rows[0].loss:.4f} nats/token on its iso-loss curve"]
+        target = min(r.loss for r in rows)
+        out += ["", f"Model sizing ({w}): loss {target:.4f} nats/token on its iso-loss curve"]
         if chosen is not None:
             pre = chosen.plan_pretrain_cost_usd or 0.0
             srv = chosen.plan_serve_cost_usd or 0.0
@@ -579,6 +609,11 @@ def sizing_report(plan: Plan) -> list[str]:
             out.append(
                 f"  chosen {chosen.candidate}: N = {chosen.params:.4g} params, D = "
                 f"{chosen.tokens:.4g} tokens ({chosen.tokens_per_param:,.0f} tokens/param)"
+                + (
+                    f", loss {chosen.loss:.4f} served with {chosen.votes} votes (target.votes)"
+                    if chosen.votes > 1
+                    else ""
+                )
             )
             if both > 0:
                 out.append(
@@ -587,14 +622,14 @@ def sizing_report(plan: Plan) -> list[str]:
                     f"{chosen.served_tokens:.4g} tokens"
                 )
         out.append(
-            "  tokens/param       params       tokens   pretrain $    serving $      total $"
+            "  tokens/param votes       params       tokens   pretrain $    serving $      total $"
         )
         for r in rows:
             mark = " chosen" if r.chosen else ""
             mark += " Chinchilla" if r.compute_optimal else ""
             total = _total([r.est_pretrain_cost_usd, r.est_serve_cost_usd])
             out.append(
-                f"  {r.tokens_per_param:>12,.0f} {r.params:>12.4g} {r.tokens:>12.4g} "
+                f"  {r.tokens_per_param:>12,.0f} {r.votes:>5} {r.params:>12.4g} {r.tokens:>12.4g} "
                 f"{_usd(r.est_pretrain_cost_usd)} {_usd(r.est_serve_cost_usd)} {_usd(total)}{mark}"
             )
         out.append(
