@@ -204,7 +204,9 @@ class SizingRow:
     sharing or whole units: the curve), plan_pretrain_cost_usd and plan_serve_cost_usd (the
     plan's unit-time given to the chosen candidate's pretraining and serving, at the same unit
     prices; idle capacity left out; chosen candidate only), votes (self-consistency votes it is
-    served with: > 1 for a test-time substitute candidate, target.votes)"""
+    served with: > 1 for a test-time substitute candidate, target.votes), est_pretrain_basis /
+    est_serve_basis / plan_cost_basis (which system and unit-hour price, rental or amortised,
+    each cost figure used)"""
 
     workload: str
     candidate: str
@@ -225,6 +227,11 @@ class SizingRow:
     # Self-consistency votes per request the candidate is served with (1: on the target's own
     # curve; > 1: a test-time substitute at loss target + loss_above, target.votes: an input)
     votes: int = 1
+    # The basis of the cost figures: the system and unit-hour price (rental or amortised) each
+    # estimated role used, and the systems and prices the plan figures were priced at.
+    est_pretrain_basis: str | None = None
+    est_serve_basis: str | None = None
+    plan_cost_basis: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ which the tests compute and check the MIP switches at.
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,43 @@ def test_plan_json_round_trips_the_sizing_rows(solved: tuple[Plan, Any, Any]) ->
     data = plan.to_dict()
     assert [r["candidate"] for r in data["sizing"]] == ["20tpp", "100tpp"]
     assert Plan.from_dict(data).sizing == plan.sizing
+
+
+def test_cost_figures_state_their_basis_in_json_text_and_html(
+    solved: tuple[Plan, Any, Any],
+) -> None:
+    """Each estimate is amount / rate x the rental unit-hour price of the role's cheapest
+    system (pricing: rental, one system): the JSON row names that system and price per role;
+    the text and HTML reports say the curve is such an estimate; the HTML has the sizing table
+    with one row per candidate and the chosen one marked."""
+    from planner.htmlreport import plan_html
+    from planner.kinds.pretrain import EST_BASIS, PLAN_BASIS
+    from planner.report import format_plan
+
+    plan, sc, dem = solved
+    usd_h = unit_hour_usd(sc)
+    price = f"{SYSTEM} ${usd_h:,.2f}/unit-hour (rental)"
+    roles = {r.name: r for d in dem for r in d.roles if r.choice is not None}
+    for row in plan.sizing or []:
+        c = row.candidate
+        pre = roles[f"pretrain@{c}"]
+        est = pre.amount / pre.rates[SYSTEM].per_unit_s * usd_h / 3600
+        assert row.est_pretrain_cost_usd == pytest.approx(est, rel=1e-12)
+        assert row.est_pretrain_basis == f"pretrain@{c}: {price}"
+        assert row.est_serve_basis == f"decode@{c}: {price}; prefill@{c}: {price}"
+        assert row.plan_cost_basis == (price if row.chosen else None)
+    assert Plan.from_dict(plan.to_dict()).sizing == plan.sizing
+    text = " ".join(format_plan(plan).split())
+    assert f"cost curve, {EST_BASIS}:" in text
+    assert f"split, {PLAN_BASIS}, at {price}:" in text
+    page = plan_html(plan)
+    table = page[page.index('<table id="sizing">') :]
+    table = table[: table.index("</table>")]
+    body = table.split("<tbody>")[1].split("</tr>")[:-1]
+    assert [r.split("</td>")[1].split(">")[-1] for r in body] == ["20tpp", "100tpp"]
+    picked = next(r.candidate for r in plan.sizing or [] if r.chosen)
+    assert [("chosen" in r) for r in body] == [c == picked for c in ["20tpp", "100tpp"]]
+    assert html.escape(EST_BASIS) in page
 
 
 # -- bad input: `file:line: path: message`, exit 1 --------------------------------------------

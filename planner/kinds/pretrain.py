@@ -498,25 +498,60 @@ def sizing_problems(workloads: dict[str, object], catalog: Catalog) -> list[tupl
 # -- model sizing in the plan: rows and report lines ------------------------------------------
 
 
-def _usd_per_unit_s(catalog: Catalog, system: str, pricing: str) -> float:
-    """One unit-second at the scenario's pricing (mixed: the cheaper of rental and amortised),
-    energy at the default electricity price and PUE (planner/demand/common.py)."""
+# The basis of the sizing cost figures, stated in the report and carried in the JSON rows.
+EST_BASIS = (
+    "an estimate: each role's work at its cheapest system's unit-hour price (mixed: the cheaper "
+    "of rental and straight-line amortised capex + energy at the default $/kWh and PUE), before "
+    "fleet sharing and whole units"
+)
+PLAN_BASIS = (
+    "the plan's busy unit-time (idle left out) at unit-hour prices, not the plan's own charges"
+)
+
+
+def _unit_price(catalog: Catalog, system: str, pricing: str) -> tuple[float, str]:
+    """One unit-hour at the scenario's pricing (mixed: the cheaper of rental and amortised),
+    energy at the default electricity price and PUE (planner/demand/common.py), and which."""
     from planner.demand.common import unit_usd_per_hour
 
     spec = catalog.system(system)
     kinds = ["rental", "amortised"] if pricing == "mixed" else [pricing]
-    return min(unit_usd_per_hour(spec, k) for k in kinds) / 3600.0  # type: ignore[arg-type]
+    return min((unit_usd_per_hour(spec, k), k) for k in kinds)  # type: ignore[arg-type]
+
+
+def _price_text(catalog: Catalog, system: str, pricing: str) -> str:
+    usd_h, kind = _unit_price(catalog, system, pricing)
+    return f"{system} ${usd_h:,.2f}/unit-hour ({kind})"
+
+
+def _cheapest(role: Role, catalog: Catalog, pricing: str) -> tuple[float, str] | None:
+    """A role's work at its cheapest system: min_s amount / rate[s] · $/unit-s, with the system
+    and price it used (None: it runs nowhere)."""
+    costs = [
+        (
+            role.amount / rate.per_unit_s * _unit_price(catalog, s, pricing)[0] / 3600.0,
+            f"{role.name}: {_price_text(catalog, s, pricing)}",
+        )
+        for s, rate in role.rates.items()
+        if rate.feasible
+    ]
+    return min(costs) if costs else None
 
 
 def est_cost_usd(role: Role, catalog: Catalog, pricing: str) -> float | None:
     """A role's work at its cheapest system: min_s amount / rate[s] · $/unit-s (None: it runs
     nowhere)."""
-    costs = [
-        role.amount / rate.per_unit_s * _usd_per_unit_s(catalog, s, pricing)
-        for s, rate in role.rates.items()
-        if rate.feasible
-    ]
-    return min(costs) if costs else None
+    best = _cheapest(role, catalog, pricing)
+    return None if best is None else best[0]
+
+
+def _est(roles: list[Role], catalog: Catalog, pricing: str) -> tuple[float | None, str | None]:
+    """The estimate over roles (None if one runs nowhere) and its basis: each role's system
+    and unit-hour price."""
+    best = [_cheapest(r, catalog, pricing) for r in roles]
+    if any(b is None for b in best):
+        return None, None
+    return sum(b[0] for b in best if b), "; ".join(b[1] for b in best if b)
 
 
 def _total(values: list[float | None]) -> float | None:
@@ -531,10 +566,40 @@ def _busy_usd(model: Model, roles: list[tuple[WorkloadDemand, Role]], pricing: s
     names = {(d.name, r.name) for d, r in roles}
     catalog = model.scenario.catalog
     return sum(
-        value_of(var) * model.periods[p].length_s * _usd_per_unit_s(catalog, s, pricing)
+        value_of(var) * model.periods[p].length_s * _unit_price(catalog, s, pricing)[0] / 3600.0
         for (w, r, _, s, p), var in model.u.items()
         if (w, r) in names
     )
+
+
+def _cost_fields(
+    model: Model, mine: list[tuple[WorkloadDemand, Role]], chosen: bool, catalog: Catalog
+) -> dict[str, object]:
+    """SizingRow's cost figures and their bases for one candidate's roles."""
+    from planner.readplan import value_of
+
+    pricing = model.scenario.data.economics.pricing
+    training = [(d, r) for d, r in mine if not d.steady_load]
+    serving = [(d, r) for d, r in mine if d.steady_load]
+    est_pre, pre_basis = _est([r for _, r in training], catalog, pricing)
+    est_srv, srv_basis = _est([r for _, r in serving], catalog, pricing)
+    names = {(d.name, r.name) for d, r in mine}
+    used = sorted(
+        {s for (w, r, _, s, _), v in model.u.items() if (w, r) in names and value_of(v) > 1e-9}
+    )
+    return {
+        "est_pretrain_cost_usd": est_pre,
+        "est_serve_cost_usd": est_srv,
+        "plan_pretrain_cost_usd": _busy_usd(model, training, pricing) if chosen else None,
+        "plan_serve_cost_usd": _busy_usd(model, serving, pricing) if chosen else None,
+        "est_pretrain_basis": pre_basis,
+        "est_serve_basis": srv_basis,
+        "plan_cost_basis": (
+            "; ".join(_price_text(model.scenario.catalog, s, pricing) for s in used)
+            if chosen
+            else None
+        ),
+    }
 
 
 def sizing_rows(model: Model) -> list[SizingRow] | None:
@@ -544,7 +609,6 @@ def sizing_rows(model: Model) -> list[SizingRow] | None:
     from planner.readplan import value_of
 
     scenario = model.scenario
-    pricing = scenario.data.economics.pricing
     rows: list[SizingRow] = []
     for (w, label), k in model.candidate.items():
         spec = scenario.data.workloads[w]
@@ -576,16 +640,7 @@ def sizing_rows(model: Model) -> list[SizingRow] | None:
                 serve_flops=cand.serve_flops(served),
                 chosen=chosen,
                 compute_optimal=label == optimal,
-                est_pretrain_cost_usd=_total(
-                    [est_cost_usd(r, catalog, pricing) for d, r in mine if not d.steady_load]
-                ),
-                est_serve_cost_usd=_total([est_cost_usd(r, catalog, pricing) for _, r in serving]),
-                plan_pretrain_cost_usd=_busy_usd(
-                    model, [(d, r) for d, r in mine if not d.steady_load], pricing
-                )
-                if chosen
-                else None,
-                plan_serve_cost_usd=_busy_usd(model, serving, pricing) if chosen else None,
+                **_cost_fields(model, mine, chosen, catalog),  # type: ignore[arg-type]
             )
         )
     return rows or None
@@ -593,51 +648,56 @@ def sizing_rows(model: Model) -> list[SizingRow] | None:
 
 def sizing_report(plan: Plan) -> list[str]:
     """The chosen (N, D), tokens/param, pretraining vs lifetime-serving cost split, and the
-    curve of estimated total cost against tokens/param (Chinchilla point and chosen marked)."""
+    curve of estimated total cost against tokens/param (Chinchilla point and chosen marked),
+    each cost figure with its basis."""
     out: list[str] = []
     for w in sorted({r.workload for r in plan.sizing or []}):
         rows = sorted(
-            (r for r in plan.sizing or [] if r.workload == w), key=lambda r: r.tokens_per_param
+            (r for r in plan.sizing or [] if r.workload == w),
+            key=lambda r: (r.votes, r.tokens_per_param),
         )
-        chosen = next((r for r in rows if r.chosen), None)
         target = min(r.loss for r in rows)
         out += ["", f"Model sizing ({w}): loss {target:.4f} nats/token on its iso-loss curve"]
+        chosen = next((r for r in rows if r.chosen), None)
         if chosen is not None:
-            pre = chosen.plan_pretrain_cost_usd or 0.0
-            srv = chosen.plan_serve_cost_usd or 0.0
-            both = pre + srv
-            out.append(
-                f"  chosen {chosen.candidate}: N = {chosen.params:.4g} params, D = "
-                f"{chosen.tokens:.4g} tokens ({chosen.tokens_per_param:,.0f} tokens/param)"
-                + (
-                    f", loss {chosen.loss:.4f} served with {chosen.votes} votes (target.votes)"
-                    if chosen.votes > 1
-                    else ""
-                )
-            )
-            if both > 0:
-                out.append(
-                    f"  plan, busy unit-time at unit prices: pretraining ${pre:,.0f} "
-                    f"({pre / both:.0%}), lifetime serving ${srv:,.0f} ({srv / both:.0%}) of "
-                    f"{chosen.served_tokens:.4g} tokens"
-                )
-        out.append(
-            "  tokens/param votes       params       tokens   pretrain $    serving $      total $"
-        )
+            out += _chosen_lines(chosen)
+        out.append(f"  cost curve, {EST_BASIS}:")
+        out.append("  tokens/param votes    params    tokens  pretrain $   serving $     total $")
         for r in rows:
             mark = " chosen" if r.chosen else ""
             mark += " Chinchilla" if r.compute_optimal else ""
             total = _total([r.est_pretrain_cost_usd, r.est_serve_cost_usd])
             out.append(
-                f"  {r.tokens_per_param:>12,.0f} {r.votes:>5} {r.params:>12.4g} {r.tokens:>12.4g} "
+                f"  {r.tokens_per_param:>12,.0f} {r.votes:>5} {r.params:>9.4g} {r.tokens:>9.4g} "
                 f"{_usd(r.est_pretrain_cost_usd)} {_usd(r.est_serve_cost_usd)} {_usd(total)}{mark}"
             )
         out.append(
-            "  (est. $: each role's work at its cheapest system's unit price, before fleet "
-            "sharing and whole units; Chinchilla: the candidate nearest the least-FLOP point)"
+            "  (Chinchilla: the candidate nearest the least-FLOP point of the target's curve; "
+            "each row's systems and prices are in the JSON's est_*_basis)"
+        )
+    return out
+
+
+def _chosen_lines(chosen: SizingRow) -> list[str]:
+    out = [
+        f"  chosen {chosen.candidate}: N = {chosen.params:.4g} params, D = "
+        f"{chosen.tokens:.4g} tokens ({chosen.tokens_per_param:,.0f} tokens/param)"
+        + (
+            f", loss {chosen.loss:.4f} served with {chosen.votes} votes (target.votes)"
+            if chosen.votes > 1
+            else ""
+        )
+    ]
+    pre = chosen.plan_pretrain_cost_usd or 0.0
+    srv = chosen.plan_serve_cost_usd or 0.0
+    if pre + srv > 0:
+        out.append(
+            f"  split, {PLAN_BASIS}, at {chosen.plan_cost_basis}: pretraining ${pre:,.0f} "
+            f"({pre / (pre + srv):.0%}), lifetime serving ${srv:,.0f} ({srv / (pre + srv):.0%}) "
+            f"of {chosen.served_tokens:.4g} tokens"
         )
     return out
 
 
 def _usd(value: float | None) -> str:
-    return f"{'-':>12}" if value is None else f"{value:>12.4g}"
+    return f"{'-':>11}" if value is None else f"{value:>11.4g}"
