@@ -164,3 +164,34 @@ def test_the_demands_above_span_the_trade(tmp_path: Path) -> None:
     assert picks == [f"{g}tpp" for g in GRID] + ["500tpp"]
     a, s = units(sc)["500tpp"]
     assert s > a
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "model-sizing.yaml"
+
+
+def test_shipped_example_over_quarters_with_mixed_pricing() -> None:
+    """examples/model-sizing.yaml with the frontier-3y economics (quarters from a start date,
+    mixed pricing with contracts, 10% cost of capital; pretraining in the first two quarters,
+    serving from the third): it plans and verifies, the candidate chosen is trained at >= 10x
+    the Chinchilla point's tokens/param, and serving is priced from its start only."""
+    sets = [
+        "economics.horizon=2 years",
+        "economics.period=1 quarter",
+        "economics.start_date=2027-01-01",
+        "economics.pricing=mixed",
+        "economics.cost_of_capital=0.10",
+        "workloads.pretrain.deadline=2 quarters",
+        "workloads.chat.start=2 quarters",
+    ]
+    sc = planner.load_scenario(EXAMPLE, sets=sets)
+    plan = planner.solve(sc)
+    assert len({r.period for r in plan.schedule}) == 8
+    rows = plan.sizing or []
+    pick = next(r for r in rows if r.chosen)
+    chinchilla = next(r for r in rows if r.compute_optimal)
+    assert pick.tokens_per_param >= 10 * chinchilla.tokens_per_param
+    assert {"one_candidate", "fleet_ledger", "cost_total"} <= set(plan.checks)
+    # lifetime serving: requests/day x (prompt + output) x the 6 quarters from its start
+    assert pick.served_tokens == pytest.approx(1e9 * 1500 * 6 * 365 / 4, rel=1e-9)
+    serving = [a for a in plan.allocations if a.role.startswith(("decode@", "prefill@"))]
+    assert serving and min(a.period_start_s for a in serving) == pytest.approx(2 * QUARTER_S)
