@@ -24,7 +24,9 @@ COMMANDS: dict[str, str] = {
     "and the exit code is 1 if there is any.",
     "compare": "Solve SCENARIO_FILE's workloads (default: the shipped frontier-lab scenario) on "
     "each --topology and show them side by side: total cost and cost per workload, $ per million "
-    "output tokens of each",
+    "output tokens of each inference tier (the tier's cost / decode tokens served x 1e6), units, "
+    "accelerators, CPU cores and cores per accelerator (CPU-only servers included), power, days "
+    "to finish each pretraining at its allocated rate, binding constraints and shadow prices.",
     "sweep": "Solve the grid of what-ifs over SCENARIO_FILE (default: the shipped frontier-lab "
     "scenario): every combination of the --set values and --scenario overrides.",
     "schema": "Print the JSON Schema (draft 2020-12) of KIND files (default: scenario), made from "
@@ -33,7 +35,8 @@ COMMANDS: dict[str, str] = {
     "chat tier on the shipped multi-dc topology, with a rental what-if.",
     "sensitivity": "Re-solve SCENARIO_FILE (default: frontier-lab) with each catalog figure "
     'marked "estimate" at the low and the high end of its range (catalog `ranges:`), print a '
-    "tornado table sorted by swing, and",
+    "tornado table sorted by swing, and name the estimates that flip the choice of system or site, "
+    "with the break-even value found by bisection.",
 }
 
 
