@@ -96,3 +96,23 @@ def test_unknown_command_is_bad_input(capsys: pytest.CaptureFixture[str]) -> Non
 
     assert cli.main(["plna"]) == 1
     assert "No such command 'plna'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "planner.lp.model",
+        "planner.lp.constraints",
+        "planner.kinds",
+        "planner.demand.types",
+        "planner.demand.inference",
+        "planner.scenario",
+        "planner.verify",
+        "planner.sweeps",
+    ],
+)
+def test_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
+    # The package __init__s import lazily; no import order may be needed to break a cycle.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
