@@ -260,9 +260,9 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
             task["scenario_path"], scenarios=list(task["overrides"]), sets=list(task["sets"])
         )
         cache_dir = task.get("cache_dir")
-        # The key (a hash of the whole resolved scenario and catalog) only names cache entries.
-        key = scenario_key(scenario, task["options"]) if cache_dir else None
         if cache_dir:
+            # The key (a hash of the resolved scenario and catalog) only names cache entries.
+            key = scenario_key(scenario, task["options"])
             hit = _read_cache(Path(cache_dir) / f"{key}.json", key)
             if hit is not None:
                 if hit["plan"] is not None:
