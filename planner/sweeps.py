@@ -6,7 +6,7 @@
                        scenarios=["rainier", "nvl72"], jobs=2)
     sw.points                          # one record per point: inputs, then outputs
     sw["samples_per_problem=16 scenario=nvl72"]["total_cost_usd"]
-    sw.plan("samples_per_problem=16 scenario=nvl72")   # the full Plan of a point
+    sw.plan("samples_per_problem=16 scenario=nvl72")   # the full Plan of a point (*)
     sw.to_csv(); sw.to_json()          # deterministic: the same input gives the same bytes
 
 Axes: each `grid` entry is a dotted field path and its values (what `--set path=v1,v2` gives;
@@ -15,6 +15,10 @@ is one more axis over the file's named overrides: each value is a name, several 
 (applied in order), or '' for none. Points run in the order of the product, the last axis
 fastest. A point's name is `field=value` per axis joined by spaces (the field's last part when
 that is unambiguous), or "base" when there is no axis.
+
+(*) Only each point's outputs (the records the CSV, JSON, frame and plots use) come back to
+this process, so its memory does not grow with the plans; plan() reads a point's plan from the
+cache or solves that point again. keep_plans=True keeps every full plan instead.
 
 A point that is infeasible or fails (bad value, solver failure) is recorded with its status,
 error and diagnosis; the sweep goes on.
