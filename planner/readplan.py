@@ -123,7 +123,12 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                 for (d2, s2, t0, k), var in model.contract.items()
                 if (d2, s2) == (d, s) and model.contract_covers(s, k, t0, t.index)
             )
-            units = owned + rented + contracted
+            spot = (
+                _count(model.spot[(d, s, t.index)], relaxed)
+                if (d, s, t.index) in model.spot
+                else 0.0
+            )
+            units = owned + rented + contracted + spot
             out.append(
                 ScheduleRow(
                     period=t.index,
@@ -136,6 +141,7 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                     owned_units=owned,
                     rented_units=rented,
                     contracted_units=contracted,
+                    spot_units=spot,
                     units=units,
                     power_w=units * catalog.system(s).power_w,
                     busy_units=busy_s.get((d, s, t.index), 0.0) / t.length_s,

@@ -63,8 +63,9 @@ class ScheduleRow:
     """per calendar period, site and system: ordered (units ordered at the period's start),
     arriving (units delivered then), owned_units (in service and owned: bought before or
     during the plan), rented_units (on demand this period), contracted_units (under term
-    contracts that cover this period), units (all in service), power_w,
-    busy_units (average units given to work over the period)"""
+    contracts that cover this period), spot_units (preemptible, this period; each does
+    spot_goodput of a unit's work), units (all in service), power_w, busy_units (average units
+    given to work over the period)"""
 
     period: int
     start_s: float
@@ -76,6 +77,7 @@ class ScheduleRow:
     owned_units: float
     rented_units: float
     contracted_units: float
+    spot_units: float
     units: float
     power_w: float
     busy_units: float

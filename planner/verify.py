@@ -36,6 +36,7 @@ class Context:
     integral: bool = field(init=False)
     # Units in service per (datacenter, system, calendar period), from the schedule.
     units: dict[tuple[str, str, int], float] = field(init=False)
+    spot: dict[tuple[str, str, int], float] = field(init=False)  # spot units, likewise
     calendar: list[tuple[int, float, float]] = field(init=False)  # (t, start_s, end_s)
     rl_rows: dict[str, RLRow] = field(init=False)
     cpu_rows: dict[str, CpuServerRow] = field(init=False)
@@ -43,6 +44,9 @@ class Context:
     def __post_init__(self) -> None:
         self.integral = self.plan.status != "relaxed"
         self.units = {(r.datacenter, r.system, r.period): r.units for r in self.plan.schedule}
+        self.spot = {
+            (r.datacenter, r.system, r.period): r.spot_units for r in self.plan.schedule
+        }
         self.calendar = sorted({(r.period, r.start_s, r.end_s) for r in self.plan.schedule})
         self.rl_rows = {r.workload: r for r in self.plan.rl}
         self.cpu_rows = {c.datacenter: c for c in self.plan.cpu_servers}
@@ -54,6 +58,11 @@ class Context:
 
     def roles(self) -> list[tuple[WorkloadDemand, Role]]:
         return [(d, r) for d in self.demands for r in d.roles]
+
+    def spot_loss(self, d: str, s: str, t: int) -> float:
+        """Units of work spot units at (d, s) in t lose to preemption: (1 - goodput) x spot."""
+        goodput = self.scenario.catalog.system(s).spot_goodput
+        return (1.0 - (goodput or 1.0)) * self.spot.get((d, s, t), 0.0)
 
     def calendar_of(self, start_s: float) -> int:
         """The calendar period an LP period starting at start_s lies in."""
@@ -157,7 +166,7 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
     """per pool and calendar period t: arriving[t] = sum of orders placed at t' whose lead time
     ends at t (the first period starting at least lead_time after t'); owned_units[t] = owned +
     arrivals so far, less those past their lifetime; units[t] = owned_units[t] + rented_units[t]
-    + contracted_units[t]; no orders under rental pricing, no rentals under amortised pricing,
+    + contracted_units[t] + spot_units[t]; no orders under rental pricing, no rentals under amortised pricing,
     contracts only under mixed pricing"""
     economics = ctx.scenario.data.economics
     catalog = ctx.scenario.catalog
@@ -189,10 +198,11 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
             out.append(f"{where}: {r.arriving:g} arriving, orders placed earlier give {arriving:g}")
         if abs(owned - r.owned_units) > ABS_TOL:
             out.append(f"{where}: {r.owned_units:g} owned in service, the orders give {owned:g}")
-        if abs(r.units - r.owned_units - r.rented_units - r.contracted_units) > ABS_TOL:
+        leased = r.rented_units + r.contracted_units + r.spot_units
+        if abs(r.units - r.owned_units - leased) > ABS_TOL:
             out.append(
                 f"{where}: units {r.units:g} != owned {r.owned_units:g} + rented "
-                f"{r.rented_units:g} + contracted {r.contracted_units:g}"
+                f"{r.rented_units:g} + contracted {r.contracted_units:g} + spot {r.spot_units:g}"
             )
         if economics.pricing != "mixed" and r.contracted_units > 0:
             out.append(
@@ -207,7 +217,8 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
 
 @rule("pool_capacity")
 def check_pool_capacity(ctx: Context) -> list[str]:
-    """sum of allocations' units on (d, s) in period p <= units in service[d,s,t(p)]"""
+    """sum of allocations' units on (d, s) in period p <= units in service[d,s,t(p)] -
+    (1 - spot_goodput[s]) x spot_units[d,s,t(p)]"""
     used: dict[tuple[str, str, int], float] = {}
     starts: dict[int, float] = {}
     for a in ctx.plan.allocations:
@@ -216,7 +227,8 @@ def check_pool_capacity(ctx: Context) -> list[str]:
         starts[a.period] = a.period_start_s
     out = []
     for (d, s, p), value in used.items():
-        have = ctx.units.get((d, s, ctx.calendar_of(starts[p])), 0.0)
+        t = ctx.calendar_of(starts[p])
+        have = ctx.units.get((d, s, t), 0.0) - ctx.spot_loss(d, s, t)
         if value > have * (1 + REL_TOL) + ABS_TOL:
             out.append(f"{d}/{s}: allocations use {value:.4g} units of {have:g} in period {p}")
     return out
@@ -594,3 +606,8 @@ def check_cost_total(ctx: Context) -> list[str]:
             f"cost rows add up to {total:,.2f} US$, the plan says {ctx.plan.total_cost_usd:,.2f}"
         ]
     return []
+
+
+# Rules of procurement over time (supply, spot, cash flow) live in their own module; importing it
+# registers them after the ones above.
+from planner import verify_procurement  # noqa: E402, F401

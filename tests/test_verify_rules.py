@@ -246,6 +246,21 @@ def break_cost_total(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Cas
     return plan, sc, dem
 
 
+def break_supply(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # GB200 deliveries capped one rack below what the plan has arrive in period 0.
+    arriving = sum(r.arriving for r in plan.schedule if r.system == "gb200-nvl72" and r.period == 0)
+    capped = planner.load_scenario(DEFAULT, sets=[f"economics.supply.gb200-nvl72={arriving - 1:g}"])
+    return plan, capped, dem
+
+
+def break_spot(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # One spot H100 server at dc-central (consistent in the ledger) under amortised pricing.
+    i = schedule_index(plan, "dc-central", "hgx-h100")
+    r = plan.schedule[i]
+    plan.schedule[i] = dataclasses.replace(r, spot_units=1.0, units=r.units + 1.0)
+    return plan, sc, dem
+
+
 BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "whole_units": break_whole_units,
     "unit_bounds": break_unit_bounds,
@@ -265,6 +280,8 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "colocated": break_colocated,
     "power_cap": break_power_cap,
     "cost_total": break_cost_total,
+    "supply": break_supply,
+    "spot": break_spot,
 }
 # What each rule's message must name (the broken record).
 NAMES = {
@@ -287,6 +304,8 @@ NAMES = {
     "power_cap": "dc-east",
     "cost_total": "cost rows",
     "link_capacity": "link a--b",
+    "supply": "gb200-nvl72 in period 0",
+    "spot": "dc-central/hgx-h100 in period 0",
 }
 
 

@@ -189,14 +189,19 @@ def add_avail(model: Model) -> None:
 
 @family("units", "datacenter:system:period")
 def add_units(model: Model) -> None:
-    """sum_{w,r} u[w,r,d,s,p] <= owned[d,s] + in_service[d,s,t(p)] in every period p   (units: a
-    unit serves one work item at a time, and is free for another once its deadline has passed)"""
+    """sum_{w,r} u[w,r,d,s,p] <= owned[d,s] + in_service[d,s,t(p)] - (1 - goodput[s]) ·
+    spot[d,s,t(p)] in every period p   (units: a unit serves one work item at a time, and is
+    free for another once its deadline has passed; a spot unit does spot_goodput of a unit's
+    work)"""
     by_pool: dict[tuple[str, str, int], Pairs] = {}
     for (_, _, d, s, p), var in model.u.items():
         by_pool.setdefault((d, s, p), []).append((var, 1.0))
     calendar = {p.index: p.calendar for p in model.periods}
     for (d, s, p), pairs in by_pool.items():
-        supply = [(v, -c) for v, c in model.in_service((d, s), calendar[p])]
+        spot = model.spot.get((d, s, calendar[p]))
+        supply = [(v, -c) for v, c in model.in_service((d, s), calendar[p]) if v is not spot]
+        if spot is not None:
+            supply.append((spot, -model.spot_goodput(s)))
         model.row("units", (d, s, f"p{p}"), pairs + supply, "<=", float(model.owned((d, s))))
 
 
@@ -449,9 +454,10 @@ def add_link(model: Model) -> None:
 
 @family("ownedbusy", "datacenter:system:period")
 def add_ownedbusy(model: Model) -> None:
-    """sum_{w,r,p in t} u[w,r,d,s,p] · len_p / 3600 - leased[d,s,t] · len_t / 3600 <= o[d,s,t]
-    (hours, where units can be rented or contracted: leased units run first, their energy is in
-    the price; owned units run the rest and pay energy)"""
+    """sum_{w,r,p in t} u[w,r,d,s,p] · len_p / 3600 - (leased[d,s,t] - (1 - goodput[s]) ·
+    spot[d,s,t]) · len_t / 3600 <= o[d,s,t]   (hours, where units can be rented, contracted or
+    taken on spot: leased units run first, their energy is in the price; owned units run the
+    rest and pay energy)"""
     busy: dict[tuple[str, str, int], Pairs] = {key: [] for key in model.owned_busy_h}
     period = {p.index: p for p in model.periods}
     for (_w, _r, d, s, p), var in model.u.items():
@@ -460,6 +466,14 @@ def add_ownedbusy(model: Model) -> None:
             busy[key].append((var, period[p].length_s / 3600.0))
     for (d, s, t), o in model.owned_busy_h.items():
         hours = model.calendar[t].length_s / 3600.0
-        leased = [(v, -c * hours) for v, c in model.leased((d, s), t)]
+        spot = model.spot.get((d, s, t))
+        leased = [(v, -c * hours) for v, c in model.leased((d, s), t) if v is not spot]
+        if spot is not None:
+            leased.append((spot, -model.spot_goodput(s) * hours))
         pairs = busy[(d, s, t)] + [(o, -1.0)] + leased
         model.row("ownedbusy", model.at((d, s), t), pairs, "<=", 0.0)
+
+
+# Families of procurement over time (supply limits, spot, site openings) live in their own
+# module; importing it registers them after the ones above.
+from planner.lp import procurement  # noqa: E402, F401

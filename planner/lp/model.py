@@ -241,6 +241,7 @@ class Model:
     rent: dict[PoolT, Var] = field(default_factory=dict)  # units rented on demand during t
     # units under term contract k of the system, starting at t (they serve for the term)
     contract: dict[tuple[str, str, int, int], Var] = field(default_factory=dict)
+    spot: dict[PoolT, Var] = field(default_factory=dict)  # spot units during t (preemptible)
     m: dict[str, Var] = field(default_factory=dict)  # CPU servers per site
     u: dict[UKey, Var] = field(default_factory=dict)  # units per work item, pool and period
     u_by_role: dict[tuple[str, str], list[tuple[str, str, Period, Var]]] = field(
@@ -369,8 +370,8 @@ class Model:
         return t_start <= t and self.calendar[t].start_s < start_s + term_s - SAME_INSTANT_S
 
     def leased(self, pool: Pool, t: int) -> Pairs:
-        """Units of `pool` serving in t that the plan does not own: rented on demand in t, or
-        under a term contract that covers t."""
+        """Units of `pool` serving in t that the plan does not own: rented on demand in t,
+        under a term contract that covers t, or on spot in t."""
         d, s = pool
         pairs: Pairs = []
         if (d, s, t) in self.rent:
@@ -378,7 +379,25 @@ class Model:
         for (d2, s2, t0, k), var in self.contract.items():
             if (d2, s2) == pool and self.contract_covers(s, k, t0, t):
                 pairs.append((var, 1.0))
+        if (d, s, t) in self.spot:
+            pairs.append((self.spot[(d, s, t)], 1.0))
         return pairs
+
+    def spot_goodput(self, system: str) -> float:
+        """The share of a spot unit's time that does useful work (1 when there is no offer)."""
+        goodput = self.scenario.catalog.system(system).spot_goodput
+        return 1.0 if goodput is None else goodput
+
+    def supply_cap(self, system: str, t: int) -> int | None:
+        """Most units of `system` that can arrive in calendar period t, all sites together:
+        economics.supply, else floor(catalog supply_per_year x len_t / year); None: no limit."""
+        economics = self.scenario.data.economics
+        if system in economics.supply:
+            return economics.supply[system]
+        per_year = self.scenario.catalog.system(system).supply_per_year
+        if per_year is None:
+            return None
+        return int(per_year * self.calendar[t].length_s / (365 * 86400.0) + 1e-9)
 
     def in_service(self, pool: Pool, t: int, rented: bool = True) -> Pairs:
         """Variable part of the units of `pool` serving in calendar period t: units bought that

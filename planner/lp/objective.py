@@ -20,6 +20,7 @@ def define_objective(model: Model) -> None:
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · maintenance_fraction_per_year · years in service (owned units too)
       rental: rent[d,s,t] · rental_usd_per_hour · len_t / 3600 (energy included)
+      spot: spot[d,s,t] · spot_usd_per_hour · len_t / 3600 (energy included)
       contracts: q[d,s,t,k] · usd_per_hour_k · hours of its term inside the horizon (energy
              included; the part of a term past the horizon is left out, as a unit's residual
              value is)
@@ -79,6 +80,17 @@ def add_pool_terms(model: Model) -> None:
     for pool in model.pools():
         add_ownership_terms(model, pool)
         add_energy_terms(model, pool)
+        add_spot_terms(model, pool)
+
+
+def add_spot_terms(model: Model, pool: tuple[str, str]) -> None:
+    """spot[d,s,t] · spot_usd_per_hour · len_t / 3600 (energy included)."""
+    d, s = pool
+    price = model.scenario.catalog.system(s).spot_usd_per_hour
+    spots = [(key[2], var) for key, var in model.spot.items() if key[:2] == pool]
+    if spots and price is not None:
+        hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
+        model.terms.append(Term("spot", d, s, None, expr([(v, price * hours[t]) for t, v in spots])))
 
 
 def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:

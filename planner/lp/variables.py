@@ -4,6 +4,7 @@ name and names carry a counter, so this order is the solver's column order).
 | variable | meaning | unit |
 | buy[d,s,t] | units of system s ordered for d at the start of calendar period t (they serve from the first period after the lead time), integer (amortised, mixed pricing) | units |
 | rent[d,s,t] | units of s rented on demand at d for calendar period t, integer (rental, mixed pricing) | units |
+| spot[d,s,t] | spot (preemptible) units of s at d during calendar period t, integer (mixed pricing, systems with a spot offer); each does spot_goodput of a unit's work, for training and RL only | units |
 | q[d,s,t,k] | units of s under the system's term contract k at d, starting at t and serving for the term, integer (mixed pricing) | units |
 | m[d] | CPU-only servers at d, integer, >= owned | units |
 | u[w,r,d,s,p] | units of (d,s) given to role r of w in period p (only where it can run) | units |
@@ -41,7 +42,8 @@ def declare_variables(model: Model, own: dict[str, Declare | None]) -> None:
         if declare is not None:
             declare(model, demand)
     # Rentals first, in their own order (unchanged plans), then pools with contracts only.
-    leased = list(model.rent) + sorted({k[:3] for k in model.contract} - set(model.rent))
+    other = {k[:3] for k in model.contract} | set(model.spot)
+    leased = list(model.rent) + sorted(other - set(model.rent))
     for d, s, t in leased:
         model.owned_busy_h[(d, s, t)] = model.new_var("o", 0)
     declare_done(model)
@@ -56,13 +58,14 @@ def declare_done(model: Model) -> None:
 
 
 def declare_units(model: Model) -> None:
-    """buy[d,s,t] (amortised, mixed: where an order placed at t arrives within the horizon) and
-    rent[d,s,t] (rental, mixed), integers >= 0 (max_units is the row `avail`, so it has a shadow
+    """buy[d,s,t] (amortised, mixed: where an order placed at t arrives within the horizon),
+    rent[d,s,t] (rental, mixed) and spot[d,s,t] (mixed, with a spot offer), integers >= 0 (max_units is the row `avail`, so it has a shadow
     price); m[d] in [owned, inf) integer CPU-only servers."""
     pricing = model.scenario.data.economics.pricing
     for pool in model.pools():
         first = model.first_period(pool[1])
         contracts = model.scenario.catalog.system(pool[1]).contracts
+        spot = model.scenario.catalog.system(pool[1]).spot_usd_per_hour is not None
         for t in model.calendar:
             if pricing != "rental" and model.arrival(pool[1], t.index) is not None:
                 model.buy[(*pool, t.index)] = model.new_var("n", 0, None, pulp.LpInteger)
@@ -74,6 +77,8 @@ def declare_units(model: Model) -> None:
                 for k in range(len(contracts)):
                     var = model.new_var("q", 0, None, pulp.LpInteger)
                     model.contract[(*pool, t.index, k)] = var
+                if spot:
+                    model.spot[(*pool, t.index)] = model.new_var("p", 0, None, pulp.LpInteger)
     for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
         if cpu is not None:

@@ -1,0 +1,219 @@
+"""Procurement over time on hand-solvable scenarios, optimum computed here from the inputs: spot
+capacity for training (never serving) at its break-even, and vendor supply limits per period.
+
+Electricity is free in these fixtures (price 0) so that costs are capex, rent or spot alone."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_capacity_over_time import QUARTER_S, REL, YEAR_S, capex, flat_need, h100, scenario
+from test_capacity_over_time import schedule as rows_of
+from test_lp import by_name, ceil, inference
+
+import planner
+from fleetcore.errors import ConfigError, InfeasibleError
+from planner.verify import check_plan
+
+GOODPUT = 0.8
+
+
+def _pretrain_job(deadline: str = "91.25 days") -> dict[str, Any]:
+    return {
+        "kind": "pretrain",
+        "model": "llama-3.1-8b",
+        "tokens": "300B",
+        "deadline": deadline,
+        "goodput": 0.9,
+        "global_batch_tokens": "4M",
+    }
+
+
+def _spot_case(
+    tmp_path: Path, spot_usd_per_hour: float, workloads: dict[str, Any], name: str
+) -> planner.Scenario:
+    """Mixed pricing with buying priced out (capex x 100) and no contracts: on-demand rent or
+    spot at `spot_usd_per_hour` with goodput GOODPUT."""
+    overlay = {
+        "systems": {
+            "hgx-h100": {
+                "capex_usd": 30_000_000,
+                "spot_usd_per_hour": spot_usd_per_hour,
+                "spot_goodput": GOODPUT,
+            }
+        }
+    }
+    return scenario(
+        tmp_path,
+        {"a": h100()},
+        workloads,
+        {"horizon": "365 days", "period": "1 quarter", "pricing": "mixed"},
+        catalog=overlay,
+        name=name,
+    )
+
+
+def cheapest_mix(need: float, rent_usd: float, spot_usd: float, goodput: float) -> float:
+    """min over whole r, k of r x rent + k x spot subject to r + goodput x k >= need: every k
+    from 0 to ceil(need / goodput), with r the fewest on-demand units for the rest."""
+    best = math.inf
+    for k in range(math.ceil(need / goodput) + 1):
+        r = max(0, math.ceil(need - goodput * k - 1e-9))
+        best = min(best, r * rent_usd + k * spot_usd)
+    return best
+
+
+def test_spot_wins_a_training_job_below_its_goodput_break_even(tmp_path: Path) -> None:
+    """A one-quarter pretraining job needs N = W / (rate x quarter) unit-quarters. On demand a
+    unit costs p x 2,190 h; on spot it costs s x 2,190 h and does g of a unit's work, so spot is
+    cheaper per unit of work when s / g < p. Just below the break-even s = g x p the job runs on
+    spot (on-demand at most tops up the last unit); just above it, on demand (spot at most tops
+    up the last fraction). The cost is the cheapest whole mix, enumerated here."""
+    probe = _spot_case(tmp_path, 1.0, {"pt": _pretrain_job()}, "probe")
+    p = probe.catalog.system("hgx-h100").rental_usd_per_hour
+    role = by_name(probe)["pt"].roles[0]
+    need = role.amount / (role.rates["hgx-h100"].per_unit_s * QUARTER_S)
+    hours = QUARTER_S / 3600
+    break_even = GOODPUT * p
+    for price, on_spot in ((break_even * 0.98, True), (break_even * 1.02, False)):
+        plan = planner.solve(_spot_case(tmp_path, price, {"pt": _pretrain_job()}, f"s{price:.1f}"))
+        row = rows_of(plan)[0]
+        expected = cheapest_mix(need, p * hours, price * hours, GOODPUT)
+        assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
+        if on_spot:
+            assert row.spot_units >= math.floor(need / GOODPUT) and row.rented_units <= 1
+        else:
+            assert row.rented_units >= math.floor(need) and row.spot_units <= 1
+        assert row.units == row.rented_units + row.spot_units
+
+
+def test_serving_never_runs_on_spot_however_cheap(tmp_path: Path) -> None:
+    """Spot at a tenth of on-demand: a serving load still rents its flat need on demand, and
+    the plan costs n x rental x H."""
+    sc = _spot_case(tmp_path, 1.0, {"chat": inference("20M")}, "serve")
+    n = ceil(flat_need(sc, "chat"))
+    plan = planner.solve(sc)
+    rows = rows_of(plan)
+    assert all(rows[t].spot_units == 0 and rows[t].rented_units == n for t in range(4))
+    rental = sc.catalog.system("hgx-h100").rental_usd_per_hour
+    assert math.isclose(plan.total_cost_usd, n * rental * YEAR_S / 3600, rel_tol=REL)
+
+
+def test_the_spot_rule_catches_serving_moved_onto_spot_units(tmp_path: Path) -> None:
+    """Serving and a training job on one pool: the plan's serving rows pass; relabelling the
+    pool's on-demand units as spot (units unchanged) leaves serving on spot, and only the spot
+    rule (and pool capacity, which loses their preempted share) reports it."""
+    workloads = {"chat": inference("20M"), "pt": _pretrain_job()}
+    sc = _spot_case(tmp_path, 1.0, workloads, "mix")
+    plan = planner.solve(sc)
+    demands = planner.demands(sc)
+    assert not any(check_plan(plan, sc, demands).values())
+    i = next(k for k, r in enumerate(plan.schedule) if r.period == 1)
+    r = plan.schedule[i]
+    plan.schedule[i] = dataclasses.replace(
+        r, spot_units=r.spot_units + r.rented_units, rented_units=0.0
+    )
+    found = {k: v for k, v in check_plan(plan, sc, demands).items() if v}
+    assert "spot" in found and any("serving uses" in m for m in found["spot"])
+    assert set(found) <= {"spot", "pool_capacity"}
+
+
+def test_spot_price_without_goodput_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="spot_goodput"):
+        scenario(
+            tmp_path,
+            {"a": h100()},
+            {"chat": inference("20M")},
+            {"horizon": "365 days", "pricing": "mixed"},
+            catalog={"systems": {"hgx-h100": {"spot_usd_per_hour": 20.0}}},
+        )
+
+
+# -- supply limits ----------------------------------------------------------------------------
+
+
+def _supply_case(tmp_path: Path, supply: int | None, name: str) -> planner.Scenario:
+    economics: dict[str, Any] = {"horizon": "365 days", "period": "1 quarter", "pricing": "amortised"}
+    if supply is not None:
+        economics["supply"] = {"hgx-h100": supply}
+    return scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M", start="182.5 days")},
+        economics,
+        name=name,
+    )
+
+
+def test_a_supply_cap_forces_part_of_the_order_a_period_earlier(tmp_path: Path) -> None:
+    """Serving launches at Q3 and needs n units (no lead time: an order serves from its own
+    period). Unlimited, all n arrive in Q3. With c = ceil(n / 2) deliveries per quarter, c arrive
+    in Q3 and n - c in Q2, and those serve (and are charged) a quarter longer: extra cost
+    (n - c) x capex x quarter / lifetime."""
+    free = _supply_case(tmp_path, None, "free")
+    n = ceil(flat_need(free, "chat"))
+    assert n >= 2
+    c = math.ceil(n / 2)
+    base = planner.solve(free)
+    assert [rows_of(base)[t].arriving for t in range(4)] == [0, 0, n, 0]
+    capped = planner.solve(_supply_case(tmp_path, c, "capped"))
+    rows = rows_of(capped)
+    assert [rows[t].arriving for t in range(4)] == [0, n - c, c, 0]
+    cx, life = capex(free)
+    extra = (n - c) * cx * QUARTER_S / life
+    assert math.isclose(capped.total_cost_usd - base.total_cost_usd, extra, rel_tol=1e-6)
+    assert math.isclose(base.total_cost_usd, n * cx * YEAR_S / 2 / life, rel_tol=REL)
+
+
+def test_a_catalog_supply_per_year_is_spread_over_the_periods(tmp_path: Path) -> None:
+    """supply_per_year = 4c in quarters: c per quarter, the same plan as economics.supply c."""
+    free = _supply_case(tmp_path, None, "free2")
+    c = math.ceil(ceil(flat_need(free, "chat")) / 2)
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M", start="182.5 days")},
+        {"horizon": "365 days", "period": "1 quarter", "pricing": "amortised"},
+        catalog={"systems": {"hgx-h100": {"supply_per_year": 4 * c}}},
+        name="catalog",
+    )
+    by_scenario = planner.solve(_supply_case(tmp_path, c, "scen"))
+    assert math.isclose(planner.solve(sc).total_cost_usd, by_scenario.total_cost_usd, rel_tol=REL)
+
+
+def test_supply_for_an_unplaced_system_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"economics\.supply\.gb200-nvl72.*no datacenter places"):
+        scenario(
+            tmp_path,
+            {"a": h100()},
+            {"chat": inference("20M")},
+            {"horizon": "365 days", "pricing": "amortised", "supply": {"gb200-nvl72": 3}},
+        )
+
+
+def test_an_order_too_large_for_the_supply_in_one_period_is_diagnosed(tmp_path: Path) -> None:
+    """Serving from day 0 needs n units at once; a supply of n - 1 per quarter cannot deliver
+    them: the diagnosis names the supply row and the share of a unit missing (phase 1 is an
+    LP: need - (n - 1))."""
+    free = _supply_case(tmp_path, None, "free3")
+    n = ceil(flat_need(free, "chat"))
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M")},
+        {
+            "horizon": "365 days",
+            "period": "1 quarter",
+            "pricing": "amortised",
+            "supply": {"hgx-h100": n - 1},
+        },
+        name="short",
+    )
+    short = flat_need(free, "chat") - (n - 1)  # the diagnosis relaxes whole units
+    with pytest.raises(InfeasibleError, match=rf"hgx-h100: needs {short:.1f} more units delivered"):
+        planner.solve(sc)
+
