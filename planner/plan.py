@@ -19,6 +19,7 @@ from typing import Any
 from planner.rows import (
     AllocationRow,
     BindingRow,
+    CashFlowRow,
     CostRow,
     CpuServerRow,
     FleetRow,
@@ -72,6 +73,8 @@ class Plan:
     binding_constraints: list[BindingRow]
     shadow_prices: list[ShadowPriceRow]
     stats: dict[str, float] = field(default_factory=dict)
+    # Cost and cash per calendar period (planner/readplan.py read_cash_flow).
+    cash_flow: list[CashFlowRow] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # verification checks passed
     # Presentation context attached by planner.solve (not in the JSON): catalog prices of the
     # systems in the fleet {system: {capex_usd, lifetime_s, rental_usd_per_hour}} and the
@@ -193,6 +196,7 @@ class Plan:
             binding_constraints=rows["binding_constraints"],
             shadow_prices=rows["shadow_prices"],
             stats={},
+            cash_flow=rows["cash_flow"],
             checks=list(data.get("checks", [])),
         )
 
@@ -219,6 +223,7 @@ TABLES: dict[str, tuple[str, type]] = {
     "periods": ("periods", PeriodRow),
     "workloads": ("workloads", WorkloadRow),
     "schedule": ("schedule", ScheduleRow),
+    "cash_flow": ("cash_flow", CashFlowRow),
     "fleet": ("fleet", FleetRow),
     "cpu_servers": ("cpu_servers", CpuServerRow),
     "power": ("power", PowerRow),

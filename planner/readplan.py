@@ -6,11 +6,14 @@ from typing import Any
 
 from planner.kinds.rl import push_s
 from planner.lp.model import FAMILIES, GB, Model, Term
+from planner.lp.objective import cost_by_period
 from planner.lp.solve import ZERO_TOL, SolveStats
 from planner.plan import Plan
 from planner.rows import (
+    CASH_COLUMNS,
     AllocationRow,
     BindingRow,
+    CashFlowRow,
     CostRow,
     CpuServerRow,
     FleetRow,
@@ -85,6 +88,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         binding_constraints=read_binding(model),
         shadow_prices=read_shadow_prices(model),
         stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
+        cash_flow=read_cash_flow(model, schedule),
     )
 
 
@@ -147,6 +151,46 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                     busy_units=busy_s.get((d, s, t.index), 0.0) / t.length_s,
                 )
             )
+    return out
+
+
+def read_cash_flow(model: Model, schedule: list[ScheduleRow]) -> list[CashFlowRow]:
+    """Per calendar period: capex paid (units ordered, or arriving, x capex x (1 + network and
+    storage share)), and every cost term split over the periods (objective.cost_by_period)."""
+    catalog = model.scenario.catalog
+    at_order = model.scenario.data.economics.capex_paid_at == "order"
+    paid = [0.0] * len(model.calendar)
+    for r in schedule:
+        spec = catalog.system(r.system)
+        units = r.ordered if at_order else r.arriving
+        paid[r.period] += units * spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0))
+    columns: dict[str, list[float]] = {c: [0.0] * len(paid) for c in set(CASH_COLUMNS.values())}
+    columns["other_opex_usd"] = [0.0] * len(paid)
+    for component, usd in cost_by_period(model, value_of).items():
+        column = columns[CASH_COLUMNS.get(component, "other_opex_usd")]
+        for t, x in enumerate(usd):
+            column[t] += x
+    out: list[CashFlowRow] = []
+    cost_sum = cash_sum = 0.0
+    for t in model.calendar:
+        figures = {c: v[t.index] for c, v in columns.items()}
+        cost = sum(figures.values())
+        cash = paid[t.index] + cost - figures["capital_charge_usd"]
+        cost_sum += cost
+        cash_sum += cash
+        out.append(
+            CashFlowRow(
+                period=t.index,
+                start_s=t.start_s,
+                end_s=t.end_s,
+                capex_paid_usd=paid[t.index],
+                **figures,
+                cost_usd=cost,
+                cumulative_cost_usd=cost_sum,
+                cash_out_usd=cash,
+                cumulative_cash_usd=cash_sum,
+            )
+        )
     return out
 
 

@@ -84,6 +84,45 @@ class ScheduleRow:
 
 
 @dataclass(frozen=True)
+class CashFlowRow:
+    """per calendar period: capex_paid_usd (cash for units bought, with their network and
+    storage, paid at order or delivery: economics.capex_paid_at), then the cost charged to the
+    period by component: capital_charge_usd (capital recovered while units serve, network and
+    storage included), rental_usd, spot_usd, contracts_usd, energy_usd, facility_usd,
+    other_opex_usd (maintenance, CPU servers, links, site openings), cost_usd (their sum; the
+    periods add up to total_cost_usd), cumulative_cost_usd, cash_out_usd (capex paid + every
+    charge but the capital charge), cumulative_cash_usd"""
+
+    period: int
+    start_s: float
+    end_s: float
+    capex_paid_usd: float
+    capital_charge_usd: float
+    rental_usd: float
+    spot_usd: float
+    contracts_usd: float
+    energy_usd: float
+    facility_usd: float
+    other_opex_usd: float
+    cost_usd: float
+    cumulative_cost_usd: float
+    cash_out_usd: float
+    cumulative_cash_usd: float
+
+
+# Cost components -> the CashFlowRow column they are charged in (any other: other_opex_usd).
+CASH_COLUMNS = {
+    "capex": "capital_charge_usd",
+    "network_storage": "capital_charge_usd",
+    "rental": "rental_usd",
+    "spot": "spot_usd",
+    "contracts": "contracts_usd",
+    "energy": "energy_usd",
+    "facility": "facility_usd",
+}
+
+
+@dataclass(frozen=True)
 class CpuServerRow:
     """CPU-only servers per site: units, owned_units, new_units, cpu_cores, power_w"""
 

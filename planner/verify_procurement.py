@@ -4,7 +4,11 @@ end of planner/verify.py imports this module)."""
 
 from __future__ import annotations
 
+from planner.rows import CASH_COLUMNS
 from planner.verify import ABS_TOL, REL_TOL, Context, rule
+
+# The cash-flow columns that add up to a period's cost.
+COST_COLUMNS = (*dict.fromkeys(CASH_COLUMNS.values()), "other_opex_usd")
 
 YEAR_S = 365 * 86400.0
 
@@ -65,4 +69,57 @@ def check_spot(ctx: Context) -> list[str]:
             out.append(
                 f"{d}/{s} in period {p}: serving uses {value:.4g} units, only {have:g} are not spot"
             )
+    return out
+
+
+@rule("cash_flow")
+def check_cash_flow(ctx: Context) -> list[str]:
+    """per calendar period t: capex_paid[t] = sum_{d,s} (ordered or arriving, by
+    economics.capex_paid_at) x capex[s] x (1 + network_storage_capex_fraction[s]); cost[t] =
+    the sum of its component columns; cash_out[t] = capex_paid[t] + cost[t] - capital_charge[t];
+    cumulative columns are running sums; each column summed over the periods = the plan's cost
+    rows of its components; sum_t cost[t] = total_cost_usd"""
+    catalog = ctx.scenario.catalog
+    at_order = ctx.scenario.data.economics.capex_paid_at == "order"
+    total = ctx.plan.total_cost_usd
+    tol = 1e-6 * max(1.0, abs(total))
+    paid: dict[int, float] = {}
+    for r in ctx.plan.schedule:
+        spec = catalog.system(r.system)
+        units = r.ordered if at_order else r.arriving
+        share = 1 + (spec.network_storage_capex_fraction or 0.0)
+        paid[r.period] = paid.get(r.period, 0.0) + units * spec.capex_usd * share
+    out = []
+    cost_sum = cash_sum = 0.0
+    for row in ctx.plan.cash_flow:
+        where = f"period {row.period}"
+        parts = sum(getattr(row, c) for c in COST_COLUMNS)
+        cost_sum += row.cost_usd
+        cash = row.capex_paid_usd + row.cost_usd - row.capital_charge_usd
+        cash_sum += row.cash_out_usd
+        checks = (
+            ("capex_paid_usd", row.capex_paid_usd, paid.get(row.period, 0.0)),
+            ("cost_usd", row.cost_usd, parts),
+            ("cash_out_usd", row.cash_out_usd, cash),
+            ("cumulative_cost_usd", row.cumulative_cost_usd, cost_sum),
+            ("cumulative_cash_usd", row.cumulative_cash_usd, cash_sum),
+        )
+        out += [
+            f"{where}: {name} {have:,.2f} US$, recomputed {want:,.2f}"
+            for name, have, want in checks
+            if abs(have - want) > tol
+        ]
+    by_column: dict[str, float] = {}
+    for c in ctx.plan.costs_rows:
+        column = CASH_COLUMNS.get(c.component, "other_opex_usd")
+        by_column[column] = by_column.get(column, 0.0) + c.cost_usd
+    for column in COST_COLUMNS:
+        have = sum(getattr(row, column) for row in ctx.plan.cash_flow)
+        if abs(have - by_column.get(column, 0.0)) > tol:
+            out.append(
+                f"{column}: the periods add up to {have:,.2f} US$, the cost rows to "
+                f"{by_column.get(column, 0.0):,.2f}"
+            )
+    if abs(cost_sum - total) > tol:
+        out.append(f"the periods' cost adds up to {cost_sum:,.2f} US$, the plan says {total:,.2f}")
     return out

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_capacity_over_time import QUARTER_S, REL, YEAR_S, capex, flat_need, h100, scenario
+from test_capacity_over_time import DAY, QUARTER_S, REL, YEAR_S, capex, flat_need, h100, scenario
 from test_capacity_over_time import schedule as rows_of
 from test_lp import by_name, ceil, inference
 
@@ -217,3 +217,58 @@ def test_an_order_too_large_for_the_supply_in_one_period_is_diagnosed(tmp_path: 
     with pytest.raises(InfeasibleError, match=rf"hgx-h100: needs {short:.1f} more units delivered"):
         planner.solve(sc)
 
+
+
+# -- cash flow --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("paid_at", ["order", "delivery"])
+def test_cash_flow_pays_capex_once_and_charges_it_over_service(tmp_path: Path, paid_at: str) -> None:
+    """n H100s ordered in Q1 arrive in Q3 (two-quarter lead time) for serving from Q3. Cash: n x
+    capex paid in Q1 (at order) or Q3 (at delivery). Cost: capex x quarter / lifetime per unit
+    in Q3 and Q4, nothing before; the periods add up to the plan's total."""
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M", start="182.5 days")},
+        {
+            "horizon": "365 days",
+            "period": "1 quarter",
+            "pricing": "amortised",
+            "capex_paid_at": paid_at,
+        },
+        catalog={"systems": {"hgx-h100": {"lead_time": "2 quarters"}}},
+        name=paid_at,
+    )
+    n = ceil(flat_need(sc, "chat"))
+    c, life = capex(sc)
+    plan = planner.solve(sc)
+    cash = plan.cash_flow
+    paid_in = 0 if paid_at == "order" else 2
+    assert [r.capex_paid_usd for r in cash] == [n * c if t == paid_in else 0.0 for t in range(4)]
+    charge = n * c * QUARTER_S / life
+    for t, r in enumerate(cash):
+        assert math.isclose(r.capital_charge_usd, charge if t >= 2 else 0.0, rel_tol=REL)
+        assert r.cost_usd == pytest.approx(r.capital_charge_usd, rel=REL)
+    assert math.isclose(cash[-1].cumulative_cost_usd, plan.total_cost_usd, rel_tol=REL)
+    assert math.isclose(cash[-1].cumulative_cash_usd, n * c, rel_tol=REL)
+
+
+def test_cash_flow_charges_rent_in_its_quarter(tmp_path: Path) -> None:
+    """A 90-day run on rented units in 90-day periods: all of the rent, n x rental x 2,160 h,
+    falls in period 0, and no capex is paid."""
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {"pt": _pretrain_job("90 days")},
+        {"horizon": "360 days", "period": "90 days", "pricing": "rental"},
+        name="rent",
+    )
+    role = by_name(sc)["pt"].roles[0]
+    n = ceil(role.amount / (role.rates["hgx-h100"].per_unit_s * 90 * DAY))
+    rental = sc.catalog.system("hgx-h100").rental_usd_per_hour
+    plan = planner.solve(sc)
+    assert [r.rental_usd for r in plan.cash_flow] == pytest.approx(
+        [n * rental * 90 * 24, 0, 0, 0], rel=REL
+    )
+    assert all(r.capex_paid_usd == 0 for r in plan.cash_flow)
