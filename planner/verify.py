@@ -44,9 +44,7 @@ class Context:
     def __post_init__(self) -> None:
         self.integral = self.plan.status != "relaxed"
         self.units = {(r.datacenter, r.system, r.period): r.units for r in self.plan.schedule}
-        self.spot = {
-            (r.datacenter, r.system, r.period): r.spot_units for r in self.plan.schedule
-        }
+        self.spot = {(r.datacenter, r.system, r.period): r.spot_units for r in self.plan.schedule}
         self.calendar = sorted({(r.period, r.start_s, r.end_s) for r in self.plan.schedule})
         self.rl_rows = {r.workload: r for r in self.plan.rl}
         self.cpu_rows = {c.datacenter: c for c in self.plan.cpu_servers}

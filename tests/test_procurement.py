@@ -137,7 +137,11 @@ def test_spot_price_without_goodput_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def _supply_case(tmp_path: Path, supply: int | None, name: str) -> planner.Scenario:
-    economics: dict[str, Any] = {"horizon": "365 days", "period": "1 quarter", "pricing": "amortised"}
+    economics: dict[str, Any] = {
+        "horizon": "365 days",
+        "period": "1 quarter",
+        "pricing": "amortised",
+    }
     if supply is not None:
         economics["supply"] = {"hgx-h100": supply}
     return scenario(
@@ -218,12 +222,13 @@ def test_an_order_too_large_for_the_supply_in_one_period_is_diagnosed(tmp_path: 
         planner.solve(sc)
 
 
-
 # -- cash flow --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("paid_at", ["order", "delivery"])
-def test_cash_flow_pays_capex_once_and_charges_it_over_service(tmp_path: Path, paid_at: str) -> None:
+def test_cash_flow_pays_capex_once_and_charges_it_over_service(
+    tmp_path: Path, paid_at: str
+) -> None:
     """n H100s ordered in Q1 arrive in Q3 (two-quarter lead time) for serving from Q3. Cash: n x
     capex paid in Q1 (at order) or Q3 (at delivery). Cost: capex x quarter / lifetime per unit
     in Q3 and Q4, nothing before; the periods add up to the plan's total."""

@@ -429,7 +429,12 @@ class Model:
 
 def expr(pairs: Iterable[tuple[Var, float]], constant: float = 0.0) -> pulp.LpAffineExpression:
     """Linear expression from (variable, coefficient) pairs, built in one pass (never += in a
-    loop, which is quadratic in PuLP)."""
-    out = pulp.LpAffineExpression([(v, c) for v, c in pairs if c != 0])
+    loop, which is quadratic in PuLP). A variable given more than once gets the sum of its
+    coefficients (PuLP's constructor would keep only the last)."""
+    coefs: dict[Var, float] = {}
+    for v, c in pairs:
+        if c != 0:
+            coefs[v] = coefs.get(v, 0.0) + c
+    out = pulp.LpAffineExpression([(v, c) for v, c in coefs.items() if c != 0])
     out.constant = constant
     return out

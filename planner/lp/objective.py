@@ -92,7 +92,9 @@ def add_spot_terms(model: Model, pool: tuple[str, str]) -> None:
     spots = [(key[2], var) for key, var in model.spot.items() if key[:2] == pool]
     if spots and price is not None:
         hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
-        model.terms.append(Term("spot", d, s, None, expr([(v, price * hours[t]) for t, v in spots])))
+        model.terms.append(
+            Term("spot", d, s, None, expr([(v, price * hours[t]) for t, v in spots]))
+        )
 
 
 def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
@@ -278,9 +280,15 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
             add(component, t.index, model.owned(pool) * rate * t.length_s)
         hours = t.length_s / S_PER_H
         if (d, s, t.index) in model.rent:
-            add("rental", t.index, value(model.rent[(d, s, t.index)]) * spec.rental_usd_per_hour * hours)
+            add(
+                "rental",
+                t.index,
+                value(model.rent[(d, s, t.index)]) * spec.rental_usd_per_hour * hours,
+            )
         if (d, s, t.index) in model.spot and spec.spot_usd_per_hour is not None:
-            add("spot", t.index, value(model.spot[(d, s, t.index)]) * spec.spot_usd_per_hour * hours)
+            add(
+                "spot", t.index, value(model.spot[(d, s, t.index)]) * spec.spot_usd_per_hour * hours
+            )
 
 
 def _contracts_by_period(model: Model, value: Value, add: Add) -> None:
