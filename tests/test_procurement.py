@@ -22,11 +22,11 @@ from planner.verify import check_plan
 GOODPUT = 0.8
 
 
-def _pretrain_job(deadline: str = "91.25 days") -> dict[str, Any]:
+def _pretrain_job(deadline: str = "91.25 days", tokens: str = "300B") -> dict[str, Any]:
     return {
         "kind": "pretrain",
         "model": "llama-3.1-8b",
-        "tokens": "300B",
+        "tokens": tokens,
         "deadline": deadline,
         "goodput": 0.9,
         "global_batch_tokens": "4M",
@@ -73,14 +73,16 @@ def test_spot_wins_a_training_job_below_its_goodput_break_even(tmp_path: Path) -
     cheaper per unit of work when s / g < p. Just below the break-even s = g x p the job runs on
     spot (on-demand at most tops up the last unit); just above it, on demand (spot at most tops
     up the last fraction). The cost is the cheapest whole mix, enumerated here."""
-    probe = _spot_case(tmp_path, 1.0, {"pt": _pretrain_job()}, "probe")
+    job = {"pt": _pretrain_job(tokens="3T")}  # about 5.6 unit-quarters
+    probe = _spot_case(tmp_path, 1.0, job, "probe")
     p = probe.catalog.system("hgx-h100").rental_usd_per_hour
     role = by_name(probe)["pt"].roles[0]
     need = role.amount / (role.rates["hgx-h100"].per_unit_s * QUARTER_S)
     hours = QUARTER_S / 3600
+    assert need > 2
     break_even = GOODPUT * p
     for price, on_spot in ((break_even * 0.98, True), (break_even * 1.02, False)):
-        plan = planner.solve(_spot_case(tmp_path, price, {"pt": _pretrain_job()}, f"s{price:.1f}"))
+        plan = planner.solve(_spot_case(tmp_path, price, job, f"s{price:.1f}"))
         row = rows_of(plan)[0]
         expected = cheapest_mix(need, p * hours, price * hours, GOODPUT)
         assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
@@ -277,3 +279,27 @@ def test_cash_flow_charges_rent_in_its_quarter(tmp_path: Path) -> None:
         [n * rental * 90 * 24, 0, 0, 0], rel=REL
     )
     assert all(r.capex_paid_usd == 0 for r in plan.cash_flow)
+
+
+def test_capacity_chart_stacks_the_schedule_by_procurement_type(tmp_path: Path) -> None:
+    """Serving rented on demand and a training job on spot: the chart's series are the
+    schedule's units x 8 accelerators per H100 server, by type, and its busy line the busy
+    units x 8; the SVG draws a column segment per non-zero type and period, and --plot's PNG
+    is written."""
+    from planner.capacity_chart import capacity_series, capacity_svg, plot_capacity
+
+    jobs = {"chat": inference("20M"), "pt": _pretrain_job(tokens="3T")}
+    sc = _spot_case(tmp_path, 1.0, jobs, "chart")
+    plan = planner.solve(sc)
+    rows = rows_of(plan)
+    series = capacity_series(plan)
+    acc = sc.catalog.system("hgx-h100").accelerators
+    assert series.by_type["on demand"] == [rows[t].rented_units * acc for t in range(4)]
+    assert series.by_type["spot"] == [rows[t].spot_units * acc for t in range(4)]
+    assert series.busy == pytest.approx([rows[t].busy_units * acc for t in range(4)], rel=REL)
+    assert rows[0].spot_units > 0 and rows[0].rented_units > 0
+    svg = capacity_svg(plan)
+    segments = sum(1 for v in series.by_type.values() for x in v if x > 0)
+    assert svg.count("<rect") - 4 == segments  # 4 legend swatches
+    png = plot_capacity(plan, tmp_path / "capacity.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
