@@ -68,12 +68,12 @@ def cheapest_mix(need: float, rent_usd: float, spot_usd: float, goodput: float) 
 
 
 def test_spot_wins_a_training_job_below_its_goodput_break_even(tmp_path: Path) -> None:
-    """A one-quarter pretraining job needs N = W / (rate x quarter) unit-quarters. On demand a
-    unit costs p x 2,190 h; on spot it costs s x 2,190 h and does g of a unit's work, so spot is
-    cheaper per unit of work when s / g < p. Just below the break-even s = g x p the job runs on
-    spot (on-demand at most tops up the last unit); just above it, on demand (spot at most tops
-    up the last fraction). The cost is the cheapest whole mix, enumerated here."""
-    job = {"pt": _pretrain_job(tokens="3T")}  # about 5.6 unit-quarters
+    """A one-quarter pretraining job needs N = W / (rate x quarter) unit-quarters (~5.6). On
+    demand a unit costs p x 2,190 h; on spot s x 2,190 h for g of a unit's work, so spot is
+    cheaper per unit of work when s / g < p. The LP relaxation switches exactly there: N x
+    min(p, s / g) x 2,190 h. With whole units the plan is the cheapest whole mix (enumerated
+    here), all spot just below the break-even s = g x p and mostly on demand just above it."""
+    job = {"pt": _pretrain_job(tokens="3T")}
     probe = _spot_case(tmp_path, 1.0, job, "probe")
     p = probe.catalog.system("hgx-h100").rental_usd_per_hour
     role = by_name(probe)["pt"].roles[0]
@@ -81,16 +81,21 @@ def test_spot_wins_a_training_job_below_its_goodput_break_even(tmp_path: Path) -
     hours = QUARTER_S / 3600
     assert need > 2
     break_even = GOODPUT * p
-    for price, on_spot in ((break_even * 0.98, True), (break_even * 1.02, False)):
+    spot_units = {}
+    for price in (break_even * 0.98, break_even * 1.02):
         plan = planner.solve(_spot_case(tmp_path, price, job, f"s{price:.1f}"))
         row = rows_of(plan)[0]
         expected = cheapest_mix(need, p * hours, price * hours, GOODPUT)
         assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
-        if on_spot:
-            assert row.spot_units >= math.floor(need / GOODPUT) and row.rented_units <= 1
-        else:
-            assert row.rented_units >= math.floor(need) and row.spot_units <= 1
+        relaxed = need * min(p, price / GOODPUT) * hours
+        assert plan.lp_relaxation_usd == pytest.approx(relaxed, rel=1e-6)
         assert row.units == row.rented_units + row.spot_units
+        spot_units[price < break_even] = row.spot_units
+        if price < break_even:
+            assert row.rented_units == 0 and row.spot_units == math.ceil(need / GOODPUT)
+        else:
+            assert row.rented_units > row.spot_units
+    assert spot_units[True] > spot_units[False]
 
 
 def test_serving_never_runs_on_spot_however_cheap(tmp_path: Path) -> None:
