@@ -30,6 +30,7 @@ from planner.rows import (
     RLRow,
     ScheduleRow,
     ShadowPriceRow,
+    SiteOpeningRow,
     SolverRow,
     WorkloadRow,
     row_dict,
@@ -75,6 +76,8 @@ class Plan:
     stats: dict[str, float] = field(default_factory=dict)
     # Cost and cash per calendar period (planner/readplan.py read_cash_flow).
     cash_flow: list[CashFlowRow] = field(default_factory=list)
+    # Candidate sites and whether (and when) the plan opens them.
+    site_openings: list[SiteOpeningRow] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # verification checks passed
     # Presentation context attached by planner.solve (not in the JSON): catalog prices of the
     # systems in the fleet {system: {capex_usd, lifetime_s, rental_usd_per_hour}} and the
@@ -197,6 +200,7 @@ class Plan:
             shadow_prices=rows["shadow_prices"],
             stats={},
             cash_flow=rows["cash_flow"],
+            site_openings=rows["site_openings"],
             checks=list(data.get("checks", [])),
         )
 
@@ -224,6 +228,7 @@ TABLES: dict[str, tuple[str, type]] = {
     "workloads": ("workloads", WorkloadRow),
     "schedule": ("schedule", ScheduleRow),
     "cash_flow": ("cash_flow", CashFlowRow),
+    "site_openings": ("site_openings", SiteOpeningRow),
     "fleet": ("fleet", FleetRow),
     "cpu_servers": ("cpu_servers", CpuServerRow),
     "power": ("power", PowerRow),

@@ -23,6 +23,7 @@ from planner.rows import (
     RLRow,
     ScheduleRow,
     ShadowPriceRow,
+    SiteOpeningRow,
     SolverRow,
     WorkloadRow,
 )
@@ -89,6 +90,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         shadow_prices=read_shadow_prices(model),
         stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
         cash_flow=read_cash_flow(model, schedule),
+        site_openings=read_site_openings(model),
     )
 
 
@@ -151,6 +153,27 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                     busy_units=busy_s.get((d, s, t.index), 0.0) / t.length_s,
                 )
             )
+    return out
+
+
+def read_site_openings(model: Model) -> list[SiteOpeningRow]:
+    """Each candidate site: whether and when it is opened, and when it is ready."""
+    out = []
+    for d in model.sites:
+        candidate = model.scenario.topology.site(d).candidate
+        if candidate is None:
+            continue
+        opened = [t for (d2, t), v in model.site_open.items() if d2 == d and value_of(v) > 0.5]
+        t = opened[0] if opened else None
+        out.append(
+            SiteOpeningRow(
+                datacenter=d,
+                opened=t is not None,
+                opened_period=t,
+                ready_period=model.site_ready(d, t) if t is not None else None,
+                opening_cost_usd=candidate.opening_cost_usd,
+            )
+        )
     return out
 
 
@@ -458,6 +481,15 @@ def attribution(
     """
     if term.workload is not None:
         return [(term.workload, 1.0, "direct")]
+    if term.system is None:  # a site's own cost (site_opening): by unit-seconds used there
+        at_site: dict[str, float] = {}
+        for a in allocations:
+            if a.datacenter == term.datacenter:
+                at_site[a.workload] = at_site.get(a.workload, 0.0) + a.units * a.period_s
+        total = sum(at_site.values())
+        if total <= 0:
+            return [("(idle)", 1.0, "unused")]
+        return [(w, u / total, "unit-seconds at the site") for w, u in at_site.items()]
     if term.component == "cpu_servers":
         cores = {r.workload: r.verifier_cores_by_site.get(term.datacenter or "", 0.0) for r in rl}
         total = sum(cores.values())

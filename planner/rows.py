@@ -110,6 +110,19 @@ class CashFlowRow:
     cumulative_cash_usd: float
 
 
+@dataclass(frozen=True)
+class SiteOpeningRow:
+    """per candidate site: opened (whether the plan opens it), opened_period (the calendar
+    period it is opened at the start of), ready_period (the first period it holds units:
+    lead_time later), opening_cost_usd (charged when opened)"""
+
+    datacenter: str
+    opened: bool
+    opened_period: int | None
+    ready_period: int | None
+    opening_cost_usd: float
+
+
 # Cost components -> the CashFlowRow column they are charged in (any other: other_opex_usd).
 CASH_COLUMNS = {
     "capex": "capital_charge_usd",

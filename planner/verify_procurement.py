@@ -4,6 +4,7 @@ end of planner/verify.py imports this module)."""
 
 from __future__ import annotations
 
+from planner.lp.model import SAME_INSTANT_S
 from planner.rows import CASH_COLUMNS
 from planner.verify import ABS_TOL, REL_TOL, Context, rule
 
@@ -122,4 +123,52 @@ def check_cash_flow(ctx: Context) -> list[str]:
             )
     if abs(cost_sum - total) > tol:
         out.append(f"the periods' cost adds up to {cost_sum:,.2f} US$, the plan says {total:,.2f}")
+    return out
+
+
+@rule("site_opening")
+def check_site_opening(ctx: Context) -> list[str]:
+    """a candidate site holds no units (and no CPU servers) unless it is opened, and none
+    before its ready period, the first starting lead_time after the period it is opened in;
+    its opening cost is charged (cost rows, component site_opening) exactly when it is opened;
+    a site that is not a candidate has no opening"""
+    topo = ctx.scenario.topology
+    lead_applies = ctx.scenario.data.economics.period_s is not None
+    starts = {t: a for t, a, _ in ctx.calendar}
+    openings = {r.datacenter: r for r in ctx.plan.site_openings}
+    out = []
+    for d in topo.datacenters():
+        candidate = topo.site(d).candidate
+        row = openings.get(d)
+        if candidate is None:
+            if row is not None:
+                out.append(f"{d}: an opening for a site that is not a candidate")
+            continue
+        ready = None
+        if row is not None and row.opened and row.opened_period is not None:
+            lead = candidate.lead_time_s if lead_applies else 0.0
+            later = [
+                t
+                for t, a in starts.items()
+                if a >= starts[row.opened_period] + lead - SAME_INSTANT_S
+            ]
+            ready = min(later) if later else None
+            if row.ready_period != ready:
+                out.append(f"{d}: ready in period {row.ready_period}, its lead time gives {ready}")
+        for r in ctx.plan.schedule:
+            if r.datacenter == d and r.units > 0 and (ready is None or r.period < ready):
+                out.append(
+                    f"{d}/{r.system} in period {r.period}: {r.units:g} units before it opens"
+                )
+        cpu = ctx.cpu_rows.get(d)
+        if cpu is not None and cpu.units > 0 and ready is None:
+            out.append(f"{d}: {cpu.units:g} CPU servers at a site never opened")
+        charged = sum(
+            c.cost_usd
+            for c in ctx.plan.costs_rows
+            if c.component == "site_opening" and c.datacenter == d
+        )
+        want = candidate.opening_cost_usd if ready is not None else 0.0
+        if abs(charged - want) > 1e-6 * max(1.0, want):
+            out.append(f"{d}: opening cost charged {charged:,.2f} US$, should be {want:,.2f}")
     return out

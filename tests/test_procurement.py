@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_capacity_over_time import DAY, QUARTER_S, REL, YEAR_S, capex, flat_need, h100, scenario
 from test_capacity_over_time import schedule as rows_of
-from test_lp import by_name, ceil, inference
+from test_lp import by_name, ceil, inference, site
 
 import planner
 from fleetcore.errors import ConfigError, InfeasibleError
@@ -308,3 +308,79 @@ def test_capacity_chart_stacks_the_schedule_by_procurement_type(tmp_path: Path) 
     assert svg.count("<rect") - 4 == segments  # 4 legend swatches
     png = plot_capacity(plan, tmp_path / "capacity.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- candidate sites --------------------------------------------------------------------------
+
+FACILITY_A = 200.0  # US$ per kW-month at the open site
+FACILITY_B = 120.0  # at the candidate
+
+
+def _candidate_case(tmp_path: Path, opening_cost_usd: float, name: str) -> planner.Scenario:
+    """Serving from Q3 on H100s bought for it; site a is open, site b is a candidate with a
+    cheaper facility and a two-quarter lead time (opened at Q1, ready at Q3)."""
+    candidate = {"opening_cost_usd": opening_cost_usd, "lead_time": "2 quarters"}
+    return scenario(
+        tmp_path,
+        {
+            "a": {**h100(), "facility_usd_per_kw_month": FACILITY_A},
+            "b": {**h100(), "facility_usd_per_kw_month": FACILITY_B, "candidate": candidate},
+        },
+        {"chat": inference("20M", start="182.5 days")},
+        {"horizon": "365 days", "period": "1 quarter", "pricing": "amortised"},
+        name=name,
+    )
+
+
+def test_a_candidate_site_opens_exactly_when_its_saving_exceeds_its_cost(tmp_path: Path) -> None:
+    """The n units serve the second half year at a or, once opened, at b: the saving at b is
+    n x (f_a - f_b) x power_kW x 6 months. Opening b at 0.98 x that saving opens it at Q1 (ready
+    at Q3) and costs capex + f_b facility + the opening; at 1.02 x the plan stays at a."""
+    probe = _candidate_case(tmp_path, 1.0, "probe")
+    n = ceil(flat_need(probe, "chat"))
+    kw = probe.catalog.system("hgx-h100").power_w / 1000
+    months = (YEAR_S / 2) / (YEAR_S / 12)
+    saving = n * (FACILITY_A - FACILITY_B) * kw * months
+    cx, life = capex(probe)
+    capital = n * cx * (YEAR_S / 2) / life
+    for factor, opens in ((0.98, True), (1.02, False)):
+        cost = factor * saving
+        plan = planner.solve(_candidate_case(tmp_path, cost, f"f{factor}"))
+        (row,) = plan.site_openings
+        at_b = rows_of(plan, "b")
+        if opens:
+            assert (row.opened, row.opened_period, row.ready_period) == (True, 0, 2)
+            assert [at_b[t].units for t in range(4)] == [0, 0, n, n]
+            facility = n * FACILITY_B * kw * months
+            assert math.isclose(plan.total_cost_usd, capital + facility + cost, rel_tol=REL)
+        else:
+            assert not row.opened and all(at_b[t].units == 0 for t in range(4))
+            facility = n * FACILITY_A * kw * months
+            assert math.isclose(plan.total_cost_usd, capital + facility, rel_tol=REL)
+
+
+def test_the_site_opening_rule_catches_units_before_the_site_is_ready(tmp_path: Path) -> None:
+    """Claiming the candidate site ready a period early (units moved into Q2) is reported."""
+    sc = _candidate_case(tmp_path, 1.0, "early")
+    plan = planner.solve(sc)
+    demands = planner.demands(sc)
+    assert not any(check_plan(plan, sc, demands).values())
+    (row,) = plan.site_openings
+    plan.site_openings[0] = dataclasses.replace(row, ready_period=1)
+    found = {k: v for k, v in check_plan(plan, sc, demands).items() if v}
+    assert list(found) == ["site_opening"]
+    assert "ready in period 1, its lead time gives 2" in found["site_opening"][0]
+
+
+def test_a_candidate_site_with_owned_units_is_a_clear_error(tmp_path: Path) -> None:
+    candidate = {"opening_cost_usd": 1e6, "lead_time": "1 quarter"}
+    with pytest.raises(ConfigError, match="candidate site owns nothing"):
+        scenario(
+            tmp_path,
+            {
+                "a": h100(),
+                "b": {**site({"hgx-h100": {"max_units": 9, "owned": 2}}), "candidate": candidate},
+            },
+            {"chat": inference("20M")},
+            {"horizon": "365 days", "pricing": "amortised"},
+        )

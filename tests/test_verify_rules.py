@@ -269,6 +269,15 @@ def break_cash_flow(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case
     return plan, sc, dem
 
 
+def break_site_opening(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # dc-east declared a candidate site (not opened in this plan), its GB200 racks unchanged.
+    setting = "topology_changes.datacenters.dc-east.candidate"
+    candidate = planner.load_scenario(
+        DEFAULT, sets=[f"{setting}={{opening_cost_usd: 1000000, lead_time: 1 quarter}}"]
+    )
+    return plan, candidate, dem
+
+
 BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "whole_units": break_whole_units,
     "unit_bounds": break_unit_bounds,
@@ -291,6 +300,7 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "supply": break_supply,
     "spot": break_spot,
     "cash_flow": break_cash_flow,
+    "site_opening": break_site_opening,
 }
 # What each rule's message must name (the broken record).
 NAMES = {
@@ -316,6 +326,7 @@ NAMES = {
     "supply": "gb200-nvl72 in period 0",
     "spot": "dc-central/hgx-h100 in period 0",
     "cash_flow": "period 0: capex_paid_usd",
+    "site_opening": "dc-east/gb200-nvl72 in period 0",
 }
 
 

@@ -242,6 +242,8 @@ class Model:
     # units under term contract k of the system, starting at t (they serve for the term)
     contract: dict[tuple[str, str, int, int], Var] = field(default_factory=dict)
     spot: dict[PoolT, Var] = field(default_factory=dict)  # spot units during t (preemptible)
+    # candidate site d opened at the start of calendar period t (binary)
+    site_open: dict[tuple[str, int], Var] = field(default_factory=dict)
     m: dict[str, Var] = field(default_factory=dict)  # CPU servers per site
     u: dict[UKey, Var] = field(default_factory=dict)  # units per work item, pool and period
     u_by_role: dict[tuple[str, str], list[tuple[str, str, Period, Var]]] = field(
@@ -387,6 +389,27 @@ class Model:
         """The share of a spot unit's time that does useful work (1 when there is no offer)."""
         goodput = self.scenario.catalog.system(system).spot_goodput
         return 1.0 if goodput is None else goodput
+
+    def site_ready(self, d: str, t: int) -> int | None:
+        """The calendar period from which candidate site d, opened at the start of t, holds
+        units: the first starting at least its lead time later (lead times need
+        economics.period; None: after the horizon)."""
+        candidate = self.scenario.topology.site(d).candidate
+        assert candidate is not None
+        lead_s = candidate.lead_time_s if self.multi_period else 0.0
+        ready_s = self.calendar[t].start_s + lead_s
+        for c in self.calendar[t:]:
+            if c.start_s >= ready_s - SAME_INSTANT_S:
+                return c.index
+        return None
+
+    def site_opened_by(self, d: str, t: int) -> Pairs:
+        """open[d,t'] of every opening that makes candidate site d ready by period t."""
+        return [
+            (var, 1.0)
+            for (d2, t0), var in self.site_open.items()
+            if d2 == d and (ready := self.site_ready(d, t0)) is not None and ready <= t
+        ]
 
     def supply_cap(self, system: str, t: int) -> int | None:
         """Most units of `system` that can arrive in calendar period t, all sites together:

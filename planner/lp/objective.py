@@ -31,11 +31,13 @@ def define_objective(model: Model) -> None:
              hours are o[d,s,t] where units can be rented (rented units run first), else all
              busy hours sum_{w,r,p in t} u · len_p / 3600
       facility: facility_usd_per_kw_month · power_w / 1000 · owned units in service · months
+      site_opening: open[d,t] · opening_cost_usd of a candidate site (once, in full)
       CPU servers: new ones at capex·H/lifetime (or rental·H/3600); owned ones, and all of them
              under amortised pricing, powered for H
       links: cost_usd_per_tb · traffic bytes, per link traversed
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
+    add_site_opening_terms(model)
     add_cpu_server_terms(model)
     add_link_terms(model)
     if model.elastic:
@@ -162,6 +164,18 @@ def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
     model.terms.append(Term("energy", d, s, None, expr(pairs, constant)))
 
 
+def add_site_opening_terms(model: Model) -> None:
+    """site_opening: open[d,t] · opening_cost_usd of each candidate site (paid once, in full)."""
+    for d in model.sites:
+        candidate = model.scenario.topology.site(d).candidate
+        if candidate is None:
+            continue
+        cost = candidate.opening_cost_usd
+        pairs = [(v, cost) for (d2, _), v in model.site_open.items() if d2 == d]
+        if pairs:
+            model.terms.append(Term("site_opening", d, None, None, expr(pairs)))
+
+
 def add_cpu_server_terms(model: Model) -> None:
     """CPU-only servers: capex (or rental) of new ones, energy for the whole horizon."""
     scenario = model.scenario
@@ -221,7 +235,11 @@ def cost_by_period(model: Model, value: Value) -> dict[str, list[float]]:
         _pool_by_period(model, pool, value, add)
         _energy_by_period(model, pool, value, add)
     _contracts_by_period(model, value, add)
-    handled = {*PERIOD_COMPONENTS, "contracts", "energy", "links"}
+    for (d, t), var in model.site_open.items():
+        candidate = model.scenario.topology.site(d).candidate
+        assert candidate is not None
+        add("site_opening", t, value(var) * candidate.opening_cost_usd)
+    handled = {*PERIOD_COMPONENTS, "contracts", "energy", "links", "site_opening"}
     horizon_s = model.scenario.data.economics.horizon_s
     for term in model.terms:
         if term.component in handled:

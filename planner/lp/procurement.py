@@ -58,3 +58,37 @@ def add_spotserve(model: Model) -> None:
         supply = [(v, -c) for v, c in model.in_service((d, s), t)]
         supply.append((model.spot[(d, s, t)], 1.0))
         model.row("spotserve", (d, s, f"p{p}"), pairs + supply, "<=", float(model.owned((d, s))))
+
+
+@family("siteonce", "datacenter")
+def add_siteonce(model: Model) -> None:
+    """sum_t open[d,t] <= 1 for each candidate site d   (a site is opened at most once)"""
+    for d in model.sites:
+        pairs: Pairs = [(v, 1.0) for (d2, _), v in model.site_open.items() if d2 == d]
+        if pairs:
+            model.row("siteonce", (d,), pairs, "<=", 1.0)
+
+
+@family("siteopen", "datacenter:system:period")
+def add_siteopen(model: Model) -> None:
+    """in_service[d,s,t] <= max_units[d,s] · sum_{t' : ready(t') <= t} open[d,t'] for each
+    pool of a candidate site d in every calendar period t, and m[d] <= max_units[d,cpu] ·
+    sum_t open[d,t]   (units: a candidate site holds nothing until it is opened and its lead
+    time has passed; ready(t') = the first period starting lead_time after t')"""
+    for d in model.sites:
+        site = model.scenario.topology.site(d)
+        if site.candidate is None:
+            continue
+        for s, pool in site.systems.items():
+            for t in model.calendar:
+                units = model.in_service((d, s), t.index)
+                if not units:
+                    continue
+                opened = [(v, -float(pool.max_units)) for v, _ in model.site_opened_by(d, t.index)]
+                model.row("siteopen", model.at((d, s), t.index), units + opened, "<=", 0.0)
+        if d in model.m and site.cpu_servers is not None:
+            cap = float(site.cpu_servers.max_units)
+            opened = [(v, -cap) for (d2, _), v in model.site_open.items() if d2 == d]
+            model.row(
+                "siteopen", (d, site.cpu_servers.system), [(model.m[d], 1.0), *opened], "<=", 0.0
+            )

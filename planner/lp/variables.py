@@ -6,6 +6,7 @@ name and names carry a counter, so this order is the solver's column order).
 | rent[d,s,t] | units of s rented on demand at d for calendar period t, integer (rental, mixed pricing) | units |
 | spot[d,s,t] | spot (preemptible) units of s at d during calendar period t, integer (mixed pricing, systems with a spot offer); each does spot_goodput of a unit's work, for training and RL only | units |
 | q[d,s,t,k] | units of s under the system's term contract k at d, starting at t and serving for the term, integer (mixed pricing) | units |
+| open[d,t] | candidate site d opened at the start of calendar period t (binary; only where it is ready within the horizon) | - |
 | m[d] | CPU-only servers at d, integer, >= owned | units |
 | u[w,r,d,s,p] | units of (d,s) given to role r of w in period p (only where it can run) | units |
 | y[w,d] | training job w hosted at d (binary) | - |
@@ -36,6 +37,7 @@ def declare_variables(model: Model, own: dict[str, Declare | None]) -> None:
     """Pools, allocations, then each workload's own choices (its kind's `declare`, from
     planner/kinds/), then the pricing's."""
     declare_units(model)
+    declare_site_openings(model)
     declare_allocations(model)
     for demand in model.demands:
         declare = own[demand.kind]
@@ -83,6 +85,17 @@ def declare_units(model: Model) -> None:
         cpu = model.scenario.topology.site(d).cpu_servers
         if cpu is not None:
             model.m[d] = model.new_var("m", cpu.owned, None, pulp.LpInteger)
+
+
+def declare_site_openings(model: Model) -> None:
+    """open[d,t] binary for each candidate site and each calendar period t from which it would
+    be ready within the horizon."""
+    for d in model.sites:
+        if model.scenario.topology.site(d).candidate is None:
+            continue
+        for t in model.calendar:
+            if model.site_ready(d, t.index) is not None:
+                model.site_open[(d, t.index)] = model.new_var("k", 0, 1, pulp.LpBinary)
 
 
 def declare_allocations(model: Model) -> None:
