@@ -191,8 +191,8 @@ def read_cash_flow(model: Model, schedule: list[ScheduleRow]) -> list[CashFlowRo
     columns["other_opex_usd"] = [0.0] * len(paid)
     for component, usd in cost_by_period(model, value_of).items():
         column = columns[CASH_COLUMNS.get(component, "other_opex_usd")]
-        for t, x in enumerate(usd):
-            column[t] += x
+        for i, x in enumerate(usd):
+            column[i] += x
     out: list[CashFlowRow] = []
     cost_sum = cash_sum = 0.0
     for t in model.calendar:

@@ -235,10 +235,10 @@ def cost_by_period(model: Model, value: Value) -> dict[str, list[float]]:
         _pool_by_period(model, pool, value, add)
         _energy_by_period(model, pool, value, add)
     _contracts_by_period(model, value, add)
-    for (d, t), var in model.site_open.items():
+    for (d, opened_at), var in model.site_open.items():
         candidate = model.scenario.topology.site(d).candidate
         assert candidate is not None
-        add("site_opening", t, value(var) * candidate.opening_cost_usd)
+        add("site_opening", opened_at, value(var) * candidate.opening_cost_usd)
     handled = {*PERIOD_COMPONENTS, "contracts", "energy", "links", "site_opening"}
     horizon_s = model.scenario.data.economics.horizon_s
     for term in model.terms:
@@ -336,9 +336,9 @@ def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Ad
         period = model.periods[p]
         if (d2, s2) == pool and (d, s, period.calendar) not in model.owned_busy_h:
             busy_h[period.calendar] += value(var) * period.length_s / S_PER_H
-    for (d2, s2, t), o in model.owned_busy_h.items():
+    for (d2, s2, t_busy), o in model.owned_busy_h.items():
         if (d2, s2) == pool:
-            busy_h[t] += value(o)
+            busy_h[t_busy] += value(o)
     for t in model.calendar:
         usd = busy_h[t.index] * kwh_usd * (1 - idle)
         if idle:
