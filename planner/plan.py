@@ -21,6 +21,7 @@ from planner.rows import (
     BindingRow,
     CashFlowRow,
     CostRow,
+    CpuScheduleRow,
     CpuServerRow,
     FleetRow,
     LimitValueRow,
@@ -78,6 +79,8 @@ class Plan:
     cash_flow: list[CashFlowRow] = field(default_factory=list)
     # Candidate sites and whether (and when) the plan opens them.
     site_openings: list[SiteOpeningRow] = field(default_factory=list)
+    # CPU-only servers per site and calendar period.
+    cpu_schedule: list[CpuScheduleRow] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # verification checks passed
     # Presentation context attached by planner.solve (not in the JSON): catalog prices of the
     # systems in the fleet {system: {capex_usd, lifetime_s, rental_usd_per_hour}} and the
@@ -201,6 +204,7 @@ class Plan:
             stats={},
             cash_flow=rows["cash_flow"],
             site_openings=rows["site_openings"],
+            cpu_schedule=rows["cpu_schedule"],
             checks=list(data.get("checks", [])),
         )
 
@@ -231,6 +235,7 @@ TABLES: dict[str, tuple[str, type]] = {
     "site_openings": ("site_openings", SiteOpeningRow),
     "fleet": ("fleet", FleetRow),
     "cpu_servers": ("cpu_servers", CpuServerRow),
+    "cpu_schedule": ("cpu_schedule", CpuScheduleRow),
     "power": ("power", PowerRow),
     "allocations": ("allocations", AllocationRow),
     "rl": ("rl", RLRow),

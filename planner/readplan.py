@@ -15,6 +15,7 @@ from planner.rows import (
     BindingRow,
     CashFlowRow,
     CostRow,
+    CpuScheduleRow,
     CpuServerRow,
     FleetRow,
     LinkRow,
@@ -56,7 +57,8 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     scenario = model.scenario
     schedule = read_schedule(model, relaxed)
     fleet = read_fleet(model, schedule)
-    cpu_servers = read_cpu_servers(model, relaxed)
+    cpu_schedule = read_cpu_schedule(model, relaxed)
+    cpu_servers = read_cpu_servers(model, cpu_schedule)
     allocations = read_allocations(model)
     rl = read_rl(model)
     costs = read_costs(model, fleet, cpu_servers, allocations, rl)
@@ -81,7 +83,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         schedule=schedule,
         fleet=fleet,
         cpu_servers=cpu_servers,
-        power=read_power(model, schedule, cpu_servers),
+        power=read_power(model, schedule, cpu_schedule),
         allocations=allocations,
         rl=rl,
         links=read_links(model, allocations, rl),
@@ -91,6 +93,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
         cash_flow=read_cash_flow(model, schedule),
         site_openings=read_site_openings(model),
+        cpu_schedule=cpu_schedule,
     )
 
 
@@ -285,41 +288,82 @@ def read_fleet(model: Model, schedule: list[ScheduleRow]) -> list[FleetRow]:
     return out
 
 
-def read_cpu_servers(model: Model, relaxed: bool) -> list[CpuServerRow]:
-    """CPU-only servers per site (whole unless relaxed)."""
+def read_cpu_schedule(model: Model, relaxed: bool) -> list[CpuScheduleRow]:
+    """CPU-only servers per site and calendar period: ordered, arriving, owned and rented in
+    service (whole unless relaxed)."""
     catalog = model.scenario.catalog
     out = []
-    for d, var in model.m.items():
+    for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
-        assert cpu is not None
-        units = value_of(var) if relaxed else float(round(value_of(var)))
+        if cpu is None:
+            continue
+        spec = catalog.system(cpu.system)
+        for t in model.calendar:
+            ordered = model.cpu_buy.get((d, t.index))
+            arriving = sum(
+                _count(var, relaxed)
+                for (d2, t2), var in model.cpu_buy.items()
+                if d2 == d and model.arrival(cpu.system, t2) == t.index
+            )
+            rent = model.cpu_rent.get((d, t.index))
+            rented = _count(rent, relaxed) if rent is not None else 0.0
+            in_service = sum(_count(v, relaxed) * c for v, c in model.cpu_in_service(d, t.index))
+            owned = cpu.owned + in_service - rented
+            units = owned + rented
+            out.append(
+                CpuScheduleRow(
+                    period=t.index,
+                    start_s=t.start_s,
+                    end_s=t.end_s,
+                    datacenter=d,
+                    system=cpu.system,
+                    ordered=_count(ordered, relaxed) if ordered is not None else 0.0,
+                    arriving=arriving,
+                    owned_units=owned,
+                    rented_units=rented,
+                    units=units,
+                    cpu_cores=units * catalog.system_cores(cpu.system),
+                    power_w=units * spec.power_w,
+                )
+            )
+    return out
+
+
+def read_cpu_servers(model: Model, cpu_schedule: list[CpuScheduleRow]) -> list[CpuServerRow]:
+    """CPU-only servers per site at their peak over the horizon."""
+    out = []
+    for d in model.sites:
+        cpu = model.scenario.topology.site(d).cpu_servers
+        rows = [r for r in cpu_schedule if r.datacenter == d]
+        if cpu is None or not rows:
+            continue
+        peak = max(rows, key=lambda r: r.units)
         out.append(
             CpuServerRow(
                 datacenter=d,
                 system=cpu.system,
-                units=units,
+                units=peak.units,
                 owned_units=cpu.owned,
-                new_units=max(0.0, units - cpu.owned),
-                cpu_cores=units * catalog.system_cores(cpu.system),
-                power_w=units * catalog.system(cpu.system).power_w,
+                new_units=max(0.0, peak.units - cpu.owned),
+                cpu_cores=peak.cpu_cores,
+                power_w=peak.power_w,
             )
         )
     return out
 
 
 def read_power(
-    model: Model, schedule: list[ScheduleRow], cpu_servers: list[CpuServerRow]
+    model: Model, schedule: list[ScheduleRow], cpu_schedule: list[CpuScheduleRow]
 ) -> list[PowerRow]:
-    """IT power of each site's units, x PUE, against its cap, in the calendar period where the
-    site is closest to its cap."""
+    """IT power of each site's units and CPU servers, x PUE, against its cap, in the calendar
+    period where the site is closest to its cap."""
     out = []
     for d in model.sites:
         site = model.scenario.topology.site(d)
-        cpu_w = sum(c.power_w for c in cpu_servers if c.datacenter == d)
         worst: PowerRow | None = None
         for t in model.calendar:
             it_w = sum(r.power_w for r in schedule if r.datacenter == d and r.period == t.index)
-            it_w += cpu_w
+            it_w += sum(c.power_w for c in cpu_schedule if (c.datacenter, c.period) == (d, t.index))
             cap_w = site.power_cap_between(t.start_s, t.end_s)
             row = PowerRow(
                 datacenter=d,

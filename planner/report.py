@@ -139,6 +139,7 @@ def format_plan(plan: Plan) -> str:
                 ],
             )
         )
+        out.extend(cpu_schedule_lines(plan))
         out.extend(cash_flow_lines(plan))
 
     out.append("\nPower (IT x PUE vs cap)")
@@ -319,3 +320,23 @@ def cash_flow_lines(plan: Plan) -> list[str]:
         "paid + every charge but capital)",
         table(headers, rows),
     ]
+
+
+def cpu_schedule_lines(plan: Plan) -> list[str]:
+    """CPU-only servers per period (orders, arrivals, owned and rented in service), when any."""
+    rows = [
+        [
+            f"{c.start_s / 86400:g}-{c.end_s / 86400:g}",
+            c.datacenter,
+            c.ordered,
+            c.arriving,
+            c.owned_units,
+            c.rented_units,
+        ]
+        for c in plan.cpu_schedule
+        if c.units > 0 or c.ordered > 0
+    ]
+    if not rows:
+        return []
+    headers = ["days", "datacenter", "order", "arrive", "owned", "rented"]
+    return ["\nCPU servers per period", table(headers, rows)]

@@ -136,8 +136,29 @@ CASH_COLUMNS = {
 
 
 @dataclass(frozen=True)
+class CpuScheduleRow:
+    """CPU-only servers per calendar period and site: ordered (at the period's start), arriving,
+    owned_units (in service and owned: from the start or bought), rented_units (on demand this
+    period), units (all in service), cpu_cores, power_w"""
+
+    period: int
+    start_s: float
+    end_s: float
+    datacenter: str
+    system: str
+    ordered: float
+    arriving: float
+    owned_units: float
+    rented_units: float
+    units: float
+    cpu_cores: float
+    power_w: float
+
+
+@dataclass(frozen=True)
 class CpuServerRow:
-    """CPU-only servers per site: units, owned_units, new_units, cpu_cores, power_w"""
+    """CPU-only servers per site at their peak over the horizon: units, owned_units, new_units,
+    cpu_cores, power_w"""
 
     datacenter: str
     system: str

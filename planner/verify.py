@@ -40,6 +40,8 @@ class Context:
     calendar: list[tuple[int, float, float]] = field(init=False)  # (t, start_s, end_s)
     rl_rows: dict[str, RLRow] = field(init=False)
     cpu_rows: dict[str, CpuServerRow] = field(init=False)
+    # CPU-only servers in service per (datacenter, calendar period), from the CPU schedule.
+    cpu_units: dict[tuple[str, int], float] = field(init=False)
 
     def __post_init__(self) -> None:
         self.integral = self.plan.status != "relaxed"
@@ -48,6 +50,7 @@ class Context:
         self.calendar = sorted({(r.period, r.start_s, r.end_s) for r in self.plan.schedule})
         self.rl_rows = {r.workload: r for r in self.plan.rl}
         self.cpu_rows = {c.datacenter: c for c in self.plan.cpu_servers}
+        self.cpu_units = {(c.datacenter, c.period): c.units for c in self.plan.cpu_schedule}
 
     def rows_of(self, demand: WorkloadDemand, role: Role) -> list[AllocationRow]:
         return [
@@ -131,7 +134,11 @@ def check_whole_units(ctx: Context) -> list[str]:
         for r in ctx.plan.schedule
         for what in ("ordered", "rented_units", "units")
     ]
-    rows += [(f"{c.datacenter}/{c.system}", "units", c.units) for c in ctx.plan.cpu_servers]
+    rows += [
+        (f"{c.datacenter}/{c.system} in period {c.period}", what, getattr(c, what))
+        for c in ctx.plan.cpu_schedule
+        for what in ("ordered", "rented_units", "units")
+    ]
     return [
         f"{where}: {value} {what} is not whole"
         for where, what, value in rows
@@ -149,10 +156,11 @@ def check_unit_bounds(ctx: Context) -> list[str]:
         pool = topo.site(r.datacenter).systems[r.system]
         where = f"{r.system} in period {r.period}"
         rows.append((r.datacenter, where, r.units, pool.owned, pool.max_units))
-    for c in ctx.plan.cpu_servers:
+    for c in ctx.plan.cpu_schedule:
         cpu = topo.site(c.datacenter).cpu_servers
         assert cpu is not None
-        rows.append((c.datacenter, c.system, c.units, cpu.owned, cpu.max_units))
+        where = f"{c.system} in period {c.period}"
+        rows.append((c.datacenter, where, c.units, cpu.owned, cpu.max_units))
     for d, s, units, owned, max_units in rows:
         if units > max_units * (1 + REL_TOL) or units < owned - REL_TOL:
             out.append(f"{d}/{s}: {units} units outside [{owned}, {max_units}]")
@@ -547,7 +555,8 @@ def check_verifier_cores(ctx: Context) -> list[str]:
                 if catalog.isa(s) == isa
             )
             if d in ctx.cpu_rows and catalog.isa(ctx.cpu_rows[d].system) == isa:
-                have += catalog.system_cores(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
+                cpu_units = ctx.cpu_units.get((d, t), 0.0)
+                have += catalog.system_cores(ctx.cpu_rows[d].system) * cpu_units
             if need > have * (1 + REL_TOL) + max(CORE_TOL, REL_TOL * scale):
                 out.append(
                     f"{d} in period {t}: verifier needs {need:,.1f} {isa} cores, "
@@ -568,7 +577,8 @@ def check_power_cap(ctx: Context) -> list[str]:
         for t, start_s, end_s in ctx.calendar:
             it_w = sum(catalog.system(s).power_w * ctx.units[(d, s, t)] for s in site.systems)
             if d in ctx.cpu_rows:
-                it_w += catalog.system(ctx.cpu_rows[d].system).power_w * ctx.cpu_rows[d].units
+                cpu_w = catalog.system(ctx.cpu_rows[d].system).power_w
+                it_w += cpu_w * ctx.cpu_units.get((d, t), 0.0)
             cap_w = site.power_cap_between(start_s, end_s)
             if it_w * site.pue > cap_w * (1 + REL_TOL):
                 out.append(

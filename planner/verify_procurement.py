@@ -65,12 +65,29 @@ def check_spot(ctx: Context) -> list[str]:
             starts[a.period] = a.period_start_s
     for (d, s, p), value in sorted(used.items()):
         t = ctx.calendar_of(starts[p])
-        have = ctx.units.get((d, s, t), 0.0) - ctx.spot.get((d, s, t), 0.0)
+        spot = ctx.spot.get((d, s, t), 0.0)
+        if spot <= 0:  # no spot there: pool_capacity is the check
+            continue
+        have = ctx.units.get((d, s, t), 0.0) - spot
         if value > have * (1 + REL_TOL) + ABS_TOL:
             out.append(
                 f"{d}/{s} in period {p}: serving uses {value:.4g} units, only {have:g} are not spot"
             )
     return out
+
+
+def capex_paid_by_period(ctx: Context) -> dict[int, float]:
+    """Cash for units bought, per calendar period, from the schedule: (ordered or arriving, by
+    economics.capex_paid_at) x capex x (1 + network_storage_capex_fraction)."""
+    catalog = ctx.scenario.catalog
+    at_order = ctx.scenario.data.economics.capex_paid_at == "order"
+    paid: dict[int, float] = {}
+    for r in ctx.plan.schedule:
+        spec = catalog.system(r.system)
+        units = r.ordered if at_order else r.arriving
+        share = 1 + (spec.network_storage_capex_fraction or 0.0)
+        paid[r.period] = paid.get(r.period, 0.0) + units * spec.capex_usd * share
+    return paid
 
 
 @rule("cash_flow")
@@ -79,34 +96,26 @@ def check_cash_flow(ctx: Context) -> list[str]:
     economics.capex_paid_at) x capex[s] x (1 + network_storage_capex_fraction[s]); cost[t] =
     the sum of its component columns; cash_out[t] = capex_paid[t] + cost[t] - capital_charge[t];
     cumulative columns are running sums; each column summed over the periods = the plan's cost
-    rows of its components; sum_t cost[t] = total_cost_usd"""
-    catalog = ctx.scenario.catalog
-    at_order = ctx.scenario.data.economics.capex_paid_at == "order"
-    total = ctx.plan.total_cost_usd
+    rows of its components, so sum_t cost[t] = the cost rows' sum (= total_cost_usd: rule
+    cost_total)"""
+    total = sum(c.cost_usd for c in ctx.plan.costs_rows)
     tol = 1e-6 * max(1.0, abs(total))
-    paid: dict[int, float] = {}
-    for r in ctx.plan.schedule:
-        spec = catalog.system(r.system)
-        units = r.ordered if at_order else r.arriving
-        share = 1 + (spec.network_storage_capex_fraction or 0.0)
-        paid[r.period] = paid.get(r.period, 0.0) + units * spec.capex_usd * share
+    paid = capex_paid_by_period(ctx)
     out = []
     cost_sum = cash_sum = 0.0
     for row in ctx.plan.cash_flow:
-        where = f"period {row.period}"
         parts = sum(getattr(row, c) for c in COST_COLUMNS)
         cost_sum += row.cost_usd
-        cash = row.capex_paid_usd + row.cost_usd - row.capital_charge_usd
         cash_sum += row.cash_out_usd
         checks = (
             ("capex_paid_usd", row.capex_paid_usd, paid.get(row.period, 0.0)),
             ("cost_usd", row.cost_usd, parts),
-            ("cash_out_usd", row.cash_out_usd, cash),
+            ("cash_out_usd", row.cash_out_usd, row.capex_paid_usd + parts - row.capital_charge_usd),
             ("cumulative_cost_usd", row.cumulative_cost_usd, cost_sum),
             ("cumulative_cash_usd", row.cumulative_cash_usd, cash_sum),
         )
         out += [
-            f"{where}: {name} {have:,.2f} US$, recomputed {want:,.2f}"
+            f"period {row.period}: {name} {have:,.2f} US$, recomputed {want:,.2f}"
             for name, have, want in checks
             if abs(have - want) > tol
         ]
@@ -121,8 +130,6 @@ def check_cash_flow(ctx: Context) -> list[str]:
                 f"{column}: the periods add up to {have:,.2f} US$, the cost rows to "
                 f"{by_column.get(column, 0.0):,.2f}"
             )
-    if abs(cost_sum - total) > tol:
-        out.append(f"the periods' cost adds up to {cost_sum:,.2f} US$, the plan says {total:,.2f}")
     return out
 
 
@@ -171,4 +178,62 @@ def check_site_opening(ctx: Context) -> list[str]:
         want = candidate.opening_cost_usd if ready is not None else 0.0
         if abs(charged - want) > 1e-6 * max(1.0, want):
             out.append(f"{d}: opening cost charged {charged:,.2f} US$, should be {want:,.2f}")
+    return out
+
+
+@rule("cpu_ledger")
+def check_cpu_ledger(ctx: Context) -> list[str]:
+    """CPU-only servers per site and calendar period t: arriving[t] = orders placed at t'
+    whose lead time ends at t; owned_units[t] = owned + arrivals so far, less those past their
+    lifetime; units[t] = owned_units[t] + rented_units[t]; no orders under rental pricing, no
+    rentals under amortised pricing; the peak of units over the periods is the site's CPU
+    servers row"""
+    economics = ctx.scenario.data.economics
+    multi = economics.period_s is not None
+    starts = {t: a for t, a, _ in ctx.calendar}
+    peaks = {c.datacenter: c.units for c in ctx.plan.cpu_servers}
+    out = []
+    by_site: dict[str, list] = {}
+    for c in sorted(ctx.plan.cpu_schedule, key=lambda c: (c.datacenter, c.period)):
+        by_site.setdefault(c.datacenter, []).append(c)
+    for d, rows in by_site.items():
+        cpu = ctx.scenario.topology.site(d).cpu_servers
+        assert cpu is not None
+        spec = ctx.scenario.catalog.system(cpu.system)
+        lead_s = spec.lead_time_s if multi and spec.lead_time_s else 0.0
+        life_s = spec.lifetime_s if multi else float("inf")
+
+        def arrival(t: int, lead_s: float = lead_s) -> int | None:
+            later = [u for u, a in starts.items() if a >= starts[t] + lead_s - SAME_INSTANT_S]
+            return min(later) if later else None
+
+        for r in rows:
+            where = f"{d}/{r.system} in period {r.period}"
+            arriving = sum(x.ordered for x in rows if arrival(x.period) == r.period)
+            bought = sum(
+                x.ordered
+                for x in rows
+                if (a := arrival(x.period)) is not None
+                and a <= r.period
+                and r.start_s < starts[a] + life_s
+            )
+            checks = (
+                ("arriving", r.arriving, arriving),
+                ("owned_units", r.owned_units, cpu.owned + bought),
+                ("units", r.units, r.owned_units + r.rented_units),
+            )
+            out += [
+                f"{where}: {name} {have:g}, recomputed {want:g}"
+                for name, have, want in checks
+                if abs(have - want) > ABS_TOL
+            ]
+            if economics.pricing == "rental" and r.ordered > 0:
+                out.append(f"{where}: {r.ordered:g} ordered under rental pricing")
+            if economics.pricing == "amortised" and r.rented_units > 0:
+                out.append(f"{where}: {r.rented_units:g} rented under amortised pricing")
+        peak = max(r.units for r in rows)
+        if abs(peaks.get(d, 0.0) - peak) > ABS_TOL:
+            out.append(
+                f"{d}: CPU servers row says {peaks.get(d, 0.0):g}, the periods' peak {peak:g}"
+            )
     return out

@@ -384,3 +384,45 @@ def test_a_candidate_site_with_owned_units_is_a_clear_error(tmp_path: Path) -> N
             {"chat": inference("20M")},
             {"horizon": "365 days", "pricing": "amortised"},
         )
+
+
+# -- CPU servers per period -------------------------------------------------------------------
+
+
+def test_cpu_servers_are_rented_only_for_the_period_their_verifiers_run(tmp_path: Path) -> None:
+    """A 10-day RL run with a CPU-heavy verifier at the start of a 40-day horizon in 10-day
+    periods, everything rented: Trainium2 servers (64 spare host cores each) and CPU servers
+    (192 cores) are rented for period 0 only. The cheapest mix of n + e Trainium2 servers and
+    k = ceil((cores - 64 (n + e)) / 192) CPU servers is enumerated here; each costs its rent x
+    240 h, not the 960 h of the horizon (one CPU server count for the horizon before)."""
+    from test_lp import RL_VERIFIER, rl_workload, total_need, verifier_cores
+
+    sites = {
+        "r": site(
+            {"trn2-server": {"max_units": 100}},
+            cpu={"system": "cpu-server", "max_units": 50},
+        )
+    }
+    workloads = {"rl": rl_workload("llama-3.1-8b", "20M", verifiers=RL_VERIFIER)}
+    economics = {"horizon": "40 days", "period": "10 days", "pricing": "rental"}
+    sc = scenario(tmp_path, sites, workloads, economics, name="cpu")
+    demand = by_name(sc)["rl"]
+    n = ceil(total_need(demand, "trn2-server"))
+    cores = verifier_cores(sc, demand)
+    hours = 10 * 24
+    trn = sc.catalog.system("trn2-server").rental_usd_per_hour * hours
+    cpu = sc.catalog.system("cpu-server").rental_usd_per_hour * hours
+
+    def cost(extra: int) -> tuple[float, int]:
+        k = max(0, math.ceil((cores - 64 * (n + extra)) / 192 - 1e-9))
+        return (n + extra) * trn + k * cpu, k
+
+    expected, k = min(cost(e) for e in range(0, 6))
+    assert k >= 1  # the case we meant
+    plan = planner.solve(sc)
+    assert [c.units for c in plan.cpu_schedule] == [k, 0, 0, 0]
+    assert [c.rented_units for c in plan.cpu_schedule] == [k, 0, 0, 0]
+    assert plan.cpu_servers[0].units == k
+    assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
+    (row,) = [c for c in plan.costs() if c["component"] == "cpu_servers"]
+    assert math.isclose(row["cost_usd"], k * cpu, rel_tol=REL)

@@ -20,7 +20,8 @@ from planner.demand.types import WorkloadDemand
 from planner.plan import Plan
 from planner.rows import AllocationRow
 from planner.scenario import Scenario
-from planner.verify import RULES, check_plan, verify
+from planner.verify import RULES, Context, check_plan, verify
+from planner.verify_procurement import capex_paid_by_period
 
 DEFAULT = "planner/scenarios/frontier-lab.yaml"
 
@@ -86,20 +87,37 @@ def set_bought(plan: Plan, d: str, s: str, units: float) -> None:
     )
 
 
+def recash(plan: Plan, sc: Scenario) -> None:
+    """The cash-flow rows made consistent again with a changed schedule (capex paid, cash out
+    and cumulative cash recomputed), so that only the schedule's own rule sees the change."""
+    paid = capex_paid_by_period(Context(plan, sc, []))
+    cash_sum = 0.0
+    for i, r in enumerate(plan.cash_flow):
+        capex = paid.get(r.period, 0.0)
+        cash = capex + r.cost_usd - r.capital_charge_usd
+        cash_sum += cash
+        plan.cash_flow[i] = dataclasses.replace(
+            r, capex_paid_usd=capex, cash_out_usd=cash, cumulative_cash_usd=cash_sum
+        )
+
+
 def break_whole_units(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     set_bought(plan, "dc-east", "gb200-nvl72", 73.5)
+    recash(plan, sc)
     return plan, sc, dem
 
 
 def break_unit_bounds(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     max_units = sc.topology.site("dc-east").systems["gb200-nvl72"].max_units
     set_bought(plan, "dc-east", "gb200-nvl72", max_units + 1.0)  # power stays under the cap
+    recash(plan, sc)
     return plan, sc, dem
 
 
 def break_fleet_ledger(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     i = schedule_index(plan, "dc-east", "gb200-nvl72")
     plan.schedule[i] = dataclasses.replace(plan.schedule[i], arriving=0.0)
+    recash(plan, sc)
     return plan, sc, dem
 
 
@@ -184,6 +202,7 @@ def break_one_system_type(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -
     moved = need * rate * a.period_s
     scale_alloc(plan, i, (a.work_done - moved) / a.work_done)
     set_bought(plan, "dc-east", "hgx-h100", float(need))
+    recash(plan, sc)
     plan.allocations.append(
         dataclasses.replace(
             a, system="hgx-h100", units=float(need), rate_per_unit_s=rate, work_done=moved
@@ -278,6 +297,14 @@ def break_site_opening(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> C
     return plan, candidate, dem
 
 
+def break_cpu_ledger(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # One CPU server said to arrive in period 0 with no order for it.
+    i = next(k for k, c in enumerate(plan.cpu_schedule) if c.period == 0)
+    c = plan.cpu_schedule[i]
+    plan.cpu_schedule[i] = dataclasses.replace(c, arriving=c.arriving + 1.0)
+    return plan, sc, dem
+
+
 BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "whole_units": break_whole_units,
     "unit_bounds": break_unit_bounds,
@@ -301,6 +328,7 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "spot": break_spot,
     "cash_flow": break_cash_flow,
     "site_opening": break_site_opening,
+    "cpu_ledger": break_cpu_ledger,
 }
 # What each rule's message must name (the broken record).
 NAMES = {
@@ -327,6 +355,7 @@ NAMES = {
     "spot": "dc-central/hgx-h100 in period 0",
     "cash_flow": "period 0: capex_paid_usd",
     "site_opening": "dc-east/gb200-nvl72 in period 0",
+    "cpu_ledger": "in period 0: arriving",
 }
 
 

@@ -170,8 +170,9 @@ def _pretrain(model: Model) -> list[WorkloadDemand]:
 )
 def add_avail(model: Model) -> None:
     """owned[d,s] + in_service[d,s,t] <= max_units[d,s] in every calendar period t, and
-    m[d] <= max_units[d,cpu]   (units; in_service = units bought, arrived and not retired, plus
-    units rented in t; a row, not a bound, so it has a shadow price: $ per extra unit)"""
+    likewise owned[d,cpu] + cpu_in_service[d,t] <= max_units[d,cpu]   (units; in_service =
+    units bought, arrived and not retired, plus units rented in t; a row, not a bound, so it
+    has a shadow price: $ per extra unit)"""
     for pool in model.pools():
         cap = model.max_units(pool)
         for t in model.calendar:
@@ -180,11 +181,16 @@ def add_avail(model: Model) -> None:
                 entity = model.at(pool, t.index)
                 rhs = cap - model.owned(pool)
                 model.row("avail", entity, pairs, "<=", rhs, 1.0 / max(1, cap))
-    for d, var in model.m.items():
+    for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
-        assert cpu is not None
+        if cpu is None:
+            continue
         cap = cpu.max_units
-        model.row("avail", (d, cpu.system), [(var, 1.0)], "<=", cap, 1.0 / max(1, cap))
+        for t in model.calendar:
+            pairs = model.cpu_in_service(d, t.index)
+            if pairs:
+                entity = model.at((d, cpu.system), t.index)
+                model.row("avail", entity, pairs, "<=", cap - cpu.owned, 1.0 / max(1, cap))
 
 
 @family("units", "datacenter:system:period")
@@ -356,7 +362,8 @@ def add_after(model: Model) -> None:
 )
 def add_cpu(model: Model) -> None:
     """sum_{w active in t} c[w,d,isa] <= sum_{s with isa} spare_cores[s] · (owned[d,s] +
-    in_service[d,s,t]) + cores[cpu] · m[d] (if the CPU servers are of that isa), in every
+    in_service[d,s,t]) + cores[cpu] · (owned[d,cpu] + cpu_in_service[d,t]) (if the CPU
+    servers are of that isa), in every
     calendar period t and for each ISA the sandboxes need   (cores; spare_cores = host cores -
     host_cores_reserved_per_accelerator x accelerators; an x86_64 sandbox cannot use Grace's
     arm64 cores)"""
@@ -390,7 +397,9 @@ def add_cpu(model: Model) -> None:
                     supply += [(v, -spare * c) for v, c in model.in_service((d, s), t.index)]
                     owned_cores += spare * model.owned((d, s))
                 if cpu is not None and catalog.isa(cpu.system) == isa:
-                    supply.append((model.m[d], -float(catalog.system_cores(cpu.system))))
+                    cores = float(catalog.system_cores(cpu.system))
+                    supply += [(v, -cores * c) for v, c in model.cpu_in_service(d, t.index)]
+                    owned_cores += cores * cpu.owned
                 entity = model.at((d,) if isa == X86 else (d, isa), t.index)
                 weight = 1.0 / max(1.0, total)
                 model.row("cpu", entity, users + supply, "<=", owned_cores, weight)
@@ -406,8 +415,8 @@ def add_cpu(model: Model) -> None:
     unit_step=_power_step,
 )
 def add_power(model: Model) -> None:
-    """sum_s (owned[d,s] + in_service[d,s,t]) · power_w[s] · PUE[d] + m[d] · power_w[cpu] · PUE[d]
-    <= power_cap_w[d,t] in every calendar period t   (MW: IT load x PUE within the site cap; the
+    """sum_s (owned[d,s] + in_service[d,s,t]) · power_w[s] · PUE[d] + (owned[d,cpu] +
+    cpu_in_service[d,t]) · power_w[cpu] · PUE[d] <= power_cap_w[d,t] in every calendar period t   (MW: IT load x PUE within the site cap; the
     cap is the lowest in force during t, power_ramp included)"""
     catalog = model.scenario.catalog
     for d in model.sites:
@@ -420,8 +429,9 @@ def add_power(model: Model) -> None:
                 pairs += [(v, mw * c) for v, c in model.in_service((d, s), t.index)]
                 owned_mw += mw * model.owned((d, s))
             if site.cpu_servers is not None:
-                cpu_w = catalog.system(site.cpu_servers.system).power_w
-                pairs.append((model.m[d], cpu_w * site.pue / MW))
+                cpu_mw = catalog.system(site.cpu_servers.system).power_w * site.pue / MW
+                pairs += [(v, cpu_mw * c) for v, c in model.cpu_in_service(d, t.index)]
+                owned_mw += cpu_mw * site.cpu_servers.owned
             if not pairs:
                 continue
             cap_mw = site.power_cap_between(t.start_s, t.end_s) / MW

@@ -244,7 +244,10 @@ class Model:
     spot: dict[PoolT, Var] = field(default_factory=dict)  # spot units during t (preemptible)
     # candidate site d opened at the start of calendar period t (binary)
     site_open: dict[tuple[str, int], Var] = field(default_factory=dict)
-    m: dict[str, Var] = field(default_factory=dict)  # CPU servers per site
+    # CPU-only servers per site: ordered at the start of t (serve from their arrival until the
+    # end of their life), and rented on demand for t
+    cpu_buy: dict[tuple[str, int], Var] = field(default_factory=dict)
+    cpu_rent: dict[tuple[str, int], Var] = field(default_factory=dict)
     u: dict[UKey, Var] = field(default_factory=dict)  # units per work item, pool and period
     u_by_role: dict[tuple[str, str], list[tuple[str, str, Period, Var]]] = field(
         default_factory=dict
@@ -441,6 +444,30 @@ class Model:
                 pairs.append((var, 1.0))
         if rented:
             pairs += self.leased(pool, t)
+        return pairs
+
+    def cpu_owned(self, d: str) -> int:
+        """CPU-only servers site d owns from the start (0 without cpu_servers)."""
+        cpu = self.scenario.topology.site(d).cpu_servers
+        return cpu.owned if cpu is not None else 0
+
+    def cpu_in_service(self, d: str, t: int) -> Pairs:
+        """Variable part of site d's CPU-only servers serving in calendar period t: bought,
+        arrived and not retired, plus rented for t (the owned ones come on top, a constant)."""
+        cpu = self.scenario.topology.site(d).cpu_servers
+        if cpu is None:
+            return []
+        lifetime_s = self.scenario.catalog.system(cpu.system).lifetime_s
+        start_s = self.calendar[t].start_s
+        pairs: Pairs = []
+        for (d2, t_order), var in self.cpu_buy.items():
+            arrive = self.arrival(cpu.system, t_order) if d2 == d else None
+            if arrive is None or arrive > t:
+                continue
+            if not (self.multi_period and start_s >= self.calendar[arrive].start_s + lifetime_s):
+                pairs.append((var, 1.0))
+        if (d, t) in self.cpu_rent:
+            pairs.append((self.cpu_rent[(d, t)], 1.0))
         return pairs
 
     def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:

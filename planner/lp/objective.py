@@ -32,8 +32,8 @@ def define_objective(model: Model) -> None:
              busy hours sum_{w,r,p in t} u · len_p / 3600
       facility: facility_usd_per_kw_month · power_w / 1000 · owned units in service · months
       site_opening: open[d,t] · opening_cost_usd of a candidate site (once, in full)
-      CPU servers: new ones at capex·H/lifetime (or rental·H/3600); owned ones, and all of them
-             under amortised pricing, powered for H
+      CPU servers: mbuy[d,t] · (capex · recovery(t) + energy while in service), mrent[d,t] ·
+             rental_usd_per_hour · len_t / 3600, owned ones powered for H
       links: cost_usd_per_tb · traffic bytes, per link traversed
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
@@ -177,23 +177,33 @@ def add_site_opening_terms(model: Model) -> None:
 
 
 def add_cpu_server_terms(model: Model) -> None:
-    """CPU-only servers: capex (or rental) of new ones, energy for the whole horizon."""
+    """CPU-only servers: owned ones powered for the horizon; each bought one its recovered
+    capex plus energy while it serves inside the horizon; rented ones their rent per period."""
     scenario = model.scenario
-    horizon_s = scenario.data.economics.horizon_s
-    horizon_h = horizon_s / S_PER_H
-    rental = scenario.data.economics.pricing == "rental"
-    for d, var in model.m.items():
+    horizon_h = scenario.data.economics.horizon_s / S_PER_H
+    for d in model.sites:
         site = scenario.topology.site(d)
         cpu = site.cpu_servers
-        assert cpu is not None
+        if cpu is None:
+            continue
         system = scenario.catalog.system(cpu.system)
-        energy = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh * horizon_h
-        if rental:
-            per_new = system.rental_usd_per_hour * horizon_h
-            cost = expr([(var, per_new)], (energy - per_new) * cpu.owned)
-        else:
-            per_new = system.capex_usd * horizon_s / system.lifetime_s
-            cost = expr([(var, per_new + energy)], -per_new * cpu.owned)
+        per_h = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
+        pairs = [
+            (
+                var,
+                recovered_capex_usd(model, cpu.system, t)
+                + per_h * service_s(model, cpu.system, t) / S_PER_H,
+            )
+            for (d2, t), var in model.cpu_buy.items()
+            if d2 == d
+        ]
+        hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
+        pairs += [
+            (var, system.rental_usd_per_hour * hours[t])
+            for (d2, t), var in model.cpu_rent.items()
+            if d2 == d
+        ]
+        cost = expr(pairs, per_h * horizon_h * cpu.owned)
         model.terms.append(Term("cpu_servers", d, cpu.system, None, cost))
 
 
@@ -239,7 +249,9 @@ def cost_by_period(model: Model, value: Value) -> dict[str, list[float]]:
         candidate = model.scenario.topology.site(d).candidate
         assert candidate is not None
         add("site_opening", opened_at, value(var) * candidate.opening_cost_usd)
-    handled = {*PERIOD_COMPONENTS, "contracts", "energy", "links", "site_opening"}
+    for d in model.sites:
+        _cpu_by_period(model, d, value, add)
+    handled = {*PERIOD_COMPONENTS, "contracts", "energy", "links", "site_opening", "cpu_servers"}
     horizon_s = model.scenario.data.economics.horizon_s
     for term in model.terms:
         if term.component in handled:
@@ -345,6 +357,32 @@ def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Ad
             bought = sum(value(v) * c for v, c in model.in_service(pool, t.index, rented=False))
             usd += (bought + model.owned(pool)) * idle * kwh_usd * t.length_s / S_PER_H
         add("energy", t.index, usd)
+
+
+def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
+    """CPU-only servers as add_cpu_server_terms charges them, per period: owned ones' energy,
+    bought ones' capital recovery and energy while in service, rented ones' rent."""
+    site = model.scenario.topology.site(d)
+    cpu = site.cpu_servers
+    if cpu is None:
+        return
+    system = model.scenario.catalog.system(cpu.system)
+    per_s = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / S_PER_H
+    for t in model.calendar:
+        add("cpu_servers", t.index, cpu.owned * per_s * t.length_s)
+        if (d, t.index) in model.cpu_rent:
+            rent = value(model.cpu_rent[(d, t.index)]) * system.rental_usd_per_hour
+            add("cpu_servers", t.index, rent * t.length_s / S_PER_H)
+    for (d2, t0), var in model.cpu_buy.items():
+        units = value(var)
+        if d2 != d or not units:
+            continue
+        a, b = _service_window(model, cpu.system, t0)
+        service = service_s(model, cpu.system, t0)
+        capital = recovered_capex_usd(model, cpu.system, t0) / service if service > 0 else 0.0
+        for t in model.calendar:
+            within = _overlap_s(a, b, t.start_s, t.end_s)
+            add("cpu_servers", t.index, units * (capital + per_s) * within)
 
 
 def _links_by_period(model: Model, value: Value, add: Add) -> None:

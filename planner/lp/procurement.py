@@ -72,8 +72,7 @@ def add_siteonce(model: Model) -> None:
 @family("siteopen", "datacenter:system:period")
 def add_siteopen(model: Model) -> None:
     """in_service[d,s,t] <= max_units[d,s] · sum_{t' : ready(t') <= t} open[d,t'] for each
-    pool of a candidate site d in every calendar period t, and m[d] <= max_units[d,cpu] ·
-    sum_t open[d,t]   (units: a candidate site holds nothing until it is opened and its lead
+    pool of a candidate site d in every calendar period t, CPU-only servers likewise   (units: a candidate site holds nothing until it is opened and its lead
     time has passed; ready(t') = the first period starting lead_time after t')"""
     for d in model.sites:
         site = model.scenario.topology.site(d)
@@ -86,9 +85,12 @@ def add_siteopen(model: Model) -> None:
                     continue
                 opened = [(v, -float(pool.max_units)) for v, _ in model.site_opened_by(d, t.index)]
                 model.row("siteopen", model.at((d, s), t.index), units + opened, "<=", 0.0)
-        if d in model.m and site.cpu_servers is not None:
-            cap = float(site.cpu_servers.max_units)
-            opened = [(v, -cap) for (d2, _), v in model.site_open.items() if d2 == d]
-            model.row(
-                "siteopen", (d, site.cpu_servers.system), [(model.m[d], 1.0), *opened], "<=", 0.0
-            )
+        if site.cpu_servers is None:
+            continue
+        cap = float(site.cpu_servers.max_units)
+        for t in model.calendar:
+            units = model.cpu_in_service(d, t.index)
+            if units:
+                opened = [(v, -cap) for v, _ in model.site_opened_by(d, t.index)]
+                entity = model.at((d, site.cpu_servers.system), t.index)
+                model.row("siteopen", entity, units + opened, "<=", 0.0)

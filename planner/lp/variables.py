@@ -7,7 +7,8 @@ name and names carry a counter, so this order is the solver's column order).
 | spot[d,s,t] | spot (preemptible) units of s at d during calendar period t, integer (mixed pricing, systems with a spot offer); each does spot_goodput of a unit's work, for training and RL only | units |
 | q[d,s,t,k] | units of s under the system's term contract k at d, starting at t and serving for the term, integer (mixed pricing) | units |
 | open[d,t] | candidate site d opened at the start of calendar period t (binary; only where it is ready within the horizon) | - |
-| m[d] | CPU-only servers at d, integer, >= owned | units |
+| mbuy[d,t] | CPU-only servers ordered for d at the start of t (they serve from their arrival to the end of their life), integer (amortised, mixed pricing) | units |
+| mrent[d,t] | CPU-only servers rented on demand at d for t, integer (rental, mixed pricing) | units |
 | u[w,r,d,s,p] | units of (d,s) given to role r of w in period p (only where it can run) | units |
 | y[w,d] | training job w hosted at d (binary) | - |
 | x[w,s] | training job w runs on system type s (binary) | - |
@@ -62,7 +63,7 @@ def declare_done(model: Model) -> None:
 def declare_units(model: Model) -> None:
     """buy[d,s,t] (amortised, mixed: where an order placed at t arrives within the horizon),
     rent[d,s,t] (rental, mixed) and spot[d,s,t] (mixed, with a spot offer), integers >= 0 (max_units is the row `avail`, so it has a shadow
-    price); m[d] in [owned, inf) integer CPU-only servers."""
+    price); likewise mbuy[d,t] and mrent[d,t] for CPU-only servers."""
     pricing = model.scenario.data.economics.pricing
     for pool in model.pools():
         first = model.first_period(pool[1])
@@ -83,8 +84,13 @@ def declare_units(model: Model) -> None:
                     model.spot[(*pool, t.index)] = model.new_var("p", 0, None, pulp.LpInteger)
     for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
-        if cpu is not None:
-            model.m[d] = model.new_var("m", cpu.owned, None, pulp.LpInteger)
+        if cpu is None:
+            continue
+        for t in model.calendar:
+            if pricing != "rental" and model.arrival(cpu.system, t.index) is not None:
+                model.cpu_buy[(d, t.index)] = model.new_var("m", 0, None, pulp.LpInteger)
+            if pricing != "amortised":
+                model.cpu_rent[(d, t.index)] = model.new_var("m", 0, None, pulp.LpInteger)
 
 
 def declare_site_openings(model: Model) -> None:
