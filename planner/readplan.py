@@ -252,6 +252,21 @@ def left_out(model: Model) -> list[str]:
             out.append(
                 f"no delivery lead time for {', '.join(no_lead)} (catalog lead_time not given)"
             )
+        supply = model.scenario.data.economics.supply
+        unlimited = [
+            s for s in placed if s not in supply and catalog.system(s).supply_per_year is None
+        ]
+        if unlimited:
+            out.append(
+                f"no vendor supply limit for {', '.join(unlimited)} (economics.supply or catalog "
+                "supply_per_year not given)"
+            )
+    if model.scenario.data.economics.pricing == "mixed":
+        no_spot = [s for s in placed if catalog.system(s).spot_usd_per_hour is None]
+        if no_spot:
+            out.append(
+                f"no spot capacity for {', '.join(no_spot)} (catalog spot_usd_per_hour not given)"
+            )
     return out
 
 

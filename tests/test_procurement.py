@@ -178,6 +178,9 @@ def test_a_supply_cap_forces_part_of_the_order_a_period_earlier(tmp_path: Path) 
     extra = (n - c) * cx * QUARTER_S / life
     assert math.isclose(capped.total_cost_usd - base.total_cost_usd, extra, rel_tol=1e-6)
     assert math.isclose(base.total_cost_usd, n * cx * YEAR_S / 2 / life, rel_tol=REL)
+    unlimited = "no vendor supply limit for hgx-h100"
+    assert any(unlimited in line for line in base.left_out)
+    assert not any(unlimited in line for line in capped.left_out)
 
 
 def test_a_catalog_supply_per_year_is_spread_over_the_periods(tmp_path: Path) -> None:
