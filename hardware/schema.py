@@ -289,6 +289,16 @@ class System(Sourced):
     contracts: list[Contract] = Field(default_factory=list)
     # First date units can be delivered, rented or contracted (a generation not yet shipping).
     available_from: Date | None = None
+    # Spot (preemptible) capacity: a price per unit-hour (energy included) and the share of a
+    # spot unit's time that does useful work once preemptions, restarts and lost progress are
+    # taken off (spot_goodput). Usable for training and RL, never for serving (SLOs). Both or
+    # neither; None: no spot offer.
+    spot_usd_per_hour: Annotated[float, Field(gt=0)] | None = None
+    spot_goodput: Annotated[float, Field(gt=0, le=1)] | None = None
+    # Units the vendor can deliver per year (all sites together), spread evenly over the
+    # periods: floor(supply_per_year x period / year) per period; None: no limit (a scenario's
+    # economics.supply overrides it).
+    supply_per_year: NonNegInt | None = None
     # Host cores kept for the framework, data loading and NCCL per accelerator; the rest can
     # run verifier sandboxes.
     host_cores_reserved_per_accelerator: Annotated[float, Field(ge=0)]
@@ -296,6 +306,15 @@ class System(Sourced):
     hbm_usable_fraction: Fraction | None = None
     training: SystemTraining | None = None
     reliability: Reliability | None = None
+
+    @model_validator(mode="after")
+    def _spot_price_and_goodput_together(self) -> System:
+        if (self.spot_usd_per_hour is None) != (self.spot_goodput is None):
+            raise ValueError(
+                "spot_usd_per_hour and spot_goodput go together: give both (a spot offer) "
+                "or neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _accelerated_or_cpu_only(self) -> System:

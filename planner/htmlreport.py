@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from fleetcore.tables import is_figure, usd
+from planner.capacity_chart import capacity_svg
 from planner.decision import decision, summary_lines
 from planner.plan import Plan
+from planner.report import cash_flow_table
 
 IDLE_GREY = "#b0b0b0"
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#af7aa1"]
@@ -361,6 +363,8 @@ def _schedule_table(plan: Plan) -> str:
             f"{r.arriving:,.0f}",
             f"{r.owned_units:,.0f}",
             f"{r.rented_units:,.0f}",
+            f"{r.contracted_units:,.0f}",
+            f"{r.spot_units:,.0f}",
             f"{r.units:,.0f}",
             f"{r.busy_units:,.1f}",
         ]
@@ -368,8 +372,22 @@ def _schedule_table(plan: Plan) -> str:
         if r.units > 0 or r.ordered > 0
     ]
     headers = ["days", "datacenter", "system", "order", "arrive", "owned", "rented"]
-    return "<h2>Capacity over time</h2>" + _table(
-        [*headers, "in service", "busy (avg)"], rows, "schedule"
+    return (
+        "<h2>Capacity over time</h2>"
+        + capacity_svg(plan)
+        + _table([*headers, "contract", "spot", "in service", "busy (avg)"], rows, "schedule")
+        + _cash_flow_table(plan)
+    )
+
+
+def _cash_flow_table(plan: Plan) -> str:
+    headers, rows = cash_flow_table(plan)
+    return (
+        "<h2>Cash flow</h2>"
+        + _table(headers, rows, "cash-flow")
+        + '<p class="note">US$ M per period. Cost is what the plan charges the period (capital '
+        "recovered while units serve, rent, contracts, energy, ...; the periods add up to the "
+        "total); cash is capex paid plus every charge but the capital charge.</p>"
     )
 
 

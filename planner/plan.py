@@ -19,7 +19,9 @@ from typing import Any
 from planner.rows import (
     AllocationRow,
     BindingRow,
+    CashFlowRow,
     CostRow,
+    CpuScheduleRow,
     CpuServerRow,
     FleetRow,
     LimitValueRow,
@@ -29,6 +31,7 @@ from planner.rows import (
     RLRow,
     ScheduleRow,
     ShadowPriceRow,
+    SiteOpeningRow,
     SizingRow,
     SolverRow,
     WorkloadRow,
@@ -73,6 +76,12 @@ class Plan:
     binding_constraints: list[BindingRow]
     shadow_prices: list[ShadowPriceRow]
     stats: dict[str, float] = field(default_factory=dict)
+    # Cost and cash per calendar period (planner/readplan.py read_cash_flow).
+    cash_flow: list[CashFlowRow] = field(default_factory=list)
+    # Candidate sites and whether (and when) the plan opens them.
+    site_openings: list[SiteOpeningRow] = field(default_factory=list)
+    # CPU-only servers per site and calendar period.
+    cpu_schedule: list[CpuScheduleRow] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # verification checks passed
     # Presentation context attached by planner.solve (not in the JSON): catalog prices of the
     # systems in the fleet {system: {capex_usd, lifetime_s, rental_usd_per_hour}} and the
@@ -199,6 +208,9 @@ class Plan:
             binding_constraints=rows["binding_constraints"],
             shadow_prices=rows["shadow_prices"],
             stats={},
+            cash_flow=rows["cash_flow"],
+            site_openings=rows["site_openings"],
+            cpu_schedule=rows["cpu_schedule"],
             checks=list(data.get("checks", [])),
             sizing=[row_from_dict(SizingRow, r) for r in data["sizing"]]
             if "sizing" in data
@@ -230,8 +242,11 @@ TABLES: dict[str, tuple[str, type]] = {
     "periods": ("periods", PeriodRow),
     "workloads": ("workloads", WorkloadRow),
     "schedule": ("schedule", ScheduleRow),
+    "cash_flow": ("cash_flow", CashFlowRow),
+    "site_openings": ("site_openings", SiteOpeningRow),
     "fleet": ("fleet", FleetRow),
     "cpu_servers": ("cpu_servers", CpuServerRow),
+    "cpu_schedule": ("cpu_schedule", CpuScheduleRow),
     "power": ("power", PowerRow),
     "allocations": ("allocations", AllocationRow),
     "rl": ("rl", RLRow),

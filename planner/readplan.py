@@ -7,12 +7,16 @@ from typing import Any
 from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s
 from planner.lp.model import FAMILIES, GB, Model, Term
+from planner.lp.objective import cost_by_period
 from planner.lp.solve import ZERO_TOL, SolveStats
 from planner.plan import Plan
 from planner.rows import (
+    CASH_COLUMNS,
     AllocationRow,
     BindingRow,
+    CashFlowRow,
     CostRow,
+    CpuScheduleRow,
     CpuServerRow,
     FleetRow,
     LinkRow,
@@ -21,6 +25,7 @@ from planner.rows import (
     RLRow,
     ScheduleRow,
     ShadowPriceRow,
+    SiteOpeningRow,
     SolverRow,
     WorkloadRow,
 )
@@ -53,7 +58,8 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     scenario = model.scenario
     schedule = read_schedule(model, relaxed)
     fleet = read_fleet(model, schedule)
-    cpu_servers = read_cpu_servers(model, relaxed)
+    cpu_schedule = read_cpu_schedule(model, relaxed)
+    cpu_servers = read_cpu_servers(model, cpu_schedule)
     allocations = read_allocations(model)
     rl = read_rl(model)
     costs = read_costs(model, fleet, cpu_servers, allocations, rl)
@@ -78,7 +84,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         schedule=schedule,
         fleet=fleet,
         cpu_servers=cpu_servers,
-        power=read_power(model, schedule, cpu_servers),
+        power=read_power(model, schedule, cpu_schedule),
         allocations=allocations,
         rl=rl,
         links=read_links(model, allocations, rl),
@@ -86,6 +92,9 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         binding_constraints=read_binding(model),
         shadow_prices=read_shadow_prices(model),
         stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
+        cash_flow=read_cash_flow(model, schedule),
+        site_openings=read_site_openings(model),
+        cpu_schedule=cpu_schedule,
     )
     if model.candidate:  # model sizing (planner/kinds/pretrain.py)
         plan.sizing = sizing_rows(model)
@@ -127,7 +136,12 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                 for (d2, s2, t0, k), var in model.contract.items()
                 if (d2, s2) == (d, s) and model.contract_covers(s, k, t0, t.index)
             )
-            units = owned + rented + contracted
+            spot = (
+                _count(model.spot[(d, s, t.index)], relaxed)
+                if (d, s, t.index) in model.spot
+                else 0.0
+            )
+            units = owned + rented + contracted + spot
             out.append(
                 ScheduleRow(
                     period=t.index,
@@ -140,11 +154,73 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                     owned_units=owned,
                     rented_units=rented,
                     contracted_units=contracted,
+                    spot_units=spot,
                     units=units,
                     power_w=units * catalog.system(s).power_w,
                     busy_units=busy_s.get((d, s, t.index), 0.0) / t.length_s,
                 )
             )
+    return out
+
+
+def read_site_openings(model: Model) -> list[SiteOpeningRow]:
+    """Each candidate site: whether and when it is opened, and when it is ready."""
+    out = []
+    for d in model.sites:
+        candidate = model.scenario.topology.site(d).candidate
+        if candidate is None:
+            continue
+        opened = [t for (d2, t), v in model.site_open.items() if d2 == d and value_of(v) > 0.5]
+        t = opened[0] if opened else None
+        out.append(
+            SiteOpeningRow(
+                datacenter=d,
+                opened=t is not None,
+                opened_period=t,
+                ready_period=model.site_ready(d, t) if t is not None else None,
+                opening_cost_usd=candidate.opening_cost_usd,
+            )
+        )
+    return out
+
+
+def read_cash_flow(model: Model, schedule: list[ScheduleRow]) -> list[CashFlowRow]:
+    """Per calendar period: capex paid (units ordered, or arriving, x capex x (1 + network and
+    storage share)), and every cost term split over the periods (objective.cost_by_period)."""
+    catalog = model.scenario.catalog
+    at_order = model.scenario.data.economics.capex_paid_at == "order"
+    paid = [0.0] * len(model.calendar)
+    for r in schedule:
+        spec = catalog.system(r.system)
+        units = r.ordered if at_order else r.arriving
+        paid[r.period] += units * spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0))
+    columns: dict[str, list[float]] = {c: [0.0] * len(paid) for c in set(CASH_COLUMNS.values())}
+    columns["other_opex_usd"] = [0.0] * len(paid)
+    for component, usd in cost_by_period(model, value_of).items():
+        column = columns[CASH_COLUMNS.get(component, "other_opex_usd")]
+        for i, x in enumerate(usd):
+            column[i] += x
+    out: list[CashFlowRow] = []
+    cost_sum = cash_sum = 0.0
+    for t in model.calendar:
+        figures = {c: v[t.index] for c, v in columns.items()}
+        cost = sum(figures.values())
+        cash = paid[t.index] + cost - figures["capital_charge_usd"]
+        cost_sum += cost
+        cash_sum += cash
+        out.append(
+            CashFlowRow(
+                period=t.index,
+                start_s=t.start_s,
+                end_s=t.end_s,
+                capex_paid_usd=paid[t.index],
+                **figures,
+                cost_usd=cost,
+                cumulative_cost_usd=cost_sum,
+                cash_out_usd=cash,
+                cumulative_cash_usd=cash_sum,
+            )
+        )
     return out
 
 
@@ -179,6 +255,21 @@ def left_out(model: Model) -> list[str]:
         if no_lead:
             out.append(
                 f"no delivery lead time for {', '.join(no_lead)} (catalog lead_time not given)"
+            )
+        supply = model.scenario.data.economics.supply
+        unlimited = [
+            s for s in placed if s not in supply and catalog.system(s).supply_per_year is None
+        ]
+        if unlimited:
+            out.append(
+                f"no vendor supply limit for {', '.join(unlimited)} (economics.supply or catalog "
+                "supply_per_year not given)"
+            )
+    if model.scenario.data.economics.pricing == "mixed":
+        no_spot = [s for s in placed if catalog.system(s).spot_usd_per_hour is None]
+        if no_spot:
+            out.append(
+                f"no spot capacity for {', '.join(no_spot)} (catalog spot_usd_per_hour not given)"
             )
     return out
 
@@ -216,41 +307,82 @@ def read_fleet(model: Model, schedule: list[ScheduleRow]) -> list[FleetRow]:
     return out
 
 
-def read_cpu_servers(model: Model, relaxed: bool) -> list[CpuServerRow]:
-    """CPU-only servers per site (whole unless relaxed)."""
+def read_cpu_schedule(model: Model, relaxed: bool) -> list[CpuScheduleRow]:
+    """CPU-only servers per site and calendar period: ordered, arriving, owned and rented in
+    service (whole unless relaxed)."""
     catalog = model.scenario.catalog
     out = []
-    for d, var in model.m.items():
+    for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
-        assert cpu is not None
-        units = value_of(var) if relaxed else float(round(value_of(var)))
+        if cpu is None:
+            continue
+        spec = catalog.system(cpu.system)
+        for t in model.calendar:
+            ordered = model.cpu_buy.get((d, t.index))
+            arriving = sum(
+                _count(var, relaxed)
+                for (d2, t2), var in model.cpu_buy.items()
+                if d2 == d and model.arrival(cpu.system, t2) == t.index
+            )
+            rent = model.cpu_rent.get((d, t.index))
+            rented = _count(rent, relaxed) if rent is not None else 0.0
+            in_service = sum(_count(v, relaxed) * c for v, c in model.cpu_in_service(d, t.index))
+            owned = cpu.owned + in_service - rented
+            units = owned + rented
+            out.append(
+                CpuScheduleRow(
+                    period=t.index,
+                    start_s=t.start_s,
+                    end_s=t.end_s,
+                    datacenter=d,
+                    system=cpu.system,
+                    ordered=_count(ordered, relaxed) if ordered is not None else 0.0,
+                    arriving=arriving,
+                    owned_units=owned,
+                    rented_units=rented,
+                    units=units,
+                    cpu_cores=units * catalog.system_cores(cpu.system),
+                    power_w=units * spec.power_w,
+                )
+            )
+    return out
+
+
+def read_cpu_servers(model: Model, cpu_schedule: list[CpuScheduleRow]) -> list[CpuServerRow]:
+    """CPU-only servers per site at their peak over the horizon."""
+    out = []
+    for d in model.sites:
+        cpu = model.scenario.topology.site(d).cpu_servers
+        rows = [r for r in cpu_schedule if r.datacenter == d]
+        if cpu is None or not rows:
+            continue
+        peak = max(rows, key=lambda r: r.units)
         out.append(
             CpuServerRow(
                 datacenter=d,
                 system=cpu.system,
-                units=units,
+                units=peak.units,
                 owned_units=cpu.owned,
-                new_units=max(0.0, units - cpu.owned),
-                cpu_cores=units * catalog.system_cores(cpu.system),
-                power_w=units * catalog.system(cpu.system).power_w,
+                new_units=max(0.0, peak.units - cpu.owned),
+                cpu_cores=peak.cpu_cores,
+                power_w=peak.power_w,
             )
         )
     return out
 
 
 def read_power(
-    model: Model, schedule: list[ScheduleRow], cpu_servers: list[CpuServerRow]
+    model: Model, schedule: list[ScheduleRow], cpu_schedule: list[CpuScheduleRow]
 ) -> list[PowerRow]:
-    """IT power of each site's units, x PUE, against its cap, in the calendar period where the
-    site is closest to its cap."""
+    """IT power of each site's units and CPU servers, x PUE, against its cap, in the calendar
+    period where the site is closest to its cap."""
     out = []
     for d in model.sites:
         site = model.scenario.topology.site(d)
-        cpu_w = sum(c.power_w for c in cpu_servers if c.datacenter == d)
         worst: PowerRow | None = None
         for t in model.calendar:
             it_w = sum(r.power_w for r in schedule if r.datacenter == d and r.period == t.index)
-            it_w += cpu_w
+            it_w += sum(c.power_w for c in cpu_schedule if (c.datacenter, c.period) == (d, t.index))
             cap_w = site.power_cap_between(t.start_s, t.end_s)
             row = PowerRow(
                 datacenter=d,
@@ -412,6 +544,15 @@ def attribution(
     """
     if term.workload is not None:
         return [(term.workload, 1.0, "direct")]
+    if term.system is None:  # a site's own cost (site_opening): by unit-seconds used there
+        at_site: dict[str, float] = {}
+        for a in allocations:
+            if a.datacenter == term.datacenter:
+                at_site[a.workload] = at_site.get(a.workload, 0.0) + a.units * a.period_s
+        total = sum(at_site.values())
+        if total <= 0:
+            return [("(idle)", 1.0, "unused")]
+        return [(w, u / total, "unit-seconds at the site") for w, u in at_site.items()]
     if term.component == "cpu_servers":
         cores = {r.workload: r.verifier_cores_by_site.get(term.datacenter or "", 0.0) for r in rl}
         total = sum(cores.values())

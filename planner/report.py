@@ -109,7 +109,18 @@ def format_plan(plan: Plan) -> str:
         out.append("\nBuild schedule (orders at the start of each period; units in service)")
         out.append(
             table(
-                ["days", "datacenter", "system", "order", "arrive", "owned", "rented", "busy"],
+                [
+                    "days",
+                    "datacenter",
+                    "system",
+                    "order",
+                    "arrive",
+                    "owned",
+                    "rented",
+                    "contract",
+                    "spot",
+                    "busy",
+                ],
                 [
                     [
                         f"{r.start_s / 86400:g}-{r.end_s / 86400:g}",
@@ -119,6 +130,8 @@ def format_plan(plan: Plan) -> str:
                         r.arriving,
                         r.owned_units,
                         r.rented_units,
+                        r.contracted_units,
+                        r.spot_units,
                         round(r.busy_units, 1),
                     ]
                     for r in plan.schedule
@@ -126,6 +139,8 @@ def format_plan(plan: Plan) -> str:
                 ],
             )
         )
+        out.extend(cpu_schedule_lines(plan))
+        out.extend(cash_flow_lines(plan))
 
     out.append("\nPower (IT x PUE vs cap)")
     out.append(
@@ -254,3 +269,74 @@ def format_plan(plan: Plan) -> str:
 def _by_cost(records: list[dict]) -> list[dict]:
     """Cost records, largest first (ties by name)."""
     return sorted(records, key=lambda c: (-c["cost_usd"], str(list(c.values())[0])))
+
+
+CASH_FLOW_HEADERS = [
+    "days",
+    "capex paid",
+    "capital charge",
+    "rent+spot+contracts",
+    "energy",
+    "facility",
+    "other",
+    "cost",
+    "cum. cost",
+    "cum. cash",
+]
+
+
+def cash_flow_table(plan: Plan) -> tuple[list[str], list[list[str]]]:
+    """The cash-flow table's headers and rows, US$ M per period."""
+    m = 1e6
+    rows = [
+        [
+            f"{r.start_s / 86400:g}-{r.end_s / 86400:g}",
+            *(
+                f"{x / m:,.1f}"
+                for x in (
+                    r.capex_paid_usd,
+                    r.capital_charge_usd,
+                    r.rental_usd + r.spot_usd + r.contracts_usd,
+                    r.energy_usd,
+                    r.facility_usd,
+                    r.other_opex_usd,
+                    r.cost_usd,
+                    r.cumulative_cost_usd,
+                    r.cumulative_cash_usd,
+                )
+            ),
+        ]
+        for r in plan.cash_flow
+    ]
+    return CASH_FLOW_HEADERS, rows
+
+
+def cash_flow_lines(plan: Plan) -> list[str]:
+    """The cash-flow table (US$ M per period): capex paid, the cost charged by component, and
+    the cumulative cost and cash."""
+    headers, rows = cash_flow_table(plan)
+    return [
+        "\nCash flow (US$ M per period; cost = what the plan charges the period, cash = capex "
+        "paid + every charge but capital)",
+        table(headers, rows),
+    ]
+
+
+def cpu_schedule_lines(plan: Plan) -> list[str]:
+    """CPU-only servers per period (orders, arrivals, owned and rented in service), when any."""
+    rows = [
+        [
+            f"{c.start_s / 86400:g}-{c.end_s / 86400:g}",
+            c.datacenter,
+            c.ordered,
+            c.arriving,
+            c.owned_units,
+            c.rented_units,
+        ]
+        for c in plan.cpu_schedule
+        if c.units > 0 or c.ordered > 0
+    ]
+    if not rows:
+        return []
+    headers = ["days", "datacenter", "order", "arrive", "owned", "rented"]
+    return ["\nCPU servers per period", table(headers, rows)]

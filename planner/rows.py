@@ -63,8 +63,9 @@ class ScheduleRow:
     """per calendar period, site and system: ordered (units ordered at the period's start),
     arriving (units delivered then), owned_units (in service and owned: bought before or
     during the plan), rented_units (on demand this period), contracted_units (under term
-    contracts that cover this period), units (all in service), power_w,
-    busy_units (average units given to work over the period)"""
+    contracts that cover this period), spot_units (preemptible, this period; each does
+    spot_goodput of a unit's work), units (all in service), power_w, busy_units (average units
+    given to work over the period)"""
 
     period: int
     start_s: float
@@ -76,14 +77,88 @@ class ScheduleRow:
     owned_units: float
     rented_units: float
     contracted_units: float
+    spot_units: float
     units: float
     power_w: float
     busy_units: float
 
 
 @dataclass(frozen=True)
+class CashFlowRow:
+    """per calendar period: capex_paid_usd (cash for units bought, with their network and
+    storage, paid at order or delivery: economics.capex_paid_at), then the cost charged to the
+    period by component: capital_charge_usd (capital recovered while units serve, network and
+    storage included), rental_usd, spot_usd, contracts_usd, energy_usd, facility_usd,
+    other_opex_usd (maintenance, CPU servers, links, site openings), cost_usd (their sum; the
+    periods add up to total_cost_usd), cumulative_cost_usd, cash_out_usd (capex paid + every
+    charge but the capital charge), cumulative_cash_usd"""
+
+    period: int
+    start_s: float
+    end_s: float
+    capex_paid_usd: float
+    capital_charge_usd: float
+    rental_usd: float
+    spot_usd: float
+    contracts_usd: float
+    energy_usd: float
+    facility_usd: float
+    other_opex_usd: float
+    cost_usd: float
+    cumulative_cost_usd: float
+    cash_out_usd: float
+    cumulative_cash_usd: float
+
+
+@dataclass(frozen=True)
+class SiteOpeningRow:
+    """per candidate site: opened (whether the plan opens it), opened_period (the calendar
+    period it is opened at the start of), ready_period (the first period it holds units:
+    lead_time later), opening_cost_usd (charged when opened)"""
+
+    datacenter: str
+    opened: bool
+    opened_period: int | None
+    ready_period: int | None
+    opening_cost_usd: float
+
+
+# Cost components -> the CashFlowRow column they are charged in (any other: other_opex_usd).
+CASH_COLUMNS = {
+    "capex": "capital_charge_usd",
+    "network_storage": "capital_charge_usd",
+    "rental": "rental_usd",
+    "spot": "spot_usd",
+    "contracts": "contracts_usd",
+    "energy": "energy_usd",
+    "facility": "facility_usd",
+}
+
+
+@dataclass(frozen=True)
+class CpuScheduleRow:
+    """CPU-only servers per calendar period and site: ordered (at the period's start), arriving,
+    owned_units (in service and owned: from the start or bought), rented_units (on demand this
+    period), units (all in service), cpu_cores, power_w"""
+
+    period: int
+    start_s: float
+    end_s: float
+    datacenter: str
+    system: str
+    ordered: float
+    arriving: float
+    owned_units: float
+    rented_units: float
+    units: float
+    cpu_cores: float
+    power_w: float
+
+
+@dataclass(frozen=True)
 class CpuServerRow:
-    """CPU-only servers per site: units, owned_units, new_units, cpu_cores, power_w"""
+    """CPU-only servers per site at their peak over the horizon: units, owned_units, new_units,
+    cpu_cores, power_w"""
 
     datacenter: str
     system: str

@@ -66,6 +66,11 @@ class Economics(Strict):
     cost_of_capital: Annotated[float, Field(ge=0, le=1)] = 0.0
     # The calendar date the horizon starts on; needed when a placed system has available_from.
     start_date: Date | None = None
+    # Most units of a system that can arrive (be delivered) per calendar period, all sites
+    # together: {system: units}; overrides the catalog's supply_per_year.
+    supply: dict[Name, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    # When bought units are paid for in the cash-flow table: at the order or at delivery.
+    capex_paid_at: Literal["order", "delivery"] = "delivery"
     currency: Literal["USD"] = "USD"
 
 
@@ -402,8 +407,22 @@ def _after_names_a_finite_workload(data: ScenarioData, doc: Doc, topo: Topology)
     return out
 
 
+def _supply_names_placed_systems(data: ScenarioData, doc: Doc, topo: Topology) -> list[Problem]:
+    """economics.supply names systems the topology places."""
+    placed = topo.system_names()
+    return [
+        doc.problem(
+            ("economics", "supply", name),
+            f"supply for {name!r}, which no datacenter places (placed: {', '.join(placed)})",
+        )
+        for name in data.economics.supply
+        if name not in placed
+    ]
+
+
 SCENARIO_RULES: list[Callable[[ScenarioData, Doc, Topology], list[Problem]]] = [
     _systems_exist_somewhere,
     _deadlines_within_horizon,
     _after_names_a_finite_workload,
+    _supply_names_placed_systems,
 ]

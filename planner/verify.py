@@ -36,16 +36,21 @@ class Context:
     integral: bool = field(init=False)
     # Units in service per (datacenter, system, calendar period), from the schedule.
     units: dict[tuple[str, str, int], float] = field(init=False)
+    spot: dict[tuple[str, str, int], float] = field(init=False)  # spot units, likewise
     calendar: list[tuple[int, float, float]] = field(init=False)  # (t, start_s, end_s)
     rl_rows: dict[str, RLRow] = field(init=False)
     cpu_rows: dict[str, CpuServerRow] = field(init=False)
+    # CPU-only servers in service per (datacenter, calendar period), from the CPU schedule.
+    cpu_units: dict[tuple[str, int], float] = field(init=False)
 
     def __post_init__(self) -> None:
         self.integral = self.plan.status != "relaxed"
         self.units = {(r.datacenter, r.system, r.period): r.units for r in self.plan.schedule}
+        self.spot = {(r.datacenter, r.system, r.period): r.spot_units for r in self.plan.schedule}
         self.calendar = sorted({(r.period, r.start_s, r.end_s) for r in self.plan.schedule})
         self.rl_rows = {r.workload: r for r in self.plan.rl}
         self.cpu_rows = {c.datacenter: c for c in self.plan.cpu_servers}
+        self.cpu_units = {(c.datacenter, c.period): c.units for c in self.plan.cpu_schedule}
 
     def rows_of(self, demand: WorkloadDemand, role: Role) -> list[AllocationRow]:
         return [
@@ -60,6 +65,11 @@ class Context:
     def chosen(self, role: Role) -> bool:
         picked = {(s.workload, s.candidate) for s in self.plan.sizing or [] if s.chosen}
         return role.choice is None or (self.integral and role.choice in picked)
+
+    def spot_loss(self, d: str, s: str, t: int) -> float:
+        """Units of work spot units at (d, s) in t lose to preemption: (1 - goodput) x spot."""
+        goodput = self.scenario.catalog.system(s).spot_goodput
+        return (1.0 - (goodput or 1.0)) * self.spot.get((d, s, t), 0.0)
 
     def calendar_of(self, start_s: float) -> int:
         """The calendar period an LP period starting at start_s lies in."""
@@ -130,7 +140,11 @@ def check_whole_units(ctx: Context) -> list[str]:
         for r in ctx.plan.schedule
         for what in ("ordered", "rented_units", "units")
     ]
-    rows += [(f"{c.datacenter}/{c.system}", "units", c.units) for c in ctx.plan.cpu_servers]
+    rows += [
+        (f"{c.datacenter}/{c.system} in period {c.period}", what, getattr(c, what))
+        for c in ctx.plan.cpu_schedule
+        for what in ("ordered", "rented_units", "units")
+    ]
     return [
         f"{where}: {value} {what} is not whole"
         for where, what, value in rows
@@ -148,10 +162,11 @@ def check_unit_bounds(ctx: Context) -> list[str]:
         pool = topo.site(r.datacenter).systems[r.system]
         where = f"{r.system} in period {r.period}"
         rows.append((r.datacenter, where, r.units, pool.owned, pool.max_units))
-    for c in ctx.plan.cpu_servers:
+    for c in ctx.plan.cpu_schedule:
         cpu = topo.site(c.datacenter).cpu_servers
         assert cpu is not None
-        rows.append((c.datacenter, c.system, c.units, cpu.owned, cpu.max_units))
+        where = f"{c.system} in period {c.period}"
+        rows.append((c.datacenter, where, c.units, cpu.owned, cpu.max_units))
     for d, s, units, owned, max_units in rows:
         if units > max_units * (1 + REL_TOL) or units < owned - REL_TOL:
             out.append(f"{d}/{s}: {units} units outside [{owned}, {max_units}]")
@@ -163,7 +178,7 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
     """per pool and calendar period t: arriving[t] = sum of orders placed at t' whose lead time
     ends at t (the first period starting at least lead_time after t'); owned_units[t] = owned +
     arrivals so far, less those past their lifetime; units[t] = owned_units[t] + rented_units[t]
-    + contracted_units[t]; no orders under rental pricing, no rentals under amortised pricing,
+    + contracted_units[t] + spot_units[t]; no orders under rental pricing, no rentals under amortised pricing,
     contracts only under mixed pricing"""
     economics = ctx.scenario.data.economics
     catalog = ctx.scenario.catalog
@@ -195,10 +210,11 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
             out.append(f"{where}: {r.arriving:g} arriving, orders placed earlier give {arriving:g}")
         if abs(owned - r.owned_units) > ABS_TOL:
             out.append(f"{where}: {r.owned_units:g} owned in service, the orders give {owned:g}")
-        if abs(r.units - r.owned_units - r.rented_units - r.contracted_units) > ABS_TOL:
+        leased = r.rented_units + r.contracted_units + r.spot_units
+        if abs(r.units - r.owned_units - leased) > ABS_TOL:
             out.append(
                 f"{where}: units {r.units:g} != owned {r.owned_units:g} + rented "
-                f"{r.rented_units:g} + contracted {r.contracted_units:g}"
+                f"{r.rented_units:g} + contracted {r.contracted_units:g} + spot {r.spot_units:g}"
             )
         if economics.pricing != "mixed" and r.contracted_units > 0:
             out.append(
@@ -213,7 +229,8 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
 
 @rule("pool_capacity")
 def check_pool_capacity(ctx: Context) -> list[str]:
-    """sum of allocations' units on (d, s) in period p <= units in service[d,s,t(p)]"""
+    """sum of allocations' units on (d, s) in period p <= units in service[d,s,t(p)] -
+    (1 - spot_goodput[s]) x spot_units[d,s,t(p)]"""
     used: dict[tuple[str, str, int], float] = {}
     starts: dict[int, float] = {}
     for a in ctx.plan.allocations:
@@ -222,7 +239,8 @@ def check_pool_capacity(ctx: Context) -> list[str]:
         starts[a.period] = a.period_start_s
     out = []
     for (d, s, p), value in used.items():
-        have = ctx.units.get((d, s, ctx.calendar_of(starts[p])), 0.0)
+        t = ctx.calendar_of(starts[p])
+        have = ctx.units.get((d, s, t), 0.0) - ctx.spot_loss(d, s, t)
         if value > have * (1 + REL_TOL) + ABS_TOL:
             out.append(f"{d}/{s}: allocations use {value:.4g} units of {have:g} in period {p}")
     return out
@@ -543,7 +561,8 @@ def check_verifier_cores(ctx: Context) -> list[str]:
                 if catalog.isa(s) == isa
             )
             if d in ctx.cpu_rows and catalog.isa(ctx.cpu_rows[d].system) == isa:
-                have += catalog.system_cores(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
+                cpu_units = ctx.cpu_units.get((d, t), 0.0)
+                have += catalog.system_cores(ctx.cpu_rows[d].system) * cpu_units
             if need > have * (1 + REL_TOL) + max(CORE_TOL, REL_TOL * scale):
                 out.append(
                     f"{d} in period {t}: verifier needs {need:,.1f} {isa} cores, "
@@ -595,7 +614,8 @@ def check_power_cap(ctx: Context) -> list[str]:
         for t, start_s, end_s in ctx.calendar:
             it_w = sum(catalog.system(s).power_w * ctx.units[(d, s, t)] for s in site.systems)
             if d in ctx.cpu_rows:
-                it_w += catalog.system(ctx.cpu_rows[d].system).power_w * ctx.cpu_rows[d].units
+                cpu_w = catalog.system(ctx.cpu_rows[d].system).power_w
+                it_w += cpu_w * ctx.cpu_units.get((d, t), 0.0)
             cap_w = site.power_cap_between(start_s, end_s)
             if it_w * site.pue > cap_w * (1 + REL_TOL):
                 out.append(
@@ -631,3 +651,8 @@ def check_cost_total(ctx: Context) -> list[str]:
             f"cost rows add up to {total:,.2f} US$, the plan says {ctx.plan.total_cost_usd:,.2f}"
         ]
     return []
+
+
+# Rules of procurement over time (supply, spot, cash flow) live in their own module; importing it
+# registers them after the ones above.
+from planner import verify_procurement  # noqa: E402, F401

@@ -40,6 +40,8 @@ TCO_FIGURES_CLEARED: dict[str, Any] = {
     "network_storage_capex_fraction": None,
     "maintenance_fraction_per_year": None,
     "idle_power_fraction": None,
+    "spot_usd_per_hour": None,
+    "spot_goodput": None,
 }
 
 

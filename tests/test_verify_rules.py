@@ -20,7 +20,8 @@ from planner.demand.types import WorkloadDemand
 from planner.plan import Plan
 from planner.rows import AllocationRow
 from planner.scenario import Scenario
-from planner.verify import RULES, check_plan, verify
+from planner.verify import RULES, Context, check_plan, verify
+from planner.verify_procurement import capex_paid_by_period
 
 DEFAULT = "planner/scenarios/frontier-lab.yaml"
 
@@ -86,20 +87,37 @@ def set_bought(plan: Plan, d: str, s: str, units: float) -> None:
     )
 
 
+def recash(plan: Plan, sc: Scenario) -> None:
+    """The cash-flow rows made consistent again with a changed schedule (capex paid, cash out
+    and cumulative cash recomputed), so that only the schedule's own rule sees the change."""
+    paid = capex_paid_by_period(Context(plan, sc, []))
+    cash_sum = 0.0
+    for i, r in enumerate(plan.cash_flow):
+        capex = paid.get(r.period, 0.0)
+        cash = capex + r.cost_usd - r.capital_charge_usd
+        cash_sum += cash
+        plan.cash_flow[i] = dataclasses.replace(
+            r, capex_paid_usd=capex, cash_out_usd=cash, cumulative_cash_usd=cash_sum
+        )
+
+
 def break_whole_units(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     set_bought(plan, "dc-east", "gb200-nvl72", 73.5)
+    recash(plan, sc)
     return plan, sc, dem
 
 
 def break_unit_bounds(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     max_units = sc.topology.site("dc-east").systems["gb200-nvl72"].max_units
     set_bought(plan, "dc-east", "gb200-nvl72", max_units + 1.0)  # power stays under the cap
+    recash(plan, sc)
     return plan, sc, dem
 
 
 def break_fleet_ledger(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     i = schedule_index(plan, "dc-east", "gb200-nvl72")
     plan.schedule[i] = dataclasses.replace(plan.schedule[i], arriving=0.0)
+    recash(plan, sc)
     return plan, sc, dem
 
 
@@ -184,6 +202,7 @@ def break_one_system_type(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -
     moved = need * rate * a.period_s
     scale_alloc(plan, i, (a.work_done - moved) / a.work_done)
     set_bought(plan, "dc-east", "hgx-h100", float(need))
+    recash(plan, sc)
     plan.allocations.append(
         dataclasses.replace(
             a, system="hgx-h100", units=float(need), rate_per_unit_s=rate, work_done=moved
@@ -246,6 +265,46 @@ def break_cost_total(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Cas
     return plan, sc, dem
 
 
+def break_supply(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # GB200 deliveries capped one rack below what the plan has arrive in period 0.
+    arriving = sum(r.arriving for r in plan.schedule if r.system == "gb200-nvl72" and r.period == 0)
+    capped = planner.load_scenario(DEFAULT, sets=[f"economics.supply.gb200-nvl72={arriving - 1:g}"])
+    return plan, capped, dem
+
+
+def break_spot(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # One spot H100 server at dc-central (consistent in the ledger) under amortised pricing.
+    i = schedule_index(plan, "dc-central", "hgx-h100")
+    r = plan.schedule[i]
+    plan.schedule[i] = dataclasses.replace(r, spot_units=1.0, units=r.units + 1.0)
+    return plan, sc, dem
+
+
+def break_cash_flow(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # Period 0's capex paid short by one GB200 rack (its other columns unchanged).
+    rack = sc.catalog.system("gb200-nvl72").capex_usd
+    r = plan.cash_flow[0]
+    plan.cash_flow[0] = dataclasses.replace(r, capex_paid_usd=r.capex_paid_usd - rack)
+    return plan, sc, dem
+
+
+def break_site_opening(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # dc-east declared a candidate site (not opened in this plan), its GB200 racks unchanged.
+    setting = "topology_changes.datacenters.dc-east.candidate"
+    candidate = planner.load_scenario(
+        DEFAULT, sets=[f"{setting}={{opening_cost_usd: 1000000, lead_time: 1 quarter}}"]
+    )
+    return plan, candidate, dem
+
+
+def break_cpu_ledger(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # One CPU server said to arrive in period 0 with no order for it.
+    i = next(k for k, c in enumerate(plan.cpu_schedule) if c.period == 0)
+    c = plan.cpu_schedule[i]
+    plan.cpu_schedule[i] = dataclasses.replace(c, arriving=c.arriving + 1.0)
+    return plan, sc, dem
+
+
 BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "whole_units": break_whole_units,
     "unit_bounds": break_unit_bounds,
@@ -265,6 +324,11 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "colocated": break_colocated,
     "power_cap": break_power_cap,
     "cost_total": break_cost_total,
+    "supply": break_supply,
+    "spot": break_spot,
+    "cash_flow": break_cash_flow,
+    "site_opening": break_site_opening,
+    "cpu_ledger": break_cpu_ledger,
 }
 # What each rule's message must name (the broken record).
 NAMES = {
@@ -287,6 +351,11 @@ NAMES = {
     "power_cap": "dc-east",
     "cost_total": "cost rows",
     "link_capacity": "link a--b",
+    "supply": "gb200-nvl72 in period 0",
+    "spot": "dc-central/hgx-h100 in period 0",
+    "cash_flow": "period 0: capex_paid_usd",
+    "site_opening": "dc-east/gb200-nvl72 in period 0",
+    "cpu_ledger": "in period 0: arriving",
 }
 
 

@@ -48,6 +48,15 @@ class PowerStep(Strict):
     power_cap_w: PositivePower = Field(alias="power_cap")
 
 
+class Candidate(Strict):
+    """A site not yet open: the plan may open it at the start of a period for opening_cost_usd
+    (build-out, interconnection, fit-out: one payment), and it holds units from lead_time
+    later on."""
+
+    opening_cost_usd: Annotated[float, Field(ge=0)]
+    lead_time_s: NonNegDuration = Field(alias="lead_time")
+
+
 class Datacenter(Strict):
     description: str = ""
     # Cap on facility power: IT load x PUE <= power_cap_w (from the start of the horizon).
@@ -62,6 +71,8 @@ class Datacenter(Strict):
     # Accelerated systems placeable here, by catalog name.
     systems: dict[Name, SiteSystem] = Field(default_factory=dict)
     cpu_servers: CpuServers | None = None
+    # A candidate site: usable only if the plan opens it (None: open from the start).
+    candidate: Candidate | None = None
 
     @model_validator(mode="after")
     def _has_something(self) -> Datacenter:
@@ -70,6 +81,15 @@ class Datacenter(Strict):
         starts = [step.from_s for step in self.power_ramp]
         if starts != sorted(starts) or len(set(starts)) != len(starts):
             raise ValueError("power_ramp steps must be in increasing order of `from`")
+        if self.candidate is not None:
+            owned = [n for n, s in self.systems.items() if s.owned] + (
+                ["cpu_servers"] if self.cpu_servers is not None and self.cpu_servers.owned else []
+            )
+            if owned:
+                raise ValueError(
+                    f"a candidate site owns nothing before it opens: {', '.join(owned)} "
+                    "give owned units"
+                )
         return self
 
     def power_cap_between(self, start_s: float, end_s: float) -> float:

@@ -37,6 +37,13 @@ from planner.commands.options import (
 )
 @html_option
 @click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a PNG of capacity in service vs demand per period, by procurement type.",
+)
+@click.option(
     "--save-lp",
     "model_file",
     type=click.Path(dir_okay=False),
@@ -75,6 +82,7 @@ def command(
     explain,
     out_dir,
     html_file,
+    plot_file,
     model_file,
     quiet,
     value_limits,
@@ -94,6 +102,7 @@ def command(
       planner plan rl-verifiers --html plan.html   # a shipped scenario by name; open the file
       planner plan --save-lp model.mps -q   # the model for another solver, and the decision
       planner plan --value-limits           # re-solve with each limit relaxed: what it is worth
+      planner plan frontier-3y --plot capacity.png   # capacity vs demand per quarter
 
     Exit codes: 0 planned; 1 bad input; 2 infeasible (the diagnosis says what falls short);
     3 solver failure or failed verification.
@@ -130,6 +139,10 @@ def command(
 
         why = format_unit_costs(unit_costs(scenario, demands(scenario)))
         written.append(write_plan_html(plan, html_file, explain=why))
+    if plot_file:
+        from planner.capacity_chart import plot_capacity
+
+        written.append(plot_capacity(plan, plot_file))
     if not quiet:
         for path in written:
             click.echo(f"wrote {path}", err=True)

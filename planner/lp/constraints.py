@@ -170,8 +170,9 @@ def _pretrain(model: Model) -> list[WorkloadDemand]:
 )
 def add_avail(model: Model) -> None:
     """owned[d,s] + in_service[d,s,t] <= max_units[d,s] in every calendar period t, and
-    m[d] <= max_units[d,cpu]   (units; in_service = units bought, arrived and not retired, plus
-    units rented in t; a row, not a bound, so it has a shadow price: $ per extra unit)"""
+    likewise owned[d,cpu] + cpu_in_service[d,t] <= max_units[d,cpu]   (units; in_service =
+    units bought, arrived and not retired, plus units rented in t; a row, not a bound, so it
+    has a shadow price: $ per extra unit)"""
     for pool in model.pools():
         cap = model.max_units(pool)
         for t in model.calendar:
@@ -180,23 +181,33 @@ def add_avail(model: Model) -> None:
                 entity = model.at(pool, t.index)
                 rhs = cap - model.owned(pool)
                 model.row("avail", entity, pairs, "<=", rhs, 1.0 / max(1, cap))
-    for d, var in model.m.items():
+    for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
-        assert cpu is not None
+        if cpu is None:
+            continue
         cap = cpu.max_units
-        model.row("avail", (d, cpu.system), [(var, 1.0)], "<=", cap, 1.0 / max(1, cap))
+        for t in model.calendar:
+            pairs = model.cpu_in_service(d, t.index)
+            if pairs:
+                entity = model.at((d, cpu.system), t.index)
+                model.row("avail", entity, pairs, "<=", cap - cpu.owned, 1.0 / max(1, cap))
 
 
 @family("units", "datacenter:system:period")
 def add_units(model: Model) -> None:
-    """sum_{w,r} u[w,r,d,s,p] <= owned[d,s] + in_service[d,s,t(p)] in every period p   (units: a
-    unit serves one work item at a time, and is free for another once its deadline has passed)"""
+    """sum_{w,r} u[w,r,d,s,p] <= owned[d,s] + in_service[d,s,t(p)] - (1 - goodput[s]) ·
+    spot[d,s,t(p)] in every period p   (units: a unit serves one work item at a time, and is
+    free for another once its deadline has passed; a spot unit does spot_goodput of a unit's
+    work)"""
     by_pool: dict[tuple[str, str, int], Pairs] = {}
     for (_, _, d, s, p), var in model.u.items():
         by_pool.setdefault((d, s, p), []).append((var, 1.0))
     calendar = {p.index: p.calendar for p in model.periods}
     for (d, s, p), pairs in by_pool.items():
-        supply = [(v, -c) for v, c in model.in_service((d, s), calendar[p])]
+        spot = model.spot.get((d, s, calendar[p]))
+        supply = [(v, -c) for v, c in model.in_service((d, s), calendar[p]) if v is not spot]
+        if spot is not None:
+            supply.append((spot, -model.spot_goodput(s)))
         model.row("units", (d, s, f"p{p}"), pairs + supply, "<=", float(model.owned((d, s))))
 
 
@@ -351,7 +362,8 @@ def add_after(model: Model) -> None:
 )
 def add_cpu(model: Model) -> None:
     """sum_{w active in t} c[w,d,isa] <= sum_{s with isa} spare_cores[s] · (owned[d,s] +
-    in_service[d,s,t]) + cores[cpu] · m[d] (if the CPU servers are of that isa), in every
+    in_service[d,s,t]) + cores[cpu] · (owned[d,cpu] + cpu_in_service[d,t]) (if the CPU
+    servers are of that isa), in every
     calendar period t and for each ISA the sandboxes need   (cores; spare_cores = host cores -
     host_cores_reserved_per_accelerator x accelerators; an x86_64 sandbox cannot use Grace's
     arm64 cores)"""
@@ -385,7 +397,9 @@ def add_cpu(model: Model) -> None:
                     supply += [(v, -spare * c) for v, c in model.in_service((d, s), t.index)]
                     owned_cores += spare * model.owned((d, s))
                 if cpu is not None and catalog.isa(cpu.system) == isa:
-                    supply.append((model.m[d], -float(catalog.system_cores(cpu.system))))
+                    cores = float(catalog.system_cores(cpu.system))
+                    supply += [(v, -cores * c) for v, c in model.cpu_in_service(d, t.index)]
+                    owned_cores += cores * cpu.owned
                 entity = model.at((d,) if isa == X86 else (d, isa), t.index)
                 weight = 1.0 / max(1.0, total)
                 model.row("cpu", entity, users + supply, "<=", owned_cores, weight)
@@ -401,8 +415,8 @@ def add_cpu(model: Model) -> None:
     unit_step=_power_step,
 )
 def add_power(model: Model) -> None:
-    """sum_s (owned[d,s] + in_service[d,s,t]) · power_w[s] · PUE[d] + m[d] · power_w[cpu] · PUE[d]
-    <= power_cap_w[d,t] in every calendar period t   (MW: IT load x PUE within the site cap; the
+    """sum_s (owned[d,s] + in_service[d,s,t]) · power_w[s] · PUE[d] + (owned[d,cpu] +
+    cpu_in_service[d,t]) · power_w[cpu] · PUE[d] <= power_cap_w[d,t] in every calendar period t   (MW: IT load x PUE within the site cap; the
     cap is the lowest in force during t, power_ramp included)"""
     catalog = model.scenario.catalog
     for d in model.sites:
@@ -415,8 +429,9 @@ def add_power(model: Model) -> None:
                 pairs += [(v, mw * c) for v, c in model.in_service((d, s), t.index)]
                 owned_mw += mw * model.owned((d, s))
             if site.cpu_servers is not None:
-                cpu_w = catalog.system(site.cpu_servers.system).power_w
-                pairs.append((model.m[d], cpu_w * site.pue / MW))
+                cpu_mw = catalog.system(site.cpu_servers.system).power_w * site.pue / MW
+                pairs += [(v, cpu_mw * c) for v, c in model.cpu_in_service(d, t.index)]
+                owned_mw += cpu_mw * site.cpu_servers.owned
             if not pairs:
                 continue
             cap_mw = site.power_cap_between(t.start_s, t.end_s) / MW
@@ -449,9 +464,10 @@ def add_link(model: Model) -> None:
 
 @family("ownedbusy", "datacenter:system:period")
 def add_ownedbusy(model: Model) -> None:
-    """sum_{w,r,p in t} u[w,r,d,s,p] · len_p / 3600 - leased[d,s,t] · len_t / 3600 <= o[d,s,t]
-    (hours, where units can be rented or contracted: leased units run first, their energy is in
-    the price; owned units run the rest and pay energy)"""
+    """sum_{w,r,p in t} u[w,r,d,s,p] · len_p / 3600 - (leased[d,s,t] - (1 - goodput[s]) ·
+    spot[d,s,t]) · len_t / 3600 <= o[d,s,t]   (hours, where units can be rented, contracted or
+    taken on spot: leased units run first, their energy is in the price; owned units run the
+    rest and pay energy)"""
     busy: dict[tuple[str, str, int], Pairs] = {key: [] for key in model.owned_busy_h}
     period = {p.index: p for p in model.periods}
     for (_w, _r, d, s, p), var in model.u.items():
@@ -460,6 +476,14 @@ def add_ownedbusy(model: Model) -> None:
             busy[key].append((var, period[p].length_s / 3600.0))
     for (d, s, t), o in model.owned_busy_h.items():
         hours = model.calendar[t].length_s / 3600.0
-        leased = [(v, -c * hours) for v, c in model.leased((d, s), t)]
+        spot = model.spot.get((d, s, t))
+        leased = [(v, -c * hours) for v, c in model.leased((d, s), t) if v is not spot]
+        if spot is not None:
+            leased.append((spot, -model.spot_goodput(s) * hours))
         pairs = busy[(d, s, t)] + [(o, -1.0)] + leased
         model.row("ownedbusy", model.at((d, s), t), pairs, "<=", 0.0)
+
+
+# Families of procurement over time (supply limits, spot, site openings) live in their own
+# module; importing it registers them after the ones above.
+from planner.lp import procurement  # noqa: E402, F401

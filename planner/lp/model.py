@@ -241,7 +241,13 @@ class Model:
     rent: dict[PoolT, Var] = field(default_factory=dict)  # units rented on demand during t
     # units under term contract k of the system, starting at t (they serve for the term)
     contract: dict[tuple[str, str, int, int], Var] = field(default_factory=dict)
-    m: dict[str, Var] = field(default_factory=dict)  # CPU servers per site
+    spot: dict[PoolT, Var] = field(default_factory=dict)  # spot units during t (preemptible)
+    # candidate site d opened at the start of calendar period t (binary)
+    site_open: dict[tuple[str, int], Var] = field(default_factory=dict)
+    # CPU-only servers per site: ordered at the start of t (serve from their arrival until the
+    # end of their life), and rented on demand for t
+    cpu_buy: dict[tuple[str, int], Var] = field(default_factory=dict)
+    cpu_rent: dict[tuple[str, int], Var] = field(default_factory=dict)
     u: dict[UKey, Var] = field(default_factory=dict)  # units per work item, pool and period
     u_by_role: dict[tuple[str, str], list[tuple[str, str, Period, Var]]] = field(
         default_factory=dict
@@ -370,8 +376,8 @@ class Model:
         return t_start <= t and self.calendar[t].start_s < start_s + term_s - SAME_INSTANT_S
 
     def leased(self, pool: Pool, t: int) -> Pairs:
-        """Units of `pool` serving in t that the plan does not own: rented on demand in t, or
-        under a term contract that covers t."""
+        """Units of `pool` serving in t that the plan does not own: rented on demand in t,
+        under a term contract that covers t, or on spot in t."""
         d, s = pool
         pairs: Pairs = []
         if (d, s, t) in self.rent:
@@ -379,7 +385,46 @@ class Model:
         for (d2, s2, t0, k), var in self.contract.items():
             if (d2, s2) == pool and self.contract_covers(s, k, t0, t):
                 pairs.append((var, 1.0))
+        if (d, s, t) in self.spot:
+            pairs.append((self.spot[(d, s, t)], 1.0))
         return pairs
+
+    def spot_goodput(self, system: str) -> float:
+        """The share of a spot unit's time that does useful work (1 when there is no offer)."""
+        goodput = self.scenario.catalog.system(system).spot_goodput
+        return 1.0 if goodput is None else goodput
+
+    def site_ready(self, d: str, t: int) -> int | None:
+        """The calendar period from which candidate site d, opened at the start of t, holds
+        units: the first starting at least its lead time later (lead times need
+        economics.period; None: after the horizon)."""
+        candidate = self.scenario.topology.site(d).candidate
+        assert candidate is not None
+        lead_s = candidate.lead_time_s if self.multi_period else 0.0
+        ready_s = self.calendar[t].start_s + lead_s
+        for c in self.calendar[t:]:
+            if c.start_s >= ready_s - SAME_INSTANT_S:
+                return c.index
+        return None
+
+    def site_opened_by(self, d: str, t: int) -> Pairs:
+        """open[d,t'] of every opening that makes candidate site d ready by period t."""
+        return [
+            (var, 1.0)
+            for (d2, t0), var in self.site_open.items()
+            if d2 == d and (ready := self.site_ready(d, t0)) is not None and ready <= t
+        ]
+
+    def supply_cap(self, system: str, t: int) -> int | None:
+        """Most units of `system` that can arrive in calendar period t, all sites together:
+        economics.supply, else floor(catalog supply_per_year x len_t / year); None: no limit."""
+        economics = self.scenario.data.economics
+        if system in economics.supply:
+            return economics.supply[system]
+        per_year = self.scenario.catalog.system(system).supply_per_year
+        if per_year is None:
+            return None
+        return int(per_year * self.calendar[t].length_s / (365 * 86400.0) + 1e-9)
 
     def in_service(self, pool: Pool, t: int, rented: bool = True) -> Pairs:
         """Variable part of the units of `pool` serving in calendar period t: units bought that
@@ -402,6 +447,30 @@ class Model:
             pairs += self.leased(pool, t)
         return pairs
 
+    def cpu_owned(self, d: str) -> int:
+        """CPU-only servers site d owns from the start (0 without cpu_servers)."""
+        cpu = self.scenario.topology.site(d).cpu_servers
+        return cpu.owned if cpu is not None else 0
+
+    def cpu_in_service(self, d: str, t: int) -> Pairs:
+        """Variable part of site d's CPU-only servers serving in calendar period t: bought,
+        arrived and not retired, plus rented for t (the owned ones come on top, a constant)."""
+        cpu = self.scenario.topology.site(d).cpu_servers
+        if cpu is None:
+            return []
+        lifetime_s = self.scenario.catalog.system(cpu.system).lifetime_s
+        start_s = self.calendar[t].start_s
+        pairs: Pairs = []
+        for (d2, t_order), var in self.cpu_buy.items():
+            arrive = self.arrival(cpu.system, t_order) if d2 == d else None
+            if arrive is None or arrive > t:
+                continue
+            if not (self.multi_period and start_s >= self.calendar[arrive].start_s + lifetime_s):
+                pairs.append((var, 1.0))
+        if (d, t) in self.cpu_rent:
+            pairs.append((self.cpu_rent[(d, t)], 1.0))
+        return pairs
+
     def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:
         """The allocation variables of some roles of one workload."""
         for key, var in self.u.items():
@@ -411,7 +480,12 @@ class Model:
 
 def expr(pairs: Iterable[tuple[Var, float]], constant: float = 0.0) -> pulp.LpAffineExpression:
     """Linear expression from (variable, coefficient) pairs, built in one pass (never += in a
-    loop, which is quadratic in PuLP)."""
-    out = pulp.LpAffineExpression([(v, c) for v, c in pairs if c != 0])
+    loop, which is quadratic in PuLP). A variable given more than once gets the sum of its
+    coefficients (PuLP's constructor would keep only the last)."""
+    coefs: dict[Var, float] = {}
+    for v, c in pairs:
+        if c != 0:
+            coefs[v] = coefs.get(v, 0.0) + c
+    out = pulp.LpAffineExpression([(v, c) for v, c in coefs.items() if c != 0])
     out.constant = constant
     return out

@@ -3,6 +3,8 @@ site, system, workload) so the plan can split it over workloads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pulp
 
 from planner.lp.model import GB, S_PER_H, Model, Pairs, Term, expr
@@ -20,6 +22,7 @@ def define_objective(model: Model) -> None:
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · maintenance_fraction_per_year · years in service (owned units too)
       rental: rent[d,s,t] · rental_usd_per_hour · len_t / 3600 (energy included)
+      spot: spot[d,s,t] · spot_usd_per_hour · len_t / 3600 (energy included)
       contracts: q[d,s,t,k] · usd_per_hour_k · hours of its term inside the horizon (energy
              included; the part of a term past the horizon is left out, as a unit's residual
              value is)
@@ -28,11 +31,13 @@ def define_objective(model: Model) -> None:
              hours are o[d,s,t] where units can be rented (rented units run first), else all
              busy hours sum_{w,r,p in t} u · len_p / 3600
       facility: facility_usd_per_kw_month · power_w / 1000 · owned units in service · months
-      CPU servers: new ones at capex·H/lifetime (or rental·H/3600); owned ones, and all of them
-             under amortised pricing, powered for H
+      site_opening: open[d,t] · opening_cost_usd of a candidate site (once, in full)
+      CPU servers: mbuy[d,t] · (capex · recovery(t) + energy while in service), mrent[d,t] ·
+             rental_usd_per_hour · len_t / 3600, owned ones powered for H
       links: cost_usd_per_tb · traffic bytes, per link traversed
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
+    add_site_opening_terms(model)
     add_cpu_server_terms(model)
     add_link_terms(model)
     if model.elastic:
@@ -79,6 +84,19 @@ def add_pool_terms(model: Model) -> None:
     for pool in model.pools():
         add_ownership_terms(model, pool)
         add_energy_terms(model, pool)
+        add_spot_terms(model, pool)
+
+
+def add_spot_terms(model: Model, pool: tuple[str, str]) -> None:
+    """spot[d,s,t] · spot_usd_per_hour · len_t / 3600 (energy included)."""
+    d, s = pool
+    price = model.scenario.catalog.system(s).spot_usd_per_hour
+    spots = [(key[2], var) for key, var in model.spot.items() if key[:2] == pool]
+    if spots and price is not None:
+        hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
+        model.terms.append(
+            Term("spot", d, s, None, expr([(v, price * hours[t]) for t, v in spots]))
+        )
 
 
 def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
@@ -146,24 +164,46 @@ def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
     model.terms.append(Term("energy", d, s, None, expr(pairs, constant)))
 
 
+def add_site_opening_terms(model: Model) -> None:
+    """site_opening: open[d,t] · opening_cost_usd of each candidate site (paid once, in full)."""
+    for d in model.sites:
+        candidate = model.scenario.topology.site(d).candidate
+        if candidate is None:
+            continue
+        cost = candidate.opening_cost_usd
+        pairs = [(v, cost) for (d2, _), v in model.site_open.items() if d2 == d]
+        if pairs:
+            model.terms.append(Term("site_opening", d, None, None, expr(pairs)))
+
+
 def add_cpu_server_terms(model: Model) -> None:
-    """CPU-only servers: capex (or rental) of new ones, energy for the whole horizon."""
+    """CPU-only servers: owned ones powered for the horizon; each bought one its recovered
+    capex plus energy while it serves inside the horizon; rented ones their rent per period."""
     scenario = model.scenario
-    horizon_s = scenario.data.economics.horizon_s
-    horizon_h = horizon_s / S_PER_H
-    rental = scenario.data.economics.pricing == "rental"
-    for d, var in model.m.items():
+    horizon_h = scenario.data.economics.horizon_s / S_PER_H
+    for d in model.sites:
         site = scenario.topology.site(d)
         cpu = site.cpu_servers
-        assert cpu is not None
+        if cpu is None:
+            continue
         system = scenario.catalog.system(cpu.system)
-        energy = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh * horizon_h
-        if rental:
-            per_new = system.rental_usd_per_hour * horizon_h
-            cost = expr([(var, per_new)], (energy - per_new) * cpu.owned)
-        else:
-            per_new = system.capex_usd * horizon_s / system.lifetime_s
-            cost = expr([(var, per_new + energy)], -per_new * cpu.owned)
+        per_h = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
+        pairs = [
+            (
+                var,
+                recovered_capex_usd(model, cpu.system, t)
+                + per_h * service_s(model, cpu.system, t) / S_PER_H,
+            )
+            for (d2, t), var in model.cpu_buy.items()
+            if d2 == d
+        ]
+        hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
+        pairs += [
+            (var, system.rental_usd_per_hour * hours[t])
+            for (d2, t), var in model.cpu_rent.items()
+            if d2 == d
+        ]
+        cost = expr(pairs, per_h * horizon_h * cpu.owned)
         model.terms.append(Term("cpu_servers", d, cpu.system, None, cost))
 
 
@@ -178,3 +218,181 @@ def add_link_terms(model: Model) -> None:
             model.terms.append(
                 Term("links", None, None, flow.workload, expr([(flow.var, usd_per_gbs)]))
             )
+
+
+# -- the objective's terms split over calendar periods (the plan's cash-flow table) -----------
+
+Value = Callable[[pulp.LpVariable], float]
+Add = Callable[[str, int, float], None]
+# Components charged to the period they accrue in; any other term is spread over the horizon
+# in proportion to period length (CPU servers, and components added later).
+PERIOD_COMPONENTS = ("capex", "network_storage", "maintenance", "facility", "rental", "spot")
+
+
+def cost_by_period(model: Model, value: Value) -> dict[str, list[float]]:
+    """Every cost term of the solved model (variables read through `value`) split over the
+    calendar periods, by component: the same formulas as the terms, each charged where it
+    accrues (capital recovery, maintenance and facility over each unit's service; rent and spot
+    in their period; contracts over their term; energy where the work runs; links over their
+    workload's window). Per component the periods add up to the term."""
+    n = len(model.calendar)
+    out: dict[str, list[float]] = {}
+
+    def add(component: str, t: int, usd: float) -> None:
+        out.setdefault(component, [0.0] * n)[t] += usd
+
+    for pool in model.pools():
+        _pool_by_period(model, pool, value, add)
+        _energy_by_period(model, pool, value, add)
+    _contracts_by_period(model, value, add)
+    for (d, opened_at), var in model.site_open.items():
+        candidate = model.scenario.topology.site(d).candidate
+        assert candidate is not None
+        add("site_opening", opened_at, value(var) * candidate.opening_cost_usd)
+    for d in model.sites:
+        _cpu_by_period(model, d, value, add)
+    handled = {*PERIOD_COMPONENTS, "contracts", "energy", "links", "site_opening", "cpu_servers"}
+    horizon_s = model.scenario.data.economics.horizon_s
+    for term in model.terms:
+        if term.component in handled:
+            continue
+        total = float(term.expr.value() or 0.0)
+        for t in model.calendar:
+            add(term.component, t.index, total * t.length_s / horizon_s)
+    _links_by_period(model, value, add)
+    return out
+
+
+def _overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _service_window(model: Model, system: str, t: int) -> tuple[float, float]:
+    """[start, end) seconds a unit ordered at t serves inside the horizon."""
+    horizon_s = model.scenario.data.economics.horizon_s
+    if not model.multi_period:
+        return 0.0, horizon_s
+    arrive = model.arrival(system, t)
+    if arrive is None:
+        return horizon_s, horizon_s
+    start_s = model.calendar[arrive].start_s
+    return start_s, start_s + service_s(model, system, t)
+
+
+def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add) -> None:
+    """capex, network_storage, maintenance, facility of bought and owned units; rent; spot."""
+    d, s = pool
+    spec = model.scenario.catalog.system(s)
+    site = model.scenario.topology.site(d)
+    pricing = model.scenario.data.economics.pricing
+    per_s: dict[str, float] = {}
+    if spec.maintenance_fraction_per_year:
+        per_s["maintenance"] = spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
+    if site.facility_usd_per_kw_month is not None:
+        per_s["facility"] = site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
+    for (d2, s2, t0), var in model.buy.items():
+        units = value(var)
+        if (d2, s2) != pool or not units:
+            continue
+        a, b = _service_window(model, s, t0)
+        service = service_s(model, s, t0)
+        capital = recovered_capex_usd(model, s, t0) / service if service > 0 else 0.0
+        for t in model.calendar:
+            within = _overlap_s(a, b, t.start_s, t.end_s)
+            if pricing != "rental":
+                add("capex", t.index, units * capital * within)
+                ns = spec.network_storage_capex_fraction or 0.0
+                add("network_storage", t.index, units * capital * ns * within)
+            for component, rate in per_s.items():
+                add(component, t.index, units * rate * within)
+    for t in model.calendar:
+        for component, rate in per_s.items():
+            add(component, t.index, model.owned(pool) * rate * t.length_s)
+        hours = t.length_s / S_PER_H
+        if (d, s, t.index) in model.rent:
+            add(
+                "rental",
+                t.index,
+                value(model.rent[(d, s, t.index)]) * spec.rental_usd_per_hour * hours,
+            )
+        if (d, s, t.index) in model.spot and spec.spot_usd_per_hour is not None:
+            add(
+                "spot", t.index, value(model.spot[(d, s, t.index)]) * spec.spot_usd_per_hour * hours
+            )
+
+
+def _contracts_by_period(model: Model, value: Value, add: Add) -> None:
+    """q · usd_per_hour · hours of its term inside each period."""
+    horizon_s = model.scenario.data.economics.horizon_s
+    for (_, s, t0, k), var in model.contract.items():
+        units = value(var)
+        if not units:
+            continue
+        offer = model.scenario.catalog.system(s).contracts[k]
+        a = model.calendar[t0].start_s
+        b = min(horizon_s, a + offer.term_s)
+        for t in model.calendar:
+            within = _overlap_s(a, b, t.start_s, t.end_s)
+            add("contracts", t.index, units * offer.usd_per_hour * within / S_PER_H)
+
+
+def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add) -> None:
+    """Energy of owned units per calendar period, as add_energy_terms charges it."""
+    d, s = pool
+    spec = model.scenario.catalog.system(s)
+    site = model.scenario.topology.site(d)
+    kwh_usd = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
+    idle = spec.idle_power_fraction or 0.0
+    busy_h = [0.0] * len(model.calendar)
+    for (_w, _r, d2, s2, p), var in model.u.items():
+        period = model.periods[p]
+        if (d2, s2) == pool and (d, s, period.calendar) not in model.owned_busy_h:
+            busy_h[period.calendar] += value(var) * period.length_s / S_PER_H
+    for (d2, s2, t_busy), o in model.owned_busy_h.items():
+        if (d2, s2) == pool:
+            busy_h[t_busy] += value(o)
+    for t in model.calendar:
+        usd = busy_h[t.index] * kwh_usd * (1 - idle)
+        if idle:
+            bought = sum(value(v) * c for v, c in model.in_service(pool, t.index, rented=False))
+            usd += (bought + model.owned(pool)) * idle * kwh_usd * t.length_s / S_PER_H
+        add("energy", t.index, usd)
+
+
+def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
+    """CPU-only servers as add_cpu_server_terms charges them, per period: owned ones' energy,
+    bought ones' capital recovery and energy while in service, rented ones' rent."""
+    site = model.scenario.topology.site(d)
+    cpu = site.cpu_servers
+    if cpu is None:
+        return
+    system = model.scenario.catalog.system(cpu.system)
+    per_s = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / S_PER_H
+    for t in model.calendar:
+        add("cpu_servers", t.index, cpu.owned * per_s * t.length_s)
+        if (d, t.index) in model.cpu_rent:
+            rent = value(model.cpu_rent[(d, t.index)]) * system.rental_usd_per_hour
+            add("cpu_servers", t.index, rent * t.length_s / S_PER_H)
+    for (d2, t0), var in model.cpu_buy.items():
+        units = value(var)
+        if d2 != d or not units:
+            continue
+        a, b = _service_window(model, cpu.system, t0)
+        service = service_s(model, cpu.system, t0)
+        capital = recovered_capex_usd(model, cpu.system, t0) / service if service > 0 else 0.0
+        for t in model.calendar:
+            within = _overlap_s(a, b, t.start_s, t.end_s)
+            add("cpu_servers", t.index, units * (capital + per_s) * within)
+
+
+def _links_by_period(model: Model, value: Value, add: Add) -> None:
+    """A flow's cost over its workload's window, in proportion to the window in each period."""
+    topo = model.scenario.topology
+    windows = {d.name: (d.start_s, d.end_s) for d in model.demands}
+    for flow in model.flows:
+        usd_per_tb = sum(topo.link(link_id).cost_usd_per_tb for link_id in flow.path)
+        a, b = windows[flow.workload]
+        usd = usd_per_tb * GB * (b - a) / 1e12 * value(flow.var)
+        for t in model.calendar:
+            if b > a:
+                add("links", t.index, usd * _overlap_s(a, b, t.start_s, t.end_s) / (b - a))

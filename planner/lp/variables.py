@@ -4,8 +4,11 @@ name and names carry a counter, so this order is the solver's column order).
 | variable | meaning | unit |
 | buy[d,s,t] | units of system s ordered for d at the start of calendar period t (they serve from the first period after the lead time), integer (amortised, mixed pricing) | units |
 | rent[d,s,t] | units of s rented on demand at d for calendar period t, integer (rental, mixed pricing) | units |
+| spot[d,s,t] | spot (preemptible) units of s at d during calendar period t, integer (mixed pricing, systems with a spot offer); each does spot_goodput of a unit's work, for training and RL only | units |
 | q[d,s,t,k] | units of s under the system's term contract k at d, starting at t and serving for the term, integer (mixed pricing) | units |
-| m[d] | CPU-only servers at d, integer, >= owned | units |
+| open[d,t] | candidate site d opened at the start of calendar period t (binary; only where it is ready within the horizon) | - |
+| mbuy[d,t] | CPU-only servers ordered for d at the start of t (they serve from their arrival to the end of their life), integer (amortised, mixed pricing) | units |
+| mrent[d,t] | CPU-only servers rented on demand at d for t, integer (rental, mixed pricing) | units |
 | u[w,r,d,s,p] | units of (d,s) given to role r of w in period p (only where it can run) | units |
 | y[w,d] | training job w hosted at d (binary) | - |
 | x[w,s] | training job w runs on system type s (binary) | - |
@@ -36,13 +39,15 @@ def declare_variables(model: Model, own: dict[str, Declare | None]) -> None:
     """Pools, allocations, then each workload's own choices (its kind's `declare`, from
     planner/kinds/), then the pricing's."""
     declare_units(model)
+    declare_site_openings(model)
     declare_allocations(model)
     for demand in model.demands:
         declare = own[demand.kind]
         if declare is not None:
             declare(model, demand)
     # Rentals first, in their own order (unchanged plans), then pools with contracts only.
-    leased = list(model.rent) + sorted({k[:3] for k in model.contract} - set(model.rent))
+    other = {k[:3] for k in model.contract} | set(model.spot)
+    leased = list(model.rent) + sorted(other - set(model.rent))
     for d, s, t in leased:
         model.owned_busy_h[(d, s, t)] = model.new_var("o", 0)
     declare_done(model)
@@ -57,13 +62,14 @@ def declare_done(model: Model) -> None:
 
 
 def declare_units(model: Model) -> None:
-    """buy[d,s,t] (amortised, mixed: where an order placed at t arrives within the horizon) and
-    rent[d,s,t] (rental, mixed), integers >= 0 (max_units is the row `avail`, so it has a shadow
-    price); m[d] in [owned, inf) integer CPU-only servers."""
+    """buy[d,s,t] (amortised, mixed: where an order placed at t arrives within the horizon),
+    rent[d,s,t] (rental, mixed) and spot[d,s,t] (mixed, with a spot offer), integers >= 0 (max_units is the row `avail`, so it has a shadow
+    price); likewise mbuy[d,t] and mrent[d,t] for CPU-only servers."""
     pricing = model.scenario.data.economics.pricing
     for pool in model.pools():
         first = model.first_period(pool[1])
         contracts = model.scenario.catalog.system(pool[1]).contracts
+        spot = model.scenario.catalog.system(pool[1]).spot_usd_per_hour is not None
         for t in model.calendar:
             if pricing != "rental" and model.arrival(pool[1], t.index) is not None:
                 model.buy[(*pool, t.index)] = model.new_var("n", 0, None, pulp.LpInteger)
@@ -75,10 +81,28 @@ def declare_units(model: Model) -> None:
                 for k in range(len(contracts)):
                     var = model.new_var("q", 0, None, pulp.LpInteger)
                     model.contract[(*pool, t.index, k)] = var
+                if spot:
+                    model.spot[(*pool, t.index)] = model.new_var("p", 0, None, pulp.LpInteger)
     for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
-        if cpu is not None:
-            model.m[d] = model.new_var("m", cpu.owned, None, pulp.LpInteger)
+        if cpu is None:
+            continue
+        for t in model.calendar:
+            if pricing != "rental" and model.arrival(cpu.system, t.index) is not None:
+                model.cpu_buy[(d, t.index)] = model.new_var("m", 0, None, pulp.LpInteger)
+            if pricing != "amortised":
+                model.cpu_rent[(d, t.index)] = model.new_var("m", 0, None, pulp.LpInteger)
+
+
+def declare_site_openings(model: Model) -> None:
+    """open[d,t] binary for each candidate site and each calendar period t from which it would
+    be ready within the horizon."""
+    for d in model.sites:
+        if model.scenario.topology.site(d).candidate is None:
+            continue
+        for t in model.calendar:
+            if model.site_ready(d, t.index) is not None:
+                model.site_open[(d, t.index)] = model.new_var("k", 0, 1, pulp.LpBinary)
 
 
 def declare_allocations(model: Model) -> None:

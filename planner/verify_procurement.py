@@ -1,0 +1,239 @@
+"""Verification rules of procurement over time: vendor supply per period, spot capacity kept
+away from serving, and the cash-flow table. Registered into planner.verify.RULES on import (the
+end of planner/verify.py imports this module)."""
+
+from __future__ import annotations
+
+from planner.lp.model import SAME_INSTANT_S
+from planner.rows import CASH_COLUMNS
+from planner.verify import ABS_TOL, REL_TOL, Context, rule
+
+# The cash-flow columns that add up to a period's cost.
+COST_COLUMNS = (*dict.fromkeys(CASH_COLUMNS.values()), "other_opex_usd")
+
+YEAR_S = 365 * 86400.0
+
+
+def supply_cap(ctx: Context, system: str, length_s: float) -> int | None:
+    """economics.supply[s], else floor(catalog supply_per_year x period / year); None: none."""
+    economics = ctx.scenario.data.economics
+    if system in economics.supply:
+        return economics.supply[system]
+    per_year = ctx.scenario.catalog.system(system).supply_per_year
+    return None if per_year is None else int(per_year * length_s / YEAR_S + 1e-9)
+
+
+@rule("supply")
+def check_supply(ctx: Context) -> list[str]:
+    """per system s and calendar period t: sum over sites of arriving[d,s,t] <= supply[s,t]
+    (economics.supply[s], else floor(supply_per_year[s] x len_t / year))"""
+    arriving: dict[tuple[str, int], float] = {}
+    length: dict[int, float] = {}
+    for r in ctx.plan.schedule:
+        key = (r.system, r.period)
+        arriving[key] = arriving.get(key, 0.0) + r.arriving
+        length[r.period] = r.end_s - r.start_s
+    out = []
+    for (s, t), value in sorted(arriving.items()):
+        cap = supply_cap(ctx, s, length[t])
+        if cap is not None and value > cap + ABS_TOL:
+            out.append(f"{s} in period {t}: {value:g} units arrive, the supply is {cap}")
+    return out
+
+
+@rule("spot")
+def check_spot(ctx: Context) -> list[str]:
+    """spot_units > 0 only under mixed pricing for a system with a spot offer; serving
+    allocations on (d, s) in period p <= units[d,s,t(p)] - spot_units[d,s,t(p)] (serving never
+    runs on preemptible units)"""
+    mixed = ctx.scenario.data.economics.pricing == "mixed"
+    out = []
+    for r in ctx.plan.schedule:
+        offer = ctx.scenario.catalog.system(r.system).spot_usd_per_hour is not None
+        if r.spot_units > 0 and not (mixed and offer):
+            out.append(
+                f"{r.datacenter}/{r.system} in period {r.period}: {r.spot_units:g} spot units "
+                "without a spot offer under mixed pricing"
+            )
+    serving = {d.name for d in ctx.demands if d.steady_load}
+    used: dict[tuple[str, str, int], float] = {}
+    starts: dict[int, float] = {}
+    for a in ctx.plan.allocations:
+        if a.workload in serving:
+            key = (a.datacenter, a.system, a.period)
+            used[key] = used.get(key, 0.0) + a.units
+            starts[a.period] = a.period_start_s
+    for (d, s, p), value in sorted(used.items()):
+        t = ctx.calendar_of(starts[p])
+        spot = ctx.spot.get((d, s, t), 0.0)
+        if spot <= 0:  # no spot there: pool_capacity is the check
+            continue
+        have = ctx.units.get((d, s, t), 0.0) - spot
+        if value > have * (1 + REL_TOL) + ABS_TOL:
+            out.append(
+                f"{d}/{s} in period {p}: serving uses {value:.4g} units, only {have:g} are not spot"
+            )
+    return out
+
+
+def capex_paid_by_period(ctx: Context) -> dict[int, float]:
+    """Cash for units bought, per calendar period, from the schedule: (ordered or arriving, by
+    economics.capex_paid_at) x capex x (1 + network_storage_capex_fraction)."""
+    catalog = ctx.scenario.catalog
+    at_order = ctx.scenario.data.economics.capex_paid_at == "order"
+    paid: dict[int, float] = {}
+    for r in ctx.plan.schedule:
+        spec = catalog.system(r.system)
+        units = r.ordered if at_order else r.arriving
+        share = 1 + (spec.network_storage_capex_fraction or 0.0)
+        paid[r.period] = paid.get(r.period, 0.0) + units * spec.capex_usd * share
+    return paid
+
+
+@rule("cash_flow")
+def check_cash_flow(ctx: Context) -> list[str]:
+    """per calendar period t: capex_paid[t] = sum_{d,s} (ordered or arriving, by
+    economics.capex_paid_at) x capex[s] x (1 + network_storage_capex_fraction[s]); cost[t] =
+    the sum of its component columns; cash_out[t] = capex_paid[t] + cost[t] - capital_charge[t];
+    cumulative columns are running sums; each column summed over the periods = the plan's cost
+    rows of its components, so sum_t cost[t] = the cost rows' sum (= total_cost_usd: rule
+    cost_total)"""
+    total = sum(c.cost_usd for c in ctx.plan.costs_rows)
+    tol = 1e-6 * max(1.0, abs(total))
+    paid = capex_paid_by_period(ctx)
+    out = []
+    cost_sum = cash_sum = 0.0
+    for row in ctx.plan.cash_flow:
+        parts = sum(getattr(row, c) for c in COST_COLUMNS)
+        cost_sum += row.cost_usd
+        cash_sum += row.cash_out_usd
+        checks = (
+            ("capex_paid_usd", row.capex_paid_usd, paid.get(row.period, 0.0)),
+            ("cost_usd", row.cost_usd, parts),
+            ("cash_out_usd", row.cash_out_usd, row.capex_paid_usd + parts - row.capital_charge_usd),
+            ("cumulative_cost_usd", row.cumulative_cost_usd, cost_sum),
+            ("cumulative_cash_usd", row.cumulative_cash_usd, cash_sum),
+        )
+        out += [
+            f"period {row.period}: {name} {have:,.2f} US$, recomputed {want:,.2f}"
+            for name, have, want in checks
+            if abs(have - want) > tol
+        ]
+    by_column: dict[str, float] = {}
+    for c in ctx.plan.costs_rows:
+        column = CASH_COLUMNS.get(c.component, "other_opex_usd")
+        by_column[column] = by_column.get(column, 0.0) + c.cost_usd
+    for column in COST_COLUMNS:
+        have = sum(getattr(row, column) for row in ctx.plan.cash_flow)
+        if abs(have - by_column.get(column, 0.0)) > tol:
+            out.append(
+                f"{column}: the periods add up to {have:,.2f} US$, the cost rows to "
+                f"{by_column.get(column, 0.0):,.2f}"
+            )
+    return out
+
+
+@rule("site_opening")
+def check_site_opening(ctx: Context) -> list[str]:
+    """a candidate site holds no units (and no CPU servers) unless it is opened, and none
+    before its ready period, the first starting lead_time after the period it is opened in;
+    its opening cost is charged (cost rows, component site_opening) exactly when it is opened;
+    a site that is not a candidate has no opening"""
+    topo = ctx.scenario.topology
+    lead_applies = ctx.scenario.data.economics.period_s is not None
+    starts = {t: a for t, a, _ in ctx.calendar}
+    openings = {r.datacenter: r for r in ctx.plan.site_openings}
+    out = []
+    for d in topo.datacenters():
+        candidate = topo.site(d).candidate
+        row = openings.get(d)
+        if candidate is None:
+            if row is not None:
+                out.append(f"{d}: an opening for a site that is not a candidate")
+            continue
+        ready = None
+        if row is not None and row.opened and row.opened_period is not None:
+            lead = candidate.lead_time_s if lead_applies else 0.0
+            later = [
+                t
+                for t, a in starts.items()
+                if a >= starts[row.opened_period] + lead - SAME_INSTANT_S
+            ]
+            ready = min(later) if later else None
+            if row.ready_period != ready:
+                out.append(f"{d}: ready in period {row.ready_period}, its lead time gives {ready}")
+        for r in ctx.plan.schedule:
+            if r.datacenter == d and r.units > 0 and (ready is None or r.period < ready):
+                out.append(
+                    f"{d}/{r.system} in period {r.period}: {r.units:g} units before it opens"
+                )
+        cpu = ctx.cpu_rows.get(d)
+        if cpu is not None and cpu.units > 0 and ready is None:
+            out.append(f"{d}: {cpu.units:g} CPU servers at a site never opened")
+        charged = sum(
+            c.cost_usd
+            for c in ctx.plan.costs_rows
+            if c.component == "site_opening" and c.datacenter == d
+        )
+        want = candidate.opening_cost_usd if ready is not None else 0.0
+        if abs(charged - want) > 1e-6 * max(1.0, want):
+            out.append(f"{d}: opening cost charged {charged:,.2f} US$, should be {want:,.2f}")
+    return out
+
+
+@rule("cpu_ledger")
+def check_cpu_ledger(ctx: Context) -> list[str]:
+    """CPU-only servers per site and calendar period t: arriving[t] = orders placed at t'
+    whose lead time ends at t; owned_units[t] = owned + arrivals so far, less those past their
+    lifetime; units[t] = owned_units[t] + rented_units[t]; no orders under rental pricing, no
+    rentals under amortised pricing; the peak of units over the periods is the site's CPU
+    servers row"""
+    economics = ctx.scenario.data.economics
+    multi = economics.period_s is not None
+    starts = {t: a for t, a, _ in ctx.calendar}
+    peaks = {c.datacenter: c.units for c in ctx.plan.cpu_servers}
+    out = []
+    by_site: dict[str, list] = {}
+    for c in sorted(ctx.plan.cpu_schedule, key=lambda c: (c.datacenter, c.period)):
+        by_site.setdefault(c.datacenter, []).append(c)
+    for d, rows in by_site.items():
+        cpu = ctx.scenario.topology.site(d).cpu_servers
+        assert cpu is not None
+        spec = ctx.scenario.catalog.system(cpu.system)
+        lead_s = spec.lead_time_s if multi and spec.lead_time_s else 0.0
+        life_s = spec.lifetime_s if multi else float("inf")
+
+        def arrival(t: int, lead_s: float = lead_s) -> int | None:
+            later = [u for u, a in starts.items() if a >= starts[t] + lead_s - SAME_INSTANT_S]
+            return min(later) if later else None
+
+        for r in rows:
+            where = f"{d}/{r.system} in period {r.period}"
+            arriving = sum(x.ordered for x in rows if arrival(x.period) == r.period)
+            bought = sum(
+                x.ordered
+                for x in rows
+                if (a := arrival(x.period)) is not None
+                and a <= r.period
+                and r.start_s < starts[a] + life_s
+            )
+            checks = (
+                ("arriving", r.arriving, arriving),
+                ("owned_units", r.owned_units, cpu.owned + bought),
+                ("units", r.units, r.owned_units + r.rented_units),
+            )
+            out += [
+                f"{where}: {name} {have:g}, recomputed {want:g}"
+                for name, have, want in checks
+                if abs(have - want) > ABS_TOL
+            ]
+            if economics.pricing == "rental" and r.ordered > 0:
+                out.append(f"{where}: {r.ordered:g} ordered under rental pricing")
+            if economics.pricing == "amortised" and r.rented_units > 0:
+                out.append(f"{where}: {r.rented_units:g} rented under amortised pricing")
+        peak = max(r.units for r in rows)
+        if abs(peaks.get(d, 0.0) - peak) > ABS_TOL:
+            out.append(
+                f"{d}: CPU servers row says {peaks.get(d, 0.0):g}, the periods' peak {peak:g}"
+            )
+    return out
