@@ -135,7 +135,7 @@ def test_power_within_the_cap_in_force_every_period_including_the_ramp(solved) -
 def test_the_new_generations_train_and_serve(system: str) -> None:
     """Every role of the scenario's training, RL and serving work has a non-zero rate on each
     new catalog system."""
-    from planner.api import demand_for
+    from planner.kinds import demand_for
 
     sc = planner.load_scenario(SCENARIO)
     horizon_s = sc.data.economics.horizon_s

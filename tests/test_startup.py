@@ -85,8 +85,14 @@ def test_help_lists_what_click_would_list_from_the_commands_themselves() -> None
     )
     for name in COMMANDS:
         eager.add_command(load_command(name), name)
-    lazy_help = cli.planner.get_help(click.Context(cli.planner, info_name="planner"))
-    eager_help = eager.get_help(click.Context(eager, info_name="planner"))
+    # One fixed width for both: an earlier test in the same process may leave a terminal width
+    # behind (COLUMNS, click's cached formatter settings).
+    lazy_help = cli.planner.get_help(
+        click.Context(cli.planner, info_name="planner", terminal_width=100, max_content_width=100)
+    )
+    eager_help = eager.get_help(
+        click.Context(eager, info_name="planner", terminal_width=100, max_content_width=100)
+    )
     assert lazy_help == eager_help
     assert all(f"\n  {name} " in lazy_help for name in COMMANDS)
 
