@@ -507,10 +507,10 @@ def check_training_state(ctx: Context) -> list[str]:
 
 @rule("verifier_cores")
 def check_verifier_cores(ctx: Context) -> list[str]:
-    """sum_{w active in t} core_s_per_sample[isa] x samples at d / window <= spare host cores of
-    d's units of that ISA in service in t + CPU server cores of that ISA at d, in every calendar
-    period t and for each ISA the sandboxes need"""
-    catalog = ctx.scenario.catalog
+    """sum_{w active in p} core_s_per_sample[isa] x samples at d / window <= spare host cores of
+    d's units of that ISA in service in t(p), less those of units busy with pretraining or
+    serving in p, + CPU server cores of that ISA at d, in every LP period p and for each ISA the
+    sandboxes need"""
     topo = ctx.scenario.topology
     out = []
     isas = sorted({i for d in ctx.demands if d.rl for i in d.rl.verifier_core_s_by_isa})
@@ -519,31 +519,43 @@ def check_verifier_cores(ctx: Context) -> list[str]:
         d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s for d in ctx.demands if d.rl
     )
     for d, isa in ((d, isa) for d in topo.datacenters() for isa in isas):
-        for t, start_s, end_s in ctx.calendar:
+        for period in ctx.plan.periods:
             need = 0.0
             for demand in ctx.demands:
-                if demand.rl is None:
-                    continue
-                if (
-                    demand.end_s <= start_s + SAME_INSTANT_S
-                    or demand.start_s >= end_s - SAME_INSTANT_S
-                ):
+                if demand.rl is None or _outside_window(demand, period.start_s, period.end_s):
                     continue
                 samples = ctx.rl_rows[demand.name].samples_by_site.get(d, 0.0)
                 need += demand.rl.verifier_cores(isa, samples, demand.window_s)
-            have = sum(
-                catalog.spare_cores(s) * ctx.units[(d, s, t)]
-                for s in topo.site(d).systems
-                if catalog.isa(s) == isa
-            )
-            if d in ctx.cpu_rows and catalog.isa(ctx.cpu_rows[d].system) == isa:
-                have += catalog.system_cores(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
+            if need <= 0:
+                continue
+            have = _lent_cores(ctx, d, isa, period.period, period.start_s)
             if need > have * (1 + REL_TOL) + max(CORE_TOL, REL_TOL * scale):
                 out.append(
-                    f"{d} in period {t}: verifier needs {need:,.1f} {isa} cores, "
-                    f"{have:,.1f} available"
+                    f"{d} in period {period.period}: verifier needs {need:,.1f} {isa} cores, "
+                    f"{have:,.1f} available (units busy with pretraining or serving lend none)"
                 )
     return out
+
+
+def _lent_cores(ctx: Context, d: str, isa: str, period: int, start_s: float) -> float:
+    """Cores of one ISA at d that sandboxes may use in an LP period: spare cores of units in
+    service and not busy with pretraining or serving, plus CPU server cores."""
+    catalog = ctx.scenario.catalog
+    rl_names = {x.name for x in ctx.demands if x.rl is not None}
+    t = ctx.calendar_of(start_s)
+    have = 0.0
+    for s in ctx.scenario.topology.site(d).systems:
+        if catalog.isa(s) != isa:
+            continue
+        busy = sum(
+            a.units
+            for a in ctx.plan.allocations
+            if (a.datacenter, a.system, a.period) == (d, s, period) and a.workload not in rl_names
+        )
+        have += catalog.spare_cores(s) * (ctx.units[(d, s, t)] - busy)
+    if d in ctx.cpu_rows and catalog.isa(ctx.cpu_rows[d].system) == isa:
+        have += catalog.system_cores(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
+    return have
 
 
 @rule("power_cap")

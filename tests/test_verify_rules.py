@@ -325,6 +325,35 @@ def test_link_capacity_catches_gradient_traffic_over_a_thinner_link(tmp_path: Pa
     assert NAMES["link_capacity"] in found["link_capacity"][0]
 
 
+def test_verifier_cores_counts_no_cores_of_units_busy_serving(tmp_path: Path) -> None:
+    """A Trainium2 site serving chat while an RL run verifies there: the plan is checked with a
+    verifier costly enough that the spare cores of every unit in service would cover it, but
+    those of the units not busy serving (plus the CPU servers) do not."""
+    from test_sandboxes import busy_rainier
+
+    sc = planner.load_scenario(busy_rainier(tmp_path))
+    dem = planner.demands(sc)
+    plan = planner.solve(sc)
+    cat = sc.catalog
+    (rl,) = [d for d in dem if d.rl is not None]
+    assert rl.rl is not None
+    p0 = plan.periods[0]
+    serving = sum(a.units for a in plan.allocations if a.workload == "chat" and a.period == 0)
+    units = plan.fleet[fleet_index(plan, "rainier", "trn2-server")].units
+    cpu = cat.system_cores("cpu-server") * plan.cpu_servers[0].units
+    lent = cat.spare_cores("trn2-server") * (units - serving) + cpu
+    every_unit = cat.spare_cores("trn2-server") * units + cpu
+    need = plan.rl[0].verifier_cores_by_site["rainier"]
+    assert p0.end_s == rl.end_s and need <= lent < every_unit
+    factor = (lent + every_unit) / 2 / need  # between the two: only the busy units decide
+    costs = {isa: c * factor for isa, c in rl.rl.verifier_core_s_by_isa.items()}
+    costlier = dataclasses.replace(rl, rl=dataclasses.replace(rl.rl, verifier_core_s_by_isa=costs))
+    broken = [costlier if d is rl else d for d in dem]
+    found = {name: msgs for name, msgs in check_plan(plan, sc, broken).items() if msgs}
+    assert list(found) == ["verifier_cores"], found
+    assert "rainier in period 0" in found["verifier_cores"][0]
+
+
 def test_relaxed_plans_skip_the_whole_unit_rules(solved: Case) -> None:
     _, sc, dem = solved
     relaxed = planner.solve(sc, relax=True)
