@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.kinds.inference import read_serving
 from planner.kinds.rl import push_s
 from planner.lp.model import FAMILIES, GB, Model, Term
 from planner.lp.solve import ZERO_TOL, SolveStats
@@ -85,6 +86,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         binding_constraints=read_binding(model),
         shadow_prices=read_shadow_prices(model),
         stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
+        serving=read_serving(model, allocations),
     )
 
 

@@ -145,6 +145,22 @@ class RLRow:
 
 
 @dataclass(frozen=True)
+class ServingRow:
+    """per serving tier: prefill (where its prompts are prefilled: on their own instances at the
+    site of their decode, or chunked into the decode steps), prefill_to_decode_units (unit-seconds
+    given to prefill / to decode), kv_bytes_per_s_between_sites (0: prefill and decode of a
+    request at one site), headroom (N+k racks or sites, or none), spare_units (per
+    datacenter/system/period, the k units held for N+k racks)"""
+
+    workload: str
+    prefill: str
+    prefill_to_decode_units: float
+    kv_bytes_per_s_between_sites: float
+    headroom: str
+    spare_units: dict[str, float]
+
+
+@dataclass(frozen=True)
 class LinkRow:
     """per link: traffic_bytes_per_s (recomputed from the plan), capacity_bytes_per_s, the same
     in Gbps, share_of_capacity"""

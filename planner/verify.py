@@ -5,6 +5,7 @@ raises VerificationError listing every violation as `[rule] message`."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,7 +13,7 @@ from fleetcore.errors import VerificationError
 from planner.demand.types import Role, WorkloadDemand
 from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan
-from planner.rows import AllocationRow, CpuServerRow, RLRow
+from planner.rows import AllocationRow, CpuServerRow, RLRow, ServingRow
 from planner.scenario import Scenario
 from planner.traffic import routed_traffic
 
@@ -207,13 +208,17 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
 
 @rule("pool_capacity")
 def check_pool_capacity(ctx: Context) -> list[str]:
-    """sum of allocations' units on (d, s) in period p <= units in service[d,s,t(p)]"""
+    """sum of allocations' units on (d, s) in period p + spare units held there for serving
+    tiers' N+k racks <= units in service[d,s,t(p)]"""
     used: dict[tuple[str, str, int], float] = {}
     starts: dict[int, float] = {}
     for a in ctx.plan.allocations:
         key = (a.datacenter, a.system, a.period)
         used[key] = used.get(key, 0.0) + a.units
         starts[a.period] = a.period_start_s
+    for row in ctx.plan.serving:  # spare units held for N+k racks
+        for (d, s, p), units in spare_pools(row).items():
+            used[(d, s, p)] = used.get((d, s, p), 0.0) + units
     out = []
     for (d, s, p), value in used.items():
         have = ctx.units.get((d, s, ctx.calendar_of(starts[p])), 0.0)
@@ -423,8 +428,9 @@ def check_colocated(ctx: Context) -> list[str]:
 
 @rule("site_loss")
 def check_site_loss(ctx: Context) -> list[str]:
-    """serving with survive_site_loss: for every site d and period p, the work the other sites
-    do in p >= the period's share of the load (N+1 across sites)"""
+    """serving with survive_site_loss (or headroom domain site, k sites): for every set L of k
+    sites and period p, the work the sites not in L do in p >= the period's share of the load
+    (N+k across sites)"""
     out = []
     sites = ctx.scenario.topology.datacenters()
     for demand, role in ctx.roles():
@@ -435,17 +441,51 @@ def check_site_loss(ctx: Context) -> list[str]:
             if _outside_window(demand, period.start_s, period.end_s):
                 continue
             need = role.amount * demand.load_between(period.start_s, period.end_s)
-            for lost in sites:
+            for lost in itertools.combinations(sites, demand.sites_lost):
                 have = sum(
                     a.units * role.rates[a.system].per_unit_s * a.period_s
                     for a in rows
-                    if a.period == period.period and a.datacenter != lost
+                    if a.period == period.period and a.datacenter not in lost
                 )
                 if have < need * (1 - REL_TOL):
                     out.append(
-                        f"{demand.name}/{role.name} in period {period.period}: without {lost} "
-                        f"the other sites serve {have / need:.1%} of the load"
+                        f"{demand.name}/{role.name} in period {period.period}: without "
+                        f"{'+'.join(lost)} the other sites serve {have / need:.1%} of the load"
                     )
+    return out
+
+
+def spare_pools(row: ServingRow) -> dict[tuple[str, str, int], float]:
+    """A serving row's spare units by (datacenter, system, period)."""
+    out = {}
+    for key, units in row.spare_units.items():
+        d, s, p = key.rsplit("/", 2)
+        out[(d, s, int(p[1:]))] = units
+    return out
+
+
+@rule("rack_headroom")
+def check_rack_headroom(ctx: Context) -> list[str]:
+    """serving with headroom {k, domain: rack}: every pool (d, s) a tier serves from in period p
+    holds k spare units for it (losing any k units of the pool leaves the units it serves with)"""
+    out = []
+    rows = {r.workload: r for r in ctx.plan.serving}
+    for demand in ctx.demands:
+        if demand.racks_lost <= 0:
+            continue
+        spares = spare_pools(rows[demand.name]) if demand.name in rows else {}
+        pools = {
+            (a.datacenter, a.system, a.period)
+            for a in ctx.plan.allocations
+            if a.workload == demand.name and a.units > ABS_TOL
+        }
+        for d, s, p in sorted(pools):
+            held = spares.get((d, s, p), 0.0)
+            if held < demand.racks_lost * (1 - REL_TOL):
+                out.append(
+                    f"{demand.name} serves from {d}/{s} in period {p} with {held:g} spare units; "
+                    f"N+{demand.racks_lost} racks needs {demand.racks_lost}"
+                )
     return out
 
 

@@ -297,8 +297,10 @@ def test_the_solved_plan_passes_every_rule(solved: Case) -> None:
 
 
 def test_every_rule_has_a_breaking_case() -> None:
-    # link_capacity: below; weight_push, site_loss: tests/test_plan_honesty.py (multi-site plans).
-    assert set(BREAKS) | {"link_capacity", "weight_push", "site_loss"} == set(RULES)
+    # link_capacity, rack_headroom: below; weight_push, site_loss: tests/test_plan_honesty.py
+    # (multi-site plans).
+    outside = {"link_capacity", "weight_push", "site_loss", "rack_headroom"}
+    assert set(BREAKS) | outside == set(RULES)
 
 
 @pytest.mark.parametrize("rule", sorted(BREAKS))
@@ -352,6 +354,22 @@ def test_verifier_cores_counts_no_cores_of_units_busy_serving(tmp_path: Path) ->
     found = {name: msgs for name, msgs in check_plan(plan, sc, broken).items() if msgs}
     assert list(found) == ["verifier_cores"], found
     assert "rainier in period 0" in found["verifier_cores"][0]
+
+
+def test_rack_headroom_catches_a_pool_served_without_its_spare(tmp_path: Path) -> None:
+    """A tier with N+1 racks: its plan with the spare unit taken off its serving row (the pool
+    still holds every allocation) fails rack_headroom only, naming the pool."""
+    from test_serving_placement import one_pool
+
+    sc = one_pool(tmp_path, headroom={"k": 1, "domain": "rack"})
+    plan = planner.solve(sc)
+    broken = copy(plan)
+    broken.serving[0] = dataclasses.replace(broken.serving[0], spare_units={})
+    found = {
+        name: msgs for name, msgs in check_plan(broken, sc, planner.demands(sc)).items() if msgs
+    }
+    assert list(found) == ["rack_headroom"], found
+    assert "chat serves from a/hgx-h100 in period 0" in found["rack_headroom"][0]
 
 
 def test_relaxed_plans_skip_the_whole_unit_rules(solved: Case) -> None:

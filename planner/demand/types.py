@@ -122,6 +122,10 @@ class WorkloadDemand:
     after: str | None = None
     # Serving: keep serving all of the load if any one site is lost (N+1 across sites).
     survive_site_loss: bool = False
+    # Serving headroom (N+k): sites whose loss the tier survives (with survive_site_loss), and
+    # racks (units of the system) held as spares in every pool the tier serves from.
+    sites_lost: int = 1
+    racks_lost: int = 0
 
     def load_between(self, start_s: float, end_s: float) -> float:
         """Share of a steady load's work that falls in [start_s, end_s] of its window:

@@ -48,7 +48,14 @@ KINDS: dict[str, Kind] = {
         pretrain.NAME, PretrainSpec, pretrain.demand, pretrain.model_refs, pretrain.declare
     ),
     rl.NAME: Kind(rl.NAME, RLSpec, rl.demand, rl.model_refs, rl.declare, rl.report_lines),
-    inference.NAME: Kind(inference.NAME, InferenceSpec, inference.demand, inference.model_refs),
+    inference.NAME: Kind(
+        inference.NAME,
+        InferenceSpec,
+        inference.demand,
+        inference.model_refs,
+        inference.declare,
+        inference.report_lines,
+    ),
 }
 
 

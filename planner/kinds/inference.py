@@ -5,8 +5,10 @@ decode). Serving adds no LP variables of its own: its roles are steady loads on 
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Annotated, Literal
 
+import pulp
 from pydantic import Field, model_validator
 
 from fleetcore.schema import Name, PositiveInt, Precision, Strict
@@ -18,14 +20,26 @@ from planner.kinds.base import (
     PositiveDuration,
     PositiveFloat,
 )
-from planner.lp.constraints import work_pairs
+from planner.lp.constraints import big_m, work_pairs
 from planner.lp.model import UNSERVED_WEIGHT, Model, active, family
+from planner.rows import ServingRow
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
+    from planner.plan import Plan
+    from planner.rows import AllocationRow
 
 NAME = "inference"
 SECONDS_PER_DAY = 86400.0
+
+
+class HeadroomSpec(Strict):
+    """N+k: the tier keeps serving all of its load after losing k failure domains. rack: a unit
+    of the system (an NVL72 rack, an HGX server); k spare units of every pool the tier serves
+    from stand by for it. site: the other sites' capacity covers the load of any k lost sites."""
+
+    k: PositiveInt = 1
+    domain: Literal["rack", "site"] = "rack"
 
 
 class InferenceSpec(Strict):
@@ -73,6 +87,17 @@ class InferenceSpec(Strict):
     # Failure headroom across sites: the tier keeps serving all of its load if any one site is
     # lost (N+1 sites: the other sites' capacity covers it), and so runs on at least two sites.
     survive_site_loss: bool = False
+    # N+k across failure domains: {k: 1, domain: rack} holds one spare unit in every pool the
+    # tier serves from; {k: 2, domain: site} survives the loss of any two sites.
+    headroom: HeadroomSpec | None = None
+
+    @model_validator(mode="after")
+    def _headroom(self) -> InferenceSpec:
+        if self.survive_site_loss and self.headroom is not None:
+            raise ValueError(
+                "survive_site_loss is headroom {k: 1, domain: site}: give one of the two"
+            )
+        return self
 
     @model_validator(mode="after")
     def _interactivity(self) -> InferenceSpec:
@@ -121,7 +146,9 @@ def demand(
         name=name,
         kind=NAME,
         steady_load=True,
-        survive_site_loss=spec.survive_site_loss,
+        survive_site_loss=spec.survive_site_loss or _domain(spec) == "site",
+        sites_lost=spec.headroom.k if _domain(spec) == "site" and spec.headroom else 1,
+        racks_lost=spec.headroom.k if _domain(spec) == "rack" and spec.headroom else 0,
         growth_per_year=spec.growth_per_year,
         start_s=spec.start_s,
         window_s=horizon_s - spec.start_s,
@@ -144,6 +171,10 @@ def demand(
             + (f"; {spec.votes} votes share each prompt" if spec.votes > 1 else "")
         ],
     )
+
+
+def _domain(spec: InferenceSpec) -> str | None:
+    return spec.headroom.domain if spec.headroom is not None else None
 
 
 # -- its part of the LP ---------------------------------------------------------------------
@@ -183,21 +214,28 @@ def _explain_site_loss(model: Model, entity: tuple[str, ...], value: float) -> s
     w, r, lost, _ = entity
     return (
         f"{w}/{r}: without {lost}, the other sites can serve only {1 - value:.1%} of the load "
-        "(survive_site_loss needs them to serve all of it): allow more units elsewhere or add a site"
+        "(its site headroom needs them to serve all of it): allow more units elsewhere or add a "
+        "site"
     )
+
+
+def lost_site_sets(sites: list[str], k: int) -> list[tuple[str, ...]]:
+    """Every set of k sites a tier with N+k sites must survive losing."""
+    return list(itertools.combinations(sites, k))
 
 
 @family(
     "siteloss",
-    "workload:role:datacenter:period",
+    "workload:role:datacenters:period",
     kind=NAME,
     slack_unit="fraction of the work",
     explain=_explain_site_loss,
 )
 def add_site_loss(model: Model) -> None:
-    """sum_{d' != d} sum_s u[w,r,d',s,p] · rate · len_p / (amount_r · share_p) >= 1 for every
-    site d and period p, for a tier that must survive the loss of a site (N+1 across sites: the
-    capacity left at the other sites serves all of its load)"""
+    """sum_{d' not in L} sum_s u[w,r,d',s,p] · rate · len_p / (amount_r · share_p) >= 1 for every
+    set L of k sites (k = sites_lost: 1 for survive_site_loss, headroom.k for domain site) and
+    period p, for a tier that must survive the loss of k sites (N+k across sites: the capacity
+    left at the other sites serves all of its load)"""
     for demand in model.demands:
         if demand.kind != NAME or not demand.survive_site_loss:
             continue
@@ -208,8 +246,91 @@ def add_site_loss(model: Model) -> None:
                 if not active(period, demand):
                     continue
                 scale = role.amount * demand.load_between(period.start_s, period.end_s)
-                for lost in model.sites:
-                    others = set(model.sites) - {lost}
+                for lost in lost_site_sets(model.sites, demand.sites_lost):
+                    others = set(model.sites) - set(lost)
                     pairs = work_pairs(model, demand, role, others, scale, period)
-                    entity = (demand.name, role.name, lost, f"p{period.index}")
+                    entity = (demand.name, role.name, "+".join(lost), f"p{period.index}")
                     model.row("siteloss", entity, pairs, ">=", 1.0, UNSERVED_WEIGHT)
+
+
+def declare(model: Model, demand: WorkloadDemand) -> None:
+    """b[w,d,s,p] binary for every pool and period the tier could serve from, when it holds
+    N+k spare racks (headroom domain rack)."""
+    if demand.racks_lost <= 0:
+        return
+    pools = sorted({(d, s, p) for (w, _, d, s, p) in model.u if w == demand.name})
+    for d, s, p in pools:
+        model.serves[(demand.name, d, s, p)] = model.new_var("b", 0, 1, pulp.LpBinary)
+
+
+@family("spares", "workload:role:datacenter:system:period", kind=NAME)
+def add_spares(model: Model) -> None:
+    """u[w,r,d,s,p] <= M[r,d,s,p] · b[w,d,s,p]   (N+k racks: a tier serves from a pool only if
+    b = 1, and then the units family holds k spare units of that pool for it, so losing any k of
+    the pool's units leaves the units it serves with; M the tight bound min(max_units, amount /
+    (rate · len_p)))"""
+    for demand in model.demands:
+        if demand.kind != NAME or demand.racks_lost <= 0:
+            continue
+        roles = {r.name: r for r in demand.roles}
+        for (w, r, d, s, p), var in model.work_of(demand, set(roles)):
+            m = big_m(model, roles[r], d, s, p)
+            b = model.serves[(w, d, s, p)]
+            model.row("spares", (w, r, d, s, f"p{p}"), [(var, 1.0), (b, -m)], "<=", 0.0)
+
+
+def read_serving(model: Model, allocations: list[AllocationRow]) -> list[ServingRow]:
+    """Per serving tier: where prefill runs (at the site of its decode: the colocate family),
+    the prefill:decode unit-seconds, its headroom and the spare units it holds."""
+    out = []
+    for demand in model.demands:
+        if not demand.steady_load:
+            continue
+        spec = model.scenario.data.workloads[demand.name]
+        unit_s = {"decode": 0.0, "prefill": 0.0}
+        for a in allocations:
+            if a.workload == demand.name and a.role in unit_s:
+                unit_s[a.role] += a.units * a.period_s
+        spares = {
+            f"{d}/{s}/p{p}": float(demand.racks_lost)
+            for (w, d, s, p), b in model.serves.items()
+            if w == demand.name and (b.value() or 0.0) > 0.5
+        }
+        if demand.racks_lost > 0:
+            headroom = f"N+{demand.racks_lost} racks"
+        elif demand.survive_site_loss:
+            headroom = f"N+{demand.sites_lost} sites"
+        else:
+            headroom = "none"
+        placed = spec.prefill if isinstance(spec, InferenceSpec) else "disaggregated"
+        out.append(
+            ServingRow(
+                workload=demand.name,
+                prefill="co-located with its decode"
+                if placed == "disaggregated"
+                else "in the decode steps",
+                prefill_to_decode_units=unit_s["prefill"] / unit_s["decode"]
+                if unit_s["decode"] > 0
+                else 0.0,
+                kv_bytes_per_s_between_sites=0.0,
+                headroom=headroom,
+                spare_units=spares,
+            )
+        )
+    return out
+
+
+def report_lines(plan: Plan) -> list[str]:
+    """Serving placement: prefill with its decode (no KV cache between sites), the
+    prefill:decode unit ratio, and each tier's failure headroom."""
+    if not plan.serving:
+        return []
+    out = ["\nServing placement"]
+    for r in plan.serving:
+        spares = ", ".join(f"{k} {v:g}" for k, v in r.spare_units.items())
+        out.append(
+            f"  {r.workload}: prefill {r.prefill}; prefill:decode units "
+            f"{r.prefill_to_decode_units:.2f}; KV between sites 0 Gbps; headroom {r.headroom}"
+            + (f"; spare units: {spares}" if spares else "")
+        )
+    return out

@@ -188,7 +188,7 @@ def report_lines(plan: Plan) -> list[str]:
         cores = ", ".join(f"{d} {v:,.0f}" for d, v in r.verifier_cores_by_site.items())
         out.append(
             f"  {r.workload}: trainer at {r.trainer_site}; samples by site: {samples}; "
-            f"verifier cores: {cores or 'none'}"
+            f"verifier cores required: {cores or 'none'}"
         )
         pushes = ", ".join(f"{d} {s:,.0f} s" for d, s in r.weight_push_s_by_site.items())
         out.append(

@@ -191,11 +191,16 @@ def add_avail(model: Model) -> None:
 
 @family("units", "datacenter:system:period")
 def add_units(model: Model) -> None:
-    """sum_{w,r} u[w,r,d,s,p] <= owned[d,s] + in_service[d,s,t(p)] in every period p   (units: a
-    unit serves one work item at a time, and is free for another once its deadline has passed)"""
+    """sum_{w,r} u[w,r,d,s,p] + sum_w k_w · b[w,d,s,p] <= owned[d,s] + in_service[d,s,t(p)] in
+    every period p   (units: a unit serves one work item at a time, and is free for another once
+    its deadline has passed; a serving tier with N+k racks holds k spare units of every pool it
+    serves from)"""
     by_pool: dict[tuple[str, str, int], Pairs] = {}
     for (_, _, d, s, p), var in model.u.items():
         by_pool.setdefault((d, s, p), []).append((var, 1.0))
+    racks = {x.name: float(x.racks_lost) for x in model.demands}
+    for (w, d, s, p), var in model.serves.items():
+        by_pool.setdefault((d, s, p), []).append((var, racks[w]))
     calendar = {p.index: p.calendar for p in model.periods}
     for (d, s, p), pairs in by_pool.items():
         supply = [(v, -c) for v, c in model.in_service((d, s), calendar[p])]

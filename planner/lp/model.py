@@ -254,6 +254,8 @@ class Model:
     samples: dict[tuple[str, str], Var] = field(default_factory=dict)  # g[w,d]
     generates: dict[tuple[str, str], Var] = field(default_factory=dict)  # z[w,d]
     cores: dict[tuple[str, str, str], Var] = field(default_factory=dict)  # c[w,d,isa]
+    # b[w,d,s,p]: serving tier w serves from pool (d,s) in period p (binary; N+k racks)
+    serves: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)
     owned_busy_h: dict[PoolT, Var] = field(default_factory=dict)  # o[d,s,t] (with rentals)
     flows: list[Flow] = field(default_factory=list)
     # -- rows, costs and results -------------------------------------------------------------
