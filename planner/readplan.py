@@ -20,6 +20,7 @@ from planner.rows import (
     PowerRow,
     RLRow,
     ScheduleRow,
+    ServingRow,
     ShadowPriceRow,
     SolverRow,
     WorkloadRow,
@@ -56,6 +57,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     cpu_servers = read_cpu_servers(model, relaxed)
     allocations = read_allocations(model)
     rl = read_rl(model)
+    serving = read_serving(model, allocations)
     costs = read_costs(model, fleet, cpu_servers, allocations, rl)
     status = "relaxed" if relaxed else ("optimal" if stats.sol_status == 1 else "feasible")
     return Plan(
@@ -81,12 +83,12 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         power=read_power(model, schedule, cpu_servers),
         allocations=allocations,
         rl=rl,
-        links=read_links(model, allocations, rl),
+        links=read_links(model, allocations, rl, serving),
         costs_rows=costs,
         binding_constraints=read_binding(model),
         shadow_prices=read_shadow_prices(model),
         stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
-        serving=read_serving(model, allocations),
+        serving=serving,
     )
 
 
@@ -342,11 +344,18 @@ def read_rl(model: Model) -> list[RLRow]:
     return out
 
 
-def read_links(model: Model, allocations: list[AllocationRow], rl: list[RLRow]) -> list[LinkRow]:
+def read_links(
+    model: Model,
+    allocations: list[AllocationRow],
+    rl: list[RLRow],
+    serving: list[ServingRow] | None = None,
+) -> list[LinkRow]:
     """Traffic per link recomputed from the plan (the LP's flow variables only bound it, free to
     sit anywhere above it when links cost nothing)."""
     topo = model.scenario.topology
-    traffic, _ = routed_traffic(topo, model.demands, {r.workload: r for r in rl}, allocations)
+    spans = {p.index: (p.start_s, p.end_s) for p in model.periods}
+    rl_rows = {r.workload: r for r in rl}
+    traffic, _ = routed_traffic(topo, model.demands, rl_rows, allocations, serving, spans)
     out = []
     for link in topo.links():
         used = traffic.get(link.id, 0.0)

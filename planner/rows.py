@@ -147,15 +147,20 @@ class RLRow:
 @dataclass(frozen=True)
 class ServingRow:
     """per serving tier: prefill (where its prompts are prefilled: on their own instances at the
-    site of their decode, or chunked into the decode steps), prefill_to_decode_units (unit-seconds
-    given to prefill / to decode), kv_bytes_per_s_between_sites (0: prefill and decode of a
-    request at one site), headroom (N+k racks or sites, or none), spare_units (per
-    datacenter/system/period, the k units held for N+k racks)"""
+    site of their decode, at other sites for some requests, or chunked into the decode steps),
+    prefill_to_decode_units (unit-seconds given to prefill / to decode), kv_shares (per
+    "a->b/pN": share of period N's requests prefilled at a and decoded at b), kv_flows_bytes_per_s
+    (per "a->b": their KV cache, averaged over the window; empty: none crosses sites), kv_hop_s
+    (per "a->b" used: path latency + one prompt's KV over the narrowest link, added to TTFT),
+    headroom (N+k racks or sites, or none), spare_units (per datacenter/system/pN, the k units
+    held for N+k racks)"""
 
     workload: str
     prefill: str
     prefill_to_decode_units: float
-    kv_bytes_per_s_between_sites: float
+    kv_shares: dict[str, float]
+    kv_flows_bytes_per_s: dict[str, float]
+    kv_hop_s: dict[str, float]
     headroom: str
     spare_units: dict[str, float]
 

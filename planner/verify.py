@@ -403,8 +403,10 @@ def check_weight_push(ctx: Context) -> list[str]:
 
 @rule("colocated")
 def check_colocated(ctx: Context) -> list[str]:
-    """serving: at every site and period, the share of the period's prefill work done there
-    equals the share of its decode work (a request's prefill and decode at one site)"""
+    """serving: at every site and period, the share of the period's decode work done there -
+    the share of its prefill work = the share of requests prefilled elsewhere and decoded there
+    - those prefilled there and decoded elsewhere (0 unless disaggregate_across_sites: a
+    request's prefill and decode at one site)"""
     out = []
     for demand in ctx.demands:
         roles = {r.name: r for r in demand.roles if r.amount > 0}
@@ -417,12 +419,30 @@ def check_colocated(ctx: Context) -> list[str]:
                 need = role.amount * demand.load_between(a.period_start_s, a.period_end_s)
                 work = a.units * role.rates[a.system].per_unit_s * a.period_s
                 shares.setdefault((a.datacenter, a.period), [0.0, 0.0])[i] += work / need
+        moved = _kv_moved(ctx, demand.name)
         for (d, p), (dec, pre) in sorted(shares.items()):
-            if abs(dec - pre) > 1e-4 * max(1.0, dec, pre):
+            net = moved.get((d, p), 0.0)
+            if abs(dec - pre - net) > 1e-4 * max(1.0, dec, pre):
                 out.append(
                     f"{demand.name} at {d} in period {p}: {dec:.3%} of the decode but "
-                    f"{pre:.3%} of the prefill"
+                    f"{pre:.3%} of the prefill, {net:.3%} of the requests prefilled elsewhere "
+                    "(net)"
                 )
+    return out
+
+
+def _kv_moved(ctx: Context, workload: str) -> dict[tuple[str, int], float]:
+    """Per (site, period): share of the requests prefilled at other sites and decoded there,
+    less those prefilled there and decoded elsewhere (the serving row's kv_shares)."""
+    out: dict[tuple[str, int], float] = {}
+    for row in ctx.plan.serving:
+        if row.workload != workload:
+            continue
+        for key, share in row.kv_shares.items():
+            pair, p = key.rsplit("/", 1)
+            a, b = pair.split("->")
+            out[(b, int(p[1:]))] = out.get((b, int(p[1:])), 0.0) + share
+            out[(a, int(p[1:]))] = out.get((a, int(p[1:])), 0.0) - share
     return out
 
 
@@ -485,6 +505,31 @@ def check_rack_headroom(ctx: Context) -> list[str]:
                 out.append(
                     f"{demand.name} serves from {d}/{s} in period {p} with {held:g} spare units; "
                     f"N+{demand.racks_lost} racks needs {demand.racks_lost}"
+                )
+    return out
+
+
+@rule("kv_hop")
+def check_kv_hop(ctx: Context) -> list[str]:
+    """serving that prefills at a for decode at b: a path joins a and b, and with a TTFT target
+    the hop (path latency + one prompt's KV / the narrowest link's capacity) <= kv_hop_budget"""
+    from planner.kinds.inference import kv_hop_s
+
+    out = []
+    by_name = {d.name: d for d in ctx.demands}
+    for row in ctx.plan.serving:
+        demand = by_name[row.workload]
+        if row.kv_shares and demand.kv_bytes <= 0:
+            out.append(f"{row.workload} prefills at other sites without disaggregate_across_sites")
+        for key in row.kv_shares:
+            a, b = key.rsplit("/", 1)[0].split("->")
+            hop = kv_hop_s(ctx.scenario.topology, demand, a, b)
+            budget = demand.kv_hop_budget_s
+            if hop is None or (budget is not None and hop > budget * (1 + REL_TOL)):
+                took = "no path" if hop is None else f"{hop * 1e3:,.1f} ms"
+                out.append(
+                    f"{row.workload} prefills at {a} for decode at {b}: hop {took}, "
+                    f"budget {budget or 0:g} s"
                 )
     return out
 
@@ -621,12 +666,15 @@ def check_power_cap(ctx: Context) -> list[str]:
 
 @rule("link_capacity")
 def check_link_capacity(ctx: Context) -> list[str]:
-    """traffic recomputed from the plan (trajectories, weights, gradients) and routed on the
-    topology's paths <= each link's capacity"""
+    """traffic recomputed from the plan (trajectories, weights, gradients, KV cache of prompts
+    prefilled at another site) and routed on the topology's paths <= each link's capacity"""
     if not ctx.integral:
         return []
     topo = ctx.scenario.topology
-    traffic, out = routed_traffic(topo, ctx.demands, ctx.rl_rows, ctx.plan.allocations)
+    spans = {p.period: (p.start_s, p.end_s) for p in ctx.plan.periods}
+    traffic, out = routed_traffic(
+        topo, ctx.demands, ctx.rl_rows, ctx.plan.allocations, ctx.plan.serving, spans
+    )
     for link in topo.links():
         value = traffic.get(link.id, 0.0)
         if value > link.capacity_bytes_per_s * (1 + REL_TOL):

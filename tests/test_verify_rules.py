@@ -297,9 +297,9 @@ def test_the_solved_plan_passes_every_rule(solved: Case) -> None:
 
 
 def test_every_rule_has_a_breaking_case() -> None:
-    # link_capacity, rack_headroom: below; weight_push, site_loss: tests/test_plan_honesty.py
+    # link_capacity, rack_headroom, kv_hop: below; weight_push, site_loss: tests/test_plan_honesty.py
     # (multi-site plans).
-    outside = {"link_capacity", "weight_push", "site_loss", "rack_headroom"}
+    outside = {"link_capacity", "weight_push", "site_loss", "rack_headroom", "kv_hop"}
     assert set(BREAKS) | outside == set(RULES)
 
 
@@ -370,6 +370,28 @@ def test_rack_headroom_catches_a_pool_served_without_its_spare(tmp_path: Path) -
     }
     assert list(found) == ["rack_headroom"], found
     assert "chat serves from a/hgx-h100 in period 0" in found["rack_headroom"][0]
+
+
+def test_kv_hop_and_colocated_catch_prefill_moved_across_sites(tmp_path: Path) -> None:
+    """A tier that prefills at a for decode at b: checked against a hop budget shorter than the
+    link's latency, kv_hop alone fails; with its KV shares dropped from the serving row, the
+    sites' prefill and decode no longer balance and colocated alone fails."""
+    from test_serving_placement import split_sites
+
+    sc = split_sites(tmp_path, disaggregate_across_sites=True)
+    dem = planner.demands(sc)
+    plan = planner.solve(sc)
+    assert plan.serving[0].kv_shares
+    tight = [dataclasses.replace(d, kv_hop_budget_s=1e-3) for d in dem]
+    found = {name: msgs for name, msgs in check_plan(plan, sc, tight).items() if msgs}
+    assert list(found) == ["kv_hop"], found
+    assert "chat prefills at a for decode at b" in found["kv_hop"][0]
+
+    broken = copy(plan)
+    broken.serving[0] = dataclasses.replace(broken.serving[0], kv_shares={})
+    found = {name: msgs for name, msgs in check_plan(broken, sc, dem).items() if msgs}
+    assert list(found) == ["colocated"], found
+    assert "chat at a in period 0" in found["colocated"][0]
 
 
 def test_relaxed_plans_skip_the_whole_unit_rules(solved: Case) -> None:

@@ -126,6 +126,12 @@ class WorkloadDemand:
     # racks (units of the system) held as spares in every pool the tier serves from.
     sites_lost: int = 1
     racks_lost: int = 0
+    # Serving that may prefill at another site than its decode: KV bytes of all its requests'
+    # prompts over the window (requests x prompt tokens x KV bytes per token, as provisioned),
+    # one request's prompt KV, and the part of the TTFT target the hop may take (None: no target).
+    kv_bytes: float = 0.0
+    kv_bytes_per_request: float = 0.0
+    kv_hop_budget_s: float | None = None
 
     def load_between(self, start_s: float, end_s: float) -> float:
         """Share of a steady load's work that falls in [start_s, end_s] of its window:

@@ -21,13 +21,15 @@ from planner.kinds.base import (
     PositiveFloat,
 )
 from planner.lp.constraints import big_m, work_pairs
-from planner.lp.model import UNSERVED_WEIGHT, Model, active, family
+from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, active, family
 from planner.rows import ServingRow
+from planner.traffic import kv_flows, kv_share_key
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
     from planner.plan import Plan
     from planner.rows import AllocationRow
+    from topologies.builder import Topology
 
 NAME = "inference"
 SECONDS_PER_DAY = 86400.0
@@ -90,6 +92,13 @@ class InferenceSpec(Strict):
     # N+k across failure domains: {k: 1, domain: rack} holds one spare unit in every pool the
     # tier serves from; {k: 2, domain: site} survives the loss of any two sites.
     headroom: HeadroomSpec | None = None
+    # Prefill may run at another site than its decode (needs prefill: disaggregated): the KV
+    # cache of each prompt (requests/s x prompt tokens x KV bytes per token) then crosses the
+    # links, priced per TB and within their capacity. With ttft_p99 give kv_hop_budget: the part
+    # of the target the hop may take (path latency + one prompt's KV over the narrowest link);
+    # the queue is sized for ttft_p99 - kv_hop_budget and only pairs within the budget are used.
+    disaggregate_across_sites: bool = False
+    kv_hop_budget_s: PositiveDuration | None = Field(None, alias="kv_hop_budget")
 
     @model_validator(mode="after")
     def _headroom(self) -> InferenceSpec:
@@ -97,6 +106,25 @@ class InferenceSpec(Strict):
             raise ValueError(
                 "survive_site_loss is headroom {k: 1, domain: site}: give one of the two"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _across_sites(self) -> InferenceSpec:
+        if self.disaggregate_across_sites and self.prefill != "disaggregated":
+            raise ValueError(
+                "disaggregate_across_sites needs prefill: disaggregated (aggregated prefill runs "
+                "inside the decode steps, on the same instance)"
+            )
+        if self.kv_hop_budget_s is not None and not self.disaggregate_across_sites:
+            raise ValueError("kv_hop_budget is for disaggregate_across_sites: true")
+        if self.disaggregate_across_sites and self.ttft_p99_s is not None:
+            if self.kv_hop_budget_s is None:
+                raise ValueError(
+                    "with ttft_p99, disaggregate_across_sites needs kv_hop_budget (the part of "
+                    "ttft_p99 a hop to another site may take, e.g. 50 ms)"
+                )
+            if self.kv_hop_budget_s >= self.ttft_p99_s:
+                raise ValueError("kv_hop_budget must be less than ttft_p99")
         return self
 
     @model_validator(mode="after")
@@ -138,10 +166,16 @@ def demand(
     anywhere, a steady load over [start, horizon]; days served are weighted by the load's
     growth since the launch."""
     from planner.demand.inference import inference_rates
+    from planner.demand.kv import kv_bytes_per_token
 
     days = growth_integral(spec.growth_per_year, 0.0, horizon_s - spec.start_s) / SECONDS_PER_DAY
-    rates = {s: inference_rates(spec, catalog, s) for s in systems}
+    # With a hop to another site allowed, the queue is sized for what the hop leaves of the target.
+    sized = spec
+    if spec.ttft_p99_s is not None and spec.kv_hop_budget_s is not None:
+        sized = spec.model_copy(update={"ttft_p99_s": spec.ttft_p99_s - spec.kv_hop_budget_s})
+    rates = {s: inference_rates(sized, catalog, s) for s in systems}
     scale = spec.requests_per_day * spec.peak_to_average * days
+    kv_per_request = spec.prompt_tokens * kv_bytes_per_token(catalog.models[spec.model], spec.kv)
     return WorkloadDemand(
         name=name,
         kind=NAME,
@@ -149,6 +183,9 @@ def demand(
         survive_site_loss=spec.survive_site_loss or _domain(spec) == "site",
         sites_lost=spec.headroom.k if _domain(spec) == "site" and spec.headroom else 1,
         racks_lost=spec.headroom.k if _domain(spec) == "rack" and spec.headroom else 0,
+        kv_bytes=scale * kv_per_request if spec.disaggregate_across_sites else 0.0,
+        kv_bytes_per_request=kv_per_request,
+        kv_hop_budget_s=spec.kv_hop_budget_s,
         growth_per_year=spec.growth_per_year,
         start_s=spec.start_s,
         window_s=horizon_s - spec.start_s,
@@ -180,13 +217,41 @@ def _domain(spec: InferenceSpec) -> str | None:
 # -- its part of the LP ---------------------------------------------------------------------
 
 
+def kv_hop_s(topo: Topology, demand: WorkloadDemand, a: str, b: str) -> float | None:
+    """Seconds a prompt's KV takes from prefill site a to decode site b, added to its TTFT:
+    path latency + kv_bytes_per_request / the narrowest link's capacity. None: no path."""
+    path = topo.path(a, b)
+    if path is None or a == b:
+        return None if path is None else 0.0
+    bottleneck = min(topo.link(i).capacity_bytes_per_s for i in path)
+    latency = sum(topo.link(i).latency_s for i in path)
+    return latency + demand.kv_bytes_per_request / bottleneck
+
+
+def kv_pairs(model: Model, demand: WorkloadDemand) -> list[tuple[str, str]]:
+    """Ordered site pairs (prefill at a, decode at b) a tier may use: joined by a path whose hop
+    fits the tier's kv_hop_budget (any hop without a TTFT target)."""
+    if demand.kv_bytes <= 0:
+        return []
+    topo = model.scenario.topology
+    out = []
+    for a in model.sites:
+        for b in model.sites:
+            hop = kv_hop_s(topo, demand, a, b) if a != b else None
+            budget = demand.kv_hop_budget_s
+            if hop is not None and (budget is None or hop <= budget):
+                out.append((a, b))
+    return out
+
+
 @family("colocate", "workload:datacenter:period", kind=NAME)
 def add_colocate(model: Model) -> None:
     """sum_s u[w,decode,d,s,p] · rate · len_p / (amount_decode · share_p)
-    = sum_s u[w,prefill,d,s,p] · rate · len_p / (amount_prefill · share_p)   (a request's
-    prefill runs at the site of its decode: each site serves the same share of both, so no KV
-    cache crosses between sites; moving prefill to another site would need a KV flow of
-    prompt tokens x KV bytes per token over the links, which is not modelled)"""
+    - sum_s u[w,prefill,d,s,p] · rate · len_p / (amount_prefill · share_p)
+    = sum_a x[w,a,d,p] - sum_b x[w,d,b,p]   (a request's prefill runs at the site of its decode:
+    each site serves the same share of both, so no KV cache crosses between sites; a tier with
+    disaggregate_across_sites may prefill at a and decode at b, x the share of the period's
+    requests that do, their KV on the links: kvflow)"""
     for demand in model.demands:
         if demand.kind != NAME:
             continue
@@ -204,10 +269,38 @@ def add_colocate(model: Model) -> None:
                 pre = work_pairs(
                     model, demand, roles["prefill"], {d}, roles["prefill"].amount * share, period
                 )
-                if not dec and not pre:
+                moves = [
+                    (var, -1.0 if b == d else 1.0)
+                    for (w, a, b, p), var in model.kv_moves.items()
+                    if w == demand.name and p == period.index and d in (a, b)
+                ]
+                if not dec and not pre and not moves:
                     continue
-                pairs = dec + [(v, -c) for v, c in pre]
+                pairs = dec + [(v, -c) for v, c in pre] + moves
                 model.row("colocate", (demand.name, d, f"p{period.index}"), pairs, "==", 0.0)
+
+
+@family("kvflow", "workload:datacenter:datacenter", kind=NAME)
+def add_kvflow(model: Model) -> None:
+    """f_kv[a,b] >= sum_p x[w,a,b,p] · kv_bytes · share_p / T_w / 1e9   (GB/s: the KV cache of
+    the prompts prefilled at a for decode at b, kv_bytes = requests x prompt tokens x KV bytes
+    per token over the window, averaged over it like the other flows; priced per TB and within
+    link capacity by the links' families)"""
+    for flow in model.flows:
+        if flow.kind != "kv":
+            continue
+        demand = next(d for d in model.demands if d.name == flow.workload)
+        moves = [
+            (var, -demand.kv_bytes * demand.load_between(*_span(model, p)) / demand.window_s / GB)
+            for (w, a, b, p), var in model.kv_moves.items()
+            if (w, a, b) == (flow.workload, flow.src, flow.dst)
+        ]
+        model.row("kvflow", (flow.workload, flow.src, flow.dst), [(flow.var, 1.0), *moves], ">=", 0)
+
+
+def _span(model: Model, p: int) -> tuple[float, float]:
+    period = model.periods[p]
+    return period.start_s, period.end_s
 
 
 def _explain_site_loss(model: Model, entity: tuple[str, ...], value: float) -> str:
@@ -255,12 +348,22 @@ def add_site_loss(model: Model) -> None:
 
 def declare(model: Model, demand: WorkloadDemand) -> None:
     """b[w,d,s,p] binary for every pool and period the tier could serve from, when it holds
-    N+k spare racks (headroom domain rack)."""
-    if demand.racks_lost <= 0:
-        return
-    pools = sorted({(d, s, p) for (w, _, d, s, p) in model.u if w == demand.name})
-    for d, s, p in pools:
-        model.serves[(demand.name, d, s, p)] = model.new_var("b", 0, 1, pulp.LpBinary)
+    N+k spare racks (headroom domain rack); x[w,a,b,p] in [0, 1] for every period and site pair
+    the tier may prefill at a and decode at b, with a KV flow a -> b on their path."""
+    if demand.racks_lost > 0:
+        pools = sorted({(d, s, p) for (w, _, d, s, p) in model.u if w == demand.name})
+        for d, s, p in pools:
+            model.serves[(demand.name, d, s, p)] = model.new_var("b", 0, 1, pulp.LpBinary)
+    pairs = kv_pairs(model, demand)
+    for a, b in pairs:
+        for period in model.periods:
+            if active(period, demand):
+                model.kv_moves[(demand.name, a, b, period.index)] = model.new_var("x", 0, 1)
+    topo = model.scenario.topology
+    for a, b in pairs:
+        path = topo.path(a, b)
+        assert path is not None
+        model.flows.append(Flow("kv", demand.name, a, b, path, model.new_var("f", 0)))
 
 
 @family("spares", "workload:role:datacenter:system:period", kind=NAME)
@@ -280,9 +383,11 @@ def add_spares(model: Model) -> None:
 
 
 def read_serving(model: Model, allocations: list[AllocationRow]) -> list[ServingRow]:
-    """Per serving tier: where prefill runs (at the site of its decode: the colocate family),
-    the prefill:decode unit-seconds, its headroom and the spare units it holds."""
+    """Per serving tier: where prefill runs (at the site of its decode unless it may cross
+    sites), the prefill:decode unit-seconds, KV shares, flows and hops, its headroom and the
+    spare units it holds."""
     out = []
+    spans = {p.index: (p.start_s, p.end_s) for p in model.periods}
     for demand in model.demands:
         if not demand.steady_load:
             continue
@@ -291,46 +396,68 @@ def read_serving(model: Model, allocations: list[AllocationRow]) -> list[Serving
         for a in allocations:
             if a.workload == demand.name and a.role in unit_s:
                 unit_s[a.role] += a.units * a.period_s
-        spares = {
-            f"{d}/{s}/p{p}": float(demand.racks_lost)
-            for (w, d, s, p), b in model.serves.items()
-            if w == demand.name and (b.value() or 0.0) > 0.5
+        shares = {
+            kv_share_key(a, b, p): x.value()
+            for (w, a, b, p), x in model.kv_moves.items()
+            if w == demand.name and (x.value() or 0.0) > KV_SHARE_ZERO
         }
-        if demand.racks_lost > 0:
-            headroom = f"N+{demand.racks_lost} racks"
-        elif demand.survive_site_loss:
-            headroom = f"N+{demand.sites_lost} sites"
-        else:
-            headroom = "none"
+        flows = kv_flows(demand, shares, spans)
+        topo = model.scenario.topology
         placed = spec.prefill if isinstance(spec, InferenceSpec) else "disaggregated"
         out.append(
             ServingRow(
                 workload=demand.name,
-                prefill="co-located with its decode"
-                if placed == "disaggregated"
-                else "in the decode steps",
+                prefill=_prefill_text(placed, bool(shares)),
                 prefill_to_decode_units=unit_s["prefill"] / unit_s["decode"]
                 if unit_s["decode"] > 0
                 else 0.0,
-                kv_bytes_per_s_between_sites=0.0,
-                headroom=headroom,
-                spare_units=spares,
+                kv_shares=shares,
+                kv_flows_bytes_per_s={f"{a}->{b}": v for (a, b), v in flows.items()},
+                kv_hop_s={f"{a}->{b}": kv_hop_s(topo, demand, a, b) or 0.0 for a, b in flows},
+                headroom=_headroom_text(demand),
+                spare_units={
+                    f"{d}/{s}/p{p}": float(demand.racks_lost)
+                    for (w, d, s, p), b in model.serves.items()
+                    if w == demand.name and (b.value() or 0.0) > 0.5
+                },
             )
         )
     return out
 
 
+# Shares of a period's requests below this are solver noise, not requests moved.
+KV_SHARE_ZERO = 1e-9
+
+
+def _prefill_text(placed: str, crosses: bool) -> str:
+    if placed != "disaggregated":
+        return "in the decode steps"
+    return "at other sites for some requests" if crosses else "co-located with its decode"
+
+
+def _headroom_text(demand: WorkloadDemand) -> str:
+    if demand.racks_lost > 0:
+        return f"N+{demand.racks_lost} racks"
+    if demand.survive_site_loss:
+        return f"N+{demand.sites_lost} sites"
+    return "none"
+
+
 def report_lines(plan: Plan) -> list[str]:
-    """Serving placement: prefill with its decode (no KV cache between sites), the
-    prefill:decode unit ratio, and each tier's failure headroom."""
+    """Serving placement: prefill with its decode or the KV flows between sites (with the hop
+    added to TTFT), the prefill:decode unit ratio, and each tier's failure headroom."""
     if not plan.serving:
         return []
     out = ["\nServing placement"]
     for r in plan.serving:
         spares = ", ".join(f"{k} {v:g}" for k, v in r.spare_units.items())
+        kv = ", ".join(
+            f"{pair} {v * 8 / 1e9:,.1f} Gbps (hop {r.kv_hop_s[pair] * 1e3:,.0f} ms)"
+            for pair, v in r.kv_flows_bytes_per_s.items()
+        )
         out.append(
             f"  {r.workload}: prefill {r.prefill}; prefill:decode units "
-            f"{r.prefill_to_decode_units:.2f}; KV between sites 0 Gbps; headroom {r.headroom}"
-            + (f"; spare units: {spares}" if spares else "")
+            f"{r.prefill_to_decode_units:.2f}; KV between sites: {kv or '0 Gbps'}; "
+            f"headroom {r.headroom}" + (f"; spare units: {spares}" if spares else "")
         )
     return out
