@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.demand.types import WorkloadDemand
 from planner.kinds.inference import read_serving
 from planner.kinds.rl import push_s
 from planner.lp.model import FAMILIES, GB, Model, Term
@@ -336,12 +337,26 @@ def read_rl(model: Model) -> list[RLRow]:
                 trainer_site=trainer[0] if len(trainer) == 1 else trainer,
                 samples_by_site={d: g * demand.rl.samples for d, g in samples.items() if g > 0},
                 verifier_cores_by_site={d: c for d, c in cores.items() if c > 0},
+                verifier_memory_bytes_by_site={
+                    d: m
+                    for d in model.sites
+                    if (m := _sandbox_memory(demand, share[d] * demand.rl.samples)) > 0
+                },
                 update_interval_s=demand.window_s / demand.rl.updates,
                 weight_push_s_by_site=pushes,
                 push_budget_s=demand.rl.push_budget_s(demand.window_s),
             )
         )
     return out
+
+
+def _sandbox_memory(demand: WorkloadDemand, samples: float) -> float:
+    """Bytes the sandboxes of `samples` samples hold at once, over all ISAs."""
+    assert demand.rl is not None
+    return sum(
+        demand.rl.verifier_memory_bytes(isa, samples, demand.window_s)
+        for isa in demand.rl.verifier_byte_s_by_isa
+    )
 
 
 def read_links(

@@ -130,7 +130,9 @@ class AllocationRow:
 
 @dataclass(frozen=True)
 class RLRow:
-    """per RL workload: trainer_site, samples_by_site, verifier_cores_by_site,
+    """per RL workload: trainer_site, samples_by_site, verifier_cores_by_site (the cores the
+    sandboxes need there), verifier_memory_bytes_by_site (the memory of the sandboxes running at
+    once, for verifiers that state memory_per_sandbox),
     update_interval_s (window / updates), weight_push_s_by_site (one push of fresh weights from
     the trainer to each other generating site, as a burst on its path), push_budget_s (the
     staleness allowed: max_staleness_updates x update_interval_s)"""
@@ -139,6 +141,7 @@ class RLRow:
     trainer_site: str | list[str]
     samples_by_site: dict[str, float]
     verifier_cores_by_site: dict[str, float]
+    verifier_memory_bytes_by_site: dict[str, float]
     update_interval_s: float
     weight_push_s_by_site: dict[str, float]
     push_budget_s: float

@@ -622,10 +622,49 @@ def check_verifier_cores(ctx: Context) -> list[str]:
     return out
 
 
-def _lent_cores(ctx: Context, d: str, isa: str, period: int, start_s: float) -> float:
-    """Cores of one ISA at d that sandboxes may use in an LP period: spare cores of units in
-    service and not busy with pretraining or serving, plus CPU server cores."""
+@rule("sandbox_memory")
+def check_sandbox_memory(ctx: Context) -> list[str]:
+    """sum_{w active in p} byte_s_per_sample[isa] x samples at d / window <= host memory lent
+    with the cores of d's units of that ISA in service in t(p) and not busy with pretraining or
+    serving (host_memory x spare cores / cores) + CPU servers' host memory, in every LP period p
+    and for each ISA whose sandboxes state their memory"""
     catalog = ctx.scenario.catalog
+    out = []
+    isas = sorted({i for d in ctx.demands if d.rl for i in d.rl.verifier_byte_s_by_isa})
+    for d, isa in ((d, isa) for d in ctx.scenario.topology.datacenters() for isa in isas):
+        for period in ctx.plan.periods:
+            need = 0.0
+            for demand in ctx.demands:
+                if demand.rl is None or _outside_window(demand, period.start_s, period.end_s):
+                    continue
+                samples = ctx.rl_rows[demand.name].samples_by_site.get(d, 0.0)
+                need += demand.rl.verifier_memory_bytes(isa, samples, demand.window_s)
+            if need <= 0:
+                continue
+            have = _lent_cores(
+                ctx, d, isa, period.period, period.start_s, catalog.spare_host_memory
+            )
+            if need > have * (1 + REL_TOL) + 1e6:
+                out.append(
+                    f"{d} in period {period.period}: sandboxes hold {need / 1e12:,.3f} TB of "
+                    f"{isa} host memory, {have / 1e12:,.3f} TB lent"
+                )
+    return out
+
+
+def _lent_cores(
+    ctx: Context,
+    d: str,
+    isa: str,
+    period: int,
+    start_s: float,
+    lent: Callable[[str], float] | None = None,
+) -> float:
+    """Cores (or with `lent`, what one unit lends, e.g. host memory) of one ISA at d that
+    sandboxes may use in an LP period: spare cores of units in service and not busy with
+    pretraining or serving, plus CPU server cores."""
+    catalog = ctx.scenario.catalog
+    lent = lent or catalog.spare_cores
     rl_names = {x.name for x in ctx.demands if x.rl is not None}
     t = ctx.calendar_of(start_s)
     have = 0.0
@@ -637,9 +676,9 @@ def _lent_cores(ctx: Context, d: str, isa: str, period: int, start_s: float) -> 
             for a in ctx.plan.allocations
             if (a.datacenter, a.system, a.period) == (d, s, period) and a.workload not in rl_names
         )
-        have += catalog.spare_cores(s) * (ctx.units[(d, s, t)] - busy)
+        have += lent(s) * (ctx.units[(d, s, t)] - busy)
     if d in ctx.cpu_rows and catalog.isa(ctx.cpu_rows[d].system) == isa:
-        have += catalog.system_cores(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
+        have += lent(ctx.cpu_rows[d].system) * ctx.cpu_rows[d].units
     return have
 
 

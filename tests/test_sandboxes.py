@@ -69,3 +69,84 @@ def test_units_busy_serving_lend_no_cores_so_cpu_servers_are_bought(tmp_path: Pa
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
     (row,) = plan.rl
     assert math.isclose(row.verifier_cores_by_site["rainier"], cores, rel_tol=REL)
+
+
+# -- sandbox memory: the binding one of cores or memory decides -----------------------------
+
+SANDBOX_GB = 32
+
+
+def memory_rainier(tmp_path: Path, gb: int = SANDBOX_GB) -> Path:
+    """Trainium2 servers and CPU servers at one site, an RL run whose code sandbox holds `gb`
+    GB per sandbox (one core each); electricity 0: cost is capex."""
+    verifiers = [
+        {**RL_VERIFIER[0], "memory_per_sandbox": f"{gb} GB"},
+        RL_VERIFIER[1],
+    ]
+    sites = {
+        "rainier": site(
+            {"trn2-server": {"max_units": 400}}, cpu={"system": "cpu-server", "max_units": 50}
+        )
+    }
+    workloads = {"rl": rl_workload("llama-3.1-8b", "20M", verifiers=verifiers)}
+    return write_scenario(tmp_path, sites, workloads, name=f"memory{gb}")
+
+
+def memory_optimum(sc: planner.Scenario) -> tuple[float, int, int, int]:
+    """(cost, servers, CPU servers, CPU servers the cores alone would need) by enumeration:
+    k = the larger of the CPU servers for the cores and for the sandboxes' memory left after
+    what the Trainium2 servers lend (host memory x spare cores / cores)."""
+    cat = sc.catalog
+    demand = by_name(sc)["rl"]
+    cores = verifier_cores(sc, demand)
+    spec = sc.data.workloads["rl"]
+    sandbox = spec.verifiers[0]
+    assert sandbox.memory_per_sandbox_bytes is not None
+    memory = (
+        sandbox.core_seconds_per_sample
+        * sandbox.applies_to
+        * sandbox.memory_per_sandbox_bytes
+        * demand.rl.samples
+        / demand.window_s
+    )
+    trn = cat.system("trn2-server")
+    lent = trn.host_memory_bytes * cat.spare_cores("trn2-server") / cat.system_cores("trn2-server")
+    server_memory = cat.system("cpu-server").host_memory_bytes
+    spare, cpu_cores = cat.spare_cores("trn2-server"), cat.system_cores("cpu-server")
+    need = ceil(total_need(demand, "trn2-server"))
+    best = None
+    for n in range(need, need + 40):
+        k_cores = max(0, math.ceil((cores - spare * n) / cpu_cores - 1e-9))
+        k_memory = max(0, math.ceil((memory - lent * n) / server_memory - 1e-9))
+        k = max(k_cores, k_memory)
+        cost = n * capex_per_unit(sc, "trn2-server") + k * capex_per_unit(sc, "cpu-server")
+        if best is None or cost < best[0] - 1e-6:
+            best = (cost, n, k, k_cores)
+    assert best is not None
+    return best
+
+
+def test_sandbox_memory_decides_the_cpu_servers_when_it_binds(tmp_path: Path) -> None:
+    sc = planner.load_scenario(memory_rainier(tmp_path))
+    cost, servers, k, k_cores = memory_optimum(sc)
+    assert k > k_cores  # the case we meant: memory, not cores, sets the CPU servers
+    plan = planner.solve(sc)
+    assert fleet(plan) == {("rainier", "trn2-server"): servers}
+    assert cpu_units(plan)["rainier"] == k
+    assert math.isclose(plan.total_cost_usd, cost, rel_tol=REL)
+    (row,) = plan.rl
+    demand = by_name(sc)["rl"]
+    sandbox = sc.data.workloads["rl"].verifiers[0]
+    held = sandbox.core_seconds_per_sample * sandbox.applies_to * SANDBOX_GB * 1e9
+    expected = held * demand.rl.samples / demand.window_s
+    assert math.isclose(row.verifier_memory_bytes_by_site["rainier"], expected, rel_tol=REL)
+    assert "sandbox_memory" in plan.checks
+
+
+def test_small_sandboxes_leave_the_cores_binding(tmp_path: Path) -> None:
+    sc = planner.load_scenario(memory_rainier(tmp_path, gb=1))
+    cost, servers, k, k_cores = memory_optimum(sc)
+    assert k == k_cores
+    plan = planner.solve(sc)
+    assert cpu_units(plan)["rainier"] == k
+    assert math.isclose(plan.total_cost_usd, cost, rel_tol=REL)

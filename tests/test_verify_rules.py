@@ -297,9 +297,16 @@ def test_the_solved_plan_passes_every_rule(solved: Case) -> None:
 
 
 def test_every_rule_has_a_breaking_case() -> None:
-    # link_capacity, rack_headroom, kv_hop: below; weight_push, site_loss: tests/test_plan_honesty.py
+    # link_capacity, rack_headroom, kv_hop, sandbox_memory: below; weight_push, site_loss: tests/test_plan_honesty.py
     # (multi-site plans).
-    outside = {"link_capacity", "weight_push", "site_loss", "rack_headroom", "kv_hop"}
+    outside = {
+        "link_capacity",
+        "weight_push",
+        "site_loss",
+        "rack_headroom",
+        "kv_hop",
+        "sandbox_memory",
+    }
     assert set(BREAKS) | outside == set(RULES)
 
 
@@ -392,6 +399,27 @@ def test_kv_hop_and_colocated_catch_prefill_moved_across_sites(tmp_path: Path) -
     found = {name: msgs for name, msgs in check_plan(broken, sc, dem).items() if msgs}
     assert list(found) == ["colocated"], found
     assert "chat at a in period 0" in found["colocated"][0]
+
+
+def test_sandbox_memory_catches_sandboxes_larger_than_the_plan_was_made_for(
+    tmp_path: Path,
+) -> None:
+    """A plan made for 32 GB sandboxes, checked with sandboxes holding twice as much: the cores
+    are unchanged, the memory lent is not enough: sandbox_memory alone fails."""
+    from test_sandboxes import memory_rainier
+
+    sc = planner.load_scenario(memory_rainier(tmp_path))
+    dem = planner.demands(sc)
+    plan = planner.solve(sc)
+    out = []
+    for d in dem:
+        if d.rl is not None:
+            held = {isa: 2 * b for isa, b in d.rl.verifier_byte_s_by_isa.items()}
+            d = dataclasses.replace(d, rl=dataclasses.replace(d.rl, verifier_byte_s_by_isa=held))
+        out.append(d)
+    found = {name: msgs for name, msgs in check_plan(plan, sc, out).items() if msgs}
+    assert list(found) == ["sandbox_memory"], found
+    assert "rainier in period 0" in found["sandbox_memory"][0]
 
 
 def test_relaxed_plans_skip_the_whole_unit_rules(solved: Case) -> None:

@@ -80,6 +80,15 @@ class RLCoupling:
     max_staleness_updates: float = 1.0
     # verifier_core_s_per_sample split by the ISA the sandboxes need (x86_64, arm64).
     verifier_core_s_by_isa: dict[str, float] = field(default_factory=dict)
+    # Sandbox memory held per sample, byte-seconds, by ISA: sum over verifiers that state
+    # memory_per_sandbox of core_s_per_sample x applies_to x memory_per_sandbox /
+    # cores_per_sandbox (a sandbox holds its memory while it runs on its cores).
+    verifier_byte_s_by_isa: dict[str, float] = field(default_factory=dict)
+
+    def verifier_memory_bytes(self, isa: str, samples: float, window_s: float) -> float:
+        """Sandbox memory the verifiers of `samples` samples hold on `isa` over the window, on
+        average: byte_s_per_sample[isa] · samples / window."""
+        return self.verifier_byte_s_by_isa.get(isa, 0.0) * samples / window_s
 
     def verifier_cores(self, isa: str, samples: float, window_s: float) -> float:
         """Cores the verifiers of `samples` samples need on `isa` over the window, on average:

@@ -8,6 +8,8 @@ rows GB/s, unit rows units.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fleetcore.units import format_si
 from planner.demand.types import Role, WorkloadDemand
 from planner.lp.model import (
@@ -401,10 +403,14 @@ def _cpu_rows(
     return out
 
 
-def _cpu_supply(model: Model, d: str, isa: str, period: Period) -> tuple[Pairs, float]:
+def _cpu_supply(
+    model: Model, d: str, isa: str, period: Period, lent: Callable[[str], float] | None = None
+) -> tuple[Pairs, float]:
     """(-cores lent by units in service and CPU servers + cores of units busy with other work,
-    cores of owned units): the variable and constant parts of a cpu row's supply."""
+    cores of owned units): the variable and constant parts of a cpu row's supply. `lent`: what
+    one unit of a system lends (default its spare cores; sandboxmem: its spare host memory)."""
     catalog = model.scenario.catalog
+    lent = lent or catalog.spare_cores
     site = model.scenario.topology.site(d)
     rl_names = {x.name for x in _rl(model)}
     supply: Pairs = []
@@ -412,7 +418,7 @@ def _cpu_supply(model: Model, d: str, isa: str, period: Period) -> tuple[Pairs, 
     for s in site.systems:
         if catalog.isa(s) != isa:
             continue
-        spare = catalog.spare_cores(s)
+        spare = lent(s)
         supply += [(v, -spare * c) for v, c in model.in_service((d, s), period.calendar)]
         owned_cores += spare * model.owned((d, s))
         supply += [
@@ -421,8 +427,42 @@ def _cpu_supply(model: Model, d: str, isa: str, period: Period) -> tuple[Pairs, 
             if (d2, s2, p) == (d, s, period.index) and w not in rl_names
         ]
     if site.cpu_servers is not None and catalog.isa(site.cpu_servers.system) == isa:
-        supply.append((model.m[d], -float(catalog.system_cores(site.cpu_servers.system))))
+        supply.append((model.m[d], -float(lent(site.cpu_servers.system))))
     return supply, owned_cores
+
+
+TB = 1e12
+
+
+@family("sandboxmem", "datacenter:isa:period", slack_unit="TB")
+def add_sandboxmem(model: Model) -> None:
+    """sum_{w RL active in p} Mem[w,isa] · g[w,d] + sum_{s with isa} spare_mem[s] · sum_{w' not
+    RL, r} u[w',r,d,s,p] <= sum_{s with isa} spare_mem[s] · (owned[d,s] + in_service[d,s,t(p)])
+    + host_memory[cpu] · m[d], for each LP period p and ISA whose sandboxes state their memory
+    (TB; Mem = byte_s_per_sample[isa] · samples / T_w: the memory of the sandboxes running at
+    once; spare_mem = host_memory x spare cores / cores: the memory goes with the cores lent;
+    with the cpu family, the binding one of cores or memory decides)"""
+    catalog = model.scenario.catalog
+    rl = [x for x in _rl(model) if x.rl is not None and x.rl.verifier_byte_s_by_isa]
+    isas = sorted({i for x in rl if x.rl for i in x.rl.verifier_byte_s_by_isa})
+    for d in model.sites:
+        for isa in isas:
+            for period in model.periods:
+                need = [
+                    (
+                        model.samples[(x.name, d)],
+                        x.rl.verifier_memory_bytes(isa, x.rl.samples, x.window_s) / TB,
+                    )
+                    for x in rl
+                    if x.rl is not None and active(period, x)
+                ]
+                if not need:
+                    continue
+                supply, owned = _cpu_supply(
+                    model, d, isa, period, lambda s: catalog.spare_host_memory(s) / TB
+                )
+                entity = (d, isa, f"p{period.index}")
+                model.row("sandboxmem", entity, need + supply, "<=", owned, 1.0)
 
 
 @family(
