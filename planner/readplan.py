@@ -170,6 +170,16 @@ def left_out(model: Model) -> list[str]:
             f"facility (colocation) cost not charged at {', '.join(sites)} "
             "(topology facility_usd_per_kw_month not given)"
         )
+    unchecked = [
+        d.name
+        for d in model.demands
+        if d.rl is not None and d.rl.verifier_core_s_by_isa and not d.rl.verifier_byte_s_by_isa
+    ]
+    if unchecked:
+        out.append(
+            f"sandbox memory not checked for {', '.join(unchecked)} (no verifier states "
+            "memory_per_sandbox)"
+        )
     if not model.multi_period:
         out.append(
             "one fleet for the whole horizon: no lead times, retirements or growth-staged "

@@ -487,7 +487,10 @@ def spare_pools(row: ServingRow) -> dict[tuple[str, str, int], float]:
 @rule("rack_headroom")
 def check_rack_headroom(ctx: Context) -> list[str]:
     """serving with headroom {k, domain: rack}: every pool (d, s) a tier serves from in period p
-    holds k spare units for it (losing any k units of the pool leaves the units it serves with)"""
+    holds k spare units for it (losing any k units of the pool leaves the units it serves with;
+    integer plans only: the LP relaxation holds a share of k)"""
+    if not ctx.integral:
+        return []
     out = []
     rows = {r.workload: r for r in ctx.plan.serving}
     for demand in ctx.demands:

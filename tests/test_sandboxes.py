@@ -150,3 +150,10 @@ def test_small_sandboxes_leave_the_cores_binding(tmp_path: Path) -> None:
     plan = planner.solve(sc)
     assert cpu_units(plan)["rainier"] == k
     assert math.isclose(plan.total_cost_usd, cost, rel_tol=REL)
+
+
+def test_a_plan_says_when_sandbox_memory_was_not_checked(tmp_path: Path) -> None:
+    unchecked = planner.solve(planner.load_scenario(busy_rainier(tmp_path)))
+    assert any("sandbox memory not checked for rl" in line for line in unchecked.left_out)
+    checked = planner.solve(planner.load_scenario(memory_rainier(tmp_path, gb=1)))
+    assert not any("sandbox memory" in line for line in checked.left_out)

@@ -415,10 +415,11 @@ def read_serving(model: Model, allocations: list[AllocationRow]) -> list[Serving
                 kv_flows_bytes_per_s={f"{a}->{b}": v for (a, b), v in flows.items()},
                 kv_hop_s={f"{a}->{b}": kv_hop_s(topo, demand, a, b) or 0.0 for a, b in flows},
                 headroom=_headroom_text(demand),
+                # k · b: k in an integer plan, a share of k in the LP relaxation
                 spare_units={
-                    f"{d}/{s}/p{p}": float(demand.racks_lost)
+                    f"{d}/{s}/p{p}": demand.racks_lost * (b.value() or 0.0)
                     for (w, d, s, p), b in model.serves.items()
-                    if w == demand.name and (b.value() or 0.0) > 0.5
+                    if w == demand.name and (b.value() or 0.0) > KV_SHARE_ZERO
                 },
             )
         )
