@@ -3,8 +3,9 @@ problem grow from 4 to 64, on Trainium2 (rainier-campus) vs GB200 NVL72 (nvl72-c
 
 Scenario: planner/scenarios/rl-verifiers.yaml - RL on a 70B policy whose code sandbox spends
 120 core-seconds on each of 60% of the samples, plus a chat tier. Verifier cores grow with the
-samples; the host CPUs of the accelerators the work needs anyway cover them at first (about 4
-spare cores per Trainium2 chip, 34 per Blackwell GPU), then the planner buys CPU-only servers.
+samples; units busy serving chat lend none, the RL run's own Trainium2 hosts lend about 4 spare
+x86 cores per chip (the NVL72's Grace cores are arm64, which the x86 sandbox cannot use), and the
+planner buys CPU-only servers for the rest, in proportion to the samples.
 
 Run: python examples/whatif.py  (about 2 s; --jobs N to solve points in parallel)
 """

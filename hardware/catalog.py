@@ -63,6 +63,15 @@ class Catalog:
             - sys_.host_cores_reserved_per_accelerator * sys_.accelerators,
         )
 
+    def spare_host_memory(self, system: str) -> float:
+        """Host memory lent to sandboxes with the spare cores (bytes): host_memory x spare cores
+        / cores (the memory goes with the cores); 0 when the catalog gives no host_memory."""
+        memory = self.data.systems[system].host_memory_bytes
+        cores = self.system_cores(system)
+        if memory is None or cores == 0:
+            return 0.0
+        return memory * self.spare_cores(system) / cores
+
     def peak_flops(self, system: str, precision: str) -> float:
         """Dense peak FLOP/s of one unit at a precision; 0.0 if unsupported or CPU-only."""
         acc = self.accelerator_of(system)

@@ -302,6 +302,9 @@ class System(Sourced):
     # Host cores kept for the framework, data loading and NCCL per accelerator; the rest can
     # run verifier sandboxes.
     host_cores_reserved_per_accelerator: Annotated[float, Field(ge=0)]
+    # Host DRAM of one unit; sandboxes get the share of it their cores are of the unit's cores
+    # (None: not given, the unit lends no memory to sandboxes that state theirs).
+    host_memory_bytes: PositiveBytes | None = Field(None, alias="host_memory")
     # Share of HBM usable for weights + KV (the rest: activations, fragmentation, runtime).
     hbm_usable_fraction: Fraction | None = None
     training: SystemTraining | None = None

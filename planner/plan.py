@@ -30,6 +30,7 @@ from planner.rows import (
     PowerRow,
     RLRow,
     ScheduleRow,
+    ServingRow,
     ShadowPriceRow,
     SiteOpeningRow,
     SizingRow,
@@ -88,6 +89,8 @@ class Plan:
     # scenario's economics {pricing, cost_of_capital, horizon_s}; see planner/decision.py.
     catalog_prices: dict[str, dict[str, float]] = field(default_factory=dict)
     economics: dict[str, Any] = field(default_factory=dict)
+    # Per serving tier: prefill placement, prefill:decode units, KV traffic, headroom.
+    serving: list[ServingRow] = field(default_factory=list)
 
     # -- notebooks and pandas (planner/frames.py) ---------------------------------------
     def __repr__(self) -> str:
@@ -215,6 +218,7 @@ class Plan:
             sizing=[row_from_dict(SizingRow, r) for r in data["sizing"]]
             if "sizing" in data
             else None,
+            serving=rows["serving"],
         )
 
     def to_json(self, indent: int = 2) -> str:
@@ -250,6 +254,7 @@ TABLES: dict[str, tuple[str, type]] = {
     "power": ("power", PowerRow),
     "allocations": ("allocations", AllocationRow),
     "rl": ("rl", RLRow),
+    "serving": ("serving", ServingRow),
     "links": ("links", LinkRow),
     "costs": ("costs_rows", CostRow),
     "binding_constraints": ("binding_constraints", BindingRow),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.demand.types import WorkloadDemand
+from planner.kinds.inference import read_serving
 from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s
 from planner.lp.model import FAMILIES, GB, Model, Term
@@ -24,6 +26,7 @@ from planner.rows import (
     PowerRow,
     RLRow,
     ScheduleRow,
+    ServingRow,
     ShadowPriceRow,
     SiteOpeningRow,
     SolverRow,
@@ -62,6 +65,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     cpu_servers = read_cpu_servers(model, cpu_schedule)
     allocations = read_allocations(model)
     rl = read_rl(model)
+    serving = read_serving(model, allocations)
     costs = read_costs(model, fleet, cpu_servers, allocations, rl)
     status = "relaxed" if relaxed else ("optimal" if stats.sol_status == 1 else "feasible")
     plan = Plan(
@@ -87,7 +91,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         power=read_power(model, schedule, cpu_schedule),
         allocations=allocations,
         rl=rl,
-        links=read_links(model, allocations, rl),
+        links=read_links(model, allocations, rl, serving),
         costs_rows=costs,
         binding_constraints=read_binding(model),
         shadow_prices=read_shadow_prices(model),
@@ -95,6 +99,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         cash_flow=read_cash_flow(model, schedule),
         site_openings=read_site_openings(model),
         cpu_schedule=cpu_schedule,
+        serving=serving,
     )
     if model.candidate:  # model sizing (planner/kinds/pretrain.py)
         plan.sizing = sizing_rows(model)
@@ -244,6 +249,16 @@ def left_out(model: Model) -> list[str]:
         out.append(
             f"facility (colocation) cost not charged at {', '.join(sites)} "
             "(topology facility_usd_per_kw_month not given)"
+        )
+    unchecked = [
+        d.name
+        for d in model.demands
+        if d.rl is not None and d.rl.verifier_core_s_by_isa and not d.rl.verifier_byte_s_by_isa
+    ]
+    if unchecked:
+        out.append(
+            f"sandbox memory not checked for {', '.join(unchecked)} (no verifier states "
+            "memory_per_sandbox)"
         )
     if not model.multi_period:
         out.append(
@@ -468,6 +483,11 @@ def read_rl(model: Model) -> list[RLRow]:
                 trainer_site=trainer[0] if len(trainer) == 1 else trainer,
                 samples_by_site={d: g * demand.rl.samples for d, g in samples.items() if g > 0},
                 verifier_cores_by_site={d: c for d, c in cores.items() if c > 0},
+                verifier_memory_bytes_by_site={
+                    d: m
+                    for d in model.sites
+                    if (m := _sandbox_memory(demand, share[d] * demand.rl.samples)) > 0
+                },
                 update_interval_s=demand.window_s / demand.rl.updates,
                 weight_push_s_by_site=pushes,
                 push_budget_s=demand.rl.push_budget_s(demand.window_s),
@@ -476,11 +496,27 @@ def read_rl(model: Model) -> list[RLRow]:
     return out
 
 
-def read_links(model: Model, allocations: list[AllocationRow], rl: list[RLRow]) -> list[LinkRow]:
+def _sandbox_memory(demand: WorkloadDemand, samples: float) -> float:
+    """Bytes the sandboxes of `samples` samples hold at once, over all ISAs."""
+    assert demand.rl is not None
+    return sum(
+        demand.rl.verifier_memory_bytes(isa, samples, demand.window_s)
+        for isa in demand.rl.verifier_byte_s_by_isa
+    )
+
+
+def read_links(
+    model: Model,
+    allocations: list[AllocationRow],
+    rl: list[RLRow],
+    serving: list[ServingRow] | None = None,
+) -> list[LinkRow]:
     """Traffic per link recomputed from the plan (the LP's flow variables only bound it, free to
     sit anywhere above it when links cost nothing)."""
     topo = model.scenario.topology
-    traffic, _ = routed_traffic(topo, model.demands, {r.workload: r for r in rl}, allocations)
+    spans = {p.index: (p.start_s, p.end_s) for p in model.periods}
+    rl_rows = {r.workload: r for r in rl}
+    traffic, _ = routed_traffic(topo, model.demands, rl_rows, allocations, serving, spans)
     out = []
     for link in topo.links():
         used = traffic.get(link.id, 0.0)

@@ -205,7 +205,9 @@ class AllocationRow:
 
 @dataclass(frozen=True)
 class RLRow:
-    """per RL workload: trainer_site, samples_by_site, verifier_cores_by_site,
+    """per RL workload: trainer_site, samples_by_site, verifier_cores_by_site (the cores the
+    sandboxes need there), verifier_memory_bytes_by_site (the memory of the sandboxes running at
+    once, for verifiers that state memory_per_sandbox),
     update_interval_s (window / updates), weight_push_s_by_site (one push of fresh weights from
     the trainer to each other generating site, as a burst on its path), push_budget_s (the
     staleness allowed: max_staleness_updates x update_interval_s)"""
@@ -214,9 +216,31 @@ class RLRow:
     trainer_site: str | list[str]
     samples_by_site: dict[str, float]
     verifier_cores_by_site: dict[str, float]
+    verifier_memory_bytes_by_site: dict[str, float]
     update_interval_s: float
     weight_push_s_by_site: dict[str, float]
     push_budget_s: float
+
+
+@dataclass(frozen=True)
+class ServingRow:
+    """per serving tier: prefill (where its prompts are prefilled: on their own instances at the
+    site of their decode, at other sites for some requests, or chunked into the decode steps),
+    prefill_to_decode_units (unit-seconds given to prefill / to decode), kv_shares (per
+    "a->b/pN": share of period N's requests prefilled at a and decoded at b), kv_flows_bytes_per_s
+    (per "a->b": their KV cache, averaged over the window; empty: none crosses sites), kv_hop_s
+    (per "a->b" used: path latency + one prompt's KV over the narrowest link, added to TTFT),
+    headroom (N+k racks or sites, or none), spare_units (per datacenter/system/pN, the k units
+    held for N+k racks)"""
+
+    workload: str
+    prefill: str
+    prefill_to_decode_units: float
+    kv_shares: dict[str, float]
+    kv_flows_bytes_per_s: dict[str, float]
+    kv_hop_s: dict[str, float]
+    headroom: str
+    spare_units: dict[str, float]
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,34 @@
 """Traffic between sites recomputed from a plan's physics, not read from the LP's flow
 variables (which only bound it): trajectories from each generating site to the RL trainer,
-fresh weights from the trainer to each generating site, and gradient sync between every pair
-of sites hosting a multi-site pretraining, each routed on the topology's lowest-latency path.
+fresh weights from the trainer to each generating site, gradient sync between every pair
+of sites hosting a multi-site pretraining, and the KV cache of prompts prefilled at another site
+than their decode, each routed on the topology's lowest-latency path.
 Average bytes/s over the workload's window, as in the LP (docs/lp.md)."""
 
 from __future__ import annotations
 
 from planner.demand.types import WorkloadDemand
-from planner.rows import AllocationRow, RLRow
+from planner.rows import AllocationRow, RLRow, ServingRow
 from topologies.builder import Topology
+
+
+def kv_share_key(a: str, b: str, period: int) -> str:
+    return f"{a}->{b}/p{period}"
+
+
+def kv_flows(
+    demand: WorkloadDemand, shares: dict[str, float], spans: dict[int, tuple[float, float]]
+) -> dict[tuple[str, str], float]:
+    """KV bytes/s from prefill site a to decode site b, averaged over the tier's window:
+    sum_p share[a,b,p] x kv_bytes x load share of p / window (kv_bytes = requests x prompt
+    tokens x KV bytes per token over the window)."""
+    out: dict[tuple[str, str], float] = {}
+    for key, share in shares.items():
+        pair, p = key.rsplit("/", 1)
+        a, b = pair.split("->")
+        load = demand.load_between(*spans[int(p[1:])])
+        out[(a, b)] = out.get((a, b), 0.0) + share * demand.kv_bytes * load / demand.window_s
+    return out
 
 
 def routed_traffic(
@@ -16,6 +36,8 @@ def routed_traffic(
     demands: list[WorkloadDemand],
     rl_rows: dict[str, RLRow],
     allocations: list[AllocationRow],
+    serving: list[ServingRow] | None = None,
+    spans: dict[int, tuple[float, float]] | None = None,
 ) -> tuple[dict[str, float], list[str]]:
     """(bytes/s per link id, problems: traffic with no path or no single trainer site)."""
     traffic: dict[str, float] = {}
@@ -59,4 +81,9 @@ def routed_traffic(
             for i, a in enumerate(sites):
                 for b in sites[i + 1 :]:
                     route(a, b, per_pair, f"{demand.name} gradients")
+    by_name = {d.name: d for d in demands}
+    for tier in serving or []:
+        flows = kv_flows(by_name[tier.workload], tier.kv_shares, spans or {})
+        for (a, b), bytes_per_s in flows.items():
+            route(a, b, bytes_per_s, f"{tier.workload} KV cache")
     return traffic, problems

@@ -5,6 +5,7 @@ raises VerificationError listing every violation as `[rule] message`."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,7 +13,7 @@ from fleetcore.errors import VerificationError
 from planner.demand.types import Role, WorkloadDemand
 from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan
-from planner.rows import AllocationRow, CpuServerRow, RLRow
+from planner.rows import AllocationRow, CpuServerRow, RLRow, ServingRow
 from planner.scenario import Scenario
 from planner.traffic import routed_traffic
 
@@ -229,14 +230,18 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
 
 @rule("pool_capacity")
 def check_pool_capacity(ctx: Context) -> list[str]:
-    """sum of allocations' units on (d, s) in period p <= units in service[d,s,t(p)] -
-    (1 - spot_goodput[s]) x spot_units[d,s,t(p)]"""
+    """sum of allocations' units on (d, s) in period p + spare units held there for serving
+    tiers' N+k racks <= units in service[d,s,t(p)] - (1 - spot_goodput[s]) x
+    spot_units[d,s,t(p)]"""
     used: dict[tuple[str, str, int], float] = {}
     starts: dict[int, float] = {}
     for a in ctx.plan.allocations:
         key = (a.datacenter, a.system, a.period)
         used[key] = used.get(key, 0.0) + a.units
         starts[a.period] = a.period_start_s
+    for row in ctx.plan.serving:  # spare units held for N+k racks
+        for (d, s, p), units in spare_pools(row).items():
+            used[(d, s, p)] = used.get((d, s, p), 0.0) + units
     out = []
     for (d, s, p), value in used.items():
         t = ctx.calendar_of(starts[p])
@@ -422,8 +427,10 @@ def check_weight_push(ctx: Context) -> list[str]:
 
 @rule("colocated")
 def check_colocated(ctx: Context) -> list[str]:
-    """serving: at every site and period, the share of the period's prefill work done there
-    equals the share of its decode work (a request's prefill and decode at one site)"""
+    """serving: at every site and period, the share of the period's decode work done there -
+    the share of its prefill work = the share of requests prefilled elsewhere and decoded there
+    - those prefilled there and decoded elsewhere (0 unless disaggregate_across_sites: a
+    request's prefill and decode at one site)"""
     out = []
     for demand in ctx.demands:
         roles = {r.name: r for r in demand.roles if r.amount > 0}
@@ -436,19 +443,38 @@ def check_colocated(ctx: Context) -> list[str]:
                 need = role.amount * demand.load_between(a.period_start_s, a.period_end_s)
                 work = a.units * role.rates[a.system].per_unit_s * a.period_s
                 shares.setdefault((a.datacenter, a.period), [0.0, 0.0])[i] += work / need
+        moved = _kv_moved(ctx, demand.name)
         for (d, p), (dec, pre) in sorted(shares.items()):
-            if abs(dec - pre) > 1e-4 * max(1.0, dec, pre):
+            net = moved.get((d, p), 0.0)
+            if abs(dec - pre - net) > 1e-4 * max(1.0, dec, pre):
                 out.append(
                     f"{demand.name} at {d} in period {p}: {dec:.3%} of the decode but "
-                    f"{pre:.3%} of the prefill"
+                    f"{pre:.3%} of the prefill, {net:.3%} of the requests prefilled elsewhere "
+                    "(net)"
                 )
+    return out
+
+
+def _kv_moved(ctx: Context, workload: str) -> dict[tuple[str, int], float]:
+    """Per (site, period): share of the requests prefilled at other sites and decoded there,
+    less those prefilled there and decoded elsewhere (the serving row's kv_shares)."""
+    out: dict[tuple[str, int], float] = {}
+    for row in ctx.plan.serving:
+        if row.workload != workload:
+            continue
+        for key, share in row.kv_shares.items():
+            pair, p = key.rsplit("/", 1)
+            a, b = pair.split("->")
+            out[(b, int(p[1:]))] = out.get((b, int(p[1:])), 0.0) + share
+            out[(a, int(p[1:]))] = out.get((a, int(p[1:])), 0.0) - share
     return out
 
 
 @rule("site_loss")
 def check_site_loss(ctx: Context) -> list[str]:
-    """serving with survive_site_loss: for every site d and period p, the work the other sites
-    do in p >= the period's share of the load (N+1 across sites)"""
+    """serving with survive_site_loss (or headroom domain site, k sites): for every set L of k
+    sites and period p, the work the sites not in L do in p >= the period's share of the load
+    (N+k across sites)"""
     out = []
     sites = ctx.scenario.topology.datacenters()
     for demand, role in ctx.roles():
@@ -459,17 +485,79 @@ def check_site_loss(ctx: Context) -> list[str]:
             if _outside_window(demand, period.start_s, period.end_s):
                 continue
             need = role.amount * demand.load_between(period.start_s, period.end_s)
-            for lost in sites:
+            for lost in itertools.combinations(sites, demand.sites_lost):
                 have = sum(
                     a.units * role.rates[a.system].per_unit_s * a.period_s
                     for a in rows
-                    if a.period == period.period and a.datacenter != lost
+                    if a.period == period.period and a.datacenter not in lost
                 )
                 if have < need * (1 - REL_TOL):
                     out.append(
-                        f"{demand.name}/{role.name} in period {period.period}: without {lost} "
-                        f"the other sites serve {have / need:.1%} of the load"
+                        f"{demand.name}/{role.name} in period {period.period}: without "
+                        f"{'+'.join(lost)} the other sites serve {have / need:.1%} of the load"
                     )
+    return out
+
+
+def spare_pools(row: ServingRow) -> dict[tuple[str, str, int], float]:
+    """A serving row's spare units by (datacenter, system, period)."""
+    out = {}
+    for key, units in row.spare_units.items():
+        d, s, p = key.rsplit("/", 2)
+        out[(d, s, int(p[1:]))] = units
+    return out
+
+
+@rule("rack_headroom")
+def check_rack_headroom(ctx: Context) -> list[str]:
+    """serving with headroom {k, domain: rack}: every pool (d, s) a tier serves from in period p
+    holds k spare units for it (losing any k units of the pool leaves the units it serves with;
+    integer plans only: the LP relaxation holds a share of k)"""
+    if not ctx.integral:
+        return []
+    out = []
+    rows = {r.workload: r for r in ctx.plan.serving}
+    for demand in ctx.demands:
+        if demand.racks_lost <= 0:
+            continue
+        spares = spare_pools(rows[demand.name]) if demand.name in rows else {}
+        pools = {
+            (a.datacenter, a.system, a.period)
+            for a in ctx.plan.allocations
+            if a.workload == demand.name and a.units > ABS_TOL
+        }
+        for d, s, p in sorted(pools):
+            held = spares.get((d, s, p), 0.0)
+            if held < demand.racks_lost * (1 - REL_TOL):
+                out.append(
+                    f"{demand.name} serves from {d}/{s} in period {p} with {held:g} spare units; "
+                    f"N+{demand.racks_lost} racks needs {demand.racks_lost}"
+                )
+    return out
+
+
+@rule("kv_hop")
+def check_kv_hop(ctx: Context) -> list[str]:
+    """serving that prefills at a for decode at b: a path joins a and b, and with a TTFT target
+    the hop (path latency + one prompt's KV / the narrowest link's capacity) <= kv_hop_budget"""
+    from planner.kinds.inference import kv_hop_s
+
+    out = []
+    by_name = {d.name: d for d in ctx.demands}
+    for row in ctx.plan.serving:
+        demand = by_name[row.workload]
+        if row.kv_shares and demand.kv_bytes <= 0:
+            out.append(f"{row.workload} prefills at other sites without disaggregate_across_sites")
+        for key in row.kv_shares:
+            a, b = key.rsplit("/", 1)[0].split("->")
+            hop = kv_hop_s(ctx.scenario.topology, demand, a, b)
+            budget = demand.kv_hop_budget_s
+            if hop is None or (budget is not None and hop > budget * (1 + REL_TOL)):
+                took = "no path" if hop is None else f"{hop * 1e3:,.1f} ms"
+                out.append(
+                    f"{row.workload} prefills at {a} for decode at {b}: hop {took}, "
+                    f"budget {budget or 0:g} s"
+                )
     return out
 
 
@@ -531,10 +619,10 @@ def check_training_state(ctx: Context) -> list[str]:
 
 @rule("verifier_cores")
 def check_verifier_cores(ctx: Context) -> list[str]:
-    """sum_{w active in t} core_s_per_sample[isa] x samples at d / window <= spare host cores of
-    d's units of that ISA in service in t + CPU server cores of that ISA at d, in every calendar
-    period t and for each ISA the sandboxes need"""
-    catalog = ctx.scenario.catalog
+    """sum_{w active in p} core_s_per_sample[isa] x samples at d / window <= spare host cores of
+    d's units of that ISA in service in t(p), less those of units busy with pretraining or
+    serving in p, + CPU server cores of that ISA at d, in every LP period p and for each ISA the
+    sandboxes need"""
     topo = ctx.scenario.topology
     out = []
     isas = sorted({i for d in ctx.demands if d.rl for i in d.rl.verifier_core_s_by_isa})
@@ -543,30 +631,20 @@ def check_verifier_cores(ctx: Context) -> list[str]:
         d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s for d in ctx.demands if d.rl
     )
     for d, isa in ((d, isa) for d in topo.datacenters() for isa in isas):
-        for t, start_s, end_s in ctx.calendar:
+        for period in ctx.plan.periods:
             need = 0.0
             for demand in ctx.demands:
-                if demand.rl is None:
-                    continue
-                if (
-                    demand.end_s <= start_s + SAME_INSTANT_S
-                    or demand.start_s >= end_s - SAME_INSTANT_S
-                ):
+                if demand.rl is None or _outside_window(demand, period.start_s, period.end_s):
                     continue
                 samples = ctx.rl_rows[demand.name].samples_by_site.get(d, 0.0)
                 need += demand.rl.verifier_cores(isa, samples, demand.window_s)
-            have = sum(
-                catalog.spare_cores(s) * ctx.units[(d, s, t)]
-                for s in topo.site(d).systems
-                if catalog.isa(s) == isa
-            )
-            if d in ctx.cpu_rows and catalog.isa(ctx.cpu_rows[d].system) == isa:
-                cpu_units = ctx.cpu_units.get((d, t), 0.0)
-                have += catalog.system_cores(ctx.cpu_rows[d].system) * cpu_units
+            if need <= 0:
+                continue
+            have = _lent_cores(ctx, d, isa, period.period, period.start_s)
             if need > have * (1 + REL_TOL) + max(CORE_TOL, REL_TOL * scale):
                 out.append(
-                    f"{d} in period {t}: verifier needs {need:,.1f} {isa} cores, "
-                    f"{have:,.1f} available"
+                    f"{d} in period {period.period}: verifier needs {need:,.1f} {isa} cores, "
+                    f"{have:,.1f} available (units busy with pretraining or serving lend none)"
                 )
     return out
 
@@ -602,6 +680,66 @@ def check_one_candidate(ctx: Context) -> list[str]:
     return out
 
 
+@rule("sandbox_memory")
+def check_sandbox_memory(ctx: Context) -> list[str]:
+    """sum_{w active in p} byte_s_per_sample[isa] x samples at d / window <= host memory lent
+    with the cores of d's units of that ISA in service in t(p) and not busy with pretraining or
+    serving (host_memory x spare cores / cores) + CPU servers' host memory, in every LP period p
+    and for each ISA whose sandboxes state their memory"""
+    catalog = ctx.scenario.catalog
+    out = []
+    isas = sorted({i for d in ctx.demands if d.rl for i in d.rl.verifier_byte_s_by_isa})
+    for d, isa in ((d, isa) for d in ctx.scenario.topology.datacenters() for isa in isas):
+        for period in ctx.plan.periods:
+            need = 0.0
+            for demand in ctx.demands:
+                if demand.rl is None or _outside_window(demand, period.start_s, period.end_s):
+                    continue
+                samples = ctx.rl_rows[demand.name].samples_by_site.get(d, 0.0)
+                need += demand.rl.verifier_memory_bytes(isa, samples, demand.window_s)
+            if need <= 0:
+                continue
+            have = _lent_cores(
+                ctx, d, isa, period.period, period.start_s, catalog.spare_host_memory
+            )
+            if need > have * (1 + REL_TOL) + 1e6:
+                out.append(
+                    f"{d} in period {period.period}: sandboxes hold {need / 1e12:,.3f} TB of "
+                    f"{isa} host memory, {have / 1e12:,.3f} TB lent"
+                )
+    return out
+
+
+def _lent_cores(
+    ctx: Context,
+    d: str,
+    isa: str,
+    period: int,
+    start_s: float,
+    lent: Callable[[str], float] | None = None,
+) -> float:
+    """Cores (or with `lent`, what one unit lends, e.g. host memory) of one ISA at d that
+    sandboxes may use in an LP period: spare cores of units in service and not busy with
+    pretraining or serving, plus CPU server cores."""
+    catalog = ctx.scenario.catalog
+    lent = lent or catalog.spare_cores
+    rl_names = {x.name for x in ctx.demands if x.rl is not None}
+    t = ctx.calendar_of(start_s)
+    have = 0.0
+    for s in ctx.scenario.topology.site(d).systems:
+        if catalog.isa(s) != isa:
+            continue
+        busy = sum(
+            a.units
+            for a in ctx.plan.allocations
+            if (a.datacenter, a.system, a.period) == (d, s, period) and a.workload not in rl_names
+        )
+        have += lent(s) * (ctx.units[(d, s, t)] - busy)
+    if d in ctx.cpu_rows and catalog.isa(ctx.cpu_rows[d].system) == isa:
+        have += lent(ctx.cpu_rows[d].system) * ctx.cpu_units.get((d, t), 0.0)
+    return have
+
+
 @rule("power_cap")
 def check_power_cap(ctx: Context) -> list[str]:
     """(sum_s units[d,s,t] x power_w[s] + CPU servers x power_w) x PUE[d] <= power_cap_w[d,t],
@@ -626,12 +764,15 @@ def check_power_cap(ctx: Context) -> list[str]:
 
 @rule("link_capacity")
 def check_link_capacity(ctx: Context) -> list[str]:
-    """traffic recomputed from the plan (trajectories, weights, gradients) and routed on the
-    topology's paths <= each link's capacity"""
+    """traffic recomputed from the plan (trajectories, weights, gradients, KV cache of prompts
+    prefilled at another site) and routed on the topology's paths <= each link's capacity"""
     if not ctx.integral:
         return []
     topo = ctx.scenario.topology
-    traffic, out = routed_traffic(topo, ctx.demands, ctx.rl_rows, ctx.plan.allocations)
+    spans = {p.period: (p.start_s, p.end_s) for p in ctx.plan.periods}
+    traffic, out = routed_traffic(
+        topo, ctx.demands, ctx.rl_rows, ctx.plan.allocations, ctx.plan.serving, spans
+    )
     for link in topo.links():
         value = traffic.get(link.id, 0.0)
         if value > link.capacity_bytes_per_s * (1 + REL_TOL):

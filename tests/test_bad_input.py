@@ -141,6 +141,39 @@ def two_problem_lines() -> str:
 
 CASES = [
     Case(
+        "headroom-unknown-domain",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    headroom: {{k: 1, domain: row}}  {MARK}\n",
+        ),
+        path="workloads.chat.headroom.domain",
+        message="'rack' or 'site'",
+    ),
+    Case(
+        "sandbox-memory-without-unit",
+        sc(
+            "    goodput: 0.9\n",
+            "    goodput: 0.9\n    verifiers:\n"
+            f"      - {{name: box, core_seconds_per_sample: 1, applies_to: 1, "
+            f"memory_per_sandbox: 32}}  {MARK}\n",
+        ),
+        path="workloads.rl.verifiers[0].memory_per_sandbox",
+        message="unit",
+    ),
+    Case(
+        "kv-across-sites-with-aggregated-prefill",
+        {
+            "scenario.yaml": edit(
+                edit(SCENARIO, "  chat:\n", f"  chat:  {MARK}\n"),
+                "    tokens_per_s_per_user: 30\n",
+                "    tokens_per_s_per_user: 30\n    prefill: aggregated\n"
+                "    disaggregate_across_sites: true\n",
+            )
+        },
+        path="workloads.chat",
+        message="disaggregate_across_sites needs prefill: disaggregated",
+    ),
+    Case(
         "typo-top-level-key",
         sc('description: "tiny scenario for bad-input tests"', f'descripton: "tiny"  {MARK}'),
         path="descripton",

@@ -366,10 +366,19 @@ def test_the_solved_plan_passes_every_rule(solved: Case) -> None:
 
 
 def test_every_rule_has_a_breaking_case() -> None:
-    # link_capacity: below; weight_push, site_loss: tests/test_plan_honesty.py (multi-site plans);
-    # one_candidate: tests/test_scaling_plan.py (model sizing plans).
-    others = {"link_capacity", "weight_push", "site_loss", "one_candidate"}
-    assert set(BREAKS) | others == set(RULES)
+    # link_capacity, rack_headroom, kv_hop, sandbox_memory: below; weight_push, site_loss:
+    # tests/test_plan_honesty.py (multi-site plans); one_candidate: tests/test_scaling_plan.py
+    # (model sizing plans).
+    outside = {
+        "link_capacity",
+        "weight_push",
+        "site_loss",
+        "rack_headroom",
+        "kv_hop",
+        "sandbox_memory",
+        "one_candidate",
+    }
+    assert set(BREAKS) | outside == set(RULES)
 
 
 @pytest.mark.parametrize("rule", sorted(BREAKS))
@@ -394,6 +403,94 @@ def test_link_capacity_catches_gradient_traffic_over_a_thinner_link(tmp_path: Pa
     }
     assert list(found) == ["link_capacity"], found
     assert NAMES["link_capacity"] in found["link_capacity"][0]
+
+
+def test_verifier_cores_counts_no_cores_of_units_busy_serving(tmp_path: Path) -> None:
+    """A Trainium2 site serving chat while an RL run verifies there: the plan is checked with a
+    verifier costly enough that the spare cores of every unit in service would cover it, but
+    those of the units not busy serving (plus the CPU servers) do not."""
+    from test_sandboxes import busy_rainier
+
+    sc = planner.load_scenario(busy_rainier(tmp_path))
+    dem = planner.demands(sc)
+    plan = planner.solve(sc)
+    cat = sc.catalog
+    (rl,) = [d for d in dem if d.rl is not None]
+    assert rl.rl is not None
+    p0 = plan.periods[0]
+    serving = sum(a.units for a in plan.allocations if a.workload == "chat" and a.period == 0)
+    units = plan.fleet[fleet_index(plan, "rainier", "trn2-server")].units
+    cpu = cat.system_cores("cpu-server") * plan.cpu_servers[0].units
+    lent = cat.spare_cores("trn2-server") * (units - serving) + cpu
+    every_unit = cat.spare_cores("trn2-server") * units + cpu
+    need = plan.rl[0].verifier_cores_by_site["rainier"]
+    assert p0.end_s == rl.end_s and need <= lent < every_unit
+    factor = (lent + every_unit) / 2 / need  # between the two: only the busy units decide
+    costs = {isa: c * factor for isa, c in rl.rl.verifier_core_s_by_isa.items()}
+    costlier = dataclasses.replace(rl, rl=dataclasses.replace(rl.rl, verifier_core_s_by_isa=costs))
+    broken = [costlier if d is rl else d for d in dem]
+    found = {name: msgs for name, msgs in check_plan(plan, sc, broken).items() if msgs}
+    assert list(found) == ["verifier_cores"], found
+    assert "rainier in period 0" in found["verifier_cores"][0]
+
+
+def test_rack_headroom_catches_a_pool_served_without_its_spare(tmp_path: Path) -> None:
+    """A tier with N+1 racks: its plan with the spare unit taken off its serving row (the pool
+    still holds every allocation) fails rack_headroom only, naming the pool."""
+    from test_serving_placement import one_pool
+
+    sc = one_pool(tmp_path, headroom={"k": 1, "domain": "rack"})
+    plan = planner.solve(sc)
+    broken = copy(plan)
+    broken.serving[0] = dataclasses.replace(broken.serving[0], spare_units={})
+    found = {
+        name: msgs for name, msgs in check_plan(broken, sc, planner.demands(sc)).items() if msgs
+    }
+    assert list(found) == ["rack_headroom"], found
+    assert "chat serves from a/hgx-h100 in period 0" in found["rack_headroom"][0]
+
+
+def test_kv_hop_and_colocated_catch_prefill_moved_across_sites(tmp_path: Path) -> None:
+    """A tier that prefills at a for decode at b: checked against a hop budget shorter than the
+    link's latency, kv_hop alone fails; with its KV shares dropped from the serving row, the
+    sites' prefill and decode no longer balance and colocated alone fails."""
+    from test_serving_placement import split_sites
+
+    sc = split_sites(tmp_path, disaggregate_across_sites=True)
+    dem = planner.demands(sc)
+    plan = planner.solve(sc)
+    assert plan.serving[0].kv_shares
+    tight = [dataclasses.replace(d, kv_hop_budget_s=1e-3) for d in dem]
+    found = {name: msgs for name, msgs in check_plan(plan, sc, tight).items() if msgs}
+    assert list(found) == ["kv_hop"], found
+    assert "chat prefills at a for decode at b" in found["kv_hop"][0]
+
+    broken = copy(plan)
+    broken.serving[0] = dataclasses.replace(broken.serving[0], kv_shares={})
+    found = {name: msgs for name, msgs in check_plan(broken, sc, dem).items() if msgs}
+    assert list(found) == ["colocated"], found
+    assert "chat at a in period 0" in found["colocated"][0]
+
+
+def test_sandbox_memory_catches_sandboxes_larger_than_the_plan_was_made_for(
+    tmp_path: Path,
+) -> None:
+    """A plan made for 32 GB sandboxes, checked with sandboxes holding twice as much: the cores
+    are unchanged, the memory lent is not enough: sandbox_memory alone fails."""
+    from test_sandboxes import memory_rainier
+
+    sc = planner.load_scenario(memory_rainier(tmp_path))
+    dem = planner.demands(sc)
+    plan = planner.solve(sc)
+    out = []
+    for d in dem:
+        if d.rl is not None:
+            held = {isa: 2 * b for isa, b in d.rl.verifier_byte_s_by_isa.items()}
+            d = dataclasses.replace(d, rl=dataclasses.replace(d.rl, verifier_byte_s_by_isa=held))
+        out.append(d)
+    found = {name: msgs for name, msgs in check_plan(plan, sc, out).items() if msgs}
+    assert list(found) == ["sandbox_memory"], found
+    assert "rainier in period 0" in found["sandbox_memory"][0]
 
 
 def test_relaxed_plans_skip_the_whole_unit_rules(solved: Case) -> None:

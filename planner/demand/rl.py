@@ -141,6 +141,18 @@ def verifier_core_s_by_isa(spec: RLSpec) -> dict[str, float]:
     return {isa: c for isa, c in sorted(out.items()) if c > 0}
 
 
+def verifier_byte_s_by_isa(spec: RLSpec) -> dict[str, float]:
+    """Sandbox memory held per sample (byte-seconds) by ISA: core_s_per_sample x applies_to x
+    memory_per_sandbox / cores_per_sandbox, over the verifiers that state their memory."""
+    out: dict[str, float] = {}
+    for v in spec.verifiers:
+        if v.memory_per_sandbox_bytes is None:
+            continue
+        held = v.core_seconds_per_sample * v.applies_to * v.memory_per_sandbox_bytes
+        out[v.isa] = out.get(v.isa, 0.0) + held / v.cores_per_sandbox
+    return {isa: b for isa, b in sorted(out.items()) if b > 0}
+
+
 def rl_rates(
     spec: RLSpec,
     catalog: Catalog,

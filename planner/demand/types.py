@@ -83,6 +83,15 @@ class RLCoupling:
     max_staleness_updates: float = 1.0
     # verifier_core_s_per_sample split by the ISA the sandboxes need (x86_64, arm64).
     verifier_core_s_by_isa: dict[str, float] = field(default_factory=dict)
+    # Sandbox memory held per sample, byte-seconds, by ISA: sum over verifiers that state
+    # memory_per_sandbox of core_s_per_sample x applies_to x memory_per_sandbox /
+    # cores_per_sandbox (a sandbox holds its memory while it runs on its cores).
+    verifier_byte_s_by_isa: dict[str, float] = field(default_factory=dict)
+
+    def verifier_memory_bytes(self, isa: str, samples: float, window_s: float) -> float:
+        """Sandbox memory the verifiers of `samples` samples hold on `isa` over the window, on
+        average: byte_s_per_sample[isa] · samples / window."""
+        return self.verifier_byte_s_by_isa.get(isa, 0.0) * samples / window_s
 
     def verifier_cores(self, isa: str, samples: float, window_s: float) -> float:
         """Cores the verifiers of `samples` samples need on `isa` over the window, on average:
@@ -125,6 +134,16 @@ class WorkloadDemand:
     after: str | None = None
     # Serving: keep serving all of the load if any one site is lost (N+1 across sites).
     survive_site_loss: bool = False
+    # Serving headroom (N+k): sites whose loss the tier survives (with survive_site_loss), and
+    # racks (units of the system) held as spares in every pool the tier serves from.
+    sites_lost: int = 1
+    racks_lost: int = 0
+    # Serving that may prefill at another site than its decode: KV bytes of all its requests'
+    # prompts over the window (requests x prompt tokens x KV bytes per token, as provisioned),
+    # one request's prompt KV, and the part of the TTFT target the hop may take (None: no target).
+    kv_bytes: float = 0.0
+    kv_bytes_per_request: float = 0.0
+    kv_hop_budget_s: float | None = None
 
     def load_between(self, start_s: float, end_s: float) -> float:
         """Share of a steady load's work that falls in [start_s, end_s] of its window:

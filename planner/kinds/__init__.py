@@ -53,7 +53,14 @@ KINDS: dict[str, Kind] = {
         pretrain.sizing_report,
     ),
     rl.NAME: Kind(rl.NAME, RLSpec, rl.demand, rl.model_refs, rl.declare, rl.report_lines),
-    inference.NAME: Kind(inference.NAME, InferenceSpec, inference.demand, inference.model_refs),
+    inference.NAME: Kind(
+        inference.NAME,
+        InferenceSpec,
+        inference.demand,
+        inference.model_refs,
+        inference.declare,
+        inference.report_lines,
+    ),
 }
 
 

@@ -11,13 +11,14 @@ from typing import Annotated
 
 from pydantic import Field
 
-from fleetcore.units import Count, Duration
+from fleetcore.units import Bytes, Count, Duration
 
 Loc = tuple[str | int, ...]
 
 PositiveCount = Annotated[Count, Field(gt=0)]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveBytes = Annotated[Bytes, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 NonNegDuration = Annotated[Duration, Field(ge=0)]
 

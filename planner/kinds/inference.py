@@ -6,8 +6,10 @@ decode). Serving adds no LP variables of its own: its roles are steady loads on 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import TYPE_CHECKING, Annotated, Literal
 
+import pulp
 from pydantic import Field, model_validator
 
 from fleetcore.schema import Name, PositiveInt, Precision, Strict
@@ -20,15 +22,29 @@ from planner.kinds.base import (
     PositiveDuration,
     PositiveFloat,
 )
-from planner.lp.constraints import work_pairs
-from planner.lp.model import UNSERVED_WEIGHT, Model, active, family
+from planner.lp.constraints import big_m, work_pairs
+from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, active, family
+from planner.rows import ServingRow
+from planner.traffic import kv_flows, kv_share_key
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
     from planner.kinds.pretrain import PretrainSpec
+    from planner.plan import Plan
+    from planner.rows import AllocationRow
+    from topologies.builder import Topology
 
 NAME = "inference"
 SECONDS_PER_DAY = 86400.0
+
+
+class HeadroomSpec(Strict):
+    """N+k: the tier keeps serving all of its load after losing k failure domains. rack: a unit
+    of the system (an NVL72 rack, an HGX server); k spare units of every pool the tier serves
+    from stand by for it. site: the other sites' capacity covers the load of any k lost sites."""
+
+    k: PositiveInt = 1
+    domain: Literal["rack", "site"] = "rack"
 
 
 class InferenceSpec(Strict):
@@ -79,6 +95,43 @@ class InferenceSpec(Strict):
     # Failure headroom across sites: the tier keeps serving all of its load if any one site is
     # lost (N+1 sites: the other sites' capacity covers it), and so runs on at least two sites.
     survive_site_loss: bool = False
+    # N+k across failure domains: {k: 1, domain: rack} holds one spare unit in every pool the
+    # tier serves from; {k: 2, domain: site} survives the loss of any two sites.
+    headroom: HeadroomSpec | None = None
+    # Prefill may run at another site than its decode (needs prefill: disaggregated): the KV
+    # cache of each prompt (requests/s x prompt tokens x KV bytes per token) then crosses the
+    # links, priced per TB and within their capacity. With ttft_p99 give kv_hop_budget: the part
+    # of the target the hop may take (path latency + one prompt's KV over the narrowest link);
+    # the queue is sized for ttft_p99 - kv_hop_budget and only pairs within the budget are used.
+    disaggregate_across_sites: bool = False
+    kv_hop_budget_s: PositiveDuration | None = Field(None, alias="kv_hop_budget")
+
+    @model_validator(mode="after")
+    def _headroom(self) -> InferenceSpec:
+        if self.survive_site_loss and self.headroom is not None:
+            raise ValueError(
+                "survive_site_loss is headroom {k: 1, domain: site}: give one of the two"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _across_sites(self) -> InferenceSpec:
+        if self.disaggregate_across_sites and self.prefill != "disaggregated":
+            raise ValueError(
+                "disaggregate_across_sites needs prefill: disaggregated (aggregated prefill runs "
+                "inside the decode steps, on the same instance)"
+            )
+        if self.kv_hop_budget_s is not None and not self.disaggregate_across_sites:
+            raise ValueError("kv_hop_budget is for disaggregate_across_sites: true")
+        if self.disaggregate_across_sites and self.ttft_p99_s is not None:
+            if self.kv_hop_budget_s is None:
+                raise ValueError(
+                    "with ttft_p99, disaggregate_across_sites needs kv_hop_budget (the part of "
+                    "ttft_p99 a hop to another site may take, e.g. 50 ms)"
+                )
+            if self.kv_hop_budget_s >= self.ttft_p99_s:
+                raise ValueError("kv_hop_budget must be less than ttft_p99")
+        return self
 
     @model_validator(mode="after")
     def _interactivity(self) -> InferenceSpec:
@@ -130,17 +183,28 @@ def demand(
     anywhere, a steady load over [start, horizon]; days served are weighted by the load's
     growth since the launch."""
     from planner.demand.inference import inference_rates
+    from planner.demand.kv import kv_bytes_per_token
 
     if spec.model is None:
         raise ValueError(f"{name}: model_from serving is built by sized_demand")
     days = growth_integral(spec.growth_per_year, 0.0, horizon_s - spec.start_s) / SECONDS_PER_DAY
-    rates = {s: inference_rates(spec, catalog, s) for s in systems}
+    # With a hop to another site allowed, the queue is sized for what the hop leaves of the target.
+    sized = spec
+    if spec.ttft_p99_s is not None and spec.kv_hop_budget_s is not None:
+        sized = spec.model_copy(update={"ttft_p99_s": spec.ttft_p99_s - spec.kv_hop_budget_s})
+    rates = {s: inference_rates(sized, catalog, s) for s in systems}
     scale = spec.requests_per_day * spec.peak_to_average * days
+    kv_per_request = spec.prompt_tokens * kv_bytes_per_token(catalog.models[spec.model], spec.kv)
     return WorkloadDemand(
         name=name,
         kind=NAME,
         steady_load=True,
-        survive_site_loss=spec.survive_site_loss,
+        survive_site_loss=spec.survive_site_loss or _domain(spec) == "site",
+        sites_lost=spec.headroom.k if _domain(spec) == "site" and spec.headroom else 1,
+        racks_lost=spec.headroom.k if _domain(spec) == "rack" and spec.headroom else 0,
+        kv_bytes=scale * kv_per_request if spec.disaggregate_across_sites else 0.0,
+        kv_bytes_per_request=kv_per_request,
+        kv_hop_budget_s=spec.kv_hop_budget_s,
         growth_per_year=spec.growth_per_year,
         start_s=spec.start_s,
         window_s=horizon_s - spec.start_s,
@@ -197,16 +261,48 @@ def sized_demand(
     return dataclasses.replace(base, roles=roles, notes=base.notes + notes)
 
 
+def _domain(spec: InferenceSpec) -> str | None:
+    return spec.headroom.domain if spec.headroom is not None else None
+
+
 # -- its part of the LP ---------------------------------------------------------------------
+
+
+def kv_hop_s(topo: Topology, demand: WorkloadDemand, a: str, b: str) -> float | None:
+    """Seconds a prompt's KV takes from prefill site a to decode site b, added to its TTFT:
+    path latency + kv_bytes_per_request / the narrowest link's capacity. None: no path."""
+    path = topo.path(a, b)
+    if path is None or a == b:
+        return None if path is None else 0.0
+    bottleneck = min(topo.link(i).capacity_bytes_per_s for i in path)
+    latency = sum(topo.link(i).latency_s for i in path)
+    return latency + demand.kv_bytes_per_request / bottleneck
+
+
+def kv_pairs(model: Model, demand: WorkloadDemand) -> list[tuple[str, str]]:
+    """Ordered site pairs (prefill at a, decode at b) a tier may use: joined by a path whose hop
+    fits the tier's kv_hop_budget (any hop without a TTFT target)."""
+    if demand.kv_bytes <= 0:
+        return []
+    topo = model.scenario.topology
+    out = []
+    for a in model.sites:
+        for b in model.sites:
+            hop = kv_hop_s(topo, demand, a, b) if a != b else None
+            budget = demand.kv_hop_budget_s
+            if hop is not None and (budget is None or hop <= budget):
+                out.append((a, b))
+    return out
 
 
 @family("colocate", "workload:datacenter:period", kind=NAME)
 def add_colocate(model: Model) -> None:
     """sum_s u[w,decode,d,s,p] · rate · len_p / (amount_decode · share_p)
-    = sum_s u[w,prefill,d,s,p] · rate · len_p / (amount_prefill · share_p)   (a request's
-    prefill runs at the site of its decode: each site serves the same share of both, so no KV
-    cache crosses between sites; moving prefill to another site would need a KV flow of
-    prompt tokens x KV bytes per token over the links, which is not modelled)"""
+    - sum_s u[w,prefill,d,s,p] · rate · len_p / (amount_prefill · share_p)
+    = sum_a x[w,a,d,p] - sum_b x[w,d,b,p]   (a request's prefill runs at the site of its decode:
+    each site serves the same share of both, so no KV cache crosses between sites; a tier with
+    disaggregate_across_sites may prefill at a and decode at b, x the share of the period's
+    requests that do, their KV on the links: kvflow)"""
     for demand in model.demands:
         if demand.kind != NAME:
             continue
@@ -224,31 +320,66 @@ def add_colocate(model: Model) -> None:
                 pre = work_pairs(
                     model, demand, roles["prefill"], {d}, roles["prefill"].amount * share, period
                 )
-                if not dec and not pre:
+                moves = [
+                    (var, -1.0 if b == d else 1.0)
+                    for (w, a, b, p), var in model.kv_moves.items()
+                    if w == demand.name and p == period.index and d in (a, b)
+                ]
+                if not dec and not pre and not moves:
                     continue
-                pairs = dec + [(v, -c) for v, c in pre]
+                pairs = dec + [(v, -c) for v, c in pre] + moves
                 model.row("colocate", (demand.name, d, f"p{period.index}"), pairs, "==", 0.0)
+
+
+@family("kvflow", "workload:datacenter:datacenter", kind=NAME)
+def add_kvflow(model: Model) -> None:
+    """f_kv[a,b] >= sum_p x[w,a,b,p] · kv_bytes · share_p / T_w / 1e9   (GB/s: the KV cache of
+    the prompts prefilled at a for decode at b, kv_bytes = requests x prompt tokens x KV bytes
+    per token over the window, averaged over it like the other flows; priced per TB and within
+    link capacity by the links' families)"""
+    for flow in model.flows:
+        if flow.kind != "kv":
+            continue
+        demand = next(d for d in model.demands if d.name == flow.workload)
+        moves = [
+            (var, -demand.kv_bytes * demand.load_between(*_span(model, p)) / demand.window_s / GB)
+            for (w, a, b, p), var in model.kv_moves.items()
+            if (w, a, b) == (flow.workload, flow.src, flow.dst)
+        ]
+        model.row("kvflow", (flow.workload, flow.src, flow.dst), [(flow.var, 1.0), *moves], ">=", 0)
+
+
+def _span(model: Model, p: int) -> tuple[float, float]:
+    period = model.periods[p]
+    return period.start_s, period.end_s
 
 
 def _explain_site_loss(model: Model, entity: tuple[str, ...], value: float) -> str:
     w, r, lost, _ = entity
     return (
         f"{w}/{r}: without {lost}, the other sites can serve only {1 - value:.1%} of the load "
-        "(survive_site_loss needs them to serve all of it): allow more units elsewhere or add a site"
+        "(its site headroom needs them to serve all of it): allow more units elsewhere or add a "
+        "site"
     )
+
+
+def lost_site_sets(sites: list[str], k: int) -> list[tuple[str, ...]]:
+    """Every set of k sites a tier with N+k sites must survive losing."""
+    return list(itertools.combinations(sites, k))
 
 
 @family(
     "siteloss",
-    "workload:role:datacenter:period",
+    "workload:role:datacenters:period",
     kind=NAME,
     slack_unit="fraction of the work",
     explain=_explain_site_loss,
 )
 def add_site_loss(model: Model) -> None:
-    """sum_{d' != d} sum_s u[w,r,d',s,p] · rate · len_p / (amount_r · share_p) >= 1 for every
-    site d and period p, for a tier that must survive the loss of a site (N+1 across sites: the
-    capacity left at the other sites serves all of its load)"""
+    """sum_{d' not in L} sum_s u[w,r,d',s,p] · rate · len_p / (amount_r · share_p) >= 1 for every
+    set L of k sites (k = sites_lost: 1 for survive_site_loss, headroom.k for domain site) and
+    period p, for a tier that must survive the loss of k sites (N+k across sites: the capacity
+    left at the other sites serves all of its load)"""
     for demand in model.demands:
         if demand.kind != NAME or not demand.survive_site_loss:
             continue
@@ -259,8 +390,126 @@ def add_site_loss(model: Model) -> None:
                 if not active(period, demand):
                     continue
                 scale = role.amount * demand.load_between(period.start_s, period.end_s)
-                for lost in model.sites:
-                    others = set(model.sites) - {lost}
+                for lost in lost_site_sets(model.sites, demand.sites_lost):
+                    others = set(model.sites) - set(lost)
                     pairs = work_pairs(model, demand, role, others, scale, period)
-                    entity = (demand.name, role.name, lost, f"p{period.index}")
+                    entity = (demand.name, role.name, "+".join(lost), f"p{period.index}")
                     model.row("siteloss", entity, pairs, ">=", 1.0, UNSERVED_WEIGHT)
+
+
+def declare(model: Model, demand: WorkloadDemand) -> None:
+    """b[w,d,s,p] binary for every pool and period the tier could serve from, when it holds
+    N+k spare racks (headroom domain rack); x[w,a,b,p] in [0, 1] for every period and site pair
+    the tier may prefill at a and decode at b, with a KV flow a -> b on their path."""
+    if demand.racks_lost > 0:
+        pools = sorted({(d, s, p) for (w, _, d, s, p) in model.u if w == demand.name})
+        for d, s, p in pools:
+            model.serves[(demand.name, d, s, p)] = model.new_var("b", 0, 1, pulp.LpBinary)
+    pairs = kv_pairs(model, demand)
+    for a, b in pairs:
+        for period in model.periods:
+            if active(period, demand):
+                model.kv_moves[(demand.name, a, b, period.index)] = model.new_var("x", 0, 1)
+    topo = model.scenario.topology
+    for a, b in pairs:
+        path = topo.path(a, b)
+        assert path is not None
+        model.flows.append(Flow("kv", demand.name, a, b, path, model.new_var("f", 0)))
+
+
+@family("spares", "workload:role:datacenter:system:period", kind=NAME)
+def add_spares(model: Model) -> None:
+    """u[w,r,d,s,p] <= M[r,d,s,p] · b[w,d,s,p]   (N+k racks: a tier serves from a pool only if
+    b = 1, and then the units family holds k spare units of that pool for it, so losing any k of
+    the pool's units leaves the units it serves with; M the tight bound min(max_units, amount /
+    (rate · len_p)))"""
+    for demand in model.demands:
+        if demand.kind != NAME or demand.racks_lost <= 0:
+            continue
+        roles = {r.name: r for r in demand.roles}
+        for (w, r, d, s, p), var in model.work_of(demand, set(roles)):
+            m = big_m(model, roles[r], d, s, p)
+            b = model.serves[(w, d, s, p)]
+            model.row("spares", (w, r, d, s, f"p{p}"), [(var, 1.0), (b, -m)], "<=", 0.0)
+
+
+def read_serving(model: Model, allocations: list[AllocationRow]) -> list[ServingRow]:
+    """Per serving tier: where prefill runs (at the site of its decode unless it may cross
+    sites), the prefill:decode unit-seconds, KV shares, flows and hops, its headroom and the
+    spare units it holds."""
+    out = []
+    spans = {p.index: (p.start_s, p.end_s) for p in model.periods}
+    for demand in model.demands:
+        if not demand.steady_load:
+            continue
+        spec = model.scenario.data.workloads[demand.name]
+        unit_s = {"decode": 0.0, "prefill": 0.0}
+        for a in allocations:
+            if a.workload == demand.name and a.role in unit_s:
+                unit_s[a.role] += a.units * a.period_s
+        shares = {
+            kv_share_key(a, b, p): x.value()
+            for (w, a, b, p), x in model.kv_moves.items()
+            if w == demand.name and (x.value() or 0.0) > KV_SHARE_ZERO
+        }
+        flows = kv_flows(demand, shares, spans)
+        topo = model.scenario.topology
+        placed = spec.prefill if isinstance(spec, InferenceSpec) else "disaggregated"
+        out.append(
+            ServingRow(
+                workload=demand.name,
+                prefill=_prefill_text(placed, bool(shares)),
+                prefill_to_decode_units=unit_s["prefill"] / unit_s["decode"]
+                if unit_s["decode"] > 0
+                else 0.0,
+                kv_shares=shares,
+                kv_flows_bytes_per_s={f"{a}->{b}": v for (a, b), v in flows.items()},
+                kv_hop_s={f"{a}->{b}": kv_hop_s(topo, demand, a, b) or 0.0 for a, b in flows},
+                headroom=_headroom_text(demand),
+                # k · b: k in an integer plan, a share of k in the LP relaxation
+                spare_units={
+                    f"{d}/{s}/p{p}": demand.racks_lost * (b.value() or 0.0)
+                    for (w, d, s, p), b in model.serves.items()
+                    if w == demand.name and (b.value() or 0.0) > KV_SHARE_ZERO
+                },
+            )
+        )
+    return out
+
+
+# Shares of a period's requests below this are solver noise, not requests moved.
+KV_SHARE_ZERO = 1e-9
+
+
+def _prefill_text(placed: str, crosses: bool) -> str:
+    if placed != "disaggregated":
+        return "in the decode steps"
+    return "at other sites for some requests" if crosses else "co-located with its decode"
+
+
+def _headroom_text(demand: WorkloadDemand) -> str:
+    if demand.racks_lost > 0:
+        return f"N+{demand.racks_lost} racks"
+    if demand.survive_site_loss:
+        return f"N+{demand.sites_lost} sites"
+    return "none"
+
+
+def report_lines(plan: Plan) -> list[str]:
+    """Serving placement: prefill with its decode or the KV flows between sites (with the hop
+    added to TTFT), the prefill:decode unit ratio, and each tier's failure headroom."""
+    if not plan.serving:
+        return []
+    out = ["\nServing placement"]
+    for r in plan.serving:
+        spares = ", ".join(f"{k} {v:g}" for k, v in r.spare_units.items())
+        kv = ", ".join(
+            f"{pair} {v * 8 / 1e9:,.1f} Gbps (hop {r.kv_hop_s[pair] * 1e3:,.0f} ms)"
+            for pair, v in r.kv_flows_bytes_per_s.items()
+        )
+        out.append(
+            f"  {r.workload}: prefill {r.prefill}; prefill:decode units "
+            f"{r.prefill_to_decode_units:.2f}; KV between sites: {kv or '0 Gbps'}; "
+            f"headroom {r.headroom}" + (f"; spare units: {spares}" if spares else "")
+        )
+    return out

@@ -10,6 +10,7 @@ import pulp
 from pydantic import Field, model_validator
 
 from fleetcore.schema import Fraction, Name, PositiveInt, Precision, Strict
+from fleetcore.units import format_si
 from planner.demand.types import RLCoupling, Role, WorkloadDemand
 from planner.kinds.base import (
     MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
@@ -17,6 +18,7 @@ from planner.kinds.base import (
     Loc,
     NonNegDuration,
     NonNegFloat,
+    PositiveBytes,
     PositiveCount,
     PositiveDuration,
     PositiveFloat,
@@ -67,6 +69,11 @@ class VerifierSpec(Strict):
     # The ISA its sandbox image is built for: cores of another ISA cannot run it. Code-execution
     # sandboxes are commonly linux/amd64 images; say arm64 for one built for Arm (Grace) hosts.
     isa: Literal["x86_64", "arm64"] = "x86_64"
+    # Memory one sandbox holds while it runs (None: not checked), and the cores it runs on: the
+    # sandboxes running at once are the verifier's cores / cores_per_sandbox, and their memory
+    # must fit the host memory lent with those cores.
+    memory_per_sandbox_bytes: PositiveBytes | None = Field(None, alias="memory_per_sandbox")
+    cores_per_sandbox: PositiveFloat = 1.0
 
 
 class RLSpec(Strict):
@@ -139,6 +146,7 @@ def demand(
         rl_rates,
         rl_roles,
         rl_samples,
+        verifier_byte_s_by_isa,
         verifier_core_s_by_isa,
         verifier_core_s_per_sample,
     )
@@ -173,6 +181,7 @@ def demand(
             updates=est.updates,
             max_staleness_updates=spec.max_staleness_updates,
             verifier_core_s_by_isa=verifier_core_s_by_isa(spec),
+            verifier_byte_s_by_isa=verifier_byte_s_by_isa(spec),
         ),
         notes=[f"forward:backward FLOPs = {est.forward_backward_flop_ratio:.2f}"],
     )
@@ -186,9 +195,13 @@ def report_lines(plan: Plan) -> list[str]:
     for r in plan.rl:
         samples = ", ".join(f"{d} {v:,.3g}" for d, v in r.samples_by_site.items())
         cores = ", ".join(f"{d} {v:,.0f}" for d, v in r.verifier_cores_by_site.items())
+        memory = ", ".join(
+            f"{d} {format_si(v, 'B')}" for d, v in r.verifier_memory_bytes_by_site.items()
+        )
         out.append(
             f"  {r.workload}: trainer at {r.trainer_site}; samples by site: {samples}; "
-            f"verifier cores: {cores or 'none'}"
+            f"verifier cores required: {cores or 'none'}"
+            + (f"; sandbox memory required: {memory}" if memory else "")
         )
         pushes = ", ".join(f"{d} {s:,.0f} s" for d, s in r.weight_push_s_by_site.items())
         out.append(

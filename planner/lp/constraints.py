@@ -8,12 +8,13 @@ rows GB/s, unit rows units.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fleetcore.units import format_si
 from planner.demand.types import Role, WorkloadDemand
 from planner.lp.model import (
     GB,
     MW,
-    SAME_INSTANT_S,
     UNSERVED_WEIGHT,
     Model,
     Pairs,
@@ -28,8 +29,10 @@ from planner.lp.variables import training_roles
 
 def _when(entity: tuple[str, ...]) -> str:
     """' in period N' for a row of one calendar period (entities end in tN), else ''."""
-    last = entity[-1]
-    return f" in period {last[1:]}" if last[:1] == "t" and last[1:].isdigit() else ""
+    for last in entity[-2:][::-1]:
+        if last[:1] == "t" and last[1:].isdigit():
+            return f" in period {last[1:]}"
+    return ""
 
 
 def _explain_avail(model: Model, entity: tuple[str, ...], value: float) -> str:
@@ -46,7 +49,8 @@ X86 = "x86_64"
 
 def _cpu_isa(entity: tuple[str, ...]) -> str:
     """A cpu row's ISA: named after the site for arm64 rows, x86_64 otherwise."""
-    return entity[1] if len(entity) > 1 and not entity[1].startswith("t") else X86
+    tail = entity[1] if len(entity) > 1 else ""
+    return tail if tail and not (tail[:1] in "tp" and tail[1:].isdigit()) else X86
 
 
 def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
@@ -195,13 +199,17 @@ def add_avail(model: Model) -> None:
 
 @family("units", "datacenter:system:period")
 def add_units(model: Model) -> None:
-    """sum_{w,r} u[w,r,d,s,p] <= owned[d,s] + in_service[d,s,t(p)] - (1 - goodput[s]) ·
-    spot[d,s,t(p)] in every period p   (units: a unit serves one work item at a time, and is
-    free for another once its deadline has passed; a spot unit does spot_goodput of a unit's
-    work)"""
+    """sum_{w,r} u[w,r,d,s,p] + sum_w k_w · b[w,d,s,p] <= owned[d,s] + in_service[d,s,t(p)] -
+    (1 - goodput[s]) · spot[d,s,t(p)] in every period p   (units: a unit serves one work item at
+    a time, and is free for another once its deadline has passed; a spot unit does spot_goodput
+    of a unit's work; a serving tier with N+k racks holds k spare units of every pool it serves
+    from)"""
     by_pool: dict[tuple[str, str, int], Pairs] = {}
     for (_, _, d, s, p), var in model.u.items():
         by_pool.setdefault((d, s, p), []).append((var, 1.0))
+    racks = {x.name: float(x.racks_lost) for x in model.demands}
+    for (w, d, s, p), var in model.serves.items():
+        by_pool.setdefault((d, s, p), []).append((var, racks[w]))
     calendar = {p.index: p.calendar for p in model.periods}
     for (d, s, p), pairs in by_pool.items():
         spot = model.spot.get((d, s, calendar[p]))
@@ -353,7 +361,7 @@ def add_after(model: Model) -> None:
 
 @family(
     "cpu",
-    "datacenter[:arm64]",
+    "datacenter[:arm64][:period]",
     resource=True,
     price_unit="usd_per_core",
     slack_unit="cores",
@@ -361,48 +369,114 @@ def add_after(model: Model) -> None:
     unit_step=_cpu_step,
 )
 def add_cpu(model: Model) -> None:
-    """sum_{w active in t} c[w,d,isa] <= sum_{s with isa} spare_cores[s] · (owned[d,s] +
-    in_service[d,s,t]) + cores[cpu] · (owned[d,cpu] + cpu_in_service[d,t]) (if the CPU
-    servers are of that isa), in every
-    calendar period t and for each ISA the sandboxes need   (cores; spare_cores = host cores -
-    host_cores_reserved_per_accelerator x accelerators; an x86_64 sandbox cannot use Grace's
-    arm64 cores)"""
-    catalog = model.scenario.catalog
-    topo = model.scenario.topology
+    """sum_{w RL active in p} c[w,d,isa] + sum_{s with isa} spare_cores[s] · sum_{w' not RL, r}
+    u[w',r,d,s,p] <= sum_{s with isa} spare_cores[s] · (owned[d,s] + in_service[d,s,t(p)]) +
+    cores[cpu] · (owned[d,cpu] + cpu_in_service[d,t(p)]) (if the CPU servers are of that
+    isa), in every LP period p in which an RL
+    run is active and for each ISA the sandboxes need   (cores; spare_cores = host cores -
+    host_cores_reserved_per_accelerator x accelerators; units busy with pretraining or serving
+    in p lend no cores, units running RL work or idle do, CPU servers always count; an x86_64
+    sandbox cannot use Grace's arm64 cores; the entity ends in tN with several calendar periods
+    and in pN when a calendar period holds several LP periods with sandboxes)"""
     rl = {d.name: d for d in _rl(model)}
     total = sum(
         d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s for d in rl.values() if d.rl
     )
+    weight = 1.0 / max(1.0, total)
     for d in model.sites:
-        cpu = topo.site(d).cpu_servers
-        isas = sorted({isa for (_, site, isa) in model.cores if site == d})
-        for isa in isas:
-            for t in model.calendar:
-                users = [
-                    (var, 1.0)
-                    for (w, site, i), var in model.cores.items()
-                    if site == d
-                    and i == isa
-                    and rl[w].start_s < t.end_s - SAME_INSTANT_S
-                    and rl[w].end_s > t.start_s + SAME_INSTANT_S
-                ]
-                if not users:
-                    continue
-                supply: Pairs = []
-                owned_cores = 0.0
-                for s in topo.site(d).systems:
-                    if catalog.isa(s) != isa:
-                        continue
-                    spare = catalog.spare_cores(s)
-                    supply += [(v, -spare * c) for v, c in model.in_service((d, s), t.index)]
-                    owned_cores += spare * model.owned((d, s))
-                if cpu is not None and catalog.isa(cpu.system) == isa:
-                    cores = float(catalog.system_cores(cpu.system))
-                    supply += [(v, -cores * c) for v, c in model.cpu_in_service(d, t.index)]
-                    owned_cores += cores * cpu.owned
-                entity = model.at((d,) if isa == X86 else (d, isa), t.index)
-                weight = 1.0 / max(1.0, total)
+        for isa in sorted({isa for (_, site, isa) in model.cores if site == d}):
+            rows = _cpu_rows(model, rl, d, isa)
+            per_t: dict[int, int] = {}
+            for period, _ in rows:
+                per_t[period.calendar] = per_t.get(period.calendar, 0) + 1
+            for period, users in rows:
+                supply, owned_cores = _cpu_supply(model, d, isa, period)
+                base = (d,) if isa == X86 else (d, isa)
+                entity = model.at(base, period.calendar)
+                if per_t[period.calendar] > 1:
+                    entity = (*entity, f"p{period.index}")
                 model.row("cpu", entity, users + supply, "<=", owned_cores, weight)
+
+
+def _cpu_rows(
+    model: Model, rl: dict[str, WorkloadDemand], d: str, isa: str
+) -> list[tuple[Period, Pairs]]:
+    """(LP period, the verifier core variables of the RL runs active in it) at d for one ISA."""
+    out = []
+    for period in model.periods:
+        users = [
+            (var, 1.0)
+            for (w, site, i), var in model.cores.items()
+            if site == d and i == isa and active(period, rl[w])
+        ]
+        if users:
+            out.append((period, users))
+    return out
+
+
+def _cpu_supply(
+    model: Model, d: str, isa: str, period: Period, lent: Callable[[str], float] | None = None
+) -> tuple[Pairs, float]:
+    """(-cores lent by units in service and CPU servers + cores of units busy with other work,
+    cores of owned units): the variable and constant parts of a cpu row's supply. `lent`: what
+    one unit of a system lends (default its spare cores; sandboxmem: its spare host memory)."""
+    catalog = model.scenario.catalog
+    lent = lent or catalog.spare_cores
+    site = model.scenario.topology.site(d)
+    rl_names = {x.name for x in _rl(model)}
+    supply: Pairs = []
+    owned_cores = 0.0
+    for s in site.systems:
+        if catalog.isa(s) != isa:
+            continue
+        spare = lent(s)
+        supply += [(v, -spare * c) for v, c in model.in_service((d, s), period.calendar)]
+        owned_cores += spare * model.owned((d, s))
+        supply += [
+            (var, spare)
+            for (w, _, d2, s2, p), var in model.u.items()
+            if (d2, s2, p) == (d, s, period.index) and w not in rl_names
+        ]
+    cpu = site.cpu_servers
+    if cpu is not None and catalog.isa(cpu.system) == isa:
+        each = float(lent(cpu.system))
+        supply += [(v, -each * c) for v, c in model.cpu_in_service(d, period.calendar)]
+        owned_cores += each * cpu.owned
+    return supply, owned_cores
+
+
+TB = 1e12
+
+
+@family("sandboxmem", "datacenter:isa:period", slack_unit="TB")
+def add_sandboxmem(model: Model) -> None:
+    """sum_{w RL active in p} Mem[w,isa] · g[w,d] + sum_{s with isa} spare_mem[s] · sum_{w' not
+    RL, r} u[w',r,d,s,p] <= sum_{s with isa} spare_mem[s] · (owned[d,s] + in_service[d,s,t(p)])
+    + host_memory[cpu] · (owned[d,cpu] + cpu_in_service[d,t(p)]), for each LP period p and ISA whose sandboxes state their memory
+    (TB; Mem = byte_s_per_sample[isa] · samples / T_w: the memory of the sandboxes running at
+    once; spare_mem = host_memory x spare cores / cores: the memory goes with the cores lent;
+    with the cpu family, the binding one of cores or memory decides)"""
+    catalog = model.scenario.catalog
+    rl = [x for x in _rl(model) if x.rl is not None and x.rl.verifier_byte_s_by_isa]
+    isas = sorted({i for x in rl if x.rl for i in x.rl.verifier_byte_s_by_isa})
+    for d in model.sites:
+        for isa in isas:
+            for period in model.periods:
+                need = [
+                    (
+                        model.samples[(x.name, d)],
+                        x.rl.verifier_memory_bytes(isa, x.rl.samples, x.window_s) / TB,
+                    )
+                    for x in rl
+                    if x.rl is not None and active(period, x)
+                ]
+                if not need:
+                    continue
+                supply, owned = _cpu_supply(
+                    model, d, isa, period, lambda s: catalog.spare_host_memory(s) / TB
+                )
+                entity = (d, isa, f"p{period.index}")
+                model.row("sandboxmem", entity, need + supply, "<=", owned, 1.0)
 
 
 @family(

@@ -209,7 +209,7 @@ class Term:
 class Flow:
     """Average traffic (GB/s) of one kind between two sites, routed on a fixed path."""
 
-    kind: str  # trajectories | weights | gradients
+    kind: str  # trajectories | weights | gradients | kv
     workload: str
     src: str
     dst: str
@@ -261,6 +261,10 @@ class Model:
     samples: dict[tuple[str, str], Var] = field(default_factory=dict)  # g[w,d]
     generates: dict[tuple[str, str], Var] = field(default_factory=dict)  # z[w,d]
     cores: dict[tuple[str, str, str], Var] = field(default_factory=dict)  # c[w,d,isa]
+    # b[w,d,s,p]: serving tier w serves from pool (d,s) in period p (binary; N+k racks)
+    serves: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)
+    # x[w,a,b,p]: share of serving tier w's requests of period p prefilled at a, decoded at b
+    kv_moves: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)
     owned_busy_h: dict[PoolT, Var] = field(default_factory=dict)  # o[d,s,t] (with rentals)
     flows: list[Flow] = field(default_factory=list)
     # -- rows, costs and results -------------------------------------------------------------

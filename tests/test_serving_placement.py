@@ -1,0 +1,222 @@
+"""Serving placement and failure headroom: N+k racks (spare units of every pool a tier serves
+from) and N+k sites (any k sites lost, the rest serve the load), with optima computed here from
+the inputs (tests/test_lp.py helpers): electricity 0, so a plan's cost is its units' capex."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_lp import REL, by_name, capex_per_unit, ceil, fleet, inference, site, write_scenario
+
+import planner
+from fleetcore.errors import ConfigError
+
+
+def one_pool(tmp_path: Path, **tier: Any) -> planner.Scenario:
+    sites = {"a": site({"hgx-h100": {"max_units": 200}})}
+    path = write_scenario(tmp_path, sites, {"chat": inference("300M", **tier)}, name="pool")
+    return planner.load_scenario(path)
+
+
+def units_needed(sc: planner.Scenario) -> float:
+    """Units of hgx-h100 busy all year to serve the tier: decode + prefill."""
+    demand = by_name(sc)["chat"]
+    return sum(r.amount / (r.rates["hgx-h100"].per_unit_s * demand.window_s) for r in demand.roles)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_n_plus_k_racks_adds_exactly_k_spare_units(tmp_path: Path, k: int) -> None:
+    base = one_pool(tmp_path)
+    need = units_needed(base)
+    plain = planner.solve(base)
+    assert fleet(plain) == {("a", "hgx-h100"): ceil(need)}
+    (row,) = plain.serving
+    assert row.headroom == "none" and row.spare_units == {}
+
+    sc = one_pool(tmp_path, headroom={"k": k, "domain": "rack"})
+    plan = planner.solve(sc)
+    units = ceil(need + k)
+    assert units == ceil(need) + k  # exactly k more units than without headroom
+    assert fleet(plan) == {("a", "hgx-h100"): units}
+    assert math.isclose(plan.total_cost_usd, units * capex_per_unit(sc, "hgx-h100"), rel_tol=REL)
+    (row,) = plan.serving
+    assert row.headroom == f"N+{k} racks" and row.spare_units == {"a/hgx-h100/p0": k}
+    assert "rack_headroom" in plan.checks
+
+
+def test_n_plus_2_sites_of_three_puts_the_whole_load_at_every_site(tmp_path: Path) -> None:
+    # Losing any two of three equal sites leaves one, which must serve all of the load alone.
+    sites = {d: site({"hgx-h100": {"max_units": 200}}) for d in ("a", "b", "c")}
+    tier = inference("300M", headroom={"k": 2, "domain": "site"})
+    sc = planner.load_scenario(write_scenario(tmp_path, sites, {"chat": tier}, name="sites"))
+    per_site = ceil(units_needed(sc))
+    plan = planner.solve(sc)
+    assert fleet(plan) == {(d, "hgx-h100"): per_site for d in ("a", "b", "c")}
+    expected = 3 * per_site * capex_per_unit(sc, "hgx-h100")
+    assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
+    assert plan.serving[0].headroom == "N+2 sites" and "site_loss" in plan.checks
+
+
+def test_prefill_runs_with_its_decode_and_its_unit_ratio_is_reported(tmp_path: Path) -> None:
+    sc = one_pool(tmp_path)
+    demand = by_name(sc)["chat"]
+    roles = {r.name: r for r in demand.roles}
+    rate = {n: r.amount / r.rates["hgx-h100"].per_unit_s for n, r in roles.items()}
+    (row,) = planner.solve(sc).serving
+    assert row.prefill == "co-located with its decode"
+    assert row.kv_flows_bytes_per_s == {} and row.kv_shares == {}
+    assert math.isclose(row.prefill_to_decode_units, rate["prefill"] / rate["decode"], rel_tol=REL)
+
+
+def test_headroom_and_survive_site_loss_are_one_or_the_other(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="survive_site_loss is headroom"):
+        one_pool(tmp_path, survive_site_loss=True, headroom={"k": 1, "domain": "site"})
+    with pytest.raises(ConfigError, match="domain"):
+        one_pool(tmp_path, headroom={"k": 1, "domain": "row"})
+
+
+# -- prefill at another site than its decode, with its KV cache on the link ---------------------
+
+OWNED_H100 = 40
+GBPS = 1e9 / 8  # bytes/s
+
+
+def split_sites(
+    tmp_path: Path, *, capacity: str = "10 Tbps", cost: float = 0.01, **tier: Any
+) -> planner.Scenario:
+    """Site a owns 40 HGX H100 (free: electricity 0, owned), which cannot decode a 70B model at
+    100 tokens/s per user but can prefill it; site b may buy GB200 NVL72 racks, which can do
+    both. A 5 ms link joins them, priced per TB."""
+    sites = {
+        "a": site({"hgx-h100": {"max_units": OWNED_H100, "owned": OWNED_H100}}),
+        "b": site({"gb200-nvl72": {"max_units": 50}}),
+    }
+    links = [{"a": "a", "b": "b", "capacity": capacity, "latency": "5 ms", "cost_usd_per_tb": cost}]
+    chat = inference("100M", model="llama-3.1-70b", tokens_per_s_per_user=100, **tier)
+    name = f"split-{capacity.replace(' ', '')}-{cost}-{len(tier)}"
+    path = write_scenario(tmp_path, sites, {"chat": chat}, links=links, name=name)
+    return planner.load_scenario(path)
+
+
+def kv_optimum(sc: planner.Scenario) -> tuple[float, int, float]:
+    """(cost, GB200 racks, share of prompts prefilled at a) by enumeration over the racks:
+    decode runs at b only (D racks' work); a share x of the prefill runs on a's owned H100s
+    (x · P_h <= 40) and the rest at b ((1 - x) · P_g racks' work), its KV cache x · kv_bytes
+    over the link (within capacity, priced per TB)."""
+    demand = by_name(sc)["chat"]
+    roles = {r.name: r for r in demand.roles}
+    window = demand.window_s
+    assert roles["decode"].rates["hgx-h100"].per_unit_s == 0  # the case we meant
+
+    def units(role: str, system: str) -> float:
+        return roles[role].amount / (roles[role].rates[system].per_unit_s * window)
+
+    decode, prefill_g, prefill_h = (
+        units("decode", "gb200-nvl72"),
+        units("prefill", "gb200-nvl72"),
+        units("prefill", "hgx-h100"),
+    )
+    spec = sc.data.workloads["chat"]
+    arch = sc.catalog.models["llama-3.1-70b"]
+    kv_per_token = 2 * arch.layers * arch.head_dim * arch.kv_heads * 2  # K and V, bf16
+    kv_bytes = spec.requests_per_day * window / 86400 * spec.prompt_tokens * kv_per_token
+    link = sc.topology.links()[0]
+    # The hop adds the link's latency and one prompt's KV over it to TTFT; within the budget?
+    hop = link.latency_s + spec.prompt_tokens * kv_per_token / link.capacity_bytes_per_s
+    budget = spec.kv_hop_budget_s
+    across = spec.disaggregate_across_sites and (budget is None or hop <= budget)
+    best = (math.inf, 0, 0.0)
+    for racks in range(ceil(decode), ceil(decode + prefill_g) + 1):
+        x = max(0.0, (decode + prefill_g - racks) / prefill_g)
+        fits = x * prefill_h <= OWNED_H100 and x * kv_bytes / window <= link.capacity_bytes_per_s
+        if x > 0 and not (across and fits):
+            continue
+        cost = (
+            racks * capex_per_unit(sc, "gb200-nvl72") + x * kv_bytes / 1e12 * link.cost_usd_per_tb
+        )
+        best = min(best, (cost, racks, x))
+    return best
+
+
+def check_kv_plan(sc: planner.Scenario, moved: bool) -> None:
+    cost, racks, x = kv_optimum(sc)
+    assert (x > 0) == moved  # the case we meant
+    plan = planner.solve(sc)
+    assert fleet(plan)[("b", "gb200-nvl72")] == racks
+    assert math.isclose(plan.total_cost_usd, cost, rel_tol=REL)
+    demand = by_name(sc)["chat"]
+    flow = x * demand.kv_bytes / demand.window_s
+    (row,) = plan.serving
+    (link,) = plan.links
+    assert math.isclose(link.traffic_bytes_per_s, flow, rel_tol=REL, abs_tol=1.0)
+    if moved:
+        assert math.isclose(row.kv_flows_bytes_per_s["a->b"], flow, rel_tol=REL)
+        assert row.prefill == "at other sites for some requests"
+        hop = 0.005 + demand.kv_bytes_per_request / link.capacity_bytes_per_s
+        assert math.isclose(row.kv_hop_s["a->b"], hop, rel_tol=REL)
+    else:
+        assert row.kv_flows_bytes_per_s == {} and row.prefill == "co-located with its decode"
+    assert {"colocated", "kv_hop", "link_capacity"} <= set(plan.checks)
+
+
+def test_co_located_serving_buys_racks_for_prefill_too(tmp_path: Path) -> None:
+    check_kv_plan(split_sites(tmp_path), moved=False)
+
+
+def test_disaggregated_prefill_uses_the_other_sites_units_and_pays_for_its_kv(
+    tmp_path: Path,
+) -> None:
+    sc = split_sites(tmp_path, disaggregate_across_sites=True)
+    arch = sc.catalog.models["llama-3.1-70b"]
+    per_request = 1000 * 2 * arch.layers * arch.head_dim * arch.kv_heads * 2
+    assert by_name(sc)["chat"].kv_bytes_per_request == per_request
+    check_kv_plan(sc, moved=True)
+    assert kv_optimum(sc)[0] < kv_optimum(split_sites(tmp_path))[0]
+
+
+def test_a_thin_link_carries_only_part_of_the_kv(tmp_path: Path) -> None:
+    wide = kv_optimum(split_sites(tmp_path, disaggregate_across_sites=True))
+    sc = split_sites(tmp_path, capacity="1 Tbps", disaggregate_across_sites=True)
+    thin = kv_optimum(sc)
+    assert thin[2] > 0 and thin[1] > wide[1]  # fewer prompts moved, more racks bought
+    check_kv_plan(sc, moved=True)
+
+
+def test_a_costly_link_keeps_prefill_with_its_decode(tmp_path: Path) -> None:
+    check_kv_plan(split_sites(tmp_path, cost=100.0, disaggregate_across_sites=True), moved=False)
+
+
+def test_a_hop_longer_than_its_ttft_budget_is_not_taken(tmp_path: Path) -> None:
+    # The 5 ms link cannot fit a 1 ms budget: prefill stays with its decode. The queue is sized
+    # for ttft_p99 - kv_hop_budget, so the rates are those of a 1.999 s target.
+    tier = {"ttft_p99": "2 s", "disaggregate_across_sites": True}
+    sc = split_sites(tmp_path, kv_hop_budget="1 ms", **tier)
+    same = planner.load_scenario(
+        write_scenario(
+            tmp_path,
+            {"b": site({"gb200-nvl72": {"max_units": 50}})},
+            {
+                "chat": inference(
+                    "100M", model="llama-3.1-70b", tokens_per_s_per_user=100, ttft_p99="1.999 s"
+                )
+            },
+            name="sized",
+        )
+    )
+    for role, other in zip(by_name(sc)["chat"].roles, by_name(same)["chat"].roles, strict=True):
+        rate = role.rates["gb200-nvl72"].per_unit_s
+        assert math.isclose(rate, other.rates["gb200-nvl72"].per_unit_s, rel_tol=1e-12)
+    check_kv_plan(sc, moved=False)
+    check_kv_plan(split_sites(tmp_path, kv_hop_budget="50 ms", **tier), moved=True)
+
+
+def test_disaggregation_across_sites_needs_separate_prefill_and_a_hop_budget(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="needs prefill: disaggregated"):
+        split_sites(tmp_path, disaggregate_across_sites=True, prefill="aggregated")
+    with pytest.raises(ConfigError, match="needs kv_hop_budget"):
+        split_sites(tmp_path, disaggregate_across_sites=True, ttft_p99="2 s")
