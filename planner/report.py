@@ -23,7 +23,11 @@ def wrap_lines(lines: list[str], width: int = 96) -> list[str]:
 
     out: list[str] = []
     for line in lines:
-        out += textwrap.wrap(line, width=width, subsequent_indent="  ") or [""]
+        # A leading newline starts a section: keep it as a blank line (textwrap would turn it
+        # into a space that indents the heading).
+        body = line.lstrip("\n")
+        out += [""] * (len(line) - len(body))
+        out += textwrap.wrap(body, width=width, subsequent_indent="  ") or [""]
     return out
 
 
