@@ -202,15 +202,13 @@ class Plan:
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """plan.json plus one CSV per table (fleet, allocations, costs, power, links, ...)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written = [out / "plan.json"]
-        written[0].write_text(self.to_json() + "\n", encoding="utf-8")
+        from fleetcore.outfile import ensure_dir, write_text  # each file whole or not at all
+
+        out = ensure_dir(out_dir)
+        written = [write_text(out / "plan.json", self.to_json() + "\n")]
         data = round_floats(self.to_dict())
         for name in [*TABLES, *(["limit_values"] if self.limit_values is not None else [])]:
-            path = out / f"{name}.csv"
-            path.write_text(to_csv(data[name]), encoding="utf-8")
-            written.append(path)
+            written.append(write_text(out / f"{name}.csv", to_csv(data[name])))
         return written
 
 

@@ -458,11 +458,13 @@ class Sweep:
         return buf.getvalue()
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "sweep.csv").write_text(self.to_csv(), encoding="utf-8")
-        (out / "sweep.json").write_text(self.to_json() + "\n", encoding="utf-8")
-        return [out / "sweep.csv", out / "sweep.json"]
+        from fleetcore.outfile import ensure_dir, write_text  # whole or not at all
+
+        out = ensure_dir(out_dir)
+        return [
+            write_text(out / "sweep.csv", self.to_csv()),
+            write_text(out / "sweep.json", self.to_json() + "\n"),
+        ]
 
     def plot(self, path: str | Path, y: str = "total_cost_usd") -> Path:
         """`y` (a numeric output column) against the first axis; one line per combination of

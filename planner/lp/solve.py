@@ -25,6 +25,14 @@ from planner.lp.model import FAMILIES, Label, Model
 
 PROVEN = pulp.LpSolutionOptimal  # 1
 FEASIBLE = pulp.LpSolutionIntegerFeasible  # 2
+
+# How a solve ended, told apart the same way for HiGHS and CBC (`outcome`).
+OPTIMAL = "optimal"  # proven within the gap
+INCUMBENT = "feasible"  # a solution, not proven (a MIP stopped by its time limit)
+INFEASIBLE = "infeasible"  # proven: no solution exists
+UNBOUNDED = "unbounded"
+TIME_LIMIT = "time limit"  # stopped by a limit with no solution in hand
+TROUBLED = "numerical trouble"  # the solver gave up (solve error, unknown status)
 # Values below this are solver noise, not a resource in use (units, cores, GB/s, fractions).
 ZERO_TOL = 1e-6
 
@@ -89,7 +97,7 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(devnull)
 
 
-def _run(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
+def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
     """Solve through PuLP. With HiGHS, PuLP's own steps (configure, transfer the model, run,
     read values) are called one by one so that the time inside HiGHS's run is measured alone:
     the benchmark's overhead ratio needs it (HiGHS's getRunTime counts the transfer too)."""
@@ -103,16 +111,77 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
                 run_started = time.perf_counter()
                 solver.callSolver(prob)
                 model.solver_run_s += time.perf_counter() - run_started
-                status, sol_status = solver.findSolutionValues(prob)
-                prob.assignStatus(status, sol_status)
+                _read_highs(model, solver)
             else:
                 model.prob.solve(solver)
     except pulp.PulpSolverError as exc:
         raise SolverError(f"the solver failed: {exc}") from None
-    return model.prob.sol_status, time.perf_counter() - started
+    return outcome(model.prob), time.perf_counter() - started
 
 
-def _resolve_as_mip(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
+def outcome(prob: pulp.LpProblem) -> str:
+    """How the last solve of `prob` ended. PuLP's statuses alone blur it: its HiGHS reader maps
+    a time limit to "integer feasible" whenever HiGHS holds any objective value (an interrupted
+    LP's iterate is no solution), and its CBC reader maps "Integer infeasible" to no solution
+    found, the same as a time limit. So HiGHS's own model status and primal solution status are
+    read; for CBC, PuLP's status (Infeasible covers integer infeasibility; Not Solved means
+    stopped, on time, with no incumbent)."""
+    highs = getattr(prob, "solverModel", None)
+    if highs is not None and hasattr(highs, "getModelStatus"):
+        return _highs_outcome(highs)
+    if prob.sol_status == PROVEN:
+        return OPTIMAL
+    if prob.sol_status == FEASIBLE:
+        return INCUMBENT
+    return {
+        pulp.LpStatusInfeasible: INFEASIBLE,
+        pulp.LpStatusUnbounded: UNBOUNDED,
+        pulp.LpStatusNotSolved: TIME_LIMIT,
+    }.get(prob.status, TROUBLED)
+
+
+def _highs_outcome(highs) -> str:
+    import highspy
+
+    status = highs.getModelStatus()
+    kind = highspy.HighsModelStatus
+    if status == kind.kOptimal:
+        return OPTIMAL
+    if status in (kind.kInfeasible, kind.kUnboundedOrInfeasible):
+        return INFEASIBLE  # an unbounded model is a bug; its diagnosis says it is unbounded
+    if status == kind.kUnbounded:
+        return UNBOUNDED
+    limits = (
+        kind.kTimeLimit,
+        kind.kIterationLimit,
+        kind.kInterrupt,
+        kind.kObjectiveBound,
+        kind.kObjectiveTarget,
+        kind.kSolutionLimit,
+    )
+    if status in limits:
+        has_solution = highs.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
+        return INCUMBENT if has_solution else TIME_LIMIT
+    return TROUBLED
+
+
+def _trouble(what: str, how: str, time_limit_s: float) -> SolverError:
+    """The SolverError (exit 3) of a solve that ended without a usable answer."""
+    if how == TIME_LIMIT:
+        return SolverError(
+            f"no plan found within the time limit ({time_limit_s:g} s; {what} not finished); "
+            "raise solver.time_limit (--time-limit) or the gap (--gap)"
+        )
+    if how == UNBOUNDED:
+        return SolverError(f"the {what} is unbounded: a cost or a bound is missing (a bug)")
+    return SolverError(
+        f"the solver ran into numerical trouble on the {what} (status: {how}); the scenario's "
+        "figures may span too many orders of magnitude: check for huge or tiny figures, or try "
+        "--solver cbc"
+    )
+
+
+def _resolve_as_mip(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
     """Re-solve the HiGHS model PuLP left from the LP relaxation as the MIP, in place: restore
     integrality and the MIP options instead of handing PuLP's model to HiGHS a second time
     (about 1 s at 60k variables). Values are read back by PuLP's own HiGHS reader."""
@@ -130,11 +199,25 @@ def _resolve_as_mip(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
             run_started = time.perf_counter()
             highs.run()
             model.solver_run_s += time.perf_counter() - run_started
-            status, sol_status = solver.findSolutionValues(model.prob)
+            _read_highs(model, solver)
     except Exception as exc:  # highspy raises plain RuntimeErrors
         raise SolverError(f"the solver failed: {exc}") from None
-    model.prob.assignStatus(status, sol_status)
-    return model.prob.sol_status, time.perf_counter() - started
+    return outcome(model.prob), time.perf_counter() - started
+
+
+def _read_highs(model: Model, solver: pulp.LpSolver) -> None:
+    """Read HiGHS's values into PuLP's variables when it holds a solution; otherwise leave them.
+    PuLP's reader has no entry for some limit statuses (a solution limit): it raises KeyError
+    after it has read the values, so the solution is then an incumbent."""
+    how = _highs_outcome(model.prob.solverModel)
+    if how in (OPTIMAL, INCUMBENT):
+        try:
+            status, sol_status = solver.findSolutionValues(model.prob)
+        except KeyError:
+            status, sol_status = pulp.LpStatusOptimal, FEASIBLE
+        model.prob.assignStatus(status, sol_status)
+    else:
+        model.prob.assignStatus(pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)
 
 
 def _polish(model: Model, solver: pulp.LpSolver) -> None:
@@ -197,18 +280,19 @@ def solve_model(
 ) -> SolveStats:
     """Solve in place: the LP relaxation (bound, duals), then unless relax_only the MIP.
     Raises InfeasibleError (with a diagnosis) or SolverError."""
-    status, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
-    _check_relaxation(model, status, solver, time_limit_s, method)
+    how, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
+    _check_relaxation(model, how, solver, time_limit_s, method)
     lower = pulp.value(model.prob.objective)
     model.duals = {label: c.pi for label, c in model.constraints.items()}
     size = (len(model.prob.variables()), len(model.constraints))
     if relax_only:
         return SolveStats(
-            solver, method, lp_s, 0.0, lower, lower, lower, 0.0, status, *size, gap_target=gap
+            solver, method, lp_s, 0.0, lower, lower, lower, 0.0, PROVEN, *size, gap_target=gap
         )
     mip = make_solver(solver, True, solver_gap(gap, lower, model), time_limit_s, method)
-    status, mip_s = _resolve_as_mip(model, mip) if solver == "highs" else _run(model, mip)
-    _check_mip(model, status, solver, time_limit_s, method)
+    how, mip_s = _resolve_as_mip(model, mip) if solver == "highs" else _run(model, mip)
+    _check_mip(model, how, solver, time_limit_s, method)
+    status = PROVEN if how == OPTIMAL else FEASIBLE
     bound = _highs_bound(model) if solver == "highs" else None
     if solver == "highs":
         _polish(model, mip)  # the MIP's status stands: polishing proves nothing new
@@ -234,30 +318,26 @@ def solve_model(
 
 
 def _check_relaxation(
-    model: Model, status: int, solver: str, time_limit_s: float, method: str
+    model: Model, how: str, solver: str, time_limit_s: float, method: str
 ) -> None:
-    """Only a proven LP relaxation goes on; an infeasible one is diagnosed."""
-    if status == PROVEN:
+    """Only a proven LP relaxation goes on; an infeasible one is diagnosed; a time limit, an
+    unbounded model or numerical trouble is a SolverError (exit 3) that says which."""
+    if how == OPTIMAL:
         return
-    if status in (pulp.LpSolutionInfeasible, pulp.LpSolutionNoSolutionFound):
+    if how == INFEASIBLE:
         raise diagnose(model.scenario, model.demands, solver, time_limit_s, method)
-    if status == pulp.LpSolutionUnbounded:
-        raise SolverError("the LP relaxation is unbounded: a cost or a bound is missing (a bug)")
-    raise SolverError(f"the LP relaxation ended with solution status {status}")
+    raise _trouble("LP relaxation", TIME_LIMIT if how == INCUMBENT else how, time_limit_s)
 
 
-def _check_mip(model: Model, status: int, solver: str, time_limit_s: float, method: str) -> None:
+def _check_mip(model: Model, how: str, solver: str, time_limit_s: float, method: str) -> None:
     """Only a proven or feasible MIP solution goes on. The relaxation can split a one-site job or
-    a unit across sites; the whole-unit, one-site plan cannot: an infeasible MIP is diagnosed
-    with the integer model itself."""
-    if status in (PROVEN, FEASIBLE):
+    a unit across sites; the whole-unit, one-site plan cannot: an infeasible MIP (HiGHS's
+    infeasible, CBC's "Integer infeasible") is diagnosed with the integer model itself."""
+    if how in (OPTIMAL, INCUMBENT):
         return
-    if status == pulp.LpSolutionInfeasible:
+    if how == INFEASIBLE:
         raise diagnose(model.scenario, model.demands, solver, time_limit_s, method, mip=True)
-    raise SolverError(
-        f"no plan found within the time limit ({time_limit_s:g} s); "
-        "raise solver.time_limit or the gap"
-    )
+    raise _trouble("whole-unit plan (MIP)", how, time_limit_s)
 
 
 def diagnose(
@@ -268,19 +348,33 @@ def diagnose(
     is itself infeasible; mip=True keeps whole units and one-site choices (when only the integer
     plan is infeasible), so the slacks are then at least what a real plan would need."""
     elastic = build(scenario, demands, elastic=True)
-    status, _ = _run(elastic, make_solver(solver, mip, 0.01 if mip else 0.0, time_limit_s, method))
-    if status not in (PROVEN, FEASIBLE):
+    how, _ = _run(elastic, make_solver(solver, mip, 0.01 if mip else 0.0, time_limit_s, method))
+    placed = scenario.topology.system_names()
+    if how == INFEASIBLE:
         return InfeasibleError(
             "the scenario is infeasible even with every demand and capacity relaxed: "
             "a structural problem (e.g. no system can run a workload anywhere)",
-            _unrunnable(demands, scenario.topology.system_names()),
+            _unrunnable(demands, placed) or ["no slack can make it feasible"],
+        )
+    if how not in (OPTIMAL, INCUMBENT):
+        return InfeasibleError(
+            "the solver proved the scenario infeasible but found no diagnosis",
+            [
+                f"the diagnosis (phase 1) ended with: {how} ({time_limit_s:g} s limit); "
+                "raise solver.time_limit (--time-limit) to see what falls short"
+            ],
         )
     lines = []
     for label, slack in elastic.slacks.items():
         value = slack.var.value() or 0.0
         if value > ZERO_TOL:
             lines.append(_explain(elastic, label, value, slack.unit))
-    lines.extend(_unrunnable(demands, scenario.topology.system_names()))
+    lines.extend(_unrunnable(demands, placed))
+    if not lines:
+        lines.append(
+            "every slack is within the solver's tolerances: the infeasibility is numerical "
+            "(figures spanning too many orders of magnitude); check for huge or tiny figures"
+        )
     return InfeasibleError(
         "no plan meets every demand within the constraints; the smallest relaxation found "
         "(one way to make it feasible; other limits may be traded for these):",
