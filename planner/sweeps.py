@@ -261,16 +261,20 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
         cache_dir = task.get("cache_dir")
         if cache_dir:
             hit = _read_cache(Path(cache_dir) / f"{key}.json", key)
-            if hit is not None:
+            if hit is not None and "malformed" in hit:  # recomputed below, and reported
+                task = {**task, "cache_note": hit["malformed"]}
+            elif hit is not None:
                 if hit["plan"] is not None:
                     hit["plan"]["scenario"] = scenario.name
                 return {"key": key, "cached": True, "outputs": hit["outputs"], "plan": hit["plan"]}
         plan = solve(scenario, **task["options"])
         plan_dict = json.loads(plan.to_json())
         plan_dict["checks"] = list(plan.checks)
-        return {"key": key, "cached": False, "outputs": point_outputs(plan), "plan": plan_dict}
+        out = {"key": key, "cached": False, "outputs": point_outputs(plan), "plan": plan_dict}
+        return {**out, "cache_note": task.get("cache_note")}
     except PlannerError as exc:
-        return {"key": key, "cached": False, "outputs": error_metrics(exc), "plan": None}
+        out = {"key": key, "cached": False, "outputs": error_metrics(exc), "plan": None}
+        return {**out, "cache_note": task.get("cache_note")}
     except Exception as exc:  # noqa: BLE001 - a bug in one point must not stop the sweep
         out = error_metrics(exc)
         out["status"] = "failed"
@@ -311,13 +315,25 @@ def point_outputs(plan: Plan) -> dict[str, Any]:
 
 
 def _read_cache(path: Path, key: str) -> dict[str, Any] | None:
+    """The cached entry, None when there is none, or {"malformed": reason} for an entry that
+    cannot be used (the point is then recomputed, the entry rewritten, and the sweep says so)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    if not isinstance(data, dict) or data.get("key") != key or "outputs" not in data:
-        return None
-    return {"outputs": data["outputs"], "plan": data.get("plan")}
+    except (OSError, ValueError) as exc:
+        return {"malformed": f"{path}: unreadable ({exc.__class__.__name__}); recomputed"}
+    data = data if isinstance(data, dict) else {}
+    outputs, plan = data.get("outputs"), data.get("plan")
+    fields = ("status", "error", "diagnosis", "exit_code")
+    if (
+        data.get("key") != key
+        or not isinstance(outputs, dict)
+        or not all(f in outputs for f in fields)
+        or not (plan is None or isinstance(plan, dict))
+    ):
+        return {"malformed": f"{path}: not a cache entry of this point; recomputed"}
+    return {"outputs": outputs, "plan": plan}
 
 
 def _write_cache(cache_dir: Path, result: dict[str, Any]) -> None:
@@ -353,6 +369,7 @@ class Sweep:
     axes: list[str]
     points: list[dict[str, Any]]
     plans: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
+    cache_notes: list[str] = field(default_factory=list)  # malformed entries recomputed
 
     def __len__(self) -> int:
         return len(self.points)
@@ -610,6 +627,7 @@ def sweep(
     records = [_record(p, results[p.index]) for p in points]
     plans = {p.name: results[p.index]["plan"] for p in points}
     result = Sweep(scenario=Path(path).stem, axes=axes, points=records, plans=plans)
+    result.cache_notes = [r["cache_note"] for r in results.values() if r.get("cache_note")]
     if out_dir is not None:
         result.write(out_dir)
     return result
@@ -664,7 +682,9 @@ def _run_ray(
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address:
             kwargs["address"] = address
-        ray.init(**kwargs)
+        from planner.rayconnect import connect
+
+        connect(ray, kwargs)  # fails within RAY_CONNECT_TIMEOUT_S on an unreachable address
         started = True
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_point)

@@ -147,6 +147,8 @@ def command(
         f"failed; {result.solved} solved in this run, {result.reused} reused from the cache",
         err=True,
     )
+    for note in result.cache_notes:
+        click.echo(f"malformed cache entry {note}", err=True)
     if out_dir:
         out = Path(out_dir)
         click.echo(f"wrote {out / 'sweep.csv'} and {out / 'sweep.json'}", err=True)
