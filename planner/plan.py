@@ -78,6 +78,11 @@ class Plan:
     # scenario's economics {pricing, cost_of_capital, horizon_s}; see planner/decision.py.
     catalog_prices: dict[str, dict[str, float]] = field(default_factory=dict)
     economics: dict[str, Any] = field(default_factory=dict)
+    # What the solver left, for the verifier (not in the JSON; empty/None on a plan read back
+    # from JSON): every whole-unit variable's unrounded value by what it counts, and the
+    # solver's objective with PuLP's dropped constant added back (planner/verify.py).
+    solver_values: dict[str, float] = field(default_factory=dict)
+    solver_objective_usd: float | None = None
 
     # -- notebooks and pandas (planner/frames.py) ---------------------------------------
     def __repr__(self) -> str:

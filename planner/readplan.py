@@ -85,7 +85,30 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         binding_constraints=read_binding(model),
         shadow_prices=read_shadow_prices(model),
         stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
+        solver_values=solver_values(model),
+        solver_objective_usd=model.solver_objective_usd,
     )
+
+
+def solver_values(model: Model) -> dict[str, float]:
+    """The whole-unit variables as the solver left them, unrounded (the verifier checks that
+    they are whole, rather than trusting the rounding in `_count`)."""
+    named: list[tuple[str, Any]] = [
+        *((f"{d}/{s} units ordered in period {t}", v) for (d, s, t), v in model.buy.items()),
+        *((f"{d}/{s} units rented in period {t}", v) for (d, s, t), v in model.rent.items()),
+        *(
+            (f"{d}/{s} units on contract {k} from period {t}", v)
+            for (d, s, t, k), v in model.contract.items()
+        ),
+        *((f"{d} CPU servers", v) for d, v in model.m.items()),
+        *((f"{w} on {s} (one system)", v) for (w, s), v in model.system_choice.items()),
+        *(
+            (f"{w}/{r} running on {d}/{s} in period {p}", v)
+            for (w, r, d, s, p), v in model.running.items()
+        ),
+        *((f"{w} done by period {p}", v) for (w, p), v in model.done.items()),
+    ]
+    return {name: float(var.value() or 0.0) for name, var in named}
 
 
 def _count(var: Any, relaxed: bool) -> float:

@@ -216,6 +216,7 @@ def _read_highs(model: Model, solver: pulp.LpSolver) -> None:
         except KeyError:
             status, sol_status = pulp.LpStatusOptimal, FEASIBLE
         model.prob.assignStatus(status, sol_status)
+        _record_objective(model)
     else:
         model.prob.assignStatus(pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)
 
@@ -244,8 +245,15 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
             if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
                 status, sol_status = solver.findSolutionValues(model.prob)
                 model.prob.assignStatus(status, sol_status)
+                _record_objective(model)
     except Exception as exc:  # highspy raises plain RuntimeErrors
         raise SolverError(f"the solver failed: {exc}") from None
+
+
+def _record_objective(model: Model) -> None:
+    """HiGHS's objective at the values just read, plus the constant PuLP does not hand it."""
+    value = model.prob.solverModel.getInfo().objective_function_value
+    model.solver_objective_usd = float(value) + float(model.prob.objective.constant)
 
 
 def _highs_bound(model: Model) -> float | None:
@@ -282,6 +290,7 @@ def solve_model(
     Raises InfeasibleError (with a diagnosis) or SolverError."""
     how, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
     _check_relaxation(model, how, solver, time_limit_s, method)
+    _cbc_objective(model, solver)
     lower = pulp.value(model.prob.objective)
     model.duals = {label: c.pi for label, c in model.constraints.items()}
     size = (len(model.prob.variables()), len(model.constraints))
@@ -292,6 +301,7 @@ def solve_model(
     mip = make_solver(solver, True, solver_gap(gap, lower, model), time_limit_s, method)
     how, mip_s = _resolve_as_mip(model, mip) if solver == "highs" else _run(model, mip)
     _check_mip(model, how, solver, time_limit_s, method)
+    _cbc_objective(model, solver)
     status = PROVEN if how == OPTIMAL else FEASIBLE
     bound = _highs_bound(model) if solver == "highs" else None
     if solver == "highs":
@@ -315,6 +325,13 @@ def solve_model(
         *size,
         gap_target=gap,
     )
+
+
+def _cbc_objective(model: Model, solver: str) -> None:
+    """CBC's objective as PuLP keeps it: PuLP does not read CBC's reported value, so this is the
+    objective expression (its constant included) at the values CBC wrote."""
+    if solver == "cbc":
+        model.solver_objective_usd = float(pulp.value(model.prob.objective) or 0.0)
 
 
 def _check_relaxation(
