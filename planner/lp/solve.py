@@ -360,13 +360,23 @@ def _check_mip(model: Model, how: str, solver: str, time_limit_s: float, method:
 def diagnose(
     scenario, demands, solver: str, time_limit_s: float, method: str, mip: bool = False
 ) -> InfeasibleError:
-    """Phase 1: minimise weighted slacks and name every constraint that needs one: which demand
-    cannot be met, which resource is short and by how much. The LP relaxation is enough when it
-    is itself infeasible; mip=True keeps whole units and one-site choices (when only the integer
-    plan is infeasible), so the slacks are then at least what a real plan would need."""
-    elastic = build(scenario, demands, elastic=True)
-    how, _ = _run(elastic, make_solver(solver, mip, 0.01 if mip else 0.0, time_limit_s, method))
+    """Phase 1: minimise slacks and name every constraint that needs one: which demand cannot
+    be met, which resource is short and by how much. Slacks are found with whole units and
+    one-site choices (the elastic MIP), so applying them gives a scenario a whole-unit plan
+    meets; only when no whole-unit answer comes within the time limit are the LP relaxation's
+    (fractional, at least this much) amounts given, and said to be. `mip` is kept for callers;
+    the whole-unit model is always tried first."""
     placed = scenario.topology.system_names()
+    elastic = build(scenario, demands, elastic=True)
+    how = _phase_one(elastic, solver, time_limit_s, method, whole=True)
+    note = []
+    if how not in (OPTIMAL, INCUMBENT, INFEASIBLE):
+        elastic = build(scenario, demands, elastic=True)
+        how = _phase_one(elastic, solver, time_limit_s, method, whole=False)
+        note = [
+            f"(no whole-unit diagnosis within {time_limit_s:g} s: the amounts above are the LP "
+            "relaxation's, on fractional units: at least this much)"
+        ]
     if how == INFEASIBLE:
         return InfeasibleError(
             "the scenario is infeasible even with every demand and capacity relaxed: "
@@ -395,8 +405,33 @@ def diagnose(
     return InfeasibleError(
         "no plan meets every demand within the constraints; the smallest relaxation found "
         "(one way to make it feasible; other limits may be traded for these):",
-        lines,
+        lines + (note if lines else []),
     )
+
+
+# Slack units of work left undone (the rest are resources: units, MW, GB/s, cores).
+WORK_SLACKS = ("fraction of the work", "fraction of the samples")
+
+
+def _phase_one(elastic: Model, solver: str, time_limit_s: float, method: str, whole: bool) -> str:
+    """Solve the elastic model lexicographically: first the least work left undone (resources
+    free to grow), then, with no more work undone than that, the least weighted growth of the
+    resources. A weighted sum of both would trade a large shortage of a small resource (a site
+    allowed 1 unit that needs 2,000) for undone work and name the wrong limit."""
+    work = [s for s in elastic.slacks.values() if s.unit in WORK_SLACKS]
+    limits = [s for s in elastic.slacks.values() if s.unit not in WORK_SLACKS]
+    gap = 0.01 if whole else 0.0
+    if work and limits:
+        elastic.prob.setObjective(pulp.lpSum(s.weight * s.var for s in work))
+        how, _ = _run(elastic, make_solver(solver, whole, 0.0, time_limit_s, method))
+        if how not in (OPTIMAL, INCUMBENT):
+            return how
+        floor = sum(s.weight * (s.var.value() or 0.0) for s in work)
+        undone = pulp.lpSum(s.weight * s.var for s in work)
+        elastic.prob += (undone <= floor * (1 + 1e-6) + 1e-9, "phase1_work_floor")
+        elastic.prob.setObjective(pulp.lpSum(s.weight * s.var for s in limits))
+    how, _ = _run(elastic, make_solver(solver, whole, gap, time_limit_s, method))
+    return how
 
 
 def _unrunnable(demands, placed: list[str]) -> list[str]:
