@@ -9,7 +9,15 @@ import shlex
 from pathlib import Path
 
 import pytest
-from test_lp import _multi_site_case, by_name, inference, site, unit_need, write_scenario
+from test_lp import (
+    _multi_site_case,
+    by_name,
+    inference,
+    rl_workload,
+    site,
+    unit_need,
+    write_scenario,
+)
 
 import cli
 import planner
@@ -118,3 +126,25 @@ def test_the_cli_prints_the_suggested_change(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     (fix,) = _suggested_sets(err.splitlines())
     assert cli.main(["plan", str(path), "-q", "--set", fix]) == 0, capsys.readouterr().err
+
+
+def test_a_cpu_shortfall_is_in_whole_cpu_servers_and_the_fix_plans(tmp_path: Path) -> None:
+    """Verifier sandboxes need more cores than 4 Trainium2 hosts and 1 CPU server give: the
+    diagnosis names the cores and the CPU servers that cover them, and that count plans."""
+    heavy = [{"name": "sandbox", "core_seconds_per_sample": 100, "applies_to": 1.0}]
+    path = write_scenario(
+        tmp_path,
+        {
+            "rainier": site(
+                {"trn2-server": {"max_units": 4}}, cpu={"system": "cpu-server", "max_units": 1}
+            )
+        },
+        {"rl": rl_workload("llama-3.1-8b", "1M", verifiers=heavy)},
+    )
+    lines = _diagnosis(path)
+    (line,) = [line for line in lines if "cores" in line]
+    sets = _suggested_sets([line])
+    assert len(sets) == 1 and sets[0].startswith(
+        "topology_changes.datacenters.rainier.cpu_servers.max_units="
+    )
+    _plans(path, _suggested_sets(lines))

@@ -85,12 +85,18 @@ def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
         for s in site.systems
         if catalog.isa(s) == isa
     )
-    if site.cpu_servers is not None and catalog.isa(site.cpu_servers.system) == isa:
-        have += catalog.system_cores(site.cpu_servers.system) * site.cpu_servers.max_units
+    fix = "allow more CPU servers"
+    cpu = site.cpu_servers
+    if cpu is not None and catalog.isa(cpu.system) == isa:
+        per = catalog.system_cores(cpu.system)
+        have += per * cpu.max_units
+        more = _whole(value / per)
+        path = f"topology_changes.datacenters.{d}.cpu_servers.max_units"
+        fix = f"allow {more:,} more CPU servers (--set {path}={cpu.max_units + more})"
     return (
         f"{d}: verifier CPU needs {value:,.0f} {isa} cores more than the plan can give there{when} "
         f"(at most {have:,.0f} {isa} cores with every system and CPU server at max_units); "
-        f"allow more CPU servers, generate elsewhere, or lower samples per problem or verifier cost"
+        f"{fix}, generate elsewhere, or lower samples per problem or verifier cost"
     )
 
 
