@@ -583,6 +583,10 @@ def sweep(
     path = str(scenario_path if scenario_path is not None else DEFAULT_SCENARIO)
     points = grid_points(dict(grid or {}), scenarios, base_scenarios, sets)
     axes = list(points[0].inputs) if points else []
+    if out_dir is not None:
+        from fleetcore.outfile import ensure_dir
+
+        ensure_dir(out_dir)  # a folder that cannot be made fails before any point is solved
     cache_dir = Path(out_dir) / ".cache" if (out_dir is not None and use_cache) else None
     options = {"relax": relax, "solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
     tasks = [

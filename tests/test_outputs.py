@@ -143,11 +143,12 @@ def test_sweep_plot_in_a_missing_folder_is_one_line_and_exit_1(scenario: Path, c
 
 def test_sweep_out_that_cannot_be_a_folder_is_one_line_and_exit_1(scenario: Path, capsys) -> None:
     target = scenario / "results"  # under a file
-    args = ["sweep", str(scenario), "--set", "economics.pricing=amortised", "--no-cache"]
-    code = cli.main([*args, "--out", str(target)])
-    err = capsys.readouterr().err
-    assert code == 1, err
-    _one_line_error(err, str(target))
+    args = ["sweep", str(scenario), "--set", "economics.pricing=amortised"]
+    for cache in ([], ["--no-cache"]):  # the cache lives under --out too
+        code = cli.main([*args, *cache, "--out", str(target)])
+        err = capsys.readouterr().err
+        assert code == 1, err
+        _one_line_error(err, str(target))
 
 
 def test_stdout_closed_by_the_reader_is_one_line_and_exit_1() -> None:
