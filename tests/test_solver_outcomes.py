@@ -135,14 +135,16 @@ def test_outcome_reads_cbc_integer_infeasible_as_infeasible() -> None:
     assert solve_module.outcome(prob) == solve_module.INFEASIBLE
 
 
-def _assert_field_refused(capsys, path: Path, where: str, field: str) -> None:
+def _assert_field_refused(
+    capsys, path: Path, where: str, field: str, says: str = "than the solver can plan with"
+) -> None:
     for solver in ("highs", "cbc"):
         code = cli.main(["plan", str(path), "--solver", solver, "-q"])
         err = capsys.readouterr().err
         assert code == 1, err
         assert "Traceback" not in err
         assert f"{where}: " in err and f".{field}: " in err, err
-        assert "than the solver can plan with" in err
+        assert says in err
 
 
 def test_max_units_past_the_solver_is_bad_input_naming_the_field(tmp_path: Path, capsys) -> None:
@@ -157,3 +159,13 @@ def test_capex_past_the_solver_is_bad_input_naming_the_field(tmp_path: Path, cap
     (tmp_path / "prices.yaml").write_text("systems:\n  hgx-h100:\n    capex_usd: 1e19\n")
     path = _write(tmp_path, scenario)
     _assert_field_refused(capsys, path, "prices.yaml:3", "capex_usd")
+
+
+def test_a_demand_too_small_for_the_solver_is_bad_input_naming_the_workload(
+    tmp_path: Path, capsys
+) -> None:
+    """1e-12 requests a day puts a coefficient past 1e15 in the serving rows: HiGHS dropped
+    those rows (and PuLP's reader failed with an IndexError), CBC's plan failed verification."""
+    path = _write(tmp_path, CHAT.replace("requests_per_day: 1M", "requests_per_day: 1e-12"))
+    line = next(i + 1 for i, ln in enumerate(CHAT.splitlines()) if ln.strip() == "chat:")
+    _assert_field_refused(capsys, path, f"scenario.yaml:{line}", "chat", "the solver holds")

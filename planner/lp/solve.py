@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pulp
 
-from fleetcore.errors import InfeasibleError, SolverError
+from fleetcore.errors import ConfigError, InfeasibleError, Problem, SolverError
 from planner.lp.build import build
 from planner.lp.model import FAMILIES, Label, Model
 
@@ -283,11 +283,57 @@ def solver_gap(gap: float, lower: float, model: Model) -> float:
     return gap * lower / (lower - constant)
 
 
+# HiGHS refuses matrix values of 1e15 and more (its large_matrix_value): it drops the rows that
+# hold them and reports the rest optimal (PuLP's reader then fails with an IndexError); 1e20 is
+# its infinity. CBC takes them and returns a plan that fails verification.
+MAX_COEFFICIENT = 1e15
+
+
+def check_magnitudes(model: Model) -> None:
+    """Refuse, as bad input naming the scenario field behind it, a row or objective coefficient
+    the solvers cannot hold (a demand of 1e-12 requests a day, a figure in the wrong unit)."""
+    problems: dict[tuple[str, ...], Problem] = {}
+    for label, con in model.constraints.items():
+        biggest = max(map(abs, con.values()), default=0.0)
+        if biggest >= MAX_COEFFICIENT or abs(con.constant) >= MAX_COEFFICIENT:
+            loc = _field_of(label)
+            problems.setdefault(
+                loc,
+                model.scenario.doc.problem(
+                    loc,
+                    f"its figures give the model a coefficient of {max(biggest, abs(con.constant)):.3g} "
+                    f"(row {label}); the solver holds at most {MAX_COEFFICIENT:g}: check the "
+                    "magnitude and unit of this input (a demand too small or a figure too large)",
+                ),
+            )
+    biggest = max(map(abs, model.prob.objective.values()), default=0.0)
+    if biggest >= MAX_COEFFICIENT:
+        problems[()] = model.scenario.doc.problem(
+            (),
+            f"a cost coefficient of {biggest:.3g} US$ (the solver holds at most "
+            f"{MAX_COEFFICIENT:g}): check prices and their units",
+        )
+    if problems:
+        raise ConfigError(list(problems.values()))
+
+
+def _field_of(label: Label) -> tuple[str, ...]:
+    """The scenario location behind a row: its workload, or the topology for a site or link."""
+    entity = FAMILIES[label.family].entity
+    if entity.startswith("workload"):
+        return ("workloads", label.entity[0])
+    if entity.startswith(("datacenter", "link")):
+        return ("topology",)
+    return ()
+
+
 def solve_model(
     model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
 ) -> SolveStats:
     """Solve in place: the LP relaxation (bound, duals), then unless relax_only the MIP.
-    Raises InfeasibleError (with a diagnosis) or SolverError."""
+    Raises InfeasibleError (with a diagnosis), SolverError, or ConfigError for coefficients
+    the solver cannot hold."""
+    check_magnitudes(model)
     how, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
     _check_relaxation(model, how, solver, time_limit_s, method)
     _cbc_objective(model, solver)
