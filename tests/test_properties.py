@@ -13,12 +13,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import planner
-from fleetcore.errors import InfeasibleError
+from fleetcore.errors import InfeasibleError, VerificationError
 
 settings.register_profile(
     "ci",
@@ -59,15 +60,18 @@ def sites(draw: st.DrawFn) -> dict[str, Any]:
     return out
 
 
+REQUESTS = [1, 100, "10K", "1M", "100M", "1B"]
+
+
 @st.composite
-def workloads(draw: st.DrawFn) -> dict[str, Any]:
+def workloads(draw: st.DrawFn, requests: list[Any] = REQUESTS) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for i in range(draw(st.integers(1, 3))):
         out[f"tier{i}"] = {
             "kind": "inference",
             "model": draw(st.sampled_from(SERVING_MODELS)),
             "precision": draw(st.sampled_from(["bf16", "fp8"])),
-            "requests_per_day": draw(st.sampled_from([1, 100, "10K", "1M", "100M", "1B"])),
+            "requests_per_day": draw(st.sampled_from(requests)),
             "prompt_tokens": draw(st.sampled_from([100, 1000, 8000])),
             "output_tokens": draw(st.sampled_from([50, 775, 4000])),
             "tokens_per_s_per_user": draw(st.sampled_from([10, 30, 60])),
@@ -147,3 +151,87 @@ def test_every_valid_scenario_plans_or_is_diagnosed(
         assert err.diagnosis, "an infeasible scenario must say what falls short"
         return
     assert plan.checks and plan.total_cost_usd >= 0
+
+
+# HiGHS and CBC on a sample of the same scenarios: a tenth of the profile's examples.
+SOLVER_SAMPLE = max(5, settings().max_examples // 10)
+
+
+@settings(max_examples=SOLVER_SAMPLE)
+@given(
+    site_data=sites(),
+    work=workloads(requests=["10K", "1M", "100M", "1B"]),  # CBC and tiny demands: below
+    pricing=st.sampled_from(["amortised", "rental", "mixed"]),
+)
+def test_highs_and_cbc_agree(
+    tmp_path_factory: Any, site_data: dict[str, Any], work: dict[str, Any], pricing: str
+) -> None:
+    """The same outcome under both solvers (a verified plan, or a diagnosed infeasibility), and
+    plans whose costs agree within the gaps both proved."""
+    econ: dict[str, Any] = {"horizon": "365 days", "pricing": pricing}
+    path = _write(tmp_path_factory.mktemp("gen"), site_data, work, econ)
+    scenario = planner.load_scenario(path)
+    outcomes = {}
+    for solver in ("highs", "cbc"):
+        try:
+            outcomes[solver] = planner.solve(scenario, solver=solver)
+        except InfeasibleError as err:
+            assert err.diagnosis, f"{solver}: an infeasible scenario must say what falls short"
+            outcomes[solver] = None
+    highs, cbc = outcomes["highs"], outcomes["cbc"]
+    assert (highs is None) == (cbc is None), "HiGHS and CBC disagree on feasibility"
+    if highs is not None and cbc is not None:
+        slack = (highs.gap or 0.0) + (cbc.gap or 0.0) + 1e-6
+        cheaper = min(highs.total_cost_usd, cbc.total_cost_usd)
+        costlier = max(highs.total_cost_usd, cbc.total_cost_usd)
+        assert costlier - cheaper <= slack * costlier + 1e-6
+
+
+TINY_TOPOLOGY = {
+    "s0": {
+        "power_cap": "0.05 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.0,
+        "systems": {"hgx-h100": {"max_units": 1, "owned": 0}},
+    }
+}
+TINY_WORK = {
+    "tier0": {
+        "kind": "inference",
+        "model": "llama-3.1-8b",
+        "precision": "bf16",
+        "requests_per_day": 1,
+        "prompt_tokens": 100,
+        "output_tokens": 50,
+        "tokens_per_s_per_user": 10,
+    }
+}
+
+
+@pytest.mark.parametrize("max_units", [0, 1])
+def test_cbc_never_plans_a_tiny_demand_on_no_unit(tmp_path: Path, max_units: int) -> None:
+    """Found by test_highs_and_cbc_agree: one request a day needs 2.5e-9 of a unit, within
+    CBC's absolute tolerances, so CBC returned it served on no unit at all ($0, "optimal"),
+    and the verifier let it pass. The verifier now refuses work on a pool with no unit: CBC's
+    answer fails verification (exit 3) instead of being shown."""
+    topo = {"s0": {**TINY_TOPOLOGY["s0"], "systems": {"hgx-h100": {"max_units": max_units}}}}
+    path = _write(tmp_path, topo, TINY_WORK, {"horizon": "365 days", "pricing": "amortised"})
+    scenario = planner.load_scenario(path)
+    try:
+        plan = planner.solve(scenario, solver="cbc")
+    except (VerificationError, InfeasibleError):
+        return
+    assert plan.fleet and sum(f.units for f in plan.fleet) >= 1, "work served on no unit"
+
+
+@pytest.mark.xfail(strict=True, reason="CBC's absolute tolerances hide a 2.5e-9-unit need")
+def test_cbc_plans_a_tiny_demand_like_highs(tmp_path: Path) -> None:
+    """Known gap (issue 16): HiGHS plans one request a day on one unit; CBC returns no work at
+    all or work on no unit. Fixing it needs the LP's allocations scaled to their work."""
+    path = _write(
+        tmp_path, TINY_TOPOLOGY, TINY_WORK, {"horizon": "365 days", "pricing": "amortised"}
+    )
+    scenario = planner.load_scenario(path)
+    highs = planner.solve(scenario, solver="highs")
+    cbc = planner.solve(scenario, solver="cbc")
+    assert cbc.total_cost_usd == pytest.approx(highs.total_cost_usd, rel=0.01)
