@@ -169,3 +169,49 @@ def test_a_demand_too_small_for_the_solver_is_bad_input_naming_the_workload(
     path = _write(tmp_path, CHAT.replace("requests_per_day: 1M", "requests_per_day: 1e-12"))
     line = next(i + 1 for i, ln in enumerate(CHAT.splitlines()) if ln.strip() == "chat:")
     _assert_field_refused(capsys, path, f"scenario.yaml:{line}", "chat", "the solver holds")
+
+
+class _Highs:
+    """A stand-in for highspy.Highs that ended with a given model status."""
+
+    def __init__(self, status, primal_solution_status: int = 0) -> None:
+        self.status = status
+        self.primal = primal_solution_status
+
+    def getModelStatus(self):  # noqa: N802 - highspy's name
+        return self.status
+
+    def getInfo(self):  # noqa: N802 - highspy's name
+        return type("Info", (), {"primal_solution_status": self.primal})()
+
+
+def test_highs_statuses_are_told_apart() -> None:
+    """Every HiGHS ending maps to one outcome; PuLP's own mapping reads a time limit with an
+    objective value as "integer feasible" and has no entry for a solution limit."""
+    import highspy
+    import pulp
+
+    kind = highspy.HighsModelStatus
+    cases = [
+        (kind.kOptimal, 0, solve_module.OPTIMAL),
+        (kind.kInfeasible, 0, solve_module.INFEASIBLE),
+        (kind.kUnboundedOrInfeasible, 0, solve_module.INFEASIBLE),
+        (kind.kUnbounded, 0, solve_module.UNBOUNDED),
+        (kind.kTimeLimit, 0, solve_module.TIME_LIMIT),
+        (kind.kTimeLimit, 1, solve_module.TIME_LIMIT),  # an infeasible iterate is no plan
+        (kind.kTimeLimit, 2, solve_module.INCUMBENT),
+        (kind.kSolutionLimit, 2, solve_module.INCUMBENT),
+        (kind.kIterationLimit, 0, solve_module.TIME_LIMIT),
+        (kind.kSolveError, 0, solve_module.TROUBLED),
+        (kind.kUnknown, 0, solve_module.TROUBLED),
+    ]
+    for status, primal, expected in cases:
+        prob = pulp.LpProblem("p", pulp.LpMinimize)
+        prob.solverModel = _Highs(status, primal)
+        assert solve_module.outcome(prob) == expected, status
+
+
+def test_trouble_messages_say_which() -> None:
+    assert "within the time limit (5 s" in str(solve_module._trouble("MIP", "time limit", 5.0))
+    assert "unbounded" in str(solve_module._trouble("LP relaxation", "unbounded", 5.0))
+    assert "numerical trouble" in str(solve_module._trouble("MIP", "numerical trouble", 5.0))
