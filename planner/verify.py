@@ -220,7 +220,9 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
 
 @rule("pool_capacity")
 def check_pool_capacity(ctx: Context) -> list[str]:
-    """sum of allocations' units on (d, s) in period p <= units in service[d,s,t(p)]"""
+    """sum of allocations' units on (d, s) in period p <= units in service[d,s,t(p)], and no
+    allocation at all on a pool with no unit in service (however tiny: a kept allocation does
+    at least 1e-6 of its work, which a solver's absolute tolerance must not put on no unit)"""
     used: dict[tuple[str, str, int], float] = {}
     starts: dict[int, float] = {}
     for a in ctx.plan.allocations:
@@ -230,7 +232,7 @@ def check_pool_capacity(ctx: Context) -> list[str]:
     out = []
     for (d, s, p), value in used.items():
         have = ctx.units.get((d, s, ctx.calendar_of(starts[p])), 0.0)
-        if value > have * (1 + REL_TOL) + ABS_TOL:
+        if value > have * (1 + REL_TOL) + ABS_TOL or (have == 0 and value > 0):
             out.append(f"{d}/{s}: allocations use {value:.4g} units of {have:g} in period {p}")
     return out
 

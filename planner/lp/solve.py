@@ -347,11 +347,12 @@ def solve_model(
     mip = make_solver(solver, True, solver_gap(gap, lower, model), time_limit_s, method)
     how, mip_s = _resolve_as_mip(model, mip) if solver == "highs" else _run(model, mip)
     _check_mip(model, how, solver, time_limit_s, method)
-    _cbc_objective(model, solver)
-    status = PROVEN if how == OPTIMAL else FEASIBLE
     bound = _highs_bound(model) if solver == "highs" else None
     if solver == "highs":
         _polish(model, mip)  # the MIP's status stands: polishing proves nothing new
+    how, mip_s = _repair(model, mip, how, mip_s, (solver, time_limit_s, method))
+    _cbc_objective(model, solver)
+    status = PROVEN if how == OPTIMAL else FEASIBLE
     objective = pulp.value(model.prob.objective)
     best_bound = max(lower, bound) if bound is not None else lower
     if bound is None and status == PROVEN and objective:
@@ -378,6 +379,61 @@ def _cbc_objective(model: Model, solver: str) -> None:
     objective expression (its constant included) at the values CBC wrote."""
     if solver == "cbc":
         model.solver_objective_usd = float(pulp.value(model.prob.objective) or 0.0)
+
+
+# Rounds of `_repair` before the plan is left to the verifier.
+REPAIR_ROUNDS = 3
+
+
+def _repair(
+    model: Model, mip: pulp.LpSolver, how: str, mip_s: float, run: tuple[str, float, str]
+) -> tuple[str, float]:
+    """Work on a pool with no unit in service: a tiny demand (one request a day needs 2.5e-9 of
+    a unit) fits within the solvers' absolute feasibility tolerance (1e-7) on the row that keeps
+    work within the units in service, so both solvers may serve it on no unit at all. Commit
+    what the solver chose: at least one unit in service on that pool in that period (or, where
+    the pool can hold none, none of its work there) and solve the MIP again. The proven bound
+    stays the original relaxation's, so the gap reported is against the unrepaired model."""
+    solver, time_limit_s, method = run
+    for _ in range(REPAIR_ROUNDS):
+        empty = _work_on_no_unit(model)
+        if not empty:
+            break
+        for pool, t, work in empty:
+            pairs = model.in_service(pool, t)
+            if model.max_units(pool) == 0 or not pairs:
+                for var in work:
+                    var.upBound = 0.0
+            else:
+                name = f"repair_{len(model.prob.constraints)}"
+                model.prob += (pulp.lpSum(c * v for v, c in pairs) >= 1, name)
+        how, more_s = _run(model, mip)
+        mip_s += more_s
+        _check_mip(model, how, solver, time_limit_s, method)
+        if solver == "highs":
+            _polish(model, mip)
+    return how, mip_s
+
+
+def _work_on_no_unit(model: Model) -> list[tuple[tuple[str, str], int, list]]:
+    """(pool, calendar period, its allocation variables) where an allocation that the plan keeps
+    (work of at least 1e-6 of its role, as readplan reads it) has no whole unit in service."""
+    roles = {(d.name, r.name): r for d in model.demands for r in d.roles}
+    calendar = {p.index: p for p in model.periods}
+    out: dict[tuple[tuple[str, str], int], list] = {}
+    for (w, r, d, s, p), var in model.u.items():
+        units = var.value() or 0.0
+        role = roles[(w, r)]
+        work = units * role.rates[s].per_unit_s * calendar[p].length_s
+        if units <= 0 or work < 1e-6 * role.amount:
+            continue
+        t = calendar[p].calendar
+        have = model.owned((d, s)) + sum(
+            c * round(v.value() or 0.0) for v, c in model.in_service((d, s), t)
+        )
+        if have < 0.5:
+            out.setdefault(((d, s), t), []).append(var)
+    return [(pool, t, work) for (pool, t), work in out.items()]
 
 
 def _check_relaxation(
