@@ -149,8 +149,19 @@ def test_every_valid_scenario_plans_or_is_diagnosed(
         plan = planner.solve(scenario)
     except InfeasibleError as err:
         assert err.diagnosis, "an infeasible scenario must say what falls short"
+        _log("diagnosed")
         return
     assert plan.checks and plan.total_cost_usd >= 0
+    _log("planned")
+
+
+def _log(outcome: str) -> None:
+    """One line per example to $PROPERTY_LOG, if set: a long run killed by its time cap still
+    says how many examples it ran and how they ended."""
+    log = os.environ.get("PROPERTY_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as file:
+            file.write(outcome + "\n")
 
 
 # HiGHS and CBC on a sample of the same scenarios: a tenth of the profile's examples.
@@ -180,6 +191,7 @@ def test_highs_and_cbc_agree(
             outcomes[solver] = None
     highs, cbc = outcomes["highs"], outcomes["cbc"]
     assert (highs is None) == (cbc is None), "HiGHS and CBC disagree on feasibility"
+    _log("agree " + ("diagnosed" if highs is None else "planned"))
     if highs is not None and cbc is not None:
         slack = (highs.gap or 0.0) + (cbc.gap or 0.0) + 1e-6
         cheaper = min(highs.total_cost_usd, cbc.total_cost_usd)
