@@ -55,8 +55,10 @@ def connect(ray: Any, kwargs: dict[str, Any], timeout_s: float = RAY_CONNECT_TIM
     """`ray.init(**kwargs)`, failing with RayUnreachable within about timeout_s when the address
     (kwargs["address"], else RAY_ADDRESS) does not answer."""
     address = kwargs.get("address") or os.environ.get("RAY_ADDRESS")
-    if address:
-        probe(address, timeout_s)
+    if not address:  # a new local instance: nothing to reach; its start-up takes what it takes
+        ray.init(**kwargs)
+        return
+    probe(address, timeout_s)
     failure: list[BaseException] = []
 
     def init() -> None:
@@ -69,8 +71,8 @@ def connect(ray: Any, kwargs: dict[str, Any], timeout_s: float = RAY_CONNECT_TIM
     thread.start()
     thread.join(timeout_s)
     if thread.is_alive():
-        raise _unreachable(address or "a new local instance", timeout_s, "no answer")
+        raise _unreachable(address, timeout_s, "no answer")
     if failure:
-        if address and isinstance(failure[0], ConnectionError):
+        if isinstance(failure[0], ConnectionError):
             raise _unreachable(address, timeout_s, str(failure[0]).splitlines()[0]) from None
         raise failure[0]
