@@ -15,10 +15,13 @@ import sys
 import click
 
 from fleetcore.errors import ConfigError, PlannerError
-from planner.commands import register
+from planner.commands import LazyGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option("--debug", is_flag=True, help="Show a traceback on errors (for bug reports).")
 @click.version_option(package_name="fleet-planner", prog_name="planner")
 @click.pass_context
@@ -34,9 +37,6 @@ def planner(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-
-
-register(planner)
 
 
 # Errors writing standard output (a closed pipe, a full disk): one line and exit 1.

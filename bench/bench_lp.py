@@ -13,6 +13,7 @@ Wall-clock figures on a shared machine are noisy: read the ratios, not the absol
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -22,20 +23,34 @@ import yaml
 from planner.api import demands
 from planner.lp.build import build
 from planner.lp.solve import solve_model
+from planner.plan import Plan
 from planner.readplan import read_plan
 from planner.report import format_plan
-from planner.scenario import load_scenario
+from planner.scenario import Scenario, load_scenario
 from planner.verify import verify
 
 SYSTEMS = ["gb200-nvl72", "hgx-h100", "hgx-b200", "trn2-server", "trn2-ultraserver"]
 MODELS = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "deepseek-v3"]
 
 
-def write_scenario(directory: Path, sites: int, systems: int, inference: int, rl: int) -> Path:
-    """A synthetic topology (a ring of sites plus chords) and scenario sized by the arguments."""
+def write_scenario(
+    directory: Path,
+    sites: int,
+    systems: int,
+    inference: int,
+    rl: int,
+    period: str | None = None,
+    horizon: str = "365 days",
+    scale: float = 1.0,
+) -> Path:
+    """A synthetic topology (a ring of sites plus chords) and scenario sized by the arguments;
+    `scale` multiplies every inference demand and each site's max_units (a fleet of ~1M
+    accelerators is scale 40 at 50 sites); `period` cuts the horizon into calendar periods with
+    mixed pricing (orders, lead times, contracts, rent per period)."""
     dcs = {}
+    max_units = int(2000 * max(scale, 1.0))
     for i in range(sites):
-        placed = {SYSTEMS[(i + k) % len(SYSTEMS)]: {"max_units": 2000} for k in range(systems)}
+        placed = {SYSTEMS[(i + k) % len(SYSTEMS)]: {"max_units": max_units} for k in range(systems)}
         dcs[f"dc{i:02d}"] = {
             "power_cap": f"{60 + 10 * (i % 5)} MW",
             "pue": 1.1 + 0.05 * (i % 4),
@@ -91,7 +106,7 @@ def write_scenario(directory: Path, sites: int, systems: int, inference: int, rl
             "kind": "inference",
             "model": MODELS[i % len(MODELS)],
             "precision": "fp8",
-            "requests_per_day": f"{5 + i % 7}M",
+            "requests_per_day": f"{(5 + i % 7) * scale:g}M",
             "prompt_tokens": 1000,
             "output_tokens": [775, 2000, 7661][i % 3],
             "tokens_per_s_per_user": 30,
@@ -111,12 +126,17 @@ def write_scenario(directory: Path, sites: int, systems: int, inference: int, rl
             "reward_models": [{"name": "orm", "model": "llama-3.1-8b", "kind": "outcome"}],
             "verifiers": [{"name": "code", "core_seconds_per_sample": 30, "applies_to": 0.5}],
         }
+    economics: dict[str, object] = {"horizon": horizon, "pricing": "amortised"}
+    if period:
+        economics.update(period=period, pricing="mixed", start_date="2026-01-01")
+        for i in range(inference):
+            workloads[f"serve{i:02d}"]["growth_per_year"] = 1.0 + (i % 3)
     path = directory / "scenario.yaml"
     path.write_text(
         yaml.safe_dump(
             {
                 "topology": "topo.yaml",
-                "economics": {"horizon": "365 days", "pricing": "amortised"},
+                "economics": economics,
                 "solver": {"mip_gap": 0.01, "time_limit": "300 s"},
                 "workloads": workloads,
             }
@@ -125,9 +145,29 @@ def write_scenario(directory: Path, sites: int, systems: int, inference: int, rl
     return path
 
 
-def run(sites: int, systems: int, inference: int, rl: int, method: str) -> dict[str, float]:
+def peak_accelerators(plan: Plan, scenario: Scenario) -> float:
+    """The most accelerators in service in any period (the fleet's size)."""
+    per_unit = {name: system.accelerators for name, system in scenario.catalog.systems.items()}
+    by_period: dict[int, float] = {}
+    for row in plan.schedule:
+        by_period[row.period] = by_period.get(row.period, 0.0) + row.units * per_unit[row.system]
+    if not by_period:
+        return sum(row.units * per_unit[row.system] for row in plan.fleet)
+    return max(by_period.values())
+
+
+def run(
+    sites: int,
+    systems: int,
+    inference: int,
+    rl: int,
+    method: str,
+    period: str | None = None,
+    horizon: str = "365 days",
+    scale: float = 1.0,
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_scenario(Path(tmp), sites, systems, inference, rl)
+        path = write_scenario(Path(tmp), sites, systems, inference, rl, period, horizon, scale)
         t0 = time.perf_counter()
         scenario = load_scenario(path)
         work = demands(scenario)
@@ -140,6 +180,8 @@ def run(sites: int, systems: int, inference: int, rl: int, method: str) -> dict[
         format_plan(plan)
         plan.to_json()
         t3 = time.perf_counter()
+        accelerators = peak_accelerators(plan, scenario)
+        periods = len({row.period for row in plan.schedule}) or 1
     return {
         "variables": stats.variables,
         "constraints": stats.constraints,
@@ -149,6 +191,9 @@ def run(sites: int, systems: int, inference: int, rl: int, method: str) -> dict[
         "verify_report_s": t3 - t2,
         "total_s": t3 - t0,
         "gap": stats.gap or 0.0,
+        "accelerators": accelerators,
+        "periods": periods,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
@@ -161,17 +206,29 @@ def main() -> None:
     parser.add_argument("--inference", type=int, default=12, help="inference workloads")
     parser.add_argument("--rl", type=int, default=2, help="RL workloads")
     parser.add_argument("--method", choices=["choose", "simplex", "ipm"], default="choose")
+    parser.add_argument("--period", help="calendar period, e.g. '1 quarter' (default: none)")
+    parser.add_argument("--horizon", default="365 days", help="e.g. '5 years'")
+    parser.add_argument("--scale", type=float, default=1.0, help="demand and max_units multiplier")
     args = parser.parse_args()
-    header = f"{'sites':>5} {'vars':>8} {'rows':>8} {'build s':>8} {'solve s':>8} {'HiGHS s':>8} {'verify s':>8} {'gap':>7} {'total/HiGHS':>11} {'(build+verify)/HiGHS':>21}"
+    header = f"{'sites':>5} {'periods':>7} {'accel':>10} {'vars':>8} {'rows':>8} {'build s':>8} {'solve s':>8} {'HiGHS s':>8} {'verify s':>8} {'gap':>7} {'MiB':>6} {'total/HiGHS':>11} {'(build+verify)/HiGHS':>21}"
     print(header)
     for sites in args.sites:
-        r = run(sites, args.systems, args.inference, args.rl, args.method)
+        r = run(
+            sites,
+            args.systems,
+            args.inference,
+            args.rl,
+            args.method,
+            args.period,
+            args.horizon,
+            args.scale,
+        )
         overhead = (
             (r["build_s"] + r["verify_report_s"]) / r["highs_s"] if r["highs_s"] else float("nan")
         )
         print(
-            f"{sites:>5} {r['variables']:>8,} {r['constraints']:>8,} {r['build_s']:>8.2f} {r['solve_s']:>8.2f} "
-            f"{r['highs_s']:>8.2f} {r['verify_report_s']:>8.2f} {r['gap']:>7.2%} "
+            f"{sites:>5} {r['periods']:>7} {r['accelerators']:>10,.0f} {r['variables']:>8,} {r['constraints']:>8,} {r['build_s']:>8.2f} {r['solve_s']:>8.2f} "
+            f"{r['highs_s']:>8.2f} {r['verify_report_s']:>8.2f} {r['gap']:>7.2%} {r['peak_rss_mib']:>6.0f} "
             f"{r['total_s'] / r['highs_s'] if r['highs_s'] else float('nan'):>11.2f} {overhead:>21.2f}",
             flush=True,
         )

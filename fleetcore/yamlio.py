@@ -141,9 +141,29 @@ def load_yaml(path: str | Path) -> Doc:
     return parse_yaml(read_text(path), str(path))
 
 
+# Parsed files, by (file name, text): a sweep reads the same scenario and topology for every
+# point. The text is always read again (read_text), so an edited file is parsed again; callers
+# get a copy (data deep-copied), never the cached Doc. Failures are not cached.
+_PARSED: dict[tuple[str, str], Doc] = {}
+MAX_PARSED_CACHED = 64
+MAX_PARSED_CACHED_BYTES = 1_000_000  # larger texts are parsed every time, never kept
+
+
 def parse_yaml(text: str, file: str) -> Doc:
     """Parse YAML text whose top level is a mapping, by this project's rules (plain_scalar) and
     within the limits above. Raises ConfigError with file:line."""
+    key = (file, text)
+    cached = _PARSED.get(key)
+    if cached is None:
+        cached = _parse_yaml(text, file)
+        if len(text) <= MAX_PARSED_CACHED_BYTES:
+            if len(_PARSED) >= MAX_PARSED_CACHED:
+                del _PARSED[next(iter(_PARSED))]  # the oldest
+            _PARSED[key] = cached
+    return Doc(copy.deepcopy(cached.data), cached.file, dict(cached.lines))
+
+
+def _parse_yaml(text: str, file: str) -> Doc:
     doc = Doc(data=None, file=file)
     problems: list[Problem] = []
     found = _parse(text, file, doc, problems)

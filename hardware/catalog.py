@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from fleetcore.errors import ConfigError, Problem
-from fleetcore.yamlio import Doc, load_yaml, merge, validate
+from fleetcore.yamlio import Doc, load_yaml, merge, parse_yaml, read_text, validate
 from hardware.schema import Accelerator, CatalogData, Cpu, ModelArch, Sourced, System
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -87,25 +87,68 @@ def shipped_files() -> list[Path]:
     return sorted(DATA_DIR.glob("*.yaml"))
 
 
+# Per-process caches (a sweep or a sensitivity run loads the catalog once per point). A shipped
+# file is keyed by its path, modification time and size; a user's file by its path and text
+# (read every time, so an edit is always seen); the validated Catalog by the keys of all its
+# files. Errors are never cached. The Catalog returned is shared: treat it as read-only.
+_SHIPPED_DOCS: dict[tuple[str, int, int], Doc] = {}
+_CATALOGS: dict[tuple[object, ...], Catalog] = {}
+MAX_CACHED_CATALOGS = 16  # distinct overlays (a sensitivity run writes one per figure and end)
+
+
+def _shipped_doc(path: Path) -> tuple[tuple[str, int, int], Doc]:
+    info = path.stat()
+    key = (str(path), info.st_mtime_ns, info.st_size)
+    doc = _SHIPPED_DOCS.get(key)
+    if doc is None:
+        doc = _SHIPPED_DOCS[key] = load_yaml(path)
+    return key, doc
+
+
 def load_catalog(extra_files: Iterable[str | Path] = ()) -> Catalog:
     """Shipped catalog plus user files by path, later files deep-merged over earlier ones.
 
     A user file may add entries or override single figures of shipped ones
     (`systems: {hgx-h100: {capex_usd: 250000}}`).
     """
-    files = [*shipped_files(), *[Path(f) for f in extra_files]]
+    keys: list[object] = []
+    docs: list[Doc] = []
+    for shipped in shipped_files():
+        key, part = _shipped_doc(shipped)
+        keys.append(key)
+        docs.append(part)
     problems: list[Problem] = []
-    doc: Doc | None = None
-    for path in files:
+    texts: list[tuple[str, str | ConfigError]] = []
+    for extra in extra_files:
         try:
-            part = load_yaml(path)
+            texts.append((str(extra), read_text(extra)))
+        except ConfigError as exc:
+            texts.append((str(extra), exc))
+    if all(isinstance(text, str) for _, text in texts):
+        cached = _CATALOGS.get((*keys, *texts))
+        if cached is not None:
+            return cached
+    for file, text in texts:
+        try:
+            if isinstance(text, ConfigError):
+                raise text
+            docs.append(parse_yaml(text, file))
         except ConfigError as exc:
             problems.extend(exc.problems)
-            continue
-        doc = part if doc is None else merge(doc, part)
     if problems:
         raise ConfigError(problems)
-    assert doc is not None, "the package ships catalog files"
+    catalog = _catalog_from(docs)
+    if len(_CATALOGS) >= MAX_CACHED_CATALOGS:
+        del _CATALOGS[next(iter(_CATALOGS))]  # the oldest
+    _CATALOGS[(*keys, *texts)] = catalog
+    return catalog
+
+
+def _catalog_from(docs: list[Doc]) -> Catalog:
+    """Merge the files' docs in order, validate, check cross-references."""
+    doc = docs[0]
+    for part in docs[1:]:
+        doc = merge(doc, part)
     data = validate(CatalogData, doc)
     problems = [p for rule in CROSS_REFERENCE_RULES for p in rule(data, doc)]
     if problems:

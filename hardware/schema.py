@@ -440,8 +440,21 @@ class ModelArch(Sourced):
         return 2 * self.layers * self.head_dim * self.kv_heads
 
 
+class ScalingLaw(Sourced):
+    """A fitted loss model L(N, D) = E + A / N^alpha + B / D^beta (N parameters, D training
+    tokens, L in nats per token): planner/demand/scaling.py."""
+
+    description: str
+    E: Annotated[float, Field(gt=0)]
+    A: Annotated[float, Field(gt=0)]
+    B: Annotated[float, Field(gt=0)]
+    alpha: Annotated[float, Field(gt=0)]
+    beta: Annotated[float, Field(gt=0)]
+
+
 class CatalogData(Strict):
     accelerators: dict[Name, Accelerator] = Field(default_factory=dict)
     cpus: dict[Name, Cpu] = Field(default_factory=dict)
     systems: dict[Name, System] = Field(default_factory=dict)
     models: dict[Name, ModelArch] = Field(default_factory=dict)
+    scaling_laws: dict[Name, ScalingLaw] = Field(default_factory=dict)

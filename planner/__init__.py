@@ -8,6 +8,9 @@ InfeasibleError: with a diagnosis, SolverError, VerificationError).
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from fleetcore.errors import (
     ConfigError,
     InfeasibleError,
@@ -15,11 +18,41 @@ from fleetcore.errors import (
     SolverError,
     VerificationError,
 )
-from planner.api import demands, solve
-from planner.comparison import Comparison, compare
-from planner.plan import Plan
-from planner.scenario import Scenario, load_scenario
-from planner.sweeps import Sweep, sweep
+
+if TYPE_CHECKING:
+    from planner.api import demands, solve
+    from planner.comparison import Comparison, compare
+    from planner.plan import Plan
+    from planner.scenario import Scenario, load_scenario
+    from planner.sweeps import Sweep, sweep
+
+# The API's names and the module each comes from: imported on first use (PEP 562), so that
+# `import planner.commands` (the CLI) does not load the solver, the scenario schema and every
+# workload kind before it knows which command runs.
+_LAZY = {
+    "demands": "planner.api",
+    "solve": "planner.api",
+    "Comparison": "planner.comparison",
+    "compare": "planner.comparison",
+    "Plan": "planner.plan",
+    "Scenario": "planner.scenario",
+    "load_scenario": "planner.scenario",
+    "Sweep": "planner.sweeps",
+    "sweep": "planner.sweeps",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'planner' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "load_scenario",

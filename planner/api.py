@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.demand.types import WorkloadDemand
-from planner.kinds import demand_for
+from planner.kinds import demands_for
 from planner.lp.build import build
 from planner.lp.solve import solve_model
 from planner.plan import Plan
@@ -29,10 +29,7 @@ def demands(scenario: Scenario) -> list[WorkloadDemand]:
     slowest part of a plan)."""
     systems = scenario.topology.system_names()
     horizon_s = scenario.data.economics.horizon_s
-    return [
-        demand_for(name, spec, scenario.catalog, systems, horizon_s)
-        for name, spec in scenario.data.workloads.items()
-    ]
+    return demands_for(dict(scenario.data.workloads), scenario.catalog, systems, horizon_s)
 
 
 def solve(

@@ -1,7 +1,7 @@
 """A self-contained HTML report of a plan (`planner plan --html FILE`): one file, no external
 assets, no scripts. Inline CSS, charts as inline SVG drawn here (cost by workload with idle in
 grey; facility power by site and system against each site's cap), then the tables: decision,
-fleet, build schedule, power, costs, binding limits and shadow prices, what is left out, and
+fleet, build schedule, model sizing (when the plan chooses the model), power, costs, binding limits and shadow prices, what is left out, and
 the verification statement. Every figure is the plan's (the JSON's), formatted as in the text
 report.
 """
@@ -54,6 +54,7 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
         power_chart(plan),
         _fleet_table(plan),
         _schedule_table(plan),
+        _sizing_html(plan),
         "<h2>Power (IT x PUE against each site's cap)</h2>",
         _table(
             ["datacenter", "IT MW", "PUE", "facility MW", "cap MW", "of cap"],
@@ -370,6 +371,49 @@ def _schedule_table(plan: Plan) -> str:
     return "<h2>Capacity over time</h2>" + _table(
         [*headers, "in service", "busy (avg)"], rows, "schedule"
     )
+
+
+def _sizing_html(plan: Plan) -> str:
+    """Model sizing (a pretraining with target:): the chosen candidate, the plan's split and the
+    estimated cost curve over the candidates, each with its basis (as the text report)."""
+    from planner.kinds.pretrain import EST_BASIS, sizing_report
+
+    if not plan.sizing:
+        return ""
+    lines = [x.strip() for x in sizing_report(plan) if x.strip().startswith(("chosen", "split"))]
+    rows = [
+        [
+            r.workload,
+            r.candidate,
+            f"{r.tokens_per_param:,.0f}",
+            r.votes,
+            f"{r.params:.4g}",
+            f"{r.tokens:.4g}",
+            f"{r.loss:.4f}",
+            _opt_usd(r.est_pretrain_cost_usd),
+            _opt_usd(r.est_serve_cost_usd),
+            _opt_usd(
+                None
+                if r.est_pretrain_cost_usd is None or r.est_serve_cost_usd is None
+                else r.est_pretrain_cost_usd + r.est_serve_cost_usd
+            ),
+            " ".join(
+                m for m, on in (("chosen", r.chosen), ("Chinchilla", r.compute_optimal)) if on
+            ),
+        ]
+        for r in sorted(plan.sizing, key=lambda r: (r.workload, r.votes, r.tokens_per_param))
+    ]
+    headers = ["workload", "candidate", "tokens/param", "votes", "params", "tokens", "loss"]
+    return (
+        "<h2>Model sizing</h2>"
+        + "".join(f'<p class="sizing-chosen">{_e(x)}</p>' for x in lines)
+        + f'<p class="note" id="sizing-basis">Cost curve, {_e(EST_BASIS)}.</p>'
+        + _table([*headers, "est. pretrain", "est. serving", "est. total", ""], rows, "sizing")
+    )
+
+
+def _opt_usd(value: float | None) -> str:
+    return "-" if value is None else usd(value)
 
 
 def _limits(plan: Plan) -> str:

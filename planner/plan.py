@@ -29,6 +29,7 @@ from planner.rows import (
     RLRow,
     ScheduleRow,
     ShadowPriceRow,
+    SizingRow,
     SolverRow,
     WorkloadRow,
     row_dict,
@@ -125,6 +126,9 @@ class Plan:
     # `planner plan --value-limits` (planner/limits.py): counterfactual values of the limits and
     # choices; None when not asked for (the JSON then has neither key, as before).
     limit_values: list[LimitValueRow] | None = None
+    # Model sizing (a pretraining with target:): one row per candidate; None when the scenario
+    # sizes no model (the JSON then has no `sizing` key, as before).
+    sizing: list[SizingRow] | None = None
 
     @property
     def limits_with_value(self) -> list[str]:
@@ -168,6 +172,8 @@ class Plan:
         if self.limit_values is not None:
             out["limit_values"] = [row_dict(r) for r in self.limit_values]
             out["limits_with_value"] = self.limits_with_value
+        if self.sizing is not None:
+            out["sizing"] = [row_dict(r) for r in self.sizing]
         return out
 
     @classmethod
@@ -199,6 +205,9 @@ class Plan:
             shadow_prices=rows["shadow_prices"],
             stats={},
             checks=list(data.get("checks", [])),
+            sizing=[row_from_dict(SizingRow, r) for r in data["sizing"]]
+            if "sizing" in data
+            else None,
         )
 
     def to_json(self, indent: int = 2) -> str:
@@ -212,7 +221,9 @@ class Plan:
         out = ensure_dir(out_dir)
         written = [write_text(out / "plan.json", self.to_json() + "\n")]
         data = round_floats(self.to_dict())
-        for name in [*TABLES, *(["limit_values"] if self.limit_values is not None else [])]:
+        extra = ["limit_values"] if self.limit_values is not None else []
+        extra += ["sizing"] if self.sizing is not None else []
+        for name in [*TABLES, *extra]:
             written.append(write_text(out / f"{name}.csv", to_csv(data[name])))
         return written
 

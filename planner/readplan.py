@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s
 from planner.lp.model import FAMILIES, GB, Model, Term
 from planner.lp.solve import ZERO_TOL, SolveStats
@@ -57,7 +58,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     rl = read_rl(model)
     costs = read_costs(model, fleet, cpu_servers, allocations, rl)
     status = "relaxed" if relaxed else ("optimal" if stats.sol_status == 1 else "feasible")
-    return Plan(
+    plan = Plan(
         status=status,
         scenario=scenario.name,
         total_cost_usd=sum(t.cost_usd for t in costs),
@@ -88,6 +89,9 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         solver_values=solver_values(model),
         solver_objective_usd=model.solver_objective_usd,
     )
+    if model.candidate:  # model sizing (planner/kinds/pretrain.py)
+        plan.sizing = sizing_rows(model)
+    return plan
 
 
 def solver_values(model: Model) -> dict[str, float]:

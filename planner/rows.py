@@ -194,6 +194,47 @@ class ShadowPriceRow:
 
 
 @dataclass(frozen=True)
+class SizingRow:
+    """model sizing only (a pretraining with target:), one row per candidate on the iso-loss
+    curve: workload, candidate, model, params, tokens, tokens_per_param, loss, pretrain_flops
+    (6·N·D), served_tokens (lifetime decode + prefill tokens of the serving loads with
+    model_from), serve_flops (2·N·served_tokens), chosen (the plan's), compute_optimal (the
+    candidate nearest the curve's least-FLOP point, the Chinchilla point), est_pretrain_cost_usd
+    and est_serve_cost_usd (each role's work at its cheapest system's unit-hour price, no
+    sharing or whole units: the curve), plan_pretrain_cost_usd and plan_serve_cost_usd (the
+    plan's unit-time given to the chosen candidate's pretraining and serving, at the same unit
+    prices; idle capacity left out; chosen candidate only), votes (self-consistency votes it is
+    served with: > 1 for a test-time substitute candidate, target.votes), est_pretrain_basis /
+    est_serve_basis / plan_cost_basis (which system and unit-hour price, rental or amortised,
+    each cost figure used)"""
+
+    workload: str
+    candidate: str
+    model: str
+    params: float
+    tokens: float
+    tokens_per_param: float
+    loss: float
+    pretrain_flops: float
+    served_tokens: float
+    serve_flops: float
+    chosen: bool
+    compute_optimal: bool
+    est_pretrain_cost_usd: float | None
+    est_serve_cost_usd: float | None
+    plan_pretrain_cost_usd: float | None
+    plan_serve_cost_usd: float | None
+    # Self-consistency votes per request the candidate is served with (1: on the target's own
+    # curve; > 1: a test-time substitute at loss target + loss_above, target.votes: an input)
+    votes: int = 1
+    # The basis of the cost figures: the system and unit-hour price (rental or amortised) each
+    # estimated role used, and the systems and prices the plan figures were priced at.
+    est_pretrain_basis: str | None = None
+    est_serve_basis: str | None = None
+    plan_cost_basis: str | None = None
+
+
+@dataclass(frozen=True)
 class LimitValueRow:
     """`planner plan --value-limits` only: one counterfactual re-solve per limit or discrete
     choice: limit (family:entity), kind (limit or choice), step (how it was relaxed or forced),

@@ -24,6 +24,7 @@ from fleetcore.yamlio import MAX_DEPTH, Doc, Loc, load_yaml, merge, parse_value,
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
 from planner.kinds import Workload, check_workload_refs
+from planner.kinds.pretrain import sizing_problems
 from topologies.builder import (
     Topology,
     is_topology_path,
@@ -32,7 +33,10 @@ from topologies.builder import (
 )
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
-DEFAULT_SCENARIO = SCENARIO_DIR / "frontier-lab.yaml"
+DEFAULT_SCENARIO = SCENARIO_DIR / "frontier-3y.yaml"
+# `planner compare` runs one scenario on several topologies; frontier-3y adds racks to multi-dc's
+# own sites, so the single-year frontier-lab (no topology changes) is compare's default.
+COMPARE_DEFAULT_SCENARIO = SCENARIO_DIR / "frontier-lab.yaml"
 
 
 def shipped_scenario(value: str) -> str:
@@ -185,6 +189,8 @@ def load_scenario(
             problems.extend(rule(data, doc, topo))
         if catalog is not None:
             problems.extend(_dated_systems_need_a_start_date(data, doc, topo, catalog))
+            sizing = sizing_problems(dict(data.workloads), catalog)  # planner/kinds/pretrain.py
+            problems.extend(doc.problem(loc, message) for loc, message in sizing)
     if problems:
         raise ConfigError(problems)
     assert catalog is not None and topo is not None

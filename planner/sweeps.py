@@ -6,7 +6,7 @@
                        scenarios=["rainier", "nvl72"], jobs=2)
     sw.points                          # one record per point: inputs, then outputs
     sw["samples_per_problem=16 scenario=nvl72"]["total_cost_usd"]
-    sw.plan("samples_per_problem=16 scenario=nvl72")   # the full Plan of a point
+    sw.plan("samples_per_problem=16 scenario=nvl72")   # the full Plan of a point (*)
     sw.to_csv(); sw.to_json()          # deterministic: the same input gives the same bytes
 
 Axes: each `grid` entry is a dotted field path and its values (what `--set path=v1,v2` gives;
@@ -15,6 +15,10 @@ is one more axis over the file's named overrides: each value is a name, several 
 (applied in order), or '' for none. Points run in the order of the product, the last axis
 fastest. A point's name is `field=value` per axis joined by spaces (the field's last part when
 that is unambiguous), or "base" when there is no axis.
+
+(*) Only each point's outputs (the records the CSV, JSON, frame and plots use) come back to
+this process, so its memory does not grow with the plans; plan() reads a point's plan from the
+cache or solves that point again. keep_plans=True keeps every full plan instead.
 
 A point that is infeasible or fails (bad value, solver failure) is recorded with its status,
 error and diagnosis; the sweep goes on.
@@ -247,7 +251,9 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     """Load, look up the cache, else solve one point. Never raises: failures become records.
 
     task: scenario_path, overrides, sets, options (relax, solver, time_limit_s, mip_gap),
-    cache_dir (or None). Returns {key, cached, outputs, plan (dict or None)}.
+    cache_dir (or None), keep_plan (default True). Returns {key, cached, outputs, plan (dict or
+    None)}; the plan is left out (None) when keep_plan is false and there is no cache to write it
+    to, so a worker sends back only the point's outputs.
     """
     from planner.api import solve
     from planner.scenario import load_scenario
@@ -257,9 +263,10 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
         scenario = load_scenario(
             task["scenario_path"], scenarios=list(task["overrides"]), sets=list(task["sets"])
         )
-        key = scenario_key(scenario, task["options"])
         cache_dir = task.get("cache_dir")
         if cache_dir:
+            # The key (a hash of the resolved scenario and catalog) only names cache entries.
+            key = scenario_key(scenario, task["options"])
             hit = _read_cache(Path(cache_dir) / f"{key}.json", key)
             if hit is not None and "malformed" in hit:  # recomputed below, and reported
                 task = {**task, "cache_note": hit["malformed"]}
@@ -268,8 +275,10 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
                     hit["plan"]["scenario"] = scenario.name
                 return {"key": key, "cached": True, "outputs": hit["outputs"], "plan": hit["plan"]}
         plan = solve(scenario, **task["options"])
-        plan_dict = json.loads(plan.to_json())
-        plan_dict["checks"] = list(plan.checks)
+        plan_dict = None
+        if task.get("keep_plan", True) or cache_dir:
+            plan_dict = json.loads(plan.to_json())
+            plan_dict["checks"] = list(plan.checks)
         out = {"key": key, "cached": False, "outputs": point_outputs(plan), "plan": plan_dict}
         return {**out, "cache_note": task.get("cache_note")}
     except PlannerError as exc:
@@ -368,8 +377,11 @@ class Sweep:
     scenario: str
     axes: list[str]
     points: list[dict[str, Any]]
+    # Full plans (plan dicts) by point name: all of them with keep_plans=True; otherwise only
+    # those asked for through plan(), re-solved then from `tasks` (or read from the cache).
     plans: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
     cache_notes: list[str] = field(default_factory=list)  # malformed entries recomputed
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.points)
@@ -401,9 +413,14 @@ class Sweep:
         return sum(1 for p in self.points if p["cached"])
 
     def plan(self, name: str | int) -> Plan | None:
-        """The full Plan of a solved point (None for a failed one)."""
+        """The full Plan of a solved point (None for a failed one). A sweep run without
+        keep_plans solves the point again here (in this process; the same model gives the same
+        plan) or reads it from the cache, and keeps it."""
         point = self[name]
-        data = self.plans.get(point["point"])
+        key = point["point"]
+        if key not in self.plans and key in self.tasks:
+            self.plans[key] = run_point({**self.tasks[key], "keep_plan": True})["plan"]
+        data = self.plans.get(key)
         return None if data is None else Plan.from_dict(data)
 
     def columns(self) -> list[str]:
@@ -566,6 +583,7 @@ def sweep(
     out_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    keep_plans: bool = False,
     relax: bool = False,
     solver: str | None = None,
     time_limit_s: float | None = None,
@@ -577,6 +595,11 @@ def sweep(
     '' or None for none), or None for no such axis; base_scenarios / sets: applied to every
     point. out_dir: write sweep.csv and sweep.json there and use out_dir/.cache. progress is
     called with each point's record as it finishes (in completion order).
+
+    keep_plans: keep every point's full plan in this process (about 0.5 MiB a point on the
+    default scenario). Without it only each point's outputs (the records: what the CSV, JSON and
+    plots use) are kept, so memory does not grow with the plans, and Sweep.plan(name) solves
+    that one point again when asked.
     """
     from planner.scenario import DEFAULT_SCENARIO
 
@@ -596,15 +619,18 @@ def sweep(
             "sets": p.sets,
             "options": options,
             "cache_dir": str(cache_dir) if cache_dir else None,
+            "keep_plan": keep_plans,
         }
         for p in points
     ]
     results: dict[int, dict[str, Any]] = {}
 
     def done(i: int, result: dict[str, Any]) -> None:
-        results[i] = result
         if cache_dir is not None:
             _write_cache(cache_dir, result)
+        if not keep_plans:
+            result = {**result, "plan": None}  # written to the cache above; not kept here
+        results[i] = result
         if progress is not None:
             progress(_record(points[i], result))
 
@@ -629,8 +655,14 @@ def sweep(
         )
 
     records = [_record(p, results[p.index]) for p in points]
-    plans = {p.name: results[p.index]["plan"] for p in points}
-    result = Sweep(scenario=Path(path).stem, axes=axes, points=records, plans=plans)
+    plans = {p.name: results[p.index]["plan"] for p in points} if keep_plans else {}
+    result = Sweep(
+        scenario=Path(path).stem,
+        axes=axes,
+        points=records,
+        plans=plans,
+        tasks={p.name: tasks[p.index] for p in points},
+    )
     result.cache_notes = [r["cache_note"] for r in results.values() if r.get("cache_note")]
     if out_dir is not None:
         result.write(out_dir)

@@ -59,7 +59,13 @@ class Context:
         ]
 
     def roles(self) -> list[tuple[WorkloadDemand, Role]]:
-        return [(d, r) for d in self.demands for r in d.roles]
+        """Every role whose work the plan must do: model sizing candidates only if chosen (rule
+        one_candidate checks the choice)."""
+        return [(d, r) for d in self.demands for r in d.roles if self.chosen(r)]
+
+    def chosen(self, role: Role) -> bool:
+        picked = {(s.workload, s.candidate) for s in self.plan.sizing or [] if s.chosen}
+        return role.choice is None or (self.integral and role.choice in picked)
 
     def calendar_of(self, start_s: float) -> int:
         """The calendar period an LP period starting at start_s lies in."""
@@ -558,6 +564,37 @@ def check_verifier_cores(ctx: Context) -> list[str]:
                     f"{d} in period {t}: verifier needs {need:,.1f} {isa} cores, "
                     f"{have:,.1f} available"
                 )
+    return out
+
+
+@rule("one_candidate")
+def check_one_candidate(ctx: Context) -> list[str]:
+    """model sizing: exactly one candidate c of each sizing workload w is chosen, and no unit
+    serves a candidate that is not (its pretraining and serving roles have no allocation); the
+    LP relaxation instead: sum_c work done_c / amount_c >= 1 over w's pretraining candidates"""
+    out = []
+    sized = sorted({r.choice[0] for d in ctx.demands for r in d.roles if r.choice is not None})
+    for w in sized:
+        rows = [s for s in ctx.plan.sizing or [] if s.workload == w]
+        if not ctx.integral:
+            roles = [(d, r) for d in ctx.demands for r in d.roles if r.choice and r.choice[0] == w]
+            share = sum(
+                sum(_done(ctx, d, r, "datacenter").values()) / r.amount
+                for d, r in roles
+                if not d.steady_load and r.amount > 0
+            )
+            if share < 1 - REL_TOL:
+                out.append(f"{w}: its candidates do {share:.4g} of one pretraining between them")
+            continue
+        picked = [s.candidate for s in rows if s.chosen]
+        if len(picked) != 1:
+            out.append(f"{w}: {len(picked)} candidates chosen ({', '.join(picked)}), not one")
+        for d in ctx.demands:
+            for r in d.roles:
+                unchosen = r.choice is not None and r.choice[0] == w and r.choice[1] not in picked
+                if unchosen and any(a.units > ABS_TOL for a in ctx.rows_of(d, r)):
+                    assert r.choice is not None
+                    out.append(f"{d.name}/{r.name}: units for candidate {r.choice[1]}, not chosen")
     return out
 
 

@@ -87,9 +87,9 @@ def test_did_you_mean_for_unknown_keys_and_names(tmp_path: Path, capsys) -> None
     err = capsys.readouterr().err
     assert f"{path}:4: workloads.chat.model:" in err
     assert "did you mean 'llama-3.1-70b'" in err
-    assert cli.main(["plan", "--scenario", "rentl"]) == 1
+    assert cli.main(["plan", "frontier-lab", "--scenario", "rentl"]) == 1
     assert "did you mean 'rental'?" in capsys.readouterr().err
-    assert cli.main(["plan", "--topology", "multi-d"]) == 1
+    assert cli.main(["plan", "frontier-lab", "--topology", "multi-d"]) == 1
     assert "did you mean 'multi-dc'?" in capsys.readouterr().err
 
 

@@ -10,7 +10,7 @@ from planner.kinds.inference import InferenceSpec
 
 
 def test_default_plan_decode_instances_meet_their_targets() -> None:
-    scenario = planner.load_scenario()
+    scenario = planner.load_scenario("frontier-lab")
     plan = planner.solve(scenario, relax=True)
     catalog = scenario.catalog
     checked = 0

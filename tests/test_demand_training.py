@@ -15,10 +15,13 @@ from planner.demand.training import (
     ModelFigures,
     RunFigures,
     TrainFigures,
+    _candidate_arrays,
     best_layout,
     candidate_layouts,
     model_figures,
+    search_all,
     step_time,
+    step_times_vector,
     train_figures,
 )
 
@@ -107,6 +110,11 @@ def test_data_parallel_bytes_flat_and_hierarchical() -> None:
     inner = 2 * 3 / 4 * p * 2 / 1e11
     outer = 2 * 1 / 2 * p * 2 / 4 / 1e10
     assert sh.dp_s == pytest.approx(inner + outer)
+    # FP8 weights (fp8_params): the all-gather moves 1 B per parameter, the reduce-scatter of
+    # BF16 gradients still 2 B: (4-1)/4 x P x (2 + 1) B.
+    fp8 = replace(RUN, global_batch_tokens=16000.0, param_gather_bytes=1.0)
+    st8 = step_time(Layout(dp=4), M, f1, fp8, 0.0)
+    assert st8.dp_s == pytest.approx(3 / 4 * 1e9 * (2 + 1) / 1e10)
 
 
 def test_expert_all_to_all_bytes() -> None:
@@ -288,3 +296,38 @@ def test_layout_choice_hand_computed_two_accelerators() -> None:
     best = best_layout(2, M, F, RUN).best
     assert best is not None and best.step_s == pytest.approx(dp2.step_s)
     assert best.layout.dp == 2 and best.layout.micro_batch in (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("model", "system", "precision", "accelerators", "seq", "batch_tokens"),
+    [
+        ("llama-3.1-405b", "hgx-h100", "bf16", 16384, 8192, 16 * 2**20),
+        ("llama-3.1-405b", "gb200-nvl72", "bf16", 4608, 8192, 16 * 2**20),
+        ("llama-3.1-405b", "trn2-ultraserver", "bf16", 19072, 8192, 16 * 2**20),
+        ("gpt-3-175b", "hgx-h100", "fp8", 10752, 2048, 2688 * 2048),
+        ("llama-3.1-70b", "hgx-b200", "fp8", 1000, 8192, 4 * 2**20),
+        ("llama-3.1-8b", "hgx-h100", "bf16", 64, 8192, 2**20),
+        ("deepseek-v3", "hgx-h100", "fp8", 2048, 4096, 15360 * 4096),
+    ],
+)
+def test_vectorised_search_matches_brute_force(
+    model: str, system: str, precision: str, accelerators: int, seq: int, batch_tokens: int
+) -> None:
+    # The array ranking (step_times_vector) only shortlists; the chosen layout, its figures, the
+    # runner-ups and the count of fitting candidates equal step_time over every candidate.
+    hw = hardware(CATALOG, system)
+    assert hw is not None
+    f = train_figures(hw, precision)
+    assert f is not None
+    mf = model_figures(CATALOG.models[model], seq)
+    run = RunFigures(seq, float(batch_tokens), 16.0, 2.0)
+    every = search_all(accelerators, mf, f, run)
+    choice = best_layout(accelerators, mf, f, run)
+    assert every and choice.best is not None
+    assert choice.best == every[0]
+    assert choice.runner_ups == every[1:4]
+    assert choice.candidates == len(every)
+    rate, memory = step_times_vector(_candidate_arrays(accelerators, mf, f, run), mf, f, run)
+    scalar = [step_time(lay, mf, f, run) for lay in candidate_layouts(accelerators, mf, f, run)]
+    assert rate.tolist() == pytest.approx([st.tokens_per_s for st in scalar], rel=1e-9)
+    assert memory.tolist() == pytest.approx([st.memory_bytes for st in scalar], rel=1e-9)

@@ -10,7 +10,7 @@ from planner.explain import unit_costs
 
 
 def test_unit_costs_recomputed_from_catalog_and_sites() -> None:
-    scenario = planner.load_scenario()
+    scenario = planner.load_scenario("frontier-lab")
     work = planner.demands(scenario)
     records = unit_costs(scenario, work)
     topo, catalog = scenario.topology, scenario.catalog
@@ -35,7 +35,7 @@ def test_unit_costs_recomputed_from_catalog_and_sites() -> None:
 def test_pretraining_goes_where_its_flops_are_cheapest() -> None:
     """With power, links and availability slack, the single-site pretraining runs on the system
     --explain ranks cheapest."""
-    scenario = planner.load_scenario()
+    scenario = planner.load_scenario("frontier-lab")
     records = [
         r
         for r in unit_costs(scenario, planner.demands(scenario))
@@ -54,6 +54,6 @@ def test_pretraining_goes_where_its_flops_are_cheapest() -> None:
 
 
 def test_explain_flag_prints_the_tables(capsys) -> None:
-    assert cli.main(["plan", "--explain"]) == 0
+    assert cli.main(["plan", "frontier-lab", "--explain"]) == 0
     out = capsys.readouterr().out
     assert "Cost of the work on each system" in out and "$/EFLOP" in out and "$/M tokens" in out

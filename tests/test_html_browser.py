@@ -102,7 +102,7 @@ def test_html_report_renders_in_a_real_browser(tmp_path: Path, capsys) -> None:
     from PIL import Image
 
     page = tmp_path / "plan.html"
-    assert cli.main(["plan", "--html", str(page), "--json"]) == 0
+    assert cli.main(["plan", "frontier-lab", "--html", str(page), "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
 
     dump = run_browser(["--dump-dom", page.as_uri()], tmp_path)

@@ -635,17 +635,17 @@ def test_rental_reserves_units_for_the_horizon(tmp_path: Path, owned: int) -> No
     assert math.isclose(costs["rental"], rented * HOURS_PER_YEAR * 55.0, rel_tol=REL)
 
 
-# -- physics of the shipped default scenario and its overrides ------------------------------
+# -- physics of the shipped frontier-lab scenario and its overrides -------------------------
 
 OVERRIDES = [[], ["rental"], ["2x_rollouts"], ["nvl72_only"], ["h100_only"], ["rainier_only"]]
 
 
 @pytest.fixture(scope="session")
 def shipped_plans() -> dict[str, tuple[Any, Any]]:
-    """Each override of the shipped default solved once with HiGHS at mip_gap 0.001."""
+    """Each override of the shipped frontier-lab solved once with HiGHS at mip_gap 0.001."""
     out = {}
     for ov in OVERRIDES:
-        sc = planner.load_scenario(None, scenarios=ov)
+        sc = planner.load_scenario("frontier-lab", scenarios=ov)
         out["+".join(ov) or "default"] = (sc, planner.solve(sc, mip_gap=0.001))
     return out
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def plan() -> Plan:
-    return planner.solve(planner.load_scenario())
+    return planner.solve(planner.load_scenario("frontier-lab"))
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def _nvl72_bought(plan: Plan) -> int:
 
 
 def test_comparison_and_sweep_frames() -> None:
-    cmp = planner.compare(None, ["nvl72-campus", "h100-cluster"])
+    cmp = planner.compare("frontier-lab", ["nvl72-campus", "h100-cluster"])
     frame = cmp.frame()
     assert list(frame.index) == ["nvl72-campus", "h100-cluster"]
     for name in frame.index:
@@ -110,11 +110,11 @@ def test_comparison_and_sweep_frames() -> None:
 def test_decision_states_purchases_idle_share_and_basis(plan: Plan) -> None:
     d = decision(plan)
     nvl = next(p for p in d.pools if p.system == "gb200-nvl72")
-    capex = planner.load_scenario().catalog.systems["gb200-nvl72"].capex_usd
+    capex = planner.load_scenario("frontier-lab").catalog.systems["gb200-nvl72"].capex_usd
     bought = _nvl72_bought(plan)
     assert bought > 0 and nvl.bought_units == bought
     assert nvl.purchase_usd == pytest.approx(bought * capex)
-    catalog = planner.load_scenario().catalog.systems
+    catalog = planner.load_scenario("frontier-lab").catalog.systems
     cash = sum(f.new_units * catalog[f.system].capex_usd for f in plan.fleet)
     cash += sum(c.new_units * catalog[c.system].capex_usd for c in plan.cpu_servers)
     assert d.purchase_usd == pytest.approx(cash)
@@ -138,7 +138,7 @@ def test_decision_states_purchases_idle_share_and_basis(plan: Plan) -> None:
 
 
 def test_decision_of_a_rental_plan_says_rent() -> None:
-    p = planner.solve(planner.load_scenario(scenarios=["rental"]))
+    p = planner.solve(planner.load_scenario("frontier-lab", scenarios=["rental"]))
     lines = summary_lines(decision(p))
     assert any(line.startswith("Rent up to") for line in lines)
     assert not any(line.startswith("Buy ") for line in lines)
@@ -190,10 +190,10 @@ def test_save_lp_and_mps_solve_to_the_plan_cost(tmp_path: Path, capsys) -> None:
     import highspy
 
     lp, mps = tmp_path / "model.lp", tmp_path / "model.mps"
-    assert cli.main(["plan", "--save-lp", str(lp), "--json"]) == 0
+    assert cli.main(["plan", "frontier-lab", "--save-lp", str(lp), "--json"]) == 0
     cost = json.loads(capsys.readouterr().out)["total_cost_usd"]
     assert lp.read_text().startswith("\\* capacity_plan *\\")
-    assert cli.main(["plan", "--save-lp", str(mps), "-q"]) == 0
+    assert cli.main(["plan", "frontier-lab", "--save-lp", str(mps), "-q"]) == 0
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.readModel(str(mps))
@@ -201,7 +201,7 @@ def test_save_lp_and_mps_solve_to_the_plan_cost(tmp_path: Path, capsys) -> None:
     # MPS carries no objective constant (costs of units owned before the plan): add it back.
     from planner.lp.build import build
 
-    sc = planner.load_scenario()
+    sc = planner.load_scenario("frontier-lab")
     constant = float(build(sc, planner.demands(sc)).prob.objective.constant)
     assert h.getInfo().objective_function_value + constant == pytest.approx(cost, rel=0.011)
 
@@ -209,7 +209,7 @@ def test_save_lp_and_mps_solve_to_the_plan_cost(tmp_path: Path, capsys) -> None:
 # -- HTML -----------------------------------------------------------------------------------
 def test_html_report_is_self_contained(tmp_path: Path, capsys) -> None:
     out = tmp_path / "plan.html"
-    assert cli.main(["plan", "--html", str(out), "-q"]) == 0
+    assert cli.main(["plan", "frontier-lab", "--html", str(out), "-q"]) == 0
     html = out.read_text(encoding="utf-8")
     assert "<script" not in html
     # no external assets: no src= or href= at all, only SVG's namespace URI
@@ -269,7 +269,7 @@ def test_sweep_plot_marks_failed_points_and_starts_at_zero(tmp_path: Path) -> No
 
 def test_compare_and_sweep_html_are_self_contained(tmp_path: Path, capsys) -> None:
     page = tmp_path / "cmp.html"
-    args = ["compare", "--topology", "nvl72-campus", "--topology", "h100-cluster"]
+    args = ["compare", "frontier-lab", "--topology", "nvl72-campus", "--topology", "h100-cluster"]
     assert cli.main([*args, "--json", "--html", str(page)]) == 0
     data = json.loads(capsys.readouterr().out)
     text = page.read_text(encoding="utf-8")
@@ -287,7 +287,7 @@ def test_compare_and_sweep_html_are_self_contained(tmp_path: Path, capsys) -> No
 
 def test_plan_html_says_why_these_systems(tmp_path: Path) -> None:
     page = tmp_path / "plan.html"
-    assert cli.main(["plan", "--html", str(page), "-q"]) == 0
+    assert cli.main(["plan", "frontier-lab", "--html", str(page), "-q"]) == 0
     text = page.read_text(encoding="utf-8")
     assert '<pre id="explain"' in text and "gb200-nvl72" in text.split('id="explain"')[1]
 

@@ -33,9 +33,11 @@ def test_every_shipped_scenario_and_override_validates(
 
 
 def test_named_overrides_and_set_combine() -> None:
-    base = planner.load_scenario()
+    base = planner.load_scenario("frontier-lab")
     changed = planner.load_scenario(
-        scenarios=["rental", "2x_rollouts"], sets=["workloads.chat.requests_per_day=200M"]
+        "frontier-lab",
+        scenarios=["rental", "2x_rollouts"],
+        sets=["workloads.chat.requests_per_day=200M"],
     )
     assert changed.data.economics.pricing == "rental"
     rl_base = base.data.workloads["rl-reasoning"]
@@ -47,23 +49,25 @@ def test_named_overrides_and_set_combine() -> None:
 
 
 def test_override_api_matches_set_strings() -> None:
-    base = planner.load_scenario()
+    base = planner.load_scenario("frontier-lab")
     a = base.override({"workloads.chat.requests_per_day": "200M", "economics.pricing": "rental"})
     b = planner.load_scenario(
-        sets=["workloads.chat.requests_per_day=200M", "economics.pricing=rental"]
+        "frontier-lab", sets=["workloads.chat.requests_per_day=200M", "economics.pricing=rental"]
     )
     assert a.data == b.data
 
 
 def test_topology_override_replaces_the_topology() -> None:
-    scenario = planner.load_scenario(scenarios=["rainier_only"])
+    scenario = planner.load_scenario("frontier-lab", scenarios=["rainier_only"])
     assert scenario.topology.name == "rainier-campus"
-    scenario = planner.load_scenario(topology="h100-cluster")
+    scenario = planner.load_scenario("frontier-lab", topology="h100-cluster")
     assert scenario.topology.name == "h100-cluster"
 
 
 def test_topology_changes_merge_over_the_preset() -> None:
-    scenario = planner.load_scenario(sets=["topology_changes.datacenters.dc-east.power_cap=150 MW"])
+    scenario = planner.load_scenario(
+        "frontier-lab", sets=["topology_changes.datacenters.dc-east.power_cap=150 MW"]
+    )
     assert scenario.topology.site("dc-east").power_cap_w == 150e6
     # The other sites keep the preset's figures.
     assert scenario.topology.site("dc-west").power_cap_w == 80e6
@@ -71,7 +75,7 @@ def test_topology_changes_merge_over_the_preset() -> None:
 
 def test_deadline_past_horizon_is_an_input_error() -> None:
     with pytest.raises(ConfigError) as err:
-        planner.load_scenario(sets=["workloads.pretrain-405b.deadline=400 days"])
+        planner.load_scenario("frontier-lab", sets=["workloads.pretrain-405b.deadline=400 days"])
     (problem,) = err.value.problems
     assert problem.path == "workloads.pretrain-405b.deadline"
     assert "horizon" in problem.message

@@ -18,13 +18,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.yamlio import Doc, load_yaml, validate
 from hardware.catalog import Catalog
 from topologies.schema import Datacenter, Link, TopologyData
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -35,11 +37,29 @@ class Topology:
 
     name: str
     data: TopologyData
-    graph: nx.Graph
     doc: Doc
     file: str
-    # Memo of paths and the link index: the LP asks for every pair of sites many times.
+    # Memo of paths, the link index and the graph: the LP asks for every pair of sites many
+    # times; the graph (networkx, slow to import) is built only when asked for.
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def graph(self) -> nx.Graph:
+        """The cluster graph (see the module's docstring), built on first use."""
+        if "graph" not in self._memo:
+            self._memo["graph"] = _graph(self.data)
+        return self._memo["graph"]
+
+    def _links_of(self, dc: str) -> dict[str, Link]:
+        """Neighbouring datacenter -> the link to it (the graph's link edges: a later link
+        between the same pair replaces an earlier one, as in the graph)."""
+        adjacency = self._memo.get("adjacency")
+        if adjacency is None:
+            adjacency = self._memo["adjacency"] = {name: {} for name in self.data.datacenters}
+            for link in self.data.links:
+                adjacency[link.a][link.b] = link
+                adjacency[link.b][link.a] = link
+        return adjacency[dc]
 
     def datacenters(self) -> list[str]:
         """Datacenter names in file order."""
@@ -96,10 +116,9 @@ class Topology:
             done.add(node)
             if node == b:
                 return list(ids)
-            for nbr, attrs in self.graph[node].items():
-                if attrs.get("kind") != "link" or nbr in done:
+            for nbr, link in self._links_of(node).items():
+                if nbr in done:
                     continue
-                link: Link = attrs["link"]
                 cand = (lat + link.latency_s, hops + 1, ids + (link.id,))
                 if nbr not in best or cand < best[nbr]:
                     best[nbr] = cand
@@ -131,14 +150,22 @@ class Topology:
 
     def components(self) -> list[list[str]]:
         """Groups of datacenters joined by links, each in file order, groups by first member."""
-        sites = nx.Graph()
-        sites.add_nodes_from(self.data.datacenters)
-        sites.add_edges_from(
-            (u, v) for u, v, kind in self.graph.edges(data="kind") if kind == "link"
-        )
         order = {dc: i for i, dc in enumerate(self.data.datacenters)}
-        groups = [sorted(c, key=order.__getitem__) for c in nx.connected_components(sites)]
-        return sorted(groups, key=lambda g: order[g[0]])
+        seen: set[str] = set()
+        groups = []
+        for first in self.data.datacenters:
+            if first in seen:
+                continue
+            seen.add(first)
+            group, todo = [first], [first]
+            while todo:
+                for nbr in self._links_of(todo.pop()):
+                    if nbr not in seen:
+                        seen.add(nbr)
+                        group.append(nbr)
+                        todo.append(nbr)
+            groups.append(sorted(group, key=order.__getitem__))
+        return groups
 
 
 def presets() -> list[str]:
@@ -187,10 +214,12 @@ def topology_from_doc(doc: Doc, catalog: Catalog) -> Topology:
     problems = [p for rule in CROSS_REFERENCE_RULES for p in rule(data, doc, catalog)]
     if problems:
         raise ConfigError(problems)
-    return Topology(name=data.name, data=data, graph=_graph(data), doc=doc, file=doc.file)
+    return Topology(name=data.name, data=data, doc=doc, file=doc.file)
 
 
 def _graph(data: TopologyData) -> nx.Graph:
+    import networkx as nx
+
     g = nx.Graph(name=data.name)
     for dc_name, dc in data.datacenters.items():
         g.add_node(dc_name, kind="datacenter", dc=dc)

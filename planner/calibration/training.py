@@ -5,7 +5,10 @@ Kinds of point:
   model_tflops model TFLOPS per accelerator of the pinned layout (MFU x peak)
   tokens_per_s tokens/s of the whole job at the pinned layout
   gpu_hours    sum over segments of tokens / (tokens/s per accelerator) / goodput (derived)
-  time_ratio   time(base) / time(other) = throughput(other) / throughput(base), same tokens
+  time_ratio   time(base) / time(other), time = tokens trained to the target / tokens/s (each
+               side's `tokens`, from its result log; the same on both sides when not given)
+               x the side's `release_step_time_factor`: its software release's step time over
+               the fitted release's on one identical config (measured; 1 when not given)
   speedup      throughput at `precision` / throughput at `base_precision`, same layout
 """
 
@@ -65,6 +68,7 @@ def _step(
     sequence_length: int,
     global_batch_tokens: float,
     precision: str | None = None,
+    param_gather: str | None = None,
 ) -> StepTime:
     hw = hardware(catalog, run["system"])
     assert hw is not None
@@ -76,6 +80,7 @@ def _step(
         float(global_batch_tokens),
         float(run.get("bytes_per_param", 16.0)),
         BYTES_PER_VALUE[run.get("gradient_precision", "bf16")],
+        BYTES_PER_VALUE[param_gather or run.get("param_gather_precision", "bf16")],
     )
     return step_time(_layout(layout), model_figures(arch, sequence_length), f, figures)
 
@@ -101,12 +106,20 @@ def predict(run: dict[str, Any], catalog: Catalog | None = None) -> float:
         )
         return fast.tokens_per_s / slow.tokens_per_s
     if kind == "time_ratio":
-        rates = []
+        times = []
         for side in (run["base"], run["other"]):
-            st = _step(catalog, run, side["layout"], seq, side["global_batch_sequences"] * seq)
+            st = _step(
+                catalog,
+                run,
+                side["layout"],
+                seq,
+                side["global_batch_sequences"] * seq,
+                param_gather=side.get("param_gather_precision"),
+            )
             assert st.layout.accelerators == side["accelerators"], side
-            rates.append(st.tokens_per_s)
-        return rates[1] / rates[0]
+            release = float(side.get("release_step_time_factor", 1.0))
+            times.append(float(side.get("tokens", 1.0)) / st.tokens_per_s * release)
+        return times[0] / times[1]
     if kind == "gpu_hours":
         hw = hardware(catalog, run["system"])
         assert hw is not None and hw.system.reliability is not None

@@ -54,7 +54,8 @@ def command(
     html_file,
     plot_file,
 ):
-    """Solve SCENARIO_FILE's workloads (default: the shipped frontier-lab scenario) on each
+    """Solve SCENARIO_FILE's workloads (default: the shipped single-year frontier-lab scenario,
+    which runs on any topology) on each
     --topology and show them side by side: total cost and cost per workload, $ per million
     output tokens of each inference tier (the tier's cost / decode tokens served x 1e6), units,
     accelerators, CPU cores and cores per accelerator (CPU-only servers included), power, days
@@ -73,10 +74,11 @@ def command(
     """
     from planner.comparison import compare
     from planner.plan import Plan
+    from planner.scenario import COMPARE_DEFAULT_SCENARIO
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()]
     result = compare(
-        scenario_file,
+        scenario_file if scenario_file is not None else COMPARE_DEFAULT_SCENARIO,
         list(topologies),
         scenarios=names,
         sets=list(sets),

@@ -32,7 +32,7 @@ from fleetcore.errors import ConfigError, Problem
 from fleetcore.units import format_si, parse_count
 from hardware.catalog import Catalog, load_catalog
 from planner.commands.options import catalog_option, json_option
-from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl
+from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl, scaling
 from planner.demand.common import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_PUE
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE
 from planner.kinds.inference import InferenceSpec
@@ -959,3 +959,282 @@ def rl(
         ("forward:backward FLOPs", f"{est.forward_backward_flop_ratio:.2f}"),
     ]
     _emit(est, as_json, rows)
+
+
+# -- scaling: which (N, D) reaches a loss, and what training and serving it costs -------------
+
+
+@command.command("scaling")
+@click.option("--loss", "target_loss", type=float, default=None, help="Target loss (nats/token).")
+@click.option("--like", default=None, help="Target: the loss of this catalog model ...")
+@click.option("--tokens", default=None, help="... trained on this many tokens (e.g. 15T).")
+@click.option("--flops", default=None, help="FLOP budget: its compute-optimal point (e.g. 1e25).")
+@click.option("--law", default=None, help="Catalog scaling law [default: epoch-2024].")
+@click.option(
+    "--ratios",
+    default=",".join(f"{r:g}" for r in scaling.DEFAULT_RATIOS),
+    show_default=True,
+    help="Tokens per parameter of the iso-loss table.",
+)
+@click.option(
+    "--served-tokens",
+    default="0",
+    show_default=True,
+    help="Lifetime output tokens served by the model (e.g. 1e15).",
+)
+@click.option("--system", default=None, help="Price both on this catalog system.")
+@click.option("--shape-from", default=None, help="Shape of generated models [default: --like].")
+@click.option("--precision", type=PRECISIONS, default="fp8", show_default=True, help="Serving.")
+@click.option("--prompt-tokens", type=int, default=1000, show_default=True)
+@click.option("--output-tokens", type=int, default=1000, show_default=True)
+@click.option("--tokens-per-s-per-user", type=float, default=30.0, show_default=True)
+@click.option(
+    "--pricing", type=click.Choice(["rental", "amortised"]), default="rental", show_default=True
+)
+@click.option("--plot", "plot_path", default=None, help="Also save cost vs tokens/param here.")
+@catalog_option
+@json_option
+def scaling_command(**opts: Any) -> None:
+    """Scaling-law economics: the iso-loss curve of a target loss over tokens/param, its
+    compute-optimal (Chinchilla) point, the optimum at a FLOP budget, and the split of
+    pretraining (6·N·D) vs lifetime serving (2·N per prompt and output token) cost.
+
+    \b
+    Examples:
+      planner estimate scaling --like llama-3.1-70b --tokens 15T
+      planner estimate scaling --flops 1e25 --served-tokens 1e15
+      planner estimate scaling --like llama-3.1-70b --tokens 15T --served-tokens 5e15 \\
+          --system gb200-nvl72 --plot scaling.png
+    """
+    catalog = load_catalog(opts["catalog_files"])
+    law_name, law, target, origin, budget = _scaling_target(catalog, opts)
+    ratios = _ratios(opts["ratios"])
+    served = _count(opts["served_tokens"], "--served-tokens")
+    _check_numbers(("--served-tokens", served, 0.0, False))
+    base = opts["shape_from"] or opts["like"] or "llama-3.1-70b"
+    _model(catalog, base, "--shape-from")
+    n_opt, d_opt = scaling.compute_optimal_for_loss(law, target)
+    opt_ratio = d_opt / n_opt
+    grid: list[float | str] = sorted({*ratios, opt_ratio})
+    cands, generated = scaling.candidates(law, target, grid, catalog, base, "scaling")
+    priced = scaling.with_models(catalog, generated)
+    prompt_share = (opts["prompt_tokens"] + opts["output_tokens"]) / opts["output_tokens"]
+    rows = [_scaling_row(c, served, prompt_share, priced, opts) for c in cands]
+    best = scaling.cheapest(rows)
+    result = {
+        "law": law_name,
+        "constants": {"E": law.E, "A": law.A, "B": law.B, "alpha": law.alpha, "beta": law.beta},
+        "law_source": law.source,
+        "target_loss": target,
+        "target": origin,
+        "compute_optimal": {
+            "params": n_opt,
+            "tokens": d_opt,
+            "tokens_per_param": opt_ratio,
+            "flops": 6 * n_opt * d_opt,
+        },
+        "budget": budget,
+        "served_output_tokens": served,
+        "system": opts["system"],
+        "rows": rows,
+        "cheapest_tokens_per_param": best.tokens_per_param,
+    }
+    if opts["as_json"]:
+        click.echo(json.dumps(_jsonable(result), indent=2))
+    else:
+        _print_scaling(result, rows, best, opt_ratio)
+    if opts["plot_path"]:
+        _plot_scaling(rows, best, opt_ratio, opts["plot_path"], opts["as_json"])
+
+
+def _scaling_target(
+    catalog: Catalog, opts: dict[str, Any]
+) -> tuple[str, Any, float, str, dict[str, float] | None]:
+    """(law name, law, target loss, where it comes from, budget optimum or None)."""
+    name = opts["law"] or scaling.DEFAULT_LAW
+    try:
+        law = scaling.scaling_law(catalog, name)
+    except KeyError as exc:
+        raise _problem("--law", str(exc).strip("'\"")) from None
+    budget = None
+    if opts["flops"] is not None:
+        flops = _count(opts["flops"], "--flops")
+        _check_numbers(("--flops", flops, 0.0, True), high={"--flops": 1e40})
+        n, d = scaling.compute_optimal(law, flops)
+        budget = {
+            "flops": flops,
+            "params": n,
+            "tokens": d,
+            "tokens_per_param": d / n,
+            "loss": scaling.loss(law, n, d),
+        }
+    given = [k for k in ("target_loss", "like") if opts[k] is not None]
+    if len(given) > 1 or (opts["like"] is None) != (opts["tokens"] is None):
+        raise _problem("--loss", "give --loss, or --like with --tokens (or only --flops)")
+    if opts["target_loss"] is not None:
+        if opts["target_loss"] <= law.E:
+            raise _problem("--loss", f"must be above the law's irreducible loss E = {law.E:g}")
+        return name, law, opts["target_loss"], "given", budget
+    if opts["like"] is not None:
+        _model(catalog, opts["like"], "--like")
+        tokens = _count(opts["tokens"], "--tokens")
+        _check_numbers(("--tokens", tokens, 0.0, True))
+        n = float(catalog.models[opts["like"]].params)
+        return (
+            name,
+            law,
+            scaling.loss(law, n, tokens),
+            f"{opts['like']} on {tokens:.4g} tokens",
+            budget,
+        )
+    if budget is None:
+        raise _problem("--loss", "give --loss, --like with --tokens, or --flops")
+    return name, law, budget["loss"], f"compute-optimal at {budget['flops']:.4g} FLOPs", budget
+
+
+def _ratios(text: str) -> list[float]:
+    try:
+        ratios = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise _problem("--ratios", f"{text!r}: give numbers, e.g. 10,20,100") from None
+    if not ratios or min(ratios) <= 0 or not all(math.isfinite(r) for r in ratios):
+        raise _problem("--ratios", "give positive tokens-per-parameter values")
+    return ratios
+
+
+def _scaling_row(
+    cand: scaling.Candidate,
+    served: float,
+    prompt_share: float,
+    catalog: Catalog,
+    opts: dict[str, Any],
+) -> scaling.SplitRow:
+    """FLOPs of one candidate (serving: 2·N per prompt and output token), priced on --system."""
+    row = scaling.split(cand, served * prompt_share)
+    if opts["system"] is None:
+        return row
+    _system(catalog, opts["system"])
+    prices = scaling.price_on_system(
+        cand,
+        catalog,
+        opts["system"],
+        pricing=opts["pricing"],
+        precision=opts["precision"],
+        prompt_tokens=opts["prompt_tokens"],
+        output_tokens=opts["output_tokens"],
+        tokens_per_s_per_user=opts["tokens_per_s_per_user"],
+    )
+    if prices.usd_per_train_flop is None or prices.usd_per_output_token is None:
+        return row
+    return dataclasses.replace(
+        row,
+        pretrain_cost_usd=prices.usd_per_train_flop * cand.pretrain_flops,
+        serve_cost_usd=prices.usd_per_output_token * served,
+    )
+
+
+def _print_scaling(
+    result: dict[str, Any], rows: list[scaling.SplitRow], best: scaling.SplitRow, opt: float
+) -> None:
+    c = result["constants"]
+    click.echo(
+        f"scaling law {result['law']}: L = {c['E']:g} + {c['A']:g}/N^{c['alpha']:g} + "
+        f"{c['B']:g}/D^{c['beta']:g}\n  ({result['law_source']})"
+    )
+    click.echo(f"target loss {result['target_loss']:.4f} nats/token ({result['target']})")
+    co = result["compute_optimal"]
+    click.echo(
+        f"compute-optimal on this curve: N = {co['params']:.4g}, D = {co['tokens']:.4g} "
+        f"({co['tokens_per_param']:.1f} tokens/param), {co['flops']:.4g} FLOPs"
+    )
+    if result["budget"] is not None:
+        b = result["budget"]
+        click.echo(
+            f"optimum at {b['flops']:.4g} FLOPs: N = {b['params']:.4g}, D = {b['tokens']:.4g} "
+            f"({b['tokens_per_param']:.1f} tokens/param), loss {b['loss']:.4f}"
+        )
+    priced = result["system"] is not None
+    head = f"{'tok/param':>10} {'params':>10} {'tokens':>10} {'train FLOP':>11} {'serve FLOP':>11}"
+    head += (
+        f" {'train $':>10} {'serve $':>10} {'total $':>10}" if priced else f" {'total FLOP':>11}"
+    )
+    click.echo(
+        f"\nserved: {result['served_output_tokens']:.4g} output tokens"
+        + (f"; priced on {result['system']}" if priced else " (no --system: FLOPs only)")
+    )
+    click.echo(head)
+    for r in rows:
+        line = (
+            f"{r.tokens_per_param:>10,.1f} {r.params:>10.4g} {r.tokens:>10.4g} "
+            f"{r.pretrain_flops:>11.4g} {r.serve_flops:>11.4g}"
+        )
+        if priced:
+            line += f" {_fmt_usd(r.pretrain_cost_usd)} {_fmt_usd(r.serve_cost_usd)} "
+            line += _fmt_usd(r.total_cost_usd)
+        else:
+            line += f" {r.total_flops:>11.4g}"
+        marks = (["Chinchilla"] if r.tokens_per_param == opt else []) + (
+            ["cheapest"] if r is best else []
+        )
+        click.echo(line + ("  " + ", ".join(marks) if marks else ""))
+    total = best.total_cost_usd
+    if total:
+        pre = best.pretrain_cost_usd or 0.0
+        click.echo(
+            f"cheapest: {best.tokens_per_param:,.1f} tokens/param; pretraining {pre / total:.0%}, "
+            f"serving {1 - pre / total:.0%} of ${total:,.4g}"
+        )
+    else:
+        pre_share = best.pretrain_flops / best.total_flops
+        click.echo(
+            f"cheapest: {best.tokens_per_param:,.1f} tokens/param; pretraining {pre_share:.0%}, "
+            f"serving {1 - pre_share:.0%} of {best.total_flops:.4g} FLOPs"
+        )
+
+
+def _fmt_usd(value: float | None) -> str:
+    return f"{'-':>10}" if value is None else f"{value:>10.4g}"
+
+
+def _plot_scaling(
+    rows: list[scaling.SplitRow], best: scaling.SplitRow, opt: float, path: str, as_json: bool
+) -> None:
+    from planner.plots import pyplot, save_png
+
+    priced = [r for r in rows if r.total_cost_usd is not None]
+    use_usd = len(priced) == len(rows)
+
+    def total(r: scaling.SplitRow) -> float:
+        return r.total_cost_usd if use_usd and r.total_cost_usd is not None else r.total_flops
+
+    def train(r: scaling.SplitRow) -> float:
+        return (
+            r.pretrain_cost_usd if use_usd and r.pretrain_cost_usd is not None else r.pretrain_flops
+        )
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    xs = [r.tokens_per_param for r in rows]
+    ax.plot(xs, [total(r) for r in rows], marker="o", label="total")
+    ax.plot(xs, [train(r) for r in rows], linestyle="--", label="pretraining")
+    ax.plot(xs, [total(r) - train(r) for r in rows], linestyle=":", label="lifetime serving")
+    chin = next(r for r in rows if r.tokens_per_param == opt)
+    ax.scatter(
+        [opt], [total(chin)], s=120, marker="s", color="black", zorder=3, label="Chinchilla point"
+    )
+    ax.scatter(
+        [best.tokens_per_param],
+        [total(best)],
+        s=160,
+        marker="*",
+        color="red",
+        zorder=4,
+        label="cheapest",
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training tokens per parameter (iso-loss)")
+    ax.set_ylabel("US$" if use_usd else "FLOPs")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    click.echo(f"plot: {save_png(fig, path)}", err=as_json)

@@ -81,7 +81,8 @@ def command(
     jobs,
 ):
     """Plan the cheapest fleet and placement for SCENARIO_FILE (default: the shipped
-    frontier-lab scenario on the multi-dc topology).
+    frontier-3y scenario: a frontier lab's next three years in quarters on the multi-dc
+    topology).
 
     \b
     Examples:

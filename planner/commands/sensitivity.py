@@ -63,7 +63,7 @@ def command(
     plot_file,
     as_json,
 ):
-    """Re-solve SCENARIO_FILE (default: frontier-lab) with each catalog figure marked
+    """Re-solve SCENARIO_FILE (default: frontier-3y) with each catalog figure marked
     "estimate" at the low and the high end of its range (catalog `ranges:`), print a tornado
     table sorted by swing, and name the estimates that flip the choice of system or site, with
     the break-even value found by bisection.

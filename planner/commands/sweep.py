@@ -93,7 +93,7 @@ def command(
     mip_gap,
     as_json,
 ):
-    """Solve the grid of what-ifs over SCENARIO_FILE (default: the shipped frontier-lab
+    """Solve the grid of what-ifs over SCENARIO_FILE (default: the shipped frontier-3y
     scenario): every combination of the --set values and --scenario overrides. One row per
     point: its inputs, status, total cost, gap, units and accelerators per system, CPU servers,
     cores per accelerator, power per site, cost per workload, binding constraints, and the

@@ -506,7 +506,7 @@ def estimate_inference(
     + prefill tokens/s needed / prefill rate, needed = requests_per_day · tokens ·
     peak_to_average / 86,400 s.
     """
-    arch = catalog.models[spec.model]
+    arch = catalog.models[spec.model_name]
     kvp = spec.kv
     hw = hardware(catalog, system)
     target = spec.decode_target
@@ -770,7 +770,7 @@ def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple
         if est.feasible and est.tokens_per_s_per_system is not None
         else Rate(0.0, est.reason)
     )
-    arch = catalog.models[spec.model]
+    arch = catalog.models[spec.model_name]
     prefill = prefill_rate(
         arch, hw, spec.precision, spec.kv, spec.prompt_tokens, spec.prompt_tokens / 2
     )

@@ -250,7 +250,7 @@ def pretrain_throughput(
     """Throughput of `spec` on `system`. Job size: `units` if given, the pinned layout's if it
     names dp, else the fewest whole units that meet the deadline at the rate of the layout
     chosen for that size (at least the units holding the state), found by bisection."""
-    arch = catalog.models[spec.model]
+    arch = catalog.models[spec.model_name]
     hw = hardware(catalog, system, hbm_usable_fraction)
     dense, attention = pretrain_flops(spec, arch)
     flops = dense + attention
@@ -411,7 +411,7 @@ def estimate_pretrain(
     when only the optimizer state is sharded over data-parallel ranks (ZeRO-1); TP stays inside
     the scale-up domain, the rest becomes pipeline stages across units.
     """
-    arch = catalog.models[spec.model]
+    arch = catalog.models[spec.model_name]
     hw = hardware(catalog, system, hbm_usable_fraction)
     sys_ = catalog.system(system)
     d = pretrain_tokens(spec, arch)
@@ -477,7 +477,7 @@ def estimate_pretrain(
         ]
     if rate.per_unit_s <= 0:
         return PretrainEstimate(
-            model=spec.model,
+            model=spec.model_name,
             system=system,
             precision=spec.precision,
             params=arch.params,
@@ -543,7 +543,7 @@ def estimate_pretrain(
         f"{gb(grad_bytes)} per step x {syncs:,.0f} steps",
     ]
     return PretrainEstimate(
-        model=spec.model,
+        model=spec.model_name,
         system=system,
         precision=spec.precision,
         params=arch.params,

@@ -30,7 +30,7 @@ Step:
   `step = (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer`; bubble share
   `(PP-1) / (v·m + PP-1)` (= (PP-1)/(m+PP-1) without interleaving, Narayanan et al. 2021)
   DP: reduce-scatter of gradients + all-gather of parameters (distributed optimizer),
-  `2 · (D-1)/D · P_acc · bytes(grad)` B, hierarchical: reduced inside the scale-up domain first,
+  `(D-1)/D · P_acc · (bytes(grad) + bytes(param gather))` B, hierarchical: reduced inside the scale-up domain first,
   then across domains on 1/k of the bytes (k = DP ranks per domain), over scale-out; overlapped
   with the last micro-batch and the pipeline drain: exposed `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_acc / (DP·CP)` B at the HBM bandwidth (read + write)
@@ -48,6 +48,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+
+import numpy as np
 
 from hardware.schema import ModelArch
 from planner.demand.common import (
@@ -163,6 +165,9 @@ class RunFigures:
     global_batch_tokens: float
     bytes_per_param: float
     gradient_bytes: float
+    # Bytes per parameter of the distributed optimizer's parameter all-gather: BF16 weights (2),
+    # or 1 when the weights are kept in FP8 (Transformer Engine `fp8_params`).
+    param_gather_bytes: float = WEIGHT_VALUE_BYTES
 
 
 @dataclass(frozen=True)
@@ -386,22 +391,21 @@ def step_time(
         )
         while dp_group % per_domain:
             per_domain -= 1
-        grad_bytes = p_acc * run.gradient_bytes
+        # reduce-scatter of the gradients + all-gather of the updated parameters
+        sync_bytes = p_acc * (run.gradient_bytes + run.param_gather_bytes)
         if per_domain > 1:
             dp_s += (
-                2.0
-                * (per_domain - 1)
+                (per_domain - 1)
                 / per_domain
-                * grad_bytes
+                * sync_bytes
                 / (f.scale_up_bytes_per_s * f.collective_efficiency)
             )
         outer = dp_group // per_domain
         if outer > 1:
             dp_s += (
-                2.0
-                * (outer - 1)
+                (outer - 1)
                 / outer
-                * grad_bytes
+                * sync_bytes
                 / per_domain
                 / (f.scale_out_bytes_per_s * f.collective_efficiency)
             )
@@ -448,8 +452,18 @@ def step_time(
     )
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+@lru_cache(maxsize=4096)
+def _divisors(n: int) -> tuple[int, ...]:
+    """Divisors of n in increasing order (trial division up to sqrt(n))."""
+    small, large = [], []
+    d = 1
+    while d * d <= n:
+        if n % d == 0:
+            small.append(d)
+            if d * d != n:
+                large.append(n // d)
+        d += 1
+    return tuple(small + large[::-1])
 
 
 def candidate_layouts(
@@ -488,14 +502,215 @@ def candidate_layouts(
     return out
 
 
+# Candidates re-evaluated one by one (step_time) after the vectorised ranking: the best and
+# runner-ups are always the scalar model's figures; a margin beyond the runner-ups shown absorbs
+# rounding differences between the two evaluations.
+RESCORED = 6
+
+
+def _per_domain(dp_group: int, tp: int, domain: int) -> int:
+    """DP ranks per scale-up domain: the largest divisor of dp_group <= domain // tp."""
+    if tp > domain:
+        return 1
+    k = max(1, min(dp_group, domain // tp))
+    while dp_group % k:
+        k -= 1
+    return k
+
+
+def _candidate_arrays(
+    accelerators: int, mf: ModelFigures, f: TrainFigures, run: RunFigures
+) -> dict[str, np.ndarray]:
+    """candidate_layouts as integer arrays: the same candidates in the same order (TP, CP, PP,
+    then micro-batch, interleaving and EP), built on arrays."""
+    sequences = run.global_batch_tokens / run.sequence_tokens
+    base: list[tuple[int, int, int, int, int]] = []  # tp, pp, dp, cp, ep
+    tps = [t for t in _divisors(f.scale_up_domain) if mf.heads % t == 0 and accelerators % t == 0]
+    for tp in tps:
+        for cp in CONTEXT_PARALLEL:
+            if run.sequence_tokens / cp < MIN_TOKENS_PER_CP_RANK and cp > 1:
+                continue
+            if accelerators % (tp * cp):
+                continue
+            rest = accelerators // (tp * cp)
+            for pp in _divisors(rest):
+                if pp > mf.layers:
+                    continue
+                dp = rest // pp
+                base.append((tp, pp, dp, cp, 0))
+    names = ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
+    if not base:
+        return {n: np.zeros(0, dtype=np.int64) for n in names}
+    b = np.array(base, dtype=np.int64)
+    # (mb, v, ep) blocks per base row, micro-batch outermost, as candidate_layouts loops
+    combos = [(mb, v) for mb in MICRO_BATCH_SEQUENCES for v in VIRTUAL_STAGES]
+    mbv = np.array(combos, dtype=np.int64)
+    rows = np.repeat(b, len(combos), axis=0)
+    mb_col = np.tile(mbv[:, 0], len(base))
+    v_col = np.tile(mbv[:, 1], len(base))
+    pp_col, dp_col = rows[:, 1], rows[:, 2]
+    m = sequences / (dp_col * mb_col)
+    keep = (m >= 1) & ~((v_col > 1) & ((pp_col == 1) | (m < pp_col) | (mf.layers < pp_col * v_col)))
+    rows, mb_col, v_col = rows[keep], mb_col[keep], v_col[keep]
+    if mf.experts:
+        reps = [[e for e in _divisors(int(d)) if mf.experts % e == 0] for d in rows[:, 2].tolist()]
+        counts = np.array([len(e) for e in reps], dtype=np.int64)
+        ep_col = np.array([e for es in reps for e in es], dtype=np.int64)
+        rows, mb_col, v_col = (np.repeat(x, counts, axis=0) for x in (rows, mb_col, v_col))
+    else:
+        ep_col = np.ones(len(rows), dtype=np.int64)
+    return {
+        "tp": rows[:, 0],
+        "pp": rows[:, 1],
+        "dp": rows[:, 2],
+        "cp": rows[:, 3],
+        "ep": ep_col,
+        "vp": v_col,
+        "mb": mb_col,
+    }
+
+
+def step_times_vector(
+    c: dict[str, np.ndarray], mf: ModelFigures, f: TrainFigures, run: RunFigures
+) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens/s, memory bytes) of every candidate: step_time's formulas on arrays (the
+    recomputed share is the least that fits, as step_time's default)."""
+    tp, pp, dp, cp, ep, v, mb = (
+        c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
+    )
+    s = run.sequence_tokens
+    m = run.global_batch_tokens / (s * dp * mb)
+    t = mb * s / cp
+    h = mf.hidden
+    layers_stage = np.ceil(mf.layers / (pp * v)) * v
+    stage_share = layers_stage / mf.layers
+    expert = mf.expert_params
+    dense = mf.params - expert
+    p_acc = dense / (tp * pp) + expert / (tp * pp * ep)
+    state = p_acc * (WEIGHT_VALUE_BYTES + run.gradient_bytes) + p_acc * max(
+        0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
+    ) / (dp * cp)
+    interleave = np.where(v > 1, 1 + (pp - 1) / (pp * v), 1.0)
+    in_flight = np.where(pp > 1, np.minimum(m, pp) * interleave, 1.0)
+    act_tokens = layers_stage * in_flight * t * h / tp
+    full_act = act_tokens * ACTIVATION_BYTES_PER_HIDDEN
+    ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
+    room = f.usable_hbm_bytes - state
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = (full_act - room) / (full_act - ckpt_act)
+    partial = np.minimum(1.0, np.ceil(need * RECOMPUTE_STEPS - 1e-9) / RECOMPUTE_STEPS)
+    r = np.where(room >= full_act, 0.0, np.where(room <= ckpt_act, 1.0, partial))
+    memory = state + full_act * (1 - r) + ckpt_act * r
+    extra = 1.0 + r / 3.0
+    dense_active = mf.active - (expert * mf.experts_per_token / mf.experts if mf.experts else 0.0)
+    expert_active = mf.active - dense_active
+    shape_dense = _shape(t, h / tp, f)  # type: ignore[arg-type]
+    gemm_flops_dense = TRAINING_FLOPS_PER_PARAM * dense_active * stage_share * t / tp * extra
+    gemm_s = gemm_flops_dense / (f.peak_flops * f.gemm_efficiency * shape_dense)
+    if expert_active:
+        tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
+        shape_exp = _shape(tokens_per_expert, h / tp, f)  # type: ignore[arg-type]
+        gemm_flops_exp = TRAINING_FLOPS_PER_PARAM * expert_active * stage_share * t / tp * extra
+        gemm_s = gemm_s + gemm_flops_exp / (f.peak_flops * f.gemm_efficiency * shape_exp)
+    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_at_half_seq
+    attention_s = attn_flops * stage_share * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
+    memory_s = (
+        (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden)
+        * h
+        / tp
+        * layers_stage
+        * t
+        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
+    )
+    exposed = 1.0 - f.comm_overlap
+    act_bytes = t * h * ACTIVATION_VALUE_BYTES
+    su = f.scale_up_bytes_per_s * f.collective_efficiency
+    so = f.scale_out_bytes_per_s * f.collective_efficiency
+
+    def group_bw(span: np.ndarray) -> np.ndarray:
+        return np.where(span <= f.scale_up_domain, su, so)
+
+    tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * layers_stage
+    tp_s = np.where(tp > 1, exposed * tp_bytes / group_bw(tp), 0.0)
+    cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * layers_stage
+    cp_s = np.where(cp > 1, np.maximum(0.0, cp_bytes / group_bw(tp * cp) - attention_s), 0.0)
+    ep_s = np.zeros_like(t)
+    if mf.experts:
+        moe_stage = mf.moe_layers * stage_share
+        ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
+        ep_s = np.where(ep > 1, exposed * ep_bytes * moe_stage / group_bw(tp * cp * ep), 0.0)
+    pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / so, 0.0)
+    t_mb = gemm_s + attention_s + memory_s + tp_s + cp_s + ep_s + pp_s
+    bubble_s = (pp - 1) / v * t_mb
+    dp_group = c["dp"] * c["cp"]
+    # TP divides the scale-up domain (candidate_layouts), so (DP·CP, TP) packs into one integer
+    base = f.scale_up_domain + 1
+    keys, inverse = np.unique(dp_group * base + c["tp"], return_inverse=True)
+    per_key = [_per_domain(k // base, k % base, f.scale_up_domain) for k in keys.tolist()]
+    per_domain = np.array(per_key, dtype=float)[inverse.reshape(-1)]
+    outer = dp_group / per_domain
+    sync_bytes = p_acc * (run.gradient_bytes + run.param_gather_bytes)
+    dp_s = np.where(per_domain > 1, (per_domain - 1) / per_domain * sync_bytes / su, 0.0)
+    dp_s = dp_s + np.where(outer > 1, (outer - 1) / outer * sync_bytes / per_domain / so, 0.0)
+    dp_s = np.where(dp_group > 1, dp_s, 0.0)
+    dp_exposed = np.maximum(0.0, dp_s - (t_mb + bubble_s))
+    optimizer_s = (
+        2.0
+        * run.bytes_per_param
+        * p_acc
+        / dp_group
+        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
+    )
+    step = m * t_mb + bubble_s + dp_exposed + optimizer_s
+    return run.global_batch_tokens / step, memory
+
+
 @lru_cache(maxsize=4096)
 def _search(
     accelerators: int, mf: ModelFigures, f: TrainFigures, run: RunFigures
-) -> tuple[StepTime, ...]:
+) -> tuple[tuple[StepTime, ...], int]:
+    """(the fastest fitting layouts, best first, as step_time gives them; how many fit).
+
+    Every candidate is ranked on arrays (step_times_vector); the RESCORED fastest that fit are
+    evaluated again by step_time and sorted by (-tokens/s, PP, TP): the same choice as sorting
+    every candidate's step_time (tests/test_demand_training.py checks it by brute force)."""
+    c = _candidate_arrays(accelerators, mf, f, run)
+    if not len(c["tp"]):
+        return (), 0
+    rate, memory = step_times_vector(c, mf, f, run)
+    fits = memory <= f.usable_hbm_bytes
+    idx = np.flatnonzero(fits)
+    order = idx[np.lexsort((c["tp"][idx], c["pp"][idx], -rate[idx]))][:RESCORED]
+    steps = [
+        step_time(
+            Layout(
+                int(c["tp"][i]),
+                int(c["pp"][i]),
+                int(c["dp"][i]),
+                int(c["cp"][i]),
+                int(c["ep"][i]),
+                int(c["vp"][i]),
+                int(c["mb"][i]),
+            ),
+            mf,
+            f,
+            run,
+        )
+        for i in order
+    ]
+    fitting = [st for st in steps if st.fits]
+    fitting.sort(key=lambda st: (-st.tokens_per_s, st.layout.pp, st.layout.tp))
+    return tuple(fitting), len(idx)
+
+
+def search_all(
+    accelerators: int, mf: ModelFigures, f: TrainFigures, run: RunFigures
+) -> list[StepTime]:
+    """Brute force: step_time of every candidate, the fitting ones sorted as _search sorts."""
     steps = [step_time(lay, mf, f, run) for lay in candidate_layouts(accelerators, mf, f, run)]
-    fitting = [s for s in steps if s.fits]
-    fitting.sort(key=lambda s: (-s.tokens_per_s, s.layout.pp, s.layout.tp))
-    return tuple(fitting)
+    fitting = [st for st in steps if st.fits]
+    fitting.sort(key=lambda st: (-st.tokens_per_s, st.layout.pp, st.layout.tp))
+    return fitting
 
 
 @dataclass(frozen=True)
@@ -531,9 +746,9 @@ def best_layout(
                 f"> {st.usable_bytes / 1e9:.0f} GB usable even with full recomputation",
             )
         return LayoutChoice(st, [], 1, "pinned")
-    fitting = _search(accelerators, mf, f, run)
+    fitting, count = _search(accelerators, mf, f, run)
     if not fitting:
         return LayoutChoice(
             None, [], 0, f"no layout of {accelerators} accelerators fits the model in memory"
         )
-    return LayoutChoice(fitting[0], list(fitting[1 : 1 + runner_ups]), len(fitting), "searched")
+    return LayoutChoice(fitting[0], list(fitting[1 : 1 + runner_ups]), count, "searched")

@@ -45,7 +45,12 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     pretrain.NAME: Kind(
-        pretrain.NAME, PretrainSpec, pretrain.demand, pretrain.model_refs, pretrain.declare
+        pretrain.NAME,
+        PretrainSpec,
+        pretrain.demand,
+        pretrain.model_refs,
+        pretrain.declare,
+        pretrain.sizing_report,
     ),
     rl.NAME: Kind(rl.NAME, RLSpec, rl.demand, rl.model_refs, rl.declare, rl.report_lines),
     inference.NAME: Kind(inference.NAME, InferenceSpec, inference.demand, inference.model_refs),
@@ -69,3 +74,20 @@ def check_workload_refs(name: str, spec: Spec, catalog: Catalog) -> list[tuple[L
         for loc, model in KINDS[spec.kind].model_refs(spec)
         if model not in catalog.models
     ]
+
+
+def demands_for(
+    workloads: dict[str, Spec], catalog: Catalog, systems: list[str], horizon_s: float
+) -> list[WorkloadDemand]:
+    """Every workload's demand, in order; a serving load with model_from gets one load per
+    candidate of the sizing pretraining it names (planner/kinds/inference.py sized_demand)."""
+    out = []
+    for name, spec in workloads.items():
+        if isinstance(spec, InferenceSpec) and spec.model_from is not None:
+            source = workloads[spec.model_from]
+            assert isinstance(source, PretrainSpec)  # scenario rule: sizing_problems
+            pair = (spec.model_from, source)
+            out.append(inference.sized_demand(name, spec, pair, catalog, systems, horizon_s))
+        else:
+            out.append(demand_for(name, spec, catalog, systems, horizon_s))
+    return out

@@ -5,11 +5,13 @@ decode). Serving adds no LP variables of its own: its roles are steady loads on 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from fleetcore.schema import Name, PositiveInt, Precision, Strict
+from planner.demand.scaling import with_models
 from planner.demand.types import Role, WorkloadDemand, growth_integral
 from planner.kinds.base import (
     Loc,
@@ -23,6 +25,7 @@ from planner.lp.model import UNSERVED_WEIGHT, Model, active, family
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
+    from planner.kinds.pretrain import PretrainSpec
 
 NAME = "inference"
 SECONDS_PER_DAY = 86400.0
@@ -32,7 +35,10 @@ class InferenceSpec(Strict):
     """A serving fleet's load: requests per day at an interactivity target, over the horizon."""
 
     kind: Literal["inference"] = "inference"
-    model: Name
+    model: Name | None = None
+    # Model sizing: serve the model a pretraining workload with `target:` chooses (one load per
+    # candidate, served only if it is chosen) instead of a catalog `model`.
+    model_from: Name | None = None
     precision: Precision = "bf16"  # weights
     kv_precision: Precision | None = None  # KV cache; None = same as the weights
     requests_per_day: PositiveCount
@@ -76,6 +82,10 @@ class InferenceSpec(Strict):
 
     @model_validator(mode="after")
     def _interactivity(self) -> InferenceSpec:
+        if (self.model is None) == (self.model_from is None):
+            raise ValueError("give model (a catalog model) or model_from (a sizing pretraining)")
+        if self.model_from is not None and self.survive_site_loss:
+            raise ValueError("survive_site_loss is not modelled for model_from serving yet")
         if self.mode == "interactive" and self.tokens_per_s_per_user is None:
             raise ValueError("give tokens_per_s_per_user, or mode: offline (no latency target)")
         if self.draft_tokens > 0 and self.draft_acceptance <= 0:
@@ -83,6 +93,13 @@ class InferenceSpec(Strict):
         if self.mode == "offline" and self.ttft_p99_s is not None:
             raise ValueError("ttft_p99 is a latency target: not with mode: offline")
         return self
+
+    @property
+    def model_name(self) -> str:
+        """The catalog model served (model_from specs get one per candidate: sized_demand)."""
+        if self.model is None:
+            raise ValueError("model_from serving has one model per candidate: no model")
+        return self.model
 
     @property
     def kv(self) -> str:
@@ -102,7 +119,7 @@ class InferenceSpec(Strict):
 
 def model_refs(spec: InferenceSpec) -> list[tuple[Loc, str]]:
     """Where the spec names a catalog model."""
-    return [(("model",), spec.model)]
+    return [] if spec.model is None else [(("model",), spec.model)]
 
 
 def demand(
@@ -114,6 +131,8 @@ def demand(
     growth since the launch."""
     from planner.demand.inference import inference_rates
 
+    if spec.model is None:
+        raise ValueError(f"{name}: model_from serving is built by sized_demand")
     days = growth_integral(spec.growth_per_year, 0.0, horizon_s - spec.start_s) / SECONDS_PER_DAY
     rates = {s: inference_rates(spec, catalog, s) for s in systems}
     scale = spec.requests_per_day * spec.peak_to_average * days
@@ -144,6 +163,38 @@ def demand(
             + (f"; {spec.votes} votes share each prompt" if spec.votes > 1 else "")
         ],
     )
+
+
+def sized_demand(
+    name: str,
+    spec: InferenceSpec,
+    source: tuple[str, PretrainSpec],
+    catalog: Catalog,
+    systems: list[str],
+    horizon_s: float,
+) -> WorkloadDemand:
+    """Serving the model that sizing workload `source` chooses: roles decode@c and prefill@c for
+    every candidate c (each as `demand` builds it for c's model), tied to c's binary k[v,c]."""
+    from planner.kinds.pretrain import sizing_candidates
+
+    cands, generated = sizing_candidates(source[0], source[1], catalog)
+    catalog = with_models(catalog, generated)
+    roles: list[Role] = []
+    notes: list[str] = []
+    base: WorkloadDemand | None = None
+    for c in cands:
+        # a test-time substitute candidate (target.votes) multiplies the load's own votes
+        one = spec.model_copy(
+            update={"model": c.model, "model_from": None, "votes": spec.votes * c.votes}
+        )
+        base = demand(name, one, catalog, systems, horizon_s)
+        choice = (source[0], c.label)
+        roles += [
+            dataclasses.replace(r, name=f"{r.name}@{c.label}", choice=choice) for r in base.roles
+        ]
+    assert base is not None
+    notes = [f"serves the candidate {source[0]} chooses: {', '.join(c.label for c in cands)}"]
+    return dataclasses.replace(base, roles=roles, notes=base.notes + notes)
 
 
 # -- its part of the LP ---------------------------------------------------------------------

@@ -3,12 +3,19 @@ goodput.py hold the physics), its own LP variables and constraint families, in o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import pulp
 from pydantic import Field, model_validator
 
 from fleetcore.schema import BYTES_PER_VALUE, Fraction, Name, PositiveInt, Precision, Strict
+from planner.demand.scaling import (
+    Candidate,
+    candidates,
+    loss,
+    scaling_law,
+    with_models,
+)
 from planner.demand.types import Placement, PretrainCoupling, Role, WorkloadDemand
 from planner.kinds.base import (
     MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
@@ -19,12 +26,15 @@ from planner.kinds.base import (
     PositiveFloat,
     start_before_deadline,
 )
-from planner.lp.constraints import tie
-from planner.lp.model import GB, Flow, Model, family
+from planner.lp.constraints import tie, work_pairs
+from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, active, family
 from planner.lp.variables import declare_running, declare_system_choice
+from planner.rows import SizingRow
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
+    from hardware.schema import ModelArch, ScalingLaw
+    from planner.plan import Plan
 
 NAME = "pretrain"
 
@@ -43,11 +53,53 @@ class LayoutSpec(Strict):
     micro_batch: PositiveInt = 1
 
 
+class VotesEntry(Strict):
+    """Test-time compute as a substitute (a user input, not a fit): a model whose loss is
+    `loss_above` nats/token above the target reaches the target's quality when each request is
+    answered with `votes` self-consistency votes (decode x votes, the prompt prefilled once)."""
+
+    loss_above: PositiveFloat
+    votes: Annotated[int, Field(ge=2)]
+
+
+class SizingTarget(Strict):
+    """The quality a sized model must reach: a loss (nats/token under the scaling law), or the
+    loss of catalog model `like` trained on `tokens` tokens."""
+
+    loss: PositiveFloat | None = None
+    like: Name | None = None
+    tokens: PositiveCount | None = None
+    # Test-time compute substitutes (user input from your own evaluations, not a fit): each entry
+    # adds every candidate again at loss target + loss_above, served with `votes` votes per
+    # request by the inference workloads with model_from (docs/models.md).
+    votes: list[VotesEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _loss_xor_like(self) -> SizingTarget:
+        if (self.loss is None) == (self.like is None):
+            raise ValueError("give loss, or like (a catalog model) with tokens")
+        if (self.like is None) != (self.tokens is None):
+            raise ValueError(
+                "like and tokens go together: the quality of <like> trained on <tokens>"
+            )
+        if len({v.votes for v in self.votes}) != len(self.votes):
+            raise ValueError("votes: each number of votes once")
+        return self
+
+
 class PretrainSpec(Strict):
-    """One pretraining run: 6·N_active·D FLOPs by a deadline."""
+    """One pretraining run: 6·N_active·D FLOPs by a deadline. Model sizing: instead of `model`
+    and `tokens`, a `target` quality and `candidates` on its iso-loss curve; the plan chooses
+    one (planner/demand/scaling.py, docs/models.md)."""
 
     kind: Literal["pretrain"] = "pretrain"
-    model: Name
+    model: Name | None = None
+    # Model sizing: the quality to reach, the candidates (tokens per parameter, or catalog model
+    # names), the model whose shape generated candidates copy (default: target.like), the law.
+    target: SizingTarget | None = None
+    candidates: list[PositiveFloat | Name] | None = Field(None, min_length=1)
+    shape_from: Name | None = None
+    scaling_law: Name | None = None
     tokens: PositiveCount | None = None
     # Alternative to `tokens`: D = tokens_per_param x total params (Chinchilla optimum ~20).
     tokens_per_param: PositiveFloat | None = None
@@ -77,30 +129,124 @@ class PretrainSpec(Strict):
 
     @model_validator(mode="after")
     def _tokens_xor_ratio(self) -> PretrainSpec:
+        start_before_deadline(self.start_s, self.deadline_s)
+        if self.target is not None:
+            _check_sizing(self)
+            return self
+        if self.model is None:
+            raise ValueError(
+                "give model (with tokens or tokens_per_param), or target and candidates"
+            )
+        if self.candidates is not None or self.shape_from is not None:
+            raise ValueError("candidates and shape_from size a model: they need target")
         if (self.tokens is None) == (self.tokens_per_param is None):
             raise ValueError("give exactly one of tokens and tokens_per_param")
-        start_before_deadline(self.start_s, self.deadline_s)
         return self
+
+    @property
+    def model_name(self) -> str:
+        """The catalog model trained (a sizing spec has none until a candidate is chosen)."""
+        if self.model is None:
+            raise ValueError("a sizing pretraining trains one model per candidate: no model")
+        return self.model
+
+    @property
+    def sizing(self) -> bool:
+        """Whether the plan chooses the model (target + candidates)."""
+        return self.target is not None
+
+    @property
+    def shape_base(self) -> str | None:
+        return self.shape_from or (self.target.like if self.target is not None else None)
+
+
+def _check_sizing(spec: PretrainSpec) -> None:
+    given = [k for k in ("model", "tokens", "tokens_per_param", "layout") if getattr(spec, k)]
+    if given:
+        raise ValueError(f"target sizes the model: leave out {', '.join(given)}")
+    if spec.candidates is None:
+        raise ValueError(
+            "target needs candidates: tokens per parameter (e.g. [20, 100, 1000]) "
+            "or catalog model names"
+        )
+    if spec.allow_multi_site:
+        raise ValueError("model sizing keeps pretraining on one site: allow_multi_site: false")
+    if any(not isinstance(c, str) for c in spec.candidates) and spec.shape_base is None:
+        raise ValueError("tokens-per-parameter candidates need shape_from (or target.like)")
 
 
 def model_refs(spec: PretrainSpec) -> list[tuple[Loc, str]]:
     """Where the spec names a catalog model."""
-    return [(("model",), spec.model)]
+    if spec.target is None:
+        assert spec.model is not None
+        return [(("model",), spec.model)]
+    refs: list[tuple[Loc, str]] = []
+    if spec.target.like is not None:
+        refs.append((("target", "like"), spec.target.like))
+    if spec.shape_from is not None:
+        refs.append((("shape_from",), spec.shape_from))
+    for i, c in enumerate(spec.candidates or []):
+        if isinstance(c, str):
+            refs.append((("candidates", i), c))
+    return refs
 
 
 def demand(
     name: str, spec: PretrainSpec, catalog: Catalog, systems: list[str], horizon_s: float
 ) -> WorkloadDemand:
     """One FLOP role "pretrain", window [start, deadline], placement single_site (anywhere when
-    allow_multi_site); min_units: the units that hold its training state on each system."""
-    from planner.demand.common import hardware
-    from planner.demand.pretrain import (
-        min_units_for_state,
-        pretrain_flops,
-        pretrain_rate,
-        pretrain_tokens,
+    allow_multi_site); min_units: the units that hold its training state on each system. Model
+    sizing: one role "pretrain@<candidate>" per candidate, each done only if chosen."""
+    from planner.demand.pretrain import pretrain_tokens
+
+    if spec.sizing:
+        cands, generated = sizing_candidates(name, spec, catalog)
+        catalog = with_models(catalog, generated)
+        specs = [candidate_spec(spec, c) for c in cands]
+        roles = [
+            _role(f"pretrain@{c.label}", s, catalog, systems, (name, c.label))
+            for c, s in zip(cands, specs, strict=True)
+        ]
+        notes = [
+            f"candidate {c.label}: {c.params:.4g} params x {c.tokens:.4g} tokens "
+            f"({c.tokens_per_param:.4g} tokens/param), loss {c.loss:.4f}"
+            for c in cands
+        ]
+    else:
+        specs = [spec]
+        roles = [_role("pretrain", spec, catalog, systems, None)]
+        assert spec.model is not None
+        arch = catalog.models[spec.model]
+        notes = [f"6 x {arch.active:.4g} active params x {pretrain_tokens(spec, arch):.4g} tokens"]
+    arch = catalog.models[specs[0].model or ""]
+    return WorkloadDemand(
+        name=name,
+        kind=NAME,
+        after=spec.after,
+        start_s=spec.start_s,
+        window_s=spec.deadline_s - spec.start_s,
+        roles=roles,
+        pretrain=PretrainCoupling(
+            gradient_bytes_per_sync=arch.params * BYTES_PER_VALUE[spec.gradient_precision],
+            syncs=pretrain_tokens(specs[0], arch) / spec.global_batch_tokens,
+            allow_multi_site=spec.allow_multi_site,
+        ),
+        notes=notes,
     )
 
+
+def _role(
+    role: str,
+    spec: PretrainSpec,
+    catalog: Catalog,
+    systems: list[str],
+    choice: tuple[str, str] | None,
+) -> Role:
+    """The FLOP role of one model (the spec's, or a sizing candidate's)."""
+    from planner.demand.common import hardware
+    from planner.demand.pretrain import min_units_for_state, pretrain_flops, pretrain_rate
+
+    assert spec.model is not None
     arch = catalog.models[spec.model]
     dense, attention = pretrain_flops(spec, arch)
     placement: Placement = "anywhere" if spec.allow_multi_site else "single_site"
@@ -110,28 +256,56 @@ def demand(
         hw = hardware(catalog, s)
         if hw is not None:
             min_units[s] = min_units_for_state(state_bytes, hw)
-    role = Role(
-        name="pretrain",
+    return Role(
+        name=role,
         work_unit="FLOP",
         amount=dense + attention,
         rates={s: pretrain_rate(spec, catalog, s) for s in systems},
         placement=placement,
         min_units=min_units,
+        choice=choice,
     )
-    return WorkloadDemand(
-        name=name,
-        kind=NAME,
-        after=spec.after,
-        start_s=spec.start_s,
-        window_s=spec.deadline_s - spec.start_s,
-        roles=[role],
-        pretrain=PretrainCoupling(
-            gradient_bytes_per_sync=arch.params * BYTES_PER_VALUE[spec.gradient_precision],
-            syncs=pretrain_tokens(spec, arch) / spec.global_batch_tokens,
-            allow_multi_site=spec.allow_multi_site,
-        ),
-        notes=[f"6 x {arch.active:.4g} active params x {pretrain_tokens(spec, arch):.4g} tokens"],
-    )
+
+
+# -- model sizing (planner/demand/scaling.py holds the loss model) --------------------------
+
+
+def target_loss(spec: PretrainSpec, law: ScalingLaw, catalog: Catalog) -> float:
+    """The target's loss: given, or L(N_like, tokens) of the catalog model `like`."""
+    assert spec.target is not None
+    if spec.target.loss is not None:
+        return spec.target.loss
+    assert spec.target.like is not None and spec.target.tokens is not None
+    return loss(law, float(catalog.models[spec.target.like].params), spec.target.tokens)
+
+
+def sizing_candidates(
+    name: str, spec: PretrainSpec, catalog: Catalog
+) -> tuple[list[Candidate], dict[str, ModelArch]]:
+    """The candidates of a sizing workload on its target's iso-loss curve, and the generated
+    architectures (named <workload>-<r>tpp) they need in the catalog; with target.votes, every
+    candidate again on the curve of loss target + loss_above, served with that many votes
+    (labelled <r>tpp-<k>v)."""
+    assert spec.target is not None
+    law = scaling_law(catalog, spec.scaling_law)
+    target = target_loss(spec, law, catalog)
+    levels = [(0.0, 1)] + [(v.loss_above, v.votes) for v in spec.target.votes]
+    out: list[Candidate] = []
+    generated: dict[str, ModelArch] = {}
+    for above, votes in levels:
+        cands, models = candidates(
+            law, target + above, list(spec.candidates or []), catalog, spec.shape_base or "",
+            name, votes=votes,
+        )  # fmt: skip
+        out += cands
+        generated.update(models)
+    return out, generated
+
+
+def candidate_spec(spec: PretrainSpec, cand: Candidate) -> PretrainSpec:
+    """The plain pretraining run of one candidate: its model trained on its tokens."""
+    update = {"model": cand.model, "tokens": cand.tokens, "target": None, "candidates": None}
+    return spec.model_copy(update=update)
 
 
 # -- its part of the LP ---------------------------------------------------------------------
@@ -144,6 +318,9 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
         model.site[(demand.name, d)] = model.new_var("y", 0, 1, pulp.LpBinary)
     declare_system_choice(model, demand)
     declare_running(model, demand)
+    for role in demand.roles:
+        if role.choice is not None:
+            model.candidate[role.choice] = model.new_var("k", 0, 1, pulp.LpBinary)
     assert demand.pretrain is not None
     if not demand.pretrain.allow_multi_site:
         return
@@ -209,3 +386,318 @@ def add_gradreach(model: Model) -> None:
                 if topo.path(a, b) is None:
                     y = [(model.site[(demand.name, a)], 1.0), (model.site[(demand.name, b)], 1.0)]
                     model.row("gradreach", (demand.name, a, b), y, "<=", 1.0)
+
+
+# -- model sizing: one candidate chosen, its pretraining and serving done -------------------
+
+
+def _candidate_roles(model: Model) -> list[tuple[WorkloadDemand, Role]]:
+    """Every role that is one sizing candidate's work (pretraining, or serving model_from)."""
+    return [(d, r) for d in model.demands for r in d.roles if r.choice is not None]
+
+
+def _explain_candidate(model: Model, entity: tuple[str, ...], value: float) -> str:
+    return (
+        f"{':'.join(entity)}: {value:.1%} of the chosen candidate's work cannot be done "
+        "(its model does not fit or its deadline is too close on the fleet allowed)"
+    )
+
+
+@family("pick", "workload", kind=NAME)
+def add_pick(model: Model) -> None:
+    """sum_c k[w,c] = 1   (model sizing: the plan trains exactly one candidate c of w)"""
+    by_workload: dict[str, list[tuple[pulp.LpVariable, float]]] = {}
+    for (w, _), var in model.candidate.items():
+        by_workload.setdefault(w, []).append((var, 1.0))
+    for w, pairs in by_workload.items():
+        model.row("pick", (w,), pairs, "==", 1.0)
+
+
+@family(
+    "sizework",
+    "workload:role",
+    slack_unit="fraction of the work",
+    explain=_explain_candidate,
+    kind=NAME,
+)
+def add_sizework(model: Model) -> None:
+    """sum_{d,s,p} u[w,r,d,s,p] · rate[r,s] · len_p / amount_r >= k[w,c]   (r = pretrain@c: a
+    candidate's pretraining is all done by the deadline if the plan chooses it)"""
+    for demand, role in _candidate_roles(model):
+        if demand.steady_load or role.amount <= 0 or role.choice is None:
+            continue
+        pairs = work_pairs(model, demand, role, set(model.sites), role.amount)
+        k = model.candidate[role.choice]
+        entity = (demand.name, role.name)
+        model.row("sizework", entity, pairs + [(k, -1.0)], ">=", 0.0, UNSERVED_WEIGHT)
+
+
+@family(
+    "sizeserve",
+    "workload:role:period",
+    slack_unit="fraction of the work",
+    explain=_explain_candidate,
+    kind=NAME,
+)
+def add_sizeserve(model: Model) -> None:
+    """sum_{d,s} u[w,r,d,s,p] · rate[r,s] · len_p / (amount_r · share_p) >= k[v,c] in every
+    period p of the window   (r = decode@c or prefill@c of a serving load w with model_from: v:
+    the load of candidate c is served if the plan trains c)"""
+    for demand, role in _candidate_roles(model):
+        if not demand.steady_load or role.amount <= 0 or role.choice is None:
+            continue
+        k = model.candidate[role.choice]
+        for period in model.periods:
+            if not active(period, demand):
+                continue
+            share = role.amount * demand.load_between(period.start_s, period.end_s)
+            pairs = work_pairs(model, demand, role, set(model.sites), share, period)
+            entity = (demand.name, role.name, f"p{period.index}")
+            model.row("sizeserve", entity, pairs + [(k, -1.0)], ">=", 0.0, UNSERVED_WEIGHT)
+
+
+@family("sizetie", "workload:role:datacenter:system:period", kind=NAME)
+def add_sizetie(model: Model) -> None:
+    """u[w,r,d,s,p] <= M[r,d,s,p] · k[v,c], M = min(max_units, amount / (rate · len_p))   (a
+    candidate's pretraining and serving get units only if the plan chooses it)"""
+    for demand, role in _candidate_roles(model):
+        if role.choice is None:
+            continue
+        k = model.candidate[role.choice]
+        tie(model, "sizetie", demand, [role], lambda d, s, k=k: k)
+
+
+def sizing_problems(workloads: dict[str, object], catalog: Catalog) -> list[tuple[Loc, str]]:
+    """Problems with model sizing across workloads, as (loc from the scenario root, message):
+    model_from names a pretraining with target; nothing runs `after` a sizing workload (it has
+    one work item per candidate: not modelled yet); the law is known and the candidates exist."""
+    out: list[tuple[Loc, str]] = []
+    sized = {n for n, s in workloads.items() if isinstance(s, PretrainSpec) and s.sizing}
+    for name, spec in workloads.items():
+        source = getattr(spec, "model_from", None)
+        if source is not None and source not in sized:
+            known = ", ".join(sorted(sized)) or "none in this scenario"
+            msg = f"model_from: {source!r} is not a pretraining workload with target: ({known})"
+            out.append((("workloads", name, "model_from"), msg))
+        after = getattr(spec, "after", None)
+        if after in sized:
+            msg = f"after: {after!r} sizes its model (one work item per candidate); use start:"
+            out.append((("workloads", name, "after"), msg))
+    for name in sorted(sized):
+        spec = workloads[name]
+        assert isinstance(spec, PretrainSpec)
+        if any(m not in catalog.models for _, m in model_refs(spec)):
+            continue  # reported as an unknown model
+        try:
+            sizing_candidates(name, spec, catalog)
+        except (KeyError, ValueError) as exc:
+            out.append((("workloads", name, "target"), str(exc).strip("'\"")))
+    return out
+
+
+# -- model sizing in the plan: rows and report lines ------------------------------------------
+
+
+# The basis of the sizing cost figures, stated in the report and carried in the JSON rows.
+EST_BASIS = (
+    "an estimate: each role's work at its cheapest system's unit-hour price (mixed: the cheaper "
+    "of rental and straight-line amortised capex + energy at the default $/kWh and PUE), before "
+    "fleet sharing and whole units"
+)
+PLAN_BASIS = (
+    "the plan's busy unit-time (idle left out) at unit-hour prices, not the plan's own charges"
+)
+
+
+def _unit_price(catalog: Catalog, system: str, pricing: str) -> tuple[float, str]:
+    """One unit-hour at the scenario's pricing (mixed: the cheaper of rental and amortised),
+    energy at the default electricity price and PUE (planner/demand/common.py), and which."""
+    from planner.demand.common import unit_usd_per_hour
+
+    spec = catalog.system(system)
+    kinds = ["rental", "amortised"] if pricing == "mixed" else [pricing]
+    return min((unit_usd_per_hour(spec, k), k) for k in kinds)  # type: ignore[arg-type]
+
+
+def _price_text(catalog: Catalog, system: str, pricing: str) -> str:
+    usd_h, kind = _unit_price(catalog, system, pricing)
+    return f"{system} ${usd_h:,.2f}/unit-hour ({kind})"
+
+
+def _cheapest(role: Role, catalog: Catalog, pricing: str) -> tuple[float, str] | None:
+    """A role's work at its cheapest system: min_s amount / rate[s] · $/unit-s, with the system
+    and price it used (None: it runs nowhere)."""
+    costs = [
+        (
+            role.amount / rate.per_unit_s * _unit_price(catalog, s, pricing)[0] / 3600.0,
+            f"{role.name}: {_price_text(catalog, s, pricing)}",
+        )
+        for s, rate in role.rates.items()
+        if rate.feasible
+    ]
+    return min(costs) if costs else None
+
+
+def est_cost_usd(role: Role, catalog: Catalog, pricing: str) -> float | None:
+    """A role's work at its cheapest system: min_s amount / rate[s] · $/unit-s (None: it runs
+    nowhere)."""
+    best = _cheapest(role, catalog, pricing)
+    return None if best is None else best[0]
+
+
+def _est(roles: list[Role], catalog: Catalog, pricing: str) -> tuple[float | None, str | None]:
+    """The estimate over roles (None if one runs nowhere) and its basis: each role's system
+    and unit-hour price."""
+    best = [_cheapest(r, catalog, pricing) for r in roles]
+    if any(b is None for b in best):
+        return None, None
+    return sum(b[0] for b in best if b), "; ".join(b[1] for b in best if b)
+
+
+def _total(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+
+def _busy_usd(model: Model, roles: list[tuple[WorkloadDemand, Role]], pricing: str) -> float:
+    """sum u[w,r,d,s,p] · len_p · $/unit-s of s over the roles: the plan's unit-time given to
+    them at the unit price (idle capacity left out)."""
+    from planner.readplan import value_of
+
+    names = {(d.name, r.name) for d, r in roles}
+    catalog = model.scenario.catalog
+    return sum(
+        value_of(var) * model.periods[p].length_s * _unit_price(catalog, s, pricing)[0] / 3600.0
+        for (w, r, _, s, p), var in model.u.items()
+        if (w, r) in names
+    )
+
+
+def _cost_fields(
+    model: Model, mine: list[tuple[WorkloadDemand, Role]], chosen: bool, catalog: Catalog
+) -> dict[str, object]:
+    """SizingRow's cost figures and their bases for one candidate's roles."""
+    from planner.readplan import value_of
+
+    pricing = model.scenario.data.economics.pricing
+    training = [(d, r) for d, r in mine if not d.steady_load]
+    serving = [(d, r) for d, r in mine if d.steady_load]
+    est_pre, pre_basis = _est([r for _, r in training], catalog, pricing)
+    est_srv, srv_basis = _est([r for _, r in serving], catalog, pricing)
+    names = {(d.name, r.name) for d, r in mine}
+    used = sorted(
+        {s for (w, r, _, s, _), v in model.u.items() if (w, r) in names and value_of(v) > 1e-9}
+    )
+    return {
+        "est_pretrain_cost_usd": est_pre,
+        "est_serve_cost_usd": est_srv,
+        "plan_pretrain_cost_usd": _busy_usd(model, training, pricing) if chosen else None,
+        "plan_serve_cost_usd": _busy_usd(model, serving, pricing) if chosen else None,
+        "est_pretrain_basis": pre_basis,
+        "est_serve_basis": srv_basis,
+        "plan_cost_basis": (
+            "; ".join(_price_text(model.scenario.catalog, s, pricing) for s in used)
+            if chosen
+            else None
+        ),
+    }
+
+
+def sizing_rows(model: Model) -> list[SizingRow] | None:
+    """One SizingRow per candidate of every sizing workload (None: the scenario sizes no model).
+    chosen: k[w,c] > 0.5."""
+    from planner.demand.scaling import compute_optimal_for_loss, near
+    from planner.readplan import value_of
+
+    scenario = model.scenario
+    rows: list[SizingRow] = []
+    for (w, label), k in model.candidate.items():
+        spec = scenario.data.workloads[w]
+        assert isinstance(spec, PretrainSpec)
+        cands, generated = sizing_candidates(w, spec, scenario.catalog)
+        catalog = with_models(scenario.catalog, generated)
+        cand = next(c for c in cands if c.label == label)
+        law = scaling_law(catalog, spec.scaling_law)
+        # the Chinchilla point of the target's own curve (test-time substitutes are off it)
+        own = [c for c in cands if c.votes == 1]
+        n_opt, d_opt = compute_optimal_for_loss(law, own[0].loss)
+        optimal = own[near(d_opt / n_opt, [c.tokens_per_param for c in own])].label
+        mine = [(d, r) for d in model.demands for r in d.roles if r.choice == (w, label)]
+        serving = [(d, r) for d, r in mine if d.steady_load]
+        served = sum(r.amount for _, r in serving)
+        chosen = value_of(k) > 0.5
+        rows.append(
+            SizingRow(
+                workload=w,
+                candidate=label,
+                model=cand.model,
+                params=cand.params,
+                tokens=cand.tokens,
+                tokens_per_param=cand.tokens_per_param,
+                loss=cand.loss,
+                votes=cand.votes,
+                pretrain_flops=cand.pretrain_flops,
+                served_tokens=served,
+                serve_flops=cand.serve_flops(served),
+                chosen=chosen,
+                compute_optimal=label == optimal,
+                **_cost_fields(model, mine, chosen, catalog),  # type: ignore[arg-type]
+            )
+        )
+    return rows or None
+
+
+def sizing_report(plan: Plan) -> list[str]:
+    """The chosen (N, D), tokens/param, pretraining vs lifetime-serving cost split, and the
+    curve of estimated total cost against tokens/param (Chinchilla point and chosen marked),
+    each cost figure with its basis."""
+    out: list[str] = []
+    for w in sorted({r.workload for r in plan.sizing or []}):
+        rows = sorted(
+            (r for r in plan.sizing or [] if r.workload == w),
+            key=lambda r: (r.votes, r.tokens_per_param),
+        )
+        target = min(r.loss for r in rows)
+        out += ["", f"Model sizing ({w}): loss {target:.4f} nats/token on its iso-loss curve"]
+        chosen = next((r for r in rows if r.chosen), None)
+        if chosen is not None:
+            out += _chosen_lines(chosen)
+        out.append(f"  cost curve, {EST_BASIS}:")
+        out.append("  tokens/param votes    params    tokens  pretrain $   serving $     total $")
+        for r in rows:
+            mark = " chosen" if r.chosen else ""
+            mark += " Chinchilla" if r.compute_optimal else ""
+            total = _total([r.est_pretrain_cost_usd, r.est_serve_cost_usd])
+            out.append(
+                f"  {r.tokens_per_param:>12,.0f} {r.votes:>5} {r.params:>9.4g} {r.tokens:>9.4g} "
+                f"{_usd(r.est_pretrain_cost_usd)} {_usd(r.est_serve_cost_usd)} {_usd(total)}{mark}"
+            )
+        out.append(
+            "  (Chinchilla: the candidate nearest the least-FLOP point of the target's curve; "
+            "each row's systems and prices are in the JSON's est_*_basis)"
+        )
+    return out
+
+
+def _chosen_lines(chosen: SizingRow) -> list[str]:
+    out = [
+        f"  chosen {chosen.candidate}: N = {chosen.params:.4g} params, D = "
+        f"{chosen.tokens:.4g} tokens ({chosen.tokens_per_param:,.0f} tokens/param)"
+        + (
+            f", loss {chosen.loss:.4f} served with {chosen.votes} votes (target.votes)"
+            if chosen.votes > 1
+            else ""
+        )
+    ]
+    pre = chosen.plan_pretrain_cost_usd or 0.0
+    srv = chosen.plan_serve_cost_usd or 0.0
+    if pre + srv > 0:
+        out.append(
+            f"  split, {PLAN_BASIS}, at {chosen.plan_cost_basis}: pretraining ${pre:,.0f} "
+            f"({pre / (pre + srv):.0%}), lifetime serving ${srv:,.0f} ({srv / (pre + srv):.0%}) "
+            f"of {chosen.served_tokens:.4g} tokens"
+        )
+    return out
+
+
+def _usd(value: float | None) -> str:
+    return f"{'-':>11}" if value is None else f"{value:>11.4g}"

@@ -252,8 +252,8 @@ def add_work(model: Model) -> None:
         if demand.steady_load:
             continue
         for role in demand.roles:
-            if role.amount <= 0 or role.placement == "with_generation":
-                continue
+            if role.amount <= 0 or role.placement == "with_generation" or role.choice:
+                continue  # a sizing candidate's work: family sizework (planner/kinds/pretrain.py)
             pairs = work_pairs(model, demand, role, set(model.sites), role.amount)
             model.row("work", (demand.name, role.name), pairs, ">=", 1.0, UNSERVED_WEIGHT)
 
@@ -268,8 +268,8 @@ def add_serve(model: Model) -> None:
         if not demand.steady_load:
             continue
         for role in demand.roles:
-            if role.amount <= 0:
-                continue
+            if role.amount <= 0 or role.choice:
+                continue  # a sizing candidate's load: family sizeserve (planner/kinds/pretrain.py)
             for period in model.periods:
                 if not active(period, demand):
                     continue

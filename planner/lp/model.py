@@ -251,6 +251,7 @@ class Model:
     system_choice: dict[tuple[str, str], Var] = field(default_factory=dict)  # x[w,s]
     running: dict[UKey, Var] = field(default_factory=dict)  # on[w,r,d,s,p] semi-continuous
     done: dict[tuple[str, int], Var] = field(default_factory=dict)  # w's work done by end of p
+    candidate: dict[tuple[str, str], Var] = field(default_factory=dict)  # k[w,c] model sizing
     samples: dict[tuple[str, str], Var] = field(default_factory=dict)  # g[w,d]
     generates: dict[tuple[str, str], Var] = field(default_factory=dict)  # z[w,d]
     cores: dict[tuple[str, str, str], Var] = field(default_factory=dict)  # c[w,d,isa]

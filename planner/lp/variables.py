@@ -16,6 +16,7 @@ name and names carry a counter, so this order is the solver's column order).
 | c[w,d] | verifier cores of w at d | cores |
 | f | average traffic of one flow on its path | GB/s |
 | o[d,s,t] | busy hours of owned units in t (when rentals exist: rented units run first) | h |
+| k[w,c] | model sizing: pretraining w trains candidate c, and its serving loads serve c (binary; planner/kinds/pretrain.py) | - |
 | done[w,p] | all of w's work is done by the end of period p (binary; for workloads another runs `after`) | - |
 """
 

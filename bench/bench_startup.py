@@ -1,0 +1,98 @@
+"""Benchmark: the CLI's start-up and `planner plan` on the default scenario, against a bare
+Python process that imports highspy and solves the same model.
+
+The default plan's model is written as MPS (`planner plan --save-lp`); the bare baseline is
+`python -c "import highspy; h = highspy.Highs(); h.readModel(MPS); h.run()"` (the MIP at the
+plan's gap, no LP relaxation first, no polish, no demand models, no verification). Commands
+run in turn, A B A B ..., each RUNS times after one warm-up; every figure is the median of its
+runs (user + system CPU seconds of the finished child, and wall seconds), and each ratio is the
+median of the pair-by-pair ratios, so a drift in the machine's speed moves both sides.
+
+    python bench/bench_startup.py            # 7 runs each
+    python bench/bench_startup.py --runs 11
+
+Read the ratios, not the absolute times: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = str(ROOT / "cli.py")
+BARE = (
+    "import sys, highspy\n"
+    "h = highspy.Highs()\n"
+    "h.setOptionValue('output_flag', False)\n"
+    "h.setOptionValue('mip_rel_gap', float(sys.argv[2]))\n"
+    "h.readModel(sys.argv[1])\n"
+    "h.run()\n"
+    "print(h.getInfo().objective_function_value)\n"
+)
+
+
+def run(cmd: list[str]) -> tuple[float, float]:
+    """(cpu s, wall s) of one run of cmd, its output thrown away; raises if it fails."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}")
+    return usage.ru_utime + usage.ru_stime, wall
+
+
+def pair(name: str, a: list[str], b: list[str], runs: int) -> None:
+    """Print A's and B's median cpu and wall seconds and the median pair-by-pair ratio A/B."""
+    run(a), run(b)  # warm-up: file caches, .pyc files
+    rows: list[tuple[float, float, float, float]] = []
+    for _ in range(runs):
+        cpu_a, wall_a = run(a)
+        cpu_b, wall_b = run(b)
+        rows.append((cpu_a, wall_a, cpu_b, wall_b))
+    med = [statistics.median(r[i] for r in rows) for i in range(4)]
+    cpu_ratio = statistics.median(r[0] / r[2] for r in rows)
+    wall_ratio = statistics.median(r[1] / r[3] for r in rows)
+    print(
+        f"{name:<34} A cpu {med[0]:6.3f} s wall {med[1]:6.3f} s | B cpu {med[2]:6.3f} s "
+        f"wall {med[3]:6.3f} s | A/B cpu {cpu_ratio:5.2f}x wall {wall_ratio:5.2f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    py = sys.executable
+    bare_python = [py, "-c", "pass"]
+    with tempfile.TemporaryDirectory() as tmp:
+        mps = str(Path(tmp) / "default.mps")
+        subprocess.run(
+            [py, CLI, "plan", "-q", "--save-lp", mps],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        bare = [py, "-c", BARE, mps, "0.01"]
+        print(f"runs: {args.runs} pairs each; B is the yardstick; medians")
+        pair("planner --help  vs  python -c pass", [py, CLI, "--help"], bare_python, args.runs)
+        pair(
+            "planner validate  vs  bare highspy",
+            [py, CLI, "validate", str(ROOT / "planner/scenarios/frontier-lab.yaml")],
+            bare,
+            args.runs,
+        )
+        pair("planner plan -q  vs  bare highspy", [py, CLI, "plan", "-q"], bare, args.runs)
+
+
+if __name__ == "__main__":
+    main()
