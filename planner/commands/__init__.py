@@ -19,24 +19,26 @@ COMMANDS: dict[str, str] = {
     "estimate": "The analytic models alone: KV cache, serving batch and $/M tokens, training "
     "days, RL work.",
     "plan": "Plan the cheapest fleet and placement for SCENARIO_FILE (default: the shipped "
-    "frontier-lab scenario on the multi-dc topology).",
+    "frontier-3y scenario: a frontier lab's next three years in quarters on the multi-dc "
+    "topology).",
     "validate": "Validate SCENARIO_FILE: every problem is listed as file:line: field: message, "
     "and the exit code is 1 if there is any.",
-    "compare": "Solve SCENARIO_FILE's workloads (default: the shipped frontier-lab scenario) on "
-    "each --topology and show them side by side: total cost and cost per workload, $ per million "
-    "output tokens of each inference tier (the tier's cost / decode tokens served x 1e6), units, "
-    "accelerators, CPU cores and cores per accelerator (CPU-only servers included), power, days "
-    "to finish each pretraining at its allocated rate, binding constraints and shadow prices.",
-    "sweep": "Solve the grid of what-ifs over SCENARIO_FILE (default: the shipped frontier-lab "
+    "compare": "Solve SCENARIO_FILE's workloads (default: the shipped single-year frontier-lab scenario,"
+    " which runs on any topology) on each --topology and show them side by side: total cost "
+    "and cost per workload, $ per million output tokens of each inference tier (the tier's "
+    "cost / decode tokens served x 1e6), units, accelerators, CPU cores and cores per "
+    "accelerator (CPU-only servers included), power, days to finish each pretraining at its "
+    "allocated rate, binding constraints and shadow prices.",
+    "sweep": "Solve the grid of what-ifs over SCENARIO_FILE (default: the shipped frontier-3y "
     "scenario): every combination of the --set values and --scenario overrides.",
     "schema": "Print the JSON Schema (draft 2020-12) of KIND files (default: scenario), made from "
     "the models that validate them.",
     "init": "Write a commented starter scenario to FILE (default scenario.yaml): pretraining and a "
     "chat tier on the shipped multi-dc topology, with a rental what-if.",
-    "sensitivity": "Re-solve SCENARIO_FILE (default: frontier-lab) with each catalog figure "
-    'marked "estimate" at the low and the high end of its range (catalog `ranges:`), print a '
-    "tornado table sorted by swing, and name the estimates that flip the choice of system or site, "
-    "with the break-even value found by bisection.",
+    "sensitivity": 'Re-solve SCENARIO_FILE (default: frontier-3y) with each catalog figure marked "estimate"'
+    " at the low and the high end of its range (catalog `ranges:`), print a tornado table "
+    "sorted by swing, and name the estimates that flip the choice of system or site, with the"
+    " break-even value found by bisection.",
 }
 
 
