@@ -7,6 +7,9 @@ Exit codes: 0 ok; 1 bad input; 2 infeasible plan; 3 solver failure or failed ver
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
 
 import click
@@ -36,12 +39,41 @@ def planner(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+# Errors writing standard output (a closed pipe, a full disk): one line and exit 1.
+STDOUT_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EBADF}
+
+
+def _stdout_lost(exc: OSError) -> int:
+    """Report a failed write to standard output and stop Python's exit-time flush from failing
+    again (it would print an "Exception ignored" trace)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    reason = "closed by the reader" if isinstance(exc, BrokenPipeError) else exc.strerror
+    click.echo(f"error: cannot write to standard output: {reason}", err=True)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the group, map PlannerError to its exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    if sys.stdout is None:  # started with fd 1 closed: refuse before anything can reuse it
+        click.echo("error: standard output is closed; redirect it (e.g. > /dev/null)", err=True)
+        return 1
     try:
         planner.main(args=args, prog_name="planner", standalone_mode=False)
+        sys.stdout.flush()
+    except OSError as exc:
+        if debug or exc.errno not in STDOUT_ERRNOS:
+            raise
+        return _stdout_lost(exc)
+    except SystemExit:
+        from click.utils import PacifyFlushWrapper
+
+        if isinstance(sys.stdout, PacifyFlushWrapper):  # click's own exit on a broken pipe
+            return _stdout_lost(BrokenPipeError(errno.EPIPE, "broken pipe"))
+        raise
     except PlannerError as exc:
         if debug:
             raise

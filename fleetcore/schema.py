@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 # One identifier type for systems, datacenters, models, workloads and links. Names reach the LP
 # as indices, never as PuLP names, so PuLP's character rewriting cannot merge two of them.
@@ -22,6 +29,29 @@ BYTES_PER_VALUE: dict[str, float] = {"fp4": 0.5, "fp8": 1.0, "bf16": 2.0, "fp16"
 Fraction = Annotated[float, Field(gt=0, le=1)]
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
+
+# Bounds that keep a figure within what the solver can plan with (issue 16): HiGHS takes 1e20 as
+# infinity and its tolerances are 1e-6 to 1e-9 relative, so a unit count past 1e9 or a price
+# past 1e12 US$ (times hours and units) no longer yields whole, verifiable numbers. No fleet,
+# site or system comes near either.
+MAX_UNITS = 10**9
+MAX_USD = 1e12
+
+
+def _at_most(limit: float, what: str) -> AfterValidator:
+    def check(value: float) -> float:
+        if value > limit:
+            raise ValueError(
+                f"{value:g} is more {what} than the solver can plan with (at most {limit:g}); "
+                "check the figure's unit"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+UnitCount = Annotated[int, Field(ge=0), _at_most(MAX_UNITS, "units")]
+Usd = Annotated[float, Field(ge=0), _at_most(MAX_USD, "US$")]
 
 
 def _iso_date(value: object) -> object:

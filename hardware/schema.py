@@ -15,7 +15,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
-from fleetcore.schema import Date, Fraction, Name, NonNegInt, PositiveInt, Precision, Strict
+from fleetcore.schema import (
+    Date,
+    Fraction,
+    Name,
+    NonNegInt,
+    PositiveInt,
+    Precision,
+    Strict,
+    Usd,
+)
 from fleetcore.units import Bandwidth, Bytes, Count, Duration, Flops, Power
 
 PositiveFlops = Annotated[Flops, Field(gt=0)]
@@ -272,9 +281,9 @@ class System(Sourced):
     # tensor-parallel group that stays on it.
     scale_up_domain: NonNegInt
     power_w: PositivePower = Field(alias="power")
-    capex_usd: Annotated[float, Field(ge=0)]
+    capex_usd: Usd
     lifetime_s: PositiveDuration = Field(alias="lifetime")
-    rental_usd_per_hour: Annotated[float, Field(ge=0)]
+    rental_usd_per_hour: Usd
     # Ownership costs beyond the capex; None: not charged, and the plan's report says so.
     # From order to delivery (units ordered in a period serve from the first period after it).
     lead_time_s: Annotated[Duration, Field(ge=0)] | None = Field(None, alias="lead_time")

@@ -104,9 +104,12 @@ def _attach_context(plan: Plan, scenario: Scenario) -> None:
 
 def write_model(prob: Any, path: str | Path) -> Path:
     """The PuLP problem as an MPS file (`.mps`) or else CPLEX LP format."""
+    from fleetcore.outfile import atomic_path
+
     out = Path(path)
-    if out.suffix.lower() == ".mps":
-        prob.writeMPS(str(out))
-    else:
-        prob.writeLP(str(out))
+    with atomic_path(out) as tmp:  # PuLP writes by name
+        if out.suffix.lower() == ".mps":
+            prob.writeMPS(str(tmp))
+        else:
+            prob.writeLP(str(tmp))
     return out

@@ -109,9 +109,9 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
 
 
 def write_plan_html(plan: Plan, path: str | Path, explain: str | None = None) -> Path:
-    out = Path(path)
-    out.write_text(plan_html(plan, explain), encoding="utf-8")
-    return out
+    from fleetcore.outfile import write_text  # whole or not at all
+
+    return write_text(path, plan_html(plan, explain))
 
 
 def _page(title: str, body: list[str]) -> str:

@@ -91,6 +91,11 @@ class Plan:
     economics: dict[str, Any] = field(default_factory=dict)
     # Per serving tier: prefill placement, prefill:decode units, KV traffic, headroom.
     serving: list[ServingRow] = field(default_factory=list)
+    # What the solver left, for the verifier (not in the JSON; empty/None on a plan read back
+    # from JSON): every whole-unit variable's unrounded value by what it counts, and the
+    # solver's objective with PuLP's dropped constant added back (planner/verify.py).
+    solver_values: dict[str, float] = field(default_factory=dict)
+    solver_objective_usd: float | None = None
 
     # -- notebooks and pandas (planner/frames.py) ---------------------------------------
     def __repr__(self) -> str:
@@ -227,17 +232,15 @@ class Plan:
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """plan.json plus one CSV per table (fleet, allocations, costs, power, links, ...)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written = [out / "plan.json"]
-        written[0].write_text(self.to_json() + "\n", encoding="utf-8")
+        from fleetcore.outfile import ensure_dir, write_text  # each file whole or not at all
+
+        out = ensure_dir(out_dir)
+        written = [write_text(out / "plan.json", self.to_json() + "\n")]
         data = round_floats(self.to_dict())
         extra = ["limit_values"] if self.limit_values is not None else []
         extra += ["sizing"] if self.sizing is not None else []
         for name in [*TABLES, *extra]:
-            path = out / f"{name}.csv"
-            path.write_text(to_csv(data[name]), encoding="utf-8")
-            written.append(path)
+            written.append(write_text(out / f"{name}.csv", to_csv(data[name])))
         return written
 
 

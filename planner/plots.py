@@ -18,8 +18,13 @@ def pyplot() -> Any:
 def save_png(fig: Any, path: str | Path) -> Path:
     """Write a figure as PNG without a timestamp or version in its metadata (same input, same
     bytes), and free it."""
+    from fleetcore.outfile import atomic  # whole or not at all
+
     out = Path(path)
     fig.tight_layout()
-    fig.savefig(out, format="png", dpi=100, metadata={"Software": None})
-    pyplot().close(fig)
+    try:
+        with atomic(out, binary=True) as file:
+            fig.savefig(file, format="png", dpi=100, metadata={"Software": None})
+    finally:
+        pyplot().close(fig)
     return out

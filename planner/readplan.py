@@ -100,10 +100,44 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         site_openings=read_site_openings(model),
         cpu_schedule=cpu_schedule,
         serving=serving,
+        solver_values=solver_values(model),
+        solver_objective_usd=model.solver_objective_usd,
     )
     if model.candidate:  # model sizing (planner/kinds/pretrain.py)
         plan.sizing = sizing_rows(model)
     return plan
+
+
+def solver_values(model: Model) -> dict[str, float]:
+    """The whole-unit variables as the solver left them, unrounded (the verifier checks that
+    they are whole, rather than trusting the rounding in `_count`)."""
+    named: list[tuple[str, Any]] = [
+        *((f"{d}/{s} units ordered in period {t}", v) for (d, s, t), v in model.buy.items()),
+        *((f"{d}/{s} units rented in period {t}", v) for (d, s, t), v in model.rent.items()),
+        *(
+            (f"{d}/{s} units on contract {k} from period {t}", v)
+            for (d, s, t, k), v in model.contract.items()
+        ),
+        *((f"{d}/{s} spot units in period {t}", v) for (d, s, t), v in model.spot.items()),
+        *((f"{d} CPU servers ordered in period {t}", v) for (d, t), v in model.cpu_buy.items()),
+        *((f"{d} CPU servers rented in period {t}", v) for (d, t), v in model.cpu_rent.items()),
+        *((f"{d} opened in period {t}", v) for (d, t), v in model.site_open.items()),
+        *((f"{w} pretrains at {d}", v) for (w, d), v in model.site.items()),
+        *((f"{w} trains at {d}", v) for (w, d), v in model.trainer.items()),
+        *((f"{w} generates at {d}", v) for (w, d), v in model.generates.items()),
+        *((f"{w} chooses {c}", v) for (w, c), v in model.candidate.items()),
+        *(
+            (f"{w} serves from {d}/{s} in period {p}", v)
+            for (w, d, s, p), v in model.serves.items()
+        ),
+        *((f"{w} on {s} (one system)", v) for (w, s), v in model.system_choice.items()),
+        *(
+            (f"{w}/{r} running on {d}/{s} in period {p}", v)
+            for (w, r, d, s, p), v in model.running.items()
+        ),
+        *((f"{w} done by period {p}", v) for (w, p), v in model.done.items()),
+    ]
+    return {name: float(var.value() or 0.0) for name, var in named}
 
 
 def _count(var: Any, relaxed: bool) -> float:

@@ -268,7 +268,9 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
             # The key (a hash of the resolved scenario and catalog) only names cache entries.
             key = scenario_key(scenario, task["options"])
             hit = _read_cache(Path(cache_dir) / f"{key}.json", key)
-            if hit is not None:
+            if hit is not None and "malformed" in hit:  # recomputed below, and reported
+                task = {**task, "cache_note": hit["malformed"]}
+            elif hit is not None:
                 if hit["plan"] is not None:
                     hit["plan"]["scenario"] = scenario.name
                 return {"key": key, "cached": True, "outputs": hit["outputs"], "plan": hit["plan"]}
@@ -277,9 +279,11 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
         if task.get("keep_plan", True) or cache_dir:
             plan_dict = json.loads(plan.to_json())
             plan_dict["checks"] = list(plan.checks)
-        return {"key": key, "cached": False, "outputs": point_outputs(plan), "plan": plan_dict}
+        out = {"key": key, "cached": False, "outputs": point_outputs(plan), "plan": plan_dict}
+        return {**out, "cache_note": task.get("cache_note")}
     except PlannerError as exc:
-        return {"key": key, "cached": False, "outputs": error_metrics(exc), "plan": None}
+        out = {"key": key, "cached": False, "outputs": error_metrics(exc), "plan": None}
+        return {**out, "cache_note": task.get("cache_note")}
     except Exception as exc:  # noqa: BLE001 - a bug in one point must not stop the sweep
         out = error_metrics(exc)
         out["status"] = "failed"
@@ -320,13 +324,25 @@ def point_outputs(plan: Plan) -> dict[str, Any]:
 
 
 def _read_cache(path: Path, key: str) -> dict[str, Any] | None:
+    """The cached entry, None when there is none, or {"malformed": reason} for an entry that
+    cannot be used (the point is then recomputed, the entry rewritten, and the sweep says so)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    if not isinstance(data, dict) or data.get("key") != key or "outputs" not in data:
-        return None
-    return {"outputs": data["outputs"], "plan": data.get("plan")}
+    except (OSError, ValueError) as exc:
+        return {"malformed": f"{path}: unreadable ({exc.__class__.__name__}); recomputed"}
+    data = data if isinstance(data, dict) else {}
+    outputs, plan = data.get("outputs"), data.get("plan")
+    fields = ("status", "error", "diagnosis", "exit_code")
+    if (
+        data.get("key") != key
+        or not isinstance(outputs, dict)
+        or not all(f in outputs for f in fields)
+        or not (plan is None or isinstance(plan, dict))
+    ):
+        return {"malformed": f"{path}: not a cache entry of this point; recomputed"}
+    return {"outputs": outputs, "plan": plan}
 
 
 def _write_cache(cache_dir: Path, result: dict[str, Any]) -> None:
@@ -364,6 +380,7 @@ class Sweep:
     # Full plans (plan dicts) by point name: all of them with keep_plans=True; otherwise only
     # those asked for through plan(), re-solved then from `tasks` (or read from the cache).
     plans: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
+    cache_notes: list[str] = field(default_factory=list)  # malformed entries recomputed
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -475,11 +492,13 @@ class Sweep:
         return buf.getvalue()
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "sweep.csv").write_text(self.to_csv(), encoding="utf-8")
-        (out / "sweep.json").write_text(self.to_json() + "\n", encoding="utf-8")
-        return [out / "sweep.csv", out / "sweep.json"]
+        from fleetcore.outfile import ensure_dir, write_text  # whole or not at all
+
+        out = ensure_dir(out_dir)
+        return [
+            write_text(out / "sweep.csv", self.to_csv()),
+            write_text(out / "sweep.json", self.to_json() + "\n"),
+        ]
 
     def plot(self, path: str | Path, y: str = "total_cost_usd") -> Path:
         """`y` (a numeric output column) against the first axis; one line per combination of
@@ -587,6 +606,10 @@ def sweep(
     path = str(scenario_path if scenario_path is not None else DEFAULT_SCENARIO)
     points = grid_points(dict(grid or {}), scenarios, base_scenarios, sets)
     axes = list(points[0].inputs) if points else []
+    if out_dir is not None:
+        from fleetcore.outfile import ensure_dir
+
+        ensure_dir(out_dir)  # a folder that cannot be made fails before any point is solved
     cache_dir = Path(out_dir) / ".cache" if (out_dir is not None and use_cache) else None
     options = {"relax": relax, "solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
     tasks = [
@@ -640,6 +663,7 @@ def sweep(
         plans=plans,
         tasks={p.name: tasks[p.index] for p in points},
     )
+    result.cache_notes = [r["cache_note"] for r in results.values() if r.get("cache_note")]
     if out_dir is not None:
         result.write(out_dir)
     return result
@@ -694,7 +718,9 @@ def _run_ray(
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address:
             kwargs["address"] = address
-        ray.init(**kwargs)
+        from planner.rayconnect import connect
+
+        connect(ray, kwargs)  # fails within RAY_CONNECT_TIMEOUT_S on an unreachable address
         started = True
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_point)

@@ -25,6 +25,12 @@ ABS_TOL = 1e-6
 # Verifier cores below a thousandth of a core are no sandbox at all (the solver's scaled rows
 # leave up to ~1e-5 cores of a tiny run unmet).
 CORE_TOL = 1e-3
+# How far from a whole number the solver may leave a whole-unit variable: its integrality
+# tolerance is 1e-6 (HiGHS, CBC); a hundred-thousandth of a unit is noise, a fraction is not.
+WHOLE_TOL = 1e-5
+# Cost terms under 1e-6 US$ are left out of the plan's rows (readplan.COST_ZERO_USD); a cent
+# covers thousands of them.
+COST_ABS_TOL_USD = 0.01
 
 
 @dataclass
@@ -124,7 +130,14 @@ def check_plan(
 
 # Rules that hold only for whole-unit plans: the LP relaxation's site choices are fractional (it
 # is a bound, not a plan to route).
-INTEGRAL_ONLY = {"whole_units", "one_site", "one_system_type", "training_state", "link_capacity"}
+INTEGRAL_ONLY = {
+    "whole_units",
+    "one_site",
+    "one_system_type",
+    "training_state",
+    "link_capacity",
+    "solver_whole",
+}
 
 
 def _outside_window(demand: WorkloadDemand, start_s: float, end_s: float) -> bool:
@@ -232,7 +245,9 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
 def check_pool_capacity(ctx: Context) -> list[str]:
     """sum of allocations' units on (d, s) in period p + spare units held there for serving
     tiers' N+k racks <= units in service[d,s,t(p)] - (1 - spot_goodput[s]) x
-    spot_units[d,s,t(p)]"""
+    spot_units[d,s,t(p)], and no allocation at all on a pool with no unit in service (however
+    tiny: a kept allocation does at least 1e-6 of its work, which a solver's absolute tolerance
+    must not put on no unit)"""
     used: dict[tuple[str, str, int], float] = {}
     starts: dict[int, float] = {}
     for a in ctx.plan.allocations:
@@ -245,8 +260,9 @@ def check_pool_capacity(ctx: Context) -> list[str]:
     out = []
     for (d, s, p), value in used.items():
         t = ctx.calendar_of(starts[p])
-        have = ctx.units.get((d, s, t), 0.0) - ctx.spot_loss(d, s, t)
-        if value > have * (1 + REL_TOL) + ABS_TOL:
+        units = ctx.units.get((d, s, t), 0.0)
+        have = units - ctx.spot_loss(d, s, t)
+        if value > have * (1 + REL_TOL) + ABS_TOL or (units == 0 and value > 0):
             out.append(f"{d}/{s}: allocations use {value:.4g} units of {have:g} in period {p}")
     return out
 
@@ -790,6 +806,38 @@ def check_cost_total(ctx: Context) -> list[str]:
     if abs(total - ctx.plan.total_cost_usd) > 1e-6 * max(1.0, abs(ctx.plan.total_cost_usd)):
         return [
             f"cost rows add up to {total:,.2f} US$, the plan says {ctx.plan.total_cost_usd:,.2f}"
+        ]
+    return []
+
+
+@rule("solver_whole")
+def check_solver_whole(ctx: Context) -> list[str]:
+    """every whole-unit variable as the solver left it, before the plan rounds it (units
+    ordered, rented, contracted, spot; CPU servers ordered and rented; site openings; the
+    site, trainer, generation, system, running, done, sizing and serving-pool choices), is within
+    max(WHOLE_TOL, 1e-9 x value) of a whole number, WHOLE_TOL = 1e-5 (whole-unit plans)"""
+    if not ctx.integral:
+        return []
+    return [
+        f"{name}: the solver left {value:.9g}, not a whole number (rounded in the plan)"
+        for name, value in ctx.plan.solver_values.items()
+        if abs(value - round(value)) > max(WHOLE_TOL, 1e-9 * abs(value))
+    ]
+
+
+@rule("solver_objective")
+def check_solver_objective(ctx: Context) -> list[str]:
+    """total_cost_usd = the solver's objective + the constant PuLP leaves out of it, within
+    REL_TOL x max(1, |objective|) + COST_ABS_TOL_USD (a plan read back from JSON has no
+    objective to compare)"""
+    objective = ctx.plan.solver_objective_usd
+    if objective is None:
+        return []
+    total = ctx.plan.total_cost_usd
+    if abs(total - objective) > REL_TOL * max(1.0, abs(objective)) + COST_ABS_TOL_USD:
+        return [
+            f"the plan's total cost {total:,.2f} US$ differs from the solver's objective "
+            f"{objective:,.2f} US$ (PuLP's dropped constant included)"
         ]
     return []
 

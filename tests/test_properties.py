@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -59,15 +60,18 @@ def sites(draw: st.DrawFn) -> dict[str, Any]:
     return out
 
 
+REQUESTS = [1, 100, "10K", "1M", "100M", "1B"]
+
+
 @st.composite
-def workloads(draw: st.DrawFn) -> dict[str, Any]:
+def workloads(draw: st.DrawFn, requests: list[Any] = REQUESTS) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for i in range(draw(st.integers(1, 3))):
         out[f"tier{i}"] = {
             "kind": "inference",
             "model": draw(st.sampled_from(SERVING_MODELS)),
             "precision": draw(st.sampled_from(["bf16", "fp8"])),
-            "requests_per_day": draw(st.sampled_from([1, 100, "10K", "1M", "100M", "1B"])),
+            "requests_per_day": draw(st.sampled_from(requests)),
             "prompt_tokens": draw(st.sampled_from([100, 1000, 8000])),
             "output_tokens": draw(st.sampled_from([50, 775, 4000])),
             "tokens_per_s_per_user": draw(st.sampled_from([10, 30, 60])),
@@ -145,5 +149,154 @@ def test_every_valid_scenario_plans_or_is_diagnosed(
         plan = planner.solve(scenario)
     except InfeasibleError as err:
         assert err.diagnosis, "an infeasible scenario must say what falls short"
+        _log("diagnosed")
         return
     assert plan.checks and plan.total_cost_usd >= 0
+    _log("planned")
+
+
+def _log(outcome: str) -> None:
+    """One line per example to $PROPERTY_LOG, if set: a long run killed by its time cap still
+    says how many examples it ran and how they ended."""
+    log = os.environ.get("PROPERTY_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as file:
+            file.write(outcome + "\n")
+
+
+# HiGHS and CBC on a sample of the same scenarios: a tenth of the profile's examples.
+SOLVER_SAMPLE = max(5, settings().max_examples // 10)
+
+
+@settings(max_examples=SOLVER_SAMPLE)
+@given(
+    site_data=sites(),
+    work=workloads(requests=["10K", "1M", "100M", "1B"]),  # CBC and tiny demands: below
+    pricing=st.sampled_from(["amortised", "rental", "mixed"]),
+)
+def test_highs_and_cbc_agree(
+    tmp_path_factory: Any, site_data: dict[str, Any], work: dict[str, Any], pricing: str
+) -> None:
+    """The same outcome under both solvers (a verified plan, or a diagnosed infeasibility), and
+    plans whose costs agree within the gaps both proved."""
+    econ: dict[str, Any] = {"horizon": "365 days", "pricing": pricing}
+    path = _write(tmp_path_factory.mktemp("gen"), site_data, work, econ)
+    scenario = planner.load_scenario(path)
+    outcomes = {}
+    for solver in ("highs", "cbc"):
+        try:
+            outcomes[solver] = planner.solve(scenario, solver=solver)
+        except InfeasibleError as err:
+            assert err.diagnosis, f"{solver}: an infeasible scenario must say what falls short"
+            outcomes[solver] = None
+    highs, cbc = outcomes["highs"], outcomes["cbc"]
+    assert (highs is None) == (cbc is None), "HiGHS and CBC disagree on feasibility"
+    _log("agree " + ("diagnosed" if highs is None else "planned"))
+    if highs is not None and cbc is not None:
+        slack = (highs.gap or 0.0) + (cbc.gap or 0.0) + 1e-6
+        cheaper = min(highs.total_cost_usd, cbc.total_cost_usd)
+        costlier = max(highs.total_cost_usd, cbc.total_cost_usd)
+        assert costlier - cheaper <= slack * costlier + 1e-6
+
+
+TINY_TOPOLOGY = {
+    "s0": {
+        "power_cap": "0.05 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.0,
+        "systems": {"hgx-h100": {"max_units": 1, "owned": 0}},
+    }
+}
+TINY_WORK = {
+    "tier0": {
+        "kind": "inference",
+        "model": "llama-3.1-8b",
+        "precision": "bf16",
+        "requests_per_day": 1,
+        "prompt_tokens": 100,
+        "output_tokens": 50,
+        "tokens_per_s_per_user": 10,
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "solver",
+    [
+        "highs",
+        pytest.param(
+            "cbc",
+            marks=pytest.mark.xfail(strict=True, reason="CBC returns a 2.5e-9-unit need undone"),
+        ),
+    ],
+)
+def test_a_tiny_demand_is_planned_on_a_whole_unit(tmp_path: Path, solver: str) -> None:
+    """Found by test_highs_and_cbc_agree: one request a day needs 2.5e-9 of a unit, below the
+    solvers' absolute feasibility tolerance (1e-7) on the row that keeps work within the units
+    in service. HiGHS served it on no unit at all ($0.00009 of energy, "optimal"), and the
+    verifier's absolute unit tolerance (1e-6) let it pass; solve.py's repair now commits the
+    pool chosen (one unit) and re-solves. Known gap: CBC returns the work undone (its row
+    scaling hides the violation), so its plan fails verification (exit 3)."""
+    path = _write(
+        tmp_path, TINY_TOPOLOGY, TINY_WORK, {"horizon": "365 days", "pricing": "amortised"}
+    )
+    plan = planner.solve(planner.load_scenario(path), solver=solver)
+    assert sum(f.units for f in plan.fleet) >= 1, "work served on no unit"
+
+
+LONG_RUN_SITES = {
+    "s0": {
+        "power_cap": "0.5 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.0,
+        "systems": {
+            "hgx-h100": {"max_units": 0, "owned": 0},
+            "gb200-nvl72": {"max_units": 3, "owned": 1},
+        },
+    },
+    "s1": {
+        "power_cap": "0.05 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.05,
+        "systems": {"hgx-h100": {"max_units": 1, "owned": 0}},
+    },
+}
+LONG_RUN_WORK = {
+    **TINY_WORK,
+    "pt": {
+        "kind": "pretrain",
+        "model": "llama-3.1-8b",
+        "tokens": "1B",
+        "deadline": "10 days",
+        "goodput": 0.9,
+        "global_batch_tokens": "4M",
+    },
+    "rl": {
+        "kind": "rl",
+        "policy": "llama-3.1-8b",
+        "problems": "1K",
+        "samples_per_problem": 8,
+        "prompt_tokens": 500,
+        "completion_tokens": 2000,
+        "kept_fraction": 0.25,
+        "samples_per_update": "10K",
+        "deadline": "60 days",
+        "goodput": 0.9,
+        "verifiers": [
+            {"name": "sandbox", "core_seconds_per_sample": 0.1, "applies_to": 0.5, "isa": "x86_64"}
+        ],
+    },
+}
+
+
+@pytest.mark.xfail(strict=True, reason="one_site: a sliver of rl/train off its trainer site")
+def test_long_run_example_plans_or_is_diagnosed(tmp_path: Path) -> None:
+    """Found by the long profile (HYPOTHESIS_PROFILE=long, 1,019th example; fails on main
+    too): the plan puts rl/train work at s0 while its trainer site is s1, so verification fails
+    (exit 3). Known gap, recorded until the one-site rows are fixed."""
+    econ = {"horizon": "365 days", "pricing": "amortised"}
+    path = _write(tmp_path, LONG_RUN_SITES, LONG_RUN_WORK, econ)
+    try:
+        planner.solve(planner.load_scenario(path))
+    except InfeasibleError as err:
+        assert err.diagnosis

@@ -305,6 +305,22 @@ def break_cpu_ledger(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Cas
     return plan, sc, dem
 
 
+def break_solver_whole(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    """The solver left half a unit that the plan's rows round away."""
+    (row,) = [r for r in plan.schedule if (r.datacenter, r.system, r.period) == FRACTIONAL[:3]]
+    plan.solver_values = {FRACTIONAL[3]: row.ordered - 0.5}
+    return plan, sc, dem
+
+
+FRACTIONAL = ("dc-east", "gb200-nvl72", 0, "dc-east/gb200-nvl72 units ordered in period 0")
+
+
+def break_solver_objective(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    """The rows add up to the total, but the solver's objective was 1,000 US$ more."""
+    plan.solver_objective_usd = plan.total_cost_usd + 1e3
+    return plan, sc, dem
+
+
 BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "whole_units": break_whole_units,
     "unit_bounds": break_unit_bounds,
@@ -329,6 +345,8 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "cash_flow": break_cash_flow,
     "site_opening": break_site_opening,
     "cpu_ledger": break_cpu_ledger,
+    "solver_whole": break_solver_whole,
+    "solver_objective": break_solver_objective,
 }
 # What each rule's message must name (the broken record).
 NAMES = {
@@ -350,6 +368,8 @@ NAMES = {
     "colocated": "chat at dc-central in period 0",
     "power_cap": "dc-east",
     "cost_total": "cost rows",
+    "solver_whole": FRACTIONAL[3],
+    "solver_objective": "the solver's objective",
     "link_capacity": "link a--b",
     "supply": "gb200-nvl72 in period 0",
     "spot": "dc-central/hgx-h100 in period 0",
@@ -525,3 +545,20 @@ def test_relaxed_plans_of_the_bench_fleets_verify(tmp_path: Path, sites: int) ->
     sc = planner.load_scenario(write_scenario(tmp_path, sites, 3, 12, 2))
     plan = planner.solve(sc, relax=True)
     assert plan.status == "relaxed" and "with_generation" in plan.checks
+
+
+def test_the_solved_plan_carries_what_the_solver_left(solved: Case) -> None:
+    """The new rules check real values: every whole-unit variable and the objective are there,
+    and the objective (constant added back) matches the total to the solver's precision."""
+    plan, _, _ = solved
+    assert any("units ordered" in name for name in plan.solver_values)
+    assert plan.solver_objective_usd is not None
+    assert plan.solver_objective_usd == pytest.approx(plan.total_cost_usd, rel=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_objective_and_unrounded_units_agree_under_both_solvers(solver: str) -> None:
+    scenario = planner.load_scenario(DEFAULT, scenarios=["h100_only"])
+    plan = planner.solve(scenario, solver=solver)
+    assert {"solver_whole", "solver_objective"} <= set(plan.checks)
+    assert plan.solver_objective_usd == pytest.approx(plan.total_cost_usd, rel=1e-5)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from fleetcore.schema import Name, NonNegInt, Strict
+from fleetcore.schema import Name, NonNegInt, Strict, UnitCount
 from fleetcore.units import Bandwidth, Duration, Power
 
 PositivePower = Annotated[Power, Field(gt=0)]
@@ -24,7 +24,7 @@ class SiteSystem(Strict):
     """How many units of one system a site can hold, and how many it already owns."""
 
     # Units of this system the site can hold (space, contracts, supply): the LP's upper bound.
-    max_units: NonNegInt
+    max_units: UnitCount
     # Units already owned: their capex is sunk, they still pay energy.
     owned: NonNegInt = 0
 

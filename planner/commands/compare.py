@@ -88,11 +88,10 @@ def command(
         mip_gap=mip_gap,
     )
     if html_file:
-        from pathlib import Path as _Path
-
+        from fleetcore.outfile import write_text
         from planner.htmlreport import comparison_html
 
-        _Path(html_file).write_text(comparison_html(result), encoding="utf-8")
+        write_text(html_file, comparison_html(result))
         click.echo(f"wrote {html_file}", err=True)
     if plot_file:
         click.echo(f"wrote {result.plot(plot_file)}", err=True)

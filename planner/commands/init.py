@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from fleetcore.errors import ConfigError, Problem
+from fleetcore.outfile import write_text
 
 
 @click.command("init")
@@ -26,5 +27,5 @@ def command(file: str, force: bool) -> None:
     path = Path(file)
     if path.exists() and not force:
         raise ConfigError([Problem(file, None, "", "file exists; pass --force to overwrite it")])
-    path.write_text(starter_scenario(file), encoding="utf-8")
+    write_text(path, starter_scenario(file))
     click.echo(f"wrote {file}: plan it with `planner plan {file}`", err=True)

@@ -147,15 +147,16 @@ def command(
         f"failed; {result.solved} solved in this run, {result.reused} reused from the cache",
         err=True,
     )
+    for note in result.cache_notes:
+        click.echo(f"malformed cache entry {note}", err=True)
     if out_dir:
         out = Path(out_dir)
         click.echo(f"wrote {out / 'sweep.csv'} and {out / 'sweep.json'}", err=True)
     if html_file:
-        from pathlib import Path as _Path
-
+        from fleetcore.outfile import write_text
         from planner.htmlreport import sweep_html
 
-        _Path(html_file).write_text(sweep_html(result), encoding="utf-8")
+        write_text(html_file, sweep_html(result))
         click.echo(f"wrote {html_file}", err=True)
     if plot_file:
         click.echo(f"wrote {result.plot(plot_file, y=y_column)}", err=True)

@@ -8,6 +8,7 @@ rows GB/s, unit rows units.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from fleetcore.units import format_si
@@ -35,9 +36,33 @@ def _when(entity: tuple[str, ...]) -> str:
     return ""
 
 
+def _whole(value: float) -> int:
+    """A shortage in units, whole (a slack of 2.0000001 units is 2, of 2.3 is 3)."""
+    return math.ceil(value - 1e-6)
+
+
+def _round_up(value: float, digits: int = 4) -> float:
+    """value rounded up to `digits` significant digits (a suggested limit that covers it)."""
+    if value <= 0:
+        return 0.0
+    step = 10.0 ** (math.floor(math.log10(value)) - digits + 1)
+    return math.ceil(value / step - 1e-9) * step
+
+
 def _explain_avail(model: Model, entity: tuple[str, ...], value: float) -> str:
     d, s = entity[0], entity[1]
-    return f"{d}: needs {value:,.1f} more {s} units than max_units allows{_when(entity)}"
+    site = model.scenario.topology.site(d)
+    more = _whole(value)
+    if s in site.systems:
+        path = f"topology_changes.datacenters.{d}.systems.{s}.max_units"
+        cap = site.systems[s].max_units
+    else:
+        path = f"topology_changes.datacenters.{d}.cpu_servers.max_units"
+        cap = site.cpu_servers.max_units if site.cpu_servers is not None else 0
+    return (
+        f"{d}: needs {more:,} more {s} units than max_units allows{_when(entity)} "
+        f"(--set {path}={cap + more})"
+    )
 
 
 def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
@@ -63,12 +88,18 @@ def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
         for s in site.systems
         if catalog.isa(s) == isa
     )
-    if site.cpu_servers is not None and catalog.isa(site.cpu_servers.system) == isa:
-        have += catalog.system_cores(site.cpu_servers.system) * site.cpu_servers.max_units
+    fix = "allow more CPU servers"
+    cpu = site.cpu_servers
+    if cpu is not None and catalog.isa(cpu.system) == isa:
+        per = catalog.system_cores(cpu.system)
+        have += per * cpu.max_units
+        more = _whole(value / per)
+        path = f"topology_changes.datacenters.{d}.cpu_servers.max_units"
+        fix = f"allow {more:,} more CPU servers (--set {path}={cpu.max_units + more})"
     return (
         f"{d}: verifier CPU needs {value:,.0f} {isa} cores more than the plan can give there{when} "
         f"(at most {have:,.0f} {isa} cores with every system and CPU server at max_units); "
-        f"allow more CPU servers, generate elsewhere, or lower samples per problem or verifier cost"
+        f"{fix}, generate elsewhere, or lower samples per problem or verifier cost"
     )
 
 
@@ -78,18 +109,27 @@ def _explain_power(model: Model, entity: tuple[str, ...], value: float) -> str:
     when = _when(entity)
     t = model.calendar[int(when.rsplit(" ", 1)[1])] if when else model.calendar[0]
     cap = site.power_cap_between(t.start_s, t.end_s)
+    need_kw = _round_up((cap + value * MW) / 1e3)
+    fix = (
+        f"--set 'topology_changes.datacenters.{d}.power_cap={need_kw:.6g} kW'"
+        if not site.power_ramp
+        else f"raise the cap in force{when or ''} to {need_kw:.6g} kW"
+    )
     return (
         f"{d}: power would exceed its cap of {format_si(cap, 'W')}{when} "
-        f"by {format_si(value * MW, 'W')}"
+        f"by {format_si(value * MW, 'W')} ({fix})"
     )
 
 
 def _explain_link(model: Model, entity: tuple[str, ...], value: float) -> str:
     link_id = entity[0]
     link = model.scenario.topology.link(link_id)
+    gbps = link.capacity_bytes_per_s * 8 / GB
+    need = _round_up(gbps + value * 8)
     return (
-        f"link {link_id}: traffic would exceed its {link.capacity_bytes_per_s * 8 / GB:,.0f} "
-        f"Gbps by {value * 8:,.1f} Gbps; add capacity or keep the work on one site"
+        f"link {link_id}: traffic would exceed its {gbps:,.0f} Gbps by {value * 8:,.1f} Gbps; "
+        f"raise its capacity to {need:.6g} Gbps (topology_changes.links) or keep the work on "
+        "one site"
     )
 
 

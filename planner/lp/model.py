@@ -274,6 +274,9 @@ class Model:
     slacks: dict[Label, Slack] = field(default_factory=dict)
     # Row duals of the LP relaxation (filled by solve_model): the shadow prices.
     duals: dict[Label, float] = field(default_factory=dict)
+    # The solver's own objective at the values read (filled by solve_model), with the constant
+    # PuLP leaves out added back: the verifier compares the plan's total with it.
+    solver_objective_usd: float | None = None
     n_vars: int = 0
     solver_run_s: float = 0.0  # wall time inside HiGHS's run, summed over solves
 

@@ -19,12 +19,20 @@ from dataclasses import dataclass
 
 import pulp
 
-from fleetcore.errors import InfeasibleError, SolverError
+from fleetcore.errors import ConfigError, InfeasibleError, Problem, SolverError
 from planner.lp.build import build
 from planner.lp.model import FAMILIES, Label, Model
 
 PROVEN = pulp.LpSolutionOptimal  # 1
 FEASIBLE = pulp.LpSolutionIntegerFeasible  # 2
+
+# How a solve ended, told apart the same way for HiGHS and CBC (`outcome`).
+OPTIMAL = "optimal"  # proven within the gap
+INCUMBENT = "feasible"  # a solution, not proven (a MIP stopped by its time limit)
+INFEASIBLE = "infeasible"  # proven: no solution exists
+UNBOUNDED = "unbounded"
+TIME_LIMIT = "time limit"  # stopped by a limit with no solution in hand
+TROUBLED = "numerical trouble"  # the solver gave up (solve error, unknown status)
 # Values below this are solver noise, not a resource in use (units, cores, GB/s, fractions).
 ZERO_TOL = 1e-6
 
@@ -89,7 +97,7 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(devnull)
 
 
-def _run(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
+def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
     """Solve through PuLP. With HiGHS, PuLP's own steps (configure, transfer the model, run,
     read values) are called one by one so that the time inside HiGHS's run is measured alone:
     the benchmark's overhead ratio needs it (HiGHS's getRunTime counts the transfer too)."""
@@ -103,16 +111,77 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
                 run_started = time.perf_counter()
                 solver.callSolver(prob)
                 model.solver_run_s += time.perf_counter() - run_started
-                status, sol_status = solver.findSolutionValues(prob)
-                prob.assignStatus(status, sol_status)
+                _read_highs(model, solver)
             else:
                 model.prob.solve(solver)
     except pulp.PulpSolverError as exc:
         raise SolverError(f"the solver failed: {exc}") from None
-    return model.prob.sol_status, time.perf_counter() - started
+    return outcome(model.prob), time.perf_counter() - started
 
 
-def _resolve_as_mip(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
+def outcome(prob: pulp.LpProblem) -> str:
+    """How the last solve of `prob` ended. PuLP's statuses alone blur it: its HiGHS reader maps
+    a time limit to "integer feasible" whenever HiGHS holds any objective value (an interrupted
+    LP's iterate is no solution), and its CBC reader maps "Integer infeasible" to no solution
+    found, the same as a time limit. So HiGHS's own model status and primal solution status are
+    read; for CBC, PuLP's status (Infeasible covers integer infeasibility; Not Solved means
+    stopped, on time, with no incumbent)."""
+    highs = getattr(prob, "solverModel", None)
+    if highs is not None and hasattr(highs, "getModelStatus"):
+        return _highs_outcome(highs)
+    if prob.sol_status == PROVEN:
+        return OPTIMAL
+    if prob.sol_status == FEASIBLE:
+        return INCUMBENT
+    return {
+        pulp.LpStatusInfeasible: INFEASIBLE,
+        pulp.LpStatusUnbounded: UNBOUNDED,
+        pulp.LpStatusNotSolved: TIME_LIMIT,
+    }.get(prob.status, TROUBLED)
+
+
+def _highs_outcome(highs) -> str:
+    import highspy
+
+    status = highs.getModelStatus()
+    kind = highspy.HighsModelStatus
+    if status == kind.kOptimal:
+        return OPTIMAL
+    if status in (kind.kInfeasible, kind.kUnboundedOrInfeasible):
+        return INFEASIBLE  # an unbounded model is a bug; its diagnosis says it is unbounded
+    if status == kind.kUnbounded:
+        return UNBOUNDED
+    limits = (
+        kind.kTimeLimit,
+        kind.kIterationLimit,
+        kind.kInterrupt,
+        kind.kObjectiveBound,
+        kind.kObjectiveTarget,
+        kind.kSolutionLimit,
+    )
+    if status in limits:
+        has_solution = highs.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
+        return INCUMBENT if has_solution else TIME_LIMIT
+    return TROUBLED
+
+
+def _trouble(what: str, how: str, time_limit_s: float) -> SolverError:
+    """The SolverError (exit 3) of a solve that ended without a usable answer."""
+    if how == TIME_LIMIT:
+        return SolverError(
+            f"no plan found within the time limit ({time_limit_s:g} s; {what} not finished); "
+            "raise solver.time_limit (--time-limit) or the gap (--gap)"
+        )
+    if how == UNBOUNDED:
+        return SolverError(f"the {what} is unbounded: a cost or a bound is missing (a bug)")
+    return SolverError(
+        f"the solver ran into numerical trouble on the {what} (status: {how}); the scenario's "
+        "figures may span too many orders of magnitude: check for huge or tiny figures, or try "
+        "--solver cbc"
+    )
+
+
+def _resolve_as_mip(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
     """Re-solve the HiGHS model PuLP left from the LP relaxation as the MIP, in place: restore
     integrality and the MIP options instead of handing PuLP's model to HiGHS a second time
     (about 1 s at 60k variables). Values are read back by PuLP's own HiGHS reader."""
@@ -130,11 +199,26 @@ def _resolve_as_mip(model: Model, solver: pulp.LpSolver) -> tuple[int, float]:
             run_started = time.perf_counter()
             highs.run()
             model.solver_run_s += time.perf_counter() - run_started
-            status, sol_status = solver.findSolutionValues(model.prob)
+            _read_highs(model, solver)
     except Exception as exc:  # highspy raises plain RuntimeErrors
         raise SolverError(f"the solver failed: {exc}") from None
-    model.prob.assignStatus(status, sol_status)
-    return model.prob.sol_status, time.perf_counter() - started
+    return outcome(model.prob), time.perf_counter() - started
+
+
+def _read_highs(model: Model, solver: pulp.LpSolver) -> None:
+    """Read HiGHS's values into PuLP's variables when it holds a solution; otherwise leave them.
+    PuLP's reader has no entry for some limit statuses (a solution limit): it raises KeyError
+    after it has read the values, so the solution is then an incumbent."""
+    how = _highs_outcome(model.prob.solverModel)
+    if how in (OPTIMAL, INCUMBENT):
+        try:
+            status, sol_status = solver.findSolutionValues(model.prob)
+        except KeyError:
+            status, sol_status = pulp.LpStatusOptimal, FEASIBLE
+        model.prob.assignStatus(status, sol_status)
+        _record_objective(model)
+    else:
+        model.prob.assignStatus(pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)
 
 
 def _polish(model: Model, solver: pulp.LpSolver) -> None:
@@ -161,8 +245,15 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
             if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
                 status, sol_status = solver.findSolutionValues(model.prob)
                 model.prob.assignStatus(status, sol_status)
+                _record_objective(model)
     except Exception as exc:  # highspy raises plain RuntimeErrors
         raise SolverError(f"the solver failed: {exc}") from None
+
+
+def _record_objective(model: Model) -> None:
+    """HiGHS's objective at the values just read, plus the constant PuLP does not hand it."""
+    value = model.prob.solverModel.getInfo().objective_function_value
+    model.solver_objective_usd = float(value) + float(model.prob.objective.constant)
 
 
 def _highs_bound(model: Model) -> float | None:
@@ -192,26 +283,76 @@ def solver_gap(gap: float, lower: float, model: Model) -> float:
     return gap * lower / (lower - constant)
 
 
+# HiGHS refuses matrix values of 1e15 and more (its large_matrix_value): it drops the rows that
+# hold them and reports the rest optimal (PuLP's reader then fails with an IndexError); 1e20 is
+# its infinity. CBC takes them and returns a plan that fails verification.
+MAX_COEFFICIENT = 1e15
+
+
+def check_magnitudes(model: Model) -> None:
+    """Refuse, as bad input naming the scenario field behind it, a row or objective coefficient
+    the solvers cannot hold (a demand of 1e-12 requests a day, a figure in the wrong unit)."""
+    problems: dict[tuple[str, ...], Problem] = {}
+    for label, con in model.constraints.items():
+        biggest = max(map(abs, con.values()), default=0.0)
+        if biggest >= MAX_COEFFICIENT or abs(con.constant) >= MAX_COEFFICIENT:
+            loc = _field_of(label)
+            problems.setdefault(
+                loc,
+                model.scenario.doc.problem(
+                    loc,
+                    f"its figures give the model a coefficient of {max(biggest, abs(con.constant)):.3g} "
+                    f"(row {label}); the solver holds at most {MAX_COEFFICIENT:g}: check the "
+                    "magnitude and unit of this input (a demand too small or a figure too large)",
+                ),
+            )
+    biggest = max(map(abs, model.prob.objective.values()), default=0.0)
+    if biggest >= MAX_COEFFICIENT:
+        problems[()] = model.scenario.doc.problem(
+            (),
+            f"a cost coefficient of {biggest:.3g} US$ (the solver holds at most "
+            f"{MAX_COEFFICIENT:g}): check prices and their units",
+        )
+    if problems:
+        raise ConfigError(list(problems.values()))
+
+
+def _field_of(label: Label) -> tuple[str, ...]:
+    """The scenario location behind a row: its workload, or the topology for a site or link."""
+    entity = FAMILIES[label.family].entity
+    if entity.startswith("workload"):
+        return ("workloads", label.entity[0])
+    if entity.startswith(("datacenter", "link")):
+        return ("topology",)
+    return ()
+
+
 def solve_model(
     model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
 ) -> SolveStats:
     """Solve in place: the LP relaxation (bound, duals), then unless relax_only the MIP.
-    Raises InfeasibleError (with a diagnosis) or SolverError."""
-    status, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
-    _check_relaxation(model, status, solver, time_limit_s, method)
+    Raises InfeasibleError (with a diagnosis), SolverError, or ConfigError for coefficients
+    the solver cannot hold."""
+    check_magnitudes(model)
+    how, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
+    _check_relaxation(model, how, solver, time_limit_s, method)
+    _cbc_objective(model, solver)
     lower = pulp.value(model.prob.objective)
     model.duals = {label: c.pi for label, c in model.constraints.items()}
     size = (len(model.prob.variables()), len(model.constraints))
     if relax_only:
         return SolveStats(
-            solver, method, lp_s, 0.0, lower, lower, lower, 0.0, status, *size, gap_target=gap
+            solver, method, lp_s, 0.0, lower, lower, lower, 0.0, PROVEN, *size, gap_target=gap
         )
     mip = make_solver(solver, True, solver_gap(gap, lower, model), time_limit_s, method)
-    status, mip_s = _resolve_as_mip(model, mip) if solver == "highs" else _run(model, mip)
-    _check_mip(model, status, solver, time_limit_s, method)
+    how, mip_s = _resolve_as_mip(model, mip) if solver == "highs" else _run(model, mip)
+    _check_mip(model, how, solver, time_limit_s, method)
     bound = _highs_bound(model) if solver == "highs" else None
     if solver == "highs":
         _polish(model, mip)  # the MIP's status stands: polishing proves nothing new
+    how, mip_s = _repair(model, mip, how, mip_s, (solver, time_limit_s, method))
+    _cbc_objective(model, solver)
+    status = PROVEN if how == OPTIMAL else FEASIBLE
     objective = pulp.value(model.prob.objective)
     best_bound = max(lower, bound) if bound is not None else lower
     if bound is None and status == PROVEN and objective:
@@ -233,59 +374,166 @@ def solve_model(
     )
 
 
+def _cbc_objective(model: Model, solver: str) -> None:
+    """CBC's objective as PuLP keeps it: PuLP does not read CBC's reported value, so this is the
+    objective expression (its constant included) at the values CBC wrote."""
+    if solver == "cbc":
+        model.solver_objective_usd = float(pulp.value(model.prob.objective) or 0.0)
+
+
+# Rounds of `_repair` before the plan is left to the verifier.
+REPAIR_ROUNDS = 3
+
+
+def _repair(
+    model: Model, mip: pulp.LpSolver, how: str, mip_s: float, run: tuple[str, float, str]
+) -> tuple[str, float]:
+    """Work on a pool with no unit in service: a tiny demand (one request a day needs 2.5e-9 of
+    a unit) fits within the solvers' absolute feasibility tolerance (1e-7) on the row that keeps
+    work within the units in service, so both solvers may serve it on no unit at all. Commit
+    what the solver chose: at least one unit in service on that pool in that period (or, where
+    the pool can hold none, none of its work there) and solve the MIP again. The proven bound
+    stays the original relaxation's, so the gap reported is against the unrepaired model."""
+    solver, time_limit_s, method = run
+    for _ in range(REPAIR_ROUNDS):
+        empty = _work_on_no_unit(model)
+        if not empty:
+            break
+        for pool, t, work in empty:
+            pairs = model.in_service(pool, t)
+            if model.max_units(pool) == 0 or not pairs:
+                for var in work:
+                    var.upBound = 0.0
+            else:
+                name = f"repair_{len(model.prob.constraints)}"
+                model.prob += (pulp.lpSum(c * v for v, c in pairs) >= 1, name)
+        how, more_s = _run(model, mip)
+        mip_s += more_s
+        _check_mip(model, how, solver, time_limit_s, method)
+        if solver == "highs":
+            _polish(model, mip)
+    return how, mip_s
+
+
+def _work_on_no_unit(model: Model) -> list[tuple[tuple[str, str], int, list]]:
+    """(pool, calendar period, its allocation variables) where an allocation that the plan keeps
+    (work of at least 1e-6 of its role, as readplan reads it) has no whole unit in service."""
+    roles = {(d.name, r.name): r for d in model.demands for r in d.roles}
+    calendar = {p.index: p for p in model.periods}
+    out: dict[tuple[tuple[str, str], int], list] = {}
+    for (w, r, d, s, p), var in model.u.items():
+        units = var.value() or 0.0
+        role = roles[(w, r)]
+        work = units * role.rates[s].per_unit_s * calendar[p].length_s
+        if units <= 0 or work < 1e-6 * role.amount:
+            continue
+        t = calendar[p].calendar
+        have = model.owned((d, s)) + sum(
+            c * round(v.value() or 0.0) for v, c in model.in_service((d, s), t)
+        )
+        if have < 0.5:
+            out.setdefault(((d, s), t), []).append(var)
+    return [(pool, t, work) for (pool, t), work in out.items()]
+
+
 def _check_relaxation(
-    model: Model, status: int, solver: str, time_limit_s: float, method: str
+    model: Model, how: str, solver: str, time_limit_s: float, method: str
 ) -> None:
-    """Only a proven LP relaxation goes on; an infeasible one is diagnosed."""
-    if status == PROVEN:
+    """Only a proven LP relaxation goes on; an infeasible one is diagnosed; a time limit, an
+    unbounded model or numerical trouble is a SolverError (exit 3) that says which."""
+    if how == OPTIMAL:
         return
-    if status in (pulp.LpSolutionInfeasible, pulp.LpSolutionNoSolutionFound):
+    if how == INFEASIBLE:
         raise diagnose(model.scenario, model.demands, solver, time_limit_s, method)
-    if status == pulp.LpSolutionUnbounded:
-        raise SolverError("the LP relaxation is unbounded: a cost or a bound is missing (a bug)")
-    raise SolverError(f"the LP relaxation ended with solution status {status}")
+    raise _trouble("LP relaxation", TIME_LIMIT if how == INCUMBENT else how, time_limit_s)
 
 
-def _check_mip(model: Model, status: int, solver: str, time_limit_s: float, method: str) -> None:
+def _check_mip(model: Model, how: str, solver: str, time_limit_s: float, method: str) -> None:
     """Only a proven or feasible MIP solution goes on. The relaxation can split a one-site job or
-    a unit across sites; the whole-unit, one-site plan cannot: an infeasible MIP is diagnosed
-    with the integer model itself."""
-    if status in (PROVEN, FEASIBLE):
+    a unit across sites; the whole-unit, one-site plan cannot: an infeasible MIP (HiGHS's
+    infeasible, CBC's "Integer infeasible") is diagnosed with the integer model itself."""
+    if how in (OPTIMAL, INCUMBENT):
         return
-    if status == pulp.LpSolutionInfeasible:
+    if how == INFEASIBLE:
         raise diagnose(model.scenario, model.demands, solver, time_limit_s, method, mip=True)
-    raise SolverError(
-        f"no plan found within the time limit ({time_limit_s:g} s); "
-        "raise solver.time_limit or the gap"
-    )
+    raise _trouble("whole-unit plan (MIP)", how, time_limit_s)
 
 
 def diagnose(
     scenario, demands, solver: str, time_limit_s: float, method: str, mip: bool = False
 ) -> InfeasibleError:
-    """Phase 1: minimise weighted slacks and name every constraint that needs one: which demand
-    cannot be met, which resource is short and by how much. The LP relaxation is enough when it
-    is itself infeasible; mip=True keeps whole units and one-site choices (when only the integer
-    plan is infeasible), so the slacks are then at least what a real plan would need."""
+    """Phase 1: minimise slacks and name every constraint that needs one: which demand cannot
+    be met, which resource is short and by how much. Slacks are found with whole units and
+    one-site choices (the elastic MIP), so applying them gives a scenario a whole-unit plan
+    meets; only when no whole-unit answer comes within the time limit are the LP relaxation's
+    (fractional, at least this much) amounts given, and said to be. `mip` is kept for callers;
+    the whole-unit model is always tried first."""
+    placed = scenario.topology.system_names()
     elastic = build(scenario, demands, elastic=True)
-    status, _ = _run(elastic, make_solver(solver, mip, 0.01 if mip else 0.0, time_limit_s, method))
-    if status not in (PROVEN, FEASIBLE):
+    how = _phase_one(elastic, solver, time_limit_s, method, whole=True)
+    note = []
+    if how not in (OPTIMAL, INCUMBENT, INFEASIBLE):
+        elastic = build(scenario, demands, elastic=True)
+        how = _phase_one(elastic, solver, time_limit_s, method, whole=False)
+        note = [
+            f"(no whole-unit diagnosis within {time_limit_s:g} s: the amounts above are the LP "
+            "relaxation's, on fractional units: at least this much)"
+        ]
+    if how == INFEASIBLE:
         return InfeasibleError(
             "the scenario is infeasible even with every demand and capacity relaxed: "
             "a structural problem (e.g. no system can run a workload anywhere)",
-            _unrunnable(demands, scenario.topology.system_names()),
+            _unrunnable(demands, placed) or ["no slack can make it feasible"],
+        )
+    if how not in (OPTIMAL, INCUMBENT):
+        return InfeasibleError(
+            "the solver proved the scenario infeasible but found no diagnosis",
+            [
+                f"the diagnosis (phase 1) ended with: {how} ({time_limit_s:g} s limit); "
+                "raise solver.time_limit (--time-limit) to see what falls short"
+            ],
         )
     lines = []
     for label, slack in elastic.slacks.items():
         value = slack.var.value() or 0.0
         if value > ZERO_TOL:
             lines.append(_explain(elastic, label, value, slack.unit))
-    lines.extend(_unrunnable(demands, scenario.topology.system_names()))
+    lines.extend(_unrunnable(demands, placed))
+    if not lines:
+        lines.append(
+            "every slack is within the solver's tolerances: the infeasibility is numerical "
+            "(figures spanning too many orders of magnitude); check for huge or tiny figures"
+        )
     return InfeasibleError(
         "no plan meets every demand within the constraints; the smallest relaxation found "
         "(one way to make it feasible; other limits may be traded for these):",
-        lines,
+        lines + (note if lines else []),
     )
+
+
+# Slack units of work left undone (the rest are resources: units, MW, GB/s, cores).
+WORK_SLACKS = ("fraction of the work", "fraction of the samples")
+
+
+def _phase_one(elastic: Model, solver: str, time_limit_s: float, method: str, whole: bool) -> str:
+    """Solve the elastic model lexicographically: first the least work left undone (resources
+    free to grow), then, with no more work undone than that, the least weighted growth of the
+    resources. A weighted sum of both would trade a large shortage of a small resource (a site
+    allowed 1 unit that needs 2,000) for undone work and name the wrong limit."""
+    work = [s for s in elastic.slacks.values() if s.unit in WORK_SLACKS]
+    limits = [s for s in elastic.slacks.values() if s.unit not in WORK_SLACKS]
+    gap = 0.01 if whole else 0.0
+    if work and limits:
+        elastic.prob.setObjective(pulp.lpSum(s.weight * s.var for s in work))
+        how, _ = _run(elastic, make_solver(solver, whole, 0.0, time_limit_s, method))
+        if how not in (OPTIMAL, INCUMBENT):
+            return how
+        floor = sum(s.weight * (s.var.value() or 0.0) for s in work)
+        undone = pulp.lpSum(s.weight * s.var for s in work)
+        elastic.prob += (undone <= floor * (1 + 1e-6) + 1e-9, "phase1_work_floor")
+        elastic.prob.setObjective(pulp.lpSum(s.weight * s.var for s in limits))
+    how, _ = _run(elastic, make_solver(solver, whole, gap, time_limit_s, method))
+    return how
 
 
 def _unrunnable(demands, placed: list[str]) -> list[str]:
