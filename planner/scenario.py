@@ -77,6 +77,8 @@ class SolverOptions(Strict):
     time_limit_s: PositiveDuration = Field(60.0, alias="time_limit")
     # HiGHS LP method: simplex, ipm (interior point) or choose (HiGHS decides).
     method: Literal["choose", "simplex", "ipm"] = "choose"
+    # Hand HiGHS a start built from the LP relaxation (planner/lp/incumbent.py); false: no start.
+    incumbent: bool = True
 
 
 class ScenarioData(Strict):
