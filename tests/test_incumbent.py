@@ -19,7 +19,11 @@ SCENARIO = "frontier-lab"  # one-site/one-system training and RL binaries, integ
 TOL = 1e-6
 
 
-def _relaxed_model(sets: tuple[str, ...] = ()) -> solve_mod.Model:
+ON = ("solver.incumbent=true",)
+OFF = ("solver.incumbent=false",)
+
+
+def _relaxed_model(sets: tuple[str, ...]) -> solve_mod.Model:
     sc = planner.load_scenario(SCENARIO, sets=sets)
     model = build(sc, demands(sc))
     status, _ = solve_mod._run(model, solve_mod.make_solver("highs", False, 0.01, 60.0, "choose"))
@@ -28,7 +32,7 @@ def _relaxed_model(sets: tuple[str, ...] = ()) -> solve_mod.Model:
 
 
 def test_the_start_is_a_whole_plan_within_every_row_and_bound() -> None:
-    model = _relaxed_model()
+    model = _relaxed_model(ON)
     relaxation = list(model.prob.solverModel.getSolution().col_value)
     start = find_start(model)
     assert start is not None
@@ -52,12 +56,12 @@ def test_the_start_is_a_whole_plan_within_every_row_and_bound() -> None:
 
 
 def test_switched_off_there_is_no_start() -> None:
-    assert find_start(_relaxed_model(("solver.incumbent=false",))) is None
+    assert find_start(_relaxed_model(OFF)) is None
 
 
 def test_the_plan_costs_the_same_with_and_without_the_start_within_the_gap() -> None:
-    on = planner.solve(planner.load_scenario(SCENARIO))
-    off = planner.solve(planner.load_scenario(SCENARIO, sets=("solver.incumbent=false",)))
+    on = planner.solve(planner.load_scenario(SCENARIO, sets=ON))
+    off = planner.solve(planner.load_scenario(SCENARIO, sets=OFF))
     gap = max(on.gap, off.gap, 0.0)
     # Each plan is proven within its gap of the bound; both bounds are below the optimum.
     assert on.total_cost_usd <= off.total_cost_usd / (1 - off.gap) + TOL

@@ -220,7 +220,7 @@ class Start:
 
 def find_start(model: Model) -> Start | None:
     """A start built from the LP relaxation left in the HiGHS model, or None when the scenario
-    switches this off (solver.incumbent: false) or a restricted LP has no solution. The model's
+    leaves it off (solver.incumbent: false, the default) or a restricted LP has no solution. The model's
     bounds and basis are put back as the relaxation left them, so without a start the MIP runs
     exactly as it would have."""
     if not model.scenario.data.solver.incumbent:
