@@ -42,6 +42,7 @@ def write_scenario(
     period: str | None = None,
     horizon: str = "365 days",
     scale: float = 1.0,
+    incumbent: bool = False,
 ) -> Path:
     """A synthetic topology (a ring of sites plus chords) and scenario sized by the arguments;
     `scale` multiplies every inference demand and each site's max_units (a fleet of ~1M
@@ -137,7 +138,7 @@ def write_scenario(
             {
                 "topology": "topo.yaml",
                 "economics": economics,
-                "solver": {"mip_gap": 0.01, "time_limit": "300 s"},
+                "solver": {"mip_gap": 0.01, "time_limit": "300 s", "incumbent": incumbent},
                 "workloads": workloads,
             }
         )
@@ -165,9 +166,12 @@ def run(
     period: str | None = None,
     horizon: str = "365 days",
     scale: float = 1.0,
+    incumbent: bool = False,
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_scenario(Path(tmp), sites, systems, inference, rl, period, horizon, scale)
+        path = write_scenario(
+            Path(tmp), sites, systems, inference, rl, period, horizon, scale, incumbent
+        )
         t0 = time.perf_counter()
         scenario = load_scenario(path)
         work = demands(scenario)
@@ -209,6 +213,11 @@ def main() -> None:
     parser.add_argument("--period", help="calendar period, e.g. '1 quarter' (default: none)")
     parser.add_argument("--horizon", default="365 days", help="e.g. '5 years'")
     parser.add_argument("--scale", type=float, default=1.0, help="demand and max_units multiplier")
+    parser.add_argument(
+        "--incumbent",
+        action="store_true",
+        help="solver.incumbent: true (a start from the LP relaxation; planner/lp/incumbent.py)",
+    )
     args = parser.parse_args()
     header = f"{'sites':>5} {'periods':>7} {'accel':>10} {'vars':>8} {'rows':>8} {'build s':>8} {'solve s':>8} {'HiGHS s':>8} {'verify s':>8} {'gap':>7} {'MiB':>6} {'total/HiGHS':>11} {'(build+verify)/HiGHS':>21}"
     print(header)
@@ -222,6 +231,7 @@ def main() -> None:
             args.period,
             args.horizon,
             args.scale,
+            args.incumbent,
         )
         overhead = (
             (r["build_s"] + r["verify_report_s"]) / r["highs_s"] if r["highs_s"] else float("nan")

@@ -21,6 +21,7 @@ import pulp
 
 from fleetcore.errors import ConfigError, InfeasibleError, Problem, SolverError
 from planner.lp.build import build
+from planner.lp.incumbent import find_start
 from planner.lp.model import FAMILIES, Label, Model
 
 PROVEN = pulp.LpSolutionOptimal  # 1
@@ -189,6 +190,8 @@ def _resolve_as_mip(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
 
     highs = model.prob.solverModel
     started = time.perf_counter()
+    with _quiet_stdout():
+        start = find_start(model)  # None: off, or no restricted plan; the MIP runs as before
     integer = [var.index for var in model.prob.variables() if var.cat == pulp.LpInteger]
     for index in integer:
         highs.changeColIntegrality(index, highspy.HighsVarType.kInteger)
@@ -196,6 +199,8 @@ def _resolve_as_mip(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
     highs.setOptionValue("time_limit", float(solver.timeLimit))
     try:
         with _quiet_stdout():
+            if start is not None:
+                start.offer(highs)
             run_started = time.perf_counter()
             highs.run()
             model.solver_run_s += time.perf_counter() - run_started

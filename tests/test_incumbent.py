@@ -1,0 +1,69 @@
+"""The primal heuristic (planner/lp/incumbent.py): the start it builds from the LP relaxation is a
+whole plan that satisfies every row and bound, and a plan solved with it costs what the plan
+solved without it costs, within the gap HiGHS proves for each."""
+
+from __future__ import annotations
+
+import math
+
+import pulp
+import pytest
+
+import planner
+from planner.api import demands
+from planner.lp import solve as solve_mod
+from planner.lp.build import build
+from planner.lp.incumbent import find_start
+
+SCENARIO = "frontier-lab"  # one-site/one-system training and RL binaries, integer orders
+TOL = 1e-6
+
+
+ON = ("solver.incumbent=true",)
+OFF = ("solver.incumbent=false",)
+
+
+def _relaxed_model(sets: tuple[str, ...]) -> solve_mod.Model:
+    sc = planner.load_scenario(SCENARIO, sets=sets)
+    model = build(sc, demands(sc))
+    status, _ = solve_mod._run(model, solve_mod.make_solver("highs", False, 0.01, 60.0, "choose"))
+    assert status == solve_mod.PROVEN
+    return model
+
+
+def test_the_start_is_a_whole_plan_within_every_row_and_bound() -> None:
+    model = _relaxed_model(ON)
+    relaxation = list(model.prob.solverModel.getSolution().col_value)
+    start = find_start(model)
+    assert start is not None
+    values = dict(zip(start.columns, start.values, strict=True))
+    for var in model.prob.variables():
+        value = values[var.index]
+        var.varValue = value
+        if var.cat == pulp.LpInteger:
+            assert value == pytest.approx(round(value), abs=TOL), var.name
+        assert var.lowBound is None or value >= var.lowBound - TOL, var.name
+        assert var.upBound is None or value <= var.upBound + TOL, var.name
+    broken = [label for label, con in model.constraints.items() if not con.valid(TOL)]
+    assert broken == []
+    # No plan costs less than the relaxation; the start is a plan.
+    assert pulp.value(model.prob.objective) >= sum(
+        c * relaxation[v.index] for v, c in model.prob.objective.items()
+    ) + model.prob.objective.constant - TOL * abs(model.prob.objective.constant + 1)
+    # The relaxation is left as it was: the same optimum, re-read from HiGHS.
+    after = model.prob.solverModel.getSolution().col_value
+    assert all(math.isclose(a, b, abs_tol=TOL) for a, b in zip(after, relaxation, strict=True))
+
+
+def test_switched_off_there_is_no_start() -> None:
+    assert find_start(_relaxed_model(OFF)) is None
+
+
+def test_the_plan_costs_the_same_with_and_without_the_start_within_the_gap() -> None:
+    on = planner.solve(planner.load_scenario(SCENARIO, sets=ON))
+    off = planner.solve(planner.load_scenario(SCENARIO, sets=OFF))
+    gap = max(on.gap, off.gap, 0.0)
+    # Each plan is proven within its gap of the bound; both bounds are below the optimum.
+    assert on.total_cost_usd <= off.total_cost_usd / (1 - off.gap) + TOL
+    assert off.total_cost_usd <= on.total_cost_usd / (1 - on.gap) + TOL
+    assert math.isclose(on.total_cost_usd, off.total_cost_usd, rel_tol=gap + TOL)
