@@ -211,8 +211,8 @@ def test_supply_for_an_unplaced_system_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_an_order_too_large_for_the_supply_in_one_period_is_diagnosed(tmp_path: Path) -> None:
     """Serving from day 0 needs n units at once; a supply of n - 1 per quarter cannot deliver
-    them: the diagnosis names the supply row and the share of a unit missing (phase 1 is an
-    LP: need - (n - 1))."""
+    them: the diagnosis names the supply row and the whole unit missing (phase 1 runs on whole
+    units: n - (n - 1) = 1)."""
     free = _supply_case(tmp_path, None, "free3")
     n = ceil(flat_need(free, "chat"))
     sc = scenario(
@@ -227,7 +227,7 @@ def test_an_order_too_large_for_the_supply_in_one_period_is_diagnosed(tmp_path: 
         },
         name="short",
     )
-    short = flat_need(free, "chat") - (n - 1)  # the diagnosis relaxes whole units
+    short = n - (n - 1)  # the diagnosis relaxes whole units
     with pytest.raises(InfeasibleError, match=rf"hgx-h100: needs {short:.1f} more units delivered"):
         planner.solve(sc)
 
