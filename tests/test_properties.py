@@ -220,23 +220,15 @@ TINY_WORK = {
 }
 
 
-@pytest.mark.parametrize(
-    "solver",
-    [
-        "highs",
-        pytest.param(
-            "cbc",
-            marks=pytest.mark.xfail(strict=True, reason="CBC returns a 2.5e-9-unit need undone"),
-        ),
-    ],
-)
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
 def test_a_tiny_demand_is_planned_on_a_whole_unit(tmp_path: Path, solver: str) -> None:
     """Found by test_highs_and_cbc_agree: one request a day needs 2.5e-9 of a unit, below the
     solvers' absolute feasibility tolerance (1e-7) on the row that keeps work within the units
     in service. HiGHS served it on no unit at all ($0.00009 of energy, "optimal"), and the
     verifier's absolute unit tolerance (1e-6) let it pass; solve.py's repair now commits the
-    pool chosen (one unit) and re-solves. Known gap: CBC returns the work undone (its row
-    scaling hides the violation), so its plan fails verification (exit 3)."""
+    pool chosen (one unit) and re-solves. CBC returned the work undone (its row scaling made
+    the row u >= 2.5e-9, met by u = 0 within its tolerance; exit 3); solve.py now has CBC solve
+    such an allocation in units of its need, so the work is done and the repair applies."""
     path = _write(
         tmp_path, TINY_TOPOLOGY, TINY_WORK, {"horizon": "365 days", "pricing": "amortised"}
     )

@@ -114,10 +114,62 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
                 model.solver_run_s += time.perf_counter() - run_started
                 _read_highs(model, solver)
             else:
-                model.prob.solve(solver)
+                with _tiny_work_scaled(model):
+                    model.prob.solve(solver)
     except pulp.PulpSolverError as exc:
         raise SolverError(f"the solver failed: {exc}") from None
     return outcome(model.prob), time.perf_counter() - started
+
+
+# An allocation whose role's work, all of it in one period, needs less than this share of a unit
+# is solved by CBC in units of that need (see _tiny_work_scaled).
+SCALE_BELOW_UNITS = 1e-3
+
+
+def _tiny_needs(model: Model) -> dict[str, tuple[Var, float]]:
+    """{name: (u[w,r,d,s,p], M)} for the allocations with M = amount / (rate · len_p) below
+    SCALE_BELOW_UNITS: the units that would do all of the role's work there in that period."""
+    roles = {(d.name, r.name): r for d in model.demands for r in d.roles}
+    out = {}
+    for (w, r, _, s, p), var in model.u.items():
+        role = roles[(w, r)]
+        rate, length = role.rates[s].per_unit_s, model.periods[p].length_s
+        if role.amount > 0 and rate > 0 and length > 0:
+            need = role.amount / (rate * length)
+            if need < SCALE_BELOW_UNITS:
+                out[var.name] = (var, need)
+    return out
+
+
+@contextlib.contextmanager
+def _tiny_work_scaled(model: Model) -> Iterator[None]:
+    """CBC scales its rows, so a tiny demand's row (one request a day: 4e8 · u >= 1) becomes
+    u >= 2.5e-9, which u = 0 meets within its feasibility tolerance (1e-7): it returned the work
+    undone and called it optimal. While CBC runs, such an allocation is a variable in units of
+    its need M (u = M · u'): every coefficient of u times M, its upper bound over M; its value
+    is read back as M · u'. Then the work is done, and work on too few units (within the
+    tolerance on the units row) is what `_repair` commits whole units for. The coefficients
+    and bounds are put back exactly as they were."""
+    tiny = _tiny_needs(model)
+    saved: list[tuple[pulp.LpAffineExpression, Var, float]] = []
+    for expr in [model.prob.objective, *(c.expr for c in model.constraints.values())]:
+        for var, coef in list(expr.items()):
+            if var.name in tiny:
+                saved.append((expr, var, coef))
+                expr[var] = coef * tiny[var.name][1]
+    bounds = {name: var.upBound for name, (var, _) in tiny.items()}
+    for var, need in tiny.values():
+        if var.upBound is not None:
+            var.upBound = var.upBound / need
+    try:
+        yield
+    finally:
+        for expr, var, coef in saved:
+            expr[var] = coef
+        for name, (var, need) in tiny.items():
+            var.upBound = bounds[name]
+            if var.varValue is not None:
+                var.varValue = var.varValue * need
 
 
 def outcome(prob: pulp.LpProblem) -> str:
