@@ -5,6 +5,9 @@ fleet or quarterly periods, caps that bind or not.
 
 CI runs the default profile (a few dozen scenarios); the long profile is for a deliberate run:
     HYPOTHESIS_PROFILE=long python -m pytest -q tests/test_properties.py
+(PROPERTY_LOG=FILE logs one line per example). Measured on 2026-11-26 (2 shared cores, 8 min
+54 s): 1,500 scenarios, 866 planned and 634 diagnosed, none failed; HiGHS = CBC on all 150
+sampled scenarios (75 planned, 75 diagnosed).
 """
 
 from __future__ import annotations
