@@ -23,6 +23,9 @@ from hypothesis import strategies as st
 
 import planner
 from fleetcore.errors import InfeasibleError
+from planner.api import demands
+from planner.lp import solve as solve_module
+from planner.lp.build import build
 
 settings.register_profile(
     "ci",
@@ -237,6 +240,36 @@ def test_a_tiny_demand_is_planned_on_a_whole_unit(tmp_path: Path, solver: str) -
     )
     plan = planner.solve(planner.load_scenario(path), solver=solver)
     assert sum(f.units for f in plan.fleet) >= 1, "work served on no unit"
+
+
+def test_cbc_solves_a_tiny_allocation_in_units_of_its_need(tmp_path: Path) -> None:
+    """While CBC runs, each allocation needing under SCALE_BELOW_UNITS of a unit is a variable
+    in units of its need M = amount / (rate · len_p): its coefficients are times M (the serving
+    row's coefficient becomes amount's share, ~1); afterwards every coefficient and bound is as
+    before, and its value is read back times M."""
+    path = _write(
+        tmp_path, TINY_TOPOLOGY, TINY_WORK, {"horizon": "365 days", "pricing": "amortised"}
+    )
+    scenario = planner.load_scenario(path)
+    model = build(scenario, demands(scenario))
+    rows = [model.prob.objective, *(c.expr for c in model.constraints.values())]
+    before = [dict(expr) for expr in rows]
+    bounds = {v.name: (v.lowBound, v.upBound) for v in model.prob.variables()}
+    tiny = solve_module._tiny_needs(model)
+    roles = {r.name: r for r in model.demands[0].roles}
+    assert {key[1] for key in model.u} == set(roles) and len(tiny) == len(model.u)
+    for (_, r, _, s, p), var in model.u.items():
+        role, length = roles[r], model.periods[p].length_s
+        assert tiny[var.name][1] == role.amount / (role.rates[s].per_unit_s * length)
+    serve = next(c for label, c in model.constraints.items() if label.family == "serve")
+    ((var, coef),) = serve.items()
+    with solve_module._tiny_work_scaled(model):
+        assert serve.expr[var] == pytest.approx(coef * tiny[var.name][1])
+        assert serve.expr[var] == pytest.approx(1.0)  # the share of the period's work
+        var.varValue = 1.0
+    assert var.varValue == tiny[var.name][1]
+    assert [dict(expr) for expr in rows] == before
+    assert {v.name: (v.lowBound, v.upBound) for v in model.prob.variables()} == bounds
 
 
 LONG_RUN_SITES = {
