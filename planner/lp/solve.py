@@ -22,7 +22,7 @@ import pulp
 from fleetcore.errors import ConfigError, InfeasibleError, Problem, SolverError
 from planner.lp.build import build
 from planner.lp.incumbent import find_start
-from planner.lp.model import FAMILIES, Label, Model
+from planner.lp.model import FAMILIES, Label, Model, Period, UKey, Var
 
 PROVEN = pulp.LpSolutionOptimal  # 1
 FEASIBLE = pulp.LpSolutionIntegerFeasible  # 2
@@ -114,10 +114,62 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
                 model.solver_run_s += time.perf_counter() - run_started
                 _read_highs(model, solver)
             else:
-                model.prob.solve(solver)
+                with _tiny_work_scaled(model):
+                    model.prob.solve(solver)
     except pulp.PulpSolverError as exc:
         raise SolverError(f"the solver failed: {exc}") from None
     return outcome(model.prob), time.perf_counter() - started
+
+
+# An allocation whose role's work, all of it in one period, needs less than this share of a unit
+# is solved by CBC in units of that need (see _tiny_work_scaled).
+SCALE_BELOW_UNITS = 1e-3
+
+
+def _tiny_needs(model: Model) -> dict[str, tuple[Var, float]]:
+    """{name: (u[w,r,d,s,p], M)} for the allocations with M = amount / (rate · len_p) below
+    SCALE_BELOW_UNITS: the units that would do all of the role's work there in that period."""
+    roles = {(d.name, r.name): r for d in model.demands for r in d.roles}
+    out = {}
+    for (w, r, _, s, p), var in model.u.items():
+        role = roles[(w, r)]
+        rate, length = role.rates[s].per_unit_s, model.periods[p].length_s
+        if role.amount > 0 and rate > 0 and length > 0:
+            need = role.amount / (rate * length)
+            if need < SCALE_BELOW_UNITS:
+                out[var.name] = (var, need)
+    return out
+
+
+@contextlib.contextmanager
+def _tiny_work_scaled(model: Model) -> Iterator[None]:
+    """CBC scales its rows, so a tiny demand's row (one request a day: 4e8 · u >= 1) becomes
+    u >= 2.5e-9, which u = 0 meets within its feasibility tolerance (1e-7): it returned the work
+    undone and called it optimal. While CBC runs, such an allocation is a variable in units of
+    its need M (u = M · u'): every coefficient of u times M, its upper bound over M; its value
+    is read back as M · u'. Then the work is done, and work on too few units (within the
+    tolerance on the units row) is what `_repair` commits whole units for. The coefficients
+    and bounds are put back exactly as they were."""
+    tiny = _tiny_needs(model)
+    saved: list[tuple[pulp.LpAffineExpression, Var, float]] = []
+    for expr in [model.prob.objective, *(c.expr for c in model.constraints.values())]:
+        for var, coef in list(expr.items()):
+            if var.name in tiny:
+                saved.append((expr, var, coef))
+                expr[var] = coef * tiny[var.name][1]
+    bounds = {name: var.upBound for name, (var, _) in tiny.items()}
+    for var, need in tiny.values():
+        if var.upBound is not None:
+            var.upBound = var.upBound / need
+    try:
+        yield
+    finally:
+        for expr, var, coef in saved:
+            expr[var] = coef
+        for name, (var, need) in tiny.items():
+            var.upBound = bounds[name]
+            if var.varValue is not None:
+                var.varValue = var.varValue * need
 
 
 def outcome(prob: pulp.LpProblem) -> str:
@@ -389,21 +441,34 @@ def _cbc_objective(model: Model, solver: str) -> None:
 # Rounds of `_repair` before the plan is left to the verifier.
 REPAIR_ROUNDS = 3
 
+# Families u[w,r,d,s,p] - M · b <= 0 with b a binary choice (pretraining site, RL trainer site,
+# system type, model size, running on a pool): M = min(max_units, amount / (rate · len_p)) is
+# tight, but for a tiny role (an RL trainer's 2.4e17 FLOP on a GB200 rack, 6.8e-7 of a unit over
+# 50 days) M itself is below the solvers' absolute feasibility tolerance, so all of the role's
+# work can pass with b at 0.
+TIE_FAMILIES = ("site", "trainer", "system", "sizetie", "running")
+
 
 def _repair(
     model: Model, mip: pulp.LpSolver, how: str, mip_s: float, run: tuple[str, float, str]
 ) -> tuple[str, float]:
-    """Work on a pool with no unit in service: a tiny demand (one request a day needs 2.5e-9 of
-    a unit) fits within the solvers' absolute feasibility tolerance (1e-7) on the row that keeps
-    work within the units in service, so both solvers may serve it on no unit at all. Commit
-    what the solver chose: at least one unit in service on that pool in that period (or, where
-    the pool can hold none, none of its work there) and solve the MIP again. The proven bound
-    stays the original relaxation's, so the gap reported is against the unrepaired model."""
+    """Work the solvers' absolute feasibility tolerance lets through: (1) a tiny demand (one
+    request a day needs 2.5e-9 of a unit) fits within the tolerance (1e-7) on the row that keeps
+    work within the units in service, so both solvers may serve it on no unit at all; (2) a tiny
+    role's work fits within the tolerance on its tie row (TIE_FAMILIES), so it may run off the
+    site, system or size the plan chose. Commit what the solver chose: (1) at least one unit in
+    service on that pool in that period (or, where the pool can hold none, none of its work
+    there), (2) none of the work where its binary is 0; and solve the MIP again. The proven
+    bound stays the original relaxation's, so the gap reported is against the unrepaired
+    model."""
     solver, time_limit_s, method = run
     for _ in range(REPAIR_ROUNDS):
         empty = _work_on_no_unit(model)
-        if not empty:
+        off = _work_off_its_choice(model)
+        if not empty and not off:
             break
+        for var in off:
+            var.upBound = 0.0
         for pool, t, work in empty:
             pairs = model.in_service(pool, t)
             if model.max_units(pool) == 0 or not pairs:
@@ -420,25 +485,47 @@ def _repair(
     return how, mip_s
 
 
-def _work_on_no_unit(model: Model) -> list[tuple[tuple[str, str], int, list]]:
-    """(pool, calendar period, its allocation variables) where an allocation that the plan keeps
-    (work of at least 1e-6 of its role, as readplan reads it) has no whole unit in service."""
+def _kept_work(model: Model) -> list[tuple[UKey, Var, Period]]:
+    """(key, allocation variable, its period) of every allocation that the plan keeps: work of
+    at least 1e-6 of its role, as readplan reads it."""
     roles = {(d.name, r.name): r for d in model.demands for r in d.roles}
-    calendar = {p.index: p for p in model.periods}
-    out: dict[tuple[tuple[str, str], int], list] = {}
-    for (w, r, d, s, p), var in model.u.items():
+    periods = {p.index: p for p in model.periods}
+    out = []
+    for key, var in model.u.items():
+        w, r, _, s, p = key
         units = var.value() or 0.0
         role = roles[(w, r)]
-        work = units * role.rates[s].per_unit_s * calendar[p].length_s
-        if units <= 0 or work < 1e-6 * role.amount:
-            continue
-        t = calendar[p].calendar
+        work = units * role.rates[s].per_unit_s * periods[p].length_s
+        if units > 0 and work >= 1e-6 * role.amount:
+            out.append((key, var, periods[p]))
+    return out
+
+
+def _work_on_no_unit(model: Model) -> list[tuple[tuple[str, str], int, list]]:
+    """(pool, calendar period, its allocation variables) where an allocation that the plan keeps
+    has no whole unit in service."""
+    out: dict[tuple[tuple[str, str], int], list] = {}
+    for (_, _, d, s, _), var, period in _kept_work(model):
+        t = period.calendar
         have = model.owned((d, s)) + sum(
             c * round(v.value() or 0.0) for v, c in model.in_service((d, s), t)
         )
         if have < 0.5:
             out.setdefault(((d, s), t), []).append(var)
     return [(pool, t, work) for (pool, t), work in out.items()]
+
+
+def _work_off_its_choice(model: Model) -> list[Var]:
+    """Allocation variables that the plan keeps on a tie row (TIE_FAMILIES) whose binary is 0."""
+    kept = {var.name for _, var, _ in _kept_work(model)}
+    out = []
+    for label, row in model.constraints.items():
+        if label.family not in TIE_FAMILIES:
+            continue
+        choice = [v for v, c in row.items() if c < 0]
+        if choice and round(choice[0].value() or 0.0) == 0:
+            out += [v for v, c in row.items() if c > 0 and v.name in kept]
+    return out
 
 
 def _check_relaxation(
