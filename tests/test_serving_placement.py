@@ -5,6 +5,7 @@ the inputs (tests/test_lp.py helpers): electricity 0, so a plan's cost is its un
 from __future__ import annotations
 
 import math
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from test_lp import REL, by_name, capex_per_unit, ceil, fleet, inference, site, 
 
 import planner
 from fleetcore.errors import ConfigError
+from planner.htmlreport import plan_html
 
 
 def one_pool(tmp_path: Path, **tier: Any) -> planner.Scenario:
@@ -141,7 +143,7 @@ def kv_optimum(sc: planner.Scenario) -> tuple[float, int, float]:
     return best
 
 
-def check_kv_plan(sc: planner.Scenario, moved: bool) -> None:
+def check_kv_plan(sc: planner.Scenario, moved: bool) -> planner.Plan:
     cost, racks, x = kv_optimum(sc)
     assert (x > 0) == moved  # the case we meant
     plan = planner.solve(sc)
@@ -160,6 +162,7 @@ def check_kv_plan(sc: planner.Scenario, moved: bool) -> None:
     else:
         assert row.kv_flows_bytes_per_s == {} and row.prefill == "co-located with its decode"
     assert {"colocated", "kv_hop", "link_capacity"} <= set(plan.checks)
+    return plan
 
 
 def test_co_located_serving_buys_racks_for_prefill_too(tmp_path: Path) -> None:
@@ -220,3 +223,66 @@ def test_disaggregation_across_sites_needs_separate_prefill_and_a_hop_budget(
         split_sites(tmp_path, disaggregate_across_sites=True, prefill="aggregated")
     with pytest.raises(ConfigError, match="needs kv_hop_budget"):
         split_sites(tmp_path, disaggregate_across_sites=True, ttft_p99="2 s")
+
+
+# -- the HTML report shows the serving placement as the text report does ---------------------
+
+
+class TableCells(HTMLParser):
+    """The rows of cells of the table with a given id in an HTML page (header row first)."""
+
+    def __init__(self, ident: str) -> None:
+        super().__init__()
+        self.ident, self.inside, self.rows = ident, False, []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table" and ("id", self.ident) in attrs:
+            self.inside = True
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self.inside = False
+        elif self.inside and tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def serving_table(plan: planner.Plan) -> list[dict[str, str]]:
+    parser = TableCells("serving")
+    parser.feed(plan_html(plan))
+    header, *rows = parser.rows
+    return [dict(zip(header, r, strict=True)) for r in rows]
+
+
+def test_html_report_shows_kv_flows_with_their_hop(tmp_path: Path) -> None:
+    sc = split_sites(tmp_path, disaggregate_across_sites=True)
+    plan = check_kv_plan(sc, moved=True)
+    _, _, x = kv_optimum(sc)
+    demand = by_name(sc)["chat"]
+    gbps = x * demand.kv_bytes / demand.window_s * 8 / 1e9
+    (link,) = sc.topology.links()
+    hop_ms = (0.005 + demand.kv_bytes_per_request / link.capacity_bytes_per_s) * 1e3
+    (row,) = serving_table(plan)
+    assert row["tier"] == "chat" and row["prefill"] == "at other sites for some requests"
+    assert row["KV between sites (hop)"] == f"a->b {gbps:,.1f} Gbps (hop {hop_ms:,.0f} ms)"
+    roles = {r.name: r for r in demand.roles}
+    units = {n: sum(a.units * a.period_s for a in plan.allocations if a.role == n) for n in roles}
+    assert row["prefill:decode units"] == f"{units['prefill'] / units['decode']:.2f}"
+    assert row["headroom"] == "none" and row["spare units"] == "-"
+
+
+def test_html_report_shows_n_plus_k_spares(tmp_path: Path) -> None:
+    plan = planner.solve(one_pool(tmp_path, headroom={"k": 1, "domain": "rack"}))
+    (row,) = serving_table(plan)
+    assert row["prefill"] == "co-located with its decode"
+    assert row["KV between sites (hop)"] == "0 Gbps"
+    assert row["headroom"] == "N+1 racks" and row["spare units"] == "a/hgx-h100/p0 1"

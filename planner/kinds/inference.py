@@ -495,6 +495,20 @@ def _headroom_text(demand: WorkloadDemand) -> str:
     return "none"
 
 
+def kv_text(row: ServingRow) -> str:
+    """The KV flows between sites as the reports print them: Gbps and the hop per pair."""
+    flows = [
+        f"{pair} {v * 8 / 1e9:,.1f} Gbps (hop {row.kv_hop_s[pair] * 1e3:,.0f} ms)"
+        for pair, v in row.kv_flows_bytes_per_s.items()
+    ]
+    return ", ".join(flows) or "0 Gbps"
+
+
+def spares_text(row: ServingRow) -> str:
+    """The spare units held for N+k racks, per datacenter/system/period ("" when none)."""
+    return ", ".join(f"{k} {v:g}" for k, v in row.spare_units.items())
+
+
 def report_lines(plan: Plan) -> list[str]:
     """Serving placement: prefill with its decode or the KV flows between sites (with the hop
     added to TTFT), the prefill:decode unit ratio, and each tier's failure headroom."""
@@ -502,14 +516,10 @@ def report_lines(plan: Plan) -> list[str]:
         return []
     out = ["\nServing placement"]
     for r in plan.serving:
-        spares = ", ".join(f"{k} {v:g}" for k, v in r.spare_units.items())
-        kv = ", ".join(
-            f"{pair} {v * 8 / 1e9:,.1f} Gbps (hop {r.kv_hop_s[pair] * 1e3:,.0f} ms)"
-            for pair, v in r.kv_flows_bytes_per_s.items()
-        )
+        spares = spares_text(r)
         out.append(
             f"  {r.workload}: prefill {r.prefill}; prefill:decode units "
-            f"{r.prefill_to_decode_units:.2f}; KV between sites: {kv or '0 Gbps'}; "
+            f"{r.prefill_to_decode_units:.2f}; KV between sites: {kv_text(r)}; "
             f"headroom {r.headroom}" + (f"; spare units: {spares}" if spares else "")
         )
     return out
