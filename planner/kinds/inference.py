@@ -22,7 +22,7 @@ from planner.kinds.base import (
     PositiveDuration,
     PositiveFloat,
 )
-from planner.lp.constraints import big_m, work_pairs
+from planner.lp.constraints import work_pairs
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, active, family
 from planner.rows import ServingRow
 from planner.traffic import kv_flows, kv_share_key
@@ -421,16 +421,31 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
 def add_spares(model: Model) -> None:
     """u[w,r,d,s,p] <= M[r,d,s,p] · b[w,d,s,p]   (N+k racks: a tier serves from a pool only if
     b = 1, and then the units family holds k spare units of that pool for it, so losing any k of
-    the pool's units leaves the units it serves with; M the tight bound min(max_units, amount /
-    (rate · len_p)))"""
+    the pool's units leaves the units it serves with; M = min(max_units, amount_r · share_p /
+    (rate · len_p)), the units that serve all of the period's load from that pool: a plan that
+    serves more than the load in a period serves it at no more cost when scaled down to it, so
+    the bound cuts off no optimum, and with it the LP relaxation holds b near the share of the
+    load the pool serves instead of a small fraction of it)"""
     for demand in model.demands:
         if demand.kind != NAME or demand.racks_lost <= 0:
             continue
         roles = {r.name: r for r in demand.roles}
         for (w, r, d, s, p), var in model.work_of(demand, set(roles)):
-            m = big_m(model, roles[r], d, s, p)
+            m = period_big_m(model, demand, roles[r], d, s, p)
             b = model.serves[(w, d, s, p)]
             model.row("spares", (w, r, d, s, f"p{p}"), [(var, 1.0), (b, -m)], "<=", 0.0)
+
+
+def period_big_m(model: Model, demand: WorkloadDemand, role: Role, d: str, s: str, p: int) -> float:
+    """The units of (d, s) that serve all of period p's load of role r: min(max_units,
+    amount_r · share_p / (rate · len_p)), share_p the period's share of the window's load."""
+    period = model.periods[p]
+    rate = role.rates[s].per_unit_s
+    load = role.amount * demand.load_between(period.start_s, period.end_s)
+    cap = float(model.max_units((d, s)))
+    if rate > 0 and period.length_s > 0:
+        return min(cap, load / (rate * period.length_s))
+    return cap
 
 
 def read_serving(model: Model, allocations: list[AllocationRow]) -> list[ServingRow]:
