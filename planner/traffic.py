@@ -31,6 +31,29 @@ def kv_flows(
     return out
 
 
+def kv_period_traffic(
+    topo: Topology,
+    demands: list[WorkloadDemand],
+    serving: list[ServingRow],
+    spans: dict[int, tuple[float, float]],
+) -> dict[tuple[str, int], float]:
+    """KV bytes/s on each link in each period, at that period's rate: sum over the tiers' pairs
+    (a, b) routed on the link of share[a,b,p] x kv_bytes x load share of p / length of p."""
+    by_name = {d.name: d for d in demands}
+    out: dict[tuple[str, int], float] = {}
+    for tier in serving:
+        demand = by_name[tier.workload]
+        for key, share in tier.kv_shares.items():
+            pair, p = key.rsplit("/", 1)
+            a, b = pair.split("->")
+            start, end = spans[int(p[1:])]
+            rate = share * demand.kv_bytes * demand.load_between(start, end) / (end - start)
+            for link_id in topo.path(a, b) or []:
+                key_lp = (link_id, int(p[1:]))
+                out[key_lp] = out.get(key_lp, 0.0) + rate
+    return out
+
+
 def routed_traffic(
     topo: Topology,
     demands: list[WorkloadDemand],

@@ -23,7 +23,7 @@ from planner.kinds.base import (
     PositiveFloat,
 )
 from planner.lp.constraints import work_pairs
-from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, active, family
+from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, active, family
 from planner.rows import ServingRow
 from planner.traffic import kv_flows, kv_share_key
 
@@ -347,6 +347,33 @@ def add_kvflow(model: Model) -> None:
             if (w, a, b) == (flow.workload, flow.src, flow.dst)
         ]
         model.row("kvflow", (flow.workload, flow.src, flow.dst), [(flow.var, 1.0), *moves], ">=", 0)
+
+
+@family("kvpeak", "link:period", kind=NAME)
+def add_kvpeak(model: Model) -> None:
+    """sum_{w,a,b: l on path(a,b)} x[w,a,b,p] · kv_bytes_w · share_{w,p} / len_p <=
+    capacity_bytes_per_s[l]   (GB/s: the KV cache crossing link l in each period p, at that
+    period's rate, within the link's capacity; kvflow and link check the average over the
+    window with the other flows, which a growing tier's last periods exceed)"""
+    topo = model.scenario.topology
+    demands = {d.name: d for d in model.demands}
+    on_link: dict[tuple[str, int], Pairs] = {}
+    for (w, a, b, p), var in model.kv_moves.items():
+        path = topo.path(a, b)
+        if path is None:
+            continue
+        rate = kv_rate(demands[w], *_span(model, p))
+        for link_id in path:
+            on_link.setdefault((link_id, p), []).append((var, rate / GB))
+    for (link_id, p), pairs in sorted(on_link.items()):
+        cap = topo.link(link_id).capacity_bytes_per_s / GB
+        model.row("kvpeak", (link_id, f"p{p}"), pairs, "<=", cap)
+
+
+def kv_rate(demand: WorkloadDemand, start_s: float, end_s: float) -> float:
+    """Bytes/s of KV cache in [start, end) if all of its prompts crossed: kv_bytes · the span's
+    share of the window's load / its length."""
+    return demand.kv_bytes * demand.load_between(start_s, end_s) / (end_s - start_s)
 
 
 def _span(model: Model, p: int) -> tuple[float, float]:
