@@ -3,7 +3,8 @@ variables (which only bound it): trajectories from each generating site to the R
 fresh weights from the trainer to each generating site, gradient sync between every pair
 of sites hosting a multi-site pretraining, and the KV cache of prompts prefilled at another site
 than their decode, each routed on the topology's lowest-latency path.
-Average bytes/s over the workload's window, as in the LP (docs/lp.md)."""
+Average bytes/s over the workload's window, as in the LP (docs/lp.md); the KV cache also at each
+period's rate (kv_period_traffic, as the LP's kvpeak rows)."""
 
 from __future__ import annotations
 
