@@ -463,6 +463,22 @@ def add_spares(model: Model) -> None:
             model.row("spares", (w, r, d, s, f"p{p}"), [(var, 1.0), (b, -m)], "<=", 0.0)
 
 
+@family("servefrom", "workload:period", kind=NAME)
+def add_servefrom(model: Model) -> None:
+    """sum_{d,s} b[w,d,s,p] >= 1 in every period p of the window, for a tier with N+k racks (it
+    serves from at least one pool: implied by serve and spares in a whole-unit plan, so the serve
+    rule verifies it; stated so that the LP relaxation holds at least one pool's k spares per
+    period and the solver can cut on it). Left out of the elastic model (diagnosis), where the
+    load may go unserved."""
+    if model.elastic:
+        return
+    by_period: dict[tuple[str, int], Pairs] = {}
+    for (w, _, _, p), b in model.serves.items():
+        by_period.setdefault((w, p), []).append((b, 1.0))
+    for (w, p), pairs in sorted(by_period.items()):
+        model.row("servefrom", (w, f"p{p}"), pairs, ">=", 1.0)
+
+
 def period_big_m(model: Model, demand: WorkloadDemand, role: Role, d: str, s: str, p: int) -> float:
     """The units of (d, s) that serve all of period p's load of role r: min(max_units,
     amount_r · share_p / (rate · len_p)), share_p the period's share of the window's load."""
