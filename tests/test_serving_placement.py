@@ -361,9 +361,18 @@ def test_html_report_shows_kv_flows_with_their_hop(tmp_path: Path) -> None:
     assert row["headroom"] == "none" and row["spare units"] == "-"
 
 
+def test_spares_are_shown_per_pool_with_their_periods() -> None:
+    from planner.kinds.inference import spares_text
+    from planner.rows import ServingRow
+
+    held = {"e/nvl72/p1": 1.0, "e/nvl72/p2": 1.0, "e/nvl72/p3": 1.0, "e/nvl72/p5": 1.0}
+    row = ServingRow("t", "co-located with its decode", 0.1, {}, {}, {}, "N+1 racks", held)
+    assert spares_text(row) == "e/nvl72 1 in p1-p3, p5"
+
+
 def test_html_report_shows_n_plus_k_spares(tmp_path: Path) -> None:
     plan = planner.solve(one_pool(tmp_path, headroom={"k": 1, "domain": "rack"}))
     (row,) = serving_table(plan)
     assert row["prefill"] == "co-located with its decode"
     assert row["KV between sites (hop)"] == "0 Gbps"
-    assert row["headroom"] == "N+1 racks" and row["spare units"] == "a/hgx-h100/p0 1"
+    assert row["headroom"] == "N+1 racks" and row["spare units"] == "a/hgx-h100 1 in p0"

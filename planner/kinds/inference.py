@@ -563,8 +563,26 @@ def kv_text(row: ServingRow) -> str:
 
 
 def spares_text(row: ServingRow) -> str:
-    """The spare units held for N+k racks, per datacenter/system/period ("" when none)."""
-    return ", ".join(f"{k} {v:g}" for k, v in row.spare_units.items())
+    """The spare units held for N+k racks, per datacenter/system with the periods they are held
+    in, consecutive periods as a range: "dc-east/gb200-nvl72 1 in p1-p3, p5" ("" when none)."""
+    pools: dict[tuple[str, float], list[int]] = {}
+    for key, units in row.spare_units.items():
+        pool, p = key.rsplit("/", 1)
+        pools.setdefault((pool, units), []).append(int(p[1:]))
+    return ", ".join(
+        f"{pool} {units:g} in {_period_ranges(sorted(periods))}"
+        for (pool, units), periods in pools.items()
+    )
+
+
+def _period_ranges(periods: list[int]) -> str:
+    runs: list[list[int]] = []
+    for p in periods:
+        if runs and p == runs[-1][-1] + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return ", ".join(f"p{r[0]}" if len(r) == 1 else f"p{r[0]}-p{r[-1]}" for r in runs)
 
 
 def report_lines(plan: Plan) -> list[str]:
