@@ -1,7 +1,8 @@
 """A self-contained HTML report of a plan (`planner plan --html FILE`): one file, no external
 assets, no scripts. Inline CSS, charts as inline SVG drawn here (cost by workload with idle in
 grey; facility power by site and system against each site's cap), then the tables: decision,
-fleet, build schedule, model sizing (when the plan chooses the model), power, costs, binding limits and shadow prices, what is left out, and
+fleet, build schedule, model sizing (when the plan chooses the model), serving placement,
+power, costs, binding limits and shadow prices, what is left out, and
 the verification statement. Every figure is the plan's (the JSON's), formatted as in the text
 report.
 """
@@ -57,6 +58,7 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
         _fleet_table(plan),
         _schedule_table(plan),
         _sizing_html(plan),
+        _serving_html(plan),
         "<h2>Power (IT x PUE against each site's cap)</h2>",
         _table(
             ["datacenter", "IT MW", "PUE", "facility MW", "cap MW", "of cap"],
@@ -427,6 +429,36 @@ def _sizing_html(plan: Plan) -> str:
         + "".join(f'<p class="sizing-chosen">{_e(x)}</p>' for x in lines)
         + f'<p class="note" id="sizing-basis">Cost curve, {_e(EST_BASIS)}.</p>'
         + _table([*headers, "est. pretrain", "est. serving", "est. total", ""], rows, "sizing")
+    )
+
+
+def _serving_html(plan: Plan) -> str:
+    """Serving placement, as the text report: where each tier's prefill runs, its prefill:decode
+    unit ratio, the KV flows between sites with the hop each adds to TTFT, its failure headroom
+    and the spare units it holds."""
+    from planner.kinds.inference import kv_text, spares_text
+
+    if not plan.serving:
+        return ""
+    rows = [
+        [
+            r.workload,
+            r.prefill,
+            f"{r.prefill_to_decode_units:.2f}",
+            kv_text(r),
+            r.headroom,
+            spares_text(r) or "-",
+        ]
+        for r in plan.serving
+    ]
+    headers = ["tier", "prefill", "prefill:decode units", "KV between sites (hop)", "headroom"]
+    return (
+        "<h2>Serving placement</h2>"
+        + _table([*headers, "spare units"], rows, "serving")
+        + '<p class="note">KV between sites: the KV cache of prompts prefilled at another site '
+        "than their decode, averaged over the tier's window; the hop (path latency + one "
+        "prompt's KV over the narrowest link) adds to its time to first token. Spare units: "
+        "held per datacenter/system/period for N+k racks.</p>"
     )
 
 

@@ -294,6 +294,12 @@ def left_out(model: Model) -> list[str]:
             f"sandbox memory not checked for {', '.join(unchecked)} (no verifier states "
             "memory_per_sandbox)"
         )
+    if any(f.kind == "kv" for f in model.flows):
+        out.append(
+            "KV cache between sites checked against each link per period on its own, and with "
+            "the other flows (trajectories, weights, gradients) only as averages over their "
+            "windows (docs/lp.md)"
+        )
     if not model.multi_period:
         out.append(
             "one fleet for the whole horizon: no lead times, retirements or growth-staged "

@@ -3,7 +3,8 @@ variables (which only bound it): trajectories from each generating site to the R
 fresh weights from the trainer to each generating site, gradient sync between every pair
 of sites hosting a multi-site pretraining, and the KV cache of prompts prefilled at another site
 than their decode, each routed on the topology's lowest-latency path.
-Average bytes/s over the workload's window, as in the LP (docs/lp.md)."""
+Average bytes/s over the workload's window, as in the LP (docs/lp.md); the KV cache also at each
+period's rate (kv_period_traffic, as the LP's kvpeak rows)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,29 @@ def kv_flows(
         a, b = pair.split("->")
         load = demand.load_between(*spans[int(p[1:])])
         out[(a, b)] = out.get((a, b), 0.0) + share * demand.kv_bytes * load / demand.window_s
+    return out
+
+
+def kv_period_traffic(
+    topo: Topology,
+    demands: list[WorkloadDemand],
+    serving: list[ServingRow],
+    spans: dict[int, tuple[float, float]],
+) -> dict[tuple[str, int], float]:
+    """KV bytes/s on each link in each period, at that period's rate: sum over the tiers' pairs
+    (a, b) routed on the link of share[a,b,p] x kv_bytes x load share of p / length of p."""
+    by_name = {d.name: d for d in demands}
+    out: dict[tuple[str, int], float] = {}
+    for tier in serving:
+        demand = by_name[tier.workload]
+        for key, share in tier.kv_shares.items():
+            pair, p = key.rsplit("/", 1)
+            a, b = pair.split("->")
+            start, end = spans[int(p[1:])]
+            rate = share * demand.kv_bytes * demand.load_between(start, end) / (end - start)
+            for link_id in topo.path(a, b) or []:
+                key_lp = (link_id, int(p[1:]))
+                out[key_lp] = out.get(key_lp, 0.0) + rate
     return out
 
 

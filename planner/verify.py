@@ -577,6 +577,29 @@ def check_kv_hop(ctx: Context) -> list[str]:
     return out
 
 
+@rule("kv_peak")
+def check_kv_peak(ctx: Context) -> list[str]:
+    """the KV cache of prompts prefilled at another site than their decode, at each period's
+    rate (not its average over the window), routed on the topology's paths <= each link's
+    capacity in every period"""
+    from planner.traffic import kv_period_traffic
+
+    topo = ctx.scenario.topology
+    spans = {p.period: (p.start_s, p.end_s) for p in ctx.plan.periods}
+    out = []
+    for (link_id, p), value in sorted(
+        kv_period_traffic(topo, ctx.demands, ctx.plan.serving, spans).items()
+    ):
+        cap = topo.link(link_id).capacity_bytes_per_s
+        if value > cap * (1 + REL_TOL):
+            link = topo.link(link_id)
+            out.append(
+                f"link {link.a}--{link.b} in period {p}: KV {value * 8 / 1e9:,.1f} Gbps > "
+                f"{cap * 8 / 1e9:,.1f} Gbps"
+            )
+    return out
+
+
 @rule("one_site")
 def check_one_site(ctx: Context) -> list[str]:
     """a pretraining job (unless allow_multi_site) and an RL trainer run on one site, and the

@@ -85,7 +85,7 @@ def test_every_arrival_is_an_earlier_order_delivered_after_its_lead_time(solved)
                 assert row.owned_units == pytest.approx(previous_owned + arriving), (d, s, start)
             previous_owned = row.owned_units
             assert row.units == pytest.approx(
-                row.owned_units + row.rented_units + row.contracted_units
+                row.owned_units + row.rented_units + row.contracted_units + row.spot_units
             )
     assert ordered_any > 0, "the plan orders nothing: the scenario no longer asks when to buy"
 

@@ -5,6 +5,7 @@ the inputs (tests/test_lp.py helpers): electricity 0, so a plan's cost is its un
 from __future__ import annotations
 
 import math
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from test_lp import REL, by_name, capex_per_unit, ceil, fleet, inference, site, 
 
 import planner
 from fleetcore.errors import ConfigError
+from planner.htmlreport import plan_html
 
 
 def one_pool(tmp_path: Path, **tier: Any) -> planner.Scenario:
@@ -141,7 +143,7 @@ def kv_optimum(sc: planner.Scenario) -> tuple[float, int, float]:
     return best
 
 
-def check_kv_plan(sc: planner.Scenario, moved: bool) -> None:
+def check_kv_plan(sc: planner.Scenario, moved: bool) -> planner.Plan:
     cost, racks, x = kv_optimum(sc)
     assert (x > 0) == moved  # the case we meant
     plan = planner.solve(sc)
@@ -160,6 +162,7 @@ def check_kv_plan(sc: planner.Scenario, moved: bool) -> None:
     else:
         assert row.kv_flows_bytes_per_s == {} and row.prefill == "co-located with its decode"
     assert {"colocated", "kv_hop", "link_capacity"} <= set(plan.checks)
+    return plan
 
 
 def test_co_located_serving_buys_racks_for_prefill_too(tmp_path: Path) -> None:
@@ -220,3 +223,156 @@ def test_disaggregation_across_sites_needs_separate_prefill_and_a_hop_budget(
         split_sites(tmp_path, disaggregate_across_sites=True, prefill="aggregated")
     with pytest.raises(ConfigError, match="needs kv_hop_budget"):
         split_sites(tmp_path, disaggregate_across_sites=True, ttft_p99="2 s")
+
+
+# -- KV traffic at each period's rate, not only its average --------------------------------
+
+TBPS = 1e12 / 8  # bytes/s
+
+
+def growing_split(tmp_path: Path, capacity: str) -> planner.Scenario:
+    """Site a owns 1,000 free HGX H100 (enough to prefill every prompt), site b may buy GB200
+    NVL72 racks; chat grows 3x a year, so its second half-year carries more KV per second than
+    the year's average. A tier launched at mid-year cuts the year into two LP periods; it fits
+    on a's free H100s."""
+    sites = {
+        "a": site({"hgx-h100": {"max_units": 1000, "owned": 1000}}),
+        "b": site({"gb200-nvl72": {"max_units": 50}}),
+    }
+    links = [{"a": "a", "b": "b", "capacity": capacity, "latency": "5 ms", "cost_usd_per_tb": 0.01}]
+    chat = inference(
+        "100M",
+        model="llama-3.1-70b",
+        tokens_per_s_per_user=100,
+        growth_per_year=3,
+        disaggregate_across_sites=True,
+    )
+    later = inference("1M", start="182.5 days")
+    name = f"grow-{capacity.replace(' ', '')}"
+    path = write_scenario(tmp_path, sites, {"chat": chat, "later": later}, links=links, name=name)
+    return planner.load_scenario(path)
+
+
+def peak_optimum(sc: planner.Scenario, per_period: bool) -> tuple[float, int, list[float]]:
+    """(cost, GB200 racks, share of each half-year's prompts prefilled at a) by enumeration over
+    the racks: they serve each half's decode and the prefill not moved there; the fewest prompts
+    move that the racks need (the link is priced), their KV within the link's capacity in each
+    half (per_period) or only on average over the year."""
+    demand = by_name(sc)["chat"]
+    roles = {r.name: r for r in demand.roles}
+    (link,) = sc.topology.links()
+    half = demand.window_s / 2
+    spans = [(0.0, half), (half, demand.window_s)]
+    shares = [demand.load_between(a, b) for a, b in spans]
+
+    def units(role: str, share: float) -> float:
+        rate = roles[role].rates["gb200-nvl72"].per_unit_s
+        return roles[role].amount * share / (rate * half)
+
+    dec = [units("decode", sh) for sh in shares]
+    pre = [units("prefill", sh) for sh in shares]
+    kv_rate = [demand.kv_bytes * sh / half for sh in shares]
+    cap = link.capacity_bytes_per_s
+    # the fewest racks whose fewest moved prompts fit the link: in each half, or on average
+    for racks in range(ceil(max(dec)), ceil(max(d + p for d, p in zip(dec, pre, strict=True))) + 1):
+        moved = [max(0.0, (d + p - racks) / p) for d, p in zip(dec, pre, strict=True)]
+        flows = [x * r for x, r in zip(moved, kv_rate, strict=True)]
+        if max(moved) <= 1 and (max(flows) if per_period else sum(flows) / 2) <= cap:
+            break
+    kv_cost = sum(
+        x * demand.kv_bytes * sh / 1e12 * link.cost_usd_per_tb
+        for x, sh in zip(moved, shares, strict=True)
+    )
+    return racks * capex_per_unit(sc, "gb200-nvl72") + kv_cost, racks, moved
+
+
+def test_kv_traffic_fits_each_link_in_every_period(tmp_path: Path) -> None:
+    # 4 Tbps holds the year's average KV of the plan made for a wide link, not its second half's
+    wide = planner.solve(growing_split(tmp_path, "10 Tbps"))
+    sc = growing_split(tmp_path, "4 Tbps")
+    cost, racks, moved = peak_optimum(sc, per_period=True)
+    assert racks > peak_optimum(sc, per_period=False)[1]  # the average alone buys fewer racks
+    assert fleet(wide)[("b", "gb200-nvl72")] == peak_optimum(sc, per_period=False)[1]
+    plan = planner.solve(sc)
+    assert fleet(plan)[("b", "gb200-nvl72")] == racks
+    assert math.isclose(plan.total_cost_usd, cost, rel_tol=REL)
+    shares = plan.serving[0].kv_shares
+    for p, x in enumerate(moved):
+        assert math.isclose(shares.get(f"a->b/p{p}", 0.0), x, rel_tol=REL, abs_tol=1e-6)
+    demand = by_name(sc)["chat"]
+    half = demand.window_s / 2
+    peak = moved[1] * demand.kv_bytes * demand.load_between(half, 2 * half) / half
+    assert peak <= 4 * TBPS * (1 + REL) and "kv_peak" in plan.checks
+    assert any("per period" in x for x in plan.left_out)
+
+
+# -- the HTML report shows the serving placement as the text report does ---------------------
+
+
+class TableCells(HTMLParser):
+    """The rows of cells of the table with a given id in an HTML page (header row first)."""
+
+    def __init__(self, ident: str) -> None:
+        super().__init__()
+        self.ident, self.inside, self.rows = ident, False, []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table" and ("id", self.ident) in attrs:
+            self.inside = True
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self.inside = False
+        elif self.inside and tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def serving_table(plan: planner.Plan) -> list[dict[str, str]]:
+    parser = TableCells("serving")
+    parser.feed(plan_html(plan))
+    header, *rows = parser.rows
+    return [dict(zip(header, r, strict=True)) for r in rows]
+
+
+def test_html_report_shows_kv_flows_with_their_hop(tmp_path: Path) -> None:
+    sc = split_sites(tmp_path, disaggregate_across_sites=True)
+    plan = check_kv_plan(sc, moved=True)
+    _, _, x = kv_optimum(sc)
+    demand = by_name(sc)["chat"]
+    gbps = x * demand.kv_bytes / demand.window_s * 8 / 1e9
+    (link,) = sc.topology.links()
+    hop_ms = (0.005 + demand.kv_bytes_per_request / link.capacity_bytes_per_s) * 1e3
+    (row,) = serving_table(plan)
+    assert row["tier"] == "chat" and row["prefill"] == "at other sites for some requests"
+    assert row["KV between sites (hop)"] == f"a->b {gbps:,.1f} Gbps (hop {hop_ms:,.0f} ms)"
+    roles = {r.name: r for r in demand.roles}
+    units = {n: sum(a.units * a.period_s for a in plan.allocations if a.role == n) for n in roles}
+    assert row["prefill:decode units"] == f"{units['prefill'] / units['decode']:.2f}"
+    assert row["headroom"] == "none" and row["spare units"] == "-"
+
+
+def test_spares_are_shown_per_pool_with_their_periods() -> None:
+    from planner.kinds.inference import spares_text
+    from planner.rows import ServingRow
+
+    held = {"e/nvl72/p1": 1.0, "e/nvl72/p2": 1.0, "e/nvl72/p3": 1.0, "e/nvl72/p5": 1.0}
+    row = ServingRow("t", "co-located with its decode", 0.1, {}, {}, {}, "N+1 racks", held)
+    assert spares_text(row) == "e/nvl72 1 in p1-p3, p5"
+
+
+def test_html_report_shows_n_plus_k_spares(tmp_path: Path) -> None:
+    plan = planner.solve(one_pool(tmp_path, headroom={"k": 1, "domain": "rack"}))
+    (row,) = serving_table(plan)
+    assert row["prefill"] == "co-located with its decode"
+    assert row["KV between sites (hop)"] == "0 Gbps"
+    assert row["headroom"] == "N+1 racks" and row["spare units"] == "a/hgx-h100 1 in p0"

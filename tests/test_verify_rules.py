@@ -386,7 +386,7 @@ def test_the_solved_plan_passes_every_rule(solved: Case) -> None:
 
 
 def test_every_rule_has_a_breaking_case() -> None:
-    # link_capacity, rack_headroom, kv_hop, sandbox_memory: below; weight_push, site_loss:
+    # link_capacity, rack_headroom, kv_hop, kv_peak, sandbox_memory: below; weight_push, site_loss:
     # tests/test_plan_honesty.py (multi-site plans); one_candidate: tests/test_scaling_plan.py
     # (model sizing plans).
     outside = {
@@ -395,6 +395,7 @@ def test_every_rule_has_a_breaking_case() -> None:
         "site_loss",
         "rack_headroom",
         "kv_hop",
+        "kv_peak",
         "sandbox_memory",
         "one_candidate",
     }
@@ -490,6 +491,25 @@ def test_kv_hop_and_colocated_catch_prefill_moved_across_sites(tmp_path: Path) -
     found = {name: msgs for name, msgs in check_plan(broken, sc, dem).items() if msgs}
     assert list(found) == ["colocated"], found
     assert "chat at a in period 0" in found["colocated"][0]
+
+
+def test_kv_peak_catches_kv_over_a_link_in_one_period_within_its_average(
+    tmp_path: Path,
+) -> None:
+    """A growing tier planned over a 10 Tbps link, checked against a 4 Tbps one: the year's
+    average KV fits (link_capacity holds), its second half-year's does not: kv_peak alone
+    fails, naming the link and the period."""
+    from test_serving_placement import growing_split
+
+    plan = planner.solve(growing_split(tmp_path, "10 Tbps"))
+    thin = growing_split(tmp_path, "4 Tbps")
+    (link,) = plan.links
+    assert 0 < link.traffic_bytes_per_s <= thin.topology.links()[0].capacity_bytes_per_s
+    found = {
+        name: msgs for name, msgs in check_plan(plan, thin, planner.demands(thin)).items() if msgs
+    }
+    assert list(found) == ["kv_peak"], found
+    assert "link a--b in period 1" in found["kv_peak"][0]
 
 
 def test_sandbox_memory_catches_sandboxes_larger_than_the_plan_was_made_for(

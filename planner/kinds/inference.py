@@ -22,8 +22,8 @@ from planner.kinds.base import (
     PositiveDuration,
     PositiveFloat,
 )
-from planner.lp.constraints import big_m, work_pairs
-from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, active, family
+from planner.lp.constraints import work_pairs
+from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, active, family
 from planner.rows import ServingRow
 from planner.traffic import kv_flows, kv_share_key
 
@@ -349,6 +349,33 @@ def add_kvflow(model: Model) -> None:
         model.row("kvflow", (flow.workload, flow.src, flow.dst), [(flow.var, 1.0), *moves], ">=", 0)
 
 
+@family("kvpeak", "link:period", kind=NAME)
+def add_kvpeak(model: Model) -> None:
+    """sum_{w,a,b: l on path(a,b)} x[w,a,b,p] · kv_bytes_w · share_{w,p} / len_p <=
+    capacity_bytes_per_s[l]   (GB/s: the KV cache crossing link l in each period p, at that
+    period's rate, within the link's capacity; kvflow and link check the average over the
+    window with the other flows, which a growing tier's last periods exceed)"""
+    topo = model.scenario.topology
+    demands = {d.name: d for d in model.demands}
+    on_link: dict[tuple[str, int], Pairs] = {}
+    for (w, a, b, p), var in model.kv_moves.items():
+        path = topo.path(a, b)
+        if path is None:
+            continue
+        rate = kv_rate(demands[w], *_span(model, p))
+        for link_id in path:
+            on_link.setdefault((link_id, p), []).append((var, rate / GB))
+    for (link_id, p), pairs in sorted(on_link.items()):
+        cap = topo.link(link_id).capacity_bytes_per_s / GB
+        model.row("kvpeak", (link_id, f"p{p}"), pairs, "<=", cap)
+
+
+def kv_rate(demand: WorkloadDemand, start_s: float, end_s: float) -> float:
+    """Bytes/s of KV cache in [start, end) if all of its prompts crossed: kv_bytes · the span's
+    share of the window's load / its length."""
+    return demand.kv_bytes * demand.load_between(start_s, end_s) / (end_s - start_s)
+
+
 def _span(model: Model, p: int) -> tuple[float, float]:
     period = model.periods[p]
     return period.start_s, period.end_s
@@ -421,16 +448,47 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
 def add_spares(model: Model) -> None:
     """u[w,r,d,s,p] <= M[r,d,s,p] · b[w,d,s,p]   (N+k racks: a tier serves from a pool only if
     b = 1, and then the units family holds k spare units of that pool for it, so losing any k of
-    the pool's units leaves the units it serves with; M the tight bound min(max_units, amount /
-    (rate · len_p)))"""
+    the pool's units leaves the units it serves with; M = min(max_units, amount_r · share_p /
+    (rate · len_p)), the units that serve all of the period's load from that pool: a plan that
+    serves more than the load in a period serves it at no more cost when scaled down to it, so
+    the bound cuts off no optimum, and with it the LP relaxation holds b near the share of the
+    load the pool serves instead of a small fraction of it)"""
     for demand in model.demands:
         if demand.kind != NAME or demand.racks_lost <= 0:
             continue
         roles = {r.name: r for r in demand.roles}
         for (w, r, d, s, p), var in model.work_of(demand, set(roles)):
-            m = big_m(model, roles[r], d, s, p)
+            m = period_big_m(model, demand, roles[r], d, s, p)
             b = model.serves[(w, d, s, p)]
             model.row("spares", (w, r, d, s, f"p{p}"), [(var, 1.0), (b, -m)], "<=", 0.0)
+
+
+@family("servefrom", "workload:period", kind=NAME)
+def add_servefrom(model: Model) -> None:
+    """sum_{d,s} b[w,d,s,p] >= 1 in every period p of the window, for a tier with N+k racks (it
+    serves from at least one pool: implied by serve and spares in a whole-unit plan, so the serve
+    rule verifies it; stated so that the LP relaxation holds at least one pool's k spares per
+    period and the solver can cut on it). Left out of the elastic model (diagnosis), where the
+    load may go unserved."""
+    if model.elastic:
+        return
+    by_period: dict[tuple[str, int], Pairs] = {}
+    for (w, _, _, p), b in model.serves.items():
+        by_period.setdefault((w, p), []).append((b, 1.0))
+    for (w, p), pairs in sorted(by_period.items()):
+        model.row("servefrom", (w, f"p{p}"), pairs, ">=", 1.0)
+
+
+def period_big_m(model: Model, demand: WorkloadDemand, role: Role, d: str, s: str, p: int) -> float:
+    """The units of (d, s) that serve all of period p's load of role r: min(max_units,
+    amount_r · share_p / (rate · len_p)), share_p the period's share of the window's load."""
+    period = model.periods[p]
+    rate = role.rates[s].per_unit_s
+    load = role.amount * demand.load_between(period.start_s, period.end_s)
+    cap = float(model.max_units((d, s)))
+    if rate > 0 and period.length_s > 0:
+        return min(cap, load / (rate * period.length_s))
+    return cap
 
 
 def read_serving(model: Model, allocations: list[AllocationRow]) -> list[ServingRow]:
@@ -495,6 +553,38 @@ def _headroom_text(demand: WorkloadDemand) -> str:
     return "none"
 
 
+def kv_text(row: ServingRow) -> str:
+    """The KV flows between sites as the reports print them: Gbps and the hop per pair."""
+    flows = [
+        f"{pair} {v * 8 / 1e9:,.1f} Gbps (hop {row.kv_hop_s[pair] * 1e3:,.0f} ms)"
+        for pair, v in row.kv_flows_bytes_per_s.items()
+    ]
+    return ", ".join(flows) or "0 Gbps"
+
+
+def spares_text(row: ServingRow) -> str:
+    """The spare units held for N+k racks, per datacenter/system with the periods they are held
+    in, consecutive periods as a range: "dc-east/gb200-nvl72 1 in p1-p3, p5" ("" when none)."""
+    pools: dict[tuple[str, float], list[int]] = {}
+    for key, units in row.spare_units.items():
+        pool, p = key.rsplit("/", 1)
+        pools.setdefault((pool, units), []).append(int(p[1:]))
+    return ", ".join(
+        f"{pool} {units:g} in {_period_ranges(sorted(periods))}"
+        for (pool, units), periods in pools.items()
+    )
+
+
+def _period_ranges(periods: list[int]) -> str:
+    runs: list[list[int]] = []
+    for p in periods:
+        if runs and p == runs[-1][-1] + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return ", ".join(f"p{r[0]}" if len(r) == 1 else f"p{r[0]}-p{r[-1]}" for r in runs)
+
+
 def report_lines(plan: Plan) -> list[str]:
     """Serving placement: prefill with its decode or the KV flows between sites (with the hop
     added to TTFT), the prefill:decode unit ratio, and each tier's failure headroom."""
@@ -502,14 +592,10 @@ def report_lines(plan: Plan) -> list[str]:
         return []
     out = ["\nServing placement"]
     for r in plan.serving:
-        spares = ", ".join(f"{k} {v:g}" for k, v in r.spare_units.items())
-        kv = ", ".join(
-            f"{pair} {v * 8 / 1e9:,.1f} Gbps (hop {r.kv_hop_s[pair] * 1e3:,.0f} ms)"
-            for pair, v in r.kv_flows_bytes_per_s.items()
-        )
+        spares = spares_text(r)
         out.append(
             f"  {r.workload}: prefill {r.prefill}; prefill:decode units "
-            f"{r.prefill_to_decode_units:.2f}; KV between sites: {kv or '0 Gbps'}; "
+            f"{r.prefill_to_decode_units:.2f}; KV between sites: {kv_text(r)}; "
             f"headroom {r.headroom}" + (f"; spare units: {spares}" if spares else "")
         )
     return out
