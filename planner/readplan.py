@@ -66,7 +66,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     allocations = read_allocations(model)
     rl = read_rl(model)
     serving = read_serving(model, allocations)
-    costs = read_costs(model, fleet, cpu_servers, allocations, rl)
+    costs = read_costs(model, fleet, schedule, allocations, rl)
     status = "relaxed" if relaxed else ("optimal" if stats.sol_status == 1 else "feasible")
     plan = Plan(
         status=status,
@@ -578,19 +578,24 @@ def read_links(
 def read_costs(
     model: Model,
     fleet: list[FleetRow],
-    cpu_servers: list[CpuServerRow],
+    schedule: list[ScheduleRow],
     allocations: list[AllocationRow],
     rl: list[RLRow],
 ) -> list[CostRow]:
     """Every non-zero cost term, split over the workloads it serves (see attribution)."""
     horizon_s = model.scenario.data.economics.horizon_s
+    in_service_s: dict[tuple[str, str], float] = {}
+    for row in schedule:
+        key = (row.datacenter, row.system)
+        in_service_s[key] = in_service_s.get(key, 0.0) + row.units * (row.end_s - row.start_s)
     out = []
     for term in model.terms:
         value = term.expr.value()
         value = 0.0 if value is None else float(value)
         if abs(value) < COST_ZERO_USD:
             continue
-        for workload, share, basis in attribution(term, fleet, allocations, rl, horizon_s):
+        shares = attribution(term, fleet, allocations, rl, horizon_s, in_service_s)
+        for workload, share, basis in shares:
             out.append(
                 CostRow(
                     component=term.component,
@@ -610,11 +615,15 @@ def attribution(
     allocations: list[AllocationRow],
     rl: list[RLRow],
     horizon_s: float,
+    in_service_s: dict[tuple[str, str], float] | None = None,
 ) -> list[tuple[str, float, str]]:
     """How a pool-level cost term splits over workloads: [(workload, share, basis)].
 
     Pool terms (capex, rental, energy of a datacenter's system) split by unit-seconds used
-    (units x window) out of units x horizon; what no workload uses is "(idle)". Energy is
+    (units x window) out of the pool's unit-seconds in service (sum over calendar periods of
+    units in service x period length; one period: units x horizon), so a unit that arrives in
+    the last quarter is idle only when it does not work in that quarter, not for the quarters
+    before it existed; what no workload uses is "(idle)". Energy is
     charged for busy time only, so it splits by busy time alone. CPU servers split by the
     verifier cores each RL workload uses at that site. Link terms already name their workload.
     """
@@ -643,15 +652,16 @@ def attribution(
     units = next(
         f.units for f in fleet if (f.datacenter, f.system) == (term.datacenter, term.system)
     )
-    capacity = units * horizon_s
+    pool = (term.datacenter or "", term.system)
+    capacity = (in_service_s or {}).get(pool, units * horizon_s)
     if term.component == "energy" or capacity <= 0:
         if busy <= 0:
             return [("(idle)", 1.0, "unused")]
         return [(w, u / busy, "busy unit-seconds") for w, u in used.items()]
-    out = [(w, u / capacity, "unit-seconds of the horizon") for w, u in used.items()]
+    out = [(w, u / capacity, "unit-seconds in service") for w, u in used.items()]
     idle = max(0.0, 1.0 - busy / capacity)
     if idle > 1e-12:
-        out.append(("(idle)", idle, "unit-seconds of the horizon"))
+        out.append(("(idle)", idle, "unit-seconds in service"))
     return out
 
 

@@ -233,7 +233,9 @@ def format_plan(plan: Plan) -> str:
             [[c["workload"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("workload"))],
         )
     )
-    out.append("  (capex split by unit-seconds used out of the horizon, the rest is (idle);")
+    out.append(
+        "  (capex split by unit-seconds used out of the unit-seconds in service, the rest is (idle);"
+    )
     out.append("   energy by busy time; CPU servers by verifier cores)")
 
     out.append("\nBinding constraints")

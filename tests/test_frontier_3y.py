@@ -143,3 +143,29 @@ def test_the_new_generations_train_and_serve(system: str) -> None:
         demand = demand_for(name, sc.data.workloads[name], sc.catalog, [system], horizon_s)
         for role in demand.roles:
             assert role.rates[system].per_unit_s > 0, (name, role, system)
+
+
+def test_idle_capex_is_measured_against_time_in_service(solved) -> None:
+    """The capex charged to a pool splits by unit-seconds worked out of unit-seconds in service
+    (schedule: units x period length), recomputed here: racks that arrive late are not idle for
+    the quarters before they existed."""
+    _, plan = solved
+    in_service: dict[tuple[str, str], float] = {}
+    for row in plan.schedule:
+        key = (row.datacenter, row.system)
+        in_service[key] = in_service.get(key, 0.0) + row.units * (row.end_s - row.start_s)
+    worked: dict[tuple[str, str], float] = {}
+    for a in plan.allocations:
+        key = (a.datacenter, a.system)
+        worked[key] = worked.get(key, 0.0) + a.units * a.period_s
+    capex = [c for c in plan.costs_rows if c.component == "capex" and c.system is not None]
+    assert capex, "the plan buys nothing: the test has nothing to check"
+    for pool in {(c.datacenter, c.system) for c in capex}:
+        rows = [c for c in capex if (c.datacenter, c.system) == pool]
+        total = sum(c.cost_usd for c in rows)
+        idle = sum(c.cost_usd for c in rows if c.workload == "(idle)")
+        expected = max(0.0, 1.0 - worked.get(pool, 0.0) / in_service[pool])
+        assert idle / total == pytest.approx(expected, abs=1e-9), pool
+    # Every bought rack of the default plan works nearly all its time in service.
+    idle_usd = sum(c.cost_usd for c in plan.costs_rows if c.workload == "(idle)")
+    assert idle_usd < 0.05 * plan.total_cost_usd
