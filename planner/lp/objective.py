@@ -149,8 +149,8 @@ def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
     busy: Pairs = []
     period = {p.index: p for p in model.periods}
     leased = {key[2] for key in model.owned_busy_h if key[:2] == pool}
-    for (_w, _r, d2, s2, p), var in model.u.items():
-        if (d2, s2) == pool and period[p].calendar not in leased:
+    for (_w, _r, _d, _s, p), var in model.u_of_pool(pool):
+        if period[p].calendar not in leased:
             busy.append((var, period[p].length_s / S_PER_H))
     busy += [(o, 1.0) for key, o in model.owned_busy_h.items() if key[:2] == pool]
     pairs = [(v, c * kwh_usd * (1 - idle)) for v, c in busy]
@@ -158,7 +158,7 @@ def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
     if idle:
         for t in model.calendar:
             hours = t.length_s / S_PER_H
-            bought = model.in_service(pool, t.index, rented=False)
+            bought = model.fleet(pool, t.index, rented=False)
             pairs += [(v, c * idle * kwh_usd * hours) for v, c in bought]
             constant += model.owned(pool) * idle * kwh_usd * hours
     model.terms.append(Term("energy", d, s, None, expr(pairs, constant)))
