@@ -220,7 +220,7 @@ def add_avail(model: Model) -> None:
     for pool in model.pools():
         cap = model.max_units(pool)
         for t in model.calendar:
-            pairs = model.fleet(pool, t.index)
+            pairs = model.in_service(pool, t.index)
             if pairs:
                 entity = model.at(pool, t.index)
                 rhs = cap - model.owned(pool)
@@ -253,7 +253,7 @@ def add_units(model: Model) -> None:
     calendar = {p.index: p.calendar for p in model.periods}
     for (d, s, p), pairs in by_pool.items():
         spot = model.spot.get((d, s, calendar[p]))
-        supply = [(v, -c) for v, c in model.fleet((d, s), calendar[p]) if v is not spot]
+        supply = [(v, -c) for v, c in model.in_service((d, s), calendar[p]) if v is not spot]
         if spot is not None:
             supply.append((spot, -model.spot_goodput(s)))
         model.row("units", (d, s, f"p{p}"), pairs + supply, "<=", float(model.owned((d, s))))
@@ -334,7 +334,7 @@ def add_mingroup(model: Model) -> None:
     calendar = {p.index: p.calendar for p in model.periods}
     for (w, r, d, s, p), on in model.running.items():
         need = float(_role(model, w, r).min_units[s])
-        pairs = model.fleet((d, s), calendar[p]) + [(on, -need)]
+        pairs = model.in_service((d, s), calendar[p]) + [(on, -need)]
         entity = (w, r, d, s, f"p{p}")
         model.row("mingroup", entity, pairs, ">=", -float(model.owned((d, s))))
 
@@ -470,7 +470,7 @@ def _cpu_supply(
         if catalog.isa(s) != isa:
             continue
         spare = lent(s)
-        supply += [(v, -spare * c) for v, c in model.fleet((d, s), period.calendar)]
+        supply += [(v, -spare * c) for v, c in model.in_service((d, s), period.calendar)]
         owned_cores += spare * model.owned((d, s))
         supply += [
             (var, spare)
@@ -540,7 +540,7 @@ def add_power(model: Model) -> None:
             owned_mw = 0.0
             for s in site.systems:
                 mw = catalog.system(s).power_w * site.pue / MW
-                pairs += [(v, mw * c) for v, c in model.fleet((d, s), t.index)]
+                pairs += [(v, mw * c) for v, c in model.in_service((d, s), t.index)]
                 owned_mw += mw * model.owned((d, s))
             if site.cpu_servers is not None:
                 cpu_mw = catalog.system(site.cpu_servers.system).power_w * site.pue / MW
@@ -591,7 +591,7 @@ def add_ownedbusy(model: Model) -> None:
     for (d, s, t), o in model.owned_busy_h.items():
         hours = model.calendar[t].length_s / 3600.0
         spot = model.spot.get((d, s, t))
-        leased = [(v, -c * hours) for v, c in model.fleet_leased((d, s), t) if v is not spot]
+        leased = [(v, -c * hours) for v, c in model.leased((d, s), t) if v is not spot]
         if spot is not None:
             leased.append((spot, -model.spot_goodput(s) * hours))
         pairs = busy[(d, s, t)] + [(o, -1.0)] + leased

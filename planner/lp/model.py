@@ -266,10 +266,6 @@ class Model:
     # x[w,a,b,p]: share of serving tier w's requests of period p prefilled at a, decoded at b
     kv_moves: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)
     owned_busy_h: dict[PoolT, Var] = field(default_factory=dict)  # o[d,s,t] (with rentals)
-    # fleet ledgers (economics.period with more than one calendar period): units bought and in
-    # service, and units under term contracts, per pool and period (families held, termed)
-    held: dict[PoolT, Var] = field(default_factory=dict)  # h[d,s,t]
-    termed: dict[PoolT, Var] = field(default_factory=dict)  # l[d,s,t]
     flows: list[Flow] = field(default_factory=list)
     # -- rows, costs and results -------------------------------------------------------------
     terms: list[Term] = field(default_factory=list)
@@ -474,32 +470,6 @@ class Model:
             for (d, s, t, k), var in self.contract.items():
                 self._by_pool[(d, s)][1].append((t, k, var))
         return self._by_pool.get(pool, ([], []))
-
-    def fleet(self, pool: Pool, t: int, rented: bool = True) -> Pairs:
-        """in_service(pool, t, rented) as the constraint families and cost terms use it: with
-        the fleet ledgers (held, termed), held[d,s,t] + termed[d,s,t] + rent + spot (a few
-        columns, O(1) per row); without them, the sum over every order in service."""
-        d, s = pool
-        if (d, s, t) not in self.held and (d, s, t) not in self.termed:
-            return self.in_service(pool, t, rented)
-        pairs: Pairs = [(self.held[(d, s, t)], 1.0)] if (d, s, t) in self.held else []
-        if rented:
-            pairs += self.fleet_leased(pool, t)
-        return pairs
-
-    def fleet_leased(self, pool: Pool, t: int) -> Pairs:
-        """leased(pool, t) with the contract ledger termed[d,s,t] in place of the contracts
-        that cover t."""
-        d, s = pool
-        if (d, s, t) not in self.termed:
-            return self.leased(pool, t)
-        pairs: Pairs = []
-        if (d, s, t) in self.rent:
-            pairs.append((self.rent[(d, s, t)], 1.0))
-        pairs.append((self.termed[(d, s, t)], 1.0))
-        if (d, s, t) in self.spot:
-            pairs.append((self.spot[(d, s, t)], 1.0))
-        return pairs
 
     def cpu_owned(self, d: str) -> int:
         """CPU-only servers site d owns from the start (0 without cpu_servers)."""

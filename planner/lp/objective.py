@@ -158,7 +158,7 @@ def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
     if idle:
         for t in model.calendar:
             hours = t.length_s / S_PER_H
-            bought = model.fleet(pool, t.index, rented=False)
+            bought = model.in_service(pool, t.index, rented=False)
             pairs += [(v, c * idle * kwh_usd * hours) for v, c in bought]
             constant += model.owned(pool) * idle * kwh_usd * hours
     model.terms.append(Term("energy", d, s, None, expr(pairs, constant)))

@@ -5,9 +5,7 @@ its docstring is the family's formula. Imported (and so registered) by planner/l
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from planner.lp.model import Model, Pairs, Pool, PoolT, Var, family
+from planner.lp.model import Model, Pairs, family
 
 
 def _explain_supply(model: Model, entity: tuple[str, ...], value: float) -> str:
@@ -57,48 +55,9 @@ def add_spotserve(model: Model) -> None:
             by_pool.setdefault((d, s, p), []).append((var, 1.0))
     for (d, s, p), pairs in by_pool.items():
         t = calendar[p]
-        supply = [(v, -c) for v, c in model.fleet((d, s), t)]
+        supply = [(v, -c) for v, c in model.in_service((d, s), t)]
         supply.append((model.spot[(d, s, t)], 1.0))
         model.row("spotserve", (d, s, f"p{p}"), pairs + supply, "<=", float(model.owned((d, s))))
-
-
-def _ledger(
-    model: Model, name: str, ledger: dict[PoolT, Var], serving: Callable[[Pool, int], set[Var]]
-) -> None:
-    """Rows X[t] - X[t-1] - (entering t) + (leaving t) = 0 of one fleet ledger X, where
-    serving(pool, t) is the set of order columns X[t] counts."""
-    for (d, s, t), var in ledger.items():
-        now = serving((d, s), t)
-        pairs: Pairs = [(var, 1.0)]
-        before: set[Var] = set()  # no ledger column in t - 1: nothing served then
-        if (d, s, t - 1) in ledger:
-            pairs.append((ledger[(d, s, t - 1)], -1.0))
-            before = serving((d, s), t - 1)
-        pairs += [(v, -1.0) for v in sorted(now - before, key=str)]
-        pairs += [(v, 1.0) for v in sorted(before - now, key=str)]
-        model.row(name, model.at((d, s), t), pairs, "==", 0.0)
-
-
-@family("held", "datacenter:system:period")
-def add_held(model: Model) -> None:
-    """h[d,s,t] = h[d,s,t-1] + sum_{t' : arrival(t') = t} buy[d,s,t'] - sum_{t' : retired at
-    t} buy[d,s,t']   (units bought and in service: the fleet ledger, with several calendar
-    periods; h = in_service without rentals and contracts, in O(T) nonzeros per pool)"""
-    _ledger(
-        model, "held", model.held, lambda pool, t: {v for v, _ in model.in_service(pool, t, False)}
-    )
-
-
-@family("termed", "datacenter:system:period")
-def add_termed(model: Model) -> None:
-    """l[d,s,t] = l[d,s,t-1] + sum_k q[d,s,t,k] - sum_{t',k : term ends at t} q[d,s,t',k]
-    (units under term contracts covering t: the contract ledger, with several calendar periods
-    and mixed pricing)"""
-
-    def covering(pool: Pool, t: int) -> set[Var]:
-        return {v for t0, k, v in model.orders(pool)[1] if model.contract_covers(pool[1], k, t0, t)}
-
-    _ledger(model, "termed", model.termed, covering)
 
 
 @family("siteonce", "datacenter")
@@ -121,7 +80,7 @@ def add_siteopen(model: Model) -> None:
             continue
         for s, pool in site.systems.items():
             for t in model.calendar:
-                units = model.fleet((d, s), t.index)
+                units = model.in_service((d, s), t.index)
                 if not units:
                     continue
                 opened = [(v, -float(pool.max_units)) for v, _ in model.site_opened_by(d, t.index)]

@@ -23,8 +23,6 @@ name and names carry a counter, so this order is the solver's column order).
 | o[d,s,t] | busy hours of owned units in t (when rentals exist: rented units run first) | h |
 | k[w,c] | model sizing: pretraining w trains candidate c, and its serving loads serve c (binary; planner/kinds/pretrain.py) | - |
 | done[w,p] | all of w's work is done by the end of period p (binary; for workloads another runs `after`) | - |
-| h[d,s,t] | fleet ledger: units of (d,s) bought, arrived and not retired in calendar period t (economics.period with several periods; family held) | units |
-| l[d,s,t] | fleet ledger: units of (d,s) under term contracts that cover calendar period t (mixed pricing with several periods; family termed) | units |
 """
 
 from __future__ import annotations
@@ -55,26 +53,6 @@ def declare_variables(model: Model, own: dict[str, Declare | None]) -> None:
     for d, s, t in leased:
         model.owned_busy_h[(d, s, t)] = model.new_var("o", 0)
     declare_done(model)
-    declare_ledgers(model)
-
-
-def declare_ledgers(model: Model) -> None:
-    """h[d,s,t] and l[d,s,t] >= 0 (continuous: the ledger rows make them whole) for every
-    pool and calendar period in which some order or contract could serve, when the horizon has
-    several calendar periods. The constraint families then read a pool's fleet in t as one or
-    two columns instead of every order placed before t (O(T) nonzeros per pool, not O(T^2))."""
-    if len(model.calendar) < 2:
-        return
-    for pool in model.pools():
-        buys, contracts = model.orders(pool)
-        for t in model.calendar:
-            if any(
-                a is not None and a <= t.index
-                for a in (model.arrival(pool[1], t0) for t0, _ in buys)
-            ):
-                model.held[(*pool, t.index)] = model.new_var("h", 0)
-            if any(model.contract_covers(pool[1], k, t0, t.index) for t0, k, _ in contracts):
-                model.termed[(*pool, t.index)] = model.new_var("l", 0)
 
 
 def declare_done(model: Model) -> None:
