@@ -200,6 +200,9 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
     starts = {t: a for t, a, _ in ctx.calendar}
     out = []
     rows = sorted(ctx.plan.schedule, key=lambda r: (r.datacenter, r.system, r.period))
+    pools: dict[tuple[str, str], list] = {}
+    for x in rows:
+        pools.setdefault((x.datacenter, x.system), []).append(x)
     for r in rows:
         spec = catalog.system(r.system)
         lead_s = spec.lead_time_s if economics.period_s is not None and spec.lead_time_s else 0.0
@@ -209,7 +212,7 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
             later = [u for u, a in starts.items() if a >= starts[t] + lead_s - SAME_INSTANT_S]
             return min(later) if later else None
 
-        pool = [x for x in rows if (x.datacenter, x.system) == (r.datacenter, r.system)]
+        pool = pools[(r.datacenter, r.system)]
         arriving = sum(x.ordered for x in pool if arrival(x.period) == r.period)
         bought = sum(
             x.ordered

@@ -167,8 +167,8 @@ def work_pairs(
     (in one period, or over the whole window when period is None)."""
     return [
         (var, role.rates[s].per_unit_s * p.length_s / scale)
-        for d, s, p, var in model.u_by_role.get((demand.name, role.name), [])
-        if d in sites and (period is None or p.index == period.index)
+        for d, s, p, var in model.u_of_role(demand.name, role.name, period)
+        if d in sites
     ]
 
 
@@ -474,8 +474,8 @@ def _cpu_supply(
         owned_cores += spare * model.owned((d, s))
         supply += [
             (var, spare)
-            for (w, _, d2, s2, p), var in model.u.items()
-            if (d2, s2, p) == (d, s, period.index) and w not in rl_names
+            for (w, _, _, _, p), var in model.u_of_pool((d, s))
+            if p == period.index and w not in rl_names
         ]
     cpu = site.cpu_servers
     if cpu is not None and catalog.isa(cpu.system) == isa:

@@ -278,6 +278,11 @@ class Model:
     # PuLP leaves out added back: the verifier compares the plan's total with it.
     solver_objective_usd: float | None = None
     n_vars: int = 0
+    # buy and contract variables by pool, built on first use (after stage 1 declared them all)
+    _by_pool: dict[Pool, tuple[list[tuple[int, Var]], list[tuple[int, int, Var]]]] | None = None
+    _arrivals: dict[tuple[str, int], int | None] = field(default_factory=dict)  # arrival()
+    _u_by_pool: dict[Pool, list[tuple[UKey, Var]]] | None = None  # u in declaration order
+    _u_by_role_period: dict[tuple[str, str, int], list[tuple[str, str, Period, Var]]] | None = None
     solver_run_s: float = 0.0  # wall time inside HiGHS's run, summed over solves
 
     def row(
@@ -370,11 +375,14 @@ class Model:
         """The calendar period in which units of `system` ordered at the start of t start to
         serve: the first whose start is at least the lead time later and at or after the
         system's availability (None: after the horizon)."""
+        if (system, t) in self._arrivals:
+            return self._arrivals[(system, t)]
         ready_s = max(self.calendar[t].start_s + self.lead_time_s(system), self.available_s(system))
-        for c in self.calendar[t:]:
-            if c.start_s >= ready_s - SAME_INSTANT_S:
-                return c.index
-        return None
+        arrive = next(
+            (c.index for c in self.calendar[t:] if c.start_s >= ready_s - SAME_INSTANT_S), None
+        )
+        self._arrivals[(system, t)] = arrive
+        return arrive
 
     def contract_covers(self, system: str, k: int, t_start: int, t: int) -> bool:
         """Whether contract k of `system` started at t_start serves in calendar period t."""
@@ -389,8 +397,8 @@ class Model:
         pairs: Pairs = []
         if (d, s, t) in self.rent:
             pairs.append((self.rent[(d, s, t)], 1.0))
-        for (d2, s2, t0, k), var in self.contract.items():
-            if (d2, s2) == pool and self.contract_covers(s, k, t0, t):
+        for t0, k, var in self.orders(pool)[1]:
+            if self.contract_covers(s, k, t0, t):
                 pairs.append((var, 1.0))
         if (d, s, t) in self.spot:
             pairs.append((self.spot[(d, s, t)], 1.0))
@@ -441,9 +449,7 @@ class Model:
         lifetime_s = self.scenario.catalog.system(s).lifetime_s
         start_s = self.calendar[t].start_s
         pairs: Pairs = []
-        for (d2, s2, t_order), var in self.buy.items():
-            if (d2, s2) != pool:
-                continue
+        for t_order, var in self.orders(pool)[0]:
             arrive = self.arrival(s, t_order)
             if arrive is None or arrive > t:
                 continue
@@ -453,6 +459,17 @@ class Model:
         if rented:
             pairs += self.leased(pool, t)
         return pairs
+
+    def orders(self, pool: Pool) -> tuple[list[tuple[int, Var]], list[tuple[int, int, Var]]]:
+        """The pool's buy[t] as (t, var) and contract[t, k] as (t, k, var), in declaration
+        order (an index built once: scanning every pool's orders per row is quadratic)."""
+        if self._by_pool is None:
+            self._by_pool = {p: ([], []) for p in self.pools()}
+            for (d, s, t), var in self.buy.items():
+                self._by_pool[(d, s)][0].append((t, var))
+            for (d, s, t, k), var in self.contract.items():
+                self._by_pool[(d, s)][1].append((t, k, var))
+        return self._by_pool.get(pool, ([], []))
 
     def cpu_owned(self, d: str) -> int:
         """CPU-only servers site d owns from the start (0 without cpu_servers)."""
@@ -477,6 +494,28 @@ class Model:
         if (d, t) in self.cpu_rent:
             pairs.append((self.cpu_rent[(d, t)], 1.0))
         return pairs
+
+    def u_of_pool(self, pool: Pool) -> list[tuple[UKey, Var]]:
+        """The allocation variables on one pool, in declaration order (an index built once)."""
+        if self._u_by_pool is None:
+            self._u_by_pool = {}
+            for key, var in self.u.items():
+                self._u_by_pool.setdefault((key[2], key[3]), []).append((key, var))
+        return self._u_by_pool.get(pool, [])
+
+    def u_of_role(
+        self, w: str, r: str, period: Period | None
+    ) -> list[tuple[str, str, Period, Var]]:
+        """u_by_role[(w, r)], or only its entries in one period (an index built once)."""
+        if period is None:
+            return self.u_by_role.get((w, r), [])
+        if self._u_by_role_period is None:
+            self._u_by_role_period = {}
+            for (w2, r2), entries in self.u_by_role.items():
+                for entry in entries:
+                    key = (w2, r2, entry[2].index)
+                    self._u_by_role_period.setdefault(key, []).append(entry)
+        return self._u_by_role_period.get((w, r, period.index), [])
 
     def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:
         """The allocation variables of some roles of one workload."""

@@ -149,8 +149,8 @@ def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
     busy: Pairs = []
     period = {p.index: p for p in model.periods}
     leased = {key[2] for key in model.owned_busy_h if key[:2] == pool}
-    for (_w, _r, d2, s2, p), var in model.u.items():
-        if (d2, s2) == pool and period[p].calendar not in leased:
+    for (_w, _r, _d, _s, p), var in model.u_of_pool(pool):
+        if period[p].calendar not in leased:
             busy.append((var, period[p].length_s / S_PER_H))
     busy += [(o, 1.0) for key, o in model.owned_busy_h.items() if key[:2] == pool]
     pairs = [(v, c * kwh_usd * (1 - idle)) for v, c in busy]
