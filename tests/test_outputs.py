@@ -9,54 +9,19 @@ import resource
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from tiny_site import write_site
 
 import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TOPOLOGY = textwrap.dedent(
-    """\
-    name: tiny
-    description: "one site"
-    source: "illustrative; output tests"
-    datacenters:
-      dc-a:
-        power_cap: 20 MW
-        pue: 1.2
-        electricity_usd_per_kwh: 0.07
-        systems:
-          hgx-h100: {max_units: 4}
-    links: []
-    """
-)
-
-SCENARIO = textwrap.dedent(
-    """\
-    topology: topo.yaml
-    economics: {horizon: 365 days, pricing: amortised}
-    workloads:
-      chat:
-        kind: inference
-        model: llama-3.1-8b
-        precision: fp8
-        requests_per_day: 1M
-        prompt_tokens: 1000
-        output_tokens: 500
-        tokens_per_s_per_user: 30
-    """
-)
-
 
 @pytest.fixture
 def scenario(tmp_path: Path) -> Path:
-    (tmp_path / "topo.yaml").write_text(TOPOLOGY, encoding="utf-8")
-    path = tmp_path / "scenario.yaml"
-    path.write_text(SCENARIO, encoding="utf-8")
-    return path
+    return write_site(tmp_path)
 
 
 def _one_line_error(err: str, *words: str) -> None:

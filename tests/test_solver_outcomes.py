@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tiny_site import CHAT, write_site
 
 import cli
 from planner.lp import solve as solve_module
@@ -54,28 +55,9 @@ PRETRAIN = textwrap.dedent(
     """
 )
 
-CHAT = textwrap.dedent(
-    """\
-    topology: topo.yaml
-    economics: {horizon: 365 days, pricing: amortised}
-    workloads:
-      chat:
-        kind: inference
-        model: llama-3.1-8b
-        precision: fp8
-        requests_per_day: 1M
-        prompt_tokens: 1000
-        output_tokens: 500
-        tokens_per_s_per_user: 30
-    """
-)
-
 
 def _write(tmp_path: Path, scenario: str, topology: str = TOPOLOGY) -> Path:
-    (tmp_path / "topo.yaml").write_text(topology, encoding="utf-8")
-    path = tmp_path / "scenario.yaml"
-    path.write_text(scenario, encoding="utf-8")
-    return path
+    return write_site(tmp_path, scenario, topology)
 
 
 @pytest.mark.parametrize("solver", ["highs", "cbc"])

@@ -5,56 +5,21 @@ from __future__ import annotations
 
 import json
 import socket
-import textwrap
 import threading
 from pathlib import Path
 
 import pytest
+from tiny_site import write_site
 
 import cli
 from planner.rayconnect import RAY_CONNECT_TIMEOUT_S, RayUnreachable, connect
-
-TOPOLOGY = textwrap.dedent(
-    """\
-    name: tiny
-    description: "one site"
-    source: "illustrative; sweep robustness tests"
-    datacenters:
-      dc-a:
-        power_cap: 20 MW
-        pue: 1.2
-        electricity_usd_per_kwh: 0.07
-        systems:
-          hgx-h100: {max_units: 4}
-    links: []
-    """
-)
-
-SCENARIO = textwrap.dedent(
-    """\
-    topology: topo.yaml
-    economics: {horizon: 365 days, pricing: amortised}
-    workloads:
-      chat:
-        kind: inference
-        model: llama-3.1-8b
-        precision: fp8
-        requests_per_day: 1M
-        prompt_tokens: 1000
-        output_tokens: 500
-        tokens_per_s_per_user: 30
-    """
-)
 
 SWEEP = ["--set", "economics.pricing=amortised,rental"]
 
 
 @pytest.fixture
 def scenario(tmp_path: Path) -> Path:
-    (tmp_path / "topo.yaml").write_text(TOPOLOGY, encoding="utf-8")
-    path = tmp_path / "scenario.yaml"
-    path.write_text(SCENARIO, encoding="utf-8")
-    return path
+    return write_site(tmp_path)
 
 
 @pytest.mark.parametrize(
