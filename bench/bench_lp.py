@@ -42,7 +42,7 @@ def write_scenario(
     period: str | None = None,
     horizon: str = "365 days",
     scale: float = 1.0,
-    incumbent: bool = False,
+    incumbent: str | bool = "auto",
 ) -> Path:
     """A synthetic topology (a ring of sites plus chords) and scenario sized by the arguments;
     `scale` multiplies every inference demand and each site's max_units (a fleet of ~1M
@@ -166,7 +166,7 @@ def run(
     period: str | None = None,
     horizon: str = "365 days",
     scale: float = 1.0,
-    incumbent: bool = False,
+    incumbent: str | bool = "auto",
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_scenario(
@@ -215,8 +215,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="demand and max_units multiplier")
     parser.add_argument(
         "--incumbent",
-        action="store_true",
-        help="solver.incumbent: true (a start from the LP relaxation; planner/lp/incumbent.py)",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="solver.incumbent (a plan rounded from the LP relaxation; planner/lp/incumbent.py)",
     )
     args = parser.parse_args()
     header = f"{'sites':>5} {'periods':>7} {'accel':>10} {'vars':>8} {'rows':>8} {'build s':>8} {'solve s':>8} {'HiGHS s':>8} {'verify s':>8} {'gap':>7} {'MiB':>6} {'total/HiGHS':>11} {'(build+verify)/HiGHS':>21}"
@@ -231,7 +232,7 @@ def main() -> None:
             args.period,
             args.horizon,
             args.scale,
-            args.incumbent,
+            {"auto": "auto", "on": True, "off": False}[args.incumbent],
         )
         overhead = (
             (r["build_s"] + r["verify_report_s"]) / r["highs_s"] if r["highs_s"] else float("nan")

@@ -82,6 +82,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
             mip_gap_target=stats.gap_target,
             variables=stats.variables,
             constraints=stats.constraints,
+            proof=stats.proof,
         ),
         periods=[PeriodRow(p.index, p.start_s, p.end_s) for p in model.periods],
         workloads=[WorkloadRow(d.name, d.kind, d.start_s, d.end_s) for d in model.demands],

@@ -54,6 +54,11 @@ def format_plan(plan: Plan) -> str:
             f"  proven within {plan.gap:.2%} of the cheapest possible plan "
             f"(lower bound {usd(plan.lower_bound_usd)}; gap target {plan.solver.mip_gap_target:.2%})"
         )
+        if plan.solver.proof == "rounded":
+            out.append(
+                "  proven by the LP relaxation's bound alone: this plan was rounded from the "
+                "relaxation (planner/lp/incumbent.py), no MIP search was needed"
+            )
     out.append(
         f"  solver: {plan.solver.name} ({plan.solver.variables:,} variables, "
         f"{plan.solver.constraints:,} constraints)"

@@ -13,13 +13,16 @@ from typing import Any, TypeVar
 
 @dataclass(frozen=True)
 class SolverRow:
-    """solver name, method, gap target, model size"""
+    """solver name, method, gap target, model size, and how the gap was proven: `mip` (the
+    solver's branch and bound), `rounded` (a plan rounded from the LP relaxation, within the gap
+    of the relaxation's bound: no MIP search), `relaxed` (--relax: no whole-unit plan)"""
 
     name: str
     method: str
     mip_gap_target: float
     variables: int
     constraints: int
+    proof: str
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def test_readme_plan_keys_are_the_json_keys() -> None:
                 "mip_gap_target": 0.01,
                 "variables": 0,
                 "constraints": 0,
+                "proof": "mip",
             },
             **{name: [] for name in TABLES},
         }

@@ -1,0 +1,63 @@
+"""A plan rounded from the LP relaxation (planner/lp/incumbent.py) is the answer when it lies
+within the gap of the relaxation's bound: then no MIP search runs, the plan says so
+(`solver.proof: rounded`), and its gap is proven by the relaxation alone. Hand-solvable: one
+site, one system, a chat tier needing a fractional number of servers x; the rounded plan holds
+ceil(x), and its gap is (cost - relaxation) / cost."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from tiny_site import CHAT, write_site
+
+import planner
+from planner.plan import Plan
+from planner.report import format_plan
+
+# Enough requests that the tier needs a fraction of a server more than a whole number.
+BUSY = CHAT.replace("requests_per_day: 1M", "requests_per_day: 60M")
+
+
+def _plans(tmp_path: Path, gap: float) -> tuple[Plan, Plan]:
+    path = write_site(tmp_path, BUSY)
+    relaxed = planner.solve(planner.load_scenario(path), relax=True)
+    sc = planner.load_scenario(path, sets=["solver.incumbent=true"])
+    return relaxed, planner.solve(sc, mip_gap=gap)
+
+
+def _units(plan: Plan) -> float:
+    return sum(row.units for row in plan.fleet)
+
+
+def test_within_the_gap_the_rounded_plan_is_the_answer(tmp_path: Path) -> None:
+    relaxed, plan = _plans(tmp_path, gap=0.5)
+    x = _units(relaxed)
+    assert x != pytest.approx(round(x), abs=1e-3), "the test needs a fractional relaxation"
+    assert plan.solver.proof == "rounded"
+    assert _units(plan) == math.ceil(x)
+    # Proven by the relaxation's bound alone: the gap is the rounded plan's excess over it.
+    assert plan.lower_bound_usd == pytest.approx(relaxed.total_cost_usd, rel=1e-9)
+    expected_gap = (plan.total_cost_usd - relaxed.total_cost_usd) / plan.total_cost_usd
+    assert plan.gap == pytest.approx(expected_gap, abs=1e-9)
+    assert 0 < plan.gap <= 0.5
+    assert plan.status == "optimal"
+    assert "no MIP search" in format_plan(plan)
+
+
+def test_outside_the_gap_the_mip_searches(tmp_path: Path) -> None:
+    relaxed, rounded = _plans(tmp_path, gap=0.5)
+    needed = (rounded.total_cost_usd - relaxed.total_cost_usd) / rounded.total_cost_usd
+    _, plan = _plans(tmp_path, gap=needed / 2)
+    assert plan.solver.proof == "mip"
+    # One pool: the whole-unit optimum is the same ceil(x) servers.
+    assert _units(plan) == math.ceil(_units(relaxed))
+    assert plan.total_cost_usd == pytest.approx(rounded.total_cost_usd, rel=1e-9)
+
+
+def test_the_proof_is_in_the_plan_json(tmp_path: Path) -> None:
+    _, plan = _plans(tmp_path, gap=0.5)
+    again = Plan.from_dict(json.loads(plan.to_json()))
+    assert again.solver.proof == "rounded"
