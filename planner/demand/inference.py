@@ -17,8 +17,9 @@ planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI 
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
@@ -38,6 +39,13 @@ from planner.demand.common import (
     unit_usd_per_hour,
 )
 from planner.demand.kv import kv_bytes_per_token
+from planner.demand.memo import (
+    PHYSICS_CACHE_SIZE,
+    Keyed,
+    forget_fingerprints,
+    keyed_hardware,
+    keyed_model,
+)
 from planner.demand.queueing import max_utilisation, mean_wait_mdc
 from planner.demand.serving_physics import (
     Layout,
@@ -249,6 +257,79 @@ def decode_point(
     draft_acceptance: float = 0.0,
     prompt_cache_hit: float = 0.0,
 ) -> DecodePoint:
+    """`decode_point_uncached` memoised per process on all its arguments (the catalog entries by
+    content, planner/demand/memo.py): a sweep re-rates the same model, system and request shape
+    at every point. The result is shared (frozen) except its alternatives list, copied."""
+    point = _decode_point_cached(
+        keyed_model(arch),
+        keyed_hardware(hw),
+        precision,
+        kv_precision,
+        prompt_tokens,
+        output_tokens,
+        share,
+        tokens_per_s_per_user,
+        max_units_per_instance,
+        hbm_usable_fraction,
+        chunked_prefill,
+        draft_tokens,
+        draft_acceptance,
+        prompt_cache_hit,
+    )
+    return replace(point, alternatives=list(point.alternatives))
+
+
+@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
+def _decode_point_cached(
+    arch: Keyed[ModelArch],
+    hw: Keyed[Hardware],
+    precision: str,
+    kv_precision: str,
+    prompt_tokens: float,
+    output_tokens: float,
+    share: int,
+    tokens_per_s_per_user: float | None,
+    max_units_per_instance: int,
+    hbm_usable_fraction: float | None,
+    chunked_prefill: bool,
+    draft_tokens: int,
+    draft_acceptance: float,
+    prompt_cache_hit: float,
+) -> DecodePoint:
+    return decode_point_uncached(
+        arch.value,
+        hw.value,
+        precision,
+        kv_precision,
+        prompt_tokens,
+        output_tokens,
+        share,
+        tokens_per_s_per_user,
+        max_units_per_instance,
+        hbm_usable_fraction,
+        chunked_prefill,
+        draft_tokens,
+        draft_acceptance,
+        prompt_cache_hit,
+    )
+
+
+def decode_point_uncached(
+    arch: ModelArch,
+    hw: Hardware,
+    precision: str,
+    kv_precision: str,
+    prompt_tokens: float,
+    output_tokens: float,
+    share: int,
+    tokens_per_s_per_user: float | None,
+    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+    hbm_usable_fraction: float | None = None,
+    chunked_prefill: bool = False,
+    draft_tokens: int = 0,
+    draft_acceptance: float = 0.0,
+    prompt_cache_hit: float = 0.0,
+) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). `share` sequences share one prompt prefix's KV.
     chunked_prefill: prompts are prefilled in the decode steps (aggregated serving), so the
@@ -373,6 +454,51 @@ def prefill_rate(
     mean_context: float,
     max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
 ) -> Rate:
+    """`prefill_rate_uncached` memoised per process on all its arguments (catalog entries by
+    content, planner/demand/memo.py)."""
+    if hw is None:
+        return Rate(0.0, CPU_ONLY_REASON)
+    return _prefill_rate_cached(
+        keyed_model(arch),
+        keyed_hardware(hw),
+        precision,
+        kv_precision,
+        context_tokens,
+        mean_context,
+        max_units_per_instance,
+    )
+
+
+@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
+def _prefill_rate_cached(
+    arch: Keyed[ModelArch],
+    hw: Keyed[Hardware],
+    precision: str,
+    kv_precision: str,
+    context_tokens: float,
+    mean_context: float,
+    max_units_per_instance: int,
+) -> Rate:
+    return prefill_rate_uncached(
+        arch.value,
+        hw.value,
+        precision,
+        kv_precision,
+        context_tokens,
+        mean_context,
+        max_units_per_instance,
+    )
+
+
+def prefill_rate_uncached(
+    arch: ModelArch,
+    hw: Hardware | None,
+    precision: str,
+    kv_precision: str,
+    context_tokens: float,
+    mean_context: float,
+    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+) -> Rate:
     """Prefill (forward-only) tokens/s per unit for a model whose passes read `context_tokens`
     tokens (KV must fit) at mean attention context `mean_context`: the smallest instance holding
     the weights and one pass's KV, a · peak · compute_utilisation / F(mean_context)."""
@@ -421,11 +547,14 @@ class ServerLoad:
     mean_wait_s: float
 
 
+@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
 def server_load(
     batch: int, ttft_p99_s: float, prefill_s: float, output_tokens: float, tpot_s: float
 ) -> ServerLoad:
     """The utilisation of `batch` decode slots (M/D/c servers) at which P(wait > ttft_p99 −
-    prefill) <= 1%; service time = prefill + output · TPOT."""
+    prefill) <= 1%; service time = prefill + output · TPOT. It does not depend on the arrival
+    rate (the utilisation is what the target allows), so it is memoised per process on its
+    arguments (pure scalars)."""
     service = prefill_s + output_tokens * tpot_s
     wait = ttft_p99_s - prefill_s
     rho = max_utilisation(batch, service, wait, TAIL_PROBABILITY)
@@ -817,3 +946,11 @@ def interactivity_curve(
                 )
             )
     return out
+
+
+def clear_physics_caches() -> None:
+    """Forget every memoised serving result of this process (tests compare cold and warm)."""
+    _decode_point_cached.cache_clear()
+    _prefill_rate_cached.cache_clear()
+    server_load.cache_clear()
+    forget_fingerprints()
