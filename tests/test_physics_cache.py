@@ -17,10 +17,12 @@ from planner.demand import estimate_inference
 from planner.demand.common import hardware
 from planner.demand.inference import (
     _decode_point_cached,
+    _inference_rates_cached,
     clear_physics_caches,
     decode_point,
     decode_point_uncached,
     inference_rates,
+    inference_rates_uncached,
     prefill_rate,
     prefill_rate_uncached,
 )
@@ -77,11 +79,13 @@ def test_warm_cache_gives_the_cold_result(system: str, fields: dict[str, object]
     cold = estimate_inference(s, CATALOG, system)
     cold_rates = inference_rates(s, CATALOG, system)
     hits = _decode_point_cached.cache_info().hits
+    rate_hits = _inference_rates_cached.cache_info().hits
     warm = estimate_inference(s, CATALOG, system)
     assert warm == cold  # every field: layout, batch, step terms, rates, derivation text
     assert inference_rates(s, CATALOG, system) == cold_rates
-    if system != "cpu-server":
-        assert _decode_point_cached.cache_info().hits > hits  # served from the cache
+    if system != "cpu-server":  # served from the caches
+        assert _decode_point_cached.cache_info().hits > hits
+        assert _inference_rates_cached.cache_info().hits > rate_hits
 
 
 def test_memoised_entry_points_equal_the_uncached_functions() -> None:
@@ -125,12 +129,19 @@ def test_cache_key_holds_every_spec_input(fields: dict[str, object]) -> None:
     base, variant = spec(), spec(**fields)
     clear_physics_caches()
     cold = estimate_inference(variant, CATALOG, "hgx-h100")
+    cold_rates = inference_rates(variant, CATALOG, "hgx-h100")
     clear_physics_caches()
     base_est = estimate_inference(base, CATALOG, "hgx-h100")
-    estimate_inference(spec(ttft_p99="1 s"), CATALOG, "hgx-h100")  # more entries to collide with
+    base_rates = inference_rates(base, CATALOG, "hgx-h100")
+    other = spec(ttft_p99="1 s")  # more entries to collide with
+    estimate_inference(other, CATALOG, "hgx-h100")
+    inference_rates(other, CATALOG, "hgx-h100")
     warm = estimate_inference(variant, CATALOG, "hgx-h100")
     assert warm == cold
     assert warm != base_est
+    warm_rates = inference_rates(variant, CATALOG, "hgx-h100")
+    assert warm_rates == cold_rates
+    assert warm_rates != base_rates
 
 
 def test_cache_key_holds_the_catalog_figures_and_overrides(tmp_path: Path) -> None:
@@ -170,6 +181,13 @@ def test_requests_per_day_is_applied_after_the_cache() -> None:
     assert three.units_for_demand == pytest.approx(3 * one.units_for_demand, rel=1e-12)
     assert three.tokens_per_s_per_system == one.tokens_per_s_per_system
     assert three.server_utilisation == one.server_utilisation
+    # The rates' cache leaves the demand out of its key: the same entry, and the cold rates.
+    peak = spec(ttft_p99="1 s", requests_per_day="3M", peak_to_average=2)
+    warm = inference_rates(peak, CATALOG, "hgx-h100")
+    assert warm == inference_rates(spec(ttft_p99="1 s"), CATALOG, "hgx-h100")
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    assert warm == inference_rates_uncached(peak, CATALOG.models["llama-3.1-70b"], hw, "hgx-h100")
 
 
 def _task(path: Path, sets: tuple[str, ...]) -> dict[str, Any]:

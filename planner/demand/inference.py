@@ -635,9 +635,34 @@ def estimate_inference(
     + prefill tokens/s needed / prefill rate, needed = requests_per_day · tokens ·
     peak_to_average / 86,400 s.
     """
-    arch = catalog.models[spec.model_name]
+    return estimate_serving(
+        spec,
+        catalog.models[spec.model_name],
+        hardware(catalog, system),
+        system,
+        hbm_usable_fraction=hbm_usable_fraction,
+        max_units_per_instance=max_units_per_instance,
+        pricing=pricing,
+        electricity_usd_per_kwh=electricity_usd_per_kwh,
+        pue=pue,
+    )
+
+
+def estimate_serving(
+    spec: InferenceSpec,
+    arch: ModelArch,
+    hw: Hardware | None,
+    system: str,
+    *,
+    hbm_usable_fraction: float | None = None,
+    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+    pricing: Pricing = "rental",
+    electricity_usd_per_kwh: float = DEFAULT_ELECTRICITY_USD_PER_KWH,
+    pue: float = DEFAULT_PUE,
+) -> InferenceEstimate:
+    """`estimate_inference` of the model entry `arch` on `hw` (the system named `system`; None
+    for a CPU-only one): it reads nothing else of the catalog."""
     kvp = spec.kv
-    hw = hardware(catalog, system)
     target = spec.decode_target
     load = model_load(
         arch,
@@ -887,11 +912,39 @@ def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple
     """(decode, prefill) tokens/s per unit of `system` for the LP. Prefill is rated on its own
     (it may run on other units than decode): the smallest instance holding the weights and one
     prompt's KV, compute-bound at mean context prompt/2. With ttft_p99 both are multiplied by
-    the server utilisation of the decode layout."""
+    the server utilisation of the decode layout.
+
+    Memoised per process (planner/demand/memo.py) on the spec without the demand it serves
+    (requests_per_day and peak_to_average only size units_for_demand, which the rates do not
+    use), the model entry and the system's hardware, by content."""
     hw = hardware(catalog, system)
     if hw is None:
         return Rate(0.0, CPU_ONLY_REASON), Rate(0.0, CPU_ONLY_REASON)
-    est = estimate_inference(spec, catalog, system)
+    shape = spec.model_dump_json(exclude=DEMAND_FIELDS)
+    return _inference_rates_cached(
+        Keyed(spec, (type(spec).__qualname__, shape)),
+        keyed_model(catalog.models[spec.model_name]),
+        keyed_hardware(hw),
+        system,
+    )
+
+
+# Fields of an InferenceSpec that scale the demand served and nothing of its rates.
+DEMAND_FIELDS = {"requests_per_day", "peak_to_average"}
+
+
+@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
+def _inference_rates_cached(
+    spec: Keyed[InferenceSpec], arch: Keyed[ModelArch], hw: Keyed[Hardware], system: str
+) -> tuple[Rate, Rate]:
+    return inference_rates_uncached(spec.value, arch.value, hw.value, system)
+
+
+def inference_rates_uncached(
+    spec: InferenceSpec, arch: ModelArch, hw: Hardware, system: str
+) -> tuple[Rate, Rate]:
+    """`inference_rates` of the model entry `arch` on `hw` (the system named `system`)."""
+    est = estimate_serving(spec, arch, hw, system)
     utilisation = est.server_utilisation if est.server_utilisation is not None else 1.0
     suffix = f", x{utilisation:.3f} server utilisation (p99 TTFT)" if utilisation < 1 else ""
     decode = (
@@ -899,7 +952,6 @@ def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple
         if est.feasible and est.tokens_per_s_per_system is not None
         else Rate(0.0, est.reason)
     )
-    arch = catalog.models[spec.model_name]
     prefill = prefill_rate(
         arch, hw, spec.precision, spec.kv, spec.prompt_tokens, spec.prompt_tokens / 2
     )
@@ -952,5 +1004,6 @@ def clear_physics_caches() -> None:
     """Forget every memoised serving result of this process (tests compare cold and warm)."""
     _decode_point_cached.cache_clear()
     _prefill_rate_cached.cache_clear()
+    _inference_rates_cached.cache_clear()
     server_load.cache_clear()
     forget_fingerprints()
