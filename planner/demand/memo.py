@@ -8,7 +8,9 @@ arguments. Catalog entries (pydantic models with dict fields) are not hashable, 
 passed wrapped in `Keyed`: equal and hashed by their full content (type and
 model_dump_json()), so two catalogs with the same figures share entries and any changed figure
 (a user's catalog file, a sensitivity overlay) misses. A content fingerprint is computed once per
-object (memo by id, holding the object so the id cannot be reused while it is remembered).
+object (memo by id, holding the object so the id cannot be reused while it is remembered):
+catalog entries are read-only once loaded (frozen models; the loaded Catalog is shared, see
+hardware/catalog.py), and a changed catalog is a new Catalog of new entries.
 """
 
 from __future__ import annotations
@@ -34,12 +36,11 @@ def fingerprint(entry: BaseModel) -> str:
     """The entry's full content as text: its type and model_dump_json() (every field)."""
     known = _FINGERPRINTS.get(id(entry))
     if known is not None and known[0] is entry:
-        _FINGERPRINTS.move_to_end(id(entry))
         return known[1]
     text = f"{type(entry).__module__}.{type(entry).__qualname__}:{entry.model_dump_json()}"
     _FINGERPRINTS[id(entry)] = (entry, text)
-    if len(_FINGERPRINTS) > FINGERPRINTS_KEPT:
-        _FINGERPRINTS.popitem(last=False)
+    while len(_FINGERPRINTS) > FINGERPRINTS_KEPT:
+        _FINGERPRINTS.popitem(last=False)  # the oldest (recomputed if seen again)
     return text
 
 
