@@ -3,8 +3,10 @@
 A cheap scenario (one chat tier of llama-3.1-70b on the h100-cluster preset) is swept over
 requests_per_day = 1M, 2M, ... ; each sweep runs in a fresh Python process (so its peak memory
 is its own), `--jobs` worker processes wide, with and without keep_plans. Printed per sweep:
-points, wall seconds, milliseconds per point, and the parent's peak resident memory (the
-workers' are not in it).
+points, wall seconds, milliseconds per point, the CPU milliseconds per point of the workers
+(their start-up included) and of the parent, and the parent's peak resident memory (the
+workers' are not in it). The machine's load average is printed first: on a shared machine the
+wall figures move with it, the CPU figures much less.
 
     python bench/bench_sweep.py                       # 100, 300 and 1000 points on 2 workers
     python bench/bench_sweep.py --points 50 200 --jobs 1
@@ -13,7 +15,9 @@ Then, in one process and one core, the same points' cost per point against the w
 limit: one HiGHS model kept, each point's costs, bounds, right-hand sides and coefficients
 changed in place and re-solved from the previous basis (LP relaxation, then the MIP), with
 nothing else done (no loading, demand models, model building, reading or verifying). Printed:
-both per-point times, their ratio, and how many points' MIP objectives differ from a cold solve.
+both per-point times, their ratio, and how many points' MIP objectives differ from a cold solve;
+and the same sweep with the serving physics computed afresh at every point (its per-process
+cache cleared first, as every point was before the cache: planner/demand/memo.py).
 
 Read the per-point figures against each other (same run, same machine), not as absolutes.
 """
@@ -55,6 +59,7 @@ def child(scenario: str, points: int, jobs: int, keep: bool) -> None:
     sys.path.insert(0, str(ROOT))
     import planner
 
+    parent_cpu, workers_cpu = _cpu_s(resource.RUSAGE_SELF), _cpu_s(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     sw = planner.sweep(
         scenario, {AXIS: [f"{i}M" for i in range(1, points + 1)]}, jobs=jobs, keep_plans=keep
@@ -62,7 +67,24 @@ def child(scenario: str, points: int, jobs: int, keep: bool) -> None:
     wall = time.perf_counter() - started
     ok = sum(1 for p in sw.points if p["status"] == "optimal")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"points": points, "optimal": ok, "wall_s": wall, "peak_mib": peak_mib}))
+    print(
+        json.dumps(
+            {
+                "points": points,
+                "optimal": ok,
+                "wall_s": wall,
+                "peak_mib": peak_mib,
+                "parent_cpu_s": _cpu_s(resource.RUSAGE_SELF) - parent_cpu,
+                # Workers that have exited (the pool is shut down when sweep() returns).
+                "workers_cpu_s": _cpu_s(resource.RUSAGE_CHILDREN) - workers_cpu,
+            }
+        )
+    )
+
+
+def _cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def warm_limit(scenario: str, points: int) -> None:
@@ -71,6 +93,7 @@ def warm_limit(scenario: str, points: int) -> None:
     import highspy
 
     from planner.api import demands
+    from planner.demand.inference import clear_physics_caches
     from planner.lp.build import build
     from planner.lp.solve import _quiet_stdout, make_solver
     from planner.scenario import load_scenario
@@ -92,6 +115,11 @@ def warm_limit(scenario: str, points: int) -> None:
     for task in tasks:
         run_point(task)
     point_s = (time.perf_counter() - started) / points
+    started = time.perf_counter()
+    for task in tasks:
+        clear_physics_caches()
+        run_point(task)
+    cold_physics_s = (time.perf_counter() - started) / points
     models = []
     with _quiet_stdout():
         for task in tasks:  # each point's model in HiGHS, and its cold MIP optimum
@@ -138,7 +166,8 @@ def warm_limit(scenario: str, points: int) -> None:
     print(
         f"serial, {points} points: sweep {1000 * point_s:.2f} ms/point; warm re-solve limit "
         f"{1000 * limit_s:.2f} ms/point; ratio {point_s / limit_s:.2f}x; MIP objectives "
-        f"differing from cold solves: {differ} of {points}"
+        f"differing from cold solves: {differ} of {points}; serving physics not cached: "
+        f"{1000 * cold_physics_s:.2f} ms/point ({cold_physics_s / limit_s:.2f}x)"
     )
 
 
@@ -172,8 +201,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scenario = str(Path(tmp) / "chat.yaml")
         Path(scenario).write_text(SCENARIO, encoding="utf-8")
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"load average {load} on {os.cpu_count()} CPUs")
         print(
-            f"{'points':>7} {'plans kept':>10} {'wall s':>8} {'ms/point':>9} {'parent peak MiB':>16}"
+            f"{'points':>7} {'plans kept':>10} {'wall s':>8} {'ms/point':>9} "
+            f"{'worker CPU ms/point':>20} {'parent CPU ms/point':>20} {'parent peak MiB':>16}"
         )
         for points in args.points:
             for keep in (False, True):
@@ -183,13 +215,17 @@ def main() -> None:
                 assert r["optimal"] == points, r
                 print(
                     f"{points:>7} {'yes' if keep else 'no':>10} {r['wall_s']:>8.2f} "
-                    f"{1000 * r['wall_s'] / points:>9.2f} {r['peak_mib']:>16.1f}"
+                    f"{1000 * r['wall_s'] / points:>9.2f} "
+                    f"{1000 * r['workers_cpu_s'] / points:>20.2f} "
+                    f"{1000 * r['parent_cpu_s'] / points:>20.2f} {r['peak_mib']:>16.1f}"
                 )
         if args.limit_points:
             cmd = [sys.executable, __file__, "--limit-child", scenario, str(args.limit_points)]
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
             print(out.stdout.strip().splitlines()[-1])
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"load average {load} at the end")
 
 
 if __name__ == "__main__":

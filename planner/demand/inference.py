@@ -17,8 +17,9 @@ planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI 
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
@@ -38,6 +39,13 @@ from planner.demand.common import (
     unit_usd_per_hour,
 )
 from planner.demand.kv import kv_bytes_per_token
+from planner.demand.memo import (
+    PHYSICS_CACHE_SIZE,
+    Keyed,
+    forget_fingerprints,
+    keyed_hardware,
+    keyed_model,
+)
 from planner.demand.queueing import max_utilisation, mean_wait_mdc
 from planner.demand.serving_physics import (
     Layout,
@@ -249,6 +257,79 @@ def decode_point(
     draft_acceptance: float = 0.0,
     prompt_cache_hit: float = 0.0,
 ) -> DecodePoint:
+    """`decode_point_uncached` memoised per process on all its arguments (the catalog entries by
+    content, planner/demand/memo.py): a sweep re-rates the same model, system and request shape
+    at every point. The result is shared (frozen) except its alternatives list, copied."""
+    point = _decode_point_cached(
+        keyed_model(arch),
+        keyed_hardware(hw),
+        precision,
+        kv_precision,
+        prompt_tokens,
+        output_tokens,
+        share,
+        tokens_per_s_per_user,
+        max_units_per_instance,
+        hbm_usable_fraction,
+        chunked_prefill,
+        draft_tokens,
+        draft_acceptance,
+        prompt_cache_hit,
+    )
+    return replace(point, alternatives=list(point.alternatives))
+
+
+@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
+def _decode_point_cached(
+    arch: Keyed[ModelArch],
+    hw: Keyed[Hardware],
+    precision: str,
+    kv_precision: str,
+    prompt_tokens: float,
+    output_tokens: float,
+    share: int,
+    tokens_per_s_per_user: float | None,
+    max_units_per_instance: int,
+    hbm_usable_fraction: float | None,
+    chunked_prefill: bool,
+    draft_tokens: int,
+    draft_acceptance: float,
+    prompt_cache_hit: float,
+) -> DecodePoint:
+    return decode_point_uncached(
+        arch.value,
+        hw.value,
+        precision,
+        kv_precision,
+        prompt_tokens,
+        output_tokens,
+        share,
+        tokens_per_s_per_user,
+        max_units_per_instance,
+        hbm_usable_fraction,
+        chunked_prefill,
+        draft_tokens,
+        draft_acceptance,
+        prompt_cache_hit,
+    )
+
+
+def decode_point_uncached(
+    arch: ModelArch,
+    hw: Hardware,
+    precision: str,
+    kv_precision: str,
+    prompt_tokens: float,
+    output_tokens: float,
+    share: int,
+    tokens_per_s_per_user: float | None,
+    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+    hbm_usable_fraction: float | None = None,
+    chunked_prefill: bool = False,
+    draft_tokens: int = 0,
+    draft_acceptance: float = 0.0,
+    prompt_cache_hit: float = 0.0,
+) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). `share` sequences share one prompt prefix's KV.
     chunked_prefill: prompts are prefilled in the decode steps (aggregated serving), so the
@@ -373,6 +454,51 @@ def prefill_rate(
     mean_context: float,
     max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
 ) -> Rate:
+    """`prefill_rate_uncached` memoised per process on all its arguments (catalog entries by
+    content, planner/demand/memo.py)."""
+    if hw is None:
+        return Rate(0.0, CPU_ONLY_REASON)
+    return _prefill_rate_cached(
+        keyed_model(arch),
+        keyed_hardware(hw),
+        precision,
+        kv_precision,
+        context_tokens,
+        mean_context,
+        max_units_per_instance,
+    )
+
+
+@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
+def _prefill_rate_cached(
+    arch: Keyed[ModelArch],
+    hw: Keyed[Hardware],
+    precision: str,
+    kv_precision: str,
+    context_tokens: float,
+    mean_context: float,
+    max_units_per_instance: int,
+) -> Rate:
+    return prefill_rate_uncached(
+        arch.value,
+        hw.value,
+        precision,
+        kv_precision,
+        context_tokens,
+        mean_context,
+        max_units_per_instance,
+    )
+
+
+def prefill_rate_uncached(
+    arch: ModelArch,
+    hw: Hardware | None,
+    precision: str,
+    kv_precision: str,
+    context_tokens: float,
+    mean_context: float,
+    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+) -> Rate:
     """Prefill (forward-only) tokens/s per unit for a model whose passes read `context_tokens`
     tokens (KV must fit) at mean attention context `mean_context`: the smallest instance holding
     the weights and one pass's KV, a · peak · compute_utilisation / F(mean_context)."""
@@ -421,11 +547,14 @@ class ServerLoad:
     mean_wait_s: float
 
 
+@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
 def server_load(
     batch: int, ttft_p99_s: float, prefill_s: float, output_tokens: float, tpot_s: float
 ) -> ServerLoad:
     """The utilisation of `batch` decode slots (M/D/c servers) at which P(wait > ttft_p99 −
-    prefill) <= 1%; service time = prefill + output · TPOT."""
+    prefill) <= 1%; service time = prefill + output · TPOT. It does not depend on the arrival
+    rate (the utilisation is what the target allows), so it is memoised per process on its
+    arguments (pure scalars)."""
     service = prefill_s + output_tokens * tpot_s
     wait = ttft_p99_s - prefill_s
     rho = max_utilisation(batch, service, wait, TAIL_PROBABILITY)
@@ -506,9 +635,34 @@ def estimate_inference(
     + prefill tokens/s needed / prefill rate, needed = requests_per_day · tokens ·
     peak_to_average / 86,400 s.
     """
-    arch = catalog.models[spec.model_name]
+    return estimate_serving(
+        spec,
+        catalog.models[spec.model_name],
+        hardware(catalog, system),
+        system,
+        hbm_usable_fraction=hbm_usable_fraction,
+        max_units_per_instance=max_units_per_instance,
+        pricing=pricing,
+        electricity_usd_per_kwh=electricity_usd_per_kwh,
+        pue=pue,
+    )
+
+
+def estimate_serving(
+    spec: InferenceSpec,
+    arch: ModelArch,
+    hw: Hardware | None,
+    system: str,
+    *,
+    hbm_usable_fraction: float | None = None,
+    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+    pricing: Pricing = "rental",
+    electricity_usd_per_kwh: float = DEFAULT_ELECTRICITY_USD_PER_KWH,
+    pue: float = DEFAULT_PUE,
+) -> InferenceEstimate:
+    """`estimate_inference` of the model entry `arch` on `hw` (the system named `system`; None
+    for a CPU-only one): it reads nothing else of the catalog."""
     kvp = spec.kv
-    hw = hardware(catalog, system)
     target = spec.decode_target
     load = model_load(
         arch,
@@ -758,11 +912,39 @@ def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple
     """(decode, prefill) tokens/s per unit of `system` for the LP. Prefill is rated on its own
     (it may run on other units than decode): the smallest instance holding the weights and one
     prompt's KV, compute-bound at mean context prompt/2. With ttft_p99 both are multiplied by
-    the server utilisation of the decode layout."""
+    the server utilisation of the decode layout.
+
+    Memoised per process (planner/demand/memo.py) on the spec without the demand it serves
+    (requests_per_day and peak_to_average only size units_for_demand, which the rates do not
+    use), the model entry and the system's hardware, by content."""
     hw = hardware(catalog, system)
     if hw is None:
         return Rate(0.0, CPU_ONLY_REASON), Rate(0.0, CPU_ONLY_REASON)
-    est = estimate_inference(spec, catalog, system)
+    shape = spec.model_dump_json(exclude=DEMAND_FIELDS)
+    return _inference_rates_cached(
+        Keyed(spec, (type(spec).__qualname__, shape)),
+        keyed_model(catalog.models[spec.model_name]),
+        keyed_hardware(hw),
+        system,
+    )
+
+
+# Fields of an InferenceSpec that scale the demand served and nothing of its rates.
+DEMAND_FIELDS = {"requests_per_day", "peak_to_average"}
+
+
+@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
+def _inference_rates_cached(
+    spec: Keyed[InferenceSpec], arch: Keyed[ModelArch], hw: Keyed[Hardware], system: str
+) -> tuple[Rate, Rate]:
+    return inference_rates_uncached(spec.value, arch.value, hw.value, system)
+
+
+def inference_rates_uncached(
+    spec: InferenceSpec, arch: ModelArch, hw: Hardware, system: str
+) -> tuple[Rate, Rate]:
+    """`inference_rates` of the model entry `arch` on `hw` (the system named `system`)."""
+    est = estimate_serving(spec, arch, hw, system)
     utilisation = est.server_utilisation if est.server_utilisation is not None else 1.0
     suffix = f", x{utilisation:.3f} server utilisation (p99 TTFT)" if utilisation < 1 else ""
     decode = (
@@ -770,7 +952,6 @@ def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple
         if est.feasible and est.tokens_per_s_per_system is not None
         else Rate(0.0, est.reason)
     )
-    arch = catalog.models[spec.model_name]
     prefill = prefill_rate(
         arch, hw, spec.precision, spec.kv, spec.prompt_tokens, spec.prompt_tokens / 2
     )
@@ -817,3 +998,12 @@ def interactivity_curve(
                 )
             )
     return out
+
+
+def clear_physics_caches() -> None:
+    """Forget every memoised serving result of this process (tests compare cold and warm)."""
+    _decode_point_cached.cache_clear()
+    _prefill_rate_cached.cache_clear()
+    _inference_rates_cached.cache_clear()
+    server_load.cache_clear()
+    forget_fingerprints()
