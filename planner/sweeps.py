@@ -30,8 +30,10 @@ out_dir/.cache/<key>.json and reused by a later sweep over the same points ("cac
 `points`; left out of the CSV and JSON so they stay byte-identical). Delete the folder (or pass
 use_cache=False / --no-cache) after changing the planner's code.
 
-Executors: "process" (concurrent.futures.ProcessPoolExecutor with `jobs` workers, spawned; jobs=1
-runs in this process) or "ray" (imported lazily; connects to `ray_address` or RAY_ADDRESS, else
+Executors: "auto" (the default: Ray when a cluster address is given and Ray is installed, else
+"process"; Sweep.executor says which ran and why), "process"
+(concurrent.futures.ProcessPoolExecutor with `jobs` workers, spawned; jobs=1 runs in this
+process) or "ray" (imported lazily; connects to `ray_address` or RAY_ADDRESS, else
 starts a local instance and shuts it down at the end; an instance already initialised by the
 caller is used as is). Ray workers need the planner installed; they read the cache where out_dir
 is visible to them, and this process writes it.
@@ -382,6 +384,7 @@ class Sweep:
     plans: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
     cache_notes: list[str] = field(default_factory=list)  # malformed entries recomputed
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    executor: str = ""  # where the points ran, and why (choose_executor)
 
     def __len__(self) -> int:
         return len(self.points)
@@ -578,7 +581,7 @@ def sweep(
     base_scenarios: Iterable[str] = (),
     sets: Iterable[str] = (),
     jobs: int = 1,
-    executor: str = "process",
+    executor: str = "auto",
     ray_address: str | None = None,
     out_dir: str | Path | None = None,
     use_cache: bool = True,
@@ -634,6 +637,7 @@ def sweep(
         if progress is not None:
             progress(_record(points[i], result))
 
+    executor, why = choose_executor(executor, jobs, ray_address)
     if executor == "ray":
         _run_ray(tasks, done, ray_address)
     elif executor in ("process", "local"):
@@ -649,7 +653,7 @@ def sweep(
                     "<--executor>",
                     None,
                     "executor",
-                    f"unknown executor {executor!r}; use process or ray",
+                    f"unknown executor {executor!r}; use auto, process or ray",
                 )
             ]
         )
@@ -662,11 +666,43 @@ def sweep(
         points=records,
         plans=plans,
         tasks={p.name: tasks[p.index] for p in points},
+        executor=why,
     )
     result.cache_notes = [r["cache_note"] for r in results.values() if r.get("cache_note")]
     if out_dir is not None:
         result.write(out_dir)
     return result
+
+
+# Measured (issue 14): a local Ray instance costs ~6 s of start-up on one machine and brings no
+# CPUs the process pool lacks, so `auto` uses Ray only for a cluster.
+RAY_LOCAL_START_S = 6
+
+
+def choose_executor(executor: str, jobs: int, ray_address: str | None) -> tuple[str, str]:
+    """(executor, why): "auto" runs on Ray when a cluster address is given (ray_address or
+    RAY_ADDRESS) and Ray is installed, else in local processes; "process" and "ray" as asked."""
+    workers = f"{jobs} local worker process{'es' if jobs != 1 else ''}"
+    if executor in ("process", "local"):
+        return "process", f"process: {workers} (--executor process)"
+    if executor == "ray":
+        return "ray", "ray: asked for (--executor ray)"
+    if executor != "auto":
+        return executor, ""  # refused by the caller with the list of executors
+    address = ray_address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        return "process", (
+            f"process: {workers}; Ray not used: no cluster address (--ray-address or "
+            f"RAY_ADDRESS), and a local Ray instance adds ~{RAY_LOCAL_START_S} s of start-up"
+        )
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        return "process", (
+            f"process: {workers}; Ray not used: a cluster address is set ({address}) but Ray "
+            "is not installed (pip install -e '.[ray]')"
+        )
+    return "ray", f"ray: the cluster at {address}"
 
 
 def _record(point: Point, result: dict[str, Any]) -> dict[str, Any]:

@@ -37,10 +37,11 @@ from planner.commands.options import html_option, scenario_argument, solve_optio
 )
 @click.option(
     "--executor",
-    type=click.Choice(["process", "ray"]),
-    default="process",
+    type=click.Choice(["auto", "process", "ray"]),
+    default="auto",
     show_default=True,
-    help="Where points run: local processes, or Ray (pip install -e '.[ray]').",
+    help="Where points run: local processes, or Ray (pip install -e '.[ray]'); auto: Ray "
+    "when a cluster address is given, else local processes (the run says which and why).",
 )
 @click.option(
     "--ray-address",
@@ -147,6 +148,7 @@ def command(
         f"failed; {result.solved} solved in this run, {result.reused} reused from the cache",
         err=True,
     )
+    click.echo(f"executor: {result.executor}", err=True)
     for note in result.cache_notes:
         click.echo(f"malformed cache entry {note}", err=True)
     if out_dir:
