@@ -7,8 +7,9 @@ left in place, and hands it to HiGHS as a start:
 
 1. each choice group in turn (a training job's site y[w,d] or trainer site t[w,d], its system
    type x[w,s], a pretraining's model-size candidate k[w,c]) is fixed at its dominant share: the
-   largest LP value gets 1, the others 0 (the next largest if that LP has no solution); the LP
-   is re-solved (warm, in place) before the next;
+   largest LP value gets 1, the others 0; if that costs more than a quarter of the gap's budget
+   the next two largest are tried and the cheapest kept; the LP is re-solved (warm, in place)
+   before the next group;
 2. the remaining binaries are fixed: running on[...] and generates z[w,d] at 1 where the LP uses
    them at all (rounded up, so the capacity they switch on is there), done[w,p] to the nearest;
    the LP is re-solved;
@@ -36,8 +37,11 @@ from planner.lp.model import Model
 
 # A binary or count the LP relaxation uses below this is not used (solver noise).
 USED_TOL = 1e-6
-# Members of a choice group tried (largest LP shares first) until one has a feasible LP.
+# Members of a choice group tried, largest LP shares first (see _fix_group).
 TRIES = 3
+# A choice group's try is kept at once when it adds at most 1/SLACK_SHARES of the gap's budget
+# (the cost a plan may have over the relaxation and still be proven within the gap).
+SLACK_SHARES = 4
 # Rounds of rounding the unit counts (each fixes at least one count; two sufficed at 50 sites).
 ROUNDS = 8
 
@@ -92,24 +96,29 @@ def _choice_fixes(group: list[int], chosen: int) -> dict[int, float]:
 
 
 def _fix_group(
-    model: Model, group: list[int], one: bool, values: list[float], bounds: Bounds
+    model: Model, group: list[int], one: bool, values: list[float], bounds: Bounds, slack: float
 ) -> list[float] | None:
-    """Fix one choice group from the current LP values and re-solve: the member with the largest
-    LP share alone at 1, or if that LP has no solution the next largest, up to TRIES members
-    (for a many-of group, last, every member the LP uses); the first feasible LP is kept, or
-    None when none is. (Keeping the cheapest of three instead cost three re-solves per group:
-    at 174k columns ~30 s each for a pretraining's system, for no plan within the gap that the
-    first did not give.)"""
+    """Fix one choice group from the current LP values and re-solve: the member with the
+    largest LP share alone at 1, then the next largest, up to TRIES members (for a many-of
+    group, last, every member the LP uses). The first try whose LP costs at most `slack` more
+    than the LP before it is kept at once; else the cheapest feasible try, or None when none is.
+    (At 174k columns one try of a pretraining's system is a ~30 s re-solve, and the dominant
+    share cost 0.02% there; at 67k columns it cost 0.48% where the second share cost 0.03%.)"""
+    before = model.prob.solverModel.getInfo().objective_function_value
     used = sorted((i for i in group if values[i] > USED_TOL), key=lambda i: -values[i])
     tries = [_choice_fixes(group, chosen) for chosen in used[:TRIES] or [-1]]
     if not one:  # one site is cheapest when it fits (no gradient traffic); else all used
         tries.append({i: 1.0 if i in used else 0.0 for i in group})
+    best: tuple[float, dict[int, float]] | None = None
     for fixes in tries:
         solved = _fix_and_solve(model, fixes)
         if solved is not None:
-            return solved
+            cost = model.prob.solverModel.getInfo().objective_function_value
+            if cost <= before + slack:
+                return solved
+            best = (cost, fixes) if best is None or cost < best[0] else best
         bounds.restore(model, group)
-    return None
+    return None if best is None else _fix_and_solve(model, best[1])
 
 
 def _switch_fixes(model: Model, values: list[float]) -> dict[int, float]:
@@ -139,14 +148,15 @@ def _fix_and_solve(model: Model, fixes: dict[int, float]) -> list[float] | None:
     return list(highs.getSolution().col_value)
 
 
-def _fix_binaries(model: Model, bounds: Bounds) -> list[float] | None:
+def _fix_binaries(model: Model, bounds: Bounds, slack: float) -> list[float] | None:
     """Steps 1-2 on the relaxation's values; the column values of the LP with every binary
     fixed, or None. The groups are fixed one at a time, each from the LP re-solved after the
-    last (a site and a system chosen apart could be a pool that does not exist)."""
+    last (a site and a system chosen apart could be a pool that does not exist); `slack` is
+    what each group's choice may add to the LP's cost before the next shares are tried."""
     values: list[float] | None = list(model.prob.solverModel.getSolution().col_value)
     for group, one in _groups(model):
         assert values is not None
-        values = _fix_group(model, group, one, values, bounds)
+        values = _fix_group(model, group, one, values, bounds, slack)
         if values is None:
             return None
     assert values is not None
@@ -154,11 +164,13 @@ def _fix_binaries(model: Model, bounds: Bounds) -> list[float] | None:
     return _fix_and_solve(model, switches) if switches else values
 
 
-def _dive(model: Model, integers: list[int], bounds: Bounds) -> list[float] | None:
+def _dive(
+    model: Model, integers: list[int], bounds: Bounds, slack: float = 0.0
+) -> list[float] | None:
     """Steps 1-3: the column values of the LP with every integer fixed, or None. (Offering
     HiGHS the binaries alone when rounding fails, for it to complete, made frontier-3y's MIP
     ~10x slower; a restricted MIP over the counts ~3x: neither is done.)"""
-    values = _fix_binaries(model, bounds)
+    values = _fix_binaries(model, bounds, slack)
     binaries = _all_binaries(model)
     counts = [i for i in integers if i not in binaries]
     if values is None or not counts:
@@ -275,8 +287,11 @@ def find_start(model: Model, accept_usd: float | None = None) -> Start | None:
     bounds = Bounds(model)
     basis = highs.getBasis()
     integers = [var.index for var in model.prob.variables() if var.cat == pulp.LpInteger]
+    relaxation = highs.getInfo().objective_function_value
+    # Each choice group may spend a quarter of the gap's budget before others are compared.
+    slack = 0.0 if accept_usd is None else max(0.0, accept_usd - relaxation) / SLACK_SHARES
     try:
-        values = _dive(model, integers, bounds)
+        values = _dive(model, integers, bounds, slack)
     except BaseException:
         _put_back(model, bounds, basis)
         raise
