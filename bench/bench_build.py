@@ -35,9 +35,7 @@ from bench_lp import write_scenario  # noqa: E402
 STAGES = ("load", "demands", "build", "transfer")
 
 
-def _stage(
-    name: str, fn: Callable[[], Any], profile: set[str], times: dict[str, float]
-) -> Any:
+def _stage(name: str, fn: Callable[[], Any], profile: set[str], times: dict[str, float]) -> Any:
     """Run one stage, add its wall time to `times`; print its profile when asked."""
     profiler = cProfile.Profile() if name in profile else None
     started = time.perf_counter()
@@ -75,9 +73,9 @@ def run_once(path: Path, profile: set[str], pulp_transfer: bool) -> dict[str, fl
             solver.createAndConfigureSolver(model.prob)
             solver.buildSolverModel(model.prob)
         else:
-            from planner.lp.solve import transfer
+            from planner.lp.transfer import transfer
 
-            transfer(model, solver)
+            transfer(model.prob, solver)
 
     _stage("transfer", hand_over, profile, times)
     highs = model.prob.solverModel

@@ -11,7 +11,7 @@ import pulp
 from planner.demand.types import WorkloadDemand
 from planner.kinds import KINDS
 from planner.lp import constraints  # noqa: F401  (registers the shared families)
-from planner.lp.model import Model, calendar_for, families_in_order, periods_for
+from planner.lp.model import Model, Problem, calendar_for, families_in_order, periods_for
 from planner.lp.objective import define_objective
 from planner.lp.variables import declare_variables
 from planner.scenario import Scenario
@@ -19,7 +19,7 @@ from planner.scenario import Scenario
 
 def build(scenario: Scenario, demands: list[WorkloadDemand], elastic: bool = False) -> Model:
     """The whole model. elastic=True adds penalised slacks and minimises them (diagnosis)."""
-    prob = pulp.LpProblem("capacity_plan", pulp.LpMinimize)
+    prob = Problem("capacity_plan", pulp.LpMinimize)
     model = Model(scenario=scenario, demands=demands, prob=prob, elastic=elastic)
     economics = scenario.data.economics
     model.calendar = calendar_for(economics.horizon_s, economics.period_s)

@@ -226,6 +226,42 @@ class Slack:
     unit: str
 
 
+class Problem(pulp.LpProblem):
+    """PuLP's problem with a `variables()` that is not rebuilt while the model is unchanged.
+
+    PuLP's rescans every term of every row and sorts all columns by name at each call, and a
+    plan calls it several times (the transfer to HiGHS, each read of values, the solve's
+    statistics): about 0.35 s each at 67k columns. Here the scan is done again only when the
+    model's shape changed since the last one: another objective, another number of rows or of
+    terms in the objective or the rows (a row added, a variable put into an existing row).
+    Changing a coefficient in place (planner/lp/solve.py's CBC scaling) adds no column. PuLP's
+    list never loses a column either, so the cached list is the one PuLP would return."""
+
+    def __init__(self, name: str = "NoName", sense: int = pulp.LpMinimize) -> None:
+        super().__init__(name, sense)
+        self._scanned_objective: pulp.LpAffineExpression | None = None
+        self._scanned_shape: tuple[int, int, int] | None = None
+
+    def _add_variables(self, variables: Iterable[Var]) -> None:
+        """PuLP's registration (called for every row added), without a call per term."""
+        known, listed = self._variable_ids, self._variables
+        for var in variables:
+            if var.hash not in known:
+                known[var.hash] = var
+                listed.append(var)
+
+    def _shape(self) -> tuple[int, int, int]:
+        terms = sum(map(len, [c.expr for c in self._constraints.values()]))
+        return len(self.objective or ()), len(self._constraints), terms
+
+    def variables(self) -> list[Var]:
+        shape = self._shape()
+        if self.objective is not self._scanned_objective or shape != self._scanned_shape:
+            super().variables()
+            self._scanned_objective, self._scanned_shape = self.objective, shape
+        return self._variables
+
+
 @dataclass
 class Model:
     """The PuLP problem plus everything needed to read a plan back out of it."""
