@@ -36,6 +36,7 @@ PoolT = tuple[str, str, int]  # (datacenter, system, calendar period)
 Var: TypeAlias = pulp.LpVariable
 Pairs: TypeAlias = list[tuple[Var, float]]
 Sense: TypeAlias = Literal["<=", ">=", "=="]
+SENSES = {"<=": pulp.LpConstraintLE, ">=": pulp.LpConstraintGE, "==": pulp.LpConstraintEQ}
 
 
 @dataclass(frozen=True)
@@ -349,10 +350,9 @@ class Model:
             slack = self.new_var("s")
             self.slacks[label] = Slack(slack, slack_weight, fam.slack_unit)
             pairs = pairs + [(slack, 1.0 if sense == ">=" else -1.0)]
-        lhs = expr(pairs)
-        con = lhs <= rhs if sense == "<=" else lhs >= rhs if sense == ">=" else lhs == rhs
-        con.name = f"c{len(self.constraints)}"
-        self.prob += con
+        # PuLP's `lhs <= rhs` for a number rhs, and `prob += row`, without their dispatch.
+        con = pulp.LpConstraint(expr(pairs), SENSES[sense], f"c{len(self.constraints)}", rhs)
+        self.prob.addConstraint(con)
         self.constraints[label] = con
 
     def new_var(

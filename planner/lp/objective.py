@@ -291,9 +291,9 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
         per_s["maintenance"] = spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
     if site.facility_usd_per_kw_month is not None:
         per_s["facility"] = site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
-    for (d2, s2, t0), var in model.buy.items():
+    for (_d, _s, t0), var in model.of_pool("buy").get(pool, []):
         units = value(var)
-        if (d2, s2) != pool or not units:
+        if not units:
             continue
         a, b = _service_window(model, s, t0)
         service = service_s(model, s, t0)
@@ -345,13 +345,12 @@ def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Ad
     kwh_usd = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
     idle = spec.idle_power_fraction or 0.0
     busy_h = [0.0] * len(model.calendar)
-    for (_w, _r, d2, s2, p), var in model.u.items():
+    for (_w, _r, _d, _s, p), var in model.u_of_pool(pool):
         period = model.periods[p]
-        if (d2, s2) == pool and (d, s, period.calendar) not in model.owned_busy_h:
+        if (d, s, period.calendar) not in model.owned_busy_h:
             busy_h[period.calendar] += value(var) * period.length_s / S_PER_H
-    for (d2, s2, t_busy), o in model.owned_busy_h.items():
-        if (d2, s2) == pool:
-            busy_h[t_busy] += value(o)
+    for (_d, _s, t_busy), o in model.of_pool("owned_busy_h").get(pool, []):
+        busy_h[t_busy] += value(o)
     for t in model.calendar:
         usd = busy_h[t.index] * kwh_usd * (1 - idle)
         if idle:
