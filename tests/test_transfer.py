@@ -129,4 +129,6 @@ def test_problem_variables_follow_every_change() -> None:
     assert [var.name for var in prob.variables()] == ["w", "x", "y", "z"]
     prob.setObjective(x + v)
     assert [var.name for var in prob.variables()] == ["v", "w", "x", "y", "z"]
+    prob._constraints["c1"].expr[z] = 5.0  # a coefficient changed in place: no new column
+    assert [var.name for var in prob.variables()] == ["v", "w", "x", "y", "z"]
     assert prob.variables() is prob.variables()

@@ -228,20 +228,23 @@ class Slack:
 
 
 class Problem(pulp.LpProblem):
-    """PuLP's problem with a `variables()` that is not rebuilt while the model is unchanged.
+    """PuLP's problem with a `variables()` that does not rescan an unchanged model.
 
     PuLP's rescans every term of every row and sorts all columns by name at each call, and a
     plan calls it several times (the transfer to HiGHS, each read of values, the solve's
-    statistics): about 0.35 s each at 67k columns. Here the scan is done again only when the
-    model's shape changed since the last one: another objective, another number of rows or of
-    terms in the objective or the rows (a row added, a variable put into an existing row).
-    Changing a coefficient in place (planner/lp/solve.py's CBC scaling) adds no column. PuLP's
-    list never loses a column either, so the cached list is the one PuLP would return."""
+    statistics): about 0.35 s each at 67k columns. The rows' variables are registered as each
+    row is added (PuLP's addConstraint); here the rows are rescanned only when their number of
+    terms differs from the number registered that way (a variable put into a row in place),
+    the objective's terms when it is another objective or has more or fewer terms, and the list
+    is sorted again only when it grew. Changing a coefficient in place (planner/lp/solve.py's
+    CBC scaling) adds no column; PuLP's list never loses one; so this is the list PuLP returns
+    (tests/test_transfer.py)."""
 
     def __init__(self, name: str = "NoName", sense: int = pulp.LpMinimize) -> None:
         super().__init__(name, sense)
-        self._scanned_objective: pulp.LpAffineExpression | None = None
-        self._scanned_shape: tuple[int, int, int] | None = None
+        self._registered_terms = 0  # terms of the rows, each registered when its row came
+        self._scanned_objective: tuple[pulp.LpAffineExpression | None, int] = (None, 0)
+        self._sorted_columns = 0
 
     def _add_variables(self, variables: Iterable[Var]) -> None:
         """PuLP's registration (called for every row added), without a call per term."""
@@ -251,15 +254,26 @@ class Problem(pulp.LpProblem):
                 known[var.hash] = var
                 listed.append(var)
 
-    def _shape(self) -> tuple[int, int, int]:
-        terms = sum(map(len, [c.expr for c in self._constraints.values()]))
-        return len(self.objective or ()), len(self._constraints), terms
+    def addConstraint(self, constraint: pulp.LpConstraint, name: str | None = None) -> None:
+        super().addConstraint(constraint, name)
+        self._registered_terms += len(constraint.expr)
 
     def variables(self) -> list[Var]:
-        shape = self._shape()
-        if self.objective is not self._scanned_objective or shape != self._scanned_shape:
-            super().variables()
-            self._scanned_objective, self._scanned_shape = self.objective, shape
+        rows = [c.expr for c in self._constraints.values()]
+        terms = sum(map(len, rows))
+        if terms != self._registered_terms:
+            for row in rows:
+                self._add_variables(row.keys())
+            self._registered_terms = terms
+        objective = self.objective
+        size = len(objective) if objective is not None else 0
+        if self._scanned_objective[0] is not objective or self._scanned_objective[1] != size:
+            if objective is not None:
+                self._add_variables(objective.keys())
+            self._scanned_objective = (objective, size)
+        if len(self._variables) != self._sorted_columns:
+            self._variables.sort(key=lambda v: v.name)
+            self._sorted_columns = len(self._variables)
         return self._variables
 
 
