@@ -15,7 +15,7 @@ import pytest
 
 from planner.api import demands
 from planner.lp.build import build
-from planner.lp.model import Model, Problem
+from planner.lp.model import Model, Problem, expr
 from planner.lp.transfer import transfer
 from planner.scenario import SCENARIO_DIR, load_scenario
 
@@ -132,3 +132,15 @@ def test_problem_variables_follow_every_change() -> None:
     prob._constraints["c1"].expr[z] = 5.0  # a coefficient changed in place: no new column
     assert [var.name for var in prob.variables()] == ["v", "w", "x", "y", "z"]
     assert prob.variables() is prob.variables()
+
+
+def test_expr_sums_repeats_and_drops_zeros_in_first_appearance_order() -> None:
+    """model.expr: a variable given twice gets the sum of its coefficients at the place it first
+    appeared, zeros (given or summed) are left out, a generator works like a list."""
+    prob = Problem("p", pulp.LpMinimize)
+    x, y, z = (prob.add_variable(n, 0) for n in ("x", "y", "z"))
+    summed = expr([(x, 1.0), (y, 2.0), (x, -1.0), (z, 0.0), (x, 3.0)])
+    assert list(summed.items()) == [(x, 3.0), (y, 2.0)]
+    cancelled = expr([(y, 2.0), (x, 1.5), (y, -2.0)], constant=4.0)
+    assert list(cancelled.items()) == [(x, 1.5)] and cancelled.constant == 4.0
+    assert list(expr((v, 1.0) for v in (z, y)).items()) == [(z, 1.0), (y, 1.0)]

@@ -644,13 +644,17 @@ def expr(pairs: Iterable[tuple[Var, float]], constant: float = 0.0) -> pulp.LpAf
     loop, which is quadratic in PuLP). A variable given more than once gets the sum of its
     coefficients (PuLP's constructor would keep only the last); terms in the order of their
     first appearance, none with a coefficient of 0."""
+    listed = pairs if isinstance(pairs, list) else list(pairs)
     out = pulp.LpAffineExpression()
-    get = out.get
-    for v, c in pairs:
-        if c != 0:
-            out[v] = get(v, 0.0) + c
-    if 0 in out.values():  # terms that cancelled
-        for v in [v for v, c in out.items() if c == 0]:
-            del out[v]
+    out.update([(v, 0.0 + c) for v, c in listed if c != 0])
+    if len(out) != len(listed):  # a variable given twice, or a zero: summed term by term
+        out.clear()
+        get = out.get
+        for v, c in listed:
+            if c != 0:
+                out[v] = get(v, 0.0) + c
+        if 0 in out.values():  # terms that cancelled
+            for v in [v for v, c in out.items() if c == 0]:
+                del out[v]
     out.constant = constant
     return out
