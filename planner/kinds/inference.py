@@ -23,7 +23,7 @@ from planner.kinds.base import (
     PositiveFloat,
 )
 from planner.lp.constraints import work_pairs
-from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, active, family
+from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, Var, active, family
 from planner.rows import ServingRow
 from planner.traffic import kv_flows, kv_share_key
 
@@ -313,6 +313,11 @@ def add_colocate(model: Model) -> None:
             if not active(period, demand):
                 continue
             share = demand.load_between(period.start_s, period.end_s)
+            period_moves = [
+                (a, b, var)
+                for (w, a, b, p), var in model.kv_moves.items()
+                if w == demand.name and p == period.index
+            ]
             for d in model.sites:
                 dec = work_pairs(
                     model, demand, roles["decode"], {d}, roles["decode"].amount * share, period
@@ -321,9 +326,7 @@ def add_colocate(model: Model) -> None:
                     model, demand, roles["prefill"], {d}, roles["prefill"].amount * share, period
                 )
                 moves = [
-                    (var, -1.0 if b == d else 1.0)
-                    for (w, a, b, p), var in model.kv_moves.items()
-                    if w == demand.name and p == period.index and d in (a, b)
+                    (var, -1.0 if b == d else 1.0) for a, b, var in period_moves if d in (a, b)
                 ]
                 if not dec and not pre and not moves:
                     continue
@@ -337,14 +340,16 @@ def add_kvflow(model: Model) -> None:
     the prompts prefilled at a for decode at b, kv_bytes = requests x prompt tokens x KV bytes
     per token over the window, averaged over it like the other flows; priced per TB and within
     link capacity by the links' families)"""
+    by_pair: dict[tuple[str, str, str], list[tuple[int, Var]]] = {}
+    for (w, a, b, p), var in model.kv_moves.items():
+        by_pair.setdefault((w, a, b), []).append((p, var))
     for flow in model.flows:
         if flow.kind != "kv":
             continue
         demand = next(d for d in model.demands if d.name == flow.workload)
         moves = [
             (var, -demand.kv_bytes * demand.load_between(*_span(model, p)) / demand.window_s / GB)
-            for (w, a, b, p), var in model.kv_moves.items()
-            if (w, a, b) == (flow.workload, flow.src, flow.dst)
+            for p, var in by_pair.get((flow.workload, flow.src, flow.dst), [])
         ]
         model.row("kvflow", (flow.workload, flow.src, flow.dst), [(flow.var, 1.0), *moves], ">=", 0)
 
@@ -429,7 +434,8 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
     N+k spare racks (headroom domain rack); x[w,a,b,p] in [0, 1] for every period and site pair
     the tier may prefill at a and decode at b, with a KV flow a -> b on their path."""
     if demand.racks_lost > 0:
-        pools = sorted({(d, s, p) for (w, _, d, s, p) in model.u if w == demand.name})
+        roles = {r.name for r in demand.roles}
+        pools = sorted({(d, s, p) for (_, _, d, s, p), _ in model.work_of(demand, roles)})
         for d, s, p in pools:
             model.serves[(demand.name, d, s, p)] = model.new_var("b", 0, 1, pulp.LpBinary)
     pairs = kv_pairs(model, demand)

@@ -25,7 +25,7 @@ from planner.kinds.base import (
     start_before_deadline,
 )
 from planner.lp.constraints import tie, work_pairs
-from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, family
+from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, family
 from planner.lp.variables import declare_system_choice
 
 if TYPE_CHECKING:
@@ -337,14 +337,14 @@ def add_trajdst(model: Model) -> None:
 def add_trajsrc(model: Model) -> None:
     """sum_b f_traj[a,b] >= K · (g[w,a] - t[w,a])   (GB/s: kept trajectories leave every
     generating site that is not the trainer's)"""
+    leaving: dict[tuple[str, str], Pairs] = {}  # (workload, src): flows in declaration order
+    for f in model.flows:
+        if f.kind == "trajectories":
+            leaving.setdefault((f.workload, f.src), []).append((f.var, 1.0))
     for demand in _mine(model):
         k_gbs = _kept_gbs(demand)
         for a in model.sites:
-            out = [
-                (f.var, 1.0)
-                for f in model.flows
-                if f.kind == "trajectories" and f.workload == demand.name and f.src == a
-            ]
+            out = leaving.get((demand.name, a), [])
             g, t = model.samples[(demand.name, a)], model.trainer[(demand.name, a)]
             model.row("trajsrc", (demand.name, a), out + [(g, -k_gbs), (t, k_gbs)], ">=", 0.0)
 

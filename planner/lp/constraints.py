@@ -165,6 +165,10 @@ def work_pairs(
 ) -> Pairs:
     """(u, rate x period length / scale) pairs: the share of `scale` work units done at `sites`
     (in one period, or over the whole window when period is None)."""
+    if len(sites) == 1:
+        (site,) = sites
+        entries = model.u_of_role_at(demand.name, role.name, period, site)
+        return [(var, role.rates[s].per_unit_s * p.length_s / scale) for _, s, p, var in entries]
     return [
         (var, role.rates[s].per_unit_s * p.length_s / scale)
         for d, s, p, var in model.u_of_role(demand.name, role.name, period)

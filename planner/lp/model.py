@@ -36,6 +36,7 @@ PoolT = tuple[str, str, int]  # (datacenter, system, calendar period)
 Var: TypeAlias = pulp.LpVariable
 Pairs: TypeAlias = list[tuple[Var, float]]
 Sense: TypeAlias = Literal["<=", ">=", "=="]
+SENSES = {"<=": pulp.LpConstraintLE, ">=": pulp.LpConstraintGE, "==": pulp.LpConstraintEQ}
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,56 @@ class Slack:
     unit: str
 
 
+class Problem(pulp.LpProblem):
+    """PuLP's problem with a `variables()` that does not rescan an unchanged model.
+
+    PuLP's rescans every term of every row and sorts all columns by name at each call, and a
+    plan calls it several times (the transfer to HiGHS, each read of values, the solve's
+    statistics): about 0.35 s each at 67k columns. The rows' variables are registered as each
+    row is added (PuLP's addConstraint); here the rows are rescanned only when their number of
+    terms differs from the number registered that way (a variable put into a row in place),
+    the objective's terms when it is another objective or has more or fewer terms, and the list
+    is sorted again only when it grew. Changing a coefficient in place (planner/lp/solve.py's
+    CBC scaling) adds no column; PuLP's list never loses one; so this is the list PuLP returns
+    (tests/test_transfer.py)."""
+
+    def __init__(self, name: str = "NoName", sense: int = pulp.LpMinimize) -> None:
+        super().__init__(name, sense)
+        self._registered_terms = 0  # terms of the rows, each registered when its row came
+        self._scanned_objective: tuple[pulp.LpAffineExpression | None, int] = (None, 0)
+        self._sorted_columns = 0
+
+    def _add_variables(self, variables: Iterable[Var]) -> None:
+        """PuLP's registration (called for every row added), without a call per term."""
+        known, listed = self._variable_ids, self._variables
+        for var in variables:
+            if var.hash not in known:
+                known[var.hash] = var
+                listed.append(var)
+
+    def addConstraint(self, constraint: pulp.LpConstraint, name: str | None = None) -> None:
+        super().addConstraint(constraint, name)
+        self._registered_terms += len(constraint.expr)
+
+    def variables(self) -> list[Var]:
+        rows = [c.expr for c in self._constraints.values()]
+        terms = sum(map(len, rows))
+        if terms != self._registered_terms:
+            for row in rows:
+                self._add_variables(row.keys())
+            self._registered_terms = terms
+        objective = self.objective
+        size = len(objective) if objective is not None else 0
+        if self._scanned_objective[0] is not objective or self._scanned_objective[1] != size:
+            if objective is not None:
+                self._add_variables(objective.keys())
+            self._scanned_objective = (objective, size)
+        if len(self._variables) != self._sorted_columns:
+            self._variables.sort(key=lambda v: v.name)
+            self._sorted_columns = len(self._variables)
+        return self._variables
+
+
 @dataclass
 class Model:
     """The PuLP problem plus everything needed to read a plan back out of it."""
@@ -284,6 +335,14 @@ class Model:
     _u_by_pool: dict[Pool, list[tuple[UKey, Var]]] | None = None  # u in declaration order
     _u_by_role_period: dict[tuple[str, str, int], list[tuple[str, str, Period, Var]]] | None = None
     solver_run_s: float = 0.0  # wall time inside HiGHS's run, summed over solves
+    # Indexes and memos of the helpers below, each checked against the sizes of the variable
+    # dicts it was made from (rebuilt if one grew): scanning every variable per row or per
+    # pool made the build quadratic in the fleet's size.
+    _pool_index: dict[str, tuple[int, dict[Pool, list[tuple[tuple, Var]]]]] = field(
+        default_factory=dict
+    )
+    _memo: dict[tuple, tuple[tuple[int, ...], Pairs]] = field(default_factory=dict)
+    _u_index: tuple[int, dict[tuple, list]] | None = None
 
     def row(
         self,
@@ -305,10 +364,9 @@ class Model:
             slack = self.new_var("s")
             self.slacks[label] = Slack(slack, slack_weight, fam.slack_unit)
             pairs = pairs + [(slack, 1.0 if sense == ">=" else -1.0)]
-        lhs = expr(pairs)
-        con = lhs <= rhs if sense == "<=" else lhs >= rhs if sense == ">=" else lhs == rhs
-        con.name = f"c{len(self.constraints)}"
-        self.prob += con
+        # PuLP's `lhs <= rhs` for a number rhs, and `prob += row`, without their dispatch.
+        con = pulp.LpConstraint(expr(pairs), SENSES[sense], f"c{len(self.constraints)}", rhs)
+        self.prob.addConstraint(con)
         self.constraints[label] = con
 
     def new_var(
@@ -390,9 +448,25 @@ class Model:
         start_s = self.calendar[t_start].start_s
         return t_start <= t and self.calendar[t].start_s < start_s + term_s - SAME_INSTANT_S
 
+    def _memoized(self, key: tuple, sizes: tuple[int, ...], make: Callable[[], Pairs]) -> Pairs:
+        """A copy of make()'s pairs, made once per key while the `sizes` (of the variable dicts
+        the pairs come from) stay the same."""
+        held = self._memo.get(key)
+        if held is None or held[0] != sizes:
+            held = self._memo[key] = (sizes, make())
+        return list(held[1])
+
+    def _unit_sizes(self) -> tuple[int, ...]:
+        return len(self.buy), len(self.rent), len(self.contract), len(self.spot)
+
     def leased(self, pool: Pool, t: int) -> Pairs:
         """Units of `pool` serving in t that the plan does not own: rented on demand in t,
         under a term contract that covers t, or on spot in t."""
+        return self._memoized(
+            ("leased", pool, t), self._unit_sizes(), lambda: self._leased(pool, t)
+        )
+
+    def _leased(self, pool: Pool, t: int) -> Pairs:
         d, s = pool
         pairs: Pairs = []
         if (d, s, t) in self.rent:
@@ -445,6 +519,13 @@ class Model:
         """Variable part of the units of `pool` serving in calendar period t: units bought that
         have arrived and not reached the end of their lifetime, plus (rented=True) units rented
         or contracted for t. The owned units (model.owned) come on top, as a constant."""
+        return self._memoized(
+            ("in_service", pool, t, rented),
+            self._unit_sizes(),
+            lambda: self._in_service(pool, t, rented),
+        )
+
+    def _in_service(self, pool: Pool, t: int, rented: bool) -> Pairs:
         d, s = pool
         lifetime_s = self.scenario.catalog.system(s).lifetime_s
         start_s = self.calendar[t].start_s
@@ -479,6 +560,10 @@ class Model:
     def cpu_in_service(self, d: str, t: int) -> Pairs:
         """Variable part of site d's CPU-only servers serving in calendar period t: bought,
         arrived and not retired, plus rented for t (the owned ones come on top, a constant)."""
+        sizes = (len(self.cpu_buy), len(self.cpu_rent))
+        return self._memoized(("cpu", d, t), sizes, lambda: self._cpu_in_service(d, t))
+
+    def _cpu_in_service(self, d: str, t: int) -> Pairs:
         cpu = self.scenario.topology.site(d).cpu_servers
         if cpu is None:
             return []
@@ -518,20 +603,58 @@ class Model:
         return self._u_by_role_period.get((w, r, period.index), [])
 
     def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:
-        """The allocation variables of some roles of one workload."""
-        for key, var in self.u.items():
-            if key[0] == demand.name and key[1] in role_names:
+        """The allocation variables of some roles of one workload, in declaration order."""
+        for key, var in self._u_grouped().get((demand.name,), []):
+            if key[1] in role_names:
                 yield key, var
+
+    def u_of_role_at(self, w: str, r: str, period: Period | None, d: str) -> list:
+        """u_of_role(w, r, period)'s entries at site d, in the same order."""
+        return self._u_grouped().get((w, r, None if period is None else period.index, d), [])
+
+    def _u_grouped(self) -> dict[tuple, list]:
+        """u by workload (key (w,): (key, var)) and u_by_role's entries by role, period and
+        site (keys (w, r, p, d) and (w, r, None, d)), in declaration order; rebuilt when u grew."""
+        if self._u_index is None or self._u_index[0] != len(self.u):
+            grouped: dict[tuple, list] = {}
+            for key, var in self.u.items():
+                grouped.setdefault(key[:1], []).append((key, var))
+            for (w, r), entries in self.u_by_role.items():
+                for entry in entries:
+                    grouped.setdefault((w, r, entry[2].index, entry[0]), []).append(entry)
+                    grouped.setdefault((w, r, None, entry[0]), []).append(entry)
+            self._u_index = (len(self.u), grouped)
+        return self._u_index[1]
+
+    def of_pool(self, name: str) -> dict[Pool, list[tuple[tuple, Var]]]:
+        """The (key, var) entries of the variable dict `name` (buy, rent, contract, spot,
+        owned_busy_h: keys that start with (d, s)) by pool, in declaration order."""
+        variables: dict[tuple, Var] = getattr(self, name)
+        held = self._pool_index.get(name)
+        if held is None or held[0] != len(variables):
+            grouped: dict[Pool, list[tuple[tuple, Var]]] = {}
+            for key, var in variables.items():
+                grouped.setdefault((key[0], key[1]), []).append((key, var))
+            held = self._pool_index[name] = (len(variables), grouped)
+        return held[1]
 
 
 def expr(pairs: Iterable[tuple[Var, float]], constant: float = 0.0) -> pulp.LpAffineExpression:
     """Linear expression from (variable, coefficient) pairs, built in one pass (never += in a
     loop, which is quadratic in PuLP). A variable given more than once gets the sum of its
-    coefficients (PuLP's constructor would keep only the last)."""
-    coefs: dict[Var, float] = {}
-    for v, c in pairs:
-        if c != 0:
-            coefs[v] = coefs.get(v, 0.0) + c
-    out = pulp.LpAffineExpression([(v, c) for v, c in coefs.items() if c != 0])
+    coefficients (PuLP's constructor would keep only the last); terms in the order of their
+    first appearance, none with a coefficient of 0."""
+    listed = pairs if isinstance(pairs, list) else list(pairs)
+    out = pulp.LpAffineExpression()
+    out.update([(v, 0.0 + c) for v, c in listed if c != 0])
+    if len(out) != len(listed):  # a variable given twice, or a zero: summed term by term
+        out.clear()
+        get = out.get
+        for v, c in listed:
+            if c != 0:
+                out[v] = get(v, 0.0) + c
+        if 0 in out.values():  # terms that cancelled
+            for v in [v for v, c in out.items() if c == 0]:
+                del out[v]
     out.constant = constant
     return out

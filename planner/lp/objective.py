@@ -91,7 +91,7 @@ def add_spot_terms(model: Model, pool: tuple[str, str]) -> None:
     """spot[d,s,t] · spot_usd_per_hour · len_t / 3600 (energy included)."""
     d, s = pool
     price = model.scenario.catalog.system(s).spot_usd_per_hour
-    spots = [(key[2], var) for key, var in model.spot.items() if key[:2] == pool]
+    spots = [(key[2], var) for key, var in model.of_pool("spot").get(pool, [])]
     if spots and price is not None:
         hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
         model.terms.append(
@@ -105,7 +105,7 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
     spec = model.scenario.catalog.system(s)
     site = model.scenario.topology.site(d)
     horizon_s = model.scenario.data.economics.horizon_s
-    buys = [(key[2], var) for key, var in model.buy.items() if key[:2] == pool]
+    buys = [(key[2], var) for key, var in model.of_pool("buy").get(pool, [])]
     owned = model.owned(pool)
     if model.scenario.data.economics.pricing != "rental":
         capex = [(var, recovered_capex_usd(model, s, t)) for t, var in buys]
@@ -117,12 +117,12 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
         per_s = spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
         pairs = [(var, per_s * service_s(model, s, t)) for t, var in buys]
         model.terms.append(Term("maintenance", d, s, None, expr(pairs, per_s * horizon_s * owned)))
-    rents = [(key[2], var) for key, var in model.rent.items() if key[:2] == pool]
+    rents = [(key[2], var) for key, var in model.of_pool("rent").get(pool, [])]
     if rents:
         hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
         pairs = [(var, spec.rental_usd_per_hour * hours[t]) for t, var in rents]
         model.terms.append(Term("rental", d, s, None, expr(pairs)))
-    contracts = [(key, var) for key, var in model.contract.items() if key[:2] == pool]
+    contracts = model.of_pool("contract").get(pool, [])
     if contracts:
         pairs = []
         for (_, _, t, k), var in contracts:
@@ -148,11 +148,12 @@ def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
     idle = spec.idle_power_fraction or 0.0
     busy: Pairs = []
     period = {p.index: p for p in model.periods}
-    leased = {key[2] for key in model.owned_busy_h if key[:2] == pool}
+    busy_h = model.of_pool("owned_busy_h").get(pool, [])
+    leased = {key[2] for key, _ in busy_h}
     for (_w, _r, _d, _s, p), var in model.u_of_pool(pool):
         if period[p].calendar not in leased:
             busy.append((var, period[p].length_s / S_PER_H))
-    busy += [(o, 1.0) for key, o in model.owned_busy_h.items() if key[:2] == pool]
+    busy += [(o, 1.0) for _, o in busy_h]
     pairs = [(v, c * kwh_usd * (1 - idle)) for v, c in busy]
     constant = 0.0
     if idle:
@@ -290,9 +291,9 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
         per_s["maintenance"] = spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
     if site.facility_usd_per_kw_month is not None:
         per_s["facility"] = site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
-    for (d2, s2, t0), var in model.buy.items():
+    for (_d, _s, t0), var in model.of_pool("buy").get(pool, []):
         units = value(var)
-        if (d2, s2) != pool or not units:
+        if not units:
             continue
         a, b = _service_window(model, s, t0)
         service = service_s(model, s, t0)
@@ -344,13 +345,12 @@ def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Ad
     kwh_usd = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
     idle = spec.idle_power_fraction or 0.0
     busy_h = [0.0] * len(model.calendar)
-    for (_w, _r, d2, s2, p), var in model.u.items():
+    for (_w, _r, _d, _s, p), var in model.u_of_pool(pool):
         period = model.periods[p]
-        if (d2, s2) == pool and (d, s, period.calendar) not in model.owned_busy_h:
+        if (d, s, period.calendar) not in model.owned_busy_h:
             busy_h[period.calendar] += value(var) * period.length_s / S_PER_H
-    for (d2, s2, t_busy), o in model.owned_busy_h.items():
-        if (d2, s2) == pool:
-            busy_h[t_busy] += value(o)
+    for (_d, _s, t_busy), o in model.of_pool("owned_busy_h").get(pool, []):
+        busy_h[t_busy] += value(o)
     for t in model.calendar:
         usd = busy_h[t.index] * kwh_usd * (1 - idle)
         if idle:

@@ -111,8 +111,9 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
         with _quiet_stdout():
             if isinstance(solver, pulp.HiGHS):
                 prob = model.prob
-                solver.createAndConfigureSolver(prob)
-                solver.buildSolverModel(prob)
+                from planner.lp.transfer import transfer  # PuLP's two steps, from arrays
+
+                transfer(prob, solver)
                 _scale_objective(prob.solverModel)
                 run_started = time.perf_counter()
                 solver.callSolver(prob)

@@ -1,0 +1,97 @@
+"""Hand a PuLP problem to HiGHS as arrays: the same model PuLP's `buildSolverModel` gives it,
+made in one `passModel` call instead of one `addCol` per variable and one `addRow` per row.
+
+PuLP 3.3's HiGHS transfer (pulp/apis/highs_api.py) calls into highspy once per column and once
+per row and rebuilds `prob.variables()` on the way: 0.8 s at 67k columns (bench/bench_build.py).
+Here the columns are PuLP's `prob.variables()` in its order (sorted by name), the rows are
+`prob._constraints` in its order, and every variable and row gets the `index` PuLP's reader
+(`findSolutionValues`) and planner/lp/solve.py use; costs, bounds, integrality and the matrix
+are PuLP's, term by term (tests/test_transfer.py compares HiGHS's `getLp()` of both).
+"""
+
+from __future__ import annotations
+
+import itertools
+from operator import attrgetter
+
+import numpy as np
+import pulp
+
+_INDEX = attrgetter("index")
+
+
+def transfer(prob: pulp.LpProblem, solver: pulp.HiGHS) -> None:
+    """`solver.createAndConfigureSolver(prob); solver.buildSolverModel(prob)`, from arrays: a
+    configured `highspy.Highs` in `prob.solverModel` holding the problem (its objective's
+    constant left out, as PuLP leaves it)."""
+    import highspy
+
+    solver.createAndConfigureSolver(prob)
+    columns = prob.variables()
+    for i, var in enumerate(columns):
+        var.index = i
+    lp = highspy.HighsLp()
+    lp.num_col_ = len(columns)
+    lp.col_cost_ = _costs(prob, len(columns))
+    lp.col_lower_ = _bounds([v.lowBound for v in columns], -highspy.kHighsInf)
+    lp.col_upper_ = _bounds([v.upBound for v in columns], highspy.kHighsInf)
+    if solver.mip and any(v.cat == pulp.LpInteger for v in columns):
+        integer, continuous = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
+        lp.integrality_ = [integer if v.cat == pulp.LpInteger else continuous for v in columns]
+    prob.solverModel.passModel(lp)
+    rows = list(prob._constraints.values())
+    for i, con in enumerate(rows):
+        con.index = i
+    if rows:
+        # Added as rows to a model of columns (PuLP's way), HiGHS keeps the matrix row-wise.
+        start, index, value = _rowwise(rows)
+        prob.solverModel.addRows(
+            len(rows),
+            _bounds([c.getLb() for c in rows], -highspy.kHighsInf),
+            _bounds([c.getUb() for c in rows], highspy.kHighsInf),
+            len(index),
+            start[:-1],
+            index,
+            value,
+        )
+
+
+def _costs(prob: pulp.LpProblem, n: int) -> np.ndarray:
+    """Column costs: the objective's coefficients (negated to maximise), 0 where absent."""
+    cost = np.zeros(n)
+    objective = prob.objective
+    if objective:
+        sign = -1.0 if prob.sense == pulp.LpMaximize else 1.0
+        where = np.fromiter(map(_INDEX, objective.keys()), dtype=np.int64, count=len(objective))
+        cost[where] = sign * np.fromiter(objective.values(), dtype=float, count=len(objective))
+    return cost
+
+
+def _bounds(values: list[float | None], infinite: float) -> np.ndarray:
+    """A bound per column or row; None (no bound) becomes HiGHS's infinity of that side."""
+    return np.array([infinite if v is None else v for v in values], dtype=float)
+
+
+def _rowwise(rows: list[pulp.LpConstraint]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The matrix in HiGHS's row-wise form (start, column index, value), each row's terms in
+    its expression's order, zero coefficients left out: what PuLP's addRow calls build (HiGHS
+    keeps a matrix built by rows row-wise until it solves)."""
+    exprs = [row.expr for row in rows]
+    counts = np.fromiter(map(len, exprs), dtype=np.int64, count=len(exprs))
+    total = int(counts.sum())
+    col = np.fromiter(
+        itertools.chain.from_iterable(map(_INDEX, e.keys()) for e in exprs),
+        dtype=np.int64,
+        count=total,
+    )
+    value = np.fromiter(
+        itertools.chain.from_iterable(e.values() for e in exprs), dtype=float, count=total
+    )
+    kept = value != 0
+    if not kept.all():
+        row = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
+        counts = np.bincount(row[kept], minlength=len(rows))
+        col, value = col[kept], value[kept]
+    start = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(counts, out=start[1:])
+    return start, col, value

@@ -1,0 +1,146 @@
+"""The model HiGHS receives from planner/lp/transfer.py (arrays, one passModel call) is the one
+PuLP's own transfer (`buildSolverModel`: addCol per variable, addRow per row) gives it: costs,
+bounds, integrality, matrix and row bounds equal entry by entry, for the shipped three-year
+scenario and for bench/bench_lp.py's synthetic fleet; and every variable and row carries the
+index PuLP's reader uses to read values and duals back."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pulp
+import pytest
+
+from planner.api import demands
+from planner.lp.build import build
+from planner.lp.model import Model, Problem, expr
+from planner.lp.transfer import transfer
+from planner.scenario import SCENARIO_DIR, load_scenario
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from bench_lp import write_scenario  # noqa: E402
+
+
+def _model(path: Path) -> Model:
+    scenario = load_scenario(path)
+    return build(scenario, demands(scenario))
+
+
+@pytest.fixture(scope="module")
+def frontier() -> Model:
+    return _model(SCENARIO_DIR / "frontier-3y.yaml")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Model:
+    """Four sites x three systems, quarters over two years, mixed pricing (rentals, contracts,
+    spot), inference growth, pretraining and RL."""
+    directory = tmp_path_factory.mktemp("fleet")
+    return _model(write_scenario(directory, 4, 3, 4, 1, "1 quarter", "2 years", 2.0))
+
+
+def _lp_by(prob: pulp.LpProblem, mip: bool, ours: bool) -> dict[str, object]:
+    solver = pulp.HiGHS(mip=mip, msg=False)
+    if ours:
+        transfer(prob, solver)
+    else:
+        solver.createAndConfigureSolver(prob)
+        solver.buildSolverModel(prob)
+    lp = prob.solverModel.getLp()
+    matrix = lp.a_matrix_
+    return {
+        "num_col": lp.num_col_,
+        "num_row": lp.num_row_,
+        "sense": lp.sense_,
+        "offset": lp.offset_,
+        "col_cost": np.asarray(lp.col_cost_),
+        "col_lower": np.asarray(lp.col_lower_),
+        "col_upper": np.asarray(lp.col_upper_),
+        "integrality": [int(t) for t in lp.integrality_],
+        "row_lower": np.asarray(lp.row_lower_),
+        "row_upper": np.asarray(lp.row_upper_),
+        "format": matrix.format_,
+        "start": np.asarray(matrix.start_),
+        "index": np.asarray(matrix.index_),
+        "value": np.asarray(matrix.value_),
+    }
+
+
+def _indices(prob: pulp.LpProblem) -> tuple[list[int], list[int]]:
+    return [v.index for v in prob.variables()], [c.index for c in prob._constraints.values()]
+
+
+@pytest.mark.parametrize("mip", [False, True])
+@pytest.mark.parametrize("which", ["frontier", "fleet"])
+def test_transfer_gives_highs_the_model_pulp_gives(
+    which: str, mip: bool, request: pytest.FixtureRequest
+) -> None:
+    model: Model = request.getfixturevalue(which)
+    theirs = _lp_by(model.prob, mip, ours=False)
+    their_indices = _indices(model.prob)
+    ours = _lp_by(model.prob, mip, ours=True)
+    assert their_indices == _indices(model.prob)
+    assert theirs["num_col"] == len(model.prob.variables()) > 1000
+    assert theirs["num_row"] == len(model.constraints) > 500
+    if mip:
+        assert sum(theirs["integrality"]) > 0  # type: ignore[arg-type]
+    else:
+        assert theirs["integrality"] == []
+    for key, expected in theirs.items():
+        got = ours[key]
+        if isinstance(expected, np.ndarray):
+            assert isinstance(got, np.ndarray)
+            assert got.shape == expected.shape, key
+            assert np.array_equal(got, expected), key  # bit for bit, infinities included
+        else:
+            assert got == expected, key
+
+
+def test_indices_follow_pulp_column_and_row_order(fleet: Model) -> None:
+    """Column i is the i-th of prob.variables() (sorted by name), row i the i-th row added:
+    what findSolutionValues reads values and duals by."""
+    transfer(fleet.prob, pulp.HiGHS(mip=False, msg=False))
+    names = [v.name for v in fleet.prob.variables()]
+    assert names == sorted(names)
+    assert [v.index for v in fleet.prob.variables()] == list(range(len(names)))
+    assert [c.index for c in fleet.constraints.values()] == list(range(len(fleet.constraints)))
+
+
+def _pulp_variables(prob: pulp.LpProblem) -> list[str]:
+    """PuLP's own answer: every variable of the objective and the rows, sorted by name."""
+    names = set(prob.objective or ()) | {v for c in prob._constraints.values() for v in c}
+    return sorted(v.name for v in names)
+
+
+def test_problem_variables_follow_every_change() -> None:
+    """Problem.variables() is cached, yet follows a row added, a variable put into an existing
+    row or the objective, and a new objective, as PuLP's rebuilt list does."""
+    prob = Problem("p", pulp.LpMinimize)
+    x, y, z, w, v = (prob.add_variable(n, 0) for n in ("x", "y", "z", "w", "v"))
+    prob += x + 2 * y
+    prob += (x + y >= 1, "c0")
+    assert [var.name for var in prob.variables()] == _pulp_variables(prob) == ["x", "y"]
+    prob += (y + z <= 4, "c1")
+    assert [var.name for var in prob.variables()] == _pulp_variables(prob) == ["x", "y", "z"]
+    prob._constraints["c0"].expr[w] = 3.0
+    assert [var.name for var in prob.variables()] == ["w", "x", "y", "z"]
+    prob.setObjective(x + v)
+    assert [var.name for var in prob.variables()] == ["v", "w", "x", "y", "z"]
+    prob._constraints["c1"].expr[z] = 5.0  # a coefficient changed in place: no new column
+    assert [var.name for var in prob.variables()] == ["v", "w", "x", "y", "z"]
+    assert prob.variables() is prob.variables()
+
+
+def test_expr_sums_repeats_and_drops_zeros_in_first_appearance_order() -> None:
+    """model.expr: a variable given twice gets the sum of its coefficients at the place it first
+    appeared, zeros (given or summed) are left out, a generator works like a list."""
+    prob = Problem("p", pulp.LpMinimize)
+    x, y, z = (prob.add_variable(n, 0) for n in ("x", "y", "z"))
+    summed = expr([(x, 1.0), (y, 2.0), (x, -1.0), (z, 0.0), (x, 3.0)])
+    assert list(summed.items()) == [(x, 3.0), (y, 2.0)]
+    cancelled = expr([(y, 2.0), (x, 1.5), (y, -2.0)], constant=4.0)
+    assert list(cancelled.items()) == [(x, 1.5)] and cancelled.constant == 4.0
+    assert list(expr((v, 1.0) for v in (z, y)).items()) == [(z, 1.0), (y, 1.0)]
