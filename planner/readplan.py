@@ -158,10 +158,11 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
     out = []
     for d, s in model.pools():
         buys, contracts = model.orders((d, s))
-        # Whole counts by the period the order arrives in (orders in declaration order).
+        # Each order's count read once; by the period the order arrives in, in declaration order.
+        count = {var.name: _count(var, relaxed) for _, var in buys}
         arrivals: dict[int | None, list[float]] = {}
         for t2, var in buys:
-            arrivals.setdefault(model.arrival(s, t2), []).append(_count(var, relaxed))
+            arrivals.setdefault(model.arrival(s, t2), []).append(count[var.name])
         held = [(t0, k, _count(var, relaxed)) for t0, k, var in contracts]
         for t in model.calendar:
             ordered = model.buy.get((d, s, t.index))
@@ -171,7 +172,7 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                 if (d, s, t.index) in model.rent
                 else 0.0
             )
-            bought = sum(_count(v, relaxed) for v, _ in model.in_service((d, s), t.index, False))
+            bought = sum(count[v.name] for v, _ in model.in_service((d, s), t.index, False))
             owned = model.owned((d, s)) + bought
             contracted = sum(
                 units for t0, k, units in held if model.contract_covers(s, k, t0, t.index)
