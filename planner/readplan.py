@@ -157,24 +157,25 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
         busy_s[key] = busy_s.get(key, 0.0) + value_of(v) * period[p].length_s
     out = []
     for d, s in model.pools():
+        buys, contracts = model.orders((d, s))
+        # Each order's count read once; by the period the order arrives in, in declaration order.
+        count = {var.name: _count(var, relaxed) for _, var in buys}
+        arrivals: dict[int | None, list[float]] = {}
+        for t2, var in buys:
+            arrivals.setdefault(model.arrival(s, t2), []).append(count[var.name])
+        held = [(t0, k, _count(var, relaxed)) for t0, k, var in contracts]
         for t in model.calendar:
             ordered = model.buy.get((d, s, t.index))
-            arriving = sum(
-                _count(var, relaxed)
-                for (d2, s2, t2), var in model.buy.items()
-                if (d2, s2) == (d, s) and model.arrival(s, t2) == t.index
-            )
+            arriving = sum(arrivals.get(t.index, []))
             rented = (
                 _count(model.rent[(d, s, t.index)], relaxed)
                 if (d, s, t.index) in model.rent
                 else 0.0
             )
-            bought = sum(_count(v, relaxed) for v, _ in model.in_service((d, s), t.index, False))
+            bought = sum(count[v.name] for v, _ in model.in_service((d, s), t.index, False))
             owned = model.owned((d, s)) + bought
             contracted = sum(
-                _count(var, relaxed)
-                for (d2, s2, t0, k), var in model.contract.items()
-                if (d2, s2) == (d, s) and model.contract_covers(s, k, t0, t.index)
+                units for t0, k, units in held if model.contract_covers(s, k, t0, t.index)
             )
             spot = (
                 _count(model.spot[(d, s, t.index)], relaxed)
@@ -205,12 +206,16 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
 
 def read_site_openings(model: Model) -> list[SiteOpeningRow]:
     """Each candidate site: whether and when it is opened, and when it is ready."""
+    opened_at: dict[str, list[int]] = {}
+    for (d2, t0), v in model.site_open.items():
+        if value_of(v) > 0.5:
+            opened_at.setdefault(d2, []).append(t0)
     out = []
     for d in model.sites:
         candidate = model.scenario.topology.site(d).candidate
         if candidate is None:
             continue
-        opened = [t for (d2, t), v in model.site_open.items() if d2 == d and value_of(v) > 0.5]
+        opened = opened_at.get(d, [])
         t = opened[0] if opened else None
         out.append(
             SiteOpeningRow(
@@ -338,9 +343,12 @@ def read_fleet(model: Model, schedule: list[ScheduleRow]) -> list[FleetRow]:
     busy: dict[tuple[str, str], float] = {}
     for (_w, _r, d, s, p), v in model.u.items():
         busy[(d, s)] = busy.get((d, s), 0.0) + value_of(v) * length[p]
+    by_pool: dict[tuple[str, str], list[ScheduleRow]] = {}
+    for r in schedule:
+        by_pool.setdefault((r.datacenter, r.system), []).append(r)
     out = []
     for d, s in model.pools():
-        rows = [r for r in schedule if (r.datacenter, r.system) == (d, s)]
+        rows = by_pool.get((d, s), [])
         units = max(r.units for r in rows)
         in_service_s = sum(r.units * (r.end_s - r.start_s) for r in rows)
         busy_s = busy.get((d, s), 0.0)
@@ -367,19 +375,23 @@ def read_cpu_schedule(model: Model, relaxed: bool) -> list[CpuScheduleRow]:
     """CPU-only servers per site and calendar period: ordered, arriving, owned and rented in
     service (whole unless relaxed)."""
     catalog = model.scenario.catalog
+    topo = model.scenario.topology
+    # Whole counts by (site, period the order arrives in), orders in declaration order.
+    arrivals: dict[tuple[str, int | None], list[float]] = {}
+    for (d2, t2), var in model.cpu_buy.items():
+        cpu2 = topo.site(d2).cpu_servers
+        if cpu2 is not None:
+            key = (d2, model.arrival(cpu2.system, t2))
+            arrivals.setdefault(key, []).append(_count(var, relaxed))
     out = []
     for d in model.sites:
-        cpu = model.scenario.topology.site(d).cpu_servers
+        cpu = topo.site(d).cpu_servers
         if cpu is None:
             continue
         spec = catalog.system(cpu.system)
         for t in model.calendar:
             ordered = model.cpu_buy.get((d, t.index))
-            arriving = sum(
-                _count(var, relaxed)
-                for (d2, t2), var in model.cpu_buy.items()
-                if d2 == d and model.arrival(cpu.system, t2) == t.index
-            )
+            arriving = sum(arrivals.get((d, t.index), []))
             rent = model.cpu_rent.get((d, t.index))
             rented = _count(rent, relaxed) if rent is not None else 0.0
             in_service = sum(_count(v, relaxed) * c for v, c in model.cpu_in_service(d, t.index))
@@ -406,10 +418,13 @@ def read_cpu_schedule(model: Model, relaxed: bool) -> list[CpuScheduleRow]:
 
 def read_cpu_servers(model: Model, cpu_schedule: list[CpuScheduleRow]) -> list[CpuServerRow]:
     """CPU-only servers per site at their peak over the horizon."""
+    by_site: dict[str, list[CpuScheduleRow]] = {}
+    for r in cpu_schedule:
+        by_site.setdefault(r.datacenter, []).append(r)
     out = []
     for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
-        rows = [r for r in cpu_schedule if r.datacenter == d]
+        rows = by_site.get(d, [])
         if cpu is None or not rows:
             continue
         peak = max(rows, key=lambda r: r.units)
@@ -432,13 +447,19 @@ def read_power(
 ) -> list[PowerRow]:
     """IT power of each site's units and CPU servers, x PUE, against its cap, in the calendar
     period where the site is closest to its cap."""
+    gpu_w: dict[tuple[str, int], list[float]] = {}
+    for r in schedule:
+        gpu_w.setdefault((r.datacenter, r.period), []).append(r.power_w)
+    cpu_w: dict[tuple[str, int], list[float]] = {}
+    for c in cpu_schedule:
+        cpu_w.setdefault((c.datacenter, c.period), []).append(c.power_w)
     out = []
     for d in model.sites:
         site = model.scenario.topology.site(d)
         worst: PowerRow | None = None
         for t in model.calendar:
-            it_w = sum(r.power_w for r in schedule if r.datacenter == d and r.period == t.index)
-            it_w += sum(c.power_w for c in cpu_schedule if (c.datacenter, c.period) == (d, t.index))
+            it_w = sum(gpu_w.get((d, t.index), []))
+            it_w += sum(cpu_w.get((d, t.index), []))
             cap_w = site.power_cap_between(t.start_s, t.end_s)
             row = PowerRow(
                 datacenter=d,
@@ -589,13 +610,25 @@ def read_costs(
     for row in schedule:
         key = (row.datacenter, row.system)
         in_service_s[key] = in_service_s.get(key, 0.0) + row.units * (row.end_s - row.start_s)
+    # attribution reads only the allocations (and fleet row) of the term's site or pool: hand it
+    # those, in plan order, rather than every row for every term.
+    at_site: dict[str | None, list[AllocationRow]] = {}
+    at_pool: dict[tuple[str | None, str | None], list[AllocationRow]] = {}
+    for a in allocations:
+        at_site.setdefault(a.datacenter, []).append(a)
+        at_pool.setdefault((a.datacenter, a.system), []).append(a)
+    fleet_of: dict[tuple[str | None, str | None], list[FleetRow]] = {}
+    for f in fleet:
+        fleet_of.setdefault((f.datacenter, f.system), []).append(f)
     out = []
     for term in model.terms:
         value = term.expr.value()
         value = 0.0 if value is None else float(value)
         if abs(value) < COST_ZERO_USD:
             continue
-        shares = attribution(term, fleet, allocations, rl, horizon_s, in_service_s)
+        pool = (term.datacenter, term.system)
+        near = at_pool.get(pool, []) if term.system is not None else at_site.get(pool[0], [])
+        shares = attribution(term, fleet_of.get(pool, []), near, rl, horizon_s, in_service_s)
         for workload, share, basis in shares:
             out.append(
                 CostRow(

@@ -49,6 +49,15 @@ class Context:
     cpu_rows: dict[str, CpuServerRow] = field(init=False)
     # CPU-only servers in service per (datacenter, calendar period), from the CPU schedule.
     cpu_units: dict[tuple[str, int], float] = field(init=False)
+    # Indexes built once (a rule scanning every record per role, pool or period is quadratic):
+    # allocations per (workload, role), in plan order; the chosen sizing candidates.
+    by_role: dict[tuple[str, str], list[AllocationRow]] = field(init=False)
+    picked: set[tuple[str, str]] = field(init=False)
+    # Filled on first use: calendar_of per start, arrival periods per lead time, units busy with
+    # work other than RL per (datacenter, system, LP period).
+    _calendar_of: dict[float, int] = field(init=False, default_factory=dict)
+    _arrivals: dict[float, dict[int, int | None]] = field(init=False, default_factory=dict)
+    _busy: dict[tuple[str, str, int], list[float]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.integral = self.plan.status != "relaxed"
@@ -58,11 +67,13 @@ class Context:
         self.rl_rows = {r.workload: r for r in self.plan.rl}
         self.cpu_rows = {c.datacenter: c for c in self.plan.cpu_servers}
         self.cpu_units = {(c.datacenter, c.period): c.units for c in self.plan.cpu_schedule}
+        self.by_role = {}
+        for a in self.plan.allocations:
+            self.by_role.setdefault((a.workload, a.role), []).append(a)
+        self.picked = {(s.workload, s.candidate) for s in self.plan.sizing or [] if s.chosen}
 
     def rows_of(self, demand: WorkloadDemand, role: Role) -> list[AllocationRow]:
-        return [
-            a for a in self.plan.allocations if a.workload == demand.name and a.role == role.name
-        ]
+        return list(self.by_role.get((demand.name, role.name), []))
 
     def roles(self) -> list[tuple[WorkloadDemand, Role]]:
         """Every role whose work the plan must do: model sizing candidates only if chosen (rule
@@ -70,8 +81,7 @@ class Context:
         return [(d, r) for d in self.demands for r in d.roles if self.chosen(r)]
 
     def chosen(self, role: Role) -> bool:
-        picked = {(s.workload, s.candidate) for s in self.plan.sizing or [] if s.chosen}
-        return role.choice is None or (self.integral and role.choice in picked)
+        return role.choice is None or (self.integral and role.choice in self.picked)
 
     def spot_loss(self, d: str, s: str, t: int) -> float:
         """Units of work spot units at (d, s) in t lose to preemption: (1 - goodput) x spot."""
@@ -80,7 +90,35 @@ class Context:
 
     def calendar_of(self, start_s: float) -> int:
         """The calendar period an LP period starting at start_s lies in."""
-        return max(t for t, a, _ in self.calendar if a <= start_s + SAME_INSTANT_S)
+        if start_s not in self._calendar_of:
+            t = max(t for t, a, _ in self.calendar if a <= start_s + SAME_INSTANT_S)
+            self._calendar_of[start_s] = t
+        return self._calendar_of[start_s]
+
+    def arrival(self, t: int, lead_s: float) -> int | None:
+        """The first calendar period starting at least lead_s after calendar period t starts
+        (None: after the horizon)."""
+        if lead_s not in self._arrivals:
+            starts = {u: a for u, a, _ in self.calendar}
+            self._arrivals[lead_s] = {
+                t0: min(
+                    (u for u, a in starts.items() if a >= a0 + lead_s - SAME_INSTANT_S),
+                    default=None,
+                )
+                for t0, a0 in starts.items()
+            }
+        return self._arrivals[lead_s][t]
+
+    def busy_units(self, d: str, s: str, period: int) -> float:
+        """Units of (d, s) allocated in LP period `period` to work other than RL runs."""
+        if self._busy is None:
+            rl_names = {x.name for x in self.demands if x.rl is not None}
+            self._busy = {}
+            for a in self.plan.allocations:
+                if a.workload not in rl_names:
+                    key = (a.datacenter, a.system, a.period)
+                    self._busy.setdefault(key, []).append(a.units)
+        return sum(self._busy.get((d, s, period), []))
 
 
 @dataclass(frozen=True)
@@ -207,17 +245,12 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
         spec = catalog.system(r.system)
         lead_s = spec.lead_time_s if economics.period_s is not None and spec.lead_time_s else 0.0
         life_s = spec.lifetime_s if economics.period_s is not None else float("inf")
-
-        def arrival(t: int, lead_s: float = lead_s) -> int | None:
-            later = [u for u, a in starts.items() if a >= starts[t] + lead_s - SAME_INSTANT_S]
-            return min(later) if later else None
-
         pool = pools[(r.datacenter, r.system)]
-        arriving = sum(x.ordered for x in pool if arrival(x.period) == r.period)
+        arriving = sum(x.ordered for x in pool if ctx.arrival(x.period, lead_s) == r.period)
         bought = sum(
             x.ordered
             for x in pool
-            if (a := arrival(x.period)) is not None
+            if (a := ctx.arrival(x.period, lead_s)) is not None
             and a <= r.period
             and r.start_s < starts[a] + life_s
         )
@@ -399,10 +432,11 @@ def check_after(ctx: Context) -> list[str]:
         if demand.after is None:
             continue
         before = by_name[demand.after]
+        done_by = {role.name: _done(ctx, before, role, "period") for role in before.roles}
         finished_at = None  # the first period by whose end v is done
         for end_s, period in ends:
             done = all(
-                sum(_done(ctx, before, role, "period").get(q, 0.0) for _, q in ends if _ <= end_s)
+                sum(done_by[role.name].get(q, 0.0) for _, q in ends if _ <= end_s)
                 >= role.amount * (1 - REL_TOL)
                 for role in before.roles
                 if role.placement != "with_generation" and role.amount > 0
@@ -499,16 +533,19 @@ def check_site_loss(ctx: Context) -> list[str]:
     for demand, role in ctx.roles():
         if not demand.survive_site_loss or role.amount <= 0:
             continue
-        rows = ctx.rows_of(demand, role)
+        by_period: dict[int, list[AllocationRow]] = {}
+        for a in ctx.rows_of(demand, role):
+            by_period.setdefault(a.period, []).append(a)
         for period in ctx.plan.periods:
             if _outside_window(demand, period.start_s, period.end_s):
                 continue
             need = role.amount * demand.load_between(period.start_s, period.end_s)
+            rows = by_period.get(period.period, [])
             for lost in itertools.combinations(sites, demand.sites_lost):
                 have = sum(
                     a.units * role.rates[a.system].per_unit_s * a.period_s
                     for a in rows
-                    if a.period == period.period and a.datacenter not in lost
+                    if a.datacenter not in lost
                 )
                 if have < need * (1 - REL_TOL):
                     out.append(
@@ -765,17 +802,12 @@ def _lent_cores(
     pretraining or serving, plus CPU server cores."""
     catalog = ctx.scenario.catalog
     lent = lent or catalog.spare_cores
-    rl_names = {x.name for x in ctx.demands if x.rl is not None}
     t = ctx.calendar_of(start_s)
     have = 0.0
     for s in ctx.scenario.topology.site(d).systems:
         if catalog.isa(s) != isa:
             continue
-        busy = sum(
-            a.units
-            for a in ctx.plan.allocations
-            if (a.datacenter, a.system, a.period) == (d, s, period) and a.workload not in rl_names
-        )
+        busy = ctx.busy_units(d, s, period)
         have += lent(s) * (ctx.units[(d, s, t)] - busy)
     if d in ctx.cpu_rows and catalog.isa(ctx.cpu_rows[d].system) == isa:
         have += lent(ctx.cpu_rows[d].system) * ctx.cpu_units.get((d, t), 0.0)

@@ -202,18 +202,13 @@ def check_cpu_ledger(ctx: Context) -> list[str]:
         spec = ctx.scenario.catalog.system(cpu.system)
         lead_s = spec.lead_time_s if multi and spec.lead_time_s else 0.0
         life_s = spec.lifetime_s if multi else float("inf")
-
-        def arrival(t: int, lead_s: float = lead_s) -> int | None:
-            later = [u for u, a in starts.items() if a >= starts[t] + lead_s - SAME_INSTANT_S]
-            return min(later) if later else None
-
         for r in rows:
             where = f"{d}/{r.system} in period {r.period}"
-            arriving = sum(x.ordered for x in rows if arrival(x.period) == r.period)
+            arriving = sum(x.ordered for x in rows if ctx.arrival(x.period, lead_s) == r.period)
             bought = sum(
                 x.ordered
                 for x in rows
-                if (a := arrival(x.period)) is not None
+                if (a := ctx.arrival(x.period, lead_s)) is not None
                 and a <= r.period
                 and r.start_s < starts[a] + life_s
             )
