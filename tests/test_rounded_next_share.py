@@ -1,17 +1,13 @@
 """The rounded start (planner/lp/incumbent.py) when the relaxation's favourite site cannot hold
 a job: the relaxation splits a pretraining over both sites, most of it on a cheap site with two
 system types, neither of which alone has the units for it; fixed there, the LP has no solution,
-so the next share is tried and the job lands whole on the dearer site that can hold it. And
-when the relaxation may mix the two types there (its favourite site alone, but no one type
-holds the job), the site is chosen again once the system cannot be fixed."""
+so the next share is tried and the job lands whole on the dearer site that can hold it."""
 
 from __future__ import annotations
 
 import math
 import textwrap
 from pathlib import Path
-
-import pytest
 
 import planner
 from planner.api import demands
@@ -111,41 +107,3 @@ def test_the_favourite_alone_has_no_solution(tmp_path: Path) -> None:
     model = _relaxed(tmp_path)
     dc_a = model.site[("pt", "dc-a")].index
     assert incumbent._fix_and_solve(model, {dc_a: 1.0}) is None
-
-
-def _mixing_allowed(model: solve_mod.Model) -> None:
-    """Loosen the relaxation at dc-a so that it may mix its two system types: each type's
-    system-choice row u <= M x there gets M = 20 units (was the type's max_units), so with
-    x = 1/2 each type still reaches its max_units. At fleet scale the relaxation mixes types at
-    a site this way through periods and power (100 sites x 20 quarters, README "Speed"); in a
-    two-site model it has to be made so. Every whole-unit plan is unchanged: x is 0 or 1."""
-    highs = model.prob.solverModel
-    for label, con in model.constraints.items():
-        if label.family == "system" and label.entity[2] == "dc-a":
-            x = model.system_choice[("pt", label.entity[3])]
-            highs.changeCoeff(con.index, x.index, -20.0)  # row numbers: planner/lp/transfer.py
-    highs.run()
-
-
-def test_a_site_that_holds_the_job_only_on_mixed_types_is_chosen_again(tmp_path: Path) -> None:
-    model = _relaxed(tmp_path)
-    _mixing_allowed(model)
-    dc_a = model.site[("pt", "dc-a")].index
-    values = model.prob.solverModel.getSolution().col_value
-    assert values[dc_a] == pytest.approx(1.0)  # the relaxation now puts the job at dc-a alone
-    relaxation = incumbent.Bounds(model)
-    for system in ("hgx-h100", "hgx-b200"):  # ... though neither type alone holds it there
-        x = model.system_choice[("pt", system)].index
-        assert incumbent._fix_and_solve(model, {dc_a: 1.0, x: 1.0}) is None
-        relaxation.restore(model)
-    model.prob.solverModel.run()
-    start = incumbent.find_start(model)
-    assert start is not None
-    assert _site_of(model, start.values) == ["dc-b"]
-
-
-def test_without_choosing_again_the_mixed_site_gives_no_start(tmp_path, monkeypatch) -> None:
-    model = _relaxed(tmp_path)
-    _mixing_allowed(model)
-    monkeypatch.setattr(incumbent, "_other_site", lambda *a, **k: None)
-    assert incumbent.find_start(model) is None

@@ -69,10 +69,9 @@ class Bounds:
         )
 
 
-def _groups(model: Model) -> list[tuple[tuple[str, str], list[int], bool]]:
-    """Each choice group: its owner (kind, workload), its column indices, and whether exactly
-    one member is 1 in an integer plan (a pretraining with allow_multi_site may be hosted on
-    several sites)."""
+def _groups(model: Model) -> list[tuple[list[int], bool]]:
+    """Column indices of each choice group, and whether exactly one member is 1 in an integer
+    plan (a pretraining with allow_multi_site may be hosted on several sites)."""
     by_owner: dict[tuple[str, str], list[int]] = {}
     choices = (
         ("site", model.site),
@@ -88,7 +87,7 @@ def _groups(model: Model) -> list[tuple[tuple[str, str], list[int], bool]]:
         for d in model.demands
         if d.pretrain is not None and d.pretrain.allow_multi_site
     }
-    return [(owner, group, owner not in multi) for owner, group in by_owner.items()]
+    return [(group, owner not in multi) for owner, group in by_owner.items()]
 
 
 def _choice_fixes(group: list[int], chosen: int) -> dict[int, float]:
@@ -153,48 +152,16 @@ def _fix_binaries(model: Model, bounds: Bounds, slack: float) -> list[float] | N
     """Steps 1-2 on the relaxation's values; the column values of the LP with every binary
     fixed, or None. The groups are fixed one at a time, each from the LP re-solved after the
     last (a site and a system chosen apart could be a pool that does not exist); `slack` is
-    what each group's choice may add to the LP's cost before the next shares are tried. When
-    no one system type of a job fits the site chosen for it (the relaxation mixed types there),
-    the site is chosen again without it (`_other_site`)."""
+    what each group's choice may add to the LP's cost before the next shares are tried."""
     values: list[float] | None = list(model.prob.solverModel.getSolution().col_value)
-    sites: dict[str, list[int]] = {}
-    for (kind, work), group, one in _groups(model):
+    for group, one in _groups(model):
         assert values is not None
-        if kind in ("site", "trainer") and one:
-            sites[work] = group
-        fixed = _fix_group(model, group, one, values, bounds, slack)
-        if fixed is None and kind == "system" and work in sites:
-            fixed = _other_site(model, sites[work], (group, one), bounds, slack)
-        if fixed is None:
+        values = _fix_group(model, group, one, values, bounds, slack)
+        if values is None:
             return None
-        values = fixed
     assert values is not None
     switches = _switch_fixes(model, values)
     return _fix_and_solve(model, switches) if switches else values
-
-
-def _other_site(
-    model: Model, site: list[int], system: tuple[list[int], bool], bounds: Bounds, slack: float
-) -> list[float] | None:
-    """A job's site group fixed again with the sites tried so far held at 0, then its system
-    group; up to TRIES more sites. The column values, or None. (At 100 sites x 20 quarters the
-    relaxation's favourite site held a 405B pretraining only on a mix of system types.)"""
-    excluded: list[int] = []
-    for _ in range(TRIES):
-        lower = model.prob.solverModel.getLp().col_lower_
-        excluded += [i for i in site if lower[i] > 0.5]  # the site fixed at 1 now
-        bounds.restore(model, site)
-        solved = _fix_and_solve(model, dict.fromkeys(excluded, 0.0))
-        rest = [i for i in site if i not in excluded]
-        if solved is None or not rest:
-            return None
-        solved = _fix_group(model, rest, True, solved, bounds, slack)
-        if solved is None:
-            return None
-        fixed = _fix_group(model, system[0], system[1], solved, bounds, slack)
-        if fixed is not None:
-            return fixed
-    return None
 
 
 def _dive(
