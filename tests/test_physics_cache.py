@@ -16,15 +16,11 @@ from hardware.catalog import load_catalog
 from planner.demand import estimate_inference
 from planner.demand.common import hardware
 from planner.demand.inference import (
-    _decode_point_cached,
-    _inference_rates_cached,
     clear_physics_caches,
     decode_point,
-    decode_point_uncached,
     inference_rates,
-    inference_rates_uncached,
+    inference_rates_on,
     prefill_rate,
-    prefill_rate_uncached,
 )
 from planner.kinds.inference import InferenceSpec
 from planner.sweeps import run_point
@@ -78,14 +74,14 @@ def test_warm_cache_gives_the_cold_result(system: str, fields: dict[str, object]
     clear_physics_caches()
     cold = estimate_inference(s, CATALOG, system)
     cold_rates = inference_rates(s, CATALOG, system)
-    hits = _decode_point_cached.cache_info().hits
-    rate_hits = _inference_rates_cached.cache_info().hits
+    hits = decode_point.cache_info().hits
+    rate_hits = inference_rates_on.cache_info().hits
     warm = estimate_inference(s, CATALOG, system)
     assert warm == cold  # every field: layout, batch, step terms, rates, derivation text
     assert inference_rates(s, CATALOG, system) == cold_rates
     if system != "cpu-server":  # served from the caches
-        assert _decode_point_cached.cache_info().hits > hits
-        assert _inference_rates_cached.cache_info().hits > rate_hits
+        assert decode_point.cache_info().hits > hits
+        assert inference_rates_on.cache_info().hits > rate_hits
 
 
 def test_memoised_entry_points_equal_the_uncached_functions() -> None:
@@ -97,10 +93,10 @@ def test_memoised_entry_points_equal_the_uncached_functions() -> None:
     clear_physics_caches()
     first = decode_point(arch, *args)
     again = decode_point(arch.model_copy(), *args)
-    assert first == again == decode_point_uncached(arch, *args)
+    assert first == again == decode_point.uncached(arch, *args)
     again.alternatives.append("changed by a caller")  # a caller's copy, not the cache's
     assert decode_point(arch, *args) == first
-    assert prefill_rate(arch, hw, "fp8", "fp8", 1000, 500) == prefill_rate_uncached(
+    assert prefill_rate(arch, hw, "fp8", "fp8", 1000, 500) == prefill_rate.uncached(
         arch, hw, "fp8", "fp8", 1000, 500
     )
 
@@ -187,7 +183,9 @@ def test_requests_per_day_is_applied_after_the_cache() -> None:
     assert warm == inference_rates(spec(ttft_p99="1 s"), CATALOG, "hgx-h100")
     hw = hardware(CATALOG, "hgx-h100")
     assert hw is not None
-    assert warm == inference_rates_uncached(peak, CATALOG.models["llama-3.1-70b"], hw, "hgx-h100")
+    assert warm == inference_rates_on.uncached(
+        peak, CATALOG.models["llama-3.1-70b"], hw, "hgx-h100"
+    )
 
 
 def _task(path: Path, sets: tuple[str, ...]) -> dict[str, Any]:

@@ -39,13 +39,7 @@ from planner.demand.common import (
     unit_usd_per_hour,
 )
 from planner.demand.kv import kv_bytes_per_token
-from planner.demand.memo import (
-    PHYSICS_CACHE_SIZE,
-    Keyed,
-    forget_fingerprints,
-    keyed_hardware,
-    keyed_model,
-)
+from planner.demand.memo import PHYSICS_CACHE_SIZE, forget_fingerprints, memoised
 from planner.demand.queueing import max_utilisation, mean_wait_mdc
 from planner.demand.serving_physics import (
     Layout,
@@ -241,80 +235,13 @@ def _evaluate(
     )
 
 
-def decode_point(
-    arch: ModelArch,
-    hw: Hardware,
-    precision: str,
-    kv_precision: str,
-    prompt_tokens: float,
-    output_tokens: float,
-    share: int,
-    tokens_per_s_per_user: float | None,
-    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
-    hbm_usable_fraction: float | None = None,
-    chunked_prefill: bool = False,
-    draft_tokens: int = 0,
-    draft_acceptance: float = 0.0,
-    prompt_cache_hit: float = 0.0,
-) -> DecodePoint:
-    """`decode_point_uncached` memoised per process on all its arguments (the catalog entries by
-    content, planner/demand/memo.py): a sweep re-rates the same model, system and request shape
-    at every point. The result is shared (frozen) except its alternatives list, copied."""
-    point = _decode_point_cached(
-        keyed_model(arch),
-        keyed_hardware(hw),
-        precision,
-        kv_precision,
-        prompt_tokens,
-        output_tokens,
-        share,
-        tokens_per_s_per_user,
-        max_units_per_instance,
-        hbm_usable_fraction,
-        chunked_prefill,
-        draft_tokens,
-        draft_acceptance,
-        prompt_cache_hit,
-    )
+def _own_alternatives(point: DecodePoint) -> DecodePoint:
+    """A cached DecodePoint for one caller: shared (frozen) except its alternatives list, copied."""
     return replace(point, alternatives=list(point.alternatives))
 
 
-@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
-def _decode_point_cached(
-    arch: Keyed[ModelArch],
-    hw: Keyed[Hardware],
-    precision: str,
-    kv_precision: str,
-    prompt_tokens: float,
-    output_tokens: float,
-    share: int,
-    tokens_per_s_per_user: float | None,
-    max_units_per_instance: int,
-    hbm_usable_fraction: float | None,
-    chunked_prefill: bool,
-    draft_tokens: int,
-    draft_acceptance: float,
-    prompt_cache_hit: float,
-) -> DecodePoint:
-    return decode_point_uncached(
-        arch.value,
-        hw.value,
-        precision,
-        kv_precision,
-        prompt_tokens,
-        output_tokens,
-        share,
-        tokens_per_s_per_user,
-        max_units_per_instance,
-        hbm_usable_fraction,
-        chunked_prefill,
-        draft_tokens,
-        draft_acceptance,
-        prompt_cache_hit,
-    )
-
-
-def decode_point_uncached(
+@memoised(copy=_own_alternatives)
+def decode_point(
     arch: ModelArch,
     hw: Hardware,
     precision: str,
@@ -337,7 +264,11 @@ def decode_point_uncached(
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
-    units pay their pipeline hops or expert all-to-all over the scale-out network."""
+    units pay their pipeline hops or expert all-to-all over the scale-out network.
+
+    Memoised per process on all its arguments (the catalog entries by content,
+    planner/demand/memo.py): a sweep re-rates the same model, system and request shape at every
+    point."""
     load = model_load(
         arch,
         precision,
@@ -445,52 +376,8 @@ def prefill_tokens_per_s_per_instance(
     return a * compute_rate(hw, precision) / forward_flops_per_token(arch, prompt_tokens / 2)
 
 
+@memoised
 def prefill_rate(
-    arch: ModelArch,
-    hw: Hardware | None,
-    precision: str,
-    kv_precision: str,
-    context_tokens: float,
-    mean_context: float,
-    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
-) -> Rate:
-    """`prefill_rate_uncached` memoised per process on all its arguments (catalog entries by
-    content, planner/demand/memo.py)."""
-    if hw is None:
-        return Rate(0.0, CPU_ONLY_REASON)
-    return _prefill_rate_cached(
-        keyed_model(arch),
-        keyed_hardware(hw),
-        precision,
-        kv_precision,
-        context_tokens,
-        mean_context,
-        max_units_per_instance,
-    )
-
-
-@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
-def _prefill_rate_cached(
-    arch: Keyed[ModelArch],
-    hw: Keyed[Hardware],
-    precision: str,
-    kv_precision: str,
-    context_tokens: float,
-    mean_context: float,
-    max_units_per_instance: int,
-) -> Rate:
-    return prefill_rate_uncached(
-        arch.value,
-        hw.value,
-        precision,
-        kv_precision,
-        context_tokens,
-        mean_context,
-        max_units_per_instance,
-    )
-
-
-def prefill_rate_uncached(
     arch: ModelArch,
     hw: Hardware | None,
     precision: str,
@@ -501,7 +388,8 @@ def prefill_rate_uncached(
 ) -> Rate:
     """Prefill (forward-only) tokens/s per unit for a model whose passes read `context_tokens`
     tokens (KV must fit) at mean attention context `mean_context`: the smallest instance holding
-    the weights and one pass's KV, a · peak · compute_utilisation / F(mean_context)."""
+    the weights and one pass's KV, a · peak · compute_utilisation / F(mean_context). Memoised
+    per process on all its arguments (catalog entries by content, planner/demand/memo.py)."""
     if hw is None:
         return Rate(0.0, CPU_ONLY_REASON)
     if not hw.supports(precision):
@@ -920,27 +808,20 @@ def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple
     hw = hardware(catalog, system)
     if hw is None:
         return Rate(0.0, CPU_ONLY_REASON), Rate(0.0, CPU_ONLY_REASON)
-    shape = spec.model_dump_json(exclude=DEMAND_FIELDS)
-    return _inference_rates_cached(
-        Keyed(spec, (type(spec).__qualname__, shape)),
-        keyed_model(catalog.models[spec.model_name]),
-        keyed_hardware(hw),
-        system,
-    )
+    return inference_rates_on(spec, catalog.models[spec.model_name], hw, system)
 
 
 # Fields of an InferenceSpec that scale the demand served and nothing of its rates.
 DEMAND_FIELDS = {"requests_per_day", "peak_to_average"}
 
 
-@functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)
-def _inference_rates_cached(
-    spec: Keyed[InferenceSpec], arch: Keyed[ModelArch], hw: Keyed[Hardware], system: str
-) -> tuple[Rate, Rate]:
-    return inference_rates_uncached(spec.value, arch.value, hw.value, system)
+def rates_shape(spec: InferenceSpec) -> tuple[str, str]:
+    """The key of a spec for its rates: its type and every field but the DEMAND_FIELDS."""
+    return type(spec).__qualname__, spec.model_dump_json(exclude=DEMAND_FIELDS)
 
 
-def inference_rates_uncached(
+@memoised(keys={"spec": rates_shape})
+def inference_rates_on(
     spec: InferenceSpec, arch: ModelArch, hw: Hardware, system: str
 ) -> tuple[Rate, Rate]:
     """`inference_rates` of the model entry `arch` on `hw` (the system named `system`)."""
@@ -1002,8 +883,8 @@ def interactivity_curve(
 
 def clear_physics_caches() -> None:
     """Forget every memoised serving result of this process (tests compare cold and warm)."""
-    _decode_point_cached.cache_clear()
-    _prefill_rate_cached.cache_clear()
-    _inference_rates_cached.cache_clear()
+    decode_point.cache_clear()
+    prefill_rate.cache_clear()
+    inference_rates_on.cache_clear()
     server_load.cache_clear()
     forget_fingerprints()

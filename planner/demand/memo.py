@@ -1,13 +1,13 @@
-"""Keys for the per-process caches of the serving physics (decode layout/batch search, prefill
-rate, server utilisation).
+"""The per-process caches of the serving physics (decode layout/batch search, prefill rate,
+server utilisation) and their keys.
 
 A sweep point re-rates the same model on the same systems with the same request shape; only
 what it sweeps (e.g. requests_per_day) changes, and that enters after the rates. The expensive
-pure functions are therefore memoised (functools.lru_cache, bounded) on exactly their
+pure functions are therefore `memoised` (functools.lru_cache, bounded) on exactly their
 arguments. Catalog entries (pydantic models with dict fields) are not hashable, so they are
-passed wrapped in `Keyed`: equal and hashed by their full content (type and
-model_dump_json()), so two catalogs with the same figures share entries and any changed figure
-(a user's catalog file, a sensitivity overlay) misses. A content fingerprint is computed once per
+keyed as `Keyed`: equal and hashed by their full content (type and model_dump_json()), so two
+catalogs with the same figures share entries and any changed figure (a user's catalog file, a
+sensitivity overlay) misses. A content fingerprint is computed once per
 object (memo by id, holding the object so the id cannot be reused while it is remembered):
 catalog entries are read-only once loaded (frozen models; the loaded Catalog is shared, see
 hardware/catalog.py), and a changed catalog is a new Catalog of new entries.
@@ -15,15 +15,20 @@ hardware/catalog.py), and a changed catalog is a new Catalog of new entries.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import fields
-from typing import Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from pydantic import BaseModel
 
 from planner.demand.common import Hardware
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Serving physics results kept per process (each a few kB): enough for every (model, system,
 # request shape) of a large scenario, bounded for long sensitivity runs.
@@ -82,3 +87,72 @@ def keyed_hardware(hw: Hardware) -> Keyed[Hardware]:
         for v in (getattr(hw, f.name) for f in fields(hw))
     )
     return Keyed(hw, key)
+
+
+class Memoised(Generic[P, R]):
+    """`fn` memoised per process (see `memoised`); `uncached` is `fn` itself."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        keys: Mapping[str, Callable[[Any], object]],
+        copy: Callable[[R], R],
+    ):
+        functools.update_wrapper(self, fn)
+        self.uncached = fn
+        self._signature = inspect.signature(fn)
+        assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in self._signature.parameters.values())
+        self._keys = keys
+        self._copy = copy
+        self._cached = functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)(self._compute)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        bound = self._signature.bind(*args, **kwargs)
+        bound.apply_defaults()  # one key whether an argument is given, by name or defaulted
+        return self._copy(self._cached(*(self._key(n, v) for n, v in bound.arguments.items())))
+
+    def _key(self, name: str, value: object) -> object:
+        if name in self._keys:
+            return Keyed(value, self._keys[name](value))
+        if isinstance(value, BaseModel):
+            return keyed_model(value)
+        if isinstance(value, Hardware):
+            return keyed_hardware(value)
+        return value
+
+    def _compute(self, *keyed: object) -> R:
+        call: Callable[..., R] = self.uncached
+        return call(*(k.value if isinstance(k, Keyed) else k for k in keyed))
+
+    def cache_info(self) -> functools._CacheInfo:
+        return self._cached.cache_info()
+
+    def cache_clear(self) -> None:
+        self._cached.cache_clear()
+
+
+@overload
+def memoised(fn: Callable[P, R], /) -> Memoised[P, R]: ...
+@overload
+def memoised(
+    *, keys: Mapping[str, Callable[[Any], object]] = ..., copy: Callable[[Any], Any] = ...
+) -> Callable[[Callable[P, R]], Memoised[P, R]]: ...
+def memoised(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    keys: Mapping[str, Callable[[Any], object]] | None = None,
+    copy: Callable[[Any], Any] | None = None,
+) -> Memoised[P, R] | Callable[[Callable[P, R]], Memoised[P, R]]:
+    """Memoise a pure function per process on all its arguments (defaults filled in): a
+    BaseModel argument is keyed by its content (`keyed_model`), a Hardware by every field
+    (`keyed_hardware`), the parameters named in `keys` by `Keyed(value, keys[name](value))`, any
+    other argument as it is (it must be hashable). Results come from a bounded lru_cache
+    (PHYSICS_CACHE_SIZE entries) and are shared: `copy` gives each caller its own copy of
+    whatever in them is mutable. `f.uncached` is the undecorated function, `f.cache_clear()`
+    forgets every entry."""
+
+    def wrap(f: Callable[P, R]) -> Memoised[P, R]:
+        return Memoised(f, keys or {}, copy or (lambda r: r))
+
+    return wrap if fn is None else wrap(fn)
