@@ -96,9 +96,14 @@ def test_memoised_entry_points_equal_the_uncached_functions() -> None:
     assert first == again == decode_point.uncached(arch, *args)
     again.alternatives.append("changed by a caller")  # a caller's copy, not the cache's
     assert decode_point(arch, *args) == first
-    assert prefill_rate(arch, hw, "fp8", "fp8", 1000, 500) == prefill_rate.uncached(
-        arch, hw, "fp8", "fp8", 1000, 500
-    )
+    # Each (context, mean context) differs from the one before in one input and rates otherwise
+    # (a longer context needs another layout for its KV).
+    previous = None
+    for context, mean in ((1000, 500), (1000, 250), (1_000_000, 250)):
+        rate = prefill_rate(arch, hw, "fp8", "fp8", context, mean)
+        assert rate == prefill_rate.uncached(arch, hw, "fp8", "fp8", context, mean)
+        assert rate != previous
+        previous = rate
 
 
 # Each changes one input the cached physics reads; the warm result must be the cold one and
@@ -112,11 +117,13 @@ VARIANTS: list[dict[str, object]] = [
     {"votes": 2},
     {"draft_tokens": 2, "draft_acceptance": 0.8},
     {"draft_tokens": 2, "draft_acceptance": 0.6},
+    {"draft_tokens": 1, "draft_acceptance": 0.8},
     {"prompt_cache_hit": 0.5, "prefill": "aggregated"},
     {"prefill": "aggregated"},
     {"precision": "bf16"},
     {"kv_precision": "bf16"},  # the base stores KV at its weights' fp8
     {"mode": "offline", "tokens_per_s_per_user": None},
+    {"mode": "offline"},  # the target given but not applied: the mode alone
 ]
 
 
@@ -129,9 +136,11 @@ def test_cache_key_holds_every_spec_input(fields: dict[str, object]) -> None:
     clear_physics_caches()
     base_est = estimate_inference(base, CATALOG, "hgx-h100")
     base_rates = inference_rates(base, CATALOG, "hgx-h100")
-    other = spec(ttft_p99="1 s")  # more entries to collide with
-    estimate_inference(other, CATALOG, "hgx-h100")
-    inference_rates(other, CATALOG, "hgx-h100")
+    # More entries to collide with: every other variant (some differ from another in one input
+    # only: the two draft acceptances, aggregated prefill with and without a prompt cache).
+    for neighbour in (spec(**f) for f in VARIANTS if f is not fields):
+        estimate_inference(neighbour, CATALOG, "hgx-h100")
+        inference_rates(neighbour, CATALOG, "hgx-h100")
     warm = estimate_inference(variant, CATALOG, "hgx-h100")
     assert warm == cold
     assert warm != base_est
