@@ -100,16 +100,21 @@ class Memoised(Generic[P, R]):
     ):
         functools.update_wrapper(self, fn)
         self.uncached = fn
-        self._signature = inspect.signature(fn)
-        assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in self._signature.parameters.values())
+        params = inspect.signature(fn).parameters.values()
+        assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        self._names = tuple(p.name for p in params)
+        self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
         self._keys = keys
         self._copy = copy
         self._cached = functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)(self._compute)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        bound = self._signature.bind(*args, **kwargs)
-        bound.apply_defaults()  # one key whether an argument is given, by name or defaulted
-        return self._copy(self._cached(*(self._key(n, v) for n, v in bound.arguments.items())))
+        # Every argument in parameter order, defaults filled in: one key however it is passed.
+        rest = self._names[len(args) :]
+        values = args + tuple(kwargs.pop(n) if n in kwargs else self._defaults[n] for n in rest)
+        if kwargs:
+            raise TypeError(f"{self.uncached.__name__}() has no parameter {', '.join(kwargs)}")
+        return self._copy(self._cached(*map(self._key, self._names, values)))
 
     def _key(self, name: str, value: object) -> object:
         if name in self._keys:
