@@ -376,7 +376,7 @@ def prefill_tokens_per_s_per_instance(
     return a * compute_rate(hw, precision) / forward_flops_per_token(arch, prompt_tokens / 2)
 
 
-@memoised
+@memoised()
 def prefill_rate(
     arch: ModelArch,
     hw: Hardware | None,

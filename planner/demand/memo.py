@@ -20,7 +20,7 @@ import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
@@ -90,7 +90,8 @@ def keyed_hardware(hw: Hardware) -> Keyed[Hardware]:
 
 
 class Memoised(Generic[P, R]):
-    """`fn` memoised per process (see `memoised`); `uncached` is `fn` itself."""
+    """`fn` memoised per process (see `memoised`); `uncached` is `fn` itself, `cache_info()` and
+    `cache_clear()` those of its lru_cache."""
 
     def __init__(
         self,
@@ -107,6 +108,8 @@ class Memoised(Generic[P, R]):
         self._keys = keys
         self._copy = copy
         self._cached = functools.lru_cache(maxsize=PHYSICS_CACHE_SIZE, typed=True)(self._compute)
+        self.cache_info = self._cached.cache_info
+        self.cache_clear = self._cached.cache_clear
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         # Every argument in parameter order, defaults filled in: one key however it is passed.
@@ -129,26 +132,11 @@ class Memoised(Generic[P, R]):
         call: Callable[..., R] = self.uncached
         return call(*(k.value if isinstance(k, Keyed) else k for k in keyed))
 
-    def cache_info(self) -> functools._CacheInfo:
-        return self._cached.cache_info()
 
-    def cache_clear(self) -> None:
-        self._cached.cache_clear()
-
-
-@overload
-def memoised(fn: Callable[P, R], /) -> Memoised[P, R]: ...
-@overload
 def memoised(
-    *, keys: Mapping[str, Callable[[Any], object]] = ..., copy: Callable[[Any], Any] = ...
-) -> Callable[[Callable[P, R]], Memoised[P, R]]: ...
-def memoised(
-    fn: Callable[P, R] | None = None,
-    /,
-    *,
     keys: Mapping[str, Callable[[Any], object]] | None = None,
     copy: Callable[[Any], Any] | None = None,
-) -> Memoised[P, R] | Callable[[Callable[P, R]], Memoised[P, R]]:
+) -> Callable[[Callable[P, R]], Memoised[P, R]]:
     """Memoise a pure function per process on all its arguments (defaults filled in): a
     BaseModel argument is keyed by its content (`keyed_model`), a Hardware by every field
     (`keyed_hardware`), the parameters named in `keys` by `Keyed(value, keys[name](value))`, any
@@ -157,7 +145,7 @@ def memoised(
     whatever in them is mutable. `f.uncached` is the undecorated function, `f.cache_clear()`
     forgets every entry."""
 
-    def wrap(f: Callable[P, R]) -> Memoised[P, R]:
-        return Memoised(f, keys or {}, copy or (lambda r: r))
+    def wrap(fn: Callable[P, R]) -> Memoised[P, R]:
+        return Memoised(fn, keys or {}, copy or (lambda r: r))
 
-    return wrap if fn is None else wrap(fn)
+    return wrap
