@@ -114,6 +114,9 @@ class Memoised(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         # Every argument in parameter order, defaults filled in: one key however it is passed.
         rest = self._names[len(args) :]
+        missing = [n for n in rest if n not in kwargs and n not in self._defaults]
+        if missing:
+            raise TypeError(f"{self.uncached.__name__}() missing {', '.join(missing)}")
         values = args + tuple(kwargs.pop(n) if n in kwargs else self._defaults[n] for n in rest)
         if kwargs:
             raise TypeError(f"{self.uncached.__name__}() has no parameter {', '.join(kwargs)}")
