@@ -269,10 +269,14 @@ def _resolve_as_mip(
     (about 1 s at 60k variables). Values are read back by PuLP's own HiGHS reader. First, when
     the scenario asks for one, a start is built from the relaxation (planner/lp/incumbent.py):
     if it is within `gap` of the relaxation's bound `lower` it is the plan and the MIP is not
-    run. The flag returned says whether the MIP ran (else HiGHS holds no MIP bound)."""
+    run. The flag returned says whether the MIP ran (else HiGHS holds no MIP bound). Whatever
+    method solved the relaxation, what follows is simplex (HiGHS's choice): it starts from the
+    relaxation's basis (an interior point solve ends with crossover to one), so the start's
+    re-solves and the MIP's LPs are warm; an interior point re-solve would start cold."""
     import highspy
 
     highs = model.prob.solverModel
+    highs.setOptionValue("solver", "choose")
     started = time.perf_counter()
     with _quiet_stdout():
         start = find_start(model, _acceptable(model, lower, gap))
