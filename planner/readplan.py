@@ -10,7 +10,7 @@ from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s
 from planner.lp.model import FAMILIES, GB, Model, Term
 from planner.lp.objective import cost_by_period
-from planner.lp.solve import ZERO_TOL, SolveStats
+from planner.lp.solve import WORK_ZERO, ZERO_TOL, SolveStats, unbacked
 from planner.plan import Plan
 from planner.rows import (
     CASH_COLUMNS,
@@ -45,9 +45,6 @@ COST_ZERO_USD = 1e-6
 # tolerance (1e-7 on the scaled rows); a tiny real value (a 1e-7-unit allocation serving a tiny
 # demand) must be kept, or the work it does disappears from the plan.
 VALUE_ZERO = 1e-9
-# Below this share of its role's amount, an allocation's work is solver noise: a binary held at
-# the solver's integrality tolerance (1e-6) lets at most this share through its tight big-M.
-WORK_ZERO = 1e-6
 
 
 def value_of(var: Any) -> float:
@@ -478,11 +475,14 @@ def read_power(
 
 def read_allocations(model: Model) -> list[AllocationRow]:
     """Units given to each work item in each pool and period, with the work they do there:
-    work_done = units x rate x period length. An allocation is kept when its work is at least
-    WORK_ZERO of its role's amount: a tiny demand (one request a day) keeps its tiny allocation,
-    while solver noise (1e-12 of a unit somewhere else) is not reported as work there."""
+    work_done = units x rate x period length. Every allocation is kept but the tiny ones (under
+    WORK_ZERO of the role's amount) that are solver noise (under VALUE_ZERO units) or that nothing
+    in the plan backs (`unbacked`: no unit in service, or off its site/system choice), which are
+    the solvers' tolerance at work: a tiny demand (one request a day) keeps its tiny allocation,
+    and so does the sliver of a tier's work the LP put on a second pool."""
     demands = {d.name: d for d in model.demands}
     period = {p.index: p for p in model.periods}
+    noise = unbacked(model)
     out = []
     for (w, r, d, s, p), var in model.u.items():
         units = float(var.value() or 0.0)
@@ -491,8 +491,8 @@ def read_allocations(model: Model) -> list[AllocationRow]:
         role = next(x for x in demands[w].roles if x.name == r)
         rate = role.rates[s]
         work = units * rate.per_unit_s * period[p].length_s
-        if work < WORK_ZERO * role.amount:
-            continue
+        if work < WORK_ZERO * role.amount and (units < VALUE_ZERO or var.name in noise):
+            continue  # solver noise, or the tolerance's work on nothing the plan backs
         out.append(
             AllocationRow(
                 workload=w,

@@ -282,8 +282,8 @@ def check_pool_capacity(ctx: Context) -> list[str]:
     """sum of allocations' units on (d, s) in period p + spare units held there for serving
     tiers' N+k racks <= units in service[d,s,t(p)] - (1 - spot_goodput[s]) x
     spot_units[d,s,t(p)], and no allocation at all on a pool with no unit in service (however
-    tiny: a kept allocation does at least 1e-6 of its work, which a solver's absolute tolerance
-    must not put on no unit)"""
+    tiny: the plan reader leaves out only tiny work that nothing backs, which a solver's
+    absolute tolerance put on no unit)"""
     used: dict[tuple[str, str, int], float] = {}
     starts: dict[int, float] = {}
     for a in ctx.plan.allocations:
