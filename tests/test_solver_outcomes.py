@@ -197,3 +197,25 @@ def test_trouble_messages_say_which() -> None:
     assert "within the time limit (5 s" in str(solve_module._trouble("MIP", "time limit", 5.0))
     assert "unbounded" in str(solve_module._trouble("LP relaxation", "unbounded", 5.0))
     assert "numerical trouble" in str(solve_module._trouble("MIP", "numerical trouble", 5.0))
+
+
+def test_the_time_limit_holds_past_the_relaxation(tmp_path: Path, capsys, monkeypatch) -> None:
+    """After the relaxation, HiGHS's simplex and MIP are interrupted at the solve's deadline
+    (HiGHS's own limit is not checked everywhere: its MIP root heuristics overran it at fleet
+    scale): with the deadline already past, the MIP stops with nothing in hand, exit 3."""
+    real = solve_module._stop_at
+    stops: list[float] = []
+
+    def past(highs, deadline: float) -> None:
+        stops.append(deadline)
+        real(highs, 0.0)
+
+    monkeypatch.setattr(solve_module, "_stop_at", past)
+    scenario = Path(solve_module.__file__).parents[1] / "scenarios" / "frontier-lab.yaml"
+    code = cli.main(["plan", str(scenario), "-q"])
+    err = capsys.readouterr().err
+    assert stops, "the deadline was not set"
+    assert code == 3, err
+    assert "no plan found within the time limit" in err
+    monkeypatch.setattr(solve_module, "_stop_at", real)
+    assert cli.main(["plan", str(scenario), "-q"]) == 0  # the real deadline lets it finish

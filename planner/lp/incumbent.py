@@ -13,8 +13,9 @@ left in place, and hands it to HiGHS as a start:
 2. the remaining binaries are fixed: running on[...] and generates z[w,d] at 1 where the LP uses
    them at all (rounded up, so the capacity they switch on is there), done[w,p] to the nearest;
    the LP is re-solved;
-3. every integer count (orders, rentals, contracts, CPU servers) is rounded up and fixed; the
-   last LP sets the continuous rest. Where rounding up breaks a row (a binding power cap), the
+3. every integer count (orders, rentals, contracts, CPU servers) is rounded up and fixed, a
+   pool's orders cumulatively (the units bought by each period rounded up once); the last LP
+   sets the continuous rest. Where rounding up breaks a row (a binding power cap), the
    counts that push it past its bound are rounded down and fixed, the LP re-solved with the
    other counts free (it moves the lost work elsewhere), and the rest rounded again.
 
@@ -188,7 +189,7 @@ def _round_counts(model: Model, counts: list[int], values: list[float]) -> list[
     rows = _RowCheck(model)
     free, fixed = set(counts), dict[int, float]()
     for _ in range(ROUNDS):
-        up = {i: float(math.ceil(values[i] - USED_TOL)) for i in free}
+        up = _rounded_up(model, free, values)
         culprits = rows.pushing_past(values, up) & free
         if not culprits:
             return _fix_and_solve(model, {**fixed, **up})
@@ -199,6 +200,42 @@ def _round_counts(model: Model, counts: list[int], values: list[float]) -> list[
             return None
         values = solved
     return None
+
+
+def _rounded_up(model: Model, free: set[int], values: list[float]) -> dict[int, float]:
+    """Each free count rounded up, but a pool's orders rounded up cumulatively: in order of t,
+    buy[t] = max(0, ceil(x_1 + ... + x_t) - the orders already rounded), so the units bought by
+    t are the LP's rounded up once rather than once per period (monthly orders of a fraction
+    of a unit each would buy up to one unit a month too many). A pool whose units retire within
+    the horizon keeps its orders rounded one by one where the cumulative rounding would leave
+    fewer units in service than the LP in some period."""
+    up = {i: float(math.ceil(values[i] - USED_TOL)) for i in free}
+    for pool in model.pools():
+        orders = sorted(model.orders(pool)[0], key=lambda order: order[0])
+        if not any(var.index in free for _, var in orders):
+            continue
+        ordered, rounded, cumulative = 0.0, 0.0, {}
+        for _, var in orders:
+            ordered += values[var.index]
+            if var.index in free:
+                cumulative[var.index] = max(0.0, float(math.ceil(ordered - USED_TOL)) - rounded)
+            rounded += cumulative.get(var.index, values[var.index])
+        if _serves_as_much(model, pool, cumulative, values):
+            up.update(cumulative)
+    return up
+
+
+def _serves_as_much(
+    model: Model, pool: tuple[str, str], rounded: dict[int, float], values: list[float]
+) -> bool:
+    """Whether the pool's bought units in service, with its orders at `rounded`, are at least
+    the LP's in every calendar period."""
+    for t in range(len(model.calendar)):
+        pairs = model.in_service(pool, t, rented=False)
+        lp = sum(c * values[v.index] for v, c in pairs)
+        if sum(c * rounded.get(v.index, values[v.index]) for v, c in pairs) < lp - USED_TOL:
+            return False
+    return True
 
 
 class _RowCheck:
