@@ -80,7 +80,8 @@ class SolverOptions(Strict):
     solver: Literal["highs", "cbc"] = "highs"
     mip_gap: float = Field(0.01, ge=0, le=1)
     time_limit_s: PositiveDuration = Field(60.0, alias="time_limit")
-    # HiGHS LP method: simplex, ipm (interior point) or choose (HiGHS decides).
+    # HiGHS method for the LP relaxation: simplex, ipm (interior point; its crossover leaves a
+    # basis, and the re-solves and MIP after it are simplex) or choose (HiGHS decides: simplex).
     method: Literal["choose", "simplex", "ipm"] = "choose"
     # Build a start from the LP relaxation (planner/lp/incumbent.py): a start within mip_gap of
     # the relaxation is the plan, without the MIP search; another is offered to HiGHS. auto: on
