@@ -331,3 +331,31 @@ def test_long_run_example_plans_or_is_diagnosed(tmp_path: Path) -> None:
     train = [a for a in plan.allocations if (a.workload, a.role) == ("rl", "train")]
     assert {a.datacenter for a in train} == {trainer_site}
     assert sum(a.share_of_role for a in train) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_a_repair_gets_what_is_left_of_the_time_limit(tmp_path: Path, monkeypatch) -> None:
+    """The repair of the tiny demand above solves the MIP again (a new HiGHS model); it gets
+    what is left of solver.time_limit, measured from the start of the solve, not a fresh one."""
+    import time
+
+    path = _write(
+        tmp_path, TINY_TOPOLOGY, TINY_WORK, {"horizon": "365 days", "pricing": "amortised"}
+    )
+    scenario = planner.load_scenario(path)
+    limit_s = scenario.data.solver.time_limit_s
+    run = solve_module._run
+    seen: list[tuple[float, float]] = []  # (time limit given, time left when given)
+
+    def recording(model, solver):
+        seen.append((solver.timeLimit, limit_s - (time.perf_counter() - started)))
+        return run(model, solver)
+
+    monkeypatch.setattr(solve_module, "_run", recording)
+    started = time.perf_counter()
+    plan = planner.solve(scenario)
+    assert sum(f.units for f in plan.fleet) >= 1  # repaired
+    relaxation, *repairs = seen
+    assert relaxation[0] == limit_s
+    assert repairs, "the repair did not run"
+    for granted, left in repairs:
+        assert left <= granted < limit_s  # what was left: `left` is read just after it

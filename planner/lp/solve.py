@@ -477,7 +477,7 @@ def solve_model(
     if solver == "highs":
         _polish(model, mip)  # the MIP's status stands: polishing proves nothing new
     before_s = mip_s
-    how, mip_s = _repair(model, mip, how, mip_s, (solver, time_limit_s, method))
+    how, mip_s = _repair(model, mip, how, mip_s, (solver, time_limit_s, method), deadline)
     searched = searched or mip_s != before_s  # a repair solves the MIP again
     _cbc_objective(model, solver)
     status = PROVEN if how == OPTIMAL else FEASIBLE
@@ -522,7 +522,12 @@ TIE_FAMILIES = ("site", "trainer", "system", "sizetie", "running")
 
 
 def _repair(
-    model: Model, mip: pulp.LpSolver, how: str, mip_s: float, run: tuple[str, float, str]
+    model: Model,
+    mip: pulp.LpSolver,
+    how: str,
+    mip_s: float,
+    run: tuple[str, float, str],
+    deadline: float,
 ) -> tuple[str, float]:
     """Work the solvers' absolute feasibility tolerance lets through: (1) a tiny demand (one
     request a day needs 2.5e-9 of a unit) fits within the tolerance (1e-7) on the row that keeps
@@ -532,7 +537,7 @@ def _repair(
     service on that pool in that period (or, where the pool can hold none, none of its work
     there), (2) none of the work where its binary is 0; and solve the MIP again. The proven
     bound stays the original relaxation's, so the gap reported is against the unrepaired
-    model."""
+    model. Each repair solve gets what is left of the time limit (`deadline`)."""
     solver, time_limit_s, method = run
     for _ in range(REPAIR_ROUNDS):
         empty = _work_on_no_unit(model)
@@ -549,6 +554,7 @@ def _repair(
             else:
                 name = f"repair_{len(model.prob.constraints)}"
                 model.prob += (pulp.lpSum(c * v for v, c in pairs) >= 1, name)
+        mip.timeLimit = max(0.0, deadline - time.perf_counter())
         how, more_s = _run(model, mip)
         mip_s += more_s
         _check_mip(model, how, solver, time_limit_s, method)
