@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from fleetcore.errors import PlannerError
 from planner.api import demands
 from planner.lp.build import build
 from planner.lp.solve import solve_model
@@ -256,19 +257,23 @@ def main() -> None:
     header = f"{'sites':>5} {'periods':>7} {'accel':>10} {'vars':>8} {'rows':>8} {'build s':>8} {'solve s':>8} {'LP s':>7} {'HiGHS s':>8} {'verify s':>8} {'gap':>7} {'MiB':>6} {'total/HiGHS':>11} {'(build+verify)/HiGHS':>21} {'total s':>8} {'CPU s':>8} {'proof':>8}"
     print(header)
     for sites in args.sites:
-        r = run(
-            sites,
-            args.systems,
-            args.inference,
-            args.rl,
-            args.method,
-            args.period,
-            args.horizon,
-            args.scale,
-            INCUMBENT[args.incumbent],
-            args.relax,
-            args.time_limit,
-        )
+        try:
+            r = run(
+                sites,
+                args.systems,
+                args.inference,
+                args.rl,
+                args.method,
+                args.period,
+                args.horizon,
+                args.scale,
+                INCUMBENT[args.incumbent],
+                args.relax,
+                args.time_limit,
+            )
+        except PlannerError as exc:  # a size that finds no plan (a time limit) is a result too
+            print(f"{sites:>5} {type(exc).__name__}: {exc}", flush=True)
+            continue
         overhead = (
             (r["build_s"] + r["verify_report_s"]) / r["highs_s"] if r["highs_s"] else float("nan")
         )
