@@ -54,10 +54,17 @@ def format_plan(plan: Plan) -> str:
             f"  proven within {plan.gap:.2%} of the cheapest possible plan "
             f"(lower bound {usd(plan.lower_bound_usd)}; gap target {plan.solver.mip_gap_target:.2%})"
         )
-        if plan.solver.proof == "rounded":
+        if plan.solver.proof == "rounded" and plan.status == "optimal":
             out.append(
                 "  proven by the LP relaxation's bound alone: this plan was rounded from the "
                 "relaxation (planner/lp/incumbent.py), no MIP search was needed"
+            )
+        elif plan.solver.proof == "rounded":
+            out.append(
+                "  above the gap target: this plan was rounded from the relaxation "
+                "(planner/lp/incumbent.py) and its gap is proven by the relaxation's bound; at "
+                "this size HiGHS's MIP search is not run by default (its root heuristics do not "
+                "keep to the time limit there); solver.incumbent: true runs it from this plan"
             )
     out.append(
         f"  solver: {plan.solver.name} ({plan.solver.variables:,} variables, "

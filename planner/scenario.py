@@ -84,8 +84,9 @@ class SolverOptions(Strict):
     # basis, and the re-solves and MIP after it are simplex) or choose (HiGHS decides: simplex).
     method: Literal["choose", "simplex", "ipm"] = "choose"
     # Build a start from the LP relaxation (planner/lp/incumbent.py): a start within mip_gap of
-    # the relaxation is the plan, without the MIP search; another is offered to HiGHS. auto: on
-    # from 50,000 model columns (measured: faster at fleet scale, slower on small models; README).
+    # the relaxation is the plan, without the MIP search. auto: on from 50,000 model columns
+    # (measured: faster at fleet scale, slower on small models; README), and a start outside the
+    # gap is the plan too ("feasible", its gap reported); true: such a start goes to HiGHS's MIP.
     incumbent: Literal["auto"] | bool = "auto"
 
 

@@ -86,3 +86,24 @@ def test_an_interior_point_relaxation_gives_the_same_plan(tmp_path: Path, monkey
     assert _units(plan) == math.ceil(_units(relaxed))
     assert plan.lower_bound_usd == pytest.approx(relaxed.total_cost_usd, rel=1e-6)
     assert plan.total_cost_usd == pytest.approx(simplex.total_cost_usd, rel=1e-9)
+
+
+def test_auto_keeps_the_rounded_plan_outside_the_gap(tmp_path: Path, monkeypatch) -> None:
+    """With solver.incumbent: auto on a large model (here: any model, the threshold lowered), a
+    rounded plan outside the gap is still the plan: "feasible", its gap proven by the
+    relaxation's bound and above the target, no MIP search (HiGHS's root heuristics do not keep
+    to the time limit at fleet scale); `true` runs the MIP from it instead."""
+    from planner.lp import incumbent
+
+    relaxed, rounded = _plans(tmp_path, gap=0.5)
+    excess = (rounded.total_cost_usd - relaxed.total_cost_usd) / rounded.total_cost_usd
+    monkeypatch.setattr(incumbent, "LARGE_COLUMNS", 0)
+    path = write_site(tmp_path, BUSY)
+    plan = planner.solve(planner.load_scenario(path), mip_gap=excess / 2)
+    assert plan.solver.proof == "rounded" and plan.status == "feasible"
+    assert _units(plan) == math.ceil(_units(relaxed))
+    assert plan.lower_bound_usd == pytest.approx(relaxed.total_cost_usd, rel=1e-9)
+    assert plan.gap == pytest.approx(excess, abs=1e-9) and plan.gap > excess / 2
+    assert "above the gap target" in format_plan(plan)
+    forced = planner.load_scenario(path, sets=["solver.incumbent=true"])
+    assert planner.solve(forced, mip_gap=excess / 2).solver.proof == "mip"

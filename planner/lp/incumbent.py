@@ -312,13 +312,22 @@ def wanted(model: Model) -> bool:
     return bool(setting)
 
 
-def find_start(model: Model, accept_usd: float | None = None) -> Start | None:
+def searches(model: Model) -> bool:
+    """Whether HiGHS's MIP search runs from a start that is not within the gap: only when the
+    scenario asks for the start outright (solver.incumbent: true). With auto (a large model),
+    the start is the plan, its gap proven by the relaxation and reported above the target: at
+    205k columns HiGHS's central rounding, a root heuristic that checks no limit, was still
+    running 28 min into a 1,500 s limit (README "Speed")."""
+    return model.scenario.data.solver.incumbent is True
+
+
+def find_start(model: Model, accept_usd: float | None = None, keep: bool = False) -> Start | None:
     """A start built from the LP relaxation left in the HiGHS model, or None when the scenario
     does not ask for one (`wanted`) or a restricted LP has no solution. A start whose objective
     (HiGHS's, without PuLP's constant) is at most `accept_usd` is `proven`: the HiGHS model is
-    left holding it, for the caller to read as the plan. Otherwise the model's bounds and basis
-    are put back as the relaxation left them, so the MIP runs as it would have, offered the
-    start."""
+    left holding it, for the caller to read as the plan; so is any start when `keep`. Otherwise
+    the model's bounds and basis are put back as the relaxation left them, so the MIP runs as it
+    would have, offered the start."""
     if not wanted(model):
         return None
     highs = model.prob.solverModel
@@ -334,8 +343,9 @@ def find_start(model: Model, accept_usd: float | None = None) -> Start | None:
         _put_back(model, bounds, basis)
         raise
     objective = highs.getInfo().objective_function_value
-    if values is not None and accept_usd is not None and objective <= accept_usd:
-        return Start(list(range(len(values))), values, objective, proven=True)
+    proven = values is not None and accept_usd is not None and objective <= accept_usd
+    if values is not None and (proven or keep):
+        return Start(list(range(len(values))), values, objective, proven=proven)
     _put_back(model, bounds, basis)
     if values is None:
         return None

@@ -22,7 +22,7 @@ import pulp
 
 from fleetcore.errors import ConfigError, InfeasibleError, Problem, SolverError
 from planner.lp.build import build
-from planner.lp.incumbent import LARGE_COLUMNS, find_start
+from planner.lp.incumbent import LARGE_COLUMNS, find_start, searches
 from planner.lp.model import FAMILIES, Label, Model, Period, UKey, Var
 
 PROVEN = pulp.LpSolutionOptimal  # 1
@@ -269,7 +269,8 @@ def _resolve_as_mip(
     (about 1 s at 60k variables). Values are read back by PuLP's own HiGHS reader. First, when
     the scenario asks for one, a start is built from the relaxation (planner/lp/incumbent.py):
     if it is within `gap` of the relaxation's bound `lower` it is the plan and the MIP is not
-    run. The flag returned says whether the MIP ran (else HiGHS holds no MIP bound). Whatever
+    run; with solver.incumbent: auto it is the plan in any case (`searches`), "feasible" with
+    its gap above the target. The flag returned says whether the MIP ran (else HiGHS holds no MIP bound). Whatever
     method solved the relaxation, what follows is simplex (HiGHS's choice): it starts from the
     relaxation's basis (an interior point solve ends with crossover to one), so the start's
     re-solves and the MIP's LPs are warm; an interior point re-solve would start cold."""
@@ -278,11 +279,13 @@ def _resolve_as_mip(
     highs = model.prob.solverModel
     highs.setOptionValue("solver", "choose")
     started = time.perf_counter()
+    keep = not searches(model)  # solver.incumbent: auto - the start is the plan either way
     with _quiet_stdout():
-        start = find_start(model, _acceptable(model, lower, gap))
-    if start is not None and start.proven:
+        start = find_start(model, _acceptable(model, lower, gap), keep)
+    if start is not None and (start.proven or keep):
         _read_highs(model, solver)
-        return outcome(model.prob), time.perf_counter() - started, False
+        how = outcome(model.prob) if start.proven else INCUMBENT  # a plan, gap above target
+        return how, time.perf_counter() - started, False
     integer = [var.index for var in model.prob.variables() if var.cat == pulp.LpInteger]
     for index in integer:
         highs.changeColIntegrality(index, highspy.HighsVarType.kInteger)
