@@ -107,3 +107,29 @@ def test_auto_keeps_the_rounded_plan_outside_the_gap(tmp_path: Path, monkeypatch
     assert "above the gap target" in format_plan(plan)
     forced = planner.load_scenario(path, sets=["solver.incumbent=true"])
     assert planner.solve(forced, mip_gap=excess / 2).solver.proof == "mip"
+
+
+def test_a_large_relaxation_is_solved_by_interior_point(tmp_path: Path, monkeypatch) -> None:
+    """With the method left to HiGHS, an LP relaxation of IPM_COLUMNS columns and more is solved
+    by interior point (faster at 205k-368k columns, README "Speed"); below it, by simplex; the
+    optimum is the same; a method the scenario names is kept."""
+    from planner.api import demands
+    from planner.lp import solve as solve_module
+    from planner.lp.build import build
+
+    path = write_site(tmp_path, BUSY)
+
+    def relaxation(method: str) -> tuple[float, str]:
+        scenario = planner.load_scenario(path)
+        model = build(scenario, demands(scenario))
+        stats = solve_module.solve_model(model, "highs", 0.01, 60.0, method, relax_only=True)
+        assert stats.objective_usd is not None
+        return stats.objective_usd, model.prob.solverModel.getOptionValue("solver")[1]
+
+    simplex_usd, used = relaxation("choose")
+    assert used == "choose"  # HiGHS's choice for an LP: simplex
+    monkeypatch.setattr(solve_module, "IPM_COLUMNS", 0)
+    interior_usd, used = relaxation("choose")
+    assert used == "ipm"
+    assert interior_usd == pytest.approx(simplex_usd, rel=1e-7)
+    assert relaxation("simplex")[1] == "simplex"
