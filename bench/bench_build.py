@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_lp import write_scenario  # noqa: E402
+from bench_lp import add_fleet_arguments, write_fleet  # noqa: E402
 
 STAGES = ("load", "demands", "build", "transfer")
 
@@ -90,13 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sites", type=int, default=20)
-    parser.add_argument("--systems", type=int, default=5, help="system types per site")
-    parser.add_argument("--inference", type=int, default=12, help="inference workloads")
-    parser.add_argument("--rl", type=int, default=2, help="RL workloads")
-    parser.add_argument("--period", default="1 quarter")
-    parser.add_argument("--horizon", default="5 years")
-    parser.add_argument("--scale", type=float, default=1.0)
+    add_fleet_arguments(parser)
     parser.add_argument("--repeat", type=int, default=3, help="passes (medians are printed)")
     parser.add_argument("--profile", nargs="*", default=[], choices=STAGES, help="stages")
     parser.add_argument(
@@ -105,16 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_scenario(
-            Path(tmp),
-            args.sites,
-            args.systems,
-            args.inference,
-            args.rl,
-            args.period,
-            args.horizon,
-            args.scale,
-        )
+        path = write_fleet(Path(tmp), args)
         for i in range(args.repeat):
             runs.append(run_once(path, set(args.profile) if i == 0 else set(), args.pulp_transfer))
     first = runs[0]

@@ -156,6 +156,32 @@ def write_scenario(
     return path
 
 
+def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
+    """The synthetic fleet's size options of bench_build.py and bench_post.py (one solved fleet,
+    20 sites x 5 systems over 5 years of quarters unless told)."""
+    parser.add_argument("--sites", type=int, default=20)
+    parser.add_argument("--systems", type=int, default=5, help="system types per site")
+    parser.add_argument("--inference", type=int, default=12, help="inference workloads")
+    parser.add_argument("--rl", type=int, default=2, help="RL workloads")
+    parser.add_argument("--period", default="1 quarter")
+    parser.add_argument("--horizon", default="5 years")
+    parser.add_argument("--scale", type=float, default=1.0)
+
+
+def write_fleet(directory: Path, args: argparse.Namespace) -> Path:
+    """`write_scenario` sized by the options of `add_fleet_arguments`."""
+    return write_scenario(
+        directory,
+        args.sites,
+        args.systems,
+        args.inference,
+        args.rl,
+        args.period,
+        args.horizon,
+        args.scale,
+    )
+
+
 def peak_accelerators(plan: Plan, scenario: Scenario) -> float:
     """The most accelerators in service in any period (the fleet's size)."""
     per_unit = {name: system.accelerators for name, system in scenario.catalog.systems.items()}

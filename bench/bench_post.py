@@ -47,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_lp import write_scenario  # noqa: E402
+from bench_lp import add_fleet_arguments, write_fleet  # noqa: E402
 
 from planner.api import demands  # noqa: E402
 from planner.lp.build import build  # noqa: E402
@@ -74,13 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sites", type=int, default=20)
-    parser.add_argument("--systems", type=int, default=5)
-    parser.add_argument("--inference", type=int, default=12)
-    parser.add_argument("--rl", type=int, default=2)
-    parser.add_argument("--period", default="1 quarter")
-    parser.add_argument("--horizon", default="5 years")
-    parser.add_argument("--scale", type=float, default=1.0)
+    add_fleet_arguments(parser)
     parser.add_argument("--relax", action="store_true", help="LP relaxation only (no MIP)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per stage (best is shown)")
     parser.add_argument("--rules", type=int, default=12, help="slowest rules shown")
@@ -93,16 +87,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_scenario(
-            Path(tmp),
-            args.sites,
-            args.systems,
-            args.inference,
-            args.rl,
-            args.period,
-            args.horizon,
-            args.scale,
-        )
+        path = write_fleet(Path(tmp), args)
         t0 = time.perf_counter()
         scenario = load_scenario(path)
         work = demands(scenario)
