@@ -12,23 +12,11 @@ import textwrap
 from itertools import accumulate
 from pathlib import Path
 
+from tiny_site import owned_h100_sites
+
 import planner
 
-TOPOLOGY = textwrap.dedent(
-    """\
-    name: one
-    description: "one site owning two H100 servers"
-    source: "tests"
-    datacenters:
-      dc-a:
-        power_cap: 20 MW
-        pue: 1.2
-        electricity_usd_per_kwh: 0.05
-        systems:
-          hgx-h100: {max_units: 100, owned: 2}
-    links: []
-    """
-)
+TOPOLOGY = owned_h100_sites({"dc-a": (0.05, 100, 2)})  # one site owning two servers
 
 SCENARIO = textwrap.dedent(
     """\

@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tiny_site import owned_h100_sites
 
 import planner
 from planner.api import demands
@@ -25,27 +26,8 @@ from planner.lp.solve import WORK_ZERO
 EPS = 1.5e-5
 GROWTH = 20.0
 
-TOPOLOGY = textwrap.dedent(
-    """\
-    name: two
-    description: "two sites owning H100 servers"
-    source: "tests"
-    datacenters:
-      dc-a:
-        power_cap: 20 MW
-        pue: 1.2
-        electricity_usd_per_kwh: 0.05
-        systems:
-          hgx-h100: {max_units: 1, owned: 1}
-      dc-b:
-        power_cap: 20 MW
-        pue: 1.2
-        electricity_usd_per_kwh: 0.10
-        systems:
-          hgx-h100: {max_units: 50, owned: 50}
-    links: []
-    """
-)
+# dc-a: one server, cheap power; dc-b: fifty, dearer power.
+TOPOLOGY = owned_h100_sites({"dc-a": (0.05, 1, 1), "dc-b": (0.10, 50, 50)})
 
 
 def _scenario(requests_per_day: float) -> str:

@@ -46,3 +46,24 @@ def write_site(directory: Path, scenario: str = CHAT, topology: str = TOPOLOGY) 
     path = directory / "scenario.yaml"
     path.write_text(scenario, encoding="utf-8")
     return path
+
+
+def owned_h100_sites(sites: dict[str, tuple[float, int, int]]) -> str:
+    """A topology of sites {name: (electricity US$/kWh, max_units, owned)} of HGX H100 servers,
+    20 MW and PUE 1.2 each, no links."""
+    lines = [
+        "name: owned",
+        'description: "sites owning H100 servers"',
+        'source: "tests"',
+        "datacenters:",
+    ]
+    for name, (usd_per_kwh, max_units, owned) in sites.items():
+        lines += [
+            f"  {name}:",
+            "    power_cap: 20 MW",
+            "    pue: 1.2",
+            f"    electricity_usd_per_kwh: {usd_per_kwh}",
+            "    systems:",
+            f"      hgx-h100: {{max_units: {max_units}, owned: {owned}}}",
+        ]
+    return "\n".join([*lines, "links: []", ""])
