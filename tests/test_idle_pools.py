@@ -1,0 +1,81 @@
+"""The rounded plan (planner/lp/incumbent.py) is built on the pools the LP relaxation uses; the
+pools it leaves idle are fixed at 0 while rounding, and given back when rounding cannot finish
+without them. Hand-solvable: two H100 sites, dc-a with cheaper power capped at exactly the x
+servers (fractional) the relaxation puts there, dc-b idle in the relaxation. Rounding x up breaks
+dc-a's cap, so dc-a keeps floor(x) and the rest must move to dc-b: one server there."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from tiny_site import CHAT, owned_h100_sites, write_site
+
+import planner
+from planner.lp import incumbent
+from planner.plan import Plan
+
+BUSY = CHAT.replace("requests_per_day: 1M", "requests_per_day: 60M")
+
+
+def _units(plan: Plan, site: str) -> float:
+    return sum(row.units for row in plan.fleet if row.datacenter == site)
+
+
+def _capped(tmp_path: Path) -> tuple[Path, float, list[str]]:
+    """The scenario, the relaxation's servers x, and the --set capping dc-a at x servers."""
+    topology = owned_h100_sites({"dc-a": (0.05, 10, 0), "dc-b": (0.10, 10, 0)})
+    path = write_site(tmp_path, BUSY, topology)
+    scenario = planner.load_scenario(path)
+    x = _units(planner.solve(scenario, relax=True), "dc-a")
+    assert x != pytest.approx(round(x), abs=1e-3), "the test needs a fractional relaxation"
+    server_w = scenario.catalog.system("hgx-h100").power_w * scenario.topology.site("dc-a").pue
+    cap = [f"topology_changes.datacenters.dc-a.power_cap={x * server_w / 1e3:.9g} kW"]
+    return path, x, cap
+
+
+def test_rounding_takes_back_an_idle_pool_it_needs(tmp_path: Path, monkeypatch) -> None:
+    path, x, cap = _capped(tmp_path)
+    relaxed = planner.solve(planner.load_scenario(path, sets=cap), relax=True)
+    assert _units(relaxed, "dc-a") == pytest.approx(x, rel=1e-6)
+    assert _units(relaxed, "dc-b") == pytest.approx(0.0, abs=1e-9)  # idle in the relaxation
+    dives: list[int] = []
+    dive = incumbent._dive
+
+    def counting(model, *args):
+        dives.append(1)
+        return dive(model, *args)
+
+    monkeypatch.setattr(incumbent, "_dive", counting)
+    sc = planner.load_scenario(path, sets=[*cap, "solver.incumbent=true"])
+    plan = planner.solve(sc, mip_gap=0.5)
+    assert len(dives) == 2  # without dc-b: no start; with it: the plan
+    assert plan.solver.proof == "rounded"
+    assert _units(plan, "dc-a") == math.floor(x)
+    assert _units(plan, "dc-b") == 1
+
+
+def test_idle_pools_are_left_out_of_the_rounding(tmp_path: Path, monkeypatch) -> None:
+    """Uncapped, the relaxation uses dc-a alone: every rounding re-solve has dc-b's columns
+    fixed at 0, and one dive gives ceil(x) servers at dc-a."""
+    path, x, _ = _capped(tmp_path)
+    fixed_at_zero: list[bool] = []
+    fix_and_solve = incumbent._fix_and_solve
+
+    def recording(model, fixes):
+        solved = fix_and_solve(model, fixes)
+        lp = model.prob.solverModel.getLp()
+        dc_b = [i for key, i in _pool_indices(model) if key == "dc-b"]
+        fixed_at_zero.append(bool(dc_b) and all(lp.col_upper_[i] == 0 for i in dc_b))
+        return solved
+
+    monkeypatch.setattr(incumbent, "_fix_and_solve", recording)
+    plan = planner.solve(planner.load_scenario(path, sets=["solver.incumbent=true"]), mip_gap=0.5)
+    assert fixed_at_zero and all(fixed_at_zero)
+    assert plan.solver.proof == "rounded"
+    assert _units(plan, "dc-a") == math.ceil(x) and _units(plan, "dc-b") == 0
+
+
+def _pool_indices(model) -> list[tuple[str, int]]:
+    return [(pool[0], i) for pool, cols in incumbent.pool_columns(model).items() for i in cols]
