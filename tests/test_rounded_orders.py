@@ -57,3 +57,34 @@ def test_orders_are_rounded_up_cumulatively(tmp_path: Path) -> None:
     assert bought == wanted
     for lp, whole in zip(rows, rounded, strict=True):
         assert whole.units >= lp.units - 1e-6  # never fewer in service than the relaxation
+
+
+def test_lasting_counts_are_rounded_before_the_per_period_ones(tmp_path: Path, monkeypatch) -> None:
+    """Orders and term contracts are rounded first; the rentals, spot and CPU rentals are
+    rounded from the LP re-solved with those whole (the units rounding up adds then serve in
+    place of rentals): at the second rounding every lasting count is fixed at a whole number."""
+    from planner.lp import incumbent
+
+    (tmp_path / "topo.yaml").write_text(TOPOLOGY, encoding="utf-8")
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SCENARIO.replace("pricing: amortised", "pricing: mixed"), encoding="utf-8")
+    stages: list[tuple[set[int], set[int], bool]] = []
+    round_counts = incumbent._round_counts
+
+    def recording(model, counts, values):
+        lasting = incumbent._lasting(model)
+        lp = model.prob.solverModel.getLp()
+        whole = all(
+            lp.col_lower_[i] == lp.col_upper_[i] == round(lp.col_upper_[i]) for i in lasting
+        )
+        stages.append((set(counts), lasting, whole))
+        return round_counts(model, counts, values)
+
+    monkeypatch.setattr(incumbent, "_round_counts", recording)
+    sc = planner.load_scenario(path, sets=["solver.incumbent=true"])
+    assert planner.solve(sc, mip_gap=0.5).solver.proof == "rounded"
+    assert len(stages) == 2
+    (first, lasting, _), (second, _, whole) = stages
+    assert first and first <= lasting  # orders and contracts
+    assert second and not second & lasting  # rentals, spot units
+    assert whole  # rounded from an LP with every order and contract whole

@@ -175,10 +175,22 @@ def _dive(
     ~10x slower; a restricted MIP over the counts ~3x: neither is done.)"""
     values = _fix_binaries(model, bounds, slack)
     binaries = _all_binaries(model)
+    lasting = _lasting(model)
     counts = [i for i in integers if i not in binaries]
-    if values is None or not counts:
-        return values
-    return _round_counts(model, counts, values)
+    for stage in ([i for i in counts if i in lasting], [i for i in counts if i not in lasting]):
+        if values is None or not stage:
+            continue
+        values = _round_counts(model, stage, values)
+    return values
+
+
+def _lasting(model: Model) -> set[int]:
+    """The counts that last beyond their period (orders, term contracts, CPU server orders):
+    rounded first, the LP then re-solved with the per-period counts (rentals, spot units,
+    CPU rentals) free, so that the capacity the rounding-up adds serves in place of rentals
+    before those are rounded in turn."""
+    families = (model.buy, model.contract, model.cpu_buy)
+    return {var.index for family in families for var in family.values()}
 
 
 def _round_counts(model: Model, counts: list[int], values: list[float]) -> list[float] | None:
