@@ -15,9 +15,10 @@ chose; if rounding then finds no plan it is tried again with every pool (`_idle_
 2. the remaining binaries are fixed: running on[...] and generates z[w,d] at 1 where the LP uses
    them at all (rounded up, so the capacity they switch on is there), done[w,p] to the nearest;
    the LP is re-solved;
-3. every integer count (orders, rentals, contracts, CPU servers) is rounded up and fixed, a
-   pool's orders cumulatively (the units bought by each period rounded up once); the last LP
-   sets the continuous rest. Where rounding up breaks a row (a binding power cap), the
+3. every integer count is rounded up and fixed: first the lasting ones (orders, term
+   contracts, CPU-server orders; a pool's orders cumulatively, the units bought by each period
+   rounded up once), then, from the LP re-solved with those whole, the per-period ones
+   (rentals, spot units, CPU rentals); the last LP sets the continuous rest. Where rounding up breaks a row (a binding power cap), the
    counts that push it past its bound are rounded down and fixed, the LP re-solved with the
    other counts free (it moves the lost work elsewhere), and the rest rounded again.
 
