@@ -71,14 +71,14 @@ def test_lasting_counts_are_rounded_before_the_per_period_ones(tmp_path: Path, m
     stages: list[tuple[set[int], set[int], bool]] = []
     round_counts = incumbent._round_counts
 
-    def recording(model, counts, values):
+    def recording(model, counts, values, rows):
         lasting = incumbent._lasting(model)
         lp = model.prob.solverModel.getLp()
         whole = all(
             lp.col_lower_[i] == lp.col_upper_[i] == round(lp.col_upper_[i]) for i in lasting
         )
         stages.append((set(counts), lasting, whole))
-        return round_counts(model, counts, values)
+        return round_counts(model, counts, values, rows)
 
     monkeypatch.setattr(incumbent, "_round_counts", recording)
     sc = planner.load_scenario(path, sets=["solver.incumbent=true"])

@@ -178,10 +178,12 @@ def _dive(
     binaries = _all_binaries(model)
     lasting = _lasting(model)
     counts = [i for i in integers if i not in binaries]
+    if values is None or not counts:
+        return values
+    rows = _RowCheck(model)
     for stage in ([i for i in counts if i in lasting], [i for i in counts if i not in lasting]):
-        if values is None or not stage:
-            continue
-        values = _round_counts(model, stage, values)
+        if values is not None and stage:
+            values = _round_counts(model, stage, values, rows)
     return values
 
 
@@ -194,14 +196,15 @@ def _lasting(model: Model) -> set[int]:
     return {var.index for family in families for var in family.values()}
 
 
-def _round_counts(model: Model, counts: list[int], values: list[float]) -> list[float] | None:
+def _round_counts(
+    model: Model, counts: list[int], values: list[float], rows: _RowCheck
+) -> list[float] | None:
     """Step 3: every free count is rounded up, except the counts that would push a row past its
     bound (a site's power cap, max_units, a supply limit in some period): those are rounded down
     and fixed, and the LP is re-solved with the other counts still free, so it moves the work
     they lose onto pools with room; then the free counts are rounded again. Each round fixes at
     least one count, and at most ROUNDS rounds are made; then every count is fixed and the last
     LP sets the continuous rest."""
-    rows = _RowCheck(model)
     free, fixed = set(counts), dict[int, float]()
     for _ in range(ROUNDS):
         up = _rounded_up(model, free, values)
