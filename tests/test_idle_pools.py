@@ -40,17 +40,17 @@ def test_rounding_takes_back_an_idle_pool_it_needs(tmp_path: Path, monkeypatch) 
     relaxed = planner.solve(planner.load_scenario(path, sets=cap), relax=True)
     assert _units(relaxed, "dc-a") == pytest.approx(x, rel=1e-6)
     assert _units(relaxed, "dc-b") == pytest.approx(0.0, abs=1e-9)  # idle in the relaxation
-    dives: list[int] = []
+    dives: list[bool] = []
     dive = incumbent._dive
 
-    def counting(model, *args):
-        dives.append(1)
-        return dive(model, *args)
+    def counting(model, *args, reserve=False):
+        dives.append(reserve)
+        return dive(model, *args, reserve=reserve)
 
     monkeypatch.setattr(incumbent, "_dive", counting)
     sc = planner.load_scenario(path, sets=[*cap, "solver.incumbent=true"])
     plan = planner.solve(sc, mip_gap=0.5)
-    assert len(dives) == 2  # without dc-b: no start; with it: the plan
+    assert dives == [False, True]  # without dc-b: no start; with it: the plan
     assert plan.solver.proof == "rounded"
     assert _units(plan, "dc-a") == math.floor(x)
     assert _units(plan, "dc-b") == 1

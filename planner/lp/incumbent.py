@@ -5,7 +5,8 @@ looking for a first integer plan (the one-site, one-system and running binaries 
 by its own heuristics). This module builds one from the LP relaxation, on the HiGHS model PuLP
 left in place, and hands it to HiGHS as a start. The pools the relaxation leaves idle (each of
 their columns at 0) are first fixed at 0, so the re-solves below move work among the pools it
-chose; if rounding then finds no plan it is tried again with every pool (`_idle_pools`).
+chose; if rounding then finds no plan it is tried again with every pool (`_idle_pools`) and
+room kept in the rows rounding pushes past (`_reserve_counts`).
 
 1. each choice group in turn (a training job's site y[w,d] or trainer site t[w,d], its system
    type x[w,s], a pretraining's model-size candidate k[w,c]) is fixed at its dominant share: the
@@ -23,7 +24,11 @@ chose; if rounding then finds no plan it is tried again with every pool (`_idle_
    and fixed, the LP re-solved with the other counts free (it moves the lost work elsewhere),
    and the rest rounded again.
 
-If any step has no optimal LP, there is no start and the MIP runs as before. A start within the
+If that finds no plan, steps 1-3 run again with every pool, and step 3 keeps room in each row
+that rounding up pushes past its bound instead of rounding counts down (the row's bound lowered
+in the LP by how far past it is, round after round, until the counts rounded up fit): where
+power caps bind at every site, rounding down loses more units than the rest of the fleet can
+replace. If any step has no optimal LP, there is no start and the MIP runs as before. A start within the
 gap of the relaxation's bound is the plan: proven within the gap by the relaxation alone, so the
 MIP is not run (at 174k columns the MIP's search took 100 s where this takes ~10 s). Otherwise
 the column bounds are restored and the start only offers HiGHS an incumbent: HiGHS checks it
@@ -49,6 +54,8 @@ TRIES = 3
 SLACK_SHARES = 4
 # Rounds of rounding the unit counts (each fixes at least one count; two sufficed at 50 sites).
 ROUNDS = 8
+# Rounds of keeping room in the rows rounding pushes past (the 20-site power-capped bench took 6).
+RESERVE_ROUNDS = 16
 
 
 class Bounds:
@@ -170,11 +177,13 @@ def _fix_binaries(model: Model, bounds: Bounds, slack: float) -> list[float] | N
 
 
 def _dive(
-    model: Model, integers: list[int], bounds: Bounds, slack: float = 0.0
+    model: Model, integers: list[int], bounds: Bounds, slack: float = 0.0, reserve: bool = False
 ) -> list[float] | None:
-    """Steps 1-3: the column values of the LP with every integer fixed, or None. (Offering
-    HiGHS the binaries alone when rounding fails, for it to complete, made frontier-3y's MIP
-    ~10x slower; a restricted MIP over the counts ~3x: neither is done.)"""
+    """Steps 1-3: the column values of the LP with every integer fixed, or None. `reserve`:
+    counts that round up past a row's bound keep room in the row (`_reserve_counts`) instead
+    of being rounded down (`_round_counts`). (Offering HiGHS the binaries alone when rounding
+    fails, for it to complete, made frontier-3y's MIP ~10x slower; a restricted MIP over the
+    counts ~3x: neither is done.)"""
     values = _fix_binaries(model, bounds, slack)
     binaries = _all_binaries(model)
     counts = [i for i in integers if i not in binaries]
@@ -183,7 +192,7 @@ def _dive(
     lasting, rows = _lasting(model), _RowCheck(model)
     for stage in ([i for i in counts if i in lasting], [i for i in counts if i not in lasting]):
         if values is not None and stage:
-            values = _round_counts(model, stage, values, rows)
+            values = (_reserve_counts if reserve else _round_counts)(model, stage, values, rows)
     return values
 
 
@@ -218,6 +227,40 @@ def _round_counts(
             return None
         values = solved
     return None
+
+
+def _reserve_counts(
+    model: Model, counts: list[int], values: list[float], rows: _RowCheck
+) -> list[float] | None:
+    """Step 3 when rounding down did not give a plan: every free count is rounded up; each row
+    that pushes past a bound keeps room for it in the LP (its bound tightened by how far past it
+    is, added up over the rounds), the LP is re-solved with every count still free, and the
+    counts rounded up again; at most RESERVE_ROUNDS rounds. Then the rows' bounds are put back,
+    every count fixed, and the last LP sets the continuous rest. Rounding down every count that
+    pushes a binding power cap gives up up to a unit per order of every system at the site from
+    each period on: at 20 sites whose caps bind in the last quarters what was left could not serve
+    their work; the room kept here moves the LP's units off the rounded-up ones a little at a time
+    (a larger step, the room that would bring the cheapest counts to their floor at once, made
+    that LP infeasible)."""
+    free, reserve = set(counts), dict[int, float]()
+    try:
+        for _ in range(RESERVE_ROUNDS):
+            up = _rounded_up(model, free, values)
+            past = rows.past(values, up)
+            if not past:
+                rows.tighten(model, dict.fromkeys(reserve, 0.0))
+                reserve = {}
+                return _fix_and_solve(model, up)
+            for row, excess in past.items():
+                reserve[row] = reserve.get(row, 0.0) + excess
+            rows.tighten(model, reserve)
+            solved = _fix_and_solve(model, {})
+            if solved is None:
+                return None
+            values = solved
+        return None
+    finally:
+        rows.tighten(model, dict.fromkeys(reserve, 0.0))
 
 
 def _rounded_up(model: Model, free: set[int], values: list[float]) -> dict[int, float]:
@@ -272,17 +315,42 @@ class _RowCheck:
         self.upper = np.asarray(lp.row_upper_)
         self.n_rows = lp.num_row_
 
-    def pushing_past(self, values: list[float], changed: dict[int, float]) -> set[int]:
-        """The columns with a coefficient pushing a row past its bound (up past its upper bound
-        or down past its lower) once `changed` replaces their values in `values`."""
+    def past(self, values: list[float], changed: dict[int, float]) -> dict[int, float]:
+        """The rows past a bound once `changed` replaces their columns' values in `values`, and
+        how far: above the upper bound > 0, below the lower bound < 0."""
+        activity = self._activity(values, changed)
+        over, under = activity - self.upper, activity - self.lower
+        import numpy as np
+
+        past = {int(r): float(over[r]) for r in np.flatnonzero(over > USED_TOL)}
+        past.update({int(r): float(under[r]) for r in np.flatnonzero(under < -USED_TOL)})
+        return past
+
+    def tighten(self, model: Model, room: dict[int, float]) -> None:
+        """Set the rows' bounds in the HiGHS model to theirs less `room` (signed as `past`):
+        an upper bound lowered by a positive room, a lower bound raised by a negative one."""
+        import numpy as np
+
+        if not room:
+            return
+        index = np.fromiter(room, dtype=np.int32, count=len(room))
+        kept = np.fromiter(room.values(), dtype=np.float64, count=len(room))
+        lower = self.lower[index] - np.minimum(kept, 0.0)
+        upper = self.upper[index] - np.maximum(kept, 0.0)
+        model.prob.solverModel.changeRowsBounds(len(index), index, lower, upper)
+
+    def _activity(self, values: list[float], changed: dict[int, float]):
         import numpy as np
 
         x = np.array(values, dtype=np.float64)
         index = np.fromiter(changed, dtype=np.int64, count=len(changed))
         x[index] = np.fromiter(changed.values(), dtype=np.float64, count=len(changed))
-        activity = np.bincount(
-            self.rows, weights=self.coefs * x[self.columns], minlength=self.n_rows
-        )
+        return np.bincount(self.rows, weights=self.coefs * x[self.columns], minlength=self.n_rows)
+
+    def pushing_past(self, values: list[float], changed: dict[int, float]) -> set[int]:
+        """The columns with a coefficient pushing a row past its bound (up past its upper bound
+        or down past its lower) once `changed` replaces their values in `values`."""
+        activity = self._activity(values, changed)
         over = activity > self.upper + USED_TOL
         under = activity < self.lower - USED_TOL
         pushes = (over[self.rows] & (self.coefs > 0)) | (under[self.rows] & (self.coefs < 0))
@@ -360,9 +428,9 @@ def find_start(model: Model, accept_usd: float | None = None, keep: bool = False
         if idle:
             _fix_and_solve(model, dict.fromkeys(idle, 0.0))  # no iterations: they are at 0
         values = _dive(model, integers, bounds, slack)
-        if values is None and idle:  # the idle pools may hold what rounding needs
+        if values is None:  # the idle pools may hold what rounding needs; rounding down did not
             _put_back(model, bounds, basis)
-            values = _dive(model, integers, bounds, slack)
+            values = _dive(model, integers, bounds, slack, reserve=True)
     except BaseException:
         _put_back(model, bounds, basis)
         raise
