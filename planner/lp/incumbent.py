@@ -233,7 +233,7 @@ def _reserve_counts(
     model: Model, counts: list[int], values: list[float], rows: _RowCheck
 ) -> list[float] | None:
     """Step 3 when rounding down did not give a plan: every free count is rounded up; each row
-    that pushes past a bound keeps room for it in the LP (its bound tightened by how far past it
+    that this pushes past a bound keeps room for it in the LP (its bound tightened by how far past it
     is, added up over the rounds), the LP is re-solved with every count still free, and the
     counts rounded up again; at most RESERVE_ROUNDS rounds. Then the rows' bounds are put back,
     every count fixed, and the last LP sets the continuous rest. Rounding down every count that
@@ -316,12 +316,15 @@ class _RowCheck:
         self.n_rows = lp.num_row_
 
     def past(self, values: list[float], changed: dict[int, float]) -> dict[int, float]:
-        """The rows past a bound once `changed` replaces their columns' values in `values`, and
-        how far: above the upper bound > 0, below the lower bound < 0."""
-        activity = self._activity(values, changed)
-        over, under = activity - self.upper, activity - self.lower
+        """The rows that `changed` (replacing their columns' values in `values`) pushes past a
+        bound, and how far: above the upper bound > 0, below the lower bound < 0. A row the LP
+        values already leave past it (within the solver's tolerance) counts from where they
+        leave it: only the push is returned."""
         import numpy as np
 
+        activity, before = self._activity(values, changed), self._activity(values, {})
+        over = activity - np.maximum(self.upper, before)
+        under = activity - np.minimum(self.lower, before)
         past = {int(r): float(over[r]) for r in np.flatnonzero(over > USED_TOL)}
         past.update({int(r): float(under[r]) for r in np.flatnonzero(under < -USED_TOL)})
         return past
