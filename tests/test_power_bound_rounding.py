@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 import planner
 from planner.lp import incumbent
 
@@ -49,3 +51,49 @@ def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) ->
             assert it_w * dc.pue <= cap_w * (1 + 1e-9)
             caps_met += it_w * dc.pue > cap_w * 0.99
     assert caps_met >= 20  # the caps bind (within 1%) in at least 20 site-quarters
+
+
+def _two_row_model(solved: bool):
+    """A HiGHS model of two columns x0, x1 and two rows: x0 + 2 x1 <= 10 (a cap) and
+    x0 - x1 >= -1, held as the planner's Model holds it (model.prob.solverModel); HiGHS keeps
+    the matrix by rows until it solves, by columns after."""
+    import types
+
+    import highspy
+    import numpy as np
+
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.addVars(2, np.zeros(2), np.full(2, 100.0))
+    highs.addRows(
+        2,
+        np.array([-highspy.kHighsInf, -1.0]),
+        np.array([10.0, highspy.kHighsInf]),
+        4,
+        np.array([0, 2]),
+        np.array([0, 1, 0, 1]),
+        np.array([1.0, 2.0, 1.0, -1.0]),
+    )
+    if solved:
+        highs.run()
+    return types.SimpleNamespace(prob=types.SimpleNamespace(solverModel=highs))
+
+
+@pytest.mark.parametrize("solved", [False, True])
+def test_room_is_kept_for_what_rounding_pushes_past_a_bound(solved: bool) -> None:
+    model = _two_row_model(solved)
+    rows = incumbent._RowCheck(model)
+    # LP values x = (3.5, 3.25): the cap row at exactly 10. Rounding x1 up to 4 pushes it 1.5
+    # past; rounding x0 down to 3 would push the second row below -1 (3 - 4 = -1: within).
+    assert rows.past([3.5, 3.25], {1: 4.0}) == {0: pytest.approx(1.5)}
+    assert rows.past([3.5, 3.25], {0: 2.0, 1: 4.0}) == {1: pytest.approx(-1.0)}
+    # An LP value already past the cap (by the solver's tolerance) counts from where it is.
+    assert rows.past([3.5, 3.2500025], {1: 3.2500025}) == {}
+    assert rows.past([3.5, 3.2500025], {0: 4.0}) == {0: pytest.approx(0.5)}
+    # Keeping room lowers the upper bound (or raises the lower one) in HiGHS; zero puts it back.
+    rows.tighten(model, {0: 1.5, 1: -1.0})
+    lp = model.prob.solverModel.getLp()
+    assert list(lp.row_upper_)[0] == 8.5 and list(lp.row_lower_)[1] == 0.0
+    rows.tighten(model, {0: 0.0, 1: 0.0})
+    lp = model.prob.solverModel.getLp()
+    assert list(lp.row_upper_)[0] == 10.0 and list(lp.row_lower_)[1] == -1.0

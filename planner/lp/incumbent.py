@@ -303,14 +303,17 @@ class _RowCheck:
     """Row activities of the HiGHS model at given column values (numpy over its matrix)."""
 
     def __init__(self, model: Model) -> None:
+        import highspy
         import numpy as np
 
         lp = model.prob.solverModel.getLp()
         matrix = lp.a_matrix_
-        starts = np.asarray(matrix.start_)
-        self.rows = np.asarray(matrix.index_)
+        # HiGHS holds the matrix by columns once it has solved, by rows after addRows until then.
+        by_rows = matrix.format_ == highspy.MatrixFormat.kRowwise
+        runs = np.repeat(np.arange(lp.num_row_ if by_rows else lp.num_col_), np.diff(matrix.start_))
+        index = np.asarray(matrix.index_)
+        self.rows, self.columns = (runs, index) if by_rows else (index, runs)
         self.coefs = np.asarray(matrix.value_)
-        self.columns = np.repeat(np.arange(lp.num_col_), np.diff(starts))
         self.lower = np.asarray(lp.row_lower_)
         self.upper = np.asarray(lp.row_upper_)
         self.n_rows = lp.num_row_
