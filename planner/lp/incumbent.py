@@ -312,7 +312,8 @@ class _RowCheck:
         by_rows = matrix.format_ == highspy.MatrixFormat.kRowwise
         runs = np.repeat(np.arange(lp.num_row_ if by_rows else lp.num_col_), np.diff(matrix.start_))
         index = np.asarray(matrix.index_)
-        self.rows, self.columns = (runs, index) if by_rows else (index, runs)
+        self.rows: np.ndarray = runs if by_rows else index
+        self.columns: np.ndarray = index if by_rows else runs
         self.coefs = np.asarray(matrix.value_)
         self.lower = np.asarray(lp.row_lower_)
         self.upper = np.asarray(lp.row_upper_)
