@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from hardware.catalog import load_catalog
@@ -73,6 +74,30 @@ def test_pipeline_bubble_hand_computed() -> None:
     assert st.gemm_s == pytest.approx(6 * 1e9 / 4 * 1000 / 0.5e15, rel=1e-6)
     # memory-bound: 140 B x 1024 x 2 layers x 1000 tokens at 1 TB/s
     assert st.memory_s == pytest.approx(140 * 1024 * 2 * 1000 / 1e12)
+
+
+def test_a_batch_that_does_not_divide_is_rounded_up_to_whole_micro_batches() -> None:
+    # 8 sequences on DP3: every rank runs ceil(8/3) = 3 micro-batches, 9 sequences a step
+    # (Megatron-LM needs B to be a multiple of DP x mb); tokens/s counts the 9 sequences run.
+    st = step_time(Layout(dp=3), M, F, RUN, recompute=0.0)
+    assert st.micro_batches == 3
+    assert st.batch_tokens == 9 * 1000 and st.asked_batch_tokens == 8000
+    assert st.tokens_per_s == pytest.approx(9000 / st.step_s, rel=1e-12)
+    assert st.step_s == pytest.approx(
+        3 * st.micro_batch_s + st.bubble_s + st.dp_exposed_s + st.optimizer_s, rel=1e-12
+    )
+    assert "batch rounded up 12.5%" in st.summary()
+    # 8 sequences on DP2 divide: 4 micro-batches, the asked batch, no note.
+    whole = step_time(Layout(dp=2), M, F, RUN, recompute=0.0)
+    assert whole.micro_batches == 4 and whole.batch_tokens == 8000
+    assert "rounded" not in whole.summary()
+    # The array ranking runs the same whole micro-batches.
+    c = {
+        k: np.array([v])
+        for k, v in (("tp", 1), ("pp", 1), ("dp", 3), ("cp", 1), ("ep", 1), ("vp", 1), ("mb", 1))
+    }
+    rate, _ = step_times_vector(c, M, F, RUN)
+    assert rate[0] == pytest.approx(st.tokens_per_s, rel=1e-9)
 
 
 def test_tensor_parallel_bytes_hand_computed() -> None:

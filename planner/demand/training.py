@@ -4,8 +4,9 @@ One optimizer step of a global batch of `B` tokens in sequences of `S` tokens on
 accelerators (EP is carved out of DP for MoE experts). Everything is per accelerator on the
 busiest pipeline stage; SI units (s, B, FLOP). docs/models.md gives the same formulas.
 
-Micro-batches: `m = B / (S · DP · mb)` per data-parallel rank, `mb` sequences each;
-tokens per micro-batch per accelerator `t = mb · S / CP`.
+Micro-batches: `m = ceil(B / (S · DP · mb))` per data-parallel rank, `mb` sequences each (every
+rank runs the same whole number: a batch that does not divide is rounded up, `m · mb · DP · S`
+tokens a step); tokens per micro-batch per accelerator `t = mb · S / CP`.
 
 Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual stages):
   GEMM       `6 · N_a/L · ls · t / TP · (1 + r/3)` FLOP at `peak(p) · gemm_efficiency[p] · shape`,
@@ -175,7 +176,9 @@ class StepTime:
     """One step of one layout: time split, memory, throughput and MFU."""
 
     layout: Layout
-    micro_batches: float
+    micro_batches: float  # per DP rank, whole
+    batch_tokens: float  # tokens per step: the asked global batch rounded up to whole micro-batches
+    asked_batch_tokens: float
     recompute: float  # share of layers recomputed
     gemm_s: float  # per micro-batch
     attention_s: float
@@ -210,9 +213,17 @@ class StepTime:
         return (
             f"{self.layout}: MFU {self.mfu:.1%}, step {self.step_s:.3g} s, "
             f"m {self.micro_batches:g}, bubble {self.bubble_share:.1%}"
+            + self.batch_note()
             + (f", recompute {self.recompute:.0%}" if self.recompute else "")
             + f", {self.memory_bytes / 1e9:.0f}/{self.usable_bytes / 1e9:.0f} GB"
         )
+
+    def batch_note(self) -> str:
+        """How the global batch was rounded, when it was."""
+        if self.batch_tokens <= self.asked_batch_tokens * (1 + WHOLE_TOL):
+            return ""
+        more = self.batch_tokens / self.asked_batch_tokens - 1
+        return f", batch rounded up {more:.1%} to whole micro-batches per DP rank"
 
     def breakdown(self) -> str:
         """Per micro-batch split and step terms, for derivations."""
@@ -225,6 +236,18 @@ class StepTime:
             f"({self.bubble_share:.1%}) + exposed DP {self.dp_exposed_s:.3g} s (of "
             f"{self.dp_s:.3g}) + optimizer {self.optimizer_s:.3g} s = {self.step_s:.4g} s"
         )
+
+
+# A global batch within this share of whole micro-batches per DP rank is whole (float noise).
+WHOLE_TOL = 1e-9
+
+
+def whole_micro_batches(run: RunFigures, dp: int, mb: int) -> int:
+    """Micro-batches per DP rank: the global batch B over DP·mb sequences of S tokens, rounded
+    up. Every DP rank runs the same whole number of micro-batches (Megatron-LM requires B to be
+    a multiple of DP·mb), so a batch that does not divide is run rounded up to the next
+    multiple, as practitioners size it: m = ceil(B / (S·DP·mb)), m·mb·DP·S tokens a step."""
+    return math.ceil(run.global_batch_tokens / (run.sequence_tokens * dp * mb) - WHOLE_TOL)
 
 
 def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
@@ -303,7 +326,7 @@ def step_time(
         layout.micro_batch,
     )
     s = run.sequence_tokens
-    m = run.global_batch_tokens / (s * dp * mb)
+    m = whole_micro_batches(run, dp, mb)
     t = mb * s / cp  # tokens per micro-batch per accelerator
     h = mf.hidden
     layers_stage = math.ceil(mf.layers / (pp * v)) * v
@@ -420,7 +443,7 @@ def step_time(
         / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
     step = m * t_mb + bubble_s + dp_exposed + optimizer_s
-    tokens_per_s = run.global_batch_tokens / step
+    tokens_per_s = m * mb * s * dp / step
     model_flops = TRAINING_FLOPS_PER_PARAM * mf.active + (
         TRAINING_TO_FORWARD * mf.attention_fwd_per_token_at_half_seq
     )
@@ -428,6 +451,8 @@ def step_time(
     return StepTime(
         layout=layout,
         micro_batches=m,
+        batch_tokens=m * mb * s * dp,
+        asked_batch_tokens=run.global_batch_tokens,
         recompute=r,
         gemm_s=gemm_s,
         attention_s=attention_s,
@@ -579,7 +604,7 @@ def step_times_vector(
         c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
     )
     s = run.sequence_tokens
-    m = run.global_batch_tokens / (s * dp * mb)
+    m = np.ceil(run.global_batch_tokens / (s * dp * mb) - WHOLE_TOL)
     t = mb * s / cp
     h = mf.hidden
     layers_stage = np.ceil(mf.layers / (pp * v)) * v
@@ -662,7 +687,7 @@ def step_times_vector(
         / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
     step = m * t_mb + bubble_s + dp_exposed + optimizer_s
-    return run.global_batch_tokens / step, memory
+    return m * mb * s * dp / step, memory
 
 
 @lru_cache(maxsize=4096)

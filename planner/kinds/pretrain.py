@@ -228,6 +228,9 @@ def demand(
         roles=roles,
         pretrain=PretrainCoupling(
             gradient_bytes_per_sync=arch.params * BYTES_PER_VALUE[spec.gradient_precision],
+            # Steps of the asked batch: a layout that rounds the batch up to whole micro-batches
+            # (planner/demand/training.py) makes up to a few % fewer, so the traffic is an upper
+            # bound by that much (the layout is per system; this coupling is per workload).
             syncs=pretrain_tokens(specs[0], arch) / spec.global_batch_tokens,
             allow_multi_site=spec.allow_multi_site,
         ),
