@@ -31,13 +31,25 @@ def build(scenario: Scenario, demands: list[WorkloadDemand], elastic: bool = Fal
 def no_cyclic_gc() -> Iterator[None]:
     """Python's cycle collector off while the model is made: it would walk every object alive
     (each PuLP variable, expression and row) again and again as they are created, a third of
-    the build's time at 174k columns (bench/bench_build.py). Nothing is freed later than it
-    would be: objects without cycles go at once as ever, cycles at the next collection."""
+    the build's time at 174k columns (bench/bench_build.py).
+
+    On the way out every object alive is frozen (gc.freeze: left out of later collections).
+    The model is 1.4M tracked objects at 174k columns, alive until the plan is read and
+    verified, and none in a cycle (a collection right after the build finds nothing to free);
+    yet the first collections after the build walk them all, the young one included, as they
+    were made uncollected: three walks of ~0.3 s each in the solve, read and verify of one
+    plan (bench/bench_lp.py). Objects without cycles are freed at once as ever; cycles dropped
+    after a build are freed when the next one starts: it unfreezes what is frozen and collects
+    (~10 ms once the previous model is gone, as in a sweep)."""
     enabled = gc.isenabled()
     gc.disable()
+    if gc.get_freeze_count() > 0:
+        gc.unfreeze()
+        gc.collect()
     try:
         yield
     finally:
+        gc.freeze()
         if enabled:
             gc.enable()
 
