@@ -33,25 +33,28 @@ def no_cyclic_gc() -> Iterator[None]:
     (each PuLP variable, expression and row) again and again as they are created, a third of
     the build's time at 174k columns (bench/bench_build.py).
 
-    On the way out every object alive is frozen (gc.freeze: left out of later collections).
-    The model is 1.4M tracked objects at 174k columns, alive until the plan is read and
-    verified, and none in a cycle (a collection right after the build finds nothing to free);
-    yet the first collections after the build walk them all, the young one included, as they
-    were made uncollected: three walks of ~0.3 s each in the solve, read and verify of one
-    plan (bench/bench_lp.py). Objects without cycles are freed at once as ever; cycles dropped
-    after a build are freed when the next one starts: it unfreezes what is frozen and collects
-    (~10 ms once the previous model is gone, as in a sweep)."""
+    On the way out every object alive is frozen (gc.freeze: left out of the collector's
+    passes) until the plan is made (`thaw`, which planner.api.solve calls once the plan is
+    verified). The model is 1.4M tracked objects at 174k columns, alive until then and none in
+    a cycle (a collection right after the build finds nothing to free); yet the first
+    collections after the build would walk them all, made while the collector was off and so
+    all young: three walks of ~0.3 s each in the solve, read and verify of one plan
+    (bench/bench_lp.py). Objects without cycles are freed at once as ever; a cycle dropped
+    while frozen is collected after the thaw."""
     enabled = gc.isenabled()
     gc.disable()
-    if gc.get_freeze_count() > 0:
-        gc.unfreeze()
-        gc.collect()
     try:
         yield
     finally:
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+def thaw() -> None:
+    """Hand what `build` froze back to the cycle collector: into its oldest generation, without
+    a pass (a cycle dropped meanwhile is collected at its next full one)."""
+    gc.unfreeze()
 
 
 def _build(scenario: Scenario, demands: list[WorkloadDemand], elastic: bool) -> Model:
