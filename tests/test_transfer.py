@@ -180,3 +180,21 @@ def test_expr_of_distinct_float_pairs_is_pulps_and_other_coefficients_become_flo
     mixed = expr([(x, 1), (y, 2.5), (z, 0)])
     assert list(mixed.items()) == [(x, 1.0), (y, 2.5)]
     assert [type(c) for c in mixed.values()] == [float, float]
+
+
+def test_value_of_a_variable_is_its_value_read_through_value() -> None:
+    """readplan.value_of reads a variable's varValue itself: the same as through value(), for
+    no value, solver noise, -0.0 and a value; an expression and a number as before."""
+    from planner.readplan import VALUE_ZERO, value_of
+
+    prob = Problem("p", pulp.LpMinimize)
+    x, y = prob.add_variable("x", 0), prob.add_variable("y", 0)
+    for solved in (None, VALUE_ZERO / 2, -0.0, 0.0, 3, 2.5, -1e-3):
+        x.varValue = solved
+        through_value = x.value()
+        expected = (
+            0.0 if through_value is None or abs(through_value) < VALUE_ZERO else through_value
+        )
+        assert repr(value_of(x)) == repr(float(expected))
+    x.varValue, y.varValue = 2.0, 0.5
+    assert value_of(x + 2 * y) == 3.0 and value_of(4) == 4.0

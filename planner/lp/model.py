@@ -346,7 +346,7 @@ class Model:
     _memo: dict[tuple, tuple[tuple[int, ...], Pairs]] = field(default_factory=dict)
     _serving: dict[tuple[str, int], tuple[set[int], set[tuple[int, int]]]] = field(
         default_factory=dict
-    )  # _serving_orders()
+    )  # serving_orders()
     _cpu_by_site: tuple[int, dict[str, list[tuple[int, Var]]]] | None = None  # _cpu_orders()
     _u_index: tuple[int, dict[tuple, list]] | None = None
 
@@ -477,7 +477,7 @@ class Model:
         pairs: Pairs = []
         if (d, s, t) in self.rent:
             pairs.append((self.rent[(d, s, t)], 1.0))
-        covering = self._serving_orders(s, t)[1]
+        covering = self.serving_orders(s, t)[1]
         pairs += [(var, 1.0) for t0, k, var in self.orders(pool)[1] if (t0, k) in covering]
         if (d, s, t) in self.spot:
             pairs.append((self.spot[(d, s, t)], 1.0))
@@ -531,13 +531,13 @@ class Model:
         )
 
     def _in_service(self, pool: Pool, t: int, rented: bool) -> Pairs:
-        serving = self._serving_orders(pool[1], t)[0]
+        serving = self.serving_orders(pool[1], t)[0]
         pairs: Pairs = [(var, 1.0) for t_order, var in self.orders(pool)[0] if t_order in serving]
         if rented:
             pairs += self.leased(pool, t)
         return pairs
 
-    def _serving_orders(self, system: str, t: int) -> tuple[set[int], set[tuple[int, int]]]:
+    def serving_orders(self, system: str, t: int) -> tuple[set[int], set[tuple[int, int]]]:
         """The orders of `system` that serve in calendar period t, the same at every site: the
         periods t0 whose units bought at t0 have arrived and are not retired, and the (t0, k)
         of the term contracts k started at t0 that cover t (made once per system and period,
@@ -592,7 +592,7 @@ class Model:
         cpu = self.scenario.topology.site(d).cpu_servers
         if cpu is None:
             return []
-        serving = self._serving_orders(cpu.system, t)[0]
+        serving = self.serving_orders(cpu.system, t)[0]
         pairs: Pairs = [(var, 1.0) for t_order, var in self._cpu_orders(d) if t_order in serving]
         if (d, t) in self.cpu_rent:
             pairs.append((self.cpu_rent[(d, t)], 1.0))
