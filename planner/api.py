@@ -15,7 +15,7 @@ from typing import Any
 
 from planner.demand.types import WorkloadDemand
 from planner.kinds import demands_for
-from planner.lp.build import build
+from planner.lp.build import build, thaw
 from planner.lp.solve import solve_model
 from planner.plan import Plan
 from planner.readplan import read_plan
@@ -59,21 +59,24 @@ def solve(
         options = effective
     started = time.perf_counter()
     work = demands(scenario)
-    model = build(scenario, work)
-    if save_model is not None:
-        write_model(model.prob, save_model)
-    built = time.perf_counter()
-    stats = solve_model(
-        model,
-        solver=options.solver,
-        gap=options.mip_gap,
-        time_limit_s=options.time_limit_s,
-        method=options.method,
-        relax_only=relax,
-    )
-    solved = time.perf_counter()
-    plan = read_plan(model, stats, relaxed=relax)
-    plan.checks = verify(plan, scenario, work)
+    try:
+        model = build(scenario, work)  # frozen out of the cycle collector until the thaw
+        if save_model is not None:
+            write_model(model.prob, save_model)
+        built = time.perf_counter()
+        stats = solve_model(
+            model,
+            solver=options.solver,
+            gap=options.mip_gap,
+            time_limit_s=options.time_limit_s,
+            method=options.method,
+            relax_only=relax,
+        )
+        solved = time.perf_counter()
+        plan = read_plan(model, stats, relaxed=relax)
+        plan.checks = verify(plan, scenario, work)
+    finally:
+        thaw()
     _attach_context(plan, scenario)
     done = time.perf_counter()
     plan.stats.update(

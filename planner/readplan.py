@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner.demand.types import WorkloadDemand
+import pulp
+
+from planner.demand.types import Role, WorkloadDemand
 from planner.kinds.inference import read_serving
 from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s
@@ -49,7 +51,12 @@ VALUE_ZERO = 1e-9
 
 def value_of(var: Any) -> float:
     """A variable's solved value, solver noise (< VALUE_ZERO) read as 0."""
-    v = var.value() if hasattr(var, "value") else var
+    # A variable's value() is its varValue, read here without the method call (a plan reads
+    # ~440k values at 174k columns); an expression's value() sums its terms.
+    if type(var) is pulp.LpVariable:
+        v = var.varValue
+    else:
+        v = var.value() if hasattr(var, "value") else var
     return 0.0 if v is None or abs(v) < VALUE_ZERO else float(v)
 
 
@@ -169,11 +176,11 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                 if (d, s, t.index) in model.rent
                 else 0.0
             )
-            bought = sum(count[v.name] for v, _ in model.in_service((d, s), t.index, False))
+            # The units in service in t as model.in_service counts them, in its order.
+            serving, covering = model.serving_orders(s, t.index)
+            bought = sum(count[var.name] for t2, var in buys if t2 in serving)
             owned = model.owned((d, s)) + bought
-            contracted = sum(
-                units for t0, k, units in held if model.contract_covers(s, k, t0, t.index)
-            )
+            contracted = sum(units for t0, k, units in held if (t0, k) in covering)
             spot = (
                 _count(model.spot[(d, s, t.index)], relaxed)
                 if (d, s, t.index) in model.spot
@@ -480,15 +487,18 @@ def read_allocations(model: Model) -> list[AllocationRow]:
     in the plan backs (`unbacked`: no unit in service, or off its site/system choice), which are
     the solvers' tolerance at work: a tiny demand (one request a day) keeps its tiny allocation,
     and so does the sliver of a tier's work the LP put on a second pool."""
-    demands = {d.name: d for d in model.demands}
+    roles: dict[tuple[str, str], Role] = {}
+    for demand in model.demands:
+        for x in reversed(demand.roles):  # the first of a name, as a scan from the start finds
+            roles[(demand.name, x.name)] = x
     period = {p.index: p for p in model.periods}
     noise = unbacked(model)
     out = []
     for (w, r, d, s, p), var in model.u.items():
-        units = float(var.value() or 0.0)
+        units = float(var.varValue or 0.0)  # var.value(), without the call per allocation
         if units <= 0:
             continue
-        role = next(x for x in demands[w].roles if x.name == r)
+        role = roles[(w, r)]
         rate = role.rates[s]
         work = units * rate.per_unit_s * period[p].length_s
         if work < WORK_ZERO * role.amount and (units < VALUE_ZERO or var.name in noise):

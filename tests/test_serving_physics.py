@@ -9,14 +9,17 @@ import pytest
 
 from hardware.catalog import load_catalog
 from planner.demand.common import (
+    Hardware,
     attention_flops_per_token,
     decode_attention_flops_per_token,
     hardware,
 )
-from planner.demand.inference import estimate_inference, usable_bytes
+from planner.demand.inference import estimate_inference, layouts, usable_bytes
 from planner.demand.queueing import erlang_b, erlang_c, max_utilisation, mean_wait_mdc
 from planner.demand.serving_physics import (
     Layout,
+    ModelLoad,
+    StepPhysics,
     allreduce_s,
     distinct_experts,
     ep_alltoall_bandwidth,
@@ -24,6 +27,7 @@ from planner.demand.serving_physics import (
     ep_imbalance,
     gemm_efficiency,
     kv_replication,
+    max_batch_within,
     model_load,
     scale_up_one_way,
     step_terms,
@@ -381,3 +385,54 @@ systems:
     decode, prefill = inference_rates(spec, cat, "newbox")
     assert decode.per_unit_s == 0 and "accelerators.newchip.serving" in decode.reason
     assert prefill.per_unit_s == 0 and "accelerators.newchip.serving" in prefill.reason
+
+
+def _bisection_of_every_mid(
+    hw: Hardware, load: ModelLoad, lay: Layout, budget_s: float, upper: int, chunked: bool
+) -> int:
+    """max_batch_within as it was before the TPOT floor: step_terms at every mid."""
+    lo = lay.pp
+    if upper < lo or step_terms(hw, load, lay, lo, chunked).tpot_s > budget_s:
+        return 0
+    hi = upper
+    if step_terms(hw, load, lay, hi, chunked).tpot_s <= budget_s:
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if step_terms(hw, load, lay, mid, chunked).tpot_s <= budget_s:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@pytest.mark.parametrize(
+    ("model", "system", "precision", "draft_tokens"),
+    [
+        ("llama-3.1-70b", "hgx-h100", "fp8", 0),
+        ("llama-3.1-405b", "gb200-nvl72", "fp8", 0),
+        ("deepseek-v3", "hgx-b200", "fp8", 3),
+        ("deepseek-v3", "gb200-nvl72", "fp4", 0),
+    ],
+)
+def test_max_batch_within_finds_the_batch_of_a_full_bisection(
+    model: str, system: str, precision: str, draft_tokens: int
+) -> None:
+    """The TPOT floor only skips batches that miss the budget: max_batch_within returns what
+    evaluating step_terms at every mid returns, on every layout (dense and MoE, PP and
+    multi-unit ones), with and without the prefill chunk, from unreachable to loose budgets;
+    and the floor is below the TPOT at every batch."""
+    arch, hw = CATALOG.models[model], hardware(CATALOG, system)
+    assert hw is not None
+    load = model_load(arch, precision, "fp8", 4000, 800, 1, draft_tokens, 0.7)
+    for lay in layouts(arch, hw, load, 4):
+        physics = StepPhysics(hw, load, lay)
+        for batch in (lay.pp, 7 * lay.pp, 1000, 1 << 22):
+            for chunked in (False, True):
+                terms = physics.terms(batch, chunked)
+                assert physics.tpot_floor_s(batch, chunked) <= terms.tpot_s
+                assert terms == step_terms(hw, load, lay, batch, chunked)
+        for tokens_per_s in (2.0, 15.0, 60.0, 400.0):
+            for chunked in (False, True):
+                args = (hw, load, lay, 1.0 / tokens_per_s, 1 << 22, chunked)
+                assert max_batch_within(*args) == _bisection_of_every_mid(*args)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from fleetcore.errors import ConfigError
 from hardware.catalog import load_catalog
 from topologies.builder import Topology, load_topology, presets
 from topologies.summary import format_summary, summarize
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 REL = 0.01  # tolerance for published peak figures: 1%
 
@@ -283,3 +287,50 @@ def test_unknown_preset_lists_presets(catalog, capsys) -> None:
     assert "presets:" in capsys.readouterr().err
     assert cli.main(["topology", "show", "missing.yaml"]) == 1
     assert "file not found" in capsys.readouterr().err
+
+
+def _path_of_a_run_stopped_at_b(topo: Topology, a: str, b: str) -> list[str] | None:
+    """path(a, b) as it was made per pair: Dijkstra on (latency, hops, ids) stopped at b."""
+    if a == b:
+        return []
+    best = {a: (0.0, 0, ())}
+    heap: list = [(0.0, 0, (), a)]
+    done: set[str] = set()
+    while heap:
+        lat, hops, ids, node = heapq.heappop(heap)
+        if node in done:
+            continue
+        done.add(node)
+        if node == b:
+            return list(ids)
+        for nbr, link in topo._links_of(node).items():
+            cand = (lat + link.latency_s, hops + 1, (*ids, link.id))
+            if nbr not in done and (nbr not in best or cand < best[nbr]):
+                best[nbr] = cand
+                heapq.heappush(heap, (*cand, nbr))
+    return None
+
+
+def test_paths_from_one_run_per_source_are_the_paths_of_a_run_per_pair(
+    tmp_path: Path, catalog
+) -> None:
+    """path() runs Dijkstra from a to the end and keeps every datacenter's path: each is the
+    one a run stopped at that datacenter finds, on every preset and on bench_lp's 30-site
+    fleet (latency ties, disconnected sites), asked in any order."""
+    from bench_lp import write_scenario
+
+    from planner.scenario import load_scenario
+
+    fleet = load_scenario(write_scenario(tmp_path, 30, 2, 2, 1, None, "365 days", 1.0))
+    tied = load_topology(str(_write(tmp_path, GOOD.replace("links:\n", TIED_LINKS))), catalog)
+    topologies = [load_topology(name, catalog) for name in presets()]
+    for topo in [*topologies, fleet.topology, tied]:
+        names = topo.datacenters()
+        for a, b in [(a, b) for b in reversed(names) for a in names]:
+            assert topo.path(a, b) == _path_of_a_run_stopped_at_b(topo, a, b), (a, b)
+
+
+TIED_LINKS = """links:
+  - {a: b, b: c, capacity: 1.6 Tbps, latency: 5 ms, cost_usd_per_tb: 1}
+  - {a: a, b: c, capacity: 1.6 Tbps, latency: 10 ms, cost_usd_per_tb: 1}
+"""

@@ -6,6 +6,7 @@ index PuLP's reader uses to read values and duals back."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from planner.api import demands
 from planner.lp.build import build
-from planner.lp.model import Model, Problem, expr
+from planner.lp.model import Model, Problem, expr, variable
 from planner.lp.transfer import transfer
 from planner.scenario import SCENARIO_DIR, load_scenario
 
@@ -144,3 +145,56 @@ def test_expr_sums_repeats_and_drops_zeros_in_first_appearance_order() -> None:
     cancelled = expr([(y, 2.0), (x, 1.5), (y, -2.0)], constant=4.0)
     assert list(cancelled.items()) == [(x, 1.5)] and cancelled.constant == 4.0
     assert list(expr((v, 1.0) for v in (z, y)).items()) == [(z, 1.0), (y, 1.0)]
+
+
+@pytest.mark.parametrize("cat", [pulp.LpContinuous, pulp.LpInteger, pulp.LpBinary])
+def test_variable_is_the_one_pulps_constructor_makes(cat: str) -> None:
+    """model.variable sets a variable's attributes itself: the same ones, in the same order,
+    with the same values (its hash its id) as PuLP's constructor; a binary, a name PuLP
+    rewrites and a bound that is not finite go through PuLP's constructor."""
+    for name in ("u1", "n12", "x-1"):
+        for low, up in ((0, None), (None, None), (0, 1), (1.5, 10.0), (-2, 0.0)):
+            ours = variable(name, low, up, cat)
+            theirs = pulp.LpVariable(name, low, up, cat, _skip_v4_deprecation=True)
+            assert type(ours) is type(theirs) is pulp.LpVariable
+            our_attributes, their_attributes = dict(vars(ours)), dict(vars(theirs))
+            assert our_attributes.pop("hash") == id(ours) == hash(ours)
+            assert their_attributes.pop("hash") == id(theirs)
+            assert list(our_attributes.items()) == list(their_attributes.items())
+            assert ours.name == theirs.name
+    for bound in (math.inf, math.nan):  # PuLP's error (a binary's bounds are PuLP's 0 and 1)
+        if cat != pulp.LpBinary:
+            with pytest.raises(pulp.PulpError):
+                variable("u1", bound, None, cat)
+
+
+def test_expr_of_distinct_float_pairs_is_pulps_and_other_coefficients_become_floats() -> None:
+    """model.expr keeps distinct variables with float coefficients as PuLP's constructor does;
+    an int coefficient becomes a float (0.0 + c), as every coefficient did when each pair was
+    remade, and a zero is left out."""
+    prob = Problem("p", pulp.LpMinimize)
+    x, y, z = (prob.add_variable(n, 0) for n in ("x", "y", "z"))
+    pairs = [(z, 1.0), (x, -2.5), (y, 1e-12)]
+    ours, theirs = expr(pairs, constant=3.0), pulp.LpAffineExpression(pairs, constant=3.0)
+    assert list(ours.items()) == list(theirs.items()) and ours.constant == theirs.constant
+    mixed = expr([(x, 1), (y, 2.5), (z, 0)])
+    assert list(mixed.items()) == [(x, 1.0), (y, 2.5)]
+    assert [type(c) for c in mixed.values()] == [float, float]
+
+
+def test_value_of_a_variable_is_its_value_read_through_value() -> None:
+    """readplan.value_of reads a variable's varValue itself: the same as through value(), for
+    no value, solver noise, -0.0 and a value; an expression and a number as before."""
+    from planner.readplan import VALUE_ZERO, value_of
+
+    prob = Problem("p", pulp.LpMinimize)
+    x, y = prob.add_variable("x", 0), prob.add_variable("y", 0)
+    for solved in (None, VALUE_ZERO / 2, -0.0, 0.0, 3, 2.5, -1e-3):
+        x.varValue = solved
+        through_value = x.value()
+        expected = (
+            0.0 if through_value is None or abs(through_value) < VALUE_ZERO else through_value
+        )
+        assert repr(value_of(x)) == repr(float(expected))
+    x.varValue, y.varValue = 2.0, 0.5
+    assert value_of(x + 2 * y) == 3.0 and value_of(4) == 4.0

@@ -405,112 +405,168 @@ class StepTerms:
         return text
 
 
-def step_terms(
-    hw: Hardware, load: ModelLoad, lay: Layout, batch: int, with_chunk: bool
-) -> StepTerms:
-    """The decode step of `batch` sequences on `lay` (see the module docstring)."""
-    arch = load.arch
-    s = figures(hw)
-    a, tp, pp = lay.accelerators, lay.tp, lay.pp
-    g, d = lay.stage_accelerators, lay.attention_replicas
-    m = batch / pp  # sequences per micro-batch
-    q = 1 + load.draft_tokens  # tokens per sequence per step through the model (verification)
-    mq = m * q  # tokens per micro-batch
-    # Three kernel phases per layer, in sequence: attention (KV read vs attention FLOPs), dense
-    # GEMMs (dense weights vs dense FLOPs), routed-expert GEMMs (distinct experts' weights vs
-    # expert FLOPs on the hottest EP rank). Per chip per step.
-    bw = hw.accelerator.hbm_bandwidth_bytes_per_s * s.hbm_bandwidth_utilisation
-    experts = distinct_experts(arch, mq)
-    dense_read = load.dense_bytes / tp
-    expert_read = experts * load.expert_bytes * arch.moe_layers / g
-    weights_read = dense_read + expert_read
-    kv_read = batch * load.kv_read_per_sequence * kv_replication(arch, tp) / a
-    memory_s = (weights_read + kv_read) / bw
-    rate = compute_rate(hw, load.precision)
-    # Dense GEMMs see m/d tokens each, expert GEMMs m·k/distinct tokens each.
-    n_dense = mq / d
-    attention_c = batch * q * load.flops_attention / (a * attention_rate(hw, load))
-    dense_c = batch * q * load.flops_dense / gemm_efficiency(hw, n_dense) / (a * rate)
-    expert_c = 0.0
-    imbalance = 1.0
-    if arch.moe is not None and load.flops_experts > 0:
-        n_expert = mq * arch.moe.active_experts / max(experts, 1e-9)
-        imbalance = ep_imbalance(arch, mq, g)
-        expert_c = (
-            imbalance * batch * q * load.flops_experts / gemm_efficiency(hw, n_expert) / (a * rate)
+# The TPOT floor of a batch (StepPhysics.tpot_floor_s) is lowered by this share so that float
+# rounding (about 1e-16 per operation, a few dozen operations) can never lift it above the TPOT
+# that step_terms computes: a batch whose floor exceeds the budget surely misses it.
+FLOOR_MARGIN = 1e-9
+
+
+class StepPhysics:
+    """The decode step on one layout as a function of the batch (see the module docstring):
+    what does not depend on the batch is computed once here, `terms(batch)` does the rest.
+    max_batch_within evaluates ~20 batches per layout; each used to redo the layout's part."""
+
+    def __init__(self, hw: Hardware, load: ModelLoad, lay: Layout) -> None:
+        arch = load.arch
+        s = figures(hw)
+        self.hw, self.load, self.lay, self.figures = hw, load, lay, s
+        g = self.stage_accelerators = lay.stage_accelerators
+        self.attention_replicas = lay.attention_replicas
+        self.tokens_per_sequence = 1 + load.draft_tokens  # through the model per step (verify)
+        self.hbm_bw = hw.accelerator.hbm_bandwidth_bytes_per_s * s.hbm_bandwidth_utilisation
+        self.dense_read = load.dense_bytes / lay.tp
+        self.kv_replication = kv_replication(arch, lay.tp)
+        # a · FLOP/s of one chip: GEMMs at the weights' precision, attention at its own.
+        self.gemm_rate = lay.accelerators * compute_rate(hw, load.precision)
+        self.attention_rate = lay.accelerators * attention_rate(hw, load)
+        # TP all-reduces: 2 per layer (dense); MoE: after attention, and after the dense FFNs.
+        if arch.moe is None:
+            self.allreduces = ALLREDUCES_PER_LAYER * arch.layers
+        else:
+            self.allreduces = arch.layers + arch.moe.dense_layers
+        self.moe_layer_s = arch.moe_layers * s.moe_layer_latency_s if arch.moe is not None else 0.0
+        self.ep_bytes_per_token = ep_bytes_per_token(arch, g)
+        self.up_bw = scale_up_one_way(hw)
+        self.out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        self.ep_up_bw = ep_alltoall_bandwidth(hw, self.up_bw)
+        self.ep_out_bw = ep_alltoall_bandwidth(hw, self.out_bw)
+        self._floor_slopes = self._tpot_floor_slopes()
+
+    def _tpot_floor_slopes(self) -> tuple[float, float, float, float, float]:
+        """The parts of tpot_floor_s: s per sequence of the attention phase (its KV read and
+        its FLOPs both grow as the batch) and of the expert GEMMs' FLOPs, s per sequence of the
+        dense GEMMs' FLOPs, s of the dense weights' read, the fixed s (step overhead, MoE layer
+        latency), s per sequence of the prefill chunk. The GEMMs' FLOPs are counted at full
+        efficiency (n/(n + half) <= 1) on balanced EP ranks (the hottest rank's share is at
+        least the mean, active_experts <= experts); communication (>= 0) is left out."""
+        load, q = self.load, self.tokens_per_sequence
+        kv = load.kv_read_per_sequence * self.kv_replication / self.lay.accelerators / self.hbm_bw
+        attention = max(q * load.flops_attention / self.attention_rate, kv)
+        experts = q * max(0.0, load.flops_experts) / self.gemm_rate
+        dense = q * max(0.0, load.flops_dense) / self.gemm_rate
+        fixed = self.figures.step_overhead_s + self.moe_layer_s
+        chunk = load.tokens_per_step * load.prefill_per_output * load.flops_prefill / self.gemm_rate
+        return attention + experts, dense, self.dense_read / self.hbm_bw, fixed, chunk
+
+    def tpot_floor_s(self, batch: int, with_chunk: bool) -> float:
+        """A lower bound of terms(batch, with_chunk).tpot_s (lowered by FLOOR_MARGIN against
+        float rounding): cheap enough to skip evaluating batches far above the budget."""
+        per_sequence, dense, dense_read_s, fixed, chunk = self._floor_slopes
+        step = batch * per_sequence + max(batch * dense, dense_read_s) + fixed
+        if with_chunk:
+            step += batch * chunk
+        return step / self.load.tokens_per_step * (1.0 - FLOOR_MARGIN)
+
+    def terms(self, batch: int, with_chunk: bool) -> StepTerms:
+        """The decode step of `batch` sequences (step_terms)."""
+        hw, load, lay, s = self.hw, self.load, self.lay, self.figures
+        arch = load.arch
+        a, tp, pp = lay.accelerators, lay.tp, lay.pp
+        g, d = self.stage_accelerators, self.attention_replicas
+        m = batch / pp  # sequences per micro-batch
+        q = self.tokens_per_sequence
+        mq = m * q  # tokens per micro-batch
+        # Three kernel phases per layer, in sequence: attention (KV read vs attention FLOPs),
+        # dense GEMMs (dense weights vs dense FLOPs), routed-expert GEMMs (distinct experts'
+        # weights vs expert FLOPs on the hottest EP rank). Per chip per step.
+        bw = self.hbm_bw
+        experts = distinct_experts(arch, mq)
+        dense_read = self.dense_read
+        expert_read = experts * load.expert_bytes * arch.moe_layers / g
+        weights_read = dense_read + expert_read
+        kv_read = batch * load.kv_read_per_sequence * self.kv_replication / a
+        memory_s = (weights_read + kv_read) / bw
+        # Dense GEMMs see m/d tokens each, expert GEMMs m·k/distinct tokens each.
+        n_dense = mq / d
+        attention_c = batch * q * load.flops_attention / self.attention_rate
+        dense_c = batch * q * load.flops_dense / gemm_efficiency(hw, n_dense) / self.gemm_rate
+        expert_c = 0.0
+        imbalance = 1.0
+        if arch.moe is not None and load.flops_experts > 0:
+            n_expert = mq * arch.moe.active_experts / max(experts, 1e-9)
+            imbalance = ep_imbalance(arch, mq, g)
+            expert_c = (
+                imbalance * batch * q * load.flops_experts / gemm_efficiency(hw, n_expert)
+            ) / self.gemm_rate
+        phases = (
+            ("attention", attention_c, kv_read / bw),
+            ("dense GEMMs", dense_c, dense_read / bw),
+            ("expert GEMMs", expert_c, expert_read / bw),
         )
-    compute_s = attention_c + dense_c + expert_c
-    phases = (
-        ("attention", attention_c, kv_read / bw),
-        ("dense GEMMs", dense_c, dense_read / bw),
-        ("expert GEMMs", expert_c, expert_read / bw),
-    )
-    # TP all-reduces: 2 per layer (dense); MoE: after attention, and after the dense FFNs.
-    if arch.moe is None:
-        n_ar = ALLREDUCES_PER_LAYER * arch.layers
-    else:
-        n_ar = arch.layers + arch.moe.dense_layers
-    tp_comm_s = n_ar * allreduce_s(hw, tp, n_dense * arch.hidden * ACTIVATION_BYTES)
-    # EP all-to-all over the stage's g chips (one way: each chip sends its tokens' dispatch and
-    # combine while receiving the others'); the hottest rank receives `imbalance` x the mean;
-    # beyond the scale-up domain, the share of peers in other units over scale-out.
-    ep_comm_s = 0.0
-    if arch.moe is not None and g > 1:
-        domain = hw.system.scale_up_domain
-        per_chip = imbalance * mq / g * ep_bytes_per_token(arch, g)
-        up_bw = ep_alltoall_bandwidth(hw, scale_up_one_way(hw))
-        out_bw = ep_alltoall_bandwidth(
-            hw, hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        tp_comm_s = self.allreduces * allreduce_s(hw, tp, n_dense * arch.hidden * ACTIVATION_BYTES)
+        chunk_s = 0.0
+        if with_chunk:
+            # Each step yields tokens_per_step output tokens per sequence, so it must also
+            # prefill that many times P/(k·O) prompt tokens per sequence.
+            chunk_s = (
+                batch * load.tokens_per_step * load.prefill_per_output * load.flops_prefill
+            ) / self.gemm_rate
+        return StepTerms(
+            batch=batch,
+            compute_s=attention_c + dense_c + expert_c,
+            memory_s=memory_s,
+            weights_read_bytes=weights_read,
+            kv_read_bytes=kv_read,
+            tp_comm_s=tp_comm_s,
+            ep_comm_s=self._ep_comm_s(mq, imbalance),
+            pp_comm_s=self._pp_comm_s(mq),
+            overhead_s=s.step_overhead_s,
+            chunk_s=chunk_s,
+            tokens_per_step=load.tokens_per_step,
+            phases=phases,
+            ep_imbalance=imbalance,
+            moe_layer_s=self.moe_layer_s,
         )
+
+    def _ep_comm_s(self, mq: float, imbalance: float) -> float:
+        """EP all-to-all over the stage's g chips (one way: each chip sends its tokens' dispatch
+        and combine while receiving the others'); the hottest rank receives `imbalance` x the
+        mean; beyond the scale-up domain, the share of peers in other units over scale-out."""
+        arch, s, g = self.load.arch, self.figures, self.stage_accelerators
+        if arch.moe is None or g <= 1:
+            return 0.0
+        domain = self.hw.system.scale_up_domain
+        per_chip = imbalance * mq / g * self.ep_bytes_per_token
         if g <= domain:
-            per_layer = 2 * s.scale_up_latency_s + per_chip / up_bw
+            per_layer = 2 * s.scale_up_latency_s + per_chip / self.ep_up_bw
         else:
             out_share = (g - domain) / g
             per_layer = (
                 2 * s.scale_out_latency_s
-                + per_chip * (1 - out_share) / up_bw
-                + per_chip * out_share / out_bw
+                + per_chip * (1 - out_share) / self.ep_up_bw
+                + per_chip * out_share / self.ep_out_bw
             )
-        ep_comm_s = arch.moe_layers * per_layer
-    moe_layer_s = arch.moe_layers * s.moe_layer_latency_s if arch.moe is not None else 0.0
-    # Pipeline hops: a token crosses pp stage boundaries per step (the last back to the first);
-    # hops between units go over scale-out.
-    pp_comm_s = 0.0
-    if pp > 1:
-        hop_bytes = mq * arch.hidden * ACTIVATION_BYTES / tp
+        return arch.moe_layers * per_layer
+
+    def _pp_comm_s(self, mq: float) -> float:
+        """Pipeline hops: a token crosses pp stage boundaries per step (the last back to the
+        first); hops between units go over scale-out."""
+        lay, s = self.lay, self.figures
+        pp = lay.pp
+        if pp <= 1:
+            return 0.0
+        hop_bytes = mq * self.load.arch.hidden * ACTIVATION_BYTES / lay.tp
         cross = min(pp, lay.units_spanned) if lay.units_spanned > 1 else 0
-        up_bw = scale_up_one_way(hw)
-        out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
-        pp_comm_s = (pp - cross) * (s.scale_up_latency_s + hop_bytes / up_bw) + cross * (
-            s.scale_out_latency_s + hop_bytes / out_bw
+        return (pp - cross) * (s.scale_up_latency_s + hop_bytes / self.up_bw) + cross * (
+            s.scale_out_latency_s + hop_bytes / self.out_bw
         )
-    chunk_s = 0.0
-    if with_chunk:
-        # Each step yields tokens_per_step output tokens per sequence, so it must also prefill
-        # that many times P/(k·O) prompt tokens per sequence.
-        chunk_s = (
-            batch
-            * load.tokens_per_step
-            * load.prefill_per_output
-            * load.flops_prefill
-            / (a * compute_rate(hw, load.precision))
-        )
-    return StepTerms(
-        batch=batch,
-        compute_s=compute_s,
-        memory_s=memory_s,
-        weights_read_bytes=weights_read,
-        kv_read_bytes=kv_read,
-        tp_comm_s=tp_comm_s,
-        ep_comm_s=ep_comm_s,
-        pp_comm_s=pp_comm_s,
-        overhead_s=s.step_overhead_s,
-        chunk_s=chunk_s,
-        tokens_per_step=load.tokens_per_step,
-        phases=phases,
-        ep_imbalance=imbalance,
-        moe_layer_s=moe_layer_s,
-    )
+
+
+def step_terms(
+    hw: Hardware, load: ModelLoad, lay: Layout, batch: int, with_chunk: bool
+) -> StepTerms:
+    """The decode step of `batch` sequences on `lay` (see the module docstring)."""
+    return StepPhysics(hw, load, lay).terms(batch, with_chunk)
 
 
 def max_batch_within(
@@ -518,15 +574,21 @@ def max_batch_within(
 ) -> int:
     """The largest batch in [pp, upper] whose TPOT (step, + prefill chunk when `chunked`) fits
     `budget_s`; 0 if none. TPOT grows with the batch, so a bisection finds it."""
+    step = StepPhysics(hw, load, lay)
     lo = lay.pp
-    if upper < lo or step_terms(hw, load, lay, lo, chunked).tpot_s > budget_s:
+    if upper < lo or step.terms(lo, chunked).tpot_s > budget_s:
         return 0
     hi = upper
-    if step_terms(hw, load, lay, hi, chunked).tpot_s <= budget_s:
+    if step.tpot_floor_s(hi, chunked) <= budget_s and step.terms(hi, chunked).tpot_s <= budget_s:
         return hi
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if step_terms(hw, load, lay, mid, chunked).tpot_s <= budget_s:
+        # The same halvings as evaluating every mid: a mid whose TPOT floor misses the budget
+        # misses it, unevaluated (many mids far above the answer: the search starts at 1 << 22).
+        if (
+            step.tpot_floor_s(mid, chunked) <= budget_s
+            and step.terms(mid, chunked).tpot_s <= budget_s
+        ):
             lo = mid
         else:
             hi = mid

@@ -31,15 +31,30 @@ def build(scenario: Scenario, demands: list[WorkloadDemand], elastic: bool = Fal
 def no_cyclic_gc() -> Iterator[None]:
     """Python's cycle collector off while the model is made: it would walk every object alive
     (each PuLP variable, expression and row) again and again as they are created, a third of
-    the build's time at 174k columns (bench/bench_build.py). Nothing is freed later than it
-    would be: objects without cycles go at once as ever, cycles at the next collection."""
+    the build's time at 174k columns (bench/bench_build.py).
+
+    On the way out every object alive is frozen (gc.freeze: left out of the collector's
+    passes) until the plan is made (`thaw`, which planner.api.solve calls once the plan is
+    verified). The model is 1.4M tracked objects at 174k columns, alive until then and none in
+    a cycle (a collection right after the build finds nothing to free); yet the first
+    collections after the build would walk them all, made while the collector was off and so
+    all young: three walks of ~0.3 s each in the solve, read and verify of one plan
+    (bench/bench_lp.py). Objects without cycles are freed at once as ever; a cycle dropped
+    while frozen is collected after the thaw."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if enabled:
             gc.enable()
+
+
+def thaw() -> None:
+    """Hand what `build` froze back to the cycle collector: into its oldest generation, without
+    a pass (a cycle dropped meanwhile is collected at its next full one)."""
+    gc.unfreeze()
 
 
 def _build(scenario: Scenario, demands: list[WorkloadDemand], elastic: bool) -> Model:

@@ -393,6 +393,10 @@ def _links_by_period(model: Model, value: Value, add: Add) -> None:
         usd_per_tb = sum(topo.link(link_id).cost_usd_per_tb for link_id in flow.path)
         a, b = windows[flow.workload]
         usd = usd_per_tb * GB * (b - a) / 1e12 * value(flow.var)
+        if b <= a:
+            continue
+        if usd == 0.0:  # +0.0 in every period: sums unchanged, only the component is made
+            add("links", model.calendar[0].index, 0.0)
+            continue
         for t in model.calendar:
-            if b > a:
-                add("links", t.index, usd * _overlap_s(a, b, t.start_s, t.end_s) / (b - a))
+            add("links", t.index, usd * _overlap_s(a, b, t.start_s, t.end_s) / (b - a))
