@@ -22,7 +22,9 @@ room kept in the rows rounding pushes past (`_reserve_counts`).
    (rentals, spot units, CPU rentals); the last LP sets the continuous rest. Where rounding up
    breaks a row (a binding power cap), the counts that push it past its bound are rounded down
    and fixed, the LP re-solved with the other counts free (it moves the lost work elsewhere),
-   and the rest rounded again.
+   and the rest rounded again. When a term contract is used at less than half a unit over a
+   whole one, this step runs twice, contracts rounded up and those fractions rounded down, and
+   the cheaper plan is kept (`_cheaper_rounding`).
 
 If that finds no plan, steps 1-3 run again with every pool, and step 3 keeps room in each row
 that rounding up pushes past its bound instead of rounding counts down (the row's bound lowered
