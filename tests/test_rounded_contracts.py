@@ -1,7 +1,7 @@
 """A plan rounded from the LP relaxation (planner/lp/incumbent.py `_cheaper_rounding`) rounds the
 unit counts twice when a term contract is used at a small fraction of a unit: every contract
 rounded up (a whole unit for the whole term), and those fractions rounded down (the LP serving
-them otherwise, by the period); it keeps the cheaper plan.
+them otherwise, by the period), when the first misses the gap; it keeps the cheaper plan.
 
 Hand-checkable: a one-quarter pretraining job needing x = n + f H100 servers (f ~0.26) for the
 quarter, mixed pricing, buying priced out, a 1-year contract at c = 0.2 x the on-demand price p
@@ -74,23 +74,31 @@ def test_a_contract_fraction_is_rounded_up_when_renting_it_costs_more(
         return out
 
     monkeypatch.setattr(incumbent, "_round_stages", recording)
-    plan = planner.solve(sc, mip_gap=0.5)
-    assert plan.solver.proof == "rounded"
+    # A gap the rounded plan cannot meet: both roundings are tried (then the MIP runs from it).
+    plan = planner.solve(sc, mip_gap=1e-6)
     c = 0.2 * p
-    # Both roundings ran; dropping the fraction (a whole server rented for the quarter) cost more.
+    # Dropping the fraction (a whole server rented for the quarter) cost more.
     assert [drop for drop, _ in tried] == [False, True]
     assert tried[1][1] - tried[0][1] == pytest.approx(p * 2190 - c * 8760, rel=1e-6)
     rows = {r.period: r for r in plan.schedule}
     assert rows[0].contracted_units == n + 1 and rows[0].rented_units == 0
+    assert plan.total_cost_usd == pytest.approx((n + 1) * c * 8760, rel=1e-6)
+    # Within a loose gap the first rounding is the plan: the second is not tried.
+    tried.clear()
+    plan = planner.solve(sc, mip_gap=0.5)
+    assert plan.solver.proof == "rounded" and [drop for drop, _ in tried] == [False]
     assert plan.total_cost_usd == pytest.approx((n + 1) * c * 8760, rel=1e-6)
 
 
 def test_the_cheaper_of_the_two_roundings_is_kept(monkeypatch) -> None:
     """The choice itself, with the two roundings' LP costs given: the rounding with fractions
     dropped when it is cheaper (the model holds it, as it ran last); the rounded-up one, fixed
-    again, when the other has no plan or costs more."""
+    again, when the other has no plan or costs more; the first alone when it is within the
+    acceptance."""
 
-    def run(up_usd: float | None, dropped_usd: float | None) -> tuple[object, list[dict]]:
+    def run(
+        up_usd: float | None, dropped_usd: float | None, accept_usd: float | None = None
+    ) -> tuple[object, list[dict]]:
         info = types.SimpleNamespace(objective_function_value=0.0)
         highs = types.SimpleNamespace(getInfo=lambda: info)
         model = types.SimpleNamespace(prob=types.SimpleNamespace(solverModel=highs))
@@ -113,10 +121,13 @@ def test_the_cheaper_of_the_two_roundings_is_kept(monkeypatch) -> None:
         monkeypatch.setattr(
             incumbent, "Bounds", lambda _model: types.SimpleNamespace(restore=lambda *_: None)
         )
-        return incumbent._cheaper_rounding(model, [0], [2.5], None), refixed
+        return incumbent._cheaper_rounding(model, [0], [2.5], None, accept_usd), refixed
 
     assert run(100.0, 90.0) == ([2.0], [])
     assert run(100.0, 110.0) == ([3.0], [{0: 3.0}])
     assert run(100.0, None) == ([3.0], [{0: 3.0}])
     assert run(None, 90.0) == ([2.0], [])
     assert run(None, None) == (None, [])
+    # The first within the acceptance: kept as it is, the second not tried.
+    assert run(100.0, 90.0, accept_usd=100.0) == ([3.0], [])
+    assert run(100.0, 90.0, accept_usd=99.0) == ([2.0], [])
