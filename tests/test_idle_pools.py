@@ -43,9 +43,9 @@ def test_rounding_takes_back_an_idle_pool_it_needs(tmp_path: Path, monkeypatch) 
     dives: list[bool] = []
     dive = incumbent._dive
 
-    def counting(model, *args, reserve=False):
+    def counting(model, *args, reserve=False, **options):
         dives.append(reserve)
-        return dive(model, *args, reserve=reserve)
+        return dive(model, *args, reserve=reserve, **options)
 
     monkeypatch.setattr(incumbent, "_dive", counting)
     sc = planner.load_scenario(path, sets=[*cap, "solver.incumbent=true"])

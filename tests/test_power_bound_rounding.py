@@ -26,8 +26,8 @@ def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) ->
     dives: list[tuple[bool, bool]] = []
     dive = incumbent._dive
 
-    def recording(model, *args, reserve=False):
-        values = dive(model, *args, reserve=True) if reserve else dive(model, *args)
+    def recording(model, *args, reserve=False, **options):
+        values = dive(model, *args, reserve=reserve, **options)
         dives.append((reserve, values is not None))
         return values
 
