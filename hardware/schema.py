@@ -59,7 +59,7 @@ class Sourced(Strict):
         """(low, default, high) of a figure with a range, in SI units (parsed like the figure)."""
         annotation, value = self.figure(key)
         rng = self.ranges[key]
-        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        adapter = _adapter(annotation)
         return (
             float(adapter.validate_python(rng.low)),
             float(value),
@@ -119,6 +119,18 @@ class Sourced(Strict):
             if not low <= high:
                 raise ValueError(f"ranges.{key}: need low <= high, got {low:g} > {high:g}")
         return self
+
+
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    """One TypeAdapter per figure type, made on first use: making one builds a pydantic schema
+    (~0.3 ms), and loading the catalog checks ~230 ranges twice."""
+    adapter = _ADAPTERS.get(annotation)
+    if adapter is None:
+        adapter = _ADAPTERS[annotation] = TypeAdapter(annotation)
+    return adapter
 
 
 def _figure(entry: BaseModel, parts: list[str]) -> tuple[Any, Any]:
@@ -367,13 +379,21 @@ class MLADims(Strict):
 class MoEDims(Strict):
     """Mixture-of-experts shape: `experts` routed experts per MoE layer, `active_experts` routed
     per token, `shared_experts` always active, each a gated FFN of width `expert_ffn`
-    (3 · hidden · expert_ffn parameters); the first `dense_layers` layers have a dense FFN."""
+    (3 · hidden · expert_ffn parameters); the first `dense_layers` layers have a dense FFN.
+    `max_nodes_per_token`: node-limited routing, each token's routed experts lie on at most
+    this many nodes (scale-up domains) and its dispatch crosses scale-out once per target node,
+    then is forwarded to the experts over scale-up (DeepSeek-V3: 4); None: routing is not
+    node-limited and every routed copy crosses on its own. Read by the training step model
+    (its all-to-all forwards over NVLink, as DeepEP's normal kernels do); serving's decode
+    all-to-all sends every routed copy directly (DeepEP's low-latency kernels), so the serving
+    model does not read it."""
 
     experts: PositiveInt
     active_experts: PositiveInt
     shared_experts: NonNegInt = 0
     expert_ffn: PositiveInt
     dense_layers: NonNegInt = 0
+    max_nodes_per_token: PositiveInt | None = None
 
 
 class Checkpoint(Strict):

@@ -151,6 +151,27 @@ def test_expert_all_to_all_bytes() -> None:
     assert moe.expert_params == pytest.approx(4e9)
 
 
+def test_node_limited_routing_crosses_scale_out_once_per_remote_node() -> None:
+    # EP16 over two 8-accelerator domains, k=2 of 16 experts. Without node-limited routing all
+    # 15/16 of the k copies go over scale-out (10 GB/s); with M=4 a token reaches
+    # min(M, n=2, k=2) = 2 nodes, one of them remote on average (2 · (2-1)/2 = 1 copy), and its
+    # k copies are forwarded over scale-up (100 GB/s): the slower of the two sets the time.
+    moe = replace(M, params=4e9, active=1e9, experts=16, experts_per_token=2, moe_layers=8)
+    run = replace(RUN, global_batch_tokens=32000.0)
+    t, h, layers = 1000, 1024, 8
+    plain = step_time(Layout(dp=16, ep=16), moe, F, run, 0.0)
+    assert plain.ep_s == pytest.approx(4 * 15 / 16 * t * 2 * h * 2 / 1e10 * layers)
+    limited = step_time(Layout(dp=16, ep=16), replace(moe, max_nodes_per_token=4), F, run, 0.0)
+    out_s, up_s = 4 * 1 * t * h * 2 / 1e10, 4 * 15 / 16 * t * 2 * h * 2 / 1e11
+    assert out_s > up_s
+    assert limited.ep_s == pytest.approx(out_s * layers)
+    # Inside one domain the limit changes nothing.
+    inside = step_time(Layout(dp=8, ep=8), replace(moe, max_nodes_per_token=4), F, run, 0.0)
+    assert inside.ep_s == step_time(Layout(dp=8, ep=8), moe, F, run, 0.0).ep_s
+    # The catalog's DeepSeek-V3 routes to at most 4 nodes (its report, section 4.2).
+    assert model_figures(CATALOG.models["deepseek-v3"], 4096).max_nodes_per_token == 4
+
+
 def test_memory_forces_recomputation() -> None:
     f = replace(F, usable_hbm_bytes=40e9)
     st = step_time(Layout(), M, f, RUN)

@@ -24,7 +24,12 @@ Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual 
              passes K and V forward, K, V and their gradients backward); exposed beyond the
              attention time it overlaps
   EP         `4 · (EP-1)/EP · t · k · hidden · 2 B` per MoE layer (dispatch and combine,
-             forward and backward); `(1 - comm_overlap)` exposed
+             forward and backward); `(1 - comm_overlap)` exposed. With node-limited routing
+             (at most M nodes per token, the model's `max_nodes_per_token`) and an EP group over
+             n = TP·CP·EP / scale_up_domain > 1 domains, a token crosses scale-out once per
+             remote target node, `c = min(M, n, k) · (n-1)/n` copies, and is forwarded to its k
+             experts over scale-up: the slower of `4 · c · t · hidden · 2 B` over scale-out
+             and the `4 · (EP-1)/EP · t · k · hidden · 2 B` over scale-up (they pipeline)
   PP sends   `2 · v · t · hidden / TP · 2 B` per micro-batch (activations forward, gradients
              backward) over scale-out; `(1 - comm_overlap)` exposed
 Step:
@@ -150,6 +155,7 @@ class ModelFigures:
     experts: int = 0
     experts_per_token: int = 0
     moe_layers: int = 0
+    max_nodes_per_token: int = 0  # node-limited routing's M; 0: not node-limited
 
     @property
     def expert_params(self) -> float:
@@ -293,6 +299,7 @@ def model_figures(arch: ModelArch, sequence_tokens: int) -> ModelFigures:
         experts=moe.experts if moe else 0,
         experts_per_token=moe.active_experts if moe else 0,
         moe_layers=arch.layers - moe.dense_layers if moe else 0,
+        max_nodes_per_token=(moe.max_nodes_per_token or 0) if moe else 0,
     )
 
 
@@ -397,7 +404,20 @@ def step_time(
     if ep > 1 and mf.experts:
         moe_stage = mf.moe_layers * stage_share
         ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
-        ep_s = exposed * ep_bytes * moe_stage / _group_bandwidth(tp * cp * ep, f)
+        span = tp * cp * ep
+        if mf.max_nodes_per_token and span > f.scale_up_domain:
+            # Node-limited routing: once per remote target node over scale-out, then forwarded
+            # over scale-up; the two pipeline, the slower one sets the time.
+            n = span / f.scale_up_domain
+            copies = min(mf.max_nodes_per_token, n, mf.experts_per_token) * (n - 1) / n
+            out_bytes = 4.0 * copies * t * h * ACTIVATION_VALUE_BYTES
+            ep_one = max(
+                out_bytes / (f.scale_out_bytes_per_s * f.collective_efficiency),
+                ep_bytes / (f.scale_up_bytes_per_s * f.collective_efficiency),
+            )
+        else:
+            ep_one = ep_bytes / _group_bandwidth(span, f)
+        ep_s = exposed * ep_one * moe_stage
     pp_s = 0.0
     if pp > 1:
         pp_bytes = 2.0 * v * act_bytes / tp
@@ -663,7 +683,15 @@ def step_times_vector(
     if mf.experts:
         moe_stage = mf.moe_layers * stage_share
         ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
-        ep_s = np.where(ep > 1, exposed * ep_bytes * moe_stage / group_bw(tp * cp * ep), 0.0)
+        span = tp * cp * ep
+        ep_one = ep_bytes / group_bw(span)
+        if mf.max_nodes_per_token:
+            n = span / f.scale_up_domain
+            copies = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n) * (n - 1) / n
+            out_bytes = 4.0 * copies * t * h * ACTIVATION_VALUE_BYTES
+            limited = np.maximum(out_bytes / so, ep_bytes / su)
+            ep_one = np.where(span > f.scale_up_domain, limited, ep_one)
+        ep_s = np.where(ep > 1, exposed * ep_one * moe_stage, 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / so, 0.0)
     t_mb = gemm_s + attention_s + memory_s + tp_s + cp_s + ep_s + pp_s
     bubble_s = (pp - 1) / v * t_mb
