@@ -116,9 +116,35 @@ def test_context_and_pipeline_send_bytes() -> None:
     st = step_time(Layout(cp=2), M, F, run, recompute=0.0)
     t = 4000 / 2
     assert st.cp_s == pytest.approx(3 * 1 * t * 2 * 256 * 2 * 8 / 1e11)
-    # PP sends: 2 x v x t x h / TP x 2 B per micro-batch over scale-out
-    sp = step_time(Layout(pp=2, vp=2), M, F, RUN, recompute=0.0)
-    assert sp.pp_s == pytest.approx(2 * 2 * 1000 * 1024 * 2 / 1e10)
+    # PP sends: 2 x v x t x h / TP x 2 B per micro-batch; over scale-out when the replica
+    # TP8·PP2 spans two 8-accelerator domains, over scale-up when PP2 fits in one
+    sp = step_time(Layout(tp=8, pp=2, vp=2), M, F, RUN, recompute=0.0)
+    assert not sp.pp_in_scale_up
+    assert sp.pp_s == pytest.approx(2 * 2 * 1000 * 1024 / 8 * 2 / 1e10)
+    inside = step_time(Layout(pp=2, vp=2), M, F, RUN, recompute=0.0)
+    assert inside.pp_in_scale_up and "PP inside the scale-up domain" in inside.summary()
+    assert inside.pp_s == pytest.approx(2 * 2 * 1000 * 1024 * 2 / 1e11)
+
+
+def test_rank_placement_keeps_the_faster_of_dp_and_pp_inside_the_domain() -> None:
+    # PP2 x DP8 on 8-accelerator domains. DP inside: the 8 DP ranks share a domain (gradients
+    # over scale-up), PP sends over scale-out. PP inside: a domain holds 8 // 2 = 4 replicas, so
+    # DP reduces over 4 ranks inside and 2 domains outside; PP sends over scale-up.
+    run = replace(RUN, global_batch_tokens=64000.0)  # 8 micro-batches per DP rank
+    lay = Layout(pp=2, dp=8)
+    st = step_time(lay, M, F, run, recompute=0.0)
+    sync = M.params / 2 * (2 + 2)  # P_acc x (gradient + parameter gather bytes)
+    dp_inside_s = 7 / 8 * sync / 1e11
+    pp_inside_dp_s = 3 / 4 * sync / 1e11 + 1 / 2 * sync / 4 / 1e10
+    send = 2 * 1000 * 1024 * 2
+    t_mb_rest = st.micro_batch_s - st.pp_s
+    dp_first = 8 * (t_mb_rest + send / 1e10) + (t_mb_rest + send / 1e10)  # m·t_mb + bubble
+    pp_first = 8 * (t_mb_rest + send / 1e11) + (t_mb_rest + send / 1e11)
+    dp_first += max(0.0, dp_inside_s - 2 * (t_mb_rest + send / 1e10)) + st.optimizer_s
+    pp_first += max(0.0, pp_inside_dp_s - 2 * (t_mb_rest + send / 1e11)) + st.optimizer_s
+    assert st.pp_in_scale_up == (pp_first < dp_first)
+    assert st.step_s == pytest.approx(min(dp_first, pp_first))
+    assert st.dp_s == pytest.approx(pp_inside_dp_s if st.pp_in_scale_up else dp_inside_s)
 
 
 def test_data_parallel_bytes_flat_and_hierarchical() -> None:
@@ -325,16 +351,16 @@ def test_layout_choice_hand_computed_two_accelerators() -> None:
     dp = step_time(Layout(dp=2), M, F, RUN, 0.0)
     t_mb = gemm + mem
     assert dp.step_s == pytest.approx(4 * t_mb + (0.02 - t_mb) + opt_full / 2)
-    # PP2: m = 8, half the layers each, sends 2 x 1000 x 1024 x 2 B / 1e10 per micro-batch,
-    # bubble one micro-batch.
+    # PP2: m = 8, half the layers each, sends 2 x 1000 x 1024 x 2 B per micro-batch over
+    # scale-up (both stages in one domain), bubble one micro-batch.
     pp = step_time(Layout(pp=2), M, F, RUN, 0.0)
-    t_pp = (gemm + mem) / 2 + 2 * 1000 * 1024 * 2 / 1e10
+    t_pp = (gemm + mem) / 2 + 2 * 1000 * 1024 * 2 / 1e11
     assert pp.step_s == pytest.approx(9 * t_pp + opt_full / 2)
     # TP2: m = 8, half of each layer, 8 x 1/2 x 1000 x 1024 x 2 B x 8 layers over scale-up.
     tp = step_time(Layout(tp=2), M, F, RUN, 0.0)
     t_tp = (gemm + mem) / 2 + 8 * 0.5 * 1000 * 1024 * 2 * 8 / 1e11
     assert tp.step_s == pytest.approx(8 * t_tp + opt_full / 2)
-    # TP2 (~73.8 ms) beats DP2 (~75.4 ms) and PP2 (~78.9 ms) at mb 1; the search also tries
+    # TP2 (~73.8 ms) beats DP2 (~75.44 ms) and PP2 (~75.53 ms) at mb 1; the search also tries
     # larger micro-batches, which hide DP2's gradient exchange: DP2 with mb 2 (68.6 ms) wins.
     assert tp.step_s < dp.step_s < pp.step_s
     dp2 = step_time(Layout(dp=2, micro_batch=2), M, F, RUN, 0.0)

@@ -172,7 +172,8 @@ def training_throughput(
     rate = hw.accelerators * work_flops_per_token * per_acc * goodput_value
     idle = f" ({accelerators - g:,} of {accelerators:,} idle)" if accelerators > g else ""
     reason = (
-        f"{choice.best.layout} on {g:,} accelerators{idle}{choice.best.batch_note()}: "
+        f"{choice.best.layout} on {g:,} accelerators{idle}{choice.best.placement_note()}"
+        f"{choice.best.batch_note()}: "
         f"MFU {choice.best.mfu:.1%} of "
         f"{hw.peak(precision) / 1e12:,.0f} TFLOPS ({per_acc:,.4g} tokens/s each), {gp_text}"
     )

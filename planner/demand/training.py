@@ -31,7 +31,11 @@ Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual 
              experts over scale-up: the slower of `4 · c · t · hidden · 2 B` over scale-out
              and the `4 · (EP-1)/EP · t · k · hidden · 2 B` over scale-up (they pipeline)
   PP sends   `2 · v · t · hidden / TP · 2 B` per micro-batch (activations forward, gradients
-             backward) over scale-out; `(1 - comm_overlap)` exposed
+             backward) over scale-out, or scale-up when PP shares a domain (below);
+             `(1 - comm_overlap)` exposed
+Rank placement: TP innermost, then CP; then DP ranks fill the scale-up domain and PP stages lie
+in different domains, or, when a replica TP·CP·PP fits one domain, PP stages share it and DP
+runs across domains (EP ranks then TP·CP·PP apart); the faster step is kept, DP first on a tie.
 Step:
   `step = (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer`; bubble share
   `(PP-1) / (v·m + PP-1)` (= (PP-1)/(m+PP-1) without interleaving, Narayanan et al. 2021)
@@ -206,6 +210,7 @@ class StepTime:
     model_flops_per_token: float
     mfu: float
     gemm_shape: float
+    pp_in_scale_up: bool = False  # rank placement: PP stages share a scale-up domain
 
     @property
     def fits(self) -> bool:
@@ -219,10 +224,15 @@ class StepTime:
         return (
             f"{self.layout}: MFU {self.mfu:.1%}, step {self.step_s:.3g} s, "
             f"m {self.micro_batches:g}, bubble {self.bubble_share:.1%}"
+            + self.placement_note()
             + self.batch_note()
             + (f", recompute {self.recompute:.0%}" if self.recompute else "")
             + f", {self.memory_bytes / 1e9:.0f}/{self.usable_bytes / 1e9:.0f} GB"
         )
+
+    def placement_note(self) -> str:
+        """The rank placement, when PP stages share a scale-up domain (DP across domains)."""
+        return ", PP inside the scale-up domain" if self.pp_in_scale_up else ""
 
     def batch_note(self) -> str:
         """How the global batch was rounded, when it was."""
@@ -315,6 +325,86 @@ def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
     return bw * f.collective_efficiency
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """The communication terms of one rank placement (step_time's, per micro-batch and step)."""
+
+    pp_inside: bool
+    ep_s: float
+    pp_s: float
+    t_mb: float
+    bubble_s: float
+    dp_s: float
+    dp_exposed_s: float
+    step_s: float
+
+
+def _placed(
+    pp_inside: bool,
+    layout: Layout,
+    mf: ModelFigures,
+    f: TrainFigures,
+    run: RunFigures,
+    t: float,
+    p_acc: float,
+    stage_share: float,
+    base_s: float,
+    m: int,
+    optimizer_s: float,
+) -> _Placement:
+    """EP, PP and DP terms and the step for one placement. pp_inside: the replica TP·CP·PP lies
+    in one scale-up domain (PP sends over scale-up; EP ranks, carved out of DP, are TP·CP·PP
+    apart; DP·CP reduces over the CP ranks and the replicas sharing a domain first); else DP
+    ranks sit next to TP·CP (EP spans TP·CP·EP) and PP sends go over scale-out."""
+    tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
+    h = mf.hidden
+    exposed = 1.0 - f.comm_overlap
+    su = f.scale_up_bytes_per_s * f.collective_efficiency
+    so = f.scale_out_bytes_per_s * f.collective_efficiency
+    act_bytes = t * h * ACTIVATION_VALUE_BYTES
+    ep_s = 0.0
+    if ep > 1 and mf.experts:
+        moe_stage = mf.moe_layers * stage_share
+        ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
+        span = tp * cp * ep * (pp if pp_inside else 1)
+        if mf.max_nodes_per_token and span > f.scale_up_domain:
+            # Node-limited routing: once per remote target node over scale-out, then forwarded
+            # over scale-up; the two pipeline, the slower one sets the time.
+            n = span / f.scale_up_domain
+            copies = min(mf.max_nodes_per_token, n, mf.experts_per_token) * (n - 1) / n
+            out_bytes = 4.0 * copies * t * h * ACTIVATION_VALUE_BYTES
+            ep_one = max(out_bytes / so, ep_bytes / su)
+        else:
+            ep_one = ep_bytes / _group_bandwidth(span, f)
+        ep_s = exposed * ep_one * moe_stage
+    pp_s = 0.0
+    if pp > 1:
+        pp_bytes = 2.0 * v * act_bytes / tp
+        pp_s = exposed * pp_bytes / (su if pp_inside else so)
+    t_mb = base_s + ep_s + pp_s
+    bubble_s = (pp - 1) / v * t_mb
+    # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
+    dp_s = 0.0
+    dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
+    if dp_group > 1:
+        if pp_inside:
+            per_domain = cp * _per_domain(dp, tp * cp * pp, f.scale_up_domain)
+        else:
+            per_domain = _per_domain(dp_group, tp, f.scale_up_domain)
+        # reduce-scatter of the gradients + all-gather of the updated parameters
+        sync_bytes = p_acc * (run.gradient_bytes + run.param_gather_bytes)
+        if per_domain > 1:
+            dp_s += (per_domain - 1) / per_domain * sync_bytes / su
+        outer = dp_group // per_domain
+        if outer > 1:
+            dp_s += (outer - 1) / outer * sync_bytes / per_domain / so
+    # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
+    # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
+    dp_exposed = max(0.0, dp_s - (t_mb + bubble_s))
+    step = m * t_mb + bubble_s + dp_exposed + optimizer_s
+    return _Placement(pp_inside, ep_s, pp_s, t_mb, bubble_s, dp_s, dp_exposed, step)
+
+
 def step_time(
     layout: Layout,
     mf: ModelFigures,
@@ -400,69 +490,25 @@ def step_time(
     if cp > 1:
         cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * layers_stage
         cp_s = max(0.0, cp_bytes / _group_bandwidth(tp * cp, f) - attention_s)
-    ep_s = 0.0
-    if ep > 1 and mf.experts:
-        moe_stage = mf.moe_layers * stage_share
-        ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
-        span = tp * cp * ep
-        if mf.max_nodes_per_token and span > f.scale_up_domain:
-            # Node-limited routing: once per remote target node over scale-out, then forwarded
-            # over scale-up; the two pipeline, the slower one sets the time.
-            n = span / f.scale_up_domain
-            copies = min(mf.max_nodes_per_token, n, mf.experts_per_token) * (n - 1) / n
-            out_bytes = 4.0 * copies * t * h * ACTIVATION_VALUE_BYTES
-            ep_one = max(
-                out_bytes / (f.scale_out_bytes_per_s * f.collective_efficiency),
-                ep_bytes / (f.scale_up_bytes_per_s * f.collective_efficiency),
-            )
-        else:
-            ep_one = ep_bytes / _group_bandwidth(span, f)
-        ep_s = exposed * ep_one * moe_stage
-    pp_s = 0.0
-    if pp > 1:
-        pp_bytes = 2.0 * v * act_bytes / tp
-        pp_s = exposed * pp_bytes / (f.scale_out_bytes_per_s * f.collective_efficiency)
-    t_mb = gemm_s + attention_s + memory_s + tp_s + cp_s + ep_s + pp_s
-    bubble_s = (pp - 1) / v * t_mb
-    # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
-    dp_s = 0.0
-    dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
-    if dp_group > 1:
-        inner = tp
-        per_domain = (
-            max(1, min(dp_group, f.scale_up_domain // inner)) if inner <= f.scale_up_domain else 1
-        )
-        while dp_group % per_domain:
-            per_domain -= 1
-        # reduce-scatter of the gradients + all-gather of the updated parameters
-        sync_bytes = p_acc * (run.gradient_bytes + run.param_gather_bytes)
-        if per_domain > 1:
-            dp_s += (
-                (per_domain - 1)
-                / per_domain
-                * sync_bytes
-                / (f.scale_up_bytes_per_s * f.collective_efficiency)
-            )
-        outer = dp_group // per_domain
-        if outer > 1:
-            dp_s += (
-                (outer - 1)
-                / outer
-                * sync_bytes
-                / per_domain
-                / (f.scale_out_bytes_per_s * f.collective_efficiency)
-            )
-    # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
-    # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
-    dp_exposed = max(0.0, dp_s - (t_mb + bubble_s))
     optimizer_s = (
         2.0
         * run.bytes_per_param
         * p_acc
-        / dp_group
+        / (dp * cp)
         / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
-    step = m * t_mb + bubble_s + dp_exposed + optimizer_s
+    base_s = gemm_s + attention_s + memory_s + tp_s + cp_s
+    # Rank placement (TP innermost, then CP): DP ranks fill the scale-up domain next and PP
+    # stages lie in different domains, or, when a whole model-parallel replica TP·CP·PP fits in
+    # one domain, PP stages share it and DP runs across domains; the faster is kept (DP first
+    # on a tie).
+    placed = _placed(False, layout, mf, f, run, t, p_acc, stage_share, base_s, m, optimizer_s)
+    if pp > 1 and tp * cp * pp <= f.scale_up_domain:
+        inside = _placed(True, layout, mf, f, run, t, p_acc, stage_share, base_s, m, optimizer_s)
+        if inside.step_s < placed.step_s:
+            placed = inside
+    ep_s, pp_s, t_mb, bubble_s = placed.ep_s, placed.pp_s, placed.t_mb, placed.bubble_s
+    dp_s, dp_exposed, step = placed.dp_s, placed.dp_exposed_s, placed.step_s
     tokens_per_s = m * mb * s * dp / step
     model_flops = TRAINING_FLOPS_PER_PARAM * mf.active + (
         TRAINING_TO_FORWARD * mf.attention_fwd_per_token_at_half_seq
@@ -484,6 +530,7 @@ def step_time(
         micro_batch_s=t_mb,
         bubble_s=bubble_s,
         bubble_share=(pp - 1) / (v * m + pp - 1),
+        pp_in_scale_up=placed.pp_inside,
         dp_s=dp_s,
         dp_exposed_s=dp_exposed,
         optimizer_s=optimizer_s,
@@ -679,11 +726,54 @@ def step_times_vector(
     tp_s = np.where(tp > 1, exposed * tp_bytes / group_bw(tp), 0.0)
     cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * layers_stage
     cp_s = np.where(cp > 1, np.maximum(0.0, cp_bytes / group_bw(tp * cp) - attention_s), 0.0)
+    optimizer_s = (
+        2.0
+        * run.bytes_per_param
+        * p_acc
+        / (c["dp"] * c["cp"])
+        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
+    )
+    base_s = gemm_s + attention_s + memory_s + tp_s + cp_s
+    args = (c, mf, f, run, t, p_acc, stage_share, base_s, m, optimizer_s)
+    step = _placed_vector(False, *args)
+    # PP inside the scale-up domain where the replica fits and it is faster (step_time's rule)
+    fits_domain = (c["pp"] > 1) & (c["tp"] * c["cp"] * c["pp"] <= f.scale_up_domain)
+    if fits_domain.any():
+        inside = _placed_vector(True, *args)
+        step = np.where(fits_domain & (inside < step), inside, step)
+    return m * mb * s * dp / step, memory
+
+
+def _placed_vector(
+    pp_inside: bool,
+    c: dict[str, np.ndarray],
+    mf: ModelFigures,
+    f: TrainFigures,
+    run: RunFigures,
+    t: np.ndarray,
+    p_acc: np.ndarray,
+    stage_share: np.ndarray,
+    base_s: np.ndarray,
+    m: np.ndarray,
+    optimizer_s: np.ndarray,
+) -> np.ndarray:
+    """_placed's step on arrays, for every candidate (pp_inside where the replica fits the
+    domain; elsewhere the values are not used)."""
+    tp, pp, dp, cp, ep, v = (c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp"))
+    h = mf.hidden
+    exposed = 1.0 - f.comm_overlap
+    su = f.scale_up_bytes_per_s * f.collective_efficiency
+    so = f.scale_out_bytes_per_s * f.collective_efficiency
+    act_bytes = t * h * ACTIVATION_VALUE_BYTES
+
+    def group_bw(span: np.ndarray) -> np.ndarray:
+        return np.where(span <= f.scale_up_domain, su, so)
+
     ep_s = np.zeros_like(t)
     if mf.experts:
         moe_stage = mf.moe_layers * stage_share
         ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
-        span = tp * cp * ep
+        span = tp * cp * ep * (pp if pp_inside else 1.0)
         ep_one = ep_bytes / group_bw(span)
         if mf.max_nodes_per_token:
             n = span / f.scale_up_domain
@@ -692,30 +782,28 @@ def step_times_vector(
             limited = np.maximum(out_bytes / so, ep_bytes / su)
             ep_one = np.where(span > f.scale_up_domain, limited, ep_one)
         ep_s = np.where(ep > 1, exposed * ep_one * moe_stage, 0.0)
-    pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / so, 0.0)
-    t_mb = gemm_s + attention_s + memory_s + tp_s + cp_s + ep_s + pp_s
+    pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / (su if pp_inside else so), 0.0)
+    t_mb = base_s + ep_s + pp_s
     bubble_s = (pp - 1) / v * t_mb
     dp_group = c["dp"] * c["cp"]
-    # TP divides the scale-up domain (candidate_layouts), so (DP·CP, TP) packs into one integer
+    # (ranks, inner span) pack into one integer: the inner span is at most the domain here
+    # (TP divides it; TP·CP·PP fits it where pp_inside is used)
+    ranks, inner = (c["dp"], c["tp"] * c["cp"] * c["pp"]) if pp_inside else (dp_group, c["tp"])
+    inner = np.minimum(inner, f.scale_up_domain)
     base = f.scale_up_domain + 1
-    keys, inverse = np.unique(dp_group * base + c["tp"], return_inverse=True)
+    keys, inverse = np.unique(ranks * base + inner, return_inverse=True)
     per_key = [_per_domain(k // base, k % base, f.scale_up_domain) for k in keys.tolist()]
     per_domain = np.array(per_key, dtype=float)[inverse.reshape(-1)]
+    if pp_inside:
+        per_domain = cp * per_domain
     outer = dp_group / per_domain
     sync_bytes = p_acc * (run.gradient_bytes + run.param_gather_bytes)
     dp_s = np.where(per_domain > 1, (per_domain - 1) / per_domain * sync_bytes / su, 0.0)
     dp_s = dp_s + np.where(outer > 1, (outer - 1) / outer * sync_bytes / per_domain / so, 0.0)
     dp_s = np.where(dp_group > 1, dp_s, 0.0)
     dp_exposed = np.maximum(0.0, dp_s - (t_mb + bubble_s))
-    optimizer_s = (
-        2.0
-        * run.bytes_per_param
-        * p_acc
-        / dp_group
-        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
-    )
-    step = m * t_mb + bubble_s + dp_exposed + optimizer_s
-    return m * mb * s * dp / step, memory
+    step: np.ndarray = m * t_mb + bubble_s + dp_exposed + optimizer_s
+    return step
 
 
 @lru_cache(maxsize=4096)
