@@ -45,7 +45,8 @@ Step:
   with the last micro-batch and the pipeline drain: exposed `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_acc / (DP·CP)` B at the HBM bandwidth (read + write)
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
-  `P_acc · (2 + bytes(grad)) + P_acc · (bytes_per_param - 2 - bytes(grad)) / (DP·CP)`
+  `P_acc · (bytes(weights) + bytes(grad)) + P_acc · (bytes_per_param - 2 - bytes(grad)) / (DP·CP)`
+  (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
   `+ ls · f_pp · t · hidden/TP · (34·(1-r) + 2·r)`, `f_pp = min(m, PP)` micro-batches in flight,
   `· (1 + (PP-1)/(PP·v))` when interleaved (Korthikanti et al. 2022: 34·s·b·h/t
   bytes per layer with sequence parallelism and flash attention; a recomputed layer keeps its
@@ -176,8 +177,9 @@ class RunFigures:
     global_batch_tokens: float
     bytes_per_param: float
     gradient_bytes: float
-    # Bytes per parameter of the distributed optimizer's parameter all-gather: BF16 weights (2),
-    # or 1 when the weights are kept in FP8 (Transformer Engine `fp8_params`).
+    # Bytes per parameter of the weights each rank holds and the distributed optimizer gathers:
+    # BF16 (2), or 1 when the weights are kept in FP8 (Transformer Engine `fp8_params`; the
+    # optimizer's FP32 master copy and moments, bytes_per_param - 2 - bytes(grad), unchanged).
     param_gather_bytes: float = WEIGHT_VALUE_BYTES
 
 
@@ -433,7 +435,7 @@ def step_time(
     dense = mf.params - expert
     p_acc = dense / (tp * pp) + expert / (tp * pp * ep)
     # Memory.
-    state = p_acc * (WEIGHT_VALUE_BYTES + run.gradient_bytes) + p_acc * max(
+    state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_acc * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     ) / (dp * cp)
     # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
@@ -679,7 +681,7 @@ def step_times_vector(
     expert = mf.expert_params
     dense = mf.params - expert
     p_acc = dense / (tp * pp) + expert / (tp * pp * ep)
-    state = p_acc * (WEIGHT_VALUE_BYTES + run.gradient_bytes) + p_acc * max(
+    state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_acc * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     ) / (dp * cp)
     interleave = np.where(v > 1, 1 + (pp - 1) / (pp * v), 1.0)
