@@ -14,20 +14,14 @@ RUNS = {run["id"]: run for run in training.runs()}
 # run, +24% GPU-hours while every routed copy crossed InfiniBand, is -10% since its node-limited
 # routing is modelled, no longer a miss).
 # MLPerf v5.0 Llama 3.1 405B on H100 (TP8 PP8 CP2, v8, NGC 25.01), checks, not fitted:
-# - 512-GPU step: planner 1.496e5 vs 1.712e5 tokens/s (-12.6%; 2,048-2,560 GPUs -8.1..-8.6%,
-#   8,192 -3.4%, in band). step_time(...).breakdown(): 288 micro-batches of 218.4 ms = GEMM 166.6
-#   (x1.033 for 10% of layers recomputed) + attention 13.8 + memory-bound 13.7 + exposed TP 20.9
-#   + PP 3.4; bubble 0.19 s, exposed DP 0.006 s; 63.09 s vs 55.13 s measured. The micro-batch
-#   term dominates: the five submissions step at 189.3 ms per micro-batch + 0.60 s (least
-#   squares, all within 0.7%), the model at 212.5 ms + 0.26 s. What it may miss: the exposed TP8
-#   collectives (comm_overlap 0.5 exposes 20.9 ms; the submission overlaps them with userbuffers
-#   ring exchange and bulk overlaps, and without them the model is 191.6 ms); the recompute,
-#   which the run does not do (no ACT_CKPT settings): the model's memory (75.3 GB without
-#   recompute vs 72 GB usable at hbm_usable_fraction 0.9) keeps 2-byte weights where FP8_PARAMS
-#   keeps 1-byte ones (-6.3 GB). Without the recompute it is still -10.3%.
-# - 512 vs 8,192 time ratio: planner 13.45 vs 11.74 (+14.6%): the 512-GPU step above (+10.5%
-#   on the step-time ratio, measured 12.17) and evaluations (4.3% of the 512-GPU runs, 6.3% of
-#   the 8,192-GPU runs, not modelled: +3.7%).
+# - 512-GPU step: planner 1.536e5 vs 1.712e5 tokens/s (-10.3%; 2,048-2,560 GPUs -8.1..-8.6%,
+#   8,192 -3.4%, in band). The five submissions step at 189.3 ms per micro-batch + 0.60 s
+#   (least squares, all within 0.7%), the model at ~212 ms + 0.26 s: it exposes 20.9 ms of TP8
+#   collectives per micro-batch (comm_overlap 0.5), which the submission overlaps (userbuffers);
+#   without them it is 191.6 ms. (-12.6% while FP8 weights were counted at 2 B/param, which made
+#   the model recompute 10% of the layers.)
+# - 512 vs 8,192 time ratio: planner 13.1 vs 11.74 (+11.6%): the step-time ratio (measured
+#   12.17) and evaluations (4.3% of the 512-GPU runs, 6.3% of the 8,192-GPU runs, not modelled).
 KNOWN_MISSES: set[str] = {
     "mlperf-llama31-405b-h100-512gpu-step",
     "mlperf-llama31-405b-h100-512-vs-8192",

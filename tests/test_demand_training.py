@@ -198,6 +198,14 @@ def test_node_limited_routing_crosses_scale_out_once_per_remote_node() -> None:
     assert model_figures(CATALOG.models["deepseek-v3"], 4096).max_nodes_per_token == 4
 
 
+def test_weights_kept_in_fp8_hold_one_byte_per_parameter() -> None:
+    # FP8 weights (parameter gather in FP8, Transformer Engine fp8_params) replace the BF16 copy
+    # each rank holds: 1 byte per held parameter less; the sharded optimizer state is unchanged.
+    bf16 = step_time(Layout(dp=2), M, F, RUN, 0.0)
+    fp8 = step_time(Layout(dp=2), M, F, replace(RUN, param_gather_bytes=1.0), 0.0)
+    assert bf16.memory_bytes - fp8.memory_bytes == pytest.approx(M.params * 1.0)
+
+
 def test_memory_forces_recomputation() -> None:
     f = replace(F, usable_hbm_bytes=40e9)
     st = step_time(Layout(), M, f, RUN)
