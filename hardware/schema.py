@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
 from fleetcore.schema import (
+    BYTES_PER_VALUE,
     Date,
     Fraction,
     Name,
@@ -397,9 +398,14 @@ class MoEDims(Strict):
 
 
 class Checkpoint(Strict):
-    """The bytes a published checkpoint of one precision really loads (some layers stay wider)."""
+    """The bytes a published checkpoint of one precision really loads (some layers stay wider),
+    and, for an MoE checkpoint whose routed experts alone are at that precision, the precision of
+    everything else (attention, dense layers, shared experts, embeddings)."""
 
     weights_bytes: PositiveBytes = Field(alias="weights")
+    # Precision of every weight but the routed experts, for bytes and GEMM rate alike (None: the
+    # checkpoint's own precision). MoE models only.
+    dense_precision: Precision | None = None
     source: Source
 
 
@@ -446,6 +452,23 @@ class ModelArch(Sourced):
                 raise ValueError("moe.dense_layers must be fewer than layers")
             if self.routed_expert_params >= self.params:
                 raise ValueError("the routed experts (moe dims) exceed params")
+        for precision, ckpt in self.checkpoints.items():
+            if ckpt.dense_precision is None or ckpt.dense_precision == precision:
+                continue
+            if self.moe is None:
+                raise ValueError(
+                    f"checkpoints.{precision}.dense_precision is for MoE models (it sets the "
+                    "precision of everything but the routed experts)"
+                )
+            dense = (self.params - self.routed_expert_params) * BYTES_PER_VALUE[
+                ckpt.dense_precision
+            ]
+            if dense >= ckpt.weights_bytes:
+                raise ValueError(
+                    f"checkpoints.{precision}: the non-routed weights at "
+                    f"{ckpt.dense_precision} ({dense / 1e9:.3g} GB) leave nothing of "
+                    f"{ckpt.weights_bytes / 1e9:.3g} GB for the routed experts"
+                )
         return self
 
     @property

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import pytest
 
 from hardware.catalog import load_catalog
+from hardware.schema import ModelArch
 from planner.demand.common import (
     Hardware,
     attention_flops_per_token,
     decode_attention_flops_per_token,
     hardware,
 )
-from planner.demand.inference import estimate_inference, layouts, usable_bytes
+from planner.demand.inference import (
+    estimate_inference,
+    layouts,
+    prefill_tokens_per_s_per_instance,
+    usable_bytes,
+)
 from planner.demand.queueing import erlang_b, erlang_c, max_utilisation, mean_wait_mdc
 from planner.demand.serving_physics import (
     Layout,
@@ -29,6 +36,7 @@ from planner.demand.serving_physics import (
     kv_replication,
     max_batch_within,
     model_load,
+    precision_gap,
     scale_up_one_way,
     step_terms,
 )
@@ -175,6 +183,128 @@ def test_mla_flops_from_the_real_dims() -> None:
     load = model_load(DSV3, "fp8", "fp8", 1000, 1000, 1)
     assert load.flops_dense + load.flops_experts == pytest.approx(2 * 37e9)
     assert load.flops_experts == pytest.approx(2 * 58 * 8 * 3 * 7168 * 2048)
+
+
+def _toy_moe(fp4: dict[str, object]) -> ModelArch:
+    """A made-up MoE: 4 layers (1 dense), hidden 1,024, 8 heads (GQA, 8 KV heads), 16 routed
+    experts of FFN 512 (2 active) + 1 shared; 100M params, 30M active; an FP4 checkpoint."""
+    return ModelArch.model_validate(
+        dict(
+            description="toy MoE",
+            params=100_000_000,
+            active_params=30_000_000,
+            layers=4,
+            hidden=1024,
+            heads=8,
+            kv_heads=8,
+            moe=dict(
+                experts=16, active_experts=2, shared_experts=1, expert_ffn=512, dense_layers=1
+            ),
+            checkpoints={"fp4": {"weights": "70 MB", "source": "made up", **fp4}},
+            source="made up for a hand computation",
+        )
+    )
+
+
+def test_fp4_checkpoint_with_fp8_dense_part_by_hand() -> None:
+    # Routed experts: 3 MoE layers x 16 x (3 x 1,024 x 512 = 1,572,864) = 75,497,472 params; the
+    # rest (attention, dense layer, shared experts, embeddings): 24,502,528 params at 1 B (FP8) =
+    # 24,502,528 B; the routed experts get the other 70,000,000 - 24,502,528 = 45,497,472 B,
+    # 947,864 B per expert (48 of them).
+    split = _toy_moe({"dense_precision": "fp8"})
+    even = _toy_moe({})  # no dense_precision: the checkpoint's bytes spread evenly, all FP4
+    load = model_load(split, "fp4", "fp8", 1000, 1000, 1)
+    assert load.dense_precision == "fp8" and load.weights_bytes == pytest.approx(70e6)
+    assert load.dense_bytes == pytest.approx(24_502_528, rel=1e-12)
+    assert load.expert_bytes == pytest.approx(947_864, rel=1e-12)
+    flat = model_load(even, "fp4", "fp8", 1000, 1000, 1)
+    assert flat.dense_precision == "fp4"
+    assert flat.dense_bytes == pytest.approx(24_502_528 / 1e8 * 70e6, rel=1e-12)
+    # FLOPs per token: experts 2 x 3 layers x 2 active x 1,572,864 = 18,874,368; the rest of
+    # 2 x 30M active = 41,125,632; a 1,000-token prompt's token at mean context 500 adds
+    # attention 2 x 8 heads x 4 layers x (128 + 128) x 500 = 8,192,000: F = 68,192,000.
+    f_exp, f_dense, f_prefill = 18_874_368, 41_125_632, 68_192_000
+    assert (load.flops_experts, load.flops_dense) == pytest.approx((f_exp, f_dense), rel=1e-12)
+    assert load.flops_prefill == pytest.approx(f_prefill, rel=1e-12)
+    # One 8xB200 as DP8 x TP1 attention, EP8, 64 sequences: the dense GEMMs at the FP8 rate on
+    # the FP8 bytes, the expert GEMMs at the FP4 rate, attention at the FP8 KV rate.
+    hw = hardware(CATALOG, "hgx-b200")
+    assert hw is not None
+    sv = hw.accelerator.serving
+    assert sv is not None
+    fp8 = 4500e12 * sv.compute_utilisation["fp8"]
+    fp4 = 9000e12 * sv.compute_utilisation["fp4"]
+    hbm = 8e12 * sv.hbm_bandwidth_utilisation
+    stored = 8 * load.dense_bytes + (70e6 - load.dense_bytes)
+    lay = Layout(8, 1, 1, 1, 1.0, usable_bytes(hw, 8, None), stored, True)
+    t = step_terms(hw, load, lay, 64, True)
+    phases = {name: (c, m) for name, c, m in t.phases}
+    dense_c = 64 * f_dense / gemm_efficiency(hw, 64 / 8) / (8 * fp8)
+    assert phases["dense GEMMs"] == pytest.approx((dense_c, 24_502_528 / hbm), rel=1e-12)
+    distinct = 16 * (1 - (1 - 2 / 16) ** 64)
+    x = ep_imbalance(split, 64, 8)
+    expert_c = x * 64 * f_exp / gemm_efficiency(hw, 64 * 2 / distinct) / (8 * fp4)
+    expert_m = distinct * 947_864 * 3 / 8 / hbm
+    assert phases["expert GEMMs"] == pytest.approx((expert_c, expert_m), rel=1e-12)
+    assert phases["attention"][0] == pytest.approx(64 * load.flops_attention / (8 * fp8))
+    # The prefill chunk (1,000 prompt tokens per 1,000 output tokens): a prompt token's expert
+    # FLOPs at FP4, the rest (attention included) at FP8.
+    per_token_s = f_exp / (8 * fp4) + (f_prefill - f_exp) / (8 * fp8)
+    assert t.chunk_s == pytest.approx(64 * per_token_s, rel=1e-12)
+    # Disaggregated prefill on the same 8 accelerators, tokens/s.
+    rate = prefill_tokens_per_s_per_instance(split, hw, "fp4", 8, 1000)
+    assert rate == pytest.approx(8 / (f_exp / fp4 + (f_prefill - f_exp) / fp8), rel=1e-12)
+    assert prefill_tokens_per_s_per_instance(even, hw, "fp4", 8, 1000) == pytest.approx(
+        8 * fp4 / f_prefill, rel=1e-12
+    )
+    # Without dense_precision every GEMM runs at FP4 on the evenly scaled bytes.
+    flat_t = step_terms(hw, flat, lay, 64, False)
+    flat_dense = next((c, m) for name, c, m in flat_t.phases if name == "dense GEMMs")
+    assert flat_dense == pytest.approx(
+        (64 * f_dense / gemm_efficiency(hw, 8) / (8 * fp4), flat.dense_bytes / hbm), rel=1e-12
+    )
+
+
+def test_dense_precision_is_checked() -> None:
+    # The non-routed part at its precision must leave bytes for the routed experts (24.5M params
+    # x 2 B = 49 MB of 70 MB fits; x 4 B = 98 MB does not), and a dense model has no routed
+    # experts to split off.
+    assert _toy_moe({"dense_precision": "bf16"}).checkpoints["fp4"].dense_precision == "bf16"
+    with pytest.raises(ValueError, match="leave nothing"):
+        _toy_moe({"dense_precision": "fp32"})
+    with pytest.raises(ValueError, match="for MoE models"):
+        ModelArch.model_validate(
+            dict(
+                description="toy dense",
+                params=100_000_000,
+                layers=4,
+                hidden=1024,
+                heads=8,
+                kv_heads=8,
+                checkpoints={
+                    "fp4": {"weights": "70 MB", "dense_precision": "fp8", "source": "x y"}
+                },
+                source="made up",
+            )
+        )
+    # An accelerator without serving figures for the dense precision cannot serve the
+    # checkpoint, and says why.
+    hw = hardware(CATALOG, "hgx-b200")
+    assert hw is not None
+    toy = _toy_moe({"dense_precision": "fp8"})
+    assert precision_gap(hw, toy, "fp4") is None
+    sv = hw.accelerator.serving
+    assert sv is not None
+    util = {k: v for k, v in sv.compute_utilisation.items() if k != "fp8"}
+    bare = dataclasses.replace(
+        hw,
+        accelerator=hw.accelerator.model_copy(
+            update={"serving": sv.model_copy(update={"compute_utilisation": util})}
+        ),
+    )
+    why = precision_gap(bare, toy, "fp4")
+    assert why is not None and "keeps all but its routed experts in fp8" in why
+    assert precision_gap(bare, _toy_moe({}), "fp4") is None
 
 
 def test_kv_replication_when_tp_exceeds_kv_heads() -> None:
@@ -413,6 +543,7 @@ def _bisection_of_every_mid(
         ("llama-3.1-405b", "gb200-nvl72", "fp8", 0),
         ("deepseek-v3", "hgx-b200", "fp8", 3),
         ("deepseek-v3", "gb200-nvl72", "fp4", 0),
+        ("deepseek-v3 fp8 dense", "hgx-b200", "fp4", 3),
     ],
 )
 def test_max_batch_within_finds_the_batch_of_a_full_bisection(
@@ -422,7 +553,11 @@ def test_max_batch_within_finds_the_batch_of_a_full_bisection(
     evaluating step_terms at every mid returns, on every layout (dense and MoE, PP and
     multi-unit ones), with and without the prefill chunk, from unreachable to loose budgets;
     and the floor is below the TPOT at every batch."""
-    arch, hw = CATALOG.models[model], hardware(CATALOG, system)
+    name, _, dense = model.partition(" ")
+    arch, hw = CATALOG.models[name], hardware(CATALOG, system)
+    if dense:  # the FP4 checkpoint with all but its routed experts at the dense precision
+        ckpt = arch.checkpoints["fp4"].model_copy(update={"dense_precision": dense.split()[0]})
+        arch = arch.model_copy(update={"checkpoints": {"fp4": ckpt}})
     assert hw is not None
     load = model_load(arch, precision, "fp8", 4000, 800, 1, draft_tokens, 0.7)
     for lay in layouts(arch, hw, load, 4):

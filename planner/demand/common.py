@@ -51,6 +51,17 @@ def checkpoint_weight_bytes(model: ModelArch, precision: str) -> float:
     return ckpt.weights_bytes if ckpt is not None else weight_bytes(model, precision)
 
 
+def dense_precision(model: ModelArch, precision: str) -> str:
+    """Precision of every weight but the routed experts (attention, dense layers, shared experts,
+    embeddings) in the checkpoint of `precision`: the catalog's
+    `checkpoints.<precision>.dense_precision` (an FP4 MoE checkpoint whose attention stays FP8),
+    else `precision` itself."""
+    ckpt = model.checkpoints.get(precision)  # type: ignore[call-overload]
+    if ckpt is None or ckpt.dense_precision is None:
+        return precision
+    return str(ckpt.dense_precision)
+
+
 def attention_dims(model: ModelArch) -> tuple[int, int]:
     """(query/key dim, value dim) per head: head_dim and head_dim for GQA/MHA; for MLA
     (qk_nope_head_dim + qk_rope_head_dim, v_head_dim) when the catalog gives the dims

@@ -33,6 +33,7 @@ from planner.demand.common import (
     Hardware,
     Pricing,
     checkpoint_weight_bytes,
+    dense_precision,
     forward_flops_per_token,
     gb,
     hardware,
@@ -45,12 +46,12 @@ from planner.demand.serving_physics import (
     Layout,
     ModelLoad,
     StepTerms,
-    compute_rate,
     figures,
     kv_replication,
     max_batch_within,
     model_load,
-    serving_gap,
+    precision_gap,
+    prefill_compute_rate,
     step_terms,
 )
 from planner.demand.types import Rate
@@ -287,14 +288,7 @@ def decode_point(
         kv_read_bytes_per_sequence=load.kv_read_per_sequence,
         flops_per_token=load.flops_per_token,
     )
-    if not hw.supports(precision):
-        return DecodePoint(
-            False,
-            f"{hw.system.accelerator} does not support {precision} "
-            f"(supports {', '.join(hw.accelerator.peak_flops)})",
-            **base,  # type: ignore[arg-type]
-        )
-    gap = serving_gap(hw, precision)
+    gap = precision_gap(hw, arch, precision)
     if gap is not None:
         return DecodePoint(False, gap, **base)  # type: ignore[arg-type]
     one_seq = (prompt_tokens + output_tokens) * load.kv_bytes_per_token
@@ -370,10 +364,16 @@ def decode_point(
 def prefill_tokens_per_s_per_instance(
     arch: ModelArch, hw: Hardware, precision: str, a: int, prompt_tokens: float
 ) -> float:
-    """Compute-bound prefill: a · peak · compute_utilisation(precision) / F(prompt/2), tokens/s.
-    Mean context of a prompt's tokens is prompt/2 (causal attention); prompts are long enough
-    for full GEMM efficiency."""
-    return a * compute_rate(hw, precision) / forward_flops_per_token(arch, prompt_tokens / 2)
+    """Compute-bound prefill: a · peak · compute_utilisation(precision) / F(prompt/2), tokens/s
+    (a checkpoint with a dense_precision: its routed experts' FLOPs at the precision's rate, the
+    rest at the dense precision's: prefill_compute_rate). Mean context of a prompt's tokens is
+    prompt/2 (causal attention); prompts are long enough for full GEMM efficiency."""
+    context = prompt_tokens / 2
+    return (
+        a
+        * prefill_compute_rate(hw, arch, precision, context)
+        / forward_flops_per_token(arch, context)
+    )
 
 
 @memoised()
@@ -392,9 +392,7 @@ def prefill_rate(
     per process on all its arguments (catalog entries by content, planner/demand/memo.py)."""
     if hw is None:
         return Rate(0.0, CPU_ONLY_REASON)
-    if not hw.supports(precision):
-        return Rate(0.0, f"{hw.system.accelerator} does not support {precision}")
-    gap = serving_gap(hw, precision)
+    gap = precision_gap(hw, arch, precision)
     if gap is not None:
         return Rate(0.0, gap)
     load = model_load(arch, precision, kv_precision, context_tokens, 1, 1)
@@ -417,12 +415,16 @@ def prefill_rate(
         )
     lay = min(fitting, key=lambda x: x.accelerators)
     f = forward_flops_per_token(arch, mean_context)
-    util = figures(hw).compute_utilisation[precision]  # type: ignore[index]
-    per_inst = lay.accelerators * compute_rate(hw, precision) / f
-    return Rate(
-        per_inst * lay.instances_per_unit,
-        f"{lay.label()}, {util:g} x peak / {f:.3g} FLOP/token",
+    util = figures(hw).compute_utilisation
+    per_inst = lay.accelerators * prefill_compute_rate(hw, arch, precision, mean_context) / f
+    dense_p = dense_precision(arch, precision)
+    rate = (
+        f"{util[precision]:g} x peak"  # type: ignore[index]
+        if dense_p == precision
+        else f"routed experts at {util[precision]:g} x {precision} peak, "  # type: ignore[index]
+        f"the rest at {util[dense_p]:g} x {dense_p} peak"  # type: ignore[index]
     )
+    return Rate(per_inst * lay.instances_per_unit, f"{lay.label()}, {rate} / {f:.3g} FLOP/token")
 
 
 @dataclass(frozen=True)
@@ -628,6 +630,12 @@ def estimate_serving(
         "weights W = "
         + (
             f"{gb(load.weights_bytes)} (checkpoint: {ckpt.source})"
+            + (
+                ""
+                if load.dense_precision == spec.precision
+                else f"; routed experts {spec.precision}, the rest ({gb(load.dense_bytes)}) "
+                f"{load.dense_precision}, bytes and GEMM rate"
+            )
             if ckpt is not None
             else f"{arch.params:.4g} params x {BYTES_PER_VALUE[spec.precision]:g} B = "
             f"{gb(load.weights_bytes)}"

@@ -14,8 +14,11 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   KV read        = B · kv_read_per_sequence · r / a,  r = KV replication (GQA: max(1, tp/kv_heads);
                    MLA: tp, every TP rank holds the whole latent)
   memory_s       = (weights read + KV read) / (hbm_bandwidth · hbm_bandwidth_utilisation)
-  compute_s      = B · (F_dense / e(n_dense) + x · F_experts / e(n_expert)) / (a · peak · u(precision))
+  compute_s      = B · F_dense / e(n_dense) / (a · peak(p_dense) · u(p_dense))
+                   + B · x · F_experts / e(n_expert) / (a · peak(p) · u(p))
                    + B · F_attention / (a · peak(kv) · u(kv)),  e(n) = n / (n + gemm_half_tokens)
+                   (p = the checkpoint's precision, p_dense = its dense_precision: the precision
+                   of everything but the routed experts, p unless the catalog says otherwise)
   x              = EP imbalance: the hottest of g ranks gets 1 + sqrt(2 ln g / μ) x the mean
                    μ = m·k/g routed tokens (balls into bins, uniform routing)
   roofline_s     = Σ over the phases run in sequence (attention: KV read vs attention FLOPs;
@@ -27,7 +30,8 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   moe_layer_s    = moe_layers · moe_layer_latency
   pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
   step_s         = roofline_s + tp_comm_s + ep_comm_s + pp_comm_s + moe_layer_s + step_overhead
-  chunk_s        = B · prompt tokens per output token · F_prefill / (a · peak · u)  (aggregated)
+  chunk_s        = B · prompt tokens per output token · (F_experts / (a · peak(p) · u(p))
+                   + (F_prefill − F_experts) / (a · peak(p_dense) · u(p_dense)))  (aggregated)
   TPOT           = (step_s + chunk_s) / tokens per step  (speculative decoding: > 1 per step)
 """
 
@@ -36,12 +40,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from fleetcore.schema import BYTES_PER_VALUE
 from hardware.schema import ModelArch, ServingFigures
 from planner.demand.common import (
     FORWARD_FLOPS_PER_PARAM,
     Hardware,
     checkpoint_weight_bytes,
     decode_attention_flops_per_token,
+    dense_precision,
     forward_flops_per_token,
     weight_bytes,
 )
@@ -111,7 +117,8 @@ class ModelLoad:
     """Per-token and per-sequence figures of one model and request shape."""
 
     arch: ModelArch
-    precision: str
+    precision: str  # the checkpoint's: the routed experts' bytes and GEMM rate
+    dense_precision: str  # everything else's (attention, dense layers, shared experts, embeddings)
     kv_precision: str
     weights_bytes: float  # checkpoint bytes (all experts)
     expert_bytes: float  # bytes of ONE routed expert of one layer (0 for dense)
@@ -144,22 +151,30 @@ def model_load(
     prompt_cache_hit: float = 0.0,
 ) -> ModelLoad:
     """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
-    the dense part when the checkpoint differs from params x bytes), KV per sequence with the
-    prompt prefix shared by `share` sequences, FLOPs per decoded token at mean context
-    P + O/2. Speculative decoding / multi-token prediction: each step verifies `draft_tokens`
+    the dense part when the checkpoint differs from params x bytes; when the checkpoint names a
+    dense_precision, the non-routed params at its bytes and the routed experts the rest), KV per
+    sequence with the prompt prefix shared by `share` sequences, FLOPs per decoded token at mean
+    context P + O/2. Speculative decoding / multi-token prediction: each step verifies `draft_tokens`
     drafted tokens per sequence, each accepted with probability `acceptance` given the previous
     ones were: tokens per step = (1 − α^(d+1)) / (1 − α) (Leviathan et al. 2023, eq. 1).
     A share `prompt_cache_hit` of the prompt comes from a prefix cache and is not prefilled."""
     total = checkpoint_weight_bytes(arch, precision)
-    scale = total / weight_bytes(arch, precision)
-    expert = arch.expert_params * weight_bytes(arch, precision) / arch.params * scale
-    routed = arch.routed_expert_params * weight_bytes(arch, precision) / arch.params * scale
+    dense_p = dense_precision(arch, precision)
+    if dense_p != precision:
+        # MoE only (schema): the non-routed params at dense_p's bytes, the routed experts the rest.
+        routed = total - (arch.params - arch.routed_expert_params) * BYTES_PER_VALUE[dense_p]
+        expert = routed * arch.expert_params / arch.routed_expert_params
+    else:
+        scale = total / weight_bytes(arch, precision)
+        expert = arch.expert_params * weight_bytes(arch, precision) / arch.params * scale
+        routed = arch.routed_expert_params * weight_bytes(arch, precision) / arch.params * scale
     kvb = kv_bytes_per_token(arch, kv_precision)
     k_active = arch.moe.active_experts if arch.moe is not None else 0
     flops_experts = FORWARD_FLOPS_PER_PARAM * arch.moe_layers * k_active * arch.expert_params
     return ModelLoad(
         arch=arch,
         precision=precision,
+        dense_precision=dense_p,
         kv_precision=kv_precision,
         weights_bytes=total,
         expert_bytes=expert,
@@ -210,6 +225,27 @@ def serving_gap(hw: Hardware, precision: str | None) -> str | None:
     return None
 
 
+def precision_gap(hw: Hardware, arch: ModelArch, precision: str) -> str | None:
+    """Why `hw` cannot serve the `precision` checkpoint of `arch`, or None: a precision it does
+    not support, or has no serving figures for: the checkpoint's, or the dense precision that
+    checkpoint keeps everything but its routed experts in."""
+    for p in dict.fromkeys((precision, dense_precision(arch, precision))):
+        why = (
+            ""
+            if p == precision
+            else f" (the {precision} checkpoint keeps all but its routed experts in {p})"
+        )
+        if not hw.supports(p):
+            return (
+                f"{hw.system.accelerator} does not support {p}{why} "
+                f"(supports {', '.join(hw.accelerator.peak_flops)})"
+            )
+        gap = serving_gap(hw, p)
+        if gap is not None:
+            return gap + why
+    return None
+
+
 def distinct_experts(arch: ModelArch, tokens: float) -> float:
     """Expected routed experts of one MoE layer touched by `tokens` tokens, each routed to k of E
     experts uniformly: E · (1 − (1 − k/E)^tokens)."""
@@ -235,12 +271,38 @@ def compute_rate(hw: Hardware, precision: str) -> float:
     return hw.peak(precision) * util[precision]  # type: ignore[index]
 
 
+def split_rate(flops: float, expert_flops: float, expert_rate: float, dense_rate: float) -> float:
+    """FLOP/s of `flops` of which `expert_flops` (the routed experts' GEMMs) run at `expert_rate`
+    and the rest at `dense_rate`: flops / (expert_flops / expert_rate + rest / dense_rate);
+    `expert_rate` itself when the two rates are equal."""
+    if dense_rate == expert_rate:
+        return expert_rate
+    return flops / (expert_flops / expert_rate + (flops - expert_flops) / dense_rate)
+
+
+def prefill_compute_rate(hw: Hardware, arch: ModelArch, precision: str, context: float) -> float:
+    """FLOP/s of ONE accelerator on the forward FLOPs F(context) of a prompt token:
+    peak(p) · u(p); when the checkpoint's dense_precision differs from p, its routed-expert
+    GEMMs (2 · moe_layers · k · expert params) run at p and everything else (attention, dense
+    layers, shared experts, embeddings) at the dense precision (split_rate)."""
+    rate = compute_rate(hw, precision)
+    dense_p = dense_precision(arch, precision)
+    if dense_p == precision or arch.moe is None:
+        return rate
+    experts = (
+        FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
+    )
+    flops = forward_flops_per_token(arch, context)
+    return split_rate(flops, experts, rate, compute_rate(hw, dense_p))
+
+
 def attention_rate(hw: Hardware, load: ModelLoad) -> float:
     """FLOP/s of one accelerator on decode attention: at the KV precision where the accelerator
-    runs it (FP8 attention kernels), else at the weights' precision."""
+    runs it (FP8 attention kernels), else at the precision of the attention weights (the
+    checkpoint's dense precision)."""
     if hw.supports(load.kv_precision) and load.kv_precision in figures(hw).compute_utilisation:
         return compute_rate(hw, load.kv_precision)
-    return compute_rate(hw, load.precision)
+    return compute_rate(hw, load.dense_precision)
 
 
 def kv_replication(arch: ModelArch, tp: int) -> float:
@@ -426,8 +488,18 @@ class StepPhysics:
         self.hbm_bw = hw.accelerator.hbm_bandwidth_bytes_per_s * s.hbm_bandwidth_utilisation
         self.dense_read = load.dense_bytes / lay.tp
         self.kv_replication = kv_replication(arch, lay.tp)
-        # a · FLOP/s of one chip: GEMMs at the weights' precision, attention at its own.
-        self.gemm_rate = lay.accelerators * compute_rate(hw, load.precision)
+        # a · FLOP/s of one chip: routed-expert GEMMs at the checkpoint's precision, the other
+        # GEMMs at its dense precision (the same unless the catalog says otherwise), attention
+        # at its own; a prompt token's prefill FLOPs at the blend of the two GEMM rates.
+        self.expert_rate = lay.accelerators * compute_rate(hw, load.precision)
+        self.dense_rate = (
+            self.expert_rate
+            if load.dense_precision == load.precision
+            else lay.accelerators * compute_rate(hw, load.dense_precision)
+        )
+        self.prefill_rate = split_rate(
+            load.flops_prefill, load.flops_experts, self.expert_rate, self.dense_rate
+        )
         self.attention_rate = lay.accelerators * attention_rate(hw, load)
         # TP all-reduces: 2 per layer (dense); MoE: after attention, and after the dense FFNs.
         if arch.moe is None:
@@ -452,10 +524,12 @@ class StepPhysics:
         load, q = self.load, self.tokens_per_sequence
         kv = load.kv_read_per_sequence * self.kv_replication / self.lay.accelerators / self.hbm_bw
         attention = max(q * load.flops_attention / self.attention_rate, kv)
-        experts = q * max(0.0, load.flops_experts) / self.gemm_rate
-        dense = q * max(0.0, load.flops_dense) / self.gemm_rate
+        experts = q * max(0.0, load.flops_experts) / self.expert_rate
+        dense = q * max(0.0, load.flops_dense) / self.dense_rate
         fixed = self.figures.step_overhead_s + self.moe_layer_s
-        chunk = load.tokens_per_step * load.prefill_per_output * load.flops_prefill / self.gemm_rate
+        chunk = (
+            load.tokens_per_step * load.prefill_per_output * load.flops_prefill / self.prefill_rate
+        )
         return attention + experts, dense, self.dense_read / self.hbm_bw, fixed, chunk
 
     def tpot_floor_s(self, batch: int, with_chunk: bool) -> float:
@@ -489,7 +563,7 @@ class StepPhysics:
         # Dense GEMMs see m/d tokens each, expert GEMMs m·k/distinct tokens each.
         n_dense = mq / d
         attention_c = batch * q * load.flops_attention / self.attention_rate
-        dense_c = batch * q * load.flops_dense / gemm_efficiency(hw, n_dense) / self.gemm_rate
+        dense_c = batch * q * load.flops_dense / gemm_efficiency(hw, n_dense) / self.dense_rate
         expert_c = 0.0
         imbalance = 1.0
         if arch.moe is not None and load.flops_experts > 0:
@@ -497,7 +571,7 @@ class StepPhysics:
             imbalance = ep_imbalance(arch, mq, g)
             expert_c = (
                 imbalance * batch * q * load.flops_experts / gemm_efficiency(hw, n_expert)
-            ) / self.gemm_rate
+            ) / self.expert_rate
         phases = (
             ("attention", attention_c, kv_read / bw),
             ("dense GEMMs", dense_c, dense_read / bw),
@@ -510,7 +584,7 @@ class StepPhysics:
             # prefill that many times P/(k·O) prompt tokens per sequence.
             chunk_s = (
                 batch * load.tokens_per_step * load.prefill_per_output * load.flops_prefill
-            ) / self.gemm_rate
+            ) / self.prefill_rate
         return StepTerms(
             batch=batch,
             compute_s=attention_c + dense_c + expert_c,
