@@ -80,9 +80,9 @@ class SolverOptions(Strict):
     solver: Literal["highs", "cbc"] = "highs"
     mip_gap: float = Field(0.01, ge=0, le=1)
     time_limit_s: PositiveDuration = Field(60.0, alias="time_limit")
-    # HiGHS method for the LP relaxation: simplex, ipm (interior point; its crossover leaves a
-    # basis, and the re-solves and MIP after it are simplex) or choose (simplex below 200,000
-    # columns, interior point from there: planner/lp/solve.py IPM_COLUMNS).
+    # HiGHS method for the LP relaxation and the rounded plan's re-solves: simplex, ipm
+    # (interior point with crossover; the MIP after it is simplex) or choose (simplex below
+    # 200,000 columns, interior point from there: planner/lp/solve.py IPM_COLUMNS).
     method: Literal["choose", "simplex", "ipm"] = "choose"
     # Build a start from the LP relaxation (planner/lp/incumbent.py): a start within mip_gap of
     # the relaxation is the plan, without the MIP search. auto: on from 50,000 model columns

@@ -67,3 +67,22 @@ def test_the_plan_costs_the_same_with_and_without_the_start_within_the_gap() -> 
     assert on.total_cost_usd <= off.total_cost_usd / (1 - off.gap) + TOL
     assert off.total_cost_usd <= on.total_cost_usd / (1 - on.gap) + TOL
     assert math.isclose(on.total_cost_usd, off.total_cost_usd, rel_tol=gap + TOL)
+
+
+def test_after_an_interior_point_relaxation_the_relaxation_is_put_back_by_simplex() -> None:
+    """The start's re-solves keep the relaxation's method (interior point here), but putting the
+    relaxation back is a simplex run from its basis (an interior point run would discard the
+    basis and solve it again from scratch); the option is left as it was."""
+    sc = planner.load_scenario(SCENARIO, sets=ON)
+    model = build(sc, demands(sc))
+    status, _ = solve_mod._run(model, solve_mod.make_solver("highs", False, 0.01, 60.0, "ipm"))
+    assert status == solve_mod.OPTIMAL
+    highs = model.prob.solverModel
+    relaxation = list(highs.getSolution().col_value)
+    start = find_start(model)  # no acceptance: the start is offered, the relaxation put back
+    assert start is not None and not start.proven
+    info = highs.getInfo()
+    assert info.ipm_iteration_count == 0 and info.simplex_iteration_count == 0
+    assert highs.getOptionValue("solver")[1] == "ipm"
+    after = highs.getSolution().col_value
+    assert all(math.isclose(a, b, abs_tol=TOL) for a, b in zip(after, relaxation, strict=True))

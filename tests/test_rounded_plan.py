@@ -64,9 +64,9 @@ def test_the_proof_is_in_the_plan_json(tmp_path: Path) -> None:
 
 
 def test_an_interior_point_relaxation_gives_the_same_plan(tmp_path: Path, monkeypatch) -> None:
-    """solver.method: ipm solves the relaxation by interior point (its crossover leaves a basis);
-    the rounded plan's re-solves after it are simplex, warm from that basis, and the plan is
-    the simplex one's."""
+    """solver.method: ipm solves the relaxation by interior point; the rounded plan's re-solves
+    after it are interior point too (presolved: the idle pools drop out), and the plan is the
+    simplex one's."""
     from planner.lp import incumbent
 
     methods: list[str] = []
@@ -76,12 +76,12 @@ def test_an_interior_point_relaxation_gives_the_same_plan(tmp_path: Path, monkey
         methods.append(model.prob.solverModel.getOptionValue("solver")[1])
         return fix_and_solve(model, fixes)
 
-    monkeypatch.setattr(incumbent, "_fix_and_solve", recording)
     relaxed, simplex = _plans(tmp_path, gap=0.5)
+    monkeypatch.setattr(incumbent, "_fix_and_solve", recording)
     path = write_site(tmp_path, BUSY)
     sc = planner.load_scenario(path, sets=["solver.incumbent=true", "solver.method=ipm"])
     plan = planner.solve(sc, mip_gap=0.5)
-    assert methods and set(methods) == {"choose"}
+    assert methods and set(methods) == {"ipm"}
     assert plan.solver.proof == "rounded"
     assert _units(plan) == math.ceil(_units(relaxed))
     assert plan.lower_bound_usd == pytest.approx(relaxed.total_cost_usd, rel=1e-6)

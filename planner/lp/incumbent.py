@@ -591,7 +591,14 @@ def _idle_pools(model: Model) -> list[int]:
 
 
 def _put_back(model: Model, bounds: Bounds, basis: object) -> None:
-    """The relaxation as it was: its column bounds, its basis, its optimum (no iterations)."""
+    """The relaxation as it was: its column bounds, its basis, its optimum (no iterations). The
+    run is simplex whatever the re-solves used: HiGHS's interior point discards a basis."""
+    highs = model.prob.solverModel
     bounds.restore(model)
-    model.prob.solverModel.setBasis(basis)
-    model.prob.solverModel.run()
+    highs.setBasis(basis)
+    method = highs.getOptionValue("solver")[1]
+    highs.setOptionValue("solver", "choose")
+    try:
+        highs.run()
+    finally:
+        highs.setOptionValue("solver", method)
