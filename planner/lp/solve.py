@@ -596,7 +596,7 @@ def _repair(
                 for var in work:
                     var.upBound = 0.0
             else:
-                name = f"repair_{len(model.prob.constraints)}"
+                name = f"repair_{model.prob.numConstraints()}"
                 model.prob += (pulp.lpSum(c * v for v, c in pairs) >= 1, name)
         mip.timeLimit = max(0.0, deadline - time.perf_counter())
         how, more_s = _run(model, mip)
