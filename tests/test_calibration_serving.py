@@ -73,3 +73,12 @@ def test_offline_and_server_are_distinct() -> None:
 
     off = estimate_inference(offline, CATALOG, server.system)
     assert off.output_tokens_per_s_per_accelerator > est.output_tokens_per_s_per_accelerator  # type: ignore[operator]
+
+
+def test_mlperf_checks_family_is_reported() -> None:
+    # MLPerf Inference v5.1 check points (not fitted to): every one is in the accuracy table, and
+    # each is either within its tolerance (the per-point test) or a stated known miss.
+    checks = [p for p in POINTS if p.family == "mlperf-checks"]
+    assert len(checks) == 9
+    assert {r.point for r in rows(CATALOG) if r.family == "mlperf-checks"} == {p.id for p in checks}
+    assert all(p.source.startswith("MLPerf Inference v5.1 closed") for p in checks)
