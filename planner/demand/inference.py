@@ -95,7 +95,8 @@ def layouts(
     max_units_per_instance: int,
     hbm_usable_fraction: float | None = None,
 ) -> list[Layout]:
-    """Every layout tried, by instance size: pp stages (dividing the instance) of g = a/pp chips;
+    """Every layout tried, by instance size: pp stages (dividing the instance, at most one per
+    layer) of g = a/pp chips;
     TP widths that divide g, stay in the scale-up domain and split the attention heads evenly
     (KV heads are replicated when TP exceeds them); dense models use TP = g (a stage is one TP
     group on the scale-up fabric); MoE models also try narrower attention groups (data-parallel
@@ -106,7 +107,8 @@ def layouts(
         units = max(1, math.ceil(a / hw.accelerators))
         per_unit = hw.accelerators // a if a <= hw.accelerators else 1.0 / units
         usable = usable_bytes(hw, a, hbm_usable_fraction)
-        for pp in (p for p in range(1, a + 1) if a % p == 0):
+        # at most one stage per layer: a stage holds whole layers
+        for pp in (p for p in range(1, min(a, arch.layers) + 1) if a % p == 0):
             g = a // pp
             if arch.moe is None:
                 tps = [g] if g <= domain and arch.heads % g == 0 else []
