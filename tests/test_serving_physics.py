@@ -571,3 +571,13 @@ def test_max_batch_within_finds_the_batch_of_a_full_bisection(
             for chunked in (False, True):
                 args = (hw, load, lay, 1.0 / tokens_per_s, 1 << 22, chunked)
                 assert max_batch_within(*args) == _bisection_of_every_mid(*args)
+
+
+def test_a_pipeline_stage_holds_whole_layers() -> None:
+    # DeepSeek-V3's 61 layers on a 72-GPU NVL72 instance: PP72 would leave stages without a
+    # layer; the layouts stop at PP36 (the largest divisor of 72 that is at most 61).
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    load = model_load(DSV3, "fp8", "fp8", 1000, 1000, 1)
+    pps = {lay.pp for lay in layouts(DSV3, hw, load, 1) if lay.accelerators == 72}
+    assert max(pps) == 36 and all(pp <= DSV3.layers for pp in pps)
