@@ -185,24 +185,31 @@ def test_mla_flops_from_the_real_dims() -> None:
     assert load.flops_experts == pytest.approx(2 * 58 * 8 * 3 * 7168 * 2048)
 
 
-def _toy_moe(fp4: dict[str, object]) -> ModelArch:
-    """A made-up MoE: 4 layers (1 dense), hidden 1,024, 8 heads (GQA, 8 KV heads), 16 routed
-    experts of FFN 512 (2 active) + 1 shared; 100M params, 30M active; an FP4 checkpoint."""
+def _toy_arch(fp4: dict[str, object], **shape: object) -> ModelArch:
+    """A made-up model of 4 layers, hidden 1,024, 8 heads (8 KV heads), 100M params, with a 70 MB
+    FP4 checkpoint; `shape` adds or overrides fields (the MoE block, active params)."""
     return ModelArch.model_validate(
         dict(
-            description="toy MoE",
+            description="toy model",
             params=100_000_000,
-            active_params=30_000_000,
             layers=4,
             hidden=1024,
             heads=8,
             kv_heads=8,
-            moe=dict(
-                experts=16, active_experts=2, shared_experts=1, expert_ffn=512, dense_layers=1
-            ),
             checkpoints={"fp4": {"weights": "70 MB", "source": "made up", **fp4}},
             source="made up for a hand computation",
+            **shape,
         )
+    )
+
+
+def _toy_moe(fp4: dict[str, object]) -> ModelArch:
+    """A made-up MoE: 4 layers (1 dense), hidden 1,024, 8 heads (GQA, 8 KV heads), 16 routed
+    experts of FFN 512 (2 active) + 1 shared; 100M params, 30M active; an FP4 checkpoint."""
+    return _toy_arch(
+        fp4,
+        active_params=30_000_000,
+        moe=dict(experts=16, active_experts=2, shared_experts=1, expert_ffn=512, dense_layers=1),
     )
 
 
@@ -273,20 +280,7 @@ def test_dense_precision_is_checked() -> None:
     with pytest.raises(ValueError, match="leave nothing"):
         _toy_moe({"dense_precision": "fp32"})
     with pytest.raises(ValueError, match="for MoE models"):
-        ModelArch.model_validate(
-            dict(
-                description="toy dense",
-                params=100_000_000,
-                layers=4,
-                hidden=1024,
-                heads=8,
-                kv_heads=8,
-                checkpoints={
-                    "fp4": {"weights": "70 MB", "dense_precision": "fp8", "source": "x y"}
-                },
-                source="made up",
-            )
-        )
+        _toy_arch({"dense_precision": "fp8"})
     # An accelerator without serving figures for the dense precision cannot serve the
     # checkpoint, and says why.
     hw = hardware(CATALOG, "hgx-b200")
