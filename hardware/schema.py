@@ -203,10 +203,11 @@ class ServingFigures(Strict):
     runtime_reserve: HBM per accelerator kept for activations, workspace, CUDA context;
     moe_layer_latency: fixed time per MoE layer per step (router, top-k, token permutation and
       its undo, the dispatch/combine handshakes), 0 if not given;
-    ep_alltoall_bandwidth: bytes/s one accelerator's expert-parallel dispatch/combine reach each
-      way at decode, whatever the fabric (low-latency kernels pack, quantise and signal per
-      token rather than stream); the link's one-way bandwidth x link_bandwidth_utilisation caps
-      it; no cap if not given.
+    moe_token_bandwidth: the per-token cost of an MoE layer beyond its GEMMs, its fixed latency
+      and its all-to-all, as bytes/s of routed activations (k · hidden · 3 B per token: FP8 in,
+      BF16 out) one accelerator gets through at decode, on every layout that runs routed experts
+      (expert-parallel or not); a fitted figure; 0 cost if not given. The all-to-all itself goes
+      at the link's one-way bandwidth x link_bandwidth_utilisation.
     """
 
     compute_utilisation: dict[Precision, Fraction] = Field(min_length=1)
@@ -220,8 +221,8 @@ class ServingFigures(Strict):
     moe_layer_latency_s: Annotated[Duration, Field(ge=0)] = Field(
         default=0.0, alias="moe_layer_latency"
     )
-    ep_alltoall_bandwidth_bytes_per_s: PositiveBandwidth | None = Field(
-        default=None, alias="ep_alltoall_bandwidth"
+    moe_token_bandwidth_bytes_per_s: PositiveBandwidth | None = Field(
+        default=None, alias="moe_token_bandwidth"
     )
 
 

@@ -29,13 +29,13 @@ from planner.demand.serving_physics import (
     StepPhysics,
     allreduce_s,
     distinct_experts,
-    ep_alltoall_bandwidth,
     ep_bytes_per_token,
     ep_imbalance,
     gemm_efficiency,
     kv_replication,
     max_batch_within,
     model_load,
+    moe_token_bytes,
     precision_gap,
     scale_up_one_way,
     step_terms,
@@ -87,17 +87,20 @@ def test_ep_imbalance_by_hand() -> None:
     assert ep_imbalance(L70, 64, 8) == 1.0
 
 
-def test_one_way_link_and_alltoall_bandwidth_cap() -> None:
+def test_one_way_link_and_moe_token_figure() -> None:
     hw = hardware(CATALOG, "hgx-b200")
     assert hw is not None
     sv = hw.accelerator.serving
-    assert sv is not None and sv.ep_alltoall_bandwidth_bytes_per_s is not None
+    assert sv is not None and sv.moe_token_bandwidth_bytes_per_s is not None
     # NVLink 5: 1.8 TB/s bidirectional = 900 GB/s each way, x link utilisation.
     assert scale_up_one_way(hw) == pytest.approx(900e9 * sv.link_bandwidth_utilisation)
-    # The decode all-to-all goes at min(link, the catalog's ep_alltoall_bandwidth).
-    cap = sv.ep_alltoall_bandwidth_bytes_per_s
-    assert ep_alltoall_bandwidth(hw, scale_up_one_way(hw)) == pytest.approx(min(675e9, cap))
-    assert ep_alltoall_bandwidth(hw, cap / 2) == pytest.approx(cap / 2)
+    # The per-token MoE figure is far below the link: it is not the all-to-all's rate.
+    assert sv.moe_token_bandwidth_bytes_per_s < scale_up_one_way(hw) / 5
+    # Routed activation bytes of a token per MoE layer: k x hidden x (1 B in + 2 B out).
+    assert moe_token_bytes(DSV3) == 8 * 7168 * 3
+    assert moe_token_bytes(L70) == 0.0
+    assert ep_bytes_per_token(DSV3, 8) == pytest.approx(8 * 7168 * 3 * 7 / 8)
+    assert ep_bytes_per_token(DSV3, 1) == 0.0
 
 
 def test_moe_step_terms_by_hand() -> None:
@@ -106,7 +109,7 @@ def test_moe_step_terms_by_hand() -> None:
     hw = hardware(CATALOG, "hgx-b200")
     assert hw is not None
     sv = hw.accelerator.serving
-    assert sv is not None and sv.ep_alltoall_bandwidth_bytes_per_s is not None
+    assert sv is not None and sv.moe_token_bandwidth_bytes_per_s is not None
     load = model_load(DSV3, "fp8", "fp8", 1000, 1000, 1)
     usable = usable_bytes(hw, 8, None)
     lay = Layout(8, 1, 1, 1, 1.0, usable, load.dense_bytes * 8 + load.weights_bytes, True)
@@ -130,17 +133,23 @@ def test_moe_step_terms_by_hand() -> None:
     roofline = max(attention_c, kv_m) + max(dense_c, dense_m) + max(expert_c, expert_m)
     assert t.roofline_s == pytest.approx(roofline, rel=1e-12)
     # All-to-all: 58 MoE layers x (2 NVLink latencies + the hottest rank's 8 tokens x 1.2549 x
-    # 8 x 7168 x 3 B x 7/8 at min(675 GB/s, ep_alltoall_bandwidth)).
-    bw = min(675e9, sv.ep_alltoall_bandwidth_bytes_per_s)
-    per_layer = 2 * sv.scale_up_latency_s + x * 8 * 8 * 7168 * 3 * 7 / 8 / bw
+    # 8 x 7168 x 3 B x 7/8 at the link's 900 GB/s one way x link utilisation).
+    per_layer = 2 * sv.scale_up_latency_s + x * 8 * 8 * 7168 * 3 * 7 / 8 / (
+        900e9 * sv.link_bandwidth_utilisation
+    )
     assert t.ep_comm_s == pytest.approx(58 * per_layer, rel=1e-12)
+    # The fitted per-token MoE cost: 58 layers x the hottest rank's 8 x 1.2549 tokens x
+    # 8 x 7168 x 3 B (no (g-1)/g: it is not traffic) at moe_token_bandwidth.
+    tokens_s = 58 * x * 8 * 8 * 7168 * 3 / sv.moe_token_bandwidth_bytes_per_s
+    assert t.moe_token_s == pytest.approx(tokens_s, rel=1e-12)
     assert t.ep_imbalance == pytest.approx(x)
     # MoE layer latency: 58 x the catalog figure.
     assert t.moe_layer_s == pytest.approx(58 * sv.moe_layer_latency_s, rel=1e-12)
     assert t.tp_comm_s == 0.0 and t.pp_comm_s == 0.0
-    step = roofline + 58 * per_layer + 58 * sv.moe_layer_latency_s + sv.step_overhead_s
+    step = roofline + 58 * per_layer + 58 * sv.moe_layer_latency_s + tokens_s + sv.step_overhead_s
     assert t.step_s == pytest.approx(step, rel=1e-12)
     assert "MoE layer latency" in t.describe() and "expert GEMMs" in t.describe()
+    assert "MoE routed tokens" in t.describe()
     # Bound: the largest of the compute-bound phases, the memory-bound phases, communication and
     # the fixed latencies.
     parts = {
@@ -148,8 +157,50 @@ def test_moe_step_terms_by_hand() -> None:
         "memory": sum(m for c, m in phases.values() if m > c),
         "communication": 58 * per_layer,
         "latency": sv.step_overhead_s + 58 * sv.moe_layer_latency_s,
+        "MoE tokens": tokens_s,
     }
     assert t.bound == max(parts, key=lambda k: parts[k])
+
+
+def test_pipelined_moe_layout_pays_the_per_token_cost() -> None:
+    # DeepSeek-R1 FP4 on 8xB200 as PP8 (one GPU a stage, EP1: no all-to-all) pays the fitted
+    # per-token MoE cost on every routed token like the EP8 layout: 58 layers x B tokens (each
+    # chip runs every micro-batch through its stage) x k x hidden x 3 B / moe_token_bandwidth / 8.
+    # Before session 9 it did not, and offline the chooser took PP8 at 1.7x the MLPerf rate.
+    hw = hardware(CATALOG, "hgx-b200")
+    assert hw is not None
+    sv = hw.accelerator.serving
+    assert sv is not None and sv.moe_token_bandwidth_bytes_per_s is not None
+    load = model_load(DSV3, "fp4", "fp8", 804, 3736, 1)
+    usable = usable_bytes(hw, 8, None)
+    pp8 = Layout(8, 1, 8, 1, 1.0, usable, load.weights_bytes, True)
+    t = step_terms(hw, load, pp8, 4096, False)
+    assert t.ep_comm_s == 0.0 and t.ep_imbalance == 1.0
+    assert t.moe_token_s == pytest.approx(
+        58 * 4096 / 8 * 8 * 7168 * 3 / sv.moe_token_bandwidth_bytes_per_s, rel=1e-12
+    )
+    # The floor used to skip batches stays a lower bound of the TPOT with the term in it.
+    physics = StepPhysics(hw, load, pp8)
+    for batch in (8, 512, 4096):
+        assert physics.tpot_floor_s(batch, False) <= physics.terms(batch, False).tpot_s
+    # Offline, the chooser no longer prefers the pipelined layout for DeepSeek-R1 on one server.
+    est = estimate_inference(
+        InferenceSpec.model_validate(
+            {
+                "requests_per_day": "1M",
+                "model": "deepseek-r1",
+                "precision": "fp4",
+                "kv_precision": "fp8",
+                "prompt_tokens": 804,
+                "output_tokens": 3736,
+                "mode": "offline",
+            }
+        ),
+        CATALOG,
+        "hgx-b200",
+        max_units_per_instance=1,
+    )
+    assert est.pipeline_parallel == 1 and est.expert_parallel == 8
 
 
 def test_phases_in_sequence_cost_more_than_one_roofline() -> None:

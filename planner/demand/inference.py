@@ -7,7 +7,8 @@ planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI 
   usable   = a · (hbm − runtime_reserve)                 HBM for weights + KV of an instance
   b_hbm    = (usable − W stored) / (KV stored per sequence · KV replication)
   step(B)  = Σ phases max(compute, memory) + TP all-reduce + EP all-to-all + PP hops
-             + MoE layer latency + step overhead   (phases: attention, dense GEMMs, expert GEMMs)
+             + MoE layer latency + MoE routed tokens + step overhead
+             (phases: attention, dense GEMMs, expert GEMMs)
   TPOT(B)  = step(B) + prefill chunk(B) <= 1 / tokens_per_s_per_user   (interactive mode)
   batch    = largest B <= b_hbm meeting TPOT (offline: floor(b_hbm))
   decode tokens/s per instance = batch / step(batch);  per unit x instances per unit
@@ -785,6 +786,7 @@ def estimate_serving(
             "ep_alltoall": terms.ep_comm_s,
             "pp_hops": terms.pp_comm_s,
             "moe_layer": terms.moe_layer_s,
+            "moe_tokens": terms.moe_token_s,
             "overhead": terms.overhead_s,
             "prefill_chunk": terms.chunk_s,
         },

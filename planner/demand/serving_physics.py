@@ -25,11 +25,14 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
                    dense GEMMs: dense weights vs dense FLOPs; expert GEMMs: experts read vs
                    x · expert FLOPs) of max(compute, memory)
   tp_comm_s      = n_allreduce · (2·ceil(log2 tp)·latency_up + 2(tp-1)/tp · bytes / bw_up)
-  ep_comm_s      = moe_layers · (2·latency + x·(m/g)·k·hidden·(1+2 B)·(g-1)/g / bw_ep),
-                   bw_ep = min(one-way link bandwidth · link util, ep_alltoall_bandwidth)
+  ep_comm_s      = moe_layers · (2·latency + x·(m/g)·k·hidden·(1+2 B)·(g-1)/g / bw),
+                   bw = one-way link bandwidth · link util (0 when g = 1)
   moe_layer_s    = moe_layers · moe_layer_latency
+  moe_token_s    = moe_layers · x·(m/g)·k·hidden·(1+2 B) / moe_token_bandwidth  (every MoE
+                   layout, g = 1 too: a fitted per-routed-token cost, see moe_token_bandwidth)
   pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
-  step_s         = roofline_s + tp_comm_s + ep_comm_s + pp_comm_s + moe_layer_s + step_overhead
+  step_s         = roofline_s + tp_comm_s + ep_comm_s + pp_comm_s + moe_layer_s + moe_token_s
+                   + step_overhead
   chunk_s        = B · prompt tokens per output token · (F_experts / (a · peak(p) · u(p))
                    + (F_prefill − F_experts) / (a · peak(p_dense) · u(p_dense)))  (aggregated)
   TPOT           = (step_s + chunk_s) / tokens per step  (speculative decoding: > 1 per step)
@@ -323,12 +326,12 @@ def scale_up_one_way(hw: Hardware) -> float:
     )
 
 
-def ep_alltoall_bandwidth(hw: Hardware, link_one_way: float) -> float:
-    """Bytes/s one chip's decode dispatch/combine move each way over a link of `link_one_way`
-    bytes/s (already x link_bandwidth_utilisation): min(link, the catalog's
-    ep_alltoall_bandwidth), the rate low-latency all-to-all kernels reach whatever the fabric."""
-    cap = figures(hw).ep_alltoall_bandwidth_bytes_per_s
-    return link_one_way if cap is None else min(link_one_way, cap)
+def moe_token_bytes(arch: ModelArch) -> float:
+    """Routed activation bytes of one token per MoE layer, the measure of moe_token_bandwidth:
+    k · hidden · (FP8 dispatch 1 B + BF16 combine 2 B)."""
+    if arch.moe is None:
+        return 0.0
+    return arch.moe.active_experts * arch.hidden * (EP_DISPATCH_BYTES + EP_COMBINE_BYTES)
 
 
 def ep_imbalance(arch: ModelArch, tokens: float, ep: int) -> float:
@@ -364,15 +367,9 @@ def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
 def ep_bytes_per_token(arch: ModelArch, ep: int) -> float:
     """All-to-all bytes one token sends and receives per MoE layer with its experts spread over
     ep chips: k · hidden · (dispatch 1 B + combine 2 B) · (ep − 1)/ep (the share not local)."""
-    if arch.moe is None or ep <= 1:
+    if ep <= 1:
         return 0.0
-    return (
-        arch.moe.active_experts
-        * arch.hidden
-        * (EP_DISPATCH_BYTES + EP_COMBINE_BYTES)
-        * (ep - 1)
-        / ep
-    )
+    return moe_token_bytes(arch) * (ep - 1) / ep
 
 
 @dataclass(frozen=True)
@@ -395,6 +392,7 @@ class StepTerms:
     phases: tuple[tuple[str, float, float], ...] = ()
     ep_imbalance: float = 1.0  # hottest EP rank's routed tokens / the mean (1 = balanced)
     moe_layer_s: float = 0.0  # moe_layers x moe_layer_latency (MoE models)
+    moe_token_s: float = 0.0  # the hottest rank's routed tokens / moe_token_bandwidth (MoE)
 
     @property
     def roofline_s(self) -> float:
@@ -414,6 +412,7 @@ class StepTerms:
             + self.ep_comm_s
             + self.pp_comm_s
             + self.moe_layer_s
+            + self.moe_token_s
             + self.overhead_s
         )
 
@@ -426,7 +425,8 @@ class StepTerms:
     @property
     def bound(self) -> str:
         """What the step spends most on: "compute" or "memory" (the phases bound by each),
-        "communication" (TP + EP + PP) or "latency" (step overhead + MoE layer latency)."""
+        "communication" (TP + EP + PP), "latency" (step overhead + MoE layer latency) or "MoE
+        tokens" (the fitted per-routed-token cost)."""
         if not self.phases:
             return "compute" if self.compute_s >= self.memory_s else "memory"
         parts = {
@@ -434,6 +434,7 @@ class StepTerms:
             "memory": sum(m for _, c, m in self.phases if m > c),
             "communication": self.tp_comm_s + self.ep_comm_s + self.pp_comm_s,
             "latency": self.overhead_s + self.moe_layer_s,
+            "MoE tokens": self.moe_token_s,
         }
         return max(parts, key=lambda k: parts[k])
 
@@ -451,6 +452,7 @@ class StepTerms:
             ("EP all-to-all", self.ep_comm_s),
             ("PP hops", self.pp_comm_s),
             ("MoE layer latency", self.moe_layer_s),
+            ("MoE routed tokens", self.moe_token_s),
             ("overhead", self.overhead_s),
         ):
             if value > 0:
@@ -510,8 +512,11 @@ class StepPhysics:
         self.ep_bytes_per_token = ep_bytes_per_token(arch, g)
         self.up_bw = scale_up_one_way(hw)
         self.out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
-        self.ep_up_bw = ep_alltoall_bandwidth(hw, self.up_bw)
-        self.ep_out_bw = ep_alltoall_bandwidth(hw, self.out_bw)
+        token_bw = s.moe_token_bandwidth_bytes_per_s
+        # s per routed token (on the hottest rank) per MoE layer; 0 without the catalog figure
+        self.moe_token_cost_s = (
+            moe_token_bytes(arch) / token_bw if token_bw is not None and arch.moe else 0.0
+        )
         self._floor_slopes = self._tpot_floor_slopes()
 
     def _tpot_floor_slopes(self) -> tuple[float, float, float, float, float]:
@@ -525,12 +530,14 @@ class StepPhysics:
         kv = load.kv_read_per_sequence * self.kv_replication / self.lay.accelerators / self.hbm_bw
         attention = max(q * load.flops_attention / self.attention_rate, kv)
         experts = q * max(0.0, load.flops_experts) / self.expert_rate
+        # the routed-token cost: moe_layers · x · (B·q/pp)/g · cost, x >= 1, pp · g = a
+        tokens = q * self.load.arch.moe_layers * self.moe_token_cost_s / self.lay.accelerators
         dense = q * max(0.0, load.flops_dense) / self.dense_rate
         fixed = self.figures.step_overhead_s + self.moe_layer_s
         chunk = (
             load.tokens_per_step * load.prefill_per_output * load.flops_prefill / self.prefill_rate
         )
-        return attention + experts, dense, self.dense_read / self.hbm_bw, fixed, chunk
+        return attention + experts + tokens, dense, self.dense_read / self.hbm_bw, fixed, chunk
 
     def tpot_floor_s(self, batch: int, with_chunk: bool) -> float:
         """A lower bound of terms(batch, with_chunk).tpot_s (lowered by FLOOR_MARGIN against
@@ -600,6 +607,7 @@ class StepPhysics:
             phases=phases,
             ep_imbalance=imbalance,
             moe_layer_s=self.moe_layer_s,
+            moe_token_s=arch.moe_layers * imbalance * mq / g * self.moe_token_cost_s,
         )
 
     def _ep_comm_s(self, mq: float, imbalance: float) -> float:
@@ -612,13 +620,13 @@ class StepPhysics:
         domain = self.hw.system.scale_up_domain
         per_chip = imbalance * mq / g * self.ep_bytes_per_token
         if g <= domain:
-            per_layer = 2 * s.scale_up_latency_s + per_chip / self.ep_up_bw
+            per_layer = 2 * s.scale_up_latency_s + per_chip / self.up_bw
         else:
             out_share = (g - domain) / g
             per_layer = (
                 2 * s.scale_out_latency_s
-                + per_chip * (1 - out_share) / self.ep_up_bw
-                + per_chip * out_share / self.ep_out_bw
+                + per_chip * (1 - out_share) / self.up_bw
+                + per_chip * out_share / self.out_bw
             )
         return arch.moe_layers * per_layer
 

@@ -304,7 +304,10 @@ def _reserve_counts(
     again; at most RESERVE_ROUNDS rounds. Then the rows' bounds are put back, every count fixed,
     and the last LP sets the continuous rest. A round first tries the room that brings the
     counts cheapest to round down to their floor (`_RowCheck.room`), and if that LP has no
-    solution, only how far past the row is. Rounding down every count that pushes a binding
+    solution, only how far past the row is. When neither has a solution (the room kept has
+    used up what the rows had) or the rounds run out, the rows get their bounds back and the
+    counts still pushing one past are rounded down as `_round_counts` does, from the last LP
+    that had a solution (its counts sit below the rows by the room kept). Rounding down every count that pushes a binding
     power cap gives up up to a unit per order of every system at the site from each period on:
     at 20 sites whose caps bind in the last quarters what was left could not serve their work.
     Of the two steps, the excess alone took ~80 rounds where a rack's count sat 0.99 above its
@@ -328,8 +331,12 @@ def _reserve_counts(
                     reserve, values = trial, solved
                     break
             else:
-                return None
-        return None
+                break  # no more room to keep: round down what still pushes past, below
+        # From the last LP that had a solution (its counts keep the room), the rows get their
+        # bounds back and the counts still pushing one past are rounded down (`_round_counts`).
+        rows.tighten(model, dict.fromkeys(touched, 0.0))
+        touched = set()
+        return _round_counts(model, sorted(free), values, rows)
     finally:
         rows.tighten(model, dict.fromkeys(touched, 0.0))
 
