@@ -82,3 +82,22 @@ def test_mlperf_checks_family_is_reported() -> None:
     assert len(checks) == 9
     assert {r.point for r in rows(CATALOG) if r.family == "mlperf-checks"} == {p.id for p in checks}
     assert all(p.source.startswith("MLPerf Inference v5.1 closed") for p in checks)
+
+
+def test_accuracy_table_marks_known_misses_and_reports_both_maes() -> None:
+    # Two points of one family, one a known miss: the table marks it and gives the family's MAE
+    # with it (30%) and without it (10%).
+    from planner.calibration import AccuracyRow, format_table
+
+    table = format_table(
+        [
+            AccuracyRow("fam", "a", "tok/s", 100.0, 110.0, "src"),
+            AccuracyRow("fam", "b", "tok/s", 100.0, 150.0, "src", known_miss=True),
+        ]
+    )
+    lines = table.splitlines()
+    assert lines[1].endswith("+10.0%") and lines[2].endswith("+50.0% *")
+    assert "MAE fam: 30.0% over 2 points; 10.0% without its 1 known miss" in lines
+    # Every serving point marked in the table is one its test expects to fail, and no other.
+    marked = {r.point for r in rows(CATALOG) if r.known_miss}
+    assert marked == {p.id for p in POINTS if p.known_miss}

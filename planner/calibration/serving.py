@@ -110,5 +110,7 @@ def rows(catalog: Catalog | None = None) -> list[AccuracyRow]:
             p.counts, "output tok/s/GPU"
         )
         value = planner_value(p, predict(p, cat))
-        out.append(AccuracyRow(p.family, p.id, metric, p.published, value, p.source))
+        out.append(
+            AccuracyRow(p.family, p.id, metric, p.published, value, p.source, bool(p.known_miss))
+        )
     return out

@@ -169,6 +169,7 @@ def rows() -> list[AccuracyRow]:
                 published=float(run["published"]),
                 planner=predict(run, catalog),
                 source=run["source"],
+                known_miss=bool(run.get("known_miss")),
             )
         )
     return out
