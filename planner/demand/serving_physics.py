@@ -655,23 +655,40 @@ def max_batch_within(
     hw: Hardware, load: ModelLoad, lay: Layout, budget_s: float, upper: int, chunked: bool
 ) -> int:
     """The largest batch in [pp, upper] whose TPOT (step, + prefill chunk when `chunked`) fits
-    `budget_s`; 0 if none. TPOT grows with the batch, so a bisection finds it."""
+    `budget_s`; 0 if none. TPOT does not fall as the batch grows (every term of the step grows
+    or stays with it), so that batch is the one bisection finds; this search brackets it the
+    same way, lo fitting and hi not, but picks each probe where the line through the bracket's
+    TPOTs crosses the budget (TPOT is close to linear in the batch), with a halving whenever a
+    probe left more than half the bracket, and skips a probe whose TPOT floor already misses the
+    budget (the floor then stands in for its TPOT). ~5 step evaluations a layout where
+    bisection took ~13 (tests check both give the same batch)."""
     step = StepPhysics(hw, load, lay)
     lo = lay.pp
-    if upper < lo or step.terms(lo, chunked).tpot_s > budget_s:
+    if upper < lo:
+        return 0
+    f_lo = step.terms(lo, chunked).tpot_s - budget_s
+    if f_lo > 0:
         return 0
     hi = upper
-    if step.tpot_floor_s(hi, chunked) <= budget_s and step.terms(hi, chunked).tpot_s <= budget_s:
-        return hi
+    f_hi = step.tpot_floor_s(hi, chunked) - budget_s
+    if f_hi <= 0:
+        f_hi = step.terms(hi, chunked).tpot_s - budget_s
+        if f_hi <= 0:
+            return hi
+    halve = False
     while hi - lo > 1:
-        mid = (lo + hi) // 2
-        # The same halvings as evaluating every mid: a mid whose TPOT floor misses the budget
-        # misses it, unevaluated (many mids far above the answer: the search starts at 1 << 22).
-        if (
-            step.tpot_floor_s(mid, chunked) <= budget_s
-            and step.terms(mid, chunked).tpot_s <= budget_s
-        ):
-            lo = mid
+        if halve:
+            mid = (lo + hi) // 2
         else:
-            hi = mid
+            cross = lo + (hi - lo) * (-f_lo) / (f_hi - f_lo)
+            mid = min(max(int(cross), lo + 1), hi - 1)
+        width = hi - lo
+        f_mid = step.tpot_floor_s(mid, chunked) - budget_s
+        if f_mid <= 0:
+            f_mid = step.terms(mid, chunked).tpot_s - budget_s
+        if f_mid <= 0:
+            lo, f_lo = mid, f_mid
+        else:
+            hi, f_hi = mid, f_mid
+        halve = not halve and hi - lo > width // 2
     return lo
