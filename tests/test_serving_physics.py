@@ -626,3 +626,22 @@ def test_a_pipeline_stage_holds_whole_layers() -> None:
     load = model_load(DSV3, "fp8", "fp8", 1000, 1000, 1)
     pps = {lay.pp for lay in layouts(DSV3, hw, load, 1) if lay.accelerators == 72}
     assert max(pps) == 36 and all(pp <= DSV3.layers for pp in pps)
+
+
+def test_moe_derivation_states_its_fitted_terms() -> None:
+    # An MoE estimate's derivation spells out the routed-token term with the numbers that make
+    # it (58 layers, k = 8, hidden 7,168, the catalog's bandwidth) and its value in the step; a
+    # dense model's has no MoE line.
+    hw = hardware(CATALOG, "hgx-b200")
+    assert hw is not None and hw.accelerator.serving is not None
+    bw = hw.accelerator.serving.moe_token_bandwidth_bytes_per_s
+    assert bw is not None
+    spec = _spec(model="deepseek-r1", precision="fp4", kv_precision="fp8", mode="offline")
+    est = estimate_inference(spec, CATALOG, "hgx-b200", max_units_per_instance=1)
+    line = next(x for x in est.derivation if x.startswith("MoE routed tokens"))
+    moe_ms = est.step_terms_s["moe_tokens"] * 1e3
+    assert f"/ {bw / 1e9:g} GB/s = {moe_ms:.2f} ms" in line and "172,032 B a token" in line
+    assert "58 MoE layers" in line and moe_ms > 0
+    dense = estimate_inference(_spec(mode="offline"), CATALOG, "hgx-b200")
+    assert not any(x.startswith("MoE") for x in dense.derivation)
+    assert dense.step_terms_s["moe_tokens"] == 0.0

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
-from hardware.schema import ModelArch
+from hardware.schema import ModelArch, ServingFigures
 from planner.demand.common import (
     CPU_ONLY_REASON,
     DEFAULT_ELECTRICITY_USD_PER_KWH,
@@ -51,6 +51,7 @@ from planner.demand.serving_physics import (
     kv_replication,
     max_batch_within,
     model_load,
+    moe_token_bytes,
     precision_gap,
     prefill_compute_rate,
     step_terms,
@@ -489,7 +490,7 @@ class InferenceEstimate:
     tpot_s: float | None = None
     step_budget_s: float | None = None
     step_terms_s: dict[str, float] = field(default_factory=dict)
-    bound: str | None = None  # "compute", "memory", "communication" or "latency"
+    bound: str | None = None  # "compute", "memory", "communication", "latency" or "MoE tokens"
     tokens_per_s_per_instance: float | None = None
     tokens_per_s_per_system: float | None = None  # decode, after the server utilisation
     prefill_tokens_per_s_per_instance: float | None = None
@@ -739,6 +740,7 @@ def estimate_serving(
         f"compute = {hw.peak(spec.precision):.4g} FLOP/s x {util:g} ({spec.precision}) per chip, "
         f"GEMM efficiency n/(n + {s.gemm_half_tokens:g}) at n tokens per GEMM",
         f"step(batch {point.batch}) = {terms.describe()}",
+        *_moe_lines(arch, s, terms),
         f"batch = min(HBM {point.max_batch_hbm:.0f}, TPOT budget "
         + (f"{1e3 / target:.2f} ms: {lat}" if target is not None else lat)
         + f") = {point.batch}",
@@ -900,3 +902,20 @@ def clear_physics_caches() -> None:
     inference_rates_on.cache_clear()
     server_load.cache_clear()
     forget_fingerprints()
+
+
+def _moe_lines(arch: ModelArch, s: ServingFigures, terms: StepTerms) -> list[str]:
+    """Derivation lines for an MoE step's two fitted terms (none for a dense model)."""
+    if arch.moe is None:
+        return []
+    bw = s.moe_token_bandwidth_bytes_per_s
+    per_token = moe_token_bytes(arch)
+    return [
+        f"MoE layer latency = {arch.moe_layers} MoE layers x {s.moe_layer_latency_s * 1e6:.0f} us "
+        f"= {terms.moe_layer_s * 1e3:.2f} ms (fitted: router, top-k, permutation, handshakes)",
+        f"MoE routed tokens = {arch.moe_layers} MoE layers x the hottest rank's tokens x "
+        f"{arch.moe.active_experts} experts x {arch.hidden} x 3 B ({per_token:,.0f} B a token) / "
+        + (f"{bw / 1e9:g} GB/s" if bw is not None else "(no catalog figure: 0)")
+        + f" = {terms.moe_token_s * 1e3:.2f} ms (a fitted per-token cost of the MoE layer, on "
+        "every MoE layout; not the all-to-all, which goes at the link rate)",
+    ]
