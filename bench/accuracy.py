@@ -14,7 +14,7 @@ from planner.calibration import AccuracyRow, format_table
 
 # Family modules under planner.calibration that expose rows(); each is added when its model is
 # calibrated.
-FAMILIES = ["serving", "training"]
+FAMILIES = ["serving", "training", "rl"]
 
 
 def all_rows() -> list[AccuracyRow]:

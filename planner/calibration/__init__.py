@@ -1,7 +1,7 @@
 """Calibration: measured public runs (tables shipped as YAML beside this file, each point with its
 source and what it used) against what the planner's models predict for them.
 
-Each family module (`serving`, `training`) exposes `rows() -> list[AccuracyRow]`;
+Each family module (`serving`, `training`, `rl`) exposes `rows() -> list[AccuracyRow]`;
 `python bench/accuracy.py` prints every family's table and its mean absolute error, and the tests
 assert each point within its family's stated tolerance.
 """
@@ -51,7 +51,9 @@ def format_table(rows: list[AccuracyRow]) -> str:
         mine = [r for r in rows if r.family == family]
         line = f"MAE {family}: {mean_absolute_error(mine):.1%} over {len(mine)} points"
         kept = [r for r in mine if not r.known_miss]
-        if len(kept) < len(mine):
+        if not kept:
+            line += " (all known misses)"
+        elif len(kept) < len(mine):
             misses = len(mine) - len(kept)
             line += (
                 f"; {mean_absolute_error(kept):.1%} without its {misses} known "

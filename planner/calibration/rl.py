@@ -1,0 +1,206 @@
+"""RL checks: measured NeMo-RL GRPO step times (rl.yaml, beside this file) against the planner's
+RL composition (planner/demand/rl.py).
+
+A point is one synchronous, colocated run: the same GPUs generate, compute logprobs, train and
+refit, one after the other, so the planner's step is the sum over its roles of
+    work per step / (rate per unit x units),   units = GPUs / accelerators per unit,
+with the work per step = per-sample work x rollouts per step and the rates as `rl_rates` gives
+them to the LP; plus the refit the planner has for a colocated run (none). rl.yaml's header says
+how each figure of the run maps onto the RLSpec.
+
+Diagnostics (printed by `python -m planner.calibration.rl`, not compared): generation at the
+run's own concurrency, and the decode floor of a response running to the length cap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hardware.catalog import Catalog, load_catalog
+from planner.calibration import AccuracyRow
+from planner.demand.common import hardware
+from planner.demand.inference import layouts
+from planner.demand.rl import rl_rates, rl_roles
+from planner.demand.serving_physics import kv_replication, model_load, step_terms
+from planner.kinds.rl import RLSpec
+
+TABLE = Path(__file__).with_name("rl.yaml")
+FAMILY = "rl-checks"
+METRIC = "RL step s"
+# The planner moves weights only between sites (RLCoupling.weight_bytes_per_update); a colocated
+# run's refit (trainer shards -> inference engine on the same GPUs) has no term: 0 s.
+COLOCATED_REFIT_S = 0.0
+
+
+@dataclass(frozen=True)
+class RLPoint:
+    """One measured RL step and the run that produced it."""
+
+    id: str
+    model: str
+    system: str
+    gpus: int
+    precision: str
+    prompts_per_step: int
+    generations_per_prompt: int
+    prompt_tokens: int
+    completion_tokens: int
+    max_total_sequence_length: int
+    generation_instance_gpus: int
+    published: float  # seconds per RL step
+    tolerance: float  # allowed |relative error|
+    source: str
+    known_miss: str  # why the planner does not reproduce it ("" otherwise)
+
+    @property
+    def rollouts(self) -> int:
+        return self.prompts_per_step * self.generations_per_prompt
+
+    def spec(self) -> RLSpec:
+        """The run as an RLSpec (one step's problems; see rl.yaml for each choice)."""
+        return RLSpec.model_validate(
+            {
+                "kind": "rl",
+                "policy": self.model,
+                "precision": self.precision,
+                "problems": self.prompts_per_step,
+                "samples_per_problem": self.generations_per_prompt,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "kept_fraction": 1.0,
+                "samples_per_update": self.rollouts,
+                "deadline": "1 day",
+                "goodput": 1.0,
+                "reference": {"model": self.model},
+            }
+        )
+
+
+def points(path: Path = TABLE) -> list[RLPoint]:
+    """The calibration table."""
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [
+        RLPoint(
+            id=p["id"],
+            model=p["model"],
+            system=p["system"],
+            gpus=int(p["gpus"]),
+            precision=p["precision"],
+            prompts_per_step=int(p["prompts_per_step"]),
+            generations_per_prompt=int(p["generations_per_prompt"]),
+            prompt_tokens=int(p["prompt_tokens"]),
+            completion_tokens=int(p["completion_tokens"]),
+            max_total_sequence_length=int(p["max_total_sequence_length"]),
+            generation_instance_gpus=int(p["generation_instance_gpus"]),
+            published=float(p["published"]),
+            tolerance=float(p["tolerance"]),
+            source=p["source"],
+            known_miss=" ".join(str(p.get("known_miss", "")).split()),
+        )
+        for p in data["points"]
+    ]
+
+
+def units(point: RLPoint, catalog: Catalog) -> float:
+    """The run's GPUs in units of its system (fractional below one unit)."""
+    hw = hardware(catalog, point.system)
+    assert hw is not None
+    return point.gpus / hw.accelerators
+
+
+def stage_seconds(point: RLPoint, catalog: Catalog) -> dict[str, float]:
+    """Seconds per step of every planner role (work per step / (rate per unit x units)) and the
+    colocated refit; math.inf for a role the system cannot run."""
+    spec = point.spec()
+    rates = rl_rates(spec, catalog, point.system)
+    u = units(point, catalog)
+    out: dict[str, float] = {}
+    for role in rl_roles(spec, catalog):
+        rate = rates[role.name]
+        work = role.per_sample * point.rollouts
+        out[role.name] = work / (rate.per_unit_s * u) if rate.feasible else math.inf
+    out["refit"] = COLOCATED_REFIT_S
+    return out
+
+
+def predict(point: RLPoint, catalog: Catalog | None = None) -> float:
+    """The planner's seconds per RL step: the sum of `stage_seconds`."""
+    return sum(stage_seconds(point, catalog or load_catalog()).values())
+
+
+def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, float]:
+    """Diagnostic: generation at the run's own concurrency. batch = rollouts / vLLM instances of
+    the recipe's size; the planner's fastest layout of that size holding the batch; returns the
+    batch, step(batch) and step(1) in s, mean response x step(batch) ("generate_s") and the decode
+    floor of one response running to the length cap alone, (cap - prompt) x step(1)."""
+    arch = catalog.models[point.model]
+    hw = hardware(catalog, point.system)
+    assert hw is not None
+    p, c, share = point.prompt_tokens, point.completion_tokens, point.generations_per_prompt
+    load = model_load(arch, point.precision, point.precision, p, c, share)
+    a = point.generation_instance_gpus
+    batch = math.ceil(point.rollouts / (point.gpus // a))
+    best = None
+    for lay in layouts(arch, hw, load, max(1, math.ceil(a / hw.accelerators))):
+        fits = lay.free_bytes / (load.kv_stored_per_sequence * kv_replication(arch, lay.tp))
+        if lay.accelerators != a or fits < batch:
+            continue
+        step = step_terms(hw, load, lay, batch, False).step_s
+        if best is None or step < best[1]:
+            best = (lay, step)
+    assert best is not None, f"{point.id}: no layout of {a} GPUs holds {batch} sequences"
+    lay, step = best
+    single = step_terms(hw, load, lay, 1, False).step_s
+    return {
+        "batch": float(batch),
+        "step_s": step,
+        "step_1_s": single,
+        "generate_s": c * step,
+        "longest_floor_s": (point.max_total_sequence_length - p) * single,
+    }
+
+
+def within(point: RLPoint, value: float) -> bool:
+    return abs(value - point.published) <= point.tolerance * point.published
+
+
+def rows(catalog: Catalog | None = None) -> list[AccuracyRow]:
+    """Published vs planner seconds per RL step for every point."""
+    cat = catalog or load_catalog()
+    return [
+        AccuracyRow(
+            FAMILY, p.id, METRIC, p.published, predict(p, cat), p.source, bool(p.known_miss)
+        )
+        for p in points()
+    ]
+
+
+def report(catalog: Catalog | None = None) -> str:
+    """Per point: the planner's stages, its step vs the published one, and the diagnostics."""
+    cat = catalog or load_catalog()
+    lines = []
+    for p in points():
+        stages = stage_seconds(p, cat)
+        diag = run_concurrency_generation(p, cat)
+        total = sum(stages.values())
+        lines.append(
+            f"{p.id}: planner {total:.1f} s vs published {p.published:g} s "
+            f"({(total - p.published) / p.published:+.0%})"
+        )
+        lines.append("  " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()))
+        lines.append(
+            f"  diagnostic: generation at the run's batch {diag['batch']:.0f} "
+            f"(step {diag['step_s'] * 1e3:.2f} ms) {diag['generate_s']:.1f} s; one response to "
+            f"the {p.max_total_sequence_length}-token cap alone (step(1) "
+            f"{diag['step_1_s'] * 1e3:.2f} ms) {diag['longest_floor_s']:.1f} s"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report())
