@@ -304,6 +304,15 @@ def left_out(model: Model) -> list[str]:
             f"sandbox memory not checked for {', '.join(unchecked)} (no verifier states "
             "memory_per_sandbox)"
         )
+    unpaced = [
+        d.name for d in model.demands if d.rl is not None and not d.rl.update_floor_s_by_system
+    ]
+    if unpaced:
+        out.append(
+            f"the time an RL update waits for its longest sample not checked for "
+            f"{', '.join(unpaced)} (max_completion_tokens not given): generation runs at the "
+            "rate that fills HBM, as if no update waited for a straggler"
+        )
     if any(f.kind == "kv" for f in model.flows):
         out.append(
             "KV cache between sites checked against each link per period on its own, and with "

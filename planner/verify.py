@@ -478,6 +478,33 @@ def check_weight_push(ctx: Context) -> list[str]:
     return out
 
 
+@rule("update_pace")
+def check_update_pace(ctx: Context) -> list[str]:
+    """RL with max_completion_tokens: in every period, sum over generate rows of units x rate x
+    the system's update floor <= max(1, max_staleness_updates) x samples_per_update x
+    completion_tokens (each update's generation lasts at least its longest sample's decode)"""
+    out = []
+    for demand in ctx.demands:
+        if demand.rl is None or not demand.rl.update_floor_s_by_system:
+            continue
+        floors = demand.rl.update_floor_s_by_system
+        role = next(r for r in demand.roles if r.name == "generate")
+        bound = max(1.0, demand.rl.max_staleness_updates) * demand.rl.generated_tokens_per_update
+        paced: dict[int, float] = {}
+        for a in ctx.rows_of(demand, role):
+            if a.system in floors:
+                work_per_s = a.units * role.rates[a.system].per_unit_s
+                paced[a.period] = paced.get(a.period, 0.0) + work_per_s * floors[a.system]
+        for period, value in sorted(paced.items()):
+            if value > bound * (1 + REL_TOL):
+                out.append(
+                    f"{demand.name}: generation in period {period} runs {value / bound:.3g} "
+                    "updates at once, more than its longest samples allow "
+                    f"(max {max(1.0, demand.rl.max_staleness_updates):g})"
+                )
+    return out
+
+
 @rule("colocated")
 def check_colocated(ctx: Context) -> list[str]:
     """serving: at every site and period, the share of the period's decode work done there -

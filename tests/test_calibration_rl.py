@@ -9,7 +9,7 @@ import pytest
 from hardware.catalog import load_catalog
 from planner.calibration import rl
 from planner.demand.common import TRAINING_FLOPS_PER_PARAM
-from planner.demand.rl import rl_rates
+from planner.demand.rl import rl_rates, update_floor_s
 
 CATALOG = load_catalog()
 POINTS = {p.id: p for p in rl.points()}
@@ -34,8 +34,10 @@ def test_rl_point(point: str) -> None:
 
 def test_step_by_hand() -> None:
     """Llama 3.1 8B on 16 H100s (2 HGX units), 64 prompts x 32 generations, P 127, C 1,019:
-    generate C decode tokens, prefill P/32 prompt tokens, reference P + C prefill tokens, train
-    6 x 8e9 x (P + C) FLOP, per rollout; seconds = work x 2,048 / (rate per unit x 2)."""
+    generate C decode tokens, prefill P/32 prompt tokens, reference and the policy's own
+    logprobs P + C prefill tokens each, train 6 x 8e9 x (P + C) FLOP, per rollout; seconds =
+    work x 2,048 / (rate per unit x 2); generation at least the update's floor, the 3,969-token
+    cap x the fastest decode step at one sequence (the LP's pace row)."""
     p = POINTS["nemo-rl-0.5-h100-llama3.1-8b-16gpu"]
     rates = rl_rates(p.spec(), CATALOG, "hgx-h100")
     n, prompt, completion, u = 2048, 127, 1019, 2.0
@@ -43,9 +45,15 @@ def test_step_by_hand() -> None:
         "generate": completion,
         "generate_prefill": prompt / 32,
         "reference": prompt + completion,
+        "policy_logprobs": prompt + completion,
         "train": TRAINING_FLOPS_PER_PARAM * 8e9 * (prompt + completion),
     }
-    by_hand = sum(w * n / (rates[k].per_unit_s * u) for k, w in work.items())
+    seconds = {k: w * n / (rates[k].per_unit_s * u) for k, w in work.items()}
+    floor = update_floor_s(p.spec(), CATALOG, "hgx-h100")
+    assert p.spec().max_completion_tokens == 4096 - 127 and floor is not None
+    assert floor > seconds["generate"]  # 2,048 rollouts over 2 servers: the floor binds
+    seconds["generate"] = floor
+    by_hand = sum(seconds.values())
     assert set(rates) == set(work)
     assert rl.predict(p, CATALOG) == pytest.approx(by_hand, rel=1e-9)
     assert rl.stage_seconds(p, CATALOG)["refit"] == 0.0
@@ -56,7 +64,12 @@ def test_run_concurrency_generation_is_slower() -> None:
     than at the LP's HBM-limited batch, and the longest response's floor is positive."""
     for p in POINTS.values():
         diag = rl.run_concurrency_generation(p, CATALOG)
-        assert diag["generate_s"] >= rl.stage_seconds(p, CATALOG)["generate"]
+        rate = rl_rates(p.spec(), CATALOG, p.system)["generate"].per_unit_s
+        at_hbm_batch = p.completion_tokens * p.rollouts / (rate * rl.units(p, CATALOG))
+        assert diag["generate_s"] >= at_hbm_batch
+        floor = update_floor_s(p.spec(), CATALOG, p.system)
+        assert floor is not None  # the stage is the slower of the rate and the update's floor
+        assert rl.stage_seconds(p, CATALOG)["generate"] == max(at_hbm_batch, floor)
         assert diag["step_1_s"] <= diag["step_s"] and diag["longest_floor_s"] > 0
 
 

@@ -138,6 +138,7 @@ def test_rl_json(capsys: pytest.CaptureFixture[str]) -> None:
         "reward:orm",
         "reward:prm",
         "reference",
+        "policy_logprobs",
         "train",
     ]
     assert {"name", "work_unit", "per_sample", "amount"} <= set(data["roles"][0])

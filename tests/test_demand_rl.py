@@ -66,6 +66,7 @@ def test_per_role_amounts_by_hand() -> None:
         "reward:prm": 10 * P + C * 11 / 2,
         "reward:prm1": P + C,
         "reference": F * (P + C),
+        "policy_logprobs": F * (P + C),  # the policy's old log-probabilities (default on)
         "train": 6 * 8e9 * F * (P + C) + 6 * 70e9 * F * (P + C),
     }
     assert set(roles) == set(expected)
@@ -87,6 +88,16 @@ def test_per_role_amounts_by_hand() -> None:
     assert rl.updates == pytest.approx(samples / 1024)
 
 
+def test_policy_logprobs_can_be_left_to_the_rollout_engine() -> None:
+    # policy_logprobs: false (the rollout engine's log-probabilities used, AReaL-style) drops
+    # the role and nothing else.
+    on = {r.name: r for r in demand_for("rl", spec(), CATALOG, ["hgx-h100"], 365 * DAY).roles}
+    off = demand_for("rl", spec(policy_logprobs=False), CATALOG, ["hgx-h100"], 365 * DAY)
+    assert set(on) - {r.name for r in off.roles} == {"policy_logprobs"}
+    for r in off.roles:
+        assert r.amount == on[r.name].amount
+
+
 def test_forward_backward_ratio_and_shares() -> None:
     s = spec()
     est = estimate_rl(s, CATALOG)
@@ -100,6 +111,7 @@ def test_forward_backward_ratio_and_shares() -> None:
         + (10 * P + C * 5.5) * fwd(*l70, (P + C) / 2)
         + (P + C) * fwd(*l8, (P + C) / 2)
         + F * (P + C) * fwd(*l8, (P + C) / 2)
+        + F * (P + C) * fwd(*l8, (P + C) / 2)  # policy_logprobs: the policy (8B) again
     )
     train = 6 * (8e9 + 70e9) * F * (P + C)
     forward = (token_flops + train / 3) * samples

@@ -25,7 +25,7 @@ from hardware.catalog import Catalog, load_catalog
 from planner.calibration import AccuracyRow
 from planner.demand.common import hardware
 from planner.demand.inference import layouts
-from planner.demand.rl import rl_rates, rl_roles
+from planner.demand.rl import rl_rates, rl_roles, update_floor_s
 from planner.demand.serving_physics import kv_replication, model_load, step_terms
 from planner.kinds.rl import RLSpec
 
@@ -77,6 +77,8 @@ class RLPoint:
                 "deadline": "1 day",
                 "goodput": 1.0,
                 "reference": {"model": self.model},
+                # the recipe's length cap: the longest response an update may wait for
+                "max_completion_tokens": self.max_total_sequence_length - self.prompt_tokens,
             }
         )
 
@@ -124,6 +126,11 @@ def stage_seconds(point: RLPoint, catalog: Catalog) -> dict[str, float]:
         rate = rates[role.name]
         work = role.per_sample * point.rollouts
         out[role.name] = work / (rate.per_unit_s * u) if rate.feasible else math.inf
+    # The LP's pace row (planner/kinds/rl.py add_pace): an update's generation lasts at least
+    # its longest sample's decode, max_completion_tokens x the fastest step at one sequence.
+    floor = update_floor_s(spec, catalog, point.system)
+    if floor is not None:
+        out["generate"] = max(out["generate"], floor)
     out["refit"] = COLOCATED_REFIT_S
     return out
 

@@ -836,6 +836,13 @@ def _verifier(text: str) -> dict[str, Any]:
 @click.option("--reference", default=None, help="Reference model (KL) name.")
 @click.option("--critic", default=None, help="Critic model name (PPO).")
 @click.option(
+    "--policy-logprobs/--no-policy-logprobs",
+    default=True,
+    show_default=True,
+    help="Recompute the policy's old log-probabilities before each update (off: the rollout "
+    "engine's are used).",
+)
+@click.option(
     "--verifier",
     "verifiers",
     multiple=True,
@@ -861,6 +868,7 @@ def rl(
     reward_models: tuple[str, ...],
     reference: str | None,
     critic: str | None,
+    policy_logprobs: bool,
     verifiers: tuple[str, ...],
     catalog_files: tuple[str, ...],
     as_json: bool,
@@ -925,6 +933,7 @@ def rl(
             verifiers=[_verifier(v) for v in verifiers],
             reference={"model": reference} if reference else None,
             critic={"model": critic} if critic else None,
+            policy_logprobs=policy_logprobs,
         ),
         {
             "deadline": "--deadline",

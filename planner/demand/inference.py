@@ -182,6 +182,11 @@ class DecodePoint:
     alternatives: list[str] = field(default_factory=list)  # other layouts, why not chosen
 
 
+def fits_one_sequence(load: ModelLoad, lay: Layout) -> bool:
+    """Whether the layout holds its weights and at least one sequence a pipeline stage."""
+    return _hbm_batch(load, lay) >= lay.pp
+
+
 def _hbm_batch(load: ModelLoad, lay: Layout) -> float:
     """Sequences whose KV fits beside the weights: free / (KV stored per sequence · r)."""
     return lay.free_bytes / (load.kv_stored_per_sequence * kv_replication(load.arch, lay.tp))

@@ -8,6 +8,8 @@ f = kept_fraction); see docs/models.md:
                     (step j re-reads the prompt and the first j/steps of the completion);
                     process, one pass: P + C                              prefill tokens
   reference         f · (P + C) prefill tokens (KL reference, kept samples only)
+  policy_logprobs   f · (P + C) prefill tokens of the policy (its old log-probabilities,
+                    recomputed before the update; spec policy_logprobs, default on)
   train             6 · N_active(policy) · f · (P + C) [+ 6 · N_active(critic) · f · (P + C)] FLOP
                     at the policy's derived training throughput (planner/demand/training.py)
   verifiers         sum(core_seconds_per_sample · applies_to) CPU core-seconds
@@ -28,8 +30,15 @@ from planner.demand.common import (
     forward_flops_per_token,
     hardware,
 )
-from planner.demand.inference import MAX_UNITS_PER_INSTANCE, decode_point, prefill_rate
+from planner.demand.inference import (
+    MAX_UNITS_PER_INSTANCE,
+    decode_point,
+    fits_one_sequence,
+    layouts,
+    prefill_rate,
+)
 from planner.demand.pretrain import training_rate
+from planner.demand.serving_physics import model_load, precision_gap, step_terms
 from planner.demand.types import Rate
 from planner.kinds.rl import RewardModelSpec, RLSpec
 
@@ -113,6 +122,19 @@ def rl_roles(spec: RLSpec, catalog: Catalog) -> list[RLRoleWork]:
                 spec.reference.model,
                 spec.precision,
                 tokens * forward_flops_per_token(arch, full / 2),
+                full / 2,
+            )
+        )
+    if spec.policy_logprobs:
+        tokens = f * full
+        roles.append(
+            RLRoleWork(
+                "policy_logprobs",
+                "token",
+                tokens,
+                spec.policy,
+                spec.precision,
+                tokens * forward_flops_per_token(policy, full / 2),
                 full / 2,
             )
         )
@@ -213,6 +235,39 @@ def rl_rates(
                 max_units_per_instance,
             )
     return out
+
+
+def update_floor_s(
+    spec: RLSpec,
+    catalog: Catalog,
+    system: str,
+    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+) -> float | None:
+    """Seconds an update's generation lasts at least on `system`: max_completion_tokens x the
+    fastest decode step at the smallest batch (one sequence a pipeline stage) over the layouts
+    that hold the policy and that sequence, at its mean context P + C_max/2 (the longest sample
+    decoding alone once the others are done). None without max_completion_tokens, or when the
+    system cannot generate."""
+    hw = hardware(catalog, system)
+    if spec.max_completion_tokens is None or hw is None:
+        return None
+    arch = catalog.models[spec.policy]
+    if hw.accelerator.serving is None or precision_gap(hw, arch, spec.precision) is not None:
+        return None
+    load = model_load(
+        arch,
+        spec.precision,
+        spec.precision,
+        spec.prompt_tokens,
+        spec.max_completion_tokens,
+        spec.samples_per_problem,
+    )
+    steps = [
+        step_terms(hw, load, lay, lay.pp, False).tpot_s
+        for lay in layouts(arch, hw, load, max_units_per_instance)
+        if fits_one_sequence(load, lay)
+    ]
+    return spec.max_completion_tokens * min(steps) if steps else None
 
 
 @dataclass(frozen=True)

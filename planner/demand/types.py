@@ -81,6 +81,10 @@ class RLCoupling:
     # Updates a generating site may run behind the trainer: each weight push to it must finish
     # within max_staleness_updates x the time between updates.
     max_staleness_updates: float = 1.0
+    # Seconds an update's generation takes at least on each system (max_completion_tokens x the
+    # decode step at the smallest batch); empty when the spec gives no max_completion_tokens.
+    update_floor_s_by_system: dict[str, float] = field(default_factory=dict)
+    generated_tokens_per_update: float = 0.0  # samples_per_update x completion_tokens
     # verifier_core_s_per_sample split by the ISA the sandboxes need (x86_64, arm64).
     verifier_core_s_by_isa: dict[str, float] = field(default_factory=dict)
     # Sandbox memory held per sample, byte-seconds, by ISA: sum over verifiers that state

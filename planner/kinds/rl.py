@@ -111,10 +111,28 @@ class RLSpec(Strict):
     # RL convention (AReaL, Fu et al. 2025; veRL's one-step off-policy recipe); 0.5 leaves half
     # an interval of generation on fresh weights.
     max_staleness_updates: PositiveFloat = 1.0
+    # The policy's own log-probabilities of each kept sample, recomputed by the training stack
+    # before the update (the old-policy term of GRPO/PPO's ratio: NeMo-RL's get_logprobs, veRL's
+    # compute_log_prob, OpenRLHF's actor forward): f · (P + C) prefill tokens of the policy.
+    # false: the rollout engine's own log-probabilities are used (AReaL's decoupled PPO).
+    policy_logprobs: bool = True
+    # The longest completion an update may wait for (the generation length cap). A synchronous
+    # update cannot finish generating before its longest sample has decoded, alone at the end:
+    # an update takes at least max_completion_tokens x the decode step at the smallest batch,
+    # which caps generation at samples_per_update x completion_tokens decode tokens per that
+    # time (max_staleness_updates of them in flight). None: not checked (the plan says so).
+    max_completion_tokens: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> RLSpec:
         start_before_deadline(self.start_s, self.deadline_s)
+        if self.max_completion_tokens is not None and (
+            self.max_completion_tokens < self.completion_tokens
+        ):
+            raise ValueError(
+                f"max_completion_tokens ({self.max_completion_tokens}) is below the mean "
+                f"completion_tokens ({self.completion_tokens})"
+            )
         for what, items in (("reward model", self.reward_models), ("verifier", self.verifiers)):
             names = [item.name for item in items]
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -137,7 +155,8 @@ def model_refs(spec: RLSpec) -> list[tuple[Loc, str]]:
 def demand(
     name: str, spec: RLSpec, catalog: Catalog, systems: list[str], horizon_s: float
 ) -> WorkloadDemand:
-    """generate, generate_prefill, reward:<name>, reference (with_generation, tokens) and train
+    """generate, generate_prefill, reward:<name>, reference, policy_logprobs (with_generation,
+    tokens) and train
     (trainer, FLOP); per_sample set on every role; window [start, deadline]. No minimum group for
     the trainer: hybrid engines (veRL, OpenRLHF) time-share the trainer's accelerators with
     generation, offloading its state between phases."""
@@ -146,6 +165,7 @@ def demand(
         rl_rates,
         rl_roles,
         rl_samples,
+        update_floor_s,
         verifier_byte_s_by_isa,
         verifier_core_s_by_isa,
         verifier_core_s_per_sample,
@@ -180,6 +200,10 @@ def demand(
             weight_bytes_per_update=est.weight_bytes_per_update,
             updates=est.updates,
             max_staleness_updates=spec.max_staleness_updates,
+            update_floor_s_by_system={
+                s: f for s in systems if (f := update_floor_s(spec, catalog, s)) is not None
+            },
+            generated_tokens_per_update=spec.samples_per_update * spec.completion_tokens,
             verifier_core_s_by_isa=verifier_core_s_by_isa(spec),
             verifier_byte_s_by_isa=verifier_byte_s_by_isa(spec),
         ),
@@ -410,3 +434,26 @@ def add_weightpush(model: Model) -> None:
                     continue
                 z, t = model.generates[(demand.name, d)], model.trainer[(demand.name, b)]
                 model.row("weightpush", (demand.name, b, d), [(z, 1.0), (t, 1.0)], "<=", 1.0)
+
+
+@family("pace", "workload:period", kind="rl")
+def add_pace(model: Model) -> None:
+    """sum_{d,s} u[w,generate,d,s,p] · rate[generate,s] · floor_s <= max(1, staleness_w) ·
+    samples_per_update_w · completion_tokens_w, in every period p, floor_s =
+    max_completion_tokens_w · the decode step at the smallest batch on s (RL: an update's
+    generation lasts at least its longest sample's decode; only with max_completion_tokens)"""
+    for demand in _mine(model):
+        assert demand.rl is not None
+        floors = demand.rl.update_floor_s_by_system
+        if not floors:
+            continue
+        role = next(r for r in demand.roles if r.name == "generate")
+        bound = max(1.0, demand.rl.max_staleness_updates) * demand.rl.generated_tokens_per_update
+        for period in model.periods:
+            pairs = [
+                (var, role.rates[s].per_unit_s * floors[s])
+                for _, s, _, var in model.u_of_role(demand.name, role.name, period)
+                if s in floors and role.rates[s].per_unit_s > 0
+            ]
+            if pairs:
+                model.row("pace", (demand.name, f"p{period.index}"), pairs, "<=", bound)

@@ -1,0 +1,123 @@
+"""RL update pace (planner/kinds/rl.py `add_pace`, verify rule `update_pace`): a synchronous
+update cannot finish generating before its longest sample has decoded alone, so with
+max_completion_tokens C_max an update lasts at least F = C_max x the fastest decode step at the
+smallest batch, and generation runs at most max(1, staleness) x samples_per_update x C decode
+tokens per F seconds.
+
+Worked case: Llama 3.1 8B on the h100-cluster preset, 32 samples of 127 + 1,019 tokens per
+problem, 2,048 samples per update, a one-day window (one period), C_max 3,969: updates x F must
+fit in 86,400 s."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import planner
+from fleetcore.errors import PlannerError
+from planner.demand.rl import update_floor_s
+from planner.verify import check_plan
+
+DAY = 86_400.0
+SCENARIO = """\
+description: RL update pace
+topology: h100-cluster
+economics:
+  horizon: 30 days
+  pricing: amortised
+workloads:
+  rl:
+    kind: rl
+    policy: llama-3.1-8b
+    problems: {problems}
+    samples_per_problem: 32
+    prompt_tokens: 127
+    completion_tokens: 1019
+    kept_fraction: 1.0
+    samples_per_update: 2048
+    deadline: 1 day
+{extra}"""
+
+
+def _scenario(tmp_path: Path, problems: int, extra: str = "    max_completion_tokens: 3969\n"):
+    path = tmp_path / f"rl-{problems}-{len(extra)}.yaml"
+    path.write_text(SCENARIO.format(problems=problems, extra=extra), encoding="utf-8")
+    return planner.load_scenario(path)
+
+
+def _floor(scenario) -> float:
+    spec = scenario.data.workloads["rl"]
+    floor = update_floor_s(spec, scenario.catalog, "hgx-h100")
+    assert floor is not None
+    return floor
+
+
+def test_pace_rows_by_hand(tmp_path: Path) -> None:
+    sc = _scenario(tmp_path, 280_000)
+    floor = _floor(sc)
+    # F = 3,969 tokens x the fastest step at one sequence (8B BF16 on 8 H100s: ~5 ms).
+    assert 3969 * 0.002 < floor < 3969 * 0.02
+    from planner.lp.build import build
+
+    demands = planner.demands(sc)
+    model = build(sc, demands)
+    rows = {lab: con for lab, con in model.constraints.items() if lab.family == "pace"}
+    assert rows and all(lab.entity[0] == "rl" for lab in rows)
+    role = next(r for r in demands[0].roles if r.name == "generate")
+    generate = {var for key, var in model.u.items() if key[0] == "rl" and key[1] == "generate"}
+    for con in rows.values():
+        assert con.constant == pytest.approx(-2048 * 1019)  # <= samples_per_update x C
+        assert set(con.expr) <= generate and con.expr
+        for _coef in con.expr.values():
+            assert _coef == pytest.approx(role.rates["hgx-h100"].per_unit_s * floor, rel=1e-12)
+
+
+def test_updates_past_the_floor_leave_work_undone(tmp_path: Path) -> None:
+    # 300k problems: 9.6M samples, 4,687.5 updates x F > one day: infeasible, and the
+    # diagnosis names the share of the work that does not fit, 1 - day / (updates x F).
+    sc = _scenario(tmp_path, 300_000)
+    short = 1 - DAY / (300_000 * 32 / 2048 * _floor(sc))
+    assert 0.01 < short < 0.05
+    with pytest.raises(PlannerError, match=rf"rl:samples: {100 * short:.1f}% of the work"):
+        planner.solve(sc)
+    # Two updates in flight (max_staleness_updates 2) double the pace: it fits.
+    two = _scenario(
+        tmp_path, 300_000, "    max_completion_tokens: 3969\n    max_staleness_updates: 2\n"
+    )
+    assert planner.solve(two).status == "optimal"
+    # Without max_completion_tokens nothing is paced, and the plan says so.
+    free = planner.solve(_scenario(tmp_path, 300_000, ""))
+    assert any("longest sample not checked for rl" in x for x in free.left_out)
+
+
+def test_update_pace_rule_checks_the_plan_against_the_floor(tmp_path: Path) -> None:
+    # 280k problems: 4,375 updates x F within the day; generation in the one period paced at
+    # updates x F / day of the bound. A floor 10% longer than the plan was made for breaks the
+    # rule, and only it.
+    sc = _scenario(tmp_path, 280_000)
+    demands = planner.demands(sc)
+    plan = planner.solve(sc)
+    assert check_plan(plan, sc, demands)["update_pace"] == []
+    rl = demands[0].rl
+    assert rl is not None
+    longer = dataclasses.replace(
+        rl, update_floor_s_by_system={s: 1.1 * f for s, f in rl.update_floor_s_by_system.items()}
+    )
+    broken = [dataclasses.replace(demands[0], rl=longer)]
+    found = {name: msgs for name, msgs in check_plan(plan, sc, broken).items() if msgs}
+    assert list(found) == ["update_pace"] and "rl: generation in period" in found["update_pace"][0]
+
+
+def test_a_cap_below_the_mean_completion_is_bad_input(tmp_path: Path, capsys) -> None:
+    import cli
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        SCENARIO.format(problems=1000, extra="    max_completion_tokens: 500\n"), encoding="utf-8"
+    )
+    assert cli.main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:7: workloads.rl: max_completion_tokens (500) is below the mean" in err
+    assert "Traceback" not in err
