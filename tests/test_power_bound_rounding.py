@@ -8,10 +8,7 @@ session-9 serving physics (DeepSeek-V3 tiers dearer) the room kept runs out in t
 (the LP has no solution past it) and the counts still pushing a cap are then rounded down from
 the last LP that had one, the rows' bounds back: that fallback finds this fleet's plan (without
 it HiGHS's MIP took 440 s). The test recomputes each site's power in every quarter from the
-plan's schedule. The fleet sits at its caps by construction, so any change of a serving rate
-moves it: the scenario pins Trainium2's serving figures to those it was sized with (before their
-calibration to AWS Neuron SDK runs, step_overhead 3.25 ms and compute_utilisation 0.50 / 0.40:
-with the fitted 6.6 ms and 0.25 / 0.20 the last quarter's work no longer fits the caps)."""
+plan's schedule."""
 
 from __future__ import annotations
 
@@ -19,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 import planner
 from planner.lp import incumbent
@@ -31,13 +27,6 @@ from bench_lp import write_scenario  # noqa: E402
 
 def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) -> None:
     path = write_scenario(tmp_path, 20, 5, 12, 2, "1 quarter", "5 years", scale=3.0)
-    sized_with = {"step_overhead": "3.25 ms", "compute_utilisation": {"bf16": 0.5, "fp8": 0.4}}
-    fp8_range = {"low": 0.3, "high": 0.5, "source": "estimate: the range it had then"}
-    trn2 = {"serving": sized_with, "ranges": {"serving.compute_utilisation.fp8": fp8_range}}
-    (tmp_path / "trn2-sized.yaml").write_text(yaml.safe_dump({"accelerators": {"trainium2": trn2}}))
-    doc = yaml.safe_load(path.read_text())
-    doc["catalog"] = ["trn2-sized.yaml"]
-    path.write_text(yaml.safe_dump(doc))
     dives: list[tuple[bool, bool]] = []
     dive = incumbent._dive
 
