@@ -420,6 +420,9 @@ class ModelArch(Sourced):
     hidden: PositiveInt
     heads: PositiveInt
     kv_heads: PositiveInt | None = None
+    # Width of one attention head where it is not hidden / heads (Qwen3-32B: 64 heads of 128 on a
+    # 5,120-wide residual stream); KV bytes and attention FLOPs use it.
+    head_size: PositiveInt | None = None
     attention: Literal["gqa", "mla"] = "gqa"
     # MLA stores one compressed latent (plus its rope key) per token per layer, in elements.
     kv_latent_dim: PositiveInt | None = None
@@ -435,8 +438,8 @@ class ModelArch(Sourced):
                 raise ValueError("a GQA model needs kv_heads")
             if self.kv_latent_dim is not None:
                 raise ValueError("kv_latent_dim is for attention: mla")
-            if self.hidden % self.heads:
-                raise ValueError("hidden must be a multiple of heads")
+            if self.head_size is None and self.hidden % self.heads:
+                raise ValueError("hidden must be a multiple of heads (or give head_size)")
         elif self.kv_latent_dim is None:
             raise ValueError("an MLA model needs kv_latent_dim (elements per token per layer)")
         if self.active_params is not None and self.active_params > self.params:
@@ -493,7 +496,8 @@ class ModelArch(Sourced):
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        """Width of one attention head: head_size where given, else hidden / heads."""
+        return self.head_size if self.head_size is not None else self.hidden // self.heads
 
     @property
     def kv_elements_per_token(self) -> int:

@@ -2,6 +2,9 @@
 
 The compared figure is output tokens/s per accelerator, prefill included (the accelerators also
 prefill each request's prompt): 1 / (1/decode + (prompt/output)/prefill) per unit / accelerators.
+Fixed-batch latency runs (`batch:` and `accelerators:` given, `counts: per-user`) compare tokens/s
+per user instead: 1 / TPOT of the planner's decode step at that batch on the measured instance
+(`accelerators` chips, one pipeline stage), the step `estimate_inference` would run there.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import yaml
 
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration import AccuracyRow
-from planner.demand.inference import InferenceEstimate, estimate_inference
+from planner.demand.common import hardware
+from planner.demand.inference import InferenceEstimate, estimate_inference, layouts
+from planner.demand.serving_physics import model_load, step_terms
 from planner.kinds.inference import InferenceSpec
 
 TABLE = Path(__file__).with_name("serving.yaml")
@@ -29,12 +34,15 @@ class ServingPoint:
     system: str
     spec: InferenceSpec
     published: float
-    counts: str  # "output", "total" (input + output) tokens, or "prefill" (prompt tokens prefilled)
+    counts: str  # "output", "total" (input + output) tokens, "prefill" (prompt tokens prefilled)
+    # or "per-user" (output tokens/s per user of a fixed-batch run)
     max_units_per_instance: int
     tolerance: float
     source: str
     assumed: str
     known_miss: str  # why the planner does not reproduce it, if it does not ("" otherwise)
+    batch: int | None = None  # a fixed-batch run: the sequences decoded together
+    accelerators: int | None = None  # a fixed-batch run: the chips of the measured instance
 
 
 def points(path: Path = TABLE) -> list[ServingPoint]:
@@ -73,6 +81,8 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 source=p["source"],
                 assumed=str(p.get("assumed", "")),
                 known_miss=str(p.get("known_miss", "")),
+                batch=int(p["batch"]) if "batch" in p else None,
+                accelerators=int(p["accelerators"]) if "accelerators" in p else None,
             )
         )
     return out
@@ -82,6 +92,46 @@ def predict(point: ServingPoint, catalog: Catalog) -> InferenceEstimate:
     return estimate_inference(
         point.spec, catalog, point.system, max_units_per_instance=point.max_units_per_instance
     )
+
+
+def per_user_value(point: ServingPoint, catalog: Catalog) -> float:
+    """A fixed-batch run in the planner's terms: output tokens/s per user = tokens per step /
+    TPOT of the decode step of `point.batch` sequences on the measured instance (`accelerators`
+    chips, tensor-parallel, one pipeline stage; no prefill chunk: the runs prefill between
+    steps); 0 if the catalog has no such layout."""
+    spec = point.spec
+    hw = hardware(catalog, point.system)
+    if hw is None or spec.model is None or point.batch is None:
+        return 0.0
+    arch = catalog.models[spec.model]
+    load = model_load(
+        arch,
+        spec.precision,
+        spec.kv_precision or spec.precision,
+        spec.prompt_tokens,
+        spec.output_tokens,
+        spec.votes,
+        spec.draft_tokens,
+        spec.draft_acceptance,
+    )
+    lay = next(
+        (
+            x
+            for x in layouts(arch, hw, load, point.max_units_per_instance)
+            if x.accelerators == point.accelerators and x.pp == 1
+        ),
+        None,
+    )
+    if lay is None:
+        return 0.0
+    return 1.0 / step_terms(hw, load, lay, point.batch, False).tpot_s
+
+
+def point_value(point: ServingPoint, catalog: Catalog) -> float:
+    """The planner's figure for the point in its terms (0 if infeasible)."""
+    if point.counts == "per-user":
+        return per_user_value(point, catalog)
+    return planner_value(point, predict(point, catalog))
 
 
 def planner_value(point: ServingPoint, est: InferenceEstimate) -> float:
@@ -106,10 +156,12 @@ def rows(catalog: Catalog | None = None) -> list[AccuracyRow]:
     cat = catalog or load_catalog()
     out = []
     for p in points():
-        metric = {"total": "total tok/s/GPU", "prefill": "prefill tok/s/GPU"}.get(
-            p.counts, "output tok/s/GPU"
-        )
-        value = planner_value(p, predict(p, cat))
+        metric = {
+            "total": "total tok/s/GPU",
+            "prefill": "prefill tok/s/GPU",
+            "per-user": "tok/s/user",
+        }.get(p.counts, "output tok/s/GPU")
+        value = point_value(p, cat)
         out.append(
             AccuracyRow(p.family, p.id, metric, p.published, value, p.source, bool(p.known_miss))
         )
