@@ -8,7 +8,10 @@ session-9 serving physics (DeepSeek-V3 tiers dearer) the room kept runs out in t
 (the LP has no solution past it) and the counts still pushing a cap are then rounded down from
 the last LP that had one, the rows' bounds back: that fallback finds this fleet's plan (without
 it HiGHS's MIP took 440 s). The test recomputes each site's power in every quarter from the
-plan's schedule."""
+plan's schedule. The fleet sits at its caps by construction, so any change of a serving rate
+moves it: the scenario pins Trainium2's serving step overhead to the 3.25 ms it was sized with
+(with the 6.6 ms fitted to AWS Neuron SDK runs in session 9 its LP has no solution within the
+caps)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import planner
 from planner.lp import incumbent
@@ -27,6 +31,11 @@ from bench_lp import write_scenario  # noqa: E402
 
 def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) -> None:
     path = write_scenario(tmp_path, 20, 5, 12, 2, "1 quarter", "5 years", scale=3.0)
+    sized_with = {"accelerators": {"trainium2": {"serving": {"step_overhead": "3.25 ms"}}}}
+    (tmp_path / "trn2-sized.yaml").write_text(yaml.safe_dump(sized_with))
+    doc = yaml.safe_load(path.read_text())
+    doc["catalog"] = ["trn2-sized.yaml"]
+    path.write_text(yaml.safe_dump(doc))
     dives: list[tuple[bool, bool]] = []
     dive = incumbent._dive
 
