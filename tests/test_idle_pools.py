@@ -79,3 +79,36 @@ def test_idle_pools_are_left_out_of_the_rounding(tmp_path: Path, monkeypatch) ->
 
 def _pool_indices(model) -> list[tuple[str, int]]:
     return [(pool[0], i) for pool, cols in incumbent.pool_columns(model).items() for i in cols]
+
+
+def test_after_an_interior_point_relaxation_the_idle_pools_are_fixed_by_simplex(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Fixing the idle pools at 0 leaves the relaxation's basis optimal: that run is simplex
+    from it, with no iterations, even after an interior point relaxation (interior point
+    discards the basis and would solve the reduced LP again); the rounding's re-solves after it
+    keep the relaxation's method, and the plan is the same."""
+    path, x, _ = _capped(tmp_path)
+    runs: list[tuple[str, int, int]] = []
+    fix_and_solve = incumbent._fix_and_solve
+
+    def recording(model, fixes):
+        solved = fix_and_solve(model, fixes)
+        highs = model.prob.solverModel
+        info = highs.getInfo()
+        runs.append(
+            (
+                highs.getOptionValue("solver")[1],
+                info.ipm_iteration_count,
+                info.simplex_iteration_count,
+            )
+        )
+        return solved
+
+    monkeypatch.setattr(incumbent, "_fix_and_solve", recording)
+    sets = ["solver.incumbent=true", "solver.method=ipm"]
+    plan = planner.solve(planner.load_scenario(path, sets=sets), mip_gap=0.5)
+    assert runs[0] == ("choose", 0, 0)  # the idle pools: simplex from the basis, no iterations
+    assert len(runs) > 1 and {method for method, _, _ in runs[1:]} == {"ipm"}
+    assert plan.solver.proof == "rounded"
+    assert _units(plan, "dc-a") == math.ceil(x) and _units(plan, "dc-b") == 0

@@ -549,7 +549,7 @@ def find_start(model: Model, accept_usd: float | None = None, keep: bool = False
     try:
         idle = _idle_pools(model)
         if idle:
-            _fix_and_solve(model, dict.fromkeys(idle, 0.0))  # no iterations: they are at 0
+            _fix_idle(model, idle)
         values = _dive(model, integers, bounds, slack, accept_usd=accept_usd)
         if values is None:  # the idle pools may hold what rounding needs; rounding down did not
             _put_back(model, bounds, basis)
@@ -595,6 +595,24 @@ def _idle_pools(model: Model) -> list[int]:
         if all(abs(values[i]) <= USED_TOL for i in columns):
             idle.extend(columns)
     return idle
+
+
+def _fix_idle(model: Model, idle: list[int]) -> None:
+    """Fix the idle pools' columns at 0 and re-solve by simplex from the relaxation's basis,
+    whatever method the relaxation used: the columns are at 0 already, so the basis stays
+    optimal and the run takes no iterations. Under interior point (which discards a basis)
+    this run solved the reduced LP again (69 IPM iterations, ~8 s CPU at 50 sites x 24 months);
+    from the same relaxation the rounded plan took 58.7 s CPU instead of 61.0 there (the same
+    plan) and 50.7 s instead of 66.7 at 100 sites (0.14% over the bound instead of 0.18%,
+    README "Speed"). The re-solves after it keep the relaxation's method (planner/lp/solve.py
+    `_resolve_as_mip`)."""
+    highs = model.prob.solverModel
+    method = highs.getOptionValue("solver")[1]
+    highs.setOptionValue("solver", "choose")
+    try:
+        _fix_and_solve(model, dict.fromkeys(idle, 0.0))
+    finally:
+        highs.setOptionValue("solver", method)
 
 
 def _put_back(model: Model, bounds: Bounds, basis: object) -> None:
