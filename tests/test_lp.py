@@ -726,8 +726,10 @@ def test_every_shipped_example_solves_with_both_solvers() -> None:
         sc = planner.load_scenario(file)
         for ov in [[], *[[name] for name in sc.data.overrides]]:
             scen = planner.load_scenario(file, scenarios=ov)
-            a = planner.solve(scen, mip_gap=0.001).total_cost_usd
-            b = planner.solve(scen, solver="cbc", mip_gap=0.001).total_cost_usd
+            # Both proven within 0.5% of the same optimum, so within 0.5% of each other (at 0.1%
+            # CBC took 220 s on frontier-3y flat_demand once session 9's physics moved it).
+            a = planner.solve(scen, mip_gap=0.005).total_cost_usd
+            b = planner.solve(scen, solver="cbc", mip_gap=0.005).total_cost_usd
             assert abs(a - b) <= 0.005 * max(a, b), (file.name, ov)
 
 
