@@ -35,7 +35,13 @@ def _capped(tmp_path: Path) -> tuple[Path, float, list[str]]:
     return path, x, cap
 
 
-def test_rounding_takes_back_an_idle_pool_it_needs(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("method", [[], ["solver.method=ipm"]])
+def test_rounding_takes_back_an_idle_pool_it_needs(
+    tmp_path: Path, monkeypatch, method: list[str]
+) -> None:
+    """The same with the relaxation by interior point: the re-solves that find no plan (without
+    dc-b) go through HiGHS's presolve and simplex from the basis (`_resolve`), and the dive with
+    every pool still finds the plan."""
     path, x, cap = _capped(tmp_path)
     relaxed = planner.solve(planner.load_scenario(path, sets=cap), relax=True)
     assert _units(relaxed, "dc-a") == pytest.approx(x, rel=1e-6)
@@ -48,7 +54,7 @@ def test_rounding_takes_back_an_idle_pool_it_needs(tmp_path: Path, monkeypatch) 
         return dive(model, *args, reserve=reserve, **options)
 
     monkeypatch.setattr(incumbent, "_dive", counting)
-    sc = planner.load_scenario(path, sets=[*cap, "solver.incumbent=true"])
+    sc = planner.load_scenario(path, sets=[*cap, "solver.incumbent=true", *method])
     plan = planner.solve(sc, mip_gap=0.5)
     assert dives == [False, True]  # without dc-b: no start; with it: the plan
     assert plan.solver.proof == "rounded"
@@ -110,5 +116,33 @@ def test_after_an_interior_point_relaxation_the_idle_pools_are_fixed_by_simplex(
     plan = planner.solve(planner.load_scenario(path, sets=sets), mip_gap=0.5)
     assert runs[0] == ("choose", 0, 0)  # the idle pools: simplex from the basis, no iterations
     assert len(runs) > 1 and {method for method, _, _ in runs[1:]} == {"ipm"}
+    # ... and the re-solves after it go by simplex from the last basis (`_resolve`), within
+    # their budget on this small LP: no interior point iterations
+    assert all(ipm == 0 for _, ipm, _ in runs[1:])
+    assert plan.solver.proof == "rounded"
+    assert _units(plan, "dc-a") == math.ceil(x) and _units(plan, "dc-b") == 0
+
+
+def test_a_resolve_past_its_simplex_budget_goes_by_interior_point(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """With no time for simplex (WARM_SHARE 0) each re-solve after the interior point
+    relaxation is solved by interior point instead, to the same plan; HiGHS's time limit is
+    the scenario's again after each."""
+    path, x, _ = _capped(tmp_path)
+    monkeypatch.setattr(incumbent, "WARM_SHARE", 0.0)
+    runs: list[tuple[str, float]] = []
+    timed_run = incumbent._timed_run
+
+    def recording(model) -> None:
+        highs = model.prob.solverModel
+        runs.append((highs.getOptionValue("solver")[1], highs.getOptionValue("time_limit")[1]))
+        timed_run(model)
+
+    monkeypatch.setattr(incumbent, "_timed_run", recording)
+    sets = ["solver.incumbent=true", "solver.method=ipm", "solver.time_limit=123 s"]
+    plan = planner.solve(planner.load_scenario(path, sets=sets), mip_gap=0.5)
+    assert runs[0][0] == "choose"  # the idle pools
+    assert len(runs) > 1 and set(runs[1:]) == {("ipm", 123.0)}
     assert plan.solver.proof == "rounded"
     assert _units(plan, "dc-a") == math.ceil(x) and _units(plan, "dc-b") == 0

@@ -337,6 +337,9 @@ class Model:
     _u_by_pool: dict[Pool, list[tuple[UKey, Var]]] | None = None  # u in declaration order
     _u_by_role_period: dict[tuple[str, str, int], list[tuple[str, str, Period, Var]]] | None = None
     solver_run_s: float = 0.0  # wall time inside HiGHS's run, summed over solves
+    # Seconds a re-solve of the rounded plan may spend in simplex before interior point
+    # (planner/lp/incumbent.py `_resolve`; set from the relaxation's time by find_start).
+    warm_budget_s: float = 0.0
     # Indexes and memos of the helpers below, each checked against the sizes of the variable
     # dicts it was made from (rebuilt if one grew): scanning every variable per row or per
     # pool made the build quadratic in the fleet's size.

@@ -307,12 +307,11 @@ def _resolve_as_mip(
     if it is within `gap` of the relaxation's bound `lower` it is the plan and the MIP is not
     run; with solver.incumbent: auto it is the plan in any case (`searches`), "feasible" with
     its gap above the target. The flag returned says whether the MIP ran (else HiGHS holds no
-    MIP bound). The start's re-solves use the relaxation's method: after an interior point
-    relaxation each is presolved (the idle pools' columns, fixed at 0, drop out) and solved by
-    interior point with crossover, where a simplex re-solve warm from the last basis works on
-    every column without presolve: at 368k columns (100 sites) the re-solves took 52 s CPU
-    instead of 105 s (31k simplex iterations), at 206k (24 months) 55 s instead of 88 s.
-    What follows the start (polish, MIP) is simplex, HiGHS's choice, warm from the last basis."""
+    MIP bound). After an interior point relaxation the start's re-solves try simplex from the
+    last basis within a budget and fall back to interior point (incumbent.py `_resolve`): by
+    interior point alone each re-solve starts cold (15-31 s at 369k columns), by simplex alone
+    some take 30k iterations. What follows the start (polish, MIP) is simplex, HiGHS's choice,
+    warm from the last basis."""
     import highspy
 
     highs = model.prob.solverModel
