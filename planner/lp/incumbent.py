@@ -170,7 +170,8 @@ def _resolve(model: Model) -> None:
     (method "ipm", planner/lp/solve.py `_choose_method`), HiGHS's presolve first checks the
     restricted LP for infeasibility (~0.2 s at 369k columns; the basis is kept), then simplex
     runs from the last basis for at most `model.warm_budget_s` (WARM_SHARE of the relaxation's
-    own time), and interior point only if that stops short of an answer. Interior point starts
+    own time, then at most the last interior point re-solve's), and interior point only if that
+    stops short of an answer. Interior point starts
     cold: at 369k columns (100 sites) each re-solve cost 15-31 s even where the crossover
     after it needed 0-249 iterations, and the rounded plan's re-solves 163 s in all; simplex
     from the basis re-solves most of them in 0.2-4 s (README "Speed")."""
@@ -202,7 +203,11 @@ def _resolve(model: Model) -> None:
         answered = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible)
         if highs.getModelStatus() in answered:
             return
+    started = time.perf_counter()
     _timed_run(model)
+    # Simplex past what an interior point re-solve costs is time lost: at 24 months one took
+    # 4.1 s after 11 s of simplex (README "Speed").
+    model.warm_budget_s = min(model.warm_budget_s, time.perf_counter() - started)
 
 
 def _timed_run(model: Model) -> None:
