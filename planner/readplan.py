@@ -12,7 +12,7 @@ from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s
 from planner.lp.model import FAMILIES, GB, Model, Term
 from planner.lp.objective import cost_by_period
-from planner.lp.solve import WORK_ZERO, ZERO_TOL, SolveStats, unbacked
+from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
 from planner.plan import Plan
 from planner.rows import (
     CASH_COLUMNS,
@@ -42,13 +42,6 @@ BINDING_REL_TOL = 1e-6
 COST_ZERO_USD = 1e-6
 
 
-# Below this a variable's value is solver noise. Basic values are exact solutions of the basis
-# and non-basic ones sit on their bounds, so noise is far below the solver's feasibility
-# tolerance (1e-7 on the scaled rows); a tiny real value (a 1e-7-unit allocation serving a tiny
-# demand) must be kept, or the work it does disappears from the plan.
-VALUE_ZERO = 1e-9
-
-
 def value_of(var: Any) -> float:
     """A variable's solved value, solver noise (< VALUE_ZERO) read as 0."""
     # A variable's value() is its varValue, read here without the method call (a plan reads
@@ -67,7 +60,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     fleet = read_fleet(model, schedule)
     cpu_schedule = read_cpu_schedule(model, relaxed)
     cpu_servers = read_cpu_servers(model, cpu_schedule)
-    allocations = read_allocations(model)
+    allocations = read_allocations(model, relaxed)
     rl = read_rl(model)
     serving = read_serving(model, allocations)
     costs = read_costs(model, fleet, schedule, allocations, rl)
@@ -489,7 +482,7 @@ def read_power(
     return out
 
 
-def read_allocations(model: Model) -> list[AllocationRow]:
+def read_allocations(model: Model, relaxed: bool = False) -> list[AllocationRow]:
     """Units given to each work item in each pool and period, with the work they do there:
     work_done = units x rate x period length. Every allocation is kept but the tiny ones (under
     WORK_ZERO of the role's amount) that are solver noise (under VALUE_ZERO units) or that nothing
@@ -501,7 +494,7 @@ def read_allocations(model: Model) -> list[AllocationRow]:
         for x in reversed(demand.roles):  # the first of a name, as a scan from the start finds
             roles[(demand.name, x.name)] = x
     period = {p.index: p for p in model.periods}
-    noise = unbacked(model)
+    noise = unbacked(model, relaxed)
     out = []
     for (w, r, d, s, p), var in model.u.items():
         units = float(var.varValue or 0.0)  # var.value(), without the call per allocation

@@ -606,6 +606,12 @@ def _repair(
     return how, mip_s
 
 
+# Below this a variable's value is solver noise. Basic values are exact solutions of the basis
+# and non-basic ones sit on their bounds, so noise is far below the solver's feasibility
+# tolerance (1e-7 on the scaled rows); a tiny real value (a 1e-7-unit allocation serving a tiny
+# demand) must be kept, or the work it does disappears from the plan.
+VALUE_ZERO = 1e-9
+
 # Below this share of its role's amount, work that nothing in the plan backs (`unbacked`) is the
 # solvers' absolute tolerance at work: a binary held at its integrality tolerance (1e-6) lets at
 # most this share through its tight big-M, a units row's tolerance a sliver onto no unit.
@@ -628,39 +634,51 @@ def _allocations(model: Model) -> list[tuple[UKey, Var, Period, bool]]:
     return out
 
 
-def _unit_in_service(model: Model) -> Callable[[tuple[str, str], int], bool]:
-    """Whether a pool has at least one whole unit in service in a calendar period (memoised)."""
+def _unit_in_service(model: Model, relaxed: bool = False) -> Callable[[tuple[str, str], int], bool]:
+    """Whether a pool has at least one whole unit in service in a calendar period (memoised);
+    `relaxed` (an LP-only plan, whose units are fractional): any units above VALUE_ZERO."""
     known: dict[tuple[tuple[str, str], int], bool] = {}
 
     def has(pool: tuple[str, str], t: int) -> bool:
         if (pool, t) not in known:
-            ordered = sum(c * round(v.value() or 0.0) for v, c in model.in_service(pool, t))
-            known[(pool, t)] = model.owned(pool) + ordered >= 0.5
+            if relaxed:
+                ordered = sum(c * (v.value() or 0.0) for v, c in model.in_service(pool, t))
+                known[(pool, t)] = model.owned(pool) + ordered > VALUE_ZERO
+            else:
+                ordered = sum(c * round(v.value() or 0.0) for v, c in model.in_service(pool, t))
+                known[(pool, t)] = model.owned(pool) + ordered >= 0.5
         return known[(pool, t)]
 
     return has
 
 
-def _off_choice(model: Model) -> set[str]:
-    """Names of the allocation variables on a tie row (TIE_FAMILIES) whose binary is 0."""
+def _off_choice(model: Model, relaxed: bool = False) -> set[str]:
+    """Names of the allocation variables on a tie row (TIE_FAMILIES) whose binary is 0
+    (`relaxed`: at most VALUE_ZERO, the relaxation's binaries being fractional)."""
     out: set[str] = set()
     for label, row in model.constraints.items():
         if label.family not in TIE_FAMILIES:
             continue
         choice = [v for v, c in row.items() if c < 0]
-        if choice and round(choice[0].value() or 0.0) == 0:
+        if not choice:
+            continue
+        value = choice[0].value() or 0.0
+        if (value <= VALUE_ZERO) if relaxed else round(value) == 0:
             out.update(v.name for v, c in row.items() if c > 0)
     return out
 
 
-def unbacked(model: Model) -> set[str]:
+def unbacked(model: Model, relaxed: bool = False) -> set[str]:
     """Names of the tiny allocations (under WORK_ZERO of their role's amount) that nothing in the
     plan backs: no whole unit in service on their pool in their period, or on a tie row whose
     binary is 0. They are the solvers' tolerance at work, and readplan leaves them out; a tiny
     allocation on units in service and on its choices is work the plan does (a sliver the LP
     put on a second pool when the first is full), and is kept: leaving it out left a serving
-    tier 0.1% short in a period at 100 sites."""
-    has_unit, off = _unit_in_service(model), _off_choice(model)
+    tier 0.1% short in a period at 100 sites. In an LP-only plan (`relaxed`) units and binaries
+    are fractional: a sliver of a unit or of a choice backs its allocation (judged by whole
+    units, 0.016 of an NVL72 rack's sliver of a tier's decode was left out at 30 sites, the
+    tier 0.1% short)."""
+    has_unit, off = _unit_in_service(model, relaxed), _off_choice(model, relaxed)
     return {
         var.name
         for (_, _, d, s, _), var, period, tiny in _allocations(model)
