@@ -171,10 +171,10 @@ def _resolve(model: Model) -> None:
     restricted LP for infeasibility (~0.2 s at 369k columns; the basis is kept), then simplex
     runs from the last basis for at most `model.warm_budget_s` (WARM_SHARE of the relaxation's
     own time, then at most the last interior point re-solve's), and interior point only if that
-    stops short of an answer. Interior point starts
-    cold: at 369k columns (100 sites) each re-solve cost 15-31 s even where the crossover
-    after it needed 0-249 iterations, and the rounded plan's re-solves 163 s in all; simplex
-    from the basis re-solves most of them in 0.2-4 s (README "Speed")."""
+    stops short of an answer. Interior point starts cold: at 369k columns (100 sites) each
+    re-solve cost 15-31 s even where the crossover after it needed 0-249 iterations, and the
+    rounded plan's re-solves 163 s in all; simplex from the basis re-solves most of them in
+    0.2-4 s (README "Speed")."""
     import highspy
 
     highs = model.prob.solverModel
@@ -211,6 +211,7 @@ def _resolve(model: Model) -> None:
 
 
 def _timed_run(model: Model) -> None:
+    """One HiGHS run, its wall time added to model.solver_run_s (the benches' HiGHS time)."""
     highs = model.prob.solverModel
     started = time.perf_counter()
     highs.run()
