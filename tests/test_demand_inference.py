@@ -105,7 +105,12 @@ def test_decode_numbers_recomputed_by_hand() -> None:
     assert est.tokens_per_s_per_system == pytest.approx(batch / step, rel=1e-9)
     # One more sequence would miss the budget or not fit.
     assert batch + 1 > b_hbm or est.max_batch_latency == batch
-    prefill = 8 * rate_fp8 / (2 * 405e9 + 4 * 128 * 126 * 128 * 500)
+    # Prefill on the same TP8 instance: a prompt token's FLOPs at mean context 500 over the 8
+    # GPUs, plus its share of the 2 x 126 all-reduces: 2·7/8 x 16,384 x 2 B over the scale-up
+    # bandwidth (the bandwidth part of the all-reduce above, per token; one TP group).
+    prefill_compute = (2 * 405e9 + 4 * 128 * 126 * 128 * 500) / (8 * rate_fp8)
+    prefill_ar = 2 * 126 * 2 * 7 / 8 * 16384 * 2 / (900e9 * sv.link_bandwidth_utilisation)
+    prefill = 1 / (prefill_compute + prefill_ar)
     assert est.prefill_tokens_per_s_per_system == pytest.approx(prefill, rel=1e-9)
     assert est.ttft_s == pytest.approx(1000 / prefill, rel=1e-9)
     usd_s = CATALOG.system("hgx-h100").rental_usd_per_hour / 3600
@@ -115,6 +120,10 @@ def test_decode_numbers_recomputed_by_hand() -> None:
     text = "\n".join(est.derivation)
     for word in ("compute", "memory", "TP all-reduce", "overhead", "runtime reserve"):
         assert word in text
+    # The prefill line shows both terms with their numbers.
+    line = next(x for x in est.derivation if x.startswith("prefill per prompt token"))
+    assert f"= {prefill_compute * 1e6:.3g} us + TP8 all-reduce 252 x 2(8-1)/8 x 16384" in line
+    assert f"= {prefill_ar * 1e6:.3g} us" in line
 
 
 def test_405b_bf16_does_not_fit_one_hgx_h100_and_says_what_does() -> None:
@@ -196,7 +205,8 @@ def _overlay(tmp_path: Path, text: str) -> Path:
 
 def test_serving_figures_come_from_the_catalog(tmp_path: Path) -> None:
     # Halve the HBM bandwidth utilisation: the memory term of the same batch doubles (offline
-    # mode: batch set by HBM alone). Halve the FP8 compute utilisation: prefill halves.
+    # mode: batch set by HBM alone). Halve the FP8 compute utilisation: prefill's compute time
+    # per token doubles, its TP all-reduces stay.
     base = load_catalog()
     sv = base.accelerators["h100-sxm"].serving
     assert sv is not None
@@ -219,10 +229,11 @@ accelerators:
     b = estimate_inference(s, half, "hgx-h100")
     assert a.max_batch == b.max_batch and a.bound == "memory"
     assert b.step_terms_s["memory"] == pytest.approx(2 * a.step_terms_s["memory"], rel=1e-9)
-    assert b.prefill_tokens_per_s_per_system == pytest.approx(
-        a.prefill_tokens_per_s_per_system / 2,  # type: ignore[operator]
-        rel=1e-9,
-    )
+    assert a.tensor_parallel == b.tensor_parallel == 8
+    ar = 2 * 126 * 2 * 7 / 8 * 16384 * 2 / (900e9 * sv.link_bandwidth_utilisation)
+    compute_a = 1 / a.prefill_tokens_per_s_per_system - ar  # type: ignore[operator]
+    assert compute_a > 0
+    assert 1 / b.prefill_tokens_per_s_per_system == pytest.approx(2 * compute_a + ar, rel=1e-9)  # type: ignore[operator]
     # Training rates come from the catalog's `training:` blocks: tests/test_demand_pretrain.py.
 
 

@@ -14,11 +14,14 @@ from planner.demand.common import (
     Hardware,
     attention_flops_per_token,
     decode_attention_flops_per_token,
+    forward_flops_per_token,
     hardware,
 )
 from planner.demand.inference import (
     estimate_inference,
+    inference_rates,
     layouts,
+    prefill_rate,
     prefill_tokens_per_s_per_instance,
     usable_bytes,
 )
@@ -37,6 +40,7 @@ from planner.demand.serving_physics import (
     model_load,
     moe_token_bytes,
     precision_gap,
+    prefill_time,
     scale_up_one_way,
     step_terms,
 )
@@ -45,6 +49,8 @@ from planner.kinds.inference import InferenceSpec
 CATALOG = load_catalog()
 DSV3 = CATALOG.models["deepseek-v3"]
 L70 = CATALOG.models["llama-3.1-70b"]
+DSR1 = CATALOG.models["deepseek-r1"]
+L405 = CATALOG.models["llama-3.1-405b"]
 
 
 def test_tp_allreduce_time_by_hand() -> None:
@@ -310,9 +316,10 @@ def test_fp4_checkpoint_with_fp8_dense_part_by_hand() -> None:
     per_token_s = f_exp / (8 * fp4) + (f_prefill - f_exp) / (8 * fp8)
     assert t.chunk_s == pytest.approx(64 * per_token_s, rel=1e-12)
     # Disaggregated prefill on the same 8 accelerators, tokens/s.
-    rate = prefill_tokens_per_s_per_instance(split, hw, "fp4", 8, 1000)
+    # (TP1 attention: no all-reduce.)
+    rate = prefill_tokens_per_s_per_instance(split, hw, "fp4", lay, 1000)
     assert rate == pytest.approx(8 / (f_exp / fp4 + (f_prefill - f_exp) / fp8), rel=1e-12)
-    assert prefill_tokens_per_s_per_instance(even, hw, "fp4", 8, 1000) == pytest.approx(
+    assert prefill_tokens_per_s_per_instance(even, hw, "fp4", lay, 1000) == pytest.approx(
         8 * fp4 / f_prefill, rel=1e-12
     )
     # Without dense_precision every GEMM runs at FP4 on the evenly scaled bytes.
@@ -491,6 +498,111 @@ def test_speculative_decoding_tokens_per_step() -> None:
     assert mtp.tpot_s <= 1 / 60 and mtp.tpot_s == pytest.approx(mtp.step_time_s / 1.85)  # type: ignore[operator]
 
 
+def _h100_prefill_token_s(tokens: float, a: int, tp: int) -> tuple[float, float]:
+    """(compute, TP all-reduce) seconds of one prompt token of Llama 3.1 405B FP8 at mean
+    context `tokens` on `a` H100s with TP `tp`, from the catalog figures."""
+    sv = CATALOG.accelerators["h100-sxm"].serving
+    assert sv is not None
+    # 2 · 405B params + causal attention 4 · heads 128 · layers 126 · head_dim 128 · context
+    flops = 2 * 405e9 + 4 * 128 * 126 * 128 * tokens
+    compute = flops / (a * 1979e12 * sv.compute_utilisation["fp8"])
+    # 2 all-reduces per layer (126 layers) of a token's 16,384 x 2 B activations: the ring
+    # volume 2(tp-1)/tp over the (bidirectional) 900 GB/s x link utilisation; a/tp TP groups
+    # (pipeline stages) reduce their own tokens side by side.
+    bw = 900e9 * sv.link_bandwidth_utilisation
+    allreduce = 2 * 126 * 2 * (tp - 1) / tp * 16384 * 2 / bw * tp / a
+    return compute, allreduce
+
+
+def test_prefill_rate_with_tp_allreduces_by_hand() -> None:
+    # The LP's prefill rate of 405B FP8 (496 GB) on HGX H100: the smallest instance holding it
+    # and a 2,000-token prompt's KV is one server, TP8; compute plus the TP8 all-reduces.
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    compute, allreduce = _h100_prefill_token_s(1000, 8, 8)
+    assert allreduce > 0.1 * compute  # not negligible: ~22% of the compute time
+    rate = prefill_rate(L405, hw, "fp8", "fp8", 2000, 1000)
+    assert rate.per_unit_s == pytest.approx(1 / (compute + allreduce), rel=1e-12)
+    # The reason shows both terms with their numbers.
+    assert rate.reason.startswith("TP8 x1 instance/unit")
+    assert f"= {compute * 1e6:.3g} us + TP8 all-reduce 252 x 2(8-1)/8 x 16384 x 2 B / 675 GB/s" in (
+        rate.reason
+    )
+    assert f"= {allreduce * 1e6:.3g} us = {(compute + allreduce) * 1e6:.4g} us/token" in rate.reason
+    # TP1 (70B FP8 fits one H100): no all-reduce, the rate is the compute alone.
+    small = prefill_rate(L70, hw, "fp8", "fp8", 2000, 1000)
+    assert small.reason.startswith("TP1") and "all-reduce" not in small.reason
+    sv = hw.accelerator.serving
+    assert sv is not None
+    f70 = forward_flops_per_token(L70, 1000)
+    assert small.per_unit_s == pytest.approx(8 * 1979e12 * sv.compute_utilisation["fp8"] / f70)
+
+
+def test_lp_rate_estimate_and_chunk_share_one_prefill_time() -> None:
+    # 405B FP8, aggregated prefill, on HGX H100: the estimate serves it on TP8 x PP2 over two
+    # servers, the LP rates prefill on one TP8 server. Each prices a prompt token with
+    # prefill_time on its layout: the LP's prefill rate, the estimate's prefill rate and TTFT,
+    # and the prefill chunk each decode step carries.
+    spec = InferenceSpec.model_validate(
+        dict(
+            kind="inference",
+            model="llama-3.1-405b",
+            precision="fp8",
+            kv_precision="fp8",
+            requests_per_day="1M",
+            prompt_tokens=2000,
+            output_tokens=500,
+            tokens_per_s_per_user=30,
+            prefill="aggregated",
+        )
+    )
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    load = model_load(L405, "fp8", "fp8", 2000, 500, 1)
+    est = estimate_inference(spec, CATALOG, "hgx-h100")
+    assert est.feasible and est.max_batch is not None
+    assert (est.instance_accelerators, est.tensor_parallel, est.pipeline_parallel) == (16, 8, 2)
+    dec = next(x for x in layouts(L405, hw, load, 4) if (x.accelerators, x.tp, x.pp) == (16, 8, 2))
+    t = prefill_time(hw, L405, "fp8", dec, 1000)
+    assert (t.compute_s, t.allreduce_s) == pytest.approx(_h100_prefill_token_s(1000, 16, 8))
+    assert est.prefill_tokens_per_s_per_instance == pytest.approx(t.tokens_per_s, rel=1e-12)
+    assert est.ttft_s == pytest.approx(2000 * t.per_token_s, rel=1e-12)
+    # chunk = batch x P/O prompt tokens per output token x the same per-token time
+    chunk = est.max_batch * 2000 / 500 * t.per_token_s
+    assert est.step_terms_s["prefill_chunk"] == pytest.approx(chunk, rel=1e-12)
+    # The LP: its prefill rate on the one-server TP8 instance, the same function.
+    _, lp = inference_rates(spec, CATALOG, "hgx-h100")
+    one = next(x for x in layouts(L405, hw, load, 4) if (x.accelerators, x.pp) == (8, 1))
+    t_lp = prefill_time(hw, L405, "fp8", one, 1000)
+    assert lp.per_unit_s == pytest.approx(t_lp.tokens_per_s * one.instances_per_unit, rel=1e-12)
+    # Where the estimate runs that same instance (one server), the two rates are one number.
+    single = estimate_inference(spec, CATALOG, "hgx-h100", max_units_per_instance=1)
+    assert (single.instance_accelerators, single.tensor_parallel) == (8, 8)
+    assert single.prefill_tokens_per_s_per_system == pytest.approx(lp.per_unit_s, rel=1e-12)
+
+
+def test_prefill_allreduce_is_the_decode_steps_per_token() -> None:
+    # DeepSeek-R1 on one HGX B200 as DP2 x TP4 attention, EP8: the prefill's all-reduce time per
+    # token is the bandwidth part of the decode step's TP all-reduce divided by the batch (both
+    # reduce each attention replica's own tokens over its 4 chips; 61 layers + 3 dense layers).
+    hw = hardware(CATALOG, "hgx-b200")
+    assert hw is not None
+    sv = hw.accelerator.serving
+    assert sv is not None
+    load = model_load(DSR1, "fp8", "fp8", 1000, 1000, 1)
+    lay = next(x for x in layouts(DSR1, hw, load, 1) if (x.accelerators, x.tp, x.pp) == (8, 4, 1))
+    t = prefill_time(hw, DSR1, "fp8", lay, 500)
+    by_hand = 64 * 2 * 3 / 4 * 7168 * 2 / (1.8e12 * sv.link_bandwidth_utilisation) / 2
+    assert t.allreduces == 64 and t.allreduce_s == pytest.approx(by_hand, rel=1e-12)
+    batch = 40
+    step = step_terms(hw, load, lay, batch, False)
+    latency = 64 * 2 * 2 * sv.scale_up_latency_s  # 2·ceil(log2 4) hops per all-reduce
+    assert (step.tp_comm_s - latency) / batch == pytest.approx(t.allreduce_s, rel=1e-9)
+    # The chunk of the same layout: batch x P/O x (compute + that all-reduce).
+    chunked = step_terms(hw, load, lay, batch, True)
+    assert chunked.chunk_s == pytest.approx(batch * t.per_token_s, rel=1e-12)
+
+
 def test_prompt_cache_hit_cuts_prefill_work() -> None:
     from planner.kinds import demand_for
 
@@ -515,10 +627,18 @@ def test_prompt_cache_hit_cuts_prefill_work() -> None:
     # A quarter of the prompt is prefilled: shorter chunks in each step, cheaper tokens.
     assert b.step_terms_s["prefill_chunk"] < a.step_terms_s["prefill_chunk"]
     assert b.usd_per_million_tokens < a.usd_per_million_tokens  # type: ignore[operator]
-    # TTFT: a quarter of the prompt's prefill on the instance each chose (prefill time x chips).
-    assert b.ttft_s * b.instance_accelerators == pytest.approx(  # type: ignore[operator]
-        a.ttft_s * a.instance_accelerators / 4  # type: ignore[operator]
-    )
+    # TTFT: a quarter of the prompt's prefill on the instance each chose: prefilled tokens x
+    # (F(P/2) / (a · peak · u) + 2 · 80 all-reduces' ring volume of a token over that TP group).
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None and hw.accelerator.serving is not None
+    sv = hw.accelerator.serving
+    f = forward_flops_per_token(L70, 1000)
+    for est, tokens in ((a, 2000), (b, 500)):
+        n, tp = est.instance_accelerators, est.tensor_parallel
+        assert n is not None and tp is not None
+        compute = f / (n * 1979e12 * sv.compute_utilisation["fp8"])
+        ar = 160 * 2 * (tp - 1) / tp * 8192 * 2 / (900e9 * sv.link_bandwidth_utilisation) * tp / n
+        assert est.ttft_s == pytest.approx(tokens * (compute + ar), rel=1e-9)
 
 
 def test_accelerator_without_serving_figures_gets_a_reason(tmp_path: Path) -> None:
@@ -554,8 +674,6 @@ systems:
 """
     )
     cat = load_catalog([overlay])
-    from planner.demand.inference import inference_rates
-
     spec = _spec(tokens_per_s_per_user=30)
     decode, prefill = inference_rates(spec, cat, "newbox")
     assert decode.per_unit_s == 0 and "accelerators.newchip.serving" in decode.reason

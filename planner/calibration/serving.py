@@ -5,6 +5,9 @@ prefill each request's prompt): 1 / (1/decode + (prompt/output)/prefill) per uni
 Fixed-batch latency runs (`batch:` and `accelerators:` given, `counts: per-user`) compare tokens/s
 per user instead: 1 / TPOT of the planner's decode step at that batch on the measured instance
 (`accelerators` chips, one pipeline stage), the step `estimate_inference` would run there.
+Prefill runs with `accelerators` given (`counts: prefill`) are rated on the measured instance
+the same way: prompt tokens/s per chip of its prefill (serving_physics.prefill_time: compute and
+the TP all-reduces over all its chips).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import yaml
 
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration import AccuracyRow
-from planner.demand.common import hardware
+from planner.demand.common import Hardware, hardware
 from planner.demand.inference import InferenceEstimate, estimate_inference, layouts
-from planner.demand.serving_physics import model_load, step_terms
+from planner.demand.serving_physics import Layout, ModelLoad, model_load, prefill_time, step_terms
 from planner.kinds.inference import InferenceSpec
 
 TABLE = Path(__file__).with_name("serving.yaml")
@@ -42,7 +45,8 @@ class ServingPoint:
     assumed: str
     known_miss: str  # why the planner does not reproduce it, if it does not ("" otherwise)
     batch: int | None = None  # a fixed-batch run: the sequences decoded together
-    accelerators: int | None = None  # a fixed-batch run: the chips of the measured instance
+    # a fixed-batch or prefill run: the chips of the measured instance (TP over all, one stage)
+    accelerators: int | None = None
 
 
 def points(path: Path = TABLE) -> list[ServingPoint]:
@@ -94,18 +98,31 @@ def predict(point: ServingPoint, catalog: Catalog) -> InferenceEstimate:
     )
 
 
-def per_user_value(point: ServingPoint, catalog: Catalog) -> float:
-    """A fixed-batch run in the planner's terms: output tokens/s per user = tokens per step /
-    TPOT of the decode step of `point.batch` sequences on the measured instance (`accelerators`
-    chips, tensor-parallel, one pipeline stage; no prefill chunk: the runs prefill between
-    steps); 0 if the catalog has no such layout."""
+def run_layout(point: ServingPoint, catalog: Catalog) -> tuple[Hardware, Layout] | None:
+    """The measured instance of a point that names its `accelerators`: that many chips,
+    tensor-parallel over all of them (the widest TP the catalog has for that size), one
+    pipeline stage; None if the catalog has no such layout."""
     spec = point.spec
     hw = hardware(catalog, point.system)
-    if hw is None or spec.model is None or point.batch is None:
-        return 0.0
+    if hw is None or spec.model is None or point.accelerators is None:
+        return None
     arch = catalog.models[spec.model]
-    load = model_load(
-        arch,
+    load = _load(point, catalog)
+    sized = [
+        x
+        for x in layouts(arch, hw, load, point.max_units_per_instance)
+        if x.accelerators == point.accelerators and x.pp == 1
+    ]
+    if not sized:
+        return None
+    return hw, max(sized, key=lambda x: x.tp)
+
+
+def _load(point: ServingPoint, catalog: Catalog) -> ModelLoad:
+    spec = point.spec
+    assert spec.model is not None
+    return model_load(
+        catalog.models[spec.model],
         spec.precision,
         spec.kv_precision or spec.precision,
         spec.prompt_tokens,
@@ -114,23 +131,41 @@ def per_user_value(point: ServingPoint, catalog: Catalog) -> float:
         spec.draft_tokens,
         spec.draft_acceptance,
     )
-    lay = next(
-        (
-            x
-            for x in layouts(arch, hw, load, point.max_units_per_instance)
-            if x.accelerators == point.accelerators and x.pp == 1
-        ),
-        None,
-    )
-    if lay is None:
+
+
+def per_user_value(point: ServingPoint, catalog: Catalog) -> float:
+    """A fixed-batch run in the planner's terms: output tokens/s per user = tokens per step /
+    TPOT of the decode step of `point.batch` sequences on the measured instance (run_layout; no
+    prefill chunk: the runs prefill between steps); 0 if the catalog has no such layout."""
+    run = run_layout(point, catalog)
+    if run is None or point.batch is None:
         return 0.0
-    return 1.0 / step_terms(hw, load, lay, point.batch, False).tpot_s
+    hw, lay = run
+    return 1.0 / step_terms(hw, _load(point, catalog), lay, point.batch, False).tpot_s
+
+
+def prefill_run_value(point: ServingPoint, catalog: Catalog) -> float:
+    """A prefill run on a named instance in the planner's terms: prompt tokens/s per chip =
+    1 / prefill_time(prompt/2).per_token_s / accelerators on the measured instance
+    (run_layout: compute plus the TP all-reduces over all its chips); 0 if the catalog has no
+    such layout."""
+    run = run_layout(point, catalog)
+    if run is None:
+        return 0.0
+    hw, lay = run
+    spec = point.spec
+    assert spec.model is not None
+    arch = catalog.models[spec.model]
+    t = prefill_time(hw, arch, spec.precision, lay, spec.prompt_tokens / 2)
+    return t.tokens_per_s / lay.accelerators
 
 
 def point_value(point: ServingPoint, catalog: Catalog) -> float:
     """The planner's figure for the point in its terms (0 if infeasible)."""
     if point.counts == "per-user":
         return per_user_value(point, catalog)
+    if point.counts == "prefill" and point.accelerators is not None:
+        return prefill_run_value(point, catalog)
     return planner_value(point, predict(point, catalog))
 
 

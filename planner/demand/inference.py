@@ -12,7 +12,10 @@ planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI 
   TPOT(B)  = step(B) + prefill chunk(B) <= 1 / tokens_per_s_per_user   (interactive mode)
   batch    = largest B <= b_hbm meeting TPOT (offline: floor(b_hbm))
   decode tokens/s per instance = batch / step(batch);  per unit x instances per unit
-  prefill tokens/s per instance = a · peak · compute_utilisation / F(prompt/2)
+  prefill s per prompt token = F(prompt/2) / (a · peak · compute_utilisation)
+             + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util) · tp/a
+             (serving_physics.prefill_time: the LP's prefill rate, TTFT and the prefill chunk)
+  prefill tokens/s per instance = 1 / that
   server (ttft_p99): decode and prefill rates x the M/D/c utilisation meeting the p99 TTFT
 """
 
@@ -35,7 +38,6 @@ from planner.demand.common import (
     Pricing,
     checkpoint_weight_bytes,
     dense_precision,
-    forward_flops_per_token,
     gb,
     hardware,
     unit_usd_per_hour,
@@ -53,7 +55,7 @@ from planner.demand.serving_physics import (
     model_load,
     moe_token_bytes,
     precision_gap,
-    prefill_compute_rate,
+    prefill_time,
     step_terms,
 )
 from planner.demand.types import Rate
@@ -371,18 +373,15 @@ def decode_point(
 
 
 def prefill_tokens_per_s_per_instance(
-    arch: ModelArch, hw: Hardware, precision: str, a: int, prompt_tokens: float
+    arch: ModelArch, hw: Hardware, precision: str, lay: Layout, prompt_tokens: float
 ) -> float:
-    """Compute-bound prefill: a · peak · compute_utilisation(precision) / F(prompt/2), tokens/s
-    (a checkpoint with a dense_precision: its routed experts' FLOPs at the precision's rate, the
-    rest at the dense precision's: prefill_compute_rate). Mean context of a prompt's tokens is
-    prompt/2 (causal attention); prompts are long enough for full GEMM efficiency."""
-    context = prompt_tokens / 2
-    return (
-        a
-        * prefill_compute_rate(hw, arch, precision, context)
-        / forward_flops_per_token(arch, context)
-    )
+    """Prompt tokens/s one instance of `lay` prefills: 1 / prefill_time(prompt/2).per_token_s,
+    i.e. F(prompt/2) / (a · peak · compute_utilisation) (a checkpoint with a dense_precision:
+    its routed experts' FLOPs at the precision's rate, the rest at the dense precision's:
+    prefill_compute_rate) plus the TP all-reduces' bandwidth time per token. Mean context of a
+    prompt's tokens is prompt/2 (causal attention); prompts are long enough for full GEMM
+    efficiency."""
+    return prefill_time(hw, arch, precision, lay, prompt_tokens / 2).tokens_per_s
 
 
 @memoised()
@@ -397,8 +396,9 @@ def prefill_rate(
 ) -> Rate:
     """Prefill (forward-only) tokens/s per unit for a model whose passes read `context_tokens`
     tokens (KV must fit) at mean attention context `mean_context`: the smallest instance holding
-    the weights and one pass's KV, a · peak · compute_utilisation / F(mean_context). Memoised
-    per process on all its arguments (catalog entries by content, planner/demand/memo.py)."""
+    the weights and one pass's KV, 1 / prefill_time (F(mean_context) / (a · peak ·
+    compute_utilisation) + its TP all-reduces per token) x instances per unit. Memoised per
+    process on all its arguments (catalog entries by content, planner/demand/memo.py)."""
     if hw is None:
         return Rate(0.0, CPU_ONLY_REASON)
     gap = precision_gap(hw, arch, precision)
@@ -423,9 +423,8 @@ def prefill_rate(
             ),
         )
     lay = min(fitting, key=lambda x: x.accelerators)
-    f = forward_flops_per_token(arch, mean_context)
+    t = prefill_time(hw, arch, precision, lay, mean_context)
     util = figures(hw).compute_utilisation
-    per_inst = lay.accelerators * prefill_compute_rate(hw, arch, precision, mean_context) / f
     dense_p = dense_precision(arch, precision)
     rate = (
         f"{util[precision]:g} x peak"  # type: ignore[index]
@@ -433,7 +432,10 @@ def prefill_rate(
         else f"routed experts at {util[precision]:g} x {precision} peak, "  # type: ignore[index]
         f"the rest at {util[dense_p]:g} x {dense_p} peak"  # type: ignore[index]
     )
-    return Rate(per_inst * lay.instances_per_unit, f"{lay.label()}, {rate} / {f:.3g} FLOP/token")
+    return Rate(
+        t.tokens_per_s * lay.instances_per_unit,
+        f"{lay.label()}, {rate}: {t.describe()}",
+    )
 
 
 @dataclass(frozen=True)
@@ -673,9 +675,8 @@ def estimate_serving(
     assert terms is not None and point.tokens_per_s_per_unit is not None
     assert point.tokens_per_s_per_instance is not None and point.max_batch_hbm is not None
     a = lay.accelerators
-    prefill_inst = prefill_tokens_per_s_per_instance(
-        arch, hw, spec.precision, a, spec.prompt_tokens
-    )
+    prefill_t = prefill_time(hw, arch, spec.precision, lay, load.prefill_context)
+    prefill_inst = prefill_t.tokens_per_s
     prefill_s = spec.prefilled_prompt_tokens / prefill_inst
     decode_unit = point.tokens_per_s_per_unit
     prefill_unit = prefill_inst * lay.instances_per_unit
@@ -753,8 +754,9 @@ def estimate_serving(
         f"{terms.step_s * 1e3:.2f} ms = "
         f"{point.tokens_per_s_per_instance:,.0f} tok/s/instance x {lay.instances_per_unit:g} = "
         f"{point.tokens_per_s_per_unit:,.0f} tok/s/unit",
-        f"prefill = {a} x peak x {util:g} / F(prompt/2) = {prefill_inst:,.0f} tok/s/instance; "
-        f"prefill time = {spec.prompt_tokens} / that = {prefill_s * 1e3:.1f} ms",
+        f"prefill per prompt token (F at prompt/2, on this layout) = {prefill_t.describe()} -> "
+        f"{prefill_inst:,.0f} tok/s/instance; prefill time = {spec.prefilled_prompt_tokens:,.0f} "
+        f"/ that = {prefill_s * 1e3:.1f} ms",
     ]
     if server is not None:
         lines.append(
@@ -818,7 +820,8 @@ def estimate_serving(
 def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple[Rate, Rate]:
     """(decode, prefill) tokens/s per unit of `system` for the LP. Prefill is rated on its own
     (it may run on other units than decode): the smallest instance holding the weights and one
-    prompt's KV, compute-bound at mean context prompt/2. With ttft_p99 both are multiplied by
+    prompt's KV, at mean context prompt/2: compute plus that layout's TP all-reduces per token
+    (prefill_rate, serving_physics.prefill_time). With ttft_p99 both are multiplied by
     the server utilisation of the decode layout.
 
     Memoised per process (planner/demand/memo.py) on the spec without the demand it serves

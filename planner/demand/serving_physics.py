@@ -33,9 +33,19 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
   step_s         = roofline_s + tp_comm_s + ep_comm_s + pp_comm_s + moe_layer_s + moe_token_s
                    + step_overhead
-  chunk_s        = B · prompt tokens per output token · (F_experts / (a · peak(p) · u(p))
-                   + (F_prefill − F_experts) / (a · peak(p_dense) · u(p_dense)))  (aggregated)
+  chunk_s        = B · prompt tokens per output token · prefill_s  (aggregated serving)
   TPOT           = (step_s + chunk_s) / tokens per step  (speculative decoding: > 1 per step)
+
+Prefill of one prompt token on the same layout (prefill_time: the LP's prefill rate, the
+estimate's prefill rate and TTFT, and the chunk above all use it):
+  prefill_s      = F_experts / (a · peak(p) · u(p)) + (F(P/2) − F_experts) / (a · peak(p_dense)
+                   · u(p_dense))                                               (compute)
+                   + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util) · tp/a
+                                                                               (TP all-reduce)
+                   (the bandwidth part of tp_comm_s's all-reduces, per prompt token; a/tp = pp·d
+                   TP groups of the instance reduce their own tokens side by side, as in the
+                   decode step; the per-pass latency 2·ceil(log2 tp)·latency_up per all-reduce
+                   is left out: negligible over a long prompt or a full pass, see prefill_time)
 """
 
 from __future__ import annotations
@@ -133,6 +143,7 @@ class ModelLoad:
     flops_experts: float  # 2 · moe_layers · k · expert params, per token
     flops_attention: float  # decode attention at mean context (absorbed MLA)
     flops_prefill: float  # forward FLOPs of a prompt token at mean context P/2
+    prefill_context: float  # P/2: the mean attention context of a prompt's tokens
     prefill_per_output: float  # prompt tokens prefilled per output token: P / (k · O)
     draft_tokens: int = 0  # speculative tokens verified per sequence per step
     tokens_per_step: float = 1.0  # output tokens a sequence gains per step (accepted + 1)
@@ -189,6 +200,7 @@ def model_load(
         flops_experts=flops_experts,
         flops_attention=decode_attention_flops_per_token(arch, prompt_tokens + output_tokens / 2),
         flops_prefill=forward_flops_per_token(arch, prompt_tokens / 2),
+        prefill_context=prompt_tokens / 2,
         prefill_per_output=prompt_tokens * (1.0 - prompt_cache_hit) / (share * output_tokens),
         draft_tokens=draft_tokens,
         tokens_per_step=tokens_per_step(draft_tokens, acceptance),
@@ -364,6 +376,87 @@ def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
     return 2 * math.ceil(math.log2(tp)) * s.scale_up_latency_s + 2 * (tp - 1) / tp * nbytes / bw
 
 
+def tp_allreduces(arch: ModelArch) -> int:
+    """TP all-reduces of one forward pass of a token: 2 per layer for a dense model, after
+    attention and after the MLP (Megatron-LM); an MoE model's routed experts are expert-parallel,
+    so after attention and after each dense FFN: layers + dense_layers."""
+    if arch.moe is None:
+        return ALLREDUCES_PER_LAYER * arch.layers
+    return arch.layers + arch.moe.dense_layers
+
+
+@dataclass(frozen=True)
+class PrefillTime:
+    """Seconds one prompt token costs an instance of a layout in prefill (see prefill_time)."""
+
+    compute_s: float  # F / (a · the blended GEMM rate)
+    allreduce_s: float  # the TP all-reduces' bandwidth time, per token of the instance
+    flops: float  # F(context): forward FLOPs of a prompt token
+    accelerators: int
+    tp: int
+    allreduces: int  # per forward pass of a token (tp_allreduces)
+    hidden: int
+    allreduce_bandwidth: float  # bytes/s: scale-up bandwidth · link_bandwidth_utilisation
+
+    @property
+    def per_token_s(self) -> float:
+        return self.compute_s + self.allreduce_s
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Prompt tokens one instance prefills per second."""
+        return 1.0 / self.per_token_s
+
+    def describe(self) -> str:
+        """The per-token time with its numbers (us)."""
+        a, tp = self.accelerators, self.tp
+        text = (
+            f"compute {self.flops:.4g} FLOP / ({a} x {self.flops / self.compute_s / a:.4g} "
+            f"FLOP/s) = {self.compute_s * 1e6:.3g} us"
+        )
+        if self.allreduce_s > 0:
+            groups = a // tp
+            text += (
+                f" + TP{tp} all-reduce {self.allreduces} x 2({tp}-1)/{tp} x {self.hidden} x "
+                f"{ACTIVATION_BYTES:g} B / {self.allreduce_bandwidth / 1e9:,.0f} GB/s"
+                + (f" / {groups} TP groups" if groups > 1 else "")
+                + f" = {self.allreduce_s * 1e6:.3g} us"
+            )
+        return text + f" = {self.per_token_s * 1e6:.4g} us/token"
+
+
+def prefill_time(
+    hw: Hardware, arch: ModelArch, precision: str, lay: Layout, context: float
+) -> PrefillTime:
+    """Seconds one prompt token at mean attention context `context` costs an instance of `lay`
+    in prefill: compute + the TP all-reduces' bandwidth (module docstring).
+
+    compute   = F(context) / (a · prefill_compute_rate): full GEMM efficiency (a pass holds
+                hundreds of tokens or more)
+    allreduce = n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale_up_bandwidth · link util) · tp/a:
+                the ring volume of allreduce_s for one token's activations, exposed (serving
+                stacks do not overlap these all-reduces with the GEMMs); the a/tp = pp·d TP
+                groups of the instance (pipeline stages, attention replicas) reduce their own
+                tokens side by side, as tp_comm_s counts them in the decode step. The per-pass
+                latency (2·ceil(log2 tp) hops per all-reduce, paid once per pass whatever its
+                tokens) is left out: negligible for long prompts and full passes (Llama 70B at
+                TP16 on Trainium2: 160 x 24 us = 3.8 ms a pass, 0.7% of a 10,000-token prompt's
+                prefill), not for a short prompt prefilled alone (at TP8 on B200: 1.9 ms, ~11%
+                of one 1,000-token prompt); serving stacks batch prompts into passes of
+                thousands of tokens, and an aggregated chunk rides a decode step whose
+                tp_comm_s already pays it.
+    """
+    a, tp = lay.accelerators, lay.tp
+    flops = forward_flops_per_token(arch, context)
+    compute = flops / (a * prefill_compute_rate(hw, arch, precision, context))
+    n = tp_allreduces(arch)
+    bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * figures(hw).link_bandwidth_utilisation
+    comm = 0.0
+    if tp > 1:
+        comm = n * 2 * (tp - 1) / tp * arch.hidden * ACTIVATION_BYTES / bw * tp / a
+    return PrefillTime(compute, comm, flops, a, tp, n, arch.hidden, bw)
+
+
 def ep_bytes_per_token(arch: ModelArch, ep: int) -> float:
     """All-to-all bytes one token sends and receives per MoE layer with its experts spread over
     ep chips: k · hidden · (dispatch 1 B + combine 2 B) · (ep − 1)/ep (the share not local)."""
@@ -492,22 +585,18 @@ class StepPhysics:
         self.kv_replication = kv_replication(arch, lay.tp)
         # a · FLOP/s of one chip: routed-expert GEMMs at the checkpoint's precision, the other
         # GEMMs at its dense precision (the same unless the catalog says otherwise), attention
-        # at its own; a prompt token's prefill FLOPs at the blend of the two GEMM rates.
+        # at its own.
         self.expert_rate = lay.accelerators * compute_rate(hw, load.precision)
         self.dense_rate = (
             self.expert_rate
             if load.dense_precision == load.precision
             else lay.accelerators * compute_rate(hw, load.dense_precision)
         )
-        self.prefill_rate = split_rate(
-            load.flops_prefill, load.flops_experts, self.expert_rate, self.dense_rate
-        )
+        # A prompt token's prefill on this layout (compute + TP all-reduces): the chunk.
+        self.prefill = prefill_time(hw, arch, load.precision, lay, load.prefill_context)
         self.attention_rate = lay.accelerators * attention_rate(hw, load)
         # TP all-reduces: 2 per layer (dense); MoE: after attention, and after the dense FFNs.
-        if arch.moe is None:
-            self.allreduces = ALLREDUCES_PER_LAYER * arch.layers
-        else:
-            self.allreduces = arch.layers + arch.moe.dense_layers
+        self.allreduces = tp_allreduces(arch)
         self.moe_layer_s = arch.moe_layers * s.moe_layer_latency_s if arch.moe is not None else 0.0
         self.ep_bytes_per_token = ep_bytes_per_token(arch, g)
         self.up_bw = scale_up_one_way(hw)
@@ -534,9 +623,7 @@ class StepPhysics:
         tokens = q * self.load.arch.moe_layers * self.moe_token_cost_s / self.lay.accelerators
         dense = q * max(0.0, load.flops_dense) / self.dense_rate
         fixed = self.figures.step_overhead_s + self.moe_layer_s
-        chunk = (
-            load.tokens_per_step * load.prefill_per_output * load.flops_prefill / self.prefill_rate
-        )
+        chunk = load.tokens_per_step * load.prefill_per_output * self.prefill.per_token_s
         return attention + experts + tokens, dense, self.dense_read / self.hbm_bw, fixed, chunk
 
     def tpot_floor_s(self, batch: int, with_chunk: bool) -> float:
@@ -590,8 +677,8 @@ class StepPhysics:
             # Each step yields tokens_per_step output tokens per sequence, so it must also
             # prefill that many times P/(k·O) prompt tokens per sequence.
             chunk_s = (
-                batch * load.tokens_per_step * load.prefill_per_output * load.flops_prefill
-            ) / self.prefill_rate
+                batch * load.tokens_per_step * load.prefill_per_output * self.prefill.per_token_s
+            )
         return StepTerms(
             batch=batch,
             compute_s=attention_c + dense_c + expert_c,
