@@ -12,10 +12,12 @@ plan's schedule. The fleet sits at its caps by construction, so any change of a 
 moves it: the scenario pins Trainium2's serving step overhead to the 3.25 ms it was sized with
 (with the 6.6 ms fitted to AWS Neuron SDK runs in session 9 its LP has no solution within the
 caps), and since prefill pays its tensor-parallel all-reduces the inference demand is scaled
-2.875x, not 3x: from 2.89x up the LP has no solution within the caps. At 2.875x rounding down
-still finds no plan and keeping room does, without the fallback (rounded_down stays False);
-at 2.879-2.88x the fallback runs and finds none either (HiGHS's MIP then runs past 300 s;
-at 2.8795x it stops at a 77% gap): a weakness of the fallback this fixture no longer covers."""
+2.879x, not 3x: from 2.885x up the LP has no solution within the caps. At 2.879x rounding down
+finds no plan, keeping room runs out of room (its LP has no solution), and the fallback finds
+the plan: the counts rounded up from the last LP that had one, trimmed a unit at a time until
+no cap is past (`_RowCheck.trim`), fixed at once. (Rounding down every count pushing a cap and
+re-solving, the fallback before it, found none here: the re-solve filled the caps again; HiGHS's
+MIP then ran 277 s under a 100 s time limit.)"""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from bench_lp import write_scenario  # noqa: E402
 
 
 def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) -> None:
-    path = write_scenario(tmp_path, 20, 5, 12, 2, "1 quarter", "5 years", scale=2.875)
+    path = write_scenario(tmp_path, 20, 5, 12, 2, "1 quarter", "5 years", scale=2.879)
     sized_with = {"accelerators": {"trainium2": {"serving": {"step_overhead": "3.25 ms"}}}}
     (tmp_path / "trn2-sized.yaml").write_text(yaml.safe_dump(sized_with))
     doc = yaml.safe_load(path.read_text())
@@ -57,12 +59,21 @@ def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) ->
         return round_counts(*args, **options)
 
     monkeypatch.setattr(incumbent, "_round_counts", rounding_down)
+    trimmed: list[bool] = []
+    trim = incumbent._RowCheck.trim
+
+    def trimming(self, *args):
+        fixes = trim(self, *args)
+        trimmed.append(fixes is not None)
+        return fixes
+
+    monkeypatch.setattr(incumbent._RowCheck, "trim", trimming)
     scenario = planner.load_scenario(path)
     plan = planner.solve(scenario)
-    # Rounding down found no plan; keeping room did, within the gap (no MIP search ran). At this
-    # scale the room kept never runs out: the fallback (rounding down what still pushed a cap
-    # past from the last LP that had a solution) is not needed (module docstring).
+    # Rounding down found no plan; keeping room ran out of room and the trimmed counts, fixed
+    # at once, gave the plan within the gap (no MIP search ran, no count was rounded down).
     assert dives == [(False, False), (True, True)]
+    assert trimmed == [True]
     assert rounded_down and True not in rounded_down  # in the first dive only
     assert plan.solver.proof == "rounded"
     assert plan.gap is not None and 0 < plan.gap <= scenario.data.solver.mip_gap
@@ -125,3 +136,16 @@ def test_room_is_kept_for_what_rounding_pushes_past_a_bound(solved: bool) -> Non
     rows.tighten(model, {0: 0.0, 1: 0.0})
     lp = model.prob.solverModel.getLp()
     assert list(lp.row_upper_)[0] == 10.0 and list(lp.row_lower_)[1] == -1.0
+
+
+def test_trimming_takes_units_off_where_they_relieve_most_per_unit_given_up() -> None:
+    rows = incumbent._RowCheck(_two_row_model(solved=True))
+    # Both rounded up: the cap row at 4 + 2 x 4 = 12, 2 past. A unit off x1 relieves 2 and gives
+    # up 0.25 of the LP's units (3.25 -> 3), a unit off x0 relieves 1 for 0.5: x1 goes.
+    assert rows.trim([3.5, 3.25], {0: 4.0, 1: 4.0}) == {0: 4.0, 1: 3.0}
+    # x1 at 5 pushes the second row to 3.5 - 5 = -1.5 (below -1) and the cap to 13.5: two units
+    # off x1 clear both.
+    assert rows.trim([3.5, 3.25], {1: 5.0}) == {1: 3.0}
+    # A row past only through a column the LP re-solves (x1 continuous, not rounded) is left to
+    # it: x0 at 3 puts the second row at 3 - 4.5 = -1.5, and no count can lift it.
+    assert rows.trim([3.5, 4.5], {0: 3.0}) == {0: 3.0}

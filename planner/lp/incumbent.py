@@ -60,6 +60,9 @@ ROUNDS = 8
 DROP_CONTRACT_FRACTION = 0.5
 # Rounds of keeping room in the rows rounding pushes past (the 20-site power-capped bench took 6).
 RESERVE_ROUNDS = 16
+# Units `_RowCheck.trim` may take off rounded-up counts before it gives up (37 at the 20-site
+# power-capped bench at 2.879x; each unit costs one pass over the matrix).
+TRIM_UNITS = 2000
 # Share of the relaxation's own time a re-solve after an interior-point relaxation may spend in
 # simplex from the last basis before interior point solves it instead (`_resolve`).
 WARM_SHARE = 0.1
@@ -360,10 +363,15 @@ def _reserve_counts(
     counts cheapest to round down to their floor (`_RowCheck.room`), and if that LP has no
     solution, only how far past the row is. When neither has a solution (the room kept has
     used up what the rows had) or the rounds run out, the rows get their bounds back and the
-    counts still pushing one past are rounded down as `_round_counts` does, from the last LP
-    that had a solution (its counts sit below the rows by the room kept). Rounding down every count that pushes a binding
-    power cap gives up up to a unit per order of every system at the site from each period on:
-    at 20 sites whose caps bind in the last quarters what was left could not serve their work.
+    counts rounded up from the last LP that had a solution (its counts sit below the rows by
+    the room kept) are trimmed, a unit at a time, until they push no row past
+    (`_RowCheck.trim`), and fixed all at once; if that LP has no solution, the counts still
+    pushing a row past are rounded down as `_round_counts` does. Rounding down every count that
+    pushes a binding power cap gives up up to a unit per order of every system at the site from
+    each period on: at 20 sites whose caps bind in the last quarters what was left could not
+    serve their work (and re-solving after each round down, with the other counts free, the LP
+    fills the caps again: at 2.879x the bench's 20-site fleet 3,907 counts pushed past in the
+    second round, where trimming took 37 units off).
     Of the two steps, the excess alone took ~80 rounds where a rack's count sat 0.99 above its
     floor, and the room to the floor alone left the LP infeasible at another 20-site fleet."""
     free, reserve, touched = set(counts), dict[int, float](), set[int]()
@@ -387,9 +395,16 @@ def _reserve_counts(
             else:
                 break  # no more room to keep: round down what still pushes past, below
         # From the last LP that had a solution (its counts keep the room), the rows get their
-        # bounds back and the counts still pushing one past are rounded down (`_round_counts`).
+        # bounds back; the counts rounded up are trimmed unit by unit until no row is past and
+        # fixed at once; if that LP has no solution, the counts still pushing a row past are
+        # rounded down (`_round_counts`).
         rows.tighten(model, dict.fromkeys(touched, 0.0))
         touched = set()
+        trimmed = rows.trim(values, _rounded_up(model, free, values))
+        if trimmed is not None:
+            solved = _fix_and_solve(model, trimmed)
+            if solved is not None:
+                return solved
         return _round_counts(model, sorted(free), values, rows)
     finally:
         rows.tighten(model, dict.fromkeys(touched, 0.0))
@@ -502,6 +517,38 @@ class _RowCheck:
                 break
             room, taken = room + given_up, taken + relief
         return sign * max(room, abs(excess))
+
+    def trim(self, values: list[float], up: dict[int, float]) -> dict[int, float] | None:
+        """`up` (counts rounded up from the LP `values`) with units taken off, one at a time,
+        until no row is past its bound: the row furthest past first, from the count in it that
+        gives up the fewest LP units per unit of the row relieved (a unit taken off count c at
+        LP value v gives up max(0, v - (c - 1)) - max(0, v - c) units: none while c - 1 >= v).
+        A row past only through columns not in `up` (continuous ones, which the LP re-solves)
+        is left to the LP. None when TRIM_UNITS units do not do it."""
+        fixes, left = dict(up), set[int]()
+        for _ in range(TRIM_UNITS):
+            past = {r: x for r, x in self.past(values, fixes).items() if r not in left}
+            if not past:
+                return fixes
+            row, excess = max(past.items(), key=lambda item: abs(item[1]))
+            sign = 1.0 if excess > 0 else -1.0
+            entries = self.by_row[self.row_starts[row] : self.row_starts[row + 1]]
+            best: tuple[float, int] | None = None
+            for column, coef in zip(
+                self.columns[entries].tolist(), self.coefs[entries].tolist(), strict=True
+            ):
+                count = fixes.get(column)
+                if count is None or sign * coef <= 0 or count < 1 - USED_TOL:
+                    continue
+                value = values[column]
+                given_up = max(0.0, value - (count - 1)) - max(0.0, value - count)
+                if best is None or given_up / (sign * coef) < best[0]:
+                    best = (given_up / (sign * coef), column)
+            if best is None:
+                left.add(row)
+            else:
+                fixes[best[1]] -= 1.0
+        return None
 
     def tighten(self, model: Model, room: dict[int, float]) -> None:
         """Set the rows' bounds in the HiGHS model to theirs less `room` (signed as `past`):
