@@ -1,6 +1,7 @@
 """A colocated RL update's own costs (planner/demand/rl.py colocated_update_s), recomputed by
 hand from catalog figures: refit = BF16 weights / (link one way x link utilisation), offload =
-2 x training state / (accelerators x offload bandwidth), plus the fixed update overhead; a run
+2 x (weights + gradients / m + Adam state / n) / offload bandwidth per accelerator, plus the
+fixed update overhead; a run
 on separate pools (colocated: false) pays none of it, in the estimate or in the LP."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 import pytest
 
 from hardware.catalog import load_catalog
+from planner.demand.common import hardware
 from planner.demand.rl import colocated_update_s, update_floor_s
 from planner.kinds.rl import RLSpec, demand
 
@@ -41,12 +43,17 @@ def test_deepseek_v3_on_h100_refits_over_the_nic() -> None:
     nic = h100.scale_out_bandwidth_bytes_per_s  # 400 Gb/s = 50 GB/s
     assert nic == pytest.approx(50e9)
     refit = params * 2 / (nic * h100.serving.link_bandwidth_utilisation)
-    offload = 2 * params * 16 / (256 * h100.rl.offload_bandwidth_bytes_per_s)
+    # m: the fewest H100s whose usable HBM holds 671e9 x 16 B; weights + gradients (2 x 2 B)
+    # split over m, Adam state (12 B) over the run's 256
+    m = math.ceil(params * 16 / (80e9 * hardware(CATALOG, "hgx-h100").hbm_usable_fraction))
+    per_gpu = params * 4 / m + params * 12 / 256
+    offload = 2 * per_gpu / h100.rl.offload_bandwidth_bytes_per_s
     co = colocated_update_s(_spec("deepseek-v3"), CATALOG, "hgx-h100", accelerators=256)
-    assert co is not None and co.refit_link == "scale-out"
+    assert co is not None and co.refit_link == "scale-out" and co.model_parallel == m > 8
     assert co.refit_s == pytest.approx(refit, rel=1e-12)  # 35.8 s
     assert co.refit_s == pytest.approx(35.79, abs=0.01)
-    assert co.offload_s == pytest.approx(offload, rel=1e-12)  # 21.0 s at 4 GB/s
+    assert co.offload_bytes_per_accelerator == pytest.approx(per_gpu, rel=1e-12)
+    assert co.offload_s == pytest.approx(offload, rel=1e-12)  # 24.7 s at 4 GB/s
     assert co.overhead_s == h100.rl.update_overhead_s == 10.0
     assert co.total_s == pytest.approx(refit + offload + 10.0)
 
@@ -60,17 +67,22 @@ def test_llama_8b_on_gb200_refits_over_nvlink_and_c2c_does_not_bind() -> None:
     assert co.refit_s == pytest.approx(
         8e9 * 2 / (one_way * gb200.serving.link_bandwidth_utilisation)
     )
-    # the offload goes at the stack's 4 GB/s, far below NVLink-C2C's 450 GB/s each way
+    # the offload goes at the stack's 4 GB/s, far below NVLink-C2C's 450 GB/s each way; one
+    # GB200 holds the whole 128 GB state (m = 1): every GPU moves all weights and gradients
     assert gb200.rl.host_link_bandwidth_bytes_per_s == pytest.approx(450e9)
-    assert co.offload_s == pytest.approx(2 * 8e9 * 16 / (8 * 4e9))
+    assert co.model_parallel == 1
+    assert co.offload_s == pytest.approx(2 * (8e9 * 4 + 8e9 * 12 / 8) / 4e9)
 
 
 def test_without_a_run_size_the_state_fills_whole_units() -> None:
-    # 671e9 x 16 B / (80 GB x usable fraction) accelerators, rounded up to whole 8-GPU servers
+    # m = 671e9 x 16 B / (80 GB x usable fraction) accelerators, rounded up to whole 8-GPU
+    # servers for the optimizer's share
     co = colocated_update_s(_spec("deepseek-v3"), CATALOG, "hgx-h100")
     assert co is not None
-    assert co.accelerators % 8 == 0 and co.accelerators >= math.ceil(671e9 * 16 / 80e9)
-    assert co.offload_s == pytest.approx(2 * 671e9 * 16 / (co.accelerators * 4e9))
+    n = math.ceil(co.model_parallel / 8) * 8
+    assert co.accelerators == n >= math.ceil(671e9 * 16 / 80e9)
+    per_gpu = 671e9 * 4 / co.model_parallel + 671e9 * 12 / n
+    assert co.offload_s == pytest.approx(2 * per_gpu / 4e9)
 
 
 def test_separate_pools_do_not_pay_it() -> None:
