@@ -226,6 +226,23 @@ class ServingFigures(Strict):
     )
 
 
+class AcceleratorRL(Strict):
+    """What a colocated RL update costs beyond its roles' work (read by planner/demand/rl.py
+    colocated_update_s).
+
+    host_link_bandwidth: the accelerator's link to host memory, one direction (PCIe Gen5 x16,
+      NVLink-C2C), the ceiling of any offload;
+    offload_bandwidth: the rate an RL stack actually moves training state to and from host
+      memory per accelerator (pageable copies of many tensors; at most host_link_bandwidth);
+    update_overhead: fixed seconds per update of a colocated run (inference engine sleep and
+      wake, process groups torn down and rebuilt, orchestration), not scaling with model size.
+    """
+
+    host_link_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="host_link_bandwidth")
+    offload_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="offload_bandwidth")
+    update_overhead_s: Annotated[Duration, Field(ge=0)] = Field(alias="update_overhead")
+
+
 class Accelerator(Sourced):
     vendor: str
     # Dense peak FLOP/s per precision (no sparsity). A precision not listed is unsupported.
@@ -240,6 +257,8 @@ class Accelerator(Sourced):
     # Serving figures (decode/prefill rates need them; without them serving rates are 0 with a
     # reason, so a new accelerator can be added for training alone).
     serving: ServingFigures | None = None
+    # Colocated RL figures; None = a colocated RL update's refit and offload are not modelled.
+    rl: AcceleratorRL | None = None
 
 
 class Cpu(Sourced):

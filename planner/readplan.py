@@ -297,6 +297,22 @@ def left_out(model: Model) -> list[str]:
             f"sandbox memory not checked for {', '.join(unchecked)} (no verifier states "
             "memory_per_sandbox)"
         )
+    for d in model.demands:
+        if d.rl is None or not d.rl.colocated:
+            continue
+        generate = next(r for r in d.roles if r.name == "generate")
+        bare = [
+            s
+            for s, rate in generate.rates.items()
+            if rate.per_unit_s > 0 and s not in d.rl.colocated_update_s_by_system
+        ]
+        note = (
+            f"{d.name} (colocated): the refit, offload and engine overhead of each update bound "
+            "its pace only; the units idle during them are not charged"
+        )
+        if bare:
+            note += f"; none of it is modelled on {', '.join(sorted(bare))} (no `rl:` figures)"
+        out.append(note)
     unpaced = [
         d.name for d in model.demands if d.rl is not None and not d.rl.update_floor_s_by_system
     ]

@@ -480,14 +480,14 @@ def check_weight_push(ctx: Context) -> list[str]:
 
 @rule("update_pace")
 def check_update_pace(ctx: Context) -> list[str]:
-    """RL with max_completion_tokens: in every period, sum over generate rows of units x rate x
-    the system's update floor <= max(1, max_staleness_updates) x samples_per_update x
+    """RL with max_completion_tokens or colocated: in every period, sum over generate rows of
+    units x rate x the system's pace (update floor + colocated refit/offload/overhead) <= max(1, max_staleness_updates) x samples_per_update x
     completion_tokens (each update's generation lasts at least its longest sample's decode)"""
     out = []
     for demand in ctx.demands:
-        if demand.rl is None or not demand.rl.update_floor_s_by_system:
+        if demand.rl is None or not demand.rl.pace_s_by_system():
             continue
-        floors = demand.rl.update_floor_s_by_system
+        floors = demand.rl.pace_s_by_system()
         role = next(r for r in demand.roles if r.name == "generate")
         bound = max(1.0, demand.rl.max_staleness_updates) * demand.rl.generated_tokens_per_update
         paced: dict[int, float] = {}

@@ -140,6 +140,9 @@ def rl_workload(
         "deadline": deadline,
         "goodput": 0.9,
         "verifiers": verifiers or [],
+        # separate pools: these cases place generation and training at different sites, so
+        # no colocated refit/offload pace (tests/test_rl_colocated.py covers that)
+        "colocated": False,
     }
 
 

@@ -2,7 +2,8 @@
 update cannot finish generating before its longest sample has decoded alone, so with
 max_completion_tokens C_max an update lasts at least F = C_max x the fastest decode step at the
 smallest batch, and generation runs at most max(1, staleness) x samples_per_update x C decode
-tokens per F seconds.
+tokens per F seconds. The runs here are separate pools (colocated: false); a colocated run's
+refit, offload and overhead lengthen F (tests/test_rl_colocated.py).
 
 Worked case: Llama 3.1 8B on the h100-cluster preset, 32 samples of 127 + 1,019 tokens per
 problem, 2,048 samples per update, a one-day window (one period), C_max 3,969: updates x F must
@@ -38,6 +39,7 @@ workloads:
     kept_fraction: 1.0
     samples_per_update: 2048
     deadline: 1 day
+    colocated: false
 {extra}"""
 
 

@@ -5,7 +5,8 @@ A point is one synchronous, colocated run: the same GPUs generate, compute logpr
 refit, one after the other, so the planner's step is the sum over its roles of
     work per step / (rate per unit x units),   units = GPUs / accelerators per unit,
 with the work per step = per-sample work x rollouts per step and the rates as `rl_rates` gives
-them to the LP; plus the refit the planner has for a colocated run (none). rl.yaml's header says
+them to the LP; plus the colocated update's refit, offload and fixed overhead
+(planner/demand/rl.py colocated_update_s, over the run's own GPUs). rl.yaml's header says
 how each figure of the run maps onto the RLSpec.
 
 Diagnostics (printed by `python -m planner.calibration.rl`, not compared): generation at the
@@ -25,16 +26,13 @@ from hardware.catalog import Catalog, load_catalog
 from planner.calibration import AccuracyRow
 from planner.demand.common import hardware
 from planner.demand.inference import layouts
-from planner.demand.rl import rl_rates, rl_roles, update_floor_s
+from planner.demand.rl import colocated_update_s, rl_rates, rl_roles, update_floor_s
 from planner.demand.serving_physics import kv_replication, model_load, step_terms
 from planner.kinds.rl import RLSpec
 
 TABLE = Path(__file__).with_name("rl.yaml")
 FAMILY = "rl-checks"
 METRIC = "RL step s"
-# The planner moves weights only between sites (RLCoupling.weight_bytes_per_update); a colocated
-# run's refit (trainer shards -> inference engine on the same GPUs) has no term: 0 s.
-COLOCATED_REFIT_S = 0.0
 
 
 @dataclass(frozen=True)
@@ -131,7 +129,13 @@ def stage_seconds(point: RLPoint, catalog: Catalog) -> dict[str, float]:
     floor = update_floor_s(spec, catalog, point.system)
     if floor is not None:
         out["generate"] = max(out["generate"], floor)
-    out["refit"] = COLOCATED_REFIT_S
+    # The colocated update's own costs (planner/demand/rl.py colocated_update_s), the training
+    # state spread over the run's own GPUs.
+    co = colocated_update_s(spec, catalog, point.system, accelerators=point.gpus)
+    assert co is not None, f"{point.id}: {point.system} has no colocated RL figures"
+    out["refit"] = co.refit_s
+    out["offload"] = co.offload_s
+    out["update_overhead"] = co.overhead_s
     return out
 
 

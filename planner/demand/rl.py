@@ -18,6 +18,7 @@ Totals = per sample x samples, samples = problems · n · epochs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -271,6 +272,77 @@ def update_floor_s(
 
 
 @dataclass(frozen=True)
+class ColocatedUpdate:
+    """Seconds a colocated RL update spends beyond its roles' work, on one system (see
+    `colocated_update_s`)."""
+
+    refit_s: float  # weight_bytes / (link one way x link_bandwidth_utilisation)
+    offload_s: float  # 2 x training-state bytes per accelerator / offload bandwidth
+    overhead_s: float  # fixed: engine sleep/wake, process groups, orchestration
+    refit_link: Literal["scale-up", "scale-out"]
+    model_parallel: int  # m: accelerators one copy of the weights and gradients is split over
+    accelerators: float  # n: accelerators the optimizer state is split over
+    offload_bytes_per_accelerator: float  # one way
+
+    @property
+    def total_s(self) -> float:
+        return self.refit_s + self.offload_s + self.overhead_s
+
+
+def colocated_update_s(
+    spec: RLSpec, catalog: Catalog, system: str, accelerators: float | None = None
+) -> ColocatedUpdate | None:
+    """What one update of a colocated run costs beyond its roles' work on `system`:
+
+      refit_s    = W / (B_link · u_link),  W = params x bytes(precision) (the BF16 weights):
+                   every accelerator receives the whole model (NeMo-RL v0.5's Megatron refit
+                   exports full HF tensors, gathered over TP/EP and broadcast over PP, on every
+                   rank and streams them to its colocated vLLM worker), over scale-up (one way:
+                   scale_up_bandwidth / 2) when the model-parallel group m fits one scale-up
+                   domain, else over the scale-out NIC; u_link = serving.link_bandwidth_utilisation;
+      offload_s  = 2 · (params · 2 · bytes(precision) / m + params · (bytes_per_param -
+                   2 · bytes(precision)) / n) / B_offload: before generation each accelerator
+                   moves its weights and gradients (its 1/m shard, replicated over data
+                   parallelism) and its 1/n of the optimizer state (distributed optimizer) to host
+                   memory, and back before training, all n in parallel at rl.offload_bandwidth
+                   (at most rl.host_link_bandwidth);
+      overhead_s = rl.update_overhead (engine sleep/wake, process groups, orchestration).
+
+    m = ceil(params x bytes_per_param / usable HBM), the fewest accelerators that hold the
+    training state; n = `accelerators` (a measured run's), else m rounded up to whole units
+    (the LP does not know a run's size: the slowest offload a run can have). None: not
+    colocated, no accelerator, or the accelerator has no `rl` figures."""
+    hw = hardware(catalog, system)
+    if not spec.colocated or hw is None:
+        return None
+    acc = hw.accelerator
+    if acc.rl is None or acc.serving is None:
+        return None
+    params = catalog.models[spec.policy].params
+    weight_bytes = params * BYTES_PER_VALUE[spec.precision]
+    replicated = 2 * BYTES_PER_VALUE[spec.precision]  # weights + gradients, per parameter
+    sharded = max(0.0, spec.bytes_per_param - replicated)  # optimizer state, per parameter
+    m = math.ceil(params * spec.bytes_per_param / (acc.hbm_bytes * hw.hbm_usable_fraction))
+    if m <= hw.system.scale_up_domain:
+        link, bw = "scale-up", acc.scale_up_bandwidth_bytes_per_s / 2
+    else:
+        link, bw = "scale-out", acc.scale_out_bandwidth_bytes_per_s
+    whole_units = math.ceil(m / hw.accelerators) * hw.accelerators
+    n = float(accelerators) if accelerators is not None else float(whole_units)
+    per_acc = params * replicated / min(m, n) + params * sharded / n
+    offload_bw = min(acc.rl.offload_bandwidth_bytes_per_s, acc.rl.host_link_bandwidth_bytes_per_s)
+    return ColocatedUpdate(
+        refit_s=weight_bytes / (bw * acc.serving.link_bandwidth_utilisation),
+        offload_s=2 * per_acc / offload_bw,
+        overhead_s=acc.rl.update_overhead_s,
+        refit_link=link,  # type: ignore[arg-type]
+        model_parallel=m,
+        accelerators=n,
+        offload_bytes_per_accelerator=per_acc,
+    )
+
+
+@dataclass(frozen=True)
 class RLRoleEstimate:
     name: str
     work_unit: str
@@ -304,6 +376,9 @@ class RLEstimate:
     role_flop_shares: dict[str, float]
     system: str | None = None
     derivation: list[str] = field(default_factory=list)
+    # With a system and colocated: the update's refit, offload and overhead (colocated_update_s,
+    # over the fewest whole units that hold the training state).
+    colocated_update: ColocatedUpdate | None = None
 
 
 def estimate_rl(spec: RLSpec, catalog: Catalog, system: str | None = None) -> RLEstimate:
@@ -348,6 +423,14 @@ def estimate_rl(spec: RLSpec, catalog: Catalog, system: str | None = None) -> RL
         f"verifiers: {vps:g} core-s/sample x samples = {vps * samples:.4g} core-s",
         f"forward : backward FLOPs = {forward:.4g} : {backward:.4g} = {forward / backward:.2f}",
     ]
+    co = colocated_update_s(spec, catalog, system) if system is not None else None
+    if co is not None:
+        lines.append(
+            f"colocated update on {system}: refit {co.refit_s:.3g} s ({co.refit_link}) + offload "
+            f"{co.offload_s:.3g} s ({co.offload_bytes_per_accelerator:.3g} B per accelerator, each "
+            f"way) + overhead "
+            f"{co.overhead_s:.3g} s = {co.total_s:.3g} s per update"
+        )
     return RLEstimate(
         policy=spec.policy,
         samples=samples,
@@ -365,4 +448,5 @@ def estimate_rl(spec: RLSpec, catalog: Catalog, system: str | None = None) -> RL
         role_flop_shares=shares,
         system=system,
         derivation=lines,
+        colocated_update=co,
     )

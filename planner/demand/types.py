@@ -85,6 +85,10 @@ class RLCoupling:
     # decode step at the smallest batch); empty when the spec gives no max_completion_tokens.
     update_floor_s_by_system: dict[str, float] = field(default_factory=dict)
     generated_tokens_per_update: float = 0.0  # samples_per_update x completion_tokens
+    # Seconds a colocated update spends beyond its roles' work on each system (refit, offload,
+    # engine sleep/wake: planner/demand/rl.py colocated_update_s); empty when not colocated.
+    colocated_update_s_by_system: dict[str, float] = field(default_factory=dict)
+    colocated: bool = False  # the spec's `colocated` (generation and training share accelerators)
     # verifier_core_s_per_sample split by the ISA the sandboxes need (x86_64, arm64).
     verifier_core_s_by_isa: dict[str, float] = field(default_factory=dict)
     # Sandbox memory held per sample, byte-seconds, by ISA: sum over verifiers that state
@@ -101,6 +105,19 @@ class RLCoupling:
         """Cores the verifiers of `samples` samples need on `isa` over the window, on average:
         core_s_per_sample[isa] · samples / window."""
         return self.verifier_core_s_by_isa.get(isa, 0.0) * samples / window_s
+
+    def pace_s_by_system(self) -> dict[str, float]:
+        """Seconds an update lasts at least on each system: the update floor (its longest
+        sample's decode) + the colocated update's refit, offload and overhead, either one 0
+        where not given; only systems with one of them."""
+        systems = sorted(
+            set(self.update_floor_s_by_system) | set(self.colocated_update_s_by_system)
+        )
+        return {
+            s: self.update_floor_s_by_system.get(s, 0.0)
+            + self.colocated_update_s_by_system.get(s, 0.0)
+            for s in systems
+        }
 
     def push_budget_s(self, window_s: float) -> float:
         """Time a weight push may take: max_staleness_updates x window / updates."""

@@ -122,6 +122,13 @@ class RLSpec(Strict):
     # which caps generation at samples_per_update x completion_tokens decode tokens per that
     # time (max_staleness_updates of them in flight). None: not checked (the plan says so).
     max_completion_tokens: PositiveInt | None = None
+    # Colocated (hybrid engine: the same accelerators generate, score and train, one phase after
+    # the other; NeMo-RL's and veRL's default): every update also pays a refit (the trained
+    # weights resharded into the inference engine), the training state's offload to host memory
+    # and back, and a fixed engine sleep/wake cost (planner/demand/rl.py colocated_update_s).
+    # false: separate generation and training pools, which pay none of these (weights pushed
+    # between sites are the `weights` flows).
+    colocated: bool = True
 
     @model_validator(mode="after")
     def _unique_names(self) -> RLSpec:
@@ -161,6 +168,7 @@ def demand(
     the trainer: hybrid engines (veRL, OpenRLHF) time-share the trainer's accelerators with
     generation, offloading its state between phases."""
     from planner.demand.rl import (
+        colocated_update_s,
         estimate_rl,
         rl_rates,
         rl_roles,
@@ -202,6 +210,12 @@ def demand(
             max_staleness_updates=spec.max_staleness_updates,
             update_floor_s_by_system={
                 s: f for s in systems if (f := update_floor_s(spec, catalog, s)) is not None
+            },
+            colocated=spec.colocated,
+            colocated_update_s_by_system={
+                s: c.total_s
+                for s in systems
+                if (c := colocated_update_s(spec, catalog, s)) is not None
             },
             generated_tokens_per_update=spec.samples_per_update * spec.completion_tokens,
             verifier_core_s_by_isa=verifier_core_s_by_isa(spec),
@@ -438,13 +452,18 @@ def add_weightpush(model: Model) -> None:
 
 @family("pace", "workload:period", kind="rl")
 def add_pace(model: Model) -> None:
-    """sum_{d,s} u[w,generate,d,s,p] · rate[generate,s] · floor_s <= max(1, staleness_w) ·
-    samples_per_update_w · completion_tokens_w, in every period p, floor_s =
-    max_completion_tokens_w · the decode step at the smallest batch on s (RL: an update's
-    generation lasts at least its longest sample's decode; only with max_completion_tokens)"""
+    """sum_{d,s} u[w,generate,d,s,p] · rate[generate,s] · pace_s <= max(1, staleness_w) ·
+    samples_per_update_w · completion_tokens_w, in every period p, pace_s = floor_s +
+    colocated_s, floor_s = max_completion_tokens_w · the decode step at the smallest batch on s
+    (an update's generation lasts at least its longest sample's decode; 0 without
+    max_completion_tokens), colocated_s = a colocated update's refit + offload + overhead on s
+    (planner/demand/rl.py colocated_update_s; 0 for separate pools). RL: an update lasts at
+    least pace_s, so generation cannot run faster than one update's tokens per pace_s. The
+    colocated seconds bound each update's wall time; the LP does not charge the units idle
+    during them (their unit-time is not in the capacity rows)."""
     for demand in _mine(model):
         assert demand.rl is not None
-        floors = demand.rl.update_floor_s_by_system
+        floors = demand.rl.pace_s_by_system()
         if not floors:
             continue
         role = next(r for r in demand.roles if r.name == "generate")

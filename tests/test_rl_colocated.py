@@ -1,0 +1,104 @@
+"""A colocated RL update's own costs (planner/demand/rl.py colocated_update_s), recomputed by
+hand from catalog figures: refit = BF16 weights / (link one way x link utilisation), offload =
+2 x (weights + gradients / m + Adam state / n) / offload bandwidth per accelerator, plus the
+fixed update overhead; a run
+on separate pools (colocated: false) pays none of it, in the estimate or in the LP."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hardware.catalog import load_catalog
+from planner.demand.common import hardware
+from planner.demand.rl import colocated_update_s, update_floor_s
+from planner.kinds.rl import RLSpec, demand
+
+CATALOG = load_catalog()
+
+
+def _spec(policy: str, colocated: bool = True) -> RLSpec:
+    return RLSpec.model_validate(
+        {
+            "policy": policy,
+            "problems": 1000,
+            "samples_per_problem": 16,
+            "prompt_tokens": 100,
+            "completion_tokens": 700,
+            "kept_fraction": 1.0,
+            "samples_per_update": 512,
+            "deadline": "30 days",
+            "max_completion_tokens": 1400,
+            "colocated": colocated,
+        }
+    )
+
+
+def test_deepseek_v3_on_h100_refits_over_the_nic() -> None:
+    h100 = CATALOG.accelerators["h100-sxm"]
+    assert h100.rl is not None and h100.serving is not None
+    params = 671e9
+    # 671e9 x 16 B of training state > 8 x 80 GB: the model spans servers, refit over IB
+    nic = h100.scale_out_bandwidth_bytes_per_s  # 400 Gb/s = 50 GB/s
+    assert nic == pytest.approx(50e9)
+    refit = params * 2 / (nic * h100.serving.link_bandwidth_utilisation)
+    # m: the fewest H100s whose usable HBM holds 671e9 x 16 B; weights + gradients (2 x 2 B)
+    # split over m, Adam state (12 B) over the run's 256
+    m = math.ceil(params * 16 / (80e9 * hardware(CATALOG, "hgx-h100").hbm_usable_fraction))
+    per_gpu = params * 4 / m + params * 12 / 256
+    offload = 2 * per_gpu / h100.rl.offload_bandwidth_bytes_per_s
+    co = colocated_update_s(_spec("deepseek-v3"), CATALOG, "hgx-h100", accelerators=256)
+    assert co is not None and co.refit_link == "scale-out" and co.model_parallel == m > 8
+    assert co.refit_s == pytest.approx(refit, rel=1e-12)  # 35.8 s
+    assert co.refit_s == pytest.approx(35.79, abs=0.01)
+    assert co.offload_bytes_per_accelerator == pytest.approx(per_gpu, rel=1e-12)
+    assert co.offload_s == pytest.approx(offload, rel=1e-12)  # 24.7 s at 4 GB/s
+    assert co.overhead_s == h100.rl.update_overhead_s == 10.0
+    assert co.total_s == pytest.approx(refit + offload + 10.0)
+
+
+def test_llama_8b_on_gb200_refits_over_nvlink_and_c2c_does_not_bind() -> None:
+    gb200 = CATALOG.accelerators["gb200"]
+    assert gb200.rl is not None and gb200.serving is not None
+    co = colocated_update_s(_spec("llama-3.1-8b"), CATALOG, "gb200-nvl72", accelerators=8)
+    assert co is not None and co.refit_link == "scale-up"
+    one_way = gb200.scale_up_bandwidth_bytes_per_s / 2  # 1.8 TB/s -> 900 GB/s each way
+    assert co.refit_s == pytest.approx(
+        8e9 * 2 / (one_way * gb200.serving.link_bandwidth_utilisation)
+    )
+    # the offload goes at the stack's 4 GB/s, far below NVLink-C2C's 450 GB/s each way; one
+    # GB200 holds the whole 128 GB state (m = 1): every GPU moves all weights and gradients
+    assert gb200.rl.host_link_bandwidth_bytes_per_s == pytest.approx(450e9)
+    assert co.model_parallel == 1
+    assert co.offload_s == pytest.approx(2 * (8e9 * 4 + 8e9 * 12 / 8) / 4e9)
+
+
+def test_without_a_run_size_the_state_fills_whole_units() -> None:
+    # m = 671e9 x 16 B / (80 GB x usable fraction) accelerators, rounded up to whole 8-GPU
+    # servers for the optimizer's share
+    co = colocated_update_s(_spec("deepseek-v3"), CATALOG, "hgx-h100")
+    assert co is not None
+    n = math.ceil(co.model_parallel / 8) * 8
+    assert co.accelerators == n >= math.ceil(671e9 * 16 / 80e9)
+    per_gpu = 671e9 * 4 / co.model_parallel + 671e9 * 12 / n
+    assert co.offload_s == pytest.approx(2 * per_gpu / 4e9)
+
+
+def test_separate_pools_do_not_pay_it() -> None:
+    spec = _spec("llama-3.1-8b", colocated=False)
+    assert colocated_update_s(spec, CATALOG, "hgx-h100") is None
+    d = demand("rl", spec, CATALOG, ["hgx-h100"], 86_400.0 * 30)
+    assert d.rl is not None and d.rl.colocated_update_s_by_system == {}
+    floor = update_floor_s(spec, CATALOG, "hgx-h100")
+    assert d.rl.pace_s_by_system() == {"hgx-h100": floor}
+
+
+def test_the_lp_pace_includes_the_colocated_update() -> None:
+    spec = _spec("llama-3.1-8b")
+    d = demand("rl", spec, CATALOG, ["hgx-h100"], 86_400.0 * 30)
+    co = colocated_update_s(spec, CATALOG, "hgx-h100")
+    floor = update_floor_s(spec, CATALOG, "hgx-h100")
+    assert d.rl is not None and co is not None and floor is not None
+    assert d.rl.colocated_update_s_by_system == {"hgx-h100": pytest.approx(co.total_s)}
+    assert d.rl.pace_s_by_system()["hgx-h100"] == pytest.approx(floor + co.total_s)
