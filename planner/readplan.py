@@ -307,8 +307,9 @@ def left_out(model: Model) -> list[str]:
             if rate.per_unit_s > 0 and s not in d.rl.colocated_update_s_by_system
         ]
         note = (
-            f"{d.name} (colocated): the refit, offload and engine overhead of each update bound "
-            "its pace only; the units idle during them are not charged"
+            f"{d.name} (colocated): the refit, offload and engine overhead of each update pace "
+            "it, and the units idle during them are charged as the window's share they take "
+            "(updates x that time / window: a lower bound when the run ends before its deadline)"
         )
         if bare:
             note += f"; none of it is modelled on {', '.join(sorted(bare))} (no `rl:` figures)"

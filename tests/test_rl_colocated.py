@@ -12,7 +12,7 @@ import pytest
 
 from hardware.catalog import load_catalog
 from planner.demand.common import hardware
-from planner.demand.rl import colocated_update_s, update_floor_s
+from planner.demand.rl import colocated_update_s, rl_rates, update_floor_s
 from planner.kinds.rl import RLSpec, demand
 
 CATALOG = load_catalog()
@@ -102,3 +102,39 @@ def test_the_lp_pace_includes_the_colocated_update() -> None:
     assert d.rl is not None and co is not None and floor is not None
     assert d.rl.colocated_update_s_by_system == {"hgx-h100": pytest.approx(co.total_s)}
     assert d.rl.pace_s_by_system()["hgx-h100"] == pytest.approx(floor + co.total_s)
+
+
+def test_colocated_rates_lose_the_windows_share_its_updates_take() -> None:
+    window = 86_400.0 * 30
+    spec = _spec("deepseek-v3")  # 16,000 samples, 512 an update: 31.25 updates in 30 days
+    d = demand("rl", spec, CATALOG, ["hgx-h100"], window)
+    bare = rl_rates(spec, CATALOG, "hgx-h100")
+    # The run as its work sizes it (unit-seconds over the window x 8 GPUs a server), at least
+    # the whole servers that hold the training state.
+    unit_s = sum(role.amount / bare[role.name].per_unit_s for role in d.roles)
+    fewest = colocated_update_s(spec, CATALOG, "hgx-h100")
+    assert fewest is not None
+    n = max(unit_s / window * 8, fewest.accelerators)
+    co = colocated_update_s(spec, CATALOG, "hgx-h100", accelerators=n)
+    assert co is not None and d.rl is not None
+    assert d.rl.colocated_update_s_by_system == {"hgx-h100": pytest.approx(co.total_s)}
+    idle = 16_000 / 512 * co.total_s / window
+    assert 0 < idle < 1
+    for role in d.roles:
+        rate = role.rates["hgx-h100"]
+        assert rate.per_unit_s == pytest.approx(bare[role.name].per_unit_s * (1 - idle))
+        assert f"{idle:.1%} of the window" in rate.reason
+    separate = demand("rl", _spec("deepseek-v3", colocated=False), CATALOG, ["hgx-h100"], window)
+    for role in separate.roles:
+        assert role.rates["hgx-h100"] == bare[role.name]
+
+
+def test_updates_that_fill_the_window_leave_no_rate() -> None:
+    spec = _spec("deepseek-v3").model_copy(update={"samples_per_update": 8})  # 2,000 updates
+    spec = spec.model_copy(update={"deadline_s": 86_400.0})  # in one day
+    co = colocated_update_s(spec, CATALOG, "hgx-h100")
+    assert co is not None and 2_000 * co.total_s > 86_400.0  # ~70 s each
+    d = demand("rl", spec, CATALOG, ["hgx-h100"], 86_400.0)
+    for role in d.roles:
+        rate = role.rates["hgx-h100"]
+        assert rate.per_unit_s == 0.0 and "no time is left for work" in rate.reason

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from fleetcore.schema import Fraction, Name, PositiveInt, Precision, Strict
 from fleetcore.units import format_si
-from planner.demand.types import RLCoupling, Role, WorkloadDemand
+from planner.demand.types import Rate, RLCoupling, Role, WorkloadDemand
 from planner.kinds.base import (
     MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
     TRAJECTORY_BYTES_PER_TOKEN,
@@ -30,6 +30,7 @@ from planner.lp.variables import declare_system_choice
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
+    from planner.demand.rl import ColocatedUpdate
     from planner.plan import Plan
 
 NAME = "rl"
@@ -168,7 +169,6 @@ def demand(
     the trainer: hybrid engines (veRL, OpenRLHF) time-share the trainer's accelerators with
     generation, offloading its state between phases."""
     from planner.demand.rl import (
-        colocated_update_s,
         estimate_rl,
         rl_rates,
         rl_roles,
@@ -181,18 +181,27 @@ def demand(
 
     samples = rl_samples(spec)
     per_system = {s: rl_rates(spec, catalog, s) for s in systems}
+    est = estimate_rl(spec, catalog)
+    window_s = spec.deadline_s - spec.start_s
+    amounts = {r.name: r.per_sample * samples for r in rl_roles(spec, catalog)}
+    colocated = {
+        s: c.total_s
+        for s in systems
+        if spec.colocated
+        and (c := _colocated(spec, catalog, s, per_system[s], amounts, window_s)) is not None
+    }
+    idle = {s: est.updates * update_s / window_s for s, update_s in colocated.items()}
     roles = [
         Role(
             name=r.name,
             work_unit=r.work_unit,
             amount=r.per_sample * samples,
-            rates={s: per_system[s][r.name] for s in systems},
+            rates={s: _busy(per_system[s][r.name], idle.get(s)) for s in systems},
             placement="trainer" if r.name == "train" else "with_generation",
             per_sample=r.per_sample,
         )
         for r in rl_roles(spec, catalog)
     ]
-    est = estimate_rl(spec, catalog)
     return WorkloadDemand(
         name=name,
         kind=NAME,
@@ -212,16 +221,57 @@ def demand(
                 s: f for s in systems if (f := update_floor_s(spec, catalog, s)) is not None
             },
             colocated=spec.colocated,
-            colocated_update_s_by_system={
-                s: c.total_s
-                for s in systems
-                if (c := colocated_update_s(spec, catalog, s)) is not None
-            },
+            colocated_update_s_by_system=colocated,
             generated_tokens_per_update=spec.samples_per_update * spec.completion_tokens,
             verifier_core_s_by_isa=verifier_core_s_by_isa(spec),
             verifier_byte_s_by_isa=verifier_byte_s_by_isa(spec),
         ),
         notes=[f"forward:backward FLOPs = {est.forward_backward_flop_ratio:.2f}"],
+    )
+
+
+def _colocated(
+    spec: RLSpec,
+    catalog: Catalog,
+    system: str,
+    rates: dict[str, Rate],
+    amounts: dict[str, float],
+    window_s: float,
+) -> ColocatedUpdate | None:
+    """The colocated update on `system` over the run's accelerators as the work sizes them:
+    n = sum over roles of amount / rate per unit / window x accelerators per unit (the run
+    spread over its window), at least the fewest whole units that hold the training state
+    (colocated_update_s's own n). The optimizer state's offload is shared by all n."""
+    from planner.demand.rl import colocated_update_s
+
+    fewest = colocated_update_s(spec, catalog, system)
+    if fewest is None or not all(rates[name].feasible for name in amounts):
+        return fewest
+    unit_s = sum(amount / rates[name].per_unit_s for name, amount in amounts.items())
+    n = unit_s / window_s * catalog.system(system).accelerators
+    if n <= fewest.accelerators:
+        return fewest
+    return colocated_update_s(spec, catalog, system, accelerators=n)
+
+
+def _busy(rate: Rate, idle_share: float | None) -> Rate:
+    """A colocated run's rate per unit: its units spend idle_share = updates x
+    colocated_update_s / window of the window in its updates' refit, offload and engine
+    overhead, doing no role's work, so each role's rate is x (1 - idle_share). A lower bound
+    on that share: a run the plan finishes before its deadline updates more often. None: not
+    colocated or no colocated term on the system."""
+    if idle_share is None or not rate.feasible:
+        return rate
+    if idle_share >= 1:
+        return Rate(
+            0.0,
+            f"its updates' refit, offload and engine overhead take {idle_share:.0%} of the "
+            "window on this system: no time is left for work (colocated)",
+        )
+    return Rate(
+        rate.per_unit_s * (1 - idle_share),
+        f"{rate.reason}; x {1 - idle_share:.4g}: {idle_share:.1%} of the window in its "
+        "updates' refit, offload and engine overhead (colocated)",
     )
 
 
