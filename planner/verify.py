@@ -481,8 +481,9 @@ def check_weight_push(ctx: Context) -> list[str]:
 @rule("update_pace")
 def check_update_pace(ctx: Context) -> list[str]:
     """RL with max_completion_tokens or colocated: in every period, sum over generate rows of
-    units x rate x the system's pace (update floor + colocated refit/offload/overhead) <= max(1, max_staleness_updates) x samples_per_update x
-    completion_tokens (each update's generation lasts at least its longest sample's decode)"""
+    units x rate x the system's pace (update floor + colocated refit/offload/overhead) <=
+    max(1, max_staleness_updates) x samples_per_update x completion_tokens (each update lasts
+    at least its longest sample's decode plus, colocated, its refit, offload and overhead)"""
     out = []
     for demand in ctx.demands:
         if demand.rl is None or not demand.rl.pace_s_by_system():

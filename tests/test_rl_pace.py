@@ -123,3 +123,26 @@ def test_a_cap_below_the_mean_completion_is_bad_input(tmp_path: Path, capsys) ->
     err = capsys.readouterr().err
     assert f"{path}:7: workloads.rl: max_completion_tokens (500) is below the mean" in err
     assert "Traceback" not in err
+
+
+def test_a_colocated_update_alone_paces_the_run(tmp_path: Path) -> None:
+    # Colocated, no max_completion_tokens: the pace is the refit + offload + overhead alone.
+    # 200k problems: 3,125 updates x ~21 s take ~77% of the day, so every role's rate keeps
+    # the rest, and a colocated term 40% longer than the plan was made for (updates x it past
+    # the day) breaks the pace rule, and only it.
+    path = tmp_path / "colocated.yaml"
+    text = SCENARIO.format(problems=200_000, extra="")
+    path.write_text(text.replace("colocated: false", "colocated: true"), encoding="utf-8")
+    sc = planner.load_scenario(path)
+    demands = planner.demands(sc)
+    rl = demands[0].rl
+    assert rl is not None and not rl.update_floor_s_by_system
+    co = rl.colocated_update_s_by_system["hgx-h100"]
+    assert rl.pace_s_by_system() == {"hgx-h100": co}
+    assert 0.7 < rl.updates * co / DAY < 0.8
+    plan = planner.solve(sc)
+    assert check_plan(plan, sc, demands)["update_pace"] == []
+    longer = dataclasses.replace(rl, colocated_update_s_by_system={"hgx-h100": 1.4 * co})
+    broken = [dataclasses.replace(demands[0], rl=longer)]
+    found = {name: msgs for name, msgs in check_plan(plan, sc, broken).items() if msgs}
+    assert list(found) == ["update_pace"]

@@ -183,7 +183,8 @@ def demand(
     per_system = {s: rl_rates(spec, catalog, s) for s in systems}
     est = estimate_rl(spec, catalog)
     window_s = spec.deadline_s - spec.start_s
-    amounts = {r.name: r.per_sample * samples for r in rl_roles(spec, catalog)}
+    work = rl_roles(spec, catalog)
+    amounts = {r.name: r.per_sample * samples for r in work}
     colocated = {
         s: c.total_s
         for s in systems
@@ -195,19 +196,19 @@ def demand(
         Role(
             name=r.name,
             work_unit=r.work_unit,
-            amount=r.per_sample * samples,
+            amount=amounts[r.name],
             rates={s: _busy(per_system[s][r.name], idle.get(s)) for s in systems},
             placement="trainer" if r.name == "train" else "with_generation",
             per_sample=r.per_sample,
         )
-        for r in rl_roles(spec, catalog)
+        for r in work
     ]
     return WorkloadDemand(
         name=name,
         kind=NAME,
         after=spec.after,
         start_s=spec.start_s,
-        window_s=spec.deadline_s - spec.start_s,
+        window_s=window_s,
         roles=roles,
         rl=RLCoupling(
             samples=samples,
