@@ -763,3 +763,64 @@ def test_moe_derivation_states_its_fitted_terms() -> None:
     dense = estimate_inference(_spec(mode="offline"), CATALOG, "hgx-b200")
     assert not any(x.startswith("MoE") for x in dense.derivation)
     assert dense.step_terms_s["moe_tokens"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("model", "system", "precision"),
+    [
+        ("llama-3.1-8b", "hgx-h100", "fp8"),
+        ("llama-3.1-70b", "gb200-nvl72", "fp8"),
+        ("llama-3.1-405b", "trn2-server", "bf16"),
+        ("deepseek-v3", "hgx-b200", "fp8"),
+        ("deepseek-r1", "gb200-nvl72", "fp4"),
+        ("qwen3-32b", "vera-rubin-nvl144", "fp8"),
+    ],
+)
+def test_decode_point_skips_only_layouts_that_change_nothing(
+    model: str, system: str, precision: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-unit bound is at least the evaluated tokens/s/unit on every layout (with a
+    target and without, chunked or not), and decode_point with its bounded layouts skipped
+    returns the same point, alternatives included, as evaluating every layout."""
+    import planner.demand.inference as inference
+
+    arch, hw = CATALOG.models[model], hardware(CATALOG, system)
+    assert hw is not None
+    cases = [
+        (prompt, output, target, chunked, draft)
+        for prompt, output in ((1000, 1000), (8000, 1000))
+        for target in (None, 8.0, 30.0, 90.0, 300.0)
+        for chunked in (False, True)
+        for draft in (0, 3)
+        if not (chunked and target is None)
+    ]
+    skipped = total = 0
+    for prompt, output, target, chunked, draft in cases:
+        load = model_load(arch, precision, "fp8", prompt, output, 1, draft, 0.7)
+        for lay in layouts(arch, hw, load, 4):
+            physics = StepPhysics(hw, load, lay)
+            point = inference._evaluate(hw, load, lay, target, chunked, physics)[0]
+            bound = inference._per_unit_bound(physics, load, lay, target, chunked)
+            if point is not None:
+                assert point.tokens_per_s_per_unit is not None
+                assert point.tokens_per_s_per_unit <= bound
+        args = (arch, hw, precision, "fp8", prompt, output, 1, target, 4, None, chunked, draft, 0.7)
+        calls = 0
+        evaluate = inference._evaluate
+
+        def counted(*a: object, **k: object) -> object:
+            nonlocal calls
+            calls += 1
+            return evaluate(*a, **k)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(inference, "_evaluate", counted)
+        with_skips = inference.decode_point.uncached(*args)
+        evaluated = calls
+        monkeypatch.setattr(inference, "SKIP_BOUNDED", False)
+        every = inference.decode_point.uncached(*args)
+        skipped += calls - 2 * evaluated
+        total += calls - evaluated
+        monkeypatch.setattr(inference, "SKIP_BOUNDED", True)
+        monkeypatch.setattr(inference, "_evaluate", evaluate)
+        assert with_skips == every
+    assert skipped > 0

@@ -48,6 +48,7 @@ from planner.demand.queueing import max_utilisation, mean_wait_mdc
 from planner.demand.serving_physics import (
     Layout,
     ModelLoad,
+    StepPhysics,
     StepTerms,
     figures,
     kv_replication,
@@ -66,6 +67,9 @@ from planner.kinds.inference import InferenceSpec
 # servers per instance is common practice for 400B+ BF16 models. Override with
 # max_units_per_instance.
 MAX_UNITS_PER_INSTANCE = 4
+# decode_point skips layouts whose bound shows they change nothing (tests/test_serving_speed.py
+# turns this off to check the points are the same).
+SKIP_BOUNDED = True
 # Server scenarios: TTFT targets are p99 (MLPerf Inference Server rules for Llama 2 70B).
 TAIL_PROBABILITY = 0.01
 
@@ -194,10 +198,47 @@ def _hbm_batch(load: ModelLoad, lay: Layout) -> float:
     return lay.free_bytes / (load.kv_stored_per_sequence * kv_replication(load.arch, lay.tp))
 
 
+def _per_unit_bound(
+    step: StepPhysics, load: ModelLoad, lay: Layout, target: float | None, chunked: bool
+) -> float:
+    """An upper bound of _evaluate's decode tokens/s per unit on this layout, for one step
+    evaluation instead of a batch search. The batch is at most B: the HBM's, and with a target
+    the largest whose TPOT floor (a lower bound of the TPOT, non-decreasing in the batch) fits
+    the budget. Tokens/s per instance, b · k / step(b), does not fall as b grows: step(b) / b
+    is non-increasing, as every term of the step is (affine with a non-negative intercept:
+    attention, KV read, dense GEMMs at n/(n + half) efficiency, TP all-reduces, PP hops,
+    overheads; concave from 0: distinct experts' weights read; b times a non-increasing factor:
+    expert GEMMs (EP imbalance falls and GEMM rows per expert grow with b), routed tokens, EP
+    all-to-all; and a max of such per phase). So the value at B bounds the one at any b <= B
+    (times 1 + 1e-9 against float rounding). 0 when no batch fits."""
+    batch = math.floor(_hbm_batch(load, lay))
+    if target is not None:
+        budget = 1.0 / target
+        lo, hi = 0, batch  # bisection: the largest batch in [0, hi] whose floor fits
+        if step.tpot_floor_s(hi, chunked) > budget:
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if step.tpot_floor_s(mid, chunked) <= budget:
+                    lo = mid
+                else:
+                    hi = mid
+            batch = lo
+    if batch < lay.pp:
+        return 0.0
+    terms = step.terms(batch, False)
+    return batch * terms.tokens_per_step / terms.step_s * lay.instances_per_unit * (1 + 1e-9)
+
+
 def _evaluate(
-    hw: Hardware, load: ModelLoad, lay: Layout, target: float | None, chunked: bool
+    hw: Hardware,
+    load: ModelLoad,
+    lay: Layout,
+    target: float | None,
+    chunked: bool,
+    step: StepPhysics | None = None,
 ) -> tuple[DecodePoint | None, str, float]:
     """The operating point of one layout, or (None, why not, its TPOT floor in s)."""
+    step = step or StepPhysics(hw, load, lay)
     b_hbm = _hbm_batch(load, lay)
     if b_hbm < lay.pp:
         return None, f"{lay.label()}: {b_hbm:.1f} sequences fit HBM (need >= {lay.pp})", math.inf
@@ -206,10 +247,10 @@ def _evaluate(
         batch = math.floor(b_hbm)
     else:
         budget = 1.0 / target
-        b_lat = float(max_batch_within(hw, load, lay, budget, 1 << 22, chunked))
+        b_lat = float(max_batch_within(hw, load, lay, budget, 1 << 22, chunked, step))
         batch = min(math.floor(b_hbm), int(b_lat))
         if batch < lay.pp:
-            floor_terms = step_terms(hw, load, lay, lay.pp, chunked)
+            floor_terms = step.terms(lay.pp, chunked)
             return (
                 None,
                 (
@@ -219,7 +260,7 @@ def _evaluate(
                 ),
                 floor_terms.tpot_s,
             )
-    terms = step_terms(hw, load, lay, batch, chunked and target is not None)
+    terms = step.terms(batch, chunked and target is not None)
     per_inst = batch * load.tokens_per_step / terms.step_s
     return (
         DecodePoint(
@@ -325,7 +366,19 @@ def decode_point(
     best: DecodePoint | None = None
     scored: list[DecodePoint] = []
     for lay in candidates:  # ascending size: a larger layout must win by more than 0.1%
-        point, why, floor_s = _evaluate(hw, load, lay, tokens_per_s_per_user, chunked_prefill)
+        step = StepPhysics(hw, load, lay)
+        if SKIP_BOUNDED and best is not None and len(scored) >= 4:
+            # Skipped when it can change nothing: its bound cannot beat the best by 0.1% (so
+            # it never becomes the best) and four scored layouts already exceed it (so it is
+            # never among the three alternatives shown). The same point as evaluating it.
+            bound = _per_unit_bound(step, load, lay, tokens_per_s_per_user, chunked_prefill)
+            if bound <= best.tokens_per_s_per_unit * 1.001 and (  # type: ignore[operator]
+                sum(p.tokens_per_s_per_unit > bound for p in scored) >= 4  # type: ignore[operator]
+            ):
+                continue
+        point, why, floor_s = _evaluate(
+            hw, load, lay, tokens_per_s_per_user, chunked_prefill, step
+        )
         if point is None:
             failures.append((floor_s, why))
             continue

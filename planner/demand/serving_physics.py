@@ -739,7 +739,13 @@ def step_terms(
 
 
 def max_batch_within(
-    hw: Hardware, load: ModelLoad, lay: Layout, budget_s: float, upper: int, chunked: bool
+    hw: Hardware,
+    load: ModelLoad,
+    lay: Layout,
+    budget_s: float,
+    upper: int,
+    chunked: bool,
+    step: StepPhysics | None = None,
 ) -> int:
     """The largest batch in [pp, upper] whose TPOT (step, + prefill chunk when `chunked`) fits
     `budget_s`; 0 if none. TPOT does not fall as the batch grows (every term of the step grows
@@ -749,7 +755,7 @@ def max_batch_within(
     probe left more than half the bracket, and skips a probe whose TPOT floor already misses the
     budget (the floor then stands in for its TPOT). ~5 step evaluations a layout where
     bisection took ~13 (tests check both give the same batch)."""
-    step = StepPhysics(hw, load, lay)
+    step = step or StepPhysics(hw, load, lay)
     lo = lay.pp
     if upper < lo:
         return 0
