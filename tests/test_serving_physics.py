@@ -795,6 +795,7 @@ def test_decode_point_skips_only_layouts_that_change_nothing(
         if not (chunked and target is None)
     ]
     skipped = total = 0
+    evaluate = inference._evaluate
     for prompt, output, target, chunked, draft in cases:
         load = model_load(arch, precision, "fp8", prompt, output, 1, draft, 0.7)
         for lay in layouts(arch, hw, load, 4):
@@ -806,7 +807,6 @@ def test_decode_point_skips_only_layouts_that_change_nothing(
                 assert point.tokens_per_s_per_unit <= bound
         args = (arch, hw, precision, "fp8", prompt, output, 1, target, 4, None, chunked, draft, 0.7)
         calls = 0
-        evaluate = inference._evaluate
 
         def counted(*a: object, **k: object) -> object:
             nonlocal calls

@@ -57,7 +57,6 @@ from planner.demand.serving_physics import (
     moe_token_bytes,
     precision_gap,
     prefill_time,
-    step_terms,
 )
 from planner.demand.types import Rate
 from planner.kinds.inference import InferenceSpec
@@ -376,9 +375,7 @@ def decode_point(
                 sum(p.tokens_per_s_per_unit > bound for p in scored) >= 4  # type: ignore[operator]
             ):
                 continue
-        point, why, floor_s = _evaluate(
-            hw, load, lay, tokens_per_s_per_user, chunked_prefill, step
-        )
+        point, why, floor_s = _evaluate(hw, load, lay, tokens_per_s_per_user, chunked_prefill, step)
         if point is None:
             failures.append((floor_s, why))
             continue
