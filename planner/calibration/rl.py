@@ -54,6 +54,7 @@ class RLPoint:
     tolerance: float  # allowed |relative error|
     source: str
     known_miss: str  # why the planner does not reproduce it ("" otherwise)
+    trainer: dict[str, Any] | None = None  # the recipe's training figures (RLSpec.trainer)
 
     @property
     def rollouts(self) -> int:
@@ -77,6 +78,7 @@ class RLPoint:
                 "reference": {"model": self.model},
                 # the recipe's length cap: the longest response an update may wait for
                 "max_completion_tokens": self.max_total_sequence_length - self.prompt_tokens,
+                "trainer": self.trainer,
             }
         )
 
@@ -101,6 +103,7 @@ def points(path: Path = TABLE) -> list[RLPoint]:
             tolerance=float(p["tolerance"]),
             source=p["source"],
             known_miss=" ".join(str(p.get("known_miss", "")).split()),
+            trainer=p.get("trainer"),
         )
         for p in data["points"]
     ]
@@ -117,7 +120,9 @@ def stage_seconds(point: RLPoint, catalog: Catalog) -> dict[str, float]:
     """Seconds per step of every planner role (work per step / (rate per unit x units)) and the
     colocated refit; math.inf for a role the system cannot run."""
     spec = point.spec()
-    rates = rl_rates(spec, catalog, point.system)
+    # The update's training and log-prob passes over the run's own GPUs (update_passes), as the
+    # LP takes them over the run's work-sized accelerators (planner/kinds/rl.py).
+    rates = rl_rates(spec, catalog, point.system, accelerators=point.gpus)
     u = units(point, catalog)
     out: dict[str, float] = {}
     for role in rl_roles(spec, catalog):

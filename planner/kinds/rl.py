@@ -24,6 +24,7 @@ from planner.kinds.base import (
     PositiveFloat,
     start_before_deadline,
 )
+from planner.kinds.pretrain import LayoutSpec
 from planner.lp.constraints import tie, work_pairs
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, family
 from planner.lp.variables import declare_system_choice
@@ -75,6 +76,36 @@ class VerifierSpec(Strict):
     # must fit the host memory lent with those cores.
     memory_per_sandbox_bytes: PositiveBytes | None = Field(None, alias="memory_per_sandbox")
     cores_per_sandbox: PositiveFloat = 1.0
+
+
+class RLTrainerSpec(Strict):
+    """How an RL update trains, as a recipe states it (all optional): the training step
+    (planner/demand/training.py) is taken at the update's own batch with these."""
+
+    # The training layout; None = the fastest that fits on the update's accelerators. dp None =
+    # as many data-parallel ranks as those accelerators allow (as a pretraining run's layout).
+    layout: LayoutSpec | None = None
+    # Share of layers whose activations are recomputed in the backward (activation
+    # checkpointing: 1 = every layer, Megatron recompute_granularity full); needs `layout`.
+    # None = the least that fits memory.
+    recompute: Fraction | None = None
+    # Samples per optimizer step (a recipe's train_global_batch_size): an update of
+    # samples_per_update x kept_fraction samples takes ceil(that / batch_samples) optimizer steps,
+    # each paying its pipeline bubble, exposed DP synchronisation and optimizer. None = one step.
+    batch_samples: PositiveCount | None = None
+    # Sequence packing: the tokens of one packed sequence of a training micro-batch (NeMo-RL
+    # train_mb_tokens = max_total_sequence_length x train_micro_batch_size); None = one sample
+    # of prompt + completion tokens a sequence.
+    micro_batch_tokens: PositiveInt | None = None
+    # The same for the log-prob (forward-only) passes (NeMo-RL logprob_mb_tokens); None = the
+    # training micro-batch.
+    logprob_micro_batch_tokens: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _recompute_needs_layout(self) -> RLTrainerSpec:
+        if self.recompute is not None and self.layout is None:
+            raise ValueError("trainer.recompute needs trainer.layout (the layout it applies to)")
+        return self
 
 
 class RLSpec(Strict):
@@ -130,6 +161,9 @@ class RLSpec(Strict):
     # false: separate generation and training pools, which pay none of these (weights pushed
     # between sites are the `weights` flows).
     colocated: bool = True
+    # How the update trains (layout, recomputation, optimizer steps, packing); None = the
+    # fastest layout that fits, one optimizer step, one sample a sequence.
+    trainer: RLTrainerSpec | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> RLSpec:
