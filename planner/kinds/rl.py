@@ -214,17 +214,22 @@ def demand(
     )
 
     samples = rl_samples(spec)
-    per_system = {s: rl_rates(spec, catalog, s) for s in systems}
     est = estimate_rl(spec, catalog)
     window_s = spec.deadline_s - spec.start_s
     work = rl_roles(spec, catalog)
     amounts = {r.name: r.per_sample * samples for r in work}
-    colocated = {
-        s: c.total_s
-        for s in systems
-        if spec.colocated
-        and (c := _colocated(spec, catalog, s, per_system[s], amounts, window_s)) is not None
-    }
+    # The update's training and log-prob passes run on the run's accelerators: sized from the
+    # rates at the fewest whole units holding the training state (_run_accelerators), then the
+    # rates taken again at that size (planner/demand/rl.py update_passes), and the colocated
+    # term over the same accelerators.
+    per_system: dict[str, dict[str, Rate]] = {}
+    colocated: dict[str, float] = {}
+    for s in systems:
+        first = rl_rates(spec, catalog, s)
+        n, co = _run_accelerators(spec, catalog, s, first, amounts, window_s)
+        per_system[s] = rl_rates(spec, catalog, s, accelerators=n) if n is not None else first
+        if co is not None:
+            colocated[s] = co.total_s
     idle = {s: est.updates * update_s / window_s for s, update_s in colocated.items()}
     roles = [
         Role(
@@ -265,28 +270,48 @@ def demand(
     )
 
 
-def _colocated(
+def _run_accelerators(
     spec: RLSpec,
     catalog: Catalog,
     system: str,
     rates: dict[str, Rate],
     amounts: dict[str, float],
     window_s: float,
-) -> ColocatedUpdate | None:
-    """The colocated update on `system` over the run's accelerators as the work sizes them:
-    n = sum over roles of amount / rate per unit / window x accelerators per unit (the run
-    spread over its window), at least the fewest whole units that hold the training state
-    (colocated_update_s's own n). The optimizer state's offload is shared by all n."""
+) -> tuple[float | None, ColocatedUpdate | None]:
+    """(n, the colocated update over n) on `system`: the run's accelerators as the work sizes
+    them, n = sum over roles of amount / rate per unit / window x accelerators per unit (the run
+    spread over its window; a run with separate pools: the train role's alone, the trainer's
+    pool), at least the fewest whole units that hold the training state (colocated_update_s's
+    own n, or training's). The optimizer state's offload is shared by all n. (None, None) for
+    a system without accelerators; n None when a role cannot run there (the rates stay at the
+    fewest whole units)."""
+    from planner.demand.common import hardware
+    from planner.demand.pretrain import _job_accelerators
     from planner.demand.rl import colocated_update_s
 
+    hw = hardware(catalog, system)
+    if hw is None:
+        return None, None
     fewest = colocated_update_s(spec, catalog, system)
-    if fewest is None or not all(rates[name].feasible for name in amounts):
-        return fewest
-    unit_s = sum(amount / rates[name].per_unit_s for name, amount in amounts.items())
-    n = unit_s / window_s * catalog.system(system).accelerators
-    if n <= fewest.accelerators:
-        return fewest
-    return colocated_update_s(spec, catalog, system, accelerators=n)
+    counted = amounts if spec.colocated else {"train": amounts["train"]}
+    if not all(rates[name].feasible for name in counted):
+        return None, fewest
+    least = (
+        fewest.accelerators
+        if fewest is not None
+        else float(
+            _job_accelerators(
+                hw,
+                catalog.models[spec.policy],
+                spec.bytes_per_param * catalog.models[spec.policy].params,
+            )
+        )
+    )
+    unit_s = sum(amount / rates[name].per_unit_s for name, amount in counted.items())
+    n = max(least, unit_s / window_s * hw.accelerators)
+    if fewest is None or n <= fewest.accelerators:
+        return n, fewest
+    return n, colocated_update_s(spec, catalog, system, accelerators=n)
 
 
 def _busy(rate: Rate, idle_share: float | None) -> Rate:
