@@ -7,11 +7,13 @@ f = kept_fraction); see docs/models.md:
   reward:<name>     outcome: passes · (P + C); process, per-step passes: steps · P + C·(steps+1)/2
                     (step j re-reads the prompt and the first j/steps of the completion);
                     process, one pass: P + C                              prefill tokens
-  reference         f · (P + C) prefill tokens (KL reference, kept samples only)
-  policy_logprobs   f · (P + C) prefill tokens of the policy (its old log-probabilities,
-                    recomputed before the update; spec policy_logprobs, default on)
+  reference         f · (P + C) tokens (KL reference, kept samples only), forward-only
+  policy_logprobs   f · (P + C) tokens of the policy (its old log-probabilities, recomputed by
+                    the training stack before the update; spec policy_logprobs, default on)
   train             6 · N_active(policy) · f · (P + C) [+ 6 · N_active(critic) · f · (P + C)] FLOP
-                    at the policy's derived training throughput (planner/demand/training.py)
+Rates: generation, its prefill and reward models at serving rates; train and the two log-prob
+passes from the training step model at the update's own batch on the run's accelerators
+(update_passes, planner/demand/training.py).
   verifiers         sum(core_seconds_per_sample · applies_to) CPU core-seconds
 Totals = per sample x samples, samples = problems · n · epochs.
 """

@@ -4,7 +4,7 @@ trajectories and weights between sites) and its report lines, in one place."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pulp
 from pydantic import Field, model_validator
@@ -87,8 +87,8 @@ class RLTrainerSpec(Strict):
     layout: LayoutSpec | None = None
     # Share of layers whose activations are recomputed in the backward (activation
     # checkpointing: 1 = every layer, Megatron recompute_granularity full); needs `layout`.
-    # None = the least that fits memory.
-    recompute: Fraction | None = None
+    # 0 = none. None = the least that fits memory.
+    recompute: Annotated[float, Field(ge=0, le=1)] | None = None
     # Samples per optimizer step (a recipe's train_global_batch_size): an update of
     # samples_per_update x kept_fraction samples takes ceil(that / batch_samples) optimizer steps,
     # each paying its pipeline bubble, exposed DP synchronisation and optimizer. None = one step.
