@@ -5,7 +5,9 @@ A point is one synchronous, colocated run: the same GPUs generate, compute logpr
 refit, one after the other, so the planner's step is the sum over its roles of
     work per step / (rate per unit x units),   units = GPUs / accelerators per unit,
 with the work per step = per-sample work x rollouts per step and the rates as `rl_rates` gives
-them to the LP; plus the colocated update's refit, offload and fixed overhead
+them to the LP, the update's training and log-prob passes over the run's own GPUs (the LP: over
+the run's work-sized accelerators) with the recipe's `trainer:` figures; plus the colocated
+update's refit, offload and fixed overhead
 (planner/demand/rl.py colocated_update_s, over the run's own GPUs). rl.yaml's header says
 how each figure of the run maps onto the RLSpec.
 
