@@ -4,6 +4,7 @@ trajectories and weights between sites) and its report lines, in one place."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pulp
@@ -220,14 +221,20 @@ def demand(
     amounts = {r.name: r.per_sample * samples for r in work}
     # The update's training and log-prob passes run on the run's accelerators: sized from the
     # rates at the fewest whole units holding the training state (_run_accelerators), then the
-    # rates taken again at that size (planner/demand/rl.py update_passes), and the colocated
-    # term over the same accelerators.
+    # rates taken again at that size rounded up to whole units (planner/demand/rl.py
+    # update_passes), and the colocated term over the same n.
     per_system: dict[str, dict[str, Rate]] = {}
     colocated: dict[str, float] = {}
     for s in systems:
         first = rl_rates(spec, catalog, s)
         n, co = _run_accelerators(spec, catalog, s, first, amounts, window_s)
-        per_system[s] = rl_rates(spec, catalog, s, accelerators=n) if n is not None else first
+        if n is None:
+            per_system[s] = first
+        else:
+            # the update's layout spans whole units: n rounded up to them
+            per_unit = catalog.system(s).accelerators
+            whole = math.ceil(n / per_unit - 1e-9) * per_unit
+            per_system[s] = rl_rates(spec, catalog, s, accelerators=whole)
         if co is not None:
             colocated[s] = co.total_s
     idle = {s: est.updates * update_s / window_s for s, update_s in colocated.items()}
