@@ -1,15 +1,17 @@
 """RL checks: one test per measured NeMo-RL step of planner/calibration/rl.yaml, within its
 tolerance or a strict expected failure carrying its `known_miss:`; and the module's arithmetic
-recomputed by hand from the planner's rates for one point."""
+recomputed by hand for one point, its training and log-prob passes from catalog figures."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
 from hardware.catalog import load_catalog
 from planner.calibration import rl
-from planner.demand.common import TRAINING_FLOPS_PER_PARAM
-from planner.demand.rl import rl_rates, update_floor_s
+from planner.demand.common import attention_flops_per_token
+from planner.demand.rl import rl_rates, update_floor_s, update_passes
 
 CATALOG = load_catalog()
 POINTS = {p.id: p for p in rl.points()}
@@ -32,27 +34,67 @@ def test_rl_point(point: str) -> None:
     )
 
 
+def _llama_h100_passes_by_hand() -> tuple[float, float]:
+    """(train, log-prob pass) seconds per update of the Llama 3.1 8B H100 point, by hand from
+    catalog figures: the recipe's Megatron TP1 x PP2 x DP8 on its 16 GPUs, micro-batches of one
+    packed 4,096-token sequence, full activation recomputation, 4 optimizer steps of 512 of the
+    2,048 rollouts; the log-prob pass forward-only on that layout in 8,192-token micro-batches.
+    H100 (accelerators.yaml training:): 989 TFLOPS x gemm_efficiency 0.613, GEMM shape M/(M +
+    256) x K/(K + 128), attention at 0.5 of peak, memory-bound 140 B per hidden element per
+    token per layer at 3.35 TB/s x 0.7, NVLink 450 GB/s one way x 0.8; HGX comm_overlap 0.5."""
+    arch = CATALOG.models["llama-3.1-8b"]
+    peak, gemm_eff, hbm = 989e12, 0.613, 3.35e12 * 0.7
+    nvlink = 450e9 * 0.8
+    n_a, layers, hidden = 8e9, 32, 4096
+    share = 16 / layers  # PP2: 16 of 32 layers a stage
+    sample = 127 + 1019
+    attention = attention_flops_per_token(arch, sample / 2)  # forward, all layers
+
+    def shape(tokens: float) -> float:
+        return tokens / (tokens + 256) * hidden / (hidden + 128)
+
+    # training micro-batch: t = 4,096 tokens, recomputation r = 1 repeats the forward (x 4/3)
+    t = 4096
+    gemm = 6 * n_a * share * t * (4 / 3) / (peak * gemm_eff * shape(t))
+    attn = 3 * (4 / 3) * attention * share * t / (peak * 0.5)
+    memory = 140 * hidden * 16 * t / hbm
+    pp_send = 0.5 * 2 * t * hidden * 2 / nvlink  # PP2 inside the 8-GPU NVLink domain
+    t_mb = gemm + attn + memory + pp_send
+    m = math.ceil(512 * sample / (t * 8))  # 18 micro-batches a DP rank an optimizer step
+    # DP sync (hierarchical, 0.083 s) hides behind the last micro-batch and the drain
+    optimizer = 2 * 16 * (n_a / 2) / 8 / hbm  # 16 B/param of the 4e9 a stage, over DP8
+    train = 4 * ((m + 1) * t_mb + optimizer)  # bubble (PP-1) x t_mb
+    # forward-only: t = 8,192, 2N_a and A once, a third of the memory-bound bytes, half the sends
+    t = 8192
+    f_mb = (
+        2 * n_a * share * t / (peak * gemm_eff * shape(t))
+        + attention * share * t / (peak * 0.5)
+        + 140 / 3 * hidden * 16 * t / hbm
+        + 0.5 * pp_send * 2  # twice the tokens, half the traffic
+    )
+    forward = (math.ceil(2048 * sample / (t * 8)) + 1) * f_mb  # 36 micro-batches + bubble
+    return train, forward
+
+
 def test_step_by_hand() -> None:
     """Llama 3.1 8B on 16 H100s (2 HGX units), 64 prompts x 32 generations, P 127, C 1,019:
-    generate C decode tokens, prefill P/32 prompt tokens, reference and the policy's own
-    logprobs P + C prefill tokens each, train 6 x 8e9 x (P + C) FLOP, per rollout; seconds =
-    work x 2,048 / (rate per unit x 2); generation at least the update's floor, the 3,969-token
-    cap x the fastest decode step at one sequence (the LP's pace row)."""
+    generate C decode tokens, prefill P/32 prompt tokens, per rollout, at the LP's serving
+    rates; generation at least the update's floor, the 3,969-token cap x the fastest decode
+    step at one sequence (the LP's pace row); train and the reference and policy log-prob
+    passes the update's own passes on the recipe's layout (_llama_h100_passes_by_hand)."""
     p = POINTS["nemo-rl-0.5-h100-llama3.1-8b-16gpu"]
-    rates = rl_rates(p.spec(), CATALOG, "hgx-h100")
+    rates = rl_rates(p.spec(), CATALOG, "hgx-h100", accelerators=16)
     n, prompt, completion, u = 2048, 127, 1019, 2.0
-    work = {
-        "generate": completion,
-        "generate_prefill": prompt / 32,
-        "reference": prompt + completion,
-        "policy_logprobs": prompt + completion,
-        "train": TRAINING_FLOPS_PER_PARAM * 8e9 * (prompt + completion),
-    }
+    work = {"generate": completion, "generate_prefill": prompt / 32}
     seconds = {k: w * n / (rates[k].per_unit_s * u) for k, w in work.items()}
     floor = update_floor_s(p.spec(), CATALOG, "hgx-h100")
     assert p.spec().max_completion_tokens == 4096 - 127 and floor is not None
     assert floor > seconds["generate"]  # 2,048 rollouts over 2 servers: the floor binds
     seconds["generate"] = floor
+    train, forward = _llama_h100_passes_by_hand()
+    assert train == pytest.approx(19.63, abs=0.01) and forward == pytest.approx(4.74, abs=0.01)
+    seconds["train"] = train
+    seconds["reference"] = seconds["policy_logprobs"] = forward
     # colocated: 16 GB of BF16 weights over NVLink one way (450 GB/s x 0.75); per GPU, half of
     # the weights + gradients (4 B/param: 128 GB of state needs 2 H100s) and 1/16 of the Adam
     # state (12 B/param) out to host memory and back at 4 GB/s; 10 s fixed
@@ -60,8 +102,32 @@ def test_step_by_hand() -> None:
     seconds["offload"] = 2 * (8e9 * 4 / 2 + 8e9 * 12 / 16) / 4e9
     seconds["update_overhead"] = 10.0
     by_hand = sum(seconds.values())
-    assert set(rates) == set(work)
+    assert set(rates) | {"refit", "offload", "update_overhead"} == set(seconds)
+    assert rl.stage_seconds(p, CATALOG) == pytest.approx(seconds, rel=1e-9)
     assert rl.predict(p, CATALOG) == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_update_passes_pay_their_bubble_recompute_and_steps() -> None:
+    """The recipe's figures are what slow the Llama H100 point's passes: without its trainer
+    block (the planner's fastest layout, one optimizer step) the update trains faster; each of
+    the pipeline bubble, the recomputation and the 4 optimizer steps is in the train pass."""
+    p = POINTS["nemo-rl-0.5-h100-llama3.1-8b-16gpu"]
+    spec = p.spec()
+    passes = update_passes(spec, CATALOG, "hgx-h100", accelerators=16)
+    train, forward = passes["train"], passes["forward:llama-3.1-8b"]
+    assert train.steps == 4 and train.step is not None and forward.step is not None
+    st = train.step
+    assert st.recompute == 1.0 and st.layout.pp == 2 and st.layout.dp == 8
+    assert st.bubble_s == pytest.approx(st.micro_batch_s)  # (PP - 1) x t_mb
+    assert train.seconds == pytest.approx(4 * st.step_s)
+    assert forward.step.dp_s == 0 and forward.step.optimizer_s == 0
+    bare = update_passes(
+        spec.model_copy(update={"trainer": None}), CATALOG, "hgx-h100", accelerators=16
+    )
+    assert bare["train"].steps == 1 and bare["train"].step is not None
+    assert bare["train"].step.recompute == 0.0 and bare["train"].step.bubble_s == 0.0
+    assert bare["train"].seconds is not None and train.seconds is not None
+    assert train.seconds > 1.3 * bare["train"].seconds  # 19.6 s vs 14.1 s
 
 
 def test_run_concurrency_generation_is_slower() -> None:

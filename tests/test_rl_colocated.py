@@ -120,13 +120,53 @@ def test_colocated_rates_lose_the_windows_share_its_updates_take() -> None:
     assert d.rl.colocated_update_s_by_system == {"hgx-h100": pytest.approx(co.total_s)}
     idle = 16_000 / 512 * co.total_s / window
     assert 0 < idle < 1
+    # the update's train and log-prob passes at that size in whole servers (update_passes)
+    at_n = rl_rates(spec, CATALOG, "hgx-h100", accelerators=math.ceil(n / 8) * 8)
     for role in d.roles:
         rate = role.rates["hgx-h100"]
-        assert rate.per_unit_s == pytest.approx(bare[role.name].per_unit_s * (1 - idle))
+        assert rate.per_unit_s == pytest.approx(at_n[role.name].per_unit_s * (1 - idle))
         assert f"{idle:.1%} of the window" in rate.reason
-    separate = demand("rl", _spec("deepseek-v3", colocated=False), CATALOG, ["hgx-h100"], window)
+    # separate pools: no idle share; the trainer's pool sized by the train role alone
+    sep = _spec("deepseek-v3", colocated=False)
+    separate = demand("rl", sep, CATALOG, ["hgx-h100"], window)
+    n_train = max(
+        16_000 * 6 * 37e9 * 800 / bare["train"].per_unit_s / window * 8, fewest.accelerators
+    )
+    at_train = rl_rates(sep, CATALOG, "hgx-h100", accelerators=math.ceil(n_train / 8) * 8)
     for role in separate.roles:
-        assert role.rates["hgx-h100"] == bare[role.name]
+        assert role.rates["hgx-h100"] == at_train[role.name]
+
+
+def test_a_larger_run_trains_its_update_on_more_accelerators() -> None:
+    """The LP's train rate is the update's pass over the run's work-sized accelerators: a run
+    with 10x the samples in the same window spans more GPUs, so its update of 65,536 samples
+    spreads thinner (fewer micro-batches a rank) and its rate per unit falls; both match
+    rl_rates at the sizing _run_accelerators gives, in whole servers."""
+    window = 86_400.0 * 10
+    small = _spec("llama-3.1-8b").model_copy(
+        update={"problems": 5_000_000, "deadline_s": window, "samples_per_update": 65_536}
+    )
+    large = small.model_copy(update={"problems": 50_000_000})
+    rates = {}
+    for name, spec in (("small", small), ("large", large)):
+        d = demand("rl", spec, CATALOG, ["hgx-h100"], window)
+        bare = rl_rates(spec, CATALOG, "hgx-h100")
+        unit_s = sum(role.amount / bare[role.name].per_unit_s for role in d.roles)
+        n = max(unit_s / window * 8, 8.0)
+        assert d.rl is not None
+        co = colocated_update_s(spec, CATALOG, "hgx-h100", accelerators=n)
+        assert co is not None
+        idle = spec.problems * 16 / 65_536 * co.total_s / window
+        assert 0 < idle < 1
+        # the update's passes on n rounded up to whole 8-GPU servers
+        at_n = rl_rates(spec, CATALOG, "hgx-h100", accelerators=math.ceil(n / 8) * 8)
+        train = next(role for role in d.roles if role.name == "train")
+        assert train.rates["hgx-h100"].per_unit_s == pytest.approx(
+            at_n["train"].per_unit_s * (1 - idle)
+        )
+        rates[name] = (n, at_n["train"].per_unit_s)
+    assert 8 < rates["small"][0] < rates["large"][0]
+    assert rates["large"][1] < rates["small"][1]
 
 
 def test_updates_that_fill_the_window_leave_no_rate() -> None:

@@ -5,7 +5,9 @@ A point is one synchronous, colocated run: the same GPUs generate, compute logpr
 refit, one after the other, so the planner's step is the sum over its roles of
     work per step / (rate per unit x units),   units = GPUs / accelerators per unit,
 with the work per step = per-sample work x rollouts per step and the rates as `rl_rates` gives
-them to the LP; plus the colocated update's refit, offload and fixed overhead
+them to the LP, the update's training and log-prob passes over the run's own GPUs (the LP: over
+the run's work-sized accelerators) with the recipe's `trainer:` figures; plus the colocated
+update's refit, offload and fixed overhead
 (planner/demand/rl.py colocated_update_s, over the run's own GPUs). rl.yaml's header says
 how each figure of the run maps onto the RLSpec.
 
@@ -54,6 +56,7 @@ class RLPoint:
     tolerance: float  # allowed |relative error|
     source: str
     known_miss: str  # why the planner does not reproduce it ("" otherwise)
+    trainer: dict[str, Any] | None = None  # the recipe's training figures (RLSpec.trainer)
 
     @property
     def rollouts(self) -> int:
@@ -77,6 +80,7 @@ class RLPoint:
                 "reference": {"model": self.model},
                 # the recipe's length cap: the longest response an update may wait for
                 "max_completion_tokens": self.max_total_sequence_length - self.prompt_tokens,
+                "trainer": self.trainer,
             }
         )
 
@@ -101,6 +105,7 @@ def points(path: Path = TABLE) -> list[RLPoint]:
             tolerance=float(p["tolerance"]),
             source=p["source"],
             known_miss=" ".join(str(p.get("known_miss", "")).split()),
+            trainer=p.get("trainer"),
         )
         for p in data["points"]
     ]
@@ -117,7 +122,9 @@ def stage_seconds(point: RLPoint, catalog: Catalog) -> dict[str, float]:
     """Seconds per step of every planner role (work per step / (rate per unit x units)) and the
     colocated refit; math.inf for a role the system cannot run."""
     spec = point.spec()
-    rates = rl_rates(spec, catalog, point.system)
+    # The update's training and log-prob passes over the run's own GPUs (update_passes), as the
+    # LP takes them over the run's work-sized accelerators (planner/kinds/rl.py).
+    rates = rl_rates(spec, catalog, point.system, accelerators=point.gpus)
     u = units(point, catalog)
     out: dict[str, float] = {}
     for role in rl_roles(spec, catalog):

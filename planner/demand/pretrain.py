@@ -123,8 +123,12 @@ def training_throughput(
     accelerators: int,
     goodput: float | None = None,
     pinned: Layout | None = None,
+    recompute: float | None = None,
+    attention_tokens: int | None = None,
 ) -> TrainingThroughput:
-    """Fastest layout of `accelerators` that fits (or `pinned`), its goodput (given, or derived
+    """Fastest layout of `accelerators` that fits (or `pinned`, `recompute` of its layers
+    recomputed, None: the least that fits; attention over sequences of `attention_tokens` when
+    packed sequences hold several samples, default sequence_tokens), its goodput (given, or derived
     from the system's `reliability:`), and the LP rate
     `accelerators per unit x work_flops_per_token x tokens/s per accelerator x goodput`."""
     why = _rate_zero(hw, precision)
@@ -133,11 +137,11 @@ def training_throughput(
     assert hw is not None
     f = train_figures(hw, precision)
     assert f is not None
-    mf = model_figures(arch, sequence_tokens)
+    mf = model_figures(arch, attention_tokens or sequence_tokens)
     run = RunFigures(
         sequence_tokens, global_batch_tokens, bytes_per_param, BYTES_PER_VALUE[gradient_precision]
     )
-    choice = best_layout(accelerators, mf, f, run, pinned)
+    choice = best_layout(accelerators, mf, f, run, pinned, recompute=recompute)
     if pinned is None:
         # Awkward sizes (prime factors) have poor layouts: also try the job rounded down to
         # multiples of 2, 4, ..., 64 units and keep the fastest whole job; the rest idle.

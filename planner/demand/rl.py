@@ -7,11 +7,13 @@ f = kept_fraction); see docs/models.md:
   reward:<name>     outcome: passes · (P + C); process, per-step passes: steps · P + C·(steps+1)/2
                     (step j re-reads the prompt and the first j/steps of the completion);
                     process, one pass: P + C                              prefill tokens
-  reference         f · (P + C) prefill tokens (KL reference, kept samples only)
-  policy_logprobs   f · (P + C) prefill tokens of the policy (its old log-probabilities,
-                    recomputed before the update; spec policy_logprobs, default on)
+  reference         f · (P + C) tokens (KL reference, kept samples only), forward-only
+  policy_logprobs   f · (P + C) tokens of the policy (its old log-probabilities, recomputed by
+                    the training stack before the update; spec policy_logprobs, default on)
   train             6 · N_active(policy) · f · (P + C) [+ 6 · N_active(critic) · f · (P + C)] FLOP
-                    at the policy's derived training throughput (planner/demand/training.py)
+Rates: generation, its prefill and reward models at serving rates; train and the two log-prob
+passes from the training step model at the update's own batch on the run's accelerators
+(update_passes, planner/demand/training.py).
   verifiers         sum(core_seconds_per_sample · applies_to) CPU core-seconds
 Totals = per sample x samples, samples = problems · n · epochs.
 """
@@ -19,15 +21,17 @@ Totals = per sample x samples, samples = problems · n · epochs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
+from hardware.schema import ModelArch
 from planner.demand.common import (
     BACKWARD_SHARE_OF_TRAINING,
     CPU_ONLY_REASON,
     TRAINING_FLOPS_PER_PARAM,
+    Hardware,
     forward_flops_per_token,
     hardware,
 )
@@ -38,8 +42,16 @@ from planner.demand.inference import (
     layouts,
     prefill_rate,
 )
-from planner.demand.pretrain import training_rate
+from planner.demand.pretrain import _job_accelerators, _rate_zero, training_throughput
 from planner.demand.serving_physics import model_load, precision_gap, step_terms
+from planner.demand.training import (
+    Layout,
+    RunFigures,
+    StepTime,
+    model_figures,
+    step_time,
+    train_figures,
+)
 from planner.demand.types import Rate
 from planner.kinds.rl import RewardModelSpec, RLSpec
 
@@ -176,18 +188,213 @@ def verifier_byte_s_by_isa(spec: RLSpec) -> dict[str, float]:
     return {isa: b for isa, b in sorted(out.items()) if b > 0}
 
 
+@dataclass(frozen=True)
+class UpdatePass:
+    """One pass of an RL update on the trainer's layout (training_rate's step physics at the
+    update's own batch): the training step(s), or a forward-only log-prob pass."""
+
+    rate: Rate  # per unit: FLOP/s (train, work FLOP per trained token) or tokens/s (forward)
+    seconds: float | None  # per update, all optimizer steps (None: no layout)
+    steps: int  # optimizer steps per update (1 for a forward pass)
+    step: StepTime | None  # one step (or the forward pass) of the chosen layout
+    accelerators: int  # the job's accelerators, idle ones included
+    goodput: float
+
+
+def _update_tokens(spec: RLSpec) -> tuple[float, int]:
+    """(kept tokens per update f · samples_per_update · (P + C), optimizer steps per update
+    ceil(f · samples_per_update / trainer.batch_samples), 1 without batch_samples)."""
+    kept = spec.samples_per_update * spec.kept_fraction
+    tokens = kept * (spec.prompt_tokens + spec.completion_tokens)
+    batch = spec.trainer.batch_samples if spec.trainer is not None else None
+    steps = max(1, math.ceil(kept / batch - 1e-9)) if batch is not None else 1
+    return tokens, steps
+
+
+def update_passes(
+    spec: RLSpec,
+    catalog: Catalog,
+    system: str,
+    accelerators: float | None = None,
+) -> dict[str, UpdatePass]:
+    """The update's training pass ("train") and forward-only log-prob passes (by model) on
+    `system`, from the training step model at the update's own batch (planner/demand/training.py):
+
+      B      = f · samples_per_update · (P + C) tokens per update, in k = ceil(f ·
+               samples_per_update / trainer.batch_samples) optimizer steps (1 without) of B / k;
+      train  = k x step(B / k): (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer, the fastest
+               layout of the job that fits (or trainer.layout with trainer.recompute), sequences
+               of P + C tokens (or trainer.micro_batch_tokens, packed); rate per unit
+               = acc/unit x W x B / (train x G) x goodput, W = train FLOP per trained token;
+      forward = (m + (PP-1)/v) · t_fwd over B on the same layout (the policy's; another model
+               its own fastest), no backward, recomputation, DP synchronisation or optimizer
+               (step_time forward_only), micro-batches of trainer.logprob_micro_batch_tokens;
+               rate per unit = acc/unit x B / (forward x G) x goodput (tokens/s).
+
+    G = `accelerators` rounded up to whole accelerators (the run's: a measured run's GPUs, or
+    the LP's work-sized n, planner/kinds/rl.py), else the fewest whole units holding the
+    training state, doubled until a layout fits (as training_rate). Goodput: spec.goodput, else
+    derived from the job's size (planner/demand/goodput.py)."""
+    hw = hardware(catalog, system)
+    roles = {r.name: r for r in rl_roles(spec, catalog)}
+    policy = catalog.models[spec.policy]
+    seq = spec.prompt_tokens + spec.completion_tokens
+    tokens, steps = _update_tokens(spec)
+    tr = spec.trainer
+    packed = tr.micro_batch_tokens if tr is not None and tr.micro_batch_tokens else None
+    fwd_packed = tr.logprob_micro_batch_tokens if tr is not None else None
+    pinned = None
+    if tr is not None and tr.layout is not None:
+        lay = tr.layout
+        pinned = Layout(lay.tp, lay.pp, lay.dp or 1, lay.cp, lay.ep, lay.vp, lay.micro_batch)
+    recompute = tr.recompute if tr is not None else None
+    models = {spec.policy: policy}
+    for name in ("reference", "policy_logprobs"):
+        if name in roles:
+            models[roles[name].model] = catalog.models[roles[name].model]
+    out: dict[str, UpdatePass] = {}
+    for model, arch in models.items():
+        is_policy = model == spec.policy
+        work = roles["train"].per_sample / (spec.kept_fraction * seq) if is_policy else None
+        train = _train_pass(
+            spec,
+            hw,
+            arch,
+            accelerators,
+            tokens,
+            steps if is_policy else 1,
+            packed or seq,
+            pinned if is_policy else None,
+            recompute if is_policy else None,
+            work or TRAINING_FLOPS_PER_PARAM * arch.active,
+        )
+        if is_policy:
+            out["train"] = train
+        out[f"forward:{model}"] = _forward_pass(
+            hw,
+            arch,
+            spec.precision,
+            train,
+            tokens,
+            fwd_packed or packed or seq,
+            seq,
+            fwd_packed is not None,
+            spec.bytes_per_param,
+        )
+    return out
+
+
+def _train_pass(
+    spec: RLSpec,
+    hw: Hardware | None,
+    arch: ModelArch,
+    accelerators: float | None,
+    tokens: float,
+    steps: int,
+    sequence: int,
+    pinned: Layout | None,
+    recompute: float | None,
+    work: float,
+) -> UpdatePass:
+    """update_passes' training pass (see there)."""
+    why = _rate_zero(hw, spec.precision)
+    if why is not None:
+        return UpdatePass(Rate(0.0, why), None, steps, None, 0, 1.0)
+    assert hw is not None
+    given = accelerators is not None
+    g = (
+        math.ceil(accelerators - 1e-9)
+        if accelerators is not None
+        else _job_accelerators(hw, arch, spec.bytes_per_param * arch.params)
+    )
+    batch = max(float(sequence), tokens / steps)
+    for _ in range(8):
+        tt = training_throughput(
+            hw,
+            arch,
+            spec.precision,
+            sequence_tokens=sequence,
+            global_batch_tokens=batch,
+            bytes_per_param=spec.bytes_per_param,
+            gradient_precision="bf16",
+            work_flops_per_token=work,
+            accelerators=g,
+            goodput=spec.goodput,
+            pinned=pinned,
+            recompute=recompute,
+            attention_tokens=spec.prompt_tokens + spec.completion_tokens,
+        )
+        if tt.step is not None or given:
+            break
+        g *= 2
+    st = tt.step
+    if st is None:
+        return UpdatePass(Rate(0.0, tt.reason), None, steps, None, tt.accelerators, 1.0)
+    seconds = steps * st.step_s
+    rate = hw.accelerators * work * tokens / (seconds * tt.accelerators) * tt.goodput_value
+    reason = (
+        f"{tt.reason}; the update's {tokens:,.0f} tokens in {steps} optimizer step"
+        f"{'s' if steps > 1 else ''} of {st.batch_tokens:,.0f} x {st.step_s:.4g} s = "
+        f"{seconds:.4g} s (bubble {st.bubble_share:.1%}, exposed DP {st.dp_exposed_s:.3g} s, "
+        f"optimizer {st.optimizer_s:.3g} s a step"
+        + (f", recompute {st.recompute:.0%}" if st.recompute else "")
+        + ")"
+    )
+    return UpdatePass(Rate(rate, reason), seconds, steps, st, tt.accelerators, tt.goodput_value)
+
+
+def _forward_pass(
+    hw: Hardware | None,
+    arch: ModelArch,
+    precision: str,
+    train: UpdatePass,
+    tokens: float,
+    sequence: int,
+    sample_tokens: int,
+    own_micro_batch: bool,
+    bytes_per_param: float,
+) -> UpdatePass:
+    """update_passes' forward-only log-prob pass over the update's tokens on the training
+    pass's layout (see there); own_micro_batch: one packed sequence of `sequence` tokens a
+    micro-batch (trainer.logprob_micro_batch_tokens), else the training micro-batch."""
+    if train.step is None or hw is None:
+        return UpdatePass(train.rate, None, 1, None, train.accelerators, train.goodput)
+    f = train_figures(hw, precision)
+    assert f is not None
+    lay = train.step.layout
+    if own_micro_batch:
+        lay = replace(lay, micro_batch=1)  # one packed sequence of `sequence` tokens
+    run = RunFigures(
+        sequence, max(float(sequence), tokens), bytes_per_param, BYTES_PER_VALUE["bf16"]
+    )
+    st = step_time(lay, model_figures(arch, sample_tokens), f, run, forward_only=True)
+    rate = hw.accelerators * tokens / (st.step_s * train.accelerators) * train.goodput
+    reason = (
+        f"forward-only on the trainer's {lay} ({train.accelerators:,} accelerators): "
+        f"{tokens:,.0f} tokens in {st.micro_batches:g} micro-batches x "
+        f"{st.micro_batch_s * 1e3:.4g} ms + bubble {st.bubble_s:.3g} s = {st.step_s:.4g} s "
+        f"(MFU {st.mfu:.1%}), goodput {train.goodput:.3g}"
+    )
+    return UpdatePass(Rate(rate, reason), st.step_s, 1, st, train.accelerators, train.goodput)
+
+
 def rl_rates(
     spec: RLSpec,
     catalog: Catalog,
     system: str,
     max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+    accelerators: float | None = None,
 ) -> dict[str, Rate]:
-    """Per-role rate per unit of `system` (tokens/s for token roles, FLOP/s for train)."""
+    """Per-role rate per unit of `system` (tokens/s for token roles, FLOP/s for train). The
+    training pass and the reference and policy log-prob passes are the update's own passes on
+    `accelerators` (update_passes: the run's accelerators; None = the fewest whole units that
+    hold the training state); generation, prefill and reward models are serving rates."""
     hw = hardware(catalog, system)
     roles = rl_roles(spec, catalog)
     if hw is None:
         return {r.name: Rate(0.0, CPU_ONLY_REASON) for r in roles}
     p, c = spec.prompt_tokens, spec.completion_tokens
+    passes = update_passes(spec, catalog, system, accelerators)
     out: dict[str, Rate] = {}
     for role in roles:
         arch = catalog.models[role.model]
@@ -209,21 +416,9 @@ def rl_rates(
                 arch, hw, role.precision, role.precision, p, p / 2, max_units_per_instance
             )
         elif role.name == "train":
-            # Trained tokens per policy update = kept samples per update x (P + C); sequences of
-            # P + C tokens; the job: the fewest whole units whose layout fits memory.
-            seq = p + c
-            out[role.name] = training_rate(
-                hw,
-                role.precision,
-                spec.goodput,
-                arch,
-                sequence_tokens=seq,
-                global_batch_tokens=max(
-                    float(seq), spec.samples_per_update * spec.kept_fraction * seq
-                ),
-                bytes_per_param=spec.bytes_per_param,
-                work_flops_per_token=role.per_sample / (spec.kept_fraction * seq),
-            )
+            out[role.name] = passes["train"].rate
+        elif role.name in ("reference", "policy_logprobs"):
+            out[role.name] = passes[f"forward:{role.model}"].rate
         else:
             assert role.mean_context is not None
             out[role.name] = prefill_rate(

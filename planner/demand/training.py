@@ -97,6 +97,9 @@ VIRTUAL_STAGES = (1, 2, 4, 8)
 CONTEXT_PARALLEL = (1, 2, 4, 8, 16, 32)
 MIN_TOKENS_PER_CP_RANK = 2048
 RECOMPUTE_STEPS = 20  # recomputed share of layers in steps of 1/20
+# A forward-only pass moves half a step's TP, EP and PP traffic: the forward's 2 all-gathers and 2
+# reduce-scatters of 8, dispatch and combine of 4, activation sends of 2 (this module's terms).
+FORWARD_COMM_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -353,14 +356,17 @@ def _placed(
     base_s: float,
     m: int,
     optimizer_s: float,
+    forward_only: bool = False,
 ) -> _Placement:
     """EP, PP and DP terms and the step for one placement. pp_inside: the replica TP·CP·PP lies
     in one scale-up domain (PP sends over scale-up; EP ranks, carved out of DP, are TP·CP·PP
     apart; DP·CP reduces over the CP ranks and the replicas sharing a domain first); else DP
-    ranks sit next to TP·CP (EP spans TP·CP·EP) and PP sends go over scale-out."""
+    ranks sit next to TP·CP (EP spans TP·CP·EP) and PP sends go over scale-out. forward_only:
+    EP and PP traffic halved (forward only), no DP synchronisation (no gradients)."""
     tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
+    one_way = FORWARD_COMM_SHARE if forward_only else 1.0
     su = f.scale_up_bytes_per_s * f.collective_efficiency
     so = f.scale_out_bytes_per_s * f.collective_efficiency
     act_bytes = t * h * ACTIVATION_VALUE_BYTES
@@ -378,17 +384,17 @@ def _placed(
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
             ep_one = ep_bytes / _group_bandwidth(span, f)
-        ep_s = exposed * ep_one * moe_stage
+        ep_s = exposed * ep_one * moe_stage * one_way
     pp_s = 0.0
     if pp > 1:
         pp_bytes = 2.0 * v * act_bytes / tp
-        pp_s = exposed * pp_bytes / (su if pp_inside else so)
+        pp_s = exposed * pp_bytes / (su if pp_inside else so) * one_way
     t_mb = base_s + ep_s + pp_s
     bubble_s = (pp - 1) / v * t_mb
     # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
     dp_s = 0.0
     dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
-    if dp_group > 1:
+    if dp_group > 1 and not forward_only:
         if pp_inside:
             per_domain = cp * _per_domain(dp, tp * cp * pp, f.scale_up_domain)
         else:
@@ -413,8 +419,18 @@ def step_time(
     f: TrainFigures,
     run: RunFigures,
     recompute: float | None = None,
+    forward_only: bool = False,
 ) -> StepTime:
-    """Step time of `layout` (module docstring). `recompute` None = the least that fits."""
+    """Step time of `layout` (module docstring). `recompute` None = the least that fits.
+
+    forward_only: a forward pass over the batch on the same layout (an RL stack's log-prob pass:
+    no backward, no recomputation, no gradients, no optimizer step), the step's terms at their
+    forward share: GEMM, attention and memory-bound traffic x 1/TRAINING_TO_FORWARD (2N of 6N;
+    ELEMENTWISE/cast bytes count the backward as twice the forward), TP, EP and PP traffic x
+    FORWARD_COMM_SHARE (1/2: the forward's all-gathers/reduce-scatters, dispatch/combine and
+    activation sends, not the backward's), CP x 1/3 (K and V forward of K, V and their
+    gradients); `(m + (PP-1)/v) · t_mb`, no DP synchronisation, no optimizer. Memory: the
+    training state as held, plus each in-flight micro-batch's layer inputs only."""
     tp, pp, dp, cp, ep, v, mb = (
         layout.tp,
         layout.pp,
@@ -444,7 +460,9 @@ def step_time(
     act_tokens = layers_stage * in_flight * t * h / tp
     full_act = act_tokens * ACTIVATION_BYTES_PER_HIDDEN
     ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
-    if recompute is None:
+    if forward_only:
+        r = 1.0  # memory: no activations kept for a backward, the layer inputs at most
+    elif recompute is None:
         room = f.usable_hbm_bytes - state
         if room >= full_act:
             r = 0.0
@@ -458,6 +476,8 @@ def step_time(
     memory = state + full_act * (1 - r) + ckpt_act * r
     # Compute per micro-batch on the busiest stage.
     extra = 1.0 + r / 3.0  # recomputing a layer repeats its forward (2N of 6N)
+    if forward_only:
+        extra = 1.0 / TRAINING_TO_FORWARD  # the forward's share of a step without recomputation
     dense_active = mf.active - (expert * mf.experts_per_token / mf.experts if mf.experts else 0.0)
     expert_active = mf.active - dense_active
     shape_dense = _shape(t, h / tp, f)
@@ -482,15 +502,21 @@ def step_time(
         * t
         / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
+    if forward_only:
+        memory_s /= TRAINING_TO_FORWARD
     exposed = 1.0 - f.comm_overlap
     act_bytes = t * h * ACTIVATION_VALUE_BYTES
     tp_s = 0.0
     if tp > 1:
         tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * layers_stage
         tp_s = exposed * tp_bytes / _group_bandwidth(tp, f)
+        if forward_only:
+            tp_s *= FORWARD_COMM_SHARE
     cp_s = 0.0
     if cp > 1:
         cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * layers_stage
+        if forward_only:
+            cp_bytes /= 3.0
         cp_s = max(0.0, cp_bytes / _group_bandwidth(tp * cp, f) - attention_s)
     optimizer_s = (
         2.0
@@ -499,14 +525,17 @@ def step_time(
         / (dp * cp)
         / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
+    if forward_only:
+        optimizer_s = 0.0
     base_s = gemm_s + attention_s + memory_s + tp_s + cp_s
     # Rank placement (TP innermost, then CP): DP ranks fill the scale-up domain next and PP
     # stages lie in different domains, or, when a whole model-parallel replica TP·CP·PP fits in
     # one domain, PP stages share it and DP runs across domains; the faster is kept (DP first
     # on a tie).
-    placed = _placed(False, layout, mf, f, run, t, p_acc, stage_share, base_s, m, optimizer_s)
+    args = (t, p_acc, stage_share, base_s, m, optimizer_s, forward_only)
+    placed = _placed(False, layout, mf, f, run, *args)
     if pp > 1 and tp * cp * pp <= f.scale_up_domain:
-        inside = _placed(True, layout, mf, f, run, t, p_acc, stage_share, base_s, m, optimizer_s)
+        inside = _placed(True, layout, mf, f, run, *args)
         if inside.step_s < placed.step_s:
             placed = inside
     ep_s, pp_s, t_mb, bubble_s = placed.ep_s, placed.pp_s, placed.t_mb, placed.bubble_s
@@ -515,6 +544,8 @@ def step_time(
     model_flops = TRAINING_FLOPS_PER_PARAM * mf.active + (
         TRAINING_TO_FORWARD * mf.attention_fwd_per_token_at_half_seq
     )
+    if forward_only:
+        model_flops /= TRAINING_TO_FORWARD  # 2·N_a + A(S/2)
     g = layout.accelerators
     return StepTime(
         layout=layout,
@@ -878,13 +909,15 @@ def best_layout(
     run: RunFigures,
     pinned: Layout | None = None,
     runner_ups: int = 3,
+    recompute: float | None = None,
 ) -> LayoutChoice:
-    """Highest tokens/s layout of exactly `accelerators` that fits memory (or `pinned`)."""
+    """Highest tokens/s layout of exactly `accelerators` that fits memory (or `pinned`, with
+    `recompute` of its layers recomputed; None: the least that fits)."""
     if pinned is not None:
         lay = pinned
         if lay.accelerators != accelerators:
             lay = replace(lay, dp=max(1, accelerators // (lay.tp * lay.pp * lay.cp)))
-        st = step_time(lay, mf, f, run)
+        st = step_time(lay, mf, f, run, recompute)
         if not st.fits:
             return LayoutChoice(
                 None,

@@ -4,7 +4,8 @@ trajectories and weights between sites) and its report lines, in one place."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+import math
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pulp
 from pydantic import Field, model_validator
@@ -24,6 +25,7 @@ from planner.kinds.base import (
     PositiveFloat,
     start_before_deadline,
 )
+from planner.kinds.pretrain import LayoutSpec
 from planner.lp.constraints import tie, work_pairs
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, family
 from planner.lp.variables import declare_system_choice
@@ -75,6 +77,36 @@ class VerifierSpec(Strict):
     # must fit the host memory lent with those cores.
     memory_per_sandbox_bytes: PositiveBytes | None = Field(None, alias="memory_per_sandbox")
     cores_per_sandbox: PositiveFloat = 1.0
+
+
+class RLTrainerSpec(Strict):
+    """How an RL update trains, as a recipe states it (all optional): the training step
+    (planner/demand/training.py) is taken at the update's own batch with these."""
+
+    # The training layout; None = the fastest that fits on the update's accelerators. dp None =
+    # as many data-parallel ranks as those accelerators allow (as a pretraining run's layout).
+    layout: LayoutSpec | None = None
+    # Share of layers whose activations are recomputed in the backward (activation
+    # checkpointing: 1 = every layer, Megatron recompute_granularity full); needs `layout`.
+    # 0 = none. None = the least that fits memory.
+    recompute: Annotated[float, Field(ge=0, le=1)] | None = None
+    # Samples per optimizer step (a recipe's train_global_batch_size): an update of
+    # samples_per_update x kept_fraction samples takes ceil(that / batch_samples) optimizer steps,
+    # each paying its pipeline bubble, exposed DP synchronisation and optimizer. None = one step.
+    batch_samples: PositiveCount | None = None
+    # Sequence packing: the tokens of one packed sequence of a training micro-batch (NeMo-RL
+    # train_mb_tokens = max_total_sequence_length x train_micro_batch_size); None = one sample
+    # of prompt + completion tokens a sequence.
+    micro_batch_tokens: PositiveInt | None = None
+    # The same for the log-prob (forward-only) passes (NeMo-RL logprob_mb_tokens); None = the
+    # training micro-batch.
+    logprob_micro_batch_tokens: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _recompute_needs_layout(self) -> RLTrainerSpec:
+        if self.recompute is not None and self.layout is None:
+            raise ValueError("trainer.recompute needs trainer.layout (the layout it applies to)")
+        return self
 
 
 class RLSpec(Strict):
@@ -130,6 +162,9 @@ class RLSpec(Strict):
     # false: separate generation and training pools, which pay none of these (weights pushed
     # between sites are the `weights` flows).
     colocated: bool = True
+    # How the update trains (layout, recomputation, optimizer steps, packing); None = the
+    # fastest layout that fits, one optimizer step, one sample a sequence.
+    trainer: RLTrainerSpec | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> RLSpec:
@@ -180,17 +215,28 @@ def demand(
     )
 
     samples = rl_samples(spec)
-    per_system = {s: rl_rates(spec, catalog, s) for s in systems}
     est = estimate_rl(spec, catalog)
     window_s = spec.deadline_s - spec.start_s
     work = rl_roles(spec, catalog)
     amounts = {r.name: r.per_sample * samples for r in work}
-    colocated = {
-        s: c.total_s
-        for s in systems
-        if spec.colocated
-        and (c := _colocated(spec, catalog, s, per_system[s], amounts, window_s)) is not None
-    }
+    # The update's training and log-prob passes run on the run's accelerators: sized from the
+    # rates at the fewest whole units holding the training state (_run_accelerators), then the
+    # rates taken again at that size rounded up to whole units (planner/demand/rl.py
+    # update_passes), and the colocated term over the same n.
+    per_system: dict[str, dict[str, Rate]] = {}
+    colocated: dict[str, float] = {}
+    for s in systems:
+        first = rl_rates(spec, catalog, s)
+        n, co = _run_accelerators(spec, catalog, s, first, amounts, window_s)
+        if n is None:
+            per_system[s] = first
+        else:
+            # the update's layout spans whole units: n rounded up to them
+            per_unit = catalog.system(s).accelerators
+            whole = math.ceil(n / per_unit - 1e-9) * per_unit
+            per_system[s] = rl_rates(spec, catalog, s, accelerators=whole)
+        if co is not None:
+            colocated[s] = co.total_s
     idle = {s: est.updates * update_s / window_s for s, update_s in colocated.items()}
     roles = [
         Role(
@@ -231,28 +277,48 @@ def demand(
     )
 
 
-def _colocated(
+def _run_accelerators(
     spec: RLSpec,
     catalog: Catalog,
     system: str,
     rates: dict[str, Rate],
     amounts: dict[str, float],
     window_s: float,
-) -> ColocatedUpdate | None:
-    """The colocated update on `system` over the run's accelerators as the work sizes them:
-    n = sum over roles of amount / rate per unit / window x accelerators per unit (the run
-    spread over its window), at least the fewest whole units that hold the training state
-    (colocated_update_s's own n). The optimizer state's offload is shared by all n."""
+) -> tuple[float | None, ColocatedUpdate | None]:
+    """(n, the colocated update over n) on `system`: the run's accelerators as the work sizes
+    them, n = sum over roles of amount / rate per unit / window x accelerators per unit (the run
+    spread over its window; a run with separate pools: the train role's alone, the trainer's
+    pool), at least the fewest whole units that hold the training state (colocated_update_s's
+    own n, or training's). The optimizer state's offload is shared by all n. (None, None) for
+    a system without accelerators; n None when a role cannot run there (the rates stay at the
+    fewest whole units)."""
+    from planner.demand.common import hardware
+    from planner.demand.pretrain import _job_accelerators
     from planner.demand.rl import colocated_update_s
 
+    hw = hardware(catalog, system)
+    if hw is None:
+        return None, None
     fewest = colocated_update_s(spec, catalog, system)
-    if fewest is None or not all(rates[name].feasible for name in amounts):
-        return fewest
-    unit_s = sum(amount / rates[name].per_unit_s for name, amount in amounts.items())
-    n = unit_s / window_s * catalog.system(system).accelerators
-    if n <= fewest.accelerators:
-        return fewest
-    return colocated_update_s(spec, catalog, system, accelerators=n)
+    counted = amounts if spec.colocated else {"train": amounts["train"]}
+    if not all(rates[name].feasible for name in counted):
+        return None, fewest
+    least = (
+        fewest.accelerators
+        if fewest is not None
+        else float(
+            _job_accelerators(
+                hw,
+                catalog.models[spec.policy],
+                spec.bytes_per_param * catalog.models[spec.policy].params,
+            )
+        )
+    )
+    unit_s = sum(amount / rates[name].per_unit_s for name, amount in counted.items())
+    n = max(least, unit_s / window_s * hw.accelerators)
+    if fewest is None or n <= fewest.accelerators:
+        return n, fewest
+    return n, colocated_update_s(spec, catalog, system, accelerators=n)
 
 
 def _busy(rate: Rate, idle_share: float | None) -> Rate:
