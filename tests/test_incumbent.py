@@ -86,3 +86,78 @@ def test_after_an_interior_point_relaxation_the_relaxation_is_put_back_by_simple
     assert highs.getOptionValue("solver")[1] == "ipm"
     after = highs.getSolution().col_value
     assert all(math.isclose(a, b, abs_tol=TOL) for a, b in zip(after, relaxation, strict=True))
+
+
+def _ipm_relaxed_model() -> solve_mod.Model:
+    sc = planner.load_scenario(SCENARIO, sets=ON)
+    model = build(sc, demands(sc))
+    status, _ = solve_mod._run(model, solve_mod.make_solver("highs", False, 0.01, 60.0, "ipm"))
+    assert status == solve_mod.OPTIMAL
+    return model
+
+
+def test_a_choice_group_whole_in_an_interior_point_relaxation_is_fixed_without_a_re_solve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After an interior point relaxation, a choice group the LP already holds whole is fixed at
+    those values with no HiGHS run (its solution stays optimal); the values come back as they
+    were and the group's columns are fixed in the HiGHS model."""
+    from planner.lp import incumbent
+
+    model = _ipm_relaxed_model()
+    highs = model.prob.solverModel
+    values = list(highs.getSolution().col_value)
+    whole = [g for g, _ in incumbent._groups(model) if all(values[i] in (0.0, 1.0) for i in g)]
+    assert whole  # frontier-lab's one-site, one-system jobs are whole in the relaxation
+    runs: list[str] = []
+    monkeypatch.setattr(incumbent, "_timed_run", lambda m: runs.append("run"))
+    bounds = incumbent.Bounds(model)
+    for group in whole:
+        assert incumbent._fix_group(model, group, True, values, bounds, 0.0) is values
+    assert runs == []
+    lp = highs.getLp()
+    for group in whole:
+        for i in group:
+            assert lp.col_lower_[i] == lp.col_upper_[i] == values[i]
+
+
+def test_once_a_choice_re_solve_needed_interior_point_the_next_goes_straight_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A choice group's re-solve runs simplex from the basis first (within the warm budget);
+    once one has needed interior point, the next choice re-solve runs interior point alone,
+    while other re-solves still try simplex first."""
+    from planner.lp import incumbent
+
+    model = _ipm_relaxed_model()
+    highs = model.prob.solverModel
+    model.warm_budget_s = 60.0
+    solvers: list[str] = []
+    run = incumbent._timed_run
+
+    def recording(m: solve_mod.Model) -> None:
+        solvers.append(highs.getOptionValue("solver")[1])
+        run(m)
+
+    monkeypatch.setattr(incumbent, "_timed_run", recording)
+    incumbent._resolve(model, choice=True)
+    assert solvers == ["simplex"] and not model.choice_needs_ipm
+    # A choice moved (a group's job to a member the relaxation leaves at 0) with no simplex
+    # budget to speak of: simplex stops at its limit, interior point solves it, and the model
+    # says so.
+    values = highs.getSolution().col_value
+    group = next(g for g, _ in incumbent._groups(model) if len(g) > 1)
+    other = next(i for i in group if values[i] == 0.0)
+    incumbent._fix_bounds(model, incumbent._choice_fixes(group, other))
+    model.warm_budget_s = 1e-9
+    solvers.clear()
+    incumbent._resolve(model, choice=True)
+    assert solvers == ["simplex", "ipm"] and model.choice_needs_ipm
+    model.warm_budget_s = 60.0
+    solvers.clear()
+    incumbent._resolve(model, choice=True)
+    assert solvers == ["ipm"]
+    solvers.clear()
+    incumbent._resolve(model, choice=False)
+    assert solvers == ["simplex"]
+    assert highs.getOptionValue("solver")[1] == "ipm"

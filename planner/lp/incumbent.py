@@ -131,16 +131,25 @@ def _fix_group(
     tries = [_choice_fixes(group, chosen) for chosen in used[:TRIES] or [-1]]
     if not one:  # one site is cheapest when it fits (no gradient traffic); else all used
         tries.append({i: 1.0 if i in used else 0.0 for i in group})
+    ipm = model.prob.solverModel.getOptionValue("solver")[1] == "ipm"
+    if ipm and all(values[i] == v for i, v in tries[0].items()):
+        # The LP already holds the group at these values: fixed there, its solution stays
+        # optimal (only points it does not take are cut away), so no re-solve (~1 s each after
+        # an interior point relaxation at 100 sites, where most groups are whole in it; after
+        # a simplex one the re-solve takes no iterations, and may land on another vertex of
+        # the same optimum, which the rounding after it starts from, so it stays).
+        _fix_bounds(model, tries[0])
+        return values
     best: tuple[float, dict[int, float]] | None = None
     for fixes in tries:
-        solved = _fix_and_solve(model, fixes)
+        solved = _fix_and_solve(model, fixes, choice=True)
         if solved is not None:
             cost = model.prob.solverModel.getInfo().objective_function_value
             if cost <= before + slack:
                 return solved
             best = (cost, fixes) if best is None or cost < best[0] else best
         bounds.restore(model, group)
-    return None if best is None else _fix_and_solve(model, best[1])
+    return None if best is None else _fix_and_solve(model, best[1], choice=True)
 
 
 def _switch_fixes(model: Model, values: list[float]) -> dict[int, float]:
@@ -153,22 +162,31 @@ def _switch_fixes(model: Model, values: list[float]) -> dict[int, float]:
     return fixes
 
 
-def _fix_and_solve(model: Model, fixes: dict[int, float]) -> list[float] | None:
-    """Fix the columns at their values, re-solve the LP in place; its column values, or None."""
-    import highspy
+def _fix_bounds(model: Model, fixes: dict[int, float]) -> None:
+    """Fix the columns at their values in the HiGHS model (lower = upper = value)."""
     import numpy as np
 
-    highs = model.prob.solverModel
     indices = np.fromiter(fixes, dtype=np.int32, count=len(fixes))
     fixed = np.fromiter(fixes.values(), dtype=np.float64, count=len(fixes))
-    highs.changeColsBounds(len(fixes), indices, fixed, fixed)
-    _resolve(model)
+    model.prob.solverModel.changeColsBounds(len(fixes), indices, fixed, fixed)
+
+
+def _fix_and_solve(
+    model: Model, fixes: dict[int, float], choice: bool = False
+) -> list[float] | None:
+    """Fix the columns at their values, re-solve the LP in place; its column values, or None.
+    `choice`: the fixes are a choice group's (`_resolve`)."""
+    import highspy
+
+    highs = model.prob.solverModel
+    _fix_bounds(model, fixes)
+    _resolve(model, choice)
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     return list(highs.getSolution().col_value)
 
 
-def _resolve(model: Model) -> None:
+def _resolve(model: Model, choice: bool = False) -> None:
     """Re-solve the HiGHS model in place with its method. After an interior-point relaxation
     (method "ipm", planner/lp/solve.py `_choose_method`), HiGHS's presolve first checks the
     restricted LP for infeasibility (~0.2 s at 369k columns; the basis is kept), then simplex
@@ -177,7 +195,9 @@ def _resolve(model: Model) -> None:
     stops short of an answer. Interior point starts cold: at 369k columns (100 sites) each
     re-solve cost 15-31 s even where the crossover after it needed 0-249 iterations, and the
     rounded plan's re-solves 163 s in all; simplex from the basis re-solves most of them in
-    0.2-4 s (README "Speed")."""
+    0.2-4 s (README "Speed"). A `choice` group's re-solve (a training job moved to one site or
+    system) goes straight to interior point once an earlier one needed it: at 100 sites both
+    moved jobs ran out the simplex budget (23 s each) before interior point solved them."""
     import highspy
 
     highs = model.prob.solverModel
@@ -194,7 +214,7 @@ def _resolve(model: Model) -> None:
     # HiGHS's clock runs over all its runs on the model: the budget ends this run, if the
     # scenario's own limit does not end it first (an interrupt callback would leave HiGHS's
     # interrupt flag set for the runs after it).
-    if model.warm_budget_s > 0:
+    if model.warm_budget_s > 0 and not (choice and model.choice_needs_ipm):
         limit = highs.getOptionValue("time_limit")[1]
         highs.setOptionValue("time_limit", min(limit, highs.getRunTime() + model.warm_budget_s))
         highs.setOptionValue("solver", "simplex")
@@ -211,6 +231,7 @@ def _resolve(model: Model) -> None:
     # Simplex past what an interior point re-solve costs is time lost: at 24 months one took
     # 4.1 s after 11 s of simplex (README "Speed").
     model.warm_budget_s = min(model.warm_budget_s, time.perf_counter() - started)
+    model.choice_needs_ipm = model.choice_needs_ipm or choice
 
 
 def _timed_run(model: Model) -> None:
@@ -642,6 +663,7 @@ def find_start(model: Model, accept_usd: float | None = None, keep: bool = False
         return None
     highs = model.prob.solverModel
     model.warm_budget_s = WARM_SHARE * model.solver_run_s  # the relaxation's time, so far
+    model.choice_needs_ipm = False
     bounds = Bounds(model)
     basis = highs.getBasis()
     integers = [var.index for var in model.prob.variables() if var.cat == pulp.LpInteger]
