@@ -131,25 +131,16 @@ def _fix_group(
     tries = [_choice_fixes(group, chosen) for chosen in used[:TRIES] or [-1]]
     if not one:  # one site is cheapest when it fits (no gradient traffic); else all used
         tries.append({i: 1.0 if i in used else 0.0 for i in group})
-    ipm = model.prob.solverModel.getOptionValue("solver")[1] == "ipm"
-    if ipm and all(values[i] == v for i, v in tries[0].items()):
-        # The LP already holds the group at these values: fixed there, its solution stays
-        # optimal (only points it does not take are cut away), so no re-solve (~1 s each after
-        # an interior point relaxation at 100 sites, where most groups are whole in it; after
-        # a simplex one the re-solve takes no iterations, and may land on another vertex of
-        # the same optimum, which the rounding after it starts from, so it stays).
-        _fix_bounds(model, tries[0])
-        return values
     best: tuple[float, dict[int, float]] | None = None
     for fixes in tries:
-        solved = _fix_and_solve(model, fixes, choice=True)
+        solved = _fix_and_solve(model, fixes)
         if solved is not None:
             cost = model.prob.solverModel.getInfo().objective_function_value
             if cost <= before + slack:
                 return solved
             best = (cost, fixes) if best is None or cost < best[0] else best
         bounds.restore(model, group)
-    return None if best is None else _fix_and_solve(model, best[1], choice=True)
+    return None if best is None else _fix_and_solve(model, best[1])
 
 
 def _switch_fixes(model: Model, values: list[float]) -> dict[int, float]:
@@ -162,31 +153,22 @@ def _switch_fixes(model: Model, values: list[float]) -> dict[int, float]:
     return fixes
 
 
-def _fix_bounds(model: Model, fixes: dict[int, float]) -> None:
-    """Fix the columns at their values in the HiGHS model (lower = upper = value)."""
+def _fix_and_solve(model: Model, fixes: dict[int, float]) -> list[float] | None:
+    """Fix the columns at their values, re-solve the LP in place; its column values, or None."""
+    import highspy
     import numpy as np
 
+    highs = model.prob.solverModel
     indices = np.fromiter(fixes, dtype=np.int32, count=len(fixes))
     fixed = np.fromiter(fixes.values(), dtype=np.float64, count=len(fixes))
-    model.prob.solverModel.changeColsBounds(len(fixes), indices, fixed, fixed)
-
-
-def _fix_and_solve(
-    model: Model, fixes: dict[int, float], choice: bool = False
-) -> list[float] | None:
-    """Fix the columns at their values, re-solve the LP in place; its column values, or None.
-    `choice`: the fixes are a choice group's (`_resolve`)."""
-    import highspy
-
-    highs = model.prob.solverModel
-    _fix_bounds(model, fixes)
-    _resolve(model, choice)
+    highs.changeColsBounds(len(fixes), indices, fixed, fixed)
+    _resolve(model)
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     return list(highs.getSolution().col_value)
 
 
-def _resolve(model: Model, choice: bool = False) -> None:
+def _resolve(model: Model) -> None:
     """Re-solve the HiGHS model in place with its method. After an interior-point relaxation
     (method "ipm", planner/lp/solve.py `_choose_method`), HiGHS's presolve first checks the
     restricted LP for infeasibility (~0.2 s at 369k columns; the basis is kept), then simplex
@@ -195,9 +177,7 @@ def _resolve(model: Model, choice: bool = False) -> None:
     stops short of an answer. Interior point starts cold: at 369k columns (100 sites) each
     re-solve cost 15-31 s even where the crossover after it needed 0-249 iterations, and the
     rounded plan's re-solves 163 s in all; simplex from the basis re-solves most of them in
-    0.2-4 s (README "Speed"). A `choice` group's re-solve (a training job moved to one site or
-    system) goes straight to interior point once an earlier one needed it: at 100 sites both
-    moved jobs ran out the simplex budget (23 s each) before interior point solved them."""
+    0.2-4 s (README "Speed")."""
     import highspy
 
     highs = model.prob.solverModel
@@ -214,7 +194,7 @@ def _resolve(model: Model, choice: bool = False) -> None:
     # HiGHS's clock runs over all its runs on the model: the budget ends this run, if the
     # scenario's own limit does not end it first (an interrupt callback would leave HiGHS's
     # interrupt flag set for the runs after it).
-    if model.warm_budget_s > 0 and not (choice and model.choice_needs_ipm):
+    if model.warm_budget_s > 0:
         limit = highs.getOptionValue("time_limit")[1]
         highs.setOptionValue("time_limit", min(limit, highs.getRunTime() + model.warm_budget_s))
         highs.setOptionValue("solver", "simplex")
@@ -231,7 +211,6 @@ def _resolve(model: Model, choice: bool = False) -> None:
     # Simplex past what an interior point re-solve costs is time lost: at 24 months one took
     # 4.1 s after 11 s of simplex (README "Speed").
     model.warm_budget_s = min(model.warm_budget_s, time.perf_counter() - started)
-    model.choice_needs_ipm = model.choice_needs_ipm or choice
 
 
 def _timed_run(model: Model) -> None:
@@ -663,7 +642,6 @@ def find_start(model: Model, accept_usd: float | None = None, keep: bool = False
         return None
     highs = model.prob.solverModel
     model.warm_budget_s = WARM_SHARE * model.solver_run_s  # the relaxation's time, so far
-    model.choice_needs_ipm = False
     bounds = Bounds(model)
     basis = highs.getBasis()
     integers = [var.index for var in model.prob.variables() if var.cat == pulp.LpInteger]

@@ -340,8 +340,6 @@ class Model:
     # Seconds a re-solve of the rounded plan may spend in simplex before interior point
     # (planner/lp/incumbent.py `_resolve`; set from the relaxation's time by find_start).
     warm_budget_s: float = 0.0
-    # Whether a choice group's re-solve has needed interior point (`_resolve`).
-    choice_needs_ipm: bool = False
     # Indexes and memos of the helpers below, each checked against the sizes of the variable
     # dicts it was made from (rebuilt if one grew): scanning every variable per row or per
     # pool made the build quadratic in the fleet's size.
