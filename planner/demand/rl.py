@@ -713,6 +713,8 @@ class ColocatedUpdate:
     model_parallel: int  # m: accelerators one copy of the weights and gradients is split over
     accelerators: float  # n: accelerators the optimizer state is split over
     offload_bytes_per_accelerator: float  # one way
+    refit_span: int = 0  # accelerators the weights are gathered from (refit_span)
+    refit_crossing_share: float = 0.0  # of the weights over the NIC: 1 - 1/domains spanned
 
     @property
     def total_s(self) -> float:
@@ -724,12 +726,16 @@ def colocated_update_s(
 ) -> ColocatedUpdate | None:
     """What one update of a colocated run costs beyond its roles' work on `system`:
 
-      refit_s    = W / (B_link · u_link),  W = params x bytes(precision) (the BF16 weights):
+      refit_s    = W / (B_up · u_link),  W = params x bytes(precision) (the BF16 weights):
                    every accelerator receives the whole model (NeMo-RL v0.5's Megatron refit
                    exports full HF tensors, gathered over TP/EP and broadcast over PP, on every
                    rank and streams them to its colocated vLLM worker), over scale-up (one way:
-                   scale_up_bandwidth / 2) when the model-parallel group m fits one scale-up
-                   domain, else over the scale-out NIC; u_link = serving.link_bandwidth_utilisation;
+                   scale_up_bandwidth / 2) when the group the weights are spread over (refit_span:
+                   the trainer layout's tp x pp x ep, else m) fits one scale-up domain; when it
+                   spans R = ceil(span / domain) domains, x = 1 - 1/R of the weights crosses the
+                   scale-out NIC while the local 1/R comes over scale-up at the same time:
+                   refit_s = max(x · W / B_out, (1 - x) · W / B_up) / u_link;
+                   u_link = serving.link_bandwidth_utilisation;
       offload_s  = 2 · (params · 2 · bytes(precision) / m + params · (bytes_per_param -
                    2 · bytes(precision)) / n) / B_offload: before generation each accelerator
                    moves its weights and gradients (its 1/m shard, replicated over data
@@ -753,23 +759,43 @@ def colocated_update_s(
     replicated = 2 * BYTES_PER_VALUE[spec.precision]  # weights + gradients, per parameter
     sharded = max(0.0, spec.bytes_per_param - replicated)  # optimizer state, per parameter
     m = math.ceil(params * spec.bytes_per_param / (acc.hbm_bytes * hw.hbm_usable_fraction))
-    if m <= hw.system.scale_up_domain:
-        link, bw = "scale-up", acc.scale_up_bandwidth_bytes_per_s / 2
+    span = refit_span(spec, m)
+    domain = hw.system.scale_up_domain
+    up = acc.scale_up_bandwidth_bytes_per_s / 2
+    if span <= domain:
+        link, crossing, refit_bytes_s = "scale-up", 0.0, weight_bytes / up
     else:
-        link, bw = "scale-out", acc.scale_out_bandwidth_bytes_per_s
+        # spread evenly over R domains, 1/R of the weights is in each: the rest crosses the
+        # scale-out NIC while the local share comes over scale-up, at the same time
+        crossing = 1.0 - 1.0 / math.ceil(span / domain)
+        out = acc.scale_out_bandwidth_bytes_per_s
+        link = "scale-out"
+        refit_bytes_s = max(crossing * weight_bytes / out, (1 - crossing) * weight_bytes / up)
     whole_units = math.ceil(m / hw.accelerators) * hw.accelerators
     n = float(accelerators) if accelerators is not None else float(whole_units)
     per_acc = params * replicated / min(m, n) + params * sharded / n
     offload_bw = min(acc.rl.offload_bandwidth_bytes_per_s, acc.rl.host_link_bandwidth_bytes_per_s)
     return ColocatedUpdate(
-        refit_s=weight_bytes / (bw * acc.serving.link_bandwidth_utilisation),
+        refit_s=refit_bytes_s / acc.serving.link_bandwidth_utilisation,
         offload_s=2 * per_acc / offload_bw,
         overhead_s=acc.rl.update_overhead_s,
         refit_link=link,  # type: ignore[arg-type]
         model_parallel=m,
         accelerators=n,
         offload_bytes_per_accelerator=per_acc,
+        refit_span=span,
+        refit_crossing_share=crossing,
     )
+
+
+def refit_span(spec: RLSpec, model_parallel: int) -> int:
+    """Accelerators one copy of the trained weights is spread over, which the refit gathers
+    from: the trainer layout's tp x pp x ep when `trainer.layout` is given (data and context
+    parallelism replicate the weights), else m, the fewest that hold the training state."""
+    tr = spec.trainer
+    if tr is not None and tr.layout is not None:
+        return tr.layout.tp * tr.layout.pp * tr.layout.ep
+    return model_parallel
 
 
 @dataclass(frozen=True)
