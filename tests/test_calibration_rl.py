@@ -10,8 +10,7 @@ import pytest
 
 from hardware.catalog import load_catalog
 from planner.calibration import rl
-from planner.demand.common import attention_flops_per_token
-from planner.demand.common import hardware
+from planner.demand.common import attention_flops_per_token, hardware
 from planner.demand.rl import (
     generation_point,
     rl_rates,
