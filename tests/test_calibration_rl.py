@@ -136,7 +136,7 @@ def test_step_by_hand() -> None:
     floor = update_floor_s(p.spec(), CATALOG, "hgx-h100")
     assert p.spec().max_completion_tokens == 4096 - 127 and floor is not None
     generation = _llama_h100_generation_by_hand()
-    assert seconds["generate"] == pytest.approx(generation, rel=2e-3)  # 25.3 s
+    assert seconds["generate"] == pytest.approx(generation, rel=1e-4)  # 25.3 s
     assert seconds["generate"] > floor  # 19.0 s: the drain waits longer than the floor
     train, forward = _llama_h100_passes_by_hand()
     assert train == pytest.approx(19.63, abs=0.01) and forward == pytest.approx(4.74, abs=0.01)

@@ -721,8 +721,8 @@ def test_highs_and_cbc_agree(shipped_plans: dict[str, Any], key: str) -> None:
 
 
 # Shipped what-ifs with no plan, and why (their goldens hold the CLI's elastic diagnosis):
-# without Vera Rubin, frontier-3y's rl-2028 (2M rollouts an update) spread over ~130K GB200/GB300
-# GPUs decodes at 59-77% of the saturated rate (generation at the run's concurrency,
+# without Vera Rubin, frontier-3y's rl-2028 (2M rollouts an update) spread over 126K-142K
+# GB200/GB300 GPUs (387K Trn3) decodes at 59-77% of the saturated rate (generation at the run's concurrency,
 # planner/demand/rl.py generation_point) and its last two quarters exceed dc-central's and
 # dc-west's power caps by 48-87 MW. A change that makes it feasible again fails here: revisit.
 INFEASIBLE_OVERRIDES = {("frontier-3y.yaml", ("no_new_generation",))}
