@@ -321,7 +321,8 @@ def left_out(model: Model) -> list[str]:
         out.append(
             f"the time an RL update waits for its longest sample not checked for "
             f"{', '.join(unpaced)} (max_completion_tokens not given): generation runs at the "
-            "rate that fills HBM, as if no update waited for a straggler"
+            "run's concurrency with no drain to a longest response, as if no update waited "
+            "for a straggler"
         )
     if any(f.kind == "kv" for f in model.flows):
         out.append(

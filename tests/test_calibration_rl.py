@@ -10,8 +10,14 @@ import pytest
 
 from hardware.catalog import load_catalog
 from planner.calibration import rl
-from planner.demand.common import attention_flops_per_token
-from planner.demand.rl import rl_rates, update_floor_s, update_passes
+from planner.demand.common import attention_flops_per_token, hardware
+from planner.demand.rl import (
+    generation_point,
+    rl_rates,
+    update_floor_s,
+    update_passes,
+)
+from planner.demand.serving_physics import StepPhysics, model_load
 
 CATALOG = load_catalog()
 POINTS = {p.id: p for p in rl.points()}
@@ -76,12 +82,52 @@ def _llama_h100_passes_by_hand() -> tuple[float, float]:
     return train, forward
 
 
+def _llama_h100_generation_by_hand() -> float:
+    """Seconds the Llama H100 point's 2,048 rollouts take to generate at the run's own
+    concurrency, summed token by token: on 16 H100s (2 units) the planner's best layout is TP8,
+    one instance a server, so 2 instances of 1,024 rollouts each (under the 4,176 sequences that
+    fit HBM: no queue); all start together and each decode step's batch is the rollouts still
+    running, 1,024 x S(k), S the share of responses longer than k under the maximum-entropy
+    length distribution on [0, 3,969] (the cap, 4,096 - 127) with mean 1,019: density
+    exp(-lam k), lam solved here on the token grid; the step runs until the longest of all
+    2,048 (2,048 x S(K) = 1), at least one sequence a step."""
+    arch = CATALOG.models["llama-3.1-8b"]
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    cap, mean, rollouts, batch = 3969, 1019.0, 2048, 1024
+    load = model_load(arch, "bf16", "bf16", 127, 1019, 32)
+    point = generation_point(arch, hw, "bf16", 127, 1019, 32, cap, 2048.0, 16.0, True)
+    lay = point.layout
+    assert lay is not None and (lay.accelerators, lay.tp, lay.pp) == (8, 8, 1)
+    assert point.instances == 2 and point.batch == batch and point.hbm_batch > 4000
+
+    def mean_of(lam: float) -> float:
+        w = [math.exp(-lam * (k + 0.5)) for k in range(cap)]
+        return sum((k + 0.5) * x for k, x in enumerate(w)) / sum(w)
+
+    lo, hi = 0.0, 1e-2  # mean(lam) falls from cap/2 at 0
+    for _ in range(60):
+        lo, hi = ((lo + hi) / 2, hi) if mean_of((lo + hi) / 2) > mean else (lo, (lo + hi) / 2)
+    lam = (lo + hi) / 2
+    tail = [math.exp(-lam * k) - math.exp(-lam * cap) for k in range(cap + 1)]
+    survival = [t / tail[0] for t in tail]  # S(k) at every token
+    end = next(k for k in range(cap + 1) if rollouts * survival[k] <= 1)  # the longest
+    step = StepPhysics(hw, load, lay)
+    return sum(
+        step.terms(
+            max(1, math.ceil(batch * (survival[k] + survival[k + 1]) / 2 - 1e-9)), False
+        ).step_s
+        for k in range(end)
+    )
+
+
 def test_step_by_hand() -> None:
     """Llama 3.1 8B on 16 H100s (2 HGX units), 64 prompts x 32 generations, P 127, C 1,019:
     generate C decode tokens, prefill P/32 prompt tokens, per rollout, at the LP's serving
-    rates; generation at least the update's floor, the 3,969-token cap x the fastest decode
-    step at one sequence (the LP's pace row); train and the reference and policy log-prob
-    passes the update's own passes on the recipe's layout (_llama_h100_passes_by_hand)."""
+    rates; generation at the run's own concurrency (_llama_h100_generation_by_hand), above the
+    update's floor, the 3,969-token cap x the fastest decode step at one sequence (the LP's
+    pace row); train and the reference and policy log-prob passes the update's own passes on
+    the recipe's layout (_llama_h100_passes_by_hand)."""
     p = POINTS["nemo-rl-0.5-h100-llama3.1-8b-16gpu"]
     rates = rl_rates(p.spec(), CATALOG, "hgx-h100", accelerators=16)
     n, prompt, completion, u = 2048, 127, 1019, 2.0
@@ -89,8 +135,9 @@ def test_step_by_hand() -> None:
     seconds = {k: w * n / (rates[k].per_unit_s * u) for k, w in work.items()}
     floor = update_floor_s(p.spec(), CATALOG, "hgx-h100")
     assert p.spec().max_completion_tokens == 4096 - 127 and floor is not None
-    assert floor > seconds["generate"]  # 2,048 rollouts over 2 servers: the floor binds
-    seconds["generate"] = floor
+    generation = _llama_h100_generation_by_hand()
+    assert seconds["generate"] == pytest.approx(generation, rel=1e-4)  # 25.3 s
+    assert seconds["generate"] > floor  # 19.0 s: the drain waits longer than the floor
     train, forward = _llama_h100_passes_by_hand()
     assert train == pytest.approx(19.63, abs=0.01) and forward == pytest.approx(4.74, abs=0.01)
     seconds["train"] = train
@@ -131,16 +178,33 @@ def test_update_passes_pay_their_bubble_recompute_and_steps() -> None:
 
 
 def test_run_concurrency_generation_is_slower() -> None:
-    """At the run's own batch (fewer sequences than fill HBM) the planner's decode is no faster
-    than at the LP's HBM-limited batch, and the longest response's floor is positive."""
+    """At the run's own concurrency (fewer rollouts than fill HBM, the batch draining to the
+    longest response) the LP's generation is slower than at the saturated batch; the stage is
+    the slower of it and the update's floor; the recipe-sized diagnostic stays positive."""
     for p in POINTS.values():
         diag = rl.run_concurrency_generation(p, CATALOG)
-        rate = rl_rates(p.spec(), CATALOG, p.system)["generate"].per_unit_s
-        at_hbm_batch = p.completion_tokens * p.rollouts / (rate * rl.units(p, CATALOG))
-        assert diag["generate_s"] >= at_hbm_batch
-        floor = update_floor_s(p.spec(), CATALOG, p.system)
-        assert floor is not None  # the stage is the slower of the rate and the update's floor
-        assert rl.stage_seconds(p, CATALOG)["generate"] == max(at_hbm_batch, floor)
+        spec = p.spec()
+        arch, hw = CATALOG.models[p.model], hardware(CATALOG, p.system)
+        assert hw is not None and spec.max_completion_tokens is not None
+        point = generation_point(
+            arch,
+            hw,
+            p.precision,
+            p.prompt_tokens,
+            p.completion_tokens,
+            p.generations_per_prompt,
+            spec.max_completion_tokens,
+            float(p.rollouts),
+            float(p.gpus),
+            True,
+        )
+        rate = rl_rates(spec, CATALOG, p.system, accelerators=p.gpus)["generate"].per_unit_s
+        assert rate == point.rate.per_unit_s < 0.5 * point.saturated_per_unit_s
+        work = p.completion_tokens * p.rollouts / rl.units(p, CATALOG)
+        floor = update_floor_s(spec, CATALOG, p.system)
+        assert floor is not None
+        assert rl.stage_seconds(p, CATALOG)["generate"] == pytest.approx(max(work / rate, floor))
+        assert work / rate > work / point.saturated_per_unit_s
         assert diag["step_1_s"] <= diag["step_s"] and diag["longest_floor_s"] > 0
 
 

@@ -720,6 +720,14 @@ def test_highs_and_cbc_agree(shipped_plans: dict[str, Any], key: str) -> None:
     assert abs(a - b) <= 0.005 * max(a, b), (a, b)
 
 
+# Shipped what-ifs with no plan, and why (their goldens hold the CLI's elastic diagnosis):
+# without Vera Rubin, frontier-3y's rl-2028 (2M rollouts an update) spread over 126K-142K
+# GB200/GB300 GPUs (387K Trn3) decodes at 59-77% of the saturated rate (generation at the run's concurrency,
+# planner/demand/rl.py generation_point) and its last two quarters exceed dc-central's and
+# dc-west's power caps by 48-87 MW. A change that makes it feasible again fails here: revisit.
+INFEASIBLE_OVERRIDES = {("frontier-3y.yaml", ("no_new_generation",))}
+
+
 def test_every_shipped_example_solves_with_both_solvers() -> None:
     files = sorted((Path(planner.__file__).parent / "scenarios").glob("*.yaml"))
     assert files
@@ -729,6 +737,10 @@ def test_every_shipped_example_solves_with_both_solvers() -> None:
         sc = planner.load_scenario(file)
         for ov in [[], *[[name] for name in sc.data.overrides]]:
             scen = planner.load_scenario(file, scenarios=ov)
+            if (file.name, tuple(ov)) in INFEASIBLE_OVERRIDES:
+                with pytest.raises(InfeasibleError, match="power would exceed its cap"):
+                    planner.solve(scen, mip_gap=0.005)
+                continue
             # Both proven within 0.5% of the same optimum, so within 0.5% of each other (at 0.1%
             # CBC took 220 s on frontier-3y flat_demand once session 9's physics moved it).
             a = planner.solve(scen, mip_gap=0.005).total_cost_usd

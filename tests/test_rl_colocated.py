@@ -13,7 +13,7 @@ import pytest
 from hardware.catalog import load_catalog
 from planner.demand.common import hardware
 from planner.demand.rl import colocated_update_s, rl_rates, update_floor_s
-from planner.kinds.rl import RLSpec, demand
+from planner.kinds.rl import RLSpec, RLTrainerSpec, demand
 
 CATALOG = load_catalog()
 
@@ -42,20 +42,46 @@ def test_deepseek_v3_on_h100_refits_over_the_nic() -> None:
     # 671e9 x 16 B of training state > 8 x 80 GB: the model spans servers, refit over IB
     nic = h100.scale_out_bandwidth_bytes_per_s  # 400 Gb/s = 50 GB/s
     assert nic == pytest.approx(50e9)
-    refit = params * 2 / (nic * h100.serving.link_bandwidth_utilisation)
     # m: the fewest H100s whose usable HBM holds 671e9 x 16 B; weights + gradients (2 x 2 B)
     # split over m, Adam state (12 B) over the run's 256
     m = math.ceil(params * 16 / (80e9 * hardware(CATALOG, "hgx-h100").hbm_usable_fraction))
+    # the weights spread over m GPUs on ceil(m / 8) servers: all but 1/that crosses the NIC
+    crossing = 1 - 1 / math.ceil(m / 8)
+    refit = crossing * params * 2 / (nic * h100.serving.link_bandwidth_utilisation)
     per_gpu = params * 4 / m + params * 12 / 256
     offload = 2 * per_gpu / h100.rl.offload_bandwidth_bytes_per_s
     co = colocated_update_s(_spec("deepseek-v3"), CATALOG, "hgx-h100", accelerators=256)
     assert co is not None and co.refit_link == "scale-out" and co.model_parallel == m > 8
-    assert co.refit_s == pytest.approx(refit, rel=1e-12)  # 35.8 s
-    assert co.refit_s == pytest.approx(35.79, abs=0.01)
+    assert co.refit_crossing_share == pytest.approx(crossing) and co.refit_span == m
+    assert co.refit_s == pytest.approx(refit, rel=1e-12)  # 33.9 s (the whole model: 35.8 s)
+    assert co.refit_s == pytest.approx(35.79 * crossing, abs=0.01)
     assert co.offload_bytes_per_accelerator == pytest.approx(per_gpu, rel=1e-12)
     assert co.offload_s == pytest.approx(offload, rel=1e-12)  # 24.7 s at 4 GB/s
     assert co.overhead_s == h100.rl.update_overhead_s == 10.0
     assert co.total_s == pytest.approx(refit + offload + 10.0)
+
+
+def test_deepseek_v3_on_gb200_refits_over_the_nic_for_the_racks_its_layout_spans() -> None:
+    """671e9 x 16 B fits one NVL72 rack's usable HBM (m <= 72): without a layout the refit is
+    over NVLink; the recipe's PP8 x EP16 layout spreads the weights over 128 GPUs on 2 racks,
+    so half the weights cross the 400 Gb/s NIC while the local half comes over NVLink 5."""
+    gb200 = CATALOG.accelerators["gb200"]
+    assert gb200.serving is not None
+    u = gb200.serving.link_bandwidth_utilisation
+    spec = _spec("deepseek-v3")
+    bare = colocated_update_s(spec, CATALOG, "gb200-nvl72", accelerators=128)
+    assert bare is not None and bare.refit_link == "scale-up" and bare.model_parallel <= 72
+    assert bare.refit_s == pytest.approx(671e9 * 2 / (900e9 * u))  # 2.0 s
+    laid = spec.model_copy(
+        update={"trainer": RLTrainerSpec.model_validate({"layout": {"pp": 8, "ep": 16}})}
+    )
+    co = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=128)
+    assert co is not None and co.refit_link == "scale-out" and co.refit_span == 128
+    assert co.refit_crossing_share == 0.5
+    nic = gb200.scale_out_bandwidth_bytes_per_s
+    assert co.refit_s == pytest.approx(max(0.5 * 671e9 * 2 / nic, 0.5 * 671e9 * 2 / 900e9) / u)
+    assert co.refit_s == pytest.approx(17.89, abs=0.01)
+    assert co.offload_s == bare.offload_s
 
 
 def test_llama_8b_on_gb200_refits_over_nvlink_and_c2c_does_not_bind() -> None:

@@ -5,14 +5,18 @@ A point is one synchronous, colocated run: the same GPUs generate, compute logpr
 refit, one after the other, so the planner's step is the sum over its roles of
     work per step / (rate per unit x units),   units = GPUs / accelerators per unit,
 with the work per step = per-sample work x rollouts per step and the rates as `rl_rates` gives
-them to the LP, the update's training and log-prob passes over the run's own GPUs (the LP: over
-the run's work-sized accelerators) with the recipe's `trainer:` figures; plus the colocated
-update's refit, offload and fixed overhead
+them to the LP over the run's own GPUs (the LP: over the run's work-sized accelerators):
+generation at the run's own concurrency (planner/demand/rl.py generation_point: the rollouts
+spread over the planner's best generating instances on those GPUs, the batch draining to the
+longest response), the update's training and log-prob passes with the recipe's `trainer:`
+figures; plus the colocated update's refit (over the NIC for the share of the weights outside
+a GPU's rack when the recipe's layout spans racks), offload and fixed overhead
 (planner/demand/rl.py colocated_update_s, over the run's own GPUs). rl.yaml's header says
 how each figure of the run maps onto the RLSpec.
 
 Diagnostics (printed by `python -m planner.calibration.rl`, not compared): generation at the
-run's own concurrency, and the decode floor of a response running to the length cap.
+recipe's own vLLM instance size and constant batch, and the decode floor of a response running
+to the length cap on it.
 """
 
 from __future__ import annotations
@@ -152,7 +156,7 @@ def predict(point: RLPoint, catalog: Catalog | None = None) -> float:
 
 
 def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, float]:
-    """Diagnostic: generation at the run's own concurrency. batch = rollouts / vLLM instances of
+    """Diagnostic: generation on the recipe's vLLM instance size at a constant batch. batch = rollouts / vLLM instances of
     the recipe's size; the planner's fastest layout of that size holding the batch; returns the
     batch, step(batch) and step(1) in s, mean response x step(batch) ("generate_s") and the decode
     floor of one response running to the length cap alone, (cap - prompt) x step(1)."""
@@ -183,6 +187,12 @@ def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, fl
     }
 
 
+def generation_reason(point: RLPoint, catalog: Catalog) -> str:
+    """The generation rate's derivation at the run's concurrency (up to the saturated part)."""
+    rate = rl_rates(point.spec(), catalog, point.system, accelerators=point.gpus)["generate"]
+    return rate.reason.split("; saturated")[0]
+
+
 def within(point: RLPoint, value: float) -> bool:
     return abs(value - point.published) <= point.tolerance * point.published
 
@@ -211,8 +221,9 @@ def report(catalog: Catalog | None = None) -> str:
             f"({(total - p.published) / p.published:+.0%})"
         )
         lines.append("  " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()))
+        lines.append("  generate: " + generation_reason(p, cat))
         lines.append(
-            f"  diagnostic: generation at the run's batch {diag['batch']:.0f} "
+            f"  diagnostic: the recipe's vLLM instances at a constant batch {diag['batch']:.0f} "
             f"(step {diag['step_s'] * 1e3:.2f} ms) {diag['generate_s']:.1f} s; one response to "
             f"the {p.max_total_sequence_length}-token cap alone (step(1) "
             f"{diag['step_1_s'] * 1e3:.2f} ms) {diag['longest_floor_s']:.1f} s"

@@ -37,13 +37,23 @@ from planner.demand.common import (
 )
 from planner.demand.inference import (
     MAX_UNITS_PER_INSTANCE,
+    DecodePoint,
+    _hbm_batch,
     decode_point,
     fits_one_sequence,
     layouts,
     prefill_rate,
 )
+from planner.demand.memo import memoised
 from planner.demand.pretrain import _job_accelerators, _rate_zero, training_throughput
-from planner.demand.serving_physics import model_load, precision_gap, step_terms
+from planner.demand.serving_physics import Layout as ServingLayout
+from planner.demand.serving_physics import (
+    ModelLoad,
+    StepPhysics,
+    model_load,
+    precision_gap,
+    step_terms,
+)
 from planner.demand.training import (
     Layout,
     RunFigures,
@@ -378,6 +388,207 @@ def _forward_pass(
     return UpdatePass(Rate(rate, reason), st.step_s, 1, st, train.accelerators, train.goodput)
 
 
+# -- generation at the run's own concurrency ------------------------------------------------
+
+# Midpoint-rule segments over a drain (the response-length axis): the batch B·S(k) is smooth
+# and the step nearly affine in the batch: 64 segments are within 0.001% of the token-by-token
+# sum on the Llama H100 check (tests/test_calibration_rl.py).
+DRAIN_SEGMENTS = 64
+
+
+def length_shape(mean: float, cap: float) -> float:
+    """x = λ·cap of the completion-length distribution of a drain: the maximum-entropy
+    distribution on [0, cap] with the given mean (Jaynes 1957: given only a mean and a bounded
+    support, density ∝ exp(−λk)), so nothing beyond the two figures a recipe states (the mean
+    completion and the length cap) is assumed. mean / cap = 1/x − 1/(e^x − 1), decreasing in x
+    (1/2 at x = 0, the uniform; x < 0 when the mean is above half the cap)."""
+    target = min(max(mean / cap, 1e-6), 1 - 1e-6)
+
+    def share(x: float) -> float:
+        return 0.5 - x / 12 if abs(x) < 1e-6 else 1 / x - 1 / math.expm1(x)
+
+    lo, hi = -600.0, 600.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if share(mid) > target else (lo, mid)
+    return (lo + hi) / 2
+
+
+def length_survival(u: float, x: float) -> float:
+    """S(u), the share of responses longer than u x cap: (e^(−xu) − e^(−x)) / (1 − e^(−x))
+    (1 − u at x = 0)."""
+    if abs(x) < 1e-9:
+        return min(1.0, max(0.0, 1.0 - u))
+    return min(1.0, max(0.0, (math.exp(-x * u) - math.exp(-x)) / -math.expm1(-x)))
+
+
+def length_quantile(s: float, x: float) -> float:
+    """u with S(u) = s: −ln(e^(−x) + s (1 − e^(−x))) / x (1 − s at x = 0)."""
+    if abs(x) < 1e-9:
+        return 1.0 - s
+    return -math.log(math.exp(-x) + s * -math.expm1(-x)) / x
+
+
+@dataclass(frozen=True)
+class GenerationPoint:
+    """Generation at the run's own concurrency on one layout (see `generation_point`)."""
+
+    rate: Rate  # decode tokens/s per unit
+    saturated_per_unit_s: float  # the HBM batch's rate, decode_point's (throughput mode)
+    layout: ServingLayout | None = None
+    instances: float = 0.0  # generating instances over the run's accelerators
+    in_flight: float = 0.0  # samples in flight per instance
+    batch: float = 0.0  # sequences decoding at once per instance: min(in flight, HBM batch)
+    hbm_batch: float = 0.0
+    full_s: float = 0.0  # per instance: the phase at the full batch (queued samples)
+    drain_s: float = 0.0  # per instance: the last batch draining, to the longest response
+    drain_tokens: float = 0.0  # the longest response the drain waits for
+
+
+def _generation_on(
+    hw: Hardware,
+    load: ModelLoad,
+    lay: ServingLayout,
+    units: float,
+    in_flight: float,
+    completion: float,
+    cap: int | None,
+    drains: bool,
+) -> GenerationPoint | None:
+    """generation_point on one layout (None: it does not hold one sequence a stage)."""
+    hbm = _hbm_batch(load, lay)
+    if hbm < lay.pp:
+        return None
+    step = StepPhysics(hw, load, lay)
+    instances = units * lay.instances_per_unit
+    queue = in_flight / instances
+    batch = min(math.floor(hbm), queue)
+
+    def step_s(b: float) -> float:
+        return step.terms(max(lay.pp, math.ceil(b - 1e-9)), False).step_s
+
+    tokens = queue * completion
+    full_s = drain_s = drain_tokens = 0.0
+    if drains and cap is not None:
+        x = length_shape(completion, cap)
+        # the longest of all the responses in flight: S(u_end) = 1 / in_flight
+        u_end = length_quantile(1.0 / max(1.0, in_flight), x) if in_flight > 1 else 1.0
+        du = u_end / DRAIN_SEGMENTS
+        drain_s = (
+            cap
+            * du
+            * sum(step_s(batch * length_survival((i + 0.5) * du, x)) for i in range(DRAIN_SEGMENTS))
+        )
+        drain_tokens = cap * u_end
+        full_s = max(0.0, queue - batch) * completion * step_s(batch) / batch
+    else:
+        full_s = tokens * step_s(batch) / batch
+    per_instance = tokens * load.tokens_per_step / (full_s + drain_s)
+    return GenerationPoint(
+        Rate(per_instance * lay.instances_per_unit, ""),
+        0.0,
+        lay,
+        instances,
+        queue,
+        batch,
+        hbm,
+        full_s,
+        drain_s,
+        drain_tokens,
+    )
+
+
+@memoised()
+def generation_point(
+    arch: ModelArch,
+    hw: Hardware,
+    precision: str,
+    prompt_tokens: float,
+    completion_tokens: float,
+    share: int,
+    max_completion_tokens: int | None,
+    in_flight: float,
+    accelerators: float,
+    drains: bool,
+    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+) -> GenerationPoint:
+    """Decode tokens/s per unit of `hw` at the run's own concurrency (throughput mode):
+
+      I      = accelerators / acc per unit x instances per unit   generating instances
+      Q      = in_flight / I                                      samples per instance
+      B      = min(Q, HBM batch)                                  sequences decoding at once
+      drains (a colocated run: generation stops for the update, so its last batch drains)
+             and a length cap C: the completions follow the maximum-entropy distribution on
+             [0, C] with the mean C̄ (length_shape), S(k) the share longer than k;
+               full  = (Q − B) · C̄ · step(B) / B       the queued samples at the full batch
+               drain = ∫_0^K step(max(pp, ⌈B · S(k)⌉)) dk,  K: in_flight · S(K) = 1
+                       (the last B responses; every instance waits for the longest of all)
+             else    full = Q · C̄ · step(B) / B, drain = 0
+      tokens/s per instance = Q · C̄ / (full + drain);  per unit x instances per unit
+
+    over every layout that fits one sequence a stage and no more accelerators than the run's
+    (all of them when none does), the best per unit, at most the saturated rate. At Q >> HBM
+    batch the full phase
+    dominates and the rate is the saturated one (decode_point's); a synchronous step's few
+    rollouts per instance decode at a small batch and wait for the longest."""
+    saturated = decode_point(
+        arch,
+        hw,
+        precision,
+        precision,
+        prompt_tokens,
+        completion_tokens,
+        share,
+        None,
+        max_units_per_instance,
+    )
+    sat = saturated.tokens_per_s_per_unit or 0.0
+    if not saturated.feasible:
+        return GenerationPoint(Rate(0.0, saturated.reason), sat)
+    load = model_load(arch, precision, precision, prompt_tokens, completion_tokens, share)
+    units = accelerators / hw.accelerators
+    every = layouts(arch, hw, load, max_units_per_instance)
+    fitting = [lay for lay in every if lay.accelerators <= accelerators] or every
+    best: GenerationPoint | None = None
+    for lay in fitting:
+        point = _generation_on(
+            hw, load, lay, units, in_flight, completion_tokens, max_completion_tokens, drains
+        )
+        if point is not None and (best is None or point.rate.per_unit_s > best.rate.per_unit_s):
+            best = point
+    if best is None:
+        return GenerationPoint(saturated_rate_only(saturated), sat)
+    assert best.layout is not None
+    reason = (
+        f"at the run's concurrency: {in_flight:,.0f} samples in flight over "
+        f"{best.instances:,.4g} instances of {best.layout.label()} ({accelerators:,.0f} "
+        f"accelerators) = {best.in_flight:,.4g} each, batch {best.batch:,.4g} (HBM "
+        f"{math.floor(best.hbm_batch):,}): full batch {best.full_s:.4g} s"
+        + (
+            f" + drain to the longest response ({best.drain_tokens:,.0f} tokens) "
+            f"{best.drain_s:.4g} s"
+            if best.drain_s
+            else ""
+        )
+        + f" per instance; saturated {sat:,.4g} tok/s/unit ({saturated.reason})"
+    )
+    # at most the saturated rate: decode_point prefers the smaller instance within 0.1%
+    return replace(
+        best, rate=Rate(min(best.rate.per_unit_s, sat), reason), saturated_per_unit_s=sat
+    )
+
+
+def saturated_rate_only(point: DecodePoint) -> Rate:
+    """decode_point's rate (no layout holds a sequence at the run's size)."""
+    return Rate(point.tokens_per_s_per_unit or 0.0, point.reason)
+
+
+def generation_in_flight(spec: RLSpec) -> float:
+    """Samples in flight: max(1, max_staleness_updates) x samples_per_update, as the pace row
+    counts them (an on-policy run: one update's)."""
+    return max(1.0, spec.max_staleness_updates) * spec.samples_per_update
+
+
 def rl_rates(
     spec: RLSpec,
     catalog: Catalog,
@@ -395,10 +606,35 @@ def rl_rates(
         return {r.name: Rate(0.0, CPU_ONLY_REASON) for r in roles}
     p, c = spec.prompt_tokens, spec.completion_tokens
     passes = update_passes(spec, catalog, system, accelerators)
+    # generation's concurrency is over the same accelerators as the update's passes
+    run_accelerators = float(
+        math.ceil(accelerators - 1e-9)
+        if accelerators is not None
+        else passes["train"].accelerators
+        or _job_accelerators(
+            hw,
+            catalog.models[spec.policy],
+            spec.bytes_per_param * catalog.models[spec.policy].params,
+        )
+    )
     out: dict[str, Rate] = {}
     for role in roles:
         arch = catalog.models[role.model]
-        if role.name == "generate":
+        if role.name == "generate" and spec.generation_tokens_per_s_per_sequence is None:
+            out[role.name] = generation_point(
+                arch,
+                hw,
+                role.precision,
+                p,
+                c,
+                spec.samples_per_problem,
+                spec.max_completion_tokens,
+                generation_in_flight(spec),
+                run_accelerators,
+                spec.colocated,
+                max_units_per_instance,
+            ).rate
+        elif role.name == "generate":
             point = decode_point(
                 arch,
                 hw,
@@ -478,6 +714,8 @@ class ColocatedUpdate:
     model_parallel: int  # m: accelerators one copy of the weights and gradients is split over
     accelerators: float  # n: accelerators the optimizer state is split over
     offload_bytes_per_accelerator: float  # one way
+    refit_span: int = 0  # accelerators the weights are gathered from (refit_span)
+    refit_crossing_share: float = 0.0  # of the weights over the NIC: 1 - 1/domains spanned
 
     @property
     def total_s(self) -> float:
@@ -489,12 +727,16 @@ def colocated_update_s(
 ) -> ColocatedUpdate | None:
     """What one update of a colocated run costs beyond its roles' work on `system`:
 
-      refit_s    = W / (B_link · u_link),  W = params x bytes(precision) (the BF16 weights):
+      refit_s    = W / (B_up · u_link),  W = params x bytes(precision) (the BF16 weights):
                    every accelerator receives the whole model (NeMo-RL v0.5's Megatron refit
                    exports full HF tensors, gathered over TP/EP and broadcast over PP, on every
                    rank and streams them to its colocated vLLM worker), over scale-up (one way:
-                   scale_up_bandwidth / 2) when the model-parallel group m fits one scale-up
-                   domain, else over the scale-out NIC; u_link = serving.link_bandwidth_utilisation;
+                   scale_up_bandwidth / 2) when the group the weights are spread over (refit_span:
+                   the trainer layout's tp x pp x ep, else m) fits one scale-up domain; when it
+                   spans R = ceil(span / domain) domains, x = 1 - 1/R of the weights crosses the
+                   scale-out NIC while the local 1/R comes over scale-up at the same time:
+                   refit_s = max(x · W / B_out, (1 - x) · W / B_up) / u_link;
+                   u_link = serving.link_bandwidth_utilisation;
       offload_s  = 2 · (params · 2 · bytes(precision) / m + params · (bytes_per_param -
                    2 · bytes(precision)) / n) / B_offload: before generation each accelerator
                    moves its weights and gradients (its 1/m shard, replicated over data
@@ -518,23 +760,43 @@ def colocated_update_s(
     replicated = 2 * BYTES_PER_VALUE[spec.precision]  # weights + gradients, per parameter
     sharded = max(0.0, spec.bytes_per_param - replicated)  # optimizer state, per parameter
     m = math.ceil(params * spec.bytes_per_param / (acc.hbm_bytes * hw.hbm_usable_fraction))
-    if m <= hw.system.scale_up_domain:
-        link, bw = "scale-up", acc.scale_up_bandwidth_bytes_per_s / 2
+    span = refit_span(spec, m)
+    domain = hw.system.scale_up_domain
+    up = acc.scale_up_bandwidth_bytes_per_s / 2
+    if span <= domain:
+        link, crossing, refit_bytes_s = "scale-up", 0.0, weight_bytes / up
     else:
-        link, bw = "scale-out", acc.scale_out_bandwidth_bytes_per_s
+        # spread evenly over R domains, 1/R of the weights is in each: the rest crosses the
+        # scale-out NIC while the local share comes over scale-up, at the same time
+        crossing = 1.0 - 1.0 / math.ceil(span / domain)
+        out = acc.scale_out_bandwidth_bytes_per_s
+        link = "scale-out"
+        refit_bytes_s = max(crossing * weight_bytes / out, (1 - crossing) * weight_bytes / up)
     whole_units = math.ceil(m / hw.accelerators) * hw.accelerators
     n = float(accelerators) if accelerators is not None else float(whole_units)
     per_acc = params * replicated / min(m, n) + params * sharded / n
     offload_bw = min(acc.rl.offload_bandwidth_bytes_per_s, acc.rl.host_link_bandwidth_bytes_per_s)
     return ColocatedUpdate(
-        refit_s=weight_bytes / (bw * acc.serving.link_bandwidth_utilisation),
+        refit_s=refit_bytes_s / acc.serving.link_bandwidth_utilisation,
         offload_s=2 * per_acc / offload_bw,
         overhead_s=acc.rl.update_overhead_s,
         refit_link=link,  # type: ignore[arg-type]
         model_parallel=m,
         accelerators=n,
         offload_bytes_per_accelerator=per_acc,
+        refit_span=span,
+        refit_crossing_share=crossing,
     )
+
+
+def refit_span(spec: RLSpec, model_parallel: int) -> int:
+    """Accelerators one copy of the trained weights is spread over, which the refit gathers
+    from: the trainer layout's tp x pp x ep when `trainer.layout` is given (data and context
+    parallelism replicate the weights), else m, the fewest that hold the training state."""
+    tr = spec.trainer
+    if tr is not None and tr.layout is not None:
+        return tr.layout.tp * tr.layout.pp * tr.layout.ep
+    return model_parallel
 
 
 @dataclass(frozen=True)

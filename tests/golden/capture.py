@@ -6,6 +6,7 @@ Run only when a change is meant to change plans, and say why in the commit:
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -31,12 +32,17 @@ def cases() -> list[tuple[str, Path, str | None, bool]]:
 
 
 def plan_json(path: Path, override: str | None, relaxed: bool) -> str:
+    """The plan's JSON; for a plan that cannot meet its demand (the CLI exits 2), a JSON
+    object holding the CLI's elastic diagnosis, so a what-if that becomes infeasible is pinned
+    as such (and a change that makes it feasible again shows in the diff)."""
     cmd = [sys.executable, str(ROOT / "cli.py"), "plan", str(path), "--json"]
     if override:
         cmd += ["--scenario", override]
     if relaxed:
         cmd.append("--relax")
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+    if done.returncode == 2:
+        return json.dumps({"infeasible": done.stderr.splitlines()}, indent=2) + "\n"
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr}")
     return done.stdout
