@@ -24,6 +24,7 @@ from fleetcore.errors import ConfigError, InfeasibleError, Problem, SolverError
 from planner.lp.build import build
 from planner.lp.incumbent import LARGE_COLUMNS, find_start, searches
 from planner.lp.model import FAMILIES, Label, Model, Period, UKey, Var
+from planner.lp.race import can_race, race
 
 PROVEN = pulp.LpSolutionOptimal  # 1
 FEASIBLE = pulp.LpSolutionIntegerFeasible  # 2
@@ -118,7 +119,9 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
                 _choose_method(prob.solverModel, solver)
                 _scale_matrix(prob.solverModel)
                 run_started = time.perf_counter()
-                solver.callSolver(prob)
+                highs = prob.solverModel
+                if not (can_race(highs, solver.mip) and race(highs)):
+                    solver.callSolver(prob)
                 model.solver_run_s += time.perf_counter() - run_started
                 _read_highs(model, solver)
             else:
