@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import highspy
+import numpy as np
 import pulp
 import pytest
 
@@ -86,3 +88,32 @@ def test_after_an_interior_point_relaxation_the_relaxation_is_put_back_by_simple
     assert highs.getOptionValue("solver")[1] == "ipm"
     after = highs.getSolution().col_value
     assert all(math.isclose(a, b, abs_tol=TOL) for a, b in zip(after, relaxation, strict=True))
+
+
+def test_a_large_simplex_re_solve_is_presolved_for_infeasibility_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From LARGE_COLUMNS columns a re-solve after a simplex relaxation runs HiGHS's presolve
+    first: a try with no member of a one-of choice group (the job placed nowhere) is found
+    infeasible there, without a simplex run, and the basis is kept for the next try; below
+    LARGE_COLUMNS the same try is a simplex run."""
+    from planner.lp import incumbent
+
+    for large, runs_expected in ((0, 0), (10**9, 1)):
+        monkeypatch.setattr(incumbent, "LARGE_COLUMNS", large)
+        model = _relaxed_model(ON)
+        highs = model.prob.solverModel
+        assert highs.getOptionValue("solver")[1] != "ipm"
+        group = next(g for g, one in incumbent._groups(model) if one)
+        highs.changeColsBounds(
+            len(group), np.array(group, dtype=np.int32), np.zeros(len(group)), np.zeros(len(group))
+        )
+        runs: list[str] = []
+        run = incumbent._timed_run
+        monkeypatch.setattr(incumbent, "_timed_run", lambda m: (runs.append("run"), run(m)))
+        incumbent._resolve(model)
+        monkeypatch.setattr(incumbent, "_timed_run", run)
+        assert highs.getModelStatus() == highspy.HighsModelStatus.kInfeasible
+        assert len(runs) == runs_expected
+        if large == 0:
+            assert highs.getBasis().valid

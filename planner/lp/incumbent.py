@@ -177,11 +177,15 @@ def _resolve(model: Model) -> None:
     stops short of an answer. Interior point starts cold: at 369k columns (100 sites) each
     re-solve cost 15-31 s even where the crossover after it needed 0-249 iterations, and the
     rounded plan's re-solves 163 s in all; simplex from the basis re-solves most of them in
-    0.2-4 s (README "Speed")."""
+    0.2-4 s (README "Speed"). From LARGE_COLUMNS columns the presolve check runs before a
+    simplex re-solve too: at 50 sites x 20 quarters, from a raced relaxation's interior point
+    vertex (planner/lp/race.py), simplex took 42.5 s to prove the pretraining site's first try
+    infeasible."""
     import highspy
 
     highs = model.prob.solverModel
-    if highs.getOptionValue("solver")[1] != "ipm":
+    ipm = highs.getOptionValue("solver")[1] == "ipm"
+    if not ipm and highs.getNumCol() < LARGE_COLUMNS:
         _timed_run(model)
         return
     basis = highs.getBasis()
@@ -190,6 +194,9 @@ def _resolve(model: Model) -> None:
     model.solver_run_s += time.perf_counter() - started
     if highs.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
         highs.setBasis(basis)  # an infeasible presolve drops the basis the next try starts from
+        return
+    if not ipm:
+        _timed_run(model)
         return
     # HiGHS's clock runs over all its runs on the model: the budget ends this run, if the
     # scenario's own limit does not end it first (an interrupt callback would leave HiGHS's
