@@ -110,7 +110,12 @@ def test_a_large_simplex_re_solve_is_presolved_for_infeasibility_first(
         )
         runs: list[str] = []
         run = incumbent._timed_run
-        monkeypatch.setattr(incumbent, "_timed_run", lambda m: (runs.append("run"), run(m)))
+
+        def counting(m: solve_mod.Model, runs: list[str] = runs, run=run) -> None:
+            runs.append("run")
+            run(m)
+
+        monkeypatch.setattr(incumbent, "_timed_run", counting)
         incumbent._resolve(model)
         monkeypatch.setattr(incumbent, "_timed_run", run)
         assert highs.getModelStatus() == highspy.HighsModelStatus.kInfeasible
