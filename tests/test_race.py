@@ -93,3 +93,15 @@ def test_only_a_large_lp_left_to_highs_races() -> None:
     assert not race_mod.can_race(Highs(big - 1, "choose"), mip=False)
     assert not race_mod.can_race(Highs(big, "ipm"), mip=False)
     assert not race_mod.can_race(Highs(big, "simplex"), mip=False)
+
+
+def test_when_no_child_can_be_forked_the_parent_solves_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain, _ = _relaxation(monkeypatch, 10**9)
+
+    def no_fork() -> int:
+        raise OSError("fork: Cannot allocate memory")
+
+    monkeypatch.setattr(race_mod.os, "fork", no_fork)
+    raced, winners = _relaxation(monkeypatch, 0)
+    assert winners == ["None"]
+    assert math.isclose(raced, plain, rel_tol=1e-7)

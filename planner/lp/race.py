@@ -12,8 +12,9 @@ iterations, 0.3 s at 174k columns). The result is the LP's optimum either way; w
 is taken when the optimum is not unique may differ from a plain run.
 
 A child that ends without an optimal basis (a time limit, an infeasible or unbounded LP, an
-error) does not win; when neither does, the parent solves the LP itself as it would have
-(`race` returns False), so an infeasible scenario pays its diagnosis as before.
+error) does not win; when neither does, or a child cannot be forked, the parent solves the LP
+itself as it would have (`race` returns None), so an infeasible scenario pays its diagnosis as
+before.
 """
 
 from __future__ import annotations
@@ -53,16 +54,21 @@ def race(highs: Any) -> str | None:
     import highspy
 
     children: dict[int, tuple[int, str]] = {}  # read end -> (pid, method)
-    for method in METHODS:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: solve, send back (status, column and row basis status)
-            os.close(read_end)
-            _child(highs, method, write_end)
-        os.close(write_end)
-        children[read_end] = (pid, method)
     winner: tuple[str, list[int], list[int]] | None = None
     try:
+        for method in METHODS:
+            read_end, write_end = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:  # no process to spare (memory, limits): the parent solves it
+                os.close(read_end)
+                os.close(write_end)
+                return None
+            if pid == 0:  # the child: solve, send back (status, column and row basis status)
+                os.close(read_end)
+                _child(highs, method, write_end)
+            os.close(write_end)
+            children[read_end] = (pid, method)
         while children and winner is None:
             ready, _, _ = select.select(list(children), [], [])
             for fd in ready:
