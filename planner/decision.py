@@ -1,6 +1,7 @@
 """The decision a plan states, in a few lines: what to buy or rent where (and when), the cash
-the purchases take against the share of it charged to this horizon, how much of the cost pays
-for idle capacity, which units are mostly idle, and the limits that shaped the plan.
+the purchases take against the share of it charged to this horizon, the term contracts and
+spot units it holds, how much of the cost pays for idle capacity, which units are mostly idle,
+and the limits that shaped the plan.
 
 Presentation only: every figure comes from the plan's rows, plus the catalog prices and the
 economics that `planner.solve` attaches to the plan (`plan.catalog_prices`, `plan.economics`;
@@ -8,12 +9,16 @@ absent for a plan read back from JSON, and then the purchase cash is said to be 
 
     purchase_usd   = bought units x catalog capex_usd (the cash spent on new units)
     capex charged  = the plan's `capex` cost component (capital recovered over the horizon)
+    contracted, spot units = the most under term contracts / on spot in any calendar period,
+                     and the days from the first to the last period holding them; their cost
+                     = the plan's `contracts` / `spot` cost rows of that site and system
     idle share     = cost attributed to "(idle)" / total cost
     mostly idle    = a pool in service whose utilisation is below MOSTLY_IDLE
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +37,8 @@ class PoolDecision:
     """One site and system in service: units at the peak, owned before the plan, bought and
     rented (peak) by it, utilisation, cost charged to the horizon (all components), its idle
     part, and the catalog capex per unit and purchase cash of the bought units (None when
-    the catalog price is not known)."""
+    the catalog price is not known); units under term contracts and on spot (peak), the days
+    they span (first period start, last period end) and their cost."""
 
     datacenter: str
     system: str
@@ -45,6 +51,12 @@ class PoolDecision:
     idle_usd: float
     capex_usd_per_unit: float | None
     purchase_usd: float | None
+    contracted_units: float = 0.0
+    contract_days: tuple[float, float] | None = None
+    contracts_usd: float = 0.0
+    spot_units: float = 0.0
+    spot_days: tuple[float, float] | None = None
+    spot_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,8 @@ class Decision:
     purchase_usd: float | None
     capex_charged_usd: float
     rental_usd: float
+    contracts_usd: float
+    spot_usd: float
     idle_usd: float
     total_usd: float
     basis: str
@@ -85,6 +99,7 @@ def decision(plan: Plan) -> Decision:
     pricing = str(plan.economics.get("pricing", ""))
     charged: dict[tuple[str, str], float] = {}
     idle: dict[tuple[str, str], float] = {}
+    leased_usd: dict[tuple[str, str, str], float] = {}  # (component, datacenter, system)
     components: dict[str, float] = {}
     for c in plan.costs_rows:
         components[c.component] = components.get(c.component, 0.0) + c.cost_usd
@@ -92,15 +107,27 @@ def decision(plan: Plan) -> Decision:
             continue
         cost_key = (c.datacenter, c.system)
         charged[cost_key] = charged.get(cost_key, 0.0) + c.cost_usd
+        if c.component in ("contracts", "spot"):
+            lease_key = (c.component, *cost_key)
+            leased_usd[lease_key] = leased_usd.get(lease_key, 0.0) + c.cost_usd
         if c.workload == "(idle)":
             idle[cost_key] = idle.get(cost_key, 0.0) + c.cost_usd
     bought: dict[tuple[str, str], float] = {}
     rented: dict[tuple[str, str], float] = {}
     orders: list[Order] = []
+    held: dict[tuple[str, str, str], tuple[float, float, float]] = {}  # peak, first, last day
     for r in plan.schedule:
         key = (r.datacenter, r.system)
         bought[key] = bought.get(key, 0.0) + r.ordered
         rented[key] = max(rented.get(key, 0.0), r.rented_units)
+        for kind, units in (("contracts", r.contracted_units), ("spot", r.spot_units)):
+            if units > 0:
+                peak, first, last = held.get((kind, *key), (0.0, math.inf, 0.0))
+                held[(kind, *key)] = (
+                    max(peak, units),
+                    min(first, r.start_s / S_PER_DAY),
+                    max(last, r.end_s / S_PER_DAY),
+                )
         if r.ordered > 0:
             orders.append(Order(r.start_s / S_PER_DAY, r.datacenter, r.system, r.ordered))
 
@@ -113,6 +140,7 @@ def decision(plan: Plan) -> Decision:
             _pool(plan, key, f.units, f.owned_units, bought.get(key, 0.0), rented.get(key, 0.0))
         )
         pools[-1] = _with_figures(pools[-1], f.utilisation, charged, idle)
+        pools[-1] = _with_leases(pools[-1], held, leased_usd)
     for server in plan.cpu_servers:
         if server.units <= 0:
             continue
@@ -132,6 +160,8 @@ def decision(plan: Plan) -> Decision:
         purchase_usd=purchase_usd,
         capex_charged_usd=components.get("capex", 0.0),
         rental_usd=components.get("rental", 0.0),
+        contracts_usd=components.get("contracts", 0.0),
+        spot_usd=components.get("spot", 0.0),
         idle_usd=idle_usd,
         total_usd=plan.total_cost_usd,
         basis=_basis(plan, pools),
@@ -180,6 +210,25 @@ def _with_figures(
     )
 
 
+def _with_leases(
+    pool: PoolDecision,
+    held: dict[tuple[str, str, str], tuple[float, float, float]],
+    leased_usd: dict[tuple[str, str, str], float],
+) -> PoolDecision:
+    key = (pool.datacenter, pool.system)
+    figures: dict[str, object] = {}
+    for kind, prefix in (("contracts", "contract"), ("spot", "spot")):
+        if (kind, *key) in held:
+            peak, first, last = held[(kind, *key)]
+            units_field = "contracted_units" if kind == "contracts" else "spot_units"
+            figures[units_field] = peak
+            figures[f"{prefix}_days"] = (first, last)
+        figures[f"{kind}_usd" if kind == "contracts" else "spot_usd"] = leased_usd.get(
+            (kind, *key), 0.0
+        )
+    return PoolDecision(**{**pool.__dict__, **figures})
+
+
 def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
     """The amortisation basis in words."""
     econ = plan.economics
@@ -213,7 +262,10 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
     )
     if lifetimes:
         text += f", over lifetimes of {', '.join(lifetimes)}"
-    return text + "; owned units pay only their running costs; rented units their hourly price"
+    text += "; owned units pay only their running costs; rented units their hourly price"
+    if econ["pricing"] == "mixed":
+        text += ", term contracts theirs for the hours of the term inside the horizon"
+    return text
 
 
 def summary_lines(d: Decision) -> list[str]:
@@ -221,6 +273,8 @@ def summary_lines(d: Decision) -> list[str]:
     lines: list[str] = []
     buys = [p for p in d.pools if p.bought_units > 0]
     rents = [p for p in d.pools if p.rented_units > 0]
+    contracts = [p for p in d.pools if p.contracted_units > 0]
+    spots = [p for p in d.pools if p.spot_units > 0]
     for p in buys:
         cash = (
             f" ({usd(p.purchase_usd)} at {usd(p.capex_usd_per_unit or 0)} each)"
@@ -230,14 +284,24 @@ def summary_lines(d: Decision) -> list[str]:
         lines.append(f"Buy {_units(p.bought_units)} {p.system} at {p.datacenter}{cash}")
     for p in rents:
         lines.append(f"Rent up to {_units(p.rented_units)} {p.system} at {p.datacenter}")
-    if not buys and not rents:
-        lines.append("Buy and rent nothing: the owned fleet does the work")
+    for p in contracts:
+        lines.append(
+            f"Contract up to {_units(p.contracted_units)} {p.system} at {p.datacenter}"
+            f"{_days(p.contract_days)} ({usd(p.contracts_usd)} under term contracts)"
+        )
+    for p in spots:
+        lines.append(
+            f"Take up to {_units(p.spot_units)} spot {p.system} at {p.datacenter}"
+            f"{_days(p.spot_days)} ({usd(p.spot_usd)})"
+        )
+    if not (buys or rents or contracts or spots):
+        lines.append("Buy, rent and contract nothing: the owned fleet does the work")
     when = sorted({o.day for o in d.orders})
     if len(when) > 1:
         lines.append(
             "Order on days "
             + ", ".join(
-                f"{day:g} ({', '.join(f'{_units(o.units)} {o.system}' for o in d.orders if o.day == day)})"
+                f"{day:g} ({', '.join(_order(o) for o in d.orders if o.day == day)})"
                 for day in when
             )
         )
@@ -248,6 +312,10 @@ def summary_lines(d: Decision) -> list[str]:
         )
     if d.rental_usd > 0:
         lines.append(f"Rental over the horizon: {usd(d.rental_usd)}")
+    if d.contracts_usd > 0:
+        lines.append(f"Term contracts over the horizon: {usd(d.contracts_usd)}")
+    if d.spot_usd > 0:
+        lines.append(f"Spot over the horizon: {usd(d.spot_usd)}")
     lines.append(
         f"Idle capacity: {d.idle_share:.0%} of the cost ({usd(d.idle_usd)}) pays for units in "
         f"service but not working"
@@ -264,6 +332,14 @@ def summary_lines(d: Decision) -> list[str]:
         lines.append("No power, CPU, link or availability limit is reached: price alone chose")
     lines.append("Amortisation: " + d.basis)
     return lines
+
+
+def _days(span: tuple[float, float] | None) -> str:
+    return "" if span is None else f" on days {span[0]:g}-{span[1]:g}"
+
+
+def _order(o: Order) -> str:
+    return f"{_units(o.units)} {o.system} at {o.datacenter}"
 
 
 def _units(value: float) -> str:

@@ -27,7 +27,9 @@ def wrap_lines(lines: list[str], width: int = 96) -> list[str]:
         # into a space that indents the heading).
         body = line.lstrip("\n")
         out += [""] * (len(line) - len(body))
-        out += textwrap.wrap(body, width=width, subsequent_indent="  ") or [""]
+        # Names such as vera-rubin-nvl144 or dc-east are not split at their hyphens.
+        wrapped = textwrap.wrap(body, width=width, subsequent_indent="  ", break_on_hyphens=False)
+        out += wrapped or [""]
     return out
 
 

@@ -14,6 +14,8 @@ from datetime import date
 import pytest
 
 import planner
+from fleetcore.tables import usd
+from planner.decision import decision, summary_lines
 from planner.scenario import SCENARIO_DIR
 
 SCENARIO = SCENARIO_DIR / "frontier-3y.yaml"
@@ -169,3 +171,29 @@ def test_idle_capex_is_measured_against_time_in_service(solved) -> None:
     # Every bought rack of the default plan works nearly all its time in service.
     idle_usd = sum(c.cost_usd for c in plan.costs_rows if c.workload == "(idle)")
     assert idle_usd < 0.05 * plan.total_cost_usd
+
+
+def test_the_decision_states_the_term_contracts(solved) -> None:
+    """The plan's term contracts are in its decision summary: per site and system the most
+    units under contract in any period, the days they span and their cost rows' sum."""
+    _, plan = solved
+    held: dict[tuple[str, str], list] = defaultdict(list)
+    for r in plan.schedule:
+        if r.contracted_units > 0:
+            held[(r.datacenter, r.system)].append(r)
+    assert held, "frontier-3y holds term contracts"
+    lines = summary_lines(decision(plan))
+    for (d, s), rows in held.items():
+        usd_ = sum(
+            c.cost_usd
+            for c in plan.costs_rows
+            if c.component == "contracts" and (c.datacenter, c.system) == (d, s)
+        )
+        assert usd_ > 0
+        first = min(r.start_s for r in rows) / 86400
+        last = max(r.end_s for r in rows) / 86400
+        peak = max(r.contracted_units for r in rows)
+        line = f"Contract up to {peak:,.0f} {s} at {d} on days {first:g}-{last:g} ({usd(usd_)}"
+        assert any(x.startswith(line) for x in lines), (line, lines)
+    total = sum(c.cost_usd for c in plan.costs_rows if c.component == "contracts")
+    assert f"Term contracts over the horizon: {usd(total)}" in lines

@@ -17,6 +17,8 @@ from test_lp import by_name, ceil, inference, site
 
 import planner
 from fleetcore.errors import ConfigError, InfeasibleError
+from fleetcore.tables import usd
+from planner.decision import decision, summary_lines
 from planner.verify import check_plan
 
 GOODPUT = 0.8
@@ -91,6 +93,15 @@ def test_spot_wins_a_training_job_below_its_goodput_break_even(tmp_path: Path) -
         assert plan.lp_relaxation_usd == pytest.approx(relaxed, rel=1e-6)
         assert row.units == row.rented_units + row.spot_units
         spot_units[price < break_even] = row.spot_units
+        # The decision summary states the spot units and what they cost.
+        spot_usd = sum(c.cost_usd for c in plan.costs_rows if c.component == "spot")
+        assert spot_usd == pytest.approx(row.spot_units * price * hours, rel=1e-9)
+        lines = summary_lines(decision(plan))
+        assert (
+            f"Take up to {row.spot_units:,.0f} spot hgx-h100 at {row.datacenter} on days 0-"
+            f"{row.end_s / 86400:g} ({usd(spot_usd)})" in lines
+        )
+        assert f"Spot over the horizon: {usd(spot_usd)}" in lines
         if price < break_even:
             assert row.rented_units == 0 and row.spot_units == math.ceil(need / GOODPUT)
         else:
