@@ -7,8 +7,8 @@ refit, one after the other, so the planner's step is the sum over its roles of
 with the work per step = per-sample work x rollouts per step and the rates as `rl_rates` gives
 them to the LP over the run's own GPUs (the LP: over the run's work-sized accelerators):
 generation at the run's own concurrency (planner/demand/rl.py generation_point: the rollouts
-spread over the planner's best generating instances on those GPUs, the batch draining to the
-longest response), the update's training and log-prob passes with the recipe's `trainer:`
+spread over the recipe's own vLLM instances on those GPUs (`generator:`: its layout and
+gpu_memory_utilization), the batch draining to the longest response), the update's training and log-prob passes with the recipe's `trainer:`
 figures; plus the colocated update's refit (over the NIC for the share of the weights outside
 a GPU's rack when the recipe's layout spans racks), offload and fixed overhead
 (planner/demand/rl.py colocated_update_s, over the run's own GPUs). rl.yaml's header says
@@ -61,6 +61,7 @@ class RLPoint:
     source: str
     known_miss: str  # why the planner does not reproduce it ("" otherwise)
     trainer: dict[str, Any] | None = None  # the recipe's training figures (RLSpec.trainer)
+    generator: dict[str, Any] | None = None  # the recipe's vLLM figures (RLSpec.generator)
 
     @property
     def rollouts(self) -> int:
@@ -85,6 +86,7 @@ class RLPoint:
                 # the recipe's length cap: the longest response an update may wait for
                 "max_completion_tokens": self.max_total_sequence_length - self.prompt_tokens,
                 "trainer": self.trainer,
+                "generator": self.generator,
             }
         )
 
@@ -110,6 +112,7 @@ def points(path: Path = TABLE) -> list[RLPoint]:
             source=p["source"],
             known_miss=" ".join(str(p.get("known_miss", "")).split()),
             trainer=p.get("trainer"),
+            generator=p.get("generator"),
         )
         for p in data["points"]
     ]
