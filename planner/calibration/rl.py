@@ -31,8 +31,14 @@ import yaml
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration import AccuracyRow
 from planner.demand.common import hardware
-from planner.demand.inference import layouts
-from planner.demand.rl import colocated_update_s, rl_rates, rl_roles, update_floor_s
+from planner.demand.inference import layouts, pinned_layout
+from planner.demand.rl import (
+    colocated_update_s,
+    generator_args,
+    rl_rates,
+    rl_roles,
+    update_floor_s,
+)
 from planner.demand.serving_physics import kv_replication, model_load, step_terms
 from planner.kinds.rl import RLSpec
 
@@ -160,7 +166,8 @@ def predict(point: RLPoint, catalog: Catalog | None = None) -> float:
 
 def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, float]:
     """Diagnostic: generation on the recipe's vLLM instance size at a constant batch. batch = rollouts / vLLM instances of
-    the recipe's size; the planner's fastest layout of that size holding the batch; returns the
+    the recipe's size; the recipe's own layout (`generator:`), else the planner's fastest layout
+    of that size holding the batch; returns the
     batch, step(batch) and step(1) in s, mean response x step(batch) ("generate_s") and the decode
     floor of one response running to the length cap alone, (cap - prompt) x step(1)."""
     arch = catalog.models[point.model]
@@ -170,8 +177,15 @@ def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, fl
     load = model_load(arch, point.precision, point.precision, p, c, share)
     a = point.generation_instance_gpus
     batch = math.ceil(point.rollouts / (point.gpus // a))
+    pinned, fraction, _ = generator_args(point.spec())
+    if pinned is not None:
+        own = pinned_layout(arch, hw, load, *pinned, fraction)
+        assert not isinstance(own, str), f"{point.id}: {own}"
+        candidates = [own]
+    else:
+        candidates = layouts(arch, hw, load, max(1, math.ceil(a / hw.accelerators)))
     best = None
-    for lay in layouts(arch, hw, load, max(1, math.ceil(a / hw.accelerators))):
+    for lay in candidates:
         fits = lay.free_bytes / (load.kv_stored_per_sequence * kv_replication(arch, lay.tp))
         if lay.accelerators != a or fits < batch:
             continue
