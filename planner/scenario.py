@@ -25,7 +25,7 @@ from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
 from planner.kinds import Workload, check_workload_refs
 from planner.kinds.pretrain import sizing_problems
-from planner.kinds.rl import RLSpec, generator_problems
+from planner.kinds.rl import generator_problems
 from topologies.builder import (
     Topology,
     is_topology_path,
@@ -204,10 +204,10 @@ def load_scenario(
             problems.extend(_dated_systems_need_a_start_date(data, doc, topo, catalog))
             sizing = sizing_problems(dict(data.workloads), catalog)  # planner/kinds/pretrain.py
             problems.extend(doc.problem(loc, message) for loc, message in sizing)
-            for name, spec in data.workloads.items():
-                if isinstance(spec, RLSpec):  # planner/kinds/rl.py
-                    gen = generator_problems(name, spec, catalog, topo.system_names())
-                    problems.extend(doc.problem(loc, message) for loc, message in gen)
+            generators = generator_problems(  # planner/kinds/rl.py
+                dict(data.workloads), catalog, topo.system_names()
+            )
+            problems.extend(doc.problem(loc, message) for loc, message in generators)
     if problems:
         raise ConfigError(problems)
     assert catalog is not None and topo is not None

@@ -245,12 +245,22 @@ def model_refs(spec: RLSpec) -> list[tuple[Loc, str]]:
 
 
 def generator_problems(
+    workloads: dict[str, object], catalog: Catalog, systems: list[str]
+) -> list[tuple[Loc, str]]:
+    """Per RL workload, a `generator.layout` (or `generator.memory_utilization`) that holds the
+    policy and one sequence a stage on none of the scenario's accelerator systems, as (loc from
+    the scenario root, message naming each system's reason); nothing when it fits one of them
+    (the others then cannot generate for this run: rate 0 there, with the reason)."""
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        if isinstance(spec, RLSpec):
+            out += _generator_problems(name, spec, catalog, systems)
+    return out
+
+
+def _generator_problems(
     name: str, spec: RLSpec, catalog: Catalog, systems: list[str]
 ) -> list[tuple[Loc, str]]:
-    """A `generator.layout` (or `generator.memory_utilization`) that holds the policy and one
-    sequence a stage on none of the scenario's accelerator systems, as (loc relative to the
-    scenario root, message naming each system's reason); nothing when it fits one of them (the
-    others then cannot generate for this run: rate 0 there, with the reason)."""
     from planner.demand.common import hardware
     from planner.demand.inference import fits_one_sequence, pinned_layout
     from planner.demand.serving_physics import model_load
