@@ -25,6 +25,7 @@ from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
 from planner.kinds import Workload, check_workload_refs
 from planner.kinds.pretrain import sizing_problems
+from planner.kinds.rl import generator_problems
 from topologies.builder import (
     Topology,
     is_topology_path,
@@ -203,6 +204,10 @@ def load_scenario(
             problems.extend(_dated_systems_need_a_start_date(data, doc, topo, catalog))
             sizing = sizing_problems(dict(data.workloads), catalog)  # planner/kinds/pretrain.py
             problems.extend(doc.problem(loc, message) for loc, message in sizing)
+            generators = generator_problems(  # planner/kinds/rl.py
+                dict(data.workloads), catalog, topo.system_names()
+            )
+            problems.extend(doc.problem(loc, message) for loc, message in generators)
     if problems:
         raise ConfigError(problems)
     assert catalog is not None and topo is not None

@@ -161,6 +161,43 @@ CASES = [
         message="unit",
     ),
     Case(
+        "rl-generator-cannot-hold-the-policy",
+        sc(
+            "    goodput: 0.9\n",
+            "    goodput: 0.9\n    generator:\n"
+            f"      layout: {{tp: 1}}  {MARK}\n      memory_utilization: 0.15\n",
+        ),
+        path="workloads.rl.generator.layout",
+        message="cannot hold llama-3.1-8b on any system of the scenario",
+    ),
+    Case(
+        "rl-generator-ep-not-a-multiple-of-tp",
+        sc(
+            "    goodput: 0.9\n",
+            f"    goodput: 0.9\n    generator:\n      layout: {{tp: 4, ep: 6}}  {MARK}\n",
+        ),
+        path="workloads.rl.generator.layout",
+        message="must be a multiple of tp",
+    ),
+    Case(
+        "rl-generator-unknown-field",
+        sc(
+            "    goodput: 0.9\n",
+            f"    goodput: 0.9\n    generator:\n      tensor_parallel_size: 2  {MARK}\n",
+        ),
+        path="workloads.rl.generator.tensor_parallel_size",
+        message="unknown field",
+    ),
+    Case(
+        "rl-generator-memory-share-above-one",
+        sc(
+            "    goodput: 0.9\n",
+            f"    goodput: 0.9\n    generator:\n      memory_utilization: 1.2  {MARK}\n",
+        ),
+        path="workloads.rl.generator.memory_utilization",
+        message="less than or equal to 1",
+    ),
+    Case(
         "kv-across-sites-with-aggregated-prefill",
         {
             "scenario.yaml": edit(

@@ -13,11 +13,12 @@ from planner.calibration import rl
 from planner.demand.common import attention_flops_per_token, hardware
 from planner.demand.rl import (
     generation_point,
+    generator_args,
     rl_rates,
     update_floor_s,
     update_passes,
 )
-from planner.demand.serving_physics import StepPhysics, model_load
+from planner.demand.serving_physics import Layout, StepPhysics, model_load
 
 CATALOG = load_catalog()
 POINTS = {p.id: p for p in rl.points()}
@@ -84,22 +85,31 @@ def _llama_h100_passes_by_hand() -> tuple[float, float]:
 
 def _llama_h100_generation_by_hand() -> float:
     """Seconds the Llama H100 point's 2,048 rollouts take to generate at the run's own
-    concurrency, summed token by token: on 16 H100s (2 units) the planner's best layout is TP8,
-    one instance a server, so 2 instances of 1,024 rollouts each (under the 4,176 sequences that
-    fit HBM: no queue); all start together and each decode step's batch is the rollouts still
-    running, 1,024 x S(k), S the share of responses longer than k under the maximum-entropy
-    length distribution on [0, 3,969] (the cap, 4,096 - 127) with mean 1,019: density
-    exp(-lam k), lam solved here on the token grid; the step runs until the longest of all
-    2,048 (2,048 x S(K) = 1), at least one sequence a step."""
+    concurrency, summed token by token, on the recipe's vLLM layout (its `generator:` block):
+    TP1 (grpo_math_1B.yaml tensor_parallel_size 1), so 16 instances on 16 H100s, 8 a server, of
+    128 rollouts each; each holds gpu_memory_utilization 0.6 x 80 GB for its 16 GB of BF16
+    weights and KV, (48 - 16.06) GB / ((127/32 + 1,019) x 128 KiB) = 238 sequences, so no queue
+    (the planner's fastest layout would be TP8: 2 instances of 1,024). All start together and
+    each decode step's batch is the rollouts still running, 128 x S(k), S the share of
+    responses longer than k under the maximum-entropy length distribution on [0, 3,969] (the
+    cap, 4,096 - 127) with mean 1,019: density exp(-lam k), lam solved here on the token grid;
+    the step runs until the longest of all 2,048 (2,048 x S(K) = 1), at least one sequence a
+    step."""
     arch = CATALOG.models["llama-3.1-8b"]
     hw = hardware(CATALOG, "hgx-h100")
     assert hw is not None
-    cap, mean, rollouts, batch = 3969, 1019.0, 2048, 1024
+    cap, mean, rollouts, batch = 3969, 1019.0, 2048, 128
     load = model_load(arch, "bf16", "bf16", 127, 1019, 32)
-    point = generation_point(arch, hw, "bf16", 127, 1019, 32, cap, 2048.0, 16.0, True)
-    lay = point.layout
-    assert lay is not None and (lay.accelerators, lay.tp, lay.pp) == (8, 8, 1)
-    assert point.instances == 2 and point.batch == batch and point.hbm_batch > 4000
+    # the recipe's TP1 instance, built here from catalog figures (not by the planner's search)
+    usable = 0.6 * hw.accelerator.hbm_bytes
+    lay = Layout(1, 1, 1, 1, 8.0, usable, load.weights_bytes, False)
+    kv_per_seq = (127 / 32 + 1019) * 2 * arch.layers * arch.kv_heads * arch.head_dim * 2
+    assert (usable - load.weights_bytes) / kv_per_seq == pytest.approx(238, abs=1)
+    point = generation_point(
+        arch, hw, "bf16", 127, 1019, 32, cap, 2048.0, 16.0, True, 4, (1, 1, 1), 0.6, None
+    )
+    assert point.layout == lay
+    assert point.instances == 16 and point.batch == batch and math.floor(point.hbm_batch) == 238
 
     def mean_of(lam: float) -> float:
         w = [math.exp(-lam * (k + 0.5)) for k in range(cap)]
@@ -136,8 +146,14 @@ def test_step_by_hand() -> None:
     floor = update_floor_s(p.spec(), CATALOG, "hgx-h100")
     assert p.spec().max_completion_tokens == 4096 - 127 and floor is not None
     generation = _llama_h100_generation_by_hand()
-    assert seconds["generate"] == pytest.approx(generation, rel=1e-4)  # 25.3 s
-    assert seconds["generate"] > floor  # 19.0 s: the drain waits longer than the floor
+    assert seconds["generate"] == pytest.approx(generation, rel=1e-4)  # 39.8 s
+    # the floor on the recipe's TP1: 3,969 x step(1) = 36.7 s; the drain waits longer
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    at_cap = model_load(CATALOG.models["llama-3.1-8b"], "bf16", "bf16", 127, 3969, 32)
+    tp1 = Layout(1, 1, 1, 1, 8.0, 0.6 * hw.accelerator.hbm_bytes, at_cap.weights_bytes, False)
+    assert floor == pytest.approx(3969 * StepPhysics(hw, at_cap, tp1).terms(1, False).tpot_s)
+    assert seconds["generate"] > floor
     train, forward = _llama_h100_passes_by_hand()
     assert train == pytest.approx(19.63, abs=0.01) and forward == pytest.approx(4.74, abs=0.01)
     seconds["train"] = train
@@ -197,6 +213,8 @@ def test_run_concurrency_generation_is_slower() -> None:
             float(p.rollouts),
             float(p.gpus),
             True,
+            4,
+            *generator_args(spec),
         )
         rate = rl_rates(spec, CATALOG, p.system, accelerators=p.gpus)["generate"].per_unit_s
         assert rate == point.rate.per_unit_s < 0.5 * point.saturated_per_unit_s

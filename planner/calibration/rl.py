@@ -7,8 +7,8 @@ refit, one after the other, so the planner's step is the sum over its roles of
 with the work per step = per-sample work x rollouts per step and the rates as `rl_rates` gives
 them to the LP over the run's own GPUs (the LP: over the run's work-sized accelerators):
 generation at the run's own concurrency (planner/demand/rl.py generation_point: the rollouts
-spread over the planner's best generating instances on those GPUs, the batch draining to the
-longest response), the update's training and log-prob passes with the recipe's `trainer:`
+spread over the recipe's own vLLM instances on those GPUs (`generator:`: its layout and
+gpu_memory_utilization), the batch draining to the longest response), the update's training and log-prob passes with the recipe's `trainer:`
 figures; plus the colocated update's refit (over the NIC for the share of the weights outside
 a GPU's rack when the recipe's layout spans racks), offload and fixed overhead
 (planner/demand/rl.py colocated_update_s, over the run's own GPUs). rl.yaml's header says
@@ -31,8 +31,14 @@ import yaml
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration import AccuracyRow
 from planner.demand.common import hardware
-from planner.demand.inference import layouts
-from planner.demand.rl import colocated_update_s, rl_rates, rl_roles, update_floor_s
+from planner.demand.inference import layouts, pinned_layout
+from planner.demand.rl import (
+    colocated_update_s,
+    generator_args,
+    rl_rates,
+    rl_roles,
+    update_floor_s,
+)
 from planner.demand.serving_physics import kv_replication, model_load, step_terms
 from planner.kinds.rl import RLSpec
 
@@ -61,6 +67,7 @@ class RLPoint:
     source: str
     known_miss: str  # why the planner does not reproduce it ("" otherwise)
     trainer: dict[str, Any] | None = None  # the recipe's training figures (RLSpec.trainer)
+    generator: dict[str, Any] | None = None  # the recipe's vLLM figures (RLSpec.generator)
 
     @property
     def rollouts(self) -> int:
@@ -85,6 +92,7 @@ class RLPoint:
                 # the recipe's length cap: the longest response an update may wait for
                 "max_completion_tokens": self.max_total_sequence_length - self.prompt_tokens,
                 "trainer": self.trainer,
+                "generator": self.generator,
             }
         )
 
@@ -110,6 +118,7 @@ def points(path: Path = TABLE) -> list[RLPoint]:
             source=p["source"],
             known_miss=" ".join(str(p.get("known_miss", "")).split()),
             trainer=p.get("trainer"),
+            generator=p.get("generator"),
         )
         for p in data["points"]
     ]
@@ -157,7 +166,8 @@ def predict(point: RLPoint, catalog: Catalog | None = None) -> float:
 
 def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, float]:
     """Diagnostic: generation on the recipe's vLLM instance size at a constant batch. batch = rollouts / vLLM instances of
-    the recipe's size; the planner's fastest layout of that size holding the batch; returns the
+    the recipe's size; the recipe's own layout (`generator:`), else the planner's fastest layout
+    of that size holding the batch; returns the
     batch, step(batch) and step(1) in s, mean response x step(batch) ("generate_s") and the decode
     floor of one response running to the length cap alone, (cap - prompt) x step(1)."""
     arch = catalog.models[point.model]
@@ -167,8 +177,15 @@ def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, fl
     load = model_load(arch, point.precision, point.precision, p, c, share)
     a = point.generation_instance_gpus
     batch = math.ceil(point.rollouts / (point.gpus // a))
+    pinned, fraction, _ = generator_args(point.spec())
+    if pinned is not None:
+        own = pinned_layout(arch, hw, load, *pinned, fraction)
+        assert not isinstance(own, str), f"{point.id}: {own}"
+        candidates = [own]
+    else:
+        candidates = layouts(arch, hw, load, max(1, math.ceil(a / hw.accelerators)))
     best = None
-    for lay in layouts(arch, hw, load, max(1, math.ceil(a / hw.accelerators))):
+    for lay in candidates:
         fits = lay.free_bytes / (load.kv_stored_per_sequence * kv_replication(arch, lay.tp))
         if lay.accelerators != a or fits < batch:
             continue

@@ -131,6 +131,41 @@ def layouts(
     return out
 
 
+def pinned_layout(
+    arch: ModelArch,
+    hw: Hardware,
+    load: ModelLoad,
+    tp: int,
+    pp: int,
+    ep: int,
+    hbm_usable_fraction: float | None = None,
+) -> Layout | str:
+    """A stated engine layout (vLLM tensor/pipeline/expert parallel sizes) as a serving Layout:
+    a = pp · g chips, g = max(tp, ep) a stage; an MoE model with ep > 1 spreads its experts
+    over the g chips (EP = g, g / tp data-parallel attention groups, as `layouts` builds them),
+    with ep = 1 shards every expert over the TP group (expert_tp); weights stored as `layouts`
+    counts them, HBM as usable_bytes (x hbm_usable_fraction when given). TP may exceed the
+    scale-up domain (allreduce_s goes hierarchical). A string says why the layout cannot be
+    built: more pipeline stages than layers, attention heads that TP does not split evenly,
+    ep on a dense model."""
+    g = max(tp, ep)
+    a = pp * g
+    if arch.moe is None and ep > 1:
+        return f"ep {ep} on a dense model (no experts to spread)"
+    if pp > arch.layers:
+        return f"pp {pp} exceeds the model's {arch.layers} layers"
+    if arch.heads % tp:
+        return f"tp {tp} does not divide the model's {arch.heads} attention heads"
+    units = max(1, math.ceil(a / hw.accelerators))
+    per_unit = hw.accelerators // a if a <= hw.accelerators else 1.0 / units
+    usable = usable_bytes(hw, a, hbm_usable_fraction)
+    stored = load.dense_bytes * (g // tp) + (load.weights_bytes - load.dense_bytes)
+    moe = arch.moe is not None
+    return Layout(
+        a, tp, pp, units, float(per_unit), usable, stored, moe, expert_tp=moe and ep == 1 and tp > 1
+    )
+
+
 def does_not_fit_reason(
     arch: ModelArch,
     hw: Hardware,

@@ -42,6 +42,7 @@ from planner.demand.inference import (
     decode_point,
     fits_one_sequence,
     layouts,
+    pinned_layout,
     prefill_rate,
 )
 from planner.demand.memo import memoised
@@ -454,15 +455,17 @@ def _generation_on(
     completion: float,
     cap: int | None,
     drains: bool,
+    max_sequences: int | None = None,
 ) -> GenerationPoint | None:
-    """generation_point on one layout (None: it does not hold one sequence a stage)."""
+    """generation_point on one layout (None: it does not hold one sequence a stage); at most
+    max_sequences decoding at once (the engine's cap, e.g. vLLM max_num_seqs) when given."""
     hbm = _hbm_batch(load, lay)
     if hbm < lay.pp:
         return None
     step = StepPhysics(hw, load, lay)
     instances = units * lay.instances_per_unit
     queue = in_flight / instances
-    batch = min(math.floor(hbm), queue)
+    batch = min(math.floor(hbm), queue, max_sequences if max_sequences is not None else math.inf)
 
     def step_s(b: float) -> float:
         return step.terms(max(lay.pp, math.ceil(b - 1e-9)), False).step_s
@@ -511,6 +514,9 @@ def generation_point(
     accelerators: float,
     drains: bool,
     max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+    pinned: tuple[int, int, int] | None = None,
+    hbm_usable_fraction: float | None = None,
+    max_sequences: int | None = None,
 ) -> GenerationPoint:
     """Decode tokens/s per unit of `hw` at the run's own concurrency (throughput mode):
 
@@ -530,7 +536,12 @@ def generation_point(
     (all of them when none does), the best per unit, at most the saturated rate. At Q >> HBM
     batch the full phase
     dominates and the rate is the saturated one (decode_point's); a synchronous step's few
-    rollouts per instance decode at a small batch and wait for the longest."""
+    rollouts per instance decode at a small batch and wait for the longest.
+
+    `pinned` (tp, pp, ep): the engine's own layout (RLSpec.generator, `pinned_layout`) is the
+    only one evaluated, its HBM x `hbm_usable_fraction` when given (vLLM
+    gpu_memory_utilization), B at most `max_sequences` (vLLM max_num_seqs); the rate is then
+    that layout's, not capped by the fastest layout's saturated rate (it is reported)."""
     saturated = decode_point(
         arch,
         hw,
@@ -547,15 +558,37 @@ def generation_point(
         return GenerationPoint(Rate(0.0, saturated.reason), sat)
     load = model_load(arch, precision, precision, prompt_tokens, completion_tokens, share)
     units = accelerators / hw.accelerators
-    every = layouts(arch, hw, load, max_units_per_instance)
-    fitting = [lay for lay in every if lay.accelerators <= accelerators] or every
+    if pinned is not None:
+        lay_or_why = pinned_layout(arch, hw, load, *pinned, hbm_usable_fraction)
+        if isinstance(lay_or_why, str):
+            return GenerationPoint(Rate(0.0, f"generator layout: {lay_or_why}"), sat)
+        fitting = [lay_or_why]
+    else:
+        every = layouts(arch, hw, load, max_units_per_instance, hbm_usable_fraction)
+        fitting = [lay for lay in every if lay.accelerators <= accelerators] or every
     best: GenerationPoint | None = None
     for lay in fitting:
         point = _generation_on(
-            hw, load, lay, units, in_flight, completion_tokens, max_completion_tokens, drains
+            hw,
+            load,
+            lay,
+            units,
+            in_flight,
+            completion_tokens,
+            max_completion_tokens,
+            drains,
+            max_sequences,
         )
         if point is not None and (best is None or point.rate.per_unit_s > best.rate.per_unit_s):
             best = point
+    if best is None and pinned is not None:
+        lay = fitting[0]
+        why = (
+            f"generator layout {lay.label()} does not hold the {precision} weights "
+            f"({lay.weights_bytes / 1e9:,.1f} GB stored) and one sequence a stage in its "
+            f"usable HBM ({lay.usable_bytes / 1e9:,.1f} GB)"
+        )
+        return GenerationPoint(Rate(0.0, why), sat)
     if best is None:
         return GenerationPoint(saturated_rate_only(saturated), sat)
     assert best.layout is not None
@@ -572,6 +605,12 @@ def generation_point(
         )
         + f" per instance; saturated {sat:,.4g} tok/s/unit ({saturated.reason})"
     )
+    if pinned is not None:
+        return replace(
+            best,
+            rate=Rate(best.rate.per_unit_s, "the generator's layout, " + reason),
+            saturated_per_unit_s=sat,
+        )
     # at most the saturated rate: decode_point prefers the smaller instance within 0.1%
     return replace(
         best, rate=Rate(min(best.rate.per_unit_s, sat), reason), saturated_per_unit_s=sat
@@ -633,6 +672,7 @@ def rl_rates(
                 run_accelerators,
                 spec.colocated,
                 max_units_per_instance,
+                *generator_args(spec),
             ).rate
         elif role.name == "generate":
             point = decode_point(
@@ -669,6 +709,19 @@ def rl_rates(
     return out
 
 
+def generator_args(
+    spec: RLSpec,
+) -> tuple[tuple[int, int, int] | None, float | None, int | None]:
+    """generation_point's (pinned, hbm_usable_fraction, max_sequences) from RLSpec.generator
+    (all None without it: the fastest layout, HBM less the runtime reserve, no cap)."""
+    gen = spec.generator
+    if gen is None:
+        return None, None, None
+    lay = gen.layout
+    pinned = (lay.tp, lay.pp, lay.ep) if lay is not None else None
+    return pinned, gen.memory_utilization, gen.max_sequences
+
+
 def update_floor_s(
     spec: RLSpec,
     catalog: Catalog,
@@ -694,9 +747,15 @@ def update_floor_s(
         spec.max_completion_tokens,
         spec.samples_per_problem,
     )
+    pinned, fraction, _ = generator_args(spec)
+    if pinned is not None:
+        lay_or_why = pinned_layout(arch, hw, load, *pinned, fraction)
+        candidates = [] if isinstance(lay_or_why, str) else [lay_or_why]
+    else:
+        candidates = layouts(arch, hw, load, max_units_per_instance, fraction)
     steps = [
         step_terms(hw, load, lay, lay.pp, False).tpot_s
-        for lay in layouts(arch, hw, load, max_units_per_instance)
+        for lay in candidates
         if fits_one_sequence(load, lay)
     ]
     return spec.max_completion_tokens * min(steps) if steps else None

@@ -91,6 +91,10 @@ class Layout:
     usable_bytes: float  # HBM for weights + KV: a · (hbm − runtime_reserve)
     weights_bytes: float  # stored per replica (dense part replicated over attention replicas)
     moe: bool
+    # An MoE model's experts sharded over the TP group (vLLM without expert parallelism: every
+    # chip holds 1/tp of every expert, an all-reduce after each MoE layer, no all-to-all)
+    # instead of spread whole over the stage's chips (EP). Only a pinned layout sets it.
+    expert_tp: bool = False
 
     @property
     def stage_accelerators(self) -> int:
@@ -106,7 +110,9 @@ class Layout:
 
     def label(self) -> str:
         shape = f"TP{self.tp}"
-        if self.moe:
+        if self.moe and self.expert_tp:
+            shape += " (experts TP-sharded)"
+        elif self.moe:
             if self.attention_replicas > 1:
                 shape = (
                     f"DP{self.attention_replicas} x TP{self.tp} attention, "
@@ -368,12 +374,31 @@ def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
     (scale-up bandwidth · utilisation): the ring volume per chip over the catalog's
     (bidirectional) figure, as NCCL's bus bandwidth is quoted against it
     (link_bandwidth_utilisation's source); NVSwitch in-switch reduction (NVLink SHARP) lets a
-    chip send and receive each byte about once instead of 2(tp−1)/tp times each way."""
+    chip send and receive each byte about once instead of 2(tp−1)/tp times each way.
+
+    A group wider than the scale-up domain D (only a pinned layout, e.g. vLLM TP32 on 8-GPU
+    servers) all-reduces hierarchically (NCCL's two-level pattern): within each domain as above
+    over min(tp, D) chips, then across the u = ceil(tp / D) domains each chip's 1/D shard over its
+    NIC, 2·ceil(log2 u)·scale-out latency + 2(u−1)/u · bytes / D / (scale-out bandwidth · util)."""
     if tp <= 1:
         return 0.0
     s = figures(hw)
     bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
-    return 2 * math.ceil(math.log2(tp)) * s.scale_up_latency_s + 2 * (tp - 1) / tp * nbytes / bw
+    d = min(tp, hw.system.scale_up_domain)
+    inner = (
+        2 * math.ceil(math.log2(d)) * s.scale_up_latency_s + 2 * (d - 1) / d * nbytes / bw
+        if d > 1
+        else 0.0
+    )
+    if tp <= d:
+        return inner
+    u = math.ceil(tp / d)
+    out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    return (
+        inner
+        + 2 * math.ceil(math.log2(u)) * s.scale_out_latency_s
+        + 2 * (u - 1) / u * nbytes / d / out_bw
+    )
 
 
 def tp_allreduces(arch: ModelArch) -> int:
@@ -596,7 +621,7 @@ class StepPhysics:
         self.prefill = prefill_time(hw, arch, load.precision, lay, load.prefill_context)
         self.attention_rate = lay.accelerators * attention_rate(hw, load)
         # TP all-reduces: 2 per layer (dense); MoE: after attention, and after the dense FFNs.
-        self.allreduces = tp_allreduces(arch)
+        self.allreduces = tp_allreduces(arch) + (arch.moe_layers if lay.expert_tp else 0)
         self.moe_layer_s = arch.moe_layers * s.moe_layer_latency_s if arch.moe is not None else 0.0
         self.ep_bytes_per_token = ep_bytes_per_token(arch, g)
         self.up_bw = scale_up_one_way(hw)
@@ -662,7 +687,8 @@ class StepPhysics:
         imbalance = 1.0
         if arch.moe is not None and load.flops_experts > 0:
             n_expert = mq * arch.moe.active_experts / max(experts, 1e-9)
-            imbalance = ep_imbalance(arch, mq, g)
+            # TP-sharded experts: every chip holds a slice of every expert, no hot rank
+            imbalance = 1.0 if lay.expert_tp else ep_imbalance(arch, mq, g)
             expert_c = (
                 imbalance * batch * q * load.flops_experts / gemm_efficiency(hw, n_expert)
             ) / self.expert_rate
@@ -702,7 +728,7 @@ class StepPhysics:
         and combine while receiving the others'); the hottest rank receives `imbalance` x the
         mean; beyond the scale-up domain, the share of peers in other units over scale-out."""
         arch, s, g = self.load.arch, self.figures, self.stage_accelerators
-        if arch.moe is None or g <= 1:
+        if arch.moe is None or g <= 1 or self.lay.expert_tp:
             return 0.0
         domain = self.hw.system.scale_up_domain
         per_chip = imbalance * mq / g * self.ep_bytes_per_token

@@ -109,6 +109,47 @@ class RLTrainerSpec(Strict):
         return self
 
 
+class GeneratorLayoutSpec(Strict):
+    """One inference-engine instance as vLLM lays it out: tensor_parallel_size `tp`,
+    pipeline_parallel_size `pp`, expert_parallel_size `ep` (vLLM's EP = DP x TP: `ep` > 1 spreads
+    an MoE model's experts over `ep` chips a stage with ep / tp data-parallel attention groups;
+    `ep` 1 shards every expert over the TP group). An instance holds pp x max(tp, ep) chips."""
+
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    ep: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _ep_multiple_of_tp(self) -> GeneratorLayoutSpec:
+        if self.ep > 1 and self.ep % self.tp:
+            raise ValueError(
+                f"ep ({self.ep}) must be a multiple of tp ({self.tp}): vLLM's expert parallel "
+                "size is data-parallel attention groups x tp"
+            )
+        return self
+
+    @property
+    def stage_accelerators(self) -> int:
+        return max(self.tp, self.ep)
+
+    @property
+    def accelerators(self) -> int:
+        return self.pp * self.stage_accelerators
+
+
+class RLGeneratorSpec(Strict):
+    """How an RL run generates, as its recipe's inference engine states it (all optional): the
+    generation rate and the update floor are then the decode physics on this layout only."""
+
+    # The engine's instance layout; None = the planner's fastest decode layout.
+    layout: GeneratorLayoutSpec | None = None
+    # Share of each accelerator's HBM the engine may fill with weights, activations and KV
+    # cache (vLLM gpu_memory_utilization); None = the HBM less the catalog's runtime reserve.
+    memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
+    # Sequences an instance decodes at once at most (vLLM max_num_seqs); None = as HBM holds.
+    max_sequences: PositiveInt | None = None
+
+
 class RLSpec(Strict):
     """An RL post-training run: generate, score, filter, train, by a deadline."""
 
@@ -165,6 +206,9 @@ class RLSpec(Strict):
     # How the update trains (layout, recomputation, optimizer steps, packing); None = the
     # fastest layout that fits, one optimizer step, one sample a sequence.
     trainer: RLTrainerSpec | None = None
+    # How the rollouts are generated (the inference engine's layout, HBM share, sequence cap);
+    # None = the fastest decode layout that fits, HBM less the runtime reserve, no cap.
+    generator: RLGeneratorSpec | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> RLSpec:
@@ -175,6 +219,11 @@ class RLSpec(Strict):
             raise ValueError(
                 f"max_completion_tokens ({self.max_completion_tokens}) is below the mean "
                 f"completion_tokens ({self.completion_tokens})"
+            )
+        if self.generator is not None and self.generation_tokens_per_s_per_sequence is not None:
+            raise ValueError(
+                "generator: describes a throughput-mode engine; drop "
+                "generation_tokens_per_s_per_sequence or the generator block"
             )
         for what, items in (("reward model", self.reward_models), ("verifier", self.verifiers)):
             names = [item.name for item in items]
@@ -193,6 +242,71 @@ def model_refs(spec: RLSpec) -> list[tuple[Loc, str]]:
     if spec.critic is not None:
         refs.append((("critic", "model"), spec.critic.model))
     return refs
+
+
+def generator_problems(
+    workloads: dict[str, object], catalog: Catalog, systems: list[str]
+) -> list[tuple[Loc, str]]:
+    """Per RL workload, a `generator.layout` (or `generator.memory_utilization`) that holds the
+    policy and one sequence a stage on none of the scenario's accelerator systems, as (loc from
+    the scenario root, message naming each system's reason); nothing when it fits one of them
+    (the others then cannot generate for this run: rate 0 there, with the reason)."""
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        if isinstance(spec, RLSpec):
+            out += _generator_problems(name, spec, catalog, systems)
+    return out
+
+
+def _generator_problems(
+    name: str, spec: RLSpec, catalog: Catalog, systems: list[str]
+) -> list[tuple[Loc, str]]:
+    from planner.demand.common import hardware
+    from planner.demand.inference import fits_one_sequence, pinned_layout
+    from planner.demand.serving_physics import model_load
+
+    gen = spec.generator
+    if gen is None or (gen.layout is None and gen.memory_utilization is None):
+        return []
+    if spec.policy not in catalog.models:
+        return []  # reported as an unknown model
+    arch = catalog.models[spec.policy]
+    load = model_load(
+        arch,
+        spec.precision,
+        spec.precision,
+        spec.prompt_tokens,
+        spec.max_completion_tokens or spec.completion_tokens,
+        spec.samples_per_problem,
+    )
+    lay_spec = gen.layout or GeneratorLayoutSpec()
+    why: list[str] = []
+    for system in systems:
+        hw = hardware(catalog, system)
+        if hw is None:
+            continue
+        lay = pinned_layout(
+            arch, hw, load, lay_spec.tp, lay_spec.pp, lay_spec.ep, gen.memory_utilization
+        )
+        if isinstance(lay, str):
+            why.append(f"{system}: {lay}")
+        elif not fits_one_sequence(load, lay):
+            why.append(
+                f"{system}: its {lay.accelerators} accelerators have "
+                f"{lay.usable_bytes / 1e9:,.0f} GB usable for {spec.precision} weights of "
+                f"{lay.weights_bytes / 1e9:,.0f} GB and one sequence a stage"
+            )
+        else:
+            return []
+    if not why:
+        return []
+    where = "layout" if gen.layout is not None else "memory_utilization"
+    shape = f"tp {lay_spec.tp} x pp {lay_spec.pp} x ep {lay_spec.ep}"
+    message = (
+        f"generator {shape} ({lay_spec.accelerators} accelerators an instance) cannot hold "
+        f"{spec.policy} on any system of the scenario: " + "; ".join(why)
+    )
+    return [(("workloads", name, "generator", where), message)]
 
 
 def demand(
