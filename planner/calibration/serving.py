@@ -64,6 +64,7 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 "output_tokens",
                 "mode",
                 "tokens_per_s_per_user",
+                "tpot_percentile",
                 "ttft_p99",
                 "prefill",
                 "draft_tokens",
