@@ -162,3 +162,15 @@ def test_percentile_field() -> None:
                 tpot_percentile="p99",
             )
         )
+
+
+def test_estimate_cli_shows_the_percentile(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli import main
+
+    args = ["estimate", "inference", "--model", "llama-2-70b", "--system", "hgx-h100"]
+    args += ["--precision", "fp8", "--prompt-tokens", "1000", "--output-tokens", "100"]
+    args += ["--tokens-per-s-per-user", "25", "--prefill", "aggregated"]
+    args += ["--max-units-per-instance", "1", "--tpot-percentile", "p99"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "p99 over requests" in out and "tpot_tail" in out and "p99 TPOT budget" in out
