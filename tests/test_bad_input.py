@@ -192,6 +192,18 @@ CASES = [
         message="'99' is not a TPOT percentile",
     ),
     Case(
+        "chunked-context-off-with-disaggregated-prefill",
+        {
+            "scenario.yaml": edit(
+                edit(SCENARIO, "  chat:\n", f"  chat:  {MARK}\n"),
+                "    tokens_per_s_per_user: 30\n",
+                "    tokens_per_s_per_user: 30\n    chunked_context: false\n",
+            )
+        },
+        path="workloads.chat",
+        message="chunked_context: false is for prefill: aggregated",
+    ),
+    Case(
         "typo-top-level-key",
         sc('description: "tiny scenario for bad-input tests"', f'descripton: "tiny"  {MARK}'),
         path="descripton",

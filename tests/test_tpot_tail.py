@@ -91,20 +91,18 @@ def test_quantile_rises_above_the_mean_and_grows_with_the_stall() -> None:
 
 
 def _spec(**extra: object) -> InferenceSpec:
-    return InferenceSpec.model_validate(
-        dict(
-            kind="inference",
-            model="llama-2-70b",
-            precision="fp8",
-            kv_precision="fp8",
-            requests_per_day="1M",
-            prompt_tokens=1000,
-            output_tokens=100,
-            tokens_per_s_per_user=25,
-            prefill="aggregated",
-            **extra,
-        )
+    base: dict[str, object] = dict(
+        kind="inference",
+        model="llama-2-70b",
+        precision="fp8",
+        kv_precision="fp8",
+        requests_per_day="1M",
+        prompt_tokens=1000,
+        output_tokens=100,
+        tokens_per_s_per_user=25,
+        prefill="aggregated",
     )
+    return InferenceSpec.model_validate({**base, **extra})
 
 
 def test_p99_target_carries_the_tail_term_and_shrinks_the_batch() -> None:
@@ -174,3 +172,84 @@ def test_estimate_cli_shows_the_percentile(capsys: pytest.CaptureFixture[str]) -
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "p99 over requests" in out and "tpot_tail" in out and "p99 TPOT budget" in out
+
+
+def test_expected_max_poisson_by_hand() -> None:
+    from planner.demand.serving_physics import expected_max_poisson
+
+    # Two Poisson(0.1) counts: P(max >= 1) = 1 − e^-0.2, P(max >= 2) = 1 − (e^-0.1 · 1.1)^2, ...
+    f0, f1 = math.exp(-0.1), math.exp(-0.1) * 1.1
+    f2 = f1 + math.exp(-0.1) * 0.01 / 2
+    f3 = f2 + math.exp(-0.1) * 0.001 / 6
+    by_hand = (1 - f0**2) + (1 - f1**2) + (1 - f2**2) + (1 - f3**2)
+    assert expected_max_poisson(0.1, 2) == pytest.approx(by_hand, rel=1e-6)
+    assert expected_max_poisson(3.0, 1) == 3.0
+    # the max of d counts is at least one count's mean and at most their sum's
+    assert 0.5 < expected_max_poisson(0.5, 8) < 8 * 0.5
+
+
+def test_whole_prompts_stall_their_own_attention_replica() -> None:
+    # DeepSeek-R1 FP4 on one HGX B200 as DP8 x TP1 attention, EP8: a prompt prefilled whole runs
+    # its attention and dense layers on one GPU and its routed experts on all 8, while the other
+    # seven replicas wait: (F − F_e)/(1 x rate(dense p)) + F_e/(8 x rate(p)) a token, by hand.
+    from planner.demand.common import FORWARD_FLOPS_PER_PARAM, forward_flops_per_token, hardware
+    from planner.demand.inference import layouts
+    from planner.demand.serving_physics import (
+        StepPhysics,
+        compute_rate,
+        expected_max_poisson,
+        model_load,
+        prefill_time,
+        replica_prefill_s,
+    )
+
+    arch = CATALOG.models["deepseek-r1"]
+    hw = hardware(CATALOG, "hgx-b200")
+    assert hw is not None and arch.moe is not None
+    load = model_load(arch, "fp4", "fp8", 804, 3748, 1, whole_prompts=True)
+    lay = next(x for x in layouts(arch, hw, load, 1) if (x.accelerators, x.tp, x.pp) == (8, 1, 1))
+    f = forward_flops_per_token(arch, 402)
+    fe = FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
+    dense_p = arch.checkpoints["fp4"].dense_precision or "fp4"
+    by_hand = (f - fe) / compute_rate(hw, dense_p) + fe / (8 * compute_rate(hw, "fp4"))
+    assert replica_prefill_s(hw, arch, "fp4", lay, 402) == pytest.approx(by_hand, rel=1e-12)
+    # ~4x the whole instance's per-token time (the dense part on 1 GPU, not 8)
+    inst = prefill_time(hw, arch, "fp4", lay, 402).per_token_s
+    assert 3 < by_hand / inst < 6
+    # The chunk: E[max of 8 Poisson(r/8)] x 804 x that, r = B / O prompts a step.
+    step = StepPhysics(hw, load, lay)
+    batch = 2000
+    r = batch / 3748
+    chunk = step.terms(batch, True).chunk_s
+    assert chunk == pytest.approx(expected_max_poisson(r / 8, 8) * 804 * by_hand, rel=1e-12)
+    # Chunked (the default) spreads the same prompts over the whole instance.
+    chunked = StepPhysics(hw, model_load(arch, "fp4", "fp8", 804, 3748, 1), lay)
+    assert chunked.terms(batch, True).chunk_s == pytest.approx(r * 804 * inst, rel=1e-12)
+    assert chunk > 2 * chunked.terms(batch, True).chunk_s
+    # The TPOT floor stays below the TPOT.
+    for b in (8, 100, 2000, 5000):
+        assert step.tpot_floor_s(b, True) <= step.terms(b, True).tpot_bound_s
+
+
+def test_whole_prompts_on_one_replica_are_the_instance_prefill() -> None:
+    # A dense model (one attention replica): a whole prompt costs prefill_time's time, so
+    # chunked_context changes nothing.
+    from planner.demand.common import hardware
+    from planner.demand.inference import layouts
+    from planner.demand.serving_physics import model_load, prefill_time, replica_prefill_s
+
+    arch = CATALOG.models["llama-2-70b"]
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    load = model_load(arch, "fp8", "fp8", 1000, 100, 1)
+    for lay in layouts(arch, hw, load, 2):
+        assert replica_prefill_s(hw, arch, "fp8", lay, 500) == pytest.approx(
+            prefill_time(hw, arch, "fp8", lay, 500).per_token_s, rel=1e-12
+        )
+    a = estimate_inference(_spec(), CATALOG, "hgx-h100", max_units_per_instance=1)
+    b = estimate_inference(
+        _spec(chunked_context=False), CATALOG, "hgx-h100", max_units_per_instance=1
+    )
+    assert a.max_batch == b.max_batch and a.tpot_s == b.tpot_s
+    with pytest.raises(ValueError, match="chunked_context: false is for prefill: aggregated"):
+        _spec(chunked_context=False, prefill="disaggregated")

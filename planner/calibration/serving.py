@@ -67,6 +67,7 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 "tpot_percentile",
                 "ttft_p99",
                 "prefill",
+                "chunked_context",
                 "draft_tokens",
                 "draft_acceptance",
             )

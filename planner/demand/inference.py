@@ -317,6 +317,7 @@ def decode_point(
     draft_acceptance: float = 0.0,
     prompt_cache_hit: float = 0.0,
     tpot_quantile: float | None = None,
+    whole_prompts: bool = False,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). `share` sequences share one prompt prefix's KV.
@@ -324,6 +325,8 @@ def decode_point(
     TPOT that must meet the target includes each step's prefill chunk; with `tpot_quantile`
     (0.99: p99) the target bounds that quantile of TPOT over requests instead of its mean
     (tpot_tail.py: Poisson prompt stalls spread over each request's own output tokens).
+    whole_prompts: aggregated prefill without chunked context: on an attention-DP layout each
+    prompt is prefilled on its own replica while the others wait (StepPhysics.terms).
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
@@ -343,6 +346,7 @@ def decode_point(
         draft_acceptance,
         prompt_cache_hit,
         tpot_quantile,
+        whole_prompts,
     )
     base = dict(
         weight_bytes=load.weights_bytes,
@@ -680,6 +684,7 @@ def estimate_serving(
         draft_acceptance=spec.draft_acceptance,
         prompt_cache_hit=spec.prompt_cache_hit,
         tpot_quantile=spec.tpot_quantile,
+        whole_prompts=spec.prefill == "aggregated" and not spec.chunked_context,
     )
     if hw.accelerator.serving is None:
         return InferenceEstimate(

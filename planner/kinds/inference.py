@@ -92,6 +92,12 @@ class InferenceSpec(Strict):
     # role), or chunked into the decode steps of the same instance (aggregated: TensorRT-LLM
     # in-flight batching, vLLM chunked prefill), whose prefill chunks then lengthen each TPOT.
     prefill: Literal["disaggregated", "aggregated"] = "disaggregated"
+    # Aggregated prefill only: false = each prompt is prefilled whole in one iteration
+    # (TensorRT-LLM enable_chunked_context: False), stalling that decode step; on an MoE layout
+    # with attention data parallelism its attention and dense layers run on its own attention
+    # replica while the others wait at the expert all-to-all. Default true: prompts are chunked
+    # over the steps, their work spread over the whole instance.
+    chunked_context: bool = True
     # Share of prompt tokens found in a prefix cache (shared system prompts, multi-turn history):
     # they are not prefilled again (their KV is still stored). Default 0: no cache.
     prompt_cache_hit: Annotated[float, Field(ge=0, lt=1)] = 0.0
@@ -141,6 +147,15 @@ class InferenceSpec(Strict):
         if self.survive_site_loss and self.headroom is not None:
             raise ValueError(
                 "survive_site_loss is headroom {k: 1, domain: site}: give one of the two"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _chunked_context(self) -> InferenceSpec:
+        if not self.chunked_context and self.prefill != "aggregated":
+            raise ValueError(
+                "chunked_context: false is for prefill: aggregated (disaggregated prefill runs on "
+                "its own instances and stalls no decode step)"
             )
         return self
 
