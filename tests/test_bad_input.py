@@ -211,6 +211,36 @@ CASES = [
         message="disaggregate_across_sites needs prefill: disaggregated",
     ),
     Case(
+        "tpot-percentile-out-of-range",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    tpot_percentile: p100  {MARK}\n",
+        ),
+        path="workloads.chat.tpot_percentile",
+        message="'p100' is not a TPOT percentile: give mean, or p50 to p99.9",
+    ),
+    Case(
+        "tpot-percentile-bare-number",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    tpot_percentile: '99'  {MARK}\n",
+        ),
+        path="workloads.chat.tpot_percentile",
+        message="'99' is not a TPOT percentile",
+    ),
+    Case(
+        "chunked-context-off-with-disaggregated-prefill",
+        {
+            "scenario.yaml": edit(
+                edit(SCENARIO, "  chat:\n", f"  chat:  {MARK}\n"),
+                "    tokens_per_s_per_user: 30\n",
+                "    tokens_per_s_per_user: 30\n    chunked_context: false\n",
+            )
+        },
+        path="workloads.chat",
+        message="chunked_context: false is for prefill: aggregated",
+    ),
+    Case(
         "typo-top-level-key",
         sc('description: "tiny scenario for bad-input tests"', f'descripton: "tiny"  {MARK}'),
         path="descripton",

@@ -646,6 +646,7 @@ ESTIMATE_CASES = [
     ),  # fmt: skip
     ([*INFERENCE, "--requests-per-day", "1e308"], "--requests-per-day", "at most 1e+18"),
     ([*INFERENCE, "--tokens-per-s-per-user", "nan"], "--tokens-per-s-per-user", "finite"),
+    ([*INFERENCE, "--tpot-percentile", "p100"], "--tpot-percentile", "not a TPOT percentile"),
     (
         [*INFERENCE, "--max-units-per-instance", "1000"],
         "--max-units-per-instance",

@@ -64,8 +64,10 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 "output_tokens",
                 "mode",
                 "tokens_per_s_per_user",
+                "tpot_percentile",
                 "ttft_p99",
                 "prefill",
+                "chunked_context",
                 "draft_tokens",
                 "draft_acceptance",
             )

@@ -334,6 +334,13 @@ def kv(
     help="Prompts on their own instances, or chunked into the decode steps (longer TPOT).",
 )
 @click.option(
+    "--tpot-percentile",
+    default="mean",
+    show_default=True,
+    help="What --tokens-per-s-per-user bounds: the mean TPOT, or a percentile over requests "
+    "(p50 to p99.9; MLPerf Server: p99). With --prefill aggregated, prompt stalls make the tail.",
+)
+@click.option(
     "--ttft-p99",
     default=None,
     help="p99 time to first token with Poisson arrivals, e.g. '2 s' (server mode).",
@@ -367,6 +374,7 @@ def inference(
     peak_to_average: float,
     mode: str,
     prefill: str,
+    tpot_percentile: str,
     ttft_p99: str | None,
     hbm_usable_fraction: float | None,
     max_units_per_instance: int,
@@ -416,8 +424,9 @@ def inference(
             mode=mode,
             prefill=prefill,
             ttft_p99=ttft_p99,
+            tpot_percentile=tpot_percentile,
         ),
-        {"ttft_p99_s": "--ttft-p99"},
+        {"ttft_p99_s": "--ttft-p99", "tpot_percentile": "--tpot-percentile"},
     )
     est = estimate_inference(
         spec,
@@ -455,7 +464,16 @@ def inference(
             "step terms",
             ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in est.step_terms_s.items() if v > 0) or "-",
         ),
-        ("TPOT", _fmt(est.tpot_s, "s")),
+        (
+            "TPOT",
+            _fmt(est.tpot_s, "s")
+            + (
+                f" (mean; {tpot_percentile} over requests "
+                f"{_fmt(est.tpot_s + est.step_terms_s['tpot_tail'], 's')})"
+                if est.tpot_s is not None and "tpot_tail" in est.step_terms_s
+                else ""
+            ),
+        ),
         ("decode tokens/s per unit", _fmt(est.tokens_per_s_per_system)),
         ("output tok/s per accelerator", _fmt(est.output_tokens_per_s_per_accelerator)),
         ("prefill tokens/s per unit", _fmt(est.prefill_tokens_per_s_per_system)),

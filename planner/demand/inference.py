@@ -10,6 +10,8 @@ planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI 
              + MoE layer latency + MoE routed tokens + step overhead
              (phases: attention, dense GEMMs, expert GEMMs)
   TPOT(B)  = step(B) + prefill chunk(B) <= 1 / tokens_per_s_per_user   (interactive mode)
+             (tpot_percentile p99: the p99 over requests of step(B) + K · s_p / (n − 1), K
+             Poisson prompt stalls during a request's n output tokens: tpot_tail.py)
   batch    = largest B <= b_hbm meeting TPOT (offline: floor(b_hbm))
   decode tokens/s per instance = batch / step(batch);  per unit x instances per unit
   prefill s per prompt token = F(prompt/2) / (a · peak · compute_utilisation)
@@ -57,6 +59,7 @@ from planner.demand.serving_physics import (
     moe_token_bytes,
     precision_gap,
     prefill_time,
+    quantile_label,
 )
 from planner.demand.types import Rate
 from planner.kinds.inference import InferenceSpec
@@ -285,14 +288,19 @@ def _evaluate(
         batch = min(math.floor(b_hbm), int(b_lat))
         if batch < lay.pp:
             floor_terms = step.terms(lay.pp, chunked)
+            what = (
+                "TPOT"
+                if floor_terms.tpot_quantile is None
+                else f"{quantile_label(floor_terms.tpot_quantile)} TPOT"
+            )
             return (
                 None,
                 (
-                    f"{lay.label()}: TPOT at the smallest batch is "
-                    f"{floor_terms.tpot_s * 1e3:.1f} ms vs the {budget * 1e3:.1f} ms budget "
+                    f"{lay.label()}: {what} at the smallest batch is "
+                    f"{floor_terms.tpot_bound_s * 1e3:.1f} ms vs the {budget * 1e3:.1f} ms budget "
                     f"({floor_terms.describe()})"
                 ),
-                floor_terms.tpot_s,
+                floor_terms.tpot_bound_s,
             )
     terms = step.terms(batch, chunked and target is not None)
     per_inst = batch * load.tokens_per_step / terms.step_s
@@ -343,11 +351,17 @@ def decode_point(
     draft_tokens: int = 0,
     draft_acceptance: float = 0.0,
     prompt_cache_hit: float = 0.0,
+    tpot_quantile: float | None = None,
+    whole_prompts: bool = False,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). `share` sequences share one prompt prefix's KV.
     chunked_prefill: prompts are prefilled in the decode steps (aggregated serving), so the
-    TPOT that must meet the target includes each step's prefill chunk.
+    TPOT that must meet the target includes each step's prefill chunk; with `tpot_quantile`
+    (0.99: p99) the target bounds that quantile of TPOT over requests instead of its mean
+    (tpot_tail.py: Poisson prompt stalls spread over each request's own output tokens).
+    whole_prompts: aggregated prefill without chunked context: on an attention-DP layout each
+    prompt is prefilled on its own replica while the others wait (StepPhysics.terms).
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
@@ -366,6 +380,8 @@ def decode_point(
         draft_tokens,
         draft_acceptance,
         prompt_cache_hit,
+        tpot_quantile,
+        whole_prompts,
     )
     base = dict(
         weight_bytes=load.weights_bytes,
@@ -702,6 +718,8 @@ def estimate_serving(
         draft_tokens=spec.draft_tokens,
         draft_acceptance=spec.draft_acceptance,
         prompt_cache_hit=spec.prompt_cache_hit,
+        tpot_quantile=spec.tpot_quantile,
+        whole_prompts=spec.prefill == "aggregated" and not spec.chunked_context,
     )
     if hw.accelerator.serving is None:
         return InferenceEstimate(
@@ -832,7 +850,9 @@ def estimate_serving(
         f"GEMM efficiency n/(n + {s.gemm_half_tokens:g}) at n tokens per GEMM",
         f"step(batch {point.batch}) = {terms.describe()}",
         *_moe_lines(arch, s, terms),
-        f"batch = min(HBM {point.max_batch_hbm:.0f}, TPOT budget "
+        f"batch = min(HBM {point.max_batch_hbm:.0f}, "
+        + ("" if spec.tpot_quantile is None else quantile_label(spec.tpot_quantile) + " ")
+        + "TPOT budget "
         + (f"{1e3 / target:.2f} ms: {lat}" if target is not None else lat)
         + f") = {point.batch}",
         f"decode = {point.batch} x {load.tokens_per_step:.3g} tokens/step / "
@@ -883,6 +903,9 @@ def estimate_serving(
             "moe_tokens": terms.moe_token_s,
             "overhead": terms.overhead_s,
             "prefill_chunk": terms.chunk_s,
+            # the quantile's excess over the mean TPOT: only with tpot_percentile (plans and
+            # JSON without it are unchanged)
+            **({"tpot_tail": terms.tpot_tail_s} if terms.tpot_quantile is not None else {}),
         },
         bound=terms.bound,
         tokens_per_s_per_instance=point.tokens_per_s_per_instance,

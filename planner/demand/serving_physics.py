@@ -34,7 +34,14 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   step_s         = roofline_s + tp_comm_s + ep_comm_s + pp_comm_s + moe_layer_s + moe_token_s
                    + step_overhead
   chunk_s        = B · prompt tokens per output token · prefill_s  (aggregated serving)
+                   (chunked_context false on an attention-DP layout: E[max of d Poisson(r/d)]
+                   · P · replica_prefill_s, r = B·t/(votes·O) prompts a step: each prompt whole on
+                   its own attention replica while the other replicas wait)
   TPOT           = (step_s + chunk_s) / tokens per step  (speculative decoding: > 1 per step)
+  TPOT quantile  = step_s / tokens per step + the quantile over requests of K · s_p / (n − 1)
+                   (tpot_percentile, e.g. p99: tpot_tail.py; K Poisson prompt stalls of s_p =
+                   P · prefill_s each during a request's n output tokens); tpot_tail_s = that −
+                   TPOT, and it is what the target bounds (StepTerms.tpot_bound_s)
 
 Prefill of one prompt token on the same layout (prefill_time: the LP's prefill rate, the
 estimate's prefill rate and TTFT, and the chunk above all use it):
@@ -65,6 +72,7 @@ from planner.demand.common import (
     weight_bytes,
 )
 from planner.demand.kv import kv_bytes_per_token
+from planner.demand.tpot_tail import stall_quantile_s
 
 # Activations exchanged by TP all-reduces and pipeline hops are BF16 (2 B per value): the
 # residual stream stays in BF16 in FP8/FP4 serving stacks (TensorRT-LLM, vLLM).
@@ -153,6 +161,13 @@ class ModelLoad:
     prefill_per_output: float  # prompt tokens prefilled per output token: P / (k · O)
     draft_tokens: int = 0  # speculative tokens verified per sequence per step
     tokens_per_step: float = 1.0  # output tokens a sequence gains per step (accepted + 1)
+    output_tokens: float = 1.0  # mean output tokens per sequence (O)
+    prompt_prefilled_tokens: float = 0.0  # prompt tokens prefilled per prompt: P · (1 − hit)
+    # The TPOT bound is on this quantile over requests (0.99: p99), not the mean (None).
+    tpot_quantile: float | None = None
+    # Aggregated prefill without chunked context: each prompt is prefilled whole in one
+    # iteration, on its own attention replica (whole_prompt_stall_s).
+    whole_prompts: bool = False
 
     @property
     def flops_per_token(self) -> float:
@@ -169,6 +184,8 @@ def model_load(
     draft_tokens: int = 0,
     acceptance: float = 0.0,
     prompt_cache_hit: float = 0.0,
+    tpot_quantile: float | None = None,
+    whole_prompts: bool = False,
 ) -> ModelLoad:
     """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
     the dense part when the checkpoint differs from params x bytes; when the checkpoint names a
@@ -177,7 +194,10 @@ def model_load(
     context P + O/2. Speculative decoding / multi-token prediction: each step verifies `draft_tokens`
     drafted tokens per sequence, each accepted with probability `acceptance` given the previous
     ones were: tokens per step = (1 − α^(d+1)) / (1 − α) (Leviathan et al. 2023, eq. 1).
-    A share `prompt_cache_hit` of the prompt comes from a prefix cache and is not prefilled."""
+    A share `prompt_cache_hit` of the prompt comes from a prefix cache and is not prefilled.
+    tpot_quantile: the TPOT target holds for that quantile of the requests' TPOTs (0.99: p99,
+    MLPerf Server) instead of their mean (None): see tpot_tail. whole_prompts: aggregated
+    prefill without chunked context (StepPhysics.terms: each prompt stalls one step)."""
     total = checkpoint_weight_bytes(arch, precision)
     dense_p = dense_precision(arch, precision)
     if dense_p != precision:
@@ -210,6 +230,10 @@ def model_load(
         prefill_per_output=prompt_tokens * (1.0 - prompt_cache_hit) / (share * output_tokens),
         draft_tokens=draft_tokens,
         tokens_per_step=tokens_per_step(draft_tokens, acceptance),
+        output_tokens=float(output_tokens),
+        prompt_prefilled_tokens=prompt_tokens * (1.0 - prompt_cache_hit),
+        tpot_quantile=tpot_quantile,
+        whole_prompts=whole_prompts,
     )
 
 
@@ -482,6 +506,58 @@ def prefill_time(
     return PrefillTime(compute, comm, flops, a, tp, n, arch.hidden, bw)
 
 
+def replica_prefill_s(
+    hw: Hardware, arch: ModelArch, precision: str, lay: Layout, context: float
+) -> float:
+    """Seconds one prompt token at mean context `context` costs when its prompt is prefilled
+    alone on one attention replica of `lay` (whole prompts, attention DP): each of the pp stages
+    runs its share of the attention and dense layers on the replica's tp chips and of the routed
+    experts on all g = a/pp chips of the stage (expert parallelism), plus the replica's TP
+    all-reduces:
+      (F − F_experts) / (pp · tp · peak(p_dense) · u) + F_experts / (pp · g · peak(p) · u)
+      + n_allreduce / pp · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util)
+    With one replica (d = 1: pp · tp = a) this is prefill_time's per-token time."""
+    pp, tp, g = lay.pp, lay.tp, lay.stage_accelerators
+    flops = forward_flops_per_token(arch, context)
+    experts = 0.0
+    if arch.moe is not None:
+        experts = (
+            FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
+        )
+    dense_p = dense_precision(arch, precision)
+    compute = (flops - experts) / (pp * tp * compute_rate(hw, dense_p)) + experts / (
+        pp * g * compute_rate(hw, precision)
+    )
+    comm = 0.0
+    if tp > 1:
+        bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * figures(hw).link_bandwidth_utilisation
+        comm = tp_allreduces(arch) / pp * 2 * (tp - 1) / tp * arch.hidden * ACTIVATION_BYTES / bw
+    return compute + comm
+
+
+def expected_max_poisson(mean: float, n: int) -> float:
+    """E[max of n independent Poisson(mean) counts] = Σ_k>=0 (1 − F(k)^n), F the Poisson cdf
+    (summed until the remaining terms are below 1e-12 of the count)."""
+    if mean <= 0:
+        return 0.0
+    if n == 1:
+        return mean
+    if mean > 700.0:
+        # exp(−mean) underflows; the counts are normal there: max ≈ μ + σ sqrt(2 ln n)
+        return mean + math.sqrt(2.0 * mean * math.log(n))
+    total, k = 0.0, 0
+    pmf = math.exp(-mean)
+    cdf = pmf
+    while True:
+        term = 1.0 - cdf**n
+        total += term
+        if k > mean and term < 1e-12:
+            return total
+        k += 1
+        pmf *= mean / k
+        cdf = min(1.0, cdf + pmf)
+
+
 def ep_bytes_per_token(arch: ModelArch, ep: int) -> float:
     """All-to-all bytes one token sends and receives per MoE layer with its experts spread over
     ep chips: k · hidden · (dispatch 1 B + combine 2 B) · (ep − 1)/ep (the share not local)."""
@@ -511,6 +587,12 @@ class StepTerms:
     ep_imbalance: float = 1.0  # hottest EP rank's routed tokens / the mean (1 = balanced)
     moe_layer_s: float = 0.0  # moe_layers x moe_layer_latency (MoE models)
     moe_token_s: float = 0.0  # the hottest rank's routed tokens / moe_token_bandwidth (MoE)
+    # The TPOT target's quantile over requests (0.99: p99; None: the mean TPOT) and that quantile's
+    # excess over the mean TPOT: prefill stalls that land on few output tokens (tpot_tail.py).
+    tpot_quantile: float | None = None
+    tpot_tail_s: float = 0.0
+    # chunk_s is whole prompts stalling the step, each on its own attention replica
+    whole_prompt_stalls: bool = False
 
     @property
     def roofline_s(self) -> float:
@@ -539,6 +621,12 @@ class StepTerms:
         """Time per output token a user sees: (the step plus the prefill chunk it carries) / the
         tokens a step yields per sequence (1 without speculative decoding)."""
         return (self.step_s + self.chunk_s) / self.tokens_per_step
+
+    @property
+    def tpot_bound_s(self) -> float:
+        """The TPOT the target bounds: the mean (tpot_s), or its quantile over requests
+        (tpot_s + tpot_tail_s) when the workload names one."""
+        return self.tpot_s + self.tpot_tail_s
 
     @property
     def bound(self) -> str:
@@ -578,13 +666,29 @@ class StepTerms:
         text += f" = {self.step_s * 1e3:.2f} ms"
         if self.ep_imbalance > 1.0:
             text += f" (hottest EP rank x{self.ep_imbalance:.2f} routed tokens)"
-        if self.chunk_s > 0:
+        if self.chunk_s > 0 and self.whole_prompt_stalls:
+            text += (
+                f"; + whole-prompt stalls (each on its attention replica, the others waiting) "
+                f"{self.chunk_s * 1e3:.2f}"
+            )
+        elif self.chunk_s > 0:
             text += f"; + prefill chunk {self.chunk_s * 1e3:.2f}"
         if self.tokens_per_step != 1.0:
             text += f"; / {self.tokens_per_step:.2f} tokens per step"
         if self.chunk_s > 0 or self.tokens_per_step != 1.0:
             text += f" = TPOT {self.tpot_s * 1e3:.2f} ms"
+        if self.tpot_quantile is not None:
+            text += (
+                f"; {quantile_label(self.tpot_quantile)} over requests (Poisson prompt stalls on "
+                f"few output tokens) + tail {self.tpot_tail_s * 1e3:.2f} = "
+                f"{quantile_label(self.tpot_quantile)} TPOT {self.tpot_bound_s * 1e3:.2f} ms"
+            )
         return text
+
+
+def quantile_label(quantile: float) -> str:
+    """0.99 -> "p99", 0.999 -> "p99.9"."""
+    return f"p{round(quantile * 100, 6):g}"
 
 
 # The TPOT floor of a batch (StepPhysics.tpot_floor_s) is lowered by this share so that float
@@ -619,6 +723,15 @@ class StepPhysics:
         )
         # A prompt token's prefill on this layout (compute + TP all-reduces): the chunk.
         self.prefill = prefill_time(hw, arch, load.precision, lay, load.prefill_context)
+        # Whole prompts on an attention-DP layout: one prompt's stall on its own replica (s).
+        self.replica_stall_s = (
+            load.prompt_prefilled_tokens
+            * replica_prefill_s(hw, arch, load.precision, lay, load.prefill_context)
+            if load.whole_prompts
+            and lay.attention_replicas > 1
+            and load.prompt_prefilled_tokens > 0
+            else None
+        )
         self.attention_rate = lay.accelerators * attention_rate(hw, load)
         # TP all-reduces: 2 per layer (dense); MoE: after attention, and after the dense FFNs.
         self.allreduces = tp_allreduces(arch) + (arch.moe_layers if lay.expert_tp else 0)
@@ -649,14 +762,25 @@ class StepPhysics:
         dense = q * max(0.0, load.flops_dense) / self.dense_rate
         fixed = self.figures.step_overhead_s + self.moe_layer_s
         chunk = load.tokens_per_step * load.prefill_per_output * self.prefill.per_token_s
+        if self.replica_stall_s is not None:
+            # E[max of d Poisson(λ)] >= λ = prompts a step / d: at least the prompts' stalls / d
+            chunk = (
+                load.tokens_per_step
+                * load.prefill_per_output
+                / load.prompt_prefilled_tokens
+                * self.replica_stall_s
+                / self.attention_replicas
+            )
         return attention + experts + tokens, dense, self.dense_read / self.hbm_bw, fixed, chunk
 
     def tpot_floor_s(self, batch: int, with_chunk: bool) -> float:
-        """A lower bound of terms(batch, with_chunk).tpot_s (lowered by FLOOR_MARGIN against
-        float rounding): cheap enough to skip evaluating batches far above the budget."""
+        """A lower bound of terms(batch, with_chunk).tpot_bound_s (lowered by FLOOR_MARGIN
+        against float rounding): cheap enough to skip evaluating batches far above the budget.
+        A quantile of TPOT over requests is at least step / tokens per step (a request waits for
+        K >= 0 stalls), not necessarily the mean: its floor leaves the chunk out."""
         per_sequence, dense, dense_read_s, fixed, chunk = self._floor_slopes
         step = batch * per_sequence + max(batch * dense, dense_read_s) + fixed
-        if with_chunk:
+        if with_chunk and self.load.tpot_quantile is None:
             step += batch * chunk
         return step / self.load.tokens_per_step * (1.0 - FLOOR_MARGIN)
 
@@ -699,12 +823,17 @@ class StepPhysics:
         )
         tp_comm_s = self.allreduces * allreduce_s(hw, tp, n_dense * arch.hidden * ACTIVATION_BYTES)
         chunk_s = 0.0
+        tail_s = 0.0
         if with_chunk:
             # Each step yields tokens_per_step output tokens per sequence, so it must also
             # prefill that many times P/(k·O) prompt tokens per sequence.
             chunk_s = (
                 batch * load.tokens_per_step * load.prefill_per_output * self.prefill.per_token_s
             )
+            if self.replica_stall_s is not None:
+                chunk_s = self._whole_prompt_chunk_s(batch)
+            if load.tpot_quantile is not None:
+                tail_s = self._tail_s(batch, chunk_s)
         return StepTerms(
             batch=batch,
             compute_s=attention_c + dense_c + expert_c,
@@ -721,7 +850,49 @@ class StepPhysics:
             ep_imbalance=imbalance,
             moe_layer_s=self.moe_layer_s,
             moe_token_s=arch.moe_layers * imbalance * mq / g * self.moe_token_cost_s,
+            tpot_quantile=load.tpot_quantile if with_chunk else None,
+            tpot_tail_s=tail_s,
+            whole_prompt_stalls=with_chunk and self.replica_stall_s is not None,
         )
+
+    def _prompts_per_step(self, batch: int) -> float:
+        """Prompts the instance admits a step (Little): B · t · P/(votes · O) prompt tokens a
+        step over P prefilled tokens a prompt = B · t / (votes · O)."""
+        load = self.load
+        if load.prompt_prefilled_tokens <= 0:
+            return 0.0
+        return batch * load.tokens_per_step * load.prefill_per_output / load.prompt_prefilled_tokens
+
+    def _whole_prompt_chunk_s(self, batch: int) -> float:
+        """The mean stall a step carries when whole prompts are prefilled on their own attention
+        replica (no chunked context, attention DP over d replicas): the r prompts of a step land
+        on the d replicas at random, Poisson(r/d) each, and the step waits for the busiest:
+        E[max of d Poisson(r/d)] · s_replica (r · s_replica when prompts seldom overlap, r/d ·
+        s_replica when every replica prefills at once)."""
+        assert self.replica_stall_s is not None
+        d = self.attention_replicas
+        return expected_max_poisson(self._prompts_per_step(batch) / d, d) * self.replica_stall_s
+
+    def _tail_s(self, batch: int, chunk_s: float) -> float:
+        """The TPOT quantile's excess over the mean TPOT (tpot_tail.py): r prompts a step
+        (_prompts_per_step), each stalling the step s_p = chunk / r on average (P · per-token
+        prefill; with whole prompts on attention replicas, the share of the busiest replica's
+        stall each brings); the quantile of the stalls per output token over requests minus their
+        mean, chunk / t."""
+        load = self.load
+        assert load.tpot_quantile is not None
+        rate = self._prompts_per_step(batch)
+        if rate <= 0 or chunk_s <= 0:
+            return 0.0
+        stall = chunk_s / rate
+        tail = stall_quantile_s(
+            load.tpot_quantile,
+            rate,
+            stall,
+            load.output_tokens,
+            load.tokens_per_step,
+        )
+        return tail - chunk_s / load.tokens_per_step
 
     def _ep_comm_s(self, mq: float, imbalance: float) -> float:
         """EP all-to-all over the stage's g chips (one way: each chip sends its tokens' dispatch
@@ -773,8 +944,8 @@ def max_batch_within(
     chunked: bool,
     step: StepPhysics | None = None,
 ) -> int:
-    """The largest batch in [pp, upper] whose TPOT (step, + prefill chunk when `chunked`) fits
-    `budget_s`; 0 if none. TPOT does not fall as the batch grows (every term of the step grows
+    """The largest batch in [pp, upper] whose TPOT (step, + prefill chunk when `chunked`; its
+    quantile over requests when the load names one: tpot_bound_s) fits `budget_s`; 0 if none. TPOT does not fall as the batch grows (every term of the step grows
     or stays with it), so that batch is the one bisection finds; this search brackets it the
     same way, lo fitting and hi not, but picks each probe where the line through the bracket's
     TPOTs crosses the budget (TPOT is close to linear in the batch), with a halving whenever a
@@ -785,13 +956,13 @@ def max_batch_within(
     lo = lay.pp
     if upper < lo:
         return 0
-    f_lo = step.terms(lo, chunked).tpot_s - budget_s
+    f_lo = step.terms(lo, chunked).tpot_bound_s - budget_s
     if f_lo > 0:
         return 0
     hi = upper
     f_hi = step.tpot_floor_s(hi, chunked) - budget_s
     if f_hi <= 0:
-        f_hi = step.terms(hi, chunked).tpot_s - budget_s
+        f_hi = step.terms(hi, chunked).tpot_bound_s - budget_s
         if f_hi <= 0:
             return hi
     halve = False
@@ -804,7 +975,7 @@ def max_batch_within(
         width = hi - lo
         f_mid = step.tpot_floor_s(mid, chunked) - budget_s
         if f_mid <= 0:
-            f_mid = step.terms(mid, chunked).tpot_s - budget_s
+            f_mid = step.terms(mid, chunked).tpot_bound_s - budget_s
         if f_mid <= 0:
             lo, f_lo = mid, f_mid
         else:

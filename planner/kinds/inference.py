@@ -10,7 +10,7 @@ import itertools
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import pulp
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from fleetcore.schema import Name, PositiveInt, Precision, Strict
 from planner.demand.scaling import with_models
@@ -36,6 +36,21 @@ if TYPE_CHECKING:
 
 NAME = "inference"
 SECONDS_PER_DAY = 86400.0
+
+
+def percentile_quantile(text: str) -> float | None:
+    """The quantile a percentile names: "p99" -> 0.99, "p99.9" -> 0.999; None unless text is
+    p<number> with 50 <= number < 100 and at most one decimal (p50 .. p99.9)."""
+    if not text.startswith("p"):
+        return None
+    digits = text[1:]
+    whole, _, frac = digits.partition(".")
+    if not whole.isdigit() or len(frac) > 1 or (frac and not frac.isdigit()):
+        return None
+    if "." in digits and not frac:
+        return None
+    value = float(digits)
+    return round(value / 100.0, 6) if 50.0 <= value < 100.0 else None
 
 
 class HeadroomSpec(Strict):
@@ -64,6 +79,11 @@ class InferenceSpec(Strict):
     # plus the prefill chunk it carries) must stay within 1/tokens_per_s_per_user. Required unless
     # mode: offline.
     tokens_per_s_per_user: PositiveFloat | None = None
+    # What tokens_per_s_per_user bounds: the mean TPOT over requests (default), or a percentile
+    # of the requests' TPOTs, "p50" to "p99.9" (MLPerf Inference Server and Interactive bound
+    # the p99 of (latency − TTFT) / (output tokens − 1)). With prefill: aggregated, prompt stalls
+    # that land on few output tokens make the tail (planner/demand/tpot_tail.py).
+    tpot_percentile: str = "mean"
     # interactive: batches sized for tokens_per_s_per_user; offline: no latency target, batches
     # limited by HBM only (MLPerf Offline, batch jobs).
     mode: Literal["interactive", "offline"] = "interactive"
@@ -72,6 +92,12 @@ class InferenceSpec(Strict):
     # role), or chunked into the decode steps of the same instance (aggregated: TensorRT-LLM
     # in-flight batching, vLLM chunked prefill), whose prefill chunks then lengthen each TPOT.
     prefill: Literal["disaggregated", "aggregated"] = "disaggregated"
+    # Aggregated prefill only: false = each prompt is prefilled whole in one iteration
+    # (TensorRT-LLM enable_chunked_context: False), stalling that decode step; on an MoE layout
+    # with attention data parallelism its attention and dense layers run on its own attention
+    # replica while the others wait at the expert all-to-all. Default true: prompts are chunked
+    # over the steps, their work spread over the whole instance.
+    chunked_context: bool = True
     # Share of prompt tokens found in a prefix cache (shared system prompts, multi-turn history):
     # they are not prefilled again (their KV is still stored). Default 0: no cache.
     prompt_cache_hit: Annotated[float, Field(ge=0, lt=1)] = 0.0
@@ -106,11 +132,30 @@ class InferenceSpec(Strict):
     disaggregate_across_sites: bool = False
     kv_hop_budget_s: PositiveDuration | None = Field(None, alias="kv_hop_budget")
 
+    @field_validator("tpot_percentile")
+    @classmethod
+    def _percentile(cls, value: str) -> str:
+        if value != "mean" and percentile_quantile(value) is None:
+            raise ValueError(
+                f"{value!r} is not a TPOT percentile: give mean, or p50 to p99.9 (e.g. p99: "
+                "the TPOT of 99% of requests meets tokens_per_s_per_user)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _headroom(self) -> InferenceSpec:
         if self.survive_site_loss and self.headroom is not None:
             raise ValueError(
                 "survive_site_loss is headroom {k: 1, domain: site}: give one of the two"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _chunked_context(self) -> InferenceSpec:
+        if not self.chunked_context and self.prefill != "aggregated":
+            raise ValueError(
+                "chunked_context: false is for prefill: aggregated (disaggregated prefill runs on "
+                "its own instances and stalls no decode step)"
             )
         return self
 
@@ -145,6 +190,10 @@ class InferenceSpec(Strict):
             raise ValueError("draft_tokens needs draft_acceptance (0-1), e.g. 0.85 for MTP")
         if self.mode == "offline" and self.ttft_p99_s is not None:
             raise ValueError("ttft_p99 is a latency target: not with mode: offline")
+        if self.mode == "offline" and self.tpot_percentile != "mean":
+            raise ValueError(
+                "tpot_percentile says what tokens_per_s_per_user bounds: not with mode: offline"
+            )
         return self
 
     @property
@@ -163,6 +212,11 @@ class InferenceSpec(Strict):
     def prefilled_prompt_tokens(self) -> float:
         """Prompt tokens actually prefilled per request: prompt · (1 − prompt_cache_hit)."""
         return self.prompt_tokens * (1.0 - self.prompt_cache_hit)
+
+    @property
+    def tpot_quantile(self) -> float | None:
+        """The quantile of TPOT over requests the target bounds (p99: 0.99); None: the mean."""
+        return None if self.tpot_percentile == "mean" else percentile_quantile(self.tpot_percentile)
 
     @property
     def decode_target(self) -> float | None:

@@ -1,0 +1,134 @@
+"""The tail of the time per output token over requests when prompts interrupt decode steps.
+
+Aggregated serving prefills each admitted prompt on the decoding instance. Without chunked
+context (TensorRT-LLM's `enable_chunked_context: False`, the MLPerf Inference v5.1 runs) the
+whole prompt runs in one iteration and every sequence of the instance waits for it (attention-DP
+ranks too: the MoE all-to-all synchronises them each layer). A request's TPOT is what MLPerf
+measures: (latency − TTFT) / (output tokens − 1), so it is its decode steps plus the prefill
+stalls that fell inside its own decode, spread over its own output tokens:
+
+  TPOT(request) = step / t + K · s_p / (n − 1)
+
+  step  the decode-only step (serving_physics.StepTerms.step_s), t tokens per step (speculative
+        decoding: accepted + 1; 1 without)
+  s_p   one prompt's prefill on the instance: prefilled prompt tokens x prefill_time per token
+  n     the request's output tokens; it decodes for j = (n − 1)/t steps
+  K     prompts admitted during those j steps ~ Poisson(r · j): arrivals are Poisson (MLPerf
+        Server issues queries as a Poisson process) at the rate Little's law gives the batch: B
+        sequences in flight that each last O/t steps admit r = B · t / (votes · O) prompts a step
+        (votes sequences share one prompt)
+
+E[K · s_p / (n − 1)] = r · s_p / t for every n: the mean TPOT is today's (step + prefill chunk)
+/ t (chunk = r · s_p = B · t · P / (votes · O) · per-token prefill). Its spread falls as
+1/sqrt(r · j): short requests carry the tail. The quantile q of TPOT over requests (p99: q =
+0.99) is found on the mixture over n of those Poisson laws:
+
+  n     geometric on 1, 2, ... with mean O: the maximum-entropy law of a positive integer given
+        only its mean (Jaynes 1957; rl.length_shape's drain law without its cap), conditioned on
+        n >= 2 (a request of one output token has no TPOT). Output lengths are only known by their
+        mean in a workload spec.
+
+With chunked context the same prefill work is spread over the steps instead of stalling one;
+averaged over a request's own decode (what TPOT is) the work it waits for is the same K · s_p
+up to the chunks at its two ends, so the same law holds to that edge.
+
+Not modelled: prompt lengths vary (each stall is the mean prompt's; a spread of prompt lengths
+widens the tail), the batch in flight varies (a Poisson count of mean B: ±sqrt(B)), and ranks of
+an attention-DP instance prefilling on one rank (s_p is the whole instance's time).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+# Output lengths up to this many are one point each of the mixture; above it, bins growing by
+# LENGTH_BIN_GROWTH, each counted at its shortest length (the most variable TPOT of the bin: the
+# quantile is, if anything, raised).
+EXACT_LENGTHS = 200
+LENGTH_BIN_GROWTH = 1.05
+# The geometric tail beyond the length where less than this share of requests remain is lumped
+# into the last bin (counted at its shortest length, as above).
+LENGTH_TAIL_SHARE = 1e-9
+# Poisson counts beyond the mean + this many standard deviations (+ a few counts) are dropped:
+# P(K > μ + 8 σ + 10) < 1e-12 for any μ.
+POISSON_SIGMAS = 8.0
+
+
+def output_lengths(mean: float) -> tuple[np.ndarray, np.ndarray]:
+    """Output lengths n >= 2 and their probabilities: geometric on 1, 2, ... with mean `mean`,
+    P(n) = (1 − ρ) ρ^(n−1), ρ = 1 − 1/mean, conditioned on n >= 2 (one point per length up to
+    EXACT_LENGTHS, then bins counted at their shortest length)."""
+    mean = max(mean, 1.0 + 1e-9)
+    rho = 1.0 - 1.0 / mean
+    log_rho = math.log(rho)
+    # the length beyond which less than LENGTH_TAIL_SHARE remains: ρ^(n−1) = share
+    last = max(3, int(1 + math.log(LENGTH_TAIL_SHARE) / log_rho))
+    edges = list(range(2, min(EXACT_LENGTHS, last) + 1))
+    while edges[-1] < last:
+        edges.append(max(edges[-1] + 1, int(edges[-1] * LENGTH_BIN_GROWTH)))
+    lower = np.array(edges, dtype=float)
+    # P(N >= a) = ρ^(a−1); a bin [a, b) holds ρ^(a−1) − ρ^(b−1), the last bin all of N >= a
+    survival = np.exp((lower - 1.0) * log_rho)
+    weight = survival - np.append(survival[1:], 0.0)
+    return lower, weight / weight.sum()
+
+
+@functools.lru_cache(maxsize=4096)
+def stall_quantile_s(
+    quantile: float,
+    prompts_per_step: float,
+    stall_s: float,
+    mean_output_tokens: float,
+    tokens_per_step: float = 1.0,
+) -> float:
+    """The `quantile` over requests of K · s_p / (n − 1), the prefill stalls a request waits for
+    per output token (module docstring): K ~ Poisson(r · (n − 1) / t), n geometric with mean O.
+    TPOT(quantile) = step / t + this. 0 without prompts (r = 0) or stalls (s_p = 0)."""
+    if prompts_per_step <= 0 or stall_s <= 0:
+        return 0.0
+    lengths, weights = output_lengths(mean_output_tokens)
+    mean_y = prompts_per_step * stall_s / tokens_per_step
+    for upper_only in (True, False):
+        y, w = _stall_mixture(
+            lengths, weights, prompts_per_step, stall_s, tokens_per_step, upper_only
+        )
+        order = np.argsort(y)[::-1]
+        above = np.cumsum(w[order])
+        i = min(int(np.searchsorted(above, 1.0 - quantile)), len(order) - 1)
+        value = float(y[order][i])
+        # With the counts below the mean left out the quantile is exact if it is >= the mean
+        # stall (every count left out is below it); else count them all.
+        if value >= mean_y or not upper_only:
+            return value
+    raise AssertionError("unreachable")
+
+
+def _stall_mixture(
+    lengths: np.ndarray,
+    weights: np.ndarray,
+    rate: float,
+    stall_s: float,
+    tokens_per_step: float,
+    upper_only: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values K · s_p / (n − 1) and their probabilities over lengths n and counts K (the counts
+    below floor(μ) − 1 left out when upper_only)."""
+    intervals = lengths - 1.0
+    mus = rate * intervals / tokens_per_step
+    sds = np.sqrt(mus)
+    los = (
+        np.maximum(0, np.floor(mus - 1.0)) if upper_only else np.maximum(0, mus - 12.0 * sds - 12)
+    ).astype(int)
+    his = np.ceil(mus + POISSON_SIGMAS * sds + 10.0).astype(int)
+    # ln k! for k = 0 .. max count
+    log_fact = np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, int(his.max()) + 1)))))
+    ys, ws = [], []
+    for m, mu, lo, hi, wn in zip(intervals, mus, los, his, weights, strict=True):
+        k = np.arange(lo, hi + 1)
+        pmf = np.exp(k * math.log(mu) - mu - log_fact[lo : hi + 1])
+        ys.append(k * (stall_s / m))
+        ws.append(wn * pmf)
+    return np.concatenate(ys), np.concatenate(ws)
