@@ -52,10 +52,12 @@ class PoolDecision:
     capex_usd_per_unit: float | None
     purchase_usd: float | None
     contracted_units: float = 0.0
-    contract_days: tuple[float, float] | None = None
+    contract_from_day: float | None = None
+    contract_to_day: float | None = None
     contracts_usd: float = 0.0
     spot_units: float = 0.0
-    spot_days: tuple[float, float] | None = None
+    spot_from_day: float | None = None
+    spot_to_day: float | None = None
     spot_usd: float = 0.0
 
 
@@ -222,7 +224,8 @@ def _with_leases(
             peak, first, last = held[(kind, *key)]
             units_field = "contracted_units" if kind == "contracts" else "spot_units"
             figures[units_field] = peak
-            figures[f"{prefix}_days"] = (first, last)
+            figures[f"{prefix}_from_day"] = first
+            figures[f"{prefix}_to_day"] = last
         figures[f"{kind}_usd" if kind == "contracts" else "spot_usd"] = leased_usd.get(
             (kind, *key), 0.0
         )
@@ -287,12 +290,13 @@ def summary_lines(d: Decision) -> list[str]:
     for p in contracts:
         lines.append(
             f"Contract up to {_units(p.contracted_units)} {p.system} at {p.datacenter}"
-            f"{_days(p.contract_days)} ({usd(p.contracts_usd)} under term contracts)"
+            f"{_days(p.contract_from_day, p.contract_to_day)} ({usd(p.contracts_usd)} under term "
+            "contracts)"
         )
     for p in spots:
         lines.append(
             f"Take up to {_units(p.spot_units)} spot {p.system} at {p.datacenter}"
-            f"{_days(p.spot_days)} ({usd(p.spot_usd)})"
+            f"{_days(p.spot_from_day, p.spot_to_day)} ({usd(p.spot_usd)})"
         )
     if not (buys or rents or contracts or spots):
         lines.append("Buy, rent and contract nothing: the owned fleet does the work")
@@ -334,8 +338,8 @@ def summary_lines(d: Decision) -> list[str]:
     return lines
 
 
-def _days(span: tuple[float, float] | None) -> str:
-    return "" if span is None else f" on days {span[0]:g}-{span[1]:g}"
+def _days(first: float | None, last: float | None) -> str:
+    return "" if first is None or last is None else f" on days {first:g}-{last:g}"
 
 
 def _order(o: Order) -> str:

@@ -124,8 +124,10 @@ class Statistics:
         return out[out["unit_days"] > 0].sort_values("unit_days", ascending=False)
 
     def __call__(self) -> pd.DataFrame:
-        """One row per site and system in service: units, new_units, utilisation, the cost
-        charged to the horizon, its idle part and the purchase price of the new units."""
+        """One row per site and system in service: units, owned, bought and rented units,
+        utilisation, the cost charged to the horizon, its idle part, the purchase price of the
+        bought units, and the units under term contracts and on spot (peak), the days they span
+        and their cost (planner/decision.py PoolDecision)."""
         from planner.decision import decision
 
         return pd.DataFrame([row_dict(r) for r in decision(self.plan).pools]).set_index(
