@@ -180,6 +180,38 @@ CASES = [
         message="must be a multiple of tp",
     ),
     Case(
+        "rl-trainer-tp-comm-overlap-without-tp",
+        sc(
+            "    goodput: 0.9\n",
+            "    goodput: 0.9\n    trainer:\n"
+            f"      layout: {{tp: 1, pp: 2, tp_comm_overlap: true}}  {MARK}\n",
+        ),
+        path="workloads.rl.trainer.layout",
+        message="tp_comm_overlap needs tp > 1",
+    ),
+    Case(
+        "pretrain-tp-comm-overlap-without-tp",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout: {{tp: 1, dp: 8, tp_comm_overlap: true}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="tp_comm_overlap needs tp > 1",
+    ),
+    Case(
+        "pretrain-tp-comm-overlap-not-a-boolean",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout:\n      tp: 8\n      tp_comm_overlap: userbuffers  {MARK}\n",
+        ),
+        path="workloads.pre.layout.tp_comm_overlap",
+        message="boolean",
+    ),
+    Case(
         "rl-generator-unknown-field",
         sc(
             "    goodput: 0.9\n",

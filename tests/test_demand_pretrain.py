@@ -8,7 +8,7 @@ import pytest
 
 from hardware.catalog import load_catalog
 from planner.demand import estimate_pretrain
-from planner.demand.pretrain import pretrain_rate
+from planner.demand.pretrain import pretrain_rate, pretrain_throughput
 from planner.kinds import demand_for
 from planner.kinds.pretrain import PretrainSpec
 
@@ -144,3 +144,21 @@ def test_demand_for_pretrain() -> None:
     )
     assert d.pretrain is not None and d.pretrain.syncs == pytest.approx(300e9 / 3.2e6)
     assert demand_for("g", spec(), CATALOG, ["hgx-h100"], DAY).roles[0].placement == "single_site"
+
+
+def test_tp_comm_overlap_on_the_layout_reaches_the_step_model() -> None:
+    # A recipe input: the pinned layout's tp_comm_overlap hides the TP8 collectives behind the
+    # GEMMs (max(0, TP - GEMM) per micro-batch) instead of the HGX H100's comm_overlap 0.5 share;
+    # the rest of the step is unchanged, so the micro-batch shortens by exactly the TP time the
+    # default exposed.
+    lay = {"tp": 8, "pp": 8, "dp": 4, "cp": 2, "vp": 8, "micro_batch": 1}
+    kw = dict(model="llama-3.1-405b", tokens="1T", global_batch_tokens="9437184", precision="fp8")
+    a = pretrain_throughput(spec(layout=lay, **kw), CATALOG, "hgx-h100").step
+    b = pretrain_throughput(
+        spec(layout={**lay, "tp_comm_overlap": True}, **kw), CATALOG, "hgx-h100"
+    ).step
+    assert a is not None and b is not None
+    assert a.tp_s > 0 and b.tp_s == 0.0 and b.gemm_s > 2 * a.tp_s
+    assert b.micro_batch_s == pytest.approx(a.micro_batch_s - a.tp_s, rel=1e-12)
+    assert b.layout.tp_comm_overlap and not a.layout.tp_comm_overlap
+    assert b.mfu > a.mfu

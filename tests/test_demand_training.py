@@ -109,6 +109,35 @@ def test_tensor_parallel_bytes_hand_computed() -> None:
     assert half.tp_s == pytest.approx(tp_bytes / 1e11 / 2)
 
 
+def test_tp_comm_overlap_hides_tp_behind_the_gemms_hand_computed() -> None:
+    # TP4 on a slow 10 GB/s scale-up: TP collectives 8 x (3/4) x t x h x 2 B x 8 layers =
+    # 98.3 MB = 9.83 ms a micro-batch; GEMMs 6 x 1e9 x 1000 tokens / TP4 at 0.5 PFLOP/s = 3 ms.
+    slow = replace(F, scale_up_bytes_per_s=1e10, comm_overlap=0.5)
+    t_tp = 8 * 3 / 4 * 1000 * 1024 * 2 * 8 / 1e10
+    gemm = 6 * 1e9 * 1000 / 4 / 0.5e15
+    off = step_time(Layout(tp=4), M, slow, RUN, recompute=0.0)
+    assert off.tp_s == pytest.approx(t_tp / 2)  # the catalog's comm_overlap 0.5
+    on = step_time(Layout(tp=4, tp_comm_overlap=True), M, slow, RUN, recompute=0.0)
+    assert on.gemm_s == pytest.approx(gemm)
+    # userbuffers overlap: hidden up to the GEMM time, max(0, 9.83 - 3) = 6.83 ms exposed
+    assert on.tp_s == pytest.approx(t_tp - gemm)
+    assert on.micro_batch_s - off.micro_batch_s == pytest.approx((t_tp - gemm) - t_tp / 2)
+    assert "TP overlap" in str(on.layout) and "TP overlap" not in str(off.layout)
+    # forward only: half the TP traffic against the forward's third of the GEMMs
+    fwd = step_time(Layout(tp=4, tp_comm_overlap=True), M, slow, RUN, forward_only=True)
+    assert fwd.tp_s == pytest.approx(t_tp / 2 - gemm / 3)
+    # on 100 GB/s the 0.98 ms of collectives hide entirely behind the 3 ms of GEMMs
+    fast = replace(F, comm_overlap=0.5)
+    hidden = step_time(Layout(tp=4, tp_comm_overlap=True), M, fast, RUN, recompute=0.0)
+    exposed = step_time(Layout(tp=4), M, fast, RUN, recompute=0.0)
+    assert hidden.tp_s == 0.0 and exposed.tp_s == pytest.approx(t_tp / 10 / 2)
+    assert hidden.step_s < exposed.step_s
+    # a pinned layout keeps the flag when its DP is derived from the job size
+    pinned = best_layout(8, M, slow, RUN, pinned=Layout(tp=4, tp_comm_overlap=True), recompute=0.0)
+    assert pinned.best is not None and pinned.best.layout.dp == 2
+    assert pinned.best.tp_s == pytest.approx(t_tp - gemm)
+
+
 def test_context_and_pipeline_send_bytes() -> None:
     # CP2 (ranks 0-1, inside the domain): 3 x (2-1) x t x 2 x kv_dim / TP x 2 B per layer;
     # exposed beyond the attention time (0 here).

@@ -58,6 +58,7 @@ def _layout(d: dict[str, Any]) -> Layout:
         ep=d.get("ep", 1),
         vp=d.get("vp", 1),
         micro_batch=d.get("micro_batch", 1),
+        tp_comm_overlap=bool(d.get("tp_comm_overlap", False)),
     )
 
 

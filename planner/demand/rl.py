@@ -257,7 +257,16 @@ def update_passes(
     pinned = None
     if tr is not None and tr.layout is not None:
         lay = tr.layout
-        pinned = Layout(lay.tp, lay.pp, lay.dp or 1, lay.cp, lay.ep, lay.vp, lay.micro_batch)
+        pinned = Layout(
+            lay.tp,
+            lay.pp,
+            lay.dp or 1,
+            lay.cp,
+            lay.ep,
+            lay.vp,
+            lay.micro_batch,
+            lay.tp_comm_overlap,
+        )
     recompute = tr.recompute if tr is not None else None
     models = {spec.policy: policy}
     for name in ("reference", "policy_logprobs"):

@@ -19,7 +19,11 @@ Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual 
              · hidden/TP · ls · t` B at `hbm_bw · memory_bandwidth_utilisation`
   TP         `8 · (TP-1)/TP · t · hidden · 2 B` per layer (sequence parallel: 2 all-gathers and
              2 reduce-scatters forward, as many backward) over scale-up at
-             `scale_up_bandwidth/2 · collective_efficiency`; `(1 - comm_overlap)` of it exposed
+             `scale_up_bandwidth/2 · collective_efficiency`; `(1 - comm_overlap)` of it exposed,
+             or, on a layout with `tp_comm_overlap` (Megatron-LM / Transformer Engine
+             userbuffers: each all-gather and reduce-scatter pipelined with the GEMM that
+             consumes or produces it), `max(0, TP - GEMM)`: hidden up to the GEMM time of the
+             micro-batch (the GEMMs' own slowdown from the SMs the overlap takes not modelled)
   CP         `3 · (CP-1) · t · 2 · kv_heads · head_dim / TP · 2 B` per layer (ring attention
              passes K and V forward, K, V and their gradients backward); exposed beyond the
              attention time it overlaps
@@ -113,6 +117,10 @@ class Layout:
     ep: int = 1
     vp: int = 1  # virtual pipeline stages per rank (interleaved 1F1B)
     micro_batch: int = 1  # sequences per micro-batch
+    # TP communication overlapped with the GEMMs (Megatron-LM/Transformer Engine
+    # tp_comm_overlap, userbuffers): exposed TP = max(0, TP time - GEMM time) per micro-batch
+    # instead of (1 - comm_overlap) of it. A recipe input; the layout search leaves it off.
+    tp_comm_overlap: bool = False
 
     @property
     def accelerators(self) -> int:
@@ -127,7 +135,8 @@ class Layout:
         text = " x ".join(parts)
         if self.vp > 1:
             text += f" (v{self.vp})"
-        return text + f", mb {self.micro_batch}"
+        text += f", mb {self.micro_batch}"
+        return text + (", TP overlap" if self.tp_comm_overlap else "")
 
 
 @dataclass(frozen=True)
@@ -316,6 +325,16 @@ def model_figures(arch: ModelArch, sequence_tokens: int) -> ModelFigures:
         moe_layers=arch.layers - moe.dense_layers if moe else 0,
         max_nodes_per_token=(moe.max_nodes_per_token or 0) if moe else 0,
     )
+
+
+def tp_exposed(tp_s: float, gemm_s: float, exposed: float, overlap: bool) -> float:
+    """Exposed TP collective time per micro-batch from its full time `tp_s`: with TP
+    communication overlap (`tp_comm_overlap`: userbuffers pipeline each all-gather /
+    reduce-scatter with the GEMM next to it), what the micro-batch's GEMM time `gemm_s` cannot
+    hide, `max(0, tp_s - gemm_s)`; otherwise `exposed · tp_s`, exposed = 1 - comm_overlap."""
+    if overlap:
+        return max(0.0, tp_s - gemm_s)
+    return exposed * tp_s
 
 
 def _shape(tokens: float, width: float, f: TrainFigures) -> float:
@@ -509,9 +528,10 @@ def step_time(
     tp_s = 0.0
     if tp > 1:
         tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * layers_stage
-        tp_s = exposed * tp_bytes / _group_bandwidth(tp, f)
+        tp_full = tp_bytes / _group_bandwidth(tp, f)
         if forward_only:
-            tp_s *= FORWARD_COMM_SHARE
+            tp_full *= FORWARD_COMM_SHARE
+        tp_s = tp_exposed(tp_full, gemm_s, exposed, layout.tp_comm_overlap)
     cp_s = 0.0
     if cp > 1:
         cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * layers_stage

@@ -42,7 +42,11 @@ NAME = "pretrain"
 class LayoutSpec(Strict):
     """A pinned parallel layout: TP x PP x DP x CP (x EP for MoE experts), `vp` virtual pipeline
     stages (interleaving), `micro_batch` sequences per micro-batch. `dp` None = as many data-
-    parallel ranks as the job's accelerators allow."""
+    parallel ranks as the job's accelerators allow. `tp_comm_overlap`: the recipe overlaps the
+    tensor-parallel collectives with the GEMMs (Megatron-LM / Transformer Engine
+    `tp_comm_overlap: true`, userbuffers), so the step exposes only the TP time the GEMMs cannot
+    hide, max(0, TP - GEMM) per micro-batch; false (default) = the system's `comm_overlap`
+    share hidden, as for the other collectives."""
 
     tp: PositiveInt = 1
     pp: PositiveInt = 1
@@ -51,6 +55,16 @@ class LayoutSpec(Strict):
     ep: PositiveInt = 1
     vp: PositiveInt = 1
     micro_batch: PositiveInt = 1
+    tp_comm_overlap: bool = False
+
+    @model_validator(mode="after")
+    def _overlap_needs_tp(self) -> LayoutSpec:
+        if self.tp_comm_overlap and self.tp == 1:
+            raise ValueError(
+                "tp_comm_overlap needs tp > 1: it overlaps the tensor-parallel collectives, "
+                "and tp 1 has none"
+            )
+        return self
 
 
 class VotesEntry(Strict):
