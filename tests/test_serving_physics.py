@@ -41,6 +41,7 @@ from planner.demand.serving_physics import (
     moe_token_bytes,
     precision_gap,
     prefill_time,
+    replica_prefill_s,
     scale_up_one_way,
     step_terms,
 )
@@ -882,6 +883,12 @@ def test_moe_prefill_terms_by_hand() -> None:
     assert t2.ep_comm_s == pytest.approx(per_chip / 2 / up + per_chip / 2 / out, rel=1e-12)
     assert t2.moe_fixed_s == pytest.approx(
         58 * (hs.moe_layer_latency_s + 2 * hs.scale_out_latency_s) / (2 * 922), rel=1e-12
+    )
+    # With one attention replica (TP4 attention, EP4) a whole prompt on its replica costs the
+    # instance's per-token time, MoE terms included.
+    one = next(x for x in layouts(DSR1, hw, load, 1) if (x.accelerators, x.tp, x.pp) == (4, 4, 1))
+    assert replica_prefill_s(hw, DSR1, "fp8", one, 1000) == pytest.approx(
+        prefill_time(hw, DSR1, "fp8", one, 1000).per_token_s, rel=1e-12
     )
     # A dense model pays none of it.
     dense = prefill_time(hw, L70, "fp8", lay, 1000)

@@ -504,6 +504,23 @@ class PrefillTime:
         return text + f" = {self.per_token_s * 1e6:.4g} us/token"
 
 
+def ep_link_s(hw: Hardware, ep: int, nbytes: float) -> tuple[float, float]:
+    """(seconds one chip takes to move `nbytes` of all-to-all traffic over an EP group of `ep`
+    chips, the latency of one all-to-all pass (2 hops)): at the scale-up one-way rate within the
+    scale-up domain; beyond it the share (ep − D)/ep of peers in other units at the scale-out
+    rate, the hops scale-out's (as StepPhysics._ep_comm_s). (0, 0) for ep <= 1."""
+    if ep <= 1:
+        return 0.0, 0.0
+    s = figures(hw)
+    domain = hw.system.scale_up_domain
+    up = scale_up_one_way(hw)
+    if ep <= domain:
+        return nbytes / up, 2 * s.scale_up_latency_s
+    out_share = (ep - domain) / ep
+    out = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    return nbytes * (1 - out_share) / up + nbytes * out_share / out, 2 * s.scale_out_latency_s
+
+
 def prefill_time(
     hw: Hardware,
     arch: ModelArch,
@@ -574,20 +591,7 @@ def prefill_time(
         FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
     )
     compute += (x - 1.0) * experts / (a * compute_rate(hw, precision))
-    ep_comm = 0.0
-    hops = 0.0
-    if g > 1:
-        per_token = arch.moe_layers * x * ep_bytes_per_token(arch, g) / a
-        domain = hw.system.scale_up_domain
-        up = scale_up_one_way(hw)
-        if g <= domain:
-            ep_comm = per_token / up
-            hops = 2 * s.scale_up_latency_s
-        else:
-            out_share = (g - domain) / g
-            out = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
-            ep_comm = per_token * (1 - out_share) / up + per_token * out_share / out
-            hops = 2 * s.scale_out_latency_s
+    ep_comm, hops = ep_link_s(hw, g, arch.moe_layers * x * ep_bytes_per_token(arch, g) / a)
     fixed = arch.moe_layers * (s.moe_layer_latency_s + hops) / (pp * stage_tokens)
     return PrefillTime(
         compute, comm, flops, a, tp, n, arch.hidden, bw, ep_comm, fixed, x, stage_tokens, g
@@ -602,8 +606,13 @@ def replica_prefill_s(
     runs its share of the attention and dense layers on the replica's tp chips and of the routed
     experts on all g = a/pp chips of the stage (expert parallelism), plus the replica's TP
     all-reduces:
-      (F − F_experts) / (pp · tp · peak(p_dense) · u) + F_experts / (pp · g · peak(p) · u)
+      (F − F_experts) / (pp · tp · peak(p_dense) · u) + x · F_experts / (pp · g · peak(p) · u)
       + n_allreduce / pp · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util)
+      + moe_layers · max(1/tp, x/g) · k · hidden · (1 + 2 B) · (g−1)/g / (pp · bw)
+      + moe_layers · (moe_layer_latency + 2 · latency) / (pp · P)
+    (MoE, as prefill_time: the prompt's P tokens routed over the g EP chips, the hottest
+    receiving x = ep_imbalance(P, g) x the mean; the replica's tp chips send and take back all of
+    its tokens' rows, so the busiest link carries max(1/tp, x/g) of them; a pass is the prompt.)
     With one replica (d = 1: pp · tp = a) this is prefill_time's per-token time."""
     pp, tp, g = lay.pp, lay.tp, lay.stage_accelerators
     flops = forward_flops_per_token(arch, context)
@@ -613,14 +622,21 @@ def replica_prefill_s(
             FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
         )
     dense_p = dense_precision(arch, precision)
-    compute = (flops - experts) / (pp * tp * compute_rate(hw, dense_p)) + experts / (
+    x, moe = 1.0, 0.0
+    if arch.moe is not None and not lay.expert_tp:
+        prompt = max(2.0 * context, 1.0)
+        x = ep_imbalance(arch, prompt, g)
+        share = max(1.0 / tp, x / g)
+        link, hops = ep_link_s(hw, g, arch.moe_layers * share * ep_bytes_per_token(arch, g) / pp)
+        moe = link + arch.moe_layers * (figures(hw).moe_layer_latency_s + hops) / (pp * prompt)
+    compute = (flops - experts) / (pp * tp * compute_rate(hw, dense_p)) + x * experts / (
         pp * g * compute_rate(hw, precision)
     )
     comm = 0.0
     if tp > 1:
         bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * figures(hw).link_bandwidth_utilisation
         comm = tp_allreduces(arch) / pp * 2 * (tp - 1) / tp * arch.hidden * ACTIVATION_BYTES / bw
-    return compute + comm
+    return compute + comm + moe
 
 
 def expected_max_poisson(mean: float, n: int) -> float:
