@@ -41,6 +41,7 @@ from planner.demand.serving_physics import (
     moe_token_bytes,
     precision_gap,
     prefill_time,
+    replica_prefill_s,
     scale_up_one_way,
     step_terms,
 )
@@ -312,15 +313,23 @@ def test_fp4_checkpoint_with_fp8_dense_part_by_hand() -> None:
     assert phases["expert GEMMs"] == pytest.approx((expert_c, expert_m), rel=1e-12)
     assert phases["attention"][0] == pytest.approx(64 * load.flops_attention / (8 * fp8))
     # The prefill chunk (1,000 prompt tokens per 1,000 output tokens): a prompt token's expert
-    # FLOPs at FP4, the rest (attention included) at FP8.
-    per_token_s = f_exp / (8 * fp4) + (f_prefill - f_exp) / (8 * fp8)
+    # FLOPs at FP4 (x the hottest rank's share of a pass of 8 replicas x 1,000 tokens), the rest
+    # (attention included) at FP8, + the MoE terms: 3 MoE layers x the EP8 all-to-all (2 x 1,024
+    # x 3 B x 7/8 a token) at the one-way link rate, + 3 x (MoE layer latency + 2 hops) per pass
+    # over its 8,000 tokens (TP1 attention: no all-reduce).
+    xp = ep_imbalance(split, 8 * 1000, 8)
+    link = 1.8e12 / 2 * sv.link_bandwidth_utilisation
+    moe_s = (
+        3 * xp * 2 * 1024 * 3 * 7 / 8 / (8 * link)
+        + 3 * (sv.moe_layer_latency_s + 2 * sv.scale_up_latency_s) / 8000
+    )
+    per_token_s = xp * f_exp / (8 * fp4) + (f_prefill - f_exp) / (8 * fp8) + moe_s
     assert t.chunk_s == pytest.approx(64 * per_token_s, rel=1e-12)
     # Disaggregated prefill on the same 8 accelerators, tokens/s.
-    # (TP1 attention: no all-reduce.)
     rate = prefill_tokens_per_s_per_instance(split, hw, "fp4", lay, 1000)
-    assert rate == pytest.approx(8 / (f_exp / fp4 + (f_prefill - f_exp) / fp8), rel=1e-12)
+    assert rate == pytest.approx(1 / per_token_s, rel=1e-12)
     assert prefill_tokens_per_s_per_instance(even, hw, "fp4", lay, 1000) == pytest.approx(
-        8 * fp4 / f_prefill, rel=1e-12
+        1 / (xp * f_exp / (8 * fp4) + (f_prefill - f_exp) / (8 * fp4) + moe_s), rel=1e-12
     )
     # Without dense_precision every GEMM runs at FP4 on the evenly scaled bytes.
     flat_t = step_terms(hw, flat, lay, 64, False)
@@ -824,3 +833,63 @@ def test_decode_point_skips_only_layouts_that_change_nothing(
         monkeypatch.setattr(inference, "_evaluate", evaluate)
         assert with_skips == every
     assert skipped > 0
+
+
+def test_moe_prefill_terms_by_hand() -> None:
+    # DeepSeek-R1 FP8 on a GB200 NVL72 as DP4 x TP1 attention, EP4 (SGLang's FP8 prefill
+    # instance, LMSYS 2025-09-25), 2,000-token prompts: each pass holds one prompt per attention
+    # replica, 4 x 2,000 tokens over 4 EP ranks, k = 8: mean 16,000 routed rows a rank, the hottest
+    # 1 + sqrt(2 ln 4 / 16,000) = 1.0132 x that. Per prompt token: 58 MoE layers x x x 8 x 7,168
+    # x (1 B FP8 dispatch + 2 B BF16 combine) x 3/4 leaving the GPU, over the 4 GPUs at NVLink 5's
+    # 900 GB/s one way x link utilisation; the routed experts' FLOPs x x; 58 x (MoE layer
+    # latency + 2 NVLink hops) once per pass of 8,000 tokens.
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    sv = hw.accelerator.serving
+    assert sv is not None
+    load = model_load(DSR1, "fp8", "fp8", 2000, 100, 1)
+    lay = next(x for x in layouts(DSR1, hw, load, 1) if (x.accelerators, x.tp, x.pp) == (4, 1, 1))
+    t = prefill_time(hw, DSR1, "fp8", lay, 1000)
+    x = 1 + math.sqrt(2 * math.log(4) / 16_000)
+    assert t.ep_imbalance == pytest.approx(x, rel=1e-12) and t.pass_tokens == 8000
+    link = 1.8e12 / 2 * sv.link_bandwidth_utilisation
+    ep_by_hand = 58 * x * 8 * 7168 * 3 * 3 / 4 / (4 * link)
+    assert t.ep_comm_s == pytest.approx(ep_by_hand, rel=1e-12)
+    fixed = 58 * (sv.moe_layer_latency_s + 2 * sv.scale_up_latency_s) / 8000
+    assert t.moe_fixed_s == pytest.approx(fixed, rel=1e-12)
+    rate = 5000e12 * sv.compute_utilisation["fp8"]
+    f_exp = 2 * 58 * 8 * DSR1.expert_params
+    f = forward_flops_per_token(DSR1, 1000)
+    assert t.compute_s == pytest.approx((f + (x - 1) * f_exp) / (4 * rate), rel=1e-12)
+    # The terms are in the per-token time the LP, the estimate and the chunk use: ~20% here.
+    assert t.per_token_s == pytest.approx(t.compute_s + ep_by_hand + fixed, rel=1e-12)
+    assert 0.15 < ep_by_hand / t.compute_s < 0.25
+    # EP16 over two HGX H100 (scale-up domain 8): half of a token's peers are in the other
+    # server, so half its all-to-all bytes go over the NIC (400 Gb/s x utilisation), and the
+    # pass's MoE hops are scale-out hops.
+    h100 = hardware(CATALOG, "hgx-h100")
+    assert h100 is not None
+    hs = h100.accelerator.serving
+    assert hs is not None
+    load2 = model_load(DSR1, "fp8", "fp8", 922, 922, 1)
+    span = next(
+        x for x in layouts(DSR1, h100, load2, 2) if (x.accelerators, x.tp, x.pp) == (16, 8, 1)
+    )
+    t2 = prefill_time(h100, DSR1, "fp8", span, 461)
+    x2 = ep_imbalance(DSR1, 2 * 922, 16)
+    per_chip = 58 * x2 * 8 * 7168 * 3 * 15 / 16 / 16
+    up = 900e9 / 2 * hs.link_bandwidth_utilisation
+    out = 400e9 / 8 * hs.link_bandwidth_utilisation
+    assert t2.ep_comm_s == pytest.approx(per_chip / 2 / up + per_chip / 2 / out, rel=1e-12)
+    assert t2.moe_fixed_s == pytest.approx(
+        58 * (hs.moe_layer_latency_s + 2 * hs.scale_out_latency_s) / (2 * 922), rel=1e-12
+    )
+    # With one attention replica (TP4 attention, EP4) a whole prompt on its replica costs the
+    # instance's per-token time, MoE terms included.
+    one = next(x for x in layouts(DSR1, hw, load, 1) if (x.accelerators, x.tp, x.pp) == (4, 4, 1))
+    assert replica_prefill_s(hw, DSR1, "fp8", one, 1000) == pytest.approx(
+        prefill_time(hw, DSR1, "fp8", one, 1000).per_token_s, rel=1e-12
+    )
+    # A dense model pays none of it.
+    dense = prefill_time(hw, L70, "fp8", lay, 1000)
+    assert dense.ep_comm_s == dense.moe_fixed_s == 0.0 and dense.ep_imbalance == 1.0

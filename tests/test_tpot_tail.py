@@ -197,6 +197,7 @@ def test_whole_prompts_stall_their_own_attention_replica() -> None:
     from planner.demand.serving_physics import (
         StepPhysics,
         compute_rate,
+        ep_imbalance,
         expected_max_poisson,
         model_load,
         prefill_time,
@@ -211,9 +212,21 @@ def test_whole_prompts_stall_their_own_attention_replica() -> None:
     f = forward_flops_per_token(arch, 402)
     fe = FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
     dense_p = arch.checkpoints["fp4"].dense_precision or "fp4"
-    by_hand = (f - fe) / compute_rate(hw, dense_p) + fe / (8 * compute_rate(hw, "fp4"))
+    # MoE terms: the prompt's 804 tokens over 8 EP ranks (x = ep_imbalance(804, 8)); its own GPU
+    # sends and takes back all its routed rows (max(1/tp, x/g) = 1): 58 x 8 x 7,168 x 3 B x 7/8
+    # a token at NVLink 5's 900 GB/s one way x link utilisation; 58 x (MoE layer latency + 2
+    # hops) once for the prompt.
+    sv = hw.accelerator.serving
+    assert sv is not None
+    x = ep_imbalance(arch, 804, 8)
+    moe = (
+        58 * 8 * 7168 * 3 * 7 / 8 / (900e9 * sv.link_bandwidth_utilisation)
+        + 58 * (sv.moe_layer_latency_s + 2 * sv.scale_up_latency_s) / 804
+    )
+    by_hand = (f - fe) / compute_rate(hw, dense_p) + x * fe / (8 * compute_rate(hw, "fp4")) + moe
     assert replica_prefill_s(hw, arch, "fp4", lay, 402) == pytest.approx(by_hand, rel=1e-12)
-    # ~4x the whole instance's per-token time (the dense part on 1 GPU, not 8)
+    # ~4x the whole instance's per-token time (the dense part and the all-to-all's sending on 1
+    # GPU, not 8)
     inst = prefill_time(hw, arch, "fp4", lay, 402).per_token_s
     assert 3 < by_hand / inst < 6
     # The chunk: E[max of 8 Poisson(r/8)] x 804 x that, r = B / O prompts a step.

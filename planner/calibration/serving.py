@@ -6,8 +6,8 @@ Fixed-batch latency runs (`batch:` and `accelerators:` given, `counts: per-user`
 per user instead: 1 / TPOT of the planner's decode step at that batch on the measured instance
 (`accelerators` chips, one pipeline stage), the step `estimate_inference` would run there.
 Prefill runs with `accelerators` given (`counts: prefill`) are rated on the measured instance
-the same way: prompt tokens/s per chip of its prefill (serving_physics.prefill_time: compute and
-the TP all-reduces over all its chips).
+the same way: prompt tokens/s per chip of its prefill (serving_physics.prefill_time: compute,
+the TP all-reduces over all its chips and an MoE model's EP terms).
 """
 
 from __future__ import annotations

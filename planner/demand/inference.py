@@ -479,9 +479,10 @@ def prefill_tokens_per_s_per_instance(
     """Prompt tokens/s one instance of `lay` prefills: 1 / prefill_time(prompt/2).per_token_s,
     i.e. F(prompt/2) / (a · peak · compute_utilisation) (a checkpoint with a dense_precision:
     its routed experts' FLOPs at the precision's rate, the rest at the dense precision's:
-    prefill_compute_rate) plus the TP all-reduces' bandwidth time per token. Mean context of a
-    prompt's tokens is prompt/2 (causal attention); prompts are long enough for full GEMM
-    efficiency."""
+    prefill_compute_rate) plus the TP all-reduces' bandwidth time per token and, for an MoE
+    model, the EP all-to-all, expert imbalance and per-pass MoE layer latency (prefill_time).
+    Mean context of a prompt's tokens is prompt/2 (causal attention); prompts are long enough
+    for full GEMM efficiency."""
     return prefill_time(hw, arch, precision, lay, prompt_tokens / 2).tokens_per_s
 
 
@@ -498,7 +499,8 @@ def prefill_rate(
     """Prefill (forward-only) tokens/s per unit for a model whose passes read `context_tokens`
     tokens (KV must fit) at mean attention context `mean_context`: the smallest instance holding
     the weights and one pass's KV, 1 / prefill_time (F(mean_context) / (a · peak ·
-    compute_utilisation) + its TP all-reduces per token) x instances per unit. Memoised per
+    compute_utilisation) + its TP all-reduces per token + an MoE model's EP terms) x instances
+    per unit. Memoised per
     process on all its arguments (catalog entries by content, planner/demand/memo.py)."""
     if hw is None:
         return Rate(0.0, CPU_ONLY_REASON)

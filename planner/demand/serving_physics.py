@@ -45,14 +45,24 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
 
 Prefill of one prompt token on the same layout (prefill_time: the LP's prefill rate, the
 estimate's prefill rate and TTFT, and the chunk above all use it):
-  prefill_s      = F_experts / (a · peak(p) · u(p)) + (F(P/2) − F_experts) / (a · peak(p_dense)
-                   · u(p_dense))                                               (compute)
+  prefill_s      = x_p · F_experts / (a · peak(p) · u(p)) + (F(P/2) − F_experts) / (a ·
+                   peak(p_dense) · u(p_dense))                                 (compute)
                    + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util) · tp/a
                                                                                (TP all-reduce)
+                   + moe_layers · x_p · k · hidden · (1+2 B) · (g−1)/g / (a · bw)
+                                                                       (MoE: EP all-to-all)
+                   + moe_layers · (moe_layer_latency + 2·latency) / (pp · d · P)
+                                                             (MoE: per-pass fixed time)
                    (the bandwidth part of tp_comm_s's all-reduces, per prompt token; a/tp = pp·d
                    TP groups of the instance reduce their own tokens side by side, as in the
                    decode step; the per-pass latency 2·ceil(log2 tp)·latency_up per all-reduce
-                   is left out: negligible over a long prompt or a full pass, see prefill_time)
+                   is left out: negligible over a long prompt or a full pass, see prefill_time.
+                   MoE: ep_comm_s per prompt token, exposed as TensorRT-LLM runs it, bw the
+                   scale-up one-way rate with the peers beyond the domain at scale-out's
+                   (latency then scale-out's); x_p = ep_imbalance over a pass of one P-token
+                   prompt per attention replica, d · P tokens per stage, ~1.01; the fixed
+                   per-layer time of moe_layer_s and ep_comm_s paid once a pass; no
+                   moe_token_bandwidth, a decode fit; 0 for a dense model or TP-sharded experts)
 """
 
 from __future__ import annotations
@@ -438,7 +448,7 @@ def tp_allreduces(arch: ModelArch) -> int:
 class PrefillTime:
     """Seconds one prompt token costs an instance of a layout in prefill (see prefill_time)."""
 
-    compute_s: float  # F / (a · the blended GEMM rate)
+    compute_s: float  # F / (a · the blended GEMM rate), the routed experts' share x imbalance
     allreduce_s: float  # the TP all-reduces' bandwidth time, per token of the instance
     flops: float  # F(context): forward FLOPs of a prompt token
     accelerators: int
@@ -446,10 +456,18 @@ class PrefillTime:
     allreduces: int  # per forward pass of a token (tp_allreduces)
     hidden: int
     allreduce_bandwidth: float  # bytes/s: scale-up bandwidth · link_bandwidth_utilisation
+    # MoE (0 / 1 for a dense model or TP-sharded experts): the EP all-to-all's bandwidth time,
+    # the per-pass fixed MoE time (layer latency + all-to-all hops) spread over the pass's
+    # tokens, the hottest EP rank's routed rows over the mean, the tokens of a stage's pass
+    ep_comm_s: float = 0.0
+    moe_fixed_s: float = 0.0
+    ep_imbalance: float = 1.0
+    pass_tokens: float = 0.0
+    ep: int = 1  # EP ranks (the stage's chips)
 
     @property
     def per_token_s(self) -> float:
-        return self.compute_s + self.allreduce_s
+        return self.compute_s + self.allreduce_s + self.ep_comm_s + self.moe_fixed_s
 
     @property
     def tokens_per_s(self) -> float:
@@ -463,6 +481,8 @@ class PrefillTime:
             f"compute {self.flops:.4g} FLOP / ({a} x {self.flops / self.compute_s / a:.4g} "
             f"FLOP/s) = {self.compute_s * 1e6:.3g} us"
         )
+        if self.ep_imbalance > 1.0:
+            text += f" (routed experts x{self.ep_imbalance:.3f} on the hottest EP rank)"
         if self.allreduce_s > 0:
             groups = a // tp
             text += (
@@ -471,16 +491,50 @@ class PrefillTime:
                 + (f" / {groups} TP groups" if groups > 1 else "")
                 + f" = {self.allreduce_s * 1e6:.3g} us"
             )
+        if self.ep_comm_s > 0:
+            text += (
+                f" + EP{self.ep} all-to-all (FP8 dispatch + BF16 combine, exposed) "
+                f"{self.ep_comm_s * 1e6:.3g} us"
+            )
+        if self.moe_fixed_s > 0:
+            text += (
+                f" + MoE layer latency over {self.pass_tokens:,.0f}-token passes "
+                f"{self.moe_fixed_s * 1e6:.3g} us"
+            )
         return text + f" = {self.per_token_s * 1e6:.4g} us/token"
 
 
+def ep_link_s(hw: Hardware, ep: int, nbytes: float) -> tuple[float, float]:
+    """(seconds one chip takes to move `nbytes` of all-to-all traffic over an EP group of `ep`
+    chips, the latency of one all-to-all pass (2 hops)): at the scale-up one-way rate within the
+    scale-up domain; beyond it the share (ep − D)/ep of peers in other units at the scale-out
+    rate, the hops scale-out's (as StepPhysics._ep_comm_s). (0, 0) for ep <= 1."""
+    if ep <= 1:
+        return 0.0, 0.0
+    s = figures(hw)
+    domain = hw.system.scale_up_domain
+    up = scale_up_one_way(hw)
+    if ep <= domain:
+        return nbytes / up, 2 * s.scale_up_latency_s
+    out_share = (ep - domain) / ep
+    out = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    return nbytes * (1 - out_share) / up + nbytes * out_share / out, 2 * s.scale_out_latency_s
+
+
 def prefill_time(
-    hw: Hardware, arch: ModelArch, precision: str, lay: Layout, context: float
+    hw: Hardware,
+    arch: ModelArch,
+    precision: str,
+    lay: Layout,
+    context: float,
+    prompt_tokens: float | None = None,
 ) -> PrefillTime:
     """Seconds one prompt token at mean attention context `context` costs an instance of `lay`
-    in prefill: compute + the TP all-reduces' bandwidth (module docstring).
+    in prefill: compute + the TP all-reduces' bandwidth + (MoE) the EP all-to-all and the MoE
+    layers' fixed time (module docstring).
 
-    compute   = F(context) / (a · prefill_compute_rate): full GEMM efficiency (a pass holds
+    compute   = F(context) / (a · prefill_compute_rate), the routed experts' FLOPs x x (the
+                hottest EP rank's share over the mean): full GEMM efficiency (a pass holds
                 hundreds of tokens or more)
     allreduce = n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale_up_bandwidth · link util) · tp/a:
                 the ring volume of allreduce_s for one token's activations, exposed (serving
@@ -494,16 +548,54 @@ def prefill_time(
                 of one 1,000-token prompt); serving stacks batch prompts into passes of
                 thousands of tokens, and an aggregated chunk rides a decode step whose
                 tp_comm_s already pays it.
+    ep_comm   = moe_layers · x · k · hidden · (1 + 2 B) · (g−1)/g / (a · bw), the decode step's
+                ep_comm_s per prompt token: each token's FP8 dispatch and BF16 combine over the
+                stage's g EP chips, the hottest rank's rows, at the scale-up one-way rate
+                (scale_up_one_way) with the share of peers beyond the scale-up domain at the
+                scale-out rate; the pp stages and their a/pp chips carry their own tokens side
+                by side (a = pp · g). Exposed, not overlapped with the GEMMs: TensorRT-LLM's
+                all-to-all path runs in line with the MoE GEMMs (its MNNVL all-to-all PR,
+                NVIDIA/TensorRT-LLM#3504: the chunked MoE needs no second stream "for
+                alltoall"), as the runs behind the InferenceX points; SGLang overlaps part of it
+                (two-batch overlap on H100, LMSYS 2025-05-05; the combine behind the down GEMM
+                and shared experts on GB200, LMSYS 2025-09-25), not modelled. No
+                moe_token_bandwidth: that per-routed-token cost is a decode fit (at 62 GB/s it
+                would charge a prompt token 58 x 172,032 B / 62 GB/s = 161 us of chip time,
+                2.4x its FP8 compute on GB200, where SGLang's measured prefill runs at -4%
+                without it).
+    x         = ep_imbalance(tokens of a stage's pass, g), a pass holding one prompt of
+                `prompt_tokens` (default 2 · context: the whole prompt) per attention replica:
+                d · P tokens per stage (TensorRT-LLM's context workers take one 8k prompt per
+                rank a pass, max_num_tokens 8,232 in the InferenceX GB200 FP8 8k/1k recipes;
+                SGLang 16,384 tokens per device, LMSYS 2025-05-05); ~1.01 at these sizes
+    moe_fixed = moe_layers · (moe_layer_latency + 2 · hop latency if g > 1) / (pp · d · P):
+                the decode step's per-layer fixed time paid once per pass, over its d · P tokens
+                per stage; ~0.1-2% of a prompt token here.
     """
     a, tp = lay.accelerators, lay.tp
     flops = forward_flops_per_token(arch, context)
     compute = flops / (a * prefill_compute_rate(hw, arch, precision, context))
     n = tp_allreduces(arch)
-    bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * figures(hw).link_bandwidth_utilisation
+    s = figures(hw)
+    bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
     comm = 0.0
     if tp > 1:
         comm = n * 2 * (tp - 1) / tp * arch.hidden * ACTIVATION_BYTES / bw * tp / a
-    return PrefillTime(compute, comm, flops, a, tp, n, arch.hidden, bw)
+    if arch.moe is None or lay.expert_tp:
+        return PrefillTime(compute, comm, flops, a, tp, n, arch.hidden, bw)
+    g, d, pp = lay.stage_accelerators, lay.attention_replicas, lay.pp
+    prompt = 2.0 * context if prompt_tokens is None else prompt_tokens
+    stage_tokens = d * max(prompt, 1.0)
+    x = ep_imbalance(arch, stage_tokens, g)
+    experts = (
+        FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
+    )
+    compute += (x - 1.0) * experts / (a * compute_rate(hw, precision))
+    ep_comm, hops = ep_link_s(hw, g, arch.moe_layers * x * ep_bytes_per_token(arch, g) / a)
+    fixed = arch.moe_layers * (s.moe_layer_latency_s + hops) / (pp * stage_tokens)
+    return PrefillTime(
+        compute, comm, flops, a, tp, n, arch.hidden, bw, ep_comm, fixed, x, stage_tokens, g
+    )
 
 
 def replica_prefill_s(
@@ -514,8 +606,13 @@ def replica_prefill_s(
     runs its share of the attention and dense layers on the replica's tp chips and of the routed
     experts on all g = a/pp chips of the stage (expert parallelism), plus the replica's TP
     all-reduces:
-      (F − F_experts) / (pp · tp · peak(p_dense) · u) + F_experts / (pp · g · peak(p) · u)
+      (F − F_experts) / (pp · tp · peak(p_dense) · u) + x · F_experts / (pp · g · peak(p) · u)
       + n_allreduce / pp · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util)
+      + moe_layers · max(1/tp, x/g) · k · hidden · (1 + 2 B) · (g−1)/g / (pp · bw)
+      + moe_layers · (moe_layer_latency + 2 · latency) / (pp · P)
+    (MoE, as prefill_time: the prompt's P tokens routed over the g EP chips, the hottest
+    receiving x = ep_imbalance(P, g) x the mean; the replica's tp chips send and take back all of
+    its tokens' rows, so the busiest link carries max(1/tp, x/g) of them; a pass is the prompt.)
     With one replica (d = 1: pp · tp = a) this is prefill_time's per-token time."""
     pp, tp, g = lay.pp, lay.tp, lay.stage_accelerators
     flops = forward_flops_per_token(arch, context)
@@ -525,14 +622,21 @@ def replica_prefill_s(
             FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
         )
     dense_p = dense_precision(arch, precision)
-    compute = (flops - experts) / (pp * tp * compute_rate(hw, dense_p)) + experts / (
+    x, moe = 1.0, 0.0
+    if arch.moe is not None and not lay.expert_tp:
+        prompt = max(2.0 * context, 1.0)
+        x = ep_imbalance(arch, prompt, g)
+        share = max(1.0 / tp, x / g)
+        link, hops = ep_link_s(hw, g, arch.moe_layers * share * ep_bytes_per_token(arch, g) / pp)
+        moe = link + arch.moe_layers * (figures(hw).moe_layer_latency_s + hops) / (pp * prompt)
+    compute = (flops - experts) / (pp * tp * compute_rate(hw, dense_p)) + x * experts / (
         pp * g * compute_rate(hw, precision)
     )
     comm = 0.0
     if tp > 1:
         bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * figures(hw).link_bandwidth_utilisation
         comm = tp_allreduces(arch) / pp * 2 * (tp - 1) / tp * arch.hidden * ACTIVATION_BYTES / bw
-    return compute + comm
+    return compute + comm + moe
 
 
 def expected_max_poisson(mean: float, n: int) -> float:
