@@ -80,20 +80,7 @@ def test_at_planning_scale_the_rate_is_the_saturated_one() -> None:
 
 
 def test_the_lp_receives_the_rate_at_the_runs_size() -> None:
-    spec = RLSpec.model_validate(
-        {
-            "policy": "llama-3.1-8b",
-            "problems": 64,
-            "samples_per_problem": 32,
-            "prompt_tokens": 127,
-            "completion_tokens": 1019,
-            "kept_fraction": 1.0,
-            "samples_per_update": 2048,
-            "deadline": "1 day",
-            "max_completion_tokens": 3969,
-            "max_staleness_updates": 2,
-        }
-    )
+    spec = RLSpec.model_validate({**RUN, "max_staleness_updates": 2})
     rate = rl_rates(spec, CATALOG, "hgx-h100", accelerators=16)["generate"]
     # in flight: max(1, staleness) x samples_per_update, as the pace row counts them
     assert rate.per_unit_s == _point(4096.0, 16.0).rate.per_unit_s
