@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
 
 from planner.demand.types import WorkloadDemand
 from planner.kinds import demands_for
 from planner.lp.build import build, thaw
+from planner.lp.linear import LinearProblem
 from planner.lp.solve import solve_model
 from planner.plan import Plan
 from planner.readplan import read_plan
@@ -105,14 +105,17 @@ def _attach_context(plan: Plan, scenario: Scenario) -> None:
     }
 
 
-def write_model(prob: Any, path: str | Path) -> Path:
-    """The PuLP problem as an MPS file (`.mps`) or else CPLEX LP format."""
+def write_model(prob: LinearProblem, path: str | Path) -> Path:
+    """The problem as an MPS file (`.mps`) or else CPLEX LP format, written by PuLP from its
+    copy of the problem (planner/lp/linear.py `to_pulp`)."""
     from fleetcore.outfile import atomic_path
+    from planner.lp.linear import to_pulp
 
+    theirs = to_pulp(prob)[0]
     out = Path(path)
     with atomic_path(out) as tmp:  # PuLP writes by name
         if out.suffix.lower() == ".mps":
-            prob.writeMPS(str(tmp))
+            theirs.writeMPS(str(tmp))
         else:
-            prob.writeLP(str(tmp))
+            theirs.writeLP(str(tmp))
     return out

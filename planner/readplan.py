@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulp
-
 from planner.demand.types import Role, WorkloadDemand
 from planner.kinds.inference import read_serving
 from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s
+from planner.lp.linear import Col
 from planner.lp.model import FAMILIES, GB, Model, Term
 from planner.lp.objective import cost_by_period
 from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
@@ -46,10 +45,7 @@ def value_of(var: Any) -> float:
     """A variable's solved value, solver noise (< VALUE_ZERO) read as 0."""
     # A variable's value() is its varValue, read here without the method call (a plan reads
     # ~440k values at 174k columns); an expression's value() sums its terms.
-    if type(var) is pulp.LpVariable:
-        v = var.varValue
-    else:
-        v = var.value() if hasattr(var, "value") else var
+    v = var.varValue if type(var) is Col else var.value() if hasattr(var, "value") else var
     return 0.0 if v is None or abs(v) < VALUE_ZERO else float(v)
 
 

@@ -1,8 +1,10 @@
 """The model HiGHS receives from planner/lp/transfer.py (arrays, one passModel call) is the one
-PuLP's own transfer (`buildSolverModel`: addCol per variable, addRow per row) gives it: costs,
-bounds, integrality, matrix and row bounds equal entry by entry, for the shipped three-year
-scenario and for bench/bench_lp.py's synthetic fleet; and every variable and row carries the
-index PuLP's reader uses to read values and duals back."""
+PuLP gives it from PuLP's own copy of the problem (planner/lp/linear.py `to_pulp`, then PuLP's
+`buildSolverModel`: addCol per variable, addRow per row): costs, bounds, integrality, matrix
+and row bounds equal entry by entry, for the shipped three-year scenario and for
+bench/bench_lp.py's synthetic fleet; every column and row carries the index PuLP's reader uses
+to read values and duals back; and the planner's columns, expressions and rows behave as
+PuLP's do where the planner reads them."""
 
 from __future__ import annotations
 
@@ -16,7 +18,21 @@ import pytest
 
 from planner.api import demands
 from planner.lp.build import build
-from planner.lp.model import Model, Problem, expr, variable
+from planner.lp.linear import (
+    BINARY,
+    CONTINUOUS,
+    GE,
+    INTEGER,
+    LE,
+    Col,
+    LinearProblem,
+    expr,
+    from_pulp,
+    to_pulp,
+    variable,
+)
+from planner.lp.model import Model
+from planner.lp.solve import make_solver
 from planner.lp.transfer import transfer
 from planner.scenario import SCENARIO_DIR, load_scenario
 
@@ -43,9 +59,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Model:
     return _model(write_scenario(directory, 4, 3, 4, 1, "1 quarter", "2 years", 2.0))
 
 
-def _lp_by(prob: pulp.LpProblem, mip: bool, ours: bool) -> dict[str, object]:
+def _lp_by(prob: LinearProblem | pulp.LpProblem, mip: bool, ours: bool) -> dict[str, object]:
     solver = pulp.HiGHS(mip=mip, msg=False)
     if ours:
+        assert isinstance(prob, LinearProblem)
         transfer(prob, solver)
     else:
         solver.createAndConfigureSolver(prob)
@@ -70,7 +87,7 @@ def _lp_by(prob: pulp.LpProblem, mip: bool, ours: bool) -> dict[str, object]:
     }
 
 
-def _indices(prob: pulp.LpProblem) -> tuple[list[int], list[int]]:
+def _indices(prob: LinearProblem | pulp.LpProblem) -> tuple[list[int], list[int]]:
     return [v.index for v in prob.variables()], [c.index for c in prob._constraints.values()]
 
 
@@ -80,10 +97,11 @@ def test_transfer_gives_highs_the_model_pulp_gives(
     which: str, mip: bool, request: pytest.FixtureRequest
 ) -> None:
     model: Model = request.getfixturevalue(which)
-    theirs = _lp_by(model.prob, mip, ours=False)
-    their_indices = _indices(model.prob)
+    theirs_prob, _ = to_pulp(model.prob)
+    theirs = _lp_by(theirs_prob, mip, ours=False)
     ours = _lp_by(model.prob, mip, ours=True)
-    assert their_indices == _indices(model.prob)
+    assert _indices(theirs_prob) == _indices(model.prob)
+    assert [v.name for v in theirs_prob.variables()] == [v.name for v in model.prob.variables()]
     assert theirs["num_col"] == len(model.prob.variables()) > 1000
     assert theirs["num_row"] == len(model.constraints) > 500
     if mip:
@@ -110,85 +128,109 @@ def test_indices_follow_pulp_column_and_row_order(fleet: Model) -> None:
     assert [c.index for c in fleet.constraints.values()] == list(range(len(fleet.constraints)))
 
 
-def _pulp_variables(prob: pulp.LpProblem) -> list[str]:
-    """PuLP's own answer: every variable of the objective and the rows, sorted by name."""
-    names = set(prob.objective or ()) | {v for c in prob._constraints.values() for v in c}
-    return sorted(v.name for v in names)
-
-
 def test_problem_variables_follow_every_change() -> None:
-    """Problem.variables() is cached, yet follows a row added, a variable put into an existing
-    row or the objective, and a new objective, as PuLP's rebuilt list does."""
-    prob = Problem("p", pulp.LpMinimize)
-    x, y, z, w, v = (prob.add_variable(n, 0) for n in ("x", "y", "z", "w", "v"))
-    prob += x + 2 * y
-    prob += (x + y >= 1, "c0")
-    assert [var.name for var in prob.variables()] == _pulp_variables(prob) == ["x", "y"]
-    prob += (y + z <= 4, "c1")
-    assert [var.name for var in prob.variables()] == _pulp_variables(prob) == ["x", "y", "z"]
-    prob._constraints["c0"].expr[w] = 3.0
+    """LinearProblem.variables() is cached, yet follows a row added, a new objective and a
+    column put into a row in place (after `changed()`), sorted by name as PuLP's list is."""
+    prob = LinearProblem("p")
+    x, y, z, w, v = (variable(n, 0, None) for n in ("x", "y", "z", "w", "v"))
+    prob.setObjective(expr([(x, 1.0), (y, 2.0)]))
+    prob.add([(x, 1.0), (y, 1.0)], GE, 1.0, "c0")
+    assert [var.name for var in prob.variables()] == ["x", "y"]
+    prob.add([(y, 1.0), (z, 1.0)], LE, 4.0, "c1")
+    assert [var.name for var in prob.variables()] == ["x", "y", "z"]
+    prob._constraints["c0"][w] = 3.0
+    prob.changed()
     assert [var.name for var in prob.variables()] == ["w", "x", "y", "z"]
-    prob.setObjective(x + v)
-    assert [var.name for var in prob.variables()] == ["v", "w", "x", "y", "z"]
-    prob._constraints["c1"].expr[z] = 5.0  # a coefficient changed in place: no new column
+    prob.setObjective(expr([(x, 1.0), (v, 1.0)]))
     assert [var.name for var in prob.variables()] == ["v", "w", "x", "y", "z"]
     assert prob.variables() is prob.variables()
+    theirs, _ = to_pulp(prob)
+    assert [var.name for var in theirs.variables()] == ["v", "w", "x", "y", "z"]
+
+
+def test_rows_hold_pulps_bounds_and_refuse_what_pulp_refuses() -> None:
+    """A row's constant is minus its right-hand side and its bounds PuLP's getLb/getUb; an
+    infinite right-hand side and a repeated name are refused."""
+    prob = LinearProblem("p")
+    x = variable("x", 0, None)
+    ge, le, eq = (prob.add([(x, 2.0)], sense, 3.0, f"c{i}") for i, sense in enumerate((1, -1, 0)))
+    for ours in (ge, le, eq):
+        theirs = pulp.LpConstraint(pulp.LpAffineExpression([(x, 2.0)]), ours.sense, None, 3.0)
+        assert (ours.constant, ours.getLb(), ours.getUb()) == (
+            theirs.constant,
+            theirs.getLb(),
+            theirs.getUb(),
+        )
+    x.varValue = 1.5
+    assert ge.value() == 0.0 and ge.valid() and le.valid() and eq.valid()
+    x.varValue = 1.0
+    assert ge.value() == -1.0 and not ge.valid() and le.valid() and not eq.valid(0.5)
+    with pytest.raises(pulp.PulpError):
+        prob.add([(x, 1.0)], GE, math.inf, "c3")
+    with pytest.raises(ValueError, match="duplicate row name c0"):
+        prob.add([(x, 1.0)], GE, 0.0, "c0")
+
+
+def test_cbc_solves_pulps_copy_and_its_answer_comes_back() -> None:
+    """to_pulp and from_pulp: CBC solves PuLP's copy; values, reduced costs, duals, slacks and
+    statuses come back to the planner's columns and rows. min x + 2y, x + y >= 3, x <= 2,
+    y integer: x = 2, y = 1, cost 4; the LP relaxation's dual of the first row is 2."""
+    prob = LinearProblem("p")
+    x, y = variable("x", 0, None), variable("y", 0, None, INTEGER)
+    prob.setObjective(expr([(x, 1.0), (y, 2.0)], constant=0.5))
+    cover = prob.add([(x, 1.0), (y, 1.0)], GE, 3.0, "c0")
+    cap = prob.add([(x, 1.0)], LE, 2.0, "c1")
+    for mip in (False, True):
+        theirs, columns = to_pulp(prob)
+        theirs.solve(make_solver("cbc", mip, 0.0, 60.0, "choose"))
+        from_pulp(prob, theirs, columns)
+        assert (x.varValue, y.varValue) == (2.0, 1.0)
+        assert prob.objective.value() == 4.5
+        assert prob.status == pulp.LpStatusOptimal
+        if not mip:
+            assert (cover.pi, cap.pi, cover.slack, cap.slack) == (2.0, -1.0, 0.0, 0.0)
 
 
 def test_expr_sums_repeats_and_drops_zeros_in_first_appearance_order() -> None:
-    """model.expr: a variable given twice gets the sum of its coefficients at the place it first
+    """expr: a column given twice gets the sum of its coefficients at the place it first
     appeared, zeros (given or summed) are left out, a generator works like a list."""
-    prob = Problem("p", pulp.LpMinimize)
-    x, y, z = (prob.add_variable(n, 0) for n in ("x", "y", "z"))
+    x, y, z = (variable(n, 0, None) for n in ("x", "y", "z"))
     summed = expr([(x, 1.0), (y, 2.0), (x, -1.0), (z, 0.0), (x, 3.0)])
     assert list(summed.items()) == [(x, 3.0), (y, 2.0)]
     cancelled = expr([(y, 2.0), (x, 1.5), (y, -2.0)], constant=4.0)
     assert list(cancelled.items()) == [(x, 1.5)] and cancelled.constant == 4.0
     assert list(expr((v, 1.0) for v in (z, y)).items()) == [(z, 1.0), (y, 1.0)]
-
-
-@pytest.mark.parametrize("cat", [pulp.LpContinuous, pulp.LpInteger, pulp.LpBinary])
-def test_variable_is_the_one_pulps_constructor_makes(cat: str) -> None:
-    """model.variable sets a variable's attributes itself: the same ones, in the same order,
-    with the same values (its hash its id) as PuLP's constructor; a binary, a name PuLP
-    rewrites and a bound that is not finite go through PuLP's constructor."""
-    for name in ("u1", "n12", "x-1"):
-        for low, up in ((0, None), (None, None), (0, 1), (1.5, 10.0), (-2, 0.0)):
-            ours = variable(name, low, up, cat)
-            theirs = pulp.LpVariable(name, low, up, cat, _skip_v4_deprecation=True)
-            assert type(ours) is type(theirs) is pulp.LpVariable
-            our_attributes, their_attributes = dict(vars(ours)), dict(vars(theirs))
-            assert our_attributes.pop("hash") == id(ours) == hash(ours)
-            assert their_attributes.pop("hash") == id(theirs)
-            assert list(our_attributes.items()) == list(their_attributes.items())
-            assert ours.name == theirs.name
-    for bound in (math.inf, math.nan):  # PuLP's error (a binary's bounds are PuLP's 0 and 1)
-        if cat != pulp.LpBinary:
-            with pytest.raises(pulp.PulpError):
-                variable("u1", bound, None, cat)
-
-
-def test_expr_of_distinct_float_pairs_is_pulps_and_other_coefficients_become_floats() -> None:
-    """model.expr keeps distinct variables with float coefficients as PuLP's constructor does;
-    an int coefficient becomes a float (0.0 + c), as every coefficient did when each pair was
-    remade, and a zero is left out."""
-    prob = Problem("p", pulp.LpMinimize)
-    x, y, z = (prob.add_variable(n, 0) for n in ("x", "y", "z"))
-    pairs = [(z, 1.0), (x, -2.5), (y, 1e-12)]
-    ours, theirs = expr(pairs, constant=3.0), pulp.LpAffineExpression(pairs, constant=3.0)
-    assert list(ours.items()) == list(theirs.items()) and ours.constant == theirs.constant
     mixed = expr([(x, 1), (y, 2.5), (z, 0)])
     assert list(mixed.items()) == [(x, 1.0), (y, 2.5)]
     assert [type(c) for c in mixed.values()] == [float, float]
 
 
+@pytest.mark.parametrize("cat", [CONTINUOUS, INTEGER, BINARY])
+def test_variable_is_the_column_pulps_constructor_makes(cat: str) -> None:
+    """variable() gives the name, bounds, category and empty value PuLP's LpVariable has (a
+    binary is an integer in [0, 1]); a bound that is not finite is PuLP's error; a name PuLP
+    would rewrite is refused; columns hash by identity."""
+    for name in ("u1", "n12"):
+        for low, up in ((0, None), (None, None), (0, 1), (1.5, 10.0), (-2, 0.0)):
+            ours = variable(name, low, up, cat)
+            theirs = pulp.LpVariable(name, low, up, cat, _skip_v4_deprecation=True)
+            fields = ("name", "lowBound", "upBound", "cat", "varValue", "dj")
+            assert [getattr(ours, f) for f in fields] == [getattr(theirs, f) for f in fields]
+            assert type(ours) is Col and hash(ours) == object.__hash__(ours)
+    for bound in (math.inf, math.nan):  # PuLP's error (a binary's bounds are PuLP's 0 and 1)
+        if cat != BINARY:
+            with pytest.raises(pulp.PulpError):
+                variable("u1", bound, None, cat)
+    with pytest.raises(ValueError, match="x-1"):
+        variable("x-1", 0, None, cat)
+
+
 def test_value_of_a_variable_is_its_value_read_through_value() -> None:
-    """readplan.value_of reads a variable's varValue itself: the same as through value(), for
+    """readplan.value_of reads a column's varValue itself: the same as through value(), for
     no value, solver noise, -0.0 and a value; an expression and a number as before."""
     from planner.readplan import VALUE_ZERO, value_of
 
-    prob = Problem("p", pulp.LpMinimize)
-    x, y = prob.add_variable("x", 0), prob.add_variable("y", 0)
+    x, y = variable("x", 0, None), variable("y", 0, None)
     for solved in (None, VALUE_ZERO / 2, -0.0, 0.0, 3, 2.5, -1e-3):
         x.varValue = solved
         through_value = x.value()
@@ -197,4 +239,4 @@ def test_value_of_a_variable_is_its_value_read_through_value() -> None:
         )
         assert repr(value_of(x)) == repr(float(expected))
     x.varValue, y.varValue = 2.0, 0.5
-    assert value_of(x + 2 * y) == 3.0 and value_of(4) == 4.0
+    assert value_of(expr([(x, 1.0), (y, 2.0)])) == 3.0 and value_of(4) == 4.0

@@ -9,7 +9,6 @@ import dataclasses
 import itertools
 from typing import TYPE_CHECKING, Annotated, Literal
 
-import pulp
 from pydantic import Field, field_validator, model_validator
 
 from fleetcore.schema import Name, PositiveInt, Precision, Strict
@@ -23,6 +22,7 @@ from planner.kinds.base import (
     PositiveFloat,
 )
 from planner.lp.constraints import work_pairs
+from planner.lp.linear import BINARY
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, Var, active, family
 from planner.rows import ServingRow
 from planner.traffic import kv_flows, kv_share_key
@@ -491,7 +491,7 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
         roles = {r.name for r in demand.roles}
         pools = sorted({(d, s, p) for (_, _, d, s, p), _ in model.work_of(demand, roles)})
         for d, s, p in pools:
-            model.serves[(demand.name, d, s, p)] = model.new_var("b", 0, 1, pulp.LpBinary)
+            model.serves[(demand.name, d, s, p)] = model.new_var("b", 0, 1, BINARY)
     pairs = kv_pairs(model, demand)
     for a, b in pairs:
         for period in model.periods:
@@ -566,7 +566,7 @@ def read_serving(model: Model, allocations: list[AllocationRow]) -> list[Serving
             if a.workload == demand.name and a.role in unit_s:
                 unit_s[a.role] += a.units * a.period_s
         shares = {
-            kv_share_key(a, b, p): x.value()
+            kv_share_key(a, b, p): float(x.varValue or 0.0)
             for (w, a, b, p), x in model.kv_moves.items()
             if w == demand.name and (x.value() or 0.0) > KV_SHARE_ZERO
         }

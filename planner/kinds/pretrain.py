@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-import pulp
 from pydantic import Field, model_validator
 
 from fleetcore.schema import BYTES_PER_VALUE, Fraction, Name, PositiveInt, Precision, Strict
@@ -27,6 +26,7 @@ from planner.kinds.base import (
     start_before_deadline,
 )
 from planner.lp.constraints import tie, work_pairs
+from planner.lp.linear import BINARY, Col
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, active, family
 from planner.lp.variables import declare_running, declare_system_choice
 from planner.rows import SizingRow
@@ -332,12 +332,12 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
     """y[w,d] site binaries, x[w,s] system choice, on[...] where the job's state needs a minimum
     of units, and a gradient flow for every reachable pair of sites when it may span sites."""
     for d in model.sites:
-        model.site[(demand.name, d)] = model.new_var("y", 0, 1, pulp.LpBinary)
+        model.site[(demand.name, d)] = model.new_var("y", 0, 1, BINARY)
     declare_system_choice(model, demand)
     declare_running(model, demand)
     for role in demand.roles:
         if role.choice is not None:
-            model.candidate[role.choice] = model.new_var("k", 0, 1, pulp.LpBinary)
+            model.candidate[role.choice] = model.new_var("k", 0, 1, BINARY)
     assert demand.pretrain is not None
     if not demand.pretrain.allow_multi_site:
         return
@@ -423,7 +423,7 @@ def _explain_candidate(model: Model, entity: tuple[str, ...], value: float) -> s
 @family("pick", "workload", kind=NAME)
 def add_pick(model: Model) -> None:
     """sum_c k[w,c] = 1   (model sizing: the plan trains exactly one candidate c of w)"""
-    by_workload: dict[str, list[tuple[pulp.LpVariable, float]]] = {}
+    by_workload: dict[str, list[tuple[Col, float]]] = {}
     for (w, _), var in model.candidate.items():
         by_workload.setdefault(w, []).append((var, 1.0))
     for w, pairs in by_workload.items():

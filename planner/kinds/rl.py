@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pulp
 from pydantic import Field, model_validator
 
 from fleetcore.schema import Fraction, Name, PositiveInt, Precision, Strict
@@ -27,6 +26,7 @@ from planner.kinds.base import (
 )
 from planner.kinds.pretrain import LayoutSpec
 from planner.lp.constraints import tie, work_pairs
+from planner.lp.linear import BINARY
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, family
 from planner.lp.variables import declare_system_choice
 
@@ -491,10 +491,10 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
     for d in model.sites:
         model.samples[(name, d)] = model.new_var("g", 0, 1)
     for d in model.sites:
-        model.trainer[(name, d)] = model.new_var("y", 0, 1, pulp.LpBinary)
+        model.trainer[(name, d)] = model.new_var("y", 0, 1, BINARY)
     declare_system_choice(model, demand)
     for d in model.sites:
-        model.generates[(name, d)] = model.new_var("z", 0, 1, pulp.LpBinary)
+        model.generates[(name, d)] = model.new_var("z", 0, 1, BINARY)
         assert demand.rl is not None
         for isa in demand.rl.verifier_core_s_by_isa:
             model.cores[(name, d, isa)] = model.new_var("k", 0)

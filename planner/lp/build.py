@@ -10,12 +10,11 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-import pulp
-
 from planner.demand.types import WorkloadDemand
 from planner.kinds import KINDS
 from planner.lp import constraints  # noqa: F401  (registers the shared families)
-from planner.lp.model import Model, Problem, calendar_for, families_in_order, periods_for
+from planner.lp.linear import LinearProblem
+from planner.lp.model import Model, calendar_for, families_in_order, periods_for
 from planner.lp.objective import define_objective
 from planner.lp.variables import declare_variables
 from planner.scenario import Scenario
@@ -58,7 +57,7 @@ def thaw() -> None:
 
 
 def _build(scenario: Scenario, demands: list[WorkloadDemand], elastic: bool) -> Model:
-    prob = Problem("capacity_plan", pulp.LpMinimize)
+    prob = LinearProblem("capacity_plan")
     model = Model(scenario=scenario, demands=demands, prob=prob, elastic=elastic)
     economics = scenario.data.economics
     model.calendar = calendar_for(economics.horizon_s, economics.period_s)

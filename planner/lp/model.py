@@ -1,5 +1,5 @@
 """The LP's data: periods, row labels, the constraint-family registry and the Model that holds
-the PuLP problem with every variable, row, cost term and flow, keyed by typed labels.
+the LP problem with every variable, row, cost term and flow, keyed by typed labels.
 
 Scaling (why the odd units): HiGHS is happiest with coefficients near 1, so
 - work constraints are divided by the work required (1.0 = all of it),
@@ -10,14 +10,22 @@ Scaling (why the odd units): HiGHS is happiest with coefficients near 1, so
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
-import pulp
-
 from planner.demand.types import WorkloadDemand
+from planner.lp.linear import (
+    CONTINUOUS,
+    EQ,
+    GE,
+    LE,
+    Affine,
+    Col,
+    LinearProblem,
+    Row,
+    variable,
+)
 
 if TYPE_CHECKING:  # the LP reads a resolved scenario; importing it here would be circular
     from planner.scenario import Scenario
@@ -34,11 +42,15 @@ SAME_INSTANT_S = 60.0
 Pool = tuple[str, str]  # (datacenter, system)
 UKey = tuple[str, str, str, str, int]  # (workload, role, datacenter, system, period)
 PoolT = tuple[str, str, int]  # (datacenter, system, calendar period)
-Var: TypeAlias = pulp.LpVariable
+Var: TypeAlias = Col
 Pairs: TypeAlias = list[tuple[Var, float]]
 Sense: TypeAlias = Literal["<=", ">=", "=="]
-SENSES = {"<=": pulp.LpConstraintLE, ">=": pulp.LpConstraintGE, "==": pulp.LpConstraintEQ}
-_FLOAT = {float}
+SENSES = {"<=": LE, ">=": GE, "==": EQ}
+
+
+# Bounds of the usual column (no float check needed) and prefixes `variable` has accepted.
+_PLAIN_BOUND = (None, 0)
+_CHECKED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -205,7 +217,7 @@ class Term:
     datacenter: str | None
     system: str | None
     workload: str | None
-    expr: pulp.LpAffineExpression
+    expr: Affine
 
 
 @dataclass
@@ -229,63 +241,13 @@ class Slack:
     unit: str
 
 
-class Problem(pulp.LpProblem):
-    """PuLP's problem with a `variables()` that does not rescan an unchanged model.
-
-    PuLP's rescans every term of every row and sorts all columns by name at each call, and a
-    plan calls it several times (the transfer to HiGHS, each read of values, the solve's
-    statistics): about 0.35 s each at 67k columns. The rows' variables are registered as each
-    row is added (PuLP's addConstraint); here the rows are rescanned only when their number of
-    terms differs from the number registered that way (a variable put into a row in place),
-    the objective's terms when it is another objective or has more or fewer terms, and the list
-    is sorted again only when it grew. Changing a coefficient in place (planner/lp/solve.py's
-    CBC scaling) adds no column; PuLP's list never loses one; so this is the list PuLP returns
-    (tests/test_transfer.py)."""
-
-    def __init__(self, name: str = "NoName", sense: int = pulp.LpMinimize) -> None:
-        super().__init__(name, sense)
-        self._registered_terms = 0  # terms of the rows, each registered when its row came
-        self._scanned_objective: tuple[pulp.LpAffineExpression | None, int] = (None, 0)
-        self._sorted_columns = 0
-
-    def _add_variables(self, variables: Iterable[Var]) -> None:
-        """PuLP's registration (called for every row added), without a call per term."""
-        known, listed = self._variable_ids, self._variables
-        for var in variables:
-            if var.hash not in known:
-                known[var.hash] = var
-                listed.append(var)
-
-    def addConstraint(self, constraint: pulp.LpConstraint, name: str | None = None) -> None:
-        super().addConstraint(constraint, name)
-        self._registered_terms += len(constraint.expr)
-
-    def variables(self) -> list[Var]:
-        rows = [c.expr for c in self._constraints.values()]
-        terms = sum(map(len, rows))
-        if terms != self._registered_terms:
-            for row in rows:
-                self._add_variables(row.keys())
-            self._registered_terms = terms
-        objective = self.objective
-        size = len(objective) if objective is not None else 0
-        if self._scanned_objective[0] is not objective or self._scanned_objective[1] != size:
-            if objective is not None:
-                self._add_variables(objective.keys())
-            self._scanned_objective = (objective, size)
-        if len(self._variables) != self._sorted_columns:
-            self._variables.sort(key=lambda v: v.name)
-            self._sorted_columns = len(self._variables)
-        return self._variables
-
-
 @dataclass
 class Model:
-    """The PuLP problem plus everything needed to read a plan back out of it."""
+    """The LP problem plus everything needed to read a plan back out of it."""
 
     scenario: Scenario
     demands: list[WorkloadDemand]
-    prob: pulp.LpProblem
+    prob: LinearProblem
     elastic: bool
     periods: list[Period] = field(default_factory=list)  # LP periods p
     calendar: list[Period] = field(default_factory=list)  # the fleet's periods t
@@ -322,11 +284,11 @@ class Model:
     flows: list[Flow] = field(default_factory=list)
     # -- rows, costs and results -------------------------------------------------------------
     terms: list[Term] = field(default_factory=list)
-    # PuLP names rows c0, c1, ... (it rewrites characters in names, so labels never go through it)
-    constraints: dict[Label, pulp.LpConstraint] = field(default_factory=dict)
+    # rows by label (their names are c0, c1, ...: PuLP would rewrite characters in labels)
+    constraints: dict[Label, Row] = field(default_factory=dict)
     slacks: dict[Label, Slack] = field(default_factory=dict)
     # Row duals of the LP relaxation (filled by solve_model): the shadow prices.
-    duals: dict[Label, float] = field(default_factory=dict)
+    duals: dict[Label, float | None] = field(default_factory=dict)
     # The solver's own objective at the values read (filled by solve_model), with the constant
     # PuLP leaves out added back: the verifier compares the plan's total with it.
     solver_objective_usd: float | None = None
@@ -373,23 +335,29 @@ class Model:
             slack = self.new_var("s")
             self.slacks[label] = Slack(slack, slack_weight, fam.slack_unit)
             pairs = pairs + [(slack, 1.0 if sense == ">=" else -1.0)]
-        # PuLP's `lhs <= rhs` for a number rhs, and `prob += row`, without their dispatch.
-        con = pulp.LpConstraint(expr(pairs), SENSES[sense], f"c{len(self.constraints)}", rhs)
-        self.prob.addConstraint(con)
-        self.constraints[label] = con
+        # PuLP names rows c0, c1, ...: so does the problem (model files keep the names).
+        self.constraints[label] = self.prob.add(
+            pairs, SENSES[sense], rhs, f"c{len(self.constraints)}"
+        )
 
     def new_var(
         self,
         prefix: str,
         low: float | None = 0,
         up: float | None = None,
-        cat: str = pulp.LpContinuous,
+        cat: str = CONTINUOUS,
     ) -> Var:
         """A variable with a unique short name (names mean nothing; the dicts above map them).
-        PuLP hands variables to the solver sorted by name: the numbering fixes the column order,
-        so variables are declared in one stage, in one order."""
+        Columns go to the solver sorted by name (PuLP's order): the numbering fixes the column
+        order, so variables are declared in one stage, in one order. The usual column (a
+        continuous one, bounds None or 0, a known prefix) is made directly; any other through
+        `variable`'s checks."""
         self.n_vars += 1
-        return variable(f"{prefix}{self.n_vars}", low, up, cat)
+        if cat == CONTINUOUS and low in _PLAIN_BOUND and up in _PLAIN_BOUND and prefix in _CHECKED:
+            return Col(f"{prefix}{self.n_vars}", low, up, cat)
+        made = variable(f"{prefix}{self.n_vars}", low, up, cat)
+        _CHECKED.add(prefix)  # the name was accepted: the prefix holds no character PuLP rewrites
+        return made
 
     @property
     def sites(self) -> list[str]:
@@ -668,52 +636,3 @@ class Model:
                 grouped.setdefault((key[0], key[1]), []).append((key, var))
             held = self._pool_index[name] = (len(variables), grouped)
         return held[1]
-
-
-def variable(name: str, low: float | None, up: float | None, cat: str) -> Var:
-    """pulp.LpVariable(name, low, up, cat) (LpProblem.add_variable's), made by setting its
-    attributes as its constructor does, in the same order, without the name's property setter
-    and checks: 5x faster, 0.2 s of a 174k-column build. A binary, a name PuLP would rewrite
-    or warn about, or a bound that is not finite (an error) go through the constructor
-    (tests/test_transfer.py compares the two)."""
-    plain = name.translate(pulp.LpElement.trans) == name
-    if cat == pulp.LpBinary or not plain or not (_finite(low) and _finite(up)):
-        return pulp.LpVariable(name, low, up, cat, _skip_v4_deprecation=True)
-    var = pulp.LpVariable.__new__(pulp.LpVariable)
-    var._LpElement__name = name  # LpElement's private name attribute
-    var.hash = id(var)
-    var.modified = True
-    var._lowbound_original = var.lowBound = low
-    var._upbound_original = var.upBound = up
-    var.cat = cat
-    var.varValue = None
-    var.dj = None
-    return var
-
-
-def _finite(bound: float | None) -> bool:
-    return bound is None or math.isfinite(bound)
-
-
-def expr(pairs: Iterable[tuple[Var, float]], constant: float = 0.0) -> pulp.LpAffineExpression:
-    """Linear expression from (variable, coefficient) pairs, built in one pass (never += in a
-    loop, which is quadratic in PuLP). A variable given more than once gets the sum of its
-    coefficients (PuLP's constructor would keep only the last); terms in the order of their
-    first appearance, none with a coefficient of 0, each a float (0.0 + c)."""
-    listed = pairs if isinstance(pairs, list) else list(pairs)
-    out = pulp.LpAffineExpression()
-    # The pairs as they are (no pair remade per term: a fifth of the build's rows' time), kept
-    # when they are the usual distinct variables with float coefficients, none 0.
-    out.update(listed)
-    if len(out) != len(listed) or 0 in out.values() or set(map(type, out.values())) - _FLOAT:
-        # A variable given twice, a zero or a coefficient to make a float: term by term.
-        out.clear()
-        get = out.get
-        for v, c in listed:
-            if c != 0:
-                out[v] = get(v, 0.0) + c
-        if 0 in out.values():  # terms that cancelled
-            for v in [v for v, c in out.items() if c == 0]:
-                del out[v]
-    out.constant = constant
-    return out

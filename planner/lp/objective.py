@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pulp
-
-from planner.lp.model import GB, S_PER_H, Model, Pairs, Term, expr
+from planner.lp.linear import Col, expr, total
+from planner.lp.model import GB, S_PER_H, Model, Pairs, Term
 
 S_PER_YEAR = 365 * 86400.0
 S_PER_MONTH = S_PER_YEAR / 12
@@ -43,7 +42,7 @@ def define_objective(model: Model) -> None:
     if model.elastic:
         model.prob.setObjective(expr([(s.var, s.weight) for s in model.slacks.values()]))
     else:
-        model.prob.setObjective(pulp.lpSum(t.expr for t in model.terms))
+        model.prob.setObjective(total(t.expr for t in model.terms))
 
 
 def capital_recovery_factor(rate: float, lifetime_s: float) -> float:
@@ -223,7 +222,7 @@ def add_link_terms(model: Model) -> None:
 
 # -- the objective's terms split over calendar periods (the plan's cash-flow table) -----------
 
-Value = Callable[[pulp.LpVariable], float]
+Value = Callable[[Col], float]
 Add = Callable[[str, int, float], None]
 # Components charged to the period they accrue in; any other term is spread over the horizon
 # in proportion to period length (CPU servers, and components added later).

@@ -23,6 +23,7 @@ import pulp
 from fleetcore.errors import ConfigError, InfeasibleError, Problem, SolverError
 from planner.lp.build import build
 from planner.lp.incumbent import LARGE_COLUMNS, find_start, searches
+from planner.lp.linear import GE, LE, Affine, LinearProblem, expr, from_pulp, to_pulp
 from planner.lp.model import FAMILIES, Label, Model, Period, UKey, Var
 from planner.lp.race import can_race, race
 
@@ -126,7 +127,9 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
                 _read_highs(model, solver)
             else:
                 with _tiny_work_scaled(model):
-                    model.prob.solve(solver)
+                    theirs, columns = to_pulp(model.prob)
+                    theirs.solve(solver)
+                    from_pulp(model.prob, theirs, columns)
     except pulp.PulpSolverError as exc:
         raise SolverError(f"the solver failed: {exc}") from None
     return outcome(model.prob), time.perf_counter() - started
@@ -217,12 +220,12 @@ def _tiny_work_scaled(model: Model) -> Iterator[None]:
     tolerance on the units row) is what `_repair` commits whole units for. The coefficients
     and bounds are put back exactly as they were."""
     tiny = _tiny_needs(model)
-    saved: list[tuple[pulp.LpAffineExpression, Var, float]] = []
-    for expr in [model.prob.objective, *(c.expr for c in model.constraints.values())]:
-        for var, coef in list(expr.items()):
+    saved: list[tuple[Affine, Var, float]] = []
+    for terms in [model.prob.objective, *model.constraints.values()]:
+        for var, coef in list(terms.items()):
             if var.name in tiny:
-                saved.append((expr, var, coef))
-                expr[var] = coef * tiny[var.name][1]
+                saved.append((terms, var, coef))
+                terms[var] = coef * tiny[var.name][1]
     bounds = {name: var.upBound for name, (var, _) in tiny.items()}
     for var, need in tiny.values():
         if var.upBound is not None:
@@ -230,15 +233,15 @@ def _tiny_work_scaled(model: Model) -> Iterator[None]:
     try:
         yield
     finally:
-        for expr, var, coef in saved:
-            expr[var] = coef
+        for terms, var, coef in saved:
+            terms[var] = coef
         for name, (var, need) in tiny.items():
             var.upBound = bounds[name]
             if var.varValue is not None:
                 var.varValue = var.varValue * need
 
 
-def outcome(prob: pulp.LpProblem) -> str:
+def outcome(prob: LinearProblem) -> str:
     """How the last solve of `prob` ended. PuLP's statuses alone blur it: its HiGHS reader maps
     a time limit to "integer feasible" whenever HiGHS holds any objective value (an interrupted
     LP's iterate is no solution), and its CBC reader maps "Integer infeasible" to no solution
@@ -598,8 +601,7 @@ def _repair(
                 for var in work:
                     var.upBound = 0.0
             else:
-                name = f"repair_{model.prob.numConstraints()}"
-                model.prob += (pulp.lpSum(c * v for v, c in pairs) >= 1, name)
+                model.prob.add(pairs, GE, 1.0, f"repair_{model.prob.numConstraints()}")
         mip.timeLimit = max(0.0, deadline - time.perf_counter())
         how, more_s = _run(model, mip)
         mip_s += more_s
@@ -795,14 +797,14 @@ def _phase_one(elastic: Model, solver: str, time_limit_s: float, method: str, wh
     limits = [s for s in elastic.slacks.values() if s.unit not in WORK_SLACKS]
     gap = 0.01 if whole else 0.0
     if work and limits:
-        elastic.prob.setObjective(pulp.lpSum(s.weight * s.var for s in work))
+        undone = [(s.var, s.weight) for s in work]
+        elastic.prob.setObjective(expr(undone))
         how, _ = _run(elastic, make_solver(solver, whole, 0.0, time_limit_s, method))
         if how not in (OPTIMAL, INCUMBENT):
             return how
         floor = sum(s.weight * (s.var.value() or 0.0) for s in work)
-        undone = pulp.lpSum(s.weight * s.var for s in work)
-        elastic.prob += (undone <= floor * (1 + 1e-6) + 1e-9, "phase1_work_floor")
-        elastic.prob.setObjective(pulp.lpSum(s.weight * s.var for s in limits))
+        elastic.prob.add(undone, LE, floor * (1 + 1e-6) + 1e-9, "phase1_work_floor")
+        elastic.prob.setObjective(expr([(s.var, s.weight) for s in limits]))
     how, _ = _run(elastic, make_solver(solver, whole, gap, time_limit_s, method))
     return how
 

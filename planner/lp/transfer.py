@@ -1,12 +1,12 @@
-"""Hand a PuLP problem to HiGHS as arrays: the same model PuLP's `buildSolverModel` gives it,
-made in one `passModel` call instead of one `addCol` per variable and one `addRow` per row.
+"""Hand the LP (planner/lp/linear.py) to HiGHS as arrays: one `passModel` call for the columns
+and one `addRows` call for the matrix, instead of PuLP's one `addCol` per variable and one
+`addRow` per row (0.8 s at 67k columns, bench/bench_build.py).
 
-PuLP 3.3's HiGHS transfer (pulp/apis/highs_api.py) calls into highspy once per column and once
-per row and rebuilds `prob.variables()` on the way: 0.8 s at 67k columns (bench/bench_build.py).
-Here the columns are PuLP's `prob.variables()` in its order (sorted by name), the rows are
-`prob._constraints` in its order, and every variable and row gets the `index` PuLP's reader
+The columns are `prob.variables()` in its order (sorted by name, PuLP's), the rows
+`prob._constraints` in theirs, and every column and row gets the `index` PuLP's reader
 (`findSolutionValues`) and planner/lp/solve.py use; costs, bounds, integrality and the matrix
-are PuLP's, term by term (tests/test_transfer.py compares HiGHS's `getLp()` of both).
+are what PuLP gives HiGHS from its copy of the problem (`to_pulp`), term by term
+(tests/test_transfer.py compares HiGHS's `getLp()` of both).
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from operator import attrgetter
 import numpy as np
 import pulp
 
+from planner.lp.linear import LinearProblem, Row
+
 _INDEX = attrgetter("index")
 
 
-def transfer(prob: pulp.LpProblem, solver: pulp.HiGHS) -> None:
+def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
     """`solver.createAndConfigureSolver(prob); solver.buildSolverModel(prob)`, from arrays: a
     configured `highspy.Highs` in `prob.solverModel` holding the problem (its objective's
     constant left out, as PuLP leaves it)."""
@@ -56,7 +58,7 @@ def transfer(prob: pulp.LpProblem, solver: pulp.HiGHS) -> None:
         )
 
 
-def _costs(prob: pulp.LpProblem, n: int) -> np.ndarray:
+def _costs(prob: LinearProblem, n: int) -> np.ndarray:
     """Column costs: the objective's coefficients (negated to maximise), 0 where absent."""
     cost = np.zeros(n)
     objective = prob.objective
@@ -72,20 +74,19 @@ def _bounds(values: list[float | None], infinite: float) -> np.ndarray:
     return np.array([infinite if v is None else v for v in values], dtype=float)
 
 
-def _rowwise(rows: list[pulp.LpConstraint]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rowwise(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The matrix in HiGHS's row-wise form (start, column index, value), each row's terms in
     its expression's order, zero coefficients left out: what PuLP's addRow calls build (HiGHS
     keeps a matrix built by rows row-wise until it solves)."""
-    exprs = [row.expr for row in rows]
-    counts = np.fromiter(map(len, exprs), dtype=np.int64, count=len(exprs))
+    counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     total = int(counts.sum())
     col = np.fromiter(
-        itertools.chain.from_iterable(map(_INDEX, e.keys()) for e in exprs),
+        itertools.chain.from_iterable(map(_INDEX, row.keys()) for row in rows),
         dtype=np.int64,
         count=total,
     )
     value = np.fromiter(
-        itertools.chain.from_iterable(e.values() for e in exprs), dtype=float, count=total
+        itertools.chain.from_iterable(row.values() for row in rows), dtype=float, count=total
     )
     kept = value != 0
     if not kept.all():

@@ -29,9 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pulp
-
 from planner.demand.types import Role, WorkloadDemand
+from planner.lp.linear import BINARY, INTEGER
 from planner.lp.model import Model, active
 
 Declare = Callable[[Model, WorkloadDemand], None]
@@ -60,7 +59,7 @@ def declare_done(model: Model) -> None:
     done by the end of period p."""
     for name in sorted({d.after for d in model.demands if d.after is not None}):
         for p in model.periods:
-            model.done[(name, p.index)] = model.new_var("v", 0, 1, pulp.LpBinary)
+            model.done[(name, p.index)] = model.new_var("v", 0, 1, BINARY)
 
 
 def declare_units(model: Model) -> None:
@@ -74,26 +73,26 @@ def declare_units(model: Model) -> None:
         spot = model.scenario.catalog.system(pool[1]).spot_usd_per_hour is not None
         for t in model.calendar:
             if pricing != "rental" and model.arrival(pool[1], t.index) is not None:
-                model.buy[(*pool, t.index)] = model.new_var("n", 0, None, pulp.LpInteger)
+                model.buy[(*pool, t.index)] = model.new_var("n", 0, None, INTEGER)
             if first is None or t.index < first:
                 continue
             if pricing != "amortised":
-                model.rent[(*pool, t.index)] = model.new_var("r", 0, None, pulp.LpInteger)
+                model.rent[(*pool, t.index)] = model.new_var("r", 0, None, INTEGER)
             if pricing == "mixed":
                 for k in range(len(contracts)):
-                    var = model.new_var("q", 0, None, pulp.LpInteger)
+                    var = model.new_var("q", 0, None, INTEGER)
                     model.contract[(*pool, t.index, k)] = var
                 if spot:
-                    model.spot[(*pool, t.index)] = model.new_var("p", 0, None, pulp.LpInteger)
+                    model.spot[(*pool, t.index)] = model.new_var("p", 0, None, INTEGER)
     for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
         if cpu is None:
             continue
         for t in model.calendar:
             if pricing != "rental" and model.arrival(cpu.system, t.index) is not None:
-                model.cpu_buy[(d, t.index)] = model.new_var("m", 0, None, pulp.LpInteger)
+                model.cpu_buy[(d, t.index)] = model.new_var("m", 0, None, INTEGER)
             if pricing != "amortised":
-                model.cpu_rent[(d, t.index)] = model.new_var("m", 0, None, pulp.LpInteger)
+                model.cpu_rent[(d, t.index)] = model.new_var("m", 0, None, INTEGER)
 
 
 def declare_site_openings(model: Model) -> None:
@@ -104,7 +103,7 @@ def declare_site_openings(model: Model) -> None:
             continue
         for t in model.calendar:
             if model.site_ready(d, t.index) is not None:
-                model.site_open[(d, t.index)] = model.new_var("k", 0, 1, pulp.LpBinary)
+                model.site_open[(d, t.index)] = model.new_var("k", 0, 1, BINARY)
 
 
 def declare_allocations(model: Model) -> None:
@@ -139,7 +138,7 @@ def declare_system_choice(model: Model, demand: WorkloadDemand) -> None:
     systems = sorted({key[3] for key, _ in model.work_of(demand, names)})
     if len(systems) > 1:
         for s in systems:
-            model.system_choice[(demand.name, s)] = model.new_var("x", 0, 1, pulp.LpBinary)
+            model.system_choice[(demand.name, s)] = model.new_var("x", 0, 1, BINARY)
 
 
 def declare_running(model: Model, demand: WorkloadDemand) -> None:
@@ -148,4 +147,4 @@ def declare_running(model: Model, demand: WorkloadDemand) -> None:
         for d, s, p, _ in model.u_by_role.get((demand.name, role.name), []):
             if role.min_units.get(s, 0) > 0:
                 key = (demand.name, role.name, d, s, p.index)
-                model.running[key] = model.new_var("b", 0, 1, pulp.LpBinary)
+                model.running[key] = model.new_var("b", 0, 1, BINARY)
