@@ -30,14 +30,13 @@ typo in --set) is raised as one ConfigError before anything is solved.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fleetcore.errors import ConfigError, InfeasibleError, PlannerError, Problem
 from fleetcore.tables import usd
-from planner.plan import Plan, round_floats
+from planner.plan import Plan, dumps_rounded
 from planner.plots import pyplot, save_png
 
 S_PER_DAY = 86400.0
@@ -253,7 +252,7 @@ class Comparison:
 
     def to_json(self, indent: int = 2) -> str:
         """Deterministic JSON of every column's summary (full plans: `columns[name].to_json()`)."""
-        return json.dumps(round_floats(self.to_dict()), indent=indent, sort_keys=True)
+        return dumps_rounded(self.to_dict(), indent)
 
     def format(self) -> str:
         """Side-by-side text table, friendly units ($M, MW), then each failed column's diagnosis."""

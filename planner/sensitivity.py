@@ -38,7 +38,7 @@ from fleetcore.tables import table, usd
 from fleetcore.units import format_si
 from hardware.catalog import Catalog, Estimate, estimates
 from planner.limits import solve_variants, topology_ref, training_placements
-from planner.plan import round_floats
+from planner.plan import dumps_rounded
 from planner.scenario import Scenario
 
 DEFAULT_TOLERANCE = 0.01  # bisection stops at 1% of |end - default|
@@ -116,7 +116,7 @@ class Sensitivity:
         }
 
     def to_json(self, indent: int = 2) -> str:
-        return json.dumps(round_floats(self.to_dict()), indent=indent, sort_keys=True)
+        return dumps_rounded(self.to_dict(), indent)
 
     def table(self) -> str:
         out = [

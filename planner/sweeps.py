@@ -56,8 +56,8 @@ from typing import Any
 import yaml
 
 from fleetcore.errors import ConfigError, PlannerError, Problem
-from planner.comparison import error_metrics, plan_metrics, round_floats
-from planner.plan import Plan
+from planner.comparison import error_metrics, plan_metrics
+from planner.plan import Plan, round_floats
 from planner.plots import pyplot, save_png
 
 CACHE_FORMAT = 1

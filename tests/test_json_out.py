@@ -1,0 +1,56 @@
+"""plan.dumps_rounded writes the bytes json.dumps(round_floats(value), indent, sort_keys=True)
+writes: on every golden plan's data (their floats re-perturbed so the rounding matters) and on
+the leaves and shapes json treats specially."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from planner.plan import dumps_rounded, round_floats
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _reference(value: object, indent: int = 2) -> str:
+    return json.dumps(round_floats(value), indent=indent, sort_keys=True)
+
+
+def _perturbed(value: object) -> object:
+    """Every float times (1 + 1e-14): noise the 12-digit rounding must take away."""
+    if isinstance(value, float):
+        return value * (1 + 1e-14)
+    if isinstance(value, dict):
+        return {k: _perturbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_perturbed(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.json")), ids=lambda p: p.stem)
+def test_golden_plans_give_json_bytes(path: Path) -> None:
+    data = _perturbed(json.loads(path.read_text()))
+    assert dumps_rounded(data) == _reference(data)
+    assert dumps_rounded(data, 4) == _reference(data, 4)
+
+
+def test_special_leaves_and_shapes() -> None:
+    value = {
+        "b": [1.0, -0.0, 0.0, 1e-320, 1.23456789012345e300, math.nan, math.inf, -math.inf],
+        "a": {"z": None, "y": True, "x": False, "w": 3, "v": -7, "é": 'ünï\n"q"', "u": ""},
+        "c": [[], {}, [[{}]], ("t", 1.5), {"k": []}],
+        "d": {1: "numbers as keys", 2.5: [0.1]},
+        "e": [np.float64(0.30000000000000004), {"deep": {"deeper": [1, [2, [3.3]]]}}],
+        "f": 12345678901234567890,
+    }
+    assert dumps_rounded(value) == _reference(value)
+    assert dumps_rounded([]) == "[]" and dumps_rounded(0.1 + 0.2) == "0.3"
+
+
+def test_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError):
+        dumps_rounded({"a": [object()]})
