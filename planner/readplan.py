@@ -146,8 +146,11 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
     busy_s: dict[tuple[str, str, int], float] = {}
     period = {p.index: p for p in model.periods}
     for (_w, _r, d, s, p), v in model.u.items():
+        units = v.varValue  # value_of(v), without the call: most allocations are 0
+        if units is None or abs(units) < VALUE_ZERO:
+            continue
         key = (d, s, period[p].calendar)
-        busy_s[key] = busy_s.get(key, 0.0) + value_of(v) * period[p].length_s
+        busy_s[key] = busy_s.get(key, 0.0) + float(units) * period[p].length_s
     out = []
     for d, s in model.pools():
         buys, contracts = model.orders((d, s))
@@ -740,7 +743,7 @@ def read_binding(model: Model) -> list[BindingRow]:
         if slack is None:
             value = con.value()
             slack = -value if value is not None else None
-        if slack is None or not any(abs(var.value() or 0.0) > ZERO_TOL for var in con):
+        if slack is None or not any(abs(var.varValue or 0.0) > ZERO_TOL for var in con):
             continue
         rhs = abs(con.constant) if con.constant else 1.0
         step = max(BINDING_REL_TOL * rhs, 1e-7)
