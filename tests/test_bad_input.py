@@ -252,6 +252,56 @@ CASES = [
         message="'p100' is not a TPOT percentile: give mean, or p50 to p99.9",
     ),
     Case(
+        "prefill-buckets-unsorted",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    prefill_buckets_tokens: [4096, 2048]  {MARK}\n",
+        ),
+        path="workloads.chat.prefill_buckets_tokens",
+        message="buckets must be strictly ascending, e.g. [2048, 4096, 8192]; got [4096, 2048]",
+    ),
+    Case(
+        "prefill-buckets-negative",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    prefill_buckets_tokens:\n      - 2048\n"
+            f"      - -4096  {MARK}\n",
+        ),
+        path="workloads.chat.prefill_buckets_tokens[1]",
+        message="greater than 0",
+    ),
+    Case(
+        "prefill-buckets-not-whole",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    prefill_buckets_tokens: [2048.5]  {MARK}\n",
+        ),
+        path="workloads.chat.prefill_buckets_tokens[0]",
+        message="whole number",
+    ),
+    Case(
+        "prefill-buckets-empty",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    prefill_buckets_tokens: []  {MARK}\n",
+        ),
+        path="workloads.chat.prefill_buckets_tokens",
+        message="give at least one bucket",
+    ),
+    Case(
+        "prefill-buckets-with-prompt-cache",
+        {
+            "scenario.yaml": edit(
+                edit(SCENARIO, "  chat:\n", f"  chat:  {MARK}\n"),
+                "    tokens_per_s_per_user: 30\n",
+                "    tokens_per_s_per_user: 30\n    prefill_buckets_tokens: [2048]\n"
+                "    prompt_cache_hit: 0.5\n",
+            )
+        },
+        path="workloads.chat",
+        message="prefill_buckets_tokens with prompt_cache_hit is not modelled",
+    ),
+    Case(
         "tpot-percentile-bare-number",
         sc(
             "    tokens_per_s_per_user: 30\n",

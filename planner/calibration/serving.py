@@ -22,7 +22,14 @@ from hardware.catalog import Catalog, load_catalog
 from planner.calibration import AccuracyRow
 from planner.demand.common import Hardware, hardware
 from planner.demand.inference import InferenceEstimate, estimate_inference, layouts
-from planner.demand.serving_physics import Layout, ModelLoad, model_load, prefill_time, step_terms
+from planner.demand.serving_physics import (
+    Layout,
+    ModelLoad,
+    model_load,
+    padded_prompt_tokens,
+    prefill_time,
+    step_terms,
+)
 from planner.kinds.inference import InferenceSpec
 
 TABLE = Path(__file__).with_name("serving.yaml")
@@ -44,6 +51,7 @@ class ServingPoint:
     source: str
     assumed: str
     known_miss: str  # why the planner does not reproduce it, if it does not ("" otherwise)
+    fit: str = ""  # the catalog figure fitted to this point ("" if it is a check)
     batch: int | None = None  # a fixed-batch run: the sequences decoded together
     # a fixed-batch or prefill run: the chips of the measured instance (TP over all, one stage)
     accelerators: int | None = None
@@ -70,6 +78,7 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 "chunked_context",
                 "draft_tokens",
                 "draft_acceptance",
+                "prefill_buckets_tokens",
             )
             if k in p
         }
@@ -87,6 +96,7 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 source=p["source"],
                 assumed=str(p.get("assumed", "")),
                 known_miss=str(p.get("known_miss", "")),
+                fit=str(p.get("fit", "")),
                 batch=int(p["batch"]) if "batch" in p else None,
                 accelerators=int(p["accelerators"]) if "accelerators" in p else None,
             )
@@ -132,6 +142,7 @@ def _load(point: ServingPoint, catalog: Catalog) -> ModelLoad:
         spec.votes,
         spec.draft_tokens,
         spec.draft_acceptance,
+        prefill_buckets=spec.prefill_buckets,
     )
 
 
@@ -148,8 +159,9 @@ def per_user_value(point: ServingPoint, catalog: Catalog) -> float:
 
 def prefill_run_value(point: ServingPoint, catalog: Catalog) -> float:
     """A prefill run on a named instance in the planner's terms: prompt tokens/s per chip =
-    1 / prefill_time(prompt/2).per_token_s / accelerators on the measured instance
-    (run_layout: compute plus the TP all-reduces over all its chips); 0 if the catalog has no
+    1 / prefill_time(P'/2, padding P'/P).per_token_s / accelerators on the measured instance
+    (run_layout: compute plus the TP all-reduces over all its chips; P' = the prompt padded to
+    the run's compile-time bucket, P without `prefill_buckets_tokens`); 0 if the catalog has no
     such layout."""
     run = run_layout(point, catalog)
     if run is None:
@@ -158,7 +170,8 @@ def prefill_run_value(point: ServingPoint, catalog: Catalog) -> float:
     spec = point.spec
     assert spec.model is not None
     arch = catalog.models[spec.model]
-    t = prefill_time(hw, arch, spec.precision, lay, spec.prompt_tokens / 2)
+    padded = padded_prompt_tokens(spec.prompt_tokens, spec.prefill_buckets)
+    t = prefill_time(hw, arch, spec.precision, lay, padded / 2, padded, padded / spec.prompt_tokens)
     return t.tokens_per_s / lay.accelerators
 
 
@@ -199,7 +212,8 @@ def rows(catalog: Catalog | None = None) -> list[AccuracyRow]:
             "per-user": "tok/s/user",
         }.get(p.counts, "output tok/s/GPU")
         value = point_value(p, cat)
+        name = p.id + (" (fit)" if p.fit else "")
         out.append(
-            AccuracyRow(p.family, p.id, metric, p.published, value, p.source, bool(p.known_miss))
+            AccuracyRow(p.family, name, metric, p.published, value, p.source, bool(p.known_miss))
         )
     return out

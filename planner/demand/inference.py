@@ -57,6 +57,7 @@ from planner.demand.serving_physics import (
     max_batch_within,
     model_load,
     moe_token_bytes,
+    padded_prompt_tokens,
     precision_gap,
     prefill_time,
     quantile_label,
@@ -353,6 +354,7 @@ def decode_point(
     prompt_cache_hit: float = 0.0,
     tpot_quantile: float | None = None,
     whole_prompts: bool = False,
+    prefill_buckets: tuple[int, ...] | None = None,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). `share` sequences share one prompt prefix's KV.
@@ -362,6 +364,8 @@ def decode_point(
     (tpot_tail.py: Poisson prompt stalls spread over each request's own output tokens).
     whole_prompts: aggregated prefill without chunked context: on an attention-DP layout each
     prompt is prefilled on its own replica while the others wait (StepPhysics.terms).
+    prefill_buckets: compile-time prompt shapes (model_load): the prefill chunk and stalls
+    compute the prompt padded to its bucket.
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
@@ -382,6 +386,7 @@ def decode_point(
         prompt_cache_hit,
         tpot_quantile,
         whole_prompts,
+        prefill_buckets,
     )
     base = dict(
         weight_bytes=load.weights_bytes,
@@ -495,12 +500,14 @@ def prefill_rate(
     context_tokens: float,
     mean_context: float,
     max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+    padding: float = 1.0,
 ) -> Rate:
     """Prefill (forward-only) tokens/s per unit for a model whose passes read `context_tokens`
     tokens (KV must fit) at mean attention context `mean_context`: the smallest instance holding
     the weights and one pass's KV, 1 / prefill_time (F(mean_context) / (a · peak ·
     compute_utilisation) + its TP all-reduces per token + an MoE model's EP terms) x instances
-    per unit. Memoised per
+    per unit; with compile-time prompt buckets `mean_context` is the padded prompt's P'/2 and
+    `padding` = P'/P the tokens computed per prompt token (prefill_time). Memoised per
     process on all its arguments (catalog entries by content, planner/demand/memo.py)."""
     if hw is None:
         return Rate(0.0, CPU_ONLY_REASON)
@@ -526,7 +533,7 @@ def prefill_rate(
             ),
         )
     lay = min(fitting, key=lambda x: x.accelerators)
-    t = prefill_time(hw, arch, precision, lay, mean_context)
+    t = prefill_time(hw, arch, precision, lay, mean_context, 2.0 * mean_context, padding)
     util = figures(hw).compute_utilisation
     dense_p = dense_precision(arch, precision)
     rate = (
@@ -678,6 +685,7 @@ def estimate_serving(
         spec.draft_tokens,
         spec.draft_acceptance,
         spec.prompt_cache_hit,
+        prefill_buckets=spec.prefill_buckets,
     )
     kvb = load.kv_bytes_per_token
     group_kv = (spec.prompt_tokens + spec.votes * spec.output_tokens) * kvb
@@ -722,6 +730,7 @@ def estimate_serving(
         prompt_cache_hit=spec.prompt_cache_hit,
         tpot_quantile=spec.tpot_quantile,
         whole_prompts=spec.prefill == "aggregated" and not spec.chunked_context,
+        prefill_buckets=spec.prefill_buckets,
     )
     if hw.accelerator.serving is None:
         return InferenceEstimate(
@@ -780,7 +789,15 @@ def estimate_serving(
     assert terms is not None and point.tokens_per_s_per_unit is not None
     assert point.tokens_per_s_per_instance is not None and point.max_batch_hbm is not None
     a = lay.accelerators
-    prefill_t = prefill_time(hw, arch, spec.precision, lay, load.prefill_context)
+    prefill_t = prefill_time(
+        hw,
+        arch,
+        spec.precision,
+        lay,
+        load.prefill_context,
+        2.0 * load.prefill_context,
+        load.prefill_padding,
+    )
     prefill_inst = prefill_t.tokens_per_s
     prefill_s = spec.prefilled_prompt_tokens / prefill_inst
     decode_unit = point.tokens_per_s_per_unit
@@ -965,8 +982,15 @@ def inference_rates_on(
         if est.feasible and est.tokens_per_s_per_system is not None
         else Rate(0.0, est.reason)
     )
+    padded = padded_prompt_tokens(spec.prompt_tokens, spec.prefill_buckets)
     prefill = prefill_rate(
-        arch, hw, spec.precision, spec.kv, spec.prompt_tokens, spec.prompt_tokens / 2
+        arch,
+        hw,
+        spec.precision,
+        spec.kv,
+        spec.prompt_tokens,
+        padded / 2,
+        padding=padded / spec.prompt_tokens,
     )
     if prefill.feasible and utilisation < 1:
         prefill = Rate(prefill.per_unit_s * utilisation, prefill.reason + suffix)

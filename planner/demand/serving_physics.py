@@ -44,7 +44,9 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
                    TPOT, and it is what the target bounds (StepTerms.tpot_bound_s)
 
 Prefill of one prompt token on the same layout (prefill_time: the LP's prefill rate, the
-estimate's prefill rate and TTFT, and the chunk above all use it):
+estimate's prefill rate and TTFT, and the chunk above all use it; with compile-time prompt
+buckets (prefill_buckets_tokens) a P-token prompt is computed as P' = padded_prompt_tokens(P)
+tokens at mean context P'/2: every term below is taken at P' and times P'/P, the padding):
   prefill_s      = x_p · F_experts / (a · peak(p) · u(p)) + (F(P/2) − F_experts) / (a ·
                    peak(p_dense) · u(p_dense))                                 (compute)
                    + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util) · tp/a
@@ -166,8 +168,8 @@ class ModelLoad:
     flops_dense: float  # 2 · (active params − active routed expert params), per token
     flops_experts: float  # 2 · moe_layers · k · expert params, per token
     flops_attention: float  # decode attention at mean context (absorbed MLA)
-    flops_prefill: float  # forward FLOPs of a prompt token at mean context P/2
-    prefill_context: float  # P/2: the mean attention context of a prompt's tokens
+    flops_prefill: float  # forward FLOPs of a computed prompt token at mean context P'/2
+    prefill_context: float  # P'/2: the mean attention context of a prompt's computed tokens
     prefill_per_output: float  # prompt tokens prefilled per output token: P / (k · O)
     draft_tokens: int = 0  # speculative tokens verified per sequence per step
     tokens_per_step: float = 1.0  # output tokens a sequence gains per step (accepted + 1)
@@ -178,10 +180,30 @@ class ModelLoad:
     # Aggregated prefill without chunked context: each prompt is prefilled whole in one
     # iteration, on its own attention replica (whole_prompt_stall_s).
     whole_prompts: bool = False
+    # Tokens computed per prompt token, P'/P: the prompt padded to its compile-time bucket
+    # (padded_prompt_tokens; 1 without buckets).
+    prefill_padding: float = 1.0
 
     @property
     def flops_per_token(self) -> float:
         return self.flops_dense + self.flops_experts + self.flops_attention
+
+
+def padded_prompt_tokens(prompt_tokens: float, buckets: tuple[int, ...] | None) -> float:
+    """Tokens the chips compute for a prompt of `prompt_tokens` tokens when the serving stack
+    runs prompts in compile-time shapes (`prefill_buckets_tokens`, ascending: NxD Inference
+    context_encoding_buckets, static-shape engines): the smallest bucket >= the prompt, the
+    rest padding (NxD Inference's context_encoder_bk picks the smallest bucket holding the
+    prompt and pads it: modules/autobucketing.py); a prompt longer than the largest bucket B
+    runs as ceil(P / B) passes of B tokens, each attending to the passes before it (chunked
+    prefill): B · ceil(P / B) tokens. No buckets (None): the prompt itself."""
+    if not buckets:
+        return float(prompt_tokens)
+    for bucket in buckets:
+        if bucket >= prompt_tokens:
+            return float(bucket)
+    largest = buckets[-1]
+    return float(largest * math.ceil(prompt_tokens / largest))
 
 
 def model_load(
@@ -196,6 +218,7 @@ def model_load(
     prompt_cache_hit: float = 0.0,
     tpot_quantile: float | None = None,
     whole_prompts: bool = False,
+    prefill_buckets: tuple[int, ...] | None = None,
 ) -> ModelLoad:
     """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
     the dense part when the checkpoint differs from params x bytes; when the checkpoint names a
@@ -207,7 +230,10 @@ def model_load(
     A share `prompt_cache_hit` of the prompt comes from a prefix cache and is not prefilled.
     tpot_quantile: the TPOT target holds for that quantile of the requests' TPOTs (0.99: p99,
     MLPerf Server) instead of their mean (None): see tpot_tail. whole_prompts: aggregated
-    prefill without chunked context (StepPhysics.terms: each prompt stalls one step)."""
+    prefill without chunked context (StepPhysics.terms: each prompt stalls one step).
+    prefill_buckets: compile-time prompt shapes: a prompt's prefill computes P' =
+    padded_prompt_tokens(P) tokens at mean context P'/2 (prefill_padding = P'/P)."""
+    padded = padded_prompt_tokens(prompt_tokens, prefill_buckets)
     total = checkpoint_weight_bytes(arch, precision)
     dense_p = dense_precision(arch, precision)
     if dense_p != precision:
@@ -235,8 +261,9 @@ def model_load(
         flops_dense=FORWARD_FLOPS_PER_PARAM * arch.active - flops_experts,
         flops_experts=flops_experts,
         flops_attention=decode_attention_flops_per_token(arch, prompt_tokens + output_tokens / 2),
-        flops_prefill=forward_flops_per_token(arch, prompt_tokens / 2),
-        prefill_context=prompt_tokens / 2,
+        flops_prefill=forward_flops_per_token(arch, padded / 2),
+        prefill_context=padded / 2,
+        prefill_padding=padded / prompt_tokens,
         prefill_per_output=prompt_tokens * (1.0 - prompt_cache_hit) / (share * output_tokens),
         draft_tokens=draft_tokens,
         tokens_per_step=tokens_per_step(draft_tokens, acceptance),
@@ -464,10 +491,16 @@ class PrefillTime:
     ep_imbalance: float = 1.0
     pass_tokens: float = 0.0
     ep: int = 1  # EP ranks (the stage's chips)
+    # Tokens computed per prompt token (P'/P: the prompt padded to its compile-time bucket);
+    # every term above is per computed token.
+    padding: float = 1.0
 
     @property
     def per_token_s(self) -> float:
-        return self.compute_s + self.allreduce_s + self.ep_comm_s + self.moe_fixed_s
+        """Seconds per prompt token: the per-computed-token terms x padding."""
+        return (self.compute_s + self.allreduce_s + self.ep_comm_s + self.moe_fixed_s) * (
+            self.padding
+        )
 
     @property
     def tokens_per_s(self) -> float:
@@ -501,6 +534,8 @@ class PrefillTime:
                 f" + MoE layer latency over {self.pass_tokens:,.0f}-token passes "
                 f"{self.moe_fixed_s * 1e6:.3g} us"
             )
+        if self.padding != 1.0:
+            text = f"({text}) x {self.padding:.4g} padding (prompt to its bucket)"
         return text + f" = {self.per_token_s * 1e6:.4g} us/token"
 
 
@@ -528,6 +563,7 @@ def prefill_time(
     lay: Layout,
     context: float,
     prompt_tokens: float | None = None,
+    padding: float = 1.0,
 ) -> PrefillTime:
     """Seconds one prompt token at mean attention context `context` costs an instance of `lay`
     in prefill: compute + the TP all-reduces' bandwidth + (MoE) the EP all-to-all and the MoE
@@ -571,6 +607,10 @@ def prefill_time(
     moe_fixed = moe_layers · (moe_layer_latency + 2 · hop latency if g > 1) / (pp · d · P):
                 the decode step's per-layer fixed time paid once per pass, over its d · P tokens
                 per stage; ~0.1-2% of a prompt token here.
+    padding   = P'/P, tokens computed per prompt token (a prompt padded to its compile-time
+                bucket, padded_prompt_tokens): the sum above is per computed token, at the
+                padded prompt's context P'/2 (the caller's `context`) and pass (`prompt_tokens`
+                = P'), times padding; 1 without buckets.
     """
     a, tp = lay.accelerators, lay.tp
     flops = forward_flops_per_token(arch, context)
@@ -582,7 +622,7 @@ def prefill_time(
     if tp > 1:
         comm = n * 2 * (tp - 1) / tp * arch.hidden * ACTIVATION_BYTES / bw * tp / a
     if arch.moe is None or lay.expert_tp:
-        return PrefillTime(compute, comm, flops, a, tp, n, arch.hidden, bw)
+        return PrefillTime(compute, comm, flops, a, tp, n, arch.hidden, bw, padding=padding)
     g, d, pp = lay.stage_accelerators, lay.attention_replicas, lay.pp
     prompt = 2.0 * context if prompt_tokens is None else prompt_tokens
     stage_tokens = d * max(prompt, 1.0)
@@ -594,7 +634,20 @@ def prefill_time(
     ep_comm, hops = ep_link_s(hw, g, arch.moe_layers * x * ep_bytes_per_token(arch, g) / a)
     fixed = arch.moe_layers * (s.moe_layer_latency_s + hops) / (pp * stage_tokens)
     return PrefillTime(
-        compute, comm, flops, a, tp, n, arch.hidden, bw, ep_comm, fixed, x, stage_tokens, g
+        compute,
+        comm,
+        flops,
+        a,
+        tp,
+        n,
+        arch.hidden,
+        bw,
+        ep_comm,
+        fixed,
+        x,
+        stage_tokens,
+        g,
+        padding,
     )
 
 
@@ -826,10 +879,19 @@ class StepPhysics:
             else lay.accelerators * compute_rate(hw, load.dense_precision)
         )
         # A prompt token's prefill on this layout (compute + TP all-reduces): the chunk.
-        self.prefill = prefill_time(hw, arch, load.precision, lay, load.prefill_context)
+        self.prefill = prefill_time(
+            hw,
+            arch,
+            load.precision,
+            lay,
+            load.prefill_context,
+            2.0 * load.prefill_context,
+            load.prefill_padding,
+        )
         # Whole prompts on an attention-DP layout: one prompt's stall on its own replica (s).
         self.replica_stall_s = (
             load.prompt_prefilled_tokens
+            * load.prefill_padding
             * replica_prefill_s(hw, arch, load.precision, lay, load.prefill_context)
             if load.whole_prompts
             and lay.attention_replicas > 1

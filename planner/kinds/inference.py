@@ -101,6 +101,13 @@ class InferenceSpec(Strict):
     # Share of prompt tokens found in a prefix cache (shared system prompts, multi-turn history):
     # they are not prefilled again (their KV is still stored). Default 0: no cache.
     prompt_cache_hit: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # Compile-time prompt lengths of a static-shape serving stack (NxD Inference
+    # context_encoding_buckets on Trainium, fixed-shape engines), ascending, in tokens: a prompt
+    # is computed at the smallest bucket >= its length, the rest padding (its compute, TP
+    # all-reduces and attention context are those of the bucket); a prompt longer than the
+    # largest bucket runs as passes of the largest bucket (chunked). It sets the prefill rate,
+    # TTFT and the aggregated prefill chunk. Default: none (prompts computed at their length).
+    prefill_buckets_tokens: list[PositiveInt] | None = None
     # Speculative decoding / multi-token prediction: tokens drafted per sequence per step and the
     # probability each is accepted (DeepSeek-V3 report, section 5.4.3: its MTP module's second
     # token is accepted 85-90% of the time, i.e. draft_tokens 1, draft_acceptance ~0.85).
@@ -141,6 +148,30 @@ class InferenceSpec(Strict):
                 "the TPOT of 99% of requests meets tokens_per_s_per_user)"
             )
         return value
+
+    @field_validator("prefill_buckets_tokens")
+    @classmethod
+    def _buckets(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None:
+            if not value:
+                raise ValueError(
+                    "give at least one bucket (prompt lengths in tokens), or leave "
+                    "prefill_buckets_tokens out (no buckets)"
+                )
+            if any(later <= earlier for earlier, later in itertools.pairwise(value)):
+                raise ValueError(
+                    f"buckets must be strictly ascending, e.g. [2048, 4096, 8192]; got {value}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _buckets_and_cache(self) -> InferenceSpec:
+        if self.prefill_buckets_tokens is not None and self.prompt_cache_hit > 0:
+            raise ValueError(
+                "prefill_buckets_tokens with prompt_cache_hit is not modelled (which part of a "
+                "prompt a bucket pads when a prefix is cached); give one of the two"
+            )
+        return self
 
     @model_validator(mode="after")
     def _headroom(self) -> InferenceSpec:
@@ -212,6 +243,11 @@ class InferenceSpec(Strict):
     def prefilled_prompt_tokens(self) -> float:
         """Prompt tokens actually prefilled per request: prompt · (1 − prompt_cache_hit)."""
         return self.prompt_tokens * (1.0 - self.prompt_cache_hit)
+
+    @property
+    def prefill_buckets(self) -> tuple[int, ...] | None:
+        """prefill_buckets_tokens as a tuple (hashable: the physics memoises on it); None."""
+        return None if self.prefill_buckets_tokens is None else tuple(self.prefill_buckets_tokens)
 
     @property
     def tpot_quantile(self) -> float | None:
