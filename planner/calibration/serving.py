@@ -70,6 +70,7 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 "chunked_context",
                 "draft_tokens",
                 "draft_acceptance",
+                "engine",
             )
             if k in p
         }

@@ -16,6 +16,8 @@ from planner.demand.types import Rate, RLCoupling, Role, WorkloadDemand
 from planner.kinds.base import (
     MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
     TRAJECTORY_BYTES_PER_TOKEN,
+    EngineLayoutSpec,
+    EngineSpec,
     Loc,
     NonNegDuration,
     NonNegFloat,
@@ -109,47 +111,6 @@ class RLTrainerSpec(Strict):
         return self
 
 
-class GeneratorLayoutSpec(Strict):
-    """One inference-engine instance as vLLM lays it out: tensor_parallel_size `tp`,
-    pipeline_parallel_size `pp`, expert_parallel_size `ep` (vLLM's EP = DP x TP: `ep` > 1 spreads
-    an MoE model's experts over `ep` chips a stage with ep / tp data-parallel attention groups;
-    `ep` 1 shards every expert over the TP group). An instance holds pp x max(tp, ep) chips."""
-
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    ep: PositiveInt = 1
-
-    @model_validator(mode="after")
-    def _ep_multiple_of_tp(self) -> GeneratorLayoutSpec:
-        if self.ep > 1 and self.ep % self.tp:
-            raise ValueError(
-                f"ep ({self.ep}) must be a multiple of tp ({self.tp}): vLLM's expert parallel "
-                "size is data-parallel attention groups x tp"
-            )
-        return self
-
-    @property
-    def stage_accelerators(self) -> int:
-        return max(self.tp, self.ep)
-
-    @property
-    def accelerators(self) -> int:
-        return self.pp * self.stage_accelerators
-
-
-class RLGeneratorSpec(Strict):
-    """How an RL run generates, as its recipe's inference engine states it (all optional): the
-    generation rate and the update floor are then the decode physics on this layout only."""
-
-    # The engine's instance layout; None = the planner's fastest decode layout.
-    layout: GeneratorLayoutSpec | None = None
-    # Share of each accelerator's HBM the engine may fill with weights, activations and KV
-    # cache (vLLM gpu_memory_utilization); None = the HBM less the catalog's runtime reserve.
-    memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
-    # Sequences an instance decodes at once at most (vLLM max_num_seqs); None = as HBM holds.
-    max_sequences: PositiveInt | None = None
-
-
 class RLSpec(Strict):
     """An RL post-training run: generate, score, filter, train, by a deadline."""
 
@@ -208,7 +169,7 @@ class RLSpec(Strict):
     trainer: RLTrainerSpec | None = None
     # How the rollouts are generated (the inference engine's layout, HBM share, sequence cap);
     # None = the fastest decode layout that fits, HBM less the runtime reserve, no cap.
-    generator: RLGeneratorSpec | None = None
+    generator: EngineSpec | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> RLSpec:
@@ -279,7 +240,7 @@ def _generator_problems(
         spec.max_completion_tokens or spec.completion_tokens,
         spec.samples_per_problem,
     )
-    lay_spec = gen.layout or GeneratorLayoutSpec()
+    lay_spec = gen.layout or EngineLayoutSpec()
     why: list[str] = []
     for system in systems:
         hw = hardware(catalog, system)
