@@ -8,12 +8,15 @@ carry SI units (`deadline_s`). Counts accept SI suffixes ('15T' tokens, '10M' pr
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, model_validator
 
 from fleetcore.schema import PositiveInt, Strict
 from fleetcore.units import Bytes, Count, Duration
+
+if TYPE_CHECKING:
+    from hardware.catalog import Catalog
 
 Loc = tuple[str | int, ...]
 
@@ -115,6 +118,60 @@ def engine_sequence_cap(
     if max_sequences_per_accelerator is not None:
         cap = min(cap, float(max_sequences_per_accelerator * accelerators))
     return cap
+
+
+def engine_layout_problems(
+    loc: Loc,
+    label: str,
+    engine: EngineSpec,
+    model: str,
+    precision: str,
+    kv_precision: str,
+    prompt_tokens: float,
+    output_tokens: float,
+    share: int,
+    catalog: Catalog,
+    systems: list[str],
+) -> list[tuple[Loc, str]]:
+    """An engine's pinned layout (`engine.layout`, tp 1 when only memory_utilization is given)
+    that holds `model`'s weights and one sequence a stage on none of the scenario's accelerator
+    systems, as [(loc of the field + layout or memory_utilization, message naming each system's
+    reason)]; [] when it fits one of them (the others then serve nothing of it: rate 0 there,
+    with the reason) or the model is not in the catalog (reported as an unknown model)."""
+    from planner.demand.common import hardware
+    from planner.demand.inference import fits_one_sequence, pinned_layout
+    from planner.demand.serving_physics import model_load
+
+    if model not in catalog.models:
+        return []
+    arch = catalog.models[model]
+    load = model_load(arch, precision, kv_precision, prompt_tokens, output_tokens, share)
+    lay_spec = engine.layout or EngineLayoutSpec()
+    why: list[str] = []
+    for system in systems:
+        hw = hardware(catalog, system)
+        if hw is None:
+            continue
+        lay = pinned_layout(arch, hw, load, *lay_spec.pinned, engine.memory_utilization)
+        if isinstance(lay, str):
+            why.append(f"{system}: {lay}")
+        elif not fits_one_sequence(load, lay):
+            why.append(
+                f"{system}: its {lay.accelerators} accelerators have "
+                f"{lay.usable_bytes / 1e9:,.0f} GB usable for {precision} weights of "
+                f"{lay.weights_bytes / 1e9:,.0f} GB and one sequence a stage"
+            )
+        else:
+            return []
+    if not why:
+        return []
+    where = "layout" if engine.layout is not None else "memory_utilization"
+    shape = f"tp {lay_spec.tp} x pp {lay_spec.pp} x ep {lay_spec.ep}"
+    message = (
+        f"{label} {shape} ({lay_spec.accelerators} accelerators an instance) cannot hold "
+        f"{model} on any system of the scenario: " + "; ".join(why)
+    )
+    return [((*loc, where), message)]
 
 
 def start_before_deadline(start_s: float, deadline_s: float) -> None:
