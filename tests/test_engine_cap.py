@@ -202,3 +202,32 @@ def test_the_rl_generator_takes_the_per_accelerator_cap_too() -> None:
     assert per_acc.batch == per_instance.batch == 32
     assert per_acc.rate.per_unit_s == pytest.approx(per_instance.rate.per_unit_s, rel=1e-12)
     assert generation_point(*args, None, None).batch == 256
+
+
+@pytest.mark.parametrize("target", [None, 30.0])
+def test_skipping_bounded_layouts_gives_the_same_capped_point(
+    monkeypatch: pytest.MonkeyPatch, target: float | None
+) -> None:
+    """With a cap, every layout's bound (at min(HBM, cap)) still covers its evaluated rate, and
+    decode_point with bounded layouts skipped is the one that evaluates every layout."""
+    import planner.demand.inference as inference
+    from planner.demand.inference import layouts
+    from planner.demand.serving_physics import StepPhysics
+
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    load = model_load(R1, "fp4", "fp8", 1000, 1000, 1)
+    for lay in layouts(R1, hw, load, 1):
+        cap = 64.0 * lay.accelerators
+        physics = StepPhysics(hw, load, lay)
+        point = inference._evaluate(hw, load, lay, target, False, physics, cap)[0]
+        if point is not None:
+            assert point.batch is not None and point.batch <= cap
+            bound = inference._per_unit_bound(physics, load, lay, target, False, cap)
+            assert point.tokens_per_s_per_unit <= bound  # type: ignore[operator]
+    args = (R1, hw, "fp4", "fp8", 1000, 1000, 1, target, 1)
+    caps = dict(max_sequences_per_accelerator=64)
+    with_skips = inference.decode_point.uncached(*args, **caps)
+    monkeypatch.setattr(inference, "SKIP_BOUNDED", False)
+    every = inference.decode_point.uncached(*args, **caps)
+    assert with_skips == every and every.max_batch_engine is not None
