@@ -161,6 +161,73 @@ CASES = [
         message="unit",
     ),
     Case(
+        "engine-cap-zero",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    engine:\n"
+            f"      max_sequences_per_accelerator: 0  {MARK}\n",
+        ),
+        path="workloads.chat.engine.max_sequences_per_accelerator",
+        message="greater than 0",
+    ),
+    Case(
+        "engine-cap-negative",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    engine:\n      max_sequences: -512  {MARK}\n",
+        ),
+        path="workloads.chat.engine.max_sequences",
+        message="greater than 0",
+    ),
+    Case(
+        "engine-cap-not-a-number",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    engine:\n"
+            f"      max_sequences_per_accelerator: lots  {MARK}\n",
+        ),
+        path="workloads.chat.engine.max_sequences_per_accelerator",
+        message="expected a whole number, got the text 'lots'",
+    ),
+    Case(
+        "engine-cap-fractional",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    engine:\n"
+            f"      max_sequences_per_accelerator: 2.5  {MARK}\n",
+        ),
+        path="workloads.chat.engine.max_sequences_per_accelerator",
+        message="expected a whole number, got 2.5",
+    ),
+    Case(
+        "engine-unknown-field",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    engine:\n      max_batch_size: 512  {MARK}\n",
+        ),
+        path="workloads.chat.engine.max_batch_size",
+        message="unknown field",
+    ),
+    Case(
+        "engine-ep-not-a-multiple-of-tp",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    engine:\n      layout: {{tp: 4, ep: 6}}  {MARK}\n",
+        ),
+        path="workloads.chat.engine.layout",
+        message="must be a multiple of tp",
+    ),
+    Case(
+        "engine-layout-cannot-hold-the-model",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    engine:\n"
+            f"      layout: {{tp: 1}}  {MARK}\n      memory_utilization: 0.05\n",
+        ),
+        path="workloads.chat.engine.layout",
+        message="engine tp 1 x pp 1 x ep 1 (1 accelerators an instance) cannot hold llama-3.1-8b",
+    ),
+    Case(
         "rl-generator-cannot-hold-the-policy",
         sc(
             "    goodput: 0.9\n",

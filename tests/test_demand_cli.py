@@ -76,6 +76,20 @@ def test_inference_json_and_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "fp8" in out and "2 units" in out
 
 
+def test_inference_engine_cap_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    """--max-sequences-per-accelerator 16 on Llama 3.1 8B FP8, offline, one 8xH100: the cap is
+    16 x the chosen instance's accelerators, and the batch is at most it (HBM holds far more)."""
+    args = ["estimate", "inference", "--model", "llama-3.1-8b", "--system", "hgx-h100"]
+    args += ["--precision", "fp8", "--mode", "offline", "--max-units-per-instance", "1"]
+    code, out, _ = run(capsys, *args, "--max-sequences-per-accelerator", "16", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["max_batch_engine"] == 16 * data["instance_accelerators"]
+    assert data["max_batch"] == data["max_batch_engine"] < data["max_batch_hbm"]
+    code, out, _ = run(capsys, *args, "--max-sequences", "40")
+    assert code == 0 and "engine cap 40" in out
+
+
 def test_pretrain_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys,
@@ -178,6 +192,10 @@ def test_rl_json(capsys: pytest.CaptureFixture[str]) -> None:
             "90",
         ],
         ["estimate", "rl", "--policy", "nope", "--problems", "1K", "--samples-per-problem", "4"],
+        ["estimate", "inference", "--model", "llama-3.1-8b", "--system", "hgx-h100"]
+        + ["--max-sequences-per-accelerator", "0"],
+        ["estimate", "inference", "--model", "llama-3.1-8b", "--system", "hgx-h100"]
+        + ["--max-sequences", "-3"],
     ],
 )
 def test_bad_input_exits_1_without_traceback(

@@ -177,7 +177,7 @@ def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, fl
     load = model_load(arch, point.precision, point.precision, p, c, share)
     a = point.generation_instance_gpus
     batch = math.ceil(point.rollouts / (point.gpus // a))
-    pinned, fraction, _ = generator_args(point.spec())
+    pinned, fraction, _, _ = generator_args(point.spec())
     if pinned is not None:
         own = pinned_layout(arch, hw, load, *pinned, fraction)
         assert not isinstance(own, str), f"{point.id}: {own}"

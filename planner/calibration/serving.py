@@ -79,6 +79,7 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 "draft_tokens",
                 "draft_acceptance",
                 "prefill_buckets_tokens",
+                "engine",
             )
             if k in p
         }

@@ -358,6 +358,20 @@ def kv(
     show_default=True,
     help="Largest number of units one model replica may span.",
 )
+@click.option(
+    "--max-sequences",
+    type=int,
+    default=None,
+    help="The engine's cap on the sequences one instance decodes at once (vLLM max_num_seqs); "
+    "default: no cap.",
+)
+@click.option(
+    "--max-sequences-per-accelerator",
+    type=int,
+    default=None,
+    help="The engine's cap per accelerator of an instance (MLPerf gpu_batch_size, TensorRT-LLM "
+    "max_batch_size per attention-DP rank); default: no cap.",
+)
 @_apply(pricing_options)
 @catalog_option
 @json_option
@@ -378,6 +392,8 @@ def inference(
     ttft_p99: str | None,
     hbm_usable_fraction: float | None,
     max_units_per_instance: int,
+    max_sequences: int | None,
+    max_sequences_per_accelerator: int | None,
     pricing: str,
     electricity_usd_per_kwh: float,
     pue: float,
@@ -393,6 +409,8 @@ def inference(
       planner estimate inference --model llama-3.1-70b --system gb200-nvl72 --votes 5 --json
       planner estimate inference --model llama-3.1-405b --system hgx-h100 \\
           --max-units-per-instance 1     # BF16 does not fit one server: says what does
+      planner estimate inference --model deepseek-r1 --system gb200-nvl72 --precision fp4 \\
+          --kv-precision fp8 --mode offline --max-sequences-per-accelerator 512
     """
     _check_numbers(
         ("--prompt-tokens", prompt_tokens, 0, True),
@@ -403,6 +421,8 @@ def inference(
         ("--peak-to-average", peak_to_average, 1.0, False),
         ("--hbm-usable-fraction", hbm_usable_fraction, 0.0, True),
         ("--max-units-per-instance", max_units_per_instance, 1, False),
+        ("--max-sequences", max_sequences, 0, True),
+        ("--max-sequences-per-accelerator", max_sequences_per_accelerator, 0, True),
         *_check_pricing(pue, electricity_usd_per_kwh),
         high={"--pue": PUE_RANGE[1], "--max-units-per-instance": MAX_UNITS_PER_INSTANCE_LIMIT},
     )
@@ -425,6 +445,16 @@ def inference(
             prefill=prefill,
             ttft_p99=ttft_p99,
             tpot_percentile=tpot_percentile,
+            **(
+                {}
+                if max_sequences is None and max_sequences_per_accelerator is None
+                else {
+                    "engine": {
+                        "max_sequences": max_sequences,
+                        "max_sequences_per_accelerator": max_sequences_per_accelerator,
+                    }
+                }
+            ),
         ),
         {"ttft_p99_s": "--ttft-p99", "tpot_percentile": "--tpot-percentile"},
     )
@@ -453,7 +483,12 @@ def inference(
         ),
         (
             "max batch (HBM, latency)",
-            f"{est.max_batch or '-'} ({_fmt(est.max_batch_hbm)}, {_fmt(est.max_batch_latency)})",
+            f"{est.max_batch or '-'} ({_fmt(est.max_batch_hbm)}, {_fmt(est.max_batch_latency)})"
+            + (
+                f"; engine cap {est.max_batch_engine:,.0f}"
+                if est.max_batch_engine is not None
+                else ""
+            ),
         ),
         (
             "step time",

@@ -12,7 +12,8 @@ planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI 
   TPOT(B)  = step(B) + prefill chunk(B) <= 1 / tokens_per_s_per_user   (interactive mode)
              (tpot_percentile p99: the p99 over requests of step(B) + K · s_p / (n − 1), K
              Poisson prompt stalls during a request's n output tokens: tpot_tail.py)
-  batch    = largest B <= b_hbm meeting TPOT (offline: floor(b_hbm))
+  batch    = largest B <= min(b_hbm, engine cap) meeting TPOT (offline: floor of that min);
+             engine cap = min(max_sequences, max_sequences_per_accelerator · a), inf if unset
   decode tokens/s per instance = batch / step(batch);  per unit x instances per unit
   prefill s per prompt token = F(prompt/2) / (a · peak · compute_utilisation)
              + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util) · tp/a
@@ -63,6 +64,7 @@ from planner.demand.serving_physics import (
     quantile_label,
 )
 from planner.demand.types import Rate
+from planner.kinds.base import engine_sequence_cap
 from planner.kinds.inference import InferenceSpec
 
 # Planner convention: a serving instance may span at most this many units (servers/racks),
@@ -215,6 +217,7 @@ class DecodePoint:
     instance: Layout | None = None
     max_batch_hbm: float | None = None  # before flooring
     max_batch_latency: float | None = None  # None in throughput mode
+    max_batch_engine: float | None = None  # the engine's cap on this instance; None: no cap
     batch: int | None = None
     terms: StepTerms | None = None
     step_time_s: float | None = None  # decode-only step
@@ -237,7 +240,12 @@ def _hbm_batch(load: ModelLoad, lay: Layout) -> float:
 
 
 def _per_unit_bound(
-    step: StepPhysics, load: ModelLoad, lay: Layout, target: float | None, chunked: bool
+    step: StepPhysics,
+    load: ModelLoad,
+    lay: Layout,
+    target: float | None,
+    chunked: bool,
+    cap: float = math.inf,
 ) -> float:
     """An upper bound of _evaluate's decode tokens/s per unit on this layout, for one step
     evaluation instead of a batch search. The batch is at most B: the HBM's, and with a target
@@ -248,8 +256,9 @@ def _per_unit_bound(
     overheads; concave from 0: distinct experts' weights read; b times a non-increasing factor:
     expert GEMMs (EP imbalance falls and GEMM rows per expert grow with b), routed tokens, EP
     all-to-all; and a max of such per phase). So the value at B bounds the one at any b <= B
-    (times 1 + 1e-9 against float rounding). 0 when no batch fits."""
-    batch = math.floor(_hbm_batch(load, lay))
+    (times 1 + 1e-9 against float rounding). 0 when no batch fits. `cap`: the engine's
+    sequence cap on this instance (the batch is at most it too)."""
+    batch = math.floor(min(_hbm_batch(load, lay), cap))
     if target is not None:
         budget = 1.0 / target
         lo, hi = 0, batch  # bisection: the largest batch in [0, hi] whose floor fits
@@ -274,19 +283,29 @@ def _evaluate(
     target: float | None,
     chunked: bool,
     step: StepPhysics | None = None,
+    cap: float = math.inf,
 ) -> tuple[DecodePoint | None, str, float]:
-    """The operating point of one layout, or (None, why not, its TPOT floor in s)."""
+    """The operating point of one layout, or (None, why not, its TPOT floor in s). `cap`: the
+    engine's sequence cap on this instance (engine_sequence_cap; inf: none), a bound on the
+    batch beside HBM's and the TPOT budget's."""
     step = step or StepPhysics(hw, load, lay)
     b_hbm = _hbm_batch(load, lay)
     if b_hbm < lay.pp:
         return None, f"{lay.label()}: {b_hbm:.1f} sequences fit HBM (need >= {lay.pp})", math.inf
+    if cap < lay.pp:
+        return (
+            None,
+            f"{lay.label()}: the engine's cap of {cap:,.0f} sequences is below its {lay.pp} "
+            "pipeline stages (one sequence a stage)",
+            math.inf,
+        )
     b_lat: float | None = None
     if target is None:
-        batch = math.floor(b_hbm)
+        batch = math.floor(min(b_hbm, cap))
     else:
         budget = 1.0 / target
         b_lat = float(max_batch_within(hw, load, lay, budget, 1 << 22, chunked, step))
-        batch = min(math.floor(b_hbm), int(b_lat))
+        batch = int(min(math.floor(b_hbm), int(b_lat), cap))
         if batch < lay.pp:
             floor_terms = step.terms(lay.pp, chunked)
             what = (
@@ -317,6 +336,7 @@ def _evaluate(
             instance=lay,
             max_batch_hbm=b_hbm,
             max_batch_latency=b_lat,
+            max_batch_engine=cap if math.isfinite(cap) else None,
             batch=batch,
             terms=terms,
             step_time_s=terms.step_s,
@@ -355,9 +375,15 @@ def decode_point(
     tpot_quantile: float | None = None,
     whole_prompts: bool = False,
     prefill_buckets: tuple[int, ...] | None = None,
+    max_sequences: int | None = None,
+    max_sequences_per_accelerator: int | None = None,
+    pinned: tuple[int, int, int] | None = None,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
-    is None: batch limited by HBM only). `share` sequences share one prompt prefix's KV.
+    is None: batch limited by HBM only). max_sequences, max_sequences_per_accelerator: the
+    engine's batch cap (EngineSpec: at most min(max_sequences, max_sequences_per_accelerator x
+    the layout's chips) sequences an instance; None: no cap). pinned (tp, pp, ep): the engine's
+    own layout (EngineSpec.layout, pinned_layout), the only one evaluated. `share` sequences share one prompt prefix's KV.
     chunked_prefill: prompts are prefilled in the decode steps (aggregated serving), so the
     TPOT that must meet the target includes each step's prefill chunk; with `tpot_quantile`
     (0.99: p99) the target bounds that quantile of TPOT over requests instead of its mean
@@ -399,11 +425,24 @@ def decode_point(
     if gap is not None:
         return DecodePoint(False, gap, **base)  # type: ignore[arg-type]
     one_seq = (prompt_tokens + output_tokens) * load.kv_bytes_per_token
-    candidates = [
-        lay
-        for lay in layouts(arch, hw, load, max_units_per_instance, hbm_usable_fraction)
-        if lay.free_bytes >= one_seq * kv_replication(arch, lay.tp)
-    ]
+    if pinned is not None:
+        lay_or_why = pinned_layout(arch, hw, load, *pinned, hbm_usable_fraction)
+        if isinstance(lay_or_why, str):
+            return DecodePoint(False, f"engine layout: {lay_or_why}", **base)  # type: ignore[arg-type]
+        tried = [lay_or_why]
+    else:
+        tried = layouts(arch, hw, load, max_units_per_instance, hbm_usable_fraction)
+    candidates = [lay for lay in tried if lay.free_bytes >= one_seq * kv_replication(arch, lay.tp)]
+    if not candidates and pinned is not None:
+        lay = tried[0]
+        return DecodePoint(
+            False,
+            f"engine layout {lay.label()} does not hold the {precision} weights "
+            f"({gb(lay.weights_bytes)} stored) and one sequence's KV "
+            f"({gb(one_seq * kv_replication(arch, lay.tp))}) in its usable HBM "
+            f"({gb(lay.usable_bytes)})",
+            **base,  # type: ignore[arg-type]
+        )
     if not candidates:
         return DecodePoint(
             False,
@@ -420,18 +459,26 @@ def decode_point(
     failures: list[tuple[float, str]] = []
     best: DecodePoint | None = None
     scored: list[DecodePoint] = []
+
+    def caps(lay: Layout) -> float:
+        return engine_sequence_cap(max_sequences, max_sequences_per_accelerator, lay.accelerators)
+
     for lay in candidates:  # ascending size: a larger layout must win by more than 0.1%
         step = StepPhysics(hw, load, lay)
         if SKIP_BOUNDED and best is not None and len(scored) >= 4:
             # Skipped when it can change nothing: its bound cannot beat the best by 0.1% (so
             # it never becomes the best) and four scored layouts already exceed it (so it is
             # never among the three alternatives shown). The same point as evaluating it.
-            bound = _per_unit_bound(step, load, lay, tokens_per_s_per_user, chunked_prefill)
+            bound = _per_unit_bound(
+                step, load, lay, tokens_per_s_per_user, chunked_prefill, caps(lay)
+            )
             if bound <= best.tokens_per_s_per_unit * 1.001 and (  # type: ignore[operator]
                 sum(p.tokens_per_s_per_unit > bound for p in scored) >= 4  # type: ignore[operator]
             ):
                 continue
-        point, why, floor_s = _evaluate(hw, load, lay, tokens_per_s_per_user, chunked_prefill, step)
+        point, why, floor_s = _evaluate(
+            hw, load, lay, tokens_per_s_per_user, chunked_prefill, step, caps(lay)
+        )
         if point is None:
             failures.append((floor_s, why))
             continue
@@ -465,6 +512,7 @@ def decode_point(
         instance=best.instance,
         max_batch_hbm=best.max_batch_hbm,
         max_batch_latency=best.max_batch_latency,
+        max_batch_engine=best.max_batch_engine,
         batch=best.batch,
         terms=best.terms,
         step_time_s=best.step_time_s,
@@ -602,6 +650,7 @@ class InferenceEstimate:
     instances_per_unit: float | None = None
     max_batch_hbm: float | None = None
     max_batch_latency: float | None = None
+    max_batch_engine: float | None = None  # the engine's sequence cap on the instance; None: none
     max_batch: int | None = None
     step_time_s: float | None = None
     tpot_s: float | None = None
@@ -675,6 +724,8 @@ def estimate_serving(
     for a CPU-only one): it reads nothing else of the catalog."""
     kvp = spec.kv
     target = spec.decode_target
+    if hbm_usable_fraction is None and spec.engine is not None:
+        hbm_usable_fraction = spec.engine.memory_utilization
     load = model_load(
         arch,
         spec.precision,
@@ -731,6 +782,9 @@ def estimate_serving(
         tpot_quantile=spec.tpot_quantile,
         whole_prompts=spec.prefill == "aggregated" and not spec.chunked_context,
         prefill_buckets=spec.prefill_buckets,
+        max_sequences=spec.engine_caps[0],
+        max_sequences_per_accelerator=spec.engine_caps[1],
+        pinned=spec.engine.layout.pinned if spec.engine and spec.engine.layout else None,
     )
     if hw.accelerator.serving is None:
         return InferenceEstimate(
@@ -850,7 +904,9 @@ def estimate_serving(
     )
     r = kv_replication(arch, lay.tp)
     lines += [
-        f"layout = {lay.label()} (chosen for the highest decode tok/s per unit"
+        f"layout = {lay.label()} (the engine's, engine.layout)"
+        if spec.engine is not None and spec.engine.layout is not None
+        else f"layout = {lay.label()} (chosen for the highest decode tok/s per unit"
         + ("; next: " + "; ".join(point.alternatives) if point.alternatives else "")
         + ")",
         f"usable HBM = {a} x ({gb(hw.accelerator.hbm_bytes)} - runtime reserve "
@@ -873,6 +929,7 @@ def estimate_serving(
         + ("" if spec.tpot_quantile is None else quantile_label(spec.tpot_quantile) + " ")
         + "TPOT budget "
         + (f"{1e3 / target:.2f} ms: {lat}" if target is not None else lat)
+        + _engine_cap_text(spec, a, point.max_batch_engine)
         + f") = {point.batch}",
         f"decode = {point.batch} x {load.tokens_per_step:.3g} tokens/step / "
         f"{terms.step_s * 1e3:.2f} ms = "
@@ -907,6 +964,7 @@ def estimate_serving(
         instances_per_unit=lay.instances_per_unit,
         max_batch_hbm=point.max_batch_hbm,
         max_batch_latency=point.max_batch_latency,
+        max_batch_engine=point.max_batch_engine,
         max_batch=point.batch,
         step_time_s=terms.step_s,
         tpot_s=terms.tpot_s,
@@ -1044,6 +1102,18 @@ def clear_physics_caches() -> None:
     inference_rates_on.cache_clear()
     server_load.cache_clear()
     forget_fingerprints()
+
+
+def _engine_cap_text(spec: InferenceSpec, accelerators: int, cap: float | None) -> str:
+    """The batch line's engine part, ", engine cap <how> = <cap>" ("" without a cap)."""
+    if cap is None:
+        return ""
+    per_instance, per_accelerator = spec.engine_caps
+    parts = [f"max_sequences {per_instance:,}"] if per_instance is not None else []
+    if per_accelerator is not None:
+        parts.append(f"{per_accelerator:,}/accelerator x {accelerators}")
+    how = parts[0] if len(parts) == 1 else f"min({', '.join(parts)})"
+    return f", engine cap {how} = {cap:,.0f}"
 
 
 def _moe_lines(arch: ModelArch, s: ServingFigures, terms: StepTerms) -> list[str]:

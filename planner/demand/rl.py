@@ -64,6 +64,7 @@ from planner.demand.training import (
     train_figures,
 )
 from planner.demand.types import Rate
+from planner.kinds.base import engine_sequence_cap
 from planner.kinds.rl import RewardModelSpec, RLSpec
 
 
@@ -465,16 +466,22 @@ def _generation_on(
     cap: int | None,
     drains: bool,
     max_sequences: int | None = None,
+    max_sequences_per_accelerator: int | None = None,
 ) -> GenerationPoint | None:
     """generation_point on one layout (None: it does not hold one sequence a stage); at most
-    max_sequences decoding at once (the engine's cap, e.g. vLLM max_num_seqs) when given."""
+    the engine's cap decoding at once (engine_sequence_cap: max_sequences, e.g. vLLM
+    max_num_seqs, and max_sequences_per_accelerator x the layout's chips) when given."""
     hbm = _hbm_batch(load, lay)
     if hbm < lay.pp:
         return None
     step = StepPhysics(hw, load, lay)
     instances = units * lay.instances_per_unit
     queue = in_flight / instances
-    batch = min(math.floor(hbm), queue, max_sequences if max_sequences is not None else math.inf)
+    batch = min(
+        math.floor(hbm),
+        queue,
+        engine_sequence_cap(max_sequences, max_sequences_per_accelerator, lay.accelerators),
+    )
 
     def step_s(b: float) -> float:
         return step.terms(max(lay.pp, math.ceil(b - 1e-9)), False).step_s
@@ -526,6 +533,7 @@ def generation_point(
     pinned: tuple[int, int, int] | None = None,
     hbm_usable_fraction: float | None = None,
     max_sequences: int | None = None,
+    max_sequences_per_accelerator: int | None = None,
 ) -> GenerationPoint:
     """Decode tokens/s per unit of `hw` at the run's own concurrency (throughput mode):
 
@@ -549,7 +557,8 @@ def generation_point(
 
     `pinned` (tp, pp, ep): the engine's own layout (RLSpec.generator, `pinned_layout`) is the
     only one evaluated, its HBM x `hbm_usable_fraction` when given (vLLM
-    gpu_memory_utilization), B at most `max_sequences` (vLLM max_num_seqs); the rate is then
+    gpu_memory_utilization), B at most `max_sequences` (vLLM max_num_seqs) and
+    `max_sequences_per_accelerator` x its chips (EngineSpec); the rate is then
     that layout's, not capped by the fastest layout's saturated rate (it is reported)."""
     saturated = decode_point(
         arch,
@@ -587,6 +596,7 @@ def generation_point(
             max_completion_tokens,
             drains,
             max_sequences,
+            max_sequences_per_accelerator,
         )
         if point is not None and (best is None or point.rate.per_unit_s > best.rate.per_unit_s):
             best = point
@@ -720,15 +730,16 @@ def rl_rates(
 
 def generator_args(
     spec: RLSpec,
-) -> tuple[tuple[int, int, int] | None, float | None, int | None]:
-    """generation_point's (pinned, hbm_usable_fraction, max_sequences) from RLSpec.generator
-    (all None without it: the fastest layout, HBM less the runtime reserve, no cap)."""
+) -> tuple[tuple[int, int, int] | None, float | None, int | None, int | None]:
+    """generation_point's (pinned, hbm_usable_fraction, max_sequences,
+    max_sequences_per_accelerator) from RLSpec.generator (all None without it: the fastest
+    layout, HBM less the runtime reserve, no cap)."""
     gen = spec.generator
     if gen is None:
-        return None, None, None
+        return None, None, None, None
     lay = gen.layout
     pinned = (lay.tp, lay.pp, lay.ep) if lay is not None else None
-    return pinned, gen.memory_utilization, gen.max_sequences
+    return pinned, gen.memory_utilization, gen.max_sequences, gen.max_sequences_per_accelerator
 
 
 def update_floor_s(
@@ -756,7 +767,7 @@ def update_floor_s(
         spec.max_completion_tokens,
         spec.samples_per_problem,
     )
-    pinned, fraction, _ = generator_args(spec)
+    pinned, fraction, _, _ = generator_args(spec)
     if pinned is not None:
         lay_or_why = pinned_layout(arch, hw, load, *pinned, fraction)
         candidates = [] if isinstance(lay_or_why, str) else [lay_or_why]

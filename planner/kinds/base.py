@@ -7,11 +7,16 @@ carry SI units (`deadline_s`). Counts accept SI suffixes ('15T' tokens, '10M' pr
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from fleetcore.schema import PositiveInt, Strict
 from fleetcore.units import Bytes, Count, Duration
+
+if TYPE_CHECKING:
+    from hardware.catalog import Catalog
 
 Loc = tuple[str | int, ...]
 
@@ -31,6 +36,142 @@ MIXED_PRECISION_ADAM_BYTES_PER_PARAM = 16.0
 # (4 B) plus the behaviour policy's FP32 log-probability of that token (4 B), which PPO/GRPO
 # importance ratios need. Rewards and masks (a few bytes per sample) are neglected.
 TRAJECTORY_BYTES_PER_TOKEN = 8.0
+
+
+class EngineLayoutSpec(Strict):
+    """One inference-engine instance as vLLM lays it out: tensor_parallel_size `tp`,
+    pipeline_parallel_size `pp`, expert_parallel_size `ep` (vLLM's EP = DP x TP: `ep` > 1 spreads
+    an MoE model's experts over `ep` chips a stage with ep / tp data-parallel attention groups;
+    `ep` 1 shards every expert over the TP group). An instance holds pp x max(tp, ep) chips.
+    TensorRT-LLM's "TP8 with attention DP, EP8" is tp 1, ep 8 here (eight attention replicas of
+    one GPU each, the experts over all eight)."""
+
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    ep: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _ep_multiple_of_tp(self) -> EngineLayoutSpec:
+        if self.ep > 1 and self.ep % self.tp:
+            raise ValueError(
+                f"ep ({self.ep}) must be a multiple of tp ({self.tp}): vLLM's expert parallel "
+                "size is data-parallel attention groups x tp"
+            )
+        return self
+
+    @property
+    def stage_accelerators(self) -> int:
+        return max(self.tp, self.ep)
+
+    @property
+    def accelerators(self) -> int:
+        return self.pp * self.stage_accelerators
+
+    @property
+    def pinned(self) -> tuple[int, int, int]:
+        """(tp, pp, ep): the arguments of planner/demand/inference.py pinned_layout."""
+        return self.tp, self.pp, self.ep
+
+
+class EngineSpec(Strict):
+    """The serving engine as its configuration states it (all optional): inference workloads'
+    `engine:` and the RL run's `generator:` read the same fields.
+
+    layout: the engine's instance layout, the only one rated (None: the planner's fastest).
+    memory_utilization: share of each accelerator's HBM the engine may fill with weights,
+    activations and KV (vLLM gpu_memory_utilization; None: the HBM less the catalog's runtime
+    reserve). max_sequences, max_sequences_per_accelerator: the batch cap; the decode batch of an
+    instance of `a` accelerators is at most min(max_sequences, max_sequences_per_accelerator · a)
+    (sequence_cap), and everything that follows from the batch follows the capped one: the KV
+    held, the step time, the M/D/c decode slots."""
+
+    # The engine's instance layout; None = the planner's fastest decode layout.
+    layout: EngineLayoutSpec | None = None
+    # Share of each accelerator's HBM the engine may fill with weights, activations and KV
+    # cache (vLLM gpu_memory_utilization); None = the HBM less the catalog's runtime reserve.
+    memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
+    # Sequences one instance decodes at once at most: vLLM max_num_seqs, SGLang
+    # max_running_requests, TensorRT-LLM max_batch_size without attention DP. Applied to the
+    # instance the planner chooses unless `layout` pins it.
+    max_sequences: PositiveInt | None = None
+    # Sequences each accelerator of an instance holds at most: MLPerf gpu_batch_size,
+    # TensorRT-LLM max_batch_size with attention DP over TP1 attention ranks (per rank = per
+    # GPU). The cap scales with the instance.
+    max_sequences_per_accelerator: PositiveInt | None = None
+
+    def sequence_cap(self, accelerators: int) -> float:
+        """The largest decode batch an instance of `accelerators` chips may run:
+        min(max_sequences, max_sequences_per_accelerator · accelerators); inf without a cap."""
+        return engine_sequence_cap(
+            self.max_sequences, self.max_sequences_per_accelerator, accelerators
+        )
+
+
+def engine_sequence_cap(
+    max_sequences: int | None, max_sequences_per_accelerator: int | None, accelerators: int
+) -> float:
+    """min(max_sequences, max_sequences_per_accelerator · accelerators), inf where None: the
+    engine's cap on an instance's decode batch (EngineSpec)."""
+    cap = math.inf
+    if max_sequences is not None:
+        cap = float(max_sequences)
+    if max_sequences_per_accelerator is not None:
+        cap = min(cap, float(max_sequences_per_accelerator * accelerators))
+    return cap
+
+
+def engine_layout_problems(
+    loc: Loc,
+    label: str,
+    engine: EngineSpec,
+    model: str,
+    precision: str,
+    kv_precision: str,
+    prompt_tokens: float,
+    output_tokens: float,
+    share: int,
+    catalog: Catalog,
+    systems: list[str],
+) -> list[tuple[Loc, str]]:
+    """An engine's pinned layout (`engine.layout`, tp 1 when only memory_utilization is given)
+    that holds `model`'s weights and one sequence a stage on none of the scenario's accelerator
+    systems, as [(loc of the field + layout or memory_utilization, message naming each system's
+    reason)]; [] when it fits one of them (the others then serve nothing of it: rate 0 there,
+    with the reason) or the model is not in the catalog (reported as an unknown model)."""
+    from planner.demand.common import hardware
+    from planner.demand.inference import fits_one_sequence, pinned_layout
+    from planner.demand.serving_physics import model_load
+
+    if model not in catalog.models:
+        return []
+    arch = catalog.models[model]
+    load = model_load(arch, precision, kv_precision, prompt_tokens, output_tokens, share)
+    lay_spec = engine.layout or EngineLayoutSpec()
+    why: list[str] = []
+    for system in systems:
+        hw = hardware(catalog, system)
+        if hw is None:
+            continue
+        lay = pinned_layout(arch, hw, load, *lay_spec.pinned, engine.memory_utilization)
+        if isinstance(lay, str):
+            why.append(f"{system}: {lay}")
+        elif not fits_one_sequence(load, lay):
+            why.append(
+                f"{system}: its {lay.accelerators} accelerators have "
+                f"{lay.usable_bytes / 1e9:,.0f} GB usable for {precision} weights of "
+                f"{lay.weights_bytes / 1e9:,.0f} GB and one sequence a stage"
+            )
+        else:
+            return []
+    if not why:
+        return []
+    where = "layout" if engine.layout is not None else "memory_utilization"
+    shape = f"tp {lay_spec.tp} x pp {lay_spec.pp} x ep {lay_spec.ep}"
+    message = (
+        f"{label} {shape} ({lay_spec.accelerators} accelerators an instance) cannot hold "
+        f"{model} on any system of the scenario: " + "; ".join(why)
+    )
+    return [((*loc, where), message)]
 
 
 def start_before_deadline(start_s: float, deadline_s: float) -> None:

@@ -15,6 +15,7 @@ from fleetcore.schema import Name, PositiveInt, Precision, Strict
 from planner.demand.scaling import with_models
 from planner.demand.types import Role, WorkloadDemand, growth_integral
 from planner.kinds.base import (
+    EngineSpec,
     Loc,
     NonNegDuration,
     PositiveCount,
@@ -138,6 +139,12 @@ class InferenceSpec(Strict):
     # the queue is sized for ttft_p99 - kv_hop_budget and only pairs within the budget are used.
     disaggregate_across_sites: bool = False
     kv_hop_budget_s: PositiveDuration | None = Field(None, alias="kv_hop_budget")
+    # The serving engine's configured batch limits (TensorRT-LLM max_batch_size / MLPerf
+    # gpu_batch_size, vLLM max_num_seqs, SGLang max_running_requests): the decode batch of an
+    # instance is at most min(max_sequences, max_sequences_per_accelerator x its chips), and
+    # the KV held, the step and the queue's decode slots follow it. None: no cap (the batch is
+    # as HBM and the TPOT budget allow).
+    engine: EngineSpec | None = None
 
     @field_validator("tpot_percentile")
     @classmethod
@@ -253,6 +260,13 @@ class InferenceSpec(Strict):
     def tpot_quantile(self) -> float | None:
         """The quantile of TPOT over requests the target bounds (p99: 0.99); None: the mean."""
         return None if self.tpot_percentile == "mean" else percentile_quantile(self.tpot_percentile)
+
+    @property
+    def engine_caps(self) -> tuple[int | None, int | None]:
+        """(max_sequences, max_sequences_per_accelerator) of `engine` (None, None without it)."""
+        if self.engine is None:
+            return None, None
+        return self.engine.max_sequences, self.engine.max_sequences_per_accelerator
 
     @property
     def decode_target(self) -> float | None:

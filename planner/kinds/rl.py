@@ -15,6 +15,7 @@ from planner.demand.types import Rate, RLCoupling, Role, WorkloadDemand
 from planner.kinds.base import (
     MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
     TRAJECTORY_BYTES_PER_TOKEN,
+    EngineSpec,
     Loc,
     NonNegDuration,
     NonNegFloat,
@@ -22,6 +23,7 @@ from planner.kinds.base import (
     PositiveCount,
     PositiveDuration,
     PositiveFloat,
+    engine_layout_problems,
     start_before_deadline,
 )
 from planner.kinds.pretrain import LayoutSpec
@@ -109,47 +111,6 @@ class RLTrainerSpec(Strict):
         return self
 
 
-class GeneratorLayoutSpec(Strict):
-    """One inference-engine instance as vLLM lays it out: tensor_parallel_size `tp`,
-    pipeline_parallel_size `pp`, expert_parallel_size `ep` (vLLM's EP = DP x TP: `ep` > 1 spreads
-    an MoE model's experts over `ep` chips a stage with ep / tp data-parallel attention groups;
-    `ep` 1 shards every expert over the TP group). An instance holds pp x max(tp, ep) chips."""
-
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    ep: PositiveInt = 1
-
-    @model_validator(mode="after")
-    def _ep_multiple_of_tp(self) -> GeneratorLayoutSpec:
-        if self.ep > 1 and self.ep % self.tp:
-            raise ValueError(
-                f"ep ({self.ep}) must be a multiple of tp ({self.tp}): vLLM's expert parallel "
-                "size is data-parallel attention groups x tp"
-            )
-        return self
-
-    @property
-    def stage_accelerators(self) -> int:
-        return max(self.tp, self.ep)
-
-    @property
-    def accelerators(self) -> int:
-        return self.pp * self.stage_accelerators
-
-
-class RLGeneratorSpec(Strict):
-    """How an RL run generates, as its recipe's inference engine states it (all optional): the
-    generation rate and the update floor are then the decode physics on this layout only."""
-
-    # The engine's instance layout; None = the planner's fastest decode layout.
-    layout: GeneratorLayoutSpec | None = None
-    # Share of each accelerator's HBM the engine may fill with weights, activations and KV
-    # cache (vLLM gpu_memory_utilization); None = the HBM less the catalog's runtime reserve.
-    memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
-    # Sequences an instance decodes at once at most (vLLM max_num_seqs); None = as HBM holds.
-    max_sequences: PositiveInt | None = None
-
-
 class RLSpec(Strict):
     """An RL post-training run: generate, score, filter, train, by a deadline."""
 
@@ -208,7 +169,7 @@ class RLSpec(Strict):
     trainer: RLTrainerSpec | None = None
     # How the rollouts are generated (the inference engine's layout, HBM share, sequence cap);
     # None = the fastest decode layout that fits, HBM less the runtime reserve, no cap.
-    generator: RLGeneratorSpec | None = None
+    generator: EngineSpec | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> RLSpec:
@@ -248,65 +209,52 @@ def generator_problems(
     workloads: dict[str, object], catalog: Catalog, systems: list[str]
 ) -> list[tuple[Loc, str]]:
     """Per RL workload, a `generator.layout` (or `generator.memory_utilization`) that holds the
-    policy and one sequence a stage on none of the scenario's accelerator systems, as (loc from
-    the scenario root, message naming each system's reason); nothing when it fits one of them
-    (the others then cannot generate for this run: rate 0 there, with the reason)."""
+    policy and one sequence a stage on none of the scenario's accelerator systems, and per
+    inference workload an `engine.layout` that holds its model and one sequence on none, as (loc
+    from the scenario root, message naming each system's reason); nothing when it fits one of
+    them (the others then cannot serve it: rate 0 there, with the reason)."""
+    from planner.kinds.inference import InferenceSpec
+
     out: list[tuple[Loc, str]] = []
     for name, spec in workloads.items():
         if isinstance(spec, RLSpec):
             out += _generator_problems(name, spec, catalog, systems)
+        elif isinstance(spec, InferenceSpec) and spec.engine and spec.engine.layout and spec.model:
+            out += engine_layout_problems(
+                ("workloads", name, "engine"),
+                "engine",
+                spec.engine,
+                spec.model,
+                spec.precision,
+                spec.kv,
+                spec.prompt_tokens,
+                spec.output_tokens,
+                spec.votes,
+                catalog,
+                systems,
+            )
     return out
 
 
 def _generator_problems(
     name: str, spec: RLSpec, catalog: Catalog, systems: list[str]
 ) -> list[tuple[Loc, str]]:
-    from planner.demand.common import hardware
-    from planner.demand.inference import fits_one_sequence, pinned_layout
-    from planner.demand.serving_physics import model_load
-
     gen = spec.generator
     if gen is None or (gen.layout is None and gen.memory_utilization is None):
         return []
-    if spec.policy not in catalog.models:
-        return []  # reported as an unknown model
-    arch = catalog.models[spec.policy]
-    load = model_load(
-        arch,
+    return engine_layout_problems(
+        ("workloads", name, "generator"),
+        "generator",
+        gen,
+        spec.policy,
         spec.precision,
         spec.precision,
         spec.prompt_tokens,
         spec.max_completion_tokens or spec.completion_tokens,
         spec.samples_per_problem,
+        catalog,
+        systems,
     )
-    lay_spec = gen.layout or GeneratorLayoutSpec()
-    why: list[str] = []
-    for system in systems:
-        hw = hardware(catalog, system)
-        if hw is None:
-            continue
-        lay = pinned_layout(
-            arch, hw, load, lay_spec.tp, lay_spec.pp, lay_spec.ep, gen.memory_utilization
-        )
-        if isinstance(lay, str):
-            why.append(f"{system}: {lay}")
-        elif not fits_one_sequence(load, lay):
-            why.append(
-                f"{system}: its {lay.accelerators} accelerators have "
-                f"{lay.usable_bytes / 1e9:,.0f} GB usable for {spec.precision} weights of "
-                f"{lay.weights_bytes / 1e9:,.0f} GB and one sequence a stage"
-            )
-        else:
-            return []
-    if not why:
-        return []
-    where = "layout" if gen.layout is not None else "memory_utilization"
-    shape = f"tp {lay_spec.tp} x pp {lay_spec.pp} x ep {lay_spec.ep}"
-    message = (
-        f"generator {shape} ({lay_spec.accelerators} accelerators an instance) cannot hold "
-        f"{spec.policy} on any system of the scenario: " + "; ".join(why)
-    )
-    return [(("workloads", name, "generator", where), message)]
 
 
 def demand(
