@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from itertools import chain
 from typing import Any
 
 import pulp
@@ -249,8 +248,3 @@ def from_pulp(
         con = solved._constraints[name]
         row.pi, row.slack = con.pi, con.slack
     prob.status, prob.sol_status = solved.status, solved.sol_status
-
-
-def columns_of(rows: Iterable[Affine]) -> set[Col]:
-    """Every column the expressions hold."""
-    return set(chain.from_iterable(rows))
