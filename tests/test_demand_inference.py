@@ -266,3 +266,34 @@ def test_moe_decode_flops_use_active_params_and_read_all_weights() -> None:
     assert est.flops_per_decode_token == pytest.approx(2 * 37e9 + 2 * 128 * 61 * 1088 * ctx)
     assert est.weight_bytes == 671e9
     assert est.kv_bytes_per_token == 61 * 576
+
+
+def test_aggregated_prefill_is_rated_on_the_decode_instances_in_the_lp() -> None:
+    """The LP's prefill rate (inference_rates) for prefill: aggregated is the estimate's, on the
+    decode layout, with the p99-TTFT utilisation; for disaggregated, the smallest instance's
+    (prefill_rate), which for DeepSeek-R1 FP4 on HGX B200 is another, faster rate."""
+    from planner.demand.common import hardware
+    from planner.demand.inference import clear_physics_caches, inference_rates, prefill_rate
+
+    clear_physics_caches()
+    shape = dict(model="deepseek-r1", precision="fp4", kv_precision="fp8", prompt_tokens=922)
+    shape |= dict(output_tokens=922, tokens_per_s_per_user=102, ttft_p99="2 s")
+    for placed in ("aggregated", "disaggregated"):
+        s = spec(**shape, prefill=placed)
+        est = estimate_inference(s, CATALOG, "hgx-b200")
+        decode, prefill = inference_rates(s, CATALOG, "hgx-b200")
+        utilisation = est.server_utilisation
+        assert est.feasible and utilisation is not None and 0 < utilisation < 1
+        # the estimate's per-unit rates carry the utilisation already
+        assert decode.per_unit_s == est.tokens_per_s_per_system
+        on_decode = est.prefill_tokens_per_s_per_system
+        assert on_decode is not None and on_decode > 0
+        own = prefill_rate(
+            CATALOG.models["deepseek-r1"], hardware(CATALOG, "hgx-b200"), "fp4", "fp8", 922, 461
+        )
+        if placed == "aggregated":
+            assert prefill.per_unit_s == on_decode
+            assert "on the decode instances" in prefill.reason
+        else:
+            assert prefill.per_unit_s == own.per_unit_s * utilisation
+            assert prefill.per_unit_s > 1.1 * on_decode  # the smallest instance's is faster

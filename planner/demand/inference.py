@@ -1003,11 +1003,12 @@ def estimate_serving(
 
 
 def inference_rates(spec: InferenceSpec, catalog: Catalog, system: str) -> tuple[Rate, Rate]:
-    """(decode, prefill) tokens/s per unit of `system` for the LP. Prefill is rated on its own
-    (it may run on other units than decode): the smallest instance holding the weights and one
-    prompt's KV, at mean context prompt/2: compute plus that layout's TP all-reduces per token
-    (prefill_rate, serving_physics.prefill_time). With ttft_p99 both are multiplied by
-    the server utilisation of the decode layout.
+    """(decode, prefill) tokens/s per unit of `system` for the LP. Disaggregated prefill is
+    rated on its own (it may run on other units than decode): the smallest instance holding the
+    weights and one prompt's KV, at mean context prompt/2: compute plus that layout's TP
+    all-reduces per token (prefill_rate, serving_physics.prefill_time). Aggregated prefill runs
+    in the decode instances' steps: the decode layout's prefill rate (the estimate's). With
+    ttft_p99 both are multiplied by the server utilisation of the decode layout.
 
     Memoised per process (planner/demand/memo.py) on the spec without the demand it serves
     (requests_per_day and peak_to_average only size units_for_demand, which the rates do not
@@ -1040,6 +1041,14 @@ def inference_rates_on(
         if est.feasible and est.tokens_per_s_per_system is not None
         else Rate(0.0, est.reason)
     )
+    if spec.prefill == "aggregated":
+        # Aggregated prompts are prefilled by the decode instances, in their steps: at the
+        # decode layout's prefill rate (the estimate's, which the calibration points check;
+        # the server utilisation in it), not at a separate smallest instance's; none where the
+        # decode side cannot serve.
+        per_unit = est.prefill_tokens_per_s_per_system if est.feasible else None
+        on_decode = f"on the decode instances (prefill: aggregated): {est.reason}{suffix}"
+        return decode, Rate(per_unit, on_decode) if per_unit else Rate(0.0, est.reason)
     padded = padded_prompt_tokens(spec.prompt_tokens, spec.prefill_buckets)
     prefill = prefill_rate(
         arch,
