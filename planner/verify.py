@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from fleetcore.errors import VerificationError
 from planner.demand.types import Role, WorkloadDemand
+from planner.kinds.inference import InferenceSpec
 from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan
 from planner.rows import AllocationRow, CpuServerRow, RLRow, ServingRow
@@ -511,25 +512,30 @@ def check_colocated(ctx: Context) -> list[str]:
     """serving: at every site and period, the share of the period's decode work done there -
     the share of its prefill work = the share of requests prefilled elsewhere and decoded there
     - those prefilled there and decoded elsewhere (0 unless disaggregate_across_sites: a
-    request's prefill and decode at one site)"""
+    request's prefill and decode at one site); prefill: aggregated: the same on every pool (a
+    site's system), with nothing prefilled elsewhere (the decode instances prefill)"""
     out = []
     for demand in ctx.demands:
         roles = {r.name: r for r in demand.roles if r.amount > 0}
         if not demand.steady_load or not {"decode", "prefill"} <= set(roles):
             continue
-        shares: dict[tuple[str, int], list[float]] = {}
+        spec = ctx.scenario.data.workloads.get(demand.name)
+        by_pool = isinstance(spec, InferenceSpec) and spec.prefill == "aggregated"
+        shares: dict[tuple[str, str, int], list[float]] = {}
         for i, name in enumerate(("decode", "prefill")):
             role = roles[name]
             for a in ctx.rows_of(demand, role):
                 need = role.amount * demand.load_between(a.period_start_s, a.period_end_s)
                 work = a.units * role.rates[a.system].per_unit_s * a.period_s
-                shares.setdefault((a.datacenter, a.period), [0.0, 0.0])[i] += work / need
-        moved = _kv_moved(ctx, demand.name)
-        for (d, p), (dec, pre) in sorted(shares.items()):
+                where = (a.datacenter, a.system if by_pool else "", a.period)
+                shares.setdefault(where, [0.0, 0.0])[i] += work / need
+        moved = {} if by_pool else _kv_moved(ctx, demand.name)
+        for (d, s, p), (dec, pre) in sorted(shares.items()):
             net = moved.get((d, p), 0.0)
             if abs(dec - pre - net) > 1e-4 * max(1.0, dec, pre):
+                at = f"{d}/{s} (prefill: aggregated)" if by_pool else d
                 out.append(
-                    f"{demand.name} at {d} in period {p}: {dec:.3%} of the decode but "
+                    f"{demand.name} at {at} in period {p}: {dec:.3%} of the decode but "
                     f"{pre:.3%} of the prefill, {net:.3%} of the requests prefilled elsewhere "
                     "(net)"
                 )

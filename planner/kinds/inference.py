@@ -399,6 +399,41 @@ def kv_pairs(model: Model, demand: WorkloadDemand) -> list[tuple[str, str]]:
     return out
 
 
+def _aggregated(model: Model, workload: str) -> bool:
+    """Whether the serving tier prefills its prompts in its decode instances' steps."""
+    spec = model.scenario.data.workloads.get(workload)
+    return isinstance(spec, InferenceSpec) and spec.prefill == "aggregated"
+
+
+@family("aggregate", "workload:datacenter:system:period", kind=NAME)
+def add_aggregate(model: Model) -> None:
+    """u[w,decode,d,s,p] · rate_decode,s · len_p / (amount_decode · share_p)
+    = u[w,prefill,d,s,p] · rate_prefill,s · len_p / (amount_prefill · share_p)
+    (prefill: aggregated: the decode instances prefill their own prompts in their steps, so each
+    pool serves the same share of a period's decode and prefill; prefill never runs on another
+    system or site than its decode)"""
+    for demand in model.demands:
+        if demand.kind != NAME or not _aggregated(model, demand.name):
+            continue
+        roles = {r.name: r for r in demand.roles if r.amount > 0}
+        if not {"decode", "prefill"} <= set(roles):
+            continue
+        for period in model.periods:
+            if not active(period, demand):
+                continue
+            share = demand.load_between(period.start_s, period.end_s)
+            for d in model.sites:
+                by_system: dict[str, Pairs] = {}
+                for sign, role in ((1.0, roles["decode"]), (-1.0, roles["prefill"])):
+                    scale = role.amount * share
+                    for _, s, p, var in model.u_of_role_at(demand.name, role.name, period, d):
+                        coef = sign * role.rates[s].per_unit_s * p.length_s / scale
+                        by_system.setdefault(s, []).append((var, coef))
+                for s, pairs in by_system.items():
+                    entity = (demand.name, d, s, f"p{period.index}")
+                    model.row("aggregate", entity, pairs, "==", 0.0)
+
+
 @family("colocate", "workload:datacenter:period", kind=NAME)
 def add_colocate(model: Model) -> None:
     """sum_s u[w,decode,d,s,p] · rate · len_p / (amount_decode · share_p)
@@ -408,8 +443,8 @@ def add_colocate(model: Model) -> None:
     disaggregate_across_sites may prefill at a and decode at b, x the share of the period's
     requests that do, their KV on the links: kvflow)"""
     for demand in model.demands:
-        if demand.kind != NAME:
-            continue
+        if demand.kind != NAME or _aggregated(model, demand.name):
+            continue  # an aggregated tier's `aggregate` rows, one per pool, hold this one
         roles = {r.name: r for r in demand.roles if r.amount > 0}
         if not {"decode", "prefill"} <= set(roles):
             continue
