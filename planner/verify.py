@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from fleetcore.errors import VerificationError
 from planner.demand.types import Role, WorkloadDemand
-from planner.kinds.inference import InferenceSpec
 from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan
 from planner.rows import AllocationRow, CpuServerRow, RLRow, ServingRow
@@ -519,8 +518,7 @@ def check_colocated(ctx: Context) -> list[str]:
         roles = {r.name: r for r in demand.roles if r.amount > 0}
         if not demand.steady_load or not {"decode", "prefill"} <= set(roles):
             continue
-        spec = ctx.scenario.data.workloads.get(demand.name)
-        by_pool = isinstance(spec, InferenceSpec) and spec.prefill == "aggregated"
+        by_pool = demand.prefill_on_decode_pools
         shares: dict[tuple[str, str, int], list[float]] = {}
         for i, name in enumerate(("decode", "prefill")):
             role = roles[name]

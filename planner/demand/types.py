@@ -165,6 +165,9 @@ class WorkloadDemand:
     kv_bytes: float = 0.0
     kv_bytes_per_request: float = 0.0
     kv_hop_budget_s: float | None = None
+    # Serving with prefill: aggregated: the decode instances prefill their own prompts, so every
+    # pool carries the same share of the decode and of the prefill (the LP's `aggregate` rows).
+    prefill_on_decode_pools: bool = False
 
     def load_between(self, start_s: float, end_s: float) -> float:
         """Share of a steady load's work that falls in [start_s, end_s] of its window:

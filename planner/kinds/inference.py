@@ -309,6 +309,7 @@ def demand(
         kv_bytes=scale * kv_per_request if spec.disaggregate_across_sites else 0.0,
         kv_bytes_per_request=kv_per_request,
         kv_hop_budget_s=spec.kv_hop_budget_s,
+        prefill_on_decode_pools=spec.prefill == "aggregated",
         growth_per_year=spec.growth_per_year,
         start_s=spec.start_s,
         window_s=horizon_s - spec.start_s,
@@ -399,12 +400,6 @@ def kv_pairs(model: Model, demand: WorkloadDemand) -> list[tuple[str, str]]:
     return out
 
 
-def _aggregated(model: Model, workload: str) -> bool:
-    """Whether the serving tier prefills its prompts in its decode instances' steps."""
-    spec = model.scenario.data.workloads.get(workload)
-    return isinstance(spec, InferenceSpec) and spec.prefill == "aggregated"
-
-
 @family("aggregate", "workload:datacenter:system:period", kind=NAME)
 def add_aggregate(model: Model) -> None:
     """u[w,decode,d,s,p] · rate_decode,s · len_p / (amount_decode · share_p)
@@ -413,7 +408,7 @@ def add_aggregate(model: Model) -> None:
     pool serves the same share of a period's decode and prefill; prefill never runs on another
     system or site than its decode)"""
     for demand in model.demands:
-        if demand.kind != NAME or not _aggregated(model, demand.name):
+        if demand.kind != NAME or not demand.prefill_on_decode_pools:
             continue
         roles = {r.name: r for r in demand.roles if r.amount > 0}
         if not {"decode", "prefill"} <= set(roles):
@@ -443,7 +438,7 @@ def add_colocate(model: Model) -> None:
     disaggregate_across_sites may prefill at a and decode at b, x the share of the period's
     requests that do, their KV on the links: kvflow)"""
     for demand in model.demands:
-        if demand.kind != NAME or _aggregated(model, demand.name):
+        if demand.kind != NAME or demand.prefill_on_decode_pools:
             continue  # an aggregated tier's `aggregate` rows, one per pool, hold this one
         roles = {r.name: r for r in demand.roles if r.amount > 0}
         if not {"decode", "prefill"} <= set(roles):
