@@ -211,3 +211,31 @@ def test_every_subcommand_help_has_an_example(capsys: pytest.CaptureFixture[str]
     for sub in ("kv", "inference", "pretrain", "rl"):
         code, out, _ = run(capsys, "estimate", sub, "--help")
         assert code == 0 and "Examples:" in out and "planner estimate " + sub in out
+
+
+@pytest.mark.parametrize("prefill", ["disaggregated", "aggregated"])
+def test_inference_table_states_the_plans_own_prefill_rate(
+    capsys: pytest.CaptureFixture[str], prefill: str
+) -> None:
+    """Disaggregated, a plan rates prefill on its own smallest instance (inference_rates), not
+    on the decode layout the table's prefill figure uses: the table says so with the plan's
+    figure; aggregated, the two are one figure and no such line is printed."""
+    from hardware.catalog import load_catalog
+    from planner.demand.inference import inference_rates
+    from planner.kinds.inference import InferenceSpec
+
+    args = ["--model", "llama-3.1-70b", "--system", "hgx-h100", "--precision", "fp8"]
+    code, out, _ = run(capsys, "estimate", "inference", *args, "--prefill", prefill)
+    assert code == 0
+    spec = InferenceSpec.model_validate(
+        {"kind": "inference", "model": "llama-3.1-70b", "precision": "fp8", "prefill": prefill}
+        | {"requests_per_day": "1M", "prompt_tokens": 1000, "output_tokens": 1000}
+        | {"tokens_per_s_per_user": 30}
+    )
+    plan_rate = inference_rates(spec, load_catalog(), "hgx-h100")[1].per_unit_s
+    lines = [line for line in out.splitlines() if line.startswith("  in a plan (own instances)")]
+    if prefill == "aggregated":
+        assert lines == []
+    else:
+        (line,) = lines
+        assert line.split()[5] == f"{plan_rate:.4g}"

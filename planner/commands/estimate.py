@@ -34,7 +34,7 @@ from hardware.catalog import Catalog, load_catalog
 from planner.commands.options import catalog_option, json_option
 from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl, scaling
 from planner.demand.common import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_PUE
-from planner.demand.inference import MAX_UNITS_PER_INSTANCE
+from planner.demand.inference import MAX_UNITS_PER_INSTANCE, InferenceEstimate, inference_rates
 from planner.kinds.inference import InferenceSpec
 from planner.kinds.pretrain import PretrainSpec
 from planner.kinds.rl import RLSpec
@@ -512,6 +512,7 @@ def inference(
         ("decode tokens/s per unit", _fmt(est.tokens_per_s_per_system)),
         ("output tok/s per accelerator", _fmt(est.output_tokens_per_s_per_accelerator)),
         ("prefill tokens/s per unit", _fmt(est.prefill_tokens_per_s_per_system)),
+        *_plan_prefill_row(spec, catalog, system, est),
         ("TTFT", _fmt(est.ttft_s, "s")),
         (
             "server utilisation",
@@ -522,6 +523,24 @@ def inference(
         ("units for the demand", _fmt(est.units_for_demand)),
     ]
     _emit(est, as_json, rows)
+
+
+def _plan_prefill_row(
+    spec: InferenceSpec, catalog: Catalog, system: str, est: InferenceEstimate
+) -> list[tuple[str, str]]:
+    """With prefill: disaggregated, the rate a plan's prefill role takes: its own smallest
+    instance (inference_rates), not the decode layout the figures above price prefill on
+    (docs/models.md); nothing when the two agree within 0.1% or the estimate is infeasible."""
+    if (
+        spec.prefill != "disaggregated"
+        or not est.feasible
+        or not est.prefill_tokens_per_s_per_system
+    ):
+        return []
+    plan_rate = inference_rates(spec, catalog, system)[1]
+    if abs(plan_rate.per_unit_s / est.prefill_tokens_per_s_per_system - 1) < 1e-3:
+        return []
+    return [("  in a plan (own instances)", f"{_fmt(plan_rate.per_unit_s)} ({plan_rate.reason})")]
 
 
 DEFAULT_CURVE = "10,20,30,40,50,60,80,100,125,150,200"
