@@ -268,6 +268,28 @@ CASES = [
         message="tp_comm_overlap needs tp > 1",
     ),
     Case(
+        "pretrain-ep-comm-overlap-without-ep",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout: {{tp: 8, dp: 8, ep_comm_overlap: true}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="ep_comm_overlap needs ep > 1",
+    ),
+    Case(
+        "pretrain-ep-comm-overlap-not-a-boolean",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout:\n      ep: 8\n      ep_comm_overlap: dualpipe  {MARK}\n",
+        ),
+        path="workloads.pre.layout.ep_comm_overlap",
+        message="boolean",
+    ),
+    Case(
         "pretrain-tp-comm-overlap-not-a-boolean",
         sc(
             "workloads:\n",

@@ -162,3 +162,20 @@ def test_tp_comm_overlap_on_the_layout_reaches_the_step_model() -> None:
     assert b.micro_batch_s == pytest.approx(a.micro_batch_s - a.tp_s, rel=1e-12)
     assert b.layout.tp_comm_overlap and not a.layout.tp_comm_overlap
     assert b.mfu > a.mfu
+
+
+def test_ep_comm_overlap_on_the_layout_reaches_the_step_model() -> None:
+    # A recipe input: the pinned layout's ep_comm_overlap runs the expert all-to-all under the
+    # micro-batch's computation (max(0, EP - compute)) instead of exposing all of it; the rest of
+    # the step is unchanged.
+    lay = {"tp": 1, "pp": 8, "dp": 32, "ep": 32, "vp": 4, "micro_batch": 1}
+    kw = dict(model="deepseek-v3", tokens="1T", global_batch_tokens="16777216", precision="fp8")
+    a = pretrain_throughput(spec(layout=lay, **kw), CATALOG, "gb200-nvl72").step
+    b = pretrain_throughput(
+        spec(layout={**lay, "ep_comm_overlap": True}, **kw), CATALOG, "gb200-nvl72"
+    ).step
+    assert a is not None and b is not None
+    compute = b.gemm_s + b.attention_s + b.memory_s
+    assert a.ep_s > 0 and b.ep_s == pytest.approx(max(0.0, a.ep_s - compute))
+    assert b.micro_batch_s == pytest.approx(a.micro_batch_s - a.ep_s + b.ep_s, rel=1e-12)
+    assert b.layout.ep_comm_overlap and not a.layout.ep_comm_overlap

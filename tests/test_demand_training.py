@@ -206,6 +206,63 @@ def test_expert_all_to_all_bytes() -> None:
     assert moe.expert_params == pytest.approx(4e9)
 
 
+def test_moe_routed_copies_memory_traffic_hand_computed() -> None:
+    # k = 2 routed copies of every token in each of 8 MoE layers: 30 B per copy per hidden element
+    # of permute / chunk sort / unsort / unpermute traffic (forward + backward), on top of the
+    # dense layer's 140 B; FP8 adds the dense 100 B of casts and 10 B per extra copy.
+    moe = replace(M, params=4e9, active=1e9, experts=8, experts_per_token=2, moe_layers=8)
+    run = replace(RUN, global_batch_tokens=32000.0)
+    t, h, layers = 1000, 1024, 8
+    st = step_time(Layout(dp=4, ep=4), moe, F, run, 0.0)
+    dense_b = 140 * h * layers * t
+    copies_b = layers * 2 * h * 30 * t
+    assert st.memory_s == pytest.approx((dense_b + copies_b) / 1e12)
+    fp8 = step_time(Layout(dp=4, ep=4), moe, replace(F, cast_bytes_per_hidden=100.0), run, 0.0)
+    fp8_b = 240 * h * layers * t + layers * 2 * h * (30 + 10 * 1 / 2) * t
+    assert fp8.memory_s == pytest.approx(fp8_b / 1e12)
+    # a dense model has no routed copies; TP divides the copies' bytes as it does the rest
+    assert step_time(Layout(dp=4), M, F, run, 0.0).memory_s == pytest.approx(dense_b / 1e12)
+    tp2 = step_time(Layout(tp=2, dp=2, ep=2), moe, F, run, 0.0)
+    assert tp2.memory_s == pytest.approx((dense_b + copies_b) / 2 / 1e12)
+    # the vectorised search charges the same bytes
+    c = _candidate_arrays(4, moe, F, run)
+    rate, _ = step_times_vector(c, moe, F, run)
+    i = next(
+        j
+        for j in range(len(rate))
+        if (c["dp"][j], c["ep"][j], c["tp"][j], c["pp"][j], c["mb"][j]) == (4, 4, 1, 1, 1)
+    )
+    assert rate[i] == pytest.approx(st.tokens_per_s, rel=1e-9)
+
+
+def test_ep_comm_overlap_hand_computed() -> None:
+    # EP4, k = 2, 8 MoE layers: 4 all-to-alls x 3/4 x t x k x h x 2 B = 98.3 MB a micro-batch.
+    # Without the overlap the all-to-all is fully exposed, whatever the system's comm_overlap
+    # (the expert GEMMs wait for the dispatch); with ep_comm_overlap it hides behind the
+    # micro-batch's computation: GEMM 6 x 1e9 x 1000 / 0.5e15 = 12 ms, memory-bound
+    # (140 x 1024 x 8 + 8 x 2 x 1024 x 30) x 1000 B / 1 TB/s = 1.638 ms, no attention.
+    moe = replace(M, params=4e9, active=1e9, experts=8, experts_per_token=2, moe_layers=8)
+    run = replace(RUN, global_batch_tokens=32000.0)
+    ep_b = 4 * 3 / 4 * 1000 * 2 * 1024 * 2 * 8
+    compute = 6 * 1e9 * 1000 / 0.5e15 + (140 * 1024 * 8 + 8 * 2 * 1024 * 30) * 1000 / 1e12
+    slow = replace(F, scale_up_bytes_per_s=5e9, comm_overlap=0.5)
+    off = step_time(Layout(dp=4, ep=4), moe, slow, run, 0.0)
+    assert off.ep_s == pytest.approx(ep_b / 5e9)  # all of it: 19.66 ms
+    on = step_time(Layout(dp=4, ep=4, ep_comm_overlap=True), moe, slow, run, 0.0)
+    assert on.gemm_s + on.attention_s + on.memory_s == pytest.approx(compute)
+    assert on.ep_s == pytest.approx(ep_b / 5e9 - compute)  # 19.66 - 13.64 = 6.02 ms exposed
+    assert on.micro_batch_s == pytest.approx(off.micro_batch_s - compute)
+    assert "EP overlap" in str(on.layout) and "EP overlap" not in str(off.layout)
+    # forward only: half the all-to-all traffic against a third of the computation
+    fwd = step_time(Layout(dp=4, ep=4, ep_comm_overlap=True), moe, slow, run, forward_only=True)
+    assert fwd.ep_s == pytest.approx(ep_b / 5e9 / 2 - compute / 3)
+    # at 10 GB/s the 9.83 ms all-to-all hides entirely behind the 13.64 ms of computation
+    fast = replace(slow, scale_up_bytes_per_s=1e10)
+    hidden = step_time(Layout(dp=4, ep=4, ep_comm_overlap=True), moe, fast, run, 0.0)
+    assert hidden.ep_s == 0.0
+    assert step_time(Layout(dp=4, ep=4), moe, fast, run, 0.0).ep_s == pytest.approx(ep_b / 1e10)
+
+
 def test_node_limited_routing_crosses_scale_out_once_per_remote_node() -> None:
     # EP16 over two 8-accelerator domains, k=2 of 16 experts. Without node-limited routing all
     # 15/16 of the k copies go over scale-out (10 GB/s); with M=4 a token reaches

@@ -59,6 +59,7 @@ def _layout(d: dict[str, Any]) -> Layout:
         vp=d.get("vp", 1),
         micro_batch=d.get("micro_batch", 1),
         tp_comm_overlap=bool(d.get("tp_comm_overlap", False)),
+        ep_comm_overlap=bool(d.get("ep_comm_overlap", False)),
     )
 
 

@@ -243,7 +243,17 @@ def _pinned(spec: PretrainSpec, accelerators: int) -> Layout | None:
         return None
     lay = spec.layout
     dp = lay.dp or max(1, accelerators // (lay.tp * lay.pp * lay.cp))
-    return Layout(lay.tp, lay.pp, dp, lay.cp, lay.ep, lay.vp, lay.micro_batch, lay.tp_comm_overlap)
+    return Layout(
+        lay.tp,
+        lay.pp,
+        dp,
+        lay.cp,
+        lay.ep,
+        lay.vp,
+        lay.micro_batch,
+        lay.tp_comm_overlap,
+        lay.ep_comm_overlap,
+    )
 
 
 def pretrain_throughput(

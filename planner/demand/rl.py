@@ -267,6 +267,7 @@ def update_passes(
             lay.vp,
             lay.micro_batch,
             lay.tp_comm_overlap,
+            lay.ep_comm_overlap,
         )
     recompute = tr.recompute if tr is not None else None
     models = {spec.policy: policy}

@@ -16,7 +16,9 @@ Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual 
   attention  `3 · (1 + r/3) · A(S/2)/L · ls · t / TP` FLOP at `peak(bf16) · attention_efficiency`,
              A(c) = attention_flops_per_token(model, c) (causal: mean context S/2)
   memory     `(ELEMENTWISE_BYTES_PER_HIDDEN [+ LOW_PRECISION_CAST_BYTES_PER_HIDDEN in FP8/FP4])
-             · hidden/TP · ls · t` B at `hbm_bw · memory_bandwidth_utilisation`
+             · hidden/TP · ls · t` B at `hbm_bw · memory_bandwidth_utilisation`, + a MoE
+             model's routed copies `L_moe · ls/L · k · hidden/TP · t · (MOE_PERMUTE_BYTES_PER_HIDDEN
+             [+ (k-1)/k · MOE_LOW_PRECISION_CAST_BYTES_PER_HIDDEN])` B (moe_copy_bytes_per_token)
   TP         `8 · (TP-1)/TP · t · hidden · 2 B` per layer (sequence parallel: 2 all-gathers and
              2 reduce-scatters forward, as many backward) over scale-up at
              `scale_up_bandwidth/2 · collective_efficiency`; `(1 - comm_overlap)` of it exposed,
@@ -28,7 +30,11 @@ Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual 
              passes K and V forward, K, V and their gradients backward); exposed beyond the
              attention time it overlaps
   EP         `4 · (EP-1)/EP · t · k · hidden · 2 B` per MoE layer (dispatch and combine,
-             forward and backward); `(1 - comm_overlap)` exposed. With node-limited routing
+             forward and backward); fully exposed (the expert GEMMs wait for the dispatch,
+             the next layer for the combine), or, on a layout with `ep_comm_overlap` (the
+             all-to-all of one micro-batch run under another's computation: Megatron-LM
+             EP A2A overlap, DeepSeek-V3 DualPipe), `max(0, EP - compute)` per micro-batch,
+             compute = GEMM + attention + memory-bound. With node-limited routing
              (at most M nodes per token, the model's `max_nodes_per_token`) and an EP group over
              n = TP·CP·EP / scale_up_domain > 1 domains, a token crosses scale-out once per
              remote target node, `c = min(M, n, k) · (n-1)/n` copies, and is forwarded to its k
@@ -85,6 +91,19 @@ ELEMENTWISE_BYTES_PER_HIDDEN = 140.0
 # (~17 hidden-size tensors per Llama block x read 2 B + write 1 B + amax read 2 B). An estimate.
 LOW_PRECISION_CAST_BYTES_PER_HIDDEN = 100.0
 LOW_PRECISION = ("fp8", "fp4")
+# A MoE layer moves every routed copy of a token (k per token, the model's experts per token)
+# through memory-bound passes a dense layer does not have (Megatron-LM's token dispatcher:
+# permute into expert order, sort the received chunks by local expert, the inverse sort and
+# the probability-weighted unpermute; the same passes backward on the gradients, plus the router
+# probabilities' gradient, which reads each copy's expert output): per routed copy per hidden
+# element, forward permute read 2 + write 2 B, chunk sort and unsort 2 x (2 + 2) B, unpermute
+# read 2 B = 14 B; backward the same 14 B plus 2 B = 30 B (BF16 copies). A count from the data
+# flow; byte counts of one pass each, no fusion assumed beyond the fused permute.
+MOE_PERMUTE_BYTES_PER_HIDDEN = 30.0
+# FP8/FP4 runs cast each expert GEMM input per routed copy, where a dense layer casts its FFN
+# input once: per extra copy per hidden element the fc1 input (read 2 + write 1 + amax read 2 B)
+# forward and the fc2 output gradient (the same 5 B) backward = 10 B.
+MOE_LOW_PRECISION_CAST_BYTES_PER_HIDDEN = 10.0
 # Activation bytes stored per token per layer per hidden element with sequence parallelism and
 # flash attention (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
 # Transformer Models", eq. 2 with selective recomputation: 34·s·b·h/t).
@@ -121,6 +140,13 @@ class Layout:
     # tp_comm_overlap, userbuffers): exposed TP = max(0, TP time - GEMM time) per micro-batch
     # instead of (1 - comm_overlap) of it. A recipe input; the layout search leaves it off.
     tp_comm_overlap: bool = False
+    # Expert-parallel all-to-all overlapped with another micro-batch's computation (Megatron-LM
+    # --overlap-moe-expert-parallel-comm / Megatron-Bridge moe_a2a_overlap, DeepSeek-V3
+    # DualPipe): exposed EP = max(0, EP time - compute time) per micro-batch; without it the
+    # dispatch and combine sit on the micro-batch's critical path (the expert GEMMs wait for the
+    # dispatch, the next layer for the combine): fully exposed. A recipe input; the layout
+    # search leaves it off.
+    ep_comm_overlap: bool = False
 
     @property
     def accelerators(self) -> int:
@@ -136,7 +162,8 @@ class Layout:
         if self.vp > 1:
             text += f" (v{self.vp})"
         text += f", mb {self.micro_batch}"
-        return text + (", TP overlap" if self.tp_comm_overlap else "")
+        text += ", TP overlap" if self.tp_comm_overlap else ""
+        return text + (", EP overlap" if self.ep_comm_overlap else "")
 
 
 @dataclass(frozen=True)
@@ -337,6 +364,28 @@ def tp_exposed(tp_s: float, gemm_s: float, exposed: float, overlap: bool) -> flo
     return exposed * tp_s
 
 
+def moe_copy_bytes_per_token(mf: ModelFigures, f: TrainFigures) -> float:
+    """Memory-bound bytes of a MoE model's routed copies per token, all MoE layers, forward +
+    backward, before the division by TP: `moe_layers · k · hidden · (MOE_PERMUTE_BYTES_PER_HIDDEN
+    + (k-1)/k · MOE_LOW_PRECISION_CAST_BYTES_PER_HIDDEN in FP8/FP4)`; 0 for a dense model."""
+    if not mf.experts:
+        return 0.0
+    k = mf.experts_per_token
+    cast = MOE_LOW_PRECISION_CAST_BYTES_PER_HIDDEN * (k - 1) / k if f.cast_bytes_per_hidden else 0.0
+    return mf.moe_layers * k * mf.hidden * (MOE_PERMUTE_BYTES_PER_HIDDEN + cast)
+
+
+def ep_exposed(ep_s: float, compute_s: float, overlap: bool) -> float:
+    """Exposed expert-parallel all-to-all time per micro-batch from its full time `ep_s`: with
+    `ep_comm_overlap` (one micro-batch's dispatch/combine run under another micro-batch's
+    computation, `compute_s` = its GEMM + attention + memory-bound time), `max(0, ep_s -
+    compute_s)`; otherwise all of it (a micro-batch's expert GEMMs wait for its dispatch and
+    its next layer for the combine: nothing of its own to hide behind)."""
+    if overlap:
+        return max(0.0, ep_s - compute_s)
+    return ep_s
+
+
 def _shape(tokens: float, width: float, f: TrainFigures) -> float:
     """GEMM shape efficiency M/(M + M_half) · K/(K + K_half)."""
     return tokens / (tokens + f.gemm_half_tokens) * width / (width + f.gemm_half_width)
@@ -376,12 +425,14 @@ def _placed(
     m: int,
     optimizer_s: float,
     forward_only: bool = False,
+    compute_s: float = 0.0,
 ) -> _Placement:
     """EP, PP and DP terms and the step for one placement. pp_inside: the replica TP·CP·PP lies
     in one scale-up domain (PP sends over scale-up; EP ranks, carved out of DP, are TP·CP·PP
     apart; DP·CP reduces over the CP ranks and the replicas sharing a domain first); else DP
     ranks sit next to TP·CP (EP spans TP·CP·EP) and PP sends go over scale-out. forward_only:
-    EP and PP traffic halved (forward only), no DP synchronisation (no gradients)."""
+    EP and PP traffic halved (forward only), no DP synchronisation (no gradients). compute_s:
+    the micro-batch's GEMM + attention + memory-bound time (what an EP overlap hides behind)."""
     tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
@@ -403,7 +454,7 @@ def _placed(
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
             ep_one = ep_bytes / _group_bandwidth(span, f)
-        ep_s = exposed * ep_one * moe_stage * one_way
+        ep_s = ep_exposed(ep_one * moe_stage * one_way, compute_s, layout.ep_comm_overlap)
     pp_s = 0.0
     if pp > 1:
         pp_bytes = 2.0 * v * act_bytes / tp
@@ -514,10 +565,10 @@ def step_time(
     attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_at_half_seq
     attention_s = attn_flops * stage_share * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
     memory_s = (
-        (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden)
-        * h
-        / tp
-        * layers_stage
+        (
+            (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden) * h / tp * layers_stage
+            + moe_copy_bytes_per_token(mf, f) / tp * stage_share
+        )
         * t
         / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
@@ -553,9 +604,10 @@ def step_time(
     # one domain, PP stages share it and DP runs across domains; the faster is kept (DP first
     # on a tie).
     args = (t, p_acc, stage_share, base_s, m, optimizer_s, forward_only)
-    placed = _placed(False, layout, mf, f, run, *args)
+    compute_s = gemm_s + attention_s + memory_s
+    placed = _placed(False, layout, mf, f, run, *args, compute_s=compute_s)
     if pp > 1 and tp * cp * pp <= f.scale_up_domain:
-        inside = _placed(True, layout, mf, f, run, *args)
+        inside = _placed(True, layout, mf, f, run, *args, compute_s=compute_s)
         if inside.step_s < placed.step_s:
             placed = inside
     ep_s, pp_s, t_mb, bubble_s = placed.ep_s, placed.pp_s, placed.t_mb, placed.bubble_s
@@ -760,10 +812,10 @@ def step_times_vector(
     attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_at_half_seq
     attention_s = attn_flops * stage_share * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
     memory_s = (
-        (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden)
-        * h
-        / tp
-        * layers_stage
+        (
+            (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden) * h / tp * layers_stage
+            + moe_copy_bytes_per_token(mf, f) / tp * stage_share
+        )
         * t
         / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
@@ -840,7 +892,8 @@ def _placed_vector(
             out_bytes = 4.0 * copies * t * h * ACTIVATION_VALUE_BYTES
             limited = np.maximum(out_bytes / so, ep_bytes / su)
             ep_one = np.where(span > f.scale_up_domain, limited, ep_one)
-        ep_s = np.where(ep > 1, exposed * ep_one * moe_stage, 0.0)
+        # search candidates leave ep_comm_overlap off: the all-to-all fully exposed
+        ep_s = np.where(ep > 1, ep_one * moe_stage, 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / np.where(pp_inside, su, so), 0.0)
     t_mb = base_s + ep_s + pp_s
     bubble_s = (pp - 1) / v * t_mb

@@ -46,7 +46,11 @@ class LayoutSpec(Strict):
     tensor-parallel collectives with the GEMMs (Megatron-LM / Transformer Engine
     `tp_comm_overlap: true`, userbuffers), so the step exposes only the TP time the GEMMs cannot
     hide, max(0, TP - GEMM) per micro-batch; false (default) = the system's `comm_overlap`
-    share hidden, as for the other collectives."""
+    share hidden, as for the other collectives. `ep_comm_overlap`: the recipe overlaps the
+    expert-parallel all-to-all of one micro-batch with another's computation (Megatron-LM
+    `--overlap-moe-expert-parallel-comm`, Megatron-Bridge `moe_a2a_overlap`, DeepSeek-V3
+    DualPipe), so the step exposes max(0, EP - compute) per micro-batch; false (default) = the
+    all-to-all fully exposed (the expert GEMMs wait for the dispatch)."""
 
     tp: PositiveInt = 1
     pp: PositiveInt = 1
@@ -56,6 +60,7 @@ class LayoutSpec(Strict):
     vp: PositiveInt = 1
     micro_batch: PositiveInt = 1
     tp_comm_overlap: bool = False
+    ep_comm_overlap: bool = False
 
     @model_validator(mode="after")
     def _overlap_needs_tp(self) -> LayoutSpec:
@@ -63,6 +68,11 @@ class LayoutSpec(Strict):
             raise ValueError(
                 "tp_comm_overlap needs tp > 1: it overlaps the tensor-parallel collectives, "
                 "and tp 1 has none"
+            )
+        if self.ep_comm_overlap and self.ep == 1:
+            raise ValueError(
+                "ep_comm_overlap needs ep > 1: it overlaps the expert-parallel all-to-all, "
+                "and ep 1 has none"
             )
         return self
 
