@@ -159,6 +159,9 @@ def test_dense_checks_family_is_reported_and_out_of_sample() -> None:
     assert {r.point for r in rows(CATALOG) if r.family == "dense-checks"} == {p.id for p in checks}
     assert not any(p.fit for p in checks)
     assert all(p.tolerance == 0.20 for p in checks)
+    # The family's MAE, known misses included, within the dense families' 20% (17.2% since
+    # prompt attention runs at the KV precision; 21.6% before).
+    assert mean_absolute_error([r for r in rows(CATALOG) if r.family == "dense-checks"]) <= 0.20
     for p in checks:
         assert p.spec.engine is not None and p.spec.engine.layout is not None, p.id
         assert p.source.startswith(("MLPerf Inference v5.1 closed", "TensorRT-LLM docs")), p.id
