@@ -106,9 +106,10 @@ def test_decode_numbers_recomputed_by_hand() -> None:
     # One more sequence would miss the budget or not fit.
     assert batch + 1 > b_hbm or est.max_batch_latency == batch
     # Prefill on the same TP8 instance: a prompt token's FLOPs at mean context 500 over the 8
-    # GPUs, plus its share of the 2 x 126 all-reduces: 2·7/8 x 16,384 x 2 B over the scale-up
-    # bandwidth (the bandwidth part of the all-reduce above, per token; one TP group).
-    prefill_compute = (2 * 405e9 + 4 * 128 * 126 * 128 * 500) / (8 * rate_fp8)
+    # GPUs (its attention at the BF16 KV precision's rate, as the decode step's), plus its share
+    # of the 2 x 126 all-reduces: 2·7/8 x 16,384 x 2 B over the scale-up bandwidth (the
+    # bandwidth part of the all-reduce above, per token; one TP group).
+    prefill_compute = 2 * 405e9 / (8 * rate_fp8) + 4 * 128 * 126 * 128 * 500 / (8 * rate_bf16)
     prefill_ar = 2 * 126 * 2 * 7 / 8 * 16384 * 2 / (900e9 * sv.link_bandwidth_utilisation)
     prefill = 1 / (prefill_compute + prefill_ar)
     assert est.prefill_tokens_per_s_per_system == pytest.approx(prefill, rel=1e-9)
@@ -205,8 +206,9 @@ def _overlay(tmp_path: Path, text: str) -> Path:
 
 def test_serving_figures_come_from_the_catalog(tmp_path: Path) -> None:
     # Halve the HBM bandwidth utilisation: the memory term of the same batch doubles (offline
-    # mode: batch set by HBM alone). Halve the FP8 compute utilisation: prefill's compute time
-    # per token doubles, its TP all-reduces stay.
+    # mode: batch set by HBM alone). Halve the FP8 and BF16 compute utilisations (FP8 weights,
+    # the prompt's attention at the BF16 KV precision): prefill's compute time per token
+    # doubles, its TP all-reduces stay.
     base = load_catalog()
     sv = base.accelerators["h100-sxm"].serving
     assert sv is not None
@@ -219,7 +221,7 @@ accelerators:
   h100-sxm:
     serving:
       hbm_bandwidth_utilisation: {sv.hbm_bandwidth_utilisation / 2}
-      compute_utilisation: {{bf16: 0.6, fp16: 0.6, fp8: {sv.compute_utilisation["fp8"] / 2}}}
+      compute_utilisation: {{bf16: 0.3, fp16: 0.3, fp8: {sv.compute_utilisation["fp8"] / 2}}}
 """,
             )
         ]

@@ -191,8 +191,14 @@ def test_expected_max_poisson_by_hand() -> None:
 def test_whole_prompts_stall_their_own_attention_replica() -> None:
     # DeepSeek-R1 FP4 on one HGX B200 as DP8 x TP1 attention, EP8: a prompt prefilled whole runs
     # its attention and dense layers on one GPU and its routed experts on all 8, while the other
-    # seven replicas wait: (F − F_e)/(1 x rate(dense p)) + F_e/(8 x rate(p)) a token, by hand.
-    from planner.demand.common import FORWARD_FLOPS_PER_PARAM, forward_flops_per_token, hardware
+    # seven replicas wait: (F − F_e − A)/(1 x rate(dense p)) + A/(1 x rate(kv p)) + F_e/(8 x rate(p))
+    # a token, by hand.
+    from planner.demand.common import (
+        FORWARD_FLOPS_PER_PARAM,
+        attention_flops_per_token,
+        forward_flops_per_token,
+        hardware,
+    )
     from planner.demand.inference import layouts
     from planner.demand.serving_physics import (
         StepPhysics,
@@ -223,11 +229,19 @@ def test_whole_prompts_stall_their_own_attention_replica() -> None:
         58 * 8 * 7168 * 3 * 7 / 8 / (900e9 * sv.link_bandwidth_utilisation)
         + 58 * (sv.moe_layer_latency_s + 2 * sv.scale_up_latency_s) / 804
     )
-    by_hand = (f - fe) / compute_rate(hw, dense_p) + x * fe / (8 * compute_rate(hw, "fp4")) + moe
-    assert replica_prefill_s(hw, arch, "fp4", lay, 402) == pytest.approx(by_hand, rel=1e-12)
+    # The prompt's attention (MLA as prefilled, A = attention_flops_per_token(402)) at the FP8 KV
+    # precision's rate, as the decode step's (serving_physics.attention_precision).
+    att = attention_flops_per_token(arch, 402)
+    by_hand = (
+        (f - fe - att) / compute_rate(hw, dense_p)
+        + att / compute_rate(hw, "fp8")
+        + x * fe / (8 * compute_rate(hw, "fp4"))
+        + moe
+    )
+    assert replica_prefill_s(hw, arch, "fp4", lay, 402, "fp8") == pytest.approx(by_hand, rel=1e-12)
     # ~4x the whole instance's per-token time (the dense part and the all-to-all's sending on 1
     # GPU, not 8)
-    inst = prefill_time(hw, arch, "fp4", lay, 402).per_token_s
+    inst = prefill_time(hw, arch, "fp4", lay, 402, kv_precision="fp8").per_token_s
     assert 3 < by_hand / inst < 6
     # The chunk: E[max of 8 Poisson(r/8)] x 804 x that, r = B / O prompts a step.
     step = StepPhysics(hw, load, lay)

@@ -172,7 +172,16 @@ def prefill_run_value(point: ServingPoint, catalog: Catalog) -> float:
     assert spec.model is not None
     arch = catalog.models[spec.model]
     padded = padded_prompt_tokens(spec.prompt_tokens, spec.prefill_buckets)
-    t = prefill_time(hw, arch, spec.precision, lay, padded / 2, padded, padded / spec.prompt_tokens)
+    t = prefill_time(
+        hw,
+        arch,
+        spec.precision,
+        lay,
+        padded / 2,
+        padded,
+        padded / spec.prompt_tokens,
+        spec.kv_precision or spec.precision,
+    )
     return t.tokens_per_s / lay.accelerators
 
 

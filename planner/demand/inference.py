@@ -527,16 +527,24 @@ def decode_point(
 
 
 def prefill_tokens_per_s_per_instance(
-    arch: ModelArch, hw: Hardware, precision: str, lay: Layout, prompt_tokens: float
+    arch: ModelArch,
+    hw: Hardware,
+    precision: str,
+    lay: Layout,
+    prompt_tokens: float,
+    kv_precision: str | None = None,
 ) -> float:
     """Prompt tokens/s one instance of `lay` prefills: 1 / prefill_time(prompt/2).per_token_s,
     i.e. F(prompt/2) / (a · peak · compute_utilisation) (a checkpoint with a dense_precision:
     its routed experts' FLOPs at the precision's rate, the rest at the dense precision's:
-    prefill_compute_rate) plus the TP all-reduces' bandwidth time per token and, for an MoE
+    prefill_compute_rate; attention at the KV precision's rate where given) plus the TP
+    all-reduces' bandwidth time per token and, for an MoE
     model, the EP all-to-all, expert imbalance and per-pass MoE layer latency (prefill_time).
     Mean context of a prompt's tokens is prompt/2 (causal attention); prompts are long enough
     for full GEMM efficiency."""
-    return prefill_time(hw, arch, precision, lay, prompt_tokens / 2).tokens_per_s
+    return prefill_time(
+        hw, arch, precision, lay, prompt_tokens / 2, kv_precision=kv_precision
+    ).tokens_per_s
 
 
 @memoised()
@@ -581,7 +589,9 @@ def prefill_rate(
             ),
         )
     lay = min(fitting, key=lambda x: x.accelerators)
-    t = prefill_time(hw, arch, precision, lay, mean_context, 2.0 * mean_context, padding)
+    t = prefill_time(
+        hw, arch, precision, lay, mean_context, 2.0 * mean_context, padding, kv_precision
+    )
     util = figures(hw).compute_utilisation
     dense_p = dense_precision(arch, precision)
     rate = (
@@ -851,6 +861,7 @@ def estimate_serving(
         load.prefill_context,
         2.0 * load.prefill_context,
         load.prefill_padding,
+        load.kv_precision,
     )
     prefill_inst = prefill_t.tokens_per_s
     prefill_s = spec.prefilled_prompt_tokens / prefill_inst

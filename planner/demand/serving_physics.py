@@ -77,6 +77,7 @@ from hardware.schema import ModelArch, ServingFigures
 from planner.demand.common import (
     FORWARD_FLOPS_PER_PARAM,
     Hardware,
+    attention_flops_per_token,
     checkpoint_weight_bytes,
     decode_attention_flops_per_token,
     dense_precision,
@@ -362,29 +363,62 @@ def split_rate(flops: float, expert_flops: float, expert_rate: float, dense_rate
     return flops / (expert_flops / expert_rate + (flops - expert_flops) / dense_rate)
 
 
-def prefill_compute_rate(hw: Hardware, arch: ModelArch, precision: str, context: float) -> float:
+def attention_precision(hw: Hardware, kv_precision: str | None, dense_p: str) -> str:
+    """The precision attention's matmuls run at: the KV cache's where the accelerator has a
+    rate for it (FP8 attention kernels read FP8 K/V: TensorRT-LLM's FP8 context FMHA,
+    use_fp8_context_fmha in NVIDIA's MLPerf configs; no stack runs attention in FP4), else the
+    attention weights' (the checkpoint's dense precision). The decode step's attention_rate
+    and the prefill rate (prefill_compute_rate) both use it."""
+    if (
+        kv_precision is not None
+        and hw.supports(kv_precision)
+        and kv_precision in figures(hw).compute_utilisation
+    ):
+        return kv_precision
+    return dense_p
+
+
+def prefill_compute_rate(
+    hw: Hardware,
+    arch: ModelArch,
+    precision: str,
+    context: float,
+    kv_precision: str | None = None,
+) -> float:
     """FLOP/s of ONE accelerator on the forward FLOPs F(context) of a prompt token:
-    peak(p) · u(p); when the checkpoint's dense_precision differs from p, its routed-expert
-    GEMMs (2 · moe_layers · k · expert params) run at p and everything else (attention, dense
-    layers, shared experts, embeddings) at the dense precision (split_rate)."""
+    F / (F_experts / rate(p) + F_attn / rate(p_attn) + (F − F_experts − F_attn) / rate(p_dense)),
+    rate(q) = peak(q) · u(q): the routed-expert GEMMs (2 · moe_layers · k · expert params) at
+    the checkpoint's precision p, attention's QK^T and AV (attention_flops_per_token(context))
+    at the KV precision where the accelerator runs it (attention_precision; p_dense without
+    `kv_precision`), everything else (dense layers, shared experts, embeddings) at the dense
+    precision (p unless the catalog gives a dense_precision). peak(p) · u(p) when all three
+    are p. As the decode step's attention_rate: an FP4 checkpoint with an FP8 KV cache computes
+    its prompt's attention at the FP8 rate (B200: 4.5 PFLOP/s x 0.28 = 1.26 vs FP4 9 x 0.39 =
+    3.51 PFLOP/s), a 4.6% share of a 9,429-token 405B prompt's FLOPs taking 11.8% of its time."""
     rate = compute_rate(hw, precision)
     dense_p = dense_precision(arch, precision)
-    if dense_p == precision or arch.moe is None:
+    attn_p = attention_precision(hw, kv_precision, dense_p)
+    if dense_p == precision and attn_p == precision:
         return rate
-    experts = (
-        FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
-    )
+    experts = 0.0
+    if arch.moe is not None:
+        experts = (
+            FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
+        )
     flops = forward_flops_per_token(arch, context)
-    return split_rate(flops, experts, rate, compute_rate(hw, dense_p))
+    attention = attention_flops_per_token(arch, context)
+    dense_rate = compute_rate(hw, dense_p)
+    attn_rate = compute_rate(hw, attn_p)
+    return flops / (
+        experts / rate + attention / attn_rate + (flops - experts - attention) / dense_rate
+    )
 
 
 def attention_rate(hw: Hardware, load: ModelLoad) -> float:
     """FLOP/s of one accelerator on decode attention: at the KV precision where the accelerator
     runs it (FP8 attention kernels), else at the precision of the attention weights (the
     checkpoint's dense precision)."""
-    if hw.supports(load.kv_precision) and load.kv_precision in figures(hw).compute_utilisation:
-        return compute_rate(hw, load.kv_precision)
-    return compute_rate(hw, load.dense_precision)
+    return compute_rate(hw, attention_precision(hw, load.kv_precision, load.dense_precision))
 
 
 def kv_replication(arch: ModelArch, tp: int) -> float:
@@ -564,12 +598,14 @@ def prefill_time(
     context: float,
     prompt_tokens: float | None = None,
     padding: float = 1.0,
+    kv_precision: str | None = None,
 ) -> PrefillTime:
     """Seconds one prompt token at mean attention context `context` costs an instance of `lay`
     in prefill: compute + the TP all-reduces' bandwidth + (MoE) the EP all-to-all and the MoE
     layers' fixed time (module docstring).
 
-    compute   = F(context) / (a · prefill_compute_rate), the routed experts' FLOPs x x (the
+    compute   = F(context) / (a · prefill_compute_rate: attention at `kv_precision`'s rate
+                where the chip has one), the routed experts' FLOPs x x (the
                 hottest EP rank's share over the mean): full GEMM efficiency (a pass holds
                 hundreds of tokens or more)
     allreduce = n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale_up_bandwidth · link util) · tp/a:
@@ -614,7 +650,7 @@ def prefill_time(
     """
     a, tp = lay.accelerators, lay.tp
     flops = forward_flops_per_token(arch, context)
-    compute = flops / (a * prefill_compute_rate(hw, arch, precision, context))
+    compute = flops / (a * prefill_compute_rate(hw, arch, precision, context, kv_precision))
     n = tp_allreduces(arch)
     s = figures(hw)
     bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
@@ -652,14 +688,20 @@ def prefill_time(
 
 
 def replica_prefill_s(
-    hw: Hardware, arch: ModelArch, precision: str, lay: Layout, context: float
+    hw: Hardware,
+    arch: ModelArch,
+    precision: str,
+    lay: Layout,
+    context: float,
+    kv_precision: str | None = None,
 ) -> float:
     """Seconds one prompt token at mean context `context` costs when its prompt is prefilled
     alone on one attention replica of `lay` (whole prompts, attention DP): each of the pp stages
     runs its share of the attention and dense layers on the replica's tp chips and of the routed
     experts on all g = a/pp chips of the stage (expert parallelism), plus the replica's TP
     all-reduces:
-      (F − F_experts) / (pp · tp · peak(p_dense) · u) + x · F_experts / (pp · g · peak(p) · u)
+      (F − F_experts − F_attn) / (pp · tp · peak(p_dense) · u) + F_attn / (pp · tp · peak(p_attn) · u)
+      + x · F_experts / (pp · g · peak(p) · u)   (p_attn: attention_precision of `kv_precision`)
       + n_allreduce / pp · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util)
       + moe_layers · max(1/tp, x/g) · k · hidden · (1 + 2 B) · (g−1)/g / (pp · bw)
       + moe_layers · (moe_layer_latency + 2 · latency) / (pp · P)
@@ -682,8 +724,12 @@ def replica_prefill_s(
         share = max(1.0 / tp, x / g)
         link, hops = ep_link_s(hw, g, arch.moe_layers * share * ep_bytes_per_token(arch, g) / pp)
         moe = link + arch.moe_layers * (figures(hw).moe_layer_latency_s + hops) / (pp * prompt)
-    compute = (flops - experts) / (pp * tp * compute_rate(hw, dense_p)) + x * experts / (
-        pp * g * compute_rate(hw, precision)
+    attention = attention_flops_per_token(arch, context)
+    attn_rate = compute_rate(hw, attention_precision(hw, kv_precision, dense_p))
+    compute = (
+        (flops - experts - attention) / (pp * tp * compute_rate(hw, dense_p))
+        + attention / (pp * tp * attn_rate)
+        + x * experts / (pp * g * compute_rate(hw, precision))
     )
     comm = 0.0
     if tp > 1:
@@ -887,12 +933,15 @@ class StepPhysics:
             load.prefill_context,
             2.0 * load.prefill_context,
             load.prefill_padding,
+            load.kv_precision,
         )
         # Whole prompts on an attention-DP layout: one prompt's stall on its own replica (s).
         self.replica_stall_s = (
             load.prompt_prefilled_tokens
             * load.prefill_padding
-            * replica_prefill_s(hw, arch, load.precision, lay, load.prefill_context)
+            * replica_prefill_s(
+                hw, arch, load.precision, lay, load.prefill_context, load.kv_precision
+            )
             if load.whole_prompts
             and lay.attention_replicas > 1
             and load.prompt_prefilled_tokens > 0
