@@ -800,6 +800,8 @@ class StepTerms:
     # excess over the mean TPOT: prefill stalls that land on few output tokens (tpot_tail.py).
     tpot_quantile: float | None = None
     tpot_tail_s: float = 0.0
+    # The prompts' length stdev / mean behind the tail's stalls (0: every prompt the mean's).
+    tpot_prompt_cv: float = 0.0
     # chunk_s is whole prompts stalling the step, each on its own attention replica
     whole_prompt_stalls: bool = False
 
@@ -889,7 +891,13 @@ class StepTerms:
         if self.tpot_quantile is not None:
             text += (
                 f"; {quantile_label(self.tpot_quantile)} over requests (Poisson prompt stalls on "
-                f"few output tokens) + tail {self.tpot_tail_s * 1e3:.2f} = "
+                f"few output tokens"
+                + (
+                    f", prompt lengths stdev/mean {self.tpot_prompt_cv:.2f}"
+                    if self.tpot_prompt_cv > 0
+                    else ""
+                )
+                + f") + tail {self.tpot_tail_s * 1e3:.2f} = "
                 f"{quantile_label(self.tpot_quantile)} TPOT {self.tpot_bound_s * 1e3:.2f} ms"
             )
         return text
@@ -1073,6 +1081,7 @@ class StepPhysics:
             moe_token_s=arch.moe_layers * imbalance * mq / g * self.moe_token_cost_s,
             tpot_quantile=load.tpot_quantile if with_chunk else None,
             tpot_tail_s=tail_s,
+            tpot_prompt_cv=load.prompt_cv if with_chunk else 0.0,
             whole_prompt_stalls=with_chunk and self.replica_stall_s is not None,
         )
 
