@@ -341,6 +341,28 @@ CASES = [
         message="'p100' is not a TPOT percentile: give mean, or p50 to p99.9",
     ),
     Case(
+        "prompt-tokens-stdev-negative",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    prefill: aggregated\n    tpot_percentile: p99\n"
+            f"    prompt_tokens_stdev: -5  {MARK}\n",
+        ),
+        path="workloads.chat.prompt_tokens_stdev",
+        message="greater than 0",
+    ),
+    Case(
+        "prompt-tokens-stdev-without-percentile",
+        {
+            "scenario.yaml": edit(
+                edit(SCENARIO, "  chat:\n", f"  chat:  {MARK}\n"),
+                "    tokens_per_s_per_user: 30\n",
+                "    tokens_per_s_per_user: 30\n    prompt_tokens_stdev: 100\n",
+            )
+        },
+        path="workloads.chat",
+        message="prompt_tokens_stdev sets the spread of the prompt stalls in a TPOT percentile",
+    ),
+    Case(
         "prefill-buckets-unsorted",
         sc(
             "    tokens_per_s_per_user: 30\n",

@@ -63,6 +63,64 @@ def test_stall_quantile_by_hand_one_stall() -> None:
     )
 
 
+def test_compound_tail_by_hand_exponential_stalls() -> None:
+    # Prompt lengths with c = 1 (stdev = mean): each stall exponential of mean 10 ms, K of them
+    # Erlang(K). Outputs of mean 1 (every request n = 2: one TPOT interval), 0.02 prompts a step:
+    # K ~ Poisson(0.02). P(Y > y) = Σ_K P(K) e^-x Σ_{i<K} x^i / i!, x = y / 10 ms:
+    # 0.0196 e^-x + 1.96e-4 (1 + x) e^-x + 1.3e-6 (...) = 0.01 at x = 0.690, y = 6.90 ms (the
+    # mean prompt's stall, 10 ms, with c = 0: 2% of requests wait for one).
+    y = stall_quantile_s(0.99, 0.02, 0.010, 1.0, 1.0, 1.0)
+    x = y / 0.010
+    mu = 0.02
+
+    def poisson(k: int) -> float:
+        return math.exp(-mu) * mu**k / math.factorial(k)
+
+    survival = math.exp(-x) * (poisson(1) + poisson(2) * (1 + x) + poisson(3) * (1 + x + x * x / 2))
+    assert survival == pytest.approx(0.01, rel=1e-5)
+    assert y == pytest.approx(0.00690, abs=1e-5)
+    assert stall_quantile_s(0.99, 0.02, 0.010, 1.0, 1.0, 0.0) == pytest.approx(0.010)
+
+
+def test_compound_tail_widens_with_the_spread() -> None:
+    # 0.5 prompts a step of 8 ms stalls, outputs of mean 6: the p99 without spread is 16 ms; a
+    # narrow spread (c = 0.01) keeps it, wider ones raise it.
+    fixed = stall_quantile_s(0.99, 0.5, 0.008, 6.0)
+    assert fixed == pytest.approx(0.016)
+    spreads = [stall_quantile_s(0.99, 0.5, 0.008, 6.0, 1.0, c) for c in (0.01, 0.5, 1.0)]
+    assert spreads[0] == pytest.approx(fixed, rel=0.01)
+    assert fixed < spreads[1] < spreads[2]
+
+
+def test_prompt_spread_on_an_estimate() -> None:
+    # The MLPerf Llama 2 70B Interactive workload on one HGX B200 at TP1: the OpenOrca prompts'
+    # stdev (171.5 tokens on a mean of 222) widens the p99 tail at a given batch, so the batch
+    # meeting 40 ms is no larger; without the field the estimate is the one-length tail's.
+    catalog = load_catalog()
+    base = dict(
+        requests_per_day="1M",
+        model="llama-2-70b",
+        precision="fp4",
+        kv_precision="fp8",
+        prompt_tokens=222,
+        output_tokens=272,
+        tokens_per_s_per_user=25,
+        tpot_percentile="p99",
+        prefill="aggregated",
+        engine={"layout": {"tp": 1}},
+    )
+    plain = estimate_inference(InferenceSpec.model_validate(base), catalog, "hgx-b200")
+    spread = estimate_inference(
+        InferenceSpec.model_validate({**base, "prompt_tokens_stdev": 171.5}), catalog, "hgx-b200"
+    )
+    assert plain.feasible and spread.feasible
+    assert spread.max_batch is not None and plain.max_batch is not None
+    assert spread.max_batch <= plain.max_batch
+    assert spread.step_terms_s["tpot_tail"] > 0
+    with pytest.raises(ValueError, match="prompt_tokens_stdev sets the spread"):
+        InferenceSpec.model_validate({**base, "tpot_percentile": "mean", "prompt_tokens_stdev": 9})
+
+
 @pytest.mark.parametrize(
     ("quantile", "rate", "stall", "mean_n", "t"),
     [

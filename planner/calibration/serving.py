@@ -73,6 +73,7 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 "mode",
                 "tokens_per_s_per_user",
                 "tpot_percentile",
+                "prompt_tokens_stdev",
                 "ttft_p99",
                 "prefill",
                 "chunked_context",

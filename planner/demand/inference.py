@@ -378,6 +378,7 @@ def decode_point(
     max_sequences: int | None = None,
     max_sequences_per_accelerator: int | None = None,
     pinned: tuple[int, int, int] | None = None,
+    prompt_cv: float = 0.0,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). max_sequences, max_sequences_per_accelerator: the
@@ -391,7 +392,8 @@ def decode_point(
     whole_prompts: aggregated prefill without chunked context: on an attention-DP layout each
     prompt is prefilled on its own replica while the others wait (StepPhysics.terms).
     prefill_buckets: compile-time prompt shapes (model_load): the prefill chunk and stalls
-    compute the prompt padded to its bucket.
+    compute the prompt padded to its bucket. prompt_cv: the prompts' length stdev / mean; with
+    tpot_quantile each stall is a gamma of that spread (tpot_tail.py; 0: the mean prompt's).
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
@@ -413,6 +415,7 @@ def decode_point(
         tpot_quantile,
         whole_prompts,
         prefill_buckets,
+        prompt_cv,
     )
     base = dict(
         weight_bytes=load.weights_bytes,
@@ -795,6 +798,7 @@ def estimate_serving(
         max_sequences=spec.engine_caps[0],
         max_sequences_per_accelerator=spec.engine_caps[1],
         pinned=spec.engine.layout.pinned if spec.engine and spec.engine.layout else None,
+        prompt_cv=spec.prompt_tokens_cv,
     )
     if hw.accelerator.serving is None:
         return InferenceEstimate(

@@ -178,6 +178,9 @@ class ModelLoad:
     prompt_prefilled_tokens: float = 0.0  # prompt tokens prefilled per prompt: P · (1 − hit)
     # The TPOT bound is on this quantile over requests (0.99: p99), not the mean (None).
     tpot_quantile: float | None = None
+    # Coefficient of variation of the prompts' lengths (stdev / mean): the quantile's stalls are
+    # a compound Poisson sum of gamma stalls (tpot_tail.py); 0: every stall the mean prompt's.
+    prompt_cv: float = 0.0
     # Aggregated prefill without chunked context: each prompt is prefilled whole in one
     # iteration, on its own attention replica (whole_prompt_stall_s).
     whole_prompts: bool = False
@@ -220,6 +223,7 @@ def model_load(
     tpot_quantile: float | None = None,
     whole_prompts: bool = False,
     prefill_buckets: tuple[int, ...] | None = None,
+    prompt_cv: float = 0.0,
 ) -> ModelLoad:
     """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
     the dense part when the checkpoint differs from params x bytes; when the checkpoint names a
@@ -233,7 +237,8 @@ def model_load(
     MLPerf Server) instead of their mean (None): see tpot_tail. whole_prompts: aggregated
     prefill without chunked context (StepPhysics.terms: each prompt stalls one step).
     prefill_buckets: compile-time prompt shapes: a prompt's prefill computes P' =
-    padded_prompt_tokens(P) tokens at mean context P'/2 (prefill_padding = P'/P)."""
+    padded_prompt_tokens(P) tokens at mean context P'/2 (prefill_padding = P'/P).
+    prompt_cv: the prompts' length stdev / mean, for the TPOT quantile's stalls (tpot_tail)."""
     padded = padded_prompt_tokens(prompt_tokens, prefill_buckets)
     total = checkpoint_weight_bytes(arch, precision)
     dense_p = dense_precision(arch, precision)
@@ -271,6 +276,7 @@ def model_load(
         output_tokens=float(output_tokens),
         prompt_prefilled_tokens=prompt_tokens * (1.0 - prompt_cache_hit),
         tpot_quantile=tpot_quantile,
+        prompt_cv=prompt_cv,
         whole_prompts=whole_prompts,
     )
 
@@ -794,6 +800,8 @@ class StepTerms:
     # excess over the mean TPOT: prefill stalls that land on few output tokens (tpot_tail.py).
     tpot_quantile: float | None = None
     tpot_tail_s: float = 0.0
+    # The prompts' length stdev / mean behind the tail's stalls (0: every prompt the mean's).
+    tpot_prompt_cv: float = 0.0
     # chunk_s is whole prompts stalling the step, each on its own attention replica
     whole_prompt_stalls: bool = False
 
@@ -883,7 +891,13 @@ class StepTerms:
         if self.tpot_quantile is not None:
             text += (
                 f"; {quantile_label(self.tpot_quantile)} over requests (Poisson prompt stalls on "
-                f"few output tokens) + tail {self.tpot_tail_s * 1e3:.2f} = "
+                f"few output tokens"
+                + (
+                    f", prompt lengths stdev/mean {self.tpot_prompt_cv:.2f}"
+                    if self.tpot_prompt_cv > 0
+                    else ""
+                )
+                + f") + tail {self.tpot_tail_s * 1e3:.2f} = "
                 f"{quantile_label(self.tpot_quantile)} TPOT {self.tpot_bound_s * 1e3:.2f} ms"
             )
         return text
@@ -1067,6 +1081,7 @@ class StepPhysics:
             moe_token_s=arch.moe_layers * imbalance * mq / g * self.moe_token_cost_s,
             tpot_quantile=load.tpot_quantile if with_chunk else None,
             tpot_tail_s=tail_s,
+            tpot_prompt_cv=load.prompt_cv if with_chunk else 0.0,
             whole_prompt_stalls=with_chunk and self.replica_stall_s is not None,
         )
 
@@ -1106,6 +1121,7 @@ class StepPhysics:
             stall,
             load.output_tokens,
             load.tokens_per_step,
+            load.prompt_cv,
         )
         return tail - chunk_s / load.tokens_per_step
 

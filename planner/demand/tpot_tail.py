@@ -32,8 +32,19 @@ With chunked context the same prefill work is spread over the steps instead of s
 averaged over a request's own decode (what TPOT is) the work it waits for is the same K · s_p
 up to the chunks at its two ends, so the same law holds to that edge.
 
-Not modelled: prompt lengths vary (each stall is the mean prompt's; a spread of prompt lengths
-widens the tail), the batch in flight varies (a Poisson count of mean B: ±sqrt(B)), and ranks of
+Prompt lengths vary (`prompt_tokens_stdev`): each stall is then s_p times the prompt's length
+over the mean, and the K stalls a request waits for add up to a compound Poisson sum. A stall's
+law is the gamma of the prompts' mean and coefficient of variation c = stdev / mean (shape
+α = 1/c², scale s_p · c²: the two-moment fit; c = 1 is the exponential, the maximum-entropy law
+of a positive length given only its mean), so K of them sum to Gamma(K · α, s_p · c²) and
+
+  P(TPOT − step/t > y) = Σ_n P(n) Σ_{K>=1} Poisson(K; r · (n − 1)/t) · Q(K · α, y · (n − 1) / (s_p c²))
+
+(Q the regularised upper incomplete gamma); the quantile is the y where that is 1 − q. The mean
+is unchanged (E[s] = s_p); the variance of the stalls a request waits for grows by 1 + c².
+Without the field (c = 0) every stall is the mean prompt's, as above.
+
+Not modelled: the batch in flight varies (a Poisson count of mean B: ±sqrt(B)), and ranks of
 an attention-DP instance prefilling on one rank (s_p is the whole instance's time).
 """
 
@@ -43,6 +54,8 @@ import functools
 import math
 
 import numpy as np
+from scipy.optimize import brentq
+from scipy.special import gammaincc
 
 # Output lengths up to this many are one point each of the mixture; above it, bins growing by
 # LENGTH_BIN_GROWTH, each counted at its shortest length (the most variable TPOT of the bin: the
@@ -55,6 +68,16 @@ LENGTH_TAIL_SHARE = 1e-9
 # Poisson counts beyond the mean + this many standard deviations (+ a few counts) are dropped:
 # P(K > μ + 8 σ + 10) < 1e-12 for any μ.
 POISSON_SIGMAS = 8.0
+# Compound tail (prompt lengths spread): (length, count) cells of the mixture whose probability
+# is below this are left out (all of them together hold < 1e-7 of the mass at these sizes, far
+# below the 1e-3 a p99.9 reads), and the quantile is solved to this relative tolerance.
+COMPOUND_CELL_PROBABILITY = 1e-12
+COMPOUND_RELATIVE_TOLERANCE = 1e-5
+# Lengths whose mean stall count exceeds this take the compound sum as one gamma of its mean and
+# variance (its skewness 2 sqrt(1 + c²) / sqrt(μ), above the exact (1 + 2c²) / (sqrt(μ)
+# sqrt(1 + c²)): a tail no lighter); their spread is then sqrt((1 + c²)/μ) <= 14% of the mean
+# at c = 1, so they seldom reach a quantile set by the short requests.
+COMPOUND_EXACT_MEAN_COUNT = 100.0
 
 
 def output_lengths(mean: float) -> tuple[np.ndarray, np.ndarray]:
@@ -83,10 +106,13 @@ def stall_quantile_s(
     stall_s: float,
     mean_output_tokens: float,
     tokens_per_step: float = 1.0,
+    prompt_cv: float = 0.0,
 ) -> float:
     """The `quantile` over requests of K · s_p / (n − 1), the prefill stalls a request waits for
     per output token (module docstring): K ~ Poisson(r · (n − 1) / t), n geometric with mean O.
-    TPOT(quantile) = step / t + this. 0 without prompts (r = 0) or stalls (s_p = 0)."""
+    TPOT(quantile) = step / t + this. 0 without prompts (r = 0) or stalls (s_p = 0).
+    prompt_cv > 0: the prompts' lengths vary with that coefficient of variation (stdev / mean),
+    each stall gamma with mean s_p (compound_stall_quantile_s)."""
     if prompts_per_step <= 0 or stall_s <= 0:
         return 0.0
     lengths, weights = output_lengths(mean_output_tokens)
@@ -102,8 +128,68 @@ def stall_quantile_s(
         # With the counts below the mean left out the quantile is exact if it is >= the mean
         # stall (every count left out is below it); else count them all.
         if value >= mean_y or not upper_only:
-            return value
-    raise AssertionError("unreachable")
+            break
+    if prompt_cv > 0:
+        return compound_stall_quantile_s(
+            quantile, lengths, weights, prompts_per_step, stall_s, tokens_per_step, prompt_cv, value
+        )
+    return value
+
+
+def compound_stall_quantile_s(
+    quantile: float,
+    lengths: np.ndarray,
+    weights: np.ndarray,
+    rate: float,
+    stall_s: float,
+    tokens_per_step: float,
+    prompt_cv: float,
+    fixed_quantile: float = 0.0,
+) -> float:
+    """The `quantile` of Y = Σ_{i<=K} s_i / (n − 1) over output lengths n (`lengths` with
+    probabilities `weights`) and counts K ~ Poisson(rate · (n − 1) / t), the stalls s_i gamma with
+    mean stall_s and coefficient of variation prompt_cv (module docstring): the y at which
+    P(Y > y) = Σ P(n) P(K) Q(K/c², y · (n − 1) / (stall_s · c²)) equals 1 − quantile.
+    fixed_quantile: the quantile with every stall stall_s (c = 0), where the search starts."""
+    shape = 1.0 / prompt_cv**2
+    scale = stall_s * prompt_cv**2
+    n_k, cell, interval = [], [], []
+    mus = rate * (lengths - 1.0) / tokens_per_step
+    sds = np.sqrt(mus)
+    his = np.ceil(mus + POISSON_SIGMAS * sds + 10.0).astype(int)
+    log_fact = np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, int(his.max()) + 1)))))
+    for m, mu, hi, wn in zip(lengths - 1.0, mus, his, weights, strict=True):
+        if mu > COMPOUND_EXACT_MEAN_COUNT:
+            # One gamma matched to the compound sum's mean μ s_p and variance μ s_p² (1 + c²):
+            # shape μ / (1 + c²), scale s_p (1 + c²), i.e. counts μ c² / (1 + c²) in units of α.
+            n_k.append(np.array([mu * prompt_cv**2 / (1.0 + prompt_cv**2)]))
+            cell.append(np.array([wn]))
+            interval.append(np.array([m * prompt_cv**2 / (1.0 + prompt_cv**2)]))
+            continue
+        k = np.arange(1, hi + 1)  # K = 0: no stall, Y = 0 is never above y > 0
+        p = wn * np.exp(k * math.log(mu) - mu - log_fact[1 : hi + 1])
+        keep = p >= COMPOUND_CELL_PROBABILITY
+        n_k.append(k[keep])
+        cell.append(p[keep])
+        interval.append(np.full(int(keep.sum()), m))
+    counts = np.concatenate(n_k).astype(float)
+    probability = np.concatenate(cell)
+    x_per_y = np.concatenate(interval) / scale
+    target = 1.0 - quantile
+
+    def excess(y: float) -> float:
+        return float(np.dot(probability, gammaincc(counts * shape, y * x_per_y))) - target
+
+    if excess(0.0) <= 0:  # fewer than 1 − q of requests wait for any stall
+        return 0.0
+    # Bracket around the quantile without the spread (stalls of s_p each), which it is near.
+    low = 0.9 * fixed_quantile
+    if low > 0 and excess(low) <= 0:
+        low = 0.0
+    high = max(1.5 * fixed_quantile, rate * stall_s / tokens_per_step, stall_s)
+    while excess(high) > 0:
+        high *= 2.0
+    return float(brentq(excess, low, high, rtol=COMPOUND_RELATIVE_TOLERANCE))
 
 
 def _stall_mixture(

@@ -85,6 +85,11 @@ class InferenceSpec(Strict):
     # the p99 of (latency − TTFT) / (output tokens − 1)). With prefill: aggregated, prompt stalls
     # that land on few output tokens make the tail (planner/demand/tpot_tail.py).
     tpot_percentile: str = "mean"
+    # Standard deviation of the prompts' lengths, tokens (a dataset's figure). With
+    # tpot_percentile and prefill: aggregated each prompt stall is then a gamma of that spread
+    # around the mean prompt's (a compound Poisson tail: planner/demand/tpot_tail.py), which
+    # widens the TPOT quantile. Default none: every prompt stalls as the mean prompt.
+    prompt_tokens_stdev: PositiveFloat | None = None
     # interactive: batches sized for tokens_per_s_per_user; offline: no latency target, batches
     # limited by HBM only (MLPerf Offline, batch jobs).
     mode: Literal["interactive", "offline"] = "interactive"
@@ -228,6 +233,13 @@ class InferenceSpec(Strict):
             raise ValueError("draft_tokens needs draft_acceptance (0-1), e.g. 0.85 for MTP")
         if self.mode == "offline" and self.ttft_p99_s is not None:
             raise ValueError("ttft_p99 is a latency target: not with mode: offline")
+        if self.prompt_tokens_stdev is not None and (
+            self.tpot_percentile == "mean" or self.prefill != "aggregated"
+        ):
+            raise ValueError(
+                "prompt_tokens_stdev sets the spread of the prompt stalls in a TPOT percentile: "
+                "give tpot_percentile (e.g. p99) and prefill: aggregated, or leave it out"
+            )
         if self.mode == "offline" and self.tpot_percentile != "mean":
             raise ValueError(
                 "tpot_percentile says what tokens_per_s_per_user bounds: not with mode: offline"
@@ -260,6 +272,14 @@ class InferenceSpec(Strict):
     def tpot_quantile(self) -> float | None:
         """The quantile of TPOT over requests the target bounds (p99: 0.99); None: the mean."""
         return None if self.tpot_percentile == "mean" else percentile_quantile(self.tpot_percentile)
+
+    @property
+    def prompt_tokens_cv(self) -> float:
+        """prompt_tokens_stdev / prompt_tokens, the prompts' coefficient of variation (0 without
+        the field: every prompt the mean's)."""
+        if self.prompt_tokens_stdev is None:
+            return 0.0
+        return self.prompt_tokens_stdev / self.prompt_tokens
 
     @property
     def engine_caps(self) -> tuple[int | None, int | None]:
