@@ -54,8 +54,6 @@ import functools
 import math
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import gammaincc
 
 # Output lengths up to this many are one point each of the mixture; above it, bins growing by
 # LENGTH_BIN_GROWTH, each counted at its shortest length (the most variable TPOT of the bin: the
@@ -151,6 +149,10 @@ def compound_stall_quantile_s(
     mean stall_s and coefficient of variation prompt_cv (module docstring): the y at which
     P(Y > y) = Σ P(n) P(K) Q(K/c², y · (n − 1) / (stall_s · c²)) equals 1 − quantile.
     fixed_quantile: the quantile with every stall stall_s (c = 0), where the search starts."""
+    # scipy only here: importing it costs every process ~0.2 s (bench/bench_startup.py).
+    from scipy.optimize import brentq
+    from scipy.special import gammaincc
+
     shape = 1.0 / prompt_cv**2
     scale = stall_s * prompt_cv**2
     n_k, cell, interval = [], [], []
