@@ -415,6 +415,8 @@ def test_aggregated_prefill_stays_on_its_decode_pool(tmp_path: Path, placed: str
         assert apart > 0.1  # the constraint below is not idle on this case
         return
     assert apart < 1e-6, shares
+    by_cbc = _shares_by_pool(planner.solve(sc, solver="cbc"))  # the same rows through PuLP
+    assert max(abs(x["decode"] - x["prefill"]) for x in by_cbc.values()) < 1e-6, by_cbc
     moved = [
         dataclasses.replace(a, system="hgx-h100") if a.role == "prefill" else a
         for a in plan.allocations
