@@ -226,3 +226,55 @@ def test_accuracy_table_marks_known_misses_and_reports_both_maes() -> None:
     # Every serving point marked in the table is one its test expects to fail, and no other.
     marked = {r.point for r in rows(CATALOG) if r.known_miss}
     assert marked == {p.id for p in POINTS if p.known_miss}
+
+
+MOE_FIT_ENTRIES = ("b200", "gb200", "h100-sxm")  # the fit's entries; gb300/trainium2 copy b200
+
+
+def test_moe_token_bandwidth_recheck_minimum_and_why_it_is_not_adopted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # b200's moe_token_bandwidth (62 GB/s, moe_layer_latency 30 us) was fitted by grid search on
+    # the six serving-moe points' mean absolute error. Re-checked 2026-11-27 (catalog source of
+    # the figure): at 30 us over 50-90 GB/s in 1 GB/s steps the minimum is now interior at
+    # 68 GB/s (15.2% vs 16.7% at 62), but at 68 GB/s three out-of-sample checks leave their
+    # tolerances, so the figure is kept until they are explained. When this test fails, the
+    # re-check no longer holds: refit or adopt (and update the source texts).
+    fitted = [p for p in POINTS if p.family == "serving-moe"]
+    assert len(fitted) == 6 and not any(p.known_miss for p in fitted)
+
+    def catalog(gbps: int):  # type: ignore[no-untyped-def]
+        overlay = tmp_path / f"bw{gbps}.yaml"
+        overlay.write_text(
+            "accelerators:\n"
+            + "".join(
+                f"  {a}:\n    serving:\n      moe_layer_latency: 30 us\n"
+                f"      moe_token_bandwidth: {gbps} GB/s\n"
+                for a in MOE_FIT_ENTRIES
+            )
+        )
+        return load_catalog([overlay])
+
+    def mae(gbps: int) -> float:
+        cat = catalog(gbps)
+        return sum(abs(point_value(p, cat) / p.published - 1) for p in fitted) / len(fitted)
+
+    for name in (*MOE_FIT_ENTRIES, "gb300", "trainium2"):
+        sv = CATALOG.accelerators[name].serving
+        assert sv is not None
+        assert sv.moe_layer_latency_s == pytest.approx(30e-6)
+        assert sv.moe_token_bandwidth_bytes_per_s == pytest.approx(62e9)
+    maes = {g: mae(g) for g in range(50, 91)}
+    best = min(maes, key=maes.__getitem__)
+    assert best == 68 and 50 < best < 90  # interior
+    assert maes[62] == pytest.approx(0.1674, abs=0.001)  # the catalog's value, as bench/accuracy
+    assert maes[68] == pytest.approx(0.1520, abs=0.001)
+    # Why not adopted: at 68 GB/s these checks leave their tolerances.
+    at68 = catalog(68)
+    leaving = {
+        "mlperf51-b200-dsr1-server",
+        "mlperf51-gb200-dsr1-server",
+        "inferencex-gb200-dsr1-fp8-8k1k-89-mtp",
+    }
+    for p in (p for p in POINTS if p.id in leaving):
+        assert not p.known_miss
+        assert abs(point_value(p, CATALOG) / p.published - 1) <= p.tolerance, p.id
+        assert abs(point_value(p, at68) / p.published - 1) > p.tolerance, p.id
