@@ -401,8 +401,8 @@ def test_aggregated_prefill_stays_on_its_decode_pool(tmp_path: Path, placed: str
     """DeepSeek-R1 FP8 with 4,000-token prompts at one site of HGX H100 and HGX B200 servers:
     disaggregated, the plan prefills on B200 for decode partly on H100; aggregated (the decode
     instances prefill their own prompts), every pool carries the same share of the decode and
-    of the prefill (the `aggregate` rows), and moving prefill units to another pool is caught
-    by the verifier's colocated rule."""
+    of the prefill (the `aggregate` rows), and trading prefill for decode between the pools
+    (each role's work and each pool's units kept) is caught by the colocated rule alone."""
     systems = {"hgx-h100": {"max_units": 200}, "hgx-b200": {"max_units": 200}}
     tier = inference("20M", model="deepseek-r1", precision="fp8", kv_precision="fp8")
     tier |= {"prompt_tokens": 4000, "output_tokens": 300, "prefill": placed}
@@ -417,13 +417,25 @@ def test_aggregated_prefill_stays_on_its_decode_pool(tmp_path: Path, placed: str
     assert apart < 1e-6, shares
     by_cbc = _shares_by_pool(planner.solve(sc, solver="cbc"))  # the same rows through PuLP
     assert max(abs(x["decode"] - x["prefill"]) for x in by_cbc.values()) < 1e-6, by_cbc
-    moved = [
-        dataclasses.replace(a, system="hgx-h100") if a.role == "prefill" else a
-        for a in plan.allocations
-    ]
-    found = check_plan(dataclasses.replace(plan, allocations=moved), sc, planner.demands(sc))
+    # Trade 0.1 unit of H100 prefill for decode, and B200 the other way, each role's work and
+    # each pool's units kept within the fleet: only the per-pool shares break.
+    rate = {(a.role, a.system): a.rate_per_unit_s for a in plan.allocations}
+    h100, b200 = "hgx-h100", "hgx-b200"
+    delta = {
+        ("decode", h100): 0.1,
+        ("prefill", h100): -0.1,
+        ("decode", b200): -0.1 * rate[("decode", h100)] / rate[("decode", b200)],
+        ("prefill", b200): 0.1 * rate[("prefill", h100)] / rate[("prefill", b200)],
+    }
+    traded = []
+    for a in plan.allocations:
+        units = a.units + delta[(a.role, a.system)]
+        share = None if a.share_of_role is None else a.share_of_role * units / a.units
+        work = units * a.rate_per_unit_s * a.period_s
+        traded.append(dataclasses.replace(a, units=units, work_done=work, share_of_role=share))
+    found = check_plan(dataclasses.replace(plan, allocations=traded), sc, planner.demands(sc))
+    assert [rule for rule, msgs in found.items() if msgs] == ["colocated"], found
     assert any(
-        m.startswith("chat at a/hgx-b200 (prefill: aggregated) in period 0: ")
-        and "but 0.000% of the prefill" in m
+        m.startswith("chat at a/hgx-h100 (prefill: aggregated) in period 0: ")
         for m in found["colocated"]
     ), found["colocated"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -24,7 +25,7 @@ from planner.kinds.base import (
 )
 from planner.lp.constraints import work_pairs
 from planner.lp.linear import BINARY
-from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, Var, active, family
+from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, Period, Var, active, family
 from planner.rows import ServingRow
 from planner.traffic import kv_flows, kv_share_key
 
@@ -420,6 +421,22 @@ def kv_pairs(model: Model, demand: WorkloadDemand) -> list[tuple[str, str]]:
     return out
 
 
+def _tier_periods(
+    model: Model, aggregated: bool
+) -> Iterator[tuple[WorkloadDemand, dict[str, Role], Period, float]]:
+    """(tier, its decode and prefill roles by name, an active period, the period's share of the
+    load) for the serving tiers with both roles whose prefill is aggregated (or not)."""
+    for demand in model.demands:
+        if demand.kind != NAME or demand.prefill_on_decode_pools != aggregated:
+            continue
+        roles = {r.name: r for r in demand.roles if r.amount > 0}
+        if not {"decode", "prefill"} <= set(roles):
+            continue
+        for period in model.periods:
+            if active(period, demand):
+                yield demand, roles, period, demand.load_between(period.start_s, period.end_s)
+
+
 @family("aggregate", "workload:datacenter:system:period", kind=NAME)
 def add_aggregate(model: Model) -> None:
     """u[w,decode,d,s,p] · rate_decode,s · len_p / (amount_decode · share_p)
@@ -427,26 +444,17 @@ def add_aggregate(model: Model) -> None:
     (prefill: aggregated: the decode instances prefill their own prompts in their steps, so each
     pool serves the same share of a period's decode and prefill; prefill never runs on another
     system or site than its decode)"""
-    for demand in model.demands:
-        if demand.kind != NAME or not demand.prefill_on_decode_pools:
-            continue
-        roles = {r.name: r for r in demand.roles if r.amount > 0}
-        if not {"decode", "prefill"} <= set(roles):
-            continue
-        for period in model.periods:
-            if not active(period, demand):
-                continue
-            share = demand.load_between(period.start_s, period.end_s)
-            for d in model.sites:
-                by_system: dict[str, Pairs] = {}
-                for sign, role in ((1.0, roles["decode"]), (-1.0, roles["prefill"])):
-                    scale = role.amount * share
-                    for _, s, p, var in model.u_of_role_at(demand.name, role.name, period, d):
-                        coef = sign * role.rates[s].per_unit_s * p.length_s / scale
-                        by_system.setdefault(s, []).append((var, coef))
-                for s, pairs in by_system.items():
-                    entity = (demand.name, d, s, f"p{period.index}")
-                    model.row("aggregate", entity, pairs, "==", 0.0)
+    for demand, roles, period, share in _tier_periods(model, aggregated=True):
+        for d in model.sites:
+            by_system: dict[str, Pairs] = {}
+            for sign, role in ((1.0, roles["decode"]), (-1.0, roles["prefill"])):
+                scale = role.amount * share
+                for _, s, p, var in model.u_of_role_at(demand.name, role.name, period, d):
+                    coef = sign * role.rates[s].per_unit_s * p.length_s / scale
+                    by_system.setdefault(s, []).append((var, coef))
+            for s, pairs in by_system.items():
+                entity = (demand.name, d, s, f"p{period.index}")
+                model.row("aggregate", entity, pairs, "==", 0.0)
 
 
 @family("colocate", "workload:datacenter:period", kind=NAME)
@@ -457,35 +465,25 @@ def add_colocate(model: Model) -> None:
     each site serves the same share of both, so no KV cache crosses between sites; a tier with
     disaggregate_across_sites may prefill at a and decode at b, x the share of the period's
     requests that do, their KV on the links: kvflow)"""
-    for demand in model.demands:
-        if demand.kind != NAME or demand.prefill_on_decode_pools:
-            continue  # an aggregated tier's `aggregate` rows, one per pool, hold this one
-        roles = {r.name: r for r in demand.roles if r.amount > 0}
-        if not {"decode", "prefill"} <= set(roles):
-            continue
-        for period in model.periods:
-            if not active(period, demand):
+    # an aggregated tier's `aggregate` rows, one per pool, hold this one
+    for demand, roles, period, share in _tier_periods(model, aggregated=False):
+        period_moves = [
+            (a, b, var)
+            for (w, a, b, p), var in model.kv_moves.items()
+            if w == demand.name and p == period.index
+        ]
+        for d in model.sites:
+            dec = work_pairs(
+                model, demand, roles["decode"], {d}, roles["decode"].amount * share, period
+            )
+            pre = work_pairs(
+                model, demand, roles["prefill"], {d}, roles["prefill"].amount * share, period
+            )
+            moves = [(var, -1.0 if b == d else 1.0) for a, b, var in period_moves if d in (a, b)]
+            if not dec and not pre and not moves:
                 continue
-            share = demand.load_between(period.start_s, period.end_s)
-            period_moves = [
-                (a, b, var)
-                for (w, a, b, p), var in model.kv_moves.items()
-                if w == demand.name and p == period.index
-            ]
-            for d in model.sites:
-                dec = work_pairs(
-                    model, demand, roles["decode"], {d}, roles["decode"].amount * share, period
-                )
-                pre = work_pairs(
-                    model, demand, roles["prefill"], {d}, roles["prefill"].amount * share, period
-                )
-                moves = [
-                    (var, -1.0 if b == d else 1.0) for a, b, var in period_moves if d in (a, b)
-                ]
-                if not dec and not pre and not moves:
-                    continue
-                pairs = dec + [(v, -c) for v, c in pre] + moves
-                model.row("colocate", (demand.name, d, f"p{period.index}"), pairs, "==", 0.0)
+            pairs = dec + [(v, -c) for v, c in pre] + moves
+            model.row("colocate", (demand.name, d, f"p{period.index}"), pairs, "==", 0.0)
 
 
 @family("kvflow", "workload:datacenter:datacenter", kind=NAME)
