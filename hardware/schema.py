@@ -404,8 +404,9 @@ class MoEDims(Strict):
     `max_nodes_per_token`: node-limited routing, each token's routed experts lie on at most
     this many nodes (scale-up domains) and its dispatch crosses scale-out once per target node,
     then is forwarded to the experts over scale-up (DeepSeek-V3: 4); None: routing is not
-    node-limited and every routed copy crosses on its own. Read by the training step model
-    (its all-to-all forwards over NVLink, as DeepEP's normal kernels do); serving's decode
+    node-limited, balanced over the experts, and a token crosses once per distinct node its k
+    copies land on. Read by the training step model (its all-to-all is hierarchical, forwarding
+    over NVLink as DeepEP's normal kernels and HybridEP do); serving's decode
     all-to-all sends every routed copy directly (DeepEP's low-latency kernels), so the serving
     model does not read it."""
 

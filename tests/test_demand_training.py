@@ -264,24 +264,43 @@ def test_ep_comm_overlap_hand_computed() -> None:
 
 
 def test_node_limited_routing_crosses_scale_out_once_per_remote_node() -> None:
-    # EP16 over two 8-accelerator domains, k=2 of 16 experts. Without node-limited routing all
-    # 15/16 of the k copies go over scale-out (10 GB/s); with M=4 a token reaches
-    # min(M, n=2, k=2) = 2 nodes, one of them remote on average (2 · (2-1)/2 = 1 copy), and its
-    # k copies are forwarded over scale-up (100 GB/s): the slower of the two sets the time.
+    # EP16 over two 8-accelerator domains, k=2 of 16 experts. The dispatch is hierarchical
+    # (DeepEP normal / HybridEP): a token crosses scale-out (10 GB/s) once per remote node its
+    # copies land on, then its k copies are forwarded over scale-up (100 GB/s); the slower of
+    # the two sets the time. With M=4 a token reaches min(M, n=2, k=2) = 2 nodes, one of them
+    # remote on average (2 · (2-1)/2 = 1 crossing).
     moe = replace(M, params=4e9, active=1e9, experts=16, experts_per_token=2, moe_layers=8)
     run = replace(RUN, global_batch_tokens=32000.0)
     t, h, layers = 1000, 1024, 8
-    plain = step_time(Layout(dp=16, ep=16), moe, F, run, 0.0)
-    assert plain.ep_s == pytest.approx(4 * 15 / 16 * t * 2 * h * 2 / 1e10 * layers)
     limited = step_time(Layout(dp=16, ep=16), replace(moe, max_nodes_per_token=4), F, run, 0.0)
     out_s, up_s = 4 * 1 * t * h * 2 / 1e10, 4 * 15 / 16 * t * 2 * h * 2 / 1e11
     assert out_s > up_s
     assert limited.ep_s == pytest.approx(out_s * layers)
-    # Inside one domain the limit changes nothing.
+    # Without node-limited routing (balanced over the experts) a token's 2 copies land on
+    # 2 · (1 - (1/2)^2) = 1.5 distinct nodes on average, half of them remote: 0.75 crossings.
+    plain = step_time(Layout(dp=16, ep=16), moe, F, run, 0.0)
+    assert plain.ep_s == pytest.approx(4 * 0.75 * t * h * 2 / 1e10 * layers)
+    # Inside one domain the limit changes nothing: every copy goes over scale-up.
     inside = step_time(Layout(dp=8, ep=8), replace(moe, max_nodes_per_token=4), F, run, 0.0)
     assert inside.ep_s == step_time(Layout(dp=8, ep=8), moe, F, run, 0.0).ep_s
+    assert inside.ep_s == pytest.approx(4 * 7 / 8 * t * 2 * h * 2 / 1e11 * layers)
     # The catalog's DeepSeek-V3 routes to at most 4 nodes (its report, section 4.2).
     assert model_figures(CATALOG.models["deepseek-v3"], 4096).max_nodes_per_token == 4
+
+
+def test_balanced_routing_crosses_once_per_distinct_remote_node() -> None:
+    # k=8 copies over n=4 nodes (EP32, 8 per domain): the expected distinct nodes of 8 uniform
+    # draws is 4 · (1 - (3/4)^8) = 3.60; 3/4 of them remote: 2.70 crossings per token (not the
+    # 8 · 31/32 = 7.75 copies of a flat all-to-all), forwarded over scale-up inside each node.
+    moe = replace(M, params=40e9, active=4e9, experts=128, experts_per_token=8, moe_layers=8)
+    run = replace(RUN, global_batch_tokens=64000.0)
+    t, h, layers = 1000, 1024, 8  # one 1,000-token sequence per micro-batch
+    st = step_time(Layout(dp=32, ep=32), moe, F, run, 0.0)
+    crossings = 4 * (1 - 0.75**8) * 3 / 4
+    assert crossings == pytest.approx(2.6996, abs=1e-4)
+    out_s = 4 * crossings * t * h * 2 / 1e10
+    up_s = 4 * 31 / 32 * t * 8 * h * 2 / 1e11
+    assert st.ep_s == pytest.approx(max(out_s, up_s) * layers)
 
 
 def test_weights_kept_in_fp8_hold_one_byte_per_parameter() -> None:
@@ -474,6 +493,8 @@ def test_layout_choice_hand_computed_two_accelerators() -> None:
         ("llama-3.1-70b", "hgx-b200", "fp8", 1000, 8192, 4 * 2**20),
         ("llama-3.1-8b", "hgx-h100", "bf16", 64, 8192, 2**20),
         ("deepseek-v3", "hgx-h100", "fp8", 2048, 4096, 15360 * 4096),
+        # balanced routing (no node limit) across servers: hierarchical dispatch's crossings
+        ("qwen3-235b-a22b", "hgx-h100", "fp8", 256, 4096, 8192 * 4096),
     ],
 )
 def test_vectorised_search_matches_brute_force(

@@ -34,12 +34,14 @@ Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual 
              the next layer for the combine), or, on a layout with `ep_comm_overlap` (the
              all-to-all of one micro-batch run under another's computation: Megatron-LM
              EP A2A overlap, DeepSeek-V3 DualPipe), `max(0, EP - compute)` per micro-batch,
-             compute = GEMM + attention + memory-bound. With node-limited routing
-             (at most M nodes per token, the model's `max_nodes_per_token`) and an EP group over
-             n = TP·CP·EP / scale_up_domain > 1 domains, a token crosses scale-out once per
-             remote target node, `c = min(M, n, k) · (n-1)/n` copies, and is forwarded to its k
-             experts over scale-up: the slower of `4 · c · t · hidden · 2 B` over scale-out
-             and the `4 · (EP-1)/EP · t · k · hidden · 2 B` over scale-up (they pipeline)
+             compute = GEMM + attention + memory-bound. With an EP group over
+             n = TP·CP·EP / scale_up_domain > 1 domains the dispatch is hierarchical (DeepEP
+             normal kernels, HybridEP): a token crosses scale-out once per remote node its
+             copies land on, `c = D · (n-1)/n` crossings, and is forwarded to its k experts
+             over scale-up: the slower of `4 · c · t · hidden · 2 B` over scale-out and the
+             `4 · (EP-1)/EP · t · k · hidden · 2 B` over scale-up (they pipeline); D =
+             min(M, n, k) with node-limited routing (the model's `max_nodes_per_token` M),
+             else the expected distinct nodes of k balanced draws, n · (1 - (1 - 1/n)^k)
   PP sends   `2 · v · t · hidden / TP · 2 B` per micro-batch (activations forward, gradients
              backward) over scale-out, or scale-up when PP shares a domain (below);
              `(1 - comm_overlap)` exposed
@@ -375,6 +377,16 @@ def moe_copy_bytes_per_token(mf: ModelFigures, f: TrainFigures) -> float:
     return mf.moe_layers * k * mf.hidden * (MOE_PERMUTE_BYTES_PER_HIDDEN + cast)
 
 
+def target_nodes(mf: ModelFigures, n: float) -> float:
+    """Nodes a token's k routed copies land on, of n: node-limited routing picks M nodes and
+    spreads its k experts over them, min(M, n, k); otherwise, routing balanced over the n nodes,
+    the expected distinct nodes of k uniform draws, n · (1 - (1 - 1/n)^k)."""
+    k = mf.experts_per_token
+    if mf.max_nodes_per_token:
+        return min(mf.max_nodes_per_token, n, k)
+    return n * (1.0 - (1.0 - 1.0 / n) ** k)
+
+
 def ep_exposed(ep_s: float, compute_s: float, overlap: bool) -> float:
     """Exposed expert-parallel all-to-all time per micro-batch from its full time `ep_s`: with
     `ep_comm_overlap` (one micro-batch's dispatch/combine run under another micro-batch's
@@ -445,11 +457,11 @@ def _placed(
         moe_stage = mf.moe_layers * stage_share
         ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
         span = tp * cp * ep * (pp if pp_inside else 1)
-        if mf.max_nodes_per_token and span > f.scale_up_domain:
-            # Node-limited routing: once per remote target node over scale-out, then forwarded
+        if span > f.scale_up_domain:
+            # Hierarchical dispatch: once per remote target node over scale-out, then forwarded
             # over scale-up; the two pipeline, the slower one sets the time.
             n = span / f.scale_up_domain
-            copies = min(mf.max_nodes_per_token, n, mf.experts_per_token) * (n - 1) / n
+            copies = target_nodes(mf, n) * (n - 1) / n
             out_bytes = 4.0 * copies * t * h * ACTIVATION_VALUE_BYTES
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
@@ -885,13 +897,14 @@ def _placed_vector(
         moe_stage = mf.moe_layers * stage_share
         ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
         span = tp * cp * ep * np.where(pp_inside, pp, 1.0)
-        ep_one = ep_bytes / group_bw(span)
+        n = np.maximum(span / f.scale_up_domain, 1.0)
         if mf.max_nodes_per_token:
-            n = span / f.scale_up_domain
-            copies = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n) * (n - 1) / n
-            out_bytes = 4.0 * copies * t * h * ACTIVATION_VALUE_BYTES
-            limited = np.maximum(out_bytes / so, ep_bytes / su)
-            ep_one = np.where(span > f.scale_up_domain, limited, ep_one)
+            distinct = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n)
+        else:
+            distinct = n * (1.0 - (1.0 - 1.0 / n) ** mf.experts_per_token)
+        out_bytes = 4.0 * distinct * (n - 1) / n * t * h * ACTIVATION_VALUE_BYTES
+        hierarchical = np.maximum(out_bytes / so, ep_bytes / su)
+        ep_one = np.where(span > f.scale_up_domain, hierarchical, ep_bytes / su)
         # search candidates leave ep_comm_overlap off: the all-to-all fully exposed
         ep_s = np.where(ep > 1, ep_one * moe_stage, 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / np.where(pp_inside, su, so), 0.0)
