@@ -98,6 +98,12 @@ class EngineSpec(Strict):
     # TensorRT-LLM max_batch_size with attention DP over TP1 attention ranks (per rank = per
     # GPU). The cap scales with the instance.
     max_sequences_per_accelerator: PositiveInt | None = None
+    # Decode batch sizes the engine captures as CUDA graphs and pads a step's batch up to
+    # (TensorRT-LLM cuda_graph_config batch_sizes with enable_padding, MLPerf's
+    # cuda_graph_batch_sizes with cuda_graph_padding_enabled), per attention-DP rank (per
+    # instance without attention DP): a step of b sequences a rank computes the smallest size
+    # >= b; above the largest size it runs at b. None: no padding.
+    cuda_graph_batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] | None = None
 
     def sequence_cap(self, accelerators: int) -> float:
         """The largest decode batch an instance of `accelerators` chips may run:
