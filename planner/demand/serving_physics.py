@@ -33,6 +33,9 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
   step_s         = roofline_s + tp_comm_s + ep_comm_s + pp_comm_s + moe_layer_s + moe_token_s
                    + step_overhead
+                   (CUDA graph padding, engine.cuda_graph_batch_sizes: every term but the KV read
+                   and attention at padded_decode_batch(B) = s · d · pp, s the smallest captured
+                   size >= ceil(B / (pp · d)), the busiest attention replica's count)
   chunk_s        = B · prompt tokens per output token · prefill_s  (aggregated serving)
                    (chunked_context false on an attention-DP layout: E[max of d Poisson(r/d)]
                    · P · replica_prefill_s, r = B·t/(votes·O) prompts a step: each prompt whole on
