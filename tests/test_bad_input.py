@@ -209,6 +209,35 @@ CASES = [
         message="unknown field",
     ),
     Case(
+        "engine-cuda-graph-sizes-empty",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    engine:\n"
+            f"      cuda_graph_batch_sizes: []  {MARK}\n",
+        ),
+        path="workloads.chat.engine.cuda_graph_batch_sizes",
+        message="at least 1 item",
+    ),
+    Case(
+        "engine-cuda-graph-size-zero",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    engine:\n"
+            f"      cuda_graph_batch_sizes: [64, 0, 128]  {MARK}\n",
+        ),
+        path="workloads.chat.engine.cuda_graph_batch_sizes[1]",
+        message="greater than 0",
+    ),
+    Case(
+        "rl-generator-cuda-graph-sizes",
+        sc(
+            "    goodput: 0.9\n",
+            f"    goodput: 0.9\n    generator:  {MARK}\n      cuda_graph_batch_sizes: [128, 256]\n",
+        ),
+        path="workloads.rl.generator",
+        message="cuda_graph_batch_sizes is not used for RL rollouts",
+    ),
+    Case(
         "engine-ep-not-a-multiple-of-tp",
         sc(
             "    tokens_per_s_per_user: 30\n",
