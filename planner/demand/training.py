@@ -8,8 +8,12 @@ Micro-batches: `m = ceil(B / (S · DP · mb))` per data-parallel rank, `mb` sequ
 rank runs the same whole number: a batch that does not divide is rounded up, `m · mb · DP · S`
 tokens a step); tokens per micro-batch per accelerator `t = mb · S / CP`.
 
-Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual stages):
-  GEMM       `6 · N_a/L · ls · t / TP · (1 + r/3)` FLOP at `peak(p) · gemm_efficiency[p] · shape`,
+Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual stages), and on the
+last stage, `n_last = max(0, L - (PP-1)·ls)` layers plus the model's MTP modules (each a layer and
+a 2·hidden x hidden projection) and the output head and loss (below); the slower sets `t_mb`:
+  GEMM       `6 · N_l/L · ls · t / TP · (1 + r/3)` FLOP at `peak(p) · gemm_efficiency[p] · shape`,
+             `N_l = N_a - 2·V·hidden` (the untied embedding, a lookup, and the head out of the
+             layers) when the model gives its vocabulary V, else N_a,
              `shape = M/(M + gemm_half_tokens) · K/(K + gemm_half_width)`, `M = t`, `K = hidden/TP`
              (MoE expert GEMMs: `M = t · k · EP / E` tokens per local expert); `r` = share of
              layers recomputed (full activation recomputation of those layers: +2N of 6N)
@@ -40,6 +44,9 @@ Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual 
              remote target node, `c = min(M, n, k) · (n-1)/n` copies, and is forwarded to its k
              experts over scale-up: the slower of `4 · c · t · hidden · 2 B` over scale-out
              and the `4 · (EP-1)/EP · t · k · hidden · 2 B` over scale-up (they pipeline)
+  head, loss (last stage) `(1 + MTP) · 6 · V · hidden · t / TP` FLOP at `peak(bf16) ·
+             gemm_efficiency[bf16] · shape(t, hidden/TP)` (BF16 in every run, not recomputed) +
+             `(1 + MTP) · CROSS_ENTROPY_BYTES_PER_LOGIT · V/TP · t` B at the HBM bandwidth
   PP sends   `2 · v · t · hidden / TP · 2 B` per micro-batch (activations forward, gradients
              backward) over scale-out, or scale-up when PP shares a domain (below);
              `(1 - comm_overlap)` exposed
@@ -278,8 +285,9 @@ class StepTime:
     mfu: float
     gemm_shape: float
     pp_in_scale_up: bool = False  # rank placement: PP stages share a scale-up domain
-    # The output head's GEMMs and the loss (and the MTP modules' heads) on the last stage, per
-    # micro-batch, when the last stage sets the pace (then the other terms are its too)
+    # The output head's GEMMs (the main head's and each MTP module's) on the last stage, per
+    # micro-batch, when the last stage sets the pace (then the other terms are its too; the
+    # loss's memory-bound bytes are in memory_s)
     head_s: float = 0.0
     last_stage: bool = False  # the last pipeline stage (its layers + MTP + heads) is the slowest
     stage_layers: float = 0.0  # decoder layers on the slowest stage (+ its MTP modules)
@@ -318,7 +326,7 @@ class StepTime:
         return (
             f"per micro-batch {self.micro_batch_s * 1e3:.4g} ms = GEMM {self.gemm_s * 1e3:.4g}"
             f" (shape x{self.gemm_shape:.3f})"
-            + (f" + output heads and loss {self.head_s * 1e3:.4g}" if self.head_s else "")
+            + (f" + output heads {self.head_s * 1e3:.4g}" if self.head_s else "")
             + f" + attention {self.attention_s * 1e3:.4g}"
             f" + memory-bound {self.memory_s * 1e3:.4g} + exposed TP {self.tp_s * 1e3:.3g}"
             f" / CP {self.cp_s * 1e3:.3g} / EP {self.ep_s * 1e3:.3g} / PP {self.pp_s * 1e3:.3g}"
@@ -460,7 +468,9 @@ def stage_terms(
     layers, `mtp` MTP modules (each a layer, MoE in a MoE model, and a 2·hidden x hidden
     projection), `heads` passes of the output head and loss (the last stage: 1 + MTP modules
     when the vocabulary is known, else 0). Returns (layer GEMM s, head s, attention s,
-    memory-bound s before any forward-only scaling, MoE layers on the stage, GEMM shape).
+    memory-bound s before any forward-only scaling, MoE layers on the stage, GEMM shape: the
+    FLOP-weighted blend of the dense and expert shapes for scalars, the dense shape for arrays
+    and for a stage without layers).
     extra: 1 + r/3 (recomputation) or 1/3 (forward only) on the layers; head_share: 1 or 1/3
     (the head is not recomputed)."""
     h = mf.hidden
@@ -474,7 +484,8 @@ def stage_terms(
         moe_n = mf.moe_layers * n / mf.layers + mtp
         exp_flops = TRAINING_FLOPS_PER_PARAM * expert_l * moe_n / mf.moe_layers * t / tp * extra
         gemm = gemm + exp_flops / (f.peak_flops * f.gemm_efficiency * shape_exp)
-        shape = (dense_flops + exp_flops) / (dense_flops / shape_dense + exp_flops / shape_exp)
+        if np.ndim(dense_flops) == 0 and dense_flops + exp_flops > 0:  # scalars: the blend
+            shape = (dense_flops + exp_flops) / (dense_flops / shape_dense + exp_flops / shape_exp)
     head_eff = f.head_gemm_efficiency or f.gemm_efficiency
     head_flops = TRAINING_FLOPS_PER_PARAM * mf.vocab * h * heads * t / tp * head_share
     head = head_flops / (f.peak_bf16_flops * head_eff * shape_dense)
