@@ -879,6 +879,36 @@ CASES = [
         message="unknown power unit",
     ),
     Case(
+        "catalog-model-vocab-zero",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG + f"models:\n  llama-3.1-8b:\n    vocab: 0  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="models.llama-3.1-8b.vocab",
+        message="greater than 0",
+    ),
+    Case(
+        "catalog-model-vocab-beyond-active",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG + f"models:\n  llama-3.1-8b:  {MARK}\n    vocab: 10000000\n",
+        },
+        file="prices.yaml",
+        path="models.llama-3.1-8b",
+        message="must be fewer than the active parameters",
+    ),
+    Case(
+        "catalog-model-mtp-without-vocab",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG + f"models:\n  gpt-3-175b:  {MARK}\n    mtp_layers: 1\n",
+        },
+        file="prices.yaml",
+        path="models.gpt-3-175b",
+        message="mtp_layers needs vocab",
+    ),
+    Case(
         "missing-catalog-file",
         {
             "scenario.yaml": edit(
