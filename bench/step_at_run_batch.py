@@ -1,0 +1,230 @@
+"""The planner's decode step at the MLPerf runs' own in-flight batch (analysis; no model change).
+
+Each MLPerf Inference v5.1 `mlperf_log_summary.txt` of a Server or Interactive run gives its
+completed samples/s, mean latency, mean TTFT and mean / p99 TPOT. Little's law gives the sequences
+the run had in its decode phase: samples/s x (mean latency - mean TTFT), per instance divided by
+the system's instances (GPUs / (TP x PP) of the run's config). This prints, per run, the planner's
+mean TPOT (step + prefill chunk) and its p99 bound at that batch on the run's own layout, against
+the measured, and the gap (measured - planner mean) per transformer layer: the figures of
+docs/models.md "CUDA graphs and host time at the runs' batches" (session hostover).
+
+    PYTHONPATH=$PWD python bench/step_at_run_batch.py
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hardware.catalog import Catalog, load_catalog
+from planner.calibration.serving import points
+from planner.demand.common import hardware
+from planner.demand.inference import pinned_layout
+from planner.demand.serving_physics import StepPhysics, model_load
+
+RESULTS = "mlcommons/inference_results_v5.1 @965182b0 closed/NVIDIA/results"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured Server/Interactive run: its mlperf_log_summary.txt figures and layout."""
+
+    point: str  # the planner/calibration/serving.yaml id that describes the run's workload
+    log: str  # the summary under RESULTS
+    samples_per_s: float
+    mean_latency_s: float
+    mean_ttft_s: float
+    tpot_mean_ms: float
+    tpot_p99_ms: float
+    gpus: int  # GPUs of the measured system
+    tp: int
+    pp: int = 1
+
+    @property
+    def instances(self) -> int:
+        return self.gpus // (self.tp * self.pp)
+
+    @property
+    def in_flight(self) -> float:
+        """Little's law: sequences in their decode phase per instance."""
+        return self.samples_per_s * (self.mean_latency_s - self.mean_ttft_s) / self.instances
+
+
+RUNS = (
+    Run(
+        "mlperf51-b200-llama2-70b-interactive",
+        "B200-SXM-180GBx8_TRT/llama2-70b-99/Interactive",
+        218.82,
+        9.340421103,
+        0.069025796,
+        34.209789,
+        38.148975,
+        8,
+        1,
+    ),
+    Run(
+        "mlperf51-gb200-llama2-70b-interactive",  # config not published: TP1 as its Server's
+        "GB200-NVL72_GB200-186GB_aarch64x4_TRT/llama2-70b-99/Interactive",
+        109.31,
+        8.345171720,
+        0.057914256,
+        30.583382,
+        33.563603,
+        4,
+        1,
+    ),
+    Run(
+        "mlperf51-gb200-llama2-70b-server",
+        "GB200-NVL72_GB200-186GB_aarch64x4_TRT/llama2-70b-99/Server",
+        178.48,
+        32.028092549,
+        0.217699203,
+        115.852553,
+        129.867240,
+        4,
+        1,
+    ),
+    Run(
+        "mlperf51-b200-llama31-405b-interactive",
+        "B200-SXM-180GBx8_TRT/llama3.1-405b/Interactive",
+        1.15,
+        41.659912610,
+        0.999821257,
+        62.316285,
+        77.696851,
+        8,
+        4,
+    ),
+    Run(
+        "mlperf51-b200-llama31-405b-server",
+        "B200-SXM-180GBx8_TRT/llama3.1-405b/Server",
+        1.90,
+        67.571967434,
+        1.626050224,
+        101.335090,
+        138.244507,
+        8,
+        4,
+    ),
+    Run(
+        "mlperf51-gb200-llama31-405b-interactive",
+        "GB200-NVL72_GB200-186GB_aarch64x72_TRT/llama3.1-405b/Interactive",
+        15.18,
+        44.460077842,
+        1.365099450,
+        66.169012,
+        72.155218,
+        72,
+        4,
+    ),
+    Run(
+        "mlperf51-gb200-llama31-405b-server",
+        "GB200-NVL72_GB200-186GB_aarch64x72_TRT/llama3.1-405b/Server",
+        17.72,
+        69.522662834,
+        1.441175794,
+        104.260539,
+        128.007502,
+        72,
+        4,
+    ),
+    Run(
+        "mlperf51-gb300-llama31-405b-server",
+        "GB300-NVL72_GB300-288GB_aarch64x72_TRT/llama3.1-405b/Server",
+        19.46,
+        49.269830461,
+        1.778861786,
+        75.739203,
+        100.139194,
+        72,
+        2,
+    ),
+    Run(
+        "mlperf51-b200-llama31-8b-interactive",
+        "B200-SXM-180GBx8_TRT/llama3.1-8b/Interactive",
+        797.76,
+        3.106793037,
+        0.113398388,
+        23.388168,
+        27.909564,
+        8,
+        1,
+    ),
+    Run(
+        "mlperf51-b200-llama31-8b-server",
+        "B200-SXM-180GBx8_TRT/llama3.1-8b/Server",
+        996.53,
+        4.232198774,
+        0.586773623,
+        28.482625,
+        42.112172,
+        8,
+        1,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class AtBatch:
+    run: Run
+    layers: int
+    batch: int
+    planner_mean_ms: float
+    planner_p99_ms: float
+
+    @property
+    def gap_ms(self) -> float:
+        return self.run.tpot_mean_ms - self.planner_mean_ms
+
+    @property
+    def gap_per_layer_us(self) -> float:
+        return self.gap_ms / self.layers * 1e3
+
+
+def at_batch(run: Run, catalog: Catalog) -> AtBatch:
+    """The planner's mean and bounded (p99) TPOT at the run's in-flight batch, its layout."""
+    point = next(p for p in points() if p.id == run.point)
+    spec = point.spec
+    arch = catalog.models[spec.model_name]
+    hw = hardware(catalog, point.system)
+    assert hw is not None
+    load = model_load(
+        arch,
+        spec.precision,
+        spec.kv,
+        spec.prompt_tokens,
+        spec.output_tokens,
+        spec.votes,
+        spec.draft_tokens,
+        spec.draft_acceptance,
+        spec.prompt_cache_hit,
+        spec.tpot_quantile,
+        spec.prefill == "aggregated" and not spec.chunked_context,
+        spec.prefill_buckets,
+        spec.prompt_tokens_cv,
+        spec.engine_graph_sizes,
+    )
+    lay = pinned_layout(arch, hw, load, run.tp, run.pp, 1)
+    assert not isinstance(lay, str), lay
+    batch = round(run.in_flight)
+    terms = StepPhysics(hw, load, lay).terms(batch, True)
+    return AtBatch(run, arch.layers, batch, terms.tpot_s * 1e3, terms.tpot_bound_s * 1e3)
+
+
+def main() -> None:
+    catalog = load_catalog()
+    print(
+        f"{'run':40} {'B':>6} {'measured mean/p99':>18} {'planner mean/p99':>17} "
+        f"{'ratio':>6} {'gap ms':>7} {'us/layer':>8}"
+    )
+    for run in RUNS:
+        r = at_batch(run, catalog)
+        print(
+            f"{run.point:40} {run.in_flight:6.1f} {run.tpot_mean_ms:8.1f} /{run.tpot_p99_ms:6.1f}"
+            f"   {r.planner_mean_ms:7.1f} /{r.planner_p99_ms:6.1f} "
+            f"{run.tpot_mean_ms / r.planner_mean_ms:6.2f} {r.gap_ms:7.1f} {r.gap_per_layer_us:8.0f}"
+        )
+    print(f"(logs: {RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The MLPerf runs' own operating points (bench/step_at_run_batch.py): Little's law from the logs,
+and the planner's step there as docs/models.md quotes it ("CUDA graphs and host time at the
+runs' batches"). If a model change moves these, the docs' table and the known-miss texts that
+cite it must move with it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from hardware.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location(
+        "step_at_run_batch", ROOT / "bench" / "step_at_run_batch.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_littles_law_by_hand():
+    bench = _bench()
+    runs = {r.point: r for r in bench.RUNS}
+    # B200 Llama 2 70B Interactive: 218.82 samples/s x (9.340421103 - 0.069025796) s over eight
+    # TP1 instances (mlperf_log_summary.txt: completed samples/s, mean latency, mean TTFT).
+    assert runs["mlperf51-b200-llama2-70b-interactive"].in_flight == pytest.approx(
+        218.82 * 9.271395307 / 8, rel=1e-9
+    )
+    assert runs["mlperf51-b200-llama2-70b-interactive"].in_flight == pytest.approx(253.6, abs=0.05)
+    # GB200 Llama 3.1 405B Interactive: 72 GPUs as eighteen TP4 instances
+    gb = runs["mlperf51-gb200-llama31-405b-interactive"]
+    assert gb.instances == 18
+    assert gb.in_flight == pytest.approx(15.18 * (44.460077842 - 1.365099450) / 18, rel=1e-9)
+
+
+def test_docs_figures_hold():
+    """The ratios and per-layer gaps docs/models.md quotes."""
+    bench = _bench()
+    catalog = load_catalog()
+    got = {r.point: bench.at_batch(r, catalog) for r in bench.RUNS}
+    b70 = got["mlperf51-b200-llama2-70b-interactive"]
+    assert b70.batch == 254
+    assert b70.run.tpot_mean_ms / b70.planner_mean_ms == pytest.approx(1.40, abs=0.02)
+    assert b70.gap_per_layer_us == pytest.approx(123, abs=5)
+    # the 405B p99 the planner gives at the run's batch is no shorter than the measured one while
+    # its mean is 22 ms short: its tail (38.7 ms) is 2.5x the run's (15.4 ms)
+    b405 = got["mlperf51-b200-llama31-405b-interactive"]
+    assert b405.planner_p99_ms >= b405.run.tpot_p99_ms
+    assert b405.gap_ms == pytest.approx(21.9, abs=0.5)
+    gaps = [r.gap_per_layer_us for r in got.values()]
+    assert min(gaps) == pytest.approx(77, abs=5) and max(gaps) == pytest.approx(196, abs=5)
