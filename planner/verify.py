@@ -514,17 +514,23 @@ def check_colocated(ctx: Context) -> list[str]:
     of requests prefilled elsewhere and decoded there - those prefilled there and decoded
     elsewhere (0 unless disaggregate_across_sites: a request's prefill and decode at one site);
     prefill: aggregated: the same on every pool (a site's system), with nothing prefilled
-    elsewhere (the decode instances prefill)"""
+    elsewhere (the decode instances prefill); RL generation (generate and generate_prefill, the
+    engine prefilling its rollouts' prompts): the same on every pool, as shares of the run's
+    work (not of a period's)"""
     out = []
     for demand in ctx.demands:
-        if not demand.steady_load:
+        if not demand.steady_load and not demand.prefill_on_decode_pools:
             continue
         by_pool = demand.prefill_on_decode_pools
         for decode, prefill in demand.prefill_pairs():
             shares: dict[tuple[str, str, int], list[float]] = {}
             for i, role in enumerate((decode, prefill)):
                 for a in ctx.rows_of(demand, role):
-                    need = role.amount * demand.load_between(a.period_start_s, a.period_end_s)
+                    need = role.amount * (
+                        demand.load_between(a.period_start_s, a.period_end_s)
+                        if demand.steady_load
+                        else 1.0
+                    )
                     work = a.units * role.rates[a.system].per_unit_s * a.period_s
                     where = (a.datacenter, a.system if by_pool else "", a.period)
                     shares.setdefault(where, [0.0, 0.0])[i] += work / need
@@ -532,7 +538,8 @@ def check_colocated(ctx: Context) -> list[str]:
             for (d, s, p), (dec, pre) in sorted(shares.items()):
                 net = moved.get((d, p), 0.0)
                 if abs(dec - pre - net) > 1e-4 * max(1.0, dec, pre):
-                    at = f"{d}/{s} (prefill: aggregated)" if by_pool else d
+                    on_pool = "prefill: aggregated" if demand.steady_load else "generation"
+                    at = f"{d}/{s} ({on_pool})" if by_pool else d
                     out.append(
                         f"{demand.name} at {at} in period {p}: {dec:.3%} of the "
                         f"{decode.name} but {pre:.3%} of the {prefill.name}, {net:.3%} of the "

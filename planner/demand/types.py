@@ -54,7 +54,8 @@ def base_role(role: str) -> str:
 @dataclass(frozen=True)
 class PrefillOf:
     """What ties a prefill role to the decode role whose requests' prompts it prefills (a
-    serving tier's prefill to its decode, a model_from tier's prefill@c to its decode@c).
+    serving tier's prefill to its decode, a model_from tier's prefill@c to its decode@c, RL's
+    generate_prefill to generate).
 
     decode: that decode role's name.
     kv_bytes: the KV cache of all of its prompts over the window (requests x prompt tokens x KV
@@ -193,9 +194,10 @@ class WorkloadDemand:
     # Serving that may prefill at another site than its decode (its prefill roles' PrefillOf
     # carry the KV bytes): the part of the TTFT target the hop may take (None: no target).
     kv_hop_budget_s: float | None = None
-    # Prefill in the decode steps (serving with prefill: aggregated): the decode instances
-    # prefill their own prompts, so every pool carries the same share of a decode role's work
-    # and of its prefill role's (the LP's `aggregate` rows).
+    # Prefill in the decode steps (serving with prefill: aggregated; RL generation, whose
+    # engine prefills its rollouts' prompts): the decode instances prefill their own prompts, so
+    # every pool carries the same share of a decode role's work and of its prefill role's (the
+    # LP's `aggregate` rows).
     prefill_on_decode_pools: bool = False
 
     def prefill_pairs(self) -> list[tuple[Role, Role]]:

@@ -443,43 +443,21 @@ def kv_pairs(model: Model, demand: WorkloadDemand, prefill: Role) -> list[tuple[
     return out
 
 
-def _tier_periods(
-    model: Model, aggregated: bool
-) -> Iterator[tuple[WorkloadDemand, Role, Role, Period, float]]:
+def _tier_periods(model: Model) -> Iterator[tuple[WorkloadDemand, Role, Role, Period, float]]:
     """(tier, a decode role, the role that prefills its prompts, an active period, the period's
     share of the load) for every prefill pair (WorkloadDemand.prefill_pairs: a plain tier's
     decode and prefill, a model_from tier's decode@c and prefill@c for every candidate c) of the
-    serving tiers whose prefill is aggregated (or not)."""
+    serving tiers with prefill on their own instances (disaggregated). Aggregated tiers' pairs
+    are held per pool by the shared `aggregate` family (planner/lp/constraints.py), as RL
+    generation's are."""
     for demand in model.demands:
-        if demand.kind != NAME or demand.prefill_on_decode_pools != aggregated:
+        if demand.kind != NAME or demand.prefill_on_decode_pools:
             continue
         for decode, prefill in demand.prefill_pairs():
             for period in model.periods:
                 if active(period, demand):
                     share = demand.load_between(period.start_s, period.end_s)
                     yield demand, decode, prefill, period, share
-
-
-@family("aggregate", "workload:role:datacenter:system:period", kind=NAME)
-def add_aggregate(model: Model) -> None:
-    """u[w,r,d,s,p] · rate_r,s · len_p / (amount_r · share_p)
-    = u[w,r',d,s,p] · rate_r',s · len_p / (amount_r' · share_p)   for every decode role r and
-    the role r' that prefills its prompts (decode and prefill; model_from: decode@c and
-    prefill@c, for every candidate c: a candidate not chosen has no units, so its rows are
-    0 = 0) (prefill: aggregated: the decode instances prefill their own prompts in their steps,
-    so each pool serves the same share of a period's decode and prefill; prefill never runs on
-    another system or site than its decode)"""
-    for demand, decode, prefill, period, share in _tier_periods(model, aggregated=True):
-        for d in model.sites:
-            by_system: dict[str, Pairs] = {}
-            for sign, role in ((1.0, decode), (-1.0, prefill)):
-                scale = role.amount * share
-                for _, s, p, var in model.u_of_role_at(demand.name, role.name, period, d):
-                    coef = sign * role.rates[s].per_unit_s * p.length_s / scale
-                    by_system.setdefault(s, []).append((var, coef))
-            for s, pairs in by_system.items():
-                entity = (demand.name, decode.name, d, s, f"p{period.index}")
-                model.row("aggregate", entity, pairs, "==", 0.0)
 
 
 @family("colocate", "workload:role:datacenter:period", kind=NAME)
@@ -492,8 +470,9 @@ def add_colocate(model: Model) -> None:
     prefill runs at the site of its decode: each site serves the same share of both, so no KV
     cache crosses between sites; a tier with disaggregate_across_sites may prefill at a and
     decode at b, x the share of the period's requests that do, their KV on the links: kvflow)"""
-    # an aggregated tier's `aggregate` rows, one per pool, hold this one
-    for demand, decode, prefill, period, share in _tier_periods(model, aggregated=False):
+    # an aggregated tier's `aggregate` rows (planner/lp/constraints.py), one per pool, hold this
+    # one
+    for demand, decode, prefill, period, share in _tier_periods(model):
         period_moves = [
             (a, b, var)
             for (w, r, a, b, p), var in model.kv_moves.items()
