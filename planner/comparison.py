@@ -10,6 +10,7 @@ Metrics per topology (`plan_metrics`, also used by sweeps):
 - total cost and cost per workload (`plan.costs(by="workload")`, with "(idle)" capacity);
 - $ per million tokens of each inference tier:
       usd_per_mtok[w] = cost attributed to w / sum(work_done of w's "decode" allocations) x 1e6
+  (a model_from tier's "decode@c" allocations: the candidate the plan serves)
   where the decode work done is the output tokens the fleet is sized to serve over the horizon:
   requests/day x output_tokens x votes x peak_to_average x horizon days (so with votes > 1 it is
   $ per million *generated* tokens, the votes included; prefill cost is in the numerator);
@@ -36,6 +37,7 @@ from typing import Any
 
 from fleetcore.errors import ConfigError, InfeasibleError, PlannerError, Problem
 from fleetcore.tables import usd
+from planner.demand.types import base_role
 from planner.plan import Plan, dumps_rounded
 from planner.plots import pyplot, save_png
 
@@ -74,7 +76,7 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
     pretrain_work: dict[str, dict[tuple[float, float], float]] = {}
     amount: dict[str, float] = {}
     for a in plan.allocations:
-        if a.role == "decode":
+        if base_role(a.role) == "decode":
             decode[a.workload] = decode.get(a.workload, 0.0) + a.work_done
         elif a.role == "pretrain":
             span = (a.period_start_s, a.period_end_s)

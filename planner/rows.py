@@ -230,7 +230,8 @@ class ServingRow:
     """per serving tier: prefill (where its prompts are prefilled: on their own instances at the
     site of their decode, at other sites for some requests, or chunked into the decode steps),
     prefill_to_decode_units (unit-seconds given to prefill / to decode), kv_shares (per
-    "a->b/pN": share of period N's requests prefilled at a and decoded at b), kv_flows_bytes_per_s
+    "a->b/pN": share of period N's requests prefilled at a and decoded at b; a model_from tier
+    with several candidates "decode@c:a->b/pN", per candidate c), kv_flows_bytes_per_s
     (per "a->b": their KV cache, averaged over the window; empty: none crosses sites), kv_hop_s
     (per "a->b" used: path latency + one prompt's KV over the narrowest link, added to TTFT),
     headroom (N+k racks or sites, or none), spare_units (per datacenter/system/pN, the k units

@@ -8,27 +8,52 @@ period's rate (kv_period_traffic, as the LP's kvpeak rows)."""
 
 from __future__ import annotations
 
-from planner.demand.types import WorkloadDemand
+from planner.demand.types import PrefillOf, WorkloadDemand
 from planner.rows import AllocationRow, RLRow, ServingRow
 from topologies.builder import Topology
 
 
-def kv_share_key(a: str, b: str, period: int) -> str:
-    return f"{a}->{b}/p{period}"
+def kv_share_key(a: str, b: str, period: int, decode: str | None = None) -> str:
+    """ "a->b/pN", or "<decode role>:a->b/pN" for a tier with several prefill pairs (model_from:
+    one per candidate, "decode@c:a->b/pN")."""
+    return f"{decode + ':' if decode else ''}{a}->{b}/p{period}"
+
+
+def split_kv_share_key(key: str) -> tuple[str | None, str, str, int]:
+    """(decode role or None, a, b, period) of a kv_share_key."""
+    head, p = key.rsplit("/", 1)
+    decode, _, pair = head.rpartition(":")
+    a, b = pair.split("->")
+    return decode or None, a, b, int(p[1:])
+
+
+def several_pairs(demand: WorkloadDemand) -> bool:
+    """Whether a tier's KV share keys name their decode role: it has more than one prefill
+    role (a model_from tier with several candidates)."""
+    return sum(r.prefill_of is not None for r in demand.roles) > 1
+
+
+def kv_pair(demand: WorkloadDemand, decode: str | None) -> PrefillOf:
+    """The PrefillOf of the prefill role of `decode` (None: the tier's only prefill role)."""
+    tied = [r.prefill_of for r in demand.roles if r.prefill_of is not None]
+    found = [t for t in tied if decode is None or t.decode == decode]
+    if len(found) != 1:
+        raise KeyError(f"{demand.name}: no single prefill role for decode role {decode!r}")
+    return found[0]
 
 
 def kv_flows(
     demand: WorkloadDemand, shares: dict[str, float], spans: dict[int, tuple[float, float]]
 ) -> dict[tuple[str, str], float]:
     """KV bytes/s from prefill site a to decode site b, averaged over the tier's window:
-    sum_p share[a,b,p] x kv_bytes x load share of p / window (kv_bytes = requests x prompt
-    tokens x KV bytes per token over the window)."""
+    sum_{pairs,p} share[a,b,p] x kv_bytes x load share of p / window (kv_bytes = requests x
+    prompt tokens x KV bytes per token over the window, of the pair's model)."""
     out: dict[tuple[str, str], float] = {}
     for key, share in shares.items():
-        pair, p = key.rsplit("/", 1)
-        a, b = pair.split("->")
-        load = demand.load_between(*spans[int(p[1:])])
-        out[(a, b)] = out.get((a, b), 0.0) + share * demand.kv_bytes * load / demand.window_s
+        decode, a, b, p = split_kv_share_key(key)
+        kv = kv_pair(demand, decode).kv_bytes
+        load = demand.load_between(*spans[p])
+        out[(a, b)] = out.get((a, b), 0.0) + share * kv * load / demand.window_s
     return out
 
 
@@ -38,19 +63,20 @@ def kv_period_traffic(
     serving: list[ServingRow],
     spans: dict[int, tuple[float, float]],
 ) -> dict[tuple[str, int], float]:
-    """KV bytes/s on each link in each period, at that period's rate: sum over the tiers' pairs
-    (a, b) routed on the link of share[a,b,p] x kv_bytes x load share of p / length of p."""
+    """KV bytes/s on each link in each period, at that period's rate: sum over the tiers' site
+    pairs (a, b) routed on the link (and prefill pairs) of share[a,b,p] x kv_bytes x load share
+    of p / length of p."""
     by_name = {d.name: d for d in demands}
     out: dict[tuple[str, int], float] = {}
     for tier in serving:
         demand = by_name[tier.workload]
         for key, share in tier.kv_shares.items():
-            pair, p = key.rsplit("/", 1)
-            a, b = pair.split("->")
-            start, end = spans[int(p[1:])]
-            rate = share * demand.kv_bytes * demand.load_between(start, end) / (end - start)
+            decode, a, b, p = split_kv_share_key(key)
+            kv = kv_pair(demand, decode).kv_bytes
+            start, end = spans[p]
+            rate = share * kv * demand.load_between(start, end) / (end - start)
             for link_id in topo.path(a, b) or []:
-                key_lp = (link_id, int(p[1:]))
+                key_lp = (link_id, p)
                 out[key_lp] = out.get(key_lp, 0.0) + rate
     return out
 

@@ -15,7 +15,7 @@ from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan
 from planner.rows import AllocationRow, CpuServerRow, RLRow, ServingRow
 from planner.scenario import Scenario
-from planner.traffic import routed_traffic
+from planner.traffic import kv_pair, routed_traffic, split_kv_share_key
 
 # Relative tolerance for recomputed constraints: solver feasibility tolerance is ~1e-7 on the
 # scaled rows; 1e-5 leaves room for the scaling without hiding a real violation.
@@ -508,50 +508,60 @@ def check_update_pace(ctx: Context) -> list[str]:
 
 @rule("colocated")
 def check_colocated(ctx: Context) -> list[str]:
-    """serving: at every site and period, the share of the period's decode work done there -
-    the share of its prefill work = the share of requests prefilled elsewhere and decoded there
-    - those prefilled there and decoded elsewhere (0 unless disaggregate_across_sites: a
-    request's prefill and decode at one site); prefill: aggregated: the same on every pool (a
-    site's system), with nothing prefilled elsewhere (the decode instances prefill)"""
+    """serving: for every decode role and the role that prefills its prompts (decode and
+    prefill; model_from: decode@c and prefill@c of every candidate c), at every site and period,
+    the share of the period's decode work done there - the share of its prefill work = the share
+    of requests prefilled elsewhere and decoded there - those prefilled there and decoded
+    elsewhere (0 unless disaggregate_across_sites: a request's prefill and decode at one site);
+    prefill: aggregated: the same on every pool (a site's system), with nothing prefilled
+    elsewhere (the decode instances prefill); RL generation (generate and generate_prefill, the
+    engine prefilling its rollouts' prompts): the same on every pool, as shares of the run's
+    work (not of a period's)"""
     out = []
     for demand in ctx.demands:
-        roles = {r.name: r for r in demand.roles if r.amount > 0}
-        if not demand.steady_load or not {"decode", "prefill"} <= set(roles):
+        if not demand.steady_load and not demand.prefill_on_decode_pools:
             continue
         by_pool = demand.prefill_on_decode_pools
-        shares: dict[tuple[str, str, int], list[float]] = {}
-        for i, name in enumerate(("decode", "prefill")):
-            role = roles[name]
-            for a in ctx.rows_of(demand, role):
-                need = role.amount * demand.load_between(a.period_start_s, a.period_end_s)
-                work = a.units * role.rates[a.system].per_unit_s * a.period_s
-                where = (a.datacenter, a.system if by_pool else "", a.period)
-                shares.setdefault(where, [0.0, 0.0])[i] += work / need
-        moved = {} if by_pool else _kv_moved(ctx, demand.name)
-        for (d, s, p), (dec, pre) in sorted(shares.items()):
-            net = moved.get((d, p), 0.0)
-            if abs(dec - pre - net) > 1e-4 * max(1.0, dec, pre):
-                at = f"{d}/{s} (prefill: aggregated)" if by_pool else d
-                out.append(
-                    f"{demand.name} at {at} in period {p}: {dec:.3%} of the decode but "
-                    f"{pre:.3%} of the prefill, {net:.3%} of the requests prefilled elsewhere "
-                    "(net)"
-                )
+        for decode, prefill in demand.prefill_pairs():
+            shares: dict[tuple[str, str, int], list[float]] = {}
+            for i, role in enumerate((decode, prefill)):
+                for a in ctx.rows_of(demand, role):
+                    need = role.amount * (
+                        demand.load_between(a.period_start_s, a.period_end_s)
+                        if demand.steady_load
+                        else 1.0
+                    )
+                    work = a.units * role.rates[a.system].per_unit_s * a.period_s
+                    where = (a.datacenter, a.system if by_pool else "", a.period)
+                    shares.setdefault(where, [0.0, 0.0])[i] += work / need
+            moved = {} if by_pool else _kv_moved(ctx, demand, decode.name)
+            for (d, s, p), (dec, pre) in sorted(shares.items()):
+                net = moved.get((d, p), 0.0)
+                if abs(dec - pre - net) > 1e-4 * max(1.0, dec, pre):
+                    on_pool = "prefill: aggregated" if demand.steady_load else "generation"
+                    at = f"{d}/{s} ({on_pool})" if by_pool else d
+                    out.append(
+                        f"{demand.name} at {at} in period {p}: {dec:.3%} of the "
+                        f"{decode.name} but {pre:.3%} of the {prefill.name}, {net:.3%} of the "
+                        "requests prefilled elsewhere (net)"
+                    )
     return out
 
 
-def _kv_moved(ctx: Context, workload: str) -> dict[tuple[str, int], float]:
-    """Per (site, period): share of the requests prefilled at other sites and decoded there,
-    less those prefilled there and decoded elsewhere (the serving row's kv_shares)."""
+def _kv_moved(ctx: Context, demand: WorkloadDemand, decode: str) -> dict[tuple[str, int], float]:
+    """Per (site, period): share of the requests of decode role `decode` prefilled at other
+    sites and decoded there, less those prefilled there and decoded elsewhere (the serving
+    row's kv_shares)."""
     out: dict[tuple[str, int], float] = {}
     for row in ctx.plan.serving:
-        if row.workload != workload:
+        if row.workload != demand.name:
             continue
         for key, share in row.kv_shares.items():
-            pair, p = key.rsplit("/", 1)
-            a, b = pair.split("->")
-            out[(b, int(p[1:]))] = out.get((b, int(p[1:])), 0.0) + share
-            out[(a, int(p[1:]))] = out.get((a, int(p[1:])), 0.0) - share
+            r, a, b, p = split_kv_share_key(key)
+            if kv_pair(demand, r).decode != decode:
+                continue
+            out[(b, p)] = out.get((b, p), 0.0) + share
+            out[(a, p)] = out.get((a, p), 0.0) - share
     return out
 
 
@@ -637,8 +647,9 @@ def check_kv_hop(ctx: Context) -> list[str]:
         if row.kv_shares and demand.kv_bytes <= 0:
             out.append(f"{row.workload} prefills at other sites without disaggregate_across_sites")
         for key in row.kv_shares:
-            a, b = key.rsplit("/", 1)[0].split("->")
-            hop = kv_hop_s(ctx.scenario.topology, demand, a, b)
+            r, a, b, _ = split_kv_share_key(key)
+            per_request = kv_pair(demand, r).kv_bytes_per_request
+            hop = kv_hop_s(ctx.scenario.topology, per_request, a, b)
             budget = demand.kv_hop_budget_s
             if hop is None or (budget is not None and hop > budget * (1 + REL_TOL)):
                 took = "no path" if hop is None else f"{hop * 1e3:,.1f} ms"

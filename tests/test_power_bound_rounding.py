@@ -13,15 +13,17 @@ moves it: the scenario pins Trainium2's serving step overhead to the 3.25 ms it 
 (with the 6.6 ms fitted to AWS Neuron SDK runs in session 9 its LP has no solution within the
 caps), its training models' output heads to the layers as sized (`vocab: null` on Llama 3.1 405B
 and 70B: with the head on the last pipeline stage and the embedding out of the GEMMs their
-training runs ~1% faster and at 2.875x keeping room finds the plan without the fallback) and its RL runs to separate pools (`colocated: false`: a colocated update's refit and
+training runs ~1% faster and keeping room then found the plan without the fallback) and its RL runs to separate pools (`colocated: false`: a colocated update's refit and
 offload pace moved it off the fallback at 2.879x), and since prefill pays its tensor-parallel all-reduces the inference demand is scaled
 2.88x (now 2.875x, below), not 3x (2.879x until RL generation was rated at the run's own concurrency: its small RL
 runs' instances may not exceed their 8-72 accelerators, 1-3% slower, and at 2.879x keeping room
 then found the plan without the fallback; at 2.883x the fallback's MIP ran past its limit, at
 2.887x the LP has no solution within the caps), and 2.875x since prefill pays an MoE model's EP
 all-to-all (DeepSeek-V3's prefill slower: at 2.88x the fallback's MIP ran past its 300 s limit,
-at 2.87x keeping room found the plan without the fallback, at 2.82-2.86x rounding down did). At
-2.875x rounding down
+at 2.87x keeping room found the plan without the fallback, at 2.82-2.86x rounding down did), and
+2.877x since RL generation's prefill runs on the generating pools at the generation layout's rate
+(the `aggregate` rows: at 2.872x and 2.875x keeping room found the plan without the fallback, at
+2.878x the MIP ran past 600 s; 2.8765x and 2.877x take the fallback). At 2.877x rounding down
 finds no plan, keeping room runs out of room (its LP has no solution), and the fallback finds
 the plan: the counts rounded up from the last LP that had one, trimmed a unit at a time until
 no cap is past (`_RowCheck.trim`), fixed at once. (Rounding down every count pushing a cap and
@@ -45,7 +47,7 @@ from bench_lp import write_scenario  # noqa: E402
 
 
 def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) -> None:
-    path = write_scenario(tmp_path, 20, 5, 12, 2, "1 quarter", "5 years", scale=2.875)
+    path = write_scenario(tmp_path, 20, 5, 12, 2, "1 quarter", "5 years", scale=2.877)
     sized_with = {
         "accelerators": {"trainium2": {"serving": {"step_overhead": "3.25 ms"}}},
         # the training models without their vocabulary: the output head spread over the layers

@@ -16,6 +16,7 @@ from test_lp import REL, by_name, capex_per_unit, ceil, fleet, inference, site, 
 import planner
 from fleetcore.errors import ConfigError
 from planner.htmlreport import plan_html
+from planner.traffic import kv_pair
 from planner.verify import check_plan
 
 
@@ -159,7 +160,7 @@ def check_kv_plan(sc: planner.Scenario, moved: bool) -> planner.Plan:
     if moved:
         assert math.isclose(row.kv_flows_bytes_per_s["a->b"], flow, rel_tol=REL)
         assert row.prefill == "at other sites for some requests"
-        hop = 0.005 + demand.kv_bytes_per_request / link.capacity_bytes_per_s
+        hop = 0.005 + kv_pair(demand, None).kv_bytes_per_request / link.capacity_bytes_per_s
         assert math.isclose(row.kv_hop_s["a->b"], hop, rel_tol=REL)
     else:
         assert row.kv_flows_bytes_per_s == {} and row.prefill == "co-located with its decode"
@@ -177,7 +178,7 @@ def test_disaggregated_prefill_uses_the_other_sites_units_and_pays_for_its_kv(
     sc = split_sites(tmp_path, disaggregate_across_sites=True)
     arch = sc.catalog.models["llama-3.1-70b"]
     per_request = 1000 * 2 * arch.layers * arch.head_dim * arch.kv_heads * 2
-    assert by_name(sc)["chat"].kv_bytes_per_request == per_request
+    assert kv_pair(by_name(sc)["chat"], None).kv_bytes_per_request == per_request
     check_kv_plan(sc, moved=True)
     assert kv_optimum(sc)[0] < kv_optimum(split_sites(tmp_path))[0]
 
@@ -353,7 +354,7 @@ def test_html_report_shows_kv_flows_with_their_hop(tmp_path: Path) -> None:
     demand = by_name(sc)["chat"]
     gbps = x * demand.kv_bytes / demand.window_s * 8 / 1e9
     (link,) = sc.topology.links()
-    hop_ms = (0.005 + demand.kv_bytes_per_request / link.capacity_bytes_per_s) * 1e3
+    hop_ms = (0.005 + kv_pair(demand, None).kv_bytes_per_request / link.capacity_bytes_per_s) * 1e3
     (row,) = serving_table(plan)
     assert row["tier"] == "chat" and row["prefill"] == "at other sites for some requests"
     assert row["KV between sites (hop)"] == f"a->b {gbps:,.1f} Gbps (hop {hop_ms:,.0f} ms)"

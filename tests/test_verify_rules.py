@@ -174,7 +174,13 @@ def break_work_by_deadline(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) 
 
 
 def break_with_generation(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
-    scale_alloc(plan, alloc_index(plan, "rl-reasoning", "generate"), 0.9)
+    # 10% less generation on one pool, its prompts' prefill with it (the engine prefills in its
+    # steps: the pool's shares of the two stay equal, so only with_generation breaks)
+    i = alloc_index(plan, "rl-reasoning", "generate")
+    a = plan.allocations[i]
+    where = {"datacenter": a.datacenter, "system": a.system, "period": a.period}
+    scale_alloc(plan, i, 0.9)
+    scale_alloc(plan, alloc_index(plan, "rl-reasoning", "generate_prefill", **where), 0.9)
     return plan, sc, dem
 
 

@@ -11,9 +11,10 @@ f = kept_fraction); see docs/models.md:
   policy_logprobs   f · (P + C) tokens of the policy (its old log-probabilities, recomputed by
                     the training stack before the update; spec policy_logprobs, default on)
   train             6 · N_active(policy) · f · (P + C) [+ 6 · N_active(critic) · f · (P + C)] FLOP
-Rates: generation, its prefill and reward models at serving rates; train and the two log-prob
-passes from the training step model at the update's own batch on the run's accelerators
-(update_passes, planner/demand/training.py).
+Rates: generation and reward models at serving rates, generation's prefill on the generation
+layout (the engine prefills in the steps it decodes in: generation_prefill_rate); train and the
+two log-prob passes from the training step model at the update's own batch on the run's
+accelerators (update_passes, planner/demand/training.py).
   verifiers         sum(core_seconds_per_sample · applies_to) CPU core-seconds
 Totals = per sample x samples, samples = problems · n · epochs.
 """
@@ -53,6 +54,7 @@ from planner.demand.serving_physics import (
     StepPhysics,
     model_load,
     precision_gap,
+    prefill_time,
     step_terms,
 )
 from planner.demand.training import (
@@ -678,41 +680,46 @@ def rl_rates(
         )
     )
     out: dict[str, Rate] = {}
+    policy = catalog.models[spec.policy]
+    gen_layout: ServingLayout | None = None
+    if spec.generation_tokens_per_s_per_sequence is None:
+        point = generation_point(
+            policy,
+            hw,
+            spec.precision,
+            p,
+            c,
+            spec.samples_per_problem,
+            spec.max_completion_tokens,
+            generation_in_flight(spec),
+            run_accelerators,
+            spec.colocated,
+            max_units_per_instance,
+            *generator_args(spec),
+        )
+        out["generate"], gen_layout = point.rate, point.layout
+    else:
+        fixed = decode_point(
+            policy,
+            hw,
+            spec.precision,
+            spec.precision,
+            p,
+            c,
+            spec.samples_per_problem,
+            spec.generation_tokens_per_s_per_sequence,
+            max_units_per_instance,
+        )
+        out["generate"] = Rate(fixed.tokens_per_s_per_unit or 0.0, fixed.reason)
+        gen_layout = fixed.instance
+    out["generate_prefill"] = generation_prefill_rate(
+        policy, hw, spec.precision, p, out["generate"], gen_layout, max_units_per_instance
+    )
     for role in roles:
         arch = catalog.models[role.model]
-        if role.name == "generate" and spec.generation_tokens_per_s_per_sequence is None:
-            out[role.name] = generation_point(
-                arch,
-                hw,
-                role.precision,
-                p,
-                c,
-                spec.samples_per_problem,
-                spec.max_completion_tokens,
-                generation_in_flight(spec),
-                run_accelerators,
-                spec.colocated,
-                max_units_per_instance,
-                *generator_args(spec),
-            ).rate
-        elif role.name == "generate":
-            point = decode_point(
-                arch,
-                hw,
-                role.precision,
-                role.precision,
-                p,
-                c,
-                spec.samples_per_problem,
-                spec.generation_tokens_per_s_per_sequence,
-                max_units_per_instance,
-            )
-            out[role.name] = Rate(point.tokens_per_s_per_unit or 0.0, point.reason)
-        elif role.name == "generate_prefill":
-            out[role.name] = prefill_rate(
-                arch, hw, role.precision, role.precision, p, p / 2, max_units_per_instance
-            )
-        elif role.name == "train":
+        if role.name in ("generate", "generate_prefill"):
+            continue
+        if role.name == "train":
             out[role.name] = passes["train"].rate
         elif role.name in ("reference", "policy_logprobs"):
             out[role.name] = passes[f"forward:{role.model}"].rate
@@ -728,6 +735,41 @@ def rl_rates(
                 max_units_per_instance,
             )
     return out
+
+
+def generation_prefill_rate(
+    arch: ModelArch,
+    hw: Hardware,
+    precision: str,
+    prompt_tokens: float,
+    generate: Rate,
+    layout: ServingLayout | None,
+    max_units_per_instance: int = MAX_UNITS_PER_INSTANCE,
+) -> Rate:
+    """Prompt tokens/s per unit of the rollouts' prefill: the generation engine (vLLM in the
+    NeMo-RL and veRL recipes) prefills each prompt in the same engine and steps as it decodes,
+    so on the generation layout (the run's generating instance, `generator:`'s when given):
+        1 / prefill_time(P/2).per_token_s x instances per unit
+    (serving_physics.prefill_time: F(P/2) / (a · compute rate) + the layout's TP all-reduces
+    and an MoE model's EP terms per token), as an aggregated serving tier's prefill is rated on
+    its decode layout (planner/demand/inference.py inference_rates). 0 where the run cannot
+    generate (no engine to prefill in); the smallest instance holding a prompt (prefill_rate)
+    only when generation has a rate but no layout (no layout holds a sequence at the run's
+    size: the saturated decode rate stands in, planner/demand/rl.py saturated_rate_only)."""
+    if not generate.feasible:
+        return Rate(0.0, f"no generation engine to prefill in: {generate.reason}")
+    if layout is None:
+        return prefill_rate(
+            arch, hw, precision, precision, prompt_tokens, prompt_tokens / 2, max_units_per_instance
+        )
+    t = prefill_time(
+        hw, arch, precision, layout, prompt_tokens / 2, prompt_tokens, kv_precision=precision
+    )
+    return Rate(
+        t.tokens_per_s * layout.instances_per_unit,
+        f"on the generation layout {layout.label()} (prefilled in the engine's steps): "
+        f"{t.describe()}",
+    )
 
 
 def generator_args(

@@ -568,6 +568,11 @@ class PrefillTime:
     # Tokens computed per prompt token (P'/P: the prompt padded to its compile-time bucket);
     # every term above is per computed token.
     padding: float = 1.0
+    # A TP group wider than the scale-up domain (a pinned layout: vLLM TP32 on 8-GPU servers):
+    # the domain's chips (the inner ring) and the part of allreduce_s across the domains over
+    # the NIC (0: within one domain)
+    domain: int = 0
+    scale_out_s: float = 0.0
 
     @property
     def per_token_s(self) -> float:
@@ -590,7 +595,16 @@ class PrefillTime:
         )
         if self.ep_imbalance > 1.0:
             text += f" (routed experts x{self.ep_imbalance:.3f} on the hottest EP rank)"
-        if self.allreduce_s > 0:
+        if self.allreduce_s > 0 and self.scale_out_s > 0:
+            d, u = self.domain, math.ceil(tp / self.domain)
+            text += (
+                f" + TP{tp} all-reduce in two levels, {self.allreduces} x (2({d}-1)/{d} x "
+                f"{self.hidden} x {ACTIVATION_BYTES:g} B / "
+                f"{self.allreduce_bandwidth / 1e9:,.0f} GB/s within each of {u} domains + "
+                f"2({u}-1)/{u} x 1/{d} of it over the NIC {self.scale_out_s * 1e6:.3g} us)"
+                f" = {self.allreduce_s * 1e6:.3g} us"
+            )
+        elif self.allreduce_s > 0:
             groups = a // tp
             text += (
                 f" + TP{tp} all-reduce {self.allreduces} x 2({tp}-1)/{tp} x {self.hidden} x "
@@ -650,7 +664,9 @@ def prefill_time(
                 hundreds of tokens or more)
     allreduce = n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale_up_bandwidth · link util) · tp/a:
                 the ring volume of allreduce_s for one token's activations, exposed (serving
-                stacks do not overlap these all-reduces with the GEMMs); the a/tp = pp·d TP
+                stacks do not overlap these all-reduces with the GEMMs; n_allreduce =
+                tp_allreduces, + moe_layers with TP-sharded experts, as StepPhysics counts
+                them); the a/tp = pp·d TP
                 groups of the instance (pipeline stages, attention replicas) reduce their own
                 tokens side by side, as tp_comm_s counts them in the decode step. The per-pass
                 latency (2·ceil(log2 tp) hops per all-reduce, paid once per pass whatever its
@@ -659,7 +675,11 @@ def prefill_time(
                 prefill), not for a short prompt prefilled alone (at TP8 on B200: 1.9 ms, ~11%
                 of one 1,000-token prompt); serving stacks batch prompts into passes of
                 thousands of tokens, and an aggregated chunk rides a decode step whose
-                tp_comm_s already pays it.
+                tp_comm_s already pays it. A TP group wider than the scale-up domain D (a
+                pinned layout only: vLLM TP32 on 8-GPU servers, an RL `generator:`) all-reduces
+                in allreduce_s's two levels: 2(D−1)/D within each domain at the scale-up rate
+                + 2(u−1)/u · 1/D of the bytes across the u = ceil(tp/D) domains over the NIC at
+                the scale-out rate (link utilisation on both), bandwidth terms only as above.
     ep_comm   = moe_layers · x · k · hidden · (1 + 2 B) · (g−1)/g / (a · bw), the decode step's
                 ep_comm_s per prompt token: each token's FP8 dispatch and BF16 combine over the
                 stage's g EP chips, the hottest rank's rows, at the scale-up one-way rate
@@ -691,14 +711,27 @@ def prefill_time(
     a, tp = lay.accelerators, lay.tp
     flops = forward_flops_per_token(arch, context)
     compute = flops / (a * prefill_compute_rate(hw, arch, precision, context, kv_precision))
-    n = tp_allreduces(arch)
+    # TP-sharded experts (expert_tp: a pinned ep = 1 layout) all-reduce each MoE layer's output
+    # too, as the decode step counts them (StepPhysics.allreduces)
+    n = tp_allreduces(arch) + (arch.moe_layers if arch.moe is not None and lay.expert_tp else 0)
     s = figures(hw)
     bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
-    comm = 0.0
-    if tp > 1:
-        comm = n * 2 * (tp - 1) / tp * arch.hidden * ACTIVATION_BYTES / bw * tp / a
+    comm = cross = 0.0
+    domain = min(tp, hw.system.scale_up_domain)
+    if domain > 1:
+        comm = n * 2 * (domain - 1) / domain * arch.hidden * ACTIVATION_BYTES / bw * tp / a
+    if tp > domain:
+        # wider than the scale-up domain: allreduce_s's two-level pattern, bandwidth terms
+        u = math.ceil(tp / domain)
+        out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        cross = n * 2 * (u - 1) / u * arch.hidden * ACTIVATION_BYTES / domain / out_bw * tp / a
+        comm += cross
+    wide = domain if cross > 0 else 0
     if arch.moe is None or lay.expert_tp:
-        return PrefillTime(compute, comm, flops, a, tp, n, arch.hidden, bw, padding=padding)
+        return PrefillTime(
+            compute, comm, flops, a, tp, n, arch.hidden, bw,
+            padding=padding, domain=wide, scale_out_s=cross,
+        )  # fmt: skip
     g, d, pp = lay.stage_accelerators, lay.attention_replicas, lay.pp
     prompt = 2.0 * context if prompt_tokens is None else prompt_tokens
     stage_tokens = d * max(prompt, 1.0)
@@ -724,6 +757,8 @@ def prefill_time(
         stage_tokens,
         g,
         padding,
+        wide,
+        cross,
     )
 
 

@@ -40,6 +40,35 @@ class Rate:
         return self.per_unit_s > 0
 
 
+def candidate_role(role: str, label: str) -> str:
+    """The name of candidate `label`'s copy of a role of a model_from tier: "<role>@<label>"."""
+    return f"{role}@{label}"
+
+
+def base_role(role: str) -> str:
+    """The role a model_from tier's candidate role is a copy of ("decode@20tpp" -> "decode");
+    other names unchanged (for readers of a plan, which carries role names only)."""
+    return role.partition("@")[0]
+
+
+@dataclass(frozen=True)
+class PrefillOf:
+    """What ties a prefill role to the decode role whose requests' prompts it prefills (a
+    serving tier's prefill to its decode, a model_from tier's prefill@c to its decode@c, RL's
+    generate_prefill to generate).
+
+    decode: that decode role's name.
+    kv_bytes: the KV cache of all of its prompts over the window (requests x prompt tokens x KV
+      bytes per token, as provisioned) when the prefill may run at another site than the decode
+      (disaggregate_across_sites); 0: it may not.
+    kv_bytes_per_request: one prompt's KV cache (the hop a request's KV takes between sites).
+    """
+
+    decode: str
+    kv_bytes: float = 0.0
+    kv_bytes_per_request: float = 0.0
+
+
 @dataclass(frozen=True)
 class Role:
     """One work item: a workload's role (pretrain; generate, reward, ..., train; decode, prefill).
@@ -66,6 +95,9 @@ class Role:
     # Model sizing (planner/kinds/pretrain.py): (sizing workload, candidate) when this role is
     # one candidate model's work, done only if the plan chooses that candidate; None otherwise.
     choice: tuple[str, str] | None = None
+    # A prefill role: the decode role it prefills for (the LP keeps the two together: colocate,
+    # aggregate, and with disaggregate_across_sites prices the KV cache that crosses sites).
+    prefill_of: PrefillOf | None = None
 
 
 @dataclass(frozen=True)
@@ -159,15 +191,35 @@ class WorkloadDemand:
     # racks (units of the system) held as spares in every pool the tier serves from.
     sites_lost: int = 1
     racks_lost: int = 0
-    # Serving that may prefill at another site than its decode: KV bytes of all its requests'
-    # prompts over the window (requests x prompt tokens x KV bytes per token, as provisioned),
-    # one request's prompt KV, and the part of the TTFT target the hop may take (None: no target).
-    kv_bytes: float = 0.0
-    kv_bytes_per_request: float = 0.0
+    # Serving that may prefill at another site than its decode (its prefill roles' PrefillOf
+    # carry the KV bytes): the part of the TTFT target the hop may take (None: no target).
     kv_hop_budget_s: float | None = None
-    # Serving with prefill: aggregated: the decode instances prefill their own prompts, so every
-    # pool carries the same share of the decode and of the prefill (the LP's `aggregate` rows).
+    # Prefill in the decode steps (serving with prefill: aggregated; RL generation, whose
+    # engine prefills its rollouts' prompts): the decode instances prefill their own prompts, so
+    # every pool carries the same share of a decode role's work and of its prefill role's (the
+    # LP's `aggregate` rows).
     prefill_on_decode_pools: bool = False
+
+    def prefill_pairs(self) -> list[tuple[Role, Role]]:
+        """(decode role, the role that prefills its prompts) for every prefill role tied to a
+        decode role (Role.prefill_of), both with work: a serving tier's (decode, prefill), a
+        model_from tier's (decode@c, prefill@c) for every candidate c."""
+        by_name = {r.name: r for r in self.roles}
+        out = []
+        for role in self.roles:
+            if role.prefill_of is None or role.amount <= 0:
+                continue
+            decode = by_name[role.prefill_of.decode]
+            if decode.amount > 0:
+                out.append((decode, role))
+        return out
+
+    @property
+    def kv_bytes(self) -> float:
+        """KV bytes of all the prompts that may cross sites over the window, summed over the
+        prefill pairs (a plain tier has one; a model_from tier one per candidate, of which the
+        plan serves one)."""
+        return sum(p.prefill_of.kv_bytes for _, p in self.prefill_pairs() if p.prefill_of)
 
     def load_between(self, start_s: float, end_s: float) -> float:
         """Share of a steady load's work that falls in [start_s, end_s] of its window:

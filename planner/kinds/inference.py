@@ -14,7 +14,13 @@ from pydantic import Field, field_validator, model_validator
 
 from fleetcore.schema import Name, PositiveInt, Precision, Strict
 from planner.demand.scaling import with_models
-from planner.demand.types import Role, WorkloadDemand, growth_integral
+from planner.demand.types import (
+    PrefillOf,
+    Role,
+    WorkloadDemand,
+    candidate_role,
+    growth_integral,
+)
 from planner.kinds.base import (
     EngineSpec,
     Loc,
@@ -27,7 +33,7 @@ from planner.lp.constraints import work_pairs
 from planner.lp.linear import BINARY
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, Period, Var, active, family
 from planner.rows import ServingRow
-from planner.traffic import kv_flows, kv_share_key
+from planner.traffic import kv_flows, kv_share_key, several_pairs
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
@@ -311,9 +317,9 @@ def demand(
     name: str, spec: InferenceSpec, catalog: Catalog, systems: list[str], horizon_s: float
 ) -> WorkloadDemand:
     """Token roles "decode" (requests/day · output · votes · peak_to_average · days served) and
-    "prefill" (requests/day · prompt · (1 − prompt_cache_hit) · peak_to_average · days served),
-    anywhere, a steady load over [start, horizon]; days served are weighted by the load's
-    growth since the launch."""
+    "prefill" (requests/day · prompt · (1 − prompt_cache_hit) · peak_to_average · days served,
+    tied to "decode": Role.prefill_of), anywhere, a steady load over [start, horizon]; days
+    served are weighted by the load's growth since the launch."""
     from planner.demand.inference import inference_rates
     from planner.demand.kv import kv_bytes_per_token
 
@@ -334,8 +340,6 @@ def demand(
         survive_site_loss=spec.survive_site_loss or _domain(spec) == "site",
         sites_lost=spec.headroom.k if _domain(spec) == "site" and spec.headroom else 1,
         racks_lost=spec.headroom.k if _domain(spec) == "rack" and spec.headroom else 0,
-        kv_bytes=scale * kv_per_request if spec.disaggregate_across_sites else 0.0,
-        kv_bytes_per_request=kv_per_request,
         kv_hop_budget_s=spec.kv_hop_budget_s,
         prefill_on_decode_pools=spec.prefill == "aggregated",
         growth_per_year=spec.growth_per_year,
@@ -353,6 +357,11 @@ def demand(
                 work_unit="token",
                 amount=scale * spec.prefilled_prompt_tokens,
                 rates={s: r[1] for s, r in rates.items()},
+                prefill_of=PrefillOf(
+                    "decode",
+                    kv_bytes=scale * kv_per_request if spec.disaggregate_across_sites else 0.0,
+                    kv_bytes_per_request=kv_per_request,
+                ),
             ),
         ],
         notes=[
@@ -371,7 +380,8 @@ def sized_demand(
     horizon_s: float,
 ) -> WorkloadDemand:
     """Serving the model that sizing workload `source` chooses: roles decode@c and prefill@c for
-    every candidate c (each as `demand` builds it for c's model), tied to c's binary k[v,c]."""
+    every candidate c (each as `demand` builds it for c's model, prefill@c tied to decode@c with
+    c's KV bytes), tied to c's binary k[v,c]."""
     from planner.kinds.pretrain import sizing_candidates
 
     cands, generated = sizing_candidates(source[0], source[1], catalog)
@@ -387,7 +397,17 @@ def sized_demand(
         base = demand(name, one, catalog, systems, horizon_s)
         choice = (source[0], c.label)
         roles += [
-            dataclasses.replace(r, name=f"{r.name}@{c.label}", choice=choice) for r in base.roles
+            dataclasses.replace(
+                r,
+                name=candidate_role(r.name, c.label),
+                choice=choice,
+                prefill_of=None
+                if r.prefill_of is None
+                else dataclasses.replace(
+                    r.prefill_of, decode=candidate_role(r.prefill_of.decode, c.label)
+                ),
+            )
+            for r in base.roles
         ]
     assert base is not None
     notes = [f"serves the candidate {source[0]} chooses: {', '.join(c.label for c in cands)}"]
@@ -401,7 +421,7 @@ def _domain(spec: InferenceSpec) -> str | None:
 # -- its part of the LP ---------------------------------------------------------------------
 
 
-def kv_hop_s(topo: Topology, demand: WorkloadDemand, a: str, b: str) -> float | None:
+def kv_hop_s(topo: Topology, kv_bytes_per_request: float, a: str, b: str) -> float | None:
     """Seconds a prompt's KV takes from prefill site a to decode site b, added to its TTFT:
     path latency + kv_bytes_per_request / the narrowest link's capacity. None: no path."""
     path = topo.path(a, b)
@@ -409,124 +429,117 @@ def kv_hop_s(topo: Topology, demand: WorkloadDemand, a: str, b: str) -> float | 
         return None if path is None else 0.0
     bottleneck = min(topo.link(i).capacity_bytes_per_s for i in path)
     latency = sum(topo.link(i).latency_s for i in path)
-    return latency + demand.kv_bytes_per_request / bottleneck
+    return latency + kv_bytes_per_request / bottleneck
 
 
-def kv_pairs(model: Model, demand: WorkloadDemand) -> list[tuple[str, str]]:
-    """Ordered site pairs (prefill at a, decode at b) a tier may use: joined by a path whose hop
-    fits the tier's kv_hop_budget (any hop without a TTFT target)."""
-    if demand.kv_bytes <= 0:
+def kv_pairs(model: Model, demand: WorkloadDemand, prefill: Role) -> list[tuple[str, str]]:
+    """Ordered site pairs (prefill at a, decode at b) a tier's prefill role may use: joined by a
+    path whose hop (with that role's model's KV per prompt) fits the tier's kv_hop_budget (any
+    hop without a TTFT target); none unless its prompts may cross sites."""
+    tied = prefill.prefill_of
+    if tied is None or tied.kv_bytes <= 0:
         return []
     topo = model.scenario.topology
     out = []
     for a in model.sites:
         for b in model.sites:
-            hop = kv_hop_s(topo, demand, a, b) if a != b else None
+            hop = kv_hop_s(topo, tied.kv_bytes_per_request, a, b) if a != b else None
             budget = demand.kv_hop_budget_s
             if hop is not None and (budget is None or hop <= budget):
                 out.append((a, b))
     return out
 
 
-def _tier_periods(
-    model: Model, aggregated: bool
-) -> Iterator[tuple[WorkloadDemand, dict[str, Role], Period, float]]:
-    """(tier, its decode and prefill roles by name, an active period, the period's share of the
-    load) for the serving tiers with both roles whose prefill is aggregated (or not)."""
+def _tier_periods(model: Model) -> Iterator[tuple[WorkloadDemand, Role, Role, Period, float]]:
+    """(tier, a decode role, the role that prefills its prompts, an active period, the period's
+    share of the load) for every prefill pair (WorkloadDemand.prefill_pairs: a plain tier's
+    decode and prefill, a model_from tier's decode@c and prefill@c for every candidate c) of the
+    serving tiers with prefill on their own instances (disaggregated). Aggregated tiers' pairs
+    are held per pool by the shared `aggregate` family (planner/lp/constraints.py), as RL
+    generation's are."""
     for demand in model.demands:
-        if demand.kind != NAME or demand.prefill_on_decode_pools != aggregated:
+        if demand.kind != NAME or demand.prefill_on_decode_pools:
             continue
-        roles = {r.name: r for r in demand.roles if r.amount > 0}
-        if not {"decode", "prefill"} <= set(roles):
-            continue
-        for period in model.periods:
-            if active(period, demand):
-                yield demand, roles, period, demand.load_between(period.start_s, period.end_s)
+        for decode, prefill in demand.prefill_pairs():
+            for period in model.periods:
+                if active(period, demand):
+                    share = demand.load_between(period.start_s, period.end_s)
+                    yield demand, decode, prefill, period, share
 
 
-@family("aggregate", "workload:datacenter:system:period", kind=NAME)
-def add_aggregate(model: Model) -> None:
-    """u[w,decode,d,s,p] · rate_decode,s · len_p / (amount_decode · share_p)
-    = u[w,prefill,d,s,p] · rate_prefill,s · len_p / (amount_prefill · share_p)
-    (prefill: aggregated: the decode instances prefill their own prompts in their steps, so each
-    pool serves the same share of a period's decode and prefill; prefill never runs on another
-    system or site than its decode)"""
-    for demand, roles, period, share in _tier_periods(model, aggregated=True):
-        for d in model.sites:
-            by_system: dict[str, Pairs] = {}
-            for sign, role in ((1.0, roles["decode"]), (-1.0, roles["prefill"])):
-                scale = role.amount * share
-                for _, s, p, var in model.u_of_role_at(demand.name, role.name, period, d):
-                    coef = sign * role.rates[s].per_unit_s * p.length_s / scale
-                    by_system.setdefault(s, []).append((var, coef))
-            for s, pairs in by_system.items():
-                entity = (demand.name, d, s, f"p{period.index}")
-                model.row("aggregate", entity, pairs, "==", 0.0)
-
-
-@family("colocate", "workload:datacenter:period", kind=NAME)
+@family("colocate", "workload:role:datacenter:period", kind=NAME)
 def add_colocate(model: Model) -> None:
-    """sum_s u[w,decode,d,s,p] · rate · len_p / (amount_decode · share_p)
-    - sum_s u[w,prefill,d,s,p] · rate · len_p / (amount_prefill · share_p)
-    = sum_a x[w,a,d,p] - sum_b x[w,d,b,p]   (a request's prefill runs at the site of its decode:
-    each site serves the same share of both, so no KV cache crosses between sites; a tier with
-    disaggregate_across_sites may prefill at a and decode at b, x the share of the period's
-    requests that do, their KV on the links: kvflow)"""
-    # an aggregated tier's `aggregate` rows, one per pool, hold this one
-    for demand, roles, period, share in _tier_periods(model, aggregated=False):
+    """sum_s u[w,r,d,s,p] · rate · len_p / (amount_r · share_p)
+    - sum_s u[w,r',d,s,p] · rate · len_p / (amount_r' · share_p)
+    = sum_a x[w,r,a,d,p] - sum_b x[w,r,d,b,p]   for every decode role r and the role r' that
+    prefills its prompts (decode and prefill; model_from: decode@c and prefill@c for every
+    candidate c, a candidate not chosen with no units and no moves: 0 = 0) (a request's
+    prefill runs at the site of its decode: each site serves the same share of both, so no KV
+    cache crosses between sites; a tier with disaggregate_across_sites may prefill at a and
+    decode at b, x the share of the period's requests that do, their KV on the links: kvflow)"""
+    # an aggregated tier's `aggregate` rows (planner/lp/constraints.py), one per pool, hold this
+    # one
+    for demand, decode, prefill, period, share in _tier_periods(model):
         period_moves = [
             (a, b, var)
-            for (w, a, b, p), var in model.kv_moves.items()
-            if w == demand.name and p == period.index
+            for (w, r, a, b, p), var in model.kv_moves.items()
+            if w == demand.name and r == decode.name and p == period.index
         ]
         for d in model.sites:
-            dec = work_pairs(
-                model, demand, roles["decode"], {d}, roles["decode"].amount * share, period
-            )
-            pre = work_pairs(
-                model, demand, roles["prefill"], {d}, roles["prefill"].amount * share, period
-            )
+            dec = work_pairs(model, demand, decode, {d}, decode.amount * share, period)
+            pre = work_pairs(model, demand, prefill, {d}, prefill.amount * share, period)
             moves = [(var, -1.0 if b == d else 1.0) for a, b, var in period_moves if d in (a, b)]
             if not dec and not pre and not moves:
                 continue
             pairs = dec + [(v, -c) for v, c in pre] + moves
-            model.row("colocate", (demand.name, d, f"p{period.index}"), pairs, "==", 0.0)
+            entity = (demand.name, decode.name, d, f"p{period.index}")
+            model.row("colocate", entity, pairs, "==", 0.0)
+
+
+def _kv_bytes(demand: WorkloadDemand) -> dict[str, float]:
+    """KV bytes over the window of each decode role's prompts, by the decode role's name."""
+    return {
+        d.name: p.prefill_of.kv_bytes for d, p in demand.prefill_pairs() if p.prefill_of is not None
+    }
 
 
 @family("kvflow", "workload:datacenter:datacenter", kind=NAME)
 def add_kvflow(model: Model) -> None:
-    """f_kv[a,b] >= sum_p x[w,a,b,p] · kv_bytes · share_p / T_w / 1e9   (GB/s: the KV cache of
-    the prompts prefilled at a for decode at b, kv_bytes = requests x prompt tokens x KV bytes
-    per token over the window, averaged over it like the other flows; priced per TB and within
-    link capacity by the links' families)"""
-    by_pair: dict[tuple[str, str, str], list[tuple[int, Var]]] = {}
-    for (w, a, b, p), var in model.kv_moves.items():
-        by_pair.setdefault((w, a, b), []).append((p, var))
+    """f_kv[a,b] >= sum_r sum_p x[w,r,a,b,p] · kv_bytes_r · share_p / T_w / 1e9   (GB/s: the KV
+    cache of the prompts prefilled at a for decode at b, kv_bytes_r = requests x prompt tokens
+    x KV bytes per token of decode role r's model over the window (model_from: one r per
+    candidate), averaged over it like the other flows; priced per TB and within link capacity by
+    the links' families)"""
+    by_pair: dict[tuple[str, str, str], list[tuple[str, int, Var]]] = {}
+    for (w, r, a, b, p), var in model.kv_moves.items():
+        by_pair.setdefault((w, a, b), []).append((r, p, var))
     for flow in model.flows:
         if flow.kind != "kv":
             continue
         demand = next(d for d in model.demands if d.name == flow.workload)
+        kv = _kv_bytes(demand)
         moves = [
-            (var, -demand.kv_bytes * demand.load_between(*_span(model, p)) / demand.window_s / GB)
-            for p, var in by_pair.get((flow.workload, flow.src, flow.dst), [])
+            (var, -kv[r] * demand.load_between(*_span(model, p)) / demand.window_s / GB)
+            for r, p, var in by_pair.get((flow.workload, flow.src, flow.dst), [])
         ]
         model.row("kvflow", (flow.workload, flow.src, flow.dst), [(flow.var, 1.0), *moves], ">=", 0)
 
 
 @family("kvpeak", "link:period", kind=NAME)
 def add_kvpeak(model: Model) -> None:
-    """sum_{w,a,b: l on path(a,b)} x[w,a,b,p] · kv_bytes_w · share_{w,p} / len_p <=
+    """sum_{w,r,a,b: l on path(a,b)} x[w,r,a,b,p] · kv_bytes_{w,r} · share_{w,p} / len_p <=
     capacity_bytes_per_s[l]   (GB/s: the KV cache crossing link l in each period p, at that
     period's rate, within the link's capacity; kvflow and link check the average over the
     window with the other flows, which a growing tier's last periods exceed)"""
     topo = model.scenario.topology
     demands = {d.name: d for d in model.demands}
+    kv = {w: _kv_bytes(d) for w, d in demands.items()}
     on_link: dict[tuple[str, int], Pairs] = {}
-    for (w, a, b, p), var in model.kv_moves.items():
+    for (w, r, a, b, p), var in model.kv_moves.items():
         path = topo.path(a, b)
         if path is None:
             continue
-        rate = kv_rate(demands[w], *_span(model, p))
+        rate = kv_rate(demands[w], kv[w][r], *_span(model, p))
         for link_id in path:
             on_link.setdefault((link_id, p), []).append((var, rate / GB))
     for (link_id, p), pairs in sorted(on_link.items()):
@@ -534,10 +547,10 @@ def add_kvpeak(model: Model) -> None:
         model.row("kvpeak", (link_id, f"p{p}"), pairs, "<=", cap)
 
 
-def kv_rate(demand: WorkloadDemand, start_s: float, end_s: float) -> float:
-    """Bytes/s of KV cache in [start, end) if all of its prompts crossed: kv_bytes · the span's
-    share of the window's load / its length."""
-    return demand.kv_bytes * demand.load_between(start_s, end_s) / (end_s - start_s)
+def kv_rate(demand: WorkloadDemand, kv_bytes: float, start_s: float, end_s: float) -> float:
+    """Bytes/s of KV cache in [start, end) if all of its prompts crossed: kv_bytes (of one
+    prefill pair) · the span's share of the window's load / its length."""
+    return kv_bytes * demand.load_between(start_s, end_s) / (end_s - start_s)
 
 
 def _span(model: Model, p: int) -> tuple[float, float]:
@@ -590,20 +603,25 @@ def add_site_loss(model: Model) -> None:
 
 def declare(model: Model, demand: WorkloadDemand) -> None:
     """b[w,d,s,p] binary for every pool and period the tier could serve from, when it holds
-    N+k spare racks (headroom domain rack); x[w,a,b,p] in [0, 1] for every period and site pair
-    the tier may prefill at a and decode at b, with a KV flow a -> b on their path."""
+    N+k spare racks (headroom domain rack); x[w,r,a,b,p] in [0, 1] for every decode role r
+    (model_from: one per candidate), period and site pair the tier may prefill r's prompts at a
+    and decode them at b, with one KV flow a -> b on their path for the tier."""
     if demand.racks_lost > 0:
         roles = {r.name for r in demand.roles}
         pools = sorted({(d, s, p) for (_, _, d, s, p), _ in model.work_of(demand, roles)})
         for d, s, p in pools:
             model.serves[(demand.name, d, s, p)] = model.new_var("b", 0, 1, BINARY)
-    pairs = kv_pairs(model, demand)
-    for a, b in pairs:
-        for period in model.periods:
-            if active(period, demand):
-                model.kv_moves[(demand.name, a, b, period.index)] = model.new_var("x", 0, 1)
+    linked: list[tuple[str, str]] = []
+    for decode, prefill in demand.prefill_pairs():
+        pairs = kv_pairs(model, demand, prefill)
+        for a, b in pairs:
+            for period in model.periods:
+                if active(period, demand):
+                    key = (demand.name, decode.name, a, b, period.index)
+                    model.kv_moves[key] = model.new_var("x", 0, 1)
+        linked += [pair for pair in pairs if pair not in linked]
     topo = model.scenario.topology
-    for a, b in pairs:
+    for a, b in linked:
         path = topo.path(a, b)
         assert path is not None
         model.flows.append(Flow("kv", demand.name, a, b, path, model.new_var("f", 0)))
@@ -666,17 +684,30 @@ def read_serving(model: Model, allocations: list[AllocationRow]) -> list[Serving
         if not demand.steady_load:
             continue
         spec = model.scenario.data.workloads[demand.name]
+        pairs = demand.prefill_pairs()
+        decodes = {d.name for d, _ in pairs}
+        prefills = {p.name for _, p in pairs}
         unit_s = {"decode": 0.0, "prefill": 0.0}
         for a in allocations:
-            if a.workload == demand.name and a.role in unit_s:
-                unit_s[a.role] += a.units * a.period_s
+            if a.workload == demand.name and a.role in decodes | prefills:
+                unit_s["decode" if a.role in decodes else "prefill"] += a.units * a.period_s
+        named = several_pairs(demand)
         shares = {
-            kv_share_key(a, b, p): float(x.varValue or 0.0)
-            for (w, a, b, p), x in model.kv_moves.items()
+            kv_share_key(a, b, p, r if named else None): float(x.varValue or 0.0)
+            for (w, r, a, b, p), x in model.kv_moves.items()
             if w == demand.name and (x.value() or 0.0) > KV_SHARE_ZERO
         }
         flows = kv_flows(demand, shares, spans)
         topo = model.scenario.topology
+        # the hop of each site pair used: the longest of the prefill pairs' that move prompts
+        per_request = {
+            d.name: p.prefill_of.kv_bytes_per_request for d, p in pairs if p.prefill_of is not None
+        }
+        hops: dict[str, float] = {}
+        for (w, r, src, dst, _), x in model.kv_moves.items():
+            if w == demand.name and (x.value() or 0.0) > KV_SHARE_ZERO:
+                hop = kv_hop_s(topo, per_request[r], src, dst) or 0.0
+                hops[f"{src}->{dst}"] = max(hops.get(f"{src}->{dst}", 0.0), hop)
         placed = spec.prefill if isinstance(spec, InferenceSpec) else "disaggregated"
         out.append(
             ServingRow(
@@ -687,7 +718,7 @@ def read_serving(model: Model, allocations: list[AllocationRow]) -> list[Serving
                 else 0.0,
                 kv_shares=shares,
                 kv_flows_bytes_per_s={f"{a}->{b}": v for (a, b), v in flows.items()},
-                kv_hop_s={f"{a}->{b}": kv_hop_s(topo, demand, a, b) or 0.0 for a, b in flows},
+                kv_hop_s={f"{a}->{b}": hops.get(f"{a}->{b}", 0.0) for a, b in flows},
                 headroom=_headroom_text(demand),
                 # k · b: k in an integer plan, a share of k in the LP relaxation
                 spare_units={

@@ -15,7 +15,13 @@ from planner.demand.scaling import (
     scaling_law,
     with_models,
 )
-from planner.demand.types import Placement, PretrainCoupling, Role, WorkloadDemand
+from planner.demand.types import (
+    Placement,
+    PretrainCoupling,
+    Role,
+    WorkloadDemand,
+    candidate_role,
+)
 from planner.kinds.base import (
     MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
     Loc,
@@ -228,7 +234,7 @@ def demand(
         catalog = with_models(catalog, generated)
         specs = [candidate_spec(spec, c) for c in cands]
         roles = [
-            _role(f"pretrain@{c.label}", s, catalog, systems, (name, c.label))
+            _role(candidate_role("pretrain", c.label), s, catalog, systems, (name, c.label))
             for c, s in zip(cands, specs, strict=True)
         ]
         notes = [

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fleetcore.schema import Fraction, Name, PositiveInt, Precision, Strict
 from fleetcore.units import format_si
-from planner.demand.types import Rate, RLCoupling, Role, WorkloadDemand
+from planner.demand.types import PrefillOf, Rate, RLCoupling, Role, WorkloadDemand
 from planner.kinds.base import (
     MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
     TRAJECTORY_BYTES_PER_TOKEN,
@@ -271,8 +271,9 @@ def _generator_problems(
 def demand(
     name: str, spec: RLSpec, catalog: Catalog, systems: list[str], horizon_s: float
 ) -> WorkloadDemand:
-    """generate, generate_prefill, reward:<name>, reference, policy_logprobs (with_generation,
-    tokens) and train
+    """generate, generate_prefill (tied to generate: the engine prefills its rollouts' prompts in
+    its steps, so the `aggregate` rows keep it on the generating pools), reward:<name>,
+    reference, policy_logprobs (with_generation, tokens) and train
     (trainer, FLOP); per_sample set on every role; window [start, deadline]. No minimum group for
     the trainer: hybrid engines (veRL, OpenRLHF) time-share the trainer's accelerators with
     generation, offloading its state between phases."""
@@ -319,6 +320,8 @@ def demand(
             rates={s: _busy(per_system[s][r.name], idle.get(s)) for s in systems},
             placement="trainer" if r.name == "train" else "with_generation",
             per_sample=r.per_sample,
+            # the generation engine prefills its rollouts' prompts in the steps it decodes in
+            prefill_of=PrefillOf("generate") if r.name == "generate_prefill" else None,
         )
         for r in work
     ]
@@ -329,6 +332,8 @@ def demand(
         start_s=spec.start_s,
         window_s=window_s,
         roles=roles,
+        # generate_prefill on the pools that generate, in the same shares (`aggregate` rows)
+        prefill_on_decode_pools=True,
         rl=RLCoupling(
             samples=samples,
             kept_fraction=spec.kept_fraction,

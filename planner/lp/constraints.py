@@ -301,6 +301,40 @@ def add_serve(model: Model) -> None:
                 model.row("serve", entity, pairs, ">=", 1.0, UNSERVED_WEIGHT)
 
 
+@family("aggregate", "workload:role:datacenter:system:period")
+def add_aggregate(model: Model) -> None:
+    """u[w,r,d,s,p] · rate_r,s · len_p / (amount_r · share_p)
+    = u[w,r',d,s,p] · rate_r',s · len_p / (amount_r' · share_p)   for every decode role r and
+    the role r' that prefills its prompts in the same engine's steps (Role.prefill_of), of a
+    workload whose prefill runs on its decode instances: a serving tier with prefill:
+    aggregated (decode and prefill; model_from: decode@c and prefill@c for every candidate c, a
+    candidate not chosen with no units: 0 = 0) and RL generation (generate and
+    generate_prefill: the generation engine prefills its rollouts' prompts); share_p the
+    period's share of a steady load (1 for RL, whose work is not spread by period). Each pool
+    does the same share of a period's decode and prefill; prefill never runs on another
+    system or site than its decode"""
+    for demand in model.demands:
+        if not demand.prefill_on_decode_pools:
+            continue
+        for decode, prefill in demand.prefill_pairs():
+            for period in model.periods:
+                if not active(period, demand):
+                    continue
+                share = (
+                    demand.load_between(period.start_s, period.end_s) if demand.steady_load else 1.0
+                )
+                for d in model.sites:
+                    by_system: dict[str, Pairs] = {}
+                    for sign, role in ((1.0, decode), (-1.0, prefill)):
+                        scale = role.amount * share
+                        for _, s, p, var in model.u_of_role_at(demand.name, role.name, period, d):
+                            coef = sign * role.rates[s].per_unit_s * p.length_s / scale
+                            by_system.setdefault(s, []).append((var, coef))
+                    for s, pairs in by_system.items():
+                        entity = (demand.name, decode.name, d, s, f"p{period.index}")
+                        model.row("aggregate", entity, pairs, "==", 0.0)
+
+
 # -- where a training job runs ------------------------------------------------------------------
 
 

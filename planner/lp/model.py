@@ -278,8 +278,9 @@ class Model:
     cores: dict[tuple[str, str, str], Var] = field(default_factory=dict)  # c[w,d,isa]
     # b[w,d,s,p]: serving tier w serves from pool (d,s) in period p (binary; N+k racks)
     serves: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)
-    # x[w,a,b,p]: share of serving tier w's requests of period p prefilled at a, decoded at b
-    kv_moves: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)
+    # x[w,r,a,b,p]: share of serving tier w's requests of period p prefilled at a, decoded at b,
+    # for decode role r (model_from: one per candidate)
+    kv_moves: dict[tuple[str, str, str, str, int], Var] = field(default_factory=dict)
     owned_busy_h: dict[PoolT, Var] = field(default_factory=dict)  # o[d,s,t] (with rentals)
     flows: list[Flow] = field(default_factory=list)
     # -- rows, costs and results -------------------------------------------------------------
