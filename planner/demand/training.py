@@ -14,7 +14,8 @@ Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual 
              (MoE expert GEMMs: `M = t · k · EP / E` tokens per local expert); `r` = share of
              layers recomputed (full activation recomputation of those layers: +2N of 6N)
   attention  `3 · (1 + r/3) · A(S/2)/L · ls · t / TP` FLOP at `peak(bf16) · attention_efficiency`,
-             A(c) = attention_flops_per_token(model, c) (causal: mean context S/2)
+             A(S/2) = causal_attention_flops_per_token(model, S) (mean context S/2; a banded
+             layer of window W attends on average to W - W^2/(2S) when S > W)
   memory     `(ELEMENTWISE_BYTES_PER_HIDDEN [+ LOW_PRECISION_CAST_BYTES_PER_HIDDEN in FP8/FP4])
              · hidden/TP · ls · t` B at `hbm_bw · memory_bandwidth_utilisation`, + a MoE
              model's routed copies `L_moe · ls/L · k · hidden/TP · t · (MOE_PERMUTE_BYTES_PER_HIDDEN
@@ -79,7 +80,7 @@ from planner.demand.common import (
     TRAINING_FLOPS_PER_PARAM,
     TRAINING_TO_FORWARD,
     Hardware,
-    attention_flops_per_token,
+    causal_attention_flops_per_token,
 )
 
 # Bytes of memory-bound traffic (norms, residual adds, rotary, SwiGLU, casts) per token per layer,
@@ -197,7 +198,8 @@ class ModelFigures:
     hidden: int
     heads: int
     kv_dim: int  # kv_heads · head_dim (K or V width)
-    attention_fwd_per_token_at_half_seq: float  # A(S/2), FLOP per token, all layers
+    # A(S/2), FLOP per token, all layers (banded layers at their causal mean: W - W^2/(2S))
+    attention_fwd_per_token_causal: float
     experts: int = 0
     experts_per_token: int = 0
     moe_layers: int = 0
@@ -348,7 +350,7 @@ def model_figures(arch: ModelArch, sequence_tokens: int) -> ModelFigures:
         hidden=arch.hidden,
         heads=arch.heads,
         kv_dim=kv_heads * arch.head_dim,
-        attention_fwd_per_token_at_half_seq=attention_flops_per_token(arch, sequence_tokens / 2),
+        attention_fwd_per_token_causal=causal_attention_flops_per_token(arch, sequence_tokens),
         experts=moe.experts if moe else 0,
         experts_per_token=moe.active_experts if moe else 0,
         moe_layers=arch.layers - moe.dense_layers if moe else 0,
@@ -574,7 +576,7 @@ def step_time(
         shape = (gemm_flops_dense + gemm_flops_exp) / (
             gemm_flops_dense / shape_dense + gemm_flops_exp / shape_exp
         )
-    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_at_half_seq
+    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
     attention_s = attn_flops * stage_share * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
     memory_s = (
         (
@@ -626,7 +628,7 @@ def step_time(
     dp_s, dp_exposed, step = placed.dp_s, placed.dp_exposed_s, placed.step_s
     tokens_per_s = m * mb * s * dp / step
     model_flops = TRAINING_FLOPS_PER_PARAM * mf.active + (
-        TRAINING_TO_FORWARD * mf.attention_fwd_per_token_at_half_seq
+        TRAINING_TO_FORWARD * mf.attention_fwd_per_token_causal
     )
     if forward_only:
         model_flops /= TRAINING_TO_FORWARD  # 2·N_a + A(S/2)
@@ -821,7 +823,7 @@ def step_times_vector(
         shape_exp = _shape(tokens_per_expert, h / tp, f)  # type: ignore[arg-type]
         gemm_flops_exp = TRAINING_FLOPS_PER_PARAM * expert_active * stage_share * t / tp * extra
         gemm_s = gemm_s + gemm_flops_exp / (f.peak_flops * f.gemm_efficiency * shape_exp)
-    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_at_half_seq
+    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
     attention_s = attn_flops * stage_share * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
     memory_s = (
         (
