@@ -474,7 +474,9 @@ class ModelArch(Sourced):
 
     @field_validator("sliding_window")
     @classmethod
-    def _window_layers(cls, value: SlidingWindow | None, info: ValidationInfo) -> SlidingWindow | None:
+    def _window_layers(
+        cls, value: SlidingWindow | None, info: ValidationInfo
+    ) -> SlidingWindow | None:
         layers = info.data.get("layers")
         if value is not None and layers is not None and value.layers >= layers:
             raise ValueError(

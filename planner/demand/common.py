@@ -85,8 +85,8 @@ def attention_flops_per_token(model: ModelArch, context: float) -> float:
     layer then attends to min(P/2, W) where the causal mean is W − W²/(2P) (128 vs 126.4 tokens
     for gpt-oss at P = 5,011; causal_attention_flops_per_token is exact)."""
     d_qk, d_v = attention_dims(model)
-    return FORWARD_FLOPS_PER_PARAM * model.heads * (d_qk + d_v) * model.attended_layer_tokens(
-        context
+    return (
+        FORWARD_FLOPS_PER_PARAM * model.heads * (d_qk + d_v) * model.attended_layer_tokens(context)
     )
 
 

@@ -937,8 +937,14 @@ def estimate_serving(
         else f"usable HBM = {a} x {gb(hw.accelerator.hbm_bytes)} x {hbm_usable_fraction:g} "
         f"= {gb(lay.usable_bytes)}",
         f"weights stored {gb(lay.weights_bytes)}; free {gb(lay.free_bytes)}; KV replication "
-        f"r = {r:g}; batch(HBM) = free / ((prompt/{spec.votes} + output) x kv x r) = "
-        f"{point.max_batch_hbm:.1f}",
+        f"r = {r:g}; batch(HBM) = free / ((prompt/{spec.votes} + output) x kv x r"
+        + (
+            f", the {arch.sliding_window.layers} banded layers holding "
+            f"{arch.sliding_window.tokens} tokens"
+            if arch.sliding_window is not None
+            else ""
+        )
+        + f") = {point.max_batch_hbm:.1f}",
         f"per chip per step: weights read {gb(terms.weights_read_bytes)} (each of {lay.pp} "
         f"stage(s) reads its weights once per micro-batch), KV read {gb(terms.kv_read_bytes)}; "
         f"HBM {hw.accelerator.hbm_bandwidth_bytes_per_s / 1e12:.3g} TB/s x "
