@@ -469,6 +469,16 @@ class ModelArch(Sourced):
     # Banded attention: some layers attend to a window of recent tokens only (None: every layer
     # attends to the whole context).
     sliding_window: SlidingWindow | None = None
+    # Vocabulary of an untied input embedding and output head (vocab x hidden parameters each,
+    # both counted in params and active_params). The training step model then keeps the
+    # embedding out of the GEMM work (a lookup) and puts the output head's GEMM and the loss on
+    # the last pipeline stage; None: both are spread over the layers as active parameters.
+    vocab: PositiveInt | None = None
+    # Multi-token prediction modules its pretraining trains beside the main head (DeepSeek-V3:
+    # 1): each one transformer layer (a MoE layer in a MoE model), a 2·hidden x hidden
+    # projection and one more pass of the shared output head and loss, on the last pipeline
+    # stage; not counted in params (DeepSeek-V3's 671B excludes its 14B MTP module).
+    mtp_layers: NonNegInt = 0
     # Weight bytes of published checkpoints per precision, where they differ from params x bytes.
     checkpoints: dict[Precision, Checkpoint] = Field(default_factory=dict)
 
@@ -496,6 +506,13 @@ class ModelArch(Sourced):
                 raise ValueError("hidden must be a multiple of heads (or give head_size)")
         elif self.kv_latent_dim is None:
             raise ValueError("an MLA model needs kv_latent_dim (elements per token per layer)")
+        if self.mtp_layers and self.vocab is None:
+            raise ValueError("mtp_layers needs vocab (each MTP module runs the output head)")
+        if self.vocab is not None and 2 * self.vocab * self.hidden >= self.active:
+            raise ValueError(
+                "vocab x hidden x 2 (the untied embedding and output head) must be fewer than "
+                "the active parameters"
+            )
         if self.active_params is not None and self.active_params > self.params:
             raise ValueError("active_params cannot exceed params")
         if self.mla is not None:

@@ -224,6 +224,35 @@ CASES = [
         message="unknown field",
     ),
     Case(
+        "engine-cuda-graph-sizes-empty",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    engine:\n"
+            f"      cuda_graph_batch_sizes: []  {MARK}\n",
+        ),
+        path="workloads.chat.engine.cuda_graph_batch_sizes",
+        message="at least 1 item",
+    ),
+    Case(
+        "engine-cuda-graph-size-zero",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    engine:\n"
+            f"      cuda_graph_batch_sizes: [64, 0, 128]  {MARK}\n",
+        ),
+        path="workloads.chat.engine.cuda_graph_batch_sizes[1]",
+        message="greater than 0",
+    ),
+    Case(
+        "rl-generator-cuda-graph-sizes",
+        sc(
+            "    goodput: 0.9\n",
+            f"    goodput: 0.9\n    generator:  {MARK}\n      cuda_graph_batch_sizes: [128, 256]\n",
+        ),
+        path="workloads.rl.generator",
+        message="cuda_graph_batch_sizes is not used for RL rollouts",
+    ),
+    Case(
         "engine-ep-not-a-multiple-of-tp",
         sc(
             "    tokens_per_s_per_user: 30\n",
@@ -863,6 +892,36 @@ CASES = [
         file="prices.yaml",
         path="systems.hgx-h100.power",
         message="unknown power unit",
+    ),
+    Case(
+        "catalog-model-vocab-zero",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG + f"models:\n  llama-3.1-8b:\n    vocab: 0  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="models.llama-3.1-8b.vocab",
+        message="greater than 0",
+    ),
+    Case(
+        "catalog-model-vocab-beyond-active",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG + f"models:\n  llama-3.1-8b:  {MARK}\n    vocab: 10000000\n",
+        },
+        file="prices.yaml",
+        path="models.llama-3.1-8b",
+        message="must be fewer than the active parameters",
+    ),
+    Case(
+        "catalog-model-mtp-without-vocab",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG + f"models:\n  gpt-3-175b:  {MARK}\n    mtp_layers: 1\n",
+        },
+        file="prices.yaml",
+        path="models.gpt-3-175b",
+        message="mtp_layers needs vocab",
     ),
     Case(
         "missing-catalog-file",

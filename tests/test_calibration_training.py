@@ -66,6 +66,7 @@ def test_gb300_fp8_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> Non
     tr = CATALOG.accelerators["gb300"].training
     assert tr is not None
     assert tr.gemm_efficiency["fp8"] == best == 0.67
-    assert mae(best) == pytest.approx(0.0188, abs=0.001)
+    # 1.9% when fitted; 1.0% (+1.9% / +0.2%) since the last pipeline stage carries the output head
+    assert mae(best) == pytest.approx(0.0103, abs=0.001)
     # The fit points are named as such in the accuracy table.
     assert {r["id"] + " (fit)" for r in fitted} <= {r.point for r in training.rows()}

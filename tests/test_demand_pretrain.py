@@ -175,7 +175,12 @@ def test_ep_comm_overlap_on_the_layout_reaches_the_step_model() -> None:
         spec(layout={**lay, "ep_comm_overlap": True}, **kw), CATALOG, "gb200-nvl72"
     ).step
     assert a is not None and b is not None
-    compute = b.gemm_s + b.attention_s + b.memory_s
-    assert a.ep_s > 0 and b.ep_s == pytest.approx(max(0.0, a.ep_s - compute))
-    assert b.micro_batch_s == pytest.approx(a.micro_batch_s - a.ep_s + b.ep_s, rel=1e-12)
+    # Without the overlap the last stage (the remainder of the decoder layers, the MTP
+    # module, the output heads and the loss) sets the pace with its all-to-all exposed; with it
+    # each stage exposes only max(0, EP - its computation), and the step is faster.
+    assert a.last_stage and a.ep_s > 0 and b.step_s < a.step_s
+    if b.last_stage == a.last_stage and b.pp_in_scale_up == a.pp_in_scale_up:
+        compute = b.gemm_s + b.head_s + b.attention_s + b.memory_s
+        assert b.ep_s == pytest.approx(max(0.0, a.ep_s - compute))
+    assert b.ep_s < a.ep_s
     assert b.layout.ep_comm_overlap and not a.layout.ep_comm_overlap

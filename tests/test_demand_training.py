@@ -493,6 +493,7 @@ def test_layout_choice_hand_computed_two_accelerators() -> None:
         ("llama-3.1-70b", "hgx-b200", "fp8", 1000, 8192, 4 * 2**20),
         ("llama-3.1-8b", "hgx-h100", "bf16", 64, 8192, 2**20),
         ("deepseek-v3", "hgx-h100", "fp8", 2048, 4096, 15360 * 4096),
+        ("deepseek-v3", "hgx-b200", "fp8", 256, 4096, 4096 * 4096),
         # balanced routing (no node limit) across servers: hierarchical dispatch's crossings
         ("qwen3-235b-a22b", "hgx-h100", "fp8", 256, 4096, 8192 * 4096),
     ],
@@ -518,3 +519,101 @@ def test_vectorised_search_matches_brute_force(
     scalar = [step_time(lay, mf, f, run) for lay in candidate_layouts(accelerators, mf, f, run)]
     assert rate.tolist() == pytest.approx([st.tokens_per_s for st in scalar], rel=1e-9)
     assert memory.tolist() == pytest.approx([st.memory_bytes for st in scalar], rel=1e-9)
+
+
+def test_last_stage_carries_the_head_and_sets_the_pace_by_hand() -> None:
+    # The round figures above (F), a dense 8-layer model with a 1,000-word untied vocabulary of
+    # 1,024-wide vectors: 2 x 1.024M of its 1e9 active parameters are the embedding (a lookup)
+    # and the head, the layers hold the rest. PP2, 4 layers a stage, 1,000 tokens a micro-batch.
+    # Busiest first stage: 6 x (1e9 - 2.048e6)/8 x 4 x 1000 FLOP at 0.5e15, 140 B per hidden
+    # element per layer per token at 1e12 B/s. Last stage: the same 4 layers + the head's
+    # 6 x 1,000 x 1,024 x 1,000 FLOP at the BF16 rate (head_gemm_efficiency 0.25 here: half the
+    # layers' fraction) + the loss's 6 B per logit; PP sends 2 x 1000 x 1024 x 2 B at 100 GB/s
+    # (the replica TP x PP = 2 fits the scale-up domain: PP inside it).
+    f = replace(F, head_gemm_efficiency=0.25)
+    mf = replace(M, vocab=1000)
+    run = RunFigures(1000, 8000.0, 16.0, 2.0)
+    st = step_time(Layout(pp=2), mf, f, run, 0.0)
+    layers = 6 * (1e9 - 2 * 1000 * 1024) / 8 * 4 * 1000 / 0.5e15
+    head = 6 * 1000 * 1024 * 1000 / 0.25e15
+    memory = 140 * 1024 * 4 * 1000 / 1e12
+    loss = 6 * 1000 * 1000 / 1e12
+    send = 2 * 1000 * 1024 * 2 / 1e11
+    assert st.last_stage and st.stage_layers == 4 and st.pp_in_scale_up
+    assert st.gemm_s == pytest.approx(layers) and st.head_s == pytest.approx(head)
+    assert st.memory_s == pytest.approx(memory + loss)
+    assert st.micro_batch_s == pytest.approx(layers + head + memory + loss + send)
+    # Without the vocabulary the head's FLOPs spread over the layers as active parameters and
+    # the stages are equal: 6 x 1e9/8 x 4 x 1000 FLOP a stage.
+    spread = step_time(Layout(pp=2), M, f, run, 0.0)
+    assert not spread.last_stage and spread.head_s == 0.0
+    assert spread.gemm_s == pytest.approx(6 * 1e9 / 8 * 4 * 1000 / 0.5e15)
+    # 5 layers on PP2: ls = 3, the last stage holds the remainder 2 + the head; with MTP (one
+    # layer and a 2 x 1024 x 1024 projection, one more head) it holds 3 layer-equivalents.
+    mf5 = replace(mf, layers=5, mtp_layers=1)
+    st5 = step_time(Layout(pp=2), mf5, f, run, 0.0)
+    per_layer = 6 * (1e9 - 2 * 1000 * 1024) / 5 * 1000 / 0.5e15
+    proj = 6 * 2 * 1024 * 1024 * 1000 / 0.5e15
+    assert st5.last_stage and st5.stage_layers == 3
+    assert st5.gemm_s == pytest.approx(3 * per_layer + proj)
+    assert st5.head_s == pytest.approx(2 * head)
+    assert st5.memory_s == pytest.approx(140 * 1024 * 3 * 1000 / 1e12 + 2 * loss)
+    # A forward-only pass runs a third of the head and of the loss's bytes.
+    fwd = step_time(Layout(pp=2), mf, f, run, forward_only=True)
+    assert fwd.last_stage and fwd.head_s == pytest.approx(head / 3)
+    assert fwd.memory_s == pytest.approx((memory + loss) / 3)
+
+
+def test_deepseek_v3_b200_last_stage_by_hand() -> None:
+    # The Megatron-Bridge 26.02 B200 row's layout (TP1 PP16 DP16 EP8, 4,096-token micro-batches,
+    # MXFP8 as FP8): the last stage holds 61 - 15 x 4 = 1 decoder layer, the MTP module and the
+    # output head twice, from catalog figures (hgx-b200: 4.5 PFLOP/s FP8 at 0.465, 2.25 PFLOP/s
+    # BF16 at 0.613, 8 TB/s at 0.7, NVLink 900 GB/s one way x 0.8, InfiniBand 50 GB/s x 0.8;
+    # DeepSeek-V3: 671B / 37B active, 256 experts, 8 a token, 58 MoE layers, vocab 129,280).
+    hw = hardware(CATALOG, "hgx-b200")
+    assert hw is not None
+    f = train_figures(hw, "fp8")
+    assert f is not None
+    assert (f.peak_flops, f.gemm_efficiency, f.peak_bf16_flops, f.head_gemm_efficiency) == (
+        4.5e15,
+        0.465,
+        2.25e15,
+        0.613,
+    )
+    arch = CATALOG.models["deepseek-v3"]
+    mf = model_figures(arch, 4096)
+    assert (arch.vocab, arch.mtp_layers) == (129280, 1)
+    run = RunFigures(4096, 4096 * 4096.0, 16.0, 2.0, 1.0)
+    st = step_time(Layout(tp=1, pp=16, dp=16, ep=8), mf, f, run, 0.0)
+    h, v, t = 7168, 129280, 4096
+    experts = (671e9 - 37e9) / (1 - 8 / 256)  # N_e from N = N_d + N_e, N_a = N_d + k/E N_e
+    expert_active = experts * 8 / 256
+    dense_layers = 37e9 - expert_active - 2 * v * h
+    shape_d = t / (t + 256) * h / (h + 128)
+    shape_e = 1024 / (1024 + 256) * h / (h + 128)  # 4,096 x 8 x 8 / 256 tokens an expert
+    moe = 58 / 61 + 1  # the decoder layer's share of MoE layers + the MTP module
+    gemm = 6 * (dense_layers / 61 * 2 + 2 * h * h) * t / (4.5e15 * 0.465 * shape_d) + 6 * (
+        expert_active / 58 * moe
+    ) * t / (4.5e15 * 0.465 * shape_e)
+    heads = 2 * 6 * v * h * t / (2.25e15 * 0.613 * shape_d)
+    memory = ((140 + 100) * h * 2 + 8 * h * (30 + 10 * 7 / 8) * moe + 2 * 6 * v) * t / 5.6e12
+    ep = 4 * 7 / 8 * t * 8 * h * 2 / (900e9 * 0.8) * moe  # EP8 inside the NVLink domain, exposed
+    pp = 0.5 * 2 * t * h * 2 / (50e9 * 0.8)  # comm_overlap 0.5, PP over InfiniBand
+    assert st.last_stage and st.stage_layers == 2
+    assert st.gemm_s == pytest.approx(gemm, rel=1e-9)
+    assert st.head_s == pytest.approx(heads, rel=1e-9)
+    assert st.memory_s == pytest.approx(memory, rel=1e-9)
+    assert st.ep_s == pytest.approx(ep, rel=1e-9) and st.pp_s == pytest.approx(pp, rel=1e-9)
+    attention = st.micro_batch_s - gemm - heads - memory - ep - pp
+    assert attention == pytest.approx(st.attention_s, rel=1e-9)
+    assert st.micro_batch_s == pytest.approx(0.0698, abs=0.0005)  # 69.8 ms (measured 89.9)
+
+
+def test_mtp_modules_train_in_pretraining_only() -> None:
+    # DeepSeek-V3's MTP module (catalog mtp_layers 1) is trained by default; a run without it
+    # (RL, the calibration rows marked `mtp: false`) passes mtp=False; the vocabulary stays.
+    arch = CATALOG.models["deepseek-v3"]
+    assert model_figures(arch, 4096).mtp_layers == 1
+    off = model_figures(arch, 4096, mtp=False)
+    assert off.mtp_layers == 0 and off.vocab == 129280
+    assert model_figures(CATALOG.models["gpt-3-175b"], 2048).vocab == 0  # tied: not given

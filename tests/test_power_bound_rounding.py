@@ -11,7 +11,9 @@ it HiGHS's MIP took 440 s). The test recomputes each site's power in every quart
 plan's schedule. The fleet sits at its caps by construction, so any change of a serving rate
 moves it: the scenario pins Trainium2's serving step overhead to the 3.25 ms it was sized with
 (with the 6.6 ms fitted to AWS Neuron SDK runs in session 9 its LP has no solution within the
-caps) and its RL runs to separate pools (`colocated: false`: a colocated update's refit and
+caps), its training models' output heads to the layers as sized (`vocab: null` on Llama 3.1 405B
+and 70B: with the head on the last pipeline stage and the embedding out of the GEMMs their
+training runs ~1% faster and at 2.875x keeping room finds the plan without the fallback) and its RL runs to separate pools (`colocated: false`: a colocated update's refit and
 offload pace moved it off the fallback at 2.879x), and since prefill pays its tensor-parallel all-reduces the inference demand is scaled
 2.88x (now 2.875x, below), not 3x (2.879x until RL generation was rated at the run's own concurrency: its small RL
 runs' instances may not exceed their 8-72 accelerators, 1-3% slower, and at 2.879x keeping room
@@ -44,7 +46,11 @@ from bench_lp import write_scenario  # noqa: E402
 
 def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) -> None:
     path = write_scenario(tmp_path, 20, 5, 12, 2, "1 quarter", "5 years", scale=2.875)
-    sized_with = {"accelerators": {"trainium2": {"serving": {"step_overhead": "3.25 ms"}}}}
+    sized_with = {
+        "accelerators": {"trainium2": {"serving": {"step_overhead": "3.25 ms"}}},
+        # the training models without their vocabulary: the output head spread over the layers
+        "models": {"llama-3.1-405b": {"vocab": None}, "llama-3.1-70b": {"vocab": None}},
+    }
     (tmp_path / "trn2-sized.yaml").write_text(yaml.safe_dump(sized_with))
     doc = yaml.safe_load(path.read_text())
     doc["catalog"] = ["trn2-sized.yaml"]

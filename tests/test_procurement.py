@@ -70,12 +70,12 @@ def cheapest_mix(need: float, rent_usd: float, spot_usd: float, goodput: float) 
 
 
 def test_spot_wins_a_training_job_below_its_goodput_break_even(tmp_path: Path) -> None:
-    """A one-quarter pretraining job needs N = W / (rate x quarter) unit-quarters (~5.6). On
+    """A one-quarter pretraining job needs N = W / (rate x quarter) unit-quarters (~5.5). On
     demand a unit costs p x 2,190 h; on spot s x 2,190 h for g of a unit's work, so spot is
     cheaper per unit of work when s / g < p. The LP relaxation switches exactly there: N x
     min(p, s / g) x 2,190 h. With whole units the plan is the cheapest whole mix (enumerated
     here), all spot just below the break-even s = g x p and mostly on demand just above it."""
-    job = {"pt": _pretrain_job(tokens="3T")}
+    job = {"pt": _pretrain_job(tokens="3.1T")}
     probe = _spot_case(tmp_path, 1.0, job, "probe")
     p = probe.catalog.system("hgx-h100").rental_usd_per_hour
     role = by_name(probe)["pt"].roles[0]

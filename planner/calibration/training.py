@@ -84,7 +84,8 @@ def _step(
         BYTES_PER_VALUE[run.get("gradient_precision", "bf16")],
         BYTES_PER_VALUE[param_gather or run.get("param_gather_precision", "bf16")],
     )
-    return step_time(_layout(layout), model_figures(arch, sequence_length), f, figures)
+    mf = model_figures(arch, sequence_length, mtp=bool(run.get("mtp", True)))
+    return step_time(_layout(layout), mf, f, figures)
 
 
 def predict(run: dict[str, Any], catalog: Catalog | None = None) -> float:

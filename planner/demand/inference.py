@@ -272,7 +272,9 @@ def _per_unit_bound(
             batch = lo
     if batch < lay.pp:
         return 0.0
-    terms = step.terms(batch, False)
+    # Unpadded: a CUDA-graph-padded step (padded_decode_batch) is never shorter, so this stays
+    # an upper bound of the padded rate at any b <= B too.
+    terms = step.terms(batch, False, padded=False)
     return batch * terms.tokens_per_step / terms.step_s * lay.instances_per_unit * (1 + 1e-9)
 
 
@@ -322,6 +324,7 @@ def _evaluate(
                 ),
                 floor_terms.tpot_bound_s,
             )
+    batch = _best_padded_batch(step, load, lay, batch, chunked and target is not None)
     terms = step.terms(batch, chunked and target is not None)
     per_inst = batch * load.tokens_per_step / terms.step_s
     return (
@@ -349,6 +352,29 @@ def _evaluate(
         "",
         terms.tpot_s,
     )
+
+
+def _best_padded_batch(
+    step: StepPhysics, load: ModelLoad, lay: Layout, batch: int, with_chunk: bool
+) -> int:
+    """With CUDA graph padding (load.graph_batch_sizes) the decode rate b / step(padded(b)) is
+    a sawtooth in b: it rises inside a graph size's range of batches and drops where the
+    padded size steps up. So the best batch up to `batch` (the largest the HBM, the engine's
+    cap and the TPOT budget allow; TPOT never falls as the batch grows, so every smaller batch
+    fits too) is `batch` itself or the top of a smaller size's range, size x replicas x pp:
+    the one with the highest rate (the larger on a tie). Without sizes: `batch`."""
+    sizes = load.graph_batch_sizes
+    if not sizes:
+        return batch
+    group = lay.attention_replicas * lay.pp
+    best, best_rate = batch, batch / step.terms(batch, with_chunk).step_s
+    for size in sizes:
+        top = size * group
+        if lay.pp <= top < batch:
+            rate = top / step.terms(top, with_chunk).step_s
+            if rate > best_rate:
+                best, best_rate = top, rate
+    return best
 
 
 def _own_alternatives(point: DecodePoint) -> DecodePoint:
@@ -379,6 +405,7 @@ def decode_point(
     max_sequences_per_accelerator: int | None = None,
     pinned: tuple[int, int, int] | None = None,
     prompt_cv: float = 0.0,
+    graph_batch_sizes: tuple[int, ...] | None = None,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). max_sequences, max_sequences_per_accelerator: the
@@ -394,6 +421,10 @@ def decode_point(
     prefill_buckets: compile-time prompt shapes (model_load): the prefill chunk and stalls
     compute the prompt padded to its bucket. prompt_cv: the prompts' length stdev / mean; with
     tpot_quantile each stall is a gamma of that spread (tpot_tail.py; 0: the mean prompt's).
+    graph_batch_sizes: the engine's CUDA graph batch sizes with padding
+    (EngineSpec.cuda_graph_batch_sizes): each step computes its batch rounded up per attention
+    replica (serving_physics.padded_decode_batch), and the batch is the best of the sawtooth
+    (_best_padded_batch).
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
@@ -416,6 +447,7 @@ def decode_point(
         whole_prompts,
         prefill_buckets,
         prompt_cv,
+        graph_batch_sizes,
     )
     base = dict(
         weight_bytes=load.weights_bytes,
@@ -801,6 +833,7 @@ def estimate_serving(
         max_sequences_per_accelerator=spec.engine_caps[1],
         pinned=spec.engine.layout.pinned if spec.engine and spec.engine.layout else None,
         prompt_cv=spec.prompt_tokens_cv,
+        graph_batch_sizes=spec.engine_graph_sizes,
     )
     if hw.accelerator.serving is None:
         return InferenceEstimate(

@@ -126,10 +126,12 @@ def training_throughput(
     pinned: Layout | None = None,
     recompute: float | None = None,
     attention_tokens: int | None = None,
+    mtp: bool = True,
 ) -> TrainingThroughput:
     """Fastest layout of `accelerators` that fits (or `pinned`, `recompute` of its layers
     recomputed, None: the least that fits; attention over sequences of `attention_tokens` when
-    packed sequences hold several samples, default sequence_tokens), its goodput (given, or derived
+    packed sequences hold several samples, default sequence_tokens; mtp: train the model's
+    multi-token-prediction modules, as its pretraining did), its goodput (given, or derived
     from the system's `reliability:`), and the LP rate
     `accelerators per unit x work_flops_per_token x tokens/s per accelerator x goodput`."""
     why = _rate_zero(hw, precision)
@@ -138,7 +140,7 @@ def training_throughput(
     assert hw is not None
     f = train_figures(hw, precision)
     assert f is not None
-    mf = model_figures(arch, attention_tokens or sequence_tokens)
+    mf = model_figures(arch, attention_tokens or sequence_tokens, mtp)
     run = RunFigures(
         sequence_tokens, global_batch_tokens, bytes_per_param, BYTES_PER_VALUE[gradient_precision]
     )

@@ -345,6 +345,7 @@ def _train_pass(
             pinned=pinned,
             recompute=recompute,
             attention_tokens=spec.prompt_tokens + spec.completion_tokens,
+            mtp=False,  # the policy update trains the next-token head only
         )
         if tt.step is not None or given:
             break
@@ -389,7 +390,7 @@ def _forward_pass(
     run = RunFigures(
         sequence, max(float(sequence), tokens), bytes_per_param, BYTES_PER_VALUE["bf16"]
     )
-    st = step_time(lay, model_figures(arch, sample_tokens), f, run, forward_only=True)
+    st = step_time(lay, model_figures(arch, sample_tokens, mtp=False), f, run, forward_only=True)
     rate = hw.accelerators * tokens / (st.step_s * train.accelerators) * train.goodput
     reason = (
         f"forward-only on the trainer's {lay} ({train.accelerators:,} accelerators): "

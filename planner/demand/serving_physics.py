@@ -33,6 +33,9 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
   step_s         = roofline_s + tp_comm_s + ep_comm_s + pp_comm_s + moe_layer_s + moe_token_s
                    + step_overhead
+                   (CUDA graph padding, engine.cuda_graph_batch_sizes: every term but the KV read
+                   and attention at padded_decode_batch(B) = s · d · pp, s the smallest captured
+                   size >= ceil(B / (pp · d)), the busiest attention replica's count)
   chunk_s        = B · prompt tokens per output token · prefill_s  (aggregated serving)
                    (chunked_context false on an attention-DP layout: E[max of d Poisson(r/d)]
                    · P · replica_prefill_s, r = B·t/(votes·O) prompts a step: each prompt whole on
@@ -187,6 +190,10 @@ class ModelLoad:
     # Tokens computed per prompt token, P'/P: the prompt padded to its compile-time bucket
     # (padded_prompt_tokens; 1 without buckets).
     prefill_padding: float = 1.0
+    # Decode batch sizes the engine runs as captured CUDA graphs with padding (ascending;
+    # EngineSpec.cuda_graph_batch_sizes): a step's batch per attention replica is rounded up to
+    # the next of them (padded_decode_batch); None: every step runs at its own batch.
+    graph_batch_sizes: tuple[int, ...] | None = None
 
     @property
     def flops_per_token(self) -> float:
@@ -249,6 +256,7 @@ def model_load(
     whole_prompts: bool = False,
     prefill_buckets: tuple[int, ...] | None = None,
     prompt_cv: float = 0.0,
+    graph_batch_sizes: tuple[int, ...] | None = None,
 ) -> ModelLoad:
     """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
     the dense part when the checkpoint differs from params x bytes; when the checkpoint names a
@@ -263,7 +271,8 @@ def model_load(
     prefill without chunked context (StepPhysics.terms: each prompt stalls one step).
     prefill_buckets: compile-time prompt shapes: a prompt's prefill computes P' =
     padded_prompt_tokens(P) tokens at mean context P'/2 (prefill_padding = P'/P).
-    prompt_cv: the prompts' length stdev / mean, for the TPOT quantile's stalls (tpot_tail)."""
+    prompt_cv: the prompts' length stdev / mean, for the TPOT quantile's stalls (tpot_tail).
+    graph_batch_sizes: the engine's CUDA graph batch sizes with padding (padded_decode_batch)."""
     padded = padded_prompt_tokens(prompt_tokens, prefill_buckets)
     total = checkpoint_weight_bytes(arch, precision)
     dense_p = dense_precision(arch, precision)
@@ -303,7 +312,32 @@ def model_load(
         tpot_quantile=tpot_quantile,
         prompt_cv=prompt_cv,
         whole_prompts=whole_prompts,
+        graph_batch_sizes=tuple(sorted(set(graph_batch_sizes))) if graph_batch_sizes else None,
     )
+
+
+def padded_decode_batch(
+    batch: float, pp: int, replicas: int, sizes: tuple[int, ...] | None
+) -> float:
+    """The batch a decode step computes when the engine replays CUDA graphs captured at
+    `sizes` (ascending) with padding: each of the pp micro-batches of batch/pp sequences is
+    split over `replicas` attention replicas; the engine keeps the replicas' counts within one
+    of each other (TensorRT-LLM assigns a new request to a rank below ceil(total / replicas):
+    _schedule_attention_dp_requests in tensorrt_llm/_torch/pyexecutor/executor_request_queue.py),
+    raises every rank to the largest rank's count and pads that to the smallest captured size
+    s >= it (_get_padded_batch in tensorrt_llm/_torch/pyexecutor/cuda_graph_runner.py: with
+    attention DP the batch is the maximum over ranks, then rounded up to a graph size;
+    DecodeCudaGraphConfig.enable_padding: "batches are rounded up to the nearest
+    cuda_graph_batch_size"), so the step computes s · replicas · pp sequences, the padding dummy
+    ones. A rank count above the largest size runs eagerly at the batch itself. No sizes: the
+    batch."""
+    if not sizes:
+        return float(batch)
+    per_rank = math.ceil(batch / (pp * replicas) - 1e-9)
+    for size in sizes:
+        if size >= per_rank:
+            return float(size * replicas * pp)
+    return float(batch)
 
 
 def tokens_per_step(draft_tokens: int, acceptance: float) -> float:
@@ -829,6 +863,8 @@ class StepTerms:
     tpot_prompt_cv: float = 0.0
     # chunk_s is whole prompts stalling the step, each on its own attention replica
     whole_prompt_stalls: bool = False
+    # The batch the step computed when the engine pads it to a CUDA graph size (None: `batch`)
+    padded_batch: float | None = None
 
     @property
     def roofline_s(self) -> float:
@@ -900,6 +936,11 @@ class StepTerms:
             if value > 0:
                 text += f" + {name} {value * 1e3:.2f}"
         text += f" = {self.step_s * 1e3:.2f} ms"
+        if self.padded_batch is not None:
+            text += (
+                f" (GEMMs, communication and routed tokens of {self.padded_batch:,.0f} "
+                f"sequences: the batch padded to its CUDA graph)"
+            )
         if self.ep_imbalance > 1.0:
             text += f" (hottest EP rank x{self.ep_imbalance:.2f} routed tokens)"
         if self.chunk_s > 0 and self.whole_prompt_stalls:
@@ -1038,13 +1079,19 @@ class StepPhysics:
             step += batch * chunk
         return step / self.load.tokens_per_step * (1.0 - FLOOR_MARGIN)
 
-    def terms(self, batch: int, with_chunk: bool) -> StepTerms:
-        """The decode step of `batch` sequences (step_terms)."""
+    def terms(self, batch: int, with_chunk: bool, padded: bool = True) -> StepTerms:
+        """The decode step of `batch` sequences (step_terms). With the engine's CUDA graph sizes
+        (load.graph_batch_sizes) every token-proportional term (GEMMs, weights of the experts
+        the tokens reach, all-reduces, all-to-all, pipeline hops, routed tokens) runs at the
+        padded batch (padded_decode_batch); the KV read and attention at `batch` (a padding
+        sequence has no context). padded=False: the batch itself (an upper bound of the rate,
+        _per_unit_bound)."""
         hw, load, lay, s = self.hw, self.load, self.lay, self.figures
         arch = load.arch
         a, tp, pp = lay.accelerators, lay.tp, lay.pp
         g, d = self.stage_accelerators, self.attention_replicas
-        m = batch / pp  # sequences per micro-batch
+        work = padded_decode_batch(batch, pp, d, load.graph_batch_sizes) if padded else float(batch)
+        m = work / pp  # sequences per micro-batch (padding included)
         q = self.tokens_per_sequence
         mq = m * q  # tokens per micro-batch
         # Three kernel phases per layer, in sequence: attention (KV read vs attention FLOPs),
@@ -1060,7 +1107,7 @@ class StepPhysics:
         # Dense GEMMs see m/d tokens each, expert GEMMs m·k/distinct tokens each.
         n_dense = mq / d
         attention_c = batch * q * load.flops_attention / self.attention_rate
-        dense_c = batch * q * load.flops_dense / gemm_efficiency(hw, n_dense) / self.dense_rate
+        dense_c = work * q * load.flops_dense / gemm_efficiency(hw, n_dense) / self.dense_rate
         expert_c = 0.0
         imbalance = 1.0
         if arch.moe is not None and load.flops_experts > 0:
@@ -1068,7 +1115,7 @@ class StepPhysics:
             # TP-sharded experts: every chip holds a slice of every expert, no hot rank
             imbalance = 1.0 if lay.expert_tp else ep_imbalance(arch, mq, g)
             expert_c = (
-                imbalance * batch * q * load.flops_experts / gemm_efficiency(hw, n_expert)
+                imbalance * work * q * load.flops_experts / gemm_efficiency(hw, n_expert)
             ) / self.expert_rate
         phases = (
             ("attention", attention_c, kv_read / bw),
@@ -1108,6 +1155,7 @@ class StepPhysics:
             tpot_tail_s=tail_s,
             tpot_prompt_cv=load.prompt_cv if with_chunk else 0.0,
             whole_prompt_stalls=with_chunk and self.replica_stall_s is not None,
+            padded_batch=work if work != batch else None,
         )
 
     def _prompts_per_step(self, batch: int) -> float:

@@ -8,8 +8,12 @@ Micro-batches: `m = ceil(B / (S · DP · mb))` per data-parallel rank, `mb` sequ
 rank runs the same whole number: a batch that does not divide is rounded up, `m · mb · DP · S`
 tokens a step); tokens per micro-batch per accelerator `t = mb · S / CP`.
 
-Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual stages):
-  GEMM       `6 · N_a/L · ls · t / TP · (1 + r/3)` FLOP at `peak(p) · gemm_efficiency[p] · shape`,
+Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual stages), and on the
+last stage, `n_last = max(0, L - (PP-1)·ls)` layers plus the model's MTP modules (each a layer and
+a 2·hidden x hidden projection) and the output head and loss (below); the slower sets `t_mb`:
+  GEMM       `6 · N_l/L · ls · t / TP · (1 + r/3)` FLOP at `peak(p) · gemm_efficiency[p] · shape`,
+             `N_l = N_a - 2·V·hidden` (the untied embedding, a lookup, and the head out of the
+             layers) when the model gives its vocabulary V, else N_a,
              `shape = M/(M + gemm_half_tokens) · K/(K + gemm_half_width)`, `M = t`, `K = hidden/TP`
              (MoE expert GEMMs: `M = t · k · EP / E` tokens per local expert); `r` = share of
              layers recomputed (full activation recomputation of those layers: +2N of 6N)
@@ -43,6 +47,9 @@ Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual 
              `4 · (EP-1)/EP · t · k · hidden · 2 B` over scale-up (they pipeline); D =
              min(M, n, k) with node-limited routing (the model's `max_nodes_per_token` M),
              else the expected distinct nodes of k balanced draws, n · (1 - (1 - 1/n)^k)
+  head, loss (last stage) `(1 + MTP) · 6 · V · hidden · t / TP` FLOP at `peak(bf16) ·
+             gemm_efficiency[bf16] · shape(t, hidden/TP)` (BF16 in every run, not recomputed) +
+             `(1 + MTP) · CROSS_ENTROPY_BYTES_PER_LOGIT · V/TP · t` B at the HBM bandwidth
   PP sends   `2 · v · t · hidden / TP · 2 B` per micro-batch (activations forward, gradients
              backward) over scale-out, or scale-up when PP shares a domain (below);
              `(1 - comm_overlap)` exposed
@@ -72,6 +79,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -107,6 +115,14 @@ MOE_PERMUTE_BYTES_PER_HIDDEN = 30.0
 # input once: per extra copy per hidden element the fc1 input (read 2 + write 1 + amax read 2 B)
 # forward and the fc2 output gradient (the same 5 B) backward = 10 B.
 MOE_LOW_PRECISION_CAST_BYTES_PER_HIDDEN = 10.0
+# The output head's GEMMs run in BF16 in FP8/FP4 runs too: the DeepSeek-V3 report (section
+# 3.3.1) keeps the embedding, the output head, the MoE gating, the norms and attention in BF16/FP32;
+# Megatron-LM builds the output layer as a tensor_parallel.ColumnParallelLinear
+# (megatron/core/models/gpt/gpt_model.py), outside Transformer Engine's FP8 autocast.
+# The loss over the vocabulary: the fused cross entropy reads the BF16 logits forward, reads them
+# again and writes their gradient backward: 6 bytes per logit per token (a count from the data
+# flow; the logits' write is the head GEMM's output).
+CROSS_ENTROPY_BYTES_PER_LOGIT = 6.0
 # Activation bytes stored per token per layer per hidden element with sequence parallelism and
 # flash attention (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
 # Transformer Models", eq. 2 with selective recomputation: 34·s·b·h/t).
@@ -188,6 +204,8 @@ class TrainFigures:
     usable_hbm_bytes: float
     comm_overlap: float
     cast_bytes_per_hidden: float  # LOW_PRECISION_CAST_BYTES_PER_HIDDEN in FP8/FP4, else 0
+    # gemm_efficiency at BF16, for the output head's GEMMs (BF16 in every run); 0: gemm_efficiency
+    head_gemm_efficiency: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -204,6 +222,10 @@ class ModelFigures:
     experts_per_token: int = 0
     moe_layers: int = 0
     max_nodes_per_token: int = 0  # node-limited routing's M; 0: not node-limited
+    # Untied embedding and output head of vocab x hidden each (0: unknown, spread over the layers
+    # as active parameters) and the multi-token-prediction modules trained (last stage).
+    vocab: int = 0
+    mtp_layers: int = 0
 
     @property
     def expert_params(self) -> float:
@@ -212,6 +234,17 @@ class ModelFigures:
             return 0.0
         share = self.experts_per_token / self.experts
         return (self.params - self.active) / (1.0 - share)
+
+    @property
+    def layer_params(self) -> tuple[float, float]:
+        """(dense, routed-expert) active parameters of the `layers` transformer layers: N_a less
+        the routed experts' k/E share, less the embedding and the output head (vocab x hidden
+        each) when the vocabulary is known; and k/E · N_e."""
+        expert_active = (
+            self.expert_params * self.experts_per_token / self.experts if self.experts else 0.0
+        )
+        dense = self.active - expert_active - 2.0 * self.vocab * self.hidden
+        return dense, expert_active
 
 
 @dataclass(frozen=True)
@@ -256,6 +289,12 @@ class StepTime:
     mfu: float
     gemm_shape: float
     pp_in_scale_up: bool = False  # rank placement: PP stages share a scale-up domain
+    # The output head's GEMMs (the main head's and each MTP module's) on the last stage, per
+    # micro-batch, when the last stage sets the pace (then the other terms are its too; the
+    # loss's memory-bound bytes are in memory_s)
+    head_s: float = 0.0
+    last_stage: bool = False  # the last pipeline stage (its layers + MTP + heads) is the slowest
+    stage_layers: float = 0.0  # decoder layers on the slowest stage (+ its MTP modules)
 
     @property
     def fits(self) -> bool:
@@ -290,9 +329,13 @@ class StepTime:
         """Per micro-batch split and step terms, for derivations."""
         return (
             f"per micro-batch {self.micro_batch_s * 1e3:.4g} ms = GEMM {self.gemm_s * 1e3:.4g}"
-            f" (shape x{self.gemm_shape:.3f}) + attention {self.attention_s * 1e3:.4g}"
+            f" (shape x{self.gemm_shape:.3f})"
+            + (f" + output heads {self.head_s * 1e3:.4g}" if self.head_s else "")
+            + f" + attention {self.attention_s * 1e3:.4g}"
             f" + memory-bound {self.memory_s * 1e3:.4g} + exposed TP {self.tp_s * 1e3:.3g}"
-            f" / CP {self.cp_s * 1e3:.3g} / EP {self.ep_s * 1e3:.3g} / PP {self.pp_s * 1e3:.3g}; "
+            f" / CP {self.cp_s * 1e3:.3g} / EP {self.ep_s * 1e3:.3g} / PP {self.pp_s * 1e3:.3g}"
+            + (f" (last stage, {self.stage_layers:g} layers)" if self.last_stage else "")
+            + "; "
             f"step = {self.micro_batches:g} micro-batches + bubble {self.bubble_s:.3g} s "
             f"({self.bubble_share:.1%}) + exposed DP {self.dp_exposed_s:.3g} s (of "
             f"{self.dp_s:.3g}) + optimizer {self.optimizer_s:.3g} s = {self.step_s:.4g} s"
@@ -337,10 +380,13 @@ def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
         cast_bytes_per_hidden=(
             LOW_PRECISION_CAST_BYTES_PER_HIDDEN if precision in LOW_PRECISION else 0.0
         ),
+        head_gemm_efficiency=tr.gemm_efficiency.get("bf16", tr.gemm_efficiency[precision]),
     )
 
 
-def model_figures(arch: ModelArch, sequence_tokens: int) -> ModelFigures:
+def model_figures(arch: ModelArch, sequence_tokens: int, mtp: bool = True) -> ModelFigures:
+    """The model's figures; mtp False: without its multi-token-prediction modules (a run that
+    does not train them: RL, or a pretraining recipe that turns them off)."""
     kv_heads = arch.kv_heads if arch.kv_heads is not None else arch.heads
     moe = arch.moe
     return ModelFigures(
@@ -355,6 +401,8 @@ def model_figures(arch: ModelArch, sequence_tokens: int) -> ModelFigures:
         experts_per_token=moe.active_experts if moe else 0,
         moe_layers=arch.layers - moe.dense_layers if moe else 0,
         max_nodes_per_token=(moe.max_nodes_per_token or 0) if moe else 0,
+        vocab=arch.vocab or 0,
+        mtp_layers=arch.mtp_layers if mtp else 0,
     )
 
 
@@ -412,6 +460,70 @@ def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
     return bw * f.collective_efficiency
 
 
+# The MTP module's projection of [hidden; embedding] back to hidden: 2·hidden x hidden parameters
+# (DeepSeek-V3 report, section 2.2: M_k in R^{d x 2d}).
+MTP_PROJECTION_PER_HIDDEN_SQUARED = 2.0
+
+
+def stage_terms(
+    n: Any,
+    mtp: float,
+    heads: float,
+    t: Any,
+    tp: Any,
+    extra: Any,
+    head_share: float,
+    mf: ModelFigures,
+    f: TrainFigures,
+    shape_dense: Any,
+    shape_exp: Any,
+) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """One pipeline stage's compute per micro-batch (floats or numpy arrays alike): `n` decoder
+    layers, `mtp` MTP modules (each a layer, MoE in a MoE model, and a 2·hidden x hidden
+    projection), `heads` passes of the output head and loss (the last stage: 1 + MTP modules
+    when the vocabulary is known, else 0). Returns (layer GEMM s, head s, attention s,
+    memory-bound s before any forward-only scaling, MoE layers on the stage, GEMM shape: the
+    FLOP-weighted blend of the dense and expert shapes for scalars, the dense shape for arrays
+    and for a stage without layers).
+    extra: 1 + r/3 (recomputation) or 1/3 (forward only) on the layers; head_share: 1 or 1/3
+    (the head is not recomputed)."""
+    h = mf.hidden
+    dense_l, expert_l = mf.layer_params
+    dense_params = dense_l / mf.layers * (n + mtp) + mtp * MTP_PROJECTION_PER_HIDDEN_SQUARED * h * h
+    dense_flops = TRAINING_FLOPS_PER_PARAM * dense_params * t / tp * extra
+    gemm = dense_flops / (f.peak_flops * f.gemm_efficiency * shape_dense)
+    shape = shape_dense
+    moe_n = 0.0 * n
+    if expert_l:
+        moe_n = mf.moe_layers * n / mf.layers + mtp
+        exp_flops = TRAINING_FLOPS_PER_PARAM * expert_l * moe_n / mf.moe_layers * t / tp * extra
+        gemm = gemm + exp_flops / (f.peak_flops * f.gemm_efficiency * shape_exp)
+        if np.ndim(dense_flops) == 0 and dense_flops + exp_flops > 0:  # scalars: the blend
+            shape = (dense_flops + exp_flops) / (dense_flops / shape_dense + exp_flops / shape_exp)
+    head_eff = f.head_gemm_efficiency or f.gemm_efficiency
+    head_flops = TRAINING_FLOPS_PER_PARAM * mf.vocab * h * heads * t / tp * head_share
+    head = head_flops / (f.peak_bf16_flops * head_eff * shape_dense)
+    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
+    attention = (
+        attn_flops * (n + mtp) / mf.layers * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
+    )
+    per_moe_layer = moe_copy_bytes_per_token(mf, f) / mf.moe_layers if mf.experts else 0.0
+    memory_bytes = (
+        (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden) * h / tp * (n + mtp)
+        + per_moe_layer / tp * moe_n
+        + CROSS_ENTROPY_BYTES_PER_LOGIT * mf.vocab / tp * heads
+    ) * t
+    memory = memory_bytes / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
+    return gemm, head, attention, memory, moe_n, shape
+
+
+def last_stage_layers(layers: int, pp: int, layers_stage: int) -> int:
+    """Decoder layers on the last pipeline rank: what the other PP-1 ranks of `layers_stage`
+    each leave, `max(0, L - (PP-1)·ls)` (Megatron-LM's uneven split: the DeepSeek-V3 layouts of
+    Megatron-Bridge give the last stage the remainder beside the MTP module and the loss)."""
+    return max(0, layers - (pp - 1) * layers_stage)
+
+
 @dataclass(frozen=True)
 class _Placement:
     """The communication terms of one rank placement (step_time's, per micro-batch and step)."""
@@ -424,6 +536,7 @@ class _Placement:
     dp_s: float
     dp_exposed_s: float
     step_s: float
+    stage: int = 0  # the slowest stage of `stages` (0: the busiest of the first PP-1; 1: the last)
 
 
 def _placed(
@@ -434,19 +547,19 @@ def _placed(
     run: RunFigures,
     t: float,
     p_acc: float,
-    stage_share: float,
-    base_s: float,
+    stages: tuple[tuple[float, float, float], ...],
     m: int,
     optimizer_s: float,
     forward_only: bool = False,
-    compute_s: float = 0.0,
 ) -> _Placement:
     """EP, PP and DP terms and the step for one placement. pp_inside: the replica TP·CP·PP lies
     in one scale-up domain (PP sends over scale-up; EP ranks, carved out of DP, are TP·CP·PP
     apart; DP·CP reduces over the CP ranks and the replicas sharing a domain first); else DP
     ranks sit next to TP·CP (EP spans TP·CP·EP) and PP sends go over scale-out. forward_only:
-    EP and PP traffic halved (forward only), no DP synchronisation (no gradients). compute_s:
-    the micro-batch's GEMM + attention + memory-bound time (what an EP overlap hides behind)."""
+    EP and PP traffic halved (forward only), no DP synchronisation (no gradients). stages:
+    (MoE layers, GEMM + head + attention + memory-bound + TP + CP time, compute time: what an
+    EP overlap hides behind) of each pipeline stage kind; the slowest sets the micro-batch time
+    (the first on a tie)."""
     tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
@@ -454,9 +567,8 @@ def _placed(
     su = f.scale_up_bytes_per_s * f.collective_efficiency
     so = f.scale_out_bytes_per_s * f.collective_efficiency
     act_bytes = t * h * ACTIVATION_VALUE_BYTES
-    ep_s = 0.0
+    ep_one = 0.0
     if ep > 1 and mf.experts:
-        moe_stage = mf.moe_layers * stage_share
         ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
         span = tp * cp * ep * (pp if pp_inside else 1)
         if span > f.scale_up_domain:
@@ -468,12 +580,17 @@ def _placed(
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
             ep_one = ep_bytes / _group_bandwidth(span, f)
-        ep_s = ep_exposed(ep_one * moe_stage * one_way, compute_s, layout.ep_comm_overlap)
     pp_s = 0.0
     if pp > 1:
         pp_bytes = 2.0 * v * act_bytes / tp
         pp_s = exposed * pp_bytes / (su if pp_inside else so) * one_way
-    t_mb = base_s + ep_s + pp_s
+    stage, t_mb, ep_s = 0, -1.0, 0.0
+    for i, (moe_n, base_s, compute_s) in enumerate(stages):
+        ep_i = 0.0
+        if ep_one:
+            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, layout.ep_comm_overlap)
+        if base_s + ep_i + pp_s > t_mb:
+            stage, t_mb, ep_s = i, base_s + ep_i + pp_s, ep_i
     bubble_s = (pp - 1) / v * t_mb
     # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
     dp_s = 0.0
@@ -494,7 +611,7 @@ def _placed(
     # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
     dp_exposed = max(0.0, dp_s - (t_mb + bubble_s))
     step = m * t_mb + bubble_s + dp_exposed + optimizer_s
-    return _Placement(pp_inside, ep_s, pp_s, t_mb, bubble_s, dp_s, dp_exposed, step)
+    return _Placement(pp_inside, ep_s, pp_s, t_mb, bubble_s, dp_s, dp_exposed, step, stage)
 
 
 def step_time(
@@ -529,7 +646,6 @@ def step_time(
     t = mb * s / cp  # tokens per micro-batch per accelerator
     h = mf.hidden
     layers_stage = math.ceil(mf.layers / (pp * v)) * v
-    stage_share = layers_stage / mf.layers
     # Parameters held per accelerator.
     expert = mf.expert_params
     dense = mf.params - expert
@@ -558,51 +674,43 @@ def step_time(
     else:
         r = recompute
     memory = state + full_act * (1 - r) + ckpt_act * r
-    # Compute per micro-batch on the busiest stage.
+    # Compute per micro-batch on the busiest of the first PP-1 stages (ls layers) and on the
+    # last (the remainder, the MTP modules, the output heads and the loss); the slower sets t_mb.
     extra = 1.0 + r / 3.0  # recomputing a layer repeats its forward (2N of 6N)
+    head_share = 1.0
     if forward_only:
         extra = 1.0 / TRAINING_TO_FORWARD  # the forward's share of a step without recomputation
-    dense_active = mf.active - (expert * mf.experts_per_token / mf.experts if mf.experts else 0.0)
-    expert_active = mf.active - dense_active
+        head_share = 1.0 / TRAINING_TO_FORWARD
     shape_dense = _shape(t, h / tp, f)
-    gemm_flops_dense = TRAINING_FLOPS_PER_PARAM * dense_active * stage_share * t / tp * extra
-    gemm_s = gemm_flops_dense / (f.peak_flops * f.gemm_efficiency * shape_dense)
-    shape = shape_dense
-    if expert_active:
+    shape_exp = 1.0
+    if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
         shape_exp = _shape(tokens_per_expert, h / tp, f)
-        gemm_flops_exp = TRAINING_FLOPS_PER_PARAM * expert_active * stage_share * t / tp * extra
-        gemm_s += gemm_flops_exp / (f.peak_flops * f.gemm_efficiency * shape_exp)
-        shape = (gemm_flops_dense + gemm_flops_exp) / (
-            gemm_flops_dense / shape_dense + gemm_flops_exp / shape_exp
-        )
-    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
-    attention_s = attn_flops * stage_share * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
-    memory_s = (
-        (
-            (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden) * h / tp * layers_stage
-            + moe_copy_bytes_per_token(mf, f) / tp * stage_share
-        )
-        * t
-        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
-    )
-    if forward_only:
-        memory_s /= TRAINING_TO_FORWARD
+    n_last = last_stage_layers(mf.layers, pp, layers_stage)
+    heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
     act_bytes = t * h * ACTIVATION_VALUE_BYTES
-    tp_s = 0.0
-    if tp > 1:
-        tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * layers_stage
-        tp_full = tp_bytes / _group_bandwidth(tp, f)
+    kinds = []  # per stage kind: (gemm, head, attention, memory, tp, cp, moe layers, shape, layers)
+    for n, mtp, nh in ((layers_stage, 0, 0), (n_last, mf.mtp_layers, heads)):
+        gemm_i, head_i, attn_i, mem_i, moe_i, shape_i = stage_terms(
+            n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp
+        )
         if forward_only:
-            tp_full *= FORWARD_COMM_SHARE
-        tp_s = tp_exposed(tp_full, gemm_s, exposed, layout.tp_comm_overlap)
-    cp_s = 0.0
-    if cp > 1:
-        cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * layers_stage
-        if forward_only:
-            cp_bytes /= 3.0
-        cp_s = max(0.0, cp_bytes / _group_bandwidth(tp * cp, f) - attention_s)
+            mem_i /= TRAINING_TO_FORWARD
+        tp_i = 0.0
+        if tp > 1:
+            tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (n + mtp)
+            tp_full = tp_bytes / _group_bandwidth(tp, f)
+            if forward_only:
+                tp_full *= FORWARD_COMM_SHARE
+            tp_i = tp_exposed(tp_full, gemm_i + head_i, exposed, layout.tp_comm_overlap)
+        cp_i = 0.0
+        if cp > 1:
+            cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * (n + mtp)
+            if forward_only:
+                cp_bytes /= 3.0
+            cp_i = max(0.0, cp_bytes / _group_bandwidth(tp * cp, f) - attn_i)
+        kinds.append((gemm_i, head_i, attn_i, mem_i, tp_i, cp_i, moe_i, shape_i, n + mtp))
     optimizer_s = (
         2.0
         * run.bytes_per_param
@@ -612,20 +720,22 @@ def step_time(
     )
     if forward_only:
         optimizer_s = 0.0
-    base_s = gemm_s + attention_s + memory_s + tp_s + cp_s
+    stages = tuple(
+        (k[6], k[0] + k[1] + k[2] + k[3] + k[4] + k[5], k[0] + k[1] + k[2] + k[3]) for k in kinds
+    )
     # Rank placement (TP innermost, then CP): DP ranks fill the scale-up domain next and PP
     # stages lie in different domains, or, when a whole model-parallel replica TP·CP·PP fits in
     # one domain, PP stages share it and DP runs across domains; the faster is kept (DP first
     # on a tie).
-    args = (t, p_acc, stage_share, base_s, m, optimizer_s, forward_only)
-    compute_s = gemm_s + attention_s + memory_s
-    placed = _placed(False, layout, mf, f, run, *args, compute_s=compute_s)
+    args = (t, p_acc, stages, m, optimizer_s, forward_only)
+    placed = _placed(False, layout, mf, f, run, *args)
     if pp > 1 and tp * cp * pp <= f.scale_up_domain:
-        inside = _placed(True, layout, mf, f, run, *args, compute_s=compute_s)
+        inside = _placed(True, layout, mf, f, run, *args)
         if inside.step_s < placed.step_s:
             placed = inside
     ep_s, pp_s, t_mb, bubble_s = placed.ep_s, placed.pp_s, placed.t_mb, placed.bubble_s
     dp_s, dp_exposed, step = placed.dp_s, placed.dp_exposed_s, placed.step_s
+    gemm_s, head_s, attention_s, memory_s, tp_s, cp_s, _, shape, stage_n = kinds[placed.stage]
     tokens_per_s = m * mb * s * dp / step
     model_flops = TRAINING_FLOPS_PER_PARAM * mf.active + (
         TRAINING_TO_FORWARD * mf.attention_fwd_per_token_causal
@@ -660,6 +770,9 @@ def step_time(
         model_flops_per_token=model_flops,
         mfu=model_flops * tokens_per_s / (g * f.peak_flops),
         gemm_shape=shape,
+        head_s=head_s,
+        last_stage=placed.stage == 1,
+        stage_layers=stage_n,
     )
 
 
@@ -794,7 +907,6 @@ def step_times_vector(
     t = mb * s / cp
     h = mf.hidden
     layers_stage = np.ceil(mf.layers / (pp * v)) * v
-    stage_share = layers_stage / mf.layers
     expert = mf.expert_params
     dense = mf.params - expert
     p_acc = dense / (tp * pp) + expert / (tp * pp * ep)
@@ -813,26 +925,13 @@ def step_times_vector(
     r = np.where(room >= full_act, 0.0, np.where(room <= ckpt_act, 1.0, partial))
     memory = state + full_act * (1 - r) + ckpt_act * r
     extra = 1.0 + r / 3.0
-    dense_active = mf.active - (expert * mf.experts_per_token / mf.experts if mf.experts else 0.0)
-    expert_active = mf.active - dense_active
     shape_dense = _shape(t, h / tp, f)  # type: ignore[arg-type]
-    gemm_flops_dense = TRAINING_FLOPS_PER_PARAM * dense_active * stage_share * t / tp * extra
-    gemm_s = gemm_flops_dense / (f.peak_flops * f.gemm_efficiency * shape_dense)
-    if expert_active:
+    shape_exp = 1.0
+    if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
         shape_exp = _shape(tokens_per_expert, h / tp, f)  # type: ignore[arg-type]
-        gemm_flops_exp = TRAINING_FLOPS_PER_PARAM * expert_active * stage_share * t / tp * extra
-        gemm_s = gemm_s + gemm_flops_exp / (f.peak_flops * f.gemm_efficiency * shape_exp)
-    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
-    attention_s = attn_flops * stage_share * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
-    memory_s = (
-        (
-            (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden) * h / tp * layers_stage
-            + moe_copy_bytes_per_token(mf, f) / tp * stage_share
-        )
-        * t
-        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
-    )
+    n_last = np.maximum(0.0, mf.layers - (pp - 1) * layers_stage)
+    heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
     act_bytes = t * h * ACTIVATION_VALUE_BYTES
     su = f.scale_up_bytes_per_s * f.collective_efficiency
@@ -841,10 +940,27 @@ def step_times_vector(
     def group_bw(span: np.ndarray) -> np.ndarray:
         return np.where(span <= f.scale_up_domain, su, so)
 
-    tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * layers_stage
-    tp_s = np.where(tp > 1, exposed * tp_bytes / group_bw(tp), 0.0)
-    cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * layers_stage
-    cp_s = np.where(cp > 1, np.maximum(0.0, cp_bytes / group_bw(tp * cp) - attention_s), 0.0)
+    stages = []
+    for nl, mtp, nh in ((layers_stage, 0, 0), (n_last, mf.mtp_layers, heads)):
+        gemm_i, head_i, attn_i, mem_i, moe_i, _ = stage_terms(
+            nl,
+            mtp,
+            nh,
+            t,
+            tp,
+            extra,
+            1.0,
+            mf,
+            f,
+            shape_dense,
+            shape_exp,
+        )
+        tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (nl + mtp)
+        tp_i = np.where(tp > 1, exposed * tp_bytes / group_bw(tp), 0.0)
+        cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * (nl + mtp)
+        cp_i = np.where(cp > 1, np.maximum(0.0, cp_bytes / group_bw(tp * cp) - attn_i), 0.0)
+        base_i = gemm_i + head_i + attn_i + mem_i + tp_i + cp_i
+        stages.append((np.broadcast_to(moe_i, t.shape), np.broadcast_to(base_i, t.shape)))
     optimizer_s = (
         2.0
         * run.bytes_per_param
@@ -852,17 +968,17 @@ def step_times_vector(
         / (c["dp"] * c["cp"])
         / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
-    base_s = gemm_s + attention_s + memory_s + tp_s + cp_s
     # Both rank placements in one pass: every candidate with DP inside the domain, then those
     # whose replica TP·CP·PP fits the domain with PP inside; the faster kept (step_time's rule).
     n = len(t)
     fits_domain = np.flatnonzero((c["pp"] > 1) & (c["tp"] * c["cp"] * c["pp"] <= f.scale_up_domain))
     rows = np.concatenate([np.arange(n), fits_domain])
     inside = np.arange(len(rows)) >= n
-    per = (t, p_acc, stage_share, base_s, m, optimizer_s)
-    t_, p_, share_, base_, m_, opt_ = (np.broadcast_to(x, t.shape)[rows] for x in per)
+    per = (t, p_acc, m, optimizer_s)
+    t_, p_, m_, opt_ = (np.broadcast_to(x, t.shape)[rows] for x in per)
+    stages_ = tuple((moe_i[rows], base_i[rows]) for moe_i, base_i in stages)
     both = _placed_vector(
-        inside, {k: v[rows] for k, v in c.items()}, mf, f, run, t_, p_, share_, base_, m_, opt_
+        inside, {k: v[rows] for k, v in c.items()}, mf, f, run, t_, p_, stages_, m_, opt_
     )
     step = both[:n].copy()
     step[fits_domain] = np.minimum(step[fits_domain], both[n:])
@@ -877,13 +993,13 @@ def _placed_vector(
     run: RunFigures,
     t: np.ndarray,
     p_acc: np.ndarray,
-    stage_share: np.ndarray,
-    base_s: np.ndarray,
+    stages: tuple[tuple[np.ndarray, np.ndarray], ...],
     m: np.ndarray,
     optimizer_s: np.ndarray,
 ) -> np.ndarray:
     """_placed's step on arrays, for every candidate of `c`, each with its placement
-    (pp_inside: only for candidates whose replica TP·CP·PP fits the domain)."""
+    (pp_inside: only for candidates whose replica TP·CP·PP fits the domain); stages: (MoE
+    layers, base time) of each stage kind, the slowest sets the micro-batch time."""
     tp, pp, dp, cp, ep, v = (c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp"))
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
@@ -894,9 +1010,8 @@ def _placed_vector(
     def group_bw(span: np.ndarray) -> np.ndarray:
         return np.where(span <= f.scale_up_domain, su, so)
 
-    ep_s = np.zeros_like(t)
+    ep_one = np.zeros_like(t)
     if mf.experts:
-        moe_stage = mf.moe_layers * stage_share
         ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
         span = tp * cp * ep * np.where(pp_inside, pp, 1.0)
         n = np.maximum(span / f.scale_up_domain, 1.0)
@@ -908,9 +1023,11 @@ def _placed_vector(
         hierarchical = np.maximum(out_bytes / so, ep_bytes / su)
         ep_one = np.where(span > f.scale_up_domain, hierarchical, ep_bytes / su)
         # search candidates leave ep_comm_overlap off: the all-to-all fully exposed
-        ep_s = np.where(ep > 1, ep_one * moe_stage, 0.0)
+        ep_one = np.where(ep > 1, ep_one, 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / np.where(pp_inside, su, so), 0.0)
-    t_mb = base_s + ep_s + pp_s
+    t_mb = np.full_like(t, -1.0)
+    for moe_i, base_i in stages:
+        t_mb = np.maximum(t_mb, base_i + ep_one * moe_i + pp_s)
     bubble_s = (pp - 1) / v * t_mb
     dp_group = c["dp"] * c["cp"]
     # (ranks, inner span) pack into one integer: the inner span is at most the domain (TP

@@ -83,7 +83,15 @@ class EngineSpec(Strict):
     reserve). max_sequences, max_sequences_per_accelerator: the batch cap; the decode batch of an
     instance of `a` accelerators is at most min(max_sequences, max_sequences_per_accelerator · a)
     (sequence_cap), and everything that follows from the batch follows the capped one: the KV
-    held, the step time, the M/D/c decode slots."""
+    held, the step time, the M/D/c decode slots. cuda_graph_batch_sizes: the decode batch sizes
+    the engine captures as CUDA graphs and pads a step up to (TensorRT-LLM cuda_graph_config
+    batch_sizes with enable_padding: true; MLPerf configs' cuda_graph_batch_sizes with
+    cuda_graph_padding_enabled), per attention-DP rank (per instance without attention DP, per
+    pipeline micro-batch): a step whose busiest rank holds b sequences computes its GEMMs,
+    all-to-all and routed tokens for the smallest size >= b on every rank (the KV read and
+    attention for its own sequences); above the largest size it runs at b. None (the default):
+    no padding, TensorRT-LLM's default (DecodeCudaGraphConfig.enable_padding false). Inference
+    workloads only (the RL generator rejects it)."""
 
     # The engine's instance layout; None = the planner's fastest decode layout.
     layout: EngineLayoutSpec | None = None
@@ -98,6 +106,12 @@ class EngineSpec(Strict):
     # TensorRT-LLM max_batch_size with attention DP over TP1 attention ranks (per rank = per
     # GPU). The cap scales with the instance.
     max_sequences_per_accelerator: PositiveInt | None = None
+    # Decode batch sizes the engine captures as CUDA graphs and pads a step's batch up to
+    # (TensorRT-LLM cuda_graph_config batch_sizes with enable_padding, MLPerf's
+    # cuda_graph_batch_sizes with cuda_graph_padding_enabled), per attention-DP rank (per
+    # instance without attention DP): a step of b sequences a rank computes the smallest size
+    # >= b; above the largest size it runs at b. None: no padding.
+    cuda_graph_batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] | None = None
 
     def sequence_cap(self, accelerators: int) -> float:
         """The largest decode batch an instance of `accelerators` chips may run:

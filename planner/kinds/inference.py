@@ -290,6 +290,13 @@ class InferenceSpec(Strict):
         return self.engine.max_sequences, self.engine.max_sequences_per_accelerator
 
     @property
+    def engine_graph_sizes(self) -> tuple[int, ...] | None:
+        """engine.cuda_graph_batch_sizes ascending, without repeats (None without them)."""
+        if self.engine is None or not self.engine.cuda_graph_batch_sizes:
+            return None
+        return tuple(sorted(set(self.engine.cuda_graph_batch_sizes)))
+
+    @property
     def decode_target(self) -> float | None:
         """Tokens/s per user the batch is sized for; None in offline mode."""
         return None if self.mode == "offline" else self.tokens_per_s_per_user

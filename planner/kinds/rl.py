@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from fleetcore.schema import Fraction, Name, PositiveInt, Precision, Strict
 from fleetcore.units import format_si
@@ -170,6 +170,17 @@ class RLSpec(Strict):
     # How the rollouts are generated (the inference engine's layout, HBM share, sequence cap);
     # None = the fastest decode layout that fits, HBM less the runtime reserve, no cap.
     generator: EngineSpec | None = None
+
+    @field_validator("generator")
+    @classmethod
+    def _generator_without_graph_padding(cls, gen: EngineSpec | None) -> EngineSpec | None:
+        if gen is not None and gen.cuda_graph_batch_sizes is not None:
+            raise ValueError(
+                "cuda_graph_batch_sizes is not used for RL rollouts (their decode is rated "
+                "without CUDA graph padding; it applies to an inference workload's engine: "
+                "block); drop it"
+            )
+        return gen
 
     @model_validator(mode="after")
     def _unique_names(self) -> RLSpec:
