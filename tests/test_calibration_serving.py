@@ -189,17 +189,26 @@ def test_mlperf6_checks_family_is_reported_and_out_of_sample() -> None:
     # from the run's config, is in the accuracy table, and is within +-15% (Offline) or +-30%
     # (Server, Interactive: the MoE families' band) or a stated known miss. None is a fit.
     checks = [p for p in POINTS if p.family == "mlperf6-checks"]
-    assert len(checks) == 9
+    assert len(checks) == 11
     assert {r.point for r in rows(CATALOG) if r.family == "mlperf6-checks"} == {
         p.id for p in checks
     }
     assert not any(p.fit for p in checks)
     assert all(p.source.startswith("MLPerf Inference v6.0 closed") for p in checks)
+    models = {p.spec.model for p in checks}
+    assert models == {"gpt-oss-120b", "deepseek-r1"}
+    assert len([p for p in checks if p.spec.model == "gpt-oss-120b"]) == 9
     for p in checks:
-        assert p.spec.model == "gpt-oss-120b" and p.spec.precision == "fp4", p.id
+        assert p.spec.precision == "fp4", p.id
         assert p.spec.engine is not None and p.spec.engine.layout is not None, p.id
+        assert p.spec.engine.cuda_graph_batch_sizes, p.id
         assert p.tolerance == (0.15 if p.spec.mode == "offline" else 0.30), p.id
-    # The family's MAE, known misses included, within the MoE families' 30% (9.7% when added).
+    # DeepSeek-R1 Interactive (new in v6.0): MTP depth 3 from the decode workers' configs, both
+    # known misses (too slow) with their step breakdowns.
+    r1 = [p for p in checks if p.spec.model == "deepseek-r1"]
+    assert all(p.spec.draft_tokens == 3 and p.known_miss for p in r1)
+    # The family's MAE, known misses included, within the MoE families' 30% (13.0% with the two
+    # DeepSeek-R1 misses, 8.5% without).
     assert mean_absolute_error([r for r in rows(CATALOG) if r.family == "mlperf6-checks"]) <= 0.30
 
 
