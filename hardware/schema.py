@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fleetcore.schema import (
     BYTES_PER_VALUE,
@@ -418,6 +426,16 @@ class MoEDims(Strict):
     max_nodes_per_token: PositiveInt | None = None
 
 
+class SlidingWindow(Strict):
+    """Banded (sliding-window) attention: `layers` of the model's layers attend only to the last
+    `tokens` tokens (gpt-oss: 18 of 36 layers, 128 tokens); the other layers attend to the whole
+    context. A banded layer keeps min(context, tokens) tokens of KV per sequence and its QK^T and
+    AV run over min(context, tokens) keys (planner/demand/common.py, kv.py)."""
+
+    tokens: PositiveInt
+    layers: PositiveInt
+
+
 class Checkpoint(Strict):
     """The bytes a published checkpoint of one precision really loads (some layers stay wider),
     and, for an MoE checkpoint whose routed experts alone are at that precision, the precision of
@@ -448,6 +466,9 @@ class ModelArch(Sourced):
     kv_latent_dim: PositiveInt | None = None
     mla: MLADims | None = None
     moe: MoEDims | None = None
+    # Banded attention: some layers attend to a window of recent tokens only (None: every layer
+    # attends to the whole context).
+    sliding_window: SlidingWindow | None = None
     # Vocabulary of an untied input embedding and output head (vocab x hidden parameters each,
     # both counted in params and active_params). The training step model then keeps the
     # embedding out of the GEMM work (a lookup) and puts the output head's GEMM and the loss on
@@ -460,6 +481,19 @@ class ModelArch(Sourced):
     mtp_layers: NonNegInt = 0
     # Weight bytes of published checkpoints per precision, where they differ from params x bytes.
     checkpoints: dict[Precision, Checkpoint] = Field(default_factory=dict)
+
+    @field_validator("sliding_window")
+    @classmethod
+    def _window_layers(
+        cls, value: SlidingWindow | None, info: ValidationInfo
+    ) -> SlidingWindow | None:
+        layers = info.data.get("layers")
+        if value is not None and layers is not None and value.layers >= layers:
+            raise ValueError(
+                f"sliding_window.layers ({value.layers}) must be fewer than the model's layers "
+                f"({layers}): a model whose every layer is banded has no full-context layer"
+            )
+        return value
 
     @model_validator(mode="after")
     def _attention_fields(self) -> ModelArch:
@@ -535,6 +569,30 @@ class ModelArch(Sourced):
     def head_dim(self) -> int:
         """Width of one attention head: head_size where given, else hidden / heads."""
         return self.head_size if self.head_size is not None else self.hidden // self.heads
+
+    @property
+    def full_layers(self) -> int:
+        """Layers attending to the whole context: layers - sliding_window.layers."""
+        return self.layers - (self.sliding_window.layers if self.sliding_window else 0)
+
+    def attended_layer_tokens(self, context: float) -> float:
+        """Sum over layers of the tokens one token attends to (and a sequence of `context`
+        tokens keeps in KV): full_layers · context + banded layers · min(context, window)."""
+        w = self.sliding_window
+        if w is None:
+            return self.layers * context
+        return self.full_layers * context + w.layers * min(context, float(w.tokens))
+
+    def causal_attended_layer_tokens(self, sequence: float) -> float:
+        """attended_layer_tokens averaged over the positions of a causal sequence of `sequence`
+        tokens (training, prefill): full layers S/2; a banded layer of window W the mean of
+        min(t, W) over t in [0, S]: S/2 when S <= W, else W - W^2 / (2S)."""
+        w = self.sliding_window
+        if w is None:
+            return self.layers * sequence / 2
+        W = float(w.tokens)
+        banded = sequence / 2 if sequence <= W else W - W * W / (2 * sequence)
+        return self.full_layers * sequence / 2 + w.layers * banded
 
     @property
     def kv_elements_per_token(self) -> int:

@@ -85,6 +85,21 @@ CATALOG = textwrap.dedent(
 )
 
 
+# A catalog overlay adding a model with banded (sliding-window) attention layers.
+SWA_MODEL = """\
+models:
+  tiny-swa:
+    description: "a tiny model with banded layers"
+    params: 1B
+    layers: 4
+    hidden: 512
+    heads: 8
+    kv_heads: 2
+    sliding_window: {window}
+    source: "a test model"
+"""
+
+
 def edit(text: str, old: str, new: str) -> str:
     """Replace exactly one occurrence of `old` (a whole-line fragment) in a base text."""
     assert text.count(old) == 1, f"{old!r} must occur once in the base text"
@@ -919,6 +934,27 @@ CASES = [
         },
         path="catalog[0]",
         message="not found",
+    ),
+    Case(
+        "catalog-model-every-layer-banded",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG + SWA_MODEL.format(window=f"{{tokens: 128, layers: 4}}  {MARK}"),
+        },
+        file="prices.yaml",
+        path="models.tiny-swa.sliding_window",
+        message="sliding_window.layers (4) must be fewer than the model's layers (4)",
+    ),
+    Case(
+        "catalog-model-window-of-no-tokens",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + SWA_MODEL.format(window=f"\n      tokens: 0  {MARK}\n      layers: 2"),
+        },
+        file="prices.yaml",
+        path="models.tiny-swa.sliding_window.tokens",
+        message="greater than 0",
     ),
     Case(
         "several-problems-together",

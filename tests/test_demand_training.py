@@ -53,7 +53,7 @@ M = ModelFigures(
     hidden=1024,
     heads=8,
     kv_dim=256,
-    attention_fwd_per_token_at_half_seq=0.0,
+    attention_fwd_per_token_causal=0.0,
 )
 RUN = RunFigures(
     sequence_tokens=1000, global_batch_tokens=8000.0, bytes_per_param=16.0, gradient_bytes=2.0

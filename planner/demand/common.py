@@ -73,14 +73,35 @@ def attention_dims(model: ModelArch) -> tuple[int, int]:
 
 def attention_flops_per_token(model: ModelArch, context: float) -> float:
     """Forward attention FLOPs for one token attending to `context` tokens, per head and layer
-    2·d_qk·context for QK^T and 2·d_v·context for AV:
-    2 · heads · layers · (d_qk + d_v) · context (FLOP).
+    2·d_qk·c for QK^T and 2·d_v·c for AV, c the tokens the layer attends to:
+    2 · heads · (d_qk + d_v) · Σ_layers c (FLOP), Σ_layers c = model.attended_layer_tokens:
+    layers · context, or with banded layers (sliding_window: W tokens on L_b layers)
+    (layers − L_b) · context + L_b · min(context, W).
 
-    GQA/MHA: d_qk = d_v = head_dim, i.e. 4 · heads · layers · head_dim · context. MLA as trained
-    and prefilled (keys and values decompressed from the latent): d_qk = 192, d_v = 128 for
-    DeepSeek-V3 (decode uses the absorbed form: decode_attention_flops_per_token)."""
+    GQA/MHA: d_qk = d_v = head_dim, i.e. 4 · heads · layers · head_dim · context without a
+    window. MLA as trained and prefilled (keys and values decompressed from the latent):
+    d_qk = 192, d_v = 128 for DeepSeek-V3 (decode uses the absorbed form:
+    decode_attention_flops_per_token). A prompt passes its mean context P/2 (prefill): a banded
+    layer then attends to min(P/2, W) where the causal mean is W − W²/(2P) (128 vs 126.4 tokens
+    for gpt-oss at P = 5,011; causal_attention_flops_per_token is exact)."""
     d_qk, d_v = attention_dims(model)
-    return FORWARD_FLOPS_PER_PARAM * model.heads * model.layers * (d_qk + d_v) * context
+    return (
+        FORWARD_FLOPS_PER_PARAM * model.heads * (d_qk + d_v) * model.attended_layer_tokens(context)
+    )
+
+
+def causal_attention_flops_per_token(model: ModelArch, sequence: float) -> float:
+    """Forward attention FLOPs per token of a causal sequence of `sequence` tokens, averaged
+    over its positions (training): 2 · heads · (d_qk + d_v) · (full layers · S/2 + banded
+    layers · m), m = S/2 when S <= W, else W − W²/(2S) (the mean of min(t, W) over t in [0, S]).
+    Equal to attention_flops_per_token(model, S/2) for a model without banded layers."""
+    d_qk, d_v = attention_dims(model)
+    return (
+        FORWARD_FLOPS_PER_PARAM
+        * model.heads
+        * (d_qk + d_v)
+        * model.causal_attended_layer_tokens(sequence)
+    )
 
 
 def decode_attention_flops_per_token(model: ModelArch, context: float) -> float:
@@ -93,7 +114,7 @@ def decode_attention_flops_per_token(model: ModelArch, context: float) -> float:
     if model.mla is None:
         return attention_flops_per_token(model, context)
     per_head = 2 * model.mla.kv_lora_rank + model.mla.qk_rope_head_dim
-    return FORWARD_FLOPS_PER_PARAM * model.heads * model.layers * per_head * context
+    return FORWARD_FLOPS_PER_PARAM * model.heads * per_head * model.attended_layer_tokens(context)
 
 
 def forward_flops_per_token(model: ModelArch, context: float) -> float:

@@ -45,7 +45,7 @@ from planner.demand.common import (
     hardware,
     unit_usd_per_hour,
 )
-from planner.demand.kv import kv_bytes_per_token
+from planner.demand.kv import kv_sequence_bytes
 from planner.demand.memo import PHYSICS_CACHE_SIZE, forget_fingerprints, memoised
 from planner.demand.queueing import max_utilisation, mean_wait_mdc
 from planner.demand.serving_physics import (
@@ -183,7 +183,7 @@ def does_not_fit_reason(
     """Why the weights do not fit, and what would: a smaller weight precision the accelerator
     supports on one unit, or the number of units an instance would have to span."""
     weights = checkpoint_weight_bytes(arch, precision)
-    one_kv = seq_tokens * kv_bytes_per_token(arch, kv_precision)
+    one_kv = kv_sequence_bytes(arch, kv_precision, seq_tokens)
     unit_usable = usable_bytes(hw, hw.accelerators, None)
     reserve = figures(hw).runtime_reserve_bytes
     msg = (
@@ -459,7 +459,7 @@ def decode_point(
     gap = precision_gap(hw, arch, precision)
     if gap is not None:
         return DecodePoint(False, gap, **base)  # type: ignore[arg-type]
-    one_seq = (prompt_tokens + output_tokens) * load.kv_bytes_per_token
+    one_seq = load.kv_bytes(prompt_tokens + output_tokens)
     if pinned is not None:
         lay_or_why = pinned_layout(arch, hw, load, *pinned, hbm_usable_fraction)
         if isinstance(lay_or_why, str):
@@ -606,7 +606,7 @@ def prefill_rate(
     if gap is not None:
         return Rate(0.0, gap)
     load = model_load(arch, precision, kv_precision, context_tokens, 1, 1)
-    need = context_tokens * load.kv_bytes_per_token
+    need = load.kv_bytes(context_tokens)
     fitting = [
         lay
         for lay in layouts(arch, hw, load, max_units_per_instance)
@@ -784,7 +784,9 @@ def estimate_serving(
         prefill_buckets=spec.prefill_buckets,
     )
     kvb = load.kv_bytes_per_token
-    group_kv = (spec.prompt_tokens + spec.votes * spec.output_tokens) * kvb
+    # (P + votes · O) · kv: one prompt, each vote's own tokens (banded layers: their window)
+    one_seq = load.kv_bytes(spec.prompt_tokens + spec.output_tokens)
+    group_kv = one_seq + (spec.votes - 1) * (one_seq - load.kv_bytes(spec.prompt_tokens))
     common = dict(
         model=spec.model,
         system=system,
@@ -841,7 +843,6 @@ def estimate_serving(
             **common,  # type: ignore[arg-type]
         )
     unit_usable = usable_bytes(hw, hw.accelerators, hbm_usable_fraction)
-    one_seq = (spec.prompt_tokens + spec.output_tokens) * kvb
     fits_one = load.weights_bytes + one_seq <= unit_usable
     notes: list[str] = []
     if not fits_one and hw.supports(spec.precision) and point.feasible:
@@ -868,7 +869,13 @@ def estimate_serving(
         ),
         f"kv/token = {arch.kv_elements_per_token:,} x {BYTES_PER_VALUE[kvp]:g} B = {kvb:,.0f} B; "
         f"per group of {spec.votes} = (prompt {spec.prompt_tokens} + {spec.votes} x output "
-        f"{spec.output_tokens}) x kv = {gb(group_kv)}",
+        f"{spec.output_tokens}) x kv = {gb(group_kv)}"
+        + (
+            f" ({arch.sliding_window.layers} of {arch.layers} layers banded: they keep and "
+            f"attend to the last {arch.sliding_window.tokens} tokens only)"
+            if arch.sliding_window is not None
+            else ""
+        ),
         f"FLOPs/decode token = dense {load.flops_dense:.4g} + experts {load.flops_experts:.4g} + "
         f"attention at context {spec.prompt_tokens + spec.output_tokens / 2:,.0f} "
         f"{load.flops_attention:.4g} = {load.flops_per_token:.4g}",
@@ -963,8 +970,14 @@ def estimate_serving(
         else f"usable HBM = {a} x {gb(hw.accelerator.hbm_bytes)} x {hbm_usable_fraction:g} "
         f"= {gb(lay.usable_bytes)}",
         f"weights stored {gb(lay.weights_bytes)}; free {gb(lay.free_bytes)}; KV replication "
-        f"r = {r:g}; batch(HBM) = free / ((prompt/{spec.votes} + output) x kv x r) = "
-        f"{point.max_batch_hbm:.1f}",
+        f"r = {r:g}; batch(HBM) = free / ((prompt/{spec.votes} + output) x kv x r"
+        + (
+            f", the {arch.sliding_window.layers} banded layers holding "
+            f"{arch.sliding_window.tokens} tokens"
+            if arch.sliding_window is not None
+            else ""
+        )
+        + f") = {point.max_batch_hbm:.1f}",
         f"per chip per step: weights read {gb(terms.weights_read_bytes)} (each of {lay.pp} "
         f"stage(s) reads its weights once per micro-batch), KV read {gb(terms.kv_read_bytes)}; "
         f"HBM {hw.accelerator.hbm_bandwidth_bytes_per_s / 1e12:.3g} TB/s x "

@@ -19,9 +19,36 @@ def kv_bytes_per_token(model: ModelArch, kv_precision: str) -> float:
     return model.kv_elements_per_token * BYTES_PER_VALUE[kv_precision]
 
 
+def kv_sequence_bytes(model: ModelArch, kv_precision: str, tokens: float) -> float:
+    """KV bytes one sequence of `tokens` tokens holds: kv_bytes_per_token / layers per layer
+    and token, over model.attended_layer_tokens(tokens) = full layers · tokens + banded layers ·
+    min(tokens, window) (a banded layer keeps only its window's tokens, as the serving engines'
+    sliding-window caches do); tokens · kv_bytes_per_token without banded layers."""
+    if model.sliding_window is None:
+        return tokens * kv_bytes_per_token(model, kv_precision)
+    per_layer_token = kv_bytes_per_token(model, kv_precision) / model.layers
+    return per_layer_token * model.attended_layer_tokens(tokens)
+
+
 def kv_cache_bytes(model: ModelArch, batch: float, seq_tokens: float, kv_precision: str) -> float:
-    """KV cache of `batch` sequences of `seq_tokens` tokens each: batch · seq · kv bytes/token."""
-    return batch * seq_tokens * kv_bytes_per_token(model, kv_precision)
+    """KV cache of `batch` sequences of `seq_tokens` tokens each: batch · kv_sequence_bytes
+    (batch · seq · kv bytes/token without banded layers)."""
+    return batch * kv_sequence_bytes(model, kv_precision, seq_tokens)
+
+
+def max_tokens_fitting(model: ModelArch, kv_precision: str, bytes_per_sequence: float) -> float:
+    """The longest sequence whose KV fits `bytes_per_sequence`: the inverse of
+    kv_sequence_bytes. Without banded layers bytes / kv_bytes_per_token; with them, per layer
+    and token b = kv_bytes_per_token / layers: (bytes / b − banded layers · W) / full layers
+    when that is >= W (the windows full), else bytes / (b · layers)."""
+    per_token = kv_bytes_per_token(model, kv_precision)
+    window = model.sliding_window
+    if window is None:
+        return bytes_per_sequence / per_token
+    layer_tokens = bytes_per_sequence / (per_token / model.layers)
+    if layer_tokens <= model.layers * window.tokens:
+        return layer_tokens / model.layers
+    return (layer_tokens - window.layers * window.tokens) / model.full_layers
 
 
 @dataclass(frozen=True)
@@ -56,16 +83,31 @@ def estimate_kv(
     system: str | None = None,
     hbm_usable_fraction: float | None = None,
 ) -> KVEstimate:
-    """KV bytes = batch · tokens · kv_bytes_per_token; with a system: free = usable HBM − weights,
-    max tokens per sequence = free / (batch · kv_bytes_per_token)."""
+    """KV bytes = batch · kv_sequence_bytes(tokens) (batch · tokens · kv_bytes_per_token without
+    banded layers); with a system: free = usable HBM − weights, max tokens per sequence = the
+    longest sequence whose batch fits the free HBM (free / (batch · kv_bytes_per_token) without
+    banded layers; with them the full layers' share of the bytes grows with the tokens, the
+    banded layers' stops at their window)."""
     arch = catalog.models[model]
     per_token = kv_bytes_per_token(arch, kv_precision)
-    total = batch * tokens * per_token
+    total = kv_cache_bytes(arch, batch, tokens, kv_precision)
     weights = weight_bytes(arch, weight_precision)
     lines = [
         f"kv bytes/token = {arch.kv_elements_per_token:,} elements x "
         f"{BYTES_PER_VALUE[kv_precision]:g} B ({kv_precision}) = {per_token:,.0f} B",
-        f"kv cache = batch {batch} x {tokens:,.0f} tokens x {per_token:,.0f} B = {gb(total)}",
+    ]
+    window = arch.sliding_window
+    if window is None:
+        lines.append(
+            f"kv cache = batch {batch} x {tokens:,.0f} tokens x {per_token:,.0f} B = {gb(total)}"
+        )
+    else:
+        lines.append(
+            f"kv cache = batch {batch} x {per_token / arch.layers:,.0f} B a layer-token x "
+            f"({arch.full_layers} full layers x {tokens:,.0f} + {window.layers} banded layers x "
+            f"min({tokens:,.0f}, {window.tokens}) tokens) = {gb(total)}"
+        )
+    lines += [
         f"weights = {arch.params:.4g} params x {BYTES_PER_VALUE[weight_precision]:g} B "
         f"({weight_precision}) = {gb(weights)}",
     ]
@@ -79,7 +121,7 @@ def estimate_kv(
             hbm = hw.accelerators * hw.accelerator.hbm_bytes
             usable = hbm * hw.hbm_usable_fraction
             free = usable - weights
-            max_tokens = max(0.0, free) / (batch * per_token)
+            max_tokens = max_tokens_fitting(arch, kv_precision, max(0.0, free) / batch)
             extra = dict(
                 system=system,
                 hbm_bytes=hbm,

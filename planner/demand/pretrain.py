@@ -32,7 +32,7 @@ from planner.demand.common import (
     TRAINING_TO_FORWARD,
     Hardware,
     Pricing,
-    attention_flops_per_token,
+    causal_attention_flops_per_token,
     gb,
     hardware,
     unit_usd_per_hour,
@@ -61,11 +61,12 @@ def pretrain_tokens(spec: PretrainSpec, arch: ModelArch) -> float:
 
 def pretrain_flops(spec: PretrainSpec, arch: ModelArch) -> tuple[float, float]:
     """(6·N_active·D, attention term) in FLOP. The attention term is 0 unless include_attention:
-    3 (forward + backward) x 4·heads·layers·head_dim x mean causal context seq/2, per token."""
+    3 (forward + backward) x 4·heads·layers·head_dim x mean causal context seq/2, per token
+    (banded layers at their causal mean: causal_attention_flops_per_token)."""
     d = pretrain_tokens(spec, arch)
     dense = TRAINING_FLOPS_PER_PARAM * arch.active * d
     attention = (
-        TRAINING_TO_FORWARD * attention_flops_per_token(arch, spec.sequence_length / 2) * d
+        TRAINING_TO_FORWARD * causal_attention_flops_per_token(arch, spec.sequence_length) * d
         if spec.include_attention
         else 0.0
     )

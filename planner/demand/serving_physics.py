@@ -87,7 +87,7 @@ from planner.demand.common import (
     forward_flops_per_token,
     weight_bytes,
 )
-from planner.demand.kv import kv_bytes_per_token
+from planner.demand.kv import kv_bytes_per_token, kv_sequence_bytes
 from planner.demand.tpot_tail import stall_quantile_s
 
 # Activations exchanged by TP all-reduces and pipeline hops are BF16 (2 B per value): the
@@ -167,8 +167,8 @@ class ModelLoad:
     expert_bytes: float  # bytes of ONE routed expert of one layer (0 for dense)
     dense_bytes: float  # weights_bytes minus all routed experts
     kv_bytes_per_token: float
-    kv_stored_per_sequence: float  # (P/k + O) · kv
-    kv_read_per_sequence: float  # (P/k + O/2) · kv, per step at mean context
+    kv_stored_per_sequence: float  # (P/k + O) · kv (banded layers: their window, sequence_kv_bytes)
+    kv_read_per_sequence: float  # (P/k + O/2) · kv, per step at mean context (idem)
     flops_dense: float  # 2 · (active params − active routed expert params), per token
     flops_experts: float  # 2 · moe_layers · k · expert params, per token
     flops_attention: float  # decode attention at mean context (absorbed MLA)
@@ -198,6 +198,31 @@ class ModelLoad:
     @property
     def flops_per_token(self) -> float:
         return self.flops_dense + self.flops_experts + self.flops_attention
+
+    def kv_bytes(self, tokens: float) -> float:
+        """KV bytes of one unshared sequence of `tokens` tokens (kv.kv_sequence_bytes: a banded
+        layer keeps only its window)."""
+        return kv_sequence_bytes(self.arch, self.kv_precision, tokens)
+
+
+def sequence_kv_bytes(
+    arch: ModelArch, kvb: float, prompt_tokens: float, generated: float, share: int
+) -> float:
+    """KV bytes of one sequence holding a prompt of P tokens shared by `share` sequences and
+    `generated` tokens of its own, kvb bytes per token over all layers: (P/share + g) · kvb; with
+    banded layers (window W on L_b of L layers; b = kvb / L per layer and token) the full layers
+    hold (P/share + g) tokens, a banded layer its last W: its own min(g, W) and
+    min(P, W − min(g, W)) of the shared prompt, that share counted 1/share:
+    b · (L_full · (P/share + g) + L_b · (min(g, W) + min(P, W − min(g, W)) / share))."""
+    window = arch.sliding_window
+    if window is None:
+        return (prompt_tokens / share + generated) * kvb
+    per_layer = kvb / arch.layers
+    own = min(generated, float(window.tokens))
+    banded = own + min(prompt_tokens, window.tokens - own) / share
+    return per_layer * (
+        arch.full_layers * (prompt_tokens / share + generated) + window.layers * banded
+    )
 
 
 def padded_prompt_tokens(prompt_tokens: float, buckets: tuple[int, ...] | None) -> float:
@@ -271,8 +296,8 @@ def model_load(
         expert_bytes=expert,
         dense_bytes=total - routed,
         kv_bytes_per_token=kvb,
-        kv_stored_per_sequence=(prompt_tokens / share + output_tokens) * kvb,
-        kv_read_per_sequence=(prompt_tokens / share + output_tokens / 2) * kvb,
+        kv_stored_per_sequence=sequence_kv_bytes(arch, kvb, prompt_tokens, output_tokens, share),
+        kv_read_per_sequence=sequence_kv_bytes(arch, kvb, prompt_tokens, output_tokens / 2, share),
         flops_dense=FORWARD_FLOPS_PER_PARAM * arch.active - flops_experts,
         flops_experts=flops_experts,
         flops_attention=decode_attention_flops_per_token(arch, prompt_tokens + output_tokens / 2),

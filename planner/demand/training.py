@@ -18,7 +18,8 @@ a 2·hidden x hidden projection) and the output head and loss (below); the slowe
              (MoE expert GEMMs: `M = t · k · EP / E` tokens per local expert); `r` = share of
              layers recomputed (full activation recomputation of those layers: +2N of 6N)
   attention  `3 · (1 + r/3) · A(S/2)/L · ls · t / TP` FLOP at `peak(bf16) · attention_efficiency`,
-             A(c) = attention_flops_per_token(model, c) (causal: mean context S/2)
+             A(S/2) = causal_attention_flops_per_token(model, S) (mean context S/2; a banded
+             layer of window W attends on average to W - W^2/(2S) when S > W)
   memory     `(ELEMENTWISE_BYTES_PER_HIDDEN [+ LOW_PRECISION_CAST_BYTES_PER_HIDDEN in FP8/FP4])
              · hidden/TP · ls · t` B at `hbm_bw · memory_bandwidth_utilisation`, + a MoE
              model's routed copies `L_moe · ls/L · k · hidden/TP · t · (MOE_PERMUTE_BYTES_PER_HIDDEN
@@ -87,7 +88,7 @@ from planner.demand.common import (
     TRAINING_FLOPS_PER_PARAM,
     TRAINING_TO_FORWARD,
     Hardware,
-    attention_flops_per_token,
+    causal_attention_flops_per_token,
 )
 
 # Bytes of memory-bound traffic (norms, residual adds, rotary, SwiGLU, casts) per token per layer,
@@ -215,7 +216,8 @@ class ModelFigures:
     hidden: int
     heads: int
     kv_dim: int  # kv_heads · head_dim (K or V width)
-    attention_fwd_per_token_at_half_seq: float  # A(S/2), FLOP per token, all layers
+    # A(S/2), FLOP per token, all layers (banded layers at their causal mean: W - W^2/(2S))
+    attention_fwd_per_token_causal: float
     experts: int = 0
     experts_per_token: int = 0
     moe_layers: int = 0
@@ -394,7 +396,7 @@ def model_figures(arch: ModelArch, sequence_tokens: int, mtp: bool = True) -> Mo
         hidden=arch.hidden,
         heads=arch.heads,
         kv_dim=kv_heads * arch.head_dim,
-        attention_fwd_per_token_at_half_seq=attention_flops_per_token(arch, sequence_tokens / 2),
+        attention_fwd_per_token_causal=causal_attention_flops_per_token(arch, sequence_tokens),
         experts=moe.experts if moe else 0,
         experts_per_token=moe.active_experts if moe else 0,
         moe_layers=arch.layers - moe.dense_layers if moe else 0,
@@ -501,7 +503,7 @@ def stage_terms(
     head_eff = f.head_gemm_efficiency or f.gemm_efficiency
     head_flops = TRAINING_FLOPS_PER_PARAM * mf.vocab * h * heads * t / tp * head_share
     head = head_flops / (f.peak_bf16_flops * head_eff * shape_dense)
-    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_at_half_seq
+    attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
     attention = (
         attn_flops * (n + mtp) / mf.layers * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
     )
@@ -736,7 +738,7 @@ def step_time(
     gemm_s, head_s, attention_s, memory_s, tp_s, cp_s, _, shape, stage_n = kinds[placed.stage]
     tokens_per_s = m * mb * s * dp / step
     model_flops = TRAINING_FLOPS_PER_PARAM * mf.active + (
-        TRAINING_TO_FORWARD * mf.attention_fwd_per_token_at_half_seq
+        TRAINING_TO_FORWARD * mf.attention_fwd_per_token_causal
     )
     if forward_only:
         model_flops /= TRAINING_TO_FORWARD  # 2·N_a + A(S/2)

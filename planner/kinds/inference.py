@@ -321,7 +321,7 @@ def demand(
     tied to "decode": Role.prefill_of), anywhere, a steady load over [start, horizon]; days
     served are weighted by the load's growth since the launch."""
     from planner.demand.inference import inference_rates
-    from planner.demand.kv import kv_bytes_per_token
+    from planner.demand.kv import kv_sequence_bytes
 
     if spec.model is None:
         raise ValueError(f"{name}: model_from serving is built by sized_demand")
@@ -332,7 +332,7 @@ def demand(
         sized = spec.model_copy(update={"ttft_p99_s": spec.ttft_p99_s - spec.kv_hop_budget_s})
     rates = {s: inference_rates(sized, catalog, s) for s in systems}
     scale = spec.requests_per_day * spec.peak_to_average * days
-    kv_per_request = spec.prompt_tokens * kv_bytes_per_token(catalog.models[spec.model], spec.kv)
+    kv_per_request = kv_sequence_bytes(catalog.models[spec.model], spec.kv, spec.prompt_tokens)
     return WorkloadDemand(
         name=name,
         kind=NAME,
