@@ -62,6 +62,7 @@ from planner.demand.serving_physics import (
     precision_gap,
     prefill_time,
     quantile_label,
+    token_budget_cap,
 )
 from planner.demand.types import Rate
 from planner.kinds.base import engine_sequence_cap
@@ -406,6 +407,7 @@ def decode_point(
     pinned: tuple[int, int, int] | None = None,
     prompt_cv: float = 0.0,
     graph_batch_sizes: tuple[int, ...] | None = None,
+    token_budget: int | None = None,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). max_sequences, max_sequences_per_accelerator: the
@@ -424,7 +426,10 @@ def decode_point(
     graph_batch_sizes: the engine's CUDA graph batch sizes with padding
     (EngineSpec.cuda_graph_batch_sizes): each step computes its batch rounded up per attention
     replica (serving_physics.padded_decode_batch), and the batch is the best of the sawtooth
-    (_best_padded_batch).
+    (_best_padded_batch). token_budget: the engine's tokens a step (EngineSpec.max_num_tokens,
+    per attention replica and pipeline micro-batch): the batch is capped so that its decode
+    tokens and the prompt tokens that keep up with them fit it (token_budget_cap), and with
+    chunked context a prompt's stalls are its chunks (StepPhysics._tail_s).
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
@@ -448,6 +453,7 @@ def decode_point(
         prefill_buckets,
         prompt_cv,
         graph_batch_sizes,
+        token_budget,
     )
     base = dict(
         weight_bytes=load.weights_bytes,
@@ -496,7 +502,10 @@ def decode_point(
     scored: list[DecodePoint] = []
 
     def caps(lay: Layout) -> float:
-        return engine_sequence_cap(max_sequences, max_sequences_per_accelerator, lay.accelerators)
+        return min(
+            engine_sequence_cap(max_sequences, max_sequences_per_accelerator, lay.accelerators),
+            token_budget_cap(load, lay, chunked_prefill),
+        )
 
     for lay in candidates:  # ascending size: a larger layout must win by more than 0.1%
         step = StepPhysics(hw, load, lay)
@@ -832,6 +841,7 @@ def estimate_serving(
         pinned=spec.engine.layout.pinned if spec.engine and spec.engine.layout else None,
         prompt_cv=spec.prompt_tokens_cv,
         graph_batch_sizes=spec.engine_graph_sizes,
+        token_budget=spec.engine.max_num_tokens if spec.engine else None,
     )
     if hw.accelerator.serving is None:
         return InferenceEstimate(
