@@ -13,7 +13,9 @@ planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI 
              (tpot_percentile p99: the p99 over requests of step(B) + K · s_p / (n − 1), K
              Poisson prompt stalls during a request's n output tokens: tpot_tail.py)
   batch    = largest B <= min(b_hbm, engine cap) meeting TPOT (offline: floor of that min);
-             engine cap = min(max_sequences, max_sequences_per_accelerator · a), inf if unset
+             engine cap = min(max_sequences, max_sequences_per_accelerator · a, the token
+             budget's M · pp · d / (q + t · P/(votes · O)): serving_physics.token_budget_cap),
+             inf if unset
   decode tokens/s per instance = batch / step(batch);  per unit x instances per unit
   prefill s per prompt token = F(prompt/2) / (a · peak · compute_utilisation)
              + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util) · tp/a
@@ -1179,6 +1181,8 @@ def _engine_cap_text(spec: InferenceSpec, accelerators: int, cap: float | None) 
     parts = [f"max_sequences {per_instance:,}"] if per_instance is not None else []
     if per_accelerator is not None:
         parts.append(f"{per_accelerator:,}/accelerator x {accelerators}")
+    if spec.engine is not None and spec.engine.max_num_tokens is not None:
+        parts.append(f"max_num_tokens {spec.engine.max_num_tokens:,} a step (token_budget_cap)")
     how = parts[0] if len(parts) == 1 else f"min({', '.join(parts)})"
     return f", engine cap {how} = {cap:,.0f}"
 
