@@ -77,5 +77,7 @@ def test_docs_figures_hold():
     # 0.32 -> 0.27 (the token budget's refit): the others stay 103-196
     assert max(gaps) == pytest.approx(196, abs=5)
     assert got["mlperf51-gb300-llama31-405b-server"].gap_per_layer_us == pytest.approx(29, abs=3)
-    others = [g for p, g in ((r.run.point, r.gap_per_layer_us) for r in got.values()) if "gb300" not in p]
+    others = [
+        g for p, g in ((r.run.point, r.gap_per_layer_us) for r in got.values()) if "gb300" not in p
+    ]
     assert min(others) == pytest.approx(103, abs=5)

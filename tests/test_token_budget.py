@@ -21,7 +21,7 @@ from planner.demand.serving_physics import StepPhysics, model_load, token_budget
 from planner.demand.tpot_tail import chunk_law, stall_quantile_s
 
 CATALOG = load_catalog()
-P, SD, O = 9429.0, 4066.9, 653.0
+P, SD, OUT = 9429.0, 4066.9, 653.0
 BUDGET = 1536
 
 
@@ -130,7 +130,7 @@ def test_chunked_tail_recomputed_from_its_formula() -> None:
     r, s_p, q = 0.05, 0.7, 0.99
     n_chunks, _, _ = chunk_law(P, 0.0, 1500.0)
     s_c = s_p / n_chunks
-    lengths, weights = _geometric_lengths(O)
+    lengths, weights = _geometric_lengths(OUT)
 
     def above(y: float) -> float:
         lam = r * n_chunks * (lengths - 1)
@@ -141,11 +141,11 @@ def test_chunked_tail_recomputed_from_its_formula() -> None:
     for _ in range(60):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if above(mid) > 1 - q else (lo, mid)
-    chunked = stall_quantile_s(q, r * n_chunks, s_c, O)
+    chunked = stall_quantile_s(q, r * n_chunks, s_c, OUT)
     assert chunked == pytest.approx(hi, rel=0.01)
     # whole prompts (one stall of s_p each: one at n = 10, 0.7 / 9) have the same mean but a
     # wider tail than the chunks' (one of 0.1 at n = 3: 0.05)
-    whole = stall_quantile_s(q, r, s_p, O)
+    whole = stall_quantile_s(q, r, s_p, OUT)
     assert whole == pytest.approx(0.7 / 9) and chunked == pytest.approx(0.1 / 2)
 
 
@@ -158,7 +158,7 @@ def test_compound_chunk_tail_against_monte_carlo() -> None:
     n_chunks, _, cv = chunk_law(P, SD / P, 1500.0)
     s_c = s_p / n_chunks
     m = 1_000_000
-    n = rng.geometric(1 / O, 4 * m)
+    n = rng.geometric(1 / OUT, 4 * m)
     n = n[n >= 2][:m].astype(float)
     k = rng.poisson(r * n_chunks * (n - 1))
     shape = 1 / cv**2
@@ -166,7 +166,7 @@ def test_compound_chunk_tail_against_monte_carlo() -> None:
     hit = k > 0
     total[hit] = rng.gamma(k[hit] * shape, s_c / shape)
     sampled = float(np.quantile(total / (n - 1), q))
-    assert stall_quantile_s(q, r * n_chunks, s_c, O, 1.0, cv) == pytest.approx(sampled, rel=0.03)
+    assert stall_quantile_s(q, r * n_chunks, s_c, OUT, 1.0, cv) == pytest.approx(sampled, rel=0.03)
 
 
 def test_token_budget_cap_by_hand() -> None:
@@ -193,7 +193,7 @@ def test_budget_keeps_the_mean_and_narrows_the_tail() -> None:
     assert a.prompt_chunks == pytest.approx(n_chunks)
     r = 23 * (9429 / 653) / 9429  # prompts a step: B · P/O / P
     s_p = a.chunk_s / r
-    expect = stall_quantile_s(0.99, r * n_chunks, s_p / n_chunks, O, 1.0, cv) - a.chunk_s
+    expect = stall_quantile_s(0.99, r * n_chunks, s_p / n_chunks, OUT, 1.0, cv) - a.chunk_s
     assert a.tpot_tail_s == pytest.approx(expect, rel=1e-9)
     assert load.token_budget == BUDGET
     # the measured tail there is 15.4 ms (p99 77.7 - mean 62.3); whole prompts give 38.7

@@ -254,7 +254,9 @@ CHUNK_LAW_POINTS = 4000
 
 
 @functools.lru_cache(maxsize=1024)
-def chunk_law(prompt_tokens: float, prompt_cv: float, capacity: float) -> tuple[float, float, float]:
+def chunk_law(
+    prompt_tokens: float, prompt_cv: float, capacity: float
+) -> tuple[float, float, float]:
     """How a token budget splits prompts (module docstring): prompts of mean `prompt_tokens`
     (gamma with coefficient of variation prompt_cv; 0: every prompt the mean), prefilled at most
     `capacity` = M − D tokens a step, each as N(P) = ceil(P / capacity) chunks of P / N(P).
