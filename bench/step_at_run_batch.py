@@ -13,7 +13,7 @@ docs/models.md "CUDA graphs and host time at the runs' batches" (session hostove
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration.serving import points
@@ -170,8 +170,6 @@ class AtBatch:
     batch: int
     planner_mean_ms: float
     planner_p99_ms: float
-    whole_prompt_p99_ms: float  # the p99 without the token budget (each prompt one stall)
-    chunks: float  # E[N] chunks a prompt under the run's max_num_tokens (1: whole prompts)
 
     @property
     def gap_ms(self) -> float:
@@ -183,9 +181,7 @@ class AtBatch:
 
 
 def at_batch(run: Run, catalog: Catalog) -> AtBatch:
-    """The planner's mean and bounded (p99) TPOT at the run's in-flight batch, its layout: with
-    the run's token budget (engine.max_num_tokens: the p99's stalls are prompt chunks) and
-    without it (each prompt one stall)."""
+    """The planner's mean and bounded (p99) TPOT at the run's in-flight batch, its layout."""
     point = next(p for p in points() if p.id == run.point)
     spec = point.spec
     arch = catalog.models[spec.model_name]
@@ -212,24 +208,14 @@ def at_batch(run: Run, catalog: Catalog) -> AtBatch:
     assert not isinstance(lay, str), lay
     batch = round(run.in_flight)
     terms = StepPhysics(hw, load, lay).terms(batch, True)
-    whole = StepPhysics(hw, replace(load, token_budget=None), lay).terms(batch, True)
-    return AtBatch(
-        run,
-        arch.layers,
-        batch,
-        terms.tpot_s * 1e3,
-        terms.tpot_bound_s * 1e3,
-        whole.tpot_bound_s * 1e3,
-        terms.prompt_chunks,
-    )
+    return AtBatch(run, arch.layers, batch, terms.tpot_s * 1e3, terms.tpot_bound_s * 1e3)
 
 
 def main() -> None:
     catalog = load_catalog()
     print(
         f"{'run':40} {'B':>6} {'measured mean/p99':>18} {'planner mean/p99':>17} "
-        f"{'ratio':>6} {'gap ms':>7} {'us/layer':>8} {'tail meas':>9} {'chunked':>7} "
-        f"{'whole':>6} {'E[N]':>5}"
+        f"{'ratio':>6} {'gap ms':>7} {'us/layer':>8}"
     )
     for run in RUNS:
         r = at_batch(run, catalog)
@@ -237,8 +223,6 @@ def main() -> None:
             f"{run.point:40} {run.in_flight:6.1f} {run.tpot_mean_ms:8.1f} /{run.tpot_p99_ms:6.1f}"
             f"   {r.planner_mean_ms:7.1f} /{r.planner_p99_ms:6.1f} "
             f"{run.tpot_mean_ms / r.planner_mean_ms:6.2f} {r.gap_ms:7.1f} {r.gap_per_layer_us:8.0f}"
-            f" {run.tpot_p99_ms - run.tpot_mean_ms:9.1f} {r.planner_p99_ms - r.planner_mean_ms:7.1f}"
-            f" {r.whole_prompt_p99_ms - r.planner_mean_ms:6.1f} {r.chunks:5.2f}"
         )
     print(f"(logs: {RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt)")
 

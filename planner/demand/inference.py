@@ -430,8 +430,8 @@ def decode_point(
     replica (serving_physics.padded_decode_batch), and the batch is the best of the sawtooth
     (_best_padded_batch). token_budget: the engine's tokens a step (EngineSpec.max_num_tokens,
     per attention replica and pipeline micro-batch): the batch is capped so that its decode
-    tokens and the prompt tokens that keep up with them fit it (token_budget_cap), and with
-    chunked context a prompt's stalls are its chunks (StepPhysics._tail_s).
+    tokens and the prompt tokens that keep up with them fit it (token_budget_cap); the TPOT
+    tail is unchanged (a prompt's chunks fall on consecutive steps: tpot_tail.py).
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning

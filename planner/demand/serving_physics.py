@@ -88,7 +88,7 @@ from planner.demand.common import (
     weight_bytes,
 )
 from planner.demand.kv import kv_bytes_per_token
-from planner.demand.tpot_tail import chunk_law, stall_quantile_s
+from planner.demand.tpot_tail import stall_quantile_s
 
 # Activations exchanged by TP all-reduces and pipeline hops are BF16 (2 B per value): the
 # residual stream stays in BF16 in FP8/FP4 serving stacks (TensorRT-LLM, vLLM).
@@ -195,7 +195,8 @@ class ModelLoad:
     # the next of them (padded_decode_batch); None: every step runs at its own batch.
     graph_batch_sizes: tuple[int, ...] | None = None
     # Tokens a step computes at most, per attention replica and pipeline micro-batch
-    # (EngineSpec.max_num_tokens): decode tokens + a prompt chunk; None: no budget.
+    # (EngineSpec.max_num_tokens): decode tokens + a prompt chunk; caps the batch
+    # (token_budget_cap); None: no budget.
     token_budget: int | None = None
 
     @property
@@ -252,8 +253,7 @@ def model_load(
     padded_prompt_tokens(P) tokens at mean context P'/2 (prefill_padding = P'/P).
     prompt_cv: the prompts' length stdev / mean, for the TPOT quantile's stalls (tpot_tail).
     graph_batch_sizes: the engine's CUDA graph batch sizes with padding (padded_decode_batch).
-    token_budget: the engine's tokens a step (EngineSpec.max_num_tokens; token_budget_cap,
-    StepPhysics._tail_s)."""
+    token_budget: the engine's tokens a step (EngineSpec.max_num_tokens; token_budget_cap)."""
     padded = padded_prompt_tokens(prompt_tokens, prefill_buckets)
     total = checkpoint_weight_bytes(arch, precision)
     dense_p = dense_precision(arch, precision)
@@ -861,9 +861,6 @@ class StepTerms:
     whole_prompt_stalls: bool = False
     # The batch the step computed when the engine pads it to a CUDA graph size (None: `batch`)
     padded_batch: float | None = None
-    # Chunks a prompt is prefilled in under the engine's token budget (tpot_tail.chunk_law; 1:
-    # whole prompts stall one step each), the tail's stalls being these chunks
-    prompt_chunks: float = 1.0
 
     @property
     def roofline_s(self) -> float:
@@ -957,11 +954,6 @@ class StepTerms:
             text += (
                 f"; {quantile_label(self.tpot_quantile)} over requests (Poisson prompt stalls on "
                 f"few output tokens"
-                + (
-                    f", each prompt {self.prompt_chunks:.2f} chunks under the token budget"
-                    if self.prompt_chunks > 1.0
-                    else ""
-                )
                 + (
                     f", prompt lengths stdev/mean {self.tpot_prompt_cv:.2f}"
                     if self.tpot_prompt_cv > 0
@@ -1129,7 +1121,6 @@ class StepPhysics:
         tp_comm_s = self.allreduces * allreduce_s(hw, tp, n_dense * arch.hidden * ACTIVATION_BYTES)
         chunk_s = 0.0
         tail_s = 0.0
-        chunks = 1.0
         if with_chunk:
             # Each step yields tokens_per_step output tokens per sequence, so it must also
             # prefill that many times P/(k·O) prompt tokens per sequence.
@@ -1139,7 +1130,7 @@ class StepPhysics:
             if self.replica_stall_s is not None:
                 chunk_s = self._whole_prompt_chunk_s(batch)
             if load.tpot_quantile is not None:
-                tail_s, chunks = self._tail_s(batch, chunk_s)
+                tail_s = self._tail_s(batch, chunk_s)
         return StepTerms(
             batch=batch,
             compute_s=attention_c + dense_c + expert_c,
@@ -1161,7 +1152,6 @@ class StepPhysics:
             tpot_prompt_cv=load.prompt_cv if with_chunk else 0.0,
             whole_prompt_stalls=with_chunk and self.replica_stall_s is not None,
             padded_batch=work if work != batch else None,
-            prompt_chunks=chunks,
         )
 
     def _prompts_per_step(self, batch: int) -> float:
@@ -1182,40 +1172,28 @@ class StepPhysics:
         d = self.attention_replicas
         return expected_max_poisson(self._prompts_per_step(batch) / d, d) * self.replica_stall_s
 
-    def _tail_s(self, batch: int, chunk_s: float) -> tuple[float, float]:
+    def _tail_s(self, batch: int, chunk_s: float) -> float:
         """The TPOT quantile's excess over the mean TPOT (tpot_tail.py): r prompts a step
         (_prompts_per_step), each stalling the step s_p = chunk / r on average (P · per-token
         prefill; with whole prompts on attention replicas, the share of the busiest replica's
         stall each brings); the quantile of the stalls per output token over requests minus their
-        mean, chunk / t. With the engine's token budget M and chunked context a prompt is
-        E[N] chunks (tpot_tail.chunk_law at C = M − D prompt tokens a step, D = B · q / (pp · d)
-        decode tokens a budget), and the stalls are those chunks: rate r · E[N], s_p / E[N]
-        each, at the chunks' spread. Returns (tail, E[N])."""
+        mean, chunk / t. The engine's token budget does not enter: its chunks of one prompt fall
+        on consecutive steps, so a request waits for the same prefill work (tpot_tail.py)."""
         load = self.load
         assert load.tpot_quantile is not None
         rate = self._prompts_per_step(batch)
         if rate <= 0 or chunk_s <= 0:
-            return 0.0, 1.0
+            return 0.0
         stall = chunk_s / rate
-        cv = load.prompt_cv
-        chunks = 1.0
-        if load.token_budget is not None and not load.whole_prompts:
-            lay = self.lay
-            decode = batch * self.tokens_per_sequence / (lay.pp * self.attention_replicas)
-            capacity = load.token_budget - decode
-            if capacity <= 0:
-                # no room for a prompt token: token_budget_cap keeps the batch below this
-                return math.inf, 1.0
-            chunks, _, cv = chunk_law(load.prompt_prefilled_tokens, load.prompt_cv, capacity)
         tail = stall_quantile_s(
             load.tpot_quantile,
-            rate * chunks,
-            stall / chunks,
+            rate,
+            stall,
             load.output_tokens,
             load.tokens_per_step,
-            cv,
+            load.prompt_cv,
         )
-        return tail - chunk_s / load.tokens_per_step, chunks
+        return tail - chunk_s / load.tokens_per_step
 
     def _ep_comm_s(self, mq: float, imbalance: float) -> float:
         """EP all-to-all over the stage's g chips (one way: each chip sends its tokens' dispatch

@@ -95,11 +95,11 @@ class EngineSpec(Strict):
     most (TensorRT-LLM max_num_tokens; vLLM max_num_batched_tokens), per attention-DP rank (per
     instance without attention DP, per pipeline micro-batch): a step's decode tokens D plus the
     prompt chunk it prefills. It caps the batch so that B · (1 + draft tokens + the prompt tokens
-    a step prefills per sequence) fits (aggregated serving; decode tokens alone without it), and
-    with chunked context each prompt of P tokens is prefilled as ceil(P / (M − D)) chunks over
-    consecutive steps: the mean step carries the same prefill work, but the TPOT quantile's
-    stalls are the chunks, not whole prompts (docs/models.md, Token budget). None (the default):
-    no budget, each prompt one stall. Inference workloads only (the RL generator rejects it)."""
+    a step prefills per sequence) fits (aggregated serving; decode tokens alone without it). With
+    chunked context a prompt is prefilled as ceil(P / (M − D)) chunks over consecutive steps: the
+    mean step carries the same prefill work and a request waits for the same prefill, so the TPOT
+    and its quantile do not change (docs/models.md, Token budget: an engine simulation). None
+    (the default): no budget. Inference workloads only (the RL generator rejects it)."""
 
     # The engine's instance layout; None = the planner's fastest decode layout.
     layout: EngineLayoutSpec | None = None
