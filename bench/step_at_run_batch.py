@@ -202,6 +202,7 @@ def at_batch(run: Run, catalog: Catalog) -> AtBatch:
         spec.prefill_buckets,
         spec.prompt_tokens_cv,
         spec.engine_graph_sizes,
+        spec.engine.max_num_tokens if spec.engine else None,
     )
     lay = pinned_layout(arch, hw, load, run.tp, run.pp, 1)
     assert not isinstance(lay, str), lay

@@ -244,6 +244,42 @@ CASES = [
         message="greater than 0",
     ),
     Case(
+        "engine-max-num-tokens-zero",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    engine:\n      max_num_tokens: 0  {MARK}\n",
+        ),
+        path="workloads.chat.engine.max_num_tokens",
+        message="greater than 0",
+    ),
+    Case(
+        "engine-max-num-tokens-text",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    engine:\n      max_num_tokens: lots  {MARK}\n",
+        ),
+        path="workloads.chat.engine.max_num_tokens",
+        message="expected a whole number, got the text 'lots'",
+    ),
+    Case(
+        "engine-max-num-tokens-fraction",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    engine:\n      max_num_tokens: 1536.5  {MARK}\n",
+        ),
+        path="workloads.chat.engine.max_num_tokens",
+        message="whole number",
+    ),
+    Case(
+        "rl-generator-max-num-tokens",
+        sc(
+            "    goodput: 0.9\n",
+            f"    goodput: 0.9\n    generator:  {MARK}\n      max_num_tokens: 2048\n",
+        ),
+        path="workloads.rl.generator",
+        message="max_num_tokens is not used for RL rollouts",
+    ),
+    Case(
         "rl-generator-cuda-graph-sizes",
         sc(
             "    goodput: 0.9\n",

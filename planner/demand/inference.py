@@ -13,7 +13,9 @@ planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI 
              (tpot_percentile p99: the p99 over requests of step(B) + K · s_p / (n − 1), K
              Poisson prompt stalls during a request's n output tokens: tpot_tail.py)
   batch    = largest B <= min(b_hbm, engine cap) meeting TPOT (offline: floor of that min);
-             engine cap = min(max_sequences, max_sequences_per_accelerator · a), inf if unset
+             engine cap = min(max_sequences, max_sequences_per_accelerator · a, the token
+             budget's M · pp · d / (q + t · P/(votes · O)): serving_physics.token_budget_cap),
+             inf if unset
   decode tokens/s per instance = batch / step(batch);  per unit x instances per unit
   prefill s per prompt token = F(prompt/2) / (a · peak · compute_utilisation)
              + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util) · tp/a
@@ -62,6 +64,7 @@ from planner.demand.serving_physics import (
     precision_gap,
     prefill_time,
     quantile_label,
+    token_budget_cap,
 )
 from planner.demand.types import Rate
 from planner.kinds.base import engine_sequence_cap
@@ -406,6 +409,7 @@ def decode_point(
     pinned: tuple[int, int, int] | None = None,
     prompt_cv: float = 0.0,
     graph_batch_sizes: tuple[int, ...] | None = None,
+    token_budget: int | None = None,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). max_sequences, max_sequences_per_accelerator: the
@@ -424,7 +428,10 @@ def decode_point(
     graph_batch_sizes: the engine's CUDA graph batch sizes with padding
     (EngineSpec.cuda_graph_batch_sizes): each step computes its batch rounded up per attention
     replica (serving_physics.padded_decode_batch), and the batch is the best of the sawtooth
-    (_best_padded_batch).
+    (_best_padded_batch). token_budget: the engine's tokens a step (EngineSpec.max_num_tokens,
+    per attention replica and pipeline micro-batch): the batch is capped so that its decode
+    tokens and the prompt tokens that keep up with them fit it (token_budget_cap); the TPOT
+    tail is unchanged (a prompt's chunks fall on consecutive steps: tpot_tail.py).
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
@@ -448,6 +455,7 @@ def decode_point(
         prefill_buckets,
         prompt_cv,
         graph_batch_sizes,
+        token_budget,
     )
     base = dict(
         weight_bytes=load.weights_bytes,
@@ -496,7 +504,10 @@ def decode_point(
     scored: list[DecodePoint] = []
 
     def caps(lay: Layout) -> float:
-        return engine_sequence_cap(max_sequences, max_sequences_per_accelerator, lay.accelerators)
+        return min(
+            engine_sequence_cap(max_sequences, max_sequences_per_accelerator, lay.accelerators),
+            token_budget_cap(load, lay, chunked_prefill),
+        )
 
     for lay in candidates:  # ascending size: a larger layout must win by more than 0.1%
         step = StepPhysics(hw, load, lay)
@@ -834,6 +845,7 @@ def estimate_serving(
         pinned=spec.engine.layout.pinned if spec.engine and spec.engine.layout else None,
         prompt_cv=spec.prompt_tokens_cv,
         graph_batch_sizes=spec.engine_graph_sizes,
+        token_budget=spec.engine.max_num_tokens if spec.engine else None,
     )
     if hw.accelerator.serving is None:
         return InferenceEstimate(
@@ -1182,6 +1194,8 @@ def _engine_cap_text(spec: InferenceSpec, accelerators: int, cap: float | None) 
     parts = [f"max_sequences {per_instance:,}"] if per_instance is not None else []
     if per_accelerator is not None:
         parts.append(f"{per_accelerator:,}/accelerator x {accelerators}")
+    if spec.engine is not None and spec.engine.max_num_tokens is not None:
+        parts.append(f"max_num_tokens {spec.engine.max_num_tokens:,} a step (token_budget_cap)")
     how = parts[0] if len(parts) == 1 else f"min({', '.join(parts)})"
     return f", engine cap {how} = {cap:,.0f}"
 

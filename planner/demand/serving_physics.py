@@ -194,6 +194,10 @@ class ModelLoad:
     # EngineSpec.cuda_graph_batch_sizes): a step's batch per attention replica is rounded up to
     # the next of them (padded_decode_batch); None: every step runs at its own batch.
     graph_batch_sizes: tuple[int, ...] | None = None
+    # Tokens a step computes at most, per attention replica and pipeline micro-batch
+    # (EngineSpec.max_num_tokens): decode tokens + a prompt chunk; caps the batch
+    # (token_budget_cap); None: no budget.
+    token_budget: int | None = None
 
     @property
     def flops_per_token(self) -> float:
@@ -257,6 +261,7 @@ def model_load(
     prefill_buckets: tuple[int, ...] | None = None,
     prompt_cv: float = 0.0,
     graph_batch_sizes: tuple[int, ...] | None = None,
+    token_budget: int | None = None,
 ) -> ModelLoad:
     """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
     the dense part when the checkpoint differs from params x bytes; when the checkpoint names a
@@ -272,7 +277,8 @@ def model_load(
     prefill_buckets: compile-time prompt shapes: a prompt's prefill computes P' =
     padded_prompt_tokens(P) tokens at mean context P'/2 (prefill_padding = P'/P).
     prompt_cv: the prompts' length stdev / mean, for the TPOT quantile's stalls (tpot_tail).
-    graph_batch_sizes: the engine's CUDA graph batch sizes with padding (padded_decode_batch)."""
+    graph_batch_sizes: the engine's CUDA graph batch sizes with padding (padded_decode_batch).
+    token_budget: the engine's tokens a step (EngineSpec.max_num_tokens; token_budget_cap)."""
     padded = padded_prompt_tokens(prompt_tokens, prefill_buckets)
     total = checkpoint_weight_bytes(arch, precision)
     dense_p = dense_precision(arch, precision)
@@ -313,7 +319,22 @@ def model_load(
         prompt_cv=prompt_cv,
         whole_prompts=whole_prompts,
         graph_batch_sizes=tuple(sorted(set(graph_batch_sizes))) if graph_batch_sizes else None,
+        token_budget=token_budget,
     )
+
+
+def token_budget_cap(load: ModelLoad, lay: Layout, aggregated: bool) -> float:
+    """The largest batch an instance may run under the engine's token budget M
+    (load.token_budget, per attention replica and pipeline micro-batch: pp · d budgets a step):
+    each step computes B · q / (pp · d) decode tokens a budget (q = 1 + draft tokens) and, with
+    aggregated prefill, the prompt tokens that keep up with them, B · t · P / (votes · O) a step
+    (Little), so B · (q + t · P / (votes · O)) <= M · pp · d. inf without a budget."""
+    if load.token_budget is None:
+        return math.inf
+    per_sequence = 1.0 + load.draft_tokens
+    if aggregated:
+        per_sequence += load.tokens_per_step * load.prefill_per_output
+    return load.token_budget * lay.pp * lay.attention_replicas / per_sequence
 
 
 def padded_decode_batch(
@@ -1216,7 +1237,8 @@ class StepPhysics:
         (_prompts_per_step), each stalling the step s_p = chunk / r on average (P · per-token
         prefill; with whole prompts on attention replicas, the share of the busiest replica's
         stall each brings); the quantile of the stalls per output token over requests minus their
-        mean, chunk / t."""
+        mean, chunk / t. The engine's token budget does not enter: its chunks of one prompt fall
+        on consecutive steps, so a request waits for the same prefill work (tpot_tail.py)."""
         load = self.load
         assert load.tpot_quantile is not None
         rate = self._prompts_per_step(batch)

@@ -91,7 +91,15 @@ class EngineSpec(Strict):
     all-to-all and routed tokens for the smallest size >= b on every rank (the KV read and
     attention for its own sequences); above the largest size it runs at b. None (the default):
     no padding, TensorRT-LLM's default (DecodeCudaGraphConfig.enable_padding false). Inference
-    workloads only (the RL generator rejects it)."""
+    workloads only (the RL generator rejects it). max_num_tokens: the tokens one step computes at
+    most (TensorRT-LLM max_num_tokens; vLLM max_num_batched_tokens), per attention-DP rank (per
+    instance without attention DP, per pipeline micro-batch): a step's decode tokens D plus the
+    prompt chunk it prefills. It caps the batch so that B · (1 + draft tokens + the prompt tokens
+    a step prefills per sequence) fits (aggregated serving; decode tokens alone without it). With
+    chunked context a prompt is prefilled as ceil(P / (M − D)) chunks over consecutive steps: the
+    mean step carries the same prefill work and a request waits for the same prefill, so the TPOT
+    and its quantile do not change (docs/models.md, Token budget: an engine simulation). None
+    (the default): no budget. Inference workloads only (the RL generator rejects it)."""
 
     # The engine's instance layout; None = the planner's fastest decode layout.
     layout: EngineLayoutSpec | None = None
@@ -112,6 +120,10 @@ class EngineSpec(Strict):
     # instance without attention DP): a step of b sequences a rank computes the smallest size
     # >= b; above the largest size it runs at b. None: no padding.
     cuda_graph_batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] | None = None
+    # Tokens one step computes at most (TensorRT-LLM max_num_tokens, vLLM
+    # max_num_batched_tokens), per attention-DP rank (per instance without attention DP, per
+    # pipeline micro-batch): decode tokens + the prompt chunk. None: no budget.
+    max_num_tokens: PositiveInt | None = None
 
     def sequence_cap(self, accelerators: int) -> float:
         """The largest decode batch an instance of `accelerators` chips may run:

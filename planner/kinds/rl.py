@@ -180,6 +180,12 @@ class RLSpec(Strict):
                 "without CUDA graph padding; it applies to an inference workload's engine: "
                 "block); drop it"
             )
+        if gen is not None and gen.max_num_tokens is not None:
+            raise ValueError(
+                "max_num_tokens is not used for RL rollouts (their decode is rated without a "
+                "per-step token budget; it applies to an inference workload's engine: block); "
+                "drop it"
+            )
         return gen
 
     @model_validator(mode="after")
