@@ -470,7 +470,7 @@ def prefill_compute_rate(
     precision (p unless the catalog gives a dense_precision). peak(p) · u(p) when all three
     are p. As the decode step's attention_rate: an FP4 checkpoint with an FP8 KV cache computes
     its prompt's attention at the FP8 rate (B200: 4.5 PFLOP/s x 0.28 = 1.26 vs FP4 9 x 0.39 =
-    3.51 PFLOP/s), a 4.6% share of a 9,429-token 405B prompt's FLOPs taking 11.8% of its time."""
+    3.51 PFLOP/s), a 4.6% share of a 9,429-token 405B prompt's FLOPs taking 11.9% of its time."""
     rate = compute_rate(hw, precision)
     dense_p = dense_precision(arch, precision)
     attn_p = attention_precision(hw, kv_precision, dense_p)
