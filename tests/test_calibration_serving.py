@@ -84,11 +84,13 @@ def test_trainium_bf16_compute_utilisation_is_the_mean_of_its_two_points() -> No
         )
         measured_s = 1 / (p.published * 16)
         implied.append(t.flops / (16 * 667e12 * (measured_s / t.padding - t.allreduce_s)))
-    assert implied[0] == pytest.approx(0.354, abs=0.001)  # 70B
-    assert implied[1] == pytest.approx(0.444, abs=0.001)  # 405B
+    # 0.354 / 0.444 (mean 0.40) before a prompt's prefill stopped counting the input embedding
+    # as a GEMM and ran the output head for its last position only
+    assert implied[0] == pytest.approx(0.344, abs=0.001)  # 70B
+    assert implied[1] == pytest.approx(0.440, abs=0.001)  # 405B
     sv = CATALOG.accelerators["trainium2"].serving
     assert sv is not None
-    assert sv.compute_utilisation["bf16"] == round(sum(implied) / 2, 2) == 0.40
+    assert sv.compute_utilisation["bf16"] == round(sum(implied) / 2, 2) == 0.39
     # The fit points are named as such in the accuracy table.
     named = {r.point for r in rows(CATALOG) if r.family == "trainium-serving"}
     assert {p.id + " (fit)" for p in fitted} <= named
@@ -121,8 +123,11 @@ def test_gb300_fp4_compute_utilisation_minimises_its_fit_points_mae(tmp_path) ->
     best = min(grid, key=mae)
     sv = CATALOG.accelerators["gb300"].serving
     assert sv is not None
-    assert sv.compute_utilisation["fp4"] == best == 0.32
-    assert mae(best) == pytest.approx(0.0677, abs=0.001)
+    # 0.32 (8.6%) before the input embedding stopped counting as a GEMM and a prompt's prefill
+    # ran the output head for its last position only; 8.8% at 0.31 then, 7.0% with the engines'
+    # token budgets capping the Offline point's batch
+    assert sv.compute_utilisation["fp4"] == best == 0.31
+    assert mae(best) == pytest.approx(0.0703, abs=0.001)
 
 
 def test_trainium_prefill_points_run_in_their_bucket() -> None:
@@ -285,7 +290,10 @@ def test_moe_token_bandwidth_recheck_minimum_and_why_it_is_not_adopted(tmp_path)
     # the figure): at 30 us over 50-90 GB/s in 1 GB/s steps the minimum is now interior at
     # 68 GB/s (15.2% vs 16.7% at 62), but at 68 GB/s three out-of-sample checks leave their
     # tolerances, so the figure is kept until they are explained. When this test fails, the
-    # re-check no longer holds: refit or adopt (and update the source texts).
+    # re-check no longer holds: refit or adopt (and update the source texts). Re-checked again
+    # once the input embedding stopped counting as a GEMM (session embed): the minimum moved to
+    # 67 GB/s (15.3% vs 16.5% at 62), the two MLPerf DeepSeek-R1 Server checks still leave their
+    # tolerances there (inferencex-gb200-dsr1-fp8-8k1k-89-mtp is a known miss at 62 already).
     fitted = [p for p in POINTS if p.family == "serving-moe"]
     assert len(fitted) == 6 and not any(p.known_miss for p in fitted)
 
@@ -312,17 +320,13 @@ def test_moe_token_bandwidth_recheck_minimum_and_why_it_is_not_adopted(tmp_path)
         assert sv.moe_token_bandwidth_bytes_per_s == pytest.approx(62e9)
     maes = {g: mae(g) for g in range(50, 91)}
     best = min(maes, key=maes.__getitem__)
-    assert best == 68 and 50 < best < 90  # interior
-    assert maes[62] == pytest.approx(0.1674, abs=0.001)  # the catalog's value, as bench/accuracy
-    assert maes[68] == pytest.approx(0.1520, abs=0.001)
-    # Why not adopted: at 68 GB/s these checks leave their tolerances.
-    at68 = catalog(68)
-    leaving = {
-        "mlperf51-b200-dsr1-server",
-        "mlperf51-gb200-dsr1-server",
-        "inferencex-gb200-dsr1-fp8-8k1k-89-mtp",
-    }
+    assert best == 67 and 50 < best < 90  # interior
+    assert maes[62] == pytest.approx(0.1651, abs=0.001)  # the catalog's value, as bench/accuracy
+    assert maes[67] == pytest.approx(0.1533, abs=0.001)
+    # Why not adopted: at 67 GB/s these checks leave their tolerances.
+    at67 = catalog(67)
+    leaving = {"mlperf51-b200-dsr1-server", "mlperf51-gb200-dsr1-server"}
     for p in (p for p in POINTS if p.id in leaving):
         assert not p.known_miss
         assert abs(point_value(p, CATALOG) / p.published - 1) <= p.tolerance, p.id
-        assert abs(point_value(p, at68) / p.published - 1) > p.tolerance, p.id
+        assert abs(point_value(p, at67) / p.published - 1) > p.tolerance, p.id

@@ -73,16 +73,20 @@ def test_decode_numbers_recomputed_by_hand() -> None:
     batch = est.max_batch
     assert batch is not None and batch <= b_hbm
     ctx = 1000 + 7661 / 2
-    flops = 2 * 405e9 + 4 * 128 * 126 * 128 * ctx
+    # The untied input embedding (128,256 x 16,384 = 2.1013B parameters) is a row lookup: no
+    # GEMM, and a step reads only its tokens' rows (held at the checkpoint's 496/405 B a param).
+    emb = 128256 * 16384
+    emb_bytes = emb * 496e9 / 405e9
+    flops = 2 * (405e9 - emb) + 4 * 128 * 126 * 128 * ctx
     assert est.flops_per_decode_token == pytest.approx(flops)
     rate_fp8 = 1979e12 * sv.compute_utilisation["fp8"]
     rate_bf16 = 989e12 * sv.compute_utilisation["bf16"]  # attention at the BF16 KV precision
     eff = batch / (batch + sv.gemm_half_tokens)
-    gemm_c = batch * (2 * 405e9 / eff) / (8 * rate_fp8)
+    gemm_c = batch * (2 * (405e9 - emb) / eff) / (8 * rate_fp8)
     attention_c = batch * (4 * 128 * 126 * 128 * ctx) / (8 * rate_bf16)
     compute = gemm_c + attention_c
     hbm = 3.35e12 * sv.hbm_bandwidth_utilisation
-    weights_m, kv_m = w / 8 / hbm, batch * ctx * kv / 8 / hbm
+    weights_m, kv_m = (w - emb_bytes) / 8 / hbm, batch * ctx * kv / 8 / hbm
     memory = weights_m + kv_m
     # 2 all-reduces per layer of batch x hidden x 2 B over 8 GPUs: 2·log2(8) hops + ring volume
     ar_bytes = batch * 16384 * 2
@@ -108,8 +112,10 @@ def test_decode_numbers_recomputed_by_hand() -> None:
     # Prefill on the same TP8 instance: a prompt token's FLOPs at mean context 500 over the 8
     # GPUs (its attention at the BF16 KV precision's rate, as the decode step's), plus its share
     # of the 2 x 126 all-reduces: 2·7/8 x 16,384 x 2 B over the scale-up bandwidth (the
-    # bandwidth part of the all-reduce above, per token; one TP group).
-    prefill_compute = 2 * 405e9 / (8 * rate_fp8) + 4 * 128 * 126 * 128 * 500 / (8 * rate_bf16)
+    # bandwidth part of the all-reduce above, per token; one TP group). No embedding GEMM, and
+    # the output head for the prompt's last token only: 2·(N − 2·V·h) + 2·V·h / 1,000.
+    prefill_gemm = 2 * (405e9 - 2 * emb) + 2 * emb / 1000
+    prefill_compute = prefill_gemm / (8 * rate_fp8) + 4 * 128 * 126 * 128 * 500 / (8 * rate_bf16)
     prefill_ar = 2 * 126 * 2 * 7 / 8 * 16384 * 2 / (900e9 * sv.link_bandwidth_utilisation)
     prefill = 1 / (prefill_compute + prefill_ar)
     assert est.prefill_tokens_per_s_per_system == pytest.approx(prefill, rel=1e-9)
@@ -264,8 +270,11 @@ def test_moe_decode_flops_use_active_params_and_read_all_weights() -> None:
     est = estimate_inference(s, CATALOG, "hgx-b200")
     ctx = 1000 + 775 / 2
     # Absorbed MLA decode: per head and layer 2·(512 + 64) FLOP per context token for the scores
-    # and 2·512 for the values: 2 · 128 heads · 61 layers · 1,088 · context.
-    assert est.flops_per_decode_token == pytest.approx(2 * 37e9 + 2 * 128 * 61 * 1088 * ctx)
+    # and 2·512 for the values: 2 · 128 heads · 61 layers · 1,088 · context. The untied input
+    # embedding (129,280 x 7,168) is a lookup, not a GEMM: 2 · (37e9 − 129,280 · 7,168).
+    assert est.flops_per_decode_token == pytest.approx(
+        2 * (37e9 - 129280 * 7168) + 2 * 128 * 61 * 1088 * ctx
+    )
     assert est.weight_bytes == 671e9
     assert est.kv_bytes_per_token == 61 * 576
 

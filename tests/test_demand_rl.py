@@ -51,8 +51,18 @@ def spec(**kw: object) -> RLSpec:
     return RLSpec.model_validate(data)
 
 
+V = 128256  # Llama 3.1 vocabulary (untied input embedding and output head, V x hidden each)
+
+
 def fwd(n_active: float, layers: int, hidden: int, ctx: float) -> float:
-    return 2 * n_active + 4 * layers * hidden * ctx  # heads x head_dim = hidden
+    # every active parameter a multiply-add but the input embedding's (a row lookup); the output
+    # head computes every token's logits; heads x head_dim = hidden
+    return 2 * (n_active - V * hidden) + 4 * layers * hidden * ctx
+
+
+def prefill(n_active: float, layers: int, hidden: int, ctx: float, prompt: float) -> float:
+    # a prompt token: the output head runs for the prompt's last position only
+    return 2 * (n_active - 2 * V * hidden) + 2 * V * hidden / prompt + 4 * layers * hidden * ctx
 
 
 def test_per_role_amounts_by_hand() -> None:
@@ -106,7 +116,7 @@ def test_forward_backward_ratio_and_shares() -> None:
     l70 = (70e9, 80, 8192)
     token_flops = (
         C * fwd(*l8, P + C / 2)
-        + P / N * fwd(*l8, P / 2)
+        + P / N * prefill(*l8, P / 2, P)  # generation's prefill: the head for the last token
         + 2 * (P + C) * fwd(*l8, (P + C) / 2)
         + (10 * P + C * 5.5) * fwd(*l70, (P + C) / 2)
         + (P + C) * fwd(*l8, (P + C) / 2)

@@ -169,10 +169,10 @@ def test_model_from_prefill_at_another_site_pays_for_the_chosen_models_kv(tmp_pa
 
 
 def one_site_two_systems(tmp_path: Path) -> planner.Scenario:
-    """One site with 40 owned HGX H100 (free) and GB200 racks to buy; 300M requests/day at 60
+    """One site with 40 owned HGX H100 (free) and GB200 racks to buy; 310M requests/day at 60
     tokens/s per user, which both systems reach; prefill: aggregated."""
     systems = {H100: {"max_units": OWNED_H100, "owned": OWNED_H100}, GB200: {"max_units": 50}}
-    tier = workloads("300M", 60, prefill="aggregated")
+    tier = workloads("310M", 60, prefill="aggregated")
     return planner.load_scenario(write_scenario(tmp_path, {"a": site(systems)}, tier, name="agg"))
 
 

@@ -13,7 +13,11 @@ moves it: the scenario pins Trainium2's serving step overhead to the 3.25 ms it 
 (with the 6.6 ms fitted to AWS Neuron SDK runs in session 9 its LP has no solution within the
 caps), its training models' output heads to the layers as sized (`vocab: null` on Llama 3.1 405B
 and 70B: with the head on the last pipeline stage and the embedding out of the GEMMs their
-training runs ~1% faster and keeping room then found the plan without the fallback) and its RL runs to separate pools (`colocated: false`: a colocated update's refit and
+training runs ~1% faster and keeping room then found the plan without the fallback; since the
+serving models' input embedding is a lookup and a prefill runs the head for its last token only,
+Llama 3.1 8B and DeepSeek-V3 too, with DeepSeek-V3's MTP module, and Trainium2's BF16
+compute_utilisation at the 0.40 it was sized with: with the change, or at 2.880x, keeping room
+found the plan without the fallback) and its RL runs to separate pools (`colocated: false`: a colocated update's refit and
 offload pace moved it off the fallback at 2.879x), and since prefill pays its tensor-parallel all-reduces the inference demand is scaled
 2.88x (now 2.875x, below), not 3x (2.879x until RL generation was rated at the run's own concurrency: its small RL
 runs' instances may not exceed their 8-72 accelerators, 1-3% slower, and at 2.879x keeping room
@@ -49,9 +53,21 @@ from bench_lp import write_scenario  # noqa: E402
 def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) -> None:
     path = write_scenario(tmp_path, 20, 5, 12, 2, "1 quarter", "5 years", scale=2.877)
     sized_with = {
-        "accelerators": {"trainium2": {"serving": {"step_overhead": "3.25 ms"}}},
-        # the training models without their vocabulary: the output head spread over the layers
-        "models": {"llama-3.1-405b": {"vocab": None}, "llama-3.1-70b": {"vocab": None}},
+        "accelerators": {
+            "trainium2": {
+                "serving": {"step_overhead": "3.25 ms", "compute_utilisation": {"bf16": 0.40}}
+            }
+        },
+        # the training models without their vocabulary: the output head spread over the layers;
+        # the serving models' too (the input embedding then counted as a GEMM and read every
+        # decode step, the output head run for every prompt token, as sized; DeepSeek-V3's MTP
+        # module needs a vocabulary and goes with it: no tier here drafts)
+        "models": {
+            "llama-3.1-405b": {"vocab": None},
+            "llama-3.1-70b": {"vocab": None},
+            "llama-3.1-8b": {"vocab": None},
+            "deepseek-v3": {"vocab": None, "mtp_layers": 0},
+        },
     }
     (tmp_path / "trn2-sized.yaml").write_text(yaml.safe_dump(sized_with))
     doc = yaml.safe_load(path.read_text())

@@ -40,8 +40,11 @@ def _trn2_405b_token_s(context: float) -> tuple[float, float]:
     mean context `context` on one trn2.48xlarge (16 Trainium2, TP16), from catalog figures."""
     sv = CATALOG.accelerators["trainium2"].serving
     assert sv is not None
-    # 2 · 405B params + causal attention 4 · heads 128 · layers 126 · head_dim 128 · context
-    flops = 2 * 405e9 + 4 * 128 * 126 * 128 * context
+    # 2 · (405B params − 2 V h) + 2 V h / (2 · context) (no GEMM for the input embedding, V h =
+    # 128,256 x 16,384; the output head once per prompt of 2 · context tokens) + causal attention
+    # 4 · heads 128 · layers 126 · head_dim 128 · context
+    emb = 128256 * 16384
+    flops = 2 * (405e9 - 2 * emb) + 2 * emb / (2 * context) + 4 * 128 * 126 * 128 * context
     compute = flops / (16 * 667e12 * sv.compute_utilisation["bf16"])
     # 2 all-reduces per layer of a token's 16,384 x 2 B activations, ring volume 2(16-1)/16,
     # over NeuronLink's 1.28 TB/s x link utilisation
@@ -76,7 +79,8 @@ def test_lp_prefill_rate_pays_the_bucket_by_hand() -> None:
     c0, a0 = _trn2_405b_token_s(5000)
     assert plain.per_unit_s == pytest.approx(1 / (c0 + a0), rel=1e-12)
     assert allreduce == pytest.approx(a0)
-    f = lambda ctx: 2 * 405e9 + 4 * 128 * 126 * 128 * ctx  # noqa: E731
+    emb = 128256 * 16384  # a prompt of 2 · ctx: no embedding GEMM, the head once per prompt
+    f = lambda ctx: 2 * (405e9 - 2 * emb) + emb / ctx + 4 * 128 * 126 * 128 * ctx  # noqa: E731
     assert padding * compute / c0 == pytest.approx(12288 / 10000 * f(6144) / f(5000), rel=1e-12)
 
 
@@ -127,7 +131,8 @@ def test_ttft_and_estimate_prefill_rate_pay_the_bucket() -> None:
     assert a is not None and a == plain.instance_accelerators
     sv = CATALOG.accelerators["trainium2"].serving
     assert sv is not None
-    f = lambda ctx: 2 * 405e9 + 4 * 128 * 126 * 128 * ctx  # noqa: E731
+    emb = 128256 * 16384  # a prompt of 2 · ctx: no embedding GEMM, the head once per prompt
+    f = lambda ctx: 2 * (405e9 - 2 * emb) + emb / ctx + 4 * 128 * 126 * 128 * ctx  # noqa: E731
     rate = a * 667e12 * sv.compute_utilisation["bf16"]
     # the all-reduce part is the layout's; recover it from the unpadded estimate
     per_token_plain = 1 / plain.prefill_tokens_per_s_per_instance  # type: ignore[operator]

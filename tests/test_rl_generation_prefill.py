@@ -30,14 +30,20 @@ H100, GB200 = "hgx-h100", "gb200-nvl72"
 
 def test_llama_generation_prefill_is_rated_on_the_recipes_tp1_engine() -> None:
     """Llama 3.1 8B on 16 H100s, vLLM TP1 (8 instances a server): a prompt token at mean context
-    P/2 costs F = 2 N + 4 heads layers head_dim P/2 FLOPs on one GPU at peak x the BF16
-    utilisation; no all-reduce at TP1."""
+    P/2 costs F = 2 (N − 2 V h) + 2 V h / P + 4 heads layers head_dim P/2 FLOPs on one GPU at
+    peak x the BF16 utilisation (no GEMM for the input embedding, V h = vocab x hidden; the
+    output head for the prompt's last token only); no all-reduce at TP1."""
     p = POINTS["nemo-rl-0.5-h100-llama3.1-8b-16gpu"]
     rate = rl_rates(p.spec(), CATALOG, H100, accelerators=p.gpus)["generate_prefill"]
     hw = hardware(CATALOG, H100)
     assert hw is not None
     arch = CATALOG.models["llama-3.1-8b"]
-    flops = 2 * arch.active + 4 * arch.heads * arch.layers * arch.head_dim * 127 / 2
+    emb = 128256 * 4096
+    flops = (
+        2 * (arch.active - 2 * emb)
+        + 2 * emb / 127
+        + 4 * arch.heads * arch.layers * arch.head_dim * 127 / 2
+    )
     per_gpu = hw.accelerator.peak_flops["bf16"] * figures(hw).compute_utilisation["bf16"]
     assert rate.per_unit_s == pytest.approx(8 * per_gpu / flops, rel=1e-9)
     assert rate.reason.startswith("on the generation layout TP1")
@@ -48,8 +54,9 @@ def test_deepseek_generation_prefill_pays_the_tp32_all_reduces_across_servers() 
     servers (1/4 instance a server): per prompt token F / (32 GPUs x peak x u) + n all-reduces
     of hidden x 2 B, n = layers + dense layers + MoE layers (the experts' outputs reduced too),
     in two levels: 2(8-1)/8 of the bytes within each server at the NVLink rate, 2(4-1)/4 x 1/8
-    of them across the 4 servers over each GPU's NIC, link utilisation on both. F = 2 N_active
-    + attention at MLA's prefill dims, 2 heads layers (192 + 128) P/2."""
+    of them across the 4 servers over each GPU's NIC, link utilisation on both. F = 2 (N_active
+    − 2 V h) + 2 V h / P (the input embedding a lookup, the output head for the prompt's last
+    token) + attention at MLA's prefill dims, 2 heads layers (192 + 128) P/2."""
     p = POINTS["nemo-rl-0.5-h100-deepseek-v3-256gpu"]
     rate = rl_rates(p.spec(), CATALOG, H100, accelerators=p.gpus)["generate_prefill"]
     hw = hardware(CATALOG, H100)
@@ -57,7 +64,12 @@ def test_deepseek_generation_prefill_pays_the_tp32_all_reduces_across_servers() 
     arch = CATALOG.models["deepseek-v3"]
     assert arch.moe is not None
     s = figures(hw)
-    flops = 2 * arch.active + 2 * arch.heads * arch.layers * (192 + 128) * p.prompt_tokens / 2
+    emb = 129280 * 7168
+    flops = (
+        2 * (arch.active - 2 * emb)
+        + 2 * emb / p.prompt_tokens
+        + 2 * arch.heads * arch.layers * (192 + 128) * p.prompt_tokens / 2
+    )
     compute = flops / (32 * hw.accelerator.peak_flops["bf16"] * s.compute_utilisation["bf16"])
     n = arch.layers + arch.moe.dense_layers + arch.moe_layers
     nbytes = arch.hidden * 2

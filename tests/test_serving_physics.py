@@ -14,7 +14,6 @@ from planner.demand.common import (
     Hardware,
     attention_flops_per_token,
     decode_attention_flops_per_token,
-    forward_flops_per_token,
     hardware,
 )
 from planner.demand.inference import (
@@ -130,7 +129,10 @@ def test_moe_step_terms_by_hand() -> None:
     expert_c = x * 64 * load.flops_experts / gemm_efficiency(hw, 64 * 8 / distinct) / (8 * rate)
     expert_m = distinct * load.expert_bytes * 58 / 8 / hbm
     dense_c = 64 * load.flops_dense / gemm_efficiency(hw, 64 / 8) / (8 * rate)
-    dense_m = load.dense_bytes / hbm
+    # the dense weights but the input embedding (129,280 x 7,168 at 1 B: a step reads only its
+    # tokens' rows of it)
+    assert load.embedding_bytes == pytest.approx(129280 * 7168 * 1.0)
+    dense_m = (load.dense_bytes - 129280 * 7168) / hbm
     attention_c = 64 * load.flops_attention / (8 * rate)
     kv_m = 64 * load.kv_read_per_sequence / 8 / hbm
     phases = dict((name, (c, m)) for name, c, m in t.phases)
@@ -237,9 +239,10 @@ def test_mla_flops_from_the_real_dims() -> None:
     # GQA: unchanged, 4 · heads · layers · head_dim · context.
     assert attention_flops_per_token(L70, 1000) == pytest.approx(4 * 64 * 80 * 128 * 1000)
     assert decode_attention_flops_per_token(L70, 1000) == attention_flops_per_token(L70, 1000)
-    # MoE split: dense part + active routed experts = 2 x 37B per token.
+    # MoE split: dense part + active routed experts = 2 x (37B − the input embedding, 129,280 x
+    # 7,168, a lookup) per token.
     load = model_load(DSV3, "fp8", "fp8", 1000, 1000, 1)
-    assert load.flops_dense + load.flops_experts == pytest.approx(2 * 37e9)
+    assert load.flops_dense + load.flops_experts == pytest.approx(2 * (37e9 - 129280 * 7168))
     assert load.flops_experts == pytest.approx(2 * 58 * 8 * 3 * 7168 * 2048)
 
 
@@ -512,8 +515,11 @@ def _h100_prefill_token_s(tokens: float, a: int, tp: int) -> tuple[float, float]
     context `tokens` on `a` H100s with TP `tp`, from the catalog figures."""
     sv = CATALOG.accelerators["h100-sxm"].serving
     assert sv is not None
-    # 2 · 405B params + causal attention 4 · heads 128 · layers 126 · head_dim 128 · context
-    flops = 2 * 405e9 + 4 * 128 * 126 * 128 * tokens
+    # 2 · (405B params − 2 V h) + 2 V h / (2 · context) (no GEMM for the input embedding, V h =
+    # 128,256 x 16,384; the output head once per prompt of 2 · context tokens) + causal attention
+    # 4 · heads 128 · layers 126 · head_dim 128 · context
+    emb = 128256 * 16384
+    flops = 2 * (405e9 - 2 * emb) + 2 * emb / (2 * tokens) + 4 * 128 * 126 * 128 * tokens
     compute = flops / (a * 1979e12 * sv.compute_utilisation["fp8"])
     # 2 all-reduces per layer (126 layers) of a token's 16,384 x 2 B activations: the ring
     # volume 2(tp-1)/tp over the (bidirectional) 900 GB/s x link utilisation; a/tp TP groups
@@ -543,12 +549,13 @@ def test_prefill_rate_with_tp_allreduces_by_hand() -> None:
     assert small.reason.startswith("TP1") and "all-reduce" not in small.reason
     sv = hw.accelerator.serving
     assert sv is not None
-    f70 = forward_flops_per_token(L70, 1000)
+    emb70 = 128256 * 8192  # a 2,000-token prompt: no embedding GEMM, the head once
+    f70 = 2 * (70e9 - 2 * emb70) + 2 * emb70 / 2000 + 4 * 64 * 80 * 128 * 1000
     assert small.per_unit_s == pytest.approx(8 * 1979e12 * sv.compute_utilisation["fp8"] / f70)
 
 
 def test_lp_rate_estimate_and_chunk_share_one_prefill_time() -> None:
-    # 405B FP8, aggregated prefill, on HGX H100: the estimate serves it on TP8 x PP2 over two
+    # 405B FP8, aggregated prefill, on HGX H100: the estimate serves it on TP8 x PP4 over four
     # servers, the LP rates prefill on one TP8 server. Each prices a prompt token with
     # prefill_time on its layout: the LP's prefill rate, the estimate's prefill rate and TTFT,
     # and the prefill chunk each decode step carries.
@@ -570,10 +577,12 @@ def test_lp_rate_estimate_and_chunk_share_one_prefill_time() -> None:
     load = model_load(L405, "fp8", "fp8", 2000, 500, 1)
     est = estimate_inference(spec, CATALOG, "hgx-h100")
     assert est.feasible and est.max_batch is not None
-    assert (est.instance_accelerators, est.tensor_parallel, est.pipeline_parallel) == (16, 8, 2)
-    dec = next(x for x in layouts(L405, hw, load, 4) if (x.accelerators, x.tp, x.pp) == (16, 8, 2))
+    # TP8 x PP4 over four servers (TP8 x PP2 before the input embedding stopped counting as a
+    # GEMM and being read each step)
+    assert (est.instance_accelerators, est.tensor_parallel, est.pipeline_parallel) == (32, 8, 4)
+    dec = next(x for x in layouts(L405, hw, load, 4) if (x.accelerators, x.tp, x.pp) == (32, 8, 4))
     t = prefill_time(hw, L405, "fp8", dec, 1000)
-    assert (t.compute_s, t.allreduce_s) == pytest.approx(_h100_prefill_token_s(1000, 16, 8))
+    assert (t.compute_s, t.allreduce_s) == pytest.approx(_h100_prefill_token_s(1000, 32, 8))
     assert est.prefill_tokens_per_s_per_instance == pytest.approx(t.tokens_per_s, rel=1e-12)
     assert est.ttft_s == pytest.approx(2000 * t.per_token_s, rel=1e-12)
     # chunk = batch x P/O prompt tokens per output token x the same per-token time
@@ -641,7 +650,10 @@ def test_prompt_cache_hit_cuts_prefill_work() -> None:
     hw = hardware(CATALOG, "hgx-h100")
     assert hw is not None and hw.accelerator.serving is not None
     sv = hw.accelerator.serving
-    f = forward_flops_per_token(L70, 1000)
+    # F(P/2) of a 2,000-token prompt: no embedding GEMM, the output head once per prompt (spread
+    # over its 2,000 tokens, the cached ones included)
+    emb70 = 128256 * 8192
+    f = 2 * (70e9 - 2 * emb70) + 2 * emb70 / 2000 + 4 * 64 * 80 * 128 * 1000
     for est, tokens in ((a, 2000), (b, 500)):
         n, tp = est.instance_accelerators, est.tensor_parallel
         assert n is not None and tp is not None
@@ -859,7 +871,11 @@ def test_moe_prefill_terms_by_hand() -> None:
     assert t.moe_fixed_s == pytest.approx(fixed, rel=1e-12)
     rate = 5000e12 * sv.compute_utilisation["fp8"]
     f_exp = 2 * 58 * 8 * DSR1.expert_params
-    f = forward_flops_per_token(DSR1, 1000)
+    # F(P/2) of a 2,000-token prompt: 2 (37B − 2 V h) + 2 V h / 2,000 (the input embedding a
+    # lookup, the output head once; V h = 129,280 x 7,168) + MLA prefill attention at 1,000
+    assert DSR1.active == 37e9
+    emb = 129280 * 7168
+    f = 2 * (37e9 - 2 * emb) + 2 * emb / 2000 + 2 * 128 * 61 * 320 * 1000
     assert t.compute_s == pytest.approx((f + (x - 1) * f_exp) / (4 * rate), rel=1e-12)
     # The terms are in the per-token time the LP, the estimate and the chunk use: ~20% here.
     assert t.per_token_s == pytest.approx(t.compute_s + ep_by_hand + fixed, rel=1e-12)

@@ -405,7 +405,10 @@ def test_aggregated_prefill_stays_on_its_decode_pool(tmp_path: Path, placed: str
     of the prefill (the `aggregate` rows), and trading prefill for decode between the pools
     (each role's work and each pool's units kept) is caught by the colocated rule alone."""
     systems = {"hgx-h100": {"max_units": 200}, "hgx-b200": {"max_units": 200}}
-    tier = inference("20M", model="deepseek-r1", precision="fp8", kv_precision="fp8")
+    # 20.5M requests a day: at 20M (before the input embedding was a lookup and a prefill ran the
+    # output head for its last token only) the aggregated tier now fits 27 B200s and leaves the
+    # H100 pool idle; at 20.5M it takes an H100 too, the case this test needs
+    tier = inference("20.5M", model="deepseek-r1", precision="fp8", kv_precision="fp8")
     tier |= {"prompt_tokens": 4000, "output_tokens": 300, "prefill": placed}
     path = write_scenario(tmp_path, {"a": site(systems)}, {"chat": tier}, name="agg")
     sc = planner.load_scenario(path)

@@ -49,12 +49,13 @@ def test_docs_figures_hold():
     got = {r.point: bench.at_batch(r, catalog) for r in bench.RUNS}
     b70 = got["mlperf51-b200-llama2-70b-interactive"]
     assert b70.batch == 254
-    assert b70.run.tpot_mean_ms / b70.planner_mean_ms == pytest.approx(1.40, abs=0.02)
-    assert b70.gap_per_layer_us == pytest.approx(123, abs=5)
+    assert b70.run.tpot_mean_ms / b70.planner_mean_ms == pytest.approx(1.41, abs=0.02)
+    assert b70.gap_per_layer_us == pytest.approx(124, abs=5)
     # the 405B p99 the planner gives at the run's batch is no shorter than the measured one while
-    # its mean is 22 ms short: its tail (38.7 ms) is 2.5x the run's (15.4 ms)
+    # its mean is 22 ms short: its tail (38.4 ms) is 2.5x the run's (15.4 ms)
     b405 = got["mlperf51-b200-llama31-405b-interactive"]
     assert b405.planner_p99_ms >= b405.run.tpot_p99_ms
-    assert b405.gap_ms == pytest.approx(21.9, abs=0.5)
+    assert b405.gap_ms == pytest.approx(22.1, abs=0.5)
     gaps = [r.gap_per_layer_us for r in got.values()]
-    assert min(gaps) == pytest.approx(77, abs=5) and max(gaps) == pytest.approx(196, abs=5)
+    # 77-196 before the input embedding was a lookup (not read whole each decode step)
+    assert min(gaps) == pytest.approx(72, abs=5) and max(gaps) == pytest.approx(237, abs=5)

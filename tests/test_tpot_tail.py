@@ -254,7 +254,6 @@ def test_whole_prompts_stall_their_own_attention_replica() -> None:
     from planner.demand.common import (
         FORWARD_FLOPS_PER_PARAM,
         attention_flops_per_token,
-        forward_flops_per_token,
         hardware,
     )
     from planner.demand.inference import layouts
@@ -273,7 +272,10 @@ def test_whole_prompts_stall_their_own_attention_replica() -> None:
     assert hw is not None and arch.moe is not None
     load = model_load(arch, "fp4", "fp8", 804, 3748, 1, whole_prompts=True)
     lay = next(x for x in layouts(arch, hw, load, 1) if (x.accelerators, x.tp, x.pp) == (8, 1, 1))
-    f = forward_flops_per_token(arch, 402)
+    # a prompt token of the 804-token prompt: 2 (37B − 2 V h) + 2 V h / 804 + A (the input
+    # embedding a lookup, the output head once for the prompt; V h = 129,280 x 7,168)
+    emb = 129280 * 7168
+    f = 2 * (37e9 - 2 * emb) + 2 * emb / 804 + attention_flops_per_token(arch, 402)
     fe = FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
     dense_p = arch.checkpoints["fp4"].dense_precision or "fp4"
     # MoE terms: the prompt's 804 tokens over 8 EP ranks (x = ep_imbalance(804, 8)); its own GPU

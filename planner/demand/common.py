@@ -117,9 +117,28 @@ def decode_attention_flops_per_token(model: ModelArch, context: float) -> float:
     return FORWARD_FLOPS_PER_PARAM * model.heads * per_head * model.attended_layer_tokens(context)
 
 
+def embedding_params(model: ModelArch) -> float:
+    """Parameters of the untied input embedding, vocab x hidden (0 when the catalog gives no
+    vocab): counted in active_params, but a token's embedding is a row lookup, not a GEMM."""
+    return float(model.vocab * model.hidden) if model.vocab else 0.0
+
+
 def forward_flops_per_token(model: ModelArch, context: float) -> float:
-    """Forward FLOPs of one token at `context`: 2·N_active + attention (FLOP)."""
-    return FORWARD_FLOPS_PER_PARAM * model.active + attention_flops_per_token(model, context)
+    """Forward FLOPs of one token at `context`: 2·(N_active − V·h) + attention (FLOP): every
+    active parameter a multiply-add but the input embedding's (a lookup); the output head's
+    V·h computes the token's logits."""
+    return FORWARD_FLOPS_PER_PARAM * (
+        model.active - embedding_params(model)
+    ) + attention_flops_per_token(model, context)
+
+
+def prefill_flops_per_token(model: ModelArch, context: float, prompt_tokens: float) -> float:
+    """Forward FLOPs of a prompt token in prefill at `context`: forward_flops_per_token less the
+    output head, which a prefill runs for the prompt's last token only (the engines compute the
+    logits of the position that samples the first output token), spread over the P tokens:
+    2·(N_active − 2·V·h) + 2·V·h / P + attention (FLOP)."""
+    head = FORWARD_FLOPS_PER_PARAM * embedding_params(model)
+    return forward_flops_per_token(model, context) - head + head / max(1.0, prompt_tokens)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ Per generated sample (P = prompt_tokens, C = completion_tokens, n = samples_per_
 f = kept_fraction); see docs/models.md:
   generate          C decode tokens (policy)
   generate_prefill  P / n prefill tokens: the prompt prefix is shared by a problem's n samples
+FLOPs: a decode token and a log-prob pass's token run every GEMM but the input embedding (a row
+lookup) and the output head included (forward_flops_per_token: a log-prob pass needs every
+position's logits); a prompt token of the generation prefill runs the head only for the prompt's
+last position (prefill_flops_per_token at P tokens); reward passes keep the head on every token.
   reward:<name>     outcome: passes · (P + C); process, per-step passes: steps · P + C·(steps+1)/2
                     (step j re-reads the prompt and the first j/steps of the completion);
                     process, one pass: P + C                              prefill tokens
@@ -35,6 +39,7 @@ from planner.demand.common import (
     Hardware,
     forward_flops_per_token,
     hardware,
+    prefill_flops_per_token,
 )
 from planner.demand.inference import (
     MAX_UNITS_PER_INSTANCE,
@@ -120,7 +125,7 @@ def rl_roles(spec: RLSpec, catalog: Catalog) -> list[RLRoleWork]:
             p / n,
             spec.policy,
             spec.precision,
-            p / n * forward_flops_per_token(policy, p / 2),
+            p / n * prefill_flops_per_token(policy, p / 2, p),
             p / 2,
         ),
     ]

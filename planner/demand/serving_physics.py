@@ -84,7 +84,8 @@ from planner.demand.common import (
     checkpoint_weight_bytes,
     decode_attention_flops_per_token,
     dense_precision,
-    forward_flops_per_token,
+    embedding_params,
+    prefill_flops_per_token,
     weight_bytes,
 )
 from planner.demand.kv import kv_bytes_per_token, kv_sequence_bytes
@@ -198,6 +199,9 @@ class ModelLoad:
     # (EngineSpec.max_num_tokens): decode tokens + a prompt chunk; caps the batch
     # (token_budget_cap); None: no budget.
     token_budget: int | None = None
+    # The untied input embedding's share of dense_bytes (vocab x hidden at the dense part's
+    # bytes per parameter; 0 without vocab): held in HBM, but a step reads only its tokens' rows.
+    embedding_bytes: float = 0.0
 
     @property
     def flops_per_token(self) -> float:
@@ -301,13 +305,17 @@ def model_load(
         weights_bytes=total,
         expert_bytes=expert,
         dense_bytes=total - routed,
+        embedding_bytes=embedding_params(arch)
+        * (total - routed)
+        / (arch.params - arch.routed_expert_params),
         kv_bytes_per_token=kvb,
         kv_stored_per_sequence=sequence_kv_bytes(arch, kvb, prompt_tokens, output_tokens, share),
         kv_read_per_sequence=sequence_kv_bytes(arch, kvb, prompt_tokens, output_tokens / 2, share),
-        flops_dense=FORWARD_FLOPS_PER_PARAM * arch.active - flops_experts,
+        flops_dense=FORWARD_FLOPS_PER_PARAM * (arch.active - embedding_params(arch))
+        - flops_experts,
         flops_experts=flops_experts,
         flops_attention=decode_attention_flops_per_token(arch, prompt_tokens + output_tokens / 2),
-        flops_prefill=forward_flops_per_token(arch, padded / 2),
+        flops_prefill=prefill_flops_per_token(arch, padded / 2, padded),
         prefill_context=padded / 2,
         prefill_padding=padded / prompt_tokens,
         prefill_per_output=prompt_tokens * (1.0 - prompt_cache_hit) / (share * output_tokens),
@@ -470,8 +478,11 @@ def prefill_compute_rate(
     precision: str,
     context: float,
     kv_precision: str | None = None,
+    prompt_tokens: float | None = None,
 ) -> float:
-    """FLOP/s of ONE accelerator on the forward FLOPs F(context) of a prompt token:
+    """FLOP/s of ONE accelerator on the prefill FLOPs F(context) of a prompt token
+    (prefill_flops_per_token of a prompt of `prompt_tokens`, default 2 · context: every caller
+    passes the prompt's mean context P/2, prefill_time its prompt):
     F / (F_experts / rate(p) + F_attn / rate(p_attn) + (F − F_experts − F_attn) / rate(p_dense)),
     rate(q) = peak(q) · u(q): the routed-expert GEMMs (2 · moe_layers · k · expert params) at
     the checkpoint's precision p, attention's QK^T and AV (attention_flops_per_token(context))
@@ -480,7 +491,7 @@ def prefill_compute_rate(
     precision (p unless the catalog gives a dense_precision). peak(p) · u(p) when all three
     are p. As the decode step's attention_rate: an FP4 checkpoint with an FP8 KV cache computes
     its prompt's attention at the FP8 rate (B200: 4.5 PFLOP/s x 0.28 = 1.26 vs FP4 9 x 0.39 =
-    3.51 PFLOP/s), a 4.6% share of a 9,429-token 405B prompt's FLOPs taking 11.8% of its time."""
+    3.51 PFLOP/s), a 4.6% share of a 9,429-token 405B prompt's FLOPs taking 11.9% of its time."""
     rate = compute_rate(hw, precision)
     dense_p = dense_precision(arch, precision)
     attn_p = attention_precision(hw, kv_precision, dense_p)
@@ -491,7 +502,8 @@ def prefill_compute_rate(
         experts = (
             FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
         )
-    flops = forward_flops_per_token(arch, context)
+    prompt = 2.0 * context if prompt_tokens is None else prompt_tokens
+    flops = prefill_flops_per_token(arch, context, prompt)
     attention = attention_flops_per_token(arch, context)
     dense_rate = compute_rate(hw, dense_p)
     attn_rate = compute_rate(hw, attn_p)
@@ -704,6 +716,11 @@ def prefill_time(
     in prefill: compute + the TP all-reduces' bandwidth + (MoE) the EP all-to-all and the MoE
     layers' fixed time (module docstring).
 
+    F         = prefill_flops_per_token(context, P) = 2·(N_active − 2·V·h) + 2·V·h / P
+                + attention(context) with V·h the untied input embedding (a row lookup) and the
+                output head (run for the prompt's last position only), 0 without the
+                catalog's vocab; P = `prompt_tokens` (default 2 · context: every caller passes
+                the prompt's mean context P/2 and its prompt P, or P'/2 and P' when padded)
     compute   = F(context) / (a · prefill_compute_rate: attention at `kv_precision`'s rate
                 where the chip has one), the routed experts' FLOPs x x (the
                 hottest EP rank's share over the mean): full GEMM efficiency (a pass holds
@@ -755,8 +772,9 @@ def prefill_time(
                 = P'), times padding; 1 without buckets.
     """
     a, tp = lay.accelerators, lay.tp
-    flops = forward_flops_per_token(arch, context)
-    compute = flops / (a * prefill_compute_rate(hw, arch, precision, context, kv_precision))
+    prompt = 2.0 * context if prompt_tokens is None else prompt_tokens
+    flops = prefill_flops_per_token(arch, context, prompt)
+    compute = flops / (a * prefill_compute_rate(hw, arch, precision, context, kv_precision, prompt))
     # TP-sharded experts (expert_tp: a pinned ep = 1 layout) all-reduce each MoE layer's output
     # too, as the decode step counts them (StepPhysics.allreduces)
     n = tp_allreduces(arch) + (arch.moe_layers if arch.moe is not None and lay.expert_tp else 0)
@@ -779,7 +797,6 @@ def prefill_time(
             padding=padding, domain=wide, scale_out_s=cross,
         )  # fmt: skip
     g, d, pp = lay.stage_accelerators, lay.attention_replicas, lay.pp
-    prompt = 2.0 * context if prompt_tokens is None else prompt_tokens
     stage_tokens = d * max(prompt, 1.0)
     x = ep_imbalance(arch, stage_tokens, g)
     experts = (
@@ -829,9 +846,11 @@ def replica_prefill_s(
     (MoE, as prefill_time: the prompt's P tokens routed over the g EP chips, the hottest
     receiving x = ep_imbalance(P, g) x the mean; the replica's tp chips send and take back all of
     its tokens' rows, so the busiest link carries max(1/tp, x/g) of them; a pass is the prompt.)
-    With one replica (d = 1: pp · tp = a) this is prefill_time's per-token time."""
+    With one replica (d = 1: pp · tp = a) this is prefill_time's per-token time. F is
+    prefill_flops_per_token of a prompt of P = 2 · context (its one caller, StepPhysics, passes
+    ModelLoad.prefill_context = P'/2, the padded prompt's mean context)."""
     pp, tp, g = lay.pp, lay.tp, lay.stage_accelerators
-    flops = forward_flops_per_token(arch, context)
+    flops = prefill_flops_per_token(arch, context, 2.0 * context)  # the prompt: P = 2 · context
     experts = 0.0
     if arch.moe is not None:
         experts = (
@@ -1049,7 +1068,7 @@ class StepPhysics:
         self.attention_replicas = lay.attention_replicas
         self.tokens_per_sequence = 1 + load.draft_tokens  # through the model per step (verify)
         self.hbm_bw = hw.accelerator.hbm_bandwidth_bytes_per_s * s.hbm_bandwidth_utilisation
-        self.dense_read = load.dense_bytes / lay.tp
+        self.dense_read = (load.dense_bytes - load.embedding_bytes) / lay.tp
         self.kv_replication = kv_replication(arch, lay.tp)
         # a · FLOP/s of one chip: routed-expert GEMMs at the checkpoint's precision, the other
         # GEMMs at its dense precision (the same unless the catalog says otherwise), attention
