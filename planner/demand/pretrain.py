@@ -48,7 +48,7 @@ from planner.demand.training import (
     train_figures,
 )
 from planner.demand.types import Rate
-from planner.kinds.pretrain import PretrainSpec
+from planner.kinds.pretrain import LayoutSpec, PretrainSpec
 
 
 def pretrain_tokens(spec: PretrainSpec, arch: ModelArch) -> float:
@@ -241,15 +241,13 @@ def training_rate(
     return Rate(tt.rate_per_unit_s, tt.reason)
 
 
-def _pinned(spec: PretrainSpec, accelerators: int) -> Layout | None:
-    if spec.layout is None:
-        return None
-    lay = spec.layout
-    dp = lay.dp or max(1, accelerators // (lay.tp * lay.pp * lay.cp))
+def training_layout(lay: LayoutSpec, dp: int) -> Layout:
+    """The step model's Layout of a workload's pinned `layout:` (pretraining) or `trainer:`
+    layout (RL), with `dp` data-parallel ranks where the spec leaves dp out."""
     return Layout(
         lay.tp,
         lay.pp,
-        dp,
+        lay.dp or dp,
         lay.cp,
         lay.ep,
         lay.vp,
@@ -257,6 +255,13 @@ def _pinned(spec: PretrainSpec, accelerators: int) -> Layout | None:
         lay.tp_comm_overlap,
         lay.ep_comm_overlap,
     )
+
+
+def _pinned(spec: PretrainSpec, accelerators: int) -> Layout | None:
+    if spec.layout is None:
+        return None
+    lay = spec.layout
+    return training_layout(lay, max(1, accelerators // (lay.tp * lay.pp * lay.cp)))
 
 
 def pretrain_throughput(

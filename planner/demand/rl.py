@@ -52,7 +52,12 @@ from planner.demand.inference import (
     prefill_rate,
 )
 from planner.demand.memo import memoised
-from planner.demand.pretrain import _job_accelerators, _rate_zero, training_throughput
+from planner.demand.pretrain import (
+    _job_accelerators,
+    _rate_zero,
+    training_layout,
+    training_throughput,
+)
 from planner.demand.serving_physics import Layout as ServingLayout
 from planner.demand.serving_physics import (
     ModelLoad,
@@ -264,18 +269,7 @@ def update_passes(
     fwd_packed = tr.logprob_micro_batch_tokens if tr is not None else None
     pinned = None
     if tr is not None and tr.layout is not None:
-        lay = tr.layout
-        pinned = Layout(
-            lay.tp,
-            lay.pp,
-            lay.dp or 1,
-            lay.cp,
-            lay.ep,
-            lay.vp,
-            lay.micro_batch,
-            lay.tp_comm_overlap,
-            lay.ep_comm_overlap,
-        )
+        pinned = training_layout(tr.layout, 1)
     recompute = tr.recompute if tr is not None else None
     models = {spec.policy: policy}
     for name in ("reference", "policy_logprobs"):
