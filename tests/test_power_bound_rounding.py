@@ -1,42 +1,28 @@
-"""A fleet whose power caps bind at every site in the last quarters still gets a rounded plan
-(planner/lp/incumbent.py `_reserve_counts`). bench/bench_lp.py's synthetic fleet, 20 sites x 5
-system types x 20 quarters at scale 3 (67,295 columns): rounding down every count that pushes a
-cap gives up a unit per order of each system at the site from each period on, and the fleet
-left cannot serve the last quarters' work (no plan: before, HiGHS's MIP then ran past its time
-limit). Keeping room in the capped rows instead finds a plan within the 1% gap. Since the
-session-9 serving physics (DeepSeek-V3 tiers dearer) the room kept runs out in the last quarter
-(the LP has no solution past it) and the counts still pushing a cap are then rounded down from
-the last LP that had one, the rows' bounds back: that fallback finds this fleet's plan (without
-it HiGHS's MIP took 440 s). The test recomputes each site's power in every quarter from the
-plan's schedule. The fleet sits at its caps by construction, so any change of a serving rate
-moves it: the scenario pins Trainium2's serving step overhead to the 3.25 ms it was sized with
-(with the 6.6 ms fitted to AWS Neuron SDK runs in session 9 its LP has no solution within the
-caps), its training models' output heads to the layers as sized (`vocab: null` on Llama 3.1 405B
-and 70B: with the head on the last pipeline stage and the embedding out of the GEMMs their
-training runs ~1% faster and keeping room then found the plan without the fallback; since the
-serving models' input embedding is a lookup and a prefill runs the head for its last token only,
-Llama 3.1 8B and DeepSeek-V3 too, with DeepSeek-V3's MTP module, and Trainium2's BF16
-compute_utilisation at the 0.40 it was sized with: with the change, or at 2.880x, keeping room
-found the plan without the fallback) and its RL runs to separate pools (`colocated: false`: a colocated update's refit and
-offload pace moved it off the fallback at 2.879x), and since prefill pays its tensor-parallel all-reduces the inference demand is scaled
-2.88x (now 2.875x, below), not 3x (2.879x until RL generation was rated at the run's own concurrency: its small RL
-runs' instances may not exceed their 8-72 accelerators, 1-3% slower, and at 2.879x keeping room
-then found the plan without the fallback; at 2.883x the fallback's MIP ran past its limit, at
-2.887x the LP has no solution within the caps), and 2.875x since prefill pays an MoE model's EP
-all-to-all (DeepSeek-V3's prefill slower: at 2.88x the fallback's MIP ran past its 300 s limit,
-at 2.87x keeping room found the plan without the fallback, at 2.82-2.86x rounding down did), and
-2.877x since RL generation's prefill runs on the generating pools at the generation layout's rate
-(the `aggregate` rows: at 2.872x and 2.875x keeping room found the plan without the fallback, at
-2.878x the MIP ran past 600 s; 2.8765x and 2.877x take the fallback). At 2.877x rounding down
-finds no plan, keeping room runs out of room (its LP has no solution), and the fallback finds
-the plan: the counts rounded up from the last LP that had one, trimmed a unit at a time until
-no cap is past (`_RowCheck.trim`), fixed at once. (Rounding down every count pushing a cap and
-re-solving, the fallback before it, found none here: the re-solve filled the caps again; HiGHS's
-MIP then ran 277 s under a 100 s time limit.)"""
+"""A fleet whose power cap binds still gets a rounded plan (planner/lp/incumbent.py): when
+rounding down the counts that push the cap leaves too little to serve the work, room is kept in
+the cap (`_reserve_counts`); when that runs out of room too, the counts rounded up from the last
+LP that had a solution are trimmed a unit at a time (`_RowCheck.trim`) and fixed at once.
+
+Constructed so that the path is the arithmetic's, not a knife edge of the physics (the test this
+replaces sized bench_lp.py's 20-site fleet to sit at its caps, and every serving-rate change
+moved it off the path): one site, two systems that run the same 8xH100 server, so every role
+runs at the same rate on both, `hgx-h100` (10.2 kW) and a test system `hgx-h100-hot` drawing
+twice the power (20.4 kW) for a fifth of the price. The demand is scaled from the relaxation's
+own unit count so that the tier needs U = 9.75 servers, and the cap is set to
+PUE x (10.2 kW x (U - 0.4) + 20.4 kW x 0.4): the LP then runs as many cheap hot servers as the
+cap allows, its vertex nA + nB = U and 10.2 nA + 20.4 nB = cap/PUE, i.e. nA = 9.35, nB = 0.4.
+By hand:
+- rounding down (the first dive): both counts push the cap when rounded up (10 x 10.2 + 20.4 =
+  122.4 kW > 103.53 kW), so both are rounded down to 9 and 0: 9 < 9.75 servers, no plan;
+- keeping room (the second dive): the room to the cheapest floors is 3.57 + 8.16 = 11.73 kW,
+  less than the 18.87 kW past, so the cap is lowered by 18.87 kW to 84.66 kW, below the
+  9.75 x 10.2 = 99.45 kW the cheapest-power fleet needs: no LP; the excess alone is the same;
+- trimming: a unit off hgx-h100 (10 -> 9) gives up 0.35 of the LP's units for 10.2 kW
+  (0.034 per kW), a unit off the hot one (1 -> 0) 0.4 for 20.4 kW (0.020 per kW): the hot
+  one goes, and 10 x 10.2 = 102 kW fits the cap: the plan is 10 hgx-h100 and no hot server."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -45,37 +31,70 @@ import yaml
 import planner
 from planner.lp import incumbent
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+HOT_KW, COOL_KW, PUE = 20.4, 10.2, 1.2
+NEEDED, HOT_LP = 9.75, 0.4  # servers the tier needs; hot servers the LP runs at the cap
 
-from bench_lp import write_scenario  # noqa: E402
 
-
-def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) -> None:
-    path = write_scenario(tmp_path, 20, 5, 12, 2, "1 quarter", "5 years", scale=2.877)
-    sized_with = {
-        "accelerators": {
-            "trainium2": {
-                "serving": {"step_overhead": "3.25 ms", "compute_utilisation": {"bf16": 0.40}}
-            }
-        },
-        # the training models without their vocabulary: the output head spread over the layers;
-        # the serving models' too (the input embedding then counted as a GEMM and read every
-        # decode step, the output head run for every prompt token, as sized; DeepSeek-V3's MTP
-        # module needs a vocabulary and goes with it: no tier here drafts)
-        "models": {
-            "llama-3.1-405b": {"vocab": None},
-            "llama-3.1-70b": {"vocab": None},
-            "llama-3.1-8b": {"vocab": None},
-            "deepseek-v3": {"vocab": None, "mtp_layers": 0},
-        },
+def _write(directory: Path, cap_kw: float, requests_per_day: float) -> Path:
+    catalog = yaml.safe_load(
+        (Path(planner.__file__).parents[1] / "hardware/data/systems.yaml").read_text()
+    )
+    hot = dict(catalog["systems"]["hgx-h100"])
+    hot.update(
+        power=f"{HOT_KW} kW",
+        capex_usd=60_000,
+        description="test: an 8xH100 server drawing twice the power for a fifth of the price",
+        source="test",
+    )
+    hot.pop("sources", None)
+    hot.pop("ranges", None)
+    (directory / "hot.yaml").write_text(yaml.safe_dump({"systems": {"hgx-h100-hot": hot}}))
+    site = {
+        "power_cap": f"{cap_kw / 1000:.9f} MW",
+        "pue": PUE,
+        "electricity_usd_per_kwh": 0.07,
+        "systems": {"hgx-h100": {"max_units": 50}, "hgx-h100-hot": {"max_units": 50}},
     }
-    (tmp_path / "trn2-sized.yaml").write_text(yaml.safe_dump(sized_with))
-    doc = yaml.safe_load(path.read_text())
-    doc["catalog"] = ["trn2-sized.yaml"]
-    for spec in doc["workloads"].values():
-        if spec["kind"] == "rl":
-            spec["colocated"] = False  # as sized: no pace from a colocated update's refit
-    path.write_text(yaml.safe_dump(doc))
+    topology = {"name": "t", "description": "one capped site", "source": "tests"}
+    topology.update(datacenters={"dc-a": site}, links=[])
+    (directory / "topo.yaml").write_text(yaml.safe_dump(topology))
+    chat = {
+        "kind": "inference",
+        "model": "llama-3.1-8b",
+        "precision": "fp8",
+        "requests_per_day": requests_per_day,
+        "prompt_tokens": 1000,
+        "output_tokens": 500,
+        "tokens_per_s_per_user": 30,
+    }
+    scenario = {
+        "topology": "topo.yaml",
+        "catalog": ["hot.yaml"],
+        "economics": {"horizon": "365 days", "pricing": "amortised"},
+        "solver": {"incumbent": True, "mip_gap": 0.2},
+        "workloads": {"chat": chat},
+    }
+    path = directory / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    return path
+
+
+def _units(plan) -> dict[str, float]:
+    return {row.system: row.units for row in plan.fleet}
+
+
+def test_a_power_bound_site_gets_a_rounded_plan(tmp_path: Path, monkeypatch) -> None:
+    # Uncapped, the hot server is the cheaper one: the relaxation's unit count at 100M a day
+    # scales the demand to NEEDED servers (the rates are linear in the requests).
+    probe = planner.solve(planner.load_scenario(_write(tmp_path, 1e6, 100e6)), relax=True)
+    assert _units(probe).get("hgx-h100", 0.0) == pytest.approx(0.0, abs=1e-9)
+    servers = sum(_units(probe).values())
+    cap_kw = PUE * (COOL_KW * (NEEDED - HOT_LP) + HOT_KW * HOT_LP)
+    path = _write(tmp_path, cap_kw, 100e6 * NEEDED / servers)
+    relaxed = _units(planner.solve(planner.load_scenario(path), relax=True))
+    assert relaxed["hgx-h100"] == pytest.approx(NEEDED - HOT_LP, abs=1e-6)  # 9.35
+    assert relaxed["hgx-h100-hot"] == pytest.approx(HOT_LP, abs=1e-6)
+
     dives: list[tuple[bool, bool]] = []
     dive = incumbent._dive
 
@@ -85,45 +104,28 @@ def test_a_power_bound_fleet_gets_a_rounded_plan(tmp_path: Path, monkeypatch) ->
         return values
 
     monkeypatch.setattr(incumbent, "_dive", recording)
-    rounded_down: list[bool] = []
-    round_counts = incumbent._round_counts
-
-    def rounding_down(*args, **options):
-        rounded_down.append(bool(dives))  # after the first dive: the reserve dive's fallback
-        return round_counts(*args, **options)
-
-    monkeypatch.setattr(incumbent, "_round_counts", rounding_down)
-    trimmed: list[bool] = []
+    trimmed: list[dict[int, float] | None] = []
     trim = incumbent._RowCheck.trim
 
     def trimming(self, *args):
         fixes = trim(self, *args)
-        trimmed.append(fixes is not None)
+        trimmed.append(fixes)
         return fixes
 
     monkeypatch.setattr(incumbent._RowCheck, "trim", trimming)
     scenario = planner.load_scenario(path)
     plan = planner.solve(scenario)
-    # Rounding down found no plan; keeping room ran out of room and the trimmed counts, fixed
-    # at once, gave the plan within the gap (no MIP search ran, no count was rounded down).
+    # Rounding down found no plan; keeping room ran out of room; trimming found the plan.
     assert dives == [(False, False), (True, True)]
-    assert trimmed == [True]
-    assert rounded_down and True not in rounded_down  # in the first dive only
+    assert len(trimmed) == 1 and trimmed[0] is not None
+    assert sorted(trimmed[0].values()) == [0.0, 10.0]  # the counts trimmed: 10 and 0
+    assert _units(plan) == {"hgx-h100": 10.0, "hgx-h100-hot": 0.0}
     assert plan.solver.proof == "rounded"
-    assert plan.gap is not None and 0 < plan.gap <= scenario.data.solver.mip_gap
-    caps_met = 0
-    for site in scenario.topology.datacenters():
-        dc = scenario.topology.site(site)
-        for t in sorted({row.period for row in plan.schedule}):
-            rows = [r for r in plan.schedule if r.datacenter == site and r.period == t]
-            cpus = [r for r in plan.cpu_schedule if r.datacenter == site and r.period == t]
-            assert all(r.units == round(r.units) for r in rows + cpus)  # whole units
-            it_w = sum(r.units * scenario.catalog.system(r.system).power_w for r in rows)
-            it_w += sum(r.units * scenario.catalog.system(r.system).power_w for r in cpus)
-            cap_w = dc.power_cap_between(rows[0].start_s, rows[0].end_s)
-            assert it_w * dc.pue <= cap_w * (1 + 1e-9)
-            caps_met += it_w * dc.pue > cap_w * 0.99
-    assert caps_met >= 20  # the caps bind (within 1%) in at least 20 site-quarters
+    assert plan.gap is not None and 0 < plan.gap <= 0.2
+    # The plan's power, recomputed from its fleet and the catalog, within the cap.
+    it_w = sum(row.units * scenario.catalog.system(row.system).power_w for row in plan.fleet)
+    assert it_w == pytest.approx(10 * COOL_KW * 1000)
+    assert it_w * PUE <= cap_kw * 1000 * (1 + 1e-9)
 
 
 def _two_row_model(solved: bool):
