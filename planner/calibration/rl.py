@@ -166,8 +166,8 @@ def predict(point: RLPoint, catalog: Catalog | None = None) -> float:
 
 def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, float]:
     """Diagnostic: generation on the recipe's vLLM instance size at a constant batch. batch = rollouts / vLLM instances of
-    the recipe's size; the recipe's own layout (`generator:`), else the planner's fastest layout
-    of that size holding the batch; returns the
+    the recipe's size, at most what the recipe's own layout's HBM holds; the recipe's own layout
+    (`generator:`), else the planner's fastest layout of that size holding the batch; returns the
     batch, step(batch) and step(1) in s, mean response x step(batch) ("generate_s") and the decode
     floor of one response running to the length cap alone, (cap - prompt) x step(1)."""
     arch = catalog.models[point.model]
@@ -187,13 +187,16 @@ def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, fl
     best = None
     for lay in candidates:
         fits = lay.free_bytes / (load.kv_stored_per_sequence * kv_replication(arch, lay.tp))
-        if lay.accelerators != a or fits < batch:
+        # The recipe's own layout at the batch its HBM holds when it holds fewer (vLLM then
+        # runs the rest as HBM frees); another layout only if it holds the whole batch.
+        held = min(batch, math.floor(fits)) if pinned is not None else batch
+        if lay.accelerators != a or fits < held or held < 1:
             continue
-        step = step_terms(hw, load, lay, batch, False).step_s
+        step = step_terms(hw, load, lay, held, False).step_s
         if best is None or step < best[1]:
-            best = (lay, step)
+            best = (lay, step, held)
     assert best is not None, f"{point.id}: no layout of {a} GPUs holds {batch} sequences"
-    lay, step = best
+    lay, step, batch = best
     single = step_terms(hw, load, lay, 1, False).step_s
     return {
         "batch": float(batch),
