@@ -205,6 +205,8 @@ def test_run_concurrency_generation_is_slower() -> None:
     longest response) the LP's generation is slower than at the saturated batch; the stage is
     the slower of it and the update's floor; the recipe-sized diagnostic stays positive."""
     for p in POINTS.values():
+        if p.asynchronous:
+            continue  # no drain: test_asynchronous_step_is_the_slower_side
         diag = rl.run_concurrency_generation(p, CATALOG)
         spec = p.spec()
         arch, hw = CATALOG.models[p.model], hardware(CATALOG, p.system)
@@ -231,6 +233,57 @@ def test_run_concurrency_generation_is_slower() -> None:
         assert rl.stage_seconds(p, CATALOG)["generate"] == pytest.approx(max(work / rate, floor))
         assert work / rate > work / point.saturated_per_unit_s
         assert diag["step_1_s"] <= diag["step_s"] and diag["longest_floor_s"] > 0
+
+
+def test_asynchronous_step_is_the_slower_side() -> None:
+    """An asynchronous run (NeMo-RL async GRPO, the planner's colocated: false): generation on
+    its own GPUs at their concurrency without a drain (k updates' samples in flight, at least
+    the pace floor / k), the training and log-prob passes on the others, no colocated refit,
+    offload or overhead; the step is the slower side. Recomputed from the rates by hand."""
+    asynchronous = [p for p in POINTS.values() if p.asynchronous]
+    assert len(asynchronous) >= 7
+    for p in asynchronous:
+        spec = p.spec()
+        assert not spec.colocated and spec.max_staleness_updates == p.max_trajectory_age_steps
+        arch, hw = CATALOG.models[p.model], hardware(CATALOG, p.system)
+        assert hw is not None and spec.max_completion_tokens is not None
+        k = p.max_trajectory_age_steps
+        gen_gpus, train_gpus = p.generation_gpus, p.gpus - p.generation_gpus
+        point = generation_point(
+            arch,
+            hw,
+            p.precision,
+            p.prompt_tokens,
+            p.completion_tokens,
+            p.generations_per_prompt,
+            spec.max_completion_tokens,
+            float(k * p.rollouts),  # k updates' samples in flight
+            float(gen_gpus),
+            False,  # no drain
+            4,
+            *generator_args(spec),
+        )
+        assert point.drain_s == 0.0
+        floor = update_floor_s(spec, CATALOG, p.system)
+        assert floor is not None
+        gen_units = gen_gpus / hw.accelerators
+        generate = max(
+            p.completion_tokens * p.rollouts / (point.rate.per_unit_s * gen_units), floor / k
+        )
+        rates = rl_rates(spec, CATALOG, p.system, accelerators=train_gpus)
+        tokens = p.rollouts * (p.prompt_tokens + p.completion_tokens)
+        train_units = train_gpus / hw.accelerators
+        # 6 N_active FLOPs a token of every rollout (kept_fraction 1), over the training GPUs
+        flops = 6 * arch.active * (p.prompt_tokens + p.completion_tokens)
+        train_side = flops * p.rollouts / (rates["train"].per_unit_s * train_units) + sum(
+            tokens / (rates[name].per_unit_s * train_units)
+            for name in ("reference", "policy_logprobs")
+        )
+        stages = rl.stage_seconds(p, CATALOG)
+        assert "offload" not in stages and "refit" not in stages
+        assert stages["generate"] == pytest.approx(generate)
+        expected = max(generate + stages["generate_prefill"], train_side)
+        assert rl.predict(p, CATALOG) == pytest.approx(expected)
 
 
 def test_rows_cover_every_point() -> None:

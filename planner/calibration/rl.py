@@ -1,7 +1,7 @@
 """RL checks: measured NeMo-RL GRPO step times (rl.yaml, beside this file) against the planner's
 RL composition (planner/demand/rl.py).
 
-A point is one synchronous, colocated run: the same GPUs generate, compute logprobs, train and
+A synchronous point is a colocated run: the same GPUs generate, compute logprobs, train and
 refit, one after the other, so the planner's step is the sum over its roles of
     work per step / (rate per unit x units),   units = GPUs / accelerators per unit,
 with the work per step = per-sample work x rollouts per step and the rates as `rl_rates` gives
@@ -13,6 +13,15 @@ figures; plus the colocated update's refit (over the NIC for the share of the we
 a GPU's rack when the recipe's layout spans racks), offload and fixed overhead
 (planner/demand/rl.py colocated_update_s, over the run's own GPUs). rl.yaml's header says
 how each figure of the run maps onto the RLSpec.
+
+An asynchronous point (`generation_gpus:`, NeMo-RL async GRPO with `max_trajectory_age_steps`
+k) generates on its own GPUs while the others train on the previous step's rollouts, the
+planner's `colocated: false` with max_staleness_updates k: its step is
+    max(generation side, training side),
+the generation side the generation and its prefill over the generation GPUs (no drain: the
+engine keeps k updates' samples in flight; at least the pace row's floor / k), the training side
+the training and log-prob passes over the other GPUs; no colocated refit, offload or overhead
+(the LP prices none for separate pools at one site).
 
 Diagnostics (printed by `python -m planner.calibration.rl`, not compared): generation at the
 recipe's own vLLM instance size and constant batch, and the decode floor of a response running
@@ -68,10 +77,24 @@ class RLPoint:
     known_miss: str  # why the planner does not reproduce it ("" otherwise)
     trainer: dict[str, Any] | None = None  # the recipe's training figures (RLSpec.trainer)
     generator: dict[str, Any] | None = None  # the recipe's vLLM figures (RLSpec.generator)
+    generation_gpus: int | None = None  # asynchronous: GPUs that only generate (None: colocated)
+    max_trajectory_age_steps: int = 1  # asynchronous: updates a rollout may lag
 
     @property
     def rollouts(self) -> int:
         return self.prompts_per_step * self.generations_per_prompt
+
+    @property
+    def asynchronous(self) -> bool:
+        return self.generation_gpus is not None
+
+    @property
+    def generating_gpus(self) -> int:
+        return self.generation_gpus if self.generation_gpus is not None else self.gpus
+
+    @property
+    def training_gpus(self) -> int:
+        return self.gpus - (self.generation_gpus or 0)
 
     def spec(self) -> RLSpec:
         """The run as an RLSpec (one step's problems; see rl.yaml for each choice)."""
@@ -93,6 +116,8 @@ class RLPoint:
                 "max_completion_tokens": self.max_total_sequence_length - self.prompt_tokens,
                 "trainer": self.trainer,
                 "generator": self.generator,
+                "colocated": not self.asynchronous,
+                "max_staleness_updates": self.max_trajectory_age_steps,
             }
         )
 
@@ -119,36 +144,55 @@ def points(path: Path = TABLE) -> list[RLPoint]:
             known_miss=" ".join(str(p.get("known_miss", "")).split()),
             trainer=p.get("trainer"),
             generator=p.get("generator"),
+            generation_gpus=p.get("generation_gpus"),
+            max_trajectory_age_steps=int(p.get("max_trajectory_age_steps", 1)),
         )
         for p in data["points"]
     ]
 
 
-def units(point: RLPoint, catalog: Catalog) -> float:
-    """The run's GPUs in units of its system (fractional below one unit)."""
+def units(point: RLPoint, catalog: Catalog, gpus: int | None = None) -> float:
+    """The run's GPUs (or `gpus` of them) in units of its system (fractional below one unit)."""
     hw = hardware(catalog, point.system)
     assert hw is not None
-    return point.gpus / hw.accelerators
+    return (point.gpus if gpus is None else gpus) / hw.accelerators
+
+
+GENERATION_SIDE = ("generate", "generate_prefill")
 
 
 def stage_seconds(point: RLPoint, catalog: Catalog) -> dict[str, float]:
-    """Seconds per step of every planner role (work per step / (rate per unit x units)) and the
-    colocated refit; math.inf for a role the system cannot run."""
+    """Seconds per step of every planner role (work per step / (rate per unit x units)) and, for
+    a colocated run, its refit, offload and overhead; math.inf for a role the system cannot
+    run. An asynchronous run's generation roles over its generation GPUs, the rest over the
+    others (`step_s` takes the larger side)."""
     spec = point.spec()
     # The update's training and log-prob passes over the run's own GPUs (update_passes), as the
-    # LP takes them over the run's work-sized accelerators (planner/kinds/rl.py).
-    rates = rl_rates(spec, catalog, point.system, accelerators=point.gpus)
-    u = units(point, catalog)
+    # LP takes them over the run's work-sized accelerators (planner/kinds/rl.py); generation at
+    # the concurrency of the GPUs that generate.
+    gen = rl_rates(spec, catalog, point.system, accelerators=point.generating_gpus)
+    rates = (
+        rl_rates(spec, catalog, point.system, accelerators=point.training_gpus)
+        if point.asynchronous
+        else gen
+    )
     out: dict[str, float] = {}
     for role in rl_roles(spec, catalog):
-        rate = rates[role.name]
+        side = role.name in GENERATION_SIDE
+        rate = (gen if side else rates)[role.name]
+        gpus = point.generating_gpus if side else point.training_gpus
         work = role.per_sample * point.rollouts
-        out[role.name] = work / (rate.per_unit_s * u) if rate.feasible else math.inf
+        out[role.name] = (
+            work / (rate.per_unit_s * units(point, catalog, gpus)) if rate.feasible else math.inf
+        )
     # The LP's pace row (planner/kinds/rl.py add_pace): an update's generation lasts at least
-    # its longest sample's decode, max_completion_tokens x the fastest step at one sequence.
+    # its longest sample's decode, max_completion_tokens x the fastest step at one sequence,
+    # shared by the max(1, staleness) updates in flight.
     floor = update_floor_s(spec, catalog, point.system)
     if floor is not None:
-        out["generate"] = max(out["generate"], floor)
+        out["generate"] = max(out["generate"], floor / max(1, point.max_trajectory_age_steps))
+    if point.asynchronous:
+        return out
     # The colocated update's own costs (planner/demand/rl.py colocated_update_s), the training
     # state spread over the run's own GPUs.
     co = colocated_update_s(spec, catalog, point.system, accelerators=point.gpus)
@@ -159,9 +203,17 @@ def stage_seconds(point: RLPoint, catalog: Catalog) -> dict[str, float]:
     return out
 
 
+def step_s(point: RLPoint, stages: dict[str, float]) -> float:
+    """A colocated step: every stage in turn; an asynchronous one: the slower of its two sides."""
+    if not point.asynchronous:
+        return sum(stages.values())
+    generation = sum(v for k, v in stages.items() if k in GENERATION_SIDE)
+    return max(generation, sum(v for k, v in stages.items() if k not in GENERATION_SIDE))
+
+
 def predict(point: RLPoint, catalog: Catalog | None = None) -> float:
-    """The planner's seconds per RL step: the sum of `stage_seconds`."""
-    return sum(stage_seconds(point, catalog or load_catalog()).values())
+    """The planner's seconds per RL step (`step_s` of `stage_seconds`)."""
+    return step_s(point, stage_seconds(point, catalog or load_catalog()))
 
 
 def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, float]:
@@ -176,7 +228,7 @@ def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, fl
     p, c, share = point.prompt_tokens, point.completion_tokens, point.generations_per_prompt
     load = model_load(arch, point.precision, point.precision, p, c, share)
     a = point.generation_instance_gpus
-    batch = math.ceil(point.rollouts / (point.gpus // a))
+    batch = math.ceil(point.rollouts / (point.generating_gpus // a))
     pinned, fraction, _, _ = generator_args(point.spec())
     if pinned is not None:
         own = pinned_layout(arch, hw, load, *pinned, fraction)
@@ -209,8 +261,8 @@ def run_concurrency_generation(point: RLPoint, catalog: Catalog) -> dict[str, fl
 
 def generation_reason(point: RLPoint, catalog: Catalog) -> str:
     """The generation rate's derivation at the run's concurrency (up to the saturated part)."""
-    rate = rl_rates(point.spec(), catalog, point.system, accelerators=point.gpus)["generate"]
-    return rate.reason.split("; saturated")[0]
+    rates = rl_rates(point.spec(), catalog, point.system, accelerators=point.generating_gpus)
+    return rates["generate"].reason.split("; saturated")[0]
 
 
 def within(point: RLPoint, value: float) -> bool:
@@ -235,7 +287,7 @@ def report(catalog: Catalog | None = None) -> str:
     for p in points():
         stages = stage_seconds(p, cat)
         diag = run_concurrency_generation(p, cat)
-        total = sum(stages.values())
+        total = step_s(p, stages)
         lines.append(
             f"{p.id}: planner {total:.1f} s vs published {p.published:g} s "
             f"({(total - p.published) / p.published:+.0%})"
