@@ -200,6 +200,28 @@ def test_update_passes_pay_their_bubble_recompute_and_steps() -> None:
     assert train.seconds > 1.3 * bare["train"].seconds  # 19.6 s vs 14.1 s
 
 
+def _generation(p: rl.RLPoint, in_flight: float, gpus: int, drains: bool):
+    """generation_point of the point's policy on its recipe's engine, `in_flight` samples over
+    `gpus` (at most 4 units an instance, as the LP's default)."""
+    spec = p.spec()
+    hw = hardware(CATALOG, p.system)
+    assert hw is not None and spec.max_completion_tokens is not None
+    return generation_point(
+        CATALOG.models[p.model],
+        hw,
+        p.precision,
+        p.prompt_tokens,
+        p.completion_tokens,
+        p.generations_per_prompt,
+        spec.max_completion_tokens,
+        in_flight,
+        float(gpus),
+        drains,
+        4,
+        *generator_args(spec),
+    )
+
+
 def test_run_concurrency_generation_is_slower() -> None:
     """At the run's own concurrency (fewer rollouts than fill HBM, the batch draining to the
     longest response) the LP's generation is slower than at the saturated batch; the stage is
@@ -209,22 +231,7 @@ def test_run_concurrency_generation_is_slower() -> None:
             continue  # no drain: test_asynchronous_step_is_the_slower_side
         diag = rl.run_concurrency_generation(p, CATALOG)
         spec = p.spec()
-        arch, hw = CATALOG.models[p.model], hardware(CATALOG, p.system)
-        assert hw is not None and spec.max_completion_tokens is not None
-        point = generation_point(
-            arch,
-            hw,
-            p.precision,
-            p.prompt_tokens,
-            p.completion_tokens,
-            p.generations_per_prompt,
-            spec.max_completion_tokens,
-            float(p.rollouts),
-            float(p.gpus),
-            True,
-            4,
-            *generator_args(spec),
-        )
+        point = _generation(p, float(p.rollouts), p.gpus, drains=True)
         rate = rl_rates(spec, CATALOG, p.system, accelerators=p.gpus)["generate"].per_unit_s
         assert rate == point.rate.per_unit_s < 0.5 * point.saturated_per_unit_s
         work = p.completion_tokens * p.rollouts / rl.units(p, CATALOG)
@@ -246,23 +253,12 @@ def test_asynchronous_step_is_the_slower_side() -> None:
         spec = p.spec()
         assert not spec.colocated and spec.max_staleness_updates == p.max_trajectory_age_steps
         arch, hw = CATALOG.models[p.model], hardware(CATALOG, p.system)
-        assert hw is not None and spec.max_completion_tokens is not None
+        assert hw is not None
         k = p.max_trajectory_age_steps
-        gen_gpus, train_gpus = p.generation_gpus, p.gpus - p.generation_gpus
-        point = generation_point(
-            arch,
-            hw,
-            p.precision,
-            p.prompt_tokens,
-            p.completion_tokens,
-            p.generations_per_prompt,
-            spec.max_completion_tokens,
-            float(k * p.rollouts),  # k updates' samples in flight
-            float(gen_gpus),
-            False,  # no drain
-            4,
-            *generator_args(spec),
-        )
+        gen_gpus, train_gpus = p.generating_gpus, p.training_gpus
+        assert gen_gpus + train_gpus == p.gpus and 0 < gen_gpus < p.gpus
+        # k updates' samples in flight, no drain
+        point = _generation(p, float(k * p.rollouts), gen_gpus, drains=False)
         assert point.drain_s == 0.0
         floor = update_floor_s(spec, CATALOG, p.system)
         assert floor is not None
