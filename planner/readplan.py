@@ -7,7 +7,7 @@ from typing import Any
 from planner.demand.types import Role, WorkloadDemand
 from planner.kinds.inference import read_serving
 from planner.kinds.pretrain import sizing_rows
-from planner.kinds.rl import push_s
+from planner.kinds.rl import RLSpec, push_s
 from planner.lp.linear import Col
 from planner.lp.model import FAMILIES, GB, Model, Term
 from planner.lp.objective import cost_by_period
@@ -313,6 +313,20 @@ def left_out(model: Model) -> list[str]:
         if bare:
             note += f"; none of it is modelled on {', '.join(sorted(bare))} (no `rl:` figures)"
         out.append(note)
+    moe_generation = [
+        f"{name} ({spec.policy})"
+        for name, spec in model.scenario.data.workloads.items()
+        if isinstance(spec, RLSpec)
+        and spec.generation_tokens_per_s_per_sequence is None
+        and catalog.models[spec.policy].moe is not None
+    ]
+    if moe_generation:
+        out.append(
+            f"RL generation of an MoE policy ({', '.join(moe_generation)}) is rated by the "
+            "serving decode model, fitted on TensorRT-LLM and SGLang runs: NeMo-RL's vLLM runs of "
+            "MoE policies decode up to ~3x slower than it (planner/calibration/rl.yaml, "
+            "docs/models.md), so the generating capacity may be short by as much"
+        )
     unpaced = [
         d.name for d in model.demands if d.rl is not None and not d.rl.update_floor_s_by_system
     ]

@@ -146,3 +146,21 @@ def test_a_colocated_update_alone_paces_the_run(tmp_path: Path) -> None:
     broken = [dataclasses.replace(demands[0], rl=longer)]
     found = {name: msgs for name, msgs in check_plan(plan, sc, broken).items() if msgs}
     assert list(found) == ["update_pace"]
+
+
+def test_an_moe_policy_s_generation_caveat_is_in_the_plan(tmp_path: Path) -> None:
+    """The decode model is fitted on TensorRT-LLM/SGLang MoE serving; NeMo-RL's vLLM runs of MoE
+    policies decode up to ~3x slower (planner/calibration/rl.yaml): a plan that rates an MoE
+    policy's RL generation says so; a dense policy's does not."""
+    dense = planner.solve(_scenario(tmp_path, 1_000))
+    assert not any("MoE policy" in x for x in dense.left_out)
+    path = tmp_path / "rl-moe.yaml"
+    path.write_text(
+        SCENARIO.format(problems=1_000, extra="    max_completion_tokens: 3969\n").replace(
+            "policy: llama-3.1-8b", "policy: qwen3-30b-a3b"
+        ),
+        encoding="utf-8",
+    )
+    moe = planner.solve(planner.load_scenario(path))
+    lines = [x for x in moe.left_out if "MoE policy" in x]
+    assert len(lines) == 1 and "rl (qwen3-30b-a3b)" in lines[0] and "~3x" in lines[0]
