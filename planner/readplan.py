@@ -7,7 +7,7 @@ from typing import Any
 from planner.demand.types import Role, WorkloadDemand
 from planner.kinds.inference import read_serving
 from planner.kinds.pretrain import sizing_rows
-from planner.kinds.rl import RLSpec, push_s
+from planner.kinds.rl import push_s
 from planner.lp.linear import Col
 from planner.lp.model import FAMILIES, GB, Model, Term
 from planner.lp.objective import cost_by_period
@@ -314,11 +314,9 @@ def left_out(model: Model) -> list[str]:
             note += f"; none of it is modelled on {', '.join(sorted(bare))} (no `rl:` figures)"
         out.append(note)
     moe_generation = [
-        f"{name} ({spec.policy})"
-        for name, spec in model.scenario.data.workloads.items()
-        if isinstance(spec, RLSpec)
-        and spec.generation_tokens_per_s_per_sequence is None
-        and catalog.models[spec.policy].moe is not None
+        f"{d.name} ({d.rl.moe_generation_policy})"
+        for d in model.demands
+        if d.rl is not None and d.rl.moe_generation_policy
     ]
     if moe_generation:
         out.append(

@@ -356,6 +356,12 @@ def demand(
             generated_tokens_per_update=spec.samples_per_update * spec.completion_tokens,
             verifier_core_s_by_isa=verifier_core_s_by_isa(spec),
             verifier_byte_s_by_isa=verifier_byte_s_by_isa(spec),
+            moe_generation_policy=(
+                spec.policy
+                if catalog.models[spec.policy].moe is not None
+                and spec.generation_tokens_per_s_per_sequence is None
+                else ""
+            ),
         ),
         notes=[f"forward:backward FLOPs = {est.forward_backward_flop_ratio:.2f}"],
     )
