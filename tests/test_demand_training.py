@@ -311,6 +311,63 @@ def test_weights_kept_in_fp8_hold_one_byte_per_parameter() -> None:
     assert bf16.memory_bytes - fp8.memory_bytes == pytest.approx(M.params * 1.0)
 
 
+def test_fp8_layers_store_fp8_gemm_inputs() -> None:
+    # Korthikanti et al.'s 34 bytes per hidden element per token per layer in BF16; in FP8
+    # Transformer Engine keeps the 1-byte copies of the GEMM-only inputs (QKV 1, fc1 1, fc2 4
+    # hidden elements) and adds a 1-byte copy of the attention output (flash attention keeps the
+    # BF16 one): 34 - 6 x (2 - 1) + 1 x 1 = 29; NVFP4 4 bits + an E4M3 scale per 16 values.
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    by_precision = {}
+    for p in ("bf16", "fp16", "fp8", "fp4"):
+        f = train_figures(hw, p)
+        assert f is not None
+        by_precision[p] = f.activation_bytes_per_hidden
+    q4 = 0.5 + 1 / 16
+    assert by_precision == pytest.approx(
+        {"bf16": 34.0, "fp16": 34.0, "fp8": 29.0, "fp4": 34 - 6 * (2 - q4) + q4}
+    )
+    # the stored activations of a layout scale with it; the recomputed layer's input stays 2 B
+    f8 = replace(F, activation_bytes_per_hidden=29.0)
+    st = step_time(Layout(), M, f8, RUN, 0.0)
+    assert st.memory_bytes == pytest.approx(1e9 * 16 + 8 * 1000 * 1024 * 29)
+    st1 = step_time(Layout(), M, f8, RUN, 1.0)
+    assert st1.memory_bytes == pytest.approx(1e9 * 16 + 8 * 1000 * 1024 * 2)
+
+
+def test_gb200_405b_fp8_recipe_recomputation_from_memory() -> None:
+    # The Megatron-Bridge 25.11 GB200 Llama 3.1 405B FP8 row (TP4 PP16 DP4 VP4, mb 1, GBS 1,536
+    # x 8,192; weights gathered in FP8, BF16 gradients, 16 B per parameter), by hand from the
+    # catalog: per GPU 186 GB x 0.9 usable; weights 1 B + gradients 2 B of N/64 held, the other
+    # 12 B sharded over DP4; 8 layers a stage (ceil(126/64) x 4), 16 x (1 + 15/64) micro-batches
+    # in flight (interleaved 1F1B), 8,192 tokens x 16,384 / TP4 each, 29 B (FP8) or 34 B (BF16)
+    # per hidden element; a recomputed layer keeps 2 B. Recomputed share: the least multiple of
+    # 1/20 that fits.
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    arch = CATALOG.models["llama-3.1-405b"]
+    mf = model_figures(arch, 8192)
+    run = RunFigures(8192, 1536 * 8192.0, 16.0, 2.0, 1.0)
+    lay = Layout(tp=4, pp=16, dp=4, vp=4, micro_batch=1, tp_comm_overlap=True)
+    usable = 186e9 * 0.9
+    p_acc = arch.params / 64
+    state = p_acc * (1 + 2) + p_acc * (16 - 2 - 2) / 4
+    act_tokens = 8 * 16 * (1 + 15 / 64) * 8192 * 16384 / 4
+    shares = {}
+    for p, per_hidden in (("fp8", 29.0), ("bf16", 34.0)):
+        f = train_figures(hw, p)
+        assert f is not None
+        full, ckpt = act_tokens * per_hidden, act_tokens * 2.0
+        need = (full - (usable - state)) / (full - ckpt)
+        r = math.ceil(need * 20 - 1e-9) / 20
+        st = step_time(lay, mf, f, run)
+        assert st.recompute == pytest.approx(r)
+        assert st.memory_bytes == pytest.approx(state + full * (1 - r) + ckpt * r, rel=1e-9)
+        shares[p] = r
+    # 192 GB of FP8 activations and state against 167 GB: 20% recomputed (30% at 34 B)
+    assert shares == {"fp8": 0.2, "bf16": 0.3}
+
+
 def test_memory_forces_recomputation() -> None:
     f = replace(F, usable_hbm_bytes=40e9)
     st = step_time(Layout(), M, f, RUN)

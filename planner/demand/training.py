@@ -67,10 +67,12 @@ Step:
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_acc · (bytes_per_param - 2 - bytes(grad)) / (DP·CP)`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
-  `+ ls · f_pp · t · hidden/TP · (34·(1-r) + 2·r)`, `f_pp = min(m, PP)` micro-batches in flight,
-  `· (1 + (PP-1)/(PP·v))` when interleaved (Korthikanti et al. 2022: 34·s·b·h/t
-  bytes per layer with sequence parallelism and flash attention; a recomputed layer keeps its
-  2-byte input only), `P_acc = N_dense/(TP·PP) + N_experts/(TP·PP·EP)`.
+  `+ ls · f_pp · t · hidden/TP · (a_p·(1-r) + 2·r)`, `f_pp = min(m, PP)` micro-batches in flight,
+  `· (1 + (PP-1)/(PP·v))` when interleaved (Korthikanti et al. 2022: a = 34 bytes per hidden
+  element per layer with sequence parallelism and flash attention in BF16/FP16; in FP8/FP4 the
+  GEMM-only inputs are kept at the low precision, `a_p = 34 - 6·(2 - q) + q`, q = 1 B for FP8:
+  29, activation_bytes_per_hidden; a recomputed layer keeps its 2-byte input only),
+  `P_acc = N_dense/(TP·PP) + N_experts/(TP·PP·EP)`.
 MFU = model FLOPs per token (6·N_a + 3·A(S/2)) x tokens/s / (G · peak(p)).
 """
 
@@ -127,6 +129,25 @@ CROSS_ENTROPY_BYTES_PER_LOGIT = 6.0
 # flash attention (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
 # Transformer Models", eq. 2 with selective recomputation: 34·s·b·h/t).
 ACTIVATION_BYTES_PER_HIDDEN = 34.0
+# FP8/FP4 runs (Transformer Engine) save the low-precision copy of a GEMM input for the weight
+# gradient instead of the BF16 one: te.Linear / LayerNormLinear quantize the input and keep only
+# its column-wise (wgrad) usage for the backward (transformer_engine/pytorch/module/linear.py,
+# `inputmat.update_usage(rowwise_usage=False, columnwise_usage=True)` then `saved_inputmat =
+# inputmat`; TE issue #1764: "we cache the FP8 data (on Blackwell) or the FP8 transpose data
+# (on Hopper)"). Of Korthikanti's 34 bytes, the GEMM inputs kept for their GEMM alone are the
+# QKV input (1 hidden element per token), the fc1 input (1) and the fc2 input (4: the 4h MLP of
+# the paper's layer): LOW_PRECISION_GEMM_INPUTS_PER_HIDDEN = 6 elements at 2 B in BF16. The
+# attention output (1 element) is the output projection's input and also flash attention's
+# saved `out` (its backward needs O): in BF16 one tensor, in FP8/FP4 the BF16 `out` stays and
+# the projection adds its low-precision copy. Norm inputs, Q/K/V, the activation function's
+# input and the masks stay BF16 (Transformer Engine's attention and norms run in BF16). So a
+# low-precision layer stores 34 - 6 x (2 - q) + 1 x q bytes per hidden element, q the bytes of
+# one saved value (activation_bytes_per_hidden): FP8 29, NVFP4 25.94.
+LOW_PRECISION_GEMM_INPUTS_PER_HIDDEN = 6.0
+LOW_PRECISION_ATTENTION_OUTPUT_PER_HIDDEN = 1.0
+# Bytes of one saved low-precision value: FP8 1 (per-tensor scaling: one scale per tensor);
+# NVFP4 4 bits + one E4M3 scale per 16 values (Transformer Engine NVFP4BlockScaling recipe).
+LOW_PRECISION_VALUE_BYTES = {"fp8": 1.0, "fp4": 0.5 + 1.0 / 16.0}
 # A recomputed layer keeps only its BF16 input: 2 bytes per hidden element per token.
 CHECKPOINT_BYTES_PER_HIDDEN = 2.0
 # Activations and collectives move BF16 (2 bytes per value), also in FP8 runs.
@@ -206,6 +227,9 @@ class TrainFigures:
     cast_bytes_per_hidden: float  # LOW_PRECISION_CAST_BYTES_PER_HIDDEN in FP8/FP4, else 0
     # gemm_efficiency at BF16, for the output head's GEMMs (BF16 in every run); 0: gemm_efficiency
     head_gemm_efficiency: float = 0.0
+    # stored activation bytes per hidden element per token per layer (activation_bytes_per_hidden:
+    # 34 in BF16, 29 in FP8)
+    activation_bytes_per_hidden: float = ACTIVATION_BYTES_PER_HIDDEN
 
 
 @dataclass(frozen=True)
@@ -354,6 +378,21 @@ def whole_micro_batches(run: RunFigures, dp: int, mb: int) -> int:
     return math.ceil(run.global_batch_tokens / (run.sequence_tokens * dp * mb) - WHOLE_TOL)
 
 
+def activation_bytes_per_hidden(precision: str) -> float:
+    """Stored activation bytes per hidden element per token per layer (sequence parallel, flash
+    attention): Korthikanti et al.'s 34 in BF16/FP16; in FP8/FP4 the GEMM-only inputs at the
+    low precision and the attention output's extra low-precision copy,
+    `34 - 6 · (2 - q) + 1 · q` (constants above)."""
+    q = LOW_PRECISION_VALUE_BYTES.get(precision)
+    if q is None:
+        return ACTIVATION_BYTES_PER_HIDDEN
+    return (
+        ACTIVATION_BYTES_PER_HIDDEN
+        - LOW_PRECISION_GEMM_INPUTS_PER_HIDDEN * (ACTIVATION_VALUE_BYTES - q)
+        + LOW_PRECISION_ATTENTION_OUTPUT_PER_HIDDEN * q
+    )
+
+
 def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
     """The flattened figures, or None when the accelerator has no training block or precision."""
     tr = hw.accelerator.training
@@ -381,6 +420,7 @@ def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
             LOW_PRECISION_CAST_BYTES_PER_HIDDEN if precision in LOW_PRECISION else 0.0
         ),
         head_gemm_efficiency=tr.gemm_efficiency.get("bf16", tr.gemm_efficiency[precision]),
+        activation_bytes_per_hidden=activation_bytes_per_hidden(precision),
     )
 
 
@@ -658,7 +698,7 @@ def step_time(
     # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
     in_flight = min(m, pp) * (1 + (pp - 1) / (pp * v) if v > 1 else 1.0) if pp > 1 else 1.0
     act_tokens = layers_stage * in_flight * t * h / tp
-    full_act = act_tokens * ACTIVATION_BYTES_PER_HIDDEN
+    full_act = act_tokens * f.activation_bytes_per_hidden
     ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
     if forward_only:
         r = 1.0  # memory: no activations kept for a backward, the layer inputs at most
@@ -916,7 +956,7 @@ def step_times_vector(
     interleave = np.where(v > 1, 1 + (pp - 1) / (pp * v), 1.0)
     in_flight = np.where(pp > 1, np.minimum(m, pp) * interleave, 1.0)
     act_tokens = layers_stage * in_flight * t * h / tp
-    full_act = act_tokens * ACTIVATION_BYTES_PER_HIDDEN
+    full_act = act_tokens * f.activation_bytes_per_hidden
     ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
     room = f.usable_hbm_bytes - state
     with np.errstate(divide="ignore", invalid="ignore"):
