@@ -187,6 +187,13 @@ class Layout:
     # dispatch, the next layer for the combine): fully exposed. A recipe input; the layout
     # search leaves it off.
     ep_comm_overlap: bool = False
+    # The pipeline split counts the input embedding and the loss as one layer each (Megatron-LM
+    # account_for_embedding_in_pipeline_split + account_for_loss_in_pipeline_split; the MLPerf
+    # NeMo configs' ASYM_PP_EMBED/ASYM_PP_LOSS): L + 2 slots split evenly, so the first stage
+    # holds one decoder layer fewer (in its first virtual stage) beside the embedding and the
+    # last one layer fewer beside the loss and output head. A recipe input (PP > 1); the layout
+    # search leaves it off.
+    embedding_loss_in_pp_split: bool = False
 
     @property
     def accelerators(self) -> int:
@@ -203,7 +210,10 @@ class Layout:
             text += f" (v{self.vp})"
         text += f", mb {self.micro_batch}"
         text += ", TP overlap" if self.tp_comm_overlap else ""
-        return text + (", EP overlap" if self.ep_comm_overlap else "")
+        text += ", EP overlap" if self.ep_comm_overlap else ""
+        return text + (
+            ", embedding and loss in the PP split" if self.embedding_loss_in_pp_split else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -685,7 +695,10 @@ def step_time(
     m = whole_micro_batches(run, dp, mb)
     t = mb * s / cp  # tokens per micro-batch per accelerator
     h = mf.hidden
-    layers_stage = math.ceil(mf.layers / (pp * v)) * v
+    # With the embedding and the loss counted in the pipeline split (PP > 1): L + 2 slots.
+    split = layout.embedding_loss_in_pp_split and pp > 1
+    slots = mf.layers + (2 if split else 0)
+    layers_stage = math.ceil(slots / (pp * v)) * v
     # Parameters held per accelerator.
     expert = mf.expert_params
     dense = mf.params - expert
@@ -697,7 +710,15 @@ def step_time(
     # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
     # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
     in_flight = min(m, pp) * (1 + (pp - 1) / (pp * v) if v > 1 else 1.0) if pp > 1 else 1.0
-    act_tokens = layers_stage * in_flight * t * h / tp
+    held_layers = layers_stage * in_flight
+    if split:
+        # The first virtual stage of the first rank holds the embedding in one layer's slot:
+        # one layer fewer in each of its forwards in flight, v·f_pp - (v-1)·min(m, PP) of the
+        # v·f_pp stage-chunk forwards held (interleaved 1F1B runs PP micro-batches through each
+        # virtual stage in turn; 2·PP - 1 of them the first virtual stage's when m >= PP, all
+        # f_pp without interleaving).
+        held_layers -= v * in_flight - (v - 1) * min(m, pp)
+    act_tokens = held_layers * t * h / tp
     full_act = act_tokens * f.activation_bytes_per_hidden
     ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
     if forward_only:
@@ -726,12 +747,14 @@ def step_time(
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
         shape_exp = _shape(tokens_per_expert, h / tp, f)
-    n_last = last_stage_layers(mf.layers, pp, layers_stage)
+    n_last = max(0, last_stage_layers(slots, pp, layers_stage) - (1 if split else 0))  # loss slot
+    # the busiest of the first PP-1 stages: a middle one, or the first (one layer fewer) at PP2
+    n_first = layers_stage - (1 if split and pp == 2 else 0)
     heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
     act_bytes = t * h * ACTIVATION_VALUE_BYTES
     kinds = []  # per stage kind: (gemm, head, attention, memory, tp, cp, moe layers, shape, layers)
-    for n, mtp, nh in ((layers_stage, 0, 0), (n_last, mf.mtp_layers, heads)):
+    for n, mtp, nh in ((n_first, 0, 0), (n_last, mf.mtp_layers, heads)):
         gemm_i, head_i, attn_i, mem_i, moe_i, shape_i = stage_terms(
             n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp
         )
