@@ -10,7 +10,10 @@ tokens a step); tokens per micro-batch per accelerator `t = mb · S / CP`.
 
 Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual stages), and on the
 last stage, `n_last = max(0, L - (PP-1)·ls)` layers plus the model's MTP modules (each a layer and
-a 2·hidden x hidden projection) and the output head and loss (below); the slower sets `t_mb`:
+a 2·hidden x hidden projection) and the output head and loss (below); the slower sets `t_mb`
+(with `embedding_loss_in_pp_split` the split counts the embedding and the loss as a layer each:
+`ls = ceil((L+2) / (PP·v))·v`, `n_last = L + 1 - (PP-1)·ls`, and the first stage holds one
+decoder layer fewer in its first virtual stage, memory below):
   GEMM       `6 · N_l/L · ls · t / TP · (1 + r/3)` FLOP at `peak(p) · gemm_efficiency[p] · shape`,
              `N_l = N_a - 2·V·hidden` (the untied embedding, a lookup, and the head out of the
              layers) when the model gives its vocabulary V, else N_a,
@@ -67,11 +70,14 @@ Step:
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_acc · (bytes_per_param - 2 - bytes(grad)) / (DP·CP)`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
-  `+ ls · f_pp · t · hidden/TP · (a_p·(1-r) + 2·r)`, `f_pp = min(m, PP)` micro-batches in flight,
+  `+ H · t · hidden/TP · (a_p·(1-r) + 2·r)`, H = `ls · f_pp` layer-micro-batches held,
+  `f_pp = min(m, PP)` micro-batches in flight,
   `· (1 + (PP-1)/(PP·v))` when interleaved (Korthikanti et al. 2022: a = 34 bytes per hidden
   element per layer with sequence parallelism and flash attention in BF16/FP16; in FP8/FP4 the
   GEMM-only inputs are kept at the low precision, `a_p = 34 - 6·(2 - q) + q`, q = 1 B for FP8:
-  29, activation_bytes_per_hidden; a recomputed layer keeps its 2-byte input only),
+  29, activation_bytes_per_hidden; a recomputed layer keeps its 2-byte input only); with
+  `embedding_loss_in_pp_split` H less the first virtual stage's missing layer in each of its
+  held forwards, `v·f_pp - (v-1)·min(m, PP)` of them,
   `P_acc = N_dense/(TP·PP) + N_experts/(TP·PP·EP)`.
 MFU = model FLOPs per token (6·N_a + 3·A(S/2)) x tokens/s / (G · peak(p)).
 """
@@ -961,7 +967,8 @@ def step_times_vector(
     c: dict[str, np.ndarray], mf: ModelFigures, f: TrainFigures, run: RunFigures
 ) -> tuple[np.ndarray, np.ndarray]:
     """(tokens/s, memory bytes) of every candidate: step_time's formulas on arrays (the
-    recomputed share is the least that fits, as step_time's default)."""
+    recomputed share is the least that fits, as step_time's default; candidates leave the
+    recipe inputs tp_comm_overlap, ep_comm_overlap and embedding_loss_in_pp_split off)."""
     tp, pp, dp, cp, ep, v, mb = (
         c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
     )
