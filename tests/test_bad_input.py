@@ -381,6 +381,28 @@ CASES = [
         message="boolean",
     ),
     Case(
+        "pretrain-embedding-loss-split-without-pp",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout: {{tp: 8, dp: 8, embedding_loss_in_pp_split: true}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="embedding_loss_in_pp_split needs pp > 1",
+    ),
+    Case(
+        "pretrain-embedding-loss-split-not-a-boolean",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout:\n      pp: 4\n      embedding_loss_in_pp_split: asym  {MARK}\n",
+        ),
+        path="workloads.pre.layout.embedding_loss_in_pp_split",
+        message="boolean",
+    ),
+    Case(
         "rl-generator-unknown-field",
         sc(
             "    goodput: 0.9\n",

@@ -65,8 +65,14 @@ def test_gb300_fp8_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> Non
     best = min(grid, key=mae)
     tr = CATALOG.accelerators["gb300"].training
     assert tr is not None
-    assert tr.gemm_efficiency["fp8"] == best == 0.67
-    # 1.9% when fitted; 1.0% (+1.9% / +0.2%) since the last pipeline stage carries the output head
-    assert mae(best) == pytest.approx(0.0103, abs=0.001)
+    # 0.67 until FP8 runs stored FP8 GEMM inputs (29 bytes per hidden element, not 34): the 405B
+    # row's 10% recomputation went, and the grid minimum moved to 0.65 (MAE 2.5% at 0.67)
+    assert tr.gemm_efficiency["fp8"] == best == 0.65
+    # 1.9% when fitted; 1.0% (+1.9% / +0.2%) since the last pipeline stage carries the output
+    # head; 0.50% (+0.3% / +0.7%) at 0.65 with the FP8 stored-activation count; 0.35% (+0.3% /
+    # -0.4%) since the 405B row's recipe puts the embedding and the loss in its pipeline split
+    # (the last stage 15 decoder layers + the head, not 14)
+    assert mae(best) == pytest.approx(0.0035, abs=0.001)
+    assert mae(0.67) == pytest.approx(0.0190, abs=0.001)
     # The fit points are named as such in the accuracy table.
     assert {r["id"] + " (fit)" for r in fitted} <= {r.point for r in training.rows()}

@@ -164,6 +164,33 @@ def test_tp_comm_overlap_on_the_layout_reaches_the_step_model() -> None:
     assert b.mfu > a.mfu
 
 
+def test_embedding_loss_in_pp_split_on_the_layout_reaches_the_step_model() -> None:
+    # A recipe input: Llama 3.1 405B FP8 on 256 GB200 as Megatron-Bridge's recipe runs it (TP4
+    # PP16 VP4, GBS 1,536): 126 decoder layers + the embedding + the loss in 128 slots, 8 a
+    # stage; the first stage's first virtual stage holds 1 decoder layer, so 2·16 - 1 = 31 of
+    # the 79 stage-chunk forwards in flight hold 1 layer instead of 2: 127 layer-micro-batches
+    # instead of 158, and the activations fit without recomputation.
+    lay = {"tp": 4, "pp": 16, "dp": 4, "vp": 4, "micro_batch": 1, "tp_comm_overlap": True}
+    kw = dict(model="llama-3.1-405b", tokens="1T", global_batch_tokens="12582912", precision="fp8")
+    a = pretrain_throughput(spec(layout=lay, **kw), CATALOG, "gb200-nvl72").step
+    b = pretrain_throughput(
+        spec(layout={**lay, "embedding_loss_in_pp_split": True}, **kw), CATALOG, "gb200-nvl72"
+    ).step
+    assert a is not None and b is not None
+    act, ckpt = 8192 * 16384 / 4 * 29.0, 8192 * 16384 / 4 * 2.0  # a layer-micro-batch, FP8
+
+    def held(r: float) -> float:  # bytes of one layer-micro-batch at recomputed share r
+        return (1 - r) * act + r * ckpt
+
+    state = a.memory_bytes - 158 * held(a.recompute)
+    assert b.memory_bytes == pytest.approx(state + 127 * held(b.recompute), rel=1e-9)
+    # BF16 weights gathered (the spec's default; the recipe gathers FP8): 25% of the layers
+    # recomputed at 158 layer-micro-batches in flight, 5% at 127
+    assert (a.recompute, b.recompute) == (0.25, 0.05)
+    assert b.step_s < a.step_s
+    assert b.layout.embedding_loss_in_pp_split and not a.layout.embedding_loss_in_pp_split
+
+
 def test_ep_comm_overlap_on_the_layout_reaches_the_step_model() -> None:
     # A recipe input: the pinned layout's ep_comm_overlap runs the expert all-to-all under the
     # micro-batch's computation (max(0, EP - compute)) instead of exposing all of it; the rest of

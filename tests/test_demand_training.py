@@ -311,6 +311,92 @@ def test_weights_kept_in_fp8_hold_one_byte_per_parameter() -> None:
     assert bf16.memory_bytes - fp8.memory_bytes == pytest.approx(M.params * 1.0)
 
 
+def test_fp8_layers_store_fp8_gemm_inputs() -> None:
+    # Korthikanti et al.'s 34 bytes per hidden element per token per layer in BF16; in FP8
+    # Transformer Engine keeps the 1-byte copies of the GEMM-only inputs (QKV 1, fc1 1, fc2 4
+    # hidden elements) and adds a 1-byte copy of the attention output (flash attention keeps the
+    # BF16 one): 34 - 6 x (2 - 1) + 1 x 1 = 29; NVFP4 4 bits + an E4M3 scale per 16 values.
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    by_precision = {}
+    for p in ("bf16", "fp16", "fp8", "fp4"):
+        f = train_figures(hw, p)
+        assert f is not None
+        by_precision[p] = f.activation_bytes_per_hidden
+    q4 = 0.5 + 1 / 16
+    assert by_precision == pytest.approx(
+        {"bf16": 34.0, "fp16": 34.0, "fp8": 29.0, "fp4": 34 - 6 * (2 - q4) + q4}
+    )
+    # the stored activations of a layout scale with it; the recomputed layer's input stays 2 B
+    f8 = replace(F, activation_bytes_per_hidden=29.0)
+    st = step_time(Layout(), M, f8, RUN, 0.0)
+    assert st.memory_bytes == pytest.approx(1e9 * 16 + 8 * 1000 * 1024 * 29)
+    st1 = step_time(Layout(), M, f8, RUN, 1.0)
+    assert st1.memory_bytes == pytest.approx(1e9 * 16 + 8 * 1000 * 1024 * 2)
+
+
+def test_gb200_405b_fp8_recipe_recomputation_from_memory() -> None:
+    # The Megatron-Bridge 25.11 GB200 Llama 3.1 405B FP8 row's layout (TP4 PP16 DP4 VP4, mb 1,
+    # GBS 1,536 x 8,192; weights gathered in FP8, BF16 gradients, 16 B per parameter) without
+    # the recipe's embedding and loss in the pipeline split (test_demand_pretrain), by hand from the
+    # catalog: per GPU 186 GB x 0.9 usable; weights 1 B + gradients 2 B of N/64 held, the other
+    # 12 B sharded over DP4; 8 layers a stage (ceil(126/64) x 4), 16 x (1 + 15/64) micro-batches
+    # in flight (interleaved 1F1B), 8,192 tokens x 16,384 / TP4 each, 29 B (FP8) or 34 B (BF16)
+    # per hidden element; a recomputed layer keeps 2 B. Recomputed share: the least multiple of
+    # 1/20 that fits.
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    arch = CATALOG.models["llama-3.1-405b"]
+    mf = model_figures(arch, 8192)
+    run = RunFigures(8192, 1536 * 8192.0, 16.0, 2.0, 1.0)
+    lay = Layout(tp=4, pp=16, dp=4, vp=4, micro_batch=1, tp_comm_overlap=True)
+    usable = 186e9 * 0.9
+    p_acc = arch.params / 64
+    state = p_acc * (1 + 2) + p_acc * (16 - 2 - 2) / 4
+    act_tokens = 8 * 16 * (1 + 15 / 64) * 8192 * 16384 / 4
+    shares = {}
+    for p, per_hidden in (("fp8", 29.0), ("bf16", 34.0)):
+        f = train_figures(hw, p)
+        assert f is not None
+        full, ckpt = act_tokens * per_hidden, act_tokens * 2.0
+        need = (full - (usable - state)) / (full - ckpt)
+        r = math.ceil(need * 20 - 1e-9) / 20
+        st = step_time(lay, mf, f, run)
+        assert st.recompute == pytest.approx(r)
+        assert st.memory_bytes == pytest.approx(state + full * (1 - r) + ckpt * r, rel=1e-9)
+        shares[p] = r
+    # 192 GB of FP8 activations and state against 167 GB: 20% recomputed (30% at 34 B)
+    assert shares == {"fp8": 0.2, "bf16": 0.3}
+
+
+def test_embedding_and_loss_in_the_pipeline_split_hand_computed() -> None:
+    # 8 layers + the embedding + the loss = 10 slots over PP2 x v... : PP2 v1, 5 slots a stage:
+    # the first stage holds 4 decoder layers (the embedding in the fifth slot), the last 4 (the
+    # loss in the fifth); without the split 4 and 4. Interleaved PP2 v2 (10 slots / 4 = ceil 3,
+    # 6 a stage): first stage 5 decoder layers, its first virtual stage 2 (the embedding the
+    # third); the last 10 - 6 - 1 = 3 decoder layers beside the loss.
+    run = replace(RUN, global_batch_tokens=16000.0)  # 16 sequences, m = 16 >= PP
+    plain = step_time(Layout(pp=2), M, F, run, 0.0)
+    split = step_time(Layout(pp=2, embedding_loss_in_pp_split=True), M, F, run, 0.0)
+    per_layer_mb = 1000 * 1024 * 34  # t · hidden · 34 B
+    state = plain.memory_bytes - 4 * 2 * per_layer_mb  # ls 4 x 2 micro-batches in flight
+    # v1: each of the min(m, PP) = 2 micro-batches in flight holds ls - 1 = 4 layers (ls = 5)
+    assert split.memory_bytes == pytest.approx(state + 4 * 2 * per_layer_mb)
+    # the busiest of the first PP-1 stages is the first at PP2: 4 decoder layers, as the last
+    assert split.gemm_s == pytest.approx(plain.gemm_s)
+    iv = step_time(Layout(pp=2, vp=2, embedding_loss_in_pp_split=True), M, F, run, 0.0)
+    # v = 2: f_pp = 2 x (1 + 1/4) = 2.5 micro-batches = 5 stage-chunk forwards of 3 layers,
+    # 2·PP - 1 = 3 of them the first virtual stage's (2 layers): 5 x 3 - 3 = 12 layers
+    assert iv.memory_bytes == pytest.approx(state + 12 * per_layer_mb)
+    # the last stage: 3 decoder layers (no head: M has no vocabulary), slower than none; the
+    # first stage's 5 set the pace: GEMM 6 x 1e9/8 x 5 layers x 1000 tokens at 0.5 PFLOP/s
+    assert iv.gemm_s == pytest.approx(6 * 1e9 / 8 * 5 * 1000 / 0.5e15, rel=1e-6)
+    assert not iv.last_stage
+    # PP 1: nothing to split (the flag has no effect)
+    one = step_time(Layout(embedding_loss_in_pp_split=True), M, F, RUN, 0.0)
+    assert one.memory_bytes == step_time(Layout(), M, F, RUN, 0.0).memory_bytes
+
+
 def test_memory_forces_recomputation() -> None:
     f = replace(F, usable_hbm_bytes=40e9)
     st = step_time(Layout(), M, f, RUN)

@@ -60,6 +60,7 @@ def _layout(d: dict[str, Any]) -> Layout:
         micro_batch=d.get("micro_batch", 1),
         tp_comm_overlap=bool(d.get("tp_comm_overlap", False)),
         ep_comm_overlap=bool(d.get("ep_comm_overlap", False)),
+        embedding_loss_in_pp_split=bool(d.get("embedding_loss_in_pp_split", False)),
     )
 
 

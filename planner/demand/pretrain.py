@@ -254,6 +254,7 @@ def training_layout(lay: LayoutSpec, dp: int) -> Layout:
         lay.micro_batch,
         lay.tp_comm_overlap,
         lay.ep_comm_overlap,
+        lay.embedding_loss_in_pp_split,
     )
 
 

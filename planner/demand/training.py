@@ -10,7 +10,10 @@ tokens a step); tokens per micro-batch per accelerator `t = mb · S / CP`.
 
 Per micro-batch on one stage of `ls = ceil(L / (PP·v))·v` layers (`v` virtual stages), and on the
 last stage, `n_last = max(0, L - (PP-1)·ls)` layers plus the model's MTP modules (each a layer and
-a 2·hidden x hidden projection) and the output head and loss (below); the slower sets `t_mb`:
+a 2·hidden x hidden projection) and the output head and loss (below); the slower sets `t_mb`
+(with `embedding_loss_in_pp_split` the split counts the embedding and the loss as a layer each:
+`ls = ceil((L+2) / (PP·v))·v`, `n_last = L + 1 - (PP-1)·ls`, and the first stage holds one
+decoder layer fewer in its first virtual stage, memory below):
   GEMM       `6 · N_l/L · ls · t / TP · (1 + r/3)` FLOP at `peak(p) · gemm_efficiency[p] · shape`,
              `N_l = N_a - 2·V·hidden` (the untied embedding, a lookup, and the head out of the
              layers) when the model gives its vocabulary V, else N_a,
@@ -67,10 +70,15 @@ Step:
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_acc · (bytes_per_param - 2 - bytes(grad)) / (DP·CP)`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
-  `+ ls · f_pp · t · hidden/TP · (34·(1-r) + 2·r)`, `f_pp = min(m, PP)` micro-batches in flight,
-  `· (1 + (PP-1)/(PP·v))` when interleaved (Korthikanti et al. 2022: 34·s·b·h/t
-  bytes per layer with sequence parallelism and flash attention; a recomputed layer keeps its
-  2-byte input only), `P_acc = N_dense/(TP·PP) + N_experts/(TP·PP·EP)`.
+  `+ H · t · hidden/TP · (a_p·(1-r) + 2·r)`, H = `ls · f_pp` layer-micro-batches held,
+  `f_pp = min(m, PP)` micro-batches in flight,
+  `· (1 + (PP-1)/(PP·v))` when interleaved (Korthikanti et al. 2022: a = 34 bytes per hidden
+  element per layer with sequence parallelism and flash attention in BF16/FP16; in FP8/FP4 the
+  GEMM-only inputs are kept at the low precision, `a_p = 34 - 6·(2 - q) + q`, q = 1 B for FP8:
+  29, activation_bytes_per_hidden; a recomputed layer keeps its 2-byte input only); with
+  `embedding_loss_in_pp_split` H less the first virtual stage's missing layer in each of its
+  held forwards, `v·f_pp - (v-1)·min(m, PP)` of them,
+  `P_acc = N_dense/(TP·PP) + N_experts/(TP·PP·EP)`.
 MFU = model FLOPs per token (6·N_a + 3·A(S/2)) x tokens/s / (G · peak(p)).
 """
 
@@ -127,6 +135,25 @@ CROSS_ENTROPY_BYTES_PER_LOGIT = 6.0
 # flash attention (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
 # Transformer Models", eq. 2 with selective recomputation: 34·s·b·h/t).
 ACTIVATION_BYTES_PER_HIDDEN = 34.0
+# FP8/FP4 runs (Transformer Engine) save the low-precision copy of a GEMM input for the weight
+# gradient instead of the BF16 one: te.Linear / LayerNormLinear quantize the input and keep only
+# its column-wise (wgrad) usage for the backward (transformer_engine/pytorch/module/linear.py,
+# `inputmat.update_usage(rowwise_usage=False, columnwise_usage=True)` then `saved_inputmat =
+# inputmat`; TE issue #1764: "we cache the FP8 data (on Blackwell) or the FP8 transpose data
+# (on Hopper)"). Of Korthikanti's 34 bytes, the GEMM inputs kept for their GEMM alone are the
+# QKV input (1 hidden element per token), the fc1 input (1) and the fc2 input (4: the 4h MLP of
+# the paper's layer): LOW_PRECISION_GEMM_INPUTS_PER_HIDDEN = 6 elements at 2 B in BF16. The
+# attention output (1 element) is the output projection's input and also flash attention's
+# saved `out` (its backward needs O): in BF16 one tensor, in FP8/FP4 the BF16 `out` stays and
+# the projection adds its low-precision copy. Norm inputs, Q/K/V, the activation function's
+# input and the masks stay BF16 (Transformer Engine's attention and norms run in BF16). So a
+# low-precision layer stores 34 - 6 x (2 - q) + 1 x q bytes per hidden element, q the bytes of
+# one saved value (activation_bytes_per_hidden): FP8 29, NVFP4 25.94.
+LOW_PRECISION_GEMM_INPUTS_PER_HIDDEN = 6.0
+LOW_PRECISION_ATTENTION_OUTPUT_PER_HIDDEN = 1.0
+# Bytes of one saved low-precision value: FP8 1 (per-tensor scaling: one scale per tensor);
+# NVFP4 4 bits + one E4M3 scale per 16 values (Transformer Engine NVFP4BlockScaling recipe).
+LOW_PRECISION_VALUE_BYTES = {"fp8": 1.0, "fp4": 0.5 + 1.0 / 16.0}
 # A recomputed layer keeps only its BF16 input: 2 bytes per hidden element per token.
 CHECKPOINT_BYTES_PER_HIDDEN = 2.0
 # Activations and collectives move BF16 (2 bytes per value), also in FP8 runs.
@@ -166,6 +193,13 @@ class Layout:
     # dispatch, the next layer for the combine): fully exposed. A recipe input; the layout
     # search leaves it off.
     ep_comm_overlap: bool = False
+    # The pipeline split counts the input embedding and the loss as one layer each (Megatron-LM
+    # account_for_embedding_in_pipeline_split + account_for_loss_in_pipeline_split; the MLPerf
+    # NeMo configs' ASYM_PP_EMBED/ASYM_PP_LOSS): L + 2 slots split evenly, so the first stage
+    # holds one decoder layer fewer (in its first virtual stage) beside the embedding and the
+    # last one layer fewer beside the loss and output head. A recipe input (PP > 1); the layout
+    # search leaves it off.
+    embedding_loss_in_pp_split: bool = False
 
     @property
     def accelerators(self) -> int:
@@ -182,7 +216,10 @@ class Layout:
             text += f" (v{self.vp})"
         text += f", mb {self.micro_batch}"
         text += ", TP overlap" if self.tp_comm_overlap else ""
-        return text + (", EP overlap" if self.ep_comm_overlap else "")
+        text += ", EP overlap" if self.ep_comm_overlap else ""
+        return text + (
+            ", embedding and loss in the PP split" if self.embedding_loss_in_pp_split else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -206,6 +243,9 @@ class TrainFigures:
     cast_bytes_per_hidden: float  # LOW_PRECISION_CAST_BYTES_PER_HIDDEN in FP8/FP4, else 0
     # gemm_efficiency at BF16, for the output head's GEMMs (BF16 in every run); 0: gemm_efficiency
     head_gemm_efficiency: float = 0.0
+    # stored activation bytes per hidden element per token per layer (activation_bytes_per_hidden:
+    # 34 in BF16, 29 in FP8)
+    activation_bytes_per_hidden: float = ACTIVATION_BYTES_PER_HIDDEN
 
 
 @dataclass(frozen=True)
@@ -354,6 +394,21 @@ def whole_micro_batches(run: RunFigures, dp: int, mb: int) -> int:
     return math.ceil(run.global_batch_tokens / (run.sequence_tokens * dp * mb) - WHOLE_TOL)
 
 
+def activation_bytes_per_hidden(precision: str) -> float:
+    """Stored activation bytes per hidden element per token per layer (sequence parallel, flash
+    attention): Korthikanti et al.'s 34 in BF16/FP16; in FP8/FP4 the GEMM-only inputs at the
+    low precision and the attention output's extra low-precision copy,
+    `34 - 6 · (2 - q) + 1 · q` (constants above)."""
+    q = LOW_PRECISION_VALUE_BYTES.get(precision)
+    if q is None:
+        return ACTIVATION_BYTES_PER_HIDDEN
+    return (
+        ACTIVATION_BYTES_PER_HIDDEN
+        - LOW_PRECISION_GEMM_INPUTS_PER_HIDDEN * (ACTIVATION_VALUE_BYTES - q)
+        + LOW_PRECISION_ATTENTION_OUTPUT_PER_HIDDEN * q
+    )
+
+
 def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
     """The flattened figures, or None when the accelerator has no training block or precision."""
     tr = hw.accelerator.training
@@ -381,6 +436,7 @@ def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
             LOW_PRECISION_CAST_BYTES_PER_HIDDEN if precision in LOW_PRECISION else 0.0
         ),
         head_gemm_efficiency=tr.gemm_efficiency.get("bf16", tr.gemm_efficiency[precision]),
+        activation_bytes_per_hidden=activation_bytes_per_hidden(precision),
     )
 
 
@@ -645,7 +701,10 @@ def step_time(
     m = whole_micro_batches(run, dp, mb)
     t = mb * s / cp  # tokens per micro-batch per accelerator
     h = mf.hidden
-    layers_stage = math.ceil(mf.layers / (pp * v)) * v
+    # With the embedding and the loss counted in the pipeline split (PP > 1): L + 2 slots.
+    split = layout.embedding_loss_in_pp_split and pp > 1
+    slots = mf.layers + (2 if split else 0)
+    layers_stage = math.ceil(slots / (pp * v)) * v
     # Parameters held per accelerator.
     expert = mf.expert_params
     dense = mf.params - expert
@@ -657,8 +716,16 @@ def step_time(
     # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
     # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
     in_flight = min(m, pp) * (1 + (pp - 1) / (pp * v) if v > 1 else 1.0) if pp > 1 else 1.0
-    act_tokens = layers_stage * in_flight * t * h / tp
-    full_act = act_tokens * ACTIVATION_BYTES_PER_HIDDEN
+    held_layers = layers_stage * in_flight
+    if split:
+        # The first virtual stage of the first rank holds the embedding in one layer's slot:
+        # one layer fewer in each of its forwards in flight, v·f_pp - (v-1)·min(m, PP) of the
+        # v·f_pp stage-chunk forwards held (interleaved 1F1B runs PP micro-batches through each
+        # virtual stage in turn; 2·PP - 1 of them the first virtual stage's when m >= PP, all
+        # f_pp without interleaving).
+        held_layers -= v * in_flight - (v - 1) * min(m, pp)
+    act_tokens = held_layers * t * h / tp
+    full_act = act_tokens * f.activation_bytes_per_hidden
     ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
     if forward_only:
         r = 1.0  # memory: no activations kept for a backward, the layer inputs at most
@@ -686,12 +753,14 @@ def step_time(
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
         shape_exp = _shape(tokens_per_expert, h / tp, f)
-    n_last = last_stage_layers(mf.layers, pp, layers_stage)
+    n_last = max(0, last_stage_layers(slots, pp, layers_stage) - (1 if split else 0))  # loss slot
+    # the busiest of the first PP-1 stages: a middle one, or the first (one layer fewer) at PP2
+    n_first = layers_stage - (1 if split and pp == 2 else 0)
     heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
     act_bytes = t * h * ACTIVATION_VALUE_BYTES
     kinds = []  # per stage kind: (gemm, head, attention, memory, tp, cp, moe layers, shape, layers)
-    for n, mtp, nh in ((layers_stage, 0, 0), (n_last, mf.mtp_layers, heads)):
+    for n, mtp, nh in ((n_first, 0, 0), (n_last, mf.mtp_layers, heads)):
         gemm_i, head_i, attn_i, mem_i, moe_i, shape_i = stage_terms(
             n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp
         )
@@ -898,7 +967,8 @@ def step_times_vector(
     c: dict[str, np.ndarray], mf: ModelFigures, f: TrainFigures, run: RunFigures
 ) -> tuple[np.ndarray, np.ndarray]:
     """(tokens/s, memory bytes) of every candidate: step_time's formulas on arrays (the
-    recomputed share is the least that fits, as step_time's default)."""
+    recomputed share is the least that fits, as step_time's default; candidates leave the
+    recipe inputs tp_comm_overlap, ep_comm_overlap and embedding_loss_in_pp_split off)."""
     tp, pp, dp, cp, ep, v, mb = (
         c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
     )
@@ -916,7 +986,7 @@ def step_times_vector(
     interleave = np.where(v > 1, 1 + (pp - 1) / (pp * v), 1.0)
     in_flight = np.where(pp > 1, np.minimum(m, pp) * interleave, 1.0)
     act_tokens = layers_stage * in_flight * t * h / tp
-    full_act = act_tokens * ACTIVATION_BYTES_PER_HIDDEN
+    full_act = act_tokens * f.activation_bytes_per_hidden
     ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
     room = f.usable_hbm_bytes - state
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -56,7 +56,13 @@ class LayoutSpec(Strict):
     expert-parallel all-to-all of one micro-batch with another's computation (Megatron-LM
     `--overlap-moe-expert-parallel-comm`, Megatron-Bridge `moe_a2a_overlap`, DeepSeek-V3
     DualPipe), so the step exposes max(0, EP - compute) per micro-batch; false (default) = the
-    all-to-all fully exposed (the expert GEMMs wait for the dispatch)."""
+    all-to-all fully exposed (the expert GEMMs wait for the dispatch). `embedding_loss_in_pp_split`:
+    the recipe counts the input embedding and the loss as one layer each when it splits the
+    layers over the pipeline stages (Megatron-LM `account_for_embedding_in_pipeline_split` and
+    `account_for_loss_in_pipeline_split`; the MLPerf NeMo configs' `ASYM_PP_EMBED` and
+    `ASYM_PP_LOSS`), so the first stage holds one decoder layer fewer beside the embedding (and
+    fewer activations in flight) and the last one fewer beside the loss and output head; needs
+    pp > 1; false (default) = the layers split evenly, the remainder on the last stage."""
 
     tp: PositiveInt = 1
     pp: PositiveInt = 1
@@ -67,6 +73,7 @@ class LayoutSpec(Strict):
     micro_batch: PositiveInt = 1
     tp_comm_overlap: bool = False
     ep_comm_overlap: bool = False
+    embedding_loss_in_pp_split: bool = False
 
     @model_validator(mode="after")
     def _overlap_needs_tp(self) -> LayoutSpec:
@@ -79,6 +86,11 @@ class LayoutSpec(Strict):
             raise ValueError(
                 "ep_comm_overlap needs ep > 1: it overlaps the expert-parallel all-to-all, "
                 "and ep 1 has none"
+            )
+        if self.embedding_loss_in_pp_split and self.pp == 1:
+            raise ValueError(
+                "embedding_loss_in_pp_split needs pp > 1: it places the embedding and the loss "
+                "in the pipeline split, and pp 1 has one stage"
             )
         return self
 
