@@ -31,15 +31,14 @@ E[K · s_p / (n − 1)] = r · s_p / t for every n: the mean TPOT is today's (st
 Output lengths (`output_tokens_percentiles`: output tokens at percentiles of the requests, a
 dataset's figures, e.g. p0 / p1 / p5 / ... / p100). The quantile is set by the short requests, so
 the law's lower part matters, and datasets differ there far more than a mean or a spread tells:
-MLPerf's Llama 3.1 405B set has 0.37% of reference outputs at <= 20 tokens where the geometric of
-its mean puts 2.9%, and DeepSeek-R1's (stdev/mean 1.25, above the geometric's ~1) has none below
-209 tokens (a gamma of that spread would put 5% below 0.02 x the mean). So the law is the
-dataset's own CDF, linear between the given percentiles (from 1 token at p0 if p0 is not given;
-the requests above the highest given percentile all at its length when p100 is not given: both
-ends err towards short requests, a wider tail), scaled by O over its own mean so that its mean is
-O (the rate r above and every other term use O; the dataset's reference outputs are seldom the
-served model's own, so the law gives the shape and O the scale). n takes the probability of
-[n − 1/2, n + 1/2).
+MLPerf's Llama 3.1 405B set has 0.37% of reference outputs at <= 20 tokens where the geometric
+of its mean puts 2.9%, and DeepSeek-R1's (stdev/mean 1.25, above the geometric's ~1) has none
+below 209 tokens, 0.052 x its mean, where a gamma of that spread puts 12% below 0.05 x the mean.
+So the law is the dataset's own CDF, linear between the given percentiles (from 1 token at p0
+when p0 is not given; the requests above the highest given percentile all at its length when
+p100 is not given), scaled by O over its own mean so that its mean is O (the rate r above and
+every other term use O; a dataset's reference outputs are seldom the served model's own, so the
+law gives the shape and O the scale). Length n takes the probability of [n − 1/2, n + 1/2).
 
 With chunked context the same prefill work is spread over the steps instead of stalling one;
 averaged over a request's own decode (what TPOT is) the work it waits for is the same K · s_p
