@@ -52,7 +52,8 @@ run's batch: p99 − mean 42.6 ms with the 1,536-token budget, 37.8 without it, 
 (B200 Server 73.9 / 64.3 / 64.4, GB200 Interactive 34.0 / 48.9 / 48.6: within a third, either
 sign); a law that counts each chunk as an independent Poisson stall (rate r · N, s_p / N each)
 gives 13.7 / 25.8 / 14.0 and is wrong: it drops that one prompt's chunks fall on consecutive
-steps.
+steps. With the 405B dataset's output lengths (output_tokens_percentiles) in both the simulation
+and this law: 17.9 / 17.6 / 18.2, 29.7 / 29.2 / 29.4, 22.5 / 22.3 / 22.4 ms.
 
 Prompt lengths vary (`prompt_tokens_stdev`): each stall is then s_p times the prompt's length
 over the mean, and the K stalls a request waits for add up to a compound Poisson sum. A stall's
