@@ -203,6 +203,7 @@ def at_batch(run: Run, catalog: Catalog) -> AtBatch:
         spec.prompt_tokens_cv,
         spec.engine_graph_sizes,
         spec.engine.max_num_tokens if spec.engine else None,
+        spec.output_law,
     )
     lay = pinned_layout(arch, hw, load, run.tp, run.pp, 1)
     assert not isinstance(lay, str), lay
@@ -215,7 +216,7 @@ def main() -> None:
     catalog = load_catalog()
     print(
         f"{'run':40} {'B':>6} {'measured mean/p99':>18} {'planner mean/p99':>17} "
-        f"{'ratio':>6} {'gap ms':>7} {'us/layer':>8}"
+        f"{'ratio':>6} {'gap ms':>7} {'us/layer':>8} {'p99-mean meas/plan':>19}"
     )
     for run in RUNS:
         r = at_batch(run, catalog)
@@ -223,6 +224,7 @@ def main() -> None:
             f"{run.point:40} {run.in_flight:6.1f} {run.tpot_mean_ms:8.1f} /{run.tpot_p99_ms:6.1f}"
             f"   {r.planner_mean_ms:7.1f} /{r.planner_p99_ms:6.1f} "
             f"{run.tpot_mean_ms / r.planner_mean_ms:6.2f} {r.gap_ms:7.1f} {r.gap_per_layer_us:8.0f}"
+            f" {run.tpot_p99_ms - run.tpot_mean_ms:9.1f} /{r.planner_p99_ms - r.planner_mean_ms:6.1f}"
         )
     print(f"(logs: {RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt)")
 

@@ -465,6 +465,51 @@ CASES = [
         message="prompt_tokens_stdev sets the spread of the prompt stalls in a TPOT percentile",
     ),
     Case(
+        "output-tokens-percentiles-bad-key",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    prefill: aggregated\n    tpot_percentile: p99\n"
+            f"    output_tokens_percentiles: {{p1: 20, q50: 400}}  {MARK}\n",
+        ),
+        path="workloads.chat.output_tokens_percentiles",
+        message="'q50' is not a percentile of output lengths: give p0 (the shortest) to p100",
+    ),
+    Case(
+        "output-tokens-percentiles-falling",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    prefill: aggregated\n    tpot_percentile: p99\n"
+            f"    output_tokens_percentiles: {{p50: 400, p10: 600}}  {MARK}\n",
+        ),
+        path="workloads.chat.output_tokens_percentiles",
+        message="output tokens must not fall as the percentile rises: p10 600 > p50 400",
+    ),
+    Case(
+        "output-tokens-percentiles-below-one-token",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            "    tokens_per_s_per_user: 30\n    prefill: aggregated\n    tpot_percentile: p99\n"
+            "    output_tokens_percentiles:\n"
+            f"      p1: 0.5  {MARK}\n"
+            "      p50: 400\n",
+        ),
+        path="workloads.chat.output_tokens_percentiles.p1",
+        message="greater than or equal to 1",
+    ),
+    Case(
+        "output-tokens-percentiles-without-percentile",
+        {
+            "scenario.yaml": edit(
+                edit(SCENARIO, "  chat:\n", f"  chat:  {MARK}\n"),
+                "    tokens_per_s_per_user: 30\n",
+                "    tokens_per_s_per_user: 30\n    prefill: aggregated\n"
+                "    output_tokens_percentiles: {p1: 20, p50: 400}\n",
+            )
+        },
+        path="workloads.chat",
+        message="output_tokens_percentiles sets the output lengths of a TPOT percentile's tail",
+    ),
+    Case(
         "prefill-buckets-unsorted",
         sc(
             "    tokens_per_s_per_user: 30\n",

@@ -51,11 +51,29 @@ def test_docs_figures_hold():
     assert b70.batch == 254
     assert b70.run.tpot_mean_ms / b70.planner_mean_ms == pytest.approx(1.41, abs=0.02)
     assert b70.gap_per_layer_us == pytest.approx(124, abs=5)
-    # the 405B p99 the planner gives at the run's batch is no shorter than the measured one while
-    # its mean is 22 ms short: its tail (38.4 ms) is 2.5x the run's (15.4 ms)
+    # the 405B mean at the run's batch is 22 ms short; with the dataset's output lengths
+    # (output_tokens_percentiles) its p99 tail over the mean is 18.0 ms against the run's 15.4
+    # (38.4 with geometric lengths, which put the planner's p99 above the measured one), so the
+    # short mean now shows in the p99 too
     b405 = got["mlperf51-b200-llama31-405b-interactive"]
-    assert b405.planner_p99_ms >= b405.run.tpot_p99_ms
     assert b405.gap_ms == pytest.approx(22.1, abs=0.5)
+    assert b405.planner_p99_ms - b405.planner_mean_ms == pytest.approx(18.0, abs=0.5)
+    assert b405.planner_p99_ms < b405.run.tpot_p99_ms - 15
+    # the tails of four 405B runs within 30% of the measured; GB200 Interactive 3.4x (20.3 / 6.0)
+    for point in (
+        "mlperf51-b200-llama31-405b-interactive",
+        "mlperf51-b200-llama31-405b-server",
+        "mlperf51-gb200-llama31-405b-server",
+        "mlperf51-gb300-llama31-405b-server",
+    ):
+        r = got[point]
+        measured = r.run.tpot_p99_ms - r.run.tpot_mean_ms
+        assert 0.75 <= (r.planner_p99_ms - r.planner_mean_ms) / measured <= 1.3, point
+    gb = got["mlperf51-gb200-llama31-405b-interactive"]
+    gb_tail = (gb.planner_p99_ms - gb.planner_mean_ms) / (gb.run.tpot_p99_ms - gb.run.tpot_mean_ms)
+    assert gb_tail == pytest.approx(3.4, abs=0.1)
     gaps = [r.gap_per_layer_us for r in got.values()]
-    # 77-196 before the input embedding was a lookup (not read whole each decode step)
-    assert min(gaps) == pytest.approx(72, abs=5) and max(gaps) == pytest.approx(237, abs=5)
+    # 77-196 before the input embedding was a lookup (not read whole each decode step); the
+    # smallest, GB300 405B Server, 72 before GB300's FP4 compute_utilisation was refitted 0.31 ->
+    # 0.28 (its longer prefill chunk fills part of that run's gap)
+    assert min(gaps) == pytest.approx(43, abs=5) and max(gaps) == pytest.approx(237, abs=5)

@@ -159,6 +159,33 @@ def test_engine_simulation_chunks_do_not_narrow_the_tail() -> None:
     assert chunk_poisson < 0.5 * tail_chunked
 
 
+def test_engine_simulation_with_the_dataset_lengths_matches_the_law() -> None:
+    # The same engine with the 405B dataset's output lengths (output_tokens_percentiles of the
+    # calibration point, scaled to 653): the tail with the 1,536-token budget (17.9 ms over 3M
+    # steps; 1.5M here) and without it sit within 10% of the whole-prompt law with that law
+    # (18.2 ms), less than half the geometric's (38.7).
+    from planner.calibration.serving import points
+
+    sim = _sim()
+    lengths = next(
+        p for p in points() if p.id == "mlperf51-b200-llama31-405b-interactive"
+    ).spec.output_law
+    assert lengths is not None
+    tau, batch, out = 74.6e-6, 23, 653.0
+    rate, s_p = batch / out, P * tau
+    law = stall_quantile_s(0.99, rate, s_p, out, 1.0, SD / P, lengths) - rate * s_p
+    geometric = stall_quantile_s(0.99, rate, s_p, out, 1.0, SD / P) - rate * s_p
+    assert law < 0.5 * geometric
+    for budget in (BUDGET, 10**9):
+        y = sim.simulate(batch, budget, tau, out, 1_500_000, 11, lengths)
+        assert y.mean() == pytest.approx(rate * s_p, rel=0.05)
+        assert float(np.quantile(y, 0.99) - y.mean()) == pytest.approx(law, rel=0.10)
+    # the draws follow the law: mean 653, none below 2 tokens, 0.3% at <= 20
+    n = sim.output_draws(np.random.default_rng(5), out, 400_000, lengths)
+    assert n.mean() == pytest.approx(out, rel=0.01)
+    assert n.min() >= 2 and 0.002 < (n <= 20).mean() < 0.0045
+
+
 def test_gamma_law_used_by_the_sampling_test_is_the_prompts() -> None:
     # guard: the gamma of mean 9,429 and cv 0.431 the tests sample is the one chunk_law
     # integrates (its mean and stdev)

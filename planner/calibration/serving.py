@@ -74,6 +74,7 @@ def points(path: Path = TABLE) -> list[ServingPoint]:
                 "tokens_per_s_per_user",
                 "tpot_percentile",
                 "prompt_tokens_stdev",
+                "output_tokens_percentiles",
                 "ttft_p99",
                 "prefill",
                 "chunked_context",

@@ -410,6 +410,7 @@ def decode_point(
     prompt_cv: float = 0.0,
     graph_batch_sizes: tuple[int, ...] | None = None,
     token_budget: int | None = None,
+    output_percentiles: tuple[tuple[float, float], ...] | None = None,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). max_sequences, max_sequences_per_accelerator: the
@@ -432,6 +433,8 @@ def decode_point(
     per attention replica and pipeline micro-batch): the batch is capped so that its decode
     tokens and the prompt tokens that keep up with them fit it (token_budget_cap); the TPOT
     tail is unchanged (a prompt's chunks fall on consecutive steps: tpot_tail.py).
+    output_percentiles: the output lengths' law, (quantile, tokens) pairs, for the TPOT
+    quantile (tpot_tail.output_lengths; None: geometric of the mean).
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
@@ -456,6 +459,7 @@ def decode_point(
         prompt_cv,
         graph_batch_sizes,
         token_budget,
+        output_percentiles,
     )
     base = dict(
         weight_bytes=load.weights_bytes,
@@ -846,6 +850,7 @@ def estimate_serving(
         prompt_cv=spec.prompt_tokens_cv,
         graph_batch_sizes=spec.engine_graph_sizes,
         token_budget=spec.engine.max_num_tokens if spec.engine else None,
+        output_percentiles=spec.output_law,
     )
     if hw.accelerator.serving is None:
         return InferenceEstimate(

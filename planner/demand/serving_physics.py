@@ -185,6 +185,10 @@ class ModelLoad:
     # Coefficient of variation of the prompts' lengths (stdev / mean): the quantile's stalls are
     # a compound Poisson sum of gamma stalls (tpot_tail.py); 0: every stall the mean prompt's.
     prompt_cv: float = 0.0
+    # The output lengths' law as (quantile, tokens) pairs, quantiles ascending (a dataset's
+    # percentiles: InferenceSpec.output_tokens_percentiles), scaled to mean output_tokens in the
+    # TPOT quantile (tpot_tail.output_lengths); None: geometric of mean output_tokens.
+    output_percentiles: tuple[tuple[float, float], ...] | None = None
     # Aggregated prefill without chunked context: each prompt is prefilled whole in one
     # iteration, on its own attention replica (whole_prompt_stall_s).
     whole_prompts: bool = False
@@ -266,6 +270,7 @@ def model_load(
     prompt_cv: float = 0.0,
     graph_batch_sizes: tuple[int, ...] | None = None,
     token_budget: int | None = None,
+    output_percentiles: tuple[tuple[float, float], ...] | None = None,
 ) -> ModelLoad:
     """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
     the dense part when the checkpoint differs from params x bytes; when the checkpoint names a
@@ -282,7 +287,9 @@ def model_load(
     padded_prompt_tokens(P) tokens at mean context P'/2 (prefill_padding = P'/P).
     prompt_cv: the prompts' length stdev / mean, for the TPOT quantile's stalls (tpot_tail).
     graph_batch_sizes: the engine's CUDA graph batch sizes with padding (padded_decode_batch).
-    token_budget: the engine's tokens a step (EngineSpec.max_num_tokens; token_budget_cap)."""
+    token_budget: the engine's tokens a step (EngineSpec.max_num_tokens; token_budget_cap).
+    output_percentiles: the output lengths' law, (quantile, tokens) pairs, for the TPOT
+    quantile (tpot_tail.output_lengths; None: geometric)."""
     padded = padded_prompt_tokens(prompt_tokens, prefill_buckets)
     total = checkpoint_weight_bytes(arch, precision)
     dense_p = dense_precision(arch, precision)
@@ -325,6 +332,7 @@ def model_load(
         prompt_prefilled_tokens=prompt_tokens * (1.0 - prompt_cache_hit),
         tpot_quantile=tpot_quantile,
         prompt_cv=prompt_cv,
+        output_percentiles=output_percentiles,
         whole_prompts=whole_prompts,
         graph_batch_sizes=tuple(sorted(set(graph_batch_sizes))) if graph_batch_sizes else None,
         token_budget=token_budget,
@@ -936,6 +944,8 @@ class StepTerms:
     tpot_tail_s: float = 0.0
     # The prompts' length stdev / mean behind the tail's stalls (0: every prompt the mean's).
     tpot_prompt_cv: float = 0.0
+    # The tail's output lengths follow given percentiles (False: geometric of the mean)
+    tpot_output_percentiles: bool = False
     # chunk_s is whole prompts stalling the step, each on its own attention replica
     whole_prompt_stalls: bool = False
     # The batch the step computed when the engine pads it to a CUDA graph size (None: `batch`)
@@ -1038,6 +1048,7 @@ class StepTerms:
                     if self.tpot_prompt_cv > 0
                     else ""
                 )
+                + (", output lengths by percentiles" if self.tpot_output_percentiles else "")
                 + f") + tail {self.tpot_tail_s * 1e3:.2f} = "
                 f"{quantile_label(self.tpot_quantile)} TPOT {self.tpot_bound_s * 1e3:.2f} ms"
             )
@@ -1229,6 +1240,7 @@ class StepPhysics:
             tpot_quantile=load.tpot_quantile if with_chunk else None,
             tpot_tail_s=tail_s,
             tpot_prompt_cv=load.prompt_cv if with_chunk else 0.0,
+            tpot_output_percentiles=with_chunk and load.output_percentiles is not None,
             whole_prompt_stalls=with_chunk and self.replica_stall_s is not None,
             padded_batch=work if work != batch else None,
         )
@@ -1271,6 +1283,7 @@ class StepPhysics:
             load.output_tokens,
             load.tokens_per_step,
             load.prompt_cv,
+            load.output_percentiles,
         )
         return tail - chunk_s / load.tokens_per_step
 

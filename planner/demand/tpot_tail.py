@@ -23,10 +23,22 @@ E[K · s_p / (n − 1)] = r · s_p / t for every n: the mean TPOT is today's (st
 1/sqrt(r · j): short requests carry the tail. The quantile q of TPOT over requests (p99: q =
 0.99) is found on the mixture over n of those Poisson laws:
 
-  n     geometric on 1, 2, ... with mean O: the maximum-entropy law of a positive integer given
-        only its mean (Jaynes 1957; rl.length_shape's drain law without its cap), conditioned on
-        n >= 2 (a request of one output token has no TPOT). Output lengths are only known by their
-        mean in a workload spec.
+  n     without `output_tokens_percentiles`: geometric on 1, 2, ... with mean O, the
+        maximum-entropy law of a positive integer given only its mean (Jaynes 1957;
+        rl.length_shape's drain law without its cap); with them, the dataset's law (below); either
+        conditioned on n >= 2 (a request of one output token has no TPOT)
+
+Output lengths (`output_tokens_percentiles`: output tokens at percentiles of the requests, a
+dataset's figures, e.g. p0 / p1 / p5 / ... / p100). The quantile is set by the short requests, so
+the law's lower part matters, and datasets differ there far more than a mean or a spread tells:
+MLPerf's Llama 3.1 405B set has 0.37% of reference outputs at <= 20 tokens where the geometric
+of its mean puts 2.9%, and DeepSeek-R1's (stdev/mean 1.25, above the geometric's ~1) has none
+below 209 tokens, 0.052 x its mean, where a gamma of that spread puts 12% below 0.05 x the mean.
+So the law is the dataset's own CDF, linear between the given percentiles (from 1 token at p0
+when p0 is not given; the requests above the highest given percentile all at its length when
+p100 is not given), scaled by O over its own mean so that its mean is O (the rate r above and
+every other term use O; a dataset's reference outputs are seldom the served model's own, so the
+law gives the shape and O the scale). Length n takes the probability of [n − 1/2, n + 1/2).
 
 With chunked context the same prefill work is spread over the steps instead of stalling one;
 averaged over a request's own decode (what TPOT is) the work it waits for is the same K · s_p
@@ -40,7 +52,8 @@ run's batch: p99 − mean 42.6 ms with the 1,536-token budget, 37.8 without it, 
 (B200 Server 73.9 / 64.3 / 64.4, GB200 Interactive 34.0 / 48.9 / 48.6: within a third, either
 sign); a law that counts each chunk as an independent Poisson stall (rate r · N, s_p / N each)
 gives 13.7 / 25.8 / 14.0 and is wrong: it drops that one prompt's chunks fall on consecutive
-steps.
+steps. With the 405B dataset's output lengths (output_tokens_percentiles) in both the simulation
+and this law: 17.9 / 17.6 / 18.2, 29.7 / 29.2 / 29.4, 22.5 / 22.3 / 22.4 ms.
 
 Prompt lengths vary (`prompt_tokens_stdev`): each stall is then s_p times the prompt's length
 over the mean, and the K stalls a request waits for add up to a compound Poisson sum. A stall's
@@ -88,23 +101,70 @@ COMPOUND_RELATIVE_TOLERANCE = 1e-5
 COMPOUND_EXACT_MEAN_COUNT = 100.0
 
 
-def output_lengths(mean: float) -> tuple[np.ndarray, np.ndarray]:
-    """Output lengths n >= 2 and their probabilities: geometric on 1, 2, ... with mean `mean`,
-    P(n) = (1 − ρ) ρ^(n−1), ρ = 1 − 1/mean, conditioned on n >= 2 (one point per length up to
-    EXACT_LENGTHS, then bins counted at their shortest length)."""
+def output_lengths(
+    mean: float, percentiles: tuple[tuple[float, float], ...] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Output lengths n >= 2 and their probabilities (one point per length up to EXACT_LENGTHS,
+    then bins counted at their shortest length). Without `percentiles`: geometric on 1, 2, ...
+    with mean `mean`, P(n) = (1 − ρ) ρ^(n−1), ρ = 1 − 1/mean; with them ((quantile, tokens)
+    pairs, ascending): the piecewise-linear law through them scaled to mean `mean`
+    (percentile_law). Either conditioned on n >= 2."""
+    if percentiles is not None:
+        return _percentile_lengths(mean, percentiles)
     mean = max(mean, 1.0 + 1e-9)
     rho = 1.0 - 1.0 / mean
     log_rho = math.log(rho)
     # the length beyond which less than LENGTH_TAIL_SHARE remains: ρ^(n−1) = share
     last = max(3, int(1 + math.log(LENGTH_TAIL_SHARE) / log_rho))
-    edges = list(range(2, min(EXACT_LENGTHS, last) + 1))
-    while edges[-1] < last:
-        edges.append(max(edges[-1] + 1, int(edges[-1] * LENGTH_BIN_GROWTH)))
-    lower = np.array(edges, dtype=float)
+    lower = np.array(_length_edges(last), dtype=float)
     # P(N >= a) = ρ^(a−1); a bin [a, b) holds ρ^(a−1) − ρ^(b−1), the last bin all of N >= a
     survival = np.exp((lower - 1.0) * log_rho)
     weight = survival - np.append(survival[1:], 0.0)
     return lower, weight / weight.sum()
+
+
+def _length_edges(last: int) -> list[int]:
+    """Lower edges of the length bins from 2 to `last`: every length up to EXACT_LENGTHS, then
+    growing by LENGTH_BIN_GROWTH."""
+    edges = list(range(2, min(EXACT_LENGTHS, last) + 1))
+    while edges[-1] < last:
+        edges.append(max(edges[-1] + 1, int(edges[-1] * LENGTH_BIN_GROWTH)))
+    return edges
+
+
+def percentile_law(
+    mean: float, percentiles: tuple[tuple[float, float], ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CDF points (tokens, quantile) of the output-length law given by `percentiles`
+    ((quantile, tokens) pairs, quantiles ascending in [0, 1], tokens non-decreasing), scaled to
+    mean `mean` (module docstring): (1 token, 0) added first without a p0; without a p1 (p100)
+    the law's remaining 1 − q_last at the last length (a jump of the CDF there). Its mean before
+    scaling: Σ (q_{i+1} − q_i)(x_i + x_{i+1})/2 + (1 − q_last) x_last."""
+    q = [float(a) for a, _ in percentiles]
+    x = [float(b) for _, b in percentiles]
+    if q[0] > 0:
+        q, x = [0.0, *q], [1.0, *x]
+    qa, xa = np.array(q), np.array(x)
+    law_mean = float(np.sum(np.diff(qa) * (xa[1:] + xa[:-1]) / 2.0) + (1.0 - qa[-1]) * xa[-1])
+    return xa * (mean / law_mean), qa
+
+
+def _percentile_lengths(
+    mean: float, percentiles: tuple[tuple[float, float], ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """output_lengths for a percentile law: length n holds F(n + 1/2) − F(n − 1/2) (a bin [a, b)
+    F(b − 1/2) − F(a − 1/2)), F the scaled piecewise-linear CDF, 1 from the last point on;
+    conditioned on n >= 2."""
+    tokens, quantiles = percentile_law(mean, percentiles)
+    last = max(3, int(math.ceil(tokens[-1])) + 1)
+    lower = np.array(_length_edges(last), dtype=float)
+    at = lower - 0.5
+    cdf = np.where(at >= tokens[-1], 1.0, np.interp(at, tokens, quantiles, left=0.0))
+    weight = np.append(cdf[1:], 1.0) - cdf
+    keep = weight > 0
+    if not keep.any():  # every request at one output token: no TPOT; take the shortest, 2
+        return np.array([2.0]), np.array([1.0])
+    return lower[keep], weight[keep] / weight[keep].sum()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -115,15 +175,17 @@ def stall_quantile_s(
     mean_output_tokens: float,
     tokens_per_step: float = 1.0,
     prompt_cv: float = 0.0,
+    output_percentiles: tuple[tuple[float, float], ...] | None = None,
 ) -> float:
     """The `quantile` over requests of K · s_p / (n − 1), the prefill stalls a request waits for
-    per output token (module docstring): K ~ Poisson(r · (n − 1) / t), n geometric with mean O.
+    per output token (module docstring): K ~ Poisson(r · (n − 1) / t), n geometric with mean O
+    (output_percentiles: the dataset's law scaled to mean O, output_lengths).
     TPOT(quantile) = step / t + this. 0 without prompts (r = 0) or stalls (s_p = 0).
     prompt_cv > 0: the prompts' lengths vary with that coefficient of variation (stdev / mean),
     each stall gamma with mean s_p (compound_stall_quantile_s)."""
     if prompts_per_step <= 0 or stall_s <= 0:
         return 0.0
-    lengths, weights = output_lengths(mean_output_tokens)
+    lengths, weights = output_lengths(mean_output_tokens, output_percentiles)
     mean_y = prompts_per_step * stall_s / tokens_per_step
     for upper_only in (True, False):
         y, w = _stall_mixture(

@@ -61,6 +61,19 @@ def percentile_quantile(text: str) -> float | None:
     return round(value / 100.0, 6) if 50.0 <= value < 100.0 else None
 
 
+def length_percentile_quantile(text: str) -> float | None:
+    """The quantile a percentile of a length law names: "p0" -> 0 (the shortest), "p0.5" ->
+    0.005, "p100" -> 1 (the longest); None unless text is p<number> with 0 <= number <= 100 and
+    at most two decimals."""
+    if not text.startswith("p"):
+        return None
+    whole, dot, frac = text[1:].partition(".")
+    if not whole.isdigit() or len(frac) > 2 or (dot and not frac.isdigit()):
+        return None
+    value = float(text[1:])
+    return round(value / 100.0, 6) if 0.0 <= value <= 100.0 else None
+
+
 class HeadroomSpec(Strict):
     """N+k: the tier keeps serving all of its load after losing k failure domains. rack: a unit
     of the system (an NVL72 rack, an HGX server); k spare units of every pool the tier serves
@@ -97,6 +110,12 @@ class InferenceSpec(Strict):
     # around the mean prompt's (a compound Poisson tail: planner/demand/tpot_tail.py), which
     # widens the TPOT quantile. Default none: every prompt stalls as the mean prompt.
     prompt_tokens_stdev: PositiveFloat | None = None
+    # Output tokens at percentiles of the requests, e.g. {p0: 3, p1: 192, p5: 210, p50: 753,
+    # p100: 1830} (a dataset's figures; keys p0 to p100). With tpot_percentile and prefill:
+    # aggregated the TPOT tail's output lengths follow this law (linear between the points,
+    # scaled to mean output_tokens; planner/demand/tpot_tail.py) instead of the geometric of
+    # output_tokens: the short requests make the tail. Default none: the geometric.
+    output_tokens_percentiles: dict[str, Annotated[float, Field(ge=1)]] | None = None
     # interactive: batches sized for tokens_per_s_per_user; offline: no latency target, batches
     # limited by HBM only (MLPerf Offline, batch jobs).
     mode: Literal["interactive", "offline"] = "interactive"
@@ -166,6 +185,31 @@ class InferenceSpec(Strict):
                 f"{value!r} is not a TPOT percentile: give mean, or p50 to p99.9 (e.g. p99: "
                 "the TPOT of 99% of requests meets tokens_per_s_per_user)"
             )
+        return value
+
+    @field_validator("output_tokens_percentiles")
+    @classmethod
+    def _output_percentiles(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError(
+                "give output tokens at one or more percentiles, e.g. {p1: 192, p50: 753, "
+                "p100: 1830}, or leave output_tokens_percentiles out (geometric lengths)"
+            )
+        bad = [k for k in value if length_percentile_quantile(k) is None]
+        if bad:
+            raise ValueError(
+                f"{bad[0]!r} is not a percentile of output lengths: give p0 (the shortest) to "
+                "p100 (the longest), e.g. p1 or p99.5"
+            )
+        ordered = sorted(value.items(), key=lambda kv: length_percentile_quantile(kv[0]) or 0.0)
+        for (k1, v1), (k2, v2) in itertools.pairwise(ordered):
+            if v2 < v1:
+                raise ValueError(
+                    f"output tokens must not fall as the percentile rises: {k1} {v1:g} > "
+                    f"{k2} {v2:g}"
+                )
         return value
 
     @field_validator("prefill_buckets_tokens")
@@ -247,6 +291,13 @@ class InferenceSpec(Strict):
                 "prompt_tokens_stdev sets the spread of the prompt stalls in a TPOT percentile: "
                 "give tpot_percentile (e.g. p99) and prefill: aggregated, or leave it out"
             )
+        if self.output_tokens_percentiles is not None and (
+            self.tpot_percentile == "mean" or self.prefill != "aggregated"
+        ):
+            raise ValueError(
+                "output_tokens_percentiles sets the output lengths of a TPOT percentile's tail: "
+                "give tpot_percentile (e.g. p99) and prefill: aggregated, or leave it out"
+            )
         if self.mode == "offline" and self.tpot_percentile != "mean":
             raise ValueError(
                 "tpot_percentile says what tokens_per_s_per_user bounds: not with mode: offline"
@@ -287,6 +338,18 @@ class InferenceSpec(Strict):
         if self.prompt_tokens_stdev is None:
             return 0.0
         return self.prompt_tokens_stdev / self.prompt_tokens
+
+    @property
+    def output_law(self) -> tuple[tuple[float, float], ...] | None:
+        """output_tokens_percentiles as (quantile, tokens) pairs by ascending quantile (hashable:
+        the physics memoises on it); None without them (geometric output lengths)."""
+        if self.output_tokens_percentiles is None:
+            return None
+        pairs = (
+            (length_percentile_quantile(k) or 0.0, float(v))
+            for k, v in self.output_tokens_percentiles.items()
+        )
+        return tuple(sorted(pairs))
 
     @property
     def engine_caps(self) -> tuple[int | None, int | None]:
