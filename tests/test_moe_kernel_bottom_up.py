@@ -56,17 +56,21 @@ def test_2026_kernels_reproduce_v6_and_not_v51() -> None:
     built = {r.point: bench.bottom_up(r, CATALOG) for r in bench.RUNS}
     err = {p: b.step_ms / b.run.measured_step_ms - 1 for p, b in built.items()}
     planner = {p: b.planner_step_ms / b.run.measured_step_ms - 1 for p, b in built.items()}
-    # The planner (fitted 62 GB/s) at the runs' batches: v5.1 within 5% (+2.0%, +2.7%), v6.0
-    # 33-78% long (offline +71%, server +78%, interactive +33%).
+    # The planner (fitted 62 GB/s) at the runs' batches: GB200 v5.1 within 5% (+2.0%, +2.7%),
+    # every v6.0 run 33-113% long (GB200 offline +71%, server +78%, interactive +33%).
     for p, e in planner.items():
-        assert (abs(e) <= 0.05) if p.startswith("mlperf51") else (e > 0.30), p
-    # The 2026 kernels: v6.0 within 10% (offline -0.7%, server +8.6%, interactive -5.8%).
-    for p in ("mlperf6-gb200-dsr1-offline", "mlperf6-gb200-dsr1-server"):
-        assert abs(err[p]) <= 0.10, p
-    assert abs(err["mlperf6-gb200-dsr1-interactive"]) <= 0.10
-    # v5.1 (2025 software, the same config fields): the 2026 kernels are 35-41% short.
-    for p in ("mlperf51-gb200-dsr1-offline", "mlperf51-gb200-dsr1-server"):
-        assert err[p] < -0.30, p
+        if p.startswith("mlperf6"):
+            assert e > 0.30, p
+        elif "gb200" in p:
+            assert abs(e) <= 0.05, p
+    # The 2026 kernels: the v6.0 runs within 10% on GB200 (offline -0.7%, server +8.6%,
+    # interactive -5.8%) and 25% on GB300 (-13.6%, -8.0%, -20.4%: its power-law rows are noisier);
+    # the v5.1 runs (2025 software, the same config fields) 35-44% short.
+    for p, e in err.items():
+        if p.startswith("mlperf51"):
+            assert e < -0.30, p
+        else:
+            assert abs(e) <= (0.10 if "gb200" in p else 0.25), p
 
 
 def test_routing_skew_matters_the_alltoall_kind_does_not() -> None:
@@ -77,5 +81,6 @@ def test_routing_skew_matters_the_alltoall_kind_does_not() -> None:
         two_sided = bench.bottom_up(run, CATALOG, alltoall="two_sided")
         # Uniform routing (the planner's balls-into-bins hot rank) leaves 12-27% of the step out.
         assert uniform.step_ms / run.measured_step_ms - 1 < -0.10, run.point
-        # The two-sided all-to-all (2025's kind) adds 1.5 ms or less: not the 2025 -> 2026 gap.
-        assert 0 < two_sided.step_ms - skewed.step_ms < 2.0, run.point
+        # The two-sided all-to-all (2025's kind) adds under 4% of the step (0.8-4.3 ms): not
+        # the 2025 -> 2026 gap.
+        assert 0 < two_sided.step_ms - skewed.step_ms < 0.04 * skewed.step_ms, run.point
