@@ -212,13 +212,15 @@ def test_mlperf6_checks_family_is_reported_and_out_of_sample() -> None:
         assert p.tolerance == (0.15 if p.spec.mode == "offline" else 0.30), p.id
     # DeepSeek-R1 Interactive (new in v6.0): MTP depth 3 from the decode workers' configs, both
     # known misses (too slow) with their step breakdowns; DeepSeek-R1 Offline and Server on the
-    # same racks (no MTP, v5.1's configs): known misses too (too slow, the 2026 software release;
-    # test_v6_dsr1_twins_refute_a_per_backend_moe_cost).
+    # same racks (no MTP, v5.1's configs): too slow too, the 2026 software release
+    # (test_v6_dsr1_twins_refute_a_per_backend_moe_cost): known misses but GB200 Server, at
+    # -29.2% inside its 30% with the dataset's output lengths.
     r1 = [p for p in checks if p.spec.model == "deepseek-r1"]
-    assert len(r1) == 6 and all(p.known_miss for p in r1)
+    assert len(r1) == 6
+    assert [p.id for p in r1 if not p.known_miss] == ["mlperf6-gb200-dsr1-server"]
     assert all(p.spec.draft_tokens == (3 if "interactive" in p.id else 0) for p in r1)
-    # The family's MAE, known misses included, within the MoE families' 30% (20.7% with the six
-    # DeepSeek-R1 misses, 9.0% without).
+    # The family's MAE, known misses included, within the MoE families' 30% (20.8% with the five
+    # DeepSeek-R1 misses, 11.1% without).
     assert mean_absolute_error([r for r in rows(CATALOG) if r.family == "mlperf6-checks"]) <= 0.30
 
 
@@ -362,7 +364,10 @@ def test_v6_dsr1_twins_refute_a_per_backend_moe_cost(tmp_path) -> None:  # type:
             b.spec.mode,
         ), new
         assert a.published / b.published > 1.5, new  # 1.68, 1.54, 2.01
-        assert a.known_miss and not b.known_miss, new
+        assert not b.known_miss, new
+        # the v6.0 twin short by > 25% (GB200 Server -29.2%: inside its 30% band with the
+        # dataset's output lengths; the Offline twins known misses)
+        assert point_value(a, CATALOG) / a.published - 1 < -0.25, new
         # The planner prices both alike (output lengths differ by < 1%).
         assert point_value(a, CATALOG) == pytest.approx(point_value(b, CATALOG), rel=0.02), new
 
@@ -421,7 +426,7 @@ def test_v6_dsr1_twins_refute_a_per_backend_moe_cost(tmp_path) -> None:  # type:
             if gbps == 62:
                 assert (v51_off, v51_srv) == (
                     pytest.approx(0.020, abs=0.01),
-                    pytest.approx(0.386, abs=0.01),
+                    pytest.approx(0.420, abs=0.01),  # +42.0% with the dataset's output lengths
                 )
     finally:
         clear_physics_caches()
