@@ -266,6 +266,9 @@ class ModelFigures:
     # as active parameters) and the multi-token-prediction modules trained (last stage).
     vocab: int = 0
     mtp_layers: int = 0
+    # A routed expert's FFN width (a gated FFN: gate and up of `expert_ffn` each, down back to
+    # hidden; catalog `moe.expert_ffn`); 0: not given (dense model)
+    expert_ffn: int = 0
 
     @property
     def expert_params(self) -> float:
@@ -459,6 +462,7 @@ def model_figures(arch: ModelArch, sequence_tokens: int, mtp: bool = True) -> Mo
         max_nodes_per_token=(moe.max_nodes_per_token or 0) if moe else 0,
         vocab=arch.vocab or 0,
         mtp_layers=arch.mtp_layers if mtp else 0,
+        expert_ffn=moe.expert_ffn if moe else 0,
     )
 
 
@@ -507,6 +511,22 @@ def ep_exposed(ep_s: float, compute_s: float, overlap: bool) -> float:
 def _shape(tokens: float, width: float, f: TrainFigures) -> float:
     """GEMM shape efficiency M/(M + M_half) · K/(K + K_half)."""
     return tokens / (tokens + f.gemm_half_tokens) * width / (width + f.gemm_half_width)
+
+
+def expert_width_shape(mf: ModelFigures, tp: Any, f: TrainFigures) -> Any:
+    """The routed experts' FFN-width factor of their GEMM shape (floats or numpy arrays): each
+    expert is a gated FFN, fc1 (gate and up) `hidden x 2·w` and fc2 `w x hidden`, w =
+    expert_ffn/TP; a linear's forward, data-gradient and weight-gradient GEMMs each have the
+    two weight dimensions among their M, N, K (the third is the tokens), so each linear's shape
+    carries `n/(n + gemm_half_width)` for its FFN-side width n (2·w for fc1, w for fc2) beside
+    the tokens' and the hidden's factors (_shape). FLOP-weighted over the linears (fc1 twice
+    fc2's FLOPs), harmonically (times add): `3 / (2·(2w + W)/(2w) + (w + W)/w)`, W =
+    gemm_half_width. 1 without `expert_ffn` (the expert's width not given)."""
+    if not mf.expert_ffn:
+        return 1.0
+    w = mf.expert_ffn / tp
+    half = f.gemm_half_width
+    return 3.0 / (2.0 * (2.0 * w + half) / (2.0 * w) + (w + half) / w)
 
 
 def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
@@ -752,7 +772,7 @@ def step_time(
     shape_exp = 1.0
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
-        shape_exp = _shape(tokens_per_expert, h / tp, f)
+        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)
     n_last = max(0, last_stage_layers(slots, pp, layers_stage) - (1 if split else 0))  # loss slot
     # the busiest of the first PP-1 stages: a middle one, or the first (one layer fewer) at PP2
     n_first = layers_stage - (1 if split and pp == 2 else 0)
@@ -999,7 +1019,7 @@ def step_times_vector(
     shape_exp = 1.0
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
-        shape_exp = _shape(tokens_per_expert, h / tp, f)  # type: ignore[arg-type]
+        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)  # type: ignore[arg-type]
     n_last = np.maximum(0.0, mf.layers - (pp - 1) * layers_stage)
     heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
