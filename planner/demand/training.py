@@ -529,6 +529,26 @@ def expert_width_shape(mf: ModelFigures, tp: Any, f: TrainFigures) -> Any:
     return 3.0 / (2.0 * (2.0 * w + half) / (2.0 * w) + (w + half) / w)
 
 
+def ep_load_imbalance(mf: ModelFigures, t: Any, ep: Any) -> Any:
+    """The busiest expert-parallel rank's routed copies over the mean, per MoE layer and
+    micro-batch (floats or numpy arrays): the Megatron-Bridge benchmarks force balanced routing
+    with random router logits (Megatron-LM `moe_router_force_load_balancing`:
+    `apply_random_logits`, a normal draw per token and expert), so each of a token's k copies
+    lands on a uniformly random expert and a rank's load is ~Binomial with mean `μ = t·k` (each
+    of the EP ranks routes its t tokens' k copies over all of them); the dispatch, the expert
+    GEMMs and the combine of a layer finish with the busiest of the EP ranks, ≈ μ + sqrt(2 μ ln EP)
+    (balls into bins, Raab & Steger 1998; serving_physics.ep_imbalance, the same bound): `x = 1 +
+    sqrt(2 ln EP / μ)`, at most EP·min(k, E/EP)/k (every copy on one rank's experts). 1 for a
+    dense model or EP = 1."""
+    if not mf.experts:
+        return 1.0
+    k = mf.experts_per_token
+    mu = t * k
+    cap = ep * np.minimum(k, mf.experts / ep) / k
+    x = np.minimum(1.0 + np.sqrt(2.0 * np.log(np.maximum(ep, 1.0)) / mu), cap)
+    return np.where(ep > 1, x, 1.0) if np.ndim(x) else (float(x) if ep > 1 else 1.0)
+
+
 def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
     """Per-direction bandwidth of a collective whose ranks span `group_span` consecutive
     accelerators: scale-up when they stay inside one scale-up domain, else scale-out."""
@@ -553,6 +573,7 @@ def stage_terms(
     f: TrainFigures,
     shape_dense: Any,
     shape_exp: Any,
+    ep_load: Any = 1.0,
 ) -> tuple[Any, Any, Any, Any, Any, Any]:
     """One pipeline stage's compute per micro-batch (floats or numpy arrays alike): `n` decoder
     layers, `mtp` MTP modules (each a layer, MoE in a MoE model, and a 2·hidden x hidden
@@ -562,7 +583,8 @@ def stage_terms(
     FLOP-weighted blend of the dense and expert shapes for scalars, the dense shape for arrays
     and for a stage without layers).
     extra: 1 + r/3 (recomputation) or 1/3 (forward only) on the layers; head_share: 1 or 1/3
-    (the head is not recomputed)."""
+    (the head is not recomputed); ep_load: the busiest EP rank's routed copies over the mean
+    (ep_load_imbalance), on the expert GEMMs and the routed copies' memory-bound passes."""
     h = mf.hidden
     dense_l, expert_l = mf.layer_params
     dense_params = dense_l / mf.layers * (n + mtp) + mtp * MTP_PROJECTION_PER_HIDDEN_SQUARED * h * h
@@ -572,7 +594,9 @@ def stage_terms(
     moe_n = 0.0 * n
     if expert_l:
         moe_n = mf.moe_layers * n / mf.layers + mtp
-        exp_flops = TRAINING_FLOPS_PER_PARAM * expert_l * moe_n / mf.moe_layers * t / tp * extra
+        exp_flops = (
+            TRAINING_FLOPS_PER_PARAM * expert_l * moe_n / mf.moe_layers * t / tp * extra * ep_load
+        )
         gemm = gemm + exp_flops / (f.peak_flops * f.gemm_efficiency * shape_exp)
         if np.ndim(dense_flops) == 0 and dense_flops + exp_flops > 0:  # scalars: the blend
             shape = (dense_flops + exp_flops) / (dense_flops / shape_dense + exp_flops / shape_exp)
@@ -586,7 +610,7 @@ def stage_terms(
     per_moe_layer = moe_copy_bytes_per_token(mf, f) / mf.moe_layers if mf.experts else 0.0
     memory_bytes = (
         (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden) * h / tp * (n + mtp)
-        + per_moe_layer / tp * moe_n
+        + per_moe_layer / tp * moe_n * ep_load
         + CROSS_ENTROPY_BYTES_PER_LOGIT * mf.vocab / tp * heads
     ) * t
     memory = memory_bytes / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
@@ -656,6 +680,7 @@ def _placed(
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
             ep_one = ep_bytes / _group_bandwidth(span, f)
+        ep_one *= ep_load_imbalance(mf, t, ep)  # the busiest rank's dispatch and combine
     pp_s = 0.0
     if pp > 1:
         pp_bytes = 2.0 * v * act_bytes / tp
@@ -773,6 +798,7 @@ def step_time(
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
         shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)
+    ep_load = ep_load_imbalance(mf, t, ep)
     n_last = max(0, last_stage_layers(slots, pp, layers_stage) - (1 if split else 0))  # loss slot
     # the busiest of the first PP-1 stages: a middle one, or the first (one layer fewer) at PP2
     n_first = layers_stage - (1 if split and pp == 2 else 0)
@@ -782,7 +808,7 @@ def step_time(
     kinds = []  # per stage kind: (gemm, head, attention, memory, tp, cp, moe layers, shape, layers)
     for n, mtp, nh in ((n_first, 0, 0), (n_last, mf.mtp_layers, heads)):
         gemm_i, head_i, attn_i, mem_i, moe_i, shape_i = stage_terms(
-            n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp
+            n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp, ep_load
         )
         if forward_only:
             mem_i /= TRAINING_TO_FORWARD
@@ -1020,6 +1046,7 @@ def step_times_vector(
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
         shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)  # type: ignore[arg-type]
+    ep_load = ep_load_imbalance(mf, t, ep)
     n_last = np.maximum(0.0, mf.layers - (pp - 1) * layers_stage)
     heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
@@ -1044,6 +1071,7 @@ def step_times_vector(
             f,
             shape_dense,
             shape_exp,
+            ep_load,
         )
         tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (nl + mtp)
         tp_i = np.where(tp > 1, exposed * tp_bytes / group_bw(tp), 0.0)
@@ -1113,7 +1141,7 @@ def _placed_vector(
         hierarchical = np.maximum(out_bytes / so, ep_bytes / su)
         ep_one = np.where(span > f.scale_up_domain, hierarchical, ep_bytes / su)
         # search candidates leave ep_comm_overlap off: the all-to-all fully exposed
-        ep_one = np.where(ep > 1, ep_one, 0.0)
+        ep_one = np.where(ep > 1, ep_one * ep_load_imbalance(mf, t, ep), 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / np.where(pp_inside, su, so), 0.0)
     t_mb = np.full_like(t, -1.0)
     for moe_i, base_i in stages:
