@@ -260,9 +260,7 @@ def test_ep_comm_overlap_hand_computed() -> None:
     # the all-to-all.
     x = _busiest(4, 1000, 2)
     ep_b = 4 * 3 / 4 * 1000 * 2 * 1024 * 2 * 8 * x
-    compute = (
-        6 * 1e9 * 1000 / 0.5e15 * x + (140 * 1024 * 8 + 8 * 2 * 1024 * 30 * x) * 1000 / 1e12
-    )
+    compute = 6 * 1e9 * 1000 / 0.5e15 * x + (140 * 1024 * 8 + 8 * 2 * 1024 * 30 * x) * 1000 / 1e12
     slow = replace(F, scale_up_bytes_per_s=5e9, comm_overlap=0.5)
     off = step_time(Layout(dp=4, ep=4), moe, slow, run, 0.0)
     assert off.ep_s == pytest.approx(ep_b / 5e9)  # all of it: 20.39 ms
