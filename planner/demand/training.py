@@ -18,7 +18,9 @@ decoder layer fewer in its first virtual stage, memory below):
              `N_l = N_a - 2·V·hidden` (the untied embedding, a lookup, and the head out of the
              layers) when the model gives its vocabulary V, else N_a,
              `shape = M/(M + gemm_half_tokens) · K/(K + gemm_half_width)`, `M = t`, `K = hidden/TP`
-             (MoE expert GEMMs: `M = t · k · EP / E` tokens per local expert); `r` = share of
+             (MoE expert GEMMs: `M = t · k · EP / E` tokens per local expert, times the expert
+             FFN width's factor `3 / (2·(2w + K_half)/(2w) + (w + K_half)/w)`, w = expert_ffn/TP:
+             expert_width_shape; their FLOPs the busiest EP rank's, x_EP below); `r` = share of
              layers recomputed (full activation recomputation of those layers: +2N of 6N)
   attention  `3 · (1 + r/3) · A(S/2)/L · ls · t / TP` FLOP at `peak(bf16) · attention_efficiency`,
              A(S/2) = causal_attention_flops_per_token(model, S) (mean context S/2; a banded
@@ -37,7 +39,10 @@ decoder layer fewer in its first virtual stage, memory below):
   CP         `3 · (CP-1) · t · 2 · kv_heads · head_dim / TP · 2 B` per layer (ring attention
              passes K and V forward, K, V and their gradients backward); exposed beyond the
              attention time it overlaps
-  EP         `4 · (EP-1)/EP · t · k · hidden · 2 B` per MoE layer (dispatch and combine,
+  busiest EP rank `x_EP = min(1 + sqrt(2 ln EP / (t·k)), EP·min(k, E/EP)/k)` (random,
+             force-balanced routing: ep_load_imbalance) on the expert GEMMs, the routed copies'
+             bytes and the all-to-all
+  EP         `x_EP · 4 · (EP-1)/EP · t · k · hidden · 2 B` per MoE layer (dispatch and combine,
              forward and backward); fully exposed (the expert GEMMs wait for the dispatch,
              the next layer for the combine), or, on a layout with `ep_comm_overlap` (the
              all-to-all of one micro-batch run under another's computation: Megatron-LM
