@@ -19,6 +19,8 @@ from planner.demand.training import (
     _candidate_arrays,
     best_layout,
     candidate_layouts,
+    ep_load_imbalance,
+    expert_width_shape,
     model_figures,
     search_all,
     step_time,
@@ -58,6 +60,12 @@ M = ModelFigures(
 RUN = RunFigures(
     sequence_tokens=1000, global_batch_tokens=8000.0, bytes_per_param=16.0, gradient_bytes=2.0
 )
+
+
+def _busiest(ep: int, t: float, k: int) -> float:
+    """The busiest of `ep` ranks' routed copies over the mean under random (force-balanced)
+    routing, by hand: t·k copies a rank on average, max ≈ μ + sqrt(2 μ ln EP)."""
+    return 1.0 + math.sqrt(2.0 * math.log(ep) / (t * k))
 
 
 def test_pipeline_bubble_hand_computed() -> None:
@@ -200,8 +208,11 @@ def test_data_parallel_bytes_flat_and_hierarchical() -> None:
 def test_expert_all_to_all_bytes() -> None:
     moe = replace(M, params=4e9, active=1e9, experts=8, experts_per_token=2, moe_layers=8)
     st = step_time(Layout(dp=4, ep=4), moe, F, replace(RUN, global_batch_tokens=32000.0), 0.0)
-    # 4 all-to-alls x (4-1)/4 x t x k x h x 2 B per MoE layer, EP group inside the domain
-    assert st.ep_s == pytest.approx(4 * 3 / 4 * 1000 * 2 * 1024 * 2 * 8 / 1e11)
+    # 4 all-to-alls x (4-1)/4 x t x k x h x 2 B per MoE layer, EP group inside the domain, for
+    # the busiest of the 4 ranks (random routing: 1 + sqrt(2 ln 4 / 2,000) = 1.037 the mean)
+    x = _busiest(4, 1000, 2)
+    assert x == pytest.approx(1.0372, abs=1e-4)
+    assert st.ep_s == pytest.approx(4 * 3 / 4 * 1000 * 2 * 1024 * 2 * 8 / 1e11 * x)
     # routed experts: N_e = (N - N_a)/(1 - k/E) = 3e9 / 0.75 = 4e9 - ... held 1/EP per GPU
     assert moe.expert_params == pytest.approx(4e9)
 
@@ -215,15 +226,16 @@ def test_moe_routed_copies_memory_traffic_hand_computed() -> None:
     t, h, layers = 1000, 1024, 8
     st = step_time(Layout(dp=4, ep=4), moe, F, run, 0.0)
     dense_b = 140 * h * layers * t
-    copies_b = layers * 2 * h * 30 * t
+    copies_b = layers * 2 * h * 30 * t * _busiest(4, t, 2)  # the busiest EP rank's copies
     assert st.memory_s == pytest.approx((dense_b + copies_b) / 1e12)
     fp8 = step_time(Layout(dp=4, ep=4), moe, replace(F, cast_bytes_per_hidden=100.0), run, 0.0)
-    fp8_b = 240 * h * layers * t + layers * 2 * h * (30 + 10 * 1 / 2) * t
+    fp8_b = 240 * h * layers * t + layers * 2 * h * (30 + 10 * 1 / 2) * t * _busiest(4, t, 2)
     assert fp8.memory_s == pytest.approx(fp8_b / 1e12)
     # a dense model has no routed copies; TP divides the copies' bytes as it does the rest
     assert step_time(Layout(dp=4), M, F, run, 0.0).memory_s == pytest.approx(dense_b / 1e12)
     tp2 = step_time(Layout(tp=2, dp=2, ep=2), moe, F, run, 0.0)
-    assert tp2.memory_s == pytest.approx((dense_b + copies_b) / 2 / 1e12)
+    copies_ep2 = copies_b / _busiest(4, t, 2) * _busiest(2, t, 2)
+    assert tp2.memory_s == pytest.approx((dense_b + copies_ep2) / 2 / 1e12)
     # the vectorised search charges the same bytes
     c = _candidate_arrays(4, moe, F, run)
     rate, _ = step_times_vector(c, moe, F, run)
@@ -243,20 +255,24 @@ def test_ep_comm_overlap_hand_computed() -> None:
     # (140 x 1024 x 8 + 8 x 2 x 1024 x 30) x 1000 B / 1 TB/s = 1.638 ms, no attention.
     moe = replace(M, params=4e9, active=1e9, experts=8, experts_per_token=2, moe_layers=8)
     run = replace(RUN, global_batch_tokens=32000.0)
-    ep_b = 4 * 3 / 4 * 1000 * 2 * 1024 * 2 * 8
-    compute = 6 * 1e9 * 1000 / 0.5e15 + (140 * 1024 * 8 + 8 * 2 * 1024 * 30) * 1000 / 1e12
+    # All 1e9 active parameters are routed experts here ((4e9 - 1e9) / (1 - 2/8) x 2/8), so the
+    # busiest EP rank's share (random routing, x = 1.037) scales the GEMM, the routed copies and
+    # the all-to-all.
+    x = _busiest(4, 1000, 2)
+    ep_b = 4 * 3 / 4 * 1000 * 2 * 1024 * 2 * 8 * x
+    compute = 6 * 1e9 * 1000 / 0.5e15 * x + (140 * 1024 * 8 + 8 * 2 * 1024 * 30 * x) * 1000 / 1e12
     slow = replace(F, scale_up_bytes_per_s=5e9, comm_overlap=0.5)
     off = step_time(Layout(dp=4, ep=4), moe, slow, run, 0.0)
-    assert off.ep_s == pytest.approx(ep_b / 5e9)  # all of it: 19.66 ms
+    assert off.ep_s == pytest.approx(ep_b / 5e9)  # all of it: 20.39 ms
     on = step_time(Layout(dp=4, ep=4, ep_comm_overlap=True), moe, slow, run, 0.0)
     assert on.gemm_s + on.attention_s + on.memory_s == pytest.approx(compute)
-    assert on.ep_s == pytest.approx(ep_b / 5e9 - compute)  # 19.66 - 13.64 = 6.02 ms exposed
+    assert on.ep_s == pytest.approx(ep_b / 5e9 - compute)  # 20.39 - 14.15 = 6.24 ms exposed
     assert on.micro_batch_s == pytest.approx(off.micro_batch_s - compute)
     assert "EP overlap" in str(on.layout) and "EP overlap" not in str(off.layout)
     # forward only: half the all-to-all traffic against a third of the computation
     fwd = step_time(Layout(dp=4, ep=4, ep_comm_overlap=True), moe, slow, run, forward_only=True)
     assert fwd.ep_s == pytest.approx(ep_b / 5e9 / 2 - compute / 3)
-    # at 10 GB/s the 9.83 ms all-to-all hides entirely behind the 13.64 ms of computation
+    # at 10 GB/s the 10.2 ms all-to-all hides entirely behind the 14.15 ms of computation
     fast = replace(slow, scale_up_bytes_per_s=1e10)
     hidden = step_time(Layout(dp=4, ep=4, ep_comm_overlap=True), moe, fast, run, 0.0)
     assert hidden.ep_s == 0.0
@@ -275,15 +291,16 @@ def test_node_limited_routing_crosses_scale_out_once_per_remote_node() -> None:
     limited = step_time(Layout(dp=16, ep=16), replace(moe, max_nodes_per_token=4), F, run, 0.0)
     out_s, up_s = 4 * 1 * t * h * 2 / 1e10, 4 * 15 / 16 * t * 2 * h * 2 / 1e11
     assert out_s > up_s
-    assert limited.ep_s == pytest.approx(out_s * layers)
+    x16, x8 = _busiest(16, t, 2), _busiest(8, t, 2)  # the busiest EP rank's copies
+    assert limited.ep_s == pytest.approx(out_s * layers * x16)
     # Without node-limited routing (balanced over the experts) a token's 2 copies land on
     # 2 · (1 - (1/2)^2) = 1.5 distinct nodes on average, half of them remote: 0.75 crossings.
     plain = step_time(Layout(dp=16, ep=16), moe, F, run, 0.0)
-    assert plain.ep_s == pytest.approx(4 * 0.75 * t * h * 2 / 1e10 * layers)
+    assert plain.ep_s == pytest.approx(4 * 0.75 * t * h * 2 / 1e10 * layers * x16)
     # Inside one domain the limit changes nothing: every copy goes over scale-up.
     inside = step_time(Layout(dp=8, ep=8), replace(moe, max_nodes_per_token=4), F, run, 0.0)
     assert inside.ep_s == step_time(Layout(dp=8, ep=8), moe, F, run, 0.0).ep_s
-    assert inside.ep_s == pytest.approx(4 * 7 / 8 * t * 2 * h * 2 / 1e11 * layers)
+    assert inside.ep_s == pytest.approx(4 * 7 / 8 * t * 2 * h * 2 / 1e11 * layers * x8)
     # The catalog's DeepSeek-V3 routes to at most 4 nodes (its report, section 4.2).
     assert model_figures(CATALOG.models["deepseek-v3"], 4096).max_nodes_per_token == 4
 
@@ -300,7 +317,7 @@ def test_balanced_routing_crosses_once_per_distinct_remote_node() -> None:
     assert crossings == pytest.approx(2.6996, abs=1e-4)
     out_s = 4 * crossings * t * h * 2 / 1e10
     up_s = 4 * 31 / 32 * t * 8 * h * 2 / 1e11
-    assert st.ep_s == pytest.approx(max(out_s, up_s) * layers)
+    assert st.ep_s == pytest.approx(max(out_s, up_s) * layers * _busiest(32, t, 8))
 
 
 def test_weights_kept_in_fp8_hold_one_byte_per_parameter() -> None:
@@ -676,14 +693,22 @@ def test_deepseek_v3_b200_last_stage_by_hand() -> None:
     expert_active = experts * 8 / 256
     dense_layers = 37e9 - expert_active - 2 * v * h
     shape_d = t / (t + 256) * h / (h + 128)
-    shape_e = 1024 / (1024 + 256) * h / (h + 128)  # 4,096 x 8 x 8 / 256 tokens an expert
+    # the expert GEMMs: 4,096 x 8 x 8 / 256 = 1,024 tokens an expert, hidden 7,168, and the
+    # expert FFN's width w = 2,048: fc1 (gate + up, 2w = 4,096 wide) at 4,096/4,224, fc2 at
+    # 2,048/2,176, weighted 2 : 1 by FLOPs (times add)
+    width = 3 / (2 * (4096 + 128) / 4096 + (2048 + 128) / 2048)
+    assert width == pytest.approx(0.9600, abs=1e-4)
+    shape_e = 1024 / (1024 + 256) * h / (h + 128) * width
+    # the busiest of the 8 EP ranks under random routing: 32,768 copies on average a rank
+    x = 1 + math.sqrt(2 * math.log(8) / (t * 8))
+    assert x == pytest.approx(1.0113, abs=1e-4)
     moe = 58 / 61 + 1  # the decoder layer's share of MoE layers + the MTP module
     gemm = 6 * (dense_layers / 61 * 2 + 2 * h * h) * t / (4.5e15 * 0.465 * shape_d) + 6 * (
         expert_active / 58 * moe
-    ) * t / (4.5e15 * 0.465 * shape_e)
+    ) * t * x / (4.5e15 * 0.465 * shape_e)
     heads = 2 * 6 * v * h * t / (2.25e15 * 0.613 * shape_d)
-    memory = ((140 + 100) * h * 2 + 8 * h * (30 + 10 * 7 / 8) * moe + 2 * 6 * v) * t / 5.6e12
-    ep = 4 * 7 / 8 * t * 8 * h * 2 / (900e9 * 0.8) * moe  # EP8 inside the NVLink domain, exposed
+    memory = ((140 + 100) * h * 2 + 8 * h * (30 + 10 * 7 / 8) * moe * x + 2 * 6 * v) * t / 5.6e12
+    ep = 4 * 7 / 8 * t * 8 * h * 2 / (900e9 * 0.8) * moe * x  # EP8 inside NVLink, exposed
     pp = 0.5 * 2 * t * h * 2 / (50e9 * 0.8)  # comm_overlap 0.5, PP over InfiniBand
     assert st.last_stage and st.stage_layers == 2
     assert st.gemm_s == pytest.approx(gemm, rel=1e-9)
@@ -692,7 +717,8 @@ def test_deepseek_v3_b200_last_stage_by_hand() -> None:
     assert st.ep_s == pytest.approx(ep, rel=1e-9) and st.pp_s == pytest.approx(pp, rel=1e-9)
     attention = st.micro_batch_s - gemm - heads - memory - ep - pp
     assert attention == pytest.approx(st.attention_s, rel=1e-9)
-    assert st.micro_batch_s == pytest.approx(0.0698, abs=0.0005)  # 69.8 ms (measured 89.9)
+    # 69.8 ms before the expert FFN width and the busiest EP rank (measured 89.9)
+    assert st.micro_batch_s == pytest.approx(0.0705, abs=0.0005)
 
 
 def test_mtp_modules_train_in_pretraining_only() -> None:
@@ -703,3 +729,52 @@ def test_mtp_modules_train_in_pretraining_only() -> None:
     off = model_figures(arch, 4096, mtp=False)
     assert off.mtp_layers == 0 and off.vocab == 129280
     assert model_figures(CATALOG.models["gpt-3-175b"], 2048).vocab == 0  # tied: not given
+
+
+def test_expert_ffn_width_in_the_expert_gemm_shape() -> None:
+    # Qwen3-30B-A3B's experts (catalog moe.expert_ffn 768, hidden 2,048) at the catalog's
+    # gemm_half_width 128: fc1 (gate + up) 1,536 wide at 1,536/1,664 = 0.923, fc2 768 at
+    # 768/896 = 0.857; fc1 has twice fc2's FLOPs and times add: 3 / (2/0.923 + 1/0.857) = 0.900.
+    arch = CATALOG.models["qwen3-30b-a3b"]
+    mf = model_figures(arch, 4096)
+    assert mf.expert_ffn == 768
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    f = train_figures(hw, "fp8")
+    assert f is not None and f.gemm_half_width == 128
+    by_hand = 3 / (2 * 1664 / 1536 + 896 / 768)
+    assert by_hand == pytest.approx(0.900, abs=1e-3)
+    assert expert_width_shape(mf, 1, f) == pytest.approx(by_hand, rel=1e-12)
+    # TP shards the expert FFN (fc1's columns, fc2's rows): w = 384 at TP2
+    assert expert_width_shape(mf, 2, f) == pytest.approx(3 / (2 * 896 / 768 + 512 / 384))
+    # DeepSeek-V3's wider experts (2,048) lose less: 0.960; a dense model nothing
+    ds = model_figures(CATALOG.models["deepseek-v3"], 4096)
+    assert expert_width_shape(ds, 1, f) == pytest.approx(3 / (2 * 4224 / 4096 + 2176 / 2048))
+    assert expert_width_shape(M, 1, f) == 1.0
+    # the step charges it: the same MoE layout without the width runs its expert GEMMs faster
+    run = RunFigures(4096, 512 * 4096.0, 16.0, 2.0, 1.0)
+    st = step_time(Layout(dp=8, ep=8, micro_batch=4), mf, f, run, 0.0)
+    wide = step_time(Layout(dp=8, ep=8, micro_batch=4), replace(mf, expert_ffn=0), f, run, 0.0)
+    assert st.gemm_s > wide.gemm_s
+
+
+def test_busiest_ep_rank_under_random_routing() -> None:
+    # Megatron's force-balanced benchmarks draw random router logits: each rank's routed copies
+    # are ~Binomial with mean t·k; the busiest of EP ranks ≈ μ + sqrt(2 μ ln EP).
+    moe = replace(M, params=40e9, active=4e9, experts=128, experts_per_token=8, moe_layers=8)
+    # DeepSeek-V3-like: 4,096 tokens x 8 copies over EP64: 1 + sqrt(2 ln 64 / 32,768) = 1.0159
+    assert ep_load_imbalance(moe, 4096, 64) == pytest.approx(
+        1 + math.sqrt(2 * math.log(64) / 32768)
+    )
+    assert ep_load_imbalance(moe, 4096, 64) == pytest.approx(1.0159, abs=1e-4)
+    # one rank, or a dense model: no imbalance
+    assert ep_load_imbalance(moe, 4096, 1) == 1.0
+    assert ep_load_imbalance(M, 4096, 8) == 1.0
+    # a token's 8 copies over 64 ranks of 2 experts each: 1 + sqrt(2 ln 64 / 8) = 2.02; a tenth
+    # of a token over 2 ranks would give 2.32: capped at every copy landing on one rank's
+    # experts, EP·min(k, E/EP)/k = 2
+    assert ep_load_imbalance(moe, 1, 64) == pytest.approx(1 + math.sqrt(2 * math.log(64) / 8))
+    assert ep_load_imbalance(moe, 0.1, 2) == pytest.approx(2.0)
+    # arrays (the layout search) give the scalar values
+    arr = ep_load_imbalance(moe, np.array([4096.0, 4096.0, 0.1]), np.array([64.0, 1.0, 2.0]))
+    assert arr.tolist() == pytest.approx([ep_load_imbalance(moe, 4096, 64), 1.0, 2.0])

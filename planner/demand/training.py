@@ -18,7 +18,9 @@ decoder layer fewer in its first virtual stage, memory below):
              `N_l = N_a - 2·V·hidden` (the untied embedding, a lookup, and the head out of the
              layers) when the model gives its vocabulary V, else N_a,
              `shape = M/(M + gemm_half_tokens) · K/(K + gemm_half_width)`, `M = t`, `K = hidden/TP`
-             (MoE expert GEMMs: `M = t · k · EP / E` tokens per local expert); `r` = share of
+             (MoE expert GEMMs: `M = t · k · EP / E` tokens per local expert, times the expert
+             FFN width's factor `3 / (2·(2w + K_half)/(2w) + (w + K_half)/w)`, w = expert_ffn/TP:
+             expert_width_shape; their FLOPs the busiest EP rank's, x_EP below); `r` = share of
              layers recomputed (full activation recomputation of those layers: +2N of 6N)
   attention  `3 · (1 + r/3) · A(S/2)/L · ls · t / TP` FLOP at `peak(bf16) · attention_efficiency`,
              A(S/2) = causal_attention_flops_per_token(model, S) (mean context S/2; a banded
@@ -37,7 +39,10 @@ decoder layer fewer in its first virtual stage, memory below):
   CP         `3 · (CP-1) · t · 2 · kv_heads · head_dim / TP · 2 B` per layer (ring attention
              passes K and V forward, K, V and their gradients backward); exposed beyond the
              attention time it overlaps
-  EP         `4 · (EP-1)/EP · t · k · hidden · 2 B` per MoE layer (dispatch and combine,
+  busiest EP rank `x_EP = min(1 + sqrt(2 ln EP / (t·k)), EP·min(k, E/EP)/k)` (random,
+             force-balanced routing: ep_load_imbalance) on the expert GEMMs, the routed copies'
+             bytes and the all-to-all
+  EP         `x_EP · 4 · (EP-1)/EP · t · k · hidden · 2 B` per MoE layer (dispatch and combine,
              forward and backward); fully exposed (the expert GEMMs wait for the dispatch,
              the next layer for the combine), or, on a layout with `ep_comm_overlap` (the
              all-to-all of one micro-batch run under another's computation: Megatron-LM
@@ -266,6 +271,9 @@ class ModelFigures:
     # as active parameters) and the multi-token-prediction modules trained (last stage).
     vocab: int = 0
     mtp_layers: int = 0
+    # A routed expert's FFN width (a gated FFN: gate and up of `expert_ffn` each, down back to
+    # hidden; catalog `moe.expert_ffn`); 0: not given (dense model)
+    expert_ffn: int = 0
 
     @property
     def expert_params(self) -> float:
@@ -459,6 +467,7 @@ def model_figures(arch: ModelArch, sequence_tokens: int, mtp: bool = True) -> Mo
         max_nodes_per_token=(moe.max_nodes_per_token or 0) if moe else 0,
         vocab=arch.vocab or 0,
         mtp_layers=arch.mtp_layers if mtp else 0,
+        expert_ffn=moe.expert_ffn if moe else 0,
     )
 
 
@@ -509,6 +518,42 @@ def _shape(tokens: float, width: float, f: TrainFigures) -> float:
     return tokens / (tokens + f.gemm_half_tokens) * width / (width + f.gemm_half_width)
 
 
+def expert_width_shape(mf: ModelFigures, tp: Any, f: TrainFigures) -> Any:
+    """The routed experts' FFN-width factor of their GEMM shape (floats or numpy arrays): each
+    expert is a gated FFN, fc1 (gate and up) `hidden x 2·w` and fc2 `w x hidden`, w =
+    expert_ffn/TP; a linear's forward, data-gradient and weight-gradient GEMMs each have the
+    two weight dimensions among their M, N, K (the third is the tokens), so each linear's shape
+    carries `n/(n + gemm_half_width)` for its FFN-side width n (2·w for fc1, w for fc2) beside
+    the tokens' and the hidden's factors (_shape). FLOP-weighted over the linears (fc1 twice
+    fc2's FLOPs), harmonically (times add): `3 / (2·(2w + W)/(2w) + (w + W)/w)`, W =
+    gemm_half_width. 1 without `expert_ffn` (the expert's width not given)."""
+    if not mf.expert_ffn:
+        return 1.0
+    w = mf.expert_ffn / tp
+    half = f.gemm_half_width
+    return 3.0 / (2.0 * (2.0 * w + half) / (2.0 * w) + (w + half) / w)
+
+
+def ep_load_imbalance(mf: ModelFigures, t: Any, ep: Any) -> Any:
+    """The busiest expert-parallel rank's routed copies over the mean, per MoE layer and
+    micro-batch (floats or numpy arrays): the Megatron-Bridge benchmarks force balanced routing
+    with random router logits (Megatron-LM `moe_router_force_load_balancing`:
+    `apply_random_logits`, a normal draw per token and expert), so each of a token's k copies
+    lands on a uniformly random expert and a rank's load is ~Binomial with mean `μ = t·k` (each
+    of the EP ranks routes its t tokens' k copies over all of them); the dispatch, the expert
+    GEMMs and the combine of a layer finish with the busiest of the EP ranks, ≈ μ + sqrt(2 μ ln EP)
+    (balls into bins, Raab & Steger 1998; serving_physics.ep_imbalance, the same bound): `x = 1 +
+    sqrt(2 ln EP / μ)`, at most EP·min(k, E/EP)/k (every copy on one rank's experts). 1 for a
+    dense model or EP = 1."""
+    if not mf.experts:
+        return 1.0
+    k = mf.experts_per_token
+    mu = t * k
+    cap = ep * np.minimum(k, mf.experts / ep) / k
+    x = np.minimum(1.0 + np.sqrt(2.0 * np.log(np.maximum(ep, 1.0)) / mu), cap)
+    return np.where(ep > 1, x, 1.0) if np.ndim(x) else (float(x) if ep > 1 else 1.0)
+
+
 def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
     """Per-direction bandwidth of a collective whose ranks span `group_span` consecutive
     accelerators: scale-up when they stay inside one scale-up domain, else scale-out."""
@@ -533,6 +578,7 @@ def stage_terms(
     f: TrainFigures,
     shape_dense: Any,
     shape_exp: Any,
+    ep_load: Any = 1.0,
 ) -> tuple[Any, Any, Any, Any, Any, Any]:
     """One pipeline stage's compute per micro-batch (floats or numpy arrays alike): `n` decoder
     layers, `mtp` MTP modules (each a layer, MoE in a MoE model, and a 2·hidden x hidden
@@ -542,7 +588,8 @@ def stage_terms(
     FLOP-weighted blend of the dense and expert shapes for scalars, the dense shape for arrays
     and for a stage without layers).
     extra: 1 + r/3 (recomputation) or 1/3 (forward only) on the layers; head_share: 1 or 1/3
-    (the head is not recomputed)."""
+    (the head is not recomputed); ep_load: the busiest EP rank's routed copies over the mean
+    (ep_load_imbalance), on the expert GEMMs and the routed copies' memory-bound passes."""
     h = mf.hidden
     dense_l, expert_l = mf.layer_params
     dense_params = dense_l / mf.layers * (n + mtp) + mtp * MTP_PROJECTION_PER_HIDDEN_SQUARED * h * h
@@ -552,7 +599,9 @@ def stage_terms(
     moe_n = 0.0 * n
     if expert_l:
         moe_n = mf.moe_layers * n / mf.layers + mtp
-        exp_flops = TRAINING_FLOPS_PER_PARAM * expert_l * moe_n / mf.moe_layers * t / tp * extra
+        exp_flops = (
+            TRAINING_FLOPS_PER_PARAM * expert_l * moe_n / mf.moe_layers * t / tp * extra * ep_load
+        )
         gemm = gemm + exp_flops / (f.peak_flops * f.gemm_efficiency * shape_exp)
         if np.ndim(dense_flops) == 0 and dense_flops + exp_flops > 0:  # scalars: the blend
             shape = (dense_flops + exp_flops) / (dense_flops / shape_dense + exp_flops / shape_exp)
@@ -566,7 +615,7 @@ def stage_terms(
     per_moe_layer = moe_copy_bytes_per_token(mf, f) / mf.moe_layers if mf.experts else 0.0
     memory_bytes = (
         (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden) * h / tp * (n + mtp)
-        + per_moe_layer / tp * moe_n
+        + per_moe_layer / tp * moe_n * ep_load
         + CROSS_ENTROPY_BYTES_PER_LOGIT * mf.vocab / tp * heads
     ) * t
     memory = memory_bytes / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
@@ -636,6 +685,7 @@ def _placed(
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
             ep_one = ep_bytes / _group_bandwidth(span, f)
+        ep_one *= ep_load_imbalance(mf, t, ep)  # the busiest rank's dispatch and combine
     pp_s = 0.0
     if pp > 1:
         pp_bytes = 2.0 * v * act_bytes / tp
@@ -752,7 +802,8 @@ def step_time(
     shape_exp = 1.0
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
-        shape_exp = _shape(tokens_per_expert, h / tp, f)
+        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)
+    ep_load = ep_load_imbalance(mf, t, ep)
     n_last = max(0, last_stage_layers(slots, pp, layers_stage) - (1 if split else 0))  # loss slot
     # the busiest of the first PP-1 stages: a middle one, or the first (one layer fewer) at PP2
     n_first = layers_stage - (1 if split and pp == 2 else 0)
@@ -762,7 +813,7 @@ def step_time(
     kinds = []  # per stage kind: (gemm, head, attention, memory, tp, cp, moe layers, shape, layers)
     for n, mtp, nh in ((n_first, 0, 0), (n_last, mf.mtp_layers, heads)):
         gemm_i, head_i, attn_i, mem_i, moe_i, shape_i = stage_terms(
-            n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp
+            n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp, ep_load
         )
         if forward_only:
             mem_i /= TRAINING_TO_FORWARD
@@ -999,7 +1050,8 @@ def step_times_vector(
     shape_exp = 1.0
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
-        shape_exp = _shape(tokens_per_expert, h / tp, f)  # type: ignore[arg-type]
+        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)  # type: ignore[arg-type]
+    ep_load = ep_load_imbalance(mf, t, ep)
     n_last = np.maximum(0.0, mf.layers - (pp - 1) * layers_stage)
     heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
@@ -1024,6 +1076,7 @@ def step_times_vector(
             f,
             shape_dense,
             shape_exp,
+            ep_load,
         )
         tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (nl + mtp)
         tp_i = np.where(tp > 1, exposed * tp_bytes / group_bw(tp), 0.0)
@@ -1093,7 +1146,7 @@ def _placed_vector(
         hierarchical = np.maximum(out_bytes / so, ep_bytes / su)
         ep_one = np.where(span > f.scale_up_domain, hierarchical, ep_bytes / su)
         # search candidates leave ep_comm_overlap off: the all-to-all fully exposed
-        ep_one = np.where(ep > 1, ep_one, 0.0)
+        ep_one = np.where(ep > 1, ep_one * ep_load_imbalance(mf, t, ep), 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / np.where(pp_inside, su, so), 0.0)
     t_mb = np.full_like(t, -1.0)
     for moe_i, base_i in stages:
