@@ -313,18 +313,11 @@ def left_out(model: Model) -> list[str]:
         if bare:
             note += f"; none of it is modelled on {', '.join(sorted(bare))} (no `rl:` figures)"
         out.append(note)
-    moe_generation = [
-        f"{d.name} ({d.rl.moe_generation_policy})"
-        for d in model.demands
-        if d.rl is not None and d.rl.moe_generation_policy
-    ]
-    if moe_generation:
-        out.append(
-            f"RL generation of an MoE policy ({', '.join(moe_generation)}) is rated by the "
-            "serving decode model, fitted on TensorRT-LLM and SGLang runs: NeMo-RL's vLLM runs of "
-            "MoE policies decode up to ~3x slower than it (planner/calibration/rl.yaml, "
-            "docs/models.md), so the generating capacity may be short by as much"
-        )
+    labels: dict[str, list[str]] = {}  # each caveat's text: the workloads it applies to
+    for d in model.demands:
+        for caveat in d.caveats:
+            labels.setdefault(caveat.text, []).append(caveat.label)
+    out += [text.format(", ".join(names)) for text, names in labels.items()]
     unpaced = [
         d.name for d in model.demands if d.rl is not None and not d.rl.update_floor_s_by_system
     ]

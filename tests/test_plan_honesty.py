@@ -145,3 +145,43 @@ def test_one_site_cannot_survive_its_own_loss(tmp_path: Path) -> None:
         assert any("without a" in line for line in err.diagnosis)
     else:
         raise AssertionError("a single site cannot survive its own loss")
+
+
+def test_moe_serving_rates_say_what_their_calibration_leaves_open(tmp_path: Path) -> None:
+    """An MoE model's serving rates rest on the 2025 per-routed-token fit; the engine and its
+    release move them 1.5-3x either way (MLPerf v6.0 vs v5.1, NeMo-RL's vLLM runs): a plan
+    serving MoE models says so once, naming every MoE tier; dense tiers are not named."""
+    import textwrap
+
+    from tiny_site import TOPOLOGY, write_site
+
+    tier = textwrap.dedent(
+        """\
+          {name}:
+            kind: inference
+            model: {model}
+            precision: fp8
+            requests_per_day: 100K
+            prompt_tokens: 1000
+            output_tokens: 500
+            tokens_per_s_per_user: 30
+        """
+    )
+    head = "topology: topo.yaml\neconomics: {horizon: 365 days, pricing: amortised}\nworkloads:\n"
+    tiers = [("chat", "llama-3.1-8b"), ("moe-a", "qwen3-30b-a3b"), ("moe-b", "qwen3-30b-a3b")]
+    body = "".join(textwrap.indent(tier.format(name=n, model=m), "  ") for n, m in tiers)
+    topology = TOPOLOGY.replace("hgx-h100: {max_units: 4}", "hgx-h100: {max_units: 40}")
+    plan = planner.solve(planner.load_scenario(write_site(tmp_path, head + body, topology)))
+    lines = [x for x in plan.left_out if x.startswith("MoE serving")]
+    assert lines == [lines[0]] and "(moe-a (qwen3-30b-a3b), moe-b (qwen3-30b-a3b))" in lines[0]
+    assert "chat" not in lines[0] and "1.5-2.0x faster" in lines[0]
+    dense = planner.solve(
+        planner.load_scenario(
+            write_site(
+                tmp_path,
+                head + textwrap.indent(tier.format(name="chat", model="llama-3.1-8b"), "  "),
+                topology,
+            )
+        )
+    )
+    assert not any(x.startswith("MoE serving") for x in dense.left_out)

@@ -127,10 +127,6 @@ class RLCoupling:
     # memory_per_sandbox of core_s_per_sample x applies_to x memory_per_sandbox /
     # cores_per_sandbox (a sandbox holds its memory while it runs on its cores).
     verifier_byte_s_by_isa: dict[str, float] = field(default_factory=dict)
-    # The policy, when it is an MoE model whose generation the serving decode model rates (no
-    # fixed per-sequence speed): NeMo-RL's vLLM runs of MoE policies decode up to ~3x slower
-    # than that model (planner/calibration/rl.yaml), which the plan states. "" otherwise.
-    moe_generation_policy: str = ""
 
     def verifier_memory_bytes(self, isa: str, samples: float, window_s: float) -> float:
         """Sandbox memory the verifiers of `samples` samples hold on `isa` over the window, on
@@ -170,6 +166,16 @@ class PretrainCoupling:
 
 
 @dataclass(frozen=True)
+class Caveat:
+    """A known limit of the calibration behind a workload's rates, which a plan states under
+    Left out: `text` with `{}` where the labels of every workload it applies to go (one line
+    for all of them), `label` this workload's."""
+
+    text: str
+    label: str
+
+
+@dataclass(frozen=True)
 class WorkloadDemand:
     """All of one workload's work items, with its time window."""
 
@@ -180,6 +186,7 @@ class WorkloadDemand:
     rl: RLCoupling | None = None
     pretrain: PretrainCoupling | None = None
     notes: list[str] = field(default_factory=list)
+    caveats: list[Caveat] = field(default_factory=list)
     # The window is [start_s, start_s + window_s], counted from the start of the horizon.
     start_s: float = 0.0
     # A steady load (serving): each period of the window serves its share of the work, instead

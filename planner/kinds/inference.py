@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from fleetcore.schema import Name, PositiveInt, Precision, Strict
 from planner.demand.scaling import with_models
 from planner.demand.types import (
+    Caveat,
     PrefillOf,
     Role,
     WorkloadDemand,
@@ -43,6 +44,15 @@ if TYPE_CHECKING:
     from topologies.builder import Topology
 
 NAME = "inference"
+# What a plan says of an MoE model's serving rates (Caveat): the per-routed-token MoE cost is
+# the 2025 fit (hardware/data/accelerators.yaml moe_token_bandwidth's source).
+MOE_SERVING_CAVEAT = (
+    "MoE serving ({}) at the per-routed-token cost fitted on 2025 TensorRT-LLM and SGLang runs: "
+    "NVIDIA's 2026 TensorRT-LLM release ran the same DeepSeek-R1 configs 1.5-2.0x faster (MLPerf "
+    "Inference v6.0 vs v5.1) and NeMo-RL's vLLM runs of MoE models decode up to ~3x slower "
+    "(docs/models.md): the serving capacity depends on the engine and its release more than the "
+    "model says"
+)
 SECONDS_PER_DAY = 86400.0
 
 
@@ -431,6 +441,11 @@ def demand(
             f"provisioned for peak: x{spec.peak_to_average:g} over {days:g} days"
             + (f"; {spec.votes} votes share each prompt" if spec.votes > 1 else "")
         ],
+        caveats=(
+            [Caveat(MOE_SERVING_CAVEAT, f"{name} ({spec.model})")]
+            if catalog.models[spec.model].moe is not None
+            else []
+        ),
     )
 
 

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fleetcore.schema import Fraction, Name, PositiveInt, Precision, Strict
 from fleetcore.units import format_si
-from planner.demand.types import PrefillOf, Rate, RLCoupling, Role, WorkloadDemand
+from planner.demand.types import Caveat, PrefillOf, Rate, RLCoupling, Role, WorkloadDemand
 from planner.kinds.base import (
     MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
     TRAJECTORY_BYTES_PER_TOKEN,
@@ -38,6 +38,13 @@ if TYPE_CHECKING:
     from planner.plan import Plan
 
 NAME = "rl"
+# What a plan says of an MoE policy's generation rated by the serving decode model (Caveat).
+MOE_GENERATION_CAVEAT = (
+    "RL generation of an MoE policy ({}) is rated by the serving decode model, fitted on "
+    "TensorRT-LLM and SGLang runs: NeMo-RL's vLLM runs of MoE policies decode up to ~3x slower "
+    "than it (planner/calibration/rl.yaml, docs/models.md), so the generating capacity may be "
+    "short by as much"
+)
 
 
 class RewardModelSpec(Strict):
@@ -356,14 +363,14 @@ def demand(
             generated_tokens_per_update=spec.samples_per_update * spec.completion_tokens,
             verifier_core_s_by_isa=verifier_core_s_by_isa(spec),
             verifier_byte_s_by_isa=verifier_byte_s_by_isa(spec),
-            moe_generation_policy=(
-                spec.policy
-                if catalog.models[spec.policy].moe is not None
-                and spec.generation_tokens_per_s_per_sequence is None
-                else ""
-            ),
         ),
         notes=[f"forward:backward FLOPs = {est.forward_backward_flop_ratio:.2f}"],
+        caveats=(
+            [Caveat(MOE_GENERATION_CAVEAT, f"{name} ({spec.policy})")]
+            if catalog.models[spec.policy].moe is not None
+            and spec.generation_tokens_per_s_per_sequence is None
+            else []
+        ),
     )
 
 
