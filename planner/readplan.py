@@ -322,8 +322,10 @@ def left_out(model: Model) -> list[str]:
         out.append(
             f"RL generation of an MoE policy ({', '.join(moe_generation)}) is rated by the "
             "serving decode model, fitted on TensorRT-LLM and SGLang runs: NeMo-RL's vLLM runs of "
-            "MoE policies decode up to ~3x slower than it (planner/calibration/rl.yaml, "
-            "docs/models.md), so the generating capacity may be short by as much"
+            "MoE policies generate 1.3x to ~3x slower than it, for reasons outside the decode "
+            "kernels (vLLM's measured MoE kernels cost about what the model charges: "
+            "bench/vllm_moe_bottom_up.py, planner/calibration/rl.yaml, docs/models.md), so the "
+            "generating capacity may be short by as much"
         )
     unpaced = [
         d.name for d in model.demands if d.rl is not None and not d.rl.update_floor_s_by_system

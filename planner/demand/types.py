@@ -128,8 +128,9 @@ class RLCoupling:
     # cores_per_sandbox (a sandbox holds its memory while it runs on its cores).
     verifier_byte_s_by_isa: dict[str, float] = field(default_factory=dict)
     # The policy, when it is an MoE model whose generation the serving decode model rates (no
-    # fixed per-sequence speed): NeMo-RL's vLLM runs of MoE policies decode up to ~3x slower
-    # than that model (planner/calibration/rl.yaml), which the plan states. "" otherwise.
+    # fixed per-sequence speed): NeMo-RL's vLLM runs of MoE policies generate up to ~3x slower
+    # than that model, not from vLLM's MoE kernels (bench/vllm_moe_bottom_up.py;
+    # planner/calibration/rl.yaml), which the plan states. "" otherwise.
     moe_generation_policy: str = ""
 
     def verifier_memory_bytes(self, isa: str, samples: float, window_s: float) -> float:
