@@ -150,8 +150,9 @@ def test_a_colocated_update_alone_paces_the_run(tmp_path: Path) -> None:
 
 def test_an_moe_policy_s_generation_caveat_is_in_the_plan(tmp_path: Path) -> None:
     """The decode model is fitted on TensorRT-LLM/SGLang MoE serving; NeMo-RL's vLLM runs of MoE
-    policies decode up to ~3x slower (planner/calibration/rl.yaml): a plan that rates an MoE
-    policy's RL generation says so; a dense policy's does not."""
+    policies generate up to ~3x slower, not from vLLM's MoE kernels (planner/calibration/rl.yaml,
+    bench/vllm_moe_bottom_up.py): a plan that rates an MoE policy's RL generation says so; a
+    dense policy's does not."""
     dense = planner.solve(_scenario(tmp_path, 1_000))
     assert not any("MoE policy" in x for x in dense.left_out)
     path = tmp_path / "rl-moe.yaml"
@@ -164,3 +165,4 @@ def test_an_moe_policy_s_generation_caveat_is_in_the_plan(tmp_path: Path) -> Non
     moe = planner.solve(planner.load_scenario(path))
     lines = [x for x in moe.left_out if "MoE policy" in x]
     assert len(lines) == 1 and "rl (qwen3-30b-a3b)" in lines[0] and "~3x" in lines[0]
+    assert "outside the decode kernels" in lines[0]

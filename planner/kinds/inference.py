@@ -49,9 +49,9 @@ NAME = "inference"
 MOE_SERVING_CAVEAT = (
     "MoE serving ({}) at the per-routed-token cost fitted on 2025 TensorRT-LLM and SGLang runs: "
     "NVIDIA's 2026 TensorRT-LLM release ran the same DeepSeek-R1 configs 1.5-2.0x faster (MLPerf "
-    "Inference v6.0 vs v5.1) and NeMo-RL's vLLM runs of MoE models decode up to ~3x slower "
-    "(docs/models.md): the serving capacity depends on the engine and its release more than the "
-    "model says"
+    "Inference v6.0 vs v5.1) and NeMo-RL's vLLM runs of MoE models generate 1.3x to ~3x slower, "
+    "not from vLLM's MoE kernels (docs/models.md): the serving capacity depends on the engine, "
+    "its release and how it is driven more than the model says"
 )
 SECONDS_PER_DAY = 86400.0
 

@@ -41,9 +41,10 @@ NAME = "rl"
 # What a plan says of an MoE policy's generation rated by the serving decode model (Caveat).
 MOE_GENERATION_CAVEAT = (
     "RL generation of an MoE policy ({}) is rated by the serving decode model, fitted on "
-    "TensorRT-LLM and SGLang runs: NeMo-RL's vLLM runs of MoE policies decode up to ~3x slower "
-    "than it (planner/calibration/rl.yaml, docs/models.md), so the generating capacity may be "
-    "short by as much"
+    "TensorRT-LLM and SGLang runs: NeMo-RL's vLLM runs of MoE policies generate 1.3x to ~3x "
+    "slower than it, for reasons outside the decode kernels (vLLM's measured MoE kernels cost "
+    "about what the model charges: bench/vllm_moe_bottom_up.py, planner/calibration/rl.yaml, "
+    "docs/models.md), so the generating capacity may be short by as much"
 )
 
 
