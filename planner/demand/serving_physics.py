@@ -1464,6 +1464,7 @@ class StepArrays:
             [2 * math.ceil(math.log2(u)) * s.scale_out_latency_s if u > 1 else 0.0 for u in us]
         )
         self.ar_out_coef = floats([2 * (u - 1) / u for u in us])
+        self.any_outer = bool(self.ar_outer_on.any())
         # EP all-to-all (_ep_comm_s)
         self.ep_on = np.array(
             [
@@ -1479,6 +1480,7 @@ class StepArrays:
         self.up_lat, self.out_lat = s.scale_up_latency_s, s.scale_out_latency_s
         # pipeline hops (_pp_comm_s)
         self.pp_on = self.pp > 1
+        self.any_pp = bool(self.pp_on.any())
         cross = [min(lay.pp, lay.units_spanned) if lay.units_spanned > 1 else 0 for lay in lays]
         self.cross = ints(cross)
         self.inside_hops = self.pp - self.cross
@@ -1548,22 +1550,25 @@ class StepArrays:
             imbalance = np.where(on & (mq > 0), x, 1.0)
             eff_expert = np.where(n_expert > 0, n_expert / (n_expert + self.half), 0.0)
             expert_c = imbalance * work * q * load.flops_experts / eff_expert / self.expert_rate[i]
-        roofline = (
-            np.maximum(attention_c, kv_read / bw)
-            + np.maximum(dense_c, self.dense_read_mem[i])
-            + np.maximum(expert_c, expert_read / bw)
+        # A term that is 0 everywhere is left out of the sums below: x + 0.0 is x (every term
+        # is >= 0), so the sums are the scalar step's to the last bit.
+        roofline = np.maximum(attention_c, kv_read / bw) + np.maximum(
+            dense_c, self.dense_read_mem[i]
         )
+        if self.moe:
+            roofline = roofline + np.maximum(expert_c, expert_read / bw)
         nbytes = n_dense * arch.hidden * ACTIVATION_BYTES
-        inner = np.where(
+        allreduce = np.where(
             self.ar_inner_on[i], self.ar_lat[i] + self.ar_coef[i] * nbytes / self.up_bw_ar, 0.0
         )
-        outer = (
-            inner
-            + self.ar_out_lat[i]
-            + self.ar_out_coef[i] * nbytes / self.ar_d[i] / self.out_bw_ar
-        )
-        allreduce = np.where(self.ar_on[i], np.where(self.ar_outer_on[i], outer, inner), 0.0)
-        tp_comm = self.allreduces[i] * allreduce
+        if self.any_outer:
+            outer = (
+                allreduce
+                + self.ar_out_lat[i]
+                + self.ar_out_coef[i] * nbytes / self.ar_d[i] / self.out_bw_ar
+            )
+            allreduce = np.where(self.ar_outer_on[i], outer, allreduce)
+        step = roofline + self.allreduces[i] * allreduce
         if self.moe:
             per_chip = imbalance * mq / g * self.ep_bpt[i]
             share = self.out_share[i]
@@ -1574,21 +1579,20 @@ class StepArrays:
                 + per_chip * (1 - share) / self.up_bw
                 + per_chip * share / self.out_bw,
             )
-            ep_comm = np.where(self.ep_on[i], self.moe_layers * per_layer, 0.0)
-        else:
-            ep_comm = np.zeros(len(mq))
-        hop = mq * arch.hidden * ACTIVATION_BYTES / self.tp[i]
-        cross = self.cross[i]
-        pp_comm = np.where(
-            self.pp_on[i],
-            self.inside_hops[i] * (self.up_lat + hop / self.up_bw)
-            + cross * (self.out_lat + hop / self.out_bw),
-            0.0,
-        )
-        moe_token = self.moe_layers * imbalance * mq / g * self.moe_token_cost_s
-        step = (
-            roofline + tp_comm + ep_comm + pp_comm + self.moe_layer_s + moe_token + self.overhead_s
-        )
+            step = step + np.where(self.ep_on[i], self.moe_layers * per_layer, 0.0)
+        if self.any_pp:
+            hop = mq * arch.hidden * ACTIVATION_BYTES / self.tp[i]
+            cross = self.cross[i]
+            step = step + np.where(
+                self.pp_on[i],
+                self.inside_hops[i] * (self.up_lat + hop / self.up_bw)
+                + cross * (self.out_lat + hop / self.out_bw),
+                0.0,
+            )
+        if self.moe:
+            step = step + self.moe_layer_s
+            step = step + self.moe_layers * imbalance * mq / g * self.moe_token_cost_s
+        step = step + self.overhead_s
         return step, imbalance
 
     def tpot_bound_s(self, i: np.ndarray, batch: np.ndarray, with_chunk: bool) -> np.ndarray:
