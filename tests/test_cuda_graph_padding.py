@@ -216,6 +216,7 @@ def test_skipping_bounded_layouts_gives_the_same_padded_point(
             assert point.tokens_per_s_per_unit <= bound  # type: ignore[operator]
     args = (R1, hw, "fp4", "fp8", 804, 3748, 1, target, 1)
     kw = dict(chunked_prefill=True, graph_batch_sizes=SIZES)
+    monkeypatch.setattr(inference, "VECTORISED", False)  # the scalar search's skips
     with_skips = inference.decode_point.uncached(*args, **kw)
     monkeypatch.setattr(inference, "SKIP_BOUNDED", False)
     every = inference.decode_point.uncached(*args, **kw)

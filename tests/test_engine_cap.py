@@ -227,6 +227,7 @@ def test_skipping_bounded_layouts_gives_the_same_capped_point(
             assert point.tokens_per_s_per_unit <= bound  # type: ignore[operator]
     args = (R1, hw, "fp4", "fp8", 1000, 1000, 1, target, 1)
     caps = dict(max_sequences_per_accelerator=64)
+    monkeypatch.setattr(inference, "VECTORISED", False)  # the scalar search's skips
     with_skips = inference.decode_point.uncached(*args, **caps)
     monkeypatch.setattr(inference, "SKIP_BOUNDED", False)
     every = inference.decode_point.uncached(*args, **caps)

@@ -805,6 +805,9 @@ def test_decode_point_skips_only_layouts_that_change_nothing(
     returns the same point, alternatives included, as evaluating every layout."""
     import planner.demand.inference as inference
 
+    # the scalar layout-by-layout search (the array search evaluates none by _evaluate)
+    monkeypatch.setattr(inference, "VECTORISED", False)
+
     arch, hw = CATALOG.models[model], hardware(CATALOG, system)
     assert hw is not None
     cases = [

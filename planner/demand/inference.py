@@ -30,6 +30,8 @@ import functools
 import math
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from hardware.schema import ModelArch, ServingFigures
@@ -53,6 +55,7 @@ from planner.demand.queueing import max_utilisation, mean_wait_mdc
 from planner.demand.serving_physics import (
     Layout,
     ModelLoad,
+    StepArrays,
     StepPhysics,
     StepTerms,
     figures,
@@ -78,6 +81,9 @@ MAX_UNITS_PER_INSTANCE = 4
 # decode_point skips layouts whose bound shows they change nothing (tests/test_serving_speed.py
 # turns this off to check the points are the same).
 SKIP_BOUNDED = True
+# decode_point searches every layout's batch at once on arrays (_search_layouts); False: one
+# layout after another (_evaluate, the reference tests/test_serving_vector.py compares with).
+VECTORISED = True
 # Server scenarios: TTFT targets are p99 (MLPerf Inference Server rules for Llama 2 70B).
 TAIL_PROBABILITY = 0.01
 
@@ -328,7 +334,23 @@ def _evaluate(
                 floor_terms.tpot_bound_s,
             )
     batch = _best_padded_batch(step, load, lay, batch, chunked and target is not None)
-    terms = step.terms(batch, chunked and target is not None)
+    return _feasible_point(
+        load, lay, step, b_hbm, b_lat, cap, batch, chunked and target is not None
+    )
+
+
+def _feasible_point(
+    load: ModelLoad,
+    lay: Layout,
+    step: StepPhysics,
+    b_hbm: float,
+    b_lat: float | None,
+    cap: float,
+    batch: int,
+    with_chunk: bool,
+) -> tuple[DecodePoint, str, float]:
+    """_evaluate's point of a layout whose batch is chosen: its step terms at that batch."""
+    terms = step.terms(batch, with_chunk)
     per_inst = batch * load.tokens_per_step / terms.step_s
     return (
         DecodePoint(
@@ -355,6 +377,173 @@ def _evaluate(
         "",
         terms.tpot_s,
     )
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """One layout's operating point as the vectorised search found it (no step terms yet)."""
+
+    index: int  # in the candidates
+    b_lat: float | None
+    batch: int
+    per_unit: float  # decode tokens/s per unit
+
+
+def _search_layouts(
+    hw: Hardware,
+    load: ModelLoad,
+    candidates: list[Layout],
+    target: float | None,
+    chunked: bool,
+    caps: list[float],
+) -> list[_Scored]:
+    """The layouts' points, in the candidates' order, as _evaluate finds them one by one (same
+    batch, same tokens/s per unit to the last bit): the TPOT budget's batch search
+    (max_batch_within) of every layout at once in lockstep, the CUDA-graph sawtooth
+    (_best_padded_batch) and the rate on arrays (serving_physics.StepArrays); infeasible
+    layouts left out. Where a step's TPOT costs Python work per element (a TPOT quantile's
+    tail, whole-prompt stalls), layouts that can change nothing are left out too, as
+    decode_point's scalar search skips them: the layouts with the highest rate bounds
+    (_per_unit_bounds) are evaluated first, then only those whose bound is not below four
+    evaluated rates (it could be among the three alternatives) or exceeds every evaluated
+    rate before it in the candidates' order (it could become the best: a layout replaces the
+    best only by beating it by 0.1%, so the best at any point is at least every earlier rate
+    / 1.001)."""
+    steps = [StepPhysics(hw, load, lay) for lay in candidates]
+    arrays = StepArrays(steps)
+    b_hbm = [_hbm_batch(load, lay) for lay in candidates]
+    live = [
+        j for j, lay in enumerate(candidates) if not (b_hbm[j] < lay.pp) and not (caps[j] < lay.pp)
+    ]
+    costly = (
+        target is not None
+        and chunked
+        and (load.tpot_quantile is not None or any(st.replica_stall_s is not None for st in steps))
+    )
+    if not costly or len(live) <= 2 * PRUNE_FIRST:
+        found = _evaluate_many(arrays, load, candidates, target, chunked, caps, b_hbm, live)
+        return [found[j] for j in sorted(found)]
+    bounds = _per_unit_bounds(arrays, candidates, target, chunked, caps, b_hbm, live)
+    first = sorted(live, key=lambda j: -bounds[j])[:PRUNE_FIRST]
+    found = _evaluate_many(arrays, load, candidates, target, chunked, caps, b_hbm, first)
+    rates = [p.per_unit for p in found.values()]
+    rest = []
+    for j in live:
+        if j in first:
+            continue
+        earlier = max((p.per_unit for k, p in found.items() if k < j), default=-math.inf)
+        if bounds[j] <= earlier and sum(r > bounds[j] for r in rates) >= 4:
+            continue  # never the best, never among the three alternatives
+        rest.append(j)
+    found.update(_evaluate_many(arrays, load, candidates, target, chunked, caps, b_hbm, rest))
+    return [found[j] for j in sorted(found)]
+
+
+# Costly searches (_search_layouts): layouts evaluated before the others are bounded.
+PRUNE_FIRST = 6
+
+
+def _per_unit_bounds(
+    arrays: StepArrays,
+    candidates: list[Layout],
+    target: float | None,
+    chunked: bool,
+    caps: list[float],
+    b_hbm: list[float],
+    rows: list[int],
+) -> dict[int, float]:
+    """_per_unit_bound of the layouts `rows` on arrays: the batch bisected on the TPOT floor
+    in lockstep, the unpadded rate at it (times 1 + 1e-9)."""
+    i = np.array(rows, dtype=np.int64)
+    batch = np.array([math.floor(min(b_hbm[j], caps[j])) for j in rows], dtype=np.int64)
+    if target is not None:
+        budget = 1.0 / target
+        lo, hi = np.zeros(len(rows), dtype=np.int64), batch.copy()
+        open_ = np.flatnonzero(arrays.tpot_floor_s(i, hi, chunked) > budget)
+        while True:
+            open_ = open_[hi[open_] - lo[open_] > 1]
+            if len(open_) == 0:
+                break
+            mid = (lo[open_] + hi[open_]) // 2
+            fits = arrays.tpot_floor_s(i[open_], mid, chunked) <= budget
+            lo[open_[fits]] = mid[fits]
+            hi[open_[~fits]] = mid[~fits]
+        over = np.flatnonzero(arrays.tpot_floor_s(i, batch, chunked) > budget)
+        batch[over] = lo[over]
+    out = {j: 0.0 for j in rows}
+    ok = np.flatnonzero(batch >= arrays.pp[i])
+    if len(ok):
+        step = arrays.step_s(i[ok], batch[ok], padded=False)[0].tolist()
+        for k, s in zip(ok.tolist(), step, strict=True):
+            j = rows[k]
+            rate = int(batch[k]) * arrays.load.tokens_per_step / s
+            out[j] = rate * candidates[j].instances_per_unit * (1 + 1e-9)
+    return out
+
+
+def _evaluate_many(
+    arrays: StepArrays,
+    load: ModelLoad,
+    candidates: list[Layout],
+    target: float | None,
+    chunked: bool,
+    caps: list[float],
+    b_hbm: list[float],
+    live: list[int],
+) -> dict[int, _Scored]:
+    """_evaluate's batch and rate of the layouts `live` (each holding a sequence a stage in
+    HBM and under the engine's cap), on arrays; the infeasible ones left out."""
+    b_lats: dict[int, float | None] = {}
+    batches: dict[int, int] = {}
+    if target is None:
+        for j in live:
+            b_lats[j] = None
+            batches[j] = math.floor(min(b_hbm[j], caps[j]))
+    elif live:
+        found = arrays.max_batches_within(np.array(live), 1.0 / target, 1 << 22, chunked)
+        for j, b_lat in zip(live, found.tolist(), strict=True):
+            batch = int(min(math.floor(b_hbm[j]), int(float(b_lat)), caps[j]))
+            if batch >= candidates[j].pp:
+                b_lats[j], batches[j] = float(b_lat), batch
+    rows = list(batches)
+    if not rows:
+        return {}
+    if load.graph_batch_sizes:
+        # _best_padded_batch: the batch itself or the top of a smaller graph size's range,
+        # the highest rate first met in size order (the batch first)
+        tries = [
+            [batches[j]]
+            + [
+                top
+                for size in load.graph_batch_sizes
+                for top in (size * candidates[j].attention_replicas * candidates[j].pp,)
+                if candidates[j].pp <= top < batches[j]
+            ]
+            for j in rows
+        ]
+        flat_i = np.array([j for j, t in zip(rows, tries, strict=True) for _ in t])
+        flat_b = np.array([b for t in tries for b in t], dtype=np.int64)
+        step_s = arrays.step_s(flat_i, flat_b)[0].tolist()
+        at = 0
+        for j, t in zip(rows, tries, strict=True):
+            best, best_rate = t[0], t[0] / step_s[at]
+            for k, top in enumerate(t[1:], start=1):
+                rate = top / step_s[at + k]
+                if rate > best_rate:
+                    best, best_rate = top, rate
+            batches[j] = best
+            at += len(t)
+    final = np.array([batches[j] for j in rows], dtype=np.int64)
+    step_s = arrays.step_s(np.array(rows), final)[0].tolist()
+    return {
+        j: _Scored(
+            j,
+            b_lats[j],
+            batches[j],
+            batches[j] * load.tokens_per_step / s * candidates[j].instances_per_unit,
+        )
+        for j, s in zip(rows, step_s, strict=True)
+    }
 
 
 def _best_padded_batch(
@@ -503,9 +692,6 @@ def decode_point(
             ),
             **base,  # type: ignore[arg-type]
         )
-    failures: list[tuple[float, str]] = []
-    best: DecodePoint | None = None
-    scored: list[DecodePoint] = []
 
     def caps(lay: Layout) -> float:
         return min(
@@ -513,6 +699,36 @@ def decode_point(
             token_budget_cap(load, lay, chunked_prefill),
         )
 
+    if VECTORISED and pinned is None:
+        limits = [caps(lay) for lay in candidates]
+        found = _search_layouts(
+            hw, load, candidates, tokens_per_s_per_user, chunked_prefill, limits
+        )
+        if found:  # else the scalar search below, for its reasons why not
+            top = found[0]
+            for p in found:  # ascending size: a larger layout must win by more than 0.1%
+                if p.per_unit > top.per_unit * 1.001:
+                    top = p
+            lay = candidates[top.index]
+            chosen = _feasible_point(
+                load,
+                lay,
+                StepPhysics(hw, load, lay),
+                _hbm_batch(load, lay),
+                top.b_lat,
+                limits[top.index],
+                top.batch,
+                chunked_prefill and tokens_per_s_per_user is not None,
+            )[0]
+            ranked = sorted((p for p in found if p is not top), key=lambda p: -p.per_unit)
+            return _chosen(
+                chosen,
+                [(candidates[p.index], p.per_unit, p.batch) for p in ranked[:3]],
+                base,
+            )
+    failures: list[tuple[float, str]] = []
+    best: DecodePoint | None = None
+    scored: list[DecodePoint] = []
     for lay in candidates:  # ascending size: a larger layout must win by more than 0.1%
         step = StepPhysics(hw, load, lay)
         if SKIP_BOUNDED and best is not None and len(scored) >= 4:
@@ -552,10 +768,17 @@ def decode_point(
         (p for p in scored if p is not best),
         key=lambda p: -(p.tokens_per_s_per_unit or 0.0),
     )[:3]
-    alternatives = [
-        f"{p.instance.label()}: {p.tokens_per_s_per_unit:,.0f} tok/s/unit (batch {p.batch})"  # type: ignore[union-attr]
-        for p in others
-    ]
+    return _chosen(
+        best,
+        [(p.instance, p.tokens_per_s_per_unit, p.batch) for p in others],  # type: ignore[misc]
+        base,
+    )
+
+
+def _chosen(
+    best: DecodePoint, others: list[tuple[Layout, float, int]], base: dict[str, float]
+) -> DecodePoint:
+    """decode_point's answer: the best layout's point, the next three named as alternatives."""
     return DecodePoint(
         True,
         best.reason,
@@ -571,7 +794,9 @@ def decode_point(
         step_memory_s=best.step_memory_s,
         tokens_per_s_per_instance=best.tokens_per_s_per_instance,
         tokens_per_s_per_unit=best.tokens_per_s_per_unit,
-        alternatives=alternatives,
+        alternatives=[
+            f"{lay.label()}: {rate:,.0f} tok/s/unit (batch {batch})" for lay, rate, batch in others
+        ],
         **base,
     )
 

@@ -72,8 +72,11 @@ tokens at mean context P'/2: every term below is taken at P' and times P'/P, the
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from fleetcore.schema import BYTES_PER_VALUE
 from hardware.schema import ModelArch, ServingFigures
@@ -1090,29 +1093,6 @@ class StepPhysics:
             if load.dense_precision == load.precision
             else lay.accelerators * compute_rate(hw, load.dense_precision)
         )
-        # A prompt token's prefill on this layout (compute + TP all-reduces): the chunk.
-        self.prefill = prefill_time(
-            hw,
-            arch,
-            load.precision,
-            lay,
-            load.prefill_context,
-            2.0 * load.prefill_context,
-            load.prefill_padding,
-            load.kv_precision,
-        )
-        # Whole prompts on an attention-DP layout: one prompt's stall on its own replica (s).
-        self.replica_stall_s = (
-            load.prompt_prefilled_tokens
-            * load.prefill_padding
-            * replica_prefill_s(
-                hw, arch, load.precision, lay, load.prefill_context, load.kv_precision
-            )
-            if load.whole_prompts
-            and lay.attention_replicas > 1
-            and load.prompt_prefilled_tokens > 0
-            else None
-        )
         self.attention_rate = lay.accelerators * attention_rate(hw, load)
         # TP all-reduces: 2 per layer (dense); MoE: after attention, and after the dense FFNs.
         self.allreduces = tp_allreduces(arch) + (arch.moe_layers if lay.expert_tp else 0)
@@ -1127,7 +1107,56 @@ class StepPhysics:
         )
         self._floor_slopes = self._tpot_floor_slopes()
 
-    def _tpot_floor_slopes(self) -> tuple[float, float, float, float, float]:
+    @functools.cached_property
+    def prefill(self) -> PrefillTime:
+        """A prompt token's prefill on this layout (compute + TP all-reduces): the chunk. Only
+        a step carrying prompts (with_chunk) needs it: computed on first use."""
+        hw, load, lay = self.hw, self.load, self.lay
+        return prefill_time(
+            hw,
+            load.arch,
+            load.precision,
+            lay,
+            load.prefill_context,
+            2.0 * load.prefill_context,
+            load.prefill_padding,
+            load.kv_precision,
+        )
+
+    @functools.cached_property
+    def replica_stall_s(self) -> float | None:
+        """Whole prompts on an attention-DP layout: one prompt's stall on its own replica (s);
+        None otherwise."""
+        hw, load, lay = self.hw, self.load, self.lay
+        if not (
+            load.whole_prompts and lay.attention_replicas > 1 and load.prompt_prefilled_tokens > 0
+        ):
+            return None
+        return (
+            load.prompt_prefilled_tokens
+            * load.prefill_padding
+            * replica_prefill_s(
+                hw, load.arch, load.precision, lay, load.prefill_context, load.kv_precision
+            )
+        )
+
+    @functools.cached_property
+    def _floor_chunk(self) -> float:
+        """tpot_floor_s's s per sequence of the prefill chunk (the last of the slopes below)."""
+        load = self.load
+        chunk = load.tokens_per_step * load.prefill_per_output * self.prefill.per_token_s
+        if self.replica_stall_s is not None:
+            # E[max of d Poisson(λ)] >= λ = prompts a step / d: at least the prompts' stalls / d
+            chunk = (
+                load.tokens_per_step
+                * load.prefill_per_output
+                / load.prompt_prefilled_tokens
+                * self.replica_stall_s
+                / self.attention_replicas
+            )
+        return chunk
+
+    def _tpot_floor_slopes(self) -> tuple[float, float, float, float]:
         """The parts of tpot_floor_s: s per sequence of the attention phase (its KV read and
         its FLOPs both grow as the batch) and of the expert GEMMs' FLOPs, s per sequence of the
         dense GEMMs' FLOPs, s of the dense weights' read, the fixed s (step overhead, MoE layer
@@ -1142,27 +1171,17 @@ class StepPhysics:
         tokens = q * self.load.arch.moe_layers * self.moe_token_cost_s / self.lay.accelerators
         dense = q * max(0.0, load.flops_dense) / self.dense_rate
         fixed = self.figures.step_overhead_s + self.moe_layer_s
-        chunk = load.tokens_per_step * load.prefill_per_output * self.prefill.per_token_s
-        if self.replica_stall_s is not None:
-            # E[max of d Poisson(λ)] >= λ = prompts a step / d: at least the prompts' stalls / d
-            chunk = (
-                load.tokens_per_step
-                * load.prefill_per_output
-                / load.prompt_prefilled_tokens
-                * self.replica_stall_s
-                / self.attention_replicas
-            )
-        return attention + experts + tokens, dense, self.dense_read / self.hbm_bw, fixed, chunk
+        return attention + experts + tokens, dense, self.dense_read / self.hbm_bw, fixed
 
     def tpot_floor_s(self, batch: int, with_chunk: bool) -> float:
         """A lower bound of terms(batch, with_chunk).tpot_bound_s (lowered by FLOOR_MARGIN
         against float rounding): cheap enough to skip evaluating batches far above the budget.
         A quantile of TPOT over requests is at least step / tokens per step (a request waits for
         K >= 0 stalls), not necessarily the mean: its floor leaves the chunk out."""
-        per_sequence, dense, dense_read_s, fixed, chunk = self._floor_slopes
+        per_sequence, dense, dense_read_s, fixed = self._floor_slopes
         step = batch * per_sequence + max(batch * dense, dense_read_s) + fixed
         if with_chunk and self.load.tpot_quantile is None:
-            step += batch * chunk
+            step += batch * self._floor_chunk
         return step / self.load.tokens_per_step * (1.0 - FLOOR_MARGIN)
 
     def terms(self, batch: int, with_chunk: bool, padded: bool = True) -> StepTerms:
@@ -1375,3 +1394,298 @@ def max_batch_within(
             hi, f_hi = mid, f_mid
         halve = not halve and hi - lo > width // 2
     return lo
+
+
+class StepArrays:
+    """StepPhysics of several layouts of one model, request shape and system, evaluated on
+    arrays: `tpot_bound_s(i, b)` and `step_s(i, b)` are terms(b[j], ...) of layout i[j] for every
+    j at once, and `max_batches_within` runs max_batch_within's search on every layout in
+    lockstep. Every figure is the scalar one to the last bit: the same float operations in the
+    same order, element by element (IEEE +, −, ·, / and sqrt are correctly rounded in numpy as
+    in Python); pow, log and the Poisson/tail sums stay Python's own (math, per element), since
+    numpy's SIMD transcendental kernels may round differently. tests/test_serving_vector.py
+    checks both against the scalar StepPhysics by brute force."""
+
+    def __init__(self, steps: list[StepPhysics]) -> None:
+        assert steps
+        self.steps = steps
+        first = steps[0]
+        hw, load, s = first.hw, first.load, first.figures
+        arch = load.arch
+        self.load, self.arch = load, arch
+        lays = [st.lay for st in steps]
+
+        def ints(values: list[int]) -> np.ndarray:
+            return np.array(values, dtype=np.int64)
+
+        def floats(values: list[float]) -> np.ndarray:
+            return np.array(values, dtype=np.float64)
+
+        self.pp = ints([lay.pp for lay in lays])
+        self.d = ints([st.attention_replicas for st in steps])
+        self.g = ints([st.stage_accelerators for st in steps])
+        self.a = ints([lay.accelerators for lay in lays])
+        self.tp = ints([lay.tp for lay in lays])
+        self.q = first.tokens_per_sequence
+        self.hbm_bw = first.hbm_bw
+        self.sizes = (
+            np.array(load.graph_batch_sizes, dtype=np.int64) if load.graph_batch_sizes else None
+        )
+        self.dense_read = floats([st.dense_read for st in steps])
+        self.dense_read_mem = self.dense_read / self.hbm_bw
+        self.kv_rep = floats([st.kv_replication for st in steps])
+        self.attention_rate = floats([st.attention_rate for st in steps])
+        self.dense_rate = floats([st.dense_rate for st in steps])
+        self.expert_rate = floats([st.expert_rate for st in steps])
+        self.half = s.gemm_half_tokens
+        # MoE: distinct experts' weights read, expert GEMMs on the hottest EP rank
+        self.moe = arch.moe is not None
+        self.experts_on = self.moe and load.flops_experts > 0
+        if arch.moe is not None:
+            e, k = arch.moe.experts, arch.moe.active_experts
+            self.e, self.k, self.keep = e, k, 1.0 - k / e
+            # ep_imbalance: factor 1 (ep <= 1 or TP-sharded experts), else its two constants
+            self.imb_on = np.array(
+                [
+                    self.experts_on and not lay.expert_tp and st.stage_accelerators > 1
+                    for st, lay in zip(steps, lays, strict=True)
+                ],
+                dtype=bool,
+            )
+            self.two_log = floats([2.0 * math.log(g) if g > 1 else 0.0 for g in self.g.tolist()])
+            self.imb_cap = floats(
+                [g * min(k, e / g) / k if g > 1 else 1.0 for g in self.g.tolist()]
+            )
+        # TP all-reduces (allreduce_s): inner over min(tp, domain), outer over the domains
+        domain = hw.system.scale_up_domain
+        self.allreduces = ints([st.allreduces for st in steps])
+        self.up_bw_ar = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        self.out_bw_ar = (
+            hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        )
+        ar_d = [min(tp, domain) for tp in self.tp.tolist()]
+        self.ar_on = self.tp > 1
+        self.ar_d = ints(ar_d)
+        self.ar_inner_on = self.ar_on & (self.ar_d > 1)
+        self.ar_lat = floats(
+            [2 * math.ceil(math.log2(d)) * s.scale_up_latency_s if d > 1 else 0.0 for d in ar_d]
+        )
+        self.ar_coef = floats([2 * (d - 1) / d if d > 1 else 0.0 for d in ar_d])
+        us = [math.ceil(tp / d) for tp, d in zip(self.tp.tolist(), ar_d, strict=True)]
+        self.ar_outer_on = self.ar_on & (self.tp > self.ar_d)
+        self.ar_out_lat = floats(
+            [2 * math.ceil(math.log2(u)) * s.scale_out_latency_s if u > 1 else 0.0 for u in us]
+        )
+        self.ar_out_coef = floats([2 * (u - 1) / u for u in us])
+        self.any_outer = bool(self.ar_outer_on.any())
+        # EP all-to-all (_ep_comm_s)
+        self.ep_on = np.array(
+            [
+                self.moe and st.stage_accelerators > 1 and not lay.expert_tp
+                for st, lay in zip(steps, lays, strict=True)
+            ],
+            dtype=bool,
+        )
+        self.ep_inside = self.g <= domain
+        self.ep_bpt = floats([st.ep_bytes_per_token for st in steps])
+        self.out_share = floats([(g - domain) / g for g in self.g.tolist()])
+        self.up_bw, self.out_bw = first.up_bw, first.out_bw
+        self.up_lat, self.out_lat = s.scale_up_latency_s, s.scale_out_latency_s
+        # pipeline hops (_pp_comm_s)
+        self.pp_on = self.pp > 1
+        self.any_pp = bool(self.pp_on.any())
+        cross = [min(lay.pp, lay.units_spanned) if lay.units_spanned > 1 else 0 for lay in lays]
+        self.cross = ints(cross)
+        self.inside_hops = self.pp - self.cross
+        self.moe_layers = arch.moe_layers
+        self.moe_layer_s = first.moe_layer_s
+        self.moe_token_cost_s = first.moe_token_cost_s
+        self.overhead_s = s.step_overhead_s
+        slopes = np.array([st._floor_slopes for st in steps], dtype=np.float64)
+        self.floor_seq, self.floor_dense, self.floor_read, self.floor_fixed = slopes.T.copy()
+
+    # What only a step carrying prompts needs (with_chunk): computed on first use.
+    @functools.cached_property
+    def prefill_s(self) -> np.ndarray:
+        return np.array([st.prefill.per_token_s for st in self.steps], dtype=np.float64)
+
+    @functools.cached_property
+    def whole(self) -> list[bool]:
+        return [st.replica_stall_s is not None for st in self.steps]
+
+    @functools.cached_property
+    def floor_chunk(self) -> np.ndarray:
+        return np.array([st._floor_chunk for st in self.steps], dtype=np.float64)
+
+    def _work(self, i: np.ndarray, batch: np.ndarray, padded: bool = True) -> np.ndarray:
+        """padded_decode_batch of each element (the batch itself without graph sizes)."""
+        if self.sizes is None or not padded:
+            return batch.astype(np.float64)
+        group = self.pp[i] * self.d[i]
+        per_rank = np.ceil(batch / group - 1e-9)
+        at = np.searchsorted(self.sizes, per_rank, side="left")
+        inside = at < len(self.sizes)
+        padded = self.sizes[np.minimum(at, len(self.sizes) - 1)] * group
+        return np.where(inside, padded, batch).astype(np.float64)
+
+    def step_s(
+        self, i: np.ndarray, batch: np.ndarray, padded: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(step_s, imbalance) of terms(batch, padded=padded) on layouts i, element by element."""
+        load, arch = self.load, self.arch
+        pp, d, g, a = self.pp[i], self.d[i], self.g[i], self.a[i]
+        q = self.q
+        work = self._work(i, batch, padded)
+        m = work / pp
+        mq = m * q
+        bw = self.hbm_bw
+        if self.moe:
+            keep, e = self.keep, self.e
+            experts = np.array([e * (1.0 - keep**x) for x in mq.tolist()], dtype=np.float64)
+        else:
+            experts = np.zeros(len(mq))
+        expert_read = experts * load.expert_bytes * arch.moe_layers / g
+        kv_read = batch * load.kv_read_per_sequence * self.kv_rep[i] / a
+        n_dense = mq / d
+        attention_c = batch * q * load.flops_attention / self.attention_rate[i]
+        eff_dense = n_dense / (n_dense + self.half)
+        dense_c = work * q * load.flops_dense / eff_dense / self.dense_rate[i]
+        imbalance = np.ones(len(mq))
+        expert_c = np.zeros(len(mq))
+        if self.experts_on:
+            n_expert = mq * self.k / np.maximum(experts, 1e-9)
+            on = self.imb_on[i]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mu = mq * self.k / g
+                x = np.minimum(
+                    np.maximum(1.0 + np.sqrt(self.two_log[i] / mu), 1.0 / mu), self.imb_cap[i]
+                )
+            imbalance = np.where(on & (mq > 0), x, 1.0)
+            eff_expert = np.where(n_expert > 0, n_expert / (n_expert + self.half), 0.0)
+            expert_c = imbalance * work * q * load.flops_experts / eff_expert / self.expert_rate[i]
+        # A term that is 0 everywhere is left out of the sums below: x + 0.0 is x (every term
+        # is >= 0), so the sums are the scalar step's to the last bit.
+        roofline = np.maximum(attention_c, kv_read / bw) + np.maximum(
+            dense_c, self.dense_read_mem[i]
+        )
+        if self.moe:
+            roofline = roofline + np.maximum(expert_c, expert_read / bw)
+        nbytes = n_dense * arch.hidden * ACTIVATION_BYTES
+        allreduce = np.where(
+            self.ar_inner_on[i], self.ar_lat[i] + self.ar_coef[i] * nbytes / self.up_bw_ar, 0.0
+        )
+        if self.any_outer:
+            outer = (
+                allreduce
+                + self.ar_out_lat[i]
+                + self.ar_out_coef[i] * nbytes / self.ar_d[i] / self.out_bw_ar
+            )
+            allreduce = np.where(self.ar_outer_on[i], outer, allreduce)
+        step = roofline + self.allreduces[i] * allreduce
+        if self.moe:
+            per_chip = imbalance * mq / g * self.ep_bpt[i]
+            share = self.out_share[i]
+            per_layer = np.where(
+                self.ep_inside[i],
+                2 * self.up_lat + per_chip / self.up_bw,
+                2 * self.out_lat
+                + per_chip * (1 - share) / self.up_bw
+                + per_chip * share / self.out_bw,
+            )
+            step = step + np.where(self.ep_on[i], self.moe_layers * per_layer, 0.0)
+        if self.any_pp:
+            hop = mq * arch.hidden * ACTIVATION_BYTES / self.tp[i]
+            cross = self.cross[i]
+            step = step + np.where(
+                self.pp_on[i],
+                self.inside_hops[i] * (self.up_lat + hop / self.up_bw)
+                + cross * (self.out_lat + hop / self.out_bw),
+                0.0,
+            )
+        if self.moe:
+            step = step + self.moe_layer_s
+            step = step + self.moe_layers * imbalance * mq / g * self.moe_token_cost_s
+        step = step + self.overhead_s
+        return step, imbalance
+
+    def tpot_bound_s(self, i: np.ndarray, batch: np.ndarray, with_chunk: bool) -> np.ndarray:
+        """terms(batch, with_chunk).tpot_bound_s on layouts i, element by element."""
+        load = self.load
+        step, _ = self.step_s(i, batch)
+        if not with_chunk:
+            return (step + 0.0) / load.tokens_per_step + 0.0
+        chunk = batch * load.tokens_per_step * load.prefill_per_output * self.prefill_s[i]
+        rows = i.tolist()
+        if any(self.whole[r] for r in rows):
+            chunk = chunk.copy()
+            for j, (r, b) in enumerate(zip(rows, batch.tolist(), strict=True)):
+                if self.whole[r]:
+                    chunk[j] = self.steps[r]._whole_prompt_chunk_s(b)
+        tpot = (step + chunk) / load.tokens_per_step
+        if load.tpot_quantile is None:
+            return tpot + 0.0
+        tail = np.array(
+            [
+                self.steps[r]._tail_s(b, c)
+                for r, b, c in zip(rows, batch.tolist(), chunk.tolist(), strict=True)
+            ],
+            dtype=np.float64,
+        )
+        return tpot + tail
+
+    def tpot_floor_s(self, i: np.ndarray, batch: np.ndarray, with_chunk: bool) -> np.ndarray:
+        """StepPhysics.tpot_floor_s on layouts i, element by element."""
+        step = (
+            batch * self.floor_seq[i]
+            + np.maximum(batch * self.floor_dense[i], self.floor_read[i])
+            + self.floor_fixed[i]
+        )
+        if with_chunk and self.load.tpot_quantile is None:
+            step = step + batch * self.floor_chunk[i]
+        return step / self.load.tokens_per_step * (1.0 - FLOOR_MARGIN)
+
+    def max_batches_within(
+        self, i: np.ndarray, budget_s: float, upper: int, chunked: bool
+    ) -> np.ndarray:
+        """max_batch_within(..., budget_s, upper, chunked) of every layout i, its search run on
+        all of them in lockstep (each element takes the scalar search's own steps)."""
+        lo = self.pp[i].copy()
+        out = np.zeros(len(i), dtype=np.int64)
+        live = np.flatnonzero(lo <= upper)
+        if len(live) == 0:
+            return out
+        f_lo = np.zeros(len(i))
+        f_lo[live] = self.tpot_bound_s(i[live], lo[live], chunked) - budget_s
+        live = live[f_lo[live] <= 0]
+        searched = live
+        hi = np.full(len(i), upper, dtype=np.int64)
+        f_hi = np.zeros(len(i))
+        f_hi[live] = self.tpot_floor_s(i[live], hi[live], chunked) - budget_s
+        low = live[f_hi[live] <= 0]
+        if len(low):
+            f_hi[low] = self.tpot_bound_s(i[low], hi[low], chunked) - budget_s
+            done = low[f_hi[low] <= 0]
+            lo[done] = upper
+            live = live[~np.isin(live, done)]
+        halve = np.zeros(len(i), dtype=bool)
+        while True:
+            live = live[hi[live] - lo[live] > 1]
+            if len(live) == 0:
+                break
+            low_, high = lo[live], hi[live]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cross = low_ + (high - low_) * (-f_lo[live]) / (f_hi[live] - f_lo[live])
+            secant = np.minimum(np.maximum(np.trunc(cross).astype(np.int64), low_ + 1), high - 1)
+            mid = np.where(halve[live], (low_ + high) // 2, secant)
+            width = high - low_
+            f_mid = self.tpot_floor_s(i[live], mid, chunked) - budget_s
+            probe = np.flatnonzero(f_mid <= 0)
+            if len(probe):
+                f_mid[probe] = self.tpot_bound_s(i[live[probe]], mid[probe], chunked) - budget_s
+            fits = f_mid <= 0
+            up, down = live[fits], live[~fits]
+            lo[up], f_lo[up] = mid[fits], f_mid[fits]
+            hi[down], f_hi[down] = mid[~fits], f_mid[~fits]
+            halve[live] = ~halve[live] & (hi[live] - lo[live] > width // 2)
+        out[searched] = lo[searched]
+        return out
