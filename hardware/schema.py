@@ -11,11 +11,13 @@ high: 11 kW, source: "..."}}`); every figure whose source says "estimate" carrie
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
+    Discriminator,
     Field,
+    Tag,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -43,6 +45,19 @@ PositivePower = Annotated[Power, Field(gt=0)]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 PositiveCount = Annotated[Count, Field(gt=0)]
 Source = Annotated[str, Field(min_length=3)]
+HalfWidth = Annotated[float, Field(gt=0)]
+
+
+def _number_or_mapping(value: Any) -> str:
+    return "mapping" if isinstance(value, dict) else "number"
+
+
+# One number for every precision or a mapping per precision (gemm_half_width); the discriminator
+# keeps a bad value's message to the form it was written in.
+HalfWidthFigure = Annotated[
+    Annotated[HalfWidth, Tag("number")] | Annotated[dict[Precision, HalfWidth], Tag("mapping")],
+    Discriminator(_number_or_mapping),
+]
 
 
 class FigureRange(Strict):
@@ -158,7 +173,14 @@ def _figure(entry: BaseModel, parts: list[str]) -> tuple[Any, Any]:
     if isinstance(value, BaseModel):
         return _figure(value, parts[1:])
     if isinstance(value, dict) and len(parts) == 2 and parts[1] in value:
-        args: tuple[Any, ...] = getattr(info.annotation, "__args__", ())
+        mapping = info.annotation
+        # A figure written as a number or a per-precision mapping (gemm_half_width): the
+        # mapping's arm of the union.
+        for arm in get_args(mapping):
+            base = get_args(arm)[0] if get_origin(arm) is Annotated else arm
+            if get_origin(base) is dict:
+                mapping = base
+        args: tuple[Any, ...] = getattr(mapping, "__args__", ())
         return (args[-1] if len(args) == 2 else Any), value[parts[1]]
     raise KeyError(".".join(parts))
 
@@ -183,18 +205,38 @@ class AcceleratorTraining(Sourced):
     """How fast an accelerator runs training kernels (read by planner/demand/training.py).
 
     GEMM time = FLOPs / (peak(p) · gemm_efficiency[p] · shape), shape =
-    M/(M + gemm_half_tokens) · K/(K + gemm_half_width) with M the tokens in the GEMM and K the
-    per-accelerator weight width (hidden / TP). Attention (flash attention, forward + backward)
+    M/(M + gemm_half_tokens) · K/(K + gemm_half_width[p]) with M the tokens in the GEMM and K the
+    per-accelerator weight width (hidden / TP). gemm_half_width is one number for every
+    precision or a mapping per precision (then it names every precision of gemm_efficiency):
+    measured GEMMs at FP8/FP4 need a wider K than at BF16 to reach their large-GEMM rate.
+    Attention (flash attention, forward + backward)
     runs at attention_efficiency of the BF16 peak; memory-bound work (norms, activations,
     residuals, optimizer) at memory_bandwidth_utilisation of the HBM bandwidth; collectives at
     collective_efficiency of the link bandwidth (per direction)."""
 
     gemm_efficiency: dict[Precision, Fraction] = Field(min_length=1)
     gemm_half_tokens: Annotated[float, Field(gt=0)]
-    gemm_half_width: Annotated[float, Field(gt=0)]
+    gemm_half_width: HalfWidthFigure
     attention_efficiency: Fraction
     memory_bandwidth_utilisation: Fraction
     collective_efficiency: Fraction
+
+    @field_validator("gemm_half_width")
+    @classmethod
+    def _half_width_for_every_precision(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, dict):
+            missing = sorted(set(info.data.get("gemm_efficiency", {})) - set(value))
+            if missing:
+                raise ValueError(
+                    f"no value for {', '.join(missing)} (a precision of gemm_efficiency): give "
+                    "one for every precision, or one number for all"
+                )
+        return value
+
+    def half_width(self, precision: str) -> float:
+        """gemm_half_width at one precision (the number itself when not given per precision)."""
+        w = self.gemm_half_width
+        return float(w[precision]) if isinstance(w, dict) else float(w)  # type: ignore[index]
 
 
 class ServingFigures(Strict):

@@ -1017,6 +1017,54 @@ CASES = [
         message="must be fewer than the active parameters",
     ),
     Case(
+        "catalog-gemm-half-width-negative-in-mapping",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + "accelerators:\n  h100-sxm:\n    training:\n"
+            + f"      gemm_half_width: {{bf16: 140, fp16: 140, fp8: -5}}  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.h100-sxm.training.gemm_half_width.fp8",
+        message="greater than 0",
+    ),
+    Case(
+        "catalog-gemm-half-width-zero",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + f"accelerators:\n  h100-sxm:\n    training:\n      gemm_half_width: 0  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.h100-sxm.training.gemm_half_width",
+        message="greater than 0",
+    ),
+    Case(
+        "catalog-gemm-half-width-missing-a-precision",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            # trainium2 ships one number: a mapping replaces it and must cover bf16, fp16, fp8
+            "prices.yaml": CATALOG
+            + "accelerators:\n  trainium2:\n    training:\n"
+            + f"      gemm_half_width: {{bf16: 140}}  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.trainium2.training.gemm_half_width",
+        message="no value for fp16, fp8 (a precision of gemm_efficiency)",
+    ),
+    Case(
+        "catalog-gemm-half-width-not-a-number",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + "accelerators:\n  h100-sxm:\n    training:\n"
+            + f"      gemm_half_width: {{fp8: wide}}  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.h100-sxm.training.gemm_half_width.fp8",
+        message="expected a number, got the text 'wide'",
+    ),
+    Case(
         "catalog-model-mtp-without-vocab",
         {
             "scenario.yaml": WITH_CATALOG,

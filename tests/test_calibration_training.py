@@ -67,12 +67,18 @@ def test_gb300_fp8_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> Non
     assert tr is not None
     # 0.67 until FP8 runs stored FP8 GEMM inputs (29 bytes per hidden element, not 34): the 405B
     # row's 10% recomputation went, and the grid minimum moved to 0.65 (MAE 2.5% at 0.67)
-    assert tr.gemm_efficiency["fp8"] == best == 0.65
+    # 0.65 -> 0.70 once GB300's FP8 GEMMs took their measured half-width (gemm_half_width.fp8
+    # 670, not 128: K/(K + W) at the 8B's 4,096 (TP1) and the 405B's 16,384/2 = 8,192 (TP2)
+    # falls from 0.970 / 0.985 to 0.859 / 0.924)
+    assert tr.gemm_efficiency["fp8"] == best == 0.70
+    assert tr.half_width("fp8") == 670
     # 1.9% when fitted; 1.0% (+1.9% / +0.2%) since the last pipeline stage carries the output
     # head; 0.50% (+0.3% / +0.7%) at 0.65 with the FP8 stored-activation count; 0.35% (+0.3% /
     # -0.4%) since the 405B row's recipe puts the embedding and the loss in its pipeline split
-    # (the last stage 15 decoder layers + the head, not 14)
-    assert mae(best) == pytest.approx(0.0035, abs=0.001)
-    assert mae(0.67) == pytest.approx(0.0190, abs=0.001)
+    # (the last stage 15 decoder layers + the head, not 14); 1.3% (-2.1% / +0.4%) at 0.70 with
+    # the measured half-width (the BF16 output head at BF16's 150): the two rows' widths
+    # differ, so one fraction no longer meets both as closely
+    assert mae(best) == pytest.approx(0.0127, abs=0.001)
+    assert mae(0.65) == pytest.approx(0.0552, abs=0.001)
     # The fit points are named as such in the accuracy table.
     assert {r["id"] + " (fit)" for r in fitted} <= {r.point for r in training.rows()}

@@ -670,8 +670,8 @@ def test_last_stage_carries_the_head_and_sets_the_pace_by_hand() -> None:
 def test_deepseek_v3_b200_last_stage_by_hand() -> None:
     # The Megatron-Bridge 26.02 B200 row's layout (TP1 PP16 DP16 EP8, 4,096-token micro-batches,
     # MXFP8 as FP8): the last stage holds 61 - 15 x 4 = 1 decoder layer, the MTP module and the
-    # output head twice, from catalog figures (hgx-b200: 4.5 PFLOP/s FP8 at 0.465, 2.25 PFLOP/s
-    # BF16 at 0.613, 8 TB/s at 0.7, NVLink 900 GB/s one way x 0.8, InfiniBand 50 GB/s x 0.8;
+    # output head twice, from catalog figures (hgx-b200: 4.5 PFLOP/s FP8 at 0.507 and half-width 560,
+    # 2.25 PFLOP/s BF16 at 0.610 and half-width 140 for the heads, 8 TB/s at 0.7, NVLink 900 GB/s one way x 0.8, InfiniBand 50 GB/s x 0.8;
     # DeepSeek-V3: 671B / 37B active, 256 experts, 8 a token, 58 MoE layers, vocab 129,280).
     hw = hardware(CATALOG, "hgx-b200")
     assert hw is not None
@@ -679,10 +679,11 @@ def test_deepseek_v3_b200_last_stage_by_hand() -> None:
     assert f is not None
     assert (f.peak_flops, f.gemm_efficiency, f.peak_bf16_flops, f.head_gemm_efficiency) == (
         4.5e15,
-        0.465,
+        0.507,
         2.25e15,
-        0.613,
+        0.610,
     )
+    assert (f.gemm_half_width, f.head_gemm_half_width) == (560, 140)
     arch = CATALOG.models["deepseek-v3"]
     mf = model_figures(arch, 4096)
     assert (arch.vocab, arch.mtp_layers) == (129280, 1)
@@ -692,21 +693,22 @@ def test_deepseek_v3_b200_last_stage_by_hand() -> None:
     experts = (671e9 - 37e9) / (1 - 8 / 256)  # N_e from N = N_d + N_e, N_a = N_d + k/E N_e
     expert_active = experts * 8 / 256
     dense_layers = 37e9 - expert_active - 2 * v * h
-    shape_d = t / (t + 256) * h / (h + 128)
+    shape_d = t / (t + 256) * h / (h + 560)
+    shape_head = t / (t + 256) * h / (h + 140)
     # the expert GEMMs: 4,096 x 8 x 8 / 256 = 1,024 tokens an expert, hidden 7,168, and the
-    # expert FFN's width w = 2,048: fc1 (gate + up, 2w = 4,096 wide) at 4,096/4,224, fc2 at
-    # 2,048/2,176, weighted 2 : 1 by FLOPs (times add)
-    width = 3 / (2 * (4096 + 128) / 4096 + (2048 + 128) / 2048)
-    assert width == pytest.approx(0.9600, abs=1e-4)
-    shape_e = 1024 / (1024 + 256) * h / (h + 128) * width
+    # expert FFN's width w = 2,048: fc1 (gate + up, 2w = 4,096 wide) at 4,096/4,656, fc2 at
+    # 2,048/2,608, weighted 2 : 1 by FLOPs (times add); 0.9600 at the former half-width 128
+    width = 3 / (2 * (4096 + 560) / 4096 + (2048 + 560) / 2048)
+    assert width == pytest.approx(0.8458, abs=1e-4)
+    shape_e = 1024 / (1024 + 256) * h / (h + 560) * width
     # the busiest of the 8 EP ranks under random routing: 32,768 copies on average a rank
     x = 1 + math.sqrt(2 * math.log(8) / (t * 8))
     assert x == pytest.approx(1.0113, abs=1e-4)
     moe = 58 / 61 + 1  # the decoder layer's share of MoE layers + the MTP module
-    gemm = 6 * (dense_layers / 61 * 2 + 2 * h * h) * t / (4.5e15 * 0.465 * shape_d) + 6 * (
+    gemm = 6 * (dense_layers / 61 * 2 + 2 * h * h) * t / (4.5e15 * 0.507 * shape_d) + 6 * (
         expert_active / 58 * moe
-    ) * t * x / (4.5e15 * 0.465 * shape_e)
-    heads = 2 * 6 * v * h * t / (2.25e15 * 0.613 * shape_d)
+    ) * t * x / (4.5e15 * 0.507 * shape_e)
+    heads = 2 * 6 * v * h * t / (2.25e15 * 0.610 * shape_head)
     memory = ((140 + 100) * h * 2 + 8 * h * (30 + 10 * 7 / 8) * moe * x + 2 * 6 * v) * t / 5.6e12
     ep = 4 * 7 / 8 * t * 8 * h * 2 / (900e9 * 0.8) * moe * x  # EP8 inside NVLink, exposed
     pp = 0.5 * 2 * t * h * 2 / (50e9 * 0.8)  # comm_overlap 0.5, PP over InfiniBand
@@ -717,8 +719,9 @@ def test_deepseek_v3_b200_last_stage_by_hand() -> None:
     assert st.ep_s == pytest.approx(ep, rel=1e-9) and st.pp_s == pytest.approx(pp, rel=1e-9)
     attention = st.micro_batch_s - gemm - heads - memory - ep - pp
     assert attention == pytest.approx(st.attention_s, rel=1e-9)
-    # 69.8 ms before the expert FFN width and the busiest EP rank (measured 89.9)
-    assert st.micro_batch_s == pytest.approx(0.0705, abs=0.0005)
+    # 69.8 ms before the expert FFN width and the busiest EP rank, 70.5 ms before the measured
+    # per-precision half-width (measured 89.9)
+    assert st.micro_batch_s == pytest.approx(0.0716, abs=0.0005)
 
 
 def test_mtp_modules_train_in_pretraining_only() -> None:
@@ -732,24 +735,25 @@ def test_mtp_modules_train_in_pretraining_only() -> None:
 
 
 def test_expert_ffn_width_in_the_expert_gemm_shape() -> None:
-    # Qwen3-30B-A3B's experts (catalog moe.expert_ffn 768, hidden 2,048) at the catalog's
-    # gemm_half_width 128: fc1 (gate + up) 1,536 wide at 1,536/1,664 = 0.923, fc2 768 at
-    # 768/896 = 0.857; fc1 has twice fc2's FLOPs and times add: 3 / (2/0.923 + 1/0.857) = 0.900.
+    # Qwen3-30B-A3B's experts (catalog moe.expert_ffn 768, hidden 2,048) at GB200's FP8
+    # gemm_half_width 560: fc1 (gate + up) 1,536 wide at 1,536/2,096 = 0.733, fc2 768 at
+    # 768/1,328 = 0.578; fc1 has twice fc2's FLOPs and times add: 3 / (2/0.733 + 1/0.578) =
+    # 0.673 (0.900 at the former one-number half-width 128).
     arch = CATALOG.models["qwen3-30b-a3b"]
     mf = model_figures(arch, 4096)
     assert mf.expert_ffn == 768
     hw = hardware(CATALOG, "gb200-nvl72")
     assert hw is not None
     f = train_figures(hw, "fp8")
-    assert f is not None and f.gemm_half_width == 128
-    by_hand = 3 / (2 * 1664 / 1536 + 896 / 768)
-    assert by_hand == pytest.approx(0.900, abs=1e-3)
+    assert f is not None and f.gemm_half_width == 560
+    by_hand = 3 / (2 * 2096 / 1536 + 1328 / 768)
+    assert by_hand == pytest.approx(0.673, abs=1e-3)
     assert expert_width_shape(mf, 1, f) == pytest.approx(by_hand, rel=1e-12)
     # TP shards the expert FFN (fc1's columns, fc2's rows): w = 384 at TP2
-    assert expert_width_shape(mf, 2, f) == pytest.approx(3 / (2 * 896 / 768 + 512 / 384))
-    # DeepSeek-V3's wider experts (2,048) lose less: 0.960; a dense model nothing
+    assert expert_width_shape(mf, 2, f) == pytest.approx(3 / (2 * 1328 / 768 + 944 / 384))
+    # DeepSeek-V3's wider experts (2,048) lose less: 0.846; a dense model nothing
     ds = model_figures(CATALOG.models["deepseek-v3"], 4096)
-    assert expert_width_shape(ds, 1, f) == pytest.approx(3 / (2 * 4224 / 4096 + 2176 / 2048))
+    assert expert_width_shape(ds, 1, f) == pytest.approx(3 / (2 * 4656 / 4096 + 2608 / 2048))
     assert expert_width_shape(M, 1, f) == 1.0
     # the step charges it: the same MoE layout without the width runs its expert GEMMs faster
     run = RunFigures(4096, 512 * 4096.0, 16.0, 2.0, 1.0)

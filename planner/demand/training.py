@@ -248,6 +248,8 @@ class TrainFigures:
     cast_bytes_per_hidden: float  # LOW_PRECISION_CAST_BYTES_PER_HIDDEN in FP8/FP4, else 0
     # gemm_efficiency at BF16, for the output head's GEMMs (BF16 in every run); 0: gemm_efficiency
     head_gemm_efficiency: float = 0.0
+    # gemm_half_width at BF16, for the output head's GEMMs' shape; 0: gemm_half_width
+    head_gemm_half_width: float = 0.0
     # stored activation bytes per hidden element per token per layer (activation_bytes_per_hidden:
     # 34 in BF16, 29 in FP8)
     activation_bytes_per_hidden: float = ACTIVATION_BYTES_PER_HIDDEN
@@ -429,7 +431,7 @@ def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
         peak_bf16_flops=hw.peak("bf16") or hw.peak(precision),
         gemm_efficiency=tr.gemm_efficiency[precision],
         gemm_half_tokens=tr.gemm_half_tokens,
-        gemm_half_width=tr.gemm_half_width,
+        gemm_half_width=tr.half_width(precision),
         attention_efficiency=tr.attention_efficiency,
         hbm_bytes_per_s=acc.hbm_bandwidth_bytes_per_s,
         memory_bandwidth_utilisation=tr.memory_bandwidth_utilisation,
@@ -444,6 +446,7 @@ def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
             LOW_PRECISION_CAST_BYTES_PER_HIDDEN if precision in LOW_PRECISION else 0.0
         ),
         head_gemm_efficiency=tr.gemm_efficiency.get("bf16", tr.gemm_efficiency[precision]),
+        head_gemm_half_width=tr.half_width("bf16" if "bf16" in tr.gemm_efficiency else precision),
         activation_bytes_per_hidden=activation_bytes_per_hidden(precision),
     )
 
@@ -607,7 +610,11 @@ def stage_terms(
             shape = (dense_flops + exp_flops) / (dense_flops / shape_dense + exp_flops / shape_exp)
     head_eff = f.head_gemm_efficiency or f.gemm_efficiency
     head_flops = TRAINING_FLOPS_PER_PARAM * mf.vocab * h * heads * t / tp * head_share
-    head = head_flops / (f.peak_bf16_flops * head_eff * shape_dense)
+    head_shape = shape_dense
+    if f.head_gemm_half_width and f.head_gemm_half_width != f.gemm_half_width:
+        # the head's BF16 GEMMs at BF16's half-width (its M and K are the layers')
+        head_shape = _shape(t, h / tp, replace(f, gemm_half_width=f.head_gemm_half_width))
+    head = head_flops / (f.peak_bf16_flops * head_eff * head_shape)
     attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
     attention = (
         attn_flops * (n + mtp) / mf.layers * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
