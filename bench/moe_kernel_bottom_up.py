@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration.serving import points
 from planner.demand.common import hardware
-from planner.demand.inference import pinned_layout
-from planner.demand.serving_physics import StepPhysics, StepTerms, model_load
+from planner.demand.inference import pinned_layout, serving_load
+from planner.demand.serving_physics import StepPhysics, StepTerms
 
 KERNEL_SOURCE = (
     "github.com/ai-dynamo/aiconfigurator @095f58a5 aic-core/src/aiconfigurator_core/systems/data/"
@@ -208,23 +208,7 @@ def bottom_up(
     arch = catalog.models[spec.model_name]
     hw = hardware(catalog, point.system)
     assert hw is not None
-    load = model_load(
-        arch,
-        spec.precision,
-        spec.kv,
-        spec.prompt_tokens,
-        spec.output_tokens,
-        spec.votes,
-        spec.draft_tokens,
-        spec.draft_acceptance,
-        spec.prompt_cache_hit,
-        spec.tpot_quantile,
-        spec.prefill == "aggregated" and not spec.chunked_context,
-        spec.prefill_buckets,
-        spec.prompt_tokens_cv,
-        spec.engine_graph_sizes,
-        spec.engine.max_num_tokens if spec.engine else None,
-    )
+    load = serving_load(spec, arch)
     lay = pinned_layout(arch, hw, load, 1, 1, run.ep)
     assert not isinstance(lay, str), lay
     terms = StepPhysics(hw, load, lay).terms(run.batch, True)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration.serving import points
 from planner.demand.common import hardware
-from planner.demand.inference import pinned_layout
-from planner.demand.serving_physics import StepPhysics, model_load
+from planner.demand.inference import pinned_layout, serving_load
+from planner.demand.serving_physics import StepPhysics
 
 RESULTS = "mlcommons/inference_results_v5.1 @965182b0 closed/NVIDIA/results"
 
@@ -187,24 +187,7 @@ def at_batch(run: Run, catalog: Catalog) -> AtBatch:
     arch = catalog.models[spec.model_name]
     hw = hardware(catalog, point.system)
     assert hw is not None
-    load = model_load(
-        arch,
-        spec.precision,
-        spec.kv,
-        spec.prompt_tokens,
-        spec.output_tokens,
-        spec.votes,
-        spec.draft_tokens,
-        spec.draft_acceptance,
-        spec.prompt_cache_hit,
-        spec.tpot_quantile,
-        spec.prefill == "aggregated" and not spec.chunked_context,
-        spec.prefill_buckets,
-        spec.prompt_tokens_cv,
-        spec.engine_graph_sizes,
-        spec.engine.max_num_tokens if spec.engine else None,
-        spec.output_law,
-    )
+    load = serving_load(spec, arch)
     lay = pinned_layout(arch, hw, load, run.tp, run.pp, 1)
     assert not isinstance(lay, str), lay
     batch = round(run.in_flight)

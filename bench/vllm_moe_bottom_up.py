@@ -25,7 +25,9 @@ implies is not in the kernels (they sum to ~15 ms a step at batch 256, where the
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration.rl import (
@@ -47,6 +49,10 @@ from planner.demand.serving_physics import (
     model_load,
     step_terms,
 )
+
+# the measured tables' interpolation, as the TensorRT-LLM rebuild's
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from moe_kernel_bottom_up import interpolate  # noqa: E402
 
 AIC = "github.com/ai-dynamo/aiconfigurator @095f58a5 aic-core/src/aiconfigurator_core/systems/data/"
 KERNEL_SOURCE = (
@@ -119,14 +125,6 @@ KERNEL_SUM_SOURCE = (
 ATTENTION_US_PER_KV_TOKEN = {128: 80.6 / (128 * 2047), 256: 48.2 / (256 * 511)}
 DENSE_GEMM_US = {128: 6.6 + 7.6 + 4.9, 256: 7.3 + 7.9 + 4.9}  # qkv + o + router, a layer
 LM_HEAD_MS = {128: 0.125, 256: 0.127}
-
-
-def interpolate(rows: tuple[tuple[int, float], ...], x: float) -> float:
-    """Linear between the two measured rows around x (tokens at powers of two)."""
-    for (x0, y0), (x1, y1) in zip(rows, rows[1:], strict=False):
-        if x0 <= x <= x1:
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    raise ValueError(f"{x} outside the table's {rows[0][0]}-{rows[-1][0]}")
 
 
 @dataclass(frozen=True)

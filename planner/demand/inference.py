@@ -993,6 +993,30 @@ def estimate_inference(
     )
 
 
+def serving_load(spec: InferenceSpec, arch: ModelArch) -> ModelLoad:
+    """The ModelLoad an inference spec's decode search takes (decode_point's model_load, with
+    the spec's fields as estimate_serving passes them): for scripts that rebuild a step at a
+    batch of their own (bench/step_at_run_batch.py, bench/moe_kernel_bottom_up.py)."""
+    return model_load(
+        arch,
+        spec.precision,
+        spec.kv,
+        spec.prompt_tokens,
+        spec.output_tokens,
+        spec.votes,
+        spec.draft_tokens,
+        spec.draft_acceptance,
+        spec.prompt_cache_hit,
+        spec.tpot_quantile,
+        spec.prefill == "aggregated" and not spec.chunked_context,
+        spec.prefill_buckets,
+        spec.prompt_tokens_cv,
+        spec.engine_graph_sizes,
+        spec.engine.max_num_tokens if spec.engine else None,
+        spec.output_law,
+    )
+
+
 def estimate_serving(
     spec: InferenceSpec,
     arch: ModelArch,
