@@ -314,9 +314,23 @@ def left_out(model: Model) -> list[str]:
             note += f"; none of it is modelled on {', '.join(sorted(bare))} (no `rl:` figures)"
         out.append(note)
     labels: dict[str, list[str]] = {}  # each caveat's text: the workloads it applies to
+    runs_on = {(w, r, sys_) for (w, r, _d, sys_, _p), v in model.u.items() if value_of(v) > 0}
     for d in model.demands:
         for caveat in d.caveats:
-            labels.setdefault(caveat.text, []).append(caveat.label)
+            if not caveat.systems:
+                labels.setdefault(caveat.text, []).append(caveat.label)
+                continue
+            used = [
+                sys_
+                for sys_ in caveat.systems
+                if any(
+                    (d.name, r.name, sys_) in runs_on
+                    for r in d.roles
+                    if caveat.role is None or r.name == caveat.role
+                )
+            ]
+            if used:
+                labels.setdefault(caveat.text, []).append(f"{caveat.label} on {', '.join(used)}")
     out += [text.format(", ".join(names)) for text, names in labels.items()]
     unpaced = [
         d.name for d in model.demands if d.rl is not None and not d.rl.update_floor_s_by_system

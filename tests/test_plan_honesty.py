@@ -185,3 +185,27 @@ def test_moe_serving_rates_say_what_their_calibration_leaves_open(tmp_path: Path
         )
     )
     assert not any(x.startswith("MoE serving") for x in dense.left_out)
+
+
+def test_training_on_an_estimated_efficiency_says_so(tmp_path: Path) -> None:
+    """A pretraining run on Trainium2 (its training gemm_efficiency an estimate in the catalog)
+    gets a Left out line naming the run and the system; on H100 in BF16 (fitted to the Llama 3
+    paper's MFU) it does not. The caveat follows the system the plan uses, not the candidates."""
+    job = {
+        "kind": "pretrain",
+        "model": "llama-3.1-8b",
+        "tokens": "20B",
+        "deadline": "30 days",
+        "global_batch_tokens": "4M",
+    }
+
+    def plan_on(system: str) -> list[str]:
+        path = write_scenario(
+            tmp_path, {"a": site({system: {"max_units": 64}})}, {"pre": job}, name=system
+        )
+        return planner.solve(planner.load_scenario(path)).left_out
+
+    estimated = [x for x in plan_on("trn2-server") if x.startswith("training rates of")]
+    assert len(estimated) == 1 and "pre on trn2-server" in estimated[0]
+    assert "estimated gemm_efficiency" in estimated[0]
+    assert not any(x.startswith("training rates of") for x in plan_on("hgx-h100"))

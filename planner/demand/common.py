@@ -208,3 +208,28 @@ def unit_usd_per_hour(
 def gb(value: float) -> str:
     """Bytes as decimal GB for derivations."""
     return f"{value / 1e9:,.1f} GB"
+
+
+# What a plan says of training run on a system whose training efficiency is an estimate
+# (Caveat with the systems estimated_training_systems names).
+ESTIMATED_TRAINING_CAVEAT = (
+    "training rates of {} rest on an estimated gemm_efficiency (no calibrated training run of "
+    "that accelerator at that precision: hardware/data/accelerators.yaml; `planner sensitivity` "
+    "re-plans across its range)"
+)
+
+
+def estimated_training_systems(
+    catalog: Catalog, systems: list[str], precision: str
+) -> tuple[str, ...]:
+    """The systems among `systems` whose accelerator's training gemm_efficiency at `precision`
+    is an estimate (its catalog source says so: no calibrated training run at that precision),
+    as a plan states them (Caveat)."""
+    out = []
+    for system in systems:
+        acc = catalog.accelerator_of(system)
+        if acc is None or acc.training is None or precision not in acc.training.gemm_efficiency:
+            continue
+        if "estimate" in acc.source_of(f"training.gemm_efficiency.{precision}").lower():
+            out.append(system)
+    return tuple(out)

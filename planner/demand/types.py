@@ -169,10 +169,14 @@ class PretrainCoupling:
 class Caveat:
     """A known limit of the calibration behind a workload's rates, which a plan states under
     Left out: `text` with `{}` where the labels of every workload it applies to go (one line
-    for all of them), `label` this workload's."""
+    for all of them), `label` this workload's. With `systems`, only where the plan runs the
+    workload (its role `role`, any role when None) on one of them, the label then naming those
+    it runs on."""
 
     text: str
     label: str
+    systems: tuple[str, ...] = ()
+    role: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from planner.demand.scaling import (
     with_models,
 )
 from planner.demand.types import (
+    Caveat,
     Placement,
     PretrainCoupling,
     Role,
@@ -277,7 +278,18 @@ def demand(
             allow_multi_site=spec.allow_multi_site,
         ),
         notes=notes,
+        caveats=_estimated_training(name, spec.precision, catalog, systems),
     )
+
+
+def _estimated_training(
+    name: str, precision: str, catalog: Catalog, systems: list[str]
+) -> list[Caveat]:
+    """The caveat of training on systems whose training efficiency is an estimate (Caveat)."""
+    from planner.demand.common import ESTIMATED_TRAINING_CAVEAT, estimated_training_systems
+
+    estimated = estimated_training_systems(catalog, systems, precision)
+    return [Caveat(ESTIMATED_TRAINING_CAVEAT, name, estimated)] if estimated else []
 
 
 def _role(

@@ -219,6 +219,16 @@ class RLSpec(Strict):
         return self
 
 
+def _estimated_training(
+    name: str, precision: str, catalog: Catalog, systems: list[str]
+) -> list[Caveat]:
+    """The caveat of an update trained on systems whose training efficiency is an estimate."""
+    from planner.demand.common import ESTIMATED_TRAINING_CAVEAT, estimated_training_systems
+
+    estimated = estimated_training_systems(catalog, systems, precision)
+    return [Caveat(ESTIMATED_TRAINING_CAVEAT, name, estimated, "train")] if estimated else []
+
+
 def model_refs(spec: RLSpec) -> list[tuple[Loc, str]]:
     """Where the spec names catalog models: policy, reward models, reference, critic."""
     refs: list[tuple[Loc, str]] = [(("policy",), spec.policy)]
@@ -371,7 +381,8 @@ def demand(
             if catalog.models[spec.policy].moe is not None
             and spec.generation_tokens_per_s_per_sequence is None
             else []
-        ),
+        )
+        + _estimated_training(name, spec.precision, catalog, systems),
     )
 
 
