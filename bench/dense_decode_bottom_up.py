@@ -43,8 +43,8 @@ from step_at_run_batch import at_batch  # noqa: E402
 
 from planner.calibration.serving import points  # noqa: E402
 from planner.demand.common import hardware  # noqa: E402
-from planner.demand.inference import pinned_layout  # noqa: E402
-from planner.demand.serving_physics import StepPhysics, StepTerms, model_load  # noqa: E402
+from planner.demand.inference import pinned_layout, serving_load  # noqa: E402
+from planner.demand.serving_physics import StepPhysics, StepTerms  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "dense_decode_kernels.yaml"
 COMMIT = "095f58a51c4ca8e61b66ec108d86f223f8d559ce"
@@ -226,24 +226,7 @@ def layer(run: Run, catalog: Catalog, tables: tuple[Gemm, Attn, AllReduce]) -> L
     arch = catalog.models[spec.model_name]
     hw = hardware(catalog, point.system)
     assert hw is not None
-    load = model_load(
-        arch,
-        spec.precision,
-        spec.kv,
-        spec.prompt_tokens,
-        spec.output_tokens,
-        spec.votes,
-        spec.draft_tokens,
-        spec.draft_acceptance,
-        spec.prompt_cache_hit,
-        spec.tpot_quantile,
-        spec.prefill == "aggregated" and not spec.chunked_context,
-        spec.prefill_buckets,
-        spec.prompt_tokens_cv,
-        spec.engine_graph_sizes,
-        spec.engine.max_num_tokens if spec.engine else None,
-        spec.output_law,
-    )
+    load = serving_load(spec, arch)
     lay = pinned_layout(arch, hw, load, log.tp, log.pp, 1)
     assert not isinstance(lay, str), lay
     batch = round(log.in_flight)

@@ -5,31 +5,18 @@ that text with it."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
+import bench_module
 import pytest
 
 from hardware.catalog import load_catalog
 
-ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog()
 
 
 def _bench():  # type: ignore[no-untyped-def]
-    bench_dir = str(ROOT / "bench")
-    if bench_dir not in sys.path:
-        sys.path.insert(0, bench_dir)
-    spec = importlib.util.spec_from_file_location(
-        "dense_decode_bottom_up", ROOT / "bench" / "dense_decode_bottom_up.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
+    return bench_module.load("dense_decode_bottom_up")
 
 
 BENCH = _bench()

@@ -6,27 +6,16 @@ figures: if a model change moves them, move those texts with it."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import bench_module
 import pytest
 
 from hardware.catalog import load_catalog
 
-ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog()
 
 
 def _bench():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "moe_kernel_bottom_up", ROOT / "bench" / "moe_kernel_bottom_up.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
+    return bench_module.load("moe_kernel_bottom_up")
 
 
 def test_offline_by_hand() -> None:

@@ -5,26 +5,14 @@ cite it must move with it."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import bench_module
 import pytest
 
 from hardware.catalog import load_catalog
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "step_at_run_batch", ROOT / "bench" / "step_at_run_batch.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
+def _bench():  # type: ignore[no-untyped-def]
+    return bench_module.load("step_at_run_batch")
 
 
 def test_littles_law_by_hand():

@@ -5,28 +5,17 @@ the plan's caveat in planner/readplan.py quote these figures: move those texts w
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import bench_module
 import pytest
 
 from hardware.catalog import load_catalog
 from planner.calibration.rl import points
 
-ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog()
 
 
 def _bench():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "vllm_moe_bottom_up", ROOT / "bench" / "vllm_moe_bottom_up.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
+    return bench_module.load("vllm_moe_bottom_up")
 
 
 def _point(pid: str):  # type: ignore[no-untyped-def]
