@@ -209,3 +209,23 @@ def test_training_on_an_estimated_efficiency_says_so(tmp_path: Path) -> None:
     assert len(estimated) == 1 and "pre on trn2-server" in estimated[0]
     assert "estimated gemm_efficiency" in estimated[0]
     assert not any(x.startswith("training rates of") for x in plan_on("hgx-h100"))
+
+
+def test_serving_on_an_estimated_compute_utilisation_says_so(tmp_path: Path) -> None:
+    """A BF16 tier on GB200 (serving compute_utilisation.bf16 an estimate: B200's, not fitted)
+    gets a Left out line naming the tier and the system; an FP8 tier there (B200's fit) does
+    not."""
+    from test_lp import inference
+
+    def plan_at(precision: str) -> list[str]:
+        path = write_scenario(
+            tmp_path,
+            {"a": site({"gb200-nvl72": {"max_units": 8}})},
+            {"chat": inference("1M", precision=precision)},
+            name=precision,
+        )
+        return planner.solve(planner.load_scenario(path)).left_out
+
+    lines = [x for x in plan_at("bf16") if x.startswith("serving rates of")]
+    assert len(lines) == 1 and "chat on gb200-nvl72" in lines[0]
+    assert not any(x.startswith("serving rates of") for x in plan_at("fp8"))

@@ -210,26 +210,33 @@ def gb(value: float) -> str:
     return f"{value / 1e9:,.1f} GB"
 
 
-# What a plan says of training run on a system whose training efficiency is an estimate
-# (Caveat with the systems estimated_training_systems names).
+# What a plan says of work on a system whose efficiency at the work's precision is an estimate
+# (Caveat with the systems estimated_systems names): training's gemm_efficiency, serving's
+# compute_utilisation.
 ESTIMATED_TRAINING_CAVEAT = (
     "training rates of {} rest on an estimated gemm_efficiency (no calibrated training run of "
     "that accelerator at that precision: hardware/data/accelerators.yaml; `planner sensitivity` "
     "re-plans across its range)"
 )
+ESTIMATED_SERVING_CAVEAT = (
+    "serving rates of {} rest on an estimated compute_utilisation (no calibrated serving run of "
+    "that accelerator at that precision: hardware/data/accelerators.yaml; `planner sensitivity` "
+    "re-plans across its range)"
+)
 
 
-def estimated_training_systems(
-    catalog: Catalog, systems: list[str], precision: str
+def estimated_systems(
+    catalog: Catalog, systems: list[str], block: str, figure: str, precision: str
 ) -> tuple[str, ...]:
-    """The systems among `systems` whose accelerator's training gemm_efficiency at `precision`
-    is an estimate (its catalog source says so: no calibrated training run at that precision),
-    as a plan states them (Caveat)."""
+    """The systems among `systems` whose accelerator's `block.figure` (training.gemm_efficiency,
+    serving.compute_utilisation) at `precision` is an estimate: its catalog source says so (no
+    calibrated run at that precision), as a plan states them (Caveat)."""
     out = []
     for system in systems:
         acc = catalog.accelerator_of(system)
-        if acc is None or acc.training is None or precision not in acc.training.gemm_efficiency:
+        figures = getattr(acc, block, None) if acc is not None else None
+        if acc is None or figures is None or precision not in getattr(figures, figure):
             continue
-        if "estimate" in acc.source_of(f"training.gemm_efficiency.{precision}").lower():
+        if "estimate" in acc.source_of(f"{block}.{figure}.{precision}").lower():
             out.append(system)
     return tuple(out)

@@ -445,8 +445,20 @@ def demand(
             [Caveat(MOE_SERVING_CAVEAT, f"{name} ({spec.model})")]
             if catalog.models[spec.model].moe is not None
             else []
-        ),
+        )
+        + _estimated_serving(name, spec.precision, catalog, systems),
     )
+
+
+def _estimated_serving(
+    name: str, precision: str, catalog: Catalog, systems: list[str]
+) -> list[Caveat]:
+    """The caveat of serving on systems whose serving compute_utilisation at the tier's
+    precision is an estimate (Caveat)."""
+    from planner.demand.common import ESTIMATED_SERVING_CAVEAT, estimated_systems
+
+    estimated = estimated_systems(catalog, systems, "serving", "compute_utilisation", precision)
+    return [Caveat(ESTIMATED_SERVING_CAVEAT, name, estimated)] if estimated else []
 
 
 def sized_demand(

@@ -286,9 +286,9 @@ def _estimated_training(
     name: str, precision: str, catalog: Catalog, systems: list[str]
 ) -> list[Caveat]:
     """The caveat of training on systems whose training efficiency is an estimate (Caveat)."""
-    from planner.demand.common import ESTIMATED_TRAINING_CAVEAT, estimated_training_systems
+    from planner.demand.common import ESTIMATED_TRAINING_CAVEAT, estimated_systems
 
-    estimated = estimated_training_systems(catalog, systems, precision)
+    estimated = estimated_systems(catalog, systems, "training", "gemm_efficiency", precision)
     return [Caveat(ESTIMATED_TRAINING_CAVEAT, name, estimated)] if estimated else []
 
 
