@@ -41,10 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from step_at_run_batch import RUNS as LOG_RUNS  # noqa: E402
 from step_at_run_batch import at_batch  # noqa: E402
 
-from planner.calibration.serving import points  # noqa: E402
-from planner.demand.common import hardware  # noqa: E402
-from planner.demand.inference import pinned_layout, serving_load  # noqa: E402
-from planner.demand.serving_physics import StepPhysics, StepTerms  # noqa: E402
+from planner.calibration.serving import pinned_step, points  # noqa: E402
+from planner.demand.serving_physics import StepTerms  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "dense_decode_kernels.yaml"
 COMMIT = "095f58a51c4ca8e61b66ec108d86f223f8d559ce"
@@ -218,20 +216,17 @@ class Layer:
         return self.planner.tp_comm_s / self.layers * 1e6
 
 
+def model_of(run: Run) -> str:
+    """The catalog model of the run's serving point."""
+    return next(p for p in points() if p.id == run.point).spec.model_name
+
+
 def layer(run: Run, catalog: Catalog, tables: tuple[Gemm, Attn, AllReduce]) -> Layer:
     gemm, attn, ar = tables
     log = next(r for r in LOG_RUNS if r.point == run.point)
-    point = next(p for p in points() if p.id == run.point)
-    spec = point.spec
-    arch = catalog.models[spec.model_name]
-    hw = hardware(catalog, point.system)
-    assert hw is not None
-    load = serving_load(spec, arch)
-    lay = pinned_layout(arch, hw, load, log.tp, log.pp, 1)
-    assert not isinstance(lay, str), lay
     batch = round(log.in_flight)
-    terms = StepPhysics(hw, load, lay).terms(batch, True)
-    tp, h, ffn = log.tp, arch.hidden, FFN[spec.model_name]
+    arch, _, terms = pinned_step(run.point, catalog, log.tp, log.pp, 1, batch)
+    tp, h, ffn = log.tp, arch.hidden, FFN[model_of(run)]
     shapes = (
         ((arch.heads + 2 * arch.kv_heads) * HEAD_DIM // tp, h),
         (h, arch.heads * HEAD_DIM // tp),
@@ -303,12 +298,8 @@ def extract(mirror: str) -> None:
     full: Gemm = {(r[0], r[1], r[2], r[3]): r[4] for r in gemm_rows}
     for run in RUNS:
         log = next(r for r in LOG_RUNS if r.point == run.point)
-        arch = catalog.models[next(p for p in points() if p.id == run.point).spec.model_name]
-        ffn, h, tp = (
-            FFN[next(p for p in points() if p.id == run.point).spec.model_name],
-            arch.hidden,
-            log.tp,
-        )
+        arch = catalog.models[model_of(run)]
+        ffn, h, tp = FFN[model_of(run)], arch.hidden, log.tp
         for n, k in (
             ((arch.heads + 2 * arch.kv_heads) * HEAD_DIM // tp, h),
             (h, arch.heads * HEAD_DIM // tp),

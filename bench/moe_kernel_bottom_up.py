@@ -23,10 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hardware.catalog import Catalog, load_catalog
-from planner.calibration.serving import points
-from planner.demand.common import hardware
-from planner.demand.inference import pinned_layout, serving_load
-from planner.demand.serving_physics import StepPhysics, StepTerms
+from planner.calibration.serving import pinned_step
+from planner.demand.serving_physics import StepTerms
 
 KERNEL_SOURCE = (
     "github.com/ai-dynamo/aiconfigurator @095f58a5 aic-core/src/aiconfigurator_core/systems/data/"
@@ -203,15 +201,7 @@ def bottom_up(
     routing: str = "power_law_1.01",
     alltoall: str = "one_sided",
 ) -> BottomUp:
-    point = next(p for p in points() if p.id == run.point)
-    spec = point.spec
-    arch = catalog.models[spec.model_name]
-    hw = hardware(catalog, point.system)
-    assert hw is not None
-    load = serving_load(spec, arch)
-    lay = pinned_layout(arch, hw, load, 1, 1, run.ep)
-    assert not isinstance(lay, str), lay
-    terms = StepPhysics(hw, load, lay).terms(run.batch, True)
+    _, load, terms = pinned_step(run.point, catalog, 1, 1, run.ep, run.batch)
     work = terms.padded_batch or run.batch
     per_rank = work * (1 + load.draft_tokens) / run.ep
     moe = interpolate(MOE_US[(run.system, run.ep, routing)], per_rank * run.ep)

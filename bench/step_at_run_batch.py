@@ -16,10 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hardware.catalog import Catalog, load_catalog
-from planner.calibration.serving import points
-from planner.demand.common import hardware
-from planner.demand.inference import pinned_layout, serving_load
-from planner.demand.serving_physics import StepPhysics
+from planner.calibration.serving import pinned_step
 
 RESULTS = "mlcommons/inference_results_v5.1 @965182b0 closed/NVIDIA/results"
 
@@ -182,16 +179,8 @@ class AtBatch:
 
 def at_batch(run: Run, catalog: Catalog) -> AtBatch:
     """The planner's mean and bounded (p99) TPOT at the run's in-flight batch, its layout."""
-    point = next(p for p in points() if p.id == run.point)
-    spec = point.spec
-    arch = catalog.models[spec.model_name]
-    hw = hardware(catalog, point.system)
-    assert hw is not None
-    load = serving_load(spec, arch)
-    lay = pinned_layout(arch, hw, load, run.tp, run.pp, 1)
-    assert not isinstance(lay, str), lay
     batch = round(run.in_flight)
-    terms = StepPhysics(hw, load, lay).terms(batch, True)
+    arch, _, terms = pinned_step(run.point, catalog, run.tp, run.pp, 1, batch)
     return AtBatch(run, arch.layers, batch, terms.tpot_s * 1e3, terms.tpot_bound_s * 1e3)
 
 

@@ -19,12 +19,21 @@ from typing import Any
 import yaml
 
 from hardware.catalog import Catalog, load_catalog
+from hardware.schema import ModelArch
 from planner.calibration import AccuracyRow
 from planner.demand.common import Hardware, hardware
-from planner.demand.inference import InferenceEstimate, estimate_inference, layouts
+from planner.demand.inference import (
+    InferenceEstimate,
+    estimate_inference,
+    layouts,
+    pinned_layout,
+    serving_load,
+)
 from planner.demand.serving_physics import (
     Layout,
     ModelLoad,
+    StepPhysics,
+    StepTerms,
     model_load,
     padded_prompt_tokens,
     prefill_time,
@@ -147,6 +156,24 @@ def _load(point: ServingPoint, catalog: Catalog) -> ModelLoad:
         spec.draft_acceptance,
         prefill_buckets=spec.prefill_buckets,
     )
+
+
+def pinned_step(
+    point_id: str, catalog: Catalog, tp: int, pp: int, ep: int, batch: int
+) -> tuple[ModelArch, ModelLoad, StepTerms]:
+    """The decode step (chunked prefill in it) of a serving point's spec at a batch and a
+    TP x PP x EP layout of its own, for the scripts that compare a run's measured step with the
+    planner's at the run's batch (bench/step_at_run_batch.py, bench/moe_kernel_bottom_up.py,
+    bench/dense_decode_bottom_up.py): the model, its load and the step's terms."""
+    point = next(p for p in points() if p.id == point_id)
+    spec = point.spec
+    arch = catalog.models[spec.model_name]
+    hw = hardware(catalog, point.system)
+    assert hw is not None, point_id
+    load = serving_load(spec, arch)
+    lay = pinned_layout(arch, hw, load, tp, pp, ep)
+    assert not isinstance(lay, str), lay
+    return arch, load, StepPhysics(hw, load, lay).terms(batch, True)
 
 
 def per_user_value(point: ServingPoint, catalog: Catalog) -> float:
