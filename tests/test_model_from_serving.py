@@ -260,3 +260,20 @@ def test_colocated_rule_catches_a_model_from_prefill_moved_to_another_site(
         m.startswith(f"chat at a in period 0: 0.000% of the decode@{best} but 100.000% of the ")
         for m in found["colocated"]
     ), found["colocated"]
+
+
+def test_model_from_tier_states_the_caveats_of_every_candidate(tmp_path: Path) -> None:
+    """A sizing run choosing between an MoE and a dense catalog model: the serving tier sized by
+    it carries the MoE serving caveat for the MoE candidate, although the last candidate (whose
+    demand the tier's other fields come from) is dense."""
+    from planner.kinds.inference import MOE_SERVING_CAVEAT
+
+    wl = workloads("70M", 30)
+    wl["pre"]["target"] = {"like": "qwen3-30b-a3b", "tokens": "3T"}
+    wl["pre"]["candidates"] = ["qwen3-30b-a3b", "qwen3-32b"]
+    sites = {"b": site({GB200: {"max_units": 50}})}
+    sc = planner.load_scenario(write_scenario(tmp_path, sites, wl, name="mf-moe"))
+    chat = next(d for d in planner.demands(sc) if d.name == "chat")
+    moe = [c for c in chat.caveats if c.text == MOE_SERVING_CAVEAT]
+    assert [c.label for c in moe] == ["chat (qwen3-30b-a3b)"]
+    assert len(set(chat.caveats)) == len(chat.caveats)

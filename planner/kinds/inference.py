@@ -471,13 +471,14 @@ def sized_demand(
 ) -> WorkloadDemand:
     """Serving the model that sizing workload `source` chooses: roles decode@c and prefill@c for
     every candidate c (each as `demand` builds it for c's model, prefill@c tied to decode@c with
-    c's KV bytes), tied to c's binary k[v,c]."""
+    c's KV bytes), tied to c's binary k[v,c]; its caveats are every candidate's (one candidate's
+    MoE model or estimated figure is enough for the plan to state it)."""
     from planner.kinds.pretrain import sizing_candidates
 
     cands, generated = sizing_candidates(source[0], source[1], catalog)
     catalog = with_models(catalog, generated)
     roles: list[Role] = []
-    notes: list[str] = []
+    caveats: list[Caveat] = []
     base: WorkloadDemand | None = None
     for c in cands:
         # a test-time substitute candidate (target.votes) multiplies the load's own votes
@@ -486,6 +487,7 @@ def sized_demand(
         )
         base = demand(name, one, catalog, systems, horizon_s)
         choice = (source[0], c.label)
+        caveats += [k for k in base.caveats if k not in caveats]
         roles += [
             dataclasses.replace(
                 r,
@@ -501,7 +503,7 @@ def sized_demand(
         ]
     assert base is not None
     notes = [f"serves the candidate {source[0]} chooses: {', '.join(c.label for c in cands)}"]
-    return dataclasses.replace(base, roles=roles, notes=base.notes + notes)
+    return dataclasses.replace(base, roles=roles, notes=base.notes + notes, caveats=caveats)
 
 
 def _domain(spec: InferenceSpec) -> str | None:
