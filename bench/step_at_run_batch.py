@@ -233,6 +233,7 @@ H200_RUNS = (
     ),
 )
 
+
 @dataclass(frozen=True)
 class AtBatch:
     run: Run

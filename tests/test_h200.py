@@ -60,17 +60,32 @@ def test_h200_efficiency_figures_are_h100s_and_say_so() -> None:
     assert _figures(h200.serving) == _figures(h100.serving)
     assert _figures(h200.training) == _figures(h100.training)
     assert _figures(h200.rl) == _figures(h100.rl)
-    figures = [f"serving.{k}" for k in ("hbm_bandwidth_utilisation", "gemm_half_tokens",
-                                        "step_overhead", "runtime_reserve", "scale_up_latency",
-                                        "link_bandwidth_utilisation")]
+    figures = [
+        f"serving.{k}"
+        for k in (
+            "hbm_bandwidth_utilisation",
+            "gemm_half_tokens",
+            "step_overhead",
+            "runtime_reserve",
+            "scale_up_latency",
+            "link_bandwidth_utilisation",
+        )
+    ]
     figures += [f"serving.compute_utilisation.{p}" for p in ("bf16", "fp16", "fp8")]
-    figures += [f"training.{k}" for k in ("gemm_efficiency.bf16", "gemm_efficiency.fp8",
-                                          "gemm_half_width", "attention_efficiency",
-                                          "memory_bandwidth_utilisation")]
+    figures += [
+        f"training.{k}"
+        for k in (
+            "gemm_efficiency.bf16",
+            "gemm_efficiency.fp8",
+            "gemm_half_width",
+            "attention_efficiency",
+            "memory_bandwidth_utilisation",
+        )
+    ]
     for figure in figures:
-        assert h200.source_of(figure).startswith(
-            "taken equal to h100-sxm's (same GH100 die)"
-        ), figure
+        assert h200.source_of(figure).startswith("taken equal to h100-sxm's (same GH100 die)"), (
+            figure
+        )
 
 
 def test_h200_checks_family_is_out_of_sample_and_within_tolerance() -> None:
@@ -125,7 +140,10 @@ def test_kv_capacity_h100_vs_h200_by_hand() -> None:
     kv_token = 2 * arch.layers * arch.kv_heads * (arch.hidden // arch.heads) * 1
     assert kv_token == 163_840
     per_seq = (222 + 293) * kv_token
-    by_hand = {"hgx-h100": (80e9 - 8e9 - 69e9) / per_seq, "hgx-h200": (141e9 - 8e9 - 69e9) / per_seq}
+    by_hand = {
+        "hgx-h100": (80e9 - 8e9 - 69e9) / per_seq,
+        "hgx-h200": (141e9 - 8e9 - 69e9) / per_seq,
+    }
     assert by_hand["hgx-h100"] == pytest.approx(35.55, abs=0.01)
     assert by_hand["hgx-h200"] == pytest.approx(758.5, abs=0.1)
     point = next(p for p in H200_CHECKS if p.id == "mlperf51-h200-llama2-70b-offline")
