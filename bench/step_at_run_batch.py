@@ -19,6 +19,8 @@ from hardware.catalog import Catalog, load_catalog
 from planner.calibration.serving import pinned_step
 
 RESULTS = "mlcommons/inference_results_v5.1 @965182b0 closed/NVIDIA/results"
+# The H200 runs (h200-checks): other submitters' directories of the same repository and commit.
+H200_RESULTS = "mlcommons/inference_results_v5.1 @965182b0 closed"
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Run:
     """One measured Server/Interactive run: its mlperf_log_summary.txt figures and layout."""
 
     point: str  # the planner/calibration/serving.yaml id that describes the run's workload
-    log: str  # the summary under RESULTS
+    log: str  # the summary under RESULTS (H200_RESULTS for H200_RUNS)
     samples_per_s: float
     mean_latency_s: float
     mean_ttft_s: float
@@ -160,6 +162,78 @@ RUNS = (
 )
 
 
+# The same figures for the H200 runs (Hopper, FP8, TensorRT-LLM C++ executor without CUDA graphs,
+# as the Blackwell runs above): the H100 serving model's out-of-sample check at the runs' batches.
+H200_RUNS = (
+    Run(
+        "mlperf51-h200-llama2-70b-interactive",
+        "Nebius/results/H200-SXM-141GBx8_TRT/llama2-70b-99/Interactive",
+        79.16,
+        10.902797408,
+        0.137931393,
+        37.052760,
+        39.642461,
+        8,
+        1,
+    ),
+    Run(
+        "mlperf51-h200-llama2-70b-server",
+        "Nebius/results/H200-SXM-141GBx8_TRT/llama2-70b-99/Server",
+        115.59,
+        54.547145666,
+        0.589944180,
+        184.197903,
+        195.578381,
+        8,
+        1,
+    ),
+    Run(
+        "mlperf51-h200-llama31-405b-interactive",
+        "Nebius/results/H200-SXM-141GBx8_TRT/llama3.1-405b/Interactive",
+        0.31,
+        30.113034709,
+        1.518542387,
+        44.273454,
+        74.379707,
+        8,
+        8,
+    ),
+    Run(
+        "mlperf51-h200-llama31-405b-server",
+        "Nebius/results/H200-SXM-141GBx8_TRT/llama3.1-405b/Server",
+        0.45,
+        38.038254686,
+        1.826286556,
+        56.181492,
+        103.435731,
+        8,
+        8,
+    ),
+    Run(
+        "mlperf51-h200-llama31-8b-interactive",
+        "HPE/results/HPE_Cray_XD670_H200_SXM_141GBx8_TRT/llama3.1-8b/Interactive",
+        414.53,
+        3.109417514,
+        0.042735879,
+        23.958449,
+        29.049884,
+        8,
+        1,
+    ),
+    Run(
+        "mlperf51-h200-llama31-8b-server",
+        "HPE/results/HPE_Cray_XD670_H200_SXM_141GBx8_TRT/llama3.1-8b/Server",
+        503.21,
+        9.731982487,
+        0.177715285,
+        74.642712,
+        90.350667,
+        8,
+        1,
+    ),
+)
+
+
 @dataclass(frozen=True)
 class AtBatch:
     run: Run
@@ -190,7 +264,7 @@ def main() -> None:
         f"{'run':40} {'B':>6} {'measured mean/p99':>18} {'planner mean/p99':>17} "
         f"{'ratio':>6} {'gap ms':>7} {'us/layer':>8} {'p99-mean meas/plan':>19}"
     )
-    for run in RUNS:
+    for run in (*RUNS, *H200_RUNS):
         r = at_batch(run, catalog)
         print(
             f"{run.point:40} {run.in_flight:6.1f} {run.tpot_mean_ms:8.1f} /{run.tpot_p99_ms:6.1f}"
@@ -198,7 +272,8 @@ def main() -> None:
             f"{run.tpot_mean_ms / r.planner_mean_ms:6.2f} {r.gap_ms:7.1f} {r.gap_per_layer_us:8.0f}"
             f" {run.tpot_p99_ms - run.tpot_mean_ms:9.1f} /{r.planner_p99_ms - r.planner_mean_ms:6.1f}"
         )
-    print(f"(logs: {RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt)")
+    print(f"(logs: {RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt; the h200 runs:")
+    print(f" {H200_RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt)")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,26 @@ def _write(tmp_path: Path, text: str, name: str = "topo.yaml") -> Path:
 
 
 def test_presets_shipped() -> None:
-    assert {"nvl72-campus", "h100-cluster", "rainier-campus", "multi-dc"} <= set(presets())
+    assert {"nvl72-campus", "h100-cluster", "h200-cluster", "rainier-campus", "multi-dc"} <= set(
+        presets()
+    )
+
+
+def test_h200_cluster_is_the_h100_site_with_h200_servers(catalog) -> None:  # type: ignore[no-untyped-def]
+    # Same site figures and server count (same 10.2 kW server), 141 GB instead of 80 GB a GPU.
+    h100 = load_topology("h100-cluster", catalog)
+    h200 = load_topology("h200-cluster", catalog)
+    assert h100.system_names() == ["hgx-h100"] and h200.system_names() == ["hgx-h200"]
+    a, b = h100.data.datacenters["cluster"], h200.data.datacenters["cluster"]
+    assert (a.power_cap_w, a.pue, a.electricity_usd_per_kwh) == (
+        b.power_cap_w,
+        b.pue,
+        b.electricity_usd_per_kwh,
+    )
+    assert a.systems["hgx-h100"].max_units == b.systems["hgx-h200"].max_units == 13000
+    # 13,000 x 10.2 kW x PUE 1.3 = 172.4 MW > the 150 MW cap
+    assert 13000 * catalog.systems["hgx-h200"].power_w * b.pue == pytest.approx(172.38e6)
+    assert b.power_cap_w < 13000 * 10.2e3 * 1.3
 
 
 @pytest.mark.parametrize("name", presets())
