@@ -55,8 +55,8 @@ def test_the_2026_figure_pushes_passing_2026_runs_out() -> None:
     # windows) and at the MAE fits (114, 132), checks of 2026 software that pass at 62 GB/s
     # leave their bands; the checks stay in band only up to 78 (GB200) and 116 GB/s (GB300).
     # Every point's value rises with the figure (a cheaper routed token; monotone on the whole
-    # 62-260 GB/s grid, checked with the script), so the window edges
-    # decide: the twins' window and the checks' window do not meet.
+    # 62-260 GB/s grid, checked with the script), so the window edges decide: the twins' window
+    # and the checks' window do not meet.
     bench = _bench()
     gb200 = bench.family("gb200", (78, 80, 114, 120))
     assert set(gb200.passing_checks()) == set(bench.CHECKS["gb200"]) - {
