@@ -86,9 +86,11 @@ class SolverOptions(Strict):
     # 200,000 columns, interior point from there: planner/lp/solve.py IPM_COLUMNS).
     method: Literal["choose", "simplex", "ipm"] = "choose"
     # Build a start from the LP relaxation (planner/lp/incumbent.py): a start within mip_gap of
-    # the relaxation is the plan, without the MIP search. auto: on from 50,000 model columns
-    # (measured: faster at fleet scale, slower on small models; README), and a start outside the
-    # gap is the plan too ("feasible", its gap reported); true: such a start goes to HiGHS's MIP.
+    # the relaxation is the plan, without the MIP search. auto: on from 1,000 model columns
+    # (measured: faster on multi-period and fleet-scale models; below, HiGHS's MIP alone is
+    # fast; README "Speed"); a start outside the gap goes to HiGHS's MIP, except from 50,000
+    # columns, where it is the plan too ("feasible", its gap reported); true: a start outside
+    # the gap goes to the MIP at any size; false: the MIP alone.
     incumbent: Literal["auto"] | bool = "auto"
 
 

@@ -89,7 +89,7 @@ def test_an_interior_point_relaxation_gives_the_same_plan(tmp_path: Path, monkey
 
 
 def test_auto_keeps_the_rounded_plan_outside_the_gap(tmp_path: Path, monkeypatch) -> None:
-    """With solver.incumbent: auto on a large model (here: any model, the threshold lowered), a
+    """With solver.incumbent: auto on a large model (here: any model, the thresholds lowered), a
     rounded plan outside the gap is still the plan: "feasible", its gap proven by the
     relaxation's bound and above the target, no MIP search (HiGHS's root heuristics do not keep
     to the time limit at fleet scale); `true` runs the MIP from it instead."""
@@ -97,6 +97,7 @@ def test_auto_keeps_the_rounded_plan_outside_the_gap(tmp_path: Path, monkeypatch
 
     relaxed, rounded = _plans(tmp_path, gap=0.5)
     excess = (rounded.total_cost_usd - relaxed.total_cost_usd) / rounded.total_cost_usd
+    monkeypatch.setattr(incumbent, "ROUNDED_COLUMNS", 0)
     monkeypatch.setattr(incumbent, "LARGE_COLUMNS", 0)
     path = write_site(tmp_path, BUSY)
     plan = planner.solve(planner.load_scenario(path), mip_gap=excess / 2)
@@ -107,6 +108,26 @@ def test_auto_keeps_the_rounded_plan_outside_the_gap(tmp_path: Path, monkeypatch
     assert "above the gap target" in format_plan(plan)
     forced = planner.load_scenario(path, sets=["solver.incumbent=true"])
     assert planner.solve(forced, mip_gap=excess / 2).solver.proof == "mip"
+
+
+def test_auto_on_a_mid_sized_model(tmp_path: Path, monkeypatch) -> None:
+    """With solver.incumbent: auto from ROUNDED_COLUMNS columns (here: any model, the threshold
+    lowered) and below LARGE_COLUMNS, the rounded plan is the answer within the gap (no MIP
+    search) and HiGHS's MIP runs from it outside the gap; below ROUNDED_COLUMNS (the default on
+    this one-pool model) the MIP runs whatever the gap."""
+    from planner.lp import incumbent
+
+    relaxed, rounded = _plans(tmp_path, gap=0.5)
+    excess = (rounded.total_cost_usd - relaxed.total_cost_usd) / rounded.total_cost_usd
+    path = write_site(tmp_path, BUSY)
+    assert planner.solve(planner.load_scenario(path), mip_gap=0.5).solver.proof == "mip"
+    monkeypatch.setattr(incumbent, "ROUNDED_COLUMNS", 0)
+    within = planner.solve(planner.load_scenario(path), mip_gap=0.5)
+    assert within.solver.proof == "rounded" and within.status == "optimal"
+    assert _units(within) == math.ceil(_units(relaxed))
+    outside = planner.solve(planner.load_scenario(path), mip_gap=excess / 2)
+    assert outside.solver.proof == "mip" and outside.status == "optimal"
+    assert outside.total_cost_usd == pytest.approx(rounded.total_cost_usd, rel=1e-9)
 
 
 def test_a_large_relaxation_is_solved_by_interior_point(tmp_path: Path, monkeypatch) -> None:

@@ -614,28 +614,41 @@ class Start:
         highs.setSolution(len(index), index, values)  # type: ignore[attr-defined]
 
 
-# A large model: solver.incumbent: auto builds a start from this many columns up (README
-# "Speed": at 174k columns the rounded plan is proven within 0.12% in ~10 s of re-solves, where
-# HiGHS's MIP search after the relaxation had not finished in 10.7 min; at 67k the MIP is a
-# little faster, and on the shipped scenarios, all far smaller, much faster).
+# solver.incumbent: auto builds a start from ROUNDED_COLUMNS columns up; a start within the gap
+# is the plan. Below, HiGHS's MIP alone (the shipped single-period scenarios, 13-148 columns,
+# solve in well under a second and its plans are as tight or tighter: rl-verifiers--rental
+# 0.60% against the start's 1.00%). From there multi-period models make HiGHS's MIP slow where
+# the start is not: session 17 (README "Speed"), bench_lp.py's fleet at 2 sites x 12 quarters
+# (4,235 columns) MIP 35.8 s / start 1.7 s, 3 x 12 (6,357) 66.9 s / 1.3 s, the start the
+# cheaper plan both times; frontier-3y (1,748) HiGHS's MIP 3.4-7 s, the start $3.198B against
+# the MIP's $3.210B.
+ROUNDED_COLUMNS = 1_000
+
+# A large model: from this many columns a start outside the gap is the plan too (README "Speed":
+# at 174k columns the rounded plan is proven within 0.12% in ~10 s of re-solves, where HiGHS's
+# MIP search after the relaxation had not finished in 10.7 min).
 LARGE_COLUMNS = 50_000
 
 
 def wanted(model: Model) -> bool:
-    """Whether the scenario asks for a start (solver.incumbent: true, or auto on a large model)."""
+    """Whether the scenario asks for a start (solver.incumbent: true, or auto from
+    ROUNDED_COLUMNS columns)."""
     setting = model.scenario.data.solver.incumbent
     if setting == "auto":
-        return len(model.prob.variables()) >= LARGE_COLUMNS
+        return len(model.prob.variables()) >= ROUNDED_COLUMNS
     return bool(setting)
 
 
 def searches(model: Model) -> bool:
-    """Whether HiGHS's MIP search runs from a start that is not within the gap: only when the
-    scenario asks for the start outright (solver.incumbent: true). With auto (a large model),
-    the start is the plan, its gap proven by the relaxation and reported above the target: at
-    205k columns HiGHS's central rounding, a root heuristic that checks no limit, was still
-    running 28 min into a 1,500 s limit (README "Speed")."""
-    return model.scenario.data.solver.incumbent is True
+    """Whether HiGHS's MIP search runs from a start that is not within the gap: when the
+    scenario asks for the start outright (solver.incumbent: true), and with auto below
+    LARGE_COLUMNS. From there (auto) the start is the plan, its gap proven by the relaxation and
+    reported above the target: at 205k columns HiGHS's central rounding, a root heuristic that
+    checks no limit, was still running 28 min into a 1,500 s limit (README "Speed")."""
+    setting = model.scenario.data.solver.incumbent
+    if setting == "auto":
+        return len(model.prob.variables()) < LARGE_COLUMNS
+    return setting is True
 
 
 def find_start(model: Model, accept_usd: float | None = None, keep: bool = False) -> Start | None:
