@@ -257,7 +257,9 @@ class ServingFigures(Strict):
       and its all-to-all, as bytes/s of routed activations (k · hidden · 3 B per token: FP8 in,
       BF16 out) one accelerator gets through at decode, on every layout that runs routed experts
       (expert-parallel or not); a fitted figure; 0 cost if not given. The all-to-all itself goes
-      at the link's one-way bandwidth x link_bandwidth_utilisation.
+      at the link's one-way bandwidth x link_bandwidth_utilisation;
+    calibration_limit: a known limit of the runs these figures are fitted to, in words; every
+      plan that serves on a system with this accelerator states it (planner/kinds/inference.py).
     """
 
     compute_utilisation: dict[Precision, Fraction] = Field(min_length=1)
@@ -274,6 +276,7 @@ class ServingFigures(Strict):
     moe_token_bandwidth_bytes_per_s: PositiveBandwidth | None = Field(
         default=None, alias="moe_token_bandwidth"
     )
+    calibration_limit: str | None = None
 
 
 class AcceleratorRL(Strict):

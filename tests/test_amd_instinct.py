@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_lp import inference, site, write_scenario
+from test_lp import inference, rl_workload, site, write_scenario
 
 import planner
 from hardware.catalog import estimates, load_catalog
@@ -162,9 +162,34 @@ def test_a_plan_serving_on_an_estimated_amd_figure_says_so(tmp_path: Path) -> No
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         return planner.solve(planner.load_scenario(path)).left_out
 
-    lines = [x for x in plan_at("fp8") if x.startswith("serving rates of")]
+    fp8, fp4 = plan_at("fp8"), plan_at("fp4")
+    lines = [x for x in fp8 if x.startswith("serving rates of")]
     assert len(lines) == 1 and "chat on mi355x-platform" in lines[0]
-    assert not any(x.startswith("serving rates of") for x in plan_at("fp4"))
+    assert not any(x.startswith("serving rates of") for x in fp4)
+    # The catalog's serving calibration_limit of MI355X (fitted to AMD's MLPerf harness; public
+    # recipes measured far lower) is stated whatever the precision, once, naming the tier.
+    limit = CATALOG.accelerators["mi355x"].serving.calibration_limit
+    assert limit and "InferenceX" in limit
+    for left_out in (fp8, fp4):
+        stated = [x for x in left_out if x.startswith("serving and generation rates of")]
+        assert stated == [f"serving and generation rates of chat on mi355x-platform: {limit}"]
+
+
+def test_rl_generation_on_amd_carries_the_calibration_limit(tmp_path: Path) -> None:
+    """An RL run offered the MI300X platform and HGX H100 carries MI300X's serving
+    calibration_limit as a caveat of its generate role on mi300x-platform only."""
+    path = write_scenario(
+        tmp_path,
+        {"a": site({"mi300x-platform": {"max_units": 64}, "hgx-h100": {"max_units": 64}})},
+        {"rl": rl_workload("llama-3.1-8b", "20K")},
+        name="mi300x-rl",
+    )
+    (rl,) = planner.demands(planner.load_scenario(path))
+    limit = CATALOG.accelerators["mi300x"].serving.calibration_limit
+    stated = [c for c in rl.caveats if c.text.endswith(str(limit))]
+    assert [(c.label, c.systems, c.role) for c in stated] == [
+        ("rl", ("mi300x-platform",), "generate")
+    ]
 
 
 def test_the_mi355x_training_run_is_a_check_of_an_estimate() -> None:

@@ -225,6 +225,23 @@ ESTIMATED_SERVING_CAVEAT = (
 )
 
 
+def serving_limits(catalog: Catalog, systems: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """(caveat text, systems) for each serving calibration_limit of the accelerators of
+    `systems` (hardware/data/accelerators.yaml): "serving and generation rates of {}: <limit>",
+    the `{}` for the workloads a plan runs there (Caveat), naming the accelerator's systems
+    among them."""
+    out: dict[str, list[str]] = {}
+    for system in systems:
+        acc = catalog.accelerator_of(system)
+        limit = acc.serving.calibration_limit if acc is not None and acc.serving else None
+        if limit:
+            text = "serving and generation rates of {}: " + limit.replace("{", "{{").replace(
+                "}", "}}"
+            )
+            out.setdefault(text, []).append(system)
+    return [(text, tuple(names)) for text, names in out.items()]
+
+
 def estimated_systems(
     catalog: Catalog, systems: list[str], block: str, figure: str, precision: str
 ) -> tuple[str, ...]:

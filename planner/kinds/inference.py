@@ -453,12 +453,14 @@ def demand(
 def _estimated_serving(
     name: str, precision: str, catalog: Catalog, systems: list[str]
 ) -> list[Caveat]:
-    """The caveat of serving on systems whose serving compute_utilisation at the tier's
-    precision is an estimate (Caveat)."""
-    from planner.demand.common import ESTIMATED_SERVING_CAVEAT, estimated_systems
+    """The caveats of serving on systems whose serving compute_utilisation at the tier's
+    precision is an estimate, or whose accelerator's serving figures state a calibration_limit
+    (Caveat)."""
+    from planner.demand.common import ESTIMATED_SERVING_CAVEAT, estimated_systems, serving_limits
 
     estimated = estimated_systems(catalog, systems, "serving", "compute_utilisation", precision)
-    return [Caveat(ESTIMATED_SERVING_CAVEAT, name, estimated)] if estimated else []
+    out = [Caveat(ESTIMATED_SERVING_CAVEAT, name, estimated)] if estimated else []
+    return out + [Caveat(text, name, named) for text, named in serving_limits(catalog, systems)]
 
 
 def sized_demand(

@@ -229,6 +229,16 @@ def _estimated_training(
     return [Caveat(ESTIMATED_TRAINING_CAVEAT, name, estimated, "train")] if estimated else []
 
 
+def _generation_limits(name: str, catalog: Catalog, systems: list[str]) -> list[Caveat]:
+    """The caveats of generating on systems whose accelerator's serving figures state a
+    calibration_limit."""
+    from planner.demand.common import serving_limits
+
+    return [
+        Caveat(text, name, named, "generate") for text, named in serving_limits(catalog, systems)
+    ]
+
+
 def model_refs(spec: RLSpec) -> list[tuple[Loc, str]]:
     """Where the spec names catalog models: policy, reward models, reference, critic."""
     refs: list[tuple[Loc, str]] = [(("policy",), spec.policy)]
@@ -382,7 +392,8 @@ def demand(
             and spec.generation_tokens_per_s_per_sequence is None
             else []
         )
-        + _estimated_training(name, spec.precision, catalog, systems),
+        + _estimated_training(name, spec.precision, catalog, systems)
+        + _generation_limits(name, catalog, systems),
     )
 
 
