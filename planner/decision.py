@@ -264,7 +264,11 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
         f"the {horizon_days:g}-day horizon, {how}"
     )
     if lifetimes:
-        text += f", over lifetimes of {', '.join(lifetimes)}"
+        text += (
+            f", over lifetimes of {', '.join(lifetimes)}; a unit still in service at the "
+            "horizon's end is charged only its time inside it, so the plan takes the rest of its "
+            "life as worth its annuity to work after the horizon, which it does not model"
+        )
     text += "; owned units pay only their running costs; rented units their hourly price"
     if econ["pricing"] == "mixed":
         text += ", term contracts theirs for the hours of the term inside the horizon"
