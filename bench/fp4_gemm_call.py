@@ -146,10 +146,11 @@ def overlay_catalog(u_b200: float, lat_us: float, bw_gbps: float, u_gb300: float
             body += f"      compute_utilisation: {{fp4: {u_b200:.2f}}}\n"
         if a == "gb300":
             body += f"      compute_utilisation: {{fp4: {u_gb300:.2f}}}\n"
-    path = Path(tempfile.mkdtemp()) / "fp4_refit.yaml"
-    path.write_text(body)
     clear_physics_caches()
-    return load_catalog([path])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fp4_refit.yaml"
+        path.write_text(body)
+        return load_catalog([path])
 
 
 FP4_FIT = ["mlperf5-b200-llama2-70b-server", "inferencex-b200-dsr1-fp4-1k1k-125"]
