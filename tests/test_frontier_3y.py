@@ -197,3 +197,14 @@ def test_the_decision_states_the_term_contracts(solved) -> None:
         assert any(x.startswith(line) for x in lines), (line, lines)
     total = sum(c.cost_usd for c in plan.costs_rows if c.component == "contracts")
     assert f"Term contracts over the horizon: {usd(total)}" in lines
+
+
+def test_the_basis_states_what_charging_only_the_horizons_share_assumes(solved) -> None:
+    """frontier-3y buys Vera Rubin racks in its last quarters: their purchase cash is far above
+    the capex charged to the horizon, and the amortisation basis says what that assumes (the
+    rest of a unit's life is worth its annuity to work after the horizon, not modelled)."""
+    _, plan = solved
+    d = decision(plan)
+    assert d.purchase_usd is not None and d.purchase_usd > 2 * d.capex_charged_usd
+    assert "charged only its time inside it" in d.basis
+    assert "work after the horizon, which it does not model" in d.basis
