@@ -21,6 +21,8 @@ from planner.calibration.serving import pinned_step
 RESULTS = "mlcommons/inference_results_v5.1 @965182b0 closed/NVIDIA/results"
 # The H200 runs (h200-checks): other submitters' directories of the same repository and commit.
 H200_RESULTS = "mlcommons/inference_results_v5.1 @965182b0 closed"
+# The B300 runs (b300-checks): MLPerf Inference v6.0, the results mirror.
+B300_RESULTS = "github.com/gbeezybez/inference_results_v6.0 @232fbf90 closed"
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Run:
     """One measured Server/Interactive run: its mlperf_log_summary.txt figures and layout."""
 
     point: str  # the planner/calibration/serving.yaml id that describes the run's workload
-    log: str  # the summary under RESULTS (H200_RESULTS for H200_RUNS)
+    log: str  # the summary under RESULTS (H200_RESULTS for H200_RUNS, B300_RESULTS for B300_RUNS)
     samples_per_s: float
     mean_latency_s: float
     mean_ttft_s: float
@@ -37,10 +39,11 @@ class Run:
     gpus: int  # GPUs of the measured system
     tp: int
     pp: int = 1
+    ep: int = 1  # expert-parallel ranks of an instance (attention data-parallel: TP1 x EP ranks)
 
     @property
     def instances(self) -> int:
-        return self.gpus // (self.tp * self.pp)
+        return self.gpus // (self.tp * self.pp * self.ep)
 
     @property
     def in_flight(self) -> float:
@@ -234,6 +237,68 @@ H200_RUNS = (
 )
 
 
+# The HGX/DGX B300 Server runs (b300-checks, MLPerf v6.0: NVIDIA's DGX B300 and GigaComputing's
+# G894 for Llama 3.1 8B), logs under B300_RESULTS/<submitter>/results/<system>/<benchmark>/Server.
+B300_RUNS = (
+    Run(
+        "mlperf6-b300-llama2-70b-server",
+        "NVIDIA/results/B300-SXM-270GBx8_TRT/llama2-70b-99/Server",
+        393.11,
+        34.069935081,
+        0.327482428,
+        123.937588,
+        154.875532,
+        8,
+        1,
+    ),
+    Run(
+        "mlperf6-b300-llama31-405b-server",
+        "NVIDIA/results/B300-SXM-270GBx8_TRT/llama3.1-405b/Server",
+        2.29,
+        77.461144955,
+        1.839542050,
+        118.816719,
+        128.003104,
+        8,
+        2,
+    ),
+    Run(
+        "mlperf6-b300-llama31-8b-server",
+        "GigaComputing/results/G894-SD3-AAX7_B300-SXM-270GBx8_TRT/llama3.1-8b/Server",
+        1096.77,
+        3.701711955,
+        0.064162281,
+        28.418356,
+        32.039213,
+        8,
+        1,
+    ),
+    Run(
+        "mlperf6-b300-gptoss-server",
+        "NVIDIA/results/B300-SXM-270GBx8_TRT/gpt-oss-120b/Server",
+        76.66,
+        59.917614843,
+        0.165236054,
+        45.722314,
+        52.707923,
+        8,
+        1,
+    ),
+    Run(
+        "mlperf6-b300-dsr1-server",
+        "NVIDIA/results/B300-SXM-270GBx8_TRT/deepseek-r1/Server",
+        11.39,
+        222.444312406,
+        0.516344243,
+        59.389965,
+        61.657362,
+        8,
+        1,
+        ep=8,
+    ),
+)
+
+
 @dataclass(frozen=True)
 class AtBatch:
     run: Run
@@ -254,7 +319,7 @@ class AtBatch:
 def at_batch(run: Run, catalog: Catalog) -> AtBatch:
     """The planner's mean and bounded (p99) TPOT at the run's in-flight batch, its layout."""
     batch = round(run.in_flight)
-    arch, _, terms = pinned_step(run.point, catalog, run.tp, run.pp, 1, batch)
+    arch, _, terms = pinned_step(run.point, catalog, run.tp, run.pp, run.ep, batch)
     return AtBatch(run, arch.layers, batch, terms.tpot_s * 1e3, terms.tpot_bound_s * 1e3)
 
 
@@ -264,7 +329,7 @@ def main() -> None:
         f"{'run':40} {'B':>6} {'measured mean/p99':>18} {'planner mean/p99':>17} "
         f"{'ratio':>6} {'gap ms':>7} {'us/layer':>8} {'p99-mean meas/plan':>19}"
     )
-    for run in (*RUNS, *H200_RUNS):
+    for run in (*RUNS, *H200_RUNS, *B300_RUNS):
         r = at_batch(run, catalog)
         print(
             f"{run.point:40} {run.in_flight:6.1f} {run.tpot_mean_ms:8.1f} /{run.tpot_p99_ms:6.1f}"
@@ -273,7 +338,8 @@ def main() -> None:
             f" {run.tpot_p99_ms - run.tpot_mean_ms:9.1f} /{r.planner_p99_ms - r.planner_mean_ms:6.1f}"
         )
     print(f"(logs: {RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt; the h200 runs:")
-    print(f" {H200_RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt)")
+    print(f" {H200_RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt; the b300 runs:")
+    print(f" {B300_RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt)")
 
 
 if __name__ == "__main__":
