@@ -19,7 +19,8 @@ from hardware.catalog import Catalog, load_catalog
 from planner.calibration.serving import pinned_step
 
 RESULTS = "mlcommons/inference_results_v5.1 @965182b0 closed/NVIDIA/results"
-# The H200 runs (h200-checks): other submitters' directories of the same repository and commit.
+# The H200 runs (h200-checks) and the MI325X runs (mi325x-checks): other submitters'
+# directories of the same repository and commit.
 H200_RESULTS = "mlcommons/inference_results_v5.1 @965182b0 closed"
 # The B300 runs (b300-checks): MLPerf Inference v6.0, the results mirror.
 B300_RESULTS = "github.com/gbeezybez/inference_results_v6.0 @232fbf90 closed"
@@ -30,7 +31,7 @@ class Run:
     """One measured Server/Interactive run: its mlperf_log_summary.txt figures and layout."""
 
     point: str  # the planner/calibration/serving.yaml id that describes the run's workload
-    log: str  # the summary under RESULTS (H200_RESULTS for H200_RUNS, B300_RESULTS for B300_RUNS)
+    log: str  # under RESULTS (H200_RESULTS: H200_RUNS, MI325X_RUNS; B300_RESULTS: B300_RUNS)
     samples_per_s: float
     mean_latency_s: float
     mean_ttft_s: float
@@ -299,6 +300,35 @@ B300_RUNS = (
 )
 
 
+# AMD's MI325X runs (mi325x-checks: vLLM on ROCm, one TP1 engine a GPU, FP8), under H200_RESULTS:
+# the MI300X-fitted model at the MI325X runs' own batches. Server: the step is slow (the runs pin a
+# higher clock than the MI300X fit runs); Interactive (vLLM V1, eager): the step is short.
+MI325X_RUNS = (
+    Run(
+        "mlperf51-mi325x-llama2-70b-server",
+        "AMD/results/8xMI325X_2xEPYC_9575F_1/llama2-70b-99/Server",
+        106.28,
+        44.905421880,
+        0.883894465,
+        148.690311,
+        198.309854,
+        8,
+        1,
+    ),
+    Run(
+        "mlperf51-mi325x-llama2-70b-interactive",
+        "AMD/results/8xMI325X_2xEPYC_9575F_2/llama2-70b-99/Interactive",
+        61.24,
+        10.670346921,
+        0.117895427,
+        35.266243,
+        39.838610,
+        8,
+        1,
+    ),
+)
+
+
 @dataclass(frozen=True)
 class AtBatch:
     run: Run
@@ -329,7 +359,7 @@ def main() -> None:
         f"{'run':40} {'B':>6} {'measured mean/p99':>18} {'planner mean/p99':>17} "
         f"{'ratio':>6} {'gap ms':>7} {'us/layer':>8} {'p99-mean meas/plan':>19}"
     )
-    for run in (*RUNS, *H200_RUNS, *B300_RUNS):
+    for run in (*RUNS, *H200_RUNS, *B300_RUNS, *MI325X_RUNS):
         r = at_batch(run, catalog)
         print(
             f"{run.point:40} {run.in_flight:6.1f} {run.tpot_mean_ms:8.1f} /{run.tpot_p99_ms:6.1f}"
@@ -338,7 +368,8 @@ def main() -> None:
             f" {run.tpot_p99_ms - run.tpot_mean_ms:9.1f} /{r.planner_p99_ms - r.planner_mean_ms:6.1f}"
         )
     print(f"(logs: {RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt; the h200 runs:")
-    print(f" {H200_RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt; the b300 runs:")
+    print(f" {H200_RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt, as the mi325x runs;")
+    print(" the b300 runs:")
     print(f" {B300_RESULTS}/<run>/performance/run_1/mlperf_log_summary.txt)")
 
 
