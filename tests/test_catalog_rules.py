@@ -41,6 +41,7 @@ def test_power_rule_by_hand() -> None:
         ("mi300x-platform", 750, 10.5),
         ("mi325x-platform", 1000, 12.5),
         ("mi355x-platform", 1400, 14.5),
+        ("mi350x-platform", 1000, 12.5),
     ]:
         assert CATALOG.systems[name].power_w == pytest.approx(unit_kw * 1000)
         assert 8 * gpu_w < unit_kw * 1000, name
@@ -82,11 +83,11 @@ def test_hgx_b300_capex_low_end_follows_its_arithmetic() -> None:
     assert RANGES["systems.hgx-b300.capex_usd"].low == pytest.approx(-(-by_hand // 10_000) * 10_000)
 
 
-@pytest.mark.parametrize("name", ["mi300x", "mi325x", "mi355x"])
+@pytest.mark.parametrize("name", ["mi300x", "mi325x", "mi355x", "mi350x"])
 def test_amd_scale_up_is_both_directions_summed_as_nvlink(name: str) -> None:
     """7 links x the per-link bidirectional rate: the same convention as h100-sxm's 900 GB/s
     (NVLink 4, 450 GB/s each way), which the planner halves for one direction."""
-    per_link = {"mi300x": 128e9, "mi325x": 128e9, "mi355x": 153.6e9}[name]
+    per_link = {"mi300x": 128e9, "mi325x": 128e9, "mi355x": 153.6e9, "mi350x": 153.6e9}[name]
     assert CATALOG.accelerators[name].scale_up_bandwidth_bytes_per_s == pytest.approx(7 * per_link)
     assert CATALOG.accelerators["h100-sxm"].scale_up_bandwidth_bytes_per_s == pytest.approx(
         18 * 50e9
