@@ -227,7 +227,7 @@ def test_fp4_training_caveats_follow_the_v60_fits() -> None:
     # A plan names the systems whose training gemm_efficiency at its precision is an estimate
     # (planner/demand/common.py estimated_systems reads the catalog source): after the MLPerf v6.0
     # fits GB300, B300 and MI355X FP4 are calibrated; B200 and GB200 FP4 stay estimates (checked
-    # within 11% by two v6.0 runs, not fitted).
+    # within 12% by three v6.0 runs, not fitted).
     from planner.demand.common import estimated_systems
 
     systems = ["gb300-nvl72", "hgx-b300", "mi355x-platform", "gb200-nvl72", "hgx-b200"]
