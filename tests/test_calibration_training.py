@@ -171,6 +171,10 @@ def test_gb300_fp4_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> Non
     assert "fit" not in b300
     assert training.within(b300, training.predict(b300, CATALOG))
     assert _fp4_fit_mae(tmp_path, ("gb300", "b300"), [b300], 0.355) > 0.15
+    gb300_dell = RUNS["mlperf60-llama31-8b-fp4-gb300-dell-64gpu"]
+    assert "fit" not in gb300_dell
+    assert training.within(gb300_dell, training.predict(gb300_dell, CATALOG))
+    assert _fp4_fit_mae(tmp_path, ("gb300",), [gb300_dell], 0.355) > 0.15
     dell = RUNS["mlperf60-llama31-8b-fp4-b300-dell-16gpu"]
     assert "fit" not in dell and training.within(dell, training.predict(dell, CATALOG))
     assert _fp4_fit_mae(tmp_path, ("gb300", "b300"), [dell], 0.355) > 0.15
