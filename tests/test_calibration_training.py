@@ -127,3 +127,119 @@ def test_trainium2_axlearn_rows_do_not_fit_one_bf16_fraction(tmp_path) -> None: 
     # The same assumptions on H100, whose BF16 fraction is fitted elsewhere, are within 15%.
     h100 = RUNS["axlearn-llama2-70b-bf16-h100-512gpu"]
     assert h100["published"] == round(1024 * 4096 / 9.2) and not h100.get("known_miss")
+
+
+def _fp4_fit_mae(tmp_path, accelerators: tuple[str, ...], points: list[dict], e: float) -> float:  # type: ignore[no-untyped-def]
+    """Mean absolute error of `points` with training.gemm_efficiency.fp4 = e on `accelerators`."""
+    body = "".join(
+        f"  {a}:\n    training:\n      gemm_efficiency: {{fp4: {e:.2f}}}\n" for a in accelerators
+    )
+    overlay = tmp_path / f"fp4-{'-'.join(accelerators)}-{e:.2f}.yaml"
+    overlay.write_text("accelerators:\n" + body)
+    cat = load_catalog([overlay])
+    return sum(abs(training.predict(r, cat) / r["published"] - 1) for r in points) / len(points)
+
+
+def test_gb300_fp4_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # GB300's FP4 training fraction is fitted to the three MLPerf Training v6.0 GB300 FP4 runs
+    # (marked `fit:`): the value on a 0.01 grid over 0.35-0.55 minimising their mean absolute
+    # error (catalog source). b300 takes gb300's figure, so the B300 run is a check of it.
+    fitted = [
+        run
+        for run in RUNS.values()
+        if run.get("fit") == "gemm_efficiency.fp4" and run["system"] == "gb300-nvl72"
+    ]
+    assert {run["id"] for run in fitted} == {
+        "mlperf60-llama31-405b-fp4-gb300-2048gpu-step",
+        "mlperf60-llama31-405b-fp4-gb300-4096gpu-step",
+        "mlperf60-llama31-8b-fp4-gb300-72gpu",
+    }
+    grid = [i / 100 for i in range(35, 56)]
+    maes = {e: _fp4_fit_mae(tmp_path, ("gb300",), fitted, e) for e in grid}
+    best = min(grid, key=lambda e: maes[e])
+    assert CATALOG.accelerators["gb300"].training.gemm_efficiency["fp4"] == best == 0.48  # type: ignore[union-attr]
+    assert CATALOG.accelerators["b300"].training.gemm_efficiency["fp4"] == 0.48  # type: ignore[union-attr]
+    assert maes[0.48] == pytest.approx(0.0308, abs=0.0005)
+    # the former figure (GB200's estimate 0.355) left the three rows 14-19% slow
+    assert _fp4_fit_mae(tmp_path, ("gb300",), fitted, 0.355) > 0.15
+    source = CATALOG.accelerators["gb300"].source_of("training.gemm_efficiency.fp4")
+    assert source.startswith("fitted") and "estimate" not in source.lower()
+    assert all(r["id"] in source for r in fitted)
+    # The B300 run is a check of the fit (not in the fit's points), within its 15% at 0.48 and
+    # not at the former 0.355.
+    b300 = RUNS["mlperf60-llama31-8b-fp4-b300-16gpu"]
+    assert "fit" not in b300
+    assert training.within(b300, training.predict(b300, CATALOG))
+    assert _fp4_fit_mae(tmp_path, ("gb300", "b300"), [b300], 0.355) > 0.15
+    gb300_dell = RUNS["mlperf60-llama31-8b-fp4-gb300-dell-64gpu"]
+    assert "fit" not in gb300_dell
+    assert training.within(gb300_dell, training.predict(gb300_dell, CATALOG))
+    assert _fp4_fit_mae(tmp_path, ("gb300",), [gb300_dell], 0.355) > 0.15
+    dell = RUNS["mlperf60-llama31-8b-fp4-b300-dell-16gpu"]
+    assert "fit" not in dell and training.within(dell, training.predict(dell, CATALOG))
+    assert _fp4_fit_mae(tmp_path, ("gb300", "b300"), [dell], 0.355) > 0.15
+
+
+def test_mi355x_fp4_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # MI355X's FP4 training fraction is fitted to AMD's and Dell's MLPerf Training v6.0 Llama 3.1
+    # 8B MXFP4 runs (AMD's Primus recipe on both): grid 0.29-0.40 in 0.01 steps (catalog source).
+    fitted = [
+        run
+        for run in RUNS.values()
+        if run.get("fit") == "gemm_efficiency.fp4" and run["system"] == "mi355x-platform"
+    ]
+    assert {run["id"] for run in fitted} == {
+        "mlperf60-llama31-8b-fp4-mi355x-8gpu",
+        "mlperf60-llama31-8b-fp4-mi355x-dell-8gpu",
+    }
+    grid = [i / 100 for i in range(29, 41)]
+    maes = {e: _fp4_fit_mae(tmp_path, ("mi355x",), fitted, e) for e in grid}
+    best = min(grid, key=lambda e: maes[e])
+    tr = CATALOG.accelerators["mi355x"].training
+    assert tr is not None and tr.gemm_efficiency["fp4"] == best == 0.35
+    assert maes[0.35] == pytest.approx(0.0186, abs=0.0005)
+    assert maes[0.29] == pytest.approx(0.0918, abs=0.0005)  # the former estimate (0.7 x FP8)
+    source = CATALOG.accelerators["mi355x"].source_of("training.gemm_efficiency.fp4")
+    assert source.startswith("fitted") and "estimate" not in source.lower()
+    assert all(r["id"] in source for r in fitted)
+    # MiTAC's run of the same recipe is a check of the fit, not a point: -8.4% at 0.29, +0.2% now
+    mitac = RUNS["mlperf60-llama31-8b-fp4-mi355x-mitac-8gpu"]
+    assert "fit" not in mitac and training.within(mitac, training.predict(mitac, CATALOG))
+    assert _fp4_fit_mae(tmp_path, ("mi355x",), [mitac], 0.29) == pytest.approx(0.084, abs=0.002)
+    # MI355X's FP8 fraction stays an estimate (its one v5.1 run is a check)
+    assert tr.gemm_efficiency["fp8"] == 0.42
+
+
+def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
+    # published = GBS x sequence / the logged step (or block) time, as each row's comment says;
+    # recomputed by hand from the figures quoted in the sources.
+    cases = {
+        "mlperf60-deepseek-v3-gb300-8192gpu-step": 16384 * 4096 / 1.7391,
+        "mlperf60-deepseek-v3-gb200-8192gpu-step": 16384 * 4096 / 3.4647,
+        "mlperf60-deepseek-v3-gb200-256gpu-step": 15360 * 4096 / 59.190,
+        "mlperf60-llama31-405b-fp4-gb200-8192gpu-step": 1024 * 8192 / 1.2953,
+        "mlperf60-llama31-405b-fp4-gb300-2048gpu-step": 1024 * 8192 / 3.0941,
+        "mlperf60-llama31-8b-fp4-mi355x-8gpu": 12288 * 8192 / ((335.130 + 335.687) / 2),
+        "mlperf60-llama31-8b-fp4-mi355x-dell-8gpu": 12288 * 8192 / ((348.775 + 347.690) / 2),
+        "mlperf60-llama31-8b-fp8-mi325x-8gpu": 12288 * 8192 / 963.24,
+        "mlperf60-llama31-8b-fp4-b200-8gpu": 16 * 8192 / 0.45420,
+        "mlperf60-llama31-8b-fp8-gb200-1024gpu": 64 * 8192 / 0.07183,
+    }
+    for point, value in cases.items():
+        run = RUNS[point]
+        assert run["published"] == pytest.approx(value, rel=2e-4), point
+        assert run["global_batch_tokens"] % int(run["sequence_length"]) == 0, point
+
+
+def test_fp4_training_caveats_follow_the_v60_fits() -> None:
+    # A plan names the systems whose training gemm_efficiency at its precision is an estimate
+    # (planner/demand/common.py estimated_systems reads the catalog source): after the MLPerf v6.0
+    # fits GB300, B300 and MI355X FP4 are calibrated; B200 and GB200 FP4 stay estimates (checked
+    # within 12% by three v6.0 runs, not fitted).
+    from planner.demand.common import estimated_systems
+
+    systems = ["gb300-nvl72", "hgx-b300", "mi355x-platform", "gb200-nvl72", "hgx-b200"]
+    assert estimated_systems(CATALOG, systems, "training", "gemm_efficiency", "fp4") == (
+        "gb200-nvl72",
+        "hgx-b200",
+    )
