@@ -43,6 +43,10 @@ Tyche-hsg, 400 Gb/s a GPU; GB300: TP1 PP4 VP4 EP32, NVIDIA Theia 256-512 and Cor
    (bucket 768,000,000: config_GB200_256x4x1xtp4pp1cp4_8b.sh BUCKET_SIZE) and per-layer TP4 /
    CP4 collectives, all exposed, with the model's DP exchange (16.6 ms) exposed too.
 
+6. *The latency term in the model, scratch* (`with_latency`, `latency_scan`): item 2's latency
+   added to the model's DP exchange under its exposure rule on every training row (the runs'
+   buckets where their configs give them, Megatron-LM's default max(40e6, 1e6 x DP·CP) else).
+
 Sources: Richardyu114/training_results_v6.0 @eabf23a07b2a0c60a289ff871dc3a46fff0d0421 (a copy of
 mlcommons/training_results_v6.0): NVIDIA/benchmarks/deepseekv3_671b/implementations/
 tyche-hsg_ngpu8192_ngc26.04_nemo/{config_GB200_2048x4x16xtp2pp4ep32cp1_mxfp8_full_cg.sh,
@@ -55,7 +59,10 @@ the measured steps are the yaml rows' (their source texts list them).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,6 +277,86 @@ def llama_8b(catalog: Catalog) -> dict[str, float]:
     }
 
 
+# 6. The latency term in the model, scratch: NCCL ring latency of every DP bucket (dense and
+# expert buffers apart, the model's expert TP = TP), added to the model's DP exchange under its
+# exposure rule, on every training row. Buckets: the runs' own where their configs give them
+# (the v6.0 DeepSeek-V3 and 8B rows), else Megatron-LM's default max(40e6, 1e6 x DP·CP)
+# (megatron/core/distributed/distributed_data_parallel_config.py bucket_size).
+RUN_BUCKETS = {r: float(DSV3_BUCKET_PARAMS) for r in GB200 + GB300_THEIA + GB300_COREWEAVE}
+RUN_BUCKETS[LLAMA_8B] = float(LLAMA8B_BUCKET_PARAMS)
+MEGATRON_BUCKET_MIN = 40e6
+MEGATRON_BUCKET_PER_RANK = 1e6
+
+
+def with_latency(st: StepTime, mf: Any, f: Any, bucket: float = 0.0) -> float:
+    """The step with the DP buckets' ring latency added to the DP exchange, s."""
+    lay = st.layout
+    dp_group = lay.dp * lay.cp
+    if dp_group <= 1:
+        return st.step_s
+    dom = f.scale_up_domain
+    if st.pp_in_scale_up:
+        per_domain = lay.cp * _per_domain(lay.dp, lay.tp * lay.cp * lay.pp, dom)
+    else:
+        per_domain = _per_domain(dp_group, lay.tp, dom)
+    p_exp = mf.expert_params / (lay.tp * lay.pp * lay.ep) if mf.experts else 0.0
+    p_dense = (mf.params - mf.expert_params) / (lay.tp * lay.pp)
+    b = bucket or max(MEGATRON_BUCKET_MIN, MEGATRON_BUCKET_PER_RANK * dp_group)
+    lat = math.ceil(p_dense / b) * nccl_ring_s(dp_group, dp_group // per_domain)
+    if mf.experts and lay.ep > 1:
+        ranks = dp_group // lay.ep
+        copies = max(1, per_domain // lay.ep)
+        lat += math.ceil(p_exp / b) * nccl_ring_s(ranks, max(1, math.ceil(ranks / copies)))
+    window = st.micro_batch_s + st.bubble_s
+    return st.step_s - st.dp_exposed_s + max(0.0, st.dp_s + 2.0 * lat - window)
+
+
+@contextlib.contextmanager
+def latency_term(catalog: Catalog) -> Iterator[None]:
+    """ct._step with the latency term (scratch), restored on exit."""
+    original = ct._step
+
+    def patched(cat: Catalog, run: dict[str, Any], *args: Any, **kw: Any) -> StepTime:
+        st = original(cat, run, *args, **kw)
+        hw = hardware(cat, run["system"])
+        assert hw is not None
+        precision = kw.get("precision") or (args[3] if len(args) > 3 else None)
+        f = train_figures(hw, precision or run["precision"])
+        mf = model_figures(cat.models[run["model"]], int(args[1]), mtp=bool(run.get("mtp", True)))
+        new = with_latency(st, mf, f, RUN_BUCKETS.get(run["id"], 0.0))
+        k = st.step_s / new
+        return dataclasses.replace(st, step_s=new, tokens_per_s=st.tokens_per_s * k, mfu=st.mfu * k)
+
+    ct._step = patched
+    try:
+        yield
+    finally:
+        ct._step = original
+
+
+def latency_scan(catalog: Catalog) -> list[tuple[str, float, float, bool, bool, bool]]:
+    """Every training row whose value the term moves (> 0.05%): (id, error before, after, in
+    band before, after, known miss)."""
+    before = {r["id"]: ct.predict(r, catalog) for r in ct.runs()}
+    with latency_term(catalog):
+        after = {r["id"]: ct.predict(r, catalog) for r in ct.runs()}
+    out = []
+    for r in ct.runs():
+        b, a, pub = before[r["id"]], after[r["id"]], float(r["published"])
+        if abs(a / b - 1) > 5e-4:
+            out.append(
+                (
+                    r["id"],
+                    b / pub - 1,
+                    a / pub - 1,
+                    ct.within(r, b),
+                    ct.within(r, a),
+                    "known_miss" in r,
+                )
+            )
+    return out
+
+
 def main() -> None:
     catalog = load_catalog()
     gb200 = [point(r, catalog) for r in GB200]
@@ -310,6 +397,11 @@ def main() -> None:
     print("\n5. Llama 3.1 8B, 1,024 GB200")
     for k, v in llama_8b(catalog).items():
         print(f"  {k}: {v * 1e3:.1f} ms")
+    print("\n6. the latency term in the model (scratch): rows it moves")
+    for rid, b, a, ib, ia, km in latency_scan(catalog):
+        flag = " known miss" if km else ""
+        moved = "" if ib == ia else (" -> IN BAND" if ia else " -> OUT OF BAND")
+        print(f"  {rid:48s} {b:+.1%} -> {a:+.1%}{moved}{flag}")
 
 
 if __name__ == "__main__":

@@ -106,3 +106,42 @@ def test_llama_8b_latency_and_exchange_exposed_leave_it_short() -> None:
     assert r["measured_s"] == pytest.approx(0.0718, abs=0.0005)
     assert r["upper_s"] == pytest.approx(0.051, abs=0.002)
     assert r["upper_s"] < 0.75 * r["measured_s"]
+
+
+def test_latency_term_in_the_model_is_blocked_by_the_h100_gpt3_rows() -> None:
+    """The NCCL ring latency of every DP bucket added to the model's DP exchange (scratch, under
+    the model's exposure rule): the GB300 8,192-GPU DeepSeek-V3 miss and the 405B H100
+    512-vs-8,192 ratio miss enter their bands, but with Megatron's default bucket the GPT-3 H100
+    FP8 fit point (3% band) and the GPT-3 3,584-vs-11,616 ratio leave theirs."""
+    scan = {r[0]: r for r in BENCH.latency_scan(CATALOG)}
+    into = {k for k, r in scan.items() if not r[3] and r[4]}
+    out = {k for k, r in scan.items() if r[3] and not r[4]}
+    assert into == {
+        "mlperf60-deepseek-v3-gb300-8192gpu-step",
+        "mlperf-llama31-405b-h100-512-vs-8192",
+    }
+    assert out == {"mlperf-gpt3-fp8-10752gpu", "mlperf-gpt3-3584-vs-11616"}
+    assert scan["mlperf-gpt3-fp8-10752gpu"][2] == pytest.approx(-0.074, abs=0.003)
+    assert scan["mlperf60-deepseek-v3-gb300-8192gpu-step"][2] == pytest.approx(-0.030, abs=0.005)
+    # the GB200 DeepSeek-V3 misses do not move: the latency stays inside the model's window
+    assert not any(k.startswith("mlperf60-deepseek-v3-gb200") for k in scan)
+
+
+def test_latency_by_hand_on_the_gpt3_fit_point() -> None:
+    """GPT-3 175B, 10,752 H100 (TP4 PP8 DP336): 175e9 / 32 = 5.47e9 parameters a GPU in
+    buckets of max(40e6, 336e6) = 16.3 -> 17 buckets; DP ranks 2 a node of 8 (TP4), 168 nodes:
+    (8.4 + 168 x 3.4 + 167 x 9.6) us = 2.185 ms a collective, x 2 x 17 = 74 ms a step."""
+    row = next(r for r in BENCH.ct.runs() if r["id"] == "mlperf-gpt3-fp8-10752gpu")
+    st = BENCH.ct._step(CATALOG, row, row["layout"], 2048, row["global_batch_tokens"])
+    assert not st.pp_in_scale_up
+    params = CATALOG.models["gpt-3-175b"].params / 32
+    buckets = math.ceil(params / 336e6)
+    assert buckets == 17
+    lat = 2 * buckets * (8.4 + 168 * 3.4 + 167 * 9.6) * 1e-6
+    assert lat == pytest.approx(0.0743, abs=0.0005)
+    hw = BENCH.hardware(CATALOG, "hgx-h100")
+    f = BENCH.train_figures(hw, "fp8")
+    mf = BENCH.model_figures(CATALOG.models["gpt-3-175b"], 2048)
+    window = st.micro_batch_s + st.bubble_s
+    expect = st.step_s - st.dp_exposed_s + max(0.0, st.dp_s + lat - window)
+    assert BENCH.with_latency(st, mf, f) == pytest.approx(expect, rel=1e-9)
