@@ -208,9 +208,28 @@ def latency_exposed(p: Point) -> float:
     return max(0.0, p.st.dp_s + latency_per_step(p) - window) - p.st.dp_exposed_s
 
 
+def dense_exchange(p: Point) -> float:
+    """The model's exchange of the dense parameters alone (its placement), s."""
+    lay = p.st.layout
+    dom = p.f.scale_up_domain
+    su = p.f.scale_up_bytes_per_s * p.f.collective_efficiency
+    so = p.f.scale_out_bytes_per_s * p.f.collective_efficiency
+    dp_group = lay.dp * lay.cp
+    if p.st.pp_in_scale_up:
+        k = lay.cp * _per_domain(lay.dp, lay.tp * lay.cp * lay.pp, dom)
+    else:
+        k = _per_domain(dp_group, lay.tp, dom)
+    sync = (p.mf.params - p.mf.expert_params) / (lay.tp * lay.pp) * (GRAD_BYTES + PARAM_GATHER_BYTES)
+    outer = dp_group // k
+    return (k - 1) / k * sync / su + (outer - 1) / outer * sync / k / so
+
+
 def expert_exchange(p: Point) -> tuple[float, float]:
-    """(the expert reduce-scatter + all-gather, s; its part exposed beyond the model's window):
-    crossing domains whole but for the copies a domain holds (reduced over NVLink first)."""
+    """(the expert reduce-scatter + all-gather with the runs' expert TP (1), s; the exchange with
+    the model's dense one exposed beyond the model's window, s): the expert gradients cross
+    domains but for the copies a domain holds (reduced over NVLink first). The model (session
+    expdp) carries the same exchange with its expert TP = TP: on GB200 (TP2) half the bytes a
+    GPU and one copy a domain, the same bytes over InfiniBand."""
     g = dsv3_groups(p)
     su = p.f.scale_up_bytes_per_s * p.f.collective_efficiency
     so = p.f.scale_out_bytes_per_s * p.f.collective_efficiency
@@ -218,8 +237,7 @@ def expert_exchange(p: Point) -> tuple[float, float]:
     c, outer = g["copies"], g["expert_nodes"]
     t = (c - 1) / c * sync / su + (outer - 1) / outer * sync / c / so
     window = p.st.micro_batch_s + p.st.bubble_s
-    dense_dp = p.st.dp_s  # the model's exchange (it counts the experts as reducible in-domain)
-    return t, max(0.0, t + dense_dp - window) - p.st.dp_exposed_s
+    return t, max(0.0, t + dense_exchange(p) - window)
 
 
 def straggler(p: Point) -> dict[str, float]:
@@ -380,10 +398,10 @@ def main() -> None:
     for p in gb200 + theia + cw:
         lat = latency_per_step(p)
         lat_x = latency_exposed(p)
-        ex, ex_more = expert_exchange(p)
+        ex, ex_x = expert_exchange(p)
         s = straggler(p)
         print(
-            f"  {p.id:42s} m {p.m:4d} gap {p.gap_s:+.3f} s | latency {lat:.3f} ({lat_x:.3f} exposed) | expert exchange {ex:.3f} (+{ex_more:.3f} exposed) | straggler {s['excess_s'] * 1e3:.2f} ms (sigma_mb {s['sigma_mb_s'] * 1e6:.0f} us)"
+            f"  {p.id:42s} m {p.m:4d} gap {p.gap_s:+.3f} s | latency {lat:.3f} ({lat_x:.3f} exposed) | expert exchange (expert TP 1) {ex:.3f} ({ex_x:.3f} exposed; the model's, expert TP = TP: {p.st.dp_s - dense_exchange(p):.3f}, {p.st.dp_exposed_s:.3f} exposed) | straggler {s['excess_s'] * 1e3:.2f} ms (sigma_mb {s['sigma_mb_s'] * 1e6:.0f} us)"
         )
     print(
         "\n3. the spread the GB200 series would need (slowest of DP replicas) and the step spread it implies"
