@@ -30,15 +30,18 @@ Tyche-hsg, 400 Gb/s a GPU; GB300: TP1 PP4 VP4 EP32, NVIDIA Theia 256-512 and Cor
    stage). And the sigma the GB200 series would need, checked against the step-to-step spread
    the logs show (the maximum of N replicas has a spread of its own, sigma_step x pi / sqrt(6)
    / sqrt(2 ln N)).
-4. *The expert gradient exchange across InfiniBand* (`expert_exchange`): the model reduces every
+4. *The expert gradient exchange across InfiniBand* (`expert_exchange`): the model reduced every
    parameter's gradient inside the scale-up domain first, but the EP ranks of a domain hold
-   different experts: an expert's gradient meets its copies only across domains. With the runs'
+   different experts: an expert's gradient meets its copies only across domains (since session
+   expdp the model carries this exchange, with its expert TP = TP; `dense_exchange` is its
+   dense part). With the runs'
    expert tensor parallel size (1: conf/model/671b.yaml expert_tensor_parallel_size default,
    not set by the configs) each GPU holds expert/(PP x EP) parameters, reduced over G/(PP x EP)
    copies, G/(PP x EP x domains per stage) of them per domain; BF16 gradients
    (pretrain.py override_performance_configs: grad_reduce_in_fp32 False) and the FP8 parameter
    all-gather (config_common_mxfp8.sh FP8_PARAM_GATHER). Exposed beyond the model's window
-   (the last micro-batch and the bubble) and, as an upper bound, all of it.
+   (the last micro-batch and the bubble) with the model's dense exchange, and, as an upper
+   bound, all of it.
 5. *The 8B* (`llama_8b`): the same latency model for its DP reduce-scatter and all-gather
    (bucket 768,000,000: config_GB200_256x4x1xtp4pp1cp4_8b.sh BUCKET_SIZE) and per-layer TP4 /
    CP4 collectives, all exposed, with the model's DP exchange (16.6 ms) exposed too.
@@ -219,7 +222,9 @@ def dense_exchange(p: Point) -> float:
         k = lay.cp * _per_domain(lay.dp, lay.tp * lay.cp * lay.pp, dom)
     else:
         k = _per_domain(dp_group, lay.tp, dom)
-    sync = (p.mf.params - p.mf.expert_params) / (lay.tp * lay.pp) * (GRAD_BYTES + PARAM_GATHER_BYTES)
+    sync = (
+        (p.mf.params - p.mf.expert_params) / (lay.tp * lay.pp) * (GRAD_BYTES + PARAM_GATHER_BYTES)
+    )
     outer = dp_group // k
     return (k - 1) / k * sync / su + (outer - 1) / outer * sync / k / so
 
@@ -393,7 +398,7 @@ def main() -> None:
         ", ".join(f"{p.gpus}: {p.measured_s - a * p.m:.2f}" for p in gb200),
     )
     print(
-        "\n2-4. per point: gap (measured - model), latency (all; exposed by the model's rule), expert exchange (all; more exposed), straggler"
+        "\n2-4. per point: gap (measured - model), latency (all; exposed by the model's rule), expert exchange (all; exposed with the dense one), straggler"
     )
     for p in gb200 + theia + cw:
         lat = latency_per_step(p)

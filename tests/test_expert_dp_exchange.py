@@ -45,7 +45,7 @@ def test_deepseek_v3_gb200_8192_by_hand() -> None:
     GPU, both at collective efficiency 0.8; the DP ranks fill the domain: 32 of the 1,024 a
     domain (72 // TP2 = 36, the largest divisor of 1,024 below it), 32 domains.
     Dense: 16.548e9 / (TP2 x PP4) = 2.069e9 parameters, 6.21 GB: 31/32 of it over NVLink, 31/32
-    of a 32nd over InfiniBand: 8.35 + 4.70 = 13.1 ms.
+    of a 32nd over InfiniBand: 8.35 + 4.70 = 13.05 ms.
     Experts (the planner's expert TP = TP): 654.45e9 / (2 x 4 x 32) = 2.556e9 parameters, 7.67 GB
     over 1,024 / 32 = 32 ranks holding the same experts, one a domain (the domain's 32 DP ranks
     are one EP group, each rank different experts): all of it over InfiniBand, 31/32 x 7.67 GB /

@@ -68,9 +68,14 @@ Step:
   `step = (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer`; bubble share
   `(PP-1) / (v·m + PP-1)` (= (PP-1)/(m+PP-1) without interleaving, Narayanan et al. 2021)
   DP: reduce-scatter of gradients + all-gather of parameters (distributed optimizer),
-  `(D-1)/D · P_acc · (bytes(grad) + bytes(param gather))` B, hierarchical: reduced inside the scale-up domain first,
-  then across domains on 1/k of the bytes (k = DP ranks per domain), over scale-out; overlapped
-  with the last micro-batch and the pipeline drain: exposed `max(0, t_dp - (t_mb + bubble))`
+  `(D-1)/D · P · (bytes(grad) + bytes(param gather))` B, hierarchical: reduced inside the
+  scale-up domain first, then across domains on 1/k of the bytes, over scale-out; the dense
+  parameters `P = N_dense/(TP·PP)` over the D = DP·CP ranks, k of them a domain (k = DP ranks
+  per domain); the routed experts `P = N_experts/(TP·PP·EP)` (expert TP = TP) over their own
+  group, the D = DP·CP/EP ranks holding the same experts, k = the copies a domain holds
+  (_expert_copies: per-domain DP ranks / EP when a domain holds whole EP groups, else CP); the
+  two in turn; overlapped with the last micro-batch and the pipeline drain: exposed
+  `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_acc / (DP·CP)` B at the HBM bandwidth (read + write)
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_acc · (bytes_per_param - 2 - bytes(grad)) / (DP·CP)`
