@@ -30,15 +30,18 @@ Tyche-hsg, 400 Gb/s a GPU; GB300: TP1 PP4 VP4 EP32, NVIDIA Theia 256-512 and Cor
    stage). And the sigma the GB200 series would need, checked against the step-to-step spread
    the logs show (the maximum of N replicas has a spread of its own, sigma_step x pi / sqrt(6)
    / sqrt(2 ln N)).
-4. *The expert gradient exchange across InfiniBand* (`expert_exchange`): the model reduces every
+4. *The expert gradient exchange across InfiniBand* (`expert_exchange`): the model reduced every
    parameter's gradient inside the scale-up domain first, but the EP ranks of a domain hold
-   different experts: an expert's gradient meets its copies only across domains. With the runs'
+   different experts: an expert's gradient meets its copies only across domains (since session
+   expdp the model carries this exchange, with its expert TP = TP; `dense_exchange` is its
+   dense part). With the runs'
    expert tensor parallel size (1: conf/model/671b.yaml expert_tensor_parallel_size default,
    not set by the configs) each GPU holds expert/(PP x EP) parameters, reduced over G/(PP x EP)
    copies, G/(PP x EP x domains per stage) of them per domain; BF16 gradients
    (pretrain.py override_performance_configs: grad_reduce_in_fp32 False) and the FP8 parameter
    all-gather (config_common_mxfp8.sh FP8_PARAM_GATHER). Exposed beyond the model's window
-   (the last micro-batch and the bubble) and, as an upper bound, all of it.
+   (the last micro-batch and the bubble) with the model's dense exchange, and, as an upper
+   bound, all of it.
 5. *The 8B* (`llama_8b`): the same latency model for its DP reduce-scatter and all-gather
    (bucket 768,000,000: config_GB200_256x4x1xtp4pp1cp4_8b.sh BUCKET_SIZE) and per-layer TP4 /
    CP4 collectives, all exposed, with the model's DP exchange (16.6 ms) exposed too.
@@ -208,9 +211,30 @@ def latency_exposed(p: Point) -> float:
     return max(0.0, p.st.dp_s + latency_per_step(p) - window) - p.st.dp_exposed_s
 
 
+def dense_exchange(p: Point) -> float:
+    """The model's exchange of the dense parameters alone (its placement), s."""
+    lay = p.st.layout
+    dom = p.f.scale_up_domain
+    su = p.f.scale_up_bytes_per_s * p.f.collective_efficiency
+    so = p.f.scale_out_bytes_per_s * p.f.collective_efficiency
+    dp_group = lay.dp * lay.cp
+    if p.st.pp_in_scale_up:
+        k = lay.cp * _per_domain(lay.dp, lay.tp * lay.cp * lay.pp, dom)
+    else:
+        k = _per_domain(dp_group, lay.tp, dom)
+    sync = (
+        (p.mf.params - p.mf.expert_params) / (lay.tp * lay.pp) * (GRAD_BYTES + PARAM_GATHER_BYTES)
+    )
+    outer = dp_group // k
+    return (k - 1) / k * sync / su + (outer - 1) / outer * sync / k / so
+
+
 def expert_exchange(p: Point) -> tuple[float, float]:
-    """(the expert reduce-scatter + all-gather, s; its part exposed beyond the model's window):
-    crossing domains whole but for the copies a domain holds (reduced over NVLink first)."""
+    """(the expert reduce-scatter + all-gather with the runs' expert TP (1), s; the exchange with
+    the model's dense one exposed beyond the model's window, s): the expert gradients cross
+    domains but for the copies a domain holds (reduced over NVLink first). The model (session
+    expdp) carries the same exchange with its expert TP = TP: on GB200 (TP2) half the bytes a
+    GPU and one copy a domain, the same bytes over InfiniBand."""
     g = dsv3_groups(p)
     su = p.f.scale_up_bytes_per_s * p.f.collective_efficiency
     so = p.f.scale_out_bytes_per_s * p.f.collective_efficiency
@@ -218,8 +242,7 @@ def expert_exchange(p: Point) -> tuple[float, float]:
     c, outer = g["copies"], g["expert_nodes"]
     t = (c - 1) / c * sync / su + (outer - 1) / outer * sync / c / so
     window = p.st.micro_batch_s + p.st.bubble_s
-    dense_dp = p.st.dp_s  # the model's exchange (it counts the experts as reducible in-domain)
-    return t, max(0.0, t + dense_dp - window) - p.st.dp_exposed_s
+    return t, max(0.0, t + dense_exchange(p) - window)
 
 
 def straggler(p: Point) -> dict[str, float]:
@@ -375,15 +398,15 @@ def main() -> None:
         ", ".join(f"{p.gpus}: {p.measured_s - a * p.m:.2f}" for p in gb200),
     )
     print(
-        "\n2-4. per point: gap (measured - model), latency (all; exposed by the model's rule), expert exchange (all; more exposed), straggler"
+        "\n2-4. per point: gap (measured - model), latency (all; exposed by the model's rule), expert exchange (all; exposed with the dense one), straggler"
     )
     for p in gb200 + theia + cw:
         lat = latency_per_step(p)
         lat_x = latency_exposed(p)
-        ex, ex_more = expert_exchange(p)
+        ex, ex_x = expert_exchange(p)
         s = straggler(p)
         print(
-            f"  {p.id:42s} m {p.m:4d} gap {p.gap_s:+.3f} s | latency {lat:.3f} ({lat_x:.3f} exposed) | expert exchange {ex:.3f} (+{ex_more:.3f} exposed) | straggler {s['excess_s'] * 1e3:.2f} ms (sigma_mb {s['sigma_mb_s'] * 1e6:.0f} us)"
+            f"  {p.id:42s} m {p.m:4d} gap {p.gap_s:+.3f} s | latency {lat:.3f} ({lat_x:.3f} exposed) | expert exchange (expert TP 1) {ex:.3f} ({ex_x:.3f} exposed; the model's, expert TP = TP: {p.st.dp_s - dense_exchange(p):.3f}, {p.st.dp_exposed_s:.3f} exposed) | straggler {s['excess_s'] * 1e3:.2f} ms (sigma_mb {s['sigma_mb_s'] * 1e6:.0f} us)"
         )
     print(
         "\n3. the spread the GB200 series would need (slowest of DP replicas) and the step spread it implies"

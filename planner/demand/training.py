@@ -68,9 +68,14 @@ Step:
   `step = (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer`; bubble share
   `(PP-1) / (v·m + PP-1)` (= (PP-1)/(m+PP-1) without interleaving, Narayanan et al. 2021)
   DP: reduce-scatter of gradients + all-gather of parameters (distributed optimizer),
-  `(D-1)/D · P_acc · (bytes(grad) + bytes(param gather))` B, hierarchical: reduced inside the scale-up domain first,
-  then across domains on 1/k of the bytes (k = DP ranks per domain), over scale-out; overlapped
-  with the last micro-batch and the pipeline drain: exposed `max(0, t_dp - (t_mb + bubble))`
+  `(D-1)/D · P · (bytes(grad) + bytes(param gather))` B, hierarchical: reduced inside the
+  scale-up domain first, then across domains on 1/k of the bytes, over scale-out; the dense
+  parameters `P = N_dense/(TP·PP)` over the D = DP·CP ranks, k of them a domain (k = DP ranks
+  per domain); the routed experts `P = N_experts/(TP·PP·EP)` (expert TP = TP) over their own
+  group, the D = DP·CP/EP ranks holding the same experts, k = the copies a domain holds
+  (_expert_copies: per-domain DP ranks / EP when a domain holds whole EP groups, else CP); the
+  two in turn; overlapped with the last micro-batch and the pipeline drain: exposed
+  `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_acc / (DP·CP)` B at the HBM bandwidth (read + write)
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_acc · (bytes_per_param - 2 - bytes(grad)) / (DP·CP)`
@@ -659,6 +664,7 @@ def _placed(
     run: RunFigures,
     t: float,
     p_acc: float,
+    p_expert: float,
     stages: tuple[tuple[float, float, float], ...],
     m: int,
     optimizer_s: float,
@@ -671,7 +677,8 @@ def _placed(
     EP and PP traffic halved (forward only), no DP synchronisation (no gradients). stages:
     (MoE layers, GEMM + head + attention + memory-bound + TP + CP time, compute time: what an
     EP overlap hides behind) of each pipeline stage kind; the slowest sets the micro-batch time
-    (the first on a tie)."""
+    (the first on a tie). p_expert: the routed experts' share of p_acc, N_e/(TP·PP·EP), whose
+    data-parallel peers are the DP·CP/EP ranks holding the same experts (_expert_copies)."""
     tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
@@ -713,13 +720,24 @@ def _placed(
             per_domain = cp * _per_domain(dp, tp * cp * pp, f.scale_up_domain)
         else:
             per_domain = _per_domain(dp_group, tp, f.scale_up_domain)
-        # reduce-scatter of the gradients + all-gather of the updated parameters
-        sync_bytes = p_acc * (run.gradient_bytes + run.param_gather_bytes)
+        # reduce-scatter of the gradients + all-gather of the updated parameters: the dense
+        # parameters over the DP·CP ranks (per_domain of them a domain), the routed experts'
+        # over the DP·CP/EP ranks holding the same experts (copies of them a domain)
+        per_param = run.gradient_bytes + run.param_gather_bytes
+        dense_bytes = (p_acc - p_expert) * per_param
         if per_domain > 1:
-            dp_s += (per_domain - 1) / per_domain * sync_bytes / su
+            dp_s += (per_domain - 1) / per_domain * dense_bytes / su
         outer = dp_group // per_domain
         if outer > 1:
-            dp_s += (outer - 1) / outer * sync_bytes / per_domain / so
+            dp_s += (outer - 1) / outer * dense_bytes / per_domain / so
+        if p_expert:
+            expert_bytes = p_expert * per_param
+            copies = _expert_copies(dp_group, per_domain, cp, ep)
+            if copies > 1:
+                dp_s += (copies - 1) / copies * expert_bytes / su
+            outer_e = dp_group // ep // copies
+            if outer_e > 1:
+                dp_s += (outer_e - 1) / outer_e * expert_bytes / copies / so
     # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
     # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
     dp_exposed = max(0.0, dp_s - (t_mb + bubble_s))
@@ -765,7 +783,8 @@ def step_time(
     # Parameters held per accelerator.
     expert = mf.expert_params
     dense = mf.params - expert
-    p_acc = dense / (tp * pp) + expert / (tp * pp * ep)
+    p_expert = expert / (tp * pp * ep)
+    p_acc = dense / (tp * pp) + p_expert
     # Memory.
     state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_acc * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
@@ -854,7 +873,7 @@ def step_time(
     # stages lie in different domains, or, when a whole model-parallel replica TP·CP·PP fits in
     # one domain, PP stages share it and DP runs across domains; the faster is kept (DP first
     # on a tie).
-    args = (t, p_acc, stages, m, optimizer_s, forward_only)
+    args = (t, p_acc, p_expert, stages, m, optimizer_s, forward_only)
     placed = _placed(False, layout, mf, f, run, *args)
     if pp > 1 and tp * cp * pp <= f.scale_up_domain:
         inside = _placed(True, layout, mf, f, run, *args)
@@ -959,6 +978,26 @@ def candidate_layouts(
 RESCORED = 6
 
 
+@lru_cache(maxsize=4096)
+def _expert_copies(dp_group: int, per_domain: int, cp: int, ep: int) -> int:
+    """Ranks of one scale-up domain that hold the same routed experts: the expert gradients'
+    data-parallel peers reduced over scale-up before the rest cross domains. The expert tensor
+    parallel size is TP (the planner has no expert-TP input: P_acc slices the experts by TP as
+    the dense layers), so the expert DP group is the DP·CP/EP ranks of one TP rank, one EP rank
+    and one stage. Of the DP·CP ranks in rank order (CP inner, DP outer; EP ranks are TP·CP
+    apart, DP ranks next to TP·CP or, PP inside the domain, replicas TP·CP·PP apart) a domain
+    holds `per_domain` consecutive ones; those with the same EP rank, dp mod EP, number
+    `CP · (per_domain // (CP·EP)) + min(per_domain mod (CP·EP), CP)`: per_domain/EP when the
+    domain holds whole EP groups, CP when an EP group spans domains (its CP ranks hold the same
+    experts). The largest divisor of DP·CP/EP not above it (at least 1). With EP = 1 it is
+    per_domain: the dense parameters' placement."""
+    full, rest = divmod(per_domain, cp * ep)
+    k = max(1, min(dp_group // ep, cp * full + min(rest, cp)))
+    while (dp_group // ep) % k:
+        k -= 1
+    return k
+
+
 def _per_domain(dp_group: int, tp: int, domain: int) -> int:
     """DP ranks per scale-up domain: the largest divisor of dp_group <= domain // tp."""
     if tp > domain:
@@ -1037,7 +1076,8 @@ def step_times_vector(
     layers_stage = np.ceil(mf.layers / (pp * v)) * v
     expert = mf.expert_params
     dense = mf.params - expert
-    p_acc = dense / (tp * pp) + expert / (tp * pp * ep)
+    p_expert = expert / (tp * pp * ep)
+    p_acc = dense / (tp * pp) + p_expert
     state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_acc * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     ) / (dp * cp)
@@ -1104,11 +1144,11 @@ def step_times_vector(
     fits_domain = np.flatnonzero((c["pp"] > 1) & (c["tp"] * c["cp"] * c["pp"] <= f.scale_up_domain))
     rows = np.concatenate([np.arange(n), fits_domain])
     inside = np.arange(len(rows)) >= n
-    per = (t, p_acc, m, optimizer_s)
-    t_, p_, m_, opt_ = (np.broadcast_to(x, t.shape)[rows] for x in per)
+    per = (t, p_acc, p_expert, m, optimizer_s)
+    t_, p_, pe_, m_, opt_ = (np.broadcast_to(x, t.shape)[rows] for x in per)
     stages_ = tuple((moe_i[rows], base_i[rows]) for moe_i, base_i in stages)
     both = _placed_vector(
-        inside, {k: v[rows] for k, v in c.items()}, mf, f, run, t_, p_, stages_, m_, opt_
+        inside, {k: v[rows] for k, v in c.items()}, mf, f, run, t_, p_, pe_, stages_, m_, opt_
     )
     step = both[:n].copy()
     step[fits_domain] = np.minimum(step[fits_domain], both[n:])
@@ -1123,13 +1163,15 @@ def _placed_vector(
     run: RunFigures,
     t: np.ndarray,
     p_acc: np.ndarray,
+    p_expert: np.ndarray,
     stages: tuple[tuple[np.ndarray, np.ndarray], ...],
     m: np.ndarray,
     optimizer_s: np.ndarray,
 ) -> np.ndarray:
     """_placed's step on arrays, for every candidate of `c`, each with its placement
     (pp_inside: only for candidates whose replica TP·CP·PP fits the domain); stages: (MoE
-    layers, base time) of each stage kind, the slowest sets the micro-batch time."""
+    layers, base time) of each stage kind, the slowest sets the micro-batch time; p_expert: the
+    routed experts' share of p_acc (exchanged over their own DP group, _expert_copies)."""
     tp, pp, dp, cp, ep, v = (c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp"))
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
@@ -1170,9 +1212,24 @@ def _placed_vector(
     per_domain = np.array(per_key, dtype=float)[inverse.reshape(-1)]
     per_domain = np.where(pp_inside, cp * per_domain, per_domain)
     outer = dp_group / per_domain
-    sync_bytes = p_acc * (run.gradient_bytes + run.param_gather_bytes)
-    dp_s = np.where(per_domain > 1, (per_domain - 1) / per_domain * sync_bytes / su, 0.0)
-    dp_s = dp_s + np.where(outer > 1, (outer - 1) / outer * sync_bytes / per_domain / so, 0.0)
+    per_param = run.gradient_bytes + run.param_gather_bytes
+    dense_bytes = (p_acc - p_expert) * per_param
+    dp_s = np.where(per_domain > 1, (per_domain - 1) / per_domain * dense_bytes / su, 0.0)
+    dp_s = dp_s + np.where(outer > 1, (outer - 1) / outer * dense_bytes / per_domain / so, 0.0)
+    if mf.experts:
+        # the routed experts over the DP·CP/EP ranks holding the same experts (_expert_copies)
+        groups = c["dp"] * c["cp"]
+        dom = per_domain.astype(np.int64)
+        ekeys = np.stack([groups, dom, c["cp"], c["ep"]], axis=1)
+        ukeys, einv = np.unique(ekeys, axis=0, return_inverse=True)
+        per_ekey = [_expert_copies(*(int(x) for x in k)) for k in ukeys.tolist()]
+        copies = np.array(per_ekey, dtype=float)[einv.reshape(-1)]
+        outer_e = dp_group / ep / copies
+        expert_bytes = p_expert * per_param
+        dp_s = dp_s + np.where(copies > 1, (copies - 1) / copies * expert_bytes / su, 0.0)
+        dp_s = dp_s + np.where(
+            outer_e > 1, (outer_e - 1) / outer_e * expert_bytes / copies / so, 0.0
+        )
     dp_s = np.where(dp_group > 1, dp_s, 0.0)
     dp_exposed = np.maximum(0.0, dp_s - (t_mb + bubble_s))
     step: np.ndarray = m * t_mb + bubble_s + dp_exposed + optimizer_s

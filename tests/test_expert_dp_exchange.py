@@ -1,0 +1,225 @@
+"""The data-parallel exchange of a MoE model's routed experts over their own DP group (session
+expdp): a rank's experts meet their copies on the DP·CP/EP ranks holding the same experts, not on
+the scale-up domain's DP ranks; dense parameters keep the hierarchical placement. Hand
+computations from the catalog's figures, the rank placement enumerated rank by rank, and the
+scalar and array paths compared (docs/models.md, training communication formulas)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from hardware.catalog import load_catalog
+from planner.calibration import training as ct
+from planner.demand.common import hardware
+from planner.demand.training import (
+    Layout,
+    ModelFigures,
+    RunFigures,
+    TrainFigures,
+    _candidate_arrays,
+    _expert_copies,
+    candidate_layouts,
+    model_figures,
+    step_time,
+    step_times_vector,
+    train_figures,
+)
+
+CATALOG = load_catalog()
+
+
+def _row(rid: str) -> dict:
+    return next(r for r in ct.runs() if r["id"] == rid)
+
+
+def _step(rid: str):
+    r = _row(rid)
+    return ct._step(CATALOG, r, r["layout"], int(r["sequence_length"]), r["global_batch_tokens"])
+
+
+def test_deepseek_v3_gb200_8192_by_hand() -> None:
+    """GB200 NVL72, 8,192 GPUs, TP2 PP4 DP1024 EP32 (the MLPerf v6.0 run's layout), BF16
+    gradients (2 B) and the FP8 parameter gather (1 B). NVLink 900 GB/s and InfiniBand 50 GB/s a
+    GPU, both at collective efficiency 0.8; the DP ranks fill the domain: 32 of the 1,024 a
+    domain (72 // TP2 = 36, the largest divisor of 1,024 below it), 32 domains.
+    Dense: 16.548e9 / (TP2 x PP4) = 2.069e9 parameters, 6.21 GB: 31/32 of it over NVLink, 31/32
+    of a 32nd over InfiniBand: 8.35 + 4.70 = 13.05 ms.
+    Experts (the planner's expert TP = TP): 654.45e9 / (2 x 4 x 32) = 2.556e9 parameters, 7.67 GB
+    over 1,024 / 32 = 32 ranks holding the same experts, one a domain (the domain's 32 DP ranks
+    are one EP group, each rank different experts): all of it over InfiniBand, 31/32 x 7.67 GB /
+    40 GB/s = 0.186 s. The model had reduced them as the dense parameters: 13.5 ms more."""
+    st = _step("mlperf60-deepseek-v3-gb200-8192gpu-step")
+    lay = st.layout
+    assert (lay.tp, lay.pp, lay.dp, lay.cp, lay.ep) == (2, 4, 1024, 1, 32)
+    assert not st.pp_in_scale_up
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    f = train_figures(hw, "fp8")
+    assert f is not None
+    assert (f.scale_up_bytes_per_s, f.scale_out_bytes_per_s) == (900e9, 50e9)
+    assert (f.collective_efficiency, f.scale_up_domain) == (0.8, 72)
+    su, so = 900e9 * 0.8, 50e9 * 0.8
+    n, n_e = 671e9, _catalog_experts()
+    dense_bytes = (n - n_e) / 8 * 3.0
+    expert_bytes = n_e / 256 * 3.0
+    assert expert_bytes == pytest.approx(7.67e9, rel=2e-3)
+    dense = 31 / 32 * dense_bytes / su + 31 / 32 * dense_bytes / 32 / so
+    expert = 31 / 32 * expert_bytes / so
+    assert dense == pytest.approx(0.0131, abs=1e-4)
+    assert expert == pytest.approx(0.186, abs=1e-3)
+    assert st.dp_s == pytest.approx(dense + expert, rel=1e-9)
+    window = st.micro_batch_s + st.bubble_s
+    assert window == pytest.approx(0.198, abs=1e-3)
+    assert st.dp_exposed_s == pytest.approx(dense + expert - window, rel=1e-9)
+    assert st.dp_exposed_s == pytest.approx(0.0007, abs=2e-4)
+    # the former treatment: every parameter reduced over the 32 DP ranks of a domain first
+    both = dense_bytes + expert_bytes
+    old = 31 / 32 * both / su + 31 / 32 * both / 32 / so
+    assert old == pytest.approx(0.0292, abs=1e-4)
+    # session scale's figure with the runs' expert TP 1 (conf/model/671b.yaml): 5.11e9
+    # parameters, 15.3 GB a GPU, two copies a domain: half of it over NVLink first, then the same
+    # 7.67 GB a GPU over InfiniBand as the model's expert TP 2: 0.196 s against 0.186
+    tp1 = n_e / 128 * 3.0
+    assert tp1 == pytest.approx(15.34e9, rel=1e-3)
+    tp1_s = 1 / 2 * tp1 / su + 31 / 32 * tp1 / 2 / so
+    assert tp1_s == pytest.approx(0.196, abs=1e-3)
+    assert 31 / 32 * tp1 / 2 / so == pytest.approx(expert, rel=1e-9)
+
+
+def _catalog_experts() -> float:
+    """DeepSeek-V3's routed-expert parameters from the catalog: N = N_d + N_e, N_a = N_d + k/E
+    N_e, so N_e = (N - N_a) / (1 - k/E) = (671e9 - 37e9) / (1 - 8/256) = 654.45e9."""
+    m = CATALOG.models["deepseek-v3"]
+    assert m.moe is not None
+    k, e = m.moe.active_experts, m.moe.experts
+    return (m.params - m.active) / (1 - k / e)
+
+
+def test_expert_parameters_from_the_catalog() -> None:
+    assert _catalog_experts() == pytest.approx(654.45e9, rel=1e-4)
+    assert model_figures(CATALOG.models["deepseek-v3"], 4096).expert_params == pytest.approx(
+        _catalog_experts(), rel=1e-12
+    )
+
+
+def test_dense_gpt3_fit_point_unchanged_by_hand() -> None:
+    """GPT-3 175B on 10,752 H100 (TP4 PP8 DP336; BF16 gradients and parameter gather: the row
+    states no FP8 gather): 175e9 / 32 = 5.47e9 parameters x (2 + 2) B, 2 DP ranks a server of
+    8 (TP4), 168 servers: 1/2 over NVLink, 167/168 of a half over InfiniBand."""
+    st = _step("mlperf-gpt3-fp8-10752gpu")
+    assert (st.layout.tp, st.layout.pp, st.layout.dp) == (4, 8, 336)
+    assert not st.pp_in_scale_up
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    f = train_figures(hw, "fp8")
+    assert f is not None
+    su = f.scale_up_bytes_per_s * f.collective_efficiency
+    so = f.scale_out_bytes_per_s * f.collective_efficiency
+    assert f.scale_up_domain == 8
+    b = 175e9 / 32 * 4.0
+    assert st.dp_s == pytest.approx(1 / 2 * b / su + 167 / 168 * b / 2 / so, rel=1e-9)
+
+
+def _brute_copies(dp_group: int, per_domain: int, cp: int, ep: int) -> int:
+    """Enumerate the first domain's DP·CP ranks (index j = cp_rank + CP·dp_rank, consecutive)
+    and count those holding the experts of the first one (EP rank dp_rank mod EP)."""
+    shard = [(j // cp) % ep for j in range(per_domain)]
+    return sum(1 for s in shard if s == shard[0])
+
+
+@pytest.mark.parametrize(
+    ("dp", "cp", "ep", "per_domain"),
+    [
+        (1024, 1, 32, 32),  # GB200 TP2: one EP group a domain: 1 copy
+        (2048, 1, 32, 16),  # GB300 PP inside the domain: 16 replicas, an EP group spans 2
+        (64, 1, 8, 64),  # 8 copies
+        (64, 2, 8, 32),  # CP2: 16 DP ranks x 2 CP ranks, two EP groups: 4 copies
+        (64, 2, 32, 32),  # CP2, an EP group spans domains: the CP pair holds the same experts
+        (64, 4, 4, 4),  # the domain holds one DP rank's CP group: 4 copies
+        (16, 1, 1, 8),  # EP1: the dense placement, per_domain
+    ],
+)
+def test_expert_copies_match_the_enumerated_placement(
+    dp: int, cp: int, ep: int, per_domain: int
+) -> None:
+    brute = _brute_copies(dp * cp, per_domain, cp, ep)
+    assert (dp * cp // ep) % brute == 0
+    assert _expert_copies(dp * cp, per_domain, cp, ep) == brute
+
+
+def test_expert_parallel_one_is_the_dense_exchange() -> None:
+    """EP1: the experts are replicated as the dense layers, the exchange as before (one sum)."""
+    f = TrainFigures(
+        peak_flops=1e15,
+        peak_bf16_flops=1e15,
+        gemm_efficiency=0.5,
+        gemm_half_tokens=1e-9,
+        gemm_half_width=1e-9,
+        attention_efficiency=0.5,
+        hbm_bytes_per_s=1e12,
+        memory_bandwidth_utilisation=1.0,
+        collective_efficiency=1.0,
+        scale_up_bytes_per_s=1e11,
+        scale_out_bytes_per_s=1e10,
+        scale_up_domain=8,
+        usable_hbm_bytes=1e15,
+        comm_overlap=0.0,
+        cast_bytes_per_hidden=0.0,
+    )
+    moe = ModelFigures(
+        params=4e9,
+        active=1.5e9,
+        layers=8,
+        hidden=1024,
+        heads=8,
+        kv_dim=256,
+        attention_fwd_per_token_causal=0.0,
+        experts=8,
+        experts_per_token=2,
+        moe_layers=8,
+    )
+    run = RunFigures(1000, 32000.0, 16.0, 2.0)
+    # DP16 on 8-rank domains, EP1: 8 a domain, 2 domains, all 4e9 parameters x (2 B gradient
+    # + 2 B parameter gather)
+    st = step_time(Layout(dp=16, ep=1), moe, f, run, 0.0)
+    b = 4e9 * 4.0
+    assert st.dp_s == pytest.approx(7 / 8 * b / 1e11 + 1 / 2 * b / 8 / 1e10, rel=1e-12)
+    # EP8: the dense parameters as before; the experts' N_e / 8 over the 2 ranks holding them,
+    # one a domain (the domain is one EP group): over scale-out whole. N_e = (N - N_a) / (1 -
+    # k/E) = 2.5e9 / 0.75 = 3.33e9, the dense 0.67e9
+    st8 = step_time(Layout(dp=16, ep=8), moe, f, run, 0.0)
+    n_e = (4e9 - 1.5e9) / (1 - 2 / 8)
+    assert moe.expert_params == pytest.approx(n_e, rel=1e-12)
+    d = (4e9 - n_e) * 4.0
+    e = n_e / 8 * 4.0
+    assert st8.dp_s == pytest.approx(
+        7 / 8 * d / 1e11 + 1 / 2 * d / 8 / 1e10 + 1 / 2 * e / 1e10, rel=1e-12
+    )
+    # EP16 = DP: every expert held once, no expert exchange at all
+    st16 = step_time(Layout(dp=16, ep=16), moe, f, run, 0.0)
+    assert st16.dp_s == pytest.approx(7 / 8 * d / 1e11 + 1 / 2 * d / 8 / 1e10, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("model", "system", "accelerators", "seq", "batch_tokens"),
+    [
+        ("deepseek-v3", "gb200-nvl72", 2048, 4096, 15360 * 4096),
+        ("qwen3-235b-a22b", "hgx-h100", 512, 8192, 4096 * 8192),  # CP candidates
+    ],
+)
+def test_scalar_and_array_steps_agree_on_moe_candidates(
+    model: str, system: str, accelerators: int, seq: int, batch_tokens: int
+) -> None:
+    hw = hardware(CATALOG, system)
+    assert hw is not None
+    f = train_figures(hw, "fp8")
+    assert f is not None
+    mf = model_figures(CATALOG.models[model], seq)
+    run = replace(RunFigures(seq, float(batch_tokens), 16.0, 2.0), param_gather_bytes=1.0)
+    lays = candidate_layouts(accelerators, mf, f, run)
+    assert any(lay.cp > 1 and lay.ep > 1 for lay in lays)
+    rate, _ = step_times_vector(_candidate_arrays(accelerators, mf, f, run), mf, f, run)
+    scalar = [step_time(lay, mf, f, run).tokens_per_s for lay in lays]
+    assert rate.tolist() == pytest.approx(scalar, rel=1e-9)
