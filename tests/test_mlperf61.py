@@ -7,7 +7,9 @@ rate each v6.1 Offline run would imply."""
 
 from __future__ import annotations
 
+import csv
 import math
+from pathlib import Path
 
 import pytest
 
@@ -383,3 +385,29 @@ def test_mlperf61_b300_8b_interactive_at_the_runs_batch() -> None:
     assert est.max_batch == 546
     assert point_value(p, CATALOG) / at_run == pytest.approx(1.075, abs=0.005)
     assert _error(pid) == pytest.approx(0.301, abs=0.005)
+
+
+def test_mlperf61_partner_dsr1_interactive_racks_bracket_nvidias() -> None:
+    # docs/models.md quotes the partners' one-rack DeepSeek-R1 Interactive rows (not points): by
+    # hand from the transcribed summary.json rows, against the planner's NVIDIA-config figure
+    table = Path(__file__).resolve().parent.parent / "bench/data/mlperf_inference_v6.1_llm.csv"
+    with table.open() as f:
+        by_key = {r["key"]: r for r in csv.DictReader(f)}
+    planner = {
+        "gb300-nvl72": point_value(BY_ID["mlperf61-gb300-dsr1-interactive"], CATALOG),
+        "gb200-nvl72": point_value(BY_ID["mlperf61-gb200-dsr1-interactive"], CATALOG),
+    }
+    for key, org, system, per_gpu, error in (
+        ("27", "Azure", "gb300-nvl72", 3612.5, -0.370),
+        ("384", "Oracle", "gb300-nvl72", 3275.1, -0.305),
+        ("195", "Google", "gb200-nvl72", 3224.4, -0.295),
+    ):
+        row = by_key[key]
+        assert (row["Organization"], row["Model"], row["Scenario"]) == (
+            org,
+            "deepseek-r1",
+            "Interactive",
+        )
+        got = float(row["Result"]) / int(row["total_accelerators"])
+        assert got == pytest.approx(per_gpu, abs=0.1), key
+        assert planner[system] / got - 1 == pytest.approx(error, abs=0.003), key
