@@ -110,6 +110,17 @@ def test_hardware_cli_list_and_show() -> None:
     assert result.exit_code == 0, result.output
     assert "power shelves rating" in result.output  # the per-figure source of power
     assert "2:1" in result.output
+    # the entry's own source once; figures that only inherit it point at it instead of
+    # repeating it (gb200-nvl72's accelerators, cpu and cpus have no source of their own)
+    from hardware.catalog import load_catalog as _load
+
+    general = _load().systems["gb200-nvl72"].source
+    assert result.output.count(general) == 1
+    assert f"source (figures marked *): {general}" in result.output
+    assert any(
+        line.split()[:1] == ["accelerators"] and line.rstrip().endswith("*")
+        for line in result.output.splitlines()
+    )
     result = runner.invoke(cli.planner, ["hardware", "list", "--json"])
     assert result.exit_code == 0
     import json

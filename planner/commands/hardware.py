@@ -89,10 +89,13 @@ def show(name: str, catalog_files: tuple[str, ...], as_json: bool) -> None:
         click.echo(json.dumps(out, indent=2, default=_plain))
         return
     click.echo(f"{section[:-1]} {name}")
+    # A figure without a source of its own inherits the entry's: printed once, above, rather
+    # than repeated on every such row (the JSON keeps each figure's full source).
+    click.echo(f"source (figures marked *): {entry.source}")
     click.echo(
         table(
             ["figure", "value", "range (low - high)", "source"],
-            [[k, v, _range_text(entry, k), s] for k, v, _, s in rows],
+            [[k, v, _range_text(entry, k), "*" if s == entry.source else s] for k, v, _, s in rows],
         )
     )
     if derived is not None:
