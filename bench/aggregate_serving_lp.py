@@ -1,0 +1,737 @@
+"""Measurement (issue 14): aggregate allocation columns over sites, at the array level, and time
+HiGHS on the LP relaxation before and after. Not a product change: the planner's model is built
+as bench/bench_lp.py `run` builds it, then taken apart into arrays.
+
+The aggregation. Columns u[w,r,d,s,p] (their (workload, role, site, system, period) index is
+model.u's key: the only thing taken from the model besides the arrays) are grouped into blocks
+J x D of one system s and one LP period p: roles j in J, sites d in D, a column for every pair.
+A block is aggregated into U[j] (the role's work on s in p, any site) and B[d] (the block's busy
+units at (d, s) in p) with a balance row sum_j U[j] - sum_d B[d] = 0, which is exact when, on
+the arrays (never on names or row families):
+- every column of the block is continuous, with bounds [0, inf);
+- each row a column enters is either "site-free" for its role (the role's columns at every d of
+  D enter it with one and the same coefficient: it becomes one term of U[j]), or a "pool row"
+  (at each d, every role of the block enters it with the same coefficient, the objective
+  included: it becomes one term of B[d]; this is what makes two roles one block: their
+  columns' pool-row (row, coefficient) lists are identical at every site), or a "coupling row":
+  right-hand side 0, only columns of this block at one site; every site of D holds the same
+  coupling rows (same coefficients over J, same sense); each pattern becomes one row over U.
+Exactness: a solution x of the original gives U[j] = sum_d x[j,d], B[d] = sum_j x[j,d], the
+same value on every kept row and the same cost (a coupling pattern summed over the sites); a
+solution (U, B) of the aggregated LP maps back by the proportional split x[j,d] = U[j] B[d] / S
+(S = sum_d B[d] = sum_j U[j]): site-free and pool rows keep their values, and each site's
+coupling row is B[d] / S times the aggregated one. So the optima are equal; `main` checks it on
+the numbers and checks the mapped-back x against every row and the cost of the original LP.
+
+What is not aggregated is reported with the reason: a role on one site only, a role whose
+pool-row coefficients match no other role's at the same pools, or a role in a coupling row that
+spans several blocks (a serving tier with `prefill: disaggregated`, the default, has one
+`colocate` row per site and period summing decode and prefill over every system of the site:
+prefill at the site of its decode, on any system there; the proportional split per system does
+not keep it). `--restrict-colocation` measures what that costs: each such row (rhs 0, equality,
+columns of one site and period) is replaced by its parts per system, each = 0 (prefill on the
+same system type as its decode, per pool, as `prefill: aggregated`'s rows say), a restriction of
+the original LP; the restricted LP is then aggregated exactly, and its mapped-back solution is a
+feasible solution of the original LP whose cost is compared with the original optimum.
+
+HiGHS runs as the planner runs the relaxation (planner/lp/solve.py): PuLP's configuration
+(createAndConfigureSolver: one thread, no output, the time limit), then solve.py's own helpers
+`_scale_objective`, `_choose_method` and `_scale_matrix` (objective scaling from 50,000 columns,
+interior point from 200,000 when the method is left to HiGHS, simplex max-value scaling from
+50,000), the matrix handed row-wise as planner/lp/transfer.py does. Not replicated: the race of
+simplex and interior point in two children that solve.py runs from 150,000 to 200,000 columns
+with the method left to HiGHS (planner/lp/race.py); here such an LP is solved by HiGHS's own
+choice (simplex) alone.
+
+    python bench/aggregate_serving_lp.py --sites 5 --period '1 quarter' --horizon '3 years'
+    python bench/aggregate_serving_lp.py --sites 50 --period '1 month' --horizon '2 years' \
+        --scale 3 --methods choose ipm simplex
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pulp
+import scipy.sparse as sp
+import yaml
+
+from planner.api import demands
+from planner.lp.build import build
+from planner.lp.linear import LinearProblem
+from planner.lp.model import Model
+from planner.lp.solve import (
+    _choose_method,
+    _quiet_stdout,
+    _scale_matrix,
+    _scale_objective,
+    make_solver,
+)
+from planner.lp.transfer import _bounds, _costs, _rowwise
+from planner.scenario import load_scenario
+
+INF = float("inf")
+
+
+@dataclass
+class Arrays:
+    """An LP: min cost x + constant, rlo <= A x <= rhi, lo <= x <= hi (integrality dropped:
+    `integer` says which columns the MIP would hold whole)."""
+
+    cost: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    integer: np.ndarray
+    a: sp.csr_matrix
+    rlo: np.ndarray
+    rhi: np.ndarray
+    constant: float = 0.0
+    row_family: list[str] = field(default_factory=list)  # for the report only
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.a.shape[1], self.a.shape[0], int(self.a.nnz + np.count_nonzero(self.cost))
+
+
+def lp_arrays(model: Model) -> tuple[Arrays, dict[int, tuple]]:
+    """The model's LinearProblem as arrays, columns and rows in planner/lp/transfer.py's order
+    (the order HiGHS gets them in), and {column index: (w, r, d, s, p)} of the allocations."""
+    prob = model.prob
+    columns = prob.variables()
+    for i, var in enumerate(columns):
+        var.index = i
+    rows = list(prob._constraints.values())
+    for i, row in enumerate(rows):
+        row.index = i
+    start, index, value = _rowwise(rows)
+    n = len(columns)
+    a = sp.csr_matrix((value, index, start), shape=(len(rows), n))
+    a.sum_duplicates()
+    family = {row.index: label.family for label, row in model.constraints.items()}
+    arrays = Arrays(
+        cost=_costs(prob, n),
+        lo=_bounds([v.lowBound for v in columns], -INF),
+        hi=_bounds([v.upBound for v in columns], INF),
+        integer=np.array([v.cat == pulp.LpInteger for v in columns], dtype=bool),
+        a=a,
+        rlo=_bounds([c.getLb() for c in rows], -INF),
+        rhi=_bounds([c.getUb() for c in rows], INF),
+        constant=float(prob.objective.constant),
+        row_family=[family.get(i, "?") for i in range(len(rows))],
+    )
+    keys = {var.index: key for key, var in model.u.items()}
+    return arrays, keys
+
+
+# -- the aggregation ----------------------------------------------------------------------------
+
+
+def _homogeneous(arr: Arrays) -> np.ndarray:
+    """Rows with right-hand side 0: lo and hi each 0 or infinite, not both infinite."""
+    lo_ok = (arr.rlo == 0) | np.isneginf(arr.rlo)
+    hi_ok = (arr.rhi == 0) | np.isposinf(arr.rhi)
+    return lo_ok & hi_ok & ~(np.isneginf(arr.rlo) & np.isposinf(arr.rhi))
+
+
+def _row_code_range(a: sp.csr_matrix, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the least and the largest code of its columns (-1 for a column with none;
+    an empty row gets (-1, -1))."""
+    m = a.shape[0]
+    low = np.full(m, -1, dtype=np.int64)
+    high = np.full(m, -1, dtype=np.int64)
+    filled = np.diff(a.indptr) > 0
+    if a.nnz:
+        c = code[a.indices]
+        starts = a.indptr[:-1][filled]
+        low[filled] = np.minimum.reduceat(c, starts)
+        high[filled] = np.maximum.reduceat(c, starts)
+    return low, high
+
+
+def _candidates(arr: Arrays, keys: dict[int, tuple]) -> dict[int, tuple]:
+    """The allocation columns that may be aggregated: continuous, bounds [0, inf)."""
+    return {
+        c: k
+        for c, k in keys.items()
+        if not arr.integer[c] and arr.lo[c] == 0 and np.isposinf(arr.hi[c])
+    }
+
+
+def restrict_colocation(arr: Arrays, keys: dict[int, tuple]) -> tuple[Arrays, int, int]:
+    """The restricted LP of `--restrict-colocation`: every equality row with right-hand side 0
+    whose columns are all allocations of one site and one period, on two or more systems, is
+    replaced by its part on each system (= 0 each). Returns (restricted LP, rows split, rows
+    added)."""
+    cand = _candidates(arr, keys)
+    dp_id: dict[tuple, int] = {}
+    dsp_id: dict[tuple, int] = {}
+    dp = np.full(arr.a.shape[1], -1, dtype=np.int64)
+    dsp = np.full(arr.a.shape[1], -1, dtype=np.int64)
+    for c, (_, _, d, s, p) in cand.items():
+        dp[c] = dp_id.setdefault((d, p), len(dp_id))
+        dsp[c] = dsp_id.setdefault((d, s, p), len(dsp_id))
+    low, high = _row_code_range(arr.a, dp)
+    slow, shigh = _row_code_range(arr.a, dsp)
+    equality = (arr.rlo == 0) & (arr.rhi == 0)
+    split = np.flatnonzero(equality & (low == high) & (low >= 0) & (slow != shigh))
+    if not len(split):
+        return arr, 0, 0
+    keep = np.ones(arr.a.shape[0], dtype=bool)
+    keep[split] = False
+    parts_r, parts_c, parts_v = [], [], []
+    families = [f for f, k in zip(arr.row_family, keep, strict=True) if k]
+    n_rows = int(keep.sum())
+    for r in split:
+        cols = arr.a.indices[arr.a.indptr[r] : arr.a.indptr[r + 1]]
+        vals = arr.a.data[arr.a.indptr[r] : arr.a.indptr[r + 1]]
+        by_system: dict[int, list[int]] = {}
+        for i, c in enumerate(cols):
+            by_system.setdefault(int(dsp[c]), []).append(i)
+        for members in by_system.values():
+            for i in members:
+                parts_r.append(n_rows)
+                parts_c.append(int(cols[i]))
+                parts_v.append(float(vals[i]))
+            families.append(arr.row_family[r] + "/per-system")
+            n_rows += 1
+    added = n_rows - int(keep.sum())
+    parts = sp.csr_matrix((parts_v, (parts_r, parts_c)), shape=(n_rows, arr.a.shape[1]))
+    kept = arr.a[keep]
+    a = sp.vstack([kept, parts[int(keep.sum()) :]]).tocsr()
+    restricted = Arrays(
+        arr.cost,
+        arr.lo,
+        arr.hi,
+        arr.integer,
+        a,
+        np.concatenate([arr.rlo[keep], np.zeros(added)]),
+        np.concatenate([arr.rhi[keep], np.zeros(added)]),
+        arr.constant,
+        families,
+    )
+    return restricted, len(split), added
+
+
+@dataclass
+class Block:
+    system: str
+    period: int
+    roles: list[tuple[str, str]]
+    sites: list[str]
+    cols: np.ndarray  # original column index, [role, site]
+    # coupling rows of the first site: (lo, hi, coefficient per role)
+    patterns: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
+
+
+@dataclass
+class Aggregation:
+    lp: Arrays  # the aggregated LP
+    kept: np.ndarray  # original indices of the columns kept as they are (new index = position)
+    blocks: list[Block]
+    u_start: list[int]  # per block: new index of U[first role]; B[first site] follows U's
+    n_orig: int
+    coupling_dropped: int
+    not_aggregated: collections.Counter  # (kind of reason, role) -> columns
+    kept_rows: np.ndarray  # original row index of each of the aggregated LP's first rows
+
+
+def aggregate(arr: Arrays, keys: dict[int, tuple]) -> Aggregation:
+    """The aggregated LP of `arr` (module docstring): blocks found on the arrays, each checked;
+    what is left out is counted by reason and role in `not_aggregated`."""
+    m, n = arr.a.shape
+    cand = _candidates(arr, keys)
+    reasons: collections.Counter = collections.Counter()
+    for c, (w, r, *_rest) in keys.items():
+        if c not in cand:
+            reasons[("integer or bounded column", (w, r))] += 1
+    # the objective as row m
+    full = sp.vstack([arr.a, sp.csr_matrix(arr.cost.reshape(1, -1))]).tocsc()
+    full.sum_duplicates()
+    csr_rows = arr.a
+    dsp_id: dict[tuple, int] = {}
+    dsp = np.full(n, -1, dtype=np.int64)
+    for c, (_, _, d, s, p) in cand.items():
+        dsp[c] = dsp_id.setdefault((d, s, p), len(dsp_id))
+    low, high = _row_code_range(csr_rows, dsp)
+    coupling = np.zeros(m + 1, dtype=bool)
+    coupling[:m] = _homogeneous(arr) & (low == high) & (low >= 0)
+    # a homogeneous row of one site and period over several systems (a tier's `colocate`
+    # row): blocks are per system, so it cannot be a coupling row of one
+    dp_id: dict[tuple, int] = {}
+    dp = np.full(n, -1, dtype=np.int64)
+    for c, (_, _, d, _, p) in cand.items():
+        dp[c] = dp_id.setdefault((d, p), len(dp_id))
+    plow, phigh = _row_code_range(csr_rows, dp)
+    spanning = np.zeros(m + 1, dtype=bool)
+    spanning[:m] = _homogeneous(arr) & (plow == phigh) & (plow >= 0) & (low != high)
+
+    by_role: dict[tuple, dict[str, int]] = {}
+    for c, (w, r, d, s, p) in cand.items():
+        by_role.setdefault((w, r, s, p), {})[d] = c
+    signatures: dict[tuple, int] = {}
+    block_of: dict[tuple, list[tuple]] = {}
+    site_free: dict[tuple, set[int]] = {}
+    for j, at in by_role.items():
+        w, r, s, p = j
+        if len(at) < 2:
+            reasons[("on one site only", (w, r))] += len(at)
+            continue
+        entries = {}
+        seen: collections.Counter = collections.Counter()
+        for d, c in at.items():
+            rows = full.indices[full.indptr[c] : full.indptr[c + 1]]
+            vals = full.data[full.indptr[c] : full.indptr[c + 1]]
+            entries[d] = (rows, vals)
+            seen.update(zip(rows.tolist(), vals.tolist(), strict=True))
+        free = {row for (row, _), k in seen.items() if k == len(at)}
+        site_free[j] = free
+        if any(spanning[row] for rows, _ in entries.values() for row in rows):
+            reasons[("in a coupling row over several systems (colocate)", (w, r))] += len(at)
+            continue
+        sig = []
+        for d in sorted(at):
+            rows, vals = entries[d]
+            pool = tuple(
+                (int(row), float(v))
+                for row, v in zip(rows, vals, strict=True)
+                if row not in free and not coupling[row]
+            )
+            sig.append((d, signatures.setdefault(pool, len(signatures))))
+        block_of.setdefault((s, p, tuple(sig)), []).append(j)
+
+    blocks: list[Block] = []
+    for (s, p, sig), roles in block_of.items():
+        sites = [d for d, _ in sig]
+        roles = sorted(roles)
+        while True:
+            if len(roles) < 2:
+                for w, r, _, _ in roles:
+                    reasons[("no other role with the same pool-row coefficients", (w, r))] += len(
+                        sites
+                    )
+                break
+            bad = _check_coupling(arr, full, coupling, roles, sites, by_role)
+            if isinstance(bad, set):
+                for j in roles:
+                    if j in bad:
+                        reasons[("coupled to a column outside its block", j[:2])] += len(sites)
+                roles = [j for j in roles if j not in bad]
+                continue
+            cols = np.array([[by_role[j][d] for d in sites] for j in roles], dtype=np.int64)
+            blocks.append(Block(s, p, [j[:2] for j in roles], sites, cols, bad))
+            break
+    return _build_aggregated(arr, full, coupling, blocks, site_free, reasons)
+
+
+def _check_coupling(
+    arr: Arrays,
+    full: sp.csc_matrix,
+    coupling: np.ndarray,
+    roles: list[tuple],
+    sites: list[str],
+    by_role: dict[tuple, dict[str, int]],
+) -> set[tuple] | list[tuple[float, float, np.ndarray]]:
+    """The block's coupling patterns (those of its first site: lo, hi, coefficient per role),
+    or the set of roles to take out of it: those in a coupling row holding a column outside the
+    block, or whose coupling rows differ between its sites."""
+    index = {by_role[j][d]: (i, k) for i, j in enumerate(roles) for k, d in enumerate(sites)}
+    rows_at: list[set[int]] = [set() for _ in sites]
+    for c, (_, k) in index.items():
+        for row in full.indices[full.indptr[c] : full.indptr[c + 1]]:
+            if coupling[row]:
+                rows_at[k].add(int(row))
+    csr = arr.a
+    bad: set[tuple] = set()
+    per_site: list[collections.Counter] = []
+    shapes: dict[tuple, tuple[float, float, np.ndarray]] = {}
+    for rows in rows_at:
+        counter: collections.Counter = collections.Counter()
+        for row in rows:
+            cols = csr.indices[csr.indptr[row] : csr.indptr[row + 1]]
+            vals = csr.data[csr.indptr[row] : csr.indptr[row + 1]]
+            coef = np.zeros(len(roles))
+            outside = False
+            for c, v in zip(cols.tolist(), vals.tolist(), strict=True):
+                if c in index:
+                    coef[index[c][0]] = v
+                else:
+                    outside = True
+            if outside:
+                bad.update(roles[index[c][0]] for c in cols.tolist() if c in index)
+                continue
+            key = (float(arr.rlo[row]), float(arr.rhi[row]), tuple(coef.tolist()))
+            shapes[key] = (key[0], key[1], coef)
+            counter[key] += 1
+        per_site.append(counter)
+    if bad:
+        return bad
+    first = per_site[0]
+    for counter in per_site[1:]:
+        if counter != first:
+            differ = set(counter) ^ set(first)
+            return {roles[i] for key in differ for i in np.flatnonzero(np.array(key[2]))}
+    return [shapes[key] for key in first]
+
+
+def _build_aggregated(arr, full, coupling, blocks, site_free, reasons) -> Aggregation:  # noqa: ANN001
+    m, n = arr.a.shape
+    member = np.zeros(n, dtype=bool)
+    for b in blocks:
+        member[b.cols.ravel()] = True
+    kept = np.flatnonzero(~member)
+    # the coupling rows of the blocks (every column in one block: `_check_coupling`); other
+    # coupling rows (of roles left out) stay as they are
+    dropped = np.zeros(m + 1, dtype=bool)
+    for b in blocks:
+        for c in b.cols.ravel():
+            rows = full.indices[full.indptr[c] : full.indptr[c + 1]]
+            dropped[rows[coupling[rows]]] = True
+    coupling = dropped
+    new_col = np.full(n, -1, dtype=np.int64)
+    new_col[kept] = np.arange(len(kept))
+    keep_row = ~coupling[:m]
+    kept_rows = np.flatnonzero(keep_row)
+    new_row = np.full(m + 1, -1, dtype=np.int64)
+    new_row[kept_rows] = np.arange(len(kept_rows))
+    new_row[m] = -2  # the objective
+    # kept columns: their entries as they are
+    sub = full[:, kept].tocoo()
+    r_list = [new_row[sub.row]]
+    c_list = [sub.col.astype(np.int64)]
+    v_list = [sub.data]
+    next_col = len(kept)
+    next_row = len(kept_rows)
+    u_start = []
+    extra_r, extra_c, extra_v, extra_lo, extra_hi = [], [], [], [], []
+    families = [arr.row_family[i] for i in kept_rows]
+    for b in blocks:
+        n_j, n_d = b.cols.shape
+        u0, b0 = next_col, next_col + n_j
+        u_start.append(u0)
+        next_col += n_j + n_d
+        for i, j in enumerate(b.roles):
+            free = site_free[(*j, b.system, b.period)]
+            for k in range(n_d):
+                c = b.cols[i, k]
+                rows = full.indices[full.indptr[c] : full.indptr[c + 1]]
+                vals = full.data[full.indptr[c] : full.indptr[c + 1]]
+                for row, v in zip(rows, vals, strict=True):
+                    if coupling[row]:
+                        continue
+                    if row in free:
+                        if k == 0:
+                            extra_r.append(new_row[row])
+                            extra_c.append(u0 + i)
+                            extra_v.append(v)
+                    elif i == 0:
+                        extra_r.append(new_row[row])
+                        extra_c.append(b0 + k)
+                        extra_v.append(v)
+        for lo, hi, coef in b.patterns:
+            for i in np.flatnonzero(coef):
+                extra_r.append(next_row)
+                extra_c.append(u0 + i)
+                extra_v.append(coef[i])
+            extra_lo.append(lo)
+            extra_hi.append(hi)
+            families.append("coupling (summed over sites)")
+            next_row += 1
+        for i in range(n_j):
+            extra_r.append(next_row)
+            extra_c.append(u0 + i)
+            extra_v.append(1.0)
+        for k in range(n_d):
+            extra_r.append(next_row)
+            extra_c.append(b0 + k)
+            extra_v.append(-1.0)
+        extra_lo.append(0.0)
+        extra_hi.append(0.0)
+        families.append("balance")
+        next_row += 1
+    rows = np.concatenate([*r_list, np.array(extra_r, dtype=np.int64)])
+    cols = np.concatenate([*c_list, np.array(extra_c, dtype=np.int64)])
+    vals = np.concatenate([*v_list, np.array(extra_v, dtype=float)])
+    objective = rows == -2
+    cost = np.zeros(next_col)
+    np.add.at(cost, cols[objective], vals[objective])
+    a = sp.csr_matrix(
+        (vals[~objective], (rows[~objective], cols[~objective])), shape=(next_row, next_col)
+    )
+    a.sum_duplicates()
+    n_new = next_col - len(kept)
+    lp = Arrays(
+        cost,
+        np.concatenate([arr.lo[kept], np.zeros(n_new)]),
+        np.concatenate([arr.hi[kept], np.full(n_new, INF)]),
+        np.concatenate([arr.integer[kept], np.zeros(n_new, dtype=bool)]),
+        a,
+        np.concatenate([arr.rlo[kept_rows], np.array(extra_lo)]),
+        np.concatenate([arr.rhi[kept_rows], np.array(extra_hi)]),
+        arr.constant,
+        families,
+    )
+    return Aggregation(
+        lp, kept, blocks, u_start, n, int(coupling[:m].sum()), reasons, kept_rows
+    )
+
+
+def map_back(agg: Aggregation, solution: np.ndarray) -> np.ndarray:
+    """The original LP's columns from an aggregated solution: kept columns as they are, each
+    block's by the proportional split U[j] B[d] / sum_d B[d]."""
+    x = np.zeros(agg.n_orig)
+    x[agg.kept] = solution[: len(agg.kept)]
+    for b, u0 in zip(agg.blocks, agg.u_start, strict=True):
+        n_j, n_d = b.cols.shape
+        u = solution[u0 : u0 + n_j]
+        busy = solution[u0 + n_j : u0 + n_j + n_d]
+        total = busy.sum()
+        if total > 0:
+            x[b.cols] = np.outer(u, busy) / total
+    return x
+
+
+def violation(arr: Arrays, x: np.ndarray) -> dict[str, Any]:
+    """The largest violation of a row (absolute, and relative to 1 + |bound|) and of a column
+    bound, the cost, and the family of the worst row."""
+    act = arr.a @ x
+    over = np.maximum(act - arr.rhi, 0.0)
+    under = np.maximum(arr.rlo - act, 0.0)
+    worst = np.maximum(over, under)
+    bound = np.where(over > under, arr.rhi, arr.rlo)
+    rel = worst / (1.0 + np.abs(np.where(np.isfinite(bound), bound, 0.0)))
+    i = int(np.argmax(worst)) if len(worst) else 0
+    col = np.maximum(np.maximum(arr.lo - x, 0.0), np.maximum(x - arr.hi, 0.0))
+    return {
+        "row_abs": float(worst.max(initial=0.0)),
+        "row_rel": float(rel.max(initial=0.0)),
+        "worst_family": arr.row_family[i] if len(worst) and arr.row_family else "",
+        "col": float(col.max(initial=0.0)),
+        "cost": float(arr.cost @ x + arr.constant),
+    }
+
+
+# -- HiGHS -------------------------------------------------------------------------------------
+
+
+def solve(arr: Arrays, method: str = "choose", time_limit_s: float = 1500.0) -> dict[str, Any]:
+    """The LP relaxation of `arr` by HiGHS configured as planner/lp/solve.py configures the
+    relaxation (module docstring). Returns objective (constant included), solution, wall and
+    CPU seconds of the run, iterations, status and the method HiGHS was set to."""
+    import highspy
+
+    solver = make_solver("highs", False, 0.01, time_limit_s, method)
+    holder = LinearProblem("aggregate_bench")
+    with _quiet_stdout():
+        solver.createAndConfigureSolver(holder)
+        highs = holder.solverModel
+        lp = highspy.HighsLp()
+        n = arr.a.shape[1]
+        lp.num_col_ = n
+        lp.col_cost_ = arr.cost
+        lp.col_lower_ = np.where(np.isfinite(arr.lo), arr.lo, -highspy.kHighsInf)
+        lp.col_upper_ = np.where(np.isfinite(arr.hi), arr.hi, highspy.kHighsInf)
+        highs.passModel(lp)
+        a = arr.a
+        highs.addRows(
+            a.shape[0],
+            np.where(np.isfinite(arr.rlo), arr.rlo, -highspy.kHighsInf),
+            np.where(np.isfinite(arr.rhi), arr.rhi, highspy.kHighsInf),
+            a.nnz,
+            a.indptr[:-1].astype(np.int32),
+            a.indices.astype(np.int32),
+            a.data,
+        )
+        _scale_objective(highs)
+        _choose_method(highs, solver)
+        _scale_matrix(highs)
+        set_to = highs.getOptionValue("solver")[1]
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        highs.run()
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    info = highs.getInfo()
+    status = highs.modelStatusToString(highs.getModelStatus())
+    x = np.array(highs.getSolution().col_value)
+    return {
+        "objective": float(info.objective_function_value) + arr.constant,
+        "x": x,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "status": status,
+        "method": set_to,
+        "iterations": (
+            f"simplex {info.simplex_iteration_count}, ipm {info.ipm_iteration_count}, "
+            f"crossover {info.crossover_iteration_count}"
+        ),
+        "objective_scale": highs.getOptionValue("user_objective_scale")[1],
+        "scale_strategy": highs.getOptionValue("simplex_scale_strategy")[1],
+    }
+
+
+# -- the bench -----------------------------------------------------------------------------------
+
+
+def build_fleet(args: argparse.Namespace) -> Model:
+    """The bench fleet's model, as bench/bench_lp.py `run` builds it."""
+    from bench_lp import write_scenario
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_scenario(
+            Path(tmp),
+            args.sites,
+            args.systems,
+            args.inference,
+            args.rl,
+            args.period,
+            args.horizon,
+            args.scale,
+        )
+        if args.prefill:
+            data = yaml.safe_load(path.read_text())
+            for spec in data["workloads"].values():
+                if spec["kind"] == "inference":
+                    spec["prefill"] = args.prefill
+            path.write_text(yaml.safe_dump(data))
+        scenario = load_scenario(path)
+        return build(scenario, demands(scenario))
+
+
+def report_aggregation(agg: Aggregation, orig: Arrays) -> None:
+    n_cols = sum(b.cols.size for b in agg.blocks)
+    roles = collections.Counter()
+    for b in agg.blocks:
+        roles[len(b.roles)] += 1
+    print(
+        f"aggregated: {len(agg.blocks):,} blocks (system x period; roles per block: "
+        f"{dict(sorted(roles.items()))}), {n_cols:,} allocation columns -> "
+        f"{sum(b.cols.shape[0] + b.cols.shape[1] for b in agg.blocks):,} U + B columns, "
+        f"{agg.coupling_dropped:,} coupling rows -> "
+        f"{sum(len(b.patterns) for b in agg.blocks):,} summed + {len(agg.blocks):,} balance rows"
+    )
+    by_reason: dict[str, collections.Counter] = {}
+    for (reason, (w, r)), k in agg.not_aggregated.items():
+        by_reason.setdefault(reason, collections.Counter())[r] += k
+    for reason, counter in by_reason.items():
+        total = sum(counter.values())
+        top = ", ".join(f"{r} {k:,}" for r, k in counter.most_common(8))
+        print(f"not aggregated ({reason}): {total:,} columns ({top})")
+
+
+def line(name: str, arr: Arrays, res: dict[str, Any] | None) -> None:
+    cols, rows, nnz = arr.shape
+    if res is None:
+        print(f"{name:<28} {cols:>9,} {rows:>9,} {nnz:>10,}")
+        return
+    print(
+        f"{name:<28} {cols:>9,} {rows:>9,} {nnz:>10,} {res['method']:>8} {res['wall_s']:>8.1f} "
+        f"{res['cpu_s']:>8.1f} {res['objective']:>20.6f}  {res['status']}; {res['iterations']}; "
+        f"obj scale {res['objective_scale']}, simplex scaling {res['scale_strategy']}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sites", type=int, default=5)
+    parser.add_argument("--systems", type=int, default=5)
+    parser.add_argument("--inference", type=int, default=12)
+    parser.add_argument("--rl", type=int, default=2)
+    parser.add_argument("--period", default="1 quarter")
+    parser.add_argument("--horizon", default="3 years")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument(
+        "--prefill",
+        choices=["aggregated", "disaggregated"],
+        help="set every serving tier's prefill (default: the bench's, disaggregated)",
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["choose"],
+        choices=["choose", "simplex", "ipm"],
+        help="methods for the aggregated LP (choose: as the planner would at its size)",
+    )
+    parser.add_argument(
+        "--original-method", default="choose", choices=["choose", "simplex", "ipm", "skip"]
+    )
+    parser.add_argument(
+        "--restrict-colocation",
+        action="store_true",
+        help="split each site's colocate row per system (a restriction: module docstring)",
+    )
+    parser.add_argument(
+        "--solve-restricted",
+        action="store_true",
+        help="with --restrict-colocation, also solve the restricted LP unaggregated",
+    )
+    parser.add_argument("--time-limit", type=float, default=1500.0)
+    args = parser.parse_args()
+    t0, c0 = time.perf_counter(), time.process_time()
+    model = build_fleet(args)
+    orig, keys = lp_arrays(model)
+    print(
+        f"fleet: {args.sites} sites x {args.systems} systems, {args.period} over {args.horizon}, "
+        f"scale {args.scale:g}, prefill {args.prefill or 'as bench_lp'}; build + arrays {time.perf_counter() - t0:.1f} s wall, "
+        f"{time.process_time() - c0:.1f} s CPU; {len(keys):,} allocation columns"
+    )
+    base = orig
+    if args.restrict_colocation:
+        base, split, added = restrict_colocation(orig, keys)
+        print(f"restricted: {split:,} colocate-type rows split into {added:,} per-system rows")
+    t1, c1 = time.perf_counter(), time.process_time()
+    agg = aggregate(base, keys)
+    print(
+        f"aggregation: {time.perf_counter() - t1:.1f} s wall, {time.process_time() - c1:.1f} s CPU"
+    )
+    report_aggregation(agg, base)
+    print(
+        f"{'LP':<28} {'columns':>9} {'rows':>9} {'nonzeros':>10} {'method':>8} {'wall s':>8} "
+        f"{'CPU s':>8} {'objective':>20}"
+    )
+    ref = None
+    if args.original_method != "skip":
+        ref = solve(orig, args.original_method, args.time_limit)
+        line("original", orig, ref)
+        v = violation(orig, ref["x"])
+        print(
+            f"  original's own solution: max row violation {v['row_abs']:.3g} "
+            f"(rel {v['row_rel']:.3g}, {v['worst_family']}), bound {v['col']:.3g}"
+        )
+    else:
+        line("original", orig, None)
+    restricted_ref = None
+    if args.restrict_colocation and args.solve_restricted:
+        restricted_ref = solve(base, args.original_method, args.time_limit)
+        line("restricted", base, restricted_ref)
+    for method in args.methods:
+        res = solve(agg.lp, method, args.time_limit)
+        line(f"aggregated ({method})", agg.lp, res)
+        x = map_back(agg, res["x"])
+        v = violation(orig, x)
+        print(
+            f"  mapped back on the original LP: max row violation {v['row_abs']:.3g} (rel "
+            f"{v['row_rel']:.3g}, {v['worst_family']}), bound {v['col']:.3g}; cost "
+            f"{v['cost']:.6f} vs aggregated objective {res['objective']:.6f} (rel "
+            f"{abs(v['cost'] - res['objective']) / abs(res['objective']):.2e})"
+        )
+        own = violation(agg.lp, res["x"])
+        print(f"  aggregated LP's own solution: max row violation {own['row_abs']:.3g}")
+        for name, other in (("original", ref), ("restricted", restricted_ref)):
+            if other is not None:
+                diff = (res["objective"] - other["objective"]) / abs(other["objective"])
+                print(f"  objective vs {name}: {diff:+.3e} relative")
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()
