@@ -477,9 +477,7 @@ def _build_aggregated(arr, full, coupling, blocks, site_free, reasons) -> Aggreg
         arr.constant,
         families,
     )
-    return Aggregation(
-        lp, kept, blocks, u_start, n, int(coupling[:m].sum()), reasons, kept_rows
-    )
+    return Aggregation(lp, kept, blocks, u_start, n, int(coupling[:m].sum()), reasons, kept_rows)
 
 
 def map_back(agg: Aggregation, solution: np.ndarray) -> np.ndarray:
@@ -615,7 +613,7 @@ def report_aggregation(agg: Aggregation, orig: Arrays) -> None:
         f"{sum(len(b.patterns) for b in agg.blocks):,} summed + {len(agg.blocks):,} balance rows"
     )
     by_reason: dict[str, collections.Counter] = {}
-    for (reason, (w, r)), k in agg.not_aggregated.items():
+    for (reason, (_w, r)), k in agg.not_aggregated.items():
         by_reason.setdefault(reason, collections.Counter())[r] += k
     for reason, counter in by_reason.items():
         total = sum(counter.values())

@@ -1,0 +1,134 @@
+"""bench/aggregate_serving_lp.py (issue 14's measurement): allocation columns aggregated over
+sites. On a small bench fleet whose serving tiers prefill on their decode pools (`prefill:
+aggregated`: one `aggregate` row per pool), the aggregated LP's optimum equals the original's
+to 1e-9 relative and its solution, split back over the sites, meets every row of the original
+LP; with the bench's own tiers (prefill disaggregated: one `colocate` row per site over all its
+systems) nothing of theirs may be aggregated, and the per-system restriction costs something; a
+column made to differ from its block's others on one row leaves the block."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import bench_module
+import numpy as np
+import pytest
+
+AGG = bench_module.load("aggregate_serving_lp")
+
+# HiGHS's primal feasibility tolerance: the original LP's own solution meets its rows within it.
+FEASIBLE = 1e-7
+
+
+def fleet(prefill: str | None):
+    args = argparse.Namespace(
+        sites=4,  # site i holds systems i..i+2 of bench_lp's five: each system at two sites or more
+        systems=3,
+        inference=4,
+        rl=1,
+        period="1 quarter",
+        horizon="1 year",
+        scale=1.0,
+        prefill=prefill,
+    )
+    model = AGG.build_fleet(args)
+    return AGG.lp_arrays(model)
+
+
+@pytest.fixture(scope="module")
+def aggregated_tiers():
+    return fleet("aggregated")
+
+
+@pytest.fixture(scope="module")
+def bench_tiers():
+    return fleet(None)
+
+
+def relative(a: float, b: float) -> float:
+    return abs(a - b) / abs(b)
+
+
+def test_aggregated_optimum_equals_the_original(aggregated_tiers) -> None:
+    orig, keys = aggregated_tiers
+    agg = AGG.aggregate(orig, keys)
+    # the serving roles were aggregated: every decode and prefill column is in a block
+    serving = {c for c, (w, *_) in keys.items() if w.startswith("serve")}
+    members = {int(c) for b in agg.blocks for c in b.cols.ravel()}
+    assert serving and serving <= members
+    # J x D allocation columns of a block become J + D
+    blocks = sum(b.cols.size - b.cols.shape[0] - b.cols.shape[1] for b in agg.blocks)
+    assert agg.lp.shape[0] == orig.shape[0] - blocks < orig.shape[0]
+    assert agg.lp.shape[2] < orig.shape[2]
+    ref = AGG.solve(orig)
+    res = AGG.solve(agg.lp)
+    assert ref["status"] == res["status"] == "Optimal"
+    assert relative(res["objective"], ref["objective"]) <= 1e-9
+    x = AGG.map_back(agg, res["x"])
+    check = AGG.violation(orig, x)
+    assert check["row_abs"] <= FEASIBLE and check["col"] <= FEASIBLE
+    assert relative(check["cost"], res["objective"]) <= 1e-12
+    # the split is proportional: each site does the same share of every role of a block
+    block = max(agg.blocks, key=lambda b: x[b.cols].sum())
+    totals = x[block.cols].sum(axis=1)
+    used = totals > 1e-9
+    shares = x[block.cols][used] / totals[used, None]
+    assert used.sum() >= 2 and np.allclose(shares, shares[0])
+
+
+def test_colocated_prefill_is_not_aggregated(bench_tiers) -> None:
+    """A tier whose prefill may run on another system of its decode's site: its colocate row
+    spans every system of the site, which blocks of one system cannot keep."""
+    orig, keys = bench_tiers
+    agg = AGG.aggregate(orig, keys)
+    serving = {c for c, (w, *_) in keys.items() if w.startswith("serve")}
+    members = {int(c) for b in agg.blocks for c in b.cols.ravel()}
+    assert not serving & members
+    reasons = {reason for reason, _ in agg.not_aggregated}
+    assert "in a coupling row over several systems (colocate)" in reasons
+    ref = AGG.solve(orig)
+    res = AGG.solve(agg.lp)
+    assert relative(res["objective"], ref["objective"]) <= 1e-9
+
+
+def test_restricted_colocation_is_a_restriction(bench_tiers) -> None:
+    """Prefill on its decode's system (the colocate rows split per system): aggregated exactly,
+    its solution is feasible for the original LP and costs at least the original optimum."""
+    orig, keys = bench_tiers
+    restricted, split, added = AGG.restrict_colocation(orig, keys)
+    assert split > 0 and added > split
+    agg = AGG.aggregate(restricted, keys)
+    assert agg.blocks
+    ref = AGG.solve(orig)
+    tight = AGG.solve(restricted)
+    res = AGG.solve(agg.lp)
+    assert relative(res["objective"], tight["objective"]) <= 1e-9
+    assert res["objective"] >= ref["objective"] * (1 - 1e-9)
+    check = AGG.violation(orig, AGG.map_back(agg, res["x"]))
+    assert check["row_abs"] <= FEASIBLE and check["col"] <= FEASIBLE
+
+
+def test_a_column_unlike_its_block_is_left_out(aggregated_tiers) -> None:
+    """One decode column given a cost of its own (a pool-row coefficient no other role shares
+    at its site): its role leaves the block, and the optimum still equals the original's."""
+    orig, keys = aggregated_tiers
+    agg = AGG.aggregate(orig, keys)
+    block = agg.blocks[0]
+    c = int(block.cols[0, 0])
+    role = block.roles[0]
+    cost = orig.cost.copy()
+    cost[c] += 1000.0
+    changed = dataclasses.replace(orig, cost=cost)
+    again = AGG.aggregate(changed, keys)
+    members = {int(x) for b in again.blocks for x in b.cols.ravel()}
+    assert c not in members
+    assert not any(
+        role in b.roles and (b.system, b.period) == (block.system, block.period)
+        for b in again.blocks
+    )
+    ref = AGG.solve(changed)
+    res = AGG.solve(again.lp)
+    assert relative(res["objective"], ref["objective"]) <= 1e-9
+    check = AGG.violation(changed, AGG.map_back(again, res["x"]))
+    assert check["row_abs"] <= FEASIBLE
