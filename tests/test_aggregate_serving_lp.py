@@ -97,7 +97,7 @@ def test_restricted_colocation_is_a_restriction(bench_tiers) -> None:
     its solution is feasible for the original LP and costs at least the original optimum."""
     orig, keys = bench_tiers
     restricted, split, added = AGG.restrict_colocation(orig, keys)
-    assert split > 0 and added > split
+    assert len(split) > 0 and added > len(split)
     agg = AGG.aggregate(restricted, keys)
     assert agg.blocks
     ref = AGG.solve(orig)
