@@ -241,6 +241,7 @@ class Aggregation:
     coupling_dropped: int
     not_aggregated: collections.Counter  # (kind of reason, role) -> columns
     kept_rows: np.ndarray  # original row index of each of the aggregated LP's first rows
+    summed_of: dict[int, int]  # original coupling row -> the aggregated row that sums it
 
 
 def aggregate(arr: Arrays, keys: dict[int, tuple]) -> Aggregation:
@@ -412,6 +413,7 @@ def _build_aggregated(arr, full, coupling, blocks, site_free, reasons) -> Aggreg
     u_start = []
     extra_r, extra_c, extra_v, extra_lo, extra_hi = [], [], [], [], []
     families = [arr.row_family[i] for i in kept_rows]
+    summed_of: dict[int, int] = {}  # a dropped coupling row -> its block's summed row
     for b in blocks:
         n_j, n_d = b.cols.shape
         u0, b0 = next_col, next_col + n_j
@@ -435,7 +437,9 @@ def _build_aggregated(arr, full, coupling, blocks, site_free, reasons) -> Aggreg
                         extra_r.append(new_row[row])
                         extra_c.append(b0 + k)
                         extra_v.append(v)
+        summed_row = {}
         for lo, hi, coef in b.patterns:
+            summed_row[(float(lo), float(hi), tuple(coef.tolist()))] = next_row
             for i in np.flatnonzero(coef):
                 extra_r.append(next_row)
                 extra_c.append(u0 + i)
@@ -444,6 +448,16 @@ def _build_aggregated(arr, full, coupling, blocks, site_free, reasons) -> Aggreg
             extra_hi.append(hi)
             families.append("coupling (summed over sites)")
             next_row += 1
+        role_of = {int(c): i for i, row in enumerate(b.cols) for c in row}
+        for c in b.cols.ravel():
+            for row in full.indices[full.indptr[c] : full.indptr[c + 1]]:
+                if coupling[row] and int(row) not in summed_of:
+                    coef = np.zeros(n_j)
+                    lo_r, hi_r = arr.a.indptr[row], arr.a.indptr[row + 1]
+                    for cc, v in zip(arr.a.indices[lo_r:hi_r], arr.a.data[lo_r:hi_r], strict=True):
+                        coef[role_of[int(cc)]] = v
+                    key = (float(arr.rlo[row]), float(arr.rhi[row]), tuple(coef.tolist()))
+                    summed_of[int(row)] = summed_row[key]
         for i in range(n_j):
             extra_r.append(next_row)
             extra_c.append(u0 + i)
@@ -478,7 +492,9 @@ def _build_aggregated(arr, full, coupling, blocks, site_free, reasons) -> Aggreg
         arr.constant,
         families,
     )
-    return Aggregation(lp, kept, blocks, u_start, n, int(coupling[:m].sum()), reasons, kept_rows)
+    return Aggregation(
+        lp, kept, blocks, u_start, n, int(coupling[:m].sum()), reasons, kept_rows, summed_of
+    )
 
 
 def map_back(agg: Aggregation, solution: np.ndarray) -> np.ndarray:
@@ -554,6 +570,23 @@ def price_colocation(
         "worst": max(widths, default=0.0),
         "other_min_rc": float(np.min(other, initial=0.0)),
     }
+
+
+def original_duals(arr: Arrays, agg: Aggregation, row_dual: np.ndarray) -> dict[str, float]:
+    """The aggregated LP's row duals as duals of the original LP (`arr`, the LP aggregated): a
+    kept row its own, each site's coupling row the dual of the row that sums it. By the
+    derivation in the report, the original columns' reduced costs are then rc(U[j]) + rc(B[d])
+    >= 0: these duals are optimal for the original (what explain, value-limits and the report's
+    shadow prices read). Returns the least reduced cost over the columns with bounds [0, inf)
+    (relative to max(1, |cost|)) and the dual objective's relative gap to the primal."""
+    y = np.zeros(arr.a.shape[0])
+    y[agg.kept_rows] = row_dual[: len(agg.kept_rows)]
+    for row, summed in agg.summed_of.items():
+        y[row] = row_dual[summed]
+    rc = arr.cost - arr.a.T @ y
+    free = (arr.lo == 0) & np.isposinf(arr.hi)
+    least = float(np.min(rc[free] / np.maximum(1.0, np.abs(arr.cost[free])), initial=0.0))
+    return {"least_rc": least}
 
 
 # -- HiGHS -------------------------------------------------------------------------------------
@@ -766,6 +799,11 @@ def main() -> None:
         )
         own = violation(agg.lp, res["x"])
         print(f"  aggregated LP's own solution: max row violation {own['row_abs']:.3g}")
+        duals = original_duals(base, agg, res["row_dual"])
+        print(
+            f"  its duals on the {'restricted' if args.restrict_colocation else 'original'} LP: "
+            f"least reduced cost / max(1, |cost|) {duals['least_rc']:.3g}"
+        )
         if args.restrict_colocation and len(split):
             priced = price_colocation(orig, split, agg, res["row_dual"])
             print(

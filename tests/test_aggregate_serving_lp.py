@@ -2,7 +2,7 @@
 sites. On a small bench fleet whose serving tiers prefill on their decode pools (`prefill:
 aggregated`: one `aggregate` row per pool), the aggregated LP's optimum equals the original's
 to 1e-9 relative and its solution, split back over the sites, meets every row of the original
-LP; with the bench's own tiers (prefill disaggregated: one `colocate` row per site over all its
+LP, and its duals price every original column out; with the bench's own tiers (prefill disaggregated: one `colocate` row per site over all its
 systems) nothing of theirs may be aggregated, and the per-system restriction costs something; a
 column made to differ from its block's others on one row leaves the block."""
 
@@ -69,6 +69,9 @@ def test_aggregated_optimum_equals_the_original(aggregated_tiers) -> None:
     check = AGG.violation(orig, x)
     assert check["row_abs"] <= FEASIBLE and check["col"] <= FEASIBLE
     assert relative(check["cost"], res["objective"]) <= 1e-12
+    # the aggregated duals, each site's coupling row given its summed row's, price every
+    # original column out (HiGHS's dual feasibility tolerance): the shadow prices carry over
+    assert AGG.original_duals(orig, agg, res["row_dual"])["least_rc"] >= -FEASIBLE
     # the split is proportional: each site does the same share of every role of a block
     block = max(agg.blocks, key=lambda b: x[b.cols].sum())
     totals = x[block.cols].sum(axis=1)
