@@ -46,6 +46,27 @@ choice (simplex) alone.
     python bench/aggregate_serving_lp.py --sites 5 --period '1 quarter' --horizon '3 years'
     python bench/aggregate_serving_lp.py --sites 50 --period '1 month' --horizon '2 years' \
         --scale 3 --methods choose ipm simplex
+
+Measured (session 18, one run each on the shared 2-core machine, HiGHS CPU s of the relaxation;
+bench_lp's fleet, 12 serving tiers, 5 systems a site):
+- bench_lp's tiers as they are (prefill disaggregated, colocate rows): nothing of theirs is
+  aggregated exactly (at every size, 8,400 to 264,000 serving columns left out for their
+  colocate rows). With --restrict-colocation the restricted LP aggregates exactly (rel 0 to
+  its optimum at 5 sites) but costs more than the original: +0.22% at 5 sites x 12 quarters,
+  +0.030% at 50 x 20 quarters, +0.87% at 50 x 24 months, +0.030% at 100 x 20 quarters; priced
+  on the original LP, 71-89% of the colocate rows have a column (prefill on another system of
+  the site) that its duals price in. Time there: 50 x 20q 33.2 s (simplex, original) -> 1.9 s;
+  50 x 24m 101.8 s (interior point) -> 2.2 s (simplex); 100 x 20q 183.5 s (interior point)
+  -> 6.6 s (simplex); interior point on the aggregated LPs 14.5, 26.8 and 65.7 s.
+- The same fleets with `--prefill aggregated` (per-pool aggregate rows): exact, objectives
+  within 2e-16 relative, the split meets every original row within 6e-10, the aggregated
+  duals price every original column out (least reduced cost -2e-9 relative by simplex, -4e-8
+  by interior point). 50 x 20q: 174,715 -> 50,855 columns, 101,350 -> 36,780 rows, 1.22M ->
+  0.66M nonzeros, 5.1 s (simplex) -> 1.9 s (simplex; interior point 14.9 s); 50 x 24m:
+  206,915 -> 60,535 columns, 120,798 -> 44,488 rows, 1.68M -> 1.01M nonzeros, 67.2 s (interior
+  point, the planner's choice) -> 2.0 s (simplex, the planner's choice at 60k; interior point
+  28.0 s); 100 x 20q: 369,415 -> 119,055 columns, 222,158 -> 91,588 rows, 2.91M -> 1.79M
+  nonzeros, 97.0 s (interior point) -> 6.1 s (simplex; interior point 47.1 s).
 """
 
 from __future__ import annotations
