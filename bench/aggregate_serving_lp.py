@@ -241,6 +241,192 @@ def restrict_colocation(arr: Arrays, keys: dict[int, tuple]) -> tuple[Arrays, np
     return restricted, split, added
 
 
+def relax_colocation(
+    arr: Arrays, keys: dict[int, tuple]
+) -> tuple[Arrays, list[np.ndarray], np.ndarray]:
+    """The relaxed LP of `--relax-colocation`: the equality rows with right-hand side 0 whose
+    columns are all allocations of one site and one period are grouped by (period, the
+    (workload, role) pairs of their columns); a group with a row over two or more systems and
+    at most one row per site (a tier's `colocate` rows, one per site) is replaced by its sum
+    over the sites (= 0). A sum of rows is implied by them: a relaxation. Returns (relaxed LP,
+    the original indices of each group's rows, the relaxed LP's index of each group's summed
+    row); the relaxed LP's rows are the original's other rows, in their order, then the sums.
+    A row holding any other column (a KV move of a tier with disaggregate_across_sites) is not
+    a candidate: such tiers are left as they are."""
+    cand = _candidates(arr, keys)
+    n = arr.a.shape[1]
+    dp_id: dict[tuple, int] = {}
+    dsp_id: dict[tuple, int] = {}
+    dp = np.full(n, -1, dtype=np.int64)
+    dsp = np.full(n, -1, dtype=np.int64)
+    for c, (_, _, d, s, p) in cand.items():
+        dp[c] = dp_id.setdefault((d, p), len(dp_id))
+        dsp[c] = dsp_id.setdefault((d, s, p), len(dsp_id))
+    low, high = _row_code_range(arr.a, dp)
+    slow, shigh = _row_code_range(arr.a, dsp)
+    equality = (arr.rlo == 0) & (arr.rhi == 0)
+    # a row holding a column that is no candidate has code -1 there: low == -1
+    one_site = np.flatnonzero(equality & (low == high) & (low >= 0))
+    csr = arr.a
+    groups: dict[tuple, list[int]] = {}
+    for r in one_site:
+        cols = csr.indices[csr.indptr[r] : csr.indptr[r + 1]]
+        first = cand[int(cols[0])]
+        roles = frozenset((cand[int(c)][0], cand[int(c)][1]) for c in cols)
+        groups.setdefault((first[4], roles), []).append(int(r))
+    chosen: list[np.ndarray] = []
+    for rows in groups.values():
+        sites = [cand[int(csr.indices[csr.indptr[r]])][2] for r in rows]
+        if len(set(sites)) != len(sites) or len(rows) < 2:
+            continue
+        if not any(slow[r] != shigh[r] for r in rows):
+            continue
+        chosen.append(np.array(sorted(rows), dtype=np.int64))
+    if not chosen:
+        return arr, [], np.zeros(0, dtype=np.int64)
+    keep = np.ones(arr.a.shape[0], dtype=bool)
+    for rows in chosen:
+        keep[rows] = False
+    n_kept = int(keep.sum())
+    # the sums: a 0/1 matrix (group x original row) times A
+    g_rows = np.concatenate([np.full(len(rows), g) for g, rows in enumerate(chosen)])
+    members = np.concatenate(chosen)
+    summing = sp.csr_matrix(
+        (np.ones(len(members)), (g_rows, members)), shape=(len(chosen), arr.a.shape[0])
+    )
+    sums = (summing @ arr.a).tocsr()
+    sums.eliminate_zeros()
+    a = sp.vstack([arr.a[keep], sums]).tocsr()
+    families = [f for f, k in zip(arr.row_family, keep, strict=True) if k]
+    families += [arr.row_family[rows[0]] + "/summed-over-sites" for rows in chosen]
+    relaxed = Arrays(
+        arr.cost,
+        arr.lo,
+        arr.hi,
+        arr.integer,
+        a,
+        np.concatenate([arr.rlo[keep], np.zeros(len(chosen))]),
+        np.concatenate([arr.rhi[keep], np.zeros(len(chosen))]),
+        arr.constant,
+        families,
+    )
+    return relaxed, chosen, n_kept + np.arange(len(chosen))
+
+
+def prefill_off_site(arr: Arrays, groups: list[np.ndarray], x: np.ndarray) -> dict[str, float]:
+    """What the relaxation gives away in a solution x of the original columns: per relaxed
+    group (a tier's colocate rows, one per site: decode work minus prefill work, each as the
+    share of the period's requests it serves), the work whose prefill runs at another site
+    than its decode, sum_d max(0, row_d) (= sum_d max(0, -row_d) when the sum holds), over
+    the prefill work sum_d (the row's negative terms). Returns the share over all groups, the
+    largest group's share, and the number of groups with more than 1% off site."""
+    csr = arr.a
+    act = csr @ x
+    neg = csr.copy()
+    neg.data = np.minimum(neg.data, 0.0)
+    prefill = -(neg @ x)
+    moved_total, prefill_total, worst, over = 0.0, 0.0, 0.0, 0
+    for rows in groups:
+        moved = float(np.maximum(act[rows], 0.0).sum())
+        pre = float(prefill[rows].sum())
+        moved_total += moved
+        prefill_total += pre
+        if pre > 0:
+            worst = max(worst, moved / pre)
+            over += moved / pre > 0.01
+    return {
+        "share": moved_total / prefill_total if prefill_total > 0 else 0.0,
+        "worst": worst,
+        "groups_over_1pct": over,
+        "groups": len(groups),
+    }
+
+
+def least_off_site(
+    arr: Arrays,
+    agg: Aggregation,
+    groups: list[np.ndarray],
+    solution: np.ndarray,
+    time_limit_s: float = 600.0,
+) -> dict[str, Any]:
+    """The least prefill off site over every split of a relaxed aggregated solution: the
+    block columns x[j,d] >= 0 with sum_d x[j,d] = U[j] and sum_j x[j,d] = B[d] (so every row
+    but the colocate rows keeps its value, and the cost its own), the other columns as
+    solved; minimise sum over the relaxed groups' original rows (a tier's colocate row at
+    each site) of |row| (twice the work prefilled off its decode's site: the group's sum is 0
+    for every such split). 0 means the relaxed optimum is a solution of the original LP: the
+    relaxation gave nothing away. Returns the share of the prefill work off site at that
+    least, the x, HiGHS's time and status."""
+    import highspy
+
+    x0 = map_back(agg, solution)
+    rows = np.concatenate(groups)
+    member = np.concatenate([b.cols.ravel() for b in agg.blocks])
+    n_x = len(member)
+    pos = np.full(agg.n_orig, -1, dtype=np.int64)
+    pos[member] = np.arange(n_x)
+    # the colocate rows over the block columns, the rest fixed at the solved values
+    sub = arr.a[rows]
+    fixed = x0.copy()
+    fixed[member] = 0.0
+    rest = sub @ fixed
+    part = sub[:, member].tocoo()
+    r_i, c_i, v_i = [part.row], [part.col], [part.data]
+    lo_r, hi_r = [-rest], [-rest]
+    n_rows = len(rows)
+    # t+ and t- of each colocate row: row + t- - t+ = 0 (t+ - t- = the row's value)
+    n_t = len(rows)
+    r_i += [np.arange(n_rows), np.arange(n_rows)]
+    c_i += [n_x + np.arange(n_t), n_x + n_t + np.arange(n_t)]
+    v_i += [-np.ones(n_t), np.ones(n_t)]
+    for b, u0 in zip(agg.blocks, agg.u_start, strict=True):
+        n_j, n_d = b.cols.shape
+        u = solution[u0 : u0 + n_j]
+        busy = solution[u0 + n_j : u0 + n_j + n_d]
+        idx = pos[b.cols]
+        for i in range(n_j):
+            r_i.append(np.full(n_d, n_rows))
+            c_i.append(idx[i])
+            v_i.append(np.ones(n_d))
+            lo_r.append(np.array([u[i]]))
+            hi_r.append(np.array([u[i]]))
+            n_rows += 1
+        for k in range(n_d):
+            r_i.append(np.full(n_j, n_rows))
+            c_i.append(idx[:, k])
+            v_i.append(np.ones(n_j))
+            lo_r.append(np.array([busy[k]]))
+            hi_r.append(np.array([busy[k]]))
+            n_rows += 1
+    n_cols = n_x + 2 * n_t
+    a = sp.csr_matrix(
+        (np.concatenate(v_i), (np.concatenate(r_i), np.concatenate(c_i))), shape=(n_rows, n_cols)
+    )
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", 1)
+    highs.setOptionValue("time_limit", time_limit_s)
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_cols
+    lp.col_cost_ = np.concatenate([np.zeros(n_x), np.ones(2 * n_t)])
+    lp.col_lower_ = np.zeros(n_cols)
+    lp.col_upper_ = np.full(n_cols, highspy.kHighsInf)
+    highs.passModel(lp)
+    lo, hi = np.concatenate(lo_r), np.concatenate(hi_r)
+    highs.addRows(
+        n_rows, lo, hi, a.nnz, a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32), a.data
+    )
+    wall0 = time.perf_counter()
+    highs.run()
+    wall = time.perf_counter() - wall0
+    status = highs.modelStatusToString(highs.getModelStatus())
+    y = np.array(highs.getSolution().col_value)
+    x = x0.copy()
+    x[member] = y[:n_x]
+    off = prefill_off_site(arr, groups, x)
+    return {**off, "x": x, "wall_s": wall, "status": status}
+
+
 @dataclass
 class Block:
     system: str
@@ -764,9 +950,21 @@ def main() -> None:
         help="split each site's colocate row per system (a restriction: module docstring)",
     )
     parser.add_argument(
+        "--relax-colocation",
+        action="store_true",
+        help="sum each tier's colocate rows over the sites (a relaxation: module docstring)",
+    )
+    parser.add_argument(
+        "--solve-unaggregated",
         "--solve-restricted",
         action="store_true",
-        help="with --restrict-colocation, also solve the restricted LP unaggregated",
+        help="with --restrict-colocation or --relax-colocation, also solve that LP unaggregated",
+    )
+    parser.add_argument(
+        "--least-off-site",
+        action="store_true",
+        help="with --relax-colocation, also find the split of the relaxed aggregated solution "
+        "with the least prefill off its decode's site (an LP: least_off_site)",
     )
     parser.add_argument("--time-limit", type=float, default=1500.0)
     args = parser.parse_args()
@@ -775,19 +973,18 @@ def main() -> None:
     orig, keys = lp_arrays(model)
     print(
         f"fleet: {args.sites} sites x {args.systems} systems, {args.period} over {args.horizon}, "
-        f"scale {args.scale:g}, prefill {args.prefill or 'as bench_lp'}; build + arrays {time.perf_counter() - t0:.1f} s wall, "
-        f"{time.process_time() - c0:.1f} s CPU; {len(keys):,} allocation columns"
+        f"scale {args.scale:g}, prefill {args.prefill or 'as bench_lp'}; build + arrays "
+        f"{time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s CPU; "
+        f"{len(keys):,} allocation columns"
     )
-    base = orig
-    if args.restrict_colocation:
-        base, split, added = restrict_colocation(orig, keys)
-        print(f"restricted: {len(split):,} colocate-type rows split into {added:,} per-system rows")
-    t1, c1 = time.perf_counter(), time.process_time()
-    agg = aggregate(base, keys)
-    print(
-        f"aggregation: {time.perf_counter() - t1:.1f} s wall, {time.process_time() - c1:.1f} s CPU"
-    )
-    report_aggregation(agg, base)
+    variants = [
+        name
+        for name, asked in (
+            ("restricted", args.restrict_colocation),
+            ("relaxed", args.relax_colocation),
+        )
+        if asked
+    ] or ["as built"]
     print(
         f"{'LP':<28} {'columns':>9} {'rows':>9} {'nonzeros':>10} {'method':>8} {'wall s':>8} "
         f"{'CPU s':>8} {'objective':>20}"
@@ -803,40 +1000,96 @@ def main() -> None:
         )
     else:
         line("original", orig, None)
-    restricted_ref = None
-    if args.restrict_colocation and args.solve_restricted:
-        restricted_ref = solve(base, args.original_method, args.time_limit)
-        line("restricted", base, restricted_ref)
-    for method in args.methods:
-        res = solve(agg.lp, method, args.time_limit)
-        line(f"aggregated ({method})", agg.lp, res)
-        x = map_back(agg, res["x"])
-        v = violation(orig, x)
-        print(
-            f"  mapped back on the original LP: max row violation {v['row_abs']:.3g} (rel "
-            f"{v['row_rel']:.3g}, {v['worst_family']}), bound {v['col']:.3g}; cost "
-            f"{v['cost']:.6f} vs aggregated objective {res['objective']:.6f} (rel "
-            f"{abs(v['cost'] - res['objective']) / abs(res['objective']):.2e})"
-        )
-        own = violation(agg.lp, res["x"])
-        print(f"  aggregated LP's own solution: max row violation {own['row_abs']:.3g}")
-        duals = original_duals(base, agg, res["row_dual"])
-        print(
-            f"  its duals on the {'restricted' if args.restrict_colocation else 'original'} LP: "
-            f"least reduced cost / max(1, |cost|) {duals['least_rc']:.3g}"
-        )
-        if args.restrict_colocation and len(split):
-            priced = price_colocation(orig, split, agg, res["row_dual"])
+    best: dict[str, float] = {}
+    for variant in variants:
+        print(f"-- {variant}")
+        base, split, groups = orig, np.zeros(0, dtype=np.int64), []
+        if variant == "restricted":
+            base, split, added = restrict_colocation(orig, keys)
             print(
-                f"  priced on the original LP: {priced['unpriceable']:,} of {priced['rows']:,} "
-                f"colocate rows with no dual that prices every column out (widest gap "
-                f"{priced['worst']:.3g}); other columns' least reduced cost / max(1, |cost|): "
-                f"{priced['other_min_rc']:.3g}"
+                f"restricted: {len(split):,} colocate-type rows split into {added:,} per-system rows"
             )
-        for name, other in (("original", ref), ("restricted", restricted_ref)):
-            if other is not None:
-                diff = (res["objective"] - other["objective"]) / abs(other["objective"])
-                print(f"  objective vs {name}: {diff:+.3e} relative")
+        elif variant == "relaxed":
+            base, groups, _ = relax_colocation(orig, keys)
+            print(
+                f"relaxed: {sum(len(g) for g in groups):,} colocate-type rows summed over sites "
+                f"into {len(groups):,} rows"
+            )
+        t1, c1 = time.perf_counter(), time.process_time()
+        agg = aggregate(base, keys)
+        print(
+            f"aggregation: {time.perf_counter() - t1:.1f} s wall, "
+            f"{time.process_time() - c1:.1f} s CPU"
+        )
+        report_aggregation(agg, base)
+        own_ref = None
+        if variant != "as built" and args.solve_unaggregated:
+            own_ref = solve(base, args.original_method, args.time_limit)
+            line(f"{variant} (unaggregated)", base, own_ref)
+            if variant == "relaxed":
+                off = prefill_off_site(orig, groups, own_ref["x"])
+                print(
+                    f"  its own solution: prefill off its decode's site {off['share']:.3%} of "
+                    f"the prefill work, worst tier-period {off['worst']:.3%}"
+                )
+        for method in args.methods:
+            res = solve(agg.lp, method, args.time_limit)
+            line(f"{variant} aggregated ({method})", agg.lp, res)
+            best[variant] = res["objective"]
+            x = map_back(agg, res["x"])
+            v = violation(orig, x)
+            print(
+                f"  mapped back on the original LP: max row violation {v['row_abs']:.3g} (rel "
+                f"{v['row_rel']:.3g}, {v['worst_family']}), bound {v['col']:.3g}; cost "
+                f"{v['cost']:.6f} vs aggregated objective {res['objective']:.6f} (rel "
+                f"{abs(v['cost'] - res['objective']) / abs(res['objective']):.2e})"
+            )
+            if variant == "relaxed":
+                vr = violation(base, x)
+                off = prefill_off_site(orig, groups, x)
+                print(
+                    f"  mapped back on the relaxed LP: max row violation {vr['row_abs']:.3g}; "
+                    f"prefill off its decode's site (proportional split): {off['share']:.3%} of "
+                    f"the prefill work, worst tier-period {off['worst']:.3%}, "
+                    f"{off['groups_over_1pct']:,} of {off['groups']:,} tier-periods over 1%"
+                )
+                if args.least_off_site:
+                    least = least_off_site(orig, agg, groups, res["x"], args.time_limit)
+                    lv = violation(orig, least["x"])
+                    print(
+                        f"  least off site over the splits: {least['share']:.4%} of the prefill "
+                        f"work, worst tier-period {least['worst']:.3%}, "
+                        f"{least['groups_over_1pct']:,} tier-periods over 1% ({least['status']}, "
+                        f"{least['wall_s']:.1f} s); that split on the original LP: max row "
+                        f"violation {lv['row_abs']:.3g} ({lv['worst_family']}), cost "
+                        f"{lv['cost']:.6f}"
+                    )
+            own = violation(agg.lp, res["x"])
+            print(f"  aggregated LP's own solution: max row violation {own['row_abs']:.3g}")
+            duals = original_duals(base, agg, res["row_dual"])
+            print(
+                f"  its duals on the {variant} LP: least reduced cost / max(1, |cost|) "
+                f"{duals['least_rc']:.3g}"
+            )
+            if variant == "restricted" and len(split):
+                priced = price_colocation(orig, split, agg, res["row_dual"])
+                print(
+                    f"  priced on the original LP: {priced['unpriceable']:,} of "
+                    f"{priced['rows']:,} colocate rows with no dual that prices every column "
+                    f"out (widest gap {priced['worst']:.3g}); other columns' least reduced cost "
+                    f"/ max(1, |cost|): {priced['other_min_rc']:.3g}"
+                )
+            for name, other in (("original", ref), (f"{variant} unaggregated", own_ref)):
+                if other is not None:
+                    diff = (res["objective"] - other["objective"]) / abs(other["objective"])
+                    print(f"  objective vs {name}: {diff:+.3e} relative")
+    if ref is not None and "relaxed" in best and "restricted" in best:
+        lb, ub, lp = best["relaxed"], best["restricted"], ref["objective"]
+        print(
+            f"gaps: (original - relaxed) / original {(lp - lb) / abs(lp):+.3e}; (restricted - "
+            f"original) / original {(ub - lp) / abs(lp):+.3e}; (restricted - relaxed) / relaxed "
+            f"{(ub - lb) / abs(lb):+.3e}"
+        )
 
 
 if __name__ == "__main__":

@@ -135,3 +135,55 @@ def test_a_column_unlike_its_block_is_left_out(aggregated_tiers) -> None:
     assert relative(res["objective"], ref["objective"]) <= 1e-9
     check = AGG.violation(changed, AGG.map_back(again, res["x"]))
     assert check["row_abs"] <= FEASIBLE
+
+
+def test_relaxed_colocation_is_an_exact_relaxation(bench_tiers) -> None:
+    """Each tier's colocate rows summed over the sites (prefill anywhere, as long as each
+    period's totals balance): every serving column is then aggregated, exactly (the aggregated
+    optimum is the relaxed LP's), and relaxed <= original <= restricted."""
+    orig, keys = bench_tiers
+    relaxed, groups, summed = AGG.relax_colocation(orig, keys)
+    assert groups and len(summed) == len(groups)
+    csr = orig.a.tocsr()
+    for rows, new in zip(groups, summed, strict=True):
+        cols = [keys[int(c)] for r in rows for c in csr.indices[csr.indptr[r] : csr.indptr[r + 1]]]
+        # one tier (a decode role and its prefill role), one period, one row per site
+        assert len({(w, p) for w, _, _, _, p in cols}) == 1
+        assert len({r for _, r, _, _, _ in cols}) == 2
+        sites = [keys[int(csr.indices[csr.indptr[r]])][2] for r in rows]
+        assert len(sites) == len(set(sites)) >= 2
+        # the summed row is the rows' sum, and a role's coefficient on a system is the same
+        # at every site (what makes the summed row site-free, so the columns parallel)
+        expected = np.asarray(csr[rows].sum(axis=0)).ravel()
+        assert np.array_equal(relaxed.a[int(new)].toarray().ravel(), expected)
+        coef: dict[tuple, set[float]] = {}
+        for c in np.flatnonzero(expected):
+            w, r, _d, s, p = keys[int(c)]
+            coef.setdefault((w, r, s, p), set()).add(float(expected[c]))
+        assert all(len(v) == 1 for v in coef.values())
+    assert relaxed.a.shape[0] == orig.a.shape[0] - sum(len(g) for g in groups) + len(groups)
+    agg = AGG.aggregate(relaxed, keys)
+    serving = {c for c, (w, *_) in keys.items() if w.startswith("serve")}
+    members = {int(c) for b in agg.blocks for c in b.cols.ravel()}
+    assert serving and serving <= members
+    ref = AGG.solve(orig)
+    loose = AGG.solve(relaxed)
+    res = AGG.solve(agg.lp)
+    assert ref["status"] == loose["status"] == res["status"] == "Optimal"
+    assert relative(res["objective"], loose["objective"]) <= 1e-9
+    restricted, _, _ = AGG.restrict_colocation(orig, keys)
+    upper = AGG.solve(AGG.aggregate(restricted, keys).lp)
+    assert res["objective"] <= ref["objective"] * (1 + 1e-9)
+    assert ref["objective"] <= upper["objective"] * (1 + 1e-9)
+    x = AGG.map_back(agg, res["x"])
+    check = AGG.violation(relaxed, x)
+    assert check["row_abs"] <= FEASIBLE and check["col"] <= FEASIBLE
+    assert relative(check["cost"], res["objective"]) <= 1e-12
+    # the split with the least prefill off site: still a solution of the relaxed LP at the
+    # same cost, with no more off site than the proportional split
+    least = AGG.least_off_site(orig, agg, groups, res["x"])
+    assert least["status"] == "Optimal"
+    assert least["share"] <= AGG.prefill_off_site(orig, groups, x)["share"] + 1e-9
+    again = AGG.violation(relaxed, least["x"])
+    assert again["row_abs"] <= FEASIBLE and again["col"] <= FEASIBLE
+    assert relative(again["cost"], res["objective"]) <= 1e-9
