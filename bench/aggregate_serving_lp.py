@@ -245,14 +245,15 @@ def relax_colocation(
     arr: Arrays, keys: dict[int, tuple]
 ) -> tuple[Arrays, list[np.ndarray], np.ndarray]:
     """The relaxed LP of `--relax-colocation`: the equality rows with right-hand side 0 whose
-    columns are all allocations of one site and one period are grouped by (period, the
-    (workload, role) pairs of their columns); a group with a row over two or more systems and
-    at most one row per site (a tier's `colocate` rows, one per site) is replaced by its sum
+    allocation columns (at least one) are all of one site and one period are grouped by
+    (period, the (workload, role) pairs of their allocation columns); a group with a row over
+    two or more systems, at most one row per site (a tier's `colocate` rows, one per site) and
+    whose other columns cancel in its sum (a KV move x[a,b] of a tier with
+    disaggregate_across_sites enters a's row with +1 and b's with -1) is replaced by its sum
     over the sites (= 0). A sum of rows is implied by them: a relaxation. Returns (relaxed LP,
     the original indices of each group's rows, the relaxed LP's index of each group's summed
-    row); the relaxed LP's rows are the original's other rows, in their order, then the sums.
-    A row holding any other column (a KV move of a tier with disaggregate_across_sites) is not
-    a candidate: such tiers are left as they are."""
+    row); the relaxed LP's rows are the original's other rows, in their order, then the
+    sums."""
     cand = _candidates(arr, keys)
     n = arr.a.shape[1]
     dp_id: dict[tuple, int] = {}
@@ -262,24 +263,34 @@ def relax_colocation(
     for c, (_, _, d, s, p) in cand.items():
         dp[c] = dp_id.setdefault((d, p), len(dp_id))
         dsp[c] = dsp_id.setdefault((d, s, p), len(dsp_id))
-    low, high = _row_code_range(arr.a, dp)
-    slow, shigh = _row_code_range(arr.a, dsp)
+    # code ranges over the allocation columns only: the others get a code above every one for
+    # the least and -1 for the largest
+    big = np.int64(len(dp_id) + len(dsp_id) + 1)
+    low, _ = _row_code_range(arr.a, np.where(dp >= 0, dp, big))
+    _, high = _row_code_range(arr.a, dp)
+    slow, _ = _row_code_range(arr.a, np.where(dsp >= 0, dsp, big))
+    _, shigh = _row_code_range(arr.a, dsp)
     equality = (arr.rlo == 0) & (arr.rhi == 0)
-    # a row holding a column that is no candidate has code -1 there: low == -1
     one_site = np.flatnonzero(equality & (low == high) & (low >= 0))
     csr = arr.a
     groups: dict[tuple, list[int]] = {}
+    site_of: dict[int, str] = {}
     for r in one_site:
-        cols = csr.indices[csr.indptr[r] : csr.indptr[r + 1]]
-        first = cand[int(cols[0])]
-        roles = frozenset((cand[int(c)][0], cand[int(c)][1]) for c in cols)
-        groups.setdefault((first[4], roles), []).append(int(r))
+        cols = [int(c) for c in csr.indices[csr.indptr[r] : csr.indptr[r + 1]] if c in cand]
+        site_of[int(r)] = cand[cols[0]][2]
+        roles = frozenset((cand[c][0], cand[c][1]) for c in cols)
+        groups.setdefault((cand[cols[0]][4], roles), []).append(int(r))
     chosen: list[np.ndarray] = []
     for rows in groups.values():
-        sites = [cand[int(csr.indices[csr.indptr[r]])][2] for r in rows]
+        sites = [site_of[r] for r in rows]
         if len(set(sites)) != len(sites) or len(rows) < 2:
             continue
         if not any(slow[r] != shigh[r] for r in rows):
+            continue
+        total = np.asarray(csr[rows].sum(axis=0)).ravel()
+        others = np.ones(n, dtype=bool)
+        others[list(cand)] = False
+        if np.any(np.abs(total[others]) > 1e-12):
             continue
         chosen.append(np.array(sorted(rows), dtype=np.int64))
     if not chosen:
@@ -874,11 +885,15 @@ def build_fleet(args: argparse.Namespace) -> Model:
             args.horizon,
             args.scale,
         )
-        if args.prefill:
+        across = getattr(args, "across_sites", False)
+        if args.prefill or across:
             data = yaml.safe_load(path.read_text())
             for spec in data["workloads"].values():
                 if spec["kind"] == "inference":
-                    spec["prefill"] = args.prefill
+                    if args.prefill:
+                        spec["prefill"] = args.prefill
+                    if across:
+                        spec["disaggregate_across_sites"] = True
             path.write_text(yaml.safe_dump(data))
         scenario = load_scenario(path)
         return build(scenario, demands(scenario))
@@ -935,6 +950,12 @@ def main() -> None:
         help="set every serving tier's prefill (default: the bench's, disaggregated)",
     )
     parser.add_argument(
+        "--across-sites",
+        action="store_true",
+        help="set every serving tier's disaggregate_across_sites (prefill at another site, its "
+        "KV cache on the links: KV moves in the colocate rows)",
+    )
+    parser.add_argument(
         "--methods",
         nargs="+",
         default=["choose"],
@@ -973,7 +994,8 @@ def main() -> None:
     orig, keys = lp_arrays(model)
     print(
         f"fleet: {args.sites} sites x {args.systems} systems, {args.period} over {args.horizon}, "
-        f"scale {args.scale:g}, prefill {args.prefill or 'as bench_lp'}; build + arrays "
+        f"scale {args.scale:g}, prefill {args.prefill or 'as bench_lp'}"
+        f"{', across sites' if args.across_sites else ''}; build + arrays "
         f"{time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s CPU; "
         f"{len(keys):,} allocation columns"
     )

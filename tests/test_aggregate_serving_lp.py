@@ -21,8 +21,9 @@ AGG = bench_module.load("aggregate_serving_lp")
 FEASIBLE = 1e-7
 
 
-def fleet(prefill: str | None):
+def fleet(prefill: str | None, across_sites: bool = False):
     args = argparse.Namespace(
+        across_sites=across_sites,
         sites=4,  # site i holds systems i..i+2 of bench_lp's five: each system at two sites or more
         systems=3,
         inference=4,
@@ -187,3 +188,24 @@ def test_relaxed_colocation_is_an_exact_relaxation(bench_tiers) -> None:
     again = AGG.violation(relaxed, least["x"])
     assert again["row_abs"] <= FEASIBLE and again["col"] <= FEASIBLE
     assert relative(again["cost"], res["objective"]) <= 1e-9
+
+
+def test_kv_moves_cancel_in_the_relaxed_rows() -> None:
+    """Tiers with disaggregate_across_sites: each colocate row also holds the tier's KV moves
+    (x[a,b]: +1 in a's row, -1 in b's), which cancel in the sum over the sites; the relaxed
+    rows hold allocations only, the serving columns are aggregated, and relaxed <= original."""
+    orig, keys = fleet(None, across_sites=True)
+    relaxed, groups, summed = AGG.relax_colocation(orig, keys)
+    assert groups
+    moves = np.ones(orig.a.shape[1], dtype=bool)
+    moves[list(keys)] = False
+    # the original colocate rows do hold KV moves (else this test tests nothing)
+    assert any(np.any(moves[orig.a[rows].indices]) for rows in groups)
+    assert not np.any(moves[relaxed.a[summed].indices])
+    agg = AGG.aggregate(relaxed, keys)
+    serving = {c for c, (w, *_) in keys.items() if w.startswith("serve")}
+    assert serving <= {int(c) for b in agg.blocks for c in b.cols.ravel()}
+    ref = AGG.solve(orig)
+    res = AGG.solve(agg.lp)
+    assert relative(res["objective"], AGG.solve(relaxed)["objective"]) <= 1e-9
+    assert res["objective"] <= ref["objective"] * (1 + 1e-9)
