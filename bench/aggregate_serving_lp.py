@@ -353,6 +353,52 @@ def prefill_off_site(arr: Arrays, groups: list[np.ndarray], x: np.ndarray) -> di
     }
 
 
+def prefill_off_system(
+    arr: Arrays, keys: dict[int, tuple], split: np.ndarray, x: np.ndarray
+) -> dict[str, float]:
+    """What the restriction takes away in a solution x of the original LP: per colocate row
+    split by `restrict_colocation` (a tier, a site, a period), its terms grouped by system: the
+    work whose prefill runs on another system of the site than its decode, sum_s max(0,
+    part_s) over the prefill work (the row's negative terms), over all those rows."""
+    csr = arr.a
+    moved_total, prefill_total = 0.0, 0.0
+    for r in split:
+        cols = csr.indices[csr.indptr[r] : csr.indptr[r + 1]]
+        terms = csr.data[csr.indptr[r] : csr.indptr[r + 1]] * x[cols]
+        by_system: dict[str, float] = collections.defaultdict(float)
+        for c, t in zip(cols.tolist(), terms.tolist(), strict=True):
+            by_system[keys[c][3]] += t
+        moved_total += sum(max(0.0, v) for v in by_system.values())
+        prefill_total += float(-terms[terms < 0].sum())
+    return {"share": moved_total / prefill_total if prefill_total > 0 else 0.0}
+
+
+def used_pools(keys: dict[int, tuple], x: np.ndarray, tol: float = 1e-9) -> set[tuple]:
+    """The pools (site, system) where some allocation column of x is above tol in some
+    period."""
+    return {(d, s) for c, (_, _, d, s, _) in keys.items() if x[c] > tol}
+
+
+def on_pools(arr: Arrays, keys: dict[int, tuple], pools: set[tuple]) -> Arrays:
+    """The LP `arr` with every allocation column outside `pools` fixed at 0 (upper bound 0):
+    a restriction, so its optimum is at least arr's and its solution is one of arr's."""
+    hi = arr.hi.copy()
+    for c, (_, _, d, s, _) in keys.items():
+        if (d, s) not in pools:
+            hi[c] = 0.0
+    return Arrays(
+        arr.cost,
+        arr.lo,
+        hi,
+        arr.integer,
+        arr.a,
+        arr.rlo,
+        arr.rhi,
+        arr.constant,
+        arr.row_family,
+    )
+
+
 def least_off_site(
     arr: Arrays,
     agg: Aggregation,
@@ -987,6 +1033,13 @@ def main() -> None:
         help="with --relax-colocation, also find the split of the relaxed aggregated solution "
         "with the least prefill off its decode's site (an LP: least_off_site)",
     )
+    parser.add_argument(
+        "--pools-plan",
+        action="store_true",
+        help="with --relax-colocation, also solve the original LP on the pools (site, system) "
+        "the relaxed aggregated solution uses (every other allocation column at 0): a "
+        "restriction, an upper bound",
+    )
     parser.add_argument("--time-limit", type=float, default=1500.0)
     args = parser.parse_args()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -1031,6 +1084,12 @@ def main() -> None:
             print(
                 f"restricted: {len(split):,} colocate-type rows split into {added:,} per-system rows"
             )
+            if ref is not None and len(split):
+                off = prefill_off_system(orig, keys, split, ref["x"])
+                print(
+                    f"  the original's solution: prefill on another system of the site than its "
+                    f"decode {off['share']:.3%} of the prefill work (what the restriction forbids)"
+                )
         elif variant == "relaxed":
             base, groups, _ = relax_colocation(orig, keys)
             print(
@@ -1086,6 +1145,19 @@ def main() -> None:
                         f"violation {lv['row_abs']:.3g} ({lv['worst_family']}), cost "
                         f"{lv['cost']:.6f}"
                     )
+            if variant == "relaxed" and args.pools_plan:
+                pools = used_pools(keys, x)
+                every = {(d, s) for _, _, d, s, _ in keys.values()}
+                narrow = on_pools(orig, keys, pools)
+                plan = solve(narrow, args.original_method, args.time_limit)
+                line("  original on its pools", narrow, plan)
+                pv = violation(orig, plan["x"])
+                best["pools"] = plan["objective"]
+                print(
+                    f"  on its {len(pools):,} of {len(every):,} pools: max row violation "
+                    f"{pv['row_abs']:.3g} on the original LP; over the relaxed optimum "
+                    f"{(plan['objective'] - res['objective']) / abs(res['objective']):+.3e}"
+                )
             own = violation(agg.lp, res["x"])
             print(f"  aggregated LP's own solution: max row violation {own['row_abs']:.3g}")
             duals = original_duals(base, agg, res["row_dual"])
@@ -1105,6 +1177,9 @@ def main() -> None:
                 if other is not None:
                     diff = (res["objective"] - other["objective"]) / abs(other["objective"])
                     print(f"  objective vs {name}: {diff:+.3e} relative")
+    if ref is not None and "pools" in best:
+        lp = ref["objective"]
+        print(f"pools plan over the original optimum: {(best['pools'] - lp) / abs(lp):+.3e}")
     if ref is not None and "relaxed" in best and "restricted" in best:
         lb, ub, lp = best["relaxed"], best["restricted"], ref["objective"]
         print(

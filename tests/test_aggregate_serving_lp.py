@@ -209,3 +209,30 @@ def test_kv_moves_cancel_in_the_relaxed_rows() -> None:
     res = AGG.solve(agg.lp)
     assert relative(res["objective"], AGG.solve(relaxed)["objective"]) <= 1e-9
     assert res["objective"] <= ref["objective"] * (1 + 1e-9)
+
+
+def test_the_original_on_the_relaxed_pools_is_an_upper_bound(bench_tiers) -> None:
+    """The original LP with every allocation column outside the pools (site, system) the
+    relaxed aggregated solution uses fixed at 0: a restriction (optimum >= the original's),
+    its solution one of the original LP's; relaxed <= original <= it."""
+    orig, keys = bench_tiers
+    relaxed, _, _ = AGG.relax_colocation(orig, keys)
+    agg = AGG.aggregate(relaxed, keys)
+    res = AGG.solve(agg.lp)
+    x = AGG.map_back(agg, res["x"])
+    pools = AGG.used_pools(keys, x)
+    every = {(d, s) for _, _, d, s, _ in keys.values()}
+    assert pools < every
+    narrow = AGG.on_pools(orig, keys, pools)
+    outside = [c for c, (_, _, d, s, _) in keys.items() if (d, s) not in pools]
+    assert outside and np.all(narrow.hi[outside] == 0)
+    inside = [c for c, (_, _, d, s, _) in keys.items() if (d, s) in pools]
+    assert np.array_equal(narrow.hi[inside], orig.hi[inside])
+    ref = AGG.solve(orig)
+    plan = AGG.solve(narrow)
+    assert plan["status"] == "Optimal"
+    assert res["objective"] <= ref["objective"] * (1 + 1e-9)
+    assert ref["objective"] <= plan["objective"] * (1 + 1e-9)
+    check = AGG.violation(orig, plan["x"])
+    assert check["row_abs"] <= FEASIBLE and check["col"] <= FEASIBLE
+    assert np.all(plan["x"][outside] == 0)
