@@ -34,6 +34,22 @@ same system type as its decode, per pool, as `prefill: aggregated`'s rows say), 
 the original LP; the restricted LP is then aggregated exactly, and its mapped-back solution is a
 feasible solution of the original LP whose cost is compared with the original optimum.
 
+`--relax-colocation` is the other side: each tier's colocate rows (one per site, same period)
+are replaced by their sum over the sites (prefill anywhere, as long as each period's totals
+balance; a tier with disaggregate_across_sites has its KV moves in those rows, +1 at the
+prefill's site and -1 at the decode's, and they cancel in the sum). A sum of rows is implied by
+them: the relaxed LP's optimum is a lower bound on the original LP's (and on the MIP's). Its
+serving columns are parallel across sites (a role's coefficient in the summed row is its
+rate x len_p / (amount x share), one per system: checked on the arrays by `aggregate`, which
+finds every serving column in a block), so it is aggregated exactly. What it gives away in a
+solution is measured as the prefill work off its decode's site (`prefill_off_site`), for the
+proportional split and, with `--least-off-site`, for the split of the same aggregated solution
+with the least of it (an LP over the block columns with each block's U and B fixed:
+`least_off_site`). `--pools-plan` solves the original LP with every allocation column outside
+the pools (site, system) the relaxed solution uses fixed at 0: a restriction, so an upper
+bound and a solution of the original LP (`on_pools`). `--across-sites` sets every bench tier's
+disaggregate_across_sites.
+
 HiGHS runs as the planner runs the relaxation (planner/lp/solve.py): PuLP's configuration
 (createAndConfigureSolver: one thread, no output, the time limit), then solve.py's own helpers
 `_scale_objective`, `_choose_method` and `_scale_matrix` (objective scaling from 50,000 columns,
@@ -67,6 +83,45 @@ bench_lp's fleet, 12 serving tiers, 5 systems a site):
   point, the planner's choice) -> 2.0 s (simplex, the planner's choice at 60k; interior point
   28.0 s); 100 x 20q: 369,415 -> 119,055 columns, 222,158 -> 91,588 rows, 2.91M -> 1.79M
   nonzeros, 97.0 s (interior point) -> 6.1 s (simplex; interior point 47.1 s).
+
+Measured (session 18, follow-up; `--restrict-colocation --relax-colocation`, and `--pools-plan`;
+bench_lp's tiers as they are; objectives in the scenario's currency; wall s of HiGHS, the
+machine loaded by other sessions (CPU s lower): the original's times here are 1.5-2x the
+earlier runs'):
+
+  fleet            original LP            relaxed aggregated        restricted aggr.  pools plan
+                   objective      s       objective      s   gap    over orig.        s    over LB
+  5 x 12q          594,821,546.7  0.3     594,809,257.0  0.1 2.1e-5 +0.224%           0.1  9.4e-5
+  5 x 24m (sc. 1)  259,424,780.1  1.5     259,424,780.1  0.2 0      +0.720%           0.1  0
+  50 x 20q         13,242,089,465 52      13,242,082,882 2.3 5.0e-7 +0.030%           0.5  6.0e-6
+  50 x 24m         644,290,008.6  200     644,290,008.6  2.5 0      +0.870%           1.4  9.8e-5
+  100 x 20q        13,182,540,367 200     13,182,540,367 5.7 0      +0.030%           6.3  3.5e-6
+
+(gap: (original - relaxed) / original; 0: equal to every printed digit, < 1e-15. The relaxed
+rows: 840 / 1,560 / 13,200 / 15,600 / 26,400 colocate rows -> 168 / 312 / 264 / 312 / 264
+sums; every serving column aggregated, 0 coupling rows left. Restricted - relaxed over relaxed:
+0.226%, 0.720%, 0.0305%, 0.870%, 0.0303%. The aggregation itself, in this script's Python:
+0.2-0.7 s at 5 sites, 5-9 s at 50 and 100. Pools plan: the original LP on the 8 / 7 / 36 / 12 /
+37 of 25 / 25 / 250 / 250 / 500 pools the relaxed solution uses, HiGHS's choice (interior point
+at 50 x 24m and 100 x 20q by the full column count; presolve drops the fixed columns), its
+solution meeting every original row within 4e-11; on the restricted solution's pools instead
+it is +0.42% at 5 x 24m, +0.014% at 50 x 24m, and on the union of both the same as the
+relaxed pools' but at 100 x 20q (1.3e-6).)
+- The relaxed LP is the original LP's optimum to 2e-5 or closer: a lower bound that loses
+  nothing. Yet its solutions put prefill off site: the proportional split 23.6% / 30.8% /
+  36.6% / 56.9% / 42.9% of the prefill work, some tier-periods 100%; the split with the least
+  (`--least-off-site`, 0.1-0.3 s) 20.4% / 27.4% / 21.7% / 34.8% / -; HiGHS's own vertex of the
+  unaggregated relaxed LP at 5 x 12q 40.2%. The relaxed optimal face is wide and holds the
+  original's optimum (or a point within 2e-5 of it), not at the vertices found.
+- The restriction (prefill on its decode's system) is what costs: the original's solution
+  runs 62% (the test fleet), 67% (5 x 24m) of its prefill on another system of the site than its
+  decode (decode mostly on gb200-nvl72 and trn2-ultraserver, prefill on hgx-h100 33% at 12q,
+  42% at 24m): at monthly periods the restricted LP is 0.72-0.87% over.
+- KV flows: bench_lp's tiers have none (no kv moves, no kvflow / kvpeak rows; its 5 link rows
+  carry RL's trajectories and weights). With `--across-sites` at 5 x 12q the original LP has
+  3,360 KV-move columns (3,600 columns and 310 rows more in all), and its optimum is unchanged
+  to every digit, every move at 0 (no prefill crosses: the links cost); the restriction cannot split colocate rows holding moves
+  (restricted = original there); the relaxed LP is the same as without (594,809,257.0).
 """
 
 from __future__ import annotations

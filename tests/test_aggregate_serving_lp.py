@@ -4,7 +4,10 @@ aggregated`: one `aggregate` row per pool), the aggregated LP's optimum equals t
 to 1e-9 relative and its solution, split back over the sites, meets every row of the original
 LP, and its duals price every original column out; with the bench's own tiers (prefill disaggregated: one `colocate` row per site over all its
 systems) nothing of theirs may be aggregated, and the per-system restriction costs something; a
-column made to differ from its block's others on one row leaves the block."""
+column made to differ from its block's others on one row leaves the block. The relaxation
+(each tier's colocate rows summed over the sites, KV moves cancelled) is aggregated exactly and
+bounds the original from below, the restriction from above, and the original LP on the pools
+the relaxed solution uses is a solution of the original."""
 
 from __future__ import annotations
 
