@@ -12,6 +12,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from sibling_parts import assert_takes_siblings_figures
 
 from hardware.catalog import load_catalog
 from planner.calibration import mean_absolute_error
@@ -23,17 +24,6 @@ CATALOG = load_catalog()
 POINTS = points()
 CHECKS = [p for p in POINTS if p.family == "amd61-checks"]
 BY_ID = {p.id: p for p in POINTS}
-
-
-def _figures(block: object) -> dict[str, object]:
-    """A catalog block's figures without its source texts and calibration_limit."""
-    assert block is not None
-    dump = block.model_dump()  # type: ignore[attr-defined]
-    return {
-        k: v
-        for k, v in dump.items()
-        if k not in ("source", "sources", "ranges", "calibration_limit")
-    }
 
 
 def test_mi350x_figures_are_mi355xs_peaks_at_its_clock() -> None:
@@ -91,37 +81,16 @@ def test_mi350x_figures_are_mi355xs_peaks_at_its_clock() -> None:
 def test_mi350x_efficiency_figures_are_mi355xs_and_say_so() -> None:
     mi350x = CATALOG.accelerators["mi350x"]
     mi355x = CATALOG.accelerators["mi355x"]
-    assert _figures(mi350x.serving) == _figures(mi355x.serving)
-    assert _figures(mi350x.training) == _figures(mi355x.training)
-    assert _figures(mi350x.rl) == _figures(mi355x.rl)
     tag = "taken equal to mi355x's (same CDNA 4 die"
-    figures = [
-        f"serving.{k}"
-        for k in (
-            "hbm_bandwidth_utilisation",
-            "gemm_half_tokens",
-            "scale_up_latency",
-            "scale_out_latency",
-            "link_bandwidth_utilisation",
-            "step_overhead",
-            "runtime_reserve",
-            "moe_layer_latency",
-            "moe_token_bandwidth",
-        )
-    ]
-    figures += [f"serving.compute_utilisation.{p}" for p in ("bf16", "fp16", "fp8", "fp4")]
-    figures += ["rl.offload_bandwidth", "rl.update_overhead", "training.gemm_efficiency"]
-    for figure in figures:
-        assert mi350x.source_of(figure).startswith(tag), figure
+    assert_takes_siblings_figures(mi350x, mi355x, tag, ("bf16", "fp16", "fp8", "fp4"))
     # The fitted FP4 rate names where it was fitted (AMD's v6.0 MI355X runs) and is no estimate.
     fp4 = mi350x.source_of("serving.compute_utilisation.fp4")
     assert "mlperf6-mi355x-llama2-70b-offline" in fp4 and "estimate" not in fp4.lower()
+    # every range, not only the efficiency ones, is mi355x's
     assert mi350x.ranges is not None and mi355x.ranges is not None
     for key, rng in mi350x.ranges.items():
         other = mi355x.ranges[key]
         assert (rng.low, rng.high) == (other.low, other.high), key
-        if key.startswith(("serving.", "training.", "rl.")):
-            assert rng.source.startswith("taken equal to mi355x's"), key
 
 
 def test_mi350x_calibration_limit_is_its_own_and_plans_state_it() -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from round_figures import ROUND_TRAIN_FIGURES
 
 from hardware.catalog import load_catalog
 from planner.demand.common import hardware
@@ -15,7 +16,6 @@ from planner.demand.training import (
     Layout,
     ModelFigures,
     RunFigures,
-    TrainFigures,
     _candidate_arrays,
     best_layout,
     candidate_layouts,
@@ -29,25 +29,7 @@ from planner.demand.training import (
 )
 
 CATALOG = load_catalog()
-# Round figures so every term can be computed by hand: 1 PFLOP/s, perfect GEMM shape is
-# approached only asymptotically, so shape halves are tiny; links 100 GB/s up, 10 GB/s out.
-F = TrainFigures(
-    peak_flops=1e15,
-    peak_bf16_flops=1e15,
-    gemm_efficiency=0.5,
-    gemm_half_tokens=1e-9,
-    gemm_half_width=1e-9,
-    attention_efficiency=0.5,
-    hbm_bytes_per_s=1e12,
-    memory_bandwidth_utilisation=1.0,
-    collective_efficiency=1.0,
-    scale_up_bytes_per_s=1e11,
-    scale_out_bytes_per_s=1e10,
-    scale_up_domain=8,
-    usable_hbm_bytes=1e15,
-    comm_overlap=0.0,
-    cast_bytes_per_hidden=0.0,
-)
+F = ROUND_TRAIN_FIGURES
 M = ModelFigures(
     params=1e9,
     active=1e9,

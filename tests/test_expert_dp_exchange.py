@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from round_figures import ROUND_TRAIN_FIGURES
 
 from hardware.catalog import load_catalog
 from planner.calibration import training as ct
@@ -17,7 +18,6 @@ from planner.demand.training import (
     Layout,
     ModelFigures,
     RunFigures,
-    TrainFigures,
     _candidate_arrays,
     _expert_copies,
     candidate_layouts,
@@ -151,23 +151,7 @@ def test_expert_copies_match_the_enumerated_placement(
 
 def test_expert_parallel_one_is_the_dense_exchange() -> None:
     """EP1: the experts are replicated as the dense layers, the exchange as before (one sum)."""
-    f = TrainFigures(
-        peak_flops=1e15,
-        peak_bf16_flops=1e15,
-        gemm_efficiency=0.5,
-        gemm_half_tokens=1e-9,
-        gemm_half_width=1e-9,
-        attention_efficiency=0.5,
-        hbm_bytes_per_s=1e12,
-        memory_bandwidth_utilisation=1.0,
-        collective_efficiency=1.0,
-        scale_up_bytes_per_s=1e11,
-        scale_out_bytes_per_s=1e10,
-        scale_up_domain=8,
-        usable_hbm_bytes=1e15,
-        comm_overlap=0.0,
-        cast_bytes_per_hidden=0.0,
-    )
+    f = ROUND_TRAIN_FIGURES
     moe = ModelFigures(
         params=4e9,
         active=1.5e9,

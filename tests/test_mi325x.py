@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from mlperf_logs import check_points_from_logs
+from sibling_parts import assert_takes_siblings_figures
 
 from hardware.catalog import load_catalog
 from planner.calibration import mean_absolute_error
@@ -22,18 +23,6 @@ CATALOG = load_catalog()
 POINTS = points()
 CHECKS = [p for p in POINTS if p.family == "mi325x-checks"]
 BY_ID = {p.id: p for p in POINTS}
-
-
-def _figures(block: object) -> dict[str, object]:
-    """A catalog block's figures without its source texts (and without the serving block's
-    calibration_limit, a statement about the runs, not a figure)."""
-    assert block is not None
-    dump = block.model_dump()  # type: ignore[attr-defined]
-    return {
-        k: v
-        for k, v in dump.items()
-        if k not in ("source", "sources", "ranges", "calibration_limit")
-    }
 
 
 def test_mi325x_datasheet_figures_with_units() -> None:
@@ -75,39 +64,12 @@ def test_mi325x_efficiency_figures_are_mi300xs_and_say_so() -> None:
     # not fitted to the MI325X runs (they check the MI300X model out of sample).
     mi325x = CATALOG.accelerators["mi325x"]
     mi300x = CATALOG.accelerators["mi300x"]
-    assert _figures(mi325x.serving) == _figures(mi300x.serving)
-    assert _figures(mi325x.training) == _figures(mi300x.training)
-    assert _figures(mi325x.rl) == _figures(mi300x.rl)
     tag = "taken equal to mi300x's (same CDNA 3 die)"
-    figures = [
-        f"serving.{k}"
-        for k in (
-            "hbm_bandwidth_utilisation",
-            "gemm_half_tokens",
-            "scale_up_latency",
-            "scale_out_latency",
-            "link_bandwidth_utilisation",
-            "step_overhead",
-            "runtime_reserve",
-            "moe_layer_latency",
-            "moe_token_bandwidth",
-        )
-    ]
-    figures += [f"serving.compute_utilisation.{p}" for p in ("bf16", "fp16", "fp8")]
-    figures += ["rl.offload_bandwidth", "rl.update_overhead", "training.gemm_efficiency"]
-    for figure in figures:
-        assert mi325x.source_of(figure).startswith(tag), figure
+    assert_takes_siblings_figures(mi325x, mi300x, tag, ("bf16", "fp16", "fp8"))
     # The fitted FP8 rate says where it was fitted (the MI300X runs), not on the MI325X's.
     assert "mlperf51-mi300x-llama2-70b-offline" in mi325x.source_of(
         "serving.compute_utilisation.fp8"
     )
-    # ... and every efficiency range is mi300x's, said so.
-    assert mi325x.ranges is not None and mi300x.ranges is not None
-    for key, rng in mi325x.ranges.items():
-        if key.startswith(("serving.", "training.", "rl.")):
-            other = mi300x.ranges[key]
-            assert (rng.low, rng.high) == (other.low, other.high), key
-            assert rng.source.startswith(tag), key
 
 
 def test_mi325x_calibration_limit_is_its_own_and_plans_state_it() -> None:
