@@ -5,6 +5,7 @@ v6.0 checks). Figures recomputed by hand from the sources the catalog and the ro
 from __future__ import annotations
 
 from statistics import median
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,7 @@ def test_gpt_oss_20b_published_figures_are_the_logged_block_means() -> None:
         "gb300-512gpu": 64 * 8192 / median([0.08963, 0.09206, 0.08968, 0.08969, 0.09193]),
         "gb200-8gpu": 16 * 8192 / 0.43752,
         "gb200-72gpu": 36 * 8192 / median([0.16629, 0.16640, 0.16517]),
+        "b300-cisco-8gpu": 24 * 8192 / ((0.56152 + 0.56149) / 2),
     }
     assert set(RUNS) == {f"mlperf60-gpt-oss-20b-mxfp8-{k}" for k in cases}
     for key, value in cases.items():
@@ -76,19 +78,19 @@ def test_gpt_oss_20b_published_figures_are_the_logged_block_means() -> None:
         assert str(gpus) + "gpu" in key, key
 
 
-def _gap(run: dict) -> float:  # type: ignore[type-arg]
+def _gap(run: dict[str, Any]) -> float:
     measured = run["global_batch_tokens"] / run["published"]
     model = run["global_batch_tokens"] / training.predict(run, CATALOG)
     return float(measured - model)
 
 
 def test_every_gpt_oss_20b_row_misses_by_a_per_step_cost() -> None:
-    """Every row is a known miss, high; the measured step exceeds the model's by 63-113 ms
+    """Every row is a known miss, high; the measured step exceeds the model's by 63-119 ms
     whatever the tokens a GPU (1,024-24,576) and layout (docs/models.md)."""
     gaps = {k: _gap(r) for k, r in RUNS.items()}
     for key, run in RUNS.items():
         assert run.get("known_miss") and run["known_miss"].startswith("+"), key
-    assert all(0.06 < g < 0.12 for g in gaps.values()), gaps
+    assert all(0.06 < g < 0.125 for g in gaps.values()), gaps
     gb300 = [g for k, g in gaps.items() if "gb300" in k]
     assert max(gb300) - min(gb300) < 0.025
 
@@ -111,3 +113,17 @@ def test_ep1_gb300_runs_give_a_per_token_slope_near_the_model_and_a_step_interce
     assert model_slope == pytest.approx(16.6e-6, rel=0.01)
     assert model_slope / slope - 1 == pytest.approx(-0.03, abs=0.01)
     assert mb - model_slope * 2 * 8192 == pytest.approx(0.005, abs=0.003)
+
+
+def test_the_whole_dp_exchange_exposed_does_not_explain_the_gap() -> None:
+    """Tried, not adopted (docs/models.md): adding all of the model's DP exchange to the step
+    brings the five EP1 rows (100-110 ms of exchange: every GPU holds the whole 20.5B) to -8% to
+    +4%, but leaves the CP/EP rows (23-33 ms) at +37% to +82%."""
+    ep1, other = [], []
+    for run in RUNS.values():
+        st = training._step(CATALOG, run, run["layout"], 8192, run["global_batch_tokens"])
+        measured = run["global_batch_tokens"] / run["published"]
+        err = measured / (st.step_s - st.dp_exposed_s + st.dp_s) - 1
+        (ep1 if run["layout"].get("ep", 1) == 1 else other).append(err)
+    assert len(ep1) == 5 and all(-0.09 < e < 0.045 for e in ep1), ep1
+    assert len(other) == 4 and all(0.36 < e < 0.83 for e in other), other
