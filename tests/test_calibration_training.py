@@ -258,7 +258,9 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
         * 8192
         / median([0.19484, 0.19502, 0.19486, 0.19506]),
     }
-    assert len([r for r in RUNS if r.startswith("mlperf60-")]) == len(cases) == 25
+    # the gpt_oss_20b rows (session oss20b) are recomputed in tests/test_gpt_oss_20b.py
+    v60 = [r for r in RUNS if r.startswith("mlperf60-") and "gpt-oss-20b" not in r]
+    assert len(v60) == len(cases) == 25
     for point, value in cases.items():
         run = RUNS[point]
         assert run["published"] == pytest.approx(value, rel=2e-4), point
