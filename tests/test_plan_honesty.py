@@ -9,6 +9,7 @@ from pathlib import Path
 from test_lp import by_name, rl_workload, site, write_scenario
 
 import planner
+from planner.api import demands
 from planner.verify import check_plan
 
 
@@ -174,7 +175,7 @@ def test_moe_serving_rates_say_what_their_calibration_leaves_open(tmp_path: Path
     plan = planner.solve(planner.load_scenario(write_site(tmp_path, head + body, topology)))
     lines = [x for x in plan.left_out if x.startswith("MoE serving")]
     assert lines == [lines[0]] and "(moe-a (qwen3-30b-a3b), moe-b (qwen3-30b-a3b))" in lines[0]
-    assert "chat" not in lines[0] and "1.5-2.0x faster" in lines[0]
+    assert "chat" not in lines[0] and "1.5-2.0x faster" in lines[0] and "v6.1" in lines[0]
     dense = planner.solve(
         planner.load_scenario(
             write_site(
@@ -209,6 +210,52 @@ def test_training_on_an_estimated_efficiency_says_so(tmp_path: Path) -> None:
     assert len(estimated) == 1 and "pre on trn2-server" in estimated[0]
     assert "estimated gemm_efficiency" in estimated[0]
     assert not any(x.startswith("training rates of") for x in plan_on("hgx-h100"))
+
+
+def test_moe_training_says_what_mlperf_v6_measured(tmp_path: Path) -> None:
+    """Pretraining an MoE model: the step model misses a per-step cost MLPerf Training v6.0's MoE
+    runs pay (DeepSeek-V3 at scale, gpt-oss-20b): a plan training one says so, naming the run
+    and its model; a dense run does not get the line."""
+    from planner.demand.common import MOE_TRAINING_CAVEAT
+
+    def plan_with(model: str) -> list[str]:
+        job = {
+            "kind": "pretrain",
+            "model": model,
+            "tokens": "20B",
+            "deadline": "30 days",
+            "global_batch_tokens": "4M",
+        }
+        path = write_scenario(
+            tmp_path, {"a": site({"hgx-h100": {"max_units": 64}})}, {"pre": job}, name=model
+        )
+        return planner.solve(planner.load_scenario(path)).left_out
+
+    head = MOE_TRAINING_CAVEAT.split("{}")[0]
+    moe = [x for x in plan_with("qwen3-30b-a3b") if x.startswith(head)]
+    assert moe == [MOE_TRAINING_CAVEAT.format("pre (qwen3-30b-a3b)")]
+    assert "1.3-1.8x" in moe[0] and "mlperf60-" in moe[0]
+    assert not any(x.startswith(head) for x in plan_with("llama-3.1-8b"))
+
+
+def test_rl_on_an_moe_policy_states_the_moe_caveats(tmp_path: Path) -> None:
+    """An RL run whose policy is MoE trains it (the update's passes) and generates with it: its
+    demand carries both MoE caveats (training, generation); a dense policy's neither."""
+    from planner.demand.common import MOE_TRAINING_CAVEAT
+    from planner.kinds.rl import MOE_GENERATION_CAVEAT
+
+    def texts(policy: str) -> set[str]:
+        path = write_scenario(
+            tmp_path,
+            {"a": site({"hgx-h100": {"max_units": 64}})},
+            {"rl": rl_workload(policy, "10K")},
+            name=policy,
+        )
+        (demand,) = demands(planner.load_scenario(path))
+        return {c.text for c in demand.caveats}
+
+    assert {MOE_TRAINING_CAVEAT, MOE_GENERATION_CAVEAT} <= texts("qwen3-30b-a3b")
+    assert not {MOE_TRAINING_CAVEAT, MOE_GENERATION_CAVEAT} & texts("llama-3.1-8b")
 
 
 def test_serving_on_an_estimated_compute_utilisation_says_so(tmp_path: Path) -> None:

@@ -278,8 +278,18 @@ def demand(
             allow_multi_site=spec.allow_multi_site,
         ),
         notes=notes,
-        caveats=_estimated_training(name, spec.precision, catalog, systems),
+        caveats=_moe_training(name, specs, catalog)
+        + _estimated_training(name, spec.precision, catalog, systems),
     )
+
+
+def _moe_training(name: str, specs: list[PretrainSpec], catalog: Catalog) -> list[Caveat]:
+    """The caveat of pretraining an MoE model (any sizing candidate's), whose measured steps at
+    scale are longer than the step model's (MOE_TRAINING_CAVEAT)."""
+    from planner.demand.common import MOE_TRAINING_CAVEAT
+
+    moe = [s.model for s in specs if s.model and catalog.models[s.model].moe is not None]
+    return [Caveat(MOE_TRAINING_CAVEAT, f"{name} ({moe[0]})")] if moe else []
 
 
 def _estimated_training(

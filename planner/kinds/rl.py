@@ -392,9 +392,19 @@ def demand(
             and spec.generation_tokens_per_s_per_sequence is None
             else []
         )
+        + _moe_trainer(name, spec.policy, catalog)
         + _estimated_training(name, spec.precision, catalog, systems)
         + _generation_limits(name, catalog, systems),
     )
+
+
+def _moe_trainer(name: str, policy: str, catalog: Catalog) -> list[Caveat]:
+    """The caveat of training an MoE policy (its update's passes: MOE_TRAINING_CAVEAT)."""
+    from planner.demand.common import MOE_TRAINING_CAVEAT
+
+    if catalog.models[policy].moe is None:
+        return []
+    return [Caveat(MOE_TRAINING_CAVEAT, f"{name} ({policy})", (), "train")]
 
 
 def _run_accelerators(
