@@ -84,11 +84,48 @@ def _row_code_range(a: sp.csr_matrix, code: np.ndarray) -> tuple[np.ndarray, np.
 
 def _candidates(arr: Arrays, keys: dict[int, tuple]) -> dict[int, tuple]:
     """The allocation columns that may be aggregated: continuous, bounds [0, inf)."""
-    return {
-        c: k
-        for c, k in keys.items()
-        if not arr.integer[c] and arr.lo[c] == 0 and np.isposinf(arr.hi[c])
-    }
+    cols = np.fromiter(keys, dtype=np.int64, count=len(keys))
+    ok = ~arr.integer[cols] & (arr.lo[cols] == 0) & np.isposinf(arr.hi[cols])
+    return {c: keys[c] for c in cols[ok].tolist()}
+
+
+@dataclass
+class _Codes:
+    """The candidate allocation columns (`_candidates`) and their key's parts as integer codes:
+    role (workload, role), site, system, period; `roles`, `systems`, `periods` count them."""
+
+    cols: np.ndarray
+    role: np.ndarray
+    site: np.ndarray
+    system: np.ndarray
+    period: np.ndarray
+    roles: int
+    systems: int
+    periods: int
+
+    def per_column(self, n: int, code: np.ndarray) -> np.ndarray:
+        """A code per column of an LP of n columns (-1 where not a candidate)."""
+        out = np.full(n, -1, dtype=np.int64)
+        out[self.cols] = code
+        return out
+
+
+def _factor(values: list) -> tuple[np.ndarray, int]:
+    """Integer codes of the values (first seen, first numbered) and how many there are."""
+    ids: dict = {}
+    out = np.fromiter((ids.setdefault(v, len(ids)) for v in values), np.int64, len(values))
+    return out, len(ids)
+
+
+def _codes(arr: Arrays, keys: dict[int, tuple]) -> _Codes:
+    cand = _candidates(arr, keys)
+    cols = np.fromiter(cand, dtype=np.int64, count=len(cand))
+    parts: list[tuple] = list(zip(*cand.values(), strict=True)) if cand else [()] * 5
+    role, roles = _factor(list(zip(parts[0], parts[1], strict=True)))
+    site, _ = _factor(list(parts[2]))
+    system, systems = _factor(list(parts[3]))
+    period, periods = _factor(list(parts[4]))
+    return _Codes(cols, role, site, system, period, roles, max(systems, 1), max(periods, 1))
 
 
 def relax_colocation(
@@ -104,45 +141,65 @@ def relax_colocation(
     the original indices of each group's rows, the relaxed LP's index of each group's summed
     row); the relaxed LP's rows are the original's other rows, in their order, then the
     sums."""
-    cand = _candidates(arr, keys)
     n = arr.a.shape[1]
-    dp_id: dict[tuple, int] = {}
-    dsp_id: dict[tuple, int] = {}
-    dp = np.full(n, -1, dtype=np.int64)
-    dsp = np.full(n, -1, dtype=np.int64)
-    for c, (_, _, d, s, p) in cand.items():
-        dp[c] = dp_id.setdefault((d, p), len(dp_id))
-        dsp[c] = dsp_id.setdefault((d, s, p), len(dsp_id))
+    codes = _codes(arr, keys)
+    dp = codes.per_column(n, codes.site * codes.periods + codes.period)
+    dsp = codes.per_column(
+        n, (codes.site * codes.systems + codes.system) * codes.periods + codes.period
+    )
     # code ranges over the allocation columns only: the others get a code above every one for
     # the least and -1 for the largest
-    big = np.int64(len(dp_id) + len(dsp_id) + 1)
+    big = np.int64(max(int(dp.max(initial=0)), int(dsp.max(initial=0))) + 1)
     low, _ = _row_code_range(arr.a, np.where(dp >= 0, dp, big))
     _, high = _row_code_range(arr.a, dp)
     slow, _ = _row_code_range(arr.a, np.where(dsp >= 0, dsp, big))
     _, shigh = _row_code_range(arr.a, dsp)
     equality = (arr.rlo == 0) & (arr.rhi == 0)
     one_site = np.flatnonzero(equality & (low == high) & (low >= 0))
-    csr = arr.a
-    groups: dict[tuple, list[int]] = {}
-    site_of: dict[int, str] = {}
-    for r in one_site:
-        cols = [int(c) for c in csr.indices[csr.indptr[r] : csr.indptr[r + 1]] if c in cand]
-        site_of[int(r)] = cand[cols[0]][2]
-        roles = frozenset((cand[c][0], cand[c][1]) for c in cols)
-        groups.setdefault((cand[cols[0]][4], roles), []).append(int(r))
     chosen: list[np.ndarray] = []
-    others = np.ones(n, dtype=bool)  # the columns that are not allocations (KV moves, ...)
-    others[list(cand)] = False
-    for rows in groups.values():
-        sites = [site_of[r] for r in rows]
-        if len(set(sites)) != len(sites) or len(rows) < 2:
-            continue
-        if not any(slow[r] != shigh[r] for r in rows):
-            continue
-        total = np.asarray(csr[rows].sum(axis=0)).ravel()
-        if np.any(np.abs(total[others]) > 1e-12):
-            continue
-        chosen.append(np.array(sorted(rows), dtype=np.int64))
+    if len(one_site):
+        # each row's (period, set of (workload, role)) over its allocation columns: a dense
+        # row x role table, told apart by np.unique
+        sub = arr.a[one_site].tocoo()
+        role = codes.per_column(n, codes.role)[sub.col]
+        alloc = role >= 0
+        table = np.zeros((len(one_site), codes.roles + 1), dtype=np.int64)
+        table[sub.row[alloc], 1 + role[alloc]] = 1
+        first = np.full(n, -1, dtype=np.int64)
+        first[codes.cols] = np.arange(len(codes.cols))
+        pos = first[sub.col]
+        row_pos = np.full(len(one_site), -1, dtype=np.int64)
+        row_pos[sub.row[alloc]] = pos[alloc]  # one allocation column of each row
+        table[:, 0] = codes.period[row_pos]
+        site = codes.site[row_pos]
+        _, group = np.unique(table, axis=0, return_inverse=True)
+        group = group.ravel()
+        # which rows each group holds; the non-allocation columns (KV moves) of each group's
+        # sum must cancel
+        order = np.argsort(group, kind="stable")
+        bounds = np.flatnonzero(np.diff(group[order])) + 1
+        grouped = np.split(order, bounds)
+        summing = sp.csr_matrix(
+            (np.ones(len(one_site)), (group, np.arange(len(one_site)))),
+            shape=(int(group.max()) + 1, len(one_site)),
+        )
+        others = np.ones(n, dtype=bool)  # the columns that are not allocations (KV moves, ...)
+        others[codes.cols] = False
+        totals = (summing @ arr.a[one_site][:, np.flatnonzero(others)]).tocsr()
+        totals.data[np.abs(totals.data) <= 1e-12] = 0.0
+        totals.eliminate_zeros()
+        spans = slow[one_site] != shigh[one_site]
+        for rows_at in grouped:
+            g_id = int(group[rows_at[0]])
+            sites = site[rows_at]
+            if len(rows_at) < 2 or len(np.unique(sites)) != len(sites):
+                continue
+            if not spans[rows_at].any():
+                continue
+            if totals.indptr[g_id + 1] > totals.indptr[g_id]:
+                continue
+            chosen.append(np.sort(one_site[rows_at]).astype(np.int64))
+        chosen.sort(key=lambda rows: int(rows[0]))  # as the rows come: the first row's order
     if not chosen:
         return arr, [], np.zeros(0, dtype=np.int64)
     keep = np.ones(arr.a.shape[0], dtype=bool)
@@ -208,7 +265,8 @@ class Aggregation:
 
 def aggregate(arr: Arrays, keys: dict[int, tuple]) -> Aggregation:
     """The aggregated LP of `arr` (module docstring): blocks found on the arrays, each checked;
-    what is left out is counted by reason and role in `not_aggregated`."""
+    what is left out is counted by reason and role in `not_aggregated`. Vectorised over the
+    matrix entries (numpy); Python loops run per role and per block only."""
     m, n = arr.a.shape
     cand = _candidates(arr, keys)
     reasons: collections.Counter = collections.Counter()
@@ -218,80 +276,124 @@ def aggregate(arr: Arrays, keys: dict[int, tuple]) -> Aggregation:
     # the objective as row m
     full = sp.vstack([arr.a, sp.csr_matrix(arr.cost.reshape(1, -1))]).tocsc()
     full.sum_duplicates()
+    full.sort_indices()
     csr_rows = arr.a
-    dsp_id: dict[tuple, int] = {}
-    dsp = np.full(n, -1, dtype=np.int64)
-    for c, (_, _, d, s, p) in cand.items():
-        dsp[c] = dsp_id.setdefault((d, s, p), len(dsp_id))
+    codes = _codes(arr, keys)
+    cand_cols = codes.cols
+    dsp = codes.per_column(
+        n, (codes.site * codes.systems + codes.system) * codes.periods + codes.period
+    )
+    dp = codes.per_column(n, codes.site * codes.periods + codes.period)
     low, high = _row_code_range(csr_rows, dsp)
     coupling = np.zeros(m + 1, dtype=bool)
     coupling[:m] = _homogeneous(arr) & (low == high) & (low >= 0)
     # a homogeneous row of one site and period over several systems (a tier's `colocate`
     # row): blocks are per system, so it cannot be a coupling row of one
-    dp_id: dict[tuple, int] = {}
-    dp = np.full(n, -1, dtype=np.int64)
-    for c, (_, _, d, _, p) in cand.items():
-        dp[c] = dp_id.setdefault((d, p), len(dp_id))
     plow, phigh = _row_code_range(csr_rows, dp)
     spanning = np.zeros(m + 1, dtype=bool)
     spanning[:m] = _homogeneous(arr) & (plow == phigh) & (plow >= 0) & (low != high)
 
+    # a role of a block: (workload, role, system, period), numbered in the order first seen
+    _, first, jid = np.unique(
+        (codes.role * codes.systems + codes.system) * codes.periods + codes.period,
+        return_index=True,
+        return_inverse=True,
+    )
+    jid = jid.ravel()
+    key_of = [keys[int(c)] for c in cand_cols[first]]
+    roles = [(w, r, s, p) for w, r, _, s, p in key_of]
+    did = codes.site
+    _, site_first = np.unique(did, return_index=True)
+    sites = [keys[int(cand_cols[i])][2] for i in site_first]
+    n_sites = np.bincount(jid, minlength=len(roles))
+    # the candidates' entries (objective included), in column order, rows sorted
+    sub = full[:, cand_cols]
+    counts = np.diff(sub.indptr)
+    e_pos = np.repeat(np.arange(len(cand_cols)), counts)
+    e_row = sub.indices.astype(np.int64)
+    e_val = sub.data
+    e_role = jid[e_pos]
+    # a row is site-free for a role when (role, row, value) is found at every site of the role
+    order = np.lexsort((e_val, e_row, e_role))
+    s_role, s_row, s_val = e_role[order], e_row[order], e_val[order]
+    new_run = np.ones(len(order), dtype=bool)
+    new_run[1:] = (
+        (s_role[1:] != s_role[:-1]) | (s_row[1:] != s_row[:-1]) | (s_val[1:] != s_val[:-1])
+    )
+    run_id = np.cumsum(new_run) - 1
+    run_len = np.bincount(run_id)
+    e_free = np.empty(len(order), dtype=bool)
+    e_free[order] = run_len[run_id] == n_sites[s_role]
+    span_role = np.zeros(len(roles), dtype=bool)
+    span_role[e_role[spanning[e_row]]] = True
+    # each column's pool entries (neither site-free nor coupling) as one exact signature: rows
+    # and the values' bit patterns, padded, told apart by np.unique
+    pool = ~e_free & ~coupling[e_row]
+    p_pos = e_pos[pool]
+    p_count = np.bincount(p_pos, minlength=len(cand_cols))
+    width = int(p_count.max(initial=0))
+    table = np.full((len(cand_cols), 2 * width + 1), -1, dtype=np.int64)
+    table[:, 0] = p_count
+    if width:
+        starts = np.zeros(len(cand_cols), dtype=np.int64)
+        np.cumsum(p_count[:-1], out=starts[1:])
+        slot = np.arange(len(p_pos)) - starts[p_pos]
+        table[p_pos, 1 + slot] = e_row[pool]
+        table[p_pos, 1 + width + slot] = e_val[pool].view(np.int64)
+    _, signature = np.unique(table, axis=0, return_inverse=True)
+    signature = signature.ravel()
+
     by_role: dict[tuple, dict[str, int]] = {}
-    for c, (w, r, d, s, p) in cand.items():
-        by_role.setdefault((w, r, s, p), {})[d] = c
-    signatures: dict[tuple, int] = {}
+    members: list[list[int]] = [[] for _ in roles]
+    for i, j in enumerate(jid.tolist()):
+        members[j].append(i)
     block_of: dict[tuple, list[tuple]] = {}
-    site_free: dict[tuple, set[int]] = {}
-    for j, at in by_role.items():
-        w, r, s, p = j
+    for j, at in enumerate(members):
+        key = roles[j]
+        w, r, s, p = key
         if len(at) < 2:
             reasons[("on one site only", (w, r))] += len(at)
             continue
-        entries = {}
-        seen: collections.Counter = collections.Counter()
-        for d, c in at.items():
-            rows = full.indices[full.indptr[c] : full.indptr[c + 1]]
-            vals = full.data[full.indptr[c] : full.indptr[c + 1]]
-            entries[d] = (rows, vals)
-            seen.update(zip(rows.tolist(), vals.tolist(), strict=True))
-        free = {row for (row, _), k in seen.items() if k == len(at)}
-        site_free[j] = free
-        if any(spanning[row] for rows, _ in entries.values() for row in rows):
+        if span_role[j]:
             reasons[("in a coupling row over several systems (colocate)", (w, r))] += len(at)
             continue
-        sig = []
-        for d in sorted(at):
-            rows, vals = entries[d]
-            pool = tuple(
-                (int(row), float(v))
-                for row, v in zip(rows, vals, strict=True)
-                if row not in free and not coupling[row]
-            )
-            sig.append((d, signatures.setdefault(pool, len(signatures))))
-        block_of.setdefault((s, p, tuple(sig)), []).append(j)
+        by_site = sorted((sites[did[i]], i) for i in at)
+        by_role[key] = {d: int(cand_cols[i]) for d, i in by_site}
+        sig = tuple((d, int(signature[i])) for d, i in by_site)
+        block_of.setdefault((s, p, sig), []).append(key)
+    # the candidates' entries, for _build_aggregated
+    entry = (cand_cols, sub.indptr, e_row, e_val, e_free)
 
     blocks: list[Block] = []
-    for (s, p, sig), roles in block_of.items():
-        sites = [d for d, _ in sig]
-        roles = sorted(roles)
+    has_coupling = np.zeros(n, dtype=bool)
+    has_coupling[cand_cols[np.unique(e_pos[coupling[e_row]])]] = True
+    for (s, p, sig), group in block_of.items():
+        block_sites = [d for d, _ in sig]
+        group = sorted(group)
         while True:
-            if len(roles) < 2:
-                for w, r, _, _ in roles:
+            if len(group) < 2:
+                for w, r, _, _ in group:
                     reasons[("no other role with the same pool-row coefficients", (w, r))] += len(
-                        sites
+                        block_sites
                     )
                 break
-            bad = _check_coupling(arr, full, coupling, roles, sites, by_role)
+            cols = np.array(
+                [[by_role[role][d] for d in block_sites] for role in group], dtype=np.int64
+            )
+            bad: set[tuple] | list[tuple[float, float, np.ndarray]] = []
+            if has_coupling[cols].any():
+                bad = _check_coupling(arr, full, coupling, group, block_sites, by_role)
             if isinstance(bad, set):
-                for j in roles:
-                    if j in bad:
-                        reasons[("coupled to a column outside its block", j[:2])] += len(sites)
-                roles = [j for j in roles if j not in bad]
+                for role in group:
+                    if role in bad:
+                        reasons[("coupled to a column outside its block", role[:2])] += len(
+                            block_sites
+                        )
+                group = [role for role in group if role not in bad]
                 continue
-            cols = np.array([[by_role[j][d] for d in sites] for j in roles], dtype=np.int64)
-            blocks.append(Block(s, p, [j[:2] for j in roles], sites, cols, bad))
+            blocks.append(Block(s, p, [role[:2] for role in group], block_sites, cols, bad))
             break
-    return _build_aggregated(arr, full, coupling, blocks, site_free, reasons)
+    return _build_aggregated(arr, full, coupling, blocks, entry, reasons)
 
 
 def _check_coupling(
@@ -344,22 +446,52 @@ def _check_coupling(
     return [shapes[key] for key in first]
 
 
-def _build_aggregated(arr, full, coupling, blocks, site_free, reasons) -> Aggregation:  # noqa: ANN001
+def _build_aggregated(
+    arr: Arrays,
+    full: sp.csc_matrix,
+    coupling: np.ndarray,
+    blocks: list[Block],
+    entry: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    reasons: collections.Counter,
+) -> Aggregation:
+    """The aggregated LP from the blocks; `entry` holds the candidate columns' matrix entries
+    (columns, CSC pointers, rows, values, whether site-free for the column's role)."""
     m, n = arr.a.shape
+    cand_cols, e_ptr, e_row, e_val, e_free = entry
     member = np.zeros(n, dtype=bool)
     for b in blocks:
         member[b.cols.ravel()] = True
     kept = np.flatnonzero(~member)
+    # every block column's entries, with its block, role i and site k
+    pos_of = np.full(n, -1, dtype=np.int64)
+    pos_of[cand_cols] = np.arange(len(cand_cols))
+    n_blocks = len(blocks)
+    b_cols = [b.cols.ravel() for b in blocks]
+    m_col = np.concatenate(b_cols) if blocks else np.zeros(0, dtype=np.int64)
+    m_block = np.repeat(np.arange(n_blocks), [len(c) for c in b_cols])
+    m_i = (
+        np.concatenate([np.repeat(np.arange(b.cols.shape[0]), b.cols.shape[1]) for b in blocks])
+        if blocks
+        else np.zeros(0, dtype=np.int64)
+    )
+    m_k = (
+        np.concatenate([np.tile(np.arange(b.cols.shape[1]), b.cols.shape[0]) for b in blocks])
+        if blocks
+        else np.zeros(0, dtype=np.int64)
+    )
+    pos = pos_of[m_col]
+    lengths = e_ptr[pos + 1] - e_ptr[pos]
+    take = np.repeat(e_ptr[pos], lengths) + (
+        np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    )
+    x_row, x_val, x_free = e_row[take], e_val[take], e_free[take]
+    x_block = np.repeat(m_block, lengths)
+    x_i, x_k = np.repeat(m_i, lengths), np.repeat(m_k, lengths)
     # the coupling rows of the blocks (every column in one block: `_check_coupling`); other
     # coupling rows (of roles left out) stay as they are
     dropped = np.zeros(m + 1, dtype=bool)
-    for b in blocks:
-        for c in b.cols.ravel():
-            rows = full.indices[full.indptr[c] : full.indptr[c + 1]]
-            dropped[rows[coupling[rows]]] = True
+    dropped[x_row[coupling[x_row]]] = True
     coupling = dropped
-    new_col = np.full(n, -1, dtype=np.int64)
-    new_col[kept] = np.arange(len(kept))
     keep_row = ~coupling[:m]
     kept_rows = np.flatnonzero(keep_row)
     new_row = np.full(m + 1, -1, dtype=np.int64)
@@ -367,39 +499,34 @@ def _build_aggregated(arr, full, coupling, blocks, site_free, reasons) -> Aggreg
     new_row[m] = -2  # the objective
     # kept columns: their entries as they are
     sub = full[:, kept].tocoo()
-    r_list = [new_row[sub.row]]
-    c_list = [sub.col.astype(np.int64)]
-    v_list = [sub.data]
-    next_col = len(kept)
+    n_j = np.array([b.cols.shape[0] for b in blocks], dtype=np.int64)
+    n_d = np.array([b.cols.shape[1] for b in blocks], dtype=np.int64)
+    u_first = len(kept) + np.concatenate([[0], np.cumsum(n_j + n_d)[:-1]]).astype(np.int64)
+    u_start = u_first.tolist()
+    next_col = len(kept) + int((n_j + n_d).sum())
+    # U[j] takes a site-free entry once (its first site's), B[d] a pool entry once (its first
+    # role's); coupling entries go to the summed rows below
+    live = ~coupling[x_row]
+    to_u = live & x_free & (x_k == 0)
+    to_b = live & ~x_free & (x_i == 0)
+    r_parts = [new_row[sub.row], new_row[x_row[to_u]], new_row[x_row[to_b]]]
+    c_parts = [
+        sub.col.astype(np.int64),
+        u_first[x_block[to_u]] + x_i[to_u],
+        u_first[x_block[to_b]] + n_j[x_block[to_b]] + x_k[to_b],
+    ]
+    v_parts = [sub.data, x_val[to_u], x_val[to_b]]
     next_row = len(kept_rows)
-    u_start = []
-    extra_r, extra_c, extra_v, extra_lo, extra_hi = [], [], [], [], []
+    extra_r: list[int] = []
+    extra_c: list[int] = []
+    extra_v: list[float] = []
+    extra_lo: list[float] = []
+    extra_hi: list[float] = []
     named = bool(arr.row_family)
     families = [arr.row_family[i] for i in kept_rows] if named else []
     summed_of: dict[int, int] = {}  # a dropped coupling row -> its block's summed row
-    for b in blocks:
-        n_j, n_d = b.cols.shape
-        u0, b0 = next_col, next_col + n_j
-        u_start.append(u0)
-        next_col += n_j + n_d
-        for i, j in enumerate(b.roles):
-            free = site_free[(*j, b.system, b.period)]
-            for k in range(n_d):
-                c = b.cols[i, k]
-                rows = full.indices[full.indptr[c] : full.indptr[c + 1]]
-                vals = full.data[full.indptr[c] : full.indptr[c + 1]]
-                for row, v in zip(rows, vals, strict=True):
-                    if coupling[row]:
-                        continue
-                    if row in free:
-                        if k == 0:
-                            extra_r.append(new_row[row])
-                            extra_c.append(u0 + i)
-                            extra_v.append(v)
-                    elif i == 0:
-                        extra_r.append(new_row[row])
-                        extra_c.append(b0 + k)
-                        extra_v.append(v)
+    for index, b in enumerate(blocks):
+        u0, jn = int(u_first[index]), int(n_j[index])
         summed_row = {}
         for lo, hi, coef in b.patterns:
             summed_row[(float(lo), float(hi), tuple(coef.tolist()))] = next_row
@@ -411,31 +538,37 @@ def _build_aggregated(arr, full, coupling, blocks, site_free, reasons) -> Aggreg
             extra_hi.append(hi)
             families.append("coupling (summed over sites)")
             next_row += 1
-        role_of = {int(c): i for i, row in enumerate(b.cols) for c in row}
-        for c in b.cols.ravel():
-            for row in full.indices[full.indptr[c] : full.indptr[c + 1]]:
-                if coupling[row] and int(row) not in summed_of:
-                    coef = np.zeros(n_j)
-                    lo_r, hi_r = arr.a.indptr[row], arr.a.indptr[row + 1]
-                    for cc, v in zip(arr.a.indices[lo_r:hi_r], arr.a.data[lo_r:hi_r], strict=True):
-                        coef[role_of[int(cc)]] = v
-                    key = (float(arr.rlo[row]), float(arr.rhi[row]), tuple(coef.tolist()))
-                    summed_of[int(row)] = summed_row[key]
-        for i in range(n_j):
-            extra_r.append(next_row)
-            extra_c.append(u0 + i)
-            extra_v.append(1.0)
-        for k in range(n_d):
-            extra_r.append(next_row)
-            extra_c.append(b0 + k)
-            extra_v.append(-1.0)
-        extra_lo.append(0.0)
-        extra_hi.append(0.0)
-        families.append("balance")
-        next_row += 1
-    rows = np.concatenate([*r_list, np.array(extra_r, dtype=np.int64)])
-    cols = np.concatenate([*c_list, np.array(extra_c, dtype=np.int64)])
-    vals = np.concatenate([*v_list, np.array(extra_v, dtype=float)])
+        if b.patterns:
+            role_of = {int(c): i for i, row in enumerate(b.cols) for c in row}
+            mine = (x_block == index) & coupling[x_row]
+            for row in np.unique(x_row[mine]).tolist():
+                if row in summed_of:
+                    continue
+                coef = np.zeros(jn)
+                lo_r, hi_r = arr.a.indptr[row], arr.a.indptr[row + 1]
+                for cc, v in zip(arr.a.indices[lo_r:hi_r], arr.a.data[lo_r:hi_r], strict=True):
+                    coef[role_of[int(cc)]] = v
+                key = (float(arr.rlo[row]), float(arr.rhi[row]), tuple(coef.tolist()))
+                summed_of[row] = summed_row[key]
+    # the balance rows: sum_j U[j] - sum_d B[d] = 0, one per block
+    balance = next_row + np.arange(n_blocks)
+    r_parts += [np.repeat(balance, n_j), np.repeat(balance, n_d)]
+    c_parts += [
+        np.concatenate([u0 + np.arange(j) for u0, j in zip(u_first, n_j, strict=True)])
+        if n_blocks
+        else np.zeros(0, dtype=np.int64),
+        np.concatenate([u0 + j + np.arange(d) for u0, j, d in zip(u_first, n_j, n_d, strict=True)])
+        if n_blocks
+        else np.zeros(0, dtype=np.int64),
+    ]
+    v_parts += [np.ones(int(n_j.sum())), -np.ones(int(n_d.sum()))]
+    extra_lo += [0.0] * n_blocks
+    extra_hi += [0.0] * n_blocks
+    families += ["balance"] * n_blocks
+    next_row += n_blocks
+    rows = np.concatenate([*r_parts, np.array(extra_r, dtype=np.int64)])
+    cols = np.concatenate([*c_parts, np.array(extra_c, dtype=np.int64)])
+    vals = np.concatenate([*v_parts, np.array(extra_v, dtype=float)])
     objective = rows == -2
     cost = np.zeros(next_col)
     np.add.at(cost, cols[objective], vals[objective])
