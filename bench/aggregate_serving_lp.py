@@ -100,12 +100,14 @@ earlier runs'):
 (gap: (original - relaxed) / original; 0: equal to every printed digit, < 1e-15. The relaxed
 rows: 840 / 1,560 / 13,200 / 15,600 / 26,400 colocate rows -> 168 / 312 / 264 / 312 / 264
 sums; every serving column aggregated, 0 coupling rows left. Restricted - relaxed over relaxed:
-0.226%, 0.720%, 0.0305%, 0.870%, 0.0303%. The aggregation itself, in this script's Python:
-0.2-0.7 s at 5 sites, 5-9 s at 50 and 100. Pools plan: the original LP on the 8 / 7 / 36 / 12 /
-37 of 25 / 25 / 250 / 250 / 500 pools the relaxed solution uses, HiGHS's choice (interior point
-at 50 x 24m and 100 x 20q by the full column count; presolve drops the fixed columns), its
-solution meeting every original row within 4e-11; on the restricted solution's pools instead
-it is +0.42% at 5 x 24m, +0.014% at 50 x 24m, and on the union of both the same as the
+0.226%, 0.720%, 0.0305%, 0.870%, 0.0303%. The aggregation itself, in this script's Python
+then: 0.2-0.7 s at 5 sites, 5-9 s at 50 and 100; since moved to planner/lp/aggregate.py
+(solver.bound auto) and vectorised, the same blocks and optima: relaxation + aggregation 0.8
+s at 50 x 24 months, 3 systems a site (129k columns). Pools plan: the original LP on the 8 /
+7 / 36 / 12 / 37 of 25 / 25 / 250 / 250 / 500 pools the relaxed solution uses, HiGHS's choice
+(interior point at 50 x 24m and 100 x 20q by the full column count; presolve drops the fixed
+columns), its solution meeting every original row within 4e-11; on the restricted solution's
+pools instead it is +0.42% at 5 x 24m, +0.014% at 50 x 24m, and on the union of both the same as the
 relaxed pools' but at 100 x 20q (1.3e-6).)
 - The relaxed LP is the original LP's optimum to 2e-5 or closer: a lower bound that loses
   nothing. Yet its solutions put prefill off site: the proportional split 23.6% / 30.8% /
