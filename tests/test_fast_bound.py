@@ -179,3 +179,18 @@ def test_arrays_from_highs_are_the_planners_lp() -> None:
     assert np.array_equal(got.lo, arr.lo) and np.array_equal(got.hi, arr.hi)
     assert np.array_equal(got.rlo, arr.rlo) and np.array_equal(got.rhi, arr.rhi)
     assert (got.a != arr.a).nnz == 0
+
+
+def test_row_ids_are_equal_exactly_where_rows_are() -> None:
+    """aggregate._row_ids (hashes checked against the rows): equal ids for equal rows, distinct
+    for distinct rows, on a table with many repeats and rows one entry apart."""
+    rng = np.random.default_rng(7)
+    base = rng.integers(-3, 3, size=(40, 6))
+    table = base[rng.integers(0, 40, size=2000)]
+    table[::97, 5] += 1  # near-duplicates
+    ids = aggregate._row_ids(table)
+    _, reference = np.unique(table, axis=0, return_inverse=True)
+    reference = reference.ravel()
+    # the same partition: a one-to-one map between the two numberings
+    pairs = set(zip(ids.tolist(), reference.tolist(), strict=True))
+    assert len(pairs) == len(set(ids.tolist())) == len(set(reference.tolist()))

@@ -112,12 +112,35 @@ class _Codes:
 
 def _factor(values: list) -> tuple[np.ndarray, int]:
     """Integer codes of the values (first seen, first numbered) and how many there are."""
-    ids: dict = {}
-    out = np.fromiter((ids.setdefault(v, len(ids)) for v in values), np.int64, len(values))
-    return out, len(ids)
+    ids = {v: i for i, v in enumerate(dict.fromkeys(values))}
+    return np.fromiter(map(ids.__getitem__, values), np.int64, len(values)), len(ids)
 
 
-def _codes(arr: Arrays, keys: dict[int, tuple]) -> _Codes:
+def _row_ids(table: np.ndarray) -> np.ndarray:
+    """An id per row of an integer table, equal exactly where the rows are equal. The rows are
+    hashed to two 64-bit words (random odd multipliers, wrapping), the hashes told apart by
+    np.unique, and every row compared with its hash group's first row: a collision (never seen)
+    falls back to np.unique over the rows themselves (slower: a sort of the whole rows)."""
+    rng = np.random.default_rng(20261127)
+    words = table.astype(np.uint64, copy=False)
+    mult = rng.integers(1, 2**63, size=(2, table.shape[1]), dtype=np.uint64) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        h1 = (words * mult[0]).sum(axis=1, dtype=np.uint64)
+        h2 = ((words ^ np.uint64(0x9E3779B97F4A7C15)) * mult[1]).sum(axis=1, dtype=np.uint64)
+    pair = np.stack([h1, h2], axis=1).view(np.dtype((np.void, 16))).ravel()
+    _, first, ids = np.unique(pair, return_index=True, return_inverse=True)
+    ids = ids.ravel()
+    if np.array_equal(table, table[first[ids]]):
+        return ids
+    _, ids = np.unique(table, axis=0, return_inverse=True)
+    return ids.ravel()
+
+
+def _codes(arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None) -> _Codes:
+    """The candidates' codes; `known` when already made for an LP with the same columns and
+    column bounds (the relaxed LP of `relax_colocation` and the LP it came from)."""
+    if known is not None:
+        return known
     cand = _candidates(arr, keys)
     cols = np.fromiter(cand, dtype=np.int64, count=len(cand))
     parts: list[tuple] = list(zip(*cand.values(), strict=True)) if cand else [()] * 5
@@ -129,7 +152,7 @@ def _codes(arr: Arrays, keys: dict[int, tuple]) -> _Codes:
 
 
 def relax_colocation(
-    arr: Arrays, keys: dict[int, tuple]
+    arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None
 ) -> tuple[Arrays, list[np.ndarray], np.ndarray]:
     """The relaxed LP of `--relax-colocation`: the equality rows with right-hand side 0 whose
     allocation columns (at least one) are all of one site and one period are grouped by
@@ -142,7 +165,7 @@ def relax_colocation(
     row); the relaxed LP's rows are the original's other rows, in their order, then the
     sums."""
     n = arr.a.shape[1]
-    codes = _codes(arr, keys)
+    codes = _codes(arr, keys, known)
     dp = codes.per_column(n, codes.site * codes.periods + codes.period)
     dsp = codes.per_column(
         n, (codes.site * codes.systems + codes.system) * codes.periods + codes.period
@@ -172,8 +195,7 @@ def relax_colocation(
         row_pos[sub.row[alloc]] = pos[alloc]  # one allocation column of each row
         table[:, 0] = codes.period[row_pos]
         site = codes.site[row_pos]
-        _, group = np.unique(table, axis=0, return_inverse=True)
-        group = group.ravel()
+        group = _row_ids(table)
         # which rows each group holds; the non-allocation columns (KV moves) of each group's
         # sum must cancel
         order = np.argsort(group, kind="stable")
@@ -263,22 +285,24 @@ class Aggregation:
     summed_of: dict[int, int]  # original coupling row -> the aggregated row that sums it
 
 
-def aggregate(arr: Arrays, keys: dict[int, tuple]) -> Aggregation:
+def aggregate(arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None) -> Aggregation:
     """The aggregated LP of `arr` (module docstring): blocks found on the arrays, each checked;
     what is left out is counted by reason and role in `not_aggregated`. Vectorised over the
     matrix entries (numpy); Python loops run per role and per block only."""
     m, n = arr.a.shape
-    cand = _candidates(arr, keys)
+    codes = _codes(arr, keys, known)
     reasons: collections.Counter = collections.Counter()
-    for c, (w, r, *_rest) in keys.items():
-        if c not in cand:
-            reasons[("integer or bounded column", (w, r))] += 1
+    if len(codes.cols) < len(keys):
+        candidate = np.zeros(n, dtype=bool)
+        candidate[codes.cols] = True
+        for c, (w, r, *_rest) in keys.items():
+            if not candidate[c]:
+                reasons[("integer or bounded column", (w, r))] += 1
     # the objective as row m
     full = sp.vstack([arr.a, sp.csr_matrix(arr.cost.reshape(1, -1))]).tocsc()
     full.sum_duplicates()
     full.sort_indices()
     csr_rows = arr.a
-    codes = _codes(arr, keys)
     cand_cols = codes.cols
     dsp = codes.per_column(
         n, (codes.site * codes.systems + codes.system) * codes.periods + codes.period
@@ -340,8 +364,7 @@ def aggregate(arr: Arrays, keys: dict[int, tuple]) -> Aggregation:
         slot = np.arange(len(p_pos)) - starts[p_pos]
         table[p_pos, 1 + slot] = e_row[pool]
         table[p_pos, 1 + width + slot] = e_val[pool].view(np.int64)
-    _, signature = np.unique(table, axis=0, return_inverse=True)
-    signature = signature.ravel()
+    signature = _row_ids(table)
 
     by_role: dict[tuple, dict[str, int]] = {}
     members: list[list[int]] = [[] for _ in roles]
@@ -684,7 +707,7 @@ class RelaxedBound:
     blocks: int
     columns: int  # of the aggregated LP
     prepare_s: float  # the relaxation and the aggregation
-    solve_s: float
+    solve_s: float  # HiGHS's run
 
 
 def aggregable(
@@ -693,10 +716,11 @@ def aggregable(
     """The relaxed LP (`relax_colocation`), the original rows of each sum, and the relaxed LP
     aggregated (`aggregate`); None when it has no colocate rows to sum or no block to
     aggregate (then the fast bound does not apply)."""
-    relaxed, groups, _ = relax_colocation(arr, keys)
+    codes = _codes(arr, keys)
+    relaxed, groups, _ = relax_colocation(arr, keys, codes)
     if not groups:
         return None
-    agg = aggregate(relaxed, keys)
+    agg = aggregate(relaxed, keys, codes)
     if not agg.blocks:
         return None
     return relaxed, groups, agg
