@@ -194,3 +194,26 @@ def test_row_ids_are_equal_exactly_where_rows_are() -> None:
     # the same partition: a one-to-one map between the two numberings
     pairs = set(zip(ids.tolist(), reference.tolist(), strict=True))
     assert len(pairs) == len(set(ids.tolist())) == len(set(reference.tolist()))
+
+
+def test_shadow_prices_are_the_bounds_duals_and_price_the_full_lp_out(forced) -> None:
+    """The plan's duals (its shadow prices) are the relaxed aggregated LP's, mapped to the full
+    model's rows: every column of the full LP with bounds [0, inf) has a reduced cost >= 0
+    under them (HiGHS's dual feasibility tolerance, relative to the cost), so they are duals of
+    the full LP; and each colocate row of a tier and period carries the same dual."""
+    model = fleet(10.0)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert stats.proof == "rounded-aggregated"
+    arr, keys = AGG.lp_arrays(model)  # rows in the order HiGHS had them
+    y = np.zeros(arr.a.shape[0])
+    for label, row in model.constraints.items():
+        y[row.index] = model.duals[label]
+    assert np.array_equal(y, model.fast_bound.row_dual)
+    rc = arr.cost - arr.a.T @ y
+    free = (arr.lo == 0) & np.isposinf(arr.hi) & ~arr.integer
+    assert np.min(rc[free] / np.maximum(1.0, np.abs(arr.cost[free]))) >= -1e-7
+    _, groups, _ = aggregate.relax_colocation(arr, keys)
+    assert groups
+    for rows in groups:
+        assert np.all(y[rows] == y[rows[0]])
+    assert np.count_nonzero(y) > 0

@@ -576,7 +576,9 @@ def _solve_fast(
        aggregated busy units) define the restricted LP: the full model with every other pool's
        columns fixed at 0 (the incumbent's idle-pool mechanism). Solved as the relaxation
        would be (planner's method, scaling); it stands in for the relaxation: the rounding
-       starts from its values and basis, the plan's duals are its duals.
+       starts from its values and basis. The plan's shadow prices are the bound's duals
+       mapped to the full model's rows (each colocate row its sum's dual): dual feasible for
+       the full LP, optimal where the bound equals the LP relaxation's optimum.
     3. The start is rounded as ever (`find_start`, the start kept as the plan) and its gap
        proven against L: (plan - L) / plan.
     None when no block aggregates, the relaxed or the restricted LP is not optimal, no start
@@ -622,7 +624,11 @@ def _solve_fast(
             return None
         _read_highs(model, lp_solver)
     lp_s = time.perf_counter() - started
-    model.duals = {label: c.pi for label, c in model.constraints.items()}
+    # The shadow prices: the bound's duals on the full model's rows (aggregate.py
+    # `original_row_duals`), not the restricted LP's (its idle pools fixed at 0 would price
+    # capacity as if no other pool could take the work).
+    y = bound.row_dual
+    model.duals = {label: float(y[row.index]) for label, row in model.constraints.items()}
     size = (len(model.prob.variables()), len(model.constraints))
     mip = make_solver("highs", True, solver_gap(gap, lower, model), time_limit_s, method)
     _stop_at(highs, deadline)
@@ -690,11 +696,13 @@ def relaxed_bound(arr: Any, keys: dict[int, tuple], time_limit_s: float) -> Any:
     run_s = time.perf_counter() - run_started
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
-    solution = np.asarray(highs.getSolution().col_value, dtype=np.float64)
-    x = aggregate.map_back(agg, solution)
+    answer = highs.getSolution()
+    x = aggregate.map_back(agg, np.asarray(answer.col_value, dtype=np.float64))
+    duals = np.asarray(answer.row_dual, dtype=np.float64)
     return aggregate.RelaxedBound(
         objective=float(highs.getInfo().objective_function_value) + agg.lp.constant,
         x=x,
+        row_dual=aggregate.original_row_duals(arr.a.shape[0], groups, agg, duals),
         summed_rows=sum(len(rows) for rows in groups),
         groups=len(groups),
         blocks=len(agg.blocks),
