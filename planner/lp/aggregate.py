@@ -366,33 +366,47 @@ def aggregate(arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None) 
         table[p_pos, 1 + width + slot] = e_val[pool].view(np.int64)
     signature = _row_ids(table)
 
-    by_role: dict[tuple, dict[str, int]] = {}
-    members: list[list[int]] = [[] for _ in roles]
-    for i, j in enumerate(jid.tolist()):
-        members[j].append(i)
-    block_of: dict[tuple, list[tuple]] = {}
-    for j, at in enumerate(members):
-        key = roles[j]
-        w, r, s, p = key
-        if len(at) < 2:
-            reasons[("on one site only", (w, r))] += len(at)
-            continue
-        if span_role[j]:
-            reasons[("in a coupling row over several systems (colocate)", (w, r))] += len(at)
-            continue
-        by_site = sorted((sites[did[i]], i) for i in at)
-        by_role[key] = {d: int(cand_cols[i]) for d, i in by_site}
-        sig = tuple((d, int(signature[i])) for d, i in by_site)
-        block_of.setdefault((s, p, sig), []).append(key)
+    # each role's columns in the order of its sites' names; a role's block key is its system,
+    # period and (site, signature) sequence, told apart as rows of a table
+    rank = np.empty(len(sites), dtype=np.int64)
+    rank[sorted(range(len(sites)), key=sites.__getitem__)] = np.arange(len(sites))
+    order = np.lexsort((rank[did], jid))
+    seg = np.searchsorted(jid[order], np.arange(len(roles) + 1))
+    widest = int(n_sites.max(initial=0))
+    key_table = np.full((len(roles), 3 + 2 * widest), -1, dtype=np.int64)
+    key_table[:, 0] = codes.system[first]
+    key_table[:, 1] = codes.period[first]
+    key_table[:, 2] = n_sites
+    slot = np.arange(len(order)) - seg[jid[order]]
+    key_table[jid[order], 3 + slot] = rank[did[order]]
+    key_table[jid[order], 3 + widest + slot] = signature[order]
+    block_id = _row_ids(key_table)
+    block_of: dict[int, list[int]] = {}
+    for j in range(len(roles)):
+        w, r, _, _ = roles[j]
+        if n_sites[j] < 2:
+            reasons[("on one site only", (w, r))] += int(n_sites[j])
+        elif span_role[j]:
+            reasons[("in a coupling row over several systems (colocate)", (w, r))] += int(
+                n_sites[j]
+            )
+        else:
+            block_of.setdefault(int(block_id[j]), []).append(j)
+
+    def columns_of(j: int) -> np.ndarray:
+        return cand_cols[order[seg[j] : seg[j + 1]]]
+
     # the candidates' entries, for _build_aggregated
     entry = (cand_cols, sub.indptr, e_row, e_val, e_free)
 
     blocks: list[Block] = []
     has_coupling = np.zeros(n, dtype=bool)
     has_coupling[cand_cols[np.unique(e_pos[coupling[e_row]])]] = True
-    for (s, p, sig), group in block_of.items():
-        block_sites = [d for d, _ in sig]
-        group = sorted(group)
+    for members in block_of.values():
+        s, p = roles[members[0]][2:]
+        block_sites = [sites[k] for k in did[order[seg[members[0]] : seg[members[0] + 1]]]]
+        column = {roles[j]: columns_of(j) for j in members}
+        group = sorted(column)
         while True:
             if len(group) < 2:
                 for w, r, _, _ in group:
@@ -400,11 +414,13 @@ def aggregate(arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None) 
                         block_sites
                     )
                 break
-            cols = np.array(
-                [[by_role[role][d] for d in block_sites] for role in group], dtype=np.int64
-            )
+            cols = np.stack([column[role] for role in group]).astype(np.int64)
             bad: set[tuple] | list[tuple[float, float, np.ndarray]] = []
             if has_coupling[cols].any():
+                by_role = {
+                    role: dict(zip(block_sites, column[role].tolist(), strict=True))
+                    for role in group
+                }
                 bad = _check_coupling(arr, full, coupling, group, block_sites, by_role)
             if isinstance(bad, set):
                 for role in group:
