@@ -50,6 +50,7 @@ def write_scenario(
     scale: float = 1.0,
     incumbent: str | bool = "auto",
     time_limit_s: float = 300.0,
+    bound: str = "auto",
 ) -> Path:
     """A synthetic topology (a ring of sites plus chords) and scenario sized by the arguments;
     `scale` multiplies every inference demand and each site's max_units (a fleet of ~1M
@@ -149,6 +150,7 @@ def write_scenario(
                     "mip_gap": 0.01,
                     "time_limit": f"{time_limit_s:g} s",
                     "incumbent": incumbent,
+                    "bound": bound,
                 },
                 "workloads": workloads,
             }
@@ -212,6 +214,7 @@ def run(
     incumbent: str | bool = "auto",
     relax: bool = False,
     time_limit_s: float = 300.0,
+    bound: str = "auto",
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_scenario(
@@ -225,6 +228,7 @@ def run(
             scale,
             incumbent,
             time_limit_s,
+            bound,
         )
         t0, cpu0 = time.perf_counter(), _cpu_s()
         scenario = load_scenario(path)
@@ -251,6 +255,7 @@ def run(
         "total_s": t3 - t0,
         "total_cpu_s": cpu3 - cpu0,
         "proof": stats.proof,
+        "fast_bound": model.fast_bound,  # planner/lp/aggregate.py RelaxedBound, or None
         "gap": stats.gap or 0.0,
         "accelerators": accelerators,
         "periods": periods,
@@ -283,6 +288,13 @@ def main() -> None:
         "--relax", action="store_true", help="the LP relaxation only (planner plan --relax)"
     )
     parser.add_argument(
+        "--bound",
+        choices=["auto", "full"],
+        default="auto",
+        help="solver.bound (auto: the relaxed aggregated LP's bound where it applies; "
+        "planner/lp/solve.py _solve_fast)",
+    )
+    parser.add_argument(
         "--time-limit",
         type=float,
         default=300.0,
@@ -306,6 +318,7 @@ def main() -> None:
                 INCUMBENT[args.incumbent],
                 args.relax,
                 args.time_limit,
+                args.bound,
             )
         except PlannerError as exc:  # a size that finds no plan (a time limit) is a result too
             print(f"{sites:>5} {type(exc).__name__}: {exc}", flush=True)
@@ -319,6 +332,15 @@ def main() -> None:
             f"{r['total_s'] / r['highs_s'] if r['highs_s'] else float('nan'):>11.2f} {overhead:>21.2f} {r['total_s']:>8.1f} {r['total_cpu_s']:>8.1f} {r['proof']:>8}",
             flush=True,
         )
+        fast = r["fast_bound"]
+        if fast is not None:
+            print(
+                f"      bound: relaxed aggregated LP, {fast.columns:,} columns ({fast.blocks:,} "
+                f"blocks; {fast.summed_rows:,} colocate rows -> {fast.groups:,} sums), "
+                f"relaxation + aggregation {fast.prepare_s:.2f} s, simplex {fast.solve_s:.2f} s, "
+                f"{fast.objective:,.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -68,6 +68,16 @@ def format_plan(plan: Plan) -> str:
                 "this size HiGHS's MIP search is not run by default (its root heuristics do not "
                 "keep to the time limit there); solver.incumbent: true runs it from this plan"
             )
+        elif plan.solver.proof == "rounded-aggregated":
+            out.append(
+                "  proven by the relaxed aggregated LP's bound: each serving tier's colocate "
+                "rows summed over the sites (prefill at any site, each period's totals "
+                "balanced), a relaxation whose optimum is at most the LP relaxation's, with "
+                "its serving columns aggregated over the sites exactly "
+                "(planner/lp/aggregate.py); this plan was rounded from the LP on the pools that "
+                "bound's solution uses, no MIP search was needed (solver.bound: full proves "
+                "it against the full LP relaxation instead)"
+            )
     out.append(
         f"  solver: {plan.solver.name} ({plan.solver.variables:,} variables, "
         f"{plan.solver.constraints:,} constraints)"

@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 class SolverRow:
     """solver name, method, gap target, model size, and how the gap was proven: `mip` (the
     solver's branch and bound), `rounded` (a plan rounded from the LP relaxation, within the gap
-    of the relaxation's bound: no MIP search), `relaxed` (--relax: no whole-unit plan)"""
+    of the relaxation's bound: no MIP search), `rounded-aggregated` (the same, rounded from the
+    LP on the pools the relaxed aggregated LP uses, within the gap of that LP's bound:
+    solver.bound auto), `relaxed` (--relax: no whole-unit plan)"""
 
     name: str
     method: str

@@ -92,6 +92,13 @@ class SolverOptions(Strict):
     # columns, where it is the plan too ("feasible", its gap reported); true: a start outside
     # the gap goes to the MIP at any size; false: the MIP alone.
     incumbent: Literal["auto"] | bool = "auto"
+    # The lower bound a plan's gap is proven against. full: the LP relaxation. auto: where the
+    # rounded start is the plan (incumbent auto, from 50,000 columns) and serving tiers have
+    # colocate rows, the relaxed aggregated LP (each tier's colocate rows summed over the sites,
+    # its serving columns aggregated exactly: planner/lp/aggregate.py), a valid bound found in
+    # seconds where the LP relaxation takes minutes; the plan is rounded from the LP on the
+    # pools that bound's solution uses, and today's path runs when that misses the gap.
+    bound: Literal["auto", "full"] = "auto"
 
 
 class ScenarioData(Strict):

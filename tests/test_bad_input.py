@@ -156,6 +156,12 @@ def two_problem_lines() -> str:
 
 CASES = [
     Case(
+        "solver-bound-unknown",
+        sc("overrides:\n", f"solver:\n  bound: exact  {MARK}\noverrides:\n"),
+        path="solver.bound",
+        message="'auto' or 'full'",
+    ),
+    Case(
         "headroom-unknown-domain",
         sc(
             "    tokens_per_s_per_user: 30\n",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from planner.demand.types import WorkloadDemand
 from planner.lp.linear import (
@@ -303,6 +303,9 @@ class Model:
     # Seconds a re-solve of the rounded plan may spend in simplex before interior point
     # (planner/lp/incumbent.py `_resolve`; set from the relaxation's time by find_start).
     warm_budget_s: float = 0.0
+    # The relaxed aggregated LP's answer when the plan's bound came from it
+    # (planner/lp/solve.py `_solve_fast`: a planner/lp/aggregate.py RelaxedBound), else None.
+    fast_bound: Any = None
     # Indexes and memos of the helpers below, each checked against the sizes of the variable
     # dicts it was made from (rebuilt if one grew): scanning every variable per row or per
     # pool made the build quadratic in the fleet's size.

@@ -17,6 +17,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pulp
 
@@ -139,7 +140,7 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
 LARGE_COST = 1e6
 
 
-def _scale_objective(highs) -> None:
+def _scale_objective(highs, columns: int = LARGE_COLUMNS) -> None:
     """On a large model (LARGE_COLUMNS and up) with costs above LARGE_COST, set HiGHS's
     user_objective_scale to the power of two its own warning suggests, -ceil(log2(max|c| /
     LARGE_COST)): HiGHS scales the costs inside and reports objective and duals unscaled. At
@@ -149,7 +150,7 @@ def _scale_objective(highs) -> None:
     which would change shipped plans for no gain."""
     import numpy as np
 
-    if highs.getNumCol() < LARGE_COLUMNS:
+    if highs.getNumCol() < columns:
         return
     biggest = float(np.abs(np.asarray(highs.getLp().col_cost_)).max(initial=0.0))
     if biggest > LARGE_COST:
@@ -501,8 +502,220 @@ def solve_model(
 ) -> SolveStats:
     """Solve in place: the LP relaxation (bound, duals), then unless relax_only the MIP.
     Raises InfeasibleError (with a diagnosis), SolverError, or ConfigError for coefficients
-    the solver cannot hold."""
+    the solver cannot hold. Where the fast bound applies (`_fast_applies`), the plan is first
+    rounded against the relaxed aggregated LP's bound (`_solve_fast`); when that finds no plan
+    within the gap, the full path runs and the better-proven of the two plans is kept."""
     check_magnitudes(model)
+    if not _fast_applies(model, solver, relax_only):
+        return _solve_full(model, solver, gap, time_limit_s, method, relax_only)
+    deadline = time.perf_counter() + time_limit_s
+    fast = _solve_fast(model, gap, time_limit_s, method, deadline)
+    if fast is not None and fast.gap is not None and fast.gap <= gap:
+        return fast
+    saved = _Saved(model) if fast is not None else None
+    # Today's path with today's time limit: the fast path's seconds are not taken from it.
+    full = _solve_full(model, solver, gap, time_limit_s, method, relax_only)
+    better = fast is not None and fast.gap is not None and (full.gap is None or fast.gap < full.gap)
+    if better and saved is not None:
+        saved.restore(model)
+        return fast  # type: ignore[return-value]
+    return full
+
+
+# From this many columns, with solver.incumbent auto (where the rounded start is the plan:
+# planner/lp/incumbent.py `searches`) and solver.bound auto, the plan's bound is the relaxed
+# aggregated LP's (`_solve_fast`). Tests lower it to run the fast path on small fleets.
+FAST_BOUND_COLUMNS = LARGE_COLUMNS
+
+
+def _fast_applies(model: Model, solver: str, relax_only: bool) -> bool:
+    """Whether `_solve_fast` is tried: HiGHS, a plan (not --relax), solver.bound auto,
+    solver.incumbent auto and FAST_BOUND_COLUMNS columns or more."""
+    options = model.scenario.data.solver
+    return (
+        solver == "highs"
+        and not relax_only
+        and options.bound == "auto"
+        and options.incumbent == "auto"
+        and len(model.prob.variables()) >= FAST_BOUND_COLUMNS
+    )
+
+
+class _Saved:
+    """A plan's values in the PuLP model (column values, status, HiGHS's objective, duals), to
+    put back after another solve of the same model."""
+
+    def __init__(self, model: Model) -> None:
+        self.values = [var.varValue for var in model.prob.variables()]
+        self.status = (model.prob.status, model.prob.sol_status)
+        self.objective = model.solver_objective_usd
+        self.duals = dict(model.duals)
+
+    def restore(self, model: Model) -> None:
+        for var, value in zip(model.prob.variables(), self.values, strict=True):
+            var.varValue = value
+        model.prob.assignStatus(*self.status)
+        model.solver_objective_usd = self.objective
+        model.duals = self.duals
+
+
+def _solve_fast(
+    model: Model, gap: float, time_limit_s: float, method: str, deadline: float
+) -> SolveStats | None:
+    """The plan proven against the relaxed aggregated LP's bound, or None (then the full path
+    runs: `solve_model`).
+
+    1. The bound: the LP as HiGHS holds it, each serving tier's colocate rows summed over the
+       sites and its serving columns aggregated exactly (planner/lp/aggregate.py), solved by
+       HiGHS's simplex with the planner's objective scaling. A sum of rows is implied by them,
+       so every solution of the LP relaxation solves the relaxed LP: its optimum is at most the
+       LP relaxation's, itself at most any whole-unit plan's; the aggregation keeps the optimum
+       (aggregate.py). So the relaxed aggregated optimum L bounds every plan from below.
+    2. The pools (site, system) its solution uses (any column of the pool above
+       incumbent.USED_TOL once mapped back: units, orders, contracts, rentals, the split of the
+       aggregated busy units) define the restricted LP: the full model with every other pool's
+       columns fixed at 0 (the incumbent's idle-pool mechanism). Solved as the relaxation
+       would be (planner's method, scaling); it stands in for the relaxation: the rounding
+       starts from its values and basis. The plan's shadow prices are the bound's duals
+       mapped to the full model's rows (each colocate row its sum's dual): dual feasible for
+       the full LP, optimal where the bound equals the LP relaxation's optimum.
+    3. The start is rounded as ever (`find_start`, the start kept as the plan) and its gap
+       proven against L: (plan - L) / plan.
+    None when no block aggregates, the relaxed or the restricted LP is not optimal, no start
+    is found, or the rounded plan needs a repair (`_repair` would change the model the full
+    path then solves). A plan outside the gap is returned for `solve_model` to compare."""
+    import highspy
+    import numpy as np
+
+    from planner.lp import aggregate
+    from planner.lp.incumbent import USED_TOL, pool_columns
+    from planner.lp.transfer import transfer
+
+    started = time.perf_counter()
+    lp_solver = make_solver("highs", False, gap, time_limit_s, method)
+    constant = float(model.prob.objective.constant)
+    with _quiet_stdout():
+        transfer(model.prob, lp_solver)
+        highs = model.prob.solverModel
+        keys = {var.index: key for key, var in model.u.items()}
+        bound = relaxed_bound(aggregate.from_highs(highs, constant), keys, time_limit_s)
+        if bound is None:
+            return None
+        model.fast_bound = bound
+        model.solver_run_s += bound.solve_s  # HiGHS's run on the relaxed aggregated LP
+        lower = bound.objective
+        values = bound.x
+        idle: list[int] = []
+        for columns in pool_columns(model).values():
+            if np.all(np.abs(values[columns]) <= USED_TOL):
+                idle.extend(columns)
+        if not idle or len(idle) == highs.getNumCol():
+            return None
+        _scale_objective(highs)
+        _choose_method(highs, lp_solver)
+        _scale_matrix(highs)
+        index = np.array(idle, dtype=np.int32)
+        zero = np.zeros(len(index))
+        highs.changeColsBounds(len(index), index, zero, zero)
+        run_started = time.perf_counter()
+        highs.run()
+        model.solver_run_s += time.perf_counter() - run_started
+        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        _read_highs(model, lp_solver)
+    lp_s = time.perf_counter() - started
+    # The shadow prices: the bound's duals on the full model's rows (aggregate.py
+    # `original_row_duals`), not the restricted LP's (its idle pools fixed at 0 would price
+    # capacity as if no other pool could take the work).
+    y = bound.row_dual
+    model.duals = {label: float(y[row.index]) for label, row in model.constraints.items()}
+    size = (len(model.prob.variables()), len(model.constraints))
+    mip = make_solver("highs", True, solver_gap(gap, lower, model), time_limit_s, method)
+    _stop_at(highs, deadline)
+    mip_started = time.perf_counter()
+    with _quiet_stdout():
+        start = find_start(model, _acceptable(model, lower, gap), keep=True)
+    highs.setOptionValue("solver", "choose")
+    if start is None:
+        return None
+    _read_highs(model, mip)
+    how = outcome(model.prob) if start.proven else INCUMBENT
+    _check_mip(model, how, "highs", time_limit_s, method)
+    _polish(model, mip)
+    if _work_on_no_unit(model) or _work_off_its_choice(model):
+        return None
+    mip_s = time.perf_counter() - mip_started
+    objective = pulp.value(model.prob.objective)
+    proven_gap = max(0.0, (objective - lower) / objective) if objective else 0.0
+    status = PROVEN if how == OPTIMAL else FEASIBLE
+    return SolveStats(
+        "highs",
+        method,
+        lp_s,
+        mip_s,
+        lower,
+        lower,
+        objective,
+        proven_gap,
+        status,
+        *size,
+        gap,
+        ROUNDED_AGGREGATED,
+    )
+
+
+# SolveStats.proof of a plan rounded from the LP on the pools the relaxed aggregated LP uses,
+# its gap proven by that LP's optimum (`_solve_fast`).
+ROUNDED_AGGREGATED = "rounded-aggregated"
+
+
+def relaxed_bound(arr: Any, keys: dict[int, tuple], time_limit_s: float) -> Any:
+    """Step 1 of `_solve_fast` on the LP `arr` (planner/lp/aggregate.py Arrays) with its
+    allocation columns `keys` ({column: (w, r, d, s, p)}): the relaxed aggregated LP solved by
+    HiGHS's simplex (one thread, the planner's objective scaling), as an aggregate.RelaxedBound;
+    None when nothing aggregates or the LP is not solved to optimality."""
+    import highspy
+    import numpy as np
+
+    from planner.lp import aggregate
+
+    started = time.perf_counter()
+    found = aggregate.aggregable(arr, keys)
+    if found is None:
+        return None
+    _, groups, agg = found
+    prepared = time.perf_counter()
+    holder = LinearProblem("relaxed_aggregated")
+    solver = make_solver("highs", False, 0.0, time_limit_s, "simplex")
+    solver.createAndConfigureSolver(holder)
+    highs = holder.solverModel
+    aggregate.load_highs(highs, agg.lp)
+    _scale_objective(highs, columns=0)
+    run_started = time.perf_counter()
+    highs.run()
+    run_s = time.perf_counter() - run_started
+    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    answer = highs.getSolution()
+    x = aggregate.map_back(agg, np.asarray(answer.col_value, dtype=np.float64))
+    duals = np.asarray(answer.row_dual, dtype=np.float64)
+    return aggregate.RelaxedBound(
+        objective=float(highs.getInfo().objective_function_value) + agg.lp.constant,
+        x=x,
+        row_dual=aggregate.original_row_duals(arr.a.shape[0], groups, agg, duals),
+        summed_rows=sum(len(rows) for rows in groups),
+        groups=len(groups),
+        blocks=len(agg.blocks),
+        columns=agg.lp.a.shape[1],
+        prepare_s=prepared - started,
+        solve_s=run_s,
+    )
+
+
+def _solve_full(
+    model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
+) -> SolveStats:
+    """Today's path: the full LP relaxation, then the rounded start or the MIP."""
     deadline = time.perf_counter() + time_limit_s
     how, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
     _check_relaxation(model, how, solver, time_limit_s, method)

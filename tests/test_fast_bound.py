@@ -1,0 +1,219 @@
+"""solver.bound auto (planner/lp/solve.py `_solve_fast`, planner/lp/aggregate.py): a plan proven
+against the relaxed aggregated LP's bound (each serving tier's colocate rows summed over the
+sites, its serving columns aggregated exactly), rounded from the LP on the pools that bound's
+solution uses; the full path whenever no block aggregates, an LP is not optimal, or the plan
+misses the gap. The fast path is forced on the 4-site bench fleet of
+tests/test_aggregate_serving_lp.py by lowering FAST_BOUND_COLUMNS (the shipped scenarios are
+far below the 50,000 columns it applies from)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import bench_module
+import numpy as np
+import pytest
+
+from planner.lp import aggregate
+from planner.lp import solve as solve_module
+from planner.lp.incumbent import pool_columns
+from planner.readplan import read_plan
+from planner.report import format_plan
+from planner.verify import verify
+
+AGG = bench_module.load("aggregate_serving_lp")
+
+
+def fleet(scale: float, prefill: str | None = None):
+    """bench_lp's fleet on 4 sites (each system at two sites or more), 4 quarters; at scale 10
+    the rounding's whole units are small next to the fleet, so the rounded plan is within 1%."""
+    args = argparse.Namespace(
+        across_sites=False,
+        sites=4,
+        systems=3,
+        inference=4,
+        rl=1,
+        period="1 quarter",
+        horizon="1 year",
+        scale=scale,
+        prefill=prefill,
+    )
+    return AGG.build_fleet(args)
+
+
+@pytest.fixture
+def forced(monkeypatch):
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 0)
+
+
+def full_lp_optimum(scale: float, prefill: str | None = None) -> float:
+    """The full LP relaxation's optimum, solved here on its own (--relax never takes the fast
+    path)."""
+    model = fleet(scale, prefill)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=True)
+    assert stats.lp_relaxation_usd is not None
+    return stats.lp_relaxation_usd
+
+
+def test_fast_path_plan_is_verified_and_proven_against_a_valid_bound(forced) -> None:
+    model = fleet(10.0)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert stats.proof == "rounded-aggregated"
+    assert model.fast_bound is not None and model.fast_bound.blocks > 0
+    # the gap is proven against the relaxed aggregated optimum, recomputed here
+    lower = model.fast_bound.objective
+    assert stats.lower_bound_usd == lower
+    assert stats.objective_usd is not None and stats.gap is not None
+    assert stats.gap == pytest.approx((stats.objective_usd - lower) / stats.objective_usd)
+    assert 0 <= stats.gap <= 0.01
+    # a valid bound: at most the full LP relaxation's optimum (a relaxation of it), and within
+    # 1e-6 of it on this fleet (the relaxation gives nothing away here)
+    full = full_lp_optimum(10.0)
+    assert lower <= full * (1 + 1e-12)
+    assert (full - lower) / full <= 1e-6
+    # the plan is a whole-unit plan of the full model: the verifier passes it
+    plan = read_plan(model, stats, relaxed=False)
+    assert verify(plan, model.scenario, model.demands)
+    assert plan.total_cost_usd >= full * (1 - 1e-9)
+    text = format_plan(plan)
+    assert "relaxed aggregated LP's bound" in text
+    assert "colocate rows summed over the sites" in text
+
+
+def test_restricted_lp_is_on_the_pools_the_bound_uses(forced) -> None:
+    """The rounding starts from the full LP with every pool the relaxed aggregated solution
+    leaves idle fixed at 0: the plan uses no other pool."""
+    model = fleet(10.0)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert stats.proof == "rounded-aggregated"
+    x = model.fast_bound.x
+    idle = [
+        pool for pool, columns in pool_columns(model).items() if np.all(np.abs(x[columns]) <= 1e-6)
+    ]
+    assert idle  # the bound's solution leaves some pools idle (else nothing is tested)
+    columns = {var.index: var for var in model.prob.variables()}
+    for pool in idle:
+        for index in pool_columns(model)[pool]:
+            assert abs(columns[index].value() or 0.0) <= 1e-9
+
+
+def test_no_colocate_rows_falls_back_to_the_full_path(forced) -> None:
+    """Tiers with prefill aggregated (prefill on its decode's pool: one row per pool, no
+    colocate rows over a site's systems) have nothing to sum: the full path runs, as it would
+    with solver.bound full."""
+    model = fleet(10.0, prefill="aggregated")
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert model.fast_bound is None
+    assert stats.proof in ("rounded", "mip")
+    assert stats.lp_relaxation_usd == pytest.approx(full_lp_optimum(10.0, "aggregated"), rel=1e-9)
+
+
+def test_infeasible_restricted_lp_falls_back(forced, monkeypatch) -> None:
+    """A bound whose solution is made to use no pool at all: the full LP with every pool's
+    columns fixed at 0 cannot serve the fleet's demand (infeasible), so the fast path gives up
+    and the full path's plan is the plan, the same as today's."""
+    real = solve_module.relaxed_bound
+    kept: dict[str, object] = {}
+
+    def no_pool(arr, keys, time_limit_s):  # noqa: ANN001, ANN202
+        bound = real(arr, keys, time_limit_s)
+        assert bound is not None
+        bound.x = np.zeros_like(bound.x)
+        kept["bound"] = bound
+        return bound
+
+    monkeypatch.setattr(solve_module, "relaxed_bound", no_pool)
+    model = fleet(10.0)
+    deadline = time.perf_counter() + 60.0
+    assert solve_module._solve_fast(model, 0.01, 60.0, "choose", deadline) is None
+    assert kept  # the bound was found; the restricted LP is what failed
+    import highspy
+
+    status = model.prob.solverModel.getModelStatus()
+    assert status == highspy.HighsModelStatus.kInfeasible
+
+    model = fleet(10.0)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert stats.proof in ("rounded", "mip")
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 10**9)
+    today = solve_module.solve_model(fleet(10.0), "highs", 0.01, 60.0, "choose", False)
+    assert stats.objective_usd == pytest.approx(today.objective_usd, rel=1e-9)
+    assert stats.lower_bound_usd == pytest.approx(today.lower_bound_usd, rel=1e-9)
+
+
+def test_a_plan_outside_the_gap_runs_the_full_path_and_keeps_the_better(forced) -> None:
+    """At scale 1 the fleet's whole units are coarse: the plan rounded on the bound's pools is
+    over 1% above it, so the full path runs (here HiGHS's MIP, below 50,000 columns) and its
+    better-proven plan is kept."""
+    model = fleet(1.0)
+    deadline = time.perf_counter() + 60.0
+    fast = solve_module._solve_fast(model, 0.01, 60.0, "choose", deadline)
+    assert fast is not None and fast.gap is not None and fast.gap > 0.01
+    model = fleet(1.0)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert stats.proof != "rounded-aggregated"
+    assert stats.gap is not None and stats.gap < fast.gap
+
+
+def test_bound_full_never_takes_the_fast_path(forced, tmp_path) -> None:
+    model = fleet(10.0)
+    options = model.scenario.data.solver.model_copy(update={"bound": "full"})
+    model.scenario.data.__dict__["solver"] = options
+    assert not solve_module._fast_applies(model, "highs", relax_only=False)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert model.fast_bound is None and stats.proof != "rounded-aggregated"
+
+
+def test_arrays_from_highs_are_the_planners_lp() -> None:
+    """aggregate.from_highs reads back what planner/lp/transfer.py handed HiGHS: the same
+    costs, bounds and matrix as the bench's arrays built from PuLP's rows."""
+    model = fleet(1.0)
+    arr, _ = AGG.lp_arrays(model)
+    solver = solve_module.make_solver("highs", False, 0.01, 60.0, "choose")
+    from planner.lp.transfer import transfer
+
+    transfer(model.prob, solver)
+    got = aggregate.from_highs(model.prob.solverModel)
+    assert np.array_equal(got.cost, arr.cost)
+    assert np.array_equal(got.lo, arr.lo) and np.array_equal(got.hi, arr.hi)
+    assert np.array_equal(got.rlo, arr.rlo) and np.array_equal(got.rhi, arr.rhi)
+    assert (got.a != arr.a).nnz == 0
+
+
+def test_row_ids_are_equal_exactly_where_rows_are() -> None:
+    """aggregate._row_ids (hashes checked against the rows): equal ids for equal rows, distinct
+    for distinct rows, on a table with many repeats and rows one entry apart."""
+    rng = np.random.default_rng(7)
+    base = rng.integers(-3, 3, size=(40, 6))
+    table = base[rng.integers(0, 40, size=2000)]
+    table[::97, 5] += 1  # near-duplicates
+    ids = aggregate._row_ids(table)
+    _, reference = np.unique(table, axis=0, return_inverse=True)
+    reference = reference.ravel()
+    # the same partition: a one-to-one map between the two numberings
+    pairs = set(zip(ids.tolist(), reference.tolist(), strict=True))
+    assert len(pairs) == len(set(ids.tolist())) == len(set(reference.tolist()))
+
+
+def test_shadow_prices_are_the_bounds_duals_and_price_the_full_lp_out(forced) -> None:
+    """The plan's duals (its shadow prices) are the relaxed aggregated LP's, mapped to the full
+    model's rows: every column of the full LP with bounds [0, inf) has a reduced cost >= 0
+    under them (HiGHS's dual feasibility tolerance, relative to the cost), so they are duals of
+    the full LP; and each colocate row of a tier and period carries the same dual."""
+    model = fleet(10.0)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert stats.proof == "rounded-aggregated"
+    arr, keys = AGG.lp_arrays(model)  # rows in the order HiGHS had them
+    y = np.zeros(arr.a.shape[0])
+    for label, row in model.constraints.items():
+        y[row.index] = model.duals[label]
+    assert np.array_equal(y, model.fast_bound.row_dual)
+    rc = arr.cost - arr.a.T @ y
+    free = (arr.lo == 0) & np.isposinf(arr.hi) & ~arr.integer
+    assert np.min(rc[free] / np.maximum(1.0, np.abs(arr.cost[free]))) >= -1e-7
+    _, groups, _ = aggregate.relax_colocation(arr, keys)
+    assert groups
+    for rows in groups:
+        assert np.all(y[rows] == y[rows[0]])
+    assert np.count_nonzero(y) > 0
