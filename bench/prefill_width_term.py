@@ -1,6 +1,7 @@
 """A GEMM K-width term in serving prefill, measured: does it close the Llama 3.1 8B FP4 misses?
 
-    PYTHONPATH=$PWD python bench/prefill_width_term.py
+    PYTHONPATH=$PWD python bench/prefill_width_term.py               (~2 min)
+    PYTHONPATH=$PWD python bench/prefill_width_term.py --amd-sweep   (MI355X's needed W, ~4 min)
 
 Flips planner.demand.serving_physics.PREFILL_GEMM_WIDTH (a script switch, off in the shipped
 model): each prefill GEMM's time x (K + W_p)/K at its per-chip inner dimension K (QKV and
@@ -15,6 +16,7 @@ result (docs/models.md, Prefill: "No GEMM shape term") is negative: not adopted.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable
@@ -130,9 +132,7 @@ def point_map() -> dict[str, serving_cal.ServingPoint]:
     return {p.id: p for p in serving_cal.points()}
 
 
-def fit_mae(
-    fit: Fit, values: dict[tuple[str, str], float], tmp: Path
-) -> Callable[[float], float]:
+def fit_mae(fit: Fit, values: dict[tuple[str, str], float], tmp: Path) -> Callable[[float], float]:
     pts = point_map()
 
     def mae(u: float) -> float:
@@ -140,7 +140,9 @@ def fit_mae(
         for acc in (fit.accelerator, *fit.takers):
             trial[(acc, fit.precision)] = u
         cat = catalog_with(trial, tmp)
-        errs = [abs(serving_cal.point_value(pts[i], cat) / pts[i].published - 1) for i in fit.points]
+        errs = [
+            abs(serving_cal.point_value(pts[i], cat) / pts[i].published - 1) for i in fit.points
+        ]
         return sum(errs) / len(errs)
 
     return mae
@@ -161,7 +163,13 @@ def trainium_fit(values: dict[tuple[str, str], float], tmp: Path) -> tuple[float
         hw, lay = run
         padded = serving_physics.padded_prompt_tokens(p.spec.prompt_tokens, p.spec.prefill_buckets)
         t = serving_physics.prefill_time(
-            hw, cat.models[p.spec.model], "bf16", lay, padded / 2, padded, padded / p.spec.prompt_tokens
+            hw,
+            cat.models[p.spec.model],
+            "bf16",
+            lay,
+            padded / 2,
+            padded,
+            padded / p.spec.prompt_tokens,
         )
         measured = 1 / (p.published * lay.accelerators)
         implied.append(u_now * t.compute_s / (measured / t.padding - t.allreduce_s))
@@ -190,9 +198,7 @@ def refit(tmp: Path, verbose: bool = True) -> dict[tuple[str, str], float]:
     u, implied = trainium_fit(values, tmp)
     values[("trainium2", "bf16")] = u
     if verbose:
-        print(
-            f"trainium2 bf16: 0.39 -> {u:.2f} (implied u {implied[0]:.3f} / {implied[1]:.3f})"
-        )
+        print(f"trainium2 bf16: 0.39 -> {u:.2f} (implied u {implied[0]:.3f} / {implied[1]:.3f})")
     return values
 
 
@@ -240,9 +246,7 @@ def compare(
         print(f"\n{'family':16} {'point':48} {'before':>8} {'after':>8}")
         for b, a in moved:
             star = " *" if b.known_miss else ""
-            print(
-                f"{b.family:16} {b.point:48} {b.error * 100:+7.1f}% {a.error * 100:+7.1f}%{star}"
-            )
+            print(f"{b.family:16} {b.point:48} {b.error * 100:+7.1f}% {a.error * 100:+7.1f}%{star}")
         print("\nin-band MAE per family (known misses left out): before -> after")
         for f in sorted(mb):
             flag = "  WORSE by > 0.5 points" if f in worse else ""
@@ -253,9 +257,7 @@ def compare(
         print(f"known misses entering their band: {len(entered)}")
         for b, a, t in entered:
             print(f"  {b.point}: {b.error * 100:+.1f}% -> {a.error * 100:+.1f}% (band {t:.0%})")
-        focus = [
-            (b, a) for b, a in zip(before, after, strict=True) if "llama31-8b" in b.point
-        ]
+        focus = [(b, a) for b, a in zip(before, after, strict=True) if "llama31-8b" in b.point]
         print("\nLlama 3.1 8B serving points: before -> after")
         for b, a in focus:
             if b.family in ("training", "rl-checks"):
@@ -264,7 +266,62 @@ def compare(
     return {"regressions": regressions, "entered": entered, "worse": worse, "moved": moved}
 
 
+def amd_sweep(widths: tuple[float, ...] = (128, 1000, 2000, 3500)) -> None:
+    """What MI355X's FP4 half-width (an estimated 128: no AMD GEMM-versus-K table) would need:
+    for each swept W (MI355X and MI350X, FP4 only) the term on, MI355X's FP4 fit redone by its
+    procedure (0.01 grid minimising its two Llama 2 70B points' MAE), the AMD 8B and 70B points."""
+    pts = point_map()
+    fit = ("mlperf6-mi355x-llama2-70b-offline", "mlperf6-mi355x-llama2-70b-server")
+    ids = [i for i in pts if ("mi355x" in i or "mi350x" in i) and ("8b" in i or "70b" in i)]
+    orig = serving_physics._half_width
+    set_term(True)
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            tmp = Path(d)
+            for w in widths:
+
+                def half(hw, p, w=w):  # type: ignore[no-untyped-def]
+                    amd = hw.system.accelerator in ("mi355x", "mi350x")
+                    return float(w) if amd and p == "fp4" else orig(hw, p)
+
+                serving_physics._half_width = half  # type: ignore[assignment]
+
+                def cat_at(u: float) -> Catalog:
+                    return catalog_with({("mi355x", "fp4"): u, ("mi350x", "fp4"): u}, tmp)
+
+                def mae(u: float) -> float:
+                    cat = cat_at(u)
+                    return sum(
+                        abs(serving_cal.point_value(pts[i], cat) / pts[i].published - 1)
+                        for i in fit
+                    ) / len(fit)
+
+                best = min(grid(30, 70), key=mae)
+                cat = cat_at(best)
+                err = {i: serving_cal.point_value(pts[i], cat) / pts[i].published - 1 for i in ids}
+
+                def span(sel: Callable[[str], bool], err: dict[str, float] = err) -> str:
+                    v = [e * 100 for i, e in err.items() if sel(i)]
+                    return f"{min(v):+.1f}..{max(v):+.1f}%"
+
+                print(
+                    f"MI355X/MI350X FP4 W {w:,.0f}: u {best:.2f} (fit MAE {mae(best) * 100:.2f}%); "
+                    f"MI355X 8B {span(lambda i: 'mi355x' in i and '8b' in i)}, "
+                    f"MI350X 8B {span(lambda i: 'mi350x' in i and '8b' in i)}, "
+                    f"MI355X 70B Offline/Server "
+                    f"{span(lambda i: 'mi355x' in i and '70b' in i and 'interactive' not in i)}"
+                    f", Interactive {span(lambda i: 'mi355x' in i and '70b-interactive' in i)}",
+                    flush=True,
+                )
+    finally:
+        serving_physics._half_width = orig  # type: ignore[assignment]
+        set_term(False)
+
+
 def main() -> None:
+    if "--amd-sweep" in sys.argv:
+        amd_sweep()
+        return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         set_term(False)
