@@ -106,6 +106,85 @@ EP_COMBINE_BYTES = 2.0
 ALLREDUCES_PER_LAYER = 2
 
 
+# A GEMM K-width term in prefill (tested, not adopted: bench/prefill_width_term.py and
+# docs/models.md, Prefill): when True each prefill GEMM's time is x (K + W_p)/K, K its per-chip
+# inner (reduction) dimension and W_p the catalog's measured training.gemm_half_width at the
+# GEMM's precision (the serving block has none). A script switch, not a user input; off in the
+# shipped model. Flip it only with clear_physics_caches() (planner/demand/inference.py) after.
+PREFILL_GEMM_WIDTH = False
+
+
+def dense_ffn_width(arch: ModelArch) -> float:
+    """A dense model's FFN width, from its catalog parameter count (the catalog gives none):
+    ((active − 2·V·h)/layers − attention projections h·(2q + 2kv)) / (3·h), q = heads · head_dim,
+    kv = kv_heads · head_dim (Llama 3.1 8B: 14,260 for the config's 14,336; Llama 2 70B 28,669
+    for 28,672). 0 for an MoE model (its dense FFN layers' width is not in the catalog)."""
+    if arch.moe is not None:
+        return 0.0
+    h = arch.hidden
+    q = arch.heads * arch.head_dim
+    kv = (arch.kv_heads or arch.heads) * arch.head_dim
+    per_layer = (arch.active - 2 * embedding_params(arch)) / arch.layers
+    return max(0.0, (per_layer - h * (2 * q + 2 * kv)) / (3 * h))
+
+
+def _half_width(hw: Hardware, precision: str) -> float:
+    """The catalog's training.gemm_half_width at `precision` (0 without a training block or a
+    figure at that precision): the serving block has no K half-width of its own."""
+    tr = hw.accelerator.training
+    if tr is None:
+        return 0.0
+    w = tr.gemm_half_width
+    if isinstance(w, dict) and precision not in w:
+        return 0.0
+    return tr.half_width(precision)
+
+
+def prefill_width_factors(
+    hw: Hardware, arch: ModelArch, precision: str, tp: int, expert_tp: bool, rest_flops: float
+) -> tuple[float, float]:
+    """(dense, expert) time multipliers of the prefill GEMMs for the K-width term (1, 1 while
+    PREFILL_GEMM_WIDTH is off): each GEMM's FLOPs weighted by (K + W)/K at its per-chip K:
+    QKV and gate/up K = hidden (TP splits their N), o-proj K = heads · head_dim / tp, a dense
+    model's down K = ffn / tp (dense_ffn_width), an MoE model's shared experts' down
+    K = expert_ffn / tp; the rest of `rest_flops` (the dense GEMM FLOPs of a prompt token:
+    QKV, gate/up, an MoE model's dense-layer FFNs and MLA projections, the output head) at
+    K = hidden. Routed experts (whole on their EP rank): gate/up (2/3 of their FLOPs) at
+    K = hidden, down (1/3) at K = expert_ffn (/ tp with TP-sharded experts). W = W(p_dense) for
+    the dense GEMMs, W(p) for the routed experts (_half_width)."""
+    if not PREFILL_GEMM_WIDTH:
+        return 1.0, 1.0
+    h = float(arch.hidden)
+    wd = _half_width(hw, dense_precision(arch, precision))
+    we = _half_width(hw, precision)
+
+    def slow(k: float, w: float) -> float:
+        return (k + w) / k
+
+    o_flops = FORWARD_FLOPS_PER_PARAM * arch.layers * arch.heads * arch.head_dim * h
+    o_k = arch.heads * arch.head_dim / tp
+    if arch.moe is None:
+        ffn = dense_ffn_width(arch)
+        down_flops = FORWARD_FLOPS_PER_PARAM * arch.layers * ffn * h
+        down_k = max(ffn / tp, 1.0)
+    else:
+        ffn = float(arch.moe.expert_ffn)
+        down_flops = FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.shared_experts * ffn * h
+        down_k = ffn / tp
+    other = max(rest_flops - o_flops - down_flops, 0.0)
+    total = o_flops + down_flops + other
+    dense = (
+        (o_flops * slow(o_k, wd) + down_flops * slow(down_k, wd) + other * slow(h, wd)) / total
+        if total > 0
+        else 1.0
+    )
+    expert = 1.0
+    if arch.moe is not None:
+        e_down_k = arch.moe.expert_ffn / (tp if expert_tp else 1)
+        expert = 2.0 / 3.0 * slow(h, we) + 1.0 / 3.0 * slow(e_down_k, we)
+    return dense, expert
+
+
 @dataclass(frozen=True)
 class Layout:
     """One model replica: `accelerators` chips as pp stages of tp-wide attention groups; an MoE
@@ -490,6 +569,8 @@ def prefill_compute_rate(
     context: float,
     kv_precision: str | None = None,
     prompt_tokens: float | None = None,
+    tp: int = 1,
+    expert_tp: bool = False,
 ) -> float:
     """FLOP/s of ONE accelerator on the prefill FLOPs F(context) of a prompt token
     (prefill_flops_per_token of a prompt of `prompt_tokens`, default 2 · context: every caller
@@ -506,7 +587,7 @@ def prefill_compute_rate(
     rate = compute_rate(hw, precision)
     dense_p = dense_precision(arch, precision)
     attn_p = attention_precision(hw, kv_precision, dense_p)
-    if dense_p == precision and attn_p == precision:
+    if dense_p == precision and attn_p == precision and not PREFILL_GEMM_WIDTH:
         return rate
     experts = 0.0
     if arch.moe is not None:
@@ -518,9 +599,11 @@ def prefill_compute_rate(
     attention = attention_flops_per_token(arch, context)
     dense_rate = compute_rate(hw, dense_p)
     attn_rate = compute_rate(hw, attn_p)
-    return flops / (
-        experts / rate + attention / attn_rate + (flops - experts - attention) / dense_rate
-    )
+    rest = flops - experts - attention
+    if PREFILL_GEMM_WIDTH:
+        fd, fe = prefill_width_factors(hw, arch, precision, tp, expert_tp, rest)
+        return flops / (experts * fe / rate + attention / attn_rate + rest * fd / dense_rate)
+    return flops / (experts / rate + attention / attn_rate + rest / dense_rate)
 
 
 def attention_rate(hw: Hardware, load: ModelLoad) -> float:
@@ -785,7 +868,12 @@ def prefill_time(
     a, tp = lay.accelerators, lay.tp
     prompt = 2.0 * context if prompt_tokens is None else prompt_tokens
     flops = prefill_flops_per_token(arch, context, prompt)
-    compute = flops / (a * prefill_compute_rate(hw, arch, precision, context, kv_precision, prompt))
+    compute = flops / (
+        a
+        * prefill_compute_rate(
+            hw, arch, precision, context, kv_precision, prompt, tp, lay.expert_tp
+        )
+    )
     # TP-sharded experts (expert_tp: a pinned ep = 1 layout) all-reduce each MoE layer's output
     # too, as the decode step counts them (StepPhysics.allreduces)
     n = tp_allreduces(arch) + (arch.moe_layers if arch.moe is not None and lay.expert_tp else 0)
@@ -813,7 +901,9 @@ def prefill_time(
     experts = (
         FORWARD_FLOPS_PER_PARAM * arch.moe_layers * arch.moe.active_experts * arch.expert_params
     )
-    compute += (x - 1.0) * experts / (a * compute_rate(hw, precision))
+    # the hottest rank's extra routed rows, at the expert GEMMs' K-width factor (1 when off)
+    fe = prefill_width_factors(hw, arch, precision, tp, False, 0.0)[1]
+    compute += (x - 1.0) * experts * fe / (a * compute_rate(hw, precision))
     ep_comm, hops = ep_link_s(hw, g, arch.moe_layers * x * ep_bytes_per_token(arch, g) / a)
     fixed = arch.moe_layers * (s.moe_layer_latency_s + hops) / (pp * stage_tokens)
     return PrefillTime(
@@ -877,10 +967,13 @@ def replica_prefill_s(
         moe = link + arch.moe_layers * (figures(hw).moe_layer_latency_s + hops) / (pp * prompt)
     attention = attention_flops_per_token(arch, context)
     attn_rate = compute_rate(hw, attention_precision(hw, kv_precision, dense_p))
+    rest = flops - experts - attention
+    # the K-width term's GEMM multipliers (1, 1 while PREFILL_GEMM_WIDTH is off)
+    fd, fe = prefill_width_factors(hw, arch, precision, tp, lay.expert_tp, rest)
     compute = (
-        (flops - experts - attention) / (pp * tp * compute_rate(hw, dense_p))
+        rest * fd / (pp * tp * compute_rate(hw, dense_p))
         + attention / (pp * tp * attn_rate)
-        + x * experts / (pp * g * compute_rate(hw, precision))
+        + x * experts * fe / (pp * g * compute_rate(hw, precision))
     )
     comm = 0.0
     if tp > 1:
