@@ -148,6 +148,7 @@ from planner.lp.aggregate import (  # the aggregation itself, moved into the pla
     _candidates,
     _row_code_range,
     aggregate,
+    load_highs,
     map_back,
     relax_colocation,
     used_pools,
@@ -493,30 +494,13 @@ def solve(arr: Arrays, method: str = "choose", time_limit_s: float = 1500.0) -> 
     """The LP relaxation of `arr` by HiGHS configured as planner/lp/solve.py configures the
     relaxation (module docstring). Returns objective (constant included), solution, wall and
     CPU seconds of the run, iterations, status and the method HiGHS was set to."""
-    import highspy
 
     solver = make_solver("highs", False, 0.01, time_limit_s, method)
     holder = LinearProblem("aggregate_bench")
     with _quiet_stdout():
         solver.createAndConfigureSolver(holder)
         highs = holder.solverModel
-        lp = highspy.HighsLp()
-        n = arr.a.shape[1]
-        lp.num_col_ = n
-        lp.col_cost_ = arr.cost
-        lp.col_lower_ = np.where(np.isfinite(arr.lo), arr.lo, -highspy.kHighsInf)
-        lp.col_upper_ = np.where(np.isfinite(arr.hi), arr.hi, highspy.kHighsInf)
-        highs.passModel(lp)
-        a = arr.a
-        highs.addRows(
-            a.shape[0],
-            np.where(np.isfinite(arr.rlo), arr.rlo, -highspy.kHighsInf),
-            np.where(np.isfinite(arr.rhi), arr.rhi, highspy.kHighsInf),
-            a.nnz,
-            a.indptr[:-1].astype(np.int32),
-            a.indices.astype(np.int32),
-            a.data,
-        )
+        load_highs(highs, arr)
         _scale_objective(highs)
         _choose_method(highs, solver)
         _scale_matrix(highs)
@@ -551,19 +535,10 @@ def solve(arr: Arrays, method: str = "choose", time_limit_s: float = 1500.0) -> 
 
 def build_fleet(args: argparse.Namespace) -> Model:
     """The bench fleet's model, as bench/bench_lp.py `run` builds it."""
-    from bench_lp import write_scenario
+    from bench_lp import write_fleet
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_scenario(
-            Path(tmp),
-            args.sites,
-            args.systems,
-            args.inference,
-            args.rl,
-            args.period,
-            args.horizon,
-            args.scale,
-        )
+        path = write_fleet(Path(tmp), args)
         across = getattr(args, "across_sites", False)
         if args.prefill or across:
             data = yaml.safe_load(path.read_text())
