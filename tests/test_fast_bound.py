@@ -217,3 +217,103 @@ def test_shadow_prices_are_the_bounds_duals_and_price_the_full_lp_out(forced) ->
     for rows in groups:
         assert np.all(y[rows] == y[rows[0]])
     assert np.count_nonzero(y) > 0
+
+
+INF = float("inf")
+
+
+def _tiny_lp(coupling_rows: list[dict[int, float]], integer: tuple[int, ...] = ()):
+    """Two roles a, b of one workload on system s in period 0 at sites d1, d2 (columns 0-3:
+    x[a,d1], x[a,d2], x[b,d1], x[b,d2]), each pool's busy units n[d] (columns 4-5, integer,
+    priced 1 and 2): a demand row per role (site-free), a pool row per site, and the given
+    homogeneous equality rows (coupling rows of one site, system and period)."""
+    rows: list[tuple[dict[int, float], float, float]] = [
+        ({0: 1, 1: 1}, 1, INF),
+        ({2: 1, 3: 1}, 1, INF),
+        ({0: 1, 2: 1, 4: -1}, -INF, 0),
+        ({1: 1, 3: 1, 5: -1}, -INF, 0),
+    ]
+    rows += [(coef, 0.0, 0.0) for coef in coupling_rows]
+    r, c, v = [], [], []
+    for i, (coef, _, _) in enumerate(rows):
+        for k, x in coef.items():
+            r.append(i)
+            c.append(k)
+            v.append(x)
+    import scipy.sparse as sp
+
+    is_integer = np.array([False] * 4 + [True, True])
+    is_integer[list(integer)] = True
+    arr = aggregate.Arrays(
+        np.array([0.0, 0.0, 0.0, 0.0, 1.0, 2.0]),
+        np.zeros(6),
+        np.full(6, INF),
+        is_integer,
+        sp.csr_matrix((v, (r, c)), shape=(len(rows), 6)),
+        np.array([lo for _, lo, _ in rows]),
+        np.array([hi for _, _, hi in rows]),
+    )
+    keys = {
+        0: ("w", "a", "d1", "s", 0),
+        1: ("w", "a", "d2", "s", 0),
+        2: ("w", "b", "d1", "s", 0),
+        3: ("w", "b", "d2", "s", 0),
+    }
+    return arr, keys
+
+
+def test_coupling_rows_counted_differently_at_two_sites_end_the_search() -> None:
+    """A coupling pattern held twice at one site and once at the other (the same patterns, other
+    counts): the roles in it leave the block. This looped for ever (an empty set of roles to take
+    out, the block retried unchanged)."""
+    import multiprocessing
+
+    arr, keys = _tiny_lp([{0: 1, 2: -1}, {0: 1, 2: -1}, {1: 1, 3: -1}])
+    ctx = multiprocessing.get_context("fork")
+    worker = ctx.Process(target=aggregate.aggregate, args=(arr, keys))
+    worker.start()
+    worker.join(10)
+    hung = worker.is_alive()
+    if hung:
+        worker.kill()
+        worker.join()
+    assert not hung, "aggregate() did not return"
+    agg = aggregate.aggregate(arr, keys)
+    assert not agg.blocks
+    assert agg.not_aggregated[("coupled to a column outside its block", ("w", "a"))] == 2
+
+
+def test_the_same_coupling_rows_at_every_site_aggregate_exactly() -> None:
+    """Control of the case above: one coupling row per site, the same pattern: one block of both
+    roles over both sites, and the aggregated LP's optimum is the LP's (n[d1] = 1 serves both)."""
+    arr, keys = _tiny_lp([{0: 1, 2: -1}, {1: 1, 3: -1}])
+    agg = aggregate.aggregate(arr, keys)
+    assert len(agg.blocks) == 1 and agg.blocks[0].cols.shape == (2, 2)
+    assert len(agg.blocks[0].patterns) == 1
+    import highspy
+
+    optima = []
+    for lp in (arr, agg.lp):
+        highs = highspy.Highs()
+        highs.setOptionValue("output_flag", False)
+        aggregate.load_highs(highs, lp)
+        highs.run()
+        assert highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        optima.append(highs.getInfo().objective_function_value)
+    assert optima[0] == pytest.approx(2.0) and optima[1] == pytest.approx(optima[0], rel=1e-12)
+
+
+def test_integer_or_bounded_allocation_columns_are_never_aggregated() -> None:
+    """An allocation column the MIP holds whole (or one with a finite bound) is left as it is: it
+    is never merged into a continuous U/B column; its role counts as not aggregated."""
+    arr, keys = _tiny_lp([], integer=(1,))
+    agg = aggregate.aggregate(arr, keys)
+    assert agg.not_aggregated[("integer or bounded column", ("w", "a"))] == 1
+    for b in agg.blocks:
+        assert 1 not in b.cols.ravel().tolist()
+    assert 1 in agg.kept.tolist() and agg.lp.integer[agg.kept.tolist().index(1)]
+    arr, keys = _tiny_lp([])
+    arr.hi[2] = 5.0
+    agg = aggregate.aggregate(arr, keys)
+    assert agg.not_aggregated[("integer or bounded column", ("w", "b"))] == 1
+    assert all(2 not in b.cols.ravel().tolist() for b in agg.blocks)
