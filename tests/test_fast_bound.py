@@ -505,3 +505,27 @@ def test_cbc_never_takes_the_fast_path(forced) -> None:
     model = fleet(10.0)
     assert not solve_module._fast_applies(model, "cbc", relax_only=False)
     assert not solve_module._fast_applies(model, "highs", relax_only=True)
+
+
+def test_a_fast_plan_does_not_report_its_bound_as_the_lp_relaxation(monkeypatch) -> None:  # noqa: ANN001
+    """The plan JSON's lp_relaxation_usd is the LP relaxation's optimum. The fast path never
+    solves the LP relaxation: its bound (frontier-3y rental_only: 0.14% below the LP
+    relaxation) is the plan's lower_bound_usd, and lp_relaxation_usd is null, not that bound
+    under the LP relaxation's name."""
+    from planner.api import demands
+    from planner.lp.build import build
+    from planner.scenario import load_scenario
+
+    def make():  # noqa: ANN202
+        scenario = load_scenario("frontier-3y", ["rental_only"])
+        return build(scenario, demands(scenario))
+
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 10**9)
+    full_lp = solve_module.solve_model(make(), "highs", 0.01, 60.0, "choose", True)
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 0)
+    model = make()
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert stats.proof == "rounded-aggregated"
+    plan = read_plan(model, stats, relaxed=False)
+    assert plan.lower_bound_usd == model.fast_bound.objective < full_lp.lp_relaxation_usd
+    assert plan.lp_relaxation_usd is None

@@ -654,7 +654,7 @@ def _solve_fast(
         lp_s,
         mip_s,
         lower,
-        lower,
+        None,  # the LP relaxation is not solved here: its optimum is not known (>= lower)
         objective,
         proven_gap,
         status,
