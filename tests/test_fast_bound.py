@@ -382,6 +382,17 @@ def _late_start_offline(data: dict, topo: dict) -> None:
     data["workloads"]["serve00"]["mode"] = "offline"
 
 
+def _model_sizing_across(data: dict, topo: dict) -> None:
+    """serve01 serves whichever of three pretraining candidates the plan trains (binary choice
+    columns; a candidate not chosen: colocate rows 0 = 0), its KV movable between sites."""
+    pretrain = data["workloads"]["pretrain"]
+    del pretrain["model"], pretrain["tokens"]
+    pretrain.update(target={"like": "llama-3.1-8b", "tokens": "15T"}, candidates=[20, 200, 2000])
+    serve = data["workloads"]["serve01"]
+    del serve["model"]
+    serve.update(model_from="pretrain", disaggregate_across_sites=True)
+
+
 def _rental(data: dict, topo: dict) -> None:
     data["economics"]["pricing"] = "rental"
 
@@ -458,6 +469,7 @@ def _check_fast_plan(make, monkeypatch, expect_bound_below: bool = False) -> Non
         (_rack_headroom, False),
         (_late_start_offline, True),
         (_rental, False),
+        (_model_sizing_across, False),
     ],
     ids=lambda v: v.__name__.strip("_") if callable(v) else None,
 )
@@ -529,3 +541,40 @@ def test_a_fast_plan_does_not_report_its_bound_as_the_lp_relaxation(monkeypatch)
     plan = read_plan(model, stats, relaxed=False)
     assert plan.lower_bound_usd == model.fast_bound.objective < full_lp.lp_relaxation_usd
     assert plan.lp_relaxation_usd is None
+
+
+def test_the_aggregation_keeps_the_relaxed_optimum_on_a_shipped_scenario() -> None:
+    """frontier-3y (roles on one site only, roles coupled to columns outside their block, RL and
+    pretraining beside serving): the aggregated LP's optimum is the relaxed LP's to 1e-9 (the
+    aggregation is exact; the bound's distance to the LP relaxation, 0.24% here, is the summed
+    colocate rows' alone), and both are at most the LP's."""
+    import highspy
+
+    from planner.api import demands
+    from planner.lp.build import build
+    from planner.lp.transfer import transfer
+    from planner.scenario import load_scenario
+
+    scenario = load_scenario("frontier-3y")
+    model = build(scenario, demands(scenario))
+    transfer(model.prob, solve_module.make_solver("highs", False, 0.01, 60.0, "choose"))
+    arr = aggregate.from_highs(model.prob.solverModel, float(model.prob.objective.constant))
+    keys = {var.index: key for key, var in model.u.items()}
+    found = aggregate.aggregable(arr, keys)
+    assert found is not None
+    relaxed, _, agg = found
+    reasons = {reason for reason, _ in agg.not_aggregated}
+    assert {"on one site only", "coupled to a column outside its block"} <= reasons
+
+    def optimum(lp: aggregate.Arrays) -> float:
+        highs = highspy.Highs()
+        highs.setOptionValue("output_flag", False)
+        aggregate.load_highs(highs, lp)
+        highs.run()
+        assert highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        return highs.getInfo().objective_function_value + lp.constant
+
+    full, summed, aggregated = optimum(arr), optimum(relaxed), optimum(agg.lp)
+    assert aggregated == pytest.approx(summed, rel=1e-9)
+    assert summed <= full * (1 + 1e-9)
+    assert (full - summed) / full > 1e-3
