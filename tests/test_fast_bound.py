@@ -578,3 +578,26 @@ def test_the_aggregation_keeps_the_relaxed_optimum_on_a_shipped_scenario() -> No
     assert aggregated == pytest.approx(summed, rel=1e-9)
     assert summed <= full * (1 + 1e-9)
     assert (full - summed) / full > 1e-3
+
+
+def test_a_full_path_that_fails_keeps_the_fast_plan(forced, monkeypatch) -> None:  # noqa: ANN001
+    """At scale 1 the fast plan is outside the 1% gap, so the full path runs; when that one ends
+    with no plan (its time limit: SolverError) the fast path's verified plan, its gap proven
+    against the relaxed aggregated bound, is the answer, not the error."""
+    from fleetcore.errors import SolverError
+
+    def no_plan(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise SolverError("no plan found within the time limit (test)")
+
+    monkeypatch.setattr(solve_module, "_solve_full", no_plan)
+    model = fleet(1.0)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert stats.proof == "rounded-aggregated" and stats.gap is not None and stats.gap > 0.01
+    assert stats.lower_bound_usd == model.fast_bound.objective
+    plan = read_plan(model, stats, relaxed=False)
+    assert verify(plan, model.scenario, model.demands)
+    assert plan.total_cost_usd == pytest.approx(stats.objective_usd, rel=1e-9)
+    # with no fast plan the full path's error stands
+    monkeypatch.setattr(solve_module, "_solve_fast", lambda *args: None)
+    with pytest.raises(SolverError):
+        solve_module.solve_model(fleet(1.0), "highs", 0.01, 60.0, "choose", relax_only=False)
