@@ -601,3 +601,33 @@ def test_a_full_path_that_fails_keeps_the_fast_plan(forced, monkeypatch) -> None
     monkeypatch.setattr(solve_module, "_solve_fast", lambda *args: None)
     with pytest.raises(SolverError):
         solve_module.solve_model(fleet(1.0), "highs", 0.01, 60.0, "choose", relax_only=False)
+
+
+def _optimum(lp) -> float:  # noqa: ANN001
+    import highspy
+
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    aggregate.load_highs(highs, lp)
+    highs.run()
+    assert highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    return highs.getInfo().objective_function_value + lp.constant
+
+
+@pytest.mark.parametrize(
+    ("cost", "aggregates"),
+    [
+        ([0.5, 0.5, 0.25, 0.25], True),  # the same at every site (per role): U[j]'s cost
+        ([0.5, 0.25, 0.5, 0.25], True),  # by site, the same for both roles: B[d]'s cost
+        ([0.5, 0.25, 0.75, 0.25], False),  # by role and site: not one block
+    ],
+)
+def test_allocation_columns_with_a_cost_aggregate_exactly_or_not_at_all(cost, aggregates) -> None:  # noqa: ANN001
+    """Allocation columns priced in the objective: a cost the same at every site goes to the
+    role's U column, one that differs by site but not by role to the site's B column; one that
+    differs by role and site keeps the roles apart. Either way the optimum is the LP's."""
+    arr, keys = _tiny_lp([])
+    arr.cost[:4] = cost
+    agg = aggregate.aggregate(arr, keys)
+    assert bool(agg.blocks) == aggregates
+    assert _optimum(agg.lp) == pytest.approx(_optimum(arr), rel=1e-12)
