@@ -49,7 +49,8 @@ PLAN_KEYS = {
     "total_cost_usd": "objective over the horizon, US$",
     "lower_bound_usd": "best proven bound, US$",
     "gap": "relative gap proven: (cost - bound) / cost",
-    "lp_relaxation_usd": "LP relaxation optimum, US$",
+    "lp_relaxation_usd": "LP relaxation optimum, US$ (null where it was not solved: "
+    "`rounded-aggregated` plans, proven against the relaxed aggregated LP's bound instead)",
     "left_out": "costs and limits the model did not charge or check for this scenario (a "
     "catalog or topology figure not given, a simplification), one sentence each",
 }

@@ -480,8 +480,12 @@ def _check_coupling(
     first = per_site[0]
     for counter in per_site[1:]:
         if counter != first:
-            differ = set(counter) ^ set(first)
-            return {roles[i] for key in differ for i in np.flatnonzero(np.array(key[2]))}
+            # the patterns held a different number of times (a Counter gives 0 for a missing
+            # one): their roles leave the block; all of them if none is named (a pattern of
+            # zeros), so that every call takes at least one role out and the search ends
+            differ = {key for key in set(counter) | set(first) if counter[key] != first[key]}
+            out = {roles[i] for key in differ for i in np.flatnonzero(np.array(key[2]))}
+            return out or set(roles)
     return [shapes[key] for key in first]
 
 

@@ -504,7 +504,8 @@ def solve_model(
     Raises InfeasibleError (with a diagnosis), SolverError, or ConfigError for coefficients
     the solver cannot hold. Where the fast bound applies (`_fast_applies`), the plan is first
     rounded against the relaxed aggregated LP's bound (`_solve_fast`); when that finds no plan
-    within the gap, the full path runs and the better-proven of the two plans is kept."""
+    within the gap, the full path runs and the better-proven of the two plans is kept (the fast
+    one when the full path ends with no plan: SolverError)."""
     check_magnitudes(model)
     if not _fast_applies(model, solver, relax_only):
         return _solve_full(model, solver, gap, time_limit_s, method, relax_only)
@@ -514,7 +515,15 @@ def solve_model(
         return fast
     saved = _Saved(model) if fast is not None else None
     # Today's path with today's time limit: the fast path's seconds are not taken from it.
-    full = _solve_full(model, solver, gap, time_limit_s, method, relax_only)
+    try:
+        full = _solve_full(model, solver, gap, time_limit_s, method, relax_only)
+    except SolverError:
+        # no plan from the full path (its time limit): the fast path's whole-unit plan, its
+        # gap (above the target) proven against the relaxed aggregated bound, is the answer
+        if saved is None or fast is None or fast.gap is None:
+            raise
+        saved.restore(model)
+        return fast
     better = fast is not None and fast.gap is not None and (full.gap is None or fast.gap < full.gap)
     if better and saved is not None:
         saved.restore(model)
@@ -654,7 +663,7 @@ def _solve_fast(
         lp_s,
         mip_s,
         lower,
-        lower,
+        None,  # the LP relaxation is not solved here: its optimum is not known (>= lower)
         objective,
         proven_gap,
         status,
