@@ -548,7 +548,6 @@ def test_the_aggregation_keeps_the_relaxed_optimum_on_a_shipped_scenario() -> No
     pretraining beside serving): the aggregated LP's optimum is the relaxed LP's to 1e-9 (the
     aggregation is exact; the bound's distance to the LP relaxation, 0.24% here, is the summed
     colocate rows' alone), and both are at most the LP's."""
-    import highspy
 
     from planner.api import demands
     from planner.lp.build import build
@@ -566,15 +565,7 @@ def test_the_aggregation_keeps_the_relaxed_optimum_on_a_shipped_scenario() -> No
     reasons = {reason for reason, _ in agg.not_aggregated}
     assert {"on one site only", "coupled to a column outside its block"} <= reasons
 
-    def optimum(lp: aggregate.Arrays) -> float:
-        highs = highspy.Highs()
-        highs.setOptionValue("output_flag", False)
-        aggregate.load_highs(highs, lp)
-        highs.run()
-        assert highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        return highs.getInfo().objective_function_value + lp.constant
-
-    full, summed, aggregated = optimum(arr), optimum(relaxed), optimum(agg.lp)
+    full, summed, aggregated = _optimum(arr), _optimum(relaxed), _optimum(agg.lp)
     assert aggregated == pytest.approx(summed, rel=1e-9)
     assert summed <= full * (1 + 1e-9)
     assert (full - summed) / full > 1e-3
