@@ -95,6 +95,10 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
             '<h2>Why these systems</h2><pre id="explain" style="font-size:.8em;overflow-x:auto">'
             f"{_e(explain)}</pre>"
         )
+    if plan.solver_notes:
+        parts.append('<h2>How the solve went</h2><ul id="solver-notes">')
+        parts += [f"<li>{_e(x)}</li>" for x in plan.solver_notes]
+        parts.append("</ul>")
     if plan.left_out:
         parts.append("<h2>Left out of this plan</h2><ul>")
         parts += [f"<li>{_e(x)}</li>" for x in plan.left_out]

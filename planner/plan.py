@@ -50,7 +50,8 @@ PLAN_KEYS = {
     "lower_bound_usd": "best proven bound, US$",
     "gap": "relative gap proven: (cost - bound) / cost",
     "lp_relaxation_usd": "LP relaxation optimum, US$ (null where it was not solved: "
-    "`rounded-aggregated` plans, proven against the relaxed aggregated LP's bound instead)",
+    "`rounded-aggregated` plans, proven against the relaxed aggregated LP's bound instead, "
+    "when the full path did not run after them or ended before its relaxation did)",
     "left_out": "costs and limits the model did not charge or check for this scenario (a "
     "catalog or topology figure not given, a simplification), one sentence each",
 }
@@ -86,6 +87,10 @@ class Plan:
     # CPU-only servers per site and calendar period.
     cpu_schedule: list[CpuScheduleRow] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # verification checks passed
+    # Why the solve took the path it did where solver.bound auto's fast path applied (its
+    # failure or miss, the full path's outcome), one sentence each: the JSON key `solver_notes`,
+    # present only when there is one (planner/lp/solve.py `solve_model`).
+    solver_notes: list[str] = field(default_factory=list)
     # Presentation context attached by planner.solve (not in the JSON): catalog prices of the
     # systems in the fleet {system: {capex_usd, lifetime_s, rental_usd_per_hour}} and the
     # scenario's economics {pricing, cost_of_capital, horizon_s}; see planner/decision.py.
@@ -188,6 +193,8 @@ class Plan:
             out["limits_with_value"] = self.limits_with_value
         if self.sizing is not None:
             out["sizing"] = [row_dict(r) for r in self.sizing]
+        if self.solver_notes:
+            out["solver_notes"] = list(self.solver_notes)
         return out
 
     @classmethod
@@ -222,6 +229,7 @@ class Plan:
             site_openings=rows["site_openings"],
             cpu_schedule=rows["cpu_schedule"],
             checks=list(data.get("checks", [])),
+            solver_notes=list(data.get("solver_notes", [])),
             sizing=[row_from_dict(SizingRow, r) for r in data["sizing"]]
             if "sizing" in data
             else None,

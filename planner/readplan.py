@@ -96,6 +96,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         serving=serving,
         solver_values=solver_values(model),
         solver_objective_usd=model.solver_objective_usd,
+        solver_notes=list(model.solver_notes),
     )
     if model.candidate:  # model sizing (planner/kinds/pretrain.py)
         plan.sizing = sizing_rows(model)

@@ -78,6 +78,16 @@ def format_plan(plan: Plan) -> str:
                 "bound's solution uses, no MIP search was needed (solver.bound: full proves "
                 "it against the full LP relaxation instead)"
             )
+        elif plan.solver.proof == "rounded-aggregated-full-bound":
+            out.append(
+                "  proven by the full model's bound (its LP relaxation's, or HiGHS's MIP bound "
+                "where the full path's MIP ran), higher than the relaxed aggregated LP's: this "
+                "plan was rounded from the LP on the pools the relaxed aggregated LP uses "
+                "(solver.bound auto); it missed the gap against that bound, so the full path "
+                "ran, found no cheaper plan, and its bound proves this one"
+            )
+    if plan.solver_notes:
+        out.extend(wrap_lines([f"  solver: {note}" for note in plan.solver_notes]))
     out.append(
         f"  solver: {plan.solver.name} ({plan.solver.variables:,} variables, "
         f"{plan.solver.constraints:,} constraints)"

@@ -17,7 +17,9 @@ class SolverRow:
     solver's branch and bound), `rounded` (a plan rounded from the LP relaxation, within the gap
     of the relaxation's bound: no MIP search), `rounded-aggregated` (the same, rounded from the
     LP on the pools the relaxed aggregated LP uses, within the gap of that LP's bound:
-    solver.bound auto), `relaxed` (--relax: no whole-unit plan)"""
+    solver.bound auto), `rounded-aggregated-full-bound` (that plan, outside the gap of that
+    bound, kept after the full path ran and found no cheaper plan: its gap proven against the
+    full path's bound, the higher), `relaxed` (--relax: no whole-unit plan)"""
 
     name: str
     method: str

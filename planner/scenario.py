@@ -80,6 +80,8 @@ class SolverOptions(Strict):
 
     solver: Literal["highs", "cbc"] = "highs"
     mip_gap: float = Field(0.01, ge=0, le=1)
+    # For the whole solve, the fast bound's path and the full path after it together (the
+    # diagnosis of an infeasible scenario has its own; CBC: the relaxation and the MIP each).
     time_limit_s: PositiveDuration = Field(60.0, alias="time_limit")
     # HiGHS method for the LP relaxation and the rounded plan's re-solves: simplex, ipm
     # (interior point with crossover; the MIP after it is simplex) or choose (simplex below
@@ -97,7 +99,9 @@ class SolverOptions(Strict):
     # colocate rows, the relaxed aggregated LP (each tier's colocate rows summed over the sites,
     # its serving columns aggregated exactly: planner/lp/aggregate.py), a valid bound found in
     # seconds where the LP relaxation takes minutes; the plan is rounded from the LP on the
-    # pools that bound's solution uses, and today's path runs when that misses the gap.
+    # pools that bound's solution uses, and today's path runs, with what is left of
+    # time_limit, when that misses the gap or fails (the cheaper plan kept, proven against the
+    # higher of the two bounds: planner/lp/solve.py `solve_model`).
     bound: Literal["auto", "full"] = "auto"
 
 

@@ -145,7 +145,7 @@ def test_infeasible_restricted_lp_falls_back(forced, monkeypatch) -> None:
 def test_a_plan_outside_the_gap_runs_the_full_path_and_keeps_the_better(forced) -> None:
     """At scale 1 the fleet's whole units are coarse: the plan rounded on the bound's pools is
     over 1% above it, so the full path runs (here HiGHS's MIP, below 50,000 columns) and its
-    better-proven plan is kept."""
+    plan, cheaper, is kept."""
     model = fleet(1.0)
     deadline = time.perf_counter() + 60.0
     fast = solve_module._solve_fast(model, 0.01, 60.0, "choose", deadline)
@@ -154,6 +154,12 @@ def test_a_plan_outside_the_gap_runs_the_full_path_and_keeps_the_better(forced) 
     stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
     assert stats.proof != "rounded-aggregated"
     assert stats.gap is not None and stats.gap < fast.gap
+    # the plan says why the full path ran, and which plan it kept
+    assert model.solver_notes == [
+        "the plan rounded on the relaxed aggregated bound's pools (solver.bound auto) was "
+        f"{fast.gap:.2%} over that bound, above the 1.00% target; the full path ran",
+        "the full path's plan, as cheap or cheaper, is the plan",
+    ]
 
 
 def test_bound_full_never_takes_the_fast_path(forced, tmp_path) -> None:
@@ -622,3 +628,218 @@ def test_allocation_columns_with_a_cost_aggregate_exactly_or_not_at_all(cost, ag
     agg = aggregate.aggregate(arr, keys)
     assert bool(agg.blocks) == aggregates
     assert _optimum(agg.lp) == pytest.approx(_optimum(arr), rel=1e-12)
+
+
+# -- issue 14's review: the whole solve keeps to solver.time_limit, a failing fast path falls
+# back, a kept fast plan is proven against the higher bound ---------------------------------
+
+
+def _stats(objective: float, lower: float, lp: float | None, proof: str) -> solve_module.SolveStats:
+    """Hand-made stats of a 1%-target solve (the figures in US$)."""
+    return solve_module.SolveStats(
+        "highs",
+        "choose",
+        0.0,
+        0.0,
+        lower,
+        lp,
+        objective,
+        (objective - lower) / objective,
+        solve_module.FEASIBLE,
+        10,
+        5,
+        0.01,
+        proof,
+    )
+
+
+def test_a_kept_fast_plan_is_proven_against_the_higher_of_the_two_bounds() -> None:
+    """Fast plan $100 over its relaxed aggregated bound $95: 5%, outside the 1% target. The full
+    path's plan costs $101 over its LP relaxation's $99.5: the fast plan, cheaper, is kept, and
+    both bounds hold for it: max(95, 99.5) = 99.5, gap (100 - 99.5) / 100 = 0.5%, within the
+    target (status optimal), proven by the full path's bound."""
+    fast = _stats(100.0, 95.0, None, solve_module.ROUNDED_AGGREGATED)
+    full = _stats(101.0, 99.5, 99.5, "rounded")
+    kept = solve_module._keep(fast, full)
+    assert kept.objective_usd == 100.0
+    assert kept.lower_bound_usd == 99.5
+    assert kept.lp_relaxation_usd == 99.5
+    assert kept.gap == pytest.approx(0.005, abs=1e-15)
+    assert kept.sol_status == solve_module.PROVEN
+    assert kept.proof == "rounded-aggregated-full-bound"
+    # full bound 97: gap (100 - 97) / 100 = 3%, still outside the target: "feasible"
+    kept = solve_module._keep(fast, _stats(101.0, 97.0, 97.0, "rounded"))
+    assert (kept.lower_bound_usd, kept.sol_status) == (97.0, solve_module.FEASIBLE)
+    assert kept.gap == pytest.approx(0.03, abs=1e-15)
+    # a full bound below the fast one (94 < 95; the relaxed LP relaxes the full one, so only
+    # by the solvers' tolerances): the fast bound stands, 5%, the LP optimum reported as solved
+    kept = solve_module._keep(fast, _stats(101.0, 94.0, 94.0, "rounded"))
+    assert (kept.lower_bound_usd, kept.gap, kept.proof) == (95.0, 0.05, "rounded-aggregated")
+    assert kept.lp_relaxation_usd == 94.0
+    # the full path's plan cheaper ($99.9), or as cheap ($100): it is the plan, its stats as
+    # they were
+    for cost in (99.9, 100.0):
+        full = _stats(cost, 99.5, 99.5, "rounded")
+        assert solve_module._keep(fast, full) is full
+
+
+def _keeps_to(model, monkeypatch, limit_s: float, fast_s: float):  # noqa: ANN001, ANN202
+    """solve_model with the fast path taking `fast_s` seconds more than it does; the full path's
+    time budgets, as it was given them."""
+    real_fast, real_full = solve_module._solve_fast, solve_module._solve_full
+    budgets: list[float] = []
+
+    def slow_fast(*args):  # noqa: ANN002, ANN202
+        out = real_fast(*args)
+        time.sleep(fast_s)
+        return out
+
+    def full(*args, budget_s=None):  # noqa: ANN002, ANN202
+        budgets.append(budget_s)
+        return real_full(*args, budget_s=budget_s)
+
+    monkeypatch.setattr(solve_module, "_solve_fast", slow_fast)
+    monkeypatch.setattr(solve_module, "_solve_full", full)
+    started = time.perf_counter()
+    stats = solve_module.solve_model(model, "highs", 0.01, limit_s, "choose", relax_only=False)
+    return stats, budgets, time.perf_counter() - started
+
+
+def test_the_full_path_gets_what_the_fast_path_left_of_the_time_limit(forced, monkeypatch) -> None:  # noqa: ANN001
+    """Scale 1: the fast plan misses the 1% gap, the full path runs. With the fast path made
+    1 s slower, the full path's solvers get at most 60 - 1 s (not a fresh 60 s)."""
+    stats, budgets, _ = _keeps_to(fleet(1.0), monkeypatch, 60.0, 1.0)
+    assert len(budgets) == 1 and budgets[0] is not None
+    assert 30.0 < budgets[0] <= 59.0
+    assert stats.proof == "mip"  # the full path's plan, cheaper (below 50,000 columns: MIP)
+
+
+def test_no_time_left_keeps_the_fast_plan_or_says_time_limit(forced, monkeypatch) -> None:  # noqa: ANN001
+    """The fast path spends the whole limit (made to, by 2.5 s over a 2 s limit): the full path
+    does not run. Its plan (outside the gap) is the answer, its gap proven by its own bound,
+    and the plan says why; with no fast plan, the full path's own time limit message."""
+    from fleetcore.errors import SolverError
+
+    model = fleet(1.0)
+    stats, budgets, took = _keeps_to(model, monkeypatch, 2.0, 2.5)
+    assert budgets == []
+    assert stats.proof == "rounded-aggregated" and stats.gap is not None and stats.gap > 0.01
+    assert stats.lower_bound_usd == model.fast_bound.objective
+    assert stats.sol_status == solve_module.FEASIBLE
+    plan = read_plan(model, stats, relaxed=False)
+    assert verify(plan, model.scenario, model.demands)
+    message = (
+        "no plan found within the time limit (2 s; LP relaxation not finished); raise "
+        "solver.time_limit (--time-limit) or the gap (--gap)"
+    )
+    assert (
+        plan.solver_notes[-1] == f"the full path ended with no plan ({message}): this plan is kept"
+    )
+    assert "solver: the full path ended with no plan" in format_plan(plan)
+
+    monkeypatch.setattr(solve_module, "_solve_fast", lambda *args: time.sleep(2.5))
+    with pytest.raises(SolverError) as caught:
+        solve_module.solve_model(fleet(1.0), "highs", 0.01, 2.0, "choose", relax_only=False)
+    assert str(caught.value) == message
+
+
+def test_the_fast_paths_lps_get_what_is_left_of_the_limit(forced, monkeypatch) -> None:  # noqa: ANN001
+    """The relaxed aggregated LP is given what is left of the limit when it starts, not the
+    whole limit again."""
+    real = solve_module.relaxed_bound
+    given: list[float] = []
+
+    def spy(arr, keys, time_limit_s):  # noqa: ANN001, ANN202
+        given.append(time_limit_s)
+        return real(arr, keys, time_limit_s)
+
+    monkeypatch.setattr(solve_module, "relaxed_bound", spy)
+    deadline = time.perf_counter() + 30.0
+    time.sleep(0.5)
+    solve_module._solve_fast(fleet(10.0), 0.01, 30.0, "choose", deadline)
+    assert len(given) == 1 and 0 < given[0] <= 29.5
+
+
+def test_an_exception_in_the_fast_path_falls_back_to_the_full_path(forced, monkeypatch) -> None:  # noqa: ANN001
+    """The aggregation made to raise: no traceback, the full path's plan (the one solver.bound
+    full gives), and the plan (JSON and report) says why the full path ran."""
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 10**9)
+    today = solve_module.solve_model(fleet(10.0), "highs", 0.01, 60.0, "choose", False)
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 0)
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("boom (test)")
+
+    monkeypatch.setattr(aggregate, "aggregable", broken)
+    model = fleet(10.0)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    assert stats.proof == today.proof != "rounded-aggregated"
+    assert stats.objective_usd == pytest.approx(today.objective_usd, rel=1e-9)
+    assert stats.lower_bound_usd == pytest.approx(today.lower_bound_usd, rel=1e-9)
+    note = (
+        "the relaxed aggregated bound's path (solver.bound auto) failed (RuntimeError: boom "
+        "(test)); the full path ran"
+    )
+    assert model.solver_notes == [note]
+    plan = read_plan(model, stats, relaxed=False)
+    assert verify(plan, model.scenario, model.demands)
+    assert plan.to_dict()["solver_notes"] == [note]
+    assert "solver: the relaxed aggregated bound's path" in format_plan(plan)
+    assert "RuntimeError: boom (test)" in " ".join(format_plan(plan).split())
+
+
+def test_the_cli_prints_no_traceback_when_the_fast_path_fails(monkeypatch, capsys) -> None:  # noqa: ANN001
+    """`planner plan --json` on a shipped scenario the fast path is forced onto, its aggregation
+    raising: exit 0, a plan whose JSON fields agree (gap on its bound, the proof, the notes)."""
+    import json
+
+    import cli
+
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 0)
+    monkeypatch.setattr(aggregate, "from_highs", lambda *a: 1 / 0)
+    assert cli.main(["plan", "frontier-3y", "--scenario", "rental_only", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    plan = json.loads(out)
+    assert plan["solver"]["proof"] in ("rounded", "mip")
+    assert plan["solver_notes"] == [
+        "the relaxed aggregated bound's path (solver.bound auto) failed (ZeroDivisionError: "
+        "division by zero); the full path ran"
+    ]
+    assert plan["lp_relaxation_usd"] is not None
+    cost, lower = plan["total_cost_usd"], plan["lower_bound_usd"]
+    assert plan["gap"] == pytest.approx((cost - lower) / cost, rel=1e-6, abs=1e-9)
+
+
+def test_fast_plan_kept_after_full_path_uses_its_higher_bound(forced, monkeypatch) -> None:  # noqa: ANN001
+    """Scale 6 with a 0.1% gap target, HiGHS's MIP off as at fleet scale (incumbent auto from
+    50,000 columns): the fast plan ($210.418M, 0.42% over its bound) misses the target, the full
+    path's rounded plan costs more, so the fast plan is kept, proven against the full LP
+    relaxation's optimum (recomputed here with --relax), which is above the relaxed aggregated
+    one; the JSON fields agree with each other."""
+    from planner.lp import incumbent
+
+    monkeypatch.setattr(incumbent, "LARGE_COLUMNS", 0)
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 10**9)
+    full_plan = solve_module.solve_model(fleet(6.0), "highs", 0.001, 60.0, "choose", False)
+    full_lp = solve_module.solve_model(fleet(6.0), "highs", 0.001, 60.0, "choose", True)
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 0)
+    model = fleet(6.0)
+    stats = solve_module.solve_model(model, "highs", 0.001, 60.0, "choose", relax_only=False)
+    fast_bound = model.fast_bound.objective
+    lp = full_lp.lp_relaxation_usd
+    assert fast_bound < lp  # else the case tests nothing
+    assert stats.proof == "rounded-aggregated-full-bound"
+    assert stats.objective_usd < full_plan.objective_usd
+    assert stats.lower_bound_usd == pytest.approx(lp, rel=1e-9)
+    assert stats.lp_relaxation_usd == pytest.approx(lp, rel=1e-9)
+    assert stats.gap == pytest.approx((stats.objective_usd - lp) / stats.objective_usd, rel=1e-9)
+    assert stats.gap < (stats.objective_usd - fast_bound) / stats.objective_usd
+    plan = read_plan(model, stats, relaxed=False)
+    assert verify(plan, model.scenario, model.demands)
+    data = plan.to_dict()
+    assert data["solver"]["proof"] == "rounded-aggregated-full-bound"
+    cost, lower = data["total_cost_usd"], data["lower_bound_usd"]
+    assert data["gap"] == pytest.approx((cost - lower) / cost, rel=1e-6)
+    assert data["solver_notes"][-1].startswith("the full path found no cheaper plan")
+    assert "proven by the full model's bound" in " ".join(format_plan(plan).split())

@@ -306,6 +306,12 @@ class Model:
     # The relaxed aggregated LP's answer when the plan's bound came from it
     # (planner/lp/solve.py `_solve_fast`: a planner/lp/aggregate.py RelaxedBound), else None.
     fast_bound: Any = None
+    # The full LP relaxation's optimum once solve_model has proven it (else None): a bound the
+    # fast path's plan may use when the full path ran (planner/lp/solve.py `_keep`).
+    full_lp_usd: float | None = None
+    # Why solve_model did what it did where the fast bound applied: the fast path's failure or
+    # miss, the full path's outcome; one sentence each, the plan JSON's `solver_notes`.
+    solver_notes: list[str] = field(default_factory=list)
     # Indexes and memos of the helpers below, each checked against the sizes of the variable
     # dicts it was made from (rebuilt if one grew): scanning every variable per row or per
     # pool made the build quadratic in the fleet's size.

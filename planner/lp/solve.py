@@ -57,7 +57,8 @@ class SolveStats:
     constraints: int
     gap_target: float  # the relative gap asked for (the scenario's, or an override)
     # How the gap was proven: "mip" (the solver's branch and bound), "rounded" (a plan rounded
-    # from the LP relaxation within the gap of its bound, no MIP search), "relaxed" (--relax).
+    # from the LP relaxation within the gap of its bound, no MIP search), "relaxed" (--relax),
+    # ROUNDED_AGGREGATED and ROUNDED_AGGREGATED_FULL (solver.bound auto: `solve_model`).
     proof: str = "mip"
 
 
@@ -504,31 +505,96 @@ def solve_model(
     Raises InfeasibleError (with a diagnosis), SolverError, or ConfigError for coefficients
     the solver cannot hold. Where the fast bound applies (`_fast_applies`), the plan is first
     rounded against the relaxed aggregated LP's bound (`_solve_fast`); when that finds no plan
-    within the gap, the full path runs and the better-proven of the two plans is kept (the fast
-    one when the full path ends with no plan: SolverError)."""
+    within the gap (or fails: any exception but a diagnosis is caught, and noted), the full
+    path runs with what is left of `time_limit_s` (the limit bounds the whole solve) and
+    `_keep` picks the plan. With nothing left, the fast plan is the answer if there is one,
+    else the full path's time limit error. Why the full path ran goes to model.solver_notes
+    (the plan JSON's `solver_notes`, printed by the report)."""
     check_magnitudes(model)
     if not _fast_applies(model, solver, relax_only):
         return _solve_full(model, solver, gap, time_limit_s, method, relax_only)
     deadline = time.perf_counter() + time_limit_s
-    fast = _solve_fast(model, gap, time_limit_s, method, deadline)
+    try:
+        fast = _solve_fast(model, gap, time_limit_s, method, deadline)
+    except (InfeasibleError, ConfigError):
+        raise  # a diagnosis or bad input: the full path would say the same
+    except Exception as exc:  # noqa: BLE001 - the fast path is an optimisation, never fatal
+        fast = None
+        model.solver_notes.append(
+            f"the relaxed aggregated bound's path (solver.bound auto) failed "
+            f"({type(exc).__name__}: {exc}); the full path ran"
+        )
     if fast is not None and fast.gap is not None and fast.gap <= gap:
         return fast
+    if fast is not None and fast.gap is not None:
+        model.solver_notes.append(
+            f"the plan rounded on the relaxed aggregated bound's pools (solver.bound auto) was "
+            f"{fast.gap:.2%} over that bound, above the {gap:.2%} target; the full path ran"
+        )
     saved = _Saved(model) if fast is not None else None
-    # Today's path with today's time limit: the fast path's seconds are not taken from it.
+    left = deadline - time.perf_counter()
+    model.full_lp_usd = None
     try:
-        full = _solve_full(model, solver, gap, time_limit_s, method, relax_only)
-    except SolverError:
+        if left <= 0:  # the fast path used the whole limit: the full path's own message
+            raise _trouble("LP relaxation", TIME_LIMIT, time_limit_s)
+        full = _solve_full(model, solver, gap, time_limit_s, method, relax_only, budget_s=left)
+    except SolverError as exc:
         # no plan from the full path (its time limit): the fast path's whole-unit plan, its
-        # gap (above the target) proven against the relaxed aggregated bound, is the answer
+        # gap (above the target) proven against the best bound known, is the answer
         if saved is None or fast is None or fast.gap is None:
             raise
         saved.restore(model)
-        return fast
-    better = fast is not None and fast.gap is not None and (full.gap is None or fast.gap < full.gap)
-    if better and saved is not None:
+        model.solver_notes.append(f"the full path ended with no plan ({exc}): this plan is kept")
+        return _with_bound(fast, model.full_lp_usd, model.full_lp_usd)
+    if saved is None or fast is None:
+        return full
+    kept = _keep(fast, full)
+    if kept is full:
+        model.solver_notes.append("the full path's plan, as cheap or cheaper, is the plan")
+    else:
         saved.restore(model)
-        return fast  # type: ignore[return-value]
-    return full
+        model.solver_notes.append(
+            "the full path found no cheaper plan: the plan rounded on the relaxed aggregated "
+            "bound's pools is kept, its gap proven against the higher of the two bounds"
+        )
+    return kept
+
+
+def _with_bound(fast: SolveStats, bound: float | None, lp_usd: float | None) -> SolveStats:
+    """The fast plan's stats with its lower bound the higher of its own (the relaxed aggregated
+    LP's) and `bound` (the full model's best bound, when the full path found one: both bound
+    every plan from below), its gap recomputed on it, `lp_usd` the full LP relaxation's optimum
+    when it was solved, and the proof ROUNDED_AGGREGATED_FULL when the full bound is the
+    higher."""
+    import dataclasses
+
+    lower = fast.lower_bound_usd
+    if bound is None or lower is None or bound <= lower:
+        return dataclasses.replace(fast, lp_relaxation_usd=lp_usd)
+    objective = fast.objective_usd
+    proven_gap = max(0.0, (objective - bound) / objective) if objective else 0.0
+    status = PROVEN if proven_gap <= fast.gap_target else fast.sol_status
+    return dataclasses.replace(
+        fast,
+        lower_bound_usd=bound,
+        lp_relaxation_usd=lp_usd,
+        gap=proven_gap,
+        sol_status=status,
+        proof=ROUNDED_AGGREGATED_FULL,
+    )
+
+
+def _keep(fast: SolveStats, full: SolveStats) -> SolveStats:
+    """Of the fast plan (its gap over the target) and the full path's plan, both whole-unit
+    plans of the same model: the cheaper, proven against the higher of the two lower bounds
+    (the relaxed aggregated LP's and the full path's best: each bounds every plan from below).
+    On a tie the full path's plan. The full plan's own stats stand (its bound is at least the
+    relaxed aggregated one, which relaxes its LP, up to the solvers' tolerances)."""
+    if fast.objective_usd is None or fast.gap is None:
+        return full
+    if full.objective_usd is not None and full.objective_usd <= fast.objective_usd:
+        return full
+    return _with_bound(fast, full.lower_bound_usd, full.lp_relaxation_usd)
 
 
 # From this many columns, with solver.incumbent auto (where the rounded start is the plan:
@@ -592,7 +658,10 @@ def _solve_fast(
        proven against L: (plan - L) / plan.
     None when no block aggregates, the relaxed or the restricted LP is not optimal, no start
     is found, or the rounded plan needs a repair (`_repair` would change the model the full
-    path then solves). A plan outside the gap is returned for `solve_model` to compare."""
+    path then solves); why goes to model.solver_notes. A plan outside the gap is returned for
+    `solve_model` to compare. Every step keeps to `deadline` (solver.time_limit from the start
+    of the solve): each LP gets what is left of it, and HiGHS is interrupted at it
+    (`_stop_at`) from the restricted LP on."""
     import highspy
     import numpy as np
 
@@ -601,15 +670,20 @@ def _solve_fast(
     from planner.lp.transfer import transfer
 
     started = time.perf_counter()
-    lp_solver = make_solver("highs", False, gap, time_limit_s, method)
+    lp_solver = make_solver("highs", False, gap, _left(deadline), method)
     constant = float(model.prob.objective.constant)
     with _quiet_stdout():
         transfer(model.prob, lp_solver)
         highs = model.prob.solverModel
         keys = {var.index: key for key, var in model.u.items()}
-        bound = relaxed_bound(aggregate.from_highs(highs, constant), keys, time_limit_s)
+        arr = aggregate.from_highs(highs, constant)
+        bound = relaxed_bound(arr, keys, _left(deadline))
         if bound is None:
-            return None
+            return _no_fast_plan(
+                model,
+                "no serving tier's colocate rows aggregated, or the relaxed aggregated LP was "
+                "not solved to optimality",
+            )
         model.fast_bound = bound
         model.solver_run_s += bound.solve_s  # HiGHS's run on the relaxed aggregated LP
         lower = bound.objective
@@ -619,18 +693,23 @@ def _solve_fast(
             if np.all(np.abs(values[columns]) <= USED_TOL):
                 idle.extend(columns)
         if not idle or len(idle) == highs.getNumCol():
-            return None
+            return _no_fast_plan(model, "the relaxed aggregated LP's solution leaves no pool idle")
         _scale_objective(highs)
         _choose_method(highs, lp_solver)
         _scale_matrix(highs)
         index = np.array(idle, dtype=np.int32)
         zero = np.zeros(len(index))
         highs.changeColsBounds(len(index), index, zero, zero)
+        # HiGHS counts its limit from this model's first run: what is left now
+        highs.setOptionValue("time_limit", _left(deadline))
+        _stop_at(highs, deadline)
         run_started = time.perf_counter()
         highs.run()
         model.solver_run_s += time.perf_counter() - run_started
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return None
+            return _no_fast_plan(
+                model, "the LP on the pools the relaxed aggregated LP uses was not optimal"
+            )
         _read_highs(model, lp_solver)
     lp_s = time.perf_counter() - started
     # The shadow prices: the bound's duals on the full model's rows (aggregate.py
@@ -639,20 +718,19 @@ def _solve_fast(
     y = bound.row_dual
     model.duals = {label: float(y[row.index]) for label, row in model.constraints.items()}
     size = (len(model.prob.variables()), len(model.constraints))
-    mip = make_solver("highs", True, solver_gap(gap, lower, model), time_limit_s, method)
-    _stop_at(highs, deadline)
+    mip = make_solver("highs", True, solver_gap(gap, lower, model), _left(deadline), method)
     mip_started = time.perf_counter()
     with _quiet_stdout():
         start = find_start(model, _acceptable(model, lower, gap), keep=True)
     highs.setOptionValue("solver", "choose")
     if start is None:
-        return None
+        return _no_fast_plan(model, "no whole-unit plan was rounded from that LP")
     _read_highs(model, mip)
     how = outcome(model.prob) if start.proven else INCUMBENT
     _check_mip(model, how, "highs", time_limit_s, method)
     _polish(model, mip)
     if _work_on_no_unit(model) or _work_off_its_choice(model):
-        return None
+        return _no_fast_plan(model, "the rounded plan needed a repair (work on no unit)")
     mip_s = time.perf_counter() - mip_started
     objective = pulp.value(model.prob.objective)
     proven_gap = max(0.0, (objective - lower) / objective) if objective else 0.0
@@ -676,6 +754,27 @@ def _solve_fast(
 # SolveStats.proof of a plan rounded from the LP on the pools the relaxed aggregated LP uses,
 # its gap proven by that LP's optimum (`_solve_fast`).
 ROUNDED_AGGREGATED = "rounded-aggregated"
+# The same plan kept after the full path ran (that plan missed the gap) and found no cheaper
+# one, its gap proven by the full path's bound, the higher (`_keep`, `_with_bound`).
+ROUNDED_AGGREGATED_FULL = "rounded-aggregated-full-bound"
+
+# Seconds HiGHS is given when the deadline has passed (its time_limit must be positive):
+# it stops at once, reading as a time limit.
+NO_TIME_S = 1e-3
+
+
+def _left(deadline: float) -> float:
+    """The seconds left until `deadline` (time.perf_counter()), at least NO_TIME_S."""
+    return max(NO_TIME_S, deadline - time.perf_counter())
+
+
+def _no_fast_plan(model: Model, why: str) -> SolveStats | None:
+    """`_solve_fast`'s None, with why in model.solver_notes."""
+    model.solver_notes.append(
+        f"the relaxed aggregated bound's path (solver.bound auto) gave no plan: {why}; the "
+        "full path ran"
+    )
+    return None
 
 
 def relaxed_bound(arr: Any, keys: dict[int, tuple], time_limit_s: float) -> Any:
@@ -722,21 +821,33 @@ def relaxed_bound(arr: Any, keys: dict[int, tuple], time_limit_s: float) -> Any:
 
 
 def _solve_full(
-    model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
+    model: Model,
+    solver: str,
+    gap: float,
+    time_limit_s: float,
+    method: str,
+    relax_only: bool,
+    budget_s: float | None = None,
 ) -> SolveStats:
-    """Today's path: the full LP relaxation, then the rounded start or the MIP."""
-    deadline = time.perf_counter() + time_limit_s
-    how, lp_s = _run(model, make_solver(solver, False, gap, time_limit_s, method))
+    """Today's path: the full LP relaxation, then the rounded start or the MIP. The solvers get
+    `budget_s` (what the fast path left of the limit; default the whole `time_limit_s`); the
+    messages quote `time_limit_s`, the scenario's limit. The relaxation's optimum, once proven,
+    is also left in model.full_lp_usd (a bound `solve_model` may still use if what follows
+    fails)."""
+    budget = time_limit_s if budget_s is None else budget_s
+    deadline = time.perf_counter() + budget
+    how, lp_s = _run(model, make_solver(solver, False, gap, budget, method))
     _check_relaxation(model, how, solver, time_limit_s, method)
     _cbc_objective(model, solver)
     lower = pulp.value(model.prob.objective)
+    model.full_lp_usd = lower
     model.duals = {label: c.pi for label, c in model.constraints.items()}
     size = (len(model.prob.variables()), len(model.constraints))
     if relax_only:
         return SolveStats(
             solver, method, lp_s, 0.0, lower, lower, lower, 0.0, PROVEN, *size, gap, "relaxed"
         )
-    mip = make_solver(solver, True, solver_gap(gap, lower, model), time_limit_s, method)
+    mip = make_solver(solver, True, solver_gap(gap, lower, model), budget, method)
     if solver == "highs":
         _stop_at(model.prob.solverModel, deadline)
         how, mip_s, searched = _resolve_as_mip(model, mip, lower, gap)
