@@ -388,8 +388,9 @@ def test_mlperf61_b300_8b_interactive_at_the_runs_batch() -> None:
 
 
 def test_mlperf61_partner_dsr1_interactive_racks_bracket_nvidias() -> None:
-    # docs/models.md quotes the partners' one-rack DeepSeek-R1 Interactive rows (not points): by
-    # hand from the transcribed summary.json rows, against the planner's NVIDIA-config figure
+    # docs/models.md quotes the partners' one-rack DeepSeek-R1 Interactive rows (points of
+    # partners61-checks): by hand from the transcribed summary.json rows, against the planner's
+    # NVIDIA-config figure
     table = Path(__file__).resolve().parent.parent / "bench/data/mlperf_inference_v6.1_llm.csv"
     with table.open() as f:
         by_key = {r["key"]: r for r in csv.DictReader(f)}

@@ -1,6 +1,7 @@
-"""Every MLPerf Inference v6.1 serving point (rubin-checks, mlperf61-checks, amd61-checks)
-against the row of bench/data/mlperf_inference_v6.1_llm.csv its source names (session review;
-91 points since the NVIDIA-system Interactive rows joined mlperf61-checks).
+"""Every MLPerf Inference v6.1 serving point (rubin-checks, mlperf61-checks, amd61-checks,
+partners61-checks) against the row of bench/data/mlperf_inference_v6.1_llm.csv its source names
+(session review; 91 points since the NVIDIA-system Interactive rows joined mlperf61-checks, 243
+with the 152 partner rows of partners61-checks).
 
 By hand from the transcribed table, not from the planner: published = Result /
 total_accelerators; the output length is the row's TOKENS_PER_SAMPLE where the Accuracy field
@@ -21,7 +22,8 @@ from planner.calibration.serving import points
 ROOT = Path(__file__).resolve().parent.parent
 with (ROOT / "bench/data/mlperf_inference_v6.1_llm.csv").open() as f:
     ROWS = {r["key"]: r for r in csv.DictReader(f)}
-CHECKS = [p for p in points() if p.family in ("rubin-checks", "mlperf61-checks", "amd61-checks")]
+FAMILIES = ("rubin-checks", "mlperf61-checks", "amd61-checks", "partners61-checks")
+CHECKS = [p for p in points() if p.family in FAMILIES]
 MODEL = {
     "gpt-oss-120b": "gpt-oss-120b",
     "llama2-70b-99.9": "llama-2-70b",
@@ -34,10 +36,12 @@ SYSTEM = {
     "AMD Instinct MI350X 288GB HBM3e": "mi350x-platform",
     "NVIDIA B200-SXM-180GB": "hgx-b200",
     "NVIDIA B300-SXM-270GB": "hgx-b300",
+    "Nvidia B300-SXM-270GB": "hgx-b300",  # Dell's XE9780 rows spell it so
     "NVIDIA GB200": "gb200-nvl72",
     "NVIDIA GB300": "gb300-nvl72",
     "NVIDIA H200-SXM-141GB": "hgx-h200",
     "NVIDIA Vera Rubin": "vera-rubin-nvl144",
+    "NVIDIA VR200": "vera-rubin-nvl144",  # Nebius's VR200 NVL72 half rack
 }
 
 
@@ -52,6 +56,13 @@ def test_the_three_families_hold_91_points() -> None:
     families = [p.family for p in CHECKS]
     assert (families.count("rubin-checks"), families.count("mlperf61-checks")) == (3, 34)
     assert families.count("amd61-checks") == 54
+    assert families.count("partners61-checks") == 152
+
+
+def test_no_row_is_cited_twice() -> None:
+    # a partner point is a row no other family uses
+    keys = [_row(p.source)["key"] for p in CHECKS]
+    assert len(keys) == len(set(keys))
 
 
 @pytest.mark.parametrize("point", CHECKS, ids=lambda p: p.id)
