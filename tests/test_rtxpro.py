@@ -16,8 +16,9 @@ import cli
 from hardware.catalog import load_catalog
 from planner.api import solve
 from planner.calibration.serving import pinned_step, point_value, points
-from planner.demand.common import serving_limits
-from planner.demand.inference import clear_physics_caches
+from planner.demand.common import hardware, serving_limits
+from planner.demand.inference import clear_physics_caches, pinned_layout, serving_load
+from planner.demand.serving_physics import prefill_time
 from planner.scenario import load_scenario
 
 CATALOG = load_catalog()
@@ -187,6 +188,24 @@ def test_tp_allreduce_is_priced_on_pcie_by_hand() -> None:
     by_hand = 2 * layers * (2 * 2e-6 + nbytes / (1.8e12 * 0.75))
     assert nvl.tp_comm_s == pytest.approx(by_hand, rel=1e-9)
     assert terms.tp_comm_s / nvl.tp_comm_s == pytest.approx(8.4, abs=0.1)
+
+
+def test_tp_prefill_allreduce_is_priced_on_pcie_by_hand() -> None:
+    # Prefill of the same TP2 instance: each prompt token all-reduces 2 x 80 layers of
+    # hidden x 2 B, 2(2-1)/2 of it over 128 GB/s x 0.27, per token of the 2-GPU instance
+    hw = hardware(CATALOG, "rtx-pro-server")
+    assert hw is not None
+    arch = CATALOG.models["llama-2-70b"]
+    point = next(p for p in CHECKS if p.id == "mlperf61-rtxpro-llama2-70b-server-hpe")
+    lay = pinned_layout(arch, hw, serving_load(point.spec, arch), 2, 1, 1)
+    assert not isinstance(lay, str) and (lay.tp, lay.accelerators) == (2, 2)
+    t = prefill_time(hw, arch, "fp4", lay, 111.0, 222.0, 1.0, "fp8")
+    bw = 128e9 * 0.27
+    assert t.allreduce_bandwidth == pytest.approx(bw)
+    assert t.allreduce_s == pytest.approx(2 * 80 * (2 - 1) / 2 * 2 * 8192 * 2 / bw * 2 / 2)
+    # 76 us a prompt token: 1.23x the token's FP4 compute on the two cards (62 us)
+    assert t.allreduce_s == pytest.approx(75.9e-6, rel=0.01)
+    assert t.allreduce_s / t.compute_s == pytest.approx(1.23, abs=0.02)
 
 
 TOPOLOGY = """\
