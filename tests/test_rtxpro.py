@@ -45,8 +45,11 @@ def test_rtx_pro_6000_datasheet_figures_with_units() -> None:
         "bf16": sparse_fp4 / 8,
         "fp16": sparse_fp4 / 8,
     }
-    # the SM count x clock cross-check of the source: 188 SMs x 2.6 GHz x 4,096 FP4 FLOP a clock
-    assert pytest.approx(acc.peak_flops["fp4"], rel=0.003) == 188 * 2.6e9 * 4096
+    # the cross-check of the source: 120 FP32 TFLOPS / (24,064 cores x 2) = 2.49 GHz; 188 SMs x
+    # that x 4,096 FP4 FLOP a clock = 1,920 TFLOPS, the page's rounded 2,000 4% above it
+    clock = 120e12 / (24064 * 2)
+    assert clock == pytest.approx(2.493e9, rel=1e-3)
+    assert acc.peak_flops["fp4"] / (188 * clock * 4096) == pytest.approx(1.042, abs=0.001)
     # a measured 417 TFLOPS BF16 GEMM is 0.83 of the dense BF16 peak (full-rate FP32 accumulate)
     assert 417.34e12 / acc.peak_flops["bf16"] == pytest.approx(0.835, abs=0.001)
     assert acc.hbm_bytes == 96e9 and acc.hbm_bandwidth_bytes_per_s == 1597e9
