@@ -42,6 +42,7 @@ def test_power_rule_by_hand() -> None:
         ("mi325x-platform", 1000, 12.5),
         ("mi355x-platform", 1400, 14.5),
         ("mi350x-platform", 1000, 12.5),
+        ("rtx-pro-server", 600, 7.5),
     ]:
         assert CATALOG.systems[name].power_w == pytest.approx(unit_kw * 1000)
         assert 8 * gpu_w < unit_kw * 1000, name

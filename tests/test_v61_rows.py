@@ -1,7 +1,8 @@
 """Every MLPerf Inference v6.1 serving point (rubin-checks, mlperf61-checks, amd61-checks,
-partners61-checks) against the row of bench/data/mlperf_inference_v6.1_llm.csv its source names
-(session review; 91 points since the NVIDIA-system Interactive rows joined mlperf61-checks, 243
-with the 152 partner rows of partners61-checks).
+partners61-checks, rtxpro-checks) against the row of bench/data/mlperf_inference_v6.1_llm.csv
+its source names (session review; 91 points since the NVIDIA-system Interactive rows joined
+mlperf61-checks, 274 with the 152 partner rows of partners61-checks and the 31 RTX PRO 6000 rows
+of rtxpro-checks).
 
 By hand from the transcribed table, not from the planner: published = Result /
 total_accelerators; the output length is the row's TOKENS_PER_SAMPLE where the Accuracy field
@@ -22,7 +23,13 @@ from planner.calibration.serving import points
 ROOT = Path(__file__).resolve().parent.parent
 with (ROOT / "bench/data/mlperf_inference_v6.1_llm.csv").open() as f:
     ROWS = {r["key"]: r for r in csv.DictReader(f)}
-FAMILIES = ("rubin-checks", "mlperf61-checks", "amd61-checks", "partners61-checks")
+FAMILIES = (
+    "rubin-checks",
+    "mlperf61-checks",
+    "amd61-checks",
+    "partners61-checks",
+    "rtxpro-checks",
+)
 CHECKS = [p for p in points() if p.family in FAMILIES]
 MODEL = {
     "gpt-oss-120b": "gpt-oss-120b",
@@ -40,6 +47,8 @@ SYSTEM = {
     "NVIDIA GB200": "gb200-nvl72",
     "NVIDIA GB300": "gb300-nvl72",
     "NVIDIA H200-SXM-141GB": "hgx-h200",
+    "NVIDIA RTX PRO 6000 Blackwell Server Edition": "rtx-pro-server",
+    "NVIDIA RTX PRO 6000 Blackwell": "rtx-pro-server",  # Fujitsu's row (a PCIE_96GB server card)
     "NVIDIA Vera Rubin": "vera-rubin-nvl144",
     "NVIDIA VR200": "vera-rubin-nvl144",  # Nebius's VR200 NVL72 half rack
 }
@@ -51,18 +60,36 @@ def _row(source: str) -> dict[str, str]:
     return ROWS[keys[0]]
 
 
-def test_the_three_families_hold_91_points() -> None:
+def test_the_v61_families_hold_274_points() -> None:
     # mlperf61-checks: 29 Offline / Server points and the five NVIDIA-system Interactive rows
     families = [p.family for p in CHECKS]
     assert (families.count("rubin-checks"), families.count("mlperf61-checks")) == (3, 34)
     assert families.count("amd61-checks") == 54
     assert families.count("partners61-checks") == 152
+    assert families.count("rtxpro-checks") == 31
 
 
 def test_no_row_is_cited_twice() -> None:
     # a partner point is a row no other family uses
     keys = [_row(p.source)["key"] for p in CHECKS]
     assert len(keys) == len(set(keys))
+
+
+def test_every_closed_rtx_pro_6000_row_of_a_catalog_model_is_a_point() -> None:
+    # rtxpro-checks holds every closed v6.1 row on the 96 GB RTX PRO 6000 whose model the
+    # catalog has (the RTX PRO 4500 rows and the qwen3.6 rows are not this part or no model)
+    rtx = {
+        k
+        for k, r in ROWS.items()
+        if r["Division"] == "closed"
+        and r["accelerator_model_name"].startswith("NVIDIA RTX PRO 6000")
+        and r["Model"] in MODEL
+    }
+    pointed = {_row(p.source)["key"] for p in CHECKS if p.family == "rtxpro-checks"}
+    assert len(rtx) == 31 and pointed == rtx
+    assert {ROWS[k]["Organization"] for k in rtx} == {
+        "Cisco", "Dell", "Fujitsu", "HPE", "MiTAC", "Nebius", "TTA"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("point", CHECKS, ids=lambda p: p.id)
