@@ -162,7 +162,7 @@ class Hardware:
         """FLOP/s of ONE accelerator that its compute terms scale: the dense peak x the
         accelerator's sustained_clock_fraction (its power-limited clock under dense matrix
         load against the clock its efficiency figures hold; 1 on most parts)."""
-        return self.peak(precision) * self.accelerator.sustained_clock_fraction
+        return self.peak(precision) * self.accelerator.clock_fraction
 
     def supports(self, precision: str) -> bool:
         return precision in self.accelerator.peak_flops

@@ -456,7 +456,7 @@ def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
         head_gemm_efficiency=tr.gemm_efficiency.get("bf16", tr.gemm_efficiency[precision]),
         head_gemm_half_width=tr.half_width("bf16" if "bf16" in tr.gemm_efficiency else precision),
         activation_bytes_per_hidden=activation_bytes_per_hidden(precision),
-        sustained_clock_fraction=acc.sustained_clock_fraction,
+        sustained_clock_fraction=acc.clock_fraction,
     )
 
 
