@@ -370,3 +370,29 @@ def test_mi350x_runs_slower_than_its_peaks_say() -> None:
                 assert 0.93 <= planner <= 0.95, a
             else:
                 assert 0.81 <= planner <= 0.85, a
+
+
+def test_a_user_overlay_sets_the_sustained_clock(tmp_path: Path) -> None:
+    # A user's catalog file may set the figure on any part: it scales the serving GEMM rate and
+    # the training compute terms, not the memory term (h100-sxm, by hand from its figures).
+    from planner.demand.common import hardware
+    from planner.demand.serving_physics import compute_rate
+    from planner.demand.training import train_figures
+
+    overlay = tmp_path / "clock.yaml"
+    overlay.write_text("accelerators:\n  h100-sxm:\n    sustained_clock_fraction: 0.9\n")
+    clear_physics_caches()
+    shipped = hardware(CATALOG, "hgx-h100")
+    slowed = hardware(load_catalog([overlay]), "hgx-h100")
+    assert shipped is not None and slowed is not None
+    h100 = CATALOG.accelerators["h100-sxm"]
+    assert h100.sustained_clock_fraction is None and h100.clock_fraction == 1.0
+    util = h100.serving.compute_utilisation["fp8"]
+    assert compute_rate(shipped, "fp8") == pytest.approx(h100.peak_flops["fp8"] * util)
+    assert compute_rate(slowed, "fp8") == pytest.approx(h100.peak_flops["fp8"] * 0.9 * util)
+    a, b = train_figures(shipped, "bf16"), train_figures(slowed, "bf16")
+    assert a is not None and b is not None
+    assert (a.sustained_clock_fraction, b.sustained_clock_fraction) == (1.0, 0.9)
+    assert a.peak_flops == b.peak_flops == h100.peak_flops["bf16"]  # MFU stays on the spec peak
+    assert a.hbm_bytes_per_s == b.hbm_bytes_per_s
+    clear_physics_caches()
