@@ -305,6 +305,14 @@ class Accelerator(Sourced):
     scale_up_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="scale_up_bandwidth")
     scale_out_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="scale_out_bandwidth")
     power_w: PositivePower = Field(alias="power")
+    # The engine clock this part sustains under dense matrix load at its board power, as a share
+    # of the clock its efficiency figures hold: 1 for a part whose figures are fitted on its own
+    # runs (the fit absorbs its own sustained clock); below 1 for a part that takes a sibling's
+    # figures (the same die) at a lower board power, whose power-limited clock falls further
+    # than its spec peaks say. Scales the compute terms of serving and training (peak_flops x
+    # this x the efficiency); HBM, links and fixed costs do not move. MFU stays on peak_flops.
+    # None (unset): 1.
+    sustained_clock_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
     # Training kernel efficiencies; None = the accelerator has no training model (rate 0).
     training: AcceleratorTraining | None = None
     # Serving figures (decode/prefill rates need them; without them serving rates are 0 with a
@@ -312,6 +320,11 @@ class Accelerator(Sourced):
     serving: ServingFigures | None = None
     # Colocated RL figures; None = a colocated RL update's refit and offload are not modelled.
     rl: AcceleratorRL | None = None
+
+    @property
+    def clock_fraction(self) -> float:
+        """sustained_clock_fraction, 1 when unset."""
+        return 1.0 if self.sustained_clock_fraction is None else self.sustained_clock_fraction
 
 
 class Cpu(Sourced):

@@ -1023,6 +1023,39 @@ CASES = [
         message="must be fewer than the active parameters",
     ),
     Case(
+        "catalog-sustained-clock-fraction-zero",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + f"accelerators:\n  mi350x:\n    sustained_clock_fraction: 0  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.mi350x.sustained_clock_fraction",
+        message="greater than 0",
+    ),
+    Case(
+        "catalog-sustained-clock-fraction-above-one",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + f"accelerators:\n  h100-sxm:\n    sustained_clock_fraction: 1.2  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.h100-sxm.sustained_clock_fraction",
+        message="less than or equal to 1",
+    ),
+    Case(
+        "catalog-sustained-clock-fraction-not-a-number",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + f"accelerators:\n  mi350x:\n    sustained_clock_fraction: high  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.mi350x.sustained_clock_fraction",
+        message="expected a number, got the text 'high'",
+    ),
+    Case(
         "catalog-gemm-half-width-negative-in-mapping",
         {
             "scenario.yaml": WITH_CATALOG,

@@ -158,6 +158,12 @@ class Hardware:
         """Dense peak FLOP/s of ONE accelerator at a precision (0 if unsupported)."""
         return float(self.accelerator.peak_flops.get(precision, 0.0))  # type: ignore[call-overload]
 
+    def sustained_peak(self, precision: str) -> float:
+        """FLOP/s of ONE accelerator that its compute terms scale: the dense peak x the
+        accelerator's sustained_clock_fraction (its power-limited clock under dense matrix
+        load against the clock its efficiency figures hold; 1 on most parts)."""
+        return self.peak(precision) * self.accelerator.clock_fraction
+
     def supports(self, precision: str) -> bool:
         return precision in self.accelerator.peak_flops
 

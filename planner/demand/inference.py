@@ -1248,7 +1248,13 @@ def estimate_serving(
         f"stage(s) reads its weights once per micro-batch), KV read {gb(terms.kv_read_bytes)}; "
         f"HBM {hw.accelerator.hbm_bandwidth_bytes_per_s / 1e12:.3g} TB/s x "
         f"{s.hbm_bandwidth_utilisation:g}",
-        f"compute = {hw.peak(spec.precision):.4g} FLOP/s x {util:g} ({spec.precision}) per chip, "
+        f"compute = {hw.peak(spec.precision):.4g} FLOP/s"
+        + (
+            f" x sustained clock {hw.accelerator.clock_fraction:g}"
+            if hw.accelerator.clock_fraction != 1.0
+            else ""
+        )
+        + f" x {util:g} ({spec.precision}) per chip, "
         f"GEMM efficiency n/(n + {s.gemm_half_tokens:g}) at n tokens per GEMM",
         f"step(batch {point.batch}) = {terms.describe()}",
         *_moe_lines(arch, s, terms),

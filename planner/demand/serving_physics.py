@@ -18,7 +18,9 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
                    + B · x · F_experts / e(n_expert) / (a · peak(p) · u(p))
                    + B · F_attention / (a · peak(kv) · u(kv)),  e(n) = n / (n + gemm_half_tokens)
                    (p = the checkpoint's precision, p_dense = its dense_precision: the precision
-                   of everything but the routed experts, p unless the catalog says otherwise)
+                   of everything but the routed experts, p unless the catalog says otherwise;
+                   peak(q) = peak_flops[q] · sustained_clock_fraction, the accelerator's
+                   power-limited clock share, 1 on most parts)
   x              = EP imbalance: the hottest of g ranks gets 1 + sqrt(2 ln g / μ) x the mean
                    μ = m·k/g routed tokens (balls into bins, uniform routing)
   roofline_s     = Σ over the phases run in sequence (attention: KV read vs attention FLOPs;
@@ -530,12 +532,13 @@ def gemm_efficiency(hw: Hardware, tokens: float) -> float:
 
 
 def compute_rate(hw: Hardware, precision: str) -> float:
-    """FLOP/s of ONE accelerator on large GEMMs at `precision`: peak · compute_utilisation."""
+    """FLOP/s of ONE accelerator on large GEMMs at `precision`:
+    peak · sustained_clock_fraction · compute_utilisation."""
     gap = serving_gap(hw, precision)
     if gap is not None:
         raise ValueError(gap)
     util = figures(hw).compute_utilisation
-    return hw.peak(precision) * util[precision]  # type: ignore[index]
+    return hw.sustained_peak(precision) * util[precision]  # type: ignore[index]
 
 
 def split_rate(flops: float, expert_flops: float, expert_rate: float, dense_rate: float) -> float:

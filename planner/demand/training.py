@@ -258,6 +258,9 @@ class TrainFigures:
     # stored activation bytes per hidden element per token per layer (activation_bytes_per_hidden:
     # 34 in BF16, 29 in FP8)
     activation_bytes_per_hidden: float = ACTIVATION_BYTES_PER_HIDDEN
+    # the accelerator's sustained_clock_fraction: the compute terms (GEMMs, output head,
+    # attention) run at peak x this; MFU stays on the spec peak
+    sustained_clock_fraction: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -453,6 +456,7 @@ def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
         head_gemm_efficiency=tr.gemm_efficiency.get("bf16", tr.gemm_efficiency[precision]),
         head_gemm_half_width=tr.half_width("bf16" if "bf16" in tr.gemm_efficiency else precision),
         activation_bytes_per_hidden=activation_bytes_per_hidden(precision),
+        sustained_clock_fraction=acc.clock_fraction,
     )
 
 
@@ -602,7 +606,10 @@ def stage_terms(
     dense_l, expert_l = mf.layer_params
     dense_params = dense_l / mf.layers * (n + mtp) + mtp * MTP_PROJECTION_PER_HIDDEN_SQUARED * h * h
     dense_flops = TRAINING_FLOPS_PER_PARAM * dense_params * t / tp * extra
-    gemm = dense_flops / (f.peak_flops * f.gemm_efficiency * shape_dense)
+    # the compute rates: the spec peaks at the sustained clock share (sustained_clock_fraction)
+    peak = f.peak_flops * f.sustained_clock_fraction
+    peak_bf16 = f.peak_bf16_flops * f.sustained_clock_fraction
+    gemm = dense_flops / (peak * f.gemm_efficiency * shape_dense)
     shape = shape_dense
     moe_n = 0.0 * n
     if expert_l:
@@ -610,7 +617,7 @@ def stage_terms(
         exp_flops = (
             TRAINING_FLOPS_PER_PARAM * expert_l * moe_n / mf.moe_layers * t / tp * extra * ep_load
         )
-        gemm = gemm + exp_flops / (f.peak_flops * f.gemm_efficiency * shape_exp)
+        gemm = gemm + exp_flops / (peak * f.gemm_efficiency * shape_exp)
         if np.ndim(dense_flops) == 0 and dense_flops + exp_flops > 0:  # scalars: the blend
             shape = (dense_flops + exp_flops) / (dense_flops / shape_dense + exp_flops / shape_exp)
     head_eff = f.head_gemm_efficiency or f.gemm_efficiency
@@ -619,11 +626,9 @@ def stage_terms(
     if f.head_gemm_half_width and f.head_gemm_half_width != f.gemm_half_width:
         # the head's BF16 GEMMs at BF16's half-width (its M and K are the layers')
         head_shape = _shape(t, h / tp, replace(f, gemm_half_width=f.head_gemm_half_width))
-    head = head_flops / (f.peak_bf16_flops * head_eff * head_shape)
+    head = head_flops / (peak_bf16 * head_eff * head_shape)
     attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
-    attention = (
-        attn_flops * (n + mtp) / mf.layers * t / tp / (f.peak_bf16_flops * f.attention_efficiency)
-    )
+    attention = attn_flops * (n + mtp) / mf.layers * t / tp / (peak_bf16 * f.attention_efficiency)
     per_moe_layer = moe_copy_bytes_per_token(mf, f) / mf.moe_layers if mf.experts else 0.0
     memory_bytes = (
         (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden) * h / tp * (n + mtp)
