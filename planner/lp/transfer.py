@@ -11,8 +11,11 @@ are what PuLP gives HiGHS from its copy of the problem (`to_pulp`), term by term
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 from operator import attrgetter
+from typing import Any
 
 import numpy as np
 import pulp
@@ -28,7 +31,7 @@ def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
     constant left out, as PuLP leaves it)."""
     import highspy
 
-    solver.createAndConfigureSolver(prob)
+    _configure(prob, solver)
     columns = prob.variables()
     for i, var in enumerate(columns):
         var.index = i
@@ -96,3 +99,68 @@ def _rowwise(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     start = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     return start, col, value
+
+
+# -- one HiGHS object kept between the plans of a sweep ----------------------------------------
+# While `kept_solver()` is active (a sweep's point: planner/sweeps.py run_point), the first
+# problem handed to HiGHS gets the process's kept `highspy.Highs` instead of a new one: its
+# callbacks cleared, its options reset to HiGHS's defaults and set as PuLP sets a new one's
+# (`_configure_like_pulp`), and the model passed with `passModel`, which clears the previous
+# model, its solution and basis. So every point is still solved from nothing (no basis or
+# solution of an earlier point is used: the answer cannot depend on the order of the points),
+# but a new object and its first run's set-up (~0.15 ms of a 0.5 ms chat-tier point's HiGHS
+# time, bench/bench_sweep.py) are spent once per process. Other problems solved during the same
+# point (a diagnosis's elastic models) get new objects, as the plan's model still holds the
+# kept one.
+_KEPT: dict[str, Any] = {"highs": None, "owner": None, "active": False}
+
+
+@contextlib.contextmanager
+def kept_solver(on: bool = True) -> Iterator[None]:
+    """Within: the first problem `transfer` hands to HiGHS uses the kept HiGHS object (see
+    above); `on=False` leaves every transfer as before (a new object each)."""
+    if not on or _KEPT["active"]:
+        yield
+        return
+    _KEPT["active"], _KEPT["owner"] = True, None
+    try:
+        yield
+    finally:
+        _KEPT["active"], _KEPT["owner"] = False, None
+
+
+def _configure(prob: LinearProblem, solver: pulp.HiGHS) -> None:
+    """`solver.createAndConfigureSolver(prob)`, or the kept object configured the same way."""
+    owner = _KEPT["owner"]
+    if not _KEPT["active"] or (owner is not None and owner is not prob):
+        solver.createAndConfigureSolver(prob)
+        return
+    highs = _KEPT["highs"]
+    if highs is None:
+        solver.createAndConfigureSolver(prob)
+        _KEPT["highs"] = prob.solverModel
+    else:
+        highs.clearCallbacks()  # solve.py's time-limit interrupts of the previous point
+        highs.resetOptions()
+        _configure_like_pulp(highs, solver)
+        prob.solverModel = highs
+    _KEPT["owner"] = prob
+
+
+def _configure_like_pulp(highs: Any, solver: pulp.HiGHS) -> None:
+    """The options PuLP 3.3's HiGHS.createAndConfigureSolver sets on a new object, in its order
+    (tests/test_kept_solver.py compares every option with a new object's)."""
+    if solver.callbackTuple or solver.callbacksToActivate:
+        raise ValueError("the kept HiGHS object is not used with PuLP callbacks")
+    if not solver.msg:
+        highs.setOptionValue("output_flag", False)
+    if solver.gapRel is not None:
+        highs.setOptionValue("mip_rel_gap", solver.gapRel)
+    if solver.gapAbs is not None:
+        highs.setOptionValue("mip_abs_gap", solver.gapAbs)
+    if solver.threads is not None:
+        highs.setOptionValue("threads", solver.threads)
+    if solver.timeLimit is not None:
+        highs.setOptionValue("time_limit", float(solver.timeLimit))
+    for key, value in solver.optionsDict.items():
+        highs.setOptionValue(key, value)
