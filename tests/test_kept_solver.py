@@ -16,9 +16,10 @@ import pulp
 import pytest
 
 import planner
+from planner.lp import transfer
 from planner.lp.linear import LinearProblem
 from planner.lp.solve import _quiet_stdout, make_solver
-from planner.lp.transfer import _KEPT, _configure, kept_solver
+from planner.lp.transfer import _configure, _kept, kept_solver
 
 ROOT = Path(__file__).resolve().parents[1]
 RL = str(ROOT / "planner" / "scenarios" / "rl-verifiers.yaml")
@@ -149,7 +150,7 @@ def test_a_kept_object_is_configured_as_a_new_one(tmp_path: Path) -> None:
             other = LinearProblem("other")
             _configure(other, solver)
             assert other.solverModel is not kept
-        assert _KEPT["owner"] is None and not _KEPT["active"]
+        assert _kept()["owner"] is None and not _kept()["active"]
         # Off: a new object every time.
         with kept_solver(on=False):
             third = LinearProblem("third")
@@ -162,7 +163,7 @@ def test_pulp_options_the_kept_object_cannot_copy_are_refused() -> None:
     with _quiet_stdout(), kept_solver():
         first = LinearProblem("first")
         _configure(first, make_solver("highs", False, 0.01, 10.0, "choose"))
-        _KEPT["owner"] = None
+        _kept()["owner"] = None
         with pytest.raises(ValueError, match="callbacks"):
             _configure(LinearProblem("second"), solver)
 
@@ -192,3 +193,18 @@ def test_parsed_data_is_copied_as_deepcopy_would() -> None:
     odd = {"a": [Path("x"), {"b": (1, [2])}]}
     copied = yamlio.copy_tree(odd)
     assert copied == odd and copied["a"][1]["b"][1] is not odd["a"][1]["b"][1]
+
+
+def test_a_large_model_is_not_kept_after_its_point(monkeypatch) -> None:
+    solver = make_solver("highs", False, 0.01, 10.0, "choose")
+    prob = LinearProblem("p")
+    with _quiet_stdout(), kept_solver():
+        _configure(prob, solver)
+        prob.solverModel.addVars(3, [0.0] * 3, [1.0] * 3)
+    assert _kept()["highs"] is prob.solverModel  # 3 columns: kept
+    monkeypatch.setattr(transfer, "KEEP_COLUMNS", 2)
+    with _quiet_stdout(), kept_solver():
+        _configure(LinearProblem("q"), solver)
+        assert _kept()["highs"] is prob.solverModel  # the kept object (its model passed anew)
+        _kept()["highs"].addVars(3, [0.0] * 3, [1.0] * 3)
+    assert _kept()["highs"] is None

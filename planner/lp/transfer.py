@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 from collections.abc import Iterator
 from operator import attrgetter
 from typing import Any
@@ -108,43 +109,62 @@ def _rowwise(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # (`_configure_like_pulp`), and the model passed with `passModel`, which clears the previous
 # model, its solution and basis. So every point is still solved from nothing (no basis or
 # solution of an earlier point is used: the answer cannot depend on the order of the points),
-# but a new object and its first run's set-up (~0.15 ms of a 0.5 ms chat-tier point's HiGHS
-# time, bench/bench_sweep.py) are spent once per process. Other problems solved during the same
-# point (a diagnosis's elastic models) get new objects, as the plan's model still holds the
-# kept one.
-_KEPT: dict[str, Any] = {"highs": None, "owner": None, "active": False}
+# but a new object and its first run's set-up (0.1-0.2 ms of the ~3 ms chat-tier point of
+# bench/bench_sweep.py) are spent once per process. Other problems solved during the same point
+# (a diagnosis's elastic models) get new objects, as the plan's model still holds the kept one.
+# The state is per thread: threads solving at once never share an object.
+_LOCAL = threading.local()
+
+
+def _kept() -> dict[str, Any]:
+    """This thread's kept object, the problem using it and whether a point is being solved."""
+    state = getattr(_LOCAL, "state", None)
+    if state is None:
+        state = _LOCAL.state = {"highs": None, "owner": None, "active": False}
+    return state
 
 
 @contextlib.contextmanager
 def kept_solver(on: bool = True) -> Iterator[None]:
     """Within: the first problem `transfer` hands to HiGHS uses the kept HiGHS object (see
     above); `on=False` leaves every transfer as before (a new object each)."""
-    if not on or _KEPT["active"]:
+    kept = _kept()
+    if not on or kept["active"]:
         yield
         return
-    _KEPT["active"], _KEPT["owner"] = True, None
+    kept["active"], kept["owner"] = True, None
     try:
         yield
     finally:
-        _KEPT["active"], _KEPT["owner"] = False, None
+        kept["active"], kept["owner"] = False, None
+        highs = kept["highs"]
+        if highs is not None and highs.getNumCol() > KEEP_COLUMNS:
+            kept["highs"] = None  # not kept holding a large model (its memory) between points
+
+
+# A kept object holding a model of more columns than this is let go after its point: a new object
+# costs ~0.1 ms, nothing beside a large model's solve, and a long-lived process (a notebook)
+# would otherwise hold the last large model's memory.
+KEEP_COLUMNS = 10_000
 
 
 def _configure(prob: LinearProblem, solver: pulp.HiGHS) -> None:
     """`solver.createAndConfigureSolver(prob)`, or the kept object configured the same way."""
-    owner = _KEPT["owner"]
-    if not _KEPT["active"] or (owner is not None and owner is not prob):
+    kept = _kept()
+    owner = kept["owner"]
+    if not kept["active"] or (owner is not None and owner is not prob):
         solver.createAndConfigureSolver(prob)
         return
-    highs = _KEPT["highs"]
+    highs = kept["highs"]
     if highs is None:
         solver.createAndConfigureSolver(prob)
-        _KEPT["highs"] = prob.solverModel
+        kept["highs"] = prob.solverModel
     else:
         highs.clearCallbacks()  # solve.py's time-limit interrupts of the previous point
         highs.resetOptions()
         _configure_like_pulp(highs, solver)
         prob.solverModel = highs
-    _KEPT["owner"] = prob
+    kept["owner"] = prob
 
 
 def _configure_like_pulp(highs: Any, solver: pulp.HiGHS) -> None:
