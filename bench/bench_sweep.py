@@ -19,8 +19,9 @@ basis (LP relaxation, then the MIP), with nothing else done (no loading, demand 
 building, reading or verifying). CPU time of the process (HiGHS runs on one thread), so a
 loaded machine moves the figures less than wall time. `--rounds` rounds, interleaved: medians and each round's
 ratios, and how many points' MIP objectives differ from a cold solve. Then the LP relaxation
-alone, HiGHS only, solved from nothing against re-solved from the previous point's basis (time,
-and answers differing in any bit), and the sweep with the serving physics computed afresh at
+alone, HiGHS only, solved from nothing against re-solved from the previous point's basis (time;
+answers differing in any bit; points ending on another basis; warm answers a uniqueness
+certificate, primal and dual nondegeneracy beyond 1e-6, would accept), and the sweep with the serving physics computed afresh at
 every point (its per-process cache cleared first: planner/demand/memo.py). `--rl-points N`
 does the same serially on rl-verifiers.yaml over samples_per_problem = 4, 5, ...
 
@@ -168,11 +169,47 @@ def _answer(highs) -> tuple:
     )
 
 
-def warm_basis(lps: list) -> tuple[float, float, int]:
+def _basis(highs) -> tuple:
+    b = highs.getBasis()
+    return tuple(int(x) for x in b.col_status), tuple(int(x) for x in b.row_status)
+
+
+# Margin of the uniqueness certificate (`_certified`): beyond HiGHS's primal and dual feasibility
+# tolerances (1e-7).
+CERTIFY_MARGIN = 1e-6
+
+
+def _certified(highs) -> bool:
+    """Whether the optimal basis in `highs` is certified unique: every nonbasic column and row
+    has a reduced cost (dual) beyond CERTIFY_MARGIN (dual nondegenerate: the primal optimum is
+    unique) and every basic one a value beyond CERTIFY_MARGIN of its bounds (primal
+    nondegenerate: so is the dual, and the basis is the one optimal basis). Only then would a
+    warm-started answer be, in exact arithmetic, the one a cold solve finds."""
+    import highspy
+
+    sol, basis, lp = highs.getSolution(), highs.getBasis(), highs.getLp()
+    basic = highspy.HighsBasisStatus.kBasic
+    pairs = [
+        (sol.col_value, sol.col_dual, basis.col_status, lp.col_lower_, lp.col_upper_),
+        (sol.row_value, sol.row_dual, basis.row_status, lp.row_lower_, lp.row_upper_),
+    ]
+    for values, duals, statuses, lower, upper in pairs:
+        for x, d, status, lo, hi in zip(values, duals, statuses, lower, upper, strict=True):
+            if status == basic:
+                if min(x - lo, hi - x) <= CERTIFY_MARGIN:
+                    return False
+            elif abs(d) <= CERTIFY_MARGIN:
+                return False
+    return True
+
+
+def warm_basis(lps: list) -> tuple[float, float, int, int, int]:
     """The relaxation alone, HiGHS only: seconds per point solved from nothing in one kept object
     (passModel: what sweeps do) and re-solved from the previous point's basis after changing
-    the LP in place (what a warm-started sweep would do), and how many points' answers (column
-    values, reduced costs, row duals, objective) differ in any bit between the two."""
+    the LP in place (what a warm-started sweep would do); how many points' answers (column
+    values, reduced costs, row duals, objective) differ in any bit between the two, how many
+    end on another basis, and how many warm answers a uniqueness certificate (`_certified`)
+    would accept."""
     import highspy
 
     def kept() -> highspy.Highs:
@@ -184,20 +221,24 @@ def warm_basis(lps: list) -> tuple[float, float, int]:
     cold_highs, warm_highs = kept(), kept()
     warm_highs.passModel(lps[0])
     warm_highs.run()
-    cold_answers, differ = [], 0
+    cold_answers = []
     started = time.process_time()
     for lp in lps:
         cold_highs.passModel(lp)
         cold_highs.run()
-        cold_answers.append(_answer(cold_highs))
+        cold_answers.append((_answer(cold_highs), _basis(cold_highs)))
     cold_s = (time.process_time() - started) / len(lps)
+    warm_answers = []
     started = time.process_time()
-    for lp, cold in zip(lps, cold_answers, strict=True):
+    for lp in lps:
         _change_in_place(warm_highs, lp)
         warm_highs.run()
-        differ += _answer(warm_highs) != cold
-    warm_s = (time.process_time() - started) / len(lps)
-    return cold_s, warm_s, differ
+        warm_answers.append((_answer(warm_highs), _basis(warm_highs), _certified(warm_highs)))
+    warm_s = (time.process_time() - started) / len(lps)  # (the certificate's Python included)
+    differ = sum(w[0] != c[0] for w, c in zip(warm_answers, cold_answers, strict=True))
+    other_basis = sum(w[1] != c[1] for w, c in zip(warm_answers, cold_answers, strict=True))
+    certified = sum(w[2] for w in warm_answers)
+    return cold_s, warm_s, differ, other_basis, certified
 
 
 def limit_s(lps_mip: list) -> tuple[float, int, list[float]]:
@@ -268,7 +309,9 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
             # (the limit needs one structure for all points)
             limit, differ, _ = limit_s(models) if len(columns) == 1 else (float("nan"), -1, [])
             rows.append((fresh_s, kept_s, limit, differ))
-        relax_cold, relax_warm, relax_differ = warm_basis(_relaxations(scenario, axis, values))
+        relax_cold, relax_warm, relax_differ, relax_basis, relax_certified = warm_basis(
+            _relaxations(scenario, axis, values)
+        )
         started = time.process_time()
         for task in kept:
             clear_physics_caches()
@@ -291,8 +334,10 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
     print(
         f"  the LP relaxation alone in HiGHS: from nothing in the kept object "
         f"{1000 * relax_cold:.3f} ms/point, from the previous point's basis "
-        f"{1000 * relax_warm:.3f} ms/point; answers differing in any bit: {relax_differ} of "
-        f"{points}"
+        f"{1000 * relax_warm:.3f} ms/point (its certificate's Python included); answers "
+        f"differing in any bit: {relax_differ} of {points}, on another basis: {relax_basis}, "
+        f"warm answers certified unique (nondegenerate by {CERTIFY_MARGIN:g}): "
+        f"{relax_certified}"
     )
     print(
         f"  serving physics not cached (kept object): {1000 * cold_physics_s:.2f} ms/point "
