@@ -208,3 +208,39 @@ def test_a_large_model_is_not_kept_after_its_point(monkeypatch) -> None:
         assert _kept()["highs"] is prob.solverModel  # the kept object (its model passed anew)
         _kept()["highs"].addVars(3, [0.0] * 3, [1.0] * 3)
     assert _kept()["highs"] is None
+
+
+def test_cli_fresh_solver_and_two_workers_give_the_same_bytes(tmp_path: Path, capsys) -> None:
+    """`planner sweep --fresh-solver` (a new object per point) and the default (the kept object in
+    each of 2 spawned workers, which take the points in whatever order they finish) print the
+    same JSON and write the same files."""
+    from cli import main
+
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    base = [
+        "sweep",
+        str(path),
+        "--set",
+        "workloads.chat.requests_per_day=2M,20M,200M,2B",
+        "--set",
+        "topology=h100-cluster,multi-dc",
+        "--json",
+    ]
+    outs = []
+    for extra in (["--fresh-solver"], ["--jobs", "2"]):
+        out_dir = tmp_path / extra[0].strip("-")
+        assert main([*base, *extra, "--out", str(out_dir)]) == 0
+        out, _ = capsys.readouterr()
+        files = [(out_dir / f).read_bytes() for f in ("sweep.csv", "sweep.json")]
+        outs.append((out, files))
+    assert outs[0] == outs[1]
+    assert json.loads(outs[0][0])["points"][0]["status"] == "optimal"
+
+
+def test_an_order_that_is_not_a_permutation_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    grid = {"workloads.chat.requests_per_day": ["1M", "2M"]}
+    with pytest.raises(ValueError, match="permutation"):
+        planner.sweep(str(path), grid, order=[0, 0])
