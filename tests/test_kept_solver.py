@@ -244,3 +244,44 @@ def test_an_order_that_is_not_a_permutation_is_refused(tmp_path: Path) -> None:
     grid = {"workloads.chat.requests_per_day": ["1M", "2M"]}
     with pytest.raises(ValueError, match="permutation"):
         planner.sweep(str(path), grid, order=[0, 0])
+
+
+@pytest.mark.parametrize("relax", [False, True])
+def test_fast_path_and_relax_solve_the_same_in_the_kept_object(monkeypatch, relax) -> None:
+    """The paths a sweep point may take beyond the chat tier's: the fast bound's (forced on the
+    4-site bench fleet of tests/test_fast_bound.py: the plan's model transferred twice, the
+    relaxed aggregated LP in its own object) and --relax; each plan solved in the kept object
+    after another model's is the one a new object gives, to the byte."""
+    import argparse
+
+    import bench_module
+
+    from planner.lp import solve as solve_module
+    from planner.readplan import read_plan
+
+    agg = bench_module.load("aggregate_serving_lp")
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 0)
+
+    def plan_json(scale: float, kept: bool) -> str:
+        args = argparse.Namespace(
+            across_sites=False,
+            sites=4,
+            systems=3,
+            inference=4,
+            rl=1,
+            period="1 quarter",
+            horizon="1 year",
+            scale=scale,
+            prefill=None,
+        )
+        model = agg.build_fleet(args)
+        with kept_solver(kept):
+            stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax)
+        assert kept == (_kept()["highs"] is model.prob.solverModel)
+        if scale == 10.0 and not relax:
+            assert stats.proof == "rounded-aggregated"  # the fast path's plan
+        return read_plan(model, stats, relaxed=relax).to_json()
+
+    fresh = {scale: plan_json(scale, False) for scale in (10.0, 3.0)}
+    for scale in (10.0, 3.0, 10.0):  # each after the other's model in the kept object
+        assert plan_json(scale, True) == fresh[scale]
