@@ -11,13 +11,21 @@ wall figures move with it, the CPU figures much less.
     python bench/bench_sweep.py                       # 100, 300 and 1000 points on 2 workers
     python bench/bench_sweep.py --points 50 200 --jobs 1
 
-Then, in one process and one core, the same points' cost per point against the warm re-solve
-limit: one HiGHS model kept, each point's costs, bounds, right-hand sides and coefficients
-changed in place and re-solved from the previous basis (LP relaxation, then the MIP), with
-nothing else done (no loading, demand models, model building, reading or verifying). Printed:
-both per-point times, their ratio, and how many points' MIP objectives differ from a cold solve;
-and the same sweep with the serving physics computed afresh at every point (its per-process
-cache cleared first, as every point was before the cache: planner/demand/memo.py).
+Then, in one process and one core, the same points' cost per point, with a new HiGHS object per
+point (`--fresh-solver`) and with the kept one (the default: planner/lp/transfer.py
+`kept_solver`), against the warm re-solve limit: one HiGHS model kept, each point's costs,
+bounds, right-hand sides and coefficients changed in place and re-solved from the previous
+basis (LP relaxation, then the MIP), with nothing else done (no loading, demand models, model
+building, reading or verifying). CPU time of the process (HiGHS runs on one thread), so a
+loaded machine moves the figures less than wall time. `--rounds` rounds, interleaved: medians and each round's
+ratios, and how many points' MIP objectives differ from the MIP solved alone (each point's model
+in a new object, no relaxation run first); and the cold re-solve floor: the limit's two runs
+with each point's model passed anew (no basis kept). Then the LP relaxation
+alone, HiGHS only, solved from nothing against re-solved from the previous point's basis (time;
+answers differing in any bit; points ending on another basis; warm answers a uniqueness
+certificate, primal and dual nondegeneracy beyond 1e-6, would accept), and the sweep with the serving physics computed afresh at
+every point (its per-process cache cleared first: planner/demand/memo.py). `--rl-points N`
+does the same serially on rl-verifiers.yaml over samples_per_problem = 4, 5, ...
 
 Read the per-point figures against each other (same run, same machine), not as absolutes.
 """
@@ -28,6 +36,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +61,13 @@ workloads:
     tokens_per_s_per_user: 30
 """
 AXIS = "workloads.chat.requests_per_day"
+RL = str(ROOT / "planner" / "scenarios" / "rl-verifiers.yaml")
+RL_AXIS = "workloads.rl-code.samples_per_problem"
+# Each axis's values for n points: the chat tier's demand 1M, 2M, ...; RL samples 4, 5, ...
+AXIS_VALUES = {
+    AXIS: lambda n: [f"{i}M" for i in range(1, n + 1)],
+    RL_AXIS: lambda n: [str(4 + i) for i in range(n)],
+}
 
 
 def child(scenario: str, points: int, jobs: int, keep: bool) -> None:
@@ -87,11 +103,189 @@ def _cpu_s(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def warm_limit(scenario: str, points: int) -> None:
-    """Print a serial sweep's time per point and the warm re-solve limit's (see the docstring)."""
-    sys.path.insert(0, str(ROOT))
+def _tasks(scenario: str, axis: str, values: list[str], keep_solver: bool) -> list[dict]:
+    return [
+        {
+            "scenario_path": scenario,
+            "overrides": (),
+            "sets": (f"{axis}={v}",),
+            "options": {"relax": False, "solver": None, "time_limit_s": None, "mip_gap": None},
+            "cache_dir": None,
+            "keep_plan": False,
+            "reuse_solver": keep_solver,
+        }
+        for v in values
+    ]
+
+
+def _serial_s(tasks: list[dict]) -> float:
+    """Seconds per point of a serial sweep over `tasks` (sweeps.run_point, as a worker runs)."""
+    from planner.sweeps import run_point
+
+    started = time.process_time()
+    for task in tasks:
+        run_point(task)
+    return (time.process_time() - started) / len(tasks)
+
+
+def _relaxations(scenario: str, axis: str, values: list[str]) -> list:
+    """Each point's LP relaxation as HiGHS receives it (planner/lp/transfer.py)."""
+    from planner.api import demands
+    from planner.lp.build import build
+    from planner.lp.solve import make_solver
+    from planner.lp.transfer import transfer
+    from planner.scenario import load_scenario
+
+    out = []
+    for v in values:
+        sc = load_scenario(scenario, sets=[f"{axis}={v}"])
+        model = build(sc, demands(sc))
+        transfer(model.prob, make_solver("highs", False, sc.data.solver.mip_gap, 60.0, "choose"))
+        out.append(model.prob.solverModel.getLp())
+    return out
+
+
+def _change_in_place(highs, lp) -> None:
+    """Costs, bounds, right-hand sides and coefficients of `lp` into `highs` (same structure)."""
     import highspy
 
+    n, m = lp.num_col_, lp.num_row_
+    highs.changeColsCost(n, range(n), lp.col_cost_)
+    highs.changeColsBounds(n, range(n), lp.col_lower_, lp.col_upper_)
+    highs.changeRowsBounds(m, range(m), lp.row_lower_, lp.row_upper_)
+    a = lp.a_matrix_
+    rowwise = a.format_ == highspy.MatrixFormat.kRowwise
+    for outer in range(len(a.start_) - 1):
+        for k in range(a.start_[outer], a.start_[outer + 1]):
+            row, col = (outer, a.index_[k]) if rowwise else (a.index_[k], outer)
+            highs.changeCoeff(row, col, a.value_[k])
+
+
+def _answer(highs) -> tuple:
+    sol = highs.getSolution()
+    return (
+        tuple(sol.col_value),
+        tuple(sol.col_dual),
+        tuple(sol.row_dual),
+        highs.getInfo().objective_function_value,
+    )
+
+
+def _basis(highs) -> tuple:
+    b = highs.getBasis()
+    return tuple(int(x) for x in b.col_status), tuple(int(x) for x in b.row_status)
+
+
+# Margin of the uniqueness certificate (`_certified`): beyond HiGHS's primal and dual feasibility
+# tolerances (1e-7).
+CERTIFY_MARGIN = 1e-6
+
+
+def _certified(highs) -> bool:
+    """Whether the optimal basis in `highs` is certified unique: every nonbasic column and row
+    has a reduced cost (dual) beyond CERTIFY_MARGIN (dual nondegenerate: the primal optimum is
+    unique) and every basic one a value beyond CERTIFY_MARGIN of its bounds (primal
+    nondegenerate: so is the dual, and the basis is the one optimal basis). Only then would a
+    warm-started answer be, in exact arithmetic, the one a cold solve finds."""
+    import highspy
+
+    sol, basis, lp = highs.getSolution(), highs.getBasis(), highs.getLp()
+    basic = highspy.HighsBasisStatus.kBasic
+    pairs = [
+        (sol.col_value, sol.col_dual, basis.col_status, lp.col_lower_, lp.col_upper_),
+        (sol.row_value, sol.row_dual, basis.row_status, lp.row_lower_, lp.row_upper_),
+    ]
+    for values, duals, statuses, lower, upper in pairs:
+        for x, d, status, lo, hi in zip(values, duals, statuses, lower, upper, strict=True):
+            if status == basic:
+                if min(x - lo, hi - x) <= CERTIFY_MARGIN:
+                    return False
+            elif abs(d) <= CERTIFY_MARGIN:
+                return False
+    return True
+
+
+def warm_basis(lps: list) -> tuple[float, float, int, int, int]:
+    """The relaxation alone, HiGHS only: seconds per point solved from nothing in one kept object
+    (passModel: what sweeps do) and re-solved from the previous point's basis after changing
+    the LP in place (what a warm-started sweep would do); how many points' answers (column
+    values, reduced costs, row duals, objective) differ in any bit between the two, how many
+    end on another basis, and how many warm answers a uniqueness certificate (`_certified`)
+    would accept."""
+    import highspy
+
+    def kept() -> highspy.Highs:
+        highs = highspy.Highs()
+        for key, value in (("output_flag", False), ("threads", 1), ("time_limit", 60.0)):
+            highs.setOptionValue(key, value)
+        return highs
+
+    cold_highs, warm_highs = kept(), kept()
+    warm_highs.passModel(lps[0])
+    warm_highs.run()
+    cold_answers = []
+    started = time.process_time()
+    for lp in lps:
+        cold_highs.passModel(lp)
+        cold_highs.run()
+        cold_answers.append((_answer(cold_highs), _basis(cold_highs)))
+    cold_s = (time.process_time() - started) / len(lps)
+    warm_answers = []
+    started = time.process_time()
+    for lp in lps:
+        _change_in_place(warm_highs, lp)
+        warm_highs.run()
+        warm_answers.append((_answer(warm_highs), _basis(warm_highs), _certified(warm_highs)))
+    warm_s = (time.process_time() - started) / len(lps)  # (the certificate's Python included)
+    differ = sum(w[0] != c[0] for w, c in zip(warm_answers, cold_answers, strict=True))
+    other_basis = sum(w[1] != c[1] for w, c in zip(warm_answers, cold_answers, strict=True))
+    certified = sum(w[2] for w in warm_answers)
+    return cold_s, warm_s, differ, other_basis, certified
+
+
+def limit_s(lps_mip: list, cold_start: bool = False) -> tuple[float, int, list[float]]:
+    """The warm re-solve limit: one HiGHS model kept, each point's costs, bounds, right-hand
+    sides and coefficients changed in place, re-solved from the previous basis as the LP
+    relaxation then as the MIP; seconds per point and how many MIP objectives differ from
+    `cold` (each point's model solved alone). cold_start: the same two runs with each point's
+    model passed anew instead (`passModel`: no basis kept), the floor of HiGHS's time for
+    answers that cannot depend on the point before."""
+    import highspy
+
+    lps, colds = zip(*lps_mip, strict=True)
+    kept = highspy.Highs()
+    kept.setOptionValue("output_flag", False)
+    kept.setOptionValue("threads", 1)
+    kept.setOptionValue("mip_rel_gap", 0.01)
+    kept.passModel(lps[0])
+    integer = [
+        j for j, t in enumerate(lps[0].integrality_) if t != highspy.HighsVarType.kContinuous
+    ]
+    continuous = [highspy.HighsVarType.kContinuous] * len(integer)
+    ints = [highspy.HighsVarType.kInteger] * len(integer)
+    differ = 0
+    started = time.process_time()
+    for lp, cold in zip(lps, colds, strict=True):
+        if cold_start:
+            kept.passModel(lp)
+        else:
+            _change_in_place(kept, lp)
+        kept.changeColsIntegrality(len(integer), integer, continuous)
+        kept.run()
+        kept.changeColsIntegrality(len(integer), integer, ints)
+        kept.run()
+        warm = kept.getInfo().objective_function_value
+        differ += abs(warm - cold) > 1e-6 * max(1.0, abs(cold))
+    return (time.process_time() - started) / len(lps), differ, list(colds)
+
+
+def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) -> None:
+    """Print, serially in one process, a sweep point's time with a new HiGHS object per point
+    (`--fresh-solver`, as before session 19) and with the kept object (the default), against
+    the warm re-solve limit, `rounds` times interleaved (medians, and each round's ratios).
+    Then the relaxation alone re-solved from the previous basis (not used by sweeps: README
+    "Sweeps"), and the sweep with the serving physics computed afresh at every point."""
+    sys.path.insert(0, str(ROOT))
     from planner.api import demands
     from planner.demand.inference import clear_physics_caches
     from planner.lp.build import build
@@ -99,31 +293,14 @@ def warm_limit(scenario: str, points: int) -> None:
     from planner.scenario import load_scenario
     from planner.sweeps import run_point
 
-    tasks = [
-        {
-            "scenario_path": scenario,
-            "overrides": (),
-            "sets": (f"{AXIS}={i}M",),
-            "options": {"relax": False, "solver": None, "time_limit_s": None, "mip_gap": None},
-            "cache_dir": None,
-            "keep_plan": False,
-        }
-        for i in range(1, points + 1)
-    ]
-    run_point(tasks[0])  # warm caches, as a sweep's worker has after its first point
-    started = time.perf_counter()
-    for task in tasks:
+    values = AXIS_VALUES[axis](points)
+    fresh, kept = _tasks(scenario, axis, values, False), _tasks(scenario, axis, values, True)
+    for task in fresh + kept:  # physics caches warm, as a worker's after a few points
         run_point(task)
-    point_s = (time.perf_counter() - started) / points
-    started = time.perf_counter()
-    for task in tasks:
-        clear_physics_caches()
-        run_point(task)
-    cold_physics_s = (time.perf_counter() - started) / points
-    models = []
     with _quiet_stdout():
-        for task in tasks:  # each point's model in HiGHS, and its cold MIP optimum
-            sc = load_scenario(scenario, sets=list(task["sets"]))
+        models = []
+        for v in values:  # each point's model in HiGHS, and its cold MIP optimum
+            sc = load_scenario(scenario, sets=[f"{axis}={v}"])
             prob = build(sc, demands(sc)).prob
             solver = make_solver("highs", True, sc.data.solver.mip_gap, 60.0, "choose")
             solver.createAndConfigureSolver(prob)
@@ -131,43 +308,55 @@ def warm_limit(scenario: str, points: int) -> None:
             lp = prob.solverModel.getLp()
             prob.solverModel.run()
             models.append((lp, prob.solverModel.getInfo().objective_function_value))
-        kept = highspy.Highs()
-        kept.setOptionValue("output_flag", False)
-        kept.setOptionValue("threads", 1)
-        kept.setOptionValue("mip_rel_gap", 0.01)
-        kept.passModel(models[0][0])
-        integer = [
-            j
-            for j, t in enumerate(models[0][0].integrality_)
-            if t != highspy.HighsVarType.kContinuous
-        ]
-        continuous = [highspy.HighsVarType.kContinuous] * len(integer)
-        ints = [highspy.HighsVarType.kInteger] * len(integer)
-        differ = 0
-        started = time.perf_counter()
-        for lp, cold in models:
-            n, m = lp.num_col_, lp.num_row_
-            kept.changeColsCost(n, range(n), lp.col_cost_)
-            kept.changeColsBounds(n, range(n), lp.col_lower_, lp.col_upper_)
-            kept.changeRowsBounds(m, range(m), lp.row_lower_, lp.row_upper_)
-            a = lp.a_matrix_
-            rowwise = a.format_ == highspy.MatrixFormat.kRowwise
-            for outer in range(len(a.start_) - 1):
-                for k in range(a.start_[outer], a.start_[outer + 1]):
-                    row, col = (outer, a.index_[k]) if rowwise else (a.index_[k], outer)
-                    kept.changeCoeff(row, col, a.value_[k])
-            kept.changeColsIntegrality(len(integer), integer, continuous)
-            kept.run()
-            kept.changeColsIntegrality(len(integer), integer, ints)
-            kept.run()
-            warm = kept.getInfo().objective_function_value
-            differ += abs(warm - cold) > 1e-6 * max(1.0, abs(cold))
-        limit_s = (time.perf_counter() - started) / points
+        columns = {(m[0].num_col_, m[0].num_row_) for m in models}
+        rows = []
+        for _ in range(rounds):
+            fresh_s = _serial_s(fresh)
+            kept_s = _serial_s(kept)
+            # (the limit needs one structure for all points)
+            limit, differ, _ = limit_s(models) if len(columns) == 1 else (float("nan"), -1, [])
+            floor, floor_differ, _ = limit_s(models, cold_start=True)
+            rows.append((fresh_s, kept_s, limit, differ, floor, floor_differ))
+        relax_cold, relax_warm, relax_differ, relax_basis, relax_certified = warm_basis(
+            _relaxations(scenario, axis, values)
+        )
+        started = time.process_time()
+        for task in kept:
+            clear_physics_caches()
+            run_point(task)
+        cold_physics_s = (time.process_time() - started) / points
+    med = [statistics.median(r[i] for r in rows) for i in (0, 1, 2, 4)]
     print(
-        f"serial, {points} points: sweep {1000 * point_s:.2f} ms/point; warm re-solve limit "
-        f"{1000 * limit_s:.2f} ms/point; ratio {point_s / limit_s:.2f}x; MIP objectives "
-        f"differing from cold solves: {differ} of {points}; serving physics not cached: "
-        f"{1000 * cold_physics_s:.2f} ms/point ({cold_physics_s / limit_s:.2f}x)"
+        f"serial, {points} points over {axis}, {rounds} interleaved rounds (medians): "
+        f"new HiGHS object per point {1000 * med[0]:.2f} ms/point; kept object (default) "
+        f"{1000 * med[1]:.2f} ms/point; warm re-solve limit {1000 * med[2]:.2f} ms/point"
+    )
+    print(
+        "  ratios per round (fresh/limit, kept/limit, kept/fresh): "
+        + "; ".join(f"{f / lim:.2f}x {k / lim:.2f}x {k / f:.3f}" for f, k, lim, *_ in rows)
+    )
+    print(
+        f"  medians: fresh {med[0] / med[2]:.2f}x, kept {med[1] / med[2]:.2f}x the limit; "
+        f"MIP objectives of the limit differing from the MIP solved alone: {rows[-1][3]} of "
+        f"{points}"
+    )
+    print(
+        f"  cold re-solve floor (the same two HiGHS runs, each point's model passed anew): "
+        f"{1000 * med[3]:.2f} ms/point, {med[3] / med[2]:.2f}x the limit; kept object "
+        f"{med[1] / med[3]:.2f}x the floor; its MIP objectives differing from the MIP solved alone: "
+        f"{rows[-1][5]} of {points}"
+    )
+    print(
+        f"  the LP relaxation alone in HiGHS: from nothing in the kept object "
+        f"{1000 * relax_cold:.3f} ms/point, from the previous point's basis "
+        f"{1000 * relax_warm:.3f} ms/point (its certificate's Python included); answers "
+        f"differing in any bit: {relax_differ} of {points}, on another basis: {relax_basis}, "
+        f"warm answers certified unique (nondegenerate by {CERTIFY_MARGIN:g}): "
+        f"{relax_certified}"
+    )
+    print(
+        f"  serving physics not cached (kept object): {1000 * cold_physics_s:.2f} ms/point "
+        f"({cold_physics_s / med[2]:.2f}x the limit)"
     )
 
 
@@ -185,12 +374,19 @@ def main() -> None:
         child(scenario, int(points), int(jobs), keep == "1")
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--limit-child":
-        warm_limit(sys.argv[2], int(sys.argv[3]))
+        warm_limit(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--limit-points", type=int, default=200, help="points for the limit")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the limit")
+    parser.add_argument(
+        "--rl-points",
+        type=int,
+        default=0,
+        help="also the serial comparison on rl-verifiers.yaml over samples_per_problem",
+    )
     parser.add_argument(
         "--keep-plans-up-to",
         type=int,
@@ -219,11 +415,15 @@ def main() -> None:
                     f"{1000 * r['workers_cpu_s'] / points:>20.2f} "
                     f"{1000 * r['parent_cpu_s'] / points:>20.2f} {r['peak_mib']:>16.1f}"
                 )
-        if args.limit_points:
-            cmd = [sys.executable, __file__, "--limit-child", scenario, str(args.limit_points)]
+        serial = [(scenario, args.limit_points, AXIS), (RL, args.rl_points, RL_AXIS)]
+        for path, points, axis in serial:
+            if not points:
+                continue
+            cmd = [sys.executable, __file__, "--limit-child", path, str(points), axis]
+            cmd.append(str(args.rounds))
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-            print(out.stdout.strip().splitlines()[-1])
+            print("\n".join(out.stdout.strip().splitlines()[-6:]))
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"load average {load} at the end")
 

@@ -258,6 +258,7 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     to, so a worker sends back only the point's outputs.
     """
     from planner.api import solve
+    from planner.lp.transfer import kept_solver
     from planner.scenario import load_scenario
 
     key = None
@@ -276,7 +277,8 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
                 if hit["plan"] is not None:
                     hit["plan"]["scenario"] = scenario.name
                 return {"key": key, "cached": True, "outputs": hit["outputs"], "plan": hit["plan"]}
-        plan = solve(scenario, **task["options"])
+        with kept_solver(task.get("reuse_solver", True)):
+            plan = solve(scenario, **task["options"])
         plan_dict = None
         if task.get("keep_plan", True) or cache_dir:
             plan_dict = json.loads(plan.to_json())
@@ -591,6 +593,8 @@ def sweep(
     solver: str | None = None,
     time_limit_s: float | None = None,
     mip_gap: float | None = None,
+    keep_solver: bool = True,
+    order: Iterable[int] | None = None,
 ) -> Sweep:
     """Solve every point of the grid; see the module docstring.
 
@@ -603,6 +607,14 @@ def sweep(
     default scenario). Without it only each point's outputs (the records: what the CSV, JSON and
     plots use) are kept, so memory does not grow with the plans, and Sweep.plan(name) solves
     that one point again when asked.
+
+    keep_solver: each process keeps one HiGHS object for its points instead of a new one per
+    point; every point is still solved from nothing (planner/lp/transfer.py `kept_solver`),
+    so the results are the same bytes either way (tests/test_kept_solver.py). False (`planner
+    sweep --fresh-solver`) makes a new object per point, as before session 19.
+
+    order: the points' indices in the order to solve them (default: the grid's). The records
+    keep the grid's order; a test solves the same grid forwards, backwards and shuffled.
     """
     from planner.scenario import DEFAULT_SCENARIO
 
@@ -623,9 +635,13 @@ def sweep(
             "options": options,
             "cache_dir": str(cache_dir) if cache_dir else None,
             "keep_plan": keep_plans,
+            "reuse_solver": keep_solver,
         }
         for p in points
     ]
+    sequence = list(range(len(tasks))) if order is None else list(order)
+    if sorted(sequence) != list(range(len(tasks))):
+        raise ValueError(f"order must be a permutation of the {len(tasks)} points' indices")
     results: dict[int, dict[str, Any]] = {}
 
     def done(i: int, result: dict[str, Any]) -> None:
@@ -639,13 +655,13 @@ def sweep(
 
     executor, why = choose_executor(executor, jobs, ray_address)
     if executor == "ray":
-        _run_ray(tasks, done, ray_address)
+        _run_ray(tasks, done, ray_address, sequence)
     elif executor in ("process", "local"):
         if jobs <= 1 or len(tasks) <= 1:
-            for i, task in enumerate(tasks):
-                done(i, run_point(task))
+            for i in sequence:
+                done(i, run_point(tasks[i]))
         else:
-            _run_pool(tasks, done, jobs)
+            _run_pool(tasks, done, jobs, sequence)
     else:
         raise ConfigError(
             [
@@ -710,7 +726,10 @@ def _record(point: Point, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_pool(
-    tasks: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], None], jobs: int
+    tasks: list[dict[str, Any]],
+    done: Callable[[int, dict[str, Any]], None],
+    jobs: int,
+    sequence: list[int] | None = None,
 ) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -719,7 +738,8 @@ def _run_pool(
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
     ) as pool:
-        futures = {pool.submit(run_point, task): i for i, task in enumerate(tasks)}
+        order = range(len(tasks)) if sequence is None else sequence
+        futures = {pool.submit(run_point, tasks[i]): i for i in order}
         for future in as_completed(futures):
             i = futures[future]
             try:
@@ -746,7 +766,10 @@ def ray_module():
 
 
 def _run_ray(
-    tasks: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], None], address: str | None
+    tasks: list[dict[str, Any]],
+    done: Callable[[int, dict[str, Any]], None],
+    address: str | None,
+    sequence: list[int],
 ) -> None:
     ray = ray_module()
     started = False
@@ -760,7 +783,7 @@ def _run_ray(
         started = True
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
-        pending = {remote.remote(task): i for i, task in enumerate(tasks)}
+        pending = {remote.remote(tasks[i]): i for i in sequence}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:

@@ -59,6 +59,12 @@ from planner.commands.options import html_option, scenario_argument, solve_optio
 @click.option(
     "--no-cache", is_flag=True, help="Solve every point again (the cache is still refreshed)."
 )
+@click.option(
+    "--fresh-solver",
+    is_flag=True,
+    help="A new HiGHS object for every point (the default keeps one per worker process and "
+    "solves every point from nothing in it: the same results, less set-up).",
+)
 @html_option
 @click.option(
     "--plot",
@@ -85,6 +91,7 @@ def command(
     ray_address,
     out_dir,
     no_cache,
+    fresh_solver,
     html_file,
     plot_file,
     y_column,
@@ -136,6 +143,7 @@ def command(
             ray_address=ray_address,
             out_dir=out_dir,
             use_cache=not no_cache,
+            keep_solver=not fresh_solver,
             progress=lambda _rec: bar.update(1),
             relax=relax,
             solver=solver,

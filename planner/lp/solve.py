@@ -92,18 +92,33 @@ def make_solver(
 def _quiet_stdout() -> Iterator[None]:
     """highspy prints a banner on stdout (file descriptor 1) when a model is created, before
     PuLP can switch output off; it would corrupt `--json` output, so fd 1 goes to /dev/null
-    while the solver runs."""
+    while the solver runs. Nested uses are free: only the outermost one redirects (a plan's
+    solve takes one for all its runs: `solve_model`; eight pairs of dup2 cost ~0.1 ms a sweep
+    point)."""
+    global _QUIET_DEPTH
+    if _QUIET_DEPTH:
+        _QUIET_DEPTH += 1
+        try:
+            yield
+        finally:
+            _QUIET_DEPTH -= 1
+        return
     sys.stdout.flush()
     saved = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
+        _QUIET_DEPTH = 1
         yield
     finally:
+        _QUIET_DEPTH = 0
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+_QUIET_DEPTH = 0  # _quiet_stdout's nesting
 
 
 def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
@@ -511,6 +526,13 @@ def solve_model(
     else the full path's time limit error. Why the full path ran goes to model.solver_notes
     (the plan JSON's `solver_notes`, printed by the report)."""
     check_magnitudes(model)
+    with _quiet_stdout():  # one redirection for every run below
+        return _solve_model(model, solver, gap, time_limit_s, method, relax_only)
+
+
+def _solve_model(
+    model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
+) -> SolveStats:
     if not _fast_applies(model, solver, relax_only):
         return _solve_full(model, solver, gap, time_limit_s, method, relax_only)
     deadline = time.perf_counter() + time_limit_s

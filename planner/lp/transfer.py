@@ -11,8 +11,12 @@ are what PuLP gives HiGHS from its copy of the problem (`to_pulp`), term by term
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
+from collections.abc import Iterator
 from operator import attrgetter
+from typing import Any
 
 import numpy as np
 import pulp
@@ -28,7 +32,7 @@ def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
     constant left out, as PuLP leaves it)."""
     import highspy
 
-    solver.createAndConfigureSolver(prob)
+    _configure(prob, solver)
     columns = prob.variables()
     for i, var in enumerate(columns):
         var.index = i
@@ -96,3 +100,87 @@ def _rowwise(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     start = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     return start, col, value
+
+
+# -- one HiGHS object kept between the plans of a sweep ----------------------------------------
+# While `kept_solver()` is active (a sweep's point: planner/sweeps.py run_point), the first
+# problem handed to HiGHS gets the process's kept `highspy.Highs` instead of a new one: its
+# callbacks cleared, its options reset to HiGHS's defaults and set as PuLP sets a new one's
+# (`_configure_like_pulp`), and the model passed with `passModel`, which clears the previous
+# model, its solution and basis. So every point is still solved from nothing (no basis or
+# solution of an earlier point is used: the answer cannot depend on the order of the points),
+# but a new object and its first run's set-up (0.1-0.2 ms of the ~3 ms chat-tier point of
+# bench/bench_sweep.py) are spent once per process. Other problems solved during the same point
+# (a diagnosis's elastic models) get new objects, as the plan's model still holds the kept one.
+# The state is per thread: threads solving at once never share an object.
+_LOCAL = threading.local()
+
+
+def _kept() -> dict[str, Any]:
+    """This thread's kept object, the problem using it and whether a point is being solved."""
+    state = getattr(_LOCAL, "state", None)
+    if state is None:
+        state = _LOCAL.state = {"highs": None, "owner": None, "active": False}
+    return state
+
+
+@contextlib.contextmanager
+def kept_solver(on: bool = True) -> Iterator[None]:
+    """Within: the first problem `transfer` hands to HiGHS uses the kept HiGHS object (see
+    above); `on=False` leaves every transfer as before (a new object each)."""
+    kept = _kept()
+    if not on or kept["active"]:
+        yield
+        return
+    kept["active"], kept["owner"] = True, None
+    try:
+        yield
+    finally:
+        kept["active"], kept["owner"] = False, None
+        highs = kept["highs"]
+        if highs is not None and highs.getNumCol() > KEEP_COLUMNS:
+            kept["highs"] = None  # not kept holding a large model (its memory) between points
+
+
+# A kept object holding a model of more columns than this is let go after its point: a new object
+# costs ~0.1 ms, nothing beside a large model's solve, and a long-lived process (a notebook)
+# would otherwise hold the last large model's memory.
+KEEP_COLUMNS = 10_000
+
+
+def _configure(prob: LinearProblem, solver: pulp.HiGHS) -> None:
+    """`solver.createAndConfigureSolver(prob)`, or the kept object configured the same way."""
+    kept = _kept()
+    owner = kept["owner"]
+    if not kept["active"] or (owner is not None and owner is not prob):
+        solver.createAndConfigureSolver(prob)
+        return
+    highs = kept["highs"]
+    if highs is None:
+        solver.createAndConfigureSolver(prob)
+        kept["highs"] = prob.solverModel
+    else:
+        highs.clearCallbacks()  # solve.py's time-limit interrupts of the previous point
+        highs.resetOptions()
+        _configure_like_pulp(highs, solver)
+        prob.solverModel = highs
+    kept["owner"] = prob
+
+
+def _configure_like_pulp(highs: Any, solver: pulp.HiGHS) -> None:
+    """The options PuLP 3.3's HiGHS.createAndConfigureSolver sets on a new object, in its order
+    (tests/test_kept_solver.py compares every option with a new object's)."""
+    if solver.callbackTuple or solver.callbacksToActivate:
+        raise ValueError("the kept HiGHS object is not used with PuLP callbacks")
+    if not solver.msg:
+        highs.setOptionValue("output_flag", False)
+    if solver.gapRel is not None:
+        highs.setOptionValue("mip_rel_gap", solver.gapRel)
+    if solver.gapAbs is not None:
+        highs.setOptionValue("mip_abs_gap", solver.gapAbs)
+    if solver.threads is not None:
+        highs.setOptionValue("threads", solver.threads)
+    if solver.timeLimit is not None:
+        highs.setOptionValue("time_limit", float(solver.timeLimit))
+    for key, value in solver.optionsDict.items():
+        highs.setOptionValue(key, value)

@@ -1,0 +1,287 @@
+"""Sweeps keep one HiGHS object per process (planner/lp/transfer.py `kept_solver`): every point is
+still solved from nothing in it, so a sweep's CSV, JSON and plans are the same bytes as with a
+new object per point (`keep_solver=False`, `planner sweep --fresh-solver`), whatever order the
+points are solved in. Grids of >= 30 points over several axes, one of which changes the model's
+structure (the topology, the scenario's named overrides), with infeasible and bad-input points
+among them; solved forwards, backwards and shuffled. No tolerance on the bytes."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import highspy
+import pulp
+import pytest
+
+import planner
+from planner.lp import transfer
+from planner.lp.linear import LinearProblem
+from planner.lp.solve import _quiet_stdout, make_solver
+from planner.lp.transfer import _configure, _kept, kept_solver
+
+ROOT = Path(__file__).resolve().parents[1]
+RL = str(ROOT / "planner" / "scenarios" / "rl-verifiers.yaml")
+
+CHAT = """\
+description: one chat tier (bench/bench_sweep.py's)
+topology: h100-cluster
+economics:
+  horizon: 365 days
+  pricing: amortised
+workloads:
+  chat:
+    kind: inference
+    model: llama-3.1-70b
+    precision: fp8
+    requests_per_day: 10M
+    prompt_tokens: 1000
+    output_tokens: 500
+    tokens_per_s_per_user: 30
+"""
+
+
+def _orders(n: int) -> dict[str, list[int]]:
+    shuffled = list(range(n))
+    random.Random(19).shuffle(shuffled)
+    return {
+        "forwards": list(range(n)),
+        "backwards": list(range(n))[::-1],
+        "shuffled": shuffled,
+    }
+
+
+def _bytes(sw: planner.Sweep) -> tuple[str, str, str]:
+    plans = json.dumps(sw.plans, sort_keys=True)
+    return sw.to_csv(), sw.to_json(), plans
+
+
+def _check(path: str, grid: dict, scenarios=None, min_points: int = 30) -> planner.Sweep:
+    reference = planner.sweep(path, grid, scenarios, keep_plans=True, keep_solver=False)
+    n = len(reference)
+    assert n >= min_points
+    want = _bytes(reference)
+    for name, order in _orders(n).items():
+        kept = planner.sweep(path, grid, scenarios, keep_plans=True, order=order)
+        assert _bytes(kept) == want, f"kept solver, {name}: differs from a new object per point"
+    # The reference itself does not depend on the order either.
+    fresh = planner.sweep(
+        path, grid, scenarios, keep_plans=True, keep_solver=False, order=_orders(n)["shuffled"]
+    )
+    assert _bytes(fresh) == want
+    return reference
+
+
+def test_chat_grid_with_a_topology_axis(tmp_path: Path) -> None:
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    sw = _check(
+        str(path),
+        {
+            "topology": ["h100-cluster", "h200-cluster", "multi-dc"],  # changes the structure
+            "workloads.chat.requests_per_day": ["1M", "30M", "300M", "3B", -1],
+            "workloads.chat.output_tokens": [200, 500],
+            "workloads.chat.tokens_per_s_per_user": [30],
+        },
+    )
+    statuses = {p["status"] for p in sw.points}
+    assert {"optimal", "bad_input"} <= statuses, statuses
+    # Several structures: the points' models do not all have the same columns.
+    assert len({p["topology"] for p in sw.points if p["status"] == "optimal"}) == 3
+
+
+def test_chat_grid_with_infeasible_points(tmp_path: Path) -> None:
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    sw = _check(
+        str(path),
+        {
+            "workloads.chat.requests_per_day": ["10M", "1B", "10B"],
+            "topology_changes.datacenters.cluster.power_cap": ["1 MW", "20 MW", "150 MW"],
+            "workloads.chat.prompt_tokens": [500, 1000, 4000, 8000],
+        },
+    )
+    statuses = [p["status"] for p in sw.points]
+    assert "infeasible" in statuses and "optimal" in statuses, statuses
+    assert all(p["diagnosis"] for p in sw.points if p["status"] == "infeasible")
+
+
+def test_rl_grid_over_systems_and_samples() -> None:
+    sw = _check(
+        RL,
+        {
+            "workloads.rl-code.samples_per_problem": [4, 8, 16, 32, 64],
+            "economics.pricing": ["amortised", "rental"],
+        },
+        scenarios=["rainier", "nvl72", "rainier+rental"],
+    )
+    assert {p["status"] for p in sw.points} == {"optimal"}
+
+
+def test_a_kept_object_is_configured_as_a_new_one(tmp_path: Path) -> None:
+    """Every option of the kept object, after a solve that changed some, is a new object's."""
+    solver = make_solver("highs", True, 0.003, 42.0, "simplex")
+
+    def options(highs) -> str:
+        out = tmp_path / "options.txt"
+        highs.writeOptions(str(out))
+        return out.read_text(encoding="utf-8")
+
+    with _quiet_stdout():
+        fresh = LinearProblem("fresh")
+        solver.createAndConfigureSolver(fresh)
+        want = options(fresh.solverModel)
+        with kept_solver():
+            first = LinearProblem("first")
+            _configure(first, solver)
+            kept = first.solverModel
+            kept.setOptionValue("mip_rel_gap", 0.5)
+            kept.setOptionValue("presolve", "off")
+            kept.setOptionValue("user_objective_scale", -3)
+            kept.cbSimplexInterrupt += lambda event: None
+        with kept_solver():
+            second = LinearProblem("second")
+            _configure(second, solver)
+            assert second.solverModel is kept
+            assert options(kept) == want
+            assert all(not c.callbacks for c in kept.callbacks)
+            # A second problem during the same point (a diagnosis) gets a new object.
+            other = LinearProblem("other")
+            _configure(other, solver)
+            assert other.solverModel is not kept
+        assert _kept()["owner"] is None and not _kept()["active"]
+        # Off: a new object every time.
+        with kept_solver(on=False):
+            third = LinearProblem("third")
+            _configure(third, solver)
+            assert third.solverModel is not kept
+
+
+def test_pulp_options_the_kept_object_cannot_copy_are_refused() -> None:
+    solver = pulp.HiGHS(msg=False, callbacksToActivate=[highspy.cb.HighsCallbackType(1)])
+    with _quiet_stdout(), kept_solver():
+        first = LinearProblem("first")
+        _configure(first, make_solver("highs", False, 0.01, 10.0, "choose"))
+        _kept()["owner"] = None
+        with pytest.raises(ValueError, match="callbacks"):
+            _configure(LinearProblem("second"), solver)
+
+
+def test_parsed_data_is_copied_as_deepcopy_would() -> None:
+    """fleetcore.yamlio.copy_tree (the parse cache's copy) gives deepcopy's tree: equal, no
+    container shared with the cached one, other objects deep-copied."""
+    import copy
+
+    from fleetcore import yamlio
+    from hardware.catalog import shipped_files
+
+    for path in [*shipped_files(), ROOT / "planner" / "scenarios" / "rl-verifiers.yaml"]:
+        data = yamlio.load_yaml(path).data
+        copied = yamlio.copy_tree(data)
+        assert copied == copy.deepcopy(data)
+        assert json.dumps(copied, sort_keys=True) == json.dumps(data, sort_keys=True)
+
+        def containers(value, out):
+            if isinstance(value, (dict, list)):
+                out.add(id(value))
+                for sub in value.values() if isinstance(value, dict) else value:
+                    containers(sub, out)
+            return out
+
+        assert not containers(copied, set()) & containers(data, set())
+    odd = {"a": [Path("x"), {"b": (1, [2])}]}
+    copied = yamlio.copy_tree(odd)
+    assert copied == odd and copied["a"][1]["b"][1] is not odd["a"][1]["b"][1]
+
+
+def test_a_large_model_is_not_kept_after_its_point(monkeypatch) -> None:
+    solver = make_solver("highs", False, 0.01, 10.0, "choose")
+    prob = LinearProblem("p")
+    with _quiet_stdout(), kept_solver():
+        _configure(prob, solver)
+        prob.solverModel.addVars(3, [0.0] * 3, [1.0] * 3)
+    assert _kept()["highs"] is prob.solverModel  # 3 columns: kept
+    monkeypatch.setattr(transfer, "KEEP_COLUMNS", 2)
+    with _quiet_stdout(), kept_solver():
+        _configure(LinearProblem("q"), solver)
+        assert _kept()["highs"] is prob.solverModel  # the kept object (its model passed anew)
+        _kept()["highs"].addVars(3, [0.0] * 3, [1.0] * 3)
+    assert _kept()["highs"] is None
+
+
+def test_cli_fresh_solver_and_two_workers_give_the_same_bytes(tmp_path: Path, capsys) -> None:
+    """`planner sweep --fresh-solver` (a new object per point) and the default (the kept object in
+    each of 2 spawned workers, which take the points in whatever order they finish) print the
+    same JSON and write the same files."""
+    from cli import main
+
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    base = [
+        "sweep",
+        str(path),
+        "--set",
+        "workloads.chat.requests_per_day=2M,20M,200M,2B",
+        "--set",
+        "topology=h100-cluster,multi-dc",
+        "--json",
+    ]
+    outs = []
+    for extra in (["--fresh-solver"], ["--jobs", "2"]):
+        out_dir = tmp_path / extra[0].strip("-")
+        assert main([*base, *extra, "--out", str(out_dir)]) == 0
+        out, _ = capsys.readouterr()
+        files = [(out_dir / f).read_bytes() for f in ("sweep.csv", "sweep.json")]
+        outs.append((out, files))
+    assert outs[0] == outs[1]
+    assert json.loads(outs[0][0])["points"][0]["status"] == "optimal"
+
+
+def test_an_order_that_is_not_a_permutation_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    grid = {"workloads.chat.requests_per_day": ["1M", "2M"]}
+    with pytest.raises(ValueError, match="permutation"):
+        planner.sweep(str(path), grid, order=[0, 0])
+
+
+@pytest.mark.parametrize("relax", [False, True])
+def test_fast_path_and_relax_solve_the_same_in_the_kept_object(monkeypatch, relax) -> None:
+    """The paths a sweep point may take beyond the chat tier's: the fast bound's (forced on the
+    4-site bench fleet of tests/test_fast_bound.py: the plan's model transferred twice, the
+    relaxed aggregated LP in its own object) and --relax; each plan solved in the kept object
+    after another model's is the one a new object gives, to the byte."""
+    import argparse
+
+    import bench_module
+
+    from planner.lp import solve as solve_module
+    from planner.readplan import read_plan
+
+    agg = bench_module.load("aggregate_serving_lp")
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 0)
+
+    def plan_json(scale: float, kept: bool) -> str:
+        args = argparse.Namespace(
+            across_sites=False,
+            sites=4,
+            systems=3,
+            inference=4,
+            rl=1,
+            period="1 quarter",
+            horizon="1 year",
+            scale=scale,
+            prefill=None,
+        )
+        model = agg.build_fleet(args)
+        with kept_solver(kept):
+            stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax)
+        assert kept == (_kept()["highs"] is model.prob.solverModel)
+        if scale == 10.0 and not relax:
+            assert stats.proof == "rounded-aggregated"  # the fast path's plan
+        return read_plan(model, stats, relaxed=relax).to_json()
+
+    fresh = {scale: plan_json(scale, False) for scale in (10.0, 3.0)}
+    for scale in (10.0, 3.0, 10.0):  # each after the other's model in the kept object
+        assert plan_json(scale, True) == fresh[scale]
