@@ -378,6 +378,8 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
         * 4096
         / median([5.354, 5.378, 5.816, 5.433, 5.359, 5.412]),
         "mlperf60-llama31-405b-fp4-gb300-4096gpu-step": 1024 * 8192 / 1.7439,
+        # HPE's one-rack 405B run (session train60p): GBS 1,152, the block-mean step
+        "mlperf60-llama31-405b-fp4-gb300-hpe-72gpu-step": 1152 * 8192 / 91.81124,
         "mlperf60-llama31-8b-fp8-h200-16gpu": 32 * 8192 / ((1.18044 + 1.18032) / 2),
         "mlperf60-llama31-8b-fp4-b300-16gpu": 16 * 8192 / 0.24457,
         "mlperf60-llama31-8b-fp4-gb300-72gpu": 72 * 8192 / 0.19445,
@@ -416,7 +418,7 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
     }
     # the gpt_oss_20b rows (session oss20b) are recomputed in tests/test_gpt_oss_20b.py
     v60 = [r for r in RUNS if r.startswith("mlperf60-") and "gpt-oss-20b" not in r]
-    assert len(v60) == len(cases) == 36
+    assert len(v60) == len(cases) == 37
     for point, value in cases.items():
         run = RUNS[point]
         assert run["published"] == pytest.approx(value, rel=2e-4), point
