@@ -294,6 +294,52 @@ MI350X_LOGS: dict[str, list[tuple[int, int]]] = {
 }
 MI350X_BLOCKS = {name: _median_block_s(blocks) for name, blocks in MI350X_LOGS.items()}
 
+# (block_start, block_stop) time_ms of the blocks of 12,288 samples in the partner MI355X logs of
+# AMD's Primus recipe (session train60p; Richardyu114/training_results_v6.0 @eabf23a0):
+# HPE's HPE-Compute-XD685-MI355X-288GBx8 (15 blocks) and GigaComputing's G893-ZX1-AAX4_pytorch
+# (16 blocks) llama31_8b/result_0.txt; published = 12,288 x 8,192 over the median of blocks 2-N.
+MI355X_PARTNER_LOGS: dict[str, list[tuple[int, int]]] = {
+    "hpe": [
+        (1778660016604, 1778660366656),
+        (1778660377526, 1778660727452),
+        (1778660736690, 1778661083744),
+        (1778661093019, 1778661441455),
+        (1778661450746, 1778661798157),
+        (1778661807454, 1778662155519),
+        (1778662164743, 1778662509728),
+        (1778662518958, 1778662867381),
+        (1778662876579, 1778663225329),
+        (1778663234580, 1778663582167),
+        (1778663591473, 1778663938935),
+        (1778663948241, 1778664295526),
+        (1778664304834, 1778664652050),
+        (1778664661359, 1778665008819),
+        (1778665018146, 1778665365477),
+    ],
+    "giga": [
+        (1778810496999, 1778810843949),
+        (1778810854225, 1778811199231),
+        (1778811208285, 1778811552195),
+        (1778811561170, 1778811906190),
+        (1778811915275, 1778812259178),
+        (1778812268256, 1778812614220),
+        (1778812623296, 1778812966923),
+        (1778812975994, 1778813321342),
+        (1778813330445, 1778813675407),
+        (1778813684546, 1778814030992),
+        (1778814040101, 1778814385880),
+        (1778814394982, 1778814739409),
+        (1778814748496, 1778815093086),
+        (1778815102156, 1778815447760),
+        (1778815456843, 1778815800770),
+        (1778815809899, 1778816154199),
+    ],
+}
+MI355X_PARTNER_BLOCKS = {
+    name: median((stop - start) / 1000 for start, stop in blocks[1:])
+    for name, blocks in MI355X_PARTNER_LOGS.items()
+}
+
 
 def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
     # published = GBS x sequence / the logged step (or block) time, as each row's comment says;
@@ -332,6 +378,8 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
         * 4096
         / median([5.354, 5.378, 5.816, 5.433, 5.359, 5.412]),
         "mlperf60-llama31-405b-fp4-gb300-4096gpu-step": 1024 * 8192 / 1.7439,
+        # HPE's one-rack 405B run (session train60p): GBS 1,152, the block-mean step
+        "mlperf60-llama31-405b-fp4-gb300-hpe-72gpu-step": 1152 * 8192 / 91.81124,
         "mlperf60-llama31-8b-fp8-h200-16gpu": 32 * 8192 / ((1.18044 + 1.18032) / 2),
         "mlperf60-llama31-8b-fp4-b300-16gpu": 16 * 8192 / 0.24457,
         "mlperf60-llama31-8b-fp4-gb300-72gpu": 72 * 8192 / 0.19445,
@@ -347,10 +395,37 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
         "mlperf60-llama31-8b-fp4-mi350x-mitac-akash-8gpu": 12288 * 8192 / MI350X_BLOCKS["akash"],
         # Cisco's two-server MI350X run (session mi350x), the same blocks
         "mlperf60-llama31-8b-fp4-mi350x-cisco-16gpu": 12288 * 8192 / MI350X_BLOCKS["cisco"],
+        # partner runs of NVIDIA's and AMD's 8B recipes (session train60p): the block means or
+        # per-step lines each source quotes
+        "mlperf60-llama31-8b-fp4-b300-asus-8gpu": 16 * 8192 / median([0.39864, 0.39863]),
+        "mlperf60-llama31-8b-fp4-b300-hpe-8gpu": 16
+        * 8192
+        / median([0.40005, 0.39947, 0.39986, 0.40052, 0.39931, 0.40071, 0.39976, 0.40151]),
+        "mlperf60-llama31-8b-fp4-b300-inventec-8gpu": 16
+        * 8192
+        / median([0.41872, 0.41893, 0.41905]),
+        "mlperf60-llama31-8b-fp4-b200-hpe-8gpu": 16
+        * 8192
+        / median(
+            [0.43495, 0.43665, 0.43415, 0.43679, 0.43775, 0.43227]
+            + [0.43399, 0.43501, 0.43379, 0.43595, 0.43912]
+        ),
+        "mlperf60-llama31-8b-fp4-gb300-hpe-72gpu": 72
+        * 8192
+        / median([0.19272, 0.19288, 0.19289, 0.19280, 0.19275]),
+        "mlperf60-llama31-8b-fp4-mi355x-hpe-8gpu": 12288 * 8192 / MI355X_PARTNER_BLOCKS["hpe"],
+        "mlperf60-llama31-8b-fp4-mi355x-giga-8gpu": 12288 * 8192 / MI355X_PARTNER_BLOCKS["giga"],
+        # Cisco's 64 x H100 run: the median of the last block's 15 per-step lines
+        "mlperf60-llama31-8b-fp8-h100-cisco-64gpu": 32
+        * 8192
+        / median(
+            [0.34924, 0.35219, 0.35095, 0.34997, 0.34868, 0.35109, 0.35115, 0.34919]
+            + [0.35190, 0.35025, 0.35010, 0.34778, 0.34935, 0.34898, 0.35026]
+        ),
     }
     # the gpt_oss_20b rows (session oss20b) are recomputed in tests/test_gpt_oss_20b.py
     v60 = [r for r in RUNS if r.startswith("mlperf60-") and "gpt-oss-20b" not in r]
-    assert len(v60) == len(cases) == 29
+    assert len(v60) == len(cases) == 38
     for point, value in cases.items():
         run = RUNS[point]
         assert run["published"] == pytest.approx(value, rel=2e-4), point
@@ -443,3 +518,80 @@ def test_fp4_training_caveats_follow_the_v60_fits() -> None:
         "gb200-nvl72",
         "hgx-b200",
     )
+
+
+# Partner runs of NVIDIA's and AMD's recipes (session train60p): each is a check (nothing
+# fitted to it) paired with a run of the same recipe, size and layout; the planner gives both the
+# same step, so their measured ratio is the partner's bias and the planner cannot tell them apart.
+# partner row -> (twin row, measured partner/twin - 1, partner error, twin error)
+PARTNER_TWINS_8B = {
+    # ASUSTeK and Inventec 8 x B300 against HPE's 8 x B300 (FP8 attention on ASUSTeK's and HPE's
+    # runs, BF16 attention on Inventec's: 4.5% slower; the model runs attention at one rate)
+    "mlperf60-llama31-8b-fp4-b300-asus-8gpu": (
+        "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
+        0.003,
+        -0.088,
+        -0.085,
+    ),
+    "mlperf60-llama31-8b-fp4-b300-inventec-8gpu": (
+        "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
+        -0.045,
+        -0.042,
+        -0.085,
+    ),
+    # HPE's 8 x B200 (NGC 25.09) against Lambda's: B200's FP4 fraction is the 0.355 estimate
+    "mlperf60-llama31-8b-fp4-b200-hpe-8gpu": (
+        "mlperf60-llama31-8b-fp4-b200-8gpu",
+        0.044,
+        -0.149,
+        -0.111,
+    ),
+    # HPE's GB300 NVL72 against Lambda's (a GB300 FP4 fit point)
+    "mlperf60-llama31-8b-fp4-gb300-hpe-72gpu": (
+        "mlperf60-llama31-8b-fp4-gb300-72gpu",
+        0.009,
+        -0.029,
+        -0.021,
+    ),
+    # AMD's Primus MXFP4 recipe on HPE's and GigaComputing's MI355X servers against AMD's run
+    "mlperf60-llama31-8b-fp4-mi355x-hpe-8gpu": (
+        "mlperf60-llama31-8b-fp4-mi355x-8gpu",
+        -0.033,
+        0.010,
+        -0.024,
+    ),
+    "mlperf60-llama31-8b-fp4-mi355x-giga-8gpu": (
+        "mlperf60-llama31-8b-fp4-mi355x-8gpu",
+        -0.026,
+        0.002,
+        -0.024,
+    ),
+}
+
+
+def test_mlperf60_partner_8b_runs_are_checks_of_their_recipe_twins() -> None:
+    for partner, (twin, bias, err_partner, err_twin) in PARTNER_TWINS_8B.items():
+        p, t = RUNS[partner], RUNS[twin]
+        assert "fit" not in p and "known_miss" not in p, partner
+        for key in ("model", "system", "precision", "layout", "sequence_length"):
+            assert p[key] == t[key], (partner, key)
+        assert p["global_batch_tokens"] == t["global_batch_tokens"] or p["system"] != "gb300-nvl72"
+        assert p["published"] / t["published"] - 1 == pytest.approx(bias, abs=0.001), partner
+        planner_p, planner_t = training.predict(p, CATALOG), training.predict(t, CATALOG)
+        # one step for both (the BF16 vs FP8 parameter all-gather of HPE's logs stays hidden)
+        assert planner_p == pytest.approx(planner_t, rel=1e-9), partner
+        assert planner_p / p["published"] - 1 == pytest.approx(err_partner, abs=0.002), partner
+        assert planner_t / t["published"] - 1 == pytest.approx(err_twin, abs=0.002), twin
+        assert training.within(p, planner_p), partner
+    # By hand for HPE's B300 row: one micro-batch of 2 x 8,192 tokens a GPU and the optimizer,
+    # the DP exchange hidden: tokens / (micro-batch + optimizer) is the planner's figure.
+    hpe = RUNS["mlperf60-llama31-8b-fp4-b300-hpe-8gpu"]
+    st = training._step(CATALOG, hpe, hpe["layout"], 8192, hpe["global_batch_tokens"])
+    assert st.micro_batches == 1 and st.dp_exposed_s == 0 and st.bubble_s == 0
+    micro = st.gemm_s + st.head_s + st.attention_s + st.memory_s
+    assert st.micro_batch_s == pytest.approx(micro, rel=1e-6)
+    by_hand = 16 * 8192 / (micro + st.optimizer_s)
+    assert by_hand == pytest.approx(training.predict(hpe, CATALOG), rel=1e-6)
+    # measured 0.39996 s a step, the model 0.4371 s
+    assert 16 * 8192 / hpe["published"] == pytest.approx(0.39996, abs=1e-5)
+    assert micro + st.optimizer_s == pytest.approx(0.4371, abs=0.0005)
