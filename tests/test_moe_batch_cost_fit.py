@@ -42,8 +42,8 @@ def test_grouped_gemm_tokens_per_expert_by_hand() -> None:
     assert m(32, 1, 4, 128, 1) == 1  # gpt-oss-120b Interactive on B200, TP1
     # An efficiency M / (M + h) makes a routed token cost c (1 + h / M): the Interactive run's
     # token can cost at most 128 / 80 = 1.6x the Offline run's, for any h (h -> inf: all of it a
-    # fixed cost per local expert). The runs want ~1.6x (at t0 30 us the Offline run is in band
-    # from ~160 GB/s, the Interactive run up to ~130: test_windows_on_the_b200_die).
+    # fixed cost per local expert). The runs want ~1.6x (at t0 30 us their errors cross zero at
+    # ~170 and ~105 GB/s: -2% / +7% at 160 / 200, -2% / +14% at 100 / 130, the script's grid).
     for h in (1.0, 32.0, 128.0, 1e3, 1e6):
         assert (1 + h / 80) / (1 + h / 128) < 128 / 80
 
@@ -75,8 +75,15 @@ def test_windows_on_the_b200_die() -> None:
         "inferencex-gb200-dsr1-fp4-1k1k-125",
         "inferencex-gb200-dsr1-fp8-8k1k-75",
     )
-    pairs = [(30, 100), (30, 130), (30, 80), (60, 100), (100, 62)]
+    pairs = [(30, 100), (30, 130), (30, 160), (30, 200), (30, 80), (60, 100), (100, 62)]
     g = bench.grid("b200-die", pairs=pairs, ids=(*fit, *checks))
+    # the fit runs' zero crossings at t0 30 us: Offline between 160 and 200 GB/s, Interactive
+    # between 100 and 130 (~170 / ~105: the ~1.6x of test_grouped_gemm_tokens_per_expert_by_hand)
+    offline, interactive = fit
+    assert g.errors[(30, 160)][offline] == pytest.approx(-0.02, abs=0.01)
+    assert g.errors[(30, 200)][offline] == pytest.approx(+0.07, abs=0.01)
+    assert g.errors[(30, 100)][interactive] == pytest.approx(-0.02, abs=0.01)
+    assert g.errors[(30, 130)][interactive] == pytest.approx(+0.14, abs=0.01)
     # all four checks pass in the shipped model
     assert not g.out_of_band((30, 62), checks)
     # t0 30 us: the fit runs are in band from 130 GB/s, not at 100 (Offline -22%) ...
