@@ -93,10 +93,6 @@ NOT_GROUPED = {
     "partners60-gb200-dsr1-server-coreweave-x64",
     "partners60-b200-llama31-405b-server-google",
     "partners60-mi355x-llama2-70b-interactive-supermicro",
-    "partners60-mi350x-llama2-70b-offline-cisco-x8",
-    "partners60-mi350x-llama2-70b-server-cisco-x8",
-    "partners60-mi350x-llama2-70b-server-cisco-x16",
-    "partners60-mi350x-llama2-70b-server-supermicro-redhat",
 }
 
 
@@ -209,10 +205,11 @@ def test_every_out_of_band_point_is_a_known_miss_and_the_summary() -> None:
     miss = {p.id for p in P60 if abs(errors[p.id]) > p.tolerance}
     assert miss == {p.id for p in P60 if p.known_miss}
     inside = [abs(errors[p.id]) for p in P60 if p.id not in miss]
-    # header and docs/models.md: 63 within band, MAE 7.5% over them, 22.1% over all; 44 misses
-    assert (len(inside), len(miss)) == (63, 44)
-    assert sum(inside) / len(inside) == pytest.approx(0.075, abs=0.0005)
-    assert sum(abs(e) for e in errors.values()) / len(errors) == pytest.approx(0.221, abs=0.0005)
+    # header and docs/models.md: 67 within band, MAE 6.7% over them, 20.7% over all; 40 misses
+    # (63 / 44 before the MI350X's sustained_clock_fraction brought four MI350X rows into band)
+    assert (len(inside), len(miss)) == (67, 40)
+    assert sum(inside) / len(inside) == pytest.approx(0.067, abs=0.0005)
+    assert sum(abs(e) for e in errors.values()) / len(errors) == pytest.approx(0.207, abs=0.0005)
     assert miss >= NOT_GROUPED
     dsr1 = {m for m in miss if BY_ID[m].spec.model_name == "deepseek-r1"}
     assert len(dsr1) == 29
@@ -247,12 +244,14 @@ def test_partner_bias_on_the_twins_run_by_hand() -> None:
 
 
 def test_mi350x_planner_ratio_to_mi355x() -> None:
-    # the planner's MI350X / MI355X figure on the same config (the MI350X misses' explanation)
+    # the planner's MI350X / MI355X figure on the same config: 0.92-0.93 on the 2.2 / 2.4 GHz
+    # peak clock alone (the four Offline / Server misses this family had), 0.82-0.83 with the
+    # MI350X's sustained_clock_fraction 0.880 on the compute terms; the runs measure 0.76-0.78
     for scenario in ("offline", "server"):
         ratio = value(f"partners60-mi350x-llama2-70b-{scenario}-mitac") / value(
             f"partners60-mi355x-llama2-70b-{scenario}-giga"
         )
-        assert 0.915 < ratio < 0.935, (scenario, ratio)
+        assert 0.815 < ratio < 0.835, (scenario, ratio)
 
 
 def test_google_gb200_dsr1_offline_in_band_only_because_the_run_is_slow() -> None:
