@@ -396,3 +396,16 @@ def test_a_user_overlay_sets_the_sustained_clock(tmp_path: Path) -> None:
     assert a.peak_flops == b.peak_flops == h100.peak_flops["bf16"]  # MFU stays on the spec peak
     assert a.hbm_bytes_per_s == b.hbm_bytes_per_s
     clear_physics_caches()
+
+
+def test_the_docs_put_mfu_on_the_spec_peak_and_the_compute_terms_on_the_sustained_one() -> None:
+    # planner/demand/training.py: mfu = model FLOPs x tokens/s / (G x peak_flops), the spec peak;
+    # the compute terms run at peak_flops x sustained_clock_fraction, which the docs call peak(p).
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "models.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| MFU (output) |"))
+    assert "(G · peak_flops[p])" in row and "peak(p)" not in row
+    notation = text[text.index("Notation:") : text.index("`hbm` = HBM bytes")]
+    assert "peak_flops[p] · sustained_clock_fraction" in notation
+    doc = (root / "planner" / "demand" / "training.py").read_text(encoding="utf-8")
+    assert "(G · peak_flops[p])" in doc and "(G · peak(p))" not in doc
