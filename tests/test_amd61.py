@@ -409,3 +409,23 @@ def test_the_docs_put_mfu_on_the_spec_peak_and_the_compute_terms_on_the_sustaine
     assert "peak_flops[p] · sustained_clock_fraction" in notation
     doc = (root / "planner" / "demand" / "training.py").read_text(encoding="utf-8")
     assert "(G · peak_flops[p])" in doc and "(G · peak(p))" not in doc
+
+
+def test_the_prefill_rate_says_its_sustained_clock() -> None:
+    # A separate prefill pool's rate (and an RL reward / judge pass: planner/demand/rl.py) runs
+    # at peak x sustained_clock_fraction x compute_utilisation: its derivation says so, as the
+    # decode estimate's 'compute =' line does; a part at 1 says nothing of it.
+    from planner.demand.common import hardware
+    from planner.demand.inference import prefill_rate
+
+    arch = CATALOG.models["llama-3.1-8b"]
+    clear_physics_caches()
+    on_350 = prefill_rate(arch, hardware(CATALOG, "mi350x-platform"), "fp8", "fp8", 2000, 1000)
+    on_355 = prefill_rate(arch, hardware(CATALOG, "mi355x-platform"), "fp8", "fp8", 2000, 1000)
+    assert "0.28 x peak x sustained clock 0.88" in on_350.reason, on_350.reason
+    assert "sustained clock" not in on_355.reason
+    # the rates themselves: the compute-bound prefill at 2.2/2.4 x 0.880 of the MI355X's, or a
+    # little more (the per-token link time does not scale)
+    ratio = on_350.per_unit_s / on_355.per_unit_s
+    assert 2.2 / 2.4 * 0.880 <= ratio < 2.2 / 2.4 * 0.880 * 1.02
+    clear_physics_caches()
