@@ -334,3 +334,49 @@ def test_the_kept_objects_run_clock_does_not_eat_a_later_points_time_limit(tmp_p
         plan = planner.solve(scenario, time_limit_s=0.5)
     assert plan.status == "optimal"
     assert _kept()["highs"] is not highs  # a new object, its clock at 0
+
+
+def test_quiet_stdout_from_two_threads_restores_fd1_once_both_are_done() -> None:
+    """fd 1 is process-wide: with two threads solving at once (the kept objects are per thread
+    for that), the redirection must last until the last one leaves and be undone then. The
+    nesting count was a bare global: thread A (the outermost) leaving reset it to 0 and put
+    fd 1 back while B still solved, and B's leaving took it to -1, after which no solve ever
+    redirected again (HiGHS banners in --json output)."""
+    import os
+    import threading
+
+    from planner.lp import solve as solve_module
+
+    def ident() -> tuple[int, int]:
+        st = os.fstat(1)
+        return st.st_dev, st.st_ino
+
+    before = ident()
+    devnull = os.stat(os.devnull)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, tuple[int, int]] = {}
+
+    def a() -> None:
+        with _quiet_stdout():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(5)
+        with _quiet_stdout():
+            b_in.set()
+            a_out.wait(5)
+            seen["b after a left"] = ident()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen["b after a left"] == (devnull.st_dev, devnull.st_ino)  # still quiet for B
+    assert ident() == before  # fd 1 back once both left
+    assert solve_module._QUIET_DEPTH == 0
+    with _quiet_stdout():  # and the next solve redirects again
+        assert ident() == (devnull.st_dev, devnull.st_ino)
+    assert ident() == before
