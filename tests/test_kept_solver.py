@@ -380,3 +380,24 @@ def test_quiet_stdout_from_two_threads_restores_fd1_once_both_are_done() -> None
     with _quiet_stdout():  # and the next solve redirects again
         assert ident() == (devnull.st_dev, devnull.st_ino)
     assert ident() == before
+
+
+@pytest.mark.parametrize("order", [[0, 1.0], [0, "1"], [True, 0]])
+def test_an_order_of_other_than_whole_indices_is_refused(tmp_path: Path, order) -> None:
+    # [0, 1.0] sorted equals [0, 1], so it passed the permutation check and failed later with
+    # a TypeError from the task list (list indices must be integers)
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    grid = {"workloads.chat.requests_per_day": ["1M", "2M"]}
+    with pytest.raises(ValueError, match="permutation"):
+        planner.sweep(str(path), grid, order=order)
+
+
+def test_an_order_of_numpy_integers_is_taken(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    grid = {"workloads.chat.requests_per_day": ["1M", "2M"]}
+    sw = planner.sweep(str(path), grid, order=np.array([1, 0]))
+    assert [p["status"] for p in sw.points] == ["optimal", "optimal"]
