@@ -72,8 +72,8 @@ def format_plan(plan: Plan) -> str:
             out.append(
                 "  above the gap target: this plan was rounded from the LP on the pools the "
                 "relaxed aggregated LP's solution uses (solver.bound auto) and its gap is proven "
-                "by that relaxed aggregated LP's bound; the full path that followed found no "
-                "cheaper plan (the solver notes below say why)"
+                "by that relaxed aggregated LP's bound; the full path found no cheaper plan "
+                "or had no time left to run (the solver notes below say which)"
             )
         elif plan.solver.proof == "rounded-aggregated":
             out.append(

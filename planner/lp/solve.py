@@ -558,13 +558,18 @@ def _solve_model(
         )
     if fast is not None and fast.gap is not None and fast.gap <= gap:
         return fast
+    left = deadline - time.perf_counter()
+    then = (
+        "the full path ran"
+        if left > 0
+        else f"no time was left of solver.time_limit ({time_limit_s:g} s) for the full path"
+    )
     if fast is not None and fast.gap is not None:
         model.solver_notes.append(
             f"the plan rounded on the relaxed aggregated bound's pools (solver.bound auto) was "
-            f"{fast.gap:.2%} over that bound, above the {gap:.2%} target; the full path ran"
+            f"{fast.gap:.2%} over that bound, above the {gap:.2%} target; {then}"
         )
     saved = _Saved(model) if fast is not None else None
-    left = deadline - time.perf_counter()
     model.full_lp_usd = None
     try:
         if left <= 0:  # the fast path used the whole limit: the full path's own message
@@ -576,7 +581,11 @@ def _solve_model(
         if saved is None or fast is None or fast.gap is None:
             raise
         saved.restore(model)
-        model.solver_notes.append(f"the full path ended with no plan ({exc}): this plan is kept")
+        model.solver_notes.append(
+            f"the full path ended with no plan ({exc}): this plan is kept"
+            if left > 0
+            else "this plan is kept (the full path did not run)"
+        )
         return _with_bound(fast, model.full_lp_usd, model.full_lp_usd)
     if saved is None or fast is None:
         return full
