@@ -870,3 +870,10 @@ def test_the_report_says_when_a_rounded_aggregated_plan_is_above_the_gap_target(
     data["gap"], data["status"] = 0.009, "optimal"
     data["lower_bound_usd"] = data["total_cost_usd"] * 0.991
     assert "no MIP search was needed" in format_plan(Plan.from_dict(data))
+    # the plan JSON's reference (README, from SolverRow) does not say such plans are within it
+    from planner.rows import SolverRow
+
+    doc = " ".join((SolverRow.__doc__ or "").split())
+    aggregated = doc[doc.index("`rounded-aggregated` (") : doc.index("`rounded-aggregated-full")]
+    assert "above the target only when" in aggregated
+    assert "within the gap of that LP's bound" not in aggregated
