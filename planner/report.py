@@ -68,6 +68,13 @@ def format_plan(plan: Plan) -> str:
                 "this size HiGHS's MIP search is not run by default (its root heuristics do not "
                 "keep to the time limit there); solver.incumbent: true runs it from this plan"
             )
+        elif plan.solver.proof == "rounded-aggregated" and plan.status != "optimal":
+            out.append(
+                "  above the gap target: this plan was rounded from the LP on the pools the "
+                "relaxed aggregated LP's solution uses (solver.bound auto) and its gap is proven "
+                "by that relaxed aggregated LP's bound; the full path found no cheaper plan "
+                "or had no time left to run (the solver notes below say which)"
+            )
         elif plan.solver.proof == "rounded-aggregated":
             out.append(
                 "  proven by the relaxed aggregated LP's bound: each serving tier's colocate "

@@ -14,12 +14,15 @@ from typing import Any, TypeVar
 @dataclass(frozen=True)
 class SolverRow:
     """solver name, method, gap target, model size, and how the gap was proven: `mip` (the
-    solver's branch and bound), `rounded` (a plan rounded from the LP relaxation, within the gap
-    of the relaxation's bound: no MIP search), `rounded-aggregated` (the same, rounded from the
-    LP on the pools the relaxed aggregated LP uses, within the gap of that LP's bound:
-    solver.bound auto), `rounded-aggregated-full-bound` (that plan, outside the gap of that
-    bound, kept after the full path ran and found no cheaper plan: its gap proven against the
-    full path's bound, the higher), `relaxed` (--relax: no whole-unit plan)"""
+    solver's branch and bound), `rounded` (a plan rounded from the LP relaxation, its gap proven
+    by the relaxation's bound, no MIP search: within the target, or above it where the MIP search
+    is not run at that size; `status` says which), `rounded-aggregated` (the same, rounded from
+    the LP on the pools the relaxed aggregated LP uses, its gap proven by that LP's bound:
+    solver.bound auto; above the target only when the full path that followed found no cheaper
+    plan under no higher bound, or had no time left: `solver_notes`),
+    `rounded-aggregated-full-bound` (that plan, outside the gap of that bound, kept after the
+    full path ran and found no cheaper plan: its gap proven against the full path's bound, the
+    higher), `relaxed` (--relax: no whole-unit plan)"""
 
     name: str
     method: str

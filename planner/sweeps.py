@@ -47,6 +47,7 @@ import hashlib
 import io
 import itertools
 import json
+import numbers
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -640,8 +641,12 @@ def sweep(
         for p in points
     ]
     sequence = list(range(len(tasks))) if order is None else list(order)
-    if sorted(sequence) != list(range(len(tasks))):
+    # whole indices only, numpy's too (a float 1.0 sorts and compares as 1, then fails as a list
+    # index)
+    whole = all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in sequence)
+    if not whole or sorted(sequence) != list(range(len(tasks))):
         raise ValueError(f"order must be a permutation of the {len(tasks)} points' indices")
+    sequence = [int(i) for i in sequence]
     results: dict[int, dict[str, Any]] = {}
 
     def done(i: int, result: dict[str, Any]) -> None:

@@ -396,3 +396,51 @@ def test_a_user_overlay_sets_the_sustained_clock(tmp_path: Path) -> None:
     assert a.peak_flops == b.peak_flops == h100.peak_flops["bf16"]  # MFU stays on the spec peak
     assert a.hbm_bytes_per_s == b.hbm_bytes_per_s
     clear_physics_caches()
+
+
+def test_the_docs_put_mfu_on_the_spec_peak_and_the_compute_terms_on_the_sustained_one() -> None:
+    # planner/demand/training.py: mfu = model FLOPs x tokens/s / (G x peak_flops), the spec peak;
+    # the compute terms run at peak_flops x sustained_clock_fraction, which the docs call peak(p).
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "models.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| MFU (output) |"))
+    assert "(G · peak_flops[p])" in row and "peak(p)" not in row
+    notation = text[text.index("Notation:") : text.index("`hbm` = HBM bytes")]
+    assert "peak_flops[p] · sustained_clock_fraction" in notation
+    doc = (root / "planner" / "demand" / "training.py").read_text(encoding="utf-8")
+    assert "(G · peak_flops[p])" in doc and "(G · peak(p))" not in doc
+
+
+def test_the_prefill_rate_says_its_sustained_clock() -> None:
+    # A separate prefill pool's rate (and an RL reward / judge pass: planner/demand/rl.py) runs
+    # at peak x sustained_clock_fraction x compute_utilisation: its derivation says so, as the
+    # decode estimate's 'compute =' line does; a part at 1 says nothing of it.
+    from planner.demand.common import hardware
+    from planner.demand.inference import prefill_rate
+
+    arch = CATALOG.models["llama-3.1-8b"]
+    clear_physics_caches()
+    on_350 = prefill_rate(arch, hardware(CATALOG, "mi350x-platform"), "fp8", "fp8", 2000, 1000)
+    on_355 = prefill_rate(arch, hardware(CATALOG, "mi355x-platform"), "fp8", "fp8", 2000, 1000)
+    assert "0.28 x peak x sustained clock 0.88" in on_350.reason, on_350.reason
+    assert "sustained clock" not in on_355.reason
+    # the rates themselves: the compute-bound prefill at 2.2/2.4 x 0.880 of the MI355X's, or a
+    # little more (the per-token link time does not scale)
+    ratio = on_350.per_unit_s / on_355.per_unit_s
+    assert 2.2 / 2.4 * 0.880 <= ratio < 2.2 / 2.4 * 0.880 * 1.02
+    clear_physics_caches()
+
+
+def test_the_training_derivation_says_its_sustained_clock(capsys) -> None:
+    # `planner estimate pretrain` on the MI350X: the step's GEMM, output head and attention
+    # times run at peak x 0.880 while its MFU is over the spec peak; the derivation says both
+    # (as the serving estimate's 'compute =' line does); a part at 1 says nothing of it.
+    import cli
+
+    args = ["estimate", "pretrain", "--model", "llama-3.1-8b", "--tokens", "1T"]
+    assert cli.main([*args, "--system", "mi350x-platform", "--precision", "fp8"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "compute terms (GEMM, output heads, attention) at peak x sustained clock 0.88" in out
+    assert "MFU 27.9% of 4,614 TFLOPS" in out  # the spec peak: 9,227.4 / 2
+    assert cli.main([*args, "--system", "hgx-h100", "--precision", "fp8"]) == 0
+    assert "sustained clock" not in capsys.readouterr().out

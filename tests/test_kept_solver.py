@@ -285,3 +285,119 @@ def test_fast_path_and_relax_solve_the_same_in_the_kept_object(monkeypatch, rela
     fresh = {scale: plan_json(scale, False) for scale in (10.0, 3.0)}
     for scale in (10.0, 3.0, 10.0):  # each after the other's model in the kept object
         assert plan_json(scale, True) == fresh[scale]
+
+
+def _busy_lp(seed: int) -> highspy.HighsLp:
+    """A dense-ish random LP of 700 x 450 that HiGHS's simplex takes ~0.1 s on."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n, m = 700, 450
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, m
+    lp.col_cost_ = rng.random(n) - 0.5
+    lp.col_lower_, lp.col_upper_ = np.zeros(n), np.full(n, 10.0)
+    lp.row_lower_, lp.row_upper_ = np.full(m, -highspy.kHighsInf), rng.random(m) * 100
+    a = rng.random((m, n))
+    a[a < 0.7] = 0.0
+    rows, cols = np.nonzero(a.T)  # column-wise: a.T's rows are the columns
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.searchsorted(rows, np.arange(n + 1)).astype(np.int32)
+    lp.a_matrix_.index_ = cols.astype(np.int32)
+    lp.a_matrix_.value_ = a.T[rows, cols]
+    return lp
+
+
+def test_the_kept_objects_run_clock_does_not_eat_a_later_points_time_limit(tmp_path: Path) -> None:
+    """HiGHS's run clock (getRunTime) adds up over every run of an object, passModel, clear and
+    resetOptions do not zero it, and HiGHS's LP solver stops at time_limit on that clock: a
+    kept object that has run 0.6 s in all would stop the next point's LP relaxation at once
+    under a 0.5 s limit, a point a new object solves in milliseconds. The kept object is let
+    go once its clock has run past a small share of the point's limit (KEEP_RUN_S)."""
+    from planner.scenario import load_scenario
+
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    scenario = load_scenario(path)
+    with kept_solver():
+        planner.solve(scenario, time_limit_s=0.5)
+    highs = _kept()["highs"]
+    assert highs is not None
+    highs.setOptionValue("time_limit", highspy.kHighsInf)
+    seed = 0
+    while highs.getRunTime() < 0.6 and seed < 40:  # earlier points' runs, 0.6 s in all
+        highs.passModel(_busy_lp(seed))
+        highs.run()
+        seed += 1
+    assert highs.getRunTime() >= 0.6
+    with kept_solver():
+        plan = planner.solve(scenario, time_limit_s=0.5)
+    assert plan.status == "optimal"
+    assert _kept()["highs"] is not highs  # a new object, its clock at 0
+
+
+def test_quiet_stdout_from_two_threads_restores_fd1_once_both_are_done() -> None:
+    """fd 1 is process-wide: with two threads solving at once (the kept objects are per thread
+    for that), the redirection must last until the last one leaves and be undone then. The
+    nesting count was a bare global: thread A (the outermost) leaving reset it to 0 and put
+    fd 1 back while B still solved, and B's leaving took it to -1, after which no solve ever
+    redirected again (HiGHS banners in --json output)."""
+    import os
+    import threading
+
+    from planner.lp import solve as solve_module
+
+    def ident() -> tuple[int, int]:
+        st = os.fstat(1)
+        return st.st_dev, st.st_ino
+
+    before = ident()
+    devnull = os.stat(os.devnull)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, tuple[int, int]] = {}
+
+    def a() -> None:
+        with _quiet_stdout():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(5)
+        with _quiet_stdout():
+            b_in.set()
+            a_out.wait(5)
+            seen["b after a left"] = ident()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen["b after a left"] == (devnull.st_dev, devnull.st_ino)  # still quiet for B
+    assert ident() == before  # fd 1 back once both left
+    assert solve_module._QUIET_DEPTH == 0
+    with _quiet_stdout():  # and the next solve redirects again
+        assert ident() == (devnull.st_dev, devnull.st_ino)
+    assert ident() == before
+
+
+@pytest.mark.parametrize("order", [[0, 1.0], [0, "1"], [True, 0]])
+def test_an_order_of_other_than_whole_indices_is_refused(tmp_path: Path, order) -> None:
+    # [0, 1.0] sorted equals [0, 1], so it passed the permutation check and failed later with
+    # a TypeError from the task list (list indices must be integers)
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    grid = {"workloads.chat.requests_per_day": ["1M", "2M"]}
+    with pytest.raises(ValueError, match="permutation"):
+        planner.sweep(str(path), grid, order=order)
+
+
+def test_an_order_of_numpy_integers_is_taken(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    grid = {"workloads.chat.requests_per_day": ["1M", "2M"]}
+    sw = planner.sweep(str(path), grid, order=np.array([1, 0]))
+    assert [p["status"] for p in sw.points] == ["optimal", "optimal"]

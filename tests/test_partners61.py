@@ -1,5 +1,5 @@
 """MLPerf Inference v6.1 partner checks (planner/calibration/serving.yaml, family
-partners61-checks): 145 closed rows of catalog parts submitted by partners, each its NVIDIA twin of
+partners61-checks): 152 closed rows of catalog parts submitted by partners, each its NVIDIA twin of
 the same system, model and scenario field for field. Out of sample, nothing fitted. Recomputed
 here: the twin each point must repeat (by rule, not from the point's text), the planner's figure
 being the twin's to within the output length, the partner's bias on NVIDIA's run from the
@@ -204,3 +204,15 @@ def test_vibehpc_dsr1_in_band_only_because_the_run_is_slow() -> None:
         assert not p.known_miss and "in band only because the run is slow" in p.assumed
         assert value(pid) / value(twin) == pytest.approx(1.0, abs=0.005)
         assert value(twin) / BY_ID[twin].published - 1 < -0.5
+
+
+def test_a_row_not_yet_available_says_so_in_its_source() -> None:
+    # Nebius's two VR200 rows are listed "preview" (summary.json Availability), as NVIDIA's Vera
+    # Rubin rows (rubin-checks) say; a plan reader must see the hardware was not shipping.
+    for p in P61:
+        key = re.search(r'key "(\d+)"', p.source)
+        assert key is not None, p.id
+        status = ROWS[key.group(1)]["Availability"]
+        if status != "available":
+            assert f"availability {status}" in p.source, p.id
+    assert sum(ROWS[k]["Availability"] == "preview" for k in ("352", "353")) == 2

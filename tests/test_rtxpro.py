@@ -261,3 +261,13 @@ def test_hardware_show_rtx_pro_6000(capsys) -> None:  # type: ignore[no-untyped-
     assert "accelerator rtx-pro-6000" in out and "0.56" in out and "128 GB/s" in out
     assert cli.main(["hardware", "show", "rtx-pro-server"]) == 0
     assert "system rtx-pro-server" in capsys.readouterr().out
+
+
+def test_the_rental_range_covers_the_hyperscaler_on_demand_price_it_cites() -> None:
+    # AWS's on-demand g7e (RTX PRO 6000 Server Edition) at $3.36 a GPU-h (May 2026) lay above the
+    # range's old $3.0 top: a sensitivity run never reached the hyperscaler price.
+    server = CATALOG.systems["rtx-pro-server"]
+    low, value, high = server.range_of("rental_usd_per_hour")
+    assert low == pytest.approx(8 * 1.3) and value == 8 * 2.0
+    assert high == pytest.approx(8 * 3.36, abs=0.05)
+    assert "$3.36 a GPU-h" in server.ranges["rental_usd_per_hour"].source

@@ -869,11 +869,14 @@ def prefill_rate(
     )
     util = figures(hw).compute_utilisation
     dense_p = dense_precision(arch, precision)
+    # the peaks run at the accelerator's sustained clock (compute_rate), said where it is not 1
+    clock = hw.accelerator.clock_fraction
+    at_clock = f" x sustained clock {clock:g}" if clock != 1.0 else ""
     rate = (
-        f"{util[precision]:g} x peak"  # type: ignore[index]
+        f"{util[precision]:g} x peak{at_clock}"  # type: ignore[index]
         if dense_p == precision
-        else f"routed experts at {util[precision]:g} x {precision} peak, "  # type: ignore[index]
-        f"the rest at {util[dense_p]:g} x {dense_p} peak"  # type: ignore[index]
+        else f"routed experts at {util[precision]:g} x {precision} peak{at_clock}, "  # type: ignore[index]
+        f"the rest at {util[dense_p]:g} x {dense_p} peak{at_clock}"  # type: ignore[index]
     )
     return Rate(
         t.tokens_per_s * lay.instances_per_unit,

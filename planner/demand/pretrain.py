@@ -469,6 +469,12 @@ def estimate_pretrain(
             f"step: {step.breakdown()}",
             *(f"runner-up: {r.summary()}" for r in tt.choice.runner_ups),
         ]
+        clock = hw.accelerator.clock_fraction if hw is not None else 1.0
+        if clock != 1.0:
+            lines.append(
+                f"compute terms (GEMM, output heads, attention) at peak x sustained clock "
+                f"{clock:g} (the accelerator's sustained_clock_fraction); MFU is over the spec peak"
+            )
     if tt.goodput is not None:
         lines.append(tt.goodput.derivation())
     if hw is None:

@@ -89,7 +89,8 @@ Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `embedding_loss_in_pp_split` H less the first virtual stage's missing layer in each of its
   held forwards, `v·f_pp - (v-1)·min(m, PP)` of them,
   `P_acc = N_dense/(TP·PP) + N_experts/(TP·PP·EP)`.
-MFU = model FLOPs per token (6·N_a + 3·A(S/2)) x tokens/s / (G · peak(p)).
+MFU = model FLOPs per token (6·N_a + 3·A(S/2)) x tokens/s / (G · peak_flops[p]): the spec peak,
+while peak(p) above is peak_flops[p] · sustained_clock_fraction (the compute terms' rate).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -94,31 +95,40 @@ def _quiet_stdout() -> Iterator[None]:
     PuLP can switch output off; it would corrupt `--json` output, so fd 1 goes to /dev/null
     while the solver runs. Nested uses are free: only the outermost one redirects (a plan's
     solve takes one for all its runs: `solve_model`; eight pairs of dup2 cost ~0.1 ms a sweep
-    point)."""
-    global _QUIET_DEPTH
-    if _QUIET_DEPTH:
+    point). fd 1 is the process's: the count is too, under a lock, so with threads solving at
+    once the first in redirects and the last out puts fd 1 back (a bare global count let the
+    first thread out restore fd 1 under the others and went negative, redirecting never
+    again)."""
+    global _QUIET_DEPTH, _QUIET_SAVED
+    with _QUIET_LOCK:
+        if _QUIET_DEPTH == 0:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, 1)
+            except BaseException:
+                os.close(saved)
+                raise
+            finally:
+                os.close(devnull)
+            _QUIET_SAVED = saved
         _QUIET_DEPTH += 1
-        try:
-            yield
-        finally:
-            _QUIET_DEPTH -= 1
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 1)
-        _QUIET_DEPTH = 1
         yield
     finally:
-        _QUIET_DEPTH = 0
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
+        with _QUIET_LOCK:
+            _QUIET_DEPTH -= 1
+            if _QUIET_DEPTH == 0 and _QUIET_SAVED is not None:
+                sys.stdout.flush()
+                os.dup2(_QUIET_SAVED, 1)
+                os.close(_QUIET_SAVED)
+                _QUIET_SAVED = None
 
 
-_QUIET_DEPTH = 0  # _quiet_stdout's nesting
+_QUIET_DEPTH = 0  # _quiet_stdout's nesting, over every thread of the process
+_QUIET_SAVED: int | None = None  # fd 1 as it was before the outermost _quiet_stdout
+_QUIET_LOCK = threading.Lock()
 
 
 def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
@@ -548,13 +558,18 @@ def _solve_model(
         )
     if fast is not None and fast.gap is not None and fast.gap <= gap:
         return fast
+    left = deadline - time.perf_counter()
+    then = (
+        "the full path ran"
+        if left > 0
+        else f"no time was left of solver.time_limit ({time_limit_s:g} s) for the full path"
+    )
     if fast is not None and fast.gap is not None:
         model.solver_notes.append(
             f"the plan rounded on the relaxed aggregated bound's pools (solver.bound auto) was "
-            f"{fast.gap:.2%} over that bound, above the {gap:.2%} target; the full path ran"
+            f"{fast.gap:.2%} over that bound, above the {gap:.2%} target; {then}"
         )
     saved = _Saved(model) if fast is not None else None
-    left = deadline - time.perf_counter()
     model.full_lp_usd = None
     try:
         if left <= 0:  # the fast path used the whole limit: the full path's own message
@@ -566,7 +581,11 @@ def _solve_model(
         if saved is None or fast is None or fast.gap is None:
             raise
         saved.restore(model)
-        model.solver_notes.append(f"the full path ended with no plan ({exc}): this plan is kept")
+        model.solver_notes.append(
+            f"the full path ended with no plan ({exc}): this plan is kept"
+            if left > 0
+            else "this plan is kept (the full path did not run)"
+        )
         return _with_bound(fast, model.full_lp_usd, model.full_lp_usd)
     if saved is None or fast is None:
         return full

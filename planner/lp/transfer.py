@@ -147,6 +147,25 @@ def kept_solver(on: bool = True) -> Iterator[None]:
 # would otherwise hold the last large model's memory.
 KEEP_COLUMNS = 10_000
 
+# HiGHS's run clock (getRunTime) adds up over every run of an object; passModel, clear,
+# clearSolver and resetOptions leave it running on, highspy 1.16 has no call that zeroes it,
+# and HiGHS's LP solver stops at time_limit on that clock. So a kept object's earlier points'
+# run time would come off every later point's time limit (measured: with 0.6 s run on a kept
+# object, a point a new object solves in milliseconds stopped at once under a 0.5 s limit,
+# "LP relaxation not finished"; a sweep of 3 ms points under the default 60 s limit would
+# fail from its ~20,000th point in a worker on). The kept object is let go before a point once
+# its clock passes KEEP_RUN_S or KEEP_RUN_SHARE of the point's limit, whichever is less: a
+# point's limit is shortened by at most that (a new object costs ~0.1 ms, spent once every
+# ~30 chat-tier points of bench/bench_sweep.py at most).
+KEEP_RUN_S = 0.1
+KEEP_RUN_SHARE = 0.01
+
+
+def _keep_run_s(solver: pulp.HiGHS) -> float:
+    """The run time past which the kept object is let go before a point (KEEP_RUN_S)."""
+    limit = solver.timeLimit
+    return KEEP_RUN_S if limit is None else min(KEEP_RUN_S, KEEP_RUN_SHARE * float(limit))
+
 
 def _configure(prob: LinearProblem, solver: pulp.HiGHS) -> None:
     """`solver.createAndConfigureSolver(prob)`, or the kept object configured the same way."""
@@ -156,6 +175,8 @@ def _configure(prob: LinearProblem, solver: pulp.HiGHS) -> None:
         solver.createAndConfigureSolver(prob)
         return
     highs = kept["highs"]
+    if highs is not None and highs.getRunTime() > _keep_run_s(solver):
+        highs = kept["highs"] = None  # its run clock would shorten this point's time limit
     if highs is None:
         solver.createAndConfigureSolver(prob)
         kept["highs"] = prob.solverModel
