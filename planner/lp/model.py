@@ -9,7 +9,9 @@ Scaling (why the odd units): HiGHS is happiest with coefficients near 1, so
 
 from __future__ import annotations
 
+import functools
 import inspect
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -48,6 +50,8 @@ Sense: TypeAlias = Literal["<=", ">=", "=="]
 SENSES = {"<=": LE, ">=": GE, "==": EQ}
 
 
+_VALUE = operator.attrgetter("varValue")
+
 # Bounds of the usual column (no float check needed) and prefixes `variable` has accepted.
 _PLAIN_BOUND = (None, 0)
 _CHECKED: set[str] = set()
@@ -64,8 +68,9 @@ class Period:
     end_s: float
     calendar: int = 0
 
-    @property
+    @functools.cached_property
     def length_s(self) -> float:
+        """end_s - start_s (kept: the families read it once per allocation term)."""
         return self.end_s - self.start_s
 
 
@@ -318,6 +323,7 @@ class Model:
     )  # serving_orders()
     _cpu_by_site: tuple[int, dict[str, list[tuple[int, Var]]]] | None = None  # _cpu_orders()
     _u_index: tuple[int, dict[tuple, list]] | None = None
+    _u_items: list[tuple[UKey, Var]] | None = None  # u_in_use()
 
     def row(
         self,
@@ -362,6 +368,31 @@ class Model:
         made = variable(f"{prefix}{self.n_vars}", low, up, cat)
         _CHECKED.add(prefix)  # the name was accepted: the prefix holds no character PuLP rewrites
         return made
+
+    def new_columns(self, prefix: str, count: int) -> list[Var]:
+        """`count` continuous columns >= 0, as `count` calls of new_var(prefix) make them (the
+        same names, in the same order), made in one go."""
+        if count <= 0:
+            return []
+        first = self.new_var(prefix, 0)
+        start = self.n_vars
+        self.n_vars += count - 1
+        return [first] + [
+            Col(f"{prefix}{i}", 0, None, CONTINUOUS) for i in range(start + 1, start + count)
+        ]
+
+    def index_allocations(
+        self,
+        by_pool: dict[Pool, list[tuple[UKey, Var]]],
+        by_role_period: dict[tuple[str, str, int], list[tuple[str, str, Period, Var]]],
+        grouped: dict[tuple, list],
+    ) -> None:
+        """The indexes `u_of_pool`, `u_of_role` and `_u_grouped` would build by scanning u,
+        filled by the declaration itself (planner/lp/variables.py `declare_allocations`): the
+        same entries, in declaration order."""
+        self._u_by_pool = by_pool
+        self._u_by_role_period = by_role_period
+        self._u_index = (len(self.u), grouped)
 
     @property
     def sites(self) -> list[str]:
@@ -590,6 +621,18 @@ class Model:
             for key, var in self.u.items():
                 self._u_by_pool.setdefault((key[2], key[3]), []).append((key, var))
         return self._u_by_pool.get(pool, [])
+
+    def u_in_use(self) -> list[tuple[UKey, Var]]:
+        """The (key, var) of u whose value is not 0 (unsolved ones, None, included), in
+        declaration order: what a scan of u that skips zero allocations reads. The values are
+        compared at once (numpy; most allocations are 0 in a plan), not one by one in Python."""
+        import numpy as np
+
+        if self._u_items is None or len(self._u_items) != len(self.u):
+            self._u_items = list(self.u.items())
+        items = self._u_items
+        values = np.array(list(map(_VALUE, self.u.values())), dtype=float)  # None: nan
+        return [items[i] for i in np.flatnonzero(values != 0).tolist()]
 
     def u_of_role(
         self, w: str, r: str, period: Period | None

@@ -108,20 +108,45 @@ def declare_site_openings(model: Model) -> None:
 
 def declare_allocations(model: Model) -> None:
     """u[w,r,d,s,p] >= 0 only in periods inside w's window and where the role's rate on s is
-    positive (a role gets no share of a system it cannot run on)."""
+    positive (a role gets no share of a system it cannot run on).
+
+    The columns of one role and pool are made at once (`Model.new_columns`, the names and
+    bounds `new_var` gives), and the indexes of u the families read (by pool, by role and
+    period, by workload, role, period and site: `Model.index_allocations`) are filled in the
+    same pass, in declaration order, instead of by a scan of u each afterwards."""
+    u, by_role = model.u, model.u_by_role
+    by_pool: dict[tuple[str, str], list] = {}
+    by_role_period: dict[tuple[str, str, int], list] = {}
+    grouped: dict[tuple, list] = {}
+    pools = model.pools()
     for demand in model.demands:
+        w = demand.name
         periods = [p for p in model.periods if active(p, demand)]
+        if not periods:
+            continue
+        of_workload = grouped.setdefault((w,), [])
         for role in demand.roles:
-            for pool in model.pools():
-                rate = role.rates.get(pool[1])
+            r = role.name
+            for pool in pools:
+                d, s = pool
+                rate = role.rates.get(s)
                 if rate is None or not rate.feasible:
                     continue
-                for period in periods:
-                    var = model.new_var("u", 0)
-                    model.u[(demand.name, role.name, *pool, period.index)] = var
-                    model.u_by_role.setdefault((demand.name, role.name), []).append(
-                        (*pool, period, var)
-                    )
+                of_role = by_role.setdefault((w, r), [])
+                of_pool = by_pool.setdefault(pool, [])
+                of_site = grouped.setdefault((w, r, None, d), [])
+                for period, var in zip(periods, model.new_columns("u", len(periods)), strict=True):
+                    p = period.index
+                    key = (w, r, d, s, p)
+                    entry = (d, s, period, var)
+                    u[key] = var
+                    of_role.append(entry)
+                    of_pool.append((key, var))
+                    of_workload.append((key, var))
+                    by_role_period.setdefault((w, r, p), []).append(entry)
+                    grouped.setdefault((w, r, p, d), []).append(entry)
+                    of_site.append(entry)
+    model.index_allocations(by_pool, by_role_period, grouped)
 
 
 def training_roles(demand: WorkloadDemand) -> list[Role]:
