@@ -80,14 +80,10 @@ def _rowwise(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     keeps a matrix built by rows row-wise until it solves)."""
     counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     total = int(counts.sum())
-    col = np.fromiter(
-        itertools.chain.from_iterable(map(_INDEX, row.keys()) for row in rows),
-        dtype=np.int64,
-        count=total,
-    )
-    value = np.fromiter(
-        itertools.chain.from_iterable(row.values() for row in rows), dtype=float, count=total
-    )
+    # One map over every row's columns, row after row (a row iterates its columns in order).
+    chain = itertools.chain.from_iterable
+    col = np.fromiter(map(_INDEX, chain(rows)), dtype=np.int64, count=total)
+    value = np.fromiter(chain(map(dict.values, rows)), dtype=float, count=total)
     kept = value != 0
     if not kept.all():
         row = np.repeat(np.arange(len(rows), dtype=np.int64), counts)

@@ -28,6 +28,7 @@ name and names carry a counter, so this order is the solver's column order).
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 
 from planner.demand.types import Role, WorkloadDemand
 from planner.lp.linear import BINARY, INTEGER
@@ -124,28 +125,35 @@ def declare_allocations(model: Model) -> None:
         periods = [p for p in model.periods if active(p, demand)]
         if not periods:
             continue
+        indexes = [p.index for p in periods]
         of_workload = grouped.setdefault((w,), [])
         for role in demand.roles:
             r = role.name
+            of_period: list[list] | None = None  # by_role_period's list of each period
+            at_site: dict[str, list[list]] = {}  # grouped's (w, r, p, d) list of each period
             for pool in pools:
                 d, s = pool
                 rate = role.rates.get(s)
                 if rate is None or not rate.feasible:
                     continue
-                of_role = by_role.setdefault((w, r), [])
-                of_pool = by_pool.setdefault(pool, [])
-                of_site = grouped.setdefault((w, r, None, d), [])
-                for period, var in zip(periods, model.new_columns("u", len(periods)), strict=True):
-                    p = period.index
-                    key = (w, r, d, s, p)
-                    entry = (d, s, period, var)
-                    u[key] = var
-                    of_role.append(entry)
-                    of_pool.append((key, var))
-                    of_workload.append((key, var))
-                    by_role_period.setdefault((w, r, p), []).append(entry)
-                    grouped.setdefault((w, r, p, d), []).append(entry)
-                    of_site.append(entry)
+                if of_period is None:
+                    of_period = [by_role_period.setdefault((w, r, p), []) for p in indexes]
+                if d not in at_site:
+                    at_site[d] = [grouped.setdefault((w, r, p, d), []) for p in indexes]
+                columns = model.new_columns("u", len(periods))
+                keys = [(w, r, d, s, p) for p in indexes]
+                entries = list(zip(repeat(d), repeat(s), periods, columns))
+                pairs = list(zip(keys, columns, strict=True))
+                u.update(pairs)
+                by_role.setdefault((w, r), []).extend(entries)
+                by_pool.setdefault(pool, []).extend(pairs)
+                of_workload.extend(pairs)
+                grouped.setdefault((w, r, None, d), []).extend(entries)
+                for entry, in_period, in_period_at_site in zip(
+                    entries, of_period, at_site[d], strict=True
+                ):
+                    in_period.append(entry)
+                    in_period_at_site.append(entry)
     model.index_allocations(by_pool, by_role_period, grouped)
 
 
