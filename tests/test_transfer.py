@@ -240,3 +240,49 @@ def test_value_of_a_variable_is_its_value_read_through_value() -> None:
         assert repr(value_of(x)) == repr(float(expected))
     x.varValue, y.varValue = 2.0, 0.5
     assert value_of(expr([(x, 1.0), (y, 2.0)])) == 3.0 and value_of(4) == 4.0
+
+
+def _solution(prob: LinearProblem) -> list[object]:
+    """Every column's value and reduced cost and every row's slack and dual, by repr (bit for
+    bit, -0.0 apart from 0.0)."""
+    columns = [(c.name, repr(c.varValue), repr(c.dj)) for c in prob.variables()]
+    rows = [(name, repr(r.slack), repr(r.pi)) for name, r in prob._constraints.items()]
+    return [columns, rows]
+
+
+@pytest.mark.parametrize("mip", [False, True])
+def test_read_back_reads_what_pulps_reader_reads(tmp_path: Path, mip: bool) -> None:
+    """planner/lp/transfer.py `read_back` (arrays) leaves every column's varValue and dj and
+    every row's slack and pi as PuLP's HiGHS reader (`findSolutionValues`, a Python loop over
+    the columns and rows) does, bit for bit, with the same statuses: on the LP relaxation and
+    on a MIP stopped at its first solutions (a solution limit: PuLP has no status for it and
+    raises KeyError after reading the values; so must read_back). The rows' slacks are also
+    recomputed here by hand: the row's constant plus its value, negated for a <= row."""
+    from planner.lp.transfer import read_back
+
+    model = _model(write_scenario(tmp_path, 3, 2, 2, 1, "1 quarter", "1 year", 1.0))
+    prob = model.prob
+    # The planner's HiGHS options (one thread: HiGHS's scheduler keeps the first run's threads
+    # for the process, and a later run asking for another count fails)
+    solver = make_solver("highs", mip, 0.01, 60.0, "choose")
+    assert isinstance(solver, pulp.HiGHS)
+    transfer(prob, solver)
+    highs = prob.solverModel
+    if mip:
+        highs.setOptionValue("mip_max_improving_sols", 1)
+    highs.run()
+    outcomes = []
+    for reader in (solver.findSolutionValues, read_back):
+        for col in prob.variables():
+            col.varValue = col.dj = None
+        for row in prob._constraints.values():
+            row.slack = row.pi = None
+        try:
+            outcomes.append((reader(prob), _solution(prob)))
+        except KeyError:
+            outcomes.append(("KeyError", _solution(prob)))
+    assert outcomes[0] == outcomes[1], outcomes[0][0]
+    row_value = highs.getSolution().row_value
+    le = [r for r in prob._constraints.values() if r.sense == LE]
+    assert le and all(r.slack == -(r.constant + row_value[r.index]) for r in le)
+    assert any(c.varValue for c in prob.variables())

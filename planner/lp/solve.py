@@ -380,10 +380,12 @@ def _read_highs(model: Model, solver: pulp.LpSolver) -> None:
     """Read HiGHS's values into PuLP's variables when it holds a solution; otherwise leave them.
     PuLP's reader has no entry for some limit statuses (a solution limit): it raises KeyError
     after it has read the values, so the solution is then an incumbent."""
+    from planner.lp.transfer import read_back  # PuLP's reader, from arrays
+
     how = _highs_outcome(model.prob.solverModel)
     if how in (OPTIMAL, INCUMBENT):
         try:
-            status, sol_status = solver.findSolutionValues(model.prob)
+            status, sol_status = read_back(model.prob)
         except KeyError:
             status, sol_status = pulp.LpStatusOptimal, FEASIBLE
         model.prob.assignStatus(status, sol_status)
@@ -400,6 +402,8 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     (rounding moved a row past its tolerance), the MIP's values are kept."""
     import highspy
 
+    from planner.lp.transfer import read_back
+
     highs = model.prob.solverModel
     integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
     if not integer:
@@ -414,7 +418,7 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
             highs.run()
             model.solver_run_s += time.perf_counter() - run_started
             if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-                status, sol_status = solver.findSolutionValues(model.prob)
+                status, sol_status = read_back(model.prob)
                 model.prob.assignStatus(status, sol_status)
                 _record_objective(model)
     except Exception as exc:  # highspy raises plain RuntimeErrors
