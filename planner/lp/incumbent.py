@@ -696,10 +696,15 @@ def pool_columns(model: Model) -> dict[Pool, list[int]]:
     for fleet in (model.buy, model.rent, model.spot, model.owned_busy_h):
         pairs += [((key[0], key[1]), var.index) for key, var in fleet.items()]
     pairs += [((key[0], key[1]), var.index) for key, var in model.contract.items()]
-    for work in (model.u, model.running):
-        pairs += [((key[2], key[3]), var.index) for key, var in work.items()]
-    pairs += [((key[1], key[2]), var.index) for key, var in model.serves.items()]
     by_pool: dict[Pool, list[int]] = {}
+    for pool, index in pairs:
+        by_pool.setdefault(pool, []).append(index)
+    # The allocations by pool from the model's index (u in declaration order, pools in the
+    # order u first names them: as a scan of u would group them), then the switches.
+    for pool, entries in model.u_by_pool().items():
+        by_pool.setdefault(pool, []).extend([var.index for _, var in entries])
+    pairs = [((key[2], key[3]), var.index) for key, var in model.running.items()]
+    pairs += [((key[1], key[2]), var.index) for key, var in model.serves.items()]
     for pool, index in pairs:
         by_pool.setdefault(pool, []).append(index)
     return by_pool

@@ -616,11 +616,16 @@ class Model:
 
     def u_of_pool(self, pool: Pool) -> list[tuple[UKey, Var]]:
         """The allocation variables on one pool, in declaration order (an index built once)."""
+        return self.u_by_pool().get(pool, [])
+
+    def u_by_pool(self) -> dict[Pool, list[tuple[UKey, Var]]]:
+        """u_of_pool's index: each pool's allocations in declaration order, the pools in the
+        order u first names them."""
         if self._u_by_pool is None:
             self._u_by_pool = {}
             for key, var in self.u.items():
                 self._u_by_pool.setdefault((key[2], key[3]), []).append((key, var))
-        return self._u_by_pool.get(pool, [])
+        return self._u_by_pool
 
     def u_in_use(self) -> list[tuple[UKey, Var]]:
         """The (key, var) of u whose value is not 0 (unsolved ones, None, included), in
