@@ -84,6 +84,21 @@ def test_declared_indexes_are_the_scans(model: Model) -> None:
         assert [order.index(k) for k in keys] == sorted(order.index(k) for k in keys)
 
 
+def test_pool_and_period_indexes_are_the_scans(model: Model) -> None:
+    """u by (d, s, LP period) and by (d, s, calendar period) as families units and ownedbusy
+    scanned u for them: keys in first-appearance order, each list in u's order."""
+    by_p: dict = {}
+    by_t: dict = {}
+    for (_w, _r, d, s, p), var in model.u.items():
+        by_p.setdefault((d, s, p), []).append(var)
+        by_t.setdefault((d, s, model.periods[p].calendar), []).append((var, model.periods[p]))
+    declared = model.u_by_pool_period()
+    assert list(declared[0].items()) == list(by_p.items())
+    assert list(declared[1].items()) == list(by_t.items())
+    model._u_by_period = None  # made again by a scan: the same
+    assert model.u_by_pool_period() == declared
+
+
 def test_allocation_columns_are_new_vars_names_and_bounds(model: Model) -> None:
     """Named by new_var's counter in declaration order (u1, u2, ... between the other
     prefixes), continuous, >= 0, no upper bound."""

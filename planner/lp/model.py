@@ -324,6 +324,7 @@ class Model:
     _cpu_by_site: tuple[int, dict[str, list[tuple[int, Var]]]] | None = None  # _cpu_orders()
     _u_index: tuple[int, dict[tuple, list]] | None = None
     _u_items: list[tuple[UKey, Var]] | None = None  # u_in_use()
+    _u_by_period: tuple[int, dict, dict] | None = None  # u_by_pool_period()
 
     def row(
         self,
@@ -386,13 +387,33 @@ class Model:
         by_pool: dict[Pool, list[tuple[UKey, Var]]],
         by_role_period: dict[tuple[str, str, int], list[tuple[str, str, Period, Var]]],
         grouped: dict[tuple, list],
+        by_pool_period: dict[tuple[str, str, int], list[Var]],
+        by_pool_calendar: dict[tuple[str, str, int], list[tuple[Var, Period]]],
     ) -> None:
         """The indexes `u_of_pool`, `u_of_role` and `_u_grouped` would build by scanning u,
         filled by the declaration itself (planner/lp/variables.py `declare_allocations`): the
-        same entries, in declaration order."""
+        same entries, in declaration order; and u by pool and LP period, and by pool and
+        calendar period (`u_by_pool_period`)."""
         self._u_by_pool = by_pool
         self._u_by_role_period = by_role_period
         self._u_index = (len(self.u), grouped)
+        self._u_by_period = (len(self.u), by_pool_period, by_pool_calendar)
+
+    def u_by_pool_period(
+        self,
+    ) -> tuple[dict[tuple[str, str, int], list[Var]], dict[tuple[str, str, int], list]]:
+        """u by (d, s, LP period p): [var], and by (d, s, calendar period t): [(var, period)],
+        in declaration order, the keys in the order u first names them (as a scan of u groups
+        them); made by scanning u when the declaration did not fill them or u grew since."""
+        if self._u_by_period is None or self._u_by_period[0] != len(self.u):
+            by_p: dict[tuple[str, str, int], list[Var]] = {}
+            by_t: dict[tuple[str, str, int], list[tuple[Var, Period]]] = {}
+            for (_w, _r, d, s, p), var in self.u.items():
+                period = self.periods[p]
+                by_p.setdefault((d, s, p), []).append(var)
+                by_t.setdefault((d, s, period.calendar), []).append((var, period))
+            self._u_by_period = (len(self.u), by_p, by_t)
+        return self._u_by_period[1], self._u_by_period[2]
 
     @property
     def sites(self) -> list[str]:

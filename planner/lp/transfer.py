@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from operator import attrgetter
 from typing import Any
 
@@ -51,10 +52,11 @@ def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
     if rows:
         # Added as rows to a model of columns (PuLP's way), HiGHS keeps the matrix row-wise.
         start, index, value = _rowwise(rows)
+        lower, upper = _row_bounds(rows, highspy.kHighsInf)
         prob.solverModel.addRows(
             len(rows),
-            _bounds([c.getLb() for c in rows], -highspy.kHighsInf),
-            _bounds([c.getUb() for c in rows], highspy.kHighsInf),
+            lower,
+            upper,
             len(index),
             start[:-1],
             index,
@@ -76,6 +78,20 @@ def _costs(prob: LinearProblem, n: int) -> np.ndarray:
 def _bounds(values: list[float | None], infinite: float) -> np.ndarray:
     """A bound per column or row; None (no bound) becomes HiGHS's infinity of that side."""
     return np.array([infinite if v is None else v for v in values], dtype=float)
+
+
+def _row_bounds(rows: list[Row], infinite: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's bounds as its getLb and getUb give them: -constant on the sides its sense
+    bounds (the negation in Python, per row: an integer constant 0 is 0.0, not -0.0), HiGHS's
+    infinity on the others."""
+    n = len(rows)
+    rhs = np.fromiter(map(operator.neg, map(_CONSTANT, rows)), dtype=float, count=n)
+    sense = np.fromiter(map(_SENSE, rows), dtype=np.int64, count=n)
+    lower = np.where(
+        (sense == pulp.LpConstraintGE) | (sense == pulp.LpConstraintEQ), rhs, -infinite
+    )
+    upper = np.where((sense == pulp.LpConstraintLE) | (sense == pulp.LpConstraintEQ), rhs, infinite)
+    return lower, upper
 
 
 def _rowwise(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
