@@ -716,10 +716,12 @@ def _idle_pools(model: Model) -> list[int]:
     them at 0 leaves the relaxation's basis optimal, and the re-solves after each rounding
     step move work among the pools the relaxation chose (at 50 sites x 24 months it uses 61
     of 250 pools) instead of through every pool of the fleet."""
-    values = model.prob.solverModel.getSolution().col_value
+    import numpy as np
+
+    values = np.asarray(model.prob.solverModel.getSolution().col_value, dtype=float)
     idle: list[int] = []
     for columns in pool_columns(model).values():
-        if all(abs(values[i]) <= USED_TOL for i in columns):
+        if np.all(np.abs(values[columns]) <= USED_TOL):  # every column of the pool at 0
             idle.extend(columns)
     return idle
 
