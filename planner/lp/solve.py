@@ -408,15 +408,10 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
     if not integer:
         return
-    import numpy as np
-
-    # Every integer column made continuous and fixed at its rounded value: two calls on arrays
-    # (one per column was 2 x 28k calls at 50 sites x 24 months).
-    index = np.array([var.index for var in integer], dtype=np.int32)
-    value = np.array([float(round(var.value() or 0.0)) for var in integer], dtype=np.float64)
-    continuous = np.full(len(index), int(highspy.HighsVarType.kContinuous), dtype=np.uint8)
-    highs.changeColsIntegrality(len(index), index, continuous)
-    highs.changeColsBounds(len(index), index, value, value)
+    bounds = [(var.index, float(round(var.value() or 0.0))) for var in integer]
+    for index, value in bounds:
+        highs.changeColIntegrality(index, highspy.HighsVarType.kContinuous)
+        highs.changeColBounds(index, value, value)
     try:
         with _quiet_stdout():
             run_started = time.perf_counter()
