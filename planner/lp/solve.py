@@ -310,7 +310,8 @@ def _resolve_as_mip(
 ) -> tuple[str, float, bool]:
     """Re-solve the HiGHS model PuLP left from the LP relaxation as the MIP, in place: restore
     integrality and the MIP options instead of handing PuLP's model to HiGHS a second time
-    (about 1 s at 60k variables). Values are read back by PuLP's own HiGHS reader. First, when
+    (about 1 s at 60k variables). Values are read back as PuLP's HiGHS reader reads them
+    (planner/lp/transfer.py `read_back`, from arrays). First, when
     the scenario asks for one, a start is built from the relaxation (planner/lp/incumbent.py):
     if it is within `gap` of the relaxation's bound `lower` it is the plan and the MIP is not
     run; with solver.incumbent: auto it is the plan in any case (`searches`), "feasible" with

@@ -6,7 +6,8 @@ The columns are `prob.variables()` in its order (sorted by name, PuLP's), the ro
 `prob._constraints` in theirs, and every column and row gets the `index` PuLP's reader
 (`findSolutionValues`) and planner/lp/solve.py use; costs, bounds, integrality and the matrix
 are what PuLP gives HiGHS from its copy of the problem (`to_pulp`), term by term
-(tests/test_transfer.py compares HiGHS's `getLp()` of both).
+(tests/test_transfer.py compares HiGHS's `getLp()` of both). `read_back` is PuLP's reader the
+other way: the solution's arrays gathered by those indexes into the columns and rows.
 """
 
 from __future__ import annotations
