@@ -387,8 +387,6 @@ class Model:
         by_pool: dict[Pool, list[tuple[UKey, Var]]],
         by_role_period: dict[tuple[str, str, int], list[tuple[str, str, Period, Var]]],
         grouped: dict[tuple, list],
-        by_pool_period: dict[tuple[str, str, int], list[Var]],
-        by_pool_calendar: dict[tuple[str, str, int], list[tuple[Var, Period]]],
     ) -> None:
         """The indexes `u_of_pool`, `u_of_role` and `_u_grouped` would build by scanning u,
         filled by the declaration itself (planner/lp/variables.py `declare_allocations`): the
@@ -397,7 +395,6 @@ class Model:
         self._u_by_pool = by_pool
         self._u_by_role_period = by_role_period
         self._u_index = (len(self.u), grouped)
-        self._u_by_period = (len(self.u), by_pool_period, by_pool_calendar)
 
     def u_by_pool_period(
         self,

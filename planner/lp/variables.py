@@ -119,8 +119,6 @@ def declare_allocations(model: Model) -> None:
     by_pool: dict[tuple[str, str], list] = {}
     by_role_period: dict[tuple[str, str, int], list] = {}
     grouped: dict[tuple, list] = {}
-    by_pool_period: dict[tuple[str, str, int], list] = {}  # (d, s, p): [var]
-    by_pool_calendar: dict[tuple[str, str, int], list] = {}  # (d, s, t): [(var, period)]
     pools = model.pools()
     for demand in model.demands:
         w = demand.name
@@ -156,10 +154,7 @@ def declare_allocations(model: Model) -> None:
                 ):
                     in_period.append(entry)
                     in_period_at_site.append(entry)
-                    period, var = entry[2], entry[3]
-                    by_pool_period.setdefault((d, s, period.index), []).append(var)
-                    by_pool_calendar.setdefault((d, s, period.calendar), []).append((var, period))
-    model.index_allocations(by_pool, by_role_period, grouped, by_pool_period, by_pool_calendar)
+    model.index_allocations(by_pool, by_role_period, grouped)
 
 
 def training_roles(demand: WorkloadDemand) -> list[Role]:
