@@ -128,3 +128,34 @@ def test_pool_columns_and_allocations_in_use_are_the_scans(model: Model) -> None
     in_use = [(k, v) for k, v in model.u.items() if v.varValue is None or v.varValue != 0]
     assert model.u_in_use() == in_use
     assert any(v.varValue is None for _, v in in_use) and any(v.varValue for _, v in in_use)
+
+
+def test_check_magnitudes_finds_every_coefficient_the_solver_cannot_hold() -> None:
+    """planner/lp/solve.py `check_magnitudes` scans min and max of all coefficients at once
+    before naming rows (`_large_rows`): a coefficient of +-2e15 in any one row, or a
+    right-hand side of +-3e15, is refused as bad input naming that row; the model as built
+    passes; 1e15 - 1 (just below the solver's limit) passes."""
+    from fleetcore.errors import ConfigError
+    from planner.lp.solve import MAX_COEFFICIENT, check_magnitudes
+
+    scenario = load_scenario(SCENARIO_DIR / "frontier-3y.yaml")
+    model = build(scenario, demands(scenario))
+    check_magnitudes(model)
+    labels = list(model.constraints)
+    for label in (labels[0], labels[len(labels) // 2], labels[-1]):
+        row = model.constraints[label]
+        col, coef = next(iter(row.items()))
+        for bad in (2e15, -2e15):
+            row[col] = bad
+            with pytest.raises(ConfigError, match=f"row {label}"):
+                check_magnitudes(model)
+        row[col] = MAX_COEFFICIENT - 1
+        check_magnitudes(model)
+        row[col] = coef
+        constant = row.constant
+        for bad in (3e15, -3e15):
+            row.constant = bad
+            with pytest.raises(ConfigError, match=f"row {label}"):
+                check_magnitudes(model)
+        row.constant = constant
+    check_magnitudes(model)

@@ -310,8 +310,7 @@ def _resolve_as_mip(
 ) -> tuple[str, float, bool]:
     """Re-solve the HiGHS model PuLP left from the LP relaxation as the MIP, in place: restore
     integrality and the MIP options instead of handing PuLP's model to HiGHS a second time
-    (about 1 s at 60k variables). Values are read back as PuLP's HiGHS reader reads them
-    (planner/lp/transfer.py `read_back`, from arrays). First, when
+    (about 1 s at 60k variables). Values are read back by PuLP's own HiGHS reader. First, when
     the scenario asks for one, a start is built from the relaxation (planner/lp/incumbent.py):
     if it is within `gap` of the relaxation's bound `lower` it is the plan and the MIP is not
     run; with solver.incumbent: auto it is the plan in any case (`searches`), "feasible" with
@@ -381,12 +380,10 @@ def _read_highs(model: Model, solver: pulp.LpSolver) -> None:
     """Read HiGHS's values into PuLP's variables when it holds a solution; otherwise leave them.
     PuLP's reader has no entry for some limit statuses (a solution limit): it raises KeyError
     after it has read the values, so the solution is then an incumbent."""
-    from planner.lp.transfer import read_back  # PuLP's reader, from arrays
-
     how = _highs_outcome(model.prob.solverModel)
     if how in (OPTIMAL, INCUMBENT):
         try:
-            status, sol_status = read_back(model.prob)
+            status, sol_status = solver.findSolutionValues(model.prob)
         except KeyError:
             status, sol_status = pulp.LpStatusOptimal, FEASIBLE
         model.prob.assignStatus(status, sol_status)
@@ -403,8 +400,6 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     (rounding moved a row past its tolerance), the MIP's values are kept."""
     import highspy
 
-    from planner.lp.transfer import read_back
-
     highs = model.prob.solverModel
     integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
     if not integer:
@@ -419,7 +414,7 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
             highs.run()
             model.solver_run_s += time.perf_counter() - run_started
             if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-                status, sol_status = read_back(model.prob)
+                status, sol_status = solver.findSolutionValues(model.prob)
                 model.prob.assignStatus(status, sol_status)
                 _record_objective(model)
     except Exception as exc:  # highspy raises plain RuntimeErrors

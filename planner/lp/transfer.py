@@ -6,17 +6,14 @@ The columns are `prob.variables()` in its order (sorted by name, PuLP's), the ro
 `prob._constraints` in theirs, and every column and row gets the `index` PuLP's reader
 (`findSolutionValues`) and planner/lp/solve.py use; costs, bounds, integrality and the matrix
 are what PuLP gives HiGHS from its copy of the problem (`to_pulp`), term by term
-(tests/test_transfer.py compares HiGHS's `getLp()` of both). `read_back` is PuLP's reader the
-other way: the solution's arrays gathered by those indexes into the columns and rows.
+(tests/test_transfer.py compares HiGHS's `getLp()` of both).
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import operator
 from operator import attrgetter
-from typing import Any
 
 import numpy as np
 import pulp
@@ -113,70 +110,3 @@ def _rowwise(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     start = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     return start, col, value
-
-
-# PuLP's statuses for HiGHS's model statuses, as its reader (`findSolutionValues`) maps them.
-def _statuses() -> dict[Any, tuple[int, int]]:
-    import highspy
-
-    kind = highspy.HighsModelStatus
-    const = pulp.constants
-    none = (const.LpStatusNotSolved, const.LpSolutionNoSolutionFound)
-    found = (const.LpStatusOptimal, const.LpSolutionIntegerFeasible)
-    infeasible = (const.LpStatusInfeasible, const.LpSolutionInfeasible)
-    return {
-        kind.kNotset: none,
-        kind.kLoadError: none,
-        kind.kModelError: none,
-        kind.kPresolveError: none,
-        kind.kSolveError: none,
-        kind.kPostsolveError: none,
-        kind.kModelEmpty: none,
-        kind.kOptimal: (const.LpStatusOptimal, const.LpSolutionOptimal),
-        kind.kInfeasible: infeasible,
-        kind.kUnboundedOrInfeasible: infeasible,
-        kind.kUnbounded: (const.LpStatusUnbounded, const.LpSolutionUnbounded),
-        kind.kObjectiveBound: found,
-        kind.kObjectiveTarget: found,
-        kind.kInterrupt: found,
-        kind.kTimeLimit: found,
-        kind.kIterationLimit: found,
-        kind.kUnknown: none,
-    }
-
-
-def read_back(prob: LinearProblem) -> tuple[int, int]:
-    """PuLP's HiGHS reader (`pulp.HiGHS.findSolutionValues`) from arrays: every column's
-    varValue and dj, every row's slack (its constant + the row's value, negated for <=) and pi,
-    from HiGHS's solution by the `index` each got in `transfer`; the (status, sol_status) PuLP
-    gives, a KeyError for a model status it has none for (a solution limit), after the values
-    are read, as PuLP's. The same floats as PuLP's reader (tests/test_transfer.py); the rows'
-    slacks are added and negated in numpy, one IEEE operation each as in Python."""
-    import highspy
-
-    highs = prob.solverModel
-    status = highs.getModelStatus()
-    objective = highs.getObjectiveValue()
-    solution = highs.getSolution()
-    columns = prob.variables()
-    where = np.fromiter(map(_INDEX, columns), dtype=np.int64, count=len(columns))
-    values = np.asarray(solution.col_value, dtype=float)[where].tolist()
-    duals = np.asarray(solution.col_dual, dtype=float)[where].tolist()
-    for col, value, dj in zip(columns, values, duals, strict=True):
-        col.varValue = value
-        col.dj = dj
-    rows = list(prob._constraints.values())
-    if rows:
-        at = np.fromiter(map(_INDEX, rows), dtype=np.int64, count=len(rows))
-        constant = np.fromiter(map(_CONSTANT, rows), dtype=float, count=len(rows))
-        slack = constant + np.asarray(solution.row_value, dtype=float)[at]
-        le = np.fromiter(map(_SENSE, rows), dtype=np.int64, count=len(rows)) == pulp.LpConstraintLE
-        slack[le] *= -1.0
-        pis = np.asarray(solution.row_dual, dtype=float)[at].tolist()
-        for row, value, pi in zip(rows, slack.tolist(), pis, strict=True):
-            row.slack = value
-            row.pi = pi
-    kind = highspy.HighsModelStatus
-    if objective == math.inf and status in (kind.kTimeLimit, kind.kIterationLimit):
-        return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
-    return _statuses()[status]
