@@ -146,8 +146,8 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
     catalog = model.scenario.catalog
     busy_s: dict[tuple[str, str, int], float] = {}
     period = {p.index: p for p in model.periods}
-    for (_w, _r, d, s, p), v in model.u.items():
-        units = v.varValue  # value_of(v), without the call: most allocations are 0
+    for (_w, _r, d, s, p), v in model.u_in_use():
+        units = v.varValue  # value_of(v), without the call
         if units is None or abs(units) < VALUE_ZERO:
             continue
         key = (d, s, period[p].calendar)
@@ -315,7 +315,7 @@ def left_out(model: Model) -> list[str]:
             note += f"; none of it is modelled on {', '.join(sorted(bare))} (no `rl:` figures)"
         out.append(note)
     labels: dict[str, list[str]] = {}  # each caveat's text: the workloads it applies to
-    runs_on = {(w, r, sys_) for (w, r, _d, sys_, _p), v in model.u.items() if value_of(v) > 0}
+    runs_on = {(w, r, sys_) for (w, r, _d, sys_, _p), v in model.u_in_use() if value_of(v) > 0}
     for d in model.demands:
         for caveat in d.caveats:
             if not caveat.systems:
@@ -384,8 +384,8 @@ def read_fleet(model: Model, schedule: list[ScheduleRow]) -> list[FleetRow]:
     catalog = model.scenario.catalog
     length = {p.index: p.length_s for p in model.periods}
     busy: dict[tuple[str, str], float] = {}
-    for (_w, _r, d, s, p), v in model.u.items():
-        units = v.varValue  # value_of(v), without the call: most allocations are 0 (adding
+    for (_w, _r, d, s, p), v in model.u_in_use():
+        units = v.varValue  # value_of(v), without the call (adding
         if units is None or abs(units) < VALUE_ZERO:  # 0.0 leaves the sum as it is)
             continue
         busy[(d, s)] = busy.get((d, s), 0.0) + float(units) * length[p]
@@ -536,7 +536,7 @@ def read_allocations(model: Model, relaxed: bool = False) -> list[AllocationRow]
     period = {p.index: p for p in model.periods}
     noise = unbacked(model, relaxed)
     out = []
-    for (w, r, d, s, p), var in model.u.items():
+    for (w, r, d, s, p), var in model.u_in_use():
         units = float(var.varValue or 0.0)  # var.value(), without the call per allocation
         if units <= 0:
             continue

@@ -248,9 +248,9 @@ def add_units(model: Model) -> None:
     a time, and is free for another once its deadline has passed; a spot unit does spot_goodput
     of a unit's work; a serving tier with N+k racks holds k spare units of every pool it serves
     from)"""
-    by_pool: dict[tuple[str, str, int], Pairs] = {}
-    for (_, _, d, s, p), var in model.u.items():
-        by_pool.setdefault((d, s, p), []).append((var, 1.0))
+    by_pool: dict[tuple[str, str, int], Pairs] = {
+        key: [(var, 1.0) for var in work] for key, work in model.u_by_pool_period()[0].items()
+    }
     racks = {x.name: float(x.racks_lost) for x in model.demands}
     for (w, d, s, p), var in model.serves.items():
         by_pool.setdefault((d, s, p), []).append((var, racks[w]))
@@ -620,12 +620,11 @@ def add_ownedbusy(model: Model) -> None:
     spot[d,s,t]) · len_t / 3600 <= o[d,s,t]   (hours, where units can be rented, contracted or
     taken on spot: leased units run first, their energy is in the price; owned units run the
     rest and pay energy)"""
-    busy: dict[tuple[str, str, int], Pairs] = {key: [] for key in model.owned_busy_h}
-    period = {p.index: p for p in model.periods}
-    for (_w, _r, d, s, p), var in model.u.items():
-        key = (d, s, period[p].calendar)
-        if key in busy:
-            busy[key].append((var, period[p].length_s / 3600.0))
+    on_pool = model.u_by_pool_period()[1]  # (d, s, t): [(u, its LP period)] in u's order
+    busy: dict[tuple[str, str, int], Pairs] = {
+        key: [(var, p.length_s / 3600.0) for var, p in on_pool.get(key, [])]
+        for key in model.owned_busy_h
+    }
     for (d, s, t), o in model.owned_busy_h.items():
         hours = model.calendar[t].length_s / 3600.0
         spot = model.spot.get((d, s, t))

@@ -696,10 +696,15 @@ def pool_columns(model: Model) -> dict[Pool, list[int]]:
     for fleet in (model.buy, model.rent, model.spot, model.owned_busy_h):
         pairs += [((key[0], key[1]), var.index) for key, var in fleet.items()]
     pairs += [((key[0], key[1]), var.index) for key, var in model.contract.items()]
-    for work in (model.u, model.running):
-        pairs += [((key[2], key[3]), var.index) for key, var in work.items()]
-    pairs += [((key[1], key[2]), var.index) for key, var in model.serves.items()]
     by_pool: dict[Pool, list[int]] = {}
+    for pool, index in pairs:
+        by_pool.setdefault(pool, []).append(index)
+    # The allocations by pool from the model's index (u in declaration order, pools in the
+    # order u first names them: as a scan of u would group them), then the switches.
+    for pool, entries in model.u_by_pool().items():
+        by_pool.setdefault(pool, []).extend([var.index for _, var in entries])
+    pairs = [((key[2], key[3]), var.index) for key, var in model.running.items()]
+    pairs += [((key[1], key[2]), var.index) for key, var in model.serves.items()]
     for pool, index in pairs:
         by_pool.setdefault(pool, []).append(index)
     return by_pool
@@ -711,10 +716,12 @@ def _idle_pools(model: Model) -> list[int]:
     them at 0 leaves the relaxation's basis optimal, and the re-solves after each rounding
     step move work among the pools the relaxation chose (at 50 sites x 24 months it uses 61
     of 250 pools) instead of through every pool of the fleet."""
-    values = model.prob.solverModel.getSolution().col_value
+    import numpy as np
+
+    values = np.asarray(model.prob.solverModel.getSolution().col_value, dtype=float)
     idle: list[int] = []
     for columns in pool_columns(model).values():
-        if all(abs(values[i]) <= USED_TOL for i in columns):
+        if np.all(np.abs(values[columns]) <= USED_TOL):  # every column of the pool at 0
             idle.extend(columns)
     return idle
 

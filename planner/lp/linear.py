@@ -21,6 +21,7 @@ the order added), objective, sense, status and sol_status.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -205,12 +206,15 @@ class LinearProblem:
         followed by `changed()`."""
         if self._columns is None:
             held = set(self.objective).union(*self._constraints.values())
-            self._columns = sorted(held, key=_name)
+            self._columns = sorted(held, key=_NAME)
         return self._columns
 
     def changed(self) -> None:
         """A row or the objective gained a column in place: list the columns again."""
         self._columns = None
+
+
+_NAME = operator.attrgetter("name")  # a column's name, read in C (the sort's key)
 
 
 def _name(col: Col) -> str:

@@ -9,7 +9,9 @@ Scaling (why the odd units): HiGHS is happiest with coefficients near 1, so
 
 from __future__ import annotations
 
+import functools
 import inspect
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -48,6 +50,8 @@ Sense: TypeAlias = Literal["<=", ">=", "=="]
 SENSES = {"<=": LE, ">=": GE, "==": EQ}
 
 
+_VALUE = operator.attrgetter("varValue")
+
 # Bounds of the usual column (no float check needed) and prefixes `variable` has accepted.
 _PLAIN_BOUND = (None, 0)
 _CHECKED: set[str] = set()
@@ -64,8 +68,9 @@ class Period:
     end_s: float
     calendar: int = 0
 
-    @property
+    @functools.cached_property
     def length_s(self) -> float:
+        """end_s - start_s (kept: the families read it once per allocation term)."""
         return self.end_s - self.start_s
 
 
@@ -324,6 +329,8 @@ class Model:
     )  # serving_orders()
     _cpu_by_site: tuple[int, dict[str, list[tuple[int, Var]]]] | None = None  # _cpu_orders()
     _u_index: tuple[int, dict[tuple, list]] | None = None
+    _u_items: list[tuple[UKey, Var]] | None = None  # u_in_use()
+    _u_by_period: tuple[int, dict, dict] | None = None  # u_by_pool_period()
 
     def row(
         self,
@@ -368,6 +375,48 @@ class Model:
         made = variable(f"{prefix}{self.n_vars}", low, up, cat)
         _CHECKED.add(prefix)  # the name was accepted: the prefix holds no character PuLP rewrites
         return made
+
+    def new_columns(self, prefix: str, count: int) -> list[Var]:
+        """`count` continuous columns >= 0, as `count` calls of new_var(prefix) make them (the
+        same names, in the same order), made in one go."""
+        if count <= 0:
+            return []
+        first = self.new_var(prefix, 0)
+        start = self.n_vars
+        self.n_vars += count - 1
+        return [first] + [
+            Col(f"{prefix}{i}", 0, None, CONTINUOUS) for i in range(start + 1, start + count)
+        ]
+
+    def index_allocations(
+        self,
+        by_pool: dict[Pool, list[tuple[UKey, Var]]],
+        by_role_period: dict[tuple[str, str, int], list[tuple[str, str, Period, Var]]],
+        grouped: dict[tuple, list],
+    ) -> None:
+        """The indexes `u_of_pool`, `u_of_role` and `_u_grouped` would build by scanning u,
+        filled by the declaration itself (planner/lp/variables.py `declare_allocations`): the
+        same entries, in declaration order; and u by pool and LP period, and by pool and
+        calendar period (`u_by_pool_period`)."""
+        self._u_by_pool = by_pool
+        self._u_by_role_period = by_role_period
+        self._u_index = (len(self.u), grouped)
+
+    def u_by_pool_period(
+        self,
+    ) -> tuple[dict[tuple[str, str, int], list[Var]], dict[tuple[str, str, int], list]]:
+        """u by (d, s, LP period p): [var], and by (d, s, calendar period t): [(var, period)],
+        in declaration order, the keys in the order u first names them (as a scan of u groups
+        them); made by scanning u when the declaration did not fill them or u grew since."""
+        if self._u_by_period is None or self._u_by_period[0] != len(self.u):
+            by_p: dict[tuple[str, str, int], list[Var]] = {}
+            by_t: dict[tuple[str, str, int], list[tuple[Var, Period]]] = {}
+            for (_w, _r, d, s, p), var in self.u.items():
+                period = self.periods[p]
+                by_p.setdefault((d, s, p), []).append(var)
+                by_t.setdefault((d, s, period.calendar), []).append((var, period))
+            self._u_by_period = (len(self.u), by_p, by_t)
+        return self._u_by_period[1], self._u_by_period[2]
 
     @property
     def sites(self) -> list[str]:
@@ -591,11 +640,28 @@ class Model:
 
     def u_of_pool(self, pool: Pool) -> list[tuple[UKey, Var]]:
         """The allocation variables on one pool, in declaration order (an index built once)."""
+        return self.u_by_pool().get(pool, [])
+
+    def u_by_pool(self) -> dict[Pool, list[tuple[UKey, Var]]]:
+        """u_of_pool's index: each pool's allocations in declaration order, the pools in the
+        order u first names them."""
         if self._u_by_pool is None:
             self._u_by_pool = {}
             for key, var in self.u.items():
                 self._u_by_pool.setdefault((key[2], key[3]), []).append((key, var))
-        return self._u_by_pool.get(pool, [])
+        return self._u_by_pool
+
+    def u_in_use(self) -> list[tuple[UKey, Var]]:
+        """The (key, var) of u whose value is not 0 (unsolved ones, None, included), in
+        declaration order: what a scan of u that skips zero allocations reads. The values are
+        compared at once (numpy; most allocations are 0 in a plan), not one by one in Python."""
+        import numpy as np
+
+        if self._u_items is None or len(self._u_items) != len(self.u):
+            self._u_items = list(self.u.items())
+        items = self._u_items
+        values = np.array(list(map(_VALUE, self.u.values())), dtype=float)  # None: nan
+        return [items[i] for i in np.flatnonzero(values != 0).tolist()]
 
     def u_of_role(
         self, w: str, r: str, period: Period | None

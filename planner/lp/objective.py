@@ -149,9 +149,11 @@ def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
     period = {p.index: p for p in model.periods}
     busy_h = model.of_pool("owned_busy_h").get(pool, [])
     leased = {key[2] for key, _ in busy_h}
-    for (_w, _r, _d, _s, p), var in model.u_of_pool(pool):
-        if period[p].calendar not in leased:
-            busy.append((var, period[p].length_s / S_PER_H))
+    # Allocations in periods without leases (none when every period has them: no scan).
+    if len(leased) < len(model.calendar):
+        for (_w, _r, _d, _s, p), var in model.u_of_pool(pool):
+            if period[p].calendar not in leased:
+                busy.append((var, period[p].length_s / S_PER_H))
     busy += [(o, 1.0) for _, o in busy_h]
     pairs = [(v, c * kwh_usd * (1 - idle)) for v, c in busy]
     constant = 0.0
@@ -344,7 +346,8 @@ def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Ad
     kwh_usd = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
     idle = spec.idle_power_fraction or 0.0
     busy_h = [0.0] * len(model.calendar)
-    for (_w, _r, _d, _s, p), var in model.u_of_pool(pool):
+    owned_only = [t.index for t in model.calendar if (d, s, t.index) not in model.owned_busy_h]
+    for (_w, _r, _d, _s, p), var in model.u_of_pool(pool) if owned_only else ():
         period = model.periods[p]
         if (d, s, period.calendar) not in model.owned_busy_h:
             busy_h[period.calendar] += value(var) * period.length_s / S_PER_H

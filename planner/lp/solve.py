@@ -10,13 +10,14 @@ with sol_status 2; CBC leaves numbers in variables of an infeasible model; an un
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ import pulp
 from fleetcore.errors import ConfigError, InfeasibleError, Problem, SolverError
 from planner.lp.build import build
 from planner.lp.incumbent import LARGE_COLUMNS, find_start, searches
-from planner.lp.linear import GE, LE, Affine, LinearProblem, expr, from_pulp, to_pulp
+from planner.lp.linear import GE, LE, Affine, LinearProblem, Row, expr, from_pulp, to_pulp
 from planner.lp.model import FAMILIES, Label, Model, Period, UKey, Var
 from planner.lp.race import can_race, race
 
@@ -489,7 +490,7 @@ def check_magnitudes(model: Model) -> None:
     """Refuse, as bad input naming the scenario field behind it, a row or objective coefficient
     the solvers cannot hold (a demand of 1e-12 requests a day, a figure in the wrong unit)."""
     problems: dict[tuple[str, ...], Problem] = {}
-    for label, con in model.constraints.items():
+    for label, con in _large_rows(model):
         biggest = max(map(abs, con.values()), default=0.0)
         if biggest >= MAX_COEFFICIENT or abs(con.constant) >= MAX_COEFFICIENT:
             loc = _field_of(label)
@@ -511,6 +512,20 @@ def check_magnitudes(model: Model) -> None:
         )
     if problems:
         raise ConfigError(list(problems.values()))
+
+
+def _large_rows(model: Model) -> Iterable[tuple[Label, Row]]:
+    """The labelled rows, or none when no coefficient or right-hand side of any reaches
+    MAX_COEFFICIENT: one pass over all coefficients at once (min and max in C), the row by row
+    scan only to name the rows that do."""
+    rows = model.constraints.values()
+    chain = itertools.chain.from_iterable
+    top = max(chain(map(dict.values, rows)), default=0.0)
+    bottom = min(chain(map(dict.values, rows)), default=0.0)
+    constants = [con.constant for con in rows]
+    if max(top, -bottom, *constants, *(-c for c in constants)) < MAX_COEFFICIENT:
+        return ()
+    return model.constraints.items()
 
 
 def _field_of(label: Label) -> tuple[str, ...]:
@@ -1003,7 +1018,7 @@ def _allocations(model: Model) -> list[tuple[UKey, Var, Period, bool]]:
     roles = {(d.name, r.name): r for d in model.demands for r in d.roles}
     periods = {p.index: p for p in model.periods}
     out = []
-    for key, var in model.u.items():
+    for key, var in model.u_in_use():
         w, r, _, s, p = key
         units = var.value() or 0.0
         if units > 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import operator
 import threading
 from collections.abc import Iterator
 from operator import attrgetter
@@ -24,6 +25,8 @@ import pulp
 from planner.lp.linear import LinearProblem, Row
 
 _INDEX = attrgetter("index")
+_CONSTANT = attrgetter("constant")
+_SENSE = attrgetter("sense")
 
 
 def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
@@ -51,10 +54,11 @@ def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
     if rows:
         # Added as rows to a model of columns (PuLP's way), HiGHS keeps the matrix row-wise.
         start, index, value = _rowwise(rows)
+        lower, upper = _row_bounds(rows, highspy.kHighsInf)
         prob.solverModel.addRows(
             len(rows),
-            _bounds([c.getLb() for c in rows], -highspy.kHighsInf),
-            _bounds([c.getUb() for c in rows], highspy.kHighsInf),
+            lower,
+            upper,
             len(index),
             start[:-1],
             index,
@@ -78,20 +82,30 @@ def _bounds(values: list[float | None], infinite: float) -> np.ndarray:
     return np.array([infinite if v is None else v for v in values], dtype=float)
 
 
+def _row_bounds(rows: list[Row], infinite: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's bounds as its getLb and getUb give them: -constant on the sides its sense
+    bounds (the negation in Python, per row: an integer constant 0 is 0.0, not -0.0), HiGHS's
+    infinity on the others."""
+    n = len(rows)
+    rhs = np.fromiter(map(operator.neg, map(_CONSTANT, rows)), dtype=float, count=n)
+    sense = np.fromiter(map(_SENSE, rows), dtype=np.int64, count=n)
+    lower = np.where(
+        (sense == pulp.LpConstraintGE) | (sense == pulp.LpConstraintEQ), rhs, -infinite
+    )
+    upper = np.where((sense == pulp.LpConstraintLE) | (sense == pulp.LpConstraintEQ), rhs, infinite)
+    return lower, upper
+
+
 def _rowwise(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The matrix in HiGHS's row-wise form (start, column index, value), each row's terms in
     its expression's order, zero coefficients left out: what PuLP's addRow calls build (HiGHS
     keeps a matrix built by rows row-wise until it solves)."""
     counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     total = int(counts.sum())
-    col = np.fromiter(
-        itertools.chain.from_iterable(map(_INDEX, row.keys()) for row in rows),
-        dtype=np.int64,
-        count=total,
-    )
-    value = np.fromiter(
-        itertools.chain.from_iterable(row.values() for row in rows), dtype=float, count=total
-    )
+    # One map over every row's columns, row after row (a row iterates its columns in order).
+    chain = itertools.chain.from_iterable
+    col = np.fromiter(map(_INDEX, chain(rows)), dtype=np.int64, count=total)
+    value = np.fromiter(chain(map(dict.values, rows)), dtype=float, count=total)
     kept = value != 0
     if not kept.all():
         row = np.repeat(np.arange(len(rows), dtype=np.int64), counts)

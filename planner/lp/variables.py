@@ -28,6 +28,7 @@ name and names carry a counter, so this order is the solver's column order).
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 
 from planner.demand.types import Role, WorkloadDemand
 from planner.lp.linear import BINARY, INTEGER
@@ -108,20 +109,52 @@ def declare_site_openings(model: Model) -> None:
 
 def declare_allocations(model: Model) -> None:
     """u[w,r,d,s,p] >= 0 only in periods inside w's window and where the role's rate on s is
-    positive (a role gets no share of a system it cannot run on)."""
+    positive (a role gets no share of a system it cannot run on).
+
+    The columns of one role and pool are made at once (`Model.new_columns`, the names and
+    bounds `new_var` gives), and the indexes of u the families read (by pool, by role and
+    period, by workload, role, period and site: `Model.index_allocations`) are filled in the
+    same pass, in declaration order, instead of by a scan of u each afterwards."""
+    u, by_role = model.u, model.u_by_role
+    by_pool: dict[tuple[str, str], list] = {}
+    by_role_period: dict[tuple[str, str, int], list] = {}
+    grouped: dict[tuple, list] = {}
+    pools = model.pools()
     for demand in model.demands:
+        w = demand.name
         periods = [p for p in model.periods if active(p, demand)]
+        if not periods:
+            continue
+        indexes = [p.index for p in periods]
+        of_workload = grouped.setdefault((w,), [])
         for role in demand.roles:
-            for pool in model.pools():
-                rate = role.rates.get(pool[1])
+            r = role.name
+            of_period: list[list] | None = None  # by_role_period's list of each period
+            at_site: dict[str, list[list]] = {}  # grouped's (w, r, p, d) list of each period
+            for pool in pools:
+                d, s = pool
+                rate = role.rates.get(s)
                 if rate is None or not rate.feasible:
                     continue
-                for period in periods:
-                    var = model.new_var("u", 0)
-                    model.u[(demand.name, role.name, *pool, period.index)] = var
-                    model.u_by_role.setdefault((demand.name, role.name), []).append(
-                        (*pool, period, var)
-                    )
+                if of_period is None:
+                    of_period = [by_role_period.setdefault((w, r, p), []) for p in indexes]
+                if d not in at_site:
+                    at_site[d] = [grouped.setdefault((w, r, p, d), []) for p in indexes]
+                columns = model.new_columns("u", len(periods))
+                keys = [(w, r, d, s, p) for p in indexes]
+                entries = list(zip(repeat(d), repeat(s), periods, columns))
+                pairs = list(zip(keys, columns, strict=True))
+                u.update(pairs)
+                by_role.setdefault((w, r), []).extend(entries)
+                by_pool.setdefault(pool, []).extend(pairs)
+                of_workload.extend(pairs)
+                grouped.setdefault((w, r, None, d), []).extend(entries)
+                for entry, in_period, in_period_at_site in zip(
+                    entries, of_period, at_site[d], strict=True
+                ):
+                    in_period.append(entry)
+                    in_period_at_site.append(entry)
+    model.index_allocations(by_pool, by_role_period, grouped)
 
 
 def training_roles(demand: WorkloadDemand) -> list[Role]:
