@@ -66,9 +66,26 @@ class ServingPoint:
     accelerators: int | None = None
 
 
+# Parsed tables by (path, size, modification time): the table is ~15,000 lines (~1.5 s with
+# PyYAML's pure-Python loader), read by the accuracy table, the tests and the bench scripts many
+# times a process. The points are frozen dataclasses; each call returns a new list of them.
+_PARSED: dict[tuple[str, int, int], tuple[ServingPoint, ...]] = {}
+
+
 def points(path: Path = TABLE) -> list[ServingPoint]:
-    """The calibration table, each point's workload as an InferenceSpec."""
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The calibration table, each point's workload as an InferenceSpec (parsed once a process
+    per version of the file)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = _PARSED[key] = tuple(_parse(path))
+    return list(parsed)
+
+
+def _parse(path: Path) -> list[ServingPoint]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser, same constructors
+    data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
     out = []
     for p in data["points"]:
         spec_data = {
