@@ -13,18 +13,12 @@ from __future__ import annotations
 
 import csv
 import re
-from functools import cache
 from pathlib import Path
 
 import pytest
-
-from hardware.catalog import load_catalog
-from planner.calibration.serving import point_value, points
+from partner_checks import BY_ID, POINTS, assert_miss_head, assert_summary, value
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOG = load_catalog()
-POINTS = points()
-BY_ID = {p.id: p for p in POINTS}
 P60 = [p for p in POINTS if p.family == "partners60-checks"]
 with (ROOT / "bench/data/mlperf_inference_v6.0_llm.csv").open() as f:
     ROWS = {r["key"]: r for r in csv.DictReader(f)}
@@ -127,11 +121,6 @@ def _per_gpu(key: str) -> float:
     return float(r["Result"]) / int(r["total_accelerators"])
 
 
-@cache
-def value(pid: str) -> float:
-    return point_value(BY_ID[pid], CATALOG)
-
-
 def test_family_is_out_of_sample_and_its_size() -> None:
     assert len(P60) == 107
     assert not any(p.fit for p in P60)
@@ -187,10 +176,7 @@ def test_planner_figure_is_the_twins_where_the_engine_is(point) -> None:  # type
 @pytest.mark.parametrize("point", [p for p in P60 if p.known_miss], ids=lambda p: p.id)
 def test_known_miss_is_its_twins_or_says_why_not(point) -> None:  # type: ignore[no-untyped-def]
     twin_pid = twin_id(point.id)
-    err = value(point.id) / point.published - 1
-    assert abs(err) > point.tolerance
-    head = f"{100 * err:+.1f}% ({value(point.id):,.0f} vs {point.published:,.0f})"
-    assert point.known_miss.startswith(head), (point.id, head)
+    assert_miss_head(point)
     if point.id in NOT_GROUPED:
         assert not BY_ID[twin_pid].known_miss, twin_pid
         assert f"not its twin's miss ({twin_pid}" in point.known_miss
@@ -201,15 +187,9 @@ def test_known_miss_is_its_twins_or_says_why_not(point) -> None:  # type: ignore
 
 
 def test_every_out_of_band_point_is_a_known_miss_and_the_summary() -> None:
-    errors = {p.id: value(p.id) / p.published - 1 for p in P60}
-    miss = {p.id for p in P60 if abs(errors[p.id]) > p.tolerance}
-    assert miss == {p.id for p in P60 if p.known_miss}
-    inside = [abs(errors[p.id]) for p in P60 if p.id not in miss]
     # header and docs/models.md: 67 within band, MAE 6.7% over them, 20.7% over all; 40 misses
     # (63 / 44 before the MI350X's sustained_clock_fraction brought four MI350X rows into band)
-    assert (len(inside), len(miss)) == (67, 40)
-    assert sum(inside) / len(inside) == pytest.approx(0.067, abs=0.0005)
-    assert sum(abs(e) for e in errors.values()) / len(errors) == pytest.approx(0.207, abs=0.0005)
+    miss = assert_summary(P60, 67, 40, 0.067, 0.207)
     assert miss >= NOT_GROUPED
     dsr1 = {m for m in miss if BY_ID[m].spec.model_name == "deepseek-r1"}
     assert len(dsr1) == 29
