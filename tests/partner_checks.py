@@ -45,3 +45,16 @@ def assert_summary(
     assert sum(inside) / len(inside) == pytest.approx(mae_in, abs=0.0005)
     assert sum(abs(e) for e in errors.values()) / len(errors) == pytest.approx(mae_all, abs=0.0005)
     return miss
+
+
+def assert_grouped_or_why_not(point: ServingPoint, twin_pid: str, not_grouped: set[str]) -> None:
+    """A partner known miss is its twin's (grouped, with the step breakdown) unless the family
+    lists it as not, when its twin is in band and the text says so."""
+    assert_miss_head(point)
+    if point.id in not_grouped:
+        assert not BY_ID[twin_pid].known_miss, twin_pid
+        assert f"not its twin's miss ({twin_pid}" in point.known_miss
+    else:
+        assert BY_ID[twin_pid].known_miss, twin_pid
+        assert f"grouped with its twin's miss ({twin_pid}:" in point.known_miss
+        assert "decode step" in point.known_miss  # the step breakdown

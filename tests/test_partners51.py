@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from partner_checks import BY_ID, POINTS, assert_miss_head, assert_summary, value
+from partner_checks import BY_ID, POINTS, assert_grouped_or_why_not, assert_summary, value
 
 ROOT = Path(__file__).resolve().parent.parent
 P51 = [p for p in POINTS if p.family == "partners51-checks"]
@@ -148,15 +148,7 @@ def test_planner_figure_is_the_twins_where_the_engine_is(point) -> None:  # type
 
 @pytest.mark.parametrize("point", [p for p in P51 if p.known_miss], ids=lambda p: p.id)
 def test_known_miss_is_its_twins_or_says_why_not(point) -> None:  # type: ignore[no-untyped-def]
-    twin_pid = twin_id(point.id)
-    assert_miss_head(point)
-    if point.id in NOT_GROUPED:
-        assert not BY_ID[twin_pid].known_miss, twin_pid
-        assert f"not its twin's miss ({twin_pid}" in point.known_miss
-    else:
-        assert BY_ID[twin_pid].known_miss, twin_pid
-        assert f"grouped with its twin's miss ({twin_pid}:" in point.known_miss
-        assert "decode step" in point.known_miss  # the step breakdown
+    assert_grouped_or_why_not(point, twin_id(point.id), NOT_GROUPED)
 
 
 def test_every_out_of_band_point_is_a_known_miss_and_the_summary() -> None:
