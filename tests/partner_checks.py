@@ -4,7 +4,8 @@ family makes the same way, a known miss's stated head and a family's summary."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from functools import cache
 
 import pytest
@@ -58,3 +59,16 @@ def assert_grouped_or_why_not(point: ServingPoint, twin_pid: str, not_grouped: s
         assert BY_ID[twin_pid].known_miss, twin_pid
         assert f"grouped with its twin's miss ({twin_pid}:" in point.known_miss
         assert "decode step" in point.known_miss  # the step breakdown
+
+
+def summary_key(point: ServingPoint) -> str:
+    """The summary_results.json key (row index) a v6.0 / v5.1 partner point's source cites."""
+    keys = re.findall(r'summary_results\.json key "?(\d+)', point.source)
+    assert len(set(keys)) == 1, point.id
+    return keys[0]
+
+
+def per_gpu(rows: Mapping[str, Mapping[str, str]], key: str) -> float:
+    """A row's published result a GPU: Result / total_accelerators."""
+    row = rows[key]
+    return float(row["Result"]) / int(row["total_accelerators"])

@@ -11,6 +11,7 @@ import json
 import random
 from pathlib import Path
 
+import bench_module
 import highspy
 import pulp
 import pytest
@@ -24,22 +25,8 @@ from planner.lp.transfer import _configure, _kept, kept_solver
 ROOT = Path(__file__).resolve().parents[1]
 RL = str(ROOT / "planner" / "scenarios" / "rl-verifiers.yaml")
 
-CHAT = """\
-description: one chat tier (bench/bench_sweep.py's)
-topology: h100-cluster
-economics:
-  horizon: 365 days
-  pricing: amortised
-workloads:
-  chat:
-    kind: inference
-    model: llama-3.1-70b
-    precision: fp8
-    requests_per_day: 10M
-    prompt_tokens: 1000
-    output_tokens: 500
-    tokens_per_s_per_user: 30
-"""
+# bench/bench_sweep.py's chat tier (one site, llama-3.1-70b on h100-cluster)
+CHAT = bench_module.load("bench_sweep").SCENARIO
 
 
 def _orders(n: int) -> dict[str, list[int]]:

@@ -10,11 +10,18 @@ and partner biases from the transcribed summary_results.json rows."""
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
 
 import pytest
-from partner_checks import BY_ID, POINTS, assert_grouped_or_why_not, assert_summary, value
+from partner_checks import (
+    BY_ID,
+    POINTS,
+    assert_grouped_or_why_not,
+    assert_summary,
+    per_gpu,
+    summary_key,
+    value,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 P51 = [p for p in POINTS if p.family == "partners51-checks"]
@@ -78,14 +85,11 @@ def twin_id(pid: str) -> str:
 
 
 def _key(p) -> str:  # type: ignore[no-untyped-def]
-    keys = re.findall(r'summary_results\.json key "?(\d+)', p.source)
-    assert len(set(keys)) == 1, p.id
-    return keys[0]
+    return summary_key(p)
 
 
 def _per_gpu(key: str) -> float:
-    r = ROWS[key]
-    return float(r["Result"]) / int(r["total_accelerators"])
+    return per_gpu(ROWS, key)
 
 
 def test_family_is_out_of_sample_and_its_size() -> None:
