@@ -15,6 +15,7 @@ import bench_module
 import highspy
 import pulp
 import pytest
+from test_fast_bound import fleet
 
 import planner
 from planner.lp import transfer
@@ -239,29 +240,14 @@ def test_fast_path_and_relax_solve_the_same_in_the_kept_object(monkeypatch, rela
     4-site bench fleet of tests/test_fast_bound.py: the plan's model transferred twice, the
     relaxed aggregated LP in its own object) and --relax; each plan solved in the kept object
     after another model's is the one a new object gives, to the byte."""
-    import argparse
-
-    import bench_module
 
     from planner.lp import solve as solve_module
     from planner.readplan import read_plan
 
-    agg = bench_module.load("aggregate_serving_lp")
     monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 0)
 
     def plan_json(scale: float, kept: bool) -> str:
-        args = argparse.Namespace(
-            across_sites=False,
-            sites=4,
-            systems=3,
-            inference=4,
-            rl=1,
-            period="1 quarter",
-            horizon="1 year",
-            scale=scale,
-            prefill=None,
-        )
-        model = agg.build_fleet(args)
+        model = fleet(scale)  # tests/test_fast_bound.py's 4-site fleet
         with kept_solver(kept):
             stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax)
         assert kept == (_kept()["highs"] is model.prob.solverModel)
