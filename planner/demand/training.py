@@ -42,6 +42,12 @@ decoder layer fewer in its first virtual stage, memory below):
   busiest EP rank `x_EP = min(1 + sqrt(2 ln EP / (t·k)), EP·min(k, E/EP)/k)` (random,
              force-balanced routing: ep_load_imbalance) on the expert GEMMs, the routed copies'
              bytes and the all-to-all
+  padded     with a layout's `expert_capacity_factor` C (a static receive buffer of C x the
+             mean routed copies t·k a rank receives, Megatron-LM moe_expert_rank_capacity_factor,
+             whose grouped GEMMs run at static shapes) the expert GEMMs run over every row of
+             it: `max(C, x_EP)` in place of x_EP on their FLOPs, and their M is C times the
+             routed mean in the shape (expert_gemm_load); the routed copies' bytes and the
+             all-to-all stay on the routed copies
   EP         `x_EP · 4 · (EP-1)/EP · t · k · hidden · 2 B` per MoE layer (dispatch and combine,
              forward and backward); fully exposed (the expert GEMMs wait for the dispatch,
              the next layer for the combine), or, on a layout with `ep_comm_overlap` (the
