@@ -1,7 +1,8 @@
 """The expert GEMMs over a static, padded receive buffer (Layout.expert_capacity_factor, session
 trainstep), checked against hand computations: Megatron-LM's moe_expert_rank_capacity_factor C
 sizes HybridEP's receive buffer at C x the mean routed copies a rank receives (tokens x topk x C),
-and the fused grouped MLP at static shapes runs its GEMMs over every row of it."""
+and the expert GEMMs run over every row of it (the MLPerf v6.0 gpt_oss_20b recipes, without
+paged stashing: docs/models.md)."""
 
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def test_calibration_layout_reads_the_factor() -> None:
     rows = {r["id"]: r for r in training.runs()}
     row = rows["mlperf60-gpt-oss-20b-mxfp8-gb300-512gpu"]
     assert training._layout(row["layout"]).expert_capacity_factor == 7.0
-    # rows whose configs run dynamic-shape grouped GEMMs (CUDNN_FE_GROUPED_GEMM_DYNAMIC_MNKL,
-    # the v6.0 DeepSeek-V3 configs) carry none
+    # rows whose recipes pair the factor with paged stashing (the v6.0 DeepSeek-V3 configs:
+    # MOE_PAGED_STASH=True, factor 4) carry none
     dsv3 = rows["mlperf60-deepseek-v3-gb300-2048gpu-step"]
     assert training._layout(dsv3["layout"]).expert_capacity_factor == 0.0

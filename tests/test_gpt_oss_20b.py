@@ -108,7 +108,7 @@ def test_without_the_padded_buffer_every_row_misses_by_a_per_step_cost() -> None
 def test_the_padded_expert_gemms_close_the_gap() -> None:
     """Each run's config sets MOE_EXPERT_RANK_CAPACITY_FACTOR (1.5 on the 8-GPU EP1 runs, the
     config_common_cg.sh default 2 where a config sets none, 5 at CP2 EP4, 7 at TP2 CP4 EP8) and
-    leaves the grouped GEMMs at static shapes: the expert GEMMs run over C x the mean routed
+    runs without paged stashing: the expert GEMMs run over C x the mean routed
     copies at that M's shape. 11 of 13 rows fall within their 15%; the 512-GPU row stays high
     (+20%, 15 ms short of 63), GB200's 72-GPU row (factor assumed) goes low (-22%)."""
     err = {

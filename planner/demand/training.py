@@ -44,8 +44,8 @@ decoder layer fewer in its first virtual stage, memory below):
              bytes and the all-to-all
   padded     with a layout's `expert_capacity_factor` C (a static receive buffer of C x the
              mean routed copies t·k a rank receives, Megatron-LM moe_expert_rank_capacity_factor,
-             whose grouped GEMMs run at static shapes) the expert GEMMs run over every row of
-             it: `max(C, x_EP)` in place of x_EP on their FLOPs, and their M is C times the
+             set for CUDA-graph capture, without paged stashing) the expert GEMMs run over
+             every row of it: `max(C, x_EP)` in place of x_EP on their FLOPs, and their M is C times the
              routed mean in the shape (expert_gemm_load); the routed copies' bytes and the
              all-to-all stay on the routed copies
   EP         `x_EP · 4 · (EP-1)/EP · t · k · hidden · 2 B` per MoE layer (dispatch and combine,
@@ -220,9 +220,10 @@ class Layout:
     # The expert GEMMs run over a static, padded receive buffer of `expert_capacity_factor` x
     # the mean routed copies a rank receives (t·k), not over the routed copies: Megatron-LM's
     # moe_expert_rank_capacity_factor (HybridEP's fixed receive budget, sized for CUDA-graph
-    # capture) with the fused grouped MLP at static shapes (CUDNN_FE_GROUPED_GEMM_DYNAMIC_MNKL
-    # not set). 0: the GEMMs run over the routed copies (dropless, or dynamic-shape grouped
-    # GEMMs). A recipe input (MoE only); the layout search leaves it off.
+    # capture) in a recipe without paged stashing (the MLPerf v6.0 gpt_oss_20b configs). 0: the
+    # GEMMs run over the routed copies (dropless; and the recipes that pair the factor with
+    # moe_paged_stash, whose rows match without it). A recipe input (MoE only); the layout
+    # search leaves it off.
     expert_capacity_factor: float = 0.0
 
     @property
@@ -586,8 +587,8 @@ def expert_gemm_load(capacity: float, ep_load: float) -> float:
     """The expert GEMMs' rows over the mean routed copies a rank receives (t·k), per MoE layer
     and micro-batch: with a static receive buffer of `capacity` x the mean (Megatron-LM
     moe_expert_rank_capacity_factor: HybridEP's budget `tokens · topk · factor`, rounded up to
-    the quantisation alignment; the fused grouped MLP at static shapes computes every row of
-    it, padding included), `max(capacity, ep_load)`: every rank computes the whole buffer, so
+    the quantisation alignment; in the MLPerf v6.0 gpt_oss_20b recipes, without paged stashing,
+    the expert GEMMs take every row of it, padding included: docs/models.md), `max(capacity, ep_load)`: every rank computes the whole buffer, so
     the busiest rank's routed share (ep_load) no longer sets the time unless it exceeds the
     buffer (it cannot: tokens past the budget are dropped). 0 (no static buffer): ep_load."""
     if capacity <= 0.0:
