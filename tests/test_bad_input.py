@@ -365,6 +365,28 @@ CASES = [
         message="ep_comm_overlap needs ep > 1",
     ),
     Case(
+        "pretrain-expert-capacity-factor-below-one",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout: {{tp: 1, dp: 8, ep: 8, expert_capacity_factor: 0.5}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="expert_capacity_factor must be 0 (off) or at least 1",
+    ),
+    Case(
+        "pretrain-expert-capacity-factor-not-a-number",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout:\n      ep: 8\n      expert_capacity_factor: oversized  {MARK}\n",
+        ),
+        path="workloads.pre.layout.expert_capacity_factor",
+        message="number",
+    ),
+    Case(
         "pretrain-ep-comm-overlap-not-a-boolean",
         sc(
             "workloads:\n",

@@ -83,21 +83,48 @@ def test_gpt_oss_20b_published_figures_are_the_logged_block_means() -> None:
         assert str(gpus) + "gpu" in key, key
 
 
+def _unpadded(run: dict[str, Any]) -> dict[str, Any]:
+    """The row without its expert_capacity_factor (the model before session trainstep: the
+    expert GEMMs over the routed copies)."""
+    lay = {k: v for k, v in run["layout"].items() if k != "expert_capacity_factor"}
+    return {**run, "layout": lay}
+
+
 def _gap(run: dict[str, Any]) -> float:
     measured = run["global_batch_tokens"] / run["published"]
     model = run["global_batch_tokens"] / training.predict(run, CATALOG)
     return float(measured - model)
 
 
-def test_every_gpt_oss_20b_row_misses_by_a_per_step_cost() -> None:
-    """Every row is a known miss, high; the measured step exceeds the model's by 63-121 ms
-    whatever the tokens a GPU (1,024-24,576) and layout (docs/models.md)."""
-    gaps = {k: _gap(r) for k, r in RUNS.items()}
-    for key, run in RUNS.items():
-        assert run.get("known_miss") and run["known_miss"].startswith("+"), key
+def test_without_the_padded_buffer_every_row_misses_by_a_per_step_cost() -> None:
+    """Before session trainstep every row was a known miss, high: the measured step exceeds the
+    model's by 63-121 ms whatever the tokens a GPU (1,024-24,576) and layout (docs/models.md)."""
+    gaps = {k: _gap(_unpadded(r)) for k, r in RUNS.items()}
     assert all(0.06 < g < 0.125 for g in gaps.values()), gaps
     gb300 = [g for k, g in gaps.items() if "gb300" in k]
     assert max(gb300) - min(gb300) < 0.025
+
+
+def test_the_padded_expert_gemms_close_the_gap() -> None:
+    """Each run's config sets MOE_EXPERT_RANK_CAPACITY_FACTOR (1.5 on the 8-GPU EP1 runs, the
+    config_common_cg.sh default 2 where a config sets none, 5 at CP2 EP4, 7 at TP2 CP4 EP8) and
+    runs without paged stashing: the expert GEMMs run over C x the mean routed
+    copies at that M's shape. 11 of 13 rows fall within their 15%; the 512-GPU row stays high
+    (+20%, 15 ms short of 63), GB200's 72-GPU row (factor assumed) goes low (-22%)."""
+    err = {
+        k[len("mlperf60-gpt-oss-20b-mxfp8-") :]: training.predict(r, CATALOG) / r["published"] - 1
+        for k, r in RUNS.items()
+    }
+    for key, run in RUNS.items():
+        assert run["layout"]["expert_capacity_factor"] >= 1.5, key
+        assert bool(run.get("known_miss")) == (
+            not training.within(run, training.predict(run, CATALOG))
+        ), key
+    assert sum(abs(e) <= 0.15 for e in err.values()) == 11, err
+    assert err["gb300-512gpu"] == pytest.approx(0.201, abs=0.005)
+    assert err["gb200-72gpu"] == pytest.approx(-0.220, abs=0.005)
+    assert err["gb300-8gpu"] == pytest.approx(0.020, abs=0.005)
+    assert err["gb300-72gpu"] == pytest.approx(-0.076, abs=0.005)
 
 
 def test_ep1_gb300_runs_give_a_per_token_slope_near_the_model_and_a_step_intercept() -> None:
@@ -112,8 +139,8 @@ def test_ep1_gb300_runs_give_a_per_token_slope_near_the_model_and_a_step_interce
     assert intercept == pytest.approx(0.073, abs=0.002)
     a = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-8gpu"]
     b = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-hpe-16gpu"]
-    ma = a["global_batch_tokens"] / training.predict(a, CATALOG)
-    mb = b["global_batch_tokens"] / training.predict(b, CATALOG)
+    ma = a["global_batch_tokens"] / training.predict(_unpadded(a), CATALOG)
+    mb = b["global_batch_tokens"] / training.predict(_unpadded(b), CATALOG)
     model_slope = (ma - mb) / 8192
     assert model_slope == pytest.approx(16.6e-6, rel=0.01)
     assert model_slope / slope - 1 == pytest.approx(-0.03, abs=0.01)
@@ -127,7 +154,8 @@ def test_the_whole_dp_exchange_exposed_does_not_explain_the_gap() -> None:
     at +37% to +82%."""
     ep1, other = [], []
     for run in RUNS.values():
-        st = training._step(CATALOG, run, run["layout"], 8192, run["global_batch_tokens"])
+        lay = _unpadded(run)["layout"]
+        st = training._step(CATALOG, run, lay, 8192, run["global_batch_tokens"])
         measured = run["global_batch_tokens"] / run["published"]
         err = measured / (st.step_s - st.dp_exposed_s + st.dp_s) - 1
         (ep1 if run["layout"].get("ep", 1) == 1 else other).append(err)
@@ -137,7 +165,8 @@ def test_the_whole_dp_exchange_exposed_does_not_explain_the_gap() -> None:
 
 def test_partner_runs_match_their_layout_twins_and_miss_alike() -> None:
     """Partner runs of NVIDIA's recipe (session train60p) against the row of the same system and
-    layout: the same planner step, a measured bias within 0.6%, and the same per-step gap."""
+    layout: the same planner step, a measured bias within 0.6%, and the same per-step gap
+    (without the padded buffer, as found then)."""
     twins = {
         # partner: (twin, measured partner / twin - 1, partner gap s, twin gap s)
         "b300-asus-8gpu": ("b300-cisco-8gpu", -0.0002, 0.1187, 0.1186),
@@ -153,5 +182,5 @@ def test_partner_runs_match_their_layout_twins_and_miss_alike() -> None:
         assert "fit" not in p
         assert training.predict(p, CATALOG) == pytest.approx(training.predict(t, CATALOG))
         assert p["published"] / t["published"] - 1 == pytest.approx(bias, abs=0.0005), key
-        assert _gap(p) == pytest.approx(gap_p, abs=0.0005), key
-        assert _gap(t) == pytest.approx(gap_t, abs=0.0005), twin_key
+        assert _gap(_unpadded(p)) == pytest.approx(gap_p, abs=0.0005), key
+        assert _gap(_unpadded(t)) == pytest.approx(gap_t, abs=0.0005), twin_key
