@@ -247,7 +247,9 @@ def test_asynchronous_step_is_the_slower_side() -> None:
     """An asynchronous run (NeMo-RL async GRPO, the planner's colocated: false): generation on
     its own GPUs at their concurrency without a drain (k updates' samples in flight, at least
     the pace floor / k), the training and log-prob passes on the others, no colocated refit,
-    offload or overhead; the step is the slower side. Recomputed from the rates by hand."""
+    offload or overhead; the step is the slower side plus the weight sync both sides wait for
+    (W / min(D x NIC, NVLink one way) / u + rl.update_overhead). Recomputed from the rates by
+    hand."""
     asynchronous = [p for p in POINTS.values() if p.asynchronous]
     assert len(asynchronous) >= 7
     for p in asynchronous:
@@ -279,7 +281,15 @@ def test_asynchronous_step_is_the_slower_side() -> None:
         stages = rl.stage_seconds(p, CATALOG)
         assert "offload" not in stages and "refit" not in stages
         assert stages["generate"] == pytest.approx(generate)
-        expected = max(generate + stages["generate_prefill"], train_side)
+        acc = hw.accelerator
+        assert acc.rl is not None and acc.serving is not None
+        domain = hw.system.scale_up_domain
+        up = acc.scale_up_bandwidth_bytes_per_s / 2
+        bcast = up if p.gpus <= domain else min(domain * acc.scale_out_bandwidth_bytes_per_s, up)
+        sync = arch.params * 2 / (bcast * acc.serving.link_bandwidth_utilisation)
+        sync += acc.rl.update_overhead_s
+        assert stages["weight_sync"] == pytest.approx(sync)
+        expected = max(generate + stages["generate_prefill"], train_side) + sync
         assert rl.predict(p, CATALOG) == pytest.approx(expected)
 
 

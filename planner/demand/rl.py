@@ -922,6 +922,71 @@ def refit_span(spec: RLSpec, model_parallel: int) -> int:
 
 
 @dataclass(frozen=True)
+class PoolSync:
+    """A separate-pool run's weight sync, once per update, on one system (see
+    `pool_sync_s`)."""
+
+    bytes_s: float  # W / B_bcast
+    overhead_s: float  # rl.update_overhead: the refit's control path
+    link: Literal["scale-up", "scale-out"]
+    bandwidth_bytes_per_s: float  # B_bcast, link utilisation included
+    weight_bytes: float  # W
+
+    @property
+    def total_s(self) -> float:
+        return self.bytes_s + self.overhead_s
+
+
+def pool_sync_s(
+    spec: RLSpec, catalog: Catalog, system: str, accelerators: float | None = None
+) -> PoolSync | None:
+    """The weight sync of a run whose generation has its own accelerators (`colocated: false`,
+    NeMo-RL async GRPO), once per update, on `system`:
+
+      sync_s  = W / B_bcast + rl.update_overhead,   W = params x bytes(precision);
+      B_bcast = B_up · u                              the whole job in one scale-up domain
+              = min(D · B_out, B_up) · u              otherwise,
+      B_up = scale_up_bandwidth / 2 (one way), B_out = one accelerator's scale-out NIC,
+      D = the scale-up domain's accelerators, u = serving.link_bandwidth_utilisation.
+
+    NeMo-RL v0.6.0 (nemo_rl/algorithms/grpo.py refit_policy_generation, non-colocated branch;
+    nemo_rl/utils/packed_tensor.py packed_broadcast_producer) broadcasts every full BF16 tensor
+    from training rank 0 to all vLLM ranks over one NCCL group: a pipelined broadcast whose data
+    enters each scale-up domain over that domain's D NICs in parallel (NCCL's channels, one a
+    NIC) and leaves the source through its one-way scale-up link, so B_bcast is the smaller of
+    the two. The fixed part is the refit's control path (per-tensor packing and vLLM's
+    load_weights, the catalog's rl.update_overhead, whose source measures it on this refit).
+    The async loop (grpo.py async_grpo_train) runs the sync after the training pass, with
+    in-flight weight updates the generators pause for it: both pools wait, the step is
+    max(generation, training side) + sync_s (planner/calibration/rl.py).
+
+    `accelerators`: the job's (both pools); None: the LP does not know the run's size, so the
+    job is taken to span scale-up domains (the slower case). None: colocated (see
+    colocated_update_s), no accelerator, or no `rl`/`serving` figures."""
+    hw = hardware(catalog, system)
+    if spec.colocated or hw is None:
+        return None
+    acc = hw.accelerator
+    if acc.rl is None or acc.serving is None:
+        return None
+    weight_bytes = catalog.models[spec.policy].params * BYTES_PER_VALUE[spec.precision]
+    up = acc.scale_up_bandwidth_bytes_per_s / 2
+    domain = hw.system.scale_up_domain
+    u = acc.serving.link_bandwidth_utilisation
+    if accelerators is not None and math.ceil(accelerators - 1e-9) <= domain:
+        link, bw = "scale-up", up * u
+    else:
+        link, bw = "scale-out", min(domain * acc.scale_out_bandwidth_bytes_per_s, up) * u
+    return PoolSync(
+        bytes_s=weight_bytes / bw,
+        overhead_s=acc.rl.update_overhead_s,
+        link=link,  # type: ignore[arg-type]
+        bandwidth_bytes_per_s=bw,
+        weight_bytes=weight_bytes,
+    )
+
+
+@dataclass(frozen=True)
 class RLRoleEstimate:
     name: str
     work_unit: str
