@@ -37,6 +37,7 @@ from planner.demand.common import (
     CPU_ONLY_REASON,
     TRAINING_FLOPS_PER_PARAM,
     Hardware,
+    decode_attention_flops_per_token,
     forward_flops_per_token,
     hardware,
     prefill_flops_per_token,
@@ -65,6 +66,7 @@ from planner.demand.serving_physics import (
     model_load,
     precision_gap,
     prefill_time,
+    sequence_kv_bytes,
     step_terms,
 )
 from planner.demand.training import (
@@ -404,10 +406,11 @@ def _forward_pass(
 
 # -- generation at the run's own concurrency ------------------------------------------------
 
-# Midpoint-rule segments over a drain (the response-length axis): the batch B·S(k) is smooth
-# and the step nearly affine in the batch: 64 segments are within 0.001% of the token-by-token
-# sum on the Llama H100 check (tests/test_calibration_rl.py).
-DRAIN_SEGMENTS = 64
+# Midpoint-rule segments over a drain (the response-length axis): the batch B·S(k) and the
+# context P + k are smooth and the step nearly affine in both: 128 segments are within 0.002% of
+# the token-by-token sum on the Llama H100 check (tests/test_calibration_rl.py; 64 were within
+# 0.001% at the mean context, 0.02% at the drain's own).
+DRAIN_SEGMENTS = 128
 
 
 def length_shape(mean: float, cap: float) -> float:
@@ -459,6 +462,34 @@ class GenerationPoint:
     drain_tokens: float = 0.0  # the longest response the drain waits for
 
 
+def drain_step(
+    hw: Hardware,
+    load: ModelLoad,
+    lay: ServingLayout,
+    batch: float,
+    position: float,
+    prompt: tuple[float, int] | None,
+) -> float:
+    """The decode step of a drain's `batch` sequences (at least one a stage) once each has
+    generated `position` tokens: the responses of a drain start together, so the ones still
+    decoding at position k each read a context of P/share + k tokens of KV (sequence_kv_bytes)
+    and attend over P + k (decode_attention_flops_per_token), not the load's mean P/share +
+    C/2 and P + C/2: the long responses the drain waits for read more KV than the mean. The
+    stored KV, the weights and every other term are the load's. prompt None: the load's mean
+    context."""
+    b = max(lay.pp, math.ceil(batch - 1e-9))
+    if prompt is None:
+        return StepPhysics(hw, load, lay).terms(b, False).step_s
+    p, share = prompt
+    arch = load.arch
+    at = replace(
+        load,
+        kv_read_per_sequence=sequence_kv_bytes(arch, load.kv_bytes_per_token, p, position, share),
+        flops_attention=decode_attention_flops_per_token(arch, p + position),
+    )
+    return StepPhysics(hw, at, lay).terms(b, False).step_s
+
+
 def _generation_on(
     hw: Hardware,
     load: ModelLoad,
@@ -470,10 +501,13 @@ def _generation_on(
     drains: bool,
     max_sequences: int | None = None,
     max_sequences_per_accelerator: int | None = None,
+    prompt: tuple[float, int] | None = None,
 ) -> GenerationPoint | None:
     """generation_point on one layout (None: it does not hold one sequence a stage); at most
     the engine's cap decoding at once (engine_sequence_cap: max_sequences, e.g. vLLM
-    max_num_seqs, and max_sequences_per_accelerator x the layout's chips) when given."""
+    max_num_seqs, and max_sequences_per_accelerator x the layout's chips) when given.
+    `prompt` (P, share): the drain's steps at their own context (drain_step), else at the
+    load's mean context."""
     hbm = _hbm_batch(load, lay)
     if hbm < lay.pp:
         return None
@@ -499,7 +533,10 @@ def _generation_on(
         drain_s = (
             cap
             * du
-            * sum(step_s(batch * length_survival((i + 0.5) * du, x)) for i in range(DRAIN_SEGMENTS))
+            * sum(
+                drain_step(hw, load, lay, batch * length_survival(u, x), cap * u, prompt)
+                for u in ((i + 0.5) * du for i in range(DRAIN_SEGMENTS))
+            )
         )
         drain_tokens = cap * u_end
         full_s = max(0.0, queue - batch) * completion * step_s(batch) / batch
@@ -547,8 +584,10 @@ def generation_point(
              and a length cap C: the completions follow the maximum-entropy distribution on
              [0, C] with the mean C̄ (length_shape), S(k) the share longer than k;
                full  = (Q − B) · C̄ · step(B) / B       the queued samples at the full batch
-               drain = ∫_0^K step(max(pp, ⌈B · S(k)⌉)) dk,  K: in_flight · S(K) = 1
-                       (the last B responses; every instance waits for the longest of all)
+               drain = ∫_0^K step_k(max(pp, ⌈B · S(k)⌉)) dk,  K: in_flight · S(K) = 1
+                       (the last B responses; every instance waits for the longest of all;
+                       step_k: the step with each sequence's KV and attention at P/share + k
+                       and P + k, drain_step)
              else    full = Q · C̄ · step(B) / B, drain = 0
       tokens/s per instance = Q · C̄ / (full + drain);  per unit x instances per unit
 
@@ -600,6 +639,7 @@ def generation_point(
             drains,
             max_sequences,
             max_sequences_per_accelerator,
+            (prompt_tokens, share),
         )
         if point is not None and (best is None or point.rate.per_unit_s > best.rate.per_unit_s):
             best = point
