@@ -98,3 +98,27 @@ def test_the_asynchronous_step_pays_the_sync_once_whatever_its_staleness() -> No
     training = stages["train"] + stages["reference"] + stages["policy_logprobs"]
     assert generation > training
     assert calibration.predict(point, CATALOG) == pytest.approx(generation + w / 300e9 + 10.0)
+
+
+def test_a_plan_with_separate_pools_says_the_sync_paces_it(tmp_path) -> None:
+    import planner
+
+    path = tmp_path / "separate.yaml"
+    path.write_text(
+        "description: separate pools\n"
+        "topology: h100-cluster\n"
+        "economics:\n  horizon: 30 days\n  pricing: amortised\n"
+        "workloads:\n  rl:\n    kind: rl\n    policy: llama-3.1-8b\n    problems: 1000\n"
+        "    samples_per_problem: 32\n    prompt_tokens: 127\n    completion_tokens: 1019\n"
+        "    kept_fraction: 1.0\n    samples_per_update: 2048\n    deadline: 1 day\n"
+        "    colocated: false\n",
+        encoding="utf-8",
+    )
+    plan = planner.solve(planner.load_scenario(path))
+    notes = [x for x in plan.left_out if "rl (separate pools)" in x]
+    assert len(notes) == 1 and "weight sync" in notes[0]
+    # a colocated run says its refit, offload and overhead instead
+    path.write_text(path.read_text().replace("colocated: false", "colocated: true"))
+    colocated = planner.solve(planner.load_scenario(path))
+    assert not any("separate pools" in x for x in colocated.left_out)
+    assert any("rl (colocated)" in x for x in colocated.left_out)
