@@ -377,6 +377,11 @@ class InferenceSpec(Strict):
         return tuple(sorted(set(self.engine.cuda_graph_batch_sizes)))
 
     @property
+    def engine_release(self) -> str | None:
+        """engine.tensorrt_llm_version (None without it)."""
+        return self.engine.tensorrt_llm_version if self.engine is not None else None
+
+    @property
     def decode_target(self) -> float | None:
         """Tokens/s per user the batch is sized for; None in offline mode."""
         return None if self.mode == "offline" else self.tokens_per_s_per_user
