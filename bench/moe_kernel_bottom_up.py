@@ -201,7 +201,9 @@ def bottom_up(
     routing: str = "power_law_1.01",
     alltoall: str = "one_sided",
 ) -> BottomUp:
-    _, load, terms = pinned_step(run.point, catalog, 1, 1, run.ep, run.batch)
+    # the planner's parametric step (the point's measured MoE table left out: this script is
+    # what led to it, planner/demand/moe_kernels.py)
+    _, load, terms = pinned_step(run.point, catalog, 1, 1, run.ep, run.batch, parametric=True)
     work = terms.padded_batch or run.batch
     per_rank = work * (1 + load.draft_tokens) / run.ep
     moe = interpolate(MOE_US[(run.system, run.ep, routing)], per_rank * run.ep)
