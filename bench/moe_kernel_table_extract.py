@@ -49,7 +49,9 @@ def main() -> None:
     ]
     for acc, system, release in TABLES:
         path = f"{ROOT}/{system}/moe/trtllm/{release}/moe_perf.parquet"
-        header.append(f"# {acc} trtllm-{release}: github.com/ai-dynamo/aiconfigurator @{COMMIT[:8]} {path}")
+        header.append(
+            f"# {acc} trtllm-{release}: github.com/ai-dynamo/aiconfigurator @{COMMIT[:8]} {path}"
+        )
         blob = subprocess.run(
             ["git", f"--git-dir={MIRROR}", "show", f"{COMMIT}:{path}"],
             check=True,
@@ -64,15 +66,37 @@ def main() -> None:
                 and r["distribution"] == "power_law_1.01"
             ):
                 rows.append(
-                    (acc, release, "fp4", 7168, 2048, 256, 8, r["moe_ep_size"], r["num_tokens"],
-                     round(r["latency"] * 1e3, 2))
+                    (
+                        acc,
+                        release,
+                        "fp4",
+                        7168,
+                        2048,
+                        256,
+                        8,
+                        r["moe_ep_size"],
+                        r["num_tokens"],
+                        round(r["latency"] * 1e3, 2),
+                    )
                 )
     rows.sort()
     with OUT.open("w", newline="") as f:
         f.write("\n".join(header) + "\n")
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["accelerator", "release", "precision", "hidden", "expert_ffn", "experts",
-                    "active_experts", "ep", "tokens", "us"])
+        w.writerow(
+            [
+                "accelerator",
+                "release",
+                "precision",
+                "hidden",
+                "expert_ffn",
+                "experts",
+                "active_experts",
+                "ep",
+                "tokens",
+                "us",
+            ]
+        )
         w.writerows(rows)
     print(f"{len(rows)} rows -> {OUT}", file=sys.stderr)
 

@@ -148,8 +148,7 @@ def errors_at(
         # the fitted figure's analysis: the parametric MoE terms even where a point names a
         # TensorRT-LLM release with a measured MoE table (parametric_moe)
         return {
-            p: point_value(parametric_moe(by_id[p]), catalog) / by_id[p].published - 1
-            for p in ids
+            p: point_value(parametric_moe(by_id[p]), catalog) / by_id[p].published - 1 for p in ids
         }
     finally:
         clear_physics_caches()

@@ -156,7 +156,9 @@ def test_b300_checks_family_is_out_of_sample() -> None:
     by_point = {r.point: r.planner / r.published - 1 for r in rows(CATALOG)}
     assert abs(by_point["mlperf6-b300-dsr1-offline"]) <= 0.15
     assert abs(by_point["mlperf6-gb300-dsr1-offline"]) <= 0.15
-    assert by_point["mlperf6-b300-dsr1-server"] > 0.3 and by_point["mlperf6-gb300-dsr1-server"] > 0.3
+    assert (
+        by_point["mlperf6-b300-dsr1-server"] > 0.3 and by_point["mlperf6-gb300-dsr1-server"] > 0.3
+    )
 
 
 def test_b300_published_is_the_logs_tokens_over_eight_gpus() -> None:

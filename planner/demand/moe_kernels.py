@@ -11,8 +11,9 @@ the accelerator, the checkpoint's precision, the model's MoE shape (hidden, expe
 experts, top-k) and the layout's EP size with whole experts a rank; everything else keeps the
 parametric model. Release mapping: a table of the same major.minor release (the earliest of
 them at or after a named release candidate), else the earliest of the next minor release
-(TensorRT-LLM 1.2 on a part measured only on 1.3.0rc10: 1.3.0rc10); none for an older release
-(1.0 and 1.1: the 2025 fit stands).
+(TensorRT-LLM 1.2 on a part measured only on 1.3.0rc10: 1.3.0rc10) for a release no older than
+the earliest minor any table covers (1.2); none for an older release (1.0 and 1.1, 2025's: the
+parametric terms and their 2025 fit stand).
 """
 
 from __future__ import annotations
@@ -68,15 +69,18 @@ def table_release(accelerator: str, release: str) -> str | None:
     """The measured release standing for `release` on `accelerator` (module docstring), or
     None."""
     want = release_order(release)
-    measured = sorted(
-        {k[1] for k in _tables() if k[0] == accelerator}, key=release_order
-    )
+    measured = sorted({k[1] for k in _tables() if k[0] == accelerator}, key=release_order)
     same = [r for r in measured if release_order(r)[:2] == want[:2]]
     later = [r for r in same if release_order(r) >= want]
     if later:
         return later[0]
     if same:
         return same[-1]
+    # the next minor's earliest, for a release no older than the earliest minor any table covers
+    # (1.2: the 2026 generation; 1.0 and 1.1, 2025's, keep the parametric terms)
+    oldest = min((release_order(k[1])[:2] for k in _tables()), default=None)
+    if oldest is None or want[:2] < oldest:
+        return None
     following = [r for r in measured if release_order(r)[:2] == (want[0], want[1] + 1)]
     return following[0] if following else None
 

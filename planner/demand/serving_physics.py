@@ -1221,7 +1221,9 @@ class StepPhysics:
         self.moe_table = (
             None
             if lay.expert_tp
-            else module_rows(hw.system.accelerator, load.engine_release, load.precision, arch, g)
+            else module_rows(
+                hw.system.accelerator or "", load.engine_release, load.precision, arch, g
+            )
         )
         self._floor_slopes = self._tpot_floor_slopes()
 
@@ -1747,7 +1749,7 @@ class StepArrays:
                 0.0,
             )
         if self.moe:
-            fitted_layer = self.moe_layer_s
+            fitted_layer: float | np.ndarray = self.moe_layer_s
             fitted_tokens = self.moe_layers * imbalance * mq / g * self.moe_token_cost_s
             if self.any_table:
                 on = self.table_on[i]
