@@ -204,3 +204,30 @@ def test_step_arrays_equal_the_scalar_step_on_table_layouts(
     monkeypatch.setattr(inference, "VECTORISED", False)
     scalar = inference.decode_point.uncached(*args, **kw)  # type: ignore[arg-type]
     assert vector == scalar
+
+
+def test_a_plan_naming_its_release_states_the_measured_module(tmp_path: Path) -> None:
+    import planner
+    from planner.kinds.inference import MOE_KERNEL_CAVEAT, MOE_SERVING_CAVEAT
+
+    topology = (ROOT / "topologies" / "presets" / "nvl72-campus.yaml").resolve()
+    for release, caveat in (("1.2", MOE_KERNEL_CAVEAT), (None, MOE_SERVING_CAVEAT)):
+        engine = f"    engine: {{tensorrt_llm_version: '{release}'}}\n" if release else ""
+        path = tmp_path / f"r1-{release}.yaml"
+        path.write_text(
+            "description: r1 chat\n"
+            f"topology: {topology}\n"
+            "economics: {horizon: 365 days, pricing: amortised}\n"
+            "workloads:\n"
+            "  chat:\n"
+            "    kind: inference\n"
+            "    model: deepseek-r1\n"
+            "    precision: fp4\n"
+            "    requests_per_day: 1M\n"
+            "    prompt_tokens: 1000\n"
+            "    output_tokens: 1000\n"
+            "    tokens_per_s_per_user: 20\n" + engine
+        )
+        sc = planner.load_scenario(path)
+        chat = next(d for d in planner.demands(sc) if d.name == "chat")
+        assert [c.label for c in chat.caveats if c.text == caveat] == ["chat (deepseek-r1)"]
