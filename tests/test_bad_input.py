@@ -277,6 +277,24 @@ CASES = [
         message="whole number",
     ),
     Case(
+        "engine-tensorrt-llm-version-not-a-release",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    engine:\n      tensorrt_llm_version: v1.2-mlpinf  {MARK}\n",
+        ),
+        path="workloads.chat.engine.tensorrt_llm_version",
+        message="should match pattern",
+    ),
+    Case(
+        "rl-generator-tensorrt-llm-version",
+        sc(
+            "    goodput: 0.9\n",
+            f"    goodput: 0.9\n    generator:  {MARK}\n      tensorrt_llm_version: '1.2'\n",
+        ),
+        path="workloads.rl.generator",
+        message="tensorrt_llm_version is not used for RL rollouts",
+    ),
+    Case(
         "rl-generator-max-num-tokens",
         sc(
             "    goodput: 0.9\n",

@@ -195,6 +195,12 @@ class RLSpec(Strict):
                 "per-step token budget; it applies to an inference workload's engine: block); "
                 "drop it"
             )
+        if gen is not None and gen.tensorrt_llm_version is not None:
+            raise ValueError(
+                "tensorrt_llm_version is not used for RL rollouts (their decode is rated with "
+                "the parametric MoE terms; it applies to an inference workload's engine: "
+                "block); drop it"
+            )
         return gen
 
     @model_validator(mode="after")
