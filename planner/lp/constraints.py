@@ -20,6 +20,7 @@ from planner.lp.model import (
     Model,
     Pairs,
     Period,
+    Var,
     active,
     family,
 )
@@ -248,19 +249,42 @@ def add_units(model: Model) -> None:
     a time, and is free for another once its deadline has passed; a spot unit does spot_goodput
     of a unit's work; a serving tier with N+k racks holds k spare units of every pool it serves
     from)"""
-    by_pool: dict[tuple[str, str, int], Pairs] = {
-        key: [(var, 1.0) for var in work] for key, work in model.u_by_pool_period()[0].items()
-    }
+    work = model.u_by_pool_period()[0]  # (d, s, p): [u], in u's order
+    served: dict[tuple[str, str, int], tuple[list[Var], list[float]]] = {}
     racks = {x.name: float(x.racks_lost) for x in model.demands}
     for (w, d, s, p), var in model.serves.items():
-        by_pool.setdefault((d, s, p), []).append((var, racks[w]))
+        held = served.setdefault((d, s, p), ([], []))
+        held[0].append(var)
+        held[1].append(racks[w])
     calendar = {p.index: p.calendar for p in model.periods}
-    for (d, s, p), pairs in by_pool.items():
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
+    rhs: list[float] = []
+    # the rows in the order of their pools' first allocation, then of the pools only served
+    for key in [*work, *(k for k in served if k not in work)]:
+        d, s, p = key
+        start = len(cols)
+        used = work.get(key, [])
+        cols += used
+        coefs += [1.0] * len(used)
+        if key in served:
+            cols += served[key][0]
+            coefs += served[key][1]
         spot = model.spot.get((d, s, calendar[p]))
-        supply = [(v, -c) for v, c in model.in_service((d, s), calendar[p]) if v is not spot]
+        supply = model.in_service_cols((d, s), calendar[p])  # coefficient 1 each
         if spot is not None:
-            supply.append((spot, -model.spot_goodput(s)))
-        model.row("units", (d, s, f"p{p}"), pairs + supply, "<=", float(model.owned((d, s))))
+            supply = [v for v in supply if v is not spot]
+        cols += supply
+        coefs += [-1.0] * len(supply)
+        if spot is not None:
+            cols.append(spot)
+            coefs.append(-model.spot_goodput(s))
+        entities.append((d, s, f"p{p}"))
+        counts.append(len(cols) - start)
+        rhs.append(float(model.owned((d, s))))
+    model.rows("units", entities, counts, cols, coefs, "<=", rhs)
 
 
 # -- work -------------------------------------------------------------------------------------

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import math
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+
+import pulp
 
 from planner.demand.types import WorkloadDemand
 from planner.lp.linear import (
@@ -26,6 +30,7 @@ from planner.lp.linear import (
     Col,
     LinearProblem,
     Row,
+    expr,
     variable,
 )
 
@@ -51,6 +56,12 @@ SENSES = {"<=": LE, ">=": GE, "==": EQ}
 
 
 _VALUE = operator.attrgetter("varValue")
+_T = TypeVar("_T")
+
+
+def _row_of(counts: list[int]) -> Iterator[int]:
+    """Each term's row number, for rows of `counts` terms each."""
+    return itertools.chain.from_iterable(itertools.repeat(i, c) for i, c in enumerate(counts))
 
 # Bounds of the usual column (no float check needed) and prefixes `variable` has accepted.
 _PLAIN_BOUND = (None, 0)
@@ -323,7 +334,7 @@ class Model:
     _pool_index: dict[str, tuple[int, dict[Pool, list[tuple[tuple, Var]]]]] = field(
         default_factory=dict
     )
-    _memo: dict[tuple, tuple[tuple[int, ...], Pairs]] = field(default_factory=dict)
+    _memo: dict[tuple, tuple[tuple[int, ...], list[Any]]] = field(default_factory=dict)
     _serving: dict[tuple[str, int], tuple[set[int], set[tuple[int, int]]]] = field(
         default_factory=dict
     )  # serving_orders()
@@ -356,6 +367,70 @@ class Model:
         self.constraints[label] = self.prob.add(
             pairs, SENSES[sense], rhs, f"c{len(self.constraints)}"
         )
+
+    def rows(
+        self,
+        family_name: str,
+        entities: list[tuple[str, ...]],
+        counts: list[int],
+        cols: list[Var],
+        coefs: list[float],
+        sense: Sense,
+        rhs: list[float],
+        slack_weights: list[float] | None = None,
+    ) -> None:
+        """Add len(entities) rows of one family at once from flat pieces (the CSR form: row i's
+        terms are the next counts[i] of cols and coefs): each row is the `row` call with those
+        pairs, entities[i], sense, rhs[i] and slack_weights[i] (0 when None) would add, the same
+        terms in the same order, the same name, label and bounds. The terms go into each row in
+        C (`dict.update` over the slices), without a (column, coefficient) tuple per term; a row
+        with a coefficient 0 or a column given twice is made by `expr`'s rules instead, and in
+        phase 1 (elastic) every row goes through `row` for its slack."""
+        n = len(entities)
+        if len(counts) != n or len(rhs) != n or sum(counts) != len(cols) or len(coefs) != len(cols):
+            raise ValueError(f"{family_name}: rows of unequal pieces")
+        values = list(map(float, coefs))  # expr's 0.0 + c: every coefficient a float
+        if self.elastic:
+            weights = slack_weights or [0.0] * n
+            start = 0
+            for i in range(n):
+                stop = start + counts[i]
+                pairs = list(zip(cols[start:stop], values[start:stop]))
+                self.row(family_name, entities[i], pairs, sense, rhs[i], weights[i])
+                start = stop
+            return
+        if 0.0 in values:
+            # the rows holding a 0 (rare) by expr's rules, which leave the term out
+            zero = {i for i, c in zip(_row_of(counts), values) if c == 0.0}
+        else:
+            zero = set()
+        constraints, prob = self.constraints, self.prob
+        held, code = prob._constraints, SENSES[sense]
+        start = 0
+        number = len(constraints)
+        for i in range(n):
+            label = Label(family_name, entities[i])
+            if label in constraints:
+                raise ValueError(f"duplicate constraint label {label}")
+            bound = rhs[i]
+            if not math.isfinite(bound):
+                raise pulp.PulpError("Cannot set constraint RHS to NaN/inf values")
+            name = f"c{number}"
+            if name in held:
+                raise ValueError(f"duplicate row name {name}")
+            stop = start + counts[i]
+            row = Row(code, name)
+            row.update(zip(cols[start:stop], values[start:stop]))
+            if i in zero or len(row) != stop - start:
+                row.clear()
+                expr(list(zip(cols[start:stop], values[start:stop])), -bound, into=row)
+            else:
+                row.constant = -bound
+            held[name] = row
+            constraints[label] = row
+            number += 1
+            start = stop
+        prob.changed()
 
     def new_var(
         self,
@@ -484,7 +559,9 @@ class Model:
         start_s = self.calendar[t_start].start_s
         return t_start <= t and self.calendar[t].start_s < start_s + term_s - SAME_INSTANT_S
 
-    def _memoized(self, key: tuple, sizes: tuple[int, ...], make: Callable[[], Pairs]) -> Pairs:
+    def _memoized(
+        self, key: tuple, sizes: tuple[int, ...], make: Callable[[], list[_T]]
+    ) -> list[_T]:
         """A copy of make()'s pairs, made once per key while the `sizes` (of the variable dicts
         the pairs come from) stay the same."""
         held = self._memo.get(key)
@@ -558,6 +635,15 @@ class Model:
             ("in_service", pool, t, rented),
             self._unit_sizes(),
             lambda: self._in_service(pool, t, rented),
+        )
+
+    def in_service_cols(self, pool: Pool, t: int, rented: bool = True) -> list[Var]:
+        """The columns of in_service(pool, t, rented), in its order (each has coefficient 1.0
+        there: a unit bought, rented, contracted or on spot is one unit)."""
+        return self._memoized(
+            ("in_service_cols", pool, t, rented),
+            self._unit_sizes(),
+            lambda: [var for var, _ in self.in_service(pool, t, rented)],
         )
 
     def _in_service(self, pool: Pool, t: int, rented: bool) -> Pairs:
