@@ -222,24 +222,35 @@ def add_avail(model: Model) -> None:
     likewise owned[d,cpu] + cpu_in_service[d,t] <= max_units[d,cpu]   (units; in_service =
     units bought, arrived and not retired, plus units rented in t; a row, not a bound, so it
     has a shadow price: $ per extra unit)"""
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    rhs: list[float] = []
+    weights: list[float] = []
     for pool in model.pools():
         cap = model.max_units(pool)
         for t in model.calendar:
-            pairs = model.in_service(pool, t.index)
-            if pairs:
-                entity = model.at(pool, t.index)
-                rhs = cap - model.owned(pool)
-                model.row("avail", entity, pairs, "<=", rhs, 1.0 / max(1, cap))
+            units = model.in_service_cols(pool, t.index)  # coefficient 1 each
+            if units:
+                entities.append(model.at(pool, t.index))
+                counts.append(len(units))
+                cols += units
+                rhs.append(cap - model.owned(pool))
+                weights.append(1.0 / max(1, cap))
     for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
         if cpu is None:
             continue
         cap = cpu.max_units
         for t in model.calendar:
-            pairs = model.cpu_in_service(d, t.index)
-            if pairs:
-                entity = model.at((d, cpu.system), t.index)
-                model.row("avail", entity, pairs, "<=", cap - cpu.owned, 1.0 / max(1, cap))
+            units = model.cpu_in_service_cols(d, t.index)  # coefficient 1 each
+            if units:
+                entities.append(model.at((d, cpu.system), t.index))
+                counts.append(len(units))
+                cols += units
+                rhs.append(cap - cpu.owned)
+                weights.append(1.0 / max(1, cap))
+    model.rows("avail", entities, counts, cols, [1.0] * len(cols), "<=", rhs, weights)
 
 
 @family("units", "datacenter:system:period")
@@ -273,9 +284,7 @@ def add_units(model: Model) -> None:
             cols += served[key][0]
             coefs += served[key][1]
         spot = model.spot.get((d, s, calendar[p]))
-        supply = model.in_service_cols((d, s), calendar[p])  # coefficient 1 each
-        if spot is not None:
-            supply = [v for v in supply if v is not spot]
+        supply = model.in_service_cols_but((d, s), calendar[p], spot)  # coefficient 1 each
         cols += supply
         coefs += [-1.0] * len(supply)
         if spot is not None:
@@ -595,24 +604,37 @@ def add_power(model: Model) -> None:
     cpu_in_service[d,t]) · power_w[cpu] · PUE[d] <= power_cap_w[d,t] in every calendar period t   (MW: IT load x PUE within the site cap; the
     cap is the lowest in force during t, power_ramp included)"""
     catalog = model.scenario.catalog
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
+    rhs: list[float] = []
+    weights: list[float] = []
     for d in model.sites:
         site = model.scenario.topology.site(d)
         for t in model.calendar:
-            pairs: Pairs = []
+            start = len(cols)
             owned_mw = 0.0
             for s in site.systems:
                 mw = catalog.system(s).power_w * site.pue / MW
-                pairs += [(v, mw * c) for v, c in model.in_service((d, s), t.index)]
+                units = model.in_service_cols((d, s), t.index)  # coefficient 1 each
+                cols += units
+                coefs += [mw] * len(units)
                 owned_mw += mw * model.owned((d, s))
             if site.cpu_servers is not None:
                 cpu_mw = catalog.system(site.cpu_servers.system).power_w * site.pue / MW
-                pairs += [(v, cpu_mw * c) for v, c in model.cpu_in_service(d, t.index)]
+                units = model.cpu_in_service_cols(d, t.index)
+                cols += units
+                coefs += [cpu_mw] * len(units)
                 owned_mw += cpu_mw * site.cpu_servers.owned
-            if not pairs:
+            if len(cols) == start:
                 continue
             cap_mw = site.power_cap_between(t.start_s, t.end_s) / MW
-            entity = model.at((d,), t.index)
-            model.row("power", entity, pairs, "<=", cap_mw - owned_mw, 1.0 / cap_mw)
+            entities.append(model.at((d,), t.index))
+            counts.append(len(cols) - start)
+            rhs.append(cap_mw - owned_mw)
+            weights.append(1.0 / cap_mw)
+    model.rows("power", entities, counts, cols, coefs, "<=", rhs, weights)
 
 
 @family(
@@ -644,19 +666,31 @@ def add_ownedbusy(model: Model) -> None:
     spot[d,s,t]) · len_t / 3600 <= o[d,s,t]   (hours, where units can be rented, contracted or
     taken on spot: leased units run first, their energy is in the price; owned units run the
     rest and pay energy)"""
-    on_pool = model.u_by_pool_period()[1]  # (d, s, t): [(u, its LP period)] in u's order
-    busy: dict[tuple[str, str, int], Pairs] = {
-        key: [(var, p.length_s / 3600.0) for var, p in on_pool.get(key, [])]
-        for key in model.owned_busy_h
-    }
+    on_pool = model.u_by_pool_period()[1]  # (d, s, t): ([u], [its LP period's hours])
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
     for (d, s, t), o in model.owned_busy_h.items():
         hours = model.calendar[t].length_s / 3600.0
+        start = len(cols)
+        busy, busy_h = on_pool.get((d, s, t), ([], []))
+        cols += busy
+        coefs += busy_h
+        cols.append(o)
+        coefs.append(-1.0)
         spot = model.spot.get((d, s, t))
-        leased = [(v, -c * hours) for v, c in model.leased((d, s), t) if v is not spot]
+        leased = model.leased_cols((d, s), t)  # coefficient 1 each
         if spot is not None:
-            leased.append((spot, -model.spot_goodput(s) * hours))
-        pairs = busy[(d, s, t)] + [(o, -1.0)] + leased
-        model.row("ownedbusy", model.at((d, s), t), pairs, "<=", 0.0)
+            leased = [v for v in leased if v is not spot]
+        cols += leased
+        coefs += [-hours] * len(leased)
+        if spot is not None:
+            cols.append(spot)
+            coefs.append(-model.spot_goodput(s) * hours)
+        entities.append(model.at((d, s), t))
+        counts.append(len(cols) - start)
+    model.rows("ownedbusy", entities, counts, cols, coefs, "<=", [0.0] * len(entities))
 
 
 # Families of procurement over time (supply limits, spot, site openings) live in their own

@@ -63,6 +63,7 @@ def _row_of(counts: list[int]) -> Iterator[int]:
     """Each term's row number, for rows of `counts` terms each."""
     return itertools.chain.from_iterable(itertools.repeat(i, c) for i, c in enumerate(counts))
 
+
 # Bounds of the usual column (no float check needed) and prefixes `variable` has accepted.
 _PLAIN_BOUND = (None, 0)
 _CHECKED: set[str] = set()
@@ -395,15 +396,16 @@ class Model:
             start = 0
             for i in range(n):
                 stop = start + counts[i]
-                pairs = list(zip(cols[start:stop], values[start:stop]))
+                pairs = list(zip(cols[start:stop], values[start:stop], strict=True))
                 self.row(family_name, entities[i], pairs, sense, rhs[i], weights[i])
                 start = stop
             return
-        if 0.0 in values:
-            # the rows holding a 0 (rare) by expr's rules, which leave the term out
-            zero = {i for i, c in zip(_row_of(counts), values) if c == 0.0}
-        else:
-            zero = set()
+        # the rows holding a 0 (rare) are made by expr's rules, which leave the term out
+        zero = (
+            {i for i, c in zip(_row_of(counts), values, strict=True) if c == 0.0}
+            if 0.0 in values
+            else set()
+        )
         constraints, prob = self.constraints, self.prob
         held, code = prob._constraints, SENSES[sense]
         start = 0
@@ -420,10 +422,10 @@ class Model:
                 raise ValueError(f"duplicate row name {name}")
             stop = start + counts[i]
             row = Row(code, name)
-            row.update(zip(cols[start:stop], values[start:stop]))
+            row.update(zip(cols[start:stop], values[start:stop], strict=True))
             if i in zero or len(row) != stop - start:
                 row.clear()
-                expr(list(zip(cols[start:stop], values[start:stop])), -bound, into=row)
+                expr(list(zip(cols[start:stop], values[start:stop], strict=True)), -bound, into=row)
             else:
                 row.constant = -bound
             held[name] = row
@@ -479,17 +481,23 @@ class Model:
 
     def u_by_pool_period(
         self,
-    ) -> tuple[dict[tuple[str, str, int], list[Var]], dict[tuple[str, str, int], list]]:
-        """u by (d, s, LP period p): [var], and by (d, s, calendar period t): [(var, period)],
-        in declaration order, the keys in the order u first names them (as a scan of u groups
-        them); made by scanning u when the declaration did not fill them or u grew since."""
+    ) -> tuple[
+        dict[tuple[str, str, int], list[Var]],
+        dict[tuple[str, str, int], tuple[list[Var], list[float]]],
+    ]:
+        """u by (d, s, LP period p): [var], and by (d, s, calendar period t): ([var], [its LP
+        period's length in hours]), in declaration order, the keys in the order u first names
+        them (as a scan of u groups them); made by scanning u when u grew since."""
         if self._u_by_period is None or self._u_by_period[0] != len(self.u):
             by_p: dict[tuple[str, str, int], list[Var]] = {}
-            by_t: dict[tuple[str, str, int], list[tuple[Var, Period]]] = {}
+            by_t: dict[tuple[str, str, int], tuple[list[Var], list[float]]] = {}
+            hours = [p.length_s / 3600.0 for p in self.periods]
+            calendar = [p.calendar for p in self.periods]
             for (_w, _r, d, s, p), var in self.u.items():
-                period = self.periods[p]
                 by_p.setdefault((d, s, p), []).append(var)
-                by_t.setdefault((d, s, period.calendar), []).append((var, period))
+                held = by_t.setdefault((d, s, calendar[p]), ([], []))
+                held[0].append(var)
+                held[1].append(hours[p])
             self._u_by_period = (len(self.u), by_p, by_t)
         return self._u_by_period[1], self._u_by_period[2]
 
@@ -646,6 +654,26 @@ class Model:
             lambda: [var for var, _ in self.in_service(pool, t, rented)],
         )
 
+    def leased_cols(self, pool: Pool, t: int) -> list[Var]:
+        """The columns of leased(pool, t), in its order (each has coefficient 1.0 there)."""
+        return self._memoized(
+            ("leased_cols", pool, t),
+            self._unit_sizes(),
+            lambda: [var for var, _ in self.leased(pool, t)],
+        )
+
+    def in_service_cols_but(self, pool: Pool, t: int, left_out: Var | None) -> list[Var]:
+        """in_service_cols(pool, t) without the column `left_out` (None: all), in its order: a
+        pool's spot column, last there (leased's last), when a row gives it its own
+        coefficient."""
+        cols = self.in_service_cols(pool, t)
+        if left_out is None:
+            return cols
+        if cols and cols[-1] is left_out:
+            cols.pop()  # a copy (_memoized)
+            return cols
+        return [v for v in cols if v is not left_out]
+
     def _in_service(self, pool: Pool, t: int, rented: bool) -> Pairs:
         serving = self.serving_orders(pool[1], t)[0]
         pairs: Pairs = [(var, 1.0) for t_order, var in self.orders(pool)[0] if t_order in serving]
@@ -703,6 +731,13 @@ class Model:
         arrived and not retired, plus rented for t (the owned ones come on top, a constant)."""
         sizes = (len(self.cpu_buy), len(self.cpu_rent))
         return self._memoized(("cpu", d, t), sizes, lambda: self._cpu_in_service(d, t))
+
+    def cpu_in_service_cols(self, d: str, t: int) -> list[Var]:
+        """The columns of cpu_in_service(d, t), in its order (each has coefficient 1.0 there)."""
+        sizes = (len(self.cpu_buy), len(self.cpu_rent))
+        return self._memoized(
+            ("cpu_cols", d, t), sizes, lambda: [var for var, _ in self.cpu_in_service(d, t)]
+        )
 
     def _cpu_in_service(self, d: str, t: int) -> Pairs:
         cpu = self.scenario.topology.site(d).cpu_servers
