@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -30,7 +31,7 @@ from planner.kinds.base import (
     PositiveDuration,
     PositiveFloat,
 )
-from planner.lp.constraints import work_pairs
+from planner.lp.constraints import work_pairs, work_terms
 from planner.lp.linear import BINARY
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, Period, Var, active, family
 from planner.rows import ServingRow
@@ -574,21 +575,31 @@ def add_colocate(model: Model) -> None:
     decode at b, x the share of the period's requests that do, their KV on the links: kvflow)"""
     # an aggregated tier's `aggregate` rows (planner/lp/constraints.py), one per pool, hold this
     # one
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
+    moves_of: dict[tuple[str, str, int], list[tuple[str, str, Var]]] = {}
+    for (w, r, a, b, p), var in model.kv_moves.items():
+        moves_of.setdefault((w, r, p), []).append((a, b, var))
     for demand, decode, prefill, period, share in _tier_periods(model):
-        period_moves = [
-            (a, b, var)
-            for (w, r, a, b, p), var in model.kv_moves.items()
-            if w == demand.name and r == decode.name and p == period.index
-        ]
+        period_moves = moves_of.get((demand.name, decode.name, period.index), [])
         for d in model.sites:
-            dec = work_pairs(model, demand, decode, {d}, decode.amount * share, period)
-            pre = work_pairs(model, demand, prefill, {d}, prefill.amount * share, period)
+            dec, dec_c = work_terms(model, demand, decode, {d}, decode.amount * share, period)
+            pre, pre_c = work_terms(model, demand, prefill, {d}, prefill.amount * share, period)
             moves = [(var, -1.0 if b == d else 1.0) for a, b, var in period_moves if d in (a, b)]
             if not dec and not pre and not moves:
                 continue
-            pairs = dec + [(v, -c) for v, c in pre] + moves
-            entity = (demand.name, decode.name, d, f"p{period.index}")
-            model.row("colocate", entity, pairs, "==", 0.0)
+            entities.append((demand.name, decode.name, d, f"p{period.index}"))
+            counts.append(len(dec) + len(pre) + len(moves))
+            cols += dec
+            cols += pre
+            coefs += dec_c
+            coefs += map(operator.neg, pre_c)
+            for var, coef in moves:
+                cols.append(var)
+                coefs.append(coef)
+    model.rows("colocate", entities, counts, cols, coefs, "==", [0.0] * len(entities))
 
 
 def _kv_bytes(demand: WorkloadDemand) -> dict[str, float]:

@@ -8,7 +8,9 @@ rows GB/s, unit rows units.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Callable
 
 from fleetcore.units import format_si
@@ -177,6 +179,20 @@ def work_pairs(
     ]
 
 
+def work_terms(
+    model: Model,
+    demand: WorkloadDemand,
+    role: Role,
+    sites: set[str],
+    scale: float,
+    period: Period | None = None,
+) -> tuple[list[Var], list[float]]:
+    """work_pairs' columns and coefficients as two lists, the same values in the same order
+    (rate x period length, `Model.work_rates`, divided by `scale` in C: a map over the list)."""
+    cols, rate_len = model.work_rates(demand.name, role, sites, period)
+    return cols, list(map(operator.truediv, rate_len, itertools.repeat(scale)))
+
+
 def big_m(model: Model, role: Role, d: str, s: str, p: int) -> float:
     """The most units role r can use on (d, s) in period p: max_units, or fewer when all of its
     work fits in fewer, amount / (rate · len_p). A tight bound keeps a binary held at the
@@ -319,6 +335,11 @@ def add_serve(model: Model) -> None:
     of the window (serving: a steady load, each period serving its share of the work:
     share_p = len_p / T_w, or with growth g per year the integral of g^(t/year) over p / over
     the window)"""
+    every = set(model.sites)
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
     for demand in model.demands:
         if not demand.steady_load:
             continue
@@ -329,9 +350,13 @@ def add_serve(model: Model) -> None:
                 if not active(period, demand):
                     continue
                 share = role.amount * demand.load_between(period.start_s, period.end_s)
-                pairs = work_pairs(model, demand, role, set(model.sites), share, period)
-                entity = (demand.name, role.name, f"p{period.index}")
-                model.row("serve", entity, pairs, ">=", 1.0, UNSERVED_WEIGHT)
+                terms, rates = work_terms(model, demand, role, every, share, period)
+                entities.append((demand.name, role.name, f"p{period.index}"))
+                counts.append(len(terms))
+                cols += terms
+                coefs += rates
+    n = len(entities)
+    model.rows("serve", entities, counts, cols, coefs, ">=", [1.0] * n, [UNSERVED_WEIGHT] * n)
 
 
 @family("aggregate", "workload:role:datacenter:system:period")

@@ -16,11 +16,11 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, TypeVar
 
 import pulp
 
-from planner.demand.types import WorkloadDemand
+from planner.demand.types import Role, WorkloadDemand
 from planner.lp.linear import (
     CONTINUOUS,
     EQ,
@@ -132,9 +132,9 @@ def active(period: Period, demand: WorkloadDemand) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class Label:
-    """A row's identity: its family and the entity it constrains. Printed as family:entity."""
+class Label(NamedTuple):
+    """A row's identity: its family and the entity it constrains. Printed as family:entity.
+    A named tuple: made and hashed in C (two hashes and one label per row of the build)."""
 
     family: str
     entity: tuple[str, ...]
@@ -797,6 +797,24 @@ class Model:
                     key = (w2, r2, entry[2].index)
                     self._u_by_role_period.setdefault(key, []).append(entry)
         return self._u_by_role_period.get((w, r, period.index), [])
+
+    def work_rates(
+        self, w: str, role: Role, sites: set[str], period: Period | None
+    ) -> tuple[list[Var], list[float]]:
+        """The allocation columns of role `role` of workload w at `sites` (in one LP period, or
+        all when None), in u_by_role's order, and each one's rate x period length
+        (rate[r,s] · len_p: a unit's work in the period)."""
+        if len(sites) == 1:
+            entries = self.u_of_role_at(w, role.name, period, next(iter(sites)))
+        elif len(sites) == len(self.sites):
+            entries = self.u_of_role(w, role.name, period)
+        else:
+            entries = [e for e in self.u_of_role(w, role.name, period) if e[0] in sites]
+        rates = role.rates
+        return (
+            [var for _, _, _, var in entries],
+            [rates[s].per_unit_s * p.length_s for _, s, p, _ in entries],
+        )
 
     def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:
         """The allocation variables of some roles of one workload, in declaration order."""
