@@ -408,30 +408,32 @@ class Model:
         )
         constraints, prob = self.constraints, self.prob
         held, code = prob._constraints, SENSES[sense]
-        start = 0
+        labels = [Label(family_name, entity) for entity in entities]
         number = len(constraints)
-        for i in range(n):
-            label = Label(family_name, entities[i])
-            if label in constraints:
-                raise ValueError(f"duplicate constraint label {label}")
-            bound = rhs[i]
-            if not math.isfinite(bound):
-                raise pulp.PulpError("Cannot set constraint RHS to NaN/inf values")
-            name = f"c{number}"
-            if name in held:
-                raise ValueError(f"duplicate row name {name}")
-            stop = start + counts[i]
-            row = Row(code, name)
+        names = [f"c{i}" for i in range(number, number + n)]
+        if len(set(labels)) != n or not constraints.keys().isdisjoint(labels):
+            seen = set(constraints)
+            for label in labels:
+                if label in seen:
+                    raise ValueError(f"duplicate constraint label {label}")
+                seen.add(label)
+        if not held.keys().isdisjoint(names):
+            raise ValueError(f"duplicate row name {next(x for x in names if x in held)}")
+        if not all(map(math.isfinite, rhs)):
+            raise pulp.PulpError("Cannot set constraint RHS to NaN/inf values")
+        made: list[Row] = []
+        start = 0
+        for i, (name, count, bound) in enumerate(zip(names, counts, rhs, strict=True)):
+            stop = start + count
+            row = Row(code, name, -bound)
             row.update(zip(cols[start:stop], values[start:stop], strict=True))
-            if i in zero or len(row) != stop - start:
+            if len(row) != count or i in zero:
                 row.clear()
                 expr(list(zip(cols[start:stop], values[start:stop], strict=True)), -bound, into=row)
-            else:
-                row.constant = -bound
-            held[name] = row
-            constraints[label] = row
-            number += 1
+            made.append(row)
             start = stop
+        held.update(zip(names, made, strict=True))
+        constraints.update(zip(labels, made, strict=True))
         prob.changed()
 
     def new_var(
