@@ -818,6 +818,21 @@ class Model:
             [rates[s].per_unit_s * p.length_s for _, s, p, _ in entries],
         )
 
+    def role_period_arrays(
+        self, w: str, role: Role, period: Period, number: dict[str, int]
+    ) -> tuple[list[Var], Any, Any]:
+        """u_of_role(w, role, period)'s columns, each one's site (its `number`: an int array)
+        and rate x period length (rate[r,s] · len_p, a float array), in u_by_role's order."""
+        import numpy as np
+
+        entries = self.u_of_role(w, role.name, period)
+        rates = role.rates
+        site = np.fromiter((number[d] for d, _, _, _ in entries), np.int64, len(entries))
+        rate_len = np.fromiter(
+            (rates[s].per_unit_s * p.length_s for _, s, p, _ in entries), float, len(entries)
+        )
+        return [var for _, _, _, var in entries], site, rate_len
+
     def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:
         """The allocation variables of some roles of one workload, in declaration order."""
         for key, var in self._u_grouped().get((demand.name,), []):
