@@ -15,14 +15,17 @@ from planner.verify import check_plan
 
 def _two_sites(tmp_path: Path, capacity: str) -> planner.Scenario:
     """Site a: 60 H100 servers, free power; site b: 400, power at $0.50/kWh. The RL run needs
-    about 65 servers, so it spills to b when it can."""
+    more than 60 servers, so it spills to b when it can."""
     path = write_scenario(
         tmp_path,
         {
             "a": site({"hgx-h100": {"max_units": 60}}),
             "b": site({"hgx-h100": {"max_units": 400}}, price=0.5),
         },
-        {"rl": rl_workload("llama-3.1-8b", "250M")},
+        # 250K samples an update: an update every ~108 s, so each server's weight sync
+        # (pool_sync_s, ~10 s an update, both pools wait) idles it ~10% of the window, and a
+        # 1 Gbps push (128 s) is still over the interval
+        {"rl": rl_workload("llama-3.1-8b", "250M", samples_per_update="250K")},
         links=[
             {"a": "a", "b": "b", "capacity": capacity, "latency": "5 ms", "cost_usd_per_tb": 0.0}
         ],
@@ -60,15 +63,15 @@ def test_a_weight_push_too_slow_for_the_update_interval_keeps_generation_at_the_
 
 
 def test_the_weight_push_rule_catches_a_staleness_the_plan_cannot_meet(tmp_path: Path) -> None:
-    """The wide-link plan checked against a run that allows only 1% of an update interval of
-    staleness: the push to the other site (0.325 s) is over it, and only the weight_push rule
+    """The wide-link plan checked against a run that allows only 0.1% of an update interval of
+    staleness (0.108 s): the push to the other site (0.325 s) is over it, and only the weight_push rule
     says so."""
     sc = _two_sites(tmp_path, "400 Gbps")
     plan = planner.solve(sc)
     trainer = plan.rl[0].trainer_site
     other = "b" if trainer == "a" else "a"
     demands = [
-        dataclasses.replace(d, rl=dataclasses.replace(d.rl, max_staleness_updates=0.01))
+        dataclasses.replace(d, rl=dataclasses.replace(d.rl, max_staleness_updates=0.001))
         if d.rl is not None
         else d
         for d in planner.demands(sc)
