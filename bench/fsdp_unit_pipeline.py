@@ -35,12 +35,14 @@ result, no model change).
    sequences a GPU; CoreWeave 64 GPUs, one) imply, if the step were k x the model's + F, k and F
    from the two (the fit's spread: they imply fractions 0.446 and 0.380).
 
-    PYTHONPATH=$PWD python bench/fsdp_unit_pipeline.py
+    PYTHONPATH=$PWD python bench/fsdp_unit_pipeline.py [--scan]
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,6 +240,63 @@ def b200_pair_fixed_cost(catalog: Catalog) -> tuple[float, float]:
     return k, measured[1] - k * model[1]
 
 
+DSV3_GB200 = [f"mlperf60-deepseek-v3-gb200-{g}gpu-step" for g in (256, 512, 2048, 4096, 8192)]
+
+
+def expert_optimizer_s(catalog: Catalog, rid: str) -> tuple[float, float]:
+    """(the model's optimizer time for the routed experts' state, the same on the experts' own
+    shard), s: 2 x bytes_per_param x N_e/(TP·PP·EP) / (DP·CP) in the model, / (DP·CP/EP) on the
+    DP·CP/EP ranks that hold the same experts, at the HBM bandwidth x its utilisation."""
+    r = next(x for x in ct.runs() if x["id"] == rid)
+    seq = int(r["sequence_length"])
+    st = ct._step(catalog, r, r["layout"], seq, r["global_batch_tokens"])
+    hw = hardware(catalog, r["system"])
+    assert hw is not None
+    f = train_figures(hw, r["precision"])
+    assert f is not None
+    mf = model_figures(catalog.models[r["model"]], seq)
+    lay = st.layout
+    state = (
+        2.0 * float(r.get("bytes_per_param", 16.0)) * mf.expert_params / (lay.tp * lay.pp * lay.ep)
+    )
+    bw = f.hbm_bytes_per_s * f.memory_bandwidth_utilisation
+    return state / (lay.dp * lay.cp) / bw, state / (lay.dp * lay.cp / lay.ep) / bw
+
+
+def tp_latency_s(layers: int, tp: int) -> float:
+    """NCCL's Ring/LL128 latency of a step's TP collectives inside one domain: 8 a layer (2
+    all-gathers and 2 reduce-scatters forward, as many backward), s."""
+    return 8 * layers * nccl_ring_s(tp, 1)
+
+
+def scan(
+    catalog: Catalog, extra: str | float, ids: list[str] | None = None
+) -> dict[str, tuple[float, float, bool, bool]]:
+    """Scratch terms on every training row (or `ids`): `extra` "dp" exposes the whole DP exchange
+    (step - exposed DP + DP), a number adds that many seconds a step. Returns id -> (error before,
+    error after, in band before, after)."""
+    original = ct._step
+
+    def patched(*args: Any, **kw: Any) -> Any:
+        st = original(*args, **kw)
+        new = st.step_s - st.dp_exposed_s + st.dp_s if extra == "dp" else st.step_s + float(extra)
+        k = st.step_s / new
+        return dataclasses.replace(st, step_s=new, tokens_per_s=st.tokens_per_s * k, mfu=st.mfu * k)
+
+    rows = [r for r in ct.runs() if ids is None or r["id"] in ids]
+    before = {r["id"]: ct.predict(r, catalog) for r in rows}
+    ct._step = patched
+    try:
+        after = {r["id"]: ct.predict(r, catalog) for r in rows}
+    finally:
+        ct._step = original
+    out = {}
+    for r in rows:
+        b, a, pub = before[r["id"]], after[r["id"]], float(r["published"])
+        out[r["id"]] = (b / pub - 1, a / pub - 1, ct.within(r, b), ct.within(r, a))
+    return out
+
+
 def main() -> None:
     catalog = load_catalog()
     rn = run(catalog)
@@ -269,6 +328,22 @@ def main() -> None:
     )
     k, f = b200_pair_fixed_cost(catalog)
     print(f"  B200 FP4 pair: measured = {k:.3f} x model + {f * 1e3:.1f} ms")
+    for rid in DSV3_GB200:
+        now, own = expert_optimizer_s(catalog, rid)
+        print(
+            f"  {rid}: expert optimizer {now * 1e3:.2f} ms in the model, {own * 1e3:.1f} ms on its own shard"
+        )
+    print(
+        f"  gpt-oss-20b 512 GPUs: TP2 collectives' latency {tp_latency_s(24, 2) * 1e3:.2f} ms a step"
+    )
+    if "--scan" in sys.argv:  # ~1 minute
+        for extra in ("dp", round(f, 3)):
+            res = scan(catalog, extra)
+            inb = (sum(v[2] for v in res.values()), sum(v[3] for v in res.values()))
+            print(f"  scratch {extra}: in band {inb[0]} -> {inb[1]}")
+            for rid, (b, a, ib, ia) in res.items():
+                if ib != ia:
+                    print(f"    {rid:55s} {b:+.1%} -> {a:+.1%}")
 
 
 if __name__ == "__main__":

@@ -111,3 +111,45 @@ def test_known_miss_says_the_recipe_is_zero1_not_fsdp() -> None:
     assert "use_megatron_fsdp=False" in text
     for figure in ("74.7 ms", "530 us", "3.2 ms", "38 ms"):
         assert figure in text, figure
+
+
+def test_scratch_per_step_terms_break_passing_rows() -> None:
+    """Exposing the whole DP exchange brings the 8B to ~+88% but the GPT-3 FP8 fit point to -13.2%
+    (3% band) and CoreWeave's 64-GPU B200 8B to -27.8%; 38 ms a step added unrefitted takes the
+    GB300 FP4 fit point (Lambda's 72 GPUs) to -17.8%."""
+    ids = [BENCH.LLAMA_8B, "mlperf-gpt3-fp8-10752gpu", "mlperf60-llama31-8b-fp4-b200-64gpu"]
+    dp = BENCH.scan(CATALOG, "dp", ids)
+    assert dp[BENCH.LLAMA_8B][1] == pytest.approx(0.878, abs=0.01)
+    assert dp["mlperf-gpt3-fp8-10752gpu"][1] == pytest.approx(-0.132, abs=0.005)
+    assert dp["mlperf60-llama31-8b-fp4-b200-64gpu"][1] == pytest.approx(-0.278, abs=0.005)
+    assert [dp[i][2:] for i in ids] == [(False, False), (True, False), (True, False)]
+    fixed = BENCH.scan(CATALOG, 0.038, ["mlperf60-llama31-8b-fp4-gb300-72gpu"])
+    b, a, ib, ia = fixed["mlperf60-llama31-8b-fp4-gb300-72gpu"]
+    assert ib and not ia and a == pytest.approx(-0.178, abs=0.005)
+
+
+def test_expert_optimizer_on_its_own_shard_shrinks_with_the_gpus() -> None:
+    """DeepSeek-V3 on GB200 (TP2 PP4 EP32): N_e/(2 x 4 x 32) expert parameters a GPU, 16 B of state
+    each read and written, over DP·CP/EP ranks (1 at 256 GPUs, 32 at 8,192) instead of DP·CP: by
+    hand 14.6 ms at 256 GPUs and 0.46 ms at 8,192, the model's 1/32 of those; it shrinks where the
+    per-step intercept (1.57-1.92 s) is flat."""
+    mf = BENCH.model_figures(CATALOG.models["deepseek-v3"], 4096)
+    hw = BENCH.hardware(CATALOG, "gb200-nvl72")
+    f = BENCH.train_figures(hw, "fp8")
+    bw = f.hbm_bytes_per_s * f.memory_bandwidth_utilisation
+    per_gpu = mf.expert_params / (2 * 4 * 32)
+    assert 2.5e9 < per_gpu < 2.6e9
+    out = [BENCH.expert_optimizer_s(CATALOG, rid) for rid in BENCH.DSV3_GB200]
+    for (now, own), dp in zip(out, (32, 64, 256, 512, 1024), strict=True):
+        assert own == pytest.approx(2 * 16 * per_gpu / (dp / 32) / bw)
+        assert now == pytest.approx(own / 32)
+    assert out[0][1] == pytest.approx(0.0146, abs=0.0002)
+    assert out[-1][1] == pytest.approx(0.00046, abs=0.00002)
+
+
+def test_gpt_oss_512_tp2_latency_is_a_fifth_of_its_gap() -> None:
+    """gpt-oss-20b on 512 GB300 (TP2, 24 layers): 192 TP collectives a step at NCCL's Ring/LL128
+    14 + 1.9 us = 15.9 us: 3.05 ms of the 15 ms the model is short."""
+    assert BENCH.tp_latency_s(24, 2) == pytest.approx(192 * 15.9e-6)
+    row = next(r for r in BENCH.ct.runs() if r["id"] == "mlperf60-gpt-oss-20b-mxfp8-gb300-512gpu")
+    assert "3.05 ms" in row["known_miss"]
