@@ -33,7 +33,11 @@ result, no model change).
    layer GEMM FLOPs at the shape factor of M/TP rows.
 4. *A fixed per-step cost* (`b200_pair_fixed_cost`): B200's FP4 fit points (Lambda 8 GPUs, two
    sequences a GPU; CoreWeave 64 GPUs, one) imply, if the step were k x the model's + F, k and F
-   from the two (the fit's spread: they imply fractions 0.446 and 0.380).
+   from the two (the fit's spread: they imply fractions 0.446 and 0.380); and (`scan`, scratch) a
+   whole DP exchange exposed, or that F added, on every training row.
+5. *DeepSeek-V3 GB200* (`expert_optimizer_s`): the routed experts' optimizer state over the
+   DP·CP/EP ranks holding the same experts, not DP·CP as the model divides it.
+6. *gpt-oss-20b on 512 GB300* (`tp_latency_s`): NCCL's Ring/LL128 latency of its TP2 collectives.
 
     PYTHONPATH=$PWD python bench/fsdp_unit_pipeline.py [--scan]
 """
@@ -49,7 +53,7 @@ from typing import Any
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration import training as ct
 from planner.demand.common import hardware
-from planner.demand.training import _per_domain, _shape, model_figures, train_figures
+from planner.demand.training import _per_domain, model_figures, train_figures
 
 LLAMA_8B = "mlperf60-llama31-8b-fp8-gb200-1024gpu"
 # NCCL's ring cost model (NVIDIA/nccl src/graph/tuning.cc @5067397c, ncclTunerConstantsDefaults):
@@ -218,11 +222,6 @@ def tp_chunked_gemm(rn: Run) -> float:
 
 def layers_per_bucket(rn: Run) -> int:
     return max(1, math.floor(BUCKET_PARAMS / rn.layer_params))
-
-
-def check_shape_factor(rn: Run) -> float:
-    """The model's shape factor of the row's dense GEMMs (M = tokens, K = hidden/TP)."""
-    return float(_shape(rn.tokens, 4096 / rn.tp, rn.f))
 
 
 B200_PAIR = ("mlperf60-llama31-8b-fp4-b200-8gpu", "mlperf60-llama31-8b-fp4-b200-64gpu")
