@@ -36,7 +36,8 @@ result, no model change).
    from the two (the fit's spread: they imply fractions 0.446 and 0.380); and (`scan`, scratch) a
    whole DP exchange exposed, or that F added, on every training row.
 5. *DeepSeek-V3 GB200* (`expert_optimizer_s`): the routed experts' optimizer state over the
-   DP·CP/EP ranks holding the same experts, not DP·CP as the model divides it.
+   DP·CP/EP ranks holding the same experts, not DP·CP as the model divided it (fixed in the model
+   since: planner/demand/training.py optimizer_shard).
 6. *gpt-oss-20b on 512 GB300* (`tp_latency_s`): NCCL's Ring/LL128 latency of its TP2 collectives.
 
     PYTHONPATH=$PWD python bench/fsdp_unit_pipeline.py [--scan]
@@ -243,9 +244,10 @@ DSV3_GB200 = [f"mlperf60-deepseek-v3-gb200-{g}gpu-step" for g in (256, 512, 2048
 
 
 def expert_optimizer_s(catalog: Catalog, rid: str) -> tuple[float, float]:
-    """(the model's optimizer time for the routed experts' state, the same on the experts' own
-    shard), s: 2 x bytes_per_param x N_e/(TP·PP·EP) / (DP·CP) in the model, / (DP·CP/EP) on the
-    DP·CP/EP ranks that hold the same experts, at the HBM bandwidth x its utilisation."""
+    """(the optimizer time for the routed experts' state as the model had it before session s20
+    scale, the same on the experts' own shard, as the model has it since), s: 2 x bytes_per_param
+    x N_e/(TP·PP·EP) / (DP·CP) before, / (DP·CP/EP) on the DP·CP/EP ranks that hold the same
+    experts, at the HBM bandwidth x its utilisation."""
     r = next(x for x in ct.runs() if x["id"] == rid)
     seq = int(r["sequence_length"])
     st = ct._step(catalog, r, r["layout"], seq, r["global_batch_tokens"])
@@ -330,7 +332,7 @@ def main() -> None:
     for rid in DSV3_GB200:
         now, own = expert_optimizer_s(catalog, rid)
         print(
-            f"  {rid}: expert optimizer {now * 1e3:.2f} ms in the model, {own * 1e3:.1f} ms on its own shard"
+            f"  {rid}: expert optimizer {now * 1e3:.2f} ms over DP·CP (the former model), {own * 1e3:.1f} ms on its own shard"
         )
     print(
         f"  gpt-oss-20b 512 GPUs: TP2 collectives' latency {tp_latency_s(24, 2) * 1e3:.2f} ms a step"

@@ -131,8 +131,8 @@ def test_scratch_per_step_terms_break_passing_rows() -> None:
 def test_expert_optimizer_on_its_own_shard_shrinks_with_the_gpus() -> None:
     """DeepSeek-V3 on GB200 (TP2 PP4 EP32): N_e/(2 x 4 x 32) expert parameters a GPU, 16 B of state
     each read and written, over DP·CP/EP ranks (1 at 256 GPUs, 32 at 8,192) instead of DP·CP: by
-    hand 14.6 ms at 256 GPUs and 0.46 ms at 8,192, the model's 1/32 of those; it shrinks where the
-    per-step intercept (1.57-1.92 s) is flat."""
+    hand 14.6 ms at 256 GPUs and 0.46 ms at 8,192, the former model's 1/32 of those (fixed since:
+    optimizer_shard); it shrinks where the per-step intercept (1.57-1.92 s) is flat."""
     mf = BENCH.model_figures(CATALOG.models["deepseek-v3"], 4096)
     hw = BENCH.hardware(CATALOG, "gb200-nvl72")
     f = BENCH.train_figures(hw, "fp8")
