@@ -124,7 +124,8 @@ def test_the_padded_expert_gemms_close_the_gap() -> None:
     assert err["gb300-512gpu"] == pytest.approx(0.201, abs=0.005)
     assert err["gb200-72gpu"] == pytest.approx(-0.220, abs=0.005)
     assert err["gb300-8gpu"] == pytest.approx(0.020, abs=0.005)
-    assert err["gb300-72gpu"] == pytest.approx(-0.076, abs=0.005)
+    # -7.6% before session s20 scale put the experts' optimizer state on their own DP·CP/EP shard
+    assert err["gb300-72gpu"] == pytest.approx(-0.082, abs=0.005)
 
 
 def test_ep1_gb300_runs_give_a_per_token_slope_near_the_model_and_a_step_intercept() -> None:
@@ -151,7 +152,7 @@ def test_the_whole_dp_exchange_exposed_does_not_explain_the_gap() -> None:
     """Tried, not adopted (docs/models.md): adding all of the model's DP exchange to the step
     brings the eight EP1 rows (100-110 ms of exchange: every GPU holds the whole 20.5B; three of
     them partner runs, session train60p) to -8% to +4%, but leaves the five CP/EP rows (23-33 ms)
-    at +37% to +82%."""
+    at +36% to +81% (+37% to +82% before the experts' optimizer shard, session s20 scale)."""
     ep1, other = [], []
     for run in RUNS.values():
         lay = _unpadded(run)["layout"]
@@ -160,7 +161,7 @@ def test_the_whole_dp_exchange_exposed_does_not_explain_the_gap() -> None:
         err = measured / (st.step_s - st.dp_exposed_s + st.dp_s) - 1
         (ep1 if run["layout"].get("ep", 1) == 1 else other).append(err)
     assert len(ep1) == 8 and all(-0.09 < e < 0.045 for e in ep1), ep1
-    assert len(other) == 5 and all(0.36 < e < 0.83 for e in other), other
+    assert len(other) == 5 and all(0.35 < e < 0.83 for e in other), other
 
 
 def test_partner_runs_match_their_layout_twins_and_miss_alike() -> None:
@@ -172,7 +173,8 @@ def test_partner_runs_match_their_layout_twins_and_miss_alike() -> None:
         "b300-asus-8gpu": ("b300-cisco-8gpu", -0.0002, 0.1187, 0.1186),
         "b300-inventec-8gpu": ("b300-cisco-8gpu", -0.0044, 0.1211, 0.1186),
         "gb300-hpe-8gpu": ("gb300-8gpu", 0.0057, 0.0785, 0.0813),
-        "gb300-hpe-72gpu": ("gb300-72gpu", 0.0051, 0.0812, 0.0820),
+        # the 72-GPU pair 0.0812 / 0.0820 s before the experts' optimizer shard (session s20 scale)
+        "gb300-hpe-72gpu": ("gb300-72gpu", 0.0051, 0.0800, 0.0809),
     }
     for key, (twin_key, bias, gap_p, gap_t) in twins.items():
         p = RUNS[f"mlperf60-gpt-oss-20b-mxfp8-{key}"]

@@ -82,9 +82,11 @@ Step:
   (_expert_copies: per-domain DP ranks / EP when a domain holds whole EP groups, else CP); the
   two in turn; overlapped with the last micro-batch and the pipeline drain: exposed
   `max(0, t_dp - (t_mb + bubble))`
-  optimizer: `(2·bytes_per_param) · P_acc / (DP·CP)` B at the HBM bandwidth (read + write)
+  optimizer: `(2·bytes_per_param) · P_shard` B at the HBM bandwidth (read + write), `P_shard =
+  N_dense/(TP·PP·DP·CP) + N_experts/(TP·PP·EP) · EP/(DP·CP)`: each parameter's state sharded over
+  its own data-parallel group (the experts' the DP·CP/EP ranks holding them: optimizer_shard)
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
-  `P_acc · (bytes(weights) + bytes(grad)) + P_acc · (bytes_per_param - 2 - bytes(grad)) / (DP·CP)`
+  `P_acc · (bytes(weights) + bytes(grad)) + P_shard · (bytes_per_param - 2 - bytes(grad))`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
   `+ H · t · hidden/TP · (a_p·(1-r) + 2·r)`, H = `ls · f_pp` layer-micro-batches held,
   `f_pp = min(m, PP)` micro-batches in flight,
@@ -583,6 +585,15 @@ def ep_load_imbalance(mf: ModelFigures, t: Any, ep: Any) -> Any:
     return np.where(ep > 1, x, 1.0) if np.ndim(x) else (float(x) if ep > 1 else 1.0)
 
 
+def optimizer_shard(p_dense: Any, p_expert: Any, dp_group: Any, ep: Any) -> Any:
+    """Parameters whose optimizer state one accelerator keeps and updates (floats or numpy arrays):
+    the distributed optimizer shards each parameter over its data-parallel group, the dense
+    parameters (`p_dense` = N_dense/(TP·PP)) over the DP·CP ranks, the routed experts (`p_expert`
+    = N_experts/(TP·PP·EP)) over the DP·CP/EP ranks that hold the same experts (Megatron-LM's
+    expert data-parallel group, with expert TP = TP): `p_dense/(DP·CP) + p_expert·EP/(DP·CP)`."""
+    return p_dense / dp_group + p_expert * ep / dp_group
+
+
 def expert_gemm_load(capacity: float, ep_load: float) -> float:
     """The expert GEMMs' rows over the mean routed copies a rank receives (t·k), per MoE layer
     and micro-batch: with a static receive buffer of `capacity` x the mean (Megatron-LM
@@ -830,10 +841,13 @@ def step_time(
     dense = mf.params - expert
     p_expert = expert / (tp * pp * ep)
     p_acc = dense / (tp * pp) + p_expert
+    # The distributed optimizer's shard: the dense parameters' over the DP·CP ranks, the routed
+    # experts' over the DP·CP/EP ranks holding the same experts (their data-parallel group).
+    p_shard = optimizer_shard(p_acc - p_expert, p_expert, dp * cp, ep)
     # Memory.
-    state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_acc * max(
+    state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
-    ) / (dp * cp)
+    )
     # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
     # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
     in_flight = min(m, pp) * (1 + (pp - 1) / (pp * v) if v > 1 else 1.0) if pp > 1 else 1.0
@@ -908,11 +922,7 @@ def step_time(
             cp_i = max(0.0, cp_bytes / _group_bandwidth(tp * cp, f) - attn_i)
         kinds.append((gemm_i, head_i, attn_i, mem_i, tp_i, cp_i, moe_i, shape_i, n + mtp))
     optimizer_s = (
-        2.0
-        * run.bytes_per_param
-        * p_acc
-        / (dp * cp)
-        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
+        2.0 * run.bytes_per_param * p_shard / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
     if forward_only:
         optimizer_s = 0.0
@@ -1128,9 +1138,10 @@ def step_times_vector(
     dense = mf.params - expert
     p_expert = expert / (tp * pp * ep)
     p_acc = dense / (tp * pp) + p_expert
-    state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_acc * max(
+    p_shard = optimizer_shard(dense / (tp * pp), p_expert, dp * cp, ep)
+    state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
-    ) / (dp * cp)
+    )
     interleave = np.where(v > 1, 1 + (pp - 1) / (pp * v), 1.0)
     in_flight = np.where(pp > 1, np.minimum(m, pp) * interleave, 1.0)
     act_tokens = layers_stage * in_flight * t * h / tp
@@ -1182,11 +1193,7 @@ def step_times_vector(
         base_i = gemm_i + head_i + attn_i + mem_i + tp_i + cp_i
         stages.append((np.broadcast_to(moe_i, t.shape), np.broadcast_to(base_i, t.shape)))
     optimizer_s = (
-        2.0
-        * run.bytes_per_param
-        * p_acc
-        / (c["dp"] * c["cp"])
-        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
+        2.0 * run.bytes_per_param * p_shard / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
     # Both rank placements in one pass: every candidate with DP inside the domain, then those
     # whose replica TP·CP·PP fits the domain with PP inside; the faster kept (step_time's rule).
