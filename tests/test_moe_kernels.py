@@ -231,3 +231,35 @@ def test_a_plan_naming_its_release_states_the_measured_module(tmp_path: Path) ->
         sc = planner.load_scenario(path)
         chat = next(d for d in planner.demands(sc) if d.name == "chat")
         assert [c.label for c in chat.caveats if c.text == caveat] == ["chat (deepseek-r1)"]
+
+
+def test_the_routes_not_shipped_read_no_table() -> None:
+    # docs/models.md "Extending the tables" (bench/moe_kernel_routes.py): no FP8 table (DeepGEMM /
+    # CUTLASS fp8_block exist for 1.2.0rc5-1.3.0rc20 but no FP8 DeepSeek-R1 point publishes a
+    # release, and named they put 4 of 15 InferenceX points out of band), no Hopper table, no
+    # min-latency kernel, no release older than 1.2
+    for part, ep in (("b200", 8), ("gb200", 16), ("b300", 8), ("gb300", 16)):
+        for release in ("1.2", "1.3.0rc10", "1.3.0rc20"):
+            assert module_rows(part, release, "fp8", R1, ep) is None, (part, release)
+    for part in ("h100-sxm", "h200-sxm"):
+        assert module_rows(part, "1.2.0rc5", "fp8", R1, 16) is None
+    assert {r["precision"] for r in _rows()} == {"fp4"}
+    # the points those routes would have read name no release: every FP8 DeepSeek-R1 point and
+    # every InferenceX point (their sources publish none)
+    for p in points():
+        fp8_r1 = p.spec.model_name == "deepseek-r1" and p.spec.precision == "fp8"
+        if fp8_r1 or p.id.startswith("inferencex-"):
+            engine = p.spec.engine
+            assert engine is None or engine.tensorrt_llm_version is None, p.id
+
+
+def test_the_routing_evidence_by_hand() -> None:
+    # the shipped power-law rows the docs compare: GB300's EP16 row at 1,024 tokens is 0.65x
+    # GB200's (148.2 vs 227.1 us) where their balanced rows agree within 2% (142 vs 144 us, not
+    # shipped); B300's own EP16 row there is GB300's within 5% (the same silicon)
+    gb300, gb200 = _us("gb300", "1.3.0rc10", 16, 1024), _us("gb200", "1.3.0rc10", 16, 1024)
+    assert gb300 / gb200 == pytest.approx(0.653, abs=0.005)
+    assert _us("b300", "1.3.0rc10", 16, 1024) / gb300 == pytest.approx(1.0, abs=0.05)
+    # B200's two shipped tables agree at EP8, 4,096 tokens (632.4 vs 628.9 us; 1.60 / 1.64x balanced)
+    b200 = _us("b200", "1.2.0rc5", 8, 4096), _us("b200", "1.3.0rc10", 8, 4096)
+    assert b200[0] / b200[1] == pytest.approx(1.0, abs=0.01)

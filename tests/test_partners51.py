@@ -178,3 +178,22 @@ def test_partner_bias_on_the_twins_run_by_hand() -> None:
     rack = BY_ID["mlperf51-gb200-llama31-405b-server"].published
     assert _per_gpu("53") / rack - 1 == pytest.approx(-0.095, abs=0.001)
     assert _per_gpu("467") / rack - 1 == pytest.approx(-0.076, abs=0.001)
+
+
+def test_the_v51_deepseek_runs_name_no_release_a_measured_table_stands_for() -> None:
+    # Their rows publish TensorRT 10.x / CUDA (TensorRT-LLM 1.0's generation), no TensorRT-LLM
+    # release; aiconfigurator's 1.0 / 1.1 MoE tables are Git LFS pointers only, and the 1.2
+    # tables standing in put these runs +65..+249% (docs/models.md "Extending the tables",
+    # bench/moe_kernel_routes.py v51): the points name no release and keep the parametric terms.
+    from planner.demand.moe_kernels import table_release
+
+    runs = [p for p in P51 if p.spec.model_name == "deepseek-r1"]
+    runs += [p for p in POINTS if p.id.startswith("mlperf51-") and "-dsr1-" in p.id]
+    assert len(runs) == 14
+    for p in runs:
+        assert p.spec.engine is None or p.spec.engine.tensorrt_llm_version is None, p.id
+        if p.family == "partners51-checks":
+            framework = ROWS[_key(p)]["framework"]
+            assert framework.startswith("TensorRT 10.") and "LLM" not in framework, p.id
+    for part in ("b200", "gb200", "gb300"):
+        assert table_release(part, "1.0") is None and table_release(part, "1.1") is None
