@@ -514,10 +514,19 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
         "mlperf60-llama31-8b-fp4-gb200-hpe-32gpu": 64
         * 8192
         / ((1761253717654 - 1761253337461) / 1000 / 768),
+        # Nebius's runs: the block means after the first block
+        "mlperf60-llama31-8b-fp4-b300-nebius-8gpu": 16 * 8192 / ((0.39022 + 0.38999) / 2),
+        "mlperf60-llama31-8b-fp4-b300-nebius-64gpu": 64
+        * 8192
+        / median([0.22351, 0.22349, 0.22348]),
+        "mlperf60-llama31-8b-fp4-gb300-nebius-8gpu": 16 * 8192 / 0.34560,
+        "mlperf60-llama31-8b-fp4-gb300-nebius-72gpu": 72
+        * 8192
+        / median([0.19412, 0.19416, 0.19423]),
     }
     # the gpt_oss_20b rows (session oss20b) are recomputed in tests/test_gpt_oss_20b.py
     v60 = [r for r in RUNS if r.startswith("mlperf60-") and "gpt-oss-20b" not in r]
-    assert len(v60) == len(cases) == 48
+    assert len(v60) == len(cases) == 52
     for point, value in cases.items():
         run = RUNS[point]
         assert run["published"] == pytest.approx(value, rel=2e-4), point
@@ -716,6 +725,25 @@ PARTNER_TWINS_8B_MORE = {
         -0.137,
         -0.157,
     ),
+    # Nebius's 8 x B300 against HPE's, its 2 GB300 nodes against Dell's, its NVL72 against Lambda's
+    "mlperf60-llama31-8b-fp4-b300-nebius-8gpu": (
+        "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
+        0.025,
+        -0.108,
+        -0.085,
+    ),
+    "mlperf60-llama31-8b-fp4-gb300-nebius-8gpu": (
+        "mlperf60-llama31-8b-fp4-gb300-dell-8gpu",
+        0.006,
+        -0.132,
+        -0.127,
+    ),
+    "mlperf60-llama31-8b-fp4-gb300-nebius-72gpu": (
+        "mlperf60-llama31-8b-fp4-gb300-72gpu",
+        0.0015,
+        -0.022,
+        -0.021,
+    ),
     # Dell's GB300 at one sequence a GPU (32 GPUs) against Lambda's 72 (a GB300 FP4 fit point)
     "mlperf60-llama31-8b-fp4-gb300-dell-32gpu": (
         "mlperf60-llama31-8b-fp4-gb300-72gpu",
@@ -801,3 +829,18 @@ def test_hpe_gb200_8b_runs_check_the_b200_fp4_fit_on_gb200() -> None:
     lines += [0.41429, 0.41248, 0.41846, 0.41888, 0.41438, 0.40872, 1.70191, 0.41927]
     on_lines = 64 * 8192 / median(lines)
     assert training.predict(rows[32], CATALOG) / on_lines - 1 == pytest.approx(-0.077, abs=0.002)
+
+
+def test_b300_nebius_pair_shows_the_two_sequence_shortfall_too() -> None:
+    # Nebius's B300 runs of one recipe at one sequence a GPU (64 GPUs, 0.22349 s) and two (8 GPUs,
+    # 0.390105 s): 167 ms a sequence and 57 ms a step; the model's micro-batch 217.6 / 431.4 ms
+    # (214 ms a sequence): +2.4% at one sequence, -10.8% at two (b300 takes gb300's FP4 fit).
+    one = RUNS["mlperf60-llama31-8b-fp4-b300-nebius-64gpu"]
+    two = RUNS["mlperf60-llama31-8b-fp4-b300-nebius-8gpu"]
+    s1, s2 = _step_s(one), _step_s(two)
+    assert (s2 - s1, 2 * s1 - s2) == pytest.approx((0.1666, 0.0569), abs=0.0005)
+    st1 = training._step(CATALOG, one, one["layout"], 8192, one["global_batch_tokens"])
+    st2 = training._step(CATALOG, two, two["layout"], 8192, two["global_batch_tokens"])
+    assert st2.micro_batch_s - st1.micro_batch_s == pytest.approx(0.2138, abs=0.0005)
+    errors = [training.predict(r, CATALOG) / r["published"] - 1 for r in (one, two)]
+    assert errors == pytest.approx([0.024, -0.108], abs=0.002)
