@@ -523,10 +523,26 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
         "mlperf60-llama31-8b-fp4-gb300-nebius-72gpu": 72
         * 8192
         / median([0.19412, 0.19416, 0.19423]),
+        # Supermicro's runs: the block means (or the one block) the sources quote
+        "mlperf60-llama31-8b-fp4-b200-supermicro-a22ga-8gpu": 16 * 8192 / ((0.42850 + 0.42862) / 2),
+        "mlperf60-llama31-8b-fp4-b200-supermicro-nbr-8gpu": 16 * 8192 / 0.43070,
+        "mlperf60-llama31-8b-fp4-b300-supermicro-422gs-8gpu": 16 * 8192 / ((0.38084 + 0.38091) / 2),
+        "mlperf60-llama31-8b-fp4-b300-supermicro-222gs-8gpu": 16 * 8192 / 0.38304,
+        "mlperf60-llama31-8b-fp4-b300-supermicro-4126gs-8gpu": 16 * 8192 / 0.38170,
+        "mlperf60-llama31-8b-fp4-gb300-supermicro-72gpu": 72
+        * 8192
+        / median([0.19306, 0.19310, 0.19311]),
+        # AMD's recipe on Supermicro's MI355X: the median of blocks 2-15 (block_stop - block_start)
+        "mlperf60-llama31-8b-fp4-mi355x-supermicro-8gpu": 12288
+        * 8192
+        / median(
+            [348.155, 347.809, 347.412, 347.822, 348.672, 348.164, 347.956]
+            + [347.115, 348.819, 348.988, 348.655, 346.666, 347.911, 348.395]
+        ),
     }
     # the gpt_oss_20b rows (session oss20b) are recomputed in tests/test_gpt_oss_20b.py
     v60 = [r for r in RUNS if r.startswith("mlperf60-") and "gpt-oss-20b" not in r]
-    assert len(v60) == len(cases) == 52
+    assert len(v60) == len(cases) == 59
     for point, value in cases.items():
         run = RUNS[point]
         assert run["published"] == pytest.approx(value, rel=2e-4), point
@@ -664,6 +680,13 @@ PARTNER_TWINS_8B = {
         0.002,
         -0.024,
     ),
+    # and on Supermicro's (session train60more)
+    "mlperf60-llama31-8b-fp4-mi355x-supermicro-8gpu": (
+        "mlperf60-llama31-8b-fp4-mi355x-8gpu",
+        -0.035,
+        0.011,
+        -0.024,
+    ),
 }
 
 
@@ -742,6 +765,43 @@ PARTNER_TWINS_8B_MORE = {
         "mlperf60-llama31-8b-fp4-gb300-72gpu",
         0.0015,
         -0.022,
+        -0.021,
+    ),
+    # Supermicro's 8 x B200 against Lambda's, its 8 x B300 against HPE's, its NVL72 against Lambda's
+    "mlperf60-llama31-8b-fp4-b200-supermicro-a22ga-8gpu": (
+        "mlperf60-llama31-8b-fp4-b200-8gpu",
+        0.060,
+        -0.130,
+        -0.078,
+    ),
+    "mlperf60-llama31-8b-fp4-b200-supermicro-nbr-8gpu": (
+        "mlperf60-llama31-8b-fp4-b200-8gpu",
+        0.055,
+        -0.126,
+        -0.078,
+    ),
+    "mlperf60-llama31-8b-fp4-b300-supermicro-422gs-8gpu": (
+        "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
+        0.050,
+        -0.129,
+        -0.085,
+    ),
+    "mlperf60-llama31-8b-fp4-b300-supermicro-222gs-8gpu": (
+        "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
+        0.044,
+        -0.124,
+        -0.085,
+    ),
+    "mlperf60-llama31-8b-fp4-b300-supermicro-4126gs-8gpu": (
+        "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
+        0.048,
+        -0.127,
+        -0.085,
+    ),
+    "mlperf60-llama31-8b-fp4-gb300-supermicro-72gpu": (
+        "mlperf60-llama31-8b-fp4-gb300-72gpu",
+        0.007,
+        -0.028,
         -0.021,
     ),
     # Dell's GB300 at one sequence a GPU (32 GPUs) against Lambda's 72 (a GB300 FP4 fit point)
