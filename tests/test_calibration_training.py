@@ -532,6 +532,9 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
         "mlperf60-llama31-8b-fp4-gb300-supermicro-72gpu": 72
         * 8192
         / median([0.19306, 0.19310, 0.19311]),
+        # GigaComputing's runs: the block means
+        "mlperf60-llama31-8b-fp4-gb300-giga-72gpu": 72 * 8192 / median([0.19406, 0.19418, 0.19406]),
+        "mlperf60-llama31-8b-fp4-b300-giga-8gpu": 16 * 8192 / ((0.40137 + 0.40138) / 2),
         # AMD's recipe on Supermicro's MI355X: the median of blocks 2-15 (block_stop - block_start)
         "mlperf60-llama31-8b-fp4-mi355x-supermicro-8gpu": 12288
         * 8192
@@ -542,7 +545,7 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
     }
     # the gpt_oss_20b rows (session oss20b) are recomputed in tests/test_gpt_oss_20b.py
     v60 = [r for r in RUNS if r.startswith("mlperf60-") and "gpt-oss-20b" not in r]
-    assert len(v60) == len(cases) == 59
+    assert len(v60) == len(cases) == 61
     for point, value in cases.items():
         run = RUNS[point]
         assert run["published"] == pytest.approx(value, rel=2e-4), point
@@ -803,6 +806,19 @@ PARTNER_TWINS_8B_MORE = {
         0.007,
         -0.028,
         -0.021,
+    ),
+    # GigaComputing's NVL72 against Lambda's and its 8 x B300 against HPE's
+    "mlperf60-llama31-8b-fp4-gb300-giga-72gpu": (
+        "mlperf60-llama31-8b-fp4-gb300-72gpu",
+        0.002,
+        -0.023,
+        -0.021,
+    ),
+    "mlperf60-llama31-8b-fp4-b300-giga-8gpu": (
+        "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
+        -0.003,
+        -0.082,
+        -0.085,
     ),
     # Dell's GB300 at one sequence a GPU (32 GPUs) against Lambda's 72 (a GB300 FP4 fit point)
     "mlperf60-llama31-8b-fp4-gb300-dell-32gpu": (
