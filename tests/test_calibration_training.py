@@ -535,6 +535,11 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
         # GigaComputing's runs: the block means
         "mlperf60-llama31-8b-fp4-gb300-giga-72gpu": 72 * 8192 / median([0.19406, 0.19418, 0.19406]),
         "mlperf60-llama31-8b-fp4-b300-giga-8gpu": 16 * 8192 / ((0.40137 + 0.40138) / 2),
+        # Oracle's runs: the block means (72 GPUs: the median of the last four blocks)
+        "mlperf60-llama31-8b-fp4-gb300-oracle-72gpu": 72
+        * 8192
+        / median([0.19645, 0.19638, 0.19649, 0.19633]),
+        "mlperf60-llama31-8b-fp4-gb300-oracle-8gpu": 16 * 8192 / 0.34199,
         # AMD's recipe on Supermicro's MI355X: the median of blocks 2-15 (block_stop - block_start)
         "mlperf60-llama31-8b-fp4-mi355x-supermicro-8gpu": 12288
         * 8192
@@ -545,7 +550,7 @@ def test_mlperf60_published_figures_are_the_logged_step_arithmetic() -> None:
     }
     # the gpt_oss_20b rows (session oss20b) are recomputed in tests/test_gpt_oss_20b.py
     v60 = [r for r in RUNS if r.startswith("mlperf60-") and "gpt-oss-20b" not in r]
-    assert len(v60) == len(cases) == 61
+    assert len(v60) == len(cases) == 63
     for point, value in cases.items():
         run = RUNS[point]
         assert run["published"] == pytest.approx(value, rel=2e-4), point
@@ -820,6 +825,19 @@ PARTNER_TWINS_8B_MORE = {
         -0.082,
         -0.085,
     ),
+    # Oracle's NVL72 against Lambda's and its 8 GB300 against Dell's
+    "mlperf60-llama31-8b-fp4-gb300-oracle-72gpu": (
+        "mlperf60-llama31-8b-fp4-gb300-72gpu",
+        -0.010,
+        -0.011,
+        -0.021,
+    ),
+    "mlperf60-llama31-8b-fp4-gb300-oracle-8gpu": (
+        "mlperf60-llama31-8b-fp4-gb300-dell-8gpu",
+        0.017,
+        -0.141,
+        -0.127,
+    ),
     # Dell's GB300 at one sequence a GPU (32 GPUs) against Lambda's 72 (a GB300 FP4 fit point)
     "mlperf60-llama31-8b-fp4-gb300-dell-32gpu": (
         "mlperf60-llama31-8b-fp4-gb300-72gpu",
@@ -905,6 +923,22 @@ def test_hpe_gb200_8b_runs_check_the_b200_fp4_fit_on_gb200() -> None:
     lines += [0.41429, 0.41248, 0.41846, 0.41888, 0.41438, 0.40872, 1.70191, 0.41927]
     on_lines = 64 * 8192 / median(lines)
     assert training.predict(rows[32], CATALOG) / on_lines - 1 == pytest.approx(-0.077, abs=0.002)
+
+
+def test_oracle_gb300_pair_shows_the_two_sequence_shortfall_too() -> None:
+    # Oracle's GB300 runs of one recipe at one sequence a GPU (72 GPUs, 0.196415 s) and two (8
+    # GPUs, 0.34199 s): 146 ms a sequence and 51 ms a step, as HPE's pair (137-141 and 52-56);
+    # the model's 195 ms a sequence: -1.1% at one sequence, -14.1% at two (in its band).
+    one = RUNS["mlperf60-llama31-8b-fp4-gb300-oracle-72gpu"]
+    two = RUNS["mlperf60-llama31-8b-fp4-gb300-oracle-8gpu"]
+    s1, s2 = _step_s(one), _step_s(two)
+    assert (s2 - s1, 2 * s1 - s2) == pytest.approx((0.1456, 0.0508), abs=0.0005)
+    st1 = training._step(CATALOG, one, one["layout"], 8192, one["global_batch_tokens"])
+    st2 = training._step(CATALOG, two, two["layout"], 8192, two["global_batch_tokens"])
+    assert st2.micro_batch_s - st1.micro_batch_s == pytest.approx(0.1946, abs=0.0005)
+    errors = [training.predict(r, CATALOG) / r["published"] - 1 for r in (one, two)]
+    assert errors == pytest.approx([-0.011, -0.141], abs=0.002)
+    assert all("known_miss" not in r for r in (one, two))
 
 
 def test_b300_nebius_pair_shows_the_two_sequence_shortfall_too() -> None:
