@@ -15,6 +15,12 @@ v6.0 pairs of planner/calibration/serving.yaml), this separates the two rounds: 
 reproduce the v6.0 (2026 software) steps and leave the v5.1 (2025) steps ~40% longer than they
 predict, so the fitted 62 GB/s is the 2025 software's MoE cost.
 
+Adopted since for runs that name their TensorRT-LLM release (engine.tensorrt_llm_version:
+planner/data/moe_kernels.csv, planner/demand/moe_kernels.py; docs/models.md, Measured MoE module
+tables): the planner's column here is its parametric step (pinned_step(parametric=True)), what
+this comparison is about; the shipped model reads the whole token axis of the same power-law
+tables and keeps the planner's all-to-all.
+
     PYTHONPATH=$PWD python bench/moe_kernel_bottom_up.py
 """
 
@@ -201,7 +207,9 @@ def bottom_up(
     routing: str = "power_law_1.01",
     alltoall: str = "one_sided",
 ) -> BottomUp:
-    _, load, terms = pinned_step(run.point, catalog, 1, 1, run.ep, run.batch)
+    # the planner's parametric step (the point's measured MoE table left out: this script is
+    # what led to it, planner/demand/moe_kernels.py)
+    _, load, terms = pinned_step(run.point, catalog, 1, 1, run.ep, run.batch, parametric=True)
     work = terms.padded_batch or run.batch
     per_rank = work * (1 + load.draft_tokens) / run.ep
     moe = interpolate(MOE_US[(run.system, run.ep, routing)], per_rank * run.ep)

@@ -298,6 +298,13 @@ def left_out(model: Model) -> list[str]:
             "memory_per_sandbox)"
         )
     for d in model.demands:
+        if d.rl is not None and not d.rl.colocated and d.rl.pool_sync_s_by_system:
+            out.append(
+                f"{d.name} (separate pools): each update's weight sync (the trained weights "
+                "broadcast to the generators, both pools waiting) paces it, and the units idle "
+                "during it are charged as the window's share it takes (updates x that time / "
+                "window: a lower bound when the run ends before its deadline)"
+            )
         if d.rl is None or not d.rl.colocated:
             continue
         generate = next(r for r in d.roles if r.name == "generate")

@@ -119,7 +119,10 @@ def test_b300_checks_family_is_out_of_sample() -> None:
     # pinning its config's layout, none a fit. When added: 70B -9.9 / -7.0%, 405B -12.6 / -17.9%,
     # gpt-oss +6.6 / +5.9% within band (MAE 10.0%); the 8B (+24.1 / +32.1%: the B200 8B FP4
     # prefill miss) and DeepSeek-R1 (-54.1 / -43.3%: the v6.0 per-routed-token miss of the GB300
-    # racks) known misses, as their GB300 / B200 twins.
+    # racks) known misses, as their GB300 / B200 twins. With TensorRT-LLM 1.2's measured MoE
+    # module (engine.tensorrt_llm_version, planner/data/moe_kernels.csv) DeepSeek-R1 Offline is in
+    # band (+6.7%) and Server a known miss the other way (+50.8%: the run stopped at p99 TPOT
+    # 61.7 ms of the 80 ms bound, the planner loads to it).
     assert len(B300_CHECKS) == 10
     assert not any(p.fit for p in B300_CHECKS)
     assert {p.system for p in B300_CHECKS} == {"hgx-b300"}
@@ -134,7 +137,6 @@ def test_b300_checks_family_is_out_of_sample() -> None:
     assert missing == {
         "mlperf6-b300-llama31-8b-offline",
         "mlperf6-b300-llama31-8b-server",
-        "mlperf6-b300-dsr1-offline",
         "mlperf6-b300-dsr1-server",
     }
     for p in B300_CHECKS:
@@ -148,15 +150,15 @@ def test_b300_checks_family_is_out_of_sample() -> None:
     fam = [r for r in rows(CATALOG) if r.family == "b300-checks"]
     assert {r.point for r in fam} == {p.id for p in B300_CHECKS}
     inside = [r for r in fam if not r.known_miss]
-    assert len(inside) == 6
-    assert mean_absolute_error(inside) == pytest.approx(0.100, abs=0.02)
-    # the misses are the same as the GB300 rack's twins: same sign, both outside 30%
+    assert len(inside) == 7
+    assert mean_absolute_error(inside) == pytest.approx(0.095, abs=0.02)
+    # DeepSeek-R1 as the GB300 rack's twins: Offline in band, Server too fast, outside 30%
     by_point = {r.point: r.planner / r.published - 1 for r in rows(CATALOG)}
-    for b300, gb300 in (
-        ("mlperf6-b300-dsr1-offline", "mlperf6-gb300-dsr1-offline"),
-        ("mlperf6-b300-dsr1-server", "mlperf6-gb300-dsr1-server"),
-    ):
-        assert by_point[b300] < -0.3 and by_point[gb300] < -0.3
+    assert abs(by_point["mlperf6-b300-dsr1-offline"]) <= 0.15
+    assert abs(by_point["mlperf6-gb300-dsr1-offline"]) <= 0.15
+    assert (
+        by_point["mlperf6-b300-dsr1-server"] > 0.3 and by_point["mlperf6-gb300-dsr1-server"] > 0.3
+    )
 
 
 def test_b300_published_is_the_logs_tokens_over_eight_gpus() -> None:

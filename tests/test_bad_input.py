@@ -277,6 +277,24 @@ CASES = [
         message="whole number",
     ),
     Case(
+        "engine-tensorrt-llm-version-not-a-release",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    engine:\n      tensorrt_llm_version: v1.2-mlpinf  {MARK}\n",
+        ),
+        path="workloads.chat.engine.tensorrt_llm_version",
+        message="should match pattern",
+    ),
+    Case(
+        "rl-generator-tensorrt-llm-version",
+        sc(
+            "    goodput: 0.9\n",
+            f"    goodput: 0.9\n    generator:  {MARK}\n      tensorrt_llm_version: '1.2'\n",
+        ),
+        path="workloads.rl.generator",
+        message="tensorrt_llm_version is not used for RL rollouts",
+    ),
+    Case(
         "rl-generator-max-num-tokens",
         sc(
             "    goodput: 0.9\n",
@@ -363,6 +381,28 @@ CASES = [
         ),
         path="workloads.pre.layout",
         message="ep_comm_overlap needs ep > 1",
+    ),
+    Case(
+        "pretrain-expert-capacity-factor-below-one",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout: {{tp: 1, dp: 8, ep: 8, expert_capacity_factor: 0.5}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="expert_capacity_factor must be 0 (off) or at least 1",
+    ),
+    Case(
+        "pretrain-expert-capacity-factor-not-a-number",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout:\n      ep: 8\n      expert_capacity_factor: oversized  {MARK}\n",
+        ),
+        path="workloads.pre.layout.expert_capacity_factor",
+        message="number",
     ),
     Case(
         "pretrain-ep-comm-overlap-not-a-boolean",

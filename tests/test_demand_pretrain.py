@@ -211,3 +211,21 @@ def test_ep_comm_overlap_on_the_layout_reaches_the_step_model() -> None:
         assert b.ep_s == pytest.approx(max(0.0, a.ep_s - compute))
     assert b.ep_s < a.ep_s
     assert b.layout.ep_comm_overlap and not a.layout.ep_comm_overlap
+
+
+def test_expert_capacity_factor_on_the_layout_reaches_the_step_model() -> None:
+    # A recipe input: the pinned layout's expert_capacity_factor runs the expert GEMMs over the
+    # padded receive buffer (max(C, x_EP) of the routed copies' FLOPs, at the padded M's shape);
+    # the attention, the memory-bound passes and the all-to-all are unchanged.
+    lay = {"tp": 1, "pp": 1, "dp": 8, "ep": 8, "micro_batch": 1}
+    kw = dict(model="qwen3-30b-a3b", tokens="1T", global_batch_tokens="262144", precision="fp8")
+    a = pretrain_throughput(spec(layout=lay, **kw), CATALOG, "gb300-nvl72").step
+    b = pretrain_throughput(
+        spec(layout={**lay, "expert_capacity_factor": 2.0}, **kw), CATALOG, "gb300-nvl72"
+    ).step
+    assert a is not None and b is not None
+    assert b.gemm_s > a.gemm_s and b.step_s > a.step_s
+    assert b.attention_s == pytest.approx(a.attention_s)
+    assert b.memory_s == pytest.approx(a.memory_s)
+    assert b.ep_s == pytest.approx(a.ep_s)
+    assert b.layout.expert_capacity_factor == 2.0 and a.layout.expert_capacity_factor == 0.0

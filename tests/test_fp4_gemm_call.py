@@ -80,7 +80,9 @@ def test_dense_term_lands_one_miss_and_the_moe_term_breaks_passing_points() -> N
         "mlperf51-gb200-llama31-405b-interactive",
         "inferencex-b200-dsr1-fp4-1k1k-142-off",
         "inferencex-gb200-dsr1-fp4-1k1k-136-off",
-        "mlperf6-gb200-dsr1-server",
+        # (mlperf6-gb200-dsr1-server was the third passing DeepSeek-R1 point: it names its
+        # TensorRT-LLM release now, and its measured MoE module replaces the expert GEMMs the
+        # term acts on; a known miss the other way, docs/models.md Measured MoE module tables)
     ]
     with BENCH.fp4_call_term(UPPER, 4, 0):
         dense = BENCH.errors(ids, CATALOG)

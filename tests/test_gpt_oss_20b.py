@@ -105,25 +105,31 @@ def test_gpt_oss_20b_published_figures_are_the_logged_block_means() -> None:
         assert str(gpus) + "gpu" in key, key
 
 
+def _unpadded(run: dict[str, Any]) -> dict[str, Any]:
+    """The row without its expert_capacity_factor (the model before session trainstep: the
+    expert GEMMs over the routed copies)."""
+    lay = {k: v for k, v in run["layout"].items() if k != "expert_capacity_factor"}
+    return {**run, "layout": lay}
+
+
 def _gap(run: dict[str, Any]) -> float:
     measured = run["global_batch_tokens"] / run["published"]
     model = run["global_batch_tokens"] / training.predict(run, CATALOG)
     return float(measured - model)
 
 
-def test_every_gpt_oss_20b_row_misses_by_a_per_step_cost() -> None:
-    """Every row but one is a known miss, high; the measured step exceeds the model's by 49-128 ms
-    whatever the tokens a GPU (1,024-24,576) and layout (docs/models.md; 49 ms on Nebius's 64
-    B300, whose DP exchange across InfiniBand the model exposes in part). The one in its band is
-    Dell's EP2 run on 8 GB300 (session train60more): the model exposes an EP2 all-to-all (38 ms)
-    the run does not pay, and its gap is 60 ms. Dell's 4-GB300 run, two micro-batches a step,
-    misses by 107 ms."""
-    gaps = {k: _gap(r) for k, r in RUNS.items()}
+def test_without_the_padded_buffer_every_row_misses_by_a_per_step_cost() -> None:
+    """Before session trainstep (the expert GEMMs over the routed copies) every row but one was a
+    known miss, high; the measured step exceeds that model's by 49-128 ms whatever the tokens a
+    GPU (1,024-24,576) and layout (docs/models.md; 49 ms on Nebius's 64 B300, whose DP exchange
+    across InfiniBand the model exposes in part). The one in its band is Dell's EP2 run on 8
+    GB300 (session train60more): the model exposes an EP2 all-to-all (38 ms) the run does not
+    pay, and its gap is 60 ms. Dell's 4-GB300 run, two micro-batches a step, misses by 107 ms."""
+    gaps = {k: _gap(_unpadded(r)) for k, r in RUNS.items()}
     in_band = "mlperf60-gpt-oss-20b-mxfp8-gb300-dell-ep2-8gpu"
     for key, run in RUNS.items():
-        within = training.within(run, training.predict(run, CATALOG))
-        assert within == (key == in_band), key
-        assert (key == in_band) or run["known_miss"].startswith("+"), key
+        flat = _unpadded(run)
+        assert training.within(flat, training.predict(flat, CATALOG)) == (key == in_band), key
     assert gaps[in_band] == pytest.approx(0.0599, abs=0.0005)
     misses = {k: g for k, g in gaps.items() if k != in_band}
     assert all(0.048 < g < 0.13 for g in misses.values()), misses
@@ -133,6 +139,49 @@ def test_every_gpt_oss_20b_row_misses_by_a_per_step_cost() -> None:
     assert max(misses.values()) == pytest.approx(0.1283, abs=0.0005)  # HPE 8 B300
     gb300 = [g for k, g in misses.items() if "gb300" in k and "dell-4gpu" not in k]
     assert min(gb300) > 0.063 and max(gb300) < 0.099  # Dell's 64 GPUs the largest, 98 ms
+
+
+def test_the_padded_expert_gemms_close_the_gap() -> None:
+    """Each run's config sets MOE_EXPERT_RANK_CAPACITY_FACTOR (1.5 on the 8-GPU EP1 runs, the
+    config_common_cg.sh default 2 where a config sets none, 5 at CP2 EP4, 7 at TP2 CP4 EP8) and
+    runs without paged stashing: the expert GEMMs run over C x the mean routed
+    copies at that M's shape. 11 of 13 rows fall within their 15%; the 512-GPU row stays high
+    (+20%, 15 ms short of 63), GB200's 72-GPU row (factor assumed) goes low (-22%).
+    Session train60more's partner rows: the B200 EP1 configs set 1.2 (Lambda's, Supermicro's:
+    +20.0% / +21.8%, still misses); Dell's EP2 configs set none and source no
+    config_common_cg.sh (no padding: three misses and its 8-GB300 run in band); the other 14
+    come into band (+1.7% to +9.3%, -4.4% to -8.0% at CP2 EP4): 25 of 32 in all."""
+    err = {
+        k[len("mlperf60-gpt-oss-20b-mxfp8-") :]: training.predict(r, CATALOG) / r["published"] - 1
+        for k, r in RUNS.items()
+    }
+    unpadded = {k for k, r in RUNS.items() if "expert_capacity_factor" not in r["layout"]}
+    assert unpadded == {
+        f"mlperf60-gpt-oss-20b-mxfp8-{k}"
+        for k in (
+            "b200-dell-ep2-8gpu",
+            "b300-dell-ep2-8gpu",
+            "gb300-dell-ep2-8gpu",
+            "gb300-dell-4gpu",
+        )
+    }
+    for key, run in RUNS.items():
+        if key not in unpadded:
+            factor = run["layout"]["expert_capacity_factor"]
+            assert factor >= 1.5 or (factor == 1.2 and "b200" in key), key
+        assert bool(run.get("known_miss")) == (
+            not training.within(run, training.predict(run, CATALOG))
+        ), key
+    assert sum(abs(e) <= 0.15 for e in err.values()) == 25, err
+    assert (err["b200-lambda-8gpu"], err["b200-supermicro-8gpu"]) == pytest.approx(
+        (0.200, 0.218), abs=0.002
+    )
+    assert err["gb300-dell-64gpu"] == pytest.approx(0.017, abs=0.002)
+    assert err["b300-nebius-64gpu"] == pytest.approx(-0.044, abs=0.002)
+    assert err["gb300-512gpu"] == pytest.approx(0.201, abs=0.005)
+    assert err["gb200-72gpu"] == pytest.approx(-0.220, abs=0.005)
+    assert err["gb300-8gpu"] == pytest.approx(0.020, abs=0.005)
+    assert err["gb300-72gpu"] == pytest.approx(-0.076, abs=0.005)
 
 
 def test_ep1_gb300_runs_give_a_per_token_slope_near_the_model_and_a_step_intercept() -> None:
@@ -147,8 +196,8 @@ def test_ep1_gb300_runs_give_a_per_token_slope_near_the_model_and_a_step_interce
     assert intercept == pytest.approx(0.073, abs=0.002)
     a = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-8gpu"]
     b = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-hpe-16gpu"]
-    ma = a["global_batch_tokens"] / training.predict(a, CATALOG)
-    mb = b["global_batch_tokens"] / training.predict(b, CATALOG)
+    ma = a["global_batch_tokens"] / training.predict(_unpadded(a), CATALOG)
+    mb = b["global_batch_tokens"] / training.predict(_unpadded(b), CATALOG)
     model_slope = (ma - mb) / 8192
     assert model_slope == pytest.approx(16.6e-6, rel=0.01)
     assert model_slope / slope - 1 == pytest.approx(-0.03, abs=0.01)
@@ -164,7 +213,8 @@ def test_the_whole_dp_exchange_exposed_does_not_explain_the_gap() -> None:
     EP4, the exchange across InfiniBand, 132 ms) goes to -16%."""
     groups: dict[int, list[float]] = {1: [], 2: [], 4: []}
     for run in RUNS.values():
-        st = training._step(CATALOG, run, run["layout"], 8192, run["global_batch_tokens"])
+        lay = _unpadded(run)["layout"]
+        st = training._step(CATALOG, run, lay, 8192, run["global_batch_tokens"])
         measured = run["global_batch_tokens"] / run["published"]
         err = measured / (st.step_s - st.dp_exposed_s + st.dp_s) - 1
         groups[min(run["layout"].get("ep", 1), 4)].append(err)
@@ -176,7 +226,8 @@ def test_the_whole_dp_exchange_exposed_does_not_explain_the_gap() -> None:
 
 def test_partner_runs_match_their_layout_twins_and_miss_alike() -> None:
     """Partner runs of NVIDIA's recipe (session train60p) against the row of the same system and
-    layout: the same planner step, a measured bias within 0.6%, and the same per-step gap."""
+    layout: the same planner step, a measured bias within 0.6%, and the same per-step gap
+    (without the padded buffer, as found then)."""
     twins = {
         # partner: (twin, measured partner / twin - 1, partner gap s, twin gap s)
         "b300-asus-8gpu": ("b300-cisco-8gpu", -0.0002, 0.1187, 0.1186),
@@ -192,8 +243,8 @@ def test_partner_runs_match_their_layout_twins_and_miss_alike() -> None:
         assert "fit" not in p
         assert training.predict(p, CATALOG) == pytest.approx(training.predict(t, CATALOG))
         assert p["published"] / t["published"] - 1 == pytest.approx(bias, abs=0.0005), key
-        assert _gap(p) == pytest.approx(gap_p, abs=0.0005), key
-        assert _gap(t) == pytest.approx(gap_t, abs=0.0005), twin_key
+        assert _gap(_unpadded(p)) == pytest.approx(gap_p, abs=0.0005), key
+        assert _gap(_unpadded(t)) == pytest.approx(gap_t, abs=0.0005), twin_key
 
 
 def test_more_partner_runs_against_their_twins() -> None:
@@ -226,12 +277,12 @@ def test_more_partner_runs_against_their_twins() -> None:
             assert p[f] == t[f], (key, f)
         assert training.predict(p, CATALOG) == pytest.approx(training.predict(t, CATALOG))
         assert p["published"] / t["published"] - 1 == pytest.approx(bias, abs=0.0005), key
-        assert _gap(p) == pytest.approx(gap, abs=0.0005), key
+        assert _gap(_unpadded(p)) == pytest.approx(gap, abs=0.0005), key
     dell = RUNS["mlperf60-gpt-oss-20b-mxfp8-b200-dell-ep2-8gpu"]
     lam = RUNS["mlperf60-gpt-oss-20b-mxfp8-b200-lambda-8gpu"]
     assert dell["published"] / lam["published"] - 1 == pytest.approx(0.0003, abs=0.0005)
-    model_dell = dell["global_batch_tokens"] / training.predict(dell, CATALOG)
-    model_lam = lam["global_batch_tokens"] / training.predict(lam, CATALOG)
+    model_dell = dell["global_batch_tokens"] / training.predict(_unpadded(dell), CATALOG)
+    model_lam = lam["global_batch_tokens"] / training.predict(_unpadded(lam), CATALOG)
     assert model_dell - model_lam == pytest.approx(0.0106, abs=0.0005)
     d64 = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-dell-64gpu"]
     n72 = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-72gpu"]
@@ -240,7 +291,9 @@ def test_more_partner_runs_against_their_twins() -> None:
     }
     steps = [r["global_batch_tokens"] / r["published"] for r in (d64, n72)]
     assert steps[0] / steps[1] - 1 == pytest.approx(0.102, abs=0.001)
-    assert (_gap(d64), _gap(n72)) == pytest.approx((0.0982, 0.0820), abs=0.0005)
+    assert (_gap(_unpadded(d64)), _gap(_unpadded(n72))) == pytest.approx(
+        (0.0982, 0.0820), abs=0.0005
+    )
 
 
 def test_dell_two_micro_batch_run_pays_more_than_a_fixed_step_cost() -> None:
@@ -252,7 +305,8 @@ def test_dell_two_micro_batch_run_pays_more_than_a_fixed_step_cost() -> None:
     dell = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-dell-4gpu"]
     hpe = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-hpe-16gpu"]
     sd = training._step(CATALOG, dell, dell["layout"], 8192, dell["global_batch_tokens"])
-    sh = training._step(CATALOG, hpe, hpe["layout"], 8192, hpe["global_batch_tokens"])
+    flat = _unpadded(hpe)
+    sh = training._step(CATALOG, flat, flat["layout"], 8192, hpe["global_batch_tokens"])
     assert sd.micro_batches == 2 and sh.micro_batches == 1
     assert dell["layout"]["micro_batch"] == hpe["layout"]["micro_batch"] == 2
     t_dell = dell["global_batch_tokens"] / dell["published"]
@@ -260,7 +314,7 @@ def test_dell_two_micro_batch_run_pays_more_than_a_fixed_step_cost() -> None:
     assert t_dell / t_hpe == pytest.approx(1.983, abs=0.002)
     ep2_extra = sd.micro_batch_s - sh.micro_batch_s
     assert ep2_extra == pytest.approx(0.0199, abs=0.0005)
-    fixed = _gap(hpe)
+    fixed = _gap(_unpadded(hpe))
     by_hand = 2 * (t_hpe - fixed + ep2_extra) + fixed
     assert by_hand == pytest.approx(0.670, abs=0.002)
     assert t_dell - by_hand == pytest.approx(0.031, abs=0.002)

@@ -90,8 +90,8 @@ PARTNER_ENGINE = {
 }
 # misses that are not their twin's (the twin in band): each explained in its point
 NOT_GROUPED = {
-    "partners60-gb200-dsr1-server-google",
-    "partners60-gb200-dsr1-server-coreweave-x64",
+    "partners60-gb200-dsr1-offline-google",
+    "partners60-gb300-dsr1-offline-nvidia-x288",
     "partners60-b200-llama31-405b-server-google",
     "partners60-mi355x-llama2-70b-interactive-supermicro",
 }
@@ -170,8 +170,10 @@ def test_planner_figure_is_the_twins_where_the_engine_is(point) -> None:  # type
     ratio = value(point.id) / value(twin_pid)
     if _key(point) in PARTNER_ENGINE:
         # the partner's engine moves the figure (smaller batch caps lower it; TP4 405B Server
-        # raises it, the shorter per-token collective share than TP2's at the TPOT bound)
-        assert 0.9 < ratio < 1.2, (point.id, ratio)
+        # raises it, the shorter per-token collective share than TP2's at the TPOT bound; Cisco's
+        # DeepSeek-R1 Offline at 512 a GPU against NVIDIA's 1,024: 0.88 with the measured MoE
+        # module, whose fixed part a layer (~300 us) a smaller batch pays on fewer tokens)
+        assert 0.85 < ratio < 1.2, (point.id, ratio)
         return
     dl = abs(point.spec.output_tokens / twin.spec.output_tokens - 1)
     assert abs(ratio - 1) <= 0.01 + 0.3 * dl, (point.id, ratio, dl)
@@ -183,12 +185,14 @@ def test_known_miss_is_its_twins_or_says_why_not(point) -> None:  # type: ignore
 
 
 def test_every_out_of_band_point_is_a_known_miss_and_the_summary() -> None:
-    # header and docs/models.md: 67 within band, MAE 6.7% over them, 20.7% over all; 40 misses
-    # (63 / 44 before the MI350X's sustained_clock_fraction brought four MI350X rows into band)
-    miss = assert_summary(P60, 67, 40, 0.067, 0.207)
+    # header and docs/models.md: 86 within band, MAE 7.05% over them, 15.2% over all; 21 misses
+    # (63 / 44 before the MI350X's sustained_clock_fraction brought four MI350X rows into band;
+    # 67 / 40 before the measured MoE table of TensorRT-LLM 1.2 brought 19 DeepSeek-R1 rows
+    # into band and sent Google's slow GB200 Offline run and the x288 GB300 Offline run out)
+    miss = assert_summary(P60, 86, 21, 0.0705, 0.1516)
     assert miss >= NOT_GROUPED
     dsr1 = {m for m in miss if BY_ID[m].spec.model_name == "deepseek-r1"}
-    assert len(dsr1) == 29
+    assert len(dsr1) == 10
 
 
 def test_partner_bias_on_the_twins_run_by_hand() -> None:
@@ -230,10 +234,14 @@ def test_mi350x_planner_ratio_to_mi355x() -> None:
         assert 0.815 < ratio < 0.835, (scenario, ratio)
 
 
-def test_google_gb200_dsr1_offline_in_band_only_because_the_run_is_slow() -> None:
+def test_google_gb200_dsr1_offline_out_of_band_because_the_run_is_slow() -> None:
+    # with the parametric 2025 MoE cost this run was in band only because it is slow (the
+    # twin at -41.6%); with the measured MoE module the twin is in band and this run, 36.7%
+    # under NVIDIA's on the same config, is a known miss that is not the twin's
     pid = "partners60-gb200-dsr1-offline-google"
     p = BY_ID[pid]
-    assert not p.known_miss and "in band only because the run is slow" in p.assumed
     twin = "mlperf6-gb200-dsr1-offline"
+    assert p.known_miss and f"not its twin's miss ({twin}" in p.known_miss
     assert value(pid) / value(twin) == pytest.approx(1.0, abs=0.01)
-    assert value(twin) / BY_ID[twin].published - 1 < -0.4
+    assert abs(value(twin) / BY_ID[twin].published - 1) < 0.05
+    assert p.published / BY_ID[twin].published - 1 == pytest.approx(-0.367, abs=0.001)

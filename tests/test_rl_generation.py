@@ -85,7 +85,7 @@ def test_the_lp_receives_the_rate_at_the_runs_size() -> None:
     # in flight: max(1, staleness) x samples_per_update, as the pace row counts them
     assert rate.per_unit_s == _point(4096.0, 16.0).rate.per_unit_s
     assert "at the run's concurrency" in rate.reason
-    assert DRAIN_SEGMENTS == 64
+    assert DRAIN_SEGMENTS == 128
 
 
 # -- the recipe's own engine layout (RLSpec.generator) ---------------------------------------

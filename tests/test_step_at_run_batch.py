@@ -121,7 +121,10 @@ def test_b300_runs_at_their_batches() -> None:
     assert got["mlperf6-b300-llama31-8b-server"].gap_ms == pytest.approx(4.9, abs=0.3)
     d = got["mlperf6-b300-dsr1-server"]
     assert d.batch == 2528
-    assert d.planner_mean_ms / d.run.tpot_mean_ms == pytest.approx(1.82, abs=0.03)
+    # 1.82x with the parametric MoE terms (the 2025 fit); with TensorRT-LLM 1.2's measured MoE
+    # module (the point's engine.tensorrt_llm_version) 0.92x: the step at the run's batch within
+    # 8% of the run's
+    assert d.planner_mean_ms / d.run.tpot_mean_ms == pytest.approx(0.92, abs=0.03)
 
 
 def test_mi325x_runs_server_step_slow_interactive_step_short() -> None:

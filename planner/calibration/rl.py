@@ -17,11 +17,14 @@ how each figure of the run maps onto the RLSpec.
 An asynchronous point (`generation_gpus:`, NeMo-RL async GRPO with `max_trajectory_age_steps`
 k) generates on its own GPUs while the others train on the previous step's rollouts, the
 planner's `colocated: false` with max_staleness_updates k: its step is
-    max(generation side, training side),
+    max(generation side, training side) + weight sync,
 the generation side the generation and its prefill over the generation GPUs (no drain: the
 engine keeps k updates' samples in flight; at least the pace row's floor / k), the training side
-the training and log-prob passes over the other GPUs; no colocated refit, offload or overhead
-(the LP prices none for separate pools at one site).
+the training and log-prob passes over the other GPUs; no colocated refit, offload or overhead,
+but the weight sync after every training pass (planner/demand/rl.py pool_sync_s: the whole
+model broadcast from the trainer to every generator, W / B_bcast + rl.update_overhead), which
+both sides wait for (the generators pause for the in-flight update, the trainer for the
+broadcast), as the LP's pace and idle share take it (planner/kinds/rl.py).
 
 Diagnostics (printed by `python -m planner.calibration.rl`, not compared): generation at the
 recipe's own vLLM instance size and constant batch, and the decode floor of a response running
@@ -44,6 +47,7 @@ from planner.demand.inference import layouts, pinned_layout
 from planner.demand.rl import (
     colocated_update_s,
     generator_args,
+    pool_sync_s,
     rl_rates,
     rl_roles,
     update_floor_s,
@@ -159,6 +163,7 @@ def units(point: RLPoint, catalog: Catalog, gpus: int | None = None) -> float:
 
 
 GENERATION_SIDE = ("generate", "generate_prefill")
+WEIGHT_SYNC = "weight_sync"  # an asynchronous step's sync: both sides wait for it
 
 
 def stage_seconds(point: RLPoint, catalog: Catalog) -> dict[str, float]:
@@ -192,6 +197,11 @@ def stage_seconds(point: RLPoint, catalog: Catalog) -> dict[str, float]:
     if floor is not None:
         out["generate"] = max(out["generate"], floor / max(1, point.max_trajectory_age_steps))
     if point.asynchronous:
+        # The weight sync after each training pass (planner/demand/rl.py pool_sync_s): the
+        # whole model broadcast from the trainer to every generator over the job's GPUs.
+        sync = pool_sync_s(spec, catalog, point.system, accelerators=point.gpus)
+        assert sync is not None, f"{point.id}: {point.system} has no RL figures"
+        out[WEIGHT_SYNC] = sync.total_s
         return out
     # The colocated update's own costs (planner/demand/rl.py colocated_update_s), the training
     # state spread over the run's own GPUs.
@@ -204,11 +214,13 @@ def stage_seconds(point: RLPoint, catalog: Catalog) -> dict[str, float]:
 
 
 def step_s(point: RLPoint, stages: dict[str, float]) -> float:
-    """A colocated step: every stage in turn; an asynchronous one: the slower of its two sides."""
+    """A colocated step: every stage in turn; an asynchronous one: the slower of its two sides,
+    then the weight sync (the generators pause for it, the trainer waits for it)."""
     if not point.asynchronous:
         return sum(stages.values())
     generation = sum(v for k, v in stages.items() if k in GENERATION_SIDE)
-    return max(generation, sum(v for k, v in stages.items() if k not in GENERATION_SIDE))
+    training = sum(v for k, v in stages.items() if k not in (*GENERATION_SIDE, WEIGHT_SYNC))
+    return max(generation, training) + stages.get(WEIGHT_SYNC, 0.0)
 
 
 def predict(point: RLPoint, catalog: Catalog | None = None) -> float:

@@ -12,6 +12,7 @@ the TP all-reduces over all its chips and an MoE model's EP terms).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,13 +177,22 @@ def _load(point: ServingPoint, catalog: Catalog) -> ModelLoad:
 
 
 def pinned_step(
-    point_id: str, catalog: Catalog, tp: int, pp: int, ep: int, batch: int
+    point_id: str,
+    catalog: Catalog,
+    tp: int,
+    pp: int,
+    ep: int,
+    batch: int,
+    parametric: bool = False,
 ) -> tuple[ModelArch, ModelLoad, StepTerms]:
     """The decode step (chunked prefill in it) of a serving point's spec at a batch and a
     TP x PP x EP layout of its own, for the scripts that compare a run's measured step with the
     planner's at the run's batch (bench/step_at_run_batch.py, bench/moe_kernel_bottom_up.py,
-    bench/dense_decode_bottom_up.py): the model, its load and the step's terms."""
+    bench/dense_decode_bottom_up.py): the model, its load and the step's terms. parametric: the
+    point's parametric MoE terms even where it names a TensorRT-LLM release (parametric_moe)."""
     point = next(p for p in points() if p.id == point_id)
+    if parametric:
+        point = parametric_moe(point)
     spec = point.spec
     arch = catalog.models[spec.model_name]
     hw = hardware(catalog, point.system)
@@ -229,6 +239,21 @@ def prefill_run_value(point: ServingPoint, catalog: Catalog) -> float:
         spec.kv_precision or spec.precision,
     )
     return t.tokens_per_s / lay.accelerators
+
+
+def parametric_moe(point: ServingPoint) -> ServingPoint:
+    """The point without its engine's TensorRT-LLM release (engine.tensorrt_llm_version): its
+    decode step with the parametric MoE terms (the expert GEMMs' roofline, moe_layer_latency,
+    moe_token_bandwidth) instead of the measured MoE module table, what the analyses of those
+    fitted terms (bench/moe_release_fit.py, bench/moe_batch_cost_fit.py,
+    bench/moe_kernel_bottom_up.py) evaluate; the point itself when it names no release."""
+    engine = point.spec.engine
+    if engine is None or engine.tensorrt_llm_version is None:
+        return point
+    spec = point.spec.model_copy(
+        update={"engine": engine.model_copy(update={"tensorrt_llm_version": None})}
+    )
+    return dataclasses.replace(point, spec=spec)
 
 
 def point_value(point: ServingPoint, catalog: Catalog) -> float:

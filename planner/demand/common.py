@@ -227,10 +227,11 @@ ESTIMATED_TRAINING_CAVEAT = (
 MOE_TRAINING_CAVEAT = (
     "MoE training ({}) by the step model, which NVIDIA's MLPerf Training v6.0 MoE runs exceed by "
     "a per-step cost it does not have: DeepSeek-V3 on 2,048-8,192 GB200 ran 1.3-1.8x slower than "
-    "modelled (~1.7 s a step more), on 256-512 GPUs within -6% to +13%; gpt-oss-20b, one "
-    "micro-batch a step, 1.2-3.4x (63-121 ms a step more) (planner/calibration/training.yaml "
-    "mlperf60-*, docs/models.md): the training capacity may be short by as much, the more so "
-    "the fewer micro-batches a step"
+    "modelled (~1.7 s a step more), on 256-512 GPUs within -6% to +13% (planner/calibration/"
+    "training.yaml mlperf60-*, docs/models.md): the training capacity may be short by as much, "
+    "the more so the fewer micro-batches a step; and a recipe that pads the expert GEMMs to a "
+    "static CUDA-graph buffer (gpt-oss-20b's MLPerf configs, 1.5-7x the routed tokens: 1.2-3.4x "
+    "slower than unpadded) needs its layout's expert_capacity_factor"
 )
 ESTIMATED_SERVING_CAVEAT = (
     "serving rates of {} rest on an estimated compute_utilisation (no calibrated serving run of "

@@ -600,6 +600,7 @@ def decode_point(
     graph_batch_sizes: tuple[int, ...] | None = None,
     token_budget: int | None = None,
     output_percentiles: tuple[tuple[float, float], ...] | None = None,
+    engine_release: str | None = None,
 ) -> DecodePoint:
     """Batch and decode tokens/s of the best layout (throughput mode when tokens_per_s_per_user
     is None: batch limited by HBM only). max_sequences, max_sequences_per_accelerator: the
@@ -623,7 +624,9 @@ def decode_point(
     tokens and the prompt tokens that keep up with them fit it (token_budget_cap); the TPOT
     tail is unchanged (a prompt's chunks fall on consecutive steps: tpot_tail.py).
     output_percentiles: the output lengths' law, (quantile, tokens) pairs, for the TPOT
-    quantile (tpot_tail.output_lengths; None: geometric of the mean).
+    quantile (tpot_tail.output_lengths; None: geometric of the mean). engine_release: the
+    TensorRT-LLM release the engine runs (EngineSpec.tensorrt_llm_version): the MoE module's
+    time from a measured table where one covers it (moe_kernels.py).
 
     Every layout (see `layouts`), spanning units or not, is evaluated; the one with the highest
     decode tokens/s per unit wins (the smaller instance on a tie within 0.1%). Layouts spanning
@@ -649,6 +652,7 @@ def decode_point(
         graph_batch_sizes,
         token_budget,
         output_percentiles,
+        engine_release,
     )
     base = dict(
         weight_bytes=load.weights_bytes,
@@ -1017,6 +1021,7 @@ def serving_load(spec: InferenceSpec, arch: ModelArch) -> ModelLoad:
         spec.engine_graph_sizes,
         spec.engine.max_num_tokens if spec.engine else None,
         spec.output_law,
+        spec.engine_release,
     )
 
 
@@ -1103,6 +1108,7 @@ def estimate_serving(
         graph_batch_sizes=spec.engine_graph_sizes,
         token_budget=spec.engine.max_num_tokens if spec.engine else None,
         output_percentiles=spec.output_law,
+        engine_release=spec.engine_release,
     )
     if hw.accelerator.serving is None:
         return InferenceEstimate(
@@ -1314,6 +1320,9 @@ def estimate_serving(
             "pp_hops": terms.pp_comm_s,
             "moe_layer": terms.moe_layer_s,
             "moe_tokens": terms.moe_token_s,
+            # the measured MoE module: only where a table covers the step (plans and JSON
+            # without one are unchanged)
+            **({"moe_module": terms.moe_module_s} if terms.moe_kernels is not None else {}),
             "overhead": terms.overhead_s,
             "prefill_chunk": terms.chunk_s,
             # the quantile's excess over the mean TPOT: only with tpot_percentile (plans and
@@ -1467,6 +1476,14 @@ def _moe_lines(arch: ModelArch, s: ServingFigures, terms: StepTerms) -> list[str
     """Derivation lines for an MoE step's two fitted terms (none for a dense model)."""
     if arch.moe is None:
         return []
+    if terms.moe_kernels is not None:
+        return [
+            f"MoE module = {arch.moe_layers} MoE layers x TensorRT-LLM {terms.moe_kernels}'s fused "
+            f"MoE module as measured on the hottest EP rank (planner/data/moe_kernels.csv, "
+            f"interpolated over the tokens routed a step) = {terms.moe_module_s * 1e3:.2f} ms "
+            "(in place of the expert GEMMs' roofline, the MoE layer latency and the routed-token "
+            "cost; the all-to-all goes at the link rate)"
+        ]
     bw = s.moe_token_bandwidth_bytes_per_s
     per_token = moe_token_bytes(arch)
     return [

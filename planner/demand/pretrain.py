@@ -255,6 +255,7 @@ def training_layout(lay: LayoutSpec, dp: int) -> Layout:
         lay.tp_comm_overlap,
         lay.ep_comm_overlap,
         lay.embedding_loss_in_pp_split,
+        lay.expert_capacity_factor,
     )
 
 

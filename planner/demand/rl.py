@@ -37,6 +37,7 @@ from planner.demand.common import (
     CPU_ONLY_REASON,
     TRAINING_FLOPS_PER_PARAM,
     Hardware,
+    decode_attention_flops_per_token,
     forward_flops_per_token,
     hardware,
     prefill_flops_per_token,
@@ -65,6 +66,7 @@ from planner.demand.serving_physics import (
     model_load,
     precision_gap,
     prefill_time,
+    sequence_kv_bytes,
     step_terms,
 )
 from planner.demand.training import (
@@ -404,10 +406,11 @@ def _forward_pass(
 
 # -- generation at the run's own concurrency ------------------------------------------------
 
-# Midpoint-rule segments over a drain (the response-length axis): the batch B·S(k) is smooth
-# and the step nearly affine in the batch: 64 segments are within 0.001% of the token-by-token
-# sum on the Llama H100 check (tests/test_calibration_rl.py).
-DRAIN_SEGMENTS = 64
+# Midpoint-rule segments over a drain (the response-length axis): the batch B·S(k) and the
+# context P + k are smooth and the step nearly affine in both: 128 segments are within 0.002% of
+# the token-by-token sum on the Llama H100 check (tests/test_calibration_rl.py; 64 were within
+# 0.001% at the mean context, 0.02% at the drain's own).
+DRAIN_SEGMENTS = 128
 
 
 def length_shape(mean: float, cap: float) -> float:
@@ -459,6 +462,34 @@ class GenerationPoint:
     drain_tokens: float = 0.0  # the longest response the drain waits for
 
 
+def drain_step(
+    hw: Hardware,
+    load: ModelLoad,
+    lay: ServingLayout,
+    batch: float,
+    position: float,
+    prompt: tuple[float, int] | None,
+) -> float:
+    """The decode step of a drain's `batch` sequences (at least one a stage) once each has
+    generated `position` tokens: the responses of a drain start together, so the ones still
+    decoding at position k each read a context of P/share + k tokens of KV (sequence_kv_bytes)
+    and attend over P + k (decode_attention_flops_per_token), not the load's mean P/share +
+    C/2 and P + C/2: the long responses the drain waits for read more KV than the mean. The
+    stored KV, the weights and every other term are the load's. prompt None: the load's mean
+    context."""
+    b = max(lay.pp, math.ceil(batch - 1e-9))
+    if prompt is None:
+        return StepPhysics(hw, load, lay).terms(b, False).step_s
+    p, share = prompt
+    arch = load.arch
+    at = replace(
+        load,
+        kv_read_per_sequence=sequence_kv_bytes(arch, load.kv_bytes_per_token, p, position, share),
+        flops_attention=decode_attention_flops_per_token(arch, p + position),
+    )
+    return StepPhysics(hw, at, lay).terms(b, False).step_s
+
+
 def _generation_on(
     hw: Hardware,
     load: ModelLoad,
@@ -470,10 +501,13 @@ def _generation_on(
     drains: bool,
     max_sequences: int | None = None,
     max_sequences_per_accelerator: int | None = None,
+    prompt: tuple[float, int] | None = None,
 ) -> GenerationPoint | None:
     """generation_point on one layout (None: it does not hold one sequence a stage); at most
     the engine's cap decoding at once (engine_sequence_cap: max_sequences, e.g. vLLM
-    max_num_seqs, and max_sequences_per_accelerator x the layout's chips) when given."""
+    max_num_seqs, and max_sequences_per_accelerator x the layout's chips) when given.
+    `prompt` (P, share): the drain's steps at their own context (drain_step), else at the
+    load's mean context."""
     hbm = _hbm_batch(load, lay)
     if hbm < lay.pp:
         return None
@@ -499,7 +533,10 @@ def _generation_on(
         drain_s = (
             cap
             * du
-            * sum(step_s(batch * length_survival((i + 0.5) * du, x)) for i in range(DRAIN_SEGMENTS))
+            * sum(
+                drain_step(hw, load, lay, batch * length_survival(u, x), cap * u, prompt)
+                for u in ((i + 0.5) * du for i in range(DRAIN_SEGMENTS))
+            )
         )
         drain_tokens = cap * u_end
         full_s = max(0.0, queue - batch) * completion * step_s(batch) / batch
@@ -547,8 +584,10 @@ def generation_point(
              and a length cap C: the completions follow the maximum-entropy distribution on
              [0, C] with the mean C̄ (length_shape), S(k) the share longer than k;
                full  = (Q − B) · C̄ · step(B) / B       the queued samples at the full batch
-               drain = ∫_0^K step(max(pp, ⌈B · S(k)⌉)) dk,  K: in_flight · S(K) = 1
-                       (the last B responses; every instance waits for the longest of all)
+               drain = ∫_0^K step_k(max(pp, ⌈B · S(k)⌉)) dk,  K: in_flight · S(K) = 1
+                       (the last B responses; every instance waits for the longest of all;
+                       step_k: the step with each sequence's KV and attention at P/share + k
+                       and P + k, drain_step)
              else    full = Q · C̄ · step(B) / B, drain = 0
       tokens/s per instance = Q · C̄ / (full + drain);  per unit x instances per unit
 
@@ -600,6 +639,7 @@ def generation_point(
             drains,
             max_sequences,
             max_sequences_per_accelerator,
+            (prompt_tokens, share),
         )
         if point is not None and (best is None or point.rate.per_unit_s > best.rate.per_unit_s):
             best = point
@@ -919,6 +959,71 @@ def refit_span(spec: RLSpec, model_parallel: int) -> int:
     if tr is not None and tr.layout is not None:
         return tr.layout.tp * tr.layout.pp * tr.layout.ep
     return model_parallel
+
+
+@dataclass(frozen=True)
+class PoolSync:
+    """A separate-pool run's weight sync, once per update, on one system (see
+    `pool_sync_s`)."""
+
+    bytes_s: float  # W / B_bcast
+    overhead_s: float  # rl.update_overhead: the refit's control path
+    link: Literal["scale-up", "scale-out"]
+    bandwidth_bytes_per_s: float  # B_bcast, link utilisation included
+    weight_bytes: float  # W
+
+    @property
+    def total_s(self) -> float:
+        return self.bytes_s + self.overhead_s
+
+
+def pool_sync_s(
+    spec: RLSpec, catalog: Catalog, system: str, accelerators: float | None = None
+) -> PoolSync | None:
+    """The weight sync of a run whose generation has its own accelerators (`colocated: false`,
+    NeMo-RL async GRPO), once per update, on `system`:
+
+      sync_s  = W / B_bcast + rl.update_overhead,   W = params x bytes(precision);
+      B_bcast = B_up · u                              the whole job in one scale-up domain
+              = min(D · B_out, B_up) · u              otherwise,
+      B_up = scale_up_bandwidth / 2 (one way), B_out = one accelerator's scale-out NIC,
+      D = the scale-up domain's accelerators, u = serving.link_bandwidth_utilisation.
+
+    NeMo-RL v0.6.0 (nemo_rl/algorithms/grpo.py refit_policy_generation, non-colocated branch;
+    nemo_rl/utils/packed_tensor.py packed_broadcast_producer) broadcasts every full BF16 tensor
+    from training rank 0 to all vLLM ranks over one NCCL group: a pipelined broadcast whose data
+    enters each scale-up domain over that domain's D NICs in parallel (NCCL's channels, one a
+    NIC) and leaves the source through its one-way scale-up link, so B_bcast is the smaller of
+    the two. The fixed part is the refit's control path (per-tensor packing and vLLM's
+    load_weights, the catalog's rl.update_overhead, whose source measures it on this refit).
+    The async loop (grpo.py async_grpo_train) runs the sync after the training pass, with
+    in-flight weight updates the generators pause for it: both pools wait, the step is
+    max(generation, training side) + sync_s (planner/calibration/rl.py).
+
+    `accelerators`: the job's (both pools); None: the LP does not know the run's size, so the
+    job is taken to span scale-up domains (the slower case). None: colocated (see
+    colocated_update_s), no accelerator, or no `rl`/`serving` figures."""
+    hw = hardware(catalog, system)
+    if spec.colocated or hw is None:
+        return None
+    acc = hw.accelerator
+    if acc.rl is None or acc.serving is None:
+        return None
+    weight_bytes = catalog.models[spec.policy].params * BYTES_PER_VALUE[spec.precision]
+    up = acc.scale_up_bandwidth_bytes_per_s / 2
+    domain = hw.system.scale_up_domain
+    u = acc.serving.link_bandwidth_utilisation
+    if accelerators is not None and math.ceil(accelerators - 1e-9) <= domain:
+        link, bw = "scale-up", up * u
+    else:
+        link, bw = "scale-out", min(domain * acc.scale_out_bandwidth_bytes_per_s, up) * u
+    return PoolSync(
+        bytes_s=weight_bytes / bw,
+        overhead_s=acc.rl.update_overhead_s,
+        link=link,  # type: ignore[arg-type]
+        bandwidth_bytes_per_s=bw,
+        weight_bytes=weight_bytes,
+    )
 
 
 @dataclass(frozen=True)

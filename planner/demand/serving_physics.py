@@ -94,6 +94,7 @@ from planner.demand.common import (
     weight_bytes,
 )
 from planner.demand.kv import kv_bytes_per_token, kv_sequence_bytes
+from planner.demand.moe_kernels import module_floor_s, module_rows, module_s
 from planner.demand.tpot_tail import stall_quantile_s
 
 # Activations exchanged by TP all-reduces and pipeline hops are BF16 (2 B per value): the
@@ -290,6 +291,9 @@ class ModelLoad:
     # The untied input embedding's share of dense_bytes (vocab x hidden at the dense part's
     # bytes per parameter; 0 without vocab): held in HBM, but a step reads only its tokens' rows.
     embedding_bytes: float = 0.0
+    # The TensorRT-LLM release the engine runs (EngineSpec.tensorrt_llm_version): where a measured
+    # MoE module table covers it (moe_kernels.py) the step reads the module's time from it.
+    engine_release: str | None = None
 
     @property
     def flops_per_token(self) -> float:
@@ -355,6 +359,7 @@ def model_load(
     graph_batch_sizes: tuple[int, ...] | None = None,
     token_budget: int | None = None,
     output_percentiles: tuple[tuple[float, float], ...] | None = None,
+    engine_release: str | None = None,
 ) -> ModelLoad:
     """Bytes and FLOPs of serving `arch`: weights per checkpoint (scaled evenly over experts and
     the dense part when the checkpoint differs from params x bytes; when the checkpoint names a
@@ -373,7 +378,8 @@ def model_load(
     graph_batch_sizes: the engine's CUDA graph batch sizes with padding (padded_decode_batch).
     token_budget: the engine's tokens a step (EngineSpec.max_num_tokens; token_budget_cap).
     output_percentiles: the output lengths' law, (quantile, tokens) pairs, for the TPOT
-    quantile (tpot_tail.output_lengths; None: geometric)."""
+    quantile (tpot_tail.output_lengths; None: geometric).
+    engine_release: the TensorRT-LLM release the engine runs (moe_kernels.py)."""
     padded = padded_prompt_tokens(prompt_tokens, prefill_buckets)
     total = checkpoint_weight_bytes(arch, precision)
     dense_p = dense_precision(arch, precision)
@@ -420,6 +426,7 @@ def model_load(
         whole_prompts=whole_prompts,
         graph_batch_sizes=tuple(sorted(set(graph_batch_sizes))) if graph_batch_sizes else None,
         token_budget=token_budget,
+        engine_release=engine_release,
     )
 
 
@@ -1037,6 +1044,11 @@ class StepTerms:
     ep_imbalance: float = 1.0  # hottest EP rank's routed tokens / the mean (1 = balanced)
     moe_layer_s: float = 0.0  # moe_layers x moe_layer_latency (MoE models)
     moe_token_s: float = 0.0  # the hottest rank's routed tokens / moe_token_bandwidth (MoE)
+    # moe_layers x the measured MoE module (moe_kernels.py) where a table covers the step, in
+    # place of the expert GEMMs' phase, moe_layer_s and moe_token_s (then 0); its table's
+    # TensorRT-LLM release (None: the parametric terms)
+    moe_module_s: float = 0.0
+    moe_kernels: str | None = None
     # The TPOT target's quantile over requests (0.99: p99; None: the mean TPOT) and that quantile's
     # excess over the mean TPOT: prefill stalls that land on few output tokens (tpot_tail.py).
     tpot_quantile: float | None = None
@@ -1069,6 +1081,7 @@ class StepTerms:
             + self.pp_comm_s
             + self.moe_layer_s
             + self.moe_token_s
+            + self.moe_module_s
             + self.overhead_s
         )
 
@@ -1087,8 +1100,8 @@ class StepTerms:
     @property
     def bound(self) -> str:
         """What the step spends most on: "compute" or "memory" (the phases bound by each),
-        "communication" (TP + EP + PP), "latency" (step overhead + MoE layer latency) or "MoE
-        tokens" (the fitted per-routed-token cost)."""
+        "communication" (TP + EP + PP), "latency" (step overhead + MoE layer latency), "MoE
+        tokens" (the fitted per-routed-token cost) or "MoE module" (the measured one)."""
         if not self.phases:
             return "compute" if self.compute_s >= self.memory_s else "memory"
         parts = {
@@ -1097,6 +1110,7 @@ class StepTerms:
             "communication": self.tp_comm_s + self.ep_comm_s + self.pp_comm_s,
             "latency": self.overhead_s + self.moe_layer_s,
             "MoE tokens": self.moe_token_s,
+            "MoE module": self.moe_module_s,
         }
         return max(parts, key=lambda k: parts[k])
 
@@ -1115,6 +1129,7 @@ class StepTerms:
             ("PP hops", self.pp_comm_s),
             ("MoE layer latency", self.moe_layer_s),
             ("MoE routed tokens", self.moe_token_s),
+            (f"MoE module (measured, TensorRT-LLM {self.moe_kernels})", self.moe_module_s),
             ("overhead", self.overhead_s),
         ):
             if value > 0:
@@ -1201,6 +1216,15 @@ class StepPhysics:
         self.moe_token_cost_s = (
             moe_token_bytes(arch) / token_bw if token_bw is not None and arch.moe else 0.0
         )
+        # The measured MoE module (moe_kernels.py): (its release, rows) where a table covers this
+        # part, release, precision, MoE shape and EP size with whole experts a rank; else None
+        self.moe_table = (
+            None
+            if lay.expert_tp
+            else module_rows(
+                hw.system.accelerator or "", load.engine_release, load.precision, arch, g
+            )
+        )
         self._floor_slopes = self._tpot_floor_slopes()
 
     @functools.cached_property
@@ -1267,6 +1291,13 @@ class StepPhysics:
         tokens = q * self.load.arch.moe_layers * self.moe_token_cost_s / self.lay.accelerators
         dense = q * max(0.0, load.flops_dense) / self.dense_rate
         fixed = self.figures.step_overhead_s + self.moe_layer_s
+        if self.moe_table is not None:
+            # the measured module replaces the expert GEMMs, the routed tokens and the layer
+            # latency: at least its smallest row a layer
+            experts = tokens = 0.0
+            fixed = self.figures.step_overhead_s + self.load.arch.moe_layers * module_floor_s(
+                self.moe_table[1]
+            )
         return attention + experts + tokens, dense, self.dense_read / self.hbm_bw, fixed
 
     def tpot_floor_s(self, batch: int, with_chunk: bool) -> float:
@@ -1318,10 +1349,20 @@ class StepPhysics:
             expert_c = (
                 imbalance * work * q * load.flops_experts / gemm_efficiency(hw, n_expert)
             ) / self.expert_rate
+        moe_layer_s = self.moe_layer_s
+        moe_token_s = arch.moe_layers * imbalance * mq / g * self.moe_token_cost_s
+        module = 0.0
+        expert_phase = ("expert GEMMs", expert_c, expert_read / bw)
+        if self.moe_table is not None:
+            # the measured module at the mq tokens routed over the EP group, a layer
+            module = arch.moe_layers * module_s(self.moe_table[1], mq)
+            expert_phase = ("expert GEMMs", 0.0, 0.0)
+            expert_c = 0.0
+            moe_layer_s = moe_token_s = 0.0
         phases = (
             ("attention", attention_c, kv_read / bw),
             ("dense GEMMs", dense_c, dense_read / bw),
-            ("expert GEMMs", expert_c, expert_read / bw),
+            expert_phase,
         )
         tp_comm_s = self.allreduces * allreduce_s(hw, tp, n_dense * arch.hidden * ACTIVATION_BYTES)
         chunk_s = 0.0
@@ -1350,8 +1391,10 @@ class StepPhysics:
             tokens_per_step=load.tokens_per_step,
             phases=phases,
             ep_imbalance=imbalance,
-            moe_layer_s=self.moe_layer_s,
-            moe_token_s=arch.moe_layers * imbalance * mq / g * self.moe_token_cost_s,
+            moe_layer_s=moe_layer_s,
+            moe_token_s=moe_token_s,
+            moe_module_s=module,
+            moe_kernels=self.moe_table[0] if self.moe_table is not None else None,
             tpot_quantile=load.tpot_quantile if with_chunk else None,
             tpot_tail_s=tail_s,
             tpot_prompt_cv=load.prompt_cv if with_chunk else 0.0,
@@ -1594,6 +1637,10 @@ class StepArrays:
         self.cross = ints(cross)
         self.inside_hops = self.pp - self.cross
         self.moe_layers = arch.moe_layers
+        # layouts whose MoE module is measured (StepPhysics.moe_table)
+        self.tables = [st.moe_table[1] if st.moe_table is not None else None for st in steps]
+        self.table_on = np.array([t is not None for t in self.tables], dtype=bool)
+        self.any_table = bool(self.table_on.any())
         self.moe_layer_s = first.moe_layer_s
         self.moe_token_cost_s = first.moe_token_cost_s
         self.overhead_s = s.step_overhead_s
@@ -1665,7 +1712,10 @@ class StepArrays:
             dense_c, self.dense_read_mem[i]
         )
         if self.moe:
-            roofline = roofline + np.maximum(expert_c, expert_read / bw)
+            expert_phase = np.maximum(expert_c, expert_read / bw)
+            if self.any_table:
+                expert_phase = np.where(self.table_on[i], 0.0, expert_phase)
+            roofline = roofline + expert_phase
         nbytes = n_dense * arch.hidden * ACTIVATION_BYTES
         allreduce = np.where(
             self.ar_inner_on[i], self.ar_lat[i] + self.ar_coef[i] * nbytes / self.up_bw_ar, 0.0
@@ -1699,8 +1749,24 @@ class StepArrays:
                 0.0,
             )
         if self.moe:
-            step = step + self.moe_layer_s
-            step = step + self.moe_layers * imbalance * mq / g * self.moe_token_cost_s
+            fitted_layer: float | np.ndarray = self.moe_layer_s
+            fitted_tokens = self.moe_layers * imbalance * mq / g * self.moe_token_cost_s
+            if self.any_table:
+                on = self.table_on[i]
+                fitted_layer = np.where(on, 0.0, fitted_layer)
+                fitted_tokens = np.where(on, 0.0, fitted_tokens)
+            step = step + fitted_layer
+            step = step + fitted_tokens
+            if self.any_table:
+                tables = [self.tables[r] for r in i.tolist()]
+                module = np.array(
+                    [
+                        self.moe_layers * module_s(t, x) if t is not None else 0.0
+                        for t, x in zip(tables, mq.tolist(), strict=True)
+                    ],
+                    dtype=np.float64,
+                )
+                step = step + module
         step = step + self.overhead_s
         return step, imbalance
 

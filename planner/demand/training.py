@@ -42,6 +42,12 @@ decoder layer fewer in its first virtual stage, memory below):
   busiest EP rank `x_EP = min(1 + sqrt(2 ln EP / (t·k)), EP·min(k, E/EP)/k)` (random,
              force-balanced routing: ep_load_imbalance) on the expert GEMMs, the routed copies'
              bytes and the all-to-all
+  padded     with a layout's `expert_capacity_factor` C (a static receive buffer of C x the
+             mean routed copies t·k a rank receives, Megatron-LM moe_expert_rank_capacity_factor,
+             set for CUDA-graph capture, without paged stashing) the expert GEMMs run over
+             every row of it: `max(C, x_EP)` in place of x_EP on their FLOPs, and their M is C times the
+             routed mean in the shape (expert_gemm_load); the routed copies' bytes and the
+             all-to-all stay on the routed copies
   EP         `x_EP · 4 · (EP-1)/EP · t · k · hidden · 2 B` per MoE layer (dispatch and combine,
              forward and backward); fully exposed (the expert GEMMs wait for the dispatch,
              the next layer for the combine), or, on a layout with `ep_comm_overlap` (the
@@ -211,6 +217,14 @@ class Layout:
     # last one layer fewer beside the loss and output head. A recipe input (PP > 1); the layout
     # search leaves it off.
     embedding_loss_in_pp_split: bool = False
+    # The expert GEMMs run over a static, padded receive buffer of `expert_capacity_factor` x
+    # the mean routed copies a rank receives (t·k), not over the routed copies: Megatron-LM's
+    # moe_expert_rank_capacity_factor (HybridEP's fixed receive budget, sized for CUDA-graph
+    # capture) in a recipe without paged stashing (the MLPerf v6.0 gpt_oss_20b configs). 0: the
+    # GEMMs run over the routed copies (dropless; and the recipes that pair the factor with
+    # moe_paged_stash, whose rows match without it). A recipe input (MoE only); the layout
+    # search leaves it off.
+    expert_capacity_factor: float = 0.0
 
     @property
     def accelerators(self) -> int:
@@ -228,6 +242,8 @@ class Layout:
         text += f", mb {self.micro_batch}"
         text += ", TP overlap" if self.tp_comm_overlap else ""
         text += ", EP overlap" if self.ep_comm_overlap else ""
+        if self.expert_capacity_factor:
+            text += f", expert GEMMs padded to {self.expert_capacity_factor:g}x"
         return text + (
             ", embedding and loss in the PP split" if self.embedding_loss_in_pp_split else ""
         )
@@ -567,6 +583,19 @@ def ep_load_imbalance(mf: ModelFigures, t: Any, ep: Any) -> Any:
     return np.where(ep > 1, x, 1.0) if np.ndim(x) else (float(x) if ep > 1 else 1.0)
 
 
+def expert_gemm_load(capacity: float, ep_load: float) -> float:
+    """The expert GEMMs' rows over the mean routed copies a rank receives (t·k), per MoE layer
+    and micro-batch: with a static receive buffer of `capacity` x the mean (Megatron-LM
+    moe_expert_rank_capacity_factor: HybridEP's budget `tokens · topk · factor`, rounded up to
+    the quantisation alignment; in the MLPerf v6.0 gpt_oss_20b recipes, without paged stashing,
+    the expert GEMMs take every row of it, padding included: docs/models.md), `max(capacity, ep_load)`: every rank computes the whole buffer, so
+    the busiest rank's routed share (ep_load) no longer sets the time unless it exceeds the
+    buffer (it cannot: tokens past the budget are dropped). 0 (no static buffer): ep_load."""
+    if capacity <= 0.0:
+        return ep_load
+    return max(capacity, ep_load)
+
+
 def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
     """Per-direction bandwidth of a collective whose ranks span `group_span` consecutive
     accelerators: scale-up when they stay inside one scale-up domain, else scale-out."""
@@ -592,6 +621,7 @@ def stage_terms(
     shape_dense: Any,
     shape_exp: Any,
     ep_load: Any = 1.0,
+    gemm_load: Any = None,
 ) -> tuple[Any, Any, Any, Any, Any, Any]:
     """One pipeline stage's compute per micro-batch (floats or numpy arrays alike): `n` decoder
     layers, `mtp` MTP modules (each a layer, MoE in a MoE model, and a 2·hidden x hidden
@@ -602,7 +632,9 @@ def stage_terms(
     and for a stage without layers).
     extra: 1 + r/3 (recomputation) or 1/3 (forward only) on the layers; head_share: 1 or 1/3
     (the head is not recomputed); ep_load: the busiest EP rank's routed copies over the mean
-    (ep_load_imbalance), on the expert GEMMs and the routed copies' memory-bound passes."""
+    (ep_load_imbalance), on the expert GEMMs and the routed copies' memory-bound passes;
+    gemm_load: the expert GEMMs' rows over the mean routed copies when it differs from ep_load
+    (a padded receive buffer: expert_gemm_load), None: ep_load."""
     h = mf.hidden
     dense_l, expert_l = mf.layer_params
     dense_params = dense_l / mf.layers * (n + mtp) + mtp * MTP_PROJECTION_PER_HIDDEN_SQUARED * h * h
@@ -616,7 +648,14 @@ def stage_terms(
     if expert_l:
         moe_n = mf.moe_layers * n / mf.layers + mtp
         exp_flops = (
-            TRAINING_FLOPS_PER_PARAM * expert_l * moe_n / mf.moe_layers * t / tp * extra * ep_load
+            TRAINING_FLOPS_PER_PARAM
+            * expert_l
+            * moe_n
+            / mf.moe_layers
+            * t
+            / tp
+            * extra
+            * (ep_load if gemm_load is None else gemm_load)
         )
         gemm = gemm + exp_flops / (peak * f.gemm_efficiency * shape_exp)
         if np.ndim(dense_flops) == 0 and dense_flops + exp_flops > 0:  # scalars: the blend
@@ -832,10 +871,15 @@ def step_time(
         head_share = 1.0 / TRAINING_TO_FORWARD
     shape_dense = _shape(t, h / tp, f)
     shape_exp = 1.0
-    if mf.experts:
-        tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
-        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)
     ep_load = ep_load_imbalance(mf, t, ep)
+    gemm_load = ep_load
+    if mf.experts:
+        gemm_load = expert_gemm_load(layout.expert_capacity_factor, ep_load)
+        # rows per local expert: the routed mean, or the padded buffer's (the GEMM runs over
+        # all of them, at that M's shape)
+        rows = gemm_load if gemm_load != ep_load else 1.0
+        tokens_per_expert = t * mf.experts_per_token * ep / mf.experts * rows
+        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)
     n_last = max(0, last_stage_layers(slots, pp, layers_stage) - (1 if split else 0))  # loss slot
     # the busiest of the first PP-1 stages: a middle one, or the first (one layer fewer) at PP2
     n_first = layers_stage - (1 if split and pp == 2 else 0)
@@ -845,7 +889,7 @@ def step_time(
     kinds = []  # per stage kind: (gemm, head, attention, memory, tp, cp, moe layers, shape, layers)
     for n, mtp, nh in ((n_first, 0, 0), (n_last, mf.mtp_layers, heads)):
         gemm_i, head_i, attn_i, mem_i, moe_i, shape_i = stage_terms(
-            n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp, ep_load
+            n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp, ep_load, gemm_load
         )
         if forward_only:
             mem_i /= TRAINING_TO_FORWARD

@@ -121,6 +121,10 @@ class RLCoupling:
     # engine sleep/wake: planner/demand/rl.py colocated_update_s); empty when not colocated.
     colocated_update_s_by_system: dict[str, float] = field(default_factory=dict)
     colocated: bool = False  # the spec's `colocated` (generation and training share accelerators)
+    # Seconds a separate-pool update's weight sync takes on each system (the trained weights
+    # broadcast to every generator, both pools waiting: planner/demand/rl.py pool_sync_s);
+    # empty when colocated.
+    pool_sync_s_by_system: dict[str, float] = field(default_factory=dict)
     # verifier_core_s_per_sample split by the ISA the sandboxes need (x86_64, arm64).
     verifier_core_s_by_isa: dict[str, float] = field(default_factory=dict)
     # Sandbox memory held per sample, byte-seconds, by ISA: sum over verifiers that state
@@ -140,14 +144,18 @@ class RLCoupling:
 
     def pace_s_by_system(self) -> dict[str, float]:
         """Seconds an update lasts at least on each system: the update floor (its longest
-        sample's decode) + the colocated update's refit, offload and overhead, either one 0
-        where not given; only systems with one of them."""
+        sample's decode) + the colocated update's refit, offload and overhead or, with
+        separate pools, the weight sync the generators pause for; each 0 where not given; only
+        systems with one of them."""
         systems = sorted(
-            set(self.update_floor_s_by_system) | set(self.colocated_update_s_by_system)
+            set(self.update_floor_s_by_system)
+            | set(self.colocated_update_s_by_system)
+            | set(self.pool_sync_s_by_system)
         )
         return {
             s: self.update_floor_s_by_system.get(s, 0.0)
             + self.colocated_update_s_by_system.get(s, 0.0)
+            + self.pool_sync_s_by_system.get(s, 0.0)
             for s in systems
         }
 

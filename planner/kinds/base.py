@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from fleetcore.schema import PositiveInt, Strict
 from fleetcore.units import Bytes, Count, Duration
+from planner.demand.moe_kernels import RELEASE_PATTERN
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
@@ -99,7 +100,16 @@ class EngineSpec(Strict):
     chunked context a prompt is prefilled as ceil(P / (M − D)) chunks over consecutive steps: the
     mean step carries the same prefill work and a request waits for the same prefill, so the TPOT
     and its quantile do not change (docs/models.md, Token budget: an engine simulation). None
-    (the default): no budget. Inference workloads only (the RL generator rejects it)."""
+    (the default): no budget. Inference workloads only (the RL generator rejects it).
+    tensorrt_llm_version: the TensorRT-LLM release the engine runs (major.minor[.patch][rcN]:
+    "1.2", "1.3.0rc10"; a branch such as feat/1.2-mlpinf is its release, 1.2). Where
+    planner/data/moe_kernels.csv has a measured MoE module table for that release (the same
+    major.minor, else the next minor's earliest), the accelerator, the checkpoint's precision,
+    the model's MoE shape and the layout's EP size, the decode step's MoE module time is that
+    table's, interpolated over the tokens routed a step (planner/demand/moe_kernels.py), in
+    place of the expert GEMMs' roofline, moe_layer_latency and moe_token_bandwidth; elsewhere,
+    or None (the default), the parametric terms. Inference workloads only (the RL generator
+    rejects it)."""
 
     # The engine's instance layout; None = the planner's fastest decode layout.
     layout: EngineLayoutSpec | None = None
@@ -124,6 +134,10 @@ class EngineSpec(Strict):
     # max_num_batched_tokens), per attention-DP rank (per instance without attention DP, per
     # pipeline micro-batch): decode tokens + the prompt chunk. None: no budget.
     max_num_tokens: PositiveInt | None = None
+    # The TensorRT-LLM release the engine runs ("1.2", "1.3.0rc10"): the decode step's MoE module
+    # comes from a measured table where one covers it (planner/demand/moe_kernels.py). None: the
+    # parametric MoE terms.
+    tensorrt_llm_version: Annotated[str, Field(pattern=RELEASE_PATTERN)] | None = None
 
     def sequence_cap(self, accelerators: int) -> float:
         """The largest decode batch an instance of `accelerators` chips may run:

@@ -54,6 +54,18 @@ MOE_SERVING_CAVEAT = (
     "not from vLLM's MoE kernels (docs/models.md): the serving capacity depends on the engine, "
     "its release and how it is driven more than the model says"
 )
+# The caveat of an MoE workload whose engine names its TensorRT-LLM release
+# (engine.tensorrt_llm_version): the measured module where a table covers it
+MOE_KERNEL_CAVEAT = (
+    "MoE serving ({}) with TensorRT-LLM's measured MoE module where its release, the accelerator, "
+    "precision, MoE shape and EP size have a table (planner/data/moe_kernels.csv: aiconfigurator's "
+    "DeepSeek-R1 NVFP4 tables of B200, GB200, B300 and GB300, a few power-law routing draws each), "
+    "the 2025-fitted per-routed-token cost elsewhere: with it the MLPerf 2026 DeepSeek-R1 Offline "
+    "and v6.1 Server runs land within 15%, but Server runs that stop short of their p99 TPOT bound "
+    "and GB300's MTP rack are priced up to 1.6x their rate, and the table is the CUTLASS "
+    "throughput kernel's: at a tight TPOT target on a small EP group TensorRT-LLM's min-latency "
+    "path runs ~2x faster (docs/models.md, Measured MoE module tables)"
+)
 SECONDS_PER_DAY = 86400.0
 
 
@@ -377,6 +389,11 @@ class InferenceSpec(Strict):
         return tuple(sorted(set(self.engine.cuda_graph_batch_sizes)))
 
     @property
+    def engine_release(self) -> str | None:
+        """engine.tensorrt_llm_version (None without it)."""
+        return self.engine.tensorrt_llm_version if self.engine is not None else None
+
+    @property
     def decode_target(self) -> float | None:
         """Tokens/s per user the batch is sized for; None in offline mode."""
         return None if self.mode == "offline" else self.tokens_per_s_per_user
@@ -443,7 +460,12 @@ def demand(
             + (f"; {spec.votes} votes share each prompt" if spec.votes > 1 else "")
         ],
         caveats=(
-            [Caveat(MOE_SERVING_CAVEAT, f"{name} ({spec.model})")]
+            [
+                Caveat(
+                    MOE_SERVING_CAVEAT if spec.engine_release is None else MOE_KERNEL_CAVEAT,
+                    f"{name} ({spec.model})",
+                )
+            ]
             if catalog.models[spec.model].moe is not None
             else []
         )

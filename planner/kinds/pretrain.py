@@ -63,7 +63,14 @@ class LayoutSpec(Strict):
     `account_for_loss_in_pipeline_split`; the MLPerf NeMo configs' `ASYM_PP_EMBED` and
     `ASYM_PP_LOSS`), so the first stage holds one decoder layer fewer beside the embedding (and
     fewer activations in flight) and the last one fewer beside the loss and output head; needs
-    pp > 1; false (default) = the layers split evenly, the remainder on the last stage."""
+    pp > 1; false (default) = the layers split evenly, the remainder on the last stage.
+    `expert_capacity_factor`: the recipe gives HybridEP a static receive buffer of this many
+    times the mean routed tokens a rank receives (Megatron-LM `moe_expert_rank_capacity_factor`,
+    set for full-iteration CUDA graphs; the MLPerf v6.0 gpt_oss_20b configs'
+    `MOE_EXPERT_RANK_CAPACITY_FACTOR`) without paged stashing, and the expert GEMMs run over the
+    whole buffer, padding included (docs/models.md, padded expert buffer); 0 (default) = over
+    the routed tokens; at least 1 when set (a smaller buffer drops routed tokens); MoE models
+    only (no effect on a dense model)."""
 
     tp: PositiveInt = 1
     pp: PositiveInt = 1
@@ -75,9 +82,16 @@ class LayoutSpec(Strict):
     tp_comm_overlap: bool = False
     ep_comm_overlap: bool = False
     embedding_loss_in_pp_split: bool = False
+    expert_capacity_factor: Annotated[float, Field(ge=0.0)] = 0.0
 
     @model_validator(mode="after")
     def _overlap_needs_tp(self) -> LayoutSpec:
+        if 0.0 < self.expert_capacity_factor < 1.0:
+            raise ValueError(
+                "expert_capacity_factor must be 0 (off) or at least 1: the buffer holds that "
+                "many times the mean routed tokens a rank receives, and below 1 it would drop "
+                "routed tokens"
+            )
         if self.tp_comm_overlap and self.tp == 1:
             raise ValueError(
                 "tp_comm_overlap needs tp > 1: it overlaps the tensor-parallel collectives, "

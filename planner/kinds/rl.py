@@ -169,8 +169,9 @@ class RLSpec(Strict):
     # the other; NeMo-RL's and veRL's default): every update also pays a refit (the trained
     # weights resharded into the inference engine), the training state's offload to host memory
     # and back, and a fixed engine sleep/wake cost (planner/demand/rl.py colocated_update_s).
-    # false: separate generation and training pools, which pay none of these (weights pushed
-    # between sites are the `weights` flows).
+    # false: separate generation and training pools, which pay none of these but a weight
+    # sync per update, the trained weights broadcast to the generators while both pools wait
+    # (planner/demand/rl.py pool_sync_s; weights pushed between sites are the `weights` flows).
     colocated: bool = True
     # How the update trains (layout, recomputation, optimizer steps, packing); None = the
     # fastest layout that fits, one optimizer step, one sample a sequence.
@@ -193,6 +194,12 @@ class RLSpec(Strict):
                 "max_num_tokens is not used for RL rollouts (their decode is rated without a "
                 "per-step token budget; it applies to an inference workload's engine: block); "
                 "drop it"
+            )
+        if gen is not None and gen.tensorrt_llm_version is not None:
+            raise ValueError(
+                "tensorrt_llm_version is not used for RL rollouts (their decode is rated with "
+                "the parametric MoE terms; it applies to an inference workload's engine: "
+                "block); drop it"
             )
         return gen
 
@@ -313,6 +320,7 @@ def demand(
     generation, offloading its state between phases."""
     from planner.demand.rl import (
         estimate_rl,
+        pool_sync_s,
         rl_rates,
         rl_roles,
         rl_samples,
@@ -333,6 +341,7 @@ def demand(
     # update_passes), and the colocated term over the same n.
     per_system: dict[str, dict[str, Rate]] = {}
     colocated: dict[str, float] = {}
+    synced: dict[str, float] = {}
     for s in systems:
         first = rl_rates(spec, catalog, s)
         n, co = _run_accelerators(spec, catalog, s, first, amounts, window_s)
@@ -345,13 +354,17 @@ def demand(
             per_system[s] = rl_rates(spec, catalog, s, accelerators=whole)
         if co is not None:
             colocated[s] = co.total_s
-    idle = {s: est.updates * update_s / window_s for s, update_s in colocated.items()}
+        # separate pools: the weight sync after each update, which both pools wait for
+        sync = pool_sync_s(spec, catalog, s)
+        if sync is not None:
+            synced[s] = sync.total_s
+    idle = {s: est.updates * update_s / window_s for s, update_s in (colocated | synced).items()}
     roles = [
         Role(
             name=r.name,
             work_unit=r.work_unit,
             amount=amounts[r.name],
-            rates={s: _busy(per_system[s][r.name], idle.get(s)) for s in systems},
+            rates={s: _busy(per_system[s][r.name], idle.get(s), spec.colocated) for s in systems},
             placement="trainer" if r.name == "train" else "with_generation",
             per_sample=r.per_sample,
             # the generation engine prefills its rollouts' prompts in the steps it decodes in
@@ -381,6 +394,7 @@ def demand(
             },
             colocated=spec.colocated,
             colocated_update_s_by_system=colocated,
+            pool_sync_s_by_system=synced,
             generated_tokens_per_update=spec.samples_per_update * spec.completion_tokens,
             verifier_core_s_by_isa=verifier_core_s_by_isa(spec),
             verifier_byte_s_by_isa=verifier_byte_s_by_isa(spec),
@@ -451,24 +465,30 @@ def _run_accelerators(
     return n, colocated_update_s(spec, catalog, system, accelerators=n)
 
 
-def _busy(rate: Rate, idle_share: float | None) -> Rate:
-    """A colocated run's rate per unit: its units spend idle_share = updates x
-    colocated_update_s / window of the window in its updates' refit, offload and engine
-    overhead, doing no role's work, so each role's rate is x (1 - idle_share). A lower bound
-    on that share: a run the plan finishes before its deadline updates more often. None: not
-    colocated or no colocated term on the system."""
+def _busy(rate: Rate, idle_share: float | None, colocated: bool = True) -> Rate:
+    """A run's rate per unit when its units wait out each update: a colocated run's in its
+    refit, offload and engine overhead (colocated_update_s), a separate-pool run's in its
+    weight sync (pool_sync_s, both pools wait); idle_share = updates x that time / window of
+    the window does no role's work, so each role's rate is x (1 - idle_share). A lower bound
+    on that share: a run the plan finishes before its deadline updates more often. None: no
+    such term on the system."""
     if idle_share is None or not rate.feasible:
         return rate
+    what, mode = (
+        ("updates' refit, offload and engine overhead", "colocated")
+        if colocated
+        else ("updates' weight sync", "separate pools")
+    )
     if idle_share >= 1:
         return Rate(
             0.0,
-            f"its updates' refit, offload and engine overhead take {idle_share:.0%} of the "
-            "window on this system: no time is left for work (colocated)",
+            f"its {what} take {idle_share:.0%} of the window on this system: no time is left "
+            f"for work ({mode})",
         )
     return Rate(
         rate.per_unit_s * (1 - idle_share),
-        f"{rate.reason}; x {1 - idle_share:.4g}: {idle_share:.1%} of the window in its "
-        "updates' refit, offload and engine overhead (colocated)",
+        f"{rate.reason}; x {1 - idle_share:.4g}: {idle_share:.1%} of the window in its {what} "
+        f"({mode})",
     )
 
 
@@ -704,7 +724,8 @@ def add_pace(model: Model) -> None:
     colocated_s, floor_s = max_completion_tokens_w · the decode step at the smallest batch on s
     (an update's generation lasts at least its longest sample's decode; 0 without
     max_completion_tokens), colocated_s = a colocated update's refit + offload + overhead on s
-    (planner/demand/rl.py colocated_update_s; 0 for separate pools). RL: an update lasts at
+    (planner/demand/rl.py colocated_update_s) or a separate-pool update's weight sync
+    (pool_sync_s). RL: an update lasts at
     least pace_s, so generation cannot run faster than one update's tokens per pace_s. The
     colocated seconds bound each update's wall time; the LP does not charge the units idle
     during them (their unit-time is not in the capacity rows)."""

@@ -1,0 +1,233 @@
+"""The measured MoE module tables (planner/data/moe_kernels.csv, planner/demand/moe_kernels.py):
+the shipped slice and its sources, the release mapping, a decode step's MoE time recomputed by
+hand from the table's rows (read here with csv, not through the module), the parametric terms kept
+wherever no table covers the step, the array search equal to the scalar one on table layouts, and
+the floor a lower bound of the step."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import planner.demand.inference as inference
+from hardware.catalog import load_catalog
+from planner.calibration.serving import parametric_moe, pinned_step, point_value, points, predict
+from planner.demand.common import hardware
+from planner.demand.inference import layouts, pinned_layout
+from planner.demand.moe_kernels import module_rows, table_release
+from planner.demand.serving_physics import StepArrays, StepPhysics, model_load
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = ROOT / "planner" / "data" / "moe_kernels.csv"
+CATALOG = load_catalog()
+BY_ID = {p.id: p for p in points()}
+R1 = CATALOG.models["deepseek-r1"]
+COMMIT = "095f58a5"
+
+
+def _rows() -> list[dict[str, str]]:
+    with TABLE.open() as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+def _us(accelerator: str, release: str, ep: int, tokens: int) -> float:
+    """One measured row of the shipped table (us a layer), read without the module."""
+    hits = [
+        float(r["us"])
+        for r in _rows()
+        if (r["accelerator"], r["release"], r["ep"], r["tokens"])
+        == (accelerator, release, str(ep), str(tokens))
+    ]
+    assert len(hits) == 1, (accelerator, release, ep, tokens)
+    return hits[0]
+
+
+def test_the_shipped_slice_names_each_tables_source() -> None:
+    header = [line for line in TABLE.read_text().splitlines() if line.startswith("#")]
+    tables = {(r["accelerator"], r["release"]) for r in _rows()}
+    assert tables == {
+        ("b200", "1.2.0rc5"),
+        ("b200", "1.3.0rc10"),
+        ("gb200", "1.3.0rc10"),
+        ("b300", "1.3.0rc10"),
+        ("gb300", "1.3.0rc10"),
+    }
+    for acc, release in tables:
+        line = next(h for h in header if h.startswith(f"# {acc} trtllm-{release}:"))
+        assert f"github.com/ai-dynamo/aiconfigurator @{COMMIT}" in line
+        assert f"/moe/trtllm/{release}/moe_perf.parquet" in line
+    # DeepSeek-V3/R1's MoE shape, NVFP4 only; every EP size 1-256 at 27 token counts (1-16,384)
+    for r in _rows():
+        assert (r["precision"], r["hidden"], r["expert_ffn"], r["experts"]) == (
+            "fp4",
+            "7168",
+            "2048",
+            "256",
+        )
+        assert r["active_experts"] == "8"
+    for acc, release in tables:
+        for ep in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+            n = [
+                r
+                for r in _rows()
+                if (r["accelerator"], r["release"], r["ep"]) == (acc, release, str(ep))
+            ]
+            assert len(n) == 27 and {int(r["tokens"]) for r in n} >= {1, 4096, 16384}
+    # the same rows session 19's bottom-up read (bench/moe_kernel_bottom_up.py MOE_US, power-law)
+    assert _us("gb200", "1.3.0rc10", 8, 4096) == pytest.approx(666.8, abs=0.05)
+    assert _us("gb300", "1.3.0rc10", 16, 1024) == pytest.approx(148.2, abs=0.05)
+
+
+def test_release_mapping() -> None:
+    # the same major.minor's table (the earliest at or after a named rc), else the next minor's
+    # earliest for a release of the tables' generation (1.2 on), none for 2025's (1.0, 1.1)
+    assert table_release("b200", "1.2") == "1.2.0rc5"
+    assert table_release("b200", "1.3.0rc0") == "1.3.0rc10"
+    assert table_release("gb200", "1.2") == "1.3.0rc10"
+    assert table_release("gb300", "1.2") == "1.3.0rc10"
+    assert table_release("b300", "1.3.0rc0") == "1.3.0rc10"
+    assert table_release("b300", "1.3") == "1.3.0rc10"
+    for part in ("b200", "gb200", "b300", "gb300"):
+        assert table_release(part, "1.0") is None
+        assert table_release(part, "1.1") is None
+    assert table_release("rubin", "1.2") is None  # no VR200 table
+    assert table_release("h100-sxm", "1.3.0rc10") is None
+
+
+def test_offline_step_moe_time_by_hand() -> None:
+    # NVIDIA's v6.0 GB200 DeepSeek-R1 Offline (TensorRT-LLM feat/1.2-mlpinf -> the GB200
+    # 1.3.0rc10 table): 4,096 sequences an instance (512 a GPU, the cap), TP1 attention x EP8, no
+    # MTP: 4,096 tokens routed over the EP group a step, a measured row: 666.8 us a layer on the
+    # hottest rank; 58 MoE layers (61 - 3 dense) -> 38.67 ms, in place of the expert GEMMs, the
+    # MoE layer latency and the routed-token cost
+    p = BY_ID["mlperf6-gb200-dsr1-offline"]
+    assert p.spec.engine is not None and p.spec.engine.tensorrt_llm_version == "1.2"
+    est = predict(p, CATALOG)
+    assert est.max_batch == 4096 and est.instance_accelerators == 8
+    assert R1.moe is not None
+    moe_layers = R1.layers - R1.moe.dense_layers
+    by_hand = moe_layers * _us("gb200", "1.3.0rc10", 8, 4096) * 1e-6
+    assert by_hand == pytest.approx(0.03868, abs=1e-5)
+    terms = est.step_terms_s
+    assert terms["moe_module"] == pytest.approx(by_hand, rel=1e-12)
+    assert terms["moe_layer"] == 0.0 and terms["moe_tokens"] == 0.0
+    # the run's step at its cap, 4,096 / (6,752 x 8) s = 75.8 ms; the planner's 69.9 ms (+ 3.9 ms
+    # of prompt chunk)
+    assert est.step_time_s == pytest.approx(0.0699, abs=5e-4)
+    assert point_value(p, CATALOG) / p.published - 1 == pytest.approx(0.028, abs=0.005)
+    # the parametric terms (the 2025 fit) on the same point: -41.6%
+    assert point_value(parametric_moe(p), CATALOG) / p.published - 1 == pytest.approx(
+        -0.416, abs=0.005
+    )
+
+
+def test_interactive_step_interpolates_between_rows() -> None:
+    # GB200 Interactive, DEP16 with MTP depth 3, at the v6.0 run's own batch (697 an instance
+    # by Little's law, padded to the 704 graph): 704 x 4 verified tokens = 2,816 tokens routed a
+    # step, between the measured 2,048 and 3,072 rows: linear
+    _, _, t = pinned_step("mlperf6-gb200-dsr1-interactive", CATALOG, 1, 1, 16, 697)
+    assert t.padded_batch == 704
+    tokens = 704 * 4
+    lo, hi = _us("gb200", "1.3.0rc10", 16, 2048), _us("gb200", "1.3.0rc10", 16, 3072)
+    per_layer = lo + (hi - lo) * (tokens - 2048) / (3072 - 2048)
+    assert t.moe_module_s == pytest.approx(58 * per_layer * 1e-6, rel=1e-12)
+    assert t.moe_kernels == "1.3.0rc10"
+    # the planner's own batch at the 15 ms p99 TPOT bound
+    p = BY_ID["mlperf6-gb200-dsr1-interactive"]
+    est = predict(p, CATALOG)
+    assert est.instance_accelerators == 16
+    tokens = est.max_batch * (1 + p.spec.draft_tokens)
+    below = max(int(r["tokens"]) for r in _rows() if int(r["tokens"]) <= tokens)
+    above = min(int(r["tokens"]) for r in _rows() if int(r["tokens"]) >= tokens)
+    lo, hi = _us("gb200", "1.3.0rc10", 16, below), _us("gb200", "1.3.0rc10", 16, above)
+    per_layer = lo if above == below else lo + (hi - lo) * (tokens - below) / (above - below)
+    assert est.step_terms_s["moe_module"] == pytest.approx(58 * per_layer * 1e-6, rel=1e-12)
+
+
+def test_no_table_keeps_the_parametric_terms() -> None:
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    # no release named; a 2025 release; FP8 (no FP8 table shipped); gpt-oss (another shape)
+    for model, precision, release in (
+        ("deepseek-r1", "fp4", None),
+        ("deepseek-r1", "fp4", "1.0"),
+        ("deepseek-r1", "fp8", "1.2"),
+        ("gpt-oss-120b", "fp4", "1.2"),
+    ):
+        arch = CATALOG.models[model]
+        load = model_load(arch, precision, "fp8", 1000, 1000, 1, engine_release=release)
+        lay = pinned_layout(arch, hw, load, 1, 1, 8)
+        assert not isinstance(lay, str)
+        st = StepPhysics(hw, load, lay)
+        assert st.moe_table is None, (model, precision, release)
+        t = st.terms(256, False)
+        assert t.moe_module_s == 0.0 and t.moe_token_s > 0 and t.moe_layer_s > 0
+    # an EP size the tables do not hold (EP 72 on the rack) keeps them too
+    assert module_rows("gb200", "1.2", "fp4", R1, 72) is None
+    assert module_rows("gb200", "1.2", "fp4", R1, 64) is not None
+    # a plan that names no release is unchanged: the v5.1 GB200 Offline point (TensorRT-LLM 1.0)
+    p51 = BY_ID["mlperf51-gb200-dsr1-offline"]
+    assert p51.spec.engine is not None and p51.spec.engine.tensorrt_llm_version is None
+    assert "moe_module" not in predict(p51, CATALOG).step_terms_s
+
+
+@pytest.mark.parametrize("system", ["gb200-nvl72", "hgx-b200", "hgx-b300", "gb300-nvl72"])
+def test_step_arrays_equal_the_scalar_step_on_table_layouts(
+    system: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hw = hardware(CATALOG, system)
+    assert hw is not None
+    rng = random.Random(system)
+    for engine in (dict(), dict(draft_tokens=3, acceptance=0.85, graph_batch_sizes=(64, 256))):
+        load = model_load(R1, "fp4", "fp8", 800, 3700, 1, engine_release="1.2", **engine)  # type: ignore[arg-type]
+        lays = layouts(R1, hw, load, 4)
+        steps = [StepPhysics(hw, load, lay) for lay in lays]
+        on = [st.moe_table is not None for st in steps]
+        assert any(on)
+        arrays = StepArrays(steps)
+        rows = [j for j in range(len(lays)) for _ in range(4)]
+        batch = [lays[j].pp * rng.choice([1, 7, 64, 65, 700, 4099, 20000]) for j in rows]
+        got, _ = arrays.step_s(np.array(rows), np.array(batch))
+        for j, b, value in zip(rows, batch, got.tolist(), strict=True):
+            t = steps[j].terms(b, False)
+            assert value == t.step_s, (lays[j].label, b)
+            # the floor stays a lower bound of the bounded TPOT
+            assert steps[j].tpot_floor_s(b, True) <= steps[j].terms(b, True).tpot_bound_s
+    args = (R1, hw, "fp4", "fp8", 800, 3700, 1, 15.0, 4, None, True)
+    kw = dict(engine_release="1.2", draft_tokens=3, draft_acceptance=0.85)
+    monkeypatch.setattr(inference, "VECTORISED", True)
+    vector = inference.decode_point.uncached(*args, **kw)  # type: ignore[arg-type]
+    monkeypatch.setattr(inference, "VECTORISED", False)
+    scalar = inference.decode_point.uncached(*args, **kw)  # type: ignore[arg-type]
+    assert vector == scalar
+
+
+def test_a_plan_naming_its_release_states_the_measured_module(tmp_path: Path) -> None:
+    import planner
+    from planner.kinds.inference import MOE_KERNEL_CAVEAT, MOE_SERVING_CAVEAT
+
+    topology = (ROOT / "topologies" / "presets" / "nvl72-campus.yaml").resolve()
+    for release, caveat in (("1.2", MOE_KERNEL_CAVEAT), (None, MOE_SERVING_CAVEAT)):
+        engine = f"    engine: {{tensorrt_llm_version: '{release}'}}\n" if release else ""
+        path = tmp_path / f"r1-{release}.yaml"
+        path.write_text(
+            "description: r1 chat\n"
+            f"topology: {topology}\n"
+            "economics: {horizon: 365 days, pricing: amortised}\n"
+            "workloads:\n"
+            "  chat:\n"
+            "    kind: inference\n"
+            "    model: deepseek-r1\n"
+            "    precision: fp4\n"
+            "    requests_per_day: 1M\n"
+            "    prompt_tokens: 1000\n"
+            "    output_tokens: 1000\n"
+            "    tokens_per_s_per_user: 20\n" + engine
+        )
+        sc = planner.load_scenario(path)
+        chat = next(d for d in planner.demands(sc) if d.name == "chat")
+        assert [c.label for c in chat.caveats if c.text == caveat] == ["chat (deepseek-r1)"]

@@ -1,0 +1,124 @@
+"""The weight sync of a separate-pool RL run (planner/demand/rl.py pool_sync_s), recomputed by
+hand from the catalog's figures and checked against NeMo-RL's measured refit:
+
+    sync_s  = W / B_bcast + rl.update_overhead,  W = params x 2 B (BF16)
+    B_bcast = min(D x B_out, B_up) x u            (the job spans scale-up domains)
+            = B_up x u                            (the job inside one domain)
+
+NeMo-RL v0.6.0 broadcasts every full BF16 tensor from training rank 0 to all vLLM ranks over one
+NCCL group after each training pass (nemo_rl/algorithms/grpo.py refit_policy_generation,
+nemo_rl/utils/packed_tensor.py packed_broadcast_producer); the asynchronous step is
+max(generation side, training side) + sync (planner/calibration/rl.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hardware.catalog import load_catalog
+from planner.calibration import rl as calibration
+from planner.demand.rl import pool_sync_s
+from planner.kinds.rl import RLSpec
+
+CATALOG = load_catalog()
+
+
+def _spec(policy: str, colocated: bool = False) -> RLSpec:
+    return RLSpec.model_validate(
+        {
+            "kind": "rl",
+            "policy": policy,
+            "problems": 1000,
+            "samples_per_problem": 16,
+            "prompt_tokens": 107,
+            "completion_tokens": 744,
+            "kept_fraction": 1.0,
+            "samples_per_update": 512,
+            "deadline": "30 days",
+            "colocated": colocated,
+        }
+    )
+
+
+def test_deepseek_v3_on_h100_by_hand_and_against_nemo_rl_s_measured_refit() -> None:
+    # HGX H100: 8 GPUs a scale-up domain, one 400 Gb/s (50 GB/s) NIC each, NVLink 900 GB/s both
+    # ways (450 one way), link utilisation 0.75, rl.update_overhead 10 s.
+    w = CATALOG.models["deepseek-v3"].params * 2
+    bcast = min(8 * 50e9, 450e9) * 0.75  # 300 GB/s
+    sync = pool_sync_s(_spec("deepseek-v3"), CATALOG, "hgx-h100", accelerators=288)
+    assert sync is not None and sync.link == "scale-out"
+    assert sync.weight_bytes == pytest.approx(w)
+    assert sync.bandwidth_bytes_per_s == pytest.approx(bcast)
+    assert sync.bytes_s == pytest.approx(w / bcast)
+    assert sync.total_s == pytest.approx(w / bcast + 10.0)
+    # NeMo-RL docs/guides/checkpoint-engine-refit.md (NVIDIA-NeMo/RL@aa8bfb2e): DeepSeek-V3, 32
+    # policy nodes (TP1/PP16/EP16) to 4 rollout nodes (vLLM TP32), NCCL: 14.21 s (async timer).
+    assert sync.total_s == pytest.approx(14.21, rel=0.05)
+    # not the full model over each receiver's own NIC (that is 36 s, NIXL's full-expert path)
+    assert w / (50e9 * 0.75) > 2 * 14.21
+
+
+def test_gb200_broadcasts_at_one_nvlink_port() -> None:
+    # NVL72: 72 GPUs a domain x 50 GB/s NICs = 3.6 TB/s > NVLink 5's 900 GB/s one way.
+    w = CATALOG.models["qwen3-235b-a22b"].params * 2
+    sync = pool_sync_s(_spec("qwen3-235b-a22b"), CATALOG, "gb200-nvl72", accelerators=128)
+    assert sync is not None and sync.link == "scale-out"
+    assert sync.bandwidth_bytes_per_s == pytest.approx(900e9 * 0.75)
+    assert sync.total_s == pytest.approx(w / 675e9 + 10.0)
+    # a job inside one rack: NVLink alone, the same rate here
+    inside = pool_sync_s(_spec("qwen3-235b-a22b"), CATALOG, "gb200-nvl72", accelerators=16)
+    assert inside is not None and inside.link == "scale-up"
+    assert inside.total_s == pytest.approx(w / 675e9 + 10.0)
+
+
+def test_the_lp_s_unknown_size_takes_the_slower_case() -> None:
+    spec = _spec("llama-3.1-8b")
+    lp = pool_sync_s(spec, CATALOG, "hgx-h100")
+    small = pool_sync_s(spec, CATALOG, "hgx-h100", accelerators=8)
+    assert lp is not None and small is not None
+    assert lp.link == "scale-out" and small.link == "scale-up"
+    assert lp.total_s > small.total_s
+
+
+def test_colocated_runs_and_cpu_systems_have_no_sync() -> None:
+    assert pool_sync_s(_spec("llama-3.1-8b", colocated=True), CATALOG, "hgx-h100") is None
+    cpu = next(
+        name for name, system in CATALOG.systems.items() if not getattr(system, "accelerators", 0)
+    )
+    assert pool_sync_s(_spec("llama-3.1-8b"), CATALOG, cpu) is None
+
+
+def test_the_asynchronous_step_pays_the_sync_once_whatever_its_staleness() -> None:
+    """The 8-step off-policy row: 8 updates' samples in flight, but one sync per step, after the
+    slower side (generation here)."""
+    point = next(p for p in calibration.points() if p.max_trajectory_age_steps == 8)
+    stages = calibration.stage_seconds(point, CATALOG)
+    w = CATALOG.models[point.model].params * 2
+    assert stages["weight_sync"] == pytest.approx(w / 300e9 + 10.0)
+    generation = stages["generate"] + stages["generate_prefill"]
+    training = stages["train"] + stages["reference"] + stages["policy_logprobs"]
+    assert generation > training
+    assert calibration.predict(point, CATALOG) == pytest.approx(generation + w / 300e9 + 10.0)
+
+
+def test_a_plan_with_separate_pools_says_the_sync_paces_it(tmp_path) -> None:
+    import planner
+
+    path = tmp_path / "separate.yaml"
+    path.write_text(
+        "description: separate pools\n"
+        "topology: h100-cluster\n"
+        "economics:\n  horizon: 30 days\n  pricing: amortised\n"
+        "workloads:\n  rl:\n    kind: rl\n    policy: llama-3.1-8b\n    problems: 1000\n"
+        "    samples_per_problem: 32\n    prompt_tokens: 127\n    completion_tokens: 1019\n"
+        "    kept_fraction: 1.0\n    samples_per_update: 2048\n    deadline: 1 day\n"
+        "    colocated: false\n",
+        encoding="utf-8",
+    )
+    plan = planner.solve(planner.load_scenario(path))
+    notes = [x for x in plan.left_out if "rl (separate pools)" in x]
+    assert len(notes) == 1 and "weight sync" in notes[0]
+    # a colocated run says its refit, offload and overhead instead
+    path.write_text(path.read_text().replace("colocated: false", "colocated: true"))
+    colocated = planner.solve(planner.load_scenario(path))
+    assert not any("separate pools" in x for x in colocated.left_out)
+    assert any("rl (colocated)" in x for x in colocated.left_out)
