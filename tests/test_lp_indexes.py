@@ -86,12 +86,15 @@ def test_declared_indexes_are_the_scans(model: Model) -> None:
 
 def test_pool_and_period_indexes_are_the_scans(model: Model) -> None:
     """u by (d, s, LP period) and by (d, s, calendar period) as families units and ownedbusy
-    scanned u for them: keys in first-appearance order, each list in u's order."""
+    scanned u for them: keys in first-appearance order, each list in u's order; by calendar
+    period the columns and their LP periods' lengths in hours."""
     by_p: dict = {}
     by_t: dict = {}
     for (_w, _r, d, s, p), var in model.u.items():
         by_p.setdefault((d, s, p), []).append(var)
-        by_t.setdefault((d, s, model.periods[p].calendar), []).append((var, model.periods[p]))
+        held = by_t.setdefault((d, s, model.periods[p].calendar), ([], []))
+        held[0].append(var)
+        held[1].append((model.periods[p].end_s - model.periods[p].start_s) / 3600.0)
     declared = model.u_by_pool_period()
     assert list(declared[0].items()) == list(by_p.items())
     assert list(declared[1].items()) == list(by_t.items())

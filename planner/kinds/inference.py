@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Literal
 
+import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from fleetcore.schema import Name, PositiveInt, Precision, Strict
@@ -595,22 +596,55 @@ def add_colocate(model: Model) -> None:
     cache crosses between sites; a tier with disaggregate_across_sites may prefill at a and
     decode at b, x the share of the period's requests that do, their KV on the links: kvflow)"""
     # an aggregated tier's `aggregate` rows (planner/lp/constraints.py), one per pool, hold this
-    # one
+    # one. Built per tier, role pair and period as arrays: each term's site, part (decode,
+    # prefill, moves) and coefficient, put in row order (site, then part, then the terms' own
+    # order) by one stable sort.
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
+    moves_of: dict[tuple[str, str, int], list[tuple[str, str, Var]]] = {}
+    for (w, r, a, b, p), var in model.kv_moves.items():
+        moves_of.setdefault((w, r, p), []).append((a, b, var))
+    sites = model.sites
+    number = {d: i for i, d in enumerate(sites)}
     for demand, decode, prefill, period, share in _tier_periods(model):
-        period_moves = [
-            (a, b, var)
-            for (w, r, a, b, p), var in model.kv_moves.items()
-            if w == demand.name and r == decode.name and p == period.index
-        ]
-        for d in model.sites:
-            dec = work_pairs(model, demand, decode, {d}, decode.amount * share, period)
-            pre = work_pairs(model, demand, prefill, {d}, prefill.amount * share, period)
-            moves = [(var, -1.0 if b == d else 1.0) for a, b, var in period_moves if d in (a, b)]
-            if not dec and not pre and not moves:
-                continue
-            pairs = dec + [(v, -c) for v, c in pre] + moves
-            entity = (demand.name, decode.name, d, f"p{period.index}")
-            model.row("colocate", entity, pairs, "==", 0.0)
+        w, p = demand.name, period.index
+        dec, dec_site, dec_rate = model.role_period_arrays(w, decode, period, number)
+        pre, pre_site, pre_rate = model.role_period_arrays(w, prefill, period, number)
+        moved: list[Var] = []
+        move_site: list[int] = []
+        move_coef: list[float] = []
+        for a, b, var in moves_of.get((w, decode.name, p), []):
+            if a == b:  # into and out of a: one term, -1
+                moved.append(var)
+                move_site.append(number[a])
+                move_coef.append(-1.0)
+            else:
+                moved += (var, var)
+                move_site += (number[a], number[b])
+                move_coef += (1.0, -1.0)
+        site = np.concatenate((dec_site, pre_site, np.array(move_site, dtype=np.int64)))
+        if not len(site):
+            continue
+        part = np.repeat(np.arange(3), (len(dec), len(pre), len(moved)))
+        coef = np.concatenate(
+            (
+                dec_rate / (decode.amount * share),
+                -(pre_rate / (prefill.amount * share)),
+                np.array(move_coef, dtype=float),
+            )
+        )
+        order = np.lexsort((part, site))
+        held = dec + pre + moved
+        cols += map(held.__getitem__, order.tolist())
+        coefs += coef[order].tolist()
+        per_site = np.bincount(site, minlength=len(sites)).tolist()
+        for d, count in zip(sites, per_site, strict=True):
+            if count:
+                entities.append((w, decode.name, d, f"p{p}"))
+                counts.append(count)
+    model.rows("colocate", entities, counts, cols, coefs, "==", [0.0] * len(entities))
 
 
 def _kv_bytes(demand: WorkloadDemand) -> dict[str, float]:

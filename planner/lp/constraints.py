@@ -8,7 +8,9 @@ rows GB/s, unit rows units.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Callable
 
 from fleetcore.units import format_si
@@ -20,6 +22,7 @@ from planner.lp.model import (
     Model,
     Pairs,
     Period,
+    Var,
     active,
     family,
 )
@@ -176,6 +179,20 @@ def work_pairs(
     ]
 
 
+def work_terms(
+    model: Model,
+    demand: WorkloadDemand,
+    role: Role,
+    sites: set[str],
+    scale: float,
+    period: Period | None = None,
+) -> tuple[list[Var], list[float]]:
+    """work_pairs' columns and coefficients as two lists, the same values in the same order
+    (rate x period length, `Model.work_rates`, divided by `scale` in C: a map over the list)."""
+    cols, rate_len = model.work_rates(demand.name, role, sites, period)
+    return cols, list(map(operator.truediv, rate_len, itertools.repeat(scale)))
+
+
 def big_m(model: Model, role: Role, d: str, s: str, p: int) -> float:
     """The most units role r can use on (d, s) in period p: max_units, or fewer when all of its
     work fits in fewer, amount / (rate · len_p). A tight bound keeps a binary held at the
@@ -221,24 +238,35 @@ def add_avail(model: Model) -> None:
     likewise owned[d,cpu] + cpu_in_service[d,t] <= max_units[d,cpu]   (units; in_service =
     units bought, arrived and not retired, plus units rented in t; a row, not a bound, so it
     has a shadow price: $ per extra unit)"""
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    rhs: list[float] = []
+    weights: list[float] = []
     for pool in model.pools():
         cap = model.max_units(pool)
         for t in model.calendar:
-            pairs = model.in_service(pool, t.index)
-            if pairs:
-                entity = model.at(pool, t.index)
-                rhs = cap - model.owned(pool)
-                model.row("avail", entity, pairs, "<=", rhs, 1.0 / max(1, cap))
+            units = model.in_service_cols(pool, t.index)  # coefficient 1 each
+            if units:
+                entities.append(model.at(pool, t.index))
+                counts.append(len(units))
+                cols += units
+                rhs.append(cap - model.owned(pool))
+                weights.append(1.0 / max(1, cap))
     for d in model.sites:
         cpu = model.scenario.topology.site(d).cpu_servers
         if cpu is None:
             continue
         cap = cpu.max_units
         for t in model.calendar:
-            pairs = model.cpu_in_service(d, t.index)
-            if pairs:
-                entity = model.at((d, cpu.system), t.index)
-                model.row("avail", entity, pairs, "<=", cap - cpu.owned, 1.0 / max(1, cap))
+            units = model.cpu_in_service_cols(d, t.index)  # coefficient 1 each
+            if units:
+                entities.append(model.at((d, cpu.system), t.index))
+                counts.append(len(units))
+                cols += units
+                rhs.append(cap - cpu.owned)
+                weights.append(1.0 / max(1, cap))
+    model.rows("avail", entities, counts, cols, [1.0] * len(cols), "<=", rhs, weights)
 
 
 @family("units", "datacenter:system:period")
@@ -248,19 +276,40 @@ def add_units(model: Model) -> None:
     a time, and is free for another once its deadline has passed; a spot unit does spot_goodput
     of a unit's work; a serving tier with N+k racks holds k spare units of every pool it serves
     from)"""
-    by_pool: dict[tuple[str, str, int], Pairs] = {
-        key: [(var, 1.0) for var in work] for key, work in model.u_by_pool_period()[0].items()
-    }
+    work = model.u_by_pool_period()[0]  # (d, s, p): [u], in u's order
+    served: dict[tuple[str, str, int], tuple[list[Var], list[float]]] = {}
     racks = {x.name: float(x.racks_lost) for x in model.demands}
     for (w, d, s, p), var in model.serves.items():
-        by_pool.setdefault((d, s, p), []).append((var, racks[w]))
+        held = served.setdefault((d, s, p), ([], []))
+        held[0].append(var)
+        held[1].append(racks[w])
     calendar = {p.index: p.calendar for p in model.periods}
-    for (d, s, p), pairs in by_pool.items():
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
+    rhs: list[float] = []
+    # the rows in the order of their pools' first allocation, then of the pools only served
+    for key in [*work, *(k for k in served if k not in work)]:
+        d, s, p = key
+        start = len(cols)
+        used = work.get(key, [])
+        cols += used
+        coefs += [1.0] * len(used)
+        if key in served:
+            cols += served[key][0]
+            coefs += served[key][1]
         spot = model.spot.get((d, s, calendar[p]))
-        supply = [(v, -c) for v, c in model.in_service((d, s), calendar[p]) if v is not spot]
+        supply = model.in_service_cols_but((d, s), calendar[p], spot)  # coefficient 1 each
+        cols += supply
+        coefs += [-1.0] * len(supply)
         if spot is not None:
-            supply.append((spot, -model.spot_goodput(s)))
-        model.row("units", (d, s, f"p{p}"), pairs + supply, "<=", float(model.owned((d, s))))
+            cols.append(spot)
+            coefs.append(-model.spot_goodput(s))
+        entities.append((d, s, f"p{p}"))
+        counts.append(len(cols) - start)
+        rhs.append(float(model.owned((d, s))))
+    model.rows("units", entities, counts, cols, coefs, "<=", rhs)
 
 
 # -- work -------------------------------------------------------------------------------------
@@ -286,6 +335,11 @@ def add_serve(model: Model) -> None:
     of the window (serving: a steady load, each period serving its share of the work:
     share_p = len_p / T_w, or with growth g per year the integral of g^(t/year) over p / over
     the window)"""
+    every = set(model.sites)
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
     for demand in model.demands:
         if not demand.steady_load:
             continue
@@ -296,9 +350,13 @@ def add_serve(model: Model) -> None:
                 if not active(period, demand):
                     continue
                 share = role.amount * demand.load_between(period.start_s, period.end_s)
-                pairs = work_pairs(model, demand, role, set(model.sites), share, period)
-                entity = (demand.name, role.name, f"p{period.index}")
-                model.row("serve", entity, pairs, ">=", 1.0, UNSERVED_WEIGHT)
+                terms, rates = work_terms(model, demand, role, every, share, period)
+                entities.append((demand.name, role.name, f"p{period.index}"))
+                counts.append(len(terms))
+                cols += terms
+                coefs += rates
+    n = len(entities)
+    model.rows("serve", entities, counts, cols, coefs, ">=", [1.0] * n, [UNSERVED_WEIGHT] * n)
 
 
 @family("aggregate", "workload:role:datacenter:system:period")
@@ -571,24 +629,37 @@ def add_power(model: Model) -> None:
     cpu_in_service[d,t]) · power_w[cpu] · PUE[d] <= power_cap_w[d,t] in every calendar period t   (MW: IT load x PUE within the site cap; the
     cap is the lowest in force during t, power_ramp included)"""
     catalog = model.scenario.catalog
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
+    rhs: list[float] = []
+    weights: list[float] = []
     for d in model.sites:
         site = model.scenario.topology.site(d)
         for t in model.calendar:
-            pairs: Pairs = []
+            start = len(cols)
             owned_mw = 0.0
             for s in site.systems:
                 mw = catalog.system(s).power_w * site.pue / MW
-                pairs += [(v, mw * c) for v, c in model.in_service((d, s), t.index)]
+                units = model.in_service_cols((d, s), t.index)  # coefficient 1 each
+                cols += units
+                coefs += [mw] * len(units)
                 owned_mw += mw * model.owned((d, s))
             if site.cpu_servers is not None:
                 cpu_mw = catalog.system(site.cpu_servers.system).power_w * site.pue / MW
-                pairs += [(v, cpu_mw * c) for v, c in model.cpu_in_service(d, t.index)]
+                units = model.cpu_in_service_cols(d, t.index)
+                cols += units
+                coefs += [cpu_mw] * len(units)
                 owned_mw += cpu_mw * site.cpu_servers.owned
-            if not pairs:
+            if len(cols) == start:
                 continue
             cap_mw = site.power_cap_between(t.start_s, t.end_s) / MW
-            entity = model.at((d,), t.index)
-            model.row("power", entity, pairs, "<=", cap_mw - owned_mw, 1.0 / cap_mw)
+            entities.append(model.at((d,), t.index))
+            counts.append(len(cols) - start)
+            rhs.append(cap_mw - owned_mw)
+            weights.append(1.0 / cap_mw)
+    model.rows("power", entities, counts, cols, coefs, "<=", rhs, weights)
 
 
 @family(
@@ -620,19 +691,31 @@ def add_ownedbusy(model: Model) -> None:
     spot[d,s,t]) · len_t / 3600 <= o[d,s,t]   (hours, where units can be rented, contracted or
     taken on spot: leased units run first, their energy is in the price; owned units run the
     rest and pay energy)"""
-    on_pool = model.u_by_pool_period()[1]  # (d, s, t): [(u, its LP period)] in u's order
-    busy: dict[tuple[str, str, int], Pairs] = {
-        key: [(var, p.length_s / 3600.0) for var, p in on_pool.get(key, [])]
-        for key in model.owned_busy_h
-    }
+    on_pool = model.u_by_pool_period()[1]  # (d, s, t): ([u], [its LP period's hours])
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
     for (d, s, t), o in model.owned_busy_h.items():
         hours = model.calendar[t].length_s / 3600.0
+        start = len(cols)
+        busy, busy_h = on_pool.get((d, s, t), ([], []))
+        cols += busy
+        coefs += busy_h
+        cols.append(o)
+        coefs.append(-1.0)
         spot = model.spot.get((d, s, t))
-        leased = [(v, -c * hours) for v, c in model.leased((d, s), t) if v is not spot]
+        leased = model.leased_cols((d, s), t)  # coefficient 1 each
         if spot is not None:
-            leased.append((spot, -model.spot_goodput(s) * hours))
-        pairs = busy[(d, s, t)] + [(o, -1.0)] + leased
-        model.row("ownedbusy", model.at((d, s), t), pairs, "<=", 0.0)
+            leased = [v for v in leased if v is not spot]
+        cols += leased
+        coefs += [-hours] * len(leased)
+        if spot is not None:
+            cols.append(spot)
+            coefs.append(-model.spot_goodput(s) * hours)
+        entities.append(model.at((d, s), t))
+        counts.append(len(cols) - start)
+    model.rows("ownedbusy", entities, counts, cols, coefs, "<=", [0.0] * len(entities))
 
 
 # Families of procurement over time (supply limits, spot, site openings) live in their own

@@ -127,8 +127,9 @@ class Row(Affine):
 
     __slots__ = ("sense", "name", "pi", "slack", "index")
 
-    def __init__(self, sense: int, name: str) -> None:
-        super().__init__()
+    def __init__(self, sense: int, name: str, constant: float = 0.0) -> None:
+        # an empty dict needs no dict.__init__; Affine's only sets the constant
+        self.constant = constant
         self.sense = sense
         self.name = name
         self.pi: float | None = None

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import math
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, TypeVar
 
-from planner.demand.types import WorkloadDemand
+import pulp
+
+from planner.demand.types import Role, WorkloadDemand
 from planner.lp.linear import (
     CONTINUOUS,
     EQ,
@@ -26,6 +30,7 @@ from planner.lp.linear import (
     Col,
     LinearProblem,
     Row,
+    expr,
     variable,
 )
 
@@ -51,6 +56,13 @@ SENSES = {"<=": LE, ">=": GE, "==": EQ}
 
 
 _VALUE = operator.attrgetter("varValue")
+_T = TypeVar("_T")
+
+
+def _row_of(counts: list[int]) -> Iterator[int]:
+    """Each term's row number, for rows of `counts` terms each."""
+    return itertools.chain.from_iterable(itertools.repeat(i, c) for i, c in enumerate(counts))
+
 
 # Bounds of the usual column (no float check needed) and prefixes `variable` has accepted.
 _PLAIN_BOUND = (None, 0)
@@ -120,9 +132,9 @@ def active(period: Period, demand: WorkloadDemand) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class Label:
-    """A row's identity: its family and the entity it constrains. Printed as family:entity."""
+class Label(NamedTuple):
+    """A row's identity: its family and the entity it constrains. Printed as family:entity.
+    A named tuple: made and hashed in C (two hashes and one label per row of the build)."""
 
     family: str
     entity: tuple[str, ...]
@@ -323,7 +335,7 @@ class Model:
     _pool_index: dict[str, tuple[int, dict[Pool, list[tuple[tuple, Var]]]]] = field(
         default_factory=dict
     )
-    _memo: dict[tuple, tuple[tuple[int, ...], Pairs]] = field(default_factory=dict)
+    _memo: dict[tuple, tuple[tuple[int, ...], list[Any]]] = field(default_factory=dict)
     _serving: dict[tuple[str, int], tuple[set[int], set[tuple[int, int]]]] = field(
         default_factory=dict
     )  # serving_orders()
@@ -356,6 +368,73 @@ class Model:
         self.constraints[label] = self.prob.add(
             pairs, SENSES[sense], rhs, f"c{len(self.constraints)}"
         )
+
+    def rows(
+        self,
+        family_name: str,
+        entities: list[tuple[str, ...]],
+        counts: list[int],
+        cols: list[Var],
+        coefs: list[float],
+        sense: Sense,
+        rhs: list[float],
+        slack_weights: list[float] | None = None,
+    ) -> None:
+        """Add len(entities) rows of one family at once from flat pieces (the CSR form: row i's
+        terms are the next counts[i] of cols and coefs): each row is the `row` call with those
+        pairs, entities[i], sense, rhs[i] and slack_weights[i] (0 when None) would add, the same
+        terms in the same order, the same name, label and bounds. The terms go into each row in
+        C (`dict.update` over the slices), without a (column, coefficient) tuple per term; a row
+        with a coefficient 0 or a column given twice is made by `expr`'s rules instead, and in
+        phase 1 (elastic) every row goes through `row` for its slack."""
+        n = len(entities)
+        if len(counts) != n or len(rhs) != n or sum(counts) != len(cols) or len(coefs) != len(cols):
+            raise ValueError(f"{family_name}: rows of unequal pieces")
+        values = list(map(float, coefs))  # expr's 0.0 + c: every coefficient a float
+        if self.elastic:
+            weights = slack_weights or [0.0] * n
+            start = 0
+            for i in range(n):
+                stop = start + counts[i]
+                pairs = list(zip(cols[start:stop], values[start:stop], strict=True))
+                self.row(family_name, entities[i], pairs, sense, rhs[i], weights[i])
+                start = stop
+            return
+        # the rows holding a 0 (rare) are made by expr's rules, which leave the term out
+        zero = (
+            {i for i, c in zip(_row_of(counts), values, strict=True) if c == 0.0}
+            if 0.0 in values
+            else set()
+        )
+        constraints, prob = self.constraints, self.prob
+        held, code = prob._constraints, SENSES[sense]
+        labels = [Label(family_name, entity) for entity in entities]
+        number = len(constraints)
+        names = [f"c{i}" for i in range(number, number + n)]
+        if len(set(labels)) != n or not constraints.keys().isdisjoint(labels):
+            seen = set(constraints)
+            for label in labels:
+                if label in seen:
+                    raise ValueError(f"duplicate constraint label {label}")
+                seen.add(label)
+        if not held.keys().isdisjoint(names):
+            raise ValueError(f"duplicate row name {next(x for x in names if x in held)}")
+        if not all(map(math.isfinite, rhs)):
+            raise pulp.PulpError("Cannot set constraint RHS to NaN/inf values")
+        made: list[Row] = []
+        start = 0
+        for i, (name, count, bound) in enumerate(zip(names, counts, rhs, strict=True)):
+            stop = start + count
+            row = Row(code, name, -bound)
+            row.update(zip(cols[start:stop], values[start:stop], strict=True))
+            if len(row) != count or i in zero:
+                row.clear()
+                expr(list(zip(cols[start:stop], values[start:stop], strict=True)), -bound, into=row)
+            made.append(row)
+            start = stop
+        held.update(zip(names, made, strict=True))
+        constraints.update(zip(labels, made, strict=True))
+        prob.changed()
 
     def new_var(
         self,
@@ -404,17 +483,23 @@ class Model:
 
     def u_by_pool_period(
         self,
-    ) -> tuple[dict[tuple[str, str, int], list[Var]], dict[tuple[str, str, int], list]]:
-        """u by (d, s, LP period p): [var], and by (d, s, calendar period t): [(var, period)],
-        in declaration order, the keys in the order u first names them (as a scan of u groups
-        them); made by scanning u when the declaration did not fill them or u grew since."""
+    ) -> tuple[
+        dict[tuple[str, str, int], list[Var]],
+        dict[tuple[str, str, int], tuple[list[Var], list[float]]],
+    ]:
+        """u by (d, s, LP period p): [var], and by (d, s, calendar period t): ([var], [its LP
+        period's length in hours]), in declaration order, the keys in the order u first names
+        them (as a scan of u groups them); made by scanning u when u grew since."""
         if self._u_by_period is None or self._u_by_period[0] != len(self.u):
             by_p: dict[tuple[str, str, int], list[Var]] = {}
-            by_t: dict[tuple[str, str, int], list[tuple[Var, Period]]] = {}
+            by_t: dict[tuple[str, str, int], tuple[list[Var], list[float]]] = {}
+            hours = [p.length_s / 3600.0 for p in self.periods]
+            calendar = [p.calendar for p in self.periods]
             for (_w, _r, d, s, p), var in self.u.items():
-                period = self.periods[p]
                 by_p.setdefault((d, s, p), []).append(var)
-                by_t.setdefault((d, s, period.calendar), []).append((var, period))
+                held = by_t.setdefault((d, s, calendar[p]), ([], []))
+                held[0].append(var)
+                held[1].append(hours[p])
             self._u_by_period = (len(self.u), by_p, by_t)
         return self._u_by_period[1], self._u_by_period[2]
 
@@ -484,7 +569,9 @@ class Model:
         start_s = self.calendar[t_start].start_s
         return t_start <= t and self.calendar[t].start_s < start_s + term_s - SAME_INSTANT_S
 
-    def _memoized(self, key: tuple, sizes: tuple[int, ...], make: Callable[[], Pairs]) -> Pairs:
+    def _memoized(
+        self, key: tuple, sizes: tuple[int, ...], make: Callable[[], list[_T]]
+    ) -> list[_T]:
         """A copy of make()'s pairs, made once per key while the `sizes` (of the variable dicts
         the pairs come from) stay the same."""
         held = self._memo.get(key)
@@ -560,6 +647,35 @@ class Model:
             lambda: self._in_service(pool, t, rented),
         )
 
+    def in_service_cols(self, pool: Pool, t: int, rented: bool = True) -> list[Var]:
+        """The columns of in_service(pool, t, rented), in its order (each has coefficient 1.0
+        there: a unit bought, rented, contracted or on spot is one unit)."""
+        return self._memoized(
+            ("in_service_cols", pool, t, rented),
+            self._unit_sizes(),
+            lambda: [var for var, _ in self.in_service(pool, t, rented)],
+        )
+
+    def leased_cols(self, pool: Pool, t: int) -> list[Var]:
+        """The columns of leased(pool, t), in its order (each has coefficient 1.0 there)."""
+        return self._memoized(
+            ("leased_cols", pool, t),
+            self._unit_sizes(),
+            lambda: [var for var, _ in self.leased(pool, t)],
+        )
+
+    def in_service_cols_but(self, pool: Pool, t: int, left_out: Var | None) -> list[Var]:
+        """in_service_cols(pool, t) without the column `left_out` (None: all), in its order: a
+        pool's spot column, last there (leased's last), when a row gives it its own
+        coefficient."""
+        cols = self.in_service_cols(pool, t)
+        if left_out is None:
+            return cols
+        if cols and cols[-1] is left_out:
+            cols.pop()  # a copy (_memoized)
+            return cols
+        return [v for v in cols if v is not left_out]
+
     def _in_service(self, pool: Pool, t: int, rented: bool) -> Pairs:
         serving = self.serving_orders(pool[1], t)[0]
         pairs: Pairs = [(var, 1.0) for t_order, var in self.orders(pool)[0] if t_order in serving]
@@ -617,6 +733,13 @@ class Model:
         arrived and not retired, plus rented for t (the owned ones come on top, a constant)."""
         sizes = (len(self.cpu_buy), len(self.cpu_rent))
         return self._memoized(("cpu", d, t), sizes, lambda: self._cpu_in_service(d, t))
+
+    def cpu_in_service_cols(self, d: str, t: int) -> list[Var]:
+        """The columns of cpu_in_service(d, t), in its order (each has coefficient 1.0 there)."""
+        sizes = (len(self.cpu_buy), len(self.cpu_rent))
+        return self._memoized(
+            ("cpu_cols", d, t), sizes, lambda: [var for var, _ in self.cpu_in_service(d, t)]
+        )
 
     def _cpu_in_service(self, d: str, t: int) -> Pairs:
         cpu = self.scenario.topology.site(d).cpu_servers
@@ -676,6 +799,39 @@ class Model:
                     key = (w2, r2, entry[2].index)
                     self._u_by_role_period.setdefault(key, []).append(entry)
         return self._u_by_role_period.get((w, r, period.index), [])
+
+    def work_rates(
+        self, w: str, role: Role, sites: set[str], period: Period | None
+    ) -> tuple[list[Var], list[float]]:
+        """The allocation columns of role `role` of workload w at `sites` (in one LP period, or
+        all when None), in u_by_role's order, and each one's rate x period length
+        (rate[r,s] · len_p: a unit's work in the period)."""
+        if len(sites) == 1:
+            entries = self.u_of_role_at(w, role.name, period, next(iter(sites)))
+        elif len(sites) == len(self.sites):
+            entries = self.u_of_role(w, role.name, period)
+        else:
+            entries = [e for e in self.u_of_role(w, role.name, period) if e[0] in sites]
+        rates = role.rates
+        return (
+            [var for _, _, _, var in entries],
+            [rates[s].per_unit_s * p.length_s for _, s, p, _ in entries],
+        )
+
+    def role_period_arrays(
+        self, w: str, role: Role, period: Period, number: dict[str, int]
+    ) -> tuple[list[Var], Any, Any]:
+        """u_of_role(w, role, period)'s columns, each one's site (its `number`: an int array)
+        and rate x period length (rate[r,s] · len_p, a float array), in u_by_role's order."""
+        import numpy as np
+
+        entries = self.u_of_role(w, role.name, period)
+        rates = role.rates
+        site = np.fromiter((number[d] for d, _, _, _ in entries), np.int64, len(entries))
+        rate_len = np.fromiter(
+            (rates[s].per_unit_s * p.length_s for _, s, p, _ in entries), float, len(entries)
+        )
+        return [var for _, _, _, var in entries], site, rate_len
 
     def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:
         """The allocation variables of some roles of one workload, in declaration order."""

@@ -5,7 +5,7 @@ its docstring is the family's formula. Imported (and so registered) by planner/l
 
 from __future__ import annotations
 
-from planner.lp.model import Model, Pairs, family
+from planner.lp.model import Model, Pairs, Var, family
 
 
 def _explain_supply(model: Model, entity: tuple[str, ...], value: float) -> str:
@@ -49,15 +49,27 @@ def add_spotserve(model: Model) -> None:
     never runs on preemptible spot units; training and RL may)"""
     calendar = {p.index: p.calendar for p in model.periods}
     serving = {d.name for d in model.demands if d.steady_load}
-    by_pool: dict[tuple[str, str, int], Pairs] = {}
+    spot = model.spot
+    by_pool: dict[tuple[str, str, int], list[Var]] = {}
     for (w, _, d, s, p), var in model.u.items():
-        if w in serving and (d, s, calendar[p]) in model.spot:
-            by_pool.setdefault((d, s, p), []).append((var, 1.0))
-    for (d, s, p), pairs in by_pool.items():
-        t = calendar[p]
-        supply = [(v, -c) for v, c in model.in_service((d, s), t)]
-        supply.append((model.spot[(d, s, t)], 1.0))
-        model.row("spotserve", (d, s, f"p{p}"), pairs + supply, "<=", float(model.owned((d, s))))
+        if w in serving and (d, s, calendar[p]) in spot:
+            by_pool.setdefault((d, s, p), []).append(var)
+    entities: list[tuple[str, ...]] = []
+    counts: list[int] = []
+    cols: list[Var] = []
+    coefs: list[float] = []
+    rhs: list[float] = []
+    for (d, s, p), used in by_pool.items():
+        # in_service's spot column (coefficient -1) and -spot cancel: the row leaves it out
+        supply = model.in_service_cols_but((d, s), calendar[p], spot[(d, s, calendar[p])])
+        cols += used
+        cols += supply
+        coefs += [1.0] * len(used)
+        coefs += [-1.0] * len(supply)
+        entities.append((d, s, f"p{p}"))
+        counts.append(len(used) + len(supply))
+        rhs.append(float(model.owned((d, s))))
+    model.rows("spotserve", entities, counts, cols, coefs, "<=", rhs)
 
 
 @family("siteonce", "datacenter")
