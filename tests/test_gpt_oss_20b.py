@@ -70,6 +70,26 @@ def test_gpt_oss_20b_published_figures_are_the_logged_block_means() -> None:
         "b300-inventec-8gpu": 24 * 8192 / median([0.56385, 0.56416, 0.56401]),
         "gb300-hpe-8gpu": 24 * 8192 / ((0.49071 + 0.49070) / 2),
         "gb300-hpe-72gpu": 36 * 8192 / median([0.15820, 0.15955, 0.15967]),
+        # more partner runs (session train60more): the block means after the first block
+        "b200-dell-ep2-8gpu": 16 * 8192 / ((0.45316 + 0.45301) / 2),
+        "b200-lambda-8gpu": 16 * 8192 / ((0.45334 + 0.45309) / 2),
+        "b300-dell-ep2-8gpu": 24 * 8192 / ((0.56719 + 0.56709) / 2),
+        "b300-dell-8gpu": 24 * 8192 / ((0.55663 + 0.55673) / 2),
+        "b300-hpe-8gpu": 24 * 8192 / ((0.57117 + 0.57118) / 2),
+        "gb300-dell-ep2-8gpu": 24 * 8192 / ((0.49785 + 0.49802) / 2),
+        "gb300-dell-4gpu": 16 * 8192 / ((1778646466742 - 1778645928549) / 1000 / 768),
+        "gb300-dell-64gpu": 32 * 8192 / ((0.17601 + 0.17730) / 2),
+        "b300-nebius-8gpu": 24 * 8192 / ((0.55272 + 0.55257) / 2),
+        "b300-nebius-64gpu": 32 * 8192 / ((0.18050 + 0.18182) / 2),
+        "gb300-nebius-8gpu": 24 * 8192 / 0.49700,
+        "gb300-nebius-72gpu": 36 * 8192 / ((0.16145 + 0.16001) / 2),
+        "b200-supermicro-8gpu": 16 * 8192 / ((0.46048 + 0.46000) / 2),
+        "b300-supermicro-222gs-8gpu": 24 * 8192 / ((0.56069 + 0.56072) / 2),
+        "b300-supermicro-422gs-8gpu": 24 * 8192 / ((0.55775 + 0.55762) / 2),
+        "b300-supermicro-4126gs-8gpu": 24 * 8192 / ((0.55837 + 0.55845) / 2),
+        "gb300-supermicro-72gpu": 36 * 8192 / ((0.16126 + 0.15996) / 2),
+        "b300-giga-8gpu": 24 * 8192 / ((0.56273 + 0.56345) / 2),
+        "gb300-giga-72gpu": 36 * 8192 / ((0.16040 + 0.15903) / 2),
     }
     assert set(RUNS) == {f"mlperf60-gpt-oss-20b-mxfp8-{k}" for k in cases}
     for key, value in cases.items():
@@ -78,8 +98,10 @@ def test_gpt_oss_20b_published_figures_are_the_logged_block_means() -> None:
         assert run["model"] == "gpt-oss-20b-mlperf" and run["sequence_length"] == 8192
         lay = run["layout"]
         gpus = lay["tp"] * lay.get("cp", 1) * lay["dp"]
-        # one micro-batch a step: GBS = DP x micro-batch (the logs' gradient_accumulation 1)
-        assert run["global_batch_tokens"] == lay["dp"] * lay["micro_batch"] * 8192, key
+        # one micro-batch a step: GBS = DP x micro-batch (the logs' gradient_accumulation 1),
+        # but Dell's 4-GPU run (gradient_accumulation_steps 2 in its log)
+        steps = 2 if key == "gb300-dell-4gpu" else 1
+        assert run["global_batch_tokens"] == steps * lay["dp"] * lay["micro_batch"] * 8192, key
         assert str(gpus) + "gpu" in key, key
 
 
@@ -97,12 +119,27 @@ def _gap(run: dict[str, Any]) -> float:
 
 
 def test_without_the_padded_buffer_every_row_misses_by_a_per_step_cost() -> None:
-    """Before session trainstep every row was a known miss, high: the measured step exceeds the
-    model's by 63-121 ms whatever the tokens a GPU (1,024-24,576) and layout (docs/models.md)."""
+    """Before session trainstep (the expert GEMMs over the routed copies) every row but one was a
+    known miss, high; the measured step exceeds that model's by 47-128 ms whatever the tokens a
+    GPU (1,024-24,576) and layout (docs/models.md; 47 ms on Nebius's 64 B300, whose DP exchange
+    across InfiniBand the model exposes in part). The one in its band is Dell's EP2 run on 8
+    GB300 (session train60more): the model exposes an EP2 all-to-all (38 ms) the run does not
+    pay, and its gap is 53 ms. Dell's 4-GB300 run, two micro-batches a step, misses by 93 ms
+    (60 and 107 ms before session s20 scale's experts' optimizer shard)."""
     gaps = {k: _gap(_unpadded(r)) for k, r in RUNS.items()}
-    assert all(0.06 < g < 0.125 for g in gaps.values()), gaps
-    gb300 = [g for k, g in gaps.items() if "gb300" in k]
-    assert max(gb300) - min(gb300) < 0.025
+    in_band = "mlperf60-gpt-oss-20b-mxfp8-gb300-dell-ep2-8gpu"
+    for key, run in RUNS.items():
+        flat = _unpadded(run)
+        assert training.within(flat, training.predict(flat, CATALOG)) == (key == in_band), key
+    assert gaps[in_band] == pytest.approx(0.0531, abs=0.0005)
+    misses = {k: g for k, g in gaps.items() if k != in_band}
+    assert all(0.046 < g < 0.13 for g in misses.values()), misses
+    assert min(misses.values()) == pytest.approx(0.0472, abs=0.0005)  # Nebius 64 B300
+    nvlink = {k: g for k, g in misses.items() if "b300-nebius-64gpu" not in k}
+    assert min(nvlink.values()) == pytest.approx(0.0631, abs=0.0005)  # NVIDIA 512 GB300
+    assert max(misses.values()) == pytest.approx(0.1283, abs=0.0005)  # HPE 8 B300
+    gb300 = [g for k, g in misses.items() if "gb300" in k and "dell-4gpu" not in k]
+    assert min(gb300) > 0.062 and max(gb300) < 0.098  # Dell's 64 GPUs the largest, 97 ms
 
 
 def test_the_padded_expert_gemms_close_the_gap() -> None:
@@ -110,17 +147,38 @@ def test_the_padded_expert_gemms_close_the_gap() -> None:
     config_common_cg.sh default 2 where a config sets none, 5 at CP2 EP4, 7 at TP2 CP4 EP8) and
     runs without paged stashing: the expert GEMMs run over C x the mean routed
     copies at that M's shape. 11 of 13 rows fall within their 15%; the 512-GPU row stays high
-    (+20%, 15 ms short of 63), GB200's 72-GPU row (factor assumed) goes low (-22%)."""
+    (+20%, 15 ms short of 63), GB200's 72-GPU row (factor assumed) goes low (-22%).
+    Session train60more's partner rows: the B200 EP1 configs set 1.2 (Lambda's, Supermicro's:
+    +20.0% / +21.8%, still misses); Dell's EP2 configs set none and source no
+    config_common_cg.sh (no padding: three misses and its 8-GB300 run in band); the other 14
+    come into band (+1.0% to +9.3%, -5.1% to -8.6% at CP2 EP4): 25 of 32 in all."""
     err = {
         k[len("mlperf60-gpt-oss-20b-mxfp8-") :]: training.predict(r, CATALOG) / r["published"] - 1
         for k, r in RUNS.items()
     }
+    unpadded = {k for k, r in RUNS.items() if "expert_capacity_factor" not in r["layout"]}
+    assert unpadded == {
+        f"mlperf60-gpt-oss-20b-mxfp8-{k}"
+        for k in (
+            "b200-dell-ep2-8gpu",
+            "b300-dell-ep2-8gpu",
+            "gb300-dell-ep2-8gpu",
+            "gb300-dell-4gpu",
+        )
+    }
     for key, run in RUNS.items():
-        assert run["layout"]["expert_capacity_factor"] >= 1.5, key
+        if key not in unpadded:
+            factor = run["layout"]["expert_capacity_factor"]
+            assert factor >= 1.5 or (factor == 1.2 and "b200" in key), key
         assert bool(run.get("known_miss")) == (
             not training.within(run, training.predict(run, CATALOG))
         ), key
-    assert sum(abs(e) <= 0.15 for e in err.values()) == 11, err
+    assert sum(abs(e) <= 0.15 for e in err.values()) == 25, err
+    assert (err["b200-lambda-8gpu"], err["b200-supermicro-8gpu"]) == pytest.approx(
+        (0.200, 0.218), abs=0.002
+    )
+    assert err["gb300-dell-64gpu"] == pytest.approx(0.010, abs=0.002)
+    assert err["b300-nebius-64gpu"] == pytest.approx(-0.051, abs=0.002)
     assert err["gb300-512gpu"] == pytest.approx(0.201, abs=0.005)
     assert err["gb200-72gpu"] == pytest.approx(-0.220, abs=0.005)
     assert err["gb300-8gpu"] == pytest.approx(0.020, abs=0.005)
@@ -150,18 +208,23 @@ def test_ep1_gb300_runs_give_a_per_token_slope_near_the_model_and_a_step_interce
 
 def test_the_whole_dp_exchange_exposed_does_not_explain_the_gap() -> None:
     """Tried, not adopted (docs/models.md): adding all of the model's DP exchange to the step
-    brings the eight EP1 rows (100-110 ms of exchange: every GPU holds the whole 20.5B; three of
-    them partner runs, session train60p) to -8% to +4%, but leaves the five CP/EP rows (23-33 ms)
-    at +36% to +81% (+37% to +82% before the experts' optimizer shard, session s20 scale)."""
-    ep1, other = [], []
+    brings the eighteen EP1 rows (85-110 ms of exchange: every GPU holds the whole 20.5B; thirteen
+    of them partner runs, sessions train60p and train60more) to -8% to +6%, the four EP2 rows
+    (32-47 ms, their exposed all-to-all already in the step) to +1% to +10%, but leaves the nine
+    CP/EP4-8 rows within an NVL72 domain (23-33 ms) at +35% to +82%; Nebius's 64 B300 (TP1 CP2
+    EP4, the exchange across InfiniBand, 132 ms) goes to -17% (after session s20 scale's
+    experts' optimizer shard)."""
+    groups: dict[int, list[float]] = {1: [], 2: [], 4: []}
     for run in RUNS.values():
         lay = _unpadded(run)["layout"]
         st = training._step(CATALOG, run, lay, 8192, run["global_batch_tokens"])
         measured = run["global_batch_tokens"] / run["published"]
         err = measured / (st.step_s - st.dp_exposed_s + st.dp_s) - 1
-        (ep1 if run["layout"].get("ep", 1) == 1 else other).append(err)
-    assert len(ep1) == 8 and all(-0.09 < e < 0.045 for e in ep1), ep1
-    assert len(other) == 5 and all(0.35 < e < 0.83 for e in other), other
+        groups[min(run["layout"].get("ep", 1), 4)].append(err)
+    assert len(groups[1]) == 18 and all(-0.09 < e < 0.06 for e in groups[1]), groups[1]
+    assert len(groups[2]) == 4 and all(0.01 < e < 0.1 for e in groups[2]), groups[2]
+    assert len(groups[4]) == 10 and sorted(groups[4])[0] == pytest.approx(-0.166, abs=0.002)
+    assert all(0.35 < e < 0.83 for e in sorted(groups[4])[1:]), groups[4]
 
 
 def test_partner_runs_match_their_layout_twins_and_miss_alike() -> None:
@@ -186,3 +249,78 @@ def test_partner_runs_match_their_layout_twins_and_miss_alike() -> None:
         assert p["published"] / t["published"] - 1 == pytest.approx(bias, abs=0.0005), key
         assert _gap(_unpadded(p)) == pytest.approx(gap_p, abs=0.0005), key
         assert _gap(_unpadded(t)) == pytest.approx(gap_t, abs=0.0005), twin_key
+
+
+def test_more_partner_runs_against_their_twins() -> None:
+    """More partner runs of the recipe (session train60more). Same layout: Dell's and HPE's 8 x
+    B300 EP1 against Cisco's (one planner step; measured +0.9% / -1.7% a step, gaps 114 / 128 ms
+    against Cisco's 119). Other EP: Dell's EP2 8 x B200 against Lambda's EP1 (the same measured
+    step, the model 17.4 ms longer for the EP2 all-to-all and the experts' optimizer on its EP2
+    shard). Per GPU: Dell's 64 GB300 against
+    NVIDIA's 72 (TP1 CP2 EP4; 10.2% slower a step, gap 97 vs 81 ms)."""
+    same = {
+        "b300-dell-8gpu": ("b300-cisco-8gpu", 0.0087, 0.1138),
+        "b300-hpe-8gpu": ("b300-cisco-8gpu", -0.0169, 0.1283),
+        # Nebius's runs against NVIDIA's and Cisco's of the same layout
+        "b300-nebius-8gpu": ("b300-cisco-8gpu", 0.0160, 0.1098),
+        "gb300-nebius-8gpu": ("gb300-8gpu", -0.0070, 0.0848),
+        "gb300-nebius-72gpu": ("gb300-72gpu", -0.0023, 0.0812),
+        # Supermicro's
+        "b200-supermicro-8gpu": ("b200-lambda-8gpu", -0.0153, 0.1102),
+        "b300-supermicro-222gs-8gpu": ("b300-cisco-8gpu", 0.0014, 0.1178),
+        "b300-supermicro-422gs-8gpu": ("b300-cisco-8gpu", 0.0068, 0.1148),
+        "b300-supermicro-4126gs-8gpu": ("b300-cisco-8gpu", 0.0056, 0.1155),
+        "gb300-supermicro-72gpu": ("gb300-72gpu", -0.0016, 0.0811),
+        # GigaComputing's
+        "b300-giga-8gpu": ("b300-cisco-8gpu", -0.0028, 0.1202),
+        "gb300-giga-72gpu": ("gb300-72gpu", 0.0040, 0.0802),
+    }
+    for key, (twin_key, bias, gap) in same.items():
+        p = RUNS[f"mlperf60-gpt-oss-20b-mxfp8-{key}"]
+        t = RUNS[f"mlperf60-gpt-oss-20b-mxfp8-{twin_key}"]
+        for f in ("system", "precision", "layout", "global_batch_tokens"):
+            assert p[f] == t[f], (key, f)
+        assert training.predict(p, CATALOG) == pytest.approx(training.predict(t, CATALOG))
+        assert p["published"] / t["published"] - 1 == pytest.approx(bias, abs=0.0005), key
+        assert _gap(_unpadded(p)) == pytest.approx(gap, abs=0.0005), key
+    dell = RUNS["mlperf60-gpt-oss-20b-mxfp8-b200-dell-ep2-8gpu"]
+    lam = RUNS["mlperf60-gpt-oss-20b-mxfp8-b200-lambda-8gpu"]
+    assert dell["published"] / lam["published"] - 1 == pytest.approx(0.0003, abs=0.0005)
+    model_dell = dell["global_batch_tokens"] / training.predict(_unpadded(dell), CATALOG)
+    model_lam = lam["global_batch_tokens"] / training.predict(_unpadded(lam), CATALOG)
+    assert model_dell - model_lam == pytest.approx(0.0174, abs=0.0005)
+    d64 = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-dell-64gpu"]
+    n72 = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-72gpu"]
+    assert {k: v for k, v in d64["layout"].items() if k != "dp"} == {
+        k: v for k, v in n72["layout"].items() if k != "dp"
+    }
+    steps = [r["global_batch_tokens"] / r["published"] for r in (d64, n72)]
+    assert steps[0] / steps[1] - 1 == pytest.approx(0.102, abs=0.001)
+    assert (_gap(_unpadded(d64)), _gap(_unpadded(n72))) == pytest.approx(
+        (0.0969, 0.0809), abs=0.0005
+    )
+
+
+def test_dell_two_micro_batch_run_pays_more_than_a_fixed_step_cost() -> None:
+    """Dell's 4-GB300 run trains two micro-batches of two sequences a step (the only
+    accumulating gpt_oss_20b run): 0.7008 s, 1.98x HPE's one-micro-batch step of two sequences a
+    GPU (16 GB300, 0.3533 s). HPE's gap held fixed a step, with the model's EP2 micro-batch
+    added twice (19.9 ms over EP1 each), gives 0.670 s: ~31 ms of Dell's gap grows with the
+    micro-batches."""
+    dell = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-dell-4gpu"]
+    hpe = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-hpe-16gpu"]
+    sd = training._step(CATALOG, dell, dell["layout"], 8192, dell["global_batch_tokens"])
+    flat = _unpadded(hpe)
+    sh = training._step(CATALOG, flat, flat["layout"], 8192, hpe["global_batch_tokens"])
+    assert sd.micro_batches == 2 and sh.micro_batches == 1
+    assert dell["layout"]["micro_batch"] == hpe["layout"]["micro_batch"] == 2
+    t_dell = dell["global_batch_tokens"] / dell["published"]
+    t_hpe = hpe["global_batch_tokens"] / hpe["published"]
+    assert t_dell / t_hpe == pytest.approx(1.983, abs=0.002)
+    ep2_extra = sd.micro_batch_s - sh.micro_batch_s
+    assert ep2_extra == pytest.approx(0.0199, abs=0.0005)
+    fixed = _gap(_unpadded(hpe))
+    by_hand = 2 * (t_hpe - fixed + ep2_extra) + fixed
+    assert by_hand == pytest.approx(0.670, abs=0.002)
+    assert t_dell - by_hand == pytest.approx(0.031, abs=0.002)
+    assert _gap(dell) == pytest.approx(0.0931, abs=0.0005)
