@@ -280,20 +280,28 @@ class ServingFigures(Strict):
 
 
 class AcceleratorRL(Strict):
-    """What a colocated RL update costs beyond its roles' work (read by planner/demand/rl.py
-    colocated_update_s).
+    """What an RL update costs beyond its roles' work: a colocated run's (read by
+    planner/demand/rl.py colocated_update_s) and a separate-pool run's weight sync (pool_sync_s:
+    refit_bandwidth, sync_overhead).
 
     host_link_bandwidth: the accelerator's link to host memory, one direction (PCIe Gen5 x16,
       NVLink-C2C), the ceiling of any offload;
     offload_bandwidth: the rate an RL stack actually moves training state to and from host
       memory per accelerator (pageable copies of many tensors; at most host_link_bandwidth);
     update_overhead: fixed seconds per update of a colocated run (inference engine sleep and
-      wake, process groups torn down and rebuilt, orchestration), not scaling with model size.
+      wake, process groups torn down and rebuilt, orchestration), not scaling with model size;
+    refit_bandwidth: the rate a separate-pool run's weight sync moves the BF16 model end to end
+      when no link binds (the trainer's per-tensor export, packing, the broadcast and vLLM's
+      load_weights, pipelined: planner/demand/rl.py pool_sync_s);
+    sync_overhead: fixed seconds per weight sync of a separate-pool run (no sleep/wake: the
+      engines stay resident), the control path left when the model is small.
     """
 
     host_link_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="host_link_bandwidth")
     offload_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="offload_bandwidth")
     update_overhead_s: Annotated[Duration, Field(ge=0)] = Field(alias="update_overhead")
+    refit_bandwidth_bytes_per_s: PositiveBandwidth = Field(alias="refit_bandwidth")
+    sync_overhead_s: Annotated[Duration, Field(ge=0)] = Field(alias="sync_overhead")
 
 
 class Accelerator(Sourced):

@@ -1085,6 +1085,28 @@ CASES = [
         message="less than or equal to 1",
     ),
     Case(
+        "catalog-rl-refit-bandwidth-zero",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + f"accelerators:\n  h100-sxm:\n    rl:\n      refit_bandwidth: 0 GB/s  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.h100-sxm.rl.refit_bandwidth",
+        message="greater than 0",
+    ),
+    Case(
+        "catalog-rl-sync-overhead-negative",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + f"accelerators:\n  h100-sxm:\n    rl:\n      sync_overhead: -1 s  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.h100-sxm.rl.sync_overhead",
+        message="greater than or equal to 0",
+    ),
+    Case(
         "catalog-sustained-clock-fraction-not-a-number",
         {
             "scenario.yaml": WITH_CATALOG,

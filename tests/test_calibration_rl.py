@@ -293,8 +293,12 @@ def test_asynchronous_step_is_the_slower_side() -> None:
         domain = hw.system.scale_up_domain
         up = acc.scale_up_bandwidth_bytes_per_s / 2
         bcast = up if p.gpus <= domain else min(domain * acc.scale_out_bandwidth_bytes_per_s, up)
-        sync = arch.params * 2 / (bcast * acc.serving.link_bandwidth_utilisation)
-        sync += acc.rl.update_overhead_s
+        # the bytes at the slower of the link and the refit pipeline (rl.refit_bandwidth), then
+        # the fixed rl.sync_overhead
+        bytes_rate = min(
+            bcast * acc.serving.link_bandwidth_utilisation, acc.rl.refit_bandwidth_bytes_per_s
+        )
+        sync = arch.params * 2 / bytes_rate + acc.rl.sync_overhead_s
         assert stages["weight_sync"] == pytest.approx(sync)
         expected = max(generate + stages["generate_prefill"], train_side) + sync
         assert rl.predict(p, CATALOG) == pytest.approx(expected)

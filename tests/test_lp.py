@@ -493,8 +493,9 @@ def rl_link_case(tmp_path: Path, capacity_gbs: float) -> Path:
             "t": site({"gb200-nvl72": {"max_units": 1, "owned": 1}}),
             "g": site({"hgx-h100": {"max_units": 500}}),
         },
-        # 100K samples an update: 1,000 updates, so each system's weight sync (pool_sync_s: ~10 s
-        # an update, both pools wait) idles it ~8% of the window, and the rack can still train alone
+        # 100K samples an update: 1,000 updates, so each system's weight sync (pool_sync_s: 140 GB
+        # at 92 GB/s + 0.15 s = 1.7 s an update since rlsync, ~10 s with rlstep's fixed part; both
+        # pools wait) idles it ~1.3% of the window, and the rack can still train alone
         {"rl": rl_workload("llama-3.1-70b", "80M", kept=0.05, samples_per_update="100K")},
         links=[
             {

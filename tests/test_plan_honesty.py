@@ -23,8 +23,8 @@ def _two_sites(tmp_path: Path, capacity: str) -> planner.Scenario:
             "b": site({"hgx-h100": {"max_units": 400}}, price=0.5),
         },
         # 250K samples an update: an update every ~108 s, so each server's weight sync
-        # (pool_sync_s, ~10 s an update, both pools wait) idles it ~10% of the window, and a
-        # 1 Gbps push (128 s) is still over the interval
+        # (pool_sync_s, 0.32 s an update since rlsync, ~10 s with rlstep's fixed part; both pools
+        # wait) idles it ~0.3% of the window, and a 1 Gbps push (128 s) is still over the interval
         {"rl": rl_workload("llama-3.1-8b", "250M", samples_per_update="250K")},
         links=[
             {"a": "a", "b": "b", "capacity": capacity, "latency": "5 ms", "cost_usd_per_tb": 0.0}

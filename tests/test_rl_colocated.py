@@ -115,22 +115,24 @@ def test_separate_pools_do_not_pay_it_but_the_weight_sync() -> None:
     """Separate pools pay no refit/offload/sleep-wake but the weight sync, the whole BF16 model
     broadcast from the trainer to the generators (planner/demand/rl.py pool_sync_s): by hand
     on HGX H100 (8 GPUs a scale-up domain, one 400 Gb/s NIC each, NVLink 900 GB/s both ways,
-    link utilisation 0.75, rl.update_overhead 10 s), the job spanning servers:
-    W / (min(8 x 50, 450) GB/s x 0.75) + 10 s; it is in the LP's pace."""
+    link utilisation 0.75, rl.refit_bandwidth 92 GB/s, rl.sync_overhead 0.15 s), the job
+    spanning servers: W / min(min(8 x 50, 450) GB/s x 0.75, 92 GB/s) + 0.15 s; it is in the
+    LP's pace."""
     spec = _spec("llama-3.1-8b", colocated=False)
     assert colocated_update_s(spec, CATALOG, "hgx-h100") is None
     d = demand("rl", spec, CATALOG, ["hgx-h100"], 86_400.0 * 30)
     assert d.rl is not None and d.rl.colocated_update_s_by_system == {}
     floor = update_floor_s(spec, CATALOG, "hgx-h100")
     assert floor is not None
-    sync = CATALOG.models["llama-3.1-8b"].params * 2 / (400e9 * 0.75) + 10.0
+    sync = CATALOG.models["llama-3.1-8b"].params * 2 / min(400e9 * 0.75, 92e9) + 0.15
     assert d.rl.pool_sync_s_by_system == {"hgx-h100": pytest.approx(sync)}
     assert d.rl.pace_s_by_system() == {"hgx-h100": pytest.approx(floor + sync)}
-    # a job inside one server's NVLink: the broadcast at NVLink's one-way 450 GB/s
+    # a job inside one server's NVLink: the broadcast at NVLink's one-way 450 GB/s, still
+    # faster than the refit pipeline's 92 GB/s
     inside = pool_sync_s(spec, CATALOG, "hgx-h100", accelerators=8)
     assert inside is not None and inside.link == "scale-up"
     assert inside.total_s == pytest.approx(
-        CATALOG.models["llama-3.1-8b"].params * 2 / (450e9 * 0.75) + 10.0
+        CATALOG.models["llama-3.1-8b"].params * 2 / min(450e9 * 0.75, 92e9) + 0.15
     )
     # colocated runs pay the colocated update instead
     assert pool_sync_s(_spec("llama-3.1-8b"), CATALOG, "hgx-h100") is None
@@ -169,14 +171,15 @@ def test_colocated_rates_lose_the_windows_share_its_updates_take() -> None:
         assert rate.per_unit_s == pytest.approx(at_n[role.name].per_unit_s * (1 - idle))
         assert f"{idle:.1%} of the window" in rate.reason
     # separate pools: the trainer's pool sized by the train role alone; the idle share is the
-    # weight sync's, W / (min(8 x 50, 450) GB/s x 0.75) + 10 s an update (pool_sync_s)
+    # weight sync's, W / min(min(8 x 50, 450) GB/s x 0.75, 92 GB/s) + 0.15 s an update
+    # (pool_sync_s)
     sep = _spec("deepseek-v3", colocated=False)
     separate = demand("rl", sep, CATALOG, ["hgx-h100"], window)
     n_train = max(
         16_000 * 6 * 37e9 * 800 / bare["train"].per_unit_s / window * 8, fewest.accelerators
     )
     at_train = rl_rates(sep, CATALOG, "hgx-h100", accelerators=math.ceil(n_train / 8) * 8)
-    sync = CATALOG.models["deepseek-v3"].params * 2 / (400e9 * 0.75) + 10.0
+    sync = CATALOG.models["deepseek-v3"].params * 2 / min(400e9 * 0.75, 92e9) + 0.15
     idle_sync = 16_000 / 512 * sync / window
     for role in separate.roles:
         rate = role.rates["hgx-h100"]

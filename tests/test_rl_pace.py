@@ -59,9 +59,9 @@ def _floor(scenario) -> float:
 
 
 def _pace(scenario) -> float:
-    """P = F + the weight sync: W / (min(8 x 50, 450) GB/s x 0.75) + rl.update_overhead 10 s
-    on HGX H100 (pool_sync_s, by hand)."""
-    sync = scenario.catalog.models["llama-3.1-8b"].params * 2 / (400e9 * 0.75) + 10.0
+    """P = F + the weight sync: W / min(min(8 x 50, 450) GB/s x 0.75, rl.refit_bandwidth 92 GB/s)
+    + rl.sync_overhead 0.15 s on HGX H100 (pool_sync_s, by hand: the refit rate binds)."""
+    sync = scenario.catalog.models["llama-3.1-8b"].params * 2 / min(400e9 * 0.75, 92e9) + 0.15
     return _floor(scenario) + sync
 
 
@@ -87,28 +87,30 @@ def test_pace_rows_by_hand(tmp_path: Path) -> None:
 
 
 def test_updates_past_the_floor_leave_work_undone(tmp_path: Path) -> None:
-    # 200k problems: 6.4M samples, 3,125 updates x P > one day: infeasible, and the
-    # diagnosis names the share of the work that does not fit, 1 - day / (updates x P).
-    sc = _scenario(tmp_path, 200_000)
-    short = 1 - DAY / (200_000 * 32 / 2048 * _pace(sc))
+    # 300k problems: 9.6M samples, 4,687.5 updates x P > one day (P = 18.8 + 0.32 s):
+    # infeasible, and the diagnosis names the share of the work that does not fit,
+    # 1 - day / (updates x P) (3.5%; with rlstep's 10 s sync it took 200k problems).
+    sc = _scenario(tmp_path, 300_000)
+    short = 1 - DAY / (300_000 * 32 / 2048 * _pace(sc))
     assert 0.01 < short < 0.05
     with pytest.raises(PlannerError, match=rf"rl:samples: {100 * short:.1f}% of the work"):
         planner.solve(sc)
     # Two updates in flight (max_staleness_updates 2) double the pace: it fits.
     two = _scenario(
-        tmp_path, 200_000, "    max_completion_tokens: 3969\n    max_staleness_updates: 2\n"
+        tmp_path, 300_000, "    max_completion_tokens: 3969\n    max_staleness_updates: 2\n"
     )
     assert planner.solve(two).status == "optimal"
     # Without max_completion_tokens nothing is paced, and the plan says so.
-    free = planner.solve(_scenario(tmp_path, 200_000, ""))
+    free = planner.solve(_scenario(tmp_path, 300_000, ""))
     assert any("longest sample not checked for rl" in x for x in free.left_out)
 
 
 def test_update_pace_rule_checks_the_plan_against_the_floor(tmp_path: Path) -> None:
-    # 180k problems: 2,812.5 updates x P within the day; generation in the one period paced at
-    # updates x P / day of the bound. A floor 20% longer than the plan was made for breaks the
+    # 280k problems: 4,375 updates x P within the day (97% of it); generation in the one period
+    # paced at updates x P / day of the bound. A floor 20% longer than the plan was made for
+    # breaks the
     # rule, and only it.
-    sc = _scenario(tmp_path, 180_000)
+    sc = _scenario(tmp_path, 280_000)
     demands = planner.demands(sc)
     plan = planner.solve(sc)
     assert check_plan(plan, sc, demands)["update_pace"] == []

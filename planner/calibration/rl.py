@@ -22,7 +22,8 @@ the generation side the generation and its prefill over the generation GPUs (no 
 engine keeps k updates' samples in flight; at least the pace row's floor / k), the training side
 the training and log-prob passes over the other GPUs; no colocated refit, offload or overhead,
 but the weight sync after every training pass (planner/demand/rl.py pool_sync_s: the whole
-model broadcast from the trainer to every generator, W / B_bcast + rl.update_overhead), which
+model broadcast from the trainer to every generator, W / min(B_bcast, rl.refit_bandwidth) +
+rl.sync_overhead), which
 both sides wait for (the generators pause for the in-flight update, the trainer for the
 broadcast), as the LP's pace and idle share take it (planner/kinds/rl.py).
 
