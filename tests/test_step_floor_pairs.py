@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 
+import bench_module
 import pytest
 
-from bench import step_floor_pairs as sfp
 from hardware.catalog import load_catalog
 from planner.calibration import training
 
 CATALOG = load_catalog()
 RUNS = {run["id"]: run for run in training.runs()}
+sfp = bench_module.load("step_floor_pairs")
 
 
 def test_pair_lines_by_hand() -> None:
