@@ -108,8 +108,9 @@ class EngineSpec(Strict):
     the model's MoE shape and the layout's EP size, the decode step's MoE module time is that
     table's, interpolated over the tokens routed a step (planner/demand/moe_kernels.py), in
     place of the expert GEMMs' roofline, moe_layer_latency and moe_token_bandwidth; elsewhere,
-    or None (the default), the parametric terms. Inference workloads only (the RL generator
-    rejects it)."""
+    or None (the default), the parametric terms, bit for bit (a plan naming a release states,
+    system by system, whether a table prices its MoE module). Inference workloads only (the RL
+    generator rejects it)."""
 
     # The engine's instance layout; None = the planner's fastest decode layout.
     layout: EngineLayoutSpec | None = None
