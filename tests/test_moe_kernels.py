@@ -417,3 +417,35 @@ def test_gb200_ep16_power_law_table_is_the_outlier_its_interactive_band_rests_on
     notes = {p["id"]: p.get("note", "") for p in raw["points"]}
     for i, w in zip(ids, got, strict=True):
         assert f"this point is +{w}%" in notes[i]
+
+
+def test_each_points_release_is_its_mlperf_rows_framework_or_stated_as_assumed() -> None:
+    """The release a calibration point names (engine.tensorrt_llm_version, which picks its
+    measured MoE table) is the framework its MLPerf row publishes (bench/data/*.csv, from the
+    submission's systems JSON: "TensorRT-LLM feat/1.2-mlpinf", "TensorRT-LLM 1.3.0rc0"), or,
+    where that field names only TensorRT / CUDA, the point's `assumed` text says the release is
+    taken and quotes the field."""
+    import re
+
+    frameworks: dict[tuple[str, ...], str] = {}
+    for version in ("6.0", "6.1"):
+        with (ROOT / "bench" / "data" / f"mlperf_inference_v{version}_llm.csv").open() as f:
+            for r in csv.DictReader(f):
+                key = (version, r["Organization"], r["Platform"], r["Model"], r["Scenario"])
+                frameworks[key] = r["framework"]
+    named = assumed = 0
+    for p in BY_ID.values():
+        release = p.spec.engine.tensorrt_llm_version if p.spec.engine else None
+        if release is None:
+            continue
+        m = re.search(r"closed/([^/]+)/results/([^/]+)/([^/]+)/([^/]+)/", p.source)
+        v = re.search(r"MLPerf Inference v(\d\.\d)", p.source)
+        assert m is not None and v is not None, p.id
+        fw = frameworks[(v.group(1), *m.groups())]
+        if f"feat/{release}-mlpinf" in fw or f"TensorRT-LLM {release}" in fw:
+            named += 1
+            continue
+        assumed += 1
+        text = p.assumed or ""
+        assert f"TensorRT-LLM release {release}" in text and fw in text, p.id
+    assert (named, assumed) == (72, 28)
