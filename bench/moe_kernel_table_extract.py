@@ -7,7 +7,10 @@ below picks rows of the collector's parquet files, nothing of aiconfigurator's c
 needs the snapshot github.com/ai-dynamo/aiconfigurator @COMMIT as fetched to MIRROR (the
 `fetch` tool) and pyarrow (not a dependency of the planner: only this script reads parquet).
 Rows: kernel_source moe_torch_flow_cutlass (TensorRT-LLM's CUTLASS fused MoE, the
-WIDEEP / CUTLASS backends of the MLPerf configs), moe_dtype nvfp4, moe_tp_size 1 (experts
+WIDEEP / CUTLASS backends of NVIDIA's MLPerf v6.0 DeepSeek-R1 configs for GB200 72-GPU Offline and
+Server and GB300 Offline; the other thirteen name moe_backend CUTEDSL, which this commit's tables
+do not measure (kernel sources: CUTLASS, min-latency, DeepGEMM only): for them the CUTLASS module
+stands in, an assumption docs/models.md states), moe_dtype nvfp4, moe_tp_size 1 (experts
 whole on their EP rank), distribution power_law_1.01 (aiconfigurator's own routing for
 DeepSeek models: sdk/models/deepseek.py _power_law_alpha = 1.01), DeepSeek-V3/R1's MoE shape
 (hidden 7,168, expert width 2,048, 256 experts, top 8), every EP size and token count measured.

@@ -283,7 +283,17 @@ CASES = [
             f"    tokens_per_s_per_user: 30\n    engine:\n      tensorrt_llm_version: v1.2-mlpinf  {MARK}\n",
         ),
         path="workloads.chat.engine.tensorrt_llm_version",
-        message="should match pattern",
+        message="'v1.2-mlpinf' is not a TensorRT-LLM release: major.minor[.patch][rcN]",
+    ),
+    Case(
+        # YAML reads 1.10 as the number 1.1: a release must be quoted, and the message says so
+        "engine-tensorrt-llm-version-unquoted",
+        sc(
+            "    tokens_per_s_per_user: 30\n",
+            f"    tokens_per_s_per_user: 30\n    engine:\n      tensorrt_llm_version: 1.10  {MARK}\n",
+        ),
+        path="workloads.chat.engine.tensorrt_llm_version",
+        message="write the release quoted ('1.1', '1.3.0rc10')",
     ),
     Case(
         "rl-generator-tensorrt-llm-version",

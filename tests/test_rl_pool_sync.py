@@ -184,3 +184,17 @@ def test_a_plan_with_separate_pools_says_the_sync_paces_it(tmp_path) -> None:
     colocated = planner.solve(planner.load_scenario(path))
     assert not any("separate pools" in x for x in colocated.left_out)
     assert any("rl (colocated)" in x for x in colocated.left_out)
+
+
+def test_an_fp8_run_broadcasts_bf16_weights() -> None:
+    """NeMo-RL v0.6.0 sends the trainer's HF BF16 tensors and an FP8 vLLM casts them on load
+    (vllm_backend.py), so an FP8 run's sync moves 2 B a parameter as a BF16 run's does: 671e9 x
+    2 B over min(min(8 x 50, 450) GB/s x 0.75, the refit rate 92 GB/s) on H100, + 0.15 s."""
+    bf16 = _spec("deepseek-v3")
+    fp8 = bf16.model_copy(update={"precision": "fp8"})
+    a = pool_sync_s(bf16, CATALOG, "hgx-h100", accelerators=288)
+    b = pool_sync_s(fp8, CATALOG, "hgx-h100", accelerators=288)
+    assert a is not None and b is not None
+    w = CATALOG.models["deepseek-v3"].params * 2
+    assert b.weight_bytes == pytest.approx(w) and b.total_s == pytest.approx(a.total_s)
+    assert b.total_s == pytest.approx(w / min(400e9 * 0.75, 92e9) + 0.15)

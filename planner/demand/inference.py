@@ -1266,7 +1266,7 @@ def estimate_serving(
         + f" x {util:g} ({spec.precision}) per chip, "
         f"GEMM efficiency n/(n + {s.gemm_half_tokens:g}) at n tokens per GEMM",
         f"step(batch {point.batch}) = {terms.describe()}",
-        *_moe_lines(arch, s, terms),
+        *_moe_lines(arch, s, terms, spec.engine_release),
         f"batch = min(HBM {point.max_batch_hbm:.0f}, "
         + ("" if spec.tpot_quantile is None else quantile_label(spec.tpot_quantile) + " ")
         + "TPOT budget "
@@ -1472,8 +1472,11 @@ def _engine_cap_text(spec: InferenceSpec, accelerators: int, cap: float | None) 
     return f", engine cap {how} = {cap:,.0f}"
 
 
-def _moe_lines(arch: ModelArch, s: ServingFigures, terms: StepTerms) -> list[str]:
-    """Derivation lines for an MoE step's two fitted terms (none for a dense model)."""
+def _moe_lines(
+    arch: ModelArch, s: ServingFigures, terms: StepTerms, release: str | None = None
+) -> list[str]:
+    """Derivation lines for an MoE step's two fitted terms (none for a dense model), or its
+    measured module; with a named TensorRT-LLM `release` no table covers, a line saying so."""
     if arch.moe is None:
         return []
     if terms.moe_kernels is not None:
@@ -1486,7 +1489,16 @@ def _moe_lines(arch: ModelArch, s: ServingFigures, terms: StepTerms) -> list[str
         ]
     bw = s.moe_token_bandwidth_bytes_per_s
     per_token = moe_token_bytes(arch)
-    return [
+    none = (
+        [
+            f"engine.tensorrt_llm_version {release}: no measured MoE module table covers this "
+            "release, accelerator, precision, MoE shape and EP size (planner/data/moe_kernels.csv): "
+            "the parametric terms below, as without the release"
+        ]
+        if release is not None
+        else []
+    )
+    return none + [
         f"MoE layer latency = {arch.moe_layers} MoE layers x {s.moe_layer_latency_s * 1e6:.0f} us "
         f"= {terms.moe_layer_s * 1e3:.2f} ms (fitted: router, top-k, permutation, handshakes)",
         f"MoE routed tokens = {arch.moe_layers} MoE layers x the hottest rank's tokens x "

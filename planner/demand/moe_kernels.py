@@ -110,6 +110,19 @@ def module_rows(
     return (measured, rows) if rows else None
 
 
+def covers(accelerator: str, release: str | None, precision: str, arch: ModelArch) -> bool:
+    """Whether a measured table covers this part, release, precision and MoE shape at some EP
+    size (module_rows at one of them): what a plan naming `release` is told per system."""
+    if release is None or arch.moe is None:
+        return False
+    measured = table_release(accelerator, release)
+    if measured is None:
+        return False
+    moe = arch.moe
+    shape = (precision, arch.hidden, moe.expert_ffn, moe.experts, moe.active_experts)
+    return any(k[0] == accelerator and k[1] == measured and k[2:7] == shape for k in _tables())
+
+
 def module_s(rows: Rows, tokens: float) -> float:
     """The module's seconds a layer at `tokens` routed over the EP group: linear between the two
     measured rows around it; the first row's below the table; above it the last two rows'

@@ -989,7 +989,8 @@ def pool_sync_s(
     """The weight sync of a run whose generation has its own accelerators (`colocated: false`,
     NeMo-RL async GRPO), once per update, on `system`:
 
-      sync_s  = W / min(B_bcast, R) + rl.sync_overhead,   W = params x bytes(precision);
+      sync_s  = W / min(B_bcast, R) + rl.sync_overhead,   W = params x 2 B (BF16, whatever the
+                                                          run's precision: see below);
       B_bcast = B_up · u                              the whole job in one scale-up domain
               = min(D · B_out, B_up) · u              otherwise,
       B_up = scale_up_bandwidth / 2 (one way), B_out = one accelerator's scale-out NIC,
@@ -1020,7 +1021,10 @@ def pool_sync_s(
     acc = hw.accelerator
     if acc.rl is None or acc.serving is None:
         return None
-    weight_bytes = catalog.models[spec.policy].params * BYTES_PER_VALUE[spec.precision]
+    # BF16 on the wire whatever the run's precision: the trainer exports HF BF16 tensors
+    # (megatron_policy_worker._iter_params_with_optional_kv_scales) and an FP8 vLLM casts them
+    # on load (vllm_backend.py: "the fp8 load_weights additionally casts bf16 weights into fp8")
+    weight_bytes = catalog.models[spec.policy].params * BYTES_PER_VALUE["bf16"]
     up = acc.scale_up_bandwidth_bytes_per_s / 2
     domain = hw.system.scale_up_domain
     u = acc.serving.link_bandwidth_utilisation

@@ -8,9 +8,10 @@ carry SI units (`deadline_s`). Counts accept SI suffixes ('15T' tokens, '10M' pr
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from fleetcore.schema import PositiveInt, Strict
 from fleetcore.units import Bytes, Count, Duration
@@ -108,8 +109,9 @@ class EngineSpec(Strict):
     the model's MoE shape and the layout's EP size, the decode step's MoE module time is that
     table's, interpolated over the tokens routed a step (planner/demand/moe_kernels.py), in
     place of the expert GEMMs' roofline, moe_layer_latency and moe_token_bandwidth; elsewhere,
-    or None (the default), the parametric terms. Inference workloads only (the RL generator
-    rejects it)."""
+    or None (the default), the parametric terms, bit for bit (a plan naming a release states,
+    system by system, whether a table prices its MoE module). Inference workloads only (the RL
+    generator rejects it)."""
 
     # The engine's instance layout; None = the planner's fastest decode layout.
     layout: EngineLayoutSpec | None = None
@@ -138,6 +140,22 @@ class EngineSpec(Strict):
     # comes from a measured table where one covers it (planner/demand/moe_kernels.py). None: the
     # parametric MoE terms.
     tensorrt_llm_version: Annotated[str, Field(pattern=RELEASE_PATTERN)] | None = None
+
+    @field_validator("tensorrt_llm_version", mode="before")
+    @classmethod
+    def _release_text(cls, value: object) -> object:
+        """A release is text: an unquoted YAML 1.2 is a number (and 1.10 would read as 1.1)."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(
+                f"write the release quoted ('{value}', '1.3.0rc10'): YAML reads an unquoted "
+                "release as a number (1.10 as 1.1)"
+            )
+        if isinstance(value, str) and re.match(RELEASE_PATTERN, value) is None:
+            raise ValueError(
+                f"{value!r} is not a TensorRT-LLM release: major.minor[.patch][rcN] such as "
+                "'1.2' or '1.3.0rc10' (a branch such as feat/1.2-mlpinf is its release, '1.2')"
+            )
+        return value
 
     def sequence_cap(self, accelerators: int) -> float:
         """The largest decode batch an instance of `accelerators` chips may run:

@@ -67,6 +67,17 @@ MOE_KERNEL_CAVEAT = (
     "throughput kernel's: at a tight TPOT target on a small EP group TensorRT-LLM's min-latency "
     "path runs ~2x faster (docs/models.md, Measured MoE module tables)"
 )
+# The caveat of an MoE workload whose engine names its TensorRT-LLM release on the systems no
+# measured table covers (the release, the part, the precision or the MoE shape): the parametric
+# terms there, exactly as without the release
+MOE_NO_TABLE_CAVEAT = (
+    "MoE serving ({}) names its TensorRT-LLM release (engine.tensorrt_llm_version), but no "
+    "measured MoE module table covers that release, accelerator, precision and MoE shape "
+    "(planner/data/moe_kernels.csv holds DeepSeek-V3/R1's NVFP4 module on B200, GB200, B300 and "
+    "GB300, TensorRT-LLM 1.2 and later): the rates there use the per-routed-token cost fitted on "
+    "2025 TensorRT-LLM and SGLang runs, as without the release, and NVIDIA's 2026 release ran "
+    "the same DeepSeek-R1 configs 1.5-2.0x faster (docs/models.md)"
+)
 SECONDS_PER_DAY = 86400.0
 
 
@@ -460,18 +471,39 @@ def demand(
             f"provisioned for peak: x{spec.peak_to_average:g} over {days:g} days"
             + (f"; {spec.votes} votes share each prompt" if spec.votes > 1 else "")
         ],
-        caveats=(
-            [
-                Caveat(
-                    MOE_SERVING_CAVEAT if spec.engine_release is None else MOE_KERNEL_CAVEAT,
-                    f"{name} ({spec.model})",
-                )
-            ]
-            if catalog.models[spec.model].moe is not None
-            else []
-        )
+        caveats=_moe_caveats(name, spec, catalog, systems)
         + _estimated_serving(name, spec.precision, catalog, systems),
     )
+
+
+def _moe_caveats(
+    name: str, spec: InferenceSpec, catalog: Catalog, systems: list[str]
+) -> list[Caveat]:
+    """What a plan says of an MoE workload's serving rates: the 2025 fit without a named
+    TensorRT-LLM release; with one, the measured module on the systems a table covers
+    (moe_kernels.covers) and, on the others, that none does (the parametric terms, unchanged)."""
+    from planner.demand.common import hardware
+    from planner.demand.moe_kernels import covers
+
+    arch = catalog.models[spec.model] if spec.model is not None else None
+    label = f"{name} ({spec.model})"
+    if arch is None or arch.moe is None:
+        return []
+    release = spec.engine_release
+    if release is None:
+        return [Caveat(MOE_SERVING_CAVEAT, label)]
+    covered: list[str] = []
+    uncovered: list[str] = []
+    for s in systems:
+        hw = hardware(catalog, s)
+        if hw is None:
+            continue
+        part = hw.system.accelerator or ""
+        (covered if covers(part, release, spec.precision, arch) else uncovered).append(s)
+    if not covered and not uncovered:
+        return [Caveat(MOE_KERNEL_CAVEAT, label)]
+    out = [Caveat(MOE_KERNEL_CAVEAT, label, tuple(covered))] if covered else []
+    return out + ([Caveat(MOE_NO_TABLE_CAVEAT, label, tuple(uncovered))] if uncovered else [])
 
 
 def _estimated_serving(
