@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from round_figures import ROUND_TRAIN_FIGURES
+from round_figures import ROUND_TRAIN_FIGURES, busiest_rank
 
 from hardware.catalog import load_catalog
 from planner.demand.common import hardware
@@ -42,12 +42,6 @@ M = ModelFigures(
 RUN = RunFigures(
     sequence_tokens=1000, global_batch_tokens=8000.0, bytes_per_param=16.0, gradient_bytes=2.0
 )
-
-
-def _busiest(ep: int, t: float, k: int) -> float:
-    """The busiest of `ep` ranks' routed copies over the mean under random (force-balanced)
-    routing, by hand: t·k copies a rank on average, max ≈ μ + sqrt(2 μ ln EP)."""
-    return 1.0 + math.sqrt(2.0 * math.log(ep) / (t * k))
 
 
 def test_pipeline_bubble_hand_computed() -> None:
@@ -192,7 +186,7 @@ def test_expert_all_to_all_bytes() -> None:
     st = step_time(Layout(dp=4, ep=4), moe, F, replace(RUN, global_batch_tokens=32000.0), 0.0)
     # 4 all-to-alls x (4-1)/4 x t x k x h x 2 B per MoE layer, EP group inside the domain, for
     # the busiest of the 4 ranks (random routing: 1 + sqrt(2 ln 4 / 2,000) = 1.037 the mean)
-    x = _busiest(4, 1000, 2)
+    x = busiest_rank(4, 1000, 2)
     assert x == pytest.approx(1.0372, abs=1e-4)
     assert st.ep_s == pytest.approx(4 * 3 / 4 * 1000 * 2 * 1024 * 2 * 8 / 1e11 * x)
     # routed experts: N_e = (N - N_a)/(1 - k/E) = 3e9 / 0.75 = 4e9 - ... held 1/EP per GPU
@@ -208,15 +202,15 @@ def test_moe_routed_copies_memory_traffic_hand_computed() -> None:
     t, h, layers = 1000, 1024, 8
     st = step_time(Layout(dp=4, ep=4), moe, F, run, 0.0)
     dense_b = 140 * h * layers * t
-    copies_b = layers * 2 * h * 30 * t * _busiest(4, t, 2)  # the busiest EP rank's copies
+    copies_b = layers * 2 * h * 30 * t * busiest_rank(4, t, 2)  # the busiest EP rank's copies
     assert st.memory_s == pytest.approx((dense_b + copies_b) / 1e12)
     fp8 = step_time(Layout(dp=4, ep=4), moe, replace(F, cast_bytes_per_hidden=100.0), run, 0.0)
-    fp8_b = 240 * h * layers * t + layers * 2 * h * (30 + 10 * 1 / 2) * t * _busiest(4, t, 2)
+    fp8_b = 240 * h * layers * t + layers * 2 * h * (30 + 10 * 1 / 2) * t * busiest_rank(4, t, 2)
     assert fp8.memory_s == pytest.approx(fp8_b / 1e12)
     # a dense model has no routed copies; TP divides the copies' bytes as it does the rest
     assert step_time(Layout(dp=4), M, F, run, 0.0).memory_s == pytest.approx(dense_b / 1e12)
     tp2 = step_time(Layout(tp=2, dp=2, ep=2), moe, F, run, 0.0)
-    copies_ep2 = copies_b / _busiest(4, t, 2) * _busiest(2, t, 2)
+    copies_ep2 = copies_b / busiest_rank(4, t, 2) * busiest_rank(2, t, 2)
     assert tp2.memory_s == pytest.approx((dense_b + copies_ep2) / 2 / 1e12)
     # the vectorised search charges the same bytes
     c = _candidate_arrays(4, moe, F, run)
@@ -240,7 +234,7 @@ def test_ep_comm_overlap_hand_computed() -> None:
     # All 1e9 active parameters are routed experts here ((4e9 - 1e9) / (1 - 2/8) x 2/8), so the
     # busiest EP rank's share (random routing, x = 1.037) scales the GEMM, the routed copies and
     # the all-to-all.
-    x = _busiest(4, 1000, 2)
+    x = busiest_rank(4, 1000, 2)
     ep_b = 4 * 3 / 4 * 1000 * 2 * 1024 * 2 * 8 * x
     compute = 6 * 1e9 * 1000 / 0.5e15 * x + (140 * 1024 * 8 + 8 * 2 * 1024 * 30 * x) * 1000 / 1e12
     slow = replace(F, scale_up_bytes_per_s=5e9, comm_overlap=0.5)
@@ -273,7 +267,7 @@ def test_node_limited_routing_crosses_scale_out_once_per_remote_node() -> None:
     limited = step_time(Layout(dp=16, ep=16), replace(moe, max_nodes_per_token=4), F, run, 0.0)
     out_s, up_s = 4 * 1 * t * h * 2 / 1e10, 4 * 15 / 16 * t * 2 * h * 2 / 1e11
     assert out_s > up_s
-    x16, x8 = _busiest(16, t, 2), _busiest(8, t, 2)  # the busiest EP rank's copies
+    x16, x8 = busiest_rank(16, t, 2), busiest_rank(8, t, 2)  # the busiest EP rank's copies
     assert limited.ep_s == pytest.approx(out_s * layers * x16)
     # Without node-limited routing (balanced over the experts) a token's 2 copies land on
     # 2 · (1 - (1/2)^2) = 1.5 distinct nodes on average, half of them remote: 0.75 crossings.
@@ -299,7 +293,7 @@ def test_balanced_routing_crosses_once_per_distinct_remote_node() -> None:
     assert crossings == pytest.approx(2.6996, abs=1e-4)
     out_s = 4 * crossings * t * h * 2 / 1e10
     up_s = 4 * 31 / 32 * t * 8 * h * 2 / 1e11
-    assert st.ep_s == pytest.approx(max(out_s, up_s) * layers * _busiest(32, t, 8))
+    assert st.ep_s == pytest.approx(max(out_s, up_s) * layers * busiest_rank(32, t, 8))
 
 
 def test_weights_kept_in_fp8_hold_one_byte_per_parameter() -> None:

@@ -6,37 +6,20 @@ paged stashing: docs/models.md)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import pytest
-from round_figures import ROUND_TRAIN_FIGURES
+from round_figures import ROUND_TRAIN_FIGURES, busiest_rank, toy_moe
 
 from planner.calibration import training
-from planner.demand.training import Layout, ModelFigures, RunFigures, expert_gemm_load, step_time
+from planner.demand.training import Layout, RunFigures, expert_gemm_load, step_time
 
 F = ROUND_TRAIN_FIGURES
 # 8 MoE layers, 8 experts, 2 a token; all 1e9 active parameters routed experts
-# ((4e9 - 1e9) / (1 - 2/8) x 2/8 = 1e9)
-MOE = ModelFigures(
-    params=4e9,
-    active=1e9,
-    layers=8,
-    hidden=1024,
-    heads=8,
-    kv_dim=256,
-    attention_fwd_per_token_causal=0.0,
-    experts=8,
-    experts_per_token=2,
-    moe_layers=8,
-)
+MOE = toy_moe(active=1e9)
 RUN = RunFigures(
     sequence_tokens=1000, global_batch_tokens=4000.0, bytes_per_param=16.0, gradient_bytes=2.0
 )
-
-
-def _busiest(ep: int, t: float, k: int) -> float:
-    return 1.0 + math.sqrt(2.0 * math.log(ep) / (t * k))
 
 
 def test_padded_buffer_sets_the_expert_gemm_rows_hand_computed() -> None:
@@ -44,7 +27,7 @@ def test_padded_buffer_sets_the_expert_gemm_rows_hand_computed() -> None:
     # / 2,000) = 1.0372; expert GEMM 6 x 1e9 x 1,000 / (1e15 x 0.5) = 12 ms x x = 12.45 ms.
     # With C = 3 every rank computes 3 x the mean: 36 ms; the routed copies' memory-bound
     # passes and the all-to-all stay on the routed copies (x).
-    x = _busiest(4, 1000, 2)
+    x = busiest_rank(4, 1000, 2)
     base = step_time(Layout(dp=4, ep=4), MOE, F, RUN, 0.0)
     padded = step_time(Layout(dp=4, ep=4, expert_capacity_factor=3.0), MOE, F, RUN, 0.0)
     assert base.gemm_s == pytest.approx(6e9 * 1000 / 0.5e15 * x)
@@ -60,7 +43,7 @@ def test_padded_rows_run_at_the_padded_shape() -> None:
     # local expert (shape 1,000 / 1,256), padded 3,000 (shape 3,000 / 3,256):
     # 12 ms x 3 / (3,000 / 3,256) = 39.07 ms against 12 ms x x / (1,000 / 1,256) = 15.64 ms.
     f = replace(F, gemm_half_tokens=256.0)
-    x = _busiest(4, 1000, 2)
+    x = busiest_rank(4, 1000, 2)
     base = step_time(Layout(dp=4, ep=4), MOE, f, RUN, 0.0)
     padded = step_time(Layout(dp=4, ep=4, expert_capacity_factor=3.0), MOE, f, RUN, 0.0)
     assert base.gemm_s == pytest.approx(0.012 * x / (1000 / 1256))
@@ -70,7 +53,7 @@ def test_padded_rows_run_at_the_padded_shape() -> None:
 def test_a_buffer_below_the_busiest_rank_changes_nothing() -> None:
     # tokens past the budget are dropped, so the buffer never holds less than the busiest
     # rank's copies: max(C, x); and C = 0 (no static buffer) is the routed copies
-    x = _busiest(4, 1000, 2)
+    x = busiest_rank(4, 1000, 2)
     assert expert_gemm_load(0.0, x) == x
     assert expert_gemm_load(1.0, x) == x
     assert expert_gemm_load(1.5, x) == 1.5

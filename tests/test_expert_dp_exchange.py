@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from round_figures import ROUND_TRAIN_FIGURES
+from round_figures import ROUND_TRAIN_FIGURES, toy_moe
 
 from hardware.catalog import load_catalog
 from planner.calibration import training as ct
 from planner.demand.common import hardware
 from planner.demand.training import (
     Layout,
-    ModelFigures,
     RunFigures,
     _candidate_arrays,
     _expert_copies,
@@ -152,18 +151,7 @@ def test_expert_copies_match_the_enumerated_placement(
 def test_expert_parallel_one_is_the_dense_exchange() -> None:
     """EP1: the experts are replicated as the dense layers, the exchange as before (one sum)."""
     f = ROUND_TRAIN_FIGURES
-    moe = ModelFigures(
-        params=4e9,
-        active=1.5e9,
-        layers=8,
-        hidden=1024,
-        heads=8,
-        kv_dim=256,
-        attention_fwd_per_token_causal=0.0,
-        experts=8,
-        experts_per_token=2,
-        moe_layers=8,
-    )
+    moe = toy_moe(active=1.5e9)
     run = RunFigures(1000, 32000.0, 16.0, 2.0)
     # DP16 on 8-rank domains, EP1: 8 a domain, 2 domains, all 4e9 parameters x (2 B gradient
     # + 2 B parameter gather)

@@ -85,41 +85,41 @@ def table_release(accelerator: str, release: str) -> str | None:
     return following[0] if following else None
 
 
-def module_rows(
-    accelerator: str, release: str | None, precision: str, arch: ModelArch, ep: int
-) -> tuple[str, Rows] | None:
-    """(the measured release, its rows) of the MoE module for this part, release, precision,
-    model shape and EP size; None where no table covers them."""
+def _measured_shape(
+    accelerator: str, release: str | None, precision: str, arch: ModelArch
+) -> tuple[str, tuple[str, int, int, int, int]] | None:
+    """(the measured release standing for `release`, the key's (precision, hidden, expert
+    width, experts, top-k)); None for a dense model, no release, or a release no table stands
+    for."""
     if release is None or arch.moe is None:
         return None
     measured = table_release(accelerator, release)
     if measured is None:
         return None
     moe = arch.moe
-    key = (
-        accelerator,
-        measured,
-        precision,
-        arch.hidden,
-        moe.expert_ffn,
-        moe.experts,
-        moe.active_experts,
-        ep,
-    )
-    rows = _tables().get(key)
+    return measured, (precision, arch.hidden, moe.expert_ffn, moe.experts, moe.active_experts)
+
+
+def module_rows(
+    accelerator: str, release: str | None, precision: str, arch: ModelArch, ep: int
+) -> tuple[str, Rows] | None:
+    """(the measured release, its rows) of the MoE module for this part, release, precision,
+    model shape and EP size; None where no table covers them."""
+    found = _measured_shape(accelerator, release, precision, arch)
+    if found is None:
+        return None
+    measured, shape = found
+    rows = _tables().get((accelerator, measured, *shape, ep))
     return (measured, rows) if rows else None
 
 
 def covers(accelerator: str, release: str | None, precision: str, arch: ModelArch) -> bool:
     """Whether a measured table covers this part, release, precision and MoE shape at some EP
     size (module_rows at one of them): what a plan naming `release` is told per system."""
-    if release is None or arch.moe is None:
+    found = _measured_shape(accelerator, release, precision, arch)
+    if found is None:
         return False
-    measured = table_release(accelerator, release)
-    if measured is None:
-        return False
-    moe = arch.moe
-    shape = (precision, arch.hidden, moe.expert_ffn, moe.experts, moe.active_experts)
+    measured, shape = found
     return any(k[0] == accelerator and k[1] == measured and k[2:7] == shape for k in _tables())
 
 
