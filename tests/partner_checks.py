@@ -24,6 +24,13 @@ def value(pid: str) -> float:
     return point_value(BY_ID[pid], CATALOG)
 
 
+@cache
+def steady_value(pid: str) -> float:
+    """The planner's steady rate for point `pid` (its MLPerf run's share left out: a partner's
+    run may issue another query count than its twin's, planner/calibration/serving.run_factor)."""
+    return point_value(BY_ID[pid], CATALOG, run=False)
+
+
 def assert_miss_head(point: ServingPoint) -> None:
     """A known miss is out of its band and its text opens with its error and both figures."""
     err = value(point.id) / point.published - 1

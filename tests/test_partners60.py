@@ -21,6 +21,7 @@ from partner_checks import (
     assert_grouped_or_why_not,
     assert_summary,
     per_gpu,
+    steady_value,
     summary_key,
     value,
 )
@@ -91,6 +92,7 @@ PARTNER_ENGINE = {
 # misses that are not their twin's (the twin in band): each explained in its point
 NOT_GROUPED = {
     "partners60-gb200-dsr1-offline-google",
+    "partners60-gb200-dsr1-server-google",
     "partners60-gb300-dsr1-offline-nvidia-x288",
     "partners60-b200-llama31-405b-server-google",
     "partners60-mi355x-llama2-70b-interactive-supermicro",
@@ -167,7 +169,7 @@ def test_point_repeats_its_twin_but_the_partners_config(point) -> None:  # type:
 def test_planner_figure_is_the_twins_where_the_engine_is(point) -> None:  # type: ignore[no-untyped-def]
     twin_pid = twin_id(point.id)
     twin = BY_ID[twin_pid]
-    ratio = value(point.id) / value(twin_pid)
+    ratio = steady_value(point.id) / steady_value(twin_pid)
     if _key(point) in PARTNER_ENGINE:
         # the partner's engine moves the figure (smaller batch caps lower it; TP4 405B Server
         # raises it, the shorter per-token collective share than TP2's at the TPOT bound; Cisco's
@@ -185,14 +187,16 @@ def test_known_miss_is_its_twins_or_says_why_not(point) -> None:  # type: ignore
 
 
 def test_every_out_of_band_point_is_a_known_miss_and_the_summary() -> None:
-    # header and docs/models.md: 86 within band, MAE 7.05% over them, 15.2% over all; 21 misses
+    # header and docs/models.md: 87 within band, MAE 6.69% over them, 13.7% over all; 20 misses
+    # (86 / 21, 7.05% / 15.2% before the MLPerf runs' figure, mlperf_run, brought CoreWeave's
+    # x64 GB200 DeepSeek-R1 Server into band)
     # (63 / 44 before the MI350X's sustained_clock_fraction brought four MI350X rows into band;
     # 67 / 40 before the measured MoE table of TensorRT-LLM 1.2 brought 19 DeepSeek-R1 rows
     # into band and sent Google's slow GB200 Offline run and the x288 GB300 Offline run out)
-    miss = assert_summary(P60, 86, 21, 0.0705, 0.1516)
+    miss = assert_summary(P60, 87, 20, 0.0669, 0.1374)
     assert miss >= NOT_GROUPED
     dsr1 = {m for m in miss if BY_ID[m].spec.model_name == "deepseek-r1"}
-    assert len(dsr1) == 10
+    assert len(dsr1) == 9
 
 
 def test_partner_bias_on_the_twins_run_by_hand() -> None:

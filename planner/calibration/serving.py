@@ -65,6 +65,11 @@ class ServingPoint:
     batch: int | None = None  # a fixed-batch run: the sequences decoded together
     # a fixed-batch or prefill run: the chips of the measured instance (TP over all, one stage)
     accelerators: int | None = None
+    # an MLPerf Server/Interactive run (`mlperf_run: {queries, accelerators}`): the queries its
+    # loadgen issued (min_query_count, the log's "Test Parameters Used") and the measured system's
+    # accelerators; its figure is then the run's (run_factor), not the steady rate's
+    run_queries: int | None = None
+    run_accelerators: int | None = None
 
 
 # Parsed tables by (path, size, modification time): the table is ~15,000 lines (~1.5 s with
@@ -129,6 +134,10 @@ def _parse(path: Path) -> list[ServingPoint]:
                 fit=str(p.get("fit", "")),
                 batch=int(p["batch"]) if "batch" in p else None,
                 accelerators=int(p["accelerators"]) if "accelerators" in p else None,
+                run_queries=int(p["mlperf_run"]["queries"]) if "mlperf_run" in p else None,
+                run_accelerators=(
+                    int(p["mlperf_run"]["accelerators"]) if "mlperf_run" in p else None
+                ),
             )
         )
     return out
@@ -256,30 +265,62 @@ def parametric_moe(point: ServingPoint) -> ServingPoint:
     return dataclasses.replace(point, spec=spec)
 
 
-def point_value(point: ServingPoint, catalog: Catalog) -> float:
-    """The planner's figure for the point in its terms (0 if infeasible)."""
+def point_value(point: ServingPoint, catalog: Catalog, run: bool = True) -> float:
+    """The planner's figure for the point in its terms (0 if infeasible); run=False: the steady
+    rate of a point that describes its MLPerf run (mlperf_run), without run_factor."""
     if point.counts == "per-user":
         return per_user_value(point, catalog)
     if point.counts == "prefill" and point.accelerators is not None:
         return prefill_run_value(point, catalog)
-    return planner_value(point, predict(point, catalog))
+    return planner_value(point, predict(point, catalog), run)
 
 
-def planner_value(point: ServingPoint, est: InferenceEstimate) -> float:
+def planner_value(point: ServingPoint, est: InferenceEstimate, run: bool = True) -> float:
     """The planner's figure in the point's terms: output tokens/s per accelerator, times
     (prompt + output) / output when the source counts input and output tokens; prompt tokens
     prefilled per second per accelerator (the prefill rate alone) for `counts: prefill`; 0 if
-    infeasible."""
+    infeasible. A point with `mlperf_run` (run_queries) takes its run's share of the steady rate
+    (run_factor) unless run=False."""
     if not est.feasible or est.output_tokens_per_s_per_accelerator is None:
         return 0.0
     if point.counts == "prefill":
         per_instance = est.prefill_tokens_per_s_per_instance or 0.0
         return per_instance / (est.instance_accelerators or 1)
     value = est.output_tokens_per_s_per_accelerator
+    if run and point.run_queries is not None:
+        value *= run_factor(point, est, value)
     if point.counts == "total":
         spec = point.spec
         value *= (spec.prompt_tokens + spec.output_tokens) / spec.output_tokens
     return value
+
+
+# MLPerf loadgen's min_duration for the LLM Server / Interactive runs (600,000 ms in every
+# DeepSeek-R1 log of MLPerf Inference v6.0, "Test Parameters Used")
+MLPERF_MIN_DURATION_S = 600.0
+
+
+def run_factor(point: ServingPoint, est: InferenceEstimate, value: float) -> float:
+    """The share of the planner's steady rate an MLPerf Server / Interactive run reports: T / (T +
+    L) (docs/models.md "MLPerf runs are finite"). The loadgen's completed tokens per second is
+    token_count / final_query_all_samples_done_time (mlcommons/inference loadgen/results.cc
+    @05a9cec3, PerformanceSummary::LogSummary): every token of the run over the time from the
+    first query's issue to the completion of the last query issued. Issued at the steady rate
+    λ = value · G / O (G the measured system's accelerators) for T = max(Q / λ, min_duration),
+    the last query then takes its latency L = TTFT + (O − 1) · TPOT (the mean request's: its
+    length is one draw of the law); the run's tokens Q · O = λ · O · T are reported over T + L.
+    value: the steady figure (output tokens/s an accelerator). Not counted: the peak in-flight
+    count at the end of the issue window, λ · E[min(latency, T)], is below the steady λ · E[L]
+    when the longest requests outlive T (~2% at the GB200 v6.0 Server run), which would let λ
+    rise that much at the same p99 TPOT bound."""
+    spec = point.spec
+    assert point.run_queries is not None and point.run_accelerators is not None
+    if value <= 0 or est.tpot_s is None:
+        return 1.0
+    rate = value * point.run_accelerators / spec.output_tokens
+    issue_s = max(point.run_queries / rate, MLPERF_MIN_DURATION_S)
+    last_s = (est.ttft_s or 0.0) + (spec.output_tokens - 1.0) * est.tpot_s
+    return issue_s / (issue_s + last_s)
 
 
 def rows(catalog: Catalog | None = None) -> list[AccuracyRow]:
