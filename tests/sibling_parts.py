@@ -42,7 +42,12 @@ def assert_takes_siblings_figures(
         ), block
     figures = [f"serving.{k}" for k in SERVING_FIGURES]
     figures += [f"serving.compute_utilisation.{p}" for p in precisions]
-    figures += ["rl.offload_bandwidth", "rl.update_overhead", "rl.refit_bandwidth", "rl.sync_overhead"]
+    figures += [
+        "rl.offload_bandwidth",
+        "rl.update_overhead",
+        "rl.refit_bandwidth",
+        "rl.sync_overhead",
+    ]
     figures += ["training.gemm_efficiency"]
     for figure in figures:
         assert part.source_of(figure).startswith(tag), figure
