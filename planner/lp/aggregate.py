@@ -651,22 +651,29 @@ def map_back(agg: Aggregation, solution: np.ndarray) -> np.ndarray:
     return x
 
 
-def from_highs(highs: Any, constant: float = 0.0) -> Arrays:
+def from_highs(highs: Any, constant: float = 0.0, handed: Any = None) -> Arrays:
     """The LP a loaded highspy.Highs holds (integrality read, not imposed), as arrays; its
     columns and rows in HiGHS's order. `constant` is the objective's constant (PuLP leaves it
-    out of HiGHS's model)."""
+    out of HiGHS's model). `handed`: the matrix planner/lp/transfer.py handed to `highs`
+    (`transfer.handed_matrix`, checked there to be the one HiGHS holds), read instead of
+    HiGHS's copy (the same entries; HiGHS's comes back through Python lists)."""
     import highspy
 
     lp = highs.getLp()
     n, m = lp.num_col_, lp.num_row_
-    mat = lp.a_matrix_
-    start = np.asarray(mat.start_, dtype=np.int64)
-    index = np.asarray(mat.index_, dtype=np.int64)
-    value = np.asarray(mat.value_, dtype=np.float64)
-    if mat.format_ == highspy.MatrixFormat.kColwise:
-        a = sp.csc_matrix((value, index, start), shape=(m, n)).tocsr()
+    if handed is not None:
+        # a copy: sum_duplicates sorts each row's entries in place, and the handed arrays
+        # keep HiGHS's order (incumbent._RowCheck reads them too)
+        a = sp.csr_matrix((handed.value, handed.index, handed.start), shape=(m, n), copy=True)
     else:
-        a = sp.csr_matrix((value, index, start), shape=(m, n))
+        mat = lp.a_matrix_
+        start = np.asarray(mat.start_, dtype=np.int64)
+        index = np.asarray(mat.index_, dtype=np.int64)
+        value = np.asarray(mat.value_, dtype=np.float64)
+        if mat.format_ == highspy.MatrixFormat.kColwise:
+            a = sp.csc_matrix((value, index, start), shape=(m, n)).tocsr()
+        else:
+            a = sp.csr_matrix((value, index, start), shape=(m, n))
     a.sum_duplicates()
     integrality = list(lp.integrality_)
     integer = np.zeros(n, dtype=bool)

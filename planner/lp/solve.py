@@ -403,13 +403,16 @@ def _acceptable(model: Model, lower: float, gap: float) -> float | None:
 
 
 def _read_highs(model: Model, solver: pulp.LpSolver) -> None:
-    """Read HiGHS's values into PuLP's variables when it holds a solution; otherwise leave them.
-    PuLP's reader has no entry for some limit statuses (a solution limit): it raises KeyError
-    after it has read the values, so the solution is then an incumbent."""
+    """Read HiGHS's values into PuLP's variables when it holds a solution; otherwise leave them
+    (planner/lp/transfer.py `read_solution`: PuLP's reader, from HiGHS's lists in C). PuLP's
+    reader has no entry for some limit statuses (a solution limit): it raises KeyError after it
+    has read the values, so the solution is then an incumbent."""
+    from planner.lp.transfer import read_solution
+
     how = _highs_outcome(model.prob.solverModel)
     if how in (OPTIMAL, INCUMBENT):
         try:
-            status, sol_status = solver.findSolutionValues(model.prob)
+            status, sol_status = read_solution(model.prob, solver)
         except KeyError:
             status, sol_status = pulp.LpStatusOptimal, FEASIBLE
         model.prob.assignStatus(status, sol_status)
@@ -425,22 +428,27 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     second site; with the integers exact, those rows are exact. If the fixed LP has no solution
     (rounding moved a row past its tolerance), the MIP's values are kept."""
     import highspy
+    import numpy as np
+
+    from planner.lp.transfer import read_solution
 
     highs = model.prob.solverModel
     integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
     if not integer:
         return
-    bounds = [(var.index, float(round(var.value() or 0.0))) for var in integer]
-    for index, value in bounds:
-        highs.changeColIntegrality(index, highspy.HighsVarType.kContinuous)
-        highs.changeColBounds(index, value, value)
+    # each integer column continuous with both bounds at its rounded value, in one call each
+    index = np.fromiter((var.index for var in integer), dtype=np.int32, count=len(integer))
+    value = np.array([float(round(var.value() or 0.0)) for var in integer], dtype=np.float64)
+    continuous = np.full(len(index), int(highspy.HighsVarType.kContinuous), dtype=np.uint8)
+    highs.changeColsIntegrality(len(index), index, continuous)
+    highs.changeColsBounds(len(index), index, value, value)
     try:
         with _quiet_stdout():
             run_started = time.perf_counter()
             highs.run()
             model.solver_run_s += time.perf_counter() - run_started
             if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-                status, sol_status = solver.findSolutionValues(model.prob)
+                status, sol_status = read_solution(model.prob, solver)
                 model.prob.assignStatus(status, sol_status)
                 _record_objective(model)
     except Exception as exc:  # highspy raises plain RuntimeErrors
@@ -723,7 +731,7 @@ def _solve_fast(
 
     from planner.lp import aggregate
     from planner.lp.incumbent import USED_TOL, pool_columns
-    from planner.lp.transfer import transfer
+    from planner.lp.transfer import handed_matrix, transfer
 
     started = time.perf_counter()
     lp_solver = make_solver("highs", False, gap, _left(deadline), method)
@@ -732,7 +740,7 @@ def _solve_fast(
         transfer(model.prob, lp_solver)
         highs = model.prob.solverModel
         keys = {var.index: key for key, var in model.u.items()}
-        arr = aggregate.from_highs(highs, constant)
+        arr = aggregate.from_highs(highs, constant, handed_matrix(model.prob))
         bound = relaxed_bound(arr, keys, _left(deadline))
         if bound is None:
             return _no_fast_plan(

@@ -7,15 +7,23 @@ The columns are `prob.variables()` in its order (sorted by name, PuLP's), the ro
 (`findSolutionValues`) and planner/lp/solve.py use; costs, bounds, integrality and the matrix
 are what PuLP gives HiGHS from its copy of the problem (`to_pulp`), term by term
 (tests/test_transfer.py compares HiGHS's `getLp()` of both).
+
+The matrix handed over is kept with the problem (`prob.handed`, a `Handed`): reading it back
+from HiGHS (`getLp().a_matrix_`) turns its 1.6M indexes and values into Python lists and back
+(~0.2 s at 206k columns, twice a fast-path plan), so the relaxed aggregated LP's arrays
+(planner/lp/aggregate.py `from_highs`) and the rounding's row checks (planner/lp/incumbent.py
+`_RowCheck`) take it from here (`handed_matrix`) while HiGHS still holds that matrix.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import operator
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
@@ -51,9 +59,11 @@ def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
     rows = list(prob._constraints.values())
     for i, con in enumerate(rows):
         con.index = i
+    prob.handed = None
     if rows:
         # Added as rows to a model of columns (PuLP's way), HiGHS keeps the matrix row-wise.
         start, index, value = _rowwise(rows)
+        prob.handed = Handed(prob.solverModel, len(columns), start, index, value)
         lower, upper = _row_bounds(rows, highspy.kHighsInf)
         prob.solverModel.addRows(
             len(rows),
@@ -64,6 +74,113 @@ def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
             index,
             value,
         )
+
+
+@dataclass
+class Handed:
+    """The matrix `transfer` handed to `highs`, row-wise as passed to addRows: row i's entries
+    are index[start[i]:start[i+1]] (columns) and value[...] (coefficients), in its terms'
+    order; n columns."""
+
+    highs: Any
+    n: int
+    start: np.ndarray  # int64, one per row and one past the last
+    index: np.ndarray  # int64
+    value: np.ndarray  # float64
+
+
+def handed_matrix(prob: LinearProblem) -> Handed | None:
+    """The matrix `transfer` handed to HiGHS (`Handed`) when the HiGHS object `prob` holds is
+    the one it went to and still has its shape (columns, rows, nonzeros: HiGHS drops a
+    coefficient under its small_matrix_value, which would show as fewer nonzeros); None
+    otherwise (then read it from HiGHS: `getLp().a_matrix_`). Nothing in the planner changes a
+    coefficient in HiGHS after the transfer."""
+    handed = getattr(prob, "handed", None)
+    highs = prob.solverModel
+    if handed is None or highs is None or handed.highs is not highs:
+        return None
+    shape = (highs.getNumCol(), highs.getNumRow(), highs.getNumNz())
+    if shape != (handed.n, len(handed.start) - 1, len(handed.value)):
+        return None
+    return handed
+
+
+def read_solution(prob: LinearProblem, solver: pulp.HiGHS) -> tuple[int, int]:
+    """`solver.findSolutionValues(prob)` (PuLP 3.3's HiGHS reader) for a problem `transfer`
+    handed over: the same status pair, and every column's varValue and dj and every row's slack
+    and pi set to the same Python floats, read from HiGHS's solution lists by position (column
+    i is `prob.variables()[i]`, row i the i-th of `prob._constraints`: the indexes `transfer`
+    gave them) with the setting done by `map` in C rather than a Python loop per column and
+    row. A problem whose columns or rows no longer sit at their index goes to PuLP's reader."""
+    columns = prob.variables()
+    rows = list(prob._constraints.values())
+    highs = prob.solverModel
+    if (
+        len(columns) != highs.getNumCol()
+        or len(rows) != highs.getNumRow()
+        or not _at_their_index(columns)
+        or not _at_their_index(rows)
+    ):
+        return solver.findSolutionValues(prob)
+    status = highs.getModelStatus()
+    objective = highs.getObjectiveValue()
+    solution = highs.getSolution()
+    _set(columns, "varValue", solution.col_value)
+    _set(columns, "dj", solution.col_dual)
+    if rows:
+        # PuLP: slack = constant + row value, negated for a <= row (a product by -1.0)
+        constant = np.fromiter(map(_CONSTANT, rows), dtype=float, count=len(rows))
+        slack = constant + np.asarray(solution.row_value, dtype=float)
+        sense = np.fromiter(map(_SENSE, rows), dtype=np.int64, count=len(rows))
+        slack = np.where(sense == pulp.LpConstraintLE, slack * -1.0, slack)
+        _set(rows, "slack", slack.tolist())
+        _set(rows, "pi", solution.row_dual)
+    model_status = _highs_status()
+    if objective == float("inf") and status in model_status[1]:
+        return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
+    return model_status[0][status]
+
+
+def _at_their_index(items: list[Any]) -> bool:
+    """Whether item i has index i, for every i."""
+    n = len(items)
+    index = np.fromiter(map(_INDEX, items), dtype=np.int64, count=n)
+    return bool(np.array_equal(index, np.arange(n)))
+
+
+def _set(items: list[Any], name: str, values: Any) -> None:
+    """items[i].name = values[i] for every i, in C."""
+    collections.deque(map(setattr, items, itertools.repeat(name), values), maxlen=0)
+
+
+def _highs_status() -> tuple[dict[Any, tuple[int, int]], tuple[Any, ...]]:
+    """PuLP 3.3's HiGHS reader's table: HiGHS's model status -> (PuLP status, solution
+    status), and the statuses read as no solution when the objective is infinite."""
+    import highspy
+
+    s = highspy.HighsModelStatus
+    none = (pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)
+    incumbent = (pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible)
+    table = {
+        s.kNotset: none,
+        s.kLoadError: none,
+        s.kModelError: none,
+        s.kPresolveError: none,
+        s.kSolveError: none,
+        s.kPostsolveError: none,
+        s.kModelEmpty: none,
+        s.kOptimal: (pulp.LpStatusOptimal, pulp.LpSolutionOptimal),
+        s.kInfeasible: (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible),
+        s.kUnboundedOrInfeasible: (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible),
+        s.kUnbounded: (pulp.LpStatusUnbounded, pulp.LpSolutionUnbounded),
+        s.kObjectiveBound: incumbent,
+        s.kObjectiveTarget: incumbent,
+        s.kInterrupt: incumbent,
+        s.kTimeLimit: incumbent,
+        s.kIterationLimit: incumbent,
+        s.kUnknown: none,
+    }
+    return table, (s.kTimeLimit, s.kIterationLimit)
 
 
 def _costs(prob: LinearProblem, n: int) -> np.ndarray:
