@@ -428,7 +428,6 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     second site; with the integers exact, those rows are exact. If the fixed LP has no solution
     (rounding moved a row past its tolerance), the MIP's values are kept."""
     import highspy
-    import numpy as np
 
     from planner.lp.transfer import read_solution
 
@@ -436,12 +435,12 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
     if not integer:
         return
-    # each integer column continuous with both bounds at its rounded value, in one call each
-    index = np.fromiter((var.index for var in integer), dtype=np.int32, count=len(integer))
-    value = np.array([float(round(var.value() or 0.0)) for var in integer], dtype=np.float64)
-    continuous = np.full(len(index), int(highspy.HighsVarType.kContinuous), dtype=np.uint8)
-    highs.changeColsIntegrality(len(index), index, continuous)
-    highs.changeColsBounds(len(index), index, value, value)
+    # one column at a time: HiGHS's batch calls (changeColsIntegrality, changeColsBounds) to the
+    # same end state moved frontier-3y's golden plan (its re-solve took another path)
+    bounds = [(var.index, float(round(var.value() or 0.0))) for var in integer]
+    for index, value in bounds:
+        highs.changeColIntegrality(index, highspy.HighsVarType.kContinuous)
+        highs.changeColBounds(index, value, value)
     try:
         with _quiet_stdout():
             run_started = time.perf_counter()
