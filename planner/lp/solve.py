@@ -403,16 +403,13 @@ def _acceptable(model: Model, lower: float, gap: float) -> float | None:
 
 
 def _read_highs(model: Model, solver: pulp.LpSolver) -> None:
-    """Read HiGHS's values into PuLP's variables when it holds a solution; otherwise leave them
-    (planner/lp/transfer.py `read_solution`: PuLP's reader, from HiGHS's lists in C). PuLP's
-    reader has no entry for some limit statuses (a solution limit): it raises KeyError after it
-    has read the values, so the solution is then an incumbent."""
-    from planner.lp.transfer import read_solution
-
+    """Read HiGHS's values into PuLP's variables when it holds a solution; otherwise leave them.
+    PuLP's reader has no entry for some limit statuses (a solution limit): it raises KeyError
+    after it has read the values, so the solution is then an incumbent."""
     how = _highs_outcome(model.prob.solverModel)
     if how in (OPTIMAL, INCUMBENT):
         try:
-            status, sol_status = read_solution(model.prob, solver)
+            status, sol_status = solver.findSolutionValues(model.prob)
         except KeyError:
             status, sol_status = pulp.LpStatusOptimal, FEASIBLE
         model.prob.assignStatus(status, sol_status)
@@ -428,8 +425,6 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     second site; with the integers exact, those rows are exact. If the fixed LP has no solution
     (rounding moved a row past its tolerance), the MIP's values are kept."""
     import highspy
-
-    from planner.lp.transfer import read_solution
 
     highs = model.prob.solverModel
     integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
@@ -447,7 +442,7 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
             highs.run()
             model.solver_run_s += time.perf_counter() - run_started
             if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-                status, sol_status = read_solution(model.prob, solver)
+                status, sol_status = solver.findSolutionValues(model.prob)
                 model.prob.assignStatus(status, sol_status)
                 _record_objective(model)
     except Exception as exc:  # highspy raises plain RuntimeErrors

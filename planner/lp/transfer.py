@@ -17,7 +17,6 @@ from HiGHS (`getLp().a_matrix_`) turns its 1.6M indexes and values into Python l
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import itertools
 import operator
@@ -103,84 +102,6 @@ def handed_matrix(prob: LinearProblem) -> Handed | None:
     if shape != (handed.n, len(handed.start) - 1, len(handed.value)):
         return None
     return handed
-
-
-def read_solution(prob: LinearProblem, solver: pulp.HiGHS) -> tuple[int, int]:
-    """`solver.findSolutionValues(prob)` (PuLP 3.3's HiGHS reader) for a problem `transfer`
-    handed over: the same status pair, and every column's varValue and dj and every row's slack
-    and pi set to the same Python floats, read from HiGHS's solution lists by position (column
-    i is `prob.variables()[i]`, row i the i-th of `prob._constraints`: the indexes `transfer`
-    gave them) with the setting done by `map` in C rather than a Python loop per column and
-    row. A problem whose columns or rows no longer sit at their index goes to PuLP's reader."""
-    columns = prob.variables()
-    rows = list(prob._constraints.values())
-    highs = prob.solverModel
-    if (
-        len(columns) != highs.getNumCol()
-        or len(rows) != highs.getNumRow()
-        or not _at_their_index(columns)
-        or not _at_their_index(rows)
-    ):
-        return solver.findSolutionValues(prob)
-    status = highs.getModelStatus()
-    objective = highs.getObjectiveValue()
-    solution = highs.getSolution()
-    _set(columns, "varValue", solution.col_value)
-    _set(columns, "dj", solution.col_dual)
-    if rows:
-        # PuLP: slack = constant + row value, negated for a <= row (a product by -1.0)
-        constant = np.fromiter(map(_CONSTANT, rows), dtype=float, count=len(rows))
-        slack = constant + np.asarray(solution.row_value, dtype=float)
-        sense = np.fromiter(map(_SENSE, rows), dtype=np.int64, count=len(rows))
-        slack = np.where(sense == pulp.LpConstraintLE, slack * -1.0, slack)
-        _set(rows, "slack", slack.tolist())
-        _set(rows, "pi", solution.row_dual)
-    model_status = _highs_status()
-    if objective == float("inf") and status in model_status[1]:
-        return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
-    return model_status[0][status]
-
-
-def _at_their_index(items: list[Any]) -> bool:
-    """Whether item i has index i, for every i."""
-    n = len(items)
-    index = np.fromiter(map(_INDEX, items), dtype=np.int64, count=n)
-    return bool(np.array_equal(index, np.arange(n)))
-
-
-def _set(items: list[Any], name: str, values: Any) -> None:
-    """items[i].name = values[i] for every i, in C."""
-    collections.deque(map(setattr, items, itertools.repeat(name), values), maxlen=0)
-
-
-def _highs_status() -> tuple[dict[Any, tuple[int, int]], tuple[Any, ...]]:
-    """PuLP 3.3's HiGHS reader's table: HiGHS's model status -> (PuLP status, solution
-    status), and the statuses read as no solution when the objective is infinite."""
-    import highspy
-
-    s = highspy.HighsModelStatus
-    none = (pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)
-    incumbent = (pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible)
-    table = {
-        s.kNotset: none,
-        s.kLoadError: none,
-        s.kModelError: none,
-        s.kPresolveError: none,
-        s.kSolveError: none,
-        s.kPostsolveError: none,
-        s.kModelEmpty: none,
-        s.kOptimal: (pulp.LpStatusOptimal, pulp.LpSolutionOptimal),
-        s.kInfeasible: (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible),
-        s.kUnboundedOrInfeasible: (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible),
-        s.kUnbounded: (pulp.LpStatusUnbounded, pulp.LpSolutionUnbounded),
-        s.kObjectiveBound: incumbent,
-        s.kObjectiveTarget: incumbent,
-        s.kInterrupt: incumbent,
-        s.kTimeLimit: incumbent,
-        s.kIterationLimit: incumbent,
-        s.kUnknown: none,
-    }
-    return table, (s.kTimeLimit, s.kIterationLimit)
 
 
 def _costs(prob: LinearProblem, n: int) -> np.ndarray:
