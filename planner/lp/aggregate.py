@@ -31,6 +31,7 @@ where the full LP takes 52-200 s.
 from __future__ import annotations
 
 import collections
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,26 @@ def _row_ids(table: np.ndarray) -> np.ndarray:
     return ids.ravel()
 
 
+def _site_free(
+    e_role: np.ndarray, e_row: np.ndarray, e_val: np.ndarray, n_sites: np.ndarray, rows: int
+) -> np.ndarray:
+    """Per entry (role, row, value) of a candidate column: whether it is site-free, i.e. the
+    same (role, row, value) is found as many times as the role has sites (n_sites[role]; one
+    column per site). The entries are sorted by (role, row) as one integer key role x (rows +
+    1) + row (rows: above every row index), then value, the order of a sort by role, row and
+    value (two keys sort faster than three), and equal runs counted."""
+    role_row = e_role * np.int64(rows + 1) + e_row
+    order = np.lexsort((e_val, role_row))
+    s_role, s_role_row, s_val = e_role[order], role_row[order], e_val[order]
+    new_run = np.ones(len(order), dtype=bool)
+    new_run[1:] = (s_role_row[1:] != s_role_row[:-1]) | (s_val[1:] != s_val[:-1])
+    run_id = np.cumsum(new_run) - 1
+    run_len = np.bincount(run_id)
+    e_free = np.empty(len(order), dtype=bool)
+    e_free[order] = run_len[run_id] == n_sites[s_role]
+    return e_free
+
+
 def _codes(arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None) -> _Codes:
     """The candidates' codes; `known` when already made for an LP with the same columns and
     column bounds (the relaxed LP of `relax_colocation` and the LP it came from)."""
@@ -143,11 +164,13 @@ def _codes(arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None) -> 
         return known
     cand = _candidates(arr, keys)
     cols = np.fromiter(cand, dtype=np.int64, count=len(cand))
-    parts: list[tuple] = list(zip(*cand.values(), strict=True)) if cand else [()] * 5
-    role, roles = _factor(list(zip(parts[0], parts[1], strict=True)))
-    site, _ = _factor(list(parts[2]))
-    system, systems = _factor(list(parts[3]))
-    period, periods = _factor(list(parts[4]))
+    # each part of the keys listed by itemgetter (in C; a zip(*keys) over 160k keys cost 75
+    # ms of making one iterator per key)
+    values = list(cand.values())
+    role, roles = _factor(list(map(operator.itemgetter(0, 1), values)))
+    site, _ = _factor(list(map(operator.itemgetter(2), values)))
+    system, systems = _factor(list(map(operator.itemgetter(3), values)))
+    period, periods = _factor(list(map(operator.itemgetter(4), values)))
     return _Codes(cols, role, site, system, period, roles, max(systems, 1), max(periods, 1))
 
 
@@ -337,17 +360,7 @@ def aggregate(arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None) 
     e_row = sub.indices.astype(np.int64)
     e_val = sub.data
     e_role = jid[e_pos]
-    # a row is site-free for a role when (role, row, value) is found at every site of the role
-    order = np.lexsort((e_val, e_row, e_role))
-    s_role, s_row, s_val = e_role[order], e_row[order], e_val[order]
-    new_run = np.ones(len(order), dtype=bool)
-    new_run[1:] = (
-        (s_role[1:] != s_role[:-1]) | (s_row[1:] != s_row[:-1]) | (s_val[1:] != s_val[:-1])
-    )
-    run_id = np.cumsum(new_run) - 1
-    run_len = np.bincount(run_id)
-    e_free = np.empty(len(order), dtype=bool)
-    e_free[order] = run_len[run_id] == n_sites[s_role]
+    e_free = _site_free(e_role, e_row, e_val, n_sites, m + 1)
     span_role = np.zeros(len(roles), dtype=bool)
     span_role[e_role[spanning[e_row]]] = True
     # each column's pool entries (neither site-free nor coupling) as one exact signature: rows
@@ -651,22 +664,29 @@ def map_back(agg: Aggregation, solution: np.ndarray) -> np.ndarray:
     return x
 
 
-def from_highs(highs: Any, constant: float = 0.0) -> Arrays:
+def from_highs(highs: Any, constant: float = 0.0, handed: Any = None) -> Arrays:
     """The LP a loaded highspy.Highs holds (integrality read, not imposed), as arrays; its
     columns and rows in HiGHS's order. `constant` is the objective's constant (PuLP leaves it
-    out of HiGHS's model)."""
+    out of HiGHS's model). `handed`: the matrix planner/lp/transfer.py handed to `highs`
+    (`transfer.handed_matrix`, checked there to be the one HiGHS holds), read instead of
+    HiGHS's copy (the same entries; HiGHS's comes back through Python lists)."""
     import highspy
 
     lp = highs.getLp()
     n, m = lp.num_col_, lp.num_row_
-    mat = lp.a_matrix_
-    start = np.asarray(mat.start_, dtype=np.int64)
-    index = np.asarray(mat.index_, dtype=np.int64)
-    value = np.asarray(mat.value_, dtype=np.float64)
-    if mat.format_ == highspy.MatrixFormat.kColwise:
-        a = sp.csc_matrix((value, index, start), shape=(m, n)).tocsr()
+    if handed is not None:
+        # a copy: sum_duplicates sorts each row's entries in place, and the handed arrays
+        # keep HiGHS's order (incumbent._RowCheck reads them too)
+        a = sp.csr_matrix((handed.value, handed.index, handed.start), shape=(m, n), copy=True)
     else:
-        a = sp.csr_matrix((value, index, start), shape=(m, n))
+        mat = lp.a_matrix_
+        start = np.asarray(mat.start_, dtype=np.int64)
+        index = np.asarray(mat.index_, dtype=np.int64)
+        value = np.asarray(mat.value_, dtype=np.float64)
+        if mat.format_ == highspy.MatrixFormat.kColwise:
+            a = sp.csc_matrix((value, index, start), shape=(m, n)).tocsr()
+        else:
+            a = sp.csr_matrix((value, index, start), shape=(m, n))
     a.sum_duplicates()
     integrality = list(lp.integrality_)
     integer = np.zeros(n, dtype=bool)

@@ -169,6 +169,8 @@ class LinearProblem:
         # highspy.Highs, set by PuLP's HiGHS API (createAndConfigureSolver) or planner/lp/race.py
         self.solverModel: Any = None  # noqa: N815 (PuLP's name)
         self._columns: list[Col] | None = None
+        # the matrix planner/lp/transfer.py handed to solverModel (transfer.Handed), or None
+        self.handed: Any = None
 
     def add(self, pairs: Iterable[tuple[Col, float]], sense: int, rhs: float, name: str) -> Row:
         """Add the row `sum pairs  sense  rhs` named `name` (a finite rhs: PuLP's rule)."""

@@ -430,6 +430,8 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
     if not integer:
         return
+    # one column at a time: HiGHS's batch calls (changeColsIntegrality, changeColsBounds) to the
+    # same end state moved frontier-3y's golden plan (its re-solve took another path)
     bounds = [(var.index, float(round(var.value() or 0.0))) for var in integer]
     for index, value in bounds:
         highs.changeColIntegrality(index, highspy.HighsVarType.kContinuous)
@@ -723,7 +725,7 @@ def _solve_fast(
 
     from planner.lp import aggregate
     from planner.lp.incumbent import USED_TOL, pool_columns
-    from planner.lp.transfer import transfer
+    from planner.lp.transfer import handed_matrix, transfer
 
     started = time.perf_counter()
     lp_solver = make_solver("highs", False, gap, _left(deadline), method)
@@ -732,7 +734,7 @@ def _solve_fast(
         transfer(model.prob, lp_solver)
         highs = model.prob.solverModel
         keys = {var.index: key for key, var in model.u.items()}
-        arr = aggregate.from_highs(highs, constant)
+        arr = aggregate.from_highs(highs, constant, handed_matrix(model.prob))
         bound = relaxed_bound(arr, keys, _left(deadline))
         if bound is None:
             return _no_fast_plan(

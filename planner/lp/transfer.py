@@ -7,6 +7,12 @@ The columns are `prob.variables()` in its order (sorted by name, PuLP's), the ro
 (`findSolutionValues`) and planner/lp/solve.py use; costs, bounds, integrality and the matrix
 are what PuLP gives HiGHS from its copy of the problem (`to_pulp`), term by term
 (tests/test_transfer.py compares HiGHS's `getLp()` of both).
+
+The matrix handed over is kept with the problem (`prob.handed`, a `Handed`): reading it back
+from HiGHS (`getLp().a_matrix_`) turns its 1.6M indexes and values into Python lists and back
+(~0.2 s at 206k columns, twice a fast-path plan), so the relaxed aggregated LP's arrays
+(planner/lp/aggregate.py `from_highs`) and the rounding's row checks (planner/lp/incumbent.py
+`_RowCheck`) take it from here (`handed_matrix`) while HiGHS still holds that matrix.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import itertools
 import operator
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
@@ -51,9 +58,11 @@ def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
     rows = list(prob._constraints.values())
     for i, con in enumerate(rows):
         con.index = i
+    prob.handed = None
     if rows:
         # Added as rows to a model of columns (PuLP's way), HiGHS keeps the matrix row-wise.
         start, index, value = _rowwise(rows)
+        prob.handed = Handed(prob.solverModel, len(columns), start, index, value)
         lower, upper = _row_bounds(rows, highspy.kHighsInf)
         prob.solverModel.addRows(
             len(rows),
@@ -64,6 +73,35 @@ def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
             index,
             value,
         )
+
+
+@dataclass
+class Handed:
+    """The matrix `transfer` handed to `highs`, row-wise as passed to addRows: row i's entries
+    are index[start[i]:start[i+1]] (columns) and value[...] (coefficients), in its terms'
+    order; n columns."""
+
+    highs: Any
+    n: int
+    start: np.ndarray  # int64, one per row and one past the last
+    index: np.ndarray  # int64
+    value: np.ndarray  # float64
+
+
+def handed_matrix(prob: LinearProblem) -> Handed | None:
+    """The matrix `transfer` handed to HiGHS (`Handed`) when the HiGHS object `prob` holds is
+    the one it went to and still has its shape (columns, rows, nonzeros: HiGHS drops a
+    coefficient under its small_matrix_value, which would show as fewer nonzeros); None
+    otherwise (then read it from HiGHS: `getLp().a_matrix_`). Nothing in the planner changes a
+    coefficient in HiGHS after the transfer."""
+    handed = getattr(prob, "handed", None)
+    highs = prob.solverModel
+    if handed is None or highs is None or handed.highs is not highs:
+        return None
+    shape = (highs.getNumCol(), highs.getNumRow(), highs.getNumNz())
+    if shape != (handed.n, len(handed.start) - 1, len(handed.value)):
+        return None
+    return handed
 
 
 def _costs(prob: LinearProblem, n: int) -> np.ndarray:
