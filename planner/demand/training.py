@@ -594,6 +594,26 @@ def optimizer_shard(p_dense: Any, p_expert: Any, dp_group: Any, ep: Any) -> Any:
     return p_dense / dp_group + p_expert * ep / dp_group
 
 
+def expert_parallel_problem(lay: Layout, experts: int) -> str:
+    """Why a pinned layout's EP cannot be built, or "": Megatron-LM puts each expert-parallel
+    group inside the TP·DP·CP ranks of one pipeline stage (expert tensor parallel = TP), so EP
+    must divide DP·CP (the expert data-parallel group is DP·CP/EP ranks, optimizer_shard) and
+    the routed experts (each rank holds experts/EP whole experts). The layout search only makes
+    such layouts; a pinned one is checked here (EP > DP·CP would shard the experts' optimizer
+    state over fewer than one rank)."""
+    if lay.ep <= 1 or not experts:
+        return ""
+    if (lay.dp * lay.cp) % lay.ep:
+        return (
+            f"EP {lay.ep} must divide DP x CP = {lay.dp * lay.cp}: each expert-parallel group "
+            "lies within one pipeline stage's data-parallel ranks (the experts' data-parallel "
+            "group is DP x CP / EP ranks)"
+        )
+    if experts % lay.ep:
+        return f"EP {lay.ep} must divide the model's {experts} routed experts"
+    return ""
+
+
 def expert_gemm_load(capacity: float, ep_load: float) -> float:
     """The expert GEMMs' rows over the mean routed copies a rank receives (t·k), per MoE layer
     and micro-batch: with a static receive buffer of `capacity` x the mean (Megatron-LM
@@ -1366,6 +1386,9 @@ def best_layout(
         lay = pinned
         if lay.accelerators != accelerators:
             lay = replace(lay, dp=max(1, accelerators // (lay.tp * lay.pp * lay.cp)))
+        bad_ep = expert_parallel_problem(lay, mf.experts)
+        if bad_ep:
+            return LayoutChoice(None, [], 1, f"pinned layout {lay}: {bad_ep}")
         st = step_time(lay, mf, f, run, recompute)
         if not st.fits:
             return LayoutChoice(
