@@ -412,7 +412,7 @@ CASES = [
             f"    layout: {{tp: 1, dp: 8, ep: 16}}  {MARK}\n",
         ),
         path="workloads.pre.layout",
-        message="ep 16 must divide dp x cp = 8",
+        message="ep 16 must divide tp x dp x cp = 8",
     ),
     Case(
         "pretrain-expert-capacity-factor-not-a-number",

@@ -101,7 +101,8 @@ def test_memory_carries_the_experts_state_unsharded_where_ep_is_the_whole_group(
     [
         (32, 32, 1, True),
         (32, 16, 2, True),
-        (64, 32, 1, False),
+        (64, 32, 1, True),
+        (128, 32, 1, False),
         (32, 24, 1, False),
         (3, 30, 1, False),
     ],
@@ -109,10 +110,10 @@ def test_memory_carries_the_experts_state_unsharded_where_ep_is_the_whole_group(
 def test_a_pinned_ep_that_megatron_cannot_build_is_refused(
     ep: int, dp: int, cp: int, ok: bool
 ) -> None:
-    """The shard above is N_e/(TP·PP·EP) x EP/(DP·CP): with EP > DP·CP it would hold more expert
-    optimizer state than experts (64 on DP32: twice), and an EP that does not divide DP·CP (24)
-    or the 256 routed experts (3) has no Megatron layout. The layout search never makes one; a
-    pinned layout is refused with the reason (review20b: EP16 on 8 H100s was priced)."""
+    """At TP2: EP64 on DP32 is Megatron's expert TP 1 over TP·DP = 64 ranks (the NeMo-RL
+    Qwen3-235B trainer's TP4 EP16 on DP4 kind), buildable; EP128 has 64 ranks to live on, EP32
+    does not divide TP·DP = 48, EP3 does not divide the 256 routed experts: no Megatron layout,
+    refused with the reason (review20b: EP16 on 8 H100s, TP1, was priced)."""
     mf = model_figures(CATALOG.models["deepseek-v3"], 4096)
     hw = hardware(CATALOG, "gb200-nvl72")
     f = train_figures(hw, "fp8")

@@ -596,18 +596,20 @@ def optimizer_shard(p_dense: Any, p_expert: Any, dp_group: Any, ep: Any) -> Any:
 
 def expert_parallel_problem(lay: Layout, experts: int) -> str:
     """Why a pinned layout's EP cannot be built, or "": Megatron-LM puts each expert-parallel
-    group inside the TP·DP·CP ranks of one pipeline stage (expert tensor parallel = TP), so EP
-    must divide DP·CP (the expert data-parallel group is DP·CP/EP ranks, optimizer_shard) and
-    the routed experts (each rank holds experts/EP whole experts). The layout search only makes
-    such layouts; a pinned one is checked here (EP > DP·CP would shard the experts' optimizer
-    state over fewer than one rank)."""
+    group inside the TP·DP·CP ranks of one pipeline stage (world size divisible by expert TP x
+    EP x PP, expert TP 1 at the widest), so EP must divide TP·DP·CP, and the routed experts (a
+    rank holds experts/EP whole experts). Whatever the expert TP, a rank's share of the experts'
+    optimizer state is N_experts/(TP·PP·DP·CP) (optimizer_shard); an EP wider than TP·DP·CP
+    has no ranks to live on. The layout search only makes EPs dividing DP; a pinned layout is
+    checked here (EP16 on 8 GPUs was priced before)."""
     if lay.ep <= 1 or not experts:
         return ""
-    if (lay.dp * lay.cp) % lay.ep:
+    ranks = lay.tp * lay.dp * lay.cp
+    if ranks % lay.ep:
         return (
-            f"EP {lay.ep} must divide DP x CP = {lay.dp * lay.cp}: each expert-parallel group "
-            "lies within one pipeline stage's data-parallel ranks (the experts' data-parallel "
-            "group is DP x CP / EP ranks)"
+            f"EP {lay.ep} must divide TP x DP x CP = {ranks}: each expert-parallel group lies "
+            "within one pipeline stage's ranks (Megatron-LM: TP x DP x CP divisible by expert "
+            "TP x EP)"
         )
     if experts % lay.ep:
         return f"EP {lay.ep} must divide the model's {experts} routed experts"

@@ -49,9 +49,8 @@ NAME = "pretrain"
 class LayoutSpec(Strict):
     """A pinned parallel layout: TP x PP x DP x CP (x EP for MoE experts), `vp` virtual pipeline
     stages (interleaving), `micro_batch` sequences per micro-batch. `dp` None = as many data-
-    parallel ranks as the job's accelerators allow. `ep` must divide dp x cp (Megatron-LM's
-    expert-parallel group lies within the data-parallel ranks; the experts' data-parallel group,
-    over which their optimizer state is sharded, is dp x cp / ep ranks) and the model's routed
+    parallel ranks as the job's accelerators allow. `ep` must divide tp x dp x cp (Megatron-LM
+    puts each expert-parallel group within one pipeline stage's ranks) and the model's routed
     experts: checked here when dp is given, else on the job's size (the layout is infeasible
     there, with the reason). `tp_comm_overlap`: the recipe overlaps the
     tensor-parallel collectives with the GEMMs (Megatron-LM / Transformer Engine
@@ -101,11 +100,11 @@ class LayoutSpec(Strict):
                 "tp_comm_overlap needs tp > 1: it overlaps the tensor-parallel collectives, "
                 "and tp 1 has none"
             )
-        if self.dp is not None and (self.dp * self.cp) % self.ep:
+        if self.dp is not None and (self.tp * self.dp * self.cp) % self.ep:
             raise ValueError(
-                f"ep {self.ep} must divide dp x cp = {self.dp * self.cp}: each expert-parallel "
-                "group lies within the data-parallel ranks (Megatron-LM's expert data-parallel "
-                "group is dp x cp / ep ranks)"
+                f"ep {self.ep} must divide tp x dp x cp = {self.tp * self.dp * self.cp}: each "
+                "expert-parallel group lies within one pipeline stage's ranks (Megatron-LM: "
+                "tp x dp x cp divisible by expert tp x ep)"
             )
         if self.ep_comm_overlap and self.ep == 1:
             raise ValueError(
