@@ -404,6 +404,17 @@ CASES = [
         message="expert_capacity_factor must be 0 (off) or at least 1",
     ),
     Case(
+        "pretrain-ep-wider-than-the-data-parallel-ranks",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout: {{tp: 1, dp: 8, ep: 16}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="ep 16 must divide tp x dp x cp = 8",
+    ),
+    Case(
         "pretrain-expert-capacity-factor-not-a-number",
         sc(
             "workloads:\n",
@@ -1304,3 +1315,25 @@ def test_debug_raises_for_a_traceback(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         cli.main(["--debug", "validate", str(path)])
     assert "workloads.chat.model" in str(exc.value)
+
+
+def test_a_user_accelerator_without_the_sync_figures_names_them(tmp_path: Path, capsys) -> None:
+    """A user catalog's own accelerator written before rlsync (an rl: block without
+    refit_bandwidth and sync_overhead, e.g. h100-sxm's block copied) is told which two fields its
+    rl: block lacks, with the file and line (review20b: no default, the figures are per part)."""
+    lines = (Path(__file__).parents[1] / "hardware/data/accelerators.yaml").read_text().splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("  h100-sxm:"))
+    end = next(i for i in range(start + 1, len(lines)) if re.match(r"  \S", lines[i]))
+    block = [
+        ln for ln in lines[start:end] if "refit_bandwidth" not in ln and "sync_overhead" not in ln
+    ]
+    block[0] = "  my-h100:"
+    catalog = "accelerators:\n" + "\n".join(block) + "\n"
+    path = write_case(
+        tmp_path, Case("old-rl", {"scenario.yaml": WITH_CATALOG, "prices.yaml": catalog})
+    )
+    assert cli.main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    line = next(i + 1 for i, ln in enumerate(catalog.splitlines()) if ln == "    rl:")
+    for name in ("refit_bandwidth", "sync_overhead"):
+        assert_reported(err, "prices.yaml", line, f"accelerators.my-h100.rl.{name}", "missing")

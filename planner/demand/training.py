@@ -594,6 +594,28 @@ def optimizer_shard(p_dense: Any, p_expert: Any, dp_group: Any, ep: Any) -> Any:
     return p_dense / dp_group + p_expert * ep / dp_group
 
 
+def expert_parallel_problem(lay: Layout, experts: int) -> str:
+    """Why a pinned layout's EP cannot be built, or "": Megatron-LM puts each expert-parallel
+    group inside the TP·DP·CP ranks of one pipeline stage (world size divisible by expert TP x
+    EP x PP, expert TP 1 at the widest), so EP must divide TP·DP·CP, and the routed experts (a
+    rank holds experts/EP whole experts). Whatever the expert TP, a rank's share of the experts'
+    optimizer state is N_experts/(TP·PP·DP·CP) (optimizer_shard); an EP wider than TP·DP·CP
+    has no ranks to live on. The layout search only makes EPs dividing DP; a pinned layout is
+    checked here (EP16 on 8 GPUs was priced before)."""
+    if lay.ep <= 1 or not experts:
+        return ""
+    ranks = lay.tp * lay.dp * lay.cp
+    if ranks % lay.ep:
+        return (
+            f"EP {lay.ep} must divide TP x DP x CP = {ranks}: each expert-parallel group lies "
+            "within one pipeline stage's ranks (Megatron-LM: TP x DP x CP divisible by expert "
+            "TP x EP)"
+        )
+    if experts % lay.ep:
+        return f"EP {lay.ep} must divide the model's {experts} routed experts"
+    return ""
+
+
 def expert_gemm_load(capacity: float, ep_load: float) -> float:
     """The expert GEMMs' rows over the mean routed copies a rank receives (t·k), per MoE layer
     and micro-batch: with a static receive buffer of `capacity` x the mean (Megatron-LM
@@ -1366,6 +1388,9 @@ def best_layout(
         lay = pinned
         if lay.accelerators != accelerators:
             lay = replace(lay, dp=max(1, accelerators // (lay.tp * lay.pp * lay.cp)))
+        bad_ep = expert_parallel_problem(lay, mf.experts)
+        if bad_ep:
+            return LayoutChoice(None, [], 1, f"pinned layout {lay}: {bad_ep}")
         st = step_time(lay, mf, f, run, recompute)
         if not st.fits:
             return LayoutChoice(

@@ -49,7 +49,10 @@ NAME = "pretrain"
 class LayoutSpec(Strict):
     """A pinned parallel layout: TP x PP x DP x CP (x EP for MoE experts), `vp` virtual pipeline
     stages (interleaving), `micro_batch` sequences per micro-batch. `dp` None = as many data-
-    parallel ranks as the job's accelerators allow. `tp_comm_overlap`: the recipe overlaps the
+    parallel ranks as the job's accelerators allow. `ep` must divide tp x dp x cp (Megatron-LM
+    puts each expert-parallel group within one pipeline stage's ranks) and the model's routed
+    experts: checked here when dp is given, else on the job's size (the layout is infeasible
+    there, with the reason). `tp_comm_overlap`: the recipe overlaps the
     tensor-parallel collectives with the GEMMs (Megatron-LM / Transformer Engine
     `tp_comm_overlap: true`, userbuffers), so the step exposes only the TP time the GEMMs cannot
     hide, max(0, TP - GEMM) per micro-batch; false (default) = the system's `comm_overlap`
@@ -96,6 +99,12 @@ class LayoutSpec(Strict):
             raise ValueError(
                 "tp_comm_overlap needs tp > 1: it overlaps the tensor-parallel collectives, "
                 "and tp 1 has none"
+            )
+        if self.dp is not None and (self.tp * self.dp * self.cp) % self.ep:
+            raise ValueError(
+                f"ep {self.ep} must divide tp x dp x cp = {self.tp * self.dp * self.cp}: each "
+                "expert-parallel group lies within one pipeline stage's ranks (Megatron-LM: "
+                "tp x dp x cp divisible by expert tp x ep)"
             )
         if self.ep_comm_overlap and self.ep == 1:
             raise ValueError(
