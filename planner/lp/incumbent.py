@@ -593,7 +593,6 @@ def _entries(model: Model, matrix: Any, by_rows: bool) -> tuple[Any, Any, Any]:
     over (`handed_matrix`) where HiGHS holds it still, else from HiGHS's copy (`matrix`,
     read back through Python lists: ~0.2 s at 1.6M entries)."""
     import numpy as np
-    import scipy.sparse as sp
 
     from planner.lp.transfer import handed_matrix
 
@@ -610,11 +609,11 @@ def _entries(model: Model, matrix: Any, by_rows: bool) -> tuple[Any, Any, Any]:
     if by_rows:
         runs = np.repeat(np.arange(m), np.diff(handed.start))
         return runs, handed.index, handed.value
-    by_cols = sp.csr_matrix(
-        (handed.value, handed.index, handed.start), shape=(m, handed.n), copy=True
-    ).tocsc()
-    runs = np.repeat(np.arange(handed.n), np.diff(by_cols.indptr))
-    return by_cols.indices.astype(np.int64), runs, by_cols.data
+    # by columns, each column's rows ascending: a stable sort of the row-ordered entries by
+    # column (numpy, not scipy: importing scipy costs every plan ~0.2 s, tests/test_startup.py)
+    rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(handed.start))
+    order = np.argsort(handed.index, kind="stable")
+    return rows[order], np.asarray(handed.index, dtype=np.int64)[order], handed.value[order]
 
 
 def _all_binaries(model: Model) -> set[int]:
