@@ -103,10 +103,10 @@ def test_handed_matrix_is_highs_copy_before_and_after_a_solve(name: str, tmp_pat
     _same_entries(model)
 
 
-def test_handed_matrix_is_not_used_once_highs_holds_another() -> None:
+def test_handed_matrix_is_not_used_once_highs_holds_another(tmp_path: Path) -> None:
     """A coefficient HiGHS no longer holds (fewer nonzeros), another HiGHS object, or a problem
     never transferred: None, and _RowCheck reads HiGHS's copy."""
-    scenario = _scenario("fleet-year", Path("."))
+    scenario = _scenario("fleet-year", tmp_path)
     model = build(scenario, demands(scenario))
     assert handed_matrix(model.prob) is None
     solver = solve_module.make_solver("highs", False, 0.01, 60.0, "choose")
