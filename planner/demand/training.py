@@ -622,8 +622,9 @@ def expert_gemm_load(capacity: float, ep_load: float) -> float:
     moe_expert_rank_capacity_factor: HybridEP's budget `tokens · topk · factor`, rounded up to
     the quantisation alignment; in the MLPerf v6.0 gpt_oss_20b recipes, without paged stashing,
     the expert GEMMs take every row of it, padding included: docs/models.md), `max(capacity, ep_load)`: every rank computes the whole buffer, so
-    the busiest rank's routed share (ep_load) no longer sets the time unless it exceeds the
-    buffer (it cannot: tokens past the budget are dropped). 0 (no static buffer): ep_load."""
+    the busiest rank's routed share (ep_load) no longer sets the time. A buffer below that share
+    would drop the tokens past its budget; the planner models no dropping, so it keeps the busiest
+    rank's share there (the larger of the two). 0 (no static buffer): ep_load."""
     if capacity <= 0.0:
         return ep_load
     return max(capacity, ep_load)
