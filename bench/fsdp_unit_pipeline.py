@@ -99,16 +99,21 @@ class Run:
     f: Any
 
 
-def run(catalog: Catalog) -> Run:
-    r = next(x for x in ct.runs() if x["id"] == LLAMA_8B)
+def _row_step(catalog: Catalog, r: dict) -> tuple[Any, Any, Any, Any]:
+    """A calibration row's modelled step, its training figures, its model's figures and its
+    layout (the step's)."""
     seq = int(r["sequence_length"])
     st = ct._step(catalog, r, r["layout"], seq, r["global_batch_tokens"])
     hw = hardware(catalog, r["system"])
     assert hw is not None
     f = train_figures(hw, r["precision"])
     assert f is not None
-    mf = model_figures(catalog.models[r["model"]], seq)
-    lay = st.layout
+    return st, f, model_figures(catalog.models[r["model"]], seq), st.layout
+
+
+def run(catalog: Catalog) -> Run:
+    r = next(x for x in ct.runs() if x["id"] == LLAMA_8B)
+    st, f, mf, lay = _row_step(catalog, r)
     edge = 2.0 * mf.vocab * mf.hidden / lay.tp
     layer = (mf.params / lay.tp - edge) / mf.layers
     per_layer = (st.gemm_s + st.attention_s + st.memory_s) / mf.layers
@@ -133,7 +138,7 @@ def run(catalog: Catalog) -> Run:
         ranks=ranks,
         gemm_s=st.gemm_s,
         tp=lay.tp,
-        tokens=lay.micro_batch * seq / lay.cp,
+        tokens=lay.micro_batch * int(r["sequence_length"]) / lay.cp,
         f=f,
     )
 
@@ -249,14 +254,7 @@ def expert_optimizer_s(catalog: Catalog, rid: str) -> tuple[float, float]:
     x N_e/(TP·PP·EP) / (DP·CP) before, / (DP·CP/EP) on the DP·CP/EP ranks that hold the same
     experts, at the HBM bandwidth x its utilisation."""
     r = next(x for x in ct.runs() if x["id"] == rid)
-    seq = int(r["sequence_length"])
-    st = ct._step(catalog, r, r["layout"], seq, r["global_batch_tokens"])
-    hw = hardware(catalog, r["system"])
-    assert hw is not None
-    f = train_figures(hw, r["precision"])
-    assert f is not None
-    mf = model_figures(catalog.models[r["model"]], seq)
-    lay = st.layout
+    st, f, mf, lay = _row_step(catalog, r)
     state = (
         2.0 * float(r.get("bytes_per_param", 16.0)) * mf.expert_params / (lay.tp * lay.pp * lay.ep)
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -206,30 +207,37 @@ def test_step_arrays_equal_the_scalar_step_on_table_layouts(
     assert vector == scalar
 
 
-def test_a_plan_naming_its_release_states_the_measured_module(tmp_path: Path) -> None:
+def _r1_chat(tmp_path: Path, preset: str, precision: str, release: str | None) -> Any:
+    """The demand of a DeepSeek-R1 chat workload on a shipped topology preset, naming its
+    TensorRT-LLM release or not (a scenario written for the test)."""
     import planner
+
+    topology = (ROOT / "topologies" / "presets" / f"{preset}.yaml").resolve()
+    engine = f"    engine: {{tensorrt_llm_version: '{release}'}}\n" if release else ""
+    path = tmp_path / f"r1-{preset}-{precision}-{release}.yaml"
+    path.write_text(
+        "description: r1 chat\n"
+        f"topology: {topology}\n"
+        "economics: {horizon: 365 days, pricing: amortised}\n"
+        "workloads:\n"
+        "  chat:\n"
+        "    kind: inference\n"
+        "    model: deepseek-r1\n"
+        f"    precision: {precision}\n"
+        "    requests_per_day: 1M\n"
+        "    prompt_tokens: 1000\n"
+        "    output_tokens: 1000\n"
+        "    tokens_per_s_per_user: 20\n" + engine
+    )
+    sc = planner.load_scenario(path)
+    return next(d for d in planner.demands(sc) if d.name == "chat")
+
+
+def test_a_plan_naming_its_release_states_the_measured_module(tmp_path: Path) -> None:
     from planner.kinds.inference import MOE_KERNEL_CAVEAT, MOE_SERVING_CAVEAT
 
-    topology = (ROOT / "topologies" / "presets" / "nvl72-campus.yaml").resolve()
     for release, caveat in (("1.2", MOE_KERNEL_CAVEAT), (None, MOE_SERVING_CAVEAT)):
-        engine = f"    engine: {{tensorrt_llm_version: '{release}'}}\n" if release else ""
-        path = tmp_path / f"r1-{release}.yaml"
-        path.write_text(
-            "description: r1 chat\n"
-            f"topology: {topology}\n"
-            "economics: {horizon: 365 days, pricing: amortised}\n"
-            "workloads:\n"
-            "  chat:\n"
-            "    kind: inference\n"
-            "    model: deepseek-r1\n"
-            "    precision: fp4\n"
-            "    requests_per_day: 1M\n"
-            "    prompt_tokens: 1000\n"
-            "    output_tokens: 1000\n"
-            "    tokens_per_s_per_user: 20\n" + engine
-        )
-        sc = planner.load_scenario(path)
-        chat = next(d for d in planner.demands(sc) if d.name == "chat")
+        chat = _r1_chat(tmp_path, "nvl72-campus", "fp4", release)
         assert [c.label for c in chat.caveats if c.text == caveat] == ["chat (deepseek-r1)"]
 
 
@@ -272,34 +280,14 @@ def test_a_release_no_table_covers_says_so_per_system_and_changes_no_rate(
     table prices its MoE module: multi-dc's GB200 and B200 have DeepSeek-R1 NVFP4 tables, its
     H100 none (and Trainium2 no accelerator of the tables); FP8 and a 2025 release (1.1) have
     none anywhere. Where none covers, every rate equals the plan's without the release."""
-    import planner
     from planner.kinds.inference import (
         MOE_KERNEL_CAVEAT,
         MOE_NO_TABLE_CAVEAT,
         MOE_SERVING_CAVEAT,
     )
 
-    topology = (ROOT / "topologies" / "presets" / "multi-dc.yaml").resolve()
-
     def chat(precision: str, release: str | None) -> object:
-        engine = f"    engine: {{tensorrt_llm_version: '{release}'}}\n" if release else ""
-        path = tmp_path / f"r1-{precision}-{release}.yaml"
-        path.write_text(
-            "description: r1 chat\n"
-            f"topology: {topology}\n"
-            "economics: {horizon: 365 days, pricing: amortised}\n"
-            "workloads:\n"
-            "  chat:\n"
-            "    kind: inference\n"
-            "    model: deepseek-r1\n"
-            f"    precision: {precision}\n"
-            "    requests_per_day: 1M\n"
-            "    prompt_tokens: 1000\n"
-            "    output_tokens: 1000\n"
-            "    tokens_per_s_per_user: 20\n" + engine
-        )
-        sc = planner.load_scenario(path)
-        return next(d for d in planner.demands(sc) if d.name == "chat")
+        return _r1_chat(tmp_path, "multi-dc", precision, release)
 
     def moe(d: object) -> dict[str, tuple[str, ...]]:
         texts = (MOE_KERNEL_CAVEAT, MOE_NO_TABLE_CAVEAT, MOE_SERVING_CAVEAT)
