@@ -41,10 +41,13 @@ NAME = "rl"
 # What a plan says of an MoE policy's generation rated by the serving decode model (Caveat).
 MOE_GENERATION_CAVEAT = (
     "RL generation of an MoE policy ({}) is rated by the serving decode model, fitted on "
-    "TensorRT-LLM and SGLang runs: NeMo-RL's vLLM runs of MoE policies generate 1.3x to ~3x "
-    "slower than it, for reasons outside the decode kernels (vLLM's measured MoE kernels cost "
-    "about what the model charges: bench/vllm_moe_bottom_up.py, planner/calibration/rl.yaml, "
-    "docs/models.md), so the generating capacity may be short by as much"
+    "TensorRT-LLM and SGLang runs: NeMo-RL's measured stage splits put its vLLM generation of MoE "
+    "policies at 0.85x (GB200 Qwen3-30B-A3B, TP1) to 2.1x (H100 DeepSeek-V3, TP32 over four "
+    "servers) the model's time, and its colocated update (log-prob passes, training, "
+    "transitions) at up to 1.7x, for reasons outside the decode kernels (vLLM's measured MoE "
+    "kernels cost about what the model charges: bench/rl_stage_split.py, "
+    "bench/vllm_moe_bottom_up.py, planner/calibration/rl.yaml, docs/models.md), so the "
+    "generating capacity may be short by as much"
 )
 
 

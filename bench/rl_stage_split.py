@@ -1,0 +1,176 @@
+"""Measured per-stage times of NeMo-RL GRPO steps against the planner's stage split (analysis; no
+model change).
+
+The rl-checks points (planner/calibration/rl.yaml) are the NeMo-RL v0.6 performance table's step
+times, which give no stage split, and every on-policy one is short in the planner (-2% to -45%).
+Two later NeMo-RL pull requests publish a stage split of a colocated GRPO step on the same
+topology as a table row (same model, GPUs, rollouts, length cap and vLLM layout):
+
+  * NVIDIA-NeMo/RL PR #3461 (seonjinn, 2026-08-02, "perf(recipes): use FlashInfer TRT-LLM MoE
+    for BF16"): GB200 Qwen3-30B-A3B synchronous GRPO on 16 GPUs, rollout vLLM TP1/PP1, the Triton
+    MoE arm (the v0.6 recipes' MoE backend: grpo-qwen3-30ba3b-4n4g.yaml pins vllm_kwargs
+    moe_backend triton "to keep same behavior as vLLM 0.17"), means over steps 3-9, 11-19:
+    E2E step 182.124 s, generation 69.173 s, refit 1.895 s. The recipe then (NVIDIA-NeMo/RL
+    37cb7de1a, PR #3135) also sets loss_fn.force_on_policy_ratio (no previous-policy log-prob
+    pass; PR #3135: log-prob time -42% to -50%) and train_global_batch_size 2,048 (one optimizer
+    step, not four): its update is lighter than the v0.6 table run's (221 s step).
+  * NVIDIA-NeMo/RL PR #2779 (youngeunkwon0405, 2026-06-11, "perf: Update the dsv3 perf
+    recipe"): H100 DeepSeek-V3 32n8g (256 GPUs) colocated BF16, the baseline arm (before MTP
+    speculative decoding): E2E step 121.2 s, "gen latency" 57.4 s (the table's footnote is not
+    in the stored text; taken as the generation timer). Recipe then: grpo-deepseek-v3-32n8g.yaml
+    at 2369c0aec^ (force_on_policy_ratio, moe_grouped_gemm, vLLM TP32 with the Triton MoE
+    backend; MTP off: mtp_num_layers 0). The v0.6 table's own 256-GPU H100 DeepSeek-V3 row
+    (134 s, mean response 701, 12.1 tok/s/GPU) gives the planner's run here (it is not an
+    rl-checks point: it is the 512-GPU row's recipe on half the GPUs).
+
+NeMo-RL v0.6.0's grpo.py times `generation` (the rollouts alone) apart from
+`prepare_for_generation/total` (refit, wake), `policy_and_reference_logprobs` and
+`policy_training`, so generation = the planner's generate (+ its prefill) role, and the rest
+of the step = the planner's log-prob passes, training, refit, offload and fixed overhead.
+
+Result: the gap does not sit in one stage. On the GB200 Qwen3-30B-A3B run the planner's
+generation is 1.18x the measured one (81.8 s vs 69.2 s) and its update 0.59x (66.2 s vs 113 s,
+itself from the lighter later recipe; 152 s if the v0.6 run generated as fast): the shortfall is
+the update's. On the H100 DeepSeek-V3 run the planner's generation is 0.47x the measured one
+(27.1 s vs 57.4 s; vLLM TP32 across four HGX servers) and its update 1.15x (73.4 s vs 63.8 s):
+the shortfall is generation's. No single mechanism or per-accelerator figure covers both
+(docs/models.md, RL, "Measured stage splits").
+
+    PYTHONPATH=$PWD python bench/rl_stage_split.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from hardware.catalog import Catalog, load_catalog
+from planner.calibration.rl import GENERATION_SIDE, RLPoint, points, stage_seconds
+
+
+@dataclass(frozen=True)
+class MeasuredSplit:
+    """One measured colocated GRPO step with its generation stage (seconds)."""
+
+    id: str
+    point: str  # the rl-checks point whose recipe and topology it matches
+    gpus: int  # the measured run's GPUs (the point's, or the table row it reruns)
+    step_s: float
+    generation_s: float
+    refit_s: float | None  # None: not published
+    completion_tokens: int | None  # the table row's mean response when gpus differ from the point's
+    tokens_per_s_gpu: float | None  # and its tokens/s/GPU (for the mean prompt)
+    table_step_s: float | None  # the v0.6 table's step of that row
+    source: str
+
+    @property
+    def update_s(self) -> float:
+        """Everything but generation: log-prob passes, training, refit, offload, overhead."""
+        return self.step_s - self.generation_s
+
+
+MEASURED = (
+    MeasuredSplit(
+        id="pr3461-gb200-qwen3-30b-a3b-16gpu-triton",
+        point="nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu",
+        gpus=16,
+        step_s=182.124,
+        generation_s=69.173,
+        refit_s=1.895,
+        completion_tokens=None,
+        tokens_per_s_gpu=None,
+        table_step_s=221.0,
+        source=(
+            "NVIDIA-NeMo/RL PR #3461 (2026-08-02), OCI-HSG GB200, Qwen3-30B-A3B sync, 16 GPUs, "
+            "rollout TP1/PP1, Triton MoE arm, steps 3-9,11-19: E2E 182.124 s, generation "
+            "69.173 s, refit 1.895 s; recipe grpo-qwen3-30ba3b-4n4g.yaml@37cb7de1a"
+        ),
+    ),
+    MeasuredSplit(
+        id="pr2779-h100-deepseek-v3-256gpu-baseline",
+        point="nemo-rl-0.6-h100-deepseek-v3-512gpu",
+        gpus=256,
+        step_s=121.2,
+        generation_s=57.4,
+        refit_s=None,
+        completion_tokens=701,
+        tokens_per_s_gpu=12.1,
+        table_step_s=134.0,
+        source=(
+            "NVIDIA-NeMo/RL PR #2779 (2026-06-11), H100 DeepSeek-V3 32n8g colocated BF16, "
+            "baseline arm: step 121.2 s, gen latency 57.4 s; the v0.6 table's 256-GPU row "
+            "(NVIDIA-NeMo/RL@69c7ca117): mean response 701, 12.1 tok/s/GPU, step 134 s"
+        ),
+    ),
+)
+
+
+def run(split: MeasuredSplit, table: dict[str, RLPoint]) -> RLPoint:
+    """The planner's run for a measured split: its rl-checks point, on the measured GPUs (the
+    v0.6 table row's mean response and prompt when that differs from the point's)."""
+    point = table[split.point]
+    if split.gpus == point.gpus:
+        return point
+    assert split.completion_tokens is not None and split.tokens_per_s_gpu is not None
+    assert split.table_step_s is not None
+    # tokens/s/GPU counts prompt + response of every rollout (rl.yaml header)
+    mean_sequence = split.tokens_per_s_gpu * split.table_step_s * split.gpus / point.rollouts
+    return dataclasses.replace(
+        point,
+        id=split.id,
+        gpus=split.gpus,
+        prompt_tokens=round(mean_sequence - split.completion_tokens),
+        completion_tokens=split.completion_tokens,
+        published=split.table_step_s,
+    )
+
+
+def planner_split(point: RLPoint, catalog: Catalog) -> tuple[float, float]:
+    """(generation, everything else) of the planner's colocated step, seconds."""
+    stages = stage_seconds(point, catalog)
+    generation = sum(v for k, v in stages.items() if k in GENERATION_SIDE)
+    return generation, sum(stages.values()) - generation
+
+
+def comparison(catalog: Catalog | None = None) -> list[dict[str, float | str]]:
+    """Per measured split: measured and planner generation and update seconds."""
+    catalog = catalog or load_catalog()
+    table = {p.id: p for p in points()}
+    out: list[dict[str, float | str]] = []
+    for split in MEASURED:
+        point = run(split, table)
+        generation, update = planner_split(point, catalog)
+        out.append(
+            {
+                "id": split.id,
+                "measured_step": split.step_s,
+                "measured_generation": split.generation_s,
+                "measured_update": split.update_s,
+                "planner_step": generation + update,
+                "planner_generation": generation,
+                "planner_update": update,
+            }
+        )
+    return out
+
+
+def main() -> None:
+    print(
+        f"{'run':44s} {'step meas/plan s':>18s} {'generation meas/plan s':>24s} "
+        f"{'ratio':>6s} {'rest meas/plan s':>18s} {'ratio':>6s}"
+    )
+    for row in comparison():
+        g_ratio = float(row["planner_generation"]) / float(row["measured_generation"])
+        u_ratio = float(row["planner_update"]) / float(row["measured_update"])
+        print(
+            f"{row['id']!s:44s} {row['measured_step']:8.1f} / {row['planner_step']:7.1f} "
+            f"{row['measured_generation']:12.1f} / {row['planner_generation']:9.1f} "
+            f"{g_ratio:6.2f} {row['measured_update']:8.1f} / {row['planner_update']:7.1f} "
+            f"{u_ratio:6.2f}"
+        )
+    for split in MEASURED:
+        print(f"  {split.id}: {split.source}")
+
+
+if __name__ == "__main__":
+    main()
