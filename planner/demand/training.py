@@ -227,10 +227,21 @@ class Layout:
     # moe_paged_stash, whose rows match without it). A recipe input (MoE only); the layout
     # search leaves it off.
     expert_capacity_factor: float = 0.0
+    # The routed experts' tensor-parallel size (Megatron-Core expert_tensor_parallel_size, ETP):
+    # each expert's weights split over ETP ranks, the experts over EP of those groups; 0 = TP
+    # (Megatron-Core's default when unset: parallel_state.initialize_model_parallel). A recipe
+    # input (MoE only; it must divide TP); the layout search keeps ETP = TP (docs/models.md,
+    # expert tensor parallelism).
+    expert_tp: int = 0
 
     @property
     def accelerators(self) -> int:
         return self.tp * self.pp * self.dp * self.cp
+
+    @property
+    def etp(self) -> int:
+        """The expert tensor-parallel size: expert_tp, or TP when 0 (Megatron-Core's default)."""
+        return self.expert_tp or self.tp
 
     def __str__(self) -> str:
         parts = [f"TP{self.tp}", f"PP{self.pp}", f"DP{self.dp}"]
@@ -246,6 +257,8 @@ class Layout:
         text += ", EP overlap" if self.ep_comm_overlap else ""
         if self.expert_capacity_factor:
             text += f", expert GEMMs padded to {self.expert_capacity_factor:g}x"
+        if self.expert_tp and self.expert_tp != self.tp:
+            text += f", expert TP {self.expert_tp}"
         return text + (
             ", embedding and loss in the PP split" if self.embedding_loss_in_pp_split else ""
         )
@@ -303,6 +316,9 @@ class ModelFigures:
     # A routed expert's FFN width (a gated FFN: gate and up of `expert_ffn` each, down back to
     # hidden; catalog `moe.expert_ffn`); 0: not given (dense model)
     expert_ffn: int = 0
+    # Shared experts per MoE layer (catalog `moe.shared_experts`): dense FFNs split by TP, whose
+    # tensor-parallel collectives stay when the routed experts run at an expert TP below TP
+    shared_experts: int = 0
 
     @property
     def expert_params(self) -> float:
@@ -499,6 +515,7 @@ def model_figures(arch: ModelArch, sequence_tokens: int, mtp: bool = True) -> Mo
         vocab=arch.vocab or 0,
         mtp_layers=arch.mtp_layers if mtp else 0,
         expert_ffn=moe.expert_ffn if moe else 0,
+        shared_experts=moe.shared_experts if moe else 0,
     )
 
 
@@ -585,13 +602,17 @@ def ep_load_imbalance(mf: ModelFigures, t: Any, ep: Any) -> Any:
     return np.where(ep > 1, x, 1.0) if np.ndim(x) else (float(x) if ep > 1 else 1.0)
 
 
-def optimizer_shard(p_dense: Any, p_expert: Any, dp_group: Any, ep: Any) -> Any:
+def optimizer_shard(
+    p_dense: Any, p_expert: Any, dp_group: Any, ep: Any, etp_share: Any = 1.0
+) -> Any:
     """Parameters whose optimizer state one accelerator keeps and updates (floats or numpy arrays):
     the distributed optimizer shards each parameter over its data-parallel group, the dense
     parameters (`p_dense` = N_dense/(TP·PP)) over the DP·CP ranks, the routed experts (`p_expert`
-    = N_experts/(TP·PP·EP)) over the DP·CP/EP ranks that hold the same experts (Megatron-LM's
-    expert data-parallel group, with expert TP = TP): `p_dense/(DP·CP) + p_expert·EP/(DP·CP)`."""
-    return p_dense / dp_group + p_expert * ep / dp_group
+    = N_experts/(ETP·PP·EP)) over the ranks that hold the same expert shard, Megatron-Core's
+    expert data-parallel group of TP·DP·CP/(ETP·EP) ranks (world / (ETP·EP·PP)):
+    `p_dense/(DP·CP) + p_expert·EP·ETP/(TP·DP·CP)`, etp_share = ETP/TP (1: expert TP = TP, the
+    DP·CP/EP ranks). The experts' shard is N_experts/(TP·PP·DP·CP) whatever the ETP."""
+    return p_dense / dp_group + p_expert * ep * etp_share / dp_group
 
 
 def expert_parallel_problem(lay: Layout, experts: int) -> str:
@@ -602,9 +623,22 @@ def expert_parallel_problem(lay: Layout, experts: int) -> str:
     optimizer state is N_experts/(TP·PP·DP·CP) (optimizer_shard); an EP wider than TP·DP·CP
     has no ranks to live on. The layout search only makes EPs dividing DP; a pinned layout is
     checked here (EP16 on 8 GPUs was priced before)."""
-    if lay.ep <= 1 or not experts:
+    if not experts:
         return ""
     ranks = lay.tp * lay.dp * lay.cp
+    if lay.expert_tp:
+        if lay.tp % lay.expert_tp:
+            return (
+                f"expert TP {lay.expert_tp} must divide TP {lay.tp}: the planner places each "
+                "expert tensor-parallel group inside one TP group (ETP above TP is not modelled)"
+            )
+        if ranks % (lay.expert_tp * lay.ep):
+            return (
+                f"expert TP {lay.expert_tp} x EP {lay.ep} must divide TP x DP x CP = {ranks} "
+                "(Megatron-Core: the world divisible by expert TP x EP x PP)"
+            )
+    if lay.ep <= 1:
+        return ""
     if ranks % lay.ep:
         return (
             f"EP {lay.ep} must divide TP x DP x CP = {ranks}: each expert-parallel group lies "
@@ -628,6 +662,50 @@ def expert_gemm_load(capacity: float, ep_load: float) -> float:
     if capacity <= 0.0:
         return ep_load
     return max(capacity, ep_load)
+
+
+def expert_group_span(tp: int, cp: int, ep: int, etp: int, pp: int, pp_inside: bool) -> int:
+    """Consecutive accelerators one expert-parallel group spans. Expert TP = TP: the EP ranks
+    are carved out of DP, TP·CP apart (TP·CP·PP when PP shares the domain): TP·CP·EP (·PP).
+    Expert TP below TP: Megatron-Core orders a stage's ranks for the experts as ETP innermost,
+    then EP, then the expert DP (parallel_state.initialize_model_parallel's expert
+    RankGenerator, order tp-ep-dp-pp with tp = ETP), so an EP group is ETP·EP consecutive ranks
+    of the stage: first inside a TP·CP block, then across DP replicas (which lie TP·CP·PP apart
+    when PP shares the domain)."""
+    if etp == tp:
+        return tp * cp * ep * (pp if pp_inside else 1)
+    span = etp * ep
+    if pp_inside and span > tp * cp:
+        span *= pp
+    return span
+
+
+def moe_tp_bytes_removed(mf: ModelFigures, tp: int, etp: int) -> float:
+    """Share of a MoE layer's TP collectives (per token per hidden element, in units of the
+    activation bytes t·hidden·2 B) an expert TP below TP removes. The model charges every layer
+    `8·(TP-1)/TP` (the attention's and the FFN's all-gather and reduce-scatter, forward and
+    backward); in a MoE layer the FFN half, `4·(TP-1)/TP`, is the experts' (Megatron-Core's
+    token dispatcher all-gathers the received tokens over the expert TP group after the
+    all-to-all and reduce-scatters them before the combine: token_dispatcher.py
+    dispatch_postprocess / combine_preprocess, `if self.tp_size > 1`, tp_group the expert TP
+    group): over ETP ranks of which each holds ETP/TP of the TP group's tokens it is
+    `4·(ETP-1)/TP`, none at ETP 1, so `4·(TP-ETP)/TP` fewer. A model with shared experts keeps
+    it: its shared experts are TP-split FFNs with their own all-gather and reduce-scatter."""
+    if etp >= tp or mf.shared_experts or not mf.experts:
+        return 0.0
+    return 4.0 * (tp - etp) / tp
+
+
+def _expert_copies_folded(group: int, stage_ranks_per_domain: int, block: int) -> int:
+    """Ranks of one scale-up domain holding the same routed-expert shard when the expert TP is
+    below TP: a stage's ranks in Megatron-Core's expert order (ETP innermost, then EP, then the
+    expert DP) hold the same shard every `block` = ETP·EP ranks, so a domain holding
+    `stage_ranks_per_domain` of the stage's ranks holds `stage_ranks_per_domain // block` of
+    them (at least 1), the largest divisor of the expert DP group `group` not above it."""
+    k = max(1, min(group, stage_ranks_per_domain // block))
+    while group % k:
+        k -= 1
+    return k
 
 
 def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
@@ -759,6 +837,10 @@ def _placed(
     (the first on a tie). p_expert: the routed experts' share of p_acc, N_e/(TP·PP·EP), whose
     data-parallel peers are the DP·CP/EP ranks holding the same experts (_expert_copies)."""
     tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
+    etp = layout.etp
+    # the routed tokens an expert TP group works on, per rank: ETP/TP of the TP group's t
+    # (sequence parallel: each TP rank dispatches its t/TP tokens; the expert TP group gathers)
+    t_e = t * (etp / tp)
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
     one_way = FORWARD_COMM_SHARE if forward_only else 1.0
@@ -767,18 +849,18 @@ def _placed(
     act_bytes = t * h * ACTIVATION_VALUE_BYTES
     ep_one = 0.0
     if ep > 1 and mf.experts:
-        ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
-        span = tp * cp * ep * (pp if pp_inside else 1)
+        ep_bytes = 4.0 * (ep - 1) / ep * t_e * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
+        span = expert_group_span(tp, cp, ep, etp, pp, pp_inside)
         if span > f.scale_up_domain:
             # Hierarchical dispatch: once per remote target node over scale-out, then forwarded
             # over scale-up; the two pipeline, the slower one sets the time.
             n = span / f.scale_up_domain
             copies = target_nodes(mf, n) * (n - 1) / n
-            out_bytes = 4.0 * copies * t * h * ACTIVATION_VALUE_BYTES
+            out_bytes = 4.0 * copies * t_e * h * ACTIVATION_VALUE_BYTES
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
             ep_one = ep_bytes / _group_bandwidth(span, f)
-        ep_one *= ep_load_imbalance(mf, t, ep)  # the busiest rank's dispatch and combine
+        ep_one *= ep_load_imbalance(mf, t_e, ep)  # the busiest rank's dispatch and combine
     pp_s = 0.0
     if pp > 1:
         pp_bytes = 2.0 * v * act_bytes / tp
@@ -794,7 +876,10 @@ def _placed(
     # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
     dp_s = 0.0
     dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
-    if dp_group > 1 and not forward_only:
+    # the routed experts' data-parallel group: the TP·DP·CP/(ETP·EP) ranks holding the same
+    # expert shard (DP·CP/EP at expert TP = TP)
+    expert_group = dp_group * tp // (etp * ep) if p_expert else 1
+    if (dp_group > 1 or expert_group > 1) and not forward_only:
         if pp_inside:
             per_domain = cp * _per_domain(dp, tp * cp * pp, f.scale_up_domain)
         else:
@@ -811,10 +896,14 @@ def _placed(
             dp_s += (outer - 1) / outer * dense_bytes / per_domain / so
         if p_expert:
             expert_bytes = p_expert * per_param
-            copies = _expert_copies(dp_group, per_domain, cp, ep)
+            if etp == tp:
+                copies = _expert_copies(dp_group, per_domain, cp, ep)
+                outer_e = dp_group // ep // copies
+            else:
+                copies = _expert_copies_folded(expert_group, per_domain * tp, etp * ep)
+                outer_e = expert_group // copies
             if copies > 1:
                 dp_s += (copies - 1) / copies * expert_bytes / su
-            outer_e = dp_group // ep // copies
             if outer_e > 1:
                 dp_s += (outer_e - 1) / outer_e * expert_bytes / copies / so
     # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
@@ -862,11 +951,15 @@ def step_time(
     # Parameters held per accelerator.
     expert = mf.expert_params
     dense = mf.params - expert
-    p_expert = expert / (tp * pp * ep)
+    # The routed experts split over ETP·PP·EP ranks (expert TP, 0 = TP: each expert's weights
+    # over ETP ranks, the experts over EP groups of them).
+    etp = layout.etp
+    p_expert = expert / (etp * pp * ep)
     p_acc = dense / (tp * pp) + p_expert
     # The distributed optimizer's shard: the dense parameters' over the DP·CP ranks, the routed
-    # experts' over the DP·CP/EP ranks holding the same experts (their data-parallel group).
-    p_shard = optimizer_shard(p_acc - p_expert, p_expert, dp * cp, ep)
+    # experts' over the TP·DP·CP/(ETP·EP) ranks holding the same expert shard (their
+    # data-parallel group).
+    p_shard = optimizer_shard(p_acc - p_expert, p_expert, dp * cp, ep, etp / tp)
     # Memory.
     state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
@@ -908,15 +1001,21 @@ def step_time(
         head_share = 1.0 / TRAINING_TO_FORWARD
     shape_dense = _shape(t, h / tp, f)
     shape_exp = 1.0
-    ep_load = ep_load_imbalance(mf, t, ep)
+    # the routed tokens one expert TP group works on, per rank (sequence parallel: t/TP a rank,
+    # gathered over the ETP ranks): t·ETP/TP
+    t_e = t * (etp / tp)
+    ep_load = ep_load_imbalance(mf, t_e, ep)
     gemm_load = ep_load
     if mf.experts:
         gemm_load = expert_gemm_load(layout.expert_capacity_factor, ep_load)
         # rows per local expert: the routed mean, or the padded buffer's (the GEMM runs over
-        # all of them, at that M's shape)
+        # all of them, at that M's shape): t·k·ETP·EP/(TP·E). The expert TP splits the FFN
+        # width (expert_width_shape at expert_ffn/ETP), not the hidden side (fc1's K and fc2's N
+        # are the whole hidden whatever the split), so the hidden factor keeps the layers'
+        # hidden/TP convention.
         rows = gemm_load if gemm_load != ep_load else 1.0
-        tokens_per_expert = t * mf.experts_per_token * ep / mf.experts * rows
-        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)
+        tokens_per_expert = t * mf.experts_per_token * ep * (etp / tp) / mf.experts * rows
+        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, etp, f)
     n_last = max(0, last_stage_layers(slots, pp, layers_stage) - (1 if split else 0))  # loss slot
     # the busiest of the first PP-1 stages: a middle one, or the first (one layer fewer) at PP2
     n_first = layers_stage - (1 if split and pp == 2 else 0)
@@ -933,6 +1032,8 @@ def step_time(
         tp_i = 0.0
         if tp > 1:
             tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (n + mtp)
+            # the MoE layers' expert share at an expert TP below TP (moe_tp_bytes_removed)
+            tp_bytes -= moe_tp_bytes_removed(mf, tp, etp) * act_bytes * moe_i
             tp_full = tp_bytes / _group_bandwidth(tp, f)
             if forward_only:
                 tp_full *= FORWARD_COMM_SHARE
