@@ -42,7 +42,9 @@ def test_gb200_series_has_a_flat_per_step_cost() -> None:
     # GPUs; since session etp the rows carry the runs' expert TP 1, twice the expert bytes a GPU:
     # 17 ms exposed at 8,192 GPUs, 124 ms at 512 where the model puts PP inside the domain)
     assert all(p.st.bubble_s < 0.1 and p.st.dp_exposed_s < 0.13 for p in GB200)
-    assert all(p.st.bubble_s + p.st.dp_exposed_s < 0.15 * (p.measured_s - slope * p.m) for p in GB200)
+    assert all(
+        p.st.bubble_s + p.st.dp_exposed_s < 0.15 * (p.measured_s - slope * p.m) for p in GB200
+    )
 
 
 def test_nccl_ring_latency_by_hand() -> None:
