@@ -77,14 +77,22 @@ Step:
   `(D-1)/D · P · (bytes(grad) + bytes(param gather))` B, hierarchical: reduced inside the
   scale-up domain first, then across domains on 1/k of the bytes, over scale-out; the dense
   parameters `P = N_dense/(TP·PP)` over the D = DP·CP ranks, k of them a domain (k = DP ranks
-  per domain); the routed experts `P = N_experts/(TP·PP·EP)` (expert TP = TP) over their own
-  group, the D = DP·CP/EP ranks holding the same experts, k = the copies a domain holds
-  (_expert_copies: per-domain DP ranks / EP when a domain holds whole EP groups, else CP); the
+  per domain); the routed experts `P = N_experts/(ETP·PP·EP)` (ETP the layout's expert TP,
+  TP when 0) over their own group, the D = TP·DP·CP/(ETP·EP) ranks holding the same expert
+  shard, k = the copies a domain holds (_expert_copies at ETP = TP: per-domain DP ranks / EP
+  when a domain holds whole EP groups, else CP; _expert_copies_folded below TP: a domain's
+  stage ranks / (ETP·EP)); the
   two in turn; overlapped with the last micro-batch and the pipeline drain: exposed
   `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_shard` B at the HBM bandwidth (read + write), `P_shard =
-  N_dense/(TP·PP·DP·CP) + N_experts/(TP·PP·EP) · EP/(DP·CP)`: each parameter's state sharded over
-  its own data-parallel group (the experts' the DP·CP/EP ranks holding them: optimizer_shard)
+  N_dense/(TP·PP·DP·CP) + N_experts/(ETP·PP·EP) · ETP·EP/(TP·DP·CP)`: each parameter's state
+  sharded over its own data-parallel group (the experts' the ranks holding the same shard:
+  optimizer_shard)
+Expert TP (a layout's expert_tp ETP, 0 = TP; docs/models.md, expert tensor parallelism): the
+  expert GEMMs at width expert_ffn/ETP and M = t·k·ETP·EP/(TP·E); the all-to-all of t·ETP/TP
+  tokens a rank (x_EP at that count) over ETP·EP consecutive ranks (expert_group_span); a MoE
+  layer's TP bytes less 4·(TP-ETP)/TP · t · hidden · 2 B without shared experts
+  (moe_tp_bytes_removed)
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_shard · (bytes_per_param - 2 - bytes(grad))`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
@@ -96,7 +104,7 @@ Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   29, activation_bytes_per_hidden; a recomputed layer keeps its 2-byte input only); with
   `embedding_loss_in_pp_split` H less the first virtual stage's missing layer in each of its
   held forwards, `v·f_pp - (v-1)·min(m, PP)` of them,
-  `P_acc = N_dense/(TP·PP) + N_experts/(TP·PP·EP)`.
+  `P_acc = N_dense/(TP·PP) + N_experts/(ETP·PP·EP)`.
 MFU = model FLOPs per token (6·N_a + 3·A(S/2)) x tokens/s / (G · peak_flops[p]): the spec peak,
 while peak(p) above is peak_flops[p] · sustained_clock_fraction (the compute terms' rate).
 """
@@ -1165,9 +1173,9 @@ RESCORED = 6
 @lru_cache(maxsize=4096)
 def _expert_copies(dp_group: int, per_domain: int, cp: int, ep: int) -> int:
     """Ranks of one scale-up domain that hold the same routed experts: the expert gradients'
-    data-parallel peers reduced over scale-up before the rest cross domains. The expert tensor
-    parallel size is TP (the planner has no expert-TP input: P_acc slices the experts by TP as
-    the dense layers), so the expert DP group is the DP·CP/EP ranks of one TP rank, one EP rank
+    data-parallel peers reduced over scale-up before the rest cross domains. At an expert tensor
+    parallel size of TP (a layout's expert_tp 0 or TP; below TP: _expert_copies_folded) the
+    expert DP group is the DP·CP/EP ranks of one TP rank, one EP rank
     and one stage. Of the DP·CP ranks in rank order (CP inner, DP outer; EP ranks are TP·CP
     apart, DP ranks next to TP·CP or, PP inside the domain, replicas TP·CP·PP apart) a domain
     holds `per_domain` consecutive ones; those with the same EP rank, dp mod EP, number
