@@ -229,3 +229,24 @@ def test_cli_layout_etp(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["layout"].endswith("expert TP 1")
     assert main([*args, "--layout", "tp=4,pp=8,dp=4,ep=16,etp=3"]) == 1
     assert "expert_tp 3 must divide tp 4" in capsys.readouterr().err
+
+
+def test_search_tries_expert_tp_one_at_tp_above_one() -> None:
+    """The layout search tries ETP in {TP, 1} for a MoE model at TP > 1: Qwen3-235B BF16 on
+    128 H100 at 8,192 tokens picks TP2 ETP1 (the recipes' choice), faster than every candidate
+    at ETP = TP; a dense model's candidates carry no expert TP."""
+    from planner.demand.training import candidate_layouts, search_all
+
+    f = _h100()
+    mf = model_figures(CATALOG.models["qwen3-235b-a22b"], 8192)
+    run = RunFigures(8192, 512 * 8192.0, 16.0, 2.0)
+    lays = candidate_layouts(128, mf, f, run)
+    assert {lay.expert_tp for lay in lays if lay.tp > 1} == {0, 1}
+    assert {lay.expert_tp for lay in lays if lay.tp == 1} == {0}
+    choice = best_layout(128, mf, f, run)
+    assert choice.best is not None
+    assert choice.best.layout.tp == 2 and choice.best.layout.expert_tp == 1
+    at_tp = [st for st in search_all(128, mf, f, run) if st.layout.expert_tp == 0]
+    assert choice.best.tokens_per_s > at_tp[0].tokens_per_s
+    dense = model_figures(CATALOG.models["llama-3.1-70b"], 8192)
+    assert {lay.expert_tp for lay in candidate_layouts(64, dense, f, run)} == {0}

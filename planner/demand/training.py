@@ -238,8 +238,8 @@ class Layout:
     # The routed experts' tensor-parallel size (Megatron-Core expert_tensor_parallel_size, ETP):
     # each expert's weights split over ETP ranks, the experts over EP of those groups; 0 = TP
     # (Megatron-Core's default when unset: parallel_state.initialize_model_parallel). A recipe
-    # input (MoE only; it must divide TP); the layout search keeps ETP = TP (docs/models.md,
-    # expert tensor parallelism).
+    # input (MoE only; it must divide TP); the layout search tries ETP = TP and, at TP > 1,
+    # ETP 1 (docs/models.md, expert tensor parallelism).
     expert_tp: int = 0
 
     @property
@@ -1134,7 +1134,7 @@ def candidate_layouts(
     """Layouts of exactly `accelerators`: TP divides the heads and the scale-up domain; CP keeps
     >= MIN_TOKENS_PER_CP_RANK tokens per rank; PP <= layers; at least one micro-batch per DP
     rank; interleaving needs PP > 1, m >= PP and >= 1 layer per virtual stage; EP (MoE only)
-    divides DP and the expert count."""
+    divides DP and the expert count; expert TP (MoE only) TP or, at TP > 1, 1."""
     out: list[Layout] = []
     sequences = run.global_batch_tokens / run.sequence_tokens
     tps = [t for t in _divisors(f.scale_up_domain) if mf.heads % t == 0 and accelerators % t == 0]
@@ -1150,8 +1150,10 @@ def candidate_layouts(
                     continue
                 dp = rest // pp
                 eps = [1]
+                etps = [0]  # expert TP = TP; and 1 for a MoE model at TP > 1 (SEARCHED_EXPERT_TP)
                 if mf.experts:
                     eps = [e for e in _divisors(dp) if mf.experts % e == 0]
+                    etps = [0, 1] if tp > 1 else [0]
                 for mb in MICRO_BATCH_SEQUENCES:
                     m = sequences / (dp * mb)
                     if m < 1:
@@ -1160,7 +1162,8 @@ def candidate_layouts(
                         if v > 1 and (pp == 1 or m < pp or mf.layers < pp * v):
                             continue
                         for ep in eps:
-                            out.append(Layout(tp, pp, dp, cp, ep, v, mb))
+                            for etp in etps:
+                                out.append(Layout(tp, pp, dp, cp, ep, v, mb, expert_tp=etp))
     return out
 
 
@@ -1220,7 +1223,7 @@ def _candidate_arrays(
                     continue
                 dp = rest // pp
                 base.append((tp, pp, dp, cp, 0))
-    names = ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
+    names = ("tp", "pp", "dp", "cp", "ep", "vp", "mb", "etp")
     if not base:
         return {n: np.zeros(0, dtype=np.int64) for n in names}
     b = np.array(base, dtype=np.int64)
@@ -1239,8 +1242,16 @@ def _candidate_arrays(
         counts = np.array([len(e) for e in reps], dtype=np.int64)
         ep_col = np.array([e for es in reps for e in es], dtype=np.int64)
         rows, mb_col, v_col = (np.repeat(x, counts, axis=0) for x in (rows, mb_col, v_col))
+        # expert TP innermost: 0 (= TP), then 1 when TP > 1
+        n_etp = np.where(rows[:, 0] > 1, 2, 1)
+        rows, mb_col, v_col, ep_col = (
+            np.repeat(x, n_etp, axis=0) for x in (rows, mb_col, v_col, ep_col)
+        )
+        starts = np.cumsum(n_etp) - n_etp
+        etp_col = np.arange(len(rows), dtype=np.int64) - np.repeat(starts, n_etp)
     else:
         ep_col = np.ones(len(rows), dtype=np.int64)
+        etp_col = np.zeros(len(rows), dtype=np.int64)
     return {
         "tp": rows[:, 0],
         "pp": rows[:, 1],
@@ -1249,7 +1260,17 @@ def _candidate_arrays(
         "ep": ep_col,
         "vp": v_col,
         "mb": mb_col,
+        "etp": etp_col,
     }
+
+
+def _expert_tp_column(c: dict[str, np.ndarray]) -> np.ndarray:
+    """The candidates' expert TP: their `etp` column (0: TP), TP where there is none."""
+    etp = c.get("etp")
+    if etp is None:
+        return c["tp"]
+    out: np.ndarray = np.where(etp > 0, etp, c["tp"])
+    return out
 
 
 def step_times_vector(
@@ -1257,7 +1278,8 @@ def step_times_vector(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(tokens/s, memory bytes) of every candidate: step_time's formulas on arrays (the
     recomputed share is the least that fits, as step_time's default; candidates leave the
-    recipe inputs tp_comm_overlap, ep_comm_overlap and embedding_loss_in_pp_split off)."""
+    recipe inputs tp_comm_overlap, ep_comm_overlap and embedding_loss_in_pp_split off; their
+    `etp` column is the expert TP, 0 = TP, as Layout.expert_tp)."""
     tp, pp, dp, cp, ep, v, mb = (
         c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
     )
@@ -1268,9 +1290,11 @@ def step_times_vector(
     layers_stage = np.ceil(mf.layers / (pp * v)) * v
     expert = mf.expert_params
     dense = mf.params - expert
-    p_expert = expert / (tp * pp * ep)
+    etp = _expert_tp_column(c).astype(float)
+    share = etp / tp
+    p_expert = expert / (etp * pp * ep)
     p_acc = dense / (tp * pp) + p_expert
-    p_shard = optimizer_shard(dense / (tp * pp), p_expert, dp * cp, ep)
+    p_shard = optimizer_shard(dense / (tp * pp), p_expert, dp * cp, ep, share)
     state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     )
@@ -1289,9 +1313,12 @@ def step_times_vector(
     shape_dense = _shape(t, h / tp, f)  # type: ignore[arg-type]
     shape_exp = 1.0
     if mf.experts:
-        tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
-        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)  # type: ignore[arg-type]
-    ep_load = ep_load_imbalance(mf, t, ep)
+        tokens_per_expert = t * mf.experts_per_token * ep * share / mf.experts
+        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, etp, f)  # type: ignore[arg-type]
+    ep_load = ep_load_imbalance(mf, t * share, ep)
+    removed = np.zeros_like(t)
+    if mf.experts and not mf.shared_experts:
+        removed = 4.0 * (tp - etp) / tp  # moe_tp_bytes_removed
     n_last = np.maximum(0.0, mf.layers - (pp - 1) * layers_stage)
     heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
@@ -1318,7 +1345,7 @@ def step_times_vector(
             shape_exp,
             ep_load,
         )
-        tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (nl + mtp)
+        tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (nl + mtp) - removed * act_bytes * moe_i
         tp_i = np.where(tp > 1, exposed * tp_bytes / group_bw(tp), 0.0)
         cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * (nl + mtp)
         cp_i = np.where(cp > 1, np.maximum(0.0, cp_bytes / group_bw(tp * cp) - attn_i), 0.0)
@@ -1362,6 +1389,9 @@ def _placed_vector(
     layers, base time) of each stage kind, the slowest sets the micro-batch time; p_expert: the
     routed experts' share of p_acc (exchanged over their own DP group, _expert_copies)."""
     tp, pp, dp, cp, ep, v = (c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp"))
+    etp_i = _expert_tp_column(c)
+    etp = etp_i.astype(float)
+    t_e = t * (etp / tp)  # the routed tokens of an expert TP group, per rank
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
     su = f.scale_up_bytes_per_s * f.collective_efficiency
@@ -1373,18 +1403,19 @@ def _placed_vector(
 
     ep_one = np.zeros_like(t)
     if mf.experts:
-        ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
-        span = tp * cp * ep * np.where(pp_inside, pp, 1.0)
+        ep_bytes = 4.0 * (ep - 1) / ep * t_e * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
+        folded = etp * ep * np.where(pp_inside & (etp * ep > tp * cp), pp, 1.0)
+        span = np.where(etp == tp, tp * cp * ep * np.where(pp_inside, pp, 1.0), folded)
         n = np.maximum(span / f.scale_up_domain, 1.0)
         if mf.max_nodes_per_token:
             distinct = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n)
         else:
             distinct = n * (1.0 - (1.0 - 1.0 / n) ** mf.experts_per_token)
-        out_bytes = 4.0 * distinct * (n - 1) / n * t * h * ACTIVATION_VALUE_BYTES
+        out_bytes = 4.0 * distinct * (n - 1) / n * t_e * h * ACTIVATION_VALUE_BYTES
         hierarchical = np.maximum(out_bytes / so, ep_bytes / su)
         ep_one = np.where(span > f.scale_up_domain, hierarchical, ep_bytes / su)
         # search candidates leave ep_comm_overlap off: the all-to-all fully exposed
-        ep_one = np.where(ep > 1, ep_one * ep_load_imbalance(mf, t, ep), 0.0)
+        ep_one = np.where(ep > 1, ep_one * ep_load_imbalance(mf, t_e, ep), 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / np.where(pp_inside, su, so), 0.0)
     t_mb = np.full_like(t, -1.0)
     for moe_i, base_i in stages:
@@ -1405,21 +1436,28 @@ def _placed_vector(
     dense_bytes = (p_acc - p_expert) * per_param
     dp_s = np.where(per_domain > 1, (per_domain - 1) / per_domain * dense_bytes / su, 0.0)
     dp_s = dp_s + np.where(outer > 1, (outer - 1) / outer * dense_bytes / per_domain / so, 0.0)
+    dp_s = np.where(dp_group > 1, dp_s, 0.0)
     if mf.experts:
-        # the routed experts over the DP·CP/EP ranks holding the same experts (_expert_copies)
+        # the routed experts over the TP·DP·CP/(ETP·EP) ranks holding the same expert shard
+        # (_expert_copies at expert TP = TP, _expert_copies_folded below it)
         groups = c["dp"] * c["cp"]
         dom = per_domain.astype(np.int64)
-        ekeys = np.stack([groups, dom, c["cp"], c["ep"]], axis=1)
+        e_group = groups * c["tp"] // (etp_i * c["ep"])
+        same = etp_i == c["tp"]
+        ekeys = np.stack([groups, dom, c["cp"], c["ep"], c["tp"], etp_i], axis=1)
         ukeys, einv = np.unique(ekeys, axis=0, return_inverse=True)
-        per_ekey = [_expert_copies(*(int(x) for x in k)) for k in ukeys.tolist()]
+        per_ekey = [
+            _expert_copies(g, d, cp_, ep_)
+            if etp_ == tp_
+            else _expert_copies_folded(g * tp_ // (etp_ * ep_), d * tp_, etp_ * ep_)
+            for g, d, cp_, ep_, tp_, etp_ in ukeys.tolist()
+        ]
         copies = np.array(per_ekey, dtype=float)[einv.reshape(-1)]
-        outer_e = dp_group / ep / copies
+        outer_e = np.where(same, dp_group / ep, e_group) / copies
         expert_bytes = p_expert * per_param
-        dp_s = dp_s + np.where(copies > 1, (copies - 1) / copies * expert_bytes / su, 0.0)
-        dp_s = dp_s + np.where(
-            outer_e > 1, (outer_e - 1) / outer_e * expert_bytes / copies / so, 0.0
-        )
-    dp_s = np.where(dp_group > 1, dp_s, 0.0)
+        e_s = np.where(copies > 1, (copies - 1) / copies * expert_bytes / su, 0.0)
+        e_s = e_s + np.where(outer_e > 1, (outer_e - 1) / outer_e * expert_bytes / copies / so, 0.0)
+        dp_s = dp_s + np.where(e_group > 1, e_s, 0.0)
     dp_exposed = np.maximum(0.0, dp_s - (t_mb + bubble_s))
     step: np.ndarray = m * t_mb + bubble_s + dp_exposed + optimizer_s
     return step
@@ -1451,6 +1489,7 @@ def _search(
                 int(c["ep"][i]),
                 int(c["vp"][i]),
                 int(c["mb"][i]),
+                expert_tp=int(c["etp"][i]),
             ),
             mf,
             f,
