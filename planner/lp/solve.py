@@ -776,7 +776,9 @@ def _solve_fast(
         highs = model.prob.solverModel
         keys = {var.index: key for key, var in model.u.items()}
         arr = aggregate.from_highs(highs, constant, handed_matrix(model.prob))
-        bound = relaxed_bound(arr, keys, _left(deadline))
+        u_columns = np.fromiter(keys, dtype=np.int64, count=len(keys))
+        codes = aggregate.codes_of(arr, u_columns, model.u_codes())
+        bound = relaxed_bound(arr, keys, _left(deadline), codes=codes)
         if bound is None:
             return _no_fast_plan(
                 model,
@@ -876,18 +878,19 @@ def _no_fast_plan(model: Model, why: str) -> SolveStats | None:
     return None
 
 
-def relaxed_bound(arr: Any, keys: dict[int, tuple], time_limit_s: float) -> Any:
+def relaxed_bound(arr: Any, keys: dict[int, tuple], time_limit_s: float, codes: Any = None) -> Any:
     """Step 1 of `_solve_fast` on the LP `arr` (planner/lp/aggregate.py Arrays) with its
     allocation columns `keys` ({column: (w, r, d, s, p)}): the relaxed aggregated LP solved by
     HiGHS's simplex (one thread, the planner's objective scaling), as an aggregate.RelaxedBound;
-    None when nothing aggregates or the LP is not solved to optimality."""
+    None when nothing aggregates or the LP is not solved to optimality. `codes`: the
+    allocation columns' codes made already (aggregate.codes_of), else made from `keys`."""
     import highspy
     import numpy as np
 
     from planner.lp import aggregate
 
     started = time.perf_counter()
-    found = aggregate.aggregable(arr, keys)
+    found = aggregate.aggregable(arr, keys, codes)
     if found is None:
         return None
     _, groups, agg = found
