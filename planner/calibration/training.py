@@ -63,6 +63,7 @@ def _layout(d: dict[str, Any]) -> Layout:
         embedding_loss_in_pp_split=bool(d.get("embedding_loss_in_pp_split", False)),
         expert_capacity_factor=float(d.get("expert_capacity_factor", 0.0)),
         expert_tp=int(d.get("expert_tp", 0)),
+        recompute_modules=tuple(d.get("recompute_modules", ())),
     )
 
 
