@@ -228,3 +228,13 @@ def test_the_array_ranking_agrees_with_step_time(
 def test_cli_layout_key() -> None:
     spec = cli_layout("tp=2,dp=4,rm=core_attn+mlp")
     assert spec is not None and spec["recompute_modules"] == ["core_attn", "mlp"]
+
+
+def test_a_calibration_row_with_an_unknown_module_is_refused() -> None:
+    from planner.calibration.training import _layout as row_layout
+
+    assert row_layout({"tp": 2, "recompute_modules": ["mla_up_proj"]}).recompute_modules == (
+        "mla_up_proj",
+    )
+    with pytest.raises(ValueError, match="not modelled"):
+        row_layout({"tp": 2, "recompute_modules": ["mlp", "experts"]})

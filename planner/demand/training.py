@@ -93,6 +93,14 @@ Expert TP (a layout's expert_tp ETP, 0 = TP; docs/models.md, expert tensor paral
   tokens a rank (x_EP at that count) over ETP·EP consecutive ranks (expert_group_span); a MoE
   layer's TP bytes less 4·(TP-ETP)/TP · t · hidden · 2 B without shared experts
   (moe_tp_bytes_removed)
+Selective recomputation (a layout's recompute_modules, Megatron-Core recompute_granularity
+  selective; docs/models.md, selective recomputation): on the 1 - r layers not fully recomputed,
+  each named module's forward again (selective_recompute_terms: core_attn the attention forward
+  and 1/3 of the CP passes; mlp the dense-FFN layers' MLP, 2·P_mlp·t/TP at the dense shape, its
+  memory-bound bytes and its all-gather + reduce-scatter; moe the MoE layer's expert GEMMs,
+  shared experts, router, routed copies' forward passes, half its TP collectives and the
+  all-to-all x 1.5; moe_act, shared_experts, mla_up_proj, layernorm), and a_p less the modules'
+  saved activations (selective_freed_bytes_per_hidden)
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_shard · (bytes_per_param - 2 - bytes(grad))`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
