@@ -471,6 +471,18 @@ CASES = [
         message="names a module twice",
     ),
     Case(
+        "pretrain-recompute-moe-with-ep-overlap",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            "    layout: {tp: 1, dp: 8, ep: 8, ep_comm_overlap: true, "
+            f"recompute_modules: [moe]}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="recompute_modules moe cannot run with ep_comm_overlap",
+    ),
+    Case(
         "pretrain-expert-tp-negative",
         sc(
             "workloads:\n",

@@ -167,6 +167,10 @@ def test_mla_up_projections_by_hand() -> None:
         8, dense, f, run, pinned=Layout(tp=1, dp=8, recompute_modules=("mla_up_proj",))
     )
     assert choice.best is None and "mla_up_proj" in choice.reason
+    # moe with the all-to-all overlapped: Megatron-Bridge refuses it
+    qwen = model_figures(CATALOG.models["qwen3-30b-a3b"], 4096)
+    assert "ep_comm_overlap" in recompute_modules_problem(("moe",), qwen, ep_comm_overlap=True)
+    assert recompute_modules_problem(("moe_act",), qwen, ep_comm_overlap=True) == ""
 
 
 def test_a_fully_recomputed_layer_recomputes_no_module() -> None:

@@ -666,11 +666,15 @@ def _with_module_sizes(mf: ModelFigures, arch: ModelArch) -> ModelFigures:
     )
 
 
-def recompute_modules_problem(modules: tuple[str, ...], mf: ModelFigures) -> str:
+def recompute_modules_problem(
+    modules: tuple[str, ...], mf: ModelFigures, ep_comm_overlap: bool = False
+) -> str:
     """Why `modules` cannot be recomputed on this model, or "": a name Megatron-Core knows
-    but the planner does not model (gdn_norm_out, gdp_*, mhc) or does not know, and
-    mla_up_proj on a model without MLA (Megatron-Core raises: "mla_up_proj in recompute_modules
-    is only supported with multi_latent_attention")."""
+    but the planner does not model (gdn_norm_out, gdp_*, mhc) or does not know, mla_up_proj on a
+    model without MLA (Megatron-Core raises: "mla_up_proj in recompute_modules is only
+    supported with multi_latent_attention"), and moe with the all-to-all overlapped
+    (Megatron-Bridge training/comm_overlap.py asserts "disable moe in recompute_modules when
+    enabling overlap_moe_expert_parallel_comm")."""
     for name in modules:
         if name not in RECOMPUTE_MODULE_NAMES:
             return (
@@ -679,6 +683,11 @@ def recompute_modules_problem(modules: tuple[str, ...], mf: ModelFigures) -> str
             )
     if "mla_up_proj" in modules and not mf.mla:
         return "recompute module mla_up_proj needs a model with multi-head latent attention"
+    if "moe" in modules and ep_comm_overlap and mf.experts:
+        return (
+            "recompute module moe cannot run with ep_comm_overlap (Megatron-Bridge: disable moe "
+            "in recompute_modules when enabling overlap_moe_expert_parallel_comm)"
+        )
     return ""
 
 
@@ -1897,7 +1906,7 @@ def best_layout(
         if lay.accelerators != accelerators:
             lay = replace(lay, dp=max(1, accelerators // (lay.tp * lay.pp * lay.cp)))
         bad_ep = expert_parallel_problem(lay, mf.experts) or recompute_modules_problem(
-            lay.recompute_modules, mf
+            lay.recompute_modules, mf, lay.ep_comm_overlap
         )
         if bad_ep:
             return LayoutChoice(None, [], 1, f"pinned layout {lay}: {bad_ep}")

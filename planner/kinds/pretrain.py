@@ -97,7 +97,8 @@ class LayoutSpec(Strict):
     layers), moe (the whole MoE layer, all-to-all included), moe_act (the routed experts'
     activation function), shared_experts, mla_up_proj (the MLA up-projections and RoPE; MLA
     models only), layernorm (the two norms); [] (default) = none; layers the memory check
-    recomputes fully do not also recompute modules."""
+    recomputes fully do not also recompute modules; moe not with ep_comm_overlap (Megatron-Bridge
+    refuses it)."""
 
     tp: PositiveInt = 1
     pp: PositiveInt = 1
@@ -121,6 +122,12 @@ class LayoutSpec(Strict):
             raise ValueError(
                 f"recompute_modules {self.recompute_modules} names a module twice (each "
                 "module's forward is recomputed once)"
+            )
+        if "moe" in self.recompute_modules and self.ep_comm_overlap:
+            raise ValueError(
+                "recompute_modules moe cannot run with ep_comm_overlap: Megatron-Bridge refuses "
+                "it (disable moe in recompute_modules when enabling "
+                "overlap_moe_expert_parallel_comm)"
             )
         if 0.0 < self.expert_capacity_factor < 1.0:
             raise ValueError(
