@@ -242,3 +242,29 @@ def test_a_calibration_row_with_an_unknown_module_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="not modelled"):
         row_layout({"tp": 2, "recompute_modules": ["mlp", "experts"]})
+
+
+def test_layernorm_recomputes_the_unfused_norms_only() -> None:
+    """Megatron-Core recomputes a norm only where it is a module of its own (`if not
+    isinstance(self.input_layernorm, IdentityOp)`): Transformer Engine fuses a GQA layer's input
+    norm into linear_qkv and a dense MLP's pre-norm into fc1 (the MLPerf Llama 3.1 8B log prints
+    both as IdentityOp), so a dense GQA model recomputes nothing; a MoE layer's pre-MLP norm is
+    its own (the router reads it): 4 B per hidden element per token again (read 2 + write 2),
+    its output freed, 2 B in BF16."""
+    f = _figures("hgx-h100", "bf16")
+    llama = model_figures(CATALOG.models["llama-3.1-8b"], 8192)
+    run = RunFigures(8192, 32 * 8192, 16.0, 2.0)
+    lay = Layout(tp=2, dp=4)
+    a = step_time(lay, llama, f, run, 0.0)
+    b = step_time(replace(lay, recompute_modules=("layernorm",)), llama, f, run, 0.0)
+    assert (b.step_s, b.memory_bytes) == (a.step_s, a.memory_bytes)
+    qwen = model_figures(CATALOG.models["qwen3-30b-a3b"], 4096)
+    run = RunFigures(4096, 64 * 4096, 16.0, 2.0)
+    lay = Layout(tp=1, dp=8, ep=8)
+    a = step_time(lay, qwen, f, run, 0.0)
+    b = step_time(replace(lay, recompute_modules=("layernorm",)), qwen, f, run, 0.0)
+    t, h, layers = 4096, 2048, 48
+    assert b.memory_s - a.memory_s == pytest.approx(
+        4 * h * t * layers / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation), rel=1e-9
+    )
+    assert a.memory_bytes - b.memory_bytes == pytest.approx(2 * layers * t * h, rel=1e-9)

@@ -577,8 +577,11 @@ def model_figures(arch: ModelArch, sequence_tokens: int, mtp: bool = True) -> Mo
 #   mla_up_proj    the MLA up-projections and RoPE, output-discarding
 #                  (multi_latent_attention.py `recompute_up_proj`, qkv_up_proj_and_rope_apply):
 #                  frees Q, K, V, recomputed before the core attention's backward
-#   layernorm      input_layernorm and pre_mlp_layernorm, output-discarding: frees their
-#                  outputs (the QKV and fc1 inputs)
+#   layernorm      input_layernorm and pre_mlp_layernorm, output-discarding, where they are
+#                  norms of their own (`if not isinstance(..., IdentityOp)`): Transformer
+#                  Engine fuses a GQA layer's input norm and a dense MLP's pre-norm into the
+#                  next linear (models/gpt/gpt_layer_specs.py), leaving MLA's input norm and a
+#                  MoE layer's pre-MLP norm: frees their outputs
 RECOMPUTE_MODULE_NAMES = (
     "core_attn",
     "mlp",
@@ -598,20 +601,18 @@ FC2_INPUT_PER_HIDDEN = 4.0
 # Q, K and V of the attention block (Korthikanti's 4 + 2 bytes per hidden element, BF16: the
 # attention runs in BF16 in every run).
 QKV_BYTES_PER_HIDDEN = 6.0
-# The two norms' outputs, the QKV and fc1 inputs: 2 elements per hidden element.
-NORM_OUTPUTS_PER_HIDDEN = 2.0
 # Memory-bound bytes of a recomputed forward, per token per hidden element, counted as
 # ELEMENTWISE_BYTES_PER_HIDDEN is (a Llama block, BF16): the MLP's pre-norm (read 2 + write 2)
 # and SwiGLU over 3.5·hidden (read 7, write 3.5 elements x 2 B) = 25 B; the SwiGLU alone 21 B;
-# the two norms 8 B; RoPE on q and k (read + write of 2 hidden-size vectors) 8 B. In FP8/FP4 the
+# a norm 4 B; RoPE on q and k (read + write of 2 hidden-size vectors) 8 B. In FP8/FP4 the
 # recomputed GEMM inputs are cast again (read 2 + write 1 + amax read 2 = 5 B an element): the
-# MLP's fc1 (1) and fc2 (3.5) inputs 22.5 B, fc2's alone 17.5 B, the norms' outputs 10 B.
+# MLP's fc1 (1) and fc2 (3.5) inputs 22.5 B, fc2's alone 17.5 B, a norm's output 5 B.
 MLP_FORWARD_BYTES_PER_HIDDEN = 25.0
 MLP_FORWARD_CAST_BYTES_PER_HIDDEN = 22.5
 SWIGLU_FORWARD_BYTES_PER_HIDDEN = 21.0
 FC2_CAST_BYTES_PER_HIDDEN = 17.5
-NORMS_FORWARD_BYTES_PER_HIDDEN = 8.0
-NORMS_CAST_BYTES_PER_HIDDEN = 10.0
+NORM_FORWARD_BYTES_PER_HIDDEN = 4.0
+NORM_CAST_BYTES_PER_HIDDEN = 5.0
 ROPE_FORWARD_BYTES_PER_HIDDEN = 8.0
 # A routed copy's forward memory-bound passes of MOE_PERMUTE_BYTES_PER_HIDDEN's 30 B (permute
 # 4, chunk sort and unsort 8, unpermute 2) and of MOE_LOW_PRECISION_CAST_BYTES_PER_HIDDEN's 10 B
@@ -703,7 +704,8 @@ def selective_freed_bytes_per_hidden(
     dense-FFN layers, moe a_mlp on the MoE layers (the step model's activation count is per
     token, not per routed copy), moe_act (without moe) fc2's input `4 · q · k/(k + s)` and
     shared_experts (without moe) `a_mlp · s/(k + s)` on the MoE layers (k routed, s shared
-    experts a token), mla_up_proj Q, K, V (6 B), layernorm the two norms' outputs (2 · q);
+    experts a token), mla_up_proj Q, K, V (6 B), layernorm the unfused norms' outputs, q each
+    (MLA's input norm on every layer, the pre-MLP norm on the MoE layers);
     at most a_p - CHECKPOINT_BYTES_PER_HIDDEN."""
     if not modules:
         return 0.0
@@ -727,7 +729,7 @@ def selective_freed_bytes_per_hidden(
     if "mla_up_proj" in modules and mf.mla:
         freed += QKV_BYTES_PER_HIDDEN
     if "layernorm" in modules:
-        freed += NORM_OUTPUTS_PER_HIDDEN * q
+        freed += q * ((1.0 if mf.mla else 0.0) + moe_share)
     return min(freed, f.activation_bytes_per_hidden - CHECKPOINT_BYTES_PER_HIDDEN)
 
 
@@ -771,8 +773,9 @@ def selective_recompute_terms(
                      dense shape and their all-gather and reduce-scatter, 2·(TP-1)/TP
       mla_up_proj    every layer: 2 · P_up · t/TP FLOP at the dense shape (MLA up-projections,
                      mf.mla_up_params); RoPE on q and k, ROPE_FORWARD · hidden/TP · t B
-      layernorm      every layer: the two norms, (NORMS_FORWARD + NORMS_CAST in FP8/FP4) ·
-                     hidden/TP · t B."""
+      layernorm      the unfused norms (MLA's input norm on every layer, the MoE layers'
+                     pre-MLP norm; none on a GQA dense layer), (NORM_FORWARD + NORM_CAST in
+                     FP8/FP4) · hidden/TP · t B each."""
     zero = 0.0 * n * t
     if not modules:
         return zero, zero, zero, zero, zero, zero
@@ -832,9 +835,13 @@ def selective_recompute_terms(
         dense_flops = dense_flops + 2.0 * mf.mla_up_params * layers * t / tp
         mem_per_hidden = mem_per_hidden + ROPE_FORWARD_BYTES_PER_HIDDEN * layers
     if "layernorm" in modules:
+        # the unfused norms only: MLA's input norm on every layer, the pre-MLP norm of a MoE
+        # layer (Transformer Engine fuses a GQA layer's input norm and a dense MLP's into the
+        # next linear: IdentityOp, which Megatron-Core does not recompute)
+        norms = (layers if mf.mla else 0.0 * layers) + moe_n
         mem_per_hidden = (
             mem_per_hidden
-            + (NORMS_FORWARD_BYTES_PER_HIDDEN + NORMS_CAST_BYTES_PER_HIDDEN * low) * layers
+            + (NORM_FORWARD_BYTES_PER_HIDDEN + NORM_CAST_BYTES_PER_HIDDEN * low) * norms
         )
     peak = f.peak_flops * f.sustained_clock_fraction
     peak_bf16 = f.peak_bf16_flops * f.sustained_clock_fraction
