@@ -257,6 +257,7 @@ def training_layout(lay: LayoutSpec, dp: int) -> Layout:
         lay.embedding_loss_in_pp_split,
         lay.expert_capacity_factor,
         lay.expert_tp,
+        tuple(lay.recompute_modules),
     )
 
 
