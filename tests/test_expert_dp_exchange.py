@@ -75,7 +75,9 @@ def test_deepseek_v3_gb200_8192_by_hand() -> None:
     window = st.micro_batch_s + st.bubble_s
     assert window == pytest.approx(0.198, abs=1e-3)
     assert st.dp_exposed_s == pytest.approx(dense + expert - window, rel=1e-9)
-    assert st.dp_exposed_s == pytest.approx(0.0007, abs=2e-4)
+    # 0.7 ms before session 21's selective recomputation: the run's RECOMPUTE_MODULES=mlp
+    # recomputes its 3 dense-FFN layers' MLPs, ~0.6 ms more in the window
+    assert st.dp_exposed_s == pytest.approx(0.0001, abs=1e-4)
     # the former treatment: every parameter reduced over the 32 DP ranks of a domain first
     both = dense_bytes + expert_bytes
     old = 31 / 32 * both / su + 31 / 32 * both / 32 / so
