@@ -227,6 +227,18 @@ class Layout:
     # moe_paged_stash, whose rows match without it). A recipe input (MoE only); the layout
     # search leaves it off.
     expert_capacity_factor: float = 0.0
+    # Weights, gradients and optimizer state sharded over `fsdp` data-parallel ranks (ZeRO-3 /
+    # FSDP: PyTorch FSDP2 fully_shard as in torchtitan, Megatron-FSDP's optim_grads_params
+    # strategy (Megatron-Bridge use_megatron_fsdp; its tables' FSDP column is this group's
+    # size), AXLearn's fsdp mesh axis): each decoder layer's weights all-gathered before its
+    # forward and again before its backward (reshard_after_forward, the three stacks' default),
+    # its gradients reduce-scattered after its backward, every micro-batch, prefetched one
+    # layer ahead on a stream of their own (fsdp_exposed); no ZeRO-1 exchange at the step's
+    # end. fsdp = DP·CP: fully sharded; a divisor of DP·CP below it: hybrid sharding (HSDP,
+    # AXLearn's data x fsdp mesh), the DP·CP/fsdp replicas all-reducing their gradient shards
+    # once a step. 0: off (the distributed optimizer, ZeRO-1). A recipe input; the layout
+    # search leaves it off.
+    fsdp: int = 0
 
     @property
     def accelerators(self) -> int:
@@ -246,6 +258,7 @@ class Layout:
         text += ", EP overlap" if self.ep_comm_overlap else ""
         if self.expert_capacity_factor:
             text += f", expert GEMMs padded to {self.expert_capacity_factor:g}x"
+        text += f", FSDP over {self.fsdp}" if self.fsdp else ""
         return text + (
             ", embedding and loss in the PP split" if self.embedding_loss_in_pp_split else ""
         )
@@ -372,6 +385,10 @@ class StepTime:
     head_s: float = 0.0
     last_stage: bool = False  # the last pipeline stage (its layers + MTP + heads) is the slowest
     stage_layers: float = 0.0  # decoder layers on the slowest stage (+ its MTP modules)
+    # FSDP (Layout.fsdp): the weight all-gathers and gradient reduce-scatters the slowest
+    # stage's compute does not hide, per micro-batch (in micro_batch_s; fsdp_exposed); dp_s is
+    # then the step's FSDP collective time, none of it at the step's end
+    fsdp_s: float = 0.0
 
     @property
     def fits(self) -> bool:
@@ -411,6 +428,7 @@ class StepTime:
             + f" + attention {self.attention_s * 1e3:.4g}"
             f" + memory-bound {self.memory_s * 1e3:.4g} + exposed TP {self.tp_s * 1e3:.3g}"
             f" / CP {self.cp_s * 1e3:.3g} / EP {self.ep_s * 1e3:.3g} / PP {self.pp_s * 1e3:.3g}"
+            + (f" + exposed FSDP {self.fsdp_s * 1e3:.3g}" if self.fsdp_s else "")
             + (f" (last stage, {self.stage_layers:g} layers)" if self.last_stage else "")
             + "; "
             f"step = {self.micro_batches:g} micro-batches + bubble {self.bubble_s:.3g} s "
@@ -616,6 +634,26 @@ def expert_parallel_problem(lay: Layout, experts: int) -> str:
     return ""
 
 
+def fsdp_problem(lay: Layout, experts: int) -> str:
+    """Why a pinned layout's FSDP group cannot be built, or "": it must divide DP·CP (the
+    ranks that hold the same weights); a hybrid group (below DP·CP) must hold whole CP groups
+    (CP ranks are adjacent, the shard group DP ranks next) and, on a MoE model, is not modelled
+    (the routed experts' own data-parallel group beside it)."""
+    if not lay.fsdp:
+        return ""
+    ranks = lay.dp * lay.cp
+    if lay.fsdp < 2 or ranks % lay.fsdp:
+        return f"fsdp {lay.fsdp} must be at least 2 and divide DP x CP = {ranks}"
+    if lay.fsdp < ranks and lay.fsdp % lay.cp:
+        return f"a hybrid fsdp group ({lay.fsdp} of {ranks} DP x CP ranks) must hold whole CP groups ({lay.cp})"
+    if lay.fsdp < ranks and experts:
+        return (
+            f"hybrid sharding (fsdp {lay.fsdp} below DP x CP = {ranks}) of a MoE model is not "
+            "modelled: use fsdp = DP x CP"
+        )
+    return ""
+
+
 def expert_gemm_load(capacity: float, ep_load: float) -> float:
     """The expert GEMMs' rows over the mean routed copies a rank receives (t·k), per MoE layer
     and micro-batch: with a static receive buffer of `capacity` x the mean (Megatron-LM
@@ -628,6 +666,61 @@ def expert_gemm_load(capacity: float, ep_load: float) -> float:
     if capacity <= 0.0:
         return ep_load
     return max(capacity, ep_load)
+
+
+# NCCL's ring cost model for a bandwidth-bound all-gather or reduce-scatter (Simple protocol,
+# the one NCCL picks for messages of this size): a base latency and one step per rank, a step
+# within the scale-up domain or over the network (NVIDIA/nccl src/graph/tuning.cc @5067397c,
+# ncclTunerConstantsDefaults: Ring/Simple base 8.4 us, NVLink step 3.4 us, network step 14.0 us;
+# an all-gather or reduce-scatter ring takes ranks-1 steps, domains-1 of them over the network;
+# bench/fsdp_unit_pipeline.py reads them). Applied to every accelerator's collective library.
+RING_BASE_S = 8.4e-6
+RING_STEP_SCALE_UP_S = 3.4e-6
+RING_STEP_SCALE_OUT_S = 14.0e-6
+
+
+def ring_latency_s(ranks: int, domains: int) -> float:
+    """Latency of one ring all-gather or reduce-scatter over `ranks` ranks in `domains` scale-up
+    domains: base + (ranks-1-(domains-1)) scale-up steps + (domains-1) network steps, s."""
+    if ranks <= 1:
+        return 0.0
+    inter = max(0, domains - 1)
+    return RING_BASE_S + (ranks - 1 - inter) * RING_STEP_SCALE_UP_S + inter * RING_STEP_SCALE_OUT_S
+
+
+def fsdp_exposed(
+    gather_s: float, scatter_s: float, compute_s: float, forward_share: float, units: float
+) -> float:
+    """FSDP's collective time a micro-batch's compute does not hide, per micro-batch, s: `units`
+    FSDP units (one decoder layer each: torchtitan and Megatron-FSDP wrap each transformer
+    block) of equal compute `compute_s/units`, `forward_share` of it forward; each unit's weights
+    all-gathered (`gather_s` a unit, its latency included) before its forward and again before
+    its backward, its gradients reduce-scattered (`scatter_s`) after its backward, on a
+    communication stream of their own, the next unit's gather issued while this one computes
+    (PyTorch FSDP notes: implicit forward prefetching, "the 1st all-gather will not be able to
+    overlap with anything"; backward prefetch one unit ahead):
+    `g + (n-1)·max(0, g - c_f)` forward, `(n-1)·max(0, g + r - c_b) + r` backward (the first
+    backward unit's gather issued under the output head and loss; the last reduce-scatter after
+    the last backward), c_f and c_b a unit's forward and backward compute. forward_share 1 (a
+    forward-only pass): the forward's gathers alone."""
+    n = max(1.0, units)
+    cf = forward_share * compute_s / n
+    cb = (1.0 - forward_share) * compute_s / n
+    out = gather_s + (n - 1.0) * max(0.0, gather_s - cf)
+    if forward_share < 1.0:
+        out += (n - 1.0) * max(0.0, gather_s + scatter_s - cb) + scatter_s
+    return out
+
+
+def fsdp_state_bytes(p_shard: float, p_unit: float, run: RunFigures) -> float:
+    """Training state an accelerator holds under FSDP, B: its shard `p_shard` (optimizer_shard's
+    parameters) of the weights at the gather precision, the gradients and the optimizer state
+    (bytes_per_param - 2 - bytes(grad)), plus two gathered units of `p_unit` parameters with
+    their full gradients (the unit computing and the one prefetched: the weights at the gather
+    precision, the gradients before their reduce-scatter)."""
+    optimizer = max(0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes)
+    per_param = run.param_gather_bytes + run.gradient_bytes
+    return p_shard * (per_param + optimizer) + 2.0 * p_unit * per_param
 
 
 def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
@@ -733,6 +826,7 @@ class _Placement:
     dp_exposed_s: float
     step_s: float
     stage: int = 0  # the slowest stage of `stages` (0: the busiest of the first PP-1; 1: the last)
+    fsdp_s: float = 0.0  # FSDP's exposed collectives per micro-batch (fsdp_exposed)
 
 
 def _placed(
@@ -748,6 +842,8 @@ def _placed(
     m: int,
     optimizer_s: float,
     forward_only: bool = False,
+    units: tuple[float, ...] = (),
+    forward_share: float = 1.0 / TRAINING_TO_FORWARD,
 ) -> _Placement:
     """EP, PP and DP terms and the step for one placement. pp_inside: the replica TP·CP·PP lies
     in one scale-up domain (PP sends over scale-up; EP ranks, carved out of DP, are TP·CP·PP
@@ -757,7 +853,9 @@ def _placed(
     (MoE layers, GEMM + head + attention + memory-bound + TP + CP time, compute time: what an
     EP overlap hides behind) of each pipeline stage kind; the slowest sets the micro-batch time
     (the first on a tie). p_expert: the routed experts' share of p_acc, N_e/(TP·PP·EP), whose
-    data-parallel peers are the DP·CP/EP ranks holding the same experts (_expert_copies)."""
+    data-parallel peers are the DP·CP/EP ranks holding the same experts (_expert_copies).
+    units, forward_share: with layout.fsdp, each stage kind's FSDP units (its layers) and the
+    forward's share of its compute (_fsdp_placed)."""
     tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
@@ -794,7 +892,7 @@ def _placed(
     # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
     dp_s = 0.0
     dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
-    if dp_group > 1 and not forward_only:
+    if dp_group > 1 and (layout.fsdp or not forward_only):
         if pp_inside:
             per_domain = cp * _per_domain(dp, tp * cp * pp, f.scale_up_domain)
         else:
@@ -817,11 +915,104 @@ def _placed(
             outer_e = dp_group // ep // copies
             if outer_e > 1:
                 dp_s += (outer_e - 1) / outer_e * expert_bytes / copies / so
+    if layout.fsdp:
+        return _fsdp_placed(
+            pp_inside,
+            layout,
+            f,
+            run,
+            p_acc,
+            p_expert,
+            stages,
+            m,
+            optimizer_s,
+            dp_s,
+            ep_one,
+            pp_s,
+            units,
+            forward_share,
+            forward_only,
+        )
     # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
     # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
     dp_exposed = max(0.0, dp_s - (t_mb + bubble_s))
     step = m * t_mb + bubble_s + dp_exposed + optimizer_s
     return _Placement(pp_inside, ep_s, pp_s, t_mb, bubble_s, dp_s, dp_exposed, step, stage)
+
+
+def _fsdp_placed(
+    pp_inside: bool,
+    layout: Layout,
+    f: TrainFigures,
+    run: RunFigures,
+    p_acc: float,
+    p_expert: float,
+    stages: tuple[tuple[float, float, float], ...],
+    m: int,
+    optimizer_s: float,
+    exchange_s: float,
+    ep_one: float,
+    pp_s: float,
+    units: tuple[float, ...],
+    forward_share: float,
+    forward_only: bool,
+) -> _Placement:
+    """_placed's micro-batch time and step under FSDP (layout.fsdp = F, a valid group:
+    fsdp_problem). Fully sharded (F = DP·CP): `exchange_s` is _placed's hierarchical DP exchange
+    time of the p_acc parameters at (bytes(grad) + bytes(param gather)) each (the dense
+    parameters over DP·CP, the routed experts over their own group), and a unit's all-gather
+    moves its p_acc/n parameters at the gather precision, its reduce-scatter at the
+    gradient's, over the same rings. Hybrid (F < DP·CP, dense): the same hierarchical ring over
+    the F ranks of a shard group (k of them a domain: the DP ranks of a domain, F/k domains),
+    and once a step the replicas all-reduce their gradient shards, `2·(R-1)/R · p_acc/F ·
+    bytes(grad)` over R = DP·CP/F replicas (over scale-out when the job leaves the domain),
+    overlapped with the last micro-batch and the drain as the ZeRO-1 exchange. Each
+    collective costs `ring_latency_s` more (twice with routed experts: their group's
+    collective beside the dense one's). Each stage kind's micro-batch time gains
+    fsdp_exposed; `step = m · t_mb + bubble + exposed all-reduce + optimizer`; dp_s: the step's
+    FSDP collective time (+ the all-reduce)."""
+    tp, pp, dp, cp, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.vp
+    dp_group = dp * cp
+    group = layout.fsdp
+    if pp_inside:
+        per_domain = cp * _per_domain(group // cp, tp * cp * pp, f.scale_up_domain)
+    else:
+        per_domain = _per_domain(group, tp, f.scale_up_domain)
+    outer = group // per_domain
+    alpha = ring_latency_s(group, outer) * (2 if p_expert else 1)
+    su = f.scale_up_bytes_per_s * f.collective_efficiency
+    so = f.scale_out_bytes_per_s * f.collective_efficiency
+    if group == dp_group:
+        # the bandwidth time of all p_acc parameters at one byte each
+        per_byte = exchange_s / (run.gradient_bytes + run.param_gather_bytes)
+    else:
+        per_byte = (per_domain - 1) / per_domain * p_acc / su
+        per_byte += (outer - 1) / outer * p_acc / per_domain / so
+    stage, t_mb, ep_s, fsdp_s, busy = 0, -1.0, 0.0, 0.0, 0.0
+    one_way = FORWARD_COMM_SHARE if forward_only else 1.0
+    for i, (moe_n, base_s, compute_s) in enumerate(stages):
+        n = max(1.0, units[i] if i < len(units) else 1.0)
+        gather = alpha + per_byte * run.param_gather_bytes / n
+        scatter = alpha + per_byte * run.gradient_bytes / n
+        f_i = fsdp_exposed(gather, scatter, compute_s, forward_share, n)
+        ep_i = 0.0
+        if ep_one:
+            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, layout.ep_comm_overlap)
+        if base_s + ep_i + pp_s + f_i > t_mb:
+            stage, t_mb, ep_s, fsdp_s = i, base_s + ep_i + pp_s + f_i, ep_i, f_i
+            busy = n * (gather if forward_only else 2.0 * gather + scatter)
+    bubble_s = (pp - 1) / v * t_mb
+    replicas = dp_group // group
+    reduce_s = 0.0
+    if replicas > 1 and not forward_only:
+        span = tp * dp * cp * (pp if pp_inside else 1)
+        shard_bytes = p_acc / group * run.gradient_bytes
+        reduce_s = 2.0 * (replicas - 1) / replicas * shard_bytes / _group_bandwidth(span, f)
+    exposed = max(0.0, reduce_s - (t_mb + bubble_s))
+    step = m * t_mb + bubble_s + exposed + optimizer_s
+    return _Placement(
+        pp_inside, ep_s, pp_s, t_mb, bubble_s, m * busy + reduce_s, exposed, step, stage, fsdp_s
+    )
 
 
 def step_time(
@@ -871,6 +1062,9 @@ def step_time(
     state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     )
+    if layout.fsdp:  # weights and gradients sharded too (over the FSDP group), a layer a unit
+        p_shard = optimizer_shard(p_acc - p_expert, p_expert, layout.fsdp, ep)
+        state = fsdp_state_bytes(p_shard, p_acc / max(1, layers_stage), run)
     # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
     # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
     in_flight = min(m, pp) * (1 + (pp - 1) / (pp * v) if v > 1 else 1.0) if pp > 1 else 1.0
@@ -957,9 +1151,16 @@ def step_time(
     # one domain, PP stages share it and DP runs across domains; the faster is kept (DP first
     # on a tie).
     args = (t, p_acc, p_expert, stages, m, optimizer_s, forward_only)
-    placed = _placed(False, layout, mf, f, run, *args)
+    # FSDP units: a stage kind's layers; the forward's share of their compute, 1/(3·(1 + r/3))
+    fsdp_args: dict[str, Any] = {}
+    if layout.fsdp:
+        fsdp_args = {
+            "units": tuple(float(k[8]) for k in kinds),
+            "forward_share": 1.0 if forward_only else 1.0 / (TRAINING_TO_FORWARD * extra),
+        }
+    placed = _placed(False, layout, mf, f, run, *args, **fsdp_args)
     if pp > 1 and tp * cp * pp <= f.scale_up_domain:
-        inside = _placed(True, layout, mf, f, run, *args)
+        inside = _placed(True, layout, mf, f, run, *args, **fsdp_args)
         if inside.step_s < placed.step_s:
             placed = inside
     ep_s, pp_s, t_mb, bubble_s = placed.ep_s, placed.pp_s, placed.t_mb, placed.bubble_s
@@ -1002,6 +1203,7 @@ def step_time(
         head_s=head_s,
         last_stage=placed.stage == 1,
         stage_layers=stage_n,
+        fsdp_s=placed.fsdp_s,
     )
 
 
@@ -1389,7 +1591,7 @@ def best_layout(
         lay = pinned
         if lay.accelerators != accelerators:
             lay = replace(lay, dp=max(1, accelerators // (lay.tp * lay.pp * lay.cp)))
-        bad_ep = expert_parallel_problem(lay, mf.experts)
+        bad_ep = expert_parallel_problem(lay, mf.experts) or fsdp_problem(lay, mf.experts)
         if bad_ep:
             return LayoutChoice(None, [], 1, f"pinned layout {lay}: {bad_ep}")
         st = step_time(lay, mf, f, run, recompute)

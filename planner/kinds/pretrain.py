@@ -73,7 +73,17 @@ class LayoutSpec(Strict):
     `MOE_EXPERT_RANK_CAPACITY_FACTOR`) without paged stashing, and the expert GEMMs run over the
     whole buffer, padding included (docs/models.md, padded expert buffer); 0 (default) = over
     the routed tokens; at least 1 when set (a smaller buffer drops routed tokens); MoE models
-    only (no effect on a dense model)."""
+    only (no effect on a dense model). `fsdp`: the recipe shards the weights, gradients and
+    optimizer state over the data-parallel group (ZeRO-3 / FSDP: PyTorch FSDP2 `fully_shard` as
+    in torchtitan, Megatron-FSDP `use_megatron_fsdp` with `optim_grads_params`, AXLearn's fsdp
+    mesh axis): each layer's weights are all-gathered before its forward and again before its
+    backward and its gradients reduce-scattered, every micro-batch, prefetched one layer ahead,
+    so the step exposes what a layer's compute cannot hide, and each accelerator holds 1/fsdp of
+    the weights, gradients and optimizer state plus two gathered layers (docs/models.md, FSDP).
+    The value is the sharding group's size (Megatron-Bridge's FSDP column, AXLearn's fsdp mesh
+    axis): dp x cp = fully sharded; a divisor of dp x cp below it = hybrid sharding (HSDP: the
+    groups' replicas all-reduce their gradient shards once a step; dense models only); at least
+    2, dividing dp x cp; 0 (default) = the distributed optimizer (ZeRO-1)."""
 
     tp: PositiveInt = 1
     pp: PositiveInt = 1
@@ -86,6 +96,7 @@ class LayoutSpec(Strict):
     ep_comm_overlap: bool = False
     embedding_loss_in_pp_split: bool = False
     expert_capacity_factor: Annotated[float, Field(ge=0.0)] = 0.0
+    fsdp: Annotated[int, Field(ge=0)] = 0
 
     @model_validator(mode="after")
     def _overlap_needs_tp(self) -> LayoutSpec:
@@ -110,6 +121,16 @@ class LayoutSpec(Strict):
             raise ValueError(
                 "ep_comm_overlap needs ep > 1: it overlaps the expert-parallel all-to-all, "
                 "and ep 1 has none"
+            )
+        if self.fsdp == 1:
+            raise ValueError(
+                "fsdp must be 0 (off) or the sharding group's size, at least 2: a group of one "
+                "rank shards nothing"
+            )
+        if self.fsdp and self.dp is not None and (self.dp * self.cp) % self.fsdp:
+            raise ValueError(
+                f"fsdp {self.fsdp} must divide dp x cp = {self.dp * self.cp}: the weights are "
+                "sharded over that many of the data-parallel ranks"
             )
         if self.embedding_loss_in_pp_split and self.pp == 1:
             raise ValueError(
