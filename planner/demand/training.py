@@ -85,6 +85,15 @@ Step:
   optimizer: `(2·bytes_per_param) · P_shard` B at the HBM bandwidth (read + write), `P_shard =
   N_dense/(TP·PP·DP·CP) + N_experts/(TP·PP·EP) · EP/(DP·CP)`: each parameter's state sharded over
   its own data-parallel group (the experts' the DP·CP/EP ranks holding them: optimizer_shard)
+FSDP (a layout's `fsdp` F: weights, gradients and optimizer state sharded over F of the DP·CP
+ranks, fully at F = DP·CP, hybrid below it; a recipe input): per micro-batch each of the n layers
+on a stage all-gathers its P_acc/n weights before its forward and its backward (`g`) and
+reduce-scatters their gradients after its backward (`r`), each the DP exchange's hierarchical
+ring over the F ranks plus NCCL's ring latency (ring_latency_s), prefetched a layer ahead:
+`g + (n-1)·max(0, g - c_f) + (n-1)·max(0, g + r - c_b) + r` exposed (fsdp_exposed), in t_mb; no
+ZeRO-1 exchange at the step's end (a hybrid group's replicas all-reduce their gradient shards,
+exposed as DP); memory `P_shard·(bytes(gather) + bytes_per_param - 2) + 2·P_acc/n·(bytes(gather)
++ bytes(grad))` (fsdp_state_bytes) in place of the state below.
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_shard · (bytes_per_param - 2 - bytes(grad))`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
