@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import bench_module
 import pytest
 from test_bad_input import MARK, Case, assert_reported, expected_line, sc, write_case
 
@@ -226,3 +227,19 @@ def test_gather_precision_is_the_runs() -> None:
     b = step_time(Layout(dp=8, fsdp=8), mf, f, bf16, 0.0)
     alpha = (8.4 + 7 * 3.4) * 1e-6 * 3 * arch.layers * 16
     assert (b.dp_s - alpha) / (a.dp_s - alpha) == pytest.approx((2 * 2 + 2) / (2 * 1 + 2))
+
+
+def test_closed_form_agrees_with_the_two_stream_simulation() -> None:
+    # bench/fsdp_unit_pipeline.py (session s20) simulates the same schedule event by event (a
+    # compute and a communication stream, collectives in issue order, the embedding and head a
+    # unit of their own) on the Llama 3.1 8B 1,024-GB200 row had it been fully sharded: a layer
+    # a unit at NCCL's Ring/Simple latency, 124.5 ms a step. The step model's closed form
+    # (fsdp_exposed, units spread evenly) on the same layout: within 5% of it.
+    bench = bench_module.load("fsdp_unit_pipeline")
+    rn = bench.run(CATALOG)
+    sim = bench.schedule(rn, 1, bench.nccl_ring_s(rn.ranks, rn.outer, "simple"))["step_s"]
+    r = next(x for x in ct.runs() if x["id"] == bench.LLAMA_8B)
+    lay = {**r["layout"], "fsdp": r["layout"]["dp"] * r["layout"]["cp"]}
+    st = ct._step(CATALOG, r, lay, int(r["sequence_length"]), r["global_batch_tokens"])
+    assert sim == pytest.approx(0.1245, abs=0.0005)
+    assert st.step_s == pytest.approx(sim, rel=0.05)
