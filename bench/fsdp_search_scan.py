@@ -1,30 +1,22 @@
-"""Would the layout search pick FSDP? (session s21 fsdp: a scan, not the search).
+"""Where does the layout search pick FSDP? (session s21 fsdp).
 
-The layout search leaves `fsdp` off (step_times_vector has no FSDP terms). This scan asks what
-it would change: for each shipped scenario's pretraining workloads and every system with
-training figures, the search's choice at its job size (pretrain_throughput) against the fastest
-fitting candidate of the same size fully sharded (every candidate_layouts layout with fsdp =
-DP·CP, evaluated one by one by step_time). Prints both and the FSDP layout's tokens/s over the
-chosen one's.
+Since session s21 every search candidate with DP·CP > 1 has a fully sharded twin (fsdp = DP·CP).
+For each shipped scenario's pretraining workloads and every system with training figures, at
+the job size the search settles on (pretrain_throughput), the fastest fitting ZeRO-1 candidate
+against the fastest fully sharded one (search_all: step_time over every candidate). Prints both
+and the FSDP layout's tokens/s over the ZeRO-1 one's (positive: the search now picks FSDP).
 
     PYTHONPATH=$PWD python bench/fsdp_search_scan.py
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from fleetcore.schema import BYTES_PER_VALUE
 from planner.demand.common import hardware
 from planner.demand.pretrain import pretrain_throughput
-from planner.demand.training import (
-    RunFigures,
-    candidate_layouts,
-    model_figures,
-    step_time,
-    train_figures,
-)
+from planner.demand.training import RunFigures, model_figures, search_all, train_figures
 from planner.kinds.pretrain import PretrainSpec
 from planner.scenario import load_scenario
 
@@ -62,16 +54,14 @@ def main() -> None:
                     BYTES_PER_VALUE[spec.gradient_precision],
                 )
                 g = tt.step.layout.accelerators
-                best = None
-                for lay in candidate_layouts(g, mf, f, run):
-                    if lay.dp * lay.cp < 2:
-                        continue
-                    st = step_time(replace(lay, fsdp=lay.dp * lay.cp), mf, f, run)
-                    if st.fits and (best is None or st.tokens_per_s > best.tokens_per_s):
-                        best = st
-                gain = best.tokens_per_s / tt.step.tokens_per_s - 1 if best else float("nan")
+                every = search_all(g, mf, f, run)
+                zero1 = next((st for st in every if not st.layout.fsdp), None)
+                best = next((st for st in every if st.layout.fsdp), None)
+                if zero1 is None:
+                    continue
+                gain = best.tokens_per_s / zero1.tokens_per_s - 1 if best else float("nan")
                 print(
-                    f"{file:18s} {name:14s} {system:16s} {g:>7,}  {tt.step.layout!s:44s} "
+                    f"{file:18s} {name:14s} {system:16s} {g:>7,}  {zero1.layout!s:44s} "
                     f"| {best.layout if best else '-'!s:52s} {gain:+.1%}"
                 )
 

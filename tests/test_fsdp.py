@@ -5,6 +5,7 @@ overlap one layer ahead, hybrid sharding's once-a-step all-reduce, and bad input
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import bench_module
@@ -20,11 +21,15 @@ from planner.demand.common import hardware
 from planner.demand.training import (
     Layout,
     RunFigures,
+    _candidate_arrays,
     best_layout,
+    candidate_layouts,
     fsdp_exposed,
     fsdp_problem,
     model_figures,
+    search_all,
     step_time,
+    step_times_vector,
     train_figures,
 )
 
@@ -159,11 +164,60 @@ def test_fsdp_problems_of_a_pinned_layout() -> None:
     assert choice.best is None and "fsdp 3 must" in choice.reason
 
 
-def test_the_layout_search_leaves_fsdp_off() -> None:
+def test_the_layout_search_ranks_fully_sharded_twins() -> None:
+    # every candidate with DP·CP > 1 has a fully sharded twin right after it, in the array
+    # ranking and in the brute force alike
     f, mf, run, _ = _h100_8b()
-    choice = best_layout(64, mf, f, run)
-    assert choice.best is not None
-    assert all(st.layout.fsdp == 0 for st in [choice.best, *choice.runner_ups])
+    lays = candidate_layouts(64, mf, f, run)
+    c = _candidate_arrays(64, mf, f, run)
+    assert [lay.fsdp for lay in lays] == c["fsdp"].tolist()
+    assert all(
+        b.fsdp == a.dp * a.cp and replace(b, fsdp=0) == a
+        for a, b in zip(lays, lays[1:], strict=False)
+        if b.fsdp
+    )
+    assert sum(lay.fsdp > 0 for lay in lays) == sum(lay.dp * lay.cp > 1 for lay in lays) // 2
+
+
+@pytest.mark.parametrize(
+    ("model", "system", "accelerators"),
+    [("llama-3.1-405b", "gb200-nvl72", 1152), ("deepseek-v3", "gb200-nvl72", 576)],
+)
+def test_vector_and_scalar_agree_on_fully_sharded_candidates(
+    model: str, system: str, accelerators: int
+) -> None:
+    hw = hardware(CATALOG, system)
+    assert hw is not None
+    f = train_figures(hw, "fp8")
+    assert f is not None
+    mf = model_figures(CATALOG.models[model], 4096)
+    run = RunFigures(4096, 2048 * 4096.0, 16.0, 2.0)
+    c = _candidate_arrays(accelerators, mf, f, run)
+    rate, memory = step_times_vector(c, mf, f, run)
+    lays = candidate_layouts(accelerators, mf, f, run)
+    idx = [i for i, lay in enumerate(lays) if lay.fsdp]
+    assert idx
+    scalar = [step_time(lays[i], mf, f, run) for i in idx]
+    assert rate[idx].tolist() == pytest.approx([st.tokens_per_s for st in scalar], rel=1e-9)
+    assert memory[idx].tolist() == pytest.approx([st.memory_bytes for st in scalar], rel=1e-9)
+
+
+def test_the_search_picks_fsdp_where_it_is_faster() -> None:
+    # Llama 3.1 405B on 4,608 GB200 (frontier-lab's size): TP4 x DP1152 fully sharded beats
+    # the best ZeRO-1 layout (TP4 x PP8 x DP72 x CP2, interleaved) by ~9% (bench/fsdp_search_scan.py)
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    f = train_figures(hw, "fp8")
+    assert f is not None
+    mf = model_figures(CATALOG.models["llama-3.1-405b"], 8192)
+    run = RunFigures(8192, 16 * 2**20, 16.0, 2.0)
+    choice = best_layout(4608, mf, f, run)
+    assert (
+        choice.best is not None
+        and choice.best.layout.fsdp == choice.best.layout.dp * choice.best.layout.cp
+    )
+    zero1 = [st for st in search_all(4608, mf, f, run) if not st.layout.fsdp]
+    assert choice.best.tokens_per_s > zero1[0].tokens_per_s
 
 
 def test_cli_layout_key() -> None:

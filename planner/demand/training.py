@@ -245,8 +245,9 @@ class Layout:
     # layer ahead on a stream of their own (fsdp_exposed); no ZeRO-1 exchange at the step's
     # end. fsdp = DP·CP: fully sharded; a divisor of DP·CP below it: hybrid sharding (HSDP,
     # AXLearn's data x fsdp mesh), the DP·CP/fsdp replicas all-reducing their gradient shards
-    # once a step. 0: off (the distributed optimizer, ZeRO-1). A recipe input; the layout
-    # search leaves it off.
+    # once a step. 0: off (the distributed optimizer, ZeRO-1). The layout search ranks each
+    # candidate with DP·CP > 1 also fully sharded (fsdp = DP·CP); a hybrid group is a recipe
+    # input.
     fsdp: int = 0
 
     @property
@@ -1236,7 +1237,8 @@ def candidate_layouts(
     """Layouts of exactly `accelerators`: TP divides the heads and the scale-up domain; CP keeps
     >= MIN_TOKENS_PER_CP_RANK tokens per rank; PP <= layers; at least one micro-batch per DP
     rank; interleaving needs PP > 1, m >= PP and >= 1 layer per virtual stage; EP (MoE only)
-    divides DP and the expert count."""
+    divides DP and the expert count; each with DP·CP > 1 also fully sharded (fsdp = DP·CP)
+    after itself."""
     out: list[Layout] = []
     sequences = run.global_batch_tokens / run.sequence_tokens
     tps = [t for t in _divisors(f.scale_up_domain) if mf.heads % t == 0 and accelerators % t == 0]
@@ -1262,7 +1264,8 @@ def candidate_layouts(
                         if v > 1 and (pp == 1 or m < pp or mf.layers < pp * v):
                             continue
                         for ep in eps:
-                            out.append(Layout(tp, pp, dp, cp, ep, v, mb))
+                            for fs in (0, dp * cp) if dp * cp > 1 else (0,):
+                                out.append(Layout(tp, pp, dp, cp, ep, v, mb, fsdp=fs))
     return out
 
 
@@ -1322,7 +1325,7 @@ def _candidate_arrays(
                     continue
                 dp = rest // pp
                 base.append((tp, pp, dp, cp, 0))
-    names = ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
+    names = ("tp", "pp", "dp", "cp", "ep", "vp", "mb", "fsdp")
     if not base:
         return {n: np.zeros(0, dtype=np.int64) for n in names}
     b = np.array(base, dtype=np.int64)
@@ -1343,6 +1346,14 @@ def _candidate_arrays(
         rows, mb_col, v_col = (np.repeat(x, counts, axis=0) for x in (rows, mb_col, v_col))
     else:
         ep_col = np.ones(len(rows), dtype=np.int64)
+    # each candidate with DP·CP > 1 followed by its fully sharded twin (fsdp = DP·CP)
+    group = rows[:, 2] * rows[:, 3]
+    twins = np.where(group > 1, 2, 1)
+    starts = np.cumsum(twins) - twins
+    second = np.arange(int(twins.sum())) - np.repeat(starts, twins) == 1
+    rows, mb_col, v_col, ep_col = (
+        np.repeat(x, twins, axis=0) for x in (rows, mb_col, v_col, ep_col)
+    )
     return {
         "tp": rows[:, 0],
         "pp": rows[:, 1],
@@ -1351,6 +1362,7 @@ def _candidate_arrays(
         "ep": ep_col,
         "vp": v_col,
         "mb": mb_col,
+        "fsdp": np.where(second, rows[:, 2] * rows[:, 3], 0),
     }
 
 
@@ -1359,7 +1371,8 @@ def step_times_vector(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(tokens/s, memory bytes) of every candidate: step_time's formulas on arrays (the
     recomputed share is the least that fits, as step_time's default; candidates leave the
-    recipe inputs tp_comm_overlap, ep_comm_overlap and embedding_loss_in_pp_split off)."""
+    recipe inputs tp_comm_overlap, ep_comm_overlap and embedding_loss_in_pp_split off; the
+    fully sharded twins, c["fsdp"] = DP·CP, as _fsdp_placed)."""
     tp, pp, dp, cp, ep, v, mb = (
         c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
     )
@@ -1375,6 +1388,11 @@ def step_times_vector(
     p_shard = optimizer_shard(dense / (tp * pp), p_expert, dp * cp, ep)
     state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
+    )
+    fsdp = c["fsdp"] > 0 if "fsdp" in c else np.zeros(len(tp), dtype=bool)
+    # fully sharded candidates (fsdp = DP·CP: p_shard is already over their group)
+    state = np.where(
+        fsdp, fsdp_state_bytes(p_shard, p_acc / np.maximum(1.0, layers_stage), run), state
     )
     interleave = np.where(v > 1, 1 + (pp - 1) / (pp * v), 1.0)
     in_flight = np.where(pp > 1, np.minimum(m, pp) * interleave, 1.0)
@@ -1425,7 +1443,15 @@ def step_times_vector(
         cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * (nl + mtp)
         cp_i = np.where(cp > 1, np.maximum(0.0, cp_bytes / group_bw(tp * cp) - attn_i), 0.0)
         base_i = gemm_i + head_i + attn_i + mem_i + tp_i + cp_i
-        stages.append((np.broadcast_to(moe_i, t.shape), np.broadcast_to(base_i, t.shape)))
+        compute_i = gemm_i + head_i + attn_i + mem_i
+        stages.append(
+            (
+                np.broadcast_to(moe_i, t.shape),
+                np.broadcast_to(base_i, t.shape),
+                np.broadcast_to(compute_i, t.shape),
+                np.broadcast_to(nl + mtp, t.shape),
+            )
+        )
     optimizer_s = (
         2.0 * run.bytes_per_param * p_shard / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
@@ -1435,11 +1461,23 @@ def step_times_vector(
     fits_domain = np.flatnonzero((c["pp"] > 1) & (c["tp"] * c["cp"] * c["pp"] <= f.scale_up_domain))
     rows = np.concatenate([np.arange(n), fits_domain])
     inside = np.arange(len(rows)) >= n
-    per = (t, p_acc, p_expert, m, optimizer_s)
-    t_, p_, pe_, m_, opt_ = (np.broadcast_to(x, t.shape)[rows] for x in per)
-    stages_ = tuple((moe_i[rows], base_i[rows]) for moe_i, base_i in stages)
+    share = 1.0 / (TRAINING_TO_FORWARD * extra)  # the forward's share of a layer's compute
+    per = (t, p_acc, p_expert, m, optimizer_s, share)
+    t_, p_, pe_, m_, opt_, share_ = (np.broadcast_to(x, t.shape)[rows] for x in per)
+    stages_ = tuple(tuple(x[rows] for x in stage) for stage in stages)
     both = _placed_vector(
-        inside, {k: v[rows] for k, v in c.items()}, mf, f, run, t_, p_, pe_, stages_, m_, opt_
+        inside,
+        {k: v[rows] for k, v in c.items()},
+        mf,
+        f,
+        run,
+        t_,
+        p_,
+        pe_,
+        stages_,
+        m_,
+        opt_,
+        share_,
     )
     step = both[:n].copy()
     step[fits_domain] = np.minimum(step[fits_domain], both[n:])
@@ -1455,14 +1493,17 @@ def _placed_vector(
     t: np.ndarray,
     p_acc: np.ndarray,
     p_expert: np.ndarray,
-    stages: tuple[tuple[np.ndarray, np.ndarray], ...],
+    stages: tuple[tuple[np.ndarray, ...], ...],
     m: np.ndarray,
     optimizer_s: np.ndarray,
+    forward_share: np.ndarray | None = None,
 ) -> np.ndarray:
     """_placed's step on arrays, for every candidate of `c`, each with its placement
     (pp_inside: only for candidates whose replica TP·CP·PP fits the domain); stages: (MoE
-    layers, base time) of each stage kind, the slowest sets the micro-batch time; p_expert: the
-    routed experts' share of p_acc (exchanged over their own DP group, _expert_copies)."""
+    layers, base time, compute time, layers) of each stage kind, the slowest sets the
+    micro-batch time; p_expert: the routed experts' share of p_acc (exchanged over their own DP
+    group, _expert_copies); the fully sharded candidates (c["fsdp"] > 0) as _fsdp_placed, their
+    units a stage's layers, forward_share of its compute forward."""
     tp, pp, dp, cp, ep, v = (c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp"))
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
@@ -1489,7 +1530,7 @@ def _placed_vector(
         ep_one = np.where(ep > 1, ep_one * ep_load_imbalance(mf, t, ep), 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / np.where(pp_inside, su, so), 0.0)
     t_mb = np.full_like(t, -1.0)
-    for moe_i, base_i in stages:
+    for moe_i, base_i, *_ in stages:
         t_mb = np.maximum(t_mb, base_i + ep_one * moe_i + pp_s)
     bubble_s = (pp - 1) / v * t_mb
     dp_group = c["dp"] * c["cp"]
@@ -1524,6 +1565,25 @@ def _placed_vector(
     dp_s = np.where(dp_group > 1, dp_s, 0.0)
     dp_exposed = np.maximum(0.0, dp_s - (t_mb + bubble_s))
     step: np.ndarray = m * t_mb + bubble_s + dp_exposed + optimizer_s
+    fsdp = c["fsdp"] > 0 if "fsdp" in c else np.zeros(len(t), dtype=bool)
+    if fsdp.any():
+        # fully sharded: each stage's layers gather and reduce-scatter over the DP·CP ring
+        # (dp_s's, per parameter byte) with NCCL's ring latency, exposed as fsdp_exposed
+        assert forward_share is not None
+        inter = np.maximum(0.0, outer - 1.0)
+        alpha = RING_BASE_S + (dp_group - 1 - inter) * RING_STEP_SCALE_UP_S
+        alpha = (alpha + inter * RING_STEP_SCALE_OUT_S) * (2.0 if mf.experts else 1.0)
+        per_byte = dp_s / (run.gradient_bytes + run.param_gather_bytes)
+        t_fs = np.full_like(t, -1.0)
+        for moe_i, base_i, compute_i, layers_i in stages:
+            n = np.maximum(1.0, layers_i)
+            g = alpha + per_byte * run.param_gather_bytes / n
+            r = alpha + per_byte * run.gradient_bytes / n
+            cf = forward_share * compute_i / n
+            cb = compute_i / n - cf
+            exposed = g + (n - 1.0) * (np.maximum(0.0, g - cf) + np.maximum(0.0, g + r - cb)) + r
+            t_fs = np.maximum(t_fs, base_i + ep_one * moe_i + pp_s + exposed)
+        step = np.where(fsdp, m * t_fs + (pp - 1) / v * t_fs + optimizer_s, step)
     return step
 
 
@@ -1553,6 +1613,7 @@ def _search(
                 int(c["ep"][i]),
                 int(c["vp"][i]),
                 int(c["mb"][i]),
+                fsdp=int(c["fsdp"][i]),
             ),
             mf,
             f,
