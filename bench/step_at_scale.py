@@ -33,8 +33,8 @@ Tyche-hsg, 400 Gb/s a GPU; GB300: TP1 PP4 VP4 EP32, NVIDIA Theia 256-512 and Cor
 4. *The expert gradient exchange across InfiniBand* (`expert_exchange`): the model reduced every
    parameter's gradient inside the scale-up domain first, but the EP ranks of a domain hold
    different experts: an expert's gradient meets its copies only across domains (since session
-   expdp the model carries this exchange, with its expert TP = TP; `dense_exchange` is its
-   dense part). With the runs'
+   expdp the model carries this exchange, with its expert TP = TP until session etp put the
+   runs' expert TP 1 on the rows; `dense_exchange` is its dense part). With the runs'
    expert tensor parallel size (1: conf/model/671b.yaml expert_tensor_parallel_size default,
    not set by the configs) each GPU holds expert/(PP x EP) parameters, reduced over G/(PP x EP)
    copies, G/(PP x EP x domains per stage) of them per domain; BF16 gradients
@@ -233,8 +233,9 @@ def expert_exchange(p: Point) -> tuple[float, float]:
     """(the expert reduce-scatter + all-gather with the runs' expert TP (1), s; the exchange with
     the model's dense one exposed beyond the model's window, s): the expert gradients cross
     domains but for the copies a domain holds (reduced over NVLink first). The model (session
-    expdp) carries the same exchange with its expert TP = TP: on GB200 (TP2) half the bytes a
-    GPU and one copy a domain, the same bytes over InfiniBand."""
+    expdp) carried the same exchange with its expert TP = TP: on GB200 (TP2) half the bytes a
+    GPU and one copy a domain, the same bytes over InfiniBand; since session etp the rows carry
+    the runs' expert TP 1 and the model's expert exchange is this one."""
     g = dsv3_groups(p)
     su = p.f.scale_up_bytes_per_s * p.f.collective_efficiency
     so = p.f.scale_out_bytes_per_s * p.f.collective_efficiency
@@ -336,11 +337,16 @@ def with_latency(st: StepTime, mf: Any, f: Any, bucket: float = 0.0) -> float:
 
 @contextlib.contextmanager
 def latency_term(catalog: Catalog) -> Iterator[None]:
-    """ct._step with the latency term (scratch), restored on exit."""
+    """ct._step with the latency term (scratch), restored on exit. A fully sharded (FSDP) row is
+    left as it is: it has no ZeRO-1 bucket exchange at the step's end, and the model already
+    charges NCCL's ring latency on each of its per-layer gathers and reduce-scatters
+    (ring_latency_s, session fsdp)."""
     original = ct._step
 
     def patched(cat: Catalog, run: dict[str, Any], *args: Any, **kw: Any) -> StepTime:
         st = original(cat, run, *args, **kw)
+        if st.layout.fsdp:
+            return st
         hw = hardware(cat, run["system"])
         assert hw is not None
         precision = kw.get("precision") or (args[3] if len(args) > 3 else None)

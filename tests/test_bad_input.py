@@ -415,6 +415,61 @@ CASES = [
         message="ep 16 must divide tp x dp x cp = 8",
     ),
     Case(
+        "pretrain-expert-tp-not-dividing-tp",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout: {{tp: 4, dp: 8, ep: 8, expert_tp: 3}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="expert_tp 3 must divide tp 4",
+    ),
+    Case(
+        "pretrain-expert-tp-above-tp",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout: {{tp: 2, dp: 8, ep: 8, expert_tp: 4}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="expert_tp 4 must divide tp 2",
+    ),
+    Case(
+        "pretrain-expert-tp-times-ep-wider-than-the-stage",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout: {{tp: 4, dp: 2, ep: 8, expert_tp: 2}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="expert_tp x ep = 16 must divide tp x dp x cp = 8",
+    ),
+    Case(
+        "pretrain-expert-tp-negative",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout:\n      tp: 2\n      expert_tp: -1  {MARK}\n",
+        ),
+        path="workloads.pre.layout.expert_tp",
+        message="greater than or equal to 0",
+    ),
+    Case(
+        "pretrain-expert-tp-not-a-number",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout:\n      tp: 2\n      expert_tp: half  {MARK}\n",
+        ),
+        path="workloads.pre.layout.expert_tp",
+        message="expected a whole number",
+    ),
+    Case(
         "pretrain-expert-capacity-factor-not-a-number",
         sc(
             "workloads:\n",

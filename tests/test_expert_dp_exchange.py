@@ -33,9 +33,10 @@ def _row(rid: str) -> dict:
     return next(r for r in ct.runs() if r["id"] == rid)
 
 
-def _step(rid: str):
+def _step(rid: str, **layout: object):
     r = _row(rid)
-    return ct._step(CATALOG, r, r["layout"], int(r["sequence_length"]), r["global_batch_tokens"])
+    lay = {**r["layout"], **layout}
+    return ct._step(CATALOG, r, lay, int(r["sequence_length"]), r["global_batch_tokens"])
 
 
 def test_deepseek_v3_gb200_8192_by_hand() -> None:
@@ -48,10 +49,12 @@ def test_deepseek_v3_gb200_8192_by_hand() -> None:
     Experts (the planner's expert TP = TP): 654.45e9 / (2 x 4 x 32) = 2.556e9 parameters, 7.67 GB
     over 1,024 / 32 = 32 ranks holding the same experts, one a domain (the domain's 32 DP ranks
     are one EP group, each rank different experts): all of it over InfiniBand, 31/32 x 7.67 GB /
-    40 GB/s = 0.186 s. The model had reduced them as the dense parameters: 13.5 ms more."""
-    st = _step("mlperf60-deepseek-v3-gb200-8192gpu-step")
+    40 GB/s = 0.186 s. The model had reduced them as the dense parameters: 13.5 ms more.
+    (The row now carries the run's expert TP 1, session etp: test_deepseek_v3_gb200_8192_etp1;
+    this test pins expert_tp 0, the expert TP = TP it was written for.)"""
+    st = _step("mlperf60-deepseek-v3-gb200-8192gpu-step", expert_tp=0)
     lay = st.layout
-    assert (lay.tp, lay.pp, lay.dp, lay.cp, lay.ep) == (2, 4, 1024, 1, 32)
+    assert (lay.tp, lay.pp, lay.dp, lay.cp, lay.ep, lay.etp) == (2, 4, 1024, 1, 32, 2)
     assert not st.pp_in_scale_up
     hw = hardware(CATALOG, "gb200-nvl72")
     assert hw is not None
@@ -85,6 +88,27 @@ def test_deepseek_v3_gb200_8192_by_hand() -> None:
     tp1_s = 1 / 2 * tp1 / su + 31 / 32 * tp1 / 2 / so
     assert tp1_s == pytest.approx(0.196, abs=1e-3)
     assert 31 / 32 * tp1 / 2 / so == pytest.approx(expert, rel=1e-9)
+
+
+def test_deepseek_v3_gb200_8192_etp1() -> None:
+    """The same row at its runs' expert TP 1 (conf/model/671b.yaml, the row's layout since
+    session etp): a GPU holds 654.45e9 / (ETP1 x PP4 x EP32) = 5.11e9 expert parameters,
+    15.3 GB of gradient + FP8 gather; the expert DP group is TP2 x 1,024 / (ETP1 x EP32) = 64
+    ranks; a domain holds 32 DP ranks x TP2 = 64 of a stage's ranks, in Megatron-Core's expert
+    order (ETP, EP, expert DP) 64 // 32 = 2 copies of each shard: 1/2 of the bytes over NVLink,
+    then 31/32 of a half over InfiniBand across the 32 domains (bench/step_at_scale.py's
+    expert_exchange, 0.196 s); the dense exchange as before."""
+    st = _step("mlperf60-deepseek-v3-gb200-8192gpu-step")
+    assert st.layout.expert_tp == 1 and st.layout.etp == 1
+    assert not st.pp_in_scale_up
+    su, so = 900e9 * 0.8, 50e9 * 0.8
+    n, n_e = 671e9, _catalog_experts()
+    dense_bytes = (n - n_e) / 8 * 3.0
+    dense = 31 / 32 * dense_bytes / su + 31 / 32 * dense_bytes / 32 / so
+    tp1 = n_e / (1 * 4 * 32) * 3.0
+    expert = 1 / 2 * tp1 / su + 31 / 32 * tp1 / 2 / so
+    assert expert == pytest.approx(0.196, abs=1e-3)
+    assert st.dp_s == pytest.approx(dense + expert, rel=1e-9)
 
 
 def _catalog_experts() -> float:

@@ -117,8 +117,8 @@ def test_infeasible_restricted_lp_falls_back(forced, monkeypatch) -> None:
     real = solve_module.relaxed_bound
     kept: dict[str, object] = {}
 
-    def no_pool(arr, keys, time_limit_s):  # noqa: ANN001, ANN202
-        bound = real(arr, keys, time_limit_s)
+    def no_pool(arr, keys, time_limit_s, codes=None):  # noqa: ANN001, ANN202
+        bound = real(arr, keys, time_limit_s, codes)
         assert bound is not None
         bound.x = np.zeros_like(bound.x)
         kept["bound"] = bound
@@ -754,9 +754,9 @@ def test_the_fast_paths_lps_get_what_is_left_of_the_limit(forced, monkeypatch) -
     real = solve_module.relaxed_bound
     given: list[float] = []
 
-    def spy(arr, keys, time_limit_s):  # noqa: ANN001, ANN202
+    def spy(arr, keys, time_limit_s, codes=None):  # noqa: ANN001, ANN202
         given.append(time_limit_s)
-        return real(arr, keys, time_limit_s)
+        return real(arr, keys, time_limit_s, codes)
 
     monkeypatch.setattr(solve_module, "relaxed_bound", spy)
     deadline = time.perf_counter() + 30.0

@@ -297,3 +297,62 @@ def test_closed_form_agrees_with_the_two_stream_simulation() -> None:
     st = ct._step(CATALOG, r, lay, int(r["sequence_length"]), r["global_batch_tokens"])
     assert sim == pytest.approx(0.1245, abs=0.0005)
     assert st.step_s == pytest.approx(sim, rel=0.05)
+
+
+def test_fsdp_with_expert_tp_one_by_hand() -> None:
+    """FSDP x expert TP (merge of the fsdp and etp sessions): Qwen3-235B BF16 on 128 H100, TP2
+    PP4 DP16 EP16 (a layout the search ranks), fully sharded over DP·CP = 16, at ETP 1 and at
+    ETP = TP. The routed experts are sharded over their own data-parallel group, the
+    TP·DP·CP/(ETP·EP) ranks holding the same expert shard, so a rank's shard of them is
+    N_e/(TP·PP·DP·CP) whatever the ETP; only the two gathered layers hold ETP 1's wider expert
+    slice N_e/(ETP·PP·EP). Memory at recompute 1: shard x (2 + 2 + 12) B + 2 x p_acc/24 x 4 B +
+    the layer inputs. The collectives: per micro-batch each of the stage's 24 layers gathers
+    twice and reduce-scatters once; their bandwidth time is the ZeRO-1 exchange's (the same
+    layout's dp_s at (2 + 2) B a parameter, the experts over their folded expert group at
+    ETP 1) at (2·2 + 2)/(2 + 2), and each collective pays NCCL's ring latency over the 16 ranks
+    in 4 domains (8 GPUs a domain / TP2 = 4 DP ranks), twice (dense and expert collective):
+    2 x (8.4 + (15 - 3) x 3.4 + 3 x 14.0) us."""
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    f = train_figures(hw, "bf16")
+    assert f is not None
+    arch = CATALOG.models["qwen3-235b-a22b"]
+    mf = model_figures(arch, SEQ)
+    run = RunFigures(SEQ, 512 * SEQ, 16.0, 2.0)
+    assert arch.moe is not None  # N = N_d + N_e, N_active = N_d + k/E N_e
+    n_e = (arch.params - arch.active) / (1 - arch.moe.active_experts / arch.moe.experts)
+    n_d = arch.params - n_e
+    tp, pp, dp, ep, n = 2, 4, 16, 16, 24  # n = ceil(94 / 4) layers a stage
+    act = n * min(512 / dp, pp) * SEQ * arch.hidden / tp * 2.0
+    mems = {}
+    for etp in (tp, 1):
+        lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, expert_tp=etp, fsdp=dp)
+        st = step_time(lay, mf, f, run, recompute=1.0)
+        p_acc = n_d / (tp * pp) + n_e / (etp * pp * ep)
+        shard = n_d / (tp * pp * dp) + n_e / (tp * pp * dp)
+        assert st.memory_bytes == pytest.approx(shard * 16.0 + 2 * p_acc / n * 4.0 + act)
+        mems[etp] = st.memory_bytes
+        zero1 = step_time(replace(lay, fsdp=0), mf, f, run, recompute=1.0)
+        assert zero1.pp_in_scale_up == st.pp_in_scale_up is False
+        alpha = 2 * (8.4 + 12 * 3.4 + 3 * 14.0) * 1e-6
+        m = 512 / dp
+        assert st.dp_s == pytest.approx(m * (3 * n * alpha + zero1.dp_s * 6.0 / 4.0), rel=1e-9)
+    # ETP 1 costs FSDP only its two gathered layers' wider expert slice, 2/24 of what it costs
+    # ZeRO-1 (which holds the whole slice's weights and gradients)
+    wider = n_e / (pp * ep) * (1 - 1 / tp)
+    assert mems[1] - mems[tp] == pytest.approx(2 * wider / n * 4.0, rel=1e-9)
+
+
+def test_cli_layout_takes_etp_and_fsdp_together(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_layout("tp=2,pp=4,dp=16,ep=16,etp=1,fsdp=16") == {
+        "tp": "2",
+        "pp": "4",
+        "dp": "16",
+        "ep": "16",
+        "expert_tp": "1",
+        "fsdp": "16",
+    }
+    args = ["estimate", "pretrain", "--model", "qwen3-235b-a22b", "--system", "hgx-h100"]
+    args += ["--tokens", "1T", "--global-batch-tokens", "4M", "--units", "128"]
+    assert cli.main([*args, "--layout", "tp=2,pp=4,dp=16,ep=16,etp=1,fsdp=16"]) == 0
+    assert "expert TP 1, FSDP over 16" in capsys.readouterr().out

@@ -136,10 +136,12 @@ def test_without_the_padded_buffer_every_row_misses_by_a_per_step_cost() -> None
     assert all(0.046 < g < 0.13 for g in misses.values()), misses
     assert min(misses.values()) == pytest.approx(0.0472, abs=0.0005)  # Nebius 64 B300
     nvlink = {k: g for k, g in misses.items() if "b300-nebius-64gpu" not in k}
-    assert min(nvlink.values()) == pytest.approx(0.0631, abs=0.0005)  # NVIDIA 512 GB300
+    # NVIDIA 512 GB300, at its config's expert TP 1 since session etp (63.1 ms at expert TP 2)
+    assert min(nvlink.values()) == pytest.approx(0.0601, abs=0.0005)
     assert max(misses.values()) == pytest.approx(0.1283, abs=0.0005)  # HPE 8 B300
     gb300 = [g for k, g in misses.items() if "gb300" in k and "dell-4gpu" not in k]
-    assert min(gb300) > 0.062 and max(gb300) < 0.098  # Dell's 64 GPUs the largest, 97 ms
+    # the 512-GB300 row 60 ms at its expert TP 1 (session etp; 63 ms at expert TP 2)
+    assert min(gb300) > 0.059 and max(gb300) < 0.098  # Dell's 64 GPUs the largest, 97 ms
 
 
 def test_the_padded_expert_gemms_close_the_gap() -> None:
@@ -179,7 +181,8 @@ def test_the_padded_expert_gemms_close_the_gap() -> None:
     )
     assert err["gb300-dell-64gpu"] == pytest.approx(0.010, abs=0.002)
     assert err["b300-nebius-64gpu"] == pytest.approx(-0.051, abs=0.002)
-    assert err["gb300-512gpu"] == pytest.approx(0.201, abs=0.005)
+    # +36.3% at its config's expert TP 1 since session etp (+20.1% at expert TP = TP 2)
+    assert err["gb300-512gpu"] == pytest.approx(0.363, abs=0.005)
     assert err["gb200-72gpu"] == pytest.approx(-0.220, abs=0.005)
     assert err["gb300-8gpu"] == pytest.approx(0.020, abs=0.005)
     # -7.6% before session s20 scale put the experts' optimizer state on their own DP·CP/EP shard

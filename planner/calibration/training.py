@@ -62,6 +62,7 @@ def _layout(d: dict[str, Any]) -> Layout:
         ep_comm_overlap=bool(d.get("ep_comm_overlap", False)),
         embedding_loss_in_pp_split=bool(d.get("embedding_loss_in_pp_split", False)),
         expert_capacity_factor=float(d.get("expert_capacity_factor", 0.0)),
+        expert_tp=int(d.get("expert_tp", 0)),
         fsdp=int(d.get("fsdp", 0)),
     )
 

@@ -840,12 +840,14 @@ _LAYOUT_KEYS = {
     "epo": "ep_comm_overlap",
     "elp": "embedding_loss_in_pp_split",
     "ecf": "expert_capacity_factor",
+    "etp": "expert_tp",
     "fsdp": "fsdp",
 }
 
 
 def _layout(text: str | None) -> dict[str, Any] | None:
-    """tp=8,pp=16,dp=64,cp=1,vp=8,mb=1[,tpo=1][,epo=1][,elp=1][,ecf=1.5][,fsdp=1] -> a LayoutSpec dict."""
+    """tp=8,pp=16,dp=64,cp=1,vp=8,mb=1[,tpo=1][,epo=1][,elp=1][,ecf=1.5][,etp=1][,fsdp=64] -> a
+    LayoutSpec dict."""
     if not text:
         return None
     out: dict[str, Any] = {}

@@ -256,6 +256,7 @@ def training_layout(lay: LayoutSpec, dp: int) -> Layout:
         lay.ep_comm_overlap,
         lay.embedding_loss_in_pp_split,
         lay.expert_capacity_factor,
+        expert_tp=lay.expert_tp,
         fsdp=lay.fsdp,
     )
 

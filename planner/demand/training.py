@@ -77,17 +77,26 @@ Step:
   `(D-1)/D · P · (bytes(grad) + bytes(param gather))` B, hierarchical: reduced inside the
   scale-up domain first, then across domains on 1/k of the bytes, over scale-out; the dense
   parameters `P = N_dense/(TP·PP)` over the D = DP·CP ranks, k of them a domain (k = DP ranks
-  per domain); the routed experts `P = N_experts/(TP·PP·EP)` (expert TP = TP) over their own
-  group, the D = DP·CP/EP ranks holding the same experts, k = the copies a domain holds
-  (_expert_copies: per-domain DP ranks / EP when a domain holds whole EP groups, else CP); the
+  per domain); the routed experts `P = N_experts/(ETP·PP·EP)` (ETP the layout's expert TP,
+  TP when 0) over their own group, the D = TP·DP·CP/(ETP·EP) ranks holding the same expert
+  shard, k = the copies a domain holds (_expert_copies at ETP = TP: per-domain DP ranks / EP
+  when a domain holds whole EP groups, else CP; _expert_copies_folded below TP: a domain's
+  stage ranks / (ETP·EP)); the
   two in turn; overlapped with the last micro-batch and the pipeline drain: exposed
   `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_shard` B at the HBM bandwidth (read + write), `P_shard =
-  N_dense/(TP·PP·DP·CP) + N_experts/(TP·PP·EP) · EP/(DP·CP)`: each parameter's state sharded over
-  its own data-parallel group (the experts' the DP·CP/EP ranks holding them: optimizer_shard)
+  N_dense/(TP·PP·DP·CP) + N_experts/(ETP·PP·EP) · ETP·EP/(TP·DP·CP)`: each parameter's state
+  sharded over its own data-parallel group (the experts' the ranks holding the same shard:
+  optimizer_shard)
+Expert TP (a layout's expert_tp ETP, 0 = TP; docs/models.md, expert tensor parallelism): the
+  expert GEMMs at width expert_ffn/ETP and M = t·k·ETP·EP/(TP·E); the all-to-all of t·ETP/TP
+  tokens a rank (x_EP at that count) over ETP·EP consecutive ranks (expert_group_span); a MoE
+  layer's TP bytes less 4·(TP-ETP)/TP · t · hidden · 2 B without shared experts
+  (moe_tp_bytes_removed)
 FSDP (a layout's `fsdp` F: weights, gradients and optimizer state sharded over F of the DP·CP
-ranks, fully at F = DP·CP, hybrid below it; a recipe input): per micro-batch each of the n layers
-on a stage all-gathers its P_acc/n weights before its forward and its backward (`g`) and
+ranks, fully at F = DP·CP, hybrid below it (dense only); a recipe input; the routed experts'
+share over their own group, the TP·DP·CP/(ETP·EP) ranks of the DP exchange above and
+optimizer_shard, whatever the ETP): per micro-batch each of the n layers on a stage all-gathers its P_acc/n weights before its forward and its backward (`g`) and
 reduce-scatters their gradients after its backward (`r`), each the DP exchange's hierarchical
 ring over the F ranks plus NCCL's ring latency (ring_latency_s), prefetched a layer ahead:
 `g + (n-1)·max(0, g - c_f) + (n-1)·max(0, g + r - c_b) + r` exposed (fsdp_exposed), in t_mb; no
@@ -105,7 +114,7 @@ Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   29, activation_bytes_per_hidden; a recomputed layer keeps its 2-byte input only); with
   `embedding_loss_in_pp_split` H less the first virtual stage's missing layer in each of its
   held forwards, `v·f_pp - (v-1)·min(m, PP)` of them,
-  `P_acc = N_dense/(TP·PP) + N_experts/(TP·PP·EP)`.
+  `P_acc = N_dense/(TP·PP) + N_experts/(ETP·PP·EP)`.
 MFU = model FLOPs per token (6·N_a + 3·A(S/2)) x tokens/s / (G · peak_flops[p]): the spec peak,
 while peak(p) above is peak_flops[p] · sustained_clock_fraction (the compute terms' rate).
 """
@@ -236,6 +245,12 @@ class Layout:
     # moe_paged_stash, whose rows match without it). A recipe input (MoE only); the layout
     # search leaves it off.
     expert_capacity_factor: float = 0.0
+    # The routed experts' tensor-parallel size (Megatron-Core expert_tensor_parallel_size, ETP):
+    # each expert's weights split over ETP ranks, the experts over EP of those groups; 0 = TP
+    # (Megatron-Core's default when unset: parallel_state.initialize_model_parallel). A recipe
+    # input (MoE only; it must divide TP); the layout search tries ETP = TP and, at TP > 1,
+    # ETP 1 (docs/models.md, expert tensor parallelism).
+    expert_tp: int = 0
     # Weights, gradients and optimizer state sharded over `fsdp` data-parallel ranks (ZeRO-3 /
     # FSDP: PyTorch FSDP2 fully_shard as in torchtitan, Megatron-FSDP's optim_grads_params
     # strategy (Megatron-Bridge use_megatron_fsdp; its tables' FSDP column is this group's
@@ -254,6 +269,11 @@ class Layout:
     def accelerators(self) -> int:
         return self.tp * self.pp * self.dp * self.cp
 
+    @property
+    def etp(self) -> int:
+        """The expert tensor-parallel size: expert_tp, or TP when 0 (Megatron-Core's default)."""
+        return self.expert_tp or self.tp
+
     def __str__(self) -> str:
         parts = [f"TP{self.tp}", f"PP{self.pp}", f"DP{self.dp}"]
         if self.cp > 1:
@@ -268,6 +288,8 @@ class Layout:
         text += ", EP overlap" if self.ep_comm_overlap else ""
         if self.expert_capacity_factor:
             text += f", expert GEMMs padded to {self.expert_capacity_factor:g}x"
+        if self.expert_tp and self.expert_tp != self.tp:
+            text += f", expert TP {self.expert_tp}"
         text += f", FSDP over {self.fsdp}" if self.fsdp else ""
         return text + (
             ", embedding and loss in the PP split" if self.embedding_loss_in_pp_split else ""
@@ -326,6 +348,9 @@ class ModelFigures:
     # A routed expert's FFN width (a gated FFN: gate and up of `expert_ffn` each, down back to
     # hidden; catalog `moe.expert_ffn`); 0: not given (dense model)
     expert_ffn: int = 0
+    # Shared experts per MoE layer (catalog `moe.shared_experts`): dense FFNs split by TP, whose
+    # tensor-parallel collectives stay when the routed experts run at an expert TP below TP
+    shared_experts: int = 0
 
     @property
     def expert_params(self) -> float:
@@ -527,6 +552,7 @@ def model_figures(arch: ModelArch, sequence_tokens: int, mtp: bool = True) -> Mo
         vocab=arch.vocab or 0,
         mtp_layers=arch.mtp_layers if mtp else 0,
         expert_ffn=moe.expert_ffn if moe else 0,
+        shared_experts=moe.shared_experts if moe else 0,
     )
 
 
@@ -613,13 +639,17 @@ def ep_load_imbalance(mf: ModelFigures, t: Any, ep: Any) -> Any:
     return np.where(ep > 1, x, 1.0) if np.ndim(x) else (float(x) if ep > 1 else 1.0)
 
 
-def optimizer_shard(p_dense: Any, p_expert: Any, dp_group: Any, ep: Any) -> Any:
+def optimizer_shard(
+    p_dense: Any, p_expert: Any, dp_group: Any, ep: Any, etp_share: Any = 1.0
+) -> Any:
     """Parameters whose optimizer state one accelerator keeps and updates (floats or numpy arrays):
     the distributed optimizer shards each parameter over its data-parallel group, the dense
     parameters (`p_dense` = N_dense/(TP·PP)) over the DP·CP ranks, the routed experts (`p_expert`
-    = N_experts/(TP·PP·EP)) over the DP·CP/EP ranks that hold the same experts (Megatron-LM's
-    expert data-parallel group, with expert TP = TP): `p_dense/(DP·CP) + p_expert·EP/(DP·CP)`."""
-    return p_dense / dp_group + p_expert * ep / dp_group
+    = N_experts/(ETP·PP·EP)) over the ranks that hold the same expert shard, Megatron-Core's
+    expert data-parallel group of TP·DP·CP/(ETP·EP) ranks (world / (ETP·EP·PP)):
+    `p_dense/(DP·CP) + p_expert·EP·ETP/(TP·DP·CP)`, etp_share = ETP/TP (1: expert TP = TP, the
+    DP·CP/EP ranks). The experts' shard is N_experts/(TP·PP·DP·CP) whatever the ETP."""
+    return p_dense / dp_group + p_expert * ep * etp_share / dp_group
 
 
 def expert_parallel_problem(lay: Layout, experts: int) -> str:
@@ -630,9 +660,22 @@ def expert_parallel_problem(lay: Layout, experts: int) -> str:
     optimizer state is N_experts/(TP·PP·DP·CP) (optimizer_shard); an EP wider than TP·DP·CP
     has no ranks to live on. The layout search only makes EPs dividing DP; a pinned layout is
     checked here (EP16 on 8 GPUs was priced before)."""
-    if lay.ep <= 1 or not experts:
+    if not experts:
         return ""
     ranks = lay.tp * lay.dp * lay.cp
+    if lay.expert_tp:
+        if lay.tp % lay.expert_tp:
+            return (
+                f"expert TP {lay.expert_tp} must divide TP {lay.tp}: the planner places each "
+                "expert tensor-parallel group inside one TP group (ETP above TP is not modelled)"
+            )
+        if ranks % (lay.expert_tp * lay.ep):
+            return (
+                f"expert TP {lay.expert_tp} x EP {lay.ep} must divide TP x DP x CP = {ranks} "
+                "(Megatron-Core: the world divisible by expert TP x EP x PP)"
+            )
+    if lay.ep <= 1:
+        return ""
     if ranks % lay.ep:
         return (
             f"EP {lay.ep} must divide TP x DP x CP = {ranks}: each expert-parallel group lies "
@@ -731,6 +774,50 @@ def fsdp_state_bytes(p_shard: float, p_unit: float, run: RunFigures) -> float:
     optimizer = max(0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes)
     per_param = run.param_gather_bytes + run.gradient_bytes
     return p_shard * (per_param + optimizer) + 2.0 * p_unit * per_param
+
+
+def expert_group_span(tp: int, cp: int, ep: int, etp: int, pp: int, pp_inside: bool) -> int:
+    """Consecutive accelerators one expert-parallel group spans. Expert TP = TP: the EP ranks
+    are carved out of DP, TP·CP apart (TP·CP·PP when PP shares the domain): TP·CP·EP (·PP).
+    Expert TP below TP: Megatron-Core orders a stage's ranks for the experts as ETP innermost,
+    then EP, then the expert DP (parallel_state.initialize_model_parallel's expert
+    RankGenerator, order tp-ep-dp-pp with tp = ETP), so an EP group is ETP·EP consecutive ranks
+    of the stage: first inside a TP·CP block, then across DP replicas (which lie TP·CP·PP apart
+    when PP shares the domain)."""
+    if etp == tp:
+        return tp * cp * ep * (pp if pp_inside else 1)
+    span = etp * ep
+    if pp_inside and span > tp * cp:
+        span *= pp
+    return span
+
+
+def moe_tp_bytes_removed(mf: ModelFigures, tp: int, etp: int) -> float:
+    """Share of a MoE layer's TP collectives (per token per hidden element, in units of the
+    activation bytes t·hidden·2 B) an expert TP below TP removes. The model charges every layer
+    `8·(TP-1)/TP` (the attention's and the FFN's all-gather and reduce-scatter, forward and
+    backward); in a MoE layer the FFN half, `4·(TP-1)/TP`, is the experts' (Megatron-Core's
+    token dispatcher all-gathers the received tokens over the expert TP group after the
+    all-to-all and reduce-scatters them before the combine: token_dispatcher.py
+    dispatch_postprocess / combine_preprocess, `if self.tp_size > 1`, tp_group the expert TP
+    group): over ETP ranks of which each holds ETP/TP of the TP group's tokens it is
+    `4·(ETP-1)/TP`, none at ETP 1, so `4·(TP-ETP)/TP` fewer. A model with shared experts keeps
+    it: its shared experts are TP-split FFNs with their own all-gather and reduce-scatter."""
+    if etp >= tp or mf.shared_experts or not mf.experts:
+        return 0.0
+    return 4.0 * (tp - etp) / tp
+
+
+def _expert_copies_folded(group: int, stage_ranks_per_domain: int, block: int) -> int:
+    """Ranks of one scale-up domain holding the same routed-expert shard when the expert TP is
+    below TP: a stage's ranks in Megatron-Core's expert order (ETP innermost, then EP, then the
+    expert DP) hold the same shard every `block` = ETP·EP ranks, so a domain holding
+    `stage_ranks_per_domain` of the stage's ranks holds `stage_ranks_per_domain // block` of
+    them (at least 1), the largest divisor of the expert DP group `group` not above it."""
+    k = max(1, min(group, stage_ranks_per_domain // block))
+    while group % k:
+        k -= 1
+    return k
 
 
 def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
@@ -867,6 +954,10 @@ def _placed(
     units, forward_share: with layout.fsdp, each stage kind's FSDP units (its layers) and the
     forward's share of its compute (_fsdp_placed)."""
     tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
+    etp = layout.etp
+    # the routed tokens an expert TP group works on, per rank: ETP/TP of the TP group's t
+    # (sequence parallel: each TP rank dispatches its t/TP tokens; the expert TP group gathers)
+    t_e = t * (etp / tp)
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
     one_way = FORWARD_COMM_SHARE if forward_only else 1.0
@@ -875,18 +966,18 @@ def _placed(
     act_bytes = t * h * ACTIVATION_VALUE_BYTES
     ep_one = 0.0
     if ep > 1 and mf.experts:
-        ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
-        span = tp * cp * ep * (pp if pp_inside else 1)
+        ep_bytes = 4.0 * (ep - 1) / ep * t_e * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
+        span = expert_group_span(tp, cp, ep, etp, pp, pp_inside)
         if span > f.scale_up_domain:
             # Hierarchical dispatch: once per remote target node over scale-out, then forwarded
             # over scale-up; the two pipeline, the slower one sets the time.
             n = span / f.scale_up_domain
             copies = target_nodes(mf, n) * (n - 1) / n
-            out_bytes = 4.0 * copies * t * h * ACTIVATION_VALUE_BYTES
+            out_bytes = 4.0 * copies * t_e * h * ACTIVATION_VALUE_BYTES
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
             ep_one = ep_bytes / _group_bandwidth(span, f)
-        ep_one *= ep_load_imbalance(mf, t, ep)  # the busiest rank's dispatch and combine
+        ep_one *= ep_load_imbalance(mf, t_e, ep)  # the busiest rank's dispatch and combine
     pp_s = 0.0
     if pp > 1:
         pp_bytes = 2.0 * v * act_bytes / tp
@@ -902,7 +993,10 @@ def _placed(
     # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
     dp_s = 0.0
     dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
-    if dp_group > 1 and (layout.fsdp or not forward_only):
+    # the routed experts' data-parallel group: the TP·DP·CP/(ETP·EP) ranks holding the same
+    # expert shard (DP·CP/EP at expert TP = TP)
+    expert_group = dp_group * tp // (etp * ep) if p_expert else 1
+    if (dp_group > 1 or expert_group > 1) and (layout.fsdp or not forward_only):
         if pp_inside:
             per_domain = cp * _per_domain(dp, tp * cp * pp, f.scale_up_domain)
         else:
@@ -919,10 +1013,14 @@ def _placed(
             dp_s += (outer - 1) / outer * dense_bytes / per_domain / so
         if p_expert:
             expert_bytes = p_expert * per_param
-            copies = _expert_copies(dp_group, per_domain, cp, ep)
+            if etp == tp:
+                copies = _expert_copies(dp_group, per_domain, cp, ep)
+                outer_e = dp_group // ep // copies
+            else:
+                copies = _expert_copies_folded(expert_group, per_domain * tp, etp * ep)
+                outer_e = expert_group // copies
             if copies > 1:
                 dp_s += (copies - 1) / copies * expert_bytes / su
-            outer_e = dp_group // ep // copies
             if outer_e > 1:
                 dp_s += (outer_e - 1) / outer_e * expert_bytes / copies / so
     if layout.fsdp:
@@ -1063,17 +1161,21 @@ def step_time(
     # Parameters held per accelerator.
     expert = mf.expert_params
     dense = mf.params - expert
-    p_expert = expert / (tp * pp * ep)
+    # The routed experts split over ETP·PP·EP ranks (expert TP, 0 = TP: each expert's weights
+    # over ETP ranks, the experts over EP groups of them).
+    etp = layout.etp
+    p_expert = expert / (etp * pp * ep)
     p_acc = dense / (tp * pp) + p_expert
     # The distributed optimizer's shard: the dense parameters' over the DP·CP ranks, the routed
-    # experts' over the DP·CP/EP ranks holding the same experts (their data-parallel group).
-    p_shard = optimizer_shard(p_acc - p_expert, p_expert, dp * cp, ep)
+    # experts' over the TP·DP·CP/(ETP·EP) ranks holding the same expert shard (their
+    # data-parallel group).
+    p_shard = optimizer_shard(p_acc - p_expert, p_expert, dp * cp, ep, etp / tp)
     # Memory.
     state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     )
     if layout.fsdp:  # weights and gradients sharded too (over the FSDP group), a layer a unit
-        p_shard = optimizer_shard(p_acc - p_expert, p_expert, layout.fsdp, ep)
+        p_shard = optimizer_shard(p_acc - p_expert, p_expert, layout.fsdp, ep, etp / tp)
         state = fsdp_state_bytes(p_shard, p_acc / max(1, layers_stage), run)
     # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
     # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
@@ -1112,15 +1214,21 @@ def step_time(
         head_share = 1.0 / TRAINING_TO_FORWARD
     shape_dense = _shape(t, h / tp, f)
     shape_exp = 1.0
-    ep_load = ep_load_imbalance(mf, t, ep)
+    # the routed tokens one expert TP group works on, per rank (sequence parallel: t/TP a rank,
+    # gathered over the ETP ranks): t·ETP/TP
+    t_e = t * (etp / tp)
+    ep_load = ep_load_imbalance(mf, t_e, ep)
     gemm_load = ep_load
     if mf.experts:
         gemm_load = expert_gemm_load(layout.expert_capacity_factor, ep_load)
         # rows per local expert: the routed mean, or the padded buffer's (the GEMM runs over
-        # all of them, at that M's shape)
+        # all of them, at that M's shape): t·k·ETP·EP/(TP·E). The expert TP splits the FFN
+        # width (expert_width_shape at expert_ffn/ETP), not the hidden side (fc1's K and fc2's N
+        # are the whole hidden whatever the split), so the hidden factor keeps the layers'
+        # hidden/TP convention.
         rows = gemm_load if gemm_load != ep_load else 1.0
-        tokens_per_expert = t * mf.experts_per_token * ep / mf.experts * rows
-        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)
+        tokens_per_expert = t * mf.experts_per_token * ep * (etp / tp) / mf.experts * rows
+        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, etp, f)
     n_last = max(0, last_stage_layers(slots, pp, layers_stage) - (1 if split else 0))  # loss slot
     # the busiest of the first PP-1 stages: a middle one, or the first (one layer fewer) at PP2
     n_first = layers_stage - (1 if split and pp == 2 else 0)
@@ -1137,6 +1245,8 @@ def step_time(
         tp_i = 0.0
         if tp > 1:
             tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (n + mtp)
+            # the MoE layers' expert share at an expert TP below TP (moe_tp_bytes_removed)
+            tp_bytes -= moe_tp_bytes_removed(mf, tp, etp) * act_bytes * moe_i
             tp_full = tp_bytes / _group_bandwidth(tp, f)
             if forward_only:
                 tp_full *= FORWARD_COMM_SHARE
@@ -1237,8 +1347,8 @@ def candidate_layouts(
     """Layouts of exactly `accelerators`: TP divides the heads and the scale-up domain; CP keeps
     >= MIN_TOKENS_PER_CP_RANK tokens per rank; PP <= layers; at least one micro-batch per DP
     rank; interleaving needs PP > 1, m >= PP and >= 1 layer per virtual stage; EP (MoE only)
-    divides DP and the expert count; each with DP·CP > 1 also fully sharded (fsdp = DP·CP)
-    after itself."""
+    divides DP and the expert count; expert TP (MoE only) TP or, at TP > 1, 1; each with
+    DP·CP > 1 also fully sharded (fsdp = DP·CP) after itself."""
     out: list[Layout] = []
     sequences = run.global_batch_tokens / run.sequence_tokens
     tps = [t for t in _divisors(f.scale_up_domain) if mf.heads % t == 0 and accelerators % t == 0]
@@ -1254,8 +1364,10 @@ def candidate_layouts(
                     continue
                 dp = rest // pp
                 eps = [1]
+                etps = [0]  # expert TP = TP; and 1 for a MoE model at TP > 1 (SEARCHED_EXPERT_TP)
                 if mf.experts:
                     eps = [e for e in _divisors(dp) if mf.experts % e == 0]
+                    etps = [0, 1] if tp > 1 else [0]
                 for mb in MICRO_BATCH_SEQUENCES:
                     m = sequences / (dp * mb)
                     if m < 1:
@@ -1264,8 +1376,11 @@ def candidate_layouts(
                         if v > 1 and (pp == 1 or m < pp or mf.layers < pp * v):
                             continue
                         for ep in eps:
-                            for fs in (0, dp * cp) if dp * cp > 1 else (0,):
-                                out.append(Layout(tp, pp, dp, cp, ep, v, mb, fsdp=fs))
+                            for etp in etps:
+                                for fs in (0, dp * cp) if dp * cp > 1 else (0,):
+                                    out.append(
+                                        Layout(tp, pp, dp, cp, ep, v, mb, expert_tp=etp, fsdp=fs)
+                                    )
     return out
 
 
@@ -1278,9 +1393,9 @@ RESCORED = 6
 @lru_cache(maxsize=4096)
 def _expert_copies(dp_group: int, per_domain: int, cp: int, ep: int) -> int:
     """Ranks of one scale-up domain that hold the same routed experts: the expert gradients'
-    data-parallel peers reduced over scale-up before the rest cross domains. The expert tensor
-    parallel size is TP (the planner has no expert-TP input: P_acc slices the experts by TP as
-    the dense layers), so the expert DP group is the DP·CP/EP ranks of one TP rank, one EP rank
+    data-parallel peers reduced over scale-up before the rest cross domains. At an expert tensor
+    parallel size of TP (a layout's expert_tp 0 or TP; below TP: _expert_copies_folded) the
+    expert DP group is the DP·CP/EP ranks of one TP rank, one EP rank
     and one stage. Of the DP·CP ranks in rank order (CP inner, DP outer; EP ranks are TP·CP
     apart, DP ranks next to TP·CP or, PP inside the domain, replicas TP·CP·PP apart) a domain
     holds `per_domain` consecutive ones; those with the same EP rank, dp mod EP, number
@@ -1325,7 +1440,7 @@ def _candidate_arrays(
                     continue
                 dp = rest // pp
                 base.append((tp, pp, dp, cp, 0))
-    names = ("tp", "pp", "dp", "cp", "ep", "vp", "mb", "fsdp")
+    names = ("tp", "pp", "dp", "cp", "ep", "vp", "mb", "etp", "fsdp")
     if not base:
         return {n: np.zeros(0, dtype=np.int64) for n in names}
     b = np.array(base, dtype=np.int64)
@@ -1344,15 +1459,23 @@ def _candidate_arrays(
         counts = np.array([len(e) for e in reps], dtype=np.int64)
         ep_col = np.array([e for es in reps for e in es], dtype=np.int64)
         rows, mb_col, v_col = (np.repeat(x, counts, axis=0) for x in (rows, mb_col, v_col))
+        # expert TP innermost: 0 (= TP), then 1 when TP > 1
+        n_etp = np.where(rows[:, 0] > 1, 2, 1)
+        rows, mb_col, v_col, ep_col = (
+            np.repeat(x, n_etp, axis=0) for x in (rows, mb_col, v_col, ep_col)
+        )
+        starts = np.cumsum(n_etp) - n_etp
+        etp_col = np.arange(len(rows), dtype=np.int64) - np.repeat(starts, n_etp)
     else:
         ep_col = np.ones(len(rows), dtype=np.int64)
+        etp_col = np.zeros(len(rows), dtype=np.int64)
     # each candidate with DP·CP > 1 followed by its fully sharded twin (fsdp = DP·CP)
     group = rows[:, 2] * rows[:, 3]
     twins = np.where(group > 1, 2, 1)
     starts = np.cumsum(twins) - twins
     second = np.arange(int(twins.sum())) - np.repeat(starts, twins) == 1
-    rows, mb_col, v_col, ep_col = (
-        np.repeat(x, twins, axis=0) for x in (rows, mb_col, v_col, ep_col)
+    rows, mb_col, v_col, ep_col, etp_col = (
+        np.repeat(x, twins, axis=0) for x in (rows, mb_col, v_col, ep_col, etp_col)
     )
     return {
         "tp": rows[:, 0],
@@ -1362,8 +1485,18 @@ def _candidate_arrays(
         "ep": ep_col,
         "vp": v_col,
         "mb": mb_col,
+        "etp": etp_col,
         "fsdp": np.where(second, rows[:, 2] * rows[:, 3], 0),
     }
+
+
+def _expert_tp_column(c: dict[str, np.ndarray]) -> np.ndarray:
+    """The candidates' expert TP: their `etp` column (0: TP), TP where there is none."""
+    etp = c.get("etp")
+    if etp is None:
+        return c["tp"]
+    out: np.ndarray = np.where(etp > 0, etp, c["tp"])
+    return out
 
 
 def step_times_vector(
@@ -1371,8 +1504,9 @@ def step_times_vector(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(tokens/s, memory bytes) of every candidate: step_time's formulas on arrays (the
     recomputed share is the least that fits, as step_time's default; candidates leave the
-    recipe inputs tp_comm_overlap, ep_comm_overlap and embedding_loss_in_pp_split off; the
-    fully sharded twins, c["fsdp"] = DP·CP, as _fsdp_placed)."""
+    recipe inputs tp_comm_overlap, ep_comm_overlap and embedding_loss_in_pp_split off; their
+    `etp` column is the expert TP, 0 = TP, as Layout.expert_tp; the fully sharded twins,
+    c["fsdp"] = DP·CP, as _fsdp_placed)."""
     tp, pp, dp, cp, ep, v, mb = (
         c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
     )
@@ -1383,9 +1517,11 @@ def step_times_vector(
     layers_stage = np.ceil(mf.layers / (pp * v)) * v
     expert = mf.expert_params
     dense = mf.params - expert
-    p_expert = expert / (tp * pp * ep)
+    etp = _expert_tp_column(c).astype(float)
+    share = etp / tp
+    p_expert = expert / (etp * pp * ep)
     p_acc = dense / (tp * pp) + p_expert
-    p_shard = optimizer_shard(dense / (tp * pp), p_expert, dp * cp, ep)
+    p_shard = optimizer_shard(dense / (tp * pp), p_expert, dp * cp, ep, share)
     state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     )
@@ -1409,9 +1545,12 @@ def step_times_vector(
     shape_dense = _shape(t, h / tp, f)  # type: ignore[arg-type]
     shape_exp = 1.0
     if mf.experts:
-        tokens_per_expert = t * mf.experts_per_token * ep / mf.experts
-        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, tp, f)  # type: ignore[arg-type]
-    ep_load = ep_load_imbalance(mf, t, ep)
+        tokens_per_expert = t * mf.experts_per_token * ep * share / mf.experts
+        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, etp, f)  # type: ignore[arg-type]
+    ep_load = ep_load_imbalance(mf, t * share, ep)
+    removed = np.zeros_like(t)
+    if mf.experts and not mf.shared_experts:
+        removed = 4.0 * (tp - etp) / tp  # moe_tp_bytes_removed
     n_last = np.maximum(0.0, mf.layers - (pp - 1) * layers_stage)
     heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
@@ -1438,7 +1577,7 @@ def step_times_vector(
             shape_exp,
             ep_load,
         )
-        tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (nl + mtp)
+        tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (nl + mtp) - removed * act_bytes * moe_i
         tp_i = np.where(tp > 1, exposed * tp_bytes / group_bw(tp), 0.0)
         cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * (nl + mtp)
         cp_i = np.where(cp > 1, np.maximum(0.0, cp_bytes / group_bw(tp * cp) - attn_i), 0.0)
@@ -1505,6 +1644,9 @@ def _placed_vector(
     group, _expert_copies); the fully sharded candidates (c["fsdp"] > 0) as _fsdp_placed, their
     units a stage's layers, forward_share of its compute forward."""
     tp, pp, dp, cp, ep, v = (c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp"))
+    etp_i = _expert_tp_column(c)
+    etp = etp_i.astype(float)
+    t_e = t * (etp / tp)  # the routed tokens of an expert TP group, per rank
     h = mf.hidden
     exposed = 1.0 - f.comm_overlap
     su = f.scale_up_bytes_per_s * f.collective_efficiency
@@ -1516,18 +1658,19 @@ def _placed_vector(
 
     ep_one = np.zeros_like(t)
     if mf.experts:
-        ep_bytes = 4.0 * (ep - 1) / ep * t * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
-        span = tp * cp * ep * np.where(pp_inside, pp, 1.0)
+        ep_bytes = 4.0 * (ep - 1) / ep * t_e * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
+        folded = etp * ep * np.where(pp_inside & (etp * ep > tp * cp), pp, 1.0)
+        span = np.where(etp == tp, tp * cp * ep * np.where(pp_inside, pp, 1.0), folded)
         n = np.maximum(span / f.scale_up_domain, 1.0)
         if mf.max_nodes_per_token:
             distinct = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n)
         else:
             distinct = n * (1.0 - (1.0 - 1.0 / n) ** mf.experts_per_token)
-        out_bytes = 4.0 * distinct * (n - 1) / n * t * h * ACTIVATION_VALUE_BYTES
+        out_bytes = 4.0 * distinct * (n - 1) / n * t_e * h * ACTIVATION_VALUE_BYTES
         hierarchical = np.maximum(out_bytes / so, ep_bytes / su)
         ep_one = np.where(span > f.scale_up_domain, hierarchical, ep_bytes / su)
         # search candidates leave ep_comm_overlap off: the all-to-all fully exposed
-        ep_one = np.where(ep > 1, ep_one * ep_load_imbalance(mf, t, ep), 0.0)
+        ep_one = np.where(ep > 1, ep_one * ep_load_imbalance(mf, t_e, ep), 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / np.where(pp_inside, su, so), 0.0)
     t_mb = np.full_like(t, -1.0)
     for moe_i, base_i, *_ in stages:
@@ -1548,21 +1691,28 @@ def _placed_vector(
     dense_bytes = (p_acc - p_expert) * per_param
     dp_s = np.where(per_domain > 1, (per_domain - 1) / per_domain * dense_bytes / su, 0.0)
     dp_s = dp_s + np.where(outer > 1, (outer - 1) / outer * dense_bytes / per_domain / so, 0.0)
+    dp_s = np.where(dp_group > 1, dp_s, 0.0)
     if mf.experts:
-        # the routed experts over the DP·CP/EP ranks holding the same experts (_expert_copies)
+        # the routed experts over the TP·DP·CP/(ETP·EP) ranks holding the same expert shard
+        # (_expert_copies at expert TP = TP, _expert_copies_folded below it)
         groups = c["dp"] * c["cp"]
         dom = per_domain.astype(np.int64)
-        ekeys = np.stack([groups, dom, c["cp"], c["ep"]], axis=1)
+        e_group = groups * c["tp"] // (etp_i * c["ep"])
+        same = etp_i == c["tp"]
+        ekeys = np.stack([groups, dom, c["cp"], c["ep"], c["tp"], etp_i], axis=1)
         ukeys, einv = np.unique(ekeys, axis=0, return_inverse=True)
-        per_ekey = [_expert_copies(*(int(x) for x in k)) for k in ukeys.tolist()]
+        per_ekey = [
+            _expert_copies(g, d, cp_, ep_)
+            if etp_ == tp_
+            else _expert_copies_folded(g * tp_ // (etp_ * ep_), d * tp_, etp_ * ep_)
+            for g, d, cp_, ep_, tp_, etp_ in ukeys.tolist()
+        ]
         copies = np.array(per_ekey, dtype=float)[einv.reshape(-1)]
-        outer_e = dp_group / ep / copies
+        outer_e = np.where(same, dp_group / ep, e_group) / copies
         expert_bytes = p_expert * per_param
-        dp_s = dp_s + np.where(copies > 1, (copies - 1) / copies * expert_bytes / su, 0.0)
-        dp_s = dp_s + np.where(
-            outer_e > 1, (outer_e - 1) / outer_e * expert_bytes / copies / so, 0.0
-        )
-    dp_s = np.where(dp_group > 1, dp_s, 0.0)
+        e_s = np.where(copies > 1, (copies - 1) / copies * expert_bytes / su, 0.0)
+        e_s = e_s + np.where(outer_e > 1, (outer_e - 1) / outer_e * expert_bytes / copies / so, 0.0)
+        dp_s = dp_s + np.where(e_group > 1, e_s, 0.0)
     dp_exposed = np.maximum(0.0, dp_s - (t_mb + bubble_s))
     step: np.ndarray = m * t_mb + bubble_s + dp_exposed + optimizer_s
     fsdp = c["fsdp"] > 0 if "fsdp" in c else np.zeros(len(t), dtype=bool)
@@ -1613,6 +1763,7 @@ def _search(
                 int(c["ep"][i]),
                 int(c["vp"][i]),
                 int(c["mb"][i]),
+                expert_tp=int(c["etp"][i]),
                 fsdp=int(c["fsdp"][i]),
             ),
             mf,

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from fleetcore.schema import BYTES_PER_VALUE, Fraction, Name, PositiveInt, Precision, Strict
+from fleetcore.schema import (
+    BYTES_PER_VALUE,
+    Fraction,
+    Name,
+    NonNegInt,
+    PositiveInt,
+    Precision,
+    Strict,
+)
 from planner.demand.scaling import (
     Candidate,
     candidates,
@@ -73,14 +81,23 @@ class LayoutSpec(Strict):
     `MOE_EXPERT_RANK_CAPACITY_FACTOR`) without paged stashing, and the expert GEMMs run over the
     whole buffer, padding included (docs/models.md, padded expert buffer); 0 (default) = over
     the routed tokens; at least 1 when set (a smaller buffer drops routed tokens); MoE models
-    only (no effect on a dense model). `fsdp`: the recipe shards the weights, gradients and
+    only (no effect on a dense model). `expert_tp`: the routed experts' tensor-parallel size
+    (Megatron-Core `expert_tensor_parallel_size`; NeMo-RL `megatron_cfg.expert_tensor_parallel_size`,
+    the MLPerf NeMo configs' `EXPERT_TENSOR_PARALLEL`): each expert's weights split over
+    expert_tp ranks and the experts over ep groups of them, so a rank holds
+    N_experts/(expert_tp x pp x ep) expert parameters, runs the expert GEMMs at FFN width
+    expert_ffn/expert_tp, and the expert-parallel group spans expert_tp x ep ranks (docs/models.md,
+    expert tensor parallelism); 0 (default) = tp (Megatron-Core's default when unset); must
+    divide tp, and expert_tp x ep must divide tp x dp x cp; MoE models only (no effect on a dense
+    model). `fsdp`: the recipe shards the weights, gradients and
     optimizer state over the data-parallel group (ZeRO-3 / FSDP: PyTorch FSDP2 `fully_shard` as
     in torchtitan, Megatron-FSDP `use_megatron_fsdp` with `optim_grads_params`, AXLearn's fsdp
     mesh axis): each layer's weights are all-gathered before its forward and again before its
     backward and its gradients reduce-scattered, every micro-batch, prefetched one layer ahead,
     so the step exposes what a layer's compute cannot hide, and each accelerator holds 1/fsdp of
-    the weights, gradients and optimizer state plus two gathered layers (docs/models.md, FSDP).
-    The value is the sharding group's size (Megatron-Bridge's FSDP column, AXLearn's fsdp mesh
+    the weights, gradients and optimizer state plus two gathered layers (docs/models.md, FSDP;
+    on a MoE model the routed experts' share over their own data-parallel group, the tp x dp x
+    cp/(expert_tp x ep) ranks holding the same expert shard). The value is the sharding group's size (Megatron-Bridge's FSDP column, AXLearn's fsdp mesh
     axis): dp x cp = fully sharded; a divisor of dp x cp below it = hybrid sharding (HSDP: the
     groups' replicas all-reduce their gradient shards once a step; dense models only); at least
     2, dividing dp x cp; 0 (default) = the distributed optimizer (ZeRO-1)."""
@@ -96,6 +113,7 @@ class LayoutSpec(Strict):
     ep_comm_overlap: bool = False
     embedding_loss_in_pp_split: bool = False
     expert_capacity_factor: Annotated[float, Field(ge=0.0)] = 0.0
+    expert_tp: NonNegInt = 0
     fsdp: Annotated[int, Field(ge=0)] = 0
 
     @model_validator(mode="after")
@@ -105,6 +123,21 @@ class LayoutSpec(Strict):
                 "expert_capacity_factor must be 0 (off) or at least 1: the buffer holds that "
                 "many times the mean routed tokens a rank receives, and below 1 it would drop "
                 "routed tokens"
+            )
+        if self.expert_tp and self.tp % self.expert_tp:
+            raise ValueError(
+                f"expert_tp {self.expert_tp} must divide tp {self.tp}: each expert "
+                "tensor-parallel group lies inside one tensor-parallel group (0 = tp)"
+            )
+        if (
+            self.expert_tp
+            and self.dp is not None
+            and (self.tp * self.dp * self.cp) % (self.expert_tp * self.ep)
+        ):
+            raise ValueError(
+                f"expert_tp x ep = {self.expert_tp * self.ep} must divide tp x dp x cp = "
+                f"{self.tp * self.dp * self.cp} (Megatron-Core: the world divisible by expert "
+                "tp x ep x pp)"
             )
         if self.tp_comm_overlap and self.tp == 1:
             raise ValueError(

@@ -174,6 +174,35 @@ def _codes(arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None) -> 
     return _Codes(cols, role, site, system, period, roles, max(systems, 1), max(periods, 1))
 
 
+def _first_seen(raw: np.ndarray) -> tuple[np.ndarray, int]:
+    """`_factor` of integer ids (>= 0): codes numbered in the order the ids are first seen, and
+    how many there are, in numpy (each id's first place by minimum.at, the ids ranked by it)."""
+    n = len(raw)
+    if not n:
+        return np.zeros(0, dtype=np.int64), 0
+    first = np.full(int(raw.max()) + 1, n, dtype=np.int64)
+    np.minimum.at(first, raw, np.arange(n, dtype=np.int64))
+    seen = np.flatnonzero(first < n)
+    rank = np.full(len(first), -1, dtype=np.int64)
+    rank[seen[np.argsort(first[seen], kind="stable")]] = np.arange(len(seen))
+    return rank[raw], len(seen)
+
+
+def codes_of(arr: Arrays, columns: np.ndarray, u_codes: np.ndarray) -> _Codes:
+    """`_codes(arr, keys)` from arrays: `columns` the LP column of each allocation, in the
+    order of `keys` (u's), and `u_codes` their keys' parts as integer ids in that order
+    (planner/lp/model.py `Model.u_codes`: (workload, role), site, system, period). The same
+    candidates and codes, numbered as first seen among the candidates (`_factor`'s order;
+    tests/test_u_codes.py compares them with `_codes`), without a Python loop per column."""
+    ok = ~arr.integer[columns] & (arr.lo[columns] == 0) & np.isposinf(arr.hi[columns])
+    cols = columns[ok].astype(np.int64, copy=False)
+    role, roles = _first_seen(u_codes[0][ok])
+    site, _ = _first_seen(u_codes[1][ok])
+    system, systems = _first_seen(u_codes[2][ok])
+    period, periods = _first_seen(u_codes[3][ok])
+    return _Codes(cols, role, site, system, period, roles, max(systems, 1), max(periods, 1))
+
+
 def relax_colocation(
     arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None
 ) -> tuple[Arrays, list[np.ndarray], np.ndarray]:
@@ -752,12 +781,13 @@ class RelaxedBound:
 
 
 def aggregable(
-    arr: Arrays, keys: dict[int, tuple]
+    arr: Arrays, keys: dict[int, tuple], known: _Codes | None = None
 ) -> tuple[Arrays, list[np.ndarray], Aggregation] | None:
     """The relaxed LP (`relax_colocation`), the original rows of each sum, and the relaxed LP
     aggregated (`aggregate`); None when it has no colocate rows to sum or no block to
-    aggregate (then the fast bound does not apply)."""
-    codes = _codes(arr, keys)
+    aggregate (then the fast bound does not apply). `known`: the candidates' codes when made
+    already (`codes_of`)."""
+    codes = _codes(arr, keys, known)
     relaxed, groups, _ = relax_colocation(arr, keys, codes)
     if not groups:
         return None

@@ -343,6 +343,9 @@ class Model:
     _u_index: tuple[int, dict[tuple, list]] | None = None
     _u_items: list[tuple[UKey, Var]] | None = None  # u_in_use()
     _u_by_period: tuple[int, dict, dict] | None = None  # u_by_pool_period()
+    # u's keys as integer codes (u_codes): (len(u) when made, the declaration's blocks or the
+    # codes array)
+    _u_codes: tuple[int, Any] | None = None
 
     def row(
         self,
@@ -480,6 +483,38 @@ class Model:
         self._u_by_pool = by_pool
         self._u_by_role_period = by_role_period
         self._u_index = (len(self.u), grouped)
+
+    def declared_blocks(self, blocks: tuple[list, list, list, list, list]) -> None:
+        """u as `declare_allocations` made it, block by block (one role on one pool, its
+        columns in consecutive places of u): each block's (workload, role) id, site id, system
+        id (ids: any integers, equal exactly where the names are), its number of columns and
+        its LP period indexes; `u_codes` makes its codes from them."""
+        whole = sum(blocks[3]) == len(self.u)  # else u held more: u_codes scans it
+        self._u_codes = (len(self.u), blocks) if whole else None
+
+    def u_codes(self) -> Any:
+        """u's keys as integer codes, in u's order: a (4, len(u)) int64 array of rows
+        (workload, role), site, system and LP period index, each part equal exactly where the
+        key parts are equal (planner/lp/aggregate.py `codes_of` numbers them as `_codes` does).
+        Made from the declaration's blocks (`declared_blocks`: no per-column Python), or by a
+        scan of u's keys when u grew since or was not made by the declaration."""
+        import numpy as np
+
+        made = self._u_codes
+        if made is not None and made[0] == len(self.u) and isinstance(made[1], np.ndarray):
+            return made[1]
+        if made is not None and made[0] == len(self.u):
+            role, site, system, lengths, periods = made[1]
+            n = len(self.u)
+            lengths = np.asarray(lengths, dtype=np.int64)
+            codes = np.empty((4, n), dtype=np.int64)
+            for row, ids in enumerate((role, site, system)):
+                codes[row] = np.repeat(np.asarray(ids, dtype=np.int64), lengths)
+            codes[3] = np.fromiter(itertools.chain.from_iterable(periods), np.int64, n)
+        else:
+            codes = _scan_codes(list(self.u))
+        self._u_codes = (len(self.u), codes)
+        return codes
 
     def u_by_pool_period(
         self,
@@ -868,3 +903,17 @@ class Model:
                 grouped.setdefault((key[0], key[1]), []).append((key, var))
             held = self._pool_index[name] = (len(variables), grouped)
         return held[1]
+
+
+def _scan_codes(keys: list[UKey]) -> Any:
+    """`Model.u_codes` by a scan of u's keys (w, r, d, s, p): ids numbered as first seen."""
+    import numpy as np
+
+    codes = np.empty((4, len(keys)), dtype=np.int64)
+    parts = (operator.itemgetter(0, 1), operator.itemgetter(2), operator.itemgetter(3))
+    for row, part in enumerate(parts):
+        values = list(map(part, keys))
+        ids = {v: i for i, v in enumerate(dict.fromkeys(values))}
+        codes[row] = np.fromiter(map(ids.__getitem__, values), np.int64, len(values))
+    codes[3] = np.fromiter(map(operator.itemgetter(4), keys), np.int64, len(keys))
+    return codes

@@ -127,6 +127,46 @@ def _quiet_stdout() -> Iterator[None]:
                 _QUIET_SAVED = None
 
 
+@contextlib.contextmanager
+def small_pages() -> Iterator[None]:
+    """numpy's large arrays on ordinary pages while inside: numpy asks the kernel for
+    transparent huge pages (madvise MADV_HUGEPAGE) for every array of 4 MiB or more, and where
+    the kernel's THP `defrag` setting is `madvise` (this project's machines) each first touch
+    of such memory may compact memory to find a free 2 MiB page, in the kernel, while the
+    process waits. The fast path's arrays (`_solve_fast`: the relaxed aggregated LP's
+    aggregation, the rounding's row checks) are tens of MB made and dropped once a plan, so at
+    50 sites x 5 systems x 24 months the aggregation's first call took 0.71 s where a second
+    call on the same arrays took 0.37 s: 0.32 s of it system time (29.6k minor page faults
+    against 7k), 0.09-0.40 s over runs; with ordinary pages 0.15 s (bench/bench_lp.py, README
+    "Session 21"). Nothing computed changes: the same arrays, on other pages. numpy's setting
+    is the process's, so nested and threaded uses are counted under a lock: the first in turns
+    it off, the last out puts back what it was. A numpy without the setting: nothing done."""
+    global _PAGES_DEPTH, _PAGES_SAVED
+    import numpy as np
+
+    setter = getattr(
+        getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None
+    )
+    if setter is None:
+        yield
+        return
+    with _PAGES_LOCK:
+        if _PAGES_DEPTH == 0:
+            _PAGES_SAVED = bool(setter(False))
+        _PAGES_DEPTH += 1
+    try:
+        yield
+    finally:
+        with _PAGES_LOCK:
+            _PAGES_DEPTH -= 1
+            if _PAGES_DEPTH == 0:
+                setter(_PAGES_SAVED)
+
+
+_PAGES_DEPTH = 0  # small_pages's nesting, over every thread of the process
+_PAGES_SAVED = True  # numpy's huge-page setting before the outermost small_pages
+_PAGES_LOCK = threading.Lock()
+
 _QUIET_DEPTH = 0  # _quiet_stdout's nesting, over every thread of the process
 _QUIET_SAVED: int | None = None  # fd 1 as it was before the outermost _quiet_stdout
 _QUIET_LOCK = threading.Lock()
@@ -564,7 +604,8 @@ def _solve_model(
         return _solve_full(model, solver, gap, time_limit_s, method, relax_only)
     deadline = time.perf_counter() + time_limit_s
     try:
-        fast = _solve_fast(model, gap, time_limit_s, method, deadline)
+        with small_pages():
+            fast = _solve_fast(model, gap, time_limit_s, method, deadline)
     except (InfeasibleError, ConfigError):
         raise  # a diagnosis or bad input: the full path would say the same
     except Exception as exc:  # noqa: BLE001 - the fast path is an optimisation, never fatal
@@ -735,7 +776,9 @@ def _solve_fast(
         highs = model.prob.solverModel
         keys = {var.index: key for key, var in model.u.items()}
         arr = aggregate.from_highs(highs, constant, handed_matrix(model.prob))
-        bound = relaxed_bound(arr, keys, _left(deadline))
+        u_columns = np.fromiter(keys, dtype=np.int64, count=len(keys))
+        codes = aggregate.codes_of(arr, u_columns, model.u_codes())
+        bound = relaxed_bound(arr, keys, _left(deadline), codes=codes)
         if bound is None:
             return _no_fast_plan(
                 model,
@@ -835,18 +878,19 @@ def _no_fast_plan(model: Model, why: str) -> SolveStats | None:
     return None
 
 
-def relaxed_bound(arr: Any, keys: dict[int, tuple], time_limit_s: float) -> Any:
+def relaxed_bound(arr: Any, keys: dict[int, tuple], time_limit_s: float, codes: Any = None) -> Any:
     """Step 1 of `_solve_fast` on the LP `arr` (planner/lp/aggregate.py Arrays) with its
     allocation columns `keys` ({column: (w, r, d, s, p)}): the relaxed aggregated LP solved by
     HiGHS's simplex (one thread, the planner's objective scaling), as an aggregate.RelaxedBound;
-    None when nothing aggregates or the LP is not solved to optimality."""
+    None when nothing aggregates or the LP is not solved to optimality. `codes`: the
+    allocation columns' codes made already (aggregate.codes_of), else made from `keys`."""
     import highspy
     import numpy as np
 
     from planner.lp import aggregate
 
     started = time.perf_counter()
-    found = aggregate.aggregable(arr, keys)
+    found = aggregate.aggregable(arr, keys, codes)
     if found is None:
         return None
     _, groups, agg = found

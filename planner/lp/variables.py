@@ -120,6 +120,12 @@ def declare_allocations(model: Model) -> None:
     by_role_period: dict[tuple[str, str, int], list] = {}
     grouped: dict[tuple, list] = {}
     pools = model.pools()
+    # u's blocks for Model.u_codes: per role and pool, ids of (w, r), d and s, the number of
+    # columns and their LP periods
+    role_ids: dict[tuple[str, str], int] = {}
+    site_ids = {d: i for i, d in enumerate(dict.fromkeys(d for d, _ in pools))}
+    system_ids = {s: i for i, s in enumerate(dict.fromkeys(s for _, s in pools))}
+    blocks: tuple[list, list, list, list, list] = ([], [], [], [], [])
     for demand in model.demands:
         w = demand.name
         periods = [p for p in model.periods if active(p, demand)]
@@ -145,6 +151,11 @@ def declare_allocations(model: Model) -> None:
                 entries = list(zip(repeat(d), repeat(s), periods, columns))
                 pairs = list(zip(keys, columns, strict=True))
                 u.update(pairs)
+                blocks[0].append(role_ids.setdefault((w, r), len(role_ids)))
+                blocks[1].append(site_ids[d])
+                blocks[2].append(system_ids[s])
+                blocks[3].append(len(indexes))
+                blocks[4].append(indexes)
                 by_role.setdefault((w, r), []).extend(entries)
                 by_pool.setdefault(pool, []).extend(pairs)
                 of_workload.extend(pairs)
@@ -155,6 +166,7 @@ def declare_allocations(model: Model) -> None:
                     in_period.append(entry)
                     in_period_at_site.append(entry)
     model.index_allocations(by_pool, by_role_period, grouped)
+    model.declared_blocks(blocks)
 
 
 def training_roles(demand: WorkloadDemand) -> list[Role]:
