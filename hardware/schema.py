@@ -469,6 +469,10 @@ class MLADims(Strict):
     qk_rope_head_dim: PositiveInt
     v_head_dim: PositiveInt
     kv_lora_rank: PositiveInt
+    # The query's low-rank compression (DeepSeek-V3 config.json q_lora_rank: hidden -> 1,536 ->
+    # heads x qk head dim); None: the query is projected from the hidden state directly. The
+    # training step model reads it for the MLA up-projections' recomputation (mla_up_proj).
+    q_lora_rank: PositiveInt | None = None
 
 
 class MoEDims(Strict):

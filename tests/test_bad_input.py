@@ -448,6 +448,41 @@ CASES = [
         message="expert_tp x ep = 16 must divide tp x dp x cp = 8",
     ),
     Case(
+        "pretrain-recompute-module-unknown",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            "    layout:\n      tp: 2\n"
+            f"      recompute_modules: [core_attn, attention]  {MARK}\n",
+        ),
+        path="workloads.pre.layout.recompute_modules[1]",
+        message="Input should be 'core_attn', 'mlp', 'moe'",
+    ),
+    Case(
+        "pretrain-recompute-module-twice",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            f"    layout: {{tp: 2, recompute_modules: [moe, moe]}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="names a module twice",
+    ),
+    Case(
+        "pretrain-recompute-moe-with-ep-overlap",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            "    layout: {tp: 1, dp: 8, ep: 8, ep_comm_overlap: true, "
+            f"recompute_modules: [moe]}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="recompute_modules moe cannot run with ep_comm_overlap",
+    ),
+    Case(
         "pretrain-expert-tp-negative",
         sc(
             "workloads:\n",

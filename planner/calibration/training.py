@@ -24,6 +24,7 @@ from planner.calibration import AccuracyRow
 from planner.demand.common import SECONDS_PER_HOUR, hardware
 from planner.demand.goodput import derive_goodput
 from planner.demand.training import (
+    RECOMPUTE_MODULE_NAMES,
     Layout,
     RunFigures,
     StepTime,
@@ -50,6 +51,13 @@ def runs() -> list[dict[str, Any]]:
 
 
 def _layout(d: dict[str, Any]) -> Layout:
+    modules = tuple(d.get("recompute_modules", ()))
+    unknown = sorted(set(modules) - set(RECOMPUTE_MODULE_NAMES))
+    if unknown:
+        raise ValueError(
+            f"layout recompute_modules {unknown} not modelled (modelled: "
+            f"{', '.join(RECOMPUTE_MODULE_NAMES)})"
+        )
     return Layout(
         tp=d.get("tp", 1),
         pp=d.get("pp", 1),
@@ -63,6 +71,7 @@ def _layout(d: dict[str, Any]) -> Layout:
         embedding_loss_in_pp_split=bool(d.get("embedding_loss_in_pp_split", False)),
         expert_capacity_factor=float(d.get("expert_capacity_factor", 0.0)),
         expert_tp=int(d.get("expert_tp", 0)),
+        recompute_modules=modules,
         fsdp=int(d.get("fsdp", 0)),
     )
 

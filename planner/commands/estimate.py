@@ -841,13 +841,14 @@ _LAYOUT_KEYS = {
     "elp": "embedding_loss_in_pp_split",
     "ecf": "expert_capacity_factor",
     "etp": "expert_tp",
+    "rm": "recompute_modules",
     "fsdp": "fsdp",
 }
 
 
 def _layout(text: str | None) -> dict[str, Any] | None:
-    """tp=8,pp=16,dp=64,cp=1,vp=8,mb=1[,tpo=1][,epo=1][,elp=1][,ecf=1.5][,etp=1][,fsdp=64] -> a
-    LayoutSpec dict."""
+    """tp=8,pp=16,dp=64,cp=1,vp=8,mb=1[,tpo=1][,epo=1][,elp=1][,ecf=1.5][,etp=1][,fsdp=64]
+    [,rm=mla_up_proj+mlp] -> a LayoutSpec dict (rm: the recompute modules, joined by +)."""
     if not text:
         return None
     out: dict[str, Any] = {}
@@ -858,6 +859,8 @@ def _layout(text: str | None) -> dict[str, Any] | None:
                 "--layout", f"{part!r}: write KEY=N with KEY one of {', '.join(_LAYOUT_KEYS)}"
             )
         out[_LAYOUT_KEYS[key]] = value
+        if key == "rm":
+            out["recompute_modules"] = [m for m in value.split("+") if m]
     return out
 
 

@@ -257,6 +257,7 @@ def training_layout(lay: LayoutSpec, dp: int) -> Layout:
         lay.embedding_loss_in_pp_split,
         lay.expert_capacity_factor,
         expert_tp=lay.expert_tp,
+        recompute_modules=tuple(lay.recompute_modules),
         fsdp=lay.fsdp,
     )
 

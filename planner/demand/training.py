@@ -93,16 +93,25 @@ Expert TP (a layout's expert_tp ETP, 0 = TP; docs/models.md, expert tensor paral
   tokens a rank (x_EP at that count) over ETP·EP consecutive ranks (expert_group_span); a MoE
   layer's TP bytes less 4·(TP-ETP)/TP · t · hidden · 2 B without shared experts
   (moe_tp_bytes_removed)
+Selective recomputation (a layout's recompute_modules, Megatron-Core recompute_granularity
+  selective; docs/models.md, selective recomputation): on the 1 - r layers not fully recomputed,
+  each named module's forward again (selective_recompute_terms: core_attn the attention forward
+  and 1/3 of the CP passes; mlp the dense-FFN layers' MLP, 2·P_mlp·t/TP at the dense shape, its
+  memory-bound bytes and its all-gather + reduce-scatter; moe the MoE layer's expert GEMMs,
+  shared experts, router, routed copies' forward passes, half its TP collectives and the
+  all-to-all x 1.5; moe_act, shared_experts, mla_up_proj, layernorm), and a_p less the modules'
+  saved activations (selective_freed_bytes_per_hidden)
 FSDP (a layout's `fsdp` F: weights, gradients and optimizer state sharded over F of the DP·CP
-ranks, fully at F = DP·CP, hybrid below it (dense only); a recipe input; the routed experts'
-share over their own group, the TP·DP·CP/(ETP·EP) ranks of the DP exchange above and
-optimizer_shard, whatever the ETP): per micro-batch each of the n layers on a stage all-gathers its P_acc/n weights before its forward and its backward (`g`) and
-reduce-scatters their gradients after its backward (`r`), each the DP exchange's hierarchical
-ring over the F ranks plus NCCL's ring latency (ring_latency_s), prefetched a layer ahead:
-`g + (n-1)·max(0, g - c_f) + (n-1)·max(0, g + r - c_b) + r` exposed (fsdp_exposed), in t_mb; no
-ZeRO-1 exchange at the step's end (a hybrid group's replicas all-reduce their gradient shards,
-exposed as DP); memory `P_shard·(bytes(gather) + bytes_per_param - 2) + 2·P_acc/n·(bytes(gather)
-+ bytes(grad))` (fsdp_state_bytes) in place of the state below.
+  ranks, fully at F = DP·CP, hybrid below it (dense only); a recipe input; the routed experts'
+  share over their own group, the TP·DP·CP/(ETP·EP) ranks of the DP exchange above and
+  optimizer_shard, whatever the ETP): per micro-batch each of the n layers on a stage all-gathers
+  its P_acc/n weights before its forward and its backward (`g`) and reduce-scatters their
+  gradients after its backward (`r`), each the DP exchange's hierarchical ring over the F ranks
+  plus NCCL's ring latency (ring_latency_s), prefetched a layer ahead: `g + (n-1)·max(0, g - c_f)
+  + (n-1)·max(0, g + r - c_b) + r` exposed (fsdp_exposed), in t_mb; no ZeRO-1 exchange at the
+  step's end (a hybrid group's replicas all-reduce their gradient shards, exposed as DP); memory
+  `P_shard·(bytes(gather) + bytes_per_param - 2) + 2·P_acc/n·(bytes(gather) + bytes(grad))`
+  (fsdp_state_bytes) in place of the state below.
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_shard · (bytes_per_param - 2 - bytes(grad))`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
@@ -251,6 +260,13 @@ class Layout:
     # input (MoE only; it must divide TP); the layout search tries ETP = TP and, at TP > 1,
     # ETP 1 (docs/models.md, expert tensor parallelism).
     expert_tp: int = 0
+    # Selective recomputation (Megatron-Core recompute_granularity selective with
+    # recompute_modules; the MLPerf NeMo configs' RECOMPUTE_MODULES): the named modules'
+    # forwards run again in the backward and their saved activations are dropped for their
+    # inputs (selective_recompute_terms, selective_freed_bytes_per_hidden; docs/models.md,
+    # selective recomputation). (): none (Megatron-Core's default is core_attn, but only when
+    # the recipe selects selective granularity). A recipe input; the layout search leaves it off.
+    recompute_modules: tuple[str, ...] = ()
     # Weights, gradients and optimizer state sharded over `fsdp` data-parallel ranks (ZeRO-3 /
     # FSDP: PyTorch FSDP2 fully_shard as in torchtitan, Megatron-FSDP's optim_grads_params
     # strategy (Megatron-Bridge use_megatron_fsdp; its tables' FSDP column is this group's
@@ -290,6 +306,8 @@ class Layout:
             text += f", expert GEMMs padded to {self.expert_capacity_factor:g}x"
         if self.expert_tp and self.expert_tp != self.tp:
             text += f", expert TP {self.expert_tp}"
+        if self.recompute_modules:
+            text += f", recompute {'+'.join(self.recompute_modules)}"
         text += f", FSDP over {self.fsdp}" if self.fsdp else ""
         return text + (
             ", embedding and loss in the PP split" if self.embedding_loss_in_pp_split else ""
@@ -325,6 +343,9 @@ class TrainFigures:
     # the accelerator's sustained_clock_fraction: the compute terms (GEMMs, output head,
     # attention) run at peak x this; MFU stays on the spec peak
     sustained_clock_fraction: float = 1.0
+    # bytes of one saved GEMM-only input at the run's precision (LOW_PRECISION_VALUE_BYTES:
+    # FP8 1, NVFP4 0.5625; 2 in BF16): what selective recomputation frees of a GEMM input
+    saved_value_bytes: float = ACTIVATION_VALUE_BYTES
 
 
 @dataclass(frozen=True)
@@ -351,6 +372,13 @@ class ModelFigures:
     # Shared experts per MoE layer (catalog `moe.shared_experts`): dense FFNs split by TP, whose
     # tensor-parallel collectives stay when the routed experts run at an expert TP below TP
     shared_experts: int = 0
+    # Selective recomputation's module sizes (model_figures): the MLA up-projections' parameters
+    # per layer (q_lora x heads x qk head dim + kv_lora x heads x (qk nope + v head dim); 0
+    # without MLA), a dense-FFN layer's MLP parameters (the layer's dense parameters less its
+    # attention's), and whether the model has multi-head latent attention.
+    mla_up_params: float = 0.0
+    dense_mlp_params: float = 0.0
+    mla: bool = False
 
     @property
     def expert_params(self) -> float:
@@ -529,6 +557,7 @@ def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
         head_gemm_half_width=tr.half_width("bf16" if "bf16" in tr.gemm_efficiency else precision),
         activation_bytes_per_hidden=activation_bytes_per_hidden(precision),
         sustained_clock_fraction=acc.clock_fraction,
+        saved_value_bytes=LOW_PRECISION_VALUE_BYTES.get(precision, ACTIVATION_VALUE_BYTES),
     )
 
 
@@ -537,7 +566,7 @@ def model_figures(arch: ModelArch, sequence_tokens: int, mtp: bool = True) -> Mo
     does not train them: RL, or a pretraining recipe that turns them off)."""
     kv_heads = arch.kv_heads if arch.kv_heads is not None else arch.heads
     moe = arch.moe
-    return ModelFigures(
+    mf = ModelFigures(
         params=arch.params,
         active=arch.active,
         layers=arch.layers,
@@ -554,6 +583,309 @@ def model_figures(arch: ModelArch, sequence_tokens: int, mtp: bool = True) -> Mo
         expert_ffn=moe.expert_ffn if moe else 0,
         shared_experts=moe.shared_experts if moe else 0,
     )
+    return _with_module_sizes(mf, arch)
+
+
+# Selective recomputation (Megatron-Core recompute_granularity "selective", recompute_modules;
+# megatron/core/transformer/transformer_config.py `recompute_modules`, NVIDIA/Megatron-LM @
+# d98e8a64ddf34856e74b24714e3bedb2f5a39553). What each module recomputes, from the source:
+#   core_attn      the core attention (TE DotProductAttention, checkpoint_core_attention): the
+#                  attention's forward again in the backward (and with CP its ring passes);
+#                  flash attention saves Q, K, V, O, and the checkpoint Q, K, V with the
+#                  projection keeping O, so it frees only flash's BF16 O in FP8/FP4 runs
+#                  (the projection keeps its low-precision copy); nothing in BF16
+#   mlp            the dense MLP of a layer (transformer_layer.py: `if "mlp" in
+#                  recompute_modules: if not self.is_moe_layer: self.recompute_mlp = True`, and
+#                  before Dec 2025 `if not isinstance(self.mlp, MoELayer)`, since commit
+#                  3b141a2471 of Apr 2025): only the dense-FFN layers, nothing on a MoE layer
+#   moe            the whole MoE layer (moe_layer.py: `moe_layer_recompute`, custom_forward =
+#                  shared experts, route, dispatch, experts, combine, under one checkpoint):
+#                  the all-to-all's dispatch and combine run again
+#   moe_act        the routed experts' activation function, output-discarding (experts.py
+#                  `activation_recompute`): frees the fc2 input
+#   shared_experts the shared experts (moe_layer.py `shared_experts_recompute`)
+#   mla_up_proj    the MLA up-projections and RoPE, output-discarding
+#                  (multi_latent_attention.py `recompute_up_proj`, qkv_up_proj_and_rope_apply):
+#                  frees Q, K, V, recomputed before the core attention's backward
+#   layernorm      input_layernorm and pre_mlp_layernorm, output-discarding, where they are
+#                  norms of their own (`if not isinstance(..., IdentityOp)`): Transformer
+#                  Engine fuses a GQA layer's input norm and a dense MLP's pre-norm into the
+#                  next linear (models/gpt/gpt_layer_specs.py), leaving MLA's input norm and a
+#                  MoE layer's pre-MLP norm: frees their outputs
+RECOMPUTE_MODULE_NAMES = (
+    "core_attn",
+    "mlp",
+    "moe",
+    "moe_act",
+    "shared_experts",
+    "mla_up_proj",
+    "layernorm",
+)
+# Korthikanti et al. 2022's MLP block of ACTIVATION_BYTES_PER_HIDDEN: fc1 input 2, activation
+# input 8, fc2 input 8 (the 4h MLP), dropout mask 1 bytes per hidden element; of it the GEMM-only
+# inputs, fc1's (1 element) and fc2's (4), are saved at the run's precision in FP8/FP4.
+MLP_BLOCK_BYTES_PER_HIDDEN = 19.0
+MLP_GEMM_INPUTS_PER_HIDDEN = 5.0
+# fc2's input (the activation function's output): 4 elements per hidden element (4h MLP).
+FC2_INPUT_PER_HIDDEN = 4.0
+# Q, K and V of the attention block (Korthikanti's 4 + 2 bytes per hidden element, BF16: the
+# attention runs in BF16 in every run).
+QKV_BYTES_PER_HIDDEN = 6.0
+# Memory-bound bytes of a recomputed forward, per token per hidden element, counted as
+# ELEMENTWISE_BYTES_PER_HIDDEN is (a Llama block, BF16): the MLP's pre-norm (read 2 + write 2)
+# and SwiGLU over 3.5·hidden (read 7, write 3.5 elements x 2 B) = 25 B; the SwiGLU alone 21 B;
+# a norm 4 B; RoPE on q and k (read + write of 2 hidden-size vectors) 8 B. In FP8/FP4 the
+# recomputed GEMM inputs are cast again (read 2 + write 1 + amax read 2 = 5 B an element): the
+# MLP's fc1 (1) and fc2 (3.5) inputs 22.5 B, fc2's alone 17.5 B, a norm's output 5 B.
+MLP_FORWARD_BYTES_PER_HIDDEN = 25.0
+MLP_FORWARD_CAST_BYTES_PER_HIDDEN = 22.5
+SWIGLU_FORWARD_BYTES_PER_HIDDEN = 21.0
+FC2_CAST_BYTES_PER_HIDDEN = 17.5
+NORM_FORWARD_BYTES_PER_HIDDEN = 4.0
+NORM_CAST_BYTES_PER_HIDDEN = 5.0
+ROPE_FORWARD_BYTES_PER_HIDDEN = 8.0
+# A routed copy's forward memory-bound passes of MOE_PERMUTE_BYTES_PER_HIDDEN's 30 B (permute
+# 4, chunk sort and unsort 8, unpermute 2) and of MOE_LOW_PRECISION_CAST_BYTES_PER_HIDDEN's 10 B
+# (the fc1 input's cast, 5).
+MOE_PERMUTE_FORWARD_BYTES_PER_HIDDEN = 14.0
+MOE_CAST_FORWARD_BYTES_PER_HIDDEN = 5.0
+
+
+def attention_params_per_layer(arch: ModelArch) -> float:
+    """Parameters of one layer's attention projections. GQA: hidden · head_dim · (2·heads +
+    2·kv_heads) (q and o, k and v). MLA: the query (hidden x q_lora + q_lora x heads x qk dim,
+    or hidden x heads x qk dim without q_lora), the KV down-projection hidden x (kv_lora + rope),
+    the KV up-projection kv_lora x heads x (qk nope + v) and the output heads x v x hidden."""
+    h = arch.hidden
+    if arch.mla is None:
+        kv_heads = arch.kv_heads if arch.kv_heads is not None else arch.heads
+        return float(h * arch.head_dim * (2 * arch.heads + 2 * kv_heads))
+    m = arch.mla
+    qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+    q = (h + arch.heads * qk) * m.q_lora_rank if m.q_lora_rank else h * arch.heads * qk
+    kv = h * (m.kv_lora_rank + m.qk_rope_head_dim)
+    kv += m.kv_lora_rank * arch.heads * (m.qk_nope_head_dim + m.v_head_dim)
+    return float(q + kv + arch.heads * m.v_head_dim * h)
+
+
+def _with_module_sizes(mf: ModelFigures, arch: ModelArch) -> ModelFigures:
+    """mf with the sizes selective recomputation reads: the MLA up-projections' parameters a
+    layer, `q_lora · heads · (qk nope + rope) + kv_lora · heads · (qk nope + v)` (DeepSeek-V3:
+    37.7M + 16.8M = 54.5M), and a dense-FFN layer's MLP parameters: a dense model's layer
+    parameters (layer_params) less its attention's; a MoE model's dense layers' share of the
+    dense parameters left after every layer's attention and every MoE layer's shared experts
+    (3·hidden·expert_ffn each) and router (hidden x experts), over its dense layers (0 without
+    any). From the catalog's rounded totals (DeepSeek-V3's 37B active: ~0.2B a dense layer for
+    the config's 0.4B: 3 of 61 layers)."""
+    attn = attention_params_per_layer(arch)
+    dense_l, _ = mf.layer_params
+    mla_up = 0.0
+    if arch.mla is not None:
+        m = arch.mla
+        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+        mla_up = float((m.q_lora_rank or 0) * arch.heads * qk)
+        mla_up += float(m.kv_lora_rank * arch.heads * (m.qk_nope_head_dim + m.v_head_dim))
+    if not mf.experts:
+        mlp = dense_l / mf.layers - attn
+    else:
+        dense_ffn_layers = mf.layers - mf.moe_layers
+        moe_dense = mf.shared_experts * 3.0 * mf.hidden * mf.expert_ffn + mf.hidden * mf.experts
+        rest = dense_l - mf.layers * attn - mf.moe_layers * moe_dense
+        mlp = rest / dense_ffn_layers if dense_ffn_layers else 0.0
+    return replace(
+        mf, mla_up_params=mla_up, dense_mlp_params=max(0.0, mlp), mla=arch.mla is not None
+    )
+
+
+def recompute_modules_problem(
+    modules: tuple[str, ...], mf: ModelFigures, ep_comm_overlap: bool = False
+) -> str:
+    """Why `modules` cannot be recomputed on this model, or "": a name Megatron-Core knows
+    but the planner does not model (gdn_norm_out, gdp_*, mhc) or does not know, mla_up_proj on a
+    model without MLA (Megatron-Core raises: "mla_up_proj in recompute_modules is only
+    supported with multi_latent_attention"), and moe with the all-to-all overlapped
+    (Megatron-Bridge training/comm_overlap.py asserts "disable moe in recompute_modules when
+    enabling overlap_moe_expert_parallel_comm")."""
+    for name in modules:
+        if name not in RECOMPUTE_MODULE_NAMES:
+            return (
+                f"recompute module {name!r} is not modelled (modelled: "
+                f"{', '.join(RECOMPUTE_MODULE_NAMES)})"
+            )
+    if "mla_up_proj" in modules and not mf.mla:
+        return "recompute module mla_up_proj needs a model with multi-head latent attention"
+    if "moe" in modules and ep_comm_overlap and mf.experts:
+        return (
+            "recompute module moe cannot run with ep_comm_overlap (Megatron-Bridge: disable moe "
+            "in recompute_modules when enabling overlap_moe_expert_parallel_comm)"
+        )
+    return ""
+
+
+def selective_freed_bytes_per_hidden(
+    modules: tuple[str, ...], mf: ModelFigures, f: TrainFigures
+) -> float:
+    """Activation bytes per hidden element per token per layer (the mean over the model's
+    layers) that `modules`' selective recomputation frees of activation_bytes_per_hidden a_p,
+    each module's saved activations replaced by its input (already saved as the block before's
+    output), with q = the run's saved GEMM-input bytes (f.saved_value_bytes) and a_mlp =
+    `MLP_BLOCK_BYTES_PER_HIDDEN - MLP_GEMM_INPUTS_PER_HIDDEN · (2 - q)` (19 BF16, 14 FP8):
+    core_attn flash attention's BF16 output in FP8/FP4 (2 B; 0 in BF16), mlp a_mlp on the
+    dense-FFN layers, moe a_mlp on the MoE layers (the step model's activation count is per
+    token, not per routed copy), moe_act (without moe) fc2's input `4 · q · k/(k + s)` and
+    shared_experts (without moe) `a_mlp · s/(k + s)` on the MoE layers (k routed, s shared
+    experts a token), mla_up_proj Q, K, V (6 B), layernorm the unfused norms' outputs, q each
+    (MLA's input norm on every layer, the pre-MLP norm on the MoE layers);
+    at most a_p - CHECKPOINT_BYTES_PER_HIDDEN."""
+    if not modules:
+        return 0.0
+    q = f.saved_value_bytes
+    low = f.cast_bytes_per_hidden > 0.0
+    a_mlp = MLP_BLOCK_BYTES_PER_HIDDEN - MLP_GEMM_INPUTS_PER_HIDDEN * (ACTIVATION_VALUE_BYTES - q)
+    moe_share = mf.moe_layers / mf.layers if mf.experts else 0.0
+    k, sh = mf.experts_per_token, mf.shared_experts
+    freed = 0.0
+    if "core_attn" in modules and low:
+        freed += LOW_PRECISION_ATTENTION_OUTPUT_PER_HIDDEN * ACTIVATION_VALUE_BYTES
+    if "mlp" in modules:
+        freed += a_mlp * (1.0 - moe_share)
+    if "moe" in modules:
+        freed += a_mlp * moe_share
+    elif moe_share:
+        if "moe_act" in modules:
+            freed += FC2_INPUT_PER_HIDDEN * q * k / (k + sh) * moe_share
+        if "shared_experts" in modules and sh:
+            freed += a_mlp * sh / (k + sh) * moe_share
+    if "mla_up_proj" in modules and mf.mla:
+        freed += QKV_BYTES_PER_HIDDEN
+    if "layernorm" in modules:
+        freed += q * ((1.0 if mf.mla else 0.0) + moe_share)
+    return min(freed, f.activation_bytes_per_hidden - CHECKPOINT_BYTES_PER_HIDDEN)
+
+
+def selective_recompute_terms(
+    modules: tuple[str, ...],
+    n: Any,
+    mtp: float,
+    moe_n: Any,
+    t: Any,
+    tp: Any,
+    etp: Any,
+    mf: ModelFigures,
+    f: TrainFigures,
+    shape_dense: Any,
+    shape_exp: Any,
+    ep_load: Any = 1.0,
+    gemm_load: Any = None,
+) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """The forward work `modules`' selective recomputation adds to one pipeline stage's micro-
+    batch (floats or numpy arrays alike; n decoder layers, mtp MTP modules, moe_n of them MoE,
+    the rest dense-FFN): (GEMM s, attention s, memory-bound s, TP bytes in units of the
+    activation bytes t·hidden·2 B, CP ring passes in layers' units, all-to-all passes in MoE
+    layers' units). Per recomputed module, on the layers it runs on (not on fully recomputed
+    layers: the caller scales by 1 - r):
+      core_attn      attention FLOPs A(S/2)/L a layer (the forward of 3x) at the attention
+                     rate; 1/3 of a layer's CP ring passes
+      mlp            dense-FFN layers: 2 · P_mlp · t/TP FLOP at the dense GEMM shape and the run's
+                     precision; (MLP_FORWARD + MLP_FORWARD_CAST in FP8/FP4) · hidden/TP · t B;
+                     the MLP's all-gather and reduce-scatter, 2·(TP-1)/TP
+      moe            MoE layers: the expert GEMMs' forward, 2 · N_e·k/E / L_moe · t/TP · load FLOP
+                     at the expert shape (the busiest EP rank's or the padded buffer's rows),
+                     the shared experts and router 2 · (s · 3·hidden·expert_ffn + hidden · E) ·
+                     t/TP at the dense shape; the MLP forward bytes as mlp plus the routed
+                     copies' forward passes k · hidden/TP · t · (14 + 5·(k-1)/k in FP8/FP4) B
+                     x the EP load; the MoE FFN's forward TP collectives, half of its
+                     4·(TP-1)/TP less moe_tp_bytes_removed; the dispatch and combine again
+                     (half a MoE layer's all-to-all passes)
+      moe_act        (without moe) MoE layers: the SwiGLU forward and fc2 input's cast,
+                     (SWIGLU_FORWARD + FC2_CAST in FP8/FP4) · hidden/TP · t B
+      shared_experts (without moe) MoE layers: 2 · s · 3·hidden·expert_ffn · t/TP FLOP at the
+                     dense shape and their all-gather and reduce-scatter, 2·(TP-1)/TP
+      mla_up_proj    every layer: 2 · P_up · t/TP FLOP at the dense shape (MLA up-projections,
+                     mf.mla_up_params); RoPE on q and k, ROPE_FORWARD · hidden/TP · t B
+      layernorm      the unfused norms (MLA's input norm on every layer, the MoE layers'
+                     pre-MLP norm; none on a GQA dense layer), (NORM_FORWARD + NORM_CAST in
+                     FP8/FP4) · hidden/TP · t B each."""
+    zero = 0.0 * n * t
+    if not modules:
+        return zero, zero, zero, zero, zero, zero
+    h = mf.hidden
+    layers = n + mtp
+    dense_ffn = layers - moe_n
+    low = 1.0 if f.cast_bytes_per_hidden > 0.0 else 0.0
+    dense_flops = zero
+    exp_flops = zero
+    attn_flops = zero
+    mem_per_hidden = zero  # bytes per hidden element per token, summed over the stage's layers
+    copy_bytes = zero  # routed copies' bytes per token
+    tp_units = zero
+    cp_layers = zero
+    ep_layers = zero
+    tp_pair = 2.0 * (tp - 1) / tp  # one all-gather + one reduce-scatter
+    if "core_attn" in modules:
+        attn_flops = attn_flops + mf.attention_fwd_per_token_causal / mf.layers * layers * t / tp
+        cp_layers = cp_layers + layers / 3.0
+    if "mlp" in modules:
+        dense_flops = dense_flops + 2.0 * mf.dense_mlp_params * dense_ffn * t / tp
+        mem_per_hidden = (
+            mem_per_hidden
+            + (MLP_FORWARD_BYTES_PER_HIDDEN + MLP_FORWARD_CAST_BYTES_PER_HIDDEN * low) * dense_ffn
+        )
+        tp_units = tp_units + tp_pair * dense_ffn
+    if mf.experts:
+        k, sh = mf.experts_per_token, mf.shared_experts
+        shared_params = sh * 3.0 * h * mf.expert_ffn
+        if "moe" in modules:
+            _, expert_l = mf.layer_params
+            load = ep_load if gemm_load is None else gemm_load
+            exp_flops = exp_flops + 2.0 * expert_l / mf.moe_layers * moe_n * t / tp * load
+            router = h * mf.experts
+            dense_flops = dense_flops + 2.0 * (shared_params + router) * moe_n * t / tp
+            mem_per_hidden = (
+                mem_per_hidden
+                + (MLP_FORWARD_BYTES_PER_HIDDEN + MLP_FORWARD_CAST_BYTES_PER_HIDDEN * low) * moe_n
+            )
+            per_copy = MOE_PERMUTE_FORWARD_BYTES_PER_HIDDEN + (
+                MOE_CAST_FORWARD_BYTES_PER_HIDDEN * (k - 1) / k * low
+            )
+            copy_bytes = copy_bytes + k * h * per_copy * moe_n * ep_load
+            removed = 0.0 if sh else 4.0 * (tp - etp) / tp  # moe_tp_bytes_removed
+            tp_units = tp_units + (2.0 * tp_pair - removed) / 2.0 * moe_n
+            ep_layers = ep_layers + moe_n / 2.0
+        else:
+            if "moe_act" in modules:
+                mem_per_hidden = (
+                    mem_per_hidden
+                    + (SWIGLU_FORWARD_BYTES_PER_HIDDEN + FC2_CAST_BYTES_PER_HIDDEN * low) * moe_n
+                )
+            if "shared_experts" in modules and sh:
+                dense_flops = dense_flops + 2.0 * shared_params * moe_n * t / tp
+                tp_units = tp_units + tp_pair * moe_n
+    if "mla_up_proj" in modules and mf.mla:
+        dense_flops = dense_flops + 2.0 * mf.mla_up_params * layers * t / tp
+        mem_per_hidden = mem_per_hidden + ROPE_FORWARD_BYTES_PER_HIDDEN * layers
+    if "layernorm" in modules:
+        # the unfused norms only: MLA's input norm on every layer, the pre-MLP norm of a MoE
+        # layer (Transformer Engine fuses a GQA layer's input norm and a dense MLP's into the
+        # next linear: IdentityOp, which Megatron-Core does not recompute)
+        norms = (layers if mf.mla else 0.0 * layers) + moe_n
+        mem_per_hidden = (
+            mem_per_hidden
+            + (NORM_FORWARD_BYTES_PER_HIDDEN + NORM_CAST_BYTES_PER_HIDDEN * low) * norms
+        )
+    peak = f.peak_flops * f.sustained_clock_fraction
+    peak_bf16 = f.peak_bf16_flops * f.sustained_clock_fraction
+    gemm = dense_flops / (peak * f.gemm_efficiency * shape_dense) + exp_flops / (
+        peak * f.gemm_efficiency * shape_exp
+    )
+    attention = attn_flops / (peak_bf16 * f.attention_efficiency)
+    memory = (
+        (mem_per_hidden * h + copy_bytes)
+        / tp
+        * t
+        / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
+    )
+    return gemm, attention, memory, tp_units, cp_layers, ep_layers
 
 
 def tp_exposed(tp_s: float, gemm_s: float, exposed: float, overlap: bool) -> float:
@@ -1189,7 +1521,9 @@ def step_time(
         # f_pp without interleaving).
         held_layers -= v * in_flight - (v - 1) * min(m, pp)
     act_tokens = held_layers * t * h / tp
-    full_act = act_tokens * f.activation_bytes_per_hidden
+    modules = layout.recompute_modules
+    freed = selective_freed_bytes_per_hidden(modules, mf, f)
+    full_act = act_tokens * (f.activation_bytes_per_hidden - freed)
     ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
     if forward_only:
         r = 1.0  # memory: no activations kept for a backward, the layer inputs at most
@@ -1242,22 +1576,47 @@ def step_time(
         )
         if forward_only:
             mem_i /= TRAINING_TO_FORWARD
+        # selective recomputation on the layers not fully recomputed (none forward only)
+        sel_tp = sel_cp = sel_ep = 0.0
+        if modules and not forward_only and r < 1.0:
+            sel_g, sel_a, sel_m, sel_tp, sel_cp, sel_ep = (
+                (1.0 - r) * x
+                for x in selective_recompute_terms(
+                    modules,
+                    n,
+                    mtp,
+                    moe_i,
+                    t,
+                    tp,
+                    etp,
+                    mf,
+                    f,
+                    shape_dense,
+                    shape_exp,
+                    ep_load,
+                    gemm_load,
+                )
+            )
+            gemm_i, attn_i, mem_i = gemm_i + sel_g, attn_i + sel_a, mem_i + sel_m
         tp_i = 0.0
         if tp > 1:
             tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (n + mtp)
             # the MoE layers' expert share at an expert TP below TP (moe_tp_bytes_removed)
             tp_bytes -= moe_tp_bytes_removed(mf, tp, etp) * act_bytes * moe_i
+            tp_bytes += sel_tp * act_bytes
             tp_full = tp_bytes / _group_bandwidth(tp, f)
             if forward_only:
                 tp_full *= FORWARD_COMM_SHARE
             tp_i = tp_exposed(tp_full, gemm_i + head_i, exposed, layout.tp_comm_overlap)
         cp_i = 0.0
         if cp > 1:
-            cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * (n + mtp)
+            cp_layers = n + mtp + sel_cp
+            cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * cp_layers
             if forward_only:
                 cp_bytes /= 3.0
             cp_i = max(0.0, cp_bytes / _group_bandwidth(tp * cp, f) - attn_i)
-        kinds.append((gemm_i, head_i, attn_i, mem_i, tp_i, cp_i, moe_i, shape_i, n + mtp))
+        # the all-to-all passes count in MoE layers (moe's recomputation repeats the forward's)
+        kinds.append((gemm_i, head_i, attn_i, mem_i, tp_i, cp_i, moe_i + sel_ep, shape_i, n + mtp))
     optimizer_s = (
         2.0 * run.bytes_per_param * p_shard / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
@@ -1500,13 +1859,18 @@ def _expert_tp_column(c: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def step_times_vector(
-    c: dict[str, np.ndarray], mf: ModelFigures, f: TrainFigures, run: RunFigures
+    c: dict[str, np.ndarray],
+    mf: ModelFigures,
+    f: TrainFigures,
+    run: RunFigures,
+    modules: tuple[str, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(tokens/s, memory bytes) of every candidate: step_time's formulas on arrays (the
     recomputed share is the least that fits, as step_time's default; candidates leave the
     recipe inputs tp_comm_overlap, ep_comm_overlap and embedding_loss_in_pp_split off; their
-    `etp` column is the expert TP, 0 = TP, as Layout.expert_tp; the fully sharded twins,
-    c["fsdp"] = DP·CP, as _fsdp_placed)."""
+    `etp` column is the expert TP, 0 = TP, as Layout.expert_tp; `modules`: every candidate's
+    selective recomputation, Layout.recompute_modules: the search leaves it empty; the fully
+    sharded twins, c["fsdp"] = DP·CP, as _fsdp_placed)."""
     tp, pp, dp, cp, ep, v, mb = (
         c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
     )
@@ -1533,7 +1897,8 @@ def step_times_vector(
     interleave = np.where(v > 1, 1 + (pp - 1) / (pp * v), 1.0)
     in_flight = np.where(pp > 1, np.minimum(m, pp) * interleave, 1.0)
     act_tokens = layers_stage * in_flight * t * h / tp
-    full_act = act_tokens * f.activation_bytes_per_hidden
+    freed = selective_freed_bytes_per_hidden(modules, mf, f)
+    full_act = act_tokens * (f.activation_bytes_per_hidden - freed)
     ckpt_act = act_tokens * CHECKPOINT_BYTES_PER_HIDDEN
     room = f.usable_hbm_bytes - state
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1577,15 +1942,26 @@ def step_times_vector(
             shape_exp,
             ep_load,
         )
+        sel_tp = sel_cp = sel_ep = 0.0 * t
+        if modules:
+            sel_g, sel_a, sel_m, sel_tp, sel_cp, sel_ep = (
+                (1.0 - r) * x
+                for x in selective_recompute_terms(
+                    modules, nl, mtp, moe_i, t, tp, etp, mf, f, shape_dense, shape_exp, ep_load
+                )
+            )
+            gemm_i, attn_i, mem_i = gemm_i + sel_g, attn_i + sel_a, mem_i + sel_m
         tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (nl + mtp) - removed * act_bytes * moe_i
+        tp_bytes = tp_bytes + sel_tp * act_bytes
         tp_i = np.where(tp > 1, exposed * tp_bytes / group_bw(tp), 0.0)
-        cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * (nl + mtp)
+        cp_layers = nl + mtp + sel_cp
+        cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * cp_layers
         cp_i = np.where(cp > 1, np.maximum(0.0, cp_bytes / group_bw(tp * cp) - attn_i), 0.0)
         base_i = gemm_i + head_i + attn_i + mem_i + tp_i + cp_i
         compute_i = gemm_i + head_i + attn_i + mem_i
         stages.append(
             (
-                np.broadcast_to(moe_i, t.shape),
+                np.broadcast_to(moe_i + sel_ep, t.shape),
                 np.broadcast_to(base_i, t.shape),
                 np.broadcast_to(compute_i, t.shape),
                 np.broadcast_to(nl + mtp, t.shape),
@@ -1812,7 +2188,11 @@ def best_layout(
         lay = pinned
         if lay.accelerators != accelerators:
             lay = replace(lay, dp=max(1, accelerators // (lay.tp * lay.pp * lay.cp)))
-        bad_ep = expert_parallel_problem(lay, mf.experts) or fsdp_problem(lay, mf.experts)
+        bad_ep = (
+            expert_parallel_problem(lay, mf.experts)
+            or fsdp_problem(lay, mf.experts)
+            or recompute_modules_problem(lay.recompute_modules, mf, lay.ep_comm_overlap)
+        )
         if bad_ep:
             return LayoutChoice(None, [], 1, f"pinned layout {lay}: {bad_ep}")
         st = step_time(lay, mf, f, run, recompute)

@@ -89,18 +89,27 @@ class LayoutSpec(Strict):
     expert_ffn/expert_tp, and the expert-parallel group spans expert_tp x ep ranks (docs/models.md,
     expert tensor parallelism); 0 (default) = tp (Megatron-Core's default when unset); must
     divide tp, and expert_tp x ep must divide tp x dp x cp; MoE models only (no effect on a dense
-    model). `fsdp`: the recipe shards the weights, gradients and
-    optimizer state over the data-parallel group (ZeRO-3 / FSDP: PyTorch FSDP2 `fully_shard` as
-    in torchtitan, Megatron-FSDP `use_megatron_fsdp` with `optim_grads_params`, AXLearn's fsdp
-    mesh axis): each layer's weights are all-gathered before its forward and again before its
-    backward and its gradients reduce-scattered, every micro-batch, prefetched one layer ahead,
-    so the step exposes what a layer's compute cannot hide, and each accelerator holds 1/fsdp of
-    the weights, gradients and optimizer state plus two gathered layers (docs/models.md, FSDP;
-    on a MoE model the routed experts' share over their own data-parallel group, the tp x dp x
-    cp/(expert_tp x ep) ranks holding the same expert shard). The value is the sharding group's size (Megatron-Bridge's FSDP column, AXLearn's fsdp mesh
-    axis): dp x cp = fully sharded; a divisor of dp x cp below it = hybrid sharding (HSDP: the
-    groups' replicas all-reduce their gradient shards once a step; dense models only); at least
-    2, dividing dp x cp; 0 (default) = the distributed optimizer (ZeRO-1)."""
+    model). `recompute_modules`: selective recomputation (Megatron-Core
+    `recompute_granularity: selective` with `recompute_modules`; the MLPerf NeMo configs'
+    `RECOMPUTE_MODULES`): each named module's forward runs again in the backward and its saved
+    activations are dropped for its input (docs/models.md, selective recomputation): core_attn
+    (the core attention), mlp (the dense MLP: dense-FFN layers only, as Megatron-Core skips MoE
+    layers), moe (the whole MoE layer, all-to-all included), moe_act (the routed experts'
+    activation function), shared_experts, mla_up_proj (the MLA up-projections and RoPE; MLA
+    models only), layernorm (the two norms); [] (default) = none; layers the memory check
+    recomputes fully do not also recompute modules; moe not with ep_comm_overlap (Megatron-Bridge
+    refuses it). `fsdp`: the recipe shards the weights, gradients and optimizer state over the
+    data-parallel group (ZeRO-3 / FSDP: PyTorch FSDP2 `fully_shard` as in torchtitan, Megatron-FSDP
+    `use_megatron_fsdp` with `optim_grads_params`, AXLearn's fsdp mesh axis): each layer's weights
+    are all-gathered before its forward and again before its backward and its gradients
+    reduce-scattered, every micro-batch, prefetched one layer ahead, so the step exposes what a
+    layer's compute cannot hide, and each accelerator holds 1/fsdp of the weights, gradients and
+    optimizer state plus two gathered layers (docs/models.md, FSDP; on a MoE model the routed
+    experts' share over their own data-parallel group, the tp x dp x cp/(expert_tp x ep) ranks
+    holding the same expert shard). The value is the sharding group's size (Megatron-Bridge's FSDP
+    column, AXLearn's fsdp mesh axis): dp x cp = fully sharded; a divisor of dp x cp below it =
+    hybrid sharding (HSDP: the groups' replicas all-reduce their gradient shards once a step; dense
+    models only); at least 2, dividing dp x cp; 0 (default) = the distributed optimizer (ZeRO-1)."""
 
     tp: PositiveInt = 1
     pp: PositiveInt = 1
@@ -114,10 +123,24 @@ class LayoutSpec(Strict):
     embedding_loss_in_pp_split: bool = False
     expert_capacity_factor: Annotated[float, Field(ge=0.0)] = 0.0
     expert_tp: NonNegInt = 0
+    recompute_modules: list[
+        Literal["core_attn", "mlp", "moe", "moe_act", "shared_experts", "mla_up_proj", "layernorm"]
+    ] = Field(default_factory=list)
     fsdp: Annotated[int, Field(ge=0)] = 0
 
     @model_validator(mode="after")
     def _overlap_needs_tp(self) -> LayoutSpec:
+        if len(set(self.recompute_modules)) != len(self.recompute_modules):
+            raise ValueError(
+                f"recompute_modules {self.recompute_modules} names a module twice (each "
+                "module's forward is recomputed once)"
+            )
+        if "moe" in self.recompute_modules and self.ep_comm_overlap:
+            raise ValueError(
+                "recompute_modules moe cannot run with ep_comm_overlap: Megatron-Bridge refuses "
+                "it (disable moe in recompute_modules when enabling "
+                "overlap_moe_expert_parallel_comm)"
+            )
         if 0.0 < self.expert_capacity_factor < 1.0:
             raise ValueError(
                 "expert_capacity_factor must be 0 (off) or at least 1: the buffer holds that "
