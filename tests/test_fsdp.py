@@ -5,6 +5,7 @@ overlap one layer ahead, hybrid sharding's once-a-step all-reduce, and bad input
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -353,6 +354,12 @@ def test_cli_layout_takes_etp_and_fsdp_together(capsys: pytest.CaptureFixture[st
         "fsdp": "16",
     }
     args = ["estimate", "pretrain", "--model", "qwen3-235b-a22b", "--system", "hgx-h100"]
-    args += ["--tokens", "1T", "--global-batch-tokens", "4M", "--units", "128"]
-    assert cli.main([*args, "--layout", "tp=2,pp=4,dp=16,ep=16,etp=1,fsdp=16"]) == 0
-    assert "expert TP 1, FSDP over 16" in capsys.readouterr().out
+    args += ["--tokens", "1T", "--global-batch-tokens", "4M", "--units", "16"]  # 128 GPUs
+    assert cli.main([*args, "--layout", "tp=2,pp=4,dp=16,ep=16,etp=1,fsdp=16", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["feasible"] and data["job_accelerators"] == 128
+    assert data["layout"] == "TP2 x PP4 x DP16 x EP16, mb 1, expert TP 1, FSDP over 16"
+    # hybrid FSDP of a MoE model stays refused, whatever the expert TP
+    assert cli.main([*args, "--layout", "tp=2,pp=4,dp=16,ep=16,etp=1,fsdp=8", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert not data["feasible"] and "of a MoE model is not modelled" in data["reason"]
