@@ -337,11 +337,16 @@ def with_latency(st: StepTime, mf: Any, f: Any, bucket: float = 0.0) -> float:
 
 @contextlib.contextmanager
 def latency_term(catalog: Catalog) -> Iterator[None]:
-    """ct._step with the latency term (scratch), restored on exit."""
+    """ct._step with the latency term (scratch), restored on exit. A fully sharded (FSDP) row is
+    left as it is: it has no ZeRO-1 bucket exchange at the step's end, and the model already
+    charges NCCL's ring latency on each of its per-layer gathers and reduce-scatters
+    (ring_latency_s, session fsdp)."""
     original = ct._step
 
     def patched(cat: Catalog, run: dict[str, Any], *args: Any, **kw: Any) -> StepTime:
         st = original(cat, run, *args, **kw)
+        if st.layout.fsdp:
+            return st
         hw = hardware(cat, run["system"])
         assert hw is not None
         precision = kw.get("precision") or (args[3] if len(args) > 3 else None)

@@ -221,6 +221,7 @@ def test_the_array_ranking_agrees_with_step_time(
             int(c["mb"][i]),
             expert_tp=int(c["etp"][i]),
             recompute_modules=modules,
+            fsdp=int(c["fsdp"][i]),  # the fully sharded twins too (fsdp merge)
         )
         st = step_time(lay, mf, f, run)
         assert rate[i] == pytest.approx(st.tokens_per_s, rel=1e-9), lay

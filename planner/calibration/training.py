@@ -72,6 +72,7 @@ def _layout(d: dict[str, Any]) -> Layout:
         expert_capacity_factor=float(d.get("expert_capacity_factor", 0.0)),
         expert_tp=int(d.get("expert_tp", 0)),
         recompute_modules=modules,
+        fsdp=int(d.get("fsdp", 0)),
     )
 
 
@@ -97,7 +98,12 @@ def _step(
         BYTES_PER_VALUE[param_gather or run.get("param_gather_precision", "bf16")],
     )
     mf = model_figures(arch, sequence_length, mtp=bool(run.get("mtp", True)))
-    return step_time(_layout(layout), mf, f, figures)
+    # `recompute`: the share of layers the recipe recomputes, when its source states it (a
+    # remat policy); absent: the least that fits, as the planner chooses
+    recompute = run.get("recompute")
+    return step_time(
+        _layout(layout), mf, f, figures, None if recompute is None else float(recompute)
+    )
 
 
 def predict(run: dict[str, Any], catalog: Catalog | None = None) -> float:

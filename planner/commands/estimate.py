@@ -842,11 +842,12 @@ _LAYOUT_KEYS = {
     "ecf": "expert_capacity_factor",
     "etp": "expert_tp",
     "rm": "recompute_modules",
+    "fsdp": "fsdp",
 }
 
 
 def _layout(text: str | None) -> dict[str, Any] | None:
-    """tp=8,pp=16,dp=64,cp=1,vp=8,mb=1[,tpo=1][,epo=1][,elp=1][,ecf=1.5][,etp=1]
+    """tp=8,pp=16,dp=64,cp=1,vp=8,mb=1[,tpo=1][,epo=1][,elp=1][,ecf=1.5][,etp=1][,fsdp=64]
     [,rm=mla_up_proj+mlp] -> a LayoutSpec dict (rm: the recompute modules, joined by +)."""
     if not text:
         return None

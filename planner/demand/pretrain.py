@@ -256,8 +256,9 @@ def training_layout(lay: LayoutSpec, dp: int) -> Layout:
         lay.ep_comm_overlap,
         lay.embedding_loss_in_pp_split,
         lay.expert_capacity_factor,
-        lay.expert_tp,
-        tuple(lay.recompute_modules),
+        expert_tp=lay.expert_tp,
+        recompute_modules=tuple(lay.recompute_modules),
+        fsdp=lay.fsdp,
     )
 
 

@@ -101,6 +101,17 @@ Selective recomputation (a layout's recompute_modules, Megatron-Core recompute_g
   shared experts, router, routed copies' forward passes, half its TP collectives and the
   all-to-all x 1.5; moe_act, shared_experts, mla_up_proj, layernorm), and a_p less the modules'
   saved activations (selective_freed_bytes_per_hidden)
+FSDP (a layout's `fsdp` F: weights, gradients and optimizer state sharded over F of the DP·CP
+  ranks, fully at F = DP·CP, hybrid below it (dense only); a recipe input; the routed experts'
+  share over their own group, the TP·DP·CP/(ETP·EP) ranks of the DP exchange above and
+  optimizer_shard, whatever the ETP): per micro-batch each of the n layers on a stage all-gathers
+  its P_acc/n weights before its forward and its backward (`g`) and reduce-scatters their
+  gradients after its backward (`r`), each the DP exchange's hierarchical ring over the F ranks
+  plus NCCL's ring latency (ring_latency_s), prefetched a layer ahead: `g + (n-1)·max(0, g - c_f)
+  + (n-1)·max(0, g + r - c_b) + r` exposed (fsdp_exposed), in t_mb; no ZeRO-1 exchange at the
+  step's end (a hybrid group's replicas all-reduce their gradient shards, exposed as DP); memory
+  `P_shard·(bytes(gather) + bytes_per_param - 2) + 2·P_acc/n·(bytes(gather) + bytes(grad))`
+  (fsdp_state_bytes) in place of the state below.
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_shard · (bytes_per_param - 2 - bytes(grad))`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
@@ -256,6 +267,19 @@ class Layout:
     # selective recomputation). (): none (Megatron-Core's default is core_attn, but only when
     # the recipe selects selective granularity). A recipe input; the layout search leaves it off.
     recompute_modules: tuple[str, ...] = ()
+    # Weights, gradients and optimizer state sharded over `fsdp` data-parallel ranks (ZeRO-3 /
+    # FSDP: PyTorch FSDP2 fully_shard as in torchtitan, Megatron-FSDP's optim_grads_params
+    # strategy (Megatron-Bridge use_megatron_fsdp; its tables' FSDP column is this group's
+    # size), AXLearn's fsdp mesh axis): each decoder layer's weights all-gathered before its
+    # forward and again before its backward (reshard_after_forward, the three stacks' default),
+    # its gradients reduce-scattered after its backward, every micro-batch, prefetched one
+    # layer ahead on a stream of their own (fsdp_exposed); no ZeRO-1 exchange at the step's
+    # end. fsdp = DP·CP: fully sharded; a divisor of DP·CP below it: hybrid sharding (HSDP,
+    # AXLearn's data x fsdp mesh), the DP·CP/fsdp replicas all-reducing their gradient shards
+    # once a step. 0: off (the distributed optimizer, ZeRO-1). The layout search ranks each
+    # candidate with DP·CP > 1 also fully sharded (fsdp = DP·CP); a hybrid group is a recipe
+    # input.
+    fsdp: int = 0
 
     @property
     def accelerators(self) -> int:
@@ -284,6 +308,7 @@ class Layout:
             text += f", expert TP {self.expert_tp}"
         if self.recompute_modules:
             text += f", recompute {'+'.join(self.recompute_modules)}"
+        text += f", FSDP over {self.fsdp}" if self.fsdp else ""
         return text + (
             ", embedding and loss in the PP split" if self.embedding_loss_in_pp_split else ""
         )
@@ -423,6 +448,10 @@ class StepTime:
     head_s: float = 0.0
     last_stage: bool = False  # the last pipeline stage (its layers + MTP + heads) is the slowest
     stage_layers: float = 0.0  # decoder layers on the slowest stage (+ its MTP modules)
+    # FSDP (Layout.fsdp): the weight all-gathers and gradient reduce-scatters the slowest
+    # stage's compute does not hide, per micro-batch (in micro_batch_s; fsdp_exposed); dp_s is
+    # then the step's FSDP collective time, none of it at the step's end
+    fsdp_s: float = 0.0
 
     @property
     def fits(self) -> bool:
@@ -462,6 +491,7 @@ class StepTime:
             + f" + attention {self.attention_s * 1e3:.4g}"
             f" + memory-bound {self.memory_s * 1e3:.4g} + exposed TP {self.tp_s * 1e3:.3g}"
             f" / CP {self.cp_s * 1e3:.3g} / EP {self.ep_s * 1e3:.3g} / PP {self.pp_s * 1e3:.3g}"
+            + (f" + exposed FSDP {self.fsdp_s * 1e3:.3g}" if self.fsdp_s else "")
             + (f" (last stage, {self.stage_layers:g} layers)" if self.last_stage else "")
             + "; "
             f"step = {self.micro_batches:g} micro-batches + bubble {self.bubble_s:.3g} s "
@@ -989,6 +1019,26 @@ def expert_parallel_problem(lay: Layout, experts: int) -> str:
     return ""
 
 
+def fsdp_problem(lay: Layout, experts: int) -> str:
+    """Why a pinned layout's FSDP group cannot be built, or "": it must divide DP·CP (the
+    ranks that hold the same weights); a hybrid group (below DP·CP) must hold whole CP groups
+    (CP ranks are adjacent, the shard group DP ranks next) and, on a MoE model, is not modelled
+    (the routed experts' own data-parallel group beside it)."""
+    if not lay.fsdp:
+        return ""
+    ranks = lay.dp * lay.cp
+    if lay.fsdp < 2 or ranks % lay.fsdp:
+        return f"fsdp {lay.fsdp} must be at least 2 and divide DP x CP = {ranks}"
+    if lay.fsdp < ranks and lay.fsdp % lay.cp:
+        return f"a hybrid fsdp group ({lay.fsdp} of {ranks} DP x CP ranks) must hold whole CP groups ({lay.cp})"
+    if lay.fsdp < ranks and experts:
+        return (
+            f"hybrid sharding (fsdp {lay.fsdp} below DP x CP = {ranks}) of a MoE model is not "
+            "modelled: use fsdp = DP x CP"
+        )
+    return ""
+
+
 def expert_gemm_load(capacity: float, ep_load: float) -> float:
     """The expert GEMMs' rows over the mean routed copies a rank receives (t·k), per MoE layer
     and micro-batch: with a static receive buffer of `capacity` x the mean (Megatron-LM
@@ -1001,6 +1051,61 @@ def expert_gemm_load(capacity: float, ep_load: float) -> float:
     if capacity <= 0.0:
         return ep_load
     return max(capacity, ep_load)
+
+
+# NCCL's ring cost model for a bandwidth-bound all-gather or reduce-scatter (Simple protocol,
+# the one NCCL picks for messages of this size): a base latency and one step per rank, a step
+# within the scale-up domain or over the network (NVIDIA/nccl src/graph/tuning.cc @5067397c,
+# ncclTunerConstantsDefaults: Ring/Simple base 8.4 us, NVLink step 3.4 us, network step 14.0 us;
+# an all-gather or reduce-scatter ring takes ranks-1 steps, domains-1 of them over the network;
+# bench/fsdp_unit_pipeline.py reads them). Applied to every accelerator's collective library.
+RING_BASE_S = 8.4e-6
+RING_STEP_SCALE_UP_S = 3.4e-6
+RING_STEP_SCALE_OUT_S = 14.0e-6
+
+
+def ring_latency_s(ranks: int, domains: int) -> float:
+    """Latency of one ring all-gather or reduce-scatter over `ranks` ranks in `domains` scale-up
+    domains: base + (ranks-1-(domains-1)) scale-up steps + (domains-1) network steps, s."""
+    if ranks <= 1:
+        return 0.0
+    inter = max(0, domains - 1)
+    return RING_BASE_S + (ranks - 1 - inter) * RING_STEP_SCALE_UP_S + inter * RING_STEP_SCALE_OUT_S
+
+
+def fsdp_exposed(
+    gather_s: float, scatter_s: float, compute_s: float, forward_share: float, units: float
+) -> float:
+    """FSDP's collective time a micro-batch's compute does not hide, per micro-batch, s: `units`
+    FSDP units (one decoder layer each: torchtitan and Megatron-FSDP wrap each transformer
+    block) of equal compute `compute_s/units`, `forward_share` of it forward; each unit's weights
+    all-gathered (`gather_s` a unit, its latency included) before its forward and again before
+    its backward, its gradients reduce-scattered (`scatter_s`) after its backward, on a
+    communication stream of their own, the next unit's gather issued while this one computes
+    (PyTorch FSDP notes: implicit forward prefetching, "the 1st all-gather will not be able to
+    overlap with anything"; backward prefetch one unit ahead):
+    `g + (n-1)·max(0, g - c_f)` forward, `(n-1)·max(0, g + r - c_b) + r` backward (the first
+    backward unit's gather issued under the output head and loss; the last reduce-scatter after
+    the last backward), c_f and c_b a unit's forward and backward compute. forward_share 1 (a
+    forward-only pass): the forward's gathers alone."""
+    n = max(1.0, units)
+    cf = forward_share * compute_s / n
+    cb = (1.0 - forward_share) * compute_s / n
+    out = gather_s + (n - 1.0) * max(0.0, gather_s - cf)
+    if forward_share < 1.0:
+        out += (n - 1.0) * max(0.0, gather_s + scatter_s - cb) + scatter_s
+    return out
+
+
+def fsdp_state_bytes(p_shard: float, p_unit: float, run: RunFigures) -> float:
+    """Training state an accelerator holds under FSDP, B: its shard `p_shard` (optimizer_shard's
+    parameters) of the weights at the gather precision, the gradients and the optimizer state
+    (bytes_per_param - 2 - bytes(grad)), plus two gathered units of `p_unit` parameters with
+    their full gradients (the unit computing and the one prefetched: the weights at the gather
+    precision, the gradients before their reduce-scatter)."""
+    optimizer = max(0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes)
+    per_param = run.param_gather_bytes + run.gradient_bytes
+    return p_shard * (per_param + optimizer) + 2.0 * p_unit * per_param
 
 
 def expert_group_span(tp: int, cp: int, ep: int, etp: int, pp: int, pp_inside: bool) -> int:
@@ -1150,6 +1255,7 @@ class _Placement:
     dp_exposed_s: float
     step_s: float
     stage: int = 0  # the slowest stage of `stages` (0: the busiest of the first PP-1; 1: the last)
+    fsdp_s: float = 0.0  # FSDP's exposed collectives per micro-batch (fsdp_exposed)
 
 
 def _placed(
@@ -1165,6 +1271,8 @@ def _placed(
     m: int,
     optimizer_s: float,
     forward_only: bool = False,
+    units: tuple[float, ...] = (),
+    forward_share: float = 1.0 / TRAINING_TO_FORWARD,
 ) -> _Placement:
     """EP, PP and DP terms and the step for one placement. pp_inside: the replica TP·CP·PP lies
     in one scale-up domain (PP sends over scale-up; EP ranks, carved out of DP, are TP·CP·PP
@@ -1174,7 +1282,9 @@ def _placed(
     (MoE layers, GEMM + head + attention + memory-bound + TP + CP time, compute time: what an
     EP overlap hides behind) of each pipeline stage kind; the slowest sets the micro-batch time
     (the first on a tie). p_expert: the routed experts' share of p_acc, N_e/(TP·PP·EP), whose
-    data-parallel peers are the DP·CP/EP ranks holding the same experts (_expert_copies)."""
+    data-parallel peers are the DP·CP/EP ranks holding the same experts (_expert_copies).
+    units, forward_share: with layout.fsdp, each stage kind's FSDP units (its layers) and the
+    forward's share of its compute (_fsdp_placed)."""
     tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
     etp = layout.etp
     # the routed tokens an expert TP group works on, per rank: ETP/TP of the TP group's t
@@ -1218,7 +1328,7 @@ def _placed(
     # the routed experts' data-parallel group: the TP·DP·CP/(ETP·EP) ranks holding the same
     # expert shard (DP·CP/EP at expert TP = TP)
     expert_group = dp_group * tp // (etp * ep) if p_expert else 1
-    if (dp_group > 1 or expert_group > 1) and not forward_only:
+    if (dp_group > 1 or expert_group > 1) and (layout.fsdp or not forward_only):
         if pp_inside:
             per_domain = cp * _per_domain(dp, tp * cp * pp, f.scale_up_domain)
         else:
@@ -1245,11 +1355,104 @@ def _placed(
                 dp_s += (copies - 1) / copies * expert_bytes / su
             if outer_e > 1:
                 dp_s += (outer_e - 1) / outer_e * expert_bytes / copies / so
+    if layout.fsdp:
+        return _fsdp_placed(
+            pp_inside,
+            layout,
+            f,
+            run,
+            p_acc,
+            p_expert,
+            stages,
+            m,
+            optimizer_s,
+            dp_s,
+            ep_one,
+            pp_s,
+            units,
+            forward_share,
+            forward_only,
+        )
     # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
     # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
     dp_exposed = max(0.0, dp_s - (t_mb + bubble_s))
     step = m * t_mb + bubble_s + dp_exposed + optimizer_s
     return _Placement(pp_inside, ep_s, pp_s, t_mb, bubble_s, dp_s, dp_exposed, step, stage)
+
+
+def _fsdp_placed(
+    pp_inside: bool,
+    layout: Layout,
+    f: TrainFigures,
+    run: RunFigures,
+    p_acc: float,
+    p_expert: float,
+    stages: tuple[tuple[float, float, float], ...],
+    m: int,
+    optimizer_s: float,
+    exchange_s: float,
+    ep_one: float,
+    pp_s: float,
+    units: tuple[float, ...],
+    forward_share: float,
+    forward_only: bool,
+) -> _Placement:
+    """_placed's micro-batch time and step under FSDP (layout.fsdp = F, a valid group:
+    fsdp_problem). Fully sharded (F = DP·CP): `exchange_s` is _placed's hierarchical DP exchange
+    time of the p_acc parameters at (bytes(grad) + bytes(param gather)) each (the dense
+    parameters over DP·CP, the routed experts over their own group), and a unit's all-gather
+    moves its p_acc/n parameters at the gather precision, its reduce-scatter at the
+    gradient's, over the same rings. Hybrid (F < DP·CP, dense): the same hierarchical ring over
+    the F ranks of a shard group (k of them a domain: the DP ranks of a domain, F/k domains),
+    and once a step the replicas all-reduce their gradient shards, `2·(R-1)/R · p_acc/F ·
+    bytes(grad)` over R = DP·CP/F replicas (over scale-out when the job leaves the domain),
+    overlapped with the last micro-batch and the drain as the ZeRO-1 exchange. Each
+    collective costs `ring_latency_s` more (twice with routed experts: their group's
+    collective beside the dense one's). Each stage kind's micro-batch time gains
+    fsdp_exposed; `step = m · t_mb + bubble + exposed all-reduce + optimizer`; dp_s: the step's
+    FSDP collective time (+ the all-reduce)."""
+    tp, pp, dp, cp, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.vp
+    dp_group = dp * cp
+    group = layout.fsdp
+    if pp_inside:
+        per_domain = cp * _per_domain(group // cp, tp * cp * pp, f.scale_up_domain)
+    else:
+        per_domain = _per_domain(group, tp, f.scale_up_domain)
+    outer = group // per_domain
+    alpha = ring_latency_s(group, outer) * (2 if p_expert else 1)
+    su = f.scale_up_bytes_per_s * f.collective_efficiency
+    so = f.scale_out_bytes_per_s * f.collective_efficiency
+    if group == dp_group:
+        # the bandwidth time of all p_acc parameters at one byte each
+        per_byte = exchange_s / (run.gradient_bytes + run.param_gather_bytes)
+    else:
+        per_byte = (per_domain - 1) / per_domain * p_acc / su
+        per_byte += (outer - 1) / outer * p_acc / per_domain / so
+    stage, t_mb, ep_s, fsdp_s, busy = 0, -1.0, 0.0, 0.0, 0.0
+    one_way = FORWARD_COMM_SHARE if forward_only else 1.0
+    for i, (moe_n, base_s, compute_s) in enumerate(stages):
+        n = max(1.0, units[i] if i < len(units) else 1.0)
+        gather = alpha + per_byte * run.param_gather_bytes / n
+        scatter = alpha + per_byte * run.gradient_bytes / n
+        f_i = fsdp_exposed(gather, scatter, compute_s, forward_share, n)
+        ep_i = 0.0
+        if ep_one:
+            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, layout.ep_comm_overlap)
+        if base_s + ep_i + pp_s + f_i > t_mb:
+            stage, t_mb, ep_s, fsdp_s = i, base_s + ep_i + pp_s + f_i, ep_i, f_i
+            busy = n * (gather if forward_only else 2.0 * gather + scatter)
+    bubble_s = (pp - 1) / v * t_mb
+    replicas = dp_group // group
+    reduce_s = 0.0
+    if replicas > 1 and not forward_only:
+        span = tp * dp * cp * (pp if pp_inside else 1)
+        shard_bytes = p_acc / group * run.gradient_bytes
+        reduce_s = 2.0 * (replicas - 1) / replicas * shard_bytes / _group_bandwidth(span, f)
+    exposed = max(0.0, reduce_s - (t_mb + bubble_s))
+    step = m * t_mb + bubble_s + exposed + optimizer_s
+    return _Placement(
+        pp_inside, ep_s, pp_s, t_mb, bubble_s, m * busy + reduce_s, exposed, step, stage, fsdp_s
+    )
 
 
 def step_time(
@@ -1303,6 +1506,9 @@ def step_time(
     state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     )
+    if layout.fsdp:  # weights and gradients sharded too (over the FSDP group), a layer a unit
+        p_shard = optimizer_shard(p_acc - p_expert, p_expert, layout.fsdp, ep, etp / tp)
+        state = fsdp_state_bytes(p_shard, p_acc / max(1, layers_stage), run)
     # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
     # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
     in_flight = min(m, pp) * (1 + (pp - 1) / (pp * v) if v > 1 else 1.0) if pp > 1 else 1.0
@@ -1424,9 +1630,16 @@ def step_time(
     # one domain, PP stages share it and DP runs across domains; the faster is kept (DP first
     # on a tie).
     args = (t, p_acc, p_expert, stages, m, optimizer_s, forward_only)
-    placed = _placed(False, layout, mf, f, run, *args)
+    # FSDP units: a stage kind's layers; the forward's share of their compute, 1/(3·(1 + r/3))
+    fsdp_args: dict[str, Any] = {}
+    if layout.fsdp:
+        fsdp_args = {
+            "units": tuple(float(k[8]) for k in kinds),
+            "forward_share": 1.0 if forward_only else 1.0 / (TRAINING_TO_FORWARD * extra),
+        }
+    placed = _placed(False, layout, mf, f, run, *args, **fsdp_args)
     if pp > 1 and tp * cp * pp <= f.scale_up_domain:
-        inside = _placed(True, layout, mf, f, run, *args)
+        inside = _placed(True, layout, mf, f, run, *args, **fsdp_args)
         if inside.step_s < placed.step_s:
             placed = inside
     ep_s, pp_s, t_mb, bubble_s = placed.ep_s, placed.pp_s, placed.t_mb, placed.bubble_s
@@ -1469,6 +1682,7 @@ def step_time(
         head_s=head_s,
         last_stage=placed.stage == 1,
         stage_layers=stage_n,
+        fsdp_s=placed.fsdp_s,
     )
 
 
@@ -1492,7 +1706,8 @@ def candidate_layouts(
     """Layouts of exactly `accelerators`: TP divides the heads and the scale-up domain; CP keeps
     >= MIN_TOKENS_PER_CP_RANK tokens per rank; PP <= layers; at least one micro-batch per DP
     rank; interleaving needs PP > 1, m >= PP and >= 1 layer per virtual stage; EP (MoE only)
-    divides DP and the expert count; expert TP (MoE only) TP or, at TP > 1, 1."""
+    divides DP and the expert count; expert TP (MoE only) TP or, at TP > 1, 1; each with
+    DP·CP > 1 also fully sharded (fsdp = DP·CP) after itself."""
     out: list[Layout] = []
     sequences = run.global_batch_tokens / run.sequence_tokens
     tps = [t for t in _divisors(f.scale_up_domain) if mf.heads % t == 0 and accelerators % t == 0]
@@ -1521,7 +1736,10 @@ def candidate_layouts(
                             continue
                         for ep in eps:
                             for etp in etps:
-                                out.append(Layout(tp, pp, dp, cp, ep, v, mb, expert_tp=etp))
+                                for fs in (0, dp * cp) if dp * cp > 1 else (0,):
+                                    out.append(
+                                        Layout(tp, pp, dp, cp, ep, v, mb, expert_tp=etp, fsdp=fs)
+                                    )
     return out
 
 
@@ -1581,7 +1799,7 @@ def _candidate_arrays(
                     continue
                 dp = rest // pp
                 base.append((tp, pp, dp, cp, 0))
-    names = ("tp", "pp", "dp", "cp", "ep", "vp", "mb", "etp")
+    names = ("tp", "pp", "dp", "cp", "ep", "vp", "mb", "etp", "fsdp")
     if not base:
         return {n: np.zeros(0, dtype=np.int64) for n in names}
     b = np.array(base, dtype=np.int64)
@@ -1610,6 +1828,14 @@ def _candidate_arrays(
     else:
         ep_col = np.ones(len(rows), dtype=np.int64)
         etp_col = np.zeros(len(rows), dtype=np.int64)
+    # each candidate with DP·CP > 1 followed by its fully sharded twin (fsdp = DP·CP)
+    group = rows[:, 2] * rows[:, 3]
+    twins = np.where(group > 1, 2, 1)
+    starts = np.cumsum(twins) - twins
+    second = np.arange(int(twins.sum())) - np.repeat(starts, twins) == 1
+    rows, mb_col, v_col, ep_col, etp_col = (
+        np.repeat(x, twins, axis=0) for x in (rows, mb_col, v_col, ep_col, etp_col)
+    )
     return {
         "tp": rows[:, 0],
         "pp": rows[:, 1],
@@ -1619,6 +1845,7 @@ def _candidate_arrays(
         "vp": v_col,
         "mb": mb_col,
         "etp": etp_col,
+        "fsdp": np.where(second, rows[:, 2] * rows[:, 3], 0),
     }
 
 
@@ -1642,7 +1869,8 @@ def step_times_vector(
     recomputed share is the least that fits, as step_time's default; candidates leave the
     recipe inputs tp_comm_overlap, ep_comm_overlap and embedding_loss_in_pp_split off; their
     `etp` column is the expert TP, 0 = TP, as Layout.expert_tp; `modules`: every candidate's
-    selective recomputation, Layout.recompute_modules: the search leaves it empty)."""
+    selective recomputation, Layout.recompute_modules: the search leaves it empty; the fully
+    sharded twins, c["fsdp"] = DP·CP, as _fsdp_placed)."""
     tp, pp, dp, cp, ep, v, mb = (
         c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp", "mb")
     )
@@ -1660,6 +1888,11 @@ def step_times_vector(
     p_shard = optimizer_shard(dense / (tp * pp), p_expert, dp * cp, ep, share)
     state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
+    )
+    fsdp = c["fsdp"] > 0 if "fsdp" in c else np.zeros(len(tp), dtype=bool)
+    # fully sharded candidates (fsdp = DP·CP: p_shard is already over their group)
+    state = np.where(
+        fsdp, fsdp_state_bytes(p_shard, p_acc / np.maximum(1.0, layers_stage), run), state
     )
     interleave = np.where(v > 1, 1 + (pp - 1) / (pp * v), 1.0)
     in_flight = np.where(pp > 1, np.minimum(m, pp) * interleave, 1.0)
@@ -1725,7 +1958,15 @@ def step_times_vector(
         cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * cp_layers
         cp_i = np.where(cp > 1, np.maximum(0.0, cp_bytes / group_bw(tp * cp) - attn_i), 0.0)
         base_i = gemm_i + head_i + attn_i + mem_i + tp_i + cp_i
-        stages.append((np.broadcast_to(moe_i + sel_ep, t.shape), np.broadcast_to(base_i, t.shape)))
+        compute_i = gemm_i + head_i + attn_i + mem_i
+        stages.append(
+            (
+                np.broadcast_to(moe_i + sel_ep, t.shape),
+                np.broadcast_to(base_i, t.shape),
+                np.broadcast_to(compute_i, t.shape),
+                np.broadcast_to(nl + mtp, t.shape),
+            )
+        )
     optimizer_s = (
         2.0 * run.bytes_per_param * p_shard / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation)
     )
@@ -1735,11 +1976,23 @@ def step_times_vector(
     fits_domain = np.flatnonzero((c["pp"] > 1) & (c["tp"] * c["cp"] * c["pp"] <= f.scale_up_domain))
     rows = np.concatenate([np.arange(n), fits_domain])
     inside = np.arange(len(rows)) >= n
-    per = (t, p_acc, p_expert, m, optimizer_s)
-    t_, p_, pe_, m_, opt_ = (np.broadcast_to(x, t.shape)[rows] for x in per)
-    stages_ = tuple((moe_i[rows], base_i[rows]) for moe_i, base_i in stages)
+    share = 1.0 / (TRAINING_TO_FORWARD * extra)  # the forward's share of a layer's compute
+    per = (t, p_acc, p_expert, m, optimizer_s, share)
+    t_, p_, pe_, m_, opt_, share_ = (np.broadcast_to(x, t.shape)[rows] for x in per)
+    stages_ = tuple(tuple(x[rows] for x in stage) for stage in stages)
     both = _placed_vector(
-        inside, {k: v[rows] for k, v in c.items()}, mf, f, run, t_, p_, pe_, stages_, m_, opt_
+        inside,
+        {k: v[rows] for k, v in c.items()},
+        mf,
+        f,
+        run,
+        t_,
+        p_,
+        pe_,
+        stages_,
+        m_,
+        opt_,
+        share_,
     )
     step = both[:n].copy()
     step[fits_domain] = np.minimum(step[fits_domain], both[n:])
@@ -1755,14 +2008,17 @@ def _placed_vector(
     t: np.ndarray,
     p_acc: np.ndarray,
     p_expert: np.ndarray,
-    stages: tuple[tuple[np.ndarray, np.ndarray], ...],
+    stages: tuple[tuple[np.ndarray, ...], ...],
     m: np.ndarray,
     optimizer_s: np.ndarray,
+    forward_share: np.ndarray | None = None,
 ) -> np.ndarray:
     """_placed's step on arrays, for every candidate of `c`, each with its placement
     (pp_inside: only for candidates whose replica TP·CP·PP fits the domain); stages: (MoE
-    layers, base time) of each stage kind, the slowest sets the micro-batch time; p_expert: the
-    routed experts' share of p_acc (exchanged over their own DP group, _expert_copies)."""
+    layers, base time, compute time, layers) of each stage kind, the slowest sets the
+    micro-batch time; p_expert: the routed experts' share of p_acc (exchanged over their own DP
+    group, _expert_copies); the fully sharded candidates (c["fsdp"] > 0) as _fsdp_placed, their
+    units a stage's layers, forward_share of its compute forward."""
     tp, pp, dp, cp, ep, v = (c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp"))
     etp_i = _expert_tp_column(c)
     etp = etp_i.astype(float)
@@ -1793,7 +2049,7 @@ def _placed_vector(
         ep_one = np.where(ep > 1, ep_one * ep_load_imbalance(mf, t_e, ep), 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / np.where(pp_inside, su, so), 0.0)
     t_mb = np.full_like(t, -1.0)
-    for moe_i, base_i in stages:
+    for moe_i, base_i, *_ in stages:
         t_mb = np.maximum(t_mb, base_i + ep_one * moe_i + pp_s)
     bubble_s = (pp - 1) / v * t_mb
     dp_group = c["dp"] * c["cp"]
@@ -1835,6 +2091,25 @@ def _placed_vector(
         dp_s = dp_s + np.where(e_group > 1, e_s, 0.0)
     dp_exposed = np.maximum(0.0, dp_s - (t_mb + bubble_s))
     step: np.ndarray = m * t_mb + bubble_s + dp_exposed + optimizer_s
+    fsdp = c["fsdp"] > 0 if "fsdp" in c else np.zeros(len(t), dtype=bool)
+    if fsdp.any():
+        # fully sharded: each stage's layers gather and reduce-scatter over the DP·CP ring
+        # (dp_s's, per parameter byte) with NCCL's ring latency, exposed as fsdp_exposed
+        assert forward_share is not None
+        inter = np.maximum(0.0, outer - 1.0)
+        alpha = RING_BASE_S + (dp_group - 1 - inter) * RING_STEP_SCALE_UP_S
+        alpha = (alpha + inter * RING_STEP_SCALE_OUT_S) * (2.0 if mf.experts else 1.0)
+        per_byte = dp_s / (run.gradient_bytes + run.param_gather_bytes)
+        t_fs = np.full_like(t, -1.0)
+        for moe_i, base_i, compute_i, layers_i in stages:
+            n = np.maximum(1.0, layers_i)
+            g = alpha + per_byte * run.param_gather_bytes / n
+            r = alpha + per_byte * run.gradient_bytes / n
+            cf = forward_share * compute_i / n
+            cb = compute_i / n - cf
+            exposed = g + (n - 1.0) * (np.maximum(0.0, g - cf) + np.maximum(0.0, g + r - cb)) + r
+            t_fs = np.maximum(t_fs, base_i + ep_one * moe_i + pp_s + exposed)
+        step = np.where(fsdp, m * t_fs + (pp - 1) / v * t_fs + optimizer_s, step)
     return step
 
 
@@ -1865,6 +2140,7 @@ def _search(
                 int(c["vp"][i]),
                 int(c["mb"][i]),
                 expert_tp=int(c["etp"][i]),
+                fsdp=int(c["fsdp"][i]),
             ),
             mf,
             f,
@@ -1912,8 +2188,10 @@ def best_layout(
         lay = pinned
         if lay.accelerators != accelerators:
             lay = replace(lay, dp=max(1, accelerators // (lay.tp * lay.pp * lay.cp)))
-        bad_ep = expert_parallel_problem(lay, mf.experts) or recompute_modules_problem(
-            lay.recompute_modules, mf, lay.ep_comm_overlap
+        bad_ep = (
+            expert_parallel_problem(lay, mf.experts)
+            or fsdp_problem(lay, mf.experts)
+            or recompute_modules_problem(lay.recompute_modules, mf, lay.ep_comm_overlap)
         )
         if bad_ep:
             return LayoutChoice(None, [], 1, f"pinned layout {lay}: {bad_ep}")

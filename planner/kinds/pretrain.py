@@ -98,7 +98,18 @@ class LayoutSpec(Strict):
     activation function), shared_experts, mla_up_proj (the MLA up-projections and RoPE; MLA
     models only), layernorm (the two norms); [] (default) = none; layers the memory check
     recomputes fully do not also recompute modules; moe not with ep_comm_overlap (Megatron-Bridge
-    refuses it)."""
+    refuses it). `fsdp`: the recipe shards the weights, gradients and optimizer state over the
+    data-parallel group (ZeRO-3 / FSDP: PyTorch FSDP2 `fully_shard` as in torchtitan, Megatron-FSDP
+    `use_megatron_fsdp` with `optim_grads_params`, AXLearn's fsdp mesh axis): each layer's weights
+    are all-gathered before its forward and again before its backward and its gradients
+    reduce-scattered, every micro-batch, prefetched one layer ahead, so the step exposes what a
+    layer's compute cannot hide, and each accelerator holds 1/fsdp of the weights, gradients and
+    optimizer state plus two gathered layers (docs/models.md, FSDP; on a MoE model the routed
+    experts' share over their own data-parallel group, the tp x dp x cp/(expert_tp x ep) ranks
+    holding the same expert shard). The value is the sharding group's size (Megatron-Bridge's FSDP
+    column, AXLearn's fsdp mesh axis): dp x cp = fully sharded; a divisor of dp x cp below it =
+    hybrid sharding (HSDP: the groups' replicas all-reduce their gradient shards once a step; dense
+    models only); at least 2, dividing dp x cp; 0 (default) = the distributed optimizer (ZeRO-1)."""
 
     tp: PositiveInt = 1
     pp: PositiveInt = 1
@@ -115,6 +126,7 @@ class LayoutSpec(Strict):
     recompute_modules: list[
         Literal["core_attn", "mlp", "moe", "moe_act", "shared_experts", "mla_up_proj", "layernorm"]
     ] = Field(default_factory=list)
+    fsdp: Annotated[int, Field(ge=0)] = 0
 
     @model_validator(mode="after")
     def _overlap_needs_tp(self) -> LayoutSpec:
@@ -165,6 +177,16 @@ class LayoutSpec(Strict):
             raise ValueError(
                 "ep_comm_overlap needs ep > 1: it overlaps the expert-parallel all-to-all, "
                 "and ep 1 has none"
+            )
+        if self.fsdp == 1:
+            raise ValueError(
+                "fsdp must be 0 (off) or the sharding group's size, at least 2: a group of one "
+                "rank shards nothing"
+            )
+        if self.fsdp and self.dp is not None and (self.dp * self.cp) % self.fsdp:
+            raise ValueError(
+                f"fsdp {self.fsdp} must divide dp x cp = {self.dp * self.cp}: the weights are "
+                "sharded over that many of the data-parallel ranks"
             )
         if self.embedding_loss_in_pp_split and self.pp == 1:
             raise ValueError(
