@@ -250,3 +250,47 @@ def test_search_tries_expert_tp_one_at_tp_above_one() -> None:
     assert choice.best.tokens_per_s > at_tp[0].tokens_per_s
     dense = model_figures(CATALOG.models["llama-3.1-70b"], 8192)
     assert {lay.expert_tp for lay in candidate_layouts(64, dense, f, run)} == {0}
+
+
+def test_hierarchical_dispatch_sends_each_rank_s_own_tokens_over_scale_out() -> None:
+    """review21: the scale-out leg of the hierarchical all-to-all carries a rank's own t/TP
+    tokens once per remote target node, whatever the expert TP. Qwen3-235B BF16, TP2 PP1 DP16
+    EP16 at expert TP = TP on 32 H100 (4 nodes of 8), 4,096-token micro-batches: the EP group
+    spans TP·CP·EP = 32 ranks, n = 4 domains. Sequence parallel leaves t/TP = 2,048 tokens a
+    rank; Megatron-Core's flex dispatcher (DeepEP/HybridEP over the TP×EP group, routing each
+    token to its k experts' ETP ranks, token_dispatcher.py MoEFlexTokenDispatcher @d98e8a64)
+    sends a token once per target node and forwards it to the expert TP ranks of that node over
+    NVLink; the all-to-all dispatcher (MoEAlltoAllTokenDispatcher) sends the t/TP tokens over the
+    EP group and all-gathers them over the expert TP group (inside the node) afterwards. Either
+    way the InfiniBand bytes are those of t/TP tokens, not t (the model had t·ETP/TP there,
+    charging the expert TP all-gather at the scale-out rate: 2x at TP2).
+    Target nodes of k = 8 uniform draws over 4: 4 (1 - 0.75^8) = 3.5996, remote (n-1)/n:
+    scale-out 4 x 3.5996 x 0.75 x 2,048 x 4,096 x 2 B / (50 GB/s x 0.8) = 4.53 ms a layer; the
+    NVLink leg 4 x 15/16 x 4,096 x 8 x 4,096 x 2 B / (450 GB/s x 0.8) = 2.80 ms (t·ETP/TP = t
+    tokens: the forward to the ETP ranks); the slower sets the time, x the busiest EP rank."""
+    mf = model_figures(CATALOG.models["qwen3-235b-a22b"], 4096)
+    f = _h100()
+    run = RunFigures(4096, 16 * 4096 * 4, 16.0, 2.0)
+    st = step_time(Layout(tp=2, pp=1, dp=16, ep=16), mf, f, run, recompute=1.0)
+    assert st.layout.etp == 2 and not st.pp_in_scale_up
+    t, k, h, ep, tp = 4096, 8, 4096, 16, 2
+    n = 32 / 8
+    distinct = n * (1 - (1 - 1 / n) ** k)
+    assert distinct == pytest.approx(3.5996, abs=1e-4)
+    out = 4 * distinct * (n - 1) / n * (t / tp) * h * 2.0 / (50e9 * 0.8)
+    up = 4 * (ep - 1) / ep * t * k * h * 2.0 / (450e9 * 0.8)
+    assert out == pytest.approx(4.53e-3, rel=1e-3) and up == pytest.approx(2.80e-3, rel=2e-3)
+    busiest = 1 + math.sqrt(2 * math.log(ep) / (t * k))
+    assert st.ep_s == pytest.approx(94 * max(out, up) * busiest, rel=1e-9)
+    # the vectorised search prices the same layout the same (tokens/s at the least recompute
+    # that fits, as step_time's default)
+    import numpy as np
+
+    from planner.demand.training import step_times_vector
+
+    row = {"tp": 2, "pp": 1, "dp": 16, "cp": 1, "ep": 16, "vp": 1, "mb": 1, "etp": 0}
+    c = {key: np.array([value], dtype=np.int64) for key, value in row.items()}
+    tokens, _ = step_times_vector(c, mf, f, run)
+    one = step_time(Layout(tp=2, pp=1, dp=16, ep=16), mf, f, run)
+    assert one.ep_s == pytest.approx(st.ep_s, rel=1e-12)
+    assert tokens[0] == pytest.approx(one.tokens_per_s, rel=1e-9)

@@ -90,7 +90,8 @@ Step:
   optimizer_shard)
 Expert TP (a layout's expert_tp ETP, 0 = TP; docs/models.md, expert tensor parallelism): the
   expert GEMMs at width expert_ffn/ETP and M = t·k·ETP·EP/(TP·E); the all-to-all of t·ETP/TP
-  tokens a rank (x_EP at that count) over ETP·EP consecutive ranks (expert_group_span); a MoE
+  tokens a rank (x_EP at that count) over ETP·EP consecutive ranks (expert_group_span), its
+  scale-out leg (the group beyond one domain) on each rank's own t/TP tokens; a MoE
   layer's TP bytes less 4·(TP-ETP)/TP · t · hidden · 2 B without shared experts
   (moe_tp_bytes_removed)
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
@@ -861,10 +862,14 @@ def _placed(
         span = expert_group_span(tp, cp, ep, etp, pp, pp_inside)
         if span > f.scale_up_domain:
             # Hierarchical dispatch: once per remote target node over scale-out, then forwarded
-            # over scale-up; the two pipeline, the slower one sets the time.
+            # over scale-up; the two pipeline, the slower one sets the time. The scale-out leg
+            # carries the rank's own t/TP tokens (sequence parallel) whatever the expert TP: the
+            # flex dispatcher forwards a token to its expert's ETP ranks inside the target node,
+            # the all-to-all dispatcher all-gathers over the expert TP group after the
+            # all-to-all (review21; t·ETP/TP here had charged that gather at the scale-out rate)
             n = span / f.scale_up_domain
             copies = target_nodes(mf, n) * (n - 1) / n
-            out_bytes = 4.0 * copies * t_e * h * ACTIVATION_VALUE_BYTES
+            out_bytes = 4.0 * copies * (t / tp) * h * ACTIVATION_VALUE_BYTES
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
             ep_one = ep_bytes / _group_bandwidth(span, f)
@@ -1411,7 +1416,8 @@ def _placed_vector(
             distinct = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n)
         else:
             distinct = n * (1.0 - (1.0 - 1.0 / n) ** mf.experts_per_token)
-        out_bytes = 4.0 * distinct * (n - 1) / n * t_e * h * ACTIVATION_VALUE_BYTES
+        # the scale-out leg: a rank's own t/TP tokens whatever the expert TP (_placed)
+        out_bytes = 4.0 * distinct * (n - 1) / n * (t / tp) * h * ACTIVATION_VALUE_BYTES
         hierarchical = np.maximum(out_bytes / so, ep_bytes / su)
         ep_one = np.where(span > f.scale_up_domain, hierarchical, ep_bytes / su)
         # search candidates leave ep_comm_overlap off: the all-to-all fully exposed
