@@ -294,3 +294,22 @@ def test_hierarchical_dispatch_sends_each_rank_s_own_tokens_over_scale_out() -> 
     one = step_time(Layout(tp=2, pp=1, dp=16, ep=16), mf, f, run)
     assert one.ep_s == pytest.approx(st.ep_s, rel=1e-12)
     assert tokens[0] == pytest.approx(one.tokens_per_s, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("x", "valid integer"), ("-1", "greater than or equal to 0"), ("1.5", "valid integer")],
+)
+def test_cli_layout_bad_etp_names_the_key(
+    capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    """review21: a malformed `etp=` in --layout names the key it came from (the message named
+    only --layout), exits 1, no traceback."""
+    from cli import main
+
+    args = ["estimate", "pretrain", "--model", "qwen3-235b-a22b", "--system", "hgx-h100"]
+    args += ["--tokens", "1T", "--layout", f"tp=4,pp=8,dp=4,ep=16,etp={value}"]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "<command line>: --layout etp: Input should be" in err and message in err
