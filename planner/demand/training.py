@@ -92,7 +92,8 @@ Expert TP (a layout's expert_tp ETP, 0 = TP; docs/models.md, expert tensor paral
   expert GEMMs at width expert_ffn/ETP and M = t·k·ETP·EP/(TP·E); the all-to-all of t·ETP/TP
   tokens a rank (x_EP at that count) over ETP·EP consecutive ranks (expert_group_span), its
   scale-out leg (the group beyond one domain) on each rank's own t/TP tokens; a MoE
-  layer's TP bytes less 4·(TP-ETP)/TP · t · hidden · 2 B without shared experts
+  layer's TP bytes less its FFN half, 4·(TP-1)/TP · t · hidden · 2 B, without shared experts
+  (the expert TP gather is in the all-to-all's t·ETP/TP tokens)
   (moe_tp_bytes_removed)
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_shard · (bytes_per_param - 2 - bytes(grad))`
@@ -691,18 +692,23 @@ def expert_group_span(tp: int, cp: int, ep: int, etp: int, pp: int, pp_inside: b
 
 def moe_tp_bytes_removed(mf: ModelFigures, tp: int, etp: int) -> float:
     """Share of a MoE layer's TP collectives (per token per hidden element, in units of the
-    activation bytes t·hidden·2 B) an expert TP below TP removes. The model charges every layer
-    `8·(TP-1)/TP` (the attention's and the FFN's all-gather and reduce-scatter, forward and
-    backward); in a MoE layer the FFN half, `4·(TP-1)/TP`, is the experts' (Megatron-Core's
-    token dispatcher all-gathers the received tokens over the expert TP group after the
-    all-to-all and reduce-scatters them before the combine: token_dispatcher.py
-    dispatch_postprocess / combine_preprocess, `if self.tp_size > 1`, tp_group the expert TP
-    group): over ETP ranks of which each holds ETP/TP of the TP group's tokens it is
-    `4·(ETP-1)/TP`, none at ETP 1, so `4·(TP-ETP)/TP` fewer. A model with shared experts keeps
-    it: its shared experts are TP-split FFNs with their own all-gather and reduce-scatter."""
-    if etp >= tp or mf.shared_experts or not mf.experts:
+    activation bytes t·hidden·2 B) the model does not charge as TP bytes. The model charges
+    every layer `8·(TP-1)/TP` (the attention's and the FFN's all-gather and reduce-scatter,
+    forward and backward); in a MoE layer without shared experts the FFN half, `4·(TP-1)/TP`,
+    is not there at any expert TP: under sequence parallelism the router and the dispatcher
+    work on a rank's own t/TP tokens (no all-gather before the experts), and the expert TP
+    group's exchange, the all-gather of the received (routed, k-fold) tokens after the
+    all-to-all and their reduce-scatter before the combine (Megatron-Core token_dispatcher.py
+    @d98e8a64 MoEAlltoAllTokenDispatcher dispatch_postprocess / combine_preprocess, `if
+    self.tp_size > 1`, tp_group the expert TP group; the flex dispatcher instead sends each
+    token to its experts' ETP ranks in the all-to-all itself) is in the all-to-all term, whose
+    `t·ETP/TP` tokens a rank are the all-to-all's t/TP and the gather's (ETP-1)·t/TP (review21:
+    the etp session removed `4·(TP-ETP)/TP`, leaving `4·(ETP-1)/TP`, 1/k of that gather
+    counted a second time, at ETP > 1). A model with shared experts keeps it: its shared
+    experts are TP-split FFNs with their own all-gather and reduce-scatter of the t tokens."""
+    if tp <= 1 or mf.shared_experts or not mf.experts:
         return 0.0
-    return 4.0 * (tp - etp) / tp
+    return 4.0 * (tp - 1) / tp
 
 
 def _expert_copies_folded(group: int, stage_ranks_per_domain: int, block: int) -> int:
@@ -1045,7 +1051,7 @@ def step_time(
         tp_i = 0.0
         if tp > 1:
             tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (n + mtp)
-            # the MoE layers' expert share at an expert TP below TP (moe_tp_bytes_removed)
+            # the MoE layers' FFN half, carried by the all-to-all term (moe_tp_bytes_removed)
             tp_bytes -= moe_tp_bytes_removed(mf, tp, etp) * act_bytes * moe_i
             tp_full = tp_bytes / _group_bandwidth(tp, f)
             if forward_only:
@@ -1323,7 +1329,7 @@ def step_times_vector(
     ep_load = ep_load_imbalance(mf, t * share, ep)
     removed = np.zeros_like(t)
     if mf.experts and not mf.shared_experts:
-        removed = 4.0 * (tp - etp) / tp  # moe_tp_bytes_removed
+        removed = 4.0 * (tp - 1) / tp  # moe_tp_bytes_removed (0 at TP 1)
     n_last = np.maximum(0.0, mf.layers - (pp - 1) * layers_stage)
     heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
