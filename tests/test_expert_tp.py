@@ -316,3 +316,80 @@ def test_cli_layout_bad_etp_names_the_key(
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     assert "<command line>: --layout etp: Input should be" in err and message in err
+
+
+def _broken_table(tmp_path, name: str, old: str, new: str):  # noqa: ANN001, ANN202
+    """A copy of planner/calibration/<name> with one line's `old` made `new`; (path, line)."""
+    from pathlib import Path
+
+    import planner.calibration as pc
+
+    text = (Path(pc.__file__).with_name(name)).read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    path = tmp_path / name
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    line = next(i + 1 for i, ln in enumerate(path.read_text().splitlines()) if new in ln)
+    return path, line
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "message"),
+    [
+        ("3", "layout", "expert_tp 3 must divide tp 2"),
+        ("half", "layout.expert_tp", "whole number"),
+        ("-1", "layout.expert_tp", "greater than or equal to 0"),
+    ],
+)
+def test_calibration_training_layout_bad_expert_tp_names_file_line_field(
+    tmp_path, value: str, field: str, message: str
+) -> None:
+    """review21: a calibration row's layout is checked as a scenario's: a bad expert_tp names the
+    file, line and field (it was read with int(), unchecked)."""
+    from fleetcore.errors import ConfigError
+
+    old = "micro_batch: 1, tp_comm_overlap: true, ep_comm_overlap: true, expert_tp: 1}"
+    new = old.replace("expert_tp: 1}", f"expert_tp: {value}}}")
+    path, line = _broken_table(tmp_path, "training.yaml", old, new)
+    with pytest.raises(ConfigError) as exc:
+        ct.runs(path)
+    (problem,) = exc.value.problems
+    assert problem.file.endswith("training.yaml") and problem.line == line
+    assert problem.path.endswith(field) and message in problem.message
+
+
+def test_calibration_rl_trainer_bad_expert_tp_names_file_line_field(tmp_path) -> None:
+    from fleetcore.errors import ConfigError
+    from planner.calibration import rl as crl
+
+    old = "layout: {tp: 4, pp: 4, ep: 16, micro_batch: 1, expert_tp: 1}"
+    path, line = _broken_table(
+        tmp_path, "rl.yaml", old, old.replace("expert_tp: 1", "expert_tp: 3")
+    )
+    with pytest.raises(ConfigError) as exc:
+        crl.points(path)
+    (problem,) = exc.value.problems
+    assert problem.file.endswith("rl.yaml") and problem.line == line
+    assert "trainer.layout" in problem.path and "expert_tp 3 must divide tp 4" in problem.message
+
+
+def test_accuracy_bench_exits_1_on_a_bad_calibration_layout(tmp_path, monkeypatch, capsys) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    old = "micro_batch: 1, tp_comm_overlap: true, ep_comm_overlap: true, expert_tp: 1}"
+    path, line = _broken_table(
+        tmp_path, "training.yaml", old, old.replace("expert_tp: 1}", "expert_tp: 3}")
+    )
+    monkeypatch.setattr(ct, "TABLE", path)
+    monkeypatch.setattr(ct.runs, "__defaults__", (path,))
+    spec = importlib.util.spec_from_file_location(
+        "accuracy_bench", Path(__file__).parents[1] / "bench" / "accuracy.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "FAMILIES", ["training"])
+    assert bench.main() == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert f"training.yaml:{line}:" in err and "expert_tp 3 must divide tp 2" in err
