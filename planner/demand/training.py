@@ -54,10 +54,11 @@ decoder layer fewer in its first virtual stage, memory below):
              all-to-all of one micro-batch run under another's computation: Megatron-LM
              EP A2A overlap, DeepSeek-V3 DualPipe), `max(0, EP - compute)` per micro-batch,
              compute = GEMM + attention + memory-bound. With an EP group over
-             n = TP·CP·EP / scale_up_domain > 1 domains the dispatch is hierarchical (DeepEP
-             normal kernels, HybridEP): a token crosses scale-out once per remote node its
-             copies land on, `c = D · (n-1)/n` crossings, and is forwarded to its k experts
-             over scale-up: the slower of `4 · c · t · hidden · 2 B` over scale-out and the
+             n = ETP·EP / scale_up_domain > 1 domains (expert_group_span) the dispatch is
+             hierarchical (DeepEP normal kernels, HybridEP): a token crosses scale-out once per
+             remote node its copies land on, `c = D · (n-1)/n` crossings, and is forwarded to
+             its k experts over scale-up: the slower of `4 · c · (t/TP) · hidden · 2 B` over
+             scale-out and the
              `4 · (EP-1)/EP · t · k · hidden · 2 B` over scale-up (they pipeline); D =
              min(M, n, k) with node-limited routing (the model's `max_nodes_per_token` M),
              else the expected distinct nodes of k balanced draws, n · (1 - (1 - 1/n)^k)
@@ -675,15 +676,13 @@ def expert_gemm_load(capacity: float, ep_load: float) -> float:
 
 
 def expert_group_span(tp: int, cp: int, ep: int, etp: int, pp: int, pp_inside: bool) -> int:
-    """Consecutive accelerators one expert-parallel group spans. Expert TP = TP: the EP ranks
-    are carved out of DP, TP·CP apart (TP·CP·PP when PP shares the domain): TP·CP·EP (·PP).
-    Expert TP below TP: Megatron-Core orders a stage's ranks for the experts as ETP innermost,
-    then EP, then the expert DP (parallel_state.initialize_model_parallel's expert
-    RankGenerator, order tp-ep-dp-pp with tp = ETP), so an EP group is ETP·EP consecutive ranks
-    of the stage: first inside a TP·CP block, then across DP replicas (which lie TP·CP·PP apart
-    when PP shares the domain)."""
-    if etp == tp:
-        return tp * cp * ep * (pp if pp_inside else 1)
+    """Consecutive accelerators one expert-parallel group spans: Megatron-Core orders a stage's
+    ranks for the experts as ETP innermost, then EP, then the expert DP, with no CP axis
+    (parallel_state.initialize_model_parallel's expert RankGenerator, cp=1, order tp-cp-ep-dp-pp
+    with tp = ETP: @d98e8a64), so an EP group is ETP·EP consecutive ranks of the stage at any
+    expert TP, ETP = TP included: first inside a TP·CP block, then across DP replicas (which lie
+    TP·CP·PP apart when PP shares the domain). Review21: at ETP = TP this was TP·CP·EP (·PP),
+    the EP ranks carved out of DP TP·CP apart, CP times too wide at CP > 1."""
     span = etp * ep
     if pp_inside and span > tp * cp:
         span *= pp
@@ -843,9 +842,9 @@ def _placed(
     forward_only: bool = False,
 ) -> _Placement:
     """EP, PP and DP terms and the step for one placement. pp_inside: the replica TP·CP·PP lies
-    in one scale-up domain (PP sends over scale-up; EP ranks, carved out of DP, are TP·CP·PP
-    apart; DP·CP reduces over the CP ranks and the replicas sharing a domain first); else DP
-    ranks sit next to TP·CP (EP spans TP·CP·EP) and PP sends go over scale-out. forward_only:
+    in one scale-up domain (PP sends over scale-up; DP·CP reduces over the CP ranks and the
+    replicas sharing a domain first); else DP ranks sit next to TP·CP and PP sends go over
+    scale-out; the EP group's span either way expert_group_span's. forward_only:
     EP and PP traffic halved (forward only), no DP synchronisation (no gradients). stages:
     (MoE layers, GEMM + head + attention + memory-bound + TP + CP time, compute time: what an
     EP overlap hides behind) of each pipeline stage kind; the slowest sets the micro-batch time
@@ -1415,8 +1414,8 @@ def _placed_vector(
     ep_one = np.zeros_like(t)
     if mf.experts:
         ep_bytes = 4.0 * (ep - 1) / ep * t_e * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
-        folded = etp * ep * np.where(pp_inside & (etp * ep > tp * cp), pp, 1.0)
-        span = np.where(etp == tp, tp * cp * ep * np.where(pp_inside, pp, 1.0), folded)
+        # ETP·EP consecutive ranks at any expert TP (expert_group_span)
+        span = etp * ep * np.where(pp_inside & (etp * ep > tp * cp), pp, 1.0)
         n = np.maximum(span / f.scale_up_domain, 1.0)
         if mf.max_nodes_per_token:
             distinct = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n)
