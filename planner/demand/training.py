@@ -80,9 +80,8 @@ Step:
   parameters `P = N_dense/(TP·PP)` over the D = DP·CP ranks, k of them a domain (k = DP ranks
   per domain); the routed experts `P = N_experts/(ETP·PP·EP)` (ETP the layout's expert TP,
   TP when 0) over their own group, the D = TP·DP·CP/(ETP·EP) ranks holding the same expert
-  shard, k = the copies a domain holds (_expert_copies at ETP = TP: per-domain DP ranks / EP
-  when a domain holds whole EP groups, else CP; _expert_copies_folded below TP: a domain's
-  stage ranks / (ETP·EP)); the
+  shard, k = the copies a domain holds (_expert_copies_folded: a domain's stage ranks /
+  (ETP·EP), Megatron-Core's expert rank order, at any ETP); the
   two in turn; overlapped with the last micro-batch and the pipeline drain: exposed
   `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_shard` B at the HBM bandwidth (read + write), `P_shard =
@@ -711,11 +710,15 @@ def moe_tp_bytes_removed(mf: ModelFigures, tp: int, etp: int) -> float:
 
 
 def _expert_copies_folded(group: int, stage_ranks_per_domain: int, block: int) -> int:
-    """Ranks of one scale-up domain holding the same routed-expert shard when the expert TP is
-    below TP: a stage's ranks in Megatron-Core's expert order (ETP innermost, then EP, then the
+    """Ranks of one scale-up domain holding the same routed-expert shard, at any expert TP: a
+    stage's ranks in Megatron-Core's expert order (ETP innermost, then EP, then the
     expert DP) hold the same shard every `block` = ETP·EP ranks, so a domain holding
     `stage_ranks_per_domain` of the stage's ranks holds `stage_ranks_per_domain // block` of
-    them (at least 1), the largest divisor of the expert DP group `group` not above it."""
+    them (at least 1), the largest divisor of the expert DP group `group` not above it.
+    Review21: at ETP = TP the model had its own count (_expert_copies), with EP ranks TP·CP
+    apart, CP inner; Megatron-Core's expert ranks have no CP axis (parallel_state.py
+    @d98e8a64), so e.g. CP2 EP32 with 32 DP·CP ranks a domain holds one EP group (1 copy), not
+    the CP pair's 2."""
     k = max(1, min(group, stage_ranks_per_domain // block))
     while group % k:
         k -= 1
@@ -849,7 +852,8 @@ def _placed(
     (MoE layers, GEMM + head + attention + memory-bound + TP + CP time, compute time: what an
     EP overlap hides behind) of each pipeline stage kind; the slowest sets the micro-batch time
     (the first on a tie). p_expert: the routed experts' share of p_acc, N_e/(TP·PP·EP), whose
-    data-parallel peers are the DP·CP/EP ranks holding the same experts (_expert_copies)."""
+    data-parallel peers are the TP·DP·CP/(ETP·EP) ranks holding the same shard
+    (_expert_copies_folded)."""
     tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
     etp = layout.etp
     # the routed tokens an expert TP group works on, per rank: ETP/TP of the TP group's t
@@ -914,12 +918,8 @@ def _placed(
             dp_s += (outer - 1) / outer * dense_bytes / per_domain / so
         if p_expert:
             expert_bytes = p_expert * per_param
-            if etp == tp:
-                copies = _expert_copies(dp_group, per_domain, cp, ep)
-                outer_e = dp_group // ep // copies
-            else:
-                copies = _expert_copies_folded(expert_group, per_domain * tp, etp * ep)
-                outer_e = expert_group // copies
+            copies = _expert_copies_folded(expert_group, per_domain * tp, etp * ep)
+            outer_e = expert_group // copies
             if copies > 1:
                 dp_s += (copies - 1) / copies * expert_bytes / su
             if outer_e > 1:
@@ -1183,26 +1183,6 @@ def candidate_layouts(
 RESCORED = 6
 
 
-@lru_cache(maxsize=4096)
-def _expert_copies(dp_group: int, per_domain: int, cp: int, ep: int) -> int:
-    """Ranks of one scale-up domain that hold the same routed experts: the expert gradients'
-    data-parallel peers reduced over scale-up before the rest cross domains. At an expert tensor
-    parallel size of TP (a layout's expert_tp 0 or TP; below TP: _expert_copies_folded) the
-    expert DP group is the DP·CP/EP ranks of one TP rank, one EP rank
-    and one stage. Of the DP·CP ranks in rank order (CP inner, DP outer; EP ranks are TP·CP
-    apart, DP ranks next to TP·CP or, PP inside the domain, replicas TP·CP·PP apart) a domain
-    holds `per_domain` consecutive ones; those with the same EP rank, dp mod EP, number
-    `CP · (per_domain // (CP·EP)) + min(per_domain mod (CP·EP), CP)`: per_domain/EP when the
-    domain holds whole EP groups, CP when an EP group spans domains (its CP ranks hold the same
-    experts). The largest divisor of DP·CP/EP not above it (at least 1). With EP = 1 it is
-    per_domain: the dense parameters' placement."""
-    full, rest = divmod(per_domain, cp * ep)
-    k = max(1, min(dp_group // ep, cp * full + min(rest, cp)))
-    while (dp_group // ep) % k:
-        k -= 1
-    return k
-
-
 def _per_domain(dp_group: int, tp: int, domain: int) -> int:
     """DP ranks per scale-up domain: the largest divisor of dp_group <= domain // tp."""
     if tp > domain:
@@ -1397,7 +1377,7 @@ def _placed_vector(
     """_placed's step on arrays, for every candidate of `c`, each with its placement
     (pp_inside: only for candidates whose replica TP·CP·PP fits the domain); stages: (MoE
     layers, base time) of each stage kind, the slowest sets the micro-batch time; p_expert: the
-    routed experts' share of p_acc (exchanged over their own DP group, _expert_copies)."""
+    routed experts' share of p_acc (exchanged over their own DP group, _expert_copies_folded)."""
     tp, pp, dp, cp, ep, v = (c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp"))
     etp_i = _expert_tp_column(c)
     etp = etp_i.astype(float)
@@ -1450,21 +1430,18 @@ def _placed_vector(
     dp_s = np.where(dp_group > 1, dp_s, 0.0)
     if mf.experts:
         # the routed experts over the TP·DP·CP/(ETP·EP) ranks holding the same expert shard
-        # (_expert_copies at expert TP = TP, _expert_copies_folded below it)
+        # (_expert_copies_folded: Megatron-Core's expert rank order at any expert TP)
         groups = c["dp"] * c["cp"]
         dom = per_domain.astype(np.int64)
         e_group = groups * c["tp"] // (etp_i * c["ep"])
-        same = etp_i == c["tp"]
         ekeys = np.stack([groups, dom, c["cp"], c["ep"], c["tp"], etp_i], axis=1)
         ukeys, einv = np.unique(ekeys, axis=0, return_inverse=True)
         per_ekey = [
-            _expert_copies(g, d, cp_, ep_)
-            if etp_ == tp_
-            else _expert_copies_folded(g * tp_ // (etp_ * ep_), d * tp_, etp_ * ep_)
+            _expert_copies_folded(g * tp_ // (etp_ * ep_), d * tp_, etp_ * ep_)
             for g, d, cp_, ep_, tp_, etp_ in ukeys.tolist()
         ]
         copies = np.array(per_ekey, dtype=float)[einv.reshape(-1)]
-        outer_e = np.where(same, dp_group / ep, e_group) / copies
+        outer_e = e_group / copies
         expert_bytes = p_expert * per_param
         e_s = np.where(copies > 1, (copies - 1) / copies * expert_bytes / su, 0.0)
         e_s = e_s + np.where(outer_e > 1, (outer_e - 1) / outer_e * expert_bytes / copies / so, 0.0)
