@@ -29,5 +29,20 @@ def all_rows() -> list[AccuracyRow]:
     return rows
 
 
+def main() -> int:
+    """Print the table; a malformed calibration table (e.g. a bad layout field): its problems,
+    each `file:line: field: message`, on stderr and exit 1, no traceback."""
+    import sys
+
+    from fleetcore.errors import ConfigError
+
+    try:
+        print(format_table(all_rows()))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    print(format_table(all_rows()))
+    raise SystemExit(main())

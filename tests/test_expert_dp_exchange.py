@@ -18,7 +18,7 @@ from planner.demand.training import (
     Layout,
     RunFigures,
     _candidate_arrays,
-    _expert_copies,
+    _expert_copies_folded,
     candidate_layouts,
     model_figures,
     step_time,
@@ -147,31 +147,37 @@ def test_dense_gpt3_fit_point_unchanged_by_hand() -> None:
     assert st.dp_s == pytest.approx(1 / 2 * b / su + 167 / 168 * b / 2 / so, rel=1e-9)
 
 
-def _brute_copies(dp_group: int, per_domain: int, cp: int, ep: int) -> int:
-    """Enumerate the first domain's DP·CP ranks (index j = cp_rank + CP·dp_rank, consecutive)
-    and count those holding the experts of the first one (EP rank dp_rank mod EP)."""
-    shard = [(j // cp) % ep for j in range(per_domain)]
+def _brute_copies(stage_ranks: int, etp: int, ep: int) -> int:
+    """Enumerate the first domain's `stage_ranks` consecutive ranks of a stage in Megatron-Core's
+    expert order (expert RankGenerator: ETP innermost, then EP, then the expert DP, no CP axis:
+    parallel_state.py @d98e8a64) and count those holding rank 0's expert shard (its ETP rank
+    and EP rank)."""
+    shard = [(r % etp, (r // etp) % ep) for r in range(stage_ranks)]
     return sum(1 for s in shard if s == shard[0])
 
 
 @pytest.mark.parametrize(
-    ("dp", "cp", "ep", "per_domain"),
+    ("tp", "dp", "cp", "ep", "etp", "per_domain"),
     [
-        (1024, 1, 32, 32),  # GB200 TP2: one EP group a domain: 1 copy
-        (2048, 1, 32, 16),  # GB300 PP inside the domain: 16 replicas, an EP group spans 2
-        (64, 1, 8, 64),  # 8 copies
-        (64, 2, 8, 32),  # CP2: 16 DP ranks x 2 CP ranks, two EP groups: 4 copies
-        (64, 2, 32, 32),  # CP2, an EP group spans domains: the CP pair holds the same experts
-        (64, 4, 4, 4),  # the domain holds one DP rank's CP group: 4 copies
-        (16, 1, 1, 8),  # EP1: the dense placement, per_domain
+        (2, 1024, 1, 32, 2, 32),  # TP2 = ETP, 64 stage ranks a domain: one EP group, 1 copy
+        (2, 2048, 1, 32, 2, 16),  # GB300 PP inside the domain: an EP group spans 2 domains
+        (1, 64, 1, 8, 1, 64),  # 8 copies
+        (1, 64, 2, 8, 1, 32),  # CP2: 32 DP·CP ranks, four EP groups: 4 copies
+        (1, 64, 2, 32, 1, 32),  # CP2 EP32: the domain holds one EP group (1 copy; was 2)
+        (1, 64, 4, 4, 1, 4),  # the domain holds one DP rank's CP group: one EP group
+        (2, 16, 1, 1, 2, 8),  # EP1: the dense placement, per_domain
+        (2, 64, 1, 8, 1, 32),  # TP2 ETP1 EP8: 64 stage ranks a domain, 8 copies
     ],
 )
 def test_expert_copies_match_the_enumerated_placement(
-    dp: int, cp: int, ep: int, per_domain: int
+    tp: int, dp: int, cp: int, ep: int, etp: int, per_domain: int
 ) -> None:
-    brute = _brute_copies(dp * cp, per_domain, cp, ep)
-    assert (dp * cp // ep) % brute == 0
-    assert _expert_copies(dp * cp, per_domain, cp, ep) == brute
+    """review21: one count at any expert TP, from Megatron-Core's expert rank order (the model
+    had a TP·CP-apart count of its own at ETP = TP)."""
+    group = tp * dp * cp // (etp * ep)
+    brute = _brute_copies(per_domain * tp, etp, ep)
+    assert group % brute == 0
+    assert _expert_copies_folded(group, per_domain * tp, etp * ep) == brute
 
 
 def test_expert_parallel_one_is_the_dense_exchange() -> None:
@@ -221,3 +227,30 @@ def test_scalar_and_array_steps_agree_on_moe_candidates(
     rate, _ = step_times_vector(_candidate_arrays(accelerators, mf, f, run), mf, f, run)
     scalar = [step_time(lay, mf, f, run).tokens_per_s for lay in lays]
     assert rate.tolist() == pytest.approx(scalar, rel=1e-9)
+
+
+def test_expert_exchange_at_etp_equal_tp_follows_megatron_order_with_cp() -> None:
+    """review21: Qwen3-30B-A3B BF16, TP1 CP2 DP8 EP8 on 16 H100 (two 8-GPU servers). Megatron-Core's
+    expert ranks (no CP axis) put an EP group on 8 consecutive ranks, one server, so a rank's
+    expert-DP peer (the same EP index) is 8 ranks on, in the other server: the expert exchange
+    crosses InfiniBand, (2-1)/2 of the expert bytes. The model had EP ranks TP·CP = 2 apart, the
+    CP pair holding the same experts in one server: NVLink only. Dense: the 16 DP·CP ranks, 8 a
+    server: 7/8 of the dense bytes over NVLink, then 1/2 of 1/8 of them over InfiniBand."""
+    from planner.demand.training import ModelFigures
+
+    m = CATALOG.models["qwen3-30b-a3b"]
+    assert m.moe is not None
+    n_e = (m.params - m.active) / (1 - m.moe.active_experts / m.moe.experts)
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    f = train_figures(hw, "bf16")
+    assert f is not None and f.scale_up_domain == 8
+    mf: ModelFigures = model_figures(m, 4096)
+    assert mf.expert_params == pytest.approx(n_e, rel=1e-9)
+    run = RunFigures(4096, 4096 * 512, 16.0, 2.0)
+    st = step_time(Layout(tp=1, pp=1, dp=8, cp=2, ep=8), mf, f, run, recompute=1.0)
+    su, so = 450e9 * 0.8, 50e9 * 0.8
+    dense = (m.params - n_e) * 4.0  # BF16 gradients + BF16 parameter gather
+    expert = n_e / 8 * 4.0
+    by_hand = 7 / 8 * dense / su + 1 / 2 * dense / 8 / so + 1 / 2 * expert / so
+    assert st.dp_s == pytest.approx(by_hand, rel=1e-9)

@@ -114,8 +114,9 @@ def test_expert_gemm_shape_and_communication_by_hand() -> None:
     M = t k ETP EP / (TP E) rows a local expert and FFN width 1,536/ETP: ETP 2: M 1,024, w 768;
     ETP 1: M 512, w 1,536.
     All-to-all: 4 (EP-1)/EP x t ETP/TP x k x hidden x 2 B over NVLink (the EP group, TP·CP·EP = 8
-    at ETP 2, ETP·EP = 4 at ETP 1, inside the 8-GPU domain), times x; TP collectives: 8 (TP-1)/TP
-    t hidden 2 B a layer at ETP 2, the FFN half 4 (TP-ETP)/TP of it gone at ETP 1."""
+    at ETP 2, ETP·EP = 4 at ETP 1, inside the 8-GPU domain), times x; TP collectives: the
+    attention's 4 (TP-1)/TP t hidden 2 B a layer at either ETP (the FFN half is the expert TP
+    gather, in the all-to-all's bytes)."""
     mf = model_figures(CATALOG.models["qwen3-235b-a22b"], 4096)
     f = _h100()
     run = RunFigures(4096, 4 * 4096 * 4, 16.0, 2.0)
@@ -149,13 +150,15 @@ def test_expert_gemm_shape_and_communication_by_hand() -> None:
         t_e = t * etp / tp
         per_layer = 4 * (ep - 1) / ep * t_e * k * h * 2.0 / su * busiest(t_e)
         assert st.ep_s == pytest.approx(94 * per_layer, rel=1e-9)
-    # TP: half the exposed share (comm_overlap 0.5) of the layers' bytes over NVLink
+    # TP: half the exposed share (comm_overlap 0.5) of the attention's bytes over NVLink, at
+    # either expert TP (review21): without shared experts a MoE layer has no FFN TP collective
+    # beyond the expert TP group's gather of the routed tokens, which the all-to-all's t·ETP/TP
+    # tokens above carry (the t/TP a rank dispatches + the (ETP-1)·t/TP it gathers); the etp
+    # session had charged 4·(ETP-1)/TP of it again at ETP 2
     act = t * h * 2.0
-    tp2 = 0.5 * 94 * 8 * (tp - 1) / tp * act / su
-    tp1 = 0.5 * 94 * (8 * (tp - 1) / tp - 4 * (tp - 1) / tp) * act / su
-    assert st2.tp_s == pytest.approx(tp2, rel=1e-9)
-    assert st1.tp_s == pytest.approx(tp1, rel=1e-9)
-    assert st1.tp_s == pytest.approx(st2.tp_s / 2, rel=1e-9)
+    attention_only = 0.5 * 94 * 4 * (tp - 1) / tp * act / su
+    assert st2.tp_s == pytest.approx(attention_only, rel=1e-9)
+    assert st1.tp_s == pytest.approx(attention_only, rel=1e-9)
 
 
 def test_shared_experts_keep_their_tp_collectives() -> None:
@@ -233,8 +236,9 @@ def test_cli_layout_etp(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_search_tries_expert_tp_one_at_tp_above_one() -> None:
     """The layout search tries ETP in {TP, 1} for a MoE model at TP > 1: Qwen3-235B BF16 on
-    128 H100 at 8,192 tokens picks TP2 ETP1 (the recipes' choice) among the ZeRO-1 layouts,
-    faster than every one at ETP = TP; a dense model's candidates carry no expert TP."""
+    128 H100 at 8,192 tokens: among the ZeRO-1 layouts at TP2 it picks ETP 1 (the recipes'
+    choice), faster than every TP > 1 candidate at ETP = TP; a dense model's candidates carry
+    no expert TP."""
     from planner.demand.training import candidate_layouts, search_all
 
     f = _h100()
@@ -247,13 +251,184 @@ def test_search_tries_expert_tp_one_at_tp_above_one() -> None:
     assert any(lay.expert_tp == 1 and lay.fsdp == lay.dp * lay.cp for lay in lays)
     choice = best_layout(128, mf, f, run)
     assert choice.best is not None
-    # among the distributed-optimizer (ZeRO-1) layouts, the recipes' kind, TP2 ETP1 wins;
-    # a fully sharded layout (fsdp, a searched twin) may beat it overall
+    # review21 (the EP group ETP·EP consecutive ranks at ETP = TP, CP folded in as Megatron-Core
+    # does): TP1 CP2 EP16 and TP2 ETP1 tie within 0.1%; among the distributed-optimizer
+    # (ZeRO-1) layouts at TP > 1 the best is TP2 ETP1, faster than every one at ETP = TP; a
+    # fully sharded layout (fsdp, a searched twin) may beat it overall
     ranked = search_all(128, mf, f, run)
-    zero1 = [st for st in ranked if not st.layout.fsdp]
-    assert zero1[0].layout.tp == 2 and zero1[0].layout.expert_tp == 1
-    at_tp = [st for st in zero1 if st.layout.expert_tp == 0]
-    assert zero1[0].tokens_per_s > at_tp[0].tokens_per_s
-    assert choice.best.tokens_per_s >= zero1[0].tokens_per_s
+    at_tp2 = [st for st in ranked if st.layout.tp > 1 and not st.layout.fsdp]
+    assert at_tp2[0].layout.tp == 2 and at_tp2[0].layout.expert_tp == 1
+    at_tp = [st for st in at_tp2 if st.layout.expert_tp == 0]
+    assert at_tp2[0].tokens_per_s > at_tp[0].tokens_per_s
+    assert choice.best.tokens_per_s >= at_tp2[0].tokens_per_s
     dense = model_figures(CATALOG.models["llama-3.1-70b"], 8192)
     assert {lay.expert_tp for lay in candidate_layouts(64, dense, f, run)} == {0}
+
+
+def test_hierarchical_dispatch_sends_each_rank_s_own_tokens_over_scale_out() -> None:
+    """review21: the scale-out leg of the hierarchical all-to-all carries a rank's own t/TP
+    tokens once per remote target node, whatever the expert TP. Qwen3-235B BF16, TP2 PP1 DP16
+    EP16 at expert TP = TP on 32 H100 (4 nodes of 8), 4,096-token micro-batches: the EP group
+    spans TP·CP·EP = 32 ranks, n = 4 domains. Sequence parallel leaves t/TP = 2,048 tokens a
+    rank; Megatron-Core's flex dispatcher (DeepEP/HybridEP over the TP×EP group, routing each
+    token to its k experts' ETP ranks, token_dispatcher.py MoEFlexTokenDispatcher @d98e8a64)
+    sends a token once per target node and forwards it to the expert TP ranks of that node over
+    NVLink; the all-to-all dispatcher (MoEAlltoAllTokenDispatcher) sends the t/TP tokens over the
+    EP group and all-gathers them over the expert TP group (inside the node) afterwards. Either
+    way the InfiniBand bytes are those of t/TP tokens, not t (the model had t·ETP/TP there,
+    charging the expert TP all-gather at the scale-out rate: 2x at TP2).
+    Target nodes of k = 8 uniform draws over 4: 4 (1 - 0.75^8) = 3.5996, remote (n-1)/n:
+    scale-out 4 x 3.5996 x 0.75 x 2,048 x 4,096 x 2 B / (50 GB/s x 0.8) = 4.53 ms a layer; the
+    NVLink leg 4 x 15/16 x 4,096 x 8 x 4,096 x 2 B / (450 GB/s x 0.8) = 2.80 ms (t·ETP/TP = t
+    tokens: the forward to the ETP ranks); the slower sets the time, x the busiest EP rank."""
+    mf = model_figures(CATALOG.models["qwen3-235b-a22b"], 4096)
+    f = _h100()
+    run = RunFigures(4096, 16 * 4096 * 4, 16.0, 2.0)
+    st = step_time(Layout(tp=2, pp=1, dp=16, ep=16), mf, f, run, recompute=1.0)
+    assert st.layout.etp == 2 and not st.pp_in_scale_up
+    t, k, h, ep, tp = 4096, 8, 4096, 16, 2
+    n = 32 / 8
+    distinct = n * (1 - (1 - 1 / n) ** k)
+    assert distinct == pytest.approx(3.5996, abs=1e-4)
+    out = 4 * distinct * (n - 1) / n * (t / tp) * h * 2.0 / (50e9 * 0.8)
+    up = 4 * (ep - 1) / ep * t * k * h * 2.0 / (450e9 * 0.8)
+    assert out == pytest.approx(4.53e-3, rel=1e-3) and up == pytest.approx(2.80e-3, rel=2e-3)
+    busiest = 1 + math.sqrt(2 * math.log(ep) / (t * k))
+    assert st.ep_s == pytest.approx(94 * max(out, up) * busiest, rel=1e-9)
+    # the vectorised search prices the same layout the same (tokens/s at the least recompute
+    # that fits, as step_time's default)
+    import numpy as np
+
+    from planner.demand.training import step_times_vector
+
+    row = {"tp": 2, "pp": 1, "dp": 16, "cp": 1, "ep": 16, "vp": 1, "mb": 1, "etp": 0}
+    c = {key: np.array([value], dtype=np.int64) for key, value in row.items()}
+    tokens, _ = step_times_vector(c, mf, f, run)
+    one = step_time(Layout(tp=2, pp=1, dp=16, ep=16), mf, f, run)
+    assert one.ep_s == pytest.approx(st.ep_s, rel=1e-12)
+    assert tokens[0] == pytest.approx(one.tokens_per_s, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("x", "valid integer"), ("-1", "greater than or equal to 0"), ("1.5", "valid integer")],
+)
+def test_cli_layout_bad_etp_names_the_key(
+    capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    """review21: a malformed `etp=` in --layout names the key it came from (the message named
+    only --layout), exits 1, no traceback."""
+    from cli import main
+
+    args = ["estimate", "pretrain", "--model", "qwen3-235b-a22b", "--system", "hgx-h100"]
+    args += ["--tokens", "1T", "--layout", f"tp=4,pp=8,dp=4,ep=16,etp={value}"]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "<command line>: --layout etp: Input should be" in err and message in err
+
+
+def _broken_table(tmp_path, name: str, old: str, new: str):  # noqa: ANN001, ANN202
+    """A copy of planner/calibration/<name> with one line's `old` made `new`; (path, line)."""
+    from pathlib import Path
+
+    import planner.calibration as pc
+
+    text = (Path(pc.__file__).with_name(name)).read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    path = tmp_path / name
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    line = next(i + 1 for i, ln in enumerate(path.read_text().splitlines()) if new in ln)
+    return path, line
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "message"),
+    [
+        ("3", "layout", "expert_tp 3 must divide tp 2"),
+        ("half", "layout.expert_tp", "whole number"),
+        ("-1", "layout.expert_tp", "greater than or equal to 0"),
+    ],
+)
+def test_calibration_training_layout_bad_expert_tp_names_file_line_field(
+    tmp_path, value: str, field: str, message: str
+) -> None:
+    """review21: a calibration row's layout is checked as a scenario's: a bad expert_tp names the
+    file, line and field (it was read with int(), unchecked)."""
+    from fleetcore.errors import ConfigError
+
+    old = "tp_comm_overlap: true, ep_comm_overlap: true, expert_tp: 1, recompute_modules"
+    new = old.replace("expert_tp: 1,", f"expert_tp: {value},")
+    path, line = _broken_table(tmp_path, "training.yaml", old, new)
+    with pytest.raises(ConfigError) as exc:
+        ct.runs(path)
+    (problem,) = exc.value.problems
+    assert problem.file.endswith("training.yaml") and problem.line == line
+    assert problem.path.endswith(field) and message in problem.message
+
+
+def test_calibration_rl_trainer_bad_expert_tp_names_file_line_field(tmp_path) -> None:
+    from fleetcore.errors import ConfigError
+    from planner.calibration import rl as crl
+
+    old = "layout: {tp: 4, pp: 4, ep: 16, micro_batch: 1, expert_tp: 1}"
+    path, line = _broken_table(
+        tmp_path, "rl.yaml", old, old.replace("expert_tp: 1", "expert_tp: 3")
+    )
+    with pytest.raises(ConfigError) as exc:
+        crl.points(path)
+    (problem,) = exc.value.problems
+    assert problem.file.endswith("rl.yaml") and problem.line == line
+    assert "trainer.layout" in problem.path and "expert_tp 3 must divide tp 4" in problem.message
+
+
+def test_accuracy_bench_exits_1_on_a_bad_calibration_layout(tmp_path, monkeypatch, capsys) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    old = "tp_comm_overlap: true, ep_comm_overlap: true, expert_tp: 1, recompute_modules"
+    path, line = _broken_table(
+        tmp_path, "training.yaml", old, old.replace("expert_tp: 1,", "expert_tp: 3,")
+    )
+    monkeypatch.setattr(ct, "TABLE", path)
+    monkeypatch.setattr(ct.runs, "__defaults__", (path,))
+    spec = importlib.util.spec_from_file_location(
+        "accuracy_bench", Path(__file__).parents[1] / "bench" / "accuracy.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "FAMILIES", ["training"])
+    assert bench.main() == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert f"training.yaml:{line}:" in err and "expert_tp 3 must divide tp 2" in err
+
+
+def test_ep_group_at_expert_tp_equal_tp_ignores_cp() -> None:
+    """review21: Megatron-Core's expert ranks have no CP axis (expert RankGenerator cp=1, order
+    tp-ep-dp-pp with tp = ETP, parallel_state.py @d98e8a64), so at ETP = TP too an EP group is
+    TP·EP consecutive ranks, not TP·CP·EP. Qwen3-235B BF16, TP2 CP2 DP8 EP4 PP1 on 32 H100,
+    4,096-token sequences (t = 2,048 tokens a TP group): the EP group spans 2 x 4 = 8 ranks, one
+    HGX server, so the all-to-all is NVLink's: 94 x 4 x 3/4 x 2,048 x 8 x 4,096 x 2 B /
+    (450 GB/s x 0.8) x the busiest EP rank (it was priced over 16 ranks, two servers,
+    hierarchically over InfiniBand)."""
+    import numpy as np
+
+    from planner.demand.training import expert_group_span, step_times_vector
+
+    assert expert_group_span(2, 2, 4, 2, 1, False) == 8
+    assert expert_group_span(2, 2, 4, 1, 1, False) == 4
+    mf = model_figures(CATALOG.models["qwen3-235b-a22b"], 4096)
+    f = _h100()
+    run = RunFigures(4096, 8 * 4096 * 4, 16.0, 2.0)
+    lay = Layout(tp=2, pp=1, dp=8, cp=2, ep=4)
+    st = step_time(lay, mf, f, run, recompute=1.0)
+    t, k, h, ep = 2048, 8, 4096, 4
+    busiest = 1 + math.sqrt(2 * math.log(ep) / (t * k))
+    per_layer = 4 * (ep - 1) / ep * t * k * h * 2.0 / (450e9 * 0.8)
+    assert st.ep_s == pytest.approx(94 * per_layer * busiest, rel=1e-9)
+    row = {"tp": 2, "pp": 1, "dp": 8, "cp": 2, "ep": 4, "vp": 1, "mb": 1, "etp": 0}
+    c = {key: np.array([value], dtype=np.int64) for key, value in row.items()}
+    tokens, _ = step_times_vector(c, mf, f, run)
+    assert tokens[0] == pytest.approx(step_time(lay, mf, f, run).tokens_per_s, rel=1e-9)

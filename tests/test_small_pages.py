@@ -120,3 +120,44 @@ def test_the_fast_path_runs_on_small_pages_and_plans_the_same(monkeypatch, huge_
         base_stats.lower_bound_usd,
         base_stats.gap,
     )
+
+
+def test_numpy_1_x_setting_is_found(monkeypatch, huge_pages_on) -> None:
+    """review21: on numpy 1.x (pyproject allows 1.26) the switch is numpy.core.multiarray's and
+    the numpy module has no `_core` attribute; small_pages turned nothing off there. Here numpy
+    1.26's layout is imitated: no np._core, a np.core.multiarray with a recording switch."""
+    import types
+
+    calls: list[bool] = []
+    state = {"on": True}
+
+    def switch(enabled: bool) -> bool:
+        calls.append(enabled)
+        was, state["on"] = state["on"], bool(enabled)
+        return was
+
+    monkeypatch.delattr(np, "_core")
+    monkeypatch.setattr(np, "__version__", "1.26.4")
+    fake = types.SimpleNamespace(multiarray=types.SimpleNamespace(_set_madvise_hugepage=switch))
+    monkeypatch.setattr(np, "core", fake, raising=False)
+    with small_pages():
+        assert state["on"] is False
+    assert state["on"] is True and calls == [False, True]
+    monkeypatch.undo()
+    assert _now() is True
+
+
+def test_numpy_2_does_not_read_the_deprecated_core(monkeypatch, huge_pages_on) -> None:
+    """On numpy 2 a missing switch in numpy._core is not looked up in the deprecated numpy.core
+    alias: nothing is done."""
+    import types
+
+    monkeypatch.delattr(np._core.multiarray, "_set_madvise_hugepage")
+    fake = types.SimpleNamespace(
+        multiarray=types.SimpleNamespace(_set_madvise_hugepage=lambda _e: pytest.fail("read"))
+    )
+    monkeypatch.setattr(np, "core", fake, raising=False)
+    with small_pages():
+        pass
+    monkeypatch.undo()
+    assert _now() is True

@@ -9,6 +9,7 @@ assert each point within its family's stated tolerance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,30 @@ def format_table(rows: list[AccuracyRow]) -> str:
             )
         lines.append(line)
     return "\n".join(lines)
+
+
+def check_layouts(path: Any, table: str, layouts: tuple[tuple[str, ...], ...]) -> None:
+    """Validate every point's training layouts in the calibration table at `path` (its list
+    `table`; each point's `layouts` paths that are present, e.g. ("layout",), ("trainer",
+    "layout")) as a scenario's (planner.kinds.pretrain.LayoutSpec, strict): a bad value, e.g.
+    an expert_tp that does not divide tp, is a ConfigError naming the file, line and field
+    (review21: the tables' layouts were read unchecked, `int()` on expert_tp)."""
+    from fleetcore.errors import ConfigError
+    from fleetcore.yamlio import load_yaml, validate
+    from planner.kinds.pretrain import LayoutSpec
+
+    doc = load_yaml(path)
+    problems = []
+    for i, point in enumerate(doc.data.get(table) or []):
+        for loc in layouts:
+            part: Any = point
+            for key in loc:
+                part = part.get(key) if isinstance(part, dict) else None
+            if part is None:
+                continue
+            try:
+                validate(LayoutSpec, doc, (table, i, *loc))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)

@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from hardware.catalog import Catalog, load_catalog
-from planner.calibration import AccuracyRow
+from planner.calibration import AccuracyRow, check_layouts
 from planner.demand.common import hardware
 from planner.demand.inference import layouts, pinned_layout
 from planner.demand.rl import (
@@ -128,7 +128,8 @@ class RLPoint:
 
 
 def points(path: Path = TABLE) -> list[RLPoint]:
-    """The calibration table."""
+    """The calibration table, its trainer layouts checked as a scenario's (check_layouts)."""
+    check_layouts(path, "points", (("trainer", "layout"),))
     data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [
         RLPoint(

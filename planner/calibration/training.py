@@ -20,7 +20,7 @@ from typing import Any
 from fleetcore.schema import BYTES_PER_VALUE
 from fleetcore.yamlio import load_yaml
 from hardware.catalog import Catalog, load_catalog
-from planner.calibration import AccuracyRow
+from planner.calibration import AccuracyRow, check_layouts
 from planner.demand.common import SECONDS_PER_HOUR, hardware
 from planner.demand.goodput import derive_goodput
 from planner.demand.training import (
@@ -45,9 +45,11 @@ METRIC = {
 }
 
 
-def runs() -> list[dict[str, Any]]:
-    """The calibration table (plain dicts, as in training.yaml)."""
-    return list(load_yaml(TABLE).data["runs"])
+def runs(path: Path = TABLE) -> list[dict[str, Any]]:
+    """The calibration table (plain dicts, as in training.yaml), its layouts checked as a
+    scenario's (check_layouts: a bad one names file, line and field)."""
+    check_layouts(path, "runs", (("layout",), ("base", "layout"), ("other", "layout")))
+    return list(load_yaml(path).data["runs"])
 
 
 def _layout(d: dict[str, Any]) -> Layout:

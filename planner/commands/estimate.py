@@ -167,6 +167,10 @@ def _spec(model: type[BaseModel], data: dict[str, Any], options: dict[str, str])
         for err in exc.errors(include_url=False):
             field = str(err["loc"][0]) if err["loc"] else ""
             option = options.get(field, "--" + field.replace("_", "-")) if field else ""
+            if field == "layout" and len(err["loc"]) > 1:
+                # name the --layout key the user wrote (etp=, ecf=, ...), not just the option
+                sub = str(err["loc"][1])
+                option += " " + next((k for k, v in _LAYOUT_KEYS.items() if v == sub), sub)
             msg = str(err["msg"]).removeprefix("Value error, ")
             problems.append(Problem(CMDLINE, None, option, msg))
         raise ConfigError(problems) from None

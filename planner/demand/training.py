@@ -54,10 +54,11 @@ decoder layer fewer in its first virtual stage, memory below):
              all-to-all of one micro-batch run under another's computation: Megatron-LM
              EP A2A overlap, DeepSeek-V3 DualPipe), `max(0, EP - compute)` per micro-batch,
              compute = GEMM + attention + memory-bound. With an EP group over
-             n = TP·CP·EP / scale_up_domain > 1 domains the dispatch is hierarchical (DeepEP
-             normal kernels, HybridEP): a token crosses scale-out once per remote node its
-             copies land on, `c = D · (n-1)/n` crossings, and is forwarded to its k experts
-             over scale-up: the slower of `4 · c · t · hidden · 2 B` over scale-out and the
+             n = ETP·EP / scale_up_domain > 1 domains (expert_group_span) the dispatch is
+             hierarchical (DeepEP normal kernels, HybridEP): a token crosses scale-out once per
+             remote node its copies land on, `c = D · (n-1)/n` crossings, and is forwarded to
+             its k experts over scale-up: the slower of `4 · c · (t/TP) · hidden · 2 B` over
+             scale-out and the
              `4 · (EP-1)/EP · t · k · hidden · 2 B` over scale-up (they pipeline); D =
              min(M, n, k) with node-limited routing (the model's `max_nodes_per_token` M),
              else the expected distinct nodes of k balanced draws, n · (1 - (1 - 1/n)^k)
@@ -79,9 +80,8 @@ Step:
   parameters `P = N_dense/(TP·PP)` over the D = DP·CP ranks, k of them a domain (k = DP ranks
   per domain); the routed experts `P = N_experts/(ETP·PP·EP)` (ETP the layout's expert TP,
   TP when 0) over their own group, the D = TP·DP·CP/(ETP·EP) ranks holding the same expert
-  shard, k = the copies a domain holds (_expert_copies at ETP = TP: per-domain DP ranks / EP
-  when a domain holds whole EP groups, else CP; _expert_copies_folded below TP: a domain's
-  stage ranks / (ETP·EP)); the
+  shard, k = the copies a domain holds (_expert_copies_folded: a domain's stage ranks /
+  (ETP·EP), Megatron-Core's expert rank order, at any ETP); the
   two in turn; overlapped with the last micro-batch and the pipeline drain: exposed
   `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_shard` B at the HBM bandwidth (read + write), `P_shard =
@@ -90,8 +90,10 @@ Step:
   optimizer_shard)
 Expert TP (a layout's expert_tp ETP, 0 = TP; docs/models.md, expert tensor parallelism): the
   expert GEMMs at width expert_ffn/ETP and M = t·k·ETP·EP/(TP·E); the all-to-all of t·ETP/TP
-  tokens a rank (x_EP at that count) over ETP·EP consecutive ranks (expert_group_span); a MoE
-  layer's TP bytes less 4·(TP-ETP)/TP · t · hidden · 2 B without shared experts
+  tokens a rank (x_EP at that count) over ETP·EP consecutive ranks (expert_group_span), its
+  scale-out leg (the group beyond one domain) on each rank's own t/TP tokens; a MoE
+  layer's TP bytes less its FFN half, 4·(TP-1)/TP · t · hidden · 2 B, without shared experts
+  (the expert TP gather is in the all-to-all's t·ETP/TP tokens)
   (moe_tp_bytes_removed)
 Selective recomputation (a layout's recompute_modules, Megatron-Core recompute_granularity
   selective; docs/models.md, selective recomputation): on the 1 - r layers not fully recomputed,
@@ -1109,15 +1111,13 @@ def fsdp_state_bytes(p_shard: float, p_unit: float, run: RunFigures) -> float:
 
 
 def expert_group_span(tp: int, cp: int, ep: int, etp: int, pp: int, pp_inside: bool) -> int:
-    """Consecutive accelerators one expert-parallel group spans. Expert TP = TP: the EP ranks
-    are carved out of DP, TP·CP apart (TP·CP·PP when PP shares the domain): TP·CP·EP (·PP).
-    Expert TP below TP: Megatron-Core orders a stage's ranks for the experts as ETP innermost,
-    then EP, then the expert DP (parallel_state.initialize_model_parallel's expert
-    RankGenerator, order tp-ep-dp-pp with tp = ETP), so an EP group is ETP·EP consecutive ranks
-    of the stage: first inside a TP·CP block, then across DP replicas (which lie TP·CP·PP apart
-    when PP shares the domain)."""
-    if etp == tp:
-        return tp * cp * ep * (pp if pp_inside else 1)
+    """Consecutive accelerators one expert-parallel group spans: Megatron-Core orders a stage's
+    ranks for the experts as ETP innermost, then EP, then the expert DP, with no CP axis
+    (parallel_state.initialize_model_parallel's expert RankGenerator, cp=1, order tp-cp-ep-dp-pp
+    with tp = ETP: @d98e8a64), so an EP group is ETP·EP consecutive ranks of the stage at any
+    expert TP, ETP = TP included: first inside a TP·CP block, then across DP replicas (which lie
+    TP·CP·PP apart when PP shares the domain). Review21: at ETP = TP this was TP·CP·EP (·PP),
+    the EP ranks carved out of DP TP·CP apart, CP times too wide at CP > 1."""
     span = etp * ep
     if pp_inside and span > tp * cp:
         span *= pp
@@ -1126,26 +1126,35 @@ def expert_group_span(tp: int, cp: int, ep: int, etp: int, pp: int, pp_inside: b
 
 def moe_tp_bytes_removed(mf: ModelFigures, tp: int, etp: int) -> float:
     """Share of a MoE layer's TP collectives (per token per hidden element, in units of the
-    activation bytes t·hidden·2 B) an expert TP below TP removes. The model charges every layer
-    `8·(TP-1)/TP` (the attention's and the FFN's all-gather and reduce-scatter, forward and
-    backward); in a MoE layer the FFN half, `4·(TP-1)/TP`, is the experts' (Megatron-Core's
-    token dispatcher all-gathers the received tokens over the expert TP group after the
-    all-to-all and reduce-scatters them before the combine: token_dispatcher.py
-    dispatch_postprocess / combine_preprocess, `if self.tp_size > 1`, tp_group the expert TP
-    group): over ETP ranks of which each holds ETP/TP of the TP group's tokens it is
-    `4·(ETP-1)/TP`, none at ETP 1, so `4·(TP-ETP)/TP` fewer. A model with shared experts keeps
-    it: its shared experts are TP-split FFNs with their own all-gather and reduce-scatter."""
-    if etp >= tp or mf.shared_experts or not mf.experts:
+    activation bytes t·hidden·2 B) the model does not charge as TP bytes. The model charges
+    every layer `8·(TP-1)/TP` (the attention's and the FFN's all-gather and reduce-scatter,
+    forward and backward); in a MoE layer without shared experts the FFN half, `4·(TP-1)/TP`,
+    is not there at any expert TP: under sequence parallelism the router and the dispatcher
+    work on a rank's own t/TP tokens (no all-gather before the experts), and the expert TP
+    group's exchange, the all-gather of the received (routed, k-fold) tokens after the
+    all-to-all and their reduce-scatter before the combine (Megatron-Core token_dispatcher.py
+    @d98e8a64 MoEAlltoAllTokenDispatcher dispatch_postprocess / combine_preprocess, `if
+    self.tp_size > 1`, tp_group the expert TP group; the flex dispatcher instead sends each
+    token to its experts' ETP ranks in the all-to-all itself) is in the all-to-all term, whose
+    `t·ETP/TP` tokens a rank are the all-to-all's t/TP and the gather's (ETP-1)·t/TP (review21:
+    the etp session removed `4·(TP-ETP)/TP`, leaving `4·(ETP-1)/TP`, 1/k of that gather
+    counted a second time, at ETP > 1). A model with shared experts keeps it: its shared
+    experts are TP-split FFNs with their own all-gather and reduce-scatter of the t tokens."""
+    if tp <= 1 or mf.shared_experts or not mf.experts:
         return 0.0
-    return 4.0 * (tp - etp) / tp
+    return 4.0 * (tp - 1) / tp
 
 
 def _expert_copies_folded(group: int, stage_ranks_per_domain: int, block: int) -> int:
-    """Ranks of one scale-up domain holding the same routed-expert shard when the expert TP is
-    below TP: a stage's ranks in Megatron-Core's expert order (ETP innermost, then EP, then the
+    """Ranks of one scale-up domain holding the same routed-expert shard, at any expert TP: a
+    stage's ranks in Megatron-Core's expert order (ETP innermost, then EP, then the
     expert DP) hold the same shard every `block` = ETP·EP ranks, so a domain holding
     `stage_ranks_per_domain` of the stage's ranks holds `stage_ranks_per_domain // block` of
-    them (at least 1), the largest divisor of the expert DP group `group` not above it."""
+    them (at least 1), the largest divisor of the expert DP group `group` not above it.
+    Review21: at ETP = TP the model had its own count (_expert_copies), with EP ranks TP·CP
+    apart, CP inner; Megatron-Core's expert ranks have no CP axis (parallel_state.py
+    @d98e8a64), so e.g. CP2 EP32 with 32 DP·CP ranks a domain holds one EP group (1 copy), not
+    the CP pair's 2."""
     k = max(1, min(group, stage_ranks_per_domain // block))
     while group % k:
         k -= 1
@@ -1275,14 +1284,15 @@ def _placed(
     forward_share: float = 1.0 / TRAINING_TO_FORWARD,
 ) -> _Placement:
     """EP, PP and DP terms and the step for one placement. pp_inside: the replica TP·CP·PP lies
-    in one scale-up domain (PP sends over scale-up; EP ranks, carved out of DP, are TP·CP·PP
-    apart; DP·CP reduces over the CP ranks and the replicas sharing a domain first); else DP
-    ranks sit next to TP·CP (EP spans TP·CP·EP) and PP sends go over scale-out. forward_only:
+    in one scale-up domain (PP sends over scale-up; DP·CP reduces over the CP ranks and the
+    replicas sharing a domain first); else DP ranks sit next to TP·CP and PP sends go over
+    scale-out; the EP group's span either way expert_group_span's. forward_only:
     EP and PP traffic halved (forward only), no DP synchronisation (no gradients). stages:
     (MoE layers, GEMM + head + attention + memory-bound + TP + CP time, compute time: what an
     EP overlap hides behind) of each pipeline stage kind; the slowest sets the micro-batch time
     (the first on a tie). p_expert: the routed experts' share of p_acc, N_e/(TP·PP·EP), whose
-    data-parallel peers are the DP·CP/EP ranks holding the same experts (_expert_copies).
+    data-parallel peers are the TP·DP·CP/(ETP·EP) ranks holding the same shard
+    (_expert_copies_folded).
     units, forward_share: with layout.fsdp, each stage kind's FSDP units (its layers) and the
     forward's share of its compute (_fsdp_placed)."""
     tp, pp, dp, cp, ep, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.ep, layout.vp
@@ -1302,10 +1312,14 @@ def _placed(
         span = expert_group_span(tp, cp, ep, etp, pp, pp_inside)
         if span > f.scale_up_domain:
             # Hierarchical dispatch: once per remote target node over scale-out, then forwarded
-            # over scale-up; the two pipeline, the slower one sets the time.
+            # over scale-up; the two pipeline, the slower one sets the time. The scale-out leg
+            # carries the rank's own t/TP tokens (sequence parallel) whatever the expert TP: the
+            # flex dispatcher forwards a token to its expert's ETP ranks inside the target node,
+            # the all-to-all dispatcher all-gathers over the expert TP group after the
+            # all-to-all (review21; t·ETP/TP here had charged that gather at the scale-out rate)
             n = span / f.scale_up_domain
             copies = target_nodes(mf, n) * (n - 1) / n
-            out_bytes = 4.0 * copies * t_e * h * ACTIVATION_VALUE_BYTES
+            out_bytes = 4.0 * copies * (t / tp) * h * ACTIVATION_VALUE_BYTES
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
             ep_one = ep_bytes / _group_bandwidth(span, f)
@@ -1345,12 +1359,8 @@ def _placed(
             dp_s += (outer - 1) / outer * dense_bytes / per_domain / so
         if p_expert:
             expert_bytes = p_expert * per_param
-            if etp == tp:
-                copies = _expert_copies(dp_group, per_domain, cp, ep)
-                outer_e = dp_group // ep // copies
-            else:
-                copies = _expert_copies_folded(expert_group, per_domain * tp, etp * ep)
-                outer_e = expert_group // copies
+            copies = _expert_copies_folded(expert_group, per_domain * tp, etp * ep)
+            outer_e = expert_group // copies
             if copies > 1:
                 dp_s += (copies - 1) / copies * expert_bytes / su
             if outer_e > 1:
@@ -1601,7 +1611,7 @@ def step_time(
         tp_i = 0.0
         if tp > 1:
             tp_bytes = 8.0 * (tp - 1) / tp * act_bytes * (n + mtp)
-            # the MoE layers' expert share at an expert TP below TP (moe_tp_bytes_removed)
+            # the MoE layers' FFN half, carried by the all-to-all term (moe_tp_bytes_removed)
             tp_bytes -= moe_tp_bytes_removed(mf, tp, etp) * act_bytes * moe_i
             tp_bytes += sel_tp * act_bytes
             tp_full = tp_bytes / _group_bandwidth(tp, f)
@@ -1747,26 +1757,6 @@ def candidate_layouts(
 # runner-ups are always the scalar model's figures; a margin beyond the runner-ups shown absorbs
 # rounding differences between the two evaluations.
 RESCORED = 6
-
-
-@lru_cache(maxsize=4096)
-def _expert_copies(dp_group: int, per_domain: int, cp: int, ep: int) -> int:
-    """Ranks of one scale-up domain that hold the same routed experts: the expert gradients'
-    data-parallel peers reduced over scale-up before the rest cross domains. At an expert tensor
-    parallel size of TP (a layout's expert_tp 0 or TP; below TP: _expert_copies_folded) the
-    expert DP group is the DP·CP/EP ranks of one TP rank, one EP rank
-    and one stage. Of the DP·CP ranks in rank order (CP inner, DP outer; EP ranks are TP·CP
-    apart, DP ranks next to TP·CP or, PP inside the domain, replicas TP·CP·PP apart) a domain
-    holds `per_domain` consecutive ones; those with the same EP rank, dp mod EP, number
-    `CP · (per_domain // (CP·EP)) + min(per_domain mod (CP·EP), CP)`: per_domain/EP when the
-    domain holds whole EP groups, CP when an EP group spans domains (its CP ranks hold the same
-    experts). The largest divisor of DP·CP/EP not above it (at least 1). With EP = 1 it is
-    per_domain: the dense parameters' placement."""
-    full, rest = divmod(per_domain, cp * ep)
-    k = max(1, min(dp_group // ep, cp * full + min(rest, cp)))
-    while (dp_group // ep) % k:
-        k -= 1
-    return k
 
 
 def _per_domain(dp_group: int, tp: int, domain: int) -> int:
@@ -1915,7 +1905,7 @@ def step_times_vector(
     ep_load = ep_load_imbalance(mf, t * share, ep)
     removed = np.zeros_like(t)
     if mf.experts and not mf.shared_experts:
-        removed = 4.0 * (tp - etp) / tp  # moe_tp_bytes_removed
+        removed = 4.0 * (tp - 1) / tp  # moe_tp_bytes_removed (0 at TP 1)
     n_last = np.maximum(0.0, mf.layers - (pp - 1) * layers_stage)
     heads = 1 + mf.mtp_layers if mf.vocab else 0
     exposed = 1.0 - f.comm_overlap
@@ -2017,8 +2007,8 @@ def _placed_vector(
     (pp_inside: only for candidates whose replica TP·CP·PP fits the domain); stages: (MoE
     layers, base time, compute time, layers) of each stage kind, the slowest sets the
     micro-batch time; p_expert: the routed experts' share of p_acc (exchanged over their own DP
-    group, _expert_copies); the fully sharded candidates (c["fsdp"] > 0) as _fsdp_placed, their
-    units a stage's layers, forward_share of its compute forward."""
+    group, _expert_copies_folded); the fully sharded candidates (c["fsdp"] > 0) as
+    _fsdp_placed, their units a stage's layers, forward_share of its compute forward."""
     tp, pp, dp, cp, ep, v = (c[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vp"))
     etp_i = _expert_tp_column(c)
     etp = etp_i.astype(float)
@@ -2035,14 +2025,15 @@ def _placed_vector(
     ep_one = np.zeros_like(t)
     if mf.experts:
         ep_bytes = 4.0 * (ep - 1) / ep * t_e * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
-        folded = etp * ep * np.where(pp_inside & (etp * ep > tp * cp), pp, 1.0)
-        span = np.where(etp == tp, tp * cp * ep * np.where(pp_inside, pp, 1.0), folded)
+        # ETP·EP consecutive ranks at any expert TP (expert_group_span)
+        span = etp * ep * np.where(pp_inside & (etp * ep > tp * cp), pp, 1.0)
         n = np.maximum(span / f.scale_up_domain, 1.0)
         if mf.max_nodes_per_token:
             distinct = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n)
         else:
             distinct = n * (1.0 - (1.0 - 1.0 / n) ** mf.experts_per_token)
-        out_bytes = 4.0 * distinct * (n - 1) / n * t_e * h * ACTIVATION_VALUE_BYTES
+        # the scale-out leg: a rank's own t/TP tokens whatever the expert TP (_placed)
+        out_bytes = 4.0 * distinct * (n - 1) / n * (t / tp) * h * ACTIVATION_VALUE_BYTES
         hierarchical = np.maximum(out_bytes / so, ep_bytes / su)
         ep_one = np.where(span > f.scale_up_domain, hierarchical, ep_bytes / su)
         # search candidates leave ep_comm_overlap off: the all-to-all fully exposed
@@ -2070,21 +2061,18 @@ def _placed_vector(
     dp_s = np.where(dp_group > 1, dp_s, 0.0)
     if mf.experts:
         # the routed experts over the TP·DP·CP/(ETP·EP) ranks holding the same expert shard
-        # (_expert_copies at expert TP = TP, _expert_copies_folded below it)
+        # (_expert_copies_folded: Megatron-Core's expert rank order at any expert TP)
         groups = c["dp"] * c["cp"]
         dom = per_domain.astype(np.int64)
         e_group = groups * c["tp"] // (etp_i * c["ep"])
-        same = etp_i == c["tp"]
         ekeys = np.stack([groups, dom, c["cp"], c["ep"], c["tp"], etp_i], axis=1)
         ukeys, einv = np.unique(ekeys, axis=0, return_inverse=True)
         per_ekey = [
-            _expert_copies(g, d, cp_, ep_)
-            if etp_ == tp_
-            else _expert_copies_folded(g * tp_ // (etp_ * ep_), d * tp_, etp_ * ep_)
+            _expert_copies_folded(g * tp_ // (etp_ * ep_), d * tp_, etp_ * ep_)
             for g, d, cp_, ep_, tp_, etp_ in ukeys.tolist()
         ]
         copies = np.array(per_ekey, dtype=float)[einv.reshape(-1)]
-        outer_e = np.where(same, dp_group / ep, e_group) / copies
+        outer_e = e_group / copies
         expert_bytes = p_expert * per_param
         e_s = np.where(copies > 1, (copies - 1) / copies * expert_bytes / su, 0.0)
         e_s = e_s + np.where(outer_e > 1, (outer_e - 1) / outer_e * expert_bytes / copies / so, 0.0)

@@ -142,11 +142,7 @@ def small_pages() -> Iterator[None]:
     is the process's, so nested and threaded uses are counted under a lock: the first in turns
     it off, the last out puts back what it was. A numpy without the setting: nothing done."""
     global _PAGES_DEPTH, _PAGES_SAVED
-    import numpy as np
-
-    setter = getattr(
-        getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None
-    )
+    setter = _madvise_setter()
     if setter is None:
         yield
         return
@@ -161,6 +157,20 @@ def small_pages() -> Iterator[None]:
             _PAGES_DEPTH -= 1
             if _PAGES_DEPTH == 0:
                 setter(_PAGES_SAVED)
+
+
+def _madvise_setter() -> Any:
+    """numpy's private huge-page switch, `_set_madvise_hugepage(enabled) -> previous`:
+    numpy._core.multiarray on numpy 2, numpy.core.multiarray on numpy 1.x (pyproject allows
+    1.26, whose numpy module has no `_core` attribute; review21: the lookup found nothing there
+    and small_pages did nothing); None when neither has it. numpy 2's `numpy.core` is not read
+    (a deprecated alias that warns)."""
+    import numpy as np
+
+    core = getattr(np, "_core", None)
+    if core is None and np.lib.NumpyVersion(np.__version__) < "2.0.0":
+        core = getattr(np, "core", None)
+    return getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
 
 
 _PAGES_DEPTH = 0  # small_pages's nesting, over every thread of the process
