@@ -13,6 +13,7 @@ import math
 import operator
 from collections.abc import Callable
 
+from fleetcore.schema import MAX_UNITS
 from fleetcore.units import format_si
 from planner.demand.types import Role, WorkloadDemand
 from planner.lp.model import (
@@ -196,12 +197,16 @@ def work_terms(
 def big_m(model: Model, role: Role, d: str, s: str, p: int) -> float:
     """The most units role r can use on (d, s) in period p: max_units, or fewer when all of its
     work fits in fewer, amount / (rate · len_p). A tight bound keeps a binary held at the
-    solver's integrality tolerance (1e-6) from letting more than 1e-6 of the work through."""
+    solver's integrality tolerance (1e-6) from letting more than 1e-6 of the work through. In
+    the elastic model (diagnosis) max_units may grow by its slack (family avail), so the bound
+    is the work's alone: capped at max_units, a job larger than a site allows was reported as
+    work undone instead of the units it lacks."""
     cap = float(model.max_units((d, s)))
     rate = role.rates[s].per_unit_s
     length = model.periods[p].length_s
     if role.amount > 0 and rate > 0 and length > 0:
-        return min(cap, role.amount / (rate * length))
+        need = role.amount / (rate * length)
+        return min(need, MAX_UNITS) if model.elastic else min(cap, need)
     return cap
 
 

@@ -1,0 +1,135 @@
+"""Defects a hostile user's acceptance pass found (session s21 hostile), each pinned by a test
+that failed before its fix:
+
+- a pretraining run with a `start` was rated at the job that meets its deadline counted from the
+  start of the horizon, not within its window (start to deadline): frontier-3y's 2027 and 2028
+  runs were rated at ~5,800-6,900-GPU jobs where the plan gives them 17,000-34,000 GPUs;
+- a single-site job larger than a site's `max_units` was diagnosed as "x% of the work cannot be
+  done by its deadline" instead of the units it lacks and the `--set` that gives them;
+- a token count in the wrong unit (1e30) hung `planner validate` (the job search factored a
+  1e25-accelerator job by trial division), 1e300 crashed on NaN, and work past what 1e9 units
+  can do was "infeasible even with every demand relaxed" (HiGHS drops coefficients under 1e-9).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cli
+from planner.demand.pretrain import pretrain_throughput
+from planner.scenario import load_scenario
+
+ROOT = Path(cli.__file__).resolve().parent
+
+TOPOLOGY = textwrap.dedent(
+    """\
+    name: tiny
+    description: "two sites"
+    source: "illustrative; tests"
+    datacenters:
+      dc-a:
+        power_cap: 20 MW
+        pue: 1.2
+        electricity_usd_per_kwh: 0.07
+        systems:
+          hgx-h100: {max_units: 200}
+      dc-b:
+        power_cap: 20 MW
+        pue: 1.2
+        electricity_usd_per_kwh: 0.07
+        systems:
+          hgx-h100: {max_units: 200}
+    links:
+      - {a: dc-a, b: dc-b, capacity: 1.6 Tbps, latency: 10 ms, cost_usd_per_tb: 1.0}
+    """
+)
+
+
+def _scenario(tmp_path: Path, pretrain: str, name: str = "scenario.yaml") -> Path:
+    (tmp_path / "topo.yaml").write_text(TOPOLOGY, encoding="utf-8")
+    text = textwrap.dedent(
+        """\
+        topology: topo.yaml
+        economics: {horizon: 365 days, pricing: amortised}
+        workloads:
+          pre:
+            kind: pretrain
+            model: llama-3.1-8b
+            global_batch_tokens: 4M
+        """
+    ) + textwrap.indent(textwrap.dedent(pretrain), "    ")
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_late_pretraining_run_is_rated_at_the_job_its_window_needs(tmp_path: Path) -> None:
+    """A 60-day window is a 60-day window whether it opens at day 0 or day 200: the same job,
+    the same rate; and that job does the work within the window at its own rate."""
+    early = _scenario(tmp_path, "tokens: 40T\ndeadline: 60 days\n", "early.yaml")
+    late = _scenario(tmp_path, "tokens: 40T\nstart: 200 days\ndeadline: 260 days\n", "late.yaml")
+    rated = {}
+    for path in (early, late):
+        scenario = load_scenario(path)
+        spec = scenario.data.workloads["pre"]
+        rated[path.stem] = pretrain_throughput(spec, scenario.catalog, "hgx-h100")
+    a, b = rated["early"], rated["late"]
+    assert b.accelerators == a.accelerators
+    assert b.rate_per_unit_s == a.rate_per_unit_s
+    # the job's own rate does the work (6 N D plus attention: recomputed from the FLOPs the
+    # rate counts per token) within the window, in days
+    flops = b.work_flops_per_token * 40e12
+    per_accelerator = b.rate_per_unit_s / 8  # an HGX H100 server holds 8 accelerators
+    assert flops / (per_accelerator * b.accelerators) / 86400 <= 60.0
+
+
+def test_a_job_past_a_sites_max_units_names_the_units_and_the_set(tmp_path: Path, capsys) -> None:
+    """100T tokens of an 8B model in 60 days need ~294 HGX H100 at one site; each site allows 200.
+    The diagnosis names the units it lacks and the --set, and that --set plans."""
+    path = _scenario(tmp_path, "tokens: 100T\ndeadline: 60 days\n")
+    assert cli.main(["plan", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be done" not in err, err
+    assert "more hgx-h100 units than max_units allows" in err, err
+    fix = err.split("(--set ")[1].split(")")[0]
+    assert fix.startswith("topology_changes.datacenters.dc-")
+    assert int(fix.split("=")[1]) > 200
+    assert cli.main(["plan", str(path), "--quiet", "--set", fix]) == 0, capsys.readouterr().err
+
+
+def test_a_count_in_the_wrong_unit_is_an_input_error_not_a_hang(tmp_path: Path) -> None:
+    """tokens: 1e30 (and 1e300) exit 1 naming the file, line and field, in a fresh process
+    well inside a minute (it ran for hours)."""
+    for tokens in ("1e30", "1e300"):
+        path = _scenario(tmp_path, f"tokens: {tokens}\ndeadline: 60 days\n")
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "cli.py"), "validate", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr
+        assert "scenario.yaml:8: workloads.pre.tokens: " in done.stderr, done.stderr
+        assert "is more than any workload counts (at most 1e+18)" in done.stderr
+
+
+def test_work_past_a_billion_units_is_an_input_error_naming_the_workload(
+    tmp_path: Path, capsys
+) -> None:
+    """1e18 tokens of a 405B model in one day need ~1e13 HGX H100: more than the solver plans
+    with (1e9 units), an input error on the workload's line, not a structural infeasibility."""
+    text = "tokens: 1e18\ndeadline: 1 day\n"
+    path = _scenario(tmp_path, text)
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("llama-3.1-8b", "llama-3.1-405b"),
+        encoding="utf-8",
+    )
+    assert cli.main(["plan", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "scenario.yaml:4: workloads.pre: its work needs more than 1e+09 units" in err, err
