@@ -133,3 +133,76 @@ def test_work_past_a_billion_units_is_an_input_error_naming_the_workload(
     assert cli.main(["plan", str(path)]) == 1
     err = capsys.readouterr().err
     assert "scenario.yaml:4: workloads.pre: its work needs more than 1e+09 units" in err, err
+
+
+RL = textwrap.dedent(
+    """\
+    topology: topo.yaml
+    economics: {horizon: 365 days, pricing: amortised}
+    workloads:
+      rl:
+        kind: rl
+        policy: llama-3.1-8b
+        problems: 10K
+        samples_per_problem: 4
+        prompt_tokens: 500
+        completion_tokens: 1000
+        kept_fraction: 0.5
+        samples_per_update: 1K
+        deadline: 30 days
+        verifiers:
+          - {name: code, core_seconds_per_sample: 2, applies_to: 0.5}
+    """
+)
+
+
+def _rl(tmp_path: Path, field: str, value: str) -> Path:
+    (tmp_path / "topo.yaml").write_text(TOPOLOGY, encoding="utf-8")
+    lines = RL.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{field}:"))
+    lines[at] = f"    {field}: {value}"
+    path = tmp_path / "scenario.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _validate(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "plan", str(path), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+
+
+def test_rl_fractions_of_a_sample_and_of_a_second_are_input_errors_not_hangs(
+    tmp_path: Path,
+) -> None:
+    """samples_per_update: '1e-30' and deadline: '1e-30 days' each ran for hours (the trainer's
+    layout search on a job of ~1e30 accelerators); both exit 1 on their line within a minute."""
+    done = _validate(_rl(tmp_path, "samples_per_update", "'1e-30'"))
+    assert done.returncode == 1, done.stderr
+    assert "scenario.yaml:12: workloads.rl.samples_per_update: " in done.stderr, done.stderr
+    done = _validate(_rl(tmp_path, "deadline", "'1e-30 days'"))
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "scenario.yaml:4: workloads.rl: " in done.stderr, done.stderr
+
+
+def test_a_global_batch_under_one_sequence_is_an_input_error(tmp_path: Path, capsys) -> None:
+    """global_batch_tokens 4096 with 8,192-token sequences was planned as "no layout of 2048
+    accelerators fits the model in memory" (0.5 tokens) or at a batch it cannot have."""
+    path = _scenario(tmp_path, "tokens: 1T\ndeadline: 60 days\n")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "global_batch_tokens: 4M", "global_batch_tokens: 4096"
+        ),
+        encoding="utf-8",
+    )
+    assert cli.main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "scenario.yaml:7: workloads.pre.global_batch_tokens: 4096 tokens is less than one " in err
+    )

@@ -138,6 +138,14 @@ def training_throughput(
     if why is not None:
         return TrainingThroughput(accelerators, None, None, 0.0, work_flops_per_token, 0.0, why)
     assert hw is not None
+    if accelerators > MAX_UNITS * hw.accelerators:
+        # a job the solver could never hold (a window or count in the wrong unit): the layout
+        # search would factor its size by trial division for hours
+        why = (
+            f"a job of {accelerators:.3g} accelerators is more than {MAX_UNITS:.0e} units of "
+            f"{hw.accelerators} accelerators, the most the solver plans with"
+        )
+        return TrainingThroughput(accelerators, None, None, 0.0, work_flops_per_token, 0.0, why)
     f = train_figures(hw, precision)
     assert f is not None
     mf = model_figures(arch, attention_tokens or sequence_tokens, mtp)
