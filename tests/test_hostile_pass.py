@@ -206,3 +206,31 @@ def test_a_global_batch_under_one_sequence_is_an_input_error(tmp_path: Path, cap
     assert (
         "scenario.yaml:7: workloads.pre.global_batch_tokens: 4096 tokens is less than one " in err
     )
+
+
+def test_validate_reports_what_plan_refuses_as_bad_input(tmp_path: Path, capsys) -> None:
+    """1e18 requests a day need more units than the solver holds: `planner plan` exits 1 on the
+    workload's line, and `planner validate` (which said "ok") now says the same."""
+    path = _scenario(tmp_path, "tokens: 1T\ndeadline: 60 days\n")
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + textwrap.indent(
+            textwrap.dedent(
+                """\
+              chat:
+                kind: inference
+                model: llama-3.1-8b
+                requests_per_day: 1e18
+                prompt_tokens: 1000
+                output_tokens: 500
+                tokens_per_s_per_user: 30
+            """
+            ),
+            "  ",
+        ),
+        encoding="utf-8",
+    )
+    for command in ("validate", "plan"):
+        assert cli.main([command, str(path)]) == 1
+        err = capsys.readouterr().err
+        assert "scenario.yaml:10: workloads.chat: its work needs more than 1e+09 units" in err, err
