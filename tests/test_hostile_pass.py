@@ -119,20 +119,23 @@ def test_a_count_in_the_wrong_unit_is_an_input_error_not_a_hang(tmp_path: Path) 
         assert "is more than any workload counts (at most 1e+18)" in done.stderr
 
 
-def test_work_past_a_billion_units_is_an_input_error_naming_the_workload(
+def test_work_past_a_billion_units_is_not_a_structural_infeasibility(
     tmp_path: Path, capsys
 ) -> None:
-    """1e18 tokens of a 405B model in one day need ~1e13 HGX H100: more than the solver plans
-    with (1e9 units), an input error on the workload's line, not a structural infeasibility."""
+    """1e18 tokens of a 405B model in one day need ~1e13 HGX H100. It was "infeasible even with
+    every demand and capacity relaxed: a structural problem" (HiGHS dropped the work row's
+    coefficients, under 1e-9); now no job meets the window, said as such (exit 2), and the
+    serving twin, work past 1e9 units, is an input error (test_validate_reports_...)."""
     text = "tokens: 1e18\ndeadline: 1 day\n"
     path = _scenario(tmp_path, text)
     path.write_text(
         path.read_text(encoding="utf-8").replace("llama-3.1-8b", "llama-3.1-405b"),
         encoding="utf-8",
     )
-    assert cli.main(["plan", str(path)]) == 1
+    assert cli.main(["plan", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "scenario.yaml:4: workloads.pre: its work needs more than 1e+09 units" in err, err
+    assert "structural" not in err, err
+    assert "pre/pretrain can run on no system here (hgx-h100: no job meets the 1-day window" in err
 
 
 RL = textwrap.dedent(
@@ -234,3 +237,31 @@ def test_validate_reports_what_plan_refuses_as_bad_input(tmp_path: Path, capsys)
         assert cli.main([command, str(path)]) == 1
         err = capsys.readouterr().err
         assert "scenario.yaml:10: workloads.chat: its work needs more than 1e+09 units" in err, err
+
+
+def test_a_run_no_job_can_finish_in_its_window_is_not_priced_at_a_smaller_jobs_rate(
+    tmp_path: Path,
+) -> None:
+    """1,000T tokens of an 8B model in 60 days with a 4M-token batch: the fastest job the search
+    finds (~160,000 H100) takes ~200 days. The LP scales units linearly, so at that job's rate it
+    planned 546,000 GPUs (68,296 servers at 16% busy) for one 488-sequence batch. No system can
+    run it: rate 0, with the reason."""
+    from planner.demand.pretrain import pretrain_rate
+
+    path = _scenario(tmp_path, "tokens: 1e15\ndeadline: 60 days\n")
+    scenario = load_scenario(path)
+    spec = scenario.data.workloads["pre"]
+    tt = pretrain_throughput(spec, scenario.catalog, "hgx-h100")
+    flops = tt.work_flops_per_token * 1e15
+    assert flops / (tt.rate_per_unit_s / 8 * tt.accelerators) > 60 * 86400  # no job meets it
+    rate = pretrain_rate(spec, scenario.catalog, "hgx-h100")
+    assert rate.per_unit_s == 0.0
+    assert "no job meets the 60-day window" in rate.reason
+    # a run that a job does finish keeps the throughput's rate
+    ok = load_scenario(_scenario(tmp_path, "tokens: 1T\ndeadline: 60 days\n", "ok.yaml"))
+    spec = ok.data.workloads["pre"]
+    assert (
+        pretrain_rate(spec, ok.catalog, "hgx-h100").per_unit_s
+        == pretrain_throughput(spec, ok.catalog, "hgx-h100").rate_per_unit_s
+        > 0
+    )

@@ -370,8 +370,26 @@ def pretrain_throughput(
 
 
 def pretrain_rate(spec: PretrainSpec, catalog: Catalog, system: str) -> Rate:
-    """FLOP/s per unit the LP uses (derivation in the reason): pretrain_throughput's rate."""
+    """FLOP/s per unit the LP uses (derivation in the reason): pretrain_throughput's rate; 0
+    where no job of the system meets the run's window (the rate per accelerator falls as the
+    job grows: the LP, which scales units linearly, planned such a run on 3.4x the accelerators
+    its rate was derived for, a 546,000-GPU job at the MFU of 160,000)."""
     tt = pretrain_throughput(spec, catalog, system)
+    hw = hardware(catalog, system)
+    pinned = spec.layout is not None and spec.layout.dp is not None
+    if tt.rate_per_unit_s > 0 and hw is not None and not pinned:
+        dense, attention = pretrain_flops(spec, catalog.models[spec.model_name])
+        job_s = (dense + attention) / (tt.rate_per_unit_s / hw.accelerators * tt.accelerators)
+        window_s = spec.deadline_s - spec.start_s
+        if job_s > window_s * (1 + 1e-9):
+            return Rate(
+                0.0,
+                f"no job meets the {window_s / SECONDS_PER_DAY:g}-day window: the fastest, "
+                f"{tt.accelerators:,} accelerators ({tt.reason}), takes "
+                f"{job_s / SECONDS_PER_DAY:,.1f} days, and a larger job is no faster (the global "
+                f"batch of {spec.global_batch_tokens:.3g} tokens caps its data parallelism): a "
+                "larger global_batch_tokens, fewer tokens or a later deadline",
+            )
     return Rate(tt.rate_per_unit_s, tt.reason)
 
 
