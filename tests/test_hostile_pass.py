@@ -265,3 +265,23 @@ def test_a_run_no_job_can_finish_in_its_window_is_not_priced_at_a_smaller_jobs_r
         == pretrain_throughput(spec, ok.catalog, "hgx-h100").rate_per_unit_s
         > 0
     )
+
+
+def test_topology_figures_past_the_solver_are_errors_on_their_own_lines(
+    tmp_path: Path, capsys
+) -> None:
+    """power_cap 1e30 MW, electricity 1e30 $/kWh and a 1e30 Tbps link were reported as "a
+    coefficient of 1e+30" on the scenario's line 1 (no topology file, line or field)."""
+    path = _scenario(tmp_path, "tokens: 1T\ndeadline: 60 days\n")
+    topo = tmp_path / "topo.yaml"
+    text = topo.read_text(encoding="utf-8")
+    text = text.replace("power_cap: 20 MW", "power_cap: 1e30 MW", 1)
+    text = text.replace("electricity_usd_per_kwh: 0.07", "electricity_usd_per_kwh: 1e30", 1)
+    text = text.replace("capacity: 1.6 Tbps", "capacity: 1e30 Tbps")
+    topo.write_text(text, encoding="utf-8")
+    for command in ("validate", "plan"):
+        assert cli.main([command, str(path)]) == 1
+        err = capsys.readouterr().err
+        assert "topo.yaml:6: datacenters.dc-a.power_cap: " in err, err
+        assert "topo.yaml:8: datacenters.dc-a.electricity_usd_per_kwh: " in err, err
+        assert "topo.yaml:18: links[0].capacity: " in err, err
