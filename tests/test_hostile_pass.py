@@ -285,3 +285,22 @@ def test_topology_figures_past_the_solver_are_errors_on_their_own_lines(
         assert "topo.yaml:6: datacenters.dc-a.power_cap: " in err, err
         assert "topo.yaml:8: datacenters.dc-a.electricity_usd_per_kwh: " in err, err
         assert "topo.yaml:18: links[0].capacity: " in err, err
+
+
+def test_a_horizon_of_too_many_periods_or_years_is_an_input_error(tmp_path: Path, capsys) -> None:
+    """period: 1 s on a year built 31.5 million periods (a MemoryError traceback under a 4 GB
+    limit, the machine's memory without one); horizon: 1e30 days was "a cost coefficient of
+    2.4e+32" on line 1. Each now names its field; a daily year (365 periods) still validates."""
+    path = _scenario(tmp_path, "tokens: 1T\ndeadline: 60 days\n")
+    text = path.read_text(encoding="utf-8")
+    for economics, where in (
+        ("{horizon: 365 days, period: 1 s, pricing: amortised}", "economics.period: "),
+        ("{horizon: 1e30 days, pricing: amortised}", "economics.horizon: "),
+    ):
+        path.write_text(text.replace("{horizon: 365 days, pricing: amortised}", economics))
+        assert cli.main(["validate", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert f"scenario.yaml:2: {where}" in err, err
+    daily = "{horizon: 365 days, period: 1 day, pricing: amortised}"
+    path.write_text(text.replace("{horizon: 365 days, pricing: amortised}", daily))
+    assert cli.main(["validate", str(path)]) == 0, capsys.readouterr().err
