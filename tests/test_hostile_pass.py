@@ -304,3 +304,20 @@ def test_a_horizon_of_too_many_periods_or_years_is_an_input_error(tmp_path: Path
     daily = "{horizon: 365 days, period: 1 day, pricing: amortised}"
     path.write_text(text.replace("{horizon: 365 days, pricing: amortised}", daily))
     assert cli.main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_a_plot_not_named_png_is_refused_before_any_work(tmp_path: Path, capsys) -> None:
+    """--plot chart.jpg wrote PNG bytes under a .jpg name (exit 0); every --plot now refuses a
+    name that is not .png (exit 1, nothing written), and .PNG is fine."""
+    path = _scenario(tmp_path, "tokens: 1T\ndeadline: 60 days\n")
+    for args in (
+        ["plan", str(path)],
+        ["sweep", str(path), "--set", "workloads.pre.tokens=1T,2T"],
+        ["compare", str(path), "--topology", str(tmp_path / "topo.yaml")],
+        ["sensitivity", str(path)],
+        ["estimate", "curve", "--model", "llama-3.1-8b", "--system", "hgx-h100"],
+    ):
+        target = tmp_path / "chart.jpg"
+        assert cli.main([*args, "--plot", str(target)]) == 1, args
+        assert "name the file .png" in capsys.readouterr().err
+        assert not target.exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from planner.commands.options import html_option, scenario_argument, solve_options
+from planner.commands.options import html_option, png_path, scenario_argument, solve_options
 
 
 @click.command("sweep")
@@ -72,6 +72,7 @@ from planner.commands.options import html_option, scenario_argument, solve_optio
     type=click.Path(dir_okay=False),
     default=None,
     help="Write a PNG of --y against the first swept field.",
+    callback=png_path,
 )
 @click.option(
     "--y",
