@@ -321,3 +321,31 @@ def test_a_plot_not_named_png_is_refused_before_any_work(tmp_path: Path, capsys)
         assert cli.main([*args, "--plot", str(target)]) == 1, args
         assert "name the file .png" in capsys.readouterr().err
         assert not target.exists()
+
+
+def test_the_diagnosis_leaves_out_work_undone_within_its_own_tolerance(
+    tmp_path: Path, capsys
+) -> None:
+    """A chat tier at 3,000 tok/s/user (no H100 layout reaches it) beside an RL run: the
+    diagnosis listed "rl:train: 0.0% of the work cannot be done by its deadline", work the
+    second phase-1 solve moved within its floor's 1e-6 tolerance. Only the tier is short."""
+    (tmp_path / "topo.yaml").write_text(TOPOLOGY, encoding="utf-8")
+    text = RL.replace(
+        "workloads:\n",
+        "workloads:\n"
+        "  chat:\n"
+        "    kind: inference\n"
+        "    model: llama-3.1-8b\n"
+        "    precision: fp8\n"
+        "    requests_per_day: 1M\n"
+        "    prompt_tokens: 1000\n"
+        "    output_tokens: 500\n"
+        "    tokens_per_s_per_user: 3000\n",
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert cli.main(["plan", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "chat:decode:p0: 100.0% of the work cannot be done" in err, err
+    assert "rl:" not in err.replace("rl: ", ""), err
+    assert ": 0.0% of the work" not in err, err

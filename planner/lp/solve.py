@@ -1185,8 +1185,18 @@ def diagnose(
             ],
         )
     lines = []
+    # Phase 1's second solve may leave undone work up to its floor's tolerance (_phase_one:
+    # floor · 1e-6 + 1e-9, weighted) wherever that saves a resource: a work slack within that
+    # allowance is the tolerance, not a shortfall ("rl:train: 0.0% of the work cannot be done"
+    # beside a tier no system could serve).
+    floor = sum(
+        s.weight * (s.var.value() or 0.0) for s in elastic.slacks.values() if s.unit in WORK_SLACKS
+    )
+    allowance = floor * 1e-6 + 1e-9
     for label, slack in elastic.slacks.items():
         value = slack.var.value() or 0.0
+        if slack.unit in WORK_SLACKS and slack.weight * value <= 2 * allowance:
+            continue
         if value > ZERO_TOL:
             lines.append(_explain(elastic, label, value, slack.unit))
     lines.extend(_unrunnable(demands, placed))
