@@ -349,3 +349,38 @@ def test_the_diagnosis_leaves_out_work_undone_within_its_own_tolerance(
     assert "chat:decode:p0: 100.0% of the work cannot be done" in err, err
     assert "rl:" not in err.replace("rl: ", ""), err
     assert ": 0.0% of the work" not in err, err
+
+
+def test_work_no_unit_can_reach_in_time_says_so(tmp_path: Path, capsys) -> None:
+    """Quarterly-ish periods (90 days) on empty sites under amortised pricing: an H100 ordered at
+    day 0 arrives in the first period starting a lead time (1 quarter, 91.25 days) later, day
+    180. The chat tier's first two periods were "100.0% of the work cannot be done by its
+    deadline" with no reason; now the line says no unit can be in service then and why."""
+    (tmp_path / "topo.yaml").write_text(TOPOLOGY, encoding="utf-8")
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            topology: topo.yaml
+            economics: {horizon: 365 days, period: 90 days, pricing: amortised}
+            workloads:
+              chat:
+                kind: inference
+                model: llama-3.1-8b
+                precision: fp8
+                requests_per_day: 1M
+                prompt_tokens: 1000
+                output_tokens: 500
+                tokens_per_s_per_user: 30
+            """
+        ),
+        encoding="utf-8",
+    )
+    assert cli.main(["plan", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "chat:decode:p1: 100.0% of the work cannot be done by its deadline (no unit can be in "
+        "service from day 90 to 180 where it runs: none owned, and no order arrives by then: "
+        "lead times hgx-h100 91.25 days)"
+    ) in err, err
+    assert "chat:decode:p2" not in err, err  # from day 180 units arrive

@@ -70,7 +70,36 @@ def _explain_avail(model: Model, entity: tuple[str, ...], value: float) -> str:
 
 
 def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
-    return f"{':'.join(entity)}: {value:.1%} of the work cannot be done by its deadline"
+    return (
+        f"{':'.join(entity)}: {value:.1%} of the work cannot be done by its deadline"
+        f"{_no_unit_in_time(model, entity)}"
+    )
+
+
+def _no_unit_in_time(model: Model, entity: tuple[str, ...]) -> str:
+    """Why, when no pool that could do the work can hold a unit in its periods: nothing owned
+    there and no order arrives in time (lead times, available_from) under this pricing. Without
+    it a multi-period plan of new sites said only "100% of the work cannot be done"."""
+    w, r = entity[0], entity[1]
+    period = None
+    if len(entity) > 2 and entity[2].startswith("p") and entity[2][1:].isdigit():
+        period = model.periods[int(entity[2][1:])]
+    entries = model.u_of_role(w, r, period)
+    if not entries:
+        return ""
+    for d, s, p, _ in entries:
+        if model.owned((d, s)) > 0 or model.in_service_cols((d, s), p.calendar):
+            return ""
+    systems = sorted({s for _, s, _, _ in entries})
+    leads = ", ".join(
+        f"{s} {model.lead_time_s(s) / 86400:g} days" for s in systems if model.lead_time_s(s) > 0
+    )
+    start = min(p.start_s for _, _, p, _ in entries) / 86400
+    end = max(p.end_s for _, _, p, _ in entries) / 86400
+    return (
+        f" (no unit can be in service from day {start:g} to {end:g} where it runs: none owned, "
+        f"and no order arrives by then{': lead times ' + leads if leads else ''})"
+    )
 
 
 X86 = "x86_64"
