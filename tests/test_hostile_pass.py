@@ -384,3 +384,27 @@ def test_work_no_unit_can_reach_in_time_says_so(tmp_path: Path, capsys) -> None:
         "lead times hgx-h100 91.25 days)"
     ) in err, err
     assert "chat:decode:p2" not in err, err  # from day 180 units arrive
+
+
+def test_catalog_figures_past_the_solver_are_errors_on_their_own_lines(
+    tmp_path: Path, capsys
+) -> None:
+    """A system's power of 1e30 kW, a lifetime of 1e-30 years or a network/storage share of 1e30
+    reached the solver as "a cost coefficient of 4.3e+32 US$" on the scenario's line 1; each is
+    now an error on its own catalog line and field."""
+    path = _scenario(tmp_path, "tokens: 1T\ndeadline: 60 days\n")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "topology: topo.yaml\n", "topology: topo.yaml\ncatalog: [cat.yaml]\n"
+        ),
+        encoding="utf-8",
+    )
+    for field, value in (
+        ("power", "1e30 kW"),
+        ("lifetime", "1e-30 years"),
+        ("network_storage_capex_fraction", "1e30"),
+    ):
+        (tmp_path / "cat.yaml").write_text(f"systems:\n  hgx-h100:\n    {field}: {value}\n")
+        assert cli.main(["validate", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert f"cat.yaml:3: systems.hgx-h100.{field}: " in err, err
