@@ -374,6 +374,18 @@ def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
                 )
             )
             continue
+        listed = _list_on_path(doc.data, parts)
+        if listed is not None:
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    listed,
+                    "is a list: --set replaces it whole (e.g. --set "
+                    f"'{listed}=[...]', the list written in YAML), not one item of it",
+                )
+            )
+            continue
         nested: Any = value
         for part in reversed(parts):
             nested = {part: nested}
@@ -384,6 +396,20 @@ def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
     if problems:
         raise ConfigError(problems)
     return doc
+
+
+def _list_on_path(data: Any, parts: list[str | int]) -> str | None:
+    """The dotted path of a list that `parts` runs into before its last part (a `--set` of
+    workloads.rl.verifiers.0.name: merged as a mapping {0: ...}, it replaced the list and
+    failed as "Input should be a valid list"), else None."""
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+        if isinstance(node, list):
+            return ".".join(str(p) for p in parts[: i + 1])
+    return None
 
 
 def _systems_exist_somewhere(data: ScenarioData, doc: Doc, topo: Topology) -> list[Problem]:

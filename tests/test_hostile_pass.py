@@ -408,3 +408,15 @@ def test_catalog_figures_past_the_solver_are_errors_on_their_own_lines(
         assert cli.main(["validate", str(path)]) == 1
         err = capsys.readouterr().err
         assert f"cat.yaml:3: systems.hgx-h100.{field}: " in err, err
+
+
+def test_a_set_into_a_list_item_says_the_list_is_replaced_whole(tmp_path: Path, capsys) -> None:
+    """--set workloads.rl.verifiers.0.core_seconds_per_sample=5 merged {0: {...}} over the list
+    and failed as "workloads.rl.verifiers: Input should be a valid list"; it now says what to
+    write, and the whole-list --set it suggests plans."""
+    path = _rl(tmp_path, "deadline", "30 days")
+    assert cli.main(["validate", str(path), "--set", "workloads.rl.verifiers.0.applies_to=1"]) == 1
+    err = capsys.readouterr().err
+    assert "workloads.rl.verifiers: is a list: --set replaces it whole" in err, err
+    whole = "workloads.rl.verifiers=[{name: code, core_seconds_per_sample: 2, applies_to: 1}]"
+    assert cli.main(["validate", str(path), "--set", whole]) == 0, capsys.readouterr().err
