@@ -17,7 +17,8 @@ from planner.commands.options import html_option, png_path, scenario_argument, s
     multiple=True,
     metavar="PATH=V1,V2,...",
     help="A swept field and its values, split on commas, each read as YAML (repeatable: "
-    "the grid is the cartesian product).",
+    "the grid is the cartesian product of the fields; a field given twice adds its values to "
+    "its axis).",
 )
 @click.option(
     "--scenario",
