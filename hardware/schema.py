@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     Discriminator,
     Field,
@@ -35,14 +36,31 @@ from fleetcore.schema import (
     Precision,
     Strict,
     Usd,
+    _at_most,
 )
 from fleetcore.units import Bandwidth, Bytes, Count, Duration, Flops, Power
 
 PositiveFlops = Annotated[Flops, Field(gt=0)]
 PositiveBytes = Annotated[Bytes, Field(gt=0)]
 PositiveBandwidth = Annotated[Bandwidth, Field(gt=0)]
-PositivePower = Annotated[Power, Field(gt=0)]
+# A part or unit past 1 GW, or a lifetime under a day or past a century, is a figure in the
+# wrong unit: an error on its catalog line (it reached the solver as "a cost coefficient of
+# 4.3e+32" on the scenario's line 1).
+MAX_POWER_W = 1e9
+PositivePower = Annotated[Power, Field(gt=0), _at_most(MAX_POWER_W, "W")]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
+def _lifetime(value: float) -> float:
+    if not 86400.0 <= value <= 100 * 365.25 * 86400:
+        raise ValueError(
+            f"a lifetime of {value / 86400:.3g} days: give one from 1 day to 100 years "
+            "(check the unit)"
+        )
+    return value
+
+
+Lifetime = Annotated[Duration, AfterValidator(_lifetime)]
 PositiveCount = Annotated[Count, Field(gt=0)]
 Source = Annotated[str, Field(min_length=3)]
 HalfWidth = Annotated[float, Field(gt=0)]
@@ -389,13 +407,13 @@ class System(Sourced):
     scale_up_domain: NonNegInt
     power_w: PositivePower = Field(alias="power")
     capex_usd: Usd
-    lifetime_s: PositiveDuration = Field(alias="lifetime")
+    lifetime_s: Lifetime = Field(alias="lifetime")
     rental_usd_per_hour: Usd
     # Ownership costs beyond the capex; None: not charged, and the plan's report says so.
     # From order to delivery (units ordered in a period serve from the first period after it).
     lead_time_s: Annotated[Duration, Field(ge=0)] | None = Field(None, alias="lead_time")
     # Scale-out network and storage bought with each unit, as a share of its capex.
-    network_storage_capex_fraction: Annotated[float, Field(ge=0)] | None = None
+    network_storage_capex_fraction: Annotated[float, Field(ge=0, le=10)] | None = None
     # Maintenance and support per year in service, as a share of capex.
     maintenance_fraction_per_year: Fraction | None = None
     # Share of nameplate power an owned, powered unit draws while idle.
@@ -409,7 +427,7 @@ class System(Sourced):
     # spot unit's time that does useful work once preemptions, restarts and lost progress are
     # taken off (spot_goodput). Usable for training and RL, never for serving (SLOs). Both or
     # neither; None: no spot offer.
-    spot_usd_per_hour: Annotated[float, Field(gt=0)] | None = None
+    spot_usd_per_hour: Annotated[float, Field(gt=0), _at_most(1e12, "US$")] | None = None
     spot_goodput: Annotated[float, Field(gt=0, le=1)] | None = None
     # Units the vendor can deliver per year (all sites together), spread evenly over the
     # periods: floor(supply_per_year x period / year) per period; None: no limit (a scenario's

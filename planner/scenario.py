@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.schema import Date, Name, Strict
@@ -73,6 +73,34 @@ class Economics(Strict):
     # When bought units are paid for in the cash-flow table: at the order or at delivery.
     capex_paid_at: Literal["order", "delivery"] = "delivery"
     currency: Literal["USD"] = "USD"
+
+    @field_validator("horizon_s")
+    @classmethod
+    def _horizon_at_most(cls, value: float) -> float:
+        if value > MAX_HORIZON_S:
+            raise ValueError(
+                f"{value / SECONDS_PER_YEAR:.3g} years is longer than the planner plans "
+                f"(at most {MAX_HORIZON_S / SECONDS_PER_YEAR:g} years); check the unit"
+            )
+        return value
+
+    @field_validator("period_s")
+    @classmethod
+    def _periods_at_most(cls, value: float | None, info: ValidationInfo) -> float | None:
+        horizon = info.data.get("horizon_s")
+        if value is not None and horizon is not None and horizon / value > MAX_PERIODS:
+            raise ValueError(
+                f"{horizon / value:,.0f} periods in the horizon; at most {MAX_PERIODS:,} (the "
+                "model grows with its periods: one second a period ran out of memory): give a "
+                "longer period"
+            )
+        return value
+
+
+# A century; and at most this many periods a horizon (frontier-3y: 12; a daily year: 365).
+SECONDS_PER_YEAR = 365.25 * 86400
+MAX_HORIZON_S = 100 * SECONDS_PER_YEAR
+MAX_PERIODS = 1000
 
 
 class SolverOptions(Strict):
@@ -346,6 +374,18 @@ def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
                 )
             )
             continue
+        listed = _list_on_path(doc.data, parts)
+        if listed is not None:
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    listed,
+                    "is a list: --set replaces it whole (e.g. --set "
+                    f"'{listed}=[...]', the list written in YAML), not one item of it",
+                )
+            )
+            continue
         nested: Any = value
         for part in reversed(parts):
             nested = {part: nested}
@@ -356,6 +396,20 @@ def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
     if problems:
         raise ConfigError(problems)
     return doc
+
+
+def _list_on_path(data: Any, parts: list[str | int]) -> str | None:
+    """The dotted path of a list that `parts` runs into before its last part (a `--set` of
+    workloads.rl.verifiers.0.name: merged as a mapping {0: ...}, it replaced the list and
+    failed as "Input should be a valid list"), else None."""
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+        if isinstance(node, list):
+            return ".".join(str(p) for p in parts[: i + 1])
+    return None
 
 
 def _systems_exist_somewhere(data: ScenarioData, doc: Doc, topo: Topology) -> list[Problem]:

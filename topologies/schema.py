@@ -12,11 +12,22 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from fleetcore.schema import Name, NonNegInt, Strict, UnitCount
+from fleetcore.schema import Name, NonNegInt, Strict, UnitCount, _at_most
 from fleetcore.units import Bandwidth, Duration, Power
 
-PositivePower = Annotated[Power, Field(gt=0)]
-PositiveBandwidth = Annotated[Bandwidth, Field(gt=0)]
+# Bounds far past any site or link (the largest power plants are a few GW, the fastest links a
+# few hundred Tbps), so that a figure in the wrong unit is an error on its own line, not a model
+# coefficient past what the solver holds reported on the scenario's `topology:` line.
+MAX_POWER_W = 1e15  # 1 PW
+MAX_BANDWIDTH_BYTES_PER_S = 1e18  # 8 Eb/s
+MAX_USD_PER_KWH = 1e3
+MAX_USD_PER_KW_MONTH = 1e6
+MAX_USD_PER_TB = 1e6
+
+PositivePower = Annotated[Power, Field(gt=0), _at_most(MAX_POWER_W, "W")]
+PositiveBandwidth = Annotated[
+    Bandwidth, Field(gt=0), _at_most(MAX_BANDWIDTH_BYTES_PER_S, "bytes/s")
+]
 NonNegDuration = Annotated[Duration, Field(ge=0)]
 
 
@@ -65,9 +76,9 @@ class Datacenter(Strict):
     power_ramp: list[PowerStep] = Field(default_factory=list)
     # Colocation / facility cost per kW of IT nameplate of the units in service here, per month
     # (wholesale US ~$120-200/kW-month); None: not charged, and the report says so.
-    facility_usd_per_kw_month: Annotated[float, Field(ge=0)] | None = None
+    facility_usd_per_kw_month: Annotated[float, Field(ge=0, le=MAX_USD_PER_KW_MONTH)] | None = None
     pue: Annotated[float, Field(ge=1.0, le=3.0)]
-    electricity_usd_per_kwh: Annotated[float, Field(ge=0)]
+    electricity_usd_per_kwh: Annotated[float, Field(ge=0, le=MAX_USD_PER_KWH)]
     # Accelerated systems placeable here, by catalog name.
     systems: dict[Name, SiteSystem] = Field(default_factory=dict)
     cpu_servers: CpuServers | None = None
@@ -112,7 +123,7 @@ class Link(Strict):
     capacity_bytes_per_s: PositiveBandwidth = Field(alias="capacity")
     latency_s: NonNegDuration = Field(alias="latency")
     # US$ per terabyte (1e12 bytes) moved over the link.
-    cost_usd_per_tb: Annotated[float, Field(ge=0)]
+    cost_usd_per_tb: Annotated[float, Field(ge=0, le=MAX_USD_PER_TB)]
 
     @property
     def id(self) -> str:

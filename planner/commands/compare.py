@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import html_option, scenario_argument, solve_options
+from planner.commands.options import html_option, png_path, scenario_argument, solve_options
 
 
 @click.command("compare")
@@ -40,6 +40,7 @@ from planner.commands.options import html_option, scenario_argument, solve_optio
     type=click.Path(dir_okay=False),
     default=None,
     help="Write a grouped bar chart of cost by workload per topology (PNG).",
+    callback=png_path,
 )
 def command(
     scenario_file,

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.units import format_si, parse_count
 from hardware.catalog import Catalog, load_catalog
-from planner.commands.options import catalog_option, json_option
+from planner.commands.options import catalog_option, json_option, png_path
 from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl, scaling
 from planner.demand.common import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_PUE
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE, InferenceEstimate, inference_rates
@@ -574,7 +574,13 @@ DEFAULT_CURVE = "10,20,30,40,50,60,80,100,125,150,200"
     show_default=True,
     help="Prompts on their own instances, or chunked into the decode steps.",
 )
-@click.option("--plot", "plot_path", default=None, help="Also save the curve as a PNG here.")
+@click.option(
+    "--plot",
+    "plot_path",
+    default=None,
+    help="Also save the curve as a PNG here.",
+    callback=png_path,
+)
 @click.option(
     "--pricing", type=click.Choice(["rental", "amortised"]), default="rental", show_default=True
 )
@@ -1086,7 +1092,13 @@ def rl(
 @click.option(
     "--pricing", type=click.Choice(["rental", "amortised"]), default="rental", show_default=True
 )
-@click.option("--plot", "plot_path", default=None, help="Also save cost vs tokens/param here.")
+@click.option(
+    "--plot",
+    "plot_path",
+    default=None,
+    help="Also save cost vs tokens/param here.",
+    callback=png_path,
+)
 @catalog_option
 @json_option
 def scaling_command(**opts: Any) -> None:

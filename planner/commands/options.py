@@ -108,3 +108,13 @@ html_option = click.option(
     default=None,
     help="Also write a self-contained HTML report (charts and tables, no external assets).",
 )
+
+
+def png_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--plot's callback: the charts are PNG, so a file named otherwise is refused before any
+    work (`--plot chart.jpg` wrote PNG bytes under a .jpg name)."""
+    if value is not None and not value.lower().endswith(".png"):
+        raise click.BadParameter(
+            f"{value!r}: the chart is written as PNG; name the file .png", ctx, param
+        )
+    return value

@@ -7,6 +7,7 @@ import click
 from planner.commands.options import (
     html_option,
     load_from_options,
+    png_path,
     scenario_argument,
     scenario_options,
     solve_options,
@@ -42,6 +43,7 @@ from planner.commands.options import (
     type=click.Path(dir_okay=False),
     default=None,
     help="Write a PNG of capacity in service vs demand per period, by procurement type.",
+    callback=png_path,
 )
 @click.option(
     "--save-lp",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import load_from_options, scenario_options
+from planner.commands.options import load_from_options, png_path, scenario_options
 
 
 @click.command("sensitivity")
@@ -47,7 +47,13 @@ from planner.commands.options import load_from_options, scenario_options
     default=None,
     help="Solver time limit per re-solve, seconds.",
 )
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a tornado PNG.")
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False),
+    callback=png_path,
+    help="Write a tornado PNG.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
 def command(
     scenario_file,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from planner.commands.options import html_option, scenario_argument, solve_options
+from planner.commands.options import html_option, png_path, scenario_argument, solve_options
 
 
 @click.command("sweep")
@@ -17,7 +17,8 @@ from planner.commands.options import html_option, scenario_argument, solve_optio
     multiple=True,
     metavar="PATH=V1,V2,...",
     help="A swept field and its values, split on commas, each read as YAML (repeatable: "
-    "the grid is the cartesian product).",
+    "the grid is the cartesian product of the fields; a field given twice adds its values to "
+    "its axis).",
 )
 @click.option(
     "--scenario",
@@ -72,6 +73,7 @@ from planner.commands.options import html_option, scenario_argument, solve_optio
     type=click.Path(dir_okay=False),
     default=None,
     help="Write a PNG of --y against the first swept field.",
+    callback=png_path,
 )
 @click.option(
     "--y",

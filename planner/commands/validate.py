@@ -19,9 +19,14 @@ def command(scenario_file, scenarios, sets, topology):
       planner validate my-scenario.yaml --scenario 2x_rollouts
     """
     from planner.api import demands
+    from planner.lp.build import build
+    from planner.lp.solve import check_magnitudes
 
     scenario = load_from_options(scenario_file, scenarios, sets, topology)
     work = demands(scenario)
+    # the model's figures too (built, not solved: ~40 ms for frontier-3y), so a figure the
+    # solver cannot hold is reported here as `planner plan` reports it, not found valid
+    check_magnitudes(build(scenario, work))
     roles = sum(len(d.roles) for d in work)
     click.echo(
         f"{scenario_file}: ok — topology {scenario.topology.name} "

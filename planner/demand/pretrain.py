@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from fleetcore.schema import BYTES_PER_VALUE
+from fleetcore.schema import BYTES_PER_VALUE, MAX_UNITS
 from hardware.catalog import Catalog
 from hardware.schema import ModelArch
 from planner.demand.common import (
@@ -138,6 +138,14 @@ def training_throughput(
     if why is not None:
         return TrainingThroughput(accelerators, None, None, 0.0, work_flops_per_token, 0.0, why)
     assert hw is not None
+    if accelerators > MAX_UNITS * hw.accelerators:
+        # a job the solver could never hold (a window or count in the wrong unit): the layout
+        # search would factor its size by trial division for hours
+        why = (
+            f"a job of {accelerators:.3g} accelerators is more than {MAX_UNITS:.0e} units of "
+            f"{hw.accelerators} accelerators, the most the solver plans with"
+        )
+        return TrainingThroughput(accelerators, None, None, 0.0, work_flops_per_token, 0.0, why)
     f = train_figures(hw, precision)
     assert f is not None
     mf = model_figures(arch, attention_tokens or sequence_tokens, mtp)
@@ -192,9 +200,11 @@ def training_throughput(
 def _job_accelerators(
     hw: Hardware, arch: ModelArch, state_bytes: float, at_least: float = 0.0
 ) -> int:
-    """Whole units holding the fully sharded state, and >= `at_least` accelerators."""
+    """Whole units holding the fully sharded state, and >= `at_least` accelerators; at most
+    MAX_UNITS units, the most the solver plans with (a job searched at 1e24 accelerators, from
+    a token count in the wrong unit, factored its size by trial division for hours)."""
     units = max(min_units_for_state(state_bytes, hw), math.ceil(at_least / hw.accelerators), 1)
-    return units * hw.accelerators
+    return min(units, MAX_UNITS) * hw.accelerators
 
 
 def training_rate(
@@ -322,23 +332,30 @@ def pretrain_throughput(
 
     # Smallest job that meets the deadline at its own layout's rate: the rate per accelerator
     # falls as the job grows (fewer micro-batches per rank, more failures), so bisect on units.
+    # The job has its window, start to deadline (both count from the start of the horizon),
+    # the time the plan gives it: sized to the deadline alone, a run starting late was rated
+    # at a job a fraction of the size the plan then gives it.
+    window_s = spec.deadline_s - spec.start_s
+
     def meets(t: TrainingThroughput) -> bool:
         return (
             t.rate_per_unit_s > 0
-            and flops / (t.rate_per_unit_s / hw.accelerators * t.accelerators) <= spec.deadline_s
+            and flops / (t.rate_per_unit_s / hw.accelerators * t.accelerators) <= window_s
         )
 
     if tt.rate_per_unit_s <= 0 or meets(tt):
         return tt
     lo_g, lo_tt = g, tt
-    need = flops / (spec.deadline_s * tt.rate_per_unit_s / hw.accelerators)
+    need = flops / (window_s * tt.rate_per_unit_s / hw.accelerators)
     hi_g = _job_accelerators(hw, arch, state, need)
     hi_tt = at(hi_g)
     for _ in range(6):  # grow until the deadline is met (or the batch caps the job)
         if meets(hi_tt) or hi_tt.rate_per_unit_s <= 0:
             break
+        if hi_g >= MAX_UNITS * hw.accelerators:
+            break
         lo_g, lo_tt = hi_g, hi_tt
-        hi_g *= 2
+        hi_g = min(2 * hi_g, MAX_UNITS * hw.accelerators)
         hi_tt = at(hi_g)
     if not meets(hi_tt):
         return max((lo_tt, hi_tt), key=lambda t: t.rate_per_unit_s * t.accelerators)
@@ -356,8 +373,26 @@ def pretrain_throughput(
 
 
 def pretrain_rate(spec: PretrainSpec, catalog: Catalog, system: str) -> Rate:
-    """FLOP/s per unit the LP uses (derivation in the reason): pretrain_throughput's rate."""
+    """FLOP/s per unit the LP uses (derivation in the reason): pretrain_throughput's rate; 0
+    where no job of the system meets the run's window (the rate per accelerator falls as the
+    job grows: the LP, which scales units linearly, planned such a run on 3.4x the accelerators
+    its rate was derived for, a 546,000-GPU job at the MFU of 160,000)."""
     tt = pretrain_throughput(spec, catalog, system)
+    hw = hardware(catalog, system)
+    pinned = spec.layout is not None and spec.layout.dp is not None
+    if tt.rate_per_unit_s > 0 and hw is not None and not pinned:
+        dense, attention = pretrain_flops(spec, catalog.models[spec.model_name])
+        job_s = (dense + attention) / (tt.rate_per_unit_s / hw.accelerators * tt.accelerators)
+        window_s = spec.deadline_s - spec.start_s
+        if job_s > window_s * (1 + 1e-9):
+            return Rate(
+                0.0,
+                f"no job meets the {window_s / SECONDS_PER_DAY:g}-day window: the fastest, "
+                f"{tt.accelerators:,} accelerators ({tt.reason}), takes "
+                f"{job_s / SECONDS_PER_DAY:,.1f} days, and a larger job is no faster (the global "
+                f"batch of {spec.global_batch_tokens:.3g} tokens caps its data parallelism): a "
+                "larger global_batch_tokens, fewer tokens or a later deadline",
+            )
     return Rate(tt.rate_per_unit_s, tt.reason)
 
 

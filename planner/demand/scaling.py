@@ -301,7 +301,8 @@ def price_on_system(
     Serving: `estimate inference`'s $ per output token (decode plus the prompt's prefill share)."""
     from planner.demand.common import unit_usd_per_hour
     from planner.demand.inference import estimate_inference
-    from planner.demand.pretrain import pretrain_rate
+    from planner.demand.pretrain import pretrain_throughput
+    from planner.demand.types import Rate
     from planner.kinds.inference import InferenceSpec
     from planner.kinds.pretrain import PretrainSpec
 
@@ -314,7 +315,10 @@ def price_on_system(
             "include_attention": False,
         }
     )
-    rate = pretrain_rate(train, catalog, system)
+    # the price of a FLOP at the job the 90 days size, whether or not a job meets them (the
+    # deadline only sizes the job here: pretrain_rate would give no price past it)
+    tt = pretrain_throughput(train, catalog, system)
+    rate = Rate(tt.rate_per_unit_s, tt.reason)
     per_s = unit_usd_per_hour(catalog.system(system), pricing) / 3600.0  # type: ignore[arg-type]
     usd_flop = per_s / rate.per_unit_s if rate.feasible else None
     serve = InferenceSpec.model_validate(

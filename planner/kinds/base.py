@@ -11,7 +11,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from fleetcore.schema import PositiveInt, Strict
 from fleetcore.units import Bytes, Count, Duration
@@ -22,7 +22,21 @@ if TYPE_CHECKING:
 
 Loc = tuple[str | int, ...]
 
-PositiveCount = Annotated[Count, Field(gt=0)]
+# A count past 1e18 (tokens, requests a day, problems) is no workload: at 1e300 tokens the
+# FLOPs overflow to inf and the job search met NaN; `planner estimate` takes the same bound.
+MAX_COUNT = 1e18
+
+
+def _count_at_most(value: float) -> float:
+    if value > MAX_COUNT:
+        raise ValueError(
+            f"{value:g} is more than any workload counts (at most {MAX_COUNT:g}); check the "
+            "figure's unit"
+        )
+    return value
+
+
+PositiveCount = Annotated[Count, Field(gt=0), AfterValidator(_count_at_most)]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveBytes = Annotated[Bytes, Field(gt=0)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from fleetcore.schema import (
     BYTES_PER_VALUE,
@@ -269,6 +269,17 @@ class PretrainSpec(Strict):
     gradient_precision: Precision = "bf16"
     # Pin the parallel layout; None = the fastest layout that fits (planner/demand/training.py).
     layout: LayoutSpec | None = None
+
+    @field_validator("global_batch_tokens")
+    @classmethod
+    def _one_sequence_at_least(cls, value: float, info: ValidationInfo) -> float:
+        sequence = info.data.get("sequence_length")
+        if sequence is not None and value < sequence:
+            raise ValueError(
+                f"{value:g} tokens is less than one sequence (sequence_length {sequence}): "
+                "an optimizer step trains at least one whole sequence"
+            )
+        return value
 
     @model_validator(mode="after")
     def _tokens_xor_ratio(self) -> PretrainSpec:

@@ -135,7 +135,7 @@ class RLSpec(Strict):
     kept_fraction: Fraction  # share of samples that survive rejection sampling and are trained on
     epochs: PositiveInt = 1
     # Generated samples per policy update (updates = samples / samples_per_update).
-    samples_per_update: PositiveCount
+    samples_per_update: Annotated[PositiveCount, Field(ge=1)]
     deadline_s: PositiveDuration = Field(alias="deadline")
     # Days from the start of the horizon before the work may begin (e.g. RL after pretraining);
     # the deadline is counted from the start of the horizon too.

@@ -13,6 +13,7 @@ import math
 import operator
 from collections.abc import Callable
 
+from fleetcore.schema import MAX_UNITS
 from fleetcore.units import format_si
 from planner.demand.types import Role, WorkloadDemand
 from planner.lp.model import (
@@ -69,7 +70,36 @@ def _explain_avail(model: Model, entity: tuple[str, ...], value: float) -> str:
 
 
 def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
-    return f"{':'.join(entity)}: {value:.1%} of the work cannot be done by its deadline"
+    return (
+        f"{':'.join(entity)}: {value:.1%} of the work cannot be done by its deadline"
+        f"{_no_unit_in_time(model, entity)}"
+    )
+
+
+def _no_unit_in_time(model: Model, entity: tuple[str, ...]) -> str:
+    """Why, when no pool that could do the work can hold a unit in its periods: nothing owned
+    there and no order arrives in time (lead times, available_from) under this pricing. Without
+    it a multi-period plan of new sites said only "100% of the work cannot be done"."""
+    w, r = entity[0], entity[1]
+    period = None
+    if len(entity) > 2 and entity[2].startswith("p") and entity[2][1:].isdigit():
+        period = model.periods[int(entity[2][1:])]
+    entries = model.u_of_role(w, r, period)
+    if not entries:
+        return ""
+    for d, s, p, _ in entries:
+        if model.owned((d, s)) > 0 or model.in_service_cols((d, s), p.calendar):
+            return ""
+    systems = sorted({s for _, s, _, _ in entries})
+    leads = ", ".join(
+        f"{s} {model.lead_time_s(s) / 86400:g} days" for s in systems if model.lead_time_s(s) > 0
+    )
+    start = min(p.start_s for _, _, p, _ in entries) / 86400
+    end = max(p.end_s for _, _, p, _ in entries) / 86400
+    return (
+        f" (no unit can be in service from day {start:g} to {end:g} where it runs: none owned, "
+        f"and no order arrives by then{': lead times ' + leads if leads else ''})"
+    )
 
 
 X86 = "x86_64"
@@ -196,12 +226,16 @@ def work_terms(
 def big_m(model: Model, role: Role, d: str, s: str, p: int) -> float:
     """The most units role r can use on (d, s) in period p: max_units, or fewer when all of its
     work fits in fewer, amount / (rate · len_p). A tight bound keeps a binary held at the
-    solver's integrality tolerance (1e-6) from letting more than 1e-6 of the work through."""
+    solver's integrality tolerance (1e-6) from letting more than 1e-6 of the work through. In
+    the elastic model (diagnosis) max_units may grow by its slack (family avail), so the bound
+    is the work's alone: capped at max_units, a job larger than a site allows was reported as
+    work undone instead of the units it lacks."""
     cap = float(model.max_units((d, s)))
     rate = role.rates[s].per_unit_s
     length = model.periods[p].length_s
     if role.amount > 0 and rate > 0 and length > 0:
-        return min(cap, role.amount / (rate * length))
+        need = role.amount / (rate * length)
+        return min(need, MAX_UNITS) if model.elastic else min(cap, need)
     return cap
 
 

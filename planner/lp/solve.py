@@ -24,6 +24,7 @@ from typing import Any
 import pulp
 
 from fleetcore.errors import ConfigError, InfeasibleError, Problem, SolverError
+from fleetcore.schema import MAX_UNITS
 from planner.lp.build import build
 from planner.lp.incumbent import LARGE_COLUMNS, find_start, searches
 from planner.lp.linear import GE, LE, Affine, LinearProblem, Row, expr, from_pulp, to_pulp
@@ -555,6 +556,20 @@ def check_magnitudes(model: Model) -> None:
                     "magnitude and unit of this input (a demand too small or a figure too large)",
                 ),
             )
+    for label, con in _work_rows(model):
+        reach = sum(v for v in con.values() if v > 0)
+        if 0 < reach * MAX_UNITS < 1:
+            loc = _field_of(label)
+            problems.setdefault(
+                loc,
+                model.scenario.doc.problem(
+                    loc,
+                    f"its work needs more than {MAX_UNITS:.0e} units of every system that can "
+                    f"run it (row {label}: a unit does at most {reach:.3g} of it); the solver "
+                    f"plans with at most {MAX_UNITS:.0e} units: check the magnitude and unit of "
+                    "this input",
+                ),
+            )
     biggest = max(map(abs, model.prob.objective.values()), default=0.0)
     if biggest >= MAX_COEFFICIENT:
         problems[()] = model.scenario.doc.problem(
@@ -578,6 +593,18 @@ def _large_rows(model: Model) -> Iterable[tuple[Label, Row]]:
     if max(top, -bottom, *constants, *(-c for c in constants)) < MAX_COEFFICIENT:
         return ()
     return model.constraints.items()
+
+
+# Rows "a share of the work is done" (coefficient of a unit: rate · period / work): past
+# MAX_UNITS units of work the coefficients fall under HiGHS's small_matrix_value (1e-9), which
+# drops them, and the plan became "infeasible even with every demand relaxed".
+WORK_FAMILIES = frozenset({"work", "serve", "sizework", "sizeserve"})
+
+
+def _work_rows(model: Model) -> Iterable[tuple[Label, Row]]:
+    return (
+        (label, con) for label, con in model.constraints.items() if label.family in WORK_FAMILIES
+    )
 
 
 def _field_of(label: Label) -> tuple[str, ...]:
@@ -1212,8 +1239,18 @@ def diagnose(
             ],
         )
     lines = []
+    # Phase 1's second solve may leave undone work up to its floor's tolerance (_phase_one:
+    # floor · 1e-6 + 1e-9, weighted) wherever that saves a resource: a work slack within that
+    # allowance is the tolerance, not a shortfall ("rl:train: 0.0% of the work cannot be done"
+    # beside a tier no system could serve).
+    floor = sum(
+        s.weight * (s.var.value() or 0.0) for s in elastic.slacks.values() if s.unit in WORK_SLACKS
+    )
+    allowance = floor * 1e-6 + 1e-9
     for label, slack in elastic.slacks.items():
         value = slack.var.value() or 0.0
+        if slack.unit in WORK_SLACKS and slack.weight * value <= 2 * allowance:
+            continue
         if value > ZERO_TOL:
             lines.append(_explain(elastic, label, value, slack.unit))
     lines.extend(_unrunnable(demands, placed))
