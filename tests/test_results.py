@@ -69,7 +69,9 @@ def test_units_statistics_follow_the_schedule(plan: Plan) -> None:
     by_period = plan.statistics.units(by=["period", "datacenter"])
     assert by_period["unit_days"].sum() == pytest.approx(units["unit_days"].sum())
     per_pool = plan.statistics()
-    assert per_pool.loc[("dc-east", "gb200-nvl72"), "bought_units"] == 62
+    # 57 racks since session 21's FSDP layouts (405B pretraining TP4 x DP1026 on 4,104 GB200; 62
+    # before, TP4 x PP8 x DP72 x CP2 on 4,608)
+    assert per_pool.loc[("dc-east", "gb200-nvl72"), "bought_units"] == 57
 
 
 def test_notebook_reprs_are_short(plan: Plan) -> None:
@@ -148,7 +150,7 @@ def test_decision_of_a_rental_plan_says_rent() -> None:
 def test_decision_without_catalog_prices_says_so(plan: Plan) -> None:
     back = Plan.from_dict(json.loads(plan.to_json()))
     text = "\n".join(summary_lines(decision(back)))
-    assert "Buy 62 gb200-nvl72 at dc-east\n" in text
+    assert "Buy 57 gb200-nvl72 at dc-east\n" in text
     assert "unknown (no catalog prices)" in text
 
 
