@@ -230,7 +230,9 @@ class AcceleratorTraining(Sourced):
     Attention (flash attention, forward + backward)
     runs at attention_efficiency of the BF16 peak; memory-bound work (norms, activations,
     residuals, optimizer) at memory_bandwidth_utilisation of the HBM bandwidth; collectives at
-    collective_efficiency of the link bandwidth (per direction)."""
+    collective_efficiency of the link bandwidth (per direction). calibration_limit: what the
+    measured runs say against these figures, in words, where they disagree; every plan that
+    trains on a system with this accelerator states it (planner/kinds/pretrain.py, rl.py)."""
 
     gemm_efficiency: dict[Precision, Fraction] = Field(min_length=1)
     gemm_half_tokens: Annotated[float, Field(gt=0)]
@@ -238,6 +240,7 @@ class AcceleratorTraining(Sourced):
     attention_efficiency: Fraction
     memory_bandwidth_utilisation: Fraction
     collective_efficiency: Fraction
+    calibration_limit: str | None = None
 
     @field_validator("gemm_half_width")
     @classmethod

@@ -240,21 +240,30 @@ ESTIMATED_SERVING_CAVEAT = (
 )
 
 
-def serving_limits(catalog: Catalog, systems: list[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """(caveat text, systems) for each serving calibration_limit of the accelerators of
-    `systems` (hardware/data/accelerators.yaml): "serving and generation rates of {}: <limit>",
-    the `{}` for the workloads a plan runs there (Caveat), naming the accelerator's systems
-    among them."""
+def calibration_limits(
+    catalog: Catalog, systems: list[str], block: str = "serving"
+) -> list[tuple[str, tuple[str, ...]]]:
+    """(caveat text, systems) for each `block` (serving or training) calibration_limit of the
+    accelerators of `systems` (hardware/data/accelerators.yaml): "serving and generation rates
+    of {}: <limit>" or "training rates of {}: <limit>", the `{}` for the workloads a plan runs
+    there (Caveat), naming the accelerator's systems among them."""
+    lead = (
+        "serving and generation rates of {}: " if block == "serving" else "training rates of {}: "
+    )
     out: dict[str, list[str]] = {}
     for system in systems:
         acc = catalog.accelerator_of(system)
-        limit = acc.serving.calibration_limit if acc is not None and acc.serving else None
+        figures = getattr(acc, block, None) if acc is not None else None
+        limit = figures.calibration_limit if figures is not None else None
         if limit:
-            text = "serving and generation rates of {}: " + limit.replace("{", "{{").replace(
-                "}", "}}"
-            )
+            text = lead + limit.replace("{", "{{").replace("}", "}}")
             out.setdefault(text, []).append(system)
     return [(text, tuple(names)) for text, names in out.items()]
+
+
+def serving_limits(catalog: Catalog, systems: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """calibration_limits of the serving figures (serving and RL generation caveats)."""
+    return calibration_limits(catalog, systems, "serving")
 
 
 def estimated_systems(

@@ -406,11 +406,18 @@ def _moe_training(name: str, specs: list[PretrainSpec], catalog: Catalog) -> lis
 def _estimated_training(
     name: str, precision: str, catalog: Catalog, systems: list[str]
 ) -> list[Caveat]:
-    """The caveat of training on systems whose training efficiency is an estimate (Caveat)."""
-    from planner.demand.common import ESTIMATED_TRAINING_CAVEAT, estimated_systems
+    """The caveats of training on systems whose training efficiency is an estimate, or whose
+    accelerator's training figures state a calibration_limit (Caveat)."""
+    from planner.demand.common import (
+        ESTIMATED_TRAINING_CAVEAT,
+        calibration_limits,
+        estimated_systems,
+    )
 
     estimated = estimated_systems(catalog, systems, "training", "gemm_efficiency", precision)
-    return [Caveat(ESTIMATED_TRAINING_CAVEAT, name, estimated)] if estimated else []
+    out = [Caveat(ESTIMATED_TRAINING_CAVEAT, name, estimated)] if estimated else []
+    limits = calibration_limits(catalog, systems, "training")
+    return out + [Caveat(text, name, named) for text, named in limits]
 
 
 def _role(

@@ -232,11 +232,18 @@ class RLSpec(Strict):
 def _estimated_training(
     name: str, precision: str, catalog: Catalog, systems: list[str]
 ) -> list[Caveat]:
-    """The caveat of an update trained on systems whose training efficiency is an estimate."""
-    from planner.demand.common import ESTIMATED_TRAINING_CAVEAT, estimated_systems
+    """The caveats of an update trained on systems whose training efficiency is an estimate, or
+    whose accelerator's training figures state a calibration_limit."""
+    from planner.demand.common import (
+        ESTIMATED_TRAINING_CAVEAT,
+        calibration_limits,
+        estimated_systems,
+    )
 
     estimated = estimated_systems(catalog, systems, "training", "gemm_efficiency", precision)
-    return [Caveat(ESTIMATED_TRAINING_CAVEAT, name, estimated, "train")] if estimated else []
+    out = [Caveat(ESTIMATED_TRAINING_CAVEAT, name, estimated, "train")] if estimated else []
+    limits = calibration_limits(catalog, systems, "training")
+    return out + [Caveat(text, name, named, "train") for text, named in limits]
 
 
 def _generation_limits(name: str, catalog: Catalog, systems: list[str]) -> list[Caveat]:
