@@ -12,7 +12,6 @@ from fleetcore.errors import ConfigError
 from planner.calibration import rl as crl
 from planner.calibration import training as ct
 
-
 FSDP_ROW = "    layout: {tp: 1, pp: 1, dp: 64, micro_batch: 2, fsdp: 64}\n    recompute: 0.0\n"
 
 
