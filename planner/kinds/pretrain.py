@@ -390,8 +390,22 @@ def demand(
         ),
         notes=notes,
         caveats=_moe_training(name, specs, catalog)
-        + _estimated_training(name, spec.precision, catalog, systems),
+        + _estimated_training(name, spec.precision, catalog, systems)
+        + _rate_caveats(name, roles),
     )
+
+
+def _rate_caveats(name: str, roles: list[Role]) -> list[Caveat]:
+    """Each role's rates' own caveats (Rate.caveat: e.g. an FSDP group wider than any
+    calibrated one, training.fsdp_caveat), on the systems whose rate carries it."""
+    out = []
+    for role in roles:
+        for sys_, rate in role.rates.items():
+            if rate.caveat and rate.feasible:
+                out.append(
+                    Caveat(rate.caveat.removeprefix("caveat: ") + ": {}", name, (sys_,), role.name)
+                )
+    return out
 
 
 def _moe_training(name: str, specs: list[PretrainSpec], catalog: Catalog) -> list[Caveat]:
