@@ -124,3 +124,43 @@ def test_plan_states_the_fsdp_caveat(tmp_path: Path) -> None:
     rate = pretrain_rate(spec, load_catalog(), "gb200-nvl72")
     assert "FSDP over 1026" in rate.reason
     assert rate.caveat.startswith("caveat: FSDP over 1,026 ranks")
+
+
+def _spec(**kw: object) -> object:
+    from planner.kinds.pretrain import PretrainSpec
+
+    base = {
+        "kind": "pretrain",
+        "model": "llama-3.1-405b",
+        "tokens": "15T",
+        "precision": "bf16",
+        "goodput": 0.9,
+        "global_batch_tokens": "16M",
+    }
+    return PretrainSpec.model_validate({**base, **kw})
+
+
+def test_after_rates_the_window_from_the_predecessors_deadline() -> None:
+    """`after: a` (a's deadline day 450, b's day 630, no start): b is rated as `start: 450
+    days` is, at the job a 180-day window needs, not the 630-day one; its LP window stays
+    [0, 630]. Before: 648 accelerators rated where the plan ran it on ~4,000."""
+    from hardware.catalog import load_catalog
+    from planner.demand.pretrain import pretrain_rate
+    from planner.kinds import demands_for
+
+    catalog = load_catalog()
+    sys_ = "gb200-nvl72"
+    a = _spec(deadline="450 days")
+    b = _spec(deadline="630 days", after="a")
+    demands = demands_for({"a": a, "b": b}, catalog, [sys_], 720 * 86400.0)
+    rate_b = demands[1].roles[0].rates[sys_]
+    as_start = pretrain_rate(_spec(deadline="630 days", start="450 days"), catalog, sys_)
+    unconstrained = pretrain_rate(_spec(deadline="630 days"), catalog, sys_)
+    assert rate_b.reason == as_start.reason and rate_b.per_unit_s == as_start.per_unit_s
+    assert "on 2,088 accelerators" in rate_b.reason
+    assert "on 648 accelerators" in unconstrained.reason
+    assert demands[1].start_s == 0.0 and demands[1].window_s == 630 * 86400.0
+    assert any("from a's deadline (day 450)" in n for n in demands[1].notes)
+    # a predecessor due after b's deadline: b's own window (nothing to narrow it to)
+    late = demands_for({"a": _spec(deadline="650 days"), "b": b}, catalog, [sys_], 720 * 86400.0)
+    assert late[1].roles[0].rates[sys_].reason == unconstrained.reason

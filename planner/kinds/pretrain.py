@@ -346,17 +346,34 @@ def model_refs(spec: PretrainSpec) -> list[tuple[Loc, str]]:
 
 
 def demand(
-    name: str, spec: PretrainSpec, catalog: Catalog, systems: list[str], horizon_s: float
+    name: str,
+    spec: PretrainSpec,
+    catalog: Catalog,
+    systems: list[str],
+    horizon_s: float,
+    rating_start_s: float | None = None,
 ) -> WorkloadDemand:
     """One FLOP role "pretrain", window [start, deadline], placement single_site (anywhere when
     allow_multi_site); min_units: the units that hold its training state on each system. Model
-    sizing: one role "pretrain@<candidate>" per candidate, each done only if chosen."""
+    sizing: one role "pretrain@<candidate>" per candidate, each done only if chosen.
+    rating_start_s: with `after: v`, v's deadline (kinds.demands_for): the rate is that of the
+    job the window from then to the deadline needs, when it lies after `start` and before the
+    deadline (the LP runs the workload only once v is done; review21b: rated on the whole
+    start-to-deadline window, a run after another was rated at a job a fraction of the one the
+    plan gives it: on two 405B runs, the second after the first, 648 accelerators rated, 4,022
+    planned). The LP's window is still [start, deadline]."""
     from planner.demand.pretrain import pretrain_tokens
 
+    rated_from = None
+    if rating_start_s is not None and spec.start_s < rating_start_s < spec.deadline_s:
+        rated_from = rating_start_s
+        spec_for_rate = spec.model_copy(update={"start_s": rating_start_s})
+    else:
+        spec_for_rate = spec
     if spec.sizing:
         cands, generated = sizing_candidates(name, spec, catalog)
         catalog = with_models(catalog, generated)
-        specs = [candidate_spec(spec, c) for c in cands]
+        specs = [candidate_spec(spec_for_rate, c) for c in cands]
         roles = [
             _role(candidate_role("pretrain", c.label), s, catalog, systems, (name, c.label))
             for c, s in zip(cands, specs, strict=True)
@@ -367,11 +384,17 @@ def demand(
             for c in cands
         ]
     else:
-        specs = [spec]
-        roles = [_role("pretrain", spec, catalog, systems, None)]
+        specs = [spec_for_rate]
+        roles = [_role("pretrain", spec_for_rate, catalog, systems, None)]
         assert spec.model is not None
         arch = catalog.models[spec.model]
         notes = [f"6 x {arch.active:.4g} active params x {pretrain_tokens(spec, arch):.4g} tokens"]
+    if rated_from is not None:
+        notes.append(
+            f"rated at the job its window from {spec.after}'s deadline (day "
+            f"{rated_from / 86400:g}) to its own (day {spec.deadline_s / 86400:g}) needs: it runs "
+            f"only once {spec.after} is done"
+        )
     arch = catalog.models[specs[0].model or ""]
     return WorkloadDemand(
         name=name,
