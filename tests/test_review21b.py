@@ -195,3 +195,71 @@ def test_hierarchical_all_gather_vs_nccl_issue_1218() -> None:
     measured = 200e9
     assert 0.8 < with_lat / measured < summed / measured < 1.0
     assert overlapped / 1e9 == pytest.approx(329.0, abs=0.5)
+
+
+MOE_PRETRAIN = """\
+  moe:
+    kind: pretrain
+    model: deepseek-v3
+    tokens: 1T
+    precision: bf16
+    deadline: 300 days
+    goodput: 0.9
+    global_batch_tokens: 16M
+    layout: {LAYOUT}  # <-
+"""
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        (
+            "{tp: 1, pp: 4, dp: 64, ep: 64, fsdp: 32}",
+            "hybrid sharding (fsdp 32 below DP x CP = 64)",
+        ),
+        ("{tp: 1, pp: 4, ep: 48}", "EP 48 must divide the model's (deepseek-v3) 256 routed"),
+    ],
+)
+def test_scenario_moe_layout_problems_are_input_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str, message: str
+) -> None:
+    """A pinned layout the workload's MoE model cannot build (a hybrid FSDP group, an EP not
+    dividing the experts) is an input error on the layout's line (exit 1), as the model-free
+    layout checks are; before: a plan that could run it on no system (exit 2)."""
+    from test_bad_input import SCENARIO, Case, assert_reported, marked_line, write_case
+
+    import cli
+
+    text = SCENARIO.replace(
+        "overrides:", MOE_PRETRAIN.replace("{LAYOUT}", layout) + "overrides:", 1
+    )
+    path = write_case(tmp_path, Case("moe-layout", {"scenario.yaml": text}))
+    code = cli.main(["validate", str(path)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert_reported(err, "scenario.yaml", marked_line(text), "workloads.moe.layout", message)
+
+
+def test_rl_trainer_moe_hybrid_fsdp_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_bad_input import SCENARIO, Case, assert_reported, marked_line, write_case
+
+    import cli
+
+    old = "    policy: llama-3.1-8b\n"
+    assert old in SCENARIO
+    text = SCENARIO.replace(old, "    policy: deepseek-v3\n", 1).replace(
+        "    goodput: 0.9\noverrides:",
+        "    goodput: 0.9\n    trainer:\n      layout: {tp: 1, pp: 4, dp: 64, ep: 64, fsdp: 32}  # <-\n"
+        "overrides:",
+        1,
+    )
+    assert "# <-" in text
+    path = write_case(tmp_path, Case("rl-moe-layout", {"scenario.yaml": text}))
+    code = cli.main(["validate", str(path)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert_reported(
+        err, "scenario.yaml", marked_line(text), "workloads.rl.trainer.layout", "hybrid sharding"
+    )

@@ -431,6 +431,52 @@ def _rate_caveats(name: str, roles: list[Role]) -> list[Caveat]:
     return out
 
 
+def layout_model_problems(workloads: dict[str, object], catalog: Catalog) -> list[tuple[Loc, str]]:
+    """Pinned training layouts (a pretraining's `layout`, an RL run's `trainer.layout`) that the
+    workload's model cannot build, as (loc, message) on the layout's line: an EP not dividing
+    the routed experts, a hybrid FSDP group on a MoE model (training.expert_parallel_problem,
+    fsdp_problem; the others need dp, checked only when it is given). Review21b: these were a
+    plan's infeasibility diagnosis (exit 2, "can run on no system here"), not an input error
+    on the line that causes them, while the model-free layout checks (fsdp dividing dp x cp)
+    were."""
+    from planner.demand.training import Layout, expert_parallel_problem, fsdp_problem
+    from planner.kinds.rl import RLSpec
+
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        lay: LayoutSpec | None = None
+        model: str | None = None
+        loc: Loc = ("workloads", name, "layout")
+        if isinstance(spec, PretrainSpec) and not spec.sizing:
+            lay, model = spec.layout, spec.model
+        elif isinstance(spec, RLSpec) and spec.trainer is not None:
+            lay, model = spec.trainer.layout, spec.policy
+            loc = ("workloads", name, "trainer", "layout")
+        if lay is None or model is None or model not in catalog.models:
+            continue
+        moe = catalog.models[model].moe
+        experts = moe.experts if moe else 0
+        if not experts:
+            continue
+        layout = Layout(
+            tp=lay.tp,
+            pp=lay.pp,
+            dp=lay.dp if lay.dp is not None else lay.ep,
+            cp=lay.cp,
+            ep=lay.ep,
+            expert_tp=lay.expert_tp,
+            fsdp=lay.fsdp if lay.dp is not None else 0,
+        )
+        why = ""
+        if lay.ep > 1 and experts % lay.ep:
+            why = f"EP {lay.ep} must divide the model's ({model}) {experts} routed experts"
+        elif lay.dp is not None:
+            why = expert_parallel_problem(layout, experts) or fsdp_problem(layout, experts)
+        if why:
+            out.append((loc, why))
+    return out
+
+
 def _moe_training(name: str, specs: list[PretrainSpec], catalog: Catalog) -> list[Caveat]:
     """The caveat of pretraining an MoE model (any sizing candidate's), whose measured steps at
     scale are longer than the step model's (MOE_TRAINING_CAVEAT)."""
