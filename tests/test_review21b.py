@@ -263,3 +263,27 @@ def test_rl_trainer_moe_hybrid_fsdp_is_an_input_error(
     assert_reported(
         err, "scenario.yaml", marked_line(text), "workloads.rl.trainer.layout", "hybrid sharding"
     )
+
+
+def test_after_with_no_job_in_the_narrowed_window_keeps_its_whole_window() -> None:
+    """b due 1 day after a's deadline: no job trains 15T tokens in 1 day (rate 0 on that
+    window), but the LP may end a early: b keeps the rate of its whole 0-451-day window, said
+    so in its reason, rather than being made infeasible."""
+    from hardware.catalog import load_catalog
+    from planner.demand.pretrain import pretrain_rate
+    from planner.kinds import demands_for
+
+    catalog = load_catalog()
+    sys_ = "gb200-nvl72"
+    narrow = pretrain_rate(_spec(deadline="451 days", start="450 days"), catalog, sys_)
+    assert not narrow.feasible
+    demands = demands_for(
+        {"a": _spec(deadline="450 days"), "b": _spec(deadline="451 days", after="a")},
+        catalog,
+        [sys_],
+        720 * 86400.0,
+    )
+    rate = demands[1].roles[0].rates[sys_]
+    whole = pretrain_rate(_spec(deadline="451 days"), catalog, sys_)
+    assert rate.feasible and rate.per_unit_s == whole.per_unit_s
+    assert "no job finishes in the 1-day window after a's deadline" in rate.reason

@@ -27,6 +27,7 @@ from planner.demand.types import (
     Caveat,
     Placement,
     PretrainCoupling,
+    Rate,
     Role,
     WorkloadDemand,
     candidate_role,
@@ -375,7 +376,14 @@ def demand(
         catalog = with_models(catalog, generated)
         specs = [candidate_spec(spec_for_rate, c) for c in cands]
         roles = [
-            _role(candidate_role("pretrain", c.label), s, catalog, systems, (name, c.label))
+            _role(
+                candidate_role("pretrain", c.label),
+                s,
+                catalog,
+                systems,
+                (name, c.label),
+                None if rated_from is None else candidate_spec(spec, c),
+            )
             for c, s in zip(cands, specs, strict=True)
         ]
         notes = [
@@ -385,7 +393,16 @@ def demand(
         ]
     else:
         specs = [spec_for_rate]
-        roles = [_role("pretrain", spec_for_rate, catalog, systems, None)]
+        roles = [
+            _role(
+                "pretrain",
+                spec_for_rate,
+                catalog,
+                systems,
+                None,
+                None if rated_from is None else spec,
+            )
+        ]
         assert spec.model is not None
         arch = catalog.models[spec.model]
         notes = [f"6 x {arch.active:.4g} active params x {pretrain_tokens(spec, arch):.4g} tokens"]
@@ -502,10 +519,13 @@ def _role(
     catalog: Catalog,
     systems: list[str],
     choice: tuple[str, str] | None,
+    whole: PretrainSpec | None = None,
 ) -> Role:
-    """The FLOP role of one model (the spec's, or a sizing candidate's)."""
+    """The FLOP role of one model (the spec's, or a sizing candidate's). `whole`: the same run
+    on its whole start-to-deadline window, its rate taken on a system where no job meets the
+    narrower window `spec` has (`after:`; the LP may end the predecessor early)."""
     from planner.demand.common import hardware
-    from planner.demand.pretrain import min_units_for_state, pretrain_flops, pretrain_rate
+    from planner.demand.pretrain import min_units_for_state, pretrain_flops
 
     assert spec.model is not None
     arch = catalog.models[spec.model]
@@ -521,10 +541,29 @@ def _role(
         name=role,
         work_unit="FLOP",
         amount=dense + attention,
-        rates={s: pretrain_rate(spec, catalog, s) for s in systems},
+        rates={s: _rate(spec, whole, catalog, s) for s in systems},
         placement=placement,
         min_units=min_units,
         choice=choice,
+    )
+
+
+def _rate(spec: PretrainSpec, whole: PretrainSpec | None, catalog: Catalog, system: str) -> Rate:
+    """pretrain_rate on `spec`'s window; where no job meets it, on `whole`'s (if given)."""
+    from planner.demand.pretrain import pretrain_rate
+
+    rate = pretrain_rate(spec, catalog, system)
+    if rate.feasible or whole is None:
+        return rate
+    wide = pretrain_rate(whole, catalog, system)
+    if not wide.feasible:
+        return rate
+    days = (spec.deadline_s - spec.start_s) / 86400
+    return Rate(
+        wide.per_unit_s,
+        f"{wide.reason}; rated on its whole window: no job finishes in the {days:g}-day window after "
+        f"{spec.after}'s deadline",
+        wide.caveat,
     )
 
 
