@@ -24,7 +24,7 @@ from fleetcore.yamlio import MAX_DEPTH, Doc, Loc, load_yaml, merge, parse_value,
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
 from planner.kinds import Workload, check_workload_refs
-from planner.kinds.pretrain import sizing_problems
+from planner.kinds.pretrain import layout_model_problems, sizing_problems
 from planner.kinds.rl import generator_problems
 from topologies.builder import (
     Topology,
@@ -245,6 +245,8 @@ def load_scenario(
             problems.extend(_dated_systems_need_a_start_date(data, doc, topo, catalog))
             sizing = sizing_problems(dict(data.workloads), catalog)  # planner/kinds/pretrain.py
             problems.extend(doc.problem(loc, message) for loc, message in sizing)
+            layouts = layout_model_problems(dict(data.workloads), catalog)
+            problems.extend(doc.problem(loc, message) for loc, message in layouts)
             generators = generator_problems(  # planner/kinds/rl.py
                 dict(data.workloads), catalog, topo.system_names()
             )

@@ -128,8 +128,25 @@ class RLPoint:
 
 
 def points(path: Path = TABLE) -> list[RLPoint]:
-    """The calibration table, its trainer layouts checked as a scenario's (check_layouts)."""
+    """The calibration table, its trainer layouts checked as a scenario's (check_layouts) and
+    each whole `trainer` as a scenario's RL trainer (RLTrainerSpec: `recompute` from 0 to 1,
+    positive batch figures), a bad one a ConfigError naming file, line and field (review21b:
+    `recompute: 1.5` raised a bare pydantic ValidationError with no file or line)."""
     check_layouts(path, "points", (("trainer", "layout"),))
+    from fleetcore.errors import ConfigError
+    from fleetcore.yamlio import load_yaml, validate
+    from planner.kinds.rl import RLTrainerSpec
+
+    doc = load_yaml(path)
+    problems = []
+    for i, p in enumerate(doc.data.get("points") or []):
+        if isinstance(p, dict) and p.get("trainer") is not None:
+            try:
+                validate(RLTrainerSpec, doc, ("points", i, "trainer"))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
     data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [
         RLPoint(

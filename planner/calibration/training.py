@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fleetcore.errors import ConfigError, Problem
 from fleetcore.schema import BYTES_PER_VALUE
 from fleetcore.yamlio import load_yaml
 from hardware.catalog import Catalog, load_catalog
@@ -28,6 +29,8 @@ from planner.demand.training import (
     Layout,
     RunFigures,
     StepTime,
+    expert_parallel_problem,
+    fsdp_problem,
     model_figures,
     step_time,
     train_figures,
@@ -45,11 +48,61 @@ METRIC = {
 }
 
 
+_LAYOUT_PATHS = (("layout",), ("base", "layout"), ("other", "layout"), ("segments", "layout"))
+
+
 def runs(path: Path = TABLE) -> list[dict[str, Any]]:
     """The calibration table (plain dicts, as in training.yaml), its layouts checked as a
-    scenario's (check_layouts: a bad one names file, line and field)."""
+    scenario's (check_layouts: a bad one names file, line and field), then each run's
+    `recompute` (a number from 0 to 1: the share of layers recomputed) and its layouts' FSDP
+    and EP groups against the run's model (fsdp_problem, expert_parallel_problem: a hybrid
+    FSDP group on a MoE model, an EP not dividing the experts), each problem on its file,
+    line and field (review21b: `recompute: 1.5` or `-0.5` was priced, 1.5 as 50% more than
+    full recomputation, `abc` a traceback; a MoE row's hybrid fsdp was priced unchecked)."""
     check_layouts(path, "runs", (("layout",), ("base", "layout"), ("other", "layout")))
-    return list(load_yaml(path).data["runs"])
+    doc = load_yaml(path)
+    problems: list[Problem] = []
+    catalog: Catalog | None = None
+    for i, run in enumerate(doc.data.get("runs") or []):
+        if not isinstance(run, dict):
+            continue
+        if "recompute" in run:
+            r = run["recompute"]
+            if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r <= 1.0:
+                problems.append(
+                    doc.problem(
+                        ("runs", i, "recompute"),
+                        f"{r!r}: the share of layers recomputed, a number from 0 to 1",
+                    )
+                )
+        for loc in _LAYOUT_PATHS:
+            parts: list[tuple[Any, tuple[Any, ...]]] = [(run, ("runs", i))]
+            for key in loc:
+                nxt: list[tuple[Any, tuple[Any, ...]]] = []
+                for part, where in parts:
+                    if isinstance(part, dict) and key in part:
+                        nxt.append((part[key], (*where, key)))
+                    elif isinstance(part, list):
+                        for j, item in enumerate(part):
+                            if isinstance(item, dict) and key in item:
+                                nxt.append((item[key], (*where, j, key)))
+                parts = nxt
+            for lay, where in parts:
+                if not isinstance(lay, dict) or not (lay.get("fsdp") or lay.get("ep", 1) > 1):
+                    continue
+                catalog = catalog or load_catalog()
+                arch = catalog.models.get(run.get("model", ""))
+                if arch is None:
+                    continue
+                experts = arch.moe.experts if arch.moe else 0
+                why = fsdp_problem(_layout(lay), experts) or expert_parallel_problem(
+                    _layout(lay), experts
+                )
+                if why:
+                    problems.append(doc.problem(where, why))
+    if problems:
+        raise ConfigError(problems)
+    return list(doc.data["runs"])
 
 
 def _layout(d: dict[str, Any]) -> Layout:

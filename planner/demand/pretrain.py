@@ -44,6 +44,7 @@ from planner.demand.training import (
     RunFigures,
     StepTime,
     best_layout,
+    fsdp_caveat,
     model_figures,
     train_figures,
 )
@@ -393,7 +394,11 @@ def pretrain_rate(spec: PretrainSpec, catalog: Catalog, system: str) -> Rate:
                 f"batch of {spec.global_batch_tokens:.3g} tokens caps its data parallelism): a "
                 "larger global_batch_tokens, fewer tokens or a later deadline",
             )
-    return Rate(tt.rate_per_unit_s, tt.reason)
+    caveat = ""
+    if tt.rate_per_unit_s > 0 and tt.choice is not None and tt.choice.best is not None:
+        f = train_figures(hw, spec.precision) if hw is not None else None
+        caveat = fsdp_caveat(tt.choice.best.layout, f) if f is not None else ""
+    return Rate(tt.rate_per_unit_s, tt.reason, caveat)
 
 
 @dataclass(frozen=True)
@@ -508,6 +513,10 @@ def estimate_pretrain(
             f"step: {step.breakdown()}",
             *(f"runner-up: {r.summary()}" for r in tt.choice.runner_ups),
         ]
+        f_train = train_figures(hw, spec.precision) if hw is not None else None
+        caveat = fsdp_caveat(step.layout, f_train) if f_train is not None else ""
+        if caveat:
+            lines.append(caveat)
         clock = hw.accelerator.clock_fraction if hw is not None else 1.0
         if clock != 1.0:
             lines.append(

@@ -1075,6 +1075,38 @@ def ring_latency_s(ranks: int, domains: int) -> float:
     return RING_BASE_S + (ranks - 1 - inter) * RING_STEP_SCALE_UP_S + inter * RING_STEP_SCALE_OUT_S
 
 
+# The largest FSDP sharding group among the training calibration rows within their band
+# (planner/calibration/training.yaml: AXLearn Fuji-70B on 512 H100, hybrid sharding over 128
+# GPUs x 4 replicas, +4.7%; Megatron-Bridge's FSDP rows are 8-64 GPUs; the two Trainium2 rows
+# fully sharded over 1,024 chips are known misses at +97-100%). tests/test_review21b.py
+# recomputes it from the table.
+CALIBRATED_FSDP_GROUP = 128
+
+
+def fsdp_caveat(layout: Layout, f: TrainFigures) -> str:
+    """A derivation line for a layout whose FSDP group is wider than any calibrated one ("" at
+    or below CALIBRATED_FSDP_GROUP): the group size, its scale-up domains (DP ranks of TP·CP
+    blocks a domain, _per_domain) and the NCCL ring latency of one of its per-layer
+    collectives (ring_latency_s), priced from NCCL's cost model and not measured at that size
+    (review21b: the search picks FSDP over 1,026 GB200 ranks for the 405B, 8x the largest
+    calibrated group)."""
+    group = layout.fsdp
+    if group <= CALIBRATED_FSDP_GROUP:
+        return ""
+    per_domain = _per_domain(group, layout.tp, f.scale_up_domain)
+    domains = group // per_domain
+    lat = ring_latency_s(group, domains)
+    return (
+        f"caveat: FSDP over {group:,} ranks ({domains} scale-up domains of {per_domain}) is "
+        f"{group / CALIBRATED_FSDP_GROUP:.1f}x the largest FSDP group calibrated within its band "
+        f"({CALIBRATED_FSDP_GROUP}: AXLearn Fuji-70B on 512 H100, 4 replicas of 128; Megatron-"
+        "Bridge's FSDP rows are 8-64 GPUs; the Trainium2 rows at 1,024 chips are known misses, "
+        "+97-100%): each layer's two weight all-gathers and gradient reduce-scatter are priced "
+        f"from NCCL's ring model, {lat * 1e3:.2f} ms latency a collective ({domains - 1} "
+        "network steps), unmeasured at this size"
+    )
+
+
 def fsdp_exposed(
     gather_s: float, scatter_s: float, compute_s: float, forward_share: float, units: float
 ) -> float:

@@ -34,6 +34,9 @@ class Rate:
 
     per_unit_s: float
     reason: str
+    # A known limit of the calibration behind this rate on this system (a plan states it under
+    # Left out, for the systems the workload runs on): "" none. Not part of the rate's identity.
+    caveat: str = field(default="", compare=False, repr=False)
 
     @property
     def feasible(self) -> bool:

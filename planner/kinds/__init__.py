@@ -95,6 +95,12 @@ def demands_for(
             assert isinstance(source, PretrainSpec)  # scenario rule: sizing_problems
             pair = (spec.model_from, source)
             out.append(inference.sized_demand(name, spec, pair, catalog, systems, horizon_s))
+        elif isinstance(spec, PretrainSpec) and spec.after is not None:
+            # rated at the job the window from the predecessor's deadline needs (review21b)
+            opens = getattr(workloads.get(spec.after), "deadline_s", None)
+            out.append(
+                pretrain.demand(name, spec, catalog, systems, horizon_s, rating_start_s=opens)
+            )
         else:
             out.append(demand_for(name, spec, catalog, systems, horizon_s))
     return out

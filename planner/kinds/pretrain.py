@@ -27,6 +27,7 @@ from planner.demand.types import (
     Caveat,
     Placement,
     PretrainCoupling,
+    Rate,
     Role,
     WorkloadDemand,
     candidate_role,
@@ -346,19 +347,43 @@ def model_refs(spec: PretrainSpec) -> list[tuple[Loc, str]]:
 
 
 def demand(
-    name: str, spec: PretrainSpec, catalog: Catalog, systems: list[str], horizon_s: float
+    name: str,
+    spec: PretrainSpec,
+    catalog: Catalog,
+    systems: list[str],
+    horizon_s: float,
+    rating_start_s: float | None = None,
 ) -> WorkloadDemand:
     """One FLOP role "pretrain", window [start, deadline], placement single_site (anywhere when
     allow_multi_site); min_units: the units that hold its training state on each system. Model
-    sizing: one role "pretrain@<candidate>" per candidate, each done only if chosen."""
+    sizing: one role "pretrain@<candidate>" per candidate, each done only if chosen.
+    rating_start_s: with `after: v`, v's deadline (kinds.demands_for): the rate is that of the
+    job the window from then to the deadline needs, when it lies after `start` and before the
+    deadline (the LP runs the workload only once v is done; review21b: rated on the whole
+    start-to-deadline window, a run after another was rated at a job a fraction of the one the
+    plan gives it: on two 405B runs, the second after the first, 648 accelerators rated, 4,022
+    planned). The LP's window is still [start, deadline]."""
     from planner.demand.pretrain import pretrain_tokens
 
+    rated_from = None
+    if rating_start_s is not None and spec.start_s < rating_start_s < spec.deadline_s:
+        rated_from = rating_start_s
+        spec_for_rate = spec.model_copy(update={"start_s": rating_start_s})
+    else:
+        spec_for_rate = spec
     if spec.sizing:
         cands, generated = sizing_candidates(name, spec, catalog)
         catalog = with_models(catalog, generated)
-        specs = [candidate_spec(spec, c) for c in cands]
+        specs = [candidate_spec(spec_for_rate, c) for c in cands]
         roles = [
-            _role(candidate_role("pretrain", c.label), s, catalog, systems, (name, c.label))
+            _role(
+                candidate_role("pretrain", c.label),
+                s,
+                catalog,
+                systems,
+                (name, c.label),
+                None if rated_from is None else candidate_spec(spec, c),
+            )
             for c, s in zip(cands, specs, strict=True)
         ]
         notes = [
@@ -367,11 +392,26 @@ def demand(
             for c in cands
         ]
     else:
-        specs = [spec]
-        roles = [_role("pretrain", spec, catalog, systems, None)]
+        specs = [spec_for_rate]
+        roles = [
+            _role(
+                "pretrain",
+                spec_for_rate,
+                catalog,
+                systems,
+                None,
+                None if rated_from is None else spec,
+            )
+        ]
         assert spec.model is not None
         arch = catalog.models[spec.model]
         notes = [f"6 x {arch.active:.4g} active params x {pretrain_tokens(spec, arch):.4g} tokens"]
+    if rated_from is not None:
+        notes.append(
+            f"rated at the job its window from {spec.after}'s deadline (day "
+            f"{rated_from / 86400:g}) to its own (day {spec.deadline_s / 86400:g}) needs: it runs "
+            f"only once {spec.after} is done"
+        )
     arch = catalog.models[specs[0].model or ""]
     return WorkloadDemand(
         name=name,
@@ -390,8 +430,68 @@ def demand(
         ),
         notes=notes,
         caveats=_moe_training(name, specs, catalog)
-        + _estimated_training(name, spec.precision, catalog, systems),
+        + _estimated_training(name, spec.precision, catalog, systems)
+        + _rate_caveats(name, roles),
     )
+
+
+def _rate_caveats(name: str, roles: list[Role]) -> list[Caveat]:
+    """Each role's rates' own caveats (Rate.caveat: e.g. an FSDP group wider than any
+    calibrated one, training.fsdp_caveat), on the systems whose rate carries it."""
+    out = []
+    for role in roles:
+        for sys_, rate in role.rates.items():
+            if rate.caveat and rate.feasible:
+                out.append(
+                    Caveat(rate.caveat.removeprefix("caveat: ") + ": {}", name, (sys_,), role.name)
+                )
+    return out
+
+
+def layout_model_problems(workloads: dict[str, object], catalog: Catalog) -> list[tuple[Loc, str]]:
+    """Pinned training layouts (a pretraining's `layout`, an RL run's `trainer.layout`) that the
+    workload's model cannot build, as (loc, message) on the layout's line: an EP not dividing
+    the routed experts, a hybrid FSDP group on a MoE model (training.expert_parallel_problem,
+    fsdp_problem; the others need dp, checked only when it is given). Review21b: these were a
+    plan's infeasibility diagnosis (exit 2, "can run on no system here"), not an input error
+    on the line that causes them, while the model-free layout checks (fsdp dividing dp x cp)
+    were."""
+    from planner.demand.training import Layout, expert_parallel_problem, fsdp_problem
+    from planner.kinds.rl import RLSpec
+
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        lay: LayoutSpec | None = None
+        model: str | None = None
+        loc: Loc = ("workloads", name, "layout")
+        if isinstance(spec, PretrainSpec) and not spec.sizing:
+            lay, model = spec.layout, spec.model
+        elif isinstance(spec, RLSpec) and spec.trainer is not None:
+            lay, model = spec.trainer.layout, spec.policy
+            loc = ("workloads", name, "trainer", "layout")
+        if lay is None or model is None or model not in catalog.models:
+            continue
+        moe = catalog.models[model].moe
+        experts = moe.experts if moe else 0
+        if not experts:
+            continue
+        layout = Layout(
+            tp=lay.tp,
+            pp=lay.pp,
+            dp=lay.dp if lay.dp is not None else lay.ep,
+            cp=lay.cp,
+            ep=lay.ep,
+            expert_tp=lay.expert_tp,
+            fsdp=lay.fsdp if lay.dp is not None else 0,
+        )
+        why = ""
+        if lay.ep > 1 and experts % lay.ep:
+            why = f"EP {lay.ep} must divide the model's ({model}) {experts} routed experts"
+        elif lay.dp is not None:
+            why = expert_parallel_problem(layout, experts) or fsdp_problem(layout, experts)
+        if why:
+            out.append((loc, why))
+    return out
 
 
 def _moe_training(name: str, specs: list[PretrainSpec], catalog: Catalog) -> list[Caveat]:
@@ -426,10 +526,13 @@ def _role(
     catalog: Catalog,
     systems: list[str],
     choice: tuple[str, str] | None,
+    whole: PretrainSpec | None = None,
 ) -> Role:
-    """The FLOP role of one model (the spec's, or a sizing candidate's)."""
+    """The FLOP role of one model (the spec's, or a sizing candidate's). `whole`: the same run
+    on its whole start-to-deadline window, its rate taken on a system where no job meets the
+    narrower window `spec` has (`after:`; the LP may end the predecessor early)."""
     from planner.demand.common import hardware
-    from planner.demand.pretrain import min_units_for_state, pretrain_flops, pretrain_rate
+    from planner.demand.pretrain import min_units_for_state, pretrain_flops
 
     assert spec.model is not None
     arch = catalog.models[spec.model]
@@ -445,10 +548,29 @@ def _role(
         name=role,
         work_unit="FLOP",
         amount=dense + attention,
-        rates={s: pretrain_rate(spec, catalog, s) for s in systems},
+        rates={s: _rate(spec, whole, catalog, s) for s in systems},
         placement=placement,
         min_units=min_units,
         choice=choice,
+    )
+
+
+def _rate(spec: PretrainSpec, whole: PretrainSpec | None, catalog: Catalog, system: str) -> Rate:
+    """pretrain_rate on `spec`'s window; where no job meets it, on `whole`'s (if given)."""
+    from planner.demand.pretrain import pretrain_rate
+
+    rate = pretrain_rate(spec, catalog, system)
+    if rate.feasible or whole is None:
+        return rate
+    wide = pretrain_rate(whole, catalog, system)
+    if not wide.feasible:
+        return rate
+    days = (spec.deadline_s - spec.start_s) / 86400
+    return Rate(
+        wide.per_unit_s,
+        f"{wide.reason}; rated on its whole window: no job finishes in the {days:g}-day window after "
+        f"{spec.after}'s deadline",
+        wide.caveat,
     )
 
 
