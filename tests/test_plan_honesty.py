@@ -240,7 +240,7 @@ def test_moe_training_says_what_mlperf_v6_measured(tmp_path: Path) -> None:
     head = MOE_TRAINING_CAVEAT.split("{}")[0]
     moe = [x for x in plan_with("qwen3-30b-a3b") if x.startswith(head)]
     assert moe == [MOE_TRAINING_CAVEAT.format("pre (qwen3-30b-a3b)")]
-    assert "1.3-1.8x" in moe[0] and "mlperf60-" in moe[0]
+    assert "1.35-1.85x" in moe[0] and "mlperf60-" in moe[0]
     assert not any(x.startswith(head) for x in plan_with("llama-3.1-8b"))
 
 
@@ -282,3 +282,43 @@ def test_serving_on_an_estimated_compute_utilisation_says_so(tmp_path: Path) -> 
     lines = [x for x in plan_at("bf16") if x.startswith("serving rates of")]
     assert len(lines) == 1 and "chat on gb200-nvl72" in lines[0]
     assert not any(x.startswith("serving rates of") for x in plan_at("fp8"))
+
+
+def test_moe_training_caveat_figures_are_the_rows() -> None:
+    """The MoE training caveat's figures are the calibration rows' (planner / published): the
+    MLPerf v6.0 DeepSeek-V3 GB200 runs at 2,048-8,192 GPUs, the 256-512 GPU runs (GB200 and
+    GB300), and Megatron-Bridge's expert-TP-1 runs on H100 and B200, each range rounded to the nearest
+    0.05x or percent."""
+    from hardware.catalog import load_catalog
+    from planner.calibration import training
+    from planner.demand.common import MOE_TRAINING_CAVEAT
+
+    catalog = load_catalog()
+    runs = {r["id"]: r for r in training.runs()}
+
+    def ratio(rid: str) -> float:
+        r = runs[rid]
+        return training.predict(r, catalog) / r["published"]
+
+    big = [ratio(f"mlperf60-deepseek-v3-gb200-{n}gpu-step") for n in (2048, 4096, 8192)]
+    assert f"{round(min(big) * 20) / 20:.2f}-{round(max(big) * 20) / 20:.2f}x" in (
+        MOE_TRAINING_CAVEAT
+    )
+    small = [
+        ratio(f"mlperf60-deepseek-v3-{s}-{n}gpu-step")
+        for s in ("gb200", "gb300")
+        for n in (256, 512)
+    ]
+    assert f"within {round((min(small) - 1) * 100):d}% to +{round((max(small) - 1) * 100):d}%" in (
+        MOE_TRAINING_CAVEAT
+    )
+    # the two Megatron-Bridge DeepSeek-V3 rows at expert TP 1 out of band (H100 TP2 ETP1, B200 TP1)
+    mb_rows = (
+        "mbridge2509-deepseek-v3-fp8-h100-1024gpu",
+        "mbridge2602-deepseek-v3-mxfp8-b200-256gpu",
+    )
+    assert all(runs[rid]["layout"].get("expert_tp", 1) == 1 for rid in mb_rows)
+    mb = [ratio(rid) for rid in mb_rows]
+    assert f"{round(min(mb) * 20) / 20:.2f}-{round(max(mb) * 20) / 20:.2f}x" in (
+        MOE_TRAINING_CAVEAT
+    )
