@@ -22,6 +22,7 @@ from planner.demand.training import (
     RunFigures,
     _candidate_arrays,
     best_layout,
+    candidate_layout,
     ep_load_imbalance,
     model_figures,
     recompute_modules_problem,
@@ -211,18 +212,8 @@ def test_the_array_ranking_agrees_with_step_time(
     idx = np.arange(len(rate))[:: max(1, len(rate) // 60)]
     moved = 0
     for i in idx:
-        lay = Layout(
-            int(c["tp"][i]),
-            int(c["pp"][i]),
-            int(c["dp"][i]),
-            int(c["cp"][i]),
-            int(c["ep"][i]),
-            int(c["vp"][i]),
-            int(c["mb"][i]),
-            expert_tp=int(c["etp"][i]),
-            recompute_modules=modules,
-            fsdp=int(c["fsdp"][i]),  # the fully sharded twins too (fsdp merge)
-        )
+        # the fully sharded twins too (fsdp merge)
+        lay = candidate_layout(c, int(i), recompute_modules=modules)
         st = step_time(lay, mf, f, run)
         assert rate[i] == pytest.approx(st.tokens_per_s, rel=1e-9), lay
         assert memory[i] == pytest.approx(st.memory_bytes, rel=1e-9), lay

@@ -1871,6 +1871,23 @@ def _candidate_arrays(
     }
 
 
+def candidate_layout(c: dict[str, np.ndarray], i: int, **recipe: Any) -> Layout:
+    """Candidate `i` of the arrays `c` (_candidate_arrays) as a Layout, with any recipe inputs
+    (`recompute_modules`, ...) the arrays do not carry."""
+    return Layout(
+        int(c["tp"][i]),
+        int(c["pp"][i]),
+        int(c["dp"][i]),
+        int(c["cp"][i]),
+        int(c["ep"][i]),
+        int(c["vp"][i]),
+        int(c["mb"][i]),
+        expert_tp=int(c["etp"][i]),
+        fsdp=int(c["fsdp"][i]),
+        **recipe,
+    )
+
+
 def _expert_tp_column(c: dict[str, np.ndarray]) -> np.ndarray:
     """The candidates' expert TP: their `etp` column (0: TP), TP where there is none."""
     etp = c.get("etp")
@@ -2151,17 +2168,7 @@ def _search(
     order = idx[np.lexsort((c["tp"][idx], c["pp"][idx], -rate[idx]))][:RESCORED]
     steps = [
         step_time(
-            Layout(
-                int(c["tp"][i]),
-                int(c["pp"][i]),
-                int(c["dp"][i]),
-                int(c["cp"][i]),
-                int(c["ep"][i]),
-                int(c["vp"][i]),
-                int(c["mb"][i]),
-                expert_tp=int(c["etp"][i]),
-                fsdp=int(c["fsdp"][i]),
-            ),
+            candidate_layout(c, int(i)),
             mf,
             f,
             run,
