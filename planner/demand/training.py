@@ -937,7 +937,7 @@ def ep_exposed(ep_s: float, compute_s: float, overlap: bool) -> float:
     return ep_s
 
 
-def ep_overlap_chunks(pp: int, v: int, m: int, rank: int, forward_only: bool = False) -> int:
+def ep_overlap_chunks(pp: int, v: int, m: int, rank: int) -> int:
     """Model chunks (a micro-batch's pass through one of a rank's v virtual stages) whose
     forward runs before the steady 1F1B phase under an EP overlap, as many backwards running
     after it: Megatron-Core's interleaved schedule warms up with `2·(PP-1-rank) + (v-1)·PP`
@@ -945,11 +945,10 @@ def ep_overlap_chunks(pp: int, v: int, m: int, rank: int, forward_only: bool = F
     overlap_moe_expert_parallel_comm, one more ("to ensure the forward and backward
     computations are independent in all 1f1b steps"), at most all m·v of them (schedules.py
     get_pp_rank_microbatches); without pipelining the first micro-batch's forward and the last
-    one's backward run alone (combined_1f1b.py combined_1f1b_schedule_for_no_pipelining: 1);
-    a forward-only pass never takes the combined path (all m·v). NVIDIA/Megatron-LM @d98e8a64dd."""
+    one's backward run alone (combined_1f1b.py combined_1f1b_schedule_for_no_pipelining: 1).
+    A forward-only pass never takes the combined path: no overlap at all (_placed).
+    NVIDIA/Megatron-LM @d98e8a64dd."""
     total = m * v
-    if forward_only:
-        return total
     if pp <= 1:
         return min(total, 1)
     return min(total, 2 * (pp - 1 - rank) + (v - 1) * pp + 1)
@@ -961,8 +960,7 @@ def ep_outside_overlap(ep_full_s: float, ep_exposed_s: float, chunks: int, v: in
     chunk's all-to-all is `ep_full_s / v` (ep_full_s a micro-batch's on the stage), half of it
     in the forward (dispatch and combine), half in the backward, so `chunks` warm-up forwards
     and as many cool-down backwards add `chunks / v · (ep_full_s - ep_exposed_s)` beyond what
-    the per-micro-batch term (ep_exposed) already charges. A forward-only pass (ep_full_s its
-    forward all-to-all, chunks = m·v) pays it all."""
+    the per-micro-batch term (ep_exposed) already charges."""
     hidden = max(0.0, ep_full_s - ep_exposed_s)
     if v <= 0:
         return 0.0
@@ -1399,14 +1397,16 @@ def _placed(
         pp_bytes = 2.0 * v * act_bytes / tp
         pp_s = exposed * pp_bytes / (su if pp_inside else so) * one_way
     stage, t_mb, ep_s, ep_full = 0, -1.0, 0.0, 0.0
+    # a forward-only pass never takes Megatron-Core's combined 1F1B path: nothing overlapped
+    overlap = layout.ep_comm_overlap and not forward_only
     for i, (moe_n, base_s, compute_s) in enumerate(stages):
         ep_i = 0.0
         if ep_one:
-            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, layout.ep_comm_overlap)
+            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, overlap)
         if base_s + ep_i + pp_s > t_mb:
             stage, t_mb, ep_s, ep_full = i, base_s + ep_i + pp_s, ep_i, ep_one * moe_n * one_way
     bubble_s = (pp - 1) / v * t_mb
-    ep_fill_s = _ep_fill(layout, ep_full, ep_s, m, stage, forward_only)
+    ep_fill_s = _ep_fill(layout, ep_full, ep_s, m, stage, overlap)
     # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
     dp_s = 0.0
     dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
@@ -1464,16 +1464,16 @@ def _placed(
 
 
 def _ep_fill(
-    layout: Layout, ep_full: float, ep_s: float, m: int, stage: int, forward_only: bool
+    layout: Layout, ep_full: float, ep_s: float, m: int, stage: int, overlap: bool
 ) -> float:
-    """The pacing stage's all-to-all outside the steady 1F1B phase under `ep_comm_overlap`
-    (ep_outside_overlap), per step; 0 without the overlap. Its rank: the last (PP-1) when the
-    last stage sets the pace (stage 1), else rank 0, the busiest of the first PP-1 with the
-    longest warm-up."""
-    if not layout.ep_comm_overlap or not ep_full:
+    """The pacing stage's all-to-all outside the steady 1F1B phase under the EP overlap
+    (ep_outside_overlap), per step; 0 without it (`overlap`: ep_comm_overlap on a training
+    pass). Its rank: the last (PP-1) when the last stage sets the pace (stage 1), else rank 0,
+    the busiest of the first PP-1 with the longest warm-up."""
+    if not overlap or not ep_full:
         return 0.0
     rank = layout.pp - 1 if stage == 1 else 0
-    chunks = ep_overlap_chunks(layout.pp, layout.vp, m, rank, forward_only)
+    chunks = ep_overlap_chunks(layout.pp, layout.vp, m, rank)
     return ep_outside_overlap(ep_full, ep_s, chunks, layout.vp)
 
 
@@ -1526,6 +1526,7 @@ def _fsdp_placed(
         per_byte = (per_domain - 1) / per_domain * p_acc / su
         per_byte += (outer - 1) / outer * p_acc / per_domain / so
     stage, t_mb, ep_s, fsdp_s, busy, ep_full = 0, -1.0, 0.0, 0.0, 0.0, 0.0
+    overlap = layout.ep_comm_overlap and not forward_only  # as _placed
     one_way = FORWARD_COMM_SHARE if forward_only else 1.0
     for i, (moe_n, base_s, compute_s) in enumerate(stages):
         n = max(1.0, units[i] if i < len(units) else 1.0)
@@ -1534,13 +1535,13 @@ def _fsdp_placed(
         f_i = fsdp_exposed(gather, scatter, compute_s, forward_share, n)
         ep_i = 0.0
         if ep_one:
-            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, layout.ep_comm_overlap)
+            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, overlap)
         if base_s + ep_i + pp_s + f_i > t_mb:
             stage, t_mb, ep_s, fsdp_s = i, base_s + ep_i + pp_s + f_i, ep_i, f_i
             busy = n * (gather if forward_only else 2.0 * gather + scatter)
             ep_full = ep_one * moe_n * one_way
     bubble_s = (pp - 1) / v * t_mb
-    ep_fill_s = _ep_fill(layout, ep_full, ep_s, m, stage, forward_only)
+    ep_fill_s = _ep_fill(layout, ep_full, ep_s, m, stage, overlap)
     replicas = dp_group // group
     reduce_s = 0.0
     if replicas > 1 and not forward_only:
