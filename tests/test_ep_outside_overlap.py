@@ -113,3 +113,20 @@ def test_no_overlap_no_term_and_a_forward_pass_pays_it_all() -> None:
     # fully exposed either way: the same step
     assert fwd.ep_fill_s == 0.0 and fwd.ep_s == fwd_off.ep_s > 0.0
     assert fwd.step_s == pytest.approx(fwd_off.step_s, rel=1e-9)
+
+
+def test_the_slowest_rank_sets_the_step() -> None:
+    """Each stage kind's rank is busy m·t_i + its own chunks' all-to-all; the slowest sets the
+    step. PP4 VP4, m = 8: the first stages' rank 0 (t 100 ms, 40 ms of all-to-all hidden) has
+    19 chunks, 19/4 x 40 = 190 ms; the last rank (t 110 ms, 20 ms hidden) 13, 65 ms: rank 0's
+    800 + 190 = 990 ms beats the last's 880 + 65 = 945, so the step gains 990 - 880 = 110 ms
+    over m·t_mb (t_mb = 110 ms, the last stage's)."""
+    from planner.demand.training import Layout, _ep_fill
+
+    lay = Layout(tp=1, pp=4, dp=8, ep=8, vp=4, ep_comm_overlap=True)
+    kinds = [(0.100, 0.040, 0.0), (0.110, 0.020, 0.0)]
+    assert _ep_fill(lay, kinds, 8, 0.110, True) == pytest.approx(0.110)
+    # with less hidden on rank 0 the last rank's own 65 ms sets it
+    kinds = [(0.100, 0.010, 0.0), (0.110, 0.020, 0.0)]
+    assert _ep_fill(lay, kinds, 8, 0.110, True) == pytest.approx(13 / 4 * 0.020)
+    assert _ep_fill(lay, kinds, 8, 0.110, False) == 0.0

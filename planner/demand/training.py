@@ -1396,17 +1396,19 @@ def _placed(
     if pp > 1:
         pp_bytes = 2.0 * v * act_bytes / tp
         pp_s = exposed * pp_bytes / (su if pp_inside else so) * one_way
-    stage, t_mb, ep_s, ep_full = 0, -1.0, 0.0, 0.0
+    stage, t_mb, ep_s = 0, -1.0, 0.0
     # a forward-only pass never takes Megatron-Core's combined 1F1B path: nothing overlapped
     overlap = layout.ep_comm_overlap and not forward_only
+    kinds_ep: list[tuple[float, float, float]] = []  # (micro-batch time, all-to-all, exposed)
     for i, (moe_n, base_s, compute_s) in enumerate(stages):
         ep_i = 0.0
         if ep_one:
             ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, overlap)
+        kinds_ep.append((base_s + ep_i + pp_s, ep_one * moe_n * one_way, ep_i))
         if base_s + ep_i + pp_s > t_mb:
-            stage, t_mb, ep_s, ep_full = i, base_s + ep_i + pp_s, ep_i, ep_one * moe_n * one_way
+            stage, t_mb, ep_s = i, base_s + ep_i + pp_s, ep_i
     bubble_s = (pp - 1) / v * t_mb
-    ep_fill_s = _ep_fill(layout, ep_full, ep_s, m, stage, overlap)
+    ep_fill_s = _ep_fill(layout, kinds_ep, m, t_mb, overlap)
     # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
     dp_s = 0.0
     dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
@@ -1464,17 +1466,27 @@ def _placed(
 
 
 def _ep_fill(
-    layout: Layout, ep_full: float, ep_s: float, m: int, stage: int, overlap: bool
+    layout: Layout,
+    kinds_ep: list[tuple[float, float, float]],
+    m: int,
+    t_mb: float,
+    overlap: bool,
 ) -> float:
-    """The pacing stage's all-to-all outside the steady 1F1B phase under the EP overlap
-    (ep_outside_overlap), per step; 0 without it (`overlap`: ep_comm_overlap on a training
-    pass). Its rank: the last (PP-1) when the last stage sets the pace (stage 1), else rank 0,
-    the busiest of the first PP-1 with the longest warm-up."""
-    if not overlap or not ep_full:
+    """Per step, under the EP overlap (`overlap`: ep_comm_overlap on a training pass; 0
+    without it), what the all-to-all outside the steady 1F1B phase (ep_outside_overlap) adds to
+    the step: each stage kind's rank is busy `m · t_i` + its chunks' all-to-all, the slowest
+    sets the step, `max_i(m · t_i + fill_i) - m · t_mb`. kinds_ep: (micro-batch time, the
+    micro-batch's all-to-all, its exposed part) of each stage kind of _placed's `stages`; kind
+    1 is the last rank (PP-1), kind 0 the busiest of the first PP-1 at rank 0, whose warm-up is
+    the longest."""
+    if not overlap:
         return 0.0
-    rank = layout.pp - 1 if stage == 1 else 0
-    chunks = ep_overlap_chunks(layout.pp, layout.vp, m, rank)
-    return ep_outside_overlap(ep_full, ep_s, chunks, layout.vp)
+    busiest = m * t_mb
+    for i, (t_i, ep_full, ep_i) in enumerate(kinds_ep):
+        rank = layout.pp - 1 if i == 1 else 0
+        chunks = ep_overlap_chunks(layout.pp, layout.vp, m, rank)
+        busiest = max(busiest, m * t_i + ep_outside_overlap(ep_full, ep_i, chunks, layout.vp))
+    return busiest - m * t_mb
 
 
 def _fsdp_placed(
@@ -1525,8 +1537,9 @@ def _fsdp_placed(
     else:
         per_byte = (per_domain - 1) / per_domain * p_acc / su
         per_byte += (outer - 1) / outer * p_acc / per_domain / so
-    stage, t_mb, ep_s, fsdp_s, busy, ep_full = 0, -1.0, 0.0, 0.0, 0.0, 0.0
+    stage, t_mb, ep_s, fsdp_s, busy = 0, -1.0, 0.0, 0.0, 0.0
     overlap = layout.ep_comm_overlap and not forward_only  # as _placed
+    kinds_ep: list[tuple[float, float, float]] = []  # as _placed
     one_way = FORWARD_COMM_SHARE if forward_only else 1.0
     for i, (moe_n, base_s, compute_s) in enumerate(stages):
         n = max(1.0, units[i] if i < len(units) else 1.0)
@@ -1536,12 +1549,12 @@ def _fsdp_placed(
         ep_i = 0.0
         if ep_one:
             ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, overlap)
+        kinds_ep.append((base_s + ep_i + pp_s + f_i, ep_one * moe_n * one_way, ep_i))
         if base_s + ep_i + pp_s + f_i > t_mb:
             stage, t_mb, ep_s, fsdp_s = i, base_s + ep_i + pp_s + f_i, ep_i, f_i
             busy = n * (gather if forward_only else 2.0 * gather + scatter)
-            ep_full = ep_one * moe_n * one_way
     bubble_s = (pp - 1) / v * t_mb
-    ep_fill_s = _ep_fill(layout, ep_full, ep_s, m, stage, overlap)
+    ep_fill_s = _ep_fill(layout, kinds_ep, m, t_mb, overlap)
     replicas = dp_group // group
     reduce_s = 0.0
     if replicas > 1 and not forward_only:
