@@ -245,9 +245,18 @@ def test_ep_comm_overlap_hand_computed() -> None:
     assert on.ep_s == pytest.approx(ep_b / 5e9 - compute)  # 20.39 - 14.15 = 6.24 ms exposed
     assert on.micro_batch_s == pytest.approx(off.micro_batch_s - compute)
     assert "EP overlap" in str(on.layout) and "EP overlap" not in str(off.layout)
-    # forward only: half the all-to-all traffic against a third of the computation
+    # forward only: half the all-to-all traffic, none of it overlapped (Megatron-Core takes the
+    # combined 1F1B path only `if config.overlap_moe_expert_parallel_comm and not forward_only`:
+    # schedules.py @d98e8a64dd; session dsv3scale, was ep_b / 5e9 / 2 - compute / 3)
     fwd = step_time(Layout(dp=4, ep=4, ep_comm_overlap=True), moe, slow, run, forward_only=True)
-    assert fwd.ep_s == pytest.approx(ep_b / 5e9 / 2 - compute / 3)
+    assert fwd.ep_s == pytest.approx(ep_b / 5e9 / 2)
+    # training, PP1: the first micro-batch's forward and the last one's backward run alone
+    # (combined_1f1b_schedule_for_no_pipelining): one micro-batch's hidden all-to-all a step
+    assert on.ep_fill_s == pytest.approx(compute)  # the 14.15 ms the overlap hid
+    m = on.micro_batches
+    assert on.step_s == pytest.approx(
+        m * on.micro_batch_s + compute + on.dp_exposed_s + on.optimizer_s
+    )
     # at 10 GB/s the 10.2 ms all-to-all hides entirely behind the 14.15 ms of computation
     fast = replace(slow, scale_up_bytes_per_s=1e10)
     hidden = step_time(Layout(dp=4, ep=4, ep_comm_overlap=True), moe, fast, run, 0.0)

@@ -118,7 +118,9 @@ def test_stragglers_need_a_spread_the_logs_do_not_show() -> None:
         predicted = BENCH.predicted_step_spread(p, BENCH.needed_sigma(p))
         logged = float(np.std(BENCH.GB200_LOGGED[p.gpus], ddof=1))
         refuted += predicted > 3 * logged
-    assert refuted == 4
+    # 256, 512, 2,048 GPUs (and 8,192 at 2.96x the logged spread since session dsv3scale's
+    # all-to-all outside the 1F1B overlap narrowed its gap; 4 of 5 before)
+    assert refuted == 3
 
 
 def test_llama_8b_latency_and_exchange_exposed_leave_it_short() -> None:
@@ -132,25 +134,30 @@ def test_llama_8b_latency_and_exchange_exposed_leave_it_short() -> None:
 
 def test_latency_term_in_the_model_is_blocked_by_the_h100_gpt3_rows() -> None:
     """The NCCL ring latency of every DP bucket added to the model's DP exchange (scratch, under
-    the model's exposure rule): the GB300 8,192-GPU DeepSeek-V3 miss and the 405B H100
-    512-vs-8,192 ratio miss enter their bands, but with Megatron's default bucket the GPT-3 H100
-    FP8 fit point (3% band) and the GPT-3 3,584-vs-11,616 ratio leave theirs."""
+    the model's exposure rule): the 405B H100 512-vs-8,192 ratio miss enters its band, but with
+    Megatron's default bucket the GPT-3 H100 FP8 fit point (3% band) and the GPT-3
+    3,584-vs-11,616 ratio leave theirs, and, since session dsv3scale put the GB300 8,192-GPU
+    DeepSeek-V3 row in its band, that row too."""
     scan = {r[0]: r for r in BENCH.latency_scan(CATALOG)}
     into = {k for k, r in scan.items() if not r[3] and r[4]}
     out = {k for k, r in scan.items() if r[3] and not r[4]}
-    assert into == {
+    # the GB300 8,192-GPU row entered its band without it (session dsv3scale: the all-to-all
+    # outside the 1F1B overlap, +7.3%); the latency now takes it out (-15.7%)
+    assert into == {"mlperf-llama31-405b-h100-512-vs-8192"}
+    assert out == {
+        "mlperf-gpt3-fp8-10752gpu",
+        "mlperf-gpt3-3584-vs-11616",
         "mlperf60-deepseek-v3-gb300-8192gpu-step",
-        "mlperf-llama31-405b-h100-512-vs-8192",
     }
-    assert out == {"mlperf-gpt3-fp8-10752gpu", "mlperf-gpt3-3584-vs-11616"}
     assert scan["mlperf-gpt3-fp8-10752gpu"][2] == pytest.approx(-0.074, abs=0.003)
     # since the experts' exchange crosses InfiniBand in the model (session expdp: 0.214 s of
-    # DP exchange at 8,192 GB300 where it was 0.058) the latency overshoots: -10.8% (was -3.0%)
-    assert scan["mlperf60-deepseek-v3-gb300-8192gpu-step"][2] == pytest.approx(-0.108, abs=0.005)
+    # DP exchange at 8,192 GB300 where it was 0.058) the latency overshoots: -10.8% (was -3.0%),
+    # -15.7% with session dsv3scale's term
+    assert scan["mlperf60-deepseek-v3-gb300-8192gpu-step"][2] == pytest.approx(-0.157, abs=0.005)
     # and the GB200 DeepSeek-V3 misses move (their exchange now fills the window) but stay misses
     gb200 = {k: r for k, r in scan.items() if k.startswith("mlperf60-deepseek-v3-gb200")}
-    # +73.8% since session etp (the run's expert TP 1 on the row; +71.0% before)
-    assert gb200["mlperf60-deepseek-v3-gb200-8192gpu-step"][2] == pytest.approx(0.738, abs=0.005)
+    # +68.6% since session dsv3scale (+73.8% since session etp; +71.0% before)
+    assert gb200["mlperf60-deepseek-v3-gb200-8192gpu-step"][2] == pytest.approx(0.686, abs=0.005)
     assert all(not r[4] for r in gb200.values())
 
 

@@ -454,6 +454,9 @@ class StepTime:
     # stage's compute does not hide, per micro-batch (in micro_batch_s; fsdp_exposed); dp_s is
     # then the step's FSDP collective time, none of it at the step's end
     fsdp_s: float = 0.0
+    # ep_comm_overlap: the all-to-all the chunks outside the steady 1F1B phase pay in full, per
+    # step (ep_outside_overlap; in step_s)
+    ep_fill_s: float = 0.0
 
     @property
     def fits(self) -> bool:
@@ -497,7 +500,9 @@ class StepTime:
             + (f" (last stage, {self.stage_layers:g} layers)" if self.last_stage else "")
             + "; "
             f"step = {self.micro_batches:g} micro-batches + bubble {self.bubble_s:.3g} s "
-            f"({self.bubble_share:.1%}) + exposed DP {self.dp_exposed_s:.3g} s (of "
+            f"({self.bubble_share:.1%})"
+            + (f" + EP outside the overlap {self.ep_fill_s:.3g} s" if self.ep_fill_s else "")
+            + f" + exposed DP {self.dp_exposed_s:.3g} s (of "
             f"{self.dp_s:.3g}) + optimizer {self.optimizer_s:.3g} s = {self.step_s:.4g} s"
         )
 
@@ -932,6 +937,36 @@ def ep_exposed(ep_s: float, compute_s: float, overlap: bool) -> float:
     return ep_s
 
 
+def ep_overlap_chunks(pp: int, v: int, m: int, rank: int) -> int:
+    """Model chunks (a micro-batch's pass through one of a rank's v virtual stages) whose
+    forward runs before the steady 1F1B phase under an EP overlap, as many backwards running
+    after it: Megatron-Core's interleaved schedule warms up with `2·(PP-1-rank) + (v-1)·PP`
+    chunk forwards (microbatch_group_size_per_vp_stage = PP, the default) and, with
+    overlap_moe_expert_parallel_comm, one more ("to ensure the forward and backward
+    computations are independent in all 1f1b steps"), at most all m·v of them (schedules.py
+    get_pp_rank_microbatches); without pipelining the first micro-batch's forward and the last
+    one's backward run alone (combined_1f1b.py combined_1f1b_schedule_for_no_pipelining: 1).
+    A forward-only pass never takes the combined path: no overlap at all (_placed).
+    NVIDIA/Megatron-LM @d98e8a64dd."""
+    total = m * v
+    if pp <= 1:
+        return min(total, 1)
+    return min(total, 2 * (pp - 1 - rank) + (v - 1) * pp + 1)
+
+
+def ep_outside_overlap(ep_full_s: float, ep_exposed_s: float, chunks: int, v: int) -> float:
+    """Per step: the all-to-all an EP overlap hides in the steady 1F1B phase, paid in full by the
+    `chunks` outside it (ep_overlap_chunks), nothing of another micro-batch to run under: a
+    chunk's all-to-all is `ep_full_s / v` (ep_full_s a micro-batch's on the stage), half of it
+    in the forward (dispatch and combine), half in the backward, so `chunks` warm-up forwards
+    and as many cool-down backwards add `chunks / v · (ep_full_s - ep_exposed_s)` beyond what
+    the per-micro-batch term (ep_exposed) already charges."""
+    hidden = max(0.0, ep_full_s - ep_exposed_s)
+    if v <= 0:
+        return 0.0
+    return chunks / v * hidden
+
+
 def _shape(tokens: float, width: float, f: TrainFigures) -> float:
     """GEMM shape efficiency M/(M + M_half) · K/(K + K_half)."""
     return tokens / (tokens + f.gemm_half_tokens) * width / (width + f.gemm_half_width)
@@ -1297,6 +1332,7 @@ class _Placement:
     step_s: float
     stage: int = 0  # the slowest stage of `stages` (0: the busiest of the first PP-1; 1: the last)
     fsdp_s: float = 0.0  # FSDP's exposed collectives per micro-batch (fsdp_exposed)
+    ep_fill_s: float = 0.0  # per step: EP all-to-all outside the 1F1B overlap (_ep_fill)
 
 
 def _placed(
@@ -1361,13 +1397,18 @@ def _placed(
         pp_bytes = 2.0 * v * act_bytes / tp
         pp_s = exposed * pp_bytes / (su if pp_inside else so) * one_way
     stage, t_mb, ep_s = 0, -1.0, 0.0
+    # a forward-only pass never takes Megatron-Core's combined 1F1B path: nothing overlapped
+    overlap = layout.ep_comm_overlap and not forward_only
+    kinds_ep: list[tuple[float, float, float]] = []  # (micro-batch time, all-to-all, exposed)
     for i, (moe_n, base_s, compute_s) in enumerate(stages):
         ep_i = 0.0
         if ep_one:
-            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, layout.ep_comm_overlap)
+            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, overlap)
+        kinds_ep.append((base_s + ep_i + pp_s, ep_one * moe_n * one_way, ep_i))
         if base_s + ep_i + pp_s > t_mb:
             stage, t_mb, ep_s = i, base_s + ep_i + pp_s, ep_i
     bubble_s = (pp - 1) / v * t_mb
+    ep_fill_s = _ep_fill(layout, kinds_ep, m, t_mb, overlap)
     # Data-parallel gradient reduce-scatter + parameter all-gather, hierarchical.
     dp_s = 0.0
     dp_group = dp * cp  # gradients are reduced over data and context parallel ranks
@@ -1418,8 +1459,34 @@ def _placed(
     # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
     # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
     dp_exposed = max(0.0, dp_s - (t_mb + bubble_s))
-    step = m * t_mb + bubble_s + dp_exposed + optimizer_s
-    return _Placement(pp_inside, ep_s, pp_s, t_mb, bubble_s, dp_s, dp_exposed, step, stage)
+    step = m * t_mb + bubble_s + ep_fill_s + dp_exposed + optimizer_s
+    return _Placement(
+        pp_inside, ep_s, pp_s, t_mb, bubble_s, dp_s, dp_exposed, step, stage, ep_fill_s=ep_fill_s
+    )
+
+
+def _ep_fill(
+    layout: Layout,
+    kinds_ep: list[tuple[float, float, float]],
+    m: int,
+    t_mb: float,
+    overlap: bool,
+) -> float:
+    """Per step, under the EP overlap (`overlap`: ep_comm_overlap on a training pass; 0
+    without it), what the all-to-all outside the steady 1F1B phase (ep_outside_overlap) adds to
+    the step: each stage kind's rank is busy `m · t_i` + its chunks' all-to-all, the slowest
+    sets the step, `max_i(m · t_i + fill_i) - m · t_mb`. kinds_ep: (micro-batch time, the
+    micro-batch's all-to-all, its exposed part) of each stage kind of _placed's `stages`; kind
+    1 is the last rank (PP-1), kind 0 the busiest of the first PP-1 at rank 0, whose warm-up is
+    the longest."""
+    if not overlap:
+        return 0.0
+    busiest = m * t_mb
+    for i, (t_i, ep_full, ep_i) in enumerate(kinds_ep):
+        rank = layout.pp - 1 if i == 1 else 0
+        chunks = ep_overlap_chunks(layout.pp, layout.vp, m, rank)
+        busiest = max(busiest, m * t_i + ep_outside_overlap(ep_full, ep_i, chunks, layout.vp))
+    return busiest - m * t_mb
 
 
 def _fsdp_placed(
@@ -1471,6 +1538,8 @@ def _fsdp_placed(
         per_byte = (per_domain - 1) / per_domain * p_acc / su
         per_byte += (outer - 1) / outer * p_acc / per_domain / so
     stage, t_mb, ep_s, fsdp_s, busy = 0, -1.0, 0.0, 0.0, 0.0
+    overlap = layout.ep_comm_overlap and not forward_only  # as _placed
+    kinds_ep: list[tuple[float, float, float]] = []  # as _placed
     one_way = FORWARD_COMM_SHARE if forward_only else 1.0
     for i, (moe_n, base_s, compute_s) in enumerate(stages):
         n = max(1.0, units[i] if i < len(units) else 1.0)
@@ -1479,11 +1548,13 @@ def _fsdp_placed(
         f_i = fsdp_exposed(gather, scatter, compute_s, forward_share, n)
         ep_i = 0.0
         if ep_one:
-            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, layout.ep_comm_overlap)
+            ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, overlap)
+        kinds_ep.append((base_s + ep_i + pp_s + f_i, ep_one * moe_n * one_way, ep_i))
         if base_s + ep_i + pp_s + f_i > t_mb:
             stage, t_mb, ep_s, fsdp_s = i, base_s + ep_i + pp_s + f_i, ep_i, f_i
             busy = n * (gather if forward_only else 2.0 * gather + scatter)
     bubble_s = (pp - 1) / v * t_mb
+    ep_fill_s = _ep_fill(layout, kinds_ep, m, t_mb, overlap)
     replicas = dp_group // group
     reduce_s = 0.0
     if replicas > 1 and not forward_only:
@@ -1491,9 +1562,19 @@ def _fsdp_placed(
         shard_bytes = p_acc / group * run.gradient_bytes
         reduce_s = 2.0 * (replicas - 1) / replicas * shard_bytes / _group_bandwidth(span, f)
     exposed = max(0.0, reduce_s - (t_mb + bubble_s))
-    step = m * t_mb + bubble_s + exposed + optimizer_s
+    step = m * t_mb + bubble_s + ep_fill_s + exposed + optimizer_s
     return _Placement(
-        pp_inside, ep_s, pp_s, t_mb, bubble_s, m * busy + reduce_s, exposed, step, stage, fsdp_s
+        pp_inside,
+        ep_s,
+        pp_s,
+        t_mb,
+        bubble_s,
+        m * busy + reduce_s,
+        exposed,
+        step,
+        stage,
+        fsdp_s,
+        ep_fill_s,
     )
 
 
@@ -1725,6 +1806,7 @@ def step_time(
         last_stage=placed.stage == 1,
         stage_layers=stage_n,
         fsdp_s=placed.fsdp_s,
+        ep_fill_s=placed.ep_fill_s,
     )
 
 
