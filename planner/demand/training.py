@@ -1107,8 +1107,28 @@ def fsdp_caveat(layout: Layout, f: TrainFigures) -> str:
     )
 
 
+def fsdp_end_params(mf: ModelFigures, tp: int) -> float:
+    """Parameters a rank holds of one end unit, the embedding or the output head: `vocab ·
+    hidden / TP` (vocabulary-parallel over the TP group; 0 when the vocabulary is unknown, the
+    model then spreading them over the layers). Under FSDP each is an FSDP unit of its own
+    (torchtitan's apply_fsdp: `fully_shard(model.tok_embeddings)` and `fully_shard([model.norm,
+    model.lm_head], reshard_after_forward=False)` beside each block's, pytorch/torchtitan
+    torchtitan/distributed/fsdp.py @b5bcd76c; Megatron-FSDP: the embedding and output layer are
+    no TransformerLayer, so outside every FSDP unit, their buckets sharded under
+    optim_grads_params and kept gathered once gathered, "Non-unit modules should remain
+    persistently allocated", NVIDIA/Megatron-LM megatron/core/distributed/fsdp/src/megatron_fsdp/
+    param_and_grad_buffer.py @d98e8a64)."""
+    return float(mf.vocab) * mf.hidden / tp
+
+
 def fsdp_exposed(
-    gather_s: float, scatter_s: float, compute_s: float, forward_share: float, units: float
+    gather_s: float,
+    scatter_s: float,
+    compute_s: float,
+    forward_share: float,
+    units: float,
+    embedding: tuple[float, float] = (0.0, 0.0),
+    head: tuple[float, float] = (0.0, 0.0),
 ) -> float:
     """FSDP's collective time a micro-batch's compute does not hide, per micro-batch, s: `units`
     FSDP units (one decoder layer each: torchtitan and Megatron-FSDP wrap each transformer
@@ -1121,25 +1141,42 @@ def fsdp_exposed(
     `g + (n-1)·max(0, g - c_f)` forward, `(n-1)·max(0, g + r - c_b) + r` backward (the first
     backward unit's gather issued under the output head and loss; the last reduce-scatter after
     the last backward), c_f and c_b a unit's forward and backward compute. forward_share 1 (a
-    forward-only pass): the forward's gathers alone."""
+    forward-only pass): the forward's gathers alone.
+    The end units (fsdp_end_params; (gather, reduce-scatter) s, 0 on a stage without them):
+    the embedding's gather before the first layer's, nothing to hide it (the lookup is
+    memory-trivial), and its reduce-scatter after the last layer's, both exposed, `g_e + r_e`
+    (its backward gather, torchtitan's, prefetched under the first layer's backward, whose
+    window holds only a reduce-scatter, is not charged; Megatron-FSDP keeps it gathered); the
+    head's gather in the last layer's forward window, which prefetches no layer,
+    `max(0, g_h - c_f)`, kept gathered for its backward (reshard_after_forward False), and its
+    reduce-scatter, after the head's backward, in the first backward window beside that
+    window's gather and reduce-scatter: `max(0, g + r + r_h - c_b) - max(0, g + r - c_b)`."""
     n = max(1.0, units)
     cf = forward_share * compute_s / n
     cb = (1.0 - forward_share) * compute_s / n
-    out = gather_s + (n - 1.0) * max(0.0, gather_s - cf)
+    g_e, r_e = embedding
+    g_h, r_h = head
+    out = g_e + gather_s + (n - 1.0) * max(0.0, gather_s - cf) + max(0.0, g_h - cf)
     if forward_share < 1.0:
-        out += (n - 1.0) * max(0.0, gather_s + scatter_s - cb) + scatter_s
+        out += (n - 1.0) * max(0.0, gather_s + scatter_s - cb) + scatter_s + r_e
+        out += max(0.0, gather_s + scatter_s + r_h - cb) - max(0.0, gather_s + scatter_s - cb)
     return out
 
 
-def fsdp_state_bytes(p_shard: float, p_unit: float, run: RunFigures) -> float:
+def fsdp_state_bytes(
+    p_shard: float, p_unit: float, run: RunFigures, p_ends: float | Any = 0.0
+) -> Any:
     """Training state an accelerator holds under FSDP, B: its shard `p_shard` (optimizer_shard's
     parameters) of the weights at the gather precision, the gradients and the optimizer state
     (bytes_per_param - 2 - bytes(grad)), plus two gathered units of `p_unit` parameters with
     their full gradients (the unit computing and the one prefetched: the weights at the gather
-    precision, the gradients before their reduce-scatter)."""
+    precision, the gradients before their reduce-scatter), plus the end units the stage holds,
+    `p_ends` parameters (fsdp_end_params: the embedding on the first stage, the head too at
+    PP 1), gathered with their gradients (Megatron-FSDP keeps them gathered; torchtitan keeps
+    the head's through the backward)."""
     optimizer = max(0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes)
     per_param = run.param_gather_bytes + run.gradient_bytes
-    return p_shard * (per_param + optimizer) + 2.0 * p_unit * per_param
+    return p_shard * (per_param + optimizer) + (2.0 * p_unit + p_ends) * per_param
 
 
 def expert_group_span(tp: int, cp: int, ep: int, etp: int, pp: int, pp_inside: bool) -> int:
@@ -1414,6 +1451,7 @@ def _placed(
             units,
             forward_share,
             forward_only,
+            fsdp_end_params(mf, tp),
         )
     # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
     # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
@@ -1438,6 +1476,7 @@ def _fsdp_placed(
     units: tuple[float, ...],
     forward_share: float,
     forward_only: bool,
+    p_end: float = 0.0,
 ) -> _Placement:
     """_placed's micro-batch time and step under FSDP (layout.fsdp = F, a valid group:
     fsdp_problem). Fully sharded (F = DP·CP): `exchange_s` is _placed's hierarchical DP exchange
@@ -1450,9 +1489,12 @@ def _fsdp_placed(
     bytes(grad)` over R = DP·CP/F replicas (over scale-out when the job leaves the domain),
     overlapped with the last micro-batch and the drain as the ZeRO-1 exchange. Each
     collective costs `ring_latency_s` more (twice with routed experts: their group's
-    collective beside the dense one's). Each stage kind's micro-batch time gains
-    fsdp_exposed; `step = m · t_mb + bubble + exposed all-reduce + optimizer`; dp_s: the step's
-    FSDP collective time (+ the all-reduce)."""
+    collective beside the dense one's). The end units (`p_end` parameters each,
+    fsdp_end_params: the embedding on the first stage, the head on the last, both at PP 1) move
+    over the dense ring with one latency, and the layers' units the rest, `(p_acc - 2·p_end/PP)
+    / n` each (p_acc spreads the two ends over the PP stages). Each stage kind's micro-batch
+    time gains fsdp_exposed; `step = m · t_mb + bubble + exposed all-reduce + optimizer`; dp_s:
+    the step's FSDP collective time (+ the all-reduce)."""
     tp, pp, dp, cp, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.vp
     dp_group = dp * cp
     group = layout.fsdp
@@ -1464,25 +1506,39 @@ def _fsdp_placed(
     alpha = ring_latency_s(group, outer) * (2 if p_expert else 1)
     su = f.scale_up_bytes_per_s * f.collective_efficiency
     so = f.scale_out_bytes_per_s * f.collective_efficiency
+    # the dense ring's time per byte of a message (the end units', the hybrid group's)
+    ring_per_byte = (per_domain - 1) / per_domain / su + (outer - 1) / outer / per_domain / so
     if group == dp_group:
         # the bandwidth time of all p_acc parameters at one byte each
         per_byte = exchange_s / (run.gradient_bytes + run.param_gather_bytes)
     else:
-        per_byte = (per_domain - 1) / per_domain * p_acc / su
-        per_byte += (outer - 1) / outer * p_acc / per_domain / so
+        per_byte = ring_per_byte * p_acc
+    # the layers' share: less the two end units p_acc spreads over the PP stages
+    per_byte -= ring_per_byte * 2.0 * p_end / pp
+    alpha_end = ring_latency_s(group, outer)
+    end = (
+        (alpha_end + ring_per_byte * p_end * run.param_gather_bytes),
+        (alpha_end + ring_per_byte * p_end * run.gradient_bytes),
+    )
+    none = (0.0, 0.0)
     stage, t_mb, ep_s, fsdp_s, busy = 0, -1.0, 0.0, 0.0, 0.0
     one_way = FORWARD_COMM_SHARE if forward_only else 1.0
     for i, (moe_n, base_s, compute_s) in enumerate(stages):
         n = max(1.0, units[i] if i < len(units) else 1.0)
         gather = alpha + per_byte * run.param_gather_bytes / n
         scatter = alpha + per_byte * run.gradient_bytes / n
-        f_i = fsdp_exposed(gather, scatter, compute_s, forward_share, n)
+        # the embedding on the first stage kind, the head on the last (both at PP 1)
+        emb = end if p_end and (i == 0 or pp == 1) else none
+        head = end if p_end and i == 1 else none
+        f_i = fsdp_exposed(gather, scatter, compute_s, forward_share, n, emb, head)
         ep_i = 0.0
         if ep_one:
             ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, layout.ep_comm_overlap)
         if base_s + ep_i + pp_s + f_i > t_mb:
             stage, t_mb, ep_s, fsdp_s = i, base_s + ep_i + pp_s + f_i, ep_i, f_i
+            ends = [x for x, on in ((emb, emb[0] > 0), (head, head[0] > 0)) if on]
             busy = n * (gather if forward_only else 2.0 * gather + scatter)
+            busy += sum(x[0] if forward_only else x[0] + x[1] for x in ends)
     bubble_s = (pp - 1) / v * t_mb
     replicas = dp_group // group
     reduce_s = 0.0
@@ -1550,7 +1606,11 @@ def step_time(
     )
     if layout.fsdp:  # weights and gradients sharded too (over the FSDP group), a layer a unit
         p_shard = optimizer_shard(p_acc - p_expert, p_expert, layout.fsdp, ep, etp / tp)
-        state = fsdp_state_bytes(p_shard, p_acc / max(1, layers_stage), run)
+        # the embedding and the head units of their own (fsdp_end_params): the first stage
+        # holds the embedding, the head too at PP 1; the layers' units the rest
+        p_end = fsdp_end_params(mf, tp)
+        p_unit = (p_acc - 2.0 * p_end / pp) / max(1, layers_stage)
+        state = fsdp_state_bytes(p_shard, p_unit, run, p_end * (2.0 if pp == 1 else 1.0))
     # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
     # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
     in_flight = min(m, pp) * (1 + (pp - 1) / (pp * v) if v > 1 else 1.0) if pp > 1 else 1.0
@@ -1929,10 +1989,12 @@ def step_times_vector(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     )
     fsdp = c["fsdp"] > 0 if "fsdp" in c else np.zeros(len(tp), dtype=bool)
-    # fully sharded candidates (fsdp = DP·CP: p_shard is already over their group)
-    state = np.where(
-        fsdp, fsdp_state_bytes(p_shard, p_acc / np.maximum(1.0, layers_stage), run), state
-    )
+    # fully sharded candidates (fsdp = DP·CP: p_shard is already over their group), the
+    # embedding and head units of their own (step_time's)
+    p_end = fsdp_end_params(mf, 1) / tp
+    p_unit = (p_acc - 2.0 * p_end / pp) / np.maximum(1.0, layers_stage)
+    ends_held = p_end * np.where(pp == 1, 2.0, 1.0)
+    state = np.where(fsdp, fsdp_state_bytes(p_shard, p_unit, run, ends_held), state)
     interleave = np.where(v > 1, 1 + (pp - 1) / (pp * v), 1.0)
     in_flight = np.where(pp > 1, np.minimum(m, pp) * interleave, 1.0)
     act_tokens = layers_stage * in_flight * t * h / tp
@@ -2134,17 +2196,35 @@ def _placed_vector(
         # (dp_s's, per parameter byte) with NCCL's ring latency, exposed as fsdp_exposed
         assert forward_share is not None
         inter = np.maximum(0.0, outer - 1.0)
-        alpha = RING_BASE_S + (dp_group - 1 - inter) * RING_STEP_SCALE_UP_S
-        alpha = (alpha + inter * RING_STEP_SCALE_OUT_S) * (2.0 if mf.experts else 1.0)
+        alpha_end = RING_BASE_S + (dp_group - 1 - inter) * RING_STEP_SCALE_UP_S
+        alpha_end = alpha_end + inter * RING_STEP_SCALE_OUT_S
+        alpha = alpha_end * (2.0 if mf.experts else 1.0)
+        # the end units (fsdp_end_params) over the dense ring; the layers the rest of p_acc
+        ring_per_byte = np.where(per_domain > 1, (per_domain - 1) / per_domain / su, 0.0)
+        ring_per_byte = ring_per_byte + np.where(
+            outer > 1, (outer - 1) / outer / per_domain / so, 0.0
+        )
+        p_end = fsdp_end_params(mf, 1) / tp
         per_byte = dp_s / (run.gradient_bytes + run.param_gather_bytes)
+        per_byte = per_byte - ring_per_byte * 2.0 * p_end / pp
+        g_end = alpha_end + ring_per_byte * p_end * run.param_gather_bytes
+        r_end = alpha_end + ring_per_byte * p_end * run.gradient_bytes
+        has_end = p_end > 0
         t_fs = np.full_like(t, -1.0)
-        for moe_i, base_i, compute_i, layers_i in stages:
+        for i, (moe_i, base_i, compute_i, layers_i) in enumerate(stages):
             n = np.maximum(1.0, layers_i)
             g = alpha + per_byte * run.param_gather_bytes / n
             r = alpha + per_byte * run.gradient_bytes / n
             cf = forward_share * compute_i / n
             cb = compute_i / n - cf
             exposed = g + (n - 1.0) * (np.maximum(0.0, g - cf) + np.maximum(0.0, g + r - cb)) + r
+            # fsdp_exposed's end units: the embedding on the first stage kind (both at PP 1),
+            # the head on the last
+            emb = has_end & ((pp == 1) | (i == 0))
+            exposed = exposed + np.where(emb, g_end + r_end, 0.0)
+            if i == 1:
+                head = np.maximum(0.0, g_end - cf) + np.maximum(0.0, g + r + r_end - cb)
+                exposed = exposed + np.where(has_end, head - np.maximum(0.0, g + r - cb), 0.0)
             t_fs = np.maximum(t_fs, base_i + ep_one * moe_i + pp_s + exposed)
         step = np.where(fsdp, m * t_fs + (pp - 1) / v * t_fs + optimizer_s, step)
     return step
