@@ -412,6 +412,10 @@ class RunFigures:
     # BF16 (2), or 1 when the weights are kept in FP8 (Transformer Engine `fp8_params`; the
     # optimizer's FP32 master copy and moments, bytes_per_param - 2 - bytes(grad), unchanged).
     param_gather_bytes: float = WEIGHT_VALUE_BYTES
+    # The job may be split over sites (a pretraining's allow_multi_site): an FSDP shard group is
+    # kept inside a site, its replicas across sites (multi_site_fsdp_problem), so the search
+    # ranks no fully sharded twin and a pinned fully sharded layout is refused.
+    multi_site: bool = False
 
 
 @dataclass(frozen=True)
@@ -1039,6 +1043,32 @@ def fsdp_problem(lay: Layout, experts: int) -> str:
             "modelled: use fsdp = DP x CP"
         )
     return ""
+
+
+def multi_site_fsdp_problem(lay: Layout, run: RunFigures) -> str:
+    """Why a layout cannot run a job that may be split over sites (run.multi_site), or "": its
+    FSDP group must be hybrid, `fsdp` below DP·CP, the shard group inside a site and its
+    DP·CP/fsdp replicas across sites (HSDP, what a run spread over datacenters does: torchtitan's
+    dp_replicate x dp_shard mesh, AXLearn's data x fsdp). The replicas all-reduce their gradient
+    shards once a step, the sites exchanging 2 parameter volumes a step as plain data
+    parallelism's exchange (planner/traffic.py, the LP's gradsync row); a group over every
+    DP·CP rank would stretch each layer's two all-gathers and reduce-scatter over the inter-site
+    links, `m · (2·bytes(param gather) + bytes(grad))` bytes a parameter a step, 3m volumes at
+    BF16 (m the micro-batches a rank), and their per-layer latency across datacenters, which the
+    step model does not price."""
+    if not run.multi_site or not lay.fsdp or lay.fsdp < lay.dp * lay.cp:
+        return ""
+    m = whole_micro_batches(run, lay.dp, lay.micro_batch)
+    per_param = 2.0 * run.param_gather_bytes + run.gradient_bytes
+    volumes = m * per_param / run.gradient_bytes
+    return (
+        f"fsdp {lay.fsdp} shards over every DP x CP rank, and the job may span sites "
+        f"(allow_multi_site): its per-layer gathers and reduce-scatters would cross the "
+        f"inter-site links, {m:g} micro-batches x {per_param:g} B = {volumes:g} gradient volumes "
+        "a step against 2 for data-parallel replicas; pin a hybrid group (fsdp dividing dp x cp, "
+        "below it: the shard group inside a site, its replicas across sites) or leave "
+        "allow_multi_site off"
+    )
 
 
 def expert_gemm_load(capacity: float, ep_load: float) -> float:
@@ -1809,7 +1839,8 @@ def candidate_layouts(
     >= MIN_TOKENS_PER_CP_RANK tokens per rank; PP <= layers; at least one micro-batch per DP
     rank; interleaving needs PP > 1, m >= PP and >= 1 layer per virtual stage; EP (MoE only)
     divides DP and the expert count; expert TP (MoE only) TP or, at TP > 1, 1; each with
-    DP·CP > 1 also fully sharded (fsdp = DP·CP) after itself."""
+    DP·CP > 1 also fully sharded (fsdp = DP·CP) after itself, unless the job may span sites
+    (run.multi_site: multi_site_fsdp_problem)."""
     out: list[Layout] = []
     sequences = run.global_batch_tokens / run.sequence_tokens
     tps = [t for t in _divisors(f.scale_up_domain) if mf.heads % t == 0 and accelerators % t == 0]
@@ -1824,6 +1855,7 @@ def candidate_layouts(
                 if pp > mf.layers:
                     continue
                 dp = rest // pp
+                twins = dp * cp > 1 and not run.multi_site
                 eps = [1]
                 etps = [0]  # expert TP = TP; and 1 for a MoE model at TP > 1 (SEARCHED_EXPERT_TP)
                 if mf.experts:
@@ -1838,7 +1870,7 @@ def candidate_layouts(
                             continue
                         for ep in eps:
                             for etp in etps:
-                                for fs in (0, dp * cp) if dp * cp > 1 else (0,):
+                                for fs in (0, dp * cp) if twins else (0,):
                                     out.append(
                                         Layout(tp, pp, dp, cp, ep, v, mb, expert_tp=etp, fsdp=fs)
                                     )
@@ -1910,9 +1942,10 @@ def _candidate_arrays(
     else:
         ep_col = np.ones(len(rows), dtype=np.int64)
         etp_col = np.zeros(len(rows), dtype=np.int64)
-    # each candidate with DP·CP > 1 followed by its fully sharded twin (fsdp = DP·CP)
+    # each candidate with DP·CP > 1 followed by its fully sharded twin (fsdp = DP·CP), none
+    # for a job that may span sites (multi_site_fsdp_problem)
     group = rows[:, 2] * rows[:, 3]
-    twins = np.where(group > 1, 2, 1)
+    twins = np.where((group > 1) & (not run.multi_site), 2, 1)
     starts = np.cumsum(twins) - twins
     second = np.arange(int(twins.sum())) - np.repeat(starts, twins) == 1
     rows, mb_col, v_col, ep_col, etp_col = (
@@ -2298,6 +2331,7 @@ def best_layout(
         bad_ep = (
             expert_parallel_problem(lay, mf.experts)
             or fsdp_problem(lay, mf.experts)
+            or multi_site_fsdp_problem(lay, run)
             or recompute_modules_problem(lay.recompute_modules, mf, lay.ep_comm_overlap)
         )
         if bad_ep:
