@@ -110,10 +110,16 @@ FSDP (a layout's `fsdp` F: weights, gradients and optimizer state sharded over F
   its P_acc/n weights before its forward and its backward (`g`) and reduce-scatters their
   gradients after its backward (`r`), each the DP exchange's hierarchical ring over the F ranks
   plus NCCL's ring latency (ring_latency_s), prefetched a layer ahead: `g + (n-1)·max(0, g - c_f)
-  + (n-1)·max(0, g + r - c_b) + r` exposed (fsdp_exposed), in t_mb; no ZeRO-1 exchange at the
+  + (n-1)·max(0, g + r - c_b) + r` exposed (fsdp_exposed), in t_mb; the embedding and the
+  output head units of their own, E = vocab·hidden/TP each (fsdp_end_params), each gathered and
+  reduce-scattered once a micro-batch: the embedding's `g_E + r_E` exposed on the first stage,
+  the head's gather in the last layer's forward window and its reduce-scatter in the first
+  backward window on the last; the layers' units `(P_acc - 2E/PP)/n`; no ZeRO-1 exchange at the
   step's end (a hybrid group's replicas all-reduce their gradient shards, exposed as DP); memory
-  `P_shard·(bytes(gather) + bytes_per_param - 2) + 2·P_acc/n·(bytes(gather) + bytes(grad))`
-  (fsdp_state_bytes) in place of the state below.
+  `P_shard·(bytes(gather) + bytes_per_param - 2) + (2·P_u + E_s)·(bytes(gather) + bytes(grad))`,
+  E_s the stage's gathered end units (fsdp_state_bytes) in place of the state below. A job that
+  may span sites (RunFigures.multi_site) keeps its FSDP group hybrid inside a site
+  (multi_site_fsdp_problem).
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_shard · (bytes_per_param - 2 - bytes(grad))`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
@@ -1108,7 +1114,7 @@ def ring_latency_s(ranks: int, domains: int) -> float:
 # The largest FSDP sharding group among the training calibration rows within their band
 # (planner/calibration/training.yaml: AXLearn Fuji-70B on 512 H100, hybrid sharding over 128
 # GPUs x 4 replicas, +4.7%; Megatron-Bridge's FSDP rows are 8-64 GPUs; the two Trainium2 rows
-# fully sharded over 1,024 chips are known misses at +97-100%). tests/test_review21b.py
+# fully sharded over 1,024 chips are known misses at +94-100%). tests/test_review21b.py
 # recomputes it from the table.
 CALIBRATED_FSDP_GROUP = 128
 
@@ -1131,7 +1137,7 @@ def fsdp_caveat(layout: Layout, f: TrainFigures) -> str:
         f"{group / CALIBRATED_FSDP_GROUP:.1f}x the largest FSDP group calibrated within its band "
         f"({CALIBRATED_FSDP_GROUP}: AXLearn Fuji-70B on 512 H100, 4 replicas of 128; Megatron-"
         "Bridge's FSDP rows are 8-64 GPUs; the Trainium2 rows at 1,024 chips are known misses, "
-        "+97-100%): each layer's two weight all-gathers and gradient reduce-scatter are priced "
+        "+94-100%): each layer's two weight all-gathers and gradient reduce-scatter are priced "
         f"from NCCL's ring model, {lat * 1e3:.2f} ms latency a collective ({domains - 1} "
         "network steps), unmeasured at this size"
     )
