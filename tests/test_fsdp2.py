@@ -228,3 +228,30 @@ def test_bad_multi_site_fsdp_is_reported_with_file_line_and_field(
     assert code == 1, err
     assert "Traceback" not in out + err
     assert_reported(err, case.file, expected_line(tmp_path, case), case.path, case.message)
+
+
+def test_the_routed_copies_sort_runs_on_the_expert_tp_groups_gathered_copies() -> None:
+    """Qwen3-30B-A3B BF16 on H100, TP2 EP4 at expert TP 2 (a stage of all 48 layers, 8,192 tokens
+    a micro-batch): Megatron-Core's all-to-all dispatcher gathers the received copies over the
+    expert TP group before sorting them by local expert (and unsorts before the reduce-scatter),
+    so the chunk sort and unsort, forward 2 x (2 + 2) B and backward the same a copy per hidden
+    element, run on 2 x the t/TP x k copies a rank dispatched: (2 - 1) x k x hidden x 16 B x
+    t/TP x 48 x the busiest EP rank's load more than at expert TP 1, at the HBM rate."""
+    from planner.demand.training import _shape, ep_load_imbalance, stage_terms
+
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    f = train_figures(hw, "bf16")
+    assert f is not None
+    arch = CATALOG.models["qwen3-30b-a3b"]
+    mf = model_figures(arch, 8192)
+    assert (mf.experts_per_token, mf.hidden, mf.moe_layers) == (8, 2048, 48)
+    t, tp = 8192.0, 2
+    load = ep_load_imbalance(mf, t, 4)
+    shape = _shape(t, mf.hidden / tp, f)
+    args = (48, 0, 0, t, tp, 1.0, 1.0, mf, f, shape, shape, load)
+    mem_1 = stage_terms(*args, etp=1)[3]
+    mem_2 = stage_terms(*args, etp=2)[3]
+    extra = (2 - 1) * 8 * 2048 * 16.0 * t / tp * 48 * load
+    rate = hw.accelerator.hbm_bandwidth_bytes_per_s * f.memory_bandwidth_utilisation
+    assert mem_2 - mem_1 == pytest.approx(extra / rate, rel=1e-9)

@@ -29,6 +29,8 @@ decoder layer fewer in its first virtual stage, memory below):
              · hidden/TP · ls · t` B at `hbm_bw · memory_bandwidth_utilisation`, + a MoE
              model's routed copies `L_moe · ls/L · k · hidden/TP · t · (MOE_PERMUTE_BYTES_PER_HIDDEN
              [+ (k-1)/k · MOE_LOW_PRECISION_CAST_BYTES_PER_HIDDEN])` B (moe_copy_bytes_per_token)
+             `+ (ETP-1) · MOE_SORT_BYTES_PER_HIDDEN` a copy at expert TP ETP (the chunk sort
+             and unsort on the expert TP group's gathered copies)
   TP         `8 · (TP-1)/TP · t · hidden · 2 B` per layer (sequence parallel: 2 all-gathers and
              2 reduce-scatters forward, as many backward) over scale-up at
              `scale_up_bandwidth/2 · collective_efficiency`; `(1 - comm_overlap)` of it exposed,
@@ -173,6 +175,13 @@ LOW_PRECISION = ("fp8", "fp4")
 # read 2 B = 14 B; backward the same 14 B plus 2 B = 30 B (BF16 copies). A count from the data
 # flow; byte counts of one pass each, no fusion assumed beyond the fused permute.
 MOE_PERMUTE_BYTES_PER_HIDDEN = 30.0
+# Of those, the chunk sort and unsort, forward 2 x (2 + 2) B and backward the same: 16 B a copy.
+# They run after the expert TP group's all-gather of the received copies and before its
+# reduce-scatter (Megatron-Core token_dispatcher.py @d98e8a64 MoEAlltoAllTokenDispatcher
+# dispatch_postprocess: gather_from_sequence_parallel_region over the expert TP group, then
+# sort_chunks_by_idxs; combine_preprocess the inverse), so on ETP x the copies a rank dispatched
+# (session s22 fsdp2: counted once before, at any expert TP).
+MOE_SORT_BYTES_PER_HIDDEN = 16.0
 # FP8/FP4 runs cast each expert GEMM input per routed copy, where a dense layer casts its FFN
 # input once: per extra copy per hidden element the fc1 input (read 2 + write 1 + amax read 2 B)
 # forward and the fc2 output gradient (the same 5 B) backward = 10 B.
@@ -1292,6 +1301,7 @@ def stage_terms(
     shape_exp: Any,
     ep_load: Any = 1.0,
     gemm_load: Any = None,
+    etp: Any = 1,
 ) -> tuple[Any, Any, Any, Any, Any, Any]:
     """One pipeline stage's compute per micro-batch (floats or numpy arrays alike): `n` decoder
     layers, `mtp` MTP modules (each a layer, MoE in a MoE model, and a 2·hidden x hidden
@@ -1304,7 +1314,9 @@ def stage_terms(
     (the head is not recomputed); ep_load: the busiest EP rank's routed copies over the mean
     (ep_load_imbalance), on the expert GEMMs and the routed copies' memory-bound passes;
     gemm_load: the expert GEMMs' rows over the mean routed copies when it differs from ep_load
-    (a padded receive buffer: expert_gemm_load), None: ep_load."""
+    (a padded receive buffer: expert_gemm_load), None: ep_load; etp: the expert TP, whose
+    group's gathered copies the chunk sort and unsort run on (MOE_SORT_BYTES_PER_HIDDEN x
+    (ETP - 1) more a dispatched copy)."""
     h = mf.hidden
     dense_l, expert_l = mf.layer_params
     dense_params = dense_l / mf.layers * (n + mtp) + mtp * MTP_PROJECTION_PER_HIDDEN_SQUARED * h * h
@@ -1340,6 +1352,9 @@ def stage_terms(
     attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
     attention = attn_flops * (n + mtp) / mf.layers * t / tp / (peak_bf16 * f.attention_efficiency)
     per_moe_layer = moe_copy_bytes_per_token(mf, f) / mf.moe_layers if mf.experts else 0.0
+    if mf.experts:
+        sort = (etp - 1) * mf.experts_per_token * h * MOE_SORT_BYTES_PER_HIDDEN
+        per_moe_layer = per_moe_layer + sort
     memory_bytes = (
         (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden) * h / tp * (n + mtp)
         + per_moe_layer / tp * moe_n * ep_load
@@ -1710,7 +1725,20 @@ def step_time(
     kinds = []  # per stage kind: (gemm, head, attention, memory, tp, cp, moe layers, shape, layers)
     for n, mtp, nh in ((n_first, 0, 0), (n_last, mf.mtp_layers, heads)):
         gemm_i, head_i, attn_i, mem_i, moe_i, shape_i = stage_terms(
-            n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp, ep_load, gemm_load
+            n,
+            mtp,
+            nh,
+            t,
+            tp,
+            extra,
+            head_share,
+            mf,
+            f,
+            shape_dense,
+            shape_exp,
+            ep_load,
+            gemm_load,
+            etp,
         )
         if forward_only:
             mem_i /= TRAINING_TO_FORWARD
@@ -2081,6 +2109,7 @@ def step_times_vector(
             shape_dense,
             shape_exp,
             ep_load,
+            etp=etp,
         )
         sel_tp = sel_cp = sel_ep = 0.0 * t
         if modules:
