@@ -121,6 +121,10 @@ def routed_traffic(
                     f"{demand.name} weights",
                 )
         if demand.pretrain is not None and demand.pretrain.allow_multi_site:
+            # 2 gradient volumes a step whatever the layout: a multi-site job's FSDP group is
+            # hybrid, the shard group inside a site and its replicas all-reducing their
+            # gradient shards across sites (training.multi_site_fsdp_problem refuses a group
+            # over every DP·CP rank, whose per-layer collectives would move 3m volumes a step)
             sites = sorted({a.datacenter for a in allocations if a.workload == demand.name})
             per_pair = (
                 2

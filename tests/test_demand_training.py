@@ -209,9 +209,15 @@ def test_moe_routed_copies_memory_traffic_hand_computed() -> None:
     assert fp8.memory_s == pytest.approx(fp8_b / 1e12)
     # a dense model has no routed copies; TP divides the copies' bytes as it does the rest
     assert step_time(Layout(dp=4), M, F, run, 0.0).memory_s == pytest.approx(dense_b / 1e12)
+    # (at the default expert TP = TP2 the chunk sort and unsort, 16 B of the 30, run on the
+    # expert TP group's gathered copies, twice a rank's dispatched ones: 30 + 16 B a copy,
+    # session s22 fsdp2; at expert TP 1 the 30 B)
     tp2 = step_time(Layout(tp=2, dp=2, ep=2), moe, F, run, 0.0)
     copies_ep2 = copies_b / busiest_rank(4, t, 2) * busiest_rank(2, t, 2)
-    assert tp2.memory_s == pytest.approx((dense_b + copies_ep2) / 2 / 1e12)
+    assert tp2.memory_s == pytest.approx((dense_b + copies_ep2 * (30 + 16) / 30) / 2 / 1e12)
+    tp2_etp1 = step_time(Layout(tp=2, dp=2, ep=2, expert_tp=1), moe, F, run, 0.0)
+    copies_etp1 = copies_b / busiest_rank(4, t, 2) * busiest_rank(2, t / 2, 2)
+    assert tp2_etp1.memory_s == pytest.approx((dense_b + copies_etp1) / 2 / 1e12)
     # the vectorised search charges the same bytes
     c = _candidate_arrays(4, moe, F, run)
     rate, _ = step_times_vector(c, moe, F, run)

@@ -73,11 +73,12 @@ def test_deepseek_v3_gb200_8192_by_hand() -> None:
     assert expert == pytest.approx(0.186, abs=1e-3)
     assert st.dp_s == pytest.approx(dense + expert, rel=1e-9)
     window = st.micro_batch_s + st.bubble_s
-    assert window == pytest.approx(0.198, abs=1e-3)
-    assert st.dp_exposed_s == pytest.approx(dense + expert - window, rel=1e-9)
-    # 0.7 ms before session 21's selective recomputation: the run's RECOMPUTE_MODULES=mlp
-    # recomputes its 3 dense-FFN layers' MLPs, ~0.6 ms more in the window
-    assert st.dp_exposed_s == pytest.approx(0.0001, abs=1e-4)
+    # 0.198 s before session s22 fsdp2, whose chunk sort and unsort of the routed copies run on
+    # the expert TP group's gathered copies (2 x at ETP = TP2: MOE_SORT_BYTES_PER_HIDDEN more a
+    # dispatched copy, ~7 ms a micro-batch); the exchange, 0.1 ms beyond the window before
+    # (0.7 ms before session 21's selective recomputation), is now hidden
+    assert window == pytest.approx(0.2067, abs=1e-3)
+    assert dense + expert < window and st.dp_exposed_s == 0.0
     # the former treatment: every parameter reduced over the 32 DP ranks of a domain first
     both = dense_bytes + expert_bytes
     old = 31 / 32 * both / su + 31 / 32 * both / 32 / so

@@ -50,44 +50,58 @@ def _h100_8b() -> tuple:
 
 def test_fsdp_memory_hand_computed_with_catalog_numbers() -> None:
     # Llama 3.1 8B on 8 H100, FSDP over the 8: the shard N/8 x (1 B gathered weights + 2 B
-    # gradients + 16 - 2 - 2 = 12 B optimizer state) + two gathered layers N/32 x (1 + 2) B,
-    # + 32 layers x 8,192 tokens x hidden x 29 B (FP8 stored activations), nothing recomputed;
-    # ZeRO-1 held the whole N x (1 + 2) B instead of the shard's.
+    # gradients + 16 - 2 - 2 = 12 B optimizer state) + two gathered layers (N - 2E)/32 x (1 + 2) B
+    # + the embedding and the head, E = vocab x hidden each, gathered with their gradients,
+    # 2E x (1 + 2) B (units of their own, session s22 fsdp2), + 32 layers x 8,192 tokens x
+    # hidden x 29 B (FP8 stored activations), nothing recomputed; ZeRO-1 held the whole
+    # N x (1 + 2) B instead of the shard's.
     f, mf, run, arch = _h100_8b()
     n = arch.params
+    e = 128256 * 4096
+    assert arch.vocab == 128256 and arch.hidden == 4096
     act = arch.layers * SEQ * arch.hidden * 29.0
     fsdp = step_time(Layout(dp=8, fsdp=8), mf, f, run, 0.0)
     zero1 = step_time(Layout(dp=8), mf, f, run, 0.0)
-    assert fsdp.memory_bytes == pytest.approx(n / 8 * (1 + 2 + 12) + 2 * n / 32 * 3 + act)
+    held = n / 8 * (1 + 2 + 12) + 2 * (n - 2 * e) / 32 * 3 + 2 * e * 3
+    assert fsdp.memory_bytes == pytest.approx(held + act)
     assert zero1.memory_bytes == pytest.approx(n * 3 + n / 8 * 12 + act)
     # the optimizer step is on the same shard under both
     assert fsdp.optimizer_s == pytest.approx(zero1.optimizer_s)
 
 
 def test_fsdp_collectives_and_overlap_hand_computed_with_catalog_numbers() -> None:
-    # Each layer's weights (N/32 parameters) all-gathered at 1 B twice and its gradients
-    # reduce-scattered at 2 B, per micro-batch, over the 8 GPUs of one NVLink domain:
-    # B(bytes) = 7/8 x bytes / (NVLink one way x collective efficiency), each + NCCL's
-    # Ring/Simple latency 8.4 + 7 x 3.4 us; 16 micro-batches a step.
+    # Each layer's weights ((N - 2E)/32 parameters, E = vocab x hidden the embedding's and the
+    # head's, units of their own) all-gathered at 1 B twice and its gradients reduce-scattered
+    # at 2 B, per micro-batch, over the 8 GPUs of one NVLink domain: B(bytes) = 7/8 x bytes /
+    # (NVLink one way x collective efficiency), each + NCCL's Ring/Simple latency 8.4 + 7 x
+    # 3.4 us; the embedding and the head each gathered once (1 B) and reduce-scattered once
+    # (2 B); 16 micro-batches a step.
     f, mf, run, arch = _h100_8b()
     hw = hardware(CATALOG, "hgx-h100")
     assert hw is not None
     su = hw.accelerator.scale_up_bandwidth_bytes_per_s / 2 * f.collective_efficiency
-    p_u = arch.params / arch.layers
+    e = 128256 * 4096
+    p_u = (arch.params - 2 * e) / arch.layers
     alpha = (8.4 + 7 * 3.4) * 1e-6
     g = alpha + 7 / 8 * p_u * 1.0 / su
     r = alpha + 7 / 8 * p_u * 2.0 / su
+    g_e = alpha + 7 / 8 * e * 1.0 / su
+    r_e = alpha + 7 / 8 * e * 2.0 / su
     st = step_time(Layout(dp=8, fsdp=8), mf, f, run, 0.0)
     assert st.micro_batches == 16
-    assert st.dp_s == pytest.approx(16 * arch.layers * (2 * g + r))
+    assert st.dp_s == pytest.approx(16 * (arch.layers * (2 * g + r) + 2 * (g_e + r_e)))
     assert st.dp_exposed_s == 0.0  # no exchange at the step's end
-    # a layer's compute hides the next layer's collectives: only the first gather and the
-    # last reduce-scatter of each micro-batch are exposed
+    # a layer's compute hides the next layer's collectives, the last layer's forward the head's
+    # gather and the first backward window the head's reduce-scatter too: exposed, the first
+    # gathers (embedding, then the first layer) and the last reduce-scatters (the first layer,
+    # then the embedding) of each micro-batch
     compute = st.gemm_s + st.head_s + st.attention_s + st.memory_s
-    assert compute / arch.layers / 3 > g and compute / arch.layers * 2 / 3 > g + r
-    assert st.fsdp_s == pytest.approx(g + r)
-    assert st.micro_batch_s == pytest.approx(compute + g + r)
-    assert st.step_s == pytest.approx(16 * (compute + g + r) + st.optimizer_s)
+    c_f, c_b = compute / arch.layers / 3, compute / arch.layers * 2 / 3
+    assert c_f > g and c_f > g_e and c_b > g + r + r_e
+    exposed = g_e + g + r + r_e
+    assert st.fsdp_s == pytest.approx(exposed)
+    assert st.micro_batch_s == pytest.approx(compute + exposed)
+    assert st.step_s == pytest.approx(16 * (compute + exposed) + st.optimizer_s)
     assert "exposed FSDP" in st.breakdown() and "FSDP over 8" in str(st.layout)
 
 
@@ -108,21 +122,25 @@ def test_hybrid_sharding_all_reduces_the_shards_once_a_step() -> None:
     # HSDP 4 of DP 8 on one NVLink domain: gathers over 4 ranks (3/4 of a layer's bytes,
     # latency 8.4 + 3 x 3.4 us), and the 2 replicas all-reduce their gradient shards,
     # 2 x (2-1)/2 x N/4 x 2 B over NVLink, hidden behind the last micro-batch; memory holds N/4.
+    # The embedding and the head (E = vocab x hidden each) are units of their own, gathered once
+    # and reduce-scattered once a micro-batch, held gathered with their gradients.
     f, mf, run, arch = _h100_8b()
     hw = hardware(CATALOG, "hgx-h100")
     assert hw is not None
     su = hw.accelerator.scale_up_bandwidth_bytes_per_s / 2 * f.collective_efficiency
     n = arch.params
-    p_u = n / arch.layers
+    e = 128256 * 4096
+    p_u = (n - 2 * e) / arch.layers
     alpha = (8.4 + 3 * 3.4) * 1e-6
     g = alpha + 3 / 4 * p_u * 1.0 / su
     r = alpha + 3 / 4 * p_u * 2.0 / su
+    ends = 2 * (2 * alpha + 3 / 4 * e * (1.0 + 2.0) / su)
     reduce_s = 2 * (2 - 1) / 2 * n / 4 * 2.0 / su
     st = step_time(Layout(dp=8, fsdp=4), mf, f, run, 0.0)
-    assert st.dp_s == pytest.approx(16 * arch.layers * (2 * g + r) + reduce_s)
+    assert st.dp_s == pytest.approx(16 * (arch.layers * (2 * g + r) + ends) + reduce_s)
     assert st.dp_exposed_s == 0.0 and reduce_s < st.micro_batch_s
     act = arch.layers * SEQ * arch.hidden * 29.0
-    assert st.memory_bytes == pytest.approx(n / 4 * 15 + 2 * p_u * 3 + act)
+    assert st.memory_bytes == pytest.approx(n / 4 * 15 + 2 * p_u * 3 + 2 * e * 3 + act)
 
 
 def test_fsdp_lets_a_model_fit_without_recomputation() -> None:
@@ -135,11 +153,14 @@ def test_fsdp_lets_a_model_fit_without_recomputation() -> None:
     b = ct._step(CATALOG, zero1, zero1["layout"], SEQ, r["global_batch_tokens"])
     assert a.recompute < b.recompute
     # at the recipe's pinned recompute (none) the two differ by the weights and gradients
-    # not held: 70e9 x (1 + 2) B x (1 - 1/64) less two gathered layers, 2 x 70e9/80 x 3 B
+    # not held: 70e9 x (1 + 2) B x (1 - 1/64) less two gathered layers, 2 x (70e9 - 2E)/80 x 3 B,
+    # and the gathered embedding and head, 2E x 3 B (E = 128,256 x 8,192)
     c = ct._step(CATALOG, r, r["layout"], SEQ, r["global_batch_tokens"])
     d = ct._step(CATALOG, {**r, "layout": zero1["layout"]}, zero1["layout"], SEQ, 2097152)
     n = CATALOG.models["llama-3.1-70b"].params
-    assert d.memory_bytes - c.memory_bytes == pytest.approx(n * 3 * 63 / 64 - 2 * n / 80 * 3)
+    e = 128256 * 8192
+    held = 2 * (n - 2 * e) / 80 * 3 + 2 * e * 3
+    assert d.memory_bytes - c.memory_bytes == pytest.approx(n * 3 * 63 / 64 - held)
 
 
 def test_calibration_rows_carry_their_sources_fsdp_groups() -> None:
@@ -275,13 +296,17 @@ def test_bad_fsdp_input_is_reported_with_file_line_and_field(
 
 
 def test_gather_precision_is_the_runs() -> None:
-    # a BF16 parameter gather moves twice the FP8 one's bytes
+    # a BF16 parameter gather moves twice the FP8 one's bytes: the layers' units gather twice
+    # and reduce-scatter once, the embedding and head once each (E = vocab x hidden each)
     f, mf, run, arch = _h100_8b()
     bf16 = RunFigures(SEQ, 128 * SEQ, 16.0, 2.0, BYTES_PER_VALUE["bf16"])
     a = step_time(Layout(dp=8, fsdp=8), mf, f, run, 0.0)
     b = step_time(Layout(dp=8, fsdp=8), mf, f, bf16, 0.0)
-    alpha = (8.4 + 7 * 3.4) * 1e-6 * 3 * arch.layers * 16
-    assert (b.dp_s - alpha) / (a.dp_s - alpha) == pytest.approx((2 * 2 + 2) / (2 * 1 + 2))
+    alpha = (8.4 + 7 * 3.4) * 1e-6 * (3 * arch.layers + 4) * 16
+    e = 128256 * 4096
+    layers, ends = arch.params - 2 * e, 2 * e
+    want = (layers * (2 * 2 + 2) + ends * (2 + 2)) / (layers * (2 * 1 + 2) + ends * (1 + 2))
+    assert (b.dp_s - alpha) / (a.dp_s - alpha) == pytest.approx(want)
 
 
 def test_closed_form_agrees_with_the_two_stream_simulation() -> None:
@@ -325,19 +350,32 @@ def test_fsdp_with_expert_tp_one_by_hand() -> None:
     n_d = arch.params - n_e
     tp, pp, dp, ep, n = 2, 4, 16, 16, 24  # n = ceil(94 / 4) layers a stage
     act = n * min(512 / dp, pp) * SEQ * arch.hidden / tp * 2.0
+    # The embedding and the head (E = vocab x hidden / TP a rank each) are units of their own
+    # (session s22 fsdp2): p_acc spreads 2E over the 4 stages, so a layer unit holds
+    # (p_acc - 2E/4)/24; the first stage holds the embedding gathered with its gradient (E x 4 B)
+    # and, per micro-batch, gathers and reduce-scatters it once over the dense ring (3/4 of the
+    # bytes over NVLink, 3/4 of 1/4 of them over InfiniBand) at one ring latency.
+    e = 151936 * 4096 / tp
+    assert arch.vocab == 151936 and arch.hidden == 4096
+    su = hw.accelerator.scale_up_bandwidth_bytes_per_s / 2 * f.collective_efficiency
+    so = hw.accelerator.scale_out_bandwidth_bytes_per_s * f.collective_efficiency  # one way
+    ring = 3 / 4 / su + 3 / 4 / 4 / so
     mems = {}
     for etp in (tp, 1):
         lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, expert_tp=etp, fsdp=dp)
         st = step_time(lay, mf, f, run, recompute=1.0)
         p_acc = n_d / (tp * pp) + n_e / (etp * pp * ep)
         shard = n_d / (tp * pp * dp) + n_e / (tp * pp * dp)
-        assert st.memory_bytes == pytest.approx(shard * 16.0 + 2 * p_acc / n * 4.0 + act)
+        p_u = (p_acc - 2 * e / pp) / n
+        assert st.memory_bytes == pytest.approx(shard * 16.0 + 2 * p_u * 4.0 + e * 4.0 + act)
         mems[etp] = st.memory_bytes
         zero1 = step_time(replace(lay, fsdp=0), mf, f, run, recompute=1.0)
         assert zero1.pp_in_scale_up == st.pp_in_scale_up is False
         alpha = 2 * (8.4 + 12 * 3.4 + 3 * 14.0) * 1e-6
         m = 512 / dp
-        assert st.dp_s == pytest.approx(m * (3 * n * alpha + zero1.dp_s * 6.0 / 4.0), rel=1e-9)
+        layers = 3 * n * alpha + (zero1.dp_s / 4.0 - ring * 2 * e / pp) * 6.0
+        ends = alpha + ring * e * (2.0 + 2.0)  # one gather + one reduce-scatter, one latency each
+        assert st.dp_s == pytest.approx(m * (layers + ends), rel=1e-9)
     # ETP 1 costs FSDP only its two gathered layers' wider expert slice, 2/24 of what it costs
     # ZeRO-1 (which holds the whole slice's weights and gradients)
     wider = n_e / (pp * ep) * (1 - 1 / tp)

@@ -128,11 +128,13 @@ def training_throughput(
     recompute: float | None = None,
     attention_tokens: int | None = None,
     mtp: bool = True,
+    multi_site: bool = False,
 ) -> TrainingThroughput:
     """Fastest layout of `accelerators` that fits (or `pinned`, `recompute` of its layers
     recomputed, None: the least that fits; attention over sequences of `attention_tokens` when
     packed sequences hold several samples, default sequence_tokens; mtp: train the model's
-    multi-token-prediction modules, as its pretraining did), its goodput (given, or derived
+    multi-token-prediction modules, as its pretraining did; multi_site: the job may be split
+    over sites, its FSDP group hybrid inside a site, RunFigures.multi_site), its goodput (given, or derived
     from the system's `reliability:`), and the LP rate
     `accelerators per unit x work_flops_per_token x tokens/s per accelerator x goodput`."""
     why = _rate_zero(hw, precision)
@@ -151,7 +153,11 @@ def training_throughput(
     assert f is not None
     mf = model_figures(arch, attention_tokens or sequence_tokens, mtp)
     run = RunFigures(
-        sequence_tokens, global_batch_tokens, bytes_per_param, BYTES_PER_VALUE[gradient_precision]
+        sequence_tokens,
+        global_batch_tokens,
+        bytes_per_param,
+        BYTES_PER_VALUE[gradient_precision],
+        multi_site=multi_site,
     )
     choice = best_layout(accelerators, mf, f, run, pinned, recompute=recompute)
     if pinned is None:
@@ -303,6 +309,7 @@ def pretrain_throughput(
         gradient_precision=spec.gradient_precision,
         work_flops_per_token=work,
         goodput=spec.goodput,
+        multi_site=spec.allow_multi_site,
     )
     if hw is None or _rate_zero(hw, spec.precision) is not None:
         return training_throughput(hw, arch, spec.precision, accelerators=0, **kw)  # type: ignore[arg-type]

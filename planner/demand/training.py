@@ -29,6 +29,8 @@ decoder layer fewer in its first virtual stage, memory below):
              · hidden/TP · ls · t` B at `hbm_bw · memory_bandwidth_utilisation`, + a MoE
              model's routed copies `L_moe · ls/L · k · hidden/TP · t · (MOE_PERMUTE_BYTES_PER_HIDDEN
              [+ (k-1)/k · MOE_LOW_PRECISION_CAST_BYTES_PER_HIDDEN])` B (moe_copy_bytes_per_token)
+             `+ (ETP-1) · MOE_SORT_BYTES_PER_HIDDEN` a copy at expert TP ETP (the chunk sort
+             and unsort on the expert TP group's gathered copies)
   TP         `8 · (TP-1)/TP · t · hidden · 2 B` per layer (sequence parallel: 2 all-gathers and
              2 reduce-scatters forward, as many backward) over scale-up at
              `scale_up_bandwidth/2 · collective_efficiency`; `(1 - comm_overlap)` of it exposed,
@@ -110,10 +112,16 @@ FSDP (a layout's `fsdp` F: weights, gradients and optimizer state sharded over F
   its P_acc/n weights before its forward and its backward (`g`) and reduce-scatters their
   gradients after its backward (`r`), each the DP exchange's hierarchical ring over the F ranks
   plus NCCL's ring latency (ring_latency_s), prefetched a layer ahead: `g + (n-1)·max(0, g - c_f)
-  + (n-1)·max(0, g + r - c_b) + r` exposed (fsdp_exposed), in t_mb; no ZeRO-1 exchange at the
+  + (n-1)·max(0, g + r - c_b) + r` exposed (fsdp_exposed), in t_mb; the embedding and the
+  output head units of their own, E = vocab·hidden/TP each (fsdp_end_params), each gathered and
+  reduce-scattered once a micro-batch: the embedding's `g_E + r_E` exposed on the first stage,
+  the head's gather in the last layer's forward window and its reduce-scatter in the first
+  backward window on the last; the layers' units `(P_acc - 2E/PP)/n`; no ZeRO-1 exchange at the
   step's end (a hybrid group's replicas all-reduce their gradient shards, exposed as DP); memory
-  `P_shard·(bytes(gather) + bytes_per_param - 2) + 2·P_acc/n·(bytes(gather) + bytes(grad))`
-  (fsdp_state_bytes) in place of the state below.
+  `P_shard·(bytes(gather) + bytes_per_param - 2) + (2·P_u + E_s)·(bytes(gather) + bytes(grad))`,
+  E_s the stage's gathered end units (fsdp_state_bytes) in place of the state below. A job that
+  may span sites (RunFigures.multi_site) keeps its FSDP group hybrid inside a site
+  (multi_site_fsdp_problem).
 Memory per accelerator (must fit `hbm · hbm_usable_fraction`):
   `P_acc · (bytes(weights) + bytes(grad)) + P_shard · (bytes_per_param - 2 - bytes(grad))`
   (weights 2 B, 1 B when kept in FP8: the parameter gather's precision)
@@ -167,6 +175,13 @@ LOW_PRECISION = ("fp8", "fp4")
 # read 2 B = 14 B; backward the same 14 B plus 2 B = 30 B (BF16 copies). A count from the data
 # flow; byte counts of one pass each, no fusion assumed beyond the fused permute.
 MOE_PERMUTE_BYTES_PER_HIDDEN = 30.0
+# Of those, the chunk sort and unsort, forward 2 x (2 + 2) B and backward the same: 16 B a copy.
+# They run after the expert TP group's all-gather of the received copies and before its
+# reduce-scatter (Megatron-Core token_dispatcher.py @d98e8a64 MoEAlltoAllTokenDispatcher
+# dispatch_postprocess: gather_from_sequence_parallel_region over the expert TP group, then
+# sort_chunks_by_idxs; combine_preprocess the inverse), so on ETP x the copies a rank dispatched
+# (session s22 fsdp2: counted once before, at any expert TP).
+MOE_SORT_BYTES_PER_HIDDEN = 16.0
 # FP8/FP4 runs cast each expert GEMM input per routed copy, where a dense layer casts its FFN
 # input once: per extra copy per hidden element the fc1 input (read 2 + write 1 + amax read 2 B)
 # forward and the fc2 output gradient (the same 5 B) backward = 10 B.
@@ -412,6 +427,10 @@ class RunFigures:
     # BF16 (2), or 1 when the weights are kept in FP8 (Transformer Engine `fp8_params`; the
     # optimizer's FP32 master copy and moments, bytes_per_param - 2 - bytes(grad), unchanged).
     param_gather_bytes: float = WEIGHT_VALUE_BYTES
+    # The job may be split over sites (a pretraining's allow_multi_site): an FSDP shard group is
+    # kept inside a site, its replicas across sites (multi_site_fsdp_problem), so the search
+    # ranks no fully sharded twin and a pinned fully sharded layout is refused.
+    multi_site: bool = False
 
 
 @dataclass(frozen=True)
@@ -1076,6 +1095,32 @@ def fsdp_problem(lay: Layout, experts: int) -> str:
     return ""
 
 
+def multi_site_fsdp_problem(lay: Layout, run: RunFigures) -> str:
+    """Why a layout cannot run a job that may be split over sites (run.multi_site), or "": its
+    FSDP group must be hybrid, `fsdp` below DP·CP, the shard group inside a site and its
+    DP·CP/fsdp replicas across sites (HSDP, what a run spread over datacenters does: torchtitan's
+    dp_replicate x dp_shard mesh, AXLearn's data x fsdp). The replicas all-reduce their gradient
+    shards once a step, the sites exchanging 2 parameter volumes a step as plain data
+    parallelism's exchange (planner/traffic.py, the LP's gradsync row); a group over every
+    DP·CP rank would stretch each layer's two all-gathers and reduce-scatter over the inter-site
+    links, `m · (2·bytes(param gather) + bytes(grad))` bytes a parameter a step, 3m volumes at
+    BF16 (m the micro-batches a rank), and their per-layer latency across datacenters, which the
+    step model does not price."""
+    if not run.multi_site or not lay.fsdp or lay.fsdp < lay.dp * lay.cp:
+        return ""
+    m = whole_micro_batches(run, lay.dp, lay.micro_batch)
+    per_param = 2.0 * run.param_gather_bytes + run.gradient_bytes
+    volumes = m * per_param / run.gradient_bytes
+    return (
+        f"fsdp {lay.fsdp} shards over every DP x CP rank, and the job may span sites "
+        f"(allow_multi_site): its per-layer gathers and reduce-scatters would cross the "
+        f"inter-site links, {m:g} micro-batches x {per_param:g} B = {volumes:g} gradient volumes "
+        "a step against 2 for data-parallel replicas; pin a hybrid group (fsdp dividing dp x cp, "
+        "below it: the shard group inside a site, its replicas across sites) or leave "
+        "allow_multi_site off"
+    )
+
+
 def expert_gemm_load(capacity: float, ep_load: float) -> float:
     """The expert GEMMs' rows over the mean routed copies a rank receives (t·k), per MoE layer
     and micro-batch: with a static receive buffer of `capacity` x the mean (Megatron-LM
@@ -1113,7 +1158,7 @@ def ring_latency_s(ranks: int, domains: int) -> float:
 # The largest FSDP sharding group among the training calibration rows within their band
 # (planner/calibration/training.yaml: AXLearn Fuji-70B on 512 H100, hybrid sharding over 128
 # GPUs x 4 replicas, +4.7%; Megatron-Bridge's FSDP rows are 8-64 GPUs; the two Trainium2 rows
-# fully sharded over 1,024 chips are known misses at +97-100%). tests/test_review21b.py
+# fully sharded over 1,024 chips are known misses at +94-100%). tests/test_review21b.py
 # recomputes it from the table.
 CALIBRATED_FSDP_GROUP = 128
 
@@ -1136,14 +1181,34 @@ def fsdp_caveat(layout: Layout, f: TrainFigures) -> str:
         f"{group / CALIBRATED_FSDP_GROUP:.1f}x the largest FSDP group calibrated within its band "
         f"({CALIBRATED_FSDP_GROUP}: AXLearn Fuji-70B on 512 H100, 4 replicas of 128; Megatron-"
         "Bridge's FSDP rows are 8-64 GPUs; the Trainium2 rows at 1,024 chips are known misses, "
-        "+97-100%): each layer's two weight all-gathers and gradient reduce-scatter are priced "
+        "+94-100%): each layer's two weight all-gathers and gradient reduce-scatter are priced "
         f"from NCCL's ring model, {lat * 1e3:.2f} ms latency a collective ({domains - 1} "
         "network steps), unmeasured at this size"
     )
 
 
+def fsdp_end_params(mf: ModelFigures, tp: int) -> float:
+    """Parameters a rank holds of one end unit, the embedding or the output head: `vocab ·
+    hidden / TP` (vocabulary-parallel over the TP group; 0 when the vocabulary is unknown, the
+    model then spreading them over the layers). Under FSDP each is an FSDP unit of its own
+    (torchtitan's apply_fsdp: `fully_shard(model.tok_embeddings)` and `fully_shard([model.norm,
+    model.lm_head], reshard_after_forward=False)` beside each block's, pytorch/torchtitan
+    torchtitan/distributed/fsdp.py @b5bcd76c; Megatron-FSDP: the embedding and output layer are
+    no TransformerLayer, so outside every FSDP unit, their buckets sharded under
+    optim_grads_params and kept gathered once gathered, "Non-unit modules should remain
+    persistently allocated", NVIDIA/Megatron-LM megatron/core/distributed/fsdp/src/megatron_fsdp/
+    param_and_grad_buffer.py @d98e8a64)."""
+    return float(mf.vocab) * mf.hidden / tp
+
+
 def fsdp_exposed(
-    gather_s: float, scatter_s: float, compute_s: float, forward_share: float, units: float
+    gather_s: float,
+    scatter_s: float,
+    compute_s: float,
+    forward_share: float,
+    units: float,
+    embedding: tuple[float, float] = (0.0, 0.0),
+    head: tuple[float, float] = (0.0, 0.0),
 ) -> float:
     """FSDP's collective time a micro-batch's compute does not hide, per micro-batch, s: `units`
     FSDP units (one decoder layer each: torchtitan and Megatron-FSDP wrap each transformer
@@ -1156,25 +1221,42 @@ def fsdp_exposed(
     `g + (n-1)·max(0, g - c_f)` forward, `(n-1)·max(0, g + r - c_b) + r` backward (the first
     backward unit's gather issued under the output head and loss; the last reduce-scatter after
     the last backward), c_f and c_b a unit's forward and backward compute. forward_share 1 (a
-    forward-only pass): the forward's gathers alone."""
+    forward-only pass): the forward's gathers alone.
+    The end units (fsdp_end_params; (gather, reduce-scatter) s, 0 on a stage without them):
+    the embedding's gather before the first layer's, nothing to hide it (the lookup is
+    memory-trivial), and its reduce-scatter after the last layer's, both exposed, `g_e + r_e`
+    (its backward gather, torchtitan's, prefetched under the first layer's backward, whose
+    window holds only a reduce-scatter, is not charged; Megatron-FSDP keeps it gathered); the
+    head's gather in the last layer's forward window, which prefetches no layer,
+    `max(0, g_h - c_f)`, kept gathered for its backward (reshard_after_forward False), and its
+    reduce-scatter, after the head's backward, in the first backward window beside that
+    window's gather and reduce-scatter: `max(0, g + r + r_h - c_b) - max(0, g + r - c_b)`."""
     n = max(1.0, units)
     cf = forward_share * compute_s / n
     cb = (1.0 - forward_share) * compute_s / n
-    out = gather_s + (n - 1.0) * max(0.0, gather_s - cf)
+    g_e, r_e = embedding
+    g_h, r_h = head
+    out = g_e + gather_s + (n - 1.0) * max(0.0, gather_s - cf) + max(0.0, g_h - cf)
     if forward_share < 1.0:
-        out += (n - 1.0) * max(0.0, gather_s + scatter_s - cb) + scatter_s
+        out += (n - 1.0) * max(0.0, gather_s + scatter_s - cb) + scatter_s + r_e
+        out += max(0.0, gather_s + scatter_s + r_h - cb) - max(0.0, gather_s + scatter_s - cb)
     return out
 
 
-def fsdp_state_bytes(p_shard: float, p_unit: float, run: RunFigures) -> float:
+def fsdp_state_bytes(
+    p_shard: float, p_unit: float, run: RunFigures, p_ends: float | Any = 0.0
+) -> Any:
     """Training state an accelerator holds under FSDP, B: its shard `p_shard` (optimizer_shard's
     parameters) of the weights at the gather precision, the gradients and the optimizer state
     (bytes_per_param - 2 - bytes(grad)), plus two gathered units of `p_unit` parameters with
     their full gradients (the unit computing and the one prefetched: the weights at the gather
-    precision, the gradients before their reduce-scatter)."""
+    precision, the gradients before their reduce-scatter), plus the end units the stage holds,
+    `p_ends` parameters (fsdp_end_params: the embedding on the first stage, the head too at
+    PP 1), gathered with their gradients (Megatron-FSDP keeps them gathered; torchtitan keeps
+    the head's through the backward)."""
     optimizer = max(0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes)
     per_param = run.param_gather_bytes + run.gradient_bytes
-    return p_shard * (per_param + optimizer) + 2.0 * p_unit * per_param
+    return p_shard * (per_param + optimizer) + (2.0 * p_unit + p_ends) * per_param
 
 
 def expert_group_span(tp: int, cp: int, ep: int, etp: int, pp: int, pp_inside: bool) -> int:
@@ -1254,6 +1336,7 @@ def stage_terms(
     shape_exp: Any,
     ep_load: Any = 1.0,
     gemm_load: Any = None,
+    etp: Any = 1,
 ) -> tuple[Any, Any, Any, Any, Any, Any]:
     """One pipeline stage's compute per micro-batch (floats or numpy arrays alike): `n` decoder
     layers, `mtp` MTP modules (each a layer, MoE in a MoE model, and a 2·hidden x hidden
@@ -1266,7 +1349,9 @@ def stage_terms(
     (the head is not recomputed); ep_load: the busiest EP rank's routed copies over the mean
     (ep_load_imbalance), on the expert GEMMs and the routed copies' memory-bound passes;
     gemm_load: the expert GEMMs' rows over the mean routed copies when it differs from ep_load
-    (a padded receive buffer: expert_gemm_load), None: ep_load."""
+    (a padded receive buffer: expert_gemm_load), None: ep_load; etp: the expert TP, whose
+    group's gathered copies the chunk sort and unsort run on (MOE_SORT_BYTES_PER_HIDDEN x
+    (ETP - 1) more a dispatched copy)."""
     h = mf.hidden
     dense_l, expert_l = mf.layer_params
     dense_params = dense_l / mf.layers * (n + mtp) + mtp * MTP_PROJECTION_PER_HIDDEN_SQUARED * h * h
@@ -1302,6 +1387,9 @@ def stage_terms(
     attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
     attention = attn_flops * (n + mtp) / mf.layers * t / tp / (peak_bf16 * f.attention_efficiency)
     per_moe_layer = moe_copy_bytes_per_token(mf, f) / mf.moe_layers if mf.experts else 0.0
+    if mf.experts:
+        sort = (etp - 1) * mf.experts_per_token * h * MOE_SORT_BYTES_PER_HIDDEN
+        per_moe_layer = per_moe_layer + sort
     memory_bytes = (
         (ELEMENTWISE_BYTES_PER_HIDDEN + f.cast_bytes_per_hidden) * h / tp * (n + mtp)
         + per_moe_layer / tp * moe_n * ep_load
@@ -1455,6 +1543,7 @@ def _placed(
             units,
             forward_share,
             forward_only,
+            fsdp_end_params(mf, tp),
         )
     # The reduce-scatter of a model chunk starts when its last backward ends: it overlaps the
     # last micro-batch's backward and the pipeline drain; the all-gather the next fill.
@@ -1505,6 +1594,7 @@ def _fsdp_placed(
     units: tuple[float, ...],
     forward_share: float,
     forward_only: bool,
+    p_end: float = 0.0,
 ) -> _Placement:
     """_placed's micro-batch time and step under FSDP (layout.fsdp = F, a valid group:
     fsdp_problem). Fully sharded (F = DP·CP): `exchange_s` is _placed's hierarchical DP exchange
@@ -1517,9 +1607,12 @@ def _fsdp_placed(
     bytes(grad)` over R = DP·CP/F replicas (over scale-out when the job leaves the domain),
     overlapped with the last micro-batch and the drain as the ZeRO-1 exchange. Each
     collective costs `ring_latency_s` more (twice with routed experts: their group's
-    collective beside the dense one's). Each stage kind's micro-batch time gains
-    fsdp_exposed; `step = m · t_mb + bubble + exposed all-reduce + optimizer`; dp_s: the step's
-    FSDP collective time (+ the all-reduce)."""
+    collective beside the dense one's). The end units (`p_end` parameters each,
+    fsdp_end_params: the embedding on the first stage, the head on the last, both at PP 1) move
+    over the dense ring with one latency, and the layers' units the rest, `(p_acc - 2·p_end/PP)
+    / n` each (p_acc spreads the two ends over the PP stages). Each stage kind's micro-batch
+    time gains fsdp_exposed; `step = m · t_mb + bubble + exposed all-reduce + optimizer`; dp_s:
+    the step's FSDP collective time (+ the all-reduce)."""
     tp, pp, dp, cp, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.vp
     dp_group = dp * cp
     group = layout.fsdp
@@ -1531,12 +1624,21 @@ def _fsdp_placed(
     alpha = ring_latency_s(group, outer) * (2 if p_expert else 1)
     su = f.scale_up_bytes_per_s * f.collective_efficiency
     so = f.scale_out_bytes_per_s * f.collective_efficiency
+    # the dense ring's time per byte of a message (the end units', the hybrid group's)
+    ring_per_byte = (per_domain - 1) / per_domain / su + (outer - 1) / outer / per_domain / so
     if group == dp_group:
         # the bandwidth time of all p_acc parameters at one byte each
         per_byte = exchange_s / (run.gradient_bytes + run.param_gather_bytes)
     else:
-        per_byte = (per_domain - 1) / per_domain * p_acc / su
-        per_byte += (outer - 1) / outer * p_acc / per_domain / so
+        per_byte = ring_per_byte * p_acc
+    # the layers' share: less the two end units p_acc spreads over the PP stages
+    per_byte -= ring_per_byte * 2.0 * p_end / pp
+    alpha_end = ring_latency_s(group, outer)
+    end = (
+        (alpha_end + ring_per_byte * p_end * run.param_gather_bytes),
+        (alpha_end + ring_per_byte * p_end * run.gradient_bytes),
+    )
+    none = (0.0, 0.0)
     stage, t_mb, ep_s, fsdp_s, busy = 0, -1.0, 0.0, 0.0, 0.0
     overlap = layout.ep_comm_overlap and not forward_only  # as _placed
     kinds_ep: list[tuple[float, float, float]] = []  # as _placed
@@ -1545,14 +1647,19 @@ def _fsdp_placed(
         n = max(1.0, units[i] if i < len(units) else 1.0)
         gather = alpha + per_byte * run.param_gather_bytes / n
         scatter = alpha + per_byte * run.gradient_bytes / n
-        f_i = fsdp_exposed(gather, scatter, compute_s, forward_share, n)
+        # the embedding on the first stage kind, the head on the last (both at PP 1)
+        emb = end if p_end and (i == 0 or pp == 1) else none
+        head = end if p_end and i == 1 else none
+        f_i = fsdp_exposed(gather, scatter, compute_s, forward_share, n, emb, head)
         ep_i = 0.0
         if ep_one:
             ep_i = ep_exposed(ep_one * moe_n * one_way, compute_s, overlap)
         kinds_ep.append((base_s + ep_i + pp_s + f_i, ep_one * moe_n * one_way, ep_i))
         if base_s + ep_i + pp_s + f_i > t_mb:
             stage, t_mb, ep_s, fsdp_s = i, base_s + ep_i + pp_s + f_i, ep_i, f_i
+            ends = [x for x, on in ((emb, emb[0] > 0), (head, head[0] > 0)) if on]
             busy = n * (gather if forward_only else 2.0 * gather + scatter)
+            busy += sum(x[0] if forward_only else x[0] + x[1] for x in ends)
     bubble_s = (pp - 1) / v * t_mb
     ep_fill_s = _ep_fill(layout, kinds_ep, m, t_mb, overlap)
     replicas = dp_group // group
@@ -1631,7 +1738,11 @@ def step_time(
     )
     if layout.fsdp:  # weights and gradients sharded too (over the FSDP group), a layer a unit
         p_shard = optimizer_shard(p_acc - p_expert, p_expert, layout.fsdp, ep, etp / tp)
-        state = fsdp_state_bytes(p_shard, p_acc / max(1, layers_stage), run)
+        # the embedding and the head units of their own (fsdp_end_params): the first stage
+        # holds the embedding, the head too at PP 1; the layers' units the rest
+        p_end = fsdp_end_params(mf, tp)
+        p_unit = (p_acc - 2.0 * p_end / pp) / max(1, layers_stage)
+        state = fsdp_state_bytes(p_shard, p_unit, run, p_end * (2.0 if pp == 1 else 1.0))
     # Micro-batches whose activations the first stage holds: PP with 1F1B; interleaving adds
     # (PP-1)/(PP·v) of a stage per warm-up (Korthikanti et al. 2022, section 4.2.3).
     in_flight = min(m, pp) * (1 + (pp - 1) / (pp * v) if v > 1 else 1.0) if pp > 1 else 1.0
@@ -1695,7 +1806,20 @@ def step_time(
     kinds = []  # per stage kind: (gemm, head, attention, memory, tp, cp, moe layers, shape, layers)
     for n, mtp, nh in ((n_first, 0, 0), (n_last, mf.mtp_layers, heads)):
         gemm_i, head_i, attn_i, mem_i, moe_i, shape_i = stage_terms(
-            n, mtp, nh, t, tp, extra, head_share, mf, f, shape_dense, shape_exp, ep_load, gemm_load
+            n,
+            mtp,
+            nh,
+            t,
+            tp,
+            extra,
+            head_share,
+            mf,
+            f,
+            shape_dense,
+            shape_exp,
+            ep_load,
+            gemm_load,
+            etp,
         )
         if forward_only:
             mem_i /= TRAINING_TO_FORWARD
@@ -1831,7 +1955,8 @@ def candidate_layouts(
     >= MIN_TOKENS_PER_CP_RANK tokens per rank; PP <= layers; at least one micro-batch per DP
     rank; interleaving needs PP > 1, m >= PP and >= 1 layer per virtual stage; EP (MoE only)
     divides DP and the expert count; expert TP (MoE only) TP or, at TP > 1, 1; each with
-    DP·CP > 1 also fully sharded (fsdp = DP·CP) after itself."""
+    DP·CP > 1 also fully sharded (fsdp = DP·CP) after itself, unless the job may span sites
+    (run.multi_site: multi_site_fsdp_problem)."""
     out: list[Layout] = []
     sequences = run.global_batch_tokens / run.sequence_tokens
     tps = [t for t in _divisors(f.scale_up_domain) if mf.heads % t == 0 and accelerators % t == 0]
@@ -1846,6 +1971,7 @@ def candidate_layouts(
                 if pp > mf.layers:
                     continue
                 dp = rest // pp
+                twins = dp * cp > 1 and not run.multi_site
                 eps = [1]
                 etps = [0]  # expert TP = TP; and 1 for a MoE model at TP > 1 (SEARCHED_EXPERT_TP)
                 if mf.experts:
@@ -1860,7 +1986,7 @@ def candidate_layouts(
                             continue
                         for ep in eps:
                             for etp in etps:
-                                for fs in (0, dp * cp) if dp * cp > 1 else (0,):
+                                for fs in (0, dp * cp) if twins else (0,):
                                     out.append(
                                         Layout(tp, pp, dp, cp, ep, v, mb, expert_tp=etp, fsdp=fs)
                                     )
@@ -1932,9 +2058,10 @@ def _candidate_arrays(
     else:
         ep_col = np.ones(len(rows), dtype=np.int64)
         etp_col = np.zeros(len(rows), dtype=np.int64)
-    # each candidate with DP·CP > 1 followed by its fully sharded twin (fsdp = DP·CP)
+    # each candidate with DP·CP > 1 followed by its fully sharded twin (fsdp = DP·CP), none
+    # for a job that may span sites (multi_site_fsdp_problem)
     group = rows[:, 2] * rows[:, 3]
-    twins = np.where(group > 1, 2, 1)
+    twins = np.where((group > 1) & (not run.multi_site), 2, 1)
     starts = np.cumsum(twins) - twins
     second = np.arange(int(twins.sum())) - np.repeat(starts, twins) == 1
     rows, mb_col, v_col, ep_col, etp_col = (
@@ -2011,10 +2138,12 @@ def step_times_vector(
         0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
     )
     fsdp = c["fsdp"] > 0 if "fsdp" in c else np.zeros(len(tp), dtype=bool)
-    # fully sharded candidates (fsdp = DP·CP: p_shard is already over their group)
-    state = np.where(
-        fsdp, fsdp_state_bytes(p_shard, p_acc / np.maximum(1.0, layers_stage), run), state
-    )
+    # fully sharded candidates (fsdp = DP·CP: p_shard is already over their group), the
+    # embedding and head units of their own (step_time's)
+    p_end = fsdp_end_params(mf, 1) / tp
+    p_unit = (p_acc - 2.0 * p_end / pp) / np.maximum(1.0, layers_stage)
+    ends_held = p_end * np.where(pp == 1, 2.0, 1.0)
+    state = np.where(fsdp, fsdp_state_bytes(p_shard, p_unit, run, ends_held), state)
     interleave = np.where(v > 1, 1 + (pp - 1) / (pp * v), 1.0)
     in_flight = np.where(pp > 1, np.minimum(m, pp) * interleave, 1.0)
     act_tokens = layers_stage * in_flight * t * h / tp
@@ -2062,6 +2191,7 @@ def step_times_vector(
             shape_dense,
             shape_exp,
             ep_load,
+            etp=etp,
         )
         sel_tp = sel_cp = sel_ep = 0.0 * t
         if modules:
@@ -2216,17 +2346,35 @@ def _placed_vector(
         # (dp_s's, per parameter byte) with NCCL's ring latency, exposed as fsdp_exposed
         assert forward_share is not None
         inter = np.maximum(0.0, outer - 1.0)
-        alpha = RING_BASE_S + (dp_group - 1 - inter) * RING_STEP_SCALE_UP_S
-        alpha = (alpha + inter * RING_STEP_SCALE_OUT_S) * (2.0 if mf.experts else 1.0)
+        alpha_end = RING_BASE_S + (dp_group - 1 - inter) * RING_STEP_SCALE_UP_S
+        alpha_end = alpha_end + inter * RING_STEP_SCALE_OUT_S
+        alpha = alpha_end * (2.0 if mf.experts else 1.0)
+        # the end units (fsdp_end_params) over the dense ring; the layers the rest of p_acc
+        ring_per_byte = np.where(per_domain > 1, (per_domain - 1) / per_domain / su, 0.0)
+        ring_per_byte = ring_per_byte + np.where(
+            outer > 1, (outer - 1) / outer / per_domain / so, 0.0
+        )
+        p_end = fsdp_end_params(mf, 1) / tp
         per_byte = dp_s / (run.gradient_bytes + run.param_gather_bytes)
+        per_byte = per_byte - ring_per_byte * 2.0 * p_end / pp
+        g_end = alpha_end + ring_per_byte * p_end * run.param_gather_bytes
+        r_end = alpha_end + ring_per_byte * p_end * run.gradient_bytes
+        has_end = p_end > 0
         t_fs = np.full_like(t, -1.0)
-        for moe_i, base_i, compute_i, layers_i in stages:
+        for i, (moe_i, base_i, compute_i, layers_i) in enumerate(stages):
             n = np.maximum(1.0, layers_i)
             g = alpha + per_byte * run.param_gather_bytes / n
             r = alpha + per_byte * run.gradient_bytes / n
             cf = forward_share * compute_i / n
             cb = compute_i / n - cf
             exposed = g + (n - 1.0) * (np.maximum(0.0, g - cf) + np.maximum(0.0, g + r - cb)) + r
+            # fsdp_exposed's end units: the embedding on the first stage kind (both at PP 1),
+            # the head on the last
+            emb = has_end & ((pp == 1) | (i == 0))
+            exposed = exposed + np.where(emb, g_end + r_end, 0.0)
+            if i == 1:
+                head = np.maximum(0.0, g_end - cf) + np.maximum(0.0, g + r + r_end - cb)
+                exposed = exposed + np.where(has_end, head - np.maximum(0.0, g + r - cb), 0.0)
             t_fs = np.maximum(t_fs, base_i + ep_one * moe_i + pp_s + exposed)
         step = np.where(fsdp, m * t_fs + (pp - 1) / v * t_fs + optimizer_s, step)
     return step
@@ -2300,6 +2448,7 @@ def best_layout(
         bad_ep = (
             expert_parallel_problem(lay, mf.experts)
             or fsdp_problem(lay, mf.experts)
+            or multi_site_fsdp_problem(lay, run)
             or recompute_modules_problem(lay.recompute_modules, mf, lay.ep_comm_overlap)
         )
         if bad_ep:

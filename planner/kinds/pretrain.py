@@ -285,6 +285,22 @@ class PretrainSpec(Strict):
     @model_validator(mode="after")
     def _tokens_xor_ratio(self) -> PretrainSpec:
         start_before_deadline(self.start_s, self.deadline_s)
+        lay = self.layout
+        if (
+            self.allow_multi_site
+            and lay is not None
+            and lay.fsdp
+            and lay.dp is not None
+            and lay.fsdp == lay.dp * lay.cp
+        ):
+            raise ValueError(
+                f"layout fsdp {lay.fsdp} shards over every dp x cp rank, and allow_multi_site "
+                "lets the job span sites: its per-layer gathers and reduce-scatters would cross "
+                "the inter-site links (3 parameter volumes a micro-batch against data "
+                "parallelism's 2 a step); pin a hybrid group, fsdp dividing dp x cp and below "
+                "it (the shard group inside a site, its replicas across sites), or leave "
+                "allow_multi_site off"
+            )
         if self.target is not None:
             _check_sizing(self)
             return self
@@ -666,7 +682,8 @@ def add_site(model: Model) -> None:
 def add_gradsync(model: Model) -> None:
     """f_grad[a,b] >= 2 · G · syncs / T_w / 1e9 · (y[w,a] + y[w,b] - 1)   (GB/s; multi-site
     pretraining: every pair of hosting sites is charged twice the gradient bytes G per sync,
-    what a ring all-reduce moves per link: a conservative bound)"""
+    what a ring all-reduce moves per link: a conservative bound; under FSDP the same, the job's
+    FSDP group hybrid with its replicas across sites, training.multi_site_fsdp_problem)"""
     for flow in model.flows:
         if flow.kind != "gradients":
             continue
