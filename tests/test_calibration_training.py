@@ -164,6 +164,22 @@ def test_trainium2_bf16_fraction_is_the_least_squares_log_fit_of_its_rows(tmp_pa
     assert h100["layout"]["fsdp"] == 128 and h100["recompute"] == 1.0
 
 
+def test_trainium3_takes_trainium2s_fitted_bf16_training_fraction() -> None:
+    # Trainium3's training figures are Trainium2's by its source (no Trainium3 training run; the
+    # same BF16 peak a chip, 671 vs 667 TFLOPS): since session s22 that is the fitted 0.29, not
+    # the former 0.55; FP8 the same estimate on both; the sensitivity ranges as Trainium2's.
+    t2, t3 = CATALOG.accelerators["trainium2"], CATALOG.accelerators["trainium3"]
+    assert t2.training is not None and t3.training is not None
+    assert t3.training.gemm_efficiency == t2.training.gemm_efficiency
+    assert t3.training.gemm_efficiency["bf16"] == 0.29
+    assert abs(t3.peak_flops["bf16"] / t2.peak_flops["bf16"] - 1) < 0.01
+    src = t3.source_of("training.gemm_efficiency.bf16")
+    assert src.startswith("estimate: Trainium2's figures") and "0.29" in src
+    for key in ("training.gemm_efficiency.bf16", "training.gemm_efficiency.fp16"):
+        r2, r3 = t2.ranges[key], t3.ranges[key]
+        assert (r3.low, r3.high) == (r2.low, r2.high) == (0.26, 0.55)
+
+
 def _fp4_fit_mae(tmp_path, accelerators: tuple[str, ...], points: list[dict], e: float) -> float:  # type: ignore[no-untyped-def]
     """Mean absolute error of `points` with training.gemm_efficiency.fp4 = e on `accelerators`."""
     body = "".join(
