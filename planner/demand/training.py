@@ -1155,11 +1155,12 @@ def ring_latency_s(ranks: int, domains: int) -> float:
     return RING_BASE_S + (ranks - 1 - inter) * RING_STEP_SCALE_UP_S + inter * RING_STEP_SCALE_OUT_S
 
 
-# The largest FSDP sharding group among the training calibration rows within their band
-# (planner/calibration/training.yaml: AXLearn Fuji-70B on 512 H100, hybrid sharding over 128
-# GPUs x 4 replicas, +4.7%; Megatron-Bridge's FSDP rows are 8-64 GPUs; the two Trainium2 rows
-# fully sharded over 1,024 chips are known misses at +94-100%). tests/test_review21b.py
-# recomputes it from the table.
+# The largest FSDP sharding group among the training calibration rows within their band that
+# check the model (planner/calibration/training.yaml: AXLearn Fuji-70B on 512 H100, hybrid
+# sharding over 128 GPUs x 4 replicas, +4.7%; Megatron-Bridge's FSDP rows are 8-64 GPUs; the two
+# Trainium2 rows fully sharded over 1,024 chips are the fit points of Trainium2's BF16 fraction
+# since session s22, which absorbs their collectives, so they check nothing).
+# tests/test_review21b.py recomputes it from the table.
 CALIBRATED_FSDP_GROUP = 128
 
 
@@ -1180,8 +1181,8 @@ def fsdp_caveat(layout: Layout, f: TrainFigures) -> str:
         f"caveat: FSDP over {group:,} ranks ({domains} scale-up domains of {per_domain}) is "
         f"{group / CALIBRATED_FSDP_GROUP:.1f}x the largest FSDP group calibrated within its band "
         f"({CALIBRATED_FSDP_GROUP}: AXLearn Fuji-70B on 512 H100, 4 replicas of 128; Megatron-"
-        "Bridge's FSDP rows are 8-64 GPUs; the Trainium2 rows at 1,024 chips are known misses, "
-        "+94-100%): each layer's two weight all-gathers and gradient reduce-scatter are priced "
+        "Bridge's FSDP rows are 8-64 GPUs; the Trainium2 rows at 1,024 chips fit Trainium2's "
+        "BF16 fraction, which absorbs their collectives): each layer's two weight all-gathers and gradient reduce-scatter are priced "
         f"from NCCL's ring model, {lat * 1e3:.2f} ms latency a collective ({domains - 1} "
         "network steps), unmeasured at this size"
     )
