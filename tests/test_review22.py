@@ -191,3 +191,41 @@ def test_an_interleaved_ep_overlap_under_megatron_fsdp_is_refused() -> None:
         LayoutSpec(pp=2, vp=2, dp=8, ep=8, fsdp=8, ep_comm_overlap=True)
     LayoutSpec(pp=1, dp=8, ep=8, fsdp=8, ep_comm_overlap=True)
     LayoutSpec(pp=2, vp=2, dp=8, ep=8, ep_comm_overlap=True)
+
+
+def test_a_trainium3_training_plan_says_what_its_rate_rests_on() -> None:
+    """Trainium3 takes Trainium2's fitted BF16 training fraction (session trn2); a plan training
+    on Trainium3 states that the figure is Trainium2's, fitted on AXLearn's two FSDP runs, not
+    only the generic estimated-figure line (review22: it had no calibration_limit)."""
+    from planner.kinds.pretrain import _estimated_training
+
+    catalog = load_catalog()
+    texts = [c.text for c in _estimated_training("pre", "bf16", catalog, ["trn3-ultraserver"])]
+    limit = [t for t in texts if "AXLearn" in t]
+    assert len(limit) == 1
+    assert "Trainium2's" in limit[0] and "0.29" in limit[0] and "fully sharded" in limit[0]
+    t2 = catalog.accelerators["trainium2"].training
+    assert t2 is not None and t2.gemm_efficiency["bf16"] == 0.29
+
+
+def test_trainium2_against_gb200_cost_per_flop_by_hand() -> None:
+    """Why training left Trainium2 where GB200 is offered (frontier-lab--rental, session trn2):
+    the 405B pretraining's rate a unit on rental prices (systems.yaml: trn2.48xlarge $35.76/h,
+    16 chips; GB200 NVL72 $756/h, 72 GPUs). At the fitted 0.29 Trainium2 costs ~1.9x GB200 a
+    FLOP (4.6e-18 against 2.4e-18 $); at the former 0.55 it was ~2% below GB200 (2.39e-18)."""
+    import yaml
+
+    from planner.demand.pretrain import pretrain_rate
+    from planner.kinds.pretrain import PretrainSpec
+
+    catalog = load_catalog()
+    sc = yaml.safe_load(open("planner/scenarios/frontier-lab.yaml"))
+    w = next(v for v in sc["workloads"].values() if v.get("kind") == "pretrain")
+    spec = PretrainSpec(**w)
+    usd = {
+        s: catalog.systems[s].rental_usd_per_hour / (pretrain_rate(spec, catalog, s).per_unit_s * 3600)
+        for s in ("trn2-server", "gb200-nvl72")
+    }
+    assert catalog.systems["trn2-server"].rental_usd_per_hour == 35.76
+    assert catalog.systems["gb200-nvl72"].rental_usd_per_hour == 756.0
+    assert 1.7 < usd["trn2-server"] / usd["gb200-nvl72"] < 2.1
