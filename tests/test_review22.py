@@ -12,6 +12,7 @@ full, a combined step costs its forward + backward compute (the all-to-all hidde
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -219,11 +220,12 @@ def test_trainium2_against_gb200_cost_per_flop_by_hand() -> None:
     from planner.kinds.pretrain import PretrainSpec
 
     catalog = load_catalog()
-    sc = yaml.safe_load(open("planner/scenarios/frontier-lab.yaml"))
+    sc = yaml.safe_load(Path("planner/scenarios/frontier-lab.yaml").read_text())
     w = next(v for v in sc["workloads"].values() if v.get("kind") == "pretrain")
     spec = PretrainSpec(**w)
     usd = {
-        s: catalog.systems[s].rental_usd_per_hour / (pretrain_rate(spec, catalog, s).per_unit_s * 3600)
+        s: catalog.systems[s].rental_usd_per_hour
+        / (pretrain_rate(spec, catalog, s).per_unit_s * 3600)
         for s in ("trn2-server", "gb200-nvl72")
     }
     assert catalog.systems["trn2-server"].rental_usd_per_hour == 35.76
