@@ -231,3 +231,34 @@ def test_trainium2_against_gb200_cost_per_flop_by_hand() -> None:
     assert catalog.systems["trn2-server"].rental_usd_per_hour == 35.76
     assert catalog.systems["gb200-nvl72"].rental_usd_per_hour == 756.0
     assert 1.7 < usd["trn2-server"] / usd["gb200-nvl72"] < 2.1
+
+
+def test_fsdp_embedding_unit_not_on_a_middle_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With embedding_loss_in_pp_split at PP > 2 the busiest of the first PP-1 stages is a
+    middle one (the first holds one layer fewer beside the embedding): that stage kind carries
+    no embedding FSDP unit; at PP 2 the first kind is the first stage itself and does. Session
+    fsdp2 charged the embedding's gather and reduce-scatter to the middle stage."""
+    from planner.calibration.training import RunFigures
+
+    catalog = load_catalog()
+    hw = hardware(catalog, "hgx-h100")
+    assert hw is not None
+    f = train_figures(hw, "bf16")
+    mf = model_figures(catalog.models["llama-3.1-8b"], 8192)
+    run = RunFigures(8192, 8 * 2**20, 16.0, 2.0, 1.0)
+    calls: list[tuple[float, float]] = []
+    real = tr.fsdp_exposed
+
+    def spy(*a: Any, **k: Any) -> float:
+        calls.append(a[5] if len(a) > 5 else k.get("embedding", (0.0, 0.0)))
+        return real(*a, **k)
+
+    monkeypatch.setattr(tr, "fsdp_exposed", spy)
+    for pp, first_has in ((4, False), (2, True)):
+        calls.clear()
+        lay = Layout(tp=1, pp=pp, dp=16, fsdp=16, embedding_loss_in_pp_split=True)
+        tr.step_time(lay, mf, f, run, recompute=1.0)
+        # each rank placement (PP across or inside the scale-up domain) calls it per stage kind
+        assert len(calls) in (2, 4)
+        assert all((c[0] > 0) is first_has for c in calls[0::2]), pp
+        assert all(c[0] == 0.0 for c in calls[1::2])  # the last stage: the head, not the embedding

@@ -1673,8 +1673,11 @@ def _fsdp_placed(
         n = max(1.0, units[i] if i < len(units) else 1.0)
         gather = alpha + per_byte * run.param_gather_bytes / n
         scatter = alpha + per_byte * run.gradient_bytes / n
-        # the embedding on the first stage kind, the head on the last (both at PP 1)
-        emb = end if p_end and (i == 0 or pp == 1) else none
+        # the embedding on the first stage kind, the head on the last (both at PP 1); with
+        # embedding_loss_in_pp_split at PP > 2 the first kind is a middle stage (the first holds
+        # one layer fewer beside the embedding, step_time's n_first), which holds no embedding
+        middle = layout.embedding_loss_in_pp_split and pp > 2
+        emb = end if p_end and ((i == 0 and not middle) or pp == 1) else none
         head = end if p_end and i == 1 else none
         f_i = fsdp_exposed(gather, scatter, compute_s, forward_share, n, emb, head)
         ep_i = 0.0
