@@ -471,6 +471,18 @@ CASES = [
         message="names a module twice",
     ),
     Case(
+        "pretrain-fsdp-ep-overlap-interleaved",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: qwen3-30b-a3b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            "    layout: {tp: 1, pp: 2, vp: 2, dp: 8, ep: 8, fsdp: 8, "
+            f"ep_comm_overlap: true}}  {MARK}\n",
+        ),
+        path="workloads.pre.layout",
+        message="ep_comm_overlap with fsdp cannot run interleaved",
+    ),
+    Case(
         "pretrain-recompute-moe-with-ep-overlap",
         sc(
             "workloads:\n",

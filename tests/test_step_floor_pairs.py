@@ -104,7 +104,10 @@ def test_joint_fit_on_gb300_cannot_follow(tmp_path) -> None:  # type: ignore[no-
     r = sfp.joint_fit("gb300", 0.020, tmp_path)
     assert r["e"] == 0.48 and len(r["left"]) == 14
     assert all(-0.19 < r["errors"][rid] < -0.15 for rid in r["left"])
-    assert len(r["came_in"]) == 4
+    # 3 known misses come in (4 before session dsv3scale put the CoreWeave GB300 8,192-GPU
+    # DeepSeek-V3 row in its band: a passing row cannot come in; stale since that merge, review22)
+    assert len(r["came_in"]) == 3
+    assert "mlperf60-deepseek-v3-gb300-8192gpu-step" not in r["came_in"]
     # and the model is unchanged: no step-floor figure in the catalog, the fractions as fitted
     assert CATALOG.accelerators["gb300"].training.gemm_efficiency["fp4"] == 0.48  # type: ignore[union-attr]
     assert CATALOG.accelerators["b200"].training.gemm_efficiency["fp4"] == 0.38  # type: ignore[union-attr]

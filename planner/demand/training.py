@@ -1563,20 +1563,45 @@ def _ep_fill(
     overlap: bool,
 ) -> float:
     """Per step, under the EP overlap (`overlap`: ep_comm_overlap on a training pass; 0
-    without it), what the all-to-all outside the steady 1F1B phase (ep_outside_overlap) adds to
-    the step: each stage kind's rank is busy `m · t_i` + its chunks' all-to-all, the slowest
-    sets the step, `max_i(m · t_i + fill_i) - m · t_mb`. kinds_ep: (micro-batch time, the
+    without it), what the all-to-all outside the steady 1F1B phase adds to the step beyond
+    `m · t_mb + bubble` (bubble `(PP-1)/v · t_mb`). kinds_ep: (micro-batch time t_i, the
     micro-batch's all-to-all, its exposed part) of each stage kind of _placed's `stages`; kind
-    1 is the last rank (PP-1), kind 0 the busiest of the first PP-1 at rank 0, whose warm-up is
-    the longest."""
-    if not overlap:
+    1 the last rank (PP-1), kind 0 the busiest of the first PP-1 (rank 0's warm-up the longest);
+    h_i = all-to-all - exposed, what the steady phase hides a micro-batch.
+    A rank's step is its busy time plus its idle time. Busy: `m · t_i` + its own warm-up and
+    cool-down chunks' all-to-all, `w_r / v · h_i` (w_r = ep_overlap_chunks). Idle, session
+    review22: the last rank waits for the first micro-batch's forward through the PP-1 ranks
+    before it and, at the end, for the last backward's drain through them; those are warm-up
+    forwards and cool-down backwards, whose all-to-all nothing hides either, so the last rank's
+    idle is `(PP-1)/v · (t_0 + h_0)`, not the bubble's `(PP-1)/v · t_mb`; rank 0's longer
+    warm-up (2·(PP-1) chunks more) runs while the pipeline fills, its idle
+    `(PP-1)/v · max(0, t_0 - h_0)`. The step: the larger of
+    `m·t_1 + w_{PP-1}/v · h_1 + (PP-1)/v · (t_0 + h_0)` and
+    `m·t_0 + w_0/v · h_0 + (PP-1)/v · max(0, t_0 - h_0)`, each exact for equal stages (then
+    `m·t + (PP-1)/v · t + PP · h`: the last rank's (v-1)·PP + 1 chunks and the PP-1 fill
+    chunks, v·PP chunks of 1/v of a micro-batch's all-to-all). Checked against an event-level
+    replay of Megatron-Core's interleaved order (tests/test_review22.py): within 1% of the
+    replayed step on equal and unequal stages where the session-dsv3scale form, the busiest
+    rank's own chunks without the fill's, was off by up to (PP-1)/v · h either way. Without
+    pipelining the first forward and the last backward run alone: `h / v` (v = 1)."""
+    if not overlap or not kinds_ep:
         return 0.0
-    busiest = m * t_mb
-    for i, (t_i, ep_full, ep_i) in enumerate(kinds_ep):
-        rank = layout.pp - 1 if i == 1 else 0
-        chunks = ep_overlap_chunks(layout.pp, layout.vp, m, rank)
-        busiest = max(busiest, m * t_i + ep_outside_overlap(ep_full, ep_i, chunks, layout.vp))
-    return busiest - m * t_mb
+    pp, v = layout.pp, max(1, layout.vp)
+    base = m * t_mb
+    if pp <= 1:
+        busiest = base
+        for t_i, ep_full, ep_i in kinds_ep:
+            chunks = ep_overlap_chunks(1, v, m, 0)
+            busiest = max(busiest, m * t_i + ep_outside_overlap(ep_full, ep_i, chunks, v))
+        return busiest - base
+    t0, full0, exp0 = kinds_ep[0]
+    t1, full1, exp1 = kinds_ep[-1]
+    h0, h1 = max(0.0, full0 - exp0), max(0.0, full1 - exp1)
+    w_last = ep_overlap_chunks(pp, v, m, pp - 1)
+    w_first = ep_overlap_chunks(pp, v, m, 0)
+    last = m * t1 + w_last / v * h1 + (pp - 1) / v * (t0 + h0)
+    first = m * t0 + w_first / v * h0 + (pp - 1) / v * max(0.0, t0 - h0)
+    return max(0.0, max(last, first) - base - (pp - 1) / v * t_mb)
 
 
 def _fsdp_placed(
@@ -1648,8 +1673,11 @@ def _fsdp_placed(
         n = max(1.0, units[i] if i < len(units) else 1.0)
         gather = alpha + per_byte * run.param_gather_bytes / n
         scatter = alpha + per_byte * run.gradient_bytes / n
-        # the embedding on the first stage kind, the head on the last (both at PP 1)
-        emb = end if p_end and (i == 0 or pp == 1) else none
+        # the embedding on the first stage kind, the head on the last (both at PP 1); with
+        # embedding_loss_in_pp_split at PP > 2 the first kind is a middle stage (the first holds
+        # one layer fewer beside the embedding, step_time's n_first), which holds no embedding
+        middle = layout.embedding_loss_in_pp_split and pp > 2
+        emb = end if p_end and ((i == 0 and not middle) or pp == 1) else none
         head = end if p_end and i == 1 else none
         f_i = fsdp_exposed(gather, scatter, compute_s, forward_share, n, emb, head)
         ep_i = 0.0

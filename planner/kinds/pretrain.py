@@ -99,7 +99,8 @@ class LayoutSpec(Strict):
     activation function), shared_experts, mla_up_proj (the MLA up-projections and RoPE; MLA
     models only), layernorm (the two norms); [] (default) = none; layers the memory check
     recomputes fully do not also recompute modules; moe not with ep_comm_overlap (Megatron-Bridge
-    refuses it). `fsdp`: the recipe shards the weights, gradients and optimizer state over the
+    refuses it); not with fsdp at vp > 1 (Megatron-Core's combined 1F1B refuses an
+    interleaved EP overlap under Megatron-FSDP). `fsdp`: the recipe shards the weights, gradients and optimizer state over the
     data-parallel group (ZeRO-3 / FSDP: PyTorch FSDP2 `fully_shard` as in torchtitan, Megatron-FSDP
     `use_megatron_fsdp` with `optim_grads_params`, AXLearn's fsdp mesh axis): each layer's weights
     are all-gathered before its forward and again before its backward and its gradients
@@ -178,6 +179,12 @@ class LayoutSpec(Strict):
             raise ValueError(
                 "ep_comm_overlap needs ep > 1: it overlaps the expert-parallel all-to-all, "
                 "and ep 1 has none"
+            )
+        if self.fsdp and self.ep_comm_overlap and self.vp > 1:
+            raise ValueError(
+                "ep_comm_overlap with fsdp cannot run interleaved (vp > 1): Megatron-Core "
+                "asserts that EP overlap 1F1B with FSDP is not supported for interleaved "
+                "pipeline parallelism (combined_1f1b.py); use vp 1 or leave one of them off"
             )
         if self.fsdp == 1:
             raise ValueError(
