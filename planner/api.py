@@ -137,7 +137,7 @@ def _solve_rerated(
         jobs = placed_jobs(plan, scenario, work, rated, solves, solves == RERATE_SOLVES)
         if not any(j.status == "optimistic" for j in jobs):
             break
-        previous, work = work, rerated(work, jobs, scenario)
+        previous, work = work, rerated(work, jobs, scenario, plan)
     assert plan is not None
     return plan, work, jobs, build_s, solve_s
 

@@ -353,13 +353,14 @@ class PretrainJobRow:
     rated_rate_per_unit_s (the job its window needs and its rate, derived before the solve),
     rate_job_accelerators (the job the rate the plan used was derived for: the rated job, or the
     placed job of an earlier solve once re-rated), rate_per_unit_s (the rate the plan used,
-    FLOP/s per unit: its allocations' rate), placed_units (the run's peak units over the LP
-    periods, summed over its sites, in whole units), placed_accelerators (those units'
-    accelerators: the job the plan runs it on), placed_rate_per_unit_s (the layout search's rate
-    at that job), solves (how many times the LP was solved: 1 + re-ratings), status (`as rated`:
-    the placed job is no larger than the rate's job, which runs each period for the share of it
-    the plan gives; `consistent`: a larger job, its rate within RERATE_TOL of the rate used;
-    `conservative`: the placed job's rate is higher than the rate used by more than that;
+    FLOP/s per unit: its allocations' rate), placed_units (the whole units of the job it runs
+    on in its lowest-rated LP period: the rate's job where its pool holds those units in
+    service, else the units in service, at least its units there rounded up), placed_accelerators (those
+    units' accelerators), placed_rate_per_unit_s (the layout search's rate at that job), solves
+    (how many times the LP was solved: 1 + re-ratings), status (`as rated`: the placed job is
+    the rate's job, which runs each period for the share of it the plan gives; `consistent`:
+    another job, its rate within RERATE_TOL of the rate used; `conservative`: the placed job's
+    rate is higher than the rate used by more than that;
     `not converged`: lower by more than that after the last re-solve, stated in left_out)"""
 
     workload: str

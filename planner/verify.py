@@ -949,9 +949,9 @@ def check_solver_objective(ctx: Context) -> list[str]:
 def check_placed_rate(ctx: Context) -> list[str]:
     """pretraining (whole-unit plans): every run has a pretrain_jobs record whose rate_per_unit_s
     is its allocations' rate and the layout search's rate at the record's rate_job_accelerators;
-    the job it runs on in each LP period is the rate's job where the pool holds that many units,
-    else ceil(units) (period_jobs); the lowest-rated of them (binding_job) is the record's
-    placed job, with the search's rate there; that rate >= the rate used x (1 - RERATE_TOL)
+    the job it runs on in each LP period is the rate's job where the pool holds that many units
+    in service, else the whole units in service, at least ceil(units) (period_jobs); the
+    lowest-rated of them (binding_job) is the record's placed job, with the search's rate there; that rate >= the rate used x (1 - RERATE_TOL)
     unless the record says `not converged` and left_out states it (a plan with no
     pretrain_jobs at all, null: one read from the solver without re-rating, planner.solve's
     never, is not checked)"""

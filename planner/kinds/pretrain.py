@@ -623,8 +623,8 @@ def period_jobs(
     """The whole units of the job that runs a pretraining in each LP period it has units: an
     allocation is the period's average units, which a job of n whole units delivers run for that
     share of the period; so the job the rate was derived for (rate_job_units) where the pool
-    holds that many units in service (run part of the period), else the fewest whole units
-    that deliver the average, ceil(u_p) (no job of more units than are in service)."""
+    holds that many units in service (run part of the period; role_units), else the most whole
+    units in service, at least ceil(u_p), the fewest that deliver the average."""
     out = {}
     for p, u in sorted(units.items()):
         if u <= PLACED_WHOLE_TOL:
@@ -672,7 +672,9 @@ def role_units(
     plan: Plan, held: dict[tuple[str, str, int], float]
 ) -> dict[tuple[str, str], dict[str, tuple[dict[int, float], dict[int, float]]]]:
     """Per (workload, role) and system: its units per LP period (summed over its sites) and the
-    units in service then at the sites it runs at."""
+    units in service then at the sites it runs at. Work sharing the pool time-shares it as the
+    LP's allocations do (a job of n units for u/n of the period leaves the other work
+    in service - u units on average, what the pool's capacity row gives it)."""
     out: dict[tuple[str, str], dict[str, tuple[dict[int, float], dict[int, float]]]] = {}
     sites: dict[tuple[str, str, str], set[str]] = {}
     for a in plan.allocations:
@@ -755,27 +757,36 @@ def placed_jobs(
 
 
 def rerated(
-    demands: list[WorkloadDemand], jobs: list[PretrainJobRow], scenario: object
+    demands: list[WorkloadDemand], jobs: list[PretrainJobRow], scenario: object, plan: Plan
 ) -> list[WorkloadDemand]:
     """The demands for the next solve, each `optimistic` job's role changed on its system: where
-    the binding period's job is larger than the one its rate was derived for (squeezed), the
-    rate becomes the placed job's (pretrain_rate_at); where it is smaller (its pool held fewer
-    units than the rate's job, whose rate the plan used), the rate stays and the role's
-    min_units there become the rate's job, so the plan holds that job's units while it runs (a
-    smaller job can rate lower: the bisection's job is the smallest that meets the window at
-    its own rate, and a unit less idles accelerators in its layout). Either way the rate's
-    reason says so."""
+    the binding period's job is smaller than the one its rate was derived for because a pool it
+    runs on had fewer units in service than that job in a period it runs, the rate stays and
+    the role's min_units there become the rate's job, so the plan holds that job's units while
+    it runs (a smaller job can rate lower: the bisection's job is the smallest that meets the
+    window at its own rate, and a unit less idles accelerators in its layout); otherwise
+    (squeezed onto more units) the rate becomes the placed job's (pretrain_rate_at). Either
+    way the rate's reason says so."""
     from planner.demand.pretrain import pretrain_rate_at
 
     catalog = scenario.catalog  # type: ignore[attr-defined]
     workloads = dict(scenario.data.workloads)  # type: ignore[attr-defined]
     todo = {(j.workload, j.role): j for j in jobs if j.status == "optimistic"}
+    held = in_service(plan)
+    short: set[tuple[str, str]] = set()
+    for a in plan.allocations:
+        job = todo.get((a.workload, a.role))
+        if job is not None and job.placed_accelerators < job.rate_job_accelerators:
+            units = held.get((a.datacenter, a.system, a.period), 0.0)
+            per_unit = catalog.system(a.system).accelerators
+            if units * per_unit < job.rate_job_accelerators - PLACED_WHOLE_TOL:
+                short.add((a.workload, a.role))
     out = []
     for demand in demands:
         roles = []
         for role in demand.roles:
             job = todo.get((demand.name, role.name))
-            if job is not None and job.placed_accelerators > job.rate_job_accelerators:
+            if job is not None and (demand.name, role.name) not in short:
                 spec, cat = role_spec(demand.name, role, workloads, catalog)
                 rate = pretrain_rate_at(spec, cat, job.system, job.placed_accelerators)
                 note = (
