@@ -11,14 +11,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
+from fleetcore.errors import InfeasibleError
 from planner.demand.types import WorkloadDemand
 from planner.kinds import demands_for
+from planner.kinds.pretrain import RERATE_SOLVES, placed_jobs, rerate_notes, rerated
 from planner.lp.build import build, thaw
 from planner.lp.linear import LinearProblem
 from planner.lp.solve import solve_model
 from planner.plan import Plan
 from planner.readplan import read_plan
+from planner.rows import PretrainJobRow
 from planner.scenario import Scenario
 from planner.verify import verify
 
@@ -47,6 +51,11 @@ def solve(
     save_model: also write the model, before solving, as LP (`.lp`) or MPS (`.mps`) for
     other solvers (PuLP's writeLP / writeMPS).
 
+    A pretraining run's rate is derived before the solve, at the job its window needs; once
+    solved, each run is rated again at the job the plan places it on and, where that rate is
+    lower by more than RERATE_TOL, the plan is solved again at it (planner/kinds/pretrain.py
+    placed_jobs; plan.pretrain_jobs states both jobs and the rate used).
+
     Raises InfeasibleError (with a diagnosis), SolverError or VerificationError.
     """
     options = scenario.data.solver
@@ -58,31 +67,86 @@ def solve(
         scenario = dataclasses.replace(scenario, data=data)
         options = effective
     started = time.perf_counter()
-    work = demands(scenario)
+    rated = demands(scenario)
+    rating_s = time.perf_counter() - started
     try:
-        model = build(scenario, work)  # frozen out of the cycle collector until the thaw
-        if save_model is not None:
-            write_model(model.prob, save_model)
-        built = time.perf_counter()
-        stats = solve_model(
-            model,
-            solver=options.solver,
-            gap=options.mip_gap,
-            time_limit_s=options.time_limit_s,
-            method=options.method,
-            relax_only=relax,
+        plan, work, jobs, build_s, solve_s = _solve_rerated(
+            scenario, rated, relax, options, save_model
         )
+        if not relax and any(d.pretrain is not None for d in work):
+            plan.pretrain_jobs = jobs
+            plan.left_out = plan.left_out + rerate_notes(jobs)
         solved = time.perf_counter()
-        plan = read_plan(model, stats, relaxed=relax)
         plan.checks = verify(plan, scenario, work)
     finally:
         thaw()
     _attach_context(plan, scenario)
     done = time.perf_counter()
     plan.stats.update(
-        {"build_s": built - started, "solve_s": solved - built, "verify_report_s": done - solved}
+        {
+            "build_s": rating_s + build_s,
+            "solve_s": solve_s,
+            "verify_report_s": done - solved,
+        }
     )
     return plan
+
+
+def _solve_rerated(
+    scenario: Scenario,
+    rated: list[WorkloadDemand],
+    relax: bool,
+    options: Any,
+    save_model: str | Path | None,
+) -> tuple[Plan, list[WorkloadDemand], list[PretrainJobRow], float, float]:
+    """Build, solve and read the plan; then (whole-unit plans) rate every pretraining run at the
+    job the plan places it on (planner/kinds/pretrain.py placed_jobs) and, while one's rate
+    there lies more than RERATE_TOL below the rate the plan used, re-solve with that rate, at
+    most RERATE_SOLVES solves in all; a re-solve that finds no plan keeps the one before, its
+    optimistic runs stated as not converged. Returns the plan, the demands it was solved with,
+    its PretrainJobRows and the build and solve seconds."""
+    work = previous = rated
+    plan: Plan | None = None
+    jobs: list[PretrainJobRow] = []
+    build_s = solve_s = 0.0
+    for solves in range(1, RERATE_SOLVES + 1):
+        t0 = time.perf_counter()
+        model = build(scenario, work)  # frozen out of the cycle collector until the thaw
+        if save_model is not None:
+            write_model(model.prob, save_model)
+        t1 = time.perf_counter()
+        try:
+            stats = solve_model(
+                model,
+                solver=options.solver,
+                gap=options.mip_gap,
+                time_limit_s=options.time_limit_s,
+                method=options.method,
+                relax_only=relax,
+            )
+        except InfeasibleError:
+            if plan is None:
+                raise
+            # the re-rated runs cannot be placed: keep the plan before, saying so
+            return plan, previous, _not_converged(jobs), build_s + t1 - t0, solve_s
+        build_s += t1 - t0
+        solve_s += time.perf_counter() - t1
+        plan = read_plan(model, stats, relaxed=relax)
+        if relax:
+            return plan, work, [], build_s, solve_s
+        jobs = placed_jobs(plan, scenario, work, rated, solves, solves == RERATE_SOLVES)
+        if not any(j.status == "optimistic" for j in jobs):
+            break
+        previous, work = work, rerated(work, jobs, scenario, plan)
+    assert plan is not None
+    return plan, work, jobs, build_s, solve_s
+
+
+def _not_converged(jobs: list[PretrainJobRow]) -> list[PretrainJobRow]:
+    return [
+        dataclasses.replace(j, status="not converged") if j.status == "optimistic" else j
+        for j in jobs
+    ]
 
 
 def _attach_context(plan: Plan, scenario: Scenario) -> None:

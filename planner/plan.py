@@ -29,6 +29,7 @@ from planner.rows import (
     LinkRow,
     PeriodRow,
     PowerRow,
+    PretrainJobRow,
     RLRow,
     ScheduleRow,
     ServingRow,
@@ -148,6 +149,9 @@ class Plan:
     # Model sizing (a pretraining with target:): one row per candidate; None when the scenario
     # sizes no model (the JSON then has no `sizing` key, as before).
     sizing: list[SizingRow] | None = None
+    # Whole-unit plans with pretraining: each run's rated, rate and placed jobs (planner/kinds/
+    # pretrain.py placed_jobs); None otherwise (the JSON then has no `pretrain_jobs` key).
+    pretrain_jobs: list[PretrainJobRow] | None = None
 
     @property
     def limits_with_value(self) -> list[str]:
@@ -195,6 +199,8 @@ class Plan:
             out["sizing"] = [row_dict(r) for r in self.sizing]
         if self.solver_notes:
             out["solver_notes"] = list(self.solver_notes)
+        if self.pretrain_jobs is not None:
+            out["pretrain_jobs"] = [row_dict(r) for r in self.pretrain_jobs]
         return out
 
     @classmethod
@@ -234,6 +240,9 @@ class Plan:
             if "sizing" in data
             else None,
             serving=rows["serving"],
+            pretrain_jobs=[row_from_dict(PretrainJobRow, r) for r in data["pretrain_jobs"]]
+            if "pretrain_jobs" in data
+            else None,
         )
 
     def to_json(self, indent: int = 2) -> str:
@@ -249,6 +258,7 @@ class Plan:
         data = round_floats(self.to_dict())
         extra = ["limit_values"] if self.limit_values is not None else []
         extra += ["sizing"] if self.sizing is not None else []
+        extra += ["pretrain_jobs"] if self.pretrain_jobs is not None else []
         for name in [*TABLES, *extra]:
             written.append(write_text(out / f"{name}.csv", to_csv(data[name])))
         return written

@@ -347,6 +347,37 @@ class SizingRow:
 
 
 @dataclass(frozen=True)
+class PretrainJobRow:
+    """whole-unit plans with pretraining only, one row per pretraining run (the chosen sizing
+    candidate's): workload, role, system it runs on, rated_accelerators and
+    rated_rate_per_unit_s (the job its window needs and its rate, derived before the solve),
+    rate_job_accelerators (the job the rate the plan used was derived for: the rated job, or the
+    placed job of an earlier solve once re-rated), rate_per_unit_s (the rate the plan used,
+    FLOP/s per unit: its allocations' rate), placed_units (the whole units of the job it runs
+    on in its lowest-rated LP period: the rate's job where its pool holds those units in
+    service, else the units in service, at least its units there rounded up), placed_accelerators (those
+    units' accelerators), placed_rate_per_unit_s (the layout search's rate at that job), solves
+    (how many times the LP was solved: 1 + re-ratings), status (`as rated`: the placed job is
+    the rate's job, which runs each period for the share of it the plan gives; `consistent`:
+    another job, its rate within RERATE_TOL of the rate used; `conservative`: the placed job's
+    rate is higher than the rate used by more than that;
+    `not converged`: lower by more than that after the last re-solve, stated in left_out)"""
+
+    workload: str
+    role: str
+    system: str
+    rated_accelerators: int
+    rated_rate_per_unit_s: float
+    rate_job_accelerators: int
+    rate_per_unit_s: float
+    placed_units: int
+    placed_accelerators: int
+    placed_rate_per_unit_s: float
+    solves: int
+    status: str
+
+
+@dataclass(frozen=True)
 class LimitValueRow:
     """`planner plan --value-limits` only: one counterfactual re-solve per limit or discrete
     choice: limit (family:entity), kind (limit or choice), step (how it was relaxed or forced),

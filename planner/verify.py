@@ -6,6 +6,7 @@ raises VerificationError listing every violation as `[rule] message`."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -170,6 +171,7 @@ def check_plan(
 # is a bound, not a plan to route).
 INTEGRAL_ONLY = {
     "whole_units",
+    "placed_rate",
     "one_site",
     "one_system_type",
     "training_state",
@@ -941,6 +943,90 @@ def check_solver_objective(ctx: Context) -> list[str]:
             f"{objective:,.2f} US$ (PuLP's dropped constant included)"
         ]
     return []
+
+
+@rule("placed_rate")
+def check_placed_rate(ctx: Context) -> list[str]:
+    """pretraining (whole-unit plans): every run has a pretrain_jobs record whose rate_per_unit_s
+    is its allocations' rate and the layout search's rate at the record's rate_job_accelerators;
+    the job it runs on in each LP period is the rate's job where the pool holds that many units
+    in service, else the whole units in service, at least ceil(units) (period_jobs); the
+    lowest-rated of them (binding_job) is the record's placed job, with the search's rate there; that rate >= the rate used x (1 - RERATE_TOL)
+    unless the record says `not converged` and left_out states it (a plan with no
+    pretrain_jobs at all, null: one read from the solver without re-rating, planner.solve's
+    never, is not checked)"""
+    from planner.demand.pretrain import pretrain_rate_at
+    from planner.kinds.pretrain import (
+        NAME,
+        RERATE_TOL,
+        binding_job,
+        in_service,
+        period_jobs,
+        role_spec,
+        role_units,
+    )
+
+    if not ctx.integral or ctx.plan.pretrain_jobs is None:
+        return []
+    catalog = ctx.scenario.catalog
+    workloads = dict(ctx.scenario.data.workloads)
+    records = {(j.workload, j.role): j for j in ctx.plan.pretrain_jobs}
+    by_role = role_units(ctx.plan, in_service(ctx.plan))
+    out = []
+    for demand, role in ctx.roles():
+        systems = by_role.get((demand.name, role.name), {})
+        if demand.kind != NAME or len(systems) != 1:
+            continue
+        where = f"{demand.name}/{role.name}"
+        job = records.get((demand.name, role.name))
+        if job is None:
+            out.append(f"{where}: no pretrain_jobs record of the job it runs on")
+            continue
+        ((system, (units, pools)),) = systems.items()
+        spec, cat = role_spec(demand.name, role, workloads, catalog)
+        per_unit = catalog.system(system).accelerators
+        used = {a.rate_per_unit_s for a in ctx.rows_of(demand, role)}
+        rate_job = pretrain_rate_at(spec, cat, system, job.rate_job_accelerators).per_unit_s
+        if any(abs(r - job.rate_per_unit_s) > REL_TOL * r for r in used):
+            out.append(f"{where}: record's rate {job.rate_per_unit_s:.6g}/s is not its rows'")
+        if abs(rate_job - job.rate_per_unit_s) > REL_TOL * rate_job:
+            out.append(
+                f"{where}: the rate used {job.rate_per_unit_s:.6g}/s is not the rate of the "
+                f"{job.rate_job_accelerators:,}-accelerator job it names ({rate_job:.6g}/s)"
+            )
+        jobs = period_jobs(units, pools, math.ceil(job.rate_job_accelerators / per_unit))
+        rates = {
+            n: pretrain_rate_at(spec, cat, system, n * per_unit).per_unit_s
+            for n in sorted(set(jobs.values()))
+        }
+        placed = jobs[binding_job(rates, jobs)] if jobs else 0
+        if (system, placed, placed * per_unit) != (
+            job.system,
+            job.placed_units,
+            job.placed_accelerators,
+        ):
+            out.append(
+                f"{where}: runs on {placed:,} units of {system} at its lowest-rated period, the "
+                f"record says {job.placed_units:,} of {job.system}"
+            )
+            continue
+        have = rates[placed]
+        if abs(have - job.placed_rate_per_unit_s) > REL_TOL * have:
+            out.append(
+                f"{where}: record's placed rate {job.placed_rate_per_unit_s:.6g}/s, the "
+                f"layout search's at {placed * per_unit:,} accelerators is {have:.6g}/s"
+            )
+        short = have < job.rate_per_unit_s * (1 - RERATE_TOL)
+        stated = any(x.startswith(f"{where} on {system}: not re-rated") for x in ctx.plan.left_out)
+        if short and not (job.status == "not converged" and stated):
+            out.append(
+                f"{where}: placed on {placed * per_unit:,} accelerators, whose rate "
+                f"{have:.6g}/s is {1 - have / job.rate_per_unit_s:.2%} below the "
+                f"{job.rate_per_unit_s:.6g}/s the plan used, and the plan does not say so"
+            )
+        elif not short and job.status == "not converged":
+            out.append(f"{where}: record says not converged, its placed job's rate holds")
+    return out
 
 
 # Rules of procurement over time (supply, spot, cash flow) live in their own module; importing it

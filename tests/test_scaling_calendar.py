@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 from test_lp import without_tco
+from test_scaling_plan import held_units
 
 import planner
 
@@ -113,8 +114,8 @@ def units(sc: planner.Scenario) -> dict[str, tuple[int, int]]:
     a: dict[str, int] = {}
     for r in pre.roles:
         assert r.choice is not None
-        need = r.amount / (r.rates[SYSTEM].per_unit_s * pre.window_s)
-        a[r.choice[1]] = max(whole(need), r.min_units[SYSTEM])
+        # max(ceil(need), min_units), or the units of the job its rate is for (held_units)
+        a[r.choice[1]] = held_units(sc, pre.name, r, pre.window_s)
     s: dict[str, float] = {}
     for r in serve.roles:
         assert r.choice is not None

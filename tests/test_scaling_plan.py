@@ -6,8 +6,10 @@ days over 360 days; pretraining in period 0 only (deadline 90 days), serving in 
 period rents whole units for its own work, so candidate c costs exactly
   cost_c(R) = rent · 2160 h · (max(ceil(a_c), min_units_c) + 3 · ceil(b_c · R))
 a_c = pretraining FLOPs / (rate · 90 days), b_c = serving units per request/day (decode and
-prefill tokens / rate / window), from the rates the LP is fed (planner.demands). Without the
-ceilings, cost is linear in R and two candidates cross at
+prefill tokens / rate / window), from the rates the LP is fed (planner.demands); min_units_c
+is held_units' (the state's minimum, or the job the rate was derived for where a job of
+ceil(a_c) units rates lower: the plan is re-solved holding it). Without the ceilings, cost is
+linear in R and two candidates cross at
   R* = (P_small - P_big) / (sigma_big - sigma_small)
 which the tests compute and check the MIP switches at.
 """
@@ -92,13 +94,37 @@ def unit_hour_usd(sc: planner.Scenario) -> float:
 
 
 def pretrain_units(sc: planner.Scenario) -> dict[str, tuple[float, int]]:
-    """candidate -> (a_c units busy all of period 0, min_units for its state)."""
+    """candidate -> (a_c units busy all of period 0, the units it holds there at least: the
+    min_units for its state, or held_units')."""
     pre = next(d for d in planner.demands(sc) if d.name == "pre")
     return {
-        r.choice[1]: (r.amount / (r.rates[SYSTEM].per_unit_s * pre.window_s), r.min_units[SYSTEM])
+        r.choice[1]: (
+            r.amount / (r.rates[SYSTEM].per_unit_s * pre.window_s),
+            held_units(sc, pre.name, r, pre.window_s),
+        )
         for r in pre.roles
         if r.choice is not None
     }
+
+
+def held_units(sc: planner.Scenario, workload: str, role: Any, window_s: float) -> int:
+    """The whole units a pretraining done in one period holds there (planner/kinds/pretrain.py
+    placed_jobs, rerated): n = max(ceil(a), min_units), a = FLOPs / (rate x window); the job of
+    n units where n is below the job its rate was derived for (N units, the bisection's), and if
+    that job rates more than RERATE_TOL below the rate used, the plan is solved again holding
+    the N units."""
+    from planner.demand.pretrain import pretrain_rate_at
+    from planner.kinds.pretrain import RERATE_TOL, role_spec
+
+    rate = role.rates[SYSTEM]
+    per_unit = sc.catalog.system(SYSTEM).accelerators
+    n = max(math.ceil(role.amount / (rate.per_unit_s * window_s) - 1e-9), role.min_units[SYSTEM])
+    big = math.ceil(rate.job_accelerators / per_unit)
+    if n >= big:
+        return n
+    spec, cat = role_spec(workload, role, sc.data.workloads, sc.catalog)
+    at = pretrain_rate_at(spec, cat, SYSTEM, n * per_unit).per_unit_s
+    return n if at >= rate.per_unit_s * (1 - RERATE_TOL) else big
 
 
 def serving_units(sc: planner.Scenario) -> dict[str, float]:

@@ -327,7 +327,17 @@ def break_solver_objective(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) 
     return plan, sc, dem
 
 
+def break_placed_rate(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    """The pretraining record names twice the job its rate was derived for (the rate used is
+    not that job's: the layout search rates 8,208 GB200s lower per unit)."""
+    (job,) = plan.pretrain_jobs or []
+    twice = dataclasses.replace(job, rate_job_accelerators=2 * job.rate_job_accelerators)
+    plan.pretrain_jobs = [twice]
+    return plan, sc, dem
+
+
 BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
+    "placed_rate": break_placed_rate,
     "whole_units": break_whole_units,
     "unit_bounds": break_unit_bounds,
     "fleet_ledger": break_fleet_ledger,
@@ -374,6 +384,7 @@ NAMES = {
     "colocated": "chat at dc-central in period 0",
     "power_cap": "dc-east",
     "cost_total": "cost rows",
+    "placed_rate": "pretrain-405b/pretrain: the rate used",
     "solver_whole": FRACTIONAL[3],
     "solver_objective": "the solver's objective",
     "link_capacity": "link a--b",

@@ -292,10 +292,13 @@ def pretrain_throughput(
     system: str,
     units: int | None = None,
     hbm_usable_fraction: float | None = None,
+    accelerators: int | None = None,
 ) -> TrainingThroughput:
-    """Throughput of `spec` on `system`. Job size: `units` if given, the pinned layout's if it
-    names dp, else the fewest whole units that meet the deadline at the rate of the layout
-    chosen for that size (at least the units holding the state), found by bisection."""
+    """Throughput of `spec` on `system`. Job size: `accelerators` or `units` if given (the
+    layout search at that size: the job a plan placed the run on, planner/kinds/pretrain.py
+    placed_jobs), the pinned layout's if it names dp, else the fewest whole units that meet the
+    deadline at the rate of the layout chosen for that size (at least the units holding the
+    state), found by bisection."""
     arch = catalog.models[spec.model_name]
     hw = hardware(catalog, system, hbm_usable_fraction)
     dense, attention = pretrain_flops(spec, arch)
@@ -325,6 +328,8 @@ def pretrain_throughput(
             **kw,  # type: ignore[arg-type]
         )
 
+    if accelerators is not None:
+        return at(accelerators)
     if units is not None:
         return at(units * hw.accelerators)
     if spec.layout is not None and spec.layout.dp is not None:
@@ -401,11 +406,26 @@ def pretrain_rate(spec: PretrainSpec, catalog: Catalog, system: str) -> Rate:
                 f"batch of {spec.global_batch_tokens:.3g} tokens caps its data parallelism): a "
                 "larger global_batch_tokens, fewer tokens or a later deadline",
             )
+    return _rate_of(spec, tt, hw)
+
+
+def _rate_of(spec: PretrainSpec, tt: TrainingThroughput, hw: Hardware | None) -> Rate:
+    """The LP's Rate of a derived throughput: its rate, derivation, the FSDP caveat of its
+    layout, and the job (accelerators) it was derived for."""
     caveat = ""
     if tt.rate_per_unit_s > 0 and tt.choice is not None and tt.choice.best is not None:
         f = train_figures(hw, spec.precision) if hw is not None else None
         caveat = fsdp_caveat(tt.choice.best.layout, f) if f is not None else ""
-    return Rate(tt.rate_per_unit_s, tt.reason, caveat)
+    return Rate(tt.rate_per_unit_s, tt.reason, caveat, tt.accelerators)
+
+
+def pretrain_rate_at(spec: PretrainSpec, catalog: Catalog, system: str, accelerators: int) -> Rate:
+    """FLOP/s per unit of `spec` run as a job of `accelerators` on `system`: the same layout
+    search as pretrain_rate (the fastest layout that fits, or the job rounded down to 2^k units
+    with the rest idle; the pinned layout with its dp scaled to the job), at a given job size
+    instead of the one the window needs: the job a solved plan runs it on (placed_jobs)."""
+    tt = pretrain_throughput(spec, catalog, system, accelerators=accelerators)
+    return _rate_of(spec, tt, hardware(catalog, system))
 
 
 @dataclass(frozen=True)

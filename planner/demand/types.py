@@ -37,6 +37,10 @@ class Rate:
     # A known limit of the calibration behind this rate on this system (a plan states it under
     # Left out, for the systems the workload runs on): "" none. Not part of the rate's identity.
     caveat: str = field(default="", compare=False, repr=False)
+    # Training roles: the job (accelerators) the rate was derived for, the layout search's
+    # (pretraining: the job its window needs, or the job the plan placed it on once re-rated,
+    # planner/kinds/pretrain.py placed_jobs); 0: not a training job's rate. Not its identity.
+    job_accelerators: int = field(default=0, compare=False, repr=False)
 
     @property
     def feasible(self) -> bool:

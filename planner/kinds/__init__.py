@@ -50,7 +50,7 @@ KINDS: dict[str, Kind] = {
         pretrain.demand,
         pretrain.model_refs,
         pretrain.declare,
-        pretrain.sizing_report,
+        pretrain.report_lines,
     ),
     rl.NAME: Kind(rl.NAME, RLSpec, rl.demand, rl.model_refs, rl.declare, rl.report_lines),
     inference.NAME: Kind(

@@ -3,6 +3,9 @@ goodput.py hold the physics), its own LP variables and constraint families, in o
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -45,7 +48,7 @@ from planner.lp.constraints import tie, work_pairs
 from planner.lp.linear import BINARY, Col
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, active, family
 from planner.lp.variables import declare_running, declare_system_choice
-from planner.rows import SizingRow
+from planner.rows import PretrainJobRow, SizingRow
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
@@ -594,7 +597,279 @@ def _rate(spec: PretrainSpec, whole: PretrainSpec | None, catalog: Catalog, syst
         f"{wide.reason}; rated on its whole window: no job finishes in the {days:g}-day window after "
         f"{spec.after}'s deadline",
         wide.caveat,
+        wide.job_accelerators,
     )
+
+
+# -- re-rating at the job the plan places the run on ----------------------------------------
+
+# How far the rate at the job a plan runs a pretraining on may lie below the rate the plan used
+# before the plan is re-solved at it (and how far above before the plan is called conservative).
+# The layout search's rate per unit moves in steps with the job's size: one unit more that the
+# layout cannot use idles it, -1/(N+1) of the rate of an N-unit job; measured on the shipped
+# runs (frontier-3y, frontier-lab, every system), one unit more costs 0.00-1.03% and one unit
+# less up to 3.2% (GB200 NVL72: 128 racks rate 7.652e16 FLOP/s per unit, 129 0.78% less, 131
+# 2.3% less, 127 3.2% less). At 0.5% a squeeze by one idle unit is re-solved on a job of up to
+# ~200 units and left (its work short by under 0.5%) on larger ones, whose one-unit steps are
+# 0.0-0.5% (H100, B200, Trainium jobs of 600-12,000 units); it is a sixth of the step model's
+# tightest calibration band (tolerance_rel 0.03, planner/calibration/training.yaml), which a
+# finer tolerance would only chase with re-solves.
+RERATE_TOL = 0.005
+# At most this many solves of one plan (the first, then re-solves at each placed job's rate):
+# a run whose placed job's rate keeps falling (each re-rating places it on more units whose
+# layout idles more) is stated as not converged, with both rates, instead of looped on.
+RERATE_SOLVES = 4
+
+
+def role_spec(
+    workload: str, role: Role, workloads: Mapping[str, object], catalog: Catalog
+) -> tuple[PretrainSpec, Catalog]:
+    """The plain pretraining run one role trains (the spec's, or its sizing candidate's, with
+    the catalog holding the candidate's generated model)."""
+    spec = workloads[workload]
+    assert isinstance(spec, PretrainSpec)
+    if role.choice is None:
+        return spec, catalog
+    cands, generated = sizing_candidates(workload, spec, catalog)
+    cand = next(c for c in cands if c.label == role.choice[1])
+    return candidate_spec(spec, cand), with_models(catalog, generated)
+
+
+# Units above a whole number by less than this are the solver's noise, not another unit (the
+# verifier's whole-unit tolerance, planner/verify.py WHOLE_TOL).
+PLACED_WHOLE_TOL = 1e-5
+
+
+def period_jobs(
+    units: dict[int, float], in_service: dict[int, float], rate_job_units: int
+) -> dict[int, int]:
+    """The whole units of the job that runs a pretraining in each LP period it has units: an
+    allocation is the period's average units, which a job of n whole units delivers run for that
+    share of the period; so the job the rate was derived for (rate_job_units) where the pool
+    holds that many units in service (run part of the period; role_units), else the most whole
+    units in service, at least ceil(u_p), the fewest that deliver the average."""
+    out = {}
+    for p, u in sorted(units.items()):
+        if u <= PLACED_WHOLE_TOL:
+            continue
+        need = math.ceil(u - PLACED_WHOLE_TOL)
+        held = math.floor(in_service.get(p, 0.0) + PLACED_WHOLE_TOL)
+        out[p] = max(need, min(rate_job_units, held))
+    return out
+
+
+def binding_job(rates: dict[int, float], jobs: dict[int, int]) -> int:
+    """The LP period whose job rates lowest (ties: the larger job, then the earlier period): the
+    job the plan's rate must hold for."""
+    return min(jobs, key=lambda p: (rates[jobs[p]], -jobs[p], p))
+
+
+def job_status(placed: int, rate_job: int, placed_rate: float, used: float, last: bool) -> str:
+    """`as rated`, `consistent`, `conservative`, `optimistic` (re-solve) or, on the last solve,
+    `not converged`: PretrainJobRow.status from the binding period's job (placed, accelerators),
+    the job the rate used was derived for, and the two rates."""
+    if placed_rate > used * (1 + RERATE_TOL):
+        return "conservative"
+    if placed_rate >= used * (1 - RERATE_TOL):
+        return "as rated" if placed == rate_job else "consistent"
+    return "not converged" if last else "optimistic"
+
+
+def in_service(plan: Plan) -> dict[tuple[str, str, int], float]:
+    """Units in service per (datacenter, system, LP period), from the plan's schedule (an LP
+    period lies in the calendar period it starts in)."""
+    calendar = sorted({(r.start_s, r.period) for r in plan.schedule})
+    held = {(r.datacenter, r.system, r.period): r.units for r in plan.schedule}
+    out = {}
+    for period in plan.periods:
+        t = max((t for start, t in calendar if start <= period.start_s + 1e-6), default=None)
+        if t is None:
+            continue
+        for (d, s, u), units in held.items():
+            if u == t:
+                out[(d, s, period.period)] = units
+    return out
+
+
+def role_units(
+    plan: Plan, held: dict[tuple[str, str, int], float]
+) -> dict[tuple[str, str], dict[str, tuple[dict[int, float], dict[int, float]]]]:
+    """Per (workload, role) and system: its units per LP period (summed over its sites) and the
+    units in service then at the sites it runs at. Work sharing the pool time-shares it as the
+    LP's allocations do (a job of n units for u/n of the period leaves the other work
+    in service - u units on average, what the pool's capacity row gives it)."""
+    out: dict[tuple[str, str], dict[str, tuple[dict[int, float], dict[int, float]]]] = {}
+    sites: dict[tuple[str, str, str], set[str]] = {}
+    for a in plan.allocations:
+        units, _ = out.setdefault((a.workload, a.role), {}).setdefault(a.system, ({}, {}))
+        units[a.period] = units.get(a.period, 0.0) + a.units
+        sites.setdefault((a.workload, a.role, a.system), set()).add(a.datacenter)
+    for (w, r, s), where in sites.items():
+        units, pools = out[(w, r)][s]
+        for p in units:
+            pools[p] = sum(held.get((d, s, p), 0.0) for d in sorted(where))
+    return out
+
+
+def placed_jobs(
+    plan: Plan,
+    scenario: object,
+    demands: list[WorkloadDemand],
+    rated: list[WorkloadDemand],
+    solves: int,
+    last: bool,
+) -> list[PretrainJobRow]:
+    """One row per pretraining role the plan runs (a whole-unit plan: one system type): the job
+    it runs on in each period (period_jobs), rated by the same layout search (pretrain_rate_at),
+    the lowest of them (binding_job: placed_units, placed_accelerators, placed_rate_per_unit_s),
+    the rate the plan used and the job it was derived for, the pre-solve rating (`rated`: the
+    first solve's demands), and the status (job_status; `optimistic` on a solve that is not
+    the last: re-solve at the placed job's rate)."""
+    from planner.demand.pretrain import pretrain_rate_at
+
+    catalog = scenario.catalog  # type: ignore[attr-defined]
+    workloads = dict(scenario.data.workloads)  # type: ignore[attr-defined]
+    first = {(d.name, r.name): r for d in rated for r in d.roles}
+    by_role = role_units(plan, in_service(plan))
+    out: list[PretrainJobRow] = []
+    for demand in demands:
+        if demand.kind != NAME:
+            continue
+        for role in demand.roles:
+            systems = by_role.get((demand.name, role.name), {})
+            if len(systems) != 1:
+                continue  # not run (a candidate not chosen), or fractional across systems
+            ((system, (units, pools)),) = systems.items()
+            per_unit = catalog.system(system).accelerators
+            used = role.rates[system]
+            jobs = period_jobs(units, pools, math.ceil(used.job_accelerators / per_unit))
+            if not jobs:
+                continue
+            spec, cat = role_spec(demand.name, role, workloads, catalog)
+            rates = {
+                n: used.per_unit_s
+                if n * per_unit == used.job_accelerators
+                else pretrain_rate_at(spec, cat, system, n * per_unit).per_unit_s
+                for n in sorted(set(jobs.values()))
+            }
+            placed = jobs[binding_job(rates, jobs)]
+            before = first[(demand.name, role.name)].rates[system]
+            out.append(
+                PretrainJobRow(
+                    workload=demand.name,
+                    role=role.name,
+                    system=system,
+                    rated_accelerators=before.job_accelerators,
+                    rated_rate_per_unit_s=before.per_unit_s,
+                    rate_job_accelerators=used.job_accelerators,
+                    rate_per_unit_s=used.per_unit_s,
+                    placed_units=placed,
+                    placed_accelerators=placed * per_unit,
+                    placed_rate_per_unit_s=rates[placed],
+                    solves=solves,
+                    status=job_status(
+                        placed * per_unit,
+                        used.job_accelerators,
+                        rates[placed],
+                        used.per_unit_s,
+                        last,
+                    ),
+                )
+            )
+    return out
+
+
+def rerated(
+    demands: list[WorkloadDemand], jobs: list[PretrainJobRow], scenario: object, plan: Plan
+) -> list[WorkloadDemand]:
+    """The demands for the next solve, each `optimistic` job's role changed on its system: where
+    the binding period's job is smaller than the one its rate was derived for because a pool it
+    runs on had fewer units in service than that job in a period it runs, the rate stays and
+    the role's min_units there become the rate's job, so the plan holds that job's units while
+    it runs (a smaller job can rate lower: the bisection's job is the smallest that meets the
+    window at its own rate, and a unit less idles accelerators in its layout); otherwise
+    (squeezed onto more units) the rate becomes the placed job's (pretrain_rate_at). Either
+    way the rate's reason says so."""
+    from planner.demand.pretrain import pretrain_rate_at
+
+    catalog = scenario.catalog  # type: ignore[attr-defined]
+    workloads = dict(scenario.data.workloads)  # type: ignore[attr-defined]
+    todo = {(j.workload, j.role): j for j in jobs if j.status == "optimistic"}
+    held = in_service(plan)
+    short: set[tuple[str, str]] = set()
+    for a in plan.allocations:
+        job = todo.get((a.workload, a.role))
+        if job is not None and job.placed_accelerators < job.rate_job_accelerators:
+            units = held.get((a.datacenter, a.system, a.period), 0.0)
+            per_unit = catalog.system(a.system).accelerators
+            if units * per_unit < job.rate_job_accelerators - PLACED_WHOLE_TOL:
+                short.add((a.workload, a.role))
+    out = []
+    for demand in demands:
+        roles = []
+        for role in demand.roles:
+            job = todo.get((demand.name, role.name))
+            if job is not None and (demand.name, role.name) not in short:
+                spec, cat = role_spec(demand.name, role, workloads, catalog)
+                rate = pretrain_rate_at(spec, cat, job.system, job.placed_accelerators)
+                note = (
+                    f"re-rated at the job the plan placed it on ({job.placed_units:,} units, "
+                    f"{job.placed_accelerators:,} accelerators; the rate it was placed at, "
+                    f"{job.rate_per_unit_s:.4g}/s, is that of {job.rate_job_accelerators:,}): "
+                )
+                new = Rate(rate.per_unit_s, note + rate.reason, rate.caveat, rate.job_accelerators)
+                role = replace(role, rates={**role.rates, job.system: new})
+            elif job is not None:
+                used = role.rates[job.system]
+                per_unit = catalog.system(job.system).accelerators
+                held = math.ceil(used.job_accelerators / per_unit)
+                note = (
+                    f"held on the {held:,} units of the job it is rated for while it runs (a "
+                    f"plan that held {job.placed_units:,} ran it at {job.placed_rate_per_unit_s:.4g}"
+                    "/s): "
+                )
+                kept = Rate(used.per_unit_s, note + used.reason, used.caveat, used.job_accelerators)
+                role = replace(
+                    role,
+                    rates={**role.rates, job.system: kept},
+                    min_units={**role.min_units, job.system: held},
+                )
+            roles.append(role)
+        out.append(replace(demand, roles=roles) if roles != demand.roles else demand)
+    return out
+
+
+def rerate_notes(jobs: list[PretrainJobRow]) -> list[str]:
+    """The plan's left_out lines: each run whose placed job's rate is still below the rate used
+    after the last solve, with both figures."""
+    return [
+        f"{j.workload}/{j.role} on {j.system}: not re-rated to a fixed point in {j.solves} "
+        f"solves: the plan runs it on {j.placed_accelerators:,} accelerators "
+        f"({j.placed_units:,} units), whose rate is {j.placed_rate_per_unit_s:.4g} FLOP/s per "
+        f"unit, {1 - j.placed_rate_per_unit_s / j.rate_per_unit_s:.1%} below the "
+        f"{j.rate_per_unit_s:.4g} it used (the rate of {j.rate_job_accelerators:,} "
+        f"accelerators): its work is short by up to that share"
+        for j in jobs
+        if j.status == "not converged"
+    ]
+
+
+def job_lines(plan: Plan) -> list[str]:
+    """The report's lines on each pretraining run's rated, rate and placed jobs."""
+    if not plan.pretrain_jobs:
+        return []
+    out = ["", "Pretraining jobs (rated before the solve; placed by the plan; rate used)"]
+    for j in plan.pretrain_jobs:
+        delta = j.placed_rate_per_unit_s / j.rate_per_unit_s - 1 if j.rate_per_unit_s else 0.0
+        out.append(
+            f"  {j.workload}/{j.role} on {j.system}: rated {j.rated_accelerators:,} "
+            f"accelerators at {j.rated_rate_per_unit_s:.4g} FLOP/s per unit; rate used "
+            f"{j.rate_per_unit_s:.4g} (a job of {j.rate_job_accelerators:,}); placed on "
+            f"{j.placed_accelerators:,} ({j.placed_units:,} units), rated there "
+            f"{j.placed_rate_per_unit_s:.4g} ({delta:+.2%}): {j.status}"
+            + (f", after {j.solves} solves" if j.solves > 1 else "")
+        )
+    return out
 
 
 # -- model sizing (planner/demand/scaling.py holds the loss model) --------------------------
@@ -975,6 +1250,11 @@ def sizing_rows(model: Model) -> list[SizingRow] | None:
             )
         )
     return rows or None
+
+
+def report_lines(plan: Plan) -> list[str]:
+    """The pretraining kind's report lines: each run's jobs (job_lines), then model sizing."""
+    return job_lines(plan) + sizing_report(plan)
 
 
 def sizing_report(plan: Plan) -> list[str]:
