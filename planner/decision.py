@@ -143,12 +143,24 @@ def decision(plan: Plan) -> Decision:
         )
         pools[-1] = _with_figures(pools[-1], f.utilisation, charged, idle)
         pools[-1] = _with_leases(pools[-1], held, leased_usd)
+    # CPU-only servers: ordered over the horizon and rented at the peak, from their schedule
+    # (the peak's new units mix the two under mixed pricing); a plan without one (older JSON)
+    # falls back to the peak's new units, all bought or all rented by the pricing.
+    cpu_bought: dict[tuple[str, str], float] = {}
+    cpu_rented: dict[tuple[str, str], float] = {}
+    for c in plan.cpu_schedule:
+        key = (c.datacenter, c.system)
+        cpu_bought[key] = cpu_bought.get(key, 0.0) + c.ordered
+        cpu_rented[key] = max(cpu_rented.get(key, 0.0), c.rented_units)
     for server in plan.cpu_servers:
         if server.units <= 0:
             continue
         key = (server.datacenter, server.system)
-        new_bought = 0.0 if pricing == "rental" else server.new_units
-        new_rented = server.new_units if pricing == "rental" else 0.0
+        if key in cpu_bought:
+            new_bought, new_rented = cpu_bought[key], cpu_rented[key]
+        else:
+            new_bought = 0.0 if pricing == "rental" else server.new_units
+            new_rented = server.new_units if pricing == "rental" else 0.0
         pool = _pool(plan, key, server.units, server.owned_units, new_bought, new_rented)
         pools.append(_with_figures(pool, None, charged, idle))
     pools.sort(key=lambda p: -p.charged_usd)
