@@ -148,10 +148,10 @@ def decision(plan: Plan) -> Decision:
     # falls back to the peak's new units, all bought or all rented by the pricing.
     cpu_bought: dict[tuple[str, str], float] = {}
     cpu_rented: dict[tuple[str, str], float] = {}
-    for c in plan.cpu_schedule:
-        key = (c.datacenter, c.system)
-        cpu_bought[key] = cpu_bought.get(key, 0.0) + c.ordered
-        cpu_rented[key] = max(cpu_rented.get(key, 0.0), c.rented_units)
+    for row in plan.cpu_schedule:
+        cpu_key = (row.datacenter, row.system)
+        cpu_bought[cpu_key] = cpu_bought.get(cpu_key, 0.0) + row.ordered
+        cpu_rented[cpu_key] = max(cpu_rented.get(cpu_key, 0.0), row.rented_units)
     for server in plan.cpu_servers:
         if server.units <= 0:
             continue

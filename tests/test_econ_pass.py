@@ -54,3 +54,92 @@ def test_the_decision_buys_the_cpu_servers_ordered_not_the_peak_with_rentals(gol
     for site, n in ordered.items():
         if n:
             assert f"Buy {n:,.0f} cpu-server at {site} " in lines, lines
+
+
+# hardware/data/systems.yaml cpu-server; planner topology preset multi-dc (PUE, US$/kWh,
+# facility US$/kW-month); frontier-3y: 10%/year cost of capital, 3 years in quarters.
+CPU = {"power_kw": 1.0, "lifetime_y": 5.0, "rent_h": 9.85, "ns": 0.10, "maint": 0.05}
+SITES = {
+    "dc-east": {"pue": 1.2, "kwh": 0.07, "facility": 150.0},
+    "dc-central": {"pue": 1.3, "kwh": 0.0806, "facility": 130.0},
+    "dc-west": {"pue": 1.15, "kwh": 0.09, "facility": 170.0},
+}
+RATE = 0.10
+HOURS_PER_YEAR = 8760.0
+HORIZON_Y = 3.0
+
+
+def _crf(rate: float, years: float) -> float:
+    return rate / (1 - (1 + rate) ** -years)
+
+
+def test_cpu_servers_pay_their_catalog_ownership_costs(golden_plan) -> None:
+    """A bought CPU-only server is charged as an accelerated unit is (docs/lp.md, Objective):
+    capex x CRF x years in service x (1 + network_storage_capex_fraction), and per hour in
+    service energy at nameplate (kW x PUE x US$/kWh), maintenance (capex x 5%/year) and
+    facility (US$/kW-month x kW); rented ones their hourly price. Before session 22 the
+    catalog's network/storage share, maintenance and the site's facility price were silently
+    left out for CPU servers (planner sensitivity varied them for nothing)."""
+    plan = golden_plan
+    quarter_y = 0.25
+    crf = _crf(RATE, CPU["lifetime_y"])
+    for site, f in SITES.items():
+        rows = sorted(
+            (r for r in plan.cpu_schedule if r.datacenter == site), key=lambda r: r.period
+        )
+        unit_years = sum(r.arriving * (HORIZON_Y - r.period * quarter_y) for r in rows)
+        rented_unit_h = sum(r.rented_units for r in rows) * quarter_y * HOURS_PER_YEAR
+        per_h = (
+            CPU["power_kw"] * f["pue"] * f["kwh"]
+            + CPU_CAPEX_USD * CPU["maint"] / HOURS_PER_YEAR
+            + f["facility"] * CPU["power_kw"] * 12 / HOURS_PER_YEAR
+        )
+        want = (
+            unit_years * CPU_CAPEX_USD * crf * (1 + CPU["ns"])
+            + unit_years * HOURS_PER_YEAR * per_h
+            + rented_unit_h * CPU["rent_h"]
+        )
+        have = sum(
+            c.cost_usd
+            for c in plan.costs_rows
+            if c.component == "cpu_servers" and c.datacenter == site
+        )
+        assert have == pytest.approx(want, rel=1e-9, abs=1e-6), site
+
+
+def test_cash_flow_pays_for_the_cpu_servers_bought(golden_plan) -> None:
+    """capex_paid_usd is the cash for every unit bought, CPU-only servers included (arriving x
+    capex x (1 + network/storage share), economics.capex_paid_at: delivery), and the CPU
+    servers' capital recovery is in the capital charge (not counted as cash a second time in
+    cash_out = capex paid + every charge but the capital charge)."""
+    plan = golden_plan
+    accel = {"vera-rubin-nvl144": 7.8e6, "gb200-nvl72": 3.5e6, "hgx-h100": 3e5}
+    paid: dict[int, float] = defaultdict(float)
+    for r in plan.schedule:
+        paid[r.period] += r.arriving * accel.get(r.system, 0.0) * 1.15  # NVL and HGX: 15%
+    for r in plan.cpu_schedule:
+        paid[r.period] += r.arriving * CPU_CAPEX_USD * (1 + CPU["ns"])
+    assert any(r.arriving for r in plan.cpu_schedule)
+    for row in plan.cash_flow:
+        assert row.capex_paid_usd == pytest.approx(paid[row.period], rel=1e-12, abs=1e-6)
+    crf = _crf(RATE, CPU["lifetime_y"])
+    cpu_capital = sum(
+        r.arriving * (HORIZON_Y - r.period * 0.25) * CPU_CAPEX_USD * crf * (1 + CPU["ns"])
+        for r in plan.cpu_schedule
+    )
+    capex_rows = sum(
+        c.cost_usd for c in plan.costs_rows if c.component in ("capex", "network_storage")
+    )
+    charged = sum(r.capital_charge_usd for r in plan.cash_flow)
+    assert charged == pytest.approx(capex_rows + cpu_capital, rel=1e-9)
+    # cumulative cash = every purchase + every cost but capital recovery
+    cash = sum(paid.values()) + plan.total_cost_usd - capex_rows - cpu_capital
+    assert plan.cash_flow[-1].cumulative_cash_usd == pytest.approx(cash, rel=1e-9)
+
+
+def test_left_out_names_what_cpu_servers_are_not_charged(golden_plan) -> None:
+    """The cpu-server catalog entry states an idle power fraction and term contracts the model
+    does not use for CPU-only servers: the plan says so."""
+    text = " ".join(golden_plan.left_out)
+    assert "CPU-only servers (cpu-server) draw their nameplate power" in text
+    assert "never under the catalog's term contracts" in text

@@ -31,8 +31,10 @@ def define_objective(model: Model) -> None:
              busy hours sum_{w,r,p in t} u · len_p / 3600
       facility: facility_usd_per_kw_month · power_w / 1000 · owned units in service · months
       site_opening: open[d,t] · opening_cost_usd of a candidate site (once, in full)
-      CPU servers: mbuy[d,t] · (capex · recovery(t) + energy while in service), mrent[d,t] ·
-             rental_usd_per_hour · len_t / 3600, owned ones powered for H
+      CPU servers: mbuy[d,t] · (capex · recovery(t) · (1 + network_storage_capex_fraction)
+             + (energy + maintenance + facility per second) · service_s(t)), mrent[d,t] ·
+             rental_usd_per_hour · len_t / 3600, owned ones' energy, maintenance and facility
+             for H (energy at nameplate while in service: no busy measure, so no idle share)
       links: cost_usd_per_tb · traffic bytes, per link traversed
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
@@ -178,23 +180,47 @@ def add_site_opening_terms(model: Model) -> None:
             model.terms.append(Term("site_opening", d, None, None, expr(pairs)))
 
 
+def cpu_server_running_usd_per_s(model: Model, d: str) -> float:
+    """What one CPU-only server at site d costs a second while in service, bought or owned:
+    energy at nameplate (power_w / 1000 · PUE · usd_per_kwh / 3600) + maintenance (capex ·
+    maintenance_fraction_per_year / year) + facility (facility_usd_per_kw_month · power_w /
+    1000 / month); a figure not given is not charged (the plan's left_out says so)."""
+    site = model.scenario.topology.site(d)
+    assert site.cpu_servers is not None
+    spec = model.scenario.catalog.system(site.cpu_servers.system)
+    usd = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / S_PER_H
+    if spec.maintenance_fraction_per_year:
+        usd += spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
+    if site.facility_usd_per_kw_month is not None:
+        usd += site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
+    return usd
+
+
+def cpu_server_capital_usd(model: Model, system: str, t: int) -> float:
+    """Capital one CPU-only server ordered at t recovers inside the horizon, its network and
+    storage share included: recovered_capex_usd · (1 + network_storage_capex_fraction)."""
+    share = model.scenario.catalog.system(system).network_storage_capex_fraction or 0.0
+    return recovered_capex_usd(model, system, t) * (1 + share)
+
+
 def add_cpu_server_terms(model: Model) -> None:
-    """CPU-only servers: owned ones powered for the horizon; each bought one its recovered
-    capex plus energy while it serves inside the horizon; rented ones their rent per period."""
+    """CPU-only servers: owned ones' running costs (energy, maintenance, facility) for the
+    horizon; each bought one its recovered capex with its network and storage share, plus its
+    running costs while it serves inside the horizon; rented ones their rent per period."""
     scenario = model.scenario
-    horizon_h = scenario.data.economics.horizon_s / S_PER_H
+    horizon_s = scenario.data.economics.horizon_s
     for d in model.sites:
         site = scenario.topology.site(d)
         cpu = site.cpu_servers
         if cpu is None:
             continue
         system = scenario.catalog.system(cpu.system)
-        per_h = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
+        per_s = cpu_server_running_usd_per_s(model, d)
         pairs = [
             (
                 var,
-                recovered_capex_usd(model, cpu.system, t)
-                + per_h * service_s(model, cpu.system, t) / S_PER_H,
+                cpu_server_capital_usd(model, cpu.system, t)
+                + per_s * service_s(model, cpu.system, t),
             )
             for (d2, t), var in model.cpu_buy.items()
             if d2 == d
@@ -205,7 +231,7 @@ def add_cpu_server_terms(model: Model) -> None:
             for (d2, t), var in model.cpu_rent.items()
             if d2 == d
         ]
-        cost = expr(pairs, per_h * horizon_h * cpu.owned)
+        cost = expr(pairs, per_s * horizon_s * cpu.owned)
         model.terms.append(Term("cpu_servers", d, cpu.system, None, cost))
 
 
@@ -362,14 +388,16 @@ def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Ad
 
 
 def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
-    """CPU-only servers as add_cpu_server_terms charges them, per period: owned ones' energy,
-    bought ones' capital recovery and energy while in service, rented ones' rent."""
+    """CPU-only servers as add_cpu_server_terms charges them, per period: owned ones' running
+    costs, bought ones' capital recovery (component cpu_capital: the cash flow's capital
+    charge, as the accelerated units' capex) and running costs while in service, rented ones'
+    rent."""
     site = model.scenario.topology.site(d)
     cpu = site.cpu_servers
     if cpu is None:
         return
     system = model.scenario.catalog.system(cpu.system)
-    per_s = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / S_PER_H
+    per_s = cpu_server_running_usd_per_s(model, d)
     for t in model.calendar:
         add("cpu_servers", t.index, cpu.owned * per_s * t.length_s)
         if (d, t.index) in model.cpu_rent:
@@ -381,10 +409,11 @@ def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
             continue
         a, b = _service_window(model, cpu.system, t0)
         service = service_s(model, cpu.system, t0)
-        capital = recovered_capex_usd(model, cpu.system, t0) / service if service > 0 else 0.0
+        capital = cpu_server_capital_usd(model, cpu.system, t0) / service if service > 0 else 0.0
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
-            add("cpu_servers", t.index, units * (capital + per_s) * within)
+            add("cpu_capital", t.index, units * capital * within)
+            add("cpu_servers", t.index, units * per_s * within)
 
 
 def _links_by_period(model: Model, value: Value, add: Add) -> None:
