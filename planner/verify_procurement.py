@@ -94,28 +94,33 @@ def capex_paid_by_period(ctx: Context) -> dict[int, float]:
 
 def cpu_capital_usd(ctx: Context) -> float:
     """Capital the CPU-only servers bought recover inside the horizon, from the CPU schedule:
-    sum over arrivals of units x capex x (1 + network_storage_capex_fraction) x rate x years
+    sum over orders (arriving a lead_time later) of units x capex x (1 + network_storage_capex_fraction) x rate x years
     in service, rate = r / (1 - (1 + r)^-L) (r = economics.cost_of_capital, L = lifetime in
     years; 1 / L at r = 0), in service from the arrival period's start to the horizon's end or
     the end of the unit's life (with one fleet for the horizon: all of it)."""
     economics = ctx.scenario.data.economics
     horizon_s = economics.horizon_s
+    multi = economics.period_s is not None
     starts = {t: a for t, a, _ in ctx.calendar}
     usd = 0.0
     for c in ctx.plan.cpu_schedule:
-        if c.arriving <= 0:
+        if c.ordered <= 0:
             continue
         spec = ctx.scenario.catalog.system(c.system)
+        # arrival from the order and the lead time (the arriving column is cpu_ledger's)
+        arrive = ctx.arrival(c.period, spec.lead_time_s if multi and spec.lead_time_s else 0.0)
+        if arrive is None:
+            continue
         years = spec.lifetime_s / YEAR_S
         r = economics.cost_of_capital
         rate = 1.0 / years if r == 0 else r / (1.0 - (1.0 + r) ** -years)
-        if economics.period_s is None:
+        if not multi:
             service_s = horizon_s
         else:
-            start = starts[c.period]
+            start = starts[arrive]
             service_s = max(0.0, min(horizon_s, start + spec.lifetime_s) - start)
         share = 1 + (spec.network_storage_capex_fraction or 0.0)
-        usd += c.arriving * spec.capex_usd * share * rate * service_s / YEAR_S
+        usd += c.ordered * spec.capex_usd * share * rate * service_s / YEAR_S
     return usd
 
 
