@@ -143,3 +143,40 @@ def test_left_out_names_what_cpu_servers_are_not_charged(golden_plan) -> None:
     text = " ".join(golden_plan.left_out)
     assert "CPU-only servers (cpu-server) draw their nameplate power" in text
     assert "never under the catalog's term contracts" in text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"mip_gap": 2.0}, "mip_gap"),
+        ({"mip_gap": "x"}, "mip_gap"),
+        ({"method": "foo"}, "method"),
+        ({"solver": "cplex"}, "solver"),
+        ({"time_limit_s": -1}, "time_limit_s"),
+        ({"time_limit_s": "soon"}, "time_limit_s"),
+    ],
+)
+def test_solve_arguments_are_validated_as_the_scenario_solver_block(kwargs, field) -> None:
+    """planner.solve(scenario, mip_gap=..., method=..., ...) checks its arguments as the
+    scenario's `solver:` block is checked: a ConfigError naming the argument, before anything
+    is built (mip_gap=2 and method="foo" used to be taken, mip_gap="x" a TypeError from
+    inside the solver, time_limit_s=-1 a SolverError)."""
+    import planner
+
+    sc = planner.load_scenario("frontier-lab")
+    with pytest.raises(planner.ConfigError) as err:
+        planner.solve(sc, **kwargs)
+    assert f"<planner.solve>: {field}:" in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("value", [0.1, "rental", {"a": 1}])
+def test_a_sweep_axis_given_one_value_is_bad_input_naming_it(value) -> None:
+    """planner.sweep(path, {"economics.pricing": "rental"}) swept the letters r, e, n, ... and
+    {"economics.cost_of_capital": 0.1} raised TypeError: a bare value is a ConfigError naming
+    the axis, before anything is solved."""
+    import planner
+    from planner.sweeps import grid_points
+
+    with pytest.raises(planner.ConfigError) as err:
+        grid_points({"economics.cost_of_capital": [0, 0.1], "economics.pricing": value})
+    assert "economics.pricing: an axis is a list of values" in str(err.value)
