@@ -8,6 +8,9 @@ economics that `planner.solve` attaches to the plan (`plan.catalog_prices`, `pla
 absent for a plan read back from JSON, and then the purchase cash is said to be unknown).
 
     purchase_usd   = bought units x catalog capex_usd (the cash spent on new units)
+    capex_paid_usd = the cash flow's capex paid summed: the purchases x (1 + the catalog
+                     network_storage_capex_fraction), what the cash flow's cumulative cash holds
+                     (stated when above purchase_usd)
     capex charged  = the plan's `capex` cost component (capital recovered over the horizon)
     contracted, spot units = the most under term contracts / on spot in any calendar period,
                      and the days from the first to the last period holding them; their cost
@@ -82,6 +85,9 @@ class Decision:
     total_usd: float
     basis: str
     limits: list[str]
+    # the cash flow's capex paid over the horizon: the purchases with their network and
+    # storage share (catalog network_storage_capex_fraction), CPU-only servers included
+    capex_paid_usd: float | None = None
 
     @property
     def idle_share(self) -> float:
@@ -180,6 +186,7 @@ def decision(plan: Plan) -> Decision:
         total_usd=plan.total_cost_usd,
         basis=_basis(plan, pools),
         limits=[b.constraint for b in plan.binding_constraints[:3]],
+        capex_paid_usd=sum(r.capex_paid_usd for r in plan.cash_flow) if plan.cash_flow else None,
     )
 
 
@@ -330,6 +337,12 @@ def summary_lines(d: Decision) -> list[str]:
         lines.append(
             f"Purchase cash {cash}; charged to this horizon as capex: {usd(d.capex_charged_usd)}"
         )
+        paid = d.capex_paid_usd
+        if paid is not None and d.purchase_usd is not None and paid > d.purchase_usd * (1 + 1e-9):
+            lines.append(
+                f"With their network and storage share the purchases pay {usd(paid)} (the cash "
+                "flow's capex paid)"
+            )
     if d.rental_usd > 0:
         lines.append(f"Rental over the horizon: {usd(d.rental_usd)}")
     if d.contracts_usd > 0:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fleetcore.tables import usd
 from planner.decision import decision, summary_lines
 from planner.plan import Plan
 
@@ -180,3 +181,20 @@ def test_a_sweep_axis_given_one_value_is_bad_input_naming_it(value) -> None:
     with pytest.raises(planner.ConfigError) as err:
         grid_points({"economics.cost_of_capital": [0, 0.1], "economics.pricing": value})
     assert "economics.pricing: an axis is a list of values" in str(err.value)
+
+
+def test_the_decision_states_the_purchases_with_network_and_storage(golden_plan) -> None:
+    """The decision's purchase cash is at catalog capex; the cash flow's capex paid adds the
+    network and storage share (15% on the racks and HGX servers, 10% on CPU servers): a second
+    line states that figure, recomputed here from the units bought."""
+    plan = golden_plan
+    racks = sum(r.ordered for r in plan.schedule if r.system == "vera-rubin-nvl144")
+    cpus = sum(r.ordered for r in plan.cpu_schedule)
+    others = sum(r.ordered for r in plan.schedule if r.system != "vera-rubin-nvl144")
+    assert others == 0  # frontier-3y buys only Vera Rubin racks and CPU servers
+    want = racks * 7.8e6 * 1.15 + cpus * CPU_CAPEX_USD * 1.10
+    d = decision(plan)
+    assert d.capex_paid_usd == pytest.approx(want, rel=1e-12)
+    lines = summary_lines(d)
+    line = f"With their network and storage share the purchases pay {usd(want)}"
+    assert any(x.startswith(line) for x in lines), lines
