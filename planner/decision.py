@@ -290,7 +290,7 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
         )
     text += "; owned units pay only their running costs; rented units their hourly price"
     if econ["pricing"] == "mixed":
-        text += ", term contracts theirs for the hours of the term inside the horizon"
+        text += ", term contracts theirs for the periods the term covers inside the horizon"
     return text
 
 

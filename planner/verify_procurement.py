@@ -94,10 +94,11 @@ def capex_paid_by_period(ctx: Context) -> dict[int, float]:
 
 def cpu_capital_usd(ctx: Context) -> float:
     """Capital the CPU-only servers bought recover inside the horizon, from the CPU schedule:
-    sum over orders (arriving a lead_time later) of units x capex x (1 + network_storage_capex_fraction) x rate x years
-    in service, rate = r / (1 - (1 + r)^-L) (r = economics.cost_of_capital, L = lifetime in
-    years; 1 / L at r = 0), in service from the arrival period's start to the horizon's end or
-    the end of the unit's life (with one fleet for the horizon: all of it)."""
+    sum over orders (arriving a lead_time later) of units x capex x (1 +
+    network_storage_capex_fraction) x rate x years in service, rate = r / (1 - (1 + r)^-L)
+    (r = economics.cost_of_capital, L = lifetime in years; 1 / L at r = 0), in service from the
+    arrival period's start to the end of the last period it serves in (one its life ends
+    inside is served whole), inside the horizon (with one fleet for the horizon: all of it)."""
     economics = ctx.scenario.data.economics
     horizon_s = economics.horizon_s
     multi = economics.period_s is not None
@@ -117,8 +118,10 @@ def cpu_capital_usd(ctx: Context) -> float:
         if not multi:
             service_s = horizon_s
         else:
+            # to the end of the last period it serves in (one it retires in is served whole)
             start = starts[arrive]
-            service_s = max(0.0, min(horizon_s, start + spec.lifetime_s) - start)
+            ends = [b for t, a, b in ctx.calendar if t >= arrive and a < start + spec.lifetime_s]
+            service_s = max(0.0, min(horizon_s, max(ends, default=start)) - start)
         share = 1 + (spec.network_storage_capex_fraction or 0.0)
         usd += c.ordered * spec.capex_usd * share * rate * service_s / YEAR_S
     return usd

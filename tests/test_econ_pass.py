@@ -198,3 +198,68 @@ def test_the_decision_states_the_purchases_with_network_and_storage(golden_plan)
     lines = summary_lines(d)
     line = f"With their network and storage share the purchases pay {usd(want)}"
     assert any(x.startswith(line) for x in lines), lines
+
+
+# -- period boundaries: a lifetime or a contract term that ends inside a calendar period ----
+DAY = 86400.0
+
+
+@pytest.fixture(scope="module")
+def model_100_days(tmp_path_factory):
+    """frontier-3y in 100-day periods (the 3-year horizon ends inside the 11th), HGX H100
+    living 250 days: the model only (no solve)."""
+    import planner
+    from planner.api import demands
+    from planner.lp.build import build, thaw
+
+    overlay = tmp_path_factory.mktemp("econ") / "h100-250d.yaml"
+    overlay.write_text("systems: {hgx-h100: {lifetime: 250 days}}\n", encoding="utf-8")
+    sc = planner.load_scenario(
+        "frontier-3y", sets=["economics.period=100 days", f"catalog=[{overlay}]"]
+    )
+    model = build(sc, demands(sc))
+    thaw()
+    return model
+
+
+def test_a_unit_pays_for_every_period_it_serves_in(model_100_days) -> None:
+    """An HGX H100 ordered at day 0 arrives after its 1-quarter lead time at the first period
+    start from day 91.25: day 100. Its 250-day life ends at day 350, inside the period
+    300-400, which it still serves whole (model.serving_orders: in service while the period
+    starts before its end of life): it is charged 300 days, not 250 (before session 22 the
+    last 50 days of capacity were free)."""
+    from planner.lp.objective import recovered_capex_usd, service_s
+
+    model = model_100_days
+    serving = [c.index for c in model.calendar if 0 in model.serving_orders("hgx-h100", c.index)[0]]
+    assert serving == [1, 2, 3]
+    assert service_s(model, "hgx-h100", 0) == pytest.approx(300 * DAY)
+    # r = 10%: capex x CRF(250 days) x 300/365 years
+    years = 250 / 365
+    crf = 0.10 / (1 - 1.10**-years)
+    assert recovered_capex_usd(model, "hgx-h100", 0) == pytest.approx(3e5 * crf * 300 / 365)
+
+
+def test_a_contract_pays_for_every_period_it_covers(model_100_days) -> None:
+    """A GB200 NVL72 1-year contract signed at day 0 covers the periods starting at days 0,
+    100, 200 and 300 (model.contract_covers): 400 days of units, paid for 400 days at
+    $257/h (it was charged 365 days); one signed at day 1000 covers the last period, to the
+    horizon's end at day 1095: 95 days."""
+    from planner.lp.objective import contract_held_s
+
+    model = model_100_days
+    one_year = 0  # hardware/data/systems.yaml gb200-nvl72 contracts: [1 year $257/h, 3 years]
+    covered = [
+        c.index for c in model.calendar if model.contract_covers("gb200-nvl72", 0, 0, c.index)
+    ]
+    assert covered == [0, 1, 2, 3]
+    assert contract_held_s(model, "gb200-nvl72", 0, one_year) == pytest.approx(400 * DAY)
+    assert contract_held_s(model, "gb200-nvl72", 10, one_year) == pytest.approx(95 * DAY)
+    # the objective's coefficient of that contract (an Affine: {column: coefficient})
+    (term,) = [
+        t
+        for t in model.terms
+        if (t.component, t.datacenter, t.system) == ("contracts", "dc-east", "gb200-nvl72")
+    ]
+    var = model.contract[("dc-east", "gb200-nvl72", 0, one_year)]
+    assert term.expr[var] == pytest.approx(257 * 400 * 24)

@@ -15,16 +15,18 @@ S_PER_MONTH = S_PER_YEAR / 12
 def define_objective(model: Model) -> None:
     """Minimise total cost over the horizon H (US$), per pool (d, s) and calendar period t:
       capex: buy[d,s,t] · capex · recovery(t); recovery = the capital recovered while the unit
-             serves inside the horizon: years in service · CRF, CRF = r / (1 - (1 + r)^-L)
+             serves inside the horizon: years in service · CRF (in service to the end of the
+             last period it serves in: a lifetime ending inside a period holds it whole), CRF = r / (1 - (1 + r)^-L)
              (r = cost_of_capital, L = lifetime in years; r = 0: 1 / L). With one fleet for the
              horizon a unit serves all of H (it is replaced at the end of its life).
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · maintenance_fraction_per_year · years in service (owned units too)
       rental: rent[d,s,t] · rental_usd_per_hour · len_t / 3600 (energy included)
       spot: spot[d,s,t] · spot_usd_per_hour · len_t / 3600 (energy included)
-      contracts: q[d,s,t,k] · usd_per_hour_k · hours of its term inside the horizon (energy
-             included; the part of a term past the horizon is left out, as a unit's residual
-             value is)
+      contracts: q[d,s,t,k] · usd_per_hour_k · hours from its start to the end of the last
+             period it covers, inside the horizon (a term ending inside a period holds it whole;
+             energy included; the part of a term past the horizon is left out, as a unit's
+             residual value is)
       energy: e · ((1 - f) · busy owned hours + f · owned units · len_t / 3600), where
              e = power_w / 1000 · PUE · usd_per_kwh and f = idle_power_fraction; busy owned
              hours are o[d,s,t] where units can be rented (rented units run first), else all
@@ -57,7 +59,9 @@ def capital_recovery_factor(rate: float, lifetime_s: float) -> float:
 
 def service_s(model: Model, system: str, t: int) -> float:
     """Seconds a unit ordered at the start of t serves inside the horizon (0 if it arrives
-    after it); with one fleet for the horizon, all of H."""
+    after it): from its arrival period's start to the end of the last calendar period it is in
+    service in (model.serving_orders: a unit whose lifetime ends inside a period serves that
+    period whole, so it pays for all of it); with one fleet for the horizon, all of H."""
     horizon_s = model.scenario.data.economics.horizon_s
     if not model.multi_period:
         return horizon_s
@@ -65,8 +69,20 @@ def service_s(model: Model, system: str, t: int) -> float:
     if arrive is None:
         return 0.0
     start_s = model.calendar[arrive].start_s
-    lifetime_s = model.scenario.catalog.system(system).lifetime_s
-    return max(0.0, min(horizon_s, start_s + lifetime_s) - start_s)
+    serving = [c for c in model.calendar[arrive:] if t in model.serving_orders(system, c.index)[0]]
+    end_s = serving[-1].end_s if serving else start_s
+    return max(0.0, min(horizon_s, end_s) - start_s)
+
+
+def contract_held_s(model: Model, system: str, t0: int, k: int) -> float:
+    """Seconds contract k of `system` signed at the start of t0 is paid for inside the horizon:
+    to the end of the last calendar period it covers (model.contract_covers: a term that ends
+    inside a period holds that period whole, so it pays for all of it), at most the horizon."""
+    horizon_s = model.scenario.data.economics.horizon_s
+    start_s = model.calendar[t0].start_s
+    covered = [c for c in model.calendar[t0:] if model.contract_covers(system, k, t0, c.index)]
+    end_s = covered[-1].end_s if covered else start_s
+    return max(0.0, min(horizon_s, end_s) - start_s)
 
 
 def recovered_capex_usd(model: Model, system: str, t: int) -> float:
@@ -128,8 +144,7 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
         pairs = []
         for (_, _, t, k), var in contracts:
             offer = spec.contracts[k]
-            start_s = model.calendar[t].start_s
-            within_s = min(horizon_s, start_s + offer.term_s) - start_s
+            within_s = contract_held_s(model, s, t, k)
             pairs.append((var, offer.usd_per_hour * within_s / S_PER_H))
         model.terms.append(Term("contracts", d, s, None, expr(pairs)))
     if site.facility_usd_per_kw_month is not None:
@@ -351,14 +366,13 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
 
 def _contracts_by_period(model: Model, value: Value, add: Add) -> None:
     """q · usd_per_hour · hours of its term inside each period."""
-    horizon_s = model.scenario.data.economics.horizon_s
     for (_, s, t0, k), var in model.contract.items():
         units = value(var)
         if not units:
             continue
         offer = model.scenario.catalog.system(s).contracts[k]
         a = model.calendar[t0].start_s
-        b = min(horizon_s, a + offer.term_s)
+        b = a + contract_held_s(model, s, t0, k)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             add("contracts", t.index, units * offer.usd_per_hour * within / S_PER_H)
