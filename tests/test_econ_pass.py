@@ -263,3 +263,23 @@ def test_a_contract_pays_for_every_period_it_covers(model_100_days) -> None:
     ]
     var = model.contract[("dc-east", "gb200-nvl72", 0, one_year)]
     assert term.expr[var] == pytest.approx(257 * 400 * 24)
+
+
+def test_explain_prices_a_bought_unit_as_the_plan_charges_it() -> None:
+    """`planner plan --explain`'s price of a unit-second on a bought GB200 NVL72 at
+    frontier-3y's dc-east (10%/year cost of capital), by hand from the catalog and the site:
+    capital $3.5M x CRF(10%, 5 y) x 1.15, maintenance 5%/year of capex, facility $150/kW-month
+    x 132 kW, energy 132 kW x PUE 1.2 x $0.07/kWh; it was capex / lifetime + energy (no cost
+    of capital, network/storage, maintenance or facility: 51% of the plan's charge)."""
+    import planner
+    from planner.explain import bought_usd_per_s
+
+    sc = planner.load_scenario("frontier-3y")
+    year_h = 8760.0
+    per_h = (
+        3.5e6 * _crf(0.10, 5.0) * 1.15 / year_h
+        + 3.5e6 * 0.05 / year_h
+        + 150.0 * 132 * 12 / year_h
+        + 132 * 1.2 * 0.07
+    )
+    assert bought_usd_per_s(sc, "gb200-nvl72", "dc-east") * 3600 == pytest.approx(per_h, rel=1e-12)
