@@ -279,6 +279,10 @@ def left_out(model: Model) -> list[str]:
     cpu_systems = sorted(
         {c.system for d in model.sites if (c := topo.site(d).cpu_servers) is not None}
     )
+    # the CPU-only servers' note only where the plan holds some
+    cpu_held = any(
+        (c := topo.site(d).cpu_servers) is not None and c.owned > 0 for d in model.sites
+    ) or any(value_of(v) > 0 for v in [*model.cpu_buy.values(), *model.cpu_rent.values()])
     out = []
     for what, attr in (
         ("maintenance", "maintenance_fraction_per_year"),
@@ -289,7 +293,7 @@ def left_out(model: Model) -> list[str]:
         missing = [s for s in charged if getattr(catalog.system(s), attr) is None]
         if missing:
             out.append(f"{what} not charged for {', '.join(missing)} (catalog {attr} not given)")
-    for system in cpu_systems:
+    for system in cpu_systems if cpu_held else []:
         spec = catalog.system(system)
         note = (
             f"CPU-only servers ({system}) draw their nameplate power while in service (no busy "
