@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fleetcore.errors import InfeasibleError
+from pydantic import ValidationError
+
+from fleetcore.errors import ConfigError, InfeasibleError, Problem
 from planner.demand.types import WorkloadDemand
 from planner.kinds import demands_for
 from planner.kinds.pretrain import RERATE_SOLVES, placed_jobs, rerate_notes, rerated
@@ -23,7 +25,7 @@ from planner.lp.solve import solve_model
 from planner.plan import Plan
 from planner.readplan import read_plan
 from planner.rows import PretrainJobRow
-from planner.scenario import Scenario
+from planner.scenario import Scenario, SolverOptions
 from planner.verify import verify
 
 
@@ -60,7 +62,7 @@ def solve(
     """
     options = scenario.data.solver
     given = {"solver": solver, "mip_gap": mip_gap, "time_limit_s": time_limit_s, "method": method}
-    effective = options.model_copy(update={k: v for k, v in given.items() if v is not None})
+    effective = _solver_options(options, {k: v for k, v in given.items() if v is not None})
     if effective != options:
         # The plan records the options it was solved with (e.g. its gap target, from --gap).
         data = scenario.data.model_copy(update={"solver": effective})
@@ -147,6 +149,30 @@ def _not_converged(jobs: list[PretrainJobRow]) -> list[PretrainJobRow]:
         dataclasses.replace(j, status="not converged") if j.status == "optimistic" else j
         for j in jobs
     ]
+
+
+def _solver_options(options: SolverOptions, given: dict[str, object]) -> SolverOptions:
+    """The scenario's solver options with solve()'s arguments, validated as the scenario's
+    `solver:` block is (a bad argument is a ConfigError naming it, not a failure deep in the
+    solver: solve(mip_gap=2) or method="foo" were taken as given, mip_gap="x" a TypeError)."""
+    if not given:
+        return options
+    problems: list[Problem] = []
+    for name, value in given.items():
+        field = "time_limit" if name == "time_limit_s" else name
+        data = {field: value}
+        if name == "time_limit_s":
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            # seconds, as --time-limit gives them; the schema reads a time with its unit
+            data = {field: f"{float(value)!r} s"} if ok else {field: value}  # type: ignore[arg-type]
+        try:
+            SolverOptions.model_validate(data)
+        except ValidationError as exc:
+            why = "; ".join(str(e["msg"]) for e in exc.errors())
+            problems.append(Problem("<planner.solve>", None, f"{name}", f"{why} (got {value!r})"))
+    if problems:
+        raise ConfigError(problems)
+    return options.model_copy(update=given)
 
 
 def _attach_context(plan: Plan, scenario: Scenario) -> None:

@@ -8,6 +8,9 @@ economics that `planner.solve` attaches to the plan (`plan.catalog_prices`, `pla
 absent for a plan read back from JSON, and then the purchase cash is said to be unknown).
 
     purchase_usd   = bought units x catalog capex_usd (the cash spent on new units)
+    capex_paid_usd = the cash flow's capex paid summed: the purchases x (1 + the catalog
+                     network_storage_capex_fraction), what the cash flow's cumulative cash holds
+                     (stated when above purchase_usd)
     capex charged  = the plan's `capex` cost component (capital recovered over the horizon)
     contracted, spot units = the most under term contracts / on spot in any calendar period,
                      and the days from the first to the last period holding them; their cost
@@ -82,6 +85,9 @@ class Decision:
     total_usd: float
     basis: str
     limits: list[str]
+    # the cash flow's capex paid over the horizon: the purchases with their network and
+    # storage share (catalog network_storage_capex_fraction), CPU-only servers included
+    capex_paid_usd: float | None = None
 
     @property
     def idle_share(self) -> float:
@@ -143,12 +149,24 @@ def decision(plan: Plan) -> Decision:
         )
         pools[-1] = _with_figures(pools[-1], f.utilisation, charged, idle)
         pools[-1] = _with_leases(pools[-1], held, leased_usd)
+    # CPU-only servers: ordered over the horizon and rented at the peak, from their schedule
+    # (the peak's new units mix the two under mixed pricing); a plan without one (older JSON)
+    # falls back to the peak's new units, all bought or all rented by the pricing.
+    cpu_bought: dict[tuple[str, str], float] = {}
+    cpu_rented: dict[tuple[str, str], float] = {}
+    for row in plan.cpu_schedule:
+        cpu_key = (row.datacenter, row.system)
+        cpu_bought[cpu_key] = cpu_bought.get(cpu_key, 0.0) + row.ordered
+        cpu_rented[cpu_key] = max(cpu_rented.get(cpu_key, 0.0), row.rented_units)
     for server in plan.cpu_servers:
         if server.units <= 0:
             continue
         key = (server.datacenter, server.system)
-        new_bought = 0.0 if pricing == "rental" else server.new_units
-        new_rented = server.new_units if pricing == "rental" else 0.0
+        if key in cpu_bought:
+            new_bought, new_rented = cpu_bought[key], cpu_rented[key]
+        else:
+            new_bought = 0.0 if pricing == "rental" else server.new_units
+            new_rented = server.new_units if pricing == "rental" else 0.0
         pool = _pool(plan, key, server.units, server.owned_units, new_bought, new_rented)
         pools.append(_with_figures(pool, None, charged, idle))
     pools.sort(key=lambda p: -p.charged_usd)
@@ -168,6 +186,7 @@ def decision(plan: Plan) -> Decision:
         total_usd=plan.total_cost_usd,
         basis=_basis(plan, pools),
         limits=[b.constraint for b in plan.binding_constraints[:3]],
+        capex_paid_usd=sum(r.capex_paid_usd for r in plan.cash_flow) if plan.cash_flow else None,
     )
 
 
@@ -271,7 +290,7 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
         )
     text += "; owned units pay only their running costs; rented units their hourly price"
     if econ["pricing"] == "mixed":
-        text += ", term contracts theirs for the hours of the term inside the horizon"
+        text += ", term contracts theirs for the periods the term covers inside the horizon"
     return text
 
 
@@ -318,6 +337,12 @@ def summary_lines(d: Decision) -> list[str]:
         lines.append(
             f"Purchase cash {cash}; charged to this horizon as capex: {usd(d.capex_charged_usd)}"
         )
+        paid = d.capex_paid_usd
+        if paid is not None and d.purchase_usd is not None and paid > d.purchase_usd * (1 + 1e-9):
+            lines.append(
+                f"With their network and storage share the purchases pay {usd(paid)} (the cash "
+                "flow's capex paid)"
+            )
     if d.rental_usd > 0:
         lines.append(f"Rental over the horizon: {usd(d.rental_usd)}")
     if d.contracts_usd > 0:

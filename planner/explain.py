@@ -2,7 +2,16 @@
 system the topology offers, before any constraint (power, CPU, links, availability) bites.
 
     usd per work unit = usd per unit-second / rate (work units per second per unit)
-    amortised: usd per unit-second = capex_usd / lifetime_s + power_w · PUE · usd_per_kwh / 3.6e6
+    amortised (and mixed): usd per unit-second = what the plan's objective charges a unit bought
+               and kept busy, per second in service (planner/lp/objective.py):
+               capex_usd · CRF / year · (1 + network_storage_capex_fraction)
+               + capex_usd · maintenance_fraction_per_year / year
+               + facility_usd_per_kw_month · power_w / 1000 / month
+               + power_w · PUE · usd_per_kwh / 3.6e6
+               (CRF = r / (1 - (1 + r)^-L) per year, r = economics.cost_of_capital, L = lifetime
+               in years; 1 / L at r = 0; a figure not given is not charged). Before session 22
+               it was capex_usd / lifetime_s + energy alone: GB200 NVL72 at frontier-lab's
+               dc-east was priced 39% under what the plan charges it.
     rental:    usd per unit-second = rental_usd_per_hour / 3600
 
 This is the marginal price of the work on a unit bought (or rented) for the purpose and kept
@@ -22,6 +31,20 @@ J_PER_KWH = 3.6e6
 S_PER_H = 3600.0
 
 
+def bought_usd_per_s(scenario: Scenario, system_name: str, d: str) -> float:
+    """What the objective charges a unit of `system_name` bought for site d and kept busy, per
+    second in service (the module docstring's amortised formula)."""
+    from planner.lp.objective import S_PER_MONTH, S_PER_YEAR, capital_recovery_factor
+
+    system = scenario.catalog.system(system_name)
+    site = scenario.topology.site(d)
+    crf = capital_recovery_factor(scenario.data.economics.cost_of_capital, system.lifetime_s)
+    usd = system.capex_usd * crf / S_PER_YEAR * (1 + (system.network_storage_capex_fraction or 0))
+    usd += system.capex_usd * (system.maintenance_fraction_per_year or 0.0) / S_PER_YEAR
+    usd += (site.facility_usd_per_kw_month or 0.0) * system.power_w / 1000 / S_PER_MONTH
+    return usd + system.power_w * site.pue * site.electricity_usd_per_kwh / J_PER_KWH
+
+
 def unit_costs(scenario: Scenario, demands: list[WorkloadDemand]) -> list[dict[str, Any]]:
     """One record per (workload, role, system placed somewhere): the cheapest site's price of
     one work unit, or why the system cannot do the work."""
@@ -38,13 +61,10 @@ def unit_costs(scenario: Scenario, demands: list[WorkloadDemand]) -> list[dict[s
                 for d in topo.datacenters():
                     if system_name not in topo.site(d).systems:
                         continue
-                    site = topo.site(d)
                     if rental:
                         per_s = system.rental_usd_per_hour / S_PER_H
                     else:
-                        per_s = system.capex_usd / system.lifetime_s + (
-                            system.power_w * site.pue * site.electricity_usd_per_kwh / J_PER_KWH
-                        )
+                        per_s = bought_usd_per_s(scenario, system_name, d)
                     if best is None or per_s < best[0]:
                         best = (per_s, d)
                 assert best is not None

@@ -90,7 +90,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         binding_constraints=read_binding(model),
         shadow_prices=read_shadow_prices(model),
         stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
-        cash_flow=read_cash_flow(model, schedule),
+        cash_flow=read_cash_flow(model, schedule, cpu_schedule),
         site_openings=read_site_openings(model),
         cpu_schedule=cpu_schedule,
         serving=serving,
@@ -226,13 +226,17 @@ def read_site_openings(model: Model) -> list[SiteOpeningRow]:
     return out
 
 
-def read_cash_flow(model: Model, schedule: list[ScheduleRow]) -> list[CashFlowRow]:
-    """Per calendar period: capex paid (units ordered, or arriving, x capex x (1 + network and
-    storage share)), and every cost term split over the periods (objective.cost_by_period)."""
+def read_cash_flow(
+    model: Model, schedule: list[ScheduleRow], cpu_schedule: list[CpuScheduleRow]
+) -> list[CashFlowRow]:
+    """Per calendar period: capex paid (units and CPU-only servers ordered, or arriving, x
+    capex x (1 + network and storage share)), and every cost term split over the periods
+    (objective.cost_by_period)."""
     catalog = model.scenario.catalog
     at_order = model.scenario.data.economics.capex_paid_at == "order"
     paid = [0.0] * len(model.calendar)
-    for r in schedule:
+    bought: list[ScheduleRow | CpuScheduleRow] = [*schedule, *cpu_schedule]
+    for r in bought:
         spec = catalog.system(r.system)
         units = r.ordered if at_order else r.arriving
         paid[r.period] += units * spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0))
@@ -272,15 +276,34 @@ def left_out(model: Model) -> list[str]:
     catalog = model.scenario.catalog
     topo = model.scenario.topology
     placed = sorted({s for _, s in model.pools()})
+    cpu_systems = sorted(
+        {c.system for d in model.sites if (c := topo.site(d).cpu_servers) is not None}
+    )
+    # the CPU-only servers' note only where the plan holds some
+    cpu_held = any(
+        (c := topo.site(d).cpu_servers) is not None and c.owned > 0 for d in model.sites
+    ) or any(value_of(v) > 0 for v in [*model.cpu_buy.values(), *model.cpu_rent.values()])
     out = []
     for what, attr in (
         ("maintenance", "maintenance_fraction_per_year"),
         ("scale-out network and storage capex", "network_storage_capex_fraction"),
         ("idle power", "idle_power_fraction"),
     ):
-        missing = [s for s in placed if getattr(catalog.system(s), attr) is None]
+        charged = placed if attr == "idle_power_fraction" else sorted({*placed, *cpu_systems})
+        missing = [s for s in charged if getattr(catalog.system(s), attr) is None]
         if missing:
             out.append(f"{what} not charged for {', '.join(missing)} (catalog {attr} not given)")
+    for system in cpu_systems if cpu_held else []:
+        spec = catalog.system(system)
+        note = (
+            f"CPU-only servers ({system}) draw their nameplate power while in service (no busy "
+            "measure: catalog idle_power_fraction not applied)"
+        )
+        if spec.contracts:
+            note += (
+                "; they are bought or rented on demand, never under the catalog's term contracts"
+            )
+        out.append(note)
     sites = [d for d in model.sites if topo.site(d).facility_usd_per_kw_month is None]
     if sites:
         out.append(

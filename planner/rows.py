@@ -97,11 +97,12 @@ class ScheduleRow:
 
 @dataclass(frozen=True)
 class CashFlowRow:
-    """per calendar period: capex_paid_usd (cash for units bought, with their network and
-    storage, paid at order or delivery: economics.capex_paid_at), then the cost charged to the
-    period by component: capital_charge_usd (capital recovered while units serve, network and
-    storage included), rental_usd, spot_usd, contracts_usd, energy_usd, facility_usd,
-    other_opex_usd (maintenance, CPU servers, links, site openings), cost_usd (their sum; the
+    """per calendar period: capex_paid_usd (cash for units and CPU-only servers bought, with
+    their network and storage, paid at order or delivery: economics.capex_paid_at), then the
+    cost charged to the period by component: capital_charge_usd (capital recovered while units
+    and CPU-only servers serve, network and storage included), rental_usd, spot_usd,
+    contracts_usd, energy_usd, facility_usd, other_opex_usd (maintenance, CPU servers' running
+    costs and rent, links, site openings), cost_usd (their sum; the
     periods add up to total_cost_usd), cumulative_cost_usd, cash_out_usd (capex paid + every
     charge but the capital charge), cumulative_cash_usd"""
 
@@ -139,6 +140,8 @@ class SiteOpeningRow:
 CASH_COLUMNS = {
     "capex": "capital_charge_usd",
     "network_storage": "capital_charge_usd",
+    # CPU-only servers' capital recovery (cost_by_period's part of their cpu_servers term)
+    "cpu_capital": "capital_charge_usd",
     "rental": "rental_usd",
     "spot": "spot_usd",
     "contracts": "contracts_usd",

@@ -149,6 +149,21 @@ def grid_points(
     base_sets: Iterable[str] = (),
 ) -> list[Point]:
     """The cartesian product of the axes, last axis fastest."""
+    # An axis is a list of values: a bare value (a number, or a string, which would be swept
+    # letter by letter) is bad input naming the axis, not a TypeError or a nonsense sweep.
+    scalar = [path for path, values in grid.items() if not isinstance(values, list | tuple | range)]
+    if scalar:
+        raise ConfigError(
+            [
+                Problem(
+                    f"<sweep {p}>",
+                    None,
+                    p,
+                    f"an axis is a list of values, got {grid[p]!r}: write [{grid[p]!r}]",
+                )
+                for p in scalar
+            ]
+        )
     axes: list[tuple[str, list[str]]] = [
         (path, list(dict.fromkeys(_yaml_text(v) for v in values))) for path, values in grid.items()
     ]

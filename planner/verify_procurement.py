@@ -5,7 +5,7 @@ end of planner/verify.py imports this module)."""
 from __future__ import annotations
 
 from planner.lp.model import SAME_INSTANT_S
-from planner.rows import CASH_COLUMNS
+from planner.rows import CASH_COLUMNS, CpuScheduleRow, ScheduleRow
 from planner.verify import ABS_TOL, REL_TOL, Context, rule
 
 # The cash-flow columns that add up to a period's cost.
@@ -77,17 +77,54 @@ def check_spot(ctx: Context) -> list[str]:
 
 
 def capex_paid_by_period(ctx: Context) -> dict[int, float]:
-    """Cash for units bought, per calendar period, from the schedule: (ordered or arriving, by
-    economics.capex_paid_at) x capex x (1 + network_storage_capex_fraction)."""
+    """Cash for units and CPU-only servers bought, per calendar period, from the schedules:
+    (ordered or arriving, by economics.capex_paid_at) x capex x (1 +
+    network_storage_capex_fraction)."""
     catalog = ctx.scenario.catalog
     at_order = ctx.scenario.data.economics.capex_paid_at == "order"
     paid: dict[int, float] = {}
-    for r in ctx.plan.schedule:
+    bought: list[ScheduleRow | CpuScheduleRow] = [*ctx.plan.schedule, *ctx.plan.cpu_schedule]
+    for r in bought:
         spec = catalog.system(r.system)
         units = r.ordered if at_order else r.arriving
         share = 1 + (spec.network_storage_capex_fraction or 0.0)
         paid[r.period] = paid.get(r.period, 0.0) + units * spec.capex_usd * share
     return paid
+
+
+def cpu_capital_usd(ctx: Context) -> float:
+    """Capital the CPU-only servers bought recover inside the horizon, from the CPU schedule:
+    sum over orders (arriving a lead_time later) of units x capex x (1 +
+    network_storage_capex_fraction) x rate x years in service, rate = r / (1 - (1 + r)^-L)
+    (r = economics.cost_of_capital, L = lifetime in years; 1 / L at r = 0), in service from the
+    arrival period's start to the end of the last period it serves in (one its life ends
+    inside is served whole), inside the horizon (with one fleet for the horizon: all of it)."""
+    economics = ctx.scenario.data.economics
+    horizon_s = economics.horizon_s
+    multi = economics.period_s is not None
+    starts = {t: a for t, a, _ in ctx.calendar}
+    usd = 0.0
+    for c in ctx.plan.cpu_schedule:
+        if c.ordered <= 0:
+            continue
+        spec = ctx.scenario.catalog.system(c.system)
+        # arrival from the order and the lead time (the arriving column is cpu_ledger's)
+        arrive = ctx.arrival(c.period, spec.lead_time_s if multi and spec.lead_time_s else 0.0)
+        if arrive is None:
+            continue
+        years = spec.lifetime_s / YEAR_S
+        r = economics.cost_of_capital
+        rate = 1.0 / years if r == 0 else r / (1.0 - (1.0 + r) ** -years)
+        if not multi:
+            service_s = horizon_s
+        else:
+            # to the end of the last period it serves in (one it retires in is served whole)
+            start = starts[arrive]
+            ends = [b for t, a, b in ctx.calendar if t >= arrive and a < start + spec.lifetime_s]
+            service_s = max(0.0, min(horizon_s, max(ends, default=start)) - start)
+        share = 1 + (spec.network_storage_capex_fraction or 0.0)
+        usd += c.ordered * spec.capex_usd * share * rate * service_s / YEAR_S
+    return usd
 
 
 @rule("cash_flow")
@@ -123,6 +160,11 @@ def check_cash_flow(ctx: Context) -> list[str]:
     for c in ctx.plan.costs_rows:
         column = CASH_COLUMNS.get(c.component, "other_opex_usd")
         by_column[column] = by_column.get(column, 0.0) + c.cost_usd
+    # CPU-only servers' capital recovery is charged as capital, the rest of their cost row
+    # (running costs, rent) as other opex.
+    cpu_capital = cpu_capital_usd(ctx)
+    by_column["capital_charge_usd"] = by_column.get("capital_charge_usd", 0.0) + cpu_capital
+    by_column["other_opex_usd"] = by_column.get("other_opex_usd", 0.0) - cpu_capital
     for column in COST_COLUMNS:
         have = sum(getattr(row, column) for row in ctx.plan.cash_flow)
         if abs(have - by_column.get(column, 0.0)) > tol:

@@ -11,6 +11,7 @@ from planner.explain import unit_costs
 
 def test_unit_costs_recomputed_from_catalog_and_sites() -> None:
     scenario = planner.load_scenario("frontier-lab")
+    assert scenario.data.economics.cost_of_capital == 0
     work = planner.demands(scenario)
     records = unit_costs(scenario, work)
     topo, catalog = scenario.topology, scenario.catalog
@@ -18,8 +19,13 @@ def test_unit_costs_recomputed_from_catalog_and_sites() -> None:
     assert {r["system"] for r in records} == set(topo.system_names())
     for rec in records:
         system = catalog.system(rec["system"])
+        # frontier-lab: cost_of_capital 0 (straight line); the objective's charges of a unit
+        # bought and kept busy (session 22: network/storage, maintenance, facility too)
+        year_s = 365 * 86400.0
         per_s = min(
-            system.capex_usd / system.lifetime_s
+            system.capex_usd / system.lifetime_s * (1 + system.network_storage_capex_fraction)
+            + system.capex_usd * system.maintenance_fraction_per_year / year_s
+            + topo.site(d).facility_usd_per_kw_month * system.power_w / 1000 / (year_s / 12)
             + system.power_w * topo.site(d).pue * topo.site(d).electricity_usd_per_kwh / 3.6e6
             for d in topo.datacenters()
             if rec["system"] in topo.site(d).systems

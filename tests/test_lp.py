@@ -1090,7 +1090,9 @@ def test_pretraining_holds_the_units_its_state_needs(tmp_path: Path) -> None:
 def test_shadow_prices_of_cores_and_cpu_servers_agree() -> None:
     """LP duality, checked by hand: when cores bind and CPU servers are not allowed, one more CPU
     server would be worth its cores at the core's shadow price, minus what the server costs over
-    the horizon (capex x H / lifetime + power x PUE x price x H)."""
+    the horizon (capex x H / lifetime x (1 + network/storage share) + (power x PUE x price +
+    capex x maintenance per year / year + facility per kW-month x kW / month) x H; session 22
+    added the network/storage share, maintenance and facility)."""
     path = Path(planner.__file__).parent / "scenarios" / "rl-verifiers.yaml"
     sc = planner.load_scenario(
         path,
@@ -1104,9 +1106,16 @@ def test_shadow_prices_of_cores_and_cpu_servers_agree() -> None:
     site = sc.topology.site("rainier")
     server = sc.catalog.system(site.cpu_servers.system)
     horizon = horizon_s(sc)
-    server_cost = server.capex_usd * horizon / server.lifetime_s + (
-        server.power_w / 1000 * site.pue * site.electricity_usd_per_kwh * horizon / S_PER_H
+    year_s = 365 * 86400.0
+    share = 1 + (server.network_storage_capex_fraction or 0.0)
+    maintenance_per_s = server.capex_usd * (server.maintenance_fraction_per_year or 0.0) / year_s
+    facility_per_s = (site.facility_usd_per_kw_month or 0.0) * server.power_w / 1000 / (year_s / 12)
+    server_cost = (
+        server.capex_usd * horizon / server.lifetime_s * share
+        + server.power_w / 1000 * site.pue * site.electricity_usd_per_kwh * horizon / S_PER_H
+        + (maintenance_per_s + facility_per_s) * horizon
     )
+    assert share > 1 and maintenance_per_s > 0  # the cpu-server catalog entry states both
     cores = sc.catalog.system_cores(site.cpu_servers.system)
     assert prices["cpu:rainier"] > 0
     assert math.isclose(

@@ -308,6 +308,7 @@ def break_cpu_ledger(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Cas
     i = next(k for k, c in enumerate(plan.cpu_schedule) if c.period == 0)
     c = plan.cpu_schedule[i]
     plan.cpu_schedule[i] = dataclasses.replace(c, arriving=c.arriving + 1.0)
+    recash(plan, sc)  # capex paid counts CPU servers arriving (session 22)
     return plan, sc, dem
 
 

@@ -15,24 +15,28 @@ S_PER_MONTH = S_PER_YEAR / 12
 def define_objective(model: Model) -> None:
     """Minimise total cost over the horizon H (US$), per pool (d, s) and calendar period t:
       capex: buy[d,s,t] · capex · recovery(t); recovery = the capital recovered while the unit
-             serves inside the horizon: years in service · CRF, CRF = r / (1 - (1 + r)^-L)
+             serves inside the horizon: years in service · CRF (in service to the end of the
+             last period it serves in: a lifetime ending inside a period holds it whole), CRF = r / (1 - (1 + r)^-L)
              (r = cost_of_capital, L = lifetime in years; r = 0: 1 / L). With one fleet for the
              horizon a unit serves all of H (it is replaced at the end of its life).
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · maintenance_fraction_per_year · years in service (owned units too)
       rental: rent[d,s,t] · rental_usd_per_hour · len_t / 3600 (energy included)
       spot: spot[d,s,t] · spot_usd_per_hour · len_t / 3600 (energy included)
-      contracts: q[d,s,t,k] · usd_per_hour_k · hours of its term inside the horizon (energy
-             included; the part of a term past the horizon is left out, as a unit's residual
-             value is)
+      contracts: q[d,s,t,k] · usd_per_hour_k · hours from its start to the end of the last
+             period it covers, inside the horizon (a term ending inside a period holds it whole;
+             energy included; the part of a term past the horizon is left out, as a unit's
+             residual value is)
       energy: e · ((1 - f) · busy owned hours + f · owned units · len_t / 3600), where
              e = power_w / 1000 · PUE · usd_per_kwh and f = idle_power_fraction; busy owned
              hours are o[d,s,t] where units can be rented (rented units run first), else all
              busy hours sum_{w,r,p in t} u · len_p / 3600
       facility: facility_usd_per_kw_month · power_w / 1000 · owned units in service · months
       site_opening: open[d,t] · opening_cost_usd of a candidate site (once, in full)
-      CPU servers: mbuy[d,t] · (capex · recovery(t) + energy while in service), mrent[d,t] ·
-             rental_usd_per_hour · len_t / 3600, owned ones powered for H
+      CPU servers: mbuy[d,t] · (capex · recovery(t) · (1 + network_storage_capex_fraction)
+             + (energy + maintenance + facility per second) · service_s(t)), mrent[d,t] ·
+             rental_usd_per_hour · len_t / 3600, owned ones' energy, maintenance and facility
+             for H (energy at nameplate while in service: no busy measure, so no idle share)
       links: cost_usd_per_tb · traffic bytes, per link traversed
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
@@ -55,7 +59,9 @@ def capital_recovery_factor(rate: float, lifetime_s: float) -> float:
 
 def service_s(model: Model, system: str, t: int) -> float:
     """Seconds a unit ordered at the start of t serves inside the horizon (0 if it arrives
-    after it); with one fleet for the horizon, all of H."""
+    after it): from its arrival period's start to the end of the last calendar period it is in
+    service in (model.serving_orders: a unit whose lifetime ends inside a period serves that
+    period whole, so it pays for all of it); with one fleet for the horizon, all of H."""
     horizon_s = model.scenario.data.economics.horizon_s
     if not model.multi_period:
         return horizon_s
@@ -63,8 +69,20 @@ def service_s(model: Model, system: str, t: int) -> float:
     if arrive is None:
         return 0.0
     start_s = model.calendar[arrive].start_s
-    lifetime_s = model.scenario.catalog.system(system).lifetime_s
-    return max(0.0, min(horizon_s, start_s + lifetime_s) - start_s)
+    serving = [c for c in model.calendar[arrive:] if t in model.serving_orders(system, c.index)[0]]
+    end_s = serving[-1].end_s if serving else start_s
+    return max(0.0, min(horizon_s, end_s) - start_s)
+
+
+def contract_held_s(model: Model, system: str, t0: int, k: int) -> float:
+    """Seconds contract k of `system` signed at the start of t0 is paid for inside the horizon:
+    to the end of the last calendar period it covers (model.contract_covers: a term that ends
+    inside a period holds that period whole, so it pays for all of it), at most the horizon."""
+    horizon_s = model.scenario.data.economics.horizon_s
+    start_s = model.calendar[t0].start_s
+    covered = [c for c in model.calendar[t0:] if model.contract_covers(system, k, t0, c.index)]
+    end_s = covered[-1].end_s if covered else start_s
+    return max(0.0, min(horizon_s, end_s) - start_s)
 
 
 def recovered_capex_usd(model: Model, system: str, t: int) -> float:
@@ -126,8 +144,7 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
         pairs = []
         for (_, _, t, k), var in contracts:
             offer = spec.contracts[k]
-            start_s = model.calendar[t].start_s
-            within_s = min(horizon_s, start_s + offer.term_s) - start_s
+            within_s = contract_held_s(model, s, t, k)
             pairs.append((var, offer.usd_per_hour * within_s / S_PER_H))
         model.terms.append(Term("contracts", d, s, None, expr(pairs)))
     if site.facility_usd_per_kw_month is not None:
@@ -178,23 +195,47 @@ def add_site_opening_terms(model: Model) -> None:
             model.terms.append(Term("site_opening", d, None, None, expr(pairs)))
 
 
+def cpu_server_running_usd_per_s(model: Model, d: str) -> float:
+    """What one CPU-only server at site d costs a second while in service, bought or owned:
+    energy at nameplate (power_w / 1000 · PUE · usd_per_kwh / 3600) + maintenance (capex ·
+    maintenance_fraction_per_year / year) + facility (facility_usd_per_kw_month · power_w /
+    1000 / month); a figure not given is not charged (the plan's left_out says so)."""
+    site = model.scenario.topology.site(d)
+    assert site.cpu_servers is not None
+    spec = model.scenario.catalog.system(site.cpu_servers.system)
+    usd = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / S_PER_H
+    if spec.maintenance_fraction_per_year:
+        usd += spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
+    if site.facility_usd_per_kw_month is not None:
+        usd += site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
+    return usd
+
+
+def cpu_server_capital_usd(model: Model, system: str, t: int) -> float:
+    """Capital one CPU-only server ordered at t recovers inside the horizon, its network and
+    storage share included: recovered_capex_usd · (1 + network_storage_capex_fraction)."""
+    share = model.scenario.catalog.system(system).network_storage_capex_fraction or 0.0
+    return recovered_capex_usd(model, system, t) * (1 + share)
+
+
 def add_cpu_server_terms(model: Model) -> None:
-    """CPU-only servers: owned ones powered for the horizon; each bought one its recovered
-    capex plus energy while it serves inside the horizon; rented ones their rent per period."""
+    """CPU-only servers: owned ones' running costs (energy, maintenance, facility) for the
+    horizon; each bought one its recovered capex with its network and storage share, plus its
+    running costs while it serves inside the horizon; rented ones their rent per period."""
     scenario = model.scenario
-    horizon_h = scenario.data.economics.horizon_s / S_PER_H
+    horizon_s = scenario.data.economics.horizon_s
     for d in model.sites:
         site = scenario.topology.site(d)
         cpu = site.cpu_servers
         if cpu is None:
             continue
         system = scenario.catalog.system(cpu.system)
-        per_h = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
+        per_s = cpu_server_running_usd_per_s(model, d)
         pairs = [
             (
                 var,
-                recovered_capex_usd(model, cpu.system, t)
-                + per_h * service_s(model, cpu.system, t) / S_PER_H,
+                cpu_server_capital_usd(model, cpu.system, t)
+                + per_s * service_s(model, cpu.system, t),
             )
             for (d2, t), var in model.cpu_buy.items()
             if d2 == d
@@ -205,7 +246,7 @@ def add_cpu_server_terms(model: Model) -> None:
             for (d2, t), var in model.cpu_rent.items()
             if d2 == d
         ]
-        cost = expr(pairs, per_h * horizon_h * cpu.owned)
+        cost = expr(pairs, per_s * horizon_s * cpu.owned)
         model.terms.append(Term("cpu_servers", d, cpu.system, None, cost))
 
 
@@ -325,14 +366,13 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
 
 def _contracts_by_period(model: Model, value: Value, add: Add) -> None:
     """q · usd_per_hour · hours of its term inside each period."""
-    horizon_s = model.scenario.data.economics.horizon_s
     for (_, s, t0, k), var in model.contract.items():
         units = value(var)
         if not units:
             continue
         offer = model.scenario.catalog.system(s).contracts[k]
         a = model.calendar[t0].start_s
-        b = min(horizon_s, a + offer.term_s)
+        b = a + contract_held_s(model, s, t0, k)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             add("contracts", t.index, units * offer.usd_per_hour * within / S_PER_H)
@@ -362,14 +402,16 @@ def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Ad
 
 
 def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
-    """CPU-only servers as add_cpu_server_terms charges them, per period: owned ones' energy,
-    bought ones' capital recovery and energy while in service, rented ones' rent."""
+    """CPU-only servers as add_cpu_server_terms charges them, per period: owned ones' running
+    costs, bought ones' capital recovery (component cpu_capital: the cash flow's capital
+    charge, as the accelerated units' capex) and running costs while in service, rented ones'
+    rent."""
     site = model.scenario.topology.site(d)
     cpu = site.cpu_servers
     if cpu is None:
         return
     system = model.scenario.catalog.system(cpu.system)
-    per_s = system.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / S_PER_H
+    per_s = cpu_server_running_usd_per_s(model, d)
     for t in model.calendar:
         add("cpu_servers", t.index, cpu.owned * per_s * t.length_s)
         if (d, t.index) in model.cpu_rent:
@@ -381,10 +423,11 @@ def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
             continue
         a, b = _service_window(model, cpu.system, t0)
         service = service_s(model, cpu.system, t0)
-        capital = recovered_capex_usd(model, cpu.system, t0) / service if service > 0 else 0.0
+        capital = cpu_server_capital_usd(model, cpu.system, t0) / service if service > 0 else 0.0
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
-            add("cpu_servers", t.index, units * (capital + per_s) * within)
+            add("cpu_capital", t.index, units * capital * within)
+            add("cpu_servers", t.index, units * per_s * within)
 
 
 def _links_by_period(model: Model, value: Value, add: Add) -> None:
