@@ -203,17 +203,30 @@ def test_hybrid_fsdp_across_two_sites_carries_two_gradient_volumes_a_step(
     assert math.isclose(link.traffic_bytes_per_s, expected, rel_tol=1e-6)
 
 
+MULTI_SITE_MESSAGE = "layout fsdp 8 shards over every dp x cp rank, and allow_multi_site ("
 BAD = [
     Case(
         "pretrain-multi-site-fully-sharded",
         sc(
             "workloads:\n",
-            "workloads:\n  pre:  " + MARK + "\n    kind: pretrain\n    model: llama-3.1-8b\n"
+            "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
             "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
-            "    allow_multi_site: true\n    layout: {tp: 1, dp: 8, fsdp: 8}\n",
+            f"    allow_multi_site: true\n    layout: {{tp: 1, dp: 8, fsdp: 8}}  {MARK}\n",
         ),
-        path="workloads.pre",
-        message="layout fsdp 8 shards over every dp x cp rank, and allow_multi_site",
+        path="workloads.pre.layout.fsdp",
+        message=MULTI_SITE_MESSAGE,
+    ),
+    Case(
+        "pretrain-multi-site-fully-sharded-block",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            "    allow_multi_site: true\n    layout:\n      tp: 1\n      dp: 4\n      cp: 2\n"
+            f"      fsdp: 8  {MARK}\n",
+        ),
+        path="workloads.pre.layout.fsdp",
+        message=MULTI_SITE_MESSAGE,
     ),
 ]
 
@@ -222,12 +235,32 @@ BAD = [
 def test_bad_multi_site_fsdp_is_reported_with_file_line_and_field(
     tmp_path: Path, capsys, case: Case
 ) -> None:
+    """On the layout's fsdp line (the field to change: a hybrid group), the message naming the
+    allow_multi_site line too (the other way out)."""
     path = write_case(tmp_path, case)
     code = cli.main(["validate", str(path)])
     out, err = capsys.readouterr()
     assert code == 1, err
     assert "Traceback" not in out + err
     assert_reported(err, case.file, expected_line(tmp_path, case), case.path, case.message)
+    text = path.read_text().splitlines()
+    flag = next(i for i, line in enumerate(text, 1) if "allow_multi_site: true" in line)
+    assert f"allow_multi_site (workloads.pre.allow_multi_site, line {flag}) lets" in err
+    assert "1 problem in the input" in err, err  # that one
+
+
+def test_a_hybrid_group_over_sites_is_valid_input(tmp_path: Path, capsys) -> None:
+    """fsdp below dp x cp with allow_multi_site, and fsdp = dp x cp without it: no problem."""
+    base = (
+        "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
+        "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+    )
+    for extra in (
+        "    allow_multi_site: true\n    layout: {tp: 1, dp: 8, fsdp: 4}\n",
+        "    layout: {tp: 1, dp: 8, fsdp: 8}\n",
+    ):
+        path = write_case(tmp_path, Case("ok", sc("workloads:\n", base + extra)))
+        assert cli.main(["validate", str(path)]) == 0, capsys.readouterr().err
 
 
 def test_the_routed_copies_sort_runs_on_the_expert_tp_groups_gathered_copies() -> None:

@@ -4,7 +4,7 @@ goodput.py hold the physics), its own LP variables and constraint families, in o
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -295,22 +295,8 @@ class PretrainSpec(Strict):
     @model_validator(mode="after")
     def _tokens_xor_ratio(self) -> PretrainSpec:
         start_before_deadline(self.start_s, self.deadline_s)
-        lay = self.layout
-        if (
-            self.allow_multi_site
-            and lay is not None
-            and lay.fsdp
-            and lay.dp is not None
-            and lay.fsdp == lay.dp * lay.cp
-        ):
-            raise ValueError(
-                f"layout fsdp {lay.fsdp} shards over every dp x cp rank, and allow_multi_site "
-                "lets the job span sites: its per-layer gathers and reduce-scatters would cross "
-                "the inter-site links (3 parameter volumes a micro-batch against data "
-                "parallelism's 2 a step); pin a hybrid group, fsdp dividing dp x cp and below "
-                "it (the shard group inside a site, its replicas across sites), or leave "
-                "allow_multi_site off"
-            )
+        # a fully sharded layout with allow_multi_site: multi_site_layout_problems (on the
+        # layout.fsdp line, which a model validator cannot point at)
         if self.target is not None:
             _check_sizing(self)
             return self
@@ -517,6 +503,38 @@ def layout_model_problems(workloads: dict[str, object], catalog: Catalog) -> lis
             why = expert_parallel_problem(layout, experts) or fsdp_problem(layout, experts)
         if why:
             out.append((loc, why))
+    return out
+
+
+def multi_site_layout_problems(
+    workloads: dict[str, object], where: Callable[[Loc], str] | None = None
+) -> list[tuple[Loc, str]]:
+    """Pretraining runs that may span sites (allow_multi_site) with a pinned fully sharded
+    layout (fsdp = dp x cp, dp given), as (loc, message) on the layout's `fsdp` field: the shard
+    group would stretch over the sites, its per-layer gathers and reduce-scatters over the
+    inter-site links (training.multi_site_fsdp_problem refuses the layout at any size; this
+    names the field where dp is pinned, so the size is known before the run is rated).
+    `where(loc)`: how the message names the allow_multi_site line (file:line)."""
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        if not isinstance(spec, PretrainSpec) or not spec.allow_multi_site:
+            continue
+        lay = spec.layout
+        if lay is None or not lay.fsdp or lay.dp is None or lay.fsdp != lay.dp * lay.cp:
+            continue
+        flag: Loc = ("workloads", name, "allow_multi_site")
+        at = f" ({where(flag)})" if where is not None else ""
+        out.append(
+            (
+                ("workloads", name, "layout", "fsdp"),
+                f"layout fsdp {lay.fsdp} shards over every dp x cp rank, and allow_multi_site"
+                f"{at} lets the job span sites: its per-layer gathers and reduce-scatters would "
+                "cross the inter-site links (3 parameter volumes a micro-batch against data "
+                "parallelism's 2 a step); pin a hybrid group, fsdp dividing dp x cp and below "
+                "it (the shard group inside a site, its replicas across sites), or leave "
+                "allow_multi_site off",
+            )
+        )
     return out
 
 
