@@ -872,6 +872,60 @@ def rerate_notes(jobs: list[PretrainJobRow]) -> list[str]:
     ]
 
 
+def split_group_notes(plan: Plan, scenario: object) -> list[str]:
+    """The plan's left_out lines on multi-site runs (allow_multi_site) with a pinned hybrid FSDP
+    group that the plan's split over sites cannot hold whole inside each site. The shard group
+    is `fsdp` DP x CP ranks at each tensor and pipeline position, G = tp x pp x fsdp
+    accelerators (one copy of the weights, sharded); the step model and the inter-site traffic
+    assume every group inside a site, its replicas across sites (multi_site_fsdp_problem), but
+    the LP splits a run's units over sites freely. Per LP period, the site d it runs at holds at
+    most floor(units in service at d x accelerators a unit / G) whole groups; where their sum is
+    below the groups its average units need, ceil(sum_d allocation_d x accelerators a unit / G),
+    the rest straddle sites (their per-layer gathers and reduce-scatters over the inter-site
+    links, which the rate does not price): stated with the figures."""
+    catalog = scenario.catalog  # type: ignore[attr-defined]
+    workloads = dict(scenario.data.workloads)  # type: ignore[attr-defined]
+    held = in_service(plan)
+    runs: dict[tuple[str, str, str, int], dict[str, float]] = {}
+    for a in plan.allocations:
+        spec = workloads.get(a.workload)
+        if not isinstance(spec, PretrainSpec) or not spec.allow_multi_site:
+            continue
+        lay = spec.layout
+        if lay is None or not lay.fsdp:
+            continue
+        sites = runs.setdefault((a.workload, a.role, a.system, a.period), {})
+        sites[a.datacenter] = sites.get(a.datacenter, 0.0) + a.units
+    out = []
+    for (workload, role, system, period), sites in sorted(runs.items()):
+        lay = workloads[workload].layout
+        per_unit = catalog.system(system).accelerators
+        group = lay.tp * lay.pp * lay.fsdp
+        used = {d: u for d, u in sorted(sites.items()) if u > PLACED_WHOLE_TOL}
+        if len(used) < 2:
+            continue  # on one site: every group inside it
+        need = math.ceil(sum(used.values()) * per_unit / group - PLACED_WHOLE_TOL)
+        units = {d: math.floor(held.get((d, system, period), 0.0) + PLACED_WHOLE_TOL) for d in used}
+        whole = {d: units[d] * per_unit // group for d in used}
+        if sum(whole.values()) >= need:
+            continue
+        group_units = group / per_unit
+        where = ", ".join(
+            f"{d} {used[d]:,.2f} ({units[d]:,} in service, {whole[d]:,} whole groups)" for d in used
+        )
+        out.append(
+            f"{workload}/{role} on {system}, LP period {period}: its hybrid FSDP group (fsdp "
+            f"{lay.fsdp} DP x CP ranks at TP{lay.tp} x PP{lay.pp}: {group:,} accelerators, "
+            f"{group_units:,.4g} units) does not fit whole in each site's share of the run: "
+            f"its units on average at {where}; {sum(whole.values()):,} whole groups against "
+            f"the {need:,} its {sum(used.values()):,.2f} units need, so a group spans sites, its "
+            "per-layer gathers and reduce-scatters over the inter-site links, which its rate "
+            "and the inter-site traffic do not price (the LP splits a run's units over sites "
+            "without holding whole groups a site)"
+        )
+    return out
+
+
 def job_lines(plan: Plan) -> list[str]:
     """The report's lines on each pretraining run's rated, rate and placed jobs."""
     if not plan.pretrain_jobs:
