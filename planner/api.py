@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from fleetcore.errors import ConfigError, InfeasibleError, Problem
 from planner.demand.types import WorkloadDemand
 from planner.kinds import demands_for
-from planner.kinds.pretrain import RERATE_SOLVES, placed_jobs, rerate_notes, rerated
+from planner.kinds.pretrain import (
+    RERATE_SOLVES,
+    placed_jobs,
+    rerate_notes,
+    rerated,
+    split_group_notes,
+)
 from planner.lp.build import build, thaw
 from planner.lp.linear import LinearProblem
 from planner.lp.solve import solve_model
@@ -77,7 +83,7 @@ def solve(
         )
         if not relax and any(d.pretrain is not None for d in work):
             plan.pretrain_jobs = jobs
-            plan.left_out = plan.left_out + rerate_notes(jobs)
+            plan.left_out = plan.left_out + rerate_notes(jobs) + split_group_notes(plan, scenario)
         solved = time.perf_counter()
         plan.checks = verify(plan, scenario, work)
     finally:

@@ -1,7 +1,8 @@
 """A self-contained HTML report of a plan (`planner plan --html FILE`): one file, no external
 assets, no scripts. Inline CSS, charts as inline SVG drawn here (cost by workload with idle in
 grey; facility power by site and system against each site's cap), then the tables: decision,
-fleet, build schedule, model sizing (when the plan chooses the model), serving placement,
+fleet, build schedule, pretraining jobs (each run's rated, rate and placed jobs), model sizing
+(when the plan chooses the model), serving placement,
 power, costs, binding limits and shadow prices, what is left out, and
 the verification statement. Every figure is the plan's (the JSON's), formatted as in the text
 report.
@@ -19,6 +20,7 @@ from planner.capacity_chart import capacity_svg
 from planner.decision import decision, summary_lines
 from planner.plan import Plan
 from planner.report import cash_flow_table
+from planner.rows import PretrainJobRow
 
 IDLE_GREY = "#b0b0b0"
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#af7aa1"]
@@ -57,6 +59,7 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
         power_chart(plan),
         _fleet_table(plan),
         _schedule_table(plan),
+        _pretrain_jobs_html(plan),
         _sizing_html(plan),
         _serving_html(plan),
         "<h2>Power (IT x PUE against each site's cap)</h2>",
@@ -395,6 +398,60 @@ def _cash_flow_table(plan: Plan) -> str:
         "recovered while units serve, rent, contracts, energy, ...; the periods add up to the "
         "total); cash is capex paid plus every charge but the capital charge.</p>"
     )
+
+
+def _pretrain_jobs_html(plan: Plan) -> str:
+    """Pretraining jobs (whole-unit plans with pretraining: plan.pretrain_jobs), the figures of
+    the text report's section (planner/kinds/pretrain.py job_lines): the job rated before the
+    solve and its rate, the rate used and the job it was derived for, the job the plan placed
+    the run on and the layout search's rate there (and its difference from the rate used), the
+    status and the solves."""
+    if not plan.pretrain_jobs:
+        return ""
+    rows = [
+        [
+            f"{j.workload}/{j.role}",
+            j.system,
+            f"{j.rated_accelerators:,}",
+            f"{j.rated_rate_per_unit_s:.4g}",
+            f"{j.rate_job_accelerators:,}",
+            f"{j.rate_per_unit_s:.4g}",
+            f"{j.placed_accelerators:,}",
+            f"{j.placed_units:,}",
+            f"{j.placed_rate_per_unit_s:.4g}",
+            f"{_placed_vs_used(j):+.2%}",
+            j.status,
+            f"{j.solves:,}",
+        ]
+        for j in plan.pretrain_jobs
+    ]
+    headers = [
+        "run",
+        "system",
+        "rated (accelerators)",
+        "rated rate (FLOP/s per unit)",
+        "rate's job (accelerators)",
+        "rate used (FLOP/s per unit)",
+        "placed (accelerators)",
+        "placed (units)",
+        "placed rate (FLOP/s per unit)",
+        "placed vs used",
+    ]
+    return (
+        "<h2>Pretraining jobs</h2>"
+        + _table([*headers, "status", "solves"], rows, "pretrain-jobs")
+        + '<p class="note">Rated: the job its window needs, rated before the solve; rate used: '
+        "the rate the plan's allocations use and the job it was derived for; placed: the whole "
+        "units the plan runs it on in its lowest-rated period, and the layout search's rate "
+        "there. Status: as rated (the rate's job), consistent (another job, its rate within "
+        "the re-rating tolerance), conservative (rated higher there), not converged (lower, "
+        "stated under Left out).</p>"
+    )
+
+
+def _placed_vs_used(job: PretrainJobRow) -> float:
+    """The placed job's rate over the rate used, - 1 (0 for a rate of 0), as job_lines."""
+    return job.placed_rate_per_unit_s / job.rate_per_unit_s - 1 if job.rate_per_unit_s else 0.0
 
 
 def _sizing_html(plan: Plan) -> str:

@@ -24,7 +24,11 @@ from fleetcore.yamlio import MAX_DEPTH, Doc, Loc, load_yaml, merge, parse_value,
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
 from planner.kinds import Workload, check_workload_refs
-from planner.kinds.pretrain import layout_model_problems, sizing_problems
+from planner.kinds.pretrain import (
+    layout_model_problems,
+    multi_site_layout_problems,
+    sizing_problems,
+)
 from planner.kinds.rl import generator_problems
 from topologies.builder import (
     Topology,
@@ -201,6 +205,16 @@ def load_scenario(
         )
     data = validate(ScenarioData, doc)
     problems: list[Problem] = []
+
+    def line_of(loc: Loc) -> str:
+        """`path, line N` (its file named when not the scenario's own: an overlay's line)."""
+        file, line, path = doc.where(loc)
+        if line is None:
+            return path
+        return f"{path}, line {line}" if file == doc.file else f"{path}, {file}:{line}"
+
+    multi = multi_site_layout_problems(dict(data.workloads), line_of)
+    problems.extend(doc.problem(loc, message) for loc, message in multi)
     base_dir = Path(file).parent
     catalog_files = [
         _relative(_base_dir(doc, ("catalog", i), base_dir), f) for i, f in enumerate(data.catalog)

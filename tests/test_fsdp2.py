@@ -203,17 +203,91 @@ def test_hybrid_fsdp_across_two_sites_carries_two_gradient_volumes_a_step(
     assert math.isclose(link.traffic_bytes_per_s, expected, rel_tol=1e-6)
 
 
+def _hybrid_over(tmp_path: Path, caps: tuple[str, str], name: str) -> planner.Scenario:
+    """Llama 3.1 8B, 1T tokens in 30 days, pinned TP1 x DP48 with FSDP over 16 (a group of 2
+    hgx-h100 servers, 3 replicas), over two sites whose power caps bound their servers."""
+    pt = {
+        "kind": "pretrain",
+        "model": "llama-3.1-8b",
+        "tokens": "1T",
+        "deadline": "30 days",
+        "goodput": 0.9,
+        "global_batch_tokens": "4M",
+        "allow_multi_site": True,
+        "layout": {"tp": 1, "dp": 48, "fsdp": 16},
+    }
+    sites = {
+        d: {**site({"hgx-h100": {"max_units": 10}}), "power_cap": cap}
+        for d, cap in zip("ab", caps, strict=True)
+    }
+    link = {"a": "a", "b": "b", "capacity": "400 Gbps", "latency": "5 ms", "cost_usd_per_tb": 0}
+    return planner.load_scenario(
+        write_scenario(tmp_path, sites, {"pt": pt}, links=[link], name=name)
+    )
+
+
+@pytest.mark.parametrize(
+    ("caps", "stated"),
+    [(("31 kW", "31 kW"), True), (("51 kW", "11 kW"), True), (("41 kW", "21 kW"), False)],
+)
+def test_a_split_that_cannot_hold_whole_fsdp_groups_a_site_is_stated(
+    tmp_path: Path, caps: tuple[str, str], stated: bool
+) -> None:
+    """Review22: the LP splits a multi-site run's units over sites without holding whole hybrid
+    FSDP groups a site. 5.47 units of work (6 servers, 48 GPUs = 3 groups of 16 = 2 servers):
+    sites of at most 3 + 3 servers (31 kW / 10.2 kW) hold 1 + 1 whole groups, 5 + 1 servers
+    hold 2 + 0: a group spans the sites, stated under Left out with those figures; 4 + 2 servers
+    hold 2 + 1, nothing to state."""
+    sc_ = _hybrid_over(tmp_path, caps, "split-" + "-".join(c.split()[0] for c in caps))
+    need = total_need(by_name(sc_)["pt"], "hgx-h100")
+    assert 5 < need < 6
+    plan = planner.solve(sc_)
+    lines = [x for x in plan.left_out if "hybrid FSDP group" in x]
+    per_unit, group = 8, 16
+    avg = {a.datacenter: a.units for a in plan.allocations}
+    held = {f.datacenter: int(round(f.units)) for f in plan.fleet if f.system == "hgx-h100"}
+    caps_units = {
+        d: math.floor(float(c.split()[0]) / 10.2) for d, c in zip("ab", caps, strict=True)
+    }
+    assert all(held[d] <= caps_units[d] for d in held)
+    whole = {d: held[d] * per_unit // group for d in avg}
+    groups = math.ceil(sum(avg.values()) * per_unit / group - 1e-9)
+    assert groups == 3 and (sum(whole.values()) < groups) == stated, (held, avg)
+    if not stated:
+        assert lines == []
+        return
+    (line,) = lines
+    assert line.startswith("pt/pretrain on hgx-h100, LP period 0: its hybrid FSDP group (fsdp 16")
+    assert "16 accelerators, 2 units" in line
+    for d in sorted(avg):
+        assert f"{d} {avg[d]:,.2f} ({held[d]} in service, {whole[d]} whole groups)" in line
+    assert f"{sum(whole.values())} whole groups against the 3 its {sum(avg.values()):,.2f}" in line
+
+
+MULTI_SITE_MESSAGE = "layout fsdp 8 shards over every dp x cp rank, and allow_multi_site ("
 BAD = [
     Case(
         "pretrain-multi-site-fully-sharded",
         sc(
             "workloads:\n",
-            "workloads:\n  pre:  " + MARK + "\n    kind: pretrain\n    model: llama-3.1-8b\n"
+            "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
             "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
-            "    allow_multi_site: true\n    layout: {tp: 1, dp: 8, fsdp: 8}\n",
+            f"    allow_multi_site: true\n    layout: {{tp: 1, dp: 8, fsdp: 8}}  {MARK}\n",
         ),
-        path="workloads.pre",
-        message="layout fsdp 8 shards over every dp x cp rank, and allow_multi_site",
+        path="workloads.pre.layout.fsdp",
+        message=MULTI_SITE_MESSAGE,
+    ),
+    Case(
+        "pretrain-multi-site-fully-sharded-block",
+        sc(
+            "workloads:\n",
+            "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
+            "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+            "    allow_multi_site: true\n    layout:\n      tp: 1\n      dp: 4\n      cp: 2\n"
+            f"      fsdp: 8  {MARK}\n",
+        ),
+        path="workloads.pre.layout.fsdp",
+        message=MULTI_SITE_MESSAGE,
     ),
 ]
 
@@ -222,12 +296,32 @@ BAD = [
 def test_bad_multi_site_fsdp_is_reported_with_file_line_and_field(
     tmp_path: Path, capsys, case: Case
 ) -> None:
+    """On the layout's fsdp line (the field to change: a hybrid group), the message naming the
+    allow_multi_site line too (the other way out)."""
     path = write_case(tmp_path, case)
     code = cli.main(["validate", str(path)])
     out, err = capsys.readouterr()
     assert code == 1, err
     assert "Traceback" not in out + err
     assert_reported(err, case.file, expected_line(tmp_path, case), case.path, case.message)
+    text = path.read_text().splitlines()
+    flag = next(i for i, line in enumerate(text, 1) if "allow_multi_site: true" in line)
+    assert f"allow_multi_site (workloads.pre.allow_multi_site, line {flag}) lets" in err
+    assert "1 problem in the input" in err, err  # that one
+
+
+def test_a_hybrid_group_over_sites_is_valid_input(tmp_path: Path, capsys) -> None:
+    """fsdp below dp x cp with allow_multi_site, and fsdp = dp x cp without it: no problem."""
+    base = (
+        "workloads:\n  pre:\n    kind: pretrain\n    model: llama-3.1-8b\n"
+        "    tokens: 1T\n    deadline: 90 days\n    global_batch_tokens: 4M\n"
+    )
+    for extra in (
+        "    allow_multi_site: true\n    layout: {tp: 1, dp: 8, fsdp: 4}\n",
+        "    layout: {tp: 1, dp: 8, fsdp: 8}\n",
+    ):
+        path = write_case(tmp_path, Case("ok", sc("workloads:\n", base + extra)))
+        assert cli.main(["validate", str(path)]) == 0, capsys.readouterr().err
 
 
 def test_the_routed_copies_sort_runs_on_the_expert_tp_groups_gathered_copies() -> None:

@@ -4,7 +4,7 @@ goodput.py hold the physics), its own LP variables and constraint families, in o
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -295,22 +295,8 @@ class PretrainSpec(Strict):
     @model_validator(mode="after")
     def _tokens_xor_ratio(self) -> PretrainSpec:
         start_before_deadline(self.start_s, self.deadline_s)
-        lay = self.layout
-        if (
-            self.allow_multi_site
-            and lay is not None
-            and lay.fsdp
-            and lay.dp is not None
-            and lay.fsdp == lay.dp * lay.cp
-        ):
-            raise ValueError(
-                f"layout fsdp {lay.fsdp} shards over every dp x cp rank, and allow_multi_site "
-                "lets the job span sites: its per-layer gathers and reduce-scatters would cross "
-                "the inter-site links (3 parameter volumes a micro-batch against data "
-                "parallelism's 2 a step); pin a hybrid group, fsdp dividing dp x cp and below "
-                "it (the shard group inside a site, its replicas across sites), or leave "
-                "allow_multi_site off"
-            )
+        # a fully sharded layout with allow_multi_site: multi_site_layout_problems (on the
+        # layout.fsdp line, which a model validator cannot point at)
         if self.target is not None:
             _check_sizing(self)
             return self
@@ -517,6 +503,38 @@ def layout_model_problems(workloads: dict[str, object], catalog: Catalog) -> lis
             why = expert_parallel_problem(layout, experts) or fsdp_problem(layout, experts)
         if why:
             out.append((loc, why))
+    return out
+
+
+def multi_site_layout_problems(
+    workloads: dict[str, object], where: Callable[[Loc], str] | None = None
+) -> list[tuple[Loc, str]]:
+    """Pretraining runs that may span sites (allow_multi_site) with a pinned fully sharded
+    layout (fsdp = dp x cp, dp given), as (loc, message) on the layout's `fsdp` field: the shard
+    group would stretch over the sites, its per-layer gathers and reduce-scatters over the
+    inter-site links (training.multi_site_fsdp_problem refuses the layout at any size; this
+    names the field where dp is pinned, so the size is known before the run is rated).
+    `where(loc)`: how the message names the allow_multi_site line (file:line)."""
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        if not isinstance(spec, PretrainSpec) or not spec.allow_multi_site:
+            continue
+        lay = spec.layout
+        if lay is None or not lay.fsdp or lay.dp is None or lay.fsdp != lay.dp * lay.cp:
+            continue
+        flag: Loc = ("workloads", name, "allow_multi_site")
+        at = f" ({where(flag)})" if where is not None else ""
+        out.append(
+            (
+                ("workloads", name, "layout", "fsdp"),
+                f"layout fsdp {lay.fsdp} shards over every dp x cp rank, and allow_multi_site"
+                f"{at} lets the job span sites: its per-layer gathers and reduce-scatters would "
+                "cross the inter-site links (3 parameter volumes a micro-batch against data "
+                "parallelism's 2 a step); pin a hybrid group, fsdp dividing dp x cp and below "
+                "it (the shard group inside a site, its replicas across sites), or leave "
+                "allow_multi_site off",
+            )
+        )
     return out
 
 
@@ -852,6 +870,60 @@ def rerate_notes(jobs: list[PretrainJobRow]) -> list[str]:
         for j in jobs
         if j.status == "not converged"
     ]
+
+
+def split_group_notes(plan: Plan, scenario: object) -> list[str]:
+    """The plan's left_out lines on multi-site runs (allow_multi_site) with a pinned hybrid FSDP
+    group that the plan's split over sites cannot hold whole inside each site. The shard group
+    is `fsdp` DP x CP ranks at each tensor and pipeline position, G = tp x pp x fsdp
+    accelerators (one copy of the weights, sharded); the step model and the inter-site traffic
+    assume every group inside a site, its replicas across sites (multi_site_fsdp_problem), but
+    the LP splits a run's units over sites freely. Per LP period, the site d it runs at holds at
+    most floor(units in service at d x accelerators a unit / G) whole groups; where their sum is
+    below the groups its average units need, ceil(sum_d allocation_d x accelerators a unit / G),
+    the rest straddle sites (their per-layer gathers and reduce-scatters over the inter-site
+    links, which the rate does not price): stated with the figures."""
+    catalog = scenario.catalog  # type: ignore[attr-defined]
+    workloads = dict(scenario.data.workloads)  # type: ignore[attr-defined]
+    held = in_service(plan)
+    runs: dict[tuple[str, str, str, int], dict[str, float]] = {}
+    for a in plan.allocations:
+        spec = workloads.get(a.workload)
+        if not isinstance(spec, PretrainSpec) or not spec.allow_multi_site:
+            continue
+        lay = spec.layout
+        if lay is None or not lay.fsdp:
+            continue
+        sites = runs.setdefault((a.workload, a.role, a.system, a.period), {})
+        sites[a.datacenter] = sites.get(a.datacenter, 0.0) + a.units
+    out = []
+    for (workload, role, system, period), sites in sorted(runs.items()):
+        lay = workloads[workload].layout
+        per_unit = catalog.system(system).accelerators
+        group = lay.tp * lay.pp * lay.fsdp
+        used = {d: u for d, u in sorted(sites.items()) if u > PLACED_WHOLE_TOL}
+        if len(used) < 2:
+            continue  # on one site: every group inside it
+        need = math.ceil(sum(used.values()) * per_unit / group - PLACED_WHOLE_TOL)
+        units = {d: math.floor(held.get((d, system, period), 0.0) + PLACED_WHOLE_TOL) for d in used}
+        whole = {d: units[d] * per_unit // group for d in used}
+        if sum(whole.values()) >= need:
+            continue
+        group_units = group / per_unit
+        where = ", ".join(
+            f"{d} {used[d]:,.2f} ({units[d]:,} in service, {whole[d]:,} whole groups)" for d in used
+        )
+        out.append(
+            f"{workload}/{role} on {system}, LP period {period}: its hybrid FSDP group (fsdp "
+            f"{lay.fsdp} DP x CP ranks at TP{lay.tp} x PP{lay.pp}: {group:,} accelerators, "
+            f"{group_units:,.4g} units) does not fit whole in each site's share of the run: "
+            f"its units on average at {where}; {sum(whole.values()):,} whole groups against "
+            f"the {need:,} its {sum(used.values()):,.2f} units need, so a group spans sites, its "
+            "per-layer gathers and reduce-scatters over the inter-site links, which its rate "
+            "and the inter-site traffic do not price (the LP splits a run's units over sites "
+            "without holding whole groups a site)"
+        )
+    return out
 
 
 def job_lines(plan: Plan) -> list[str]:
