@@ -200,8 +200,13 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
                 _scale_matrix(prob.solverModel)
                 run_started = time.perf_counter()
                 highs = prob.solverModel
-                if not (can_race(highs, solver.mip) and race(highs)):
+                raced = None
+                if can_race(highs, solver.mip) and not model.scenario.data.solver.reproducible:
+                    raced = race(highs)
+                if raced is None:
                     solver.callSolver(prob)
+                else:
+                    model.solver_notes.append(RACED_NOTE.format(method=raced))
                 model.solver_run_s += time.perf_counter() - run_started
                 _read_highs(model, solver)
             else:
@@ -212,6 +217,15 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
     except pulp.PulpSolverError as exc:
         raise SolverError(f"the solver failed: {exc}") from None
     return outcome(model.prob), time.perf_counter() - started
+
+
+# The plan's solver_notes when the relaxation was raced (solver.reproducible: false).
+RACED_NOTE = (
+    "the LP relaxation was raced, dual simplex against interior point (solver.reproducible: "
+    "false), and {method} finished first: where the optimum is not unique, a plan of the same "
+    "cost may differ from run to run; solver.reproducible: true (the default) gives the same "
+    "plan on every run"
+)
 
 
 # HiGHS calls costs above this "excessively large" (its log suggests scaling the objective).
