@@ -147,3 +147,33 @@ def test_a_raced_plan_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     assert note in plan.solver_notes
     assert "solver.reproducible: true" in note and "may differ from run to run" in note
     assert "solver_notes" in plan.to_dict()
+
+
+class _StoppedHighs:
+    """A HiGHS model whose last run ended at a limit (no clock read: the status is set)."""
+
+    def __init__(self, status: object) -> None:
+        self.status = status
+
+    def getModelStatus(self) -> object:  # noqa: N802 - highspy's name
+        return self.status
+
+
+@pytest.mark.parametrize(
+    ("status", "noted"),
+    [("kTimeLimit", True), ("kInterrupt", True), ("kOptimal", False), ("kIterationLimit", False)],
+)
+def test_a_plan_a_time_limit_stopped_says_so(status: str, noted: bool) -> None:
+    """A plan ("feasible") from a run solver.time_limit stopped depends on where the clock
+    stopped it: its solver_notes say so, once; other plans get no such note."""
+    import types
+
+    import highspy
+
+    highs = _StoppedHighs(getattr(highspy.HighsModelStatus, status))
+    model = types.SimpleNamespace(prob=types.SimpleNamespace(solverModel=highs), solver_notes=[])
+    for _ in range(2):
+        solve_module._check_mip(model, solve_module.INCUMBENT, "highs", 30.0, "choose")  # type: ignore[arg-type]
+    note = solve_module.TIME_LIMIT_NOTE.format(limit=30.0)
+    assert model.solver_notes == ([note] if noted else [])
+    assert "30 s" in note

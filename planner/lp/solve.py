@@ -1207,10 +1207,31 @@ def _check_relaxation(
     raise _trouble("LP relaxation", TIME_LIMIT if how == INCUMBENT else how, time_limit_s)
 
 
+# The plan's solver_notes when solver.time_limit stopped the run that gave it (`_check_mip`):
+# the one dependence on the clock a scenario can ask for (README "Plan JSON").
+TIME_LIMIT_NOTE = (
+    "solver.time_limit ({limit:g} s) stopped the solve: this plan is the best it had then, and "
+    "a run at another load may stop elsewhere with another plan; a limit the solve does not "
+    "reach gives the same plan on every run"
+)
+
+
+def _stopped_by_clock(highs: Any) -> bool:
+    """Whether HiGHS's last run ended at its time limit or at `_stop_at`'s deadline."""
+    import highspy
+
+    status = highs.getModelStatus()
+    return status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt)
+
+
 def _check_mip(model: Model, how: str, solver: str, time_limit_s: float, method: str) -> None:
     """Only a proven or feasible MIP solution goes on. The relaxation can split a one-site job or
     a unit across sites; the whole-unit, one-site plan cannot: an infeasible MIP (HiGHS's
     infeasible, CBC's "Integer infeasible") is diagnosed with the integer model itself."""
+    if how == INCUMBENT and solver == "highs" and _stopped_by_clock(model.prob.solverModel):
+        note = TIME_LIMIT_NOTE.format(limit=time_limit_s)
+        if note not in model.solver_notes:
+            model.solver_notes.append(note)
     if how in (OPTIMAL, INCUMBENT):
         return
     if how == INFEASIBLE:
