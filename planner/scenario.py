@@ -108,7 +108,13 @@ MAX_PERIODS = 1000
 
 
 class SolverOptions(Strict):
-    """How the LP is solved. Defaults follow ../shared/DESIGN.md measurements."""
+    """How the LP is solved. Defaults follow ../shared/DESIGN.md measurements. `reproducible`
+    (default true): the same input gives the same plan, byte for byte, on every run, whatever
+    the machine's load; false lets a large LP relaxation on the full path (150,000 columns and
+    up) race dual simplex against interior point and keep the first to finish (faster where
+    simplex stalls; the plan may then be another of the same cost from run to run, and its
+    solver_notes say so). A `time_limit` that stops a solve is a dependence on the clock the
+    scenario asks for: the plan is then "feasible" and may differ run to run."""
 
     solver: Literal["highs", "cbc"] = "highs"
     mip_gap: float = Field(0.01, ge=0, le=1)
@@ -135,6 +141,14 @@ class SolverOptions(Strict):
     # time_limit, when that misses the gap or fails (the cheaper plan kept, proven against the
     # higher of the two bounds: planner/lp/solve.py `solve_model`).
     bound: Literal["auto", "full"] = "auto"
+    # true: the same input gives the same plan, byte for byte, on every run (README "Plan
+    # JSON"): nothing the solve decides depends on the machine's load. false: a large LP
+    # relaxation on the full path (150,000 columns and up, method choose: planner/lp/race.py)
+    # is solved by dual simplex and interior point at once and the first to finish is kept:
+    # faster where simplex stalls (155 s -> 58 s at 50 sites x 20 quarters), but where the
+    # optimum is not unique the plan may be another of the same cost from run to run (its
+    # solver_notes say so when the race ran).
+    reproducible: bool = True
 
 
 class ScenarioData(Strict):

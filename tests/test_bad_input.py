@@ -162,6 +162,12 @@ CASES = [
         message="'auto' or 'full'",
     ),
     Case(
+        "solver-reproducible-not-boolean",
+        sc("overrides:\n", f"solver:\n  reproducible: sometimes  {MARK}\noverrides:\n"),
+        path="solver.reproducible",
+        message="valid boolean",
+    ),
+    Case(
         "headroom-unknown-domain",
         sc(
             "    tokens_per_s_per_user: 30\n",

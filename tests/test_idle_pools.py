@@ -126,11 +126,12 @@ def test_after_an_interior_point_relaxation_the_idle_pools_are_fixed_by_simplex(
 def test_a_resolve_past_its_simplex_budget_goes_by_interior_point(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """With no time for simplex (WARM_SHARE 0) each re-solve after the interior point
-    relaxation is solved by interior point instead, to the same plan; HiGHS's time limit is
-    the scenario's again after each."""
+    """With no simplex iterations to spend (a budget of 0) each re-solve after the interior
+    point relaxation is solved by interior point instead, to the same plan; HiGHS's time limit
+    is the scenario's throughout."""
     path, x, _ = _capped(tmp_path)
-    monkeypatch.setattr(incumbent, "WARM_SHARE", 0.0)
+    monkeypatch.setattr(incumbent, "WARM_ITERATIONS_PER_ROW", 0.0)
+    monkeypatch.setattr(incumbent, "WARM_MIN_ITERATIONS", 0)
     runs: list[tuple[str, float]] = []
     timed_run = incumbent._timed_run
 

@@ -64,9 +64,25 @@ RESERVE_ROUNDS = 16
 # Units `_RowCheck.trim` may take off rounded-up counts before it gives up (37 at the 20-site
 # power-capped bench at 2.879x; each unit costs one pass over the matrix).
 TRIM_UNITS = 2000
-# Share of the relaxation's own time a re-solve after an interior-point relaxation may spend in
-# simplex from the last basis before interior point solves it instead (`_resolve`).
-WARM_SHARE = 0.1
+# Simplex iterations a re-solve after an interior-point relaxation may take from the last basis
+# before interior point solves it instead (`_resolve`), per row of the LP: a cold dual simplex
+# solve of the fleet benches' LPs takes 0.7-0.95 iterations a row (README "Speed": 33.5-45.6k
+# iterations at 47,948 rows), and a warm re-solve past a few percent of that is one interior
+# point does better. 1,752 iterations at 58,398 rows (50 sites x 5 systems x 24 months), about
+# what the earlier budget of a tenth of the relaxation's wall time allowed there (1,767
+# iterations in 5.7 s CPU, one run). An iteration count, not seconds: a budget in seconds ended
+# where the machine's load put it, so which re-solves simplex finished, and so which of
+# equal-cost vertices the plan took, depended on the load (session 22: 2 of 15 runs of that
+# fleet gave another plan of the same cost).
+WARM_ITERATIONS_PER_ROW = 0.03
+# The least budget (a small LP's re-solves from the basis take tens of pivots).
+WARM_MIN_ITERATIONS = 1_000
+# Simplex iterations one interior point iteration of a re-solve is counted as (`_work`): at 50
+# sites x 5 systems x 24 months a re-solve's interior point run took 43 iterations and a
+# 477-iteration crossover in 1.06 s CPU (the restricted LP, its fixed columns presolved away),
+# ~22 ms an interior point iteration, where a warm simplex iteration took 2.5-3.2 ms: ~8-9, 10
+# rounded (one run, README "Speed").
+IPM_ITERATION_SIMPLEX = 10
 
 
 class Bounds:
@@ -173,15 +189,16 @@ def _resolve(model: Model) -> None:
     """Re-solve the HiGHS model in place with its method. After an interior-point relaxation
     (method "ipm", planner/lp/solve.py `_choose_method`), HiGHS's presolve first checks the
     restricted LP for infeasibility (~0.2 s at 369k columns; the basis is kept), then simplex
-    runs from the last basis for at most `model.warm_budget_s` (WARM_SHARE of the relaxation's
-    own time, then at most the last interior point re-solve's), and interior point only if that
-    stops short of an answer. Interior point starts cold: at 369k columns (100 sites) each
-    re-solve cost 15-31 s even where the crossover after it needed 0-249 iterations, and the
-    rounded plan's re-solves 163 s in all; simplex from the basis re-solves most of them in
-    0.2-4 s (README "Speed"). From LARGE_COLUMNS columns the presolve check runs before a
-    simplex re-solve too: at 50 sites x 20 quarters, from a raced relaxation's interior point
-    vertex (planner/lp/race.py), simplex took 42.5 s to prove the pretraining site's first try
-    infeasible."""
+    runs from the last basis for at most `model.warm_budget_iterations` simplex iterations
+    (`warm_budget`, then at most the last interior point re-solve's work: `_work`), and
+    interior point only if that stops short of an answer. Interior point starts cold: at 369k columns (100 sites) each re-solve cost 15-31 s even where the crossover after
+    it needed 0-249 iterations, and the rounded plan's re-solves 163 s in all; simplex from the
+    basis re-solves most of them in 0.2-4 s (README "Speed"). The budget is an iteration count
+    so that which re-solves simplex answers, and so the vertex taken, is the same on every run
+    whatever the machine's load (a budget in seconds was not: README "Plan JSON"). From
+    LARGE_COLUMNS columns the presolve check runs before a simplex re-solve too: at 50 sites x
+    20 quarters, from a raced relaxation's interior point vertex (planner/lp/race.py), simplex
+    took 42.5 s to prove the pretraining site's first try infeasible."""
     import highspy
 
     highs = model.prob.solverModel
@@ -199,26 +216,45 @@ def _resolve(model: Model) -> None:
     if not ipm:
         _timed_run(model)
         return
-    # HiGHS's clock runs over all its runs on the model: the budget ends this run, if the
-    # scenario's own limit does not end it first (an interrupt callback would leave HiGHS's
-    # interrupt flag set for the runs after it).
-    if model.warm_budget_s > 0:
-        limit = highs.getOptionValue("time_limit")[1]
-        highs.setOptionValue("time_limit", min(limit, highs.getRunTime() + model.warm_budget_s))
+    # HiGHS counts simplex_iteration_limit per run (its time_limit stays the scenario's, over
+    # all its runs on the model: a limit the user set, which ends the plan "feasible").
+    if model.warm_budget_iterations > 0:
+        limit = highs.getOptionValue("simplex_iteration_limit")[1]
+        highs.setOptionValue("simplex_iteration_limit", model.warm_budget_iterations)
         highs.setOptionValue("solver", "simplex")
         try:
             _timed_run(model)
         finally:
-            highs.setOptionValue("time_limit", limit)
+            highs.setOptionValue("simplex_iteration_limit", limit)
             highs.setOptionValue("solver", "ipm")
         answered = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible)
         if highs.getModelStatus() in answered:
             return
-    started = time.perf_counter()
     _timed_run(model)
-    # Simplex past what an interior point re-solve costs is time lost: at 24 months one took
+    # Simplex past what an interior point re-solve costs is work lost: at 24 months one took
     # 4.1 s after 11 s of simplex (README "Speed").
-    model.warm_budget_s = min(model.warm_budget_s, time.perf_counter() - started)
+    model.warm_budget_iterations = min(
+        model.warm_budget_iterations, max(WARM_MIN_ITERATIONS, _work(highs))
+    )
+
+
+def _work(highs: Any) -> int:
+    """The last run's work in simplex iterations: its simplex and crossover iterations, and
+    IPM_ITERATION_SIMPLEX for each interior point iteration. Counted, not timed: the same on
+    every run of the same model."""
+    info = highs.getInfo()
+    return (
+        max(0, info.simplex_iteration_count)
+        + max(0, info.crossover_iteration_count)
+        + IPM_ITERATION_SIMPLEX * max(0, info.ipm_iteration_count)
+    )
+
+
+def warm_budget(highs: Any) -> int:
+    """The simplex iterations a re-solve after the relaxation may take before interior point
+    solves it (`_resolve`): WARM_ITERATIONS_PER_ROW of the LP's rows, at least
+    WARM_MIN_ITERATIONS. From the model's size alone: the same on every run."""
+    return max(WARM_MIN_ITERATIONS, math.ceil(WARM_ITERATIONS_PER_ROW * highs.getNumRow()))
 
 
 def _timed_run(model: Model) -> None:
@@ -689,7 +725,7 @@ def find_start(model: Model, accept_usd: float | None = None, keep: bool = False
     if not wanted(model):
         return None
     highs = model.prob.solverModel
-    model.warm_budget_s = WARM_SHARE * model.solver_run_s  # the relaxation's time, so far
+    model.warm_budget_iterations = warm_budget(highs)  # from the LP's rows
     bounds = Bounds(model)
     basis = highs.getBasis()
     integers = [var.index for var in model.prob.variables() if var.cat == pulp.LpInteger]

@@ -317,9 +317,9 @@ class Model:
     _u_by_pool: dict[Pool, list[tuple[UKey, Var]]] | None = None  # u in declaration order
     _u_by_role_period: dict[tuple[str, str, int], list[tuple[str, str, Period, Var]]] | None = None
     solver_run_s: float = 0.0  # wall time inside HiGHS's run, summed over solves
-    # Seconds a re-solve of the rounded plan may spend in simplex before interior point
-    # (planner/lp/incumbent.py `_resolve`; set from the relaxation's time by find_start).
-    warm_budget_s: float = 0.0
+    # Simplex iterations a re-solve of the rounded plan may take before interior point
+    # (planner/lp/incumbent.py `_resolve`; set from the relaxation's work by find_start).
+    warm_budget_iterations: int = 0
     # The relaxed aggregated LP's answer when the plan's bound came from it
     # (planner/lp/solve.py `_solve_fast`: a planner/lp/aggregate.py RelaxedBound), else None.
     fast_bound: Any = None

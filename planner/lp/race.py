@@ -9,7 +9,10 @@ beforehand which method wins, and the machine has two cores: each method runs in
 (HiGHS is run with one thread), the parent waits for the first optimal basis, stops the other
 child, sets the basis in its own HiGHS model and runs simplex from it (an optimal basis: a few
 iterations, 0.3 s at 174k columns). The result is the LP's optimum either way; which vertex
-is taken when the optimum is not unique may differ from a plain run.
+is taken when the optimum is not unique may differ from a plain run, and from one race to the
+next (the winner depends on the machine's load): so the race runs only where the scenario
+sets solver.reproducible: false (planner/lp/solve.py `_run`, which notes it in the plan's
+solver_notes).
 
 A child that ends without an optimal basis (a time limit, an infeasible or unbounded LP, an
 error) does not win; when neither does, or a child cannot be forked, the parent solves the LP
@@ -35,7 +38,8 @@ METHODS = ("simplex", "ipm")
 
 
 def can_race(highs: Any, mip: bool) -> bool:
-    """Whether to race this run: an LP (no MIP) of RACE_COLUMNS columns or more that HiGHS would
+    """Whether this run may be raced (with solver.reproducible: false, `_run` checks): an LP
+    (no MIP) of RACE_COLUMNS columns or more that HiGHS would
     solve by its own choice (simplex: neither the scenario's solver.method nor the interior
     point of planner/lp/solve.py `_choose_method` from IPM_COLUMNS columns, where interior point
     alone is kept: a simplex child would not win there and would hold memory), with fork()."""

@@ -200,8 +200,13 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
                 _scale_matrix(prob.solverModel)
                 run_started = time.perf_counter()
                 highs = prob.solverModel
-                if not (can_race(highs, solver.mip) and race(highs)):
+                raced = None
+                if can_race(highs, solver.mip) and not model.scenario.data.solver.reproducible:
+                    raced = race(highs)
+                if raced is None:
                     solver.callSolver(prob)
+                else:
+                    model.solver_notes.append(RACED_NOTE.format(method=raced))
                 model.solver_run_s += time.perf_counter() - run_started
                 _read_highs(model, solver)
             else:
@@ -212,6 +217,15 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
     except pulp.PulpSolverError as exc:
         raise SolverError(f"the solver failed: {exc}") from None
     return outcome(model.prob), time.perf_counter() - started
+
+
+# The plan's solver_notes when the relaxation was raced (solver.reproducible: false).
+RACED_NOTE = (
+    "the LP relaxation was raced, dual simplex against interior point (solver.reproducible: "
+    "false), and {method} finished first: where the optimum is not unique, a plan of the same "
+    "cost may differ from run to run; solver.reproducible: true (the default) gives the same "
+    "plan on every run"
+)
 
 
 # HiGHS calls costs above this "excessively large" (its log suggests scaling the objective).
@@ -1193,10 +1207,31 @@ def _check_relaxation(
     raise _trouble("LP relaxation", TIME_LIMIT if how == INCUMBENT else how, time_limit_s)
 
 
+# The plan's solver_notes when solver.time_limit stopped the run that gave it (`_check_mip`):
+# the one dependence on the clock a scenario can ask for (README "Plan JSON").
+TIME_LIMIT_NOTE = (
+    "solver.time_limit ({limit:g} s) stopped the solve: this plan is the best it had then, and "
+    "a run at another load may stop elsewhere with another plan; a limit the solve does not "
+    "reach gives the same plan on every run"
+)
+
+
+def _stopped_by_clock(highs: Any) -> bool:
+    """Whether HiGHS's last run ended at its time limit or at `_stop_at`'s deadline."""
+    import highspy
+
+    status = highs.getModelStatus()
+    return status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt)
+
+
 def _check_mip(model: Model, how: str, solver: str, time_limit_s: float, method: str) -> None:
     """Only a proven or feasible MIP solution goes on. The relaxation can split a one-site job or
     a unit across sites; the whole-unit, one-site plan cannot: an infeasible MIP (HiGHS's
     infeasible, CBC's "Integer infeasible") is diagnosed with the integer model itself."""
+    if how == INCUMBENT and solver == "highs" and _stopped_by_clock(model.prob.solverModel):
+        note = TIME_LIMIT_NOTE.format(limit=time_limit_s)
+        if note not in model.solver_notes:
+            model.solver_notes.append(note)
     if how in (OPTIMAL, INCUMBENT):
         return
     if how == INFEASIBLE:
