@@ -20,6 +20,7 @@ from planner.demand.types import WorkloadDemand
 from planner.kinds import demands_for
 from planner.kinds.pretrain import (
     RERATE_SOLVES,
+    held_to_rated,
     placed_jobs,
     rerate_notes,
     rerated,
@@ -107,15 +108,54 @@ def _solve_rerated(
     options: Any,
     save_model: str | Path | None,
 ) -> tuple[Plan, list[WorkloadDemand], list[PretrainJobRow], float, float]:
-    """Build, solve and read the plan; then (whole-unit plans) rate every pretraining run at the
-    job the plan places it on (planner/kinds/pretrain.py placed_jobs) and, while one's rate
-    there lies more than RERATE_TOL below the rate the plan used, re-solve with that rate, at
-    most RERATE_SOLVES solves in all; a re-solve that finds no plan keeps the one before, its
-    optimistic runs stated as not converged. Returns the plan, the demands it was solved with,
-    its PretrainJobRows and the build and solve seconds."""
-    work = previous = rated
+    """Build, solve and read the plan, re-rated (_rerate_loop). Where that re-rated a run LOWER
+    because the plan squeezed it onto more units than its rate's job (the LP's rate does not
+    fall with the units, so which squeeze the first solve picks is the solver's arbitrary
+    choice: frontier-3y's HiGHS and CBC plans were 1.07% apart), the plan is also solved with
+    each such run held to at most its rated job on that system (Role.max_units, row
+    `ratedjob`: per LP period its units summed over sites), from the pre-solve rates and
+    re-rated as well; the cheaper of the two plans is kept (a tie: the held one). A held model
+    that finds no plan (a genuine squeeze: the window needs more units) keeps the re-rated
+    plan. Returns the plan, the demands it was solved with, its PretrainJobRows and the build
+    and solve seconds (of every solve)."""
+    plan, work, jobs, build_s, solve_s, squeezed = _rerate_loop(
+        scenario, rated, rated, relax, options, save_model
+    )
+    if relax or not squeezed:
+        return plan, work, jobs, build_s, solve_s
+    try:
+        alt = _rerate_loop(
+            scenario, held_to_rated(rated, squeezed, scenario), rated, relax, options, None
+        )
+    except InfeasibleError:
+        return plan, work, jobs, build_s, solve_s
+    build_s, solve_s = build_s + alt[3], solve_s + alt[4]
+    if alt[0].total_cost_usd <= plan.total_cost_usd:
+        return alt[0], alt[1], alt[2], build_s, solve_s
+    return plan, work, jobs, build_s, solve_s
+
+
+def _rerate_loop(
+    scenario: Scenario,
+    start: list[WorkloadDemand],
+    rated: list[WorkloadDemand],
+    relax: bool,
+    options: Any,
+    save_model: str | Path | None,
+) -> tuple[
+    Plan, list[WorkloadDemand], list[PretrainJobRow], float, float, set[tuple[str, str, str]]
+]:
+    """Build, solve and read the plan from the demands `start`; then (whole-unit plans) rate
+    every pretraining run at the job the plan places it on (planner/kinds/pretrain.py
+    placed_jobs) and, while one's rate there lies more than RERATE_TOL below the rate the plan
+    used, re-solve with that rate, at most RERATE_SOLVES solves in all; a re-solve that finds no
+    plan keeps the one before, its optimistic runs stated as not converged. Returns the plan,
+    the demands it was solved with, its PretrainJobRows, the build and solve seconds and the
+    (workload, role, system) of every run re-rated lower because squeezed onto more units."""
+    work = previous = start
     plan: Plan | None = None
     jobs: list[PretrainJobRow] = []
+    squeezed: set[tuple[str, str, str]] = set()
     build_s = solve_s = 0.0
     for solves in range(1, RERATE_SOLVES + 1):
         t0 = time.perf_counter()
@@ -136,18 +176,23 @@ def _solve_rerated(
             if plan is None:
                 raise
             # the re-rated runs cannot be placed: keep the plan before, saying so
-            return plan, previous, _not_converged(jobs), build_s + t1 - t0, solve_s
+            return plan, previous, _not_converged(jobs), build_s + t1 - t0, solve_s, squeezed
         build_s += t1 - t0
         solve_s += time.perf_counter() - t1
         plan = read_plan(model, stats, relaxed=relax)
         if relax:
-            return plan, work, [], build_s, solve_s
+            return plan, work, [], build_s, solve_s, squeezed
         jobs = placed_jobs(plan, scenario, work, rated, solves, solves == RERATE_SOLVES)
         if not any(j.status == "optimistic" for j in jobs):
             break
+        squeezed |= {
+            (j.workload, j.role, j.system)
+            for j in jobs
+            if j.status == "optimistic" and j.placed_accelerators > j.rate_job_accelerators
+        }
         previous, work = work, rerated(work, jobs, scenario, plan)
     assert plan is not None
-    return plan, work, jobs, build_s, solve_s
+    return plan, work, jobs, build_s, solve_s, squeezed
 
 
 def _not_converged(jobs: list[PretrainJobRow]) -> list[PretrainJobRow]:

@@ -364,7 +364,10 @@ class PretrainJobRow:
     the rate's job, which runs each period for the share of it the plan gives; `consistent`:
     another job, its rate within RERATE_TOL of the rate used; `conservative`: the placed job's
     rate is higher than the rate used by more than that;
-    `not converged`: lower by more than that after the last re-solve, stated in left_out)"""
+    `held to its rated job`: the plan that held the run to at most its rated job's units, where
+    a plan that squeezed it onto more was re-rated lower and cost more, planner/api.py
+    _solve_rerated; `not converged`: lower by more than that after the last re-solve, stated
+    in left_out)"""
 
     workload: str
     role: str

@@ -952,11 +952,14 @@ def check_placed_rate(ctx: Context) -> list[str]:
     the job it runs on in each LP period is the rate's job where the pool holds that many units
     in service, else the whole units in service, at least ceil(units) (period_jobs); the
     lowest-rated of them (binding_job) is the record's placed job, with the search's rate there; that rate >= the rate used x (1 - RERATE_TOL)
-    unless the record says `not converged` and left_out states it (a plan with no
+    unless the record says `not converged` and left_out states it; a run held to its rated job
+    (Role.max_units on its system) says so (or `not converged`), and a record that says `held
+    to its rated job` runs on at most its rate's job's units in every period (a plan with no
     pretrain_jobs at all, null: one read from the solver without re-rating, planner.solve's
     never, is not checked)"""
     from planner.demand.pretrain import pretrain_rate_at
     from planner.kinds.pretrain import (
+        HELD,
         NAME,
         RERATE_TOL,
         binding_job,
@@ -1026,6 +1029,12 @@ def check_placed_rate(ctx: Context) -> list[str]:
             )
         elif not short and job.status == "not converged":
             out.append(f"{where}: record says not converged, its placed job's rate holds")
+        cap = math.ceil(job.rate_job_accelerators / per_unit)
+        if system in role.max_units and job.status not in (HELD, "not converged"):
+            out.append(f"{where}: held to its rated job on {system}, the record says {job.status}")
+        elif job.status == HELD and any(u > cap + WHOLE_TOL for u in units.values()):
+            top = max(units.values())
+            out.append(f"{where}: record says held to its {cap:,}-unit job, runs on {top:.6g}")
     return out
 
 

@@ -286,3 +286,66 @@ def test_rerate_tol_is_above_one_idle_unit_of_a_large_job() -> None:
     more = pretrain_rate_at(spec, sc.catalog, "gb200-nvl72", 129 * 72)  # type: ignore[arg-type]
     assert math.isclose(more.per_unit_s, rated.per_unit_s * 128 / 129, rel_tol=1e-9)
     assert 1 - 128 / 129 > RERATE_TOL > 1 / 12_135
+
+
+def test_a_squeeze_by_indifference_is_undone_by_holding_the_rated_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rented by the quarter, no lead time: a unit-quarter costs the same in either quarter, so
+    the LP (one rate per system, whatever the job) is indifferent between running the run on
+    its rated 15 units for both quarters and squeezing it onto ~2x that in one. The first solve
+    squeezes it (the solver's arbitrary choice), the re-rating lowers its rate and the plan costs
+    more; the plan held to at most the rated job's 15 units a quarter costs
+    ceil(FLOPs / (rated rate x quarter)) unit-quarters of rent, and is kept."""
+    import planner.api
+
+    loops: list[tuple[Any, ...]] = []
+    inner = planner.api._rerate_loop
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        out = inner(*args, **kwargs)
+        loops.append(out)
+        return out
+
+    monkeypatch.setattr(planner.api, "_rerate_loop", spy)
+    sc = scenario(
+        tmp_path,
+        {"a": site({SYSTEM: {"max_units": 1000}}, price=0.0)},
+        {"pt": JOB},
+        {"horizon": "182.5 days", "period": "1 quarter", "pricing": "rental"},
+        name="indifferent",
+    )
+    role = by_name(sc)["pt"].roles[0]
+    rated = role.rates[SYSTEM]
+    assert rated.job_accelerators == 15 * PER_UNIT
+    assert math.isclose(rated.per_unit_s, step_rate(sc, 15 * PER_UNIT), rel_tol=1e-9)
+    unit_quarters = math.ceil(role.amount / (rated.per_unit_s * QUARTER_S))
+    assert unit_quarters <= 2 * 15  # the rated job meets the window in two quarters
+    plan = planner.solve(sc)
+    # the first plan squeezed the run onto more than its rated job and was re-rated lower...
+    (squeezed, _, (first,), *_), (held, held_work, *_) = loops
+    assert first.rate_job_accelerators > 15 * PER_UNIT
+    assert first.rate_per_unit_s < rated.per_unit_s * (1 - RERATE_TOL)
+    assert squeezed.total_cost_usd > held.total_cost_usd
+    # ...the held plan is kept: at most 15 units a quarter, at the rated rate, its cost the
+    # rented unit-quarters the rated rate needs
+    assert plan is held
+    (job,) = plan.pretrain_jobs or []
+    assert job.status == "held to its rated job"
+    assert job.rate_per_unit_s == rated.per_unit_s
+    assert job.rate_job_accelerators == job.placed_accelerators == 15 * PER_UNIT
+    per_quarter: dict[int, float] = {}
+    for a in plan.allocations:
+        per_quarter[a.period] = per_quarter.get(a.period, 0.0) + a.units
+    assert max(per_quarter.values()) <= 15 + 1e-6
+    assert all("held to at most the 15 units" in a.rate_derivation for a in plan.allocations)
+    rent = sc.catalog.system(SYSTEM).rental_usd_per_hour
+    assert math.isclose(plan.total_cost_usd, unit_quarters * rent * QUARTER_S / 3600, rel_tol=1e-9)
+    assert "placed_rate" in plan.checks
+    assert check_plan(plan, sc, held_work)["placed_rate"] == []
+    # the verifier: a held run's record must say so, and a record saying so must hold the job
+    plan.pretrain_jobs = [dataclasses.replace(job, status="as rated")]
+    assert check_plan(plan, sc, held_work)["placed_rate"]
+    plan.pretrain_jobs = [dataclasses.replace(job, rate_job_accelerators=14 * PER_UNIT)]
+    found = check_plan(plan, sc, held_work)["placed_rate"]
+    assert any("held to its 14-unit job" in x for x in found)

@@ -693,6 +693,15 @@ def job_status(placed: int, rate_job: int, placed_rate: float, used: float, last
     return "not converged" if last else "optimistic"
 
 
+HELD = "held to its rated job"
+
+
+def held_status(status: str, held: bool) -> str:
+    """A run held to at most its rated job (Role.max_units on its system) whose placed job's
+    rate holds is `held to its rated job` (planner/api.py _solve_rerated)."""
+    return HELD if held and status in ("as rated", "consistent", "conservative") else status
+
+
 def in_service(plan: Plan) -> dict[tuple[str, str, int], float]:
     """Units in service per (datacenter, system, LP period), from the plan's schedule (an LP
     period lies in the calendar period it starts in)."""
@@ -785,12 +794,15 @@ def placed_jobs(
                     placed_accelerators=placed * per_unit,
                     placed_rate_per_unit_s=rates[placed],
                     solves=solves,
-                    status=job_status(
-                        placed * per_unit,
-                        used.job_accelerators,
-                        rates[placed],
-                        used.per_unit_s,
-                        last,
+                    status=held_status(
+                        job_status(
+                            placed * per_unit,
+                            used.job_accelerators,
+                            rates[placed],
+                            used.per_unit_s,
+                            last,
+                        ),
+                        system in role.max_units,
                     ),
                 )
             )
@@ -852,6 +864,37 @@ def rerated(
                     rates={**role.rates, job.system: kept},
                     min_units={**role.min_units, job.system: held},
                 )
+            roles.append(role)
+        out.append(replace(demand, roles=roles) if roles != demand.roles else demand)
+    return out
+
+
+def held_to_rated(
+    rated: list[WorkloadDemand], squeezed: set[tuple[str, str, str]], scenario: object
+) -> list[WorkloadDemand]:
+    """The pre-solve demands with each (workload, role, system) in `squeezed` held to at most
+    the units of the job its rate was derived for on that system (Role.max_units, LP row
+    `ratedjob`), its rate's reason saying so: the alternative planner/api.py _solve_rerated
+    weighs against the plan that squeezed the run onto more units and was re-rated lower."""
+    catalog = scenario.catalog  # type: ignore[attr-defined]
+    out = []
+    for demand in rated:
+        roles = []
+        for role in demand.roles:
+            caps = {s: 0 for w, r, s in squeezed if (w, r) == (demand.name, role.name)}
+            if caps:
+                rates = dict(role.rates)
+                for s in sorted(caps):
+                    used = role.rates[s]
+                    caps[s] = math.ceil(used.job_accelerators / catalog.system(s).accelerators)
+                    note = (
+                        f"held to at most the {caps[s]:,} units of the job it is rated for (a "
+                        "plan that ran it on more was re-rated lower): "
+                    )
+                    rates[s] = Rate(
+                        used.per_unit_s, note + used.reason, used.caveat, used.job_accelerators
+                    )
+                role = replace(role, rates=rates, max_units={**role.max_units, **caps})
             roles.append(role)
         out.append(replace(demand, roles=roles) if roles != demand.roles else demand)
     return out

@@ -496,6 +496,25 @@ def completing_roles(demand: WorkloadDemand) -> list[Role]:
     return [r for r in demand.roles if r.placement != "with_generation" and r.amount > 0]
 
 
+@family("ratedjob", "workload:role:system:period")
+def add_ratedjob(model: Model) -> None:
+    """sum_d u[w,r,d,s,p] <= max_units[r,s] in every period p   (a pretraining run held to at
+    most the units of the job its rate was derived for: re-rating's alternative to a plan that
+    squeezed it onto more units, planner/api.py _solve_rerated)"""
+    for demand in model.demands:
+        for role in demand.roles:
+            if not role.max_units:
+                continue
+            cells: dict[tuple[str, int], list[Var]] = {}
+            for _d, s, period, var in model.u_of_role(demand.name, role.name, None):
+                if s in role.max_units:
+                    cells.setdefault((s, period.index), []).append(var)
+            for (s, p), xs in sorted(cells.items()):
+                cap = float(role.max_units[s])
+                entity = (demand.name, role.name, s, f"p{p}")
+                model.row("ratedjob", entity, [(v, 1.0) for v in xs], "<=", cap)
+
+
 @family("complete", "workload:role:period")
 def add_complete(model: Model) -> None:
     """sum_{d,s,p' <= p} u[w,r,d,s,p'] · rate[r,s] · len_p' / amount_r >= done[w,p] for each
