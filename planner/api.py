@@ -108,31 +108,110 @@ def _solve_rerated(
     options: Any,
     save_model: str | Path | None,
 ) -> tuple[Plan, list[WorkloadDemand], list[PretrainJobRow], float, float]:
-    """Build, solve and read the plan, re-rated (_rerate_loop). Where that re-rated a run LOWER
-    because the plan squeezed it onto more units than its rate's job (the LP's rate does not
-    fall with the units, so which squeeze the first solve picks is the solver's arbitrary
-    choice: frontier-3y's HiGHS and CBC plans were 1.07% apart), the plan is also solved with
-    each such run held to at most its rated job on that system (Role.max_units, row
-    `ratedjob`: per LP period its units summed over sites), from the pre-solve rates and
-    re-rated as well; the cheaper of the two plans is kept (a tie: the held one). A held model
-    that finds no plan (a genuine squeeze: the window needs more units) keeps the re-rated
-    plan. Returns the plan, the demands it was solved with, its PretrainJobRows and the build
-    and solve seconds (of every solve)."""
-    plan, work, jobs, build_s, solve_s, squeezed = _rerate_loop(
-        scenario, rated, rated, relax, options, save_model
-    )
-    if relax or not squeezed:
-        return plan, work, jobs, build_s, solve_s
-    try:
-        alt = _rerate_loop(
-            scenario, held_to_rated(rated, squeezed, scenario), rated, relax, options, None
+    """Build, solve and read the plan, re-rated (_rerate_loop). Where a solve squeezed a run
+    onto more units than its rate's job (the LP's rate does not fall with the units, so which
+    squeeze a solve picks is the solver's arbitrary choice: frontier-3y's HiGHS and CBC plans
+    were 1.07% apart), the plan is also solved with each such run held to at most its rated job
+    on that system (Role.max_units, row `ratedjob`: per LP period its units summed over sites),
+    from the pre-solve rates and re-rated as well; the cheaper of the two plans is kept (a tie:
+    the held one). The held plan is solved as soon as a solve squeezes a run: when its cost is
+    within the gap target of that solve's proven bound, no re-rated plan can be cheaper by more
+    than the target (a re-rated model only lowers rates, so its optimum is at least that
+    bound) and none is solved. A held model that finds no plan (a genuine squeeze: the window
+    needs more units) keeps the re-rated plan. Returns the plan, the demands it was solved
+    with, its PretrainJobRows and the build and solve seconds (of every solve)."""
+    loop = _rerate_loop(scenario, rated, rated, relax, options, save_model, stop_on_squeeze=True)
+    build_s, solve_s = loop.build_s, loop.solve_s
+    held: _Loop | None = None
+    if not relax and loop.stopped:
+        held = _held(scenario, rated, loop.squeezed, relax, options)
+        if held is not None:
+            build_s, solve_s = build_s + held.build_s, solve_s + held.solve_s
+            if _within_gap(held, loop, options.mip_gap):
+                return held.plan, held.work, held.jobs, build_s, solve_s
+        loop = _rerate_loop(
+            scenario,
+            loop.work,
+            rated,
+            relax,
+            options,
+            None,
+            resume=loop,
+            held=held,
         )
-    except InfeasibleError:
-        return plan, work, jobs, build_s, solve_s
-    build_s, solve_s = build_s + alt[3], solve_s + alt[4]
-    if alt[0].total_cost_usd <= plan.total_cost_usd:
-        return alt[0], alt[1], alt[2], build_s, solve_s
-    return plan, work, jobs, build_s, solve_s
+        build_s, solve_s = build_s + loop.build_s, solve_s + loop.solve_s
+        if loop.held_wins:
+            assert held is not None
+            return held.plan, held.work, held.jobs, build_s, solve_s
+        if held is None or loop.squeezed - held.squeezed:  # hold every run squeezed
+            more = _held(scenario, rated, loop.squeezed, relax, options)
+            if more is not None:
+                build_s, solve_s = build_s + more.build_s, solve_s + more.solve_s
+                if held is None or more.plan.total_cost_usd <= held.plan.total_cost_usd:
+                    held = more
+    if held is not None and held.plan.total_cost_usd <= loop.plan.total_cost_usd:
+        return held.plan, held.work, held.jobs, build_s, solve_s
+    return loop.plan, loop.work, loop.jobs, build_s, solve_s
+
+
+def _within_gap(held: _Loop, loop: _Loop, gap: float) -> bool:
+    """Whether the held plan costs at most the gap target over the bound proven for `loop`'s
+    last model: a re-rated model after it only lowers rates, so its optimum is at least that
+    bound, and no re-rated plan can be cheaper than the held one by more than the target."""
+    bound = loop.plan.lower_bound_usd
+    cost = held.plan.total_cost_usd
+    return bound is not None and cost - bound <= gap * cost
+
+
+def _held(
+    scenario: Scenario,
+    rated: list[WorkloadDemand],
+    squeezed: set[tuple[str, str, str]],
+    relax: bool,
+    options: Any,
+) -> _Loop | None:
+    """The plan with the `squeezed` runs held to their rated jobs (held_to_rated), re-rated;
+    where that plan squeezes another run, solved again with it held too (at most once a run).
+    Its `squeezed` is the runs held. None when a held model has no plan."""
+    hold = set(squeezed)
+    while True:
+        try:
+            out = _rerate_loop(
+                scenario,
+                held_to_rated(rated, hold, scenario),
+                rated,
+                relax,
+                options,
+                None,
+                stop_on_squeeze=True,
+            )
+        except InfeasibleError:
+            return None
+        if not out.stopped:
+            return dataclasses.replace(out, squeezed=hold)
+        if out.squeezed <= hold:  # a held run cannot pass its job: re-rate as any plan
+            out = _rerate_loop(scenario, out.work, rated, relax, options, None, resume=out)
+            return dataclasses.replace(out, squeezed=hold)
+        hold |= out.squeezed
+
+
+@dataclasses.dataclass
+class _Loop:
+    """Where a _rerate_loop ended: its plan, the demands it was solved with, its
+    PretrainJobRows, the solves so far, the runs it re-rated lower because squeezed onto more
+    units ((workload, role, system)), the demands its last re-rating came from (kept when a
+    re-solve finds no plan), its build and solve seconds and whether it stopped at a squeeze."""
+
+    plan: Plan
+    work: list[WorkloadDemand]
+    jobs: list[PretrainJobRow]
+    solves: int
+    squeezed: set[tuple[str, str, str]]
+    previous: list[WorkloadDemand]
+    build_s: float = 0.0
+    solve_s: float = 0.0
+    stopped: bool = False  # stop_on_squeeze ended it, before re-rating the squeezed runs
+    held_wins: bool = False  # it stopped (still optimistic) where the held plan is within the gap
 
 
 def _rerate_loop(
@@ -142,22 +221,28 @@ def _rerate_loop(
     relax: bool,
     options: Any,
     save_model: str | Path | None,
-) -> tuple[
-    Plan, list[WorkloadDemand], list[PretrainJobRow], float, float, set[tuple[str, str, str]]
-]:
+    resume: _Loop | None = None,
+    stop_on_squeeze: bool = False,
+    held: _Loop | None = None,
+) -> _Loop:
     """Build, solve and read the plan from the demands `start`; then (whole-unit plans) rate
     every pretraining run at the job the plan places it on (planner/kinds/pretrain.py
     placed_jobs) and, while one's rate there lies more than RERATE_TOL below the rate the plan
     used, re-solve with that rate, at most RERATE_SOLVES solves in all; a re-solve that finds no
-    plan keeps the one before, its optimistic runs stated as not converged. Returns the plan,
-    the demands it was solved with, its PretrainJobRows, the build and solve seconds and the
-    (workload, role, system) of every run re-rated lower because squeezed onto more units."""
-    work = previous = start
-    plan: Plan | None = None
-    jobs: list[PretrainJobRow] = []
-    squeezed: set[tuple[str, str, str]] = set()
+    plan keeps the one before, its optimistic runs stated as not converged. stop_on_squeeze:
+    return as soon as a solve squeezed a run onto more units than its rate's job (before
+    re-rating it); `resume` (such a stop) goes on from there: its demands re-rated first;
+    with `held` (the held plan, _held) it stops as soon as that plan is within the gap target
+    of a solve's proven bound (_within_gap): no later re-rated plan can beat it by more."""
+    if resume is not None:
+        plan: Plan | None = resume.plan
+        jobs, squeezed, first = resume.jobs, set(resume.squeezed), resume.solves + 1
+        previous, work = resume.work, rerated(resume.work, resume.jobs, scenario, resume.plan)
+    else:
+        plan, jobs, squeezed, first = None, [], set(), 1
+        previous = work = start
     build_s = solve_s = 0.0
-    for solves in range(1, RERATE_SOLVES + 1):
+    for solves in range(first, RERATE_SOLVES + 1):
         t0 = time.perf_counter()
         model = build(scenario, work)  # frozen out of the cycle collector until the thaw
         if save_model is not None:
@@ -176,23 +261,32 @@ def _rerate_loop(
             if plan is None:
                 raise
             # the re-rated runs cannot be placed: keep the plan before, saying so
-            return plan, previous, _not_converged(jobs), build_s + t1 - t0, solve_s, squeezed
+            return _Loop(
+                plan, previous, _not_converged(jobs), solves - 1, squeezed, previous,
+                build_s + t1 - t0, solve_s,
+            )  # fmt: skip
         build_s += t1 - t0
         solve_s += time.perf_counter() - t1
         plan = read_plan(model, stats, relaxed=relax)
         if relax:
-            return plan, work, [], build_s, solve_s, squeezed
+            return _Loop(plan, work, [], solves, squeezed, previous, build_s, solve_s)
         jobs = placed_jobs(plan, scenario, work, rated, solves, solves == RERATE_SOLVES)
         if not any(j.status == "optimistic" for j in jobs):
             break
-        squeezed |= {
+        done = _Loop(plan, work, jobs, solves, squeezed, previous, build_s, solve_s)
+        if held is not None and _within_gap(held, done, options.mip_gap):
+            return dataclasses.replace(done, held_wins=True)
+        now = {
             (j.workload, j.role, j.system)
             for j in jobs
             if j.status == "optimistic" and j.placed_accelerators > j.rate_job_accelerators
         }
+        squeezed |= now
+        if stop_on_squeeze and now and solves < RERATE_SOLVES:
+            return _Loop(plan, work, jobs, solves, squeezed, previous, build_s, solve_s, True)
         previous, work = work, rerated(work, jobs, scenario, plan)
     assert plan is not None
-    return plan, work, jobs, build_s, solve_s, squeezed
+    return _Loop(plan, work, jobs, solves, squeezed, previous, build_s, solve_s)
 
 
 def _not_converged(jobs: list[PretrainJobRow]) -> list[PretrainJobRow]:
