@@ -620,7 +620,10 @@ def test_mi350x_training_checks_take_the_sustained_clock() -> None:
         ),
     }
     cisco = "mlperf60-llama31-8b-fp4-mi350x-cisco-16gpu"  # no MI355X twin: below
-    assert {r for r, run in RUNS.items() if run["system"] == "mi350x-platform"} == {*pairs, cisco}
+    # v5.1's FP8 runs of AMD's earlier recipe (session mlperf5train): the FP8 twin below
+    fp8_v51 = {"mlperf51-llama31-8b-fp8-mi350x-8gpu", "mlperf51-llama31-8b-fp8-mi350x-cisco-8gpu"}
+    on_mi350x = {r for r, run in RUNS.items() if run["system"] == "mi350x-platform"}
+    assert on_mi350x == {*pairs, cisco, *fp8_v51}
     mi350x = CATALOG.accelerators["mi350x"]
     mi355x = CATALOG.accelerators["mi355x"]
     peak_ratio = mi350x.peak_flops["fp4"] / mi355x.peak_flops["fp4"]
@@ -1004,3 +1007,22 @@ def test_b300_nebius_pair_shows_the_two_sequence_shortfall_too() -> None:
     assert st2.micro_batch_s - st1.micro_batch_s == pytest.approx(0.2138, abs=0.0005)
     errors = [training.predict(r, CATALOG) / r["published"] - 1 for r in (one, two)]
     assert errors == pytest.approx([0.024, -0.108], abs=0.002)
+
+
+def test_mi350x_v51_fp8_check_keeps_the_mi355x_ratio() -> None:
+    # MLPerf Training v5.1 (session mlperf5train): AMD's FP8 Llama 3.1 8B recipe on MI350X and
+    # MI355X (same submitter, config_MI3x0X_1x8x1_8b.sh: GBS 32, MBS 2, FP8_PARAMS): the same
+    # peak-and-sustained-clock ratio as the v6.0 MXFP4 pairs holds in FP8, nothing fitted.
+    on_350 = RUNS["mlperf51-llama31-8b-fp8-mi350x-8gpu"]
+    on_355 = RUNS["mlperf51-llama31-8b-fp8-mi355x-8gpu"]
+    for key in ("model", "precision", "layout", "sequence_length", "global_batch_tokens"):
+        assert on_350[key] == on_355[key], key
+    assert "fit" not in on_350 and "known_miss" not in on_350
+    # published from the blocks: 12,288 x 8,192 tokens / 493.364 s (MI350X), / 401.421 s (MI355X)
+    assert on_350["published"] == pytest.approx(12288 * 8192 / 493.364, rel=1e-3)
+    measured_ratio = on_350["published"] / on_355["published"]
+    assert measured_ratio == pytest.approx(0.8135, abs=0.002)
+    planner_ratio = training.predict(on_350, CATALOG) / training.predict(on_355, CATALOG)
+    # FP8: compute at 2.2/2.4 of MI355X's peak x the 0.88 sustained clock, memory-bound unchanged
+    assert planner_ratio == pytest.approx(0.834, abs=0.002)
+    assert abs(planner_ratio - measured_ratio) < 0.03
