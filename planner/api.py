@@ -17,21 +17,14 @@ from pydantic import ValidationError
 
 from fleetcore.errors import ConfigError, InfeasibleError, Problem
 from planner.demand.types import WorkloadDemand
-from planner.kinds import demands_for
-from planner.kinds.pretrain import (
-    RERATE_SOLVES,
-    held_to_rated,
-    placed_jobs,
-    rerate_notes,
-    rerated,
-    split_group_notes,
-)
+from planner.kinds import attach_jobs, demands_for, held_to_rated, placed_jobs, rerated
+from planner.kinds.base import RERATE_SOLVES
 from planner.lp.build import build, thaw
 from planner.lp.linear import LinearProblem
 from planner.lp.solve import solve_model
 from planner.plan import Plan
 from planner.readplan import read_plan
-from planner.rows import PretrainJobRow
+from planner.rows import JobRow
 from planner.scenario import Scenario, SolverOptions
 from planner.verify import verify
 
@@ -82,9 +75,8 @@ def solve(
         plan, work, jobs, build_s, solve_s = _solve_rerated(
             scenario, rated, relax, options, save_model
         )
-        if not relax and any(d.pretrain is not None for d in work):
-            plan.pretrain_jobs = jobs
-            plan.left_out = plan.left_out + rerate_notes(jobs) + split_group_notes(plan, scenario)
+        if not relax:
+            attach_jobs(plan, scenario, work, jobs)
         solved = time.perf_counter()
         plan.checks = verify(plan, scenario, work)
     finally:
@@ -107,7 +99,7 @@ def _solve_rerated(
     relax: bool,
     options: Any,
     save_model: str | Path | None,
-) -> tuple[Plan, list[WorkloadDemand], list[PretrainJobRow], float, float]:
+) -> tuple[Plan, list[WorkloadDemand], list[JobRow], float, float]:
     """Build, solve and read the plan, re-rated (_rerate_loop). Where a solve squeezed a run
     onto more units than its rate's job (the LP's rate does not fall with the units, so which
     squeeze a solve picks is the solver's arbitrary choice: frontier-3y's HiGHS and CBC plans
@@ -119,7 +111,7 @@ def _solve_rerated(
     than the target (a re-rated model only lowers rates, so its optimum is at least that
     bound) and none is solved. A held model that finds no plan (a genuine squeeze: the window
     needs more units) keeps the re-rated plan. Returns the plan, the demands it was solved
-    with, its PretrainJobRows and the build and solve seconds (of every solve)."""
+    with, its JobRows and the build and solve seconds (of every solve)."""
     loop = _rerate_loop(scenario, rated, rated, relax, options, save_model, stop_on_squeeze=True)
     build_s, solve_s = loop.build_s, loop.solve_s
     held: _Loop | None = None
@@ -198,13 +190,13 @@ def _held(
 @dataclasses.dataclass
 class _Loop:
     """Where a _rerate_loop ended: its plan, the demands it was solved with, its
-    PretrainJobRows, the solves so far, the runs it re-rated lower because squeezed onto more
+    JobRows, the solves so far, the runs it re-rated lower because squeezed onto more
     units ((workload, role, system)), the demands its last re-rating came from (kept when a
     re-solve finds no plan), its build and solve seconds and whether it stopped at a squeeze."""
 
     plan: Plan
     work: list[WorkloadDemand]
-    jobs: list[PretrainJobRow]
+    jobs: list[JobRow]
     solves: int
     squeezed: set[tuple[str, str, str]]
     previous: list[WorkloadDemand]
@@ -289,7 +281,7 @@ def _rerate_loop(
     return _Loop(plan, work, jobs, solves, squeezed, previous, build_s, solve_s)
 
 
-def _not_converged(jobs: list[PretrainJobRow]) -> list[PretrainJobRow]:
+def _not_converged(jobs: list[JobRow]) -> list[JobRow]:
     return [
         dataclasses.replace(j, status="not converged") if j.status == "optimistic" else j
         for j in jobs

@@ -350,7 +350,30 @@ class SizingRow:
 
 
 @dataclass(frozen=True)
-class PretrainJobRow:
+class JobRow:
+    """A training run's rated and placed job (whole-unit plans, one row per run of a kind that
+    re-rates at the job the plan places it on: PretrainJobRow, RLJobRow): workload, role,
+    system, rated_accelerators and rated_rate_per_unit_s (derived before the solve),
+    rate_job_accelerators and rate_per_unit_s (the job the rate the plan used was derived for
+    and that rate), placed_units, placed_accelerators and placed_rate_per_unit_s (the job of
+    its lowest-rated LP period and the rate there), solves and status (see PretrainJobRow)."""
+
+    workload: str
+    role: str
+    system: str
+    rated_accelerators: int
+    rated_rate_per_unit_s: float
+    rate_job_accelerators: int
+    rate_per_unit_s: float
+    placed_units: int
+    placed_accelerators: int
+    placed_rate_per_unit_s: float
+    solves: int
+    status: str
+
+
+@dataclass(frozen=True)
+class PretrainJobRow(JobRow):
     """whole-unit plans with pretraining only, one row per pretraining run (the chosen sizing
     candidate's): workload, role, system it runs on, rated_accelerators and
     rated_rate_per_unit_s (the job its window needs and its rate, derived before the solve),
@@ -368,19 +391,6 @@ class PretrainJobRow:
     a plan that squeezed it onto more was re-rated lower and cost more, planner/api.py
     _solve_rerated; `not converged`: lower by more than that after the last re-solve, stated
     in left_out)"""
-
-    workload: str
-    role: str
-    system: str
-    rated_accelerators: int
-    rated_rate_per_unit_s: float
-    rate_job_accelerators: int
-    rate_per_unit_s: float
-    placed_units: int
-    placed_accelerators: int
-    placed_rate_per_unit_s: float
-    solves: int
-    status: str
 
 
 @dataclass(frozen=True)
