@@ -394,6 +394,21 @@ class PretrainJobRow(JobRow):
 
 
 @dataclass(frozen=True)
+class RLJobRow(JobRow):
+    """whole-unit plans with RL only, one row per RL run whose trainer the plan runs (role
+    `train`, on one system): the PretrainJobRow figures for the trainer's job, in FLOP/s per
+    unit of the train role (its rate x (1 - the update's idle share)): rated_accelerators and
+    rated_rate_per_unit_s (n, the run's work spread over its window rounded up to whole units,
+    and the train rate there, derived before the solve), rate_job_accelerators and
+    rate_per_unit_s (the job the rate the plan used was derived for and that rate),
+    placed_units, placed_accelerators and placed_rate_per_unit_s (the train role's job in its
+    lowest-rated LP period, as a pretraining's, and its rate re-derived there: the update's
+    passes and the colocated update's offload over those accelerators), solves and status (as
+    PretrainJobRow's). A re-rated run's every role is re-rated at the placed job on that system
+    (planner/kinds/rl.py rerated)."""
+
+
+@dataclass(frozen=True)
 class LimitValueRow:
     """`planner plan --value-limits` only: one counterfactual re-solve per limit or discrete
     choice: limit (family:entity), kind (limit or choice), step (how it was relaxed or forced),

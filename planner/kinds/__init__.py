@@ -80,7 +80,15 @@ KINDS: dict[str, Kind] = {
             pretrain.attach_jobs,
         ),
     ),
-    rl.NAME: Kind(rl.NAME, RLSpec, rl.demand, rl.model_refs, rl.declare, rl.report_lines),
+    rl.NAME: Kind(
+        rl.NAME,
+        RLSpec,
+        rl.demand,
+        rl.model_refs,
+        rl.declare,
+        rl.report_lines,
+        Rerate(rl.placed_jobs, rl.rerated, pretrain.held_to_rated, rl.attach_jobs),
+    ),
     inference.NAME: Kind(
         inference.NAME,
         InferenceSpec,
