@@ -53,10 +53,11 @@ def solve(
     save_model: also write the model, before solving, as LP (`.lp`) or MPS (`.mps`) for
     other solvers (PuLP's writeLP / writeMPS).
 
-    A pretraining run's rate is derived before the solve, at the job its window needs; once
-    solved, each run is rated again at the job the plan places it on and, where that rate is
-    lower by more than RERATE_TOL, the plan is solved again at it (planner/kinds/pretrain.py
-    placed_jobs; plan.pretrain_jobs states both jobs and the rate used).
+    A pretraining run's rate is derived before the solve, at the job its window needs, and an
+    RL trainer's at its work spread over its window; once solved, each is rated again at the
+    job the plan places it on and, where that rate is lower by more than RERATE_TOL, the plan
+    is solved again at it (each kind's Rerate hook, planner/kinds/__init__.py: pretrain.py and
+    rl.py placed_jobs; plan.pretrain_jobs and plan.rl_jobs state both jobs and the rate used).
 
     Raises InfeasibleError (with a diagnosis), SolverError or VerificationError.
     """
@@ -218,10 +219,10 @@ def _rerate_loop(
     held: _Loop | None = None,
 ) -> _Loop:
     """Build, solve and read the plan from the demands `start`; then (whole-unit plans) rate
-    every pretraining run at the job the plan places it on (planner/kinds/pretrain.py
-    placed_jobs) and, while one's rate there lies more than RERATE_TOL below the rate the plan
-    used, re-solve with that rate, at most RERATE_SOLVES solves in all; a re-solve that finds no
-    plan keeps the one before, its optimistic runs stated as not converged. stop_on_squeeze:
+    every pretraining run and RL trainer at the job the plan places it on (the kinds' Rerate
+    hooks: planner/kinds placed_jobs) and, while one's rate there lies more than RERATE_TOL
+    below the rate the plan used, re-solve with that rate, at most RERATE_SOLVES solves in all;
+    a re-solve that finds no plan keeps the one before, its optimistic runs stated as not converged. stop_on_squeeze:
     return as soon as a solve squeezed a run onto more units than its rate's job (before
     re-rating it); `resume` (such a stop) goes on from there: its demands re-rated first;
     with `held` (the held plan, _held) it stops as soon as that plan is within the gap target

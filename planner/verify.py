@@ -950,8 +950,8 @@ def check_placed_rate(ctx: Context) -> list[str]:
     """pretraining and the RL trainer (whole-unit plans): every run has a record (pretrain_jobs;
     rl_jobs: the train role of an RL run rated at a job) whose rate_per_unit_s is its
     allocations' rate and the rate at the record's rate_job_accelerators (pretraining: the
-    layout search's, pretrain_rate_at; RL: the pre-solve rating at the job it sized, else the
-    re-rating at that job, planner/kinds/rl.py rates_at); the job it runs on in each LP period
+    layout search's, pretrain_rate_at; RL: the train rate at that job, planner/kinds/rl.py
+    rates_at, which the pre-solve rating's at the job it sized is); the job it runs on in each LP period
     is the rate's job where the pool holds that many units in service, else the whole units in
     service, at least ceil(units) (period_jobs); the lowest-rated of them (binding_job) is the
     record's placed job, with the rate there; that rate >= the rate used x (1 - RERATE_TOL)
