@@ -227,3 +227,50 @@ def test_a_system_that_cannot_train_has_no_trainer_job(tmp_path: Path) -> None:
     )
     plan = planner.solve(both)
     assert [(j.system, j.status) for j in plan.rl_jobs or []] == [(SYSTEM, "conservative")]
+
+
+def test_rerated_re_derives_every_role_or_holds_a_short_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """planner/kinds/rl.py rerated on the one-solve plan (7 units in service in the second
+    quarter): a record squeezed onto 7 units from a 3-unit rate job gets every role's rate on
+    that system at the 7-unit job (rates_at); one whose rate job is more units than the pool
+    (trainer and generators) held keeps its rates and holds that job's units while it trains
+    (the train role's min_units)."""
+    from planner.kinds.rl import rates_at, rerated
+
+    plan = _not_converged(tmp_path, monkeypatch)
+    sc = squeezed(tmp_path, name="rlonce")
+    work = planner.demands(sc)
+    demand = next(d for d in work if d.name == "rl")
+    assert demand.rl is not None
+    (job,) = plan.rl_jobs or []
+    assert job.placed_units == 7 and job.rate_job_accelerators == 3 * PER_UNIT
+    optimistic = dataclasses.replace(job, status="optimistic")
+    (again,) = rerated(work, [optimistic], sc, plan)
+    want, _ = rates_at(
+        dict(sc.data.workloads)["rl"],
+        sc.catalog,
+        SYSTEM,
+        7 * PER_UNIT,
+        demand.rl.updates,
+        demand.window_s,
+    )
+    for role in again.roles:
+        assert role.rates[SYSTEM].per_unit_s == want[role.name].per_unit_s, role.name
+        assert role.min_units == {}
+    train = next(r for r in again.roles if r.name == "train")
+    assert train.rates[SYSTEM].job_accelerators == 7 * PER_UNIT
+    assert train.rates[SYSTEM].reason.startswith("re-rated at the job the plan placed")
+    # a rate job of one unit more than the pool (trainer and generators) held in service
+    pool = max(r.units for r in plan.schedule if r.system == SYSTEM)
+    big = int(pool) + 1
+    short = dataclasses.replace(optimistic, rate_job_accelerators=big * PER_UNIT)
+    (held,) = rerated(work, [short], sc, plan)
+    for before, role in zip(demand.roles, held.roles, strict=True):
+        assert role.rates[SYSTEM].per_unit_s == before.rates[SYSTEM].per_unit_s
+        assert role.min_units == ({SYSTEM: big} if role.name == "train" else {})
+    # one unit less than the pool held: not short, so re-rated at the placed job
+    enough = dataclasses.replace(optimistic, rate_job_accelerators=(big - 1) * PER_UNIT)
+    (again,) = rerated(work, [enough], sc, plan)
+    assert next(r for r in again.roles if r.name == "train").min_units == {}
