@@ -17,21 +17,14 @@ from pydantic import ValidationError
 
 from fleetcore.errors import ConfigError, InfeasibleError, Problem
 from planner.demand.types import WorkloadDemand
-from planner.kinds import demands_for
-from planner.kinds.pretrain import (
-    RERATE_SOLVES,
-    held_to_rated,
-    placed_jobs,
-    rerate_notes,
-    rerated,
-    split_group_notes,
-)
+from planner.kinds import attach_jobs, demands_for, held_to_rated, placed_jobs, rerated
+from planner.kinds.base import RERATE_SOLVES
 from planner.lp.build import build, thaw
 from planner.lp.linear import LinearProblem
 from planner.lp.solve import solve_model
 from planner.plan import Plan
 from planner.readplan import read_plan
-from planner.rows import PretrainJobRow
+from planner.rows import JobRow
 from planner.scenario import Scenario, SolverOptions
 from planner.verify import verify
 
@@ -60,10 +53,11 @@ def solve(
     save_model: also write the model, before solving, as LP (`.lp`) or MPS (`.mps`) for
     other solvers (PuLP's writeLP / writeMPS).
 
-    A pretraining run's rate is derived before the solve, at the job its window needs; once
-    solved, each run is rated again at the job the plan places it on and, where that rate is
-    lower by more than RERATE_TOL, the plan is solved again at it (planner/kinds/pretrain.py
-    placed_jobs; plan.pretrain_jobs states both jobs and the rate used).
+    A pretraining run's rate is derived before the solve, at the job its window needs, and an
+    RL trainer's at its work spread over its window; once solved, each is rated again at the
+    job the plan places it on and, where that rate is lower by more than RERATE_TOL, the plan
+    is solved again at it (each kind's Rerate hook, planner/kinds/__init__.py: pretrain.py and
+    rl.py placed_jobs; plan.pretrain_jobs and plan.rl_jobs state both jobs and the rate used).
 
     Raises InfeasibleError (with a diagnosis), SolverError or VerificationError.
     """
@@ -82,9 +76,8 @@ def solve(
         plan, work, jobs, build_s, solve_s = _solve_rerated(
             scenario, rated, relax, options, save_model
         )
-        if not relax and any(d.pretrain is not None for d in work):
-            plan.pretrain_jobs = jobs
-            plan.left_out = plan.left_out + rerate_notes(jobs) + split_group_notes(plan, scenario)
+        if not relax:
+            attach_jobs(plan, scenario, work, jobs)
         solved = time.perf_counter()
         plan.checks = verify(plan, scenario, work)
     finally:
@@ -107,7 +100,7 @@ def _solve_rerated(
     relax: bool,
     options: Any,
     save_model: str | Path | None,
-) -> tuple[Plan, list[WorkloadDemand], list[PretrainJobRow], float, float]:
+) -> tuple[Plan, list[WorkloadDemand], list[JobRow], float, float]:
     """Build, solve and read the plan, re-rated (_rerate_loop). Where a solve squeezed a run
     onto more units than its rate's job (the LP's rate does not fall with the units, so which
     squeeze a solve picks is the solver's arbitrary choice: frontier-3y's HiGHS and CBC plans
@@ -119,7 +112,7 @@ def _solve_rerated(
     than the target (a re-rated model only lowers rates, so its optimum is at least that
     bound) and none is solved. A held model that finds no plan (a genuine squeeze: the window
     needs more units) keeps the re-rated plan. Returns the plan, the demands it was solved
-    with, its PretrainJobRows and the build and solve seconds (of every solve)."""
+    with, its JobRows and the build and solve seconds (of every solve)."""
     loop = _rerate_loop(scenario, rated, rated, relax, options, save_model, stop_on_squeeze=True)
     build_s, solve_s = loop.build_s, loop.solve_s
     held: _Loop | None = None
@@ -198,13 +191,13 @@ def _held(
 @dataclasses.dataclass
 class _Loop:
     """Where a _rerate_loop ended: its plan, the demands it was solved with, its
-    PretrainJobRows, the solves so far, the runs it re-rated lower because squeezed onto more
+    JobRows, the solves so far, the runs it re-rated lower because squeezed onto more
     units ((workload, role, system)), the demands its last re-rating came from (kept when a
     re-solve finds no plan), its build and solve seconds and whether it stopped at a squeeze."""
 
     plan: Plan
     work: list[WorkloadDemand]
-    jobs: list[PretrainJobRow]
+    jobs: list[JobRow]
     solves: int
     squeezed: set[tuple[str, str, str]]
     previous: list[WorkloadDemand]
@@ -226,10 +219,10 @@ def _rerate_loop(
     held: _Loop | None = None,
 ) -> _Loop:
     """Build, solve and read the plan from the demands `start`; then (whole-unit plans) rate
-    every pretraining run at the job the plan places it on (planner/kinds/pretrain.py
-    placed_jobs) and, while one's rate there lies more than RERATE_TOL below the rate the plan
-    used, re-solve with that rate, at most RERATE_SOLVES solves in all; a re-solve that finds no
-    plan keeps the one before, its optimistic runs stated as not converged. stop_on_squeeze:
+    every pretraining run and RL trainer at the job the plan places it on (the kinds' Rerate
+    hooks: planner/kinds placed_jobs) and, while one's rate there lies more than RERATE_TOL
+    below the rate the plan used, re-solve with that rate, at most RERATE_SOLVES solves in all;
+    a re-solve that finds no plan keeps the one before, its optimistic runs stated as not converged. stop_on_squeeze:
     return as soon as a solve squeezed a run onto more units than its rate's job (before
     re-rating it); `resume` (such a stop) goes on from there: its demands re-rated first;
     with `held` (the held plan, _held) it stops as soon as that plan is within the gap target
@@ -289,7 +282,7 @@ def _rerate_loop(
     return _Loop(plan, work, jobs, solves, squeezed, previous, build_s, solve_s)
 
 
-def _not_converged(jobs: list[PretrainJobRow]) -> list[PretrainJobRow]:
+def _not_converged(jobs: list[JobRow]) -> list[JobRow]:
     return [
         dataclasses.replace(j, status="not converged") if j.status == "optimistic" else j
         for j in jobs

@@ -20,7 +20,7 @@ from planner.capacity_chart import capacity_svg
 from planner.decision import decision, summary_lines
 from planner.plan import Plan
 from planner.report import cash_flow_table
-from planner.rows import PretrainJobRow
+from planner.rows import JobRow
 
 IDLE_GREY = "#b0b0b0"
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#af7aa1"]
@@ -60,6 +60,7 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
         _fleet_table(plan),
         _schedule_table(plan),
         _pretrain_jobs_html(plan),
+        _rl_jobs_html(plan),
         _sizing_html(plan),
         _serving_html(plan),
         "<h2>Power (IT x PUE against each site's cap)</h2>",
@@ -408,6 +409,37 @@ def _pretrain_jobs_html(plan: Plan) -> str:
     status and the solves."""
     if not plan.pretrain_jobs:
         return ""
+    return (
+        "<h2>Pretraining jobs</h2>"
+        + _jobs_table(plan.pretrain_jobs, "pretrain-jobs")
+        + '<p class="note">Rated: the job its window needs, rated before the solve; rate used: '
+        "the rate the plan's allocations use and the job it was derived for; placed: the whole "
+        "units the plan runs it on in its lowest-rated period, and the layout search's rate "
+        "there. Status: as rated (the rate's job), consistent (another job, its rate within "
+        "the re-rating tolerance), conservative (rated higher there), not converged (lower, "
+        "stated under Left out).</p>"
+    )
+
+
+def _rl_jobs_html(plan: Plan) -> str:
+    """RL trainer jobs (whole-unit plans with RL: plan.rl_jobs), the figures of the text
+    report's section (planner/kinds/rl.py job_lines), as the pretraining jobs' table."""
+    if not plan.rl_jobs:
+        return ""
+    return (
+        "<h2>RL trainer jobs</h2>"
+        + _jobs_table(plan.rl_jobs, "rl-jobs")
+        + '<p class="note">Rated: the run\'s work spread over its window in whole units, its '
+        "train rate (x 1 - the updates' idle share) rated before the solve; rate used: the "
+        "train rows' rate and the job it was derived for; placed: the whole units the plan "
+        "trains on in its lowest-rated period, and the train rate re-derived there (the "
+        "update's passes and the colocated offload over those accelerators). Status as for "
+        "pretraining jobs.</p>"
+    )
+
+
+def _jobs_table(jobs: Sequence[JobRow], css: str) -> str:
+    """One row a run: rated, rate's and placed jobs and rates, placed vs used, status, solves."""
     rows = [
         [
             f"{j.workload}/{j.role}",
@@ -423,7 +455,7 @@ def _pretrain_jobs_html(plan: Plan) -> str:
             j.status,
             f"{j.solves:,}",
         ]
-        for j in plan.pretrain_jobs
+        for j in jobs
     ]
     headers = [
         "run",
@@ -437,19 +469,10 @@ def _pretrain_jobs_html(plan: Plan) -> str:
         "placed rate (FLOP/s per unit)",
         "placed vs used",
     ]
-    return (
-        "<h2>Pretraining jobs</h2>"
-        + _table([*headers, "status", "solves"], rows, "pretrain-jobs")
-        + '<p class="note">Rated: the job its window needs, rated before the solve; rate used: '
-        "the rate the plan's allocations use and the job it was derived for; placed: the whole "
-        "units the plan runs it on in its lowest-rated period, and the layout search's rate "
-        "there. Status: as rated (the rate's job), consistent (another job, its rate within "
-        "the re-rating tolerance), conservative (rated higher there), not converged (lower, "
-        "stated under Left out).</p>"
-    )
+    return _table([*headers, "status", "solves"], rows, css)
 
 
-def _placed_vs_used(job: PretrainJobRow) -> float:
+def _placed_vs_used(job: JobRow) -> float:
     """The placed job's rate over the rate used, - 1 (0 for a rate of 0), as job_lines."""
     return job.placed_rate_per_unit_s / job.rate_per_unit_s - 1 if job.rate_per_unit_s else 0.0
 

@@ -30,6 +30,7 @@ from planner.rows import (
     PeriodRow,
     PowerRow,
     PretrainJobRow,
+    RLJobRow,
     RLRow,
     ScheduleRow,
     ServingRow,
@@ -152,6 +153,9 @@ class Plan:
     # Whole-unit plans with pretraining: each run's rated, rate and placed jobs (planner/kinds/
     # pretrain.py placed_jobs); None otherwise (the JSON then has no `pretrain_jobs` key).
     pretrain_jobs: list[PretrainJobRow] | None = None
+    # Whole-unit plans with RL: each run's trainer's rated, rate and placed jobs (planner/kinds/
+    # rl.py placed_jobs); None otherwise (the JSON then has no `rl_jobs` key).
+    rl_jobs: list[RLJobRow] | None = None
 
     @property
     def limits_with_value(self) -> list[str]:
@@ -201,6 +205,8 @@ class Plan:
             out["solver_notes"] = list(self.solver_notes)
         if self.pretrain_jobs is not None:
             out["pretrain_jobs"] = [row_dict(r) for r in self.pretrain_jobs]
+        if self.rl_jobs is not None:
+            out["rl_jobs"] = [row_dict(r) for r in self.rl_jobs]
         return out
 
     @classmethod
@@ -243,6 +249,9 @@ class Plan:
             pretrain_jobs=[row_from_dict(PretrainJobRow, r) for r in data["pretrain_jobs"]]
             if "pretrain_jobs" in data
             else None,
+            rl_jobs=[row_from_dict(RLJobRow, r) for r in data["rl_jobs"]]
+            if "rl_jobs" in data
+            else None,
         )
 
     def to_json(self, indent: int = 2) -> str:
@@ -259,6 +268,7 @@ class Plan:
         extra = ["limit_values"] if self.limit_values is not None else []
         extra += ["sizing"] if self.sizing is not None else []
         extra += ["pretrain_jobs"] if self.pretrain_jobs is not None else []
+        extra += ["rl_jobs"] if self.rl_jobs is not None else []
         for name in [*TABLES, *extra]:
             written.append(write_text(out / f"{name}.csv", to_csv(data[name])))
         return written

@@ -350,7 +350,30 @@ class SizingRow:
 
 
 @dataclass(frozen=True)
-class PretrainJobRow:
+class JobRow:
+    """A training run's rated and placed job (whole-unit plans, one row per run of a kind that
+    re-rates at the job the plan places it on: PretrainJobRow, RLJobRow): workload, role,
+    system, rated_accelerators and rated_rate_per_unit_s (derived before the solve),
+    rate_job_accelerators and rate_per_unit_s (the job the rate the plan used was derived for
+    and that rate), placed_units, placed_accelerators and placed_rate_per_unit_s (the job of
+    its lowest-rated LP period and the rate there), solves and status (see PretrainJobRow)."""
+
+    workload: str
+    role: str
+    system: str
+    rated_accelerators: int
+    rated_rate_per_unit_s: float
+    rate_job_accelerators: int
+    rate_per_unit_s: float
+    placed_units: int
+    placed_accelerators: int
+    placed_rate_per_unit_s: float
+    solves: int
+    status: str
+
+
+@dataclass(frozen=True)
+class PretrainJobRow(JobRow):
     """whole-unit plans with pretraining only, one row per pretraining run (the chosen sizing
     candidate's): workload, role, system it runs on, rated_accelerators and
     rated_rate_per_unit_s (the job its window needs and its rate, derived before the solve),
@@ -369,18 +392,20 @@ class PretrainJobRow:
     _solve_rerated; `not converged`: lower by more than that after the last re-solve, stated
     in left_out)"""
 
-    workload: str
-    role: str
-    system: str
-    rated_accelerators: int
-    rated_rate_per_unit_s: float
-    rate_job_accelerators: int
-    rate_per_unit_s: float
-    placed_units: int
-    placed_accelerators: int
-    placed_rate_per_unit_s: float
-    solves: int
-    status: str
+
+@dataclass(frozen=True)
+class RLJobRow(JobRow):
+    """whole-unit plans with RL only, one row per RL run whose trainer the plan runs (role
+    `train`, on one system): the PretrainJobRow figures for the trainer's job, in FLOP/s per
+    unit of the train role (its rate x (1 - the update's idle share)): rated_accelerators and
+    rated_rate_per_unit_s (n, the run's work spread over its window rounded up to whole units,
+    and the train rate there, derived before the solve), rate_job_accelerators and
+    rate_per_unit_s (the job the rate the plan used was derived for and that rate),
+    placed_units, placed_accelerators and placed_rate_per_unit_s (the train role's job in its
+    lowest-rated LP period, as a pretraining's, and its rate re-derived there: the update's
+    passes and the colocated update's offload over those accelerators), solves and status (as
+    PretrainJobRow's). A re-rated run's every role is re-rated at the placed job on that system
+    (planner/kinds/rl.py rerated)."""
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fleetcore.errors import VerificationError
 from planner.demand.types import Role, WorkloadDemand
 from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan
-from planner.rows import AllocationRow, CpuServerRow, RLRow, ServingRow
+from planner.rows import AllocationRow, CpuServerRow, JobRow, RLRow, ServingRow
 from planner.scenario import Scenario
 from planner.traffic import kv_pair, routed_traffic, split_kv_share_key
 
@@ -947,49 +947,86 @@ def check_solver_objective(ctx: Context) -> list[str]:
 
 @rule("placed_rate")
 def check_placed_rate(ctx: Context) -> list[str]:
-    """pretraining (whole-unit plans): every run has a pretrain_jobs record whose rate_per_unit_s
-    is its allocations' rate and the layout search's rate at the record's rate_job_accelerators;
-    the job it runs on in each LP period is the rate's job where the pool holds that many units
-    in service, else the whole units in service, at least ceil(units) (period_jobs); the
-    lowest-rated of them (binding_job) is the record's placed job, with the search's rate there; that rate >= the rate used x (1 - RERATE_TOL)
+    """pretraining and the RL trainer (whole-unit plans): every run has a record (pretrain_jobs;
+    rl_jobs: the train role of an RL run rated at a job) whose rate_per_unit_s is its
+    allocations' rate and the rate at the record's rate_job_accelerators (pretraining: the
+    layout search's, pretrain_rate_at; RL: the train rate at that job, planner/kinds/rl.py
+    rates_at, which the pre-solve rating's at the job it sized is); the job it runs on in each LP period
+    is the rate's job where the pool holds that many units in service, else the whole units in
+    service, at least ceil(units) (period_jobs); the lowest-rated of them (binding_job) is the
+    record's placed job, with the rate there; that rate >= the rate used x (1 - RERATE_TOL)
     unless the record says `not converged` and left_out states it; a run held to its rated job
     (Role.max_units on its system) says so (or `not converged`), and a record that says `held
     to its rated job` runs on at most its rate's job's units in every period (a plan with no
-    pretrain_jobs at all, null: one read from the solver without re-rating, planner.solve's
+    such records at all, null: one read from the solver without re-rating, planner.solve's
     never, is not checked)"""
     from planner.demand.pretrain import pretrain_rate_at
+    from planner.kinds.pretrain import NAME, role_spec
+    from planner.kinds.rl import trainer_rate_at
+
+    catalog = ctx.scenario.catalog
+    workloads = dict(ctx.scenario.data.workloads)
+    out = []
+    if ctx.integral and ctx.plan.pretrain_jobs is not None:
+
+        def pretrain_at(demand: WorkloadDemand, role: Role, system: str, acc: int) -> float:
+            spec, cat = role_spec(demand.name, role, workloads, catalog)
+            return pretrain_rate_at(spec, cat, system, acc).per_unit_s
+
+        runs = [(d, r) for d, r in ctx.roles() if d.kind == NAME]
+        out += _placed_rate(ctx, runs, ctx.plan.pretrain_jobs, "pretrain_jobs", pretrain_at)
+    if ctx.integral and ctx.plan.rl_jobs is not None:
+
+        def rl_at(demand: WorkloadDemand, role: Role, system: str, acc: int) -> float:
+            return trainer_rate_at(ctx.scenario, demand, system, acc)
+
+        rl_runs = [
+            (d, r)
+            for d, r in ctx.roles()
+            if d.rl is not None
+            and r.placement == "trainer"
+            and any(rate.job_accelerators > 0 for rate in r.rates.values())
+        ]
+        out += _placed_rate(ctx, rl_runs, ctx.plan.rl_jobs, "rl_jobs", rl_at)
+    return out
+
+
+def _placed_rate(
+    ctx: Context,
+    runs: list[tuple[WorkloadDemand, Role]],
+    rows: Sequence[JobRow],
+    table: str,
+    rate_at: Callable[[WorkloadDemand, Role, str, int], float],
+) -> list[str]:
+    """check_placed_rate on one kind's runs and records (`table` names them), `rate_at`
+    (demand, role, system, accelerators) the kind's rate per unit at a job."""
     from planner.kinds.pretrain import (
         HELD,
-        NAME,
         RERATE_TOL,
         binding_job,
         in_service,
         period_jobs,
-        role_spec,
         role_units,
     )
 
-    if not ctx.integral or ctx.plan.pretrain_jobs is None:
-        return []
     catalog = ctx.scenario.catalog
-    workloads = dict(ctx.scenario.data.workloads)
-    records = {(j.workload, j.role): j for j in ctx.plan.pretrain_jobs}
+    records = {(j.workload, j.role): j for j in rows}
     by_role = role_units(ctx.plan, in_service(ctx.plan))
     out = []
-    for demand, role in ctx.roles():
+    for demand, role in runs:
         systems = by_role.get((demand.name, role.name), {})
-        if demand.kind != NAME or len(systems) != 1:
+        if len(systems) != 1:
             continue
         where = f"{demand.name}/{role.name}"
         job = records.get((demand.name, role.name))
-        if job is None:
-            out.append(f"{where}: no pretrain_jobs record of the job it runs on")
-            continue
         ((system, (units, pools)),) = systems.items()
-        spec, cat = role_spec(demand.name, role, workloads, catalog)
+        if job is None:
+            if role.rates[system].job_accelerators > 0 or table == "pretrain_jobs":
+                out.append(f"{where}: no {table} record of the job it runs on")
+            continue
         per_unit = catalog.system(system).accelerators
         used = {a.rate_per_unit_s for a in ctx.rows_of(demand, role)}
-        rate_job = pretrain_rate_at(spec, cat, system, job.rate_job_accelerators).per_unit_s
+        rate_job = rate_at(demand, role, system, job.rate_job_accelerators)
         if any(abs(r - job.rate_per_unit_s) > REL_TOL * r for r in used):
             out.append(f"{where}: record's rate {job.rate_per_unit_s:.6g}/s is not its rows'")
         if abs(rate_job - job.rate_per_unit_s) > REL_TOL * rate_job:
@@ -998,10 +1035,7 @@ def check_placed_rate(ctx: Context) -> list[str]:
                 f"{job.rate_job_accelerators:,}-accelerator job it names ({rate_job:.6g}/s)"
             )
         jobs = period_jobs(units, pools, math.ceil(job.rate_job_accelerators / per_unit))
-        rates = {
-            n: pretrain_rate_at(spec, cat, system, n * per_unit).per_unit_s
-            for n in sorted(set(jobs.values()))
-        }
+        rates = {n: rate_at(demand, role, system, n * per_unit) for n in sorted(set(jobs.values()))}
         placed = jobs[binding_job(rates, jobs)] if jobs else 0
         if (system, placed, placed * per_unit) != (
             job.system,
@@ -1017,7 +1051,7 @@ def check_placed_rate(ctx: Context) -> list[str]:
         if abs(have - job.placed_rate_per_unit_s) > REL_TOL * have:
             out.append(
                 f"{where}: record's placed rate {job.placed_rate_per_unit_s:.6g}/s, the "
-                f"layout search's at {placed * per_unit:,} accelerators is {have:.6g}/s"
+                f"rate at {placed * per_unit:,} accelerators is {have:.6g}/s"
             )
         short = have < job.rate_per_unit_s * (1 - RERATE_TOL)
         stated = any(x.startswith(f"{where} on {system}: not re-rated") for x in ctx.plan.left_out)

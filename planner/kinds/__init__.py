@@ -25,6 +25,7 @@ from planner.lp.model import Model
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
     from planner.plan import Plan
+    from planner.rows import JobRow
 
 # What a scenario's `workloads:` entries are: one spec per kind, told apart by `kind:`.
 Workload = Annotated[PretrainSpec | InferenceSpec | RLSpec, Field(discriminator="kind")]
@@ -41,6 +42,27 @@ class Kind:
     model_refs: Callable[[Any], list[tuple[Loc, str]]]
     declare: Callable[[Model, WorkloadDemand], None] | None = None  # its own LP variables
     report: Callable[[Plan], list[str]] | None = None  # its own report lines
+    rerate: Rerate | None = None  # its runs re-rated at the jobs the plan places them on
+
+
+@dataclass(frozen=True)
+class Rerate:
+    """A kind whose runs are rated before the solve at a job the LP may not give them: what
+    planner/api.py's re-rating loop calls on it (each call sees only its own kind's demands,
+    rows and runs; `scenario` is a planner.scenario.Scenario).
+
+    placed_jobs(plan, scenario, demands, rated, solves, last): one JobRow per run the plan runs
+      (the job it is placed on, the rate there, the rate used and its status);
+    rerated(demands, rows, scenario, plan): the demands with each `optimistic` row's run
+      re-rated at its placed job (or held on its rated job where its pool was short of it);
+    held_to_rated(rated, squeezed, scenario): the pre-solve demands with each (workload, role,
+      system) in `squeezed` held to at most its rated job's units (Role.max_units);
+    attach(plan, scenario, rows): the rows put on the plan, its left_out lines added."""
+
+    placed_jobs: Callable[..., list[JobRow]]
+    rerated: Callable[..., list[WorkloadDemand]]
+    held_to_rated: Callable[..., list[WorkloadDemand]]
+    attach: Callable[..., None]
 
 
 KINDS: dict[str, Kind] = {
@@ -51,8 +73,22 @@ KINDS: dict[str, Kind] = {
         pretrain.model_refs,
         pretrain.declare,
         pretrain.report_lines,
+        Rerate(
+            pretrain.placed_jobs,
+            pretrain.rerated,
+            pretrain.held_to_rated,
+            pretrain.attach_jobs,
+        ),
     ),
-    rl.NAME: Kind(rl.NAME, RLSpec, rl.demand, rl.model_refs, rl.declare, rl.report_lines),
+    rl.NAME: Kind(
+        rl.NAME,
+        RLSpec,
+        rl.demand,
+        rl.model_refs,
+        rl.declare,
+        rl.report_lines,
+        Rerate(rl.placed_jobs, rl.rerated, pretrain.held_to_rated, rl.attach_jobs),
+    ),
     inference.NAME: Kind(
         inference.NAME,
         InferenceSpec,
@@ -104,3 +140,61 @@ def demands_for(
         else:
             out.append(demand_for(name, spec, catalog, systems, horizon_s))
     return out
+
+
+# -- re-rating at the jobs the plan places runs on (planner/api.py _rerate_loop) ------------
+
+
+def _rerating(demands: list[WorkloadDemand]) -> list[tuple[Rerate, set[str]]]:
+    """Each kind with a Rerate hook that has workloads among `demands`, with their names."""
+    out = []
+    for kind in KINDS.values():
+        names = {d.name for d in demands if d.kind == kind.name}
+        if kind.rerate is not None and names:
+            out.append((kind.rerate, names))
+    return out
+
+
+def placed_jobs(
+    plan: Plan,
+    scenario: Any,
+    demands: list[WorkloadDemand],
+    rated: list[WorkloadDemand],
+    solves: int,
+    last: bool,
+) -> list[JobRow]:
+    """Every re-rating kind's JobRows of the plan (Rerate.placed_jobs), kind by kind in KINDS
+    order."""
+    out: list[JobRow] = []
+    for hook, _ in _rerating(demands):
+        out += hook.placed_jobs(plan, scenario, demands, rated, solves, last)
+    return out
+
+
+def rerated(
+    demands: list[WorkloadDemand], rows: list[JobRow], scenario: Any, plan: Plan
+) -> list[WorkloadDemand]:
+    """The demands for the next solve: each re-rating kind's runs re-rated from its own rows
+    (Rerate.rerated)."""
+    for hook, names in _rerating(demands):
+        demands = hook.rerated(demands, [r for r in rows if r.workload in names], scenario, plan)
+    return demands
+
+
+def held_to_rated(
+    rated: list[WorkloadDemand], squeezed: set[tuple[str, str, str]], scenario: Any
+) -> list[WorkloadDemand]:
+    """The pre-solve demands with each squeezed (workload, role, system) held to its rated job
+    by its kind (Rerate.held_to_rated)."""
+    for hook, names in _rerating(rated):
+        mine = {k for k in squeezed if k[0] in names}
+        if mine:
+            rated = hook.held_to_rated(rated, mine, scenario)
+    return rated
+
+
+def attach_jobs(plan: Plan, scenario: Any, work: list[WorkloadDemand], rows: list[JobRow]) -> None:
+    """Each re-rating kind's rows put on the plan with its left_out lines (Rerate.attach), for
+    every kind with workloads in `work`."""
+    for hook, names in _rerating(work):
+        hook.attach(plan, scenario, [r for r in rows if r.workload in names])

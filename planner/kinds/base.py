@@ -26,6 +26,24 @@ Loc = tuple[str | int, ...]
 # FLOPs overflow to inf and the job search met NaN; `planner estimate` takes the same bound.
 MAX_COUNT = 1e18
 
+# How far the rate at the job a plan runs a training run on (pretraining, the RL trainer) may
+# lie below the rate the plan used before the plan is re-solved at it (and how far above before
+# the plan is called conservative).
+# The layout search's rate per unit moves in steps with the job's size: one unit more that the
+# layout cannot use idles it, -1/(N+1) of the rate of an N-unit job; measured on the shipped
+# runs (frontier-3y, frontier-lab, every system), one unit more costs 0.00-1.03% and one unit
+# less up to 3.2% (GB200 NVL72: 128 racks rate 7.652e16 FLOP/s per unit, 129 0.78% less, 131
+# 2.3% less, 127 3.2% less). At 0.5% a squeeze by one idle unit is re-solved on a job of up to
+# ~200 units and left (its work short by under 0.5%) on larger ones, whose one-unit steps are
+# 0.0-0.5% (H100, B200, Trainium jobs of 600-12,000 units); it is a sixth of the step model's
+# tightest calibration band (tolerance_rel 0.03, planner/calibration/training.yaml), which a
+# finer tolerance would only chase with re-solves.
+RERATE_TOL = 0.005
+# At most this many solves of one plan (the first, then re-solves at each placed job's rate):
+# a run whose placed job's rate keeps falling (each re-rating places it on more units whose
+# layout idles more) is stated as not converged, with both rates, instead of looped on.
+RERATE_SOLVES = 4
+
 
 def _count_at_most(value: float) -> float:
     if value > MAX_COUNT:

@@ -37,6 +37,7 @@ from planner.demand.types import (
 )
 from planner.kinds.base import (
     MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
+    RERATE_TOL,
     Loc,
     NonNegDuration,
     PositiveCount,
@@ -48,7 +49,7 @@ from planner.lp.constraints import tie, work_pairs
 from planner.lp.linear import BINARY, Col
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, active, family
 from planner.lp.variables import declare_running, declare_system_choice
-from planner.rows import PretrainJobRow, SizingRow
+from planner.rows import JobRow, PretrainJobRow, SizingRow
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
@@ -620,23 +621,7 @@ def _rate(spec: PretrainSpec, whole: PretrainSpec | None, catalog: Catalog, syst
 
 
 # -- re-rating at the job the plan places the run on ----------------------------------------
-
-# How far the rate at the job a plan runs a pretraining on may lie below the rate the plan used
-# before the plan is re-solved at it (and how far above before the plan is called conservative).
-# The layout search's rate per unit moves in steps with the job's size: one unit more that the
-# layout cannot use idles it, -1/(N+1) of the rate of an N-unit job; measured on the shipped
-# runs (frontier-3y, frontier-lab, every system), one unit more costs 0.00-1.03% and one unit
-# less up to 3.2% (GB200 NVL72: 128 racks rate 7.652e16 FLOP/s per unit, 129 0.78% less, 131
-# 2.3% less, 127 3.2% less). At 0.5% a squeeze by one idle unit is re-solved on a job of up to
-# ~200 units and left (its work short by under 0.5%) on larger ones, whose one-unit steps are
-# 0.0-0.5% (H100, B200, Trainium jobs of 600-12,000 units); it is a sixth of the step model's
-# tightest calibration band (tolerance_rel 0.03, planner/calibration/training.yaml), which a
-# finer tolerance would only chase with re-solves.
-RERATE_TOL = 0.005
-# At most this many solves of one plan (the first, then re-solves at each placed job's rate):
-# a run whose placed job's rate keeps falling (each re-rating places it on more units whose
-# layout idles more) is stated as not converged, with both rates, instead of looped on.
-RERATE_SOLVES = 4
+# (RERATE_TOL, RERATE_SOLVES: planner/kinds/base.py, shared with the RL trainer's re-rating)
 
 
 def role_spec(
@@ -745,7 +730,7 @@ def placed_jobs(
     rated: list[WorkloadDemand],
     solves: int,
     last: bool,
-) -> list[PretrainJobRow]:
+) -> list[JobRow]:
     """One row per pretraining role the plan runs (a whole-unit plan: one system type): the job
     it runs on in each period (period_jobs), rated by the same layout search (pretrain_rate_at),
     the lowest of them (binding_job: placed_units, placed_accelerators, placed_rate_per_unit_s),
@@ -758,7 +743,7 @@ def placed_jobs(
     workloads = dict(scenario.data.workloads)  # type: ignore[attr-defined]
     first = {(d.name, r.name): r for d in rated for r in d.roles}
     by_role = role_units(plan, in_service(plan))
-    out: list[PretrainJobRow] = []
+    out: list[JobRow] = []
     for demand in demands:
         if demand.kind != NAME:
             continue
@@ -810,7 +795,7 @@ def placed_jobs(
 
 
 def rerated(
-    demands: list[WorkloadDemand], jobs: list[PretrainJobRow], scenario: object, plan: Plan
+    demands: list[WorkloadDemand], jobs: list[JobRow], scenario: object, plan: Plan
 ) -> list[WorkloadDemand]:
     """The demands for the next solve, each `optimistic` job's role changed on its system: where
     the binding period's job is smaller than the one its rate was derived for because a pool it
@@ -900,7 +885,7 @@ def held_to_rated(
     return out
 
 
-def rerate_notes(jobs: list[PretrainJobRow]) -> list[str]:
+def rerate_notes(jobs: list[JobRow]) -> list[str]:
     """The plan's left_out lines: each run whose placed job's rate is still below the rate used
     after the last solve, with both figures."""
     return [
@@ -967,6 +952,12 @@ def split_group_notes(plan: Plan, scenario: object) -> list[str]:
             "without holding whole groups a site)"
         )
     return out
+
+
+def attach_jobs(plan: Plan, scenario: object, rows: list[JobRow]) -> None:
+    """plan.pretrain_jobs and their left_out lines (rerate_notes, split_group_notes)."""
+    plan.pretrain_jobs = [r for r in rows if isinstance(r, PretrainJobRow)]
+    plan.left_out = plan.left_out + rerate_notes(rows) + split_group_notes(plan, scenario)
 
 
 def job_lines(plan: Plan) -> list[str]:

@@ -5,6 +5,7 @@ trajectories and weights between sites) and its report lines, in one place."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -30,12 +31,13 @@ from planner.kinds.pretrain import LayoutSpec
 from planner.lp.constraints import tie, work_pairs
 from planner.lp.linear import BINARY
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, family
-from planner.lp.variables import declare_system_choice
+from planner.lp.variables import declare_running, declare_system_choice
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
     from planner.demand.rl import ColocatedUpdate
     from planner.plan import Plan
+    from planner.rows import JobRow
 
 NAME = "rl"
 # What a plan says of an MoE policy's generation rated by the serving decode model (Caveat).
@@ -331,7 +333,6 @@ def demand(
     from planner.demand.rl import (
         estimate_rl,
         pool_sync_s,
-        rl_rates,
         rl_roles,
         rl_samples,
         update_floor_s,
@@ -353,28 +354,18 @@ def demand(
     colocated: dict[str, float] = {}
     synced: dict[str, float] = {}
     for s in systems:
-        first = rl_rates(spec, catalog, s)
-        n, co = _run_accelerators(spec, catalog, s, first, amounts, window_s)
-        if n is None:
-            per_system[s] = first
-        else:
-            # the update's layout spans whole units: n rounded up to them
-            per_unit = catalog.system(s).accelerators
-            whole = math.ceil(n / per_unit - 1e-9) * per_unit
-            per_system[s] = rl_rates(spec, catalog, s, accelerators=whole)
-        if co is not None:
-            colocated[s] = co.total_s
-        # separate pools: the weight sync after each update, which both pools wait for
+        per_system[s], co_s = rated_on(spec, catalog, s, amounts, window_s, est.updates)
+        if co_s is not None:
+            colocated[s] = co_s
         sync = pool_sync_s(spec, catalog, s)
         if sync is not None:
             synced[s] = sync.total_s
-    idle = {s: est.updates * update_s / window_s for s, update_s in (colocated | synced).items()}
     roles = [
         Role(
             name=r.name,
             work_unit=r.work_unit,
             amount=amounts[r.name],
-            rates={s: _busy(per_system[s][r.name], idle.get(s), spec.colocated) for s in systems},
+            rates={s: per_system[s][r.name] for s in systems},
             placement="trainer" if r.name == "train" else "with_generation",
             per_sample=r.per_sample,
             # the generation engine prefills its rollouts' prompts in the steps it decodes in
@@ -420,6 +411,103 @@ def demand(
         + _estimated_training(name, spec.precision, catalog, systems)
         + _generation_limits(name, catalog, systems),
     )
+
+
+def rated_on(
+    spec: RLSpec,
+    catalog: Catalog,
+    system: str,
+    amounts: dict[str, float],
+    window_s: float,
+    updates: float,
+) -> tuple[dict[str, Rate], float | None]:
+    """(every role's rate per unit of `system` as rated before the solve, the colocated
+    update's seconds there or None): rl_rates at the fewest whole units holding the training
+    state sizes the run's n (_run_accelerators); the rates and the colocated term are taken
+    again at n rounded up to whole units (the update's layout spans whole units, and its
+    optimizer state is offloaded from all of them), each rate x (1 - idle share) (_busy): the
+    same figures as rates_at at that job. The train role's Rate names that job
+    (job_accelerators)."""
+    from planner.demand.rl import rl_rates
+
+    first = rl_rates(spec, catalog, system)
+    n, co = _run_accelerators(spec, catalog, system, first, amounts, window_s)
+    if n is None:
+        rates, whole = first, 0
+    else:
+        per_unit = catalog.system(system).accelerators
+        whole = math.ceil(n / per_unit - 1e-9) * per_unit
+        rates = rl_rates(spec, catalog, system, accelerators=whole)
+        # the optimizer state is offloaded from every accelerator of the job it runs on
+        co = _colocated_at(spec, catalog, system, whole)
+    out = _idle_applied(spec, catalog, system, rates, co, updates, window_s)
+    if whole and out["train"].feasible:
+        out["train"] = replace(out["train"], job_accelerators=whole)
+    return out, None if co is None else co.total_s
+
+
+def _idle_applied(
+    spec: RLSpec,
+    catalog: Catalog,
+    system: str,
+    rates: dict[str, Rate],
+    co: ColocatedUpdate | None,
+    updates: float,
+    window_s: float,
+) -> dict[str, Rate]:
+    """Each rate x (1 - idle share), idle share = updates x (the colocated update's seconds
+    `co`, or a separate-pool run's weight sync, pool_sync_s) / window (_busy)."""
+    from planner.demand.rl import pool_sync_s
+
+    update_s = None if co is None else co.total_s
+    # separate pools: the weight sync after each update, which both pools wait for
+    sync = pool_sync_s(spec, catalog, system)
+    if sync is not None:
+        update_s = sync.total_s
+    idle = None if update_s is None else updates * update_s / window_s
+    return {name: _busy(rate, idle, spec.colocated) for name, rate in rates.items()}
+
+
+def _colocated_at(
+    spec: RLSpec, catalog: Catalog, system: str, accelerators: int
+) -> ColocatedUpdate | None:
+    """The colocated update over a job of `accelerators` (the optimizer state's offload shared
+    by all of them), at least the fewest whole units holding the training state (as
+    _run_accelerators)."""
+    from planner.demand.rl import colocated_update_s
+
+    fewest = colocated_update_s(spec, catalog, system)
+    if fewest is None or accelerators <= fewest.accelerators:
+        return fewest
+    return colocated_update_s(spec, catalog, system, accelerators=accelerators)
+
+
+def rates_at(
+    spec: RLSpec,
+    catalog: Catalog,
+    system: str,
+    accelerators: int,
+    updates: float,
+    window_s: float,
+    train_only: bool = False,
+) -> tuple[dict[str, Rate], float | None]:
+    """(every role's rate per unit of `system` when the run's job is `accelerators` whole
+    accelerators, the colocated update's seconds there or None): rl_rates at that job (the
+    update's training and log-prob passes, generation's concurrency), the colocated term over
+    the same accelerators (_colocated_at), each x (1 - idle share) (_idle_applied): the
+    re-rating of a run at the job a plan places its trainer on (placed_jobs). train_only:
+    the train role's alone (update_passes, the same figure)."""
+    from planner.demand.rl import rl_rates, update_passes
+
+    if train_only:
+        rates = {"train": update_passes(spec, catalog, system, accelerators)["train"].rate}
+    else:
+        rates = rl_rates(spec, catalog, system, accelerators=accelerators)
+    co = _colocated_at(spec, catalog, system, accelerators)
+    out = _idle_applied(spec, catalog, system, rates, co, updates, window_s)
+    if out["train"].feasible:
+        out["train"] = replace(out["train"], job_accelerators=accelerators)
+    return out, None if co is None else co.total_s
 
 
 def _moe_trainer(name: str, policy: str, catalog: Catalog) -> list[Caveat]:
@@ -503,9 +591,10 @@ def _busy(rate: Rate, idle_share: float | None, colocated: bool = True) -> Rate:
 
 
 def report_lines(plan: Plan) -> list[str]:
-    """RL placement: trainer site, samples and verifier cores by site."""
+    """RL placement: trainer site, samples and verifier cores by site; then the trainers' jobs
+    (job_lines)."""
     if not plan.rl:
-        return []
+        return job_lines(plan)
     out = ["\nRL placement"]
     for r in plan.rl:
         samples = ", ".join(f"{d} {v:,.3g}" for d, v in r.samples_by_site.items())
@@ -524,6 +613,223 @@ def report_lines(plan: Plan) -> list[str]:
             f"{pushes or 'none (generation at the trainer site)'}; allowed "
             f"{r.push_budget_s:,.0f} s"
         )
+    return out + job_lines(plan)
+
+
+# -- re-rating the trainer at the job the plan places it on ---------------------------------
+
+
+def placed_jobs(
+    plan: Plan,
+    scenario: Any,
+    demands: list[WorkloadDemand],
+    rated: list[WorkloadDemand],
+    solves: int,
+    last: bool,
+) -> list[JobRow]:
+    """One RLJobRow per RL run whose trainer the plan runs on one system: the train role's job
+    in each LP period, as a pretraining's (period_jobs: the rate's job where the trainer's pool
+    holds that many units in service, else the units in service, at least ceil(u_p)), its rate
+    re-derived there (rates_at: the update's passes and the colocated update over those
+    accelerators, x (1 - idle share)), the lowest (binding_job), against the rate the plan used
+    and the job it names (job_status; held_status where Role.max_units holds it). A run rated
+    without a job (no feasible trainer on the system: job_accelerators 0) has no row."""
+    from planner.kinds.pretrain import (
+        binding_job,
+        held_status,
+        in_service,
+        job_status,
+        period_jobs,
+        role_units,
+    )
+    from planner.rows import RLJobRow
+
+    catalog = scenario.catalog
+    workloads = dict(scenario.data.workloads)
+    first = {(d.name, r.name): r for d in rated for r in d.roles}
+    by_role = role_units(plan, in_service(plan))
+    out: list[JobRow] = []
+    for demand in demands:
+        if demand.kind != NAME or demand.rl is None:
+            continue
+        role = next(r for r in demand.roles if r.placement == "trainer")
+        systems = by_role.get((demand.name, role.name), {})
+        if len(systems) != 1:
+            continue
+        ((system, (units, pools)),) = systems.items()
+        used = role.rates[system]
+        if used.job_accelerators <= 0:
+            continue
+        per_unit = catalog.system(system).accelerators
+        jobs = period_jobs(units, pools, math.ceil(used.job_accelerators / per_unit))
+        if not jobs:
+            continue
+        spec = workloads[demand.name]
+        rates = {
+            n: used.per_unit_s
+            if n * per_unit == used.job_accelerators
+            else train_rate_at(spec, catalog, system, n * per_unit, demand)
+            for n in sorted(set(jobs.values()))
+        }
+        placed = jobs[binding_job(rates, jobs)]
+        before = first[(demand.name, role.name)].rates[system]
+        status = job_status(
+            placed * per_unit, used.job_accelerators, rates[placed], used.per_unit_s, last
+        )
+        out.append(
+            RLJobRow(
+                workload=demand.name,
+                role=role.name,
+                system=system,
+                rated_accelerators=before.job_accelerators,
+                rated_rate_per_unit_s=before.per_unit_s,
+                rate_job_accelerators=used.job_accelerators,
+                rate_per_unit_s=used.per_unit_s,
+                placed_units=placed,
+                placed_accelerators=placed * per_unit,
+                placed_rate_per_unit_s=rates[placed],
+                solves=solves,
+                status=held_status(status, system in role.max_units),
+            )
+        )
+    return out
+
+
+def train_rate_at(
+    spec: RLSpec, catalog: Catalog, system: str, accelerators: int, demand: WorkloadDemand
+) -> float:
+    """The train role's rate per unit (FLOP/s) when the run's job is `accelerators` (rates_at)."""
+    assert demand.rl is not None
+    rates, _ = rates_at(
+        spec, catalog, system, accelerators, demand.rl.updates, demand.window_s, train_only=True
+    )
+    return rates["train"].per_unit_s
+
+
+def trainer_rate_at(scenario: Any, demand: WorkloadDemand, system: str, accelerators: int) -> float:
+    """The train role's rate per unit (FLOP/s) of RL run `demand` at a job of `accelerators`,
+    recomputed from the scenario (train_rate_at; the pre-solve rating's at the job it sized,
+    rated_on, is the same figure): what a plan's rl_jobs record states (verifier rule
+    placed_rate)."""
+    spec = dict(scenario.data.workloads)[demand.name]
+    return train_rate_at(spec, scenario.catalog, system, accelerators, demand)
+
+
+def rerated(
+    demands: list[WorkloadDemand], jobs: list[JobRow], scenario: Any, plan: Plan
+) -> list[WorkloadDemand]:
+    """The demands for the next solve, each `optimistic` run changed on its trainer's system:
+    where its placed job is smaller than its rate's job because the trainer's pool had fewer
+    units in service in a period it trains, the rates stay and the train role's min_units there
+    become the rate's job (LP rows mingroup, running: the plan holds that job's units while it
+    trains); otherwise every role's rate there becomes the placed job's (rates_at: the
+    update's passes, generation's concurrency and the colocated update over its accelerators)
+    and the colocated update's seconds with them (the `pace` rows'). The train rate's reason
+    says which."""
+    from planner.kinds.pretrain import PLACED_WHOLE_TOL, in_service
+
+    catalog = scenario.catalog
+    workloads = dict(scenario.data.workloads)
+    todo = {j.workload: j for j in jobs if j.status == "optimistic"}
+    held = in_service(plan)
+    short: set[str] = set()
+    for a in plan.allocations:
+        job = todo.get(a.workload)
+        if (
+            job is None
+            or a.role != job.role
+            or job.placed_accelerators >= job.rate_job_accelerators
+        ):
+            continue
+        per_unit = catalog.system(a.system).accelerators
+        units = held.get((a.datacenter, a.system, a.period), 0.0)
+        if units * per_unit < job.rate_job_accelerators - PLACED_WHOLE_TOL:
+            short.add(a.workload)
+    out = []
+    for demand in demands:
+        job = todo.get(demand.name)
+        if job is None or demand.rl is None:
+            out.append(demand)
+            continue
+        s = job.system
+        per_unit = catalog.system(s).accelerators
+        if demand.name in short:
+            units = math.ceil(job.rate_job_accelerators / per_unit)
+            note = (
+                f"held on the {units:,} units of the job it is rated for while it trains (a "
+                f"plan that held {job.placed_units:,} ran it at "
+                f"{job.placed_rate_per_unit_s:.4g}/s): "
+            )
+            roles = [
+                replace(
+                    r,
+                    rates={**r.rates, s: _noted(r.rates[s], note)},
+                    min_units={**r.min_units, s: units},
+                )
+                if r.name == job.role
+                else r
+                for r in demand.roles
+            ]
+            out.append(replace(demand, roles=roles))
+            continue
+        spec = workloads[demand.name]
+        new, co_s = rates_at(
+            spec, catalog, s, job.placed_accelerators, demand.rl.updates, demand.window_s
+        )
+        note = (
+            f"re-rated at the job the plan placed its trainer on ({job.placed_units:,} units, "
+            f"{job.placed_accelerators:,} accelerators; the train rate it was placed at, "
+            f"{job.rate_per_unit_s:.4g}/s, is that of {job.rate_job_accelerators:,}): "
+        )
+        roles = [
+            replace(
+                r,
+                rates={
+                    **r.rates,
+                    s: _noted(new[r.name], note) if r.name == job.role else new[r.name],
+                },
+            )
+            for r in demand.roles
+        ]
+        coupling = demand.rl
+        if co_s is not None:
+            coupling = replace(
+                coupling,
+                colocated_update_s_by_system={**coupling.colocated_update_s_by_system, s: co_s},
+            )
+        out.append(replace(demand, roles=roles, rl=coupling))
+    return out
+
+
+def _noted(rate: Rate, note: str) -> Rate:
+    return Rate(rate.per_unit_s, note + rate.reason, rate.caveat, rate.job_accelerators)
+
+
+def attach_jobs(plan: Plan, scenario: Any, rows: list[JobRow]) -> None:
+    """plan.rl_jobs and the left_out lines of runs not re-rated to a fixed point
+    (planner/kinds/pretrain.py rerate_notes)."""
+    from planner.kinds.pretrain import rerate_notes
+    from planner.rows import RLJobRow
+
+    plan.rl_jobs = [r for r in rows if isinstance(r, RLJobRow)]
+    plan.left_out = plan.left_out + rerate_notes(rows)
+
+
+def job_lines(plan: Plan) -> list[str]:
+    """The report's lines on each RL run's trainer: rated, rate and placed jobs."""
+    if not plan.rl_jobs:
+        return []
+    out = ["", "RL trainer jobs (rated before the solve; placed by the plan; rate used)"]
+    for j in plan.rl_jobs:
+        delta = j.placed_rate_per_unit_s / j.rate_per_unit_s - 1 if j.rate_per_unit_s else 0.0
+        out.append(
+            f"  {j.workload}/{j.role} on {j.system}: rated {j.rated_accelerators:,} "
+            f"accelerators at {j.rated_rate_per_unit_s:.4g} FLOP/s per unit; rate used "
+            f"{j.rate_per_unit_s:.4g} (a job of {j.rate_job_accelerators:,}); placed on "
+            f"{j.placed_accelerators:,} ({j.placed_units:,} units), rated there "
+            f"{j.placed_rate_per_unit_s:.4g} ({delta:+.2%}): {j.status}"
+            + (f", after {j.solves} solves" if j.solves > 1 else "")
+        )
     return out
 
 
@@ -539,6 +845,8 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
     for d in model.sites:
         model.trainer[(name, d)] = model.new_var("y", 0, 1, BINARY)
     declare_system_choice(model, demand)
+    # on[w,train,d,s,p] where re-rating held the trainer on its rated job (Role.min_units)
+    declare_running(model, demand)
     for d in model.sites:
         model.generates[(name, d)] = model.new_var("z", 0, 1, BINARY)
         assert demand.rl is not None

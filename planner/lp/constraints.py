@@ -498,9 +498,9 @@ def completing_roles(demand: WorkloadDemand) -> list[Role]:
 
 @family("ratedjob", "workload:role:system:period")
 def add_ratedjob(model: Model) -> None:
-    """sum_d u[w,r,d,s,p] <= max_units[r,s] in every period p   (a pretraining run held to at
-    most the units of the job its rate was derived for: re-rating's alternative to a plan that
-    squeezed it onto more units, planner/api.py _solve_rerated)"""
+    """sum_d u[w,r,d,s,p] <= max_units[r,s] in every period p   (a pretraining run or RL trainer
+    held to at most the units of the job its rate was derived for: re-rating's alternative to a
+    plan that squeezed it onto more units, planner/api.py _solve_rerated)"""
     for demand in model.demands:
         for role in demand.roles:
             if not role.max_units:
