@@ -1020,11 +1020,14 @@ def _placed_rate(
         where = f"{demand.name}/{role.name}"
         job = records.get((demand.name, role.name))
         ((system, (units, pools)),) = systems.items()
+        per_unit = catalog.system(system).accelerators
         if job is None:
-            if role.rates[system].job_accelerators > 0 or table == "pretrain_jobs":
+            # a run whose units are all below whole-unit noise in every period has no job
+            rated_job = role.rates[system].job_accelerators
+            noise = not period_jobs(units, pools, math.ceil(max(rated_job, 0) / per_unit))
+            if (rated_job > 0 or table == "pretrain_jobs") and not noise:
                 out.append(f"{where}: no {table} record of the job it runs on")
             continue
-        per_unit = catalog.system(system).accelerators
         used = {a.rate_per_unit_s for a in ctx.rows_of(demand, role)}
         rate_job = rate_at(demand, role, system, job.rate_job_accelerators)
         if any(abs(r - job.rate_per_unit_s) > REL_TOL * r for r in used):
