@@ -1038,6 +1038,7 @@ def check_placed_rate(ctx: Context) -> list[str]:
     return out
 
 
-# Rules of procurement over time (supply, spot, cash flow) live in their own module; importing it
-# registers them after the ones above.
+# Rules of procurement over time (supply, spot, cash flow) live in their own module, and the
+# cost lines' in theirs (imported at the end of that one); importing it registers them after the
+# ones above.
 from planner import verify_procurement  # noqa: E402, F401

@@ -271,6 +271,15 @@ def break_cost_total(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Cas
     return plan, sc, dem
 
 
+def break_cost_lines(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # The plan was made at 0.07 US$/kWh at dc-east; the scenario it is checked against says 0.08
+    # (no other rule reads an electricity price).
+    dearer = planner.load_scenario(
+        DEFAULT, sets=["topology_changes.datacenters.dc-east.electricity_usd_per_kwh=0.08"]
+    )
+    return plan, dearer, dem
+
+
 def break_supply(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     # GB200 deliveries capped one rack below what the plan has arrive in period 0.
     arriving = sum(r.arriving for r in plan.schedule if r.system == "gb200-nvl72" and r.period == 0)
@@ -357,6 +366,7 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "colocated": break_colocated,
     "power_cap": break_power_cap,
     "cost_total": break_cost_total,
+    "cost_lines": break_cost_lines,
     "supply": break_supply,
     "spot": break_spot,
     "cash_flow": break_cash_flow,
@@ -365,6 +375,8 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "solver_whole": break_solver_whole,
     "solver_objective": break_solver_objective,
 }
+# Breaks that change a priced record (units bought or on spot): cost_lines reports them too.
+PRICED = {"whole_units", "unit_bounds", "spot", "one_system_type"}
 # What each rule's message must name (the broken record).
 NAMES = {
     "whole_units": "dc-east/gb200-nvl72 in period 0",
@@ -385,6 +397,7 @@ NAMES = {
     "colocated": "chat at dc-central in period 0",
     "power_cap": "dc-east",
     "cost_total": "cost rows",
+    "cost_lines": "dc-east/gb200-nvl72 energy: the cost rows charge",
     "placed_rate": "pretrain-405b/pretrain: the rate used",
     "solver_whole": FRACTIONAL[3],
     "solver_objective": "the solver's objective",
@@ -426,7 +439,9 @@ def test_one_broken_fact_is_reported_by_its_rule_only(solved: Case, rule: str) -
     plan, sc, dem = solved
     broken = BREAKS[rule](copy(plan), sc, list(dem))
     found = {name: msgs for name, msgs in check_plan(*broken).items() if msgs}
-    assert list(found) == [rule], found
+    # A unit record changed alone also changes what the plan should have cost (cost_lines).
+    priced = {rule, "cost_lines"} if rule in PRICED else {rule}
+    assert set(found) == priced, found
     assert any(NAMES[rule] in msg for msg in found[rule]), found[rule]
     with pytest.raises(VerificationError, match=rf"\[{rule}\]"):
         verify(*broken)
