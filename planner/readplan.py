@@ -531,6 +531,8 @@ def read_cpu_servers(model: Model, cpu_schedule: list[CpuScheduleRow]) -> list[C
                 units=peak.units,
                 owned_units=cpu.owned,
                 new_units=max(0.0, peak.units - cpu.owned),
+                bought_units=peak.owned_units - cpu.owned,
+                rented_units=peak.rented_units,
                 cpu_cores=peak.cpu_cores,
                 power_w=peak.power_w,
             )

@@ -195,14 +195,18 @@ class CpuScheduleRow:
 
 @dataclass(frozen=True)
 class CpuServerRow:
-    """CPU-only servers per site at their peak over the horizon: units, owned_units, new_units,
-    cpu_cores, power_w"""
+    """CPU-only servers per site at their peak over the horizon (the first period with the
+    most in service): units, owned_units (owned from the start), new_units (units -
+    owned_units), split into bought_units (bought during the plan and in service then) and
+    rented_units (on demand), cpu_cores, power_w"""
 
     datacenter: str
     system: str
     units: float
     owned_units: int
     new_units: float
+    bought_units: float
+    rented_units: float
     cpu_cores: float
     power_w: float
 

@@ -156,3 +156,45 @@ def test_a_contract_record_that_disagrees_with_the_schedule_is_caught() -> None:
     msgs = check_plan(plan, scenario, planner.demands(scenario))["cost_lines"]
     where = f"{c.datacenter}/{c.system} in period {c.period}:"
     assert any(m.startswith(where) and "contracts signed cover" in m for m in msgs), msgs
+
+
+def test_fleet_rows_split_new_units_by_how_they_are_paid() -> None:
+    """frontier-3y's fleet mixes bought, contracted and rented units in one pool: each fleet
+    row's split is the schedule's at the pool's first peak period and adds up to new_units; the
+    text and HTML reports show the split; the verifier catches a split that moves a unit."""
+    from planner.htmlreport import plan_html
+    from planner.report import format_plan
+
+    scenario = planner.load_scenario(F3Y)
+    plan = planner.solve(scenario)
+    mixed = 0
+    for f in plan.fleet:
+        rows = [r for r in plan.schedule if (r.datacenter, r.system) == (f.datacenter, f.system)]
+        peak = max(rows, key=lambda r: r.units)
+        assert f.units == peak.units
+        assert f.bought_units == peak.owned_units - f.owned_units
+        assert (f.contracted_units, f.rented_units, f.spot_units) == (
+            peak.contracted_units,
+            peak.rented_units,
+            peak.spot_units,
+        )
+        parts = f.bought_units + f.contracted_units + f.rented_units + f.spot_units
+        assert parts == pytest.approx(f.new_units)
+        mixed += sum(x > 0 for x in (f.bought_units, f.contracted_units, f.rented_units)) > 1
+    assert mixed, "a pool mixing bought, contracted and rented units"
+    text = format_plan(plan)
+    assert "owned  bought  contract  rented  accelerators" in text  # no spot: left out
+    (f,) = [f for f in plan.fleet if (f.datacenter, f.system) == ("dc-east", "gb200-nvl72")]
+    cells = (
+        f"{f.units:,.0f}  {f.owned_units:>5}  {f.bought_units:>6,.0f}  {f.contracted_units:>8,.0f}"
+    )
+    assert cells in text
+    html = plan_html(plan)
+    heads = "".join(f"<th class=num>{h}</th>" for h in ("bought", "contract", "rented", "spot"))
+    assert heads in html
+    i = plan.fleet.index(f)
+    plan.fleet[i] = dataclasses.replace(
+        f, contracted_units=f.contracted_units + 1, rented_units=f.rented_units - 1
+    )
+    msgs = check_plan(plan, scenario, planner.demands(scenario))["fleet_ledger"]
+    assert any(m.startswith("dc-east/gb200-nvl72 fleet row: contracted_units") for m in msgs)

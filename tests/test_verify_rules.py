@@ -85,6 +85,22 @@ def set_bought(plan: Plan, d: str, s: str, units: float) -> None:
     plan.schedule[i] = dataclasses.replace(
         r, ordered=units, arriving=units, owned_units=units, units=units
     )
+    refleet(plan)
+
+
+def refleet(plan: Plan) -> None:
+    """The fleet rows' bought/contracted/rented/spot split made consistent again with a changed
+    schedule (the pool's first peak period), so that only the schedule's own rule sees it."""
+    for i, f in enumerate(plan.fleet):
+        rows = [r for r in plan.schedule if (r.datacenter, r.system) == (f.datacenter, f.system)]
+        peak = max(rows, key=lambda r: r.units)
+        plan.fleet[i] = dataclasses.replace(
+            f,
+            bought_units=peak.owned_units - f.owned_units,
+            contracted_units=peak.contracted_units,
+            rented_units=peak.rented_units,
+            spot_units=peak.spot_units,
+        )
 
 
 def recash(plan: Plan, sc: Scenario) -> None:
@@ -292,6 +308,7 @@ def break_spot(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     i = schedule_index(plan, "dc-central", "hgx-h100")
     r = plan.schedule[i]
     plan.schedule[i] = dataclasses.replace(r, spot_units=1.0, units=r.units + 1.0)
+    refleet(plan)
     return plan, sc, dem
 
 
