@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from planner.lp.model import SAME_INSTANT_S
-from planner.rows import CASH_COLUMNS
+from planner.rows import CASH_COLUMNS, AllocationRow
+from planner.traffic import routed_traffic
 from planner.verify import COST_ABS_TOL_USD, REL_TOL, Context, rule
 
 YEAR_S = 365 * 86400.0
 MONTH_S = YEAR_S / 12
 HOUR_S = 3600.0
 
-# Components recomputed here, per pool (capex ... contracts), per site (site_opening,
-# cpu_servers); link charges are only spread over their workload's window to check the cash
-# flow's other_opex column (their traffic is the rules link_capacity/kv_traffic's to check).
+# Components recomputed here per pool (capex ... contracts); site_opening and cpu_servers are
+# per site, links per workload.
 POOL_COMPONENTS = (
     "capex",
     "network_storage",
@@ -29,7 +29,6 @@ POOL_COMPONENTS = (
     "spot",
     "contracts",
 )
-NOT_RECOMPUTED = ("links",)
 
 
 @dataclass
@@ -234,15 +233,27 @@ def site_lines(ctx: Context, lines: Lines) -> None:
 
 
 def link_lines(ctx: Context, lines: Lines) -> None:
-    """Link charges (cost rows, not recomputed) spread over their workload's window, in
-    proportion to the seconds of it inside each period (the cash flow's other_opex)."""
-    windows = {w.workload: (w.start_s, w.end_s) for w in ctx.plan.workloads}
-    for c in ctx.plan.costs_rows:
-        if c.component not in NOT_RECOMPUTED:
-            continue
-        a, b = windows[c.workload]
-        if b > a:
-            spread(lines, ctx, c.component, c.datacenter, c.system, (a, b), c.cost_usd / (b - a))
+    """Each workload's link charges: sum over the links its traffic crosses (routed as rule
+    link_capacity routes it: RL trajectories and weights, multi-site gradients, KV cache) of
+    cost_usd_per_tb x bytes/s x window_s / 1e12, spread over its window in proportion to the
+    seconds of it inside each period. Kept under (component, workload, None)."""
+    topo = ctx.scenario.topology
+    spans = {p.period: (p.start_s, p.end_s) for p in ctx.plan.periods}
+    by_workload: dict[str, list[AllocationRow]] = {}
+    for x in ctx.plan.allocations:
+        by_workload.setdefault(x.workload, []).append(x)
+    for demand in ctx.demands:
+        tiers = [t for t in ctx.plan.serving if t.workload == demand.name]
+        allocations = by_workload.get(demand.name, [])
+        traffic, _ = routed_traffic(topo, [demand], ctx.rl_rows, allocations, tiers, spans)
+        usd = sum(
+            topo.link(link_id).cost_usd_per_tb * bytes_per_s * demand.window_s / 1e12
+            for link_id, bytes_per_s in traffic.items()
+        )
+        if usd > 0:
+            a = demand.start_s
+            window = (a, a + demand.window_s)
+            spread(lines, ctx, "links", demand.name, None, window, usd / demand.window_s)
 
 
 @rule("cost_lines")
@@ -271,7 +282,12 @@ def check_cost_lines(ctx: Context) -> list[str]:
     link_lines(ctx, lines)
     charged: dict[tuple[str, str | None, str | None], float] = {}
     for c in ctx.plan.costs_rows:
-        key = (c.component, c.datacenter, c.system)
+        # links are charged to their workload (datacenter and system None)
+        key = (
+            (c.component, c.workload, None)
+            if c.component == "links"
+            else (c.component, c.datacenter, c.system)
+        )
         charged[key] = charged.get(key, 0.0) + c.cost_usd
     # Periods where the cash flow's column differs from the recomputed one, by column.
     off: dict[str, list[str]] = {}
@@ -284,14 +300,12 @@ def check_cost_lines(ctx: Context) -> list[str]:
                     f"period {row.period}: cash flow {column} {have:,.2f}, recomputed {want:,.2f}"
                 )
     explained: set[str] = set()
-    known = {*POOL_COMPONENTS, "site_opening", "cpu_servers", *NOT_RECOMPUTED}
+    known = {*POOL_COMPONENTS, "site_opening", "cpu_servers", "links"}
     for key in sorted(set(charged) | set(lines.by_line), key=str):
         component, d, s = key
         where = f"{d}/{s}" if s is not None else f"{d}"
         if component not in known:
             out.append(f"{where} {component}: a cost component this rule does not recompute")
-            continue
-        if component in NOT_RECOMPUTED:
             continue
         have = charged.get(key, 0.0)
         per_period = lines.by_line.get(key, [0.0] * len(ctx.calendar))

@@ -198,3 +198,29 @@ def test_fleet_rows_split_new_units_by_how_they_are_paid() -> None:
     )
     msgs = check_plan(plan, scenario, planner.demands(scenario))["fleet_ledger"]
     assert any(m.startswith("dc-east/gb200-nvl72 fleet row: contracted_units") for m in msgs)
+
+
+def test_link_price_cut_in_the_objective_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Link charges made with half the bytes per GB (objective.GB, read by the link terms and
+    their cash-flow split alike): the workload's links line is named with the periods off."""
+    monkeypatch.setattr(objective, "GB", 0.5e9)
+    plan, scenario, demands = solved_unverified(LAB, monkeypatch, "rental")
+    msgs = only_cost_lines(plan, scenario, demands)
+    charged = {c.workload for c in plan.costs_rows if c.component == "links"}
+    assert charged
+    for w in charged:
+        line = next(m for m in msgs if m.startswith(f"{w} links:"))
+        assert "cash flow other_opex_usd" in line
+
+
+def test_hourly_prices_misread_in_the_objective_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rent and energy charged per 4,000-second hour (objective.S_PER_H, read by the terms and
+    the cash-flow split alike): rental and energy lines named, pool by pool."""
+    monkeypatch.setattr(objective, "S_PER_H", 4000.0)
+    plan, scenario, demands = solved_unverified(LAB, monkeypatch, "rental")
+    msgs = only_cost_lines(plan, scenario, demands)
+    rented = {(r.datacenter, r.system) for r in plan.schedule if r.rented_units > 0}
+    assert rented
+    for d, s in rented:
+        line = next(m for m in msgs if m.startswith(f"{d}/{s} rental:"))
+        assert "period 0: cash flow rental_usd" in line
