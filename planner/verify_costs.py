@@ -236,8 +236,19 @@ def link_lines(ctx: Context, lines: Lines) -> None:
     """Each workload's link charges: sum over the links its traffic crosses (routed as rule
     link_capacity routes it: RL trajectories and weights, multi-site gradients, KV cache) of
     cost_usd_per_tb x bytes/s x window_s / 1e12, spread over its window in proportion to the
-    seconds of it inside each period. Kept under (component, workload, None)."""
+    seconds of it inside each period. Kept under (component, workload, None). The LP
+    relaxation's traffic is not routed (a job split over sites: rule link_capacity holds for
+    whole-unit plans only): its link rows are only placed in their periods."""
     topo = ctx.scenario.topology
+    if not ctx.integral:
+        windows = {w.workload: (w.start_s, w.end_s) for w in ctx.plan.workloads}
+        for c in ctx.plan.costs_rows:
+            if c.component != "links":
+                continue
+            a, b = windows[c.workload]
+            if b > a:
+                spread(lines, ctx, "links", c.workload, None, (a, b), c.cost_usd / (b - a))
+        return
     spans = {p.period: (p.start_s, p.end_s) for p in ctx.plan.periods}
     by_workload: dict[str, list[AllocationRow]] = {}
     for x in ctx.plan.allocations:
@@ -273,8 +284,10 @@ def check_cost_lines(ctx: Context) -> list[str]:
     owned_units x h_t) (leased units run first, energy in their price); site_opening and CPU-only
     servers likewise (site_lines); each line summed over t = the plan's cost rows of that
     component and pool (summed over workloads), and summed over pools = the cash flow's column
-    in each period, within REL_TOL x max(1, |cost|) + COST_ABS_TOL_USD (links: not recomputed,
-    only placed in their periods); a cost row of any other component is reported"""
+    in each period, within REL_TOL x max(1, |cost|) + COST_ABS_TOL_USD; links per workload =
+    sum over the links its recomputed traffic crosses of cost_usd_per_tb x bytes/s x window /
+    1e12 (link_lines; whole-unit plans); the contracts table agrees with the catalog and the schedule's
+    contracted_units (contract_lines); a cost row of any other component is reported"""
     lines = Lines(len(ctx.calendar))
     pool_lines(ctx, lines)
     out = contract_lines(ctx, lines)
