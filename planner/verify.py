@@ -278,10 +278,10 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
         if economics.pricing == "amortised" and r.rented_units > 0:
             out.append(f"{where}: {r.rented_units:g} rented under amortised pricing")
     for f in ctx.plan.fleet:
-        pool = pools.get((f.datacenter, f.system))
-        if not pool:
+        in_pool = pools.get((f.datacenter, f.system))
+        if not in_pool:
             continue
-        peak = max(pool, key=lambda x: x.units)  # the first period at the peak
+        peak = max(in_pool, key=lambda x: x.units)  # the first period at the peak
         split = (
             ("bought_units", f.bought_units, peak.owned_units - f.owned_units),
             ("contracted_units", f.contracted_units, peak.contracted_units),

@@ -392,8 +392,9 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "solver_whole": break_solver_whole,
     "solver_objective": break_solver_objective,
 }
-# Breaks that change a priced record (units bought or on spot): cost_lines reports them too.
-PRICED = {"whole_units", "unit_bounds", "spot", "one_system_type"}
+# Breaks that change a priced record (units bought or on spot, the RL trainer's site and so
+# the traffic its links charge for): cost_lines reports them too.
+PRICED = {"whole_units", "unit_bounds", "spot", "one_system_type", "one_site"}
 # What each rule's message must name (the broken record).
 NAMES = {
     "whole_units": "dc-east/gb200-nvl72 in period 0",
@@ -540,7 +541,9 @@ def test_kv_hop_and_colocated_catch_prefill_moved_across_sites(tmp_path: Path) -
     broken = copy(plan)
     broken.serving[0] = dataclasses.replace(broken.serving[0], kv_shares={})
     found = {name: msgs for name, msgs in check_plan(broken, sc, dem).items() if msgs}
-    assert list(found) == ["colocated"], found
+    # cost_lines too: the link charges for the KV traffic now have no traffic to price.
+    assert list(found) == ["colocated", "cost_lines"], found
+    assert any(m.startswith("chat links: the cost rows charge") for m in found["cost_lines"])
     assert "chat at a in period 0" in found["colocated"][0]
 
 
