@@ -37,6 +37,7 @@ from typing import Any
 
 from fleetcore.tables import table
 from planner.demand.types import WorkloadDemand
+from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan
 from planner.scenario import Scenario
 
@@ -97,10 +98,13 @@ def options(scenario: Scenario, system_name: str, d: str, serving: bool) -> list
     return out
 
 
-def pool_price(plan: Plan, scenario: Scenario, d: str, system_name: str) -> Price | None:
+def pool_price(
+    plan: Plan, scenario: Scenario, d: str, system_name: str, serving: bool = False
+) -> Price | None:
     """How the objective charges the new units the plan holds in pool (d, system_name), per
     useful unit-second: sum of their costs / sum of their useful unit-seconds (the module
-    docstring); None when the plan holds none there."""
+    docstring; serving leaves out spot units, which it never runs on); None when the plan holds
+    none there."""
     spec = scenario.catalog.system(system_name)
     owned = scenario.topology.site(d).systems[system_name].owned
     horizon_s = scenario.data.economics.horizon_s
@@ -118,7 +122,7 @@ def pool_price(plan: Plan, scenario: Scenario, d: str, system_name: str) -> Pric
             "bought", bought_usd_per_s(scenario, system_name, d), (r.owned_units - owned) * length_s
         )
         add("rented", spec.rental_usd_per_hour / S_PER_H, r.rented_units * length_s)
-        if spec.spot_usd_per_hour is not None and spec.spot_goodput:
+        if spec.spot_usd_per_hour is not None and spec.spot_goodput and not serving:
             useful_s = r.spot_units * length_s * spec.spot_goodput
             add("spot", spec.spot_usd_per_hour / S_PER_H / spec.spot_goodput, useful_s)
     starts = {r.period: r.start_s for r in rows}
@@ -130,7 +134,7 @@ def pool_price(plan: Plan, scenario: Scenario, d: str, system_name: str) -> Pric
         ends = [
             r.end_s
             for r in rows
-            if r.period >= c.period and r.start_s < starts[c.period] + offer.term_s - 1e-3
+            if r.period >= c.period and r.start_s < starts[c.period] + offer.term_s - SAME_INSTANT_S
         ]
         held_s = min(horizon_s, max(ends, default=starts[c.period])) - starts[c.period]
         add(f"contract {term_text(offer.term_s)}", offer.usd_per_hour / S_PER_H, c.units * held_s)
@@ -161,8 +165,9 @@ def unit_costs(
                 for d in topo.datacenters():
                     if system_name not in topo.site(d).systems:
                         continue
-                    held = pool_price(plan, scenario, d, system_name) if plan else None
-                    ways = options(scenario, system_name, d, demand.steady_load)
+                    serving = demand.steady_load
+                    held = pool_price(plan, scenario, d, system_name, serving) if plan else None
+                    ways = options(scenario, system_name, d, serving)
                     price = held or min(ways, key=lambda p: p.usd_per_s)
                     if best is None or price.usd_per_s < best[0].usd_per_s:
                         best = (price, d)
