@@ -6,6 +6,8 @@ this rule), is caught, naming the pool, the period and the component."""
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ import planner.lp.objective as objective
 from planner.demand.types import WorkloadDemand
 from planner.plan import Plan
 from planner.scenario import Scenario
-from planner.verify import check_plan
+from planner.verify import RULES, Context, check_plan
 
 F3Y = "planner/scenarios/frontier-3y.yaml"
 LAB = "planner/scenarios/frontier-lab.yaml"
@@ -224,3 +226,22 @@ def test_hourly_prices_misread_in_the_objective_are_caught(monkeypatch: pytest.M
     for d, s in rented:
         line = next(m for m in msgs if m.startswith(f"{d}/{s} rental:"))
         assert "period 0: cash flow rental_usd" in line
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+# Goldens holding a plan (an infeasible what-if's holds the diagnosis instead).
+PLANNED = [p for p in sorted(GOLDEN.glob("*.json")) if '"infeasible"' not in p.read_text()[:40]]
+
+
+@pytest.mark.parametrize("path", PLANNED, ids=lambda p: p.stem)
+def test_every_golden_plan_passes_cost_lines(path: Path) -> None:
+    """Every shipped scenario and override (and relaxation), as its golden JSON holds it, priced
+    again from its schedule and the catalog: no line off (no cost defect in a shipped plan)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    name, _, override = path.stem.partition("--")
+    overrides = [override] if override and override != "relax" else []
+    scenario = planner.load_scenario(f"planner/scenarios/{name}.yaml", overrides)
+    plan = Plan.from_dict(data)
+    assert plan.costs_rows
+    ctx = Context(plan, scenario, planner.demands(scenario))
+    assert RULES["cost_lines"].check(ctx) == []
