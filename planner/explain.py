@@ -2,8 +2,8 @@
 system the topology offers, before any constraint (power, CPU, links, availability) bites.
 
     usd per work unit = usd per unit-second / rate (work units per second per unit)
-    amortised (and mixed): usd per unit-second = what the plan's objective charges a unit bought
-               and kept busy, per second in service (planner/lp/objective.py):
+    a unit bought: usd per unit-second = what the plan's objective charges a unit bought and kept
+               busy, per second in service (planner/lp/objective.py):
                capex_usd · CRF / year · (1 + network_storage_capex_fraction)
                + capex_usd · maintenance_fraction_per_year / year
                + facility_usd_per_kw_month · power_w / 1000 / month
@@ -12,7 +12,18 @@ system the topology offers, before any constraint (power, CPU, links, availabili
                in years; 1 / L at r = 0; a figure not given is not charged). Before session 22
                it was capex_usd / lifetime_s + energy alone: GB200 NVL72 at frontier-lab's
                dc-east was priced 39% under what the plan charges it.
-    rental:    usd per unit-second = rental_usd_per_hour / 3600
+    rented:    rental_usd_per_hour / 3600 (energy included)
+    contract k: usd_per_hour_k / 3600 (energy included)
+    spot:      spot_usd_per_hour / 3600 / spot_goodput (per second of useful work; never serving)
+
+Which of these applies is the pricing's: amortised buys, rental rents, mixed may do any. Given
+the solved plan, a pool that holds new units is priced the way the objective charges the ones
+the plan holds there: sum over them of what each costs / their useful unit-seconds (bought:
+units in service past the owned ones x period lengths; rented and spot: units x period lengths,
+spot's x goodput; contract: units x its term inside the horizon); a pool with none (or no plan)
+is priced at the cheapest way the pricing allows. Before session 23 a unit was priced as bought
+under mixed pricing whatever the plan held: frontier-3y's dc-east GB200 NVL72, all contracted
+or rented, at the bought figure.
 
 This is the marginal price of the work on a unit bought (or rented) for the purpose and kept
 busy; owned units (no capex), idle time and the constraints move the real plan away from it,
@@ -21,14 +32,26 @@ which is what the plan's binding constraints and shadow prices then explain.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fleetcore.tables import table
 from planner.demand.types import WorkloadDemand
+from planner.lp.model import SAME_INSTANT_S
+from planner.plan import Plan
 from planner.scenario import Scenario
 
 J_PER_KWH = 3.6e6
 S_PER_H = 3600.0
+S_PER_DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Price:
+    """US$ per second of a unit's useful work, and how the unit is paid for."""
+
+    usd_per_s: float
+    paid_as: str
 
 
 def bought_usd_per_s(scenario: Scenario, system_name: str, d: str) -> float:
@@ -45,28 +68,109 @@ def bought_usd_per_s(scenario: Scenario, system_name: str, d: str) -> float:
     return usd + system.power_w * site.pue * site.electricity_usd_per_kwh / J_PER_KWH
 
 
-def unit_costs(scenario: Scenario, demands: list[WorkloadDemand]) -> list[dict[str, Any]]:
+def term_text(term_s: float) -> str:
+    """A contract term as its catalog writes it: years when whole, else days."""
+    years = term_s / (365 * S_PER_DAY)
+    if abs(years - round(years)) < 1e-9:
+        return f"{round(years)} year" + ("s" if round(years) != 1 else "")
+    return f"{term_s / S_PER_DAY:g} days"
+
+
+def options(scenario: Scenario, system_name: str, d: str, serving: bool) -> list[Price]:
+    """Every way the pricing lets the objective pay for a new unit of `system_name` at d:
+    amortised buys, rental rents, mixed buys, rents, contracts (each offer) or takes spot (not
+    for serving, which never runs on spot)."""
+    pricing = scenario.data.economics.pricing
+    spec = scenario.catalog.system(system_name)
+    out = []
+    if pricing != "rental":
+        out.append(Price(bought_usd_per_s(scenario, system_name, d), "bought"))
+    if pricing != "amortised":
+        out.append(Price(spec.rental_usd_per_hour / S_PER_H, "rented"))
+    if pricing == "mixed":
+        out += [
+            Price(offer.usd_per_hour / S_PER_H, f"contract {term_text(offer.term_s)}")
+            for offer in spec.contracts
+        ]
+        if spec.spot_usd_per_hour is not None and spec.spot_goodput and not serving:
+            per_s = spec.spot_usd_per_hour / S_PER_H / spec.spot_goodput
+            out.append(Price(per_s, "spot"))
+    return out
+
+
+def pool_price(
+    plan: Plan, scenario: Scenario, d: str, system_name: str, serving: bool = False
+) -> Price | None:
+    """How the objective charges the new units the plan holds in pool (d, system_name), per
+    useful unit-second: sum of their costs / sum of their useful unit-seconds (the module
+    docstring; serving leaves out spot units, which it never runs on); None when the plan holds
+    none there."""
+    spec = scenario.catalog.system(system_name)
+    owned = scenario.topology.site(d).systems[system_name].owned
+    horizon_s = scenario.data.economics.horizon_s
+    rows = [r for r in plan.schedule if (r.datacenter, r.system) == (d, system_name)]
+    # way paid -> (US$, useful unit-seconds)
+    parts: dict[str, tuple[float, float]] = {}
+
+    def add(paid_as: str, usd_per_s: float, useful_s: float) -> None:
+        usd, seconds = parts.get(paid_as, (0.0, 0.0))
+        parts[paid_as] = (usd + usd_per_s * useful_s, seconds + useful_s)
+
+    for r in rows:
+        length_s = r.end_s - r.start_s
+        add(
+            "bought", bought_usd_per_s(scenario, system_name, d), (r.owned_units - owned) * length_s
+        )
+        add("rented", spec.rental_usd_per_hour / S_PER_H, r.rented_units * length_s)
+        if spec.spot_usd_per_hour is not None and spec.spot_goodput and not serving:
+            useful_s = r.spot_units * length_s * spec.spot_goodput
+            add("spot", spec.spot_usd_per_hour / S_PER_H / spec.spot_goodput, useful_s)
+    starts = {r.period: r.start_s for r in rows}
+    for c in plan.contracts:
+        if (c.datacenter, c.system) != (d, system_name):
+            continue
+        offer = spec.contracts[c.contract]
+        # held to the end of the last period its term covers, inside the horizon
+        ends = [
+            r.end_s
+            for r in rows
+            if r.period >= c.period and r.start_s < starts[c.period] + offer.term_s - SAME_INSTANT_S
+        ]
+        held_s = min(horizon_s, max(ends, default=starts[c.period])) - starts[c.period]
+        add(f"contract {term_text(offer.term_s)}", offer.usd_per_hour / S_PER_H, c.units * held_s)
+    used = {k: v for k, v in parts.items() if v[1] > 0}
+    seconds = sum(v[1] for v in used.values())
+    if seconds <= 0:
+        return None
+    usd = sum(v[0] for v in used.values())
+    if len(used) == 1:
+        return Price(usd / seconds, next(iter(used)))
+    mix = sorted(used.items(), key=lambda kv: -kv[1][1])
+    return Price(usd / seconds, ", ".join(f"{v[1] / seconds:.0%} {k}" for k, v in mix))
+
+
+def unit_costs(
+    scenario: Scenario, demands: list[WorkloadDemand], plan: Plan | None = None
+) -> list[dict[str, Any]]:
     """One record per (workload, role, system placed somewhere): the cheapest site's price of
-    one work unit, or why the system cannot do the work."""
-    catalog = scenario.catalog
+    one work unit (each site's as the plan pays for its new units there, else the cheapest way
+    the pricing allows), or why the system cannot do the work."""
     topo = scenario.topology
-    rental = scenario.data.economics.pricing == "rental"
     out = []
     for demand in demands:
         for role in demand.roles:
             for system_name in topo.system_names():
                 rate = role.rates.get(system_name)
-                system = catalog.system(system_name)
-                best: tuple[float, str] | None = None
+                best: tuple[Price, str] | None = None
                 for d in topo.datacenters():
                     if system_name not in topo.site(d).systems:
                         continue
-                    if rental:
-                        per_s = system.rental_usd_per_hour / S_PER_H
-                    else:
-                        per_s = bought_usd_per_s(scenario, system_name, d)
-                    if best is None or per_s < best[0]:
-                        best = (per_s, d)
+                    serving = demand.steady_load
+                    held = pool_price(plan, scenario, d, system_name, serving) if plan else None
+                    ways = options(scenario, system_name, d, serving)
+                    price = held or min(ways, key=lambda p: p.usd_per_s)
+                    if best is None or price.usd_per_s < best[0].usd_per_s:
+                        best = (price, d)
                 assert best is not None
                 per_s = rate.per_unit_s if rate is not None and rate.feasible else 0.0
                 out.append(
@@ -75,10 +179,11 @@ def unit_costs(scenario: Scenario, demands: list[WorkloadDemand]) -> list[dict[s
                         "role": role.name,
                         "system": system_name,
                         "datacenter": best[1],
+                        "paid_as": best[0].paid_as,
                         "work_unit": role.work_unit,
-                        "usd_per_unit_s": best[0],
+                        "usd_per_unit_s": best[0].usd_per_s,
                         "rate_per_unit_s": per_s,
-                        "usd_per_work_unit": best[0] / per_s if per_s > 0 else None,
+                        "usd_per_work_unit": best[0].usd_per_s / per_s if per_s > 0 else None,
                         "why": rate.reason if rate is not None else "no rate",
                     }
                 )
@@ -88,7 +193,8 @@ def unit_costs(scenario: Scenario, demands: list[WorkloadDemand]) -> list[dict[s
 def format_unit_costs(records: list[dict[str, Any]]) -> str:
     """A table per work item, cheapest first; per million tokens or per EFLOP."""
     out = [
-        "Cost of the work on each system (a unit bought for it and kept busy; before constraints)"
+        "Cost of the work on each system (a unit kept busy, paid for as the plan pays for its new"
+        "\nunits at that site, else the cheapest way the pricing allows; before constraints)"
     ]
     keys = sorted({(r["workload"], r["role"]) for r in records}, key=lambda k: (k[0], k[1]))
     for workload, role in keys:
@@ -99,11 +205,12 @@ def format_unit_costs(records: list[dict[str, Any]]) -> str:
         out.append(f"\n{workload}/{role}")
         out.append(
             table(
-                ["system", "site", unit, "vs cheapest", "why"],
+                ["system", "site", "paid as", unit, "vs cheapest", "why"],
                 [
                     [
                         r["system"],
                         r["datacenter"],
+                        r["paid_as"],
                         f"{r['usd_per_work_unit'] * scale:,.4g}"
                         if r["usd_per_work_unit"] is not None
                         else "-",

@@ -329,7 +329,10 @@ def _fleet_table(plan: Plan) -> str:
             f.system,
             f"{f.units:,.0f}",
             f"{f.owned_units:,}",
-            f"{f.new_units:,.0f}",
+            f"{f.bought_units:,.0f}",
+            f"{f.contracted_units:,.0f}",
+            f"{f.rented_units:,.0f}",
+            f"{f.spot_units:,.0f}",
             f"{f.accelerators:,.0f}",
             f"{f.cpu_cores:,.0f}",
             f"{f.power_w / 1e6:,.2f}",
@@ -344,7 +347,10 @@ def _fleet_table(plan: Plan) -> str:
             c.system,
             f"{c.units:,.0f}",
             f"{c.owned_units:,}",
-            f"{c.new_units:,.0f}",
+            f"{c.bought_units:,.0f}",
+            "0",
+            f"{c.rented_units:,.0f}",
+            "0",
             "0",
             f"{c.cpu_cores:,.0f}",
             f"{c.power_w / 1e6:,.2f}",
@@ -353,11 +359,13 @@ def _fleet_table(plan: Plan) -> str:
         for c in plan.cpu_servers
         if c.units > 0
     ]
-    headers = ["datacenter", "system", "units", "owned", "new", "accelerators"]
+    headers = ["datacenter", "system", "units", "owned", "bought", "contract", "rented", "spot"]
+    headers += ["accelerators"]
     headers += ["CPU cores", "IT MW", "busy"]
     return _table(headers, rows, "fleet") + (
-        '<p class="note">Units at the peak; busy = unit-seconds given to work / unit-seconds '
-        "in service.</p>"
+        '<p class="note">Units at the peak period: owned from the start + bought during the '
+        "plan + under term contract + rented on demand + spot; busy = unit-seconds given to "
+        "work / unit-seconds in service.</p>"
     )
 
 

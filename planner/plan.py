@@ -21,6 +21,7 @@ from planner.rows import (
     AllocationRow,
     BindingRow,
     CashFlowRow,
+    ContractRow,
     CostRow,
     CpuScheduleRow,
     CpuServerRow,
@@ -86,6 +87,9 @@ class Plan:
     cash_flow: list[CashFlowRow] = field(default_factory=list)
     # Candidate sites and whether (and when) the plan opens them.
     site_openings: list[SiteOpeningRow] = field(default_factory=list)
+    # Term contracts signed (pool, start period, offer, units): what the contracts cost is
+    # recomputed from (planner/verify_costs.py).
+    contracts: list[ContractRow] = field(default_factory=list)
     # CPU-only servers per site and calendar period.
     cpu_schedule: list[CpuScheduleRow] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # verification checks passed
@@ -239,6 +243,7 @@ class Plan:
             stats={},
             cash_flow=rows["cash_flow"],
             site_openings=rows["site_openings"],
+            contracts=rows["contracts"],
             cpu_schedule=rows["cpu_schedule"],
             checks=list(data.get("checks", [])),
             solver_notes=list(data.get("solver_notes", [])),
@@ -281,6 +286,7 @@ TABLES: dict[str, tuple[str, type]] = {
     "schedule": ("schedule", ScheduleRow),
     "cash_flow": ("cash_flow", CashFlowRow),
     "site_openings": ("site_openings", SiteOpeningRow),
+    "contracts": ("contracts", ContractRow),
     "fleet": ("fleet", FleetRow),
     "cpu_servers": ("cpu_servers", CpuServerRow),
     "cpu_schedule": ("cpu_schedule", CpuScheduleRow),

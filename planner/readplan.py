@@ -18,6 +18,7 @@ from planner.rows import (
     AllocationRow,
     BindingRow,
     CashFlowRow,
+    ContractRow,
     CostRow,
     CpuScheduleRow,
     CpuServerRow,
@@ -92,6 +93,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         stats={"lp_s": stats.lp_s, "mip_s": stats.mip_s},
         cash_flow=read_cash_flow(model, schedule, cpu_schedule),
         site_openings=read_site_openings(model),
+        contracts=read_contracts(model, relaxed),
         cpu_schedule=cpu_schedule,
         serving=serving,
         solver_values=solver_values(model),
@@ -198,6 +200,19 @@ def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
                     busy_units=busy_s.get((d, s, t.index), 0.0) / t.length_s,
                 )
             )
+    return out
+
+
+def read_contracts(model: Model, relaxed: bool) -> list[ContractRow]:
+    """Every term contract signed (units > 0), per pool in declaration order."""
+    out = []
+    for d, s in model.pools():
+        offers = model.scenario.catalog.system(s).contracts
+        for t0, k, var in model.orders((d, s))[1]:
+            units = _count(var, relaxed)
+            if units > 0:
+                offer = offers[k]
+                out.append(ContractRow(d, s, t0, k, offer.term_s, offer.usd_per_hour, units))
     return out
 
 
@@ -425,7 +440,8 @@ def read_fleet(model: Model, schedule: list[ScheduleRow]) -> list[FleetRow]:
     out = []
     for d, s in model.pools():
         rows = by_pool.get((d, s), [])
-        units = max(r.units for r in rows)
+        peak = max(rows, key=lambda r: r.units)  # the first period at the peak
+        units = peak.units
         in_service_s = sum(r.units * (r.end_s - r.start_s) for r in rows)
         busy_s = busy.get((d, s), 0.0)
         system = catalog.system(s)
@@ -437,6 +453,10 @@ def read_fleet(model: Model, schedule: list[ScheduleRow]) -> list[FleetRow]:
                 units=units,
                 owned_units=owned,
                 new_units=max(0.0, units - owned),
+                bought_units=peak.owned_units - owned,
+                contracted_units=peak.contracted_units,
+                rented_units=peak.rented_units,
+                spot_units=peak.spot_units,
                 max_units=model.max_units((d, s)),
                 accelerators=units * system.accelerators,
                 cpu_cores=units * catalog.system_cores(s),
@@ -511,6 +531,8 @@ def read_cpu_servers(model: Model, cpu_schedule: list[CpuScheduleRow]) -> list[C
                 units=peak.units,
                 owned_units=cpu.owned,
                 new_units=max(0.0, peak.units - cpu.owned),
+                bought_units=peak.owned_units - cpu.owned,
+                rented_units=peak.rented_units,
                 cpu_cores=peak.cpu_cores,
                 power_w=peak.power_w,
             )

@@ -44,6 +44,10 @@ def format_summary(plan: Plan) -> str:
     )
 
 
+# The fleet table's columns of new units by how they are paid for (FleetRow's split).
+KIND_HEADERS = ("bought", "contract", "rented", "spot")
+
+
 def format_plan(plan: Plan) -> str:
     out = [f"Plan for {plan.scenario}: {plan.status}"]
     out.append(f"  total cost over the horizon: {usd(plan.total_cost_usd)}")
@@ -102,13 +106,18 @@ def format_plan(plan: Plan) -> str:
 
     out.append("\n" + format_decision(plan))
     out.append("\nFleet")
+    headers = ["datacenter", "system", "units", "owned", *KIND_HEADERS]
+    headers += ["accelerators", "cpu cores", "IT MW", "busy"]
     rows = [
         [
             f.datacenter,
             f.system,
             f.units,
             f.owned_units,
-            f.new_units,
+            f.bought_units,
+            f.contracted_units,
+            f.rented_units,
+            f.spot_units,
             f.accelerators,
             f.cpu_cores,
             f"{f.power_w / 1e6:,.2f}",
@@ -123,7 +132,10 @@ def format_plan(plan: Plan) -> str:
             c.system,
             c.units,
             c.owned_units,
-            c.new_units,
+            c.bought_units,
+            0,
+            c.rented_units,
+            0,
             0,
             c.cpu_cores,
             f"{c.power_w / 1e6:,.2f}",
@@ -132,23 +144,17 @@ def format_plan(plan: Plan) -> str:
         for c in plan.cpu_servers
         if c.units > 0
     ]
+    # A way of paying for units that no pool uses is left out (100 columns hold three of four).
+    unused = {4 + i for i in range(len(KIND_HEADERS)) if all(r[4 + i] == 0 for r in rows)}
     out.append(
         table(
-            [
-                "datacenter",
-                "system",
-                "units",
-                "owned",
-                "new",
-                "accelerators",
-                "cpu cores",
-                "IT MW",
-                "busy",
-            ],
-            rows,
+            [h for i, h in enumerate(headers) if i not in unused],
+            [[x for i, x in enumerate(r) if i not in unused] for r in rows],
         )
     )
-    out.append("  (units at the peak; busy = unit-seconds given to work / unit-seconds in service;")
+    out.append("  (units at the peak period: owned from the start + bought during the plan + under")
+    out.append("   term contract + rented on demand + spot, a column none of them uses left out;")
+    out.append("   busy = unit-seconds given to work / unit-seconds in service;")
     out.append("   IT MW = units x catalog power)")
     if len({r.period for r in plan.schedule}) > 1:
         out.append("\nBuild schedule (orders at the start of each period; units in service)")

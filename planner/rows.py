@@ -55,14 +55,22 @@ class WorkloadRow:
 
 @dataclass(frozen=True)
 class FleetRow:
-    """per site and system: units, owned_units, new_units, max_units, accelerators, cpu_cores,
-    power_w (units x catalog power), utilisation (busy unit-seconds / (units x horizon))"""
+    """per site and system, at the pool's peak period (the first with the most units in
+    service): units, owned_units (owned from the start), new_units (units - owned_units), split
+    by how they are paid for: bought_units (bought during the plan and in service then),
+    contracted_units (under term contracts), rented_units (on demand), spot_units
+    (preemptible); then max_units, accelerators, cpu_cores, power_w (units x catalog power),
+    utilisation (busy unit-seconds / unit-seconds in service)"""
 
     datacenter: str
     system: str
     units: float
     owned_units: int
     new_units: float
+    bought_units: float
+    contracted_units: float
+    rented_units: float
+    spot_units: float
     max_units: int
     accelerators: float
     cpu_cores: float
@@ -93,6 +101,21 @@ class ScheduleRow:
     units: float
     power_w: float
     busy_units: float
+
+
+@dataclass(frozen=True)
+class ContractRow:
+    """per term contract signed: datacenter, system, period (the calendar period it starts at
+    the start of), contract (its index in the catalog's contracts of the system), term_s (the
+    catalog's term), usd_per_hour (the catalog's price per unit-hour), units (signed for)"""
+
+    datacenter: str
+    system: str
+    period: int
+    contract: int
+    term_s: float
+    usd_per_hour: float
+    units: float
 
 
 @dataclass(frozen=True)
@@ -172,14 +195,18 @@ class CpuScheduleRow:
 
 @dataclass(frozen=True)
 class CpuServerRow:
-    """CPU-only servers per site at their peak over the horizon: units, owned_units, new_units,
-    cpu_cores, power_w"""
+    """CPU-only servers per site at their peak over the horizon (the first period with the
+    most in service): units, owned_units (owned from the start), new_units (units -
+    owned_units), split into bought_units (bought during the plan and in service then) and
+    rented_units (on demand), cpu_cores, power_w"""
 
     datacenter: str
     system: str
     units: float
     owned_units: int
     new_units: float
+    bought_units: float
+    rented_units: float
     cpu_cores: float
     power_w: float
 

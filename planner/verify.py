@@ -233,7 +233,8 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
     ends at t (the first period starting at least lead_time after t'); owned_units[t] = owned +
     arrivals so far, less those past their lifetime; units[t] = owned_units[t] + rented_units[t]
     + contracted_units[t] + spot_units[t]; no orders under rental pricing, no rentals under amortised pricing,
-    contracts only under mixed pricing"""
+    contracts only under mixed pricing; each fleet row's bought, contracted, rented and spot units
+    are the schedule's at the pool's first peak period (bought = owned_units[t] - owned)"""
     economics = ctx.scenario.data.economics
     catalog = ctx.scenario.catalog
     topo = ctx.scenario.topology
@@ -276,6 +277,23 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
             out.append(f"{where}: {r.ordered:g} ordered under rental pricing")
         if economics.pricing == "amortised" and r.rented_units > 0:
             out.append(f"{where}: {r.rented_units:g} rented under amortised pricing")
+    for f in ctx.plan.fleet:
+        in_pool = pools.get((f.datacenter, f.system))
+        if not in_pool:
+            continue
+        peak = max(in_pool, key=lambda x: x.units)  # the first period at the peak
+        split = (
+            ("bought_units", f.bought_units, peak.owned_units - f.owned_units),
+            ("contracted_units", f.contracted_units, peak.contracted_units),
+            ("rented_units", f.rented_units, peak.rented_units),
+            ("spot_units", f.spot_units, peak.spot_units),
+        )
+        out += [
+            f"{f.datacenter}/{f.system} fleet row: {name} {have:g}, the schedule's peak period "
+            f"{peak.period} has {want:g}"
+            for name, have, want in split
+            if abs(have - want) > ABS_TOL
+        ]
     return out
 
 
@@ -1075,6 +1093,7 @@ def _placed_rate(
     return out
 
 
-# Rules of procurement over time (supply, spot, cash flow) live in their own module; importing it
-# registers them after the ones above.
+# Rules of procurement over time (supply, spot, cash flow) live in their own module, and the
+# cost lines' in theirs (imported at the end of that one); importing it registers them after the
+# ones above.
 from planner import verify_procurement  # noqa: E402, F401

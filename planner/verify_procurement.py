@@ -274,3 +274,7 @@ def check_cpu_ledger(ctx: Context) -> list[str]:
                 f"{d}: CPU servers row says {peaks.get(d, 0.0):g}, the periods' peak {peak:g}"
             )
     return out
+
+
+# The cost lines' rule (planner/verify_costs.py) registers after these.
+from planner import verify_costs  # noqa: E402, F401

@@ -63,3 +63,56 @@ def test_explain_flag_prints_the_tables(capsys) -> None:
     assert cli.main(["plan", "frontier-lab", "--explain"]) == 0
     out = capsys.readouterr().out
     assert "Cost of the work on each system" in out and "$/EFLOP" in out and "$/M tokens" in out
+
+
+def test_explain_prices_a_pool_as_the_objective_charges_its_units_under_mixed_pricing() -> None:
+    """frontier-3y (mixed pricing): dc-east's GB200 NVL72 are all contracted or rented, none
+    bought. --explain prices a second of their work at what the objective's contracts and
+    rental terms charge the pool per unit-second held (cost rows / the schedule's unit-seconds),
+    not at the bought figure it used before session 23."""
+    from planner.explain import bought_usd_per_s, options, pool_price
+
+    scenario = planner.load_scenario("frontier-3y")
+    assert scenario.data.economics.pricing == "mixed"
+    plan = planner.solve(scenario)
+    pool = ("dc-east", "gb200-nvl72")
+    rows = [r for r in plan.schedule if (r.datacenter, r.system) == pool]
+    assert all(r.owned_units == 0 and r.spot_units == 0 for r in rows)
+    leased_s = sum((r.contracted_units + r.rented_units) * (r.end_s - r.start_s) for r in rows)
+    charged = sum(
+        c.cost_usd
+        for c in plan.costs_rows
+        if (c.datacenter, c.system) == pool and c.component in ("contracts", "rental")
+    )
+    assert {"contracts", "rental"} <= {
+        c.component for c in plan.costs_rows if (c.datacenter, c.system) == pool
+    }
+    price = pool_price(plan, scenario, *pool)
+    assert price is not None
+    assert math.isclose(price.usd_per_s, charged / leased_s, rel_tol=1e-9)
+    assert "contract" in price.paid_as and "rented" in price.paid_as
+    bought = bought_usd_per_s(scenario, "gb200-nvl72", "dc-east")
+    assert abs(price.usd_per_s / bought - 1) > 0.05  # the old figure was not this
+    # The records: GB200 NVL72 is placed at dc-east only, so its records carry the pool's price.
+    assert [
+        d
+        for d in scenario.topology.datacenters()
+        if "gb200-nvl72" in scenario.topology.site(d).systems
+    ] == ["dc-east"]
+    records = [
+        r
+        for r in unit_costs(scenario, planner.demands(scenario), plan)
+        if r["system"] == "gb200-nvl72"
+    ]
+    assert records
+    for rec in records:
+        assert rec["usd_per_unit_s"] == price.usd_per_s and rec["paid_as"] == price.paid_as
+    # Without a plan: the cheapest way mixed pricing allows (buying, renting, each contract, spot).
+    for rec in unit_costs(scenario, planner.demands(scenario)):
+        if rec["system"] == "gb200-nvl72":
+            demand = next(d for d in planner.demands(scenario) if d.name == rec["workload"])
+            ways = options(scenario, "gb200-nvl72", "dc-east", demand.steady_load)
+            assert rec["usd_per_unit_s"] == min(w.usd_per_s for w in ways)
+            cheapest = min(ways, key=lambda w: w.usd_per_s)
+            assert rec["paid_as"] == cheapest.paid_as
+            assert {w.paid_as for w in ways} >= {"bought", "rented", "contract 1 year"}

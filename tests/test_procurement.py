@@ -137,7 +137,8 @@ def test_the_spot_rule_catches_serving_moved_onto_spot_units(tmp_path: Path) -> 
     )
     found = {k: v for k, v in check_plan(plan, sc, demands).items() if v}
     assert "spot" in found and any("serving uses" in m for m in found["spot"])
-    assert set(found) <= {"spot", "pool_capacity"}
+    # cost_lines too: the rows still charge rent for units now said to be on spot.
+    assert set(found) <= {"spot", "pool_capacity", "cost_lines"}
 
 
 def test_spot_price_without_goodput_is_a_clear_error(tmp_path: Path) -> None:

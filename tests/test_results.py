@@ -85,7 +85,7 @@ def test_notebook_reprs_are_short(plan: Plan) -> None:
 def _nvl72_bought(plan: Plan) -> int:
     """NVL72 racks the default plan buys, from its fleet rows."""
     row = next(f for f in plan.fleet if (f.datacenter, f.system) == ("dc-east", "gb200-nvl72"))
-    return int(row.new_units)
+    return int(row.bought_units)
 
 
 def test_comparison_and_sweep_frames() -> None:
@@ -117,8 +117,8 @@ def test_decision_states_purchases_idle_share_and_basis(plan: Plan) -> None:
     assert bought > 0 and nvl.bought_units == bought
     assert nvl.purchase_usd == pytest.approx(bought * capex)
     catalog = planner.load_scenario("frontier-lab").catalog.systems
-    cash = sum(f.new_units * catalog[f.system].capex_usd for f in plan.fleet)
-    cash += sum(c.new_units * catalog[c.system].capex_usd for c in plan.cpu_servers)
+    cash = sum(f.bought_units * catalog[f.system].capex_usd for f in plan.fleet)
+    cash += sum(c.bought_units * catalog[c.system].capex_usd for c in plan.cpu_servers)
     assert d.purchase_usd == pytest.approx(cash)
     capex_charged = sum(c.cost_usd for c in plan.costs_rows if c.component == "capex")
     assert d.capex_charged_usd == pytest.approx(capex_charged)

@@ -85,6 +85,22 @@ def set_bought(plan: Plan, d: str, s: str, units: float) -> None:
     plan.schedule[i] = dataclasses.replace(
         r, ordered=units, arriving=units, owned_units=units, units=units
     )
+    refleet(plan)
+
+
+def refleet(plan: Plan) -> None:
+    """The fleet rows' bought/contracted/rented/spot split made consistent again with a changed
+    schedule (the pool's first peak period), so that only the schedule's own rule sees it."""
+    for i, f in enumerate(plan.fleet):
+        rows = [r for r in plan.schedule if (r.datacenter, r.system) == (f.datacenter, f.system)]
+        peak = max(rows, key=lambda r: r.units)
+        plan.fleet[i] = dataclasses.replace(
+            f,
+            bought_units=peak.owned_units - f.owned_units,
+            contracted_units=peak.contracted_units,
+            rented_units=peak.rented_units,
+            spot_units=peak.spot_units,
+        )
 
 
 def recash(plan: Plan, sc: Scenario) -> None:
@@ -271,6 +287,15 @@ def break_cost_total(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Cas
     return plan, sc, dem
 
 
+def break_cost_lines(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # The plan was made at 0.07 US$/kWh at dc-east; the scenario it is checked against says 0.08
+    # (no other rule reads an electricity price).
+    dearer = planner.load_scenario(
+        DEFAULT, sets=["topology_changes.datacenters.dc-east.electricity_usd_per_kwh=0.08"]
+    )
+    return plan, dearer, dem
+
+
 def break_supply(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     # GB200 deliveries capped one rack below what the plan has arrive in period 0.
     arriving = sum(r.arriving for r in plan.schedule if r.system == "gb200-nvl72" and r.period == 0)
@@ -283,6 +308,7 @@ def break_spot(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     i = schedule_index(plan, "dc-central", "hgx-h100")
     r = plan.schedule[i]
     plan.schedule[i] = dataclasses.replace(r, spot_units=1.0, units=r.units + 1.0)
+    refleet(plan)
     return plan, sc, dem
 
 
@@ -357,6 +383,7 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "colocated": break_colocated,
     "power_cap": break_power_cap,
     "cost_total": break_cost_total,
+    "cost_lines": break_cost_lines,
     "supply": break_supply,
     "spot": break_spot,
     "cash_flow": break_cash_flow,
@@ -365,6 +392,9 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "solver_whole": break_solver_whole,
     "solver_objective": break_solver_objective,
 }
+# Breaks that change a priced record (units bought or on spot, the RL trainer's site and so
+# the traffic its links charge for): cost_lines reports them too.
+PRICED = {"whole_units", "unit_bounds", "spot", "one_system_type", "one_site"}
 # What each rule's message must name (the broken record).
 NAMES = {
     "whole_units": "dc-east/gb200-nvl72 in period 0",
@@ -385,6 +415,7 @@ NAMES = {
     "colocated": "chat at dc-central in period 0",
     "power_cap": "dc-east",
     "cost_total": "cost rows",
+    "cost_lines": "dc-east/gb200-nvl72 energy: the cost rows charge",
     "placed_rate": "pretrain-405b/pretrain: the rate used",
     "solver_whole": FRACTIONAL[3],
     "solver_objective": "the solver's objective",
@@ -426,7 +457,9 @@ def test_one_broken_fact_is_reported_by_its_rule_only(solved: Case, rule: str) -
     plan, sc, dem = solved
     broken = BREAKS[rule](copy(plan), sc, list(dem))
     found = {name: msgs for name, msgs in check_plan(*broken).items() if msgs}
-    assert list(found) == [rule], found
+    # A unit record changed alone also changes what the plan should have cost (cost_lines).
+    priced = {rule, "cost_lines"} if rule in PRICED else {rule}
+    assert set(found) == priced, found
     assert any(NAMES[rule] in msg for msg in found[rule]), found[rule]
     with pytest.raises(VerificationError, match=rf"\[{rule}\]"):
         verify(*broken)
@@ -508,7 +541,9 @@ def test_kv_hop_and_colocated_catch_prefill_moved_across_sites(tmp_path: Path) -
     broken = copy(plan)
     broken.serving[0] = dataclasses.replace(broken.serving[0], kv_shares={})
     found = {name: msgs for name, msgs in check_plan(broken, sc, dem).items() if msgs}
-    assert list(found) == ["colocated"], found
+    # cost_lines too: the link charges for the KV traffic now have no traffic to price.
+    assert list(found) == ["colocated", "cost_lines"], found
+    assert any(m.startswith("chat links: the cost rows charge") for m in found["cost_lines"])
     assert "chat at a in period 0" in found["colocated"][0]
 
 

@@ -139,7 +139,7 @@ def command(
         from planner.explain import format_unit_costs, unit_costs
         from planner.htmlreport import write_plan_html
 
-        why = format_unit_costs(unit_costs(scenario, demands(scenario)))
+        why = format_unit_costs(unit_costs(scenario, demands(scenario), plan))
         written.append(write_plan_html(plan, html_file, explain=why))
     if plot_file:
         from planner.capacity_chart import plot_capacity
@@ -156,4 +156,6 @@ def command(
         from planner.api import demands
         from planner.explain import format_unit_costs, unit_costs
 
-        click.echo("\n" + format_unit_costs(unit_costs(scenario, demands(scenario))), err=as_json)
+        click.echo(
+            "\n" + format_unit_costs(unit_costs(scenario, demands(scenario), plan)), err=as_json
+        )

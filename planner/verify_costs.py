@@ -1,0 +1,350 @@
+"""Verification rule `cost_lines`: every cost line of the plan recomputed from its schedule
+(units bought, contracted, rented, on spot and in service per period, their busy hours) and
+the scenario's catalog and site figures only, never from the LP's coefficients or terms, so a
+wrong price in the LP build is caught instead of reproduced. Registered into
+planner.verify.RULES on import (the end of planner/verify.py imports this module)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from planner.lp.model import SAME_INSTANT_S
+from planner.rows import CASH_COLUMNS, AllocationRow
+from planner.traffic import routed_traffic
+from planner.verify import COST_ABS_TOL_USD, REL_TOL, Context, rule
+
+YEAR_S = 365 * 86400.0
+MONTH_S = YEAR_S / 12
+HOUR_S = 3600.0
+
+# Components recomputed here per pool (capex ... contracts); site_opening and cpu_servers are
+# per site, links per workload.
+POOL_COMPONENTS = (
+    "capex",
+    "network_storage",
+    "maintenance",
+    "facility",
+    "energy",
+    "rental",
+    "spot",
+    "contracts",
+)
+
+
+@dataclass
+class Lines:
+    """Recomputed US$ per (component, datacenter, system) and per calendar period, and per cash
+    flow column and period."""
+
+    periods: int
+    by_line: dict[tuple[str, str | None, str | None], list[float]] = field(default_factory=dict)
+    by_column: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(
+        self, component: str, d: str | None, s: str | None, t: int, usd: float, column: str = ""
+    ) -> None:
+        line = self.by_line.setdefault((component, d, s), [0.0] * self.periods)
+        line[t] += usd
+        column = column or CASH_COLUMNS.get(component, "other_opex_usd")
+        self.by_column.setdefault(column, [0.0] * self.periods)[t] += usd
+
+
+def overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def capital_per_s(capex_usd: float, lifetime_s: float, rate: float) -> float:
+    """Capital recovered per second of service: capex x CRF / year, CRF = r / (1 - (1 +
+    r)^-L) (L in years); r = 0: capex / lifetime (straight line)."""
+    if rate == 0:
+        return capex_usd / lifetime_s
+    years = lifetime_s / YEAR_S
+    return capex_usd * rate / (1.0 - (1.0 + rate) ** -years) / YEAR_S
+
+
+def arrival(ctx: Context, system: str, t: int) -> int | None:
+    """The first calendar period starting at least lead_time after t starts and not before the
+    system's available_from (lead times and availability need economics.period); None: after
+    the horizon."""
+    economics = ctx.scenario.data.economics
+    spec = ctx.scenario.catalog.system(system)
+    starts = {u: a for u, a, _ in ctx.calendar}
+    ready_s = starts[t]
+    if economics.period_s is not None and spec.lead_time_s:
+        ready_s += spec.lead_time_s
+    if spec.available_from is not None and economics.start_date is not None:
+        ready_s = max(ready_s, (spec.available_from - economics.start_date).days * 86400.0)
+    return min(
+        (u for u, a in starts.items() if u >= t and a >= ready_s - SAME_INSTANT_S), default=None
+    )
+
+
+def service_window(ctx: Context, system: str, t: int) -> tuple[float, float]:
+    """[start, end) seconds a unit ordered at the start of t serves inside the horizon: from its
+    arrival period's start to the end of the last period it is in service in (a period starting
+    before its lifetime ends is served whole), at most the horizon; one fleet for the horizon:
+    all of it."""
+    economics = ctx.scenario.data.economics
+    horizon_s = economics.horizon_s
+    if economics.period_s is None:
+        return 0.0, horizon_s
+    arrive = arrival(ctx, system, t)
+    if arrive is None:
+        return horizon_s, horizon_s
+    life_s = ctx.scenario.catalog.system(system).lifetime_s
+    start_s = next(a for u, a, _ in ctx.calendar if u == arrive)
+    ends = [b for u, a, b in ctx.calendar if u >= arrive and a < start_s + life_s]
+    return start_s, max(start_s, min(horizon_s, max(ends, default=start_s)))
+
+
+def spread(
+    lines: Lines,
+    ctx: Context,
+    component: str,
+    d: str | None,
+    s: str | None,
+    window: tuple[float, float],
+    usd_per_s: float,
+    column: str = "",
+) -> None:
+    """usd_per_s x the seconds of `window` inside each calendar period."""
+    for t, a, b in ctx.calendar:
+        within = overlap_s(window[0], window[1], a, b)
+        if within > 0:
+            lines.add(component, d, s, t, usd_per_s * within, column)
+
+
+def pool_lines(ctx: Context, lines: Lines) -> None:
+    """Every pool's lines per calendar period t (h_t = len_t / 3600; each bought unit over its
+    service window, owned units over the horizon)."""
+    economics = ctx.scenario.data.economics
+    catalog = ctx.scenario.catalog
+    topo = ctx.scenario.topology
+    rate = economics.cost_of_capital
+    for r in ctx.plan.schedule:
+        d, s, t = r.datacenter, r.system, r.period
+        spec = catalog.system(s)
+        site = topo.site(d)
+        owned = site.systems[s].owned
+        length_s = r.end_s - r.start_s
+        hours = length_s / HOUR_S
+        maintenance_per_s = spec.capex_usd * (spec.maintenance_fraction_per_year or 0.0) / YEAR_S
+        facility_per_s = (site.facility_usd_per_kw_month or 0.0) * spec.power_w / 1000 / MONTH_S
+        window = service_window(ctx, s, t)
+        if r.ordered > 0:
+            if economics.pricing != "rental":
+                capital = r.ordered * capital_per_s(spec.capex_usd, spec.lifetime_s, rate)
+                spread(lines, ctx, "capex", d, s, window, capital)
+                share = spec.network_storage_capex_fraction or 0.0
+                spread(lines, ctx, "network_storage", d, s, window, capital * share)
+            spread(lines, ctx, "maintenance", d, s, window, r.ordered * maintenance_per_s)
+            spread(lines, ctx, "facility", d, s, window, r.ordered * facility_per_s)
+        lines.add("maintenance", d, s, t, owned * maintenance_per_s * length_s)
+        lines.add("facility", d, s, t, owned * facility_per_s * length_s)
+        lines.add("rental", d, s, t, r.rented_units * spec.rental_usd_per_hour * hours)
+        if r.spot_units > 0:
+            lines.add("spot", d, s, t, r.spot_units * (spec.spot_usd_per_hour or 0.0) * hours)
+        kwh_usd = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
+        idle = spec.idle_power_fraction or 0.0
+        goodput = spec.spot_goodput if spec.spot_goodput is not None else 1.0
+        leased_h = (r.rented_units + r.contracted_units + goodput * r.spot_units) * hours
+        owned_busy_h = max(0.0, r.busy_units * hours - leased_h)
+        energy = kwh_usd * ((1 - idle) * owned_busy_h + idle * r.owned_units * hours)
+        lines.add("energy", d, s, t, energy)
+
+
+def contract_lines(ctx: Context, lines: Lines) -> list[str]:
+    """Each contract signed: units x usd_per_hour (the catalog's) x the hours from its start to
+    the end of the last period it covers (a period starting before its term ends is covered
+    whole), at most the horizon; and its record's term and price are the catalog's, and the
+    contracts covering each period add up to the schedule's contracted_units."""
+    horizon_s = ctx.scenario.data.economics.horizon_s
+    starts = {t: a for t, a, _ in ctx.calendar}
+    covered: dict[tuple[str, str, int], float] = {}
+    out = []
+    for c in ctx.plan.contracts:
+        offers = ctx.scenario.catalog.system(c.system).contracts
+        where = f"{c.datacenter}/{c.system} contract {c.contract} from period {c.period}"
+        if not 0 <= c.contract < len(offers):
+            out.append(f"{where}: the catalog has {len(offers)} contract offers")
+            continue
+        offer = offers[c.contract]
+        if (c.term_s, c.usd_per_hour) != (offer.term_s, offer.usd_per_hour):
+            out.append(
+                f"{where}: record says {c.term_s:g} s at {c.usd_per_hour:g} US$/h, the catalog "
+                f"{offer.term_s:g} s at {offer.usd_per_hour:g}"
+            )
+        start_s = starts[c.period]
+        ends = [
+            b
+            for t, a, b in ctx.calendar
+            if t >= c.period and a < start_s + offer.term_s - SAME_INSTANT_S
+        ]
+        for t, a, _ in ctx.calendar:
+            if t >= c.period and a < start_s + offer.term_s - SAME_INSTANT_S:
+                key = (c.datacenter, c.system, t)
+                covered[key] = covered.get(key, 0.0) + c.units
+        window = (start_s, min(horizon_s, max(ends, default=start_s)))
+        usd_per_s = c.units * offer.usd_per_hour / HOUR_S
+        spread(lines, ctx, "contracts", c.datacenter, c.system, window, usd_per_s)
+    for r in ctx.plan.schedule:
+        have = covered.get((r.datacenter, r.system, r.period), 0.0)
+        if abs(have - r.contracted_units) > 1e-6 * max(1.0, r.contracted_units):
+            out.append(
+                f"{r.datacenter}/{r.system} in period {r.period}: {r.contracted_units:g} "
+                f"contracted in the schedule, the contracts signed cover {have:g}"
+            )
+    return out
+
+
+def site_lines(ctx: Context, lines: Lines) -> None:
+    """A candidate site opened at t: its opening_cost_usd, once, in t. CPU-only servers at site
+    d: per second in service, e = power_w / 1000 x PUE x usd_per_kwh / 3600 + capex x
+    maintenance_fraction_per_year / year + facility_usd_per_kw_month x power_w / 1000 / month,
+    for owned ones each period, for bought ones over their service window (with their capital
+    recovery x (1 + network_storage_capex_fraction), the cash flow's capital charge); rented
+    ones rental_usd_per_hour x h_t."""
+    topo = ctx.scenario.topology
+    for o in ctx.plan.site_openings:
+        candidate = topo.site(o.datacenter).candidate
+        if o.opened and o.opened_period is not None and candidate is not None:
+            lines.add(
+                "site_opening", o.datacenter, None, o.opened_period, candidate.opening_cost_usd
+            )
+    rate = ctx.scenario.data.economics.cost_of_capital
+    for c in ctx.plan.cpu_schedule:
+        site = topo.site(c.datacenter)
+        assert site.cpu_servers is not None
+        spec = ctx.scenario.catalog.system(c.system)
+        per_s = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / HOUR_S
+        per_s += spec.capex_usd * (spec.maintenance_fraction_per_year or 0.0) / YEAR_S
+        per_s += (site.facility_usd_per_kw_month or 0.0) * spec.power_w / 1000 / MONTH_S
+        length_s = c.end_s - c.start_s
+        d, s, t = c.datacenter, c.system, c.period
+        line = "cpu_servers"
+        lines.add(line, d, s, t, site.cpu_servers.owned * per_s * length_s)
+        lines.add(line, d, s, t, c.rented_units * spec.rental_usd_per_hour * length_s / HOUR_S)
+        if c.ordered > 0:
+            window = service_window(ctx, c.system, t)
+            share = 1 + (spec.network_storage_capex_fraction or 0.0)
+            capital = c.ordered * capital_per_s(spec.capex_usd, spec.lifetime_s, rate) * share
+            spread(lines, ctx, line, d, s, window, capital, "capital_charge_usd")
+            spread(lines, ctx, line, d, s, window, c.ordered * per_s)
+
+
+def link_lines(ctx: Context, lines: Lines) -> None:
+    """Each workload's link charges: sum over the links its traffic crosses (routed as rule
+    link_capacity routes it: RL trajectories and weights, multi-site gradients, KV cache) of
+    cost_usd_per_tb x bytes/s x window_s / 1e12, spread over its window in proportion to the
+    seconds of it inside each period. Kept under (component, workload, None). The LP
+    relaxation's traffic is not routed (a job split over sites: rule link_capacity holds for
+    whole-unit plans only): its link rows are only placed in their periods."""
+    topo = ctx.scenario.topology
+    if not ctx.integral:
+        windows = {w.workload: (w.start_s, w.end_s) for w in ctx.plan.workloads}
+        for c in ctx.plan.costs_rows:
+            if c.component != "links":
+                continue
+            a, b = windows[c.workload]
+            if b > a:
+                spread(lines, ctx, "links", c.workload, None, (a, b), c.cost_usd / (b - a))
+        return
+    spans = {p.period: (p.start_s, p.end_s) for p in ctx.plan.periods}
+    by_workload: dict[str, list[AllocationRow]] = {}
+    for x in ctx.plan.allocations:
+        by_workload.setdefault(x.workload, []).append(x)
+    for demand in ctx.demands:
+        tiers = [t for t in ctx.plan.serving if t.workload == demand.name]
+        allocations = by_workload.get(demand.name, [])
+        traffic, _ = routed_traffic(topo, [demand], ctx.rl_rows, allocations, tiers, spans)
+        usd = sum(
+            topo.link(link_id).cost_usd_per_tb * bytes_per_s * demand.window_s / 1e12
+            for link_id, bytes_per_s in traffic.items()
+        )
+        if usd > 0:
+            a = demand.start_s
+            window = (a, a + demand.window_s)
+            spread(lines, ctx, "links", demand.name, None, window, usd / demand.window_s)
+
+
+@rule("cost_lines")
+def check_cost_lines(ctx: Context) -> list[str]:
+    """every cost line recomputed from the schedule and the catalog and site figures, per pool
+    (d, s) and calendar period t (h_t = len_t / 3600, ordered[t]'s units serving over
+    [arrival start, end of the last period before their lifetime ends) inside the horizon,
+    capital per second c = capex x CRF / year, CRF = r / (1 - (1 + r)^-L), r = 0: capex /
+    lifetime): capex = ordered x c over that window (not under rental pricing), network_storage
+    = capex x network_storage_capex_fraction, maintenance = capex x
+    maintenance_fraction_per_year / year x (bought units' service seconds + owned x len_t),
+    facility = facility_usd_per_kw_month x power_w / 1000 / month x the same seconds, rental =
+    rented_units x rental_usd_per_hour x h_t, spot = spot_units x spot_usd_per_hour x h_t,
+    contracts = units x the catalog's usd_per_hour x hours from the start to the end of the last
+    period the term covers, energy = power_w / 1000 x PUE x usd_per_kwh x ((1 - idle) x
+    max(0, busy_units x h_t - (rented + contracted + spot_goodput x spot) x h_t) + idle x
+    owned_units x h_t) (leased units run first, energy in their price); site_opening and CPU-only
+    servers likewise (site_lines); each line summed over t = the plan's cost rows of that
+    component and pool (summed over workloads), and summed over pools = the cash flow's column
+    in each period, within REL_TOL x max(1, |cost|, the pool's recomputed cost) +
+    COST_ABS_TOL_USD (the period sums: REL_TOL x max(1, |cost|) + COST_ABS_TOL_USD); links per workload =
+    sum over the links its recomputed traffic crosses of cost_usd_per_tb x bytes/s x window /
+    1e12 (link_lines; whole-unit plans); the contracts table agrees with the catalog and the
+    schedule's contracted_units (contract_lines); a cost row of any other component is
+    reported"""
+    lines = Lines(len(ctx.calendar))
+    pool_lines(ctx, lines)
+    out = contract_lines(ctx, lines)
+    site_lines(ctx, lines)
+    link_lines(ctx, lines)
+    charged: dict[tuple[str, str | None, str | None], float] = {}
+    for c in ctx.plan.costs_rows:
+        # links are charged to their workload (datacenter and system None)
+        key = (
+            (c.component, c.workload, None)
+            if c.component == "links"
+            else (c.component, c.datacenter, c.system)
+        )
+        charged[key] = charged.get(key, 0.0) + c.cost_usd
+    # Periods where the cash flow's column differs from the recomputed one, by column.
+    off: dict[str, list[str]] = {}
+    columns = sorted({*CASH_COLUMNS.values(), "other_opex_usd"})
+    for row in ctx.plan.cash_flow:
+        for column in columns:
+            have = getattr(row, column)
+            want = lines.by_column.get(column, [0.0] * len(ctx.calendar))[row.period]
+            if abs(have - want) > REL_TOL * max(1.0, abs(want)) + COST_ABS_TOL_USD:
+                off.setdefault(column, []).append(
+                    f"period {row.period}: cash flow {column} {have:,.2f}, recomputed {want:,.2f}"
+                )
+    # A line is held to its pool's scale: the solver leaves ~1e-6 units of noise (feasibility
+    # tolerance) whose cost is a share of the pool's, not of the line's (CBC leaves a few cents
+    # of busy hours with no energy charged on a pool costing millions).
+    scale: dict[tuple[str | None, str | None], float] = {}
+    for (_, d, s), per_period in lines.by_line.items():
+        scale[(d, s)] = scale.get((d, s), 0.0) + abs(sum(per_period))
+    explained: set[str] = set()
+    known = {*POOL_COMPONENTS, "site_opening", "cpu_servers", "links"}
+    for key in sorted(set(charged) | set(lines.by_line), key=str):
+        component, d, s = key
+        where = f"{d}/{s}" if s is not None else f"{d}"
+        if component not in known:
+            out.append(f"{where} {component}: a cost component this rule does not recompute")
+            continue
+        have = charged.get(key, 0.0)
+        per_period = lines.by_line.get(key, [0.0] * len(ctx.calendar))
+        want = sum(per_period)
+        tol = REL_TOL * max(1.0, abs(want), scale.get((d, s), 0.0)) + COST_ABS_TOL_USD
+        if abs(have - want) <= tol:
+            continue
+        column = CASH_COLUMNS.get(component, "other_opex_usd")
+        periods = off.get(column, [])
+        explained.add(column)
+        mine = ", ".join(f"period {t}: {x:,.2f}" for t, x in enumerate(per_period) if x)
+        out.append(
+            f"{where} {component}: the cost rows charge {have:,.2f} US$, the schedule and "
+            f"catalog give {want:,.2f} ({mine or 'none'})"
+            + (f"; off in the cash flow: {'; '.join(periods)}" if periods else "")
+        )
+    for column, periods in sorted(off.items()):
+        if column not in explained:
+            out += periods
+    return out
