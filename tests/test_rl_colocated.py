@@ -204,12 +204,14 @@ def test_a_larger_run_trains_its_update_on_more_accelerators() -> None:
         unit_s = sum(role.amount / bare[role.name].per_unit_s for role in d.roles)
         n = max(unit_s / window * 8, 8.0)
         assert d.rl is not None
-        co = colocated_update_s(spec, CATALOG, "hgx-h100", accelerators=n)
+        # the update's passes and its colocated term on n rounded up to whole 8-GPU servers
+        # (session 23 rlrerate: the rate the re-rating recomputes at a whole-unit job)
+        whole = math.ceil(n / 8) * 8
+        co = colocated_update_s(spec, CATALOG, "hgx-h100", accelerators=whole)
         assert co is not None
         idle = spec.problems * 16 / 65_536 * co.total_s / window
         assert 0 < idle < 1
-        # the update's passes on n rounded up to whole 8-GPU servers
-        at_n = rl_rates(spec, CATALOG, "hgx-h100", accelerators=math.ceil(n / 8) * 8)
+        at_n = rl_rates(spec, CATALOG, "hgx-h100", accelerators=whole)
         train = next(role for role in d.roles if role.name == "train")
         assert train.rates["hgx-h100"].per_unit_s == pytest.approx(
             at_n["train"].per_unit_s * (1 - idle)
