@@ -18,6 +18,9 @@ from planner.rows import AllocationRow, CpuServerRow, JobRow, RLRow, ServingRow
 from planner.scenario import Scenario
 from planner.traffic import kv_pair, routed_traffic, split_kv_share_key
 
+# Per system: a run's units per LP period and the units in service then (role_units' shape).
+Units = dict[str, tuple[dict[int, float], dict[int, float]]]
+
 # Relative tolerance for recomputed constraints: solver feasibility tolerance is ~1e-7 on the
 # scaled rows; 1e-5 leaves room for the scaling without hiding a real violation.
 REL_TOL = 1e-5
@@ -961,11 +964,12 @@ def check_placed_rate(ctx: Context) -> list[str]:
     such records at all, null: one read from the solver without re-rating, planner.solve's
     never, is not checked)"""
     from planner.demand.pretrain import pretrain_rate_at
-    from planner.kinds.pretrain import NAME, role_spec
-    from planner.kinds.rl import trainer_rate_at
+    from planner.kinds.pretrain import NAME, in_service, role_spec, role_units
+    from planner.kinds.rl import job_units, trainer_rate_at
 
     catalog = ctx.scenario.catalog
     workloads = dict(ctx.scenario.data.workloads)
+    held = in_service(ctx.plan)
     out = []
     if ctx.integral and ctx.plan.pretrain_jobs is not None:
 
@@ -973,12 +977,22 @@ def check_placed_rate(ctx: Context) -> list[str]:
             spec, cat = role_spec(demand.name, role, workloads, catalog)
             return pretrain_rate_at(spec, cat, system, acc).per_unit_s
 
+        by_role = role_units(ctx.plan, held)
+
+        def pretrain_units(demand: WorkloadDemand, role: Role, every_period: bool) -> Units:
+            return by_role.get((demand.name, role.name), {})
+
         runs = [(d, r) for d, r in ctx.roles() if d.kind == NAME]
-        out += _placed_rate(ctx, runs, ctx.plan.pretrain_jobs, "pretrain_jobs", pretrain_at)
+        out += _placed_rate(
+            ctx, runs, ctx.plan.pretrain_jobs, "pretrain_jobs", pretrain_at, pretrain_units
+        )
     if ctx.integral and ctx.plan.rl_jobs is not None:
 
         def rl_at(demand: WorkloadDemand, role: Role, system: str, acc: int) -> float:
             return trainer_rate_at(ctx.scenario, demand, system, acc)
+
+        def rl_units(demand: WorkloadDemand, role: Role, every_period: bool) -> Units:
+            return job_units(ctx.plan, demand, role, held, every_period)
 
         rl_runs = [
             (d, r)
@@ -987,7 +1001,7 @@ def check_placed_rate(ctx: Context) -> list[str]:
             and r.placement == "trainer"
             and any(rate.job_accelerators > 0 for rate in r.rates.values())
         ]
-        out += _placed_rate(ctx, rl_runs, ctx.plan.rl_jobs, "rl_jobs", rl_at)
+        out += _placed_rate(ctx, rl_runs, ctx.plan.rl_jobs, "rl_jobs", rl_at, rl_units)
     return out
 
 
@@ -997,24 +1011,20 @@ def _placed_rate(
     rows: Sequence[JobRow],
     table: str,
     rate_at: Callable[[WorkloadDemand, Role, str, int], float],
+    units_of: Callable[[WorkloadDemand, Role, bool], Units],
 ) -> list[str]:
     """check_placed_rate on one kind's runs and records (`table` names them), `rate_at`
-    (demand, role, system, accelerators) the kind's rate per unit at a job."""
-    from planner.kinds.pretrain import (
-        HELD,
-        RERATE_TOL,
-        binding_job,
-        in_service,
-        period_jobs,
-        role_units,
-    )
+    (demand, role, system, accelerators) the kind's rate per unit at a job, `units_of`
+    (demand, role, every_period) the units of its job per LP period and the units in service
+    then, per system (pretraining: role_units; RL: planner/kinds/rl.py job_units; every_period:
+    the periods its hold caps, not only those it trains in)."""
+    from planner.kinds.pretrain import HELD, RERATE_TOL, binding_job, period_jobs
 
     catalog = ctx.scenario.catalog
     records = {(j.workload, j.role): j for j in rows}
-    by_role = role_units(ctx.plan, in_service(ctx.plan))
     out = []
     for demand, role in runs:
-        systems = by_role.get((demand.name, role.name), {})
+        systems = units_of(demand, role, False)
         if len(systems) != 1:
             continue
         where = f"{demand.name}/{role.name}"
@@ -1066,8 +1076,9 @@ def _placed_rate(
         cap = math.ceil(job.rate_job_accelerators / per_unit)
         if system in role.max_units and job.status not in (HELD, "not converged"):
             out.append(f"{where}: held to its rated job on {system}, the record says {job.status}")
-        elif job.status == HELD and any(u > cap + WHOLE_TOL for u in units.values()):
-            top = max(units.values())
+        capped = units_of(demand, role, True)[system][0]
+        if job.status == HELD and any(u > cap + WHOLE_TOL for u in capped.values()):
+            top = max(capped.values())
             out.append(f"{where}: record says held to its {cap:,}-unit job, runs on {top:.6g}")
     return out
 
