@@ -954,15 +954,17 @@ def check_placed_rate(ctx: Context) -> list[str]:
     rl_jobs: the train role of an RL run rated at a job) whose rate_per_unit_s is its
     allocations' rate and the rate at the record's rate_job_accelerators (pretraining: the
     layout search's, pretrain_rate_at; RL: the train rate at that job, planner/kinds/rl.py
-    rates_at, which the pre-solve rating's at the job it sized is); the job it runs on in each LP period
-    is the rate's job where the pool holds that many units in service, else the whole units in
-    service, at least ceil(units) (period_jobs); the lowest-rated of them (binding_job) is the
-    record's placed job, with the rate there; that rate >= the rate used x (1 - RERATE_TOL)
-    unless the record says `not converged` and left_out states it; a run held to its rated job
-    (Role.max_units on its system) says so (or `not converged`), and a record that says `held
-    to its rated job` runs on at most its rate's job's units in every period (a plan with no
-    such records at all, null: one read from the solver without re-rating, planner.solve's
-    never, is not checked)"""
+    rates_at, which the pre-solve rating's at the job it sized is); the job it runs on in each
+    LP period (RL: each period the train role runs in; a colocated run's job is every role's
+    units on the trainer's pool, planner/kinds/rl.py job_units) is the rate's job where the
+    pool holds that many units in service, else the whole units in service, at least
+    ceil(units) (period_jobs); the lowest-rated of them (binding_job) is the record's placed
+    job, with the rate there; that rate >= the rate used x (1 - RERATE_TOL) unless the record
+    says `not converged` and left_out states it; a run held to its rated job (Role.max_units on
+    its system) says so (or `not converged`), and a record that says `held to its rated job`
+    runs on at most its rate's job's units in every period (a colocated RL run: every role's
+    units at the trainer's site, row ratedpool; a plan with no such records at all, null: one
+    read from the solver without re-rating, planner.solve's never, is not checked)"""
     from planner.demand.pretrain import pretrain_rate_at
     from planner.kinds.pretrain import NAME, in_service, role_spec, role_units
     from planner.kinds.rl import job_units, trainer_rate_at
