@@ -427,3 +427,32 @@ def test_a_held_colocated_run_holds_its_pool_share(tmp_path: Path) -> None:
     assert _solve_lp(sc, _held_at(sc, 20)) == []
     sep = squeezed(tmp_path, name="rlsep")
     assert _solve_lp(sep, _held_at(sep, 7)) == []
+
+
+def test_a_period_the_colocated_run_only_generates_in_sets_no_job(tmp_path: Path) -> None:
+    """job_units on the colocated plan with 50 servers of generation added in the first quarter,
+    where it does not train: the job is still every role's units of the second quarter (the
+    train rate is the update's; no update runs in the first), while the hold's cap
+    (every_period) counts the first quarter's 50 too. A separate-pool run's is its train
+    role's units alone (role_units)."""
+    from planner.kinds.pretrain import in_service, role_units
+    from planner.kinds.rl import job_units
+
+    sc = colocated(tmp_path)
+    plan = planner.solve(sc)
+    demand = next(d for d in planner.demands(sc) if d.name == "rl")
+    train = next(r for r in demand.roles if r.name == "train")
+    share = sum(a.units for a in plan.allocations if a.period == 1)
+    generate = next(a for a in plan.allocations if a.role == "generate")
+    plan.allocations = [*plan.allocations, dataclasses.replace(generate, period=0, units=50.0)]
+    held = in_service(plan)
+    ((system, (units, _)),) = job_units(plan, demand, train, held).items()
+    assert system == SYSTEM and units == pytest.approx({1: share}, rel=1e-12)
+    ((_, (every, _)),) = job_units(plan, demand, train, held, every_period=True).items()
+    assert every == pytest.approx({0: 50.0, 1: share}, rel=1e-12)
+    sep = squeezed(tmp_path, name="rlsep2")
+    separate = planner.solve(sep)
+    demand = next(d for d in planner.demands(sep) if d.name == "rl")
+    train = next(r for r in demand.roles if r.name == "train")
+    held = in_service(separate)
+    assert job_units(separate, demand, train, held) == role_units(separate, held)[("rl", "train")]

@@ -852,7 +852,11 @@ def job_lines(plan: Plan) -> list[str]:
     """The report's lines on each RL run's trainer: rated, rate and placed jobs."""
     if not plan.rl_jobs:
         return []
-    out = ["", "RL trainer jobs (rated before the solve; placed by the plan; rate used)"]
+    out = [
+        "",
+        "RL trainer jobs (rated before the solve; placed by the plan, a colocated run's every "
+        "role's units on the trainer's pool; rate used)",
+    ]
     for j in plan.rl_jobs:
         delta = j.placed_rate_per_unit_s / j.rate_per_unit_s - 1 if j.rate_per_unit_s else 0.0
         out.append(
