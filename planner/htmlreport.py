@@ -440,7 +440,9 @@ def _rl_jobs_html(plan: Plan) -> str:
         + '<p class="note">Rated: the run\'s work spread over its window in whole units, its '
         "train rate (x 1 - the updates' idle share) rated before the solve; rate used: the "
         "train rows' rate and the job it was derived for; placed: the whole units the plan "
-        "trains on in its lowest-rated period, and the train rate re-derived there (the "
+        "trains on in its lowest-rated period (a colocated run: the units of all its roles on "
+        "the trainer's pool, which take the same accelerators in turn), and the train rate "
+        "re-derived there (the "
         "update's passes and the colocated offload over those accelerators). Status as for "
         "pretraining jobs.</p>"
     )

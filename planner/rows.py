@@ -428,8 +428,10 @@ class RLJobRow(JobRow):
     rated_rate_per_unit_s (n, the run's work spread over its window rounded up to whole units,
     and the train rate there, derived before the solve), rate_job_accelerators and
     rate_per_unit_s (the job the rate the plan used was derived for and that rate),
-    placed_units, placed_accelerators and placed_rate_per_unit_s (the train role's job in its
-    lowest-rated LP period, as a pretraining's, and its rate re-derived there: the update's
+    placed_units, placed_accelerators and placed_rate_per_unit_s (the run's job in its
+    lowest-rated LP period, as a pretraining's: a colocated run's units of every role on the
+    trainer's pool in the periods it trains, a separate-pool run's train role's; and its rate
+    re-derived there: the update's
     passes and the colocated update's offload over those accelerators), solves and status (as
     PretrainJobRow's). A re-rated run's every role is re-rated at the placed job on that system
     (planner/kinds/rl.py rerated)."""

@@ -18,6 +18,9 @@ from planner.rows import AllocationRow, CpuServerRow, JobRow, RLRow, ServingRow
 from planner.scenario import Scenario
 from planner.traffic import kv_pair, routed_traffic, split_kv_share_key
 
+# Per system: a run's units per LP period and the units in service then (role_units' shape).
+Units = dict[str, tuple[dict[int, float], dict[int, float]]]
+
 # Relative tolerance for recomputed constraints: solver feasibility tolerance is ~1e-7 on the
 # scaled rows; 1e-5 leaves room for the scaling without hiding a real violation.
 REL_TOL = 1e-5
@@ -969,21 +972,24 @@ def check_placed_rate(ctx: Context) -> list[str]:
     rl_jobs: the train role of an RL run rated at a job) whose rate_per_unit_s is its
     allocations' rate and the rate at the record's rate_job_accelerators (pretraining: the
     layout search's, pretrain_rate_at; RL: the train rate at that job, planner/kinds/rl.py
-    rates_at, which the pre-solve rating's at the job it sized is); the job it runs on in each LP period
-    is the rate's job where the pool holds that many units in service, else the whole units in
-    service, at least ceil(units) (period_jobs); the lowest-rated of them (binding_job) is the
-    record's placed job, with the rate there; that rate >= the rate used x (1 - RERATE_TOL)
-    unless the record says `not converged` and left_out states it; a run held to its rated job
-    (Role.max_units on its system) says so (or `not converged`), and a record that says `held
-    to its rated job` runs on at most its rate's job's units in every period (a plan with no
-    such records at all, null: one read from the solver without re-rating, planner.solve's
-    never, is not checked)"""
+    rates_at, which the pre-solve rating's at the job it sized is); the job it runs on in each
+    LP period (RL: each period the train role runs in; a colocated run's job is every role's
+    units on the trainer's pool, planner/kinds/rl.py job_units) is the rate's job where the
+    pool holds that many units in service, else the whole units in service, at least
+    ceil(units) (period_jobs); the lowest-rated of them (binding_job) is the record's placed
+    job, with the rate there; that rate >= the rate used x (1 - RERATE_TOL) unless the record
+    says `not converged` and left_out states it; a run held to its rated job (Role.max_units on
+    its system) says so (or `not converged`), and a record that says `held to its rated job`
+    runs on at most its rate's job's units in every period (a colocated RL run: every role's
+    units at the trainer's site, row ratedpool; a plan with no such records at all, null: one
+    read from the solver without re-rating, planner.solve's never, is not checked)"""
     from planner.demand.pretrain import pretrain_rate_at
-    from planner.kinds.pretrain import NAME, role_spec
-    from planner.kinds.rl import trainer_rate_at
+    from planner.kinds.pretrain import NAME, in_service, role_spec, role_units
+    from planner.kinds.rl import job_units, trainer_rate_at
 
     catalog = ctx.scenario.catalog
     workloads = dict(ctx.scenario.data.workloads)
+    held = in_service(ctx.plan)
     out = []
     if ctx.integral and ctx.plan.pretrain_jobs is not None:
 
@@ -991,12 +997,22 @@ def check_placed_rate(ctx: Context) -> list[str]:
             spec, cat = role_spec(demand.name, role, workloads, catalog)
             return pretrain_rate_at(spec, cat, system, acc).per_unit_s
 
+        by_role = role_units(ctx.plan, held)
+
+        def pretrain_units(demand: WorkloadDemand, role: Role, every_period: bool) -> Units:
+            return by_role.get((demand.name, role.name), {})
+
         runs = [(d, r) for d, r in ctx.roles() if d.kind == NAME]
-        out += _placed_rate(ctx, runs, ctx.plan.pretrain_jobs, "pretrain_jobs", pretrain_at)
+        out += _placed_rate(
+            ctx, runs, ctx.plan.pretrain_jobs, "pretrain_jobs", pretrain_at, pretrain_units
+        )
     if ctx.integral and ctx.plan.rl_jobs is not None:
 
         def rl_at(demand: WorkloadDemand, role: Role, system: str, acc: int) -> float:
             return trainer_rate_at(ctx.scenario, demand, system, acc)
+
+        def rl_units(demand: WorkloadDemand, role: Role, every_period: bool) -> Units:
+            return job_units(ctx.plan, demand, role, held, every_period)
 
         rl_runs = [
             (d, r)
@@ -1005,7 +1021,7 @@ def check_placed_rate(ctx: Context) -> list[str]:
             and r.placement == "trainer"
             and any(rate.job_accelerators > 0 for rate in r.rates.values())
         ]
-        out += _placed_rate(ctx, rl_runs, ctx.plan.rl_jobs, "rl_jobs", rl_at)
+        out += _placed_rate(ctx, rl_runs, ctx.plan.rl_jobs, "rl_jobs", rl_at, rl_units)
     return out
 
 
@@ -1015,24 +1031,20 @@ def _placed_rate(
     rows: Sequence[JobRow],
     table: str,
     rate_at: Callable[[WorkloadDemand, Role, str, int], float],
+    units_of: Callable[[WorkloadDemand, Role, bool], Units],
 ) -> list[str]:
     """check_placed_rate on one kind's runs and records (`table` names them), `rate_at`
-    (demand, role, system, accelerators) the kind's rate per unit at a job."""
-    from planner.kinds.pretrain import (
-        HELD,
-        RERATE_TOL,
-        binding_job,
-        in_service,
-        period_jobs,
-        role_units,
-    )
+    (demand, role, system, accelerators) the kind's rate per unit at a job, `units_of`
+    (demand, role, every_period) the units of its job per LP period and the units in service
+    then, per system (pretraining: role_units; RL: planner/kinds/rl.py job_units; every_period:
+    the periods its hold caps, not only those it trains in)."""
+    from planner.kinds.pretrain import HELD, RERATE_TOL, binding_job, period_jobs
 
     catalog = ctx.scenario.catalog
     records = {(j.workload, j.role): j for j in rows}
-    by_role = role_units(ctx.plan, in_service(ctx.plan))
     out = []
     for demand, role in runs:
-        systems = by_role.get((demand.name, role.name), {})
+        systems = units_of(demand, role, False)
         if len(systems) != 1:
             continue
         where = f"{demand.name}/{role.name}"
@@ -1087,8 +1099,9 @@ def _placed_rate(
         cap = math.ceil(job.rate_job_accelerators / per_unit)
         if system in role.max_units and job.status not in (HELD, "not converged"):
             out.append(f"{where}: held to its rated job on {system}, the record says {job.status}")
-        elif job.status == HELD and any(u > cap + WHOLE_TOL for u in units.values()):
-            top = max(units.values())
+        capped = units_of(demand, role, True)[system][0]
+        if job.status == HELD and any(u > cap + WHOLE_TOL for u in capped.values()):
+            top = max(capped.values())
             out.append(f"{where}: record says held to its {cap:,}-unit job, runs on {top:.6g}")
     return out
 

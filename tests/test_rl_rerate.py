@@ -274,3 +274,185 @@ def test_rerated_re_derives_every_role_or_holds_a_short_pool(
     enough = dataclasses.replace(optimistic, rate_job_accelerators=(big - 1) * PER_UNIT)
     (again,) = rerated(work, [enough], sc, plan)
     assert next(r for r in again.roles if r.name == "train").min_units == {}
+
+
+# -- a colocated run: its job is every role's units on the trainer's pool --------------------
+
+# The same run colocated (generation, log-probs and training take the same H100s in turn), with
+# 8x larger updates so that each colocated update's refit and offload leave room for work in a
+# quarter. Rated before the solve at n = every role's work spread over the window: 9 servers.
+COLOCATED = {**RUN, "colocated": True, "samples_per_update": 32768}
+
+
+def colocated(tmp_path: Path, name: str = "rlco") -> planner.Scenario:
+    """As `squeezed`: the H100s arrive in the second quarter, so the run does all its work
+    there, on about twice the units its rate was derived for."""
+    return scenario(
+        tmp_path,
+        {"a": site({SYSTEM: {"max_units": 5000}}, price=0.0)},
+        {"rl": COLOCATED},
+        {"horizon": "182.5 days", "period": "1 quarter", "pricing": "amortised"},
+        catalog={"systems": {SYSTEM: {"lead_time": "1 quarter"}}},
+        name=name,
+    )
+
+
+def colocated_train_rate(sc: planner.Scenario, accelerators: int) -> float:
+    """FLOP/s per unit of COLOCATED's train role on a job of `accelerators` H100s: the update's
+    training pass there, x (1 - updates x the colocated update's seconds over that job /
+    window)."""
+    from planner.demand.rl import colocated_update_s, estimate_rl, update_passes
+
+    spec = dict(sc.data.workloads)["rl"]
+    passes = update_passes(spec, sc.catalog, SYSTEM, accelerators)
+    co = colocated_update_s(spec, sc.catalog, SYSTEM, accelerators=accelerators)
+    assert co is not None
+    idle = estimate_rl(spec, sc.catalog).updates * co.total_s / (182.5 * DAY)
+    return passes["train"].rate.per_unit_s * (1 - idle)
+
+
+def test_a_colocated_run_is_re_rated_at_its_pool_share(tmp_path: Path) -> None:
+    """Every role runs in the second quarter on ~20 servers; the train role alone takes ~7, fewer
+    than the 9 of its rated job (so the train role's own job is the rated one, as rated), but the
+    run's job is all 20 (job_units): re-rated there, >0.5% below the rated rate, one re-solve."""
+    sc = colocated(tmp_path)
+    train = next(r for r in by_name(sc)["rl"].roles if r.name == "train")
+    rated = train.rates[SYSTEM]
+    assert rated.job_accelerators == 9 * PER_UNIT
+    assert math.isclose(rated.per_unit_s, colocated_train_rate(sc, 9 * PER_UNIT), rel_tol=1e-9)
+    plan = planner.solve(sc)
+    (job,) = plan.rl_jobs or []
+    by_role: dict[str, dict[int, float]] = {}
+    for a in plan.allocations:
+        assert a.system == SYSTEM and a.datacenter == "a"
+        by_role.setdefault(a.role, {})[a.period] = a.units
+    assert set(by_role) == {"generate", "generate_prefill", "policy_logprobs", "train"}
+    assert all(set(units) == {1} for units in by_role.values())
+    alone = by_role["train"][1]
+    share = sum(units[1] for units in by_role.values())
+    assert alone < 9 < share
+    n = math.ceil(share - 1e-6)
+    assert n == 20
+    assert (job.placed_units, job.placed_accelerators, job.rate_job_accelerators) == (
+        n,
+        n * PER_UNIT,
+        n * PER_UNIT,
+    )
+    want = colocated_train_rate(sc, n * PER_UNIT)
+    assert math.isclose(job.rate_per_unit_s, want, rel_tol=1e-9)
+    assert job.rate_per_unit_s < rated.per_unit_s * (1 - RERATE_TOL)
+    assert job.placed_rate_per_unit_s == job.rate_per_unit_s
+    assert {a.rate_per_unit_s for a in plan.allocations if a.role == "train"} == {want}
+    assert job.solves == 2 and job.status == "as rated"
+    # generation's rate is re-derived at the same job (its concurrency): rates_at
+    from planner.kinds.rl import rates_at
+
+    demand = by_name(sc)["rl"]
+    again, _ = rates_at(
+        dict(sc.data.workloads)["rl"],
+        sc.catalog,
+        SYSTEM,
+        n * PER_UNIT,
+        demand.rl.updates,
+        demand.window_s,
+    )
+    generate = {a.rate_per_unit_s for a in plan.allocations if a.role == "generate"}
+    assert generate == {again["generate"].per_unit_s}
+    assert "placed_rate" in plan.checks and _violations(plan, sc) == []
+
+
+def test_the_verifier_counts_a_colocated_run_s_whole_pool_share(tmp_path: Path) -> None:
+    """The colocated plan's record tampered to the train role's own job (the rated 9 servers,
+    at the rated rate) is caught: the run's job is all its roles' units; a record claiming the
+    run held to a 9-server job is caught on its ~20 servers (the train role's ~7 would pass)."""
+    sc = colocated(tmp_path)
+    plan = planner.solve(sc)
+    (job,) = plan.rl_jobs or []
+    rated = next(r for r in by_name(sc)["rl"].roles if r.name == "train").rates[SYSTEM]
+    plan.rl_jobs = [dataclasses.replace(job, placed_units=9, placed_accelerators=9 * PER_UNIT)]
+    found = _violations(plan, sc)
+    assert any("runs on 20 units of hgx-h100 at its lowest-rated period" in x for x in found)
+    held = dataclasses.replace(
+        job,
+        status="held to its rated job",
+        rate_job_accelerators=rated.job_accelerators,
+        rate_per_unit_s=rated.per_unit_s,
+    )
+    plan.rl_jobs = [held]
+    found = _violations(plan, sc)
+    assert any(
+        x.startswith("rl/train: record says held to its 9-unit job, runs on 19.") for x in found
+    )
+
+
+def _held_at(sc: planner.Scenario, units: int) -> list[Any]:
+    """The pre-solve demands with the trainer held to at most `units` servers (Role.max_units,
+    as held_to_rated sets it)."""
+    out = []
+    for d in planner.demands(sc):
+        roles = [
+            dataclasses.replace(r, max_units={SYSTEM: units}) if r.name == "train" else r
+            for r in d.roles
+        ]
+        out.append(dataclasses.replace(d, roles=roles))
+    return out
+
+
+def _solve_lp(sc: planner.Scenario, work: list[Any]) -> Any:
+    from planner.lp.build import build
+    from planner.lp.solve import solve_model
+
+    model = build(sc, work)
+    rows = [k.entity for k in model.constraints if k.family == "ratedpool"]
+    solve_model(model, "highs", 0.0, 600.0, "choose", False)
+    return rows
+
+
+def test_a_held_colocated_run_holds_its_pool_share(tmp_path: Path) -> None:
+    """Row ratedpool: held to 19 servers, the run's ~19.6 servers of every role in the second
+    quarter (pre-solve rates) cannot fit, though its train role alone (~7, row ratedjob) would:
+    no plan. Held to 20, its roles' own bounds (their work in a quarter) already keep it there:
+    no row, a plan. A separate-pool run has no ratedpool row."""
+    from planner.lp.build import build
+
+    sc = colocated(tmp_path)
+    demand = by_name(sc)["rl"]
+    share = sum(r.amount / (r.rates[SYSTEM].per_unit_s * QUARTER_S) for r in demand.roles)
+    assert 19 < share < 20
+    model = build(sc, _held_at(sc, 19))
+    rows = [k.entity for k in model.constraints if k.family == "ratedpool"]
+    assert rows == [("rl", "a", SYSTEM, "p0"), ("rl", "a", SYSTEM, "p1")]
+    with pytest.raises(InfeasibleError):
+        _solve_lp(sc, _held_at(sc, 19))
+    assert _solve_lp(sc, _held_at(sc, 20)) == []
+    sep = squeezed(tmp_path, name="rlsep")
+    assert _solve_lp(sep, _held_at(sep, 7)) == []
+
+
+def test_a_period_the_colocated_run_only_generates_in_sets_no_job(tmp_path: Path) -> None:
+    """job_units on the colocated plan with 50 servers of generation added in the first quarter,
+    where it does not train: the job is still every role's units of the second quarter (the
+    train rate is the update's; no update runs in the first), while the hold's cap
+    (every_period) counts the first quarter's 50 too. A separate-pool run's is its train
+    role's units alone (role_units)."""
+    from planner.kinds.pretrain import in_service, role_units
+    from planner.kinds.rl import job_units
+
+    sc = colocated(tmp_path)
+    plan = planner.solve(sc)
+    demand = next(d for d in planner.demands(sc) if d.name == "rl")
+    train = next(r for r in demand.roles if r.name == "train")
+    share = sum(a.units for a in plan.allocations if a.period == 1)
+    generate = next(a for a in plan.allocations if a.role == "generate")
+    plan.allocations = [*plan.allocations, dataclasses.replace(generate, period=0, units=50.0)]
+    held = in_service(plan)
+    ((system, (units, _)),) = job_units(plan, demand, train, held).items()
+    assert system == SYSTEM and units == pytest.approx({1: share}, rel=1e-12)
+    ((_, (every, _)),) = job_units(plan, demand, train, held, every_period=True).items()
+    assert every == pytest.approx({0: 50.0, 1: share}, rel=1e-12)
+    sep = squeezed(tmp_path, name="rlsep2")
+    separate = planner.solve(sep)
+    demand = next(d for d in planner.demands(sep) if d.name == "rl")
+    train = next(r for r in demand.roles if r.name == "train")
+    held = in_service(separate)
+    assert job_units(separate, demand, train, held) == role_units(separate, held)[("rl", "train")]

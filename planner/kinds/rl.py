@@ -627,9 +627,11 @@ def placed_jobs(
     solves: int,
     last: bool,
 ) -> list[JobRow]:
-    """One RLJobRow per RL run whose trainer the plan runs on one system: the train role's job
-    in each LP period, as a pretraining's (period_jobs: the rate's job where the trainer's pool
-    holds that many units in service, else the units in service, at least ceil(u_p)), its rate
+    """One RLJobRow per RL run whose trainer the plan runs on one system: the run's job in each
+    LP period the train role runs (job_units: a colocated run's units on the trainer's pool, every
+    role's; a separate-pool run's train role's), as a pretraining's (period_jobs: the rate's job
+    where the trainer's pool holds that many units in service, else the units in service, at
+    least ceil(u_p)), its rate
     re-derived there (rates_at: the update's passes and the colocated update over those
     accelerators, x (1 - idle share)), the lowest (binding_job), against the rate the plan used
     and the job it names (job_status; held_status where Role.max_units holds it). A run rated
@@ -640,20 +642,19 @@ def placed_jobs(
         in_service,
         job_status,
         period_jobs,
-        role_units,
     )
     from planner.rows import RLJobRow
 
     catalog = scenario.catalog
     workloads = dict(scenario.data.workloads)
     first = {(d.name, r.name): r for d in rated for r in d.roles}
-    by_role = role_units(plan, in_service(plan))
+    held = in_service(plan)
     out: list[JobRow] = []
     for demand in demands:
         if demand.kind != NAME or demand.rl is None:
             continue
         role = next(r for r in demand.roles if r.placement == "trainer")
-        systems = by_role.get((demand.name, role.name), {})
+        systems = job_units(plan, demand, role, held)
         if len(systems) != 1:
             continue
         ((system, (units, pools)),) = systems.items()
@@ -693,6 +694,38 @@ def placed_jobs(
             )
         )
     return out
+
+
+def job_units(
+    plan: Plan,
+    demand: WorkloadDemand,
+    role: Role,
+    held: dict[tuple[str, str, int], float],
+    every_period: bool = False,
+) -> dict[str, tuple[dict[int, float], dict[int, float]]]:
+    """Per system the trainer runs on: the units of the run's job per LP period and the units in
+    service then at the trainer's sites (`held`: in_service), as role_units gives a role's. A
+    separate-pool run's job is its train role's units (its own pool: role_units). A colocated
+    run's is every role's units on the trainer's pool (the trainer's system at the trainer's
+    sites), summed: its roles take the same accelerators in turn, so u_generate + u_train + ...
+    is the job that holds them all (the n rated_on sizes counts every role too). Only the
+    periods the train role runs in: the train rate is the update's, and a period the run only
+    generates in has no update to rate (every_period: every period the run has units on that
+    pool, the cap of row ratedpool)."""
+    from planner.kinds.pretrain import PLACED_WHOLE_TOL, role_units
+
+    systems = role_units(plan, held).get((demand.name, role.name), {})
+    if demand.rl is None or not demand.rl.colocated or len(systems) != 1:
+        return systems
+    ((system, (train, _)),) = systems.items()
+    mine = [a for a in plan.allocations if a.workload == demand.name and a.system == system]
+    sites = {a.datacenter for a in mine if a.role == role.name}
+    units: dict[int, float] = {}
+    for a in mine:
+        if a.datacenter in sites and (every_period or train.get(a.period, 0.0) > PLACED_WHOLE_TOL):
+            units[a.period] = units.get(a.period, 0.0) + a.units
+    pools = {p: sum(held.get((d, system, p), 0.0) for d in sorted(sites)) for p in units}
+    return {system: (units, pools)}
 
 
 def train_rate_at(
@@ -819,7 +852,11 @@ def job_lines(plan: Plan) -> list[str]:
     """The report's lines on each RL run's trainer: rated, rate and placed jobs."""
     if not plan.rl_jobs:
         return []
-    out = ["", "RL trainer jobs (rated before the solve; placed by the plan; rate used)"]
+    out = [
+        "",
+        "RL trainer jobs (rated before the solve; placed by the plan, a colocated run's every "
+        "role's units on the trainer's pool; rate used)",
+    ]
     for j in plan.rl_jobs:
         delta = j.placed_rate_per_unit_s / j.rate_per_unit_s - 1 if j.rate_per_unit_s else 0.0
         out.append(
@@ -922,6 +959,41 @@ def add_trainer(model: Model) -> None:
     for demand in _mine(model):
         trainer = [r for r in demand.roles if r.placement == "trainer"]
         tie(model, "trainer", demand, trainer, lambda d, s, w=demand.name: model.trainer[(w, d)])
+
+
+@family("ratedpool", "workload:datacenter:system:period", kind="rl")
+def add_ratedpool(model: Model) -> None:
+    """sum_r u[w,r,d,s,p] + (M[w,d,s,p] - max_units[train,s]) · t[w,d] <= M[w,d,s,p] in every
+    period p, M = sum_r big_m[r,d,s,p] (the most units the run's roles can use on (d, s)), for
+    a colocated RL run whose trainer is held to its rated job on s (Role.max_units)   (its roles
+    take the trainer's accelerators in turn, so at the trainer's site (t = 1) the run holds at
+    most the rated job's units on s, all its roles together: re-rating's alternative to a plan
+    that squeezed the run's pool share past that job, planner/api.py _solve_rerated; elsewhere
+    the bound the roles have anyway)"""
+    from planner.lp.constraints import big_m
+
+    for demand in _mine(model):
+        assert demand.rl is not None
+        train = next(r for r in demand.roles if r.placement == "trainer")
+        if not demand.rl.colocated or not train.max_units:
+            continue
+        cells: dict[tuple[str, str, int], Pairs] = {}
+        bound: dict[tuple[str, str, int], float] = {}
+        for role in demand.roles:
+            for d, s, period, var in model.u_of_role(demand.name, role.name, None):
+                if s not in train.max_units:
+                    continue
+                key = (d, s, period.index)
+                cells.setdefault(key, []).append((var, 1.0))
+                bound[key] = bound.get(key, 0.0) + big_m(model, role, d, s, period.index)
+        for (d, s, p), pairs in sorted(cells.items()):
+            cap = float(train.max_units[s])
+            if bound[(d, s, p)] <= cap:
+                continue
+            t = model.trainer[(demand.name, d)]
+            entity = (demand.name, d, s, f"p{p}")
+            room = bound[(d, s, p)]
+            model.row("ratedpool", entity, pairs + [(t, room - cap)], "<=", room)
 
 
 @family("generates", "workload:datacenter", kind="rl")
