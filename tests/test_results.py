@@ -139,6 +139,21 @@ def test_decision_states_purchases_idle_share_and_basis(plan: Plan) -> None:
     assert "straight line" in text and "gb200-nvl72 5 years" in text
 
 
+def test_decision_reconciles_purchase_cash_with_capex_charged(rl_plan: Plan) -> None:
+    """rl-verifiers buys trn2 servers and CPU-only servers for 90 days at 0% cost of capital:
+    capex charged = the accelerated systems' cash x 90 days / 5 years of 365 days, by hand; the CPU-only
+    servers' cash (charged under cpu_servers) is named so that the sum can be made."""
+    catalog = planner.load_scenario("rl-verifiers").catalog.systems
+    d = decision(rl_plan)
+    cpu_cash = sum(c.new_units * catalog[c.system].capex_usd for c in rl_plan.cpu_servers)
+    assert cpu_cash > 0 and d.cpu_purchase_usd == pytest.approx(cpu_cash)
+    assert d.purchase_usd is not None
+    accelerated_cash = d.purchase_usd - d.cpu_purchase_usd
+    assert accelerated_cash * 90 / (5 * 365) == pytest.approx(d.capex_charged_usd, rel=1e-6)
+    text = "\n".join(summary_lines(d))
+    assert f"the {usd(cpu_cash)} of CPU-only servers is" in text.replace("\n    ", " ")
+
+
 def test_decision_of_a_rental_plan_says_rent() -> None:
     p = planner.solve(planner.load_scenario("frontier-lab", scenarios=["rental"]))
     lines = summary_lines(decision(p))
