@@ -32,7 +32,7 @@ from planner.lp.solve import solve_model
 from planner.plan import Plan
 from planner.readplan import read_plan
 from planner.rows import PretrainJobRow
-from planner.scenario import Scenario, SolverOptions
+from planner.scenario import Scenario, SolverOptions, load_scenario, scenario_path_arg
 from planner.verify import verify
 
 
@@ -46,7 +46,7 @@ def demands(scenario: Scenario) -> list[WorkloadDemand]:
 
 
 def solve(
-    scenario: Scenario,
+    scenario: Scenario | str | Path,
     relax: bool = False,
     solver: str | None = None,
     time_limit_s: float | None = None,
@@ -65,8 +65,12 @@ def solve(
     lower by more than RERATE_TOL, the plan is solved again at it (planner/kinds/pretrain.py
     placed_jobs; plan.pretrain_jobs states both jobs and the rate used).
 
+    scenario: a loaded Scenario, or a file path or shipped scenario's name (loaded as is).
+
     Raises InfeasibleError (with a diagnosis), SolverError or VerificationError.
     """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario_path_arg(scenario, "planner.solve"))
     options = scenario.data.solver
     given = {"solver": solver, "mip_gap": mip_gap, "time_limit_s": time_limit_s, "method": method}
     effective = _solver_options(options, {k: v for k, v in given.items() if v is not None})

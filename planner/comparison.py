@@ -330,8 +330,9 @@ def compare(
     topology: load_scenario(path, scenarios, sets, topology=T). Infeasible or failed topologies
     keep their error in `columns`; bad input on any topology raises one ConfigError."""
     from planner.api import solve
-    from planner.scenario import load_scenario
+    from planner.scenario import load_scenario, scenario_path_arg
 
+    scenario_path = scenario_path_arg(scenario_path, "planner.compare")
     names = list(dict.fromkeys(topologies))
     if not names:
         raise ConfigError(

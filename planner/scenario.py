@@ -191,6 +191,27 @@ class Scenario:
         )
 
 
+def scenario_path_arg(path: object, caller: str) -> str | Path:
+    """The scenario argument of the Python API: a file path or a shipped scenario's name (None:
+    the default); anything else (a loaded Scenario, a dict) is a ConfigError naming the caller,
+    not "file not found" of the object's text."""
+    if path is None:
+        return DEFAULT_SCENARIO
+    if isinstance(path, str | Path):
+        return path
+    what = "a loaded Scenario" if isinstance(path, Scenario) else f"a {type(path).__name__} value"
+    raise ConfigError(
+        [
+            Problem(
+                f"<{caller}>",
+                None,
+                "scenario",
+                f"expected a scenario file path or a shipped scenario's name, got {what}",
+            )
+        ]
+    )
+
+
 def load_scenario(
     path: str | Path | None = None,
     scenarios: list[str] | tuple[str, ...] = (),
@@ -208,7 +229,7 @@ def load_scenario(
     (or its named overrides) to that file's folder; `topology` here and paths given with `sets`
     (the command line) to the working directory.
     """
-    file = shipped_scenario(str(path if path is not None else DEFAULT_SCENARIO))
+    file = shipped_scenario(str(scenario_path_arg(path, "planner.load_scenario")))
     doc = load_yaml(file)
     doc = _apply_overrides(doc, list(scenarios))
     doc = _apply_sets(doc, list(sets))
