@@ -283,3 +283,41 @@ def test_explain_prices_a_bought_unit_as_the_plan_charges_it() -> None:
         + 132 * 1.2 * 0.07
     )
     assert bought_usd_per_s(sc, "gb200-nvl72", "dc-east") * 3600 == pytest.approx(per_h, rel=1e-12)
+
+
+def test_estimate_amortised_price_names_what_the_plan_adds() -> None:
+    """`planner estimate --pricing amortised` prices a unit-hour as capex / lifetime + energy;
+    its note names the maintenance and network/storage share the plan adds, so that with the
+    site's facility cost they make `--explain`'s price: frontier-lab's dc-east GB200 NVL72 (0%
+    cost of capital) $91.00 + $19.98 + $11.99 + $27.12 = $150.09 an hour (the estimate gave
+    $0.055 per M decode tokens against explain's $0.091, unexplained)."""
+    import re
+
+    import planner
+    from planner.demand.inference import estimate_inference
+    from planner.explain import bought_usd_per_s
+    from planner.kinds.inference import InferenceSpec
+
+    sc = planner.load_scenario("frontier-lab")
+    spec = sc.data.workloads["chat"]
+    assert isinstance(spec, InferenceSpec)
+    est = estimate_inference(
+        spec,
+        sc.catalog,
+        "gb200-nvl72",
+        pricing="amortised",
+        electricity_usd_per_kwh=0.07,
+        pue=1.2,
+    )
+    assert est.unit_usd_per_hour == pytest.approx(3.5e6 / (5 * 8760) + 132 * 1.2 * 0.07)
+    note = next(n for n in est.notes if n.startswith("amortised = capex / lifetime + energy"))
+    maintenance, network = (float(v) for v in re.findall(r"\$([\d.]+)/h", note))
+    assert maintenance == pytest.approx(3.5e6 * 0.05 / 8760, abs=0.005)
+    assert network == pytest.approx(3.5e6 * 0.15 / (5 * 8760), abs=0.005)
+    facility_h = 150.0 * 132 * 12 / 8760
+    explain_h = bought_usd_per_s(sc, "gb200-nvl72", "dc-east") * 3600
+    assert est.unit_usd_per_hour + maintenance + network + facility_h == pytest.approx(
+        explain_h, abs=0.02
+    )
+    rental = estimate_inference(spec, sc.catalog, "gb200-nvl72", pricing="rental")
+    assert not any(n.startswith("amortised =") for n in rental.notes)
