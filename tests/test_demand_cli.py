@@ -239,3 +239,33 @@ def test_inference_table_states_the_plans_own_prefill_rate(
     else:
         (line,) = lines
         assert line.split()[5] == f"{plan_rate:.4g}"
+
+
+def test_estimates_print_their_inputs_and_no_placeholder_junk(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`estimate kv --tokens 5.5` printed "batch 3 x 6 tokens" beside the 5.5-token cache; an
+    infeasible `estimate pretrain` printed "deadline needs None", "- MWh" and "$-"."""
+    code, out, _ = run(
+        capsys, "estimate", "kv", "--model", "llama-3.1-405b", "--tokens", "5.5", "--batch", "3"
+    )
+    assert code == 0
+    assert "(batch 3 x 5.5 tokens)" in out
+    assert f"{3 * 5.5 * 516_096 / 1e6:.3f} MB" in out
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "pretrain",
+        "--model",
+        "llama-3.1-405b",
+        "--system",
+        "cpu-server",
+        "--tokens",
+        "15T",
+    )
+    assert code == 0 and "feasible           False: CPU-only system" in out
+    pairs = [line.split(None, 1) for line in out.splitlines() if line[:1].isalpha()]
+    rows = {p[0]: p[1] for p in pairs if len(p) == 2}
+    for junk in ("None", "- MWh", "$-"):
+        assert junk not in out
+    assert rows["units"].strip() == "-" and rows["energy"].strip() == "-"
