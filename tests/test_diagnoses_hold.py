@@ -148,3 +148,25 @@ def test_a_cpu_shortfall_is_in_whole_cpu_servers_and_the_fix_plans(tmp_path: Pat
         "topology_changes.datacenters.rainier.cpu_servers.max_units="
     )
     _plans(path, _suggested_sets(lines))
+
+
+def test_a_period_in_a_diagnosis_says_its_days(tmp_path: Path) -> None:
+    """Periods count from 0, which a reader of "in period 2" cannot tell: the line gives the
+    days the report's tables show. A tier launched on day 182.5 of a year in quarters needs
+    more than the site's 45 kW (4 H100 servers) from then on, in periods 2 and 3 only."""
+    import yaml
+
+    path = write_scenario(
+        tmp_path,
+        {"a": {**site({"hgx-h100": {"max_units": 100}}), "power_cap": "45 kW"}},
+        {"chat": inference("200M", start="182.5 days")},
+    )
+    doc = yaml.safe_load(path.read_text())
+    doc["economics"]["period"] = "1 quarter"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    lines = [line for line in _diagnosis(path) if "power would exceed" in line]
+    assert lines, _diagnosis(path)
+    for line in lines:
+        period = int(re.search(r"in period (\d+) \(days ([\d.]+)-([\d.]+)\)", line).group(1))
+        start, end = (float(v) for v in re.search(r"\(days ([\d.]+)-([\d.]+)\)", line).groups())
+        assert period in (2, 3) and (start, end) == (91.25 * period, 91.25 * (period + 1))
