@@ -170,3 +170,18 @@ def test_a_period_in_a_diagnosis_says_its_days(tmp_path: Path) -> None:
         period = int(re.search(r"in period (\d+) \(days ([\d.]+)-([\d.]+)\)", line).group(1))
         start, end = (float(v) for v in re.search(r"\(days ([\d.]+)-([\d.]+)\)", line).groups())
         assert period in (2, 3) and (start, end) == (91.25 * period, 91.25 * (period + 1))
+
+
+def test_work_left_undone_says_its_days_and_an_unreachable_budget_its_size(
+    tmp_path: Path,
+) -> None:
+    """A tier no system serves at 1e9 tokens/s per user: the undone-work line names its days
+    ("chat:decode:p0 (days 0-365)"), and the TPOT budget is printed as 1e-06 ms, not 0.0 ms."""
+    path = write_scenario(
+        tmp_path,
+        {"a": site({"hgx-h100": {"max_units": 100}})},
+        {"chat": inference("1M", tokens_per_s_per_user=1e9)},
+    )
+    lines = _diagnosis(path)
+    assert any(line.startswith("chat:decode:p0 (days 0-365): 100.0% of the work") for line in lines)
+    assert any("vs the 1e-06 ms budget" in line for line in lines), lines

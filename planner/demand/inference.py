@@ -329,7 +329,7 @@ def _evaluate(
                 None,
                 (
                     f"{lay.label()}: {what} at the smallest batch is "
-                    f"{floor_terms.tpot_bound_s * 1e3:.1f} ms vs the {budget * 1e3:.1f} ms budget "
+                    f"{floor_terms.tpot_bound_s * 1e3:.1f} ms vs the {budget * 1e3:.3g} ms budget "
                     f"({floor_terms.describe()})"
                 ),
                 floor_terms.tpot_bound_s,

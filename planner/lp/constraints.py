@@ -84,8 +84,11 @@ def _explain_avail(model: Model, entity: tuple[str, ...], value: float) -> str:
 
 
 def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
+    days = ""
+    if len(entity) > 2 and entity[2].startswith("p") and entity[2][1:].isdigit():
+        days = f" (days {_days(model.periods[int(entity[2][1:])])})"  # p<N>: the row's LP period
     return (
-        f"{':'.join(entity)}: {value:.1%} of the work cannot be done by its deadline"
+        f"{':'.join(entity)}{days}: {value:.1%} of the work cannot be done by its deadline"
         f"{_no_unit_in_time(model, entity)}"
     )
 
