@@ -283,4 +283,14 @@ def test_hardware_show_lists_ranges(capsys: pytest.CaptureFixture[str]) -> None:
     assert figures["power"]["range"]["high"] == 12000.0
     assert figures["accelerators"]["range"] is None
     assert cli.main(["hardware", "show", "trn2-server"]) == 0
-    assert "8.5 kW - 12 kW" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert "8.5 kW - 12 kW" in rows["power"]
+    # in the value column's units, without float noise or a Python repr: the lead time's range
+    # was in seconds beside a value in days, 0.11249999999999999, Contract(term_s=...)
+    assert "182.5 days" in rows["lead_time"]
+    assert "136.875 days - 228.125 days" in rows["lead_time"]
+    assert "$150,000 - $450,000" in rows["capex_usd"]
+    assert "0.1125 - 0.1875" in rows["network_storage_capex_fraction"]
+    assert "term 1 years, usd_per_hour $23.24/h; term 3 years" in rows["contracts"]
+    assert "Contract(" not in out and "99999" not in out and "00000000" not in out
