@@ -352,15 +352,20 @@ def demand(
     per_system: dict[str, dict[str, Rate]] = {}
     colocated: dict[str, float] = {}
     synced: dict[str, float] = {}
+    sized: dict[str, int] = {}  # the run's whole accelerators on each system that can run it
+    unsized: list[str] = []  # accelerated systems some role of the run cannot run on
     for s in systems:
         first = rl_rates(spec, catalog, s)
         n, co = _run_accelerators(spec, catalog, s, first, amounts, window_s)
+        per_unit = catalog.system(s).accelerators
         if n is None:
             per_system[s] = first
+            if per_unit > 0:
+                unsized.append(s)
         else:
             # the update's layout spans whole units: n rounded up to them
-            per_unit = catalog.system(s).accelerators
             whole = math.ceil(n / per_unit - 1e-9) * per_unit
+            sized[s] = whole
             per_system[s] = rl_rates(spec, catalog, s, accelerators=whole)
         if co is not None:
             colocated[s] = co.total_s
@@ -368,6 +373,18 @@ def demand(
         sync = pool_sync_s(spec, catalog, s)
         if sync is not None:
             synced[s] = sync.total_s
+    if sized:
+        # A system the run cannot train on still generates for it, its rollouts spread over
+        # the run's accelerators as a system that can train sizes them (the fewest of those:
+        # the rate stays an upper bound), not over the fewest units that hold the training
+        # state there: one 16-chip instance then held all 256K samples of an rl-verifiers
+        # update (a 66,620 s batch against a 1,244 s pace), rated 29% above the same
+        # generation on the trainer's 1,344 chips.
+        run = min(sized.values())
+        for s in unsized:
+            per_unit = catalog.system(s).accelerators
+            whole = math.ceil(run / per_unit - 1e-9) * per_unit
+            per_system[s] = rl_rates(spec, catalog, s, accelerators=whole)
     idle = {s: est.updates * update_s / window_s for s, update_s in (colocated | synced).items()}
     roles = [
         Role(
