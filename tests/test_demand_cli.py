@@ -269,3 +269,37 @@ def test_estimates_print_their_inputs_and_no_placeholder_junk(
     for junk in ("None", "- MWh", "$-"):
         assert junk not in out
     assert rows["units"].strip() == "-" and rows["energy"].strip() == "-"
+
+
+def test_kv_with_a_system_names_the_serving_models_hbm_sums(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`estimate kv` frees params x bytes out of HBM x hbm_usable_fraction: 405B in FP8 on
+    hgx-h100 leaves 171 GB; `estimate inference` and plans store Meta's 496 GB FP8 checkpoint in
+    8 x (80 - 8 GB reserve), 80 GB free. The note gives the serving figures, recomputed here."""
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "kv",
+        "--model",
+        "llama-3.1-405b",
+        "--tokens",
+        "2000",
+        "--batch",
+        "32",
+        "--precision",
+        "fp8",
+        "--kv-precision",
+        "fp8",
+        "--system",
+        "hgx-h100",
+        "--json",
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["free_bytes"] == pytest.approx(8 * 80e9 * 0.9 - 405e9)
+    free_serving = 8 * (80e9 - 8e9) - 496e9
+    (note,) = data["notes"]
+    assert f"{free_serving / 1e9:,.1f} GB free" in note
+    assert f"{free_serving / 32 / 258_048:,.0f} tokens/sequence at batch 32" in note
+    assert "checkpoint, 496.0 GB" in note
