@@ -83,7 +83,7 @@ class Economics(Strict):
     def _horizon_at_most(cls, value: float) -> float:
         if value > MAX_HORIZON_S:
             raise ValueError(
-                f"{value / SECONDS_PER_YEAR:.3g} years is longer than the planner plans "
+                f"{value / SECONDS_PER_YEAR:,.6g} years is longer than the planner plans "
                 f"(at most {MAX_HORIZON_S / SECONDS_PER_YEAR:g} years); check the unit"
             )
         return value
@@ -102,7 +102,9 @@ class Economics(Strict):
 
 
 # A century; and at most this many periods a horizon (frontier-3y: 12; a daily year: 365).
-SECONDS_PER_YEAR = 365.25 * 86400
+# A planning year, as fleetcore/units.py reads "1 year" (365 days): a message that divides
+# by it echoes the years written (1000 years was told "999 years is longer than ...").
+SECONDS_PER_YEAR = 365 * 86400.0
 MAX_HORIZON_S = 100 * SECONDS_PER_YEAR
 MAX_PERIODS = 1000
 

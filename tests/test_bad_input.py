@@ -1476,3 +1476,14 @@ def test_api_scenario_argument_is_a_path_or_name_else_a_config_error() -> None:
         with pytest.raises(planner.ConfigError) as err:
             call()
         assert str(err.value).startswith(where), str(err.value)
+
+
+def test_a_horizon_past_a_century_echoes_the_years_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The limit divided by 365.25-day years while "1 year" reads as 365 days: 1000 years was
+    told "999 years is longer than the planner plans"."""
+    assert cli.main(["validate", "frontier-lab", "--set", "economics.horizon=1000 years"]) == 1
+    err = capsys.readouterr().err
+    assert "economics.horizon: 1,000 years is longer than the planner plans" in err, err
+    assert cli.main(["validate", "frontier-lab", "--set", "economics.horizon=100 years"]) == 0
