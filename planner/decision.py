@@ -320,18 +320,18 @@ def summary_lines(d: Decision) -> list[str]:
             if (p.purchase_usd is not None)
             else ""
         )
-        lines.append(f"Buy {_units(p.bought_units)} {p.system} at {p.datacenter}{cash}")
+        lines.append(f"Buy {units_text(p.bought_units)} {p.system} at {p.datacenter}{cash}")
     for p in rents:
-        lines.append(f"Rent up to {_units(p.rented_units)} {p.system} at {p.datacenter}")
+        lines.append(f"Rent up to {units_text(p.rented_units)} {p.system} at {p.datacenter}")
     for p in contracts:
         lines.append(
-            f"Contract up to {_units(p.contracted_units)} {p.system} at {p.datacenter}"
+            f"Contract up to {units_text(p.contracted_units)} {p.system} at {p.datacenter}"
             f"{_days(p.contract_from_day, p.contract_to_day)} ({usd(p.contracts_usd)} under term "
             "contracts)"
         )
     for p in spots:
         lines.append(
-            f"Take up to {_units(p.spot_units)} spot {p.system} at {p.datacenter}"
+            f"Take up to {units_text(p.spot_units)} spot {p.system} at {p.datacenter}"
             f"{_days(p.spot_from_day, p.spot_to_day)} ({usd(p.spot_usd)})"
         )
     if not (buys or rents or contracts or spots):
@@ -377,7 +377,7 @@ def summary_lines(d: Decision) -> list[str]:
     for p in d.mostly_idle:
         why = "owned before the plan" if p.owned_units >= p.units else "bought or rented"
         lines.append(
-            f"Mostly idle: {_units(p.units)} {p.system} at {p.datacenter} ({why}) are "
+            f"Mostly idle: {units_text(p.units)} {p.system} at {p.datacenter} ({why}) are "
             f"{p.utilisation or 0:.0%} busy"
         )
     if d.limits:
@@ -393,9 +393,9 @@ def _days(first: float | None, last: float | None) -> str:
 
 
 def _order(o: Order) -> str:
-    return f"{_units(o.units)} {o.system} at {o.datacenter}"
+    return f"{units_text(o.units)} {o.system} at {o.datacenter}"
 
 
-def _units(value: float) -> str:
+def units_text(value: float) -> str:
     """Whole units as 1,234; fractional ones (an LP relaxation) with two decimals."""
     return f"{value:,.0f}" if abs(value - round(value)) < 1e-6 else f"{value:,.2f}"

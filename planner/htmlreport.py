@@ -17,7 +17,7 @@ from typing import Any
 
 from fleetcore.tables import is_figure, usd
 from planner.capacity_chart import capacity_svg
-from planner.decision import decision, summary_lines
+from planner.decision import decision, summary_lines, units_text
 from planner.plan import Plan
 from planner.report import cash_flow_table
 from planner.rows import PretrainJobRow
@@ -326,9 +326,9 @@ def _fleet_table(plan: Plan) -> str:
         [
             f.datacenter,
             f.system,
-            f"{f.units:,.0f}",
-            f"{f.owned_units:,}",
-            f"{f.new_units:,.0f}",
+            units_text(f.units),
+            units_text(f.owned_units),
+            units_text(f.new_units),
             f"{f.accelerators:,.0f}",
             f"{f.cpu_cores:,.0f}",
             f"{f.power_w / 1e6:,.2f}",
@@ -341,9 +341,9 @@ def _fleet_table(plan: Plan) -> str:
         [
             c.datacenter,
             c.system,
-            f"{c.units:,.0f}",
-            f"{c.owned_units:,}",
-            f"{c.new_units:,.0f}",
+            units_text(c.units),
+            units_text(c.owned_units),
+            units_text(c.new_units),
             "0",
             f"{c.cpu_cores:,.0f}",
             f"{c.power_w / 1e6:,.2f}",

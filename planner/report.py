@@ -4,7 +4,7 @@ constraints and shadow prices. Friendly units here only (MW, Gbps, $M); the JSON
 from __future__ import annotations
 
 from fleetcore.tables import table, usd
-from planner.decision import decision, summary_lines
+from planner.decision import decision, summary_lines, units_text
 from planner.kinds import KINDS
 from planner.limits import format_limit_values
 from planner.plan import Plan
@@ -106,9 +106,9 @@ def format_plan(plan: Plan) -> str:
         [
             f.datacenter,
             f.system,
-            f.units,
-            f.owned_units,
-            f.new_units,
+            units_text(f.units),
+            units_text(f.owned_units),
+            units_text(f.new_units),
             f.accelerators,
             f.cpu_cores,
             f"{f.power_w / 1e6:,.2f}",
@@ -121,9 +121,9 @@ def format_plan(plan: Plan) -> str:
         [
             c.datacenter,
             c.system,
-            c.units,
-            c.owned_units,
-            c.new_units,
+            units_text(c.units),
+            units_text(c.owned_units),
+            units_text(c.new_units),
             0,
             c.cpu_cores,
             f"{c.power_w / 1e6:,.2f}",

@@ -180,6 +180,27 @@ def test_text_report_opens_with_the_decision_and_fits_100_columns(
         assert long == []
 
 
+def test_a_relaxed_fleet_table_shows_the_units_its_accelerators_count() -> None:
+    """--relax buys 215.63 trn2 servers: the Fleet table said 216 units beside 3,450
+    accelerators (216 x 16 = 3,456) and the decision's "Buy 215.63"; text and HTML now show the
+    units as bought."""
+    import html as htmlmod
+
+    from planner.htmlreport import plan_html
+
+    relaxed = planner.solve(planner.load_scenario("rl-verifiers"), relax=True)
+    trn2 = next(f for f in relaxed.fleet if f.system == "trn2-server")
+    assert abs(trn2.units - round(trn2.units)) > 0.01  # fractional: the case in point
+    shown = f"{trn2.units:,.2f}"
+    text = format_plan(relaxed)
+    block = text.split("\nFleet\n", 1)[1].split("\n\n", 1)[0]
+    row = next(line for line in block.splitlines() if "trn2-server" in line).split()
+    assert row[2] == shown and row[4] == shown
+    assert float(row[5].replace(",", "")) == pytest.approx(float(shown) * 16, abs=1)
+    page = re.sub(r"\s+", " ", htmlmod.unescape(re.sub(r"<[^>]+>", " ", plan_html(relaxed))))
+    assert f"rainier trn2-server {shown} 0 {shown} " in page
+
+
 def test_cost_tables_are_sorted_by_cost_and_right_aligned(plan: Plan) -> None:
     text = format_plan(plan)
     block = text.split("\nCosts\n", 1)[1]
