@@ -330,10 +330,12 @@ def compare(
     topology: load_scenario(path, scenarios, sets, topology=T). Infeasible or failed topologies
     keep their error in `columns`; bad input on any topology raises one ConfigError."""
     from planner.api import solve
-    from planner.scenario import load_scenario, scenario_path_arg
+    from planner.scenario import load_scenario, names_arg, scenario_path_arg
 
     scenario_path = scenario_path_arg(scenario_path, "planner.compare")
-    names = list(dict.fromkeys(topologies))
+    names = list(dict.fromkeys(names_arg(topologies, "planner.compare", "topologies")))
+    scenarios = names_arg(scenarios, "planner.compare", "scenarios")
+    sets = names_arg(sets, "planner.compare", "sets")
     if not names:
         raise ConfigError(
             [Problem("<--topology>", None, "", "give at least one topology to compare")]

@@ -184,13 +184,43 @@ class Scenario:
         self, values: dict[str, Any] | None = None, scenarios: list[str] | None = None
     ) -> Scenario:
         """A new scenario with `{"dotted.path": value}` and named overrides applied."""
+        if values is not None and not isinstance(values, dict):
+            raise ConfigError(
+                [
+                    Problem(
+                        "<Scenario.override>",
+                        None,
+                        "values",
+                        f'expected {{"dotted.path": value}}, got a {type(values).__name__}',
+                    )
+                ]
+            )
+        named = names_arg(scenarios or [], "Scenario.override", "scenarios")
         sets = [f"{k}={_yaml_text(v)}" for k, v in (values or {}).items()]
         return load_scenario(
             self.file,
-            scenarios=[*self.applied_overrides, *(scenarios or [])],
+            scenarios=[*self.applied_overrides, *named],
             sets=[*self.applied_sets, *sets],
             topology=self.topology_option,
         )
+
+
+def names_arg(value: Any, caller: str, arg: str) -> list[str]:
+    """A list argument of the Python API (override names, `path=value` sets, topologies); a bare
+    string, which Python iterates letter by letter (scenarios="rental" applied overrides 'r',
+    'e', ...), is a ConfigError saying to write a list, as a sweep's scalar axis is."""
+    if isinstance(value, str):
+        raise ConfigError(
+            [
+                Problem(
+                    f"<{caller}>",
+                    None,
+                    arg,
+                    f"expected a list, got the text {value!r}: write [{value!r}]",
+                )
+            ]
+        )
+    return list(value)
 
 
 def scenario_path_arg(path: object, caller: str) -> str | Path:
@@ -233,8 +263,8 @@ def load_scenario(
     """
     file = shipped_scenario(str(scenario_path_arg(path, "planner.load_scenario")))
     doc = load_yaml(file)
-    doc = _apply_overrides(doc, list(scenarios))
-    doc = _apply_sets(doc, list(sets))
+    doc = _apply_overrides(doc, names_arg(scenarios, "planner.load_scenario", "scenarios"))
+    doc = _apply_sets(doc, names_arg(sets, "planner.load_scenario", "sets"))
     if topology is not None:
         doc = merge(
             doc,

@@ -1471,6 +1471,20 @@ def test_api_scenario_argument_is_a_path_or_name_else_a_config_error() -> None:
             "<planner.sweep>: scenario: ",
         ),
         (lambda: planner.sweep("rl-verifiers", text), "<planner.sweep>: grid: "),
+        # a bare string where a list belongs was iterated letter by letter (overrides 'r',
+        # 'e', ..., topologies 'n', 'v', ...)
+        (lambda: planner.compare("rl-verifiers", text), "<planner.compare>: topologies: "),
+        (lambda: planner.sweep("rl-verifiers", None, text), "<planner.sweep>: scenarios: "),
+        (
+            lambda: planner.load_scenario("rl-verifiers", scenarios=text),
+            "<planner.load_scenario>: scenarios: ",
+        ),
+        (
+            lambda: planner.load_scenario("rl-verifiers", sets=text),
+            "<planner.load_scenario>: sets: ",
+        ),
+        (lambda: sc.override(text), "<Scenario.override>: values: "),
+        (lambda: sc.override(None, text), "<Scenario.override>: scenarios: "),
     ]
     for call, where in cases:
         with pytest.raises(planner.ConfigError) as err:
