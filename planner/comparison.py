@@ -40,6 +40,7 @@ from fleetcore.tables import usd
 from planner.demand.types import base_role
 from planner.plan import Plan, dumps_rounded
 from planner.plots import pyplot, save_png
+from planner.rows import price_unit_text
 
 S_PER_DAY = 86400.0
 
@@ -374,7 +375,7 @@ def _friendly(value: Any, unit: str, metric: str) -> Any:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return str(value)
     if unit == "usd" or unit.startswith("usd_per_") and unit != "usd_per_mtok":
-        return usd(value) + ("" if unit == "usd" else f"/{unit.removeprefix('usd_per_')}")
+        return usd(value) + ("" if unit == "usd" else f"/{price_unit_text(unit)}")
     if unit == "usd_per_mtok":
         return f"${value:,.3f}"
     if unit == "w":

@@ -20,7 +20,7 @@ from planner.capacity_chart import capacity_svg
 from planner.decision import decision, summary_lines, units_text
 from planner.plan import Plan
 from planner.report import cash_flow_table
-from planner.rows import PretrainJobRow
+from planner.rows import PretrainJobRow, price_unit_text
 
 IDLE_GREY = "#b0b0b0"
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#af7aa1"]
@@ -214,7 +214,7 @@ def _plain(value: Any, unit: str) -> str:
     if unit == "usd_per_mtok":
         return f"${value:,.3f}"
     if unit.startswith("usd_per_"):
-        return f"{usd(float(value))}/{unit.removeprefix('usd_per_')}"
+        return f"{usd(float(value))}/{price_unit_text(unit)}"
     if float(value).is_integer():
         return f"{value:,.0f}"
     return f"{value:,.4g}"
@@ -548,7 +548,7 @@ def _limits(plan: Plan) -> str:
             _table(
                 ["constraint", "value", "per"],
                 [
-                    [p.constraint, usd(p.value_usd), p.unit.removeprefix("usd_per_")]
+                    [p.constraint, usd(p.value_usd), price_unit_text(p.unit)]
                     for p in plan.shadow_prices
                 ],
                 "shadow-prices",

@@ -8,6 +8,7 @@ from planner.decision import decision, summary_lines, units_text
 from planner.kinds import KINDS
 from planner.limits import format_limit_values
 from planner.plan import Plan
+from planner.rows import price_unit_text
 
 
 def format_decision(plan: Plan) -> str:
@@ -298,7 +299,7 @@ def format_plan(plan: Plan) -> str:
             table(
                 ["constraint", "value", "per"],
                 [
-                    [p.constraint, usd(p.value_usd), p.unit.removeprefix("usd_per_")]
+                    [p.constraint, usd(p.value_usd), price_unit_text(p.unit)]
                     for p in plan.shadow_prices
                 ],
             )

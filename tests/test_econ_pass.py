@@ -321,3 +321,19 @@ def test_estimate_amortised_price_names_what_the_plan_adds() -> None:
     )
     rental = estimate_inference(spec, sc.catalog, "gb200-nvl72", pricing="rental")
     assert not any(n.startswith("amortised =") for n in rental.notes)
+
+
+def test_a_power_shadow_price_is_per_megawatt(golden_plan) -> None:
+    """frontier-3y's power rows price a megawatt: the report printed "per mw" (a milliwatt)."""
+    from planner.comparison import _friendly
+    from planner.htmlreport import plan_html
+    from planner.report import format_plan
+
+    power = [p for p in golden_plan.shadow_prices if p.family == "power"]
+    assert power and all(p.unit == "usd_per_mw" for p in power)
+    text = format_plan(golden_plan)
+    block = text.split("\nShadow prices", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split() for line in block.splitlines() if line.strip().startswith("power:")]
+    assert rows and all(r[-1] == "MW" for r in rows), rows
+    assert "/MW" in _friendly(power[0].value_usd, "usd_per_mw", "shadow price")
+    assert ">mw<" not in plan_html(golden_plan)
