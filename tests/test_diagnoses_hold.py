@@ -185,3 +185,22 @@ def test_work_left_undone_says_its_days_and_an_unreachable_budget_its_size(
     lines = _diagnosis(path)
     assert any(line.startswith("chat:decode:p0 (days 0-365): 100.0% of the work") for line in lines)
     assert any("vs the 1e-06 ms budget" in line for line in lines), lines
+
+
+def test_an_after_run_with_no_period_boundary_says_why() -> None:
+    """rl-reasoning `after: pretrain-405b` with both deadlines at day 90 and no period cut in
+    between has no period to run in: the diagnosis says so (it said only "100.0% of the work
+    cannot be done"), and a later deadline, as it suggests, plans."""
+    path = Path(planner.__file__).parent / "scenarios" / "frontier-lab.yaml"
+    sets = [
+        "workloads.rl-reasoning.after=pretrain-405b",
+        "workloads.rl-reasoning.start=0 days",
+        "workloads.rl-reasoning.deadline=90 days",
+    ]
+    lines = _diagnosis(path, sets)
+    why = (
+        "(it runs after pretrain-405b, from a period boundary once that run's work is all done, "
+        "and no boundary falls between pretrain-405b's start, day 0, and its own deadline, day 90"
+    )
+    assert any(line.startswith("rl-reasoning:") and why in line for line in lines), lines
+    _plans(path, [*sets[:2], "workloads.rl-reasoning.deadline=150 days"])

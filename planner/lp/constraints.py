@@ -83,13 +83,35 @@ def _explain_avail(model: Model, entity: tuple[str, ...], value: float) -> str:
     )
 
 
+def after_window(model: Model, name: str) -> str:
+    """Why a workload `after` another has no period to run in, or '': it runs only in LP
+    periods that begin once its predecessor's work is all done (add_after), so it needs a
+    period boundary after the predecessor's start and before its own deadline (periods are cut
+    at starts, deadlines and economics.period). Without it the diagnosis said only "100% of the
+    work cannot be done"."""
+    demand = next((d for d in model.demands if d.name == name), None)
+    if demand is None or demand.after is None:
+        return ""
+    pred = next((d for d in model.demands if d.name == demand.after), None)
+    end = demand.start_s + demand.window_s
+    if pred is None or any(pred.start_s < p.start_s < end for p in model.periods):
+        return ""
+    return (
+        f" (it runs after {pred.name}, from a period boundary once that run's work is all done, "
+        f"and no boundary falls between {pred.name}'s start, day "
+        f"{pred.start_s / SECONDS_PER_DAY:g}, and its own deadline, day "
+        f"{end / SECONDS_PER_DAY:g}: give it a later deadline, or cut the horizon with "
+        "economics.period)"
+    )
+
+
 def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
     days = ""
     if len(entity) > 2 and entity[2].startswith("p") and entity[2][1:].isdigit():
         days = f" (days {_days(model.periods[int(entity[2][1:])])})"  # p<N>: the row's LP period
     return (
         f"{':'.join(entity)}{days}: {value:.1%} of the work cannot be done by its deadline"
-        f"{_no_unit_in_time(model, entity)}"
+        f"{_no_unit_in_time(model, entity)}{after_window(model, entity[0])}"
     )
 
 
