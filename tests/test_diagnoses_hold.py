@@ -204,3 +204,28 @@ def test_an_after_run_with_no_period_boundary_says_why() -> None:
     )
     assert any(line.startswith("rl-reasoning:") and why in line for line in lines), lines
     _plans(path, [*sets[:2], "workloads.rl-reasoning.deadline=150 days"])
+
+
+def test_consecutive_periods_short_for_one_reason_are_one_line() -> None:
+    """A 90-day horizon in half-day periods printed 360 lines of "chat:decode:pN (days a-b):
+    100.0% ..."; consecutive periods of one work item with the same share and reason are one
+    line, and a break in either keeps the lines apart."""
+    from planner.lp.solve import collapse_periods
+
+    why = " (no unit can be in service from day {a} to {b} where it runs: none owned)"
+    lines = [
+        f"chat:decode:p{p} (days {a:g}-{a + 0.5:g}): 100.0% of the work cannot be done by its "
+        "deadline" + why.format(a=f"{a:g}", b=f"{a + 0.5:g}")
+        for p, a in enumerate(x / 2 for x in range(180))
+    ]
+    lines[100] = lines[100].replace("100.0%", "50.0%")
+    out = collapse_periods(["rl:train: 1.0% of the work cannot be done", *lines, "dc: power"])
+    assert out == [
+        "rl:train: 1.0% of the work cannot be done",
+        "chat:decode:p0-p99 (days 0-50): 100.0% of the work cannot be done by its deadline"
+        + why.format(a="0", b="50"),
+        lines[100],
+        "chat:decode:p101-p179 (days 50.5-90): 100.0% of the work cannot be done by its deadline"
+        + why.format(a="50.5", b="90"),
+        "dc: power",
+    ]
