@@ -303,3 +303,31 @@ def test_kv_with_a_system_names_the_serving_models_hbm_sums(
     assert f"{free_serving / 1e9:,.1f} GB free" in note
     assert f"{free_serving / 32 / 258_048:,.0f} tokens/sequence at batch 32" in note
     assert "checkpoint, 496.0 GB" in note
+
+
+def test_scaling_states_the_prompt_tokens_its_serve_flops_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ "served: 1e+15 output tokens" beside a serve FLOP of 4·N·1e15: the prompts (1,000 per
+    1,000 output by default) were counted but not said; the line now gives the tokens the 2·N
+    multiplies, and each row's serve FLOP recomputes from it."""
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "scaling",
+        "--like",
+        "llama-3.1-70b",
+        "--tokens",
+        "15T",
+        "--served-tokens",
+        "1e15",
+        "--prompt-tokens",
+        "3000",
+    )
+    assert code == 0
+    assert "3,000 prompt tokens per 1,000 output" in out
+    assert "(serve FLOP = 2 x N x 4e+15 tokens)" in out
+    header = next(i for i, line in enumerate(out.splitlines()) if line.split()[:1] == ["tok/param"])
+    first = out.splitlines()[header + 1].split()
+    params, serve = float(first[1]), float(first[4])
+    assert serve == pytest.approx(2 * params * 4e15, rel=1e-3)

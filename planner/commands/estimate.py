@@ -1159,6 +1159,8 @@ def scaling_command(**opts: Any) -> None:
         },
         "budget": budget,
         "served_output_tokens": served,
+        "prompt_tokens": opts["prompt_tokens"],
+        "output_tokens": opts["output_tokens"],
         "system": opts["system"],
         "rows": rows,
         "cheapest_tokens_per_param": best.tokens_per_param,
@@ -1283,7 +1285,10 @@ def _print_scaling(
         f" {'train $':>10} {'serve $':>10} {'total $':>10}" if priced else f" {'total FLOP':>11}"
     )
     click.echo(
-        f"\nserved: {result['served_output_tokens']:.4g} output tokens"
+        f"\nserved: {result['served_output_tokens']:.4g} output tokens, each request's "
+        f"{result['prompt_tokens']:,} prompt tokens per {result['output_tokens']:,} output "
+        f"with them (serve FLOP = 2 x N x "
+        f"{result['served_output_tokens'] * (result['prompt_tokens'] + result['output_tokens']) / result['output_tokens']:.4g} tokens)"
         + (f"; priced on {result['system']}" if priced else " (no --system: FLOPs only)")
     )
     click.echo(head)
