@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetcore.tables import is_figure, usd
+from fleetcore.units import format_si
 from planner.capacity_chart import capacity_svg
 from planner.decision import decision, summary_lines, units_text
 from planner.plan import Plan
@@ -62,6 +63,7 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
         _pretrain_jobs_html(plan),
         _sizing_html(plan),
         _serving_html(plan),
+        _rl_html(plan),
         "<h2>Power (IT x PUE against each site's cap)</h2>",
         _table(
             ["datacenter", "IT MW", "PUE", "facility MW", "cap MW", "of cap"],
@@ -521,6 +523,34 @@ def _serving_html(plan: Plan) -> str:
         "prompt's KV over the narrowest link) adds to its time to first token. Spare units: "
         "held per datacenter/system/period for N+k racks.</p>"
     )
+
+
+def _rl_html(plan: Plan) -> str:
+    """RL placement, as the text report: the trainer's site, samples and verifier cores (and
+    sandbox memory) by site, the update interval and the weight pushes against their budget.
+    The HTML had no RL section: the cores the CPU servers are bought for were not in it."""
+    if not plan.rl:
+        return ""
+    rows = [
+        [
+            r.workload,
+            r.trainer_site,
+            ", ".join(f"{d} {v:,.3g}" for d, v in r.samples_by_site.items()),
+            ", ".join(f"{d} {v:,.0f}" for d, v in r.verifier_cores_by_site.items()) or "none",
+            ", ".join(
+                f"{d} {format_si(v, 'B')}" for d, v in r.verifier_memory_bytes_by_site.items()
+            )
+            or "-",
+            f"{r.update_interval_s:,.0f}",
+            ", ".join(f"{d} {v:,.0f} s" for d, v in r.weight_push_s_by_site.items())
+            or "none (generation at the trainer site)",
+            f"{r.push_budget_s:,.0f}",
+        ]
+        for r in plan.rl
+    ]
+    headers = ["run", "trainer at", "samples by site", "verifier cores required"]
+    headers += ["sandbox memory", "update every (s)", "weight pushes (burst)", "allowed (s)"]
+    return "<h2>RL placement</h2>" + _table(headers, rows, "rl")
 
 
 def _opt_usd(value: float | None) -> str:

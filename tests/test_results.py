@@ -340,3 +340,19 @@ def test_table_right_aligns_formatted_figures_and_cuts_free_text_to_width() -> N
     assert long.splitlines()[2].endswith("...")
     names = table(["name", "note"], [["a-very-long-name-" * 3, "short"]], width=20)
     assert "a-very-long-name-" * 3 in names  # names (the first column) are never cut
+
+
+def test_html_report_has_the_rl_placement(rl_plan: Plan) -> None:
+    """The text report's RL placement (verifier cores by site, the update interval) was not in
+    the HTML report; its figures now are, as the text prints them."""
+    import html as htmlmod
+
+    from planner.htmlreport import plan_html
+
+    (r,) = rl_plan.rl
+    page = htmlmod.unescape(plan_html(rl_plan))
+    assert "<h2>RL placement</h2>" in page
+    cores = ", ".join(f"{d} {v:,.0f}" for d, v in r.verifier_cores_by_site.items())
+    assert f"<td>{cores}</td>" in page
+    assert f"{r.update_interval_s:,.0f}</td>" in page
+    assert f"verifier cores required: {cores}" in " ".join(format_plan(rl_plan).split())
