@@ -339,3 +339,12 @@ def test_generation_on_a_system_the_run_cannot_train_on_spreads_over_the_run(
     row = _row(base, cf, result)
     assert row.saving_usd == pytest.approx(base.total_cost_usd - cheaper)
     assert row.saving_proven_usd == pytest.approx(1000.0)
+    # within the gap: cheaper than the plan but not than its bound proves nothing, and is not
+    # read as an extra cost proven
+    within = base.total_cost_usd - 1.0
+    result["outputs"]["total_cost_usd"] = within
+    assert within > base.lower_bound_usd
+    row = _row(base, cf, result)
+    assert row.saving_proven_usd == 0.0
+    base.limit_values = [row]
+    assert base.limits_with_value == []
