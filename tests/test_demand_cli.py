@@ -269,6 +269,19 @@ def test_estimates_print_their_inputs_and_no_placeholder_junk(
     for junk in ("None", "- MWh", "$-"):
         assert junk not in out
     assert rows["units"].strip() == "-" and rows["energy"].strip() == "-"
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "pretrain",
+        "--model",
+        "llama-3.1-405b",
+        "--system",
+        "gb200-nvl72",
+        "--tokens",
+        "15T",
+    )
+    cost = next(line for line in out.splitlines() if line.startswith("cost (rental)"))
+    assert code == 0 and cost.split()[-1].endswith("M") and "e+" not in cost  # $89.96M
 
 
 def test_kv_with_a_system_names_the_serving_models_hbm_sums(

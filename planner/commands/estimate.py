@@ -29,6 +29,7 @@ import click
 from pydantic import BaseModel, ValidationError
 
 from fleetcore.errors import ConfigError, Problem
+from fleetcore.tables import usd
 from fleetcore.units import format_si, parse_count
 from hardware.catalog import Catalog, load_catalog
 from planner.commands.options import catalog_option, json_option, png_path
@@ -209,7 +210,8 @@ def _with_unit(value: float, unit: str) -> str:
 
 
 def _usd(value: float) -> str:
-    return f"${_fmt(value)}" if math.isfinite(value) else "-"
+    """$92.81M, not $9.281e+07; "-" where there is no figure."""
+    return usd(value) if math.isfinite(value) else "-"
 
 
 def _fmt(value: float | None, unit: str = "", digits: int = 4) -> str:
