@@ -274,7 +274,10 @@ class Comparison:
                 s = self.summary(n)
                 out.append(f"\n{n}: {s['status']}: {s['error']}")
                 out.extend(f"  - {d}" for d in s["diagnosis"])
-        out.append("\n(cost per workload: capex split by unit-seconds used, the rest is (idle);")
+        out.append(
+            "\n(cost per workload: ownership, lease and facility charges split by the"
+            " unit-seconds used, the rest is (idle);"
+        )
         out.append(" $/M tokens = the tier's cost / decode tokens served x 1e6)")
         return "\n".join(out)
 

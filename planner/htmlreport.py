@@ -20,7 +20,7 @@ from fleetcore.units import format_si
 from planner.capacity_chart import capacity_svg
 from planner.decision import decision, summary_lines, units_text
 from planner.plan import Plan
-from planner.report import cash_flow_table
+from planner.report import attribution_note, cash_flow_table
 from planner.rows import PretrainJobRow, price_unit_text
 
 IDLE_GREY = "#b0b0b0"
@@ -91,8 +91,7 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
             [[c["workload"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("workload"))],
             "costs-workload",
         ),
-        '<p class="note">Capex is split by the unit-seconds each workload uses out of the '
-        "horizon; the rest is (idle). Energy by busy time; CPU servers by verifier cores.</p>",
+        f'<p class="note">{_e(_sentence(attribution_note(plan)))}.</p>',
         _limits(plan),
     ]
     if explain:
@@ -617,3 +616,8 @@ def _gap_text(plan: Plan) -> str:
 
 def _e(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+def _sentence(text: str) -> str:
+    """The text with its first letter upper-cased (str.capitalize lowers the rest)."""
+    return text[:1].upper() + text[1:]

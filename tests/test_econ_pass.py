@@ -337,3 +337,21 @@ def test_a_power_shadow_price_is_per_megawatt(golden_plan) -> None:
     assert rows and all(r[-1] == "MW" for r in rows), rows
     assert "/MW" in _friendly(power[0].value_usd, "usd_per_mw", "shadow price")
     assert ">mw<" not in plan_html(golden_plan)
+
+
+def test_the_cost_by_workload_note_names_every_component_split_by_time(golden_plan) -> None:
+    """The note said "capex split by unit-seconds used ..., the rest is (idle)": maintenance,
+    network/storage, facility, rental and contracts are split so too, and have (idle) rows;
+    the note now lists the components by how the plan's own rows split them."""
+    from planner.report import attribution_note, format_plan
+
+    shared = {
+        c.component for c in golden_plan.costs_rows if c.attributed_by == "unit-seconds in service"
+    }
+    idle = {c.component for c in golden_plan.costs_rows if c.workload == "(idle)"}
+    assert {"capex", "maintenance", "facility", "contracts"} <= shared and idle <= shared
+    note = attribution_note(golden_plan)
+    head = note.split(" split by the unit-seconds", 1)[0]
+    assert set(head.split(", ")) == shared
+    assert "energy by busy unit-seconds" in note
+    assert "(" + note in " ".join(format_plan(golden_plan).split())
