@@ -229,3 +229,14 @@ def test_consecutive_periods_short_for_one_reason_are_one_line() -> None:
         + why.format(a="50.5", b="90"),
         "dc: power",
     ]
+
+
+def test_rl_samples_short_for_want_of_units_say_why() -> None:
+    """rl-verifiers in monthly periods under amortised pricing: nothing owned, every order
+    arrives after its 182.5-day lead time. The train and chat lines said why; the samples line
+    said only "100.0% of the work cannot be done by its deadline"."""
+    path = Path(planner.__file__).parent / "scenarios" / "rl-verifiers.yaml"
+    lines = _diagnosis(path, ["economics.period=1 month"])
+    (samples,) = [line for line in lines if line.startswith("rl-code:samples:")]
+    assert "(no unit can be in service from day 0 to 90 where it runs: none owned" in samples
+    assert "lead times trn2-server 182.5 days" in samples

@@ -27,7 +27,7 @@ from planner.kinds.base import (
     start_before_deadline,
 )
 from planner.kinds.pretrain import LayoutSpec
-from planner.lp.constraints import after_window, tie, work_pairs
+from planner.lp.constraints import after_window, no_unit_in_time, tie, work_pairs
 from planner.lp.linear import BINARY
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, family
 from planner.lp.variables import declare_system_choice
@@ -576,7 +576,8 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
 def _explain_samples(model: Model, entity: tuple[str, ...], value: float) -> str:
     return (
         f"{entity[0]}:samples: {value:.1%} of the work cannot be done by its deadline"
-        f"{after_window(model, entity[0])}"
+        # the samples are generated: why no generating unit is in service, as the work rows say
+        f"{no_unit_in_time(model, (entity[0], 'generate'))}{after_window(model, entity[0])}"
     )
 
 

@@ -111,11 +111,11 @@ def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
         days = f" (days {_days(model.periods[int(entity[2][1:])])})"  # p<N>: the row's LP period
     return (
         f"{':'.join(entity)}{days}: {value:.1%} of the work cannot be done by its deadline"
-        f"{_no_unit_in_time(model, entity)}{after_window(model, entity[0])}"
+        f"{no_unit_in_time(model, entity)}{after_window(model, entity[0])}"
     )
 
 
-def _no_unit_in_time(model: Model, entity: tuple[str, ...]) -> str:
+def no_unit_in_time(model: Model, entity: tuple[str, ...]) -> str:
     """Why, when no pool that could do the work can hold a unit in its periods: nothing owned
     there and no order arrives in time (lead times, available_from) under this pricing. Without
     it a multi-period plan of new sites said only "100% of the work cannot be done"."""
