@@ -29,25 +29,48 @@ def hint(word: str, known: Iterable[str]) -> str:
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
-def field_names(model: type[BaseModel]) -> set[str]:
-    """Every key (alias, else name) of the model and of the models its fields hold."""
-    seen: set[type] = set()
-    names: set[str] = set()
+def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """The model and every model its fields hold, each once."""
+    seen: list[type[BaseModel]] = []
 
     def walk(tp: object) -> None:
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             if tp in seen:
                 return
-            seen.add(tp)
-            for name, info in tp.model_fields.items():
-                names.add(info.alias or name)
+            seen.append(tp)
+            for info in tp.model_fields.values():
                 walk(info.annotation)
             return
         for arg in typing.get_args(tp):
             walk(arg)
 
     walk(model)
-    return names
+    return seen
+
+
+def field_names(model: type[BaseModel]) -> set[str]:
+    """Every key (alias, else name) of the model and of the models its fields hold."""
+    return {info.alias or name for m in _models(model) for name, info in m.model_fields.items()}
+
+
+def _owners(model: type[BaseModel], key: str) -> list[str]:
+    """The `kind:` values (a discriminated entry's default tag) of the models holding `key`."""
+    kinds: list[str] = []
+    for m in _models(model):
+        keys = {info.alias or name for name, info in m.model_fields.items()}
+        tag = m.model_fields.get("kind")
+        if key in keys and tag is not None and isinstance(tag.default, str):
+            kinds.append(tag.default)
+    return sorted(set(kinds))
+
+
+def misplaced(key: str, model: type[BaseModel]) -> str:
+    """For a key unknown where it stands but known elsewhere in the model: where it belongs
+    (a spelling hint would only repeat the key)."""
+    kinds = _owners(model, key)
+    if kinds:
+        return f"; {key!r} is a field of kind: {' or kind: '.join(kinds)}, not of this one"
+    return f"; {key!r} is a field of another section, not of this one"
 
 
 # Fields that name another file or preset, with what to write instead of an inline mapping.
@@ -68,7 +91,8 @@ def with_field_hints(problems: list[Problem], model: type[BaseModel]) -> list[Pr
         if p.message.startswith("unknown field") and p.path:
             vocabulary = vocabulary if vocabulary is not None else field_names(model)
             key = p.path.rsplit(".", 1)[-1]
-            p = dataclasses.replace(p, message=p.message + hint(key, vocabulary))
+            extra = misplaced(key, model) if key in vocabulary else hint(key, vocabulary)
+            p = dataclasses.replace(p, message=p.message + extra)
         out.append(p)
     return out
 

@@ -25,7 +25,7 @@ from planner.lp.solve import solve_model
 from planner.plan import Plan
 from planner.readplan import read_plan
 from planner.rows import JobRow
-from planner.scenario import Scenario, SolverOptions
+from planner.scenario import Scenario, SolverOptions, load_scenario, scenario_path_arg
 from planner.verify import verify
 
 
@@ -39,7 +39,7 @@ def demands(scenario: Scenario) -> list[WorkloadDemand]:
 
 
 def solve(
-    scenario: Scenario,
+    scenario: Scenario | str | Path,
     relax: bool = False,
     solver: str | None = None,
     time_limit_s: float | None = None,
@@ -59,8 +59,12 @@ def solve(
     is solved again at it (each kind's Rerate hook, planner/kinds/__init__.py: pretrain.py and
     rl.py placed_jobs; plan.pretrain_jobs and plan.rl_jobs state both jobs and the rate used).
 
+    scenario: a loaded Scenario, or a file path or shipped scenario's name (loaded as is).
+
     Raises InfeasibleError (with a diagnosis), SolverError or VerificationError.
     """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario_path_arg(scenario, "planner.solve"))
     options = scenario.data.solver
     given = {"solver": solver, "mip_gap": mip_gap, "time_limit_s": time_limit_s, "method": method}
     effective = _solver_options(options, {k: v for k, v in given.items() if v is not None})

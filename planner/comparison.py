@@ -40,6 +40,7 @@ from fleetcore.tables import usd
 from planner.demand.types import base_role
 from planner.plan import Plan, dumps_rounded
 from planner.plots import pyplot, save_png
+from planner.rows import price_unit_text
 
 S_PER_DAY = 86400.0
 
@@ -273,7 +274,10 @@ class Comparison:
                 s = self.summary(n)
                 out.append(f"\n{n}: {s['status']}: {s['error']}")
                 out.extend(f"  - {d}" for d in s["diagnosis"])
-        out.append("\n(cost per workload: capex split by unit-seconds used, the rest is (idle);")
+        out.append(
+            "\n(cost per workload: ownership, lease and facility charges split by the"
+            " unit-seconds used, the rest is (idle);"
+        )
         out.append(" $/M tokens = the tier's cost / decode tokens served x 1e6)")
         return "\n".join(out)
 
@@ -330,9 +334,12 @@ def compare(
     topology: load_scenario(path, scenarios, sets, topology=T). Infeasible or failed topologies
     keep their error in `columns`; bad input on any topology raises one ConfigError."""
     from planner.api import solve
-    from planner.scenario import load_scenario
+    from planner.scenario import load_scenario, names_arg, scenario_path_arg
 
-    names = list(dict.fromkeys(topologies))
+    scenario_path = scenario_path_arg(scenario_path, "planner.compare")
+    names = list(dict.fromkeys(names_arg(topologies, "planner.compare", "topologies")))
+    scenarios = names_arg(scenarios, "planner.compare", "scenarios")
+    sets = names_arg(sets, "planner.compare", "sets")
     if not names:
         raise ConfigError(
             [Problem("<--topology>", None, "", "give at least one topology to compare")]
@@ -371,7 +378,7 @@ def _friendly(value: Any, unit: str, metric: str) -> Any:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return str(value)
     if unit == "usd" or unit.startswith("usd_per_") and unit != "usd_per_mtok":
-        return usd(value) + ("" if unit == "usd" else f"/{unit.removeprefix('usd_per_')}")
+        return usd(value) + ("" if unit == "usd" else f"/{price_unit_text(unit)}")
     if unit == "usd_per_mtok":
         return f"${value:,.3f}"
     if unit == "w":

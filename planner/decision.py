@@ -11,7 +11,9 @@ absent for a plan read back from JSON, and then the purchase cash is said to be 
     capex_paid_usd = the cash flow's capex paid summed: the purchases x (1 + the catalog
                      network_storage_capex_fraction), what the cash flow's cumulative cash holds
                      (stated when above purchase_usd)
-    capex charged  = the plan's `capex` cost component (capital recovered over the horizon)
+    capex charged  = the plan's `capex` cost component (capital recovered over the horizon) of
+                     the accelerated systems; CPU-only servers' capital is in `cpu_servers`, and
+                     their purchase cash (cpu_purchase_usd) is named beside it
     contracted, spot units = the most under term contracts / on spot in any calendar period,
                      and the days from the first to the last period holding them; their cost
                      = the plan's `contracts` / `spot` cost rows of that site and system
@@ -88,6 +90,9 @@ class Decision:
     # the cash flow's capex paid over the horizon: the purchases with their network and
     # storage share (catalog network_storage_capex_fraction), CPU-only servers included
     capex_paid_usd: float | None = None
+    # the part of purchase_usd spent on CPU-only servers: their capital is charged under the
+    # cpu_servers cost component, not capex, so the summary says so beside capex charged
+    cpu_purchase_usd: float = 0.0
 
     @property
     def idle_share(self) -> float:
@@ -158,10 +163,12 @@ def decision(plan: Plan) -> Decision:
         cpu_key = (row.datacenter, row.system)
         cpu_bought[cpu_key] = cpu_bought.get(cpu_key, 0.0) + row.ordered
         cpu_rented[cpu_key] = max(cpu_rented.get(cpu_key, 0.0), row.rented_units)
+    cpu_keys: set[tuple[str, str]] = set()
     for server in plan.cpu_servers:
         if server.units <= 0:
             continue
         key = (server.datacenter, server.system)
+        cpu_keys.add(key)
         if key in cpu_bought:
             new_bought, new_rented = cpu_bought[key], cpu_rented[key]
         else:
@@ -173,6 +180,11 @@ def decision(plan: Plan) -> Decision:
 
     purchases = [p.purchase_usd for p in pools if p.bought_units > 0]
     purchase_usd = None if any(v is None for v in purchases) else sum(v or 0.0 for v in purchases)
+    cpu_purchase_usd = sum(
+        p.purchase_usd or 0.0
+        for p in pools
+        if (p.datacenter, p.system) in cpu_keys and p.bought_units > 0
+    )
     idle_usd = sum(c.cost_usd for c in plan.costs_rows if c.workload == "(idle)")
     return Decision(
         pools=pools,
@@ -187,6 +199,7 @@ def decision(plan: Plan) -> Decision:
         basis=_basis(plan, pools),
         limits=[b.constraint for b in plan.binding_constraints[:3]],
         capex_paid_usd=sum(r.capex_paid_usd for r in plan.cash_flow) if plan.cash_flow else None,
+        cpu_purchase_usd=cpu_purchase_usd,
     )
 
 
@@ -307,18 +320,18 @@ def summary_lines(d: Decision) -> list[str]:
             if (p.purchase_usd is not None)
             else ""
         )
-        lines.append(f"Buy {_units(p.bought_units)} {p.system} at {p.datacenter}{cash}")
+        lines.append(f"Buy {units_text(p.bought_units)} {p.system} at {p.datacenter}{cash}")
     for p in rents:
-        lines.append(f"Rent up to {_units(p.rented_units)} {p.system} at {p.datacenter}")
+        lines.append(f"Rent up to {units_text(p.rented_units)} {p.system} at {p.datacenter}")
     for p in contracts:
         lines.append(
-            f"Contract up to {_units(p.contracted_units)} {p.system} at {p.datacenter}"
+            f"Contract up to {units_text(p.contracted_units)} {p.system} at {p.datacenter}"
             f"{_days(p.contract_from_day, p.contract_to_day)} ({usd(p.contracts_usd)} under term "
             "contracts)"
         )
     for p in spots:
         lines.append(
-            f"Take up to {_units(p.spot_units)} spot {p.system} at {p.datacenter}"
+            f"Take up to {units_text(p.spot_units)} spot {p.system} at {p.datacenter}"
             f"{_days(p.spot_from_day, p.spot_to_day)} ({usd(p.spot_usd)})"
         )
     if not (buys or rents or contracts or spots):
@@ -334,9 +347,17 @@ def summary_lines(d: Decision) -> list[str]:
         )
     if buys:
         cash = usd(d.purchase_usd) if d.purchase_usd is not None else "unknown (no catalog prices)"
-        lines.append(
+        charged = (
             f"Purchase cash {cash}; charged to this horizon as capex: {usd(d.capex_charged_usd)}"
         )
+        if d.cpu_purchase_usd > 0 and d.purchase_usd is not None:
+            # capex holds the accelerated systems' capital only: without this the cash and the
+            # charge cannot be reconciled by hand (cash x horizon / lifetime != capex)
+            charged += (
+                f" (accelerated systems; the {usd(d.cpu_purchase_usd)} of CPU-only servers is "
+                "charged under cpu_servers)"
+            )
+        lines.append(charged)
         paid = d.capex_paid_usd
         if paid is not None and d.purchase_usd is not None and paid > d.purchase_usd * (1 + 1e-9):
             lines.append(
@@ -356,7 +377,7 @@ def summary_lines(d: Decision) -> list[str]:
     for p in d.mostly_idle:
         why = "owned before the plan" if p.owned_units >= p.units else "bought or rented"
         lines.append(
-            f"Mostly idle: {_units(p.units)} {p.system} at {p.datacenter} ({why}) are "
+            f"Mostly idle: {units_text(p.units)} {p.system} at {p.datacenter} ({why}) are "
             f"{p.utilisation or 0:.0%} busy"
         )
     if d.limits:
@@ -372,9 +393,9 @@ def _days(first: float | None, last: float | None) -> str:
 
 
 def _order(o: Order) -> str:
-    return f"{_units(o.units)} {o.system} at {o.datacenter}"
+    return f"{units_text(o.units)} {o.system} at {o.datacenter}"
 
 
-def _units(value: float) -> str:
+def units_text(value: float) -> str:
     """Whole units as 1,234; fractional ones (an LP relaxation) with two decimals."""
     return f"{value:,.0f}" if abs(value - round(value)) < 1e-6 else f"{value:,.2f}"

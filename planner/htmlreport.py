@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from fleetcore.tables import is_figure, usd
+from fleetcore.units import format_si
 from planner.capacity_chart import capacity_svg
-from planner.decision import decision, summary_lines
+from planner.decision import decision, summary_lines, units_text
 from planner.plan import Plan
-from planner.report import cash_flow_table
-from planner.rows import JobRow
+from planner.report import attribution_note, cash_flow_table
+from planner.rows import JobRow, price_unit_text
 
 IDLE_GREY = "#b0b0b0"
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#af7aa1"]
@@ -63,6 +64,7 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
         _rl_jobs_html(plan),
         _sizing_html(plan),
         _serving_html(plan),
+        _rl_html(plan),
         "<h2>Power (IT x PUE against each site's cap)</h2>",
         _table(
             ["datacenter", "IT MW", "PUE", "facility MW", "cap MW", "of cap"],
@@ -90,8 +92,7 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
             [[c["workload"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("workload"))],
             "costs-workload",
         ),
-        '<p class="note">Capex is split by the unit-seconds each workload uses out of the '
-        "horizon; the rest is (idle). Energy by busy time; CPU servers by verifier cores.</p>",
+        f'<p class="note">{_e(_sentence(attribution_note(plan)))}.</p>',
         _limits(plan),
     ]
     if explain:
@@ -215,7 +216,7 @@ def _plain(value: Any, unit: str) -> str:
     if unit == "usd_per_mtok":
         return f"${value:,.3f}"
     if unit.startswith("usd_per_"):
-        return f"{usd(float(value))}/{unit.removeprefix('usd_per_')}"
+        return f"{usd(float(value))}/{price_unit_text(unit)}"
     if float(value).is_integer():
         return f"{value:,.0f}"
     return f"{value:,.4g}"
@@ -327,12 +328,12 @@ def _fleet_table(plan: Plan) -> str:
         [
             f.datacenter,
             f.system,
-            f"{f.units:,.0f}",
-            f"{f.owned_units:,}",
-            f"{f.bought_units:,.0f}",
-            f"{f.contracted_units:,.0f}",
-            f"{f.rented_units:,.0f}",
-            f"{f.spot_units:,.0f}",
+            units_text(f.units),
+            units_text(f.owned_units),
+            units_text(f.bought_units),
+            units_text(f.contracted_units),
+            units_text(f.rented_units),
+            units_text(f.spot_units),
             f"{f.accelerators:,.0f}",
             f"{f.cpu_cores:,.0f}",
             f"{f.power_w / 1e6:,.2f}",
@@ -345,11 +346,11 @@ def _fleet_table(plan: Plan) -> str:
         [
             c.datacenter,
             c.system,
-            f"{c.units:,.0f}",
-            f"{c.owned_units:,}",
-            f"{c.bought_units:,.0f}",
+            units_text(c.units),
+            units_text(c.owned_units),
+            units_text(c.bought_units),
             "0",
-            f"{c.rented_units:,.0f}",
+            units_text(c.rented_units),
             "0",
             "0",
             f"{c.cpu_cores:,.0f}",
@@ -556,6 +557,34 @@ def _serving_html(plan: Plan) -> str:
     )
 
 
+def _rl_html(plan: Plan) -> str:
+    """RL placement, as the text report: the trainer's site, samples and verifier cores (and
+    sandbox memory) by site, the update interval and the weight pushes against their budget.
+    The HTML had no RL section: the cores the CPU servers are bought for were not in it."""
+    if not plan.rl:
+        return ""
+    rows = [
+        [
+            r.workload,
+            r.trainer_site,
+            ", ".join(f"{d} {v:,.3g}" for d, v in r.samples_by_site.items()),
+            ", ".join(f"{d} {v:,.0f}" for d, v in r.verifier_cores_by_site.items()) or "none",
+            ", ".join(
+                f"{d} {format_si(v, 'B')}" for d, v in r.verifier_memory_bytes_by_site.items()
+            )
+            or "-",
+            f"{r.update_interval_s:,.0f}",
+            ", ".join(f"{d} {v:,.0f} s" for d, v in r.weight_push_s_by_site.items())
+            or "none (generation at the trainer site)",
+            f"{r.push_budget_s:,.0f}",
+        ]
+        for r in plan.rl
+    ]
+    headers = ["run", "trainer at", "samples by site", "verifier cores required"]
+    headers += ["sandbox memory", "update every (s)", "weight pushes (burst)", "allowed (s)"]
+    return "<h2>RL placement</h2>" + _table(headers, rows, "rl")
+
+
 def _opt_usd(value: float | None) -> str:
     return "-" if value is None else usd(value)
 
@@ -581,7 +610,7 @@ def _limits(plan: Plan) -> str:
             _table(
                 ["constraint", "value", "per"],
                 [
-                    [p.constraint, usd(p.value_usd), p.unit.removeprefix("usd_per_")]
+                    [p.constraint, usd(p.value_usd), price_unit_text(p.unit)]
                     for p in plan.shadow_prices
                 ],
                 "shadow-prices",
@@ -620,3 +649,8 @@ def _gap_text(plan: Plan) -> str:
 
 def _e(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+def _sentence(text: str) -> str:
+    """The text with its first letter upper-cased (str.capitalize lowers the rest)."""
+    return text[:1].upper() + text[1:]

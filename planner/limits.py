@@ -29,7 +29,8 @@ the cap or capacity, +10% of max_units (at least one unit).
 saving_usd = plan cost - re-solve cost (> 0: relaxing saves that much; < 0: the forced
 alternative costs that much more). With a MIP gap, both costs are within their proven gaps of
 the optima, so the saving the bounds prove is, for a relaxed limit, plan lower bound - re-solve
-cost, and for a forced choice, plan cost - re-solve lower bound (its extra cost proven when < 0).
+cost, and for a forced choice, plan cost - re-solve lower bound (its extra cost proven when < 0;
+a forced choice that comes out cheaper: plan lower bound - re-solve cost, at least 0).
 A limit or choice "shows value" when that proven figure is non-zero in its direction
 (Plan.limits_with_value); the report then never says "Binding constraints: none".
 """
@@ -348,19 +349,24 @@ def _runner_up(plan_dict: dict[str, Any] | None) -> str:
 
 
 def _row(plan: Plan, cf: Counterfactual, result: dict[str, Any]) -> LimitValueRow:
-    """saving = plan cost - re-solve cost; proven: plan lower bound - re-solve cost (a limit),
-    plan cost - re-solve lower bound (a choice)."""
+    """saving = plan cost - re-solve cost; proven: plan lower bound - re-solve cost (a limit;
+    a choice whose re-solve is cheaper: at least 0), plan cost - re-solve lower bound (a
+    choice)."""
     out = result["outputs"]
     cost = out.get("total_cost_usd") if out["status"] in ("optimal", "feasible") else None
     saving = proven = None
     if cost is not None:
         saving = plan.total_cost_usd - cost
         cf_plan = result["plan"] or {}
+        bound = plan.lower_bound_usd if plan.lower_bound_usd is not None else plan.total_cost_usd
         if cf.kind == "limit":
-            bound = (
-                plan.lower_bound_usd if plan.lower_bound_usd is not None else plan.total_cost_usd
-            )
             proven = bound - cost
+        elif saving > 0:
+            # a forced choice that comes out cheaper: what the plan's bound proves of that
+            # saving, 0 when it proves none (plan cost - the re-solve's bound overstated it,
+            # $442,069 proven of a $413,195 saving; a negative figure would read as an extra
+            # cost proven, Plan.limits_with_value)
+            proven = max(0.0, bound - cost)
         else:
             cf_bound: float | None = cf_plan.get("lower_bound_usd")
             proven = plan.total_cost_usd - (cf_bound if cf_bound is not None else cost)

@@ -3,11 +3,16 @@ constraints and shadow prices. Friendly units here only (MW, Gbps, $M); the JSON
 
 from __future__ import annotations
 
+import textwrap
+
 from fleetcore.tables import table, usd
-from planner.decision import decision, summary_lines
+from planner.decision import decision, summary_lines, units_text
 from planner.kinds import KINDS
 from planner.limits import format_limit_values
 from planner.plan import Plan
+from planner.rows import price_unit_text
+
+SHARED_BY_TIME = "unit-seconds in service"
 
 
 def format_decision(plan: Plan) -> str:
@@ -112,12 +117,12 @@ def format_plan(plan: Plan) -> str:
         [
             f.datacenter,
             f.system,
-            f.units,
-            f.owned_units,
-            f.bought_units,
-            f.contracted_units,
-            f.rented_units,
-            f.spot_units,
+            units_text(f.units),
+            units_text(f.owned_units),
+            units_text(f.bought_units),
+            units_text(f.contracted_units),
+            units_text(f.rented_units),
+            units_text(f.spot_units),
             f.accelerators,
             f.cpu_cores,
             f"{f.power_w / 1e6:,.2f}",
@@ -130,12 +135,12 @@ def format_plan(plan: Plan) -> str:
         [
             c.datacenter,
             c.system,
-            c.units,
-            c.owned_units,
-            c.bought_units,
-            0,
-            c.rented_units,
-            0,
+            units_text(c.units),
+            units_text(c.owned_units),
+            units_text(c.bought_units),
+            "0",
+            units_text(c.rented_units),
+            "0",
             0,
             c.cpu_cores,
             f"{c.power_w / 1e6:,.2f}",
@@ -145,7 +150,7 @@ def format_plan(plan: Plan) -> str:
         if c.units > 0
     ]
     # A way of paying for units that no pool uses is left out (100 columns hold three of four).
-    unused = {4 + i for i in range(len(KIND_HEADERS)) if all(r[4 + i] == 0 for r in rows)}
+    unused = {4 + i for i in range(len(KIND_HEADERS)) if all(r[4 + i] == "0" for r in rows)}
     out.append(
         table(
             [h for i, h in enumerate(headers) if i not in unused],
@@ -280,10 +285,13 @@ def format_plan(plan: Plan) -> str:
             [[c["workload"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("workload"))],
         )
     )
-    out.append(
-        "  (capex split by unit-seconds used out of the unit-seconds in service, the rest is (idle);"
+    out += textwrap.wrap(
+        f"({attribution_note(plan)})",
+        width=98,
+        initial_indent="  ",
+        subsequent_indent="   ",
+        break_on_hyphens=False,
     )
-    out.append("   energy by busy time; CPU servers by verifier cores)")
 
     out.append("\nBinding constraints")
     if plan.binding_constraints:
@@ -304,7 +312,7 @@ def format_plan(plan: Plan) -> str:
             table(
                 ["constraint", "value", "per"],
                 [
-                    [p.constraint, usd(p.value_usd), p.unit.removeprefix("usd_per_")]
+                    [p.constraint, usd(p.value_usd), price_unit_text(p.unit)]
                     for p in plan.shadow_prices
                 ],
             )
@@ -393,3 +401,29 @@ def cpu_schedule_lines(plan: Plan) -> list[str]:
         return []
     headers = ["days", "datacenter", "order", "arrive", "owned", "rented"]
     return ["\nCPU servers per period", table(headers, rows)]
+
+
+def attribution_note(plan: Plan) -> str:
+    """How the cost by workload was split, from the plan's own cost rows (`attributed_by`):
+    every component shared by unit-seconds in service, not capex alone (the note said "capex
+    split by unit-seconds", while maintenance, network/storage, facility, rental and
+    contracts were split the same way and their idle share went to (idle) too)."""
+    by: dict[str, list[str]] = {}
+    for c in plan.costs_rows:
+        names = by.setdefault(c.attributed_by, [])
+        if c.component not in names:
+            names.append(c.component)
+    parts: list[str] = []
+    for basis, names in by.items():
+        listed = ", ".join(names)
+        if basis == SHARED_BY_TIME:
+            parts.insert(
+                0,
+                f"{listed} split by the unit-seconds each workload uses out of the unit-seconds "
+                "in service, the rest is (idle)",
+            )
+        elif basis == "direct":
+            parts.append(f"{listed} charged to each workload directly")
+        else:
+            parts.append(f"{listed} by {basis}")
+    return "; ".join(parts)

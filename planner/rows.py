@@ -324,6 +324,16 @@ class BindingRow:
     slack: float
 
 
+# How a price unit key reads in a report: the key's tail, its unit symbol cased ("usd_per_mw"
+# printed "per mw", a milliwatt, beside a megawatt's price).
+PRICE_UNIT_TEXT = {"usd_per_mw": "MW", "usd_per_gbps": "Gbps"}
+
+
+def price_unit_text(unit: str) -> str:
+    """'MW' for usd_per_mw, 'core' for usd_per_core: what a price is per, as printed."""
+    return PRICE_UNIT_TEXT.get(unit, unit.removeprefix("usd_per_"))
+
+
 @dataclass(frozen=True)
 class ShadowPriceRow:
     """LP-relaxation duals: constraint, family, value_usd per unit (usd_per_mw, usd_per_core,

@@ -83,7 +83,7 @@ class Economics(Strict):
     def _horizon_at_most(cls, value: float) -> float:
         if value > MAX_HORIZON_S:
             raise ValueError(
-                f"{value / SECONDS_PER_YEAR:.3g} years is longer than the planner plans "
+                f"{value / SECONDS_PER_YEAR:,.6g} years is longer than the planner plans "
                 f"(at most {MAX_HORIZON_S / SECONDS_PER_YEAR:g} years); check the unit"
             )
         return value
@@ -102,7 +102,9 @@ class Economics(Strict):
 
 
 # A century; and at most this many periods a horizon (frontier-3y: 12; a daily year: 365).
-SECONDS_PER_YEAR = 365.25 * 86400
+# A planning year, as fleetcore/units.py reads "1 year" (365 days): a message that divides
+# by it echoes the years written (1000 years was told "999 years is longer than ...").
+SECONDS_PER_YEAR = 365 * 86400.0
 MAX_HORIZON_S = 100 * SECONDS_PER_YEAR
 MAX_PERIODS = 1000
 
@@ -182,13 +184,64 @@ class Scenario:
         self, values: dict[str, Any] | None = None, scenarios: list[str] | None = None
     ) -> Scenario:
         """A new scenario with `{"dotted.path": value}` and named overrides applied."""
+        if values is not None and not isinstance(values, dict):
+            raise ConfigError(
+                [
+                    Problem(
+                        "<Scenario.override>",
+                        None,
+                        "values",
+                        f'expected {{"dotted.path": value}}, got a {type(values).__name__}',
+                    )
+                ]
+            )
+        named = names_arg(scenarios or [], "Scenario.override", "scenarios")
         sets = [f"{k}={_yaml_text(v)}" for k, v in (values or {}).items()]
         return load_scenario(
             self.file,
-            scenarios=[*self.applied_overrides, *(scenarios or [])],
+            scenarios=[*self.applied_overrides, *named],
             sets=[*self.applied_sets, *sets],
             topology=self.topology_option,
         )
+
+
+def names_arg(value: Any, caller: str, arg: str) -> list[str]:
+    """A list argument of the Python API (override names, `path=value` sets, topologies); a bare
+    string, which Python iterates letter by letter (scenarios="rental" applied overrides 'r',
+    'e', ...), is a ConfigError saying to write a list, as a sweep's scalar axis is."""
+    if isinstance(value, str):
+        raise ConfigError(
+            [
+                Problem(
+                    f"<{caller}>",
+                    None,
+                    arg,
+                    f"expected a list, got the text {value!r}: write [{value!r}]",
+                )
+            ]
+        )
+    return list(value)
+
+
+def scenario_path_arg(path: object, caller: str) -> str | Path:
+    """The scenario argument of the Python API: a file path or a shipped scenario's name (None:
+    the default); anything else (a loaded Scenario, a dict) is a ConfigError naming the caller,
+    not "file not found" of the object's text."""
+    if path is None:
+        return DEFAULT_SCENARIO
+    if isinstance(path, str | Path):
+        return path
+    what = "a loaded Scenario" if isinstance(path, Scenario) else f"a {type(path).__name__} value"
+    raise ConfigError(
+        [
+            Problem(
+                f"<{caller}>",
+                None,
+                "scenario",
+                f"expected a scenario file path or a shipped scenario's name, got {what}",
+            )
+        ]
+    )
 
 
 def load_scenario(
@@ -208,10 +261,10 @@ def load_scenario(
     (or its named overrides) to that file's folder; `topology` here and paths given with `sets`
     (the command line) to the working directory.
     """
-    file = shipped_scenario(str(path if path is not None else DEFAULT_SCENARIO))
+    file = shipped_scenario(str(scenario_path_arg(path, "planner.load_scenario")))
     doc = load_yaml(file)
-    doc = _apply_overrides(doc, list(scenarios))
-    doc = _apply_sets(doc, list(sets))
+    doc = _apply_overrides(doc, names_arg(scenarios, "planner.load_scenario", "scenarios"))
+    doc = _apply_sets(doc, names_arg(sets, "planner.load_scenario", "sets"))
     if topology is not None:
         doc = merge(
             doc,

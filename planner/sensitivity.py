@@ -391,9 +391,14 @@ def sensitivity(
     started = time.perf_counter()
     ests = relevant_estimates(scenario, only)
     if not ests:
-        raise ConfigError(
-            [Problem("<--only>", None, "only", "no estimate of this scenario's catalog matches")]
+        why = (
+            f"no estimate of this scenario's catalog matches {', '.join(map(repr, only))} "
+            "(names are kind.entry.figure, e.g. 'systems.*.capex_usd'; `planner hardware show "
+            "NAME` lists the figures with a range)"
+            if only
+            else "no figure of this scenario's catalog is an estimate with a range"
         )
+        raise ConfigError([Problem("<--only>", None, "only", why)])
     options = {"relax": False, "solver": None, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
     variants: list[tuple[tuple[str, ...], dict[str, Any] | None]] = [((), None)]
     for est in ests:

@@ -632,9 +632,24 @@ def sweep(
     order: the points' indices in the order to solve them (default: the grid's). The records
     keep the grid's order; a test solves the same grid forwards, backwards and shuffled.
     """
-    from planner.scenario import DEFAULT_SCENARIO
+    from planner.scenario import names_arg, scenario_path_arg
 
-    path = str(scenario_path if scenario_path is not None else DEFAULT_SCENARIO)
+    path = str(scenario_path_arg(scenario_path, "planner.sweep"))
+    if scenarios is not None:
+        scenarios = names_arg(scenarios, "planner.sweep", "scenarios")
+    base_scenarios = names_arg(base_scenarios, "planner.sweep", "base_scenarios")
+    sets = names_arg(sets, "planner.sweep", "sets")
+    if grid is not None and not isinstance(grid, dict):
+        raise ConfigError(
+            [
+                Problem(
+                    "<planner.sweep>",
+                    None,
+                    "grid",
+                    f'expected {{"dotted.path": [values]}}, got a {type(grid).__name__}',
+                )
+            ]
+        )
     points = grid_points(dict(grid or {}), scenarios, base_scenarios, sets)
     axes = list(points[0].inputs) if points else []
     if out_dir is not None:

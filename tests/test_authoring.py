@@ -66,6 +66,24 @@ def test_init_writes_a_scenario_that_validates_and_plans(tmp_path: Path, capsys)
     assert cli.main(["init", str(path), "--force"]) == 0
 
 
+def test_a_field_of_another_kind_is_named_not_suggested_as_itself(tmp_path: Path, capsys) -> None:
+    """`requests_per_day` under a pretrain workload is spelled right but belongs to inference:
+    the message says so instead of "did you mean 'requests_per_day'"."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "topology: multi-dc\n"
+        "economics: {horizon: 90 days, pricing: amortised}\n"
+        "workloads:\n"
+        "  pre: {kind: pretrain, model: llama-3.1-8b, tokens: 1T, deadline: 60 days,\n"
+        "        global_batch_tokens: 4M, requests_per_day: 1M}\n"
+    )
+    assert cli.main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:5: workloads.pre.requests_per_day: unknown field" in err
+    assert "'requests_per_day' is a field of kind: inference, not of this one" in err
+    assert "did you mean 'requests_per_day'" not in err
+
+
 def test_did_you_mean_for_unknown_keys_and_names(tmp_path: Path, capsys) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(

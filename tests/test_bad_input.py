@@ -11,6 +11,7 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1445,3 +1446,58 @@ def test_a_user_accelerator_without_the_sync_figures_names_them(tmp_path: Path, 
     line = next(i + 1 for i, ln in enumerate(catalog.splitlines()) if ln == "    rl:")
     for name in ("refit_bandwidth", "sync_overhead"):
         assert_reported(err, "prices.yaml", line, f"accelerators.my-h100.rl.{name}", "missing")
+
+
+def test_api_scenario_argument_is_a_path_or_name_else_a_config_error() -> None:
+    """planner.solve takes a scenario's name as load_scenario does (it was an AttributeError
+    traceback); a loaded Scenario given to compare or sweep, or a grid that is not a mapping, is a
+    ConfigError naming the call and the argument (they were "file not found" of the Scenario's
+    repr, every sweep point failing, and a ValueError)."""
+    import planner
+
+    plan = planner.solve("rl-verifiers")
+    assert plan.total_cost_usd == pytest.approx(
+        planner.solve(planner.load_scenario("rl-verifiers")).total_cost_usd
+    )
+    # typed Any: the calls below pass what their signatures do not take, on purpose
+    sc: Any = planner.load_scenario("rl-verifiers")
+    three: Any = 3
+    text: Any = "abc"
+    cases = [
+        (lambda: planner.solve(three), "<planner.solve>: scenario: "),
+        (lambda: planner.compare(sc, ["nvl72-campus"]), "<planner.compare>: scenario: "),
+        (
+            lambda: planner.sweep(sc, {"economics.pricing": ["rental"]}),
+            "<planner.sweep>: scenario: ",
+        ),
+        (lambda: planner.sweep("rl-verifiers", text), "<planner.sweep>: grid: "),
+        # a bare string where a list belongs was iterated letter by letter (overrides 'r',
+        # 'e', ..., topologies 'n', 'v', ...)
+        (lambda: planner.compare("rl-verifiers", text), "<planner.compare>: topologies: "),
+        (lambda: planner.sweep("rl-verifiers", None, text), "<planner.sweep>: scenarios: "),
+        (
+            lambda: planner.load_scenario("rl-verifiers", scenarios=text),
+            "<planner.load_scenario>: scenarios: ",
+        ),
+        (
+            lambda: planner.load_scenario("rl-verifiers", sets=text),
+            "<planner.load_scenario>: sets: ",
+        ),
+        (lambda: sc.override(text), "<Scenario.override>: values: "),
+        (lambda: sc.override(None, text), "<Scenario.override>: scenarios: "),
+    ]
+    for call, where in cases:
+        with pytest.raises(planner.ConfigError) as err:
+            call()
+        assert str(err.value).startswith(where), str(err.value)
+
+
+def test_a_horizon_past_a_century_echoes_the_years_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The limit divided by 365.25-day years while "1 year" reads as 365 days: 1000 years was
+    told "999 years is longer than the planner plans"."""
+    assert cli.main(["validate", "frontier-lab", "--set", "economics.horizon=1000 years"]) == 1
+    err = capsys.readouterr().err
+    assert "economics.horizon: 1,000 years is longer than the planner plans" in err, err
+    assert cli.main(["validate", "frontier-lab", "--set", "economics.horizon=100 years"]) == 0

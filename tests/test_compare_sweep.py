@@ -289,3 +289,17 @@ def test_whatif_example_answers_its_question():
         assert counts[0] > 0 and counts == sorted(counts) and counts[-1] > counts[0]
     assert cpu_servers[("rainier", 64)] < cpu_servers[("nvl72", 64)]
     assert "CPU-only servers enter the cheapest fleet from" in out
+
+
+def test_sweep_table_prints_cores_per_accelerator_as_compare_does() -> None:
+    """rl-verifiers on nvl72-campus has 52.0 cores per accelerator: compare printed "52.0",
+    the sweep table "52"."""
+    from planner.commands.sweep import format_sweep
+
+    sw = planner.sweep("rl-verifiers", {"workloads.rl-code.samples_per_problem": [16]}, ["nvl72"])
+    (point,) = sw.points
+    assert point["cores_per_accelerator"] == pytest.approx(52.0)
+    row = next(line for line in format_sweep(sw).splitlines() if "optimal" in line)
+    assert " 52.0 " in row
+    cmp = planner.compare("rl-verifiers", ["nvl72-campus"])
+    assert "52.0" in next(line for line in cmp.format().splitlines() if "cores per" in line)

@@ -239,3 +239,108 @@ def test_inference_table_states_the_plans_own_prefill_rate(
     else:
         (line,) = lines
         assert line.split()[5] == f"{plan_rate:.4g}"
+
+
+def test_estimates_print_their_inputs_and_no_placeholder_junk(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`estimate kv --tokens 5.5` printed "batch 3 x 6 tokens" beside the 5.5-token cache; an
+    infeasible `estimate pretrain` printed "deadline needs None", "- MWh" and "$-"."""
+    code, out, _ = run(
+        capsys, "estimate", "kv", "--model", "llama-3.1-405b", "--tokens", "5.5", "--batch", "3"
+    )
+    assert code == 0
+    assert "(batch 3 x 5.5 tokens)" in out
+    assert f"{3 * 5.5 * 516_096 / 1e6:.3f} MB" in out
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "pretrain",
+        "--model",
+        "llama-3.1-405b",
+        "--system",
+        "cpu-server",
+        "--tokens",
+        "15T",
+    )
+    assert code == 0 and "feasible           False: CPU-only system" in out
+    pairs = [line.split(None, 1) for line in out.splitlines() if line[:1].isalpha()]
+    rows = {p[0]: p[1] for p in pairs if len(p) == 2}
+    for junk in ("None", "- MWh", "$-"):
+        assert junk not in out
+    assert rows["units"].strip() == "-" and rows["energy"].strip() == "-"
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "pretrain",
+        "--model",
+        "llama-3.1-405b",
+        "--system",
+        "gb200-nvl72",
+        "--tokens",
+        "15T",
+    )
+    cost = next(line for line in out.splitlines() if line.startswith("cost (rental)"))
+    assert code == 0 and cost.split()[-1].endswith("M") and "e+" not in cost  # $89.96M
+
+
+def test_kv_with_a_system_names_the_serving_models_hbm_sums(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`estimate kv` frees params x bytes out of HBM x hbm_usable_fraction: 405B in FP8 on
+    hgx-h100 leaves 171 GB; `estimate inference` and plans store Meta's 496 GB FP8 checkpoint in
+    8 x (80 - 8 GB reserve), 80 GB free. The note gives the serving figures, recomputed here."""
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "kv",
+        "--model",
+        "llama-3.1-405b",
+        "--tokens",
+        "2000",
+        "--batch",
+        "32",
+        "--precision",
+        "fp8",
+        "--kv-precision",
+        "fp8",
+        "--system",
+        "hgx-h100",
+        "--json",
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["free_bytes"] == pytest.approx(8 * 80e9 * 0.9 - 405e9)
+    free_serving = 8 * (80e9 - 8e9) - 496e9
+    (note,) = data["notes"]
+    assert f"{free_serving / 1e9:,.1f} GB free" in note
+    assert f"{free_serving / 32 / 258_048:,.0f} tokens/sequence at batch 32" in note
+    assert "checkpoint, 496.0 GB" in note
+
+
+def test_scaling_states_the_prompt_tokens_its_serve_flops_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ "served: 1e+15 output tokens" beside a serve FLOP of 4·N·1e15: the prompts (1,000 per
+    1,000 output by default) were counted but not said; the line now gives the tokens the 2·N
+    multiplies, and each row's serve FLOP recomputes from it."""
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "scaling",
+        "--like",
+        "llama-3.1-70b",
+        "--tokens",
+        "15T",
+        "--served-tokens",
+        "1e15",
+        "--prompt-tokens",
+        "3000",
+    )
+    assert code == 0
+    assert "3,000 prompt tokens per 1,000 output" in out
+    assert "(serve FLOP = 2 x N x 4e+15 tokens)" in out
+    header = next(i for i, line in enumerate(out.splitlines()) if line.split()[:1] == ["tok/param"])
+    first = out.splitlines()[header + 1].split()
+    params, serve = float(first[1]), float(first[4])
+    assert serve == pytest.approx(2 * params * 4e15, rel=1e-3)

@@ -153,3 +153,23 @@ def test_process_rm_needs_steps_and_refs_checked() -> None:
     problems = check_workload_refs("rl", bad, CATALOG)
     assert [loc for loc, _ in problems] == [("reward_models", 0, "model"), ("critic", "model")]
     assert "unknown model 'nope'" in problems[0][1]
+
+
+def test_estimate_with_a_system_rates_the_roles_as_the_plan_does() -> None:
+    """`estimate rl --system` rated the roles on the fewest units holding the training state
+    (rl-verifiers' generation on trn2-server: 256K samples on one 48-chip instance); the plan
+    rates them on the run its work sizes, with the refit/offload share of the window. The
+    estimate now gives the plan's rates, role by role."""
+    import planner
+    from planner.kinds.rl import RLSpec
+
+    sc = planner.load_scenario("rl-verifiers")
+    spec = sc.data.workloads["rl-code"]
+    assert isinstance(spec, RLSpec)
+    (work,) = [d for d in planner.demands(sc) if d.name == "rl-code"]
+    est = estimate_rl(spec, sc.catalog, "trn2-server")
+    for role in work.roles:
+        rated = next(r for r in est.roles if r.name == role.name)
+        assert rated.rate_per_unit_s == pytest.approx(role.rates["trn2-server"].per_unit_s)
+    gen = next(r for r in est.roles if r.name == "generate")
+    assert gen.rate_reason is not None and "(1,344 accelerators)" in gen.rate_reason

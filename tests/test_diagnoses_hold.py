@@ -148,3 +148,95 @@ def test_a_cpu_shortfall_is_in_whole_cpu_servers_and_the_fix_plans(tmp_path: Pat
         "topology_changes.datacenters.rainier.cpu_servers.max_units="
     )
     _plans(path, _suggested_sets(lines))
+
+
+def test_a_period_in_a_diagnosis_says_its_days(tmp_path: Path) -> None:
+    """Periods count from 0, which a reader of "in period 2" cannot tell: the line gives the
+    days the report's tables show. A tier launched on day 182.5 of a year in quarters needs
+    more than the site's 45 kW (4 H100 servers) from then on, in periods 2 and 3 only."""
+    import yaml
+
+    path = write_scenario(
+        tmp_path,
+        {"a": {**site({"hgx-h100": {"max_units": 100}}), "power_cap": "45 kW"}},
+        {"chat": inference("200M", start="182.5 days")},
+    )
+    doc = yaml.safe_load(path.read_text())
+    doc["economics"]["period"] = "1 quarter"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    lines = [line for line in _diagnosis(path) if "power would exceed" in line]
+    assert lines, _diagnosis(path)
+    for line in lines:
+        period = int(re.search(r"in period (\d+) \(days ([\d.]+)-([\d.]+)\)", line).group(1))
+        start, end = (float(v) for v in re.search(r"\(days ([\d.]+)-([\d.]+)\)", line).groups())
+        assert period in (2, 3) and (start, end) == (91.25 * period, 91.25 * (period + 1))
+
+
+def test_work_left_undone_says_its_days_and_an_unreachable_budget_its_size(
+    tmp_path: Path,
+) -> None:
+    """A tier no system serves at 1e9 tokens/s per user: the undone-work line names its days
+    ("chat:decode:p0 (days 0-365)"), and the TPOT budget is printed as 1e-06 ms, not 0.0 ms."""
+    path = write_scenario(
+        tmp_path,
+        {"a": site({"hgx-h100": {"max_units": 100}})},
+        {"chat": inference("1M", tokens_per_s_per_user=1e9)},
+    )
+    lines = _diagnosis(path)
+    assert any(line.startswith("chat:decode:p0 (days 0-365): 100.0% of the work") for line in lines)
+    assert any("vs the 1e-06 ms budget" in line for line in lines), lines
+
+
+def test_an_after_run_with_no_period_boundary_says_why() -> None:
+    """rl-reasoning `after: pretrain-405b` with both deadlines at day 90 and no period cut in
+    between has no period to run in: the diagnosis says so (it said only "100.0% of the work
+    cannot be done"), and a later deadline, as it suggests, plans."""
+    path = Path(planner.__file__).parent / "scenarios" / "frontier-lab.yaml"
+    sets = [
+        "workloads.rl-reasoning.after=pretrain-405b",
+        "workloads.rl-reasoning.start=0 days",
+        "workloads.rl-reasoning.deadline=90 days",
+    ]
+    lines = _diagnosis(path, sets)
+    why = (
+        "(it runs after pretrain-405b, from a period boundary once that run's work is all done, "
+        "and no boundary falls between pretrain-405b's start, day 0, and its own deadline, day 90"
+    )
+    assert any(line.startswith("rl-reasoning:") and why in line for line in lines), lines
+    _plans(path, [*sets[:2], "workloads.rl-reasoning.deadline=150 days"])
+
+
+def test_consecutive_periods_short_for_one_reason_are_one_line() -> None:
+    """A 90-day horizon in half-day periods printed 360 lines of "chat:decode:pN (days a-b):
+    100.0% ..."; consecutive periods of one work item with the same share and reason are one
+    line, and a break in either keeps the lines apart."""
+    from planner.lp.solve import collapse_periods
+
+    why = " (no unit can be in service from day {a} to {b} where it runs: none owned)"
+    lines = [
+        f"chat:decode:p{p} (days {a:g}-{a + 0.5:g}): 100.0% of the work cannot be done by its "
+        "deadline" + why.format(a=f"{a:g}", b=f"{a + 0.5:g}")
+        for p, a in enumerate(x / 2 for x in range(180))
+    ]
+    lines[100] = lines[100].replace("100.0%", "50.0%")
+    out = collapse_periods(["rl:train: 1.0% of the work cannot be done", *lines, "dc: power"])
+    assert out == [
+        "rl:train: 1.0% of the work cannot be done",
+        "chat:decode:p0-p99 (days 0-50): 100.0% of the work cannot be done by its deadline"
+        + why.format(a="0", b="50"),
+        lines[100],
+        "chat:decode:p101-p179 (days 50.5-90): 100.0% of the work cannot be done by its deadline"
+        + why.format(a="50.5", b="90"),
+        "dc: power",
+    ]
+
+
+def test_rl_samples_short_for_want_of_units_say_why() -> None:
+    """rl-verifiers in monthly periods under amortised pricing: nothing owned, every order
+    arrives after its 182.5-day lead time. The train and chat lines said why; the samples line
+    said only "100.0% of the work cannot be done by its deadline"."""
+    path = Path(planner.__file__).parent / "scenarios" / "rl-verifiers.yaml"
+    lines = _diagnosis(path, ["economics.period=1 month"])
+    (samples,) = [line for line in lines if line.startswith("rl-code:samples:")]
+    assert "(no unit can be in service from day 0 to 90 where it runs: none owned" in samples
+    assert "lead times trn2-server 182.5 days" in samples

@@ -283,3 +283,75 @@ def test_explain_prices_a_bought_unit_as_the_plan_charges_it() -> None:
         + 132 * 1.2 * 0.07
     )
     assert bought_usd_per_s(sc, "gb200-nvl72", "dc-east") * 3600 == pytest.approx(per_h, rel=1e-12)
+
+
+def test_estimate_amortised_price_names_what_the_plan_adds() -> None:
+    """`planner estimate --pricing amortised` prices a unit-hour as capex / lifetime + energy;
+    its note names the maintenance and network/storage share the plan adds, so that with the
+    site's facility cost they make `--explain`'s price: frontier-lab's dc-east GB200 NVL72 (0%
+    cost of capital) $91.00 + $19.98 + $11.99 + $27.12 = $150.09 an hour (the estimate gave
+    $0.055 per M decode tokens against explain's $0.091, unexplained)."""
+    import re
+
+    import planner
+    from planner.demand.inference import estimate_inference
+    from planner.explain import bought_usd_per_s
+    from planner.kinds.inference import InferenceSpec
+
+    sc = planner.load_scenario("frontier-lab")
+    spec = sc.data.workloads["chat"]
+    assert isinstance(spec, InferenceSpec)
+    est = estimate_inference(
+        spec,
+        sc.catalog,
+        "gb200-nvl72",
+        pricing="amortised",
+        electricity_usd_per_kwh=0.07,
+        pue=1.2,
+    )
+    assert est.unit_usd_per_hour == pytest.approx(3.5e6 / (5 * 8760) + 132 * 1.2 * 0.07)
+    note = next(n for n in est.notes if n.startswith("amortised = capex / lifetime + energy"))
+    maintenance, network = (float(v) for v in re.findall(r"\$([\d.]+)/h", note))
+    assert maintenance == pytest.approx(3.5e6 * 0.05 / 8760, abs=0.005)
+    assert network == pytest.approx(3.5e6 * 0.15 / (5 * 8760), abs=0.005)
+    facility_h = 150.0 * 132 * 12 / 8760
+    explain_h = bought_usd_per_s(sc, "gb200-nvl72", "dc-east") * 3600
+    assert est.unit_usd_per_hour + maintenance + network + facility_h == pytest.approx(
+        explain_h, abs=0.02
+    )
+    rental = estimate_inference(spec, sc.catalog, "gb200-nvl72", pricing="rental")
+    assert not any(n.startswith("amortised =") for n in rental.notes)
+
+
+def test_a_power_shadow_price_is_per_megawatt(golden_plan) -> None:
+    """frontier-3y's power rows price a megawatt: the report printed "per mw" (a milliwatt)."""
+    from planner.comparison import _friendly
+    from planner.htmlreport import plan_html
+    from planner.report import format_plan
+
+    power = [p for p in golden_plan.shadow_prices if p.family == "power"]
+    assert power and all(p.unit == "usd_per_mw" for p in power)
+    text = format_plan(golden_plan)
+    block = text.split("\nShadow prices", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split() for line in block.splitlines() if line.strip().startswith("power:")]
+    assert rows and all(r[-1] == "MW" for r in rows), rows
+    assert "/MW" in _friendly(power[0].value_usd, "usd_per_mw", "shadow price")
+    assert ">mw<" not in plan_html(golden_plan)
+
+
+def test_the_cost_by_workload_note_names_every_component_split_by_time(golden_plan) -> None:
+    """The note said "capex split by unit-seconds used ..., the rest is (idle)": maintenance,
+    network/storage, facility, rental and contracts are split so too, and have (idle) rows;
+    the note now lists the components by how the plan's own rows split them."""
+    from planner.report import attribution_note, format_plan
+
+    shared = {
+        c.component for c in golden_plan.costs_rows if c.attributed_by == "unit-seconds in service"
+    }
+    idle = {c.component for c in golden_plan.costs_rows if c.workload == "(idle)"}
+    assert {"capex", "maintenance", "facility", "contracts"} <= shared and idle <= shared
+    note = attribution_note(golden_plan)
+    head = note.split(" split by the unit-seconds", 1)[0]
+    assert set(head.split(", ")) == shared
+    assert "energy by busy unit-seconds" in note
+    assert "(" + note in " ".join(format_plan(golden_plan).split())

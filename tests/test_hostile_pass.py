@@ -346,7 +346,7 @@ def test_the_diagnosis_leaves_out_work_undone_within_its_own_tolerance(
     path.write_text(text, encoding="utf-8")
     assert cli.main(["plan", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "chat:decode:p0: 100.0% of the work cannot be done" in err, err
+    assert "chat:decode:p0-p1 (days 0-365): 100.0% of the work cannot be done" in err, err
     assert "rl:" not in err.replace("rl: ", ""), err
     assert ": 0.0% of the work" not in err, err
 
@@ -379,8 +379,9 @@ def test_work_no_unit_can_reach_in_time_says_so(tmp_path: Path, capsys) -> None:
     assert cli.main(["plan", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert (
-        "chat:decode:p1: 100.0% of the work cannot be done by its deadline (no unit can be in "
-        "service from day 90 to 180 where it runs: none owned, and no order arrives by then: "
+        "chat:decode:p0-p1 (days 0-180): 100.0% of the work cannot be done by its deadline (no "
+        "unit can be in "
+        "service from day 0 to 180 where it runs: none owned, and no order arrives by then: "
         "lead times hgx-h100 91.25 days)"
     ) in err, err
     assert "chat:decode:p2" not in err, err  # from day 180 units arrive

@@ -222,7 +222,9 @@ def test_sensitivity_cli_plot_and_json(tmp_path: Path, capsys: pytest.CaptureFix
     data = json.loads(capsys.readouterr().out)
     assert [f["figure"] for f in data["figures"]] == ["systems.hgx-h100.capex_usd"]
     assert png.read_bytes()[:4] == b"\x89PNG"
-    assert cli.main([*args[:3], "--only", "nothing.*"]) == 1
+    # args[:3] ended in "--only": the call failed on a stray argument, not on the glob
+    assert cli.main([*args[:2], "--only", "nothing.*"]) == 1
+    assert "matches 'nothing.*' (names are kind.entry.figure" in capsys.readouterr().err
 
 
 # -- ranges in the catalog ------------------------------------------------------------------
@@ -283,4 +285,66 @@ def test_hardware_show_lists_ranges(capsys: pytest.CaptureFixture[str]) -> None:
     assert figures["power"]["range"]["high"] == 12000.0
     assert figures["accelerators"]["range"] is None
     assert cli.main(["hardware", "show", "trn2-server"]) == 0
-    assert "8.5 kW - 12 kW" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert "8.5 kW - 12 kW" in rows["power"]
+    # in the value column's units, without float noise or a Python repr: the lead time's range
+    # was in seconds beside a value in days, 0.11249999999999999, Contract(term_s=...)
+    assert "182.5 days" in rows["lead_time"]
+    assert "136.875 days - 228.125 days" in rows["lead_time"]
+    assert "$150,000 - $450,000" in rows["capex_usd"]
+    assert "0.1125 - 0.1875" in rows["network_storage_capex_fraction"]
+    assert "term 1 years, usd_per_hour $23.24/h; term 3 years" in rows["contracts"]
+    assert "Contract(" not in out and "99999" not in out and "00000000" not in out
+
+
+def test_generation_on_a_system_the_run_cannot_train_on_spreads_over_the_run(
+    tmp_path: Path,
+) -> None:
+    """rl-verifiers with trn2-server closed to training (what --value-limits' choice:system
+    re-solve does): its generation was rated at the fewest units holding the training state,
+    one 16-chip instance holding all 256K samples of an update (a 66,620 s batch against a
+    1,244 s pace), 29% above the same generation on the run's 1,344 chips, and the forced
+    choice came out $413K cheaper than the optimal plan. Rated over the run's accelerators, as
+    the trainable trn2-ultraserver sizes them, forcing the choice costs more, as it must."""
+    import shutil
+
+    from planner.limits import Counterfactual, _row
+
+    scen = tmp_path / "rl.yaml"
+    shutil.copy(Path(planner.__file__).parent / "scenarios/rl-verifiers.yaml", scen)
+    (tmp_path / "notrain.yaml").write_text("systems:\n  trn2-server:\n    training: null\n")
+    text = scen.read_text().replace(
+        "\ntopology: rainier-campus\n", "\ntopology: rainier-campus\ncatalog: [notrain.yaml]\n", 1
+    )
+    scen.write_text(text)
+    base = planner.solve(planner.load_scenario("rl-verifiers"))
+    forced = planner.solve(planner.load_scenario(scen))
+    gen = [
+        a
+        for a in forced.allocations
+        if (a.workload, a.role, a.system) == ("rl-code", "generate", "trn2-server")
+    ]
+    assert gen and all("(1,344 accelerators)" in a.rate_derivation for a in gen)
+    assert base.lower_bound_usd is not None
+    assert forced.total_cost_usd >= base.lower_bound_usd
+    # and a forced choice that does come out cheaper is proven by the plan's bound, not by
+    # plan cost - its own bound (which overstated the saving)
+    cf = Counterfactual("choice:system:x", "choice", "", "", "", ())
+    cheaper = base.lower_bound_usd - 1000.0
+    result = {
+        "outputs": {"status": "optimal", "total_cost_usd": cheaper},
+        "plan": {"allocations": [], "lower_bound_usd": cheaper - 5000.0},
+    }
+    row = _row(base, cf, result)
+    assert row.saving_usd == pytest.approx(base.total_cost_usd - cheaper)
+    assert row.saving_proven_usd == pytest.approx(1000.0)
+    # within the gap: cheaper than the plan but not than its bound proves nothing, and is not
+    # read as an extra cost proven
+    within = base.total_cost_usd - 1.0
+    result["outputs"]["total_cost_usd"] = within
+    assert within > base.lower_bound_usd
+    row = _row(base, cf, result)
+    assert row.saving_proven_usd == 0.0
+    base.limit_values = [row]
+    assert base.limits_with_value == []

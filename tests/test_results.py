@@ -139,6 +139,21 @@ def test_decision_states_purchases_idle_share_and_basis(plan: Plan) -> None:
     assert "straight line" in text and "gb200-nvl72 5 years" in text
 
 
+def test_decision_reconciles_purchase_cash_with_capex_charged(rl_plan: Plan) -> None:
+    """rl-verifiers buys trn2 servers and CPU-only servers for 90 days at 0% cost of capital:
+    capex charged = the accelerated systems' cash x 90 days / 5 years of 365 days, by hand; the CPU-only
+    servers' cash (charged under cpu_servers) is named so that the sum can be made."""
+    catalog = planner.load_scenario("rl-verifiers").catalog.systems
+    d = decision(rl_plan)
+    cpu_cash = sum(c.new_units * catalog[c.system].capex_usd for c in rl_plan.cpu_servers)
+    assert cpu_cash > 0 and d.cpu_purchase_usd == pytest.approx(cpu_cash)
+    assert d.purchase_usd is not None
+    accelerated_cash = d.purchase_usd - d.cpu_purchase_usd
+    assert accelerated_cash * 90 / (5 * 365) == pytest.approx(d.capex_charged_usd, rel=1e-6)
+    text = "\n".join(summary_lines(d))
+    assert f"the {usd(cpu_cash)} of CPU-only servers is" in text.replace("\n    ", " ")
+
+
 def test_decision_of_a_rental_plan_says_rent() -> None:
     p = planner.solve(planner.load_scenario("frontier-lab", scenarios=["rental"]))
     lines = summary_lines(decision(p))
@@ -163,6 +178,27 @@ def test_text_report_opens_with_the_decision_and_fits_100_columns(
         assert text.split("\n")[5] == "Decision"
         long = [line for line in text.splitlines() if len(line) > 100]
         assert long == []
+
+
+def test_a_relaxed_fleet_table_shows_the_units_its_accelerators_count() -> None:
+    """--relax buys 215.63 trn2 servers: the Fleet table said 216 units beside 3,450
+    accelerators (216 x 16 = 3,456) and the decision's "Buy 215.63"; text and HTML now show the
+    units as bought."""
+    import html as htmlmod
+
+    from planner.htmlreport import plan_html
+
+    relaxed = planner.solve(planner.load_scenario("rl-verifiers"), relax=True)
+    trn2 = next(f for f in relaxed.fleet if f.system == "trn2-server")
+    assert abs(trn2.units - round(trn2.units)) > 0.01  # fractional: the case in point
+    shown = f"{trn2.units:,.2f}"
+    text = format_plan(relaxed)
+    block = text.split("\nFleet\n", 1)[1].split("\n\n", 1)[0]
+    row = next(line for line in block.splitlines() if "trn2-server" in line).split()
+    assert row[2] == shown and row[4] == shown
+    assert float(row[5].replace(",", "")) == pytest.approx(float(shown) * 16, abs=1)
+    page = re.sub(r"\s+", " ", htmlmod.unescape(re.sub(r"<[^>]+>", " ", plan_html(relaxed))))
+    assert f"rainier trn2-server {shown} 0 {shown} " in page
 
 
 def test_cost_tables_are_sorted_by_cost_and_right_aligned(plan: Plan) -> None:
@@ -304,3 +340,19 @@ def test_table_right_aligns_formatted_figures_and_cuts_free_text_to_width() -> N
     assert long.splitlines()[2].endswith("...")
     names = table(["name", "note"], [["a-very-long-name-" * 3, "short"]], width=20)
     assert "a-very-long-name-" * 3 in names  # names (the first column) are never cut
+
+
+def test_html_report_has_the_rl_placement(rl_plan: Plan) -> None:
+    """The text report's RL placement (verifier cores by site, the update interval) was not in
+    the HTML report; its figures now are, as the text prints them."""
+    import html as htmlmod
+
+    from planner.htmlreport import plan_html
+
+    (r,) = rl_plan.rl
+    page = htmlmod.unescape(plan_html(rl_plan))
+    assert "<h2>RL placement</h2>" in page
+    cores = ", ".join(f"{d} {v:,.0f}" for d, v in r.verifier_cores_by_site.items())
+    assert f"<td>{cores}</td>" in page
+    assert f"{r.update_interval_s:,.0f}</td>" in page
+    assert f"verifier cores required: {cores}" in " ".join(format_plan(rl_plan).split())

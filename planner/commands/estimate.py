@@ -29,6 +29,7 @@ import click
 from pydantic import BaseModel, ValidationError
 
 from fleetcore.errors import ConfigError, Problem
+from fleetcore.tables import usd
 from fleetcore.units import format_si, parse_count
 from hardware.catalog import Catalog, load_catalog
 from planner.commands.options import catalog_option, json_option, png_path
@@ -203,6 +204,16 @@ def _emit(result: Any, as_json: bool, rows: list[tuple[str, str]]) -> None:
         click.echo(f"  {line}")
 
 
+def _with_unit(value: float, unit: str) -> str:
+    """`value unit`, or "-" where there is no figure (an infeasible estimate's inf)."""
+    return f"{_fmt(value)} {unit}" if math.isfinite(value) else "-"
+
+
+def _usd(value: float) -> str:
+    """$92.81M, not $9.281e+07; "-" where there is no figure."""
+    return usd(value) if math.isfinite(value) else "-"
+
+
 def _fmt(value: float | None, unit: str = "", digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -281,7 +292,10 @@ def kv(
     rows = [
         ("model", f"{model} (kv {kv_precision}, weights {precision})"),
         ("kv bytes/token", f"{est.kv_bytes_per_token:,.0f} B"),
-        ("kv cache", f"{_fmt(est.kv_cache_bytes, 'B')} (batch {batch} x {est.tokens:,.0f} tokens)"),
+        (
+            "kv cache",
+            f"{_fmt(est.kv_cache_bytes, 'B')} (batch {batch} x {est.tokens:,.10g} tokens)",
+        ),
         ("weights", _fmt(est.weight_bytes, "B")),
     ]
     if system is not None:
@@ -819,11 +833,16 @@ def pretrain(
         ("tokens", _fmt(est.tokens)),
         ("FLOPs", f"{est.flops:.4g}"),
         ("rate per unit", f"{_fmt(est.rate_flops_per_s_per_unit, 'FLOP/s')} ({est.rate_reason})"),
-        ("units", f"{est.units} (deadline needs {est.units_for_deadline})"),
+        (
+            "units",
+            f"{est.units} (deadline needs {est.units_for_deadline})"
+            if est.units_for_deadline is not None
+            else "-",
+        ),
         ("days", _fmt(est.days)),
         ("accelerator-hours", _fmt(est.accelerator_hours)),
-        ("energy", _fmt(est.energy_j / 3.6e9 if math.isfinite(est.energy_j) else None) + " MWh"),
-        (f"cost ({pricing})", "$" + _fmt(est.cost_usd)),
+        ("energy", _with_unit(est.energy_j / 3.6e9, "MWh")),
+        (f"cost ({pricing})", _usd(est.cost_usd)),
         ("model state", _fmt(est.model_state_bytes, "B")),
         ("layout", f"{est.layout or '-'} (job of {est.job_accelerators:,} accelerators)"),
         ("MFU", f"{est.mfu:.1%}" if est.mfu is not None else "-"),
@@ -1142,6 +1161,8 @@ def scaling_command(**opts: Any) -> None:
         },
         "budget": budget,
         "served_output_tokens": served,
+        "prompt_tokens": opts["prompt_tokens"],
+        "output_tokens": opts["output_tokens"],
         "system": opts["system"],
         "rows": rows,
         "cheapest_tokens_per_param": best.tokens_per_param,
@@ -1266,7 +1287,10 @@ def _print_scaling(
         f" {'train $':>10} {'serve $':>10} {'total $':>10}" if priced else f" {'total FLOP':>11}"
     )
     click.echo(
-        f"\nserved: {result['served_output_tokens']:.4g} output tokens"
+        f"\nserved: {result['served_output_tokens']:.4g} output tokens, each request's "
+        f"{result['prompt_tokens']:,} prompt tokens per {result['output_tokens']:,} output "
+        f"with them (serve FLOP = 2 x N x "
+        f"{result['served_output_tokens'] * (result['prompt_tokens'] + result['output_tokens']) / result['output_tokens']:.4g} tokens)"
         + (f"; priced on {result['system']}" if priced else " (no --system: FLOPs only)")
     )
     click.echo(head)

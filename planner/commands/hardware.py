@@ -149,9 +149,34 @@ def _walk(
 
 
 def _range_text(entry: Sourced, key: str) -> str:
-    """The figure's `ranges:` entry as written ('8.5 kW - 12 kW'), or ''."""
-    rng = entry.ranges.get(key)
-    return "" if rng is None else f"{rng.low} - {rng.high}"
+    """The figure's `ranges:` entry in the value column's units ('8.5 kW - 12 kW', '136.875
+    days - 228.125 days', '$150,000 - $450,000'), or ''. As written it mixed units with the
+    value's (a lead time in days, its range in seconds) and printed float noise
+    (0.11249999999999999)."""
+    if key not in entry.ranges:
+        return ""
+    low, _, high = entry.range_of(key)
+    attr = _attr_of(entry, key)
+    return f"{_friendly(attr, _plain_number(low))} - {_friendly(attr, _plain_number(high))}"
+
+
+def _plain_number(value: float) -> float:
+    """A float rid of binary noise (0.11249999999999999 -> 0.1125) for printing."""
+    return float(f"{value:.12g}")
+
+
+def _attr_of(entry: BaseModel, key: str) -> str:
+    """The model attribute a dotted YAML key names (`lead_time` -> lead_time_s; a dict
+    figure's `peak_flops.bf16` -> peak_flops), which picks the value column's units."""
+    model: Any = entry
+    attr = key
+    for part in key.split("."):
+        if not isinstance(model, BaseModel):
+            break
+        fields = type(model).model_fields
+        attr = next((a for a, f in fields.items() if (f.alias or a) == part), part)
+        model = getattr(model, attr, None)
+    return attr
 
 
 def _range_si(entry: Sourced, key: str) -> dict[str, Any] | None:
@@ -188,13 +213,23 @@ def _friendly(attr: str, value: Any) -> str:
             return _duration(value)
         if attr.endswith("_usd"):
             return f"${value:,.0f}"
-        if attr.endswith("_usd_per_hour"):
+        if attr.endswith("usd_per_hour"):
             return f"${value:,.2f}/h"
         if attr in ("params", "active_params"):
             return f"{value / 1e9:,.1f}B"
         if isinstance(value, float):
             return f"{value:g}"
         return f"{value:,}"
+    if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+        # a list of records (a system's term contracts): each in its fields' own units, not
+        # the Python repr ("Contract(term_s=31536000.0, usd_per_hour=23.24)")
+        return "; ".join(
+            ", ".join(
+                f"{f.alias or a} {_friendly(a, getattr(v, a))}"
+                for a, f in type(v).model_fields.items()
+            )
+            for v in value
+        )
     return str(value)
 
 

@@ -197,7 +197,8 @@ def format_sweep(result) -> str:
                 usd(p["total_cost_usd"]) if ok else "-",
                 *((p.get(f"units:{s}", 0.0) if ok else None) for s in systems),
                 p["cpu_servers"] if ok else None,
-                round(p["cores_per_accelerator"], 1)
+                # one decimal always, as `compare` prints it (a whole 52.0 showed as "52")
+                f"{p['cores_per_accelerator']:,.1f}"
                 if ok and p["cores_per_accelerator"] is not None
                 else None,
                 "; ".join(p["binding_constraints"]) if ok else (p["error"] or ""),

@@ -211,6 +211,27 @@ def unit_usd_per_hour(
     raise ValueError(f"unknown pricing {pricing!r}; use rental or amortised")
 
 
+def amortised_price_note(name: str, system: System) -> str | None:
+    """What `amortised` above leaves out that a plan charges a bought unit (planner/explain.py
+    bought_usd_per_s): the maintenance and the network/storage share, catalog figures of the
+    system, in US$ per unit-hour; facility cost and cost of capital are a site's and a scenario's,
+    so only named. None when the system has neither figure."""
+    maintenance_h = system.capex_usd * (system.maintenance_fraction_per_year or 0.0) / 8760.0
+    network_h = (
+        system.capex_usd
+        * (system.network_storage_capex_fraction or 0.0)
+        / (system.lifetime_s / SECONDS_PER_HOUR)
+    )
+    if maintenance_h + network_h <= 0:
+        return None
+    return (
+        f"amortised = capex / lifetime + energy only; a plan also charges a bought "
+        f"{name} its maintenance ${maintenance_h:,.2f}/h and network/storage share "
+        f"${network_h:,.2f}/h (catalog figures), its site's facility cost and the cost of "
+        "capital (`planner plan --explain` prices a unit as the plan does)"
+    )
+
+
 def gb(value: float) -> str:
     """Bytes as decimal GB for derivations."""
     return f"{value / 1e9:,.1f} GB"

@@ -43,6 +43,7 @@ from planner.demand.common import (
     SECONDS_PER_HOUR,
     Hardware,
     Pricing,
+    amortised_price_note,
     checkpoint_weight_bytes,
     dense_precision,
     gb,
@@ -328,7 +329,7 @@ def _evaluate(
                 None,
                 (
                     f"{lay.label()}: {what} at the smallest batch is "
-                    f"{floor_terms.tpot_bound_s * 1e3:.1f} ms vs the {budget * 1e3:.1f} ms budget "
+                    f"{floor_terms.tpot_bound_s * 1e3:.1f} ms vs the {budget * 1e3:.3g} ms budget "
                     f"({floor_terms.describe()})"
                 ),
                 floor_terms.tpot_bound_s,
@@ -1208,6 +1209,9 @@ def estimate_serving(
         prefill_unit *= server.utilisation
         ttft = prefill_s + server.mean_wait_s
     usd_h = unit_usd_per_hour(hw.system, pricing, electricity_usd_per_kwh, pue)
+    omitted = amortised_price_note(system, hw.system) if pricing == "amortised" else None
+    if omitted is not None:
+        notes.append(omitted)
     usd_s = usd_h / SECONDS_PER_HOUR
     decode_usd_m = 1e6 * usd_s / decode_unit
     per_output = load.prefill_per_output

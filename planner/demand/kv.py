@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from fleetcore.schema import BYTES_PER_VALUE
 from hardware.catalog import Catalog
 from hardware.schema import ModelArch
-from planner.demand.common import gb, hardware, weight_bytes
+from planner.demand.common import checkpoint_weight_bytes, gb, hardware, weight_bytes
 
 
 def kv_bytes_per_token(model: ModelArch, kv_precision: str) -> float:
@@ -71,6 +71,7 @@ class KVEstimate:
     fits: bool | None = None  # weights + KV <= usable HBM of one unit
     max_tokens_per_sequence: float | None = None  # at this batch, in the free HBM
     derivation: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def estimate_kv(
@@ -99,7 +100,7 @@ def estimate_kv(
     window = arch.sliding_window
     if window is None:
         lines.append(
-            f"kv cache = batch {batch} x {tokens:,.0f} tokens x {per_token:,.0f} B = {gb(total)}"
+            f"kv cache = batch {batch} x {tokens:,.10g} tokens x {per_token:,.0f} B = {gb(total)}"
         )
     else:
         lines.append(
@@ -112,6 +113,7 @@ def estimate_kv(
         f"({weight_precision}) = {gb(weights)}",
     ]
     extra: dict[str, object] = {}
+    notes: list[str] = []
     if system is not None:
         hw = hardware(catalog, system, hbm_usable_fraction)
         if hw is None:
@@ -138,6 +140,31 @@ def estimate_kv(
                 f"max tokens/sequence at batch {batch} = free / (batch x kv bytes/token) "
                 f"= {max_tokens:,.0f}",
             ]
+            serving = hw.accelerator.serving
+            stored = checkpoint_weight_bytes(arch, weight_precision)
+            if serving is not None:
+                # the serving model's own HBM sums (planner/demand/inference.py usable_bytes):
+                # without them this calculator's free HBM differed unexplained from `estimate
+                # inference`'s (405B FP8 on hgx-h100: 171 GB here, 80 GB there)
+                reserve = serving.runtime_reserve_bytes
+                usable_serving = hw.accelerators * max(0.0, hw.accelerator.hbm_bytes - reserve)
+                free_serving = usable_serving - stored
+                if abs(free_serving - free) > 1e-6 * max(abs(free), 1.0):
+                    tokens_serving = max_tokens_fitting(
+                        arch, kv_precision, max(0.0, free_serving) / batch
+                    )
+                    notes.append(
+                        f"serving (`estimate inference`, plans) stores the {weight_precision} "
+                        + (
+                            f"weights as the catalog's checkpoint, {gb(stored)},"
+                            if stored != weights
+                            else f"weights, {gb(stored)},"
+                        )
+                        + f" in each accelerator's HBM less a runtime reserve of {gb(reserve)} "
+                        f"(not x hbm_usable_fraction): one unit holding the weights once has "
+                        f"{gb(free_serving)} free, {tokens_serving:,.0f} tokens/sequence at batch "
+                        f"{batch}"
+                    )
     return KVEstimate(
         model=model,
         kv_precision=kv_precision,
@@ -148,5 +175,6 @@ def estimate_kv(
         weight_precision=weight_precision,
         weight_bytes=weights,
         derivation=lines,
+        notes=notes,
         **extra,  # type: ignore[arg-type]
     )

@@ -32,6 +32,7 @@ from planner.demand.common import (
     TRAINING_TO_FORWARD,
     Hardware,
     Pricing,
+    amortised_price_note,
     causal_attention_flops_per_token,
     gb,
     hardware,
@@ -622,6 +623,9 @@ def estimate_pretrain(
     assert hw is not None
     for_deadline = math.ceil(flops / (spec.deadline_s * rate.per_unit_s))
     notes: list[str] = []
+    omitted = amortised_price_note(system, sys_) if pricing == "amortised" else None
+    if omitted is not None:
+        notes.append(omitted)
     if units is None:
         units = max(for_deadline, min_units)
         if min_units > for_deadline:

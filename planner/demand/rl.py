@@ -1091,7 +1091,16 @@ def estimate_rl(spec: RLSpec, catalog: Catalog, system: str | None = None) -> RL
     train = sum(r.flops_per_sample for r in roles if r.work_unit == "FLOP") * samples
     backward = BACKWARD_SHARE_OF_TRAINING * train
     forward = total - backward
-    rates = rl_rates(spec, catalog, system) if system is not None else {}
+    rates: dict[str, Rate] = {}
+    if system is not None:
+        # the rates a plan takes (planner/kinds/rl.py demand): the run sized from its work over
+        # its window, and the window's share in its updates' refit and offload; rl_rates alone
+        # rated it on the fewest units holding the training state (one generation instance
+        # holding every sample in flight), not what the planner prices
+        from planner.kinds.rl import demand as planned
+
+        work = planned("estimate", spec, catalog, [system], spec.deadline_s)
+        rates = {r.name: r.rates[system] for r in work.roles}
     shares = {r.name: r.flops_per_sample * samples / total for r in roles}
     out_roles = []
     for r in roles:

@@ -28,7 +28,7 @@ from planner.kinds.base import (
     start_before_deadline,
 )
 from planner.kinds.pretrain import LayoutSpec
-from planner.lp.constraints import tie, work_pairs
+from planner.lp.constraints import after_window, no_unit_in_time, tie, work_pairs
 from planner.lp.linear import BINARY
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, family
 from planner.lp.variables import declare_running, declare_system_choice
@@ -353,6 +353,8 @@ def demand(
     per_system: dict[str, dict[str, Rate]] = {}
     colocated: dict[str, float] = {}
     synced: dict[str, float] = {}
+    sized: dict[str, int] = {}  # the run's whole accelerators on each system that can run it
+    unsized: list[str] = []  # accelerated systems some role of the run cannot run on
     for s in systems:
         per_system[s], co_s = rated_on(spec, catalog, s, amounts, window_s, est.updates)
         if co_s is not None:
@@ -360,6 +362,25 @@ def demand(
         sync = pool_sync_s(spec, catalog, s)
         if sync is not None:
             synced[s] = sync.total_s
+        train = per_system[s]["train"]
+        if train.job_accelerators > 0:
+            sized[s] = train.job_accelerators
+        elif not train.feasible and catalog.system(s).accelerators > 0:
+            unsized.append(s)
+    if sized:
+        # A system the run cannot train on still generates for it, its rollouts spread over
+        # the run's accelerators as a system that can train sizes them (the fewest of those:
+        # the rate stays an upper bound), not over the fewest units that hold the training
+        # state there: one 16-chip instance then held all 256K samples of an rl-verifiers
+        # update (a 66,620 s batch against a 1,244 s pace), rated 29% above the same
+        # generation on the trainer's 1,344 chips (review23).
+        run = min(sized.values())
+        for s in unsized:
+            per_unit = catalog.system(s).accelerators
+            whole = math.ceil(run / per_unit - 1e-9) * per_unit
+            per_system[s], co_s = rates_at(spec, catalog, s, whole, est.updates, window_s)
+            if co_s is not None:
+                colocated[s] = co_s
     roles = [
         Role(
             name=r.name,
@@ -902,7 +923,11 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
 
 
 def _explain_samples(model: Model, entity: tuple[str, ...], value: float) -> str:
-    return f"{entity[0]}:samples: {value:.1%} of the work cannot be done by its deadline"
+    return (
+        f"{entity[0]}:samples: {value:.1%} of the work cannot be done by its deadline"
+        # the samples are generated: why no generating unit is in service, as the work rows say
+        f"{no_unit_in_time(model, (entity[0], 'generate'))}{after_window(model, entity[0])}"
+    )
 
 
 def _mine(model: Model) -> list[WorkloadDemand]:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from fleetcore.schema import MAX_UNITS
 from fleetcore.units import format_si
+from planner.demand.common import SECONDS_PER_DAY
 from planner.demand.types import Role, WorkloadDemand
 from planner.lp.model import (
     GB,
@@ -32,12 +33,25 @@ from planner.lp.variables import training_roles
 # -- diagnosis lines (phase 1: what a non-zero slack means) -----------------------------------
 
 
-def _when(entity: tuple[str, ...]) -> str:
-    """' in period N' for a row of one calendar period (entities end in tN), else ''."""
+def _period(entity: tuple[str, ...]) -> int | None:
+    """The calendar period of a row of one period (entities end in tN), else None."""
     for last in entity[-2:][::-1]:
         if last[:1] == "t" and last[1:].isdigit():
-            return f" in period {last[1:]}"
-    return ""
+            return int(last[1:])
+    return None
+
+
+def _when(model: Model, entity: tuple[str, ...]) -> str:
+    """' in period N (days a-b)' for a row of one calendar period, else '': the days are what
+    the report's tables show (periods count from 0, which a reader cannot tell)."""
+    p = _period(entity)
+    if p is None:
+        return ""
+    return f" in period {p} (days {_days(model.calendar[p])})"
+
+
+def _days(t: Period) -> str:
+    return f"{t.start_s / SECONDS_PER_DAY:g}-{t.end_s / SECONDS_PER_DAY:g}"
 
 
 def _whole(value: float) -> int:
@@ -64,19 +78,44 @@ def _explain_avail(model: Model, entity: tuple[str, ...], value: float) -> str:
         path = f"topology_changes.datacenters.{d}.cpu_servers.max_units"
         cap = site.cpu_servers.max_units if site.cpu_servers is not None else 0
     return (
-        f"{d}: needs {more:,} more {s} units than max_units allows{_when(entity)} "
+        f"{d}: needs {more:,} more {s} units than max_units allows{_when(model, entity)} "
         f"(--set {path}={cap + more})"
     )
 
 
-def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
+def after_window(model: Model, name: str) -> str:
+    """Why a workload `after` another has no period to run in, or '': it runs only in LP
+    periods that begin once its predecessor's work is all done (add_after), so it needs a
+    period boundary after the predecessor's start and before its own deadline (periods are cut
+    at starts, deadlines and economics.period). Without it the diagnosis said only "100% of the
+    work cannot be done"."""
+    demand = next((d for d in model.demands if d.name == name), None)
+    if demand is None or demand.after is None:
+        return ""
+    pred = next((d for d in model.demands if d.name == demand.after), None)
+    end = demand.start_s + demand.window_s
+    if pred is None or any(pred.start_s < p.start_s < end for p in model.periods):
+        return ""
     return (
-        f"{':'.join(entity)}: {value:.1%} of the work cannot be done by its deadline"
-        f"{_no_unit_in_time(model, entity)}"
+        f" (it runs after {pred.name}, from a period boundary once that run's work is all done, "
+        f"and no boundary falls between {pred.name}'s start, day "
+        f"{pred.start_s / SECONDS_PER_DAY:g}, and its own deadline, day "
+        f"{end / SECONDS_PER_DAY:g}: give it a later deadline, or cut the horizon with "
+        "economics.period)"
     )
 
 
-def _no_unit_in_time(model: Model, entity: tuple[str, ...]) -> str:
+def _explain_work(model: Model, entity: tuple[str, ...], value: float) -> str:
+    days = ""
+    if len(entity) > 2 and entity[2].startswith("p") and entity[2][1:].isdigit():
+        days = f" (days {_days(model.periods[int(entity[2][1:])])})"  # p<N>: the row's LP period
+    return (
+        f"{':'.join(entity)}{days}: {value:.1%} of the work cannot be done by its deadline"
+        f"{no_unit_in_time(model, entity)}{after_window(model, entity[0])}"
+    )
+
+
+def no_unit_in_time(model: Model, entity: tuple[str, ...]) -> str:
     """Why, when no pool that could do the work can hold a unit in its periods: nothing owned
     there and no order arrives in time (lead times, available_from) under this pricing. Without
     it a multi-period plan of new sites said only "100% of the work cannot be done"."""
@@ -113,7 +152,7 @@ def _cpu_isa(entity: tuple[str, ...]) -> str:
 
 def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
     d, isa = entity[0], _cpu_isa(entity)
-    when = _when(entity)
+    when = _when(model, entity)
     catalog = model.scenario.catalog
     site = model.scenario.topology.site(d)
     have = sum(
@@ -139,14 +178,14 @@ def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
 def _explain_power(model: Model, entity: tuple[str, ...], value: float) -> str:
     d = entity[0]
     site = model.scenario.topology.site(d)
-    when = _when(entity)
-    t = model.calendar[int(when.rsplit(" ", 1)[1])] if when else model.calendar[0]
+    when = _when(model, entity)
+    t = model.calendar[_period(entity) or 0]
     cap = site.power_cap_between(t.start_s, t.end_s)
     need_kw = _round_up((cap + value * MW) / 1e3)
     fix = (
         f"--set 'topology_changes.datacenters.{d}.power_cap={need_kw:.6g} kW'"
         if not site.power_ramp
-        else f"raise the cap in force{when or ''} to {need_kw:.6g} kW"
+        else f"raise the cap in force on days {_days(t)} to {need_kw:.6g} kW"
     )
     return (
         f"{d}: power would exceed its cap of {format_si(cap, 'W')}{when} "

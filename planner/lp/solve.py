@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -1288,6 +1289,7 @@ def diagnose(
             continue
         if value > ZERO_TOL:
             lines.append(_explain(elastic, label, value, slack.unit))
+    lines = collapse_periods(lines)
     lines.extend(_unrunnable(demands, placed))
     if not lines:
         lines.append(
@@ -1299,6 +1301,55 @@ def diagnose(
         "(one way to make it feasible; other limits may be traded for these):",
         lines + (note if lines else []),
     )
+
+
+# "w:r:pN (days a-b): x% of the work cannot be done ... from day a to b ...": one LP period's
+# undone work (constraints._explain_work)
+_PERIOD_LINE = re.compile(
+    r"^(?P<head>.+?):p(?P<p>\d+) \(days (?P<a>[\d.e+]+)-(?P<b>[\d.e+]+)\): (?P<rest>.*)$"
+)
+
+
+def collapse_periods(lines: list[str]) -> list[str]:
+    """Consecutive periods of one work item short for the same reason in one line: "chat:decode:
+    p0-p179 (days 0-90): 100.0% ..." (a 90-day horizon in half-day periods printed 360 lines
+    of it). Lines of other kinds, and periods whose share or reason differs, stay as they are."""
+    out: list[str] = []
+    run: list[tuple[re.Match[str], str]] = []  # (match, its reason with the days taken out)
+
+    def flush() -> None:
+        if not run:
+            return
+        first, last = run[0][0], run[-1][0]
+        if len(run) == 1:
+            out.append(first.string)
+        else:
+            a, b = first["a"], last["b"]
+            rest = first["rest"].replace(
+                f"from day {first['a']} to {first['b']}", f"from day {a} to {b}"
+            )
+            out.append(f"{first['head']}:p{first['p']}-p{last['p']} (days {a}-{b}): {rest}")
+        run.clear()
+
+    for line in lines:
+        m = _PERIOD_LINE.match(line)
+        if m is None:
+            flush()
+            out.append(line)
+            continue
+        reason = m["rest"].replace(f"from day {m['a']} to {m['b']}", "from day A to B")
+        if run:
+            prev, prev_reason = run[-1]
+            if not (
+                m["head"] == prev["head"]
+                and int(m["p"]) == int(prev["p"]) + 1
+                and m["a"] == prev["b"]
+                and reason == prev_reason
+            ):
+                flush()
+        run.append((m, reason))
+    flush()
+    return out
 
 
 # Slack units of work left undone (the rest are resources: units, MW, GB/s, cores).
