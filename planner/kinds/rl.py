@@ -1159,3 +1159,69 @@ def add_pace(model: Model) -> None:
             ]
             if pairs:
                 model.row("pace", (demand.name, f"p{period.index}"), pairs, "<=", bound)
+
+
+# The update's passes that follow its generation: the trainer's training and the forward-only
+# log-prob passes it runs on the kept samples just before (planner/demand/rl.py update_passes).
+UPDATE_ROLES = ("policy_logprobs", "reference", "train")
+
+
+def order_slack(demand: WorkloadDemand) -> float:
+    """How far generation may run ahead of an update's passes, as a share of the run:
+    max(1, staleness_w) · samples_per_update_w / samples_w = max(1, staleness_w) / updates_w
+    (at least the one update being generated when a period ends, at most max_staleness_updates
+    updates ahead of the trainer)."""
+    assert demand.rl is not None
+    return max(1.0, demand.rl.max_staleness_updates) / demand.rl.updates
+
+
+def _order_terms(model: Model, demand: WorkloadDemand) -> list[tuple[Role, str, Pairs]]:
+    """Per update role r and every active period p but the run's last (where the work rows tie
+    both totals), (r, "p<index>", cumulative pairs): the fraction of r's amount done in the
+    periods <= p minus the fraction of generate's tokens generated in them."""
+    from planner.lp.model import active
+
+    generate = next((r for r in demand.roles if r.name == "generate"), None)
+    if generate is None or generate.amount <= 0:
+        return []
+    periods = sorted((p for p in model.periods if active(p, demand)), key=lambda p: p.index)
+    every = set(model.sites)
+    out: list[tuple[Role, str, Pairs]] = []
+    for role in demand.roles:
+        if role.name not in UPDATE_ROLES or role.amount <= 0:
+            continue
+        so_far: Pairs = []
+        for period in periods[:-1]:
+            so_far = so_far + work_pairs(model, demand, role, every, role.amount, period)
+            gen = work_pairs(model, demand, generate, every, generate.amount, period)
+            so_far = so_far + [(var, -coef) for var, coef in gen]
+            if so_far:
+                out.append((role, f"p{period.index}", so_far))
+    return out
+
+
+@family("rlorder", "workload:role:period", kind="rl")
+def add_rlorder(model: Model) -> None:
+    """sum_{d,s,q<=p} u[w,r,d,s,q] · rate[r,s] · len_q / amount_r - sum_{d,s,q<=p}
+    u[w,generate,d,s,q] · rate[generate,s] · len_q / amount_generate <= 0 in every period p of
+    the window but its last, for r = train, policy_logprobs, reference   (RL is on-policy
+    update by update: an update trains on samples already generated, so by the end of every
+    period the share of the training (and of the log-prob passes it reads) done is at most the
+    share of the tokens generated)"""
+    for demand in _mine(model):
+        for role, period, pairs in _order_terms(model, demand):
+            model.row("rlorder", (demand.name, role.name, period), pairs, "<=", 0.0)
+
+
+@family("rllead", "workload:role:period", kind="rl")
+def add_rllead(model: Model) -> None:
+    """sum_{d,s,q<=p} u[w,generate,d,s,q] · rate[generate,s] · len_q / amount_generate -
+    sum_{d,s,q<=p} u[w,r,d,s,q] · rate[r,s] · len_q / amount_r <= max(1, staleness_w) /
+    updates_w in every period p of the window but its last, for r = train, policy_logprobs,
+    reference   (generation runs at most max(1, max_staleness_updates) updates ahead of the
+    update's passes: samples_per_update / samples of the run per update)"""
+    for demand in _mine(model):
+        slack = order_slack(demand)
+        for role, period, pairs in _order_terms(model, demand):
+            flipped = [(var, -coef) for var, coef in pairs]
+            model.row("rllead", (demand.name, role.name, period), flipped, "<=", slack)

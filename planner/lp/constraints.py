@@ -391,7 +391,8 @@ def add_units(model: Model) -> None:
 @family("work", "workload:role", slack_unit="fraction of the work", explain=_explain_work)
 def add_work(model: Model) -> None:
     """sum_{d,s,p} u[w,r,d,s,p] · rate[r,s] · len_p / amount_r >= 1   (pretraining and the RL
-    trainer: all the work by the deadline, in any periods of the window)"""
+    trainer: all the work by the deadline, in any periods of the window; the RL trainer's
+    periods follow its generation, rows rlorder and rllead)"""
     for demand in model.demands:
         if demand.steady_load:
             continue

@@ -1,0 +1,150 @@
+"""RL update order (planner/kinds/rl.py families rlorder and rllead, verify rule update_order):
+RL alternates generation and training update by update, so by the end of every LP period the
+share of the training (and of its log-prob passes) done is at most the share of the tokens
+generated, and generation is at most max(1, max_staleness_updates) updates ahead of it.
+
+Worked case (tests/test_rl_rerate.py's run, its H100s arriving at once): Llama 3.1 8B, 200M
+problems x 16 samples, 4,096 samples per update (781,250 updates: the slack is 1 / 781,250 of
+the run), two quarters. Without the rows the LP is indifferent to when each role runs: HiGHS
+trains 95.8% of the FLOPs in the first quarter and generates every token in the second, at the
+same cost as a plan that does both in step."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_capacity_over_time import scenario
+from test_lp import site
+from test_rl_rerate import RUN, SYSTEM
+
+import planner
+import planner.api
+from planner.kinds.rl import order_slack
+from planner.lp.build import build
+from planner.lp.model import FAMILIES
+from planner.plan import Plan
+from planner.verify import check_plan
+
+UPDATES = 200e6 * 16 / 4096
+
+
+def two_quarters(tmp_path: Path, name: str = "rlorder", **run: Any) -> planner.Scenario:
+    return scenario(
+        tmp_path,
+        {"a": site({SYSTEM: {"max_units": 5000}}, price=0.0)},
+        {"rl": {**RUN, **run}},
+        {"horizon": "182.5 days", "period": "1 quarter", "pricing": "amortised"},
+        name=name,
+    )
+
+
+def shares(plan: Plan, sc: planner.Scenario) -> dict[str, list[float]]:
+    """Per role, the cumulative share of its amount done by the end of each period (recomputed
+    from the allocations: units x rate x period length)."""
+    demand = next(d for d in planner.demands(sc) if d.name == "rl")
+    out: dict[str, list[float]] = {}
+    for role in demand.roles:
+        per = [0.0] * len(plan.periods)
+        for a in plan.allocations:
+            if a.role == role.name:
+                per[a.period] += a.units * role.rates[a.system].per_unit_s * a.period_s
+        out[role.name] = [sum(per[: p + 1]) / role.amount for p in range(len(per))]
+    return out
+
+
+def test_without_the_rows_the_plan_trains_before_it_generates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sc = two_quarters(tmp_path)
+    monkeypatch.delitem(FAMILIES, "rlorder")
+    monkeypatch.delitem(FAMILIES, "rllead")
+    monkeypatch.setattr(planner.api, "verify", lambda *a, **k: [])
+    unordered = planner.solve(sc)
+    done = shares(unordered, sc)
+    assert done["generate"][0] == pytest.approx(0.0, abs=1e-9)
+    assert done["train"][0] > 0.9
+    assert done["policy_logprobs"][0] == pytest.approx(1.0)
+    found = check_plan(unordered, sc, planner.demands(sc))["update_order"]
+    assert any(
+        "rl/train" in m and "ahead of the 0.0000% of the tokens generated" in m for m in found
+    )
+    monkeypatch.undo()
+    ordered = planner.solve(sc)
+    assert ordered.total_cost_usd == pytest.approx(unordered.total_cost_usd, rel=1e-9)
+
+
+@pytest.mark.parametrize("colocated", [False, True])
+@pytest.mark.parametrize("relax", [False, True])
+def test_the_plan_trains_in_step_with_generation(
+    tmp_path: Path, colocated: bool, relax: bool
+) -> None:
+    sc = two_quarters(tmp_path, f"rlorder-{colocated}-{relax}", colocated=colocated)
+    demand = next(d for d in planner.demands(sc) if d.name == "rl")
+    slack = order_slack(demand)
+    assert slack == pytest.approx(1 / UPDATES)
+    plan = planner.solve(sc, relax=relax)
+    assert "update_order" in plan.checks
+    done = shares(plan, sc)
+    gen = done["generate"][0]
+    assert 0.1 < gen < 0.9  # both quarters generate
+    for role in ("train", "policy_logprobs"):
+        assert done[role][0] <= gen + 1e-6
+        assert gen <= done[role][0] + slack + 1e-6
+
+
+def test_one_period_emits_no_rows_and_solves(tmp_path: Path) -> None:
+    """One fleet for the horizon (no economics.period): the run sits in one LP period, where
+    the work rows tie the totals."""
+    sc = scenario(
+        tmp_path,
+        {"a": site({SYSTEM: {"max_units": 5000}}, price=0.0)},
+        {"rl": RUN},
+        {"horizon": "182.5 days", "pricing": "amortised"},
+        name="rlorder-one",
+    )
+    demands = planner.demands(sc)
+    model = build(sc, demands)
+    assert len(model.periods) == 1
+    assert not [lab for lab in model.constraints if lab.family in ("rlorder", "rllead")]
+    plan = planner.solve(sc)
+    assert "update_order" in plan.checks
+
+
+def test_two_periods_emit_one_row_of_each_sense_per_update_role(tmp_path: Path) -> None:
+    sc = two_quarters(tmp_path, "rlorder-rows")
+    model = build(sc, planner.demands(sc))
+    labels = sorted(
+        (lab.family, lab.entity) for lab in model.constraints if lab.family.startswith("rl")
+    )
+    expected = [
+        (fam, ("rl", role, "p0"))
+        for fam in ("rllead", "rlorder")
+        for role in ("policy_logprobs", "train")
+    ]
+    assert [x for x in labels if x[0] in ("rllead", "rlorder")] == sorted(expected)
+
+
+def test_training_moved_to_the_last_quarter_is_caught(tmp_path: Path) -> None:
+    sc = two_quarters(tmp_path, "rlorder-tamper")
+    plan = planner.solve(sc)
+    moved = Plan.from_dict(plan.to_dict())
+    rows = {(a.role, a.period): i for i, a in enumerate(moved.allocations)}
+    first, last = rows[("train", 0)], rows[("train", 1)]
+    a0, a1 = moved.allocations[first], moved.allocations[last]
+    # the first quarter's training done in the second instead (same rate, same length)
+    moved.allocations[last] = dataclasses.replace(
+        a1, units=a1.units + a0.units, work_done=a1.work_done + a0.work_done
+    )
+    moved.allocations[first] = dataclasses.replace(a0, units=0.0, work_done=0.0)
+    found = {k: v for k, v in check_plan(moved, sc, planner.demands(sc)).items() if v}
+    # the fleet held ~10 units a quarter: the second now needs ~13 (pool_capacity), and the
+    # trainer's job there is larger than the one its rate was taken at (placed_rate)
+    assert set(found) <= {"update_order", "pool_capacity", "placed_rate"}, found
+    (msg,) = found["update_order"]
+    gen = shares(plan, sc)["generate"][0]
+    assert msg.startswith(f"rl/train: {gen:.4%} of the tokens generated by 91.25 days")
+    assert "ahead of its 0.0000% done" in msg
+    assert not check_plan(plan, sc, planner.demands(sc))["update_order"]
