@@ -3,10 +3,11 @@ goodput.py hold the physics), its own LP variables and constraint families, in o
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -50,6 +51,9 @@ from planner.lp.linear import BINARY, Col
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, active, family
 from planner.lp.variables import declare_running, declare_system_choice
 from planner.rows import JobRow, PretrainJobRow, SizingRow
+
+# The kind's JobRow subclass job_row fills (PretrainJobRow, RLJobRow).
+J = TypeVar("J", bound=JobRow)
 
 if TYPE_CHECKING:
     from hardware.catalog import Catalog
@@ -667,6 +671,55 @@ def binding_job(rates: dict[int, float], jobs: dict[int, int]) -> int:
     return min(jobs, key=lambda p: (rates[jobs[p]], -jobs[p], p))
 
 
+def _rate_at(spec: PretrainSpec, catalog: Catalog, system: str, accelerators: int) -> float:
+    """A pretraining's rate per unit of `system` at a job of `accelerators` (the layout search:
+    planner/demand/pretrain.py pretrain_rate_at)."""
+    from planner.demand.pretrain import pretrain_rate_at
+
+    return pretrain_rate_at(spec, catalog, system, accelerators).per_unit_s
+
+
+def job_row(
+    row_type: type[J],
+    demand: WorkloadDemand,
+    role: Role,
+    system: str,
+    jobs: dict[int, int],
+    before: Rate,
+    rate_at: Callable[[int], float],
+    solve: tuple[int, bool],
+    per_unit: int,
+) -> J:
+    """The JobRow of a run placed on `jobs` (per LP period, whole units of `system`): each job's
+    rate (the rate used where the job is the rate's own, else rate_at(accelerators)), the
+    lowest-rated period's job (binding_job) and the status (job_status; held_status where
+    Role.max_units holds it); `before` the pre-solve rating, `solve` (solves so far, last)."""
+    used = role.rates[system]
+    rates = {
+        n: used.per_unit_s if n * per_unit == used.job_accelerators else rate_at(n * per_unit)
+        for n in sorted(set(jobs.values()))
+    }
+    placed = jobs[binding_job(rates, jobs)]
+    solves, last = solve
+    status = job_status(
+        placed * per_unit, used.job_accelerators, rates[placed], used.per_unit_s, last
+    )
+    return row_type(
+        workload=demand.name,
+        role=role.name,
+        system=system,
+        rated_accelerators=before.job_accelerators,
+        rated_rate_per_unit_s=before.per_unit_s,
+        rate_job_accelerators=used.job_accelerators,
+        rate_per_unit_s=used.per_unit_s,
+        placed_units=placed,
+        placed_accelerators=placed * per_unit,
+        placed_rate_per_unit_s=rates[placed],
+        solves=solves,
+        status=held_status(status, system in role.max_units),
+    )
+
+
 def job_status(placed: int, rate_job: int, placed_rate: float, used: float, last: bool) -> str:
     """`as rated`, `consistent`, `conservative`, `optimistic` (re-solve) or, on the last solve,
     `not converged`: PretrainJobRow.status from the binding period's job (placed, accelerators),
@@ -737,8 +790,6 @@ def placed_jobs(
     the rate the plan used and the job it was derived for, the pre-solve rating (`rated`: the
     first solve's demands), and the status (job_status; `optimistic` on a solve that is not
     the last: re-solve at the placed job's rate)."""
-    from planner.demand.pretrain import pretrain_rate_at
-
     catalog = scenario.catalog  # type: ignore[attr-defined]
     workloads = dict(scenario.data.workloads)  # type: ignore[attr-defined]
     first = {(d.name, r.name): r for d in rated for r in d.roles}
@@ -758,37 +809,17 @@ def placed_jobs(
             if not jobs:
                 continue
             spec, cat = role_spec(demand.name, role, workloads, catalog)
-            rates = {
-                n: used.per_unit_s
-                if n * per_unit == used.job_accelerators
-                else pretrain_rate_at(spec, cat, system, n * per_unit).per_unit_s
-                for n in sorted(set(jobs.values()))
-            }
-            placed = jobs[binding_job(rates, jobs)]
-            before = first[(demand.name, role.name)].rates[system]
             out.append(
-                PretrainJobRow(
-                    workload=demand.name,
-                    role=role.name,
-                    system=system,
-                    rated_accelerators=before.job_accelerators,
-                    rated_rate_per_unit_s=before.per_unit_s,
-                    rate_job_accelerators=used.job_accelerators,
-                    rate_per_unit_s=used.per_unit_s,
-                    placed_units=placed,
-                    placed_accelerators=placed * per_unit,
-                    placed_rate_per_unit_s=rates[placed],
-                    solves=solves,
-                    status=held_status(
-                        job_status(
-                            placed * per_unit,
-                            used.job_accelerators,
-                            rates[placed],
-                            used.per_unit_s,
-                            last,
-                        ),
-                        system in role.max_units,
-                    ),
+                job_row(
+                    PretrainJobRow,
+                    demand,
+                    role,
+                    system,
+                    jobs,
+                    first[(demand.name, role.name)].rates[system],
+                    functools.partial(_rate_at, spec, cat, system),
+                    (solves, last),
+                    per_unit,
                 )
             )
     return out

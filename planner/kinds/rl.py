@@ -4,6 +4,7 @@ trajectories and weights between sites) and its report lines, in one place."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -657,13 +658,7 @@ def placed_jobs(
     accelerators, x (1 - idle share)), the lowest (binding_job), against the rate the plan used
     and the job it names (job_status; held_status where Role.max_units holds it). A run rated
     without a job (no feasible trainer on the system: job_accelerators 0) has no row."""
-    from planner.kinds.pretrain import (
-        binding_job,
-        held_status,
-        in_service,
-        job_status,
-        period_jobs,
-    )
+    from planner.kinds.pretrain import in_service, job_row, period_jobs
     from planner.rows import RLJobRow
 
     catalog = scenario.catalog
@@ -687,31 +682,17 @@ def placed_jobs(
         if not jobs:
             continue
         spec = workloads[demand.name]
-        rates = {
-            n: used.per_unit_s
-            if n * per_unit == used.job_accelerators
-            else train_rate_at(spec, catalog, system, n * per_unit, demand)
-            for n in sorted(set(jobs.values()))
-        }
-        placed = jobs[binding_job(rates, jobs)]
-        before = first[(demand.name, role.name)].rates[system]
-        status = job_status(
-            placed * per_unit, used.job_accelerators, rates[placed], used.per_unit_s, last
-        )
         out.append(
-            RLJobRow(
-                workload=demand.name,
-                role=role.name,
-                system=system,
-                rated_accelerators=before.job_accelerators,
-                rated_rate_per_unit_s=before.per_unit_s,
-                rate_job_accelerators=used.job_accelerators,
-                rate_per_unit_s=used.per_unit_s,
-                placed_units=placed,
-                placed_accelerators=placed * per_unit,
-                placed_rate_per_unit_s=rates[placed],
-                solves=solves,
-                status=held_status(status, system in role.max_units),
+            job_row(
+                RLJobRow,
+                demand,
+                role,
+                system,
+                jobs,
+                first[(demand.name, role.name)].rates[system],
+                functools.partial(train_rate_at, spec, catalog, system, demand=demand),
+                (solves, last),
+                per_unit,
             )
         )
     return out
