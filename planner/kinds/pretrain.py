@@ -991,22 +991,25 @@ def attach_jobs(plan: Plan, scenario: object, rows: list[JobRow]) -> None:
     plan.left_out = plan.left_out + rerate_notes(rows) + split_group_notes(plan, scenario)
 
 
+def job_line(j: JobRow) -> str:
+    """One run's rated, rate and placed jobs as the report prints them."""
+    delta = j.placed_rate_per_unit_s / j.rate_per_unit_s - 1 if j.rate_per_unit_s else 0.0
+    return (
+        f"  {j.workload}/{j.role} on {j.system}: rated {j.rated_accelerators:,} "
+        f"accelerators at {j.rated_rate_per_unit_s:.4g} FLOP/s per unit; rate used "
+        f"{j.rate_per_unit_s:.4g} (a job of {j.rate_job_accelerators:,}); placed on "
+        f"{j.placed_accelerators:,} ({j.placed_units:,} units), rated there "
+        f"{j.placed_rate_per_unit_s:.4g} ({delta:+.2%}): {j.status}"
+        + (f", after {j.solves} solves" if j.solves > 1 else "")
+    )
+
+
 def job_lines(plan: Plan) -> list[str]:
     """The report's lines on each pretraining run's rated, rate and placed jobs."""
     if not plan.pretrain_jobs:
         return []
     out = ["", "Pretraining jobs (rated before the solve; placed by the plan; rate used)"]
-    for j in plan.pretrain_jobs:
-        delta = j.placed_rate_per_unit_s / j.rate_per_unit_s - 1 if j.rate_per_unit_s else 0.0
-        out.append(
-            f"  {j.workload}/{j.role} on {j.system}: rated {j.rated_accelerators:,} "
-            f"accelerators at {j.rated_rate_per_unit_s:.4g} FLOP/s per unit; rate used "
-            f"{j.rate_per_unit_s:.4g} (a job of {j.rate_job_accelerators:,}); placed on "
-            f"{j.placed_accelerators:,} ({j.placed_units:,} units), rated there "
-            f"{j.placed_rate_per_unit_s:.4g} ({delta:+.2%}): {j.status}"
-            + (f", after {j.solves} solves" if j.solves > 1 else "")
-        )
-    return out
+    return out + [job_line(j) for j in plan.pretrain_jobs]
 
 
 # -- model sizing (planner/demand/scaling.py holds the loss model) --------------------------

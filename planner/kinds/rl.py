@@ -852,6 +852,8 @@ def attach_jobs(plan: Plan, scenario: Any, rows: list[JobRow]) -> None:
 
 def job_lines(plan: Plan) -> list[str]:
     """The report's lines on each RL run's trainer: rated, rate and placed jobs."""
+    from planner.kinds.pretrain import job_line
+
     if not plan.rl_jobs:
         return []
     out = [
@@ -859,17 +861,7 @@ def job_lines(plan: Plan) -> list[str]:
         "RL trainer jobs (rated before the solve; placed by the plan, a colocated run's every "
         "role's units on the trainer's pool; rate used)",
     ]
-    for j in plan.rl_jobs:
-        delta = j.placed_rate_per_unit_s / j.rate_per_unit_s - 1 if j.rate_per_unit_s else 0.0
-        out.append(
-            f"  {j.workload}/{j.role} on {j.system}: rated {j.rated_accelerators:,} "
-            f"accelerators at {j.rated_rate_per_unit_s:.4g} FLOP/s per unit; rate used "
-            f"{j.rate_per_unit_s:.4g} (a job of {j.rate_job_accelerators:,}); placed on "
-            f"{j.placed_accelerators:,} ({j.placed_units:,} units), rated there "
-            f"{j.placed_rate_per_unit_s:.4g} ({delta:+.2%}): {j.status}"
-            + (f", after {j.solves} solves" if j.solves > 1 else "")
-        )
-    return out
+    return out + [job_line(j) for j in plan.rl_jobs]
 
 
 # -- its part of the LP ---------------------------------------------------------------------
