@@ -6,15 +6,18 @@ JSON output (--json) uses SI units and these stable keys (plus the rest of each 
   inference: feasible, reason, max_batch, max_batch_hbm, max_batch_latency, step_time_s,
              tpot_s, step_terms_s, tokens_per_s_per_system, prefill_tokens_per_s_per_system,
              ttft_s, server_utilisation, output_tokens_per_s_per_accelerator,
-             usd_per_million_tokens, usd_per_million_decode_tokens, instance_accelerators,
+             unit_usd_per_hour, usd_per_million_tokens, usd_per_million_decode_tokens,
+             instance_accelerators,
              tensor_parallel, pipeline_parallel, expert_parallel, instances_per_unit,
              fits_one_unit, notes
   curve:     [{system, tokens_per_s_per_user, feasible, output_tokens_per_s_per_accelerator,
              usd_per_million_tokens, layout}]
-  pretrain:  flops, days, time_s, accelerator_hours, energy_j, cost_usd, units, feasible
+  pretrain:  flops, days, time_s, accelerator_hours, energy_j, unit_usd_per_hour, cost_usd,
+             units, feasible
   rl:        roles [{name, work_unit, per_sample, amount, ...}], verifier_core_seconds,
              forward_backward_flop_ratio, role_flop_shares, samples, updates
-Non-finite numbers (an infeasible run's time) are written as null.
+Non-finite numbers (an infeasible run's time) are written as null. An infeasible inference or
+pretrain estimate is printed and then exits 2, as `planner plan` on an infeasible scenario.
 """
 
 from __future__ import annotations
