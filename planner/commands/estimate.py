@@ -51,6 +51,13 @@ from planner.kinds.rl import RLSpec
 CMDLINE = "<command line>"
 PRECISIONS = click.Choice(["fp4", "fp8", "bf16", "fp16", "fp32"])
 
+# --pricing of the commands without the pricing options: amortised at their defaults.
+AMORTISED_AT_DEFAULTS = (
+    "rental_usd_per_hour, or a bought unit as a plan charges it at the defaults of `estimate "
+    "inference --pricing amortised` (no cost of capital or facility charge, "
+    f"${DEFAULT_ELECTRICITY_USD_PER_KWH:g}/kWh, PUE {DEFAULT_PUE:g})."
+)
+
 pricing_options = [
     click.option(
         "--pricing",
@@ -650,7 +657,11 @@ DEFAULT_CURVE = "10,20,30,40,50,60,80,100,125,150,200"
     callback=png_path,
 )
 @click.option(
-    "--pricing", type=click.Choice(["rental", "amortised"]), default="rental", show_default=True
+    "--pricing",
+    type=click.Choice(["rental", "amortised"]),
+    default="rental",
+    show_default=True,
+    help=AMORTISED_AT_DEFAULTS,
 )
 @catalog_option
 @json_option
@@ -1169,7 +1180,11 @@ def rl(
 @click.option("--output-tokens", type=int, default=1000, show_default=True)
 @click.option("--tokens-per-s-per-user", type=float, default=30.0, show_default=True)
 @click.option(
-    "--pricing", type=click.Choice(["rental", "amortised"]), default="rental", show_default=True
+    "--pricing",
+    type=click.Choice(["rental", "amortised"]),
+    default="rental",
+    show_default=True,
+    help=AMORTISED_AT_DEFAULTS,
 )
 @click.option(
     "--plot",
