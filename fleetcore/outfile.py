@@ -47,6 +47,21 @@ def ensure_dir(path: str | Path) -> Path:
     return out
 
 
+def check_writable(path: str | Path | None) -> None:
+    """OutputError now, before any work whose result goes to `path`, if it cannot be written
+    there: a folder, or its folder missing or not writable (None: no such output)."""
+    if path is None:
+        return
+    out = Path(path)
+    folder = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise OutputError(f"cannot write {out}: it is a folder")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {out}: folder {folder} is not writable")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """The name of a temporary file (created empty, in `path`'s folder) for a writer that opens

@@ -41,7 +41,6 @@ from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan
 from planner.scenario import Scenario
 
-J_PER_KWH = 3.6e6
 S_PER_H = 3600.0
 S_PER_DAY = 86400.0
 
@@ -56,16 +55,19 @@ class Price:
 
 def bought_usd_per_s(scenario: Scenario, system_name: str, d: str) -> float:
     """What the objective charges a unit of `system_name` bought for site d and kept busy, per
-    second in service (the module docstring's amortised formula)."""
-    from planner.lp.objective import S_PER_MONTH, S_PER_YEAR, capital_recovery_factor
+    second in service (the module docstring's amortised formula; `planner estimate --pricing
+    amortised` prices a unit-hour with the same function, given these figures)."""
+    from planner.demand.common import bought_unit_hour
 
-    system = scenario.catalog.system(system_name)
     site = scenario.topology.site(d)
-    crf = capital_recovery_factor(scenario.data.economics.cost_of_capital, system.lifetime_s)
-    usd = system.capex_usd * crf / S_PER_YEAR * (1 + (system.network_storage_capex_fraction or 0))
-    usd += system.capex_usd * (system.maintenance_fraction_per_year or 0.0) / S_PER_YEAR
-    usd += (site.facility_usd_per_kw_month or 0.0) * system.power_w / 1000 / S_PER_MONTH
-    return usd + system.power_w * site.pue * site.electricity_usd_per_kwh / J_PER_KWH
+    hour = bought_unit_hour(
+        scenario.catalog.system(system_name),
+        site.electricity_usd_per_kwh,
+        site.pue,
+        scenario.data.economics.cost_of_capital,
+        site.facility_usd_per_kw_month or 0.0,
+    )
+    return hour.total_usd_per_h / S_PER_H
 
 
 def term_text(term_s: float) -> str:

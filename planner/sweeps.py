@@ -310,6 +310,53 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
         return {"key": None, "cached": False, "outputs": out, "plan": None}
 
 
+# The numeric outputs every planned point has (point_outputs), and the prefixes of those per
+# system, site or workload ("units:gb200-nvl72"): what --y may plot, known before any solve.
+NUMERIC_COLUMNS = (
+    "total_cost_usd",
+    "gap",
+    "accelerators",
+    "cpu_servers",
+    "cpu_cores",
+    "cores_per_accelerator",
+    "facility_power_w",
+)
+PER_NAME_COLUMNS = {
+    "units": "system",
+    "accelerators": "system",
+    "facility_power_w": "site",
+    "cost_usd": "workload",
+}
+
+
+def check_plot_options(y: str, swept: bool, plotting: bool) -> None:
+    """ConfigError, before any point is solved, for a --y that names no numeric output column a
+    sweep makes (NUMERIC_COLUMNS, or PREFIX:NAME with a PER_NAME_COLUMNS prefix; whether NAME
+    is in the points' systems, sites or workloads is known only after they are solved) and for
+    --plot without a swept field."""
+    problems = []
+    prefix, sep, name = y.partition(":")
+    if y not in NUMERIC_COLUMNS and not (sep and prefix in PER_NAME_COLUMNS and name):
+        per_name = ", ".join(f"{k}:<{v}>" for k, v in PER_NAME_COLUMNS.items())
+        problems.append(
+            Problem(
+                "<--y>",
+                None,
+                "y",
+                f"no numeric output column {y!r}; columns: {', '.join(NUMERIC_COLUMNS)}, "
+                f"{per_name}",
+            )
+        )
+    if plotting and not swept:
+        problems.append(
+            Problem(
+                "<--plot>", None, "", "a plot needs at least one swept field (--set or --scenario)"
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
 def point_outputs(plan: Plan) -> dict[str, Any]:
     """A solved point's flat outputs (the columns of sweep.csv)."""
     m = plan_metrics(plan)
@@ -446,16 +493,7 @@ class Sweep:
 
     def columns(self) -> list[str]:
         """CSV columns: point, the axes, then every output any point has (fixed order)."""
-        fixed = [
-            "status",
-            "total_cost_usd",
-            "gap",
-            "accelerators",
-            "cpu_servers",
-            "cpu_cores",
-            "cores_per_accelerator",
-            "facility_power_w",
-        ]
+        fixed = ["status", *NUMERIC_COLUMNS]
         extra = sorted({k for p in self.points for k in p if ":" in k})
         tail = ["binding_constraints", "error", "diagnosis", "exit_code"]
         return ["point", *self.axes, *fixed, *extra, *tail]

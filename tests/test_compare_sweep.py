@@ -306,3 +306,60 @@ def test_sweep_table_prints_cores_per_accelerator_as_compare_does() -> None:
     assert f" {text} " in row
     cmp = planner.compare("rl-verifiers", ["nvl72-campus"])
     assert text in next(line for line in cmp.format().splitlines() if "cores per" in line)
+
+
+def test_sweep_rejects_a_bad_y_or_a_plot_without_an_axis_before_solving(
+    tmp_path, capsys, monkeypatch
+):
+    """`sweep --y BADCOL` was refused only after every point was solved: now the column is
+    checked against the numeric outputs a sweep makes (and PREFIX:NAME for the per-system,
+    per-site and per-workload ones) and --plot without a swept field is refused, both with the
+    option and the valid names, exit 1, before any point is solved."""
+    import planner.sweeps
+
+    def no_solve(*_args, **_kwargs):
+        raise AssertionError("a point was solved")
+
+    monkeypatch.setattr(planner.sweeps, "sweep", no_solve)
+    png = str(tmp_path / "s.png")
+    code, out, err = run(capsys, "sweep", RL, "--set", f"{SAMPLES}=4,16", "--y", "BADCOL")
+    assert code == 1 and out == ""
+    assert err.startswith("<--y>: y: no numeric output column 'BADCOL'; columns: total_cost_usd,")
+    assert "units:<system>" in err and "cost_usd:<workload>" in err
+    assert not (tmp_path / "s.png").exists()
+    code, out, err = run(capsys, "sweep", RL, "--y", "units:", "--plot", png)
+    assert code == 1
+    assert "no numeric output column 'units:'" in err
+    assert "<--plot>: a plot needs at least one swept field" in err
+    # a valid column and a swept field pass the check (and reach the solve)
+    with pytest.raises(AssertionError, match="a point was solved"):
+        main(["sweep", RL, "--set", f"{SAMPLES}=4", "--y", "units:gb200-nvl72", "--plot", png])
+
+
+def test_sweep_and_compare_refuse_an_unwritable_output_before_solving(
+    tmp_path, capsys, monkeypatch
+):
+    """An --html or --plot in a folder that is not there failed only when written, after every
+    point or topology was solved: now it is refused first, naming the path, exit 1."""
+    import planner.comparison
+    import planner.sweeps
+
+    def no_solve(*_args, **_kwargs):
+        raise AssertionError("solved")
+
+    monkeypatch.setattr(planner.sweeps, "sweep", no_solve)
+    monkeypatch.setattr(planner.comparison, "compare", no_solve)
+    missing = tmp_path / "nope"
+    code, _, err = run(capsys, "sweep", RL, "--set", f"{SAMPLES}=4", "--html", f"{missing}/s.html")
+    assert (
+        code == 1
+        and err == f"error: cannot write {missing}/s.html: folder {missing} does not exist\n"
+    )
+    code, _, err = run(
+        capsys, "compare", RL, "--topology", "nvl72-campus", "--plot", f"{missing}/c.png"
+    )
+    assert code == 1 and f"error: cannot write {missing}/c.png" in err
+    code, _, err = run(
+        capsys, "compare", RL, "--topology", "nvl72-campus", "--html", f"{missing}/c.html"
+    )
+    assert code == 1 and f"folder {missing} does not exist" in err

@@ -72,7 +72,7 @@ def test_inference_json_and_table(capsys: pytest.CaptureFixture[str]) -> None:
         "--max-units-per-instance",
         "1",
     )
-    assert code == 0
+    assert code == 2  # infeasible, as a plan's exit code says
     assert "fp8" in out and "2 units" in out
 
 
@@ -263,7 +263,7 @@ def test_estimates_print_their_inputs_and_no_placeholder_junk(
         "--tokens",
         "15T",
     )
-    assert code == 0 and "feasible           False: CPU-only system" in out
+    assert code == 2 and "feasible            False: CPU-only system" in out
     pairs = [line.split(None, 1) for line in out.splitlines() if line[:1].isalpha()]
     rows = {p[0]: p[1] for p in pairs if len(p) == 2}
     for junk in ("None", "- MWh", "$-"):
@@ -344,3 +344,29 @@ def test_scaling_states_the_prompt_tokens_its_serve_flops_count(
     first = out.splitlines()[header + 1].split()
     params, serve = float(first[1]), float(first[4])
     assert serve == pytest.approx(2 * params * 4e15, rel=1e-3)
+
+
+def test_an_infeasible_estimate_exits_2_as_an_infeasible_plan_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`estimate inference|pretrain` printed "feasible False" and exited 0 while `planner plan`
+    exits 2 on an infeasible scenario: now the estimate is printed (table or JSON) and the exit
+    code is 2 with its reason on stderr; a feasible one still exits 0."""
+    bf16_405b = ["--model", "llama-3.1-405b", "--system", "hgx-h100"]
+    code, out, err = run(
+        capsys, "estimate", "inference", *bf16_405b, "--max-units-per-instance", "1"
+    )
+    assert code == 2 and "feasible" in out and "False: bf16 weights 810.0 GB" in out
+    assert err.startswith("error: infeasible: bf16 weights 810.0 GB")
+    code, out, err = run(
+        capsys, "estimate", "inference", *bf16_405b, "--max-units-per-instance", "1", "--json"
+    )
+    assert code == 2 and json.loads(out)["feasible"] is False
+    code, out, err = run(
+        capsys, "estimate", "pretrain", *bf16_405b, "--tokens", "1T", "--units", "1", "--json"
+    )
+    data = json.loads(out)
+    assert code == 2 and data["feasible"] is False
+    assert err == f"error: infeasible: {data['reason']}\n"
+    code, out, err = run(capsys, "estimate", "pretrain", *bf16_405b, "--tokens", "1T")
+    assert code == 0 and err == "" and "True: ok" in out

@@ -101,8 +101,33 @@ def test_time_energy_cost_from_first_principles() -> None:
         electricity_usd_per_kwh=0.1,
         pue=1.2,
     )
-    per_h = h.capex_usd / (h.lifetime_s / 3600) + h.power_w / 1000 * 1.2 * 0.1
+    # a bought unit as a plan charges it, at no cost of capital or facility charge (the
+    # defaults): straight-line capex with its network/storage share, maintenance, energy
+    capex_h = h.capex_usd / (h.lifetime_s / 3600)
+    assert h.network_storage_capex_fraction and h.maintenance_fraction_per_year
+    per_h = (
+        capex_h * (1 + h.network_storage_capex_fraction)
+        + h.capex_usd * h.maintenance_fraction_per_year / 8760
+        + h.power_w / 1000 * 1.2 * 0.1
+    )
     assert am.cost_usd == pytest.approx(100 * per_h * t / 3600, rel=1e-12)
+    # with a cost of capital r the capital is capex x CRF a year, CRF = r / (1 - (1 + r)^-L)
+    at_8pc = estimate_pretrain(
+        spec(include_attention=False),
+        CATALOG,
+        "hgx-h100",
+        units=100,
+        pricing="amortised",
+        electricity_usd_per_kwh=0.1,
+        pue=1.2,
+        cost_of_capital=0.08,
+        facility_usd_per_kw_month=100.0,
+    )
+    years = h.lifetime_s / (365 * DAY)
+    crf_h = h.capex_usd * 0.08 / (1 - 1.08**-years) / 8760
+    per_h += (crf_h - capex_h) * (1 + h.network_storage_capex_fraction)
+    per_h += 100.0 * h.power_w / 1000 * 12 / 8760
+    assert at_8pc.cost_usd == pytest.approx(100 * per_h * t / 3600, rel=1e-12)
 
 
 def test_default_units_meet_deadline_and_memory_layout() -> None:

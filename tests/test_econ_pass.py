@@ -285,42 +285,114 @@ def test_explain_prices_a_bought_unit_as_the_plan_charges_it() -> None:
     assert bought_usd_per_s(sc, "gb200-nvl72", "dc-east") * 3600 == pytest.approx(per_h, rel=1e-12)
 
 
-def test_estimate_amortised_price_names_what_the_plan_adds() -> None:
-    """`planner estimate --pricing amortised` prices a unit-hour as capex / lifetime + energy;
-    its note names the maintenance and network/storage share the plan adds, so that with the
-    site's facility cost they make `--explain`'s price: frontier-lab's dc-east GB200 NVL72 (0%
-    cost of capital) $91.00 + $19.98 + $11.99 + $27.12 = $150.09 an hour (the estimate gave
-    $0.055 per M decode tokens against explain's $0.091, unexplained)."""
+def test_estimate_amortised_price_is_what_the_plan_charges_a_bought_unit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`planner estimate --pricing amortised` given frontier-3y's dc-east figures (cost of
+    capital 10%, facility $150/kW-month, PUE 1.2, $0.07/kWh) prices a GB200 NVL72 unit-hour as
+    the objective and `--explain` charge a bought one: capex x CRF x (1 + network/storage
+    share) + maintenance + facility + energy at PUE, $179.40/h (before session 23 it printed
+    capex / lifetime + energy, $91.00/h, and a note naming what it left out); the breakdown
+    it prints adds up to it."""
     import re
 
     import planner
-    from planner.demand.inference import estimate_inference
+    from cli import main
     from planner.explain import bought_usd_per_s
+
+    sc = planner.load_scenario("frontier-3y")
+    site = sc.topology.site("dc-east")
+    rate = sc.data.economics.cost_of_capital
+    assert (rate, site.facility_usd_per_kw_month, site.pue) == (0.10, 150.0, 1.2)
+    year_h = 8760.0
+    by_hand = (
+        3.5e6 * _crf(rate, 5.0) * 1.15 / year_h
+        + 3.5e6 * 0.05 / year_h
+        + 150.0 * 132 * 12 / year_h
+        + 132 * 1.2 * 0.07
+    )
+    explain_h = bought_usd_per_s(sc, "gb200-nvl72", "dc-east") * 3600
+    assert explain_h == pytest.approx(by_hand, rel=1e-12)
+    args = [
+        "estimate",
+        "inference",
+        "--model",
+        "llama-3.1-70b",
+        "--system",
+        "gb200-nvl72",
+        "--pricing",
+        "amortised",
+        "--cost-of-capital",
+        f"{rate}",
+        "--facility-usd-per-kw-month",
+        f"{site.facility_usd_per_kw_month}",
+        "--pue",
+        f"{site.pue}",
+        "--electricity-usd-per-kwh",
+        f"{site.electricity_usd_per_kwh}",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("unit-hour"))
+    assert row.split()[-1] == f"${by_hand:,.2f}/h" == "$179.40/h"
+    note = next(line for line in out.splitlines() if line.startswith("note: amortised"))
+    total = float(note.split("$")[1].split("/h")[0].replace(",", ""))
+    named = r"(?:capital|network/storage|maintenance|facility|energy) \$([\d,.]+)"
+    figures = [float(v.replace(",", "")) for v in re.findall(named, note)]
+    assert total == pytest.approx(by_hand, abs=0.005)
+    assert len(figures) == 5 and sum(figures) == pytest.approx(by_hand, abs=0.03)
+    # the JSON's unit price, unrounded
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unit_usd_per_hour"] == pytest.approx(
+        by_hand, rel=1e-12
+    )
+    # pretraining is priced the same
+    from planner.demand.pretrain import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        {
+            "model": "llama-3.1-70b",
+            "tokens": "1T",
+            "deadline": "90 days",
+            "global_batch_tokens": "16M",
+        }
+    )
+    est = estimate_pretrain(
+        spec,
+        sc.catalog,
+        "gb200-nvl72",
+        10,
+        pricing="amortised",
+        electricity_usd_per_kwh=site.electricity_usd_per_kwh,
+        pue=site.pue,
+        cost_of_capital=rate,
+        facility_usd_per_kw_month=150.0,
+    )
+    assert est.unit_usd_per_hour == pytest.approx(explain_h, rel=1e-12)
+    assert est.cost_usd == pytest.approx(10 * explain_h * est.time_s / 3600, rel=1e-12)
+
+
+def test_estimate_amortised_without_a_site_states_its_defaults() -> None:
+    """Without --cost-of-capital and --facility-usd-per-kw-month an estimate takes a scenario's
+    defaults (straight-line capex, no facility charge) and says so in its breakdown; rental
+    pricing is the catalog's rental price, with no breakdown."""
+    import planner
+    from planner.demand.inference import estimate_inference
     from planner.kinds.inference import InferenceSpec
 
     sc = planner.load_scenario("frontier-lab")
     spec = sc.data.workloads["chat"]
     assert isinstance(spec, InferenceSpec)
-    est = estimate_inference(
-        spec,
-        sc.catalog,
-        "gb200-nvl72",
-        pricing="amortised",
-        electricity_usd_per_kwh=0.07,
-        pue=1.2,
-    )
-    assert est.unit_usd_per_hour == pytest.approx(3.5e6 / (5 * 8760) + 132 * 1.2 * 0.07)
-    note = next(n for n in est.notes if n.startswith("amortised = capex / lifetime + energy"))
-    maintenance, network = (float(v) for v in re.findall(r"\$([\d.]+)/h", note))
-    assert maintenance == pytest.approx(3.5e6 * 0.05 / 8760, abs=0.005)
-    assert network == pytest.approx(3.5e6 * 0.15 / (5 * 8760), abs=0.005)
-    facility_h = 150.0 * 132 * 12 / 8760
-    explain_h = bought_usd_per_s(sc, "gb200-nvl72", "dc-east") * 3600
-    assert est.unit_usd_per_hour + maintenance + network + facility_h == pytest.approx(
-        explain_h, abs=0.02
-    )
+    est = estimate_inference(spec, sc.catalog, "gb200-nvl72", pricing="amortised", pue=1.2)
+    capital_h = 3.5e6 / (5 * 8760)
+    by_hand = capital_h * 1.15 + 3.5e6 * 0.05 / 8760 + 132 * 1.2 * 0.0806
+    assert est.unit_usd_per_hour == pytest.approx(by_hand, rel=1e-12)
+    note = next(n for n in est.notes if n.startswith("amortised gb200-nvl72"))
+    assert "at cost of capital 0," in note and "facility $0.00 ($0/kW-month)" in note
     rental = estimate_inference(spec, sc.catalog, "gb200-nvl72", pricing="rental")
-    assert not any(n.startswith("amortised =") for n in rental.notes)
+    assert rental.unit_usd_per_hour == sc.catalog.system("gb200-nvl72").rental_usd_per_hour
+    assert not any(n.startswith("amortised") for n in rental.notes)
 
 
 def test_a_power_shadow_price_is_per_megawatt(golden_plan) -> None:

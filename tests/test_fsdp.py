@@ -397,7 +397,7 @@ def test_cli_layout_takes_etp_and_fsdp_together(capsys: pytest.CaptureFixture[st
     data = json.loads(capsys.readouterr().out)
     assert data["feasible"] and data["job_accelerators"] == 128
     assert data["layout"] == "TP2 x PP4 x DP16 x EP16, mb 1, expert TP 1, FSDP over 16"
-    # hybrid FSDP of a MoE model stays refused, whatever the expert TP
-    assert cli.main([*args, "--layout", "tp=2,pp=4,dp=16,ep=16,etp=1,fsdp=8", "--json"]) == 0
+    # hybrid FSDP of a MoE model stays refused, whatever the expert TP (infeasible: exit 2)
+    assert cli.main([*args, "--layout", "tp=2,pp=4,dp=16,ep=16,etp=1,fsdp=8", "--json"]) == 2
     data = json.loads(capsys.readouterr().out)
     assert not data["feasible"] and "of a MoE model is not modelled" in data["reason"]

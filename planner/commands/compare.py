@@ -73,10 +73,13 @@ def command(
     Exit codes: 0 at least one topology planned; 1 bad input; 2 infeasible on every topology;
     3 solver failure on every topology.
     """
+    from fleetcore.outfile import check_writable
     from planner.comparison import compare
     from planner.plan import Plan
     from planner.scenario import COMPARE_DEFAULT_SCENARIO
 
+    check_writable(html_file)  # before any topology is solved
+    check_writable(plot_file)
     names = [s.strip() for s in scenarios.split(",") if s.strip()]
     result = compare(
         scenario_file if scenario_file is not None else COMPARE_DEFAULT_SCENARIO,

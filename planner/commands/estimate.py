@@ -6,15 +6,18 @@ JSON output (--json) uses SI units and these stable keys (plus the rest of each 
   inference: feasible, reason, max_batch, max_batch_hbm, max_batch_latency, step_time_s,
              tpot_s, step_terms_s, tokens_per_s_per_system, prefill_tokens_per_s_per_system,
              ttft_s, server_utilisation, output_tokens_per_s_per_accelerator,
-             usd_per_million_tokens, usd_per_million_decode_tokens, instance_accelerators,
+             unit_usd_per_hour, usd_per_million_tokens, usd_per_million_decode_tokens,
+             instance_accelerators,
              tensor_parallel, pipeline_parallel, expert_parallel, instances_per_unit,
              fits_one_unit, notes
   curve:     [{system, tokens_per_s_per_user, feasible, output_tokens_per_s_per_accelerator,
              usd_per_million_tokens, layout}]
-  pretrain:  flops, days, time_s, accelerator_hours, energy_j, cost_usd, units, feasible
+  pretrain:  flops, days, time_s, accelerator_hours, energy_j, unit_usd_per_hour, cost_usd,
+             units, feasible
   rl:        roles [{name, work_unit, per_sample, amount, ...}], verifier_core_seconds,
              forward_backward_flop_ratio, role_flop_shares, samples, updates
-Non-finite numbers (an infeasible run's time) are written as null.
+Non-finite numbers (an infeasible run's time) are written as null. An infeasible inference or
+pretrain estimate is printed and then exits 2, as `planner plan` on an infeasible scenario.
 """
 
 from __future__ import annotations
@@ -28,13 +31,18 @@ from typing import Any
 import click
 from pydantic import BaseModel, ValidationError
 
-from fleetcore.errors import ConfigError, Problem
+from fleetcore.errors import ConfigError, InfeasibleError, Problem
 from fleetcore.tables import usd
 from fleetcore.units import format_si, parse_count
 from hardware.catalog import Catalog, load_catalog
 from planner.commands.options import catalog_option, json_option, png_path
 from planner.demand import estimate_inference, estimate_kv, estimate_pretrain, estimate_rl, scaling
-from planner.demand.common import DEFAULT_ELECTRICITY_USD_PER_KWH, DEFAULT_PUE
+from planner.demand.common import (
+    DEFAULT_COST_OF_CAPITAL,
+    DEFAULT_ELECTRICITY_USD_PER_KWH,
+    DEFAULT_FACILITY_USD_PER_KW_MONTH,
+    DEFAULT_PUE,
+)
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE, InferenceEstimate, inference_rates
 from planner.kinds.inference import InferenceSpec
 from planner.kinds.pretrain import PretrainSpec
@@ -43,13 +51,21 @@ from planner.kinds.rl import RLSpec
 CMDLINE = "<command line>"
 PRECISIONS = click.Choice(["fp4", "fp8", "bf16", "fp16", "fp32"])
 
+# --pricing of the commands without the pricing options: amortised at their defaults.
+AMORTISED_AT_DEFAULTS = (
+    "rental_usd_per_hour, or a bought unit as a plan charges it at the defaults of `estimate "
+    "inference --pricing amortised` (no cost of capital or facility charge, "
+    f"${DEFAULT_ELECTRICITY_USD_PER_KWH:g}/kWh, PUE {DEFAULT_PUE:g})."
+)
+
 pricing_options = [
     click.option(
         "--pricing",
         type=click.Choice(["rental", "amortised"]),
         default="rental",
         show_default=True,
-        help="rental_usd_per_hour, or capex/lifetime + energy.",
+        help="rental_usd_per_hour, or what a plan charges a bought unit: capital recovery, "
+        "network/storage share, maintenance, facility and energy at PUE.",
     ),
     click.option(
         "--electricity-usd-per-kwh",
@@ -64,6 +80,22 @@ pricing_options = [
         default=DEFAULT_PUE,
         show_default=True,
         help="Power usage effectiveness.",
+    ),
+    click.option(
+        "--cost-of-capital",
+        type=float,
+        default=DEFAULT_COST_OF_CAPITAL,
+        show_default=True,
+        help="For --pricing amortised: yearly rate capex is recovered at, as a scenario's "
+        "economics.cost_of_capital (default: a scenario's, straight-line capex / lifetime).",
+    ),
+    click.option(
+        "--facility-usd-per-kw-month",
+        type=float,
+        default=DEFAULT_FACILITY_USD_PER_KW_MONTH,
+        show_default=True,
+        help="For --pricing amortised: a site's facility cost per kW of unit power, as a "
+        "topology's facility_usd_per_kw_month (default: not charged, as a site without it).",
     ),
 ]
 
@@ -147,10 +179,17 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _check_pricing(pue: float, electricity_usd_per_kwh: float) -> list[Check]:
+def _check_pricing(
+    pue: float,
+    electricity_usd_per_kwh: float,
+    cost_of_capital: float,
+    facility_usd_per_kw_month: float,
+) -> list[Check]:
     return [
         ("--pue", pue, PUE_RANGE[0], False),
         ("--electricity-usd-per-kwh", electricity_usd_per_kwh, 0.0, False),
+        ("--cost-of-capital", cost_of_capital, 0.0, False),
+        ("--facility-usd-per-kw-month", facility_usd_per_kw_month, 0.0, False),
     ]
 
 
@@ -202,6 +241,18 @@ def _emit(result: Any, as_json: bool, rows: list[tuple[str, str]]) -> None:
     click.echo("\nderivation:")
     for line in result.derivation:
         click.echo(f"  {line}")
+
+
+def _exit_if_infeasible(feasible: bool, reason: str) -> None:
+    """Exit code 2 (InfeasibleError) after printing an infeasible estimate, as `planner plan`
+    exits on an infeasible scenario (README, Exit codes): a script need not parse "feasible
+    False"."""
+    if not feasible:
+        raise InfeasibleError(f"infeasible: {reason}")
+
+
+def _usd_per_h(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"${value:,.2f}/h"
 
 
 def _with_unit(value: float, unit: str) -> str:
@@ -415,6 +466,8 @@ def inference(
     pricing: str,
     electricity_usd_per_kwh: float,
     pue: float,
+    cost_of_capital: float,
+    facility_usd_per_kw_month: float,
     catalog_files: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -441,8 +494,12 @@ def inference(
         ("--max-units-per-instance", max_units_per_instance, 1, False),
         ("--max-sequences", max_sequences, 0, True),
         ("--max-sequences-per-accelerator", max_sequences_per_accelerator, 0, True),
-        *_check_pricing(pue, electricity_usd_per_kwh),
-        high={"--pue": PUE_RANGE[1], "--max-units-per-instance": MAX_UNITS_PER_INSTANCE_LIMIT},
+        *_check_pricing(pue, electricity_usd_per_kwh, cost_of_capital, facility_usd_per_kw_month),
+        high={
+            "--pue": PUE_RANGE[1],
+            "--cost-of-capital": 1.0,
+            "--max-units-per-instance": MAX_UNITS_PER_INSTANCE_LIMIT,
+        },
     )
     catalog = load_catalog(catalog_files)
     _model(catalog, model)
@@ -485,6 +542,8 @@ def inference(
         pricing=pricing,  # type: ignore[arg-type]
         electricity_usd_per_kwh=electricity_usd_per_kwh,
         pue=pue,
+        cost_of_capital=cost_of_capital,
+        facility_usd_per_kw_month=facility_usd_per_kw_month,
     )
     rows = [
         ("model / system", f"{model} ({precision}, kv {est.kv_precision}) on {system}"),
@@ -536,11 +595,13 @@ def inference(
             "server utilisation",
             f"{est.server_utilisation:.3f}" if est.server_utilisation is not None else "-",
         ),
+        (f"unit-hour ({pricing})", _usd_per_h(est.unit_usd_per_hour)),
         (f"$/M output tokens ({pricing})", _fmt(est.usd_per_million_tokens)),
         ("  of which decode", _fmt(est.usd_per_million_decode_tokens)),
         ("units for the demand", _fmt(est.units_for_demand)),
     ]
     _emit(est, as_json, rows)
+    _exit_if_infeasible(est.feasible, est.reason)
 
 
 def _plan_prefill_row(
@@ -596,7 +657,11 @@ DEFAULT_CURVE = "10,20,30,40,50,60,80,100,125,150,200"
     callback=png_path,
 )
 @click.option(
-    "--pricing", type=click.Choice(["rental", "amortised"]), default="rental", show_default=True
+    "--pricing",
+    type=click.Choice(["rental", "amortised"]),
+    default="rental",
+    show_default=True,
+    help=AMORTISED_AT_DEFAULTS,
 )
 @catalog_option
 @json_option
@@ -770,6 +835,8 @@ def pretrain(
     pricing: str,
     electricity_usd_per_kwh: float,
     pue: float,
+    cost_of_capital: float,
+    facility_usd_per_kw_month: float,
     catalog_files: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -793,8 +860,8 @@ def pretrain(
         ("--bytes-per-param", bytes_per_param, 0.0, True),
         _checked_count(global_batch_tokens, "--global-batch-tokens"),
         ("--hbm-usable-fraction", hbm_usable_fraction, 0.0, True),
-        *_check_pricing(pue, electricity_usd_per_kwh),
-        high={"--pue": PUE_RANGE[1], "--goodput": 1.0},
+        *_check_pricing(pue, electricity_usd_per_kwh, cost_of_capital, facility_usd_per_kw_month),
+        high={"--pue": PUE_RANGE[1], "--cost-of-capital": 1.0, "--goodput": 1.0},
     )
     catalog = load_catalog(catalog_files)
     _model(catalog, model)
@@ -825,6 +892,8 @@ def pretrain(
         pricing=pricing,  # type: ignore[arg-type]
         electricity_usd_per_kwh=electricity_usd_per_kwh,
         pue=pue,
+        cost_of_capital=cost_of_capital,
+        facility_usd_per_kw_month=facility_usd_per_kw_month,
         hbm_usable_fraction=hbm_usable_fraction,
     )
     rows = [
@@ -842,6 +911,7 @@ def pretrain(
         ("days", _fmt(est.days)),
         ("accelerator-hours", _fmt(est.accelerator_hours)),
         ("energy", _with_unit(est.energy_j / 3.6e9, "MWh")),
+        (f"unit-hour ({pricing})", _usd_per_h(est.unit_usd_per_hour)),
         (f"cost ({pricing})", _usd(est.cost_usd)),
         ("model state", _fmt(est.model_state_bytes, "B")),
         ("layout", f"{est.layout or '-'} (job of {est.job_accelerators:,} accelerators)"),
@@ -855,6 +925,7 @@ def pretrain(
         *(("runner-up", r) for r in est.runner_ups),
     ]
     _emit(est, as_json, rows)
+    _exit_if_infeasible(est.feasible, est.reason)
 
 
 _LAYOUT_KEYS = {
@@ -1109,7 +1180,11 @@ def rl(
 @click.option("--output-tokens", type=int, default=1000, show_default=True)
 @click.option("--tokens-per-s-per-user", type=float, default=30.0, show_default=True)
 @click.option(
-    "--pricing", type=click.Choice(["rental", "amortised"]), default="rental", show_default=True
+    "--pricing",
+    type=click.Choice(["rental", "amortised"]),
+    default="rental",
+    show_default=True,
+    help=AMORTISED_AT_DEFAULTS,
 )
 @click.option(
     "--plot",

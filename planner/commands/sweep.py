@@ -80,7 +80,9 @@ from planner.commands.options import html_option, png_path, scenario_argument, s
     "y_column",
     default="total_cost_usd",
     show_default=True,
-    help="Numeric output column to plot (e.g. cpu_servers, cores_per_accelerator).",
+    help="Numeric output column to plot: total_cost_usd, gap, accelerators, cpu_servers, "
+    "cpu_cores, cores_per_accelerator, facility_power_w, or units:SYSTEM, accelerators:SYSTEM, "
+    "facility_power_w:SITE, cost_usd:WORKLOAD (checked before any point is solved).",
 )
 @solve_options
 @click.option("--json", "as_json", is_flag=True, help="Print the points as JSON (as sweep.json).")
@@ -122,10 +124,20 @@ def command(
     """
     import sys
 
-    from planner.sweeps import SweepFailed, parse_set_axes, split_values, sweep
+    from fleetcore.outfile import check_writable
+    from planner.sweeps import (
+        SweepFailed,
+        check_plot_options,
+        parse_set_axes,
+        split_values,
+        sweep,
+    )
 
     grid = parse_set_axes(sets)
     axis = None if scenarios is None else split_values(scenarios)
+    check_plot_options(y_column, bool(grid) or axis is not None, plot_file is not None)
+    check_writable(html_file)  # before any point is solved
+    check_writable(plot_file)
     from planner.sweeps import grid_points
 
     total = len(grid_points(grid, axis))

@@ -36,6 +36,11 @@ TRAINING_TO_FORWARD = TRAINING_FLOPS_PER_PARAM / FORWARD_FLOPS_PER_PARAM
 DEFAULT_ELECTRICITY_USD_PER_KWH = 0.0806
 # PUE 1.0 = IT power only; the Uptime Institute's average is ~1.56, new large sites <= 1.3.
 DEFAULT_PUE = 1.0
+# Without a scenario an estimate takes a scenario's defaults: no cost of capital (straight-line
+# capex, planner/scenario.py economics.cost_of_capital) and no facility charge (a topology
+# site's facility_usd_per_kw_month not given).
+DEFAULT_COST_OF_CAPITAL = 0.0
+DEFAULT_FACILITY_USD_PER_KW_MONTH = 0.0
 
 
 def weight_bytes(model: ModelArch, precision: str) -> float:
@@ -192,43 +197,110 @@ def hardware(
 CPU_ONLY_REASON = "CPU-only system has no accelerators"
 
 
+@dataclass(frozen=True)
+class BoughtUnitHour:
+    """What the plan's objective charges one unit bought and kept busy, per hour in service
+    (planner/lp/objective.py; planner/explain.py bought_usd_per_s), US$/h by component."""
+
+    capital_usd_per_h: float
+    network_storage_usd_per_h: float
+    maintenance_usd_per_h: float
+    facility_usd_per_h: float
+    energy_usd_per_h: float
+    crf_per_year: float
+
+    @property
+    def total_usd_per_h(self) -> float:
+        return (
+            self.capital_usd_per_h
+            + self.network_storage_usd_per_h
+            + self.maintenance_usd_per_h
+            + self.facility_usd_per_h
+            + self.energy_usd_per_h
+        )
+
+
+def bought_unit_hour(
+    system: System,
+    electricity_usd_per_kwh: float = DEFAULT_ELECTRICITY_USD_PER_KWH,
+    pue: float = DEFAULT_PUE,
+    cost_of_capital: float = DEFAULT_COST_OF_CAPITAL,
+    facility_usd_per_kw_month: float = DEFAULT_FACILITY_USD_PER_KW_MONTH,
+) -> BoughtUnitHour:
+    """One bought unit-hour as the objective charges it:
+    capital = capex_usd x CRF / 8,760 h, CRF = r / (1 - (1 + r)^-L) per year (r =
+              cost_of_capital, L = lifetime in years; r = 0: 1 / L)
+    network_storage = capital x network_storage_capex_fraction
+    maintenance = capex_usd x maintenance_fraction_per_year / 8,760 h
+    facility = facility_usd_per_kw_month x power_w / 1000 / 730 h (a month = a year / 12)
+    energy = power_w / 1000 x PUE x electricity_usd_per_kwh
+    (a catalog figure not given is not charged)."""
+    from planner.lp.objective import S_PER_MONTH, S_PER_YEAR, capital_recovery_factor
+
+    crf = capital_recovery_factor(cost_of_capital, system.lifetime_s)
+    capital_h = system.capex_usd * crf / (S_PER_YEAR / SECONDS_PER_HOUR)
+    return BoughtUnitHour(
+        capital_usd_per_h=capital_h,
+        network_storage_usd_per_h=capital_h * (system.network_storage_capex_fraction or 0.0),
+        maintenance_usd_per_h=system.capex_usd
+        * (system.maintenance_fraction_per_year or 0.0)
+        / (S_PER_YEAR / SECONDS_PER_HOUR),
+        facility_usd_per_h=facility_usd_per_kw_month
+        * system.power_w
+        / 1000.0
+        / (S_PER_MONTH / SECONDS_PER_HOUR),
+        energy_usd_per_h=system.power_w / 1000.0 * pue * electricity_usd_per_kwh,
+        crf_per_year=crf,
+    )
+
+
 def unit_usd_per_hour(
     system: System,
     pricing: Pricing,
     electricity_usd_per_kwh: float = DEFAULT_ELECTRICITY_USD_PER_KWH,
     pue: float = DEFAULT_PUE,
+    cost_of_capital: float = DEFAULT_COST_OF_CAPITAL,
+    facility_usd_per_kw_month: float = DEFAULT_FACILITY_USD_PER_KW_MONTH,
 ) -> float:
     """Cost of one unit-hour (USD/h).
 
     rental: the catalog's rental_usd_per_hour (energy included by the provider);
-    amortised: capex_usd / lifetime_h + power_w / 1000 x PUE x electricity_usd_per_kwh.
+    amortised: what a plan charges a bought unit (bought_unit_hour): capital recovery, the
+    network/storage share, maintenance, facility and energy at PUE.
     """
     if pricing == "rental":
         return system.rental_usd_per_hour
     if pricing == "amortised":
-        capex_per_h = system.capex_usd / (system.lifetime_s / SECONDS_PER_HOUR)
-        return capex_per_h + system.power_w / 1000.0 * pue * electricity_usd_per_kwh
+        return bought_unit_hour(
+            system, electricity_usd_per_kwh, pue, cost_of_capital, facility_usd_per_kw_month
+        ).total_usd_per_h
     raise ValueError(f"unknown pricing {pricing!r}; use rental or amortised")
 
 
-def amortised_price_note(name: str, system: System) -> str | None:
-    """What `amortised` above leaves out that a plan charges a bought unit (planner/explain.py
-    bought_usd_per_s): the maintenance and the network/storage share, catalog figures of the
-    system, in US$ per unit-hour; facility cost and cost of capital are a site's and a scenario's,
-    so only named. None when the system has neither figure."""
-    maintenance_h = system.capex_usd * (system.maintenance_fraction_per_year or 0.0) / 8760.0
-    network_h = (
-        system.capex_usd
-        * (system.network_storage_capex_fraction or 0.0)
-        / (system.lifetime_s / SECONDS_PER_HOUR)
+def amortised_breakdown(
+    name: str,
+    system: System,
+    electricity_usd_per_kwh: float,
+    pue: float,
+    cost_of_capital: float,
+    facility_usd_per_kw_month: float,
+) -> str:
+    """The amortised unit-hour's components, each with its figures, for an estimate's notes."""
+    h = bought_unit_hour(
+        system, electricity_usd_per_kwh, pue, cost_of_capital, facility_usd_per_kw_month
     )
-    if maintenance_h + network_h <= 0:
-        return None
+    years = system.lifetime_s / (365 * SECONDS_PER_DAY)
     return (
-        f"amortised = capex / lifetime + energy only; a plan also charges a bought "
-        f"{name} its maintenance ${maintenance_h:,.2f}/h and network/storage share "
-        f"${network_h:,.2f}/h (catalog figures), its site's facility cost and the cost of "
-        "capital (`planner plan --explain` prices a unit as the plan does)"
+        f"amortised {name} ${h.total_usd_per_h:,.2f}/h = capital ${h.capital_usd_per_h:,.2f} "
+        f"(capex ${system.capex_usd:,.0f} x CRF {h.crf_per_year:.4f}/y at cost of capital "
+        f"{cost_of_capital:g}, {years:g} y life) + network/storage "
+        f"${h.network_storage_usd_per_h:,.2f} "
+        f"(x {system.network_storage_capex_fraction or 0.0:g}) + maintenance "
+        f"${h.maintenance_usd_per_h:,.2f} ({system.maintenance_fraction_per_year or 0.0:g} of "
+        f"capex a year) + facility ${h.facility_usd_per_h:,.2f} "
+        f"(${facility_usd_per_kw_month:g}/kW-month) + energy ${h.energy_usd_per_h:,.2f} "
+        f"({system.power_w / 1e3:g} kW x PUE {pue:g} x ${electricity_usd_per_kwh:g}/kWh); "
+        "as a plan charges a bought unit (`planner plan --explain`)"
     )
 
 

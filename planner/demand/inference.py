@@ -37,13 +37,15 @@ from hardware.catalog import Catalog
 from hardware.schema import ModelArch, ServingFigures
 from planner.demand.common import (
     CPU_ONLY_REASON,
+    DEFAULT_COST_OF_CAPITAL,
     DEFAULT_ELECTRICITY_USD_PER_KWH,
+    DEFAULT_FACILITY_USD_PER_KW_MONTH,
     DEFAULT_PUE,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     Hardware,
     Pricing,
-    amortised_price_note,
+    amortised_breakdown,
     checkpoint_weight_bytes,
     dense_precision,
     gb,
@@ -976,6 +978,8 @@ def estimate_inference(
     pricing: Pricing = "rental",
     electricity_usd_per_kwh: float = DEFAULT_ELECTRICITY_USD_PER_KWH,
     pue: float = DEFAULT_PUE,
+    cost_of_capital: float = DEFAULT_COST_OF_CAPITAL,
+    facility_usd_per_kw_month: float = DEFAULT_FACILITY_USD_PER_KW_MONTH,
 ) -> InferenceEstimate:
     """Serve `spec` on `system`: layout, batch, step terms, tokens/s, TTFT, $/M tokens.
 
@@ -998,6 +1002,8 @@ def estimate_inference(
         pricing=pricing,
         electricity_usd_per_kwh=electricity_usd_per_kwh,
         pue=pue,
+        cost_of_capital=cost_of_capital,
+        facility_usd_per_kw_month=facility_usd_per_kw_month,
     )
 
 
@@ -1037,6 +1043,8 @@ def estimate_serving(
     pricing: Pricing = "rental",
     electricity_usd_per_kwh: float = DEFAULT_ELECTRICITY_USD_PER_KWH,
     pue: float = DEFAULT_PUE,
+    cost_of_capital: float = DEFAULT_COST_OF_CAPITAL,
+    facility_usd_per_kw_month: float = DEFAULT_FACILITY_USD_PER_KW_MONTH,
 ) -> InferenceEstimate:
     """`estimate_inference` of the model entry `arch` on `hw` (the system named `system`; None
     for a CPU-only one): it reads nothing else of the catalog."""
@@ -1208,10 +1216,10 @@ def estimate_serving(
         decode_unit *= server.utilisation
         prefill_unit *= server.utilisation
         ttft = prefill_s + server.mean_wait_s
-    usd_h = unit_usd_per_hour(hw.system, pricing, electricity_usd_per_kwh, pue)
-    omitted = amortised_price_note(system, hw.system) if pricing == "amortised" else None
-    if omitted is not None:
-        notes.append(omitted)
+    costs = (electricity_usd_per_kwh, pue, cost_of_capital, facility_usd_per_kw_month)
+    usd_h = unit_usd_per_hour(hw.system, pricing, *costs)
+    if pricing == "amortised":
+        notes.append(amortised_breakdown(system, hw.system, *costs))
     usd_s = usd_h / SECONDS_PER_HOUR
     decode_usd_m = 1e6 * usd_s / decode_unit
     per_output = load.prefill_per_output

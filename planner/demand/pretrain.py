@@ -24,7 +24,9 @@ from hardware.catalog import Catalog
 from hardware.schema import ModelArch
 from planner.demand.common import (
     CPU_ONLY_REASON,
+    DEFAULT_COST_OF_CAPITAL,
     DEFAULT_ELECTRICITY_USD_PER_KWH,
+    DEFAULT_FACILITY_USD_PER_KW_MONTH,
     DEFAULT_PUE,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
@@ -32,7 +34,7 @@ from planner.demand.common import (
     TRAINING_TO_FORWARD,
     Hardware,
     Pricing,
-    amortised_price_note,
+    amortised_breakdown,
     causal_attention_flops_per_token,
     gb,
     hardware,
@@ -497,6 +499,8 @@ def estimate_pretrain(
     pricing: Pricing = "rental",
     electricity_usd_per_kwh: float = DEFAULT_ELECTRICITY_USD_PER_KWH,
     pue: float = DEFAULT_PUE,
+    cost_of_capital: float = DEFAULT_COST_OF_CAPITAL,
+    facility_usd_per_kw_month: float = DEFAULT_FACILITY_USD_PER_KW_MONTH,
     hbm_usable_fraction: float | None = None,
 ) -> PretrainEstimate:
     """Time, energy and cost of `spec` on `units` units of `system` (default: the fewest units
@@ -520,7 +524,8 @@ def estimate_pretrain(
     state = spec.bytes_per_param * arch.params
     grad_bytes = arch.params * BYTES_PER_VALUE[spec.gradient_precision]
     syncs = d / spec.global_batch_tokens
-    usd_h = unit_usd_per_hour(sys_, pricing, electricity_usd_per_kwh, pue)
+    costs = (electricity_usd_per_kwh, pue, cost_of_capital, facility_usd_per_kw_month)
+    usd_h = unit_usd_per_hour(sys_, pricing, *costs)
     lines = [
         f"D = {d:.4g} tokens"
         + (
@@ -623,9 +628,8 @@ def estimate_pretrain(
     assert hw is not None
     for_deadline = math.ceil(flops / (spec.deadline_s * rate.per_unit_s))
     notes: list[str] = []
-    omitted = amortised_price_note(system, sys_) if pricing == "amortised" else None
-    if omitted is not None:
-        notes.append(omitted)
+    if pricing == "amortised":
+        notes.append(amortised_breakdown(system, sys_, *costs))
     if units is None:
         units = max(for_deadline, min_units)
         if min_units > for_deadline:

@@ -1247,8 +1247,9 @@ def sizing_problems(workloads: dict[str, object], catalog: Catalog) -> list[tupl
 # The basis of the sizing cost figures, stated in the report and carried in the JSON rows.
 EST_BASIS = (
     "an estimate: each role's work at its cheapest system's unit-hour price (mixed: the cheaper "
-    "of rental and straight-line amortised capex + energy at the default $/kWh and PUE), before "
-    "fleet sharing and whole units"
+    "of rental and a bought unit as a plan charges it, straight-line capex with its "
+    "network/storage share, maintenance and energy at the default $/kWh and PUE, no facility "
+    "charge), before fleet sharing and whole units"
 )
 PLAN_BASIS = (
     "the plan's busy unit-time (idle left out) at unit-hour prices, not the plan's own charges"
@@ -1257,7 +1258,8 @@ PLAN_BASIS = (
 
 def _unit_price(catalog: Catalog, system: str, pricing: str) -> tuple[float, str]:
     """One unit-hour at the scenario's pricing (mixed: the cheaper of rental and amortised),
-    energy at the default electricity price and PUE (planner/demand/common.py), and which."""
+    amortised at planner/demand/common.py's defaults (no cost of capital or facility charge,
+    the default electricity price and PUE), and which."""
     from planner.demand.common import unit_usd_per_hour
 
     spec = catalog.system(system)
