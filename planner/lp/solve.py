@@ -489,13 +489,23 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     place. A MIP solution may hold a binary at 1e-6 (the solver's integrality tolerance), which
     through a big-M row (u <= max_units · y) lets a one-site job put a sliver of its work on a
     second site; with the integers exact, those rows are exact. If the fixed LP has no solution
-    (rounding moved a row past its tolerance), the MIP's values are kept."""
+    (rounding moved a row past its tolerance), the MIP's values are kept. A binary of
+    model.idle_binaries whose columns are all at most VALUE_ZERO is fixed at 0: at 1 it only
+    costs (a weight flow to an RL site that generates nothing), which the MIP's gap let
+    stand."""
     import highspy
 
     highs = model.prob.solverModel
     integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
     if not integer:
         return
+    idled = [
+        (binary, binary.varValue)
+        for binary, enabled in model.idle_binaries
+        if all((var.value() or 0.0) <= VALUE_ZERO for var in enabled)
+    ]
+    for binary, _ in idled:
+        binary.varValue = 0.0
     # one column at a time: HiGHS's batch calls (changeColsIntegrality, changeColsBounds) to the
     # same end state moved frontier-3y's golden plan (its re-solve took another path)
     bounds = [(var.index, float(round(var.value() or 0.0))) for var in integer]
@@ -511,6 +521,9 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
                 status, sol_status = solver.findSolutionValues(model.prob)
                 model.prob.assignStatus(status, sol_status)
                 _record_objective(model)
+            else:
+                for binary, value in idled:
+                    binary.varValue = value
     except Exception as exc:  # highspy raises plain RuntimeErrors
         raise SolverError(f"the solver failed: {exc}") from None
 
