@@ -500,7 +500,7 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     if not integer:
         return
     idled = [
-        (binary, binary.varValue)
+        (binary, binary.value() or 0.0)
         for binary, enabled in model.idle_binaries
         if all((var.value() or 0.0) <= VALUE_ZERO for var in enabled)
     ]
