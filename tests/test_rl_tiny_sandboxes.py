@@ -8,9 +8,11 @@ a whole unit of the ISA wherever sandbox cores run on none."""
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 import planner
+from fleetcore.errors import InfeasibleError
 from planner.lp import solve as solve_module
 
 TOPO = {
@@ -77,3 +79,24 @@ def test_the_repair_finds_cores_on_no_unit(tmp_path: Path, monkeypatch) -> None:
     planner.solve(planner.load_scenario(_scenario(tmp_path)))
     assert seen[0] == 6  # periods 0-4 and 6: cores on no whole unit before the repair
     assert seen[-1] == 0
+
+
+def test_a_sliver_of_a_core_short_is_not_printed_as_zero(tmp_path: Path) -> None:
+    """Bought racks arrive after their lead time, so nothing of arm64 is in service early in the
+    window: the diagnosis names the 2.3e-5 cores short (it printed "needs 0 arm64 cores")."""
+    site = TOPO["datacenters"]["s0"] | {
+        "systems": {
+            "hgx-b200": {"max_units": 660, "owned": 2},
+            "gb200-nvl72": {"max_units": 108, "owned": 0},
+        }
+    }
+    topo = TOPO | {"datacenters": {"s0": site}}
+    (tmp_path / "topo.yaml").write_text(yaml.safe_dump(topo, sort_keys=False))
+    econ = {"horizon": "365 days", "pricing": "amortised", "period": "30 days"}
+    doc = {"topology": "topo.yaml", "economics": econ, "workloads": {"rl0": RL}}
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(InfeasibleError) as err:
+        planner.solve(planner.load_scenario(path))
+    lines = [line for line in err.value.diagnosis if "verifier CPU" in line]
+    assert lines and all("needs 2.3e-05 arm64 cores more" in line for line in lines)
