@@ -8,7 +8,9 @@ CI runs the default profile (a few dozen scenarios); the long profile is for a d
     HYPOTHESIS_PROFILE=long python -m pytest -q tests/test_properties.py
 (PROPERTY_LOG=FILE logs one line per example). Measured on 2026-11-26 (2 shared cores, 8 min
 54 s): 1,500 scenarios, 866 planned and 634 diagnosed, none failed; HiGHS = CBC on all 150
-sampled scenarios (75 planned, 75 diagnosed).
+sampled scenarios (75 planned, 75 diagnosed). On 2026-11-28, with RL colocated/staleness and
+30-day periods in the generator (5 min 37 s): 718 planned and 782 diagnosed, none failed;
+HiGHS = CBC on all 150 (94 planned, 56 diagnosed).
 """
 
 from __future__ import annotations
