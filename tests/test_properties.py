@@ -1,13 +1,16 @@
 """Property: every valid scenario ends in a verified plan or a diagnosed infeasibility, never a
 failed verification or a solver error (issue 16). Scenarios are generated across magnitudes
-(tiny to fleet-scale demands), 1-4 sites, every workload kind, owned/rented/mixed pricing, one
-fleet or quarterly periods, caps that bind or not.
+(tiny to fleet-scale demands), 1-4 sites, every workload kind (RL colocated or not, staleness
+0.5-4 updates), owned/rented/mixed pricing, one fleet or quarterly or 30-day periods, caps that
+bind or not.
 
 CI runs the default profile (a few dozen scenarios); the long profile is for a deliberate run:
     HYPOTHESIS_PROFILE=long python -m pytest -q tests/test_properties.py
 (PROPERTY_LOG=FILE logs one line per example). Measured on 2026-11-26 (2 shared cores, 8 min
 54 s): 1,500 scenarios, 866 planned and 634 diagnosed, none failed; HiGHS = CBC on all 150
-sampled scenarios (75 planned, 75 diagnosed).
+sampled scenarios (75 planned, 75 diagnosed). On 2026-11-28, with RL colocated/staleness and
+30-day periods in the generator (5 min 37 s): 718 planned and 782 diagnosed, none failed;
+HiGHS = CBC on all 150 (94 planned, 56 diagnosed).
 """
 
 from __future__ import annotations
@@ -104,6 +107,8 @@ def workloads(draw: st.DrawFn, requests: list[Any] = REQUESTS) -> dict[str, Any]
             "samples_per_update": "10K",
             "deadline": "60 days",
             "goodput": 0.9,
+            "colocated": draw(st.booleans()),
+            "max_staleness_updates": draw(st.sampled_from([0.5, 1, 4])),
             "verifiers": [
                 {
                     "name": "sandbox",
@@ -137,7 +142,7 @@ def _write(
     site_data=sites(),
     work=workloads(),
     pricing=st.sampled_from(["amortised", "rental", "mixed"]),
-    period=st.sampled_from([None, "1 quarter"]),
+    period=st.sampled_from([None, "1 quarter", "30 days"]),
 )
 def test_every_valid_scenario_plans_or_is_diagnosed(
     tmp_path_factory: Any,

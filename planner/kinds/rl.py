@@ -880,6 +880,8 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
     declare_running(model, demand)
     for d in model.sites:
         model.generates[(name, d)] = model.new_var("z", 0, 1, BINARY)
+        # z is only ever an upper bound (rows generates, reach, weightpush) or a cost (weights)
+        model.idle_binaries.append((model.generates[(name, d)], [model.samples[(name, d)]]))
         assert demand.rl is not None
         for isa in demand.rl.verifier_core_s_by_isa:
             model.cores[(name, d, isa)] = model.new_var("k", 0)

@@ -168,8 +168,10 @@ def _explain_cpu(model: Model, entity: tuple[str, ...], value: float) -> str:
         more = _whole(value / per)
         path = f"topology_changes.datacenters.{d}.cpu_servers.max_units"
         fix = f"allow {more:,} more CPU servers (--set {path}={cpu.max_units + more})"
+    # a sliver of a core (a tiny run's sandboxes) must not read as "0 cores more"
+    needed = f"{value:,.0f}" if value >= 1 else f"{value:.2g}"
     return (
-        f"{d}: verifier CPU needs {value:,.0f} {isa} cores more than the plan can give there{when} "
+        f"{d}: verifier CPU needs {needed} {isa} cores more than the plan can give there{when} "
         f"(at most {have:,.0f} {isa} cores with every system and CPU server at max_units); "
         f"{fix}, generate elsewhere, or lower samples per problem or verifier cost"
     )

@@ -274,6 +274,11 @@ class Model:
     # units under term contract k of the system, starting at t (they serve for the term)
     contract: dict[tuple[str, str, int, int], Var] = field(default_factory=dict)
     spot: dict[PoolT, Var] = field(default_factory=dict)  # spot units during t (preemptible)
+    # (binary, the columns it enables) where the binary appears in no row that needs it at 1
+    # unless one of them is positive: the polish (planner/lp/solve.py _polish) sets it to 0 when
+    # they all are 0, as the MIP's gap tolerance may leave it at 1 with a cost attached (an RL
+    # run's `generates` flag at a site generating nothing kept a weight flow to it charged).
+    idle_binaries: list[tuple[Var, list[Var]]] = field(default_factory=list)
     # candidate site d opened at the start of calendar period t (binary)
     site_open: dict[tuple[str, int], Var] = field(default_factory=dict)
     # CPU-only servers per site: ordered at the start of t (serve from their arrival until the

@@ -29,7 +29,7 @@ from fleetcore.schema import MAX_UNITS
 from planner.lp.build import build
 from planner.lp.incumbent import LARGE_COLUMNS, find_start, searches
 from planner.lp.linear import GE, LE, Affine, LinearProblem, Row, expr, from_pulp, to_pulp
-from planner.lp.model import FAMILIES, Label, Model, Period, UKey, Var
+from planner.lp.model import FAMILIES, Label, Model, Pairs, Period, UKey, Var
 from planner.lp.race import can_race, race
 
 PROVEN = pulp.LpSolutionOptimal  # 1
@@ -489,13 +489,23 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
     place. A MIP solution may hold a binary at 1e-6 (the solver's integrality tolerance), which
     through a big-M row (u <= max_units · y) lets a one-site job put a sliver of its work on a
     second site; with the integers exact, those rows are exact. If the fixed LP has no solution
-    (rounding moved a row past its tolerance), the MIP's values are kept."""
+    (rounding moved a row past its tolerance), the MIP's values are kept. A binary of
+    model.idle_binaries whose columns are all at most VALUE_ZERO is fixed at 0: at 1 it only
+    costs (a weight flow to an RL site that generates nothing), which the MIP's gap let
+    stand."""
     import highspy
 
     highs = model.prob.solverModel
     integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
     if not integer:
         return
+    idled = [
+        (binary, binary.value() or 0.0)
+        for binary, enabled in model.idle_binaries
+        if all((var.value() or 0.0) <= VALUE_ZERO for var in enabled)
+    ]
+    for binary, _ in idled:
+        binary.varValue = 0.0
     # one column at a time: HiGHS's batch calls (changeColsIntegrality, changeColsBounds) to the
     # same end state moved frontier-3y's golden plan (its re-solve took another path)
     bounds = [(var.index, float(round(var.value() or 0.0))) for var in integer]
@@ -511,6 +521,9 @@ def _polish(model: Model, solver: pulp.LpSolver) -> None:
                 status, sol_status = solver.findSolutionValues(model.prob)
                 model.prob.assignStatus(status, sol_status)
                 _record_objective(model)
+            else:
+                for binary, value in idled:
+                    binary.varValue = value
     except Exception as exc:  # highspy raises plain RuntimeErrors
         raise SolverError(f"the solver failed: {exc}") from None
 
@@ -882,7 +895,7 @@ def _solve_fast(
     how = outcome(model.prob) if start.proven else INCUMBENT
     _check_mip(model, how, "highs", time_limit_s, method)
     _polish(model, mip)
-    if _work_on_no_unit(model) or _work_off_its_choice(model):
+    if _work_on_no_unit(model) or _work_off_its_choice(model) or _cores_on_no_unit(model):
         return _no_fast_plan(model, "the rounded plan needed a repair (work on no unit)")
     mip_s = time.perf_counter() - mip_started
     objective = pulp.value(model.prob.objective)
@@ -1069,17 +1082,24 @@ def _repair(
     request a day needs 2.5e-9 of a unit) fits within the tolerance (1e-7) on the row that keeps
     work within the units in service, so both solvers may serve it on no unit at all; (2) a tiny
     role's work fits within the tolerance on its tie row (TIE_FAMILIES), so it may run off the
-    site, system or size the plan chose. Commit what the solver chose: (1) at least one unit in
-    service on that pool in that period (or, where the pool can hold none, none of its work
-    there), (2) none of the work where its binary is 0; and solve the MIP again. The proven
+    site, system or size the plan chose; (3) tiny sandbox cores (400 core-seconds over 200
+    days: 2.3e-5 cores, 9.5e-9 of a GB200 rack's) fit within the tolerance on their `cpu` row,
+    so they may run on no unit at all (`_cores_on_no_unit`). Commit what the solver chose: (1)
+    at least one unit in service on that pool in that period (or, where the pool can hold none,
+    none of its work there), (2) none of the work where its binary is 0, (3) at least one unit
+    of the row's ISA in service at that site in that period (any of its systems or CPU
+    servers: the solver picks); and solve the MIP again. The proven
     bound stays the original relaxation's, so the gap reported is against the unrepaired
     model. Each repair solve gets what is left of the time limit (`deadline`)."""
     solver, time_limit_s, method = run
     for _ in range(REPAIR_ROUNDS):
         empty = _work_on_no_unit(model)
         off = _work_off_its_choice(model)
-        if not empty and not off:
+        sandboxes = _cores_on_no_unit(model)
+        if not empty and not off and not sandboxes:
             break
+        for supply in sandboxes:
+            model.prob.add(supply, GE, 1.0, f"repair_{model.prob.numConstraints()}")
         for var in off:
             var.upBound = 0.0
         for pool, t, work in empty:
@@ -1187,6 +1207,28 @@ def _work_on_no_unit(model: Model) -> list[tuple[tuple[str, str], int, list]]:
         if not tiny and not has_unit((d, s), period.calendar):
             out.setdefault(((d, s), period.calendar), []).append(var)
     return [(pool, t, work) for (pool, t), work in out.items()]
+
+
+def _cores_on_no_unit(model: Model) -> list[Pairs]:
+    """The supply columns (each at coefficient 1) of every `cpu` row whose sandbox cores are
+    positive while no owned unit and no whole unit of its ISA (system or CPU server) is in
+    service at its site in its period: the cores run on units the solver's tolerance let
+    round to 0 (9.5e-9 of a rack rented, read back as a rental the plan charges and the
+    verifier does not). Supply columns are the row's negative terms (cores lent by units in
+    service); its constant is minus the owned units' cores."""
+    cores = {var.name for var in model.cores.values()}
+    out: list[Pairs] = []
+    for label, row in model.constraints.items():
+        if label.family != "cpu" or row.constant < 0:
+            continue
+        used = any(
+            c > 0 and var.name in cores and (var.value() or 0.0) > VALUE_ZERO
+            for var, c in row.items()
+        )
+        supply = [var for var, c in row.items() if c < 0]
+        if used and supply and all(round(var.value() or 0.0) == 0 for var in supply):
+            out.append([(var, 1.0) for var in supply])
+    return out
 
 
 def _work_off_its_choice(model: Model) -> list[Var]:
