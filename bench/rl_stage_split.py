@@ -36,6 +36,16 @@ the update's. On the H100 DeepSeek-V3 run the planner's generation is 0.47x the 
 the shortfall is generation's. No single mechanism or per-accelerator figure covers both
 (docs/models.md, RL, "Measured stage splits").
 
+Session 24 (rlbias) placed the DeepSeek-V3 run's generation shortfall: its vLLM TP32 spans
+four HGX servers, so every TP all-reduce of every decode step (180 a token: two a layer and one
+after each TP-sharded MoE layer) crosses the NICs, where the planner priced a network hop of the
+all-reduce at the 5 us wire latency (serving.scale_out_latency). `fit_allreduce_hop` solves the
+hop, serving.scale_out_allreduce_latency, for the planner's generation to equal the measured
+57.4 s (one figure, H100, fitted on this one stage measurement); `fit_allreduce_hop_on_points`
+fits it instead on the only other model whose recipes span servers, Qwen3-235B-A22B (vLLM TP16
+over two HGX servers, the two H100 on-policy rows' steps), as a leave-one-model-out check
+(tests/test_rl_stage_split.py). The GB200 rows' TP groups stay inside an NVL72 rack: unmoved.
+
     PYTHONPATH=$PWD python bench/rl_stage_split.py
 """
 
@@ -44,8 +54,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import math
+import tempfile
+from pathlib import Path
+
 from hardware.catalog import Catalog, load_catalog
-from planner.calibration.rl import GENERATION_SIDE, RLPoint, points, stage_seconds
+from planner.calibration.rl import GENERATION_SIDE, RLPoint, points, stage_seconds, step_s
+from planner.demand.inference import clear_physics_caches
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,66 @@ def comparison(catalog: Catalog | None = None) -> list[dict[str, float | str]]:
     return out
 
 
+# The accelerator whose TP all-reduce hop across servers the DeepSeek-V3 split fits (the only
+# rl-checks generators that span scale-up domains are H100's: vLLM TP32 and TP16 on 8-GPU HGX).
+HOP_ACCELERATOR = "h100-sxm"
+# The two H100 on-policy rows of the other model whose generators span servers (vLLM TP16).
+QWEN_TP16_POINTS = ("nemo-rl-0.6-h100-qwen3-235b-128gpu", "nemo-rl-0.6-h100-qwen3-235b-256gpu")
+
+
+def catalog_with_hop(hop_s: float, tmp: Path) -> Catalog:
+    """The shipped catalog with HOP_ACCELERATOR's serving.scale_out_allreduce_latency at
+    `hop_s` (an overlay file in `tmp`), the physics caches cleared."""
+    extra = tmp / f"hop-{hop_s * 1e6:.4f}us.yaml"
+    extra.write_text(
+        f"accelerators:\n  {HOP_ACCELERATOR}:\n    serving:\n"
+        f"      scale_out_allreduce_latency: {hop_s * 1e6:.4f} us\n"
+    )
+    clear_physics_caches()
+    return load_catalog([extra])
+
+
+def fit_allreduce_hop(tmp: Path, split_id: str = MEASURED[1].id) -> float:
+    """The hop (s) at which the planner's generation of `split_id`'s run equals the measured
+    generation: bisection to 0.01 us on [0, 1 ms] (generation grows with the hop)."""
+    split = next(s for s in MEASURED if s.id == split_id)
+    point = run(split, {p.id: p for p in points()})
+    lo, hi = 0.0, 1e-3
+    while hi - lo > 1e-8:
+        mid = (lo + hi) / 2
+        generation, _ = planner_split(point, catalog_with_hop(mid, tmp))
+        lo, hi = (mid, hi) if generation < split.generation_s else (lo, mid)
+    return (lo + hi) / 2
+
+
+def fit_allreduce_hop_on_points(tmp: Path, ids: tuple[str, ...] = QWEN_TP16_POINTS) -> float:
+    """The hop (s) minimising the squared relative step errors of the rl-checks points `ids`:
+    golden-section search on [0, 200 us] to 0.01 us (the sum is unimodal in the hop)."""
+    table = {p.id: p for p in points()}
+
+    def score(hop: float) -> float:
+        cat = catalog_with_hop(hop, tmp)
+        return sum(
+            (step_s(table[i], stage_seconds(table[i], cat)) / table[i].published - 1) ** 2
+            for i in ids
+        )
+
+    lo, hi = 0.0, 200e-6
+    g = (math.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = score(a), score(b)
+    while hi - lo > 1e-8:
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = score(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = score(b)
+    return (lo + hi) / 2
+
+
 def main() -> None:
     print(
         f"{'run':44s} {'step meas/plan s':>18s} {'generation meas/plan s':>24s} "
@@ -170,6 +245,13 @@ def main() -> None:
         )
     for split in MEASURED:
         print(f"  {split.id}: {split.source}")
+    with tempfile.TemporaryDirectory() as d:
+        on_split = fit_allreduce_hop(Path(d))
+        on_qwen = fit_allreduce_hop_on_points(Path(d))
+    print(
+        f"{HOP_ACCELERATOR} serving.scale_out_allreduce_latency: {on_split * 1e6:.2f} us fitted on "
+        f"{MEASURED[1].id}'s generation; {on_qwen * 1e6:.2f} us fitted on {', '.join(QWEN_TP16_POINTS)}"
+    )
 
 
 if __name__ == "__main__":
