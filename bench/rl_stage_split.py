@@ -37,8 +37,8 @@ the shortfall is generation's. No single mechanism or per-accelerator figure cov
 (docs/models.md, RL, "Measured stage splits").
 
 Session 24 (rlbias) placed the DeepSeek-V3 run's generation shortfall: its vLLM TP32 spans
-four HGX servers, so every TP all-reduce of every decode step (180 a token: two a layer and one
-after each TP-sharded MoE layer) crosses the NICs, where the planner priced a network hop of the
+four HGX servers, so every TP all-reduce of every decode step (122 a token: two a layer, after
+attention and after the FFN or TP-sharded MoE layer) crosses the NICs, where the planner priced a network hop of the
 all-reduce at the 5 us wire latency (serving.scale_out_latency). `fit_allreduce_hop` solves the
 hop, serving.scale_out_allreduce_latency, for the planner's generation to equal the measured
 57.4 s (one figure, H100, fitted on this one stage measurement); `fit_allreduce_hop_on_points`
@@ -59,7 +59,15 @@ import tempfile
 from pathlib import Path
 
 from hardware.catalog import Catalog, load_catalog
-from planner.calibration.rl import GENERATION_SIDE, RLPoint, points, stage_seconds, step_s
+from planner.calibration.rl import (
+    GENERATION_SIDE,
+    WEIGHT_SYNC,
+    RLPoint,
+    points,
+    stage_seconds,
+    step_s,
+)
+from planner.demand.rl import update_floor_s
 from planner.demand.inference import clear_physics_caches
 
 
@@ -169,6 +177,51 @@ def comparison(catalog: Catalog | None = None) -> list[dict[str, float | str]]:
     return out
 
 
+@dataclass(frozen=True)
+class StageRow:
+    """One rl-checks point's planner stages (seconds a step) against its published step."""
+
+    id: str
+    published_s: float
+    step_s: float
+    generation_s: float  # generate + its prefill, at least the pace floor
+    floor_s: float  # the pace floor / max(1, staleness) (0: none)
+    logprob_s: float  # reference + policy log-prob passes
+    train_s: float
+    transfer_s: float  # colocated refit + offload + fixed overhead, or the async weight sync
+    asynchronous: bool
+
+    @property
+    def error(self) -> float:
+        return self.step_s / self.published_s - 1
+
+
+def stage_table(catalog: Catalog | None = None) -> list[StageRow]:
+    """Every rl-checks point's stage split as the calibration composes it (stage_seconds,
+    step_s): the tabulation the rlbias session placed the bias with."""
+    catalog = catalog or load_catalog()
+    out = []
+    for p in points():
+        st = stage_seconds(p, catalog)
+        floor = update_floor_s(p.spec(), catalog, p.system)
+        out.append(
+            StageRow(
+                id=p.id,
+                published_s=p.published,
+                step_s=step_s(p, st),
+                generation_s=sum(v for k, v in st.items() if k in GENERATION_SIDE),
+                floor_s=(floor or 0.0) / max(1, p.max_trajectory_age_steps),
+                logprob_s=st.get("reference", 0.0) + st.get("policy_logprobs", 0.0),
+                train_s=st["train"],
+                transfer_s=sum(
+                    st.get(k, 0.0) for k in ("refit", "offload", "update_overhead", WEIGHT_SYNC)
+                ),
+                asynchronous=p.asynchronous,
+            )
+        )
+    return out
+
+
 # The accelerator whose TP all-reduce hop across servers the DeepSeek-V3 split fits (the only
 # rl-checks generators that span scale-up domains are H100's: vLLM TP32 and TP16 on 8-GPU HGX).
 HOP_ACCELERATOR = "h100-sxm"
@@ -245,6 +298,17 @@ def main() -> None:
         )
     for split in MEASURED:
         print(f"  {split.id}: {split.source}")
+    print(
+        f"\n{'rl-checks point':44s} {'pub':>6s} {'plan':>6s} {'err':>7s} {'gen':>6s} "
+        f"{'floor':>6s} {'logp':>5s} {'train':>5s} {'xfer':>5s}  (s; xfer: refit+offload+"
+        "overhead, or the async weight sync)"
+    )
+    for r in stage_table():
+        print(
+            f"{r.id:44s} {r.published_s:6.1f} {r.step_s:6.1f} {r.error:+7.1%} "
+            f"{r.generation_s:6.1f} {r.floor_s:6.1f} {r.logprob_s:5.1f} {r.train_s:5.1f} "
+            f"{r.transfer_s:5.1f}" + ("  async" if r.asynchronous else "")
+        )
     with tempfile.TemporaryDirectory() as d:
         on_split = fit_allreduce_hop(Path(d))
         on_qwen = fit_allreduce_hop_on_points(Path(d))

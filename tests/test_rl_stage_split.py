@@ -181,3 +181,34 @@ def test_refit_source_names_its_transport_and_the_mtp_check() -> None:
         pytest.approx(561, abs=1),
     )
     assert "470-560" in text
+
+
+def test_stage_table_recomposes_every_step() -> None:
+    """The per-row tabulation sums to the calibration's step: a colocated step is every stage
+    in turn, an asynchronous one the slower side then the sync; generation is at least the pace
+    floor; the rows crossing HGX servers (vLLM TP16/TP32 on H100) are the ones within 11%."""
+    rows = _bench().stage_table(CATALOG)
+    assert len(rows) == len(calibration.points())
+    for r in rows:
+        update = r.logprob_s + r.train_s
+        if r.asynchronous:
+            assert r.step_s == pytest.approx(max(r.generation_s, update) + r.transfer_s), r.id
+        else:
+            assert r.step_s == pytest.approx(r.generation_s + update + r.transfer_s), r.id
+        assert r.generation_s >= r.floor_s - 1e-9, r.id
+    table = {p.id: p for p in calibration.points()}
+    spanning = {
+        p.id
+        for p in calibration.points()
+        if p.system == "hgx-h100" and p.generator and p.generator["layout"]["tp"] > 8
+    }
+    assert spanning == {
+        "nemo-rl-0.5-h100-deepseek-v3-256gpu",
+        "nemo-rl-0.6-h100-qwen3-235b-128gpu",
+        "nemo-rl-0.6-h100-qwen3-235b-256gpu",
+        "nemo-rl-0.6-h100-deepseek-v3-512gpu",
+        "nemo-rl-0.6-h100-deepseek-v3-512gpu-1off",
+    }
+    for r in rows:
+        if r.id in spanning:
+            assert abs(r.error) < 0.11 and not table[r.id].known_miss, (r.id, r.error)
