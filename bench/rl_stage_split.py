@@ -52,10 +52,9 @@ over two HGX servers, the two H100 on-policy rows' steps), as a leave-one-model-
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-
 import math
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from hardware.catalog import Catalog, load_catalog
@@ -67,8 +66,8 @@ from planner.calibration.rl import (
     stage_seconds,
     step_s,
 )
-from planner.demand.rl import update_floor_s
 from planner.demand.inference import clear_physics_caches
+from planner.demand.rl import update_floor_s
 
 
 @dataclass(frozen=True)
