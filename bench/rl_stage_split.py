@@ -221,6 +221,78 @@ def stage_table(catalog: Catalog | None = None) -> list[StageRow]:
     return out
 
 
+@dataclass(frozen=True)
+class MeasuredLogprob:
+    """A measured log-prob stage of a colocated GRPO step: both passes (the previous policy's and
+    the reference's) and, with the previous policy's dropped, the reference pass alone."""
+
+    id: str
+    gpus: int
+    rollouts: int
+    both_passes_s: float
+    one_pass_s: float
+    both_tokens_per_s_gpu: float  # as published: tokens of both passes / time / GPUs
+    source: str
+
+    @property
+    def tokens(self) -> float:
+        """Tokens of one pass: published tokens/s/GPU x time x GPUs (both passes read the same
+        rollouts, and NeMo-RL's figure counts them once)."""
+        return self.both_tokens_per_s_gpu * self.both_passes_s * self.gpus
+
+    @property
+    def pass_tokens_per_s_gpu(self) -> float:
+        """One forward log-prob pass's rate a GPU: tokens / (both passes' time / 2) / GPUs."""
+        return self.tokens / (self.both_passes_s / 2) / self.gpus
+
+
+# The remaining MoE shortfall's likeliest stage (session 24, not in the model): NeMo-RL PR #3295
+# (seonjinn, 2026-07-20, closed unmerged; "reuse generation logprobs as IS prev-logprobs")
+# times the log-prob stage of Qwen3-30B-A3B GRPO on 16 B200 (2 nodes x 8), MXFP8 rollout,
+# Megatron BF16 passes, 2,048 rollouts (the perf recipes' 64 x 32): 87.5 s for both passes at
+# 4,740 tok/s/GPU, 42.8 s for the reference pass alone; steps 3-20. Its training layout is not
+# stated.
+PR3295 = MeasuredLogprob(
+    id="pr3295-b200-qwen3-30b-a3b-16gpu-logprobs",
+    gpus=16,
+    rollouts=2048,
+    both_passes_s=87.5,
+    one_pass_s=42.8,
+    both_tokens_per_s_gpu=4740.0,
+    source=(
+        "NVIDIA-NeMo/RL PR #3295 (2026-07-20, closed): Qwen3-30B-A3B, MXFP8 rollout, B200, "
+        "2 nodes x 8 GPU, mean of steps 3-20: logprob time 87.5 -> 42.8 s, logprob tok/s/GPU "
+        "4,740 -> 9,692 (the previous-policy pass replaced by the engine's own log-probs)"
+    ),
+)
+# The GB200 Qwen3-30B-A3B rows the measured log-prob rate is projected onto (same model, the
+# same 2,048 rollouts of ~3.3k tokens, 16 GPUs on the same B200 die).
+LOGPROB_PROJECTED = (
+    "nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu",
+    "nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu-1off",
+)
+
+
+def logprob_projection(catalog: Catalog | None = None) -> dict[str, tuple[float, float, float]]:
+    """Per LOGPROB_PROJECTED point: (the planner's log-prob pass rate, tokens/s per training
+    GPU; its step; its step with each log-prob pass at PR3295's measured rate a GPU). A
+    what-if, not the model: no mechanism for the measured rate is identified."""
+    catalog = catalog or load_catalog()
+    table = {p.id: p for p in points()}
+    rate = PR3295.pass_tokens_per_s_gpu
+    out = {}
+    for pid in LOGPROB_PROJECTED:
+        p = table[pid]
+        st = stage_seconds(p, catalog)
+        tokens = p.rollouts * (p.prompt_tokens + p.completion_tokens)
+        planner_rate = tokens / st["reference"] / p.training_gpus
+        what_if = dict(st)
+        for name in ("reference", "policy_logprobs"):
+            what_if[name] = tokens / (rate * p.training_gpus)
+        out[pid] = (planner_rate, step_s(p, st), step_s(p, what_if))
+    return out
+
+
 # The accelerator whose TP all-reduce hop across servers the DeepSeek-V3 split fits (the only
 # rl-checks generators that span scale-up domains are H100's: vLLM TP32 and TP16 on 8-GPU HGX).
 HOP_ACCELERATOR = "h100-sxm"
@@ -307,6 +379,17 @@ def main() -> None:
             f"{r.id:44s} {r.published_s:6.1f} {r.step_s:6.1f} {r.error:+7.1%} "
             f"{r.generation_s:6.1f} {r.floor_s:6.1f} {r.logprob_s:5.1f} {r.train_s:5.1f} "
             f"{r.transfer_s:5.1f}" + ("  async" if r.asynchronous else "")
+        )
+    print(
+        f"\n{PR3295.id}: {PR3295.tokens:,.0f} tokens a pass, "
+        f"{PR3295.pass_tokens_per_s_gpu:,.0f} tok/s/GPU a pass measured ({PR3295.source})"
+    )
+    table = {p.id: p for p in points()}
+    for pid, (planner_rate, step, what_if) in logprob_projection().items():
+        pub = table[pid].published
+        print(
+            f"  {pid}: planner {planner_rate:,.0f} tok/s/GPU a pass; step {step:.1f} s "
+            f"({step / pub - 1:+.1%}); at the measured rate {what_if:.1f} s ({what_if / pub - 1:+.1%})"
         )
     with tempfile.TemporaryDirectory() as d:
         on_split = fit_allreduce_hop(Path(d))
