@@ -270,6 +270,10 @@ class ServingFigures(Strict):
       efficiency(n) = n / (n + gemm_half_tokens);
     scale_up_latency / scale_out_latency: one hop of a collective over NVLink-class fabric or
       over the scale-out NIC; bandwidth utilisation of both fabrics;
+    scale_out_allreduce_latency: one network hop of a tensor-parallel all-reduce whose group
+      spans scale-up domains (a pinned layout, e.g. vLLM TP32 over four 8-GPU servers), as the
+      inference engine pays it (NCCL from inside the decode step's CUDA graph: proxy thread,
+      network round trip and flush, not the wire alone); scale_out_latency when not given;
     step_overhead: fixed time per decode step (scheduler, sampling, launches, host sync);
     runtime_reserve: HBM per accelerator kept for activations, workspace, CUDA context;
     moe_layer_latency: fixed time per MoE layer per step (router, top-k, token permutation and
@@ -288,6 +292,9 @@ class ServingFigures(Strict):
     gemm_half_tokens: Annotated[float, Field(ge=0)]
     scale_up_latency_s: Annotated[Duration, Field(ge=0)] = Field(alias="scale_up_latency")
     scale_out_latency_s: Annotated[Duration, Field(ge=0)] = Field(alias="scale_out_latency")
+    scale_out_allreduce_latency_s: Annotated[Duration, Field(ge=0)] | None = Field(
+        default=None, alias="scale_out_allreduce_latency"
+    )
     link_bandwidth_utilisation: Fraction
     step_overhead_s: Annotated[Duration, Field(ge=0)] = Field(alias="step_overhead")
     runtime_reserve_bytes: Annotated[Bytes, Field(ge=0)] = Field(alias="runtime_reserve")

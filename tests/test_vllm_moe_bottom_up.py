@@ -78,7 +78,10 @@ def test_the_whole_step_from_vllm_kernels() -> None:
 def test_vllm_kernels_do_not_explain_the_rl_shortfall() -> None:
     """On every MoE RL point: vLLM's fused_moe (0.14 and 0.19, either side of NeMo-RL v0.6's
     0.17.1) costs 0.5-1.7x the planner's MoE part; with it the RL step moves by -31% to +18%,
-    while the measured steps ask generation for 1.28-4.4x (all but one row, 0.94x)."""
+    while the measured steps ask generation for 1.28-4.4x (all but one row, 0.94x) where the
+    generator's TP stays inside a server; the H100 on-policy rows whose vLLM TP16/TP32 spans
+    servers ask 0.88-1.04x since session 24 priced their all-reduces' network hop
+    (serving.scale_out_allreduce_latency)."""
     bench = _bench()
     pts = bench.moe_points()
     assert len(pts) == 17
@@ -96,8 +99,17 @@ def test_vllm_kernels_do_not_explain_the_rl_shortfall() -> None:
         # The batch the recipe's HBM holds with every sequence at the length cap: at worst
         # (vLLM keeping only that many) 1.0-1.32x the generation time, not 2-4x.
         assert 1.0 <= g.at_cap_slowdown <= 1.35, p.id
-    assert min(needs.values()) == pytest.approx(needs["nemo-rl-0.6-h100-qwen3-235b-256gpu-1off"])
-    assert sorted(needs.values())[1] >= 1.27
+    spanning = {
+        p.id
+        for p in pts
+        if p.system == "hgx-h100" and p.generator and p.generator["layout"]["tp"] > 8
+    }
+    for pid in spanning:
+        if not pid.endswith("-1off"):
+            assert 0.85 <= needs[pid] <= 1.05, pid
+    inside = {k: v for k, v in needs.items() if k not in spanning}
+    assert min(inside.values()) == pytest.approx(needs["nemo-rl-0.6-h100-qwen3-235b-256gpu-1off"])
+    assert sorted(inside.values())[1] >= 1.27
     # Not a kernel rate: the same GPUs, model and vLLM TP1 need 1.9x on-policy (batch 128) and
     # 3.1x asynchronous (batch 256), where vLLM's kernels are relatively cheaper at 256.
     on, off = (

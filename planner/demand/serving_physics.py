@@ -27,6 +27,9 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
                    dense GEMMs: dense weights vs dense FLOPs; expert GEMMs: experts read vs
                    x · expert FLOPs) of max(compute, memory)
   tp_comm_s      = n_allreduce · (2·ceil(log2 tp)·latency_up + 2(tp-1)/tp · bytes / bw_up)
+                   (a pinned TP wider than the scale-up domain D: two levels, allreduce_s, the
+                   u = ceil(tp/D) domains' part 2·ceil(log2 u)·L_out + 2(u-1)/u · bytes/D / bw_out,
+                   L_out = serving.scale_out_allreduce_latency, else scale_out_latency)
   ep_comm_s      = moe_layers · (2·latency + x·(m/g)·k·hidden·(1+2 B)·(g-1)/g / bw),
                    bw = one-way link bandwidth · link util (0 when g = 1)
   moe_layer_s    = moe_layers · moe_layer_latency
@@ -676,7 +679,8 @@ def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
     A group wider than the scale-up domain D (only a pinned layout, e.g. vLLM TP32 on 8-GPU
     servers) all-reduces hierarchically (NCCL's two-level pattern): within each domain as above
     over min(tp, D) chips, then across the u = ceil(tp / D) domains each chip's 1/D shard over its
-    NIC, 2·ceil(log2 u)·scale-out latency + 2(u−1)/u · bytes / D / (scale-out bandwidth · util)."""
+    NIC, 2·ceil(log2 u)·L_out + 2(u−1)/u · bytes / D / (scale-out bandwidth · util), L_out the
+    network hop of such an all-reduce (allreduce_hop_out_s)."""
     if tp <= 1:
         return 0.0
     s = figures(hw)
@@ -693,9 +697,17 @@ def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
     out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
     return (
         inner
-        + 2 * math.ceil(math.log2(u)) * s.scale_out_latency_s
+        + 2 * math.ceil(math.log2(u)) * allreduce_hop_out_s(s)
         + 2 * (u - 1) / u * nbytes / d / out_bw
     )
+
+
+def allreduce_hop_out_s(s: ServingFigures) -> float:
+    """One network hop of a TP all-reduce spanning scale-up domains: the accelerator's
+    serving.scale_out_allreduce_latency (fitted on H100 to NeMo-RL's measured vLLM TP32
+    generation, bench/rl_stage_split.py fit_allreduce_hop), else serving.scale_out_latency."""
+    hop = s.scale_out_allreduce_latency_s
+    return s.scale_out_latency_s if hop is None else hop
 
 
 def tp_allreduces(arch: ModelArch) -> int:
@@ -1613,7 +1625,7 @@ class StepArrays:
         us = [math.ceil(tp / d) for tp, d in zip(self.tp.tolist(), ar_d, strict=True)]
         self.ar_outer_on = self.ar_on & (self.tp > self.ar_d)
         self.ar_out_lat = floats(
-            [2 * math.ceil(math.log2(u)) * s.scale_out_latency_s if u > 1 else 0.0 for u in us]
+            [2 * math.ceil(math.log2(u)) * allreduce_hop_out_s(s) if u > 1 else 0.0 for u in us]
         )
         self.ar_out_coef = floats([2 * (u - 1) / u for u in us])
         self.any_outer = bool(self.ar_outer_on.any())

@@ -51,8 +51,9 @@ MOE_SERVING_CAVEAT = (
     "MoE serving ({}) at the per-routed-token cost fitted on 2025 TensorRT-LLM and SGLang runs: "
     "NVIDIA's 2026 TensorRT-LLM release ran the same DeepSeek-R1 configs 1.5-2.0x faster (MLPerf "
     "Inference v6.0 vs v5.1; its v6.1 DeepSeek-R1 Offline/Server runs, Vera Rubin's too, deliver "
-    "1.7-2.5x the planner's rate) and NeMo-RL's vLLM runs of MoE models generate in 0.85x to 2.1x "
-    "the planner's time (measured stage splits), not from vLLM's MoE kernels (docs/models.md): the serving capacity depends on the engine, "
+    "1.7-2.5x the planner's rate) and NeMo-RL's vLLM runs of MoE models generate in 0.85x to 1.0x "
+    "the planner's time (measured stage splits; vLLM TP across servers at a fitted network hop), "
+    "not from vLLM's MoE kernels (docs/models.md): the serving capacity depends on the engine, "
     "its release and how it is driven more than the model says"
 )
 # The caveat of an MoE workload whose engine names its TensorRT-LLM release
