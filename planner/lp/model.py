@@ -343,6 +343,9 @@ class Model:
         default_factory=dict
     )
     _memo: dict[tuple, tuple[tuple[int, ...], list[Any]]] = field(default_factory=dict)
+    # planner/lp/objective.py service_s and contract_held_s by their arguments: they read only
+    # the calendar and the catalog, fixed once the model is made
+    seconds: dict[tuple, float] = field(default_factory=dict)
     _serving: dict[tuple[str, int], tuple[set[int], set[tuple[int, int]]]] = field(
         default_factory=dict
     )  # serving_orders()
