@@ -370,7 +370,7 @@ def main() -> None:
         print(
             f"{sites:>5} {r['periods']:>7} {r['accelerators']:>10,.0f} {r['variables']:>8,} {r['constraints']:>8,} {r['build_s']:>8.2f} {r['solve_s']:>8.2f} "
             f"{r['lp_s']:>7.1f} {r['highs_s']:>8.2f} {r['verify_report_s']:>8.2f} {r['gap']:>7.2%} {r['peak_rss_mib']:>6.0f} {r['child_rss_mib']:>9.0f} "
-            f"{r['total_s'] / r['highs_s'] if r['highs_s'] else float('nan'):>11.2f} {overhead:>21.2f} {r['total_s']:>8.1f} {r['total_cpu_s']:>8.1f} {r['highs_cpu_s']:>11.2f} "
+            f"{r['total_s'] / r['highs_s'] if r['highs_s'] else float('nan'):>11.2f} {overhead:>21.2f} {r['total_s']:>8.1f} {r['total_cpu_s']:>8.2f} {r['highs_cpu_s']:>11.2f} "
             f"{r['total_cpu_s'] / r['highs_cpu_s'] if r['highs_cpu_s'] else float('nan'):>13.2f} {r['proof']:>8}",
             flush=True,
         )
