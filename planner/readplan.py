@@ -9,7 +9,7 @@ from planner.kinds.inference import read_serving
 from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s
 from planner.lp.linear import Col
-from planner.lp.model import FAMILIES, GB, Model, Term
+from planner.lp.model import FAMILIES, GB, Model, Term, UKey, Var
 from planner.lp.objective import cost_by_period
 from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
 from planner.plan import Plan
@@ -53,11 +53,13 @@ def value_of(var: Any) -> float:
 def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     """Every table of the plan from the solved model."""
     scenario = model.scenario
-    schedule = read_schedule(model, relaxed)
-    fleet = read_fleet(model, schedule)
+    # the allocations not at 0, read once (a scan of every allocation's value: four readers)
+    in_use = model.u_in_use()
+    schedule = read_schedule(model, relaxed, in_use)
+    fleet = read_fleet(model, schedule, in_use)
     cpu_schedule = read_cpu_schedule(model, relaxed)
     cpu_servers = read_cpu_servers(model, cpu_schedule)
-    allocations = read_allocations(model, relaxed)
+    allocations = read_allocations(model, in_use, relaxed)
     rl = read_rl(model)
     serving = read_serving(model, allocations)
     costs = read_costs(model, fleet, schedule, allocations, rl)
@@ -69,7 +71,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         lower_bound_usd=stats.lower_bound_usd,
         lp_relaxation_usd=stats.lp_relaxation_usd,
         gap=stats.gap,
-        left_out=left_out(model),
+        left_out=left_out(model, in_use),
         solver=SolverRow(
             name=stats.solver,
             method=stats.method,
@@ -142,13 +144,13 @@ def _count(var: Any, relaxed: bool) -> float:
     return value_of(var) if relaxed else float(round(value_of(var)))
 
 
-def read_schedule(model: Model, relaxed: bool) -> list[ScheduleRow]:
+def read_schedule(model: Model, relaxed: bool, in_use: list[tuple[UKey, Var]]) -> list[ScheduleRow]:
     """Per calendar period and pool: orders, deliveries, owned and rented units in service,
-    their power, and the average units busy."""
+    their power, and the average units busy (in_use: model.u_in_use())."""
     catalog = model.scenario.catalog
     busy_s: dict[tuple[str, str, int], float] = {}
     period = {p.index: p for p in model.periods}
-    for (_w, _r, d, s, p), v in model.u_in_use():
+    for (_w, _r, d, s, p), v in in_use:
         units = v.varValue  # value_of(v), without the call
         if units is None or abs(units) < VALUE_ZERO:
             continue
@@ -285,9 +287,10 @@ def read_cash_flow(
     return out
 
 
-def left_out(model: Model) -> list[str]:
+def left_out(model: Model, in_use: list[tuple[UKey, Var]]) -> list[str]:
     """What this plan does not charge or check, given the scenario's figures (every optional
-    cost figure that is absent, and the model's standing simplifications)."""
+    cost figure that is absent, and the model's standing simplifications; in_use:
+    model.u_in_use())."""
     catalog = model.scenario.catalog
     topo = model.scenario.topology
     placed = sorted({s for _, s in model.pools()})
@@ -360,7 +363,7 @@ def left_out(model: Model) -> list[str]:
             note += f"; none of it is modelled on {', '.join(sorted(bare))} (no `rl:` figures)"
         out.append(note)
     labels: dict[str, list[str]] = {}  # each caveat's text: the workloads it applies to
-    runs_on = {(w, r, sys_) for (w, r, _d, sys_, _p), v in model.u_in_use() if value_of(v) > 0}
+    runs_on = {(w, r, sys_) for (w, r, _d, sys_, _p), v in in_use if value_of(v) > 0}
     for d in model.demands:
         for caveat in d.caveats:
             if not caveat.systems:
@@ -423,13 +426,15 @@ def left_out(model: Model) -> list[str]:
     return out
 
 
-def read_fleet(model: Model, schedule: list[ScheduleRow]) -> list[FleetRow]:
+def read_fleet(
+    model: Model, schedule: list[ScheduleRow], in_use: list[tuple[UKey, Var]]
+) -> list[FleetRow]:
     """Units per pool at its peak over the horizon, with accelerators, cores, power, and
-    utilisation = busy unit-seconds / unit-seconds in service."""
+    utilisation = busy unit-seconds / unit-seconds in service (in_use: model.u_in_use())."""
     catalog = model.scenario.catalog
     length = {p.index: p.length_s for p in model.periods}
     busy: dict[tuple[str, str], float] = {}
-    for (_w, _r, d, s, p), v in model.u_in_use():
+    for (_w, _r, d, s, p), v in in_use:
         units = v.varValue  # value_of(v), without the call (adding
         if units is None or abs(units) < VALUE_ZERO:  # 0.0 leaves the sum as it is)
             continue
@@ -574,13 +579,16 @@ def read_power(
     return out
 
 
-def read_allocations(model: Model, relaxed: bool = False) -> list[AllocationRow]:
+def read_allocations(
+    model: Model, in_use: list[tuple[UKey, Var]], relaxed: bool = False
+) -> list[AllocationRow]:
     """Units given to each work item in each pool and period, with the work they do there:
     work_done = units x rate x period length. Every allocation is kept but the tiny ones (under
     WORK_ZERO of the role's amount) that are solver noise (under VALUE_ZERO units) or that nothing
     in the plan backs (`unbacked`: no unit in service, or off its site/system choice), which are
     the solvers' tolerance at work: a tiny demand (one request a day) keeps its tiny allocation,
-    and so does the sliver of a tier's work the LP put on a second pool."""
+    and so does the sliver of a tier's work the LP put on a second pool (in_use:
+    model.u_in_use())."""
     roles: dict[tuple[str, str], Role] = {}
     for demand in model.demands:
         for x in reversed(demand.roles):  # the first of a name, as a scan from the start finds
@@ -588,7 +596,7 @@ def read_allocations(model: Model, relaxed: bool = False) -> list[AllocationRow]
     period = {p.index: p for p in model.periods}
     noise = unbacked(model, relaxed)
     out = []
-    for (w, r, d, s, p), var in model.u_in_use():
+    for (w, r, d, s, p), var in in_use:
         units = float(var.varValue or 0.0)  # var.value(), without the call per allocation
         if units <= 0:
             continue

@@ -247,18 +247,22 @@ def check_fleet_ledger(ctx: Context) -> list[str]:
     pools: dict[tuple[str, str], list] = {}
     for x in rows:
         pools.setdefault((x.datacenter, x.system), []).append(x)
+    # each pool's orders as (units, the period they arrive in), in the pool's period order:
+    # looked up once per order, not once per order and period
+    orders: dict[tuple[str, str], list[tuple[float, int | None]]] = {}
     for r in rows:
         spec = catalog.system(r.system)
         lead_s = spec.lead_time_s if economics.period_s is not None and spec.lead_time_s else 0.0
         life_s = spec.lifetime_s if economics.period_s is not None else float("inf")
-        pool = pools[(r.datacenter, r.system)]
-        arriving = sum(x.ordered for x in pool if ctx.arrival(x.period, lead_s) == r.period)
+        key = (r.datacenter, r.system)
+        if key not in orders:
+            orders[key] = [(x.ordered, ctx.arrival(x.period, lead_s)) for x in pools[key]]
+        pool = orders[key]
+        arriving = sum(units for units, a in pool if a == r.period)
         bought = sum(
-            x.ordered
-            for x in pool
-            if (a := ctx.arrival(x.period, lead_s)) is not None
-            and a <= r.period
-            and r.start_s < starts[a] + life_s
+            units
+            for units, a in pool
+            if a is not None and a <= r.period and r.start_s < starts[a] + life_s
         )
         owned = topo.site(r.datacenter).systems[r.system].owned + bought
         where = f"{r.datacenter}/{r.system} in period {r.period}"

@@ -31,7 +31,7 @@ from planner.kinds.base import (
 from planner.kinds.pretrain import LayoutSpec
 from planner.lp.constraints import after_window, no_unit_in_time, tie, work_pairs
 from planner.lp.linear import BINARY
-from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, family
+from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, Period, Var, family
 from planner.lp.variables import declare_running, declare_system_choice
 
 if TYPE_CHECKING:
@@ -869,8 +869,9 @@ def job_lines(plan: Plan) -> list[str]:
 
 
 def declare(model: Model, demand: WorkloadDemand) -> None:
-    """g[w,d], t[w,d], x[w,s] of the trainer, z[w,d] and c[w,d] per site, and for every ordered
-    reachable pair (a, b) a trajectory flow a -> b and a weight flow a -> b."""
+    """g[w,d], t[w,d], x[w,s] of the trainer, z[w,d] and c[w,d] per site, for every ordered
+    reachable pair (a, b) a trajectory flow a -> b and a weight flow a -> b, and the running
+    totals h[w,r,p] of the order rows (`declare_so_far`)."""
     name = demand.name
     for d in model.sites:
         model.samples[(name, d)] = model.new_var("g", 0, 1)
@@ -896,6 +897,7 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
             model.flows.append(Flow("trajectories", name, a, b, path, traj))
             weights = model.new_var("f", 0)
             model.flows.append(Flow("weights", name, a, b, path, weights))
+    declare_so_far(model, demand)
 
 
 def _explain_samples(model: Model, entity: tuple[str, ...], value: float) -> str:
@@ -1151,53 +1153,89 @@ def order_slack(demand: WorkloadDemand) -> float:
     return max(1.0, demand.rl.max_staleness_updates) / demand.rl.updates
 
 
-def _order_terms(model: Model, demand: WorkloadDemand) -> list[tuple[Role, str, Pairs]]:
-    """Per update role r and every active period p but the run's last (where the work rows tie
-    both totals), (r, "p<index>", cumulative pairs): the fraction of r's amount done in the
-    periods <= p minus the fraction of generate's tokens generated in them."""
+def order_roles(model: Model, demand: WorkloadDemand) -> tuple[list[Role], list[Period]]:
+    """The roles whose running totals the order rows compare (generate first, then the update
+    roles with work) and the run's active periods but its last (where the work rows tie every
+    total at 1); empty when the run has no generation, no update role or one period."""
     from planner.lp.model import active
 
     generate = next((r for r in demand.roles if r.name == "generate"), None)
     if generate is None or generate.amount <= 0:
-        return []
+        return [], []
+    updates = [r for r in demand.roles if r.name in UPDATE_ROLES and r.amount > 0]
     periods = sorted((p for p in model.periods if active(p, demand)), key=lambda p: p.index)
+    if not updates or len(periods) < 2:
+        return [], []
+    return [generate, *updates], periods[:-1]
+
+
+def declare_so_far(model: Model, demand: WorkloadDemand) -> None:
+    """h[w,r,p] >= 0: the share of role r's amount done by the end of LP period p (rows
+    rlsofar), for the roles and periods of `order_roles`."""
+    roles, periods = order_roles(model, demand)
+    for role in roles:
+        for period in periods:
+            model.so_far[(demand.name, role.name, period.index)] = model.new_var("h", 0)
+
+
+@family("rlsofar", "workload:role:period", kind="rl")
+def add_rlsofar(model: Model) -> None:
+    """h[w,r,p] = h[w,r,p-1] + sum_{d,s} u[w,r,d,s,p] · rate[r,s] · len_p / amount_r   in every
+    period p of the window but its last (no h[w,r,p-1] in the first), for r = generate, train,
+    policy_logprobs, reference   (RL: the running total of the share of r's work done by the
+    end of p, which rows rlorder and rllead compare: a row per period, so their terms grow
+    linearly with the periods a run spans, not with their square)"""
     every = set(model.sites)
-    out: list[tuple[Role, str, Pairs]] = []
-    for role in demand.roles:
-        if role.name not in UPDATE_ROLES or role.amount <= 0:
-            continue
-        so_far: Pairs = []
-        for period in periods[:-1]:
-            so_far = so_far + work_pairs(model, demand, role, every, role.amount, period)
-            gen = work_pairs(model, demand, generate, every, generate.amount, period)
-            so_far = so_far + [(var, -coef) for var, coef in gen]
-            if so_far:
-                out.append((role, f"p{period.index}", so_far))
-    return out
+    for demand in _mine(model):
+        roles, periods = order_roles(model, demand)
+        for role in roles:
+            before: Var | None = None
+            for period in periods:
+                now = model.so_far[(demand.name, role.name, period.index)]
+                pairs = work_pairs(model, demand, role, every, role.amount, period)
+                if before is not None:
+                    pairs.append((before, 1.0))
+                pairs.append((now, -1.0))
+                entity = (demand.name, role.name, f"p{period.index}")
+                model.row("rlsofar", entity, pairs, "==", 0.0)
+                before = now
+
+
+def _order_pairs(model: Model, demand: WorkloadDemand) -> list[tuple[Role, str, Var, Var]]:
+    """Per update role r and period p of `order_roles`: (r, "p<index>", h[w,r,p],
+    h[w,generate,p])."""
+    roles, periods = order_roles(model, demand)
+    so_far, w = model.so_far, demand.name
+    return [
+        (role, f"p{p.index}", so_far[(w, role.name, p.index)], so_far[(w, "generate", p.index)])
+        for role in roles[1:]
+        for p in periods
+    ]
 
 
 @family("rlorder", "workload:role:period", kind="rl")
 def add_rlorder(model: Model) -> None:
-    """sum_{d,s,q<=p} u[w,r,d,s,q] · rate[r,s] · len_q / amount_r - sum_{d,s,q<=p}
-    u[w,generate,d,s,q] · rate[generate,s] · len_q / amount_generate <= 0 in every period p of
-    the window but its last, for r = train, policy_logprobs, reference   (RL is on-policy
-    update by update: an update trains on samples already generated, so by the end of every
-    period the share of the training (and of the log-prob passes it reads) done is at most the
-    share of the tokens generated)"""
+    """h[w,r,p] - h[w,generate,p] <= 0 in every period p of the window but its last, for r =
+    train, policy_logprobs, reference, h the running totals of rows rlsofar: sum_{d,s,q<=p}
+    u[w,r,d,s,q] · rate[r,s] · len_q / amount_r <= sum_{d,s,q<=p} u[w,generate,d,s,q] ·
+    rate[generate,s] · len_q / amount_generate   (RL is on-policy update by update: an update
+    trains on samples already generated, so by the end of every period the share of the
+    training (and of the log-prob passes it reads) done is at most the share of the tokens
+    generated)"""
     for demand in _mine(model):
-        for role, period, pairs in _order_terms(model, demand):
+        for role, period, done, generated in _order_pairs(model, demand):
+            pairs = [(done, 1.0), (generated, -1.0)]
             model.row("rlorder", (demand.name, role.name, period), pairs, "<=", 0.0)
 
 
 @family("rllead", "workload:role:period", kind="rl")
 def add_rllead(model: Model) -> None:
-    """sum_{d,s,q<=p} u[w,generate,d,s,q] · rate[generate,s] · len_q / amount_generate -
-    sum_{d,s,q<=p} u[w,r,d,s,q] · rate[r,s] · len_q / amount_r <= max(1, staleness_w) /
-    updates_w in every period p of the window but its last, for r = train, policy_logprobs,
-    reference   (generation runs at most max(1, max_staleness_updates) updates ahead of the
+    """h[w,generate,p] - h[w,r,p] <= max(1, staleness_w) / updates_w in every period p of the
+    window but its last, for r = train, policy_logprobs, reference, h the running totals of
+    rows rlsofar   (generation runs at most max(1, max_staleness_updates) updates ahead of the
     update's passes: samples_per_update / samples of the run per update)"""
     for demand in _mine(model):
         slack = order_slack(demand)
-        for role, period, pairs in _order_terms(model, demand):
-            flipped = [(var, -coef) for var, coef in pairs]
-            model.row("rllead", (demand.name, role.name, period), flipped, "<=", slack)
+        for role, period, done, generated in _order_pairs(model, demand):
+            pairs = [(generated, 1.0), (done, -1.0)]
+            model.row("rllead", (demand.name, role.name, period), pairs, "<=", slack)

@@ -182,7 +182,7 @@ def _fix_and_solve(model: Model, fixes: dict[int, float]) -> list[float] | None:
     _resolve(model)
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
-    return list(highs.getSolution().col_value)
+    return highs.getSolution().col_value  # a new list each call
 
 
 def _resolve(model: Model) -> None:
@@ -270,7 +270,7 @@ def _fix_binaries(model: Model, bounds: Bounds, slack: float) -> list[float] | N
     fixed, or None. The groups are fixed one at a time, each from the LP re-solved after the
     last (a site and a system chosen apart could be a pool that does not exist); `slack` is
     what each group's choice may add to the LP's cost before the next shares are tried."""
-    values: list[float] | None = list(model.prob.solverModel.getSolution().col_value)
+    values: list[float] | None = model.prob.solverModel.getSolution().col_value
     for group, one in _groups(model):
         assert values is not None
         values = _fix_group(model, group, one, values, bounds, slack)

@@ -297,6 +297,8 @@ class Model:
     candidate: dict[tuple[str, str], Var] = field(default_factory=dict)  # k[w,c] model sizing
     samples: dict[tuple[str, str], Var] = field(default_factory=dict)  # g[w,d]
     generates: dict[tuple[str, str], Var] = field(default_factory=dict)  # z[w,d]
+    # h[w,r,p]: the share of RL run w's role r done by the end of LP period p (rows rlsofar)
+    so_far: dict[tuple[str, str, int], Var] = field(default_factory=dict)
     cores: dict[tuple[str, str, str], Var] = field(default_factory=dict)  # c[w,d,isa]
     # b[w,d,s,p]: serving tier w serves from pool (d,s) in period p (binary; N+k racks)
     serves: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)
@@ -341,6 +343,9 @@ class Model:
         default_factory=dict
     )
     _memo: dict[tuple, tuple[tuple[int, ...], list[Any]]] = field(default_factory=dict)
+    # planner/lp/objective.py service_s and contract_held_s by their arguments: they read only
+    # the calendar and the catalog, fixed once the model is made
+    seconds: dict[tuple, float] = field(default_factory=dict)
     _serving: dict[tuple[str, int], tuple[set[int], set[tuple[int, int]]]] = field(
         default_factory=dict
     )  # serving_orders()

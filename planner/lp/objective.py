@@ -61,7 +61,17 @@ def service_s(model: Model, system: str, t: int) -> float:
     """Seconds a unit ordered at the start of t serves inside the horizon (0 if it arrives
     after it): from its arrival period's start to the end of the last calendar period it is in
     service in (model.serving_orders: a unit whose lifetime ends inside a period serves that
-    period whole, so it pays for all of it); with one fleet for the horizon, all of H."""
+    period whole, so it pays for all of it); with one fleet for the horizon, all of H. Made
+    once per system and period: every pool of the system asks, up to three times per order
+    (capex, maintenance, facility), and each answer scans the calendar."""
+    key = ("service", system, t)
+    held = model.seconds.get(key)
+    if held is None:
+        held = model.seconds[key] = _service_s(model, system, t)
+    return held
+
+
+def _service_s(model: Model, system: str, t: int) -> float:
     horizon_s = model.scenario.data.economics.horizon_s
     if not model.multi_period:
         return horizon_s
@@ -77,7 +87,16 @@ def service_s(model: Model, system: str, t: int) -> float:
 def contract_held_s(model: Model, system: str, t0: int, k: int) -> float:
     """Seconds contract k of `system` signed at the start of t0 is paid for inside the horizon:
     to the end of the last calendar period it covers (model.contract_covers: a term that ends
-    inside a period holds that period whole, so it pays for all of it), at most the horizon."""
+    inside a period holds that period whole, so it pays for all of it), at most the horizon.
+    Made once per system, period and contract (every pool of the system asks)."""
+    key = ("contract", system, t0, k)
+    held = model.seconds.get(key)
+    if held is None:
+        held = model.seconds[key] = _contract_held_s(model, system, t0, k)
+    return held
+
+
+def _contract_held_s(model: Model, system: str, t0: int, k: int) -> float:
     horizon_s = model.scenario.data.economics.horizon_s
     start_s = model.calendar[t0].start_s
     covered = [c for c in model.calendar[t0:] if model.contract_covers(system, k, t0, c.index)]
