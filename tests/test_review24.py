@@ -1,0 +1,60 @@
+"""Session 24's review of what the planner prints for inference fleets and what-ifs: each test
+recomputes a printed figure (or feeds a bad input) that was wrong before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import planner
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZING = ROOT / "examples" / "model-sizing.yaml"
+YEAR_H = 8760.0
+
+
+def _crf(rate: float, years: float) -> float:
+    return rate / (1 - (1 + rate) ** -years)
+
+
+@pytest.fixture(scope="module")
+def sized(tmp_path_factory: pytest.TempPathFactory) -> planner.Plan:
+    """examples/model-sizing.yaml at 10% cost of capital, with a $150/kW-month facility charge
+    at its one site (PUE 1.2, 8.06 c/kWh in the preset)."""
+    tmp = tmp_path_factory.mktemp("sizing")
+    topo = yaml.safe_load((ROOT / "topologies" / "presets" / "nvl72-campus.yaml").read_text())
+    topo["datacenters"]["campus"]["facility_usd_per_kw_month"] = 150.0
+    (tmp / "topo.yaml").write_text(yaml.safe_dump(topo))
+    sc = planner.load_scenario(
+        SIZING, sets=["economics.cost_of_capital=0.1"], topology=str(tmp / "topo.yaml")
+    )
+    return planner.solve(sc)
+
+
+def test_model_sizing_prices_a_bought_unit_as_the_objective_does(sized: planner.Plan) -> None:
+    """The sizing report's split and cost curve price a bought gb200-nvl72 unit-hour as the
+    objective does: capital at the CRF of 10%, network/storage share, maintenance, facility and
+    energy at the site's PUE (before: straight line, PUE 1.0, no facility: $122.51/h)."""
+    sc = planner.load_scenario(SIZING)
+    site = sc.topology.site("campus")
+    spec = sc.catalog.system("gb200-nvl72")
+    kw = spec.power_w / 1000
+    by_hand = (
+        spec.capex_usd * _crf(0.1, 5.0) * (1 + spec.network_storage_capex_fraction) / YEAR_H
+        + spec.capex_usd * spec.maintenance_fraction_per_year / YEAR_H
+        + 150.0 * kw * 12 / YEAR_H
+        + kw * site.pue * site.electricity_usd_per_kwh
+    )
+    (chosen,) = [r for r in sized.sizing or [] if r.chosen]
+    busy_h = {"pretrain": 0.0, "chat": 0.0}
+    for a in sized.allocations:
+        busy_h[a.workload] += a.units * a.period_s / 3600
+    assert chosen.plan_pretrain_cost_usd == pytest.approx(busy_h["pretrain"] * by_hand, rel=1e-9)
+    assert chosen.plan_serve_cost_usd == pytest.approx(busy_h["chat"] * by_hand, rel=1e-9)
+    assert chosen.plan_cost_basis == f"gb200-nvl72 at campus ${by_hand:,.2f}/unit-hour (bought)"
+    demands = {d.name: d for d in planner.demands(sc)}
+    role = next(r for r in demands["pretrain"].roles if r.name == f"pretrain@{chosen.candidate}")
+    est = role.amount / role.rates["gb200-nvl72"].per_unit_s * by_hand / 3600
+    assert chosen.est_pretrain_cost_usd == pytest.approx(est, rel=1e-9)
