@@ -58,3 +58,48 @@ def test_model_sizing_prices_a_bought_unit_as_the_objective_does(sized: planner.
     role = next(r for r in demands["pretrain"].roles if r.name == f"pretrain@{chosen.candidate}")
     est = role.amount / role.rates["gb200-nvl72"].per_unit_s * by_hand / 3600
     assert chosen.est_pretrain_cost_usd == pytest.approx(est, rel=1e-9)
+
+
+RL = str(ROOT / "planner" / "scenarios" / "rl-verifiers.yaml")
+SAMPLES = "workloads.rl-code.samples_per_problem"
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        (
+            "units:h100",
+            "<--y>: y: no system 'h100' in the topology of any point; systems: ",
+        ),
+        ("facility_power_w:dc-nowhere", "no site 'dc-nowhere' in the topology of any point"),
+        ("cost_usd:chatbot", "no workload 'chatbot' in any point; workloads: "),
+    ],
+)
+def test_sweep_y_name_is_checked_before_solving(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    y: str,
+    message: str,
+) -> None:
+    """`sweep --y units:NAME` with a NAME no point has was refused only after every point was
+    solved (the plot's column check): now the name is checked against the systems, sites and
+    workloads of every point's scenario first, naming the known ones, exit 1."""
+    import planner.sweeps
+    from cli import main
+
+    def no_solve(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a point was solved")
+
+    monkeypatch.setattr(planner.sweeps, "sweep", no_solve)
+    png = str(tmp_path / "s.png")
+    code = main(["sweep", RL, "--set", f"{SAMPLES}=4,16", "--y", y, "--plot", png])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert message in err, err
+    sc = planner.load_scenario(RL)
+    if y.startswith("units:"):
+        assert ", ".join(sc.topology.system_names()) in err
+    # a name the scenario has passes (and reaches the solve)
+    with pytest.raises(AssertionError, match="a point was solved"):
+        main(["sweep", RL, "--set", f"{SAMPLES}=4", "--y", "cost_usd:rl-code", "--plot", png])

@@ -128,6 +128,7 @@ def command(
     from planner.sweeps import (
         SweepFailed,
         check_plot_options,
+        check_y_name,
         parse_set_axes,
         split_values,
         sweep,
@@ -140,7 +141,9 @@ def command(
     check_writable(plot_file)
     from planner.sweeps import grid_points
 
-    total = len(grid_points(grid, axis))
+    points = grid_points(grid, axis)
+    check_y_name(y_column, scenario_file, points)
+    total = len(points)
     with click.progressbar(
         length=total,
         label=f"solving {total} point{'s' if total != 1 else ''}",
