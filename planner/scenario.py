@@ -24,6 +24,7 @@ from fleetcore.yamlio import MAX_DEPTH, Doc, Loc, load_yaml, merge, parse_value,
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
 from planner.kinds import Workload, check_workload_refs
+from planner.kinds.inference import headroom_problems
 from planner.kinds.pretrain import (
     layout_model_problems,
     multi_site_layout_problems,
@@ -322,6 +323,8 @@ def load_scenario(
     if topo is not None:
         for rule in SCENARIO_RULES:
             problems.extend(rule(data, doc, topo))
+        headroom = headroom_problems(dict(data.workloads), topo.datacenters())
+        problems.extend(doc.problem(loc, message) for loc, message in headroom)
         if catalog is not None:
             problems.extend(_dated_systems_need_a_start_date(data, doc, topo, catalog))
             sizing = sizing_problems(dict(data.workloads), catalog)  # planner/kinds/pretrain.py

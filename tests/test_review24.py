@@ -103,3 +103,39 @@ def test_sweep_y_name_is_checked_before_solving(
     # a name the scenario has passes (and reaches the solve)
     with pytest.raises(AssertionError, match="a point was solved"):
         main(["sweep", RL, "--set", f"{SAMPLES}=4", "--y", "cost_usd:rl-code", "--plot", png])
+
+
+CHAT = """topology: multi-dc
+economics:
+  horizon: 365 days
+  pricing: amortised
+workloads:
+  chat:
+    kind: inference
+    model: llama-3.1-70b
+    precision: fp8
+    requests_per_day: 100M
+    prompt_tokens: 1000
+    output_tokens: 775
+    tokens_per_s_per_user: 30
+"""
+
+
+def test_site_headroom_of_more_sites_than_the_topology_has_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """headroom {k: 4, domain: site} on multi-dc's 3 sites made no lost-site set at all: the
+    plan served everything from one site and printed "headroom N+4 sites". Now: file:line of k,
+    the sites named, exit 1."""
+    from cli import main
+
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT + "    headroom:\n      domain: site\n      k: 4\n")
+    line = len(CHAT.splitlines()) + 3
+    assert main(["plan", str(path), "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(
+        f"{path}:{line}: workloads.chat.headroom.k: 4 sites lost, but the topology has 3 "
+        "(dc-east, dc-central, dc-west): give k below the number of sites"
+    ), err

@@ -564,6 +564,28 @@ def sized_demand(
     return dataclasses.replace(base, roles=roles, notes=base.notes + notes, caveats=caveats)
 
 
+def headroom_problems(workloads: dict[str, object], sites: list[str]) -> list[tuple[Loc, str]]:
+    """Per inference workload, a site headroom of more sites than the topology has, as (loc
+    from the scenario root, message): the LP's lost-site sets (k of the sites) would be none,
+    so the tier would be planned with no site headroom at all and reported as N+k (before
+    session 24: k 1000 on 3 sites served from one site, "headroom N+1000 sites"). k equal to
+    the number of sites is left to the solve, which diagnoses it as infeasible."""
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        if not isinstance(spec, InferenceSpec) or _domain(spec) != "site":
+            continue
+        assert spec.headroom is not None
+        if spec.headroom.k > len(sites):
+            out.append(
+                (
+                    ("workloads", name, "headroom", "k"),
+                    f"{spec.headroom.k} sites lost, but the topology has {len(sites)} "
+                    f"({', '.join(sites)}): give k below the number of sites",
+                )
+            )
+    return out
+
+
 def _domain(spec: InferenceSpec) -> str | None:
     return spec.headroom.domain if spec.headroom is not None else None
 
