@@ -139,3 +139,24 @@ def test_site_headroom_of_more_sites_than_the_topology_has_is_bad_input(
         f"{path}:{line}: workloads.chat.headroom.k: 4 sites lost, but the topology has 3 "
         "(dc-east, dc-central, dc-west): give k below the number of sites"
     ), err
+
+
+def test_a_whole_number_in_exponent_form_is_told_to_be_written_in_digits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """output_tokens: 1e6 was refused with "expected a whole number, got 1e+06" (1e6 is whole):
+    now the message says to write it in digits, and gives the digits; 1000.5 keeps its message."""
+    from cli import main
+
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT.replace("output_tokens: 775", "output_tokens: 1e6"))
+    assert main(["plan", str(path), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"{path}:12: workloads.chat.output_tokens: expected a whole number written in digits, "
+        "got 1e+06: write 1000000"
+    ), err
+    path.write_text(CHAT.replace("output_tokens: 775", "output_tokens: 775.5"))
+    assert main(["plan", str(path), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "workloads.chat.output_tokens: expected a whole number, got 775.5" in err
