@@ -160,3 +160,39 @@ def test_a_whole_number_in_exponent_form_is_told_to_be_written_in_digits(
     assert main(["plan", str(path), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "workloads.chat.output_tokens: expected a whole number, got 775.5" in err
+
+
+def test_estimate_inference_names_the_demand_its_units_serve(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`estimate inference` printed "units for the demand 0.4888" with the demand (the
+    --requests-per-day and --peak-to-average defaults) nowhere in its output: the row now names
+    it and a derivation line gives the formula, which recomputes the figure from the printed
+    rates."""
+    import json
+
+    from cli import main
+
+    args = ["estimate", "inference", "--model", "llama-3.1-70b", "--system", "hgx-h100"]
+    args += ["--precision", "fp8", "--output-tokens", "775", "--votes", "2"]
+    args += ["--requests-per-day", "2M", "--peak-to-average", "1.5"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert main([*args, "--json"]) == 0
+    est = json.loads(capsys.readouterr().out)
+    units = (
+        2e6
+        * 1.5
+        / 86400
+        * (775 * 2 / est["tokens_per_s_per_system"] + 1000 / est["prefill_tokens_per_s_per_system"])
+    )
+    assert est["units_for_demand"] == pytest.approx(units, rel=1e-12)
+    row = next(line for line in text.splitlines() if line.startswith("units for"))
+    assert row.split() == ["units", "for", "2,000,000", "requests/day", "x", "1.5", "peak"] + [
+        f"{units:.4g}"
+    ]
+    assert (
+        "units for the demand = 2,000,000 requests/day x peak/average 1.5 / 86,400 s x (775 "
+        f"output x 2 votes / {est['tokens_per_s_per_system']:,.0f} + 1,000 prompt / "
+        f"{est['prefill_tokens_per_s_per_system']:,.0f}) = {units:.4g}"
+    ) in text

@@ -598,7 +598,11 @@ def inference(
         (f"unit-hour ({pricing})", _usd_per_h(est.unit_usd_per_hour)),
         (f"$/M output tokens ({pricing})", _fmt(est.usd_per_million_tokens)),
         ("  of which decode", _fmt(est.usd_per_million_decode_tokens)),
-        ("units for the demand", _fmt(est.units_for_demand)),
+        (
+            f"units for {spec.requests_per_day:,.0f} requests/day"
+            + (f" x {spec.peak_to_average:g} peak" if spec.peak_to_average != 1 else ""),
+            _fmt(est.units_for_demand),
+        ),
     ]
     _emit(est, as_json, rows)
     _exit_if_infeasible(est.feasible, est.reason)
