@@ -196,3 +196,42 @@ def test_estimate_inference_names_the_demand_its_units_serve(
         f"output x 2 votes / {est['tokens_per_s_per_system']:,.0f} + 1,000 prompt / "
         f"{est['prefill_tokens_per_s_per_system']:,.0f}) = {units:.4g}"
     ) in text
+
+
+@pytest.mark.parametrize(("resolved_usd", "proven_usd"), [(100.0, 0.0), (90.0, 9.0)])
+def test_a_relaxed_limit_never_proves_a_negative_saving(
+    resolved_usd: float, proven_usd: float
+) -> None:
+    """`--value-limits` printed "proven $-0" for every limit that saves nothing (plan lower
+    bound - re-solve cost < 0 by the gap): a relaxed limit cannot cost more, so what the bounds
+    prove of it is at least 0; a real saving keeps bound - re-solve cost."""
+    from types import SimpleNamespace
+
+    from planner.limits import Counterfactual, _row
+
+    plan = SimpleNamespace(total_cost_usd=100.0, lower_bound_usd=99.0)
+    cf = Counterfactual("power:d", "limit", "lifted", "1 MW", "2 MW", ())
+    result = {"outputs": {"status": "optimal", "total_cost_usd": resolved_usd}, "plan": None}
+    row = _row(plan, cf, result)  # type: ignore[arg-type]
+    assert row.saving_usd == 100.0 - resolved_usd
+    assert row.saving_proven_usd == proven_usd
+
+
+def test_a_saving_within_the_solvers_rounding_shows_no_value() -> None:
+    """At an 8 MW dc-east cap, frontier-lab's --value-limits said "counterfactual re-solves find
+    value in" 13 limits whose re-solves cost the plan's own cost: the plan's bound exceeded the
+    re-solve cost by 1.49e-8 US$ (summation order). A saving within a millionth of the plan
+    cost (or a cent) is 0; a real one is kept."""
+    from types import SimpleNamespace
+
+    from planner.limits import Counterfactual, _row
+
+    cost = 123531925.65
+    plan = SimpleNamespace(total_cost_usd=cost, lower_bound_usd=cost + 1.49e-8)
+    cf = Counterfactual("avail:d:s", "limit", "lifted x2", "1 units", "2 units", ())
+    result = {"outputs": {"status": "optimal", "total_cost_usd": cost - 1e-6}, "plan": None}
+    row = _row(plan, cf, result)  # type: ignore[arg-type]
+    assert (row.saving_usd, row.saving_proven_usd) == (0.0, 0.0)
+    result = {"outputs": {"status": "optimal", "total_cost_usd": cost - 500.0}, "plan": None}
+    row = _row(plan, cf, result)  # type: ignore[arg-type]
+    assert row.saving_proven_usd == pytest.approx(500.0, abs=1e-6)
