@@ -542,7 +542,7 @@ def _serving_html(plan: Plan) -> str:
             f"{r.prefill_to_decode_units:.2f}",
             kv_text(r),
             r.headroom,
-            spares_text(r) or "-",
+            spares_text(r, plan.periods) or "-",
         ]
         for r in plan.serving
     ]

@@ -235,3 +235,24 @@ def test_a_saving_within_the_solvers_rounding_shows_no_value() -> None:
     result = {"outputs": {"status": "optimal", "total_cost_usd": cost - 500.0}, "plan": None}
     row = _row(plan, cf, result)  # type: ignore[arg-type]
     assert row.saving_proven_usd == pytest.approx(500.0, abs=1e-6)
+
+
+def test_spare_units_are_placed_in_days_not_period_indexes() -> None:
+    """frontier-lab's reasoning tier (N+1 racks) printed "spare units: dc-east/gb200-nvl72 1 in
+    p2": the report defines no p2 (its allocations are in days). The spans are now the days of
+    the periods the spares are held in, read here from the plan's own rows."""
+    from planner.report import format_plan
+
+    plan = planner.solve(planner.load_scenario("frontier-lab"))
+    (row,) = [r for r in plan.serving if r.workload == "reasoning"]
+    periods = {p.period: p for p in plan.periods}
+    (key,) = row.spare_units
+    pool, p = key.rsplit("/", 1)
+    period = periods[int(p[1:])]
+    text = " ".join(format_plan(plan).split())
+    expected = (
+        f"headroom N+1 racks; spare units: {pool} {row.spare_units[key]:g} on days "
+        f"{period.start_s / 86400:g}-{period.end_s / 86400:g}"
+    )
+    assert expected in text
+    assert expected.endswith("dc-east/gb200-nvl72 1 on days 150-365")

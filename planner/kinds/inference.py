@@ -34,7 +34,7 @@ from planner.kinds.base import (
 from planner.lp.constraints import work_pairs
 from planner.lp.linear import BINARY
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, Period, Var, active, family
-from planner.rows import ServingRow
+from planner.rows import PeriodRow, ServingRow
 from planner.traffic import kv_flows, kv_share_key, several_pairs
 
 if TYPE_CHECKING:
@@ -963,27 +963,32 @@ def kv_text(row: ServingRow) -> str:
     return ", ".join(flows) or "0 Gbps"
 
 
-def spares_text(row: ServingRow) -> str:
-    """The spare units held for N+k racks, per datacenter/system with the periods they are held
-    in, consecutive periods as a range: "dc-east/gb200-nvl72 1 in p1-p3, p5" ("" when none)."""
+def spares_text(row: ServingRow, periods: list[PeriodRow]) -> str:
+    """The spare units held for N+k racks, per datacenter/system with the days they are held,
+    consecutive periods as one span: "dc-east/gb200-nvl72 1 on days 0-90, 150-365" ("" when
+    none). Before session 24 the spans were period indexes ("in p2"), which the report defines
+    nowhere (its allocations are in days)."""
+    span = {p.period: (p.start_s, p.end_s) for p in periods}
     pools: dict[tuple[str, float], list[int]] = {}
     for key, units in row.spare_units.items():
         pool, p = key.rsplit("/", 1)
         pools.setdefault((pool, units), []).append(int(p[1:]))
     return ", ".join(
-        f"{pool} {units:g} in {_period_ranges(sorted(periods))}"
-        for (pool, units), periods in pools.items()
+        f"{pool} {units:g} on days {_day_ranges(sorted(held), span)}"
+        for (pool, units), held in pools.items()
     )
 
 
-def _period_ranges(periods: list[int]) -> str:
+def _day_ranges(held: list[int], span: dict[int, tuple[float, float]]) -> str:
     runs: list[list[int]] = []
-    for p in periods:
+    for p in held:
         if runs and p == runs[-1][-1] + 1:
             runs[-1].append(p)
         else:
             runs.append([p])
-    return ", ".join(f"p{r[0]}" if len(r) == 1 else f"p{r[0]}-p{r[-1]}" for r in runs)
+    return ", ".join(
+        f"{span[r[0]][0] / SECONDS_PER_DAY:g}-{span[r[-1]][1] / SECONDS_PER_DAY:g}" for r in runs
+    )
 
 
 def report_lines(plan: Plan) -> list[str]:
@@ -993,7 +998,7 @@ def report_lines(plan: Plan) -> list[str]:
         return []
     out = ["\nServing placement"]
     for r in plan.serving:
-        spares = spares_text(r)
+        spares = spares_text(r, plan.periods)
         out.append(
             f"  {r.workload}: prefill {r.prefill}; prefill:decode units "
             f"{r.prefill_to_decode_units:.2f}; KV between sites: {kv_text(r)}; "
