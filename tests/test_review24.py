@@ -256,3 +256,21 @@ def test_spare_units_are_placed_in_days_not_period_indexes() -> None:
     )
     assert expected in text
     assert expected.endswith("dc-east/gb200-nvl72 1 on days 150-365")
+
+
+def test_sweep_table_says_its_system_columns_are_units() -> None:
+    """The sweep table's system columns (57 gb200-nvl72 on frontier-lab) had no unit: a reader
+    could not tell racks from GPUs. A footnote says they are units, as the CSV's units:SYSTEM;
+    each figure is the point's units:SYSTEM and cores/acc its cores_per_accelerator."""
+    from planner.commands.sweep import format_sweep
+
+    sw = planner.sweep("rl-verifiers", {"workloads.rl-code.samples_per_problem": [4]})
+    (point,) = sw.points
+    text = format_sweep(sw)
+    assert "(a system's column: its units at each site's peak period, summed over sites" in text
+    lines = text.splitlines()
+    row = next(line for line in lines if "optimal" in line)
+    for key in [k for k in point if k.startswith("units:")]:
+        name = f" {key.split(':', 1)[1]} "
+        end = lines[1].index(name) + len(name) - 1
+        assert float(row[end - len(name) + 1 : end].strip()) == point[key]

@@ -228,7 +228,15 @@ def format_sweep(result) -> str:
         "cores/acc",
         "binding / error",
     ]
-    out = [f"Sweep of {result.scenario}: {len(result)} points", table(headers, rows, width=WIDTH)]
+    points = f"{len(result)} point{'' if len(result) == 1 else 's'}"
+    out = [f"Sweep of {result.scenario}: {points}", table(headers, rows, width=WIDTH)]
+    if rows:
+        # before session 24 the system columns were bare numbers: units or accelerators?
+        out.append(
+            "  (a system's column: its units at each site's peak period, summed over sites, as "
+            "the CSV's units:SYSTEM; CPU servers: units; cores/acc: CPU cores of the fleet and "
+            "its CPU servers per accelerator)"
+        )
     for p in result.points:
         if p["diagnosis"]:
             out.append(f"\n{p['point']}: {p['status']}")
