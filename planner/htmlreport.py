@@ -21,7 +21,7 @@ from planner.capacity_chart import capacity_svg
 from planner.decision import decision, summary_lines, units_text
 from planner.plan import Plan
 from planner.report import attribution_note, cash_flow_table
-from planner.rows import JobRow, price_unit_text
+from planner.rows import SLACK_UNITS, JobRow, price_unit_text
 
 IDLE_GREY = "#b0b0b0"
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#af7aa1"]
@@ -553,7 +553,7 @@ def _serving_html(plan: Plan) -> str:
         + '<p class="note">KV between sites: the KV cache of prompts prefilled at another site '
         "than their decode, averaged over the tier's window; the hop (path latency + one "
         "prompt's KV over the narrowest link) adds to its time to first token. Spare units: "
-        "held per datacenter/system/period for N+k racks.</p>"
+        "held per datacenter/system for N+k racks, on the days given.</p>"
     )
 
 
@@ -594,8 +594,11 @@ def _limits(plan: Plan) -> str:
     if plan.binding_constraints:
         out.append(
             _table(
-                ["constraint", "slack"],
-                [[b.constraint, f"{b.slack:,.3g}"] for b in plan.binding_constraints],
+                ["constraint", "left"],
+                [
+                    [b.constraint, f"{b.slack:,.3g} {SLACK_UNITS.get(b.family, '')}".strip()]
+                    for b in plan.binding_constraints
+                ],
                 "binding",
             )
         )

@@ -10,7 +10,7 @@ from planner.decision import decision, summary_lines, units_text
 from planner.kinds import KINDS
 from planner.limits import format_limit_values
 from planner.plan import Plan
-from planner.rows import price_unit_text
+from planner.rows import SLACK_UNITS, price_unit_text
 
 SHARED_BY_TIME = "unit-seconds in service"
 
@@ -295,9 +295,9 @@ def format_plan(plan: Plan) -> str:
 
     out.append("\nBinding constraints")
     if plan.binding_constraints:
-        units = {"cpu": "cores", "power": "MW", "link": "GB/s", "avail": "units"}
         out.extend(
-            f"  {b.constraint} (left: {b.slack:,.3g} {units[b.family]}, less than one more unit adds)"
+            f"  {b.constraint} (left: {b.slack:,.3g} {SLACK_UNITS[b.family]}, less than one more "
+            "unit adds)"
             if b.family in ("cpu", "power")
             else f"  {b.constraint}"
             for b in plan.binding_constraints

@@ -317,11 +317,22 @@ class CostRow:
 @dataclass(frozen=True)
 class BindingRow:
     """resource rows at their limit: constraint (family:entity), family, slack (what is left, in
-    the row's unit)"""
+    the row's unit: SLACK_UNITS)"""
 
     constraint: str
     family: str
     slack: float
+
+
+# The unit of a binding row's slack by resource family (the families' slack_unit,
+# planner/lp/constraints.py and procurement.py): the text and HTML reports print it.
+SLACK_UNITS = {
+    "cpu": "cores",
+    "power": "MW",
+    "link": "GB/s",
+    "avail": "units",
+    "supply": "units",
+}
 
 
 # How a price unit key reads in a report: the key's tail, its unit symbol cased ("usd_per_mw"

@@ -274,3 +274,26 @@ def test_sweep_table_says_its_system_columns_are_units() -> None:
         name = f" {key.split(':', 1)[1]} "
         end = lines[1].index(name) + len(name) - 1
         assert float(row[end - len(name) + 1 : end].strip()) == point[key]
+
+
+def test_html_binding_limits_give_what_is_left_with_its_unit() -> None:
+    """The HTML report's binding table printed frontier-lab's cpu:dc-east slack as a bare
+    "18.6" (the text report: "left: 18.6 cores"): now "left" with the family's unit, and every
+    family that can bind has one (a test on the LP's families, so a new one cannot go bare)."""
+    import re
+
+    from planner.htmlreport import plan_html
+    from planner.lp.model import FAMILIES
+    from planner.rows import SLACK_UNITS
+
+    plan = planner.solve(planner.load_scenario("frontier-lab"))
+    (b,) = [b for b in plan.binding_constraints if b.constraint == "cpu:dc-east"]
+    page = plan_html(plan)
+    table = page[page.index('<table id="binding">') :]
+    table = table[: table.index("</table>")]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", table)
+    assert cells[:2] == ["cpu:dc-east", f"{b.slack:,.3g} cores"]
+    assert "<th>left</th>" in table or ">left<" in table
+    resource = {name for name, fam in FAMILIES.items() if fam.resource}
+    assert resource <= set(SLACK_UNITS), resource - set(SLACK_UNITS)
+    assert all(SLACK_UNITS[f] == FAMILIES[f].slack_unit for f in resource)
