@@ -297,3 +297,26 @@ def test_html_binding_limits_give_what_is_left_with_its_unit() -> None:
     resource = {name for name, fam in FAMILIES.items() if fam.resource}
     assert resource <= set(SLACK_UNITS), resource - set(SLACK_UNITS)
     assert all(SLACK_UNITS[f] == FAMILIES[f].slack_unit for f in resource)
+
+
+def test_a_tier_without_ttft_or_peak_says_what_that_leaves_out(tmp_path: Path) -> None:
+    """A serving tier with no ttft_p99 is planned at a full batch every step (server utilisation
+    1: no queueing for a slot) and, at peak_to_average 1, for the day's average load; frontier-
+    lab's plan said neither. Now each is a Left out line naming the tiers; a tier that gives
+    both is not named (and its queue shrinks the decode rate the plan uses)."""
+    from planner.kinds.inference import AVERAGE_LOAD_CAVEAT, NO_TTFT_CAVEAT
+
+    plan = planner.solve(planner.load_scenario("frontier-lab"))
+    tiers = "chat, reasoning, reasoning-sc5"
+    assert NO_TTFT_CAVEAT.format(tiers) in plan.left_out
+    assert AVERAGE_LOAD_CAVEAT.format(tiers) in plan.left_out
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT + "    ttft_p99: 2 s\n    peak_to_average: 1.5\n")
+    sc = planner.load_scenario(path)
+    given = planner.solve(sc)
+    assert not any("chat" in line and "ttft_p99" in line for line in given.left_out)
+    assert not any("peak_to_average" in line for line in given.left_out)
+    plain = planner.demands(planner.load_scenario("frontier-lab"))
+    (decode,) = [r for d in plain if d.name == "chat" for r in d.roles if r.name == "decode"]
+    (queued,) = [r for d in planner.demands(sc) for r in d.roles if r.name == "decode"]
+    assert queued.rates["hgx-h100"].per_unit_s < decode.rates["hgx-h100"].per_unit_s

@@ -55,6 +55,18 @@ MOE_SERVING_CAVEAT = (
     "the planner's time (measured stage splits), not from vLLM's MoE kernels (docs/models.md): the serving capacity depends on the engine, "
     "its release and how it is driven more than the model says"
 )
+# What a serving tier without a TTFT target or a peak leaves out: the decode rate is a full
+# batch every step (server utilisation 1), and the load is the day's average. Before session 24
+# a plan said neither (frontier-lab's three tiers).
+NO_TTFT_CAVEAT = (
+    "no time-to-first-token target for {} (ttft_p99 not given): every decode slot is planned "
+    "busy all the time, with no queueing for a slot (Poisson arrivals would wait without "
+    "bound); give ttft_p99 to size the fleet for the queue (M/D/c, docs/models.md)"
+)
+AVERAGE_LOAD_CAVEAT = (
+    "{} provisioned for the day's average load (peak_to_average 1): a daily peak above it is "
+    "not served; give peak_to_average"
+)
 # The caveat of an MoE workload whose engine names its TensorRT-LLM release
 # (engine.tensorrt_llm_version): the measured module where a table covers it
 MOE_KERNEL_CAVEAT = (
@@ -472,8 +484,15 @@ def demand(
             + (f"; {spec.votes} votes share each prompt" if spec.votes > 1 else "")
         ],
         caveats=_moe_caveats(name, spec, catalog, systems)
-        + _estimated_serving(name, spec.precision, catalog, systems),
+        + _estimated_serving(name, spec.precision, catalog, systems)
+        + _load_caveats(name, spec),
     )
+
+
+def _load_caveats(name: str, spec: InferenceSpec) -> list[Caveat]:
+    """NO_TTFT_CAVEAT without ttft_p99, AVERAGE_LOAD_CAVEAT at peak_to_average 1."""
+    out = [] if spec.ttft_p99_s is not None else [Caveat(NO_TTFT_CAVEAT, name)]
+    return out + ([Caveat(AVERAGE_LOAD_CAVEAT, name)] if spec.peak_to_average == 1 else [])
 
 
 def _moe_caveats(
