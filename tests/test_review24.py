@@ -3,6 +3,7 @@ recomputes a printed figure (or feeds a bad input) that was wrong before its fix
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -320,3 +321,26 @@ def test_a_tier_without_ttft_or_peak_says_what_that_leaves_out(tmp_path: Path) -
     (decode,) = [r for d in plain if d.name == "chat" for r in d.roles if r.name == "decode"]
     (queued,) = [r for d in planner.demands(sc) for r in d.roles if r.name == "decode"]
     assert queued.rates["hgx-h100"].per_unit_s < decode.rates["hgx-h100"].per_unit_s
+
+
+@pytest.mark.parametrize(
+    ("growth", "ratio"), [(1000.0, 1000 * math.log(1000) / 999), (0.5, 2 * math.log(2))]
+)
+def test_a_growing_load_says_how_far_its_peak_is_above_the_period_average(
+    tmp_path: Path, growth: float, ratio: float
+) -> None:
+    """The serve rows meet each period's share of a steady load (its average there): with
+    growth_per_year 1000 on one 365-day fleet the plan served 4.09e15 decode tokens, the year's
+    average, while the load at the year's end is 6.91x that, and said nothing of it. The Left
+    out line gives the ratio, peak / average = max(1, y) ln y / (y - 1), y = g^(L / year)."""
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT + f"    growth_per_year: {growth}\n")
+    plan = planner.solve(planner.load_scenario(path))
+    (line,) = [x for x in plan.left_out if x.startswith("serving loads that grow")]
+    assert f"up to {ratio:.3g}x that average for chat " in line
+    decode = sum(a.work_done for a in plan.allocations if a.role == "decode")
+    year_s = 365 * 86400.0
+    average = 100e6 * 775 * (growth - 1) / math.log(growth)  # per day over the year
+    assert decode == pytest.approx(average * 365, rel=1e-6)
+    end = 100e6 * 775 * growth ** (plan.periods[-1].end_s / year_s)
+    assert max(end, 100e6 * 775) / average == pytest.approx(ratio, rel=1e-9)
