@@ -344,3 +344,40 @@ def test_a_growing_load_says_how_far_its_peak_is_above_the_period_average(
     assert decode == pytest.approx(average * 365, rel=1e-6)
     end = 100e6 * 775 * growth ** (plan.periods[-1].end_s / year_s)
     assert max(end, 100e6 * 775) / average == pytest.approx(ratio, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--model", "llama-3.1-70b", "--system", "hgx-h100", "--precision", "fp8"],
+        ["--model", "deepseek-r1", "--system", "gb200-nvl72", "--precision", "fp4"]
+        + ["--kv-precision", "fp8", "--prefill", "aggregated", "--tpot-percentile", "p99"],
+    ],
+)
+def test_estimate_step_terms_add_up_to_the_step(
+    capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    """`estimate inference` listed "step terms compute 17.85 ms, memory 23.64 ms, roofline
+    28.19 ms, tp_allreduce 1.63 ms, overhead 3.25 ms" for a 33.07 ms step: the roofline's sides
+    beside the terms added. The row is now the sum, each term as printed adding up to the step
+    time (to the printed rounding), and what TPOT adds after it."""
+    import json
+    import re
+
+    from cli import main
+
+    assert main(["estimate", "inference", *extra]) == 0
+    text = capsys.readouterr().out
+    assert main(["estimate", "inference", *extra, "--json"]) == 0
+    est = json.loads(capsys.readouterr().out)
+    row = next(line for line in text.splitlines() if line.startswith("step terms"))
+    step_part = row.split("=")[0]
+    step_part = re.sub(r"\([^)]*\)", "", step_part)
+    added = [float(x) for x in re.findall(r" ([0-9.]+) ms", step_part)]
+    assert sum(added) == pytest.approx(est["step_time_s"] * 1e3, abs=0.01 * len(added))
+    assert f"= step {est['step_time_s'] * 1e3:.2f} ms" in row
+    terms = est["step_terms_s"]
+    roofline_first = f"roofline {terms['roofline'] * 1e3:.2f} ms (compute"
+    assert roofline_first in row
+    if terms.get("prefill_chunk", 0) > 0:
+        assert f"TPOT adds prefill_chunk {terms['prefill_chunk'] * 1e3:.2f} ms" in row

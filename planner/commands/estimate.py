@@ -572,10 +572,7 @@ def inference(
             f"{_fmt(est.step_time_s, 's')}"
             + (f" ({est.bound}-bound, budget {_fmt(est.step_budget_s, 's')})" if est.bound else ""),
         ),
-        (
-            "step terms",
-            ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in est.step_terms_s.items() if v > 0) or "-",
-        ),
+        ("step terms", _step_terms_text(est.step_terms_s, est.step_time_s)),
         (
             "TPOT",
             _fmt(est.tpot_s, "s")
@@ -606,6 +603,32 @@ def inference(
     ]
     _emit(est, as_json, rows)
     _exit_if_infeasible(est.feasible, est.reason)
+
+
+# Terms of step_terms_s that are not added into the step: the roofline's two sides (compute and
+# memory summed over the phases; the step adds each phase's larger), and what TPOT adds to it.
+ROOFLINE_SIDES = ("compute", "memory")
+TPOT_TERMS = ("prefill_chunk", "tpot_tail")
+
+
+def _step_terms_text(terms: dict[str, float], step_s: float | None) -> str:
+    """The step as the sum it is: roofline (its compute and memory sides) + communication and
+    overhead terms = step; then the terms TPOT adds. Before session 24 the row listed compute,
+    memory and roofline beside the terms added to the step, which did not sum to it (74.56 ms
+    listed for a 33.07 ms step)."""
+    if not terms or step_s is None:
+        return "-"
+    sides = ", ".join(f"{k} {terms[k] * 1e3:.2f}" for k in ROOFLINE_SIDES if k in terms)
+    added = [
+        f"{k} {v * 1e3:.2f} ms"
+        for k, v in terms.items()
+        if v > 0 and k not in ROOFLINE_SIDES and k not in TPOT_TERMS
+    ]
+    if added and sides:
+        added[0] += f" ({sides} ms over the phases)"
+    text = " + ".join(added) + f" = step {step_s * 1e3:.2f} ms"
+    extra = [f"{k} {terms[k] * 1e3:.2f} ms" for k in TPOT_TERMS if terms.get(k, 0.0) > 0]
+    return text + (f"; TPOT adds {', '.join(extra)}" if extra else "")
 
 
 def _plan_prefill_row(
