@@ -486,7 +486,13 @@ def format_limit_values(plan: Plan, out: list[str]) -> None:
         if r.kind == "choice":
             note = r.runner_up or ("no alternative: infeasible" if r.status == "infeasible" else "")
         else:
+            # a limit the plan does not use can still hold work out (an 8 MW cap at dc-east,
+            # under the NVL72 job's 9 MW: unused, and lifting it saves $33.96M); before session
+            # 24 such a row said only "unused in the plan"
+            shows = r.saving_proven_usd is not None and r.saving_proven_usd > 0
             note = "unused in the plan" if r.unused else ""
+            if r.unused and shows:
+                note += ", yet lifting it lets work in"
         table_rows.append(
             [
                 r.limit,

@@ -381,3 +381,28 @@ def test_estimate_step_terms_add_up_to_the_step(
     assert roofline_first in row
     if terms.get("prefill_chunk", 0) > 0:
         assert f"TPOT adds prefill_chunk {terms['prefill_chunk'] * 1e3:.2f} ms" in row
+
+
+def test_an_unused_limit_that_saves_when_lifted_says_so() -> None:
+    """At an 8 MW dc-east cap frontier-lab's plan draws nothing at dc-east (the NVL72 job needs
+    9.03 MW), and --value-limits printed power:dc-east "saving $33.96M ... unused in the plan",
+    which read as a limit of no consequence. The note now says lifting it lets work in; an
+    unused limit that saves nothing keeps the plain note."""
+    from planner.limits import format_limit_values
+    from planner.rows import LimitValueRow
+
+    plan = planner.solve(planner.load_scenario("frontier-lab"))
+
+    def row(limit: str, saving: float) -> LimitValueRow:
+        return LimitValueRow(
+            limit, "limit", "lifted", "8.0 MW", "115.9 MW", 1.0, saving, saving, True, "", "optimal"
+        )
+
+    plan.limit_values = [row("power:dc-east", 33.96e6), row("power:dc-west", 0.0)]
+    out: list[str] = []
+    format_limit_values(plan, out)
+    text = "\n".join(out)
+    east = next(line for line in text.splitlines() if line.strip().startswith("power:dc-east"))
+    west = next(line for line in text.splitlines() if line.strip().startswith("power:dc-west"))
+    assert east.rstrip().endswith("unused in the plan, yet lifting it lets work in")
+    assert west.rstrip().endswith("unused in the plan")
