@@ -18,7 +18,7 @@ from typing import Any
 from fleetcore.tables import is_figure, usd
 from fleetcore.units import format_si
 from planner.capacity_chart import capacity_svg
-from planner.decision import decision, summary_lines, units_text
+from planner.decision import decision, label_days, summary_lines, units_text
 from planner.plan import Plan
 from planner.report import attribution_note, cash_flow_table
 from planner.rows import SLACK_UNITS, JobRow, price_unit_text
@@ -596,7 +596,10 @@ def _limits(plan: Plan) -> str:
             _table(
                 ["constraint", "left"],
                 [
-                    [b.constraint, f"{b.slack:,.3g} {SLACK_UNITS.get(b.family, '')}".strip()]
+                    [
+                        label_days(b.constraint, plan),
+                        f"{b.slack:,.3g} {SLACK_UNITS.get(b.family, '')}".strip(),
+                    ]
                     for b in plan.binding_constraints
                 ],
                 "binding",

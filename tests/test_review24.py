@@ -406,3 +406,26 @@ def test_an_unused_limit_that_saves_when_lifted_says_so() -> None:
     west = next(line for line in text.splitlines() if line.strip().startswith("power:dc-west"))
     assert east.rstrip().endswith("unused in the plan, yet lifting it lets work in")
     assert west.rstrip().endswith("unused in the plan")
+
+
+def test_period_indexed_limits_are_given_their_days() -> None:
+    """frontier-3y's report named its limits "cpu:dc-east:t2", "power:dc-east:t10": calendar
+    period indexes it defines nowhere (its tables are in days). The decision, the binding list
+    and the shadow prices now give each its days, read here from the cash flow's periods."""
+    import re
+
+    from planner.report import format_plan
+
+    plan = planner.solve(planner.load_scenario("frontier-3y"))
+    text = format_plan(plan)
+    calendar = {c.period: c for c in plan.cash_flow}
+    labels = [b.constraint for b in plan.binding_constraints] + [
+        p.constraint for p in plan.shadow_prices
+    ]
+    indexed = [x for x in labels if re.search(r":t\d+$", x)]
+    assert indexed
+    flat = " ".join(text.split())
+    for label in indexed:
+        c = calendar[int(label.rsplit(":t", 1)[1])]
+        assert f"{label} (days {c.start_s / 86400:g}-{c.end_s / 86400:g}" in flat, label
+    assert not re.search(r":t\d+ [^(]", flat)  # no indexed label left without its days
