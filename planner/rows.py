@@ -317,7 +317,7 @@ class CostRow:
 @dataclass(frozen=True)
 class BindingRow:
     """resource rows at their limit: constraint (family:entity), family, slack (what is left, in
-    the row's unit: SLACK_UNITS)"""
+    the row's unit: cores, MW, GB/s or units, SLACK_UNITS)"""
 
     constraint: str
     family: str

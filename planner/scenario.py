@@ -24,7 +24,7 @@ from fleetcore.yamlio import MAX_DEPTH, Doc, Loc, load_yaml, merge, parse_value,
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
 from planner.kinds import Workload, check_workload_refs
-from planner.kinds.inference import headroom_problems
+from planner.kinds.inference import context_problems, headroom_problems
 from planner.kinds.pretrain import (
     layout_model_problems,
     multi_site_layout_problems,
@@ -331,6 +331,8 @@ def load_scenario(
             problems.extend(doc.problem(loc, message) for loc, message in sizing)
             layouts = layout_model_problems(dict(data.workloads), catalog)
             problems.extend(doc.problem(loc, message) for loc, message in layouts)
+            windows = context_problems(dict(data.workloads), catalog)
+            problems.extend(doc.problem(loc, message) for loc, message in windows)
             generators = generator_problems(  # planner/kinds/rl.py
                 dict(data.workloads), catalog, topo.system_names()
             )

@@ -429,3 +429,32 @@ def test_period_indexed_limits_are_given_their_days() -> None:
         c = calendar[int(label.rsplit(":t", 1)[1])]
         assert f"{label} (days {c.start_s / 86400:g}-{c.end_s / 86400:g}" in flat, label
     assert not re.search(r":t\d+ [^(]", flat)  # no indexed label left without its days
+
+
+def test_a_sequence_past_the_model_context_window_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chat tier of 1,000 + 200,000 tokens on llama-3.1-70b (config.json
+    max_position_embeddings 131,072) was planned (infeasible only by power, 1.71 GW short), its
+    KV cache sized for sequences the model cannot attend over. The catalog now states the
+    window (context_tokens, sourced) and a longer sequence is refused at output_tokens' line;
+    exactly the window is accepted."""
+    from cli import main
+
+    sc = planner.load_scenario(RL)
+    window = sc.catalog.models["llama-3.1-70b"].context_tokens
+    assert window == 131072
+    assert (
+        "max_position_embeddings 131072"
+        in sc.catalog.models["llama-3.1-70b"].sources["context_tokens"]
+    )
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT.replace("output_tokens: 775", f"output_tokens: {window - 999}"))
+    assert main(["plan", str(path), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"{path}:12: workloads.chat.output_tokens: prompt 1,000 + output 130,073 = 131,073 tokens "
+        "a sequence, past llama-3.1-70b's context window of 131,072 (catalog context_tokens)"
+    ), err
+    path.write_text(CHAT.replace("output_tokens: 775", f"output_tokens: {window - 1000}"))
+    planner.load_scenario(path)  # exactly the window: no problem

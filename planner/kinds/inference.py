@@ -605,6 +605,30 @@ def headroom_problems(workloads: dict[str, object], sites: list[str]) -> list[tu
     return out
 
 
+def context_problems(workloads: dict[str, object], catalog: Catalog) -> list[tuple[Loc, str]]:
+    """Per inference workload on a catalog model that states its context window
+    (context_tokens), a sequence (prompt + output tokens; each vote is one) longer than it, as
+    (loc from the scenario root, message). Before session 24 a 1,000 + 200,000-token chat tier
+    on llama-3.1-70b (131,072) was planned, its KV cache sized for sequences the model cannot
+    attend over."""
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        if not isinstance(spec, InferenceSpec) or spec.model not in catalog.models:
+            continue
+        window = catalog.models[spec.model].context_tokens
+        tokens = spec.prompt_tokens + spec.output_tokens
+        if window is not None and tokens > window:
+            out.append(
+                (
+                    ("workloads", name, "output_tokens"),
+                    f"prompt {spec.prompt_tokens:,} + output {spec.output_tokens:,} = "
+                    f"{tokens:,} tokens a sequence, past {spec.model}'s context window of "
+                    f"{window:,} (catalog context_tokens)",
+                )
+            )
+    return out
+
+
 def _domain(spec: InferenceSpec) -> str | None:
     return spec.headroom.domain if spec.headroom is not None else None
 
