@@ -267,7 +267,8 @@ class Comparison:
             if r["metric"] in ("error", "diagnosis"):
                 continue
             rows.append([r["metric"], *(_friendly(r[n], r["unit"], r["metric"]) for n in names)])
-        out = [f"Compare {self.scenario} on {len(names)} topologies", table(["", *names], rows)]
+        on = f"{len(names)} topolog{'y' if len(names) == 1 else 'ies'}"
+        out = [f"Compare {self.scenario} on {on}", table(["", *names], rows)]
         for n in names:
             col = self.columns[n]
             if not isinstance(col, Plan):

@@ -155,7 +155,8 @@ def comparison_html(cmp: Any) -> str:
         unit = "share" if r["metric"] == "gap" else r["unit"]
         rows.append([r["metric"], *(_plain(r[n], unit) for n in cmp.columns)])
     body = [
-        f"<h1>Compare {_e(cmp.scenario)} on {len(cmp.columns)} topologies</h1>",
+        f"<h1>Compare {_e(cmp.scenario)} on {len(cmp.columns)} "
+        f"topolog{'y' if len(cmp.columns) == 1 else 'ies'}</h1>",
         "<h2>Total cost over the horizon</h2>",
         _hbars(bars, "total-chart", "Total cost per topology, US$"),
         "<h2>Side by side</h2>",

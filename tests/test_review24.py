@@ -458,3 +458,12 @@ def test_a_sequence_past_the_model_context_window_is_bad_input(
     ), err
     path.write_text(CHAT.replace("output_tokens: 775", f"output_tokens: {window - 1000}"))
     planner.load_scenario(path)  # exactly the window: no problem
+
+
+def test_compare_of_one_topology_says_topology() -> None:
+    """`planner compare --topology T` headed its table "on 1 topologies" (text and HTML)."""
+    from planner.htmlreport import comparison_html
+
+    cmp = planner.compare("rl-verifiers", ["rainier-campus"])
+    assert cmp.format().splitlines()[0] == "Compare rl-verifiers on 1 topology"
+    assert "<h1>Compare rl-verifiers on 1 topology</h1>" in comparison_html(cmp)
