@@ -467,3 +467,31 @@ def test_compare_of_one_topology_says_topology() -> None:
     cmp = planner.compare("rl-verifiers", ["rainier-campus"])
     assert cmp.format().splitlines()[0] == "Compare rl-verifiers on 1 topology"
     assert "<h1>Compare rl-verifiers on 1 topology</h1>" in comparison_html(cmp)
+
+
+def test_a_set_on_a_mistyped_workload_names_the_workloads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--set workloads.chatt.output_tokens=5` (a typo of chat) said only "workloads.chatt.kind:
+    required field is missing". It now says the workload is unknown, lists the scenario's and
+    suggests the close one; a new workload given its kind by --set still loads."""
+    from cli import main
+
+    assert main(["plan", "frontier-lab", "--set", "workloads.chatt.output_tokens=5"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "<--set workloads.chatt.output_tokens=5>: workloads.chatt: unknown workload 'chatt' (a "
+        "new workload needs kind:); known: chat, pretrain-405b, reasoning, reasoning-sc5, "
+        "rl-reasoning; did you mean 'chat'?"
+    ), err
+    new = "workloads.new."
+    sets = [
+        f"{new}kind=inference",
+        f"{new}model=llama-3.1-8b",
+        f"{new}requests_per_day=1M",
+        f"{new}prompt_tokens=100",
+        f"{new}output_tokens=100",
+        f"{new}tokens_per_s_per_user=30",
+    ]
+    sc = planner.load_scenario("frontier-lab", sets=sets)
+    assert "new" in sc.data.workloads
