@@ -495,3 +495,26 @@ def test_a_set_on_a_mistyped_workload_names_the_workloads(
     ]
     sc = planner.load_scenario("frontier-lab", sets=sets)
     assert "new" in sc.data.workloads
+
+
+def test_estimate_ttft_row_says_which_ttft(capsys: pytest.CaptureFixture[str]) -> None:
+    """`estimate inference --ttft-p99 '2 s'` printed "TTFT 0.1802 s": the mean (prefill 68 ms
+    + the mean wait), not the p99 the target bounds; without a target the row is the prefill
+    alone. The label now says which, and the figure is the derivation's."""
+    import json
+
+    from cli import main
+
+    base = ["estimate", "inference", "--model", "llama-3.1-70b", "--system", "hgx-h100"]
+    base += ["--precision", "fp8", "--output-tokens", "775"]
+    for extra, label in [
+        (["--ttft-p99", "2 s"], "TTFT (mean, with the queue)"),
+        ([], "TTFT (prefill alone, no queue)"),
+    ]:
+        assert main([*base, *extra]) == 0
+        text = capsys.readouterr().out
+        assert main([*base, *extra, "--json"]) == 0
+        est = json.loads(capsys.readouterr().out)
+        row = next(line for line in text.splitlines() if line.startswith("TTFT"))
+        assert row.startswith(label)
+        assert float(row.split()[-2]) == pytest.approx(est["ttft_s"], rel=1e-3)

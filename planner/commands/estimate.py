@@ -587,7 +587,14 @@ def inference(
         ("output tok/s per accelerator", _fmt(est.output_tokens_per_s_per_accelerator)),
         ("prefill tokens/s per unit", _fmt(est.prefill_tokens_per_s_per_system)),
         *_plan_prefill_row(spec, catalog, system, est),
-        ("TTFT", _fmt(est.ttft_s, "s")),
+        # before session 24 the row said only "TTFT": the mean with a queue, the prompt's
+        # prefill alone without one (neither the p99 the target bounds)
+        (
+            "TTFT (mean, with the queue)"
+            if est.server_utilisation is not None
+            else "TTFT (prefill alone, no queue)",
+            _fmt(est.ttft_s, "s"),
+        ),
         (
             "server utilisation",
             f"{est.server_utilisation:.3f}" if est.server_utilisation is not None else "-",
