@@ -80,7 +80,10 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
             proof=stats.proof,
         ),
         periods=[PeriodRow(p.index, p.start_s, p.end_s) for p in model.periods],
-        workloads=[WorkloadRow(d.name, d.kind, d.start_s, d.end_s) for d in model.demands],
+        workloads=[
+            WorkloadRow(d.name, d.kind, d.start_s, d.end_s, d.peak_to_average)
+            for d in model.demands
+        ],
         schedule=schedule,
         fleet=fleet,
         cpu_servers=cpu_servers,

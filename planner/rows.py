@@ -45,12 +45,15 @@ class PeriodRow:
 
 @dataclass(frozen=True)
 class WorkloadRow:
-    """each workload's kind and window (start_s, end_s)"""
+    """each workload's kind and window (start_s, end_s), and a serving tier's peak_to_average
+    (its work is the load provisioned for the peak, its tokens served the work / this; 1 for
+    other kinds)"""
 
     workload: str
     kind: str
     start_s: float
     end_s: float
+    peak_to_average: float
 
 
 @dataclass(frozen=True)

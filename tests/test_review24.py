@@ -518,3 +518,25 @@ def test_estimate_ttft_row_says_which_ttft(capsys: pytest.CaptureFixture[str]) -
         row = next(line for line in text.splitlines() if line.startswith("TTFT"))
         assert row.startswith(label)
         assert float(row.split()[-2]) == pytest.approx(est["ttft_s"], rel=1e-3)
+
+
+def test_dollars_per_million_tokens_count_tokens_served_not_the_peak_capacity(
+    tmp_path: Path,
+) -> None:
+    """compare's $/M tokens divided the tier's cost by its decode work, which is the load x
+    peak_to_average (the capacity provisioned for the peak): a tier provisioned x2 showed half
+    its $ per million tokens served. The divisor is now the tokens served, requests/day x
+    output x days; the plan's workload rows carry peak_to_average for it."""
+    from planner.comparison import plan_metrics
+
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT + "    peak_to_average: 2\n")
+    plan = planner.solve(planner.load_scenario(path))
+    (row,) = [w for w in plan.workloads if w.workload == "chat"]
+    assert row.peak_to_average == 2.0
+    m = plan_metrics(plan)
+    served = 100e6 * 775 * 365
+    assert m["decode_tokens"]["chat"] == pytest.approx(served, rel=1e-9)
+    chat_usd = next(c["cost_usd"] for c in plan.costs("workload") if c["workload"] == "chat")
+    assert m["usd_per_million_tokens"]["chat"] == pytest.approx(chat_usd / served * 1e6)
+    assert planner.Plan.from_dict(plan.to_dict()).workloads == plan.workloads

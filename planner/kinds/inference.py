@@ -458,6 +458,7 @@ def demand(
         kv_hop_budget_s=spec.kv_hop_budget_s,
         prefill_on_decode_pools=spec.prefill == "aggregated",
         growth_per_year=spec.growth_per_year,
+        peak_to_average=spec.peak_to_average,
         start_s=spec.start_s,
         window_s=horizon_s - spec.start_s,
         roles=[
