@@ -694,6 +694,10 @@ def _message(err: Mapping[str, Any]) -> str:
             return f"expected {number}, got {str(value).lower()}"
         if isinstance(value, str):
             return f"expected {number}, got the text {value!r}"
+        if isinstance(value, float) and value.is_integer() and abs(value) < 1e19:
+            # 1e6 is read as a float, which a whole-number field takes only in digits (before
+            # session 24 it said "expected a whole number, got 1e+06", of a whole number).
+            return f"expected a whole number written in digits, got {value:g}: write {value:.0f}"
         if isinstance(value, float):
             return f"expected {number}, got {value:g}"
         return f"expected {number}, got a {'list' if isinstance(value, list) else 'mapping'}"

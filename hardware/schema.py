@@ -577,6 +577,9 @@ class ModelArch(Sourced):
     # projection and one more pass of the shared output head and loss, on the last pipeline
     # stage; not counted in params (DeepSeek-V3's 671B excludes its 14B MTP module).
     mtp_layers: NonNegInt = 0
+    # The longest sequence (prompt + output tokens) the model attends over, its context window
+    # (config.json max_position_embeddings); None: not given, and no sequence is checked.
+    context_tokens: PositiveInt | None = None
     # Weight bytes of published checkpoints per precision, where they differ from params x bytes.
     checkpoints: dict[Precision, Checkpoint] = Field(default_factory=dict)
 

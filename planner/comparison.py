@@ -9,11 +9,14 @@
 Metrics per topology (`plan_metrics`, also used by sweeps):
 - total cost and cost per workload (`plan.costs(by="workload")`, with "(idle)" capacity);
 - $ per million tokens of each inference tier:
-      usd_per_mtok[w] = cost attributed to w / sum(work_done of w's "decode" allocations) x 1e6
-  (a model_from tier's "decode@c" allocations: the candidate the plan serves)
-  where the decode work done is the output tokens the fleet is sized to serve over the horizon:
-  requests/day x output_tokens x votes x peak_to_average x horizon days (so with votes > 1 it is
-  $ per million *generated* tokens, the votes included; prefill cost is in the numerator);
+      usd_per_mtok[w] = cost attributed to w / decode tokens served x 1e6
+      decode tokens served = sum(work_done of w's "decode" allocations) / peak_to_average
+  (a model_from tier's "decode@c" allocations: the candidate the plan serves), the output
+  tokens requests/day x output_tokens x votes over the tier's days (growth included): the work
+  done is the load provisioned for its peak, x peak_to_average, which before session 24 was
+  counted as tokens served (a tier provisioned x2 for its peak showed half its $/M tokens).
+  With votes > 1 it is $ per million *generated* tokens, the votes included; prefill cost is in
+  the numerator;
 - units per system, accelerators, CPU cores (accelerated systems' host cores plus CPU-only
   servers), CPU servers, cores per accelerator = CPU cores / accelerators;
 - power: IT and facility (IT x PUE) watts, per site and in all;
@@ -85,6 +88,8 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
             by_period[span] = by_period.get(span, 0.0) + a.work_done
             if a.share_of_role:
                 amount[a.workload] = a.work_done / a.share_of_role
+    peak = {w.workload: w.peak_to_average for w in plan.workloads}
+    decode = {w: tokens / peak[w] for w, tokens in decode.items()}
     usd_per_mtok = {
         w: cost_by_workload.get(w, 0.0) / tokens * 1e6
         for w, tokens in sorted(decode.items())
@@ -267,7 +272,8 @@ class Comparison:
             if r["metric"] in ("error", "diagnosis"):
                 continue
             rows.append([r["metric"], *(_friendly(r[n], r["unit"], r["metric"]) for n in names)])
-        out = [f"Compare {self.scenario} on {len(names)} topologies", table(["", *names], rows)]
+        on = f"{len(names)} topolog{'y' if len(names) == 1 else 'ies'}"
+        out = [f"Compare {self.scenario} on {on}", table(["", *names], rows)]
         for n in names:
             col = self.columns[n]
             if not isinstance(col, Plan):

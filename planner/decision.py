@@ -24,6 +24,7 @@ absent for a plan read back from JSON, and then the purchase cash is said to be 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -197,7 +198,7 @@ def decision(plan: Plan) -> Decision:
         idle_usd=idle_usd,
         total_usd=plan.total_cost_usd,
         basis=_basis(plan, pools),
-        limits=[b.constraint for b in plan.binding_constraints[:3]],
+        limits=[label_days(b.constraint, plan) for b in plan.binding_constraints[:3]],
         capex_paid_usd=sum(r.capex_paid_usd for r in plan.cash_flow) if plan.cash_flow else None,
         cpu_purchase_usd=cpu_purchase_usd,
     )
@@ -386,6 +387,32 @@ def summary_lines(d: Decision) -> list[str]:
         lines.append("No power, CPU, link or availability limit is reached: price alone chose")
     lines.append("Amortisation: " + d.basis)
     return lines
+
+
+def label_days(label: str, plan: Plan) -> str:
+    """A constraint label with the days its period index names: "cpu:dc-east:t2 (days
+    182.5-273.75)" (label_span); the label alone without one."""
+    span = label_span(label, plan)
+    return f"{label} ({span})" if span else label
+
+
+def label_span(label: str, plan: Plan) -> str:
+    """The days of a label's period index, "days 182.5-273.75": a calendar period ":tN" (the
+    cash flow's rows), an LP period ":pN" (the plan's periods); "" without one. Before session
+    24 the report printed tN and pN, which it defines nowhere (its tables are in days)."""
+    match = re.search(r":([tp])(\d+)$", label)
+    if match is None:
+        return ""
+    kind, index = match.group(1), int(match.group(2))
+    spans = (
+        {c.period: (c.start_s, c.end_s) for c in plan.cash_flow}
+        if kind == "t"
+        else {p.period: (p.start_s, p.end_s) for p in plan.periods}
+    )
+    if index not in spans:
+        return ""
+    start_s, end_s = spans[index]
+    return f"days {start_s / 86400:g}-{end_s / 86400:g}"
 
 
 def _days(first: float | None, last: float | None) -> str:

@@ -18,10 +18,10 @@ from typing import Any
 from fleetcore.tables import is_figure, usd
 from fleetcore.units import format_si
 from planner.capacity_chart import capacity_svg
-from planner.decision import decision, summary_lines, units_text
+from planner.decision import decision, label_days, summary_lines, units_text
 from planner.plan import Plan
 from planner.report import attribution_note, cash_flow_table
-from planner.rows import JobRow, price_unit_text
+from planner.rows import SLACK_UNITS, JobRow, price_unit_text
 
 IDLE_GREY = "#b0b0b0"
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#af7aa1"]
@@ -155,7 +155,8 @@ def comparison_html(cmp: Any) -> str:
         unit = "share" if r["metric"] == "gap" else r["unit"]
         rows.append([r["metric"], *(_plain(r[n], unit) for n in cmp.columns)])
     body = [
-        f"<h1>Compare {_e(cmp.scenario)} on {len(cmp.columns)} topologies</h1>",
+        f"<h1>Compare {_e(cmp.scenario)} on {len(cmp.columns)} "
+        f"topolog{'y' if len(cmp.columns) == 1 else 'ies'}</h1>",
         "<h2>Total cost over the horizon</h2>",
         _hbars(bars, "total-chart", "Total cost per topology, US$"),
         "<h2>Side by side</h2>",
@@ -542,7 +543,7 @@ def _serving_html(plan: Plan) -> str:
             f"{r.prefill_to_decode_units:.2f}",
             kv_text(r),
             r.headroom,
-            spares_text(r) or "-",
+            spares_text(r, plan.periods) or "-",
         ]
         for r in plan.serving
     ]
@@ -553,7 +554,7 @@ def _serving_html(plan: Plan) -> str:
         + '<p class="note">KV between sites: the KV cache of prompts prefilled at another site '
         "than their decode, averaged over the tier's window; the hop (path latency + one "
         "prompt's KV over the narrowest link) adds to its time to first token. Spare units: "
-        "held per datacenter/system/period for N+k racks.</p>"
+        "held per datacenter/system for N+k racks, on the days given.</p>"
     )
 
 
@@ -594,8 +595,14 @@ def _limits(plan: Plan) -> str:
     if plan.binding_constraints:
         out.append(
             _table(
-                ["constraint", "slack"],
-                [[b.constraint, f"{b.slack:,.3g}"] for b in plan.binding_constraints],
+                ["constraint", "left"],
+                [
+                    [
+                        label_days(b.constraint, plan),
+                        f"{b.slack:,.3g} {SLACK_UNITS.get(b.family, '')}".strip(),
+                    ]
+                    for b in plan.binding_constraints
+                ],
                 "binding",
             )
         )

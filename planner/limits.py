@@ -29,7 +29,7 @@ the cap or capacity, +10% of max_units (at least one unit).
 saving_usd = plan cost - re-solve cost (> 0: relaxing saves that much; < 0: the forced
 alternative costs that much more). With a MIP gap, both costs are within their proven gaps of
 the optima, so the saving the bounds prove is, for a relaxed limit, plan lower bound - re-solve
-cost, and for a forced choice, plan cost - re-solve lower bound (its extra cost proven when < 0;
+cost (at least 0), and for a forced choice, plan cost - re-solve lower bound (its extra cost proven when < 0;
 a forced choice that comes out cheaper: plan lower bound - re-solve cost, at least 0).
 A limit or choice "shows value" when that proven figure is non-zero in its direction
 (Plan.limits_with_value); the report then never says "Binding constraints: none".
@@ -56,6 +56,13 @@ STEP_FRACTION = 0.10
 POOL_LIFT_FACTOR = 2.0
 LINK_LIFT_FACTOR = 10.0
 TRAINING_ROLES = ("pretrain", "train")
+# A saving or proven saving within this share of the plan's cost (or a cent) is the solvers'
+# rounding, not value: HiGHS's feasibility tolerances are 1e-7, and the plan's figures are
+# summed from per-term costs. Before session 24 a proven 1.49e-8 US$ (the plan's bound and cost
+# summed in different orders) listed all 13 unused limits of frontier-lab at an 8 MW dc-east cap
+# as "counterfactual re-solves find value in", each with a printed saving of $0.
+NOISE_REL = 1e-6
+NOISE_USD = 0.01
 
 
 @dataclass(frozen=True)
@@ -360,7 +367,10 @@ def _row(plan: Plan, cf: Counterfactual, result: dict[str, Any]) -> LimitValueRo
         cf_plan = result["plan"] or {}
         bound = plan.lower_bound_usd if plan.lower_bound_usd is not None else plan.total_cost_usd
         if cf.kind == "limit":
-            proven = bound - cost
+            # a relaxed limit never costs more: a negative figure is the gap, not a proven
+            # extra cost (before session 24 every unused limit printed "proven $-0", and under
+            # a 1% gap as much as minus 1% of the plan)
+            proven = max(0.0, bound - cost)
         elif saving > 0:
             # a forced choice that comes out cheaper: what the plan's bound proves of that
             # saving, 0 when it proves none (plan cost - the re-solve's bound overstated it,
@@ -370,6 +380,11 @@ def _row(plan: Plan, cf: Counterfactual, result: dict[str, Any]) -> LimitValueRo
         else:
             cf_bound: float | None = cf_plan.get("lower_bound_usd")
             proven = plan.total_cost_usd - (cf_bound if cf_bound is not None else cost)
+    noise = max(NOISE_USD, NOISE_REL * abs(plan.total_cost_usd))
+    if saving is not None and abs(saving) < noise:
+        saving = 0.0
+    if proven is not None and abs(proven) < noise:
+        proven = 0.0
     return LimitValueRow(
         limit=cf.limit,
         kind=cf.kind,
@@ -471,7 +486,13 @@ def format_limit_values(plan: Plan, out: list[str]) -> None:
         if r.kind == "choice":
             note = r.runner_up or ("no alternative: infeasible" if r.status == "infeasible" else "")
         else:
+            # a limit the plan does not use can still hold work out (an 8 MW cap at dc-east,
+            # under the NVL72 job's 9 MW: unused, and lifting it saves $33.96M); before session
+            # 24 such a row said only "unused in the plan"
+            shows = r.saving_proven_usd is not None and r.saving_proven_usd > 0
             note = "unused in the plan" if r.unused else ""
+            if r.unused and shows:
+                note += ", yet lifting it lets work in"
         table_rows.append(
             [
                 r.limit,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from planner.demand.types import Role, WorkloadDemand
@@ -81,7 +82,10 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
             proof=stats.proof,
         ),
         periods=[PeriodRow(p.index, p.start_s, p.end_s) for p in model.periods],
-        workloads=[WorkloadRow(d.name, d.kind, d.start_s, d.end_s) for d in model.demands],
+        workloads=[
+            WorkloadRow(d.name, d.kind, d.start_s, d.end_s, d.peak_to_average)
+            for d in model.demands
+        ],
         schedule=schedule,
         fleet=fleet,
         cpu_servers=cpu_servers,
@@ -397,6 +401,15 @@ def left_out(model: Model, in_use: list[tuple[UKey, Var]]) -> list[str]:
             "the other flows (trajectories, weights, gradients) only as averages over their "
             "windows (docs/lp.md)"
         )
+    growing = _growth_within_periods(model)
+    if growing:
+        out.append(
+            "serving loads that grow (or shrink) are met on each period's average, not at "
+            "their busiest moment in it (its end when growing, its start when shrinking), up to "
+            + ", ".join(f"{ratio:.3g}x that average for {name}" for name, ratio in growing)
+            + " (growth_per_year over the period's length; a shorter economics.period narrows "
+            "it)"
+        )
     if not model.multi_period:
         out.append(
             "one fleet for the whole horizon: no lead times, retirements or growth-staged "
@@ -423,6 +436,30 @@ def left_out(model: Model, in_use: list[tuple[UKey, Var]]) -> list[str]:
             out.append(
                 f"no spot capacity for {', '.join(no_spot)} (catalog spot_usd_per_hour not given)"
             )
+    return out
+
+
+def _growth_within_periods(model: Model) -> list[tuple[str, float]]:
+    """Per steady load that grows (or shrinks), the largest ratio over the periods in its
+    window of the load's peak in the period to its average there, the figure the serve rows
+    meet (their share of the load, load_between): with y = g^(L / year) over a period's L
+    inside the window, peak / average = max(1, y) · ln y / (y - 1). Before session 24 a plan
+    did not say it: reasoning in frontier-3y (x3 a year, 91-day periods) is 1.14x its
+    quarter's average at each quarter's end."""
+    out = []
+    for d in model.demands:
+        g = d.growth_per_year
+        if not d.steady_load or g == 1.0:
+            continue
+        worst = 1.0
+        for period in model.periods:
+            a, b = max(period.start_s, d.start_s), min(period.end_s, d.end_s)
+            if b <= a:
+                continue
+            y = g ** ((b - a) / (365 * 86400.0))
+            worst = max(worst, max(1.0, y) * math.log(y) / (y - 1.0))
+        if worst > 1.0 + 1e-9:
+            out.append((d.name, worst))
     return out
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import textwrap
 
 from fleetcore.tables import table, usd
-from planner.decision import decision, summary_lines, units_text
+from planner.decision import decision, label_days, label_span, summary_lines, units_text
 from planner.kinds import KINDS
 from planner.limits import format_limit_values
 from planner.plan import Plan
-from planner.rows import price_unit_text
+from planner.rows import SLACK_UNITS, BindingRow, price_unit_text
 
 SHARED_BY_TIME = "unit-seconds in service"
 
@@ -295,13 +295,7 @@ def format_plan(plan: Plan) -> str:
 
     out.append("\nBinding constraints")
     if plan.binding_constraints:
-        units = {"cpu": "cores", "power": "MW", "link": "GB/s", "avail": "units"}
-        out.extend(
-            f"  {b.constraint} (left: {b.slack:,.3g} {units[b.family]}, less than one more unit adds)"
-            if b.family in ("cpu", "power")
-            else f"  {b.constraint}"
-            for b in plan.binding_constraints
-        )
+        out.extend(_binding_line(b, plan) for b in plan.binding_constraints)
     else:
         out.append("  none: no power cap, CPU, link or availability limit is reached")
     if plan.shadow_prices:
@@ -312,7 +306,7 @@ def format_plan(plan: Plan) -> str:
             table(
                 ["constraint", "value", "per"],
                 [
-                    [p.constraint, usd(p.value_usd), price_unit_text(p.unit)]
+                    [label_days(p.constraint, plan), usd(p.value_usd), price_unit_text(p.unit)]
                     for p in plan.shadow_prices
                 ],
             )
@@ -427,3 +421,12 @@ def attribution_note(plan: Plan) -> str:
         else:
             parts.append(f"{listed} by {basis}")
     return "; ".join(parts)
+
+
+def _binding_line(b: BindingRow, plan: Plan) -> str:
+    """A binding row, its period's days and (cpu, power) what is left, in the row's unit."""
+    if b.family not in ("cpu", "power"):
+        return f"  {label_days(b.constraint, plan)}"
+    left = f"left: {b.slack:,.3g} {SLACK_UNITS[b.family]}, less than one more unit adds"
+    span = label_span(b.constraint, plan)
+    return f"  {b.constraint} ({span + '; ' if span else ''}{left})"

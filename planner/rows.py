@@ -45,12 +45,15 @@ class PeriodRow:
 
 @dataclass(frozen=True)
 class WorkloadRow:
-    """each workload's kind and window (start_s, end_s)"""
+    """each workload's kind and window (start_s, end_s), and a serving tier's peak_to_average
+    (its work is the load provisioned for the peak, its tokens served the work / this; 1 for
+    other kinds)"""
 
     workload: str
     kind: str
     start_s: float
     end_s: float
+    peak_to_average: float
 
 
 @dataclass(frozen=True)
@@ -317,11 +320,22 @@ class CostRow:
 @dataclass(frozen=True)
 class BindingRow:
     """resource rows at their limit: constraint (family:entity), family, slack (what is left, in
-    the row's unit)"""
+    the row's unit: cores, MW, GB/s or units, SLACK_UNITS)"""
 
     constraint: str
     family: str
     slack: float
+
+
+# The unit of a binding row's slack by resource family (the families' slack_unit,
+# planner/lp/constraints.py and procurement.py): the text and HTML reports print it.
+SLACK_UNITS = {
+    "cpu": "cores",
+    "power": "MW",
+    "link": "GB/s",
+    "avail": "units",
+    "supply": "units",
+}
 
 
 # How a price unit key reads in a report: the key's tail, its unit symbol cased ("usd_per_mw"

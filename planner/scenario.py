@@ -24,6 +24,7 @@ from fleetcore.yamlio import MAX_DEPTH, Doc, Loc, load_yaml, merge, parse_value,
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
 from planner.kinds import Workload, check_workload_refs
+from planner.kinds.inference import context_problems, headroom_problems
 from planner.kinds.pretrain import (
     layout_model_problems,
     multi_site_layout_problems,
@@ -322,12 +323,16 @@ def load_scenario(
     if topo is not None:
         for rule in SCENARIO_RULES:
             problems.extend(rule(data, doc, topo))
+        headroom = headroom_problems(dict(data.workloads), topo.datacenters())
+        problems.extend(doc.problem(loc, message) for loc, message in headroom)
         if catalog is not None:
             problems.extend(_dated_systems_need_a_start_date(data, doc, topo, catalog))
             sizing = sizing_problems(dict(data.workloads), catalog)  # planner/kinds/pretrain.py
             problems.extend(doc.problem(loc, message) for loc, message in sizing)
             layouts = layout_model_problems(dict(data.workloads), catalog)
             problems.extend(doc.problem(loc, message) for loc, message in layouts)
+            windows = context_problems(dict(data.workloads), catalog)
+            problems.extend(doc.problem(loc, message) for loc, message in windows)
             generators = generator_problems(  # planner/kinds/rl.py
                 dict(data.workloads), catalog, topo.system_names()
             )
@@ -434,6 +439,9 @@ def _apply_overrides(doc: Doc, names: list[str]) -> Doc:
 
 def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
     problems = []
+    before = doc.data.get("workloads") if isinstance(doc.data, dict) else None
+    known = sorted(before) if isinstance(before, dict) else []
+    new_by: dict[str, str] = {}  # a workload --set creates -> the first --set naming it
     for item in sets:
         where = f"<--set {item}>"
         key, sep, raw = item.partition("=")
@@ -476,6 +484,23 @@ def _apply_sets(doc: Doc, sets: list[str]) -> Doc:
             tuple(parts[:i]): (where, None) for i in range(1, len(parts) + 1)
         }
         doc = merge(doc, Doc(nested, where, lines))
+        if len(parts) > 2 and parts[0] == "workloads" and str(parts[1]) not in known:
+            new_by.setdefault(str(parts[1]), where)
+    workloads = doc.data.get("workloads") if isinstance(doc.data, dict) else None
+    for name, where in new_by.items():
+        # a mistyped workload name made a new workload that failed as "kind: required field
+        # is missing" (before session 24), naming neither the typo nor the workloads there are
+        entry = workloads.get(name) if isinstance(workloads, dict) else None
+        if isinstance(entry, dict) and "kind" not in entry:
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    f"workloads.{name}",
+                    f"unknown workload '{name}' (a new workload needs kind:); known: "
+                    + ", ".join(known),
+                )
+            )
     if problems:
         raise ConfigError(problems)
     return doc

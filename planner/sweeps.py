@@ -357,6 +357,47 @@ def check_plot_options(y: str, swept: bool, plotting: bool) -> None:
         raise ConfigError(problems)
 
 
+# The per-name columns' names a point has: systems and sites of its topology (plan.fleet and
+# plan.power list every pool and site, bought or not), workloads and the cost split's own rows.
+COST_ROWS_NOT_WORKLOADS = ("(idle)", "(shared)")
+
+
+def check_y_name(y: str, scenario_path: str | Path | None, points: list[Point]) -> None:
+    """ConfigError, before any point is solved, for a --y PREFIX:NAME whose NAME is no system,
+    site or workload of any point's scenario (each point loaded with its overrides and sets; a
+    point that does not load is left to fail as its own bad input)."""
+    from planner.scenario import load_scenario, scenario_path_arg
+
+    prefix, sep, name = y.partition(":")
+    if not sep or prefix not in PER_NAME_COLUMNS:
+        return
+    kind = PER_NAME_COLUMNS[prefix]
+    known: set[str] = set()
+    path = scenario_path_arg(scenario_path, "planner.sweep")
+    for p in points:
+        try:
+            sc = load_scenario(path, scenarios=list(p.overrides), sets=list(p.sets))
+        except ConfigError:
+            continue
+        if kind == "system":
+            known.update(sc.topology.system_names())
+        elif kind == "site":
+            known.update(sc.topology.datacenters())
+        else:
+            known.update(sc.data.workloads)
+            known.update(COST_ROWS_NOT_WORKLOADS)
+    if not known or name in known:
+        return
+    where = (
+        f"in the topology of any point; {kind}s"
+        if kind != "workload"
+        else "in any point; workloads"
+    )
+    raise ConfigError(
+        [Problem("<--y>", None, "y", f"no {kind} {name!r} {where}: {', '.join(sorted(known))}")]
+    )
+
+
 def point_outputs(plan: Plan) -> dict[str, Any]:
     """A solved point's flat outputs (the columns of sweep.csv)."""
     m = plan_metrics(plan)

@@ -333,7 +333,7 @@ def test_sweep_rejects_a_bad_y_or_a_plot_without_an_axis_before_solving(
     assert "<--plot>: a plot needs at least one swept field" in err
     # a valid column and a swept field pass the check (and reach the solve)
     with pytest.raises(AssertionError, match="a point was solved"):
-        main(["sweep", RL, "--set", f"{SAMPLES}=4", "--y", "units:gb200-nvl72", "--plot", png])
+        main(["sweep", RL, "--set", f"{SAMPLES}=4", "--y", "units:trn2-server", "--plot", png])
 
 
 def test_sweep_and_compare_refuse_an_unwritable_output_before_solving(

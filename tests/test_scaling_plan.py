@@ -285,7 +285,7 @@ def test_cost_figures_state_their_basis_in_json_text_and_html(
 
     plan, sc, dem = solved
     usd_h = unit_hour_usd(sc)
-    price = f"{SYSTEM} ${usd_h:,.2f}/unit-hour (rental)"
+    price = f"{SYSTEM} at dc1 ${usd_h:,.2f}/unit-hour (rented)"
     roles = {r.name: r for d in dem for r in d.roles if r.choice is not None}
     for row in plan.sizing or []:
         c = row.candidate

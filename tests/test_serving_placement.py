@@ -366,11 +366,12 @@ def test_html_report_shows_kv_flows_with_their_hop(tmp_path: Path) -> None:
 
 def test_spares_are_shown_per_pool_with_their_periods() -> None:
     from planner.kinds.inference import spares_text
-    from planner.rows import ServingRow
+    from planner.rows import PeriodRow, ServingRow
 
     held = {"e/nvl72/p1": 1.0, "e/nvl72/p2": 1.0, "e/nvl72/p3": 1.0, "e/nvl72/p5": 1.0}
     row = ServingRow("t", "co-located with its decode", 0.1, {}, {}, {}, "N+1 racks", held)
-    assert spares_text(row) == "e/nvl72 1 in p1-p3, p5"
+    periods = [PeriodRow(p, p * 30 * 86400.0, (p + 1) * 30 * 86400.0) for p in range(6)]
+    assert spares_text(row, periods) == "e/nvl72 1 on days 30-120, 150-180"
 
 
 def test_html_report_shows_n_plus_k_spares(tmp_path: Path) -> None:
@@ -378,7 +379,7 @@ def test_html_report_shows_n_plus_k_spares(tmp_path: Path) -> None:
     (row,) = serving_table(plan)
     assert row["prefill"] == "co-located with its decode"
     assert row["KV between sites (hop)"] == "0 Gbps"
-    assert row["headroom"] == "N+1 racks" and row["spare units"] == "a/hgx-h100 1 in p0"
+    assert row["headroom"] == "N+1 racks" and row["spare units"] == "a/hgx-h100 1 on days 0-365"
 
 
 def _shares_by_pool(plan: planner.Plan) -> dict[tuple[str, str, int], dict[str, float]]:

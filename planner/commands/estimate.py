@@ -572,10 +572,7 @@ def inference(
             f"{_fmt(est.step_time_s, 's')}"
             + (f" ({est.bound}-bound, budget {_fmt(est.step_budget_s, 's')})" if est.bound else ""),
         ),
-        (
-            "step terms",
-            ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in est.step_terms_s.items() if v > 0) or "-",
-        ),
+        ("step terms", _step_terms_text(est.step_terms_s, est.step_time_s)),
         (
             "TPOT",
             _fmt(est.tpot_s, "s")
@@ -590,7 +587,14 @@ def inference(
         ("output tok/s per accelerator", _fmt(est.output_tokens_per_s_per_accelerator)),
         ("prefill tokens/s per unit", _fmt(est.prefill_tokens_per_s_per_system)),
         *_plan_prefill_row(spec, catalog, system, est),
-        ("TTFT", _fmt(est.ttft_s, "s")),
+        # before session 24 the row said only "TTFT": the mean with a queue, the prompt's
+        # prefill alone without one (neither the p99 the target bounds)
+        (
+            "TTFT (mean, with the queue)"
+            if est.server_utilisation is not None
+            else "TTFT (prefill alone, no queue)",
+            _fmt(est.ttft_s, "s"),
+        ),
         (
             "server utilisation",
             f"{est.server_utilisation:.3f}" if est.server_utilisation is not None else "-",
@@ -598,10 +602,40 @@ def inference(
         (f"unit-hour ({pricing})", _usd_per_h(est.unit_usd_per_hour)),
         (f"$/M output tokens ({pricing})", _fmt(est.usd_per_million_tokens)),
         ("  of which decode", _fmt(est.usd_per_million_decode_tokens)),
-        ("units for the demand", _fmt(est.units_for_demand)),
+        (
+            f"units for {spec.requests_per_day:,.0f} requests/day"
+            + (f" x {spec.peak_to_average:g} peak" if spec.peak_to_average != 1 else ""),
+            _fmt(est.units_for_demand),
+        ),
     ]
     _emit(est, as_json, rows)
     _exit_if_infeasible(est.feasible, est.reason)
+
+
+# Terms of step_terms_s that are not added into the step: the roofline's two sides (compute and
+# memory summed over the phases; the step adds each phase's larger), and what TPOT adds to it.
+ROOFLINE_SIDES = ("compute", "memory")
+TPOT_TERMS = ("prefill_chunk", "tpot_tail")
+
+
+def _step_terms_text(terms: dict[str, float], step_s: float | None) -> str:
+    """The step as the sum it is: roofline (its compute and memory sides) + communication and
+    overhead terms = step; then the terms TPOT adds. Before session 24 the row listed compute,
+    memory and roofline beside the terms added to the step, which did not sum to it (74.56 ms
+    listed for a 33.07 ms step)."""
+    if not terms or step_s is None:
+        return "-"
+    sides = ", ".join(f"{k} {terms[k] * 1e3:.2f}" for k in ROOFLINE_SIDES if k in terms)
+    added = [
+        f"{k} {v * 1e3:.2f} ms"
+        for k, v in terms.items()
+        if v > 0 and k not in ROOFLINE_SIDES and k not in TPOT_TERMS
+    ]
+    if added and sides:
+        added[0] += f" ({sides} ms over the phases)"
+    text = " + ".join(added) + f" = step {step_s * 1e3:.2f} ms"
+    extra = [f"{k} {terms[k] * 1e3:.2f} ms" for k in TPOT_TERMS if terms.get(k, 0.0) > 0]
+    return text + (f"; TPOT adds {', '.join(extra)}" if extra else "")
 
 
 def _plan_prefill_row(

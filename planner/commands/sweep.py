@@ -128,6 +128,7 @@ def command(
     from planner.sweeps import (
         SweepFailed,
         check_plot_options,
+        check_y_name,
         parse_set_axes,
         split_values,
         sweep,
@@ -140,7 +141,9 @@ def command(
     check_writable(plot_file)
     from planner.sweeps import grid_points
 
-    total = len(grid_points(grid, axis))
+    points = grid_points(grid, axis)
+    check_y_name(y_column, scenario_file, points)
+    total = len(points)
     with click.progressbar(
         length=total,
         label=f"solving {total} point{'s' if total != 1 else ''}",
@@ -225,7 +228,15 @@ def format_sweep(result) -> str:
         "cores/acc",
         "binding / error",
     ]
-    out = [f"Sweep of {result.scenario}: {len(result)} points", table(headers, rows, width=WIDTH)]
+    points = f"{len(result)} point{'' if len(result) == 1 else 's'}"
+    out = [f"Sweep of {result.scenario}: {points}", table(headers, rows, width=WIDTH)]
+    if rows:
+        # before session 24 the system columns were bare numbers: units or accelerators?
+        out.append(
+            "  (a system's column: its units at each site's peak period, summed over sites, as "
+            "the CSV's units:SYSTEM; CPU servers: units; cores/acc: CPU cores of the fleet and "
+            "its CPU servers per accelerator)"
+        )
     for p in result.points:
         if p["diagnosis"]:
             out.append(f"\n{p['point']}: {p['status']}")

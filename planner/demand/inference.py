@@ -1305,6 +1305,12 @@ def estimate_serving(
         f"{prefill_unit:,.0f}) / {hw.accelerators} = {per_acc:,.0f}",
         f"$/M tokens = 1e6 x ${usd_h:,.2f}/h / 3600 x (1/{decode_unit:,.0f} + "
         f"{per_output:.3g}/{prefill_unit:,.0f}) = ${usd_m:,.3f}",
+        # Before session 24 the units printed without the demand they serve (the defaults of
+        # --requests-per-day and --peak-to-average were nowhere in the output).
+        f"units for the demand = {spec.requests_per_day:,.0f} requests/day x peak/average "
+        f"{spec.peak_to_average:g} / 86,400 s x ({spec.output_tokens:,} output x "
+        f"{spec.votes} votes / {decode_unit:,.0f} + {spec.prefilled_prompt_tokens:,.0f} "
+        f"prompt / {prefill_unit:,.0f}) = {units:.4g}",
     ]
     return InferenceEstimate(
         feasible=True,

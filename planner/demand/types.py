@@ -217,6 +217,9 @@ class WorkloadDemand:
     steady_load: bool = False
     # A steady load that grows by this factor per year (compounding from the window's start).
     growth_per_year: float = 1.0
+    # Serving provisioned for its peak: the roles' work is the load x this (>= 1), so the
+    # tokens served are the work / this.
+    peak_to_average: float = 1.0
     # The workload whose work must all be done before this one's starts (None: none).
     after: str | None = None
     # Serving: keep serving all of the load if any one site is lost (N+1 across sites).

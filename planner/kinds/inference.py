@@ -34,7 +34,7 @@ from planner.kinds.base import (
 from planner.lp.constraints import work_pairs
 from planner.lp.linear import BINARY
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, Period, Var, active, family
-from planner.rows import ServingRow
+from planner.rows import PeriodRow, ServingRow
 from planner.traffic import kv_flows, kv_share_key, several_pairs
 
 if TYPE_CHECKING:
@@ -55,6 +55,18 @@ MOE_SERVING_CAVEAT = (
     "the planner's time (measured stage splits; vLLM TP across servers at a fitted network hop), "
     "not from vLLM's MoE kernels (docs/models.md): the serving capacity depends on the engine, "
     "its release and how it is driven more than the model says"
+)
+# What a serving tier without a TTFT target or a peak leaves out: the decode rate is a full
+# batch every step (server utilisation 1), and the load is the day's average. Before session 24
+# a plan said neither (frontier-lab's three tiers).
+NO_TTFT_CAVEAT = (
+    "no time-to-first-token target for {} (ttft_p99 not given): every decode slot is planned "
+    "busy all the time, with no queueing for a slot (Poisson arrivals would wait without "
+    "bound); give ttft_p99 to size the fleet for the queue (M/D/c, docs/models.md)"
+)
+AVERAGE_LOAD_CAVEAT = (
+    "{} provisioned for the day's average load (peak_to_average 1): a daily peak above it is "
+    "not served; give peak_to_average"
 )
 # The caveat of an MoE workload whose engine names its TensorRT-LLM release
 # (engine.tensorrt_llm_version): the measured module where a table covers it
@@ -447,6 +459,7 @@ def demand(
         kv_hop_budget_s=spec.kv_hop_budget_s,
         prefill_on_decode_pools=spec.prefill == "aggregated",
         growth_per_year=spec.growth_per_year,
+        peak_to_average=spec.peak_to_average,
         start_s=spec.start_s,
         window_s=horizon_s - spec.start_s,
         roles=[
@@ -473,8 +486,15 @@ def demand(
             + (f"; {spec.votes} votes share each prompt" if spec.votes > 1 else "")
         ],
         caveats=_moe_caveats(name, spec, catalog, systems)
-        + _estimated_serving(name, spec.precision, catalog, systems),
+        + _estimated_serving(name, spec.precision, catalog, systems)
+        + _load_caveats(name, spec),
     )
+
+
+def _load_caveats(name: str, spec: InferenceSpec) -> list[Caveat]:
+    """NO_TTFT_CAVEAT without ttft_p99, AVERAGE_LOAD_CAVEAT at peak_to_average 1."""
+    out = [] if spec.ttft_p99_s is not None else [Caveat(NO_TTFT_CAVEAT, name)]
+    return out + ([Caveat(AVERAGE_LOAD_CAVEAT, name)] if spec.peak_to_average == 1 else [])
 
 
 def _moe_caveats(
@@ -563,6 +583,52 @@ def sized_demand(
     assert base is not None
     notes = [f"serves the candidate {source[0]} chooses: {', '.join(c.label for c in cands)}"]
     return dataclasses.replace(base, roles=roles, notes=base.notes + notes, caveats=caveats)
+
+
+def headroom_problems(workloads: dict[str, object], sites: list[str]) -> list[tuple[Loc, str]]:
+    """Per inference workload, a site headroom of more sites than the topology has, as (loc
+    from the scenario root, message): the LP's lost-site sets (k of the sites) would be none,
+    so the tier would be planned with no site headroom at all and reported as N+k (before
+    session 24: k 1000 on 3 sites served from one site, "headroom N+1000 sites"). k equal to
+    the number of sites is left to the solve, which diagnoses it as infeasible."""
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        if not isinstance(spec, InferenceSpec) or _domain(spec) != "site":
+            continue
+        assert spec.headroom is not None
+        if spec.headroom.k > len(sites):
+            out.append(
+                (
+                    ("workloads", name, "headroom", "k"),
+                    f"{spec.headroom.k} sites lost, but the topology has {len(sites)} "
+                    f"({', '.join(sites)}): give k below the number of sites",
+                )
+            )
+    return out
+
+
+def context_problems(workloads: dict[str, object], catalog: Catalog) -> list[tuple[Loc, str]]:
+    """Per inference workload on a catalog model that states its context window
+    (context_tokens), a sequence (prompt + output tokens; each vote is one) longer than it, as
+    (loc from the scenario root, message). Before session 24 a 1,000 + 200,000-token chat tier
+    on llama-3.1-70b (131,072) was planned, its KV cache sized for sequences the model cannot
+    attend over."""
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        if not isinstance(spec, InferenceSpec) or spec.model not in catalog.models:
+            continue
+        window = catalog.models[spec.model].context_tokens
+        tokens = spec.prompt_tokens + spec.output_tokens
+        if window is not None and tokens > window:
+            out.append(
+                (
+                    ("workloads", name, "output_tokens"),
+                    f"prompt {spec.prompt_tokens:,} + output {spec.output_tokens:,} = "
+                    f"{tokens:,} tokens a sequence, past {spec.model}'s context window of "
+                    f"{window:,} (catalog context_tokens)",
+                )
+            )
+    return out
 
 
 def _domain(spec: InferenceSpec) -> str | None:
@@ -942,27 +1008,32 @@ def kv_text(row: ServingRow) -> str:
     return ", ".join(flows) or "0 Gbps"
 
 
-def spares_text(row: ServingRow) -> str:
-    """The spare units held for N+k racks, per datacenter/system with the periods they are held
-    in, consecutive periods as a range: "dc-east/gb200-nvl72 1 in p1-p3, p5" ("" when none)."""
+def spares_text(row: ServingRow, periods: list[PeriodRow]) -> str:
+    """The spare units held for N+k racks, per datacenter/system with the days they are held,
+    consecutive periods as one span: "dc-east/gb200-nvl72 1 on days 0-90, 150-365" ("" when
+    none). Before session 24 the spans were period indexes ("in p2"), which the report defines
+    nowhere (its allocations are in days)."""
+    span = {p.period: (p.start_s, p.end_s) for p in periods}
     pools: dict[tuple[str, float], list[int]] = {}
     for key, units in row.spare_units.items():
         pool, p = key.rsplit("/", 1)
         pools.setdefault((pool, units), []).append(int(p[1:]))
     return ", ".join(
-        f"{pool} {units:g} in {_period_ranges(sorted(periods))}"
-        for (pool, units), periods in pools.items()
+        f"{pool} {units:g} on days {_day_ranges(sorted(held), span)}"
+        for (pool, units), held in pools.items()
     )
 
 
-def _period_ranges(periods: list[int]) -> str:
+def _day_ranges(held: list[int], span: dict[int, tuple[float, float]]) -> str:
     runs: list[list[int]] = []
-    for p in periods:
+    for p in held:
         if runs and p == runs[-1][-1] + 1:
             runs[-1].append(p)
         else:
             runs.append([p])
-    return ", ".join(f"p{r[0]}" if len(r) == 1 else f"p{r[0]}-p{r[-1]}" for r in runs)
+    return ", ".join(
+        f"{span[r[0]][0] / SECONDS_PER_DAY:g}-{span[r[-1]][1] / SECONDS_PER_DAY:g}" for r in runs
+    )
 
 
 def report_lines(plan: Plan) -> list[str]:
@@ -972,7 +1043,7 @@ def report_lines(plan: Plan) -> list[str]:
         return []
     out = ["\nServing placement"]
     for r in plan.serving:
-        spares = spares_text(r)
+        spares = spares_text(r, plan.periods)
         out.append(
             f"  {r.workload}: prefill {r.prefill}; prefill:decode units "
             f"{r.prefill_to_decode_units:.2f}; KV between sites: {kv_text(r)}; "

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from hardware.catalog import Catalog
     from hardware.schema import ModelArch, ScalingLaw
     from planner.plan import Plan
+    from planner.scenario import Scenario
 
 NAME = "pretrain"
 
@@ -1245,58 +1246,58 @@ def sizing_problems(workloads: dict[str, object], catalog: Catalog) -> list[tupl
 
 
 # The basis of the sizing cost figures, stated in the report and carried in the JSON rows.
+# Before session 24 both priced a bought unit at r = 0, PUE 1.0 and no facility charge,
+# whatever the scenario said (docs/models.md: 32% under at 10% and $150/kW-month).
 EST_BASIS = (
-    "an estimate: each role's work at its cheapest system's unit-hour price (mixed: the cheaper "
-    "of rental and a bought unit as a plan charges it, straight-line capex with its "
-    "network/storage share, maintenance and energy at the default $/kWh and PUE, no facility "
-    "charge), before fleet sharing and whole units"
+    "an estimate: each role's work at its cheapest system and site's unit-hour price, paid "
+    "the cheapest way the pricing allows as `--explain` prices it (a bought unit as the "
+    "objective charges it: capital recovery at economics.cost_of_capital with its "
+    "network/storage share, maintenance, the site's facility charge and energy at the "
+    "site's $/kWh and PUE; rented; under mixed pricing also contracts, and spot for "
+    "training), before fleet sharing and whole units"
 )
 PLAN_BASIS = (
-    "the plan's busy unit-time (idle left out) at unit-hour prices, not the plan's own charges"
+    "the plan's busy unit-time (idle left out) at each site's unit-hour price as the cost "
+    "curve's, not the plan's own charges"
 )
 
 
-def _unit_price(catalog: Catalog, system: str, pricing: str) -> tuple[float, str]:
-    """One unit-hour at the scenario's pricing (mixed: the cheaper of rental and amortised),
-    amortised at planner/demand/common.py's defaults (no cost of capital or facility charge,
-    the default electricity price and PUE), and which."""
-    from planner.demand.common import unit_usd_per_hour
+def _unit_price(scenario: Scenario, system: str, d: str, serving: bool) -> tuple[float, str]:
+    """US$ per unit-hour of `system` at site d, the cheapest way the pricing allows
+    (planner/explain.py options: bought as the objective charges it, rented, contracts, spot
+    per useful hour), and how it is paid for."""
+    from planner.explain import options
 
-    spec = catalog.system(system)
-    kinds = ["rental", "amortised"] if pricing == "mixed" else [pricing]
-    return min((unit_usd_per_hour(spec, k), k) for k in kinds)  # type: ignore[arg-type]
-
-
-def _price_text(catalog: Catalog, system: str, pricing: str) -> str:
-    usd_h, kind = _unit_price(catalog, system, pricing)
-    return f"{system} ${usd_h:,.2f}/unit-hour ({kind})"
+    best = min(options(scenario, system, d, serving), key=lambda p: p.usd_per_s)
+    return best.usd_per_s * 3600.0, best.paid_as
 
 
-def _cheapest(role: Role, catalog: Catalog, pricing: str) -> tuple[float, str] | None:
-    """A role's work at its cheapest system: min_s amount / rate[s] · $/unit-s, with the system
-    and price it used (None: it runs nowhere)."""
+def _price_text(scenario: Scenario, system: str, d: str, serving: bool) -> str:
+    usd_h, kind = _unit_price(scenario, system, d, serving)
+    return f"{system} at {d} ${usd_h:,.2f}/unit-hour ({kind})"
+
+
+def _cheapest(role: Role, scenario: Scenario, serving: bool) -> tuple[float, str] | None:
+    """A role's work at its cheapest system and site: min_{s,d} amount / rate[s] · $/unit-s at
+    d, with the system, site and price it used (None: it runs nowhere)."""
+    topo = scenario.topology
     costs = [
         (
-            role.amount / rate.per_unit_s * _unit_price(catalog, s, pricing)[0] / 3600.0,
-            f"{role.name}: {_price_text(catalog, s, pricing)}",
+            role.amount / rate.per_unit_s * _unit_price(scenario, s, d, serving)[0] / 3600.0,
+            f"{role.name}: {_price_text(scenario, s, d, serving)}",
         )
         for s, rate in role.rates.items()
         if rate.feasible
+        for d in topo.datacenters()
+        if s in topo.site(d).systems
     ]
     return min(costs) if costs else None
 
 
-def est_cost_usd(role: Role, catalog: Catalog, pricing: str) -> float | None:
-    """A role's work at its cheapest system: min_s amount / rate[s] · $/unit-s (None: it runs
-    nowhere)."""
-    best = _cheapest(role, catalog, pricing)
-    return None if best is None else best[0]
-
-
-def _est(roles: list[Role], catalog: Catalog, pricing: str) -> tuple[float | None, str | None]:
-    """The estimate over roles (None if one runs nowhere) and its basis: each role's system
-    and unit-hour price."""
-    best = [_cheapest(r, catalog, pricing) for r in roles]
+def _est(roles: list[Role], scenario: Scenario, serving: bool) -> tuple[float | None, str | None]:
+    """The estimate over roles (None if one runs nowhere) and its basis: each role's system,
+    site and unit-hour price."""
+    best = [_cheapest(r, scenario, serving) for r in roles]
     if any(b is None for b in best):
         return None, None
     return sum(b[0] for b in best if b), "; ".join(b[1] for b in best if b)
@@ -1306,44 +1307,50 @@ def _total(values: list[float | None]) -> float | None:
     return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
-def _busy_usd(model: Model, roles: list[tuple[WorkloadDemand, Role]], pricing: str) -> float:
-    """sum u[w,r,d,s,p] · len_p · $/unit-s of s over the roles: the plan's unit-time given to
-    them at the unit price (idle capacity left out)."""
+def _busy_usd(model: Model, roles: list[tuple[WorkloadDemand, Role]], serving: bool) -> float:
+    """sum u[w,r,d,s,p] · len_p · $/unit-s of s at d over the roles: the plan's unit-time given
+    to them at the unit price (idle capacity left out)."""
     from planner.readplan import value_of
 
     names = {(d.name, r.name) for d, r in roles}
-    catalog = model.scenario.catalog
     return sum(
-        value_of(var) * model.periods[p].length_s * _unit_price(catalog, s, pricing)[0] / 3600.0
-        for (w, r, _, s, p), var in model.u.items()
+        value_of(var)
+        * model.periods[p].length_s
+        * _unit_price(model.scenario, s, d, serving)[0]
+        / 3600.0
+        for (w, r, d, s, p), var in model.u.items()
         if (w, r) in names
     )
 
 
 def _cost_fields(
-    model: Model, mine: list[tuple[WorkloadDemand, Role]], chosen: bool, catalog: Catalog
+    model: Model, mine: list[tuple[WorkloadDemand, Role]], chosen: bool
 ) -> dict[str, object]:
     """SizingRow's cost figures and their bases for one candidate's roles."""
     from planner.readplan import value_of
 
-    pricing = model.scenario.data.economics.pricing
+    scenario = model.scenario
     training = [(d, r) for d, r in mine if not d.steady_load]
     serving = [(d, r) for d, r in mine if d.steady_load]
-    est_pre, pre_basis = _est([r for _, r in training], catalog, pricing)
-    est_srv, srv_basis = _est([r for _, r in serving], catalog, pricing)
-    names = {(d.name, r.name) for d, r in mine}
+    est_pre, pre_basis = _est([r for _, r in training], scenario, False)
+    est_srv, srv_basis = _est([r for _, r in serving], scenario, True)
+    names = {(d.name, r.name): d.steady_load for d, r in mine}
     used = sorted(
-        {s for (w, r, _, s, _), v in model.u.items() if (w, r) in names and value_of(v) > 1e-9}
+        {
+            (s, dc, names[(w, r)])
+            for (w, r, dc, s, _), v in model.u.items()
+            if (w, r) in names and value_of(v) > 1e-9
+        }
     )
     return {
         "est_pretrain_cost_usd": est_pre,
         "est_serve_cost_usd": est_srv,
-        "plan_pretrain_cost_usd": _busy_usd(model, training, pricing) if chosen else None,
-        "plan_serve_cost_usd": _busy_usd(model, serving, pricing) if chosen else None,
+        "plan_pretrain_cost_usd": _busy_usd(model, training, False) if chosen else None,
+        "plan_serve_cost_usd": _busy_usd(model, serving, True) if chosen else None,
         "est_pretrain_basis": pre_basis,
         "est_serve_basis": srv_basis,
         "plan_cost_basis": (
-            "; ".join(_price_text(model.scenario.catalog, s, pricing) for s in used)
+            "; ".join(dict.fromkeys(_price_text(scenario, s, dc, sv) for s, dc, sv in used))
             if chosen
             else None
         ),
@@ -1388,7 +1395,7 @@ def sizing_rows(model: Model) -> list[SizingRow] | None:
                 serve_flops=cand.serve_flops(served),
                 chosen=chosen,
                 compute_optimal=label == optimal,
-                **_cost_fields(model, mine, chosen, catalog),  # type: ignore[arg-type]
+                **_cost_fields(model, mine, chosen),  # type: ignore[arg-type]
             )
         )
     return rows or None
