@@ -297,7 +297,7 @@ class Model:
     candidate: dict[tuple[str, str], Var] = field(default_factory=dict)  # k[w,c] model sizing
     samples: dict[tuple[str, str], Var] = field(default_factory=dict)  # g[w,d]
     generates: dict[tuple[str, str], Var] = field(default_factory=dict)  # z[w,d]
-    cores: dict[tuple[str, str, str], Var] = field(default_factory=dict)  # c[w,d,isa]
+    cores: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)  # c[w,d,isa,p]
     # b[w,d,s,p]: serving tier w serves from pool (d,s) in period p (binary; N+k racks)
     serves: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)
     # x[w,r,a,b,p]: share of serving tier w's requests of period p prefilled at a, decoded at b,
