@@ -364,6 +364,15 @@ def _done(ctx: Context, demand: WorkloadDemand, role: Role, key: str) -> dict[ob
     return out
 
 
+def _done_at(ctx: Context, demand: WorkloadDemand, role: Role) -> dict[tuple[str, int], float]:
+    """Work done (units x rate x period length) by the role per (site, LP period)."""
+    out: dict[tuple[str, int], float] = {}
+    for a in ctx.rows_of(demand, role):
+        key = (a.datacenter, a.period)
+        out[key] = out.get(key, 0.0) + a.units * role.rates[a.system].per_unit_s * a.period_s
+    return out
+
+
 @rule("steady_load")
 def check_steady_load(ctx: Context) -> list[str]:
     """serving: work done in period p >= amount x share_p (len_p / window, or the growth
@@ -420,6 +429,33 @@ def check_with_generation(ctx: Context) -> list[str]:
                     f"{demand.name}/{role.name} at {d}: {have:.4g} of {need:.4g} "
                     f"{role.work_unit}s done"
                 )
+    return out
+
+
+@rule("scored_with_generation")
+def check_scored_with_generation(ctx: Context) -> list[str]:
+    """RL reward models (reward:<name>): at every site d and in every LP period p, work done_r
+    at d in p / amount_r >= generate's work done at d in p / amount_generate (a sample is
+    scored where and in the period it is generated; within REL_TOL, the scale of the LP's
+    row); done = units x rate x period length"""
+    from planner.kinds.rl import scoring_roles
+
+    out = []
+    for demand in ctx.demands:
+        generate = next((r for r in demand.roles if r.name == "generate"), None)
+        if demand.rl is None or generate is None or generate.amount <= 0:
+            continue
+        made = _done_at(ctx, demand, generate)
+        for role in scoring_roles(demand):
+            scored = _done_at(ctx, demand, role)
+            for (d, p), gen in sorted(made.items()):
+                share = scored.get((d, p), 0.0) / role.amount
+                if share < gen / generate.amount - REL_TOL:
+                    out.append(
+                        f"{demand.name}/{role.name} at {d} in period {p}: scores "
+                        f"{share:.4%} of its work, {gen / generate.amount:.4%} of the tokens "
+                        "were generated there"
+                    )
     return out
 
 

@@ -43,8 +43,10 @@ def _topology(gb200_max: int) -> dict:
     }
 
 
-def _rl(problems: str, core_s: float) -> dict:
+def _rl(problems: str, core_s: float, reward: bool) -> dict:
+    scorer = {"name": "rm", "model": "llama-3.1-8b", "kind": "outcome"}
     return {
+        "reward_models": [scorer] if reward else [],
         "kind": "rl",
         "policy": "llama-3.1-8b",
         "problems": problems,
@@ -67,11 +69,19 @@ def _rl(problems: str, core_s: float) -> dict:
 
 
 def _scenario(
-    tmp_path: Path, problems: str, gb200_max: int, core_s: float = CORE_S_PER_SAMPLE
+    tmp_path: Path,
+    problems: str,
+    gb200_max: int,
+    core_s: float = CORE_S_PER_SAMPLE,
+    reward: bool = False,
 ) -> Path:
     (tmp_path / "topo.yaml").write_text(yaml.safe_dump(_topology(gb200_max), sort_keys=False))
     econ = {"horizon": "365 days", "pricing": "rental", "period": "30 days"}
-    doc = {"topology": "topo.yaml", "economics": econ, "workloads": {"rl0": _rl(problems, core_s)}}
+    doc = {
+        "topology": "topo.yaml",
+        "economics": econ,
+        "workloads": {"rl0": _rl(problems, core_s, reward)},
+    }
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -173,3 +183,37 @@ def test_verifier_cores_catches_cpu_servers_moved_off_the_generating_period(
         f"{plan.rl[0].verifier_cores_by_site['s0']:,.1f} x86_64 cores, 0.0 available (units busy "
         "with pretraining or serving lend none)"
     ]
+
+
+def test_scored_with_generation_catches_scoring_moved_to_another_period(tmp_path: Path) -> None:
+    """A run with an outcome reward model generating in two periods: its plan scores each
+    period's share of the samples in that period (row rlscore). A tenth of the first period's
+    scoring moved to the second (the same work, a pool with room: the window's totals, every
+    pool and rate still hold, which row pergen alone accepted) fails scored_with_generation
+    alone, naming the first period."""
+    sc = planner.load_scenario(_scenario(tmp_path, "125M", 1, reward=True))
+    plan = planner.solve(sc)
+    rows = [a for a in plan.allocations if a.role == "reward:rm"]
+    made = {a.period: a.share_of_role for a in plan.allocations if a.role == "generate"}
+    assert len(rows) == 2 and {a.period: a.share_of_role for a in rows} == pytest.approx(made)
+    first, second = sorted(rows, key=lambda a: a.period)
+    assert first.period_s == second.period_s  # the same work is the same units in either
+    moved = 0.1 * first.units
+    changed = {
+        id(first): dataclasses.replace(
+            first, units=first.units - moved, work_done=first.work_done * 0.9
+        ),
+        id(second): dataclasses.replace(
+            second,
+            units=second.units + moved,
+            work_done=second.work_done + first.work_done * 0.1,
+        ),
+    }
+    broken = copy.copy(plan)
+    broken.allocations = [changed.get(id(a), a) for a in plan.allocations]
+    found = {
+        name: msgs for name, msgs in check_plan(broken, sc, planner.demands(sc)).items() if msgs
+    }
+    assert list(found) == ["scored_with_generation"], found
+    (message,) = found["scored_with_generation"]
+    assert message.startswith(f"rl0/reward:rm at s0 in period {first.period}: scores ")

@@ -1076,6 +1076,34 @@ def generated_samples(
     return out
 
 
+def scoring_roles(demand: WorkloadDemand) -> list[Role]:
+    """The reward models' roles (reward:<name>): each scores the samples as they are generated."""
+    return [r for r in demand.roles if r.name.startswith("reward:") and r.amount > 0]
+
+
+@family("rlscore", "workload:role:datacenter:period", kind="rl")
+def add_rlscore(model: Model) -> None:
+    """sum_s u[w,r,d,s,p] · rate[r,s] · len_p / amount_r - sum_s u[w,generate,d,s,p] ·
+    rate[generate,s] · len_p / amount_generate >= 0 for every reward model's role r
+    (reward:<name>), site d and LP period p in which d can generate for w   (RL: a sample is
+    scored at the site and in the period it is generated in, before the update it feeds; row
+    pergen ties the totals over the window, this each period's share)"""
+    for demand in _mine(model):
+        generate = next(r for r in demand.roles if r.name == GENERATE)
+        if generate.amount <= 0:
+            continue
+        for period in model.periods:
+            for d in model.sites:
+                made = work_pairs(model, demand, generate, {d}, generate.amount, period)
+                if not made:
+                    continue
+                minus = [(var, -c) for var, c in made]
+                for role in scoring_roles(demand):
+                    scored = work_pairs(model, demand, role, {d}, role.amount, period)
+                    entity = (demand.name, role.name, d, f"p{period.index}")
+                    model.row("rlscore", entity, scored + minus, ">=", 0.0)
+
+
 @family("trajdst", "workload:datacenter:datacenter", kind="rl")
 def add_trajdst(model: Model) -> None:
     """f_traj[a,b] <= K · t[w,b]   (trajectories go to the trainer only)"""
