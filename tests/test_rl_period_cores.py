@@ -47,6 +47,9 @@ def _rl(problems: str, core_s: float, reward: bool) -> dict:
     scorer = {"name": "rm", "model": "llama-3.1-8b", "kind": "outcome"}
     return {
         "reward_models": [scorer] if reward else [],
+        # with a reward model: separate generation and training pools, so the run's job (rule
+        # placed_rate) is its train role's units, not every role's as a colocated run's
+        "colocated": not reward,
         "kind": "rl",
         "policy": "llama-3.1-8b",
         "problems": problems,
@@ -186,12 +189,13 @@ def test_verifier_cores_catches_cpu_servers_moved_off_the_generating_period(
 
 
 def test_scored_with_generation_catches_scoring_moved_to_another_period(tmp_path: Path) -> None:
-    """A run with an outcome reward model generating in two periods: its plan scores each
+    """A run with an outcome reward model (separate pools) generating in two periods (1.2e9
+    samples on at most one GB200 rack): its plan scores each
     period's share of the samples in that period (row rlscore). A tenth of the first period's
     scoring moved to the second (the same work, a pool with room: the window's totals, every
     pool and rate still hold, which row pergen alone accepted) fails scored_with_generation
     alone, naming the first period."""
-    sc = planner.load_scenario(_scenario(tmp_path, "125M", 1, reward=True))
+    sc = planner.load_scenario(_scenario(tmp_path, "150M", 1, reward=True))
     plan = planner.solve(sc)
     rows = [a for a in plan.allocations if a.role == "reward:rm"]
     made = {a.period: a.share_of_role for a in plan.allocations if a.role == "generate"}

@@ -633,8 +633,8 @@ def report_lines(plan: Plan) -> list[str]:
         )
         out.append(
             f"  {r.workload}: trainer at {r.trainer_site}; samples by site: {samples}; "
-            f"verifier cores required: {cores or 'none'}"
-            + (f"; sandbox memory required: {memory}" if memory else "")
+            f"verifier cores required (busiest period): {cores or 'none'}"
+            + (f"; sandbox memory required (busiest period): {memory}" if memory else "")
         )
         pushes = ", ".join(f"{d} {s:,.0f} s" for d, s in r.weight_push_s_by_site.items())
         out.append(
@@ -1065,14 +1065,16 @@ def generated_samples(
     """Per (site, LP period) the run generates in: (samples generated there in it = the generate
     role's work done / its tokens per sample, the period's seconds), from the plan's records
     (the sandboxes verify the samples of the period they are generated in)."""
-    generate = next(r for r in demand.roles if r.name == GENERATE)
+    per_sample = next(r for r in demand.roles if r.name == GENERATE).per_sample
     out: dict[tuple[str, int], tuple[float, float]] = {}
+    if not per_sample:
+        return out
     for a in allocations:
-        if a.workload != demand.name or a.role != GENERATE or generate.per_sample <= 0:
+        if a.workload != demand.name or a.role != GENERATE:
             continue
         key = (a.datacenter, a.period)
         held = out.get(key, (0.0, a.period_s))[0]
-        out[key] = (held + a.work_done / generate.per_sample, a.period_s)
+        out[key] = (held + a.work_done / per_sample, a.period_s)
     return out
 
 

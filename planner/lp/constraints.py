@@ -273,7 +273,9 @@ def generated_per_s(
     model: Model, demand: WorkloadDemand, generate: Role, d: str, period: Period
 ) -> Pairs:
     """(u[w,generate,d,s,p], the samples it generates per second: rate[generate,s] /
-    per_sample_generate) at site d in LP period p."""
+    per_sample_generate) at site d in LP period p; none for a role without tokens per sample."""
+    if not generate.per_sample:
+        return []
     scale = generate.per_sample * period.length_s
     return work_pairs(model, demand, generate, {d}, scale, period)
 
