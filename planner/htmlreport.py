@@ -581,7 +581,7 @@ def _rl_html(plan: Plan) -> str:
         ]
         for r in plan.rl
     ]
-    headers = ["run", "trainer at", "samples by site", "verifier cores required"]
+    headers = ["run", "trainer at", "samples by site", "verifier cores required (busiest period)"]
     headers += ["sandbox memory", "update every (s)", "weight pushes (burst)", "allowed (s)"]
     return "<h2>RL placement</h2>" + _table(headers, rows, "rl")
 

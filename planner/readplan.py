@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from planner.demand.types import Role, WorkloadDemand
+from planner.demand.types import Role
 from planner.kinds.inference import read_serving
 from planner.kinds.pretrain import sizing_rows
-from planner.kinds.rl import push_s
+from planner.kinds.rl import push_s, sandbox_peaks
 from planner.lp.linear import Col
 from planner.lp.model import FAMILIES, GB, Model, Term, UKey, Var
 from planner.lp.objective import cost_by_period
@@ -61,7 +61,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     cpu_schedule = read_cpu_schedule(model, relaxed)
     cpu_servers = read_cpu_servers(model, cpu_schedule)
     allocations = read_allocations(model, in_use, relaxed)
-    rl = read_rl(model)
+    rl = read_rl(model, allocations)
     serving = read_serving(model, allocations)
     costs = read_costs(model, fleet, schedule, allocations, rl)
     status = "relaxed" if relaxed else ("optimal" if stats.sol_status == 1 else "feasible")
@@ -663,8 +663,10 @@ def read_allocations(
     return out
 
 
-def read_rl(model: Model) -> list[RLRow]:
-    """Per RL workload: its trainer site, samples and verifier cores by site."""
+def read_rl(model: Model, allocations: list[AllocationRow]) -> list[RLRow]:
+    """Per RL workload: its trainer site, samples by site, and the verifier cores and sandbox
+    memory each site needs in its busiest LP period (recomputed from the generate role's
+    allocations, not read from the LP's core variables, which are only bounded below)."""
     out = []
     for demand in model.demands:
         if demand.rl is None:
@@ -672,16 +674,7 @@ def read_rl(model: Model) -> list[RLRow]:
         w = demand.name
         trainer = [d for d in model.sites if value_of(model.trainer[(w, d)]) > 0.5]
         samples = {d: value_of(model.samples[(w, d)]) for d in model.sites}
-        # Cores the verifiers need where the samples are generated (the requirement, not the
-        # LP's core variables, which are only bounded below by it).
-        share = {d: value_of(model.samples[(w, d)]) for d in model.sites}
-        cores = {
-            d: sum(
-                demand.rl.verifier_cores(isa, share[d] * demand.rl.samples, demand.window_s)
-                for isa in demand.rl.verifier_core_s_by_isa
-            )
-            for d in model.sites
-        }
+        cores, memory = sandbox_peaks(demand, allocations)
         pushes: dict[str, float] = {}
         if len(trainer) == 1:
             for d, g in samples.items():
@@ -693,27 +686,14 @@ def read_rl(model: Model) -> list[RLRow]:
                 workload=w,
                 trainer_site=trainer[0] if len(trainer) == 1 else trainer,
                 samples_by_site={d: g * demand.rl.samples for d, g in samples.items() if g > 0},
-                verifier_cores_by_site={d: c for d, c in cores.items() if c > 0},
-                verifier_memory_bytes_by_site={
-                    d: m
-                    for d in model.sites
-                    if (m := _sandbox_memory(demand, share[d] * demand.rl.samples)) > 0
-                },
+                verifier_cores_by_site=cores,
+                verifier_memory_bytes_by_site=memory,
                 update_interval_s=demand.window_s / demand.rl.updates,
                 weight_push_s_by_site=pushes,
                 push_budget_s=demand.rl.push_budget_s(demand.window_s),
             )
         )
     return out
-
-
-def _sandbox_memory(demand: WorkloadDemand, samples: float) -> float:
-    """Bytes the sandboxes of `samples` samples hold at once, over all ISAs."""
-    assert demand.rl is not None
-    return sum(
-        demand.rl.verifier_memory_bytes(isa, samples, demand.window_s)
-        for isa in demand.rl.verifier_byte_s_by_isa
-    )
 
 
 def read_links(

@@ -251,8 +251,9 @@ class AllocationRow:
 @dataclass(frozen=True)
 class RLRow:
     """per RL workload: trainer_site, samples_by_site, verifier_cores_by_site (the cores the
-    sandboxes need there), verifier_memory_bytes_by_site (the memory of the sandboxes running at
-    once, for verifiers that state memory_per_sandbox),
+    sandboxes need there in the LP period they need most: those verify the samples generated
+    there in that period), verifier_memory_bytes_by_site (the memory of the sandboxes running at
+    once, likewise, for verifiers that state memory_per_sandbox),
     update_interval_s (window / updates), weight_push_s_by_site (one push of fresh weights from
     the trainer to each other generating site, as a burst on its path), push_budget_s (the
     staleness allowed: max_staleness_updates x update_interval_s)"""

@@ -368,6 +368,15 @@ def _done(ctx: Context, demand: WorkloadDemand, role: Role, key: str) -> dict[ob
     return out
 
 
+def _done_at(ctx: Context, demand: WorkloadDemand, role: Role) -> dict[tuple[str, int], float]:
+    """Work done (units x rate x period length) by the role per (site, LP period)."""
+    out: dict[tuple[str, int], float] = {}
+    for a in ctx.rows_of(demand, role):
+        key = (a.datacenter, a.period)
+        out[key] = out.get(key, 0.0) + a.units * role.rates[a.system].per_unit_s * a.period_s
+    return out
+
+
 @rule("steady_load")
 def check_steady_load(ctx: Context) -> list[str]:
     """serving: work done in period p >= amount x share_p (len_p / window, or the growth
@@ -424,6 +433,33 @@ def check_with_generation(ctx: Context) -> list[str]:
                     f"{demand.name}/{role.name} at {d}: {have:.4g} of {need:.4g} "
                     f"{role.work_unit}s done"
                 )
+    return out
+
+
+@rule("scored_with_generation")
+def check_scored_with_generation(ctx: Context) -> list[str]:
+    """RL reward models (reward:<name>): at every site d and in every LP period p, work done_r
+    at d in p / amount_r >= generate's work done at d in p / amount_generate (a sample is
+    scored where and in the period it is generated; within REL_TOL, the scale of the LP's
+    row); done = units x rate x period length"""
+    from planner.kinds.rl import scoring_roles
+
+    out = []
+    for demand in ctx.demands:
+        generate = next((r for r in demand.roles if r.name == "generate"), None)
+        if demand.rl is None or generate is None or generate.amount <= 0:
+            continue
+        made = _done_at(ctx, demand, generate)
+        for role in scoring_roles(demand):
+            scored = _done_at(ctx, demand, role)
+            for (d, p), gen in sorted(made.items()):
+                share = scored.get((d, p), 0.0) / role.amount
+                if share < gen / generate.amount - REL_TOL:
+                    out.append(
+                        f"{demand.name}/{role.name} at {d} in period {p}: scores "
+                        f"{share:.4%} of its work, {gen / generate.amount:.4%} of the tokens "
+                        "were generated there"
+                    )
     return out
 
 
@@ -825,34 +861,52 @@ def check_training_state(ctx: Context) -> list[str]:
 
 @rule("verifier_cores")
 def check_verifier_cores(ctx: Context) -> list[str]:
-    """sum_{w active in p} core_s_per_sample[isa] x samples at d / window <= spare host cores of
-    d's units of that ISA in service in t(p), less those of units busy with pretraining or
-    serving in p, + CPU server cores of that ISA at d, in every LP period p and for each ISA the
-    sandboxes need"""
-    topo = ctx.scenario.topology
+    """sum_{w RL} core_s_per_sample[isa] x samples generated at d in p / len_p <= spare host
+    cores of d's units of that ISA in service in t(p), less those of units busy with
+    pretraining or serving in p, + CPU server cores of that ISA at d, in every LP period p and
+    for each ISA the sandboxes need (samples generated at d in p = the generate role's work done
+    there in p / its tokens per sample: a period in which d generates nothing needs none)"""
     out = []
     isas = sorted({i for d in ctx.demands if d.rl for i in d.rl.verifier_core_s_by_isa})
     # The LP's cpu rows are scaled by all the verifier cores of all RL runs: the tolerance too.
     scale = sum(
         d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s for d in ctx.demands if d.rl
     )
-    for d, isa in ((d, isa) for d in topo.datacenters() for isa in isas):
-        for period in ctx.plan.periods:
-            need = 0.0
-            for demand in ctx.demands:
-                if demand.rl is None or _outside_window(demand, period.start_s, period.end_s):
-                    continue
-                samples = ctx.rl_rows[demand.name].samples_by_site.get(d, 0.0)
-                need += demand.rl.verifier_cores(isa, samples, demand.window_s)
-            if need <= 0:
-                continue
-            have = _lent_cores(ctx, d, isa, period.period, period.start_s)
-            if need > have * (1 + REL_TOL) + max(CORE_TOL, REL_TOL * scale):
-                out.append(
-                    f"{d} in period {period.period}: verifier needs {need:,.1f} {isa} cores, "
-                    f"{have:,.1f} available (units busy with pretraining or serving lend none)"
-                )
+    for (d, isa, p, start_s), need in sorted(_sandbox_need(ctx, "cores", isas).items()):
+        have = _lent_cores(ctx, d, isa, p, start_s)
+        if need > have * (1 + REL_TOL) + max(CORE_TOL, REL_TOL * scale):
+            out.append(
+                f"{d} in period {p}: verifier needs {need:,.1f} {isa} cores, "
+                f"{have:,.1f} available (units busy with pretraining or serving lend none)"
+            )
     return out
+
+
+def _sandbox_need(
+    ctx: Context, what: str, isas: list[str]
+) -> dict[tuple[str, str, int, float], float]:
+    """Per (site, ISA, LP period, its start): the cores (what = "cores") or sandbox memory bytes
+    ("memory") the RL runs' sandboxes need there, for the samples generated there in it
+    (planner/kinds/rl.py generated_samples), positive needs only."""
+    from planner.kinds.rl import generated_samples
+
+    starts = {p.period: p.start_s for p in ctx.plan.periods}
+    need: dict[tuple[str, str, int, float], float] = {}
+    for demand in ctx.demands:
+        rl = demand.rl
+        if rl is None:
+            continue
+        for (d, p), (samples, period_s) in generated_samples(demand, ctx.plan.allocations).items():
+            for isa in isas:
+                value = (
+                    rl.verifier_cores(isa, samples, period_s)
+                    if what == "cores"
+                    else rl.verifier_memory_bytes(isa, samples, period_s)
+                )
+                if value > 0:
+                    key = (d, isa, p, starts[p])
+                    need[key] = need.get(key, 0.0) + value
+    return need
 
 
 @rule("one_candidate")
@@ -888,31 +942,20 @@ def check_one_candidate(ctx: Context) -> list[str]:
 
 @rule("sandbox_memory")
 def check_sandbox_memory(ctx: Context) -> list[str]:
-    """sum_{w active in p} byte_s_per_sample[isa] x samples at d / window <= host memory lent
-    with the cores of d's units of that ISA in service in t(p) and not busy with pretraining or
-    serving (host_memory x spare cores / cores) + CPU servers' host memory, in every LP period p
-    and for each ISA whose sandboxes state their memory"""
+    """sum_{w RL} byte_s_per_sample[isa] x samples generated at d in p / len_p <= host memory
+    lent with the cores of d's units of that ISA in service in t(p) and not busy with
+    pretraining or serving (host_memory x spare cores / cores) + CPU servers' host memory, in
+    every LP period p and for each ISA whose sandboxes state their memory"""
     catalog = ctx.scenario.catalog
     out = []
     isas = sorted({i for d in ctx.demands if d.rl for i in d.rl.verifier_byte_s_by_isa})
-    for d, isa in ((d, isa) for d in ctx.scenario.topology.datacenters() for isa in isas):
-        for period in ctx.plan.periods:
-            need = 0.0
-            for demand in ctx.demands:
-                if demand.rl is None or _outside_window(demand, period.start_s, period.end_s):
-                    continue
-                samples = ctx.rl_rows[demand.name].samples_by_site.get(d, 0.0)
-                need += demand.rl.verifier_memory_bytes(isa, samples, demand.window_s)
-            if need <= 0:
-                continue
-            have = _lent_cores(
-                ctx, d, isa, period.period, period.start_s, catalog.spare_host_memory
+    for (d, isa, p, start_s), need in sorted(_sandbox_need(ctx, "memory", isas).items()):
+        have = _lent_cores(ctx, d, isa, p, start_s, catalog.spare_host_memory)
+        if need > have * (1 + REL_TOL) + 1e6:
+            out.append(
+                f"{d} in period {p}: sandboxes hold {need / 1e12:,.3f} TB of "
+                f"{isa} host memory, {have / 1e12:,.3f} TB lent"
             )
-            if need > have * (1 + REL_TOL) + 1e6:
-                out.append(
-                    f"{d} in period {period.period}: sandboxes hold {need / 1e12:,.3f} TB of "
-                    f"{isa} host memory, {have / 1e12:,.3f} TB lent"
-                )
     return out
 
 

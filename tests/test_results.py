@@ -355,4 +355,6 @@ def test_html_report_has_the_rl_placement(rl_plan: Plan) -> None:
     cores = ", ".join(f"{d} {v:,.0f}" for d, v in r.verifier_cores_by_site.items())
     assert f"<td>{cores}</td>" in page
     assert f"{r.update_interval_s:,.0f}</td>" in page
-    assert f"verifier cores required: {cores}" in " ".join(format_plan(rl_plan).split())
+    assert f"verifier cores required (busiest period): {cores}" in " ".join(
+        format_plan(rl_plan).split()
+    )

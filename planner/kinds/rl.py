@@ -29,7 +29,14 @@ from planner.kinds.base import (
     start_before_deadline,
 )
 from planner.kinds.pretrain import LayoutSpec
-from planner.lp.constraints import after_window, no_unit_in_time, tie, work_pairs
+from planner.lp.constraints import (
+    GENERATE,
+    after_window,
+    generated_per_s,
+    no_unit_in_time,
+    tie,
+    work_pairs,
+)
 from planner.lp.linear import BINARY
 from planner.lp.model import GB, UNSERVED_WEIGHT, Flow, Model, Pairs, Period, Var, family
 from planner.lp.variables import declare_running, declare_system_choice
@@ -38,7 +45,7 @@ if TYPE_CHECKING:
     from hardware.catalog import Catalog
     from planner.demand.rl import ColocatedUpdate
     from planner.plan import Plan
-    from planner.rows import JobRow
+    from planner.rows import AllocationRow, JobRow
 
 NAME = "rl"
 # What a plan says of an MoE policy's generation rated by the serving decode model (Caveat).
@@ -627,8 +634,8 @@ def report_lines(plan: Plan) -> list[str]:
         )
         out.append(
             f"  {r.workload}: trainer at {r.trainer_site}; samples by site: {samples}; "
-            f"verifier cores required: {cores or 'none'}"
-            + (f"; sandbox memory required: {memory}" if memory else "")
+            f"verifier cores required (busiest period): {cores or 'none'}"
+            + (f"; sandbox memory required (busiest period): {memory}" if memory else "")
         )
         pushes = ", ".join(f"{d} {s:,.0f} s" for d, s in r.weight_push_s_by_site.items())
         out.append(
@@ -869,7 +876,8 @@ def job_lines(plan: Plan) -> list[str]:
 
 
 def declare(model: Model, demand: WorkloadDemand) -> None:
-    """g[w,d], t[w,d], x[w,s] of the trainer, z[w,d] and c[w,d] per site, for every ordered
+    """g[w,d], t[w,d], x[w,s] of the trainer, z[w,d] per site, c[w,d,isa,p] per site, ISA of
+    its sandboxes and LP period in which the site can generate for w, for every ordered
     reachable pair (a, b) a trajectory flow a -> b and a weight flow a -> b, and the running
     totals h[w,r,p] of the order rows (`declare_so_far`)."""
     name = demand.name
@@ -886,7 +894,11 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
         model.idle_binaries.append((model.generates[(name, d)], [model.samples[(name, d)]]))
         assert demand.rl is not None
         for isa in demand.rl.verifier_core_s_by_isa:
-            model.cores[(name, d, isa)] = model.new_var("k", 0)
+            # c[w,d,isa,p] only where d can generate for w in p: the sandboxes verify the
+            # samples of their period (row verifier)
+            for period in model.periods:
+                if model.u_of_role_at(name, GENERATE, period, d):
+                    model.cores[(name, d, isa, period.index)] = model.new_var("k", 0)
     topo = model.scenario.topology
     for a in model.sites:
         for b in model.sites:
@@ -898,6 +910,29 @@ def declare(model: Model, demand: WorkloadDemand) -> None:
             weights = model.new_var("f", 0)
             model.flows.append(Flow("weights", name, a, b, path, weights))
     declare_so_far(model, demand)
+
+
+def sandbox_peaks(
+    demand: WorkloadDemand, allocations: list[AllocationRow]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(cores, sandbox memory bytes) each site's sandboxes need in the LP period it needs most,
+    over all ISAs: per period, core_s_per_sample[isa] (byte_s_per_sample[isa]) x the samples
+    generated there in it / the period's seconds (generated_samples; rows verifier,
+    sandboxmem). Sites needing none are left out."""
+    assert demand.rl is not None
+    rl = demand.rl
+    cores: dict[str, float] = {}
+    memory: dict[str, float] = {}
+    for (d, _), (samples, period_s) in generated_samples(demand, allocations).items():
+        c = sum(rl.verifier_cores(isa, samples, period_s) for isa in rl.verifier_core_s_by_isa)
+        m = sum(
+            rl.verifier_memory_bytes(isa, samples, period_s) for isa in rl.verifier_byte_s_by_isa
+        )
+        if c > 0:
+            cores[d] = max(cores.get(d, 0.0), c)
+        if m > 0:
+            memory[d] = max(memory.get(d, 0.0), m)
+    return cores, memory
 
 
 def _explain_samples(model: Model, entity: tuple[str, ...], value: float) -> str:
@@ -1006,18 +1041,72 @@ def add_generates(model: Model) -> None:
         model.row("generates", (w, d), [(model.samples[(w, d)], 1.0), (z, -1.0)], "<=", 0.0)
 
 
-@family("verifier", "workload:datacenter:isa", kind="rl")
+@family("verifier", "workload:datacenter:isa:period", kind="rl")
 def add_verifier(model: Model) -> None:
-    """c[w,d,isa] >= core_s_per_sample[isa] · samples / T_w · g[w,d]   (cores of each ISA the
-    sandboxes need, at the site that generated the samples)"""
+    """c[w,d,isa,p] = core_s_per_sample[isa] · sum_s u[w,generate,d,s,p] · rate[generate,s]
+    / per_sample_generate in every LP period p   (cores of each ISA the sandboxes need at the
+    site and in the period that generated the samples: the samples generated per second there,
+    tokens / tokens per sample, each verified at core_s_per_sample; a period in which d
+    generates nothing needs no sandbox cores there. An equality: c is the need itself, so the
+    cpu row's slack is the cores left over)"""
     for demand in _mine(model):
         assert demand.rl is not None
-        for (w, d, isa), cores in model.cores.items():
+        generate = next(r for r in demand.roles if r.name == GENERATE)
+        for (w, d, isa, p), cores in model.cores.items():
             if w != demand.name:
                 continue
-            per_share = demand.rl.verifier_cores(isa, demand.rl.samples, demand.window_s)
-            g = model.samples[(w, d)]
-            model.row("verifier", (w, d, isa), [(cores, 1.0), (g, -per_share)], ">=", 0.0)
+            period = model.periods[p]
+            core_s = demand.rl.verifier_core_s_by_isa[isa]
+            per_s = generated_per_s(model, demand, generate, d, period)
+            pairs = [(var, -core_s * c) for var, c in per_s]
+            model.row("verifier", (w, d, isa, f"p{p}"), [(cores, 1.0), *pairs], "==", 0.0)
+
+
+def generated_samples(
+    demand: WorkloadDemand, allocations: list[AllocationRow]
+) -> dict[tuple[str, int], tuple[float, float]]:
+    """Per (site, LP period) the run generates in: (samples generated there in it = the generate
+    role's work done / its tokens per sample, the period's seconds), from the plan's records
+    (the sandboxes verify the samples of the period they are generated in)."""
+    per_sample = next(r for r in demand.roles if r.name == GENERATE).per_sample
+    out: dict[tuple[str, int], tuple[float, float]] = {}
+    if not per_sample:
+        return out
+    for a in allocations:
+        if a.workload != demand.name or a.role != GENERATE:
+            continue
+        key = (a.datacenter, a.period)
+        held = out.get(key, (0.0, a.period_s))[0]
+        out[key] = (held + a.work_done / per_sample, a.period_s)
+    return out
+
+
+def scoring_roles(demand: WorkloadDemand) -> list[Role]:
+    """The reward models' roles (reward:<name>): each scores the samples as they are generated."""
+    return [r for r in demand.roles if r.name.startswith("reward:") and r.amount > 0]
+
+
+@family("rlscore", "workload:role:datacenter:period", kind="rl")
+def add_rlscore(model: Model) -> None:
+    """sum_s u[w,r,d,s,p] · rate[r,s] · len_p / amount_r - sum_s u[w,generate,d,s,p] ·
+    rate[generate,s] · len_p / amount_generate >= 0 for every reward model's role r
+    (reward:<name>), site d and LP period p in which d can generate for w   (RL: a sample is
+    scored at the site and in the period it is generated in, before the update it feeds; row
+    pergen ties the totals over the window, this each period's share)"""
+    for demand in _mine(model):
+        generate = next(r for r in demand.roles if r.name == GENERATE)
+        if generate.amount <= 0:
+            continue
+        for period in model.periods:
+            for d in model.sites:
+                made = work_pairs(model, demand, generate, {d}, generate.amount, period)
+                if not made:
+                    continue
+                minus = [(var, -c) for var, c in made]
+                for role in scoring_roles(demand):
+                    scored = work_pairs(model, demand, role, {d}, role.amount, period)
+                    entity = (demand.name, role.name, d, f"p{period.index}")
+                    model.row("rlscore", entity, scored + minus, ">=", 0.0)
 
 
 @family("trajdst", "workload:datacenter:datacenter", kind="rl")

@@ -264,6 +264,22 @@ def work_terms(
     return cols, list(map(operator.truediv, rate_len, itertools.repeat(scale)))
 
 
+# An RL run's role whose tokens are its samples (rows verifier, sandboxmem: the sandboxes verify
+# the samples of the period they are generated in).
+GENERATE = "generate"
+
+
+def generated_per_s(
+    model: Model, demand: WorkloadDemand, generate: Role, d: str, period: Period
+) -> Pairs:
+    """(u[w,generate,d,s,p], the samples it generates per second: rate[generate,s] /
+    per_sample_generate) at site d in LP period p; none for a role without tokens per sample."""
+    if not generate.per_sample:
+        return []
+    scale = generate.per_sample * period.length_s
+    return work_pairs(model, demand, generate, {d}, scale, period)
+
+
 def big_m(model: Model, role: Role, d: str, s: str, p: int) -> float:
     """The most units role r can use on (d, s) in period p: max_units, or fewer when all of its
     work fits in fewer, amount / (rate · len_p). A tight bound keeps a binary held at the
@@ -600,49 +616,37 @@ def add_after(model: Model) -> None:
     unit_step=_cpu_step,
 )
 def add_cpu(model: Model) -> None:
-    """sum_{w RL active in p} c[w,d,isa] + sum_{s with isa} spare_cores[s] · sum_{w' not RL, r}
+    """sum_{w RL} c[w,d,isa,p] + sum_{s with isa} spare_cores[s] · sum_{w' not RL, r}
     u[w',r,d,s,p] <= sum_{s with isa} spare_cores[s] · (owned[d,s] + in_service[d,s,t(p)]) +
     cores[cpu] · (owned[d,cpu] + cpu_in_service[d,t(p)]) (if the CPU servers are of that
-    isa), in every LP period p in which an RL
-    run is active and for each ISA the sandboxes need   (cores; spare_cores = host cores -
-    host_cores_reserved_per_accelerator x accelerators; units busy with pretraining or serving
-    in p lend no cores, units running RL work or idle do, CPU servers always count; an x86_64
-    sandbox cannot use Grace's arm64 cores; the entity ends in tN with several calendar periods
-    and in pN when a calendar period holds several LP periods with sandboxes)"""
-    rl = {d.name: d for d in _rl(model)}
-    total = sum(
-        d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s for d in rl.values() if d.rl
-    )
+    isa), in every LP period p in which an RL run can generate at d and for each ISA the
+    sandboxes need   (cores; c[w,d,isa,p]: the cores of the samples generated at d in p, row
+    verifier; spare_cores = host cores - host_cores_reserved_per_accelerator x accelerators;
+    units busy with pretraining or serving in p lend no cores, units running RL work or idle
+    do, CPU servers always count; an x86_64 sandbox cannot use Grace's arm64 cores; the entity
+    ends in tN with several calendar periods and in pN when a calendar period holds several LP
+    periods with sandboxes)"""
+    rl = _rl(model)
+    total = sum(d.rl.verifier_core_s_per_sample * d.rl.samples / d.window_s for d in rl if d.rl)
     weight = 1.0 / max(1.0, total)
+    users: dict[tuple[str, str, int], Pairs] = {}
+    for (_, d, isa, p), var in model.cores.items():
+        users.setdefault((d, isa, p), []).append((var, 1.0))
     for d in model.sites:
-        for isa in sorted({isa for (_, site, isa) in model.cores if site == d}):
-            rows = _cpu_rows(model, rl, d, isa)
+        for isa in sorted({isa for (site, isa, _) in users if site == d}):
+            rows = [
+                (q, users[(d, isa, q.index)]) for q in model.periods if (d, isa, q.index) in users
+            ]
             per_t: dict[int, int] = {}
             for period, _ in rows:
                 per_t[period.calendar] = per_t.get(period.calendar, 0) + 1
-            for period, users in rows:
+            for period, need in rows:
                 supply, owned_cores = _cpu_supply(model, d, isa, period)
                 base = (d,) if isa == X86 else (d, isa)
                 entity = model.at(base, period.calendar)
                 if per_t[period.calendar] > 1:
                     entity = (*entity, f"p{period.index}")
-                model.row("cpu", entity, users + supply, "<=", owned_cores, weight)
-
-
-def _cpu_rows(
-    model: Model, rl: dict[str, WorkloadDemand], d: str, isa: str
-) -> list[tuple[Period, Pairs]]:
-    """(LP period, the verifier core variables of the RL runs active in it) at d for one ISA."""
-    out = []
-    for period in model.periods:
-        users = [
-            (var, 1.0)
-            for (w, site, i), var in model.cores.items()
-            if site == d and i == isa and active(period, rl[w])
-        ]
-        if users:
-            out.append((period, users))
-    return out
+                model.row("cpu", entity, need + supply, "<=", owned_cores, weight)
 
 
 def _cpu_supply(
@@ -681,26 +685,29 @@ TB = 1e12
 
 @family("sandboxmem", "datacenter:isa:period", slack_unit="TB")
 def add_sandboxmem(model: Model) -> None:
-    """sum_{w RL active in p} Mem[w,isa] · g[w,d] + sum_{s with isa} spare_mem[s] · sum_{w' not
-    RL, r} u[w',r,d,s,p] <= sum_{s with isa} spare_mem[s] · (owned[d,s] + in_service[d,s,t(p)])
-    + host_memory[cpu] · (owned[d,cpu] + cpu_in_service[d,t(p)]), for each LP period p and ISA whose sandboxes state their memory
-    (TB; Mem = byte_s_per_sample[isa] · samples / T_w: the memory of the sandboxes running at
-    once; spare_mem = host_memory x spare cores / cores: the memory goes with the cores lent;
-    with the cpu family, the binding one of cores or memory decides)"""
+    """sum_{w RL} byte_s_per_sample[w,isa] · sum_s u[w,generate,d,s,p] · rate[generate,s] /
+    per_sample_generate + sum_{s with isa} spare_mem[s] · sum_{w' not RL, r} u[w',r,d,s,p] <=
+    sum_{s with isa} spare_mem[s] · (owned[d,s] + in_service[d,s,t(p)]) + host_memory[cpu] ·
+    (owned[d,cpu] + cpu_in_service[d,t(p)]), for each LP period p and ISA whose sandboxes state
+    their memory   (TB; the memory of the sandboxes running at once, for the samples generated
+    at d in p, as the verifier row's cores; spare_mem = host_memory x spare cores / cores: the
+    memory goes with the cores lent; with the cpu family, the binding one of cores or memory
+    decides)"""
     catalog = model.scenario.catalog
     rl = [x for x in _rl(model) if x.rl is not None and x.rl.verifier_byte_s_by_isa]
     isas = sorted({i for x in rl if x.rl for i in x.rl.verifier_byte_s_by_isa})
     for d in model.sites:
         for isa in isas:
             for period in model.periods:
-                need = [
-                    (
-                        model.samples[(x.name, d)],
-                        x.rl.verifier_memory_bytes(isa, x.rl.samples, x.window_s) / TB,
-                    )
-                    for x in rl
-                    if x.rl is not None and active(period, x)
-                ]
+                need: Pairs = []
+                for x in rl:
+                    assert x.rl is not None
+                    byte_s = x.rl.verifier_byte_s_by_isa.get(isa, 0.0)
+                    if byte_s <= 0 or not active(period, x):
+                        continue
+                    generate = next(r for r in x.roles if r.name == GENERATE)
+                    per_s = generated_per_s(model, x, generate, d, period)
+                    need += [(var, byte_s * c / TB) for var, c in per_s]
                 if not need:
                     continue
                 supply, owned = _cpu_supply(

@@ -299,7 +299,7 @@ class Model:
     generates: dict[tuple[str, str], Var] = field(default_factory=dict)  # z[w,d]
     # h[w,r,p]: the share of RL run w's role r done by the end of LP period p (rows rlsofar)
     so_far: dict[tuple[str, str, int], Var] = field(default_factory=dict)
-    cores: dict[tuple[str, str, str], Var] = field(default_factory=dict)  # c[w,d,isa]
+    cores: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)  # c[w,d,isa,p]
     # b[w,d,s,p]: serving tier w serves from pool (d,s) in period p (binary; N+k racks)
     serves: dict[tuple[str, str, str, int], Var] = field(default_factory=dict)
     # x[w,r,a,b,p]: share of serving tier w's requests of period p prefilled at a, decoded at b,

@@ -16,7 +16,7 @@ name and names carry a counter, so this order is the solver's column order).
 | g[w,d] | share of RL workload w's samples generated at d | - |
 | t[w,d] | d hosts RL workload w's trainer (binary) | - |
 | z[w,d] | d generates samples for w (binary) | - |
-| c[w,d] | verifier cores of w at d | cores |
+| c[w,d,isa,p] | verifier cores of w of one ISA at d in LP period p (where d can generate for w in p) | cores |
 | h[w,r,p] | share of RL workload w's role r done by the end of LP period p, a running total (generate and the update roles, every period of the run but its last; rows rlsofar) | - |
 | x[w,r,a,b,p] | share of serving tier w's requests in period p prefilled at a and decoded at b, for its decode role r (model_from: one per candidate) (disaggregate_across_sites; pairs within the hop budget) | - |
 | b[w,d,s,p] | serving tier w (with headroom domain rack) serves from pool (d,s) in period p, so k spare units of it stand by for w (binary) | - |
