@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 import planner
+from planner.rows import AllocationRow
 from planner.verify import check_plan
 
 DAY_S = 86400.0
@@ -190,11 +191,10 @@ def test_verifier_cores_catches_cpu_servers_moved_off_the_generating_period(
 
 def test_scored_with_generation_catches_scoring_moved_to_another_period(tmp_path: Path) -> None:
     """A run with an outcome reward model (separate pools) generating in two periods (1.2e9
-    samples on at most one GB200 rack): its plan scores each
-    period's share of the samples in that period (row rlscore). A tenth of the first period's
-    scoring moved to the second (the same work, a pool with room: the window's totals, every
-    pool and rate still hold, which row pergen alone accepted) fails scored_with_generation
-    alone, naming the first period."""
+    samples on at most one GB200 rack): its plan scores each period's share of the samples in
+    that period (row rlscore). A tenth of one period's scoring moved to the other (the same work,
+    into whichever pool has room: the window's totals, every pool and rate still hold, which row
+    pergen alone accepted) fails scored_with_generation alone, naming the period it left."""
     sc = planner.load_scenario(_scenario(tmp_path, "150M", 1, reward=True))
     plan = planner.solve(sc)
     rows = [a for a in plan.allocations if a.role == "reward:rm"]
@@ -202,6 +202,26 @@ def test_scored_with_generation_catches_scoring_moved_to_another_period(tmp_path
     assert len(rows) == 2 and {a.period: a.share_of_role for a in rows} == pytest.approx(made)
     first, second = sorted(rows, key=lambda a: a.period)
     assert first.period_s == second.period_s  # the same work is the same units in either
+
+    def spare(row: AllocationRow) -> float:
+        """Units of row's pool in its period that no allocation uses."""
+        held = sum(
+            r.units
+            for r in plan.schedule
+            if (r.period, r.datacenter, r.system) == (row.period, row.datacenter, row.system)
+        )
+        used = sum(
+            a.units
+            for a in plan.allocations
+            if (a.period, a.datacenter, a.system) == (row.period, row.datacenter, row.system)
+        )
+        return held - used
+
+    # move the tenth into whichever period's pool has room for it (the solver's path decides
+    # which of the two is full)
+    if spare(second) < 0.1 * first.units:
+        first, second = second, first
+    assert spare(second) >= 0.1 * first.units
     moved = 0.1 * first.units
     changed = {
         id(first): dataclasses.replace(
