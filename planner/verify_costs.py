@@ -84,7 +84,9 @@ def present_value_lines(ctx: Context) -> list[str]:
     rate = ctx.scenario.data.economics.discount_rate
     rows = ctx.plan.present_value
     if rate is None:
-        return [] if rows is None else ["a present_value table, but the scenario has no discount_rate"]
+        return (
+            [] if rows is None else ["a present_value table, but the scenario has no discount_rate"]
+        )
     if rows is None or [r.period for r in rows] != [t for t, _, _ in ctx.calendar]:
         return ["economics.discount_rate is set: the plan needs one present_value row a period"]
     cost = {r.period: r.cost_usd for r in ctx.plan.cash_flow}

@@ -172,8 +172,7 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
     owned = model.owned(pool)
     if model.scenario.data.economics.pricing != "rental":
         capex = [
-            (var, recovered_capex_usd(model, s, t) * service_weight(model, s, t))
-            for t, var in buys
+            (var, recovered_capex_usd(model, s, t) * service_weight(model, s, t)) for t, var in buys
         ]
         model.terms.append(Term("capex", d, s, None, expr(capex)))
         if spec.network_storage_capex_fraction:
