@@ -22,6 +22,9 @@ import planner
 import planner.api
 import planner.lp.objective as objective
 from fleetcore.errors import ConfigError
+from fleetcore.tables import usd
+from planner.explain import format_unit_costs
+from planner.report import format_decision, format_plan
 from planner.verify import check_plan
 
 REL = 1e-6
@@ -100,6 +103,20 @@ def test_discounting_flips_an_early_opening_to_the_dearer_open_site(tmp_path: Pa
     data = json.loads(plan.to_json())
     assert math.isclose(data["nominal_cost_usd"], stay_nominal, rel_tol=REL)
     assert [r["period"] for r in data["present_value"]] == [0, 1, 2, 3]
+    written = {p.name for p in plan.write(tmp_path / "out")}
+    assert "present_value.csv" in written
+    header = (tmp_path / "out" / "present_value.csv").read_text().splitlines()[0]
+    assert "discount_weight" in header and "present_value_usd" in header
+    # The report states the basis and both figures; the decision says what is discounted.
+    text = format_plan(plan)
+    assert f"present value at 10% a year, mid-period (what the plan minimised): {usd(stay_pv)}" in (
+        " ".join(text.split())
+    )
+    assert f"nominal sum of the same charges (face value): {usd(stay_nominal)}" in text
+    assert "present values at 10% a year" in " ".join(format_decision(plan).split())
+    assert "Prices at face value, not discounted" in format_unit_costs([], RATE)
+    assert "Prices at face value" not in format_unit_costs([])
+    assert "present value" not in format_plan(face)
     back = planner.Plan.from_dict(data)
     assert back.present_value is not None and len(back.present_value) == 4
     assert not any(check_plan(back, plan_scenario, planner.demands(plan_scenario)).values())
