@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner.lp.model import SAME_INSTANT_S
+from planner.lp.model import SAME_INSTANT_S, calendar_for
 from planner.lp.objective import discount_weight
 from planner.rows import CASH_COLUMNS, AllocationRow
 from planner.traffic import routed_traffic
@@ -54,13 +54,23 @@ def overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def period_weights(ctx: Context) -> list[float]:
-    """Each calendar period's discount weight, from the scenario's discount_rate and the
-    period's bounds (discount_weight: 1 / (1 + r)^(t_mid / year)); 1.0 each without one."""
+def scenario_calendar(ctx: Context) -> list[tuple[int, float, float]]:
+    """(t, start_s, end_s) of the scenario's calendar periods (economics horizon and period),
+    not the plan's records of them."""
+    economics = ctx.scenario.data.economics
+    return [
+        (c.index, c.start_s, c.end_s) for c in calendar_for(economics.horizon_s, economics.period_s)
+    ]
+
+
+def period_weights(ctx: Context) -> dict[int, float]:
+    """Each calendar period's discount weight, from the scenario's discount_rate and calendar
+    (discount_weight: 1 / (1 + r)^(t_mid / year)); 1.0 each without a discount_rate."""
     rate = ctx.scenario.data.economics.discount_rate
-    if rate is None:
-        return [1.0] * len(ctx.calendar)
-    return [discount_weight(rate, a, b) for _, a, b in ctx.calendar]
+    return {
+        t: 1.0 if rate is None else discount_weight(rate, a, b)
+        for t, a, b in scenario_calendar(ctx)
+    }
 
 
 def window_weight(ctx: Context, start_s: float, end_s: float) -> float:
@@ -70,7 +80,7 @@ def window_weight(ctx: Context, start_s: float, end_s: float) -> float:
         return 1.0
     weights = period_weights(ctx)
     weighted = sum(
-        overlap_s(start_s, end_s, a, b) * weights[i] for i, (_, a, b) in enumerate(ctx.calendar)
+        overlap_s(start_s, end_s, a, b) * weights[t] for t, a, b in scenario_calendar(ctx)
     )
     return weighted / (end_s - start_s)
 
@@ -87,12 +97,15 @@ def present_value_lines(ctx: Context) -> list[str]:
         return (
             [] if rows is None else ["a present_value table, but the scenario has no discount_rate"]
         )
-    if rows is None or [r.period for r in rows] != [t for t, _, _ in ctx.calendar]:
+    calendar = scenario_calendar(ctx)
+    if rows is None or [r.period for r in rows] != [t for t, _, _ in calendar]:
         return ["economics.discount_rate is set: the plan needs one present_value row a period"]
     cost = {r.period: r.cost_usd for r in ctx.plan.cash_flow}
+    weights = period_weights(ctx)
     out = []
-    for row, weight in zip(rows, period_weights(ctx), strict=True):
-        mid_years = (row.start_s + row.end_s) / 2 / YEAR_S
+    for row, (t, a, b) in zip(rows, calendar, strict=True):
+        weight = weights[t]
+        mid_years = (a + b) / 2 / YEAR_S
         checks = (
             ("discount_rate", row.discount_rate, rate),
             ("mid_years", row.mid_years, mid_years),
@@ -395,7 +408,7 @@ def check_cost_lines(ctx: Context) -> list[str]:
             continue
         have = charged.get(key, 0.0)
         per_period = lines.by_line.get(key, [0.0] * len(ctx.calendar))
-        want = sum(w * x for w, x in zip(weights, per_period, strict=True))
+        want = sum(weights.get(t, 1.0) * x for t, x in enumerate(per_period))
         tol = REL_TOL * max(1.0, abs(want), scale.get((d, s), 0.0)) + COST_ABS_TOL_USD
         if abs(have - want) <= tol:
             continue

@@ -143,7 +143,7 @@ def check_cash_flow(ctx: Context) -> list[str]:
     weighed by w_t = 1 / (1 + r)^(t_mid / year) in its sum"""
     from planner.verify_costs import period_weights  # registers after this module's rules
 
-    weights = dict(zip([t for t, _, _ in ctx.calendar], period_weights(ctx), strict=True))
+    weights = period_weights(ctx)
     total = sum(c.cost_usd for c in ctx.plan.costs_rows)
     tol = 1e-6 * max(1.0, abs(total))
     paid = capex_paid_by_period(ctx)
@@ -175,7 +175,9 @@ def check_cash_flow(ctx: Context) -> list[str]:
     by_column["capital_charge_usd"] = by_column.get("capital_charge_usd", 0.0) + cpu_capital
     by_column["other_opex_usd"] = by_column.get("other_opex_usd", 0.0) - cpu_capital
     for column in COST_COLUMNS:
-        have = sum(weights[row.period] * getattr(row, column) for row in ctx.plan.cash_flow)
+        have = sum(
+            weights.get(row.period, 1.0) * getattr(row, column) for row in ctx.plan.cash_flow
+        )
         if abs(have - by_column.get(column, 0.0)) > tol:
             out.append(
                 f"{column}: the periods add up to {have:,.2f} US$, the cost rows to "
