@@ -334,6 +334,7 @@ def _attach_context(plan: Plan, scenario: Scenario) -> None:
         "pricing": econ.pricing,
         "cost_of_capital": econ.cost_of_capital,
         "horizon_s": econ.horizon_s,
+        "discount_rate": econ.discount_rate,
     }
 
 

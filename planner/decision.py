@@ -291,7 +291,7 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
         return (
             f"pricing rental: rented units pay their hourly price for the {horizon_days:g}-day "
             "horizon (energy included); owned units pay only their running costs"
-        )
+        ) + _discount_text(econ.get("discount_rate"))
     text = (
         f"pricing {econ['pricing']}; bought units are charged the capital they recover over "
         f"the {horizon_days:g}-day horizon, {how}"
@@ -305,7 +305,19 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
     text += "; owned units pay only their running costs; rented units their hourly price"
     if econ["pricing"] == "mixed":
         text += ", term contracts theirs for the periods the term covers inside the horizon"
-    return text
+    return text + _discount_text(econ.get("discount_rate"))
+
+
+def _discount_text(rate: float | None) -> str:
+    """With economics.discount_rate: which figures are present values and which face value."""
+    if rate is None:
+        return ""
+    return (
+        f"; the costs here (capex charged, rental, contracts, spot, idle) are present values at "
+        f"{100 * rate:.4g}% a year, mid-period (economics.discount_rate: each period's charges "
+        "x 1 / (1 + r)^(mid-period years)); purchase cash, unit prices and per-unit-hour "
+        "prices are at face value"
+    )
 
 
 def summary_lines(d: Decision) -> list[str]:

@@ -192,12 +192,18 @@ def unit_costs(
     return out
 
 
-def format_unit_costs(records: list[dict[str, Any]]) -> str:
-    """A table per work item, cheapest first; per million tokens or per EFLOP."""
+def format_unit_costs(records: list[dict[str, Any]], discount_rate: float | None = None) -> str:
+    """A table per work item, cheapest first; per million tokens or per EFLOP. The prices are
+    at face value; with a discount_rate the header says so and how the plan weighs them."""
     out = [
         "Cost of the work on each system (a unit kept busy, paid for as the plan pays for its new"
         "\nunits at that site, else the cheapest way the pricing allows; before constraints)"
     ]
+    if discount_rate is not None:
+        out.append(
+            "Prices at face value, not discounted: the plan weighs each period's charges by "
+            f"1 / (1 + {discount_rate:g})^(mid-period years) (economics.discount_rate)"
+        )
     keys = sorted({(r["workload"], r["role"]) for r in records}, key=lambda k: (k[0], k[1]))
     for workload, role in keys:
         rows = [r for r in records if (r["workload"], r["role"]) == (workload, role)]

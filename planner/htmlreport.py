@@ -20,7 +20,7 @@ from fleetcore.units import format_si
 from planner.capacity_chart import capacity_svg
 from planner.decision import decision, label_days, summary_lines, units_text
 from planner.plan import Plan
-from planner.report import attribution_note, cash_flow_table
+from planner.report import attribution_note, cash_flow_table, discount_basis
 from planner.rows import SLACK_UNITS, JobRow, price_unit_text
 
 IDLE_GREY = "#b0b0b0"
@@ -49,7 +49,8 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
         f"<title>Plan: {_e(plan.scenario)}</title><style>{CSS}</style></head><body>",
         f"<h1>Plan for {_e(plan.scenario)}</h1>",
         f'<p class="headline" id="headline">{_e(plan.status)}: total cost over the horizon '
-        f'<b id="total-cost">{usd(plan.total_cost_usd)}</b>{_gap_text(plan)}</p>',
+        f'<b id="total-cost">{usd(plan.total_cost_usd)}</b>{_gap_text(plan)}'
+        f"{_basis_text(plan)}</p>",
         "<h2>Decision</h2>",
         '<ul class="decision" id="decision">'
         + "".join(f"<li>{_e(line)}</li>" for line in summary_lines(d))
@@ -397,6 +398,15 @@ def _schedule_table(plan: Plan) -> str:
         + capacity_svg(plan)
         + _table([*headers, "contract", "spot", "in service", "busy (avg)"], rows, "schedule")
         + _cash_flow_table(plan)
+    )
+
+
+def _basis_text(plan: Plan) -> str:
+    """With a discount_rate: the headline's basis and the nominal sum beside it."""
+    if plan.present_value is None:
+        return ""
+    return _e(
+        f" ({discount_basis(plan)}; nominal sum of the same charges {usd(plan.nominal_cost_usd)})"
     )
 
 

@@ -30,6 +30,7 @@ from planner.rows import (
     LinkRow,
     PeriodRow,
     PowerRow,
+    PresentValueRow,
     PretrainJobRow,
     RLJobRow,
     RLRow,
@@ -49,7 +50,9 @@ PLAN_KEYS = {
     "status": "`optimal` (solver's gap target met; `gap` is the gap proven), `feasible` (time "
     "limit hit; see `gap`), `relaxed` (`--relax`)",
     "scenario": "scenario name with applied overrides",
-    "total_cost_usd": "objective over the horizon, US$",
+    "total_cost_usd": "objective over the horizon, US$ (with `economics.discount_rate`: its "
+    "present value, the cost rows too; `nominal_cost_usd` is then the same charges at face "
+    "value and `present_value` the table of weights per period)",
     "lower_bound_usd": "best proven bound, US$",
     "gap": "relative gap proven: (cost - bound) / cost",
     "lp_relaxation_usd": "LP relaxation optimum, US$ (null where it was not solved: "
@@ -160,6 +163,16 @@ class Plan:
     # Whole-unit plans with RL: each run's trainer's rated, rate and placed jobs (planner/kinds/
     # rl.py placed_jobs); None otherwise (the JSON then has no `rl_jobs` key).
     rl_jobs: list[RLJobRow] | None = None
+    # With economics.discount_rate: each calendar period's discount weight, nominal cost and
+    # present value (total_cost_usd is then the present value); None otherwise (the JSON then
+    # has neither `present_value` nor `nominal_cost_usd`).
+    present_value: list[PresentValueRow] | None = None
+
+    @property
+    def nominal_cost_usd(self) -> float:
+        """The plan's charges at face value: the cash flow's cost summed over the periods
+        (= total_cost_usd without a discount_rate)."""
+        return sum(r.cost_usd for r in self.cash_flow)
 
     @property
     def limits_with_value(self) -> list[str]:
@@ -211,6 +224,9 @@ class Plan:
             out["pretrain_jobs"] = [row_dict(r) for r in self.pretrain_jobs]
         if self.rl_jobs is not None:
             out["rl_jobs"] = [row_dict(r) for r in self.rl_jobs]
+        if self.present_value is not None:
+            out["present_value"] = [row_dict(r) for r in self.present_value]
+            out["nominal_cost_usd"] = self.nominal_cost_usd
         return out
 
     @classmethod
@@ -257,6 +273,9 @@ class Plan:
             rl_jobs=[row_from_dict(RLJobRow, r) for r in data["rl_jobs"]]
             if "rl_jobs" in data
             else None,
+            present_value=[row_from_dict(PresentValueRow, r) for r in data["present_value"]]
+            if "present_value" in data
+            else None,
         )
 
     def to_json(self, indent: int = 2) -> str:
@@ -274,6 +293,7 @@ class Plan:
         extra += ["sizing"] if self.sizing is not None else []
         extra += ["pretrain_jobs"] if self.pretrain_jobs is not None else []
         extra += ["rl_jobs"] if self.rl_jobs is not None else []
+        extra += ["present_value"] if self.present_value is not None else []
         for name in [*TABLES, *extra]:
             written.append(write_text(out / f"{name}.csv", to_csv(data[name])))
         return written

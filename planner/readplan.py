@@ -11,7 +11,7 @@ from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s, sandbox_peaks
 from planner.lp.linear import Col
 from planner.lp.model import FAMILIES, GB, Model, Term, UKey, Var
-from planner.lp.objective import cost_by_period
+from planner.lp.objective import S_PER_YEAR, cost_by_period, discount_weight
 from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
 from planner.plan import Plan
 from planner.rows import (
@@ -27,6 +27,7 @@ from planner.rows import (
     LinkRow,
     PeriodRow,
     PowerRow,
+    PresentValueRow,
     RLRow,
     ScheduleRow,
     ServingRow,
@@ -106,6 +107,8 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         solver_objective_usd=model.solver_objective_usd,
         solver_notes=list(model.solver_notes),
     )
+    if model.scenario.data.economics.discount_rate is not None:
+        plan.present_value = read_present_value(model, plan.cash_flow)
     if model.candidate:  # model sizing (planner/kinds/pretrain.py)
         plan.sizing = sizing_rows(model)
     return plan
@@ -286,6 +289,29 @@ def read_cash_flow(
                 cumulative_cost_usd=cost_sum,
                 cash_out_usd=cash,
                 cumulative_cash_usd=cash_sum,
+            )
+        )
+    return out
+
+
+def read_present_value(model: Model, cash_flow: list[CashFlowRow]) -> list[PresentValueRow]:
+    """Per calendar period: its discount weight (objective.discount_weight) and the cash flow's
+    nominal cost weighed by it."""
+    rate = model.scenario.data.economics.discount_rate
+    assert rate is not None
+    out = []
+    for row in cash_flow:
+        weight = discount_weight(rate, row.start_s, row.end_s)
+        out.append(
+            PresentValueRow(
+                period=row.period,
+                start_s=row.start_s,
+                end_s=row.end_s,
+                discount_rate=rate,
+                mid_years=(row.start_s + row.end_s) / 2 / S_PER_YEAR,
+                discount_weight=weight,
+                cost_usd=row.cost_usd,
+                present_value_usd=weight * row.cost_usd,
             )
         )
     return out

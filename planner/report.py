@@ -43,10 +43,32 @@ def format_summary(plan: Plan) -> str:
     return "\n".join(
         [
             f"Plan for {plan.scenario}: {plan.status}",
-            f"  total cost over the horizon: {usd(plan.total_cost_usd)}",
+            *total_cost_lines(plan),
             format_decision(plan),
         ]
     )
+
+
+def discount_basis(plan: Plan) -> str:
+    """The basis of the plan's costs: "present value at r% a year, mid-period" with a
+    discount_rate, else "at face value"."""
+    if plan.present_value:
+        return (
+            f"present value at {100 * plan.present_value[0].discount_rate:.4g}% a year, mid-period"
+        )
+    return "at face value"
+
+
+def total_cost_lines(plan: Plan) -> list[str]:
+    """The headline cost: the LP's objective; with a discount_rate its basis and the nominal
+    sum of the same plan's charges beside it, so the two reconcile through the cash flow."""
+    if plan.present_value is None:
+        return [f"  total cost over the horizon: {usd(plan.total_cost_usd)}"]
+    return [
+        f"  total cost over the horizon, {discount_basis(plan)} (what the plan minimised): "
+        f"{usd(plan.total_cost_usd)}",
+        f"  nominal sum of the same charges (face value): {usd(plan.nominal_cost_usd)}",
+    ]
 
 
 # The fleet table's columns of new units by how they are paid for (FleetRow's split).
@@ -55,7 +77,7 @@ KIND_HEADERS = ("bought", "contract", "rented", "spot")
 
 def format_plan(plan: Plan) -> str:
     out = [f"Plan for {plan.scenario}: {plan.status}"]
-    out.append(f"  total cost over the horizon: {usd(plan.total_cost_usd)}")
+    out += total_cost_lines(plan)
     if plan.status == "relaxed":
         out.append(
             "  LP relaxation: fractional units; its cost is a lower bound on any whole-unit plan"
@@ -272,7 +294,7 @@ def format_plan(plan: Plan) -> str:
         if not used_links:
             out.append("  (no traffic between sites)")
 
-    out.append("\nCosts")
+    out.append("\nCosts" + (f" ({discount_basis(plan)})" if plan.present_value else ""))
     out.append(
         table(
             ["component", "cost"],
@@ -363,7 +385,12 @@ def cash_flow_table(plan: Plan) -> tuple[list[str], list[list[str]]]:
         ]
         for r in plan.cash_flow
     ]
-    return CASH_FLOW_HEADERS, rows
+    if plan.present_value is None:
+        return CASH_FLOW_HEADERS, rows
+    # With a discount rate: each period's weight and its cost's present value beside it.
+    for row, pv in zip(rows, plan.present_value, strict=True):
+        row += [f"{pv.discount_weight:.4f}", f"{pv.present_value_usd / m:,.1f}"]
+    return [*CASH_FLOW_HEADERS, "weight", "PV cost"], rows
 
 
 def cash_flow_lines(plan: Plan) -> list[str]:
@@ -372,7 +399,13 @@ def cash_flow_lines(plan: Plan) -> list[str]:
     headers, rows = cash_flow_table(plan)
     return [
         "\nCash flow (US$ M per period; cost = what the plan charges the period, cash = capex "
-        "paid + every charge but capital)",
+        "paid + every charge but capital"
+        + (
+            f"; weight = 1 / (1 + r)^(mid-period years), PV cost = weight x cost, "
+            f"{discount_basis(plan)})"
+            if plan.present_value
+            else ")"
+        ),
         table(headers, rows),
     ]
 

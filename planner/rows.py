@@ -150,6 +150,24 @@ class CashFlowRow:
 
 
 @dataclass(frozen=True)
+class PresentValueRow:
+    """per calendar period, only with economics.discount_rate: discount_rate (a year),
+    mid_years (the period's middle from the horizon start, years), discount_weight (1 / (1 +
+    discount_rate)^mid_years), cost_usd (the cash flow's nominal cost of the period),
+    present_value_usd (discount_weight x cost_usd; the periods add up to total_cost_usd, what
+    the LP minimised)"""
+
+    period: int
+    start_s: float
+    end_s: float
+    discount_rate: float
+    mid_years: float
+    discount_weight: float
+    cost_usd: float
+    present_value_usd: float
+
+
+@dataclass(frozen=True)
 class SiteOpeningRow:
     """per candidate site: opened (whether the plan opens it), opened_period (the calendar
     period it is opened at the start of), ready_period (the first period it holds units:

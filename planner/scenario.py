@@ -70,6 +70,10 @@ class Economics(Strict):
     # capex x r / (1 - (1 + r)^-lifetime_years) per year in service (0: straight line,
     # capex / lifetime_years). Finance convention: 8-12%/year.
     cost_of_capital: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # Yearly discount rate of a present-value objective: every charge of calendar period t
+    # weighs 1 / (1 + r)^(mid_t / year), mid_t its period's middle from the horizon start
+    # (charges accrue through the period). Absent: charges at face value (no discounting).
+    discount_rate: Annotated[float, Field(ge=0, le=1)] | None = None
     # The calendar date the horizon starts on; needed when a placed system has available_from.
     start_date: Date | None = None
     # Most units of a system that can arrive (be delivered) per calendar period, all sites

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner.lp.model import SAME_INSTANT_S
+from planner.lp.model import SAME_INSTANT_S, calendar_for
+from planner.lp.objective import discount_weight
 from planner.rows import CASH_COLUMNS, AllocationRow
 from planner.traffic import routed_traffic
 from planner.verify import COST_ABS_TOL_USD, REL_TOL, Context, rule
@@ -51,6 +52,79 @@ class Lines:
 
 def overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def scenario_calendar(ctx: Context) -> list[tuple[int, float, float]]:
+    """(t, start_s, end_s) of the scenario's calendar periods (economics horizon and period),
+    not the plan's records of them."""
+    economics = ctx.scenario.data.economics
+    return [
+        (c.index, c.start_s, c.end_s) for c in calendar_for(economics.horizon_s, economics.period_s)
+    ]
+
+
+def period_weights(ctx: Context) -> dict[int, float]:
+    """Each calendar period's discount weight, from the scenario's discount_rate and calendar
+    (discount_weight: 1 / (1 + r)^(t_mid / year)); 1.0 each without a discount_rate."""
+    rate = ctx.scenario.data.economics.discount_rate
+    return {
+        t: 1.0 if rate is None else discount_weight(rate, a, b)
+        for t, a, b in scenario_calendar(ctx)
+    }
+
+
+def window_weight(ctx: Context, start_s: float, end_s: float) -> float:
+    """The mean discount weight of a charge spread evenly over [start, end) (1.0 without a
+    discount_rate or for an empty window)."""
+    if ctx.scenario.data.economics.discount_rate is None or end_s <= start_s:
+        return 1.0
+    weights = period_weights(ctx)
+    weighted = sum(
+        overlap_s(start_s, end_s, a, b) * weights[t] for t, a, b in scenario_calendar(ctx)
+    )
+    return weighted / (end_s - start_s)
+
+
+def present_value_lines(ctx: Context) -> list[str]:
+    """With economics.discount_rate r: one present_value row per calendar period whose
+    discount_rate is r, mid_years = (start + end) / 2 / year, discount_weight = 1 / (1 +
+    r)^mid_years, cost_usd = the cash flow's cost_usd of the period, present_value_usd =
+    discount_weight x cost_usd, and the rows' present values add up to total_cost_usd; without
+    r, no present_value table."""
+    rate = ctx.scenario.data.economics.discount_rate
+    rows = ctx.plan.present_value
+    if rate is None:
+        return (
+            [] if rows is None else ["a present_value table, but the scenario has no discount_rate"]
+        )
+    calendar = scenario_calendar(ctx)
+    if rows is None or [r.period for r in rows] != [t for t, _, _ in calendar]:
+        return ["economics.discount_rate is set: the plan needs one present_value row a period"]
+    cost = {r.period: r.cost_usd for r in ctx.plan.cash_flow}
+    weights = period_weights(ctx)
+    out = []
+    for row, (t, a, b) in zip(rows, calendar, strict=True):
+        weight = weights[t]
+        mid_years = (a + b) / 2 / YEAR_S
+        checks = (
+            ("discount_rate", row.discount_rate, rate),
+            ("mid_years", row.mid_years, mid_years),
+            ("discount_weight", row.discount_weight, weight),
+            ("cost_usd", row.cost_usd, cost.get(row.period, 0.0)),
+            ("present_value_usd", row.present_value_usd, weight * cost.get(row.period, 0.0)),
+        )
+        out += [
+            f"present_value period {row.period}: {name} {have:.9g}, recomputed {want:.9g}"
+            for name, have, want in checks
+            if abs(have - want) > REL_TOL * max(1.0, abs(want)) + COST_ABS_TOL_USD * 1e-3
+        ]
+    total = sum(r.present_value_usd for r in rows)
+    want = ctx.plan.total_cost_usd
+    if abs(total - want) > REL_TOL * max(1.0, abs(want)) + COST_ABS_TOL_USD:
+        out.append(
+            f"present_value rows add up to {total:,.2f} US$, the plan's total cost is {want:,.2f}"
+        )
+    return out
 
 
 def capital_per_s(capex_usd: float, lifetime_s: float, rate: float) -> float:
@@ -289,10 +363,13 @@ def check_cost_lines(ctx: Context) -> list[str]:
     sum over the links its recomputed traffic crosses of cost_usd_per_tb x bytes/s x window /
     1e12 (link_lines; whole-unit plans); the contracts table agrees with the catalog and the
     schedule's contracted_units (contract_lines); a cost row of any other component is
-    reported"""
+    reported. With economics.discount_rate a cost row is a present value: each line's period t
+    weighs w_t = 1 / (1 + r)^(t_mid / year) in its sum (the cash flow stays nominal), and the
+    present_value table is recomputed (present_value_lines)"""
     lines = Lines(len(ctx.calendar))
+    weights = period_weights(ctx)
     pool_lines(ctx, lines)
-    out = contract_lines(ctx, lines)
+    out = contract_lines(ctx, lines) + present_value_lines(ctx)
     site_lines(ctx, lines)
     link_lines(ctx, lines)
     charged: dict[tuple[str, str | None, str | None], float] = {}
@@ -331,7 +408,7 @@ def check_cost_lines(ctx: Context) -> list[str]:
             continue
         have = charged.get(key, 0.0)
         per_period = lines.by_line.get(key, [0.0] * len(ctx.calendar))
-        want = sum(per_period)
+        want = sum(weights.get(t, 1.0) * x for t, x in enumerate(per_period))
         tol = REL_TOL * max(1.0, abs(want), scale.get((d, s), 0.0)) + COST_ABS_TOL_USD
         if abs(have - want) <= tol:
             continue

@@ -98,7 +98,10 @@ def cpu_capital_usd(ctx: Context) -> float:
     network_storage_capex_fraction) x rate x years in service, rate = r / (1 - (1 + r)^-L)
     (r = economics.cost_of_capital, L = lifetime in years; 1 / L at r = 0), in service from the
     arrival period's start to the end of the last period it serves in (one its life ends
-    inside is served whole), inside the horizon (with one fleet for the horizon: all of it)."""
+    inside is served whole), inside the horizon (with one fleet for the horizon: all of it);
+    with economics.discount_rate, x the window's mean discount weight (a present value)."""
+    from planner.verify_costs import window_weight  # registers after this module's rules
+
     economics = ctx.scenario.data.economics
     horizon_s = economics.horizon_s
     multi = economics.period_s is not None
@@ -115,6 +118,7 @@ def cpu_capital_usd(ctx: Context) -> float:
         years = spec.lifetime_s / YEAR_S
         r = economics.cost_of_capital
         rate = 1.0 / years if r == 0 else r / (1.0 - (1.0 + r) ** -years)
+        start = 0.0
         if not multi:
             service_s = horizon_s
         else:
@@ -123,7 +127,8 @@ def cpu_capital_usd(ctx: Context) -> float:
             ends = [b for t, a, b in ctx.calendar if t >= arrive and a < start + spec.lifetime_s]
             service_s = max(0.0, min(horizon_s, max(ends, default=start)) - start)
         share = 1 + (spec.network_storage_capex_fraction or 0.0)
-        usd += c.ordered * spec.capex_usd * share * rate * service_s / YEAR_S
+        weight = window_weight(ctx, start, start + service_s)
+        usd += c.ordered * spec.capex_usd * share * rate * service_s / YEAR_S * weight
     return usd
 
 
@@ -134,7 +139,11 @@ def check_cash_flow(ctx: Context) -> list[str]:
     the sum of its component columns; cash_out[t] = capex_paid[t] + cost[t] - capital_charge[t];
     cumulative columns are running sums; each column summed over the periods = the plan's cost
     rows of its components, so sum_t cost[t] = the cost rows' sum (= total_cost_usd: rule
-    cost_total)"""
+    cost_total); with economics.discount_rate, the cost rows are present values: each column
+    weighed by w_t = 1 / (1 + r)^(t_mid / year) in its sum"""
+    from planner.verify_costs import period_weights  # registers after this module's rules
+
+    weights = period_weights(ctx)
     total = sum(c.cost_usd for c in ctx.plan.costs_rows)
     tol = 1e-6 * max(1.0, abs(total))
     paid = capex_paid_by_period(ctx)
@@ -166,7 +175,9 @@ def check_cash_flow(ctx: Context) -> list[str]:
     by_column["capital_charge_usd"] = by_column.get("capital_charge_usd", 0.0) + cpu_capital
     by_column["other_opex_usd"] = by_column.get("other_opex_usd", 0.0) - cpu_capital
     for column in COST_COLUMNS:
-        have = sum(getattr(row, column) for row in ctx.plan.cash_flow)
+        have = sum(
+            weights.get(row.period, 1.0) * getattr(row, column) for row in ctx.plan.cash_flow
+        )
         if abs(have - by_column.get(column, 0.0)) > tol:
             out.append(
                 f"{column}: the periods add up to {have:,.2f} US$, the cost rows to "

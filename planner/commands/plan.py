@@ -139,7 +139,9 @@ def command(
         from planner.explain import format_unit_costs, unit_costs
         from planner.htmlreport import write_plan_html
 
-        why = format_unit_costs(unit_costs(scenario, demands(scenario), plan))
+        why = format_unit_costs(
+            unit_costs(scenario, demands(scenario), plan), scenario.data.economics.discount_rate
+        )
         written.append(write_plan_html(plan, html_file, explain=why))
     if plot_file:
         from planner.capacity_chart import plot_capacity
@@ -157,5 +159,9 @@ def command(
         from planner.explain import format_unit_costs, unit_costs
 
         click.echo(
-            "\n" + format_unit_costs(unit_costs(scenario, demands(scenario), plan)), err=as_json
+            "\n"
+            + format_unit_costs(
+                unit_costs(scenario, demands(scenario), plan), scenario.data.economics.discount_rate
+            ),
+            err=as_json,
         )

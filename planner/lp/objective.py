@@ -38,6 +38,11 @@ def define_objective(model: Model) -> None:
              rental_usd_per_hour · len_t / 3600, owned ones' energy, maintenance and facility
              for H (energy at nameplate while in service: no busy measure, so no idle share)
       links: cost_usd_per_tb · traffic bytes, per link traversed
+    With economics.discount_rate r, the objective is a present value: every charge above is
+    weighed by its calendar period's w_t = 1 / (1 + r)^(t_mid / year) (t_mid: the period's
+    middle from the horizon start; discount_weight), a charge spread over a window (capital
+    recovery, maintenance, facility, contracts, links, owned units' running costs) by w_t x its
+    seconds in each period t; a site opening by the w_t of the period it opens at.
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
     add_site_opening_terms(model)
@@ -47,6 +52,41 @@ def define_objective(model: Model) -> None:
         model.prob.setObjective(expr([(s.var, s.weight) for s in model.slacks.values()]))
     else:
         model.prob.setObjective(total(t.expr for t in model.terms))
+
+
+def discount_weight(rate: float, start_s: float, end_s: float) -> float:
+    """A calendar period's present-value weight: 1 / (1 + r)^(t_mid / year), r =
+    economics.discount_rate, t_mid = (start + end) / 2 seconds from the horizon start (charges
+    accrue through the period, so the mid-period convention). The objective and the verifier
+    (planner/verify_costs.py) both weigh periods with this function."""
+    return (1.0 + rate) ** -((start_s + end_s) / 2 / S_PER_YEAR)
+
+
+def period_weight(model: Model, t: int) -> float:
+    """Calendar period t's discount weight; 1.0 when the scenario has no discount_rate."""
+    rate = model.scenario.data.economics.discount_rate
+    if rate is None:
+        return 1.0
+    c = model.calendar[t]
+    return discount_weight(rate, c.start_s, c.end_s)
+
+
+def window_weight(model: Model, start_s: float, end_s: float) -> float:
+    """The mean discount weight of a charge spread evenly over [start, end): sum over calendar
+    periods t of weight_t x the window's seconds in t, / (end - start); 1.0 without a
+    discount_rate (or an empty window)."""
+    if model.scenario.data.economics.discount_rate is None or end_s <= start_s:
+        return 1.0
+    weighted = sum(
+        _overlap_s(start_s, end_s, c.start_s, c.end_s) * period_weight(model, c.index)
+        for c in model.calendar
+    )
+    return weighted / (end_s - start_s)
+
+
+def service_weight(model: Model, system: str, t: int) -> float:
+    """window_weight over the service window of a unit ordered at t."""
+    return window_weight(model, *_service_window(model, system, t))
 
 
 def capital_recovery_factor(rate: float, lifetime_s: float) -> float:
@@ -131,7 +171,13 @@ def add_spot_terms(model: Model, pool: tuple[str, str]) -> None:
     if spots and price is not None:
         hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
         model.terms.append(
-            Term("spot", d, s, None, expr([(v, price * hours[t]) for t, v in spots]))
+            Term(
+                "spot",
+                d,
+                s,
+                None,
+                expr([(v, price * hours[t] * period_weight(model, t)) for t, v in spots]),
+            )
         )
 
 
@@ -144,19 +190,26 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
     buys = [(key[2], var) for key, var in model.of_pool("buy").get(pool, [])]
     owned = model.owned(pool)
     if model.scenario.data.economics.pricing != "rental":
-        capex = [(var, recovered_capex_usd(model, s, t)) for t, var in buys]
+        capex = [
+            (var, recovered_capex_usd(model, s, t) * service_weight(model, s, t)) for t, var in buys
+        ]
         model.terms.append(Term("capex", d, s, None, expr(capex)))
         if spec.network_storage_capex_fraction:
             extra = [(v, c * spec.network_storage_capex_fraction) for v, c in capex]
             model.terms.append(Term("network_storage", d, s, None, expr(extra)))
     if spec.maintenance_fraction_per_year:
         per_s = spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
-        pairs = [(var, per_s * service_s(model, s, t)) for t, var in buys]
-        model.terms.append(Term("maintenance", d, s, None, expr(pairs, per_s * horizon_s * owned)))
+        pairs = [
+            (var, per_s * service_s(model, s, t) * service_weight(model, s, t)) for t, var in buys
+        ]
+        owned_usd = per_s * horizon_s * owned * window_weight(model, 0.0, horizon_s)
+        model.terms.append(Term("maintenance", d, s, None, expr(pairs, owned_usd)))
     rents = [(key[2], var) for key, var in model.of_pool("rent").get(pool, [])]
     if rents:
         hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
-        pairs = [(var, spec.rental_usd_per_hour * hours[t]) for t, var in rents]
+        pairs = [
+            (var, spec.rental_usd_per_hour * hours[t] * period_weight(model, t)) for t, var in rents
+        ]
         model.terms.append(Term("rental", d, s, None, expr(pairs)))
     contracts = model.of_pool("contract").get(pool, [])
     if contracts:
@@ -164,14 +217,18 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
         for (_, _, t, k), var in contracts:
             offer = spec.contracts[k]
             within_s = contract_held_s(model, s, t, k)
-            pairs.append((var, offer.usd_per_hour * within_s / S_PER_H))
+            start_s = model.calendar[t].start_s
+            weight = window_weight(model, start_s, start_s + within_s)
+            pairs.append((var, offer.usd_per_hour * within_s / S_PER_H * weight))
         model.terms.append(Term("contracts", d, s, None, expr(pairs)))
     if site.facility_usd_per_kw_month is not None:
         per_unit_s = site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
-        pairs = [(var, per_unit_s * service_s(model, s, t)) for t, var in buys]
-        model.terms.append(
-            Term("facility", d, s, None, expr(pairs, per_unit_s * horizon_s * owned))
-        )
+        pairs = [
+            (var, per_unit_s * service_s(model, s, t) * service_weight(model, s, t))
+            for t, var in buys
+        ]
+        owned_usd = per_unit_s * horizon_s * owned * window_weight(model, 0.0, horizon_s)
+        model.terms.append(Term("facility", d, s, None, expr(pairs, owned_usd)))
 
 
 def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
@@ -189,13 +246,14 @@ def add_energy_terms(model: Model, pool: tuple[str, str]) -> None:
     if len(leased) < len(model.calendar):
         for (_w, _r, _d, _s, p), var in model.u_of_pool(pool):
             if period[p].calendar not in leased:
-                busy.append((var, period[p].length_s / S_PER_H))
-    busy += [(o, 1.0) for _, o in busy_h]
+                weight = period_weight(model, period[p].calendar)
+                busy.append((var, period[p].length_s / S_PER_H * weight))
+    busy += [(o, period_weight(model, key[2])) for key, o in busy_h]
     pairs = [(v, c * kwh_usd * (1 - idle)) for v, c in busy]
     constant = 0.0
     if idle:
         for t in model.calendar:
-            hours = t.length_s / S_PER_H
+            hours = t.length_s / S_PER_H * period_weight(model, t.index)
             bought = model.in_service(pool, t.index, rented=False)
             pairs += [(v, c * idle * kwh_usd * hours) for v, c in bought]
             constant += model.owned(pool) * idle * kwh_usd * hours
@@ -209,7 +267,9 @@ def add_site_opening_terms(model: Model) -> None:
         if candidate is None:
             continue
         cost = candidate.opening_cost_usd
-        pairs = [(v, cost) for (d2, _), v in model.site_open.items() if d2 == d]
+        pairs = [
+            (v, cost * period_weight(model, t)) for (d2, t), v in model.site_open.items() if d2 == d
+        ]
         if pairs:
             model.terms.append(Term("site_opening", d, None, None, expr(pairs)))
 
@@ -253,19 +313,23 @@ def add_cpu_server_terms(model: Model) -> None:
         pairs = [
             (
                 var,
-                cpu_server_capital_usd(model, cpu.system, t)
-                + per_s * service_s(model, cpu.system, t),
+                (
+                    cpu_server_capital_usd(model, cpu.system, t)
+                    + per_s * service_s(model, cpu.system, t)
+                )
+                * service_weight(model, cpu.system, t),
             )
             for (d2, t), var in model.cpu_buy.items()
             if d2 == d
         ]
         hours = {t.index: t.length_s / S_PER_H for t in model.calendar}
         pairs += [
-            (var, system.rental_usd_per_hour * hours[t])
+            (var, system.rental_usd_per_hour * hours[t] * period_weight(model, t))
             for (d2, t), var in model.cpu_rent.items()
             if d2 == d
         ]
-        cost = expr(pairs, per_s * horizon_s * cpu.owned)
+        owned_usd = per_s * horizon_s * cpu.owned * window_weight(model, 0.0, horizon_s)
+        cost = expr(pairs, owned_usd)
         model.terms.append(Term("cpu_servers", d, cpu.system, None, cost))
 
 
@@ -273,9 +337,11 @@ def add_link_terms(model: Model) -> None:
     """cost_usd_per_tb of every link on a flow's path x the bytes it carries over its window."""
     topo = model.scenario.topology
     window = {d.name: d.window_s for d in model.demands}
+    span = {d.name: (d.start_s, d.end_s) for d in model.demands}
     for flow in model.flows:
         usd_per_tb = sum(topo.link(link_id).cost_usd_per_tb for link_id in flow.path)
-        usd_per_gbs = usd_per_tb * GB * window[flow.workload] / 1e12
+        weight = window_weight(model, *span[flow.workload])
+        usd_per_gbs = usd_per_tb * GB * window[flow.workload] / 1e12 * weight
         if usd_per_gbs:
             model.terms.append(
                 Term("links", None, None, flow.workload, expr([(flow.var, usd_per_gbs)]))
