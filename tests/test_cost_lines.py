@@ -32,7 +32,7 @@ RLV = "planner/scenarios/rl-verifiers.yaml"
         (F3Y, "rental_only", {"rental", "cpu_servers", "energy"}),
         (F3Y, "west_stalls", {"capex", "contracts", "cpu_servers"}),
         # present value: every line weighed by its period's discount weight
-        (F3Y, "present_value", {"capex", "contracts", "spot", "cpu_servers", "links", "energy"}),
+        (F3Y, "present_value", {"capex", "contracts", "cpu_servers", "links", "energy"}),
         (LAB, None, {"capex", "network_storage", "maintenance", "facility", "cpu_servers"}),
         (RLV, "rental", {"rental", "cpu_servers"}),
     ],
