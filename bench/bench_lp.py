@@ -240,6 +240,26 @@ class HighsClock:
             setattr(highspy.Highs, name, call)
 
 
+def nonzeros_by_family(model: Any) -> list[tuple[str, int, int]]:
+    """(family, rows, nonzeros) of a built model's rows, most nonzeros first."""
+    rows: dict[str, int] = {}
+    terms: dict[str, int] = {}
+    for label, row in model.constraints.items():
+        rows[label.family] = rows.get(label.family, 0) + 1
+        terms[label.family] = terms.get(label.family, 0) + len(row)
+    return sorted(((f, rows[f], terms[f]) for f in rows), key=lambda x: -x[2])
+
+
+def print_nonzeros(model: Any) -> None:
+    """The families' rows and nonzeros, and each one's share of the model's nonzeros."""
+    table = nonzeros_by_family(model)
+    total = sum(n for _, _, n in table) or 1
+    print(f"      nonzeros {total:,} in {sum(r for _, r, _ in table):,} rows:", flush=True)
+    for name, rows, n in table:
+        if n >= total / 200:  # families under 0.5% of the nonzeros left out
+            print(f"      {name:>12} {rows:>8,} rows {n:>10,} nonzeros {n / total:6.1%}")
+
+
 def run(
     sites: int,
     systems: int,
@@ -253,6 +273,7 @@ def run(
     relax: bool = False,
     time_limit_s: float = 300.0,
     bound: str = "auto",
+    nonzeros: bool = False,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_scenario(
@@ -273,6 +294,11 @@ def run(
         work = demands(scenario)
         model = build(scenario, work)
         t1 = time.perf_counter()
+        if nonzeros:  # before the solve; its time and CPU left out of every figure
+            cpu_nz = _cpu_s()
+            print_nonzeros(model)
+            spent = time.perf_counter() - t1
+            t0, t1, cpu0 = t0 + spent, t1 + spent, cpu0 + _cpu_s() - cpu_nz
         with HighsClock() as highs:
             stats = solve_model(model, "highs", 0.01, time_limit_s, method, relax_only=relax)
         t2 = time.perf_counter()
@@ -342,6 +368,11 @@ def main() -> None:
         help="solver.time_limit in s (HiGHS counts it over all its runs on one model: the "
         "relaxation, the rounded plan's re-solves and the MIP together)",
     )
+    parser.add_argument(
+        "--nonzeros",
+        action="store_true",
+        help="print each constraint family's rows and nonzeros of the built model",
+    )
     args = parser.parse_args()
     header = f"{'sites':>5} {'periods':>7} {'accel':>10} {'vars':>8} {'rows':>8} {'build s':>8} {'solve s':>8} {'LP s':>7} {'HiGHS s':>8} {'verify s':>8} {'gap':>7} {'MiB':>6} {'child MiB':>9} {'total/HiGHS':>11} {'(build+verify)/HiGHS':>21} {'total s':>8} {'CPU s':>8} {'HiGHS CPU s':>11} {'CPU/HiGHS CPU':>13} {'proof':>8}"
     print(header)
@@ -360,6 +391,7 @@ def main() -> None:
                 args.relax,
                 args.time_limit,
                 args.bound,
+                args.nonzeros,
             )
         except PlannerError as exc:  # a size that finds no plan (a time limit) is a result too
             print(f"{sites:>5} {type(exc).__name__}: {exc}", flush=True)
