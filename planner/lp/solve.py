@@ -10,6 +10,7 @@ with sol_status 2; CBC leaves numbers in variables of an infeasible model; an un
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import math
 import os
@@ -730,7 +731,6 @@ def _with_bound(fast: SolveStats, bound: float | None, lp_usd: float | None) -> 
     every plan from below), its gap recomputed on it, `lp_usd` the full LP relaxation's optimum
     when it was solved, and the proof ROUNDED_AGGREGATED_FULL when the full bound is the
     higher."""
-    import dataclasses
 
     lower = fast.lower_bound_usd
     if bound is None or lower is None or bound <= lower:
@@ -1025,17 +1025,24 @@ def _solve_full(
     _check_mip(model, how, solver, time_limit_s, method)
     if solver == "highs":
         _polish(model, mip)  # the MIP's status stands: polishing proves nothing new
-    before_s = mip_s
-    how, mip_s = _repair(model, mip, how, mip_s, (solver, time_limit_s, method), deadline)
-    searched = searched or mip_s != before_s  # a repair solves the MIP again
-    _cbc_objective(model, solver)
-    status = PROVEN if how == OPTIMAL else FEASIBLE
-    objective = pulp.value(model.prob.objective)
     best_bound = max(lower, bound) if bound is not None else lower
-    if bound is None and status == PROVEN and objective:
+    if bound is None and how == OPTIMAL:
         # CBC does not hand back its bound; "optimal" from it means within its gap target.
-        best_bound = max(best_bound, objective * (1 - gap))
+        unrepaired = pulp.value(model.prob.objective)
+        best_bound = max(best_bound, unrepaired * (1 - gap)) if unrepaired else best_bound
+    how, mip_s, repaired = _repair(model, mip, how, mip_s, (solver, time_limit_s, method), deadline)
+    searched = searched or repaired is not None  # a repair solves the MIP again
+    _cbc_objective(model, solver)
+    objective = pulp.value(model.prob.objective)
     proven_gap = max(0.0, (objective - best_bound) / objective) if objective else 0.0
+    status = PROVEN if how == OPTIMAL else FEASIBLE
+    if repaired is not None:
+        # The repaired model's optimum bounds only plans that keep its commitments; the bound
+        # proven before them bounds every plan, so the gap is the plan's against it.
+        status = PROVEN if how == OPTIMAL and proven_gap <= gap + GAP_SLACK else FEASIBLE
+        if repaired.bound_usd is None and how == OPTIMAL and objective:  # CBC, as above
+            repaired = dataclasses.replace(repaired, bound_usd=objective * (1 - gap))
+        model.solver_notes.append(repair_note(repaired, best_bound, proven_gap, objective))
     return SolveStats(
         solver,
         method,
@@ -1070,6 +1077,41 @@ REPAIR_ROUNDS = 3
 TIE_FAMILIES = ("site", "trainer", "system", "sizetie", "running")
 
 
+@dataclass(frozen=True)
+class Repaired:
+    """What `_repair` did: its rounds (each a MIP solve), what it committed, and the best bound
+    of the last repaired model (None: not known), which bounds only the plans that keep those
+    commitments."""
+
+    rounds: int
+    committed: tuple[str, ...]
+    bound_usd: float | None
+
+
+# Slack on the gap target when a repaired plan's gap is judged against it: the solver's own
+# relative gap is met to about this.
+GAP_SLACK = 1e-9
+
+
+def repair_note(repaired: Repaired, bound_usd: float, gap: float, objective_usd: float) -> str:
+    """The plan's solver note after `_repair`: what was committed, and what the gap is measured
+    against."""
+    own = (
+        f"; against the repaired model's own bound ({repaired.bound_usd:,.2f} US$), which "
+        f"bounds only plans with those commitments, it is within "
+        f"{max(0.0, (objective_usd - repaired.bound_usd) / objective_usd):.2%}"
+        if repaired.bound_usd is not None and objective_usd
+        else ""
+    )
+    return (
+        f"the solver's tolerance let work through that no whole unit or choice backs, so the "
+        f"plan was repaired ({repaired.rounds} round{'s' if repaired.rounds > 1 else ''}: "
+        f"{'; '.join(repaired.committed)}) and solved again; its gap, {gap:.2%}, is measured "
+        f"against the bound proven before the repair ({bound_usd:,.2f} US$), which bounds "
+        f"every plan{own}"
+    )
+
+
 def _repair(
     model: Model,
     mip: pulp.LpSolver,
@@ -1077,7 +1119,7 @@ def _repair(
     mip_s: float,
     run: tuple[str, float, str],
     deadline: float,
-) -> tuple[str, float]:
+) -> tuple[str, float, Repaired | None]:
     """Work the solvers' absolute feasibility tolerance lets through: (1) a tiny demand (one
     request a day needs 2.5e-9 of a unit) fits within the tolerance (1e-7) on the row that keeps
     work within the units in service, so both solvers may serve it on no unit at all; (2) a tiny
@@ -1088,34 +1130,47 @@ def _repair(
     at least one unit in service on that pool in that period (or, where the pool can hold none,
     none of its work there), (2) none of the work where its binary is 0, (3) at least one unit
     of the row's ISA in service at that site in that period (any of its systems or CPU
-    servers: the solver picks); and solve the MIP again. The proven
-    bound stays the original relaxation's, so the gap reported is against the unrepaired
-    model. Each repair solve gets what is left of the time limit (`deadline`)."""
+    servers: the solver picks); and solve the MIP again. Returns the last solve's outcome, the
+    MIP seconds so far, and what was repaired (None: nothing). The repaired model's bound
+    bounds only plans that keep the commitments, so the caller measures the gap against the
+    bound proven before them. Each repair solve gets what is left of the time limit
+    (`deadline`)."""
     solver, time_limit_s, method = run
+    rounds, committed, bound = 0, [], None
     for _ in range(REPAIR_ROUNDS):
         empty = _work_on_no_unit(model)
         off = _work_off_its_choice(model)
         sandboxes = _cores_on_no_unit(model)
         if not empty and not off and not sandboxes:
             break
+        rounds += 1
         for supply in sandboxes:
             model.prob.add(supply, GE, 1.0, f"repair_{model.prob.numConstraints()}")
+        if sandboxes:
+            committed.append(f"a unit for sandbox cores on none in {len(sandboxes)} row(s)")
         for var in off:
             var.upBound = 0.0
+        if off:
+            committed.append(f"no work off its choice ({len(off)} allocation(s))")
         for pool, t, work in empty:
             pairs = model.in_service(pool, t)
             if model.max_units(pool) == 0 or not pairs:
                 for var in work:
                     var.upBound = 0.0
+                committed.append(f"no work on {pool[0]}/{pool[1]} in period {t} (no unit there)")
             else:
                 model.prob.add(pairs, GE, 1.0, f"repair_{model.prob.numConstraints()}")
+                committed.append(f"a unit of {pool[0]}/{pool[1]} in service in period {t}")
         mip.timeLimit = max(0.0, deadline - time.perf_counter())
         how, more_s = _run(model, mip)
         mip_s += more_s
         _check_mip(model, how, solver, time_limit_s, method)
+        bound = _highs_bound(model) if solver == "highs" else None  # CBC hands back none
         if solver == "highs":
             _polish(model, mip)
-    return how, mip_s
+    if not rounds:
+        return how, mip_s, None
+    return how, mip_s, Repaired(rounds, tuple(committed), bound)
 
 
 # Below this a variable's value is solver noise. Basic values are exact solutions of the basis
