@@ -1350,13 +1350,27 @@ def diagnose(
     elastic = build(scenario, demands, elastic=True)
     how = _phase_one(elastic, solver, time_limit_s, method, whole=True)
     note = []
-    if how not in (OPTIMAL, INCUMBENT, INFEASIBLE):
+    whole = True
+    if how not in (OPTIMAL, INCUMBENT):
+        # INFEASIBLE here is the solver's numerics: a slack on every demand and limit makes
+        # the elastic model feasible by construction (HiGHS called a tier of one request a day
+        # on two pools held at max_units 0 infeasible, and the diagnosis said "structural")
+        why = (
+            "the whole-unit diagnosis ended infeasible, numerically"
+            if how == INFEASIBLE
+            else f"no whole-unit diagnosis within {time_limit_s:g} s"
+        )
         elastic = build(scenario, demands, elastic=True)
+        whole = False
         how = _phase_one(elastic, solver, time_limit_s, method, whole=False)
         note = [
-            f"(no whole-unit diagnosis within {time_limit_s:g} s: the amounts above are the LP "
-            "relaxation's, on fractional units: at least this much)"
+            f"({why}: the amounts above are the LP relaxation's, on fractional units, with a "
+            "whole unit wherever work runs on less than one: at least this much)"
         ]
+    if how in (OPTIMAL, INCUMBENT):
+        elastic, how = _whole_units_for_work(
+            elastic, scenario, demands, (solver, time_limit_s, method), whole
+        )
     if how == INFEASIBLE:
         return InfeasibleError(
             "the scenario is infeasible even with every demand and capacity relaxed: "
@@ -1398,6 +1412,44 @@ def diagnose(
         "(one way to make it feasible; other limits may be traded for these):",
         lines + (note if lines else []),
     )
+
+
+def _whole_units_for_work(
+    elastic: Model, scenario, demands, run: tuple[str, float, str], whole: bool
+) -> tuple[Model, str]:
+    """Phase 1's answer with a whole unit in service wherever it runs work on less than one.
+    Work on a pool needs a whole unit there in a whole-unit plan, but a tiny demand's share of a
+    unit (one request a day: 2.5e-9 of an H100 server) is within the solvers' tolerance of
+    none, so phase 1 may serve it on no unit and find nothing short ("every slack is within the
+    solver's tolerances", or with the LP's fractional units a slack of 1e-6 units, under
+    ZERO_TOL). As `_repair` does for a plan: phase 1 is solved again with at least one unit in
+    service on each such pool and period (its `avail` slack then says how many more units
+    max_units must allow), or, where no unit can serve then, with none of that work there;
+    at most REPAIR_ROUNDS times. Returns the elastic model solved last and its outcome."""
+    solver, time_limit_s, method = run
+    commits: set[tuple[tuple[str, str], int]] = set()
+    barred: set[UKey] = set()
+    how = OPTIMAL
+    for _ in range(REPAIR_ROUNDS):
+        keys = {var.name: key for key, var in elastic.u.items()}
+        empty = [(pool, t, work) for pool, t, work in _work_on_no_unit(elastic)]
+        new = {(pool, t) for pool, t, _ in empty if elastic.in_service(pool, t)} - commits
+        off = {
+            keys[v.name] for pool, t, work in empty if not elastic.in_service(pool, t) for v in work
+        }
+        if not new and not off - barred:
+            break
+        commits |= new
+        barred |= off
+        elastic = build(scenario, demands, elastic=True)
+        for pool, t in sorted(commits):
+            elastic.prob.add(elastic.in_service(pool, t), GE, 1.0, f"unit_{pool[0]}_{pool[1]}_{t}")
+        for key in barred:
+            elastic.u[key].upBound = 0.0
+        how = _phase_one(elastic, solver, time_limit_s, method, whole=whole)
+        if how not in (OPTIMAL, INCUMBENT):
+            break
+    return elastic, how
 
 
 # "w:r:pN (days a-b): x% of the work cannot be done ... from day a to b ...": one LP period's
