@@ -4,9 +4,8 @@ big-M of the `trainer` row u <= M · t[w,d] is itself within the solvers' absolu
 0. HiGHS put the trainer site at s0 (Trainium2 only) and all of rl/train on a GB200 rack at
 another site, three times in a row: each repair round barred that one allocation and the next
 MIP moved the work to another site (`_repair`'s three rounds ran out), so the plan failed
-one_site and cost_lines. The tie rows of such a role are now written in shares of M (u / M -
-t <= 0, the same row), where the tolerance is a share of the work: the trainer runs where its
-site is, with no repair."""
+one_site and cost_lines. The repair now sets the choice where the work ran (its tie row's
+binary at 1: `_choose_where_it_runs`): one round, and the trainer runs where its site is."""
 
 from pathlib import Path
 
@@ -14,9 +13,6 @@ import pytest
 from test_properties import _write
 
 import planner
-from planner.api import demands
-from planner.lp.build import build
-from planner.lp.constraints import TIE_SCALE_BELOW, big_m
 
 SITES = {
     "s0": {
@@ -87,25 +83,5 @@ def test_a_tiny_trainer_runs_at_its_trainer_site(tmp_path: Path) -> None:
     train = [a for a in plan.allocations if (a.workload, a.role) == ("rl", "train")]
     assert {a.datacenter for a in train} == {plan.rl[0].trainer_site}
     assert sum(a.share_of_role or 0.0 for a in train) == pytest.approx(1.0, rel=1e-6)
-    assert not [n for n in plan.solver_notes if "repaired" in n]  # no repair needed
-
-
-def test_a_tiny_roles_tie_rows_are_in_shares_of_its_big_m(tmp_path: Path) -> None:
-    """Each `trainer` row: u - M · t <= 0, or where M < TIE_SCALE_BELOW u / M - t <= 0."""
-    scenario = planner.load_scenario(_write(tmp_path, SITES, WORK, ECON))
-    model = build(scenario, demands(scenario))
-    train = next(r for d in model.demands if d.name == "rl" for r in d.roles if r.name == "train")
-    rows = {label: row for label, row in model.constraints.items() if label.family == "trainer"}
-    assert rows
-    scaled = 0
-    for label, row in rows.items():
-        _, _, d, s, period = label.entity
-        m = big_m(model, train, d, s, int(period[1:]))
-        u = model.u[("rl", "train", d, s, int(period[1:]))]
-        t = model.trainer[("rl", d)]
-        if m < TIE_SCALE_BELOW:
-            scaled += 1
-            assert (row[u], row[t]) == (pytest.approx(1.0 / m), -1.0)
-        else:
-            assert (row[u], row[t]) == (1.0, pytest.approx(-m))
-    assert scaled  # the run's GB200 and H100 rows are tiny
+    (note,) = [n for n in plan.solver_notes if "repaired" in n]
+    assert "(1 round: " in note and "rl/train's trainer choice where its work ran" in note

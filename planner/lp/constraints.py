@@ -280,23 +280,13 @@ def big_m(model: Model, role: Role, d: str, s: str, p: int) -> float:
     return cap
 
 
-# Below this big-M a tie row is written in shares of M (u / M - choice <= 0, the same row).
-TIE_SCALE_BELOW = 1e-3
-
-
 def tie(model: Model, family_name: str, demand: WorkloadDemand, roles: list[Role], choice) -> None:
     """u[w,r,d,s,p] - M[r,d,s,p] · choice(d, s) <= 0 for the given roles' allocations, M the
-    tight bound `big_m` (at most max_units[d,s]); where M < TIE_SCALE_BELOW, the same row
-    divided by M: u[w,r,d,s,p] / M - choice(d, s) <= 0 (a tiny role's whole work, 1.4e-7 of
-    a GB200 rack, is within the solvers' absolute tolerance of 0 on the unscaled row, so the
-    work ran at a site its choice was 0 at; in shares of M the tolerance is a share of it)."""
+    tight bound `big_m` (at most max_units[d,s])."""
     by_name = {r.name: r for r in roles}
     for (w, r, d, s, p), var in model.work_of(demand, set(by_name)):
         m = big_m(model, by_name[r], d, s, p)
-        pairs = [(var, 1.0), (choice(d, s), -m)]
-        if 0 < m < TIE_SCALE_BELOW:
-            pairs = [(var, 1.0 / m), (choice(d, s), -1.0)]
-        model.row(family_name, (w, r, d, s, f"p{p}"), pairs, "<=", 0.0)
+        model.row(family_name, (w, r, d, s, f"p{p}"), [(var, 1.0), (choice(d, s), -m)], "<=", 0.0)
 
 
 def _rl(model: Model) -> list[WorkloadDemand]:

@@ -1170,7 +1170,7 @@ def _repair(
     days: 2.3e-5 cores, 9.5e-9 of a GB200 rack's) fit within the tolerance on their `cpu` row,
     so they may run on no unit at all (`_cores_on_no_unit`). Commit what the solver chose: (1)
     at least one unit in service on that pool in that period (or, where the pool can hold none,
-    none of its work there), (2) none of the work where its binary is 0, (3) at least one unit
+    none of its work there), (2) the choice where the work ran (`_choose_where_it_runs`), (3) at least one unit
     of the row's ISA in service at that site in that period (any of its systems or CPU
     servers: the solver picks); and solve the MIP again. Returns the last solve's outcome, the
     MIP seconds so far, and what was repaired (None: nothing). The repaired model's bound
@@ -1190,10 +1190,7 @@ def _repair(
             model.prob.add(supply, GE, 1.0, f"repair_{model.prob.numConstraints()}")
         if sandboxes:
             committed.append(f"a unit for sandbox cores on none in {len(sandboxes)} row(s)")
-        for var in off:
-            var.upBound = 0.0
-        if off:
-            committed.append(f"no work off its choice ({len(off)} allocation(s))")
+        committed += _choose_where_it_runs(model, off)
         for pool, t, work in empty:
             pairs = model.in_service(pool, t)
             if model.max_units(pool) == 0 or not pairs:
@@ -1324,6 +1321,35 @@ def _cores_on_no_unit(model: Model) -> list[Pairs]:
         supply = [var for var, c in row.items() if c < 0]
         if used and supply and all(round(var.value() or 0.0) == 0 for var in supply):
             out.append([(var, 1.0) for var in supply])
+    return out
+
+
+def _choose_where_it_runs(model: Model, off: list[Var]) -> list[str]:
+    """For each role with work off its choice (`off`), the binary of the tie row of its largest
+    such allocation set to 1 (its lower bound): the choice follows the work. Barring only the
+    allocations found let the next MIP move a tiny RL trainer's work (1.4e-7 of a GB200 rack)
+    to another site whose binary was 0, round after round, while its trainer site stayed one
+    that cannot train (Trainium2 only), until the repair's rounds ran out; barring all of them
+    left no site to train at. Returns what was committed, for the solver note."""
+    if not off:
+        return []
+    key_of = {var.name: key for key, var in model.u.items()}
+    names = {var.name for var in off}
+    largest: dict[tuple[str, str, str], tuple[float, Var, str]] = {}
+    for label, row in model.constraints.items():
+        if label.family not in TIE_FAMILIES:
+            continue
+        choice = [v for v, c in row.items() if c < 0]
+        for var, c in row.items():
+            if c > 0 and var.name in names and choice:
+                w, r = key_of[var.name][:2]
+                value = var.value() or 0.0
+                if value > largest.get((label.family, w, r), (-1.0, None, ""))[0]:
+                    largest[(label.family, w, r)] = (value, choice[0], str(label))
+    out = []
+    for (family, w, r), (_, binary, where) in sorted(largest.items()):
+        binary.lowBound = 1.0
+        out.append(f"{w}/{r}'s {family} choice where its work ran ({where})")
     return out
 
 
