@@ -1,11 +1,13 @@
 """HiGHS's numerical trouble on a tier of one request a day (stress23's open failure b: two
-tiers of 1 request a day with CPU servers under amortised pricing, also on older main). One
-GB200 rack does 8.3e9 times the tier's work in a 30-day period, so its `colocate` rows (work
-at a site's decode = work at its prefill, = 0) held coefficients of 4.9e8 to 8.3e9 against
-CPU servers' 1.3e-3 MW in the power rows: HiGHS's MIP presolve left violations of 1.25e-6 its
-postsolve could not undo (status "solve error": exit 3), with the CPU servers and without them
-alike on other draws. Dividing each of those rows by its largest coefficient (the same row)
-plans it; the CPU servers' columns were only what tipped this draw."""
+tiers of 1 request a day with CPU servers under amortised pricing, also on older main),
+reproduced: one GB200 rack does 8.3e9 times the tier's work in a 30-day period, so the tier's
+serve and colocate rows hold coefficients of 4.9e8 to 8.3e9 on allocations of ~1e-10 units,
+against CPU servers' 1.3e-3 MW in the power rows. HiGHS's MIP presolve leaves violations of
+1.25e-6 its postsolve cannot undo ("solve error": exit 3); CBC plans it. Dividing the colocate
+rows by their largest coefficient plans it too, but is wrong: the rows' values are shares of
+the work, so a whole share becomes 1e-10, within the tolerance, and a later long run found a
+tier decoded at one site and prefilled at another (rule colocated). The cause is the column
+scale (a unit is 1e10 of the work's need); not fixed: a strict known failure for HiGHS."""
 
 from pathlib import Path
 
@@ -13,9 +15,7 @@ import pytest
 from test_properties import _write
 
 import planner
-from planner.api import demands
-from planner.kinds.inference import COLOCATE_SCALE_ABOVE
-from planner.lp.build import build
+from fleetcore.errors import SolverError
 
 SITES = {
     "s0": {
@@ -48,7 +48,18 @@ TIER = {
 ECON = {"horizon": "365 days", "pricing": "amortised", "period": "30 days"}
 
 
-@pytest.mark.parametrize("solver", ["highs", "cbc"])
+@pytest.mark.parametrize(
+    "solver",
+    [
+        pytest.param(
+            "highs",
+            marks=pytest.mark.xfail(
+                strict=True, raises=SolverError, reason="HiGHS presolve: coefficients 1e-3..8e9"
+            ),
+        ),
+        "cbc",
+    ],
+)
 def test_a_tier_of_one_request_a_day_plans(tmp_path: Path, solver: str) -> None:
     path = _write(tmp_path, SITES, {"tier0": TIER}, ECON)
     plan = planner.solve(planner.load_scenario(path), solver=solver)  # verified, else raises
@@ -59,17 +70,3 @@ def test_a_tier_of_one_request_a_day_plans(tmp_path: Path, solver: str) -> None:
         ("s1", "gb200-nvl72"): 1.0,
     }
     assert "steady_load" in plan.checks  # every period's requests served
-
-
-def test_its_colocate_rows_are_divided_by_their_largest_coefficient(tmp_path: Path) -> None:
-    busy = {**TIER, "requests_per_day": "1B"}
-    path = _write(tmp_path, SITES, {"tiny": TIER, "busy": busy}, ECON)
-    scenario = planner.load_scenario(path)
-    model = build(scenario, demands(scenario))
-    rows = [(label, row) for label, row in model.constraints.items() if label.family == "colocate"]
-    by_tier: dict[str, float] = {}
-    for label, row in rows:
-        tier = label.entity[0]
-        by_tier[tier] = max(by_tier.get(tier, 0.0), max(abs(c) for c in row.values()))
-    assert by_tier["tiny"] == pytest.approx(1.0)  # scaled: 8.3e9 before
-    assert 1.0 < by_tier["busy"] < COLOCATE_SCALE_ABOVE  # as before: rate · len / work

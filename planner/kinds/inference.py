@@ -617,11 +617,6 @@ def _tier_periods(model: Model) -> Iterator[tuple[WorkloadDemand, Role, Role, Pe
                     yield demand, decode, prefill, period, share
 
 
-# A tier and period whose colocate coefficients pass this (one unit does more than a million
-# times the period's work: one request a day) has its rows divided by the largest of them.
-COLOCATE_SCALE_ABOVE = 1e6
-
-
 @family("colocate", "workload:role:datacenter:period", kind=NAME)
 def add_colocate(model: Model) -> None:
     """sum_s u[w,r,d,s,p] · rate · len_p / (amount_r · share_p)
@@ -631,11 +626,7 @@ def add_colocate(model: Model) -> None:
     candidate c, a candidate not chosen with no units and no moves: 0 = 0) (a request's
     prefill runs at the site of its decode: each site serves the same share of both, so no KV
     cache crosses between sites; a tier with disaggregate_across_sites may prefill at a and
-    decode at b, x the share of the period's requests that do, their KV on the links: kvflow);
-    where a tier with no moves has a coefficient above COLOCATE_SCALE_ABOVE in a period, its
-    rows then are divided by the largest, the same rows (= 0): a tier of one request a day
-    (coefficients 4.9e8 to 8.3e9 against 1e-3 elsewhere) left HiGHS's MIP with violations its
-    presolve could not undo (numerical trouble, exit 3)"""
+    decode at b, x the share of the period's requests that do, their KV on the links: kvflow)"""
     # an aggregated tier's `aggregate` rows (planner/lp/constraints.py), one per pool, hold this
     # one. Built per tier, role pair and period as arrays: each term's site, part (decode,
     # prefill, moves) and coefficient, put in row order (site, then part, then the terms' own
@@ -676,9 +667,6 @@ def add_colocate(model: Model) -> None:
                 np.array(move_coef, dtype=float),
             )
         )
-        biggest = float(np.abs(coef).max())
-        if not moved and biggest > COLOCATE_SCALE_ABOVE:
-            coef = coef / biggest  # the same row (= 0), in shares of its largest coefficient
         order = np.lexsort((part, site))
         held = dec + pre + moved
         cols += map(held.__getitem__, order.tolist())
