@@ -48,7 +48,8 @@ from planner.rows import (
 # The scalar keys of the plan JSON, with their README descriptions (tables: the row types).
 PLAN_KEYS = {
     "status": "`optimal` (solver's gap target met; `gap` is the gap proven), `feasible` (time "
-    "limit hit; see `gap`), `relaxed` (`--relax`)",
+    "limit hit, or a plan repaired after the solve whose gap against the bound proven before "
+    "the repair is above the target: `solver_notes` says which; see `gap`), `relaxed` (`--relax`)",
     "scenario": "scenario name with applied overrides",
     "total_cost_usd": "objective over the horizon, US$ (with `economics.discount_rate`: its "
     "present value, the cost rows too; `nominal_cost_usd` is then the same charges at face "
@@ -65,7 +66,7 @@ PLAN_KEYS = {
 
 @dataclass
 class Plan:
-    status: str  # optimal | feasible (gap > 0 at the time limit) | relaxed (LP relaxation)
+    status: str  # optimal | feasible (gap target not met: time limit, repair) | relaxed (LP)
     scenario: str
     total_cost_usd: float
     lower_bound_usd: float | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from planner.demand.types import Role
@@ -57,11 +58,12 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     scenario = model.scenario
     # the allocations not at 0, read once (a scan of every allocation's value: four readers)
     in_use = model.u_in_use()
-    schedule = read_schedule(model, relaxed, in_use)
-    fleet = read_fleet(model, schedule, in_use)
+    noise = unbacked(model, relaxed)  # left out of the allocations, the busy units likewise
+    schedule = read_schedule(model, relaxed, in_use, noise)
+    fleet = read_fleet(model, schedule, in_use, noise)
     cpu_schedule = read_cpu_schedule(model, relaxed)
     cpu_servers = read_cpu_servers(model, cpu_schedule)
-    allocations = read_allocations(model, in_use, relaxed)
+    allocations = read_allocations(model, in_use, relaxed, noise)
     rl = read_rl(model, allocations)
     serving = read_serving(model, allocations)
     costs = read_costs(model, fleet, schedule, allocations, rl)
@@ -151,15 +153,22 @@ def _count(var: Any, relaxed: bool) -> float:
     return value_of(var) if relaxed else float(round(value_of(var)))
 
 
-def read_schedule(model: Model, relaxed: bool, in_use: list[tuple[UKey, Var]]) -> list[ScheduleRow]:
+def read_schedule(
+    model: Model,
+    relaxed: bool,
+    in_use: list[tuple[UKey, Var]],
+    noise: AbstractSet[str] = frozenset(),
+) -> list[ScheduleRow]:
     """Per calendar period and pool: orders, deliveries, owned and rented units in service,
-    their power, and the average units busy (in_use: model.u_in_use())."""
+    their power, and the average units busy: those of the allocations the plan keeps (in_use:
+    model.u_in_use(); `noise`: the names of those it leaves out, `unbacked`), so the busy units
+    the energy is priced from are the allocations' (rule busy_units)."""
     catalog = model.scenario.catalog
     busy_s: dict[tuple[str, str, int], float] = {}
     period = {p.index: p for p in model.periods}
     for (_w, _r, d, s, p), v in in_use:
         units = v.varValue  # value_of(v), without the call
-        if units is None or abs(units) < VALUE_ZERO:
+        if units is None or abs(units) < VALUE_ZERO or v.name in noise:
             continue
         key = (d, s, period[p].calendar)
         busy_s[key] = busy_s.get(key, 0.0) + float(units) * period[p].length_s
@@ -490,16 +499,20 @@ def _growth_within_periods(model: Model) -> list[tuple[str, float]]:
 
 
 def read_fleet(
-    model: Model, schedule: list[ScheduleRow], in_use: list[tuple[UKey, Var]]
+    model: Model,
+    schedule: list[ScheduleRow],
+    in_use: list[tuple[UKey, Var]],
+    noise: AbstractSet[str] = frozenset(),
 ) -> list[FleetRow]:
     """Units per pool at its peak over the horizon, with accelerators, cores, power, and
-    utilisation = busy unit-seconds / unit-seconds in service (in_use: model.u_in_use())."""
+    utilisation = busy unit-seconds / unit-seconds in service (in_use: model.u_in_use(); of the
+    allocations the plan keeps: `noise` as for read_schedule)."""
     catalog = model.scenario.catalog
     length = {p.index: p.length_s for p in model.periods}
     busy: dict[tuple[str, str], float] = {}
     for (_w, _r, d, s, p), v in in_use:
         units = v.varValue  # value_of(v), without the call (adding
-        if units is None or abs(units) < VALUE_ZERO:  # 0.0 leaves the sum as it is)
+        if units is None or abs(units) < VALUE_ZERO or v.name in noise:  # 0.0 leaves the sum)
             continue
         busy[(d, s)] = busy.get((d, s), 0.0) + float(units) * length[p]
     by_pool: dict[tuple[str, str], list[ScheduleRow]] = {}
@@ -643,7 +656,10 @@ def read_power(
 
 
 def read_allocations(
-    model: Model, in_use: list[tuple[UKey, Var]], relaxed: bool = False
+    model: Model,
+    in_use: list[tuple[UKey, Var]],
+    relaxed: bool = False,
+    noise: AbstractSet[str] | None = None,
 ) -> list[AllocationRow]:
     """Units given to each work item in each pool and period, with the work they do there:
     work_done = units x rate x period length. Every allocation is kept but the tiny ones (under
@@ -657,7 +673,7 @@ def read_allocations(
         for x in reversed(demand.roles):  # the first of a name, as a scan from the start finds
             roles[(demand.name, x.name)] = x
     period = {p.index: p for p in model.periods}
-    noise = unbacked(model, relaxed)
+    left_out = unbacked(model, relaxed) if noise is None else noise
     out = []
     for (w, r, d, s, p), var in in_use:
         units = float(var.varValue or 0.0)  # var.value(), without the call per allocation
@@ -666,7 +682,7 @@ def read_allocations(
         role = roles[(w, r)]
         rate = role.rates[s]
         work = units * rate.per_unit_s * period[p].length_s
-        if work < WORK_ZERO * role.amount and (units < VALUE_ZERO or var.name in noise):
+        if work < WORK_ZERO * role.amount and units < VALUE_ZERO or var.name in left_out:
             continue  # solver noise, or the tolerance's work on nothing the plan backs
         out.append(
             AllocationRow(

@@ -330,6 +330,33 @@ def check_pool_capacity(ctx: Context) -> list[str]:
     return out
 
 
+@rule("busy_units")
+def check_busy_units(ctx: Context) -> list[str]:
+    """per pool (d, s) and calendar period t: busy_units[d,s,t] x len_t = sum over the
+    allocations on (d, s) in the LP periods p inside t of units x period_s (each allocation's
+    units tied to its work by the model's rate: rule runnable), within REL_TOL x max(1,
+    recomputed busy units) + ABS_TOL: the busy hours cost_lines prices energy from"""
+    busy_s: dict[tuple[str, str, int], float] = {}
+    for a in ctx.plan.allocations:
+        key = (a.datacenter, a.system, ctx.calendar_of(a.period_start_s))
+        busy_s[key] = busy_s.get(key, 0.0) + a.units * a.period_s
+    out = []
+    stated = {(r.datacenter, r.system, r.period): r for r in ctx.plan.schedule}
+    for key in sorted(set(stated) | set(busy_s)):
+        d, s, t = key
+        row = stated.get(key)
+        if row is None:
+            out.append(f"{d}/{s} in period {t}: allocations but no schedule row")
+            continue
+        want = busy_s.get(key, 0.0) / (row.end_s - row.start_s)
+        if abs(row.busy_units - want) > REL_TOL * max(1.0, want) + ABS_TOL:
+            out.append(
+                f"{d}/{s} in period {t}: the schedule says {row.busy_units:.6g} busy units, "
+                f"the allocations give {want:.6g}"
+            )
+    return out
+
+
 @rule("runnable")
 def check_runnable(ctx: Context) -> list[str]:
     """every allocation is on a system where its role's rate is positive, and its record

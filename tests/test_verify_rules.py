@@ -296,6 +296,15 @@ def break_cost_lines(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Cas
     return plan, dearer, dem
 
 
+def break_busy_units(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
+    # The schedule says one GB200 rack fewer busy at dc-east in period 0 than its allocations use
+    # (the energy cost_lines prices from it then differs from the cost rows too).
+    i = schedule_index(plan, "dc-east", "gb200-nvl72")
+    r = plan.schedule[i]
+    plan.schedule[i] = dataclasses.replace(r, busy_units=r.busy_units - 1.0)
+    return plan, sc, dem
+
+
 def break_supply(plan: Plan, sc: Scenario, dem: list[WorkloadDemand]) -> Case:
     # GB200 deliveries capped one rack below what the plan has arrive in period 0.
     arriving = sum(r.arriving for r in plan.schedule if r.system == "gb200-nvl72" and r.period == 0)
@@ -384,6 +393,7 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
     "power_cap": break_power_cap,
     "cost_total": break_cost_total,
     "cost_lines": break_cost_lines,
+    "busy_units": break_busy_units,
     "supply": break_supply,
     "spot": break_spot,
     "cash_flow": break_cash_flow,
@@ -394,7 +404,18 @@ BREAKS: dict[str, Callable[[Plan, Scenario, list[WorkloadDemand]], Case]] = {
 }
 # Breaks that change a priced record (units bought or on spot, the RL trainer's site and so
 # the traffic its links charge for): cost_lines reports them too.
-PRICED = {"whole_units", "unit_bounds", "spot", "one_system_type", "one_site"}
+PRICED = {"whole_units", "unit_bounds", "spot", "one_system_type", "one_site", "busy_units"}
+# Breaks that change an allocation's units or move it, the schedule's busy units left as they
+# were: busy_units reports them too (the busy units no longer the allocations').
+MOVED = {
+    "pool_capacity",
+    "window",
+    "steady_load",
+    "work_by_deadline",
+    "with_generation",
+    "one_system_type",
+    "colocated",
+}
 # What each rule's message must name (the broken record).
 NAMES = {
     "whole_units": "dc-east/gb200-nvl72 in period 0",
@@ -416,6 +437,7 @@ NAMES = {
     "power_cap": "dc-east",
     "cost_total": "cost rows",
     "cost_lines": "dc-east/gb200-nvl72 energy: the cost rows charge",
+    "busy_units": "dc-east/gb200-nvl72 in period 0: the schedule says",
     "placed_rate": "pretrain-405b/pretrain: the rate used",
     "solver_whole": FRACTIONAL[3],
     "solver_objective": "the solver's objective",
@@ -462,6 +484,8 @@ def test_one_broken_fact_is_reported_by_its_rule_only(solved: Case, rule: str) -
     found = {name: msgs for name, msgs in check_plan(*broken).items() if msgs}
     # A unit record changed alone also changes what the plan should have cost (cost_lines).
     priced = {rule, "cost_lines"} if rule in PRICED else {rule}
+    if rule in MOVED:
+        priced.add("busy_units")
     assert set(found) == priced, found
     assert any(NAMES[rule] in msg for msg in found[rule]), found[rule]
     with pytest.raises(VerificationError, match=rf"\[{rule}\]"):
@@ -639,3 +663,47 @@ def test_objective_and_unrounded_units_agree_under_both_solvers(solver: str) -> 
     plan = planner.solve(scenario, solver=solver)
     assert {"solver_whole", "solver_objective"} <= set(plan.checks)
     assert plan.solver_objective_usd == pytest.approx(plan.total_cost_usd, rel=1e-5)
+
+
+def test_busy_units_catches_busy_hours_the_energy_was_priced_from(solved: Case) -> None:
+    """cost_lines prices energy from the schedule's busy units: a plan stating one GB200 rack
+    fewer busy at dc-east in period 0, its energy cost rows and cash flow lowered to match, adds
+    up everywhere else (every other rule holds); busy_units recomputes the busy units from the
+    allocations and names the pool and period."""
+    from planner.verify_costs import Lines, pool_lines
+
+    plan, sc, dem = solved
+    broken = copy(plan)
+    i = schedule_index(broken, "dc-east", "gb200-nvl72")
+    r = broken.schedule[i]
+    broken.schedule[i] = dataclasses.replace(r, busy_units=r.busy_units - 1.0)
+
+    def energy(p: Plan) -> float:
+        lines = Lines(len(p.cash_flow))
+        pool_lines(Context(p, sc, dem), lines)
+        return lines.by_line[("energy", "dc-east", "gb200-nvl72")][0]
+
+    saved = energy(plan) - energy(broken)  # one rack-period's energy, US$
+    assert saved > 1.0
+    rows = [k for k, c in enumerate(broken.costs_rows) if c.component == "energy"]
+    rows = [k for k in rows if broken.costs_rows[k].system == "gb200-nvl72"]
+    rows = [k for k in rows if broken.costs_rows[k].datacenter == "dc-east"]
+    pool = sum(broken.costs_rows[k].cost_usd for k in rows)
+    for k in rows:
+        c = broken.costs_rows[k]
+        broken.costs_rows[k] = dataclasses.replace(c, cost_usd=c.cost_usd * (1 - saved / pool))
+    broken.total_cost_usd -= saved
+    cumulative = 0.0
+    for k, row in enumerate(broken.cash_flow):
+        less = saved if row.period == 0 else 0.0
+        cumulative += row.cost_usd - less
+        broken.cash_flow[k] = dataclasses.replace(
+            row,
+            energy_usd=row.energy_usd - less,
+            cost_usd=row.cost_usd - less,
+            cumulative_cost_usd=cumulative,
+        )
+    recash(broken, sc)
+    found = {name: msgs for name, msgs in check_plan(broken, sc, dem).items() if msgs}
+    assert set(found) == {"busy_units"}, found
+    assert "dc-east/gb200-nvl72 in period 0: the schedule says" in found["busy_units"][0]

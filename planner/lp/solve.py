@@ -10,6 +10,7 @@ with sol_status 2; CBC leaves numbers in variables of an infeasible model; an un
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import math
 import os
@@ -730,7 +731,6 @@ def _with_bound(fast: SolveStats, bound: float | None, lp_usd: float | None) -> 
     every plan from below), its gap recomputed on it, `lp_usd` the full LP relaxation's optimum
     when it was solved, and the proof ROUNDED_AGGREGATED_FULL when the full bound is the
     higher."""
-    import dataclasses
 
     lower = fast.lower_bound_usd
     if bound is None or lower is None or bound <= lower:
@@ -1024,18 +1024,28 @@ def _solve_full(
         (how, mip_s), bound, searched = _run(model, mip), None, True
     _check_mip(model, how, solver, time_limit_s, method)
     if solver == "highs":
-        _polish(model, mip)  # the MIP's status stands: polishing proves nothing new
-    before_s = mip_s
-    how, mip_s = _repair(model, mip, how, mip_s, (solver, time_limit_s, method), deadline)
-    searched = searched or mip_s != before_s  # a repair solves the MIP again
-    _cbc_objective(model, solver)
-    status = PROVEN if how == OPTIMAL else FEASIBLE
-    objective = pulp.value(model.prob.objective)
+        # the MIP's status stands: polishing proves nothing new. Not CBC: its own fixed-integer
+        # re-solve (tried in session 24) left a weight flow short of what the verifier routes
+        # to a sliver of generation, a plan that failed cost_lines.
+        _polish(model, mip)
     best_bound = max(lower, bound) if bound is not None else lower
-    if bound is None and status == PROVEN and objective:
+    if bound is None and how == OPTIMAL:
         # CBC does not hand back its bound; "optimal" from it means within its gap target.
-        best_bound = max(best_bound, objective * (1 - gap))
+        unrepaired = pulp.value(model.prob.objective)
+        best_bound = max(best_bound, unrepaired * (1 - gap)) if unrepaired else best_bound
+    how, mip_s, repaired = _repair(model, mip, how, mip_s, (solver, time_limit_s, method), deadline)
+    searched = searched or repaired is not None  # a repair solves the MIP again
+    _cbc_objective(model, solver)
+    objective = pulp.value(model.prob.objective)
     proven_gap = max(0.0, (objective - best_bound) / objective) if objective else 0.0
+    status = PROVEN if how == OPTIMAL else FEASIBLE
+    if repaired is not None:
+        # The repaired model's optimum bounds only plans that keep its commitments; the bound
+        # proven before them bounds every plan, so the gap is the plan's against it.
+        status = PROVEN if how == OPTIMAL and proven_gap <= gap + GAP_SLACK else FEASIBLE
+        if repaired.bound_usd is None and how == OPTIMAL and objective:  # CBC, as above
+            repaired = dataclasses.replace(repaired, bound_usd=objective * (1 - gap))
+        model.solver_notes.append(repair_note(repaired, best_bound, proven_gap, objective))
     return SolveStats(
         solver,
         method,
@@ -1070,6 +1080,41 @@ REPAIR_ROUNDS = 3
 TIE_FAMILIES = ("site", "trainer", "system", "sizetie", "running")
 
 
+@dataclass(frozen=True)
+class Repaired:
+    """What `_repair` did: its rounds (each a MIP solve), what it committed, and the best bound
+    of the last repaired model (None: not known), which bounds only the plans that keep those
+    commitments."""
+
+    rounds: int
+    committed: tuple[str, ...]
+    bound_usd: float | None
+
+
+# Slack on the gap target when a repaired plan's gap is judged against it: the solver's own
+# relative gap is met to about this.
+GAP_SLACK = 1e-9
+
+
+def repair_note(repaired: Repaired, bound_usd: float, gap: float, objective_usd: float) -> str:
+    """The plan's solver note after `_repair`: what was committed, and what the gap is measured
+    against."""
+    own = (
+        f"; against the repaired model's own bound ({repaired.bound_usd:,.2f} US$), which "
+        f"bounds only plans with those commitments, it is within "
+        f"{max(0.0, (objective_usd - repaired.bound_usd) / objective_usd):.2%}"
+        if repaired.bound_usd is not None and objective_usd
+        else ""
+    )
+    return (
+        f"the solver's tolerance let work through that no whole unit or choice backs, so the "
+        f"plan was repaired ({repaired.rounds} round{'s' if repaired.rounds > 1 else ''}: "
+        f"{'; '.join(repaired.committed)}) and solved again; its gap, {gap:.2%}, is measured "
+        f"against the bound proven before the repair ({bound_usd:,.2f} US$), which bounds "
+        f"every plan{own}"
+    )
+
+
 def _repair(
     model: Model,
     mip: pulp.LpSolver,
@@ -1077,7 +1122,7 @@ def _repair(
     mip_s: float,
     run: tuple[str, float, str],
     deadline: float,
-) -> tuple[str, float]:
+) -> tuple[str, float, Repaired | None]:
     """Work the solvers' absolute feasibility tolerance lets through: (1) a tiny demand (one
     request a day needs 2.5e-9 of a unit) fits within the tolerance (1e-7) on the row that keeps
     work within the units in service, so both solvers may serve it on no unit at all; (2) a tiny
@@ -1086,36 +1131,46 @@ def _repair(
     days: 2.3e-5 cores, 9.5e-9 of a GB200 rack's) fit within the tolerance on their `cpu` row,
     so they may run on no unit at all (`_cores_on_no_unit`). Commit what the solver chose: (1)
     at least one unit in service on that pool in that period (or, where the pool can hold none,
-    none of its work there), (2) none of the work where its binary is 0, (3) at least one unit
+    none of its work there), (2) the choice where the work ran (`_choose_where_it_runs`), (3) at least one unit
     of the row's ISA in service at that site in that period (any of its systems or CPU
-    servers: the solver picks); and solve the MIP again. The proven
-    bound stays the original relaxation's, so the gap reported is against the unrepaired
-    model. Each repair solve gets what is left of the time limit (`deadline`)."""
+    servers: the solver picks); and solve the MIP again. Returns the last solve's outcome, the
+    MIP seconds so far, and what was repaired (None: nothing). The repaired model's bound
+    bounds only plans that keep the commitments, so the caller measures the gap against the
+    bound proven before them. Each repair solve gets what is left of the time limit
+    (`deadline`)."""
     solver, time_limit_s, method = run
+    rounds, committed, bound = 0, [], None
     for _ in range(REPAIR_ROUNDS):
         empty = _work_on_no_unit(model)
         off = _work_off_its_choice(model)
         sandboxes = _cores_on_no_unit(model)
         if not empty and not off and not sandboxes:
             break
+        rounds += 1
         for supply in sandboxes:
             model.prob.add(supply, GE, 1.0, f"repair_{model.prob.numConstraints()}")
-        for var in off:
-            var.upBound = 0.0
+        if sandboxes:
+            committed.append(f"a unit for sandbox cores on none in {len(sandboxes)} row(s)")
+        committed += _choose_where_it_runs(model, off)
         for pool, t, work in empty:
             pairs = model.in_service(pool, t)
             if model.max_units(pool) == 0 or not pairs:
                 for var in work:
                     var.upBound = 0.0
+                committed.append(f"no work on {pool[0]}/{pool[1]} in period {t} (no unit there)")
             else:
                 model.prob.add(pairs, GE, 1.0, f"repair_{model.prob.numConstraints()}")
+                committed.append(f"a unit of {pool[0]}/{pool[1]} in service in period {t}")
         mip.timeLimit = max(0.0, deadline - time.perf_counter())
         how, more_s = _run(model, mip)
         mip_s += more_s
         _check_mip(model, how, solver, time_limit_s, method)
+        bound = _highs_bound(model) if solver == "highs" else None  # CBC hands back none
         if solver == "highs":
             _polish(model, mip)
-    return how, mip_s
+    if not rounds:
+        return how, mip_s, None
+    return how, mip_s, Repaired(rounds, tuple(committed), bound)
 
 
 # Below this a variable's value is solver noise. Basic values are exact solutions of the basis
@@ -1231,6 +1286,35 @@ def _cores_on_no_unit(model: Model) -> list[Pairs]:
     return out
 
 
+def _choose_where_it_runs(model: Model, off: list[Var]) -> list[str]:
+    """For each role with work off its choice (`off`), the binary of the tie row of its largest
+    such allocation set to 1 (its lower bound): the choice follows the work. Barring only the
+    allocations found let the next MIP move a tiny RL trainer's work (1.4e-7 of a GB200 rack)
+    to another site whose binary was 0, round after round, while its trainer site stayed one
+    that cannot train (Trainium2 only), until the repair's rounds ran out; barring all of them
+    left no site to train at. Returns what was committed, for the solver note."""
+    if not off:
+        return []
+    key_of = {var.name: key for key, var in model.u.items()}
+    names = {var.name for var in off}
+    largest: dict[tuple[str, str, str], tuple[float, Var, str]] = {}
+    for label, row in model.constraints.items():
+        if label.family not in TIE_FAMILIES:
+            continue
+        choice = [v for v, c in row.items() if c < 0]
+        for var, c in row.items():
+            if c > 0 and var.name in names and choice:
+                w, r = key_of[var.name][:2]
+                value = var.value() or 0.0
+                if value > largest.get((label.family, w, r), (-1.0, None, ""))[0]:
+                    largest[(label.family, w, r)] = (value, choice[0], str(label))
+    out = []
+    for (family, w, r), (_, binary, where) in sorted(largest.items()):
+        binary.lowBound = 1.0
+        out.append(f"{w}/{r}'s {family} choice where its work ran ({where})")
+    return out
+
+
 def _work_off_its_choice(model: Model) -> list[Var]:
     """Allocation variables of at least WORK_ZERO of their role's amount on a tie row
     (TIE_FAMILIES) whose binary is 0."""
@@ -1295,13 +1379,27 @@ def diagnose(
     elastic = build(scenario, demands, elastic=True)
     how = _phase_one(elastic, solver, time_limit_s, method, whole=True)
     note = []
-    if how not in (OPTIMAL, INCUMBENT, INFEASIBLE):
+    whole = True
+    if how not in (OPTIMAL, INCUMBENT):
+        # INFEASIBLE here is the solver's numerics: a slack on every demand and limit makes
+        # the elastic model feasible by construction (HiGHS called a tier of one request a day
+        # on two pools held at max_units 0 infeasible, and the diagnosis said "structural")
+        why = (
+            "the whole-unit diagnosis ended infeasible, numerically"
+            if how == INFEASIBLE
+            else f"no whole-unit diagnosis within {time_limit_s:g} s"
+        )
         elastic = build(scenario, demands, elastic=True)
+        whole = False
         how = _phase_one(elastic, solver, time_limit_s, method, whole=False)
         note = [
-            f"(no whole-unit diagnosis within {time_limit_s:g} s: the amounts above are the LP "
-            "relaxation's, on fractional units: at least this much)"
+            f"({why}: the amounts above are the LP relaxation's, on fractional units, with a "
+            "whole unit wherever work runs on less than one: at least this much)"
         ]
+    if how in (OPTIMAL, INCUMBENT):
+        elastic, how = _whole_units_for_work(
+            elastic, scenario, demands, (solver, time_limit_s, method), whole
+        )
     if how == INFEASIBLE:
         return InfeasibleError(
             "the scenario is infeasible even with every demand and capacity relaxed: "
@@ -1343,6 +1441,44 @@ def diagnose(
         "(one way to make it feasible; other limits may be traded for these):",
         lines + (note if lines else []),
     )
+
+
+def _whole_units_for_work(
+    elastic: Model, scenario, demands, run: tuple[str, float, str], whole: bool
+) -> tuple[Model, str]:
+    """Phase 1's answer with a whole unit in service wherever it runs work on less than one.
+    Work on a pool needs a whole unit there in a whole-unit plan, but a tiny demand's share of a
+    unit (one request a day: 2.5e-9 of an H100 server) is within the solvers' tolerance of
+    none, so phase 1 may serve it on no unit and find nothing short ("every slack is within the
+    solver's tolerances", or with the LP's fractional units a slack of 1e-6 units, under
+    ZERO_TOL). As `_repair` does for a plan: phase 1 is solved again with at least one unit in
+    service on each such pool and period (its `avail` slack then says how many more units
+    max_units must allow), or, where no unit can serve then, with none of that work there;
+    at most REPAIR_ROUNDS times. Returns the elastic model solved last and its outcome."""
+    solver, time_limit_s, method = run
+    commits: set[tuple[tuple[str, str], int]] = set()
+    barred: set[UKey] = set()
+    how = OPTIMAL
+    for _ in range(REPAIR_ROUNDS):
+        keys = {var.name: key for key, var in elastic.u.items()}
+        empty = [(pool, t, work) for pool, t, work in _work_on_no_unit(elastic)]
+        new = {(pool, t) for pool, t, _ in empty if elastic.in_service(pool, t)} - commits
+        off = {
+            keys[v.name] for pool, t, work in empty if not elastic.in_service(pool, t) for v in work
+        }
+        if not new and not off - barred:
+            break
+        commits |= new
+        barred |= off
+        elastic = build(scenario, demands, elastic=True)
+        for pool, t in sorted(commits):
+            elastic.prob.add(elastic.in_service(pool, t), GE, 1.0, f"unit_{pool[0]}_{pool[1]}_{t}")
+        for key in barred:
+            elastic.u[key].upBound = 0.0
+        how = _phase_one(elastic, solver, time_limit_s, method, whole=whole)
+        if how not in (OPTIMAL, INCUMBENT):
+            break
+    return elastic, how
 
 
 # "w:r:pN (days a-b): x% of the work cannot be done ... from day a to b ...": one LP period's
