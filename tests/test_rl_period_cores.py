@@ -235,6 +235,15 @@ def test_scored_with_generation_catches_scoring_moved_to_another_period(tmp_path
     }
     broken = copy.copy(plan)
     broken.allocations = [changed.get(id(a), a) for a in plan.allocations]
+    # the schedule's busy units follow the allocations (rule busy_units): one LP period is one
+    # calendar period here
+    busy = {first.period: -moved, second.period: moved}
+    broken.schedule = [
+        dataclasses.replace(r, busy_units=r.busy_units + busy[r.period])
+        if (r.datacenter, r.system) == (first.datacenter, first.system) and r.period in busy
+        else r
+        for r in plan.schedule
+    ]
     found = {
         name: msgs for name, msgs in check_plan(broken, sc, planner.demands(sc)).items() if msgs
     }
