@@ -439,7 +439,8 @@ def test_aggregated_prefill_stays_on_its_decode_pool(tmp_path: Path, placed: str
         work = units * a.rate_per_unit_s * a.period_s
         traded.append(dataclasses.replace(a, units=units, work_done=work, share_of_role=share))
     found = check_plan(dataclasses.replace(plan, allocations=traded), sc, planner.demands(sc))
-    assert [rule for rule, msgs in found.items() if msgs] == ["colocated"], found
+    # busy_units too: the tampered allocations move busy units the schedule still holds
+    assert [rule for rule, msgs in found.items() if msgs] == ["busy_units", "colocated"], found
     assert any(
         m.startswith("chat at a/hgx-h100 (prefill: aggregated) in period 0: ")
         for m in found["colocated"]
