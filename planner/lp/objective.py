@@ -85,8 +85,16 @@ def window_weight(model: Model, start_s: float, end_s: float) -> float:
 
 
 def service_weight(model: Model, system: str, t: int) -> float:
-    """window_weight over the service window of a unit ordered at t."""
-    return window_weight(model, *_service_window(model, system, t))
+    """window_weight over the service window of a unit ordered at t; 1.0 without a
+    discount_rate, before the window's calendar scan (asked per pool and order, as service_s,
+    so made once per system and period)."""
+    if model.scenario.data.economics.discount_rate is None:
+        return 1.0
+    key = ("weight", system, t)
+    held = model.seconds.get(key)
+    if held is None:
+        held = model.seconds[key] = window_weight(model, *_service_window(model, system, t))
+    return held
 
 
 def capital_recovery_factor(rate: float, lifetime_s: float) -> float:
