@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from test_lp import by_name, ceil, inference, site, without_tco
 
@@ -274,15 +275,19 @@ def _quarter_job_mixed(tmp_path: Path, contract_usd_per_hour: float, name: str) 
     )
 
 
-def test_reserved_or_on_demand_switches_at_the_utilisation_break_even(tmp_path: Path) -> None:
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_reserved_or_on_demand_switches_at_the_utilisation_break_even(
+    tmp_path: Path, solver: str
+) -> None:
     """Used for a quarter of the year (utilisation 25%), a 1-year contract at c per hour costs
-    c x 8,760 h against on-demand p x 2,190 h: the contract wins below c = 0.25 p."""
+    c x 8,760 h against on-demand p x 2,190 h: the contract wins below c = 0.25 p, with either
+    solver (the both-solvers test compares frontier-3y's contracts on its relaxation only)."""
     probe = _quarter_job_mixed(tmp_path, 1.0, "probe")
     p = probe.catalog.system("hgx-h100").rental_usd_per_hour
     role = by_name(probe)["pt"].roles[0]
     n = ceil(role.amount / (role.rates["hgx-h100"].per_unit_s * QUARTER_S))
     for c, reserved in ((0.24 * p, True), (0.26 * p, False)):
-        plan = planner.solve(_quarter_job_mixed(tmp_path, c, f"c{c:.2f}"))
+        plan = planner.solve(_quarter_job_mixed(tmp_path, c, f"c{c:.2f}"), solver=solver)
         rows = schedule(plan)
         if reserved:
             assert [rows[t].contracted_units for t in range(4)] == [n, n, n, n]

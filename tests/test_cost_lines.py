@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_capacity_over_time import _quarter_job_mixed
 
 import planner
 import planner.api
@@ -73,13 +74,21 @@ def only_cost_lines(plan: Plan, scenario: Scenario, demands: list[WorkloadDemand
     return found["cost_lines"]
 
 
-def test_contract_price_cut_in_the_objective_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_contract_price_cut_in_the_objective_is_caught(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Contracts charged for half their held time (in the objective's terms and its cash-flow
-    split alike): every rule but cost_lines passes."""
+    split alike): every rule but cost_lines passes. The scenario is a quarter's pretraining job
+    under mixed pricing where a 1-year contract at 0.24x the on-demand price wins
+    (test_capacity_over_time's break-even case), not frontier-3y, whose solve took 32 s."""
     held = objective.contract_held_s
     monkeypatch.setattr(objective, "contract_held_s", lambda *a: 0.5 * held(*a))
-    plan, scenario, demands = solved_unverified(F3Y, monkeypatch)
-    assert plan.contracts, "frontier-3y signs term contracts"
+    probe = _quarter_job_mixed(tmp_path, 1.0, "probe")
+    usd_per_hour = 0.24 * probe.catalog.system("hgx-h100").rental_usd_per_hour
+    path = tmp_path / "contract.yaml"
+    _quarter_job_mixed(tmp_path, usd_per_hour, "contract")
+    plan, scenario, demands = solved_unverified(str(path), monkeypatch)
+    assert plan.contracts, "the job signs a term contract"
     c = plan.contracts[0]
     msgs = only_cost_lines(plan, scenario, demands)
     line = next(m for m in msgs if m.startswith(f"{c.datacenter}/{c.system} contracts:"))

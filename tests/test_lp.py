@@ -743,6 +743,13 @@ HIGHS_ONLY_OVERRIDES = {
     # where it agreed with HiGHS within 0.03% ($2,594.5M vs $2,595.3M at a 0.5% gap)
     ("frontier-3y.yaml", ("present_value",)),
 }
+# Compared on their LP relaxations (both solvers prove the same optimum, to 1e-6), not as
+# whole-unit plans: CBC's branch and bound on frontier-3y's default took 55 s at a 1% gap and
+# 88 s at 0.5% in session 25 (HiGHS 9 s), most of the suite's slowest test. Its whole-unit
+# paths are compared on rental_only here (the calendar, rentals and re-rating), on
+# frontier-lab's six overrides above (purchases, RL), and term contracts on a hand-solved case
+# in test_capacity_over_time.py (test_reserved_or_on_demand_switches_at_the_utilisation_break_even).
+RELAXATION_ONLY = {("frontier-3y.yaml", ())}
 
 
 def test_every_shipped_example_solves_with_both_solvers() -> None:
@@ -760,6 +767,11 @@ def test_every_shipped_example_solves_with_both_solvers() -> None:
                 continue
             if (file.name, tuple(ov)) in HIGHS_ONLY_OVERRIDES:
                 continue  # HiGHS plans them in test_golden; a 0.5% solve here compared nothing
+            if (file.name, tuple(ov)) in RELAXATION_ONLY:
+                a = planner.solve(scen, relax=True).total_cost_usd
+                b = planner.solve(scen, solver="cbc", relax=True).total_cost_usd
+                assert math.isclose(a, b, rel_tol=1e-6), (file.name, ov, a, b)
+                continue
             # Both proven within 0.5% of the same optimum, so within 0.5% of each other (at 0.1%
             # CBC took 220 s on frontier-3y flat_demand once session 9's physics moved it).
             a = planner.solve(scen, mip_gap=0.005).total_cost_usd
