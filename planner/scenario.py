@@ -30,6 +30,7 @@ from planner.kinds.pretrain import (
     multi_site_layout_problems,
     sizing_problems,
 )
+from planner.kinds.rl import context_problems as rl_context_problems
 from planner.kinds.rl import generator_problems
 from topologies.builder import (
     Topology,
@@ -336,6 +337,7 @@ def load_scenario(
             layouts = layout_model_problems(dict(data.workloads), catalog)
             problems.extend(doc.problem(loc, message) for loc, message in layouts)
             windows = context_problems(dict(data.workloads), catalog)
+            windows += rl_context_problems(dict(data.workloads), catalog)  # planner/kinds/rl.py
             problems.extend(doc.problem(loc, message) for loc, message in windows)
             generators = generator_problems(  # planner/kinds/rl.py
                 dict(data.workloads), catalog, topo.system_names()

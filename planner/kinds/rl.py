@@ -278,6 +278,36 @@ def model_refs(spec: RLSpec) -> list[tuple[Loc, str]]:
     return refs
 
 
+def context_problems(workloads: dict[str, object], catalog: Catalog) -> list[tuple[Loc, str]]:
+    """Per RL workload, a sample (prompt + completion tokens, the longest completion when
+    max_completion_tokens is given) longer than the context window (catalog context_tokens) of
+    its policy or of a reward model that reads it, as (loc from the scenario root, message).
+    Before session 25 a 200,000-token completion on llama-3.1-8b (131,072) was planned, its KV
+    cache and trainer sequences sized for samples the model cannot attend over."""
+    out: list[tuple[Loc, str]] = []
+    for name, spec in workloads.items():
+        if not isinstance(spec, RLSpec):
+            continue
+        longest = spec.max_completion_tokens or spec.completion_tokens
+        field = "max_completion_tokens" if spec.max_completion_tokens else "completion_tokens"
+        tokens = spec.prompt_tokens + longest
+        readers = [("policy", spec.policy)] + [
+            (f"reward model {rm.name}", rm.model) for rm in spec.reward_models
+        ]
+        for role, model in readers:
+            window = catalog.models[model].context_tokens if model in catalog.models else None
+            if window is not None and tokens > window:
+                out.append(
+                    (
+                        ("workloads", name, field),
+                        f"prompt {spec.prompt_tokens:,} + {field} {longest:,} = {tokens:,} "
+                        f"tokens a sample, past the {role} {model}'s context window of "
+                        f"{window:,} (catalog context_tokens)",
+                    )
+                )
+    return out
+
+
 def generator_problems(
     workloads: dict[str, object], catalog: Catalog, systems: list[str]
 ) -> list[tuple[Loc, str]]:
