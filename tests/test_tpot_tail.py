@@ -340,3 +340,25 @@ def test_whole_prompts_on_one_replica_are_the_instance_prefill() -> None:
     assert a.max_batch == b.max_batch and a.tpot_s == b.tpot_s
     with pytest.raises(ValueError, match="chunked_context: false is for prefill: aggregated"):
         _spec(chunked_context=False, prefill="disaggregated")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_upper_quantile_is_the_sorted_walk(seed: int) -> None:
+    """_upper_quantile (histogram refinement, session 25) returns the value a walk over every
+    value sorted from the largest down ends on, as the full sort did: on Poisson-like mixtures
+    of 10^3-10^5 values with ties (integer counts over a few lengths), weights that never reach
+    the target, and targets from 1e-4 to 0.5."""
+    import numpy as np
+
+    from planner.demand.tpot_tail import _upper_quantile
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1_000, 100_000))
+    k = rng.integers(0, 400, n).astype(float)
+    y = k * (1.0 / rng.choice([3.0, 7.0, 50.0, 999.0], n))  # ties across and within lengths
+    w = rng.exponential(1.0, n) * np.exp(-k / 40.0)
+    w /= w.sum() * (1.0 if seed % 3 else 2.0)  # seed 0 and 3: the weights sum to 1/2
+    for target in (1e-4, 1e-2, 0.3, 0.5, 0.7):
+        order = np.argsort(y, kind="stable")[::-1]
+        i = min(int(np.searchsorted(np.cumsum(w[order]), target)), n - 1)
+        assert _upper_quantile(y, w, target) == y[order[i]], target

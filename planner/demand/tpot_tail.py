@@ -99,6 +99,9 @@ COMPOUND_RELATIVE_TOLERANCE = 1e-5
 # sqrt(1 + c²)): a tail no lighter); their spread is then sqrt((1 + c²)/μ) <= 14% of the mean
 # at c = 1, so they seldom reach a quantile set by the short requests.
 COMPOUND_EXACT_MEAN_COUNT = 100.0
+# The quantile's search sorts only the values from the histogram bin below the one it ends in
+# up (_upper_quantile).
+QUANTILE_BINS = 256
 
 
 def output_lengths(
@@ -191,10 +194,7 @@ def stall_quantile_s(
         y, w = _stall_mixture(
             lengths, weights, prompts_per_step, stall_s, tokens_per_step, upper_only
         )
-        order = np.argsort(y)[::-1]
-        above = np.cumsum(w[order])
-        i = min(int(np.searchsorted(above, 1.0 - quantile)), len(order) - 1)
-        value = float(y[order][i])
+        value = _upper_quantile(y, w, 1.0 - quantile)
         # With the counts below the mean left out the quantile is exact if it is >= the mean
         # stall (every count left out is below it); else count them all.
         if value >= mean_y or not upper_only:
@@ -204,6 +204,41 @@ def stall_quantile_s(
             quantile, lengths, weights, prompts_per_step, stall_s, tokens_per_step, prompt_cv, value
         )
     return value
+
+
+def _upper_quantile(y: np.ndarray, w: np.ndarray, target: float) -> float:
+    """y at the first place, walking the values from the largest down, where the weights
+    walked add up to `target` (the last value if they never do).
+
+    Without sorting them all: a weighted histogram of the values over QUANTILE_BINS equal bins
+    finds the bin the walk ends in (a value's bin rises with it, so every bin above holds only
+    larger values, walked before it); the weight above that bin is summed and its values are
+    histogrammed again, until at most 4 bins' worth remain; those are sorted and walked on from
+    the weight above them. The sums above are added in another order than a walk's, so the
+    place can differ only where the walk reaches the target within a rounding error of it.
+    Before session 25 every value (~10^5 a call) was sorted: 44% of a p99 `estimate inference`
+    of DeepSeek-R1."""
+    kept = np.arange(len(y))
+    walked = 0.0  # weight of the values above the kept ones
+    while len(kept) > 4 * QUANTILE_BINS:
+        yk = y[kept]
+        low, high = float(yk.min()), float(yk.max())
+        if high <= low:
+            break
+        bin_of = np.minimum(
+            ((yk - low) * (QUANTILE_BINS / (high - low))).astype(int), QUANTILE_BINS - 1
+        )
+        mass = np.bincount(bin_of, weights=w[kept], minlength=QUANTILE_BINS)
+        from_top = walked + np.cumsum(mass[::-1])
+        j = int(np.searchsorted(from_top, target))
+        if j >= QUANTILE_BINS:
+            break  # the walk does not end among the kept values: walk them all
+        walked = float(from_top[j - 1]) if j > 0 else walked
+        kept = kept[bin_of == QUANTILE_BINS - 1 - j]
+    order = kept[np.argsort(y[kept])[::-1]]
+    above = walked + np.cumsum(w[order])
+    i = min(int(np.searchsorted(above, target)), len(order) - 1)
+    return float(y[order[i]])
 
 
 def compound_stall_quantile_s(
@@ -285,10 +320,10 @@ def _stall_mixture(
     his = np.ceil(mus + POISSON_SIGMAS * sds + 10.0).astype(int)
     # ln k! for k = 0 .. max count
     log_fact = np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, int(his.max()) + 1)))))
-    ys, ws = [], []
-    for m, mu, lo, hi, wn in zip(intervals, mus, los, his, weights, strict=True):
-        k = np.arange(lo, hi + 1)
-        pmf = np.exp(k * math.log(mu) - mu - log_fact[lo : hi + 1])
-        ys.append(k * (stall_s / m))
-        ws.append(wn * pmf)
-    return np.concatenate(ys), np.concatenate(ws)
+    # Every length's counts lo..hi laid end to end: `of` names each entry's length.
+    sizes = his - los + 1
+    of = np.repeat(np.arange(len(sizes)), sizes)
+    k = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes - los, sizes)
+    log_mu = np.array([math.log(mu) for mu in mus])  # math.log, as each length's own term
+    pmf = np.exp(k * log_mu[of] - mus[of] - log_fact[k])
+    return k * (stall_s / intervals)[of], weights[of] * pmf
