@@ -281,13 +281,13 @@ def compound_stall_quantile_s(
         n_k.append(k[keep])
         cell.append(p[keep])
         interval.append(np.full(int(keep.sum()), m))
-    counts = np.concatenate(n_k).astype(float)
+    shapes = np.concatenate(n_k).astype(float) * shape  # K · α, the sums' gamma shapes
     probability = np.concatenate(cell)
     x_per_y = np.concatenate(interval) / scale
     target = 1.0 - quantile
 
     def excess(y: float) -> float:
-        return float(np.dot(probability, gammaincc(counts * shape, y * x_per_y))) - target
+        return float(np.dot(probability, gammaincc(shapes, y * x_per_y))) - target
 
     if excess(0.0) <= 0:  # fewer than 1 − q of requests wait for any stall
         return 0.0
