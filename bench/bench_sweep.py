@@ -23,7 +23,9 @@ in a new object, no relaxation run first); and the cold re-solve floor: the limi
 with each point's model passed anew (no basis kept). Then the LP relaxation
 alone, HiGHS only, solved from nothing against re-solved from the previous point's basis (time;
 answers differing in any bit; points ending on another basis; warm answers a uniqueness
-certificate, primal and dual nondegeneracy beyond 1e-6, would accept), and the sweep with the serving physics computed afresh at
+certificate, primal and dual nondegeneracy beyond 1e-6, would accept); the kept sweep's points
+with HiGHS's own runs timed inside them (every `highspy.Highs.run`: relaxation, MIP, polish) against
+the rest of a point, both as multiples of the limit; and the sweep with the serving physics computed afresh at
 every point (its per-process cache cleared first: planner/demand/memo.py). `--rl-points N`
 does the same serially on rl-verifiers.yaml over samples_per_problem = 4, 5, ...
 
@@ -42,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = """\
@@ -126,6 +129,36 @@ def _serial_s(tasks: list[dict]) -> float:
     for task in tasks:
         run_point(task)
     return (time.process_time() - started) / len(tasks)
+
+
+def _highs_share(tasks: list[dict]) -> tuple[float, float, float]:
+    """The kept sweep over `tasks` once more, serially, with every `highspy.Highs.run` timed:
+    CPU seconds a point inside HiGHS's runs, runs a point, and CPU seconds a point in all
+    (the timing wrapper's own cost included in the latter only)."""
+    import highspy
+
+    from planner.sweeps import run_point
+
+    inside = [0.0, 0]
+    run = highspy.Highs.run
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.process_time()
+        try:
+            return run(self, *args, **kwargs)
+        finally:
+            inside[0] += time.process_time() - started
+            inside[1] += 1
+
+    setattr(highspy.Highs, "run", timed)  # noqa: B010 - a method patched for timing
+    try:
+        started = time.process_time()
+        for task in tasks:
+            run_point(task)
+        total = time.process_time() - started
+    finally:
+        setattr(highspy.Highs, "run", run)  # noqa: B010
+    return inside[0] / len(tasks), inside[1] / len(tasks), total / len(tasks)
 
 
 def _relaxations(scenario: str, axis: str, values: list[str]) -> list:
@@ -320,6 +353,7 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
         relax_cold, relax_warm, relax_differ, relax_basis, relax_certified = warm_basis(
             _relaxations(scenario, axis, values)
         )
+        highs_s, highs_runs, kept_again_s = _highs_share(kept)
         started = time.process_time()
         for task in kept:
             clear_physics_caches()
@@ -353,6 +387,13 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
         f"differing in any bit: {relax_differ} of {points}, on another basis: {relax_basis}, "
         f"warm answers certified unique (nondegenerate by {CERTIFY_MARGIN:g}): "
         f"{relax_certified}"
+    )
+    print(
+        f"  HiGHS's own runs inside the kept sweep's points (relaxation, MIP, polish): "
+        f"{1000 * highs_s:.2f} ms/point in {highs_runs:g} runs a point, {highs_s / med[2]:.2f}x "
+        f"the limit; the rest of a point (loading, demand, building, reading, verifying, the "
+        f"solve's Python) {1000 * (kept_again_s - highs_s):.2f} ms, "
+        f"{(kept_again_s - highs_s) / med[2]:.2f}x the limit"
     )
     print(
         f"  serving physics not cached (kept object): {1000 * cold_physics_s:.2f} ms/point "
@@ -423,7 +464,7 @@ def main() -> None:
             cmd.append(str(args.rounds))
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-            print("\n".join(out.stdout.strip().splitlines()[-6:]))
+            print("\n".join(out.stdout.strip().splitlines()[-7:]))
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"load average {load} at the end")
 

@@ -374,3 +374,18 @@ def test_an_order_of_numpy_integers_is_taken(tmp_path: Path) -> None:
     grid = {"workloads.chat.requests_per_day": ["1M", "2M"]}
     sw = planner.sweep(str(path), grid, order=np.array([1, 0]))
     assert [p["status"] for p in sw.points] == ["optimal", "optimal"]
+
+
+def test_bench_times_highs_runs_inside_a_point_and_restores_run(tmp_path: Path) -> None:
+    """bench_sweep's split of a sweep point into HiGHS's own runs and the rest: the chat tier's
+    points make three runs each (relaxation, MIP, polish: planner/lp/solve.py), HiGHS's share is
+    part of the point's time, and `Highs.run` is HiGHS's own again afterwards."""
+    bench = bench_module.load("bench_sweep")
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    run = highspy.Highs.run
+    tasks = bench._tasks(str(path), bench.AXIS, ["1M", "2M", "3M"], True)
+    highs_s, runs, total_s = bench._highs_share(tasks)
+    assert runs == 3
+    assert 0 < highs_s < total_s
+    assert highspy.Highs.run is run
