@@ -127,6 +127,19 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
             {"constraint": p.constraint, "value_usd": p.value_usd, "unit": p.unit}
             for p in plan.shadow_prices
         ],
+        **basis_metrics(plan),
+    }
+
+
+def basis_metrics(plan: Plan) -> dict[str, float]:
+    """With economics.discount_rate (total_cost_usd is then a present value): the rate and the
+    same charges at face value (nominal_cost_usd); nothing at face value, so a plan without a
+    rate keeps its records as before."""
+    if not plan.present_value:
+        return {}
+    return {
+        "discount_rate": plan.present_value[0].discount_rate,
+        "nominal_cost_usd": plan.nominal_cost_usd,
     }
 
 
@@ -195,6 +208,9 @@ class Comparison:
         row("status", "", lambda s: s["status"])
         row("total cost", "usd", lambda s: s.get("total_cost_usd"))
         row("gap", "", lambda s: s.get("gap"))
+        if any("discount_rate" in sums[n] for n in names):  # total cost is a present value
+            row("discount rate", "per year", lambda s: s.get("discount_rate"))
+            row("nominal cost", "usd", lambda s: s.get("nominal_cost_usd"))
         for w in keys("cost_by_workload_usd"):
             row(f"cost: {w}", "usd", sub("cost_by_workload_usd", w))
         for w in keys("usd_per_million_tokens"):

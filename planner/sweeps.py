@@ -57,7 +57,7 @@ from typing import Any
 import yaml
 
 from fleetcore.errors import ConfigError, PlannerError, Problem
-from planner.comparison import error_metrics, plan_metrics
+from planner.comparison import basis_metrics, error_metrics, plan_metrics
 from planner.plan import Plan, round_floats
 from planner.plots import pyplot, save_png
 
@@ -321,6 +321,9 @@ NUMERIC_COLUMNS = (
     "cores_per_accelerator",
     "facility_power_w",
 )
+# Only when a point is discounted (economics.discount_rate): its rate (0 for a point at face
+# value) and its charges at face value, comparable across every point.
+BASIS_COLUMNS = ("discount_rate", "nominal_cost_usd")
 PER_NAME_COLUMNS = {
     "units": "system",
     "accelerators": "system",
@@ -424,6 +427,7 @@ def point_outputs(plan: Plan) -> dict[str, Any]:
         out[f"facility_power_w:{dc}"] = w
     for w, c in sorted(m["cost_by_workload_usd"].items()):
         out[f"cost_usd:{w}"] = c
+    out.update(basis_metrics(plan))
     out["binding_constraints"] = m["binding_constraints"]
     out["error"] = None
     out["diagnosis"] = []
@@ -535,9 +539,25 @@ class Sweep:
     def columns(self) -> list[str]:
         """CSV columns: point, the axes, then every output any point has (fixed order)."""
         fixed = ["status", *NUMERIC_COLUMNS]
+        if self.discounted():
+            fixed += list(BASIS_COLUMNS)
         extra = sorted({k for p in self.points for k in p if ":" in k})
         tail = ["binding_constraints", "error", "diagnosis", "exit_code"]
         return ["point", *self.axes, *fixed, *extra, *tail]
+
+    def discounted(self) -> bool:
+        """Whether any point's total cost is a present value (economics.discount_rate)."""
+        return any("discount_rate" in p for p in self.points)
+
+    def mixed_bases(self) -> list[float]:
+        """The distinct discount rates of the planned points (0: at face value) when there is
+        more than one: their total_cost_usd then compares different bases."""
+        rates = {
+            p.get("discount_rate", 0.0)
+            for p in self.points
+            if p["status"] in ("optimal", "feasible", "relaxed")
+        }
+        return sorted(rates) if len(rates) > 1 else []
 
     def records(self) -> list[dict[str, Any]]:
         """Points without run-dependent keys ('cached'), every column present, floats rounded."""
@@ -549,6 +569,9 @@ class Sweep:
                 for c in cols:  # a system or site absent from this point's topology: 0
                     if ":" in c and rec[c] is None:
                         rec[c] = 0.0
+                if "discount_rate" in cols and rec["discount_rate"] is None:  # at face value
+                    rec["discount_rate"] = 0.0
+                    rec["nominal_cost_usd"] = rec["total_cost_usd"]
             out.append(round_floats(rec))
         return out
 

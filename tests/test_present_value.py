@@ -175,3 +175,65 @@ def test_a_bad_discount_rate_names_file_line_and_field(
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "bad.yaml:6: economics.discount_rate" in done.stderr
+
+
+def test_a_sweep_that_mixes_bases_says_so_and_gives_face_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sweep over economics.discount_rate put a present value at 10% beside a face value in
+    one total_cost_usd column, with no word of it. Its points now carry discount_rate (0 at face
+    value) and nominal_cost_usd (the same charges at face value, comparable across points), and
+    the CLI warns that the totals mix bases; a sweep at one basis has neither (its CSV as before)."""
+    from cli import main
+
+    candidate_case(tmp_path, 1e9, None, "sw")  # opening priced out: the plan stays at a
+    path = tmp_path / "sw.yaml"
+    out = tmp_path / "out"
+    sets = ["--set", "economics.discount_rate=0,0.1", "--no-cache", "--jobs", "1"]
+    assert main(["sweep", str(path), *sets, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: total_cost_usd mixes bases: present values at discount rates 0, 0.1" in err
+    points = json.loads((out / "sweep.json").read_text())["points"]
+    by_rate = {p["discount_rate"]: p for p in points}
+    assert set(by_rate) == {0.0, 0.1}
+    face, pv = by_rate[0.0], by_rate[0.1]
+    # the same plan at both rates: the same charges at face value, a lower present value
+    assert face["nominal_cost_usd"] == pytest.approx(pv["nominal_cost_usd"], rel=REL)
+    assert face["total_cost_usd"] == pytest.approx(face["nominal_cost_usd"], rel=REL)
+    w = (weight(2) + weight(3)) / 2  # every charge in Q3-Q4, half in each
+    assert pv["total_cost_usd"] == pytest.approx(pv["nominal_cost_usd"] * w, rel=REL)
+    header = (out / "sweep.csv").read_text().splitlines()[0].split(",")
+    assert header.index("nominal_cost_usd") == header.index("discount_rate") + 1
+    # one basis: no warning, no basis columns
+    assert (
+        main(
+            [
+                "sweep",
+                str(path),
+                "--set",
+                "workloads.chat.output_tokens=700,775",
+                "--no-cache",
+                "--jobs",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert "mixes bases" not in capsys.readouterr().err
+    assert "discount_rate" not in (out / "sweep.csv").read_text().splitlines()[0]
+
+
+def test_compare_of_a_discounted_scenario_shows_rate_and_face_value(tmp_path: Path) -> None:
+    """compare printed the present value as "total cost" with nothing to say so; its table now
+    has the discount rate and the nominal cost beside it."""
+    candidate_case(tmp_path, 1e9, RATE, "cmp")
+    sc = planner.load_scenario(tmp_path / "cmp.yaml")
+    plan = planner.solve(sc)
+    cmp = planner.compare(tmp_path / "cmp.yaml", [None])
+    rows = {r["metric"]: r for r in cmp.table()}
+    (name,) = list(cmp.columns)
+    assert rows["discount rate"][name] == RATE
+    assert rows["nominal cost"][name] == pytest.approx(plan.nominal_cost_usd, rel=REL)
+    assert rows["total cost"][name] == pytest.approx(plan.total_cost_usd, rel=REL)

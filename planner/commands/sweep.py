@@ -176,6 +176,14 @@ def command(
     click.echo(f"executor: {result.executor}", err=True)
     for note in result.cache_notes:
         click.echo(f"malformed cache entry {note}", err=True)
+    rates = result.mixed_bases()
+    if rates:
+        click.echo(
+            "warning: total_cost_usd mixes bases: present values at discount rates "
+            f"{', '.join(f'{r:g}' for r in rates)} (0: at face value); nominal_cost_usd gives "
+            "every point's charges at face value",
+            err=True,
+        )
     if out_dir:
         out = Path(out_dir)
         click.echo(f"wrote {out / 'sweep.csv'} and {out / 'sweep.json'}", err=True)
