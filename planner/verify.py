@@ -1097,6 +1097,21 @@ def check_solver_objective(ctx: Context) -> list[str]:
     return []
 
 
+@rule("proven_within_target")
+def check_proven_within_target(ctx: Context) -> list[str]:
+    """status "optimal" only with gap <= solver.mip_gap_target + 1e-9 (the plan's own cost
+    over its best bound; planner/lp/solve.py within_target)"""
+    plan = ctx.plan
+    if plan.status != "optimal" or plan.gap is None or plan.solver is None:
+        return []
+    if plan.gap > plan.solver.mip_gap_target + 1e-9:
+        return [
+            f"status optimal, but the plan is {plan.gap:.4%} over its bound, above the "
+            f"{plan.solver.mip_gap_target:.4%} target: feasible"
+        ]
+    return []
+
+
 @rule("placed_rate")
 def check_placed_rate(ctx: Context) -> list[str]:
     """pretraining and the RL trainer (whole-unit plans): every run has a record (pretrain_jobs;

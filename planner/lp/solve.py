@@ -660,7 +660,24 @@ def solve_model(
     (the plan JSON's `solver_notes`, printed by the report)."""
     check_magnitudes(model)
     with _quiet_stdout():  # one redirection for every run below
-        return _solve_model(model, solver, gap, time_limit_s, method, relax_only)
+        stats = _solve_model(model, solver, gap, time_limit_s, method, relax_only)
+    return within_target(model, stats)
+
+
+def within_target(model: Model, stats: SolveStats) -> SolveStats:
+    """A plan is proven ("optimal") only if its gap, (objective - bound) / objective on the
+    plan's own cost, is within the target (+ GAP_SLACK); else it is "feasible", with a note.
+    The solver's own "optimal" is not enough: HiGHS's MIP reported an objective 0.2% under
+    the cost of the solution it handed back (frontier-3y present_value, session 25: 2,557.35M
+    against c·x = 2,562.96M, PuLP's constant left out), so its 0.94% gap was 1.14% on the
+    plan."""
+    if stats.sol_status != PROVEN or stats.gap is None or stats.gap <= stats.gap_target + GAP_SLACK:
+        return stats
+    model.solver_notes.append(
+        f"the solver stopped at its {stats.gap_target:.2%} gap target, but the plan it returned "
+        f"is {stats.gap:.2%} over the best bound: feasible, not proven within the target"
+    )
+    return dataclasses.replace(stats, sol_status=FEASIBLE)
 
 
 def _solve_model(
