@@ -42,12 +42,16 @@ def test_a_solver_optimum_above_the_target_is_feasible_with_a_note() -> None:
     assert model.solver_notes == []  # a plan already feasible says so elsewhere
 
 
-def test_the_present_value_plan_is_feasible_unless_within_its_target() -> None:
+def test_the_present_value_plan_is_proven_within_its_target() -> None:
+    """frontier-3y present_value, as its golden holds it (test_golden: byte for byte today's
+    solve): HiGHS stopped "optimal" at 0.94% while the plan was 1.14% over the bound; the MIP
+    now runs once more from that plan at a gap shrunk by the excess (solve.py _tighten), and
+    lands at $2,596.4M, 0.32% over the bound, where it was $2,620.6M at 1.32%."""
     plan = json.loads((GOLDEN / "frontier-3y--present_value.json").read_text())
-    target = plan["solver"]["mip_gap_target"]
-    assert (plan["status"] == "optimal") == (plan["gap"] <= target + 1e-9), plan["gap"]
-    if plan["status"] == "feasible":
-        assert any("not proven within the target" in n for n in plan["solver_notes"])
+    assert plan["status"] == "optimal"
+    assert plan["gap"] <= plan["solver"]["mip_gap_target"]
+    assert plan["total_cost_usd"] < 2_600e6
+    assert not plan.get("solver_notes")
 
 
 def test_an_optimal_plan_above_its_target_is_caught() -> None:
