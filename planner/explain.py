@@ -26,8 +26,9 @@ under mixed pricing whatever the plan held: frontier-3y's dc-east GB200 NVL72, a
 or rented, at the bought figure.
 
 This is the marginal price of the work on a unit bought (or rented) for the purpose and kept
-busy; owned units (no capex), idle time and the constraints move the real plan away from it,
-which is what the plan's binding constraints and shadow prices then explain.
+busy; owned units, idle time and the constraints move the real plan away from it, which is what
+the plan's binding constraints and shadow prices then explain. Owned units get a line each
+(`owned_pools`): a busy hour of them costs only its energy above idle.
 """
 
 from __future__ import annotations
@@ -192,13 +193,68 @@ def unit_costs(
     return out
 
 
-def format_unit_costs(records: list[dict[str, Any]], discount_rate: float | None = None) -> str:
+@dataclass(frozen=True)
+class OwnedPool:
+    """Units a site already owns: what a busy unit-hour of them costs the objective, beside
+    what a unit bought there costs."""
+
+    datacenter: str
+    system: str
+    units: int
+    busy_usd_per_h: float
+    bought_usd_per_h: float
+
+
+def owned_pools(scenario: Scenario) -> list[OwnedPool]:
+    """Every pool with owned units. Their capex is sunk (not in the objective) and their
+    maintenance and facility are charged busy or idle (planner/lp/objective.py), so a busy
+    unit-hour adds only its energy above idle: (1 - idle_power_fraction) x power_w / 1000 x
+    PUE x usd_per_kwh. Before session 25 `--explain` priced only new units, and a plan that
+    filled a site's owned units first had no line that said why."""
+    out = []
+    for d in scenario.topology.datacenters():
+        site = scenario.topology.site(d)
+        for name, pool in site.systems.items():
+            if pool.owned <= 0:
+                continue
+            spec = scenario.catalog.system(name)
+            kwh_usd_per_h = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
+            busy = kwh_usd_per_h * (1 - (spec.idle_power_fraction or 0.0))
+            out.append(
+                OwnedPool(d, name, pool.owned, busy, bought_usd_per_s(scenario, name, d) * S_PER_H)
+            )
+    return out
+
+
+def explain_text(scenario: Scenario, plan: Plan | None) -> str:
+    """What `planner plan --explain` prints (and the HTML report holds)."""
+    from planner.api import demands
+
+    return format_unit_costs(
+        unit_costs(scenario, demands(scenario), plan),
+        scenario.data.economics.discount_rate,
+        owned_pools(scenario),
+    )
+
+
+def format_unit_costs(
+    records: list[dict[str, Any]],
+    discount_rate: float | None = None,
+    owned: list[OwnedPool] | None = None,
+) -> str:
     """A table per work item, cheapest first; per million tokens or per EFLOP. The prices are
-    at face value; with a discount_rate the header says so and how the plan weighs them."""
+    at face value; with a discount_rate the header says so and how the plan weighs them. Owned
+    units, priced apart (their busy energy alone), get a line each after the header."""
     out = [
         "Cost of the work on each system (a unit kept busy, paid for as the plan pays for its new"
         "\nunits at that site, else the cheapest way the pricing allows; before constraints)"
     ]
+    for o in owned or []:
+        out.append(
+            f"Owned: {o.datacenter}/{o.system} {o.units:,} units, ${o.busy_usd_per_h:,.2f} a busy "
+            f"unit-hour (their energy above idle; capex sunk, maintenance and facility paid busy "
+            f"or idle) against ${o.bought_usd_per_h:,.2f} for a unit bought there"
+        )
     if discount_rate is not None:
         out.append(
             "Prices at face value, not discounted: the plan weighs each period's charges by "

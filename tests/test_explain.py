@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 import cli
 import planner
 from planner.explain import unit_costs
@@ -116,3 +118,34 @@ def test_explain_prices_a_pool_as_the_objective_charges_its_units_under_mixed_pr
             cheapest = min(ways, key=lambda w: w.usd_per_s)
             assert rec["paid_as"] == cheapest.paid_as
             assert {w.paid_as for w in ways} >= {"bought", "rented", "contract 1 year"}
+
+
+def test_explain_prices_owned_units_at_their_busy_energy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """frontier-lab's dc-central owns 500 HGX H100s: `--explain` priced only new units, so
+    nothing said why a plan fills owned units first. Their line gives a busy unit-hour as the
+    objective charges it (capex sunk, maintenance and facility paid busy or idle): (1 -
+    idle_power_fraction) x power_w / 1000 x PUE x usd_per_kwh, beside a bought unit's hour."""
+    from cli import main
+    from planner.explain import bought_usd_per_s
+
+    sc = planner.load_scenario("frontier-lab")
+    site = sc.topology.site("dc-central")
+    spec = sc.catalog.system("hgx-h100")
+    busy = (
+        (1 - (spec.idle_power_fraction or 0.0))
+        * spec.power_w
+        / 1000
+        * site.pue
+        * site.electricity_usd_per_kwh
+    )
+    bought = bought_usd_per_s(sc, "hgx-h100", "dc-central") * 3600
+    assert main(["plan", "frontier-lab", "-q", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"Owned: dc-central/hgx-h100 500 units, ${busy:,.2f} a busy unit-hour (their energy "
+        f"above idle; capex sunk, maintenance and facility paid busy or idle) against "
+        f"${bought:,.2f} for a unit bought there"
+    ) in out
+    assert out.count("Owned: ") == 1  # the only site with owned units

@@ -135,13 +135,10 @@ def command(
     if out_dir:
         written += plan.write(out_dir)
     if html_file:
-        from planner.api import demands
-        from planner.explain import format_unit_costs, unit_costs
+        from planner.explain import explain_text
         from planner.htmlreport import write_plan_html
 
-        why = format_unit_costs(
-            unit_costs(scenario, demands(scenario), plan), scenario.data.economics.discount_rate
-        )
+        why = explain_text(scenario, plan)
         written.append(write_plan_html(plan, html_file, explain=why))
     if plot_file:
         from planner.capacity_chart import plot_capacity
@@ -155,13 +152,6 @@ def command(
     else:
         click.echo(format_summary(plan) if quiet else format_plan(plan))
     if explain:
-        from planner.api import demands
-        from planner.explain import format_unit_costs, unit_costs
+        from planner.explain import explain_text
 
-        click.echo(
-            "\n"
-            + format_unit_costs(
-                unit_costs(scenario, demands(scenario), plan), scenario.data.economics.discount_rate
-            ),
-            err=as_json,
-        )
+        click.echo("\n" + explain_text(scenario, plan), err=as_json)
