@@ -320,6 +320,17 @@ def _discount_text(rate: float | None) -> str:
     )
 
 
+def share_text(share: float) -> str:
+    """A share as a percent that reads 0% only when it is zero (and 100% only when whole): a
+    share within 1% of either end keeps two significant figures of its distance from it, since
+    "0% of the cost" beside a dollar figure reads as a contradiction an analyst must chase."""
+    if 0 < share < 0.01:
+        return f"{100 * share:.2g}%"
+    if 0.99 < share < 1:
+        return f"{100 - float(f'{100 * (1 - share):.2g}'):g}%"
+    return f"{share:.0%}"
+
+
 def summary_lines(d: Decision) -> list[str]:
     """The decision in a few sentences (text report, HTML, notebook repr)."""
     lines: list[str] = []
@@ -384,14 +395,14 @@ def summary_lines(d: Decision) -> list[str]:
     if d.spot_usd > 0:
         lines.append(f"Spot over the horizon: {usd(d.spot_usd)}")
     lines.append(
-        f"Idle capacity: {d.idle_share:.0%} of the cost ({usd(d.idle_usd)}) pays for units in "
+        f"Idle capacity: {share_text(d.idle_share)} of the cost ({usd(d.idle_usd)}) pays for units in "
         f"service but not working"
     )
     for p in d.mostly_idle:
         why = "owned before the plan" if p.owned_units >= p.units else "bought or rented"
         lines.append(
             f"Mostly idle: {units_text(p.units)} {p.system} at {p.datacenter} ({why}) are "
-            f"{p.utilisation or 0:.0%} busy"
+            f"{share_text(p.utilisation or 0.0)} busy"
         )
     if d.limits:
         lines.append("Limits that shaped it: " + ", ".join(d.limits))
