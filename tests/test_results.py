@@ -382,3 +382,14 @@ def test_html_report_has_the_rl_placement(rl_plan: Plan) -> None:
     assert f"verifier cores required (busiest period): {cores}" in " ".join(
         format_plan(rl_plan).split()
     )
+
+
+def test_the_fleet_table_does_not_round_a_busy_pool_up_to_100_percent(rl_plan: Plan) -> None:
+    """rl-verifiers' trn2-server pool has idle unit-seconds (the "(idle)" cost row), yet the
+    fleet table's busy column said 100%; it now prints the share the summary's idle figure
+    implies, 0.17 percentage points short of whole."""
+    trn2 = next(f for f in rl_plan.fleet if f.system == "trn2-server")
+    assert trn2.utilisation is not None and 0.99 < trn2.utilisation < 1
+    text = format_plan(rl_plan).splitlines()
+    row = next(line for line in text if line.split()[:2] == ["rainier", "trn2-server"])
+    assert row.split()[-1] == share_text(trn2.utilisation) != "100%"
