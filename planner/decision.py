@@ -417,8 +417,8 @@ def summary_lines(d: Decision) -> list[str]:
         lines.append(f"Term contracts over the horizon: {usd(d.contracts_usd)}")
     if d.contracts_past_horizon_usd > 0:
         lines.append(
-            f"Term contracts commit a further {usd(d.contracts_past_horizon_usd)} for their terms "
-            "past the horizon's end, owed but not in this plan's cost"
+            f"Term contracts commit a further {usd(d.contracts_past_horizon_usd)} (face value) for "
+            "their terms past the horizon's end, owed but not in this plan's cost"
         )
     if d.spot_usd > 0:
         lines.append(f"Spot over the horizon: {usd(d.spot_usd)}")

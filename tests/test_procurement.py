@@ -478,6 +478,6 @@ def test_a_contract_term_past_the_horizon_is_stated_as_a_commitment(tmp_path: Pa
     d = decision(plan)
     assert d.contracts_past_horizon_usd == pytest.approx(past, rel=1e-9)
     assert (
-        f"Term contracts commit a further {usd(past)} for their terms past the horizon's end"
+        f"Term contracts commit a further {usd(past)} (face value) for their terms past the horizon's end"
         in ("\n".join(summary_lines(d)))
     )
