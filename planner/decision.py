@@ -17,6 +17,9 @@ absent for a plan read back from JSON, and then the purchase cash is said to be 
     contracted, spot units = the most under term contracts / on spot in any calendar period,
                      and the days from the first to the last period holding them; their cost
                      = the plan's `contracts` / `spot` cost rows of that site and system
+    contracts past the horizon = sum over contracts signed of units x usd_per_hour x
+                     max(0, start + term - horizon) / 3600 h: owed for the rest of each term,
+                     not in the plan's cost (which charges a term inside the horizon only)
     idle share     = cost attributed to "(idle)" / total cost
     mostly idle    = a pool in service whose utilisation is below MOSTLY_IDLE
 """
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 MOSTLY_IDLE = 0.25  # utilisation below which a pool is called mostly idle
 S_PER_DAY = 86400.0
 S_PER_YEAR = 365 * S_PER_DAY
+S_PER_H = 3600.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class Decision:
     # the part of purchase_usd spent on CPU-only servers: their capital is charged under the
     # cpu_servers cost component, not capex, so the summary says so beside capex charged
     cpu_purchase_usd: float = 0.0
+    # term contracts signed in the plan owe their price for the whole term: the part of a term
+    # past the horizon's end (units x usd_per_hour x hours after it) is a commitment the plan's
+    # cost leaves out, so the summary states it beside the contracts' charge
+    contracts_past_horizon_usd: float = 0.0
 
     @property
     def idle_share(self) -> float:
@@ -201,6 +209,21 @@ def decision(plan: Plan) -> Decision:
         limits=[label_days(b.constraint, plan) for b in plan.binding_constraints[:3]],
         capex_paid_usd=sum(r.capex_paid_usd for r in plan.cash_flow) if plan.cash_flow else None,
         cpu_purchase_usd=cpu_purchase_usd,
+        contracts_past_horizon_usd=_contracts_past_horizon_usd(plan),
+    )
+
+
+def _contracts_past_horizon_usd(plan: Plan) -> float:
+    """sum over contracts signed of units x usd_per_hour x max(0, start + term - H) / 3600 h (start:
+    its calendar period's start; H = economics.horizon_s; 0 without the economics or calendar)."""
+    if not plan.economics or not plan.cash_flow:
+        return 0.0
+    horizon_s = float(plan.economics["horizon_s"])
+    start_s = {r.period: r.start_s for r in plan.cash_flow}
+    return sum(
+        c.units * c.usd_per_hour * max(0.0, start_s[c.period] + c.term_s - horizon_s) / S_PER_H
+        for c in plan.contracts
+        if c.period in start_s
     )
 
 
@@ -320,6 +343,17 @@ def _discount_text(rate: float | None) -> str:
     )
 
 
+def share_text(share: float) -> str:
+    """A share as a percent that reads 0% only when it is zero (and 100% only when whole): a
+    share within 1% of either end keeps two significant figures of its distance from it, since
+    "0% of the cost" beside a dollar figure reads as a contradiction an analyst must chase."""
+    if 0 < share < 0.01:
+        return f"{100 * share:.2g}%"
+    if 0.99 < share < 1:
+        return f"{100 - float(f'{100 * (1 - share):.2g}'):g}%"
+    return f"{share:.0%}"
+
+
 def summary_lines(d: Decision) -> list[str]:
     """The decision in a few sentences (text report, HTML, notebook repr)."""
     lines: list[str] = []
@@ -381,17 +415,22 @@ def summary_lines(d: Decision) -> list[str]:
         lines.append(f"Rental over the horizon: {usd(d.rental_usd)}")
     if d.contracts_usd > 0:
         lines.append(f"Term contracts over the horizon: {usd(d.contracts_usd)}")
+    if d.contracts_past_horizon_usd > 0:
+        lines.append(
+            f"Term contracts commit a further {usd(d.contracts_past_horizon_usd)} (face value) for "
+            "their terms past the horizon's end, owed but not in this plan's cost"
+        )
     if d.spot_usd > 0:
         lines.append(f"Spot over the horizon: {usd(d.spot_usd)}")
     lines.append(
-        f"Idle capacity: {d.idle_share:.0%} of the cost ({usd(d.idle_usd)}) pays for units in "
+        f"Idle capacity: {share_text(d.idle_share)} of the cost ({usd(d.idle_usd)}) pays for units in "
         f"service but not working"
     )
     for p in d.mostly_idle:
         why = "owned before the plan" if p.owned_units >= p.units else "bought or rented"
         lines.append(
             f"Mostly idle: {units_text(p.units)} {p.system} at {p.datacenter} ({why}) are "
-            f"{p.utilisation or 0:.0%} busy"
+            f"{share_text(p.utilisation or 0.0)} busy"
         )
     if d.limits:
         lines.append("Limits that shaped it: " + ", ".join(d.limits))

@@ -18,7 +18,7 @@ from typing import Any
 from fleetcore.tables import is_figure, usd
 from fleetcore.units import format_si
 from planner.capacity_chart import capacity_svg
-from planner.decision import decision, label_days, summary_lines, units_text
+from planner.decision import decision, label_days, share_text, summary_lines, units_text
 from planner.plan import Plan
 from planner.report import attribution_note, cash_flow_table, discount_basis
 from planner.rows import SLACK_UNITS, JobRow, price_unit_text
@@ -339,7 +339,7 @@ def _fleet_table(plan: Plan) -> str:
             f"{f.accelerators:,.0f}",
             f"{f.cpu_cores:,.0f}",
             f"{f.power_w / 1e6:,.2f}",
-            f"{f.utilisation:.0%}",
+            share_text(f.utilisation),
         ]
         for f in plan.fleet
         if f.units > 0

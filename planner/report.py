@@ -6,7 +6,14 @@ from __future__ import annotations
 import textwrap
 
 from fleetcore.tables import table, usd
-from planner.decision import decision, label_days, label_span, summary_lines, units_text
+from planner.decision import (
+    decision,
+    label_days,
+    label_span,
+    share_text,
+    summary_lines,
+    units_text,
+)
 from planner.kinds import KINDS
 from planner.limits import format_limit_values
 from planner.plan import Plan
@@ -148,7 +155,7 @@ def format_plan(plan: Plan) -> str:
             f.accelerators,
             f.cpu_cores,
             f"{f.power_w / 1e6:,.2f}",
-            f"{f.utilisation:.0%}",
+            share_text(f.utilisation),
         ]
         for f in plan.fleet
         if f.units > 0

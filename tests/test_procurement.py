@@ -441,3 +441,43 @@ def test_cpu_servers_are_rented_only_for_the_period_their_verifiers_run(tmp_path
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
     (row,) = [c for c in plan.costs() if c["component"] == "cpu_servers"]
     assert math.isclose(row["cost_usd"], k * cpu, rel_tol=REL)
+
+
+def test_a_contract_term_past_the_horizon_is_stated_as_a_commitment(tmp_path: Path) -> None:
+    """A quarter's flat serving load, buying priced out, no spot: a 3-year contract ($13.6/h, the
+    catalog's) undercuts renting over the quarter, since the plan charges a term only inside the
+    horizon. The buyer still owes the other 1,004 days of it: the summary states units x
+    $/h x hours past the horizon, recomputed here from the catalog, and the plan's cost keeps
+    only the quarter."""
+    overlay = {
+        "systems": {
+            "hgx-h100": {
+                "capex_usd": 30_000_000,
+                "contracts": [{"term": "3 years", "usd_per_hour": 13.6}],
+            }
+        }
+    }
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M")},
+        {"horizon": "91.25 days", "pricing": "mixed"},
+        catalog=overlay,
+        name="tail",
+    )
+    plan = planner.solve(sc)
+    offer = max(sc.catalog.system("hgx-h100").contracts, key=lambda o: o.term_s)
+    signed = [c for c in plan.contracts if c.units > 0]
+    assert signed and all(c.term_s == offer.term_s for c in signed)
+    units = sum(c.units for c in signed)
+    horizon_s = 91.25 * DAY
+    inside = units * offer.usd_per_hour * horizon_s / 3600
+    contracts_usd = sum(c.cost_usd for c in plan.costs_rows if c.component == "contracts")
+    assert contracts_usd == pytest.approx(inside, rel=1e-9)
+    past = units * offer.usd_per_hour * (offer.term_s - horizon_s) / 3600
+    d = decision(plan)
+    assert d.contracts_past_horizon_usd == pytest.approx(past, rel=1e-9)
+    assert (
+        f"Term contracts commit a further {usd(past)} (face value) for their terms past the horizon's end"
+        in ("\n".join(summary_lines(d)))
+    )

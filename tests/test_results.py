@@ -13,7 +13,7 @@ import pytest
 import cli
 import planner
 from fleetcore.tables import usd
-from planner.decision import decision, summary_lines
+from planner.decision import decision, share_text, summary_lines
 from planner.plan import TABLES, Plan
 from planner.report import format_plan
 
@@ -109,6 +109,27 @@ def test_comparison_and_sweep_frames() -> None:
 
 
 # -- the decision ---------------------------------------------------------------------------
+def test_a_small_idle_share_is_not_printed_as_zero(rl_plan: Plan) -> None:
+    """rl-verifiers' idle units cost ~$10k of ~$6.5M: the summary said "0% of the cost ($10,313)";
+    the share is recomputed from the cost rows and printed to two significant figures."""
+    idle = sum(c.cost_usd for c in rl_plan.costs_rows if c.workload == "(idle)")
+    share = idle / rl_plan.total_cost_usd
+    assert 0 < share < 0.005
+    text = "\n".join(summary_lines(decision(rl_plan)))
+    assert f"Idle capacity: {100 * share:.2g}% of the cost ({usd(idle)})" in text
+    assert "Idle capacity: 0% of the cost" not in text
+
+
+def test_share_text_reads_zero_and_whole_only_when_exact() -> None:
+    assert [share_text(x) for x in (0.0, 0.0016, 0.25, 0.996, 1.0)] == [
+        "0%",
+        "0.16%",
+        "25%",
+        "99.6%",
+        "100%",
+    ]
+
+
 def test_decision_states_purchases_idle_share_and_basis(plan: Plan) -> None:
     d = decision(plan)
     nvl = next(p for p in d.pools if p.system == "gb200-nvl72")
@@ -132,9 +153,12 @@ def test_decision_states_purchases_idle_share_and_basis(plan: Plan) -> None:
     assert (
         f"Purchase cash {usd(cash)}; charged to this horizon as capex: {usd(capex_charged)}"
     ) in text
-    assert f"Idle capacity: {d.idle_share:.0%} of the cost" in text
+    assert f"Idle capacity: {share_text(d.idle_share)} of the cost" in text
     h100 = next(f for f in plan.fleet if (f.datacenter, f.system) == ("dc-central", "hgx-h100"))
-    busy = f"500 hgx-h100 at dc-central (owned before the plan) are {h100.utilisation:.0%} busy"
+    busy = (
+        f"500 hgx-h100 at dc-central (owned before the plan) are "
+        f"{share_text(h100.utilisation or 0.0)} busy"
+    )
     assert busy in text
     assert "straight line" in text and "gb200-nvl72 5 years" in text
 
@@ -358,3 +382,14 @@ def test_html_report_has_the_rl_placement(rl_plan: Plan) -> None:
     assert f"verifier cores required (busiest period): {cores}" in " ".join(
         format_plan(rl_plan).split()
     )
+
+
+def test_the_fleet_table_does_not_round_a_busy_pool_up_to_100_percent(rl_plan: Plan) -> None:
+    """rl-verifiers' trn2-server pool has idle unit-seconds (the "(idle)" cost row), yet the
+    fleet table's busy column said 100%; it now prints the share the summary's idle figure
+    implies, 0.17 percentage points short of whole."""
+    trn2 = next(f for f in rl_plan.fleet if f.system == "trn2-server")
+    assert trn2.utilisation is not None and 0.99 < trn2.utilisation < 1
+    text = format_plan(rl_plan).splitlines()
+    row = next(line for line in text if line.split()[:2] == ["rainier", "trn2-server"])
+    assert row.split()[-1] == share_text(trn2.utilisation) != "100%"
