@@ -430,17 +430,24 @@ def _resolve_as_mip(
         highs.changeColIntegrality(index, highspy.HighsVarType.kInteger)
     highs.setOptionValue("mip_rel_gap", float(solver.gapRel))
     highs.setOptionValue("time_limit", float(solver.timeLimit))
+    _run_mip(model, solver, start.offer if start is not None else None)
+    return outcome(model.prob), time.perf_counter() - started, True
+
+
+def _run_mip(model: Model, solver: pulp.LpSolver, offer: Callable[[Any], None] | None) -> None:
+    """Run HiGHS's MIP on the model in place (`offer` hands it a start first) and read the
+    values back."""
+    highs = model.prob.solverModel
     try:
         with _quiet_stdout():
-            if start is not None:
-                start.offer(highs)
+            if offer is not None:
+                offer(highs)
             run_started = time.perf_counter()
             highs.run()
             model.solver_run_s += time.perf_counter() - run_started
             _read_highs(model, solver)
     except Exception as exc:  # highspy raises plain RuntimeErrors
         raise SolverError(f"the solver failed: {exc}") from None
-    return outcome(model.prob), time.perf_counter() - started, True
 
 
 def _tighten(
@@ -458,15 +465,7 @@ def _tighten(
     started = time.perf_counter()
     asked = float(highs.getOptionValue("mip_rel_gap")[1])
     highs.setOptionValue("mip_rel_gap", asked * gap * objective / (objective - bound))
-    try:
-        with _quiet_stdout():
-            highs.setSolution(highs.getSolution())
-            run_started = time.perf_counter()
-            highs.run()
-            model.solver_run_s += time.perf_counter() - run_started
-            _read_highs(model, solver)
-    except Exception as exc:  # highspy raises plain RuntimeErrors
-        raise SolverError(f"the solver failed: {exc}") from None
+    _run_mip(model, solver, lambda h: h.setSolution(h.getSolution()))
     return outcome(model.prob), _highs_bound(model), time.perf_counter() - started
 
 
