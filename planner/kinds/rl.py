@@ -282,8 +282,7 @@ def context_problems(workloads: dict[str, object], catalog: Catalog) -> list[tup
     """Per RL workload, a sample (prompt + completion tokens, the longest completion when
     max_completion_tokens is given) longer than the context window (catalog context_tokens) of
     its policy or of a reward model that reads it, as (loc from the scenario root, message).
-    Before session 25 a 200,000-token completion on llama-3.1-8b (131,072) was planned, its KV
-    cache and trainer sequences sized for samples the model cannot attend over."""
+    Before session 25 no RL sample was checked against the window (only inference tiers were)."""
     out: list[tuple[Loc, str]] = []
     for name, spec in workloads.items():
         if not isinstance(spec, RLSpec):
