@@ -11,6 +11,15 @@ interior point (what follows it is simplex, warm from its crossover basis).
     python bench/bench_lp.py                 # default sizes
     python bench/bench_lp.py --sites 5 20 50 --method ipm
 
+`--bare-mip SECONDS` also hands the same model, as the planner hands it to HiGHS (written by
+HiGHS, so bit for bit), to HiGHS's own MIP in a child process (one thread, the plan's 1% gap, at
+most SECONDS) and prints its CPU seconds, status and cost beside the planner's: the yardstick a
+planner that only called HiGHS would meet (bench/bench_startup.py's `bare highspy` at fleet
+scale).
+
+    python bench/bench_lp.py --sites 30 --systems 5 --period "1 quarter" --horizon "6 years" \
+        --scale 1.2 --bare-mip 600
+
 Wall-clock figures on a shared machine are noisy: read the ratios, not the absolute times.
 """
 
@@ -19,6 +28,8 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +40,8 @@ import yaml
 from fleetcore.errors import PlannerError
 from planner.api import demands
 from planner.lp.build import build, thaw
-from planner.lp.solve import solve_model
+from planner.lp.solve import make_solver, solve_model
+from planner.lp.transfer import transfer
 from planner.plan import Plan
 from planner.readplan import read_plan
 from planner.report import format_plan
@@ -39,6 +51,24 @@ from planner.verify import verify
 SYSTEMS = ["gb200-nvl72", "hgx-h100", "hgx-b200", "trn2-server", "trn2-ultraserver"]
 INCUMBENT: dict[str, str | bool] = {"auto": "auto", "on": True, "off": False}
 MODELS = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "deepseek-v3"]
+# HiGHS's own MIP on a written model: one thread (as the planner runs it), the plan's gap, a
+# time limit; prints status, objective (its constant included), best bound and CPU seconds.
+BARE_MIP = (
+    "import sys, time, resource, highspy\n"
+    "h = highspy.Highs()\n"
+    "h.setOptionValue('output_flag', False)\n"
+    "h.setOptionValue('threads', 1)\n"
+    "h.setOptionValue('mip_rel_gap', float(sys.argv[2]))\n"
+    "h.setOptionValue('time_limit', float(sys.argv[3]))\n"
+    "h.readModel(sys.argv[1])\n"
+    "cpu0 = time.process_time()\n"
+    "h.run()\n"
+    "cpu_s = time.process_time() - cpu0\n"
+    "info = h.getInfo()\n"
+    "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+    "status = h.modelStatusToString(h.getModelStatus()).replace(' ', '_')\n"
+    "print(status, info.objective_function_value, info.mip_dual_bound, cpu_s, rss)\n"
+)
 
 
 def write_scenario(
@@ -274,6 +304,7 @@ def run(
     time_limit_s: float = 300.0,
     bound: str = "auto",
     nonzeros: bool = False,
+    bare_mip_s: float = 0.0,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_scenario(
@@ -299,6 +330,12 @@ def run(
             print_nonzeros(model)
             spent = time.perf_counter() - t1
             t0, t1, cpu0 = t0 + spent, t1 + spent, cpu0 + _cpu_s() - cpu_nz
+        mps = Path(tmp) / "model.mps"
+        if bare_mip_s:  # written before the solve; its time and CPU left out of every figure
+            cpu_w, wall_w = _cpu_s(), time.perf_counter()
+            constant_usd = write_exact(model, mps)
+            spent = time.perf_counter() - wall_w
+            t0, t1, cpu0 = t0 + spent, t1 + spent, cpu0 + _cpu_s() - cpu_w
         with HighsClock() as highs:
             stats = solve_model(model, "highs", 0.01, time_limit_s, method, relax_only=relax)
         t2 = time.perf_counter()
@@ -310,7 +347,10 @@ def run(
         thaw()
         accelerators = peak_accelerators(plan, scenario)
         periods = len({row.period for row in plan.schedule}) or 1
+        bare = bare_mip(mps, 0.01, bare_mip_s, constant_usd) if bare_mip_s else None
     return {
+        "bare": bare,
+        "cost_usd": plan.total_cost_usd,
         "variables": stats.variables,
         "constraints": stats.constraints,
         "build_s": t1 - t0,
@@ -330,6 +370,33 @@ def run(
         # the largest child's (a raced relaxation's solvers, planner/lp/race.py; its resident
         # pages include those it shares with this process until either writes them)
         "child_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def write_exact(model: Any, path: Path) -> float:
+    """Write `model` as the planner hands it to HiGHS (planner/lp/transfer.py; HiGHS's own MPS
+    writer, every number as handed); returns the objective's constant, which transfer leaves
+    out as PuLP does."""
+    transfer(model.prob, make_solver("highs", True, 0.01, 60.0, "choose"))
+    model.prob.solverModel.writeModel(str(path))
+    return float(model.prob.objective.constant)
+
+
+def bare_mip(path: Path, gap: float, time_limit_s: float, constant_usd: float) -> dict[str, Any]:
+    """HiGHS's own MIP on the written model in a child process (BARE_MIP)."""
+    out = subprocess.run(
+        [sys.executable, "-c", BARE_MIP, str(path), str(gap), str(time_limit_s)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-5:]
+    status, objective, bound, cpu_s, rss = out
+    return {
+        "status": status,
+        "cost_usd": float(objective) + constant_usd,
+        "bound_usd": float(bound) + constant_usd,
+        "cpu_s": float(cpu_s),
+        "rss_mib": float(rss),
     }
 
 
@@ -373,6 +440,14 @@ def main() -> None:
         action="store_true",
         help="print each constraint family's rows and nonzeros of the built model",
     )
+    parser.add_argument(
+        "--bare-mip",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also solve the same model by HiGHS's own MIP (one thread, 1%% gap, at most "
+        "SECONDS) and print it beside the plan",
+    )
     args = parser.parse_args()
     header = f"{'sites':>5} {'periods':>7} {'accel':>10} {'vars':>8} {'rows':>8} {'build s':>8} {'solve s':>8} {'LP s':>7} {'HiGHS s':>8} {'verify s':>8} {'gap':>7} {'MiB':>6} {'child MiB':>9} {'total/HiGHS':>11} {'(build+verify)/HiGHS':>21} {'total s':>8} {'CPU s':>8} {'HiGHS CPU s':>11} {'CPU/HiGHS CPU':>13} {'proof':>8}"
     print(header)
@@ -392,6 +467,7 @@ def main() -> None:
                 args.time_limit,
                 args.bound,
                 args.nonzeros,
+                args.bare_mip,
             )
         except PlannerError as exc:  # a size that finds no plan (a time limit) is a result too
             print(f"{sites:>5} {type(exc).__name__}: {exc}", flush=True)
@@ -406,6 +482,16 @@ def main() -> None:
             f"{r['total_cpu_s'] / r['highs_cpu_s'] if r['highs_cpu_s'] else float('nan'):>13.2f} {r['proof']:>8}",
             flush=True,
         )
+        bare = r["bare"]
+        if bare is not None:
+            print(
+                f"      bare HiGHS MIP: {bare['status']} in {bare['cpu_s']:.2f} CPU s "
+                f"({bare['rss_mib']:.0f} MiB), cost ${bare['cost_usd']:,.0f} (bound "
+                f"${bare['bound_usd']:,.0f}); planner ${r['cost_usd']:,.0f} "
+                f"({r['cost_usd'] / bare['cost_usd'] - 1:+.2%}) in {r['total_cpu_s']:.2f} CPU s: "
+                f"planner CPU / bare MIP CPU {r['total_cpu_s'] / bare['cpu_s']:.2f}",
+                flush=True,
+            )
         fast = r["fast_bound"]
         if fast is not None:
             print(
