@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
 
 from planner.docgen import BLOCKS, render
@@ -53,3 +54,136 @@ def test_readme_plan_keys_are_the_json_keys() -> None:
         }
     )
     assert sorted(keys) == sorted(plan.to_dict())
+
+
+# -- command lines in the docs: each one parses with the CLI as it is ---------------------------
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# Flags of other tools that the docs quote (the runs the planner's figures were checked on).
+OTHER_TOOLS_FLAGS = {
+    "--setperfdeterminism": "rocm-smi (MLPerf submitters' pinned GPU clocks)",
+    "--enable-bucketing": "NxD Inference / vLLM Neuron",
+    "--context-encoding-buckets": "NxD Inference / vLLM Neuron",
+    "--max-context-length": "NxD Inference / vLLM Neuron",
+    "--overlap-moe-expert-parallel-comm": "Megatron-LM",
+}
+
+
+def _command_lines(text: str) -> list[tuple[int, str, bool]]:
+    """(line, command, in a code block) for every `planner ...` command: lines of code blocks
+    (joined over `\\` continuations) and inline code spans in prose (which may only name a
+    command: `planner estimate inference`)."""
+    found = []
+    for block in re.finditer(r"^```[a-z]*\n(.*?)^```", text, flags=re.S | re.M):
+        first = text[: block.start()].count("\n") + 2
+        lines = block.group(1).split("\n")
+        i = 0
+        while i < len(lines):
+            start, line = i, lines[i]
+            while line.rstrip().endswith("\\") and i + 1 < len(lines):
+                i += 1
+                line = line.rstrip()[:-1] + " " + lines[i]
+            if re.match(r"\s*planner\s", line):
+                found.append((first + start, line.strip(), True))
+            i += 1
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    for span in re.finditer(r"`(planner [^`]*)`", prose):
+        line = text[: text.find(span.group(0))].count("\n") + 1
+        found.append((line, " ".join(span.group(1).split()), False))
+    return found
+
+
+def _words(line: str) -> list[str]:
+    """The command's words, up to a comment, a pipe, a redirection or a second command."""
+    import shlex
+
+    words = []
+    for word in shlex.split(line, comments=True):
+        if word in {"|", ">", "&&", ";"}:
+            break
+        words.append(word)
+    return words
+
+
+def _options(ctx: click.Context) -> set[str]:
+    """The command's option names, --help included."""
+    params = ctx.command.get_params(ctx)
+    return {o for p in params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")}
+
+
+def _resolve(words: list[str]) -> tuple[list[click.Context], list[str]]:
+    """The commands a synopsis names (`hardware list|show NAME` names two) and the words after."""
+    from planner.docgen import command_contexts
+
+    by_path = {tuple(ctx.command_path.split()[1:]): ctx for ctx in command_contexts()}
+    paths: list[tuple[str, ...]] = [()]
+    rest = words[1:]
+    while rest and not rest[0].startswith("-"):
+        longer = [p + (alt,) for p in paths for alt in rest[0].split("|") if p + (alt,) in by_path]
+        if not longer:
+            break
+        paths, rest = longer, rest[1:]
+    return [by_path[p] for p in paths], rest
+
+
+def _is_synopsis(words: list[str]) -> bool:
+    """A usage line (`[--opt X]`, `a|b`, `...`, upper-case placeholders such as `NAME` or
+    `F.png`) rather than a command to run."""
+    return any(
+        re.search(r"[\[|]|\.\.\.", w) or re.fullmatch(r"[A-Z][A-Z0-9_]*(\.[a-z]+)?", w)
+        for w in words
+    )
+
+
+DOC_COMMANDS = [
+    (path.name, line, command, runs)
+    for path in DOC_FILES
+    for line, command, runs in _command_lines(path.read_text(encoding="utf-8"))
+]
+
+
+def test_docs_quote_planner_commands() -> None:
+    assert len(DOC_COMMANDS) > 50
+
+
+@pytest.mark.parametrize(("name", "line", "command", "runs"), DOC_COMMANDS)
+def test_documented_command_uses_only_options_its_command_has(
+    name: str, line: int, command: str, runs: bool
+) -> None:
+    from cli import planner
+
+    words = _words(command)
+    contexts, rest = _resolve(words)
+    given = {w.strip("[]").split("=")[0] for w in rest if w.strip("[]").startswith("-")}
+    given = {g for g in given if re.fullmatch(r"--?[a-zA-Z][a-z0-9-]*", g)}
+    known = set().union(*(_options(c) for c in contexts))
+    assert given <= known, f"{name}: {command!r}: no such option {sorted(given - known)}"
+    if not runs or _is_synopsis(words):
+        return
+    # A command to run: click parses it as the CLI would (types, choices, required options;
+    # --version prints and exits 0 while parsing).
+    try:
+        ctx = planner.make_context("planner", words[1:])
+        group: click.Command = planner
+        args = [*ctx._protected_args, *ctx.args]
+        while isinstance(group, click.Group) and args:
+            sub_name, sub, args = group.resolve_command(ctx, args)
+            assert sub is not None and sub_name is not None
+            ctx = sub.make_context(sub_name, args, parent=ctx)
+            group, args = sub, [*ctx._protected_args, *ctx.args]
+    except click.exceptions.Exit as done:
+        assert done.exit_code == 0
+
+
+def test_every_option_the_docs_name_exists() -> None:
+    """A `--flag` anywhere in README.md or docs/ is an option of a planner command, of a bench/
+    script, or of another tool the docs say they quote."""
+    from planner.docgen import command_contexts
+
+    ours = set().union(*(_options(ctx) for ctx in command_contexts()))
+    bench = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "bench").glob("*.py"))
+    missing = []
+    for path in DOC_FILES:
+        for flag in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", path.read_text(encoding="utf-8")))):
+            if flag not in ours and f'"{flag}"' not in bench and flag not in OTHER_TOOLS_FLAGS:
+                missing.append(f"{path.name}: {flag}")
+    assert missing == []
