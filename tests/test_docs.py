@@ -79,9 +79,18 @@ def _command_lines(text: str) -> list[tuple[int, str, bool]]:
         i = 0
         while i < len(lines):
             start, line = i, lines[i]
-            while line.rstrip().endswith("\\") and i + 1 < len(lines):
+            indent = len(line) - len(line.lstrip())
+            while i + 1 < len(lines) and (
+                line.rstrip().endswith("\\")
+                # a usage line wrapped without `\\`: the next line indented further
+                or (
+                    re.match(r"\s*planner\s", lines[start])
+                    and len(lines[i + 1]) - len(lines[i + 1].lstrip()) > indent
+                    and not re.match(r"\s*(planner\s|#)", lines[i + 1])
+                )
+            ):
                 i += 1
-                line = line.rstrip()[:-1] + " " + lines[i]
+                line = line.rstrip().removesuffix("\\") + " " + lines[i]
             if re.match(r"\s*planner\s", line):
                 found.append((first + start, line.strip(), True))
             i += 1
@@ -186,4 +195,29 @@ def test_every_option_the_docs_name_exists() -> None:
         for flag in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", path.read_text(encoding="utf-8")))):
             if flag not in ours and f'"{flag}"' not in bench and flag not in OTHER_TOOLS_FLAGS:
                 missing.append(f"{path.name}: {flag}")
+    assert missing == []
+
+
+def test_readme_synopsis_names_every_option_of_every_command() -> None:
+    """README's "Commands" block lists each command with all its options (the estimate
+    subcommands' many model inputs are in docs/cli.md, which it points to)."""
+    from planner.docgen import command_contexts
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Commands\n\n```\n", 1)[1].split("```", 1)[0]
+    assert "docs/cli.md" in text.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    named: dict[str, set[str]] = {}
+    for _, command, _ in _command_lines(f"```\n{block}```\n"):
+        contexts, rest = _resolve(_words(command))
+        for ctx in contexts:
+            named.setdefault(ctx.command_path, set()).update(w.strip("[]") for w in rest)
+    missing = []
+    for ctx in command_contexts():
+        if isinstance(ctx.command, click.Group) or ctx.command_path.startswith("planner estimate"):
+            continue
+        for param in ctx.command.get_params(ctx):
+            opts = [*param.opts, *param.secondary_opts]
+            if isinstance(param, click.Option) and "--help" not in opts:
+                if not set(opts) & named.get(ctx.command_path, set()):
+                    missing.append(f"{ctx.command_path} {opts[0]}")
     assert missing == []
