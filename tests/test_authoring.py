@@ -49,7 +49,9 @@ def test_every_default_in_the_schema_is_valid_as_written(kind: str, capsys) -> N
                 continue
             own = {k: v for k, v in prop.items() if k != "default"}
             checker = jsonschema.Draft202012Validator({**own, "$defs": full["$defs"]})
-            errors += [f"{model_name}.{key}: {e.message}" for e in checker.iter_errors(prop["default"])]
+            errors += [
+                f"{model_name}.{key}: {e.message}" for e in checker.iter_errors(prop["default"])
+            ]
     assert errors == []
 
 
