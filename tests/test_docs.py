@@ -249,3 +249,36 @@ def test_readme_synopsis_names_every_option_of_every_command() -> None:
             if isinstance(param, click.Option) and "--help" not in opts and not documented:
                 missing.append(f"{ctx.command_path} {opts[0]}")
     assert missing == []
+
+
+def test_readme_scenario_example_uses_only_keys_and_values_the_schema_accepts() -> None:
+    """README's scenario example elides some required fields (`...`), but every key and value it
+    does write is one a scenario file may hold."""
+    import jsonschema
+    import yaml
+
+    from planner.authoring import schemas
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [example] = re.findall(r"^```yaml\n(.*?)^```", text, flags=re.S | re.M)
+    data = yaml.safe_load(example)
+    schema = schemas()["scenario"]
+    spec = {"pretrain": "PretrainSpec", "inference": "InferenceSpec", "rl": "RLSpec"}
+    errors = []
+    for name, workload in data.pop("workloads").items():
+        workload.pop("...", None)
+        checker = jsonschema.Draft202012Validator(
+            {"$ref": f"#/$defs/{spec[workload['kind']]}", "$defs": schema["$defs"]}
+        )
+        errors += [
+            f"workloads.{name}: {e.message}"
+            for e in checker.iter_errors(workload)
+            if e.validator != "required"
+        ]
+    data["workloads"] = {"checked-above": {"kind": "inference"}}
+    errors += [
+        e.message
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(data)
+        if list(e.path)[:1] != ["workloads"]
+    ]
+    assert errors == []
