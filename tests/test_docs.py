@@ -282,3 +282,20 @@ def test_readme_scenario_example_uses_only_keys_and_values_the_schema_accepts() 
         if list(e.path)[:1] != ["workloads"]
     ]
     assert errors == []
+
+
+def test_readme_exit_code_130_is_what_an_interrupt_returns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cli
+    from planner.commands import validate
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(validate, "load_from_options", interrupted)
+    assert "| 130 | interrupted (Ctrl-C): prints `aborted` |" in (ROOT / "README.md").read_text(
+        encoding="utf-8"
+    )
+    assert cli.main(["validate", "frontier-lab"]) == 130
+    assert capsys.readouterr().err.strip().endswith("aborted")
