@@ -299,3 +299,15 @@ def test_readme_exit_code_130_is_what_an_interrupt_returns(
     )
     assert cli.main(["validate", "frontier-lab"]) == 130
     assert capsys.readouterr().err.strip().endswith("aborted")
+
+
+def test_every_command_help_has_examples_as_readme_says() -> None:
+    """README: "Every command has `--help` with examples" (each example line is then checked
+    by the command-line test above, through docs/cli.md)."""
+    from planner.docgen import command_contexts
+
+    assert "Every command has `--help` with examples" in (ROOT / "README.md").read_text(
+        encoding="utf-8"
+    )
+    bare = [c.command_path for c in command_contexts() if "Example" not in c.command.get_help(c)]
+    assert bare == []
