@@ -311,3 +311,27 @@ def test_every_command_help_has_examples_as_readme_says() -> None:
     )
     bare = [c.command_path for c in command_contexts() if "Example" not in c.command.get_help(c)]
     assert bare == []
+
+
+def test_readme_names_every_compare_and_sweep_output() -> None:
+    """The keys of `planner compare --json` columns and the columns of sweep.csv are each named
+    in their README section (a discounted plan's two more included)."""
+    import dataclasses
+
+    from planner.comparison import plan_metrics
+    from planner.rows import PresentValueRow
+    from planner.sweeps import point_outputs
+
+    weight = PresentValueRow(0, 0.0, 1.0, 0.1, 0.5, 0.95, 1.0, 0.95)
+    discounted = dataclasses.replace(_bare_plan(), present_value=[weight])
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    sections = {
+        "## Compare topologies": set(plan_metrics(discounted)),
+        "## Sweeps and what-ifs": set(point_outputs(discounted)),
+    }
+    assert {"discount_rate", "nominal_cost_usd"} <= sections["## Sweeps and what-ifs"]
+    missing = []
+    for heading, keys in sections.items():
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        missing += [f"{heading}: {k}" for k in sorted(keys) if f"`{k}`" not in section]
+    assert missing == []
