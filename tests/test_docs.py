@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -335,3 +336,43 @@ def test_readme_names_every_compare_and_sweep_output() -> None:
         section = text.split(heading, 1)[1].split("\n## ", 1)[0]
         missing += [f"{heading}: {k}" for k in sorted(keys) if f"`{k}`" not in section]
     assert missing == []
+
+
+def _scenario_models() -> dict[str, Any]:
+    """Every pydantic model a scenario file's validation reaches, by name."""
+    import inspect
+    import typing
+
+    from pydantic import BaseModel
+
+    from planner.scenario import ScenarioData
+
+    found: dict[str, Any] = {}
+
+    def visit(annotation: object) -> None:
+        model: Any = annotation
+        if inspect.isclass(model) and issubclass(model, BaseModel) and model.__name__ not in found:
+            found[model.__name__] = model
+            for field in model.model_fields.values():
+                visit(field.annotation)
+        for arg in typing.get_args(annotation):
+            visit(arg)
+
+    visit(ScenarioData)
+    return found
+
+
+def test_scenario_reference_states_the_rules_of_every_model_with_validators() -> None:
+    """A rule a validator checks (not a bound the schema carries) is stated in
+    docs/scenario-reference.md, "Rules the tables cannot show", under its model's name."""
+    text = (ROOT / "docs" / "scenario-reference.md").read_text(encoding="utf-8")
+    section = text.split("## Rules the tables cannot show", 1)[1].split("\n## ", 1)[0]
+    models = _scenario_models()
+    assert {"InferenceSpec", "PretrainSpec", "RLSpec", "LayoutSpec"} <= set(models)
+    checked = sorted(
+        name
+        for name, model in models.items()
+        if model.__pydantic_decorators__.field_validators
+        or model.__pydantic_decorators__.model_validators
+    )
+    assert [name for name in checked if f"- **{name}**" not in section] == []
