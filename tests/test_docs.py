@@ -376,3 +376,48 @@ def test_scenario_reference_states_the_rules_of_every_model_with_validators() ->
         or model.__pydantic_decorators__.model_validators
     )
     assert [name for name in checked if f"- **{name}**" not in section] == []
+
+
+def test_readme_shipped_plan_figures_are_the_golden_plans() -> None:
+    """The figures README quotes for the shipped scenarios are those of the golden plans
+    (tests/golden/, the plans the code makes today): re-capturing the goldens after a change
+    that moves them fails here until README says the new figures."""
+    import json
+
+    golden = ROOT / "tests" / "golden"
+
+    def plan(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((golden / f"{name}.json").read_text(encoding="utf-8"))
+        return data
+
+    def musd(value: float) -> str:
+        return f"${value / 1e6:,.1f}M"
+
+    def vera_rubin(data: dict[str, Any]) -> str:
+        racks = sum(r["bought_units"] for r in data["fleet"] if r["system"] == "vera-rubin-nvl144")
+        return f"{racks:,.0f}"
+
+    base, pv, west = (
+        plan("frontier-3y"),
+        plan("frontier-3y--present_value"),
+        plan("frontier-3y--west_stalls"),
+    )
+    over: dict[str, list[float]] = {}
+    for line in plan("frontier-3y--no_new_generation")["infeasible"][1:]:
+        found = re.search(r"- (\S+): power .* by ([\d.]+) MW", line)
+        if found:
+            over.setdefault(found.group(1), []).append(float(found.group(2)))
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    expected = [
+        f"(the default plan: {musd(base['total_cost_usd'])}, proven within {base['gap']:.2%})",
+        f"+{west['total_cost_usd'] / base['total_cost_usd'] - 1:.1%} on the cost, "
+        f"{musd(west['total_cost_usd'])}",
+        f"{musd(pv['total_cost_usd'])}, its charges {musd(pv['nominal_cost_usd'])} at face value "
+        f"against the default plan's {musd(base['total_cost_usd'])}",
+        f"orders\n{vera_rubin(pv)} Vera Rubin racks to the default's {vera_rubin(base)}",
+        f"puts dc-west {max(over['dc-west']):g} MW and dc-central "
+        f"{min(over['dc-central']):.0f}-{max(over['dc-central']):.0f} MW over",
+        f"around ${plan('frontier-lab')['total_cost_usd'] / 1e6:.2f}M",
+    ]
+    flat = " ".join(text.split())
+    assert [e for e in expected if " ".join(e.split()) not in flat] == []
