@@ -421,3 +421,22 @@ def test_readme_shipped_plan_figures_are_the_golden_plans() -> None:
     ]
     flat = " ".join(text.split())
     assert [e for e in expected if " ".join(e.split()) not in flat] == []
+
+
+def test_cli_reference_shows_every_options_default() -> None:
+    """docs/cli.md (README: "Every option of every command, with its default") shows each
+    option's default: an option with one is `show_default`, or says it in its help text."""
+    from planner.docgen import command_contexts
+
+    silent = []
+    for ctx in command_contexts():
+        for param in ctx.command.get_params(ctx):
+            if not isinstance(param, click.Option) or param.is_flag or "--help" in param.opts:
+                continue
+            default = param.get_default(ctx, call=False)
+            if default in (None, (), "") or type(default).__module__.startswith("click"):
+                continue  # no default (click's own "unset" marker)
+            record = param.get_help_record(ctx)
+            if record is None or "default" not in record[1]:
+                silent.append(f"{ctx.command_path} {param.opts[0]}")
+    assert silent == []
