@@ -442,3 +442,26 @@ def test_cli_reference_shows_every_options_default() -> None:
                 silent.append(f"{ctx.command_path} {param.opts[0]}")
     assert checked > 50
     assert silent == []
+
+
+def test_code_the_docs_point_to_exists() -> None:
+    """Each "`planner/x.py` `name`" in README.md or docs/ names a function, class or constant
+    that file defines (a renamed function leaves no dangling pointer for a reader to chase)."""
+    pointer = re.compile(
+        r"`?((?:planner|fleetcore|hardware|topologies|bench|tests)/[\w/]+\.py)`?,? `([A-Za-z_][\w.]*)`"
+    )
+    dangling, found = [], 0
+    for path in DOC_FILES:
+        for match in pointer.finditer(path.read_text(encoding="utf-8")):
+            code, name = ROOT / match.group(1), match.group(2)
+            found += 1
+            if name.endswith(".py"):  # a list of files: "`a.py`, `b.py`"
+                ok = (code.parent / name).exists()
+            else:
+                base = re.escape(name.split(".")[0])
+                text = code.read_text(encoding="utf-8") if code.exists() else ""
+                ok = bool(re.search(rf"\b(def|class) {base}\b|^{base}\s*[:=]", text, flags=re.M))
+            if not ok:
+                dangling.append(f"{path.name}: {match.group(1)} {name}")
+    assert found > 10
+    assert dangling == []
