@@ -407,6 +407,13 @@ def test_readme_shipped_plan_figures_are_the_golden_plans() -> None:
         found = re.search(r"- (\S+): power .* by ([\d.]+) MW", line)
         if found:
             over.setdefault(found.group(1), []).append(float(found.group(2)))
+    lab = plan("frontier-lab")
+    [lab_core_price] = [
+        p["value_usd"] for p in lab["shadow_prices"] if p["constraint"] == "cpu:dc-east"
+    ]
+    [rack] = [f for f in lab["fleet"] if f["system"] == "gb200-nvl72"]
+    [east] = [p for p in lab["power"] if p["datacenter"] == "dc-east"]
+    rack_mw = rack["power_w"] * east["pue"] / 1e6
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     expected = [
         f"(the default plan: {musd(base['total_cost_usd'])}, proven within {base['gap']:.2%})",
@@ -418,6 +425,9 @@ def test_readme_shipped_plan_figures_are_the_golden_plans() -> None:
         f"puts dc-west {max(over['dc-west']):g} MW and dc-central "
         f"{min(over['dc-central']):.0f}-{max(over['dc-central']):.0f} MW over",
         f"around ${plan('frontier-lab')['total_cost_usd'] / 1e6:.2f}M",
+        f"dc-east's CPU cores bind at the margin (${lab_core_price:.0f} a core)",
+        f"the {rack['units']:.0f}-rack NVL72 job draws {rack_mw:.2f} MW ({rack['units']:.0f} x "
+        f"{rack['power_w'] / rack['units'] / 1e3:.0f} kW x PUE {east['pue']:g})",
     ]
     flat = " ".join(text.split())
     assert [e for e in expected if " ".join(e.split()) not in flat] == []
