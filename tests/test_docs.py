@@ -7,6 +7,7 @@ the figures quoted for the shipped plans are the golden plans', code pointers re
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -149,11 +150,16 @@ def _options(ctx: click.Context) -> set[str]:
     return {o for p in params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")}
 
 
-def _resolve(words: list[str]) -> tuple[list[click.Context], list[str]]:
-    """The commands a synopsis names (`hardware list|show NAME` names two) and the words after."""
+@functools.cache
+def _contexts_by_path() -> dict[tuple[str, ...], click.Context]:
     from planner.docgen import command_contexts
 
-    by_path = {tuple(ctx.command_path.split()[1:]): ctx for ctx in command_contexts()}
+    return {tuple(ctx.command_path.split()[1:]): ctx for ctx in command_contexts()}
+
+
+def _resolve(words: list[str]) -> tuple[list[click.Context], list[str]]:
+    """The commands a synopsis names (`hardware list|show NAME` names two) and the words after."""
+    by_path = _contexts_by_path()
     paths: list[tuple[str, ...]] = [()]
     rest = words[1:]
     while rest and not rest[0].startswith("-"):
