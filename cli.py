@@ -2,7 +2,8 @@
 group lives in planner/commands/. User errors become a message and an exit code, never a
 traceback (unless --debug).
 
-Exit codes: 0 ok; 1 bad input; 2 infeasible plan; 3 solver failure or failed verification.
+Exit codes: 0 ok; 1 bad input; 2 infeasible plan; 3 solver failure or failed verification; 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations

@@ -44,9 +44,61 @@ class UnitAwareSchema(GenerateJsonSchema):
             return {
                 "type": "string",
                 "pattern": QUANTITY_PATTERN,
-                "description": f"a {dimension} with its unit, e.g. {units.EXAMPLES[dimension]}",
+                "description": _quantity_description(dimension),
             }
         return super().function_before_schema(schema)
+
+
+def _quantity_description(dimension: str) -> str:
+    return f"a {dimension} with its unit, e.g. {units.EXAMPLES[dimension]}"
+
+
+# The SI base unit each dimension's floats are held in ('s', 'W', ...), by its description.
+_BASE_UNIT_BY_DESCRIPTION = {
+    _quantity_description(dim): next(u for u, factor in table.items() if factor == 1.0)
+    for dim, table in units.UNITS.items()
+}
+
+
+def _with_unit(prop: dict[str, Any], value: Any) -> Any:
+    """A default as the YAML must write it: the model's SI float 60.0 of a time is '60 s' (a
+    bare 60.0 there is an error, so an editor must not offer it)."""
+    unit = _BASE_UNIT_BY_DESCRIPTION.get(prop.get("description", ""))
+    if unit is None or prop.get("pattern") != QUANTITY_PATTERN:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:g} {unit}"
+    return value
+
+
+def _defaults_with_units(schema: dict[str, Any]) -> None:
+    """Rewrite every default of a quantity field, and of the quantity keys of a default that is
+    a whole sub-model (Scenario.solver's), with its unit, in place."""
+    defs = schema.get("$defs", {})
+
+    def properties_of(prop: dict[str, Any]) -> dict[str, Any]:
+        refs = [prop, *prop.get("allOf", []), *prop.get("anyOf", [])]
+        for ref in refs:
+            if "$ref" in ref:
+                found: dict[str, Any] = defs[ref["$ref"].rsplit("/", 1)[-1]].get("properties", {})
+                return found
+        return {}
+
+    def fix(model: dict[str, Any]) -> None:
+        for prop in model.get("properties", {}).values():
+            if "default" not in prop:
+                continue
+            prop["default"] = _with_unit(prop, prop["default"])
+            if isinstance(prop["default"], dict):
+                inner = properties_of(prop)
+                prop["default"] = {
+                    key: _with_unit(inner.get(key, {}), value)
+                    for key, value in prop["default"].items()
+                }
+
+    fix(schema)
+    for model in defs.values():
+        fix(model)
 
 
 def _dimension_of(func: Any) -> str | None:
@@ -62,6 +114,7 @@ def model_schema(model: type[BaseModel], title: str) -> dict[str, Any]:
     schema = model.model_json_schema(
         by_alias=True, mode="validation", schema_generator=UnitAwareSchema
     )
+    _defaults_with_units(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = title
     return schema

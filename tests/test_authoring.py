@@ -36,6 +36,36 @@ def test_schema_validates_every_shipped_file(kind: str, capsys) -> None:
         assert errors == [], path
 
 
+@pytest.mark.parametrize("kind", list(FILES))
+def test_every_default_in_the_schema_is_valid_as_written(kind: str, capsys) -> None:
+    """An editor offers a field's default: it must be what the file may hold ('60 s', not the
+    model's SI float 60.0, which the loader refuses as a bare number)."""
+    full = schema(kind, capsys)
+    models = {"(root)": full, **full["$defs"]}
+    errors = []
+    for model_name, model in models.items():
+        for key, prop in model.get("properties", {}).items():
+            if "default" not in prop or prop["default"] is None:
+                continue
+            own = {k: v for k, v in prop.items() if k != "default"}
+            checker = jsonschema.Draft202012Validator({**own, "$defs": full["$defs"]})
+            errors += [
+                f"{model_name}.{key}: {e.message}" for e in checker.iter_errors(prop["default"])
+            ]
+    assert errors == []
+
+
+def test_a_quantity_default_as_the_schema_writes_it_loads_to_the_models_default(
+    capsys, tmp_path: Path
+) -> None:
+    from planner.scenario import SolverOptions
+
+    props = schema("scenario", capsys)["$defs"]["SolverOptions"]["properties"]
+    assert props["time_limit"]["default"] == "60 s"
+    written = SolverOptions.model_validate({"time_limit": props["time_limit"]["default"]})
+    assert written.time_limit_s == SolverOptions().time_limit_s == 60.0
+
+
 def test_schema_rejects_what_the_loader_rejects(capsys) -> None:
     validator = jsonschema.Draft202012Validator(schema("scenario", capsys))
     data = yaml.safe_load((ROOT / "planner/scenarios/frontier-lab.yaml").read_text())

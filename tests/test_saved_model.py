@@ -1,4 +1,4 @@
-"""`planner plan --save-model` (api.solve(save_model=...)) writes the model PuLP writes from its
+"""`planner plan --save-lp` (api.solve(save_model=...)) writes the model PuLP writes from its
 copy of the planner's problem (planner/lp/linear.py `to_pulp`): read back by HiGHS, the MPS and
 LP files hold every column and row of the model (integer columns marked), and their LP
 relaxation's optimum plus the objective's

@@ -77,20 +77,22 @@ def solve_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "mip_gap",
         type=click.FloatRange(0, 1),
         default=None,
-        help="Relative MIP gap to stop at (default 0.01).",
+        help="Relative MIP gap to stop at (default: the scenario's solver.mip_gap, 0.01 unless "
+        "it sets one).",
     )(func)
     func = click.option(
         "--time-limit",
         "time_limit_s",
         type=click.FloatRange(min=0, min_open=True),
         default=None,
-        help="Solver time limit per plan, seconds.",
+        help="Solver time limit per plan, seconds (default: the scenario's solver.time_limit, "
+        "60 s unless it sets one).",
     )(func)
     func = click.option(
         "--solver",
         type=click.Choice(["highs", "cbc"]),
         default=None,
-        help="Override the scenario's solver (default highs).",
+        help="Override the scenario's solver.solver (highs unless it sets one).",
     )(func)
     func = click.option(
         "--relax",

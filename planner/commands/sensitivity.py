@@ -45,7 +45,7 @@ from planner.commands.options import load_from_options, png_path, scenario_optio
     "time_limit_s",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Solver time limit per re-solve, seconds.",
+    help="Solver time limit per re-solve, seconds (default: the scenario's).",
 )
 @click.option(
     "--plot",

@@ -4,7 +4,8 @@ gap proven, and diagnose infeasibility with penalised slacks instead of saying "
 
 PuLP 3.3 facts this relies on (../shared/DESIGN.md): a time-limited HiGHS MIP reports status 1
 with sol_status 2; CBC leaves numbers in variables of an infeasible model; an unbounded MIP reads
-"Infeasible" through HiGHS. So we read sol_status, not status, and verify every plan after.
+"Infeasible" through HiGHS. So we read HiGHS's own model and primal solution statuses (CBC:
+PuLP's sol_status, not status; `outcome`), and verify every plan after.
 """
 
 from __future__ import annotations
