@@ -42,6 +42,7 @@ from planner.demand.common import (
     DEFAULT_ELECTRICITY_USD_PER_KWH,
     DEFAULT_FACILITY_USD_PER_KW_MONTH,
     DEFAULT_PUE,
+    pue_text,
 )
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE, InferenceEstimate, inference_rates
 from planner.kinds.inference import InferenceSpec
@@ -55,7 +56,7 @@ PRECISIONS = click.Choice(["fp4", "fp8", "bf16", "fp16", "fp32"])
 AMORTISED_AT_DEFAULTS = (
     "rental_usd_per_hour, or a bought unit as a plan charges it at the defaults of `estimate "
     "inference --pricing amortised` (no cost of capital or facility charge, "
-    f"${DEFAULT_ELECTRICITY_USD_PER_KWH:g}/kWh, PUE {DEFAULT_PUE:g})."
+    f"${DEFAULT_ELECTRICITY_USD_PER_KWH:g}/kWh, PUE {DEFAULT_PUE:g}: IT power only, not a site's)."
 )
 
 pricing_options = [
@@ -79,7 +80,8 @@ pricing_options = [
         type=float,
         default=DEFAULT_PUE,
         show_default=True,
-        help="Power usage effectiveness.",
+        help="For --pricing amortised: power usage effectiveness, as a topology site's pue "
+        "(default: IT power only, not a site's; the shipped topologies take 1.15-1.3).",
     ),
     click.option(
         "--cost-of-capital",
@@ -760,6 +762,8 @@ def curve(
             f"{model} ({precision}, kv {spec.kv}), {prompt_tokens} in / {output_tokens} out, "
             f"{prefill} prefill, {pricing} prices; output tok/s per accelerator (prefill included)"
         )
+        if pricing == "amortised":
+            click.echo(f"amortised energy at {pue_text(DEFAULT_PUE, option=False)}")
         click.echo(f"{'system':<14} {'tok/s/user':>10} {'tok/s/GPU':>10} {'$/M tok':>9}  layout")
         for p in points:
             if p.feasible:

@@ -1,0 +1,102 @@
+"""What each cost figure is charged on and which basis it is printed at (session 26): maintenance
+on a unit's capex with its network/storage share, the PUE an estimate's energy is priced at,
+and the basis of compare's and sweep's $ per million tokens under economics.discount_rate."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from test_cost_lines import LAB, only_cost_lines, solved_unverified
+
+import planner
+import planner.lp.objective as objective
+from cli import main
+from planner.plan import Plan
+
+GOLDEN = Path(__file__).parent / "golden"
+YEAR_S = 365 * 86400.0
+
+
+def test_maintenance_is_charged_on_the_unit_with_its_network_and_storage() -> None:
+    """frontier-lab (one 365-day period): each pool's maintenance = units held x capex x (1 +
+    network_storage_capex_fraction) x maintenance_fraction_per_year x 1 year, by hand from the
+    catalog: 57 GB200 NVL72 x $3.5M x 1.15 x 5% = $11,471,250 and 500 HGX H100 x $300k x 1.15
+    x 5% = $8,625,000 (before session 26: capex alone, $9,975,000 and $7,500,000)."""
+    scenario = planner.load_scenario(LAB)
+    plan = Plan.from_dict(json.loads((GOLDEN / "frontier-lab.json").read_text()))
+    assert scenario.data.economics.horizon_s == YEAR_S
+    charged: dict[tuple[str, str], float] = {}
+    for c in plan.costs_rows:
+        if c.component == "maintenance":
+            key = (c.datacenter or "", c.system or "")
+            charged[key] = charged.get(key, 0.0) + c.cost_usd
+    held = {(r.datacenter, r.system): r.owned_units for r in plan.schedule if r.owned_units}
+    assert set(charged) == set(held) == {("dc-east", "gb200-nvl72"), ("dc-central", "hgx-h100")}
+    for (d, s), units in held.items():
+        spec = scenario.catalog.system(s)
+        assert spec.network_storage_capex_fraction == 0.15
+        assert spec.maintenance_fraction_per_year == 0.05
+        by_hand = units * spec.capex_usd * 1.15 * 0.05
+        assert charged[(d, s)] == pytest.approx(by_hand, rel=1e-9), (d, s)
+    assert charged[("dc-east", "gb200-nvl72")] == pytest.approx(11_471_250, rel=1e-9)
+    assert charged[("dc-central", "hgx-h100")] == pytest.approx(8_625_000, rel=1e-9)
+
+
+def test_maintenance_on_capex_alone_is_caught_by_the_verifier(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The LP built with the old maintenance (capex alone, network/storage left out): its cost
+    rows, cash flow and objective agree with each other, and cost_lines, which recomputes
+    maintenance from the catalog, names each pool's maintenance line."""
+
+    def capex_alone(spec) -> float:
+        return spec.capex_usd * (spec.maintenance_fraction_per_year or 0.0) / YEAR_S
+
+    monkeypatch.setattr(objective, "maintenance_usd_per_s", capex_alone)
+    plan, scenario, demands = solved_unverified(LAB, monkeypatch, "h100_only")
+    msgs = only_cost_lines(plan, scenario, demands)
+    pools = {(r.datacenter, r.system) for r in plan.schedule if r.owned_units > 0}
+    assert pools
+    for d, s in pools:
+        assert any(m.startswith(f"{d}/{s} maintenance:") for m in msgs), msgs
+
+
+ESTIMATE = ["estimate", "inference", "--model", "llama-3.1-70b", "--system", "gb200-nvl72"]
+
+
+def _energy_note(out: str) -> tuple[float, str]:
+    note = next(line for line in out.splitlines() if line.startswith("note: amortised"))
+    found = re.search(r"energy \$([\d,.]+) \(([^;]+); ([^)]*\)?)\)", note)
+    assert found, note
+    return float(found.group(1).replace(",", "")), note
+
+
+def test_estimate_says_its_default_pue_is_no_sites(capsys: pytest.CaptureFixture[str]) -> None:
+    """`estimate inference --pricing amortised` without --pue prices energy at PUE 1 (IT power
+    only) and says it is not a site's PUE; its energy figure by hand: 132 kW x 1 x $0.0806/kWh
+    = $10.64/h. With --pue 1.2 (frontier-3y's dc-east): 132 x 1.2 x 0.0806 = $12.77/h, and the
+    note says the PUE was given."""
+    assert main([*ESTIMATE, "--pricing", "amortised"]) == 0
+    energy_h, note = _energy_note(capsys.readouterr().out)
+    assert energy_h == round(132 * 1.0 * 0.0806, 2) == 10.64
+    assert "132 kW x PUE 1 x $0.0806/kWh; PUE 1, the default: IT power only, not a site's" in note
+    assert "a plan charges its site's PUE" in note
+    assert main([*ESTIMATE, "--pricing", "amortised", "--pue", "1.2"]) == 0
+    energy_h, note = _energy_note(capsys.readouterr().out)
+    assert energy_h == round(132 * 1.2 * 0.0806, 2) == 12.77
+    assert "PUE 1.2 (--pue)" in note and "not a site's" not in note
+
+
+def test_estimate_curve_says_its_pue(capsys: pytest.CaptureFixture[str]) -> None:
+    """`estimate curve --pricing amortised` has no --pue: its header says the energy is at PUE 1,
+    IT power only, not a site's; rental prices (energy in the price) say nothing of PUE."""
+    args = ["estimate", "curve", "--model", "llama-3.1-70b", "--system", "gb200-nvl72"]
+    assert main([*args, "--interactivity", "50", "--pricing", "amortised"]) == 0
+    head = capsys.readouterr().out.splitlines()[1]
+    assert head.startswith("amortised energy at PUE 1, the default: IT power only, not a site's")
+    assert "--pue" not in head
+    assert main([*args, "--interactivity", "50"]) == 0
+    assert "PUE" not in capsys.readouterr().out
