@@ -100,3 +100,48 @@ def test_estimate_curve_says_its_pue(capsys: pytest.CaptureFixture[str]) -> None
     assert "--pue" not in head
     assert main([*args, "--interactivity", "50"]) == 0
     assert "PUE" not in capsys.readouterr().out
+
+
+def test_usd_per_million_tokens_is_levelized_under_a_discount_rate(tmp_path: Path) -> None:
+    """test_present_value's two-quarter case: chat serves 20M requests/day x 500 output tokens
+    in Q3 and in Q4 (91.25 days each) on H100s at site a, the same plan at face value and at
+    10%. At 10% its cost is a present value, each quarter's charges x w_t = 1 / 1.1^((t + 0.5) /
+    4); $/M tokens divides it by the tokens weighed alike: chat_pv / (T_q (w_2 + w_3)) x 1e6.
+    Cost and tokens fall evenly over Q3-Q4, so this is the face-value plan's $/M tokens (its
+    cost / 2 T_q); before session 26 the present value was divided by tokens at face value,
+    (w_2 + w_3) / 2 = 0.94 of it. compare says which basis: a "$/M tokens basis" row."""
+    from test_present_value import RATE, candidate_case, weight
+
+    from planner.comparison import plan_metrics
+
+    tokens_q = 20e6 * 500 * 91.25
+    metrics = {}
+    for rate, name in ((None, "face"), (RATE, "pv")):
+        candidate_case(tmp_path, 1e9, rate, name)  # the opening priced out: the plan stays at a
+        plan = planner.solve(planner.load_scenario(tmp_path / f"{name}.yaml"))
+        metrics[name] = plan_metrics(plan)
+        assert metrics[name]["decode_tokens"]["chat"] == pytest.approx(2 * tokens_q, rel=1e-9)
+    face, pv = metrics["face"], metrics["pv"]
+    late = weight(2) + weight(3)
+    chat_pv = pv["cost_by_workload_usd"]["chat"]
+    chat_face = face["cost_by_workload_usd"]["chat"]
+    assert chat_pv == pytest.approx(chat_face * late / 2, rel=1e-6)
+    assert pv["usd_per_million_tokens"]["chat"] == pytest.approx(
+        chat_pv / (tokens_q * late) * 1e6, rel=1e-9
+    )
+    assert face["usd_per_million_tokens"]["chat"] == pytest.approx(
+        chat_face / (2 * tokens_q) * 1e6, rel=1e-9
+    )
+    assert pv["usd_per_million_tokens"]["chat"] == pytest.approx(
+        face["usd_per_million_tokens"]["chat"], rel=1e-6
+    )
+    assert pv["usd_per_million_tokens_basis"].startswith("levelized")
+    assert "usd_per_million_tokens_basis" not in face
+    rows = {r["metric"]: r for r in planner.compare(tmp_path / "pv.yaml", [None]).table()}
+    (column,) = [k for k in rows["total cost"] if k not in ("metric", "unit")]
+    assert rows["$/M tokens basis"][column].startswith("levelized")
+    assert rows["$/M tokens: chat"][column] == pytest.approx(
+        pv["usd_per_million_tokens"]["chat"], rel=1e-9
+    )
+    face_rows = {r["metric"]: r for r in planner.compare(tmp_path / "face.yaml", [None]).table()}
+    assert face_rows["$/M tokens basis"][column] == "face value"
