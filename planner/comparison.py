@@ -334,7 +334,8 @@ class Comparison:
                 out.extend(f"  - {d}" for d in s["diagnosis"])
         out.append(
             "\n(cost per workload: ownership, lease and facility charges split by the"
-            " unit-seconds used, the rest is (idle);"
+            " unit-seconds used, the rest is (idle); energy by busy time, its idle draw of"
+            " owned units not working to (idle);"
         )
         out.append(
             " $/M tokens = the tier's cost / decode tokens served x 1e6; levelized under a"

@@ -145,3 +145,67 @@ def test_usd_per_million_tokens_is_levelized_under_a_discount_rate(tmp_path: Pat
     )
     face_rows = {r["metric"]: r for r in planner.compare(tmp_path / "face.yaml", [None]).table()}
     assert face_rows["$/M tokens basis"][column] == "face value"
+
+
+def test_rl_verifiers_nvl72_cost_lines_reconcile_with_the_catalog() -> None:
+    """Every cost line rl-verifiers --scenario nvl72 prints, by hand from the catalog and the
+    site (90 days, straight line, PUE 1.2, $0.0806/kWh, no facility charge): 14 GB200 NVL72
+    ($3.5M, 5 y, network/storage 0.15, maintenance 5%/y, 132 kW, idle draw 0.25) and 78 CPU
+    servers ($30k, 5 y, 0.10, 5%/y, 1 kW). The idle line pays for units in service but not
+    working, so it holds their idle draw too: 0.25 x (14 - busy units) x 2,160 h x 132 kW x
+    1.2 x $0.0806 = $6,628 (before session 26 energy split by busy time alone: $238,548 printed
+    for $245,176)."""
+    from planner.report import format_plan
+
+    # solved (the golden, test_golden: the same plan), so the report has the catalog's prices
+    plan = planner.solve(planner.load_scenario("rl-verifiers", ["nvl72"]))
+    (pool,) = [r for r in plan.schedule if r.system == "gb200-nvl72"]
+    (cpu,) = plan.cpu_schedule
+    assert (pool.owned_units, pool.ordered, cpu.ordered) == (14, 14, 78)
+    busy = pool.busy_units
+    years = 90 / 365
+    hours = 90 * 24
+    kwh_usd = 1.2 * 0.0806
+    capex = 14 * 3.5e6 * 90 / (5 * 365)
+    by_hand = {
+        "capex": capex,
+        "network_storage": capex * 0.15,
+        "maintenance": 14 * 3.5e6 * 1.15 * 0.05 * years,
+        "energy": 132 * kwh_usd * hours * ((1 - 0.25) * busy + 0.25 * 14),
+        "cpu_servers": 78
+        * (30e3 * 1.10 * 90 / (5 * 365) + 1.0 * kwh_usd * hours + 30e3 * 1.10 * 0.05 * years),
+    }
+    charged: dict[str, float] = {}
+    for c in plan.costs_rows:
+        charged[c.component] = charged.get(c.component, 0.0) + c.cost_usd
+    assert charged == pytest.approx(by_hand, rel=1e-9)
+    assert plan.total_cost_usd == pytest.approx(sum(by_hand.values()), rel=1e-9)
+    idle_share = (14 - busy) / 14
+    idle_draw = 0.25 * (14 - busy) * hours * 132 * kwh_usd
+    ownership = by_hand["capex"] + by_hand["network_storage"] + by_hand["maintenance"]
+    idle_usd = ownership * idle_share + idle_draw
+    assert round(idle_draw) == 6_628
+    idle_rows = [c for c in plan.costs_rows if c.workload == "(idle)"]
+    assert sum(c.cost_usd for c in idle_rows) == pytest.approx(idle_usd, rel=1e-9)
+    (cash,) = plan.cash_flow
+    assert cash.capex_paid_usd == pytest.approx(14 * 3.5e6 * 1.15 + 78 * 30e3 * 1.10, rel=1e-12)
+    text = " ".join(format_plan(plan).split())
+    assert f"Idle capacity: 6% of the cost (${idle_usd:,.0f}) pays for units" in text
+    assert "Idle capacity: 6% of the cost ($245,176)" in text
+    assert "Purchase cash $51.34M" in text and "purchases pay $58.92M" in text
+    for component in ("maintenance", "energy", "network_storage", "cpu_servers"):
+        assert f"{component} ${by_hand[component]:,.0f}" in text, component
+    assert "energy's idle draw of owned units not working to (idle)" in text
+
+
+def test_estimate_scaling_says_its_pue(capsys: pytest.CaptureFixture[str]) -> None:
+    """`estimate scaling --pricing amortised` (no --pue) says its energy is at PUE 1, not a
+    site's, above its priced table; rental pricing says nothing of PUE."""
+    args = ["estimate", "scaling", "--like", "llama-3.1-70b", "--tokens", "15T"]
+    args += ["--served-tokens", "1e15", "--system", "gb200-nvl72", "--ratios", "20"]
+    assert main([*args, "--pricing", "amortised"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("amortised energy at PUE 1"))
+    assert "not a site's" in lines[at] and lines[at + 1].split()[-1] == "$"
+    assert main(args) == 0
+    assert "PUE" not in capsys.readouterr().out

@@ -416,16 +416,19 @@ def test_a_power_shadow_price_is_per_megawatt(golden_plan) -> None:
 def test_the_cost_by_workload_note_names_every_component_split_by_time(golden_plan) -> None:
     """The note said "capex split by unit-seconds used ..., the rest is (idle)": maintenance,
     network/storage, facility, rental and contracts are split so too, and have (idle) rows;
-    the note now lists the components by how the plan's own rows split them."""
+    the note now lists the components by how the plan's own rows split them. Energy's (idle)
+    row is the idle draw of owned units not working (session 26), and the note says so."""
     from planner.report import attribution_note, format_plan
 
     shared = {
         c.component for c in golden_plan.costs_rows if c.attributed_by == "unit-seconds in service"
     }
     idle = {c.component for c in golden_plan.costs_rows if c.workload == "(idle)"}
-    assert {"capex", "maintenance", "facility", "contracts"} <= shared and idle <= shared
+    assert {"capex", "maintenance", "facility", "contracts"} <= shared
+    assert idle - shared == {"energy"}
     note = attribution_note(golden_plan)
     head = note.split(" split by the unit-seconds", 1)[0]
     assert set(head.split(", ")) == shared
     assert "energy by busy unit-seconds" in note
+    assert "energy's idle draw of owned units not working to (idle)" in note
     assert "(" + note in " ".join(format_plan(golden_plan).split())

@@ -1283,7 +1283,7 @@ def scaling_command(**opts: Any) -> None:
     if opts["as_json"]:
         click.echo(json.dumps(_jsonable(result), indent=2))
     else:
-        _print_scaling(result, rows, best, opt_ratio)
+        _print_scaling(result, rows, best, opt_ratio, opts["pricing"] == "amortised")
     if opts["plot_path"]:
         _plot_scaling(rows, best, opt_ratio, opts["plot_path"], opts["as_json"])
 
@@ -1375,7 +1375,11 @@ def _scaling_row(
 
 
 def _print_scaling(
-    result: dict[str, Any], rows: list[scaling.SplitRow], best: scaling.SplitRow, opt: float
+    result: dict[str, Any],
+    rows: list[scaling.SplitRow],
+    best: scaling.SplitRow,
+    opt: float,
+    amortised: bool,
 ) -> None:
     c = result["constants"]
     click.echo(
@@ -1406,6 +1410,8 @@ def _print_scaling(
         f"{result['served_output_tokens'] * (result['prompt_tokens'] + result['output_tokens']) / result['output_tokens']:.4g} tokens)"
         + (f"; priced on {result['system']}" if priced else " (no --system: FLOPs only)")
     )
+    if priced and amortised:
+        click.echo(f"amortised energy at {pue_text(DEFAULT_PUE, option=False)}")
     click.echo(head)
     for r in rows:
         line = (
