@@ -16,7 +16,13 @@ Metrics per topology (`plan_metrics`, also used by sweeps):
   done is the load provisioned for its peak, x peak_to_average, which before session 24 was
   counted as tokens served (a tier provisioned x2 for its peak showed half its $/M tokens).
   With votes > 1 it is $ per million *generated* tokens, the votes included; prefill cost is in
-  the numerator;
+  the numerator. With economics.discount_rate the cost is a present value, so the tokens are
+  discounted alike (levelized, as a levelized cost of energy is):
+      usd_per_mtok[w] = present value of w's cost / sum over w's decode allocations of tokens
+                        served x its calendar period's discount_weight x 1e6
+  (before session 26 it divided the present value by tokens at face value: a tier serving
+  through the horizon looked cheaper by the mean discount weight; the table's "$/M tokens
+  basis" row and usd_per_million_tokens_basis say which basis);
 - units per system, accelerators, CPU cores (accelerated systems' host cores plus CPU-only
   servers), CPU servers, cores per accelerator = CPU cores / accelerators;
 - power: IT and facility (IT x PUE) watts, per site and in all;
@@ -41,6 +47,7 @@ from typing import Any
 from fleetcore.errors import ConfigError, InfeasibleError, PlannerError, Problem
 from fleetcore.tables import usd
 from planner.demand.types import base_role
+from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan, dumps_rounded
 from planner.plots import pyplot, save_png
 from planner.rows import price_unit_text
@@ -77,11 +84,14 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
     cores = host_cores + cpu_server_cores
 
     decode: dict[str, float] = {}
+    decode_weighted: dict[str, float] = {}
     pretrain_work: dict[str, dict[tuple[float, float], float]] = {}
     amount: dict[str, float] = {}
     for a in plan.allocations:
         if base_role(a.role) == "decode":
             decode[a.workload] = decode.get(a.workload, 0.0) + a.work_done
+            weighted = a.work_done * period_discount_weight(plan, a.period_start_s)
+            decode_weighted[a.workload] = decode_weighted.get(a.workload, 0.0) + weighted
         elif a.role == "pretrain":
             span = (a.period_start_s, a.period_end_s)
             by_period = pretrain_work.setdefault(a.workload, {})
@@ -90,9 +100,11 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
                 amount[a.workload] = a.work_done / a.share_of_role
     peak = {w.workload: w.peak_to_average for w in plan.workloads}
     decode = {w: tokens / peak[w] for w, tokens in decode.items()}
+    # tokens on the cost's basis: discounted alike when the cost is a present value
+    basis_tokens = {w: tokens / peak[w] for w, tokens in decode_weighted.items()}
     usd_per_mtok = {
         w: cost_by_workload.get(w, 0.0) / tokens * 1e6
-        for w, tokens in sorted(decode.items())
+        for w, tokens in sorted(basis_tokens.items())
         if tokens > 0
     }
     starts = {w.workload: w.start_s for w in plan.workloads}
@@ -128,7 +140,21 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
             for p in plan.shadow_prices
         ],
         **basis_metrics(plan),
+        **({"usd_per_million_tokens_basis": LEVELIZED_BASIS} if plan.present_value else {}),
     }
+
+
+def period_discount_weight(plan: Plan, start_s: float) -> float:
+    """The discount weight of the plan's calendar period holding an allocation period that
+    starts at start_s (the weight its charges carry in the objective); 1.0 without a
+    discount_rate."""
+    for r in plan.present_value or []:
+        if r.start_s - SAME_INSTANT_S <= start_s < r.end_s - SAME_INSTANT_S:
+            return r.discount_weight
+    return 1.0
+
+
+LEVELIZED_BASIS = "levelized: present value / tokens discounted alike"
 
 
 def basis_metrics(plan: Plan) -> dict[str, float]:
@@ -213,6 +239,16 @@ class Comparison:
             row("nominal cost", "usd", lambda s: s.get("nominal_cost_usd"))
         for w in keys("cost_by_workload_usd"):
             row(f"cost: {w}", "usd", sub("cost_by_workload_usd", w))
+        if keys("usd_per_million_tokens"):
+            row(
+                "$/M tokens basis",
+                "",
+                lambda s: (
+                    s.get("usd_per_million_tokens_basis", "face value")
+                    if s["status"] not in ("infeasible", "failed", "bad_input")
+                    else None
+                ),
+            )
         for w in keys("usd_per_million_tokens"):
             row(
                 f"$/M tokens: {w}",
@@ -298,9 +334,13 @@ class Comparison:
                 out.extend(f"  - {d}" for d in s["diagnosis"])
         out.append(
             "\n(cost per workload: ownership, lease and facility charges split by the"
-            " unit-seconds used, the rest is (idle);"
+            " unit-seconds used, the rest is (idle); energy by busy time, its idle draw of"
+            " owned units not working to (idle);"
         )
-        out.append(" $/M tokens = the tier's cost / decode tokens served x 1e6)")
+        out.append(
+            " $/M tokens = the tier's cost / decode tokens served x 1e6; levelized under a"
+            " discount rate: its present value / the tokens weighed by the same period weights)"
+        )
         return "\n".join(out)
 
     def plot(self, path: str | Path) -> Path:

@@ -5,7 +5,8 @@ system the topology offers, before any constraint (power, CPU, links, availabili
     a unit bought: usd per unit-second = what the plan's objective charges a unit bought and kept
                busy, per second in service (planner/lp/objective.py):
                capex_usd · CRF / year · (1 + network_storage_capex_fraction)
-               + capex_usd · maintenance_fraction_per_year / year
+               + capex_usd · (1 + network_storage_capex_fraction) · maintenance_fraction_per_year
+                 / year
                + facility_usd_per_kw_month · power_w / 1000 / month
                + power_w · PUE · usd_per_kwh / 3.6e6
                (CRF = r / (1 - (1 + r)^-L) per year, r = economics.cost_of_capital, L = lifetime

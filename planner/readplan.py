@@ -11,12 +11,13 @@ from planner.kinds.inference import read_serving
 from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s, sandbox_peaks
 from planner.lp.linear import Col
-from planner.lp.model import FAMILIES, GB, Model, Term, UKey, Var
+from planner.lp.model import FAMILIES, GB, S_PER_H, Model, Term, UKey, Var
 from planner.lp.objective import S_PER_YEAR, cost_by_period, discount_weight
 from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
 from planner.plan import Plan
 from planner.rows import (
     CASH_COLUMNS,
+    IDLE_DRAW,
     AllocationRow,
     BindingRow,
     CashFlowRow,
@@ -781,6 +782,7 @@ def read_costs(
     for row in schedule:
         key = (row.datacenter, row.system)
         in_service_s[key] = in_service_s.get(key, 0.0) + row.units * (row.end_s - row.start_s)
+    idle_draw = idle_draw_shares(model, schedule)
     # attribution reads only the allocations (and fleet row) of the term's site or pool: hand it
     # those, in plan order, rather than every row for every term.
     at_site: dict[str | None, list[AllocationRow]] = {}
@@ -799,7 +801,15 @@ def read_costs(
             continue
         pool = (term.datacenter, term.system)
         near = at_pool.get(pool, []) if term.system is not None else at_site.get(pool[0], [])
-        shares = attribution(term, fleet_of.get(pool, []), near, rl, horizon_s, in_service_s)
+        shares = attribution(
+            term,
+            fleet_of.get(pool, []),
+            near,
+            rl,
+            horizon_s,
+            in_service_s,
+            idle_draw.get((term.datacenter or "", term.system or "")),
+        )
         for workload, share, basis in shares:
             out.append(
                 CostRow(
@@ -814,6 +824,31 @@ def read_costs(
     return out
 
 
+def idle_draw_shares(model: Model, schedule: list[ScheduleRow]) -> dict[tuple[str, str], float]:
+    """Per pool, the share of its energy term that owned units draw while not working, at face
+    value: sum_t f (o_t - b_t) h_t / sum_t ((1 - f) b_t + f o_t) h_t, f = idle_power_fraction,
+    o_t = owned units in service, b_t = max(0, busy - rented - contracted - spot_goodput x
+    spot) their busy units (leased units run first, their energy in their price), h_t = the
+    period's hours (the energy term's formula; e = kW x PUE x US$/kWh cancels). Pools without
+    an idle_power_fraction are left out (their idle units draw nothing)."""
+    catalog = model.scenario.catalog
+    idle_h: dict[tuple[str, str], float] = {}
+    energy_h: dict[tuple[str, str], float] = {}
+    for r in schedule:
+        spec = catalog.system(r.system)
+        f = spec.idle_power_fraction or 0.0
+        if not f:
+            continue
+        hours = (r.end_s - r.start_s) / S_PER_H
+        goodput = spec.spot_goodput if spec.spot_goodput is not None else 1.0
+        leased = r.rented_units + r.contracted_units + goodput * r.spot_units
+        busy = min(r.owned_units, max(0.0, r.busy_units - leased))
+        key = (r.datacenter, r.system)
+        idle_h[key] = idle_h.get(key, 0.0) + f * (r.owned_units - busy) * hours
+        energy_h[key] = energy_h.get(key, 0.0) + ((1 - f) * busy + f * r.owned_units) * hours
+    return {k: idle_h[k] / energy_h[k] for k in idle_h if energy_h[k] > 0}
+
+
 def attribution(
     term: Term,
     fleet: list[FleetRow],
@@ -821,6 +856,7 @@ def attribution(
     rl: list[RLRow],
     horizon_s: float,
     in_service_s: dict[tuple[str, str], float] | None = None,
+    idle_draw_share: float | None = None,
 ) -> list[tuple[str, float, str]]:
     """How a pool-level cost term splits over workloads: [(workload, share, basis)].
 
@@ -828,9 +864,11 @@ def attribution(
     (units x window) out of the pool's unit-seconds in service (sum over calendar periods of
     units in service x period length; one period: units x horizon), so a unit that arrives in
     the last quarter is idle only when it does not work in that quarter, not for the quarters
-    before it existed; what no workload uses is "(idle)". Energy is
-    charged for busy time only, so it splits by busy time alone. CPU servers split by the
-    verifier cores each RL workload uses at that site. Link terms already name their workload.
+    before it existed; what no workload uses is "(idle)". Energy: the idle draw of owned units
+    not working (idle_draw_share, idle_draw_shares) is "(idle)", the rest splits by busy time
+    (before session 26 all of it did, and the decision's idle share left out what idle units
+    draw). CPU servers split by the verifier cores each RL workload uses at that site. Link
+    terms already name their workload.
     """
     if term.workload is not None:
         return [(term.workload, 1.0, "direct")]
@@ -862,7 +900,11 @@ def attribution(
     if term.component == "energy" or capacity <= 0:
         if busy <= 0:
             return [("(idle)", 1.0, "unused")]
-        return [(w, u / busy, "busy unit-seconds") for w, u in used.items()]
+        idle_draw = (idle_draw_share or 0.0) if term.component == "energy" else 0.0
+        out = [(w, (1 - idle_draw) * u / busy, "busy unit-seconds") for w, u in used.items()]
+        if idle_draw > 1e-12:
+            out.append(("(idle)", idle_draw, IDLE_DRAW))
+        return out
     out = [(w, u / capacity, "unit-seconds in service") for w, u in used.items()]
     idle = max(0.0, 1.0 - busy / capacity)
     if idle > 1e-12:

@@ -17,7 +17,7 @@ from planner.decision import (
 from planner.kinds import KINDS
 from planner.limits import format_limit_values
 from planner.plan import Plan
-from planner.rows import SLACK_UNITS, BindingRow, price_unit_text
+from planner.rows import IDLE_DRAW, SLACK_UNITS, BindingRow, price_unit_text
 
 SHARED_BY_TIME = "unit-seconds in service"
 
@@ -458,6 +458,8 @@ def attribution_note(plan: Plan) -> str:
             )
         elif basis == "direct":
             parts.append(f"{listed} charged to each workload directly")
+        elif basis == IDLE_DRAW:
+            parts.append(f"{listed}'s {IDLE_DRAW} to (idle)")
         else:
             parts.append(f"{listed} by {basis}")
     return "; ".join(parts)

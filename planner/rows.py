@@ -323,10 +323,15 @@ class LinkRow:
     share_of_capacity: float
 
 
+# CostRow.attributed_by of an energy row's "(idle)" share (planner/readplan.py attribution).
+IDLE_DRAW = "idle draw of owned units not working"
+
+
 @dataclass(frozen=True)
 class CostRow:
     """component (capex, rental, energy, cpu_servers, links), datacenter, system, workload
-    ("(idle)" for unused capacity), cost_usd, attributed_by"""
+    ("(idle)" for unused capacity: its share of the ownership charges, and of energy the idle
+    draw of owned units not working), cost_usd, attributed_by"""
 
     component: str
     datacenter: str | None

@@ -202,7 +202,8 @@ def pool_lines(ctx: Context, lines: Lines) -> None:
         owned = site.systems[s].owned
         length_s = r.end_s - r.start_s
         hours = length_s / HOUR_S
-        maintenance_per_s = spec.capex_usd * (spec.maintenance_fraction_per_year or 0.0) / YEAR_S
+        maintained_usd = spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0.0))
+        maintenance_per_s = maintained_usd * (spec.maintenance_fraction_per_year or 0.0) / YEAR_S
         facility_per_s = (site.facility_usd_per_kw_month or 0.0) * spec.power_w / 1000 / MONTH_S
         window = service_window(ctx, s, t)
         if r.ordered > 0:
@@ -273,8 +274,8 @@ def contract_lines(ctx: Context, lines: Lines) -> list[str]:
 
 def site_lines(ctx: Context, lines: Lines) -> None:
     """A candidate site opened at t: its opening_cost_usd, once, in t. CPU-only servers at site
-    d: per second in service, e = power_w / 1000 x PUE x usd_per_kwh / 3600 + capex x
-    maintenance_fraction_per_year / year + facility_usd_per_kw_month x power_w / 1000 / month,
+    d: per second in service, e = power_w / 1000 x PUE x usd_per_kwh / 3600 + capex x (1 +
+    network_storage_capex_fraction) x maintenance_fraction_per_year / year + facility_usd_per_kw_month x power_w / 1000 / month,
     for owned ones each period, for bought ones over their service window (with their capital
     recovery x (1 + network_storage_capex_fraction), the cash flow's capital charge); rented
     ones rental_usd_per_hour x h_t."""
@@ -291,7 +292,8 @@ def site_lines(ctx: Context, lines: Lines) -> None:
         assert site.cpu_servers is not None
         spec = ctx.scenario.catalog.system(c.system)
         per_s = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / HOUR_S
-        per_s += spec.capex_usd * (spec.maintenance_fraction_per_year or 0.0) / YEAR_S
+        maintained_usd = spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0.0))
+        per_s += maintained_usd * (spec.maintenance_fraction_per_year or 0.0) / YEAR_S
         per_s += (site.facility_usd_per_kw_month or 0.0) * spec.power_w / 1000 / MONTH_S
         length_s = c.end_s - c.start_s
         d, s, t = c.datacenter, c.system, c.period
@@ -348,8 +350,9 @@ def check_cost_lines(ctx: Context) -> list[str]:
     [arrival start, end of the last period before their lifetime ends) inside the horizon,
     capital per second c = capex x CRF / year, CRF = r / (1 - (1 + r)^-L), r = 0: capex /
     lifetime): capex = ordered x c over that window (not under rental pricing), network_storage
-    = capex x network_storage_capex_fraction, maintenance = capex x
-    maintenance_fraction_per_year / year x (bought units' service seconds + owned x len_t),
+    = capex x network_storage_capex_fraction, maintenance = capex x (1 +
+    network_storage_capex_fraction) x maintenance_fraction_per_year / year x (bought units'
+    service seconds + owned x len_t),
     facility = facility_usd_per_kw_month x power_w / 1000 / month x the same seconds, rental =
     rented_units x rental_usd_per_hour x h_t, spot = spot_units x spot_usd_per_hour x h_t,
     contracts = units x the catalog's usd_per_hour x hours from the start to the end of the last

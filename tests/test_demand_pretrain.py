@@ -107,7 +107,10 @@ def test_time_energy_cost_from_first_principles() -> None:
     assert h.network_storage_capex_fraction and h.maintenance_fraction_per_year
     per_h = (
         capex_h * (1 + h.network_storage_capex_fraction)
-        + h.capex_usd * h.maintenance_fraction_per_year / 8760
+        + h.capex_usd
+        * (1 + h.network_storage_capex_fraction)
+        * h.maintenance_fraction_per_year
+        / 8760
         + h.power_w / 1000 * 1.2 * 0.1
     )
     assert am.cost_usd == pytest.approx(100 * per_h * t / 3600, rel=1e-12)

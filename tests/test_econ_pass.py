@@ -77,8 +77,9 @@ def _crf(rate: float, years: float) -> float:
 def test_cpu_servers_pay_their_catalog_ownership_costs(golden_plan) -> None:
     """A bought CPU-only server is charged as an accelerated unit is (docs/lp.md, Objective):
     capex x CRF x years in service x (1 + network_storage_capex_fraction), and per hour in
-    service energy at nameplate (kW x PUE x US$/kWh), maintenance (capex x 5%/year) and
-    facility (US$/kW-month x kW); rented ones their hourly price. Before session 22 the
+    service energy at nameplate (kW x PUE x US$/kWh), maintenance (capex x (1 +
+    network_storage_capex_fraction) x 5%/year; capex alone before session 26) and facility
+    (US$/kW-month x kW); rented ones their hourly price. Before session 22 the
     catalog's network/storage share, maintenance and the site's facility price were silently
     left out for CPU servers (planner sensitivity varied them for nothing)."""
     plan = golden_plan
@@ -92,7 +93,7 @@ def test_cpu_servers_pay_their_catalog_ownership_costs(golden_plan) -> None:
         rented_unit_h = sum(r.rented_units for r in rows) * quarter_y * HOURS_PER_YEAR
         per_h = (
             CPU["power_kw"] * f["pue"] * f["kwh"]
-            + CPU_CAPEX_USD * CPU["maint"] / HOURS_PER_YEAR
+            + CPU_CAPEX_USD * (1 + CPU["ns"]) * CPU["maint"] / HOURS_PER_YEAR
             + f["facility"] * CPU["power_kw"] * 12 / HOURS_PER_YEAR
         )
         want = (
@@ -268,8 +269,8 @@ def test_a_contract_pays_for_every_period_it_covers(model_100_days) -> None:
 def test_explain_prices_a_bought_unit_as_the_plan_charges_it() -> None:
     """`planner plan --explain`'s price of a unit-second on a bought GB200 NVL72 at
     frontier-3y's dc-east (10%/year cost of capital), by hand from the catalog and the site:
-    capital $3.5M x CRF(10%, 5 y) x 1.15, maintenance 5%/year of capex, facility $150/kW-month
-    x 132 kW, energy 132 kW x PUE 1.2 x $0.07/kWh; it was capex / lifetime + energy (no cost
+    capital $3.5M x CRF(10%, 5 y) x 1.15, maintenance 5%/year of capex x 1.15, facility
+    $150/kW-month x 132 kW, energy 132 kW x PUE 1.2 x $0.07/kWh; it was capex / lifetime + energy (no cost
     of capital, network/storage, maintenance or facility: 51% of the plan's charge)."""
     import planner
     from planner.explain import bought_usd_per_s
@@ -278,7 +279,7 @@ def test_explain_prices_a_bought_unit_as_the_plan_charges_it() -> None:
     year_h = 8760.0
     per_h = (
         3.5e6 * _crf(0.10, 5.0) * 1.15 / year_h
-        + 3.5e6 * 0.05 / year_h
+        + 3.5e6 * 1.15 * 0.05 / year_h
         + 150.0 * 132 * 12 / year_h
         + 132 * 1.2 * 0.07
     )
@@ -291,7 +292,8 @@ def test_estimate_amortised_price_is_what_the_plan_charges_a_bought_unit(
     """`planner estimate --pricing amortised` given frontier-3y's dc-east figures (cost of
     capital 10%, facility $150/kW-month, PUE 1.2, $0.07/kWh) prices a GB200 NVL72 unit-hour as
     the objective and `--explain` charge a bought one: capex x CRF x (1 + network/storage
-    share) + maintenance + facility + energy at PUE, $179.40/h (before session 23 it printed
+    share) + maintenance (x 1.15 since session 26: $179.40/h before) + facility + energy at
+    PUE, $182.39/h (before session 23 it printed
     capex / lifetime + energy, $91.00/h, and a note naming what it left out); the breakdown
     it prints adds up to it."""
     import re
@@ -307,7 +309,7 @@ def test_estimate_amortised_price_is_what_the_plan_charges_a_bought_unit(
     year_h = 8760.0
     by_hand = (
         3.5e6 * _crf(rate, 5.0) * 1.15 / year_h
-        + 3.5e6 * 0.05 / year_h
+        + 3.5e6 * 1.15 * 0.05 / year_h
         + 150.0 * 132 * 12 / year_h
         + 132 * 1.2 * 0.07
     )
@@ -334,7 +336,7 @@ def test_estimate_amortised_price_is_what_the_plan_charges_a_bought_unit(
     assert main(args) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("unit-hour"))
-    assert row.split()[-1] == f"${by_hand:,.2f}/h" == "$179.40/h"
+    assert row.split()[-1] == f"${by_hand:,.2f}/h" == "$182.39/h"
     note = next(line for line in out.splitlines() if line.startswith("note: amortised"))
     total = float(note.split("$")[1].split("/h")[0].replace(",", ""))
     named = r"(?:capital|network/storage|maintenance|facility|energy) \$([\d,.]+)"
@@ -386,7 +388,7 @@ def test_estimate_amortised_without_a_site_states_its_defaults() -> None:
     assert isinstance(spec, InferenceSpec)
     est = estimate_inference(spec, sc.catalog, "gb200-nvl72", pricing="amortised", pue=1.2)
     capital_h = 3.5e6 / (5 * 8760)
-    by_hand = capital_h * 1.15 + 3.5e6 * 0.05 / 8760 + 132 * 1.2 * 0.0806
+    by_hand = capital_h * 1.15 + 3.5e6 * 1.15 * 0.05 / 8760 + 132 * 1.2 * 0.0806
     assert est.unit_usd_per_hour == pytest.approx(by_hand, rel=1e-12)
     note = next(n for n in est.notes if n.startswith("amortised gb200-nvl72"))
     assert "at cost of capital 0," in note and "facility $0.00 ($0/kW-month)" in note
@@ -414,16 +416,19 @@ def test_a_power_shadow_price_is_per_megawatt(golden_plan) -> None:
 def test_the_cost_by_workload_note_names_every_component_split_by_time(golden_plan) -> None:
     """The note said "capex split by unit-seconds used ..., the rest is (idle)": maintenance,
     network/storage, facility, rental and contracts are split so too, and have (idle) rows;
-    the note now lists the components by how the plan's own rows split them."""
+    the note now lists the components by how the plan's own rows split them. Energy's (idle)
+    row is the idle draw of owned units not working (session 26), and the note says so."""
     from planner.report import attribution_note, format_plan
 
     shared = {
         c.component for c in golden_plan.costs_rows if c.attributed_by == "unit-seconds in service"
     }
     idle = {c.component for c in golden_plan.costs_rows if c.workload == "(idle)"}
-    assert {"capex", "maintenance", "facility", "contracts"} <= shared and idle <= shared
+    assert {"capex", "maintenance", "facility", "contracts"} <= shared
+    assert idle - shared == {"energy"}
     note = attribution_note(golden_plan)
     head = note.split(" split by the unit-seconds", 1)[0]
     assert set(head.split(", ")) == shared
     assert "energy by busy unit-seconds" in note
+    assert "energy's idle draw of owned units not working to (idle)" in note
     assert "(" + note in " ".join(format_plan(golden_plan).split())

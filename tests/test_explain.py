@@ -26,7 +26,10 @@ def test_unit_costs_recomputed_from_catalog_and_sites() -> None:
         year_s = 365 * 86400.0
         per_s = min(
             system.capex_usd / system.lifetime_s * (1 + system.network_storage_capex_fraction)
-            + system.capex_usd * system.maintenance_fraction_per_year / year_s
+            + system.capex_usd
+            * (1 + system.network_storage_capex_fraction)
+            * system.maintenance_fraction_per_year
+            / year_s
             + topo.site(d).facility_usd_per_kw_month * system.power_w / 1000 / (year_s / 12)
             + system.power_w * topo.site(d).pue * topo.site(d).electricity_usd_per_kwh / 3.6e6
             for d in topo.datacenters()

@@ -1134,7 +1134,10 @@ def test_shadow_prices_of_cores_and_cpu_servers_agree() -> None:
     horizon = horizon_s(sc)
     year_s = 365 * 86400.0
     share = 1 + (server.network_storage_capex_fraction or 0.0)
-    maintenance_per_s = server.capex_usd * (server.maintenance_fraction_per_year or 0.0) / year_s
+    # maintenance on the capex with its network/storage share (session 26)
+    maintenance_per_s = (
+        server.capex_usd * share * (server.maintenance_fraction_per_year or 0.0) / year_s
+    )
     facility_per_s = (site.facility_usd_per_kw_month or 0.0) * server.power_w / 1000 / (year_s / 12)
     server_cost = (
         server.capex_usd * horizon / server.lifetime_s * share

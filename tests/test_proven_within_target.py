@@ -46,11 +46,12 @@ def test_the_present_value_plan_is_proven_within_its_target() -> None:
     """frontier-3y present_value, as its golden holds it (test_golden: byte for byte today's
     solve): HiGHS stopped "optimal" at 0.94% while the plan was 1.14% over the bound; the MIP
     now runs once more from that plan at a gap shrunk by the excess (solve.py _tighten), and
-    lands at $2,596.4M, 0.32% over the bound, where it was $2,620.6M at 1.32%."""
+    lands at $2,596.4M, 0.32% over the bound, where it was $2,620.6M at 1.32% (session 26's
+    maintenance on the network/storage share too: $2,636.4M, 0.32%)."""
     plan = json.loads((GOLDEN / "frontier-3y--present_value.json").read_text())
     assert plan["status"] == "optimal"
     assert plan["gap"] <= plan["solver"]["mip_gap_target"]
-    assert plan["total_cost_usd"] < 2_600e6
+    assert plan["total_cost_usd"] < 2_640e6
     assert not plan.get("solver_notes")
 
 

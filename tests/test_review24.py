@@ -44,7 +44,10 @@ def test_model_sizing_prices_a_bought_unit_as_the_objective_does(sized: planner.
     kw = spec.power_w / 1000
     by_hand = (
         spec.capex_usd * _crf(0.1, 5.0) * (1 + spec.network_storage_capex_fraction) / YEAR_H
-        + spec.capex_usd * spec.maintenance_fraction_per_year / YEAR_H
+        + spec.capex_usd
+        * (1 + spec.network_storage_capex_fraction)
+        * spec.maintenance_fraction_per_year
+        / YEAR_H
         + 150.0 * kw * 12 / YEAR_H
         + kw * site.pue * site.electricity_usd_per_kwh
     )

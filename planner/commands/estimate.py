@@ -42,6 +42,7 @@ from planner.demand.common import (
     DEFAULT_ELECTRICITY_USD_PER_KWH,
     DEFAULT_FACILITY_USD_PER_KW_MONTH,
     DEFAULT_PUE,
+    pue_text,
 )
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE, InferenceEstimate, inference_rates
 from planner.kinds.inference import InferenceSpec
@@ -55,7 +56,7 @@ PRECISIONS = click.Choice(["fp4", "fp8", "bf16", "fp16", "fp32"])
 AMORTISED_AT_DEFAULTS = (
     "rental_usd_per_hour, or a bought unit as a plan charges it at the defaults of `estimate "
     "inference --pricing amortised` (no cost of capital or facility charge, "
-    f"${DEFAULT_ELECTRICITY_USD_PER_KWH:g}/kWh, PUE {DEFAULT_PUE:g})."
+    f"${DEFAULT_ELECTRICITY_USD_PER_KWH:g}/kWh, PUE {DEFAULT_PUE:g}: IT power only, not a site's)."
 )
 
 pricing_options = [
@@ -79,7 +80,8 @@ pricing_options = [
         type=float,
         default=DEFAULT_PUE,
         show_default=True,
-        help="Power usage effectiveness.",
+        help="For --pricing amortised: power usage effectiveness, as a topology site's pue "
+        "(default: IT power only, not a site's; the shipped topologies take 1.15-1.3).",
     ),
     click.option(
         "--cost-of-capital",
@@ -760,6 +762,8 @@ def curve(
             f"{model} ({precision}, kv {spec.kv}), {prompt_tokens} in / {output_tokens} out, "
             f"{prefill} prefill, {pricing} prices; output tok/s per accelerator (prefill included)"
         )
+        if pricing == "amortised":
+            click.echo(f"amortised energy at {pue_text(DEFAULT_PUE, option=False)}")
         click.echo(f"{'system':<14} {'tok/s/user':>10} {'tok/s/GPU':>10} {'$/M tok':>9}  layout")
         for p in points:
             if p.feasible:
@@ -1279,7 +1283,7 @@ def scaling_command(**opts: Any) -> None:
     if opts["as_json"]:
         click.echo(json.dumps(_jsonable(result), indent=2))
     else:
-        _print_scaling(result, rows, best, opt_ratio)
+        _print_scaling(result, rows, best, opt_ratio, opts["pricing"] == "amortised")
     if opts["plot_path"]:
         _plot_scaling(rows, best, opt_ratio, opts["plot_path"], opts["as_json"])
 
@@ -1371,7 +1375,11 @@ def _scaling_row(
 
 
 def _print_scaling(
-    result: dict[str, Any], rows: list[scaling.SplitRow], best: scaling.SplitRow, opt: float
+    result: dict[str, Any],
+    rows: list[scaling.SplitRow],
+    best: scaling.SplitRow,
+    opt: float,
+    amortised: bool,
 ) -> None:
     c = result["constants"]
     click.echo(
@@ -1402,6 +1410,8 @@ def _print_scaling(
         f"{result['served_output_tokens'] * (result['prompt_tokens'] + result['output_tokens']) / result['output_tokens']:.4g} tokens)"
         + (f"; priced on {result['system']}" if priced else " (no --system: FLOPs only)")
     )
+    if priced and amortised:
+        click.echo(f"amortised energy at {pue_text(DEFAULT_PUE, option=False)}")
     click.echo(head)
     for r in rows:
         line = (

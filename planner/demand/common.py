@@ -36,6 +36,22 @@ TRAINING_TO_FORWARD = TRAINING_FLOPS_PER_PARAM / FORWARD_FLOPS_PER_PARAM
 DEFAULT_ELECTRICITY_USD_PER_KWH = 0.0806
 # PUE 1.0 = IT power only; the Uptime Institute's average is ~1.56, new large sites <= 1.3.
 DEFAULT_PUE = 1.0
+
+
+def pue_text(pue: float, option: bool = True) -> str:
+    """The PUE an estimate's energy is priced at, and whose it is: at DEFAULT_PUE, IT power
+    alone and no site's, while a plan charges its site's (before session 26 the estimate
+    printed "PUE 1" and nothing said a plan's energy would be 15-30% higher); `option`: the
+    command takes --pue."""
+    if pue != DEFAULT_PUE:
+        return f"PUE {pue:g} (--pue)"
+    return (
+        f"PUE {pue:g}, the default: IT power only, not a site's; a plan charges its site's PUE "
+        "(1.15-1.3 in the shipped topologies; Uptime Institute: average ~1.56, new large sites "
+        "<= 1.3)" + ("; --pue sets one" if option else "")
+    )
+
+
 # Without a scenario an estimate takes a scenario's defaults: no cost of capital (straight-line
 # capex, planner/scenario.py economics.cost_of_capital) and no facility charge (a topology
 # site's facility_usd_per_kw_month not given).
@@ -231,20 +247,24 @@ def bought_unit_hour(
     capital = capex_usd x CRF / 8,760 h, CRF = r / (1 - (1 + r)^-L) per year (r =
               cost_of_capital, L = lifetime in years; r = 0: 1 / L)
     network_storage = capital x network_storage_capex_fraction
-    maintenance = capex_usd x maintenance_fraction_per_year / 8,760 h
+    maintenance = capex_usd x (1 + network_storage_capex_fraction) x
+                  maintenance_fraction_per_year / 8,760 h
     facility = facility_usd_per_kw_month x power_w / 1000 / 730 h (a month = a year / 12)
     energy = power_w / 1000 x PUE x electricity_usd_per_kwh
     (a catalog figure not given is not charged)."""
-    from planner.lp.objective import S_PER_MONTH, S_PER_YEAR, capital_recovery_factor
+    from planner.lp.objective import (
+        S_PER_MONTH,
+        S_PER_YEAR,
+        capital_recovery_factor,
+        maintenance_usd_per_s,
+    )
 
     crf = capital_recovery_factor(cost_of_capital, system.lifetime_s)
     capital_h = system.capex_usd * crf / (S_PER_YEAR / SECONDS_PER_HOUR)
     return BoughtUnitHour(
         capital_usd_per_h=capital_h,
         network_storage_usd_per_h=capital_h * (system.network_storage_capex_fraction or 0.0),
-        maintenance_usd_per_h=system.capex_usd
-        * (system.maintenance_fraction_per_year or 0.0)
-        / (S_PER_YEAR / SECONDS_PER_HOUR),
+        maintenance_usd_per_h=maintenance_usd_per_s(system) * SECONDS_PER_HOUR,
         facility_usd_per_h=facility_usd_per_kw_month
         * system.power_w
         / 1000.0
@@ -297,10 +317,10 @@ def amortised_breakdown(
         f"${h.network_storage_usd_per_h:,.2f} "
         f"(x {system.network_storage_capex_fraction or 0.0:g}) + maintenance "
         f"${h.maintenance_usd_per_h:,.2f} ({system.maintenance_fraction_per_year or 0.0:g} of "
-        f"capex a year) + facility ${h.facility_usd_per_h:,.2f} "
+        f"capex with its network/storage a year) + facility ${h.facility_usd_per_h:,.2f} "
         f"(${facility_usd_per_kw_month:g}/kW-month) + energy ${h.energy_usd_per_h:,.2f} "
-        f"({system.power_w / 1e3:g} kW x PUE {pue:g} x ${electricity_usd_per_kwh:g}/kWh); "
-        "as a plan charges a bought unit (`planner plan --explain`)"
+        f"({system.power_w / 1e3:g} kW x PUE {pue:g} x ${electricity_usd_per_kwh:g}/kWh; "
+        f"{pue_text(pue)}); as a plan charges a bought unit (`planner plan --explain`)"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hardware.schema import System
 from planner.lp.linear import Col, expr, total
 from planner.lp.model import GB, S_PER_H, Model, Pairs, Term
 
@@ -20,7 +21,8 @@ def define_objective(model: Model) -> None:
              (r = cost_of_capital, L = lifetime in years; r = 0: 1 / L). With one fleet for the
              horizon a unit serves all of H (it is replaced at the end of its life).
       network_storage: the same for capex · network_storage_capex_fraction
-      maintenance: capex · maintenance_fraction_per_year · years in service (owned units too)
+      maintenance: capex · (1 + network_storage_capex_fraction) · maintenance_fraction_per_year
+             · years in service (owned units too; maintenance_usd_per_s)
       rental: rent[d,s,t] · rental_usd_per_hour · len_t / 3600 (energy included)
       spot: spot[d,s,t] · spot_usd_per_hour · len_t / 3600 (energy included)
       contracts: q[d,s,t,k] · usd_per_hour_k · hours from its start to the end of the last
@@ -163,6 +165,17 @@ def recovered_capex_usd(model: Model, system: str, t: int) -> float:
     return spec.capex_usd * crf * service_s(model, system, t) / S_PER_YEAR
 
 
+def maintenance_usd_per_s(spec: System) -> float:
+    """One unit's maintenance per second in service, bought or owned: capex · (1 +
+    network_storage_capex_fraction) · maintenance_fraction_per_year / year (0 without a
+    maintenance figure). The scale-out network and storage bought with a unit are hardware
+    under support contracts too, so the catalog's share of hardware cost a year applies to
+    them; before session 26 only the unit's capex carried it (0.75% of capex a year left out
+    at the catalog's 5% and 15%)."""
+    base_usd = spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0.0))
+    return base_usd * (spec.maintenance_fraction_per_year or 0.0) / S_PER_YEAR
+
+
 def add_pool_terms(model: Model) -> None:
     """Capex (with network/storage and maintenance), rental, energy and facility of every pool."""
     for pool in model.pools():
@@ -206,7 +219,7 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
             extra = [(v, c * spec.network_storage_capex_fraction) for v, c in capex]
             model.terms.append(Term("network_storage", d, s, None, expr(extra)))
     if spec.maintenance_fraction_per_year:
-        per_s = spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
+        per_s = maintenance_usd_per_s(spec)
         pairs = [
             (var, per_s * service_s(model, s, t) * service_weight(model, s, t)) for t, var in buys
         ]
@@ -285,14 +298,13 @@ def add_site_opening_terms(model: Model) -> None:
 def cpu_server_running_usd_per_s(model: Model, d: str) -> float:
     """What one CPU-only server at site d costs a second while in service, bought or owned:
     energy at nameplate (power_w / 1000 · PUE · usd_per_kwh / 3600) + maintenance (capex ·
-    maintenance_fraction_per_year / year) + facility (facility_usd_per_kw_month · power_w /
+    (1 + network_storage_capex_fraction) · maintenance_fraction_per_year / year) + facility (facility_usd_per_kw_month · power_w /
     1000 / month); a figure not given is not charged (the plan's left_out says so)."""
     site = model.scenario.topology.site(d)
     assert site.cpu_servers is not None
     spec = model.scenario.catalog.system(site.cpu_servers.system)
     usd = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / S_PER_H
-    if spec.maintenance_fraction_per_year:
-        usd += spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
+    usd += maintenance_usd_per_s(spec)
     if site.facility_usd_per_kw_month is not None:
         usd += site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
     return usd
@@ -423,7 +435,7 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
     pricing = model.scenario.data.economics.pricing
     per_s: dict[str, float] = {}
     if spec.maintenance_fraction_per_year:
-        per_s["maintenance"] = spec.capex_usd * spec.maintenance_fraction_per_year / S_PER_YEAR
+        per_s["maintenance"] = maintenance_usd_per_s(spec)
     if site.facility_usd_per_kw_month is not None:
         per_s["facility"] = site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
     for (_d, _s, t0), var in model.of_pool("buy").get(pool, []):
