@@ -84,7 +84,8 @@ def solve_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "time_limit_s",
         type=click.FloatRange(min=0, min_open=True),
         default=None,
-        help="Solver time limit per plan, seconds.",
+        help="Time limit for the whole plan, seconds: every solve and the diagnosis of an "
+        "infeasible scenario share it (a stage left no time is not run and said to be).",
     )(func)
     func = click.option(
         "--solver",
