@@ -213,6 +213,7 @@ def _held(
                 deadline,
                 notes,
                 stop_on_squeeze=True,
+                diagnose=False,
             )
         except InfeasibleError:
             return None
@@ -271,6 +272,7 @@ def _rerate_loop(
     resume: _Loop | None = None,
     stop_on_squeeze: bool = False,
     held: _Loop | None = None,
+    diagnose: bool = True,
 ) -> _Loop:
     """Build, solve and read the plan from the demands `start`; then (whole-unit plans) rate
     every pretraining run and RL trainer at the job the plan places it on (the kinds' Rerate
@@ -282,7 +284,9 @@ def _rerate_loop(
     with `held` (the held plan, _held) it stops as soon as that plan is within the gap target
     of a solve's proven bound (_within_gap): no later re-rated plan can beat it by more.
     Each solve gets what is left until `deadline`; a re-solve it leaves no time for, or stops
-    with no plan, keeps the plan before as one that finds no plan does, said in `notes`."""
+    with no plan, keeps the plan before as one that finds no plan does, said in `notes`.
+    An infeasible model is diagnosed only where its error is what the caller sees: the first
+    solve, and not with diagnose=False (_held: a held model with no plan is dropped)."""
     if resume is not None:
         plan: Plan | None = resume.plan
         jobs, squeezed, first = resume.jobs, set(resume.squeezed), resume.solves + 1
@@ -312,6 +316,7 @@ def _rerate_loop(
                 method=options.method,
                 relax_only=relax,
                 deadline=deadline,
+                diagnose_infeasible=diagnose and plan is None,
             )
         except (InfeasibleError, TimeLimitError) as exc:
             if plan is None:

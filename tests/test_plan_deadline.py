@@ -225,13 +225,21 @@ def test_no_time_left_before_the_first_solve_is_a_time_limit_error(
     assert "raise solver.time_limit (--time-limit)" in err
 
 
-def _spy_solves(monkeypatch: pytest.MonkeyPatch, clock: _Clock, jump_after: int | None):
-    """solve_model's `deadline` at each call; after call `jump_after` the clock moves an hour."""
+def _spy_solves(
+    monkeypatch: pytest.MonkeyPatch,
+    clock: _Clock,
+    jump_after: int | None,
+    diagnosed: list[bool] | None = None,
+):
+    """solve_model's `deadline` at each call (and in `diagnosed` whether an infeasible model
+    would be diagnosed); after call `jump_after` the clock moves an hour."""
     real = api.solve_model
     deadlines: list[float] = []
 
     def spy(model, **kw):  # noqa: ANN001, ANN202
         deadlines.append(kw["deadline"])
+        if diagnosed is not None:
+            diagnosed.append(kw["diagnose_infeasible"])
         out = real(model, **kw)
         if jump_after is not None and len(deadlines) == jump_after:
             clock.offset_s += 3600.0
@@ -248,7 +256,8 @@ def test_every_solve_of_the_re_rating_shares_one_deadline(
     solves, each given the one deadline the plan started with (its time_limit from the call),
     not a fresh limit each."""
     sc = squeezed(tmp_path)
-    deadlines = _spy_solves(monkeypatch, clock, None)
+    diagnosed: list[bool] = []
+    deadlines = _spy_solves(monkeypatch, clock, None, diagnosed)
     before = clock.perf_counter()
     plan = planner.solve(sc)
     after = clock.perf_counter()
@@ -257,6 +266,27 @@ def test_every_solve_of_the_re_rating_shares_one_deadline(
     (deadline,) = set(deadlines)
     assert before + limit_s <= deadline <= after + limit_s
     assert not any("time_limit" in note for note in plan.solver_notes)
+    # only the first solve's infeasibility would be diagnosed: a re-solve's or a held plan's
+    # keeps the plan before, and its diagnosis would only spend the limit
+    assert diagnosed == [True] + [False] * (len(diagnosed) - 1)
+
+
+def test_an_infeasible_model_asked_for_no_diagnosis_is_not_diagnosed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from planner.lp.build import build
+
+    def no(*args: Any, **kw: Any) -> None:
+        raise AssertionError("diagnosed")
+
+    monkeypatch.setattr(solve_module, "diagnose", no)
+    scenario = planner.load_scenario(_infeasible(tmp_path))
+    model = build(scenario, api.demands(scenario))
+    with pytest.raises(InfeasibleError) as caught:
+        solve_module.solve_model(model, "highs", 0.01, 7.0, "choose", False, None, False)
+    assert str(caught.value) == (
+        "no plan meets every demand within the constraints (not diagnosed)"
+    )
 
 
 def test_a_re_rating_the_limit_leaves_no_time_for_keeps_its_plan_and_says_so(

@@ -689,6 +689,7 @@ def solve_model(
     method: str,
     relax_only: bool,
     deadline: float | None = None,
+    diagnose_infeasible: bool = True,
 ) -> SolveStats:
     """Solve in place: the LP relaxation (bound, duals), then unless relax_only the MIP.
     Raises InfeasibleError (with a diagnosis), SolverError, or ConfigError for coefficients
@@ -703,8 +704,10 @@ def solve_model(
     `deadline` (time.perf_counter()): when solver.time_limit ends for the whole plan
     (planner/api.py `solve` starts it; default: `time_limit_s` from now). Every run below, the
     diagnosis of an infeasible model included, gets what is left of it; with nothing left the
-    relaxation does not run (TimeLimitError, naming the limit)."""
+    relaxation does not run (TimeLimitError, naming the limit). diagnose_infeasible=False: an
+    infeasible model's InfeasibleError comes without the diagnosis (`_undiagnosed`)."""
     check_magnitudes(model)
+    model.diagnose_infeasible = diagnose_infeasible
     if deadline is None:
         deadline = time.perf_counter() + time_limit_s
     if deadline - time.perf_counter() <= 0:
@@ -1419,10 +1422,17 @@ def _check_relaxation(
     if how == OPTIMAL:
         return
     if how == INFEASIBLE:
+        if not model.diagnose_infeasible:
+            raise _undiagnosed()
         raise diagnose(
             model.scenario, model.demands, solver, time_limit_s, method, deadline=deadline
         )
     raise _trouble("LP relaxation", TIME_LIMIT if how == INCUMBENT else how, time_limit_s)
+
+
+def _undiagnosed() -> InfeasibleError:
+    """An infeasible model's error when its caller asked for no diagnosis (solve_model)."""
+    return InfeasibleError("no plan meets every demand within the constraints (not diagnosed)")
 
 
 # The plan's solver_notes when solver.time_limit stopped the run that gave it (`_check_mip`):
@@ -1461,6 +1471,8 @@ def _check_mip(
     if how in (OPTIMAL, INCUMBENT):
         return
     if how == INFEASIBLE:
+        if not model.diagnose_infeasible:
+            raise _undiagnosed()
         raise diagnose(
             model.scenario, model.demands, solver, time_limit_s, method, mip=True, deadline=deadline
         )
