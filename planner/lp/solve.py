@@ -1629,9 +1629,9 @@ def _whole_units_for_work(
     service on each such pool and period (its `avail` slack then says how many more units
     max_units must allow), or, where no unit can serve then, with none of that work there;
     at most REPAIR_ROUNDS times. `how`: how phase 1 ended on `elastic`. Returns the elastic
-    model solved last, its outcome and
-    whether a round was needed but `deadline` left it no time or stopped it with no answer
-    (the answer before it is returned then: its `avail` slacks may miss those units)."""
+    model solved last, its outcome and whether a round was needed but `deadline` left it no
+    time or stopped it with no answer (the answer before it is returned then: its `avail`
+    slacks may miss those units)."""
     solver, method = run
     commits: set[tuple[tuple[str, str], int]] = set()
     barred: set[UKey] = set()
