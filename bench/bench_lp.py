@@ -432,8 +432,9 @@ def main() -> None:
         "--time-limit",
         type=float,
         default=300.0,
-        help="solver.time_limit in s (HiGHS counts it over all its runs on one model: the "
-        "relaxation, the rounded plan's re-solves and the MIP together)",
+        help="solver.time_limit in s, a deadline from the start of the solve (solve_model): the "
+        "relaxation, the rounded plan's re-solves, the MIP and an infeasible scenario's "
+        "diagnosis together",
     )
     parser.add_argument(
         "--nonzeros",

@@ -21,7 +21,7 @@ from planner.kinds import attach_jobs, demands_for, held_to_rated, placed_jobs, 
 from planner.kinds.base import RERATE_SOLVES
 from planner.lp.build import build, thaw
 from planner.lp.linear import LinearProblem
-from planner.lp.solve import solve_model
+from planner.lp.solve import TimeLimitError, solve_model
 from planner.plan import Plan
 from planner.readplan import read_plan
 from planner.rows import JobRow
@@ -61,6 +61,13 @@ def solve(
 
     scenario: a loaded Scenario, or a file path or shipped scenario's name (loaded as is).
 
+    solver.time_limit (time_limit_s) is a deadline for the whole plan, from this call on:
+    rating the workloads, every build and solve of the re-rating (each solve, its diagnosis of
+    an infeasible model included, gets what is left: planner/lp/solve.py `solve_model`). A
+    re-solve or held plan (_solve_rerated) the limit leaves no time for is not run and the plan
+    says so (solver_notes); the first solve with no time left is a TimeLimitError naming the
+    limit. Verification and the report after are not bounded by it.
+
     Raises InfeasibleError (with a diagnosis), SolverError or VerificationError.
     """
     if not isinstance(scenario, Scenario):
@@ -74,11 +81,12 @@ def solve(
         scenario = dataclasses.replace(scenario, data=data)
         options = effective
     started = time.perf_counter()
+    deadline = started + options.time_limit_s
     rated = demands(scenario)
     rating_s = time.perf_counter() - started
     try:
         plan, work, jobs, build_s, solve_s = _solve_rerated(
-            scenario, rated, relax, options, save_model
+            scenario, rated, relax, options, save_model, deadline
         )
         if not relax:
             attach_jobs(plan, scenario, work, jobs)
@@ -104,6 +112,7 @@ def _solve_rerated(
     relax: bool,
     options: Any,
     save_model: str | Path | None,
+    deadline: float,
 ) -> tuple[Plan, list[WorkloadDemand], list[JobRow], float, float]:
     """Build, solve and read the plan, re-rated (_rerate_loop). Where a solve squeezed a run
     onto more units than its rate's job (the LP's rate does not fall with the units, so which
@@ -116,39 +125,52 @@ def _solve_rerated(
     than the target (a re-rated model only lowers rates, so its optimum is at least that
     bound) and none is solved. A held model that finds no plan (a genuine squeeze: the window
     needs more units) keeps the re-rated plan. Returns the plan, the demands it was solved
-    with, its JobRows and the build and solve seconds (of every solve)."""
-    loop = _rerate_loop(scenario, rated, rated, relax, options, save_model, stop_on_squeeze=True)
+    with, its JobRows and the build and solve seconds (of every solve).
+
+    Every solve keeps to `deadline` (solver.time_limit for the whole plan, `solve`); a held
+    plan or re-solve it leaves no time for is not run, and the plan returned says which
+    (its solver_notes)."""
+    notes: list[str] = []  # the stages the deadline stopped, for the plan kept
+    loop = _rerate_loop(
+        scenario, rated, rated, relax, options, save_model, deadline, notes, stop_on_squeeze=True
+    )
     build_s, solve_s = loop.build_s, loop.solve_s
     held: _Loop | None = None
+    out = loop
     if not relax and loop.stopped:
-        held = _held(scenario, rated, loop.squeezed, relax, options)
+        held = _held(scenario, rated, loop.squeezed, relax, options, deadline, notes)
         if held is not None:
             build_s, solve_s = build_s + held.build_s, solve_s + held.solve_s
-            if _within_gap(held, loop, options.mip_gap):
-                return held.plan, held.work, held.jobs, build_s, solve_s
-        loop = _rerate_loop(
-            scenario,
-            loop.work,
-            rated,
-            relax,
-            options,
-            None,
-            resume=loop,
-            held=held,
-        )
-        build_s, solve_s = build_s + loop.build_s, solve_s + loop.solve_s
-        if loop.held_wins:
-            assert held is not None
-            return held.plan, held.work, held.jobs, build_s, solve_s
-        if held is None or loop.squeezed - held.squeezed:  # hold every run squeezed
-            more = _held(scenario, rated, loop.squeezed, relax, options)
-            if more is not None:
-                build_s, solve_s = build_s + more.build_s, solve_s + more.solve_s
-                if held is None or more.plan.total_cost_usd <= held.plan.total_cost_usd:
-                    held = more
-    if held is not None and held.plan.total_cost_usd <= loop.plan.total_cost_usd:
-        return held.plan, held.work, held.jobs, build_s, solve_s
-    return loop.plan, loop.work, loop.jobs, build_s, solve_s
+        if held is not None and _within_gap(held, loop, options.mip_gap):
+            out = held
+        else:
+            loop = _rerate_loop(
+                scenario,
+                loop.work,
+                rated,
+                relax,
+                options,
+                None,
+                deadline,
+                notes,
+                resume=loop,
+                held=held,
+            )
+            build_s, solve_s = build_s + loop.build_s, solve_s + loop.solve_s
+            out = loop
+            if loop.held_wins:
+                assert held is not None
+                out = held
+            elif held is None or loop.squeezed - held.squeezed:  # hold every run squeezed
+                more = _held(scenario, rated, loop.squeezed, relax, options, deadline, notes)
+                if more is not None:
+                    build_s, solve_s = build_s + more.build_s, solve_s + more.solve_s
+                    if held is None or more.plan.total_cost_usd <= held.plan.total_cost_usd:
+                        held = more
+    if out is loop and held is not None and held.plan.total_cost_usd <= loop.plan.total_cost_usd:
+        out = held
+    out.plan.solver_notes.extend(note for note in notes if note not in out.plan.solver_notes)
+    return out.plan, out.work, out.jobs, build_s, solve_s
 
 
 def _within_gap(held: _Loop, loop: _Loop, gap: float) -> bool:
@@ -166,12 +188,20 @@ def _held(
     squeezed: set[tuple[str, str, str]],
     relax: bool,
     options: Any,
+    deadline: float,
+    notes: list[str],
 ) -> _Loop | None:
     """The plan with the `squeezed` runs held to their rated jobs (held_to_rated), re-rated;
     where that plan squeezes another run, solved again with it held too (at most once a run).
-    Its `squeezed` is the runs held. None when a held model has no plan."""
+    Its `squeezed` is the runs held. None when a held model has no plan, or `deadline` left no
+    time to find one (said in `notes`)."""
     hold = set(squeezed)
     while True:
+        if time.perf_counter() >= deadline:
+            notes.append(
+                _not_run("the plan with the squeezed runs held to their rated jobs", options)
+            )
+            return None
         try:
             out = _rerate_loop(
                 scenario,
@@ -180,16 +210,35 @@ def _held(
                 relax,
                 options,
                 None,
+                deadline,
+                notes,
                 stop_on_squeeze=True,
+                diagnose=False,
             )
         except InfeasibleError:
+            return None
+        except TimeLimitError:
+            notes.append(
+                _not_run("the plan with the squeezed runs held to their rated jobs", options, True)
+            )
             return None
         if not out.stopped:
             return dataclasses.replace(out, squeezed=hold)
         if out.squeezed <= hold:  # a held run cannot pass its job: re-rate as any plan
-            out = _rerate_loop(scenario, out.work, rated, relax, options, None, resume=out)
+            out = _rerate_loop(
+                scenario, out.work, rated, relax, options, None, deadline, notes, resume=out
+            )
             return dataclasses.replace(out, squeezed=hold)
         hold |= out.squeezed
+
+
+def _not_run(stage: str, options: Any, stopped: bool = False) -> str:
+    """The solver note of a stage solver.time_limit (the plan's deadline) left out."""
+    how = "was stopped with no plan" if stopped else "did not run"
+    return (
+        f"{stage} {how}: solver.time_limit ({options.time_limit_s:g} s, for the whole plan) was "
+        "used up; raise it (--time-limit) to have it solved"
+    )
 
 
 @dataclasses.dataclass
@@ -218,9 +267,12 @@ def _rerate_loop(
     relax: bool,
     options: Any,
     save_model: str | Path | None,
+    deadline: float,
+    notes: list[str],
     resume: _Loop | None = None,
     stop_on_squeeze: bool = False,
     held: _Loop | None = None,
+    diagnose: bool = True,
 ) -> _Loop:
     """Build, solve and read the plan from the demands `start`; then (whole-unit plans) rate
     every pretraining run and RL trainer at the job the plan places it on (the kinds' Rerate
@@ -230,7 +282,11 @@ def _rerate_loop(
     return as soon as a solve squeezed a run onto more units than its rate's job (before
     re-rating it); `resume` (such a stop) goes on from there: its demands re-rated first;
     with `held` (the held plan, _held) it stops as soon as that plan is within the gap target
-    of a solve's proven bound (_within_gap): no later re-rated plan can beat it by more."""
+    of a solve's proven bound (_within_gap): no later re-rated plan can beat it by more.
+    Each solve gets what is left until `deadline`; a re-solve it leaves no time for, or stops
+    with no plan, keeps the plan before as one that finds no plan does, said in `notes`.
+    An infeasible model is diagnosed only where its error is what the caller sees: the first
+    solve, and not with diagnose=False (_held: a held model with no plan is dropped)."""
     if resume is not None:
         plan: Plan | None = resume.plan
         jobs, squeezed, first = resume.jobs, set(resume.squeezed), resume.solves + 1
@@ -240,6 +296,12 @@ def _rerate_loop(
         previous = work = start
     build_s = solve_s = 0.0
     for solves in range(first, RERATE_SOLVES + 1):
+        if plan is not None and time.perf_counter() >= deadline:
+            notes.append(_not_run(f"the re-rating's solve {solves}", options))
+            return _Loop(
+                plan, previous, _not_converged(jobs), solves - 1, squeezed, previous, build_s,
+                solve_s,
+            )  # fmt: skip
         t0 = time.perf_counter()
         model = build(scenario, work)  # frozen out of the cycle collector until the thaw
         if save_model is not None:
@@ -253,11 +315,16 @@ def _rerate_loop(
                 time_limit_s=options.time_limit_s,
                 method=options.method,
                 relax_only=relax,
+                deadline=deadline,
+                diagnose_infeasible=diagnose and plan is None,
             )
-        except InfeasibleError:
+        except (InfeasibleError, TimeLimitError) as exc:
             if plan is None:
                 raise
-            # the re-rated runs cannot be placed: keep the plan before, saying so
+            if isinstance(exc, TimeLimitError):
+                notes.append(_not_run(f"the re-rating's solve {solves}", options, True))
+            # the re-rated runs cannot be placed (or not in the time left): keep the plan
+            # before, saying so
             return _Loop(
                 plan, previous, _not_converged(jobs), solves - 1, squeezed, previous,
                 build_s + t1 - t0, solve_s,

@@ -121,13 +121,17 @@ class SolverOptions(Strict):
     the machine's load; false lets a large LP relaxation on the full path (150,000 columns and
     up) race dual simplex against interior point and keep the first to finish (faster where
     simplex stalls; the plan may then be another of the same cost from run to run, and its
-    solver_notes say so). A `time_limit` that stops a solve is a dependence on the clock the
-    scenario asks for: the plan is then "feasible" and may differ run to run."""
+    solver_notes say so). `time_limit` is a deadline for the whole plan: rating, every solve of
+    the re-rating and the diagnosis of an infeasible scenario share it, each getting what is
+    left; a stage left no time is not run and the plan or the error says so. A `time_limit` that
+    stops a solve is a dependence on the clock the scenario asks for: the plan is then
+    "feasible" and may differ run to run."""
 
     solver: Literal["highs", "cbc"] = "highs"
     mip_gap: float = Field(0.01, ge=0, le=1)
-    # For the whole solve, the fast bound's path and the full path after it together (the
-    # diagnosis of an infeasible scenario has its own; CBC: the relaxation and the MIP each).
+    # A deadline for the whole plan from planner.solve's start (planner/api.py): the re-rating's
+    # solves, the held plan, the fast bound's path and the full path, the diagnosis of an
+    # infeasible scenario, each given what is left.
     time_limit_s: PositiveDuration = Field(60.0, alias="time_limit")
     # HiGHS method for the LP relaxation and the rounded plan's re-solves: simplex, ipm
     # (interior point with crossover; the MIP after it is simplex) or choose (simplex below

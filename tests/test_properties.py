@@ -340,7 +340,8 @@ def test_long_run_example_plans_or_is_diagnosed(tmp_path: Path) -> None:
 
 def test_a_repair_gets_what_is_left_of_the_time_limit(tmp_path: Path, monkeypatch) -> None:
     """The repair of the tiny demand above solves the MIP again (a new HiGHS model); it gets
-    what is left of solver.time_limit, measured from the start of the solve, not a fresh one."""
+    what is left of solver.time_limit, measured from the start of the plan (planner.solve), not
+    a fresh one; so does the relaxation before it."""
     import time
 
     path = _write(
@@ -351,16 +352,16 @@ def test_a_repair_gets_what_is_left_of_the_time_limit(tmp_path: Path, monkeypatc
     run = solve_module._run
     seen: list[tuple[float, float]] = []  # (time limit given, time left when given)
 
-    def recording(model, solver):
+    def recording(model, solver, deadline=None):
         seen.append((solver.timeLimit, limit_s - (time.perf_counter() - started)))
-        return run(model, solver)
+        return run(model, solver, deadline)
 
     monkeypatch.setattr(solve_module, "_run", recording)
     started = time.perf_counter()
     plan = planner.solve(scenario)
     assert sum(f.units for f in plan.fleet) >= 1  # repaired
     relaxation, *repairs = seen
-    assert relaxation[0] == limit_s
+    assert relaxation[1] <= relaxation[0] < limit_s
     assert repairs, "the repair did not run"
     for granted, left in repairs:
         assert left <= granted < limit_s  # what was left: `left` is read just after it

@@ -85,8 +85,9 @@ def solve_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "time_limit_s",
         type=click.FloatRange(min=0, min_open=True),
         default=None,
-        help="Solver time limit per plan, seconds (default: the scenario's solver.time_limit, "
-        "60 s unless it sets one).",
+        help="Time limit for the whole plan, seconds: every solve and the diagnosis of an "
+        "infeasible scenario share it (a stage left no time is not run and said to be; "
+        "default: the scenario's solver.time_limit, 60 s unless it sets one).",
     )(func)
     func = click.option(
         "--solver",

@@ -336,6 +336,10 @@ class Model:
     # Why solve_model did what it did where the fast bound applied: the fast path's failure or
     # miss, the full path's outcome; one sentence each, the plan JSON's `solver_notes`.
     solver_notes: list[str] = field(default_factory=list)
+    # False: an infeasible model raises InfeasibleError without the diagnosis (planner/api.py's
+    # re-solves and held plans, whose infeasibility keeps the plan before: a diagnosis would
+    # spend the plan's time limit on a text no one reads). Set by solve_model.
+    diagnose_infeasible: bool = True
     # Indexes and memos of the helpers below, each checked against the sizes of the variable
     # dicts it was made from (rebuilt if one grew): scanning every variable per row or per
     # pool made the build quadratic in the fleet's size.

@@ -186,10 +186,11 @@ _QUIET_SAVED: int | None = None  # fd 1 as it was before the outermost _quiet_st
 _QUIET_LOCK = threading.Lock()
 
 
-def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
+def _run(model: Model, solver: pulp.LpSolver, deadline: float | None = None) -> tuple[str, float]:
     """Solve through PuLP. With HiGHS, PuLP's own steps (configure, transfer the model, run,
     read values) are called one by one so that the time inside HiGHS's run is measured alone:
-    the benchmark's overhead ratio needs it (HiGHS's getRunTime counts the transfer too)."""
+    the benchmark's overhead ratio needs it (HiGHS's getRunTime counts the transfer too).
+    `deadline` (time.perf_counter()): HiGHS is also interrupted at it (`_stop_at`)."""
     started = time.perf_counter()
     try:
         with _quiet_stdout():
@@ -201,6 +202,8 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
                 _scale_objective(prob.solverModel)
                 _choose_method(prob.solverModel, solver)
                 _scale_matrix(prob.solverModel)
+                if deadline is not None:
+                    _stop_at(prob.solverModel, deadline)
                 run_started = time.perf_counter()
                 highs = prob.solverModel
                 raced = None
@@ -383,10 +386,16 @@ def _highs_outcome(highs) -> str:
     return TROUBLED
 
 
+class TimeLimitError(SolverError):
+    """No plan: solver.time_limit ran out first (exit 3, as any solver failure). Told apart
+    from numerical trouble so that a re-solve after a plan was found (planner/api.py's
+    re-rating) keeps that plan instead of failing the command."""
+
+
 def _trouble(what: str, how: str, time_limit_s: float) -> SolverError:
     """The SolverError (exit 3) of a solve that ended without a usable answer."""
     if how == TIME_LIMIT:
-        return SolverError(
+        return TimeLimitError(
             f"no plan found within the time limit ({time_limit_s:g} s; {what} not finished); "
             "raise solver.time_limit (--time-limit) or the gap (--gap)"
         )
@@ -674,7 +683,14 @@ def _field_of(label: Label) -> tuple[str, ...]:
 
 
 def solve_model(
-    model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
+    model: Model,
+    solver: str,
+    gap: float,
+    time_limit_s: float,
+    method: str,
+    relax_only: bool,
+    deadline: float | None = None,
+    diagnose_infeasible: bool = True,
 ) -> SolveStats:
     """Solve in place: the LP relaxation (bound, duals), then unless relax_only the MIP.
     Raises InfeasibleError (with a diagnosis), SolverError, or ConfigError for coefficients
@@ -684,10 +700,25 @@ def solve_model(
     path runs with what is left of `time_limit_s` (the limit bounds the whole solve) and
     `_keep` picks the plan. With nothing left, the fast plan is the answer if there is one,
     else the full path's time limit error. Why the full path ran goes to model.solver_notes
-    (the plan JSON's `solver_notes`, printed by the report)."""
+    (the plan JSON's `solver_notes`, printed by the report).
+
+    `deadline` (time.perf_counter()): when solver.time_limit ends for the whole plan
+    (planner/api.py `solve` starts it; default: `time_limit_s` from now). Every run below, the
+    diagnosis of an infeasible model included, gets what is left of it; with nothing left the
+    relaxation does not run (TimeLimitError, naming the limit). diagnose_infeasible=False: an
+    infeasible model's InfeasibleError comes without the diagnosis (`_undiagnosed`)."""
     check_magnitudes(model)
+    model.diagnose_infeasible = diagnose_infeasible
+    if deadline is None:
+        deadline = time.perf_counter() + time_limit_s
+    if deadline - time.perf_counter() <= 0:
+        raise TimeLimitError(
+            f"no plan found within the time limit ({time_limit_s:g} s): it was used up before "
+            "the LP relaxation could run (rating the workloads, building the model, earlier "
+            "solves); raise solver.time_limit (--time-limit)"
+        )
     with _quiet_stdout():  # one redirection for every run below
-        stats = _solve_model(model, solver, gap, time_limit_s, method, relax_only)
+        stats = _solve_model(model, solver, gap, time_limit_s, method, relax_only, deadline)
     return within_target(model, stats)
 
 
@@ -708,11 +739,17 @@ def within_target(model: Model, stats: SolveStats) -> SolveStats:
 
 
 def _solve_model(
-    model: Model, solver: str, gap: float, time_limit_s: float, method: str, relax_only: bool
+    model: Model,
+    solver: str,
+    gap: float,
+    time_limit_s: float,
+    method: str,
+    relax_only: bool,
+    deadline: float,
 ) -> SolveStats:
     if not _fast_applies(model, solver, relax_only):
-        return _solve_full(model, solver, gap, time_limit_s, method, relax_only)
-    deadline = time.perf_counter() + time_limit_s
+        budget = _left(deadline)
+        return _solve_full(model, solver, gap, time_limit_s, method, relax_only, budget_s=budget)
     try:
         with small_pages():
             fast = _solve_fast(model, gap, time_limit_s, method, deadline)
@@ -937,7 +974,7 @@ def _solve_fast(
         return _no_fast_plan(model, "no whole-unit plan was rounded from that LP")
     _read_highs(model, mip)
     how = outcome(model.prob) if start.proven else INCUMBENT
-    _check_mip(model, how, "highs", time_limit_s, method)
+    _check_mip(model, how, "highs", time_limit_s, method, deadline)
     _polish(model, mip)
     if _work_on_no_unit(model) or _work_off_its_choice(model) or _cores_on_no_unit(model):
         return _no_fast_plan(model, "the rounded plan needed a repair (work on no unit)")
@@ -1048,7 +1085,7 @@ def _solve_full(
     budget = time_limit_s if budget_s is None else budget_s
     deadline = time.perf_counter() + budget
     how, lp_s = _run(model, make_solver(solver, False, gap, budget, method))
-    _check_relaxation(model, how, solver, time_limit_s, method)
+    _check_relaxation(model, how, solver, time_limit_s, method, deadline)
     _cbc_objective(model, solver)
     lower = pulp.value(model.prob.objective)
     model.full_lp_usd = lower
@@ -1058,7 +1095,10 @@ def _solve_full(
         return SolveStats(
             solver, method, lp_s, 0.0, lower, lower, lower, 0.0, PROVEN, *size, gap, "relaxed"
         )
-    mip = make_solver(solver, True, solver_gap(gap, lower, model), budget, method)
+    # HiGHS counts its limit over every run on the model (the relaxation's included); CBC's
+    # MIP is a new run: what is left
+    mip_limit_s = budget if solver == "highs" else _left(deadline)
+    mip = make_solver(solver, True, solver_gap(gap, lower, model), mip_limit_s, method)
     if solver == "highs":
         _stop_at(model.prob.solverModel, deadline)
         how, mip_s, searched = _resolve_as_mip(model, mip, lower, gap)
@@ -1069,7 +1109,7 @@ def _solve_full(
             mip_s += extra_s
     else:
         (how, mip_s), bound, searched = _run(model, mip), None, True
-    _check_mip(model, how, solver, time_limit_s, method)
+    _check_mip(model, how, solver, time_limit_s, method, deadline)
     if solver == "highs":
         # the MIP's status stands: polishing proves nothing new. Not CBC: its own fixed-integer
         # re-solve (tried in session 24) left a weight flow short of what the verifier routes
@@ -1211,7 +1251,7 @@ def _repair(
         mip.timeLimit = max(0.0, deadline - time.perf_counter())
         how, more_s = _run(model, mip)
         mip_s += more_s
-        _check_mip(model, how, solver, time_limit_s, method)
+        _check_mip(model, how, solver, time_limit_s, method, deadline)
         bound = _highs_bound(model) if solver == "highs" else None  # CBC hands back none
         if solver == "highs":
             _polish(model, mip)
@@ -1370,15 +1410,30 @@ def _work_off_its_choice(model: Model) -> list[Var]:
 
 
 def _check_relaxation(
-    model: Model, how: str, solver: str, time_limit_s: float, method: str
+    model: Model,
+    how: str,
+    solver: str,
+    time_limit_s: float,
+    method: str,
+    deadline: float | None = None,
 ) -> None:
-    """Only a proven LP relaxation goes on; an infeasible one is diagnosed; a time limit, an
-    unbounded model or numerical trouble is a SolverError (exit 3) that says which."""
+    """Only a proven LP relaxation goes on; an infeasible one is diagnosed (with what is left
+    until `deadline`); a time limit, an unbounded model or numerical trouble is a SolverError
+    (exit 3) that says which."""
     if how == OPTIMAL:
         return
     if how == INFEASIBLE:
-        raise diagnose(model.scenario, model.demands, solver, time_limit_s, method)
+        if not model.diagnose_infeasible:
+            raise _undiagnosed()
+        raise diagnose(
+            model.scenario, model.demands, solver, time_limit_s, method, deadline=deadline
+        )
     raise _trouble("LP relaxation", TIME_LIMIT if how == INCUMBENT else how, time_limit_s)
+
+
+def _undiagnosed() -> InfeasibleError:
+    """An infeasible model's error when its caller asked for no diagnosis (solve_model)."""
+    return InfeasibleError("no plan meets every demand within the constraints (not diagnosed)")
 
 
 # The plan's solver_notes when solver.time_limit stopped the run that gave it (`_check_mip`):
@@ -1398,10 +1453,18 @@ def _stopped_by_clock(highs: Any) -> bool:
     return status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt)
 
 
-def _check_mip(model: Model, how: str, solver: str, time_limit_s: float, method: str) -> None:
+def _check_mip(
+    model: Model,
+    how: str,
+    solver: str,
+    time_limit_s: float,
+    method: str,
+    deadline: float | None = None,
+) -> None:
     """Only a proven or feasible MIP solution goes on. The relaxation can split a one-site job or
     a unit across sites; the whole-unit, one-site plan cannot: an infeasible MIP (HiGHS's
-    infeasible, CBC's "Integer infeasible") is diagnosed with the integer model itself."""
+    infeasible, CBC's "Integer infeasible") is diagnosed with the integer model itself, with
+    what is left until `deadline`."""
     if how == INCUMBENT and solver == "highs" and _stopped_by_clock(model.prob.solverModel):
         note = TIME_LIMIT_NOTE.format(limit=time_limit_s)
         if note not in model.solver_notes:
@@ -1409,22 +1472,54 @@ def _check_mip(model: Model, how: str, solver: str, time_limit_s: float, method:
     if how in (OPTIMAL, INCUMBENT):
         return
     if how == INFEASIBLE:
-        raise diagnose(model.scenario, model.demands, solver, time_limit_s, method, mip=True)
+        if not model.diagnose_infeasible:
+            raise _undiagnosed()
+        raise diagnose(
+            model.scenario, model.demands, solver, time_limit_s, method, mip=True, deadline=deadline
+        )
     raise _trouble("whole-unit plan (MIP)", how, time_limit_s)
 
 
+# The share of what is left of solver.time_limit the whole-unit diagnosis (an elastic MIP) may
+# take: the rest is kept for the LP relaxation's diagnosis it falls back to, so that a whole-unit
+# search the limit stops still leaves time to say what falls short (at least this much). A
+# whole-unit diagnosis that finishes within its share is the same as with no limit.
+WHOLE_DIAGNOSIS_SHARE = 0.5
+
+
 def diagnose(
-    scenario, demands, solver: str, time_limit_s: float, method: str, mip: bool = False
+    scenario,
+    demands,
+    solver: str,
+    time_limit_s: float,
+    method: str,
+    mip: bool = False,
+    deadline: float | None = None,
 ) -> InfeasibleError:
     """Phase 1: minimise slacks and name every constraint that needs one: which demand cannot
     be met, which resource is short and by how much. Slacks are found with whole units and
     one-site choices (the elastic MIP), so applying them gives a scenario a whole-unit plan
-    meets; only when no whole-unit answer comes within the time limit are the LP relaxation's
-    (fractional, at least this much) amounts given, and said to be. `mip` is kept for callers;
-    the whole-unit model is always tried first."""
+    meets; only when no whole-unit answer comes within its share of the time left
+    (WHOLE_DIAGNOSIS_SHARE) are the LP relaxation's (fractional, at least this much) amounts
+    given, and said to be. Every run keeps to `deadline` (time.perf_counter(); the plan's
+    solver.time_limit, planner/api.py `solve`; default `time_limit_s` from now): a stage with
+    nothing left does not run and the error says so, naming the limit. `mip`: the whole-unit
+    model was proven infeasible (else its LP relaxation); the whole-unit diagnosis is always
+    tried first."""
+    if deadline is None:
+        deadline = time.perf_counter() + time_limit_s
+    proven = "the whole-unit model" if mip else "the LP relaxation"
+    raise_it = f"raise solver.time_limit ({time_limit_s:g} s; --time-limit) to see what falls short"
+    if deadline - time.perf_counter() <= 0:
+        return InfeasibleError(
+            f"no plan meets every demand within the constraints (the solver proved {proven} "
+            "has no solution); the diagnosis did not run",
+            [f"solver.time_limit was used up before the diagnosis could start: {raise_it}"],
+        )
     placed = scenario.topology.system_names()
     elastic = build(scenario, demands, elastic=True)
-    how = _phase_one(elastic, solver, time_limit_s, method, whole=True)
+    whole_s = WHOLE_DIAGNOSIS_SHARE * (deadline - time.perf_counter())
+    how = _phase_one(elastic, solver, method, time.perf_counter() + whole_s, whole=True)
     note = []
     whole = True
     if how not in (OPTIMAL, INCUMBENT):
@@ -1434,24 +1529,46 @@ def diagnose(
         why = (
             "the whole-unit diagnosis ended infeasible, numerically"
             if how == INFEASIBLE
-            else f"no whole-unit diagnosis within {time_limit_s:g} s"
+            else f"no whole-unit diagnosis within {whole_s:.3g} s (its share of what was left "
+            f"of solver.time_limit, {time_limit_s:g} s)"
         )
+        if deadline - time.perf_counter() <= 0:
+            return InfeasibleError(
+                f"no plan meets every demand within the constraints (the solver proved {proven} "
+                "has no solution); the diagnosis stopped at the time limit",
+                [f"{why}; the LP relaxation's diagnosis did not run: {raise_it}"],
+            )
         elastic = build(scenario, demands, elastic=True)
         whole = False
-        how = _phase_one(elastic, solver, time_limit_s, method, whole=False)
+        how = _phase_one(elastic, solver, method, deadline, whole=False)
         note = [
             f"({why}: the amounts above are the LP relaxation's, on fractional units, with a "
             "whole unit wherever work runs on less than one: at least this much)"
         ]
     if how in (OPTIMAL, INCUMBENT):
-        elastic, how = _whole_units_for_work(
-            elastic, scenario, demands, (solver, time_limit_s, method), whole
+        elastic, how, short = _whole_units_for_work(
+            elastic, how, scenario, demands, (solver, method), whole, deadline
         )
+        if short:
+            note.append(
+                "(the diagnosis stopped at the time limit before committing a whole unit "
+                "wherever work runs on less than one: a shortage of units may be missing above; "
+                f"{raise_it})"
+            )
     if how == INFEASIBLE:
         return InfeasibleError(
             "the scenario is infeasible even with every demand and capacity relaxed: "
             "a structural problem (e.g. no system can run a workload anywhere)",
             _unrunnable(demands, placed) or ["no slack can make it feasible"],
+        )
+    if how == TIME_LIMIT:
+        return InfeasibleError(
+            f"no plan meets every demand within the constraints (the solver proved {proven} "
+            "has no solution); the diagnosis stopped at the time limit",
+            [
+                f"the diagnosis (phase 1) found no relaxation within solver.time_limit: {raise_it}",
+                *note,
+            ],
         )
     if how not in (OPTIMAL, INCUMBENT):
         return InfeasibleError(
@@ -1460,6 +1577,11 @@ def diagnose(
                 f"the diagnosis (phase 1) ended with: {how} ({time_limit_s:g} s limit); "
                 "raise solver.time_limit (--time-limit) to see what falls short"
             ],
+        )
+    if how == INCUMBENT:
+        note.append(
+            "(the diagnosis stopped at the time limit: the amounts above make the scenario "
+            f"feasible but are not proven the smallest; {raise_it})"
         )
     lines = []
     # Phase 1's second solve may leave undone work up to its floor's tolerance (_phase_one:
@@ -1491,8 +1613,14 @@ def diagnose(
 
 
 def _whole_units_for_work(
-    elastic: Model, scenario, demands, run: tuple[str, float, str], whole: bool
-) -> tuple[Model, str]:
+    elastic: Model,
+    how: str,
+    scenario,
+    demands,
+    run: tuple[str, str],
+    whole: bool,
+    deadline: float,
+) -> tuple[Model, str, bool]:
     """Phase 1's answer with a whole unit in service wherever it runs work on less than one.
     Work on a pool needs a whole unit there in a whole-unit plan, but a tiny demand's share of a
     unit (one request a day: 2.5e-9 of an H100 server) is within the solvers' tolerance of
@@ -1501,11 +1629,13 @@ def _whole_units_for_work(
     ZERO_TOL). As `_repair` does for a plan: phase 1 is solved again with at least one unit in
     service on each such pool and period (its `avail` slack then says how many more units
     max_units must allow), or, where no unit can serve then, with none of that work there;
-    at most REPAIR_ROUNDS times. Returns the elastic model solved last and its outcome."""
-    solver, time_limit_s, method = run
+    at most REPAIR_ROUNDS times. `how`: how phase 1 ended on `elastic`. Returns the elastic
+    model solved last, its outcome and whether a round was needed but `deadline` left it no
+    time or stopped it with no answer (the answer before it is returned then: its `avail`
+    slacks may miss those units)."""
+    solver, method = run
     commits: set[tuple[tuple[str, str], int]] = set()
     barred: set[UKey] = set()
-    how = OPTIMAL
     for _ in range(REPAIR_ROUNDS):
         keys = {var.name: key for key, var in elastic.u.items()}
         empty = [(pool, t, work) for pool, t, work in _work_on_no_unit(elastic)]
@@ -1515,17 +1645,22 @@ def _whole_units_for_work(
         }
         if not new and not off - barred:
             break
+        if deadline - time.perf_counter() <= 0:
+            return elastic, how, True
         commits |= new
         barred |= off
-        elastic = build(scenario, demands, elastic=True)
+        again = build(scenario, demands, elastic=True)
         for pool, t in sorted(commits):
-            elastic.prob.add(elastic.in_service(pool, t), GE, 1.0, f"unit_{pool[0]}_{pool[1]}_{t}")
+            again.prob.add(again.in_service(pool, t), GE, 1.0, f"unit_{pool[0]}_{pool[1]}_{t}")
         for key in barred:
-            elastic.u[key].upBound = 0.0
-        how = _phase_one(elastic, solver, time_limit_s, method, whole=whole)
+            again.u[key].upBound = 0.0
+        then = _phase_one(again, solver, method, deadline, whole=whole)
+        if then == TIME_LIMIT:
+            return elastic, how, True
+        elastic, how = again, then
         if how not in (OPTIMAL, INCUMBENT):
             break
-    return elastic, how
+    return elastic, how, False
 
 
 # "w:r:pN (days a-b): x% of the work cannot be done ... from day a to b ...": one LP period's
@@ -1581,25 +1716,33 @@ def collapse_periods(lines: list[str]) -> list[str]:
 WORK_SLACKS = ("fraction of the work", "fraction of the samples")
 
 
-def _phase_one(elastic: Model, solver: str, time_limit_s: float, method: str, whole: bool) -> str:
+def _phase_one(elastic: Model, solver: str, method: str, deadline: float, whole: bool) -> str:
     """Solve the elastic model lexicographically: first the least work left undone (resources
     free to grow), then, with no more work undone than that, the least weighted growth of the
     resources. A weighted sum of both would trade a large shortage of a small resource (a site
-    allowed 1 unit that needs 2,000) for undone work and name the wrong limit."""
+    allowed 1 unit that needs 2,000) for undone work and name the wrong limit. Each run gets
+    what is left until `deadline` (time.perf_counter()) and HiGHS is interrupted at it; with
+    nothing left a run does not start (TIME_LIMIT). INCUMBENT if either run was stopped with
+    a solution (not proven the least)."""
     work = [s for s in elastic.slacks.values() if s.unit in WORK_SLACKS]
     limits = [s for s in elastic.slacks.values() if s.unit not in WORK_SLACKS]
     gap = 0.01 if whole else 0.0
+    first = OPTIMAL
     if work and limits:
+        if deadline - time.perf_counter() <= 0:
+            return TIME_LIMIT
         undone = [(s.var, s.weight) for s in work]
         elastic.prob.setObjective(expr(undone))
-        how, _ = _run(elastic, make_solver(solver, whole, 0.0, time_limit_s, method))
-        if how not in (OPTIMAL, INCUMBENT):
-            return how
+        first, _ = _run(elastic, make_solver(solver, whole, 0.0, _left(deadline), method), deadline)
+        if first not in (OPTIMAL, INCUMBENT):
+            return first
         floor = sum(s.weight * (s.var.value() or 0.0) for s in work)
         elastic.prob.add(undone, LE, floor * (1 + 1e-6) + 1e-9, "phase1_work_floor")
         elastic.prob.setObjective(expr([(s.var, s.weight) for s in limits]))
-    how, _ = _run(elastic, make_solver(solver, whole, gap, time_limit_s, method))
-    return how
+    if deadline - time.perf_counter() <= 0:
+        return TIME_LIMIT
+    how, _ = _run(elastic, make_solver(solver, whole, gap, _left(deadline), method), deadline)
+    return INCUMBENT if how == OPTIMAL and first == INCUMBENT else how
 
 
 def _unrunnable(demands, placed: list[str]) -> list[str]:
