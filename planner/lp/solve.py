@@ -32,6 +32,7 @@ from planner.lp.incumbent import LARGE_COLUMNS, find_start, searches
 from planner.lp.linear import GE, LE, Affine, LinearProblem, Row, expr, from_pulp, to_pulp
 from planner.lp.model import FAMILIES, Label, Model, Pairs, Period, UKey, Var
 from planner.lp.race import can_race, race
+from planner.lp.unitbound import WORK_FAMILIES, CutLP, cut_lp, whole_unit_bound
 
 PROVEN = pulp.LpSolutionOptimal  # 1
 FEASIBLE = pulp.LpSolutionIntegerFeasible  # 2
@@ -650,10 +651,9 @@ def _large_rows(model: Model) -> Iterable[tuple[Label, Row]]:
     return model.constraints.items()
 
 
-# Rows "a share of the work is done" (coefficient of a unit: rate · period / work): past
-# MAX_UNITS units of work the coefficients fall under HiGHS's small_matrix_value (1e-9), which
-# drops them, and the plan became "infeasible even with every demand relaxed".
-WORK_FAMILIES = frozenset({"work", "serve", "sizework", "sizeserve"})
+# Work rows (WORK_FAMILIES, coefficient of a unit: rate · period / work): past MAX_UNITS units
+# of work the coefficients fall under HiGHS's small_matrix_value (1e-9), which drops them, and
+# the plan became "infeasible even with every demand relaxed".
 
 
 def _work_rows(model: Model) -> Iterable[tuple[Label, Row]]:
@@ -1057,6 +1057,7 @@ def _solve_full(
         return SolveStats(
             solver, method, lp_s, 0.0, lower, lower, lower, 0.0, PROVEN, *size, gap, "relaxed"
         )
+    cuts = cut_lp(model)  # before any repair changes the model
     mip = make_solver(solver, True, solver_gap(gap, lower, model), budget, method)
     if solver == "highs":
         _stop_at(model.prob.solverModel, deadline)
@@ -1081,6 +1082,7 @@ def _solve_full(
     searched = searched or repaired is not None  # a repair solves the MIP again
     _cbc_objective(model, solver)
     objective = pulp.value(model.prob.objective)
+    best_bound = _with_whole_units(model, cuts, best_bound, objective, gap, deadline)
     proven_gap = max(0.0, (objective - best_bound) / objective) if objective else 0.0
     status = PROVEN if how == OPTIMAL else FEASIBLE
     if repaired is not None:
@@ -1104,6 +1106,41 @@ def _solve_full(
         gap,
         "mip" if searched else "rounded",
     )
+
+
+def _with_whole_units(
+    model: Model,
+    cuts: CutLP | None,
+    bound_usd: float,
+    objective_usd: float | None,
+    gap: float,
+    deadline: float,
+) -> float:
+    """The best bound, raised to the whole-unit bound W (planner/lp/unitbound.py) when the
+    plan misses the gap target against `bound_usd` and the LP relaxation violated a cut: W
+    bounds every whole-unit plan, so the plan's gap is measured against max(bound, W), and a
+    solver note says so. W is solved with what is left until `deadline`; not used when it is not
+    proven, is no higher, or exceeds the plan's own cost (a plan with work on no unit: the
+    verifier's to judge, the bound left as it was)."""
+    if cuts is None or not objective_usd or objective_usd <= 0:
+        return bound_usd
+    if (objective_usd - bound_usd) / objective_usd <= gap + GAP_SLACK:
+        return bound_usd
+    whole = whole_unit_bound(model, cuts, _left(deadline))
+    if whole is None or whole <= bound_usd or whole > objective_usd * (1 + GAP_SLACK):
+        return bound_usd
+    model.solver_notes.append(
+        WHOLE_UNIT_NOTE.format(rows=len(cuts.cuts), whole=whole, bound=bound_usd)
+    )
+    return whole
+
+
+# The plan's solver_notes when the whole-unit bound is its best bound (`_with_whole_units`).
+WHOLE_UNIT_NOTE = (
+    "the bound is the LP relaxation with a whole unit in service wherever work must run "
+    "({rows} work row(s) no owned unit covers; planner/lp/unitbound.py): {whole:,.2f} US$, "
+    "against {bound:,.2f} US$ without"
+)
 
 
 def cbc_status(model: Model, how: str, proven_gap: float, gap: float, bound_usd: float) -> int:
