@@ -336,6 +336,10 @@ class Model:
     # Why solve_model did what it did where the fast bound applied: the fast path's failure or
     # miss, the full path's outcome; one sentence each, the plan JSON's `solver_notes`.
     solver_notes: list[str] = field(default_factory=list)
+    # Whether the HiGHS model the problem holds has its tiny allocations in units of their need
+    # (planner/lp/solve.py `_run_scaled`): its values are read back only there, so it is
+    # neither polished nor tightened.
+    scaled_highs: bool = False
     # Indexes and memos of the helpers below, each checked against the sizes of the variable
     # dicts it was made from (rebuilt if one grew): scanning every variable per row or per
     # pool made the build quadratic in the fleet's size.

@@ -198,6 +198,7 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
                 from planner.lp.transfer import transfer  # PuLP's two steps, from arrays
 
                 transfer(prob, solver)
+                model.scaled_highs = False
                 _scale_objective(prob.solverModel)
                 _choose_method(prob.solverModel, solver)
                 _scale_matrix(prob.solverModel)
@@ -212,6 +213,8 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
                     model.solver_notes.append(RACED_NOTE.format(method=raced))
                 model.solver_run_s += time.perf_counter() - run_started
                 _read_highs(model, solver)
+                if solver.mip and outcome(prob) == TROUBLED and _tiny_needs(model):
+                    return _run_scaled(model, solver, started)
             else:
                 with _tiny_work_scaled(model):
                     theirs, columns = to_pulp(model.prob)
@@ -220,6 +223,42 @@ def _run(model: Model, solver: pulp.LpSolver) -> tuple[str, float]:
     except pulp.PulpSolverError as exc:
         raise SolverError(f"the solver failed: {exc}") from None
     return outcome(model.prob), time.perf_counter() - started
+
+
+def _run_scaled(model: Model, solver: pulp.HiGHS, started: float) -> tuple[str, float]:
+    """HiGHS's MIP once more, after numerical trouble, with every tiny allocation in units of
+    its need (`_tiny_work_scaled`, as CBC solves them), in a HiGHS model of its own; its values
+    are read back times the need. A tier of one request a day beside CPU servers put
+    coefficients of 1.3e-3 to 8.3e9 in the matrix, and HiGHS's MIP presolve left violations its
+    postsolve could not undo (a solve error, exit 3); with the allocations scaled they span
+    1.5e-9 to 73 and the MIP is solved. The model stays scaled in HiGHS
+    (model.scaled_highs): it is not polished or tightened, as CBC's plans are not, and the
+    verifier judges it; `_repair` catches work the scaled unit rows let through on no unit.
+    A solver note says so. Returns the outcome and the seconds since `started`."""
+    from planner.lp.transfer import transfer
+
+    try:
+        with _quiet_stdout(), _tiny_work_scaled(model):
+            transfer(model.prob, solver)
+            model.scaled_highs = True
+            run_started = time.perf_counter()
+            solver.callSolver(model.prob)
+            model.solver_run_s += time.perf_counter() - run_started
+            _read_highs(model, solver)
+    except pulp.PulpSolverError as exc:
+        raise SolverError(f"the solver failed: {exc}") from None
+    if SCALED_NOTE not in model.solver_notes:
+        model.solver_notes.append(SCALED_NOTE)
+    return outcome(model.prob), time.perf_counter() - started
+
+
+# The plan's solver_notes when HiGHS's MIP was solved again with tiny allocations scaled.
+SCALED_NOTE = (
+    "HiGHS ran into numerical trouble on the whole-unit plan (coefficients spanning too many "
+    "orders of magnitude: a demand tiny beside a unit's rate), so the MIP was solved again "
+    "with each tiny allocation in units of its need, as CBC solves it; that plan is not "
+    "polished"
+)
 
 
 # The plan's solver_notes when the relaxation was raced (solver.reproducible: false).
@@ -1062,15 +1101,19 @@ def _solve_full(
     if solver == "highs":
         _stop_at(model.prob.solverModel, deadline)
         how, mip_s, searched = _resolve_as_mip(model, mip, lower, gap)
+        if how == TROUBLED and _tiny_needs(model):
+            mip.timeLimit = _left(deadline)
+            how, more_s = _run_scaled(model, mip, time.perf_counter())
+            mip_s, searched = mip_s + more_s, True
         # A start proven by the relaxation's bound alone leaves HiGHS with no MIP bound.
         bound = _highs_bound(model) if searched else lower
-        if searched and how == OPTIMAL:
+        if searched and how == OPTIMAL and not model.scaled_highs:
             how, bound, extra_s = _tighten(model, mip, max(lower, bound or lower), gap)
             mip_s += extra_s
     else:
         (how, mip_s), bound, searched = _run(model, mip), None, True
     _check_mip(model, how, solver, time_limit_s, method)
-    if solver == "highs":
+    if solver == "highs" and not model.scaled_highs:
         # the MIP's status stands: polishing proves nothing new. Not CBC: its own fixed-integer
         # re-solve (tried in session 24) left a weight flow short of what the verifier routes
         # to a sliver of generation, a plan that failed cost_lines.
@@ -1270,7 +1313,7 @@ def _repair(
         mip_s += more_s
         _check_mip(model, how, solver, time_limit_s, method)
         bound = _highs_bound(model) if solver == "highs" else None  # CBC hands back none
-        if solver == "highs":
+        if solver == "highs" and not model.scaled_highs:
             _polish(model, mip)
     if not rounds:
         return how, mip_s, None
