@@ -49,66 +49,110 @@ class Cut:
     choice: Col | None
 
     def violated_by(self, values: dict[Col, float]) -> bool:
-        need = 1.0 if self.choice is None else values.get(self.choice, 0.0)
+        """Whether `values` (0 where absent) leave sum(units) below the need."""
+        need = 1.0 if self.choice is None else values.get(self.choice, self.choice.varValue or 0.0)
         return sum(values.get(v, 0.0) for v in self.units) < need - CUT_TOL
 
 
-def whole_unit_cuts(model: Model) -> list[Cut]:
-    """The cut of every work row (WORK_FAMILIES) that needs a unit no owned unit provides: a row
-    Σ a·u >= 1 (a > 0), or Σ a·u - k >= 0 with k a binary. Rows of another shape are left out
-    (leaving a cut out only weakens the bound)."""
-    allocations = {var: key for key, var in model.u.items()}
+Where = set[tuple[tuple[str, str], int]]  # (pool, calendar period) pairs
+
+
+def _needs(model: Model) -> list[tuple[str, Col | None, Where]]:
+    """(label, choice, where) of every work row (WORK_FAMILIES) that needs a unit no owned unit
+    provides: a row Σ a·u >= 1 (a > 0; choice None), or Σ a·u - k >= 0 with k a binary (choice
+    k); `where`: the pools and calendar periods of its allocations. Rows of another shape are
+    left out (leaving a cut out only weakens the bound)."""
     calendar = {p.index: p.calendar for p in model.periods}
+    where_of = {var: ((key[2], key[3]), calendar[key[4]]) for key, var in model.u.items()}
     out = []
     for label, row in model.constraints.items():
         if label.family not in WORK_FAMILIES or row.sense != GE:
             continue
         work = [var for var, a in row.items() if a > 0]
         rest = [(var, a) for var, a in row.items() if a <= 0]
-        if not work or any(var not in allocations for var in work):
+        at = list(map(where_of.get, work))
+        if not work or None in at:
             continue
-        if not rest and row.constant < 0:
-            choice = None
-        elif len(rest) == 1 and rest[0][1] == -1.0 and row.constant == 0:
+        choice = None
+        if rest:
             choice = rest[0][0]
-            if (choice.lowBound, choice.upBound) != (0, 1):
+            shaped = len(rest) == 1 and rest[0][1] == -1.0 and row.constant == 0
+            if not shaped or (choice.lowBound, choice.upBound) != (0, 1):
                 continue
-        else:
+        elif row.constant >= 0:
             continue
-        where = {((key[2], key[3]), calendar[key[4]]) for key in (allocations[var] for var in work)}
-        if any(model.owned(pool) > 0 for pool, _ in where):
+        where: Where = set(at)  # type: ignore[arg-type]  # no None: checked above
+        if any(model.owned(pool) > 0 for pool in {pool for pool, _ in where}):
             continue
-        units = {var: None for pool, t in sorted(where) for var in model.in_service_cols(pool, t)}
-        if units:
-            out.append(Cut(str(label), tuple(units), choice))
+        out.append((str(label), choice, where))
     return out
+
+
+def _cut(model: Model, label: str, choice: Col | None, where: Where) -> Cut | None:
+    units = {var: None for pool, t in sorted(where) for var in model.in_service_cols(pool, t)}
+    return Cut(label, tuple(units), choice) if units else None
+
+
+def whole_unit_cuts(model: Model) -> list[Cut]:
+    """The cut of every work row that needs a unit no owned unit provides (`_needs`)."""
+    return [cut for need in _needs(model) if (cut := _cut(model, *need)) is not None]
 
 
 @dataclass
 class CutLP:
-    """What `whole_unit_bound` needs, taken when the LP relaxation is solved: the cuts its
-    solution violates (none: W = L, nothing to solve), the rows then in the model and every
-    column's bounds then."""
+    """What `whole_unit_bound` needs, taken when the LP relaxation is solved: every cut (at
+    least one of which its solution violates), the rows then in the model and every column's
+    bounds then."""
 
     cuts: list[Cut]
     rows: list[Row]
     bounds: dict[Col, tuple[float | None, float | None]]
 
 
+def _short(row: Row) -> bool:
+    """Whether a work row's allocations hold fewer units, summed, than its need (1, or its
+    choice's value). If not, and its allocations are in one calendar period (a `serve` row),
+    its cut is met: each pool's allocations are at most its units in service, distinct pools'
+    in-service columns are distinct, and none is owned. A row over several periods may be
+    passed over though its cut is not met (a unit bought once counts in each): a cut left out
+    only weakens the bound."""
+    units = sum(var.varValue or 0.0 for var, a in row.items() if a > 0)
+    need = -row.constant + sum(-a * (var.varValue or 0.0) for var, a in row.items() if a < 0)
+    return need > CUT_TOL and units < need - CUT_TOL
+
+
 def cut_lp(model: Model) -> CutLP | None:
     """The cut LP's parts, from the model as the LP relaxation left it (its values), or None
-    when the relaxation's solution meets every cut."""
-    cuts = whole_unit_cuts(model)
-    if not cuts:
+    when the relaxation's solution meets every cut (then W = L: nothing to solve). First a scan
+    of the work rows (`_short`: 0.36 s -> 0.04 s at 67k columns, where every cut took 0.8 s
+    to make); then a row whose allocations hold a pool and period with enough units in service
+    meets its cut (those units are part of its sum), and only the others' cuts are made to be
+    checked."""
+    work = (row for label, row in model.constraints.items() if label.family in WORK_FAMILIES)
+    if not any(_short(row) for row in work if row.sense == GE):
         return None
-    values = {var: var.varValue or 0.0 for cut in cuts for var in (*cut.units, cut.choice) if var}
-    if not any(cut.violated_by(values) for cut in cuts):
+    needs = _needs(model)
+    held: dict[tuple[tuple[str, str], int], float] = {}
+
+    def units_at(pool: tuple[str, str], t: int) -> float:
+        if (pool, t) not in held:
+            held[(pool, t)] = sum(v.varValue or 0.0 for v in model.in_service_cols(pool, t))
+        return held[(pool, t)]
+
+    def violated(label: str, choice: Col | None, where: Where) -> bool:
+        need = 1.0 if choice is None else choice.varValue or 0.0
+        if need <= CUT_TOL or any(units_at(pool, t) >= need - CUT_TOL for pool, t in where):
+            return False
+        cut = _cut(model, label, choice, where)
+        return cut is not None and cut.violated_by({v: v.varValue or 0.0 for v in cut.units})
+
+    if not any(violated(*need) for need in needs):
         return None
-    columns = model.prob.variables()
+    cuts = [cut for need in needs if (cut := _cut(model, *need)) is not None]
     return CutLP(
         cuts,
         list(model.prob._constraints.values()),
-        {var: (var.lowBound, var.upBound) for var in columns},
+        {var: (var.lowBound, var.upBound) for var in model.prob.variables()},
     )
 
 
