@@ -62,3 +62,22 @@ def test_a_plan_with_no_repair_has_no_repair_note(tmp_path: Path) -> None:
     assert not [n for n in plan.solver_notes if "repaired" in n]
     # the relaxation already holds whole units wherever work runs: no whole-unit bound solved
     assert not [n for n in plan.solver_notes if "whole unit in service wherever" in n]
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_a_tiny_tier_beside_pools_that_can_hold_no_unit(tmp_path: Path, solver: str) -> None:
+    """Found by a long property run: four sites, an H100 allowed only at s0 (max_units 0 at the
+    others). HiGHS served the tier of one request a day on s3 within its tolerance; the repair
+    barred s3, the next MIP moved it to s2, then s1, then s0 on no unit, and the rounds ran out:
+    the plan failed pool_capacity (exit 3). The first repair now bars every pool and period that
+    can hold no unit (planner/lp/solve.py `_on_no_unit`)."""
+    site = TINY_TOPOLOGY["s0"]
+    none = {**site, "systems": {"hgx-h100": {"max_units": 0, "owned": 0}}}
+    topo = {"s0": site, "s1": none, "s2": none, "s3": none}
+    econ = {"horizon": "365 days", "pricing": "amortised"}
+    scenario = planner.load_scenario(_write(tmp_path, topo, TINY_WORK, econ))
+    plan = planner.solve(scenario, solver=solver)
+    assert [(f.datacenter, f.units) for f in plan.fleet if f.units] == [("s0", 1.0)]
+    assert {a.datacenter for a in plan.allocations} == {"s0"}
+    assert plan.status == "optimal"
+    assert plan.total_cost_usd == pytest.approx(84_000.0, rel=1e-9)

@@ -1204,8 +1204,9 @@ def cbc_status(model: Model, how: str, proven_gap: float, gap: float, bound_usd:
 # The plan's solver_notes when CBC's "optimal" is not within the target of a bound proven here.
 CBC_NOTE = (
     "CBC stopped at its gap target, but it hands back no bound: the plan's gap, {gap:.2%}, is "
-    "measured against the LP relaxation's optimum ({bound:,.2f} US$), the bound proven here, "
-    "above the {target:.2%} target: feasible, not proven"
+    "measured against the best bound proven here ({bound:,.2f} US$: the LP relaxation's "
+    "optimum, or the whole-unit bound where a note gives it), above the {target:.2%} target: "
+    "feasible, not proven"
 )
 
 
@@ -1299,15 +1300,25 @@ def _repair(
         if sandboxes:
             committed.append(f"a unit for sandbox cores on none in {len(sandboxes)} row(s)")
         committed += _choose_where_it_runs(model, off)
+        barred = False
         for pool, t, work in empty:
             pairs = model.in_service(pool, t)
             if model.max_units(pool) == 0 or not pairs:
                 for var in work:
                     var.upBound = 0.0
+                barred = True
                 committed.append(f"no work on {pool[0]}/{pool[1]} in period {t} (no unit there)")
             else:
                 model.prob.add(pairs, GE, 1.0, f"repair_{model.prob.numConstraints()}")
                 committed.append(f"a unit of {pool[0]}/{pool[1]} in service in period {t}")
+        if barred:
+            others = [var for var in _on_no_unit(model) if var.upBound != 0.0]
+            for var in others:
+                var.upBound = 0.0
+            if others:
+                committed.append(
+                    f"no work on the other pools that can hold no unit ({len(others)} allocations)"
+                )
         mip.timeLimit = max(0.0, deadline - time.perf_counter())
         how, more_s = _run(model, mip)
         mip_s += more_s
@@ -1318,6 +1329,26 @@ def _repair(
     if not rounds:
         return how, mip_s, None
     return how, mip_s, Repaired(rounds, tuple(committed), bound)
+
+
+def _on_no_unit(model: Model) -> list[Var]:
+    """The allocations on a pool and period that can hold no unit (none owned, and max_units 0
+    or no unit it could buy, rent or contract then): no whole-unit plan puts work there, but
+    the solvers' tolerance does. Barring only the pool a plan used let the next MIP move a tiny
+    tier to the next such pool, one a round: with three of them (four sites, one H100 allowed
+    at s0) the repair's rounds ran out with the tier at s0 on no unit, and the plan failed
+    pool_capacity (exit 3)."""
+    calendar = {p.index: p.calendar for p in model.periods}
+    empty: dict[tuple[tuple[str, str], int], bool] = {}
+    out = []
+    for (_, _, d, s, p), var in model.u.items():
+        pool, t = (d, s), calendar[p]
+        if (pool, t) not in empty:
+            none = model.max_units(pool) == 0 or not model.in_service(pool, t)
+            empty[(pool, t)] = model.owned(pool) == 0 and none
+        if empty[(pool, t)]:
+            out.append(var)
+    return out
 
 
 # Below this a variable's value is solver noise. Basic values are exact solutions of the basis
@@ -1619,7 +1650,8 @@ def _whole_units_for_work(
         barred |= off
         elastic = build(scenario, demands, elastic=True)
         for pool, t in sorted(commits):
-            elastic.prob.add(elastic.in_service(pool, t), GE, 1.0, f"unit_{pool[0]}_{pool[1]}_{t}")
+            name = f"unit_{elastic.prob.numConstraints()}"  # a pool's name may hold "-"
+            elastic.prob.add(elastic.in_service(pool, t), GE, 1.0, name)
         for key in barred:
             elastic.u[key].upBound = 0.0
         how = _phase_one(elastic, solver, time_limit_s, method, whole=whole)
