@@ -1097,6 +1097,7 @@ def _solve_full(
             solver, method, lp_s, 0.0, lower, lower, lower, 0.0, PROVEN, *size, gap, "relaxed"
         )
     cuts = cut_lp(model)  # before any repair changes the model
+    trusted = solver == "highs" and not _tiny_needs(model)  # whose own bound is taken
     mip = make_solver(solver, True, solver_gap(gap, lower, model), budget, method)
     if solver == "highs":
         _stop_at(model.prob.solverModel, deadline)
@@ -1107,9 +1108,11 @@ def _solve_full(
             mip_s, searched = mip_s + more_s, True
         # A start proven by the relaxation's bound alone leaves HiGHS with no MIP bound.
         bound = _highs_bound(model) if searched else lower
-        if searched and how == OPTIMAL and not model.scaled_highs:
+        if searched and how == OPTIMAL and not model.scaled_highs and trusted:
             how, bound, extra_s = _tighten(model, mip, max(lower, bound or lower), gap)
             mip_s += extra_s
+        if not trusted:
+            bound = None
     else:
         (how, mip_s), bound, searched = _run(model, mip), None, True
     _check_mip(model, how, solver, time_limit_s, method)
@@ -1118,8 +1121,8 @@ def _solve_full(
         # re-solve (tried in session 24) left a weight flow short of what the verifier routes
         # to a sliver of generation, a plan that failed cost_lines.
         _polish(model, mip)
-    # CBC hands back no bound (PuLP reads none), so its plans are measured against the LP
-    # relaxation's optimum, the bound proven here (`cbc_status`).
+    # Without a solver's bound it takes (`proven_status`), plans are measured against the LP
+    # relaxation's optimum, the bound proven here.
     best_bound = max(lower, bound) if bound is not None else lower
     how, mip_s, repaired = _repair(model, mip, how, mip_s, (solver, time_limit_s, method), deadline)
     searched = searched or repaired is not None  # a repair solves the MIP again
@@ -1132,9 +1135,11 @@ def _solve_full(
         # The repaired model's optimum bounds only plans that keep its commitments; the bound
         # proven before them bounds every plan, so the gap is the plan's against it.
         status = PROVEN if how == OPTIMAL and proven_gap <= gap + GAP_SLACK else FEASIBLE
+        if not trusted:
+            repaired = dataclasses.replace(repaired, bound_usd=None)
         model.solver_notes.append(repair_note(repaired, best_bound, proven_gap, objective))
-    elif solver == "cbc":
-        status = cbc_status(model, how, proven_gap, gap, best_bound)
+    elif not trusted:
+        status = proven_status(model, solver, how, proven_gap, gap, best_bound)
     return SolveStats(
         solver,
         method,
@@ -1186,27 +1191,42 @@ WHOLE_UNIT_NOTE = (
 )
 
 
-def cbc_status(model: Model, how: str, proven_gap: float, gap: float, bound_usd: float) -> int:
-    """CBC's plan is proven ("optimal") only when CBC stopped optimal and the plan is within
-    the gap target of the LP relaxation's optimum: CBC's own bound does not come back through
-    PuLP, and its "optimal" alone was not proof (a 10K-request tier beside a pretraining run:
-    two H100s bought, US$205,412 called optimal, where the LP relaxation and HiGHS's plan are
-    US$25,000 on the owned B200). Otherwise "feasible", with a solver note saying what the gap
-    is measured against."""
+def proven_status(
+    model: Model, solver: str, how: str, proven_gap: float, gap: float, bound_usd: float
+) -> int:
+    """The status of a plan whose solver's own bound is not taken: CBC's (it does not come back
+    through PuLP) and HiGHS's on a model with tiny allocations (`_tiny_needs`). Either one's
+    "optimal" alone was not proof: their presolves, on coefficients spanning ~1e-3 to 1e10, cut
+    off the optimum and proved the rest (CBC: a 10K-request tier beside a pretraining run, two
+    H100s bought, US$205,412, called optimal, where the LP relaxation and HiGHS's plan are
+    US$25,000 on the owned B200; HiGHS: a 1M-request tier beside a tiny RL run, US$13,558,378
+    called optimal with that as its bound, where one GB200 rack does it all for US$6,622,560,
+    CBC's plan). So the plan is proven ("optimal") only when its solver stopped optimal and it
+    is within the gap target of the best bound proven here (the LP relaxation's optimum, or the
+    whole-unit bound); otherwise "feasible", with a solver note saying what the gap is measured
+    against."""
     if how != OPTIMAL:
         return FEASIBLE
     if proven_gap <= gap + GAP_SLACK:
         return PROVEN
-    model.solver_notes.append(CBC_NOTE.format(gap=proven_gap, target=gap, bound=bound_usd))
+    why = CBC_WHY if solver == "cbc" else HIGHS_TINY_WHY
+    model.solver_notes.append(
+        UNPROVEN_NOTE.format(why=why, gap=proven_gap, target=gap, bound=bound_usd)
+    )
     return FEASIBLE
 
 
-# The plan's solver_notes when CBC's "optimal" is not within the target of a bound proven here.
-CBC_NOTE = (
-    "CBC stopped at its gap target, but it hands back no bound: the plan's gap, {gap:.2%}, is "
-    "measured against the best bound proven here ({bound:,.2f} US$: the LP relaxation's "
-    "optimum, or the whole-unit bound where a note gives it), above the {target:.2%} target: "
-    "feasible, not proven"
+# The plan's solver_notes when its solver's "optimal" is not within the target of a bound
+# proven here (`proven_status`).
+UNPROVEN_NOTE = (
+    "{why}: the plan's gap, {gap:.2%}, is measured against the best bound proven here "
+    "({bound:,.2f} US$: the LP relaxation's optimum, or the whole-unit bound where a note gives "
+    "it), above the {target:.2%} target: feasible, not proven"
+)
+CBC_WHY = "CBC stopped at its gap target, but it hands back no bound"
+HIGHS_TINY_WHY = (
+    "HiGHS stopped at its gap target, but on a model with allocations under 1e-3 of a unit its "
+    "own bound is not taken (its presolve cut off such a model's optimum and proved the rest)"
 )
 
 
