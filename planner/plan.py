@@ -50,7 +50,7 @@ PLAN_KEYS = {
     "status": "`optimal` (solver's gap target met; `gap` is the gap proven), `feasible` (time "
     "limit hit, a plan repaired after the solve whose gap against the bound proven before "
     "the repair is above the target, or a solver's `optimal` whose own bound is not taken (CBC "
-    "always, HiGHS on a model with an allocation under 1e-3 of a unit) above the target of the "
+    "always, HiGHS on a model with an allocation under 1e-6 of a unit) above the target of the "
     "bound proven here: `solver_notes` says which; see `gap`), `relaxed` (`--relax`)",
     "scenario": "scenario name with applied overrides",
     "total_cost_usd": "objective over the horizon, US$ (with `economics.discount_rate`: its "
