@@ -705,12 +705,10 @@ def _large_rows(model: Model) -> Iterable[tuple[Label, Row]]:
     return model.constraints.items()
 
 
-# Work rows (WORK_FAMILIES, coefficient of a unit: rate · period / work): past MAX_UNITS units
-# of work the coefficients fall under HiGHS's small_matrix_value (1e-9), which drops them, and
-# the plan became "infeasible even with every demand relaxed".
-
-
 def _work_rows(model: Model) -> Iterable[tuple[Label, Row]]:
+    """The work rows (WORK_FAMILIES; coefficient of a unit: rate · period / work): past
+    MAX_UNITS units of work the coefficients fall under HiGHS's small_matrix_value (1e-9),
+    which drops them, and the plan became "infeasible even with every demand relaxed"."""
     return (
         (label, con) for label, con in model.constraints.items() if label.family in WORK_FAMILIES
     )
@@ -1211,13 +1209,12 @@ def proven_status(
 ) -> int:
     """The status of a plan whose solver's own bound is not taken: CBC's (it does not come back
     through PuLP) and HiGHS's on a model with an allocation needing under
-    HIGHS_BOUND_BELOW_UNITS of a unit. Either one's
-    "optimal" alone was not proof: their presolves, on coefficients spanning ~1e-3 to 1e10, cut
-    off the optimum and proved the rest (CBC: a 10K-request tier beside a pretraining run, two
-    H100s bought, US$205,412, called optimal, where the LP relaxation and HiGHS's plan are
-    US$25,000 on the owned B200; HiGHS: a 1M-request tier beside a tiny RL run, US$13,558,378
-    called optimal with that as its bound, where one GB200 rack does it all for US$6,622,560,
-    CBC's plan). So the plan is proven ("optimal") only when its solver stopped optimal and it
+    HIGHS_BOUND_BELOW_UNITS of a unit. Either one's "optimal" alone was not proof: their
+    presolves, on coefficients spanning ~1e-3 to 1e10, cut off the optimum and proved the rest
+    (CBC: a 10K-request tier beside a pretraining run, two H100s bought, US$205,412, called
+    optimal, where the LP relaxation and HiGHS's plan are US$25,000 on the owned B200; HiGHS: a
+    1M-request tier beside a tiny RL run, US$13,558,378 called optimal with that as its bound,
+    where one GB200 rack does it all for US$6,622,560, CBC's plan). So the plan is proven ("optimal") only when its solver stopped optimal and it
     is within the gap target of the best bound proven here (the LP relaxation's optimum, or the
     whole-unit bound); otherwise "feasible", with a solver note saying what the gap is measured
     against."""
