@@ -48,13 +48,18 @@ from planner.rows import (
 # The scalar keys of the plan JSON, with their README descriptions (tables: the row types).
 PLAN_KEYS = {
     "status": "`optimal` (solver's gap target met; `gap` is the gap proven), `feasible` (time "
-    "limit hit, or a plan repaired after the solve whose gap against the bound proven before "
-    "the repair is above the target: `solver_notes` says which; see `gap`), `relaxed` (`--relax`)",
+    "limit hit, a plan repaired after the solve whose gap against the bound proven before "
+    "the repair is above the target, or a solver's `optimal` whose own bound is not taken (CBC "
+    "always, HiGHS on a model with an allocation under 1e-6 of a unit) above the target of the "
+    "bound proven here: `solver_notes` says which; see `gap`), `relaxed` (`--relax`)",
     "scenario": "scenario name with applied overrides",
     "total_cost_usd": "objective over the horizon, US$ (with `economics.discount_rate`: its "
     "present value, the cost rows too; `nominal_cost_usd` is then the same charges at face "
     "value and `present_value` the table of weights per period)",
-    "lower_bound_usd": "best proven bound, US$",
+    "lower_bound_usd": "best proven bound, US$: the LP relaxation's optimum, the solver's "
+    "own bound when higher (HiGHS's, not on a model with tiny allocations), or the whole-unit "
+    "bound (the relaxation with a unit in service wherever work must run; `solver_notes` gives "
+    "it) where the plan misses the target otherwise",
     "gap": "relative gap proven: (cost - bound) / cost",
     "lp_relaxation_usd": "LP relaxation optimum, US$ (null where it was not solved: "
     "`rounded-aggregated` plans, proven against the relaxed aggregated LP's bound instead, "

@@ -189,7 +189,9 @@ def test_highs_and_cbc_agree(
     tmp_path_factory: Any, site_data: dict[str, Any], work: dict[str, Any], pricing: str
 ) -> None:
     """The same outcome under both solvers (a verified plan, or a diagnosed infeasibility), and
-    plans whose costs agree within the gaps both proved."""
+    plans whose costs agree within the gaps both proved; each plan's proven bound is at most the
+    other's cost (CBC once took cost x (1 - gap) as its bound and called US$205,412 optimal
+    beside HiGHS's US$25,000: tests/test_cbc_bound.py)."""
     econ: dict[str, Any] = {"horizon": "365 days", "pricing": pricing}
     path = _write(tmp_path_factory.mktemp("gen"), site_data, work, econ)
     scenario = planner.load_scenario(path)
@@ -208,6 +210,9 @@ def test_highs_and_cbc_agree(
         cheaper = min(highs.total_cost_usd, cbc.total_cost_usd)
         costlier = max(highs.total_cost_usd, cbc.total_cost_usd)
         assert costlier - cheaper <= slack * costlier + 1e-6
+        for plan in (highs, cbc):
+            assert plan.lower_bound_usd is not None
+            assert plan.lower_bound_usd <= cheaper * (1 + 1e-7) + 1e-6
 
 
 TINY_TOPOLOGY = {

@@ -7,7 +7,10 @@ against CPU servers' 1.3e-3 MW in the power rows. HiGHS's MIP presolve leaves vi
 rows by their largest coefficient plans it too, but is wrong: the rows' values are shares of
 the work, so a whole share becomes 1e-10, within the tolerance, and a later long run found a
 tier decoded at one site and prefilled at another (rule colocated). The cause is the column
-scale (a unit is 1e10 of the work's need); not fixed: a strict known failure for HiGHS."""
+scale (a unit is 1e10 of the work's need). Since session 26, when HiGHS's MIP ends in numerical
+trouble it is solved again with each tiny allocation in units of its need, as CBC solves it
+(planner/lp/solve.py `_run_scaled`: the matrix spans 1.5e-9..73 instead of 1.3e-3..8.3e9), the
+values read back times the need; both solvers plan it (it was a strict xfail for HiGHS)."""
 
 from pathlib import Path
 
@@ -15,7 +18,6 @@ import pytest
 from test_properties import _write
 
 import planner
-from fleetcore.errors import SolverError
 
 SITES = {
     "s0": {
@@ -48,18 +50,7 @@ TIER = {
 ECON = {"horizon": "365 days", "pricing": "amortised", "period": "30 days"}
 
 
-@pytest.mark.parametrize(
-    "solver",
-    [
-        pytest.param(
-            "highs",
-            marks=pytest.mark.xfail(
-                strict=True, raises=SolverError, reason="HiGHS presolve: coefficients 1e-3..8e9"
-            ),
-        ),
-        "cbc",
-    ],
-)
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
 def test_a_tier_of_one_request_a_day_plans(tmp_path: Path, solver: str) -> None:
     path = _write(tmp_path, SITES, {"tier0": TIER}, ECON)
     plan = planner.solve(planner.load_scenario(path), solver=solver)  # verified, else raises

@@ -169,6 +169,14 @@ def test_rows_hold_pulps_bounds_and_refuse_what_pulp_refuses() -> None:
         prob.add([(x, 1.0)], GE, math.inf, "c3")
     with pytest.raises(ValueError, match="duplicate row name c0"):
         prob.add([(x, 1.0)], GE, 0.0, "c0")
+    # PuLP would rename it unit_s0_gb200_nvl72_0, and CBC's answer is read back by name
+    theirs = pulp.LpProblem("p")
+    theirs.addConstraint(
+        pulp.LpConstraint(theirs.add_variable("x") >= 1, name="unit_s0_gb200-nvl72_0")
+    )
+    assert list(theirs._constraints) == ["unit_s0_gb200_nvl72_0"]
+    with pytest.raises(ValueError, match="characters an LP file cannot hold"):
+        prob.add([(x, 1.0)], GE, 1.0, "unit_s0_gb200-nvl72_0")
 
 
 def test_cbc_solves_pulps_copy_and_its_answer_comes_back() -> None:

@@ -173,7 +173,12 @@ class LinearProblem:
         self.handed: Any = None
 
     def add(self, pairs: Iterable[tuple[Col, float]], sense: int, rhs: float, name: str) -> Row:
-        """Add the row `sum pairs  sense  rhs` named `name` (a finite rhs: PuLP's rule)."""
+        """Add the row `sum pairs  sense  rhs` named `name` (a finite rhs: PuLP's rule). A name
+        PuLP would rewrite (characters outside [A-Za-z0-9_]) is refused: CBC's answer comes back
+        by row name (`from_pulp`), and a diagnosis's row named after a pool (gb200-nvl72) was
+        not found there (a KeyError, exit 1 with a traceback)."""
+        if name.translate(pulp.LpElement.trans) != name:
+            raise ValueError(f"row name {name!r} has characters an LP file cannot hold")
         if not math.isfinite(rhs):
             raise pulp.PulpError("Cannot set constraint RHS to NaN/inf values")
         if name in self._constraints:

@@ -340,6 +340,10 @@ class Model:
     # re-solves and held plans, whose infeasibility keeps the plan before: a diagnosis would
     # spend the plan's time limit on a text no one reads). Set by solve_model.
     diagnose_infeasible: bool = True
+    # Whether the HiGHS model the problem holds has its tiny allocations in units of their need
+    # (planner/lp/solve.py `_run_scaled`): its values are read back only there, so it is
+    # neither polished nor tightened.
+    scaled_highs: bool = False
     # Indexes and memos of the helpers below, each checked against the sizes of the variable
     # dicts it was made from (rebuilt if one grew): scanning every variable per row or per
     # pool made the build quadratic in the fleet's size.

@@ -1,0 +1,159 @@
+"""CBC's "optimal" is not proof (planner/lp/solve.py `proven_status`): CBC hands back no bound
+through PuLP, and on this two-site case (a 10K-request tier beside a pretraining run, the only
+owned unit a B200 server that can do both) CBC 2.10's preprocessing cut off the optimum: it
+bought two H100 servers, US$205,412, and stopped "optimal" at its 1% target, where the LP
+relaxation and HiGHS's plan are the owned server's maintenance, US$28,750. The plan was reported
+optimal with a bound of cost x (1 - gap) that nothing had proven. A CBC plan is now optimal only
+within the target of the LP relaxation's optimum, else feasible with a note saying so."""
+
+from pathlib import Path
+
+import pytest
+from test_properties import _write
+
+import planner
+
+SITES = {
+    "s0": {
+        "power_cap": "0.05 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.2,
+        "systems": {"hgx-h100": {"max_units": 661, "owned": 0}},
+    },
+    "s1": {
+        "power_cap": "200 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.0,
+        "systems": {
+            "trn2-server": {"max_units": 942, "owned": 0},
+            "hgx-b200": {"max_units": 1000, "owned": 1},
+        },
+    },
+}
+WORK = {
+    "tier0": {
+        "kind": "inference",
+        "model": "llama-3.1-8b",
+        "precision": "bf16",
+        "requests_per_day": "10K",
+        "prompt_tokens": 100,
+        "output_tokens": 4000,
+        "tokens_per_s_per_user": 30,
+    },
+    "pt": {
+        "kind": "pretrain",
+        "model": "llama-3.1-8b",
+        "tokens": "100B",
+        "deadline": "10 days",
+        "goodput": 0.9,
+        "global_batch_tokens": "4M",
+    },
+}
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_optimal_only_within_the_target_of_a_proven_bound(tmp_path: Path, solver: str) -> None:
+    scenario = planner.load_scenario(
+        _write(tmp_path, SITES, WORK, {"horizon": "365 days", "pricing": "mixed"})
+    )
+    plan = planner.solve(scenario, solver=solver)
+    b200 = scenario.catalog.system("hgx-b200")
+    # the owned server does everything: its maintenance for the year, on its capex with its
+    # network and storage share (s1's power is free)
+    owned_usd = (
+        b200.capex_usd
+        * (1 + b200.network_storage_capex_fraction)
+        * b200.maintenance_fraction_per_year
+    )
+    assert plan.lp_relaxation_usd == pytest.approx(owned_usd, rel=1e-9)
+    assert plan.lower_bound_usd is not None and plan.gap is not None
+    assert plan.lower_bound_usd >= plan.lp_relaxation_usd * (1 - 1e-9)
+    if solver == "cbc":  # no bound of CBC's own: the LP relaxation's is the one proven
+        assert plan.lower_bound_usd == plan.lp_relaxation_usd
+    assert plan.gap == pytest.approx(
+        (plan.total_cost_usd - plan.lower_bound_usd) / plan.total_cost_usd, rel=1e-9
+    )
+    target = plan.solver.mip_gap_target
+    assert (plan.status == "optimal") == (plan.gap <= target + 1e-9)
+    if plan.total_cost_usd > owned_usd * (1 + target):  # CBC 2.10: two H100s bought
+        assert plan.status == "feasible"
+        (note,) = [n for n in plan.solver_notes if "hands back no bound" in n]
+        assert f"{plan.gap:.2%}" in note and f"best bound proven here ({owned_usd:,.2f} US$" in note
+    if solver == "highs":
+        assert plan.status == "optimal"
+        assert plan.total_cost_usd == pytest.approx(owned_usd, rel=1e-9)
+        assert {(f.datacenter, f.system) for f in plan.fleet if f.units} == {("s1", "hgx-b200")}
+
+
+RL_SITES = {
+    "s0": {
+        "power_cap": "0.5 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.0,
+        "systems": {"gb200-nvl72": {"max_units": 2, "owned": 0}},
+    },
+    "s2": {
+        "power_cap": "0.05 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.05,
+        "systems": {"trn2-server": {"max_units": 1, "owned": 0}},
+    },
+}
+RL_WORK = {
+    "tier0": {
+        **WORK["tier0"],
+        "requests_per_day": "1M",
+        "prompt_tokens": 1000,
+        "output_tokens": 50,
+        "tokens_per_s_per_user": 10,
+    },
+    "rl": {
+        "kind": "rl",
+        "policy": "llama-3.1-8b",
+        "problems": "1K",
+        "samples_per_problem": 1,
+        "prompt_tokens": 500,
+        "completion_tokens": 2000,
+        "kept_fraction": 0.25,
+        "samples_per_update": "10K",
+        "deadline": "60 days",
+        "goodput": 0.9,
+        "colocated": False,
+        "max_staleness_updates": 0.5,
+        "verifiers": [
+            {"name": "sandbox", "core_seconds_per_sample": 0.1, "applies_to": 0.5, "isa": "arm64"}
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_no_plan_called_optimal_above_one_rack_that_does_it_all(
+    tmp_path: Path, solver: str
+) -> None:
+    """Found by a HiGHS-vs-CBC run checking each plan's bound against the other's cost: a
+    1M-request tier beside a tiny RL run (its train role 2e-6 of a unit). One GB200 rack rented
+    for the year serves the tier and runs the RL run (its Grace CPUs the arm64 sandboxes):
+    CBC's plan. HiGHS 1.16's MIP presolve cut that plan off and reported two racks and a
+    Trainium2 server, US$13,558,378, optimal with that as its bound (without presolve, or with
+    the tiny allocations scaled, HiGHS called the MIP infeasible). On a model with tiny
+    allocations HiGHS's own bound is no longer taken (solve.py `proven_status`): whatever plan
+    a solver returns, its bound is one proven here, at most the one rack's cost, and it is
+    called optimal only within the target of it."""
+    scenario = planner.load_scenario(
+        _write(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"})
+    )
+    plan = planner.solve(scenario, solver=solver)
+    one_rack_usd = scenario.catalog.system("gb200-nvl72").rental_usd_per_hour * 365 * 24
+    assert one_rack_usd == pytest.approx(6_622_560.0)
+    assert plan.lower_bound_usd is not None and plan.gap is not None
+    assert plan.lower_bound_usd <= one_rack_usd * (1 + 1e-9)
+    assert plan.gap == pytest.approx(
+        (plan.total_cost_usd - plan.lower_bound_usd) / plan.total_cost_usd, rel=1e-9
+    )
+    target = plan.solver.mip_gap_target
+    assert (plan.status == "optimal") == (plan.gap <= target + 1e-9)
+    if plan.total_cost_usd > one_rack_usd * (1 + target):  # HiGHS 1.16: 2 racks + a server
+        assert plan.status == "feasible"
+        (note,) = [n for n in plan.solver_notes if "measured against the best bound" in n]
+        assert f"{plan.gap:.2%}" in note

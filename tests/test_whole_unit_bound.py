@@ -1,0 +1,91 @@
+"""The whole-unit bound (planner/lp/unitbound.py): the LP relaxation with, for every work row
+that needs work done, at least one whole unit in service on the pools and periods its
+allocations run on. A tiny demand's relaxation costs almost nothing (one request a day:
+2.5e-9 of an H100 server), so a plan's gap against it read ~100%; against the whole-unit bound
+it is the gap to the cheapest unit that can do the work. Hand-solved cases: one H100 server
+bought for the year is US$86,250 (capex x 1.15 x (1 / 5 years + 5% maintenance)), rented US$55 an
+hour."""
+
+from pathlib import Path
+
+import pytest
+from test_properties import TINY_TOPOLOGY, TINY_WORK, _write
+
+import planner
+from planner.api import demands
+from planner.lp.build import build
+from planner.lp.unitbound import whole_unit_cuts
+
+ONE_H100_YEAR_USD = 86_250.0  # 300,000 x 1.15 x (1 / 5 + 0.05)
+H100_RENT_USD_PER_H = 55.0
+WHOLE_NOTE = "whole unit in service wherever work must run"
+
+
+def _plan(tmp_path: Path, topo: dict, work: dict, econ: dict, solver: str) -> planner.Plan:
+    return planner.solve(planner.load_scenario(_write(tmp_path, topo, work, econ)), solver=solver)
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_two_tiers_on_one_unit_bound_one_unit_not_two(tmp_path: Path, solver: str) -> None:
+    """Each tier's rows need a unit, but one unit serves both: the bound is one unit's cost
+    (the cuts are separate rows on the same columns, not a sum), and the plan meets it."""
+    work = {"tier0": TINY_WORK["tier0"], "tier1": {**TINY_WORK["tier0"], "start": "30 days"}}
+    topo = {"s0": {**TINY_TOPOLOGY["s0"], "systems": {"hgx-h100": {"max_units": 2, "owned": 0}}}}
+    plan = _plan(tmp_path, topo, work, {"horizon": "365 days", "pricing": "amortised"}, solver)
+    assert [f.units for f in plan.fleet] == [1.0]
+    assert plan.lower_bound_usd == pytest.approx(ONE_H100_YEAR_USD, rel=1e-9)
+    assert plan.total_cost_usd == pytest.approx(ONE_H100_YEAR_USD, rel=1e-9)
+    assert plan.status == "optimal"
+    assert [n for n in plan.solver_notes if WHOLE_NOTE in n]
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_a_rented_unit_is_needed_only_in_periods_with_demand(tmp_path: Path, solver: str) -> None:
+    """30-day periods, rentals only, a tier from day 200: a unit is rented for whole calendar
+    periods (integer rent[d,s,t], charged every hour of t), so the bound is one unit rented from
+    the period holding day 200 (days 180-210) to the horizon's end (day 365): 185 days; the
+    periods before the tier starts hold no work row and need no unit."""
+    late = {"tier0": {**TINY_WORK["tier0"], "start": "200 days"}}
+    econ = {"horizon": "365 days", "pricing": "rental", "period": "30 days"}
+    plan = _plan(tmp_path, TINY_TOPOLOGY, late, econ, solver)
+    rented_usd = H100_RENT_USD_PER_H * 185 * 24
+    assert plan.lower_bound_usd == pytest.approx(rented_usd, rel=1e-9)
+    assert plan.total_cost_usd == pytest.approx(rented_usd, rel=1e-9)
+    assert plan.lp_relaxation_usd is not None and plan.lp_relaxation_usd < 1.0
+    assert plan.status == "optimal"
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_the_bound_is_the_cheapest_pool_that_can_do_the_work(tmp_path: Path, solver: str) -> None:
+    """Two one-unit sites, power free at s0 and paid at s1: the bound is s0's unit, whatever
+    the solver's plan; a plan at s1 (CBC's, after its repair) is that unit's energy over it,
+    US$1,474 (1.72%) above the 1% target: feasible, its gap against the bound."""
+    topo = {**TINY_TOPOLOGY, "s1": {**TINY_TOPOLOGY["s0"], "electricity_usd_per_kwh": 0.05}}
+    plan = _plan(tmp_path, topo, TINY_WORK, {"horizon": "365 days", "pricing": "amortised"}, solver)
+    assert plan.lower_bound_usd == pytest.approx(ONE_H100_YEAR_USD, rel=1e-9)
+    assert plan.gap == pytest.approx(
+        (plan.total_cost_usd - ONE_H100_YEAR_USD) / plan.total_cost_usd, abs=1e-9
+    )
+    assert (plan.status == "optimal") == (plan.gap <= plan.solver.mip_gap_target + 1e-9)
+    (pool,) = [(f.datacenter, f.units) for f in plan.fleet if f.units]
+    if pool == ("s1", 1.0):
+        assert plan.gap > 0.01 and plan.status == "feasible"
+    else:
+        assert pool == ("s0", 1.0) and plan.status == "optimal"
+
+
+def test_an_owned_unit_where_the_work_can_run_leaves_no_cut(tmp_path: Path) -> None:
+    """A cut is a row's need of a unit the plan must pay for: with a unit owned on the pool
+    (its cost sunk or in the constant) there is none; without, each of the tier's two serve
+    rows (decode, prefill) needs the pool's one buy column."""
+    for owned, expected in ((0, 2), (1, 0)):
+        topo = {"s0": {**TINY_TOPOLOGY["s0"], "systems": {"hgx-h100": {"max_units": 1}}}}
+        topo["s0"]["systems"]["hgx-h100"]["owned"] = owned
+        econ = {"horizon": "365 days", "pricing": "amortised"}
+        scenario = planner.load_scenario(_write(tmp_path, topo, TINY_WORK, econ))
+        model = build(scenario, demands(scenario))
+        cuts = whole_unit_cuts(model)
+        assert len(cuts) == expected
+        for cut in cuts:
+            assert cut.row.startswith("serve:tier0:") and cut.choice is None
+            assert list(cut.units) == [model.buy[("s0", "hgx-h100", 0)]]
