@@ -26,6 +26,7 @@ Wall-clock figures on a shared machine are noisy: read the ratios, not the absol
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import subprocess
@@ -485,12 +486,15 @@ def main() -> None:
         )
         bare = r["bare"]
         if bare is not None:
+            found = math.isfinite(bare["cost_usd"])
+            against = f"({r['cost_usd'] / bare['cost_usd'] - 1:+.2%})" if found else ""
             print(
                 f"      bare HiGHS MIP: {bare['status']} in {bare['cpu_s']:.2f} CPU s "
-                f"({bare['rss_mib']:.0f} MiB), cost ${bare['cost_usd']:,.0f} (bound "
-                f"${bare['bound_usd']:,.0f}); planner ${r['cost_usd']:,.0f} "
-                f"({r['cost_usd'] / bare['cost_usd'] - 1:+.2%}) in {r['total_cpu_s']:.2f} CPU s: "
-                f"planner CPU / bare MIP CPU {r['total_cpu_s'] / bare['cpu_s']:.2f}",
+                f"({bare['rss_mib']:.0f} MiB), "
+                + (f"cost ${bare['cost_usd']:,.0f}" if found else "no plan found")
+                + f" (bound ${bare['bound_usd']:,.0f}); planner ${r['cost_usd']:,.0f} {against}"
+                f" in {r['total_cpu_s']:.2f} CPU s: planner CPU / bare MIP CPU "
+                f"{r['total_cpu_s'] / bare['cpu_s']:.2f}",
                 flush=True,
             )
         fast = r["fast_bound"]
