@@ -18,6 +18,7 @@ import planner
 from fleetcore.errors import ConfigError
 from fleetcore.tables import usd
 from planner.decision import decision, summary_lines
+from planner.explain import explain_text
 from planner.lp.objective import discount_weight
 from planner.verify import check_plan
 
@@ -78,6 +79,9 @@ def test_a_need_that_ends_at_the_horizon_rents_instead_of_a_3_year_contract(
     d = decision(plan)
     assert d.contracts_past_horizon_usd == 0.0
     assert "economics.after_horizon: ends" in d.basis and "no residual or resale" in d.basis
+    # --explain's per-second prices say the plan charges whole lives and terms
+    assert "economics.after_horizon: ends" in explain_text(sc, plan)
+    assert "after_horizon" not in explain_text(_tail(tmp_path, None), None)
 
 
 def _late_buy(tmp_path: Path, after: str, paid_at: str) -> planner.Scenario:
