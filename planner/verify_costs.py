@@ -313,9 +313,9 @@ def contract_lines(ctx: Context, lines: Lines) -> list[str]:
                     rate, horizon_s, economics.period_s, start_s, term_end_s
                 )
             lines.add("contracts", c.datacenter, c.system, last, face)
-            key = ("contracts", c.datacenter, c.system)
-            held = lines.past.get(key, (0.0, 0.0))
-            lines.past[key] = (held[0] + face, held[1] + pv)
+            line = ("contracts", c.datacenter, c.system)
+            held = lines.past.get(line, (0.0, 0.0))
+            lines.past[line] = (held[0] + face, held[1] + pv)
     for r in ctx.plan.schedule:
         have = covered.get((r.datacenter, r.system, r.period), 0.0)
         if abs(have - r.contracted_units) > 1e-6 * max(1.0, r.contracted_units):

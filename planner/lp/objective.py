@@ -402,9 +402,7 @@ def cpu_server_buy_usd(model: Model, system: str, t: int, running_usd_per_s: flo
     capital = cpu_server_capital_usd(model, system, t)
     running = running_usd_per_s * service_s(model, system, t)
     if after_horizon_ends(model):
-        return capital * capex_weight(model, system, t) + running * service_weight(
-            model, system, t
-        )
+        return capital * capex_weight(model, system, t) + running * service_weight(model, system, t)
     return (capital + running) * service_weight(model, system, t)
 
 
