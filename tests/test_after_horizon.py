@@ -102,6 +102,73 @@ def _late_buy(tmp_path: Path, after: str, paid_at: str) -> planner.Scenario:
     )
 
 
+def test_a_late_purchase_under_a_discount_rate_weighs_its_payment_period(tmp_path: Path) -> None:
+    """ends with discount_rate 10%: the n H100s bought in Q4 cost n x capex x 1.1 x the weight of
+    Q4 (paid at delivery, no lead time), 1 / 1.1^(0.875 years)."""
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M", start="273.75 days")},
+        {
+            "horizon": "365 days",
+            "period": "1 quarter",
+            "pricing": "amortised",
+            "after_horizon": "ends",
+            "discount_rate": 0.1,
+        },
+        catalog={"systems": {"hgx-h100": {"network_storage_capex_fraction": 0.1}}},
+        name="late-pv",
+    )
+    n = ceil(flat_need(sc, "chat"))
+    c, _ = capex(sc)
+    plan = planner.solve(sc)
+    weight = discount_weight(0.1, 3 * QUARTER_S, 4 * QUARTER_S)
+    assert math.isclose(weight, 1.1**-0.875, rel_tol=1e-12)
+    assert math.isclose(plan.total_cost_usd, n * c * 1.1 * weight, rel_tol=REL)
+    assert _clean(plan, sc)
+
+
+def test_cpu_servers_bought_under_ends_are_charged_their_whole_capex(tmp_path: Path) -> None:
+    """An RL run with a CPU-heavy verifier in the last 20 days of a 40-day horizon, amortised,
+    free electricity: the k CPU servers bought cost k x capex x 1.1 (a 10% network and storage
+    share) under ends, in the cash flow's capital charge of the period they are paid in; under
+    continues only their 20 days' recovery, k x capex x 1.1 x 20 days / lifetime."""
+    from test_lp import RL_VERIFIER, rl_workload, site
+
+    def case(after: str) -> planner.Scenario:
+        job = rl_workload("llama-3.1-8b", "20M", verifiers=RL_VERIFIER, deadline="40 days")
+        return scenario(
+            tmp_path,
+            {
+                "r": site(
+                    {"trn2-server": {"max_units": 100}},
+                    cpu={"system": "cpu-server", "max_units": 50},
+                )
+            },
+            {"rl": {**job, "start": "20 days"}},
+            {
+                "horizon": "40 days",
+                "period": "10 days",
+                "pricing": "amortised",
+                "after_horizon": after,
+            },
+            catalog={"systems": {"cpu-server": {"network_storage_capex_fraction": 0.1}}},
+            name=f"cpu-{after}",
+        )
+
+    for after in ("continues", "ends"):
+        sc = case(after)
+        spec = sc.catalog.system("cpu-server")
+        plan = planner.solve(sc)
+        k = sum(c.ordered for c in plan.cpu_schedule)
+        assert k >= 1  # the case we meant
+        (row,) = [c for c in plan.costs_rows if c.component == "cpu_servers"]
+        whole = k * spec.capex_usd * 1.1
+        want = whole if after == "ends" else whole * 20 * DAY / spec.lifetime_s
+        assert math.isclose(row.cost_usd, want, rel_tol=REL)
+        assert _clean(plan, sc)
+
+
 @pytest.mark.parametrize("paid_at", ["order", "delivery"])
 def test_a_purchase_late_in_the_horizon_is_charged_its_whole_capex(
     tmp_path: Path, paid_at: str
