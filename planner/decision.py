@@ -337,7 +337,9 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
         text += (
             f", over lifetimes of {', '.join(lifetimes)}; a unit still in service at the "
             "horizon's end is charged only its time inside it, so the plan takes the rest of its "
-            "life as worth its annuity to work after the horizon, which it does not model"
+            "life as worth its annuity to work after the horizon, which it does not model "
+            "(economics.after_horizon: continues; `ends` charges the whole capex and every "
+            "contract payment instead)"
         )
     text += "; owned units pay only their running costs; rented units their hourly price"
     if econ["pricing"] == "mixed":
