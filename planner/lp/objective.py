@@ -540,7 +540,6 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
             within = _overlap_s(a, b, t.start_s, t.end_s)
             if pricing != "rental" and not ends:
                 add("capex", t.index, units * capital * within)
-                ns = spec.network_storage_capex_fraction or 0.0
                 add("network_storage", t.index, units * capital * ns * within)
             for component, rate in per_s.items():
                 add(component, t.index, units * rate * within)
