@@ -402,6 +402,7 @@ def _attach_context(plan: Plan, scenario: Scenario) -> None:
         "cost_of_capital": econ.cost_of_capital,
         "horizon_s": econ.horizon_s,
         "discount_rate": econ.discount_rate,
+        "after_horizon": econ.after_horizon,
     }
 
 

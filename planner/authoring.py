@@ -155,6 +155,7 @@ economics:
   pricing: amortised       # amortised (buy) | rental (hourly) | mixed (the cheaper, per pool)
   # cost_of_capital: 0.08  # yearly; capex is recovered as an annuity over each lifetime
   # period: 90 days        # let the fleet change every period (orders, lead times, rentals)
+  # after_horizon: ends    # the need ends with the horizon: whole capex and contract terms
 
 workloads:
   # Pretraining: model from the catalog (planner hardware list), tokens, a deadline from the

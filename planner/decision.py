@@ -19,7 +19,8 @@ absent for a plan read back from JSON, and then the purchase cash is said to be 
                      = the plan's `contracts` / `spot` cost rows of that site and system
     contracts past the horizon = sum over contracts signed of units x usd_per_hour x
                      max(0, start + term - horizon) / 3600 h: owed for the rest of each term,
-                     not in the plan's cost (which charges a term inside the horizon only)
+                     not in the plan's cost (which charges a term inside the horizon only);
+                     with economics.after_horizon ends, in it (every payment is charged)
     idle share     = cost attributed to "(idle)" / total cost
     mostly idle    = a pool in service whose utilisation is below MOSTLY_IDLE
 """
@@ -102,6 +103,8 @@ class Decision:
     # past the horizon's end (units x usd_per_hour x hours after it) is a commitment the plan's
     # cost leaves out, so the summary states it beside the contracts' charge
     contracts_past_horizon_usd: float = 0.0
+    # economics.after_horizon is ends: whole terms and whole capex are in the cost
+    after_horizon_ends: bool = False
 
     @property
     def idle_share(self) -> float:
@@ -210,6 +213,7 @@ def decision(plan: Plan) -> Decision:
         capex_paid_usd=sum(r.capex_paid_usd for r in plan.cash_flow) if plan.cash_flow else None,
         cpu_purchase_usd=cpu_purchase_usd,
         contracts_past_horizon_usd=_contracts_past_horizon_usd(plan),
+        after_horizon_ends=plan.economics.get("after_horizon") == "ends",
     )
 
 
@@ -315,6 +319,16 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
             f"pricing rental: rented units pay their hourly price for the {horizon_days:g}-day "
             "horizon (energy included); owned units pay only their running costs"
         ) + _discount_text(econ.get("discount_rate"))
+    if econ.get("after_horizon") == "ends":
+        text = (
+            f"pricing {econ['pricing']}; the need ends with the {horizon_days:g}-day horizon "
+            "(economics.after_horizon: ends): bought units are charged their whole capex with "
+            "its network and storage share when paid for, with no residual or resale value; "
+            "owned units pay only their running costs; rented units their hourly price"
+        )
+        if econ["pricing"] == "mixed":
+            text += ", term contracts every payment of their terms, past the horizon too"
+        return text + _discount_text(econ.get("discount_rate"))
     text = (
         f"pricing {econ['pricing']}; bought units are charged the capital they recover over "
         f"the {horizon_days:g}-day horizon, {how}"
@@ -323,7 +337,9 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
         text += (
             f", over lifetimes of {', '.join(lifetimes)}; a unit still in service at the "
             "horizon's end is charged only its time inside it, so the plan takes the rest of its "
-            "life as worth its annuity to work after the horizon, which it does not model"
+            "life as worth its annuity to work after the horizon, which it does not model "
+            "(economics.after_horizon: continues; `ends` charges the whole capex and every "
+            "contract payment instead)"
         )
     text += "; owned units pay only their running costs; rented units their hourly price"
     if econ["pricing"] == "mixed":
@@ -413,9 +429,16 @@ def summary_lines(d: Decision) -> list[str]:
             )
     if d.rental_usd > 0:
         lines.append(f"Rental over the horizon: {usd(d.rental_usd)}")
-    if d.contracts_usd > 0:
+    if d.contracts_usd > 0 and d.after_horizon_ends:
+        lines.append(f"Term contracts, every payment of their terms: {usd(d.contracts_usd)}")
+    elif d.contracts_usd > 0:
         lines.append(f"Term contracts over the horizon: {usd(d.contracts_usd)}")
-    if d.contracts_past_horizon_usd > 0:
+    if d.contracts_past_horizon_usd > 0 and d.after_horizon_ends:
+        lines.append(
+            f"Of these, {usd(d.contracts_past_horizon_usd)} (face value) falls due past the "
+            "horizon's end, charged in this plan's cost (economics.after_horizon: ends)"
+        )
+    elif d.contracts_past_horizon_usd > 0:
         lines.append(
             f"Term contracts commit a further {usd(d.contracts_past_horizon_usd)} (face value) for "
             "their terms past the horizon's end, owed but not in this plan's cost"

@@ -235,6 +235,7 @@ def explain_text(scenario: Scenario, plan: Plan | None) -> str:
         unit_costs(scenario, demands(scenario), plan),
         scenario.data.economics.discount_rate,
         owned_pools(scenario),
+        scenario.data.economics.after_horizon,
     )
 
 
@@ -242,10 +243,13 @@ def format_unit_costs(
     records: list[dict[str, Any]],
     discount_rate: float | None = None,
     owned: list[OwnedPool] | None = None,
+    after_horizon: str = "continues",
 ) -> str:
     """A table per work item, cheapest first; per million tokens or per EFLOP. The prices are
     at face value; with a discount_rate the header says so and how the plan weighs them. Owned
-    units, priced apart (their busy energy alone), get a line each after the header."""
+    units, priced apart (their busy energy alone), get a line each after the header. With
+    economics.after_horizon ends the header says the prices are per second of a unit's life or
+    a contract's term, which the plan charges whole however little of it the horizon uses."""
     out = [
         "Cost of the work on each system (a unit kept busy, paid for as the plan pays for its new"
         "\nunits at that site, else the cheapest way the pricing allows; before constraints)"
@@ -255,6 +259,12 @@ def format_unit_costs(
             f"Owned: {o.datacenter}/{o.system} {o.units:,} units, ${o.busy_usd_per_h:,.2f} a busy "
             f"unit-hour (their energy above idle; capex sunk, maintenance and facility paid busy "
             f"or idle) against ${o.bought_usd_per_h:,.2f} for a unit bought there"
+        )
+    if after_horizon == "ends":
+        out.append(
+            "Bought and contract prices are per second of a unit's life or a contract's term: "
+            "the plan charges the whole capex or term (economics.after_horizon: ends), so where "
+            "the horizon uses less of it a second it uses costs more than shown"
         )
     if discount_rate is not None:
         out.append(

@@ -12,7 +12,7 @@ from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s, sandbox_peaks
 from planner.lp.linear import Col
 from planner.lp.model import FAMILIES, GB, S_PER_H, Model, Term, UKey, Var
-from planner.lp.objective import S_PER_YEAR, cost_by_period, discount_weight
+from planner.lp.objective import S_PER_YEAR, cost_by_period, discount_weight, past_horizon_usd
 from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
 from planner.plan import Plan
 from planner.rows import (
@@ -306,12 +306,17 @@ def read_cash_flow(
 
 def read_present_value(model: Model, cash_flow: list[CashFlowRow]) -> list[PresentValueRow]:
     """Per calendar period: its discount weight (objective.discount_weight) and the cash flow's
-    nominal cost weighed by it."""
+    nominal cost weighed by it; the last period's contract payments past the horizon
+    (economics.after_horizon ends: objective.past_horizon_usd) weighed at their own times."""
     rate = model.scenario.data.economics.discount_rate
     assert rate is not None
+    past_face, past_weighed = past_horizon_usd(model, value_of)
     out = []
     for row in cash_flow:
         weight = discount_weight(rate, row.start_s, row.end_s)
+        present = weight * row.cost_usd
+        if row.period == cash_flow[-1].period and past_face:
+            present = weight * (row.cost_usd - past_face) + past_weighed
         out.append(
             PresentValueRow(
                 period=row.period,
@@ -321,7 +326,7 @@ def read_present_value(model: Model, cash_flow: list[CashFlowRow]) -> list[Prese
                 mid_years=(row.start_s + row.end_s) / 2 / S_PER_YEAR,
                 discount_weight=weight,
                 cost_usd=row.cost_usd,
-                present_value_usd=weight * row.cost_usd,
+                present_value_usd=present,
             )
         )
     return out

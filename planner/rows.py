@@ -154,8 +154,9 @@ class PresentValueRow:
     """per calendar period, only with economics.discount_rate: discount_rate (a year),
     mid_years (the period's middle from the horizon start, years), discount_weight (1 / (1 +
     discount_rate)^mid_years), cost_usd (the cash flow's nominal cost of the period),
-    present_value_usd (discount_weight x cost_usd; the periods add up to total_cost_usd, what
-    the LP minimised)"""
+    present_value_usd (discount_weight x cost_usd; in the last period, the contract payments
+    past the horizon it books (economics.after_horizon ends) weigh as periods continued past the
+    horizon would; the periods add up to total_cost_usd, what the LP minimised)"""
 
     period: int
     start_s: float

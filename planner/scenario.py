@@ -75,6 +75,13 @@ class Economics(Strict):
     # weighs 1 / (1 + r)^(mid_t / year), mid_t its period's middle from the horizon start
     # (charges accrue through the period). Absent: charges at face value (no discounting).
     discount_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    # What the fleet is worth after the horizon. continues: the need goes on, so a bought unit
+    # is charged only the capital it recovers while it serves inside the horizon and a term
+    # contract only the periods it covers inside it (the rest taken as worth what it costs).
+    # ends: nothing after the horizon has value: a bought unit is charged its whole capex (with
+    # its network and storage share; no residual or resale value) when paid for, a term
+    # contract signed in the horizon all its payments, past the horizon too.
+    after_horizon: Literal["continues", "ends"] = "continues"
     # The calendar date the horizon starts on; needed when a placed system has available_from.
     start_date: Date | None = None
     # Most units of a system that can arrive (be delivered) per calendar period, all sites

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from planner.lp.model import SAME_INSTANT_S, calendar_for
-from planner.lp.objective import discount_weight
+from planner.lp.objective import discount_weight, past_horizon_weighted_s
 from planner.rows import CASH_COLUMNS, AllocationRow
 from planner.traffic import routed_traffic
 from planner.verify import COST_ABS_TOL_USD, REL_TOL, Context, rule
@@ -40,6 +40,11 @@ class Lines:
     periods: int
     by_line: dict[tuple[str, str | None, str | None], list[float]] = field(default_factory=dict)
     by_column: dict[str, list[float]] = field(default_factory=dict)
+    # Contract payments past the horizon (economics.after_horizon ends), booked in the last
+    # period of by_line: per line (face value, present value at their own times).
+    past: dict[tuple[str, str | None, str | None], tuple[float, float]] = field(
+        default_factory=dict
+    )
 
     def add(
         self, component: str, d: str | None, s: str | None, t: int, usd: float, column: str = ""
@@ -75,22 +80,42 @@ def period_weights(ctx: Context) -> dict[int, float]:
 
 def window_weight(ctx: Context, start_s: float, end_s: float) -> float:
     """The mean discount weight of a charge spread evenly over [start, end) (1.0 without a
-    discount_rate or for an empty window)."""
-    if ctx.scenario.data.economics.discount_rate is None or end_s <= start_s:
+    discount_rate or for an empty window); its seconds past the horizon weigh as in calendar
+    periods continued past it (objective.past_horizon_weighted_s)."""
+    economics = ctx.scenario.data.economics
+    if economics.discount_rate is None or end_s <= start_s:
         return 1.0
     weights = period_weights(ctx)
     weighted = sum(
         overlap_s(start_s, end_s, a, b) * weights[t] for t, a, b in scenario_calendar(ctx)
     )
+    weighted += past_horizon_weighted_s(
+        economics.discount_rate, economics.horizon_s, economics.period_s, start_s, end_s
+    )
     return weighted / (end_s - start_s)
 
 
-def present_value_lines(ctx: Context) -> list[str]:
+def after_horizon_ends(ctx: Context) -> bool:
+    """economics.after_horizon is ends: whole capex and whole contract terms are charged."""
+    return ctx.scenario.data.economics.after_horizon == "ends"
+
+
+def paid_period(ctx: Context, system: str, t: int) -> int:
+    """The period a unit ordered at t is paid in: t (economics.capex_paid_at order) or its
+    arrival (delivery; t when it arrives after the horizon)."""
+    if ctx.scenario.data.economics.capex_paid_at == "order":
+        return t
+    arrive = arrival(ctx, system, t)
+    return t if arrive is None else arrive
+
+
+def present_value_lines(ctx: Context, lines: Lines) -> list[str]:
     """With economics.discount_rate r: one present_value row per calendar period whose
     discount_rate is r, mid_years = (start + end) / 2 / year, discount_weight = 1 / (1 +
     r)^mid_years, cost_usd = the cash flow's cost_usd of the period, present_value_usd =
-    discount_weight x cost_usd, and the rows' present values add up to total_cost_usd; without
-    r, no present_value table."""
+    discount_weight x cost_usd (the last period: its contract payments past the horizon,
+    lines.past, at their own present value instead), and the rows' present values add up to
+    total_cost_usd; without r, no present_value table."""
     rate = ctx.scenario.data.economics.discount_rate
     rows = ctx.plan.present_value
     if rate is None:
@@ -102,16 +127,21 @@ def present_value_lines(ctx: Context) -> list[str]:
         return ["economics.discount_rate is set: the plan needs one present_value row a period"]
     cost = {r.period: r.cost_usd for r in ctx.plan.cash_flow}
     weights = period_weights(ctx)
+    past_face = sum(face for face, _ in lines.past.values())
+    past_pv = sum(pv for _, pv in lines.past.values())
     out = []
     for row, (t, a, b) in zip(rows, calendar, strict=True):
         weight = weights[t]
         mid_years = (a + b) / 2 / YEAR_S
+        present = weight * cost.get(row.period, 0.0)
+        if t == calendar[-1][0]:
+            present += past_pv - weight * past_face
         checks = (
             ("discount_rate", row.discount_rate, rate),
             ("mid_years", row.mid_years, mid_years),
             ("discount_weight", row.discount_weight, weight),
             ("cost_usd", row.cost_usd, cost.get(row.period, 0.0)),
-            ("present_value_usd", row.present_value_usd, weight * cost.get(row.period, 0.0)),
+            ("present_value_usd", row.present_value_usd, present),
         )
         out += [
             f"present_value period {row.period}: {name} {have:.9g}, recomputed {want:.9g}"
@@ -206,8 +236,14 @@ def pool_lines(ctx: Context, lines: Lines) -> None:
         maintenance_per_s = maintained_usd * (spec.maintenance_fraction_per_year or 0.0) / YEAR_S
         facility_per_s = (site.facility_usd_per_kw_month or 0.0) * spec.power_w / 1000 / MONTH_S
         window = service_window(ctx, s, t)
+        if r.ordered > 0 and economics.pricing != "rental" and after_horizon_ends(ctx):
+            # the whole capex, in the period it is paid in
+            paid_t = paid_period(ctx, s, t)
+            lines.add("capex", d, s, paid_t, r.ordered * spec.capex_usd)
+            share = spec.network_storage_capex_fraction or 0.0
+            lines.add("network_storage", d, s, paid_t, r.ordered * spec.capex_usd * share)
         if r.ordered > 0:
-            if economics.pricing != "rental":
+            if economics.pricing != "rental" and not after_horizon_ends(ctx):
                 capital = r.ordered * capital_per_s(spec.capex_usd, spec.lifetime_s, rate)
                 spread(lines, ctx, "capex", d, s, window, capital)
                 share = spec.network_storage_capex_fraction or 0.0
@@ -231,9 +267,14 @@ def pool_lines(ctx: Context, lines: Lines) -> None:
 def contract_lines(ctx: Context, lines: Lines) -> list[str]:
     """Each contract signed: units x usd_per_hour (the catalog's) x the hours from its start to
     the end of the last period it covers (a period starting before its term ends is covered
-    whole), at most the horizon; and its record's term and price are the catalog's, and the
-    contracts covering each period add up to the schedule's contracted_units."""
-    horizon_s = ctx.scenario.data.economics.horizon_s
+    whole), at most the horizon; with economics.after_horizon ends to the later of that and
+    the end of its term, the hours past the horizon booked in the last period (lines.past: at
+    face value and weighed past the horizon); and its record's term and price are the
+    catalog's, and the contracts covering each period add up to the schedule's
+    contracted_units."""
+    economics = ctx.scenario.data.economics
+    horizon_s = economics.horizon_s
+    last = ctx.calendar[-1][0]
     starts = {t: a for t, a, _ in ctx.calendar}
     covered: dict[tuple[str, str, int], float] = {}
     out = []
@@ -262,6 +303,19 @@ def contract_lines(ctx: Context, lines: Lines) -> list[str]:
         window = (start_s, min(horizon_s, max(ends, default=start_s)))
         usd_per_s = c.units * offer.usd_per_hour / HOUR_S
         spread(lines, ctx, "contracts", c.datacenter, c.system, window, usd_per_s)
+        term_end_s = start_s + offer.term_s
+        if economics.after_horizon == "ends" and term_end_s > horizon_s:
+            face = usd_per_s * (term_end_s - horizon_s)
+            rate = economics.discount_rate
+            pv = face
+            if rate is not None:
+                pv = usd_per_s * past_horizon_weighted_s(
+                    rate, horizon_s, economics.period_s, start_s, term_end_s
+                )
+            lines.add("contracts", c.datacenter, c.system, last, face)
+            line = ("contracts", c.datacenter, c.system)
+            held = lines.past.get(line, (0.0, 0.0))
+            lines.past[line] = (held[0] + face, held[1] + pv)
     for r in ctx.plan.schedule:
         have = covered.get((r.datacenter, r.system, r.period), 0.0)
         if abs(have - r.contracted_units) > 1e-6 * max(1.0, r.contracted_units):
@@ -303,8 +357,13 @@ def site_lines(ctx: Context, lines: Lines) -> None:
         if c.ordered > 0:
             window = service_window(ctx, c.system, t)
             share = 1 + (spec.network_storage_capex_fraction or 0.0)
-            capital = c.ordered * capital_per_s(spec.capex_usd, spec.lifetime_s, rate) * share
-            spread(lines, ctx, line, d, s, window, capital, "capital_charge_usd")
+            if after_horizon_ends(ctx):  # the whole capex, in the period it is paid in
+                paid_t = paid_period(ctx, c.system, t)
+                whole = c.ordered * spec.capex_usd * share
+                lines.add(line, d, s, paid_t, whole, "capital_charge_usd")
+            else:
+                capital = c.ordered * capital_per_s(spec.capex_usd, spec.lifetime_s, rate) * share
+                spread(lines, ctx, line, d, s, window, capital, "capital_charge_usd")
             spread(lines, ctx, line, d, s, window, c.ordered * per_s)
 
 
@@ -349,14 +408,15 @@ def check_cost_lines(ctx: Context) -> list[str]:
     (d, s) and calendar period t (h_t = len_t / 3600, ordered[t]'s units serving over
     [arrival start, end of the last period before their lifetime ends) inside the horizon,
     capital per second c = capex x CRF / year, CRF = r / (1 - (1 + r)^-L), r = 0: capex /
-    lifetime): capex = ordered x c over that window (not under rental pricing), network_storage
+    lifetime): capex = ordered x c over that window (not under rental pricing; with
+    economics.after_horizon ends: ordered x capex in the period it is paid in), network_storage
     = capex x network_storage_capex_fraction, maintenance = capex x (1 +
     network_storage_capex_fraction) x maintenance_fraction_per_year / year x (bought units'
     service seconds + owned x len_t),
     facility = facility_usd_per_kw_month x power_w / 1000 / month x the same seconds, rental =
     rented_units x rental_usd_per_hour x h_t, spot = spot_units x spot_usd_per_hour x h_t,
     contracts = units x the catalog's usd_per_hour x hours from the start to the end of the last
-    period the term covers, energy = power_w / 1000 x PUE x usd_per_kwh x ((1 - idle) x
+    period the term covers (after_horizon ends: or to the term's end, if later), energy = power_w / 1000 x PUE x usd_per_kwh x ((1 - idle) x
     max(0, busy_units x h_t - (rented + contracted + spot_goodput x spot) x h_t) + idle x
     owned_units x h_t) (leased units run first, energy in their price); site_opening and CPU-only
     servers likewise (site_lines); each line summed over t = the plan's cost rows of that
@@ -372,7 +432,8 @@ def check_cost_lines(ctx: Context) -> list[str]:
     lines = Lines(len(ctx.calendar))
     weights = period_weights(ctx)
     pool_lines(ctx, lines)
-    out = contract_lines(ctx, lines) + present_value_lines(ctx)
+    out = contract_lines(ctx, lines)
+    out += present_value_lines(ctx, lines)
     site_lines(ctx, lines)
     link_lines(ctx, lines)
     charged: dict[tuple[str, str | None, str | None], float] = {}
@@ -412,6 +473,9 @@ def check_cost_lines(ctx: Context) -> list[str]:
         have = charged.get(key, 0.0)
         per_period = lines.by_line.get(key, [0.0] * len(ctx.calendar))
         want = sum(weights.get(t, 1.0) * x for t, x in enumerate(per_period))
+        if key in lines.past:  # payments past the horizon at their own weights
+            face, pv = lines.past[key]
+            want += pv - weights.get(len(per_period) - 1, 1.0) * face
         tol = REL_TOL * max(1.0, abs(want), scale.get((d, s), 0.0)) + COST_ABS_TOL_USD
         if abs(have - want) <= tol:
             continue

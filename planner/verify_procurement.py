@@ -99,8 +99,15 @@ def cpu_capital_usd(ctx: Context) -> float:
     (r = economics.cost_of_capital, L = lifetime in years; 1 / L at r = 0), in service from the
     arrival period's start to the end of the last period it serves in (one its life ends
     inside is served whole), inside the horizon (with one fleet for the horizon: all of it);
-    with economics.discount_rate, x the window's mean discount weight (a present value)."""
-    from planner.verify_costs import window_weight  # registers after this module's rules
+    with economics.discount_rate, x the window's mean discount weight (a present value). With
+    economics.after_horizon ends: units x capex x (1 + network_storage_capex_fraction), x the
+    discount weight of the period it is paid in."""
+    from planner.verify_costs import (  # registers after this module's rules
+        after_horizon_ends,
+        paid_period,
+        period_weights,
+        window_weight,
+    )
 
     economics = ctx.scenario.data.economics
     horizon_s = economics.horizon_s
@@ -111,6 +118,11 @@ def cpu_capital_usd(ctx: Context) -> float:
         if c.ordered <= 0:
             continue
         spec = ctx.scenario.catalog.system(c.system)
+        if after_horizon_ends(ctx):
+            share = 1 + (spec.network_storage_capex_fraction or 0.0)
+            weight = period_weights(ctx)[paid_period(ctx, c.system, c.period)]
+            usd += c.ordered * spec.capex_usd * share * weight
+            continue
         # arrival from the order and the lead time (the arriving column is cpu_ledger's)
         arrive = ctx.arrival(c.period, spec.lead_time_s if multi and spec.lead_time_s else 0.0)
         if arrive is None:
@@ -140,8 +152,14 @@ def check_cash_flow(ctx: Context) -> list[str]:
     cumulative columns are running sums; each column summed over the periods = the plan's cost
     rows of its components, so sum_t cost[t] = the cost rows' sum (= total_cost_usd: rule
     cost_total); with economics.discount_rate, the cost rows are present values: each column
-    weighed by w_t = 1 / (1 + r)^(t_mid / year) in its sum"""
-    from planner.verify_costs import period_weights  # registers after this module's rules
+    weighed by w_t = 1 / (1 + r)^(t_mid / year) in its sum (contract payments past the horizon,
+    booked in the last period under economics.after_horizon ends, at their own weights:
+    verify_costs.contract_lines)"""
+    from planner.verify_costs import (  # registers after this module's rules
+        Lines,
+        contract_lines,
+        period_weights,
+    )
 
     weights = period_weights(ctx)
     total = sum(c.cost_usd for c in ctx.plan.costs_rows)
@@ -174,10 +192,16 @@ def check_cash_flow(ctx: Context) -> list[str]:
     cpu_capital = cpu_capital_usd(ctx)
     by_column["capital_charge_usd"] = by_column.get("capital_charge_usd", 0.0) + cpu_capital
     by_column["other_opex_usd"] = by_column.get("other_opex_usd", 0.0) - cpu_capital
+    contracts = Lines(len(ctx.calendar))
+    contract_lines(ctx, contracts)
+    last_weight = weights.get(ctx.calendar[-1][0], 1.0)
+    past = sum(pv - last_weight * face for face, pv in contracts.past.values())
     for column in COST_COLUMNS:
         have = sum(
             weights.get(row.period, 1.0) * getattr(row, column) for row in ctx.plan.cash_flow
         )
+        if column == "contracts_usd":
+            have += past
         if abs(have - by_column.get(column, 0.0)) > tol:
             out.append(
                 f"{column}: the periods add up to {have:,.2f} US$, the cost rows to "

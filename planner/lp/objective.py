@@ -20,6 +20,9 @@ def define_objective(model: Model) -> None:
              last period it serves in: a lifetime ending inside a period holds it whole), CRF = r / (1 - (1 + r)^-L)
              (r = cost_of_capital, L = lifetime in years; r = 0: 1 / L). With one fleet for the
              horizon a unit serves all of H (it is replaced at the end of its life).
+             economics.after_horizon ends: recovery = 1, the whole capex whatever the unit's
+             service inside H (nothing after the horizon has value: no residual or resale
+             value), charged when paid for (economics.capex_paid_at: order or delivery)
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · (1 + network_storage_capex_fraction) · maintenance_fraction_per_year
              · years in service (owned units too; maintenance_usd_per_s)
@@ -28,7 +31,8 @@ def define_objective(model: Model) -> None:
       contracts: q[d,s,t,k] · usd_per_hour_k · hours from its start to the end of the last
              period it covers, inside the horizon (a term ending inside a period holds it whole;
              energy included; the part of a term past the horizon is left out, as a unit's
-             residual value is)
+             residual value is); after_horizon ends: every payment of the term, hours = max(the
+             hours above, term), past the horizon too
       energy: e · ((1 - f) · busy owned hours + f · owned units · len_t / 3600), where
              e = power_w / 1000 · PUE · usd_per_kwh and f = idle_power_fraction; busy owned
              hours are o[d,s,t] where units can be rented (rented units run first), else all
@@ -36,7 +40,8 @@ def define_objective(model: Model) -> None:
       facility: facility_usd_per_kw_month · power_w / 1000 · owned units in service · months
       site_opening: open[d,t] · opening_cost_usd of a candidate site (once, in full)
       CPU servers: mbuy[d,t] · (capex · recovery(t) · (1 + network_storage_capex_fraction)
-             + (energy + maintenance + facility per second) · service_s(t)), mrent[d,t] ·
+             + (energy + maintenance + facility per second) · service_s(t)) (after_horizon
+             ends: capex · (1 + network_storage_capex_fraction) in full), mrent[d,t] ·
              rental_usd_per_hour · len_t / 3600, owned ones' energy, maintenance and facility
              for H (energy at nameplate while in service: no busy measure, so no idle share)
       links: cost_usd_per_tb · traffic bytes, per link traversed
@@ -44,7 +49,10 @@ def define_objective(model: Model) -> None:
     weighed by its calendar period's w_t = 1 / (1 + r)^(t_mid / year) (t_mid: the period's
     middle from the horizon start; discount_weight), a charge spread over a window (capital
     recovery, maintenance, facility, contracts, links, owned units' running costs) by w_t x its
-    seconds in each period t; a site opening by the w_t of the period it opens at.
+    seconds in each period t; a site opening by the w_t of the period it opens at. Seconds past
+    the horizon (after_horizon ends: contract payments) weigh as calendar periods of the
+    scenario's period length continued past it would (past_horizon_weighted_s); a capex charged
+    in full weighs the w_t of the period it is paid in.
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
     add_site_opening_terms(model)
@@ -74,16 +82,48 @@ def period_weight(model: Model, t: int) -> float:
 
 
 def window_weight(model: Model, start_s: float, end_s: float) -> float:
-    """The mean discount weight of a charge spread evenly over [start, end): sum over calendar
-    periods t of weight_t x the window's seconds in t, / (end - start); 1.0 without a
-    discount_rate (or an empty window)."""
-    if model.scenario.data.economics.discount_rate is None or end_s <= start_s:
+    """The mean discount weight of a charge spread evenly over [start, end): (sum over calendar
+    periods t of weight_t x the window's seconds in t + past_horizon_weighted_s of its seconds
+    past the horizon) / (end - start); 1.0 without a discount_rate (or an empty window)."""
+    economics = model.scenario.data.economics
+    rate = economics.discount_rate
+    if rate is None or end_s <= start_s:
         return 1.0
     weighted = sum(
         _overlap_s(start_s, end_s, c.start_s, c.end_s) * period_weight(model, c.index)
         for c in model.calendar
     )
+    if end_s > economics.horizon_s:
+        weighted += past_horizon_weighted_s(
+            rate, economics.horizon_s, economics.period_s, start_s, end_s
+        )
     return weighted / (end_s - start_s)
+
+
+def past_horizon_weighted_s(
+    rate: float, horizon_s: float, period_s: float | None, start_s: float, end_s: float
+) -> float:
+    """The seconds of [start, end) after the horizon H, each weighed as in a calendar period
+    continued past it: sum over i >= 0 of overlap([start, end), [H + i·P, H + (i+1)·P)) ·
+    discount_weight(r, H + i·P, H + (i+1)·P), P = economics.period (H without one). The
+    objective and the verifier (planner/verify_costs.py) both weigh past the horizon with it."""
+    length_s = period_s or horizon_s
+    a = max(start_s, horizon_s)
+    if end_s <= a:
+        return 0.0
+    weighted = 0.0
+    i = int((a - horizon_s) // length_s)
+    while horizon_s + i * length_s < end_s:
+        p0 = horizon_s + i * length_s
+        p1 = p0 + length_s
+        weighted += _overlap_s(a, end_s, p0, p1) * discount_weight(rate, p0, p1)
+        i += 1
+    return weighted
+
+
+def after_horizon_ends(model: Model) -> bool:
+    """economics.after_horizon is ends: nothing after the horizon has value to the plan."""
+    return model.scenario.data.economics.after_horizon == "ends"
 
 
 def service_weight(model: Model, system: str, t: int) -> float:
@@ -146,6 +186,17 @@ def contract_held_s(model: Model, system: str, t0: int, k: int) -> float:
     return held
 
 
+def contract_charged_s(model: Model, system: str, t0: int, k: int) -> float:
+    """Seconds of contract k of `system` signed at t0 charged to the plan: contract_held_s, or
+    with economics.after_horizon ends max(contract_held_s, term): every payment of the term, past
+    the horizon too (a term ending inside the horizon is charged as today: to the end of the
+    last period it covers)."""
+    held_s = contract_held_s(model, system, t0, k)
+    if not after_horizon_ends(model):
+        return held_s
+    return max(held_s, model.scenario.catalog.system(system).contracts[k].term_s)
+
+
 def _contract_held_s(model: Model, system: str, t0: int, k: int) -> float:
     horizon_s = model.scenario.data.economics.horizon_s
     start_s = model.calendar[t0].start_s
@@ -163,6 +214,32 @@ def recovered_capex_usd(model: Model, system: str, t: int) -> float:
         return spec.capex_usd * service_s(model, system, t) / spec.lifetime_s
     crf = capital_recovery_factor(rate, spec.lifetime_s)
     return spec.capex_usd * crf * service_s(model, system, t) / S_PER_YEAR
+
+
+def charged_capex_usd(model: Model, system: str, t: int) -> float:
+    """The capex one unit of `system` ordered at t is charged: recovered_capex_usd, or with
+    economics.after_horizon ends the whole capex (no residual or resale value after the
+    horizon), whatever its service inside it."""
+    if after_horizon_ends(model):
+        return model.scenario.catalog.system(system).capex_usd
+    return recovered_capex_usd(model, system, t)
+
+
+def capex_paid_period(model: Model, system: str, t: int) -> int:
+    """The calendar period a unit ordered at t is paid for in (economics.capex_paid_at: its
+    order, or its delivery; an order delivered after the horizon: its order's period)."""
+    if model.scenario.data.economics.capex_paid_at == "order":
+        return t
+    arrive = model.arrival(system, t)
+    return t if arrive is None else arrive
+
+
+def capex_weight(model: Model, system: str, t: int) -> float:
+    """The discount weight of charged_capex_usd: spread over the unit's service (service_weight),
+    or with after_horizon ends paid at once (period_weight of capex_paid_period)."""
+    if after_horizon_ends(model):
+        return period_weight(model, capex_paid_period(model, system, t))
+    return service_weight(model, system, t)
 
 
 def maintenance_usd_per_s(spec: System) -> float:
@@ -212,7 +289,7 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
     owned = model.owned(pool)
     if model.scenario.data.economics.pricing != "rental":
         capex = [
-            (var, recovered_capex_usd(model, s, t) * service_weight(model, s, t)) for t, var in buys
+            (var, charged_capex_usd(model, s, t) * capex_weight(model, s, t)) for t, var in buys
         ]
         model.terms.append(Term("capex", d, s, None, expr(capex)))
         if spec.network_storage_capex_fraction:
@@ -237,7 +314,7 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
         pairs = []
         for (_, _, t, k), var in contracts:
             offer = spec.contracts[k]
-            within_s = contract_held_s(model, s, t, k)
+            within_s = contract_charged_s(model, s, t, k)
             start_s = model.calendar[t].start_s
             weight = window_weight(model, start_s, start_s + within_s)
             pairs.append((var, offer.usd_per_hour * within_s / S_PER_H * weight))
@@ -311,10 +388,22 @@ def cpu_server_running_usd_per_s(model: Model, d: str) -> float:
 
 
 def cpu_server_capital_usd(model: Model, system: str, t: int) -> float:
-    """Capital one CPU-only server ordered at t recovers inside the horizon, its network and
-    storage share included: recovered_capex_usd · (1 + network_storage_capex_fraction)."""
+    """Capital one CPU-only server ordered at t is charged, its network and storage share
+    included: charged_capex_usd · (1 + network_storage_capex_fraction) (the capital it recovers
+    inside the horizon; after_horizon ends: its whole capex)."""
     share = model.scenario.catalog.system(system).network_storage_capex_fraction or 0.0
-    return recovered_capex_usd(model, system, t) * (1 + share)
+    return charged_capex_usd(model, system, t) * (1 + share)
+
+
+def cpu_server_buy_usd(model: Model, system: str, t: int, running_usd_per_s: float) -> float:
+    """One CPU-only server ordered at t: its capital (cpu_server_capital_usd, weighed by
+    capex_weight) and its running costs while it serves inside the horizon (weighed by
+    service_weight)."""
+    capital = cpu_server_capital_usd(model, system, t)
+    running = running_usd_per_s * service_s(model, system, t)
+    if after_horizon_ends(model):
+        return capital * capex_weight(model, system, t) + running * service_weight(model, system, t)
+    return (capital + running) * service_weight(model, system, t)
 
 
 def add_cpu_server_terms(model: Model) -> None:
@@ -331,14 +420,7 @@ def add_cpu_server_terms(model: Model) -> None:
         system = scenario.catalog.system(cpu.system)
         per_s = cpu_server_running_usd_per_s(model, d)
         pairs = [
-            (
-                var,
-                (
-                    cpu_server_capital_usd(model, cpu.system, t)
-                    + per_s * service_s(model, cpu.system, t)
-                )
-                * service_weight(model, cpu.system, t),
-            )
+            (var, cpu_server_buy_usd(model, cpu.system, t, per_s))
             for (d2, t), var in model.cpu_buy.items()
             if d2 == d
         ]
@@ -382,7 +464,10 @@ def cost_by_period(model: Model, value: Value) -> dict[str, list[float]]:
     calendar periods, by component: the same formulas as the terms, each charged where it
     accrues (capital recovery, maintenance and facility over each unit's service; rent and spot
     in their period; contracts over their term; energy where the work runs; links over their
-    workload's window). Per component the periods add up to the term."""
+    workload's window). With economics.after_horizon ends a capex charged in full is in the
+    period it is paid in, and contract payments past the horizon are in the last period (the
+    table has no periods past it; past_horizon_usd gives them with their present value). Per
+    component the periods add up to the term (at face value)."""
     n = len(model.calendar)
     out: dict[str, list[float]] = {}
 
@@ -438,6 +523,8 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
         per_s["maintenance"] = maintenance_usd_per_s(spec)
     if site.facility_usd_per_kw_month is not None:
         per_s["facility"] = site.facility_usd_per_kw_month * spec.power_w / 1000 / S_PER_MONTH
+    ends = after_horizon_ends(model)
+    ns = spec.network_storage_capex_fraction or 0.0
     for (_d, _s, t0), var in model.of_pool("buy").get(pool, []):
         units = value(var)
         if not units:
@@ -445,11 +532,14 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
         a, b = _service_window(model, s, t0)
         service = service_s(model, s, t0)
         capital = recovered_capex_usd(model, s, t0) / service if service > 0 else 0.0
+        if ends and pricing != "rental":
+            paid_at = capex_paid_period(model, s, t0)
+            add("capex", paid_at, units * spec.capex_usd)
+            add("network_storage", paid_at, units * spec.capex_usd * ns)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
-            if pricing != "rental":
+            if pricing != "rental" and not ends:
                 add("capex", t.index, units * capital * within)
-                ns = spec.network_storage_capex_fraction or 0.0
                 add("network_storage", t.index, units * capital * ns * within)
             for component, rate in per_s.items():
                 add(component, t.index, units * rate * within)
@@ -470,17 +560,47 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
 
 
 def _contracts_by_period(model: Model, value: Value, add: Add) -> None:
-    """q · usd_per_hour · hours of its term inside each period."""
+    """q · usd_per_hour · hours of its charged term (contract_charged_s) inside each period; the
+    hours past the horizon (after_horizon ends) in the last period."""
+    horizon_s = model.scenario.data.economics.horizon_s
+    last = model.calendar[-1].index
     for (_, s, t0, k), var in model.contract.items():
         units = value(var)
         if not units:
             continue
         offer = model.scenario.catalog.system(s).contracts[k]
         a = model.calendar[t0].start_s
-        b = a + contract_held_s(model, s, t0, k)
+        b = a + contract_charged_s(model, s, t0, k)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             add("contracts", t.index, units * offer.usd_per_hour * within / S_PER_H)
+        if b > horizon_s:
+            add("contracts", last, units * offer.usd_per_hour * (b - horizon_s) / S_PER_H)
+
+
+def past_horizon_usd(model: Model, value: Value) -> tuple[float, float]:
+    """The contract payments charged past the horizon (after_horizon ends), at face value and
+    weighed (present value with a discount_rate: past_horizon_weighted_s; else face value):
+    sum of q · usd_per_hour / 3600 · the charged term's seconds past H. cost_by_period books
+    them in the last period."""
+    economics = model.scenario.data.economics
+    horizon_s = economics.horizon_s
+    face = weighed = 0.0
+    for (_, s, t0, k), var in model.contract.items():
+        units = value(var)
+        a = model.calendar[t0].start_s
+        b = a + contract_charged_s(model, s, t0, k)
+        if not units or b <= horizon_s:
+            continue
+        usd_per_s = units * model.scenario.catalog.system(s).contracts[k].usd_per_hour / S_PER_H
+        face += usd_per_s * (b - horizon_s)
+        if economics.discount_rate is None:
+            weighed += usd_per_s * (b - horizon_s)
+        else:
+            weighed += usd_per_s * past_horizon_weighted_s(
+                economics.discount_rate, horizon_s, economics.period_s, a, b
+            )
+    return face, weighed
 
 
 def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add) -> None:
@@ -529,9 +649,14 @@ def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
         a, b = _service_window(model, cpu.system, t0)
         service = service_s(model, cpu.system, t0)
         capital = cpu_server_capital_usd(model, cpu.system, t0) / service if service > 0 else 0.0
+        ends = after_horizon_ends(model)
+        if ends:
+            paid_at = capex_paid_period(model, cpu.system, t0)
+            add("cpu_capital", paid_at, units * cpu_server_capital_usd(model, cpu.system, t0))
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
-            add("cpu_capital", t.index, units * capital * within)
+            if not ends:
+                add("cpu_capital", t.index, units * capital * within)
             add("cpu_servers", t.index, units * per_s * within)
 
 

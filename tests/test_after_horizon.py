@@ -1,0 +1,294 @@
+"""economics.after_horizon: continues (the default: a bought unit is charged the capital it
+recovers inside the horizon, a term contract the periods it covers inside it) or ends (nothing
+after the horizon has value: whole capex, every contract payment). Hand-solved cases: the
+optimum and its cost are computed here from the catalog and the inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+from test_capacity_over_time import DAY, QUARTER_S, REL, capex, flat_need, h100, scenario
+from test_capacity_over_time import schedule as rows_of
+from test_lp import ceil, inference
+
+import planner
+from fleetcore.errors import ConfigError
+from fleetcore.tables import usd
+from planner.decision import decision, summary_lines
+from planner.explain import explain_text
+from planner.lp.objective import discount_weight
+from planner.verify import check_plan
+
+# Buying priced out (capex x 100) and a 3-year H100 contract at $13.6/h: the
+# contracts_past_horizon case of tests/test_procurement.py.
+THREE_YEAR = {
+    "systems": {
+        "hgx-h100": {
+            "capex_usd": 30_000_000,
+            "contracts": [{"term": "3 years", "usd_per_hour": 13.6}],
+        }
+    }
+}
+
+
+def _tail(tmp_path: Path, after: str | None) -> planner.Scenario:
+    economics = {"horizon": "91.25 days", "pricing": "mixed"}
+    if after is not None:
+        economics["after_horizon"] = after
+    return scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M")},
+        economics,
+        catalog=THREE_YEAR,
+        name=f"tail-{after}",
+    )
+
+
+def _clean(plan: planner.Plan, sc: planner.Scenario) -> bool:
+    return not any(check_plan(plan, sc, planner.demands(sc)).values())
+
+
+def test_a_need_that_ends_at_the_horizon_rents_instead_of_a_3_year_contract(
+    tmp_path: Path,
+) -> None:
+    """A quarter's flat serving load needing n units. continues (and the default): n 3-year
+    contracts charged for the quarter only, n x $13.6 x 2,190 h. ends: a contract costs its
+    whole term, n x $13.6 x 26,280 h, more than renting for the quarter, so the plan rents n
+    units at the catalog's rental price for 2,190 h, and states no contract commitment."""
+    n = ceil(flat_need(_tail(tmp_path, None), "chat"))
+    hours = 91.25 * 24
+    offer = THREE_YEAR["systems"]["hgx-h100"]["contracts"][0]
+    for after in (None, "continues"):
+        sc = _tail(tmp_path, after)
+        plan = planner.solve(sc)
+        assert [c.units for c in plan.contracts if c.units > 0] == [n]
+        assert math.isclose(plan.total_cost_usd, n * offer["usd_per_hour"] * hours, rel_tol=REL)
+        assert _clean(plan, sc)
+    sc = _tail(tmp_path, "ends")
+    rental = sc.catalog.system("hgx-h100").rental_usd_per_hour
+    assert n * offer["usd_per_hour"] * 3 * 365 * 24 > n * rental * hours  # the case we meant
+    plan = planner.solve(sc)
+    assert not [c for c in plan.contracts if c.units > 0]
+    assert rows_of(plan)[0].rented_units == n
+    assert math.isclose(plan.total_cost_usd, n * rental * hours, rel_tol=REL)
+    assert _clean(plan, sc)
+    d = decision(plan)
+    assert d.contracts_past_horizon_usd == 0.0
+    assert "economics.after_horizon: ends" in d.basis and "no residual or resale" in d.basis
+    # --explain's per-second prices say the plan charges whole lives and terms
+    assert "economics.after_horizon: ends" in explain_text(sc, plan)
+    assert "after_horizon" not in explain_text(_tail(tmp_path, None), None)
+
+
+def _late_buy(tmp_path: Path, after: str, paid_at: str) -> planner.Scenario:
+    """Serving from Q4 of a year in quarters, amortised, a 10% network and storage share."""
+    return scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M", start="273.75 days")},
+        {
+            "horizon": "365 days",
+            "period": "1 quarter",
+            "pricing": "amortised",
+            "after_horizon": after,
+            "capex_paid_at": paid_at,
+        },
+        catalog={"systems": {"hgx-h100": {"network_storage_capex_fraction": 0.1}}},
+        name=f"late-{after}-{paid_at}",
+    )
+
+
+def test_a_late_purchase_under_a_discount_rate_weighs_its_payment_period(tmp_path: Path) -> None:
+    """ends with discount_rate 10%: the n H100s bought in Q4 cost n x capex x 1.1 x the weight of
+    Q4 (paid at delivery, no lead time), 1 / 1.1^(0.875 years)."""
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M", start="273.75 days")},
+        {
+            "horizon": "365 days",
+            "period": "1 quarter",
+            "pricing": "amortised",
+            "after_horizon": "ends",
+            "discount_rate": 0.1,
+        },
+        catalog={"systems": {"hgx-h100": {"network_storage_capex_fraction": 0.1}}},
+        name="late-pv",
+    )
+    n = ceil(flat_need(sc, "chat"))
+    c, _ = capex(sc)
+    plan = planner.solve(sc)
+    weight = discount_weight(0.1, 3 * QUARTER_S, 4 * QUARTER_S)
+    assert math.isclose(weight, 1.1**-0.875, rel_tol=1e-12)
+    assert math.isclose(plan.total_cost_usd, n * c * 1.1 * weight, rel_tol=REL)
+    assert _clean(plan, sc)
+
+
+def test_cpu_servers_bought_under_ends_are_charged_their_whole_capex(tmp_path: Path) -> None:
+    """An RL run with a CPU-heavy verifier in the last 20 days of a 40-day horizon, amortised,
+    free electricity: the k CPU servers bought cost k x capex x 1.1 (a 10% network and storage
+    share) under ends, in the cash flow's capital charge of the period they are paid in; under
+    continues only their 20 days' recovery, k x capex x 1.1 x 20 days / lifetime."""
+    from test_lp import RL_VERIFIER, rl_workload, site
+
+    def case(after: str) -> planner.Scenario:
+        job = rl_workload("llama-3.1-8b", "20M", verifiers=RL_VERIFIER, deadline="40 days")
+        return scenario(
+            tmp_path,
+            {
+                "r": site(
+                    {"trn2-server": {"max_units": 100}},
+                    cpu={"system": "cpu-server", "max_units": 50},
+                )
+            },
+            {"rl": {**job, "start": "20 days"}},
+            {
+                "horizon": "40 days",
+                "period": "10 days",
+                "pricing": "amortised",
+                "after_horizon": after,
+            },
+            catalog={"systems": {"cpu-server": {"network_storage_capex_fraction": 0.1}}},
+            name=f"cpu-{after}",
+        )
+
+    for after in ("continues", "ends"):
+        sc = case(after)
+        spec = sc.catalog.system("cpu-server")
+        plan = planner.solve(sc)
+        k = sum(c.ordered for c in plan.cpu_schedule)
+        assert k >= 1  # the case we meant
+        (row,) = [c for c in plan.costs_rows if c.component == "cpu_servers"]
+        whole = k * spec.capex_usd * 1.1
+        want = whole if after == "ends" else whole * 20 * DAY / spec.lifetime_s
+        assert math.isclose(row.cost_usd, want, rel_tol=REL)
+        assert _clean(plan, sc)
+
+
+@pytest.mark.parametrize("paid_at", ["order", "delivery"])
+def test_a_purchase_late_in_the_horizon_is_charged_its_whole_capex(
+    tmp_path: Path, paid_at: str
+) -> None:
+    """n H100s bought in Q4 serve one quarter. continues: charged n x capex x 1.1 x quarter /
+    lifetime. ends: n x capex x 1.1 in full, in Q4 (paid then, no lead time), with no residual
+    value; the verifier recomputes it, and the decision's capex charged is the purchase cash."""
+    sc = _late_buy(tmp_path, "continues", paid_at)
+    n = ceil(flat_need(sc, "chat"))
+    c, life = capex(sc)
+    plan = planner.solve(sc)
+    assert [rows_of(plan)[t].ordered for t in range(4)] == [0, 0, 0, n]
+    assert math.isclose(plan.total_cost_usd, n * c * 1.1 * QUARTER_S / life, rel_tol=REL)
+    sc = _late_buy(tmp_path, "ends", paid_at)
+    plan = planner.solve(sc)
+    assert [rows_of(plan)[t].ordered for t in range(4)] == [0, 0, 0, n]
+    assert math.isclose(plan.total_cost_usd, n * c * 1.1, rel_tol=REL)
+    assert [r.capital_charge_usd for r in plan.cash_flow] == pytest.approx(
+        [0.0, 0.0, 0.0, n * c * 1.1], rel=REL
+    )
+    assert [r.capex_paid_usd for r in plan.cash_flow] == pytest.approx(
+        [0.0, 0.0, 0.0, n * c * 1.1], rel=REL
+    )
+    assert _clean(plan, sc)
+    assert f"charged to this horizon as capex: {usd(n * c)}" in "\n".join(
+        summary_lines(decision(plan))
+    )
+    # A plan charging only the quarter's recovery, as continues would, is caught.
+    rows = [
+        dataclasses.replace(r, cost_usd=r.cost_usd * QUARTER_S / life)
+        if r.component in ("capex", "network_storage")
+        else r
+        for r in plan.costs_rows
+    ]
+    tampered = dataclasses.replace(plan, costs_rows=rows)
+    found = check_plan(tampered, sc, planner.demands(sc))
+    assert any("capex: the cost rows charge" in m for m in found["cost_lines"])
+
+
+def _overhang(tmp_path: Path, rate: float | None) -> planner.Scenario:
+    """90 days in 30-day periods, after_horizon ends; a 100-day contract at $13.6/h (cheaper
+    than renting the 90 days even whole); buying priced out."""
+    economics: dict[str, object] = {
+        "horizon": "90 days",
+        "period": "30 days",
+        "pricing": "mixed",
+        "after_horizon": "ends",
+    }
+    if rate is not None:
+        economics["discount_rate"] = rate
+    overlay = {
+        "systems": {
+            "hgx-h100": {
+                "capex_usd": 30_000_000,
+                "contracts": [{"term": "100 days", "usd_per_hour": 13.6}],
+            }
+        }
+    }
+    return scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M")},
+        economics,
+        catalog=overlay,
+        name=f"overhang-{rate}",
+    )
+
+
+@pytest.mark.parametrize("rate", [None, 0.1])
+def test_a_term_past_the_horizon_is_charged_whole_at_its_own_times(
+    tmp_path: Path, rate: float | None
+) -> None:
+    """ends: n 100-day contracts signed at day 0 cost every payment, n x $13.6 x 2,400 h: 720 h
+    in each 30-day period and 240 h past the horizon, booked in the last period of the cash flow.
+    With a discount rate r each part weighs its period's 1 / (1 + r)^(mid / year), the 10 days
+    past the horizon as in a 30-day period continued past it (mid = day 105). A plan charging
+    only the 90 days inside the horizon is caught by the verifier."""
+    sc = _overhang(tmp_path, rate)
+    n = ceil(flat_need(sc, "chat"))
+    usd_per_day = n * 13.6 * 24
+    spans = [(0, 30), (30, 60), (60, 90), (90, 120)]
+    days = [30, 30, 30, 10]
+    weights = [1.0 if rate is None else discount_weight(rate, a * DAY, b * DAY) for a, b in spans]
+    expected = sum(usd_per_day * x * w for x, w in zip(days, weights, strict=True))
+    plan = planner.solve(sc)
+    assert [(c.period, c.units) for c in plan.contracts if c.units > 0] == [(0, n)]
+    assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
+    contracts = sum(c.cost_usd for c in plan.costs_rows if c.component == "contracts")
+    assert math.isclose(contracts, expected, rel_tol=REL)
+    assert [r.contracts_usd for r in plan.cash_flow] == pytest.approx(
+        [usd_per_day * 30, usd_per_day * 30, usd_per_day * 40], rel=REL
+    )
+    if rate is not None:
+        assert plan.present_value is not None
+        pv = [r.present_value_usd for r in plan.present_value]
+        assert pv[-1] == pytest.approx(usd_per_day * (30 * weights[2] + 10 * weights[3]), rel=REL)
+        assert math.isclose(sum(pv), plan.total_cost_usd, rel_tol=REL)
+    assert _clean(plan, sc)
+    d = decision(plan)
+    assert d.contracts_past_horizon_usd == pytest.approx(usd_per_day * 10, rel=REL)
+    text = "\n".join(summary_lines(d))
+    assert f"Term contracts, every payment of their terms: {usd(contracts)}" in text
+    assert f"Of these, {usd(usd_per_day * 10)} (face value) falls due past the horizon" in text
+    # The in-horizon share only (what continues charges): cost_lines reports the contract line.
+    inside = expected - usd_per_day * 10 * weights[3]
+    rows = [
+        dataclasses.replace(r, cost_usd=r.cost_usd * inside / contracts)
+        if r.component == "contracts"
+        else r
+        for r in plan.costs_rows
+    ]
+    tampered = dataclasses.replace(plan, costs_rows=rows)
+    found = check_plan(tampered, sc, planner.demands(sc))
+    assert any("contracts: the cost rows charge" in m for m in found["cost_lines"])
+
+
+def test_a_bad_after_horizon_is_reported_with_its_file_line_and_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        _tail(tmp_path, "never")
+    message = str(err.value)
+    assert "tail-never.yaml" in message and "after_horizon" in message
+    assert "'continues' or 'ends'" in message
+    assert ":" in message.split("tail-never.yaml", 1)[1][:6]  # file:line
