@@ -375,8 +375,8 @@ def add_site_opening_terms(model: Model) -> None:
 def cpu_server_running_usd_per_s(model: Model, d: str) -> float:
     """What one CPU-only server at site d costs a second while in service, bought or owned:
     energy at nameplate (power_w / 1000 · PUE · usd_per_kwh / 3600) + maintenance (capex ·
-    (1 + network_storage_capex_fraction) · maintenance_fraction_per_year / year) + facility (facility_usd_per_kw_month · power_w /
-    1000 / month); a figure not given is not charged (the plan's left_out says so)."""
+    (1 + network_storage_capex_fraction) · maintenance_fraction_per_year / year) + facility
+    (facility_usd_per_kw_month · power_w / 1000 / month); a figure not given is not charged (the plan's left_out says so)."""
     site = model.scenario.topology.site(d)
     assert site.cpu_servers is not None
     spec = model.scenario.catalog.system(site.cpu_servers.system)

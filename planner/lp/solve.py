@@ -1253,10 +1253,11 @@ def proven_status(
     HIGHS_BOUND_BELOW_UNITS of a unit. Either one's "optimal" alone was not proof: their
     presolves, on coefficients spanning ~1e-3 to 1e10, cut off the optimum and proved the rest
     (CBC: a 10K-request tier beside a pretraining run, two H100s bought, US$205,412, called
-    optimal, where the LP relaxation and HiGHS's plan are US$25,000 on the owned B200; HiGHS: a
-    1M-request tier beside a tiny RL run, US$13,558,378 called optimal with that as its bound,
-    where one GB200 rack does it all for US$6,622,560, CBC's plan). So the plan is proven ("optimal") only when its solver stopped optimal and it
-    is within the gap target of the best bound proven here (the LP relaxation's optimum, or the
+    optimal, where the LP relaxation and HiGHS's plan were US$25,000 on the owned B200 (US$28,750
+    since maintenance covers the network/storage share); HiGHS: a 1M-request tier beside a tiny
+    RL run, US$13,558,378 called optimal with that as its bound, where one GB200 rack does it
+    all for US$6,622,560, CBC's plan). So the plan is proven ("optimal") only when its solver
+    stopped optimal and it is within the gap target of the best bound proven here (the LP relaxation's optimum, or the
     whole-unit bound); otherwise "feasible", with a solver note saying what the gap is measured
     against."""
     if how != OPTIMAL:
