@@ -157,16 +157,32 @@ def period_discount_weight(plan: Plan, start_s: float) -> float:
 LEVELIZED_BASIS = "levelized: present value / tokens discounted alike"
 
 
-def basis_metrics(plan: Plan) -> dict[str, float]:
+def _after_horizon_of(summary: dict[str, Any]) -> str | None:
+    """A compare column's economics.after_horizon (None where it found no plan)."""
+    if summary["status"] in ("infeasible", "failed", "bad_input"):
+        return None
+    return str(summary.get("after_horizon", AFTER_HORIZON_CONTINUES))
+
+
+def basis_metrics(plan: Plan) -> dict[str, Any]:
     """With economics.discount_rate (total_cost_usd is then a present value): the rate and the
-    same charges at face value (nominal_cost_usd); nothing at face value, so a plan without a
-    rate keeps its records as before."""
-    if not plan.present_value:
-        return {}
-    return {
-        "discount_rate": plan.present_value[0].discount_rate,
-        "nominal_cost_usd": plan.nominal_cost_usd,
-    }
+    same charges at face value (nominal_cost_usd); with economics.after_horizon ends (whole
+    capex and contract terms charged): after_horizon "ends". Nothing for a plan at face value
+    that takes the rest of a unit's life as worth its cost (the default), so its records stay
+    as before."""
+    out: dict[str, Any] = {}
+    if plan.present_value:
+        out["discount_rate"] = plan.present_value[0].discount_rate
+        out["nominal_cost_usd"] = plan.nominal_cost_usd
+    if plan.economics.get("after_horizon") == AFTER_HORIZON_ENDS:
+        out["after_horizon"] = AFTER_HORIZON_ENDS
+    return out
+
+
+# economics.after_horizon's values (planner/scenario.py Economics): the default, and the one
+# that charges whole capex and contract terms.
+AFTER_HORIZON_CONTINUES = "continues"
+AFTER_HORIZON_ENDS = "ends"
 
 
 def error_metrics(exc: BaseException) -> dict[str, Any]:
@@ -237,6 +253,8 @@ class Comparison:
         if any("discount_rate" in sums[n] for n in names):  # total cost is a present value
             row("discount rate", "per year", lambda s: s.get("discount_rate"))
             row("nominal cost", "usd", lambda s: s.get("nominal_cost_usd"))
+        if any("after_horizon" in sums[n] for n in names):  # whole capex and terms charged
+            row("after the horizon", "", _after_horizon_of)
         for w in keys("cost_by_workload_usd"):
             row(f"cost: {w}", "usd", sub("cost_by_workload_usd", w))
         if keys("usd_per_million_tokens"):

@@ -57,7 +57,12 @@ from typing import Any
 import yaml
 
 from fleetcore.errors import ConfigError, PlannerError, Problem
-from planner.comparison import basis_metrics, error_metrics, plan_metrics
+from planner.comparison import (
+    AFTER_HORIZON_CONTINUES,
+    basis_metrics,
+    error_metrics,
+    plan_metrics,
+)
 from planner.plan import Plan, round_floats
 from planner.plots import pyplot, save_png
 
@@ -324,6 +329,9 @@ NUMERIC_COLUMNS = (
 # Only when a point is discounted (economics.discount_rate): its rate (0 for a point at face
 # value) and its charges at face value, comparable across every point.
 BASIS_COLUMNS = ("discount_rate", "nominal_cost_usd")
+# Only when a point has economics.after_horizon ends: each point's after_horizon ("continues"
+# for the others), whose total_cost_usd charges whole capex and contract terms where it ends.
+AFTER_HORIZON_COLUMN = "after_horizon"
 PER_NAME_COLUMNS = {
     "units": "system",
     "accelerators": "system",
@@ -541,6 +549,8 @@ class Sweep:
         fixed = ["status", *NUMERIC_COLUMNS]
         if self.discounted():
             fixed += list(BASIS_COLUMNS)
+        if self.after_horizon_ends():
+            fixed.append(AFTER_HORIZON_COLUMN)
         extra = sorted({k for p in self.points for k in p if ":" in k})
         tail = ["binding_constraints", "error", "diagnosis", "exit_code"]
         return ["point", *self.axes, *fixed, *extra, *tail]
@@ -548,6 +558,19 @@ class Sweep:
     def discounted(self) -> bool:
         """Whether any point's total cost is a present value (economics.discount_rate)."""
         return any("discount_rate" in p for p in self.points)
+
+    def after_horizon_ends(self) -> bool:
+        """Whether any point charges whole capex and contract terms (economics.after_horizon
+        ends)."""
+        return any(AFTER_HORIZON_COLUMN in p for p in self.points)
+
+    def mixed_after_horizon(self) -> bool:
+        """Whether the planned points mix economics.after_horizon continues and ends: their
+        total_cost_usd then charges the rest of a unit's life and of a term in some, not in
+        others."""
+        planned = [p for p in self.points if p["status"] in ("optimal", "feasible", "relaxed")]
+        ends = sum(AFTER_HORIZON_COLUMN in p for p in planned)
+        return 0 < ends < len(planned)
 
     def mixed_bases(self) -> list[float]:
         """The distinct discount rates of the planned points (0: at face value) when there is
@@ -572,6 +595,8 @@ class Sweep:
                 if "discount_rate" in cols and rec["discount_rate"] is None:  # at face value
                     rec["discount_rate"] = 0.0
                     rec["nominal_cost_usd"] = rec["total_cost_usd"]
+                if AFTER_HORIZON_COLUMN in cols and rec[AFTER_HORIZON_COLUMN] is None:
+                    rec[AFTER_HORIZON_COLUMN] = AFTER_HORIZON_CONTINUES
             out.append(round_floats(rec))
         return out
 

@@ -292,3 +292,42 @@ def test_a_bad_after_horizon_is_reported_with_its_file_line_and_field(tmp_path: 
     assert "tail-never.yaml" in message and "after_horizon" in message
     assert "'continues' or 'ends'" in message
     assert ":" in message.split("tail-never.yaml", 1)[1][:6]  # file:line
+
+
+def test_a_sweep_or_compare_over_after_horizon_says_which_basis_each_total_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sweep over economics.after_horizon put a total charging a quarter of a 3-year contract
+    beside one charging a quarter's rentals, in one total_cost_usd column with no word of it.
+    Its points now carry after_horizon (continues for the default) and the CLI warns that the
+    totals mix bases; compare adds an "after the horizon" row. A sweep without ends has neither
+    (its CSV as before)."""
+    import json
+
+    from cli import main
+
+    sc = _tail(tmp_path, None)
+    n = ceil(flat_need(sc, "chat"))
+    hours = 91.25 * 24
+    rate = THREE_YEAR["systems"]["hgx-h100"]["contracts"][0]["usd_per_hour"]
+    rental = sc.catalog.system("hgx-h100").rental_usd_per_hour
+    path, out = tmp_path / "tail-None.yaml", tmp_path / "out"
+    sets = ["--set", "economics.after_horizon=continues,ends", "--no-cache", "--jobs", "1"]
+    assert main(["sweep", str(path), *sets, "--out", str(out)]) == 0
+    assert "warning: total_cost_usd mixes what happens after the horizon" in capsys.readouterr().err
+    points = json.loads((out / "sweep.json").read_text())["points"]
+    by_basis = {p["after_horizon"]: p["total_cost_usd"] for p in points}
+    assert by_basis["continues"] == pytest.approx(n * rate * hours, rel=1e-6)
+    assert by_basis["ends"] == pytest.approx(n * rental * hours, rel=1e-6)
+    assert "after_horizon" in (out / "sweep.csv").read_text().splitlines()[0].split(",")
+    sets = ["--set", "workloads.chat.output_tokens=700,775", "--no-cache", "--jobs", "1"]
+    assert main(["sweep", str(path), *sets, "--out", str(out)]) == 0
+    assert "what happens after the horizon" not in capsys.readouterr().err
+    assert "after_horizon" not in (out / "sweep.csv").read_text().splitlines()[0]
+    cmp = planner.compare(path, [None], sets=["economics.after_horizon=ends"])
+    rows = {r["metric"]: r for r in cmp.table()}
+    (name,) = list(cmp.columns)
+    assert rows["after the horizon"][name] == "ends"
+    assert rows["total cost"][name] == pytest.approx(n * rental * hours, rel=1e-6)
+    plain = {r["metric"] for r in planner.compare(path, [None]).table()}
+    assert "after the horizon" not in plain

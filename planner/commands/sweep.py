@@ -184,6 +184,13 @@ def command(
             "every point's charges at face value",
             err=True,
         )
+    if result.mixed_after_horizon():
+        click.echo(
+            "warning: total_cost_usd mixes what happens after the horizon: points with "
+            "economics.after_horizon ends are charged whole capex and contract terms, the others "
+            "only their share inside the horizon (the after_horizon column says which)",
+            err=True,
+        )
     if out_dir:
         out = Path(out_dir)
         click.echo(f"wrote {out / 'sweep.csv'} and {out / 'sweep.json'}", err=True)
