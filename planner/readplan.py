@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -12,7 +13,13 @@ from planner.kinds.pretrain import sizing_rows
 from planner.kinds.rl import push_s, sandbox_peaks
 from planner.lp.linear import Col
 from planner.lp.model import FAMILIES, GB, S_PER_H, Model, Term, UKey, Var
-from planner.lp.objective import S_PER_YEAR, cost_by_period, discount_weight, past_horizon_usd
+from planner.lp.objective import (
+    S_PER_YEAR,
+    cost_by_period,
+    discount_weight,
+    past_horizon_usd,
+    period_weight,
+)
 from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
 from planner.plan import Plan
 from planner.rows import (
@@ -781,13 +788,25 @@ def read_costs(
     allocations: list[AllocationRow],
     rl: list[RLRow],
 ) -> list[CostRow]:
-    """Every non-zero cost term, split over the workloads it serves (see attribution)."""
+    """Every non-zero cost term, split over the workloads it serves (see attribution). With
+    economics.discount_rate a term's value is a present value, so its unit-seconds are weighed
+    alike: each period's by its calendar period's discount weight (objective.period_weight), a
+    workload busy late in the horizon taking a smaller share of a pool's present value than
+    its face-value unit-seconds would give it (before session 26 they were not weighed)."""
     horizon_s = model.scenario.data.economics.horizon_s
+    calendar_of = [p.calendar for p in model.periods]
+    weights = [period_weight(model, c.index) for c in model.calendar]
     in_service_s: dict[tuple[str, str], float] = {}
     for row in schedule:
         key = (row.datacenter, row.system)
-        in_service_s[key] = in_service_s.get(key, 0.0) + row.units * (row.end_s - row.start_s)
-    idle_draw = idle_draw_shares(model, schedule)
+        seconds = row.units * (row.end_s - row.start_s) * weights[row.period]
+        in_service_s[key] = in_service_s.get(key, 0.0) + seconds
+    idle_draw = idle_draw_shares(model, schedule, weights)
+    if model.scenario.data.economics.discount_rate is not None:
+        allocations = [
+            dataclasses.replace(a, period_s=a.period_s * weights[calendar_of[a.period]])
+            for a in allocations
+        ]
     # attribution reads only the allocations (and fleet row) of the term's site or pool: hand it
     # those, in plan order, rather than every row for every term.
     at_site: dict[str | None, list[AllocationRow]] = {}
@@ -829,13 +848,16 @@ def read_costs(
     return out
 
 
-def idle_draw_shares(model: Model, schedule: list[ScheduleRow]) -> dict[tuple[str, str], float]:
-    """Per pool, the share of its energy term that owned units draw while not working, at face
-    value: sum_t f (o_t - b_t) h_t / sum_t ((1 - f) b_t + f o_t) h_t, f = idle_power_fraction,
+def idle_draw_shares(
+    model: Model, schedule: list[ScheduleRow], weights: list[float] | None = None
+) -> dict[tuple[str, str], float]:
+    """Per pool, the share of its energy term that owned units draw while not working:
+    sum_t f (o_t - b_t) h_t w_t / sum_t ((1 - f) b_t + f o_t) h_t w_t, f = idle_power_fraction,
     o_t = owned units in service, b_t = max(0, busy - rented - contracted - spot_goodput x
     spot) their busy units (leased units run first, their energy in their price), h_t = the
-    period's hours (the energy term's formula; e = kW x PUE x US$/kWh cancels). Pools without
-    an idle_power_fraction are left out (their idle units draw nothing)."""
+    period's hours (the energy term's formula; e = kW x PUE x US$/kWh cancels), w_t calendar
+    period t's discount weight (`weights`; 1 at face value). Pools without an
+    idle_power_fraction are left out (their idle units draw nothing)."""
     catalog = model.scenario.catalog
     idle_h: dict[tuple[str, str], float] = {}
     energy_h: dict[tuple[str, str], float] = {}
@@ -844,7 +866,7 @@ def idle_draw_shares(model: Model, schedule: list[ScheduleRow]) -> dict[tuple[st
         f = spec.idle_power_fraction or 0.0
         if not f:
             continue
-        hours = (r.end_s - r.start_s) / S_PER_H
+        hours = (r.end_s - r.start_s) / S_PER_H * (weights[r.period] if weights else 1.0)
         goodput = spec.spot_goodput if spec.spot_goodput is not None else 1.0
         leased = r.rented_units + r.contracted_units + goodput * r.spot_units
         busy = min(r.owned_units, max(0.0, r.busy_units - leased))

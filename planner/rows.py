@@ -332,7 +332,9 @@ IDLE_DRAW = "idle draw of owned units not working"
 class CostRow:
     """component (capex, rental, energy, cpu_servers, links), datacenter, system, workload
     ("(idle)" for unused capacity: its share of the ownership charges, and of energy the idle
-    draw of owned units not working), cost_usd, attributed_by"""
+    draw of owned units not working), cost_usd, attributed_by (with economics.discount_rate
+    the unit-seconds it splits by are weighed by their periods' discount weights, as cost_usd
+    is a present value)"""
 
     component: str
     datacenter: str | None

@@ -237,3 +237,63 @@ def test_compare_of_a_discounted_scenario_shows_rate_and_face_value(tmp_path: Pa
     assert rows["discount rate"][name] == RATE
     assert rows["nominal cost"][name] == pytest.approx(plan.nominal_cost_usd, rel=REL)
     assert rows["total cost"][name] == pytest.approx(plan.total_cost_usd, rel=REL)
+
+
+def test_workload_costs_split_the_present_value_by_discounted_unit_seconds(
+    tmp_path: Path,
+) -> None:
+    """A pool's cost term is a present value, so the workloads' shares of it weigh their
+    unit-seconds by their periods' discount weights, as the term weighs its charges: two tiers
+    on the same bought H100s, one from Q2 and one from Q4. Before session 26 the shares were
+    face-value unit-seconds, handing the late tier a larger share of the present value than its
+    discounted use. Each share recomputed here from the plan's allocations, schedule and
+    present-value weights; the late tier's share is below its face-value share."""
+    economics = {
+        "horizon": "365 days",
+        "period": "1 quarter",
+        "pricing": "amortised",
+        "discount_rate": RATE,
+    }
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {
+            "early": inference("20M", start="91.25 days"),
+            "late": inference("20M", start="273.75 days"),
+        },
+        economics,
+        name="split",
+    )
+    plan = planner.solve(sc)
+    w = {r.period: r.discount_weight for r in plan.present_value}
+    assert w[3] == pytest.approx(weight(3), rel=1e-12)
+    period_of = {(r.start_s, r.end_s): r.period for r in plan.present_value}
+
+    def calendar(start_s: float) -> int:
+        return max(t for (s0, _), t in period_of.items() if s0 <= start_s + 1e-6)
+
+    in_service = sum(
+        r.units * (r.end_s - r.start_s) * w[r.period]
+        for r in plan.schedule
+        if (r.datacenter, r.system) == ("a", "hgx-h100")
+    )
+    used: dict[str, float] = {}
+    face: dict[str, float] = {}
+    for a in plan.allocations:
+        used[a.workload] = (
+            used.get(a.workload, 0.0) + a.units * a.period_s * w[calendar(a.period_start_s)]
+        )
+        face[a.workload] = face.get(a.workload, 0.0) + a.units * a.period_s
+    capex_rows = [c for c in plan.costs_rows if c.component == "capex"]
+    term = sum(c.cost_usd for c in capex_rows)
+    assert term > 0
+    for c in capex_rows:
+        if c.workload in used:
+            assert c.cost_usd == pytest.approx(term * used[c.workload] / in_service, rel=1e-9)
+    face_in_service = sum(
+        r.units * (r.end_s - r.start_s)
+        for r in plan.schedule
+        if (r.datacenter, r.system) == ("a", "hgx-h100")
+    )
+    (late,) = [c for c in capex_rows if c.workload == "late"]
+    assert late.cost_usd < term * face["late"] / face_in_service * (1 - 1e-3)
