@@ -4,7 +4,9 @@ owned unit a B200 server that can do both) CBC 2.10's preprocessing cut off the 
 bought two H100 servers, US$205,412, and stopped "optimal" at its 1% target, where the LP
 relaxation and HiGHS's plan are the owned server's maintenance, US$28,750. The plan was reported
 optimal with a bound of cost x (1 - gap) that nothing had proven. A CBC plan is now optimal only
-within the target of the LP relaxation's optimum, else feasible with a note saying so."""
+within the target of the LP relaxation's optimum, else feasible with a note saying so; and CBC
+stopping "optimal" over that target is solved again without preprocessing, which finds the
+owned server here."""
 
 from pathlib import Path
 
@@ -79,10 +81,41 @@ def test_optimal_only_within_the_target_of_a_proven_bound(tmp_path: Path, solver
         assert plan.status == "feasible"
         (note,) = [n for n in plan.solver_notes if "hands back no bound" in n]
         assert f"{plan.gap:.2%}" in note and f"best bound proven here ({owned_usd:,.2f} US$" in note
-    if solver == "highs":
-        assert plan.status == "optimal"
-        assert plan.total_cost_usd == pytest.approx(owned_usd, rel=1e-9)
-        assert {(f.datacenter, f.system) for f in plan.fleet if f.units} == {("s1", "hgx-b200")}
+    # both solvers find the owned server (CBC on its second run, without preprocessing)
+    assert plan.status == "optimal"
+    assert plan.total_cost_usd == pytest.approx(owned_usd, rel=1e-9)
+    assert {(f.datacenter, f.system) for f in plan.fleet if f.units} == {("s1", "hgx-b200")}
+    if solver == "cbc":
+        (note,) = [n for n in plan.solver_notes if "preprocessing off" in n]
+        assert f"found {owned_usd:,.2f} US$" in note
+
+
+def test_cbc_cut_off_plan_without_a_second_run_is_feasible_not_optimal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the second run (solve.py `_cbc_without_preprocessing` patched out), CBC's plan
+    with preprocessing (two H100s) is over the target against the LP relaxation's optimum: it
+    is "feasible" with a note, never "optimal" on CBC's word alone."""
+    import planner.lp.solve as solve
+
+    monkeypatch.setattr(
+        solve, "_cbc_without_preprocessing", lambda model, mip, how, mip_s, *rest: (how, mip_s)
+    )
+    scenario = planner.load_scenario(
+        _write(tmp_path, SITES, WORK, {"horizon": "365 days", "pricing": "mixed"})
+    )
+    plan = planner.solve(scenario, solver="cbc")
+    b200 = scenario.catalog.system("hgx-b200")
+    owned_usd = (
+        b200.capex_usd
+        * (1 + b200.network_storage_capex_fraction)
+        * b200.maintenance_fraction_per_year
+    )
+    assert plan.total_cost_usd > owned_usd * 2  # two H100s bought
+    assert plan.status == "feasible" and plan.gap is not None
+    assert plan.gap == pytest.approx((plan.total_cost_usd - owned_usd) / plan.total_cost_usd)
+    (note,) = [n for n in plan.solver_notes if "hands back no bound" in n]
+    assert f"{plan.gap:.2%}" in note and f"best bound proven here ({owned_usd:,.2f} US$" in note
 
 
 RL_SITES = {

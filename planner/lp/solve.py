@@ -11,6 +11,7 @@ PuLP's sol_status, not status; `outcome`), and verify every plan after.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import itertools
 import math
@@ -1169,6 +1170,7 @@ def _solve_full(
             bound = None
     else:
         (how, mip_s), bound, searched = _run(model, mip), None, True
+        how, mip_s = _cbc_without_preprocessing(model, mip, how, mip_s, lower, gap, deadline)
     _check_mip(model, how, solver, time_limit_s, method, deadline)
     if solver == "highs" and not model.scaled_highs:
         # the MIP's status stands: polishing proves nothing new. Not CBC: its own fixed-integer
@@ -1282,6 +1284,49 @@ CBC_WHY = "CBC stopped at its gap target, but it hands back no bound"
 HIGHS_TINY_WHY = (
     "HiGHS stopped at its gap target, but on a model with allocations under 1e-6 of a unit its "
     "own bound is not taken (its presolve cut off such a model's optimum and proved the rest)"
+)
+
+
+def _cbc_without_preprocessing(
+    model: Model,
+    mip: pulp.LpSolver,
+    how: str,
+    mip_s: float,
+    lower: float,
+    gap: float,
+    deadline: float,
+) -> tuple[str, float]:
+    """When CBC stops "optimal" with a plan over the gap target against the LP relaxation's
+    optimum `lower` ((c·x - L) / c·x > g), solve again with CBC's preprocessing off and keep the
+    cheaper plan. CBC 2.10's preprocessing cut off the optimum of a 10K-request tier beside a
+    pretraining run (two H100s bought, US$205,412 "optimal"; without it the owned B200 at
+    US$28,750, the LP relaxation's optimum; tests/test_cbc_bound.py), and CBC hands back no
+    bound that would show it. Returns the outcome kept and the MIP seconds (both runs)."""
+    objective = float(pulp.value(model.prob.objective) or 0.0)
+    if how != OPTIMAL or objective <= 0 or (objective - lower) / objective <= gap + GAP_SLACK:
+        return how, mip_s
+    if deadline - time.perf_counter() <= 0:
+        return how, mip_s
+    before = [var.varValue for var in model.prob.variables()]
+    status = (model.prob.status, model.prob.sol_status)
+    again = copy.copy(mip)
+    again.options = [*mip.options, "preprocess off"]
+    again.timeLimit = _left(deadline)
+    how_again, more_s = _run(model, again)
+    after = float(pulp.value(model.prob.objective) or 0.0)
+    if how_again in (OPTIMAL, INCUMBENT) and 0 < after < objective:
+        model.solver_notes.append(CBC_PREPROCESS_NOTE.format(was=objective, now=after))
+        return how_again, mip_s + more_s
+    for var, value in zip(model.prob.variables(), before, strict=True):
+        var.varValue = value
+    model.prob.assignStatus(*status)
+    return how, mip_s + more_s
+
+
+# The plan's solver_notes when CBC solved again without preprocessing found a cheaper plan.
+CBC_PREPROCESS_NOTE = (
+    "CBC stopped optimal at {was:,.2f} US$, over the gap target against the LP relaxation's "
+    "optimum; solved again with its preprocessing off it found {now:,.2f} US$, the plan kept"
 )
 
 
