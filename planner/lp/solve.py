@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
+import operator
 import os
 import re
 import sys
@@ -648,16 +649,23 @@ def check_magnitudes(model: Model) -> None:
 
 def _large_rows(model: Model) -> Iterable[tuple[Label, Row]]:
     """The labelled rows, or none when no coefficient or right-hand side of any reaches
-    MAX_COEFFICIENT: one pass over all coefficients at once (min and max in C), the row by row
-    scan only to name the rows that do."""
+    MAX_COEFFICIENT: one pass over all coefficients at once (into one array, its largest
+    magnitude in numpy; a min and a max pass in Python took twice the time at 835k
+    coefficients), the row by row scan only to name the rows that do."""
+    import numpy as np
+
     rows = model.constraints.values()
     chain = itertools.chain.from_iterable
-    top = max(chain(map(dict.values, rows)), default=0.0)
-    bottom = min(chain(map(dict.values, rows)), default=0.0)
-    constants = [con.constant for con in rows]
-    if max(top, -bottom, *constants, *(-c for c in constants)) < MAX_COEFFICIENT:
+    count = sum(map(len, rows))
+    values = np.fromiter(chain(map(dict.values, rows)), dtype=float, count=count)
+    constants = np.fromiter(map(_CONSTANT, rows), dtype=float, count=len(rows))
+    biggest = max(np.abs(values).max(initial=0.0), np.abs(constants).max(initial=0.0))
+    if biggest < MAX_COEFFICIENT:
         return ()
     return model.constraints.items()
+
+
+_CONSTANT = operator.attrgetter("constant")
 
 
 # Rows "a share of the work is done" (coefficient of a unit: rate · period / work): past
