@@ -715,13 +715,19 @@ def searches(model: Model) -> bool:
     return setting is True
 
 
-def find_start(model: Model, accept_usd: float | None = None, keep: bool = False) -> Start | None:
+def find_start(
+    model: Model,
+    accept_usd: float | None = None,
+    keep: bool = False,
+    pools: dict[Pool, list[int]] | None = None,
+) -> Start | None:
     """A start built from the LP relaxation left in the HiGHS model, or None when the scenario
     does not ask for one (`wanted`) or a restricted LP has no solution. A start whose objective
     (HiGHS's, without PuLP's constant) is at most `accept_usd` is `proven`: the HiGHS model is
     left holding it, for the caller to read as the plan; so is any start when `keep`. Otherwise
     the model's bounds and basis are put back as the relaxation left them, so the MIP runs as it
-    would have, offered the start."""
+    would have, offered the start. `pools`: `pool_columns(model)` made already (else made
+    here)."""
     if not wanted(model):
         return None
     highs = model.prob.solverModel
@@ -733,7 +739,7 @@ def find_start(model: Model, accept_usd: float | None = None, keep: bool = False
     # Each choice group may spend a quarter of the gap's budget before others are compared.
     slack = 0.0 if accept_usd is None else max(0.0, accept_usd - relaxation) / SLACK_SHARES
     try:
-        idle = _idle_pools(model)
+        idle = _idle_pools(model, pool_columns(model) if pools is None else pools)
         if idle:
             _fix_idle(model, idle)
         values = _dive(model, integers, bounds, slack, accept_usd=accept_usd)
@@ -774,7 +780,7 @@ def pool_columns(model: Model) -> dict[Pool, list[int]]:
     return by_pool
 
 
-def _idle_pools(model: Model) -> list[int]:
+def _idle_pools(model: Model, pools: dict[Pool, list[int]]) -> list[int]:
     """The columns of the pools the relaxation leaves idle (every column of the pool, its
     orders, rentals and allocations, at 0): the rounded plan is built without them. Fixing
     them at 0 leaves the relaxation's basis optimal, and the re-solves after each rounding
@@ -784,7 +790,7 @@ def _idle_pools(model: Model) -> list[int]:
 
     values = np.asarray(model.prob.solverModel.getSolution().col_value, dtype=float)
     idle: list[int] = []
-    for columns in pool_columns(model).values():
+    for columns in pools.values():
         if np.all(np.abs(values[columns]) <= USED_TOL):  # every column of the pool at 0
             idle.extend(columns)
     return idle

@@ -944,7 +944,8 @@ def _solve_fast(
         lower = bound.objective
         values = bound.x
         idle: list[int] = []
-        for columns in pool_columns(model).values():
+        pools = pool_columns(model)  # the rounding's idle pools are found on the same columns
+        for columns in pools.values():
             if np.all(np.abs(values[columns]) <= USED_TOL):
                 idle.extend(columns)
         if not idle or len(idle) == highs.getNumCol():
@@ -976,7 +977,7 @@ def _solve_fast(
     mip = make_solver("highs", True, solver_gap(gap, lower, model), _left(deadline), method)
     mip_started = time.perf_counter()
     with _quiet_stdout():
-        start = find_start(model, _acceptable(model, lower, gap), keep=True)
+        start = find_start(model, _acceptable(model, lower, gap), keep=True, pools=pools)
     highs.setOptionValue("solver", "choose")
     if start is None:
         return _no_fast_plan(model, "no whole-unit plan was rounded from that LP")
@@ -984,7 +985,12 @@ def _solve_fast(
     how = outcome(model.prob) if start.proven else INCUMBENT
     _check_mip(model, how, "highs", time_limit_s, method, deadline)
     _polish(model, mip)
-    if _work_on_no_unit(model) or _work_off_its_choice(model) or _cores_on_no_unit(model):
+    placed = _allocations(model)  # read once for both checks: the values stay as they are
+    if (
+        _work_on_no_unit(model, placed)
+        or _work_off_its_choice(model, placed)
+        or _cores_on_no_unit(model)
+    ):
         return _no_fast_plan(model, "the rounded plan needed a repair (work on no unit)")
     mip_s = time.perf_counter() - mip_started
     objective = pulp.value(model.prob.objective)
@@ -1236,8 +1242,9 @@ def _repair(
     solver, time_limit_s, method = run
     rounds, committed, bound = 0, [], None
     for _ in range(REPAIR_ROUNDS):
-        empty = _work_on_no_unit(model)
-        off = _work_off_its_choice(model)
+        placed = _allocations(model)
+        empty = _work_on_no_unit(model, placed)
+        off = _work_off_its_choice(model, placed)
         sandboxes = _cores_on_no_unit(model)
         if not empty and not off and not sandboxes:
             break
@@ -1280,7 +1287,11 @@ VALUE_ZERO = 1e-9
 WORK_ZERO = 1e-6
 
 
-def _allocations(model: Model) -> list[tuple[UKey, Var, Period, bool]]:
+# (key, allocation column, its LP period, whether it is tiny): `_allocations`' entries
+Allocation = tuple[UKey, Var, Period, bool]
+
+
+def _allocations(model: Model) -> list[Allocation]:
     """(key, allocation variable, its period, whether it is tiny: under WORK_ZERO of its role's
     amount) of every allocation with a positive value."""
     roles = {(d.name, r.name): r for d in model.demands for r in d.roles}
@@ -1348,12 +1359,15 @@ def unbacked(model: Model, relaxed: bool = False) -> set[str]:
     }
 
 
-def _work_on_no_unit(model: Model) -> list[tuple[tuple[str, str], int, list]]:
+def _work_on_no_unit(
+    model: Model, placed: list[Allocation] | None = None
+) -> list[tuple[tuple[str, str], int, list]]:
     """(pool, calendar period, its allocation variables) where an allocation of at least
-    WORK_ZERO of its role's amount has no whole unit in service."""
+    WORK_ZERO of its role's amount has no whole unit in service. `placed`: `_allocations(model)`
+    read already at the model's values (else read here)."""
     has_unit = _unit_in_service(model)
     out: dict[tuple[tuple[str, str], int], list] = {}
-    for (_, _, d, s, _), var, period, tiny in _allocations(model):
+    for (_, _, d, s, _), var, period, tiny in _allocations(model) if placed is None else placed:
         if not tiny and not has_unit((d, s), period.calendar):
             out.setdefault(((d, s), period.calendar), []).append(var)
     return [(pool, t, work) for (pool, t), work in out.items()]
@@ -1410,11 +1424,12 @@ def _choose_where_it_runs(model: Model, off: list[Var]) -> list[str]:
     return out
 
 
-def _work_off_its_choice(model: Model) -> list[Var]:
+def _work_off_its_choice(model: Model, placed: list[Allocation] | None = None) -> list[Var]:
     """Allocation variables of at least WORK_ZERO of their role's amount on a tie row
-    (TIE_FAMILIES) whose binary is 0."""
+    (TIE_FAMILIES) whose binary is 0. `placed`: as for `_work_on_no_unit`."""
     off = _off_choice(model)
-    return [var for _, var, _, tiny in _allocations(model) if not tiny and var.name in off]
+    placed = _allocations(model) if placed is None else placed
+    return [var for _, var, _, tiny in placed if not tiny and var.name in off]
 
 
 def _check_relaxation(
