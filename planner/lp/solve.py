@@ -1291,13 +1291,14 @@ WORK_ZERO = 1e-6
 Allocation = tuple[UKey, Var, Period, bool]
 
 
-def _allocations(model: Model) -> list[Allocation]:
+def _allocations(model: Model, in_use: list[tuple[UKey, Var]] | None = None) -> list[Allocation]:
     """(key, allocation variable, its period, whether it is tiny: under WORK_ZERO of its role's
-    amount) of every allocation with a positive value."""
+    amount) of every allocation with a positive value. `in_use`: model.u_in_use() read already
+    at the model's values (else read here)."""
     roles = {(d.name, r.name): r for d in model.demands for r in d.roles}
     periods = {p.index: p for p in model.periods}
     out = []
-    for key, var in model.u_in_use():
+    for key, var in model.u_in_use() if in_use is None else in_use:
         w, r, _, s, p = key
         units = var.value() or 0.0
         if units > 0:
@@ -1341,7 +1342,9 @@ def _off_choice(model: Model, relaxed: bool = False) -> set[str]:
     return out
 
 
-def unbacked(model: Model, relaxed: bool = False) -> set[str]:
+def unbacked(
+    model: Model, relaxed: bool = False, in_use: list[tuple[UKey, Var]] | None = None
+) -> set[str]:
     """Names of the tiny allocations (under WORK_ZERO of their role's amount) that nothing in the
     plan backs: no whole unit in service on their pool in their period, or on a tie row whose
     binary is 0. They are the solvers' tolerance at work, and readplan leaves them out; a tiny
@@ -1350,11 +1353,11 @@ def unbacked(model: Model, relaxed: bool = False) -> set[str]:
     tier 0.1% short in a period at 100 sites. In an LP-only plan (`relaxed`) units and binaries
     are fractional: a sliver of a unit or of a choice backs its allocation (judged by whole
     units, 0.016 of an NVL72 rack's sliver of a tier's decode was left out at 30 sites, the
-    tier 0.1% short)."""
+    tier 0.1% short). `in_use`: as for `_allocations`."""
     has_unit, off = _unit_in_service(model, relaxed), _off_choice(model, relaxed)
     return {
         var.name
-        for (_, _, d, s, _), var, period, tiny in _allocations(model)
+        for (_, _, d, s, _), var, period, tiny in _allocations(model, in_use)
         if tiny and (var.name in off or not has_unit((d, s), period.calendar))
     }
 
