@@ -122,3 +122,23 @@ def test_a_large_simplex_re_solve_is_presolved_for_infeasibility_first(
         assert len(runs) == runs_expected
         if large == 0:
             assert highs.getBasis().valid
+
+
+def test_the_start_is_the_same_from_pool_columns_made_by_the_caller(monkeypatch) -> None:
+    """planner/lp/solve.py `_solve_fast` hands find_start the pool_columns it made for the
+    bound's idle pools (pools=): the start is the one find_start builds from its own, and those
+    pools are the ones it leaves idle (an empty map: no pool left out, a different dive)."""
+    from planner.lp import incumbent
+
+    made = find_start(_relaxed_model(ON))
+    model = _relaxed_model(ON)
+    handed = find_start(model, pools=incumbent.pool_columns(model))
+    assert made is not None and handed is not None
+    assert handed.values == made.values and handed.objective == made.objective
+    fixed: list[int] = []
+    monkeypatch.setattr(incumbent, "_fix_idle", lambda m, idle: fixed.extend(idle))
+    find_start(_relaxed_model(ON), pools={})
+    assert fixed == []
+    model = _relaxed_model(ON)
+    find_start(model, pools=incumbent.pool_columns(model))
+    assert fixed  # frontier-lab's relaxation leaves pools idle
