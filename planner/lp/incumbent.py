@@ -512,7 +512,7 @@ class _RowCheck:
         # HiGHS holds the matrix by columns once it has solved, by rows after addRows until then.
         by_rows = matrix.format_ == highspy.MatrixFormat.kRowwise
         self.rows, self.columns, self.coefs = _entries(model, matrix, by_rows)
-        self.by_row = np.argsort(self.rows, kind="stable")  # the entries, row by row
+        self.by_row = stable_order(self.rows)  # the entries, row by row
         self.row_starts = np.searchsorted(self.rows[self.by_row], np.arange(lp.num_row_ + 1))
         self.lower = np.asarray(lp.row_lower_)
         self.upper = np.asarray(lp.row_upper_)
@@ -648,8 +648,28 @@ def _entries(model: Model, matrix: Any, by_rows: bool) -> tuple[Any, Any, Any]:
     # by columns, each column's rows ascending: a stable sort of the row-ordered entries by
     # column (numpy, not scipy: importing scipy costs every plan ~0.2 s, tests/test_startup.py)
     rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(handed.start))
-    order = np.argsort(handed.index, kind="stable")
+    order = stable_order(handed.index)
     return rows[order], np.asarray(handed.index, dtype=np.int64)[order], handed.value[order]
+
+
+def stable_order(keys: Any) -> Any:
+    """np.argsort(keys, kind="stable") of an integer array, the same permutation (a stable sort
+    has one answer), sorted 16 bits at a time when no key is negative: numpy radix-sorts 16-bit
+    keys and merge-sorts wider ones, 0.064 s against 0.007 for a pass at 835k entries; each
+    pass sorts stably by the next 16 bits, least significant first."""
+    import numpy as np
+
+    keys = np.asarray(keys)
+    if not len(keys) or keys.dtype.kind not in "iu" or keys.min() < 0 or keys.max() >= 2**62:
+        return np.argsort(keys, kind="stable")
+    keys = keys.astype(np.int64, copy=False)
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    top, shift = int(keys.max()), 16
+    while top >> shift:
+        digit = ((keys[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+    return order
 
 
 def _all_binaries(model: Model) -> set[int]:
