@@ -66,7 +66,8 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
     scenario = model.scenario
     # the allocations not at 0, read once (a scan of every allocation's value: four readers)
     in_use = model.u_in_use()
-    noise = unbacked(model, relaxed)  # left out of the allocations, the busy units likewise
+    # left out of the allocations, the busy units likewise
+    noise = unbacked(model, relaxed, in_use)
     schedule = read_schedule(model, relaxed, in_use, noise)
     fleet = read_fleet(model, schedule, in_use, noise)
     cpu_schedule = read_cpu_schedule(model, relaxed)

@@ -235,14 +235,14 @@ def pool_lines(ctx: Context, lines: Lines) -> None:
         maintained_usd = spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0.0))
         maintenance_per_s = maintained_usd * (spec.maintenance_fraction_per_year or 0.0) / YEAR_S
         facility_per_s = (site.facility_usd_per_kw_month or 0.0) * spec.power_w / 1000 / MONTH_S
-        window = service_window(ctx, s, t)
         if r.ordered > 0 and economics.pricing != "rental" and after_horizon_ends(ctx):
             # the whole capex, in the period it is paid in
             paid_t = paid_period(ctx, s, t)
             lines.add("capex", d, s, paid_t, r.ordered * spec.capex_usd)
             share = spec.network_storage_capex_fraction or 0.0
             lines.add("network_storage", d, s, paid_t, r.ordered * spec.capex_usd * share)
-        if r.ordered > 0:
+        if r.ordered > 0:  # the service window only of units ordered (most rows order none)
+            window = service_window(ctx, s, t)
             if economics.pricing != "rental" and not after_horizon_ends(ctx):
                 capital = r.ordered * capital_per_s(spec.capex_usd, spec.lifetime_s, rate)
                 spread(lines, ctx, "capex", d, s, window, capital)

@@ -122,3 +122,43 @@ def test_a_large_simplex_re_solve_is_presolved_for_infeasibility_first(
         assert len(runs) == runs_expected
         if large == 0:
             assert highs.getBasis().valid
+
+
+def test_the_start_is_the_same_from_pool_columns_made_by_the_caller(monkeypatch) -> None:
+    """planner/lp/solve.py `_solve_fast` hands find_start the pool_columns it made for the
+    bound's idle pools (pools=): the start is the one find_start builds from its own, and those
+    pools are the ones it leaves idle (an empty map: no pool left out, a different dive)."""
+    from planner.lp import incumbent
+
+    made = find_start(_relaxed_model(ON))
+    model = _relaxed_model(ON)
+    handed = find_start(model, pools=incumbent.pool_columns(model))
+    assert made is not None and handed is not None
+    assert handed.values == made.values and handed.objective == made.objective
+    fixed: list[int] = []
+    monkeypatch.setattr(incumbent, "_fix_idle", lambda m, idle: fixed.extend(idle))
+    find_start(_relaxed_model(ON), pools={})
+    assert fixed == []
+    model = _relaxed_model(ON)
+    find_start(model, pools=incumbent.pool_columns(model))
+    assert fixed  # frontier-lab's relaxation leaves pools idle
+
+
+def test_stable_order_is_numpys_stable_argsort() -> None:
+    """planner/lp/incumbent.py `stable_order` (16 bits a pass) gives np.argsort's stable
+    permutation: keys with many ties, keys past 16 and 32 bits, one key, none, negative keys
+    (numpy's own sort)."""
+    from planner.lp.incumbent import stable_order
+
+    rng = np.random.default_rng(11)
+    cases = [
+        rng.integers(0, 40, size=5000),  # ties: the stable order within them counts
+        rng.integers(0, 120_000, size=50_000),  # two passes
+        rng.integers(0, 2**40, size=3000),  # three
+        np.array([7]),
+        np.zeros(0, dtype=np.int64),
+        rng.integers(-5, 5, size=300),
+        rng.integers(0, 60_000, size=4000).astype(np.int32),
+    ]
+    for keys in cases:
+        assert np.array_equal(stable_order(keys), np.argsort(keys, kind="stable"))

@@ -134,8 +134,8 @@ def test_pool_columns_and_allocations_in_use_are_the_scans(model: Model) -> None
 
 
 def test_check_magnitudes_finds_every_coefficient_the_solver_cannot_hold() -> None:
-    """planner/lp/solve.py `check_magnitudes` scans min and max of all coefficients at once
-    before naming rows (`_large_rows`): a coefficient of +-2e15 in any one row, or a
+    """planner/lp/solve.py `check_magnitudes` finds the largest magnitude of all coefficients
+    at once before naming rows (`_large_rows`): a coefficient of +-2e15 in any one row, or a
     right-hand side of +-3e15, is refused as bad input naming that row; the model as built
     passes; 1e15 - 1 (just below the solver's limit) passes."""
     from fleetcore.errors import ConfigError

@@ -118,19 +118,26 @@ def _factor(values: list) -> tuple[np.ndarray, int]:
 
 
 def _row_ids(table: np.ndarray) -> np.ndarray:
-    """An id per row of an integer table, equal exactly where the rows are equal. The rows are
-    hashed to two 64-bit words (random odd multipliers, wrapping), the hashes told apart by
-    np.unique, and every row compared with its hash group's first row: a collision (never seen)
-    falls back to np.unique over the rows themselves (slower: a sort of the whole rows)."""
+    """An id per row of an integer table, equal exactly where the rows are equal (the numbering
+    is any: callers read only which rows share an id). The rows are hashed to two 64-bit words
+    (random odd multipliers, wrapping), the hash pairs told apart by a stable sort on the two
+    words (np.lexsort: np.unique over the pairs as 16-byte records compared them bytewise,
+    0.076 s of 0.22 at 95k rows x 13), and every row compared with its hash group's first row:
+    a collision (never seen) falls back to np.unique over the rows themselves (slower: a sort
+    of the whole rows)."""
     rng = np.random.default_rng(20261127)
     words = table.astype(np.uint64, copy=False)
     mult = rng.integers(1, 2**63, size=(2, table.shape[1]), dtype=np.uint64) | np.uint64(1)
     with np.errstate(over="ignore"):
         h1 = (words * mult[0]).sum(axis=1, dtype=np.uint64)
         h2 = ((words ^ np.uint64(0x9E3779B97F4A7C15)) * mult[1]).sum(axis=1, dtype=np.uint64)
-    pair = np.stack([h1, h2], axis=1).view(np.dtype((np.void, 16))).ravel()
-    _, first, ids = np.unique(pair, return_index=True, return_inverse=True)
-    ids = ids.ravel()
+    order = np.lexsort((h2, h1))
+    s1, s2 = h1[order], h2[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (s1[1:] != s1[:-1]) | (s2[1:] != s2[:-1])
+    ids = np.empty(len(order), dtype=np.int64)
+    ids[order] = np.cumsum(new) - 1
+    first = order[new]  # each hash group's first row (the stable sort keeps the rows' order)
     if np.array_equal(table, table[first[ids]]):
         return ids
     _, ids = np.unique(table, axis=0, return_inverse=True)

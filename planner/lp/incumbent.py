@@ -512,7 +512,7 @@ class _RowCheck:
         # HiGHS holds the matrix by columns once it has solved, by rows after addRows until then.
         by_rows = matrix.format_ == highspy.MatrixFormat.kRowwise
         self.rows, self.columns, self.coefs = _entries(model, matrix, by_rows)
-        self.by_row = np.argsort(self.rows, kind="stable")  # the entries, row by row
+        self.by_row = stable_order(self.rows)  # the entries, row by row
         self.row_starts = np.searchsorted(self.rows[self.by_row], np.arange(lp.num_row_ + 1))
         self.lower = np.asarray(lp.row_lower_)
         self.upper = np.asarray(lp.row_upper_)
@@ -648,8 +648,28 @@ def _entries(model: Model, matrix: Any, by_rows: bool) -> tuple[Any, Any, Any]:
     # by columns, each column's rows ascending: a stable sort of the row-ordered entries by
     # column (numpy, not scipy: importing scipy costs every plan ~0.2 s, tests/test_startup.py)
     rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(handed.start))
-    order = np.argsort(handed.index, kind="stable")
+    order = stable_order(handed.index)
     return rows[order], np.asarray(handed.index, dtype=np.int64)[order], handed.value[order]
+
+
+def stable_order(keys: Any) -> Any:
+    """np.argsort(keys, kind="stable") of an integer array, the same permutation (a stable sort
+    has one answer), sorted 16 bits at a time when no key is negative: numpy radix-sorts 16-bit
+    keys and merge-sorts wider ones, 0.064 s against 0.007 for a pass at 835k entries; each
+    pass sorts stably by the next 16 bits, least significant first."""
+    import numpy as np
+
+    keys = np.asarray(keys)
+    if not len(keys) or keys.dtype.kind not in "iu" or keys.min() < 0 or keys.max() >= 2**62:
+        return np.argsort(keys, kind="stable")
+    keys = keys.astype(np.int64, copy=False)
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    top, shift = int(keys.max()), 16
+    while top >> shift:
+        digit = ((keys[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+    return order
 
 
 def _all_binaries(model: Model) -> set[int]:
@@ -715,13 +735,19 @@ def searches(model: Model) -> bool:
     return setting is True
 
 
-def find_start(model: Model, accept_usd: float | None = None, keep: bool = False) -> Start | None:
+def find_start(
+    model: Model,
+    accept_usd: float | None = None,
+    keep: bool = False,
+    pools: dict[Pool, list[int]] | None = None,
+) -> Start | None:
     """A start built from the LP relaxation left in the HiGHS model, or None when the scenario
     does not ask for one (`wanted`) or a restricted LP has no solution. A start whose objective
     (HiGHS's, without PuLP's constant) is at most `accept_usd` is `proven`: the HiGHS model is
     left holding it, for the caller to read as the plan; so is any start when `keep`. Otherwise
     the model's bounds and basis are put back as the relaxation left them, so the MIP runs as it
-    would have, offered the start."""
+    would have, offered the start. `pools`: `pool_columns(model)` made already (else made
+    here)."""
     if not wanted(model):
         return None
     highs = model.prob.solverModel
@@ -733,7 +759,7 @@ def find_start(model: Model, accept_usd: float | None = None, keep: bool = False
     # Each choice group may spend a quarter of the gap's budget before others are compared.
     slack = 0.0 if accept_usd is None else max(0.0, accept_usd - relaxation) / SLACK_SHARES
     try:
-        idle = _idle_pools(model)
+        idle = _idle_pools(model, pool_columns(model) if pools is None else pools)
         if idle:
             _fix_idle(model, idle)
         values = _dive(model, integers, bounds, slack, accept_usd=accept_usd)
@@ -774,7 +800,7 @@ def pool_columns(model: Model) -> dict[Pool, list[int]]:
     return by_pool
 
 
-def _idle_pools(model: Model) -> list[int]:
+def _idle_pools(model: Model, pools: dict[Pool, list[int]]) -> list[int]:
     """The columns of the pools the relaxation leaves idle (every column of the pool, its
     orders, rentals and allocations, at 0): the rounded plan is built without them. Fixing
     them at 0 leaves the relaxation's basis optimal, and the re-solves after each rounding
@@ -784,7 +810,7 @@ def _idle_pools(model: Model) -> list[int]:
 
     values = np.asarray(model.prob.solverModel.getSolution().col_value, dtype=float)
     idle: list[int] = []
-    for columns in pool_columns(model).values():
+    for columns in pools.values():
         if np.all(np.abs(values[columns]) <= USED_TOL):  # every column of the pool at 0
             idle.extend(columns)
     return idle

@@ -359,7 +359,6 @@ class Model:
     )  # serving_orders()
     _cpu_by_site: tuple[int, dict[str, list[tuple[int, Var]]]] | None = None  # _cpu_orders()
     _u_index: tuple[int, dict[tuple, list]] | None = None
-    _u_items: list[tuple[UKey, Var]] | None = None  # u_in_use()
     _u_by_period: tuple[int, dict, dict] | None = None  # u_by_pool_period()
     # u's keys as integer codes (u_codes): (len(u) when made, the declaration's blocks or the
     # codes array)
@@ -833,11 +832,11 @@ class Model:
         compared at once (numpy; most allocations are 0 in a plan), not one by one in Python."""
         import numpy as np
 
-        if self._u_items is None or len(self._u_items) != len(self.u):
-            self._u_items = list(self.u.items())
-        items = self._u_items
-        values = np.array(list(map(_VALUE, self.u.values())), dtype=float)  # None: nan
-        return [items[i] for i in np.flatnonzero(values != 0).tolist()]
+        # u's keys and columns as lists (references, in C), a (key, var) pair made only for
+        # the allocations in use: a pair for each of u's ~120k entries cost more than the rest
+        keys, cols = list(self.u), list(self.u.values())
+        values = np.array(list(map(_VALUE, cols)), dtype=float)  # None: nan
+        return [(keys[i], cols[i]) for i in np.flatnonzero(values != 0).tolist()]
 
     def u_of_role(
         self, w: str, r: str, period: Period | None

@@ -643,8 +643,10 @@ def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
             rent = value(model.cpu_rent[(d, t.index)]) * system.rental_usd_per_hour
             add("cpu_servers", t.index, rent * t.length_s / S_PER_H)
     for (d2, t0), var in model.cpu_buy.items():
+        if d2 != d:  # another site's order: its value is not read (every site scans them all)
+            continue
         units = value(var)
-        if d2 != d or not units:
+        if not units:
             continue
         a, b = _service_window(model, cpu.system, t0)
         service = service_s(model, cpu.system, t0)

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import itertools
 import math
+import operator
 import os
 import re
 import sys
@@ -660,6 +661,10 @@ def solver_gap(gap: float, lower: float, model: Model) -> float:
 MAX_COEFFICIENT = 1e15
 
 
+# A row's constant (the terms' constant moved to its bound), read in one pass.
+_CONSTANT = operator.attrgetter("constant")
+
+
 def check_magnitudes(model: Model) -> None:
     """Refuse, as bad input naming the scenario field behind it, a row or objective coefficient
     the solvers cannot hold (a demand of 1e-12 requests a day, a figure in the wrong unit)."""
@@ -704,14 +709,18 @@ def check_magnitudes(model: Model) -> None:
 
 def _large_rows(model: Model) -> Iterable[tuple[Label, Row]]:
     """The labelled rows, or none when no coefficient or right-hand side of any reaches
-    MAX_COEFFICIENT: one pass over all coefficients at once (min and max in C), the row by row
-    scan only to name the rows that do."""
+    MAX_COEFFICIENT: one pass over all coefficients at once (into one array, its largest
+    magnitude in numpy; a min and a max pass in Python took twice the time at 835k
+    coefficients), the row by row scan only to name the rows that do."""
+    import numpy as np
+
     rows = model.constraints.values()
     chain = itertools.chain.from_iterable
-    top = max(chain(map(dict.values, rows)), default=0.0)
-    bottom = min(chain(map(dict.values, rows)), default=0.0)
-    constants = [con.constant for con in rows]
-    if max(top, -bottom, *constants, *(-c for c in constants)) < MAX_COEFFICIENT:
+    count = sum(map(len, rows))
+    values = np.fromiter(chain(map(dict.values, rows)), dtype=float, count=count)
+    constants = np.fromiter(map(_CONSTANT, rows), dtype=float, count=len(rows))
+    biggest = max(np.abs(values).max(initial=0.0), np.abs(constants).max(initial=0.0))
+    if biggest < MAX_COEFFICIENT:
         return ()
     return model.constraints.items()
 
@@ -989,7 +998,8 @@ def _solve_fast(
         lower = bound.objective
         values = bound.x
         idle: list[int] = []
-        for columns in pool_columns(model).values():
+        pools = pool_columns(model)  # the rounding's idle pools are found on the same columns
+        for columns in pools.values():
             if np.all(np.abs(values[columns]) <= USED_TOL):
                 idle.extend(columns)
         if not idle or len(idle) == highs.getNumCol():
@@ -1021,7 +1031,7 @@ def _solve_fast(
     mip = make_solver("highs", True, solver_gap(gap, lower, model), _left(deadline), method)
     mip_started = time.perf_counter()
     with _quiet_stdout():
-        start = find_start(model, _acceptable(model, lower, gap), keep=True)
+        start = find_start(model, _acceptable(model, lower, gap), keep=True, pools=pools)
     highs.setOptionValue("solver", "choose")
     if start is None:
         return _no_fast_plan(model, "no whole-unit plan was rounded from that LP")
@@ -1029,7 +1039,12 @@ def _solve_fast(
     how = outcome(model.prob) if start.proven else INCUMBENT
     _check_mip(model, how, "highs", time_limit_s, method, deadline)
     _polish(model, mip)
-    if _work_on_no_unit(model) or _work_off_its_choice(model) or _cores_on_no_unit(model):
+    placed = _allocations(model)  # read once for both checks: the values stay as they are
+    if (
+        _work_on_no_unit(model, placed)
+        or _work_off_its_choice(model, placed)
+        or _cores_on_no_unit(model)
+    ):
         return _no_fast_plan(model, "the rounded plan needed a repair (work on no unit)")
     mip_s = time.perf_counter() - mip_started
     objective = pulp.value(model.prob.objective)
@@ -1409,8 +1424,9 @@ def _repair(
     solver, time_limit_s, method = run
     rounds, committed, bound = 0, [], None
     for _ in range(REPAIR_ROUNDS):
-        empty = _work_on_no_unit(model)
-        off = _work_off_its_choice(model)
+        placed = _allocations(model)
+        empty = _work_on_no_unit(model, placed)
+        off = _work_off_its_choice(model, placed)
         sandboxes = _cores_on_no_unit(model)
         if not empty and not off and not sandboxes:
             break
@@ -1483,13 +1499,18 @@ VALUE_ZERO = 1e-9
 WORK_ZERO = 1e-6
 
 
-def _allocations(model: Model) -> list[tuple[UKey, Var, Period, bool]]:
+# (key, allocation column, its LP period, whether it is tiny): `_allocations`' entries
+Allocation = tuple[UKey, Var, Period, bool]
+
+
+def _allocations(model: Model, in_use: list[tuple[UKey, Var]] | None = None) -> list[Allocation]:
     """(key, allocation variable, its period, whether it is tiny: under WORK_ZERO of its role's
-    amount) of every allocation with a positive value."""
+    amount) of every allocation with a positive value. `in_use`: model.u_in_use() read already
+    at the model's values (else read here)."""
     roles = {(d.name, r.name): r for d in model.demands for r in d.roles}
     periods = {p.index: p for p in model.periods}
     out = []
-    for key, var in model.u_in_use():
+    for key, var in model.u_in_use() if in_use is None else in_use:
         w, r, _, s, p = key
         units = var.value() or 0.0
         if units > 0:
@@ -1533,7 +1554,9 @@ def _off_choice(model: Model, relaxed: bool = False) -> set[str]:
     return out
 
 
-def unbacked(model: Model, relaxed: bool = False) -> set[str]:
+def unbacked(
+    model: Model, relaxed: bool = False, in_use: list[tuple[UKey, Var]] | None = None
+) -> set[str]:
     """Names of the tiny allocations (under WORK_ZERO of their role's amount) that nothing in the
     plan backs: no whole unit in service on their pool in their period, or on a tie row whose
     binary is 0. They are the solvers' tolerance at work, and readplan leaves them out; a tiny
@@ -1542,21 +1565,24 @@ def unbacked(model: Model, relaxed: bool = False) -> set[str]:
     tier 0.1% short in a period at 100 sites. In an LP-only plan (`relaxed`) units and binaries
     are fractional: a sliver of a unit or of a choice backs its allocation (judged by whole
     units, 0.016 of an NVL72 rack's sliver of a tier's decode was left out at 30 sites, the
-    tier 0.1% short)."""
+    tier 0.1% short). `in_use`: as for `_allocations`."""
     has_unit, off = _unit_in_service(model, relaxed), _off_choice(model, relaxed)
     return {
         var.name
-        for (_, _, d, s, _), var, period, tiny in _allocations(model)
+        for (_, _, d, s, _), var, period, tiny in _allocations(model, in_use)
         if tiny and (var.name in off or not has_unit((d, s), period.calendar))
     }
 
 
-def _work_on_no_unit(model: Model) -> list[tuple[tuple[str, str], int, list]]:
+def _work_on_no_unit(
+    model: Model, placed: list[Allocation] | None = None
+) -> list[tuple[tuple[str, str], int, list]]:
     """(pool, calendar period, its allocation variables) where an allocation of at least
-    WORK_ZERO of its role's amount has no whole unit in service."""
+    WORK_ZERO of its role's amount has no whole unit in service. `placed`: `_allocations(model)`
+    read already at the model's values (else read here)."""
     has_unit = _unit_in_service(model)
     out: dict[tuple[tuple[str, str], int], list] = {}
-    for (_, _, d, s, _), var, period, tiny in _allocations(model):
+    for (_, _, d, s, _), var, period, tiny in _allocations(model) if placed is None else placed:
         if not tiny and not has_unit((d, s), period.calendar):
             out.setdefault(((d, s), period.calendar), []).append(var)
     return [(pool, t, work) for (pool, t), work in out.items()]
@@ -1613,11 +1639,12 @@ def _choose_where_it_runs(model: Model, off: list[Var]) -> list[str]:
     return out
 
 
-def _work_off_its_choice(model: Model) -> list[Var]:
+def _work_off_its_choice(model: Model, placed: list[Allocation] | None = None) -> list[Var]:
     """Allocation variables of at least WORK_ZERO of their role's amount on a tie row
-    (TIE_FAMILIES) whose binary is 0."""
+    (TIE_FAMILIES) whose binary is 0. `placed`: as for `_work_on_no_unit`."""
     off = _off_choice(model)
-    return [var for _, var, _, tiny in _allocations(model) if not tiny and var.name in off]
+    placed = _allocations(model) if placed is None else placed
+    return [var for _, var, _, tiny in placed if not tiny and var.name in off]
 
 
 def _check_relaxation(
