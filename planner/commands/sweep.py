@@ -256,4 +256,7 @@ def format_sweep(result) -> str:
         if p["diagnosis"]:
             out.append(f"\n{p['point']}: {p['status']}")
             out.extend(f"  - {d}" for d in p["diagnosis"])
+        elif p["error"]:
+            # the table's column cuts the error; a failure with no diagnosis has only this
+            out.append(f"\n{p['point']}: {p['status']}\n  - {p['error']}")
     return "\n".join(out)
