@@ -6,6 +6,7 @@ optimum and its cost are computed here from the catalog and the inputs."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -331,3 +332,16 @@ def test_a_sweep_or_compare_over_after_horizon_says_which_basis_each_total_is(
     assert rows["total cost"][name] == pytest.approx(n * rental * hours, rel=1e-6)
     plain = {r["metric"] for r in planner.compare(path, [None]).table()}
     assert "after the horizon" not in plain
+
+
+def test_the_plan_json_says_ends_and_reads_it_back(tmp_path: Path) -> None:
+    """plan --json under ends: total_cost_usd holds the whole 3-year terms or capex, so the JSON
+    says `after_horizon: ends` (it had no trace of the basis: the same keys as a continues plan
+    charging a quarter); a plan read back from it states the ends basis; continues adds no key
+    (every continues plan's JSON byte-identical)."""
+    plan = planner.solve(_tail(tmp_path, "ends"))
+    data = json.loads(plan.to_json())
+    assert data["after_horizon"] == "ends"
+    back = planner.Plan.from_dict(data)
+    assert "economics.after_horizon: ends" in decision(back).basis
+    assert "after_horizon" not in json.loads(planner.solve(_tail(tmp_path, None)).to_json())
