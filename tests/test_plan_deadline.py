@@ -312,3 +312,23 @@ def test_a_re_rating_the_limit_leaves_no_time_for_keeps_its_plan_and_says_so(
     ) in plan.solver_notes
     assert "placed_rate" in plan.checks  # verified (solve raises on a violation), the rule
     # that reads "not converged" against the placed job's rate among those passed
+
+
+
+def test_solve_takes_a_time_limit_with_its_unit_as_the_scenario_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """planner.solve(sc, time_limit_s="2 min") passed validation (the scenario's `solver:` block
+    reads a time with its unit) and was then kept as the string: the deadline's float + str
+    raised TypeError. It is taken as the validated 120 s."""
+    seen: list[float] = []
+    real = api._solve_rerated
+
+    def spy(scenario, rated, relax, options, save_model, deadline):  # type: ignore[no-untyped-def]
+        seen.append(options.time_limit_s)
+        return real(scenario, rated, relax, options, save_model, deadline)
+
+    monkeypatch.setattr(api, "_solve_rerated", spy)
+    with pytest.raises(InfeasibleError):
+        planner.solve(_infeasible(tmp_path), time_limit_s="2 min")
+    assert seen == [120.0]
