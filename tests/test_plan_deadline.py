@@ -332,3 +332,24 @@ def test_solve_takes_a_time_limit_with_its_unit_as_the_scenario_does(
     with pytest.raises(InfeasibleError):
         planner.solve(_infeasible(tmp_path), time_limit_s="2 min")
     assert seen == [120.0]
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [
+        ("plan", "--time-limit", "inf"),
+        ("plan", "--time-limit", "nan"),
+        ("plan", "--gap", "nan"),
+        ("sensitivity", "--time-limit", "inf"),
+    ],
+)
+def test_a_limit_that_is_not_finite_is_refused_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, option: str, value: str
+) -> None:
+    """click's FloatRange let inf and nan through, and the error then named
+    `<planner.solve>: time_limit_s` (or mip_gap), not the option the user typed."""
+    code = cli.main([command, str(_infeasible(tmp_path)), option, value])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"Invalid value for '{option}': {value} is not a finite number." in err
+    assert "<planner.solve>" not in err
