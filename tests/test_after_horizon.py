@@ -345,3 +345,25 @@ def test_the_plan_json_says_ends_and_reads_it_back(tmp_path: Path) -> None:
     back = planner.Plan.from_dict(data)
     assert "economics.after_horizon: ends" in decision(back).basis
     assert "after_horizon" not in json.loads(planner.solve(_tail(tmp_path, None)).to_json())
+
+
+def test_a_sweep_of_ends_plans_over_another_field_says_ends_in_its_tables(
+    tmp_path: Path,
+) -> None:
+    """Every point ends, the swept field another (output_tokens): the text and HTML tables
+    showed each total with no word that it charges whole terms (after_horizon was only in the
+    CSV; a mix was warned of on stderr as "the after_horizon column says which", a column the
+    text table did not have). Both tables now have the after_horizon column; a sweep of
+    continues plans has none (its text as before)."""
+    from planner.commands.sweep import format_sweep
+    from planner.htmlreport import sweep_html
+
+    _tail(tmp_path, "ends")
+    sw = planner.sweep(tmp_path / "tail-ends.yaml", {"workloads.chat.output_tokens": [500, 600]})
+    header, _, *rows = format_sweep(sw).splitlines()[1:5]
+    assert header.split()[:3] == ["output_tokens", "after_horizon", "status"]
+    assert [r.split()[1] for r in rows] == ["ends", "ends"]
+    assert ">after_horizon<" in sweep_html(sw) and ">ends<" in sweep_html(sw)
+    _tail(tmp_path, None)
+    plain = planner.sweep(tmp_path / "tail-None.yaml", {"workloads.chat.output_tokens": [500]})
+    assert "after_horizon" not in format_sweep(plain) + sweep_html(plain)
