@@ -20,7 +20,7 @@ from fleetcore.units import format_si
 from planner.capacity_chart import capacity_svg
 from planner.decision import decision, label_days, share_text, summary_lines, units_text
 from planner.plan import Plan
-from planner.report import attribution_note, cash_flow_table, discount_basis
+from planner.report import attribution_note, cash_flow_table, discount_basis, total_cost_label
 from planner.rows import SLACK_UNITS, JobRow, price_unit_text
 
 IDLE_GREY = "#b0b0b0"
@@ -48,7 +48,7 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Plan: {_e(plan.scenario)}</title><style>{CSS}</style></head><body>",
         f"<h1>Plan for {_e(plan.scenario)}</h1>",
-        f'<p class="headline" id="headline">{_e(plan.status)}: total cost over the horizon '
+        f'<p class="headline" id="headline">{_e(plan.status)}: {_e(total_cost_label(plan))} '
         f'<b id="total-cost">{usd(plan.total_cost_usd)}</b>{_gap_text(plan)}'
         f"{_basis_text(plan)}</p>",
         "<h2>Decision</h2>",

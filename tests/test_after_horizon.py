@@ -367,3 +367,22 @@ def test_a_sweep_of_ends_plans_over_another_field_says_ends_in_its_tables(
     _tail(tmp_path, None)
     plain = planner.sweep(tmp_path / "tail-None.yaml", {"workloads.chat.output_tokens": [500]})
     assert "after_horizon" not in format_sweep(plain) + sweep_html(plain)
+
+
+def test_the_headline_of_an_ends_plan_says_it_charges_past_the_horizon(tmp_path: Path) -> None:
+    """Under ends a total holds whole capex and every term payment, those past the horizon too
+    (a 182.5-day plan on 1-year contracts: days 182.5-365), and the headline read "total cost
+    over the horizon" in text and HTML. It now says what the total holds (here on the quarter's
+    case); a continues plan's headline is as before."""
+    from planner.htmlreport import plan_html
+    from planner.report import format_plan
+
+    said = "total cost, whole capex and every contract payment, past the horizon too"
+    plan = planner.solve(_tail(tmp_path, "ends"))
+    assert f"  {said} (economics.after_horizon: ends): {usd(plan.total_cost_usd)}" in format_plan(
+        plan
+    )
+    assert f"optimal: {said} (economics.after_horizon: ends) <b" in plan_html(plan)
+    plain = planner.solve(_tail(tmp_path, None))
+    assert "  total cost over the horizon: " in format_plan(plain)
+    assert said not in format_plan(plain) + plan_html(plain)
