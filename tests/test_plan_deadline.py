@@ -314,7 +314,6 @@ def test_a_re_rating_the_limit_leaves_no_time_for_keeps_its_plan_and_says_so(
     # that reads "not converged" against the placed job's rate among those passed
 
 
-
 def test_solve_takes_a_time_limit_with_its_unit_as_the_scenario_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
