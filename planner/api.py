@@ -367,6 +367,9 @@ def _solver_options(options: SolverOptions, given: dict[str, object]) -> SolverO
     if not given:
         return options
     problems: list[Problem] = []
+    # the validated values, not the given ones: time_limit_s="60 s" is 60.0 (taken as given,
+    # the deadline's float + str was a TypeError traceback)
+    update: dict[str, object] = {}
     for name, value in given.items():
         field = "time_limit" if name == "time_limit_s" else name
         data = {field: value}
@@ -375,13 +378,13 @@ def _solver_options(options: SolverOptions, given: dict[str, object]) -> SolverO
             # seconds, as --time-limit gives them; the schema reads a time with its unit
             data = {field: f"{float(value)!r} s"} if ok else {field: value}  # type: ignore[arg-type]
         try:
-            SolverOptions.model_validate(data)
+            update[name] = getattr(SolverOptions.model_validate(data), name)
         except ValidationError as exc:
             why = "; ".join(str(e["msg"]) for e in exc.errors())
             problems.append(Problem("<planner.solve>", None, f"{name}", f"{why} (got {value!r})"))
     if problems:
         raise ConfigError(problems)
-    return options.model_copy(update=given)
+    return options.model_copy(update=update)
 
 
 def _attach_context(plan: Plan, scenario: Scenario) -> None:

@@ -220,7 +220,7 @@ def decision(plan: Plan) -> Decision:
 def _contracts_past_horizon_usd(plan: Plan) -> float:
     """sum over contracts signed of units x usd_per_hour x max(0, start + term - H) / 3600 h (start:
     its calendar period's start; H = economics.horizon_s; 0 without the economics or calendar)."""
-    if not plan.economics or not plan.cash_flow:
+    if "horizon_s" not in plan.economics or not plan.cash_flow:
         return 0.0
     horizon_s = float(plan.economics["horizon_s"])
     start_s = {r.period: r.start_s for r in plan.cash_flow}
@@ -295,6 +295,12 @@ def _with_leases(
 def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
     """The amortisation basis in words."""
     econ = plan.economics
+    if econ.get("after_horizon") == "ends" and "horizon_s" not in econ:  # read back from JSON
+        return (
+            "capex in the cost is every bought unit's whole capex and contracts every payment of "
+            "their terms (economics.after_horizon: ends; the scenario's other economics are not "
+            "attached to this plan)"
+        )
     if not econ:
         return (
             "capex in the cost is the capital recovered over the horizon (the catalog "

@@ -20,7 +20,7 @@ from fleetcore.units import format_si
 from planner.capacity_chart import capacity_svg
 from planner.decision import decision, label_days, share_text, summary_lines, units_text
 from planner.plan import Plan
-from planner.report import attribution_note, cash_flow_table, discount_basis
+from planner.report import attribution_note, cash_flow_table, discount_basis, total_cost_label
 from planner.rows import SLACK_UNITS, JobRow, price_unit_text
 
 IDLE_GREY = "#b0b0b0"
@@ -48,7 +48,7 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Plan: {_e(plan.scenario)}</title><style>{CSS}</style></head><body>",
         f"<h1>Plan for {_e(plan.scenario)}</h1>",
-        f'<p class="headline" id="headline">{_e(plan.status)}: total cost over the horizon '
+        f'<p class="headline" id="headline">{_e(plan.status)}: {_e(total_cost_label(plan))} '
         f'<b id="total-cost">{usd(plan.total_cost_usd)}</b>{_gap_text(plan)}'
         f"{_basis_text(plan)}</p>",
         "<h2>Decision</h2>",
@@ -182,7 +182,8 @@ def sweep_html(sw: Any) -> str:
         else:
             bars.append((p["point"], float(total), PALETTE[0], usd(total)))
     frame = sw.frame()
-    keep = ["status", "total_cost_usd", "gap", "accelerators", "cpu_servers"]
+    # after_horizon (only where a point ends): the basis of each total, as the text table says
+    keep = ["status", "after_horizon", "total_cost_usd", "gap", "accelerators", "cpu_servers"]
     keep += ["cores_per_accelerator", "facility_power_w", "binding_constraints"]
     columns = [c for c in frame.columns if c in keep or c.startswith("units:")]
     units = {"total_cost_usd": "usd", "facility_power_w": "w", "gap": "share"}

@@ -396,7 +396,10 @@ def _row(plan: Plan, cf: Counterfactual, result: dict[str, Any]) -> LimitValueRo
         saving_proven_usd=proven,
         unused=cf.unused,
         runner_up=_runner_up(result["plan"]) if cf.kind == "choice" else "",
-        status=out["status"],
+        # a re-solve that failed (a time limit, a solver error) says why: the row holds no cost
+        status=f"{out['status']}: {out.get('error')}"
+        if out["status"] == "failed"
+        else out["status"],
     )
 
 

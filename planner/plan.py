@@ -106,7 +106,8 @@ class Plan:
     # failure or miss, the full path's outcome), one sentence each: the JSON key `solver_notes`,
     # present only when there is one (planner/lp/solve.py `solve_model`).
     solver_notes: list[str] = field(default_factory=list)
-    # Presentation context attached by planner.solve (not in the JSON): catalog prices of the
+    # Presentation context attached by planner.solve (not in the JSON but `after_horizon` under
+    # ends; from_dict gives back only that): catalog prices of the
     # systems in the fleet {system: {capex_usd, lifetime_s, rental_usd_per_hour}} and the
     # scenario's economics {pricing, cost_of_capital, horizon_s}; see planner/decision.py.
     catalog_prices: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -233,6 +234,9 @@ class Plan:
         if self.present_value is not None:
             out["present_value"] = [row_dict(r) for r in self.present_value]
             out["nominal_cost_usd"] = self.nominal_cost_usd
+        if self.economics.get("after_horizon") == "ends":
+            # total_cost_usd then holds whole capex and terms: a reader of the JSON must see it
+            out["after_horizon"] = "ends"
         return out
 
     @classmethod
@@ -282,6 +286,7 @@ class Plan:
             present_value=[row_from_dict(PresentValueRow, r) for r in data["present_value"]]
             if "present_value" in data
             else None,
+            economics={"after_horizon": data["after_horizon"]} if "after_horizon" in data else {},
         )
 
     def to_json(self, indent: int = 2) -> str:

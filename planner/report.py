@@ -66,13 +66,24 @@ def discount_basis(plan: Plan) -> str:
     return "at face value"
 
 
+def total_cost_label(plan: Plan) -> str:
+    """What the headline total is: the charges over the horizon, or under economics.after_horizon
+    ends also every payment after it (capex whole, contract terms to their end)."""
+    if plan.economics.get("after_horizon") == "ends":
+        return (
+            "total cost, whole capex and every contract payment, past the horizon too "
+            "(economics.after_horizon: ends)"
+        )
+    return "total cost over the horizon"
+
+
 def total_cost_lines(plan: Plan) -> list[str]:
     """The headline cost: the LP's objective; with a discount_rate its basis and the nominal
     sum of the same plan's charges beside it, so the two reconcile through the cash flow."""
     if plan.present_value is None:
-        return [f"  total cost over the horizon: {usd(plan.total_cost_usd)}"]
+        return [f"  {total_cost_label(plan)}: {usd(plan.total_cost_usd)}"]
     return [
-        f"  total cost over the horizon, {discount_basis(plan)} (what the plan minimised): "
+        f"  {total_cost_label(plan)}, {discount_basis(plan)} (what the plan minimised): "
         f"{usd(plan.total_cost_usd)}",
         f"  nominal sum of the same charges (face value): {usd(plan.nominal_cost_usd)}",
     ]

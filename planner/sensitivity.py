@@ -139,6 +139,8 @@ class Sensitivity:
                 rows,
             )
         )
+        # the table says only "failed": why (a time limit, infeasible) is each row's status
+        out.extend(f"  {r.figure}: {r.status}" for r in self.rows if r.status != "solved")
         flips = [r for r in self.rows if r.flips]
         if flips:
             out.append("\nEstimates that flip the choice of system or site")
@@ -443,9 +445,16 @@ def sensitivity(
     partial = []
     bisections: list[dict[str, Any]] = []
     where: list[tuple[int, str]] = []
+    failed_why: list[str] = []  # per estimate: why an end's re-solve failed (its status and error)
     for i, est in enumerate(ests):
         lo_cost, lo_choice, lo_ok = end(results[1 + 2 * i])
         hi_cost, hi_choice, hi_ok = end(results[2 + 2 * i])
+        reasons = []
+        for side, result in (("low", results[1 + 2 * i]), ("high", results[2 + 2 * i])):
+            if result["plan"] is None:
+                out = result["outputs"]
+                reasons.append(f"{side} end {out['status']}: {out.get('error')}")
+        failed_why.append("; ".join(reasons))
         partial.append((est, lo_cost, lo_choice, hi_cost, hi_choice, lo_ok and hi_ok))
         for side, choice, value in (("low", lo_choice, est.low), ("high", hi_choice, est.high)):
             if choice and break_even and value != est.default:
@@ -482,7 +491,7 @@ def sensitivity(
                 },
                 source=est.source,
                 range_source=est.range_source or "",
-                status="solved" if ok else "failed at an end of the range",
+                status="solved" if ok else f"failed at an end of the range ({failed_why[i]})",
             )
         )
     rows.sort(key=lambda r: (-(r.swing_usd if r.swing_usd is not None else -1.0), r.figure))

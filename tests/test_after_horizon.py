@@ -6,6 +6,7 @@ optimum and its cost are computed here from the catalog and the inputs."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -331,3 +332,57 @@ def test_a_sweep_or_compare_over_after_horizon_says_which_basis_each_total_is(
     assert rows["total cost"][name] == pytest.approx(n * rental * hours, rel=1e-6)
     plain = {r["metric"] for r in planner.compare(path, [None]).table()}
     assert "after the horizon" not in plain
+
+
+def test_the_plan_json_says_ends_and_reads_it_back(tmp_path: Path) -> None:
+    """plan --json under ends: total_cost_usd holds the whole 3-year terms or capex, so the JSON
+    says `after_horizon: ends` (it had no trace of the basis: the same keys as a continues plan
+    charging a quarter); a plan read back from it states the ends basis; continues adds no key
+    (every continues plan's JSON byte-identical)."""
+    plan = planner.solve(_tail(tmp_path, "ends"))
+    data = json.loads(plan.to_json())
+    assert data["after_horizon"] == "ends"
+    back = planner.Plan.from_dict(data)
+    assert "economics.after_horizon: ends" in decision(back).basis
+    assert "after_horizon" not in json.loads(planner.solve(_tail(tmp_path, None)).to_json())
+
+
+def test_a_sweep_of_ends_plans_over_another_field_says_ends_in_its_tables(
+    tmp_path: Path,
+) -> None:
+    """Every point ends, the swept field another (output_tokens): the text and HTML tables
+    showed each total with no word that it charges whole terms (after_horizon was only in the
+    CSV; a mix was warned of on stderr as "the after_horizon column says which", a column the
+    text table did not have). Both tables now have the after_horizon column; a sweep of
+    continues plans has none (its text as before)."""
+    from planner.commands.sweep import format_sweep
+    from planner.htmlreport import sweep_html
+
+    _tail(tmp_path, "ends")
+    sw = planner.sweep(tmp_path / "tail-ends.yaml", {"workloads.chat.output_tokens": [500, 600]})
+    header, _, *rows = format_sweep(sw).splitlines()[1:5]
+    assert header.split()[:3] == ["output_tokens", "after_horizon", "status"]
+    assert [r.split()[1] for r in rows] == ["ends", "ends"]
+    assert ">after_horizon<" in sweep_html(sw) and ">ends<" in sweep_html(sw)
+    _tail(tmp_path, None)
+    plain = planner.sweep(tmp_path / "tail-None.yaml", {"workloads.chat.output_tokens": [500]})
+    assert "after_horizon" not in format_sweep(plain) + sweep_html(plain)
+
+
+def test_the_headline_of_an_ends_plan_says_it_charges_past_the_horizon(tmp_path: Path) -> None:
+    """Under ends a total holds whole capex and every term payment, those past the horizon too
+    (a 182.5-day plan on 1-year contracts: days 182.5-365), and the headline read "total cost
+    over the horizon" in text and HTML. It now says what the total holds (here on the quarter's
+    case); a continues plan's headline is as before."""
+    from planner.htmlreport import plan_html
+    from planner.report import format_plan
+
+    said = "total cost, whole capex and every contract payment, past the horizon too"
+    plan = planner.solve(_tail(tmp_path, "ends"))
+    assert f"  {said} (economics.after_horizon: ends): {usd(plan.total_cost_usd)}" in format_plan(
+        plan
+    )
+    assert f"optimal: {said} (economics.after_horizon: ends) <b" in plan_html(plan)
+    plain = planner.solve(_tail(tmp_path, None))
+    assert "  total cost over the horizon: " in format_plan(plain)
+    assert said not in format_plan(plain) + plan_html(plain)

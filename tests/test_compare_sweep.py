@@ -363,3 +363,17 @@ def test_sweep_and_compare_refuse_an_unwritable_output_before_solving(
         capsys, "compare", RL, "--topology", "nvl72-campus", "--html", f"{missing}/c.html"
     )
     assert code == 1 and f"folder {missing} does not exist" in err
+
+
+def test_a_failed_point_without_a_diagnosis_shows_its_whole_error() -> None:
+    """A point stopped by solver.time_limit (TimeLimitError, no diagnosis) showed only
+    "TimeLimitError: no plan fo..." in the table's cut column; the text under the table gives
+    each failed point's whole error, as compare does for a failed column."""
+    from planner.commands.sweep import format_sweep
+
+    sw = planner.sweep(RL, {"solver.time_limit": ["1e-9 s"]})
+    (point,) = sw.points
+    assert point["status"] == "failed" and point["diagnosis"] == []
+    assert point["error"].startswith("TimeLimitError: no plan found within the time limit")
+    text = format_sweep(sw)
+    assert f"{point['point']}: failed\n  - {point['error']}" in text

@@ -67,7 +67,7 @@ def test_readme_plan_keys_are_the_json_keys() -> None:
 
 def test_readme_names_every_key_a_plan_json_may_add() -> None:
     """The keys present only for some plans (--value-limits, model sizing, solver notes,
-    training jobs, a discount rate) are each described in README's "Plan JSON" section."""
+    training jobs, a discount rate, after_horizon ends) are each described in README's "Plan JSON" section."""
     import dataclasses
 
     bare = _bare_plan()
@@ -79,9 +79,10 @@ def test_readme_names_every_key_a_plan_json_may_add() -> None:
         pretrain_jobs=[],
         rl_jobs=[],
         present_value=[],
+        economics={"after_horizon": "ends"},
     )
     optional = set(full.to_dict()) - set(bare.to_dict())
-    assert {"limit_values", "sizing", "solver_notes", "present_value"} <= optional
+    assert {"limit_values", "sizing", "solver_notes", "present_value", "after_horizon"} <= optional
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("### Plan JSON", 1)[1].split("\n### ", 1)[0]
     assert sorted(k for k in optional if f"`{k}`" not in section) == []

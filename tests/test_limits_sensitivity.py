@@ -348,3 +348,54 @@ def test_generation_on_a_system_the_run_cannot_train_on_spreads_over_the_run(
     assert row.saving_proven_usd == 0.0
     base.limit_values = [row]
     assert base.limits_with_value == []
+
+
+def test_a_sensitivity_end_that_fails_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`planner sensitivity --time-limit` short enough to stop one end's re-solve printed
+    "$250,000 -> failed" with no reason anywhere (the row's status read "failed at an end of
+    the range"). The row's status and the text under the table now give the end, its status
+    and its error. The failure is made here (a replaced re-solve), not timed."""
+    from test_after_horizon import _tail
+
+    import planner.sensitivity as sens_module
+
+    real = sens_module.solve_variants
+
+    def one_end_fails(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        results = real(*args, **kwargs)
+        outputs = {"status": "failed", "error": "TimeLimitError: no plan found", "diagnosis": []}
+        return [results[0], {"plan": None, "outputs": outputs}, *results[2:]]
+
+    monkeypatch.setattr(sens_module, "solve_variants", one_end_fails)
+    result = sens_module.sensitivity(
+        _tail(tmp_path, "ends"), only=["systems.hgx-h100.capex_usd"], jobs=1, break_even=False
+    )
+    (row,) = result.rows
+    why = "low end failed: TimeLimitError: no plan found"
+    assert row.status == f"failed at an end of the range ({why})"
+    assert f"  systems.hgx-h100.capex_usd: failed at an end of the range ({why})" in result.table()
+
+
+def test_a_value_limits_re_solve_that_fails_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--value-limits under a short --time-limit: a re-solve stopped by it printed status
+    "failed" and "-" with no reason. Its row's status now carries the error. The failure is
+    made here (a replaced re-solve), not timed."""
+    from test_after_horizon import _tail
+
+    import planner.limits as limits_module
+
+    real = limits_module.solve_variants
+
+    def all_fail(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        outputs = {"status": "failed", "error": "TimeLimitError: no plan found", "diagnosis": []}
+        return [{"plan": None, "outputs": outputs} for _ in real(*args, **kwargs)]
+
+    monkeypatch.setattr(limits_module, "solve_variants", all_fail)
+    sc = _tail(tmp_path, "ends")
+    rows = value_limits(sc, planner.solve(sc), jobs=1)
+    assert rows and {r.status for r in rows} == {"failed: TimeLimitError: no plan found"}
+    assert all(r.total_cost_usd is None for r in rows)

@@ -312,3 +312,43 @@ def test_a_re_rating_the_limit_leaves_no_time_for_keeps_its_plan_and_says_so(
     ) in plan.solver_notes
     assert "placed_rate" in plan.checks  # verified (solve raises on a violation), the rule
     # that reads "not converged" against the placed job's rate among those passed
+
+
+def test_solve_takes_a_time_limit_with_its_unit_as_the_scenario_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """planner.solve(sc, time_limit_s="2 min") passed validation (the scenario's `solver:` block
+    reads a time with its unit) and was then kept as the string: the deadline's float + str
+    raised TypeError. It is taken as the validated 120 s."""
+    seen: list[float] = []
+    real = api._solve_rerated
+
+    def spy(scenario, rated, relax, options, save_model, deadline):  # type: ignore[no-untyped-def]
+        seen.append(options.time_limit_s)
+        return real(scenario, rated, relax, options, save_model, deadline)
+
+    monkeypatch.setattr(api, "_solve_rerated", spy)
+    with pytest.raises(InfeasibleError):
+        planner.solve(_infeasible(tmp_path), time_limit_s="2 min")
+    assert seen == [120.0]
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [
+        ("plan", "--time-limit", "inf"),
+        ("plan", "--time-limit", "nan"),
+        ("plan", "--gap", "nan"),
+        ("sensitivity", "--time-limit", "inf"),
+    ],
+)
+def test_a_limit_that_is_not_finite_is_refused_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, option: str, value: str
+) -> None:
+    """click's FloatRange let inf and nan through, and the error then named
+    `<planner.solve>: time_limit_s` (or mip_gap), not the option the user typed."""
+    code = cli.main([command, str(_infeasible(tmp_path)), option, value])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"Invalid value for '{option}': {value} is not a finite number." in err
+    assert "<planner.solve>" not in err

@@ -19,6 +19,16 @@ catalog_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
 
 
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A float option's value when finite: click's FloatRange lets inf and nan through (nan
+    compares false with its bounds), and solve() then named `<planner.solve>`, not the option."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number.", ctx=ctx, param=param)
+    return value
+
+
 def _shipped(value: str) -> str:
     from planner.scenario import shipped_scenario
 
@@ -77,6 +87,7 @@ def solve_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "mip_gap",
         type=click.FloatRange(0, 1),
         default=None,
+        callback=finite,
         help="Relative MIP gap to stop at (default: the scenario's solver.mip_gap, 0.01 unless "
         "it sets one).",
     )(func)
@@ -85,6 +96,7 @@ def solve_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "time_limit_s",
         type=click.FloatRange(min=0, min_open=True),
         default=None,
+        callback=finite,
         help="Time limit for the whole plan, seconds: every solve and the diagnosis of an "
         "infeasible scenario share it (a stage left no time is not run and said to be; "
         "default: the scenario's solver.time_limit, 60 s unless it sets one).",

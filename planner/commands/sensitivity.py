@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import load_from_options, png_path, scenario_options
+from planner.commands.options import finite, load_from_options, png_path, scenario_options
 
 
 @click.command("sensitivity")
@@ -38,6 +38,7 @@ from planner.commands.options import load_from_options, png_path, scenario_optio
     "mip_gap",
     type=click.FloatRange(0, 1),
     default=None,
+    callback=finite,
     help="Relative MIP gap of every re-solve (default: the scenario's).",
 )
 @click.option(
@@ -45,6 +46,7 @@ from planner.commands.options import load_from_options, png_path, scenario_optio
     "time_limit_s",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
+    callback=finite,
     help="Solver time limit per re-solve, seconds (default: the scenario's).",
 )
 @click.option(

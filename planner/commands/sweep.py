@@ -217,12 +217,16 @@ def format_sweep(result) -> str:
     systems = sorted(
         {k.split(":", 1)[1] for p in result.points for k in p if k.startswith("units:")}
     )
+    # the basis of each total where a point charges whole capex and terms, as compare's row and
+    # the CSV's column say it (the stderr warning of a mix points to this column)
+    basis = result.after_horizon_ends() and "economics.after_horizon" not in result.axes
     rows = []
     for p in result.points:
         ok = p["status"] in ("optimal", "feasible", "relaxed")
         rows.append(
             [
                 *(p[a] for a in result.axes),
+                *([p.get("after_horizon", "continues") if ok else None] if basis else []),
                 p["status"],
                 usd(p["total_cost_usd"]) if ok else "-",
                 *((p.get(f"units:{s}", 0.0) if ok else None) for s in systems),
@@ -236,6 +240,7 @@ def format_sweep(result) -> str:
         )
     headers = [
         *(_short(a, result.axes) for a in result.axes),
+        *(["after_horizon"] if basis else []),
         "status",
         "total cost",
         *systems,
@@ -256,4 +261,7 @@ def format_sweep(result) -> str:
         if p["diagnosis"]:
             out.append(f"\n{p['point']}: {p['status']}")
             out.extend(f"  - {d}" for d in p["diagnosis"])
+        elif p["error"]:
+            # the table's column cuts the error; a failure with no diagnosis has only this
+            out.append(f"\n{p['point']}: {p['status']}\n  - {p['error']}")
     return "\n".join(out)
