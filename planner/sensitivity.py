@@ -166,7 +166,16 @@ class Sensitivity:
                         f"{show(r.default, r.unit, r.figure)}): {choice}; {where}"
                     )
         else:
-            out.append("\nNo estimate flips the choice of system or site within its range.")
+            failed = [r for r in self.rows if r.status != "solved"]
+            out.append(
+                "\nNo estimate flips the choice of system or site within its range"
+                + (
+                    f" among the ends that were solved ({len(failed)} figure(s) with an end that "
+                    "failed, above, are unknown)."
+                    if failed
+                    else "."
+                )
+            )
         return "\n".join(out)
 
     def plot(self, path: str | Path) -> Path:

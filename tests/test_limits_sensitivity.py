@@ -376,6 +376,10 @@ def test_a_sensitivity_end_that_fails_says_why(
     why = "low end failed: TimeLimitError: no plan found"
     assert row.status == f"failed at an end of the range ({why})"
     assert f"  systems.hgx-h100.capex_usd: failed at an end of the range ({why})" in result.table()
+    # "no estimate flips" is said only of the ends solved: the failed one is unknown
+    assert "among the ends that were solved (1 figure(s) with an end that failed" in (
+        result.table()
+    )
 
 
 def test_a_value_limits_re_solve_that_fails_says_why(
