@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.lp.linear import EQ, GE, LE, Col, Row
+from planner.lp.linear import GE, Col, Row
 from planner.lp.model import Model
 
 # Rows "a share of the work is done" (planner/lp/solve.py checks their magnitudes too).
@@ -164,48 +164,45 @@ def whole_unit_bound(model: Model, parts: CutLP, time_limit_s: float) -> float |
     import highspy
     import numpy as np
 
+    from planner.lp.transfer import _bounds, _costs, _row_bounds, _rowwise
+
     columns = list(parts.bounds)
-    index = {var: i for i, var in enumerate(columns)}
+    for i, var in enumerate(columns):  # the order transfer() gives them: prob.variables()
+        var.index = i
     inf = highspy.kHighsInf
     lp = highspy.HighsLp()
     lp.num_col_ = len(columns)
-    cost = np.zeros(len(columns))
-    for var, c in model.prob.objective.items():
-        cost[index[var]] = c
-    lp.col_cost_ = cost
-    lp.col_lower_ = np.array([-inf if lo is None else lo for lo, _ in parts.bounds.values()])
-    lp.col_upper_ = np.array([inf if up is None else up for _, up in parts.bounds.values()])
+    lp.col_cost_ = _costs(model.prob, len(columns))
+    lp.col_lower_ = _bounds([lo for lo, _ in parts.bounds.values()], -inf)
+    lp.col_upper_ = _bounds([up for _, up in parts.bounds.values()], inf)
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("threads", 1)
     highs.setOptionValue("time_limit", max(1e-3, float(time_limit_s)))
     highs.passModel(lp)
-    lower, upper, start, cols, coefs = [], [], [0], [], []
-    for row in parts.rows:
-        rhs = -row.constant
-        lower.append(rhs if row.sense in (GE, EQ) else -inf)
-        upper.append(rhs if row.sense in (LE, EQ) else inf)
-        for var, a in row.items():
-            cols.append(index[var])
-            coefs.append(a)
-        start.append(len(cols))
+    if parts.rows:  # the rows as transfer() hands them to HiGHS
+        start, index, value = _rowwise(parts.rows)
+        lower, upper = _row_bounds(parts.rows, inf)
+        highs.addRows(len(parts.rows), lower, upper, len(index), start[:-1], index, value)
+    # the cuts: sum(units) - choice >= 0, or sum(units) >= 1
+    cut_lower, cut_start, cut_cols = [], [0], []
+    cut_coefs: list[float] = []
     for cut in parts.cuts:
-        lower.append(1.0 if cut.choice is None else 0.0)
-        upper.append(inf)
-        cols += [index[var] for var in cut.units]
-        coefs += [1.0] * len(cut.units)
+        cut_lower.append(1.0 if cut.choice is None else 0.0)
+        cut_cols += [var.index for var in cut.units]
+        cut_coefs += [1.0] * len(cut.units)
         if cut.choice is not None:
-            cols.append(index[cut.choice])
-            coefs.append(-1.0)
-        start.append(len(cols))
+            cut_cols.append(cut.choice.index)
+            cut_coefs.append(-1.0)
+        cut_start.append(len(cut_cols))
     highs.addRows(
-        len(lower),
-        np.array(lower),
-        np.array(upper),
-        len(cols),
-        np.array(start[:-1], dtype=np.int32),
-        np.array(cols, dtype=np.int32),
-        np.array(coefs),
+        len(cut_lower),
+        np.array(cut_lower),
+        np.full(len(cut_lower), inf),
+        len(cut_cols),
+        np.array(cut_start[:-1], dtype=np.int64),
+        np.array(cut_cols, dtype=np.int64),
+        np.array(cut_coefs),
     )
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
