@@ -99,7 +99,9 @@ def test_cbc_cut_off_plan_without_a_second_run_is_feasible_not_optimal(
     import planner.lp.solve as solve
 
     monkeypatch.setattr(
-        solve, "_cbc_without_preprocessing", lambda model, mip, how, mip_s, *rest: (how, mip_s)
+        solve,
+        "_cbc_without_preprocessing",
+        lambda model, mip, how, mip_s, *rest: (how, mip_s, None),
     )
     scenario = planner.load_scenario(
         _write(tmp_path, SITES, WORK, {"horizon": "365 days", "pricing": "mixed"})
@@ -190,3 +192,20 @@ def test_no_plan_called_optimal_above_one_rack_that_does_it_all(
         assert plan.status == "feasible"
         (note,) = [n for n in plan.solver_notes if "measured against the best bound" in n]
         assert f"{plan.gap:.2%}" in note
+
+
+def test_a_weak_relaxation_does_not_leave_cbcs_plan_feasible() -> None:
+    """frontier-lab's LP relaxation is 23.7% under its optimum (whole GB200 racks). CBC finds
+    HiGHS's plan, but with no bound of CBC's own read it was labelled "feasible, 23.68%". CBC's
+    run without preprocessing stopping optimal is now its proof: the bound is that plan's cost x
+    (1 - CBC's gap target), said in a solver note, and the plan is optimal within the target."""
+    highs = planner.solve("frontier-lab")
+    cbc = planner.solve("frontier-lab", solver="cbc")
+    assert cbc.lp_relaxation_usd is not None
+    assert cbc.lp_relaxation_usd < 0.8 * cbc.total_cost_usd  # the weak relaxation
+    assert cbc.status == "optimal" and cbc.gap is not None
+    assert cbc.gap <= cbc.solver.mip_gap_target + 1e-9
+    (note,) = [n for n in cbc.solver_notes if "run without preprocessing stopped optimal" in n]
+    assert cbc.lower_bound_usd is not None and f"{cbc.lower_bound_usd:,.2f} US$" in note
+    assert cbc.lower_bound_usd <= highs.total_cost_usd * (1 + 1e-9)
+    assert cbc.total_cost_usd == pytest.approx(highs.total_cost_usd, rel=0.01)
