@@ -25,8 +25,12 @@ alone, HiGHS only, solved from nothing against re-solved from the previous point
 answers differing in any bit; points ending on another basis; warm answers a uniqueness
 certificate, primal and dual nondegeneracy beyond 1e-6, would accept); the kept sweep's points
 with HiGHS's own runs timed inside them (every `highspy.Highs.run`: relaxation, MIP, polish) against
-the rest of a point, both as multiples of the limit; and the sweep with the serving physics computed afresh at
-every point (its per-process cache cleared first: planner/demand/memo.py). `--rl-points N`
+the rest of a point, both as multiples of the limit; the sweep with the serving physics computed afresh at
+every point (its per-process cache cleared first: planner/demand/memo.py); and the kept point
+by stage (`_stages`: loading and validating, demand models, the build, the solve's Python,
+HiGHS's runs, reading the plan, verifying, summarising, the rest), each as a multiple of the
+limit, with what a point would cost without its loading, demand models and build (the
+ceiling of patching a kept model in their place). `--rl-points N`
 does the same serially on rl-verifiers.yaml over samples_per_problem = 4, 5, ...
 
 Read the per-point figures against each other (same run, same machine), not as absolutes.
@@ -159,6 +163,63 @@ def _highs_share(tasks: list[dict]) -> tuple[float, float, float]:
     finally:
         setattr(highspy.Highs, "run", run)  # noqa: B010
     return inside[0] / len(tasks), inside[1] / len(tasks), total / len(tasks)
+
+
+# The stages of a kept sweep point (`_stages`): (label, module, attribute looked up at call time).
+STAGES = (
+    ("load and validate", "planner.scenario", "load_scenario"),
+    ("demand models", "planner.api", "demands"),
+    ("model build", "planner.api", "build"),
+    ("solve (Python)", "planner.api", "solve_model"),
+    ("read plan", "planner.api", "read_plan"),
+    ("verify", "planner.api", "verify"),
+    ("summarise", "planner.sweeps", "point_outputs"),
+)
+HIGHS_RUNS = "HiGHS's runs"
+
+
+def _stages(tasks: list[dict]) -> tuple[dict[str, float], float]:
+    """The kept sweep over `tasks` once more, serially, with each stage of STAGES and every
+    `highspy.Highs.run` timed (CPU): seconds a point per stage ("solve (Python)" is
+    solve_model less HiGHS's runs inside it; "the rest": the point less every stage: the
+    re-rating loop, attaching jobs and context, run_point's own), and seconds a point in all.
+    The timing wrappers' own cost lands in the stages; every function is restored."""
+    import importlib
+
+    import highspy
+
+    from planner.sweeps import run_point
+
+    spent: dict[str, float] = dict.fromkeys([label for label, _, _ in STAGES] + [HIGHS_RUNS], 0.0)
+
+    def timed(label: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] += time.process_time() - started
+
+        return wrapper
+
+    saved = [(importlib.import_module(m), a) for _, m, a in STAGES]
+    originals = [getattr(mod, attr) for mod, attr in saved]
+    run = highspy.Highs.run
+    try:
+        for (label, _, _), (mod, attr), fn in zip(STAGES, saved, originals, strict=True):
+            setattr(mod, attr, timed(label, fn))
+        setattr(highspy.Highs, "run", timed(HIGHS_RUNS, run))  # noqa: B010
+        started = time.process_time()
+        for task in tasks:
+            run_point(task)
+        total = time.process_time() - started
+    finally:
+        for (mod, attr), fn in zip(saved, originals, strict=True):
+            setattr(mod, attr, fn)
+        setattr(highspy.Highs, "run", run)  # noqa: B010
+    spent["solve (Python)"] -= spent[HIGHS_RUNS]
+    spent["the rest"] = total - sum(spent.values())
+    return {k: v / len(tasks) for k, v in spent.items()}, total / len(tasks)
 
 
 def _relaxations(scenario: str, axis: str, values: list[str]) -> list:
@@ -354,6 +415,7 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
             _relaxations(scenario, axis, values)
         )
         highs_s, highs_runs, kept_again_s = _highs_share(kept)
+        stages, staged_s = _stages(kept)
         started = time.process_time()
         for task in kept:
             clear_physics_caches()
@@ -398,6 +460,20 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
     print(
         f"  serving physics not cached (kept object): {1000 * cold_physics_s:.2f} ms/point "
         f"({cold_physics_s / med[2]:.2f}x the limit)"
+    )
+    print(
+        f"  stages of a kept point, ms and x the limit (CPU; {1000 * staged_s:.2f} ms/point "
+        "timed): " + "; ".join(f"{k} {1000 * v:.3f} ({v / med[2]:.2f}x)" for k, v in stages.items())
+    )
+    # What a point would cost if a kept model were patched in place of loading, demand models
+    # and the build (everything else as today: HiGHS's three runs, reading, verifying).
+    patched = staged_s - sum(
+        stages[k] for k in ("load and validate", "demand models", "model build")
+    )
+    print(
+        f"  a point without loading, demand models and the build (their ceiling): "
+        f"{1000 * patched:.2f} ms, {patched / med[2]:.2f}x the limit; HiGHS's runs alone "
+        f"{stages[HIGHS_RUNS] / med[2]:.2f}x"
     )
 
 
@@ -464,7 +540,7 @@ def main() -> None:
             cmd.append(str(args.rounds))
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-            print("\n".join(out.stdout.strip().splitlines()[-7:]))
+            print("\n".join(out.stdout.strip().splitlines()[-9:]))
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"load average {load} at the end")
 

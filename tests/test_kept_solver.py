@@ -389,3 +389,26 @@ def test_bench_times_highs_runs_inside_a_point_and_restores_run(tmp_path: Path) 
     assert runs == 3
     assert 0 < highs_s < total_s
     assert highspy.Highs.run is run
+
+
+def test_bench_splits_a_point_into_stages_and_restores_them(tmp_path: Path) -> None:
+    """bench_sweep's split of a kept sweep point by stage: every stage is timed (each ran, so
+    each took CPU time, HiGHS's runs too), the solve's Python is solve_model less HiGHS's runs
+    inside it, the stages and the rest add up to the point, and every function is the planner's
+    own again afterwards."""
+    import importlib
+
+    bench = bench_module.load("bench_sweep")
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    before = [getattr(importlib.import_module(m), a) for _, m, a in bench.STAGES]
+    run = highspy.Highs.run
+    tasks = bench._tasks(str(path), bench.AXIS, ["1M", "2M", "3M"], True)
+    stages, total_s = bench._stages(tasks)
+    labels = [label for label, _, _ in bench.STAGES]
+    assert list(stages) == [*labels, bench.HIGHS_RUNS, "the rest"]
+    assert all(stages[k] > 0 for k in [*labels, bench.HIGHS_RUNS]), stages
+    assert sum(stages.values()) == pytest.approx(total_s)
+    assert stages[bench.HIGHS_RUNS] < total_s
+    assert [getattr(importlib.import_module(m), a) for _, m, a in bench.STAGES] == before
+    assert highspy.Highs.run is run
