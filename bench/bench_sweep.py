@@ -30,7 +30,8 @@ every point (its per-process cache cleared first: planner/demand/memo.py); and t
 by stage (`_stages`: loading and validating, demand models, the build, the solve's Python,
 HiGHS's runs, reading the plan, verifying, summarising, the rest), each as a multiple of the
 limit, with what a point would cost without its loading, demand models and build (the
-ceiling of patching a kept model in their place). `--rl-points N`
+ceiling of patching a kept model in their place); and whether the MIP or the polish could be
+left out with the same bytes (`_skippable`: relaxations integral, polishes that changed nothing). `--rl-points N`
 does the same serially on rl-verifiers.yaml over samples_per_problem = 4, 5, ...
 
 Read the per-point figures against each other (same run, same machine), not as absolutes.
@@ -220,6 +221,44 @@ def _stages(tasks: list[dict]) -> tuple[dict[str, float], float]:
     spent["solve (Python)"] -= spent[HIGHS_RUNS]
     spent["the rest"] = total - sum(spent.values())
     return {k: v / len(tasks) for k, v in spent.items()}, total / len(tasks)
+
+
+def _skippable(tasks: list[dict]) -> tuple[int, int, int]:
+    """Whether either HiGHS run after the relaxation could be left out of the kept sweep's points
+    over `tasks` with the same bytes: how many points' LP relaxations are integral in every
+    integer column (within 1e-9; only those could skip the MIP), and, of the points polished,
+    how many MIP solutions had every integer column exactly whole and how many the polish
+    (planner/lp/solve.py `_polish`) left with every column's value the same bits (only those
+    could skip it). Returns (relaxations integral, MIP integers exact, polish unchanged)."""
+    import pulp
+
+    import planner.lp.solve as solve
+    from planner.sweeps import run_point
+
+    counts = [0, 0, 0]
+    polish, resolve = solve._polish, solve._resolve_as_mip
+
+    def integers(model: Any) -> list:
+        return [v for v in model.prob.variables() if v.cat == pulp.LpInteger]
+
+    def resolve_counted(model: Any, *args: Any) -> Any:
+        counts[0] += all(abs(v.varValue - round(v.varValue)) <= 1e-9 for v in integers(model))
+        return resolve(model, *args)
+
+    def polish_counted(model: Any, *args: Any) -> Any:
+        before = [v.varValue for v in model.prob.variables()]
+        counts[1] += all(v.varValue == round(v.varValue) for v in integers(model))
+        out = polish(model, *args)
+        counts[2] += before == [v.varValue for v in model.prob.variables()]
+        return out
+
+    solve._polish, solve._resolve_as_mip = polish_counted, resolve_counted
+    try:
+        for task in tasks:
+            run_point(task)
+    finally:
+        solve._polish, solve._resolve_as_mip = polish, resolve
+    return counts[0], counts[1], counts[2]
 
 
 def _relaxations(scenario: str, axis: str, values: list[str]) -> list:
@@ -416,6 +455,7 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
         )
         highs_s, highs_runs, kept_again_s = _highs_share(kept)
         stages, staged_s = _stages(kept)
+        integral, exact, unchanged = _skippable(kept)
         started = time.process_time()
         for task in kept:
             clear_physics_caches()
@@ -474,6 +514,12 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
         f"  a point without loading, demand models and the build (their ceiling): "
         f"{1000 * patched:.2f} ms, {patched / med[2]:.2f}x the limit; HiGHS's runs alone "
         f"{stages[HIGHS_RUNS] / med[2]:.2f}x"
+    )
+    print(
+        f"  HiGHS's runs that could be left out with the same bytes: LP relaxations integral "
+        f"(the MIP not needed) {integral} of {points}; MIP solutions with every integer exactly "
+        f"whole {exact}, of which the polish changed no value's bits in {unchanged} (skipping "
+        f"it would change the other {points - unchanged} points' plans)"
     )
 
 
@@ -540,7 +586,7 @@ def main() -> None:
             cmd.append(str(args.rounds))
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-            print("\n".join(out.stdout.strip().splitlines()[-9:]))
+            print("\n".join(out.stdout.strip().splitlines()[-10:]))
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"load average {load} at the end")
 

@@ -435,3 +435,21 @@ def test_every_kept_sweep_point_is_the_plan_solved_alone(tmp_path: Path) -> None
         want = json.loads(alone.to_json())
         want["checks"] = list(alone.checks)
         assert json.dumps(sw.plans[name], sort_keys=True) == json.dumps(want, sort_keys=True), name
+
+
+def test_bench_counts_the_runs_that_could_be_skipped_and_restores_them(tmp_path: Path) -> None:
+    """bench_sweep's count of HiGHS runs a point could leave out: the chat tier's relaxations are
+    fractional (its need is not a whole number of units), each point reaches the polish with
+    its MIP integers whole, and the solve's functions are the planner's own again
+    afterwards."""
+    from planner.lp import solve
+
+    bench = bench_module.load("bench_sweep")
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    polish, resolve = solve._polish, solve._resolve_as_mip
+    tasks = bench._tasks(str(path), bench.AXIS, ["1M", "2M", "3M"], True)
+    integral, exact, unchanged = bench._skippable(tasks)
+    assert integral == 0
+    assert exact == 3 and 0 <= unchanged <= 3
+    assert solve._polish is polish and solve._resolve_as_mip is resolve
