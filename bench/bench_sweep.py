@@ -25,8 +25,13 @@ alone, HiGHS only, solved from nothing against re-solved from the previous point
 answers differing in any bit; points ending on another basis; warm answers a uniqueness
 certificate, primal and dual nondegeneracy beyond 1e-6, would accept); the kept sweep's points
 with HiGHS's own runs timed inside them (every `highspy.Highs.run`: relaxation, MIP, polish) against
-the rest of a point, both as multiples of the limit; and the sweep with the serving physics computed afresh at
-every point (its per-process cache cleared first: planner/demand/memo.py). `--rl-points N`
+the rest of a point, both as multiples of the limit; the sweep with the serving physics computed afresh at
+every point (its per-process cache cleared first: planner/demand/memo.py); and the kept point
+by stage (`_stages`: loading and validating, demand models, the build, the solve's Python,
+HiGHS's runs, reading the plan, verifying, summarising, the rest), each as a multiple of the
+limit, with what a point would cost without its loading, demand models and build (the
+ceiling of patching a kept model in their place); and whether the MIP or the polish could be
+left out with the same bytes (`_skippable`: relaxations integral, polishes that changed nothing). `--rl-points N`
 does the same serially on rl-verifiers.yaml over samples_per_problem = 4, 5, ...
 
 Read the per-point figures against each other (same run, same machine), not as absolutes.
@@ -159,6 +164,101 @@ def _highs_share(tasks: list[dict]) -> tuple[float, float, float]:
     finally:
         setattr(highspy.Highs, "run", run)  # noqa: B010
     return inside[0] / len(tasks), inside[1] / len(tasks), total / len(tasks)
+
+
+# The stages of a kept sweep point (`_stages`): (label, module, attribute looked up at call time).
+STAGES = (
+    ("load and validate", "planner.scenario", "load_scenario"),
+    ("demand models", "planner.api", "demands"),
+    ("model build", "planner.api", "build"),
+    ("solve (Python)", "planner.api", "solve_model"),
+    ("read plan", "planner.api", "read_plan"),
+    ("verify", "planner.api", "verify"),
+    ("summarise", "planner.sweeps", "point_outputs"),
+)
+HIGHS_RUNS = "HiGHS's runs"
+
+
+def _stages(tasks: list[dict]) -> tuple[dict[str, float], float]:
+    """The kept sweep over `tasks` once more, serially, with each stage of STAGES and every
+    `highspy.Highs.run` timed (CPU): seconds a point per stage ("solve (Python)" is
+    solve_model less HiGHS's runs inside it; "the rest": the point less every stage: the
+    re-rating loop, attaching jobs and context, run_point's own), and seconds a point in all.
+    The timing wrappers' own cost lands in the stages; every function is restored."""
+    import importlib
+
+    import highspy
+
+    from planner.sweeps import run_point
+
+    spent: dict[str, float] = dict.fromkeys([label for label, _, _ in STAGES] + [HIGHS_RUNS], 0.0)
+
+    def timed(label: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] += time.process_time() - started
+
+        return wrapper
+
+    saved = [(importlib.import_module(m), a) for _, m, a in STAGES]
+    originals = [getattr(mod, attr) for mod, attr in saved]
+    run = highspy.Highs.run
+    try:
+        for (label, _, _), (mod, attr), fn in zip(STAGES, saved, originals, strict=True):
+            setattr(mod, attr, timed(label, fn))
+        setattr(highspy.Highs, "run", timed(HIGHS_RUNS, run))  # noqa: B010
+        started = time.process_time()
+        for task in tasks:
+            run_point(task)
+        total = time.process_time() - started
+    finally:
+        for (mod, attr), fn in zip(saved, originals, strict=True):
+            setattr(mod, attr, fn)
+        setattr(highspy.Highs, "run", run)  # noqa: B010
+    spent["solve (Python)"] -= spent[HIGHS_RUNS]
+    spent["the rest"] = total - sum(spent.values())
+    return {k: v / len(tasks) for k, v in spent.items()}, total / len(tasks)
+
+
+def _skippable(tasks: list[dict]) -> tuple[int, int, int]:
+    """Whether either HiGHS run after the relaxation could be left out of the kept sweep's points
+    over `tasks` with the same bytes: how many points' LP relaxations are integral in every
+    integer column (within 1e-9; only those could skip the MIP), and, of the points polished,
+    how many MIP solutions had every integer column exactly whole and how many the polish
+    (planner/lp/solve.py `_polish`) left with every column's value the same bits (only those
+    could skip it). Returns (relaxations integral, MIP integers exact, polish unchanged)."""
+    import pulp
+
+    import planner.lp.solve as solve
+    from planner.sweeps import run_point
+
+    counts = [0, 0, 0]
+    polish, resolve = solve._polish, solve._resolve_as_mip
+
+    def integers(model: Any) -> list:
+        return [v for v in model.prob.variables() if v.cat == pulp.LpInteger]
+
+    def resolve_counted(model: Any, *args: Any) -> Any:
+        counts[0] += all(abs(v.varValue - round(v.varValue)) <= 1e-9 for v in integers(model))
+        return resolve(model, *args)
+
+    def polish_counted(model: Any, *args: Any) -> Any:
+        before = [v.varValue for v in model.prob.variables()]
+        counts[1] += all(v.varValue == round(v.varValue) for v in integers(model))
+        out = polish(model, *args)
+        counts[2] += before == [v.varValue for v in model.prob.variables()]
+        return out
+
+    solve._polish, solve._resolve_as_mip = polish_counted, resolve_counted
+    try:
+        for task in tasks:
+            run_point(task)
+    finally:
+        solve._polish, solve._resolve_as_mip = polish, resolve
+    return counts[0], counts[1], counts[2]
 
 
 def _relaxations(scenario: str, axis: str, values: list[str]) -> list:
@@ -354,6 +454,8 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
             _relaxations(scenario, axis, values)
         )
         highs_s, highs_runs, kept_again_s = _highs_share(kept)
+        stages, staged_s = _stages(kept)
+        integral, exact, unchanged = _skippable(kept)
         started = time.process_time()
         for task in kept:
             clear_physics_caches()
@@ -398,6 +500,31 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
     print(
         f"  serving physics not cached (kept object): {1000 * cold_physics_s:.2f} ms/point "
         f"({cold_physics_s / med[2]:.2f}x the limit)"
+    )
+    print(
+        f"  stages of a kept point, ms and x the limit (CPU; {1000 * staged_s:.2f} ms/point "
+        "timed): " + "; ".join(f"{k} {1000 * v:.3f} ({v / med[2]:.2f}x)" for k, v in stages.items())
+    )
+    # What a point would cost if a kept model were patched in place of loading, demand models
+    # and the build (everything else as today: HiGHS's three runs, reading, verifying).
+    patched = staged_s - sum(
+        stages[k] for k in ("load and validate", "demand models", "model build")
+    )
+    # And with the solve's Python free too: what every design that solves each point cold in
+    # HiGHS (its three runs) and reads, verifies and summarises it in Python still spends.
+    kept_stages = (HIGHS_RUNS, "read plan", "verify", "summarise")
+    floor_s = sum(stages[k] for k in kept_stages)
+    print(
+        f"  a point without loading, demand models and the build (their ceiling): "
+        f"{1000 * patched:.2f} ms, {patched / med[2]:.2f}x the limit; HiGHS's runs alone "
+        f"{stages[HIGHS_RUNS] / med[2]:.2f}x; with HiGHS's runs, reading, verifying and "
+        f"summarising only: {1000 * floor_s:.2f} ms, {floor_s / med[2]:.2f}x"
+    )
+    print(
+        f"  HiGHS's runs that could be left out with the same bytes: LP relaxations integral "
+        f"(the MIP not needed) {integral} of {points}; MIP solutions with every integer exactly "
+        f"whole {exact}, of which the polish changed no value's bits in {unchanged} (skipping "
+        f"it would change the other {points - unchanged} points' plans)"
     )
 
 
@@ -464,7 +591,7 @@ def main() -> None:
             cmd.append(str(args.rounds))
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-            print("\n".join(out.stdout.strip().splitlines()[-7:]))
+            print("\n".join(out.stdout.strip().splitlines()[-10:]))
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"load average {load} at the end")
 

@@ -389,3 +389,67 @@ def test_bench_times_highs_runs_inside_a_point_and_restores_run(tmp_path: Path) 
     assert runs == 3
     assert 0 < highs_s < total_s
     assert highspy.Highs.run is run
+
+
+def test_bench_splits_a_point_into_stages_and_restores_them(tmp_path: Path) -> None:
+    """bench_sweep's split of a kept sweep point by stage: every stage is timed (each ran, so
+    each took CPU time, HiGHS's runs too), the solve's Python is solve_model less HiGHS's runs
+    inside it, the stages and the rest add up to the point, and every function is the planner's
+    own again afterwards."""
+    import importlib
+
+    bench = bench_module.load("bench_sweep")
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    before = [getattr(importlib.import_module(m), a) for _, m, a in bench.STAGES]
+    run = highspy.Highs.run
+    tasks = bench._tasks(str(path), bench.AXIS, ["1M", "2M", "3M"], True)
+    stages, total_s = bench._stages(tasks)
+    labels = [label for label, _, _ in bench.STAGES]
+    assert list(stages) == [*labels, bench.HIGHS_RUNS, "the rest"]
+    assert all(stages[k] > 0 for k in [*labels, bench.HIGHS_RUNS]), stages
+    assert sum(stages.values()) == pytest.approx(total_s)
+    assert stages[bench.HIGHS_RUNS] < total_s
+    assert [getattr(importlib.import_module(m), a) for _, m, a in bench.STAGES] == before
+    assert highspy.Highs.run is run
+
+
+def test_every_kept_sweep_point_is_the_plan_solved_alone(tmp_path: Path) -> None:
+    """Each point of a kept-solver sweep, solved shuffled in one process's kept HiGHS object after
+    points of other structures (three topologies), is byte for byte the plan `planner.solve`
+    gives for that point alone, outside any sweep (a cold solve: a new HiGHS object)."""
+    from planner.scenario import load_scenario
+
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    grid = {
+        "topology": ["h100-cluster", "h200-cluster", "multi-dc"],
+        "workloads.chat.requests_per_day": ["1M", "7M", "30M", "300M"],
+    }
+    n = 12
+    sw = planner.sweep(str(path), grid, keep_plans=True, order=_orders(n)["shuffled"])
+    assert len(sw) == n and {p["status"] for p in sw.points} == {"optimal"}
+    for name, task in sw.tasks.items():
+        with _quiet_stdout():
+            alone = planner.solve(load_scenario(str(path), sets=list(task["sets"])))
+        want = json.loads(alone.to_json())
+        want["checks"] = list(alone.checks)
+        assert json.dumps(sw.plans[name], sort_keys=True) == json.dumps(want, sort_keys=True), name
+
+
+def test_bench_counts_the_runs_that_could_be_skipped_and_restores_them(tmp_path: Path) -> None:
+    """bench_sweep's count of HiGHS runs a point could leave out: the chat tier's relaxations are
+    fractional (its need is not a whole number of units), each point reaches the polish with
+    its MIP integers whole, and the solve's functions are the planner's own again
+    afterwards."""
+    from planner.lp import solve
+
+    bench = bench_module.load("bench_sweep")
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    polish, resolve = solve._polish, solve._resolve_as_mip
+    tasks = bench._tasks(str(path), bench.AXIS, ["1M", "2M", "3M"], True)
+    integral, exact, unchanged = bench._skippable(tasks)
+    assert integral == 0
+    assert exact == 3 and 0 <= unchanged <= 3
+    assert solve._polish is polish and solve._resolve_as_mip is resolve
