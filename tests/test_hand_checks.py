@@ -1,0 +1,102 @@
+"""An analyst's hand checks of printed figures (session 27, qa27): every line of a derivation must
+recompute to the number printed beside it from the numbers it names."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from hardware.catalog import load_catalog
+from planner.demand import estimate_inference, estimate_kv
+from planner.kinds.inference import InferenceSpec
+
+CATALOG = load_catalog()
+GB = 1e9
+
+
+def _line(lines: list[str], start: str) -> str:
+    return next(line for line in lines if line.startswith(start))
+
+
+def test_banded_max_tokens_line_recomputes_by_its_own_formula() -> None:
+    # gpt-oss-120b, FP8 KV (1,024 B a layer-token), 18 of 36 layers banded at 128 tokens: the
+    # printed line must be the inverse of the banded kv cache line. Before, it read "free / (batch
+    # x kv bytes/token)", which by hand gives 517.6 GB / (64 x 36,864 B) = 219,390, half the
+    # 438,647 printed.
+    est = estimate_kv(CATALOG, "gpt-oss-120b", 64, 8192, "fp8", "fp4", "hgx-h100")
+    assert est.free_bytes is not None and est.max_tokens_per_sequence is not None
+    line = _line(est.derivation, "max tokens/sequence")
+    assert "banded" in line and "1,024 B a layer-token" in line
+    by_hand = (est.free_bytes / (64 * 1024) - 18 * 128) / 18
+    assert est.max_tokens_per_sequence == pytest.approx(by_hand, rel=1e-12)
+    assert line.endswith(f"= {by_hand:,.0f}")
+
+
+def test_kv_says_when_the_fitting_sequence_outruns_the_models_context() -> None:
+    # Llama 3.1 405B FP8 on 8 B200: 891 GB free hold 863,211 tokens a sequence at batch 4, past
+    # its 131,072-token context: the figure alone reads as a usable context.
+    far = estimate_kv(CATALOG, "llama-3.1-405b", 4, 128_000, "fp8", "fp8", "hgx-b200")
+    assert far.max_tokens_per_sequence is not None and far.max_tokens_per_sequence > 131_072
+    assert any("beyond the model's context of 131,072" in n for n in far.notes)
+    near = estimate_kv(CATALOG, "llama-3.1-70b", 64, 8192, "fp8", "fp8", "hgx-h100")
+    assert near.max_tokens_per_sequence is not None and near.max_tokens_per_sequence < 131_072
+    assert not any("context" in n for n in near.notes)
+    asked = estimate_kv(CATALOG, "llama-3.1-8b", 1, 1_000_000)
+    assert any("1,000,000 tokens/sequence is beyond" in n for n in asked.notes)
+
+
+def _spec(**kw: object) -> InferenceSpec:
+    data: dict[str, object] = dict(
+        kind="inference",
+        requests_per_day="1M",
+        mode="offline",
+        prefill="aggregated",
+    )
+    data.update(kw)
+    return InferenceSpec.model_validate(data)
+
+
+def test_batch_line_prints_the_hbm_bound_as_the_whole_sequences_taken() -> None:
+    # 405B FP8 on one HGX B200, 120,000-token prompts: 880 GB free / (122,000 x 258,048 B) =
+    # 27.95 sequences; the batch is 27. Before, the line read "min(HBM 28, ...) = 27".
+    spec = _spec(
+        model="llama-3.1-405b",
+        precision="fp8",
+        kv_precision="fp8",
+        prompt_tokens=120_000,
+        output_tokens=2000,
+    )
+    est = estimate_inference(spec, CATALOG, "hgx-b200", max_units_per_instance=1)
+    assert est.max_batch_hbm is not None and est.max_batch == 27
+    assert est.max_batch_hbm == pytest.approx(880e9 / (122_000 * 258_048), rel=1e-9)
+    line = _line(est.derivation, "batch = min(")
+    hbm = int(re.search(r"min\(HBM (\d+),", line).group(1))  # type: ignore[union-attr]
+    assert hbm == math.floor(est.max_batch_hbm) == est.max_batch
+    assert "= 27.95" in _line(est.derivation, "weights stored")
+
+
+def test_moe_weights_stored_line_names_its_replicated_dense_part() -> None:
+    # DeepSeek-R1 FP8 on HGX H200 as DP8 x TP1 attention, EP8: 790.6 GB stored (671 GB of
+    # weights) could not be traced from the line; it now shows routed once + dense x replicas.
+    spec = _spec(
+        model="deepseek-r1",
+        precision="fp8",
+        kv_precision="fp8",
+        prompt_tokens=1000,
+        output_tokens=1000,
+        prefill="disaggregated",
+    )
+    est = estimate_inference(spec, CATALOG, "hgx-h200", max_units_per_instance=1)
+    line = _line(est.derivation, "weights stored")
+    m = re.search(
+        r"weights stored ([\d.,]+) GB \(routed experts ([\d.,]+) GB once \+ dense ([\d.,]+) GB "
+        r"x (\d+) attention replicas\)",
+        line,
+    )
+    assert m is not None, line
+    stored, routed, dense, replicas = (float(g.replace(",", "")) for g in m.groups())
+    assert replicas == 8
+    assert routed + dense * replicas == pytest.approx(stored, abs=0.5)
+    assert routed + dense == pytest.approx(671.0, abs=0.1)
