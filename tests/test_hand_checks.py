@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+import planner
 from hardware.catalog import load_catalog
 from planner.demand import estimate_inference, estimate_kv
 from planner.kinds.inference import InferenceSpec
@@ -100,3 +101,42 @@ def test_moe_weights_stored_line_names_its_replicated_dense_part() -> None:
     assert replicas == 8
     assert routed + dense * replicas == pytest.approx(stored, abs=0.5)
     assert routed + dense == pytest.approx(671.0, abs=0.1)
+
+
+def test_explain_prices_units_bought_and_left_idle_at_their_busy_energy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """frontier-lab buys 57 GB200 NVL72s for the 90-day pretraining; from day 90 chat leaves the
+    owned H100s for them. By hand (catalog and site figures, the plan's own rates): a busy
+    GB200 hour adds only its energy above idle, 132 kW x 0.75 x 1.2 x $0.07 = $8.32, chat's
+    $/M output tokens on them 8.32/3600 x (1/459,250 + (1000/775)/735,170) x 1e6 = $0.0091
+    against $0.0111 on the owned H100s ($0.75 an hour), while the tables price a GB200 at its
+    bought $153.08 an hour. Nothing printed said so; the line gives each period's idle units,
+    recomputed here from the schedule and allocations."""
+    from cli import main
+
+    sc = planner.load_scenario("frontier-lab")
+    plan = planner.solve(sc)
+    site = sc.topology.site("dc-east")
+    spec = sc.catalog.system("gb200-nvl72")
+    busy_h = 0.75 * 132 * 1.2 * 0.07
+    assert (1 - (spec.idle_power_fraction or 0.0)) * spec.power_w / 1000 * site.pue * (
+        site.electricity_usd_per_kwh
+    ) == pytest.approx(busy_h, rel=1e-12)
+    rows = [r for r in plan.schedule if (r.datacenter, r.system) == ("dc-east", "gb200-nvl72")]
+    owned = max(r.owned_units for r in rows)
+    busy: dict[float, float] = {}
+    for a in plan.allocations:
+        if (a.datacenter, a.system) == ("dc-east", "gb200-nvl72"):
+            busy[a.period_start_s] = busy.get(a.period_start_s, 0.0) + a.units
+    idle = {round(s / 86400): owned - b for s, b in busy.items()}
+    assert idle[0] < 0.5 and idle[90] > 40 and idle[150] > 40  # pretraining fills days 0-90
+    assert main(["plan", "frontier-lab", "-q", "--explain"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("Bought and idle:"))
+    assert line.startswith(
+        f"Bought and idle: dc-east/gb200-nvl72 {owned:,.3g} units bought, idle "
+        f"{idle[90]:,.3g} on days 90-150, {idle[150]:,.3g} on days 150-365: work moved onto "
+        f"them pays ${busy_h:,.2f} a busy unit-hour"
+    ), line
+    assert out.count("Bought and idle:") == 1  # dc-central's H100s are owned, not bought
