@@ -268,17 +268,18 @@ def idle_bought_pools(scenario: Scenario, plan: Plan) -> list[IdleBoughtPool]:
                 continue
             # busy units by the plan's periods (a calendar period may hold several: a
             # workload's start or deadline splits it), from the allocations
-            busy: dict[tuple[float, float], float] = {}
+            busy_units: dict[tuple[float, float], float] = {}
             for a in plan.allocations:
                 if (a.datacenter, a.system) == (d, name):
                     key = (a.period_start_s, a.period_end_s)
-                    busy[key] = busy.get(key, 0.0) + a.units
+                    busy_units[key] = busy_units.get(key, 0.0) + a.units
             idle = []
             for r in rows:
                 others = r.rented_units + r.contracted_units + r.spot_units
-                spans = sorted(k for k in busy if r.start_s <= k[0] < r.end_s)
+                spans = sorted(k for k in busy_units if r.start_s <= k[0] < r.end_s)
                 for start_s, end_s in spans or [(r.start_s, r.end_s)]:
-                    left = r.owned_units - max(0.0, busy.get((start_s, end_s), 0.0) - others)
+                    worked = busy_units.get((start_s, end_s), 0.0)
+                    left = r.owned_units - max(0.0, worked - others)
                     if left >= IDLE_UNITS_SHOWN:
                         idle.append((start_s / S_PER_DAY, end_s / S_PER_DAY, left))
             if not idle:
@@ -330,7 +331,8 @@ def format_unit_costs(
     for b in idle_bought or []:
         days = ", ".join(f"{n:,.3g} on days {a:g}-{z:g}" for a, z, n in b.idle)
         out.append(
-            f"Bought and idle: {b.datacenter}/{b.system} {b.units:,.3g} units bought, idle {days}: "
+            f"Bought and idle: {b.datacenter}/{b.system} {b.units:,.3g} "
+            f"unit{'' if b.units == 1 else 's'} bought, idle {days}: "
             f"work moved onto them pays ${b.busy_usd_per_h:,.2f} a busy unit-hour (their energy "
             f"above idle; the rest is charged busy or idle), not the ${b.bought_usd_per_h:,.2f} "
             "of the bought price below"
