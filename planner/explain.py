@@ -227,6 +227,71 @@ def owned_pools(scenario: Scenario) -> list[OwnedPool]:
     return out
 
 
+@dataclass(frozen=True)
+class IdleBoughtPool:
+    """Units the plan buys that sit idle in some periods: `idle` holds (first day, last day,
+    idle units) of each such period; a busy hour of one costs busy_usd_per_h."""
+
+    datacenter: str
+    system: str
+    units: float  # bought units in service, at most
+    idle: list[tuple[float, float, float]]
+    busy_usd_per_h: float
+    bought_usd_per_h: float
+
+
+# an idle share of a unit below this is whole-unit rounding, not capacity worth a line
+IDLE_UNITS_SHOWN = 0.5
+
+
+def idle_bought_pools(scenario: Scenario, plan: Plan) -> list[IdleBoughtPool]:
+    """Pools where the plan holds units it bought and leaves some idle in a period. Such a unit
+    is charged its capital recovery, network/storage, maintenance, facility and idle draw
+    whether it works or not (planner/lp/objective.py), so work moved onto it adds only its
+    energy above idle, (1 - idle_power_fraction) x power_w / 1000 x PUE x usd_per_kwh: the
+    owned units' busy price (owned_pools), not the bought price the tables show. Idle units of
+    each of the plan's periods: owned units in service (bought or owned before) - the units its
+    allocations keep busy beyond the rented, contracted and spot ones (which run first); a
+    headroom spare counts as idle. Before session 27 a plan that moved a
+    workload onto the units another bought and left (frontier-lab's chat: the owned H100s,
+    then from day 90 the GB200 NVL72s pretraining bought) had no line that said why."""
+    out = []
+    for d in scenario.topology.datacenters():
+        site = scenario.topology.site(d)
+        for name, pool in site.systems.items():
+            rows = sorted(
+                (r for r in plan.schedule if (r.datacenter, r.system) == (d, name)),
+                key=lambda r: r.start_s,
+            )
+            bought = max((r.owned_units - pool.owned for r in rows), default=0.0)
+            if bought <= 0:
+                continue
+            # busy units by the plan's periods (a calendar period may hold several: a
+            # workload's start or deadline splits it), from the allocations
+            busy_units: dict[tuple[float, float], float] = {}
+            for a in plan.allocations:
+                if (a.datacenter, a.system) == (d, name):
+                    key = (a.period_start_s, a.period_end_s)
+                    busy_units[key] = busy_units.get(key, 0.0) + a.units
+            idle = []
+            for r in rows:
+                others = r.rented_units + r.contracted_units + r.spot_units
+                spans = sorted(k for k in busy_units if r.start_s <= k[0] < r.end_s)
+                for start_s, end_s in spans or [(r.start_s, r.end_s)]:
+                    worked = busy_units.get((start_s, end_s), 0.0)
+                    left = r.owned_units - max(0.0, worked - others)
+                    if left >= IDLE_UNITS_SHOWN:
+                        idle.append((start_s / S_PER_DAY, end_s / S_PER_DAY, left))
+            if not idle:
+                continue
+            spec = scenario.catalog.system(name)
+            kwh_usd_per_h = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
+            busy = kwh_usd_per_h * (1 - (spec.idle_power_fraction or 0.0))
+            bought_h = bought_usd_per_s(scenario, name, d) * S_PER_H
+            out.append(IdleBoughtPool(d, name, bought, idle, busy, bought_h))
+    return out
+
+
 def explain_text(scenario: Scenario, plan: Plan | None) -> str:
     """What `planner plan --explain` prints (and the HTML report holds)."""
     from planner.api import demands
@@ -236,6 +301,7 @@ def explain_text(scenario: Scenario, plan: Plan | None) -> str:
         scenario.data.economics.discount_rate,
         owned_pools(scenario),
         scenario.data.economics.after_horizon,
+        idle_bought_pools(scenario, plan) if plan is not None else [],
     )
 
 
@@ -244,12 +310,14 @@ def format_unit_costs(
     discount_rate: float | None = None,
     owned: list[OwnedPool] | None = None,
     after_horizon: str = "continues",
+    idle_bought: list[IdleBoughtPool] | None = None,
 ) -> str:
     """A table per work item, cheapest first; per million tokens or per EFLOP. The prices are
     at face value; with a discount_rate the header says so and how the plan weighs them. Owned
     units, priced apart (their busy energy alone), get a line each after the header. With
     economics.after_horizon ends the header says the prices are per second of a unit's life or
-    a contract's term, which the plan charges whole however little of it the horizon uses."""
+    a contract's term, which the plan charges whole however little of it the horizon uses.
+    Units the plan bought and leaves idle in some periods (idle_bought) get a line each too."""
     out = [
         "Cost of the work on each system (a unit kept busy, paid for as the plan pays for its new"
         "\nunits at that site, else the cheapest way the pricing allows; before constraints)"
@@ -259,6 +327,15 @@ def format_unit_costs(
             f"Owned: {o.datacenter}/{o.system} {o.units:,} units, ${o.busy_usd_per_h:,.2f} a busy "
             f"unit-hour (their energy above idle; capex sunk, maintenance and facility paid busy "
             f"or idle) against ${o.bought_usd_per_h:,.2f} for a unit bought there"
+        )
+    for b in idle_bought or []:
+        days = ", ".join(f"{n:,.3g} on days {a:g}-{z:g}" for a, z, n in b.idle)
+        out.append(
+            f"Bought and idle: {b.datacenter}/{b.system} {b.units:,.3g} "
+            f"unit{'' if b.units == 1 else 's'} bought, idle {days}: "
+            f"work moved onto them pays ${b.busy_usd_per_h:,.2f} a busy unit-hour (their energy "
+            f"above idle; the rest is charged busy or idle), not the ${b.bought_usd_per_h:,.2f} "
+            "of the bought price below"
         )
     if after_horizon == "ends":
         out.append(

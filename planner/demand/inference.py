@@ -1256,7 +1256,15 @@ def estimate_serving(
         if hbm_usable_fraction is None
         else f"usable HBM = {a} x {gb(hw.accelerator.hbm_bytes)} x {hbm_usable_fraction:g} "
         f"= {gb(lay.usable_bytes)}",
-        f"weights stored {gb(lay.weights_bytes)}; free {gb(lay.free_bytes)}; KV replication "
+        f"weights stored {gb(lay.weights_bytes)}"
+        + (
+            # a hand check of the free HBM needs the replicated dense part (layouts())
+            f" (routed experts {gb(load.weights_bytes - load.dense_bytes)} once + dense "
+            f"{gb(load.dense_bytes)} x {lay.attention_replicas} attention replicas)"
+            if lay.moe and lay.attention_replicas > 1
+            else ""
+        )
+        + f"; free {gb(lay.free_bytes)}; KV replication "
         f"r = {r:g}; batch(HBM) = free / ((prompt/{spec.votes} + output) x kv x r"
         + (
             f", the {arch.sliding_window.layers} banded layers holding "
@@ -1264,7 +1272,7 @@ def estimate_serving(
             if arch.sliding_window is not None
             else ""
         )
-        + f") = {point.max_batch_hbm:.1f}",
+        + f") = {point.max_batch_hbm:.2f}",
         f"per chip per step: weights read {gb(terms.weights_read_bytes)} (each of {lay.pp} "
         f"stage(s) reads its weights once per micro-batch), KV read {gb(terms.kv_read_bytes)}; "
         f"HBM {hw.accelerator.hbm_bandwidth_bytes_per_s / 1e12:.3g} TB/s x "
@@ -1279,7 +1287,9 @@ def estimate_serving(
         f"GEMM efficiency n/(n + {s.gemm_half_tokens:g}) at n tokens per GEMM",
         f"step(batch {point.batch}) = {terms.describe()}",
         *_moe_lines(arch, s, terms, spec.engine_release),
-        f"batch = min(HBM {point.max_batch_hbm:.0f}, "
+        # the batch is whole sequences: the HBM's bound floored, as _evaluate takes it (rounded,
+        # 27.95 printed as "min(HBM 28, ...) = 27")
+        f"batch = min(HBM {math.floor(point.max_batch_hbm):d}, "
         + ("" if spec.tpot_quantile is None else quantile_label(spec.tpot_quantile) + " ")
         + "TPOT budget "
         + (f"{1e3 / target:.2f} ms: {lat}" if target is not None else lat)

@@ -114,6 +114,11 @@ def estimate_kv(
     ]
     extra: dict[str, object] = {}
     notes: list[str] = []
+    if arch.context_tokens is not None and tokens > arch.context_tokens:
+        notes.append(
+            f"{tokens:,.10g} tokens/sequence is beyond the model's context of "
+            f"{arch.context_tokens:,} tokens (catalog context_tokens)"
+        )
     if system is not None:
         hw = hardware(catalog, system, hbm_usable_fraction)
         if hw is None:
@@ -138,8 +143,24 @@ def estimate_kv(
                 f"{hw.hbm_usable_fraction:g} = {gb(usable)}",
                 f"free for KV = {gb(usable)} - {gb(weights)} weights = {gb(free)}",
                 f"max tokens/sequence at batch {batch} = free / (batch x kv bytes/token) "
-                f"= {max_tokens:,.0f}",
+                f"= {max_tokens:,.0f}"
+                if window is None
+                # the inverse of the banded kv cache line above (max_tokens_fitting): dividing
+                # by the all-layer kv bytes/token would halve gpt-oss's figure
+                else f"max tokens/sequence at batch {batch} = (free / (batch x "
+                f"{per_token / arch.layers:,.0f} B a layer-token) - {window.layers} banded "
+                f"layers x {window.tokens}) / {arch.full_layers} full layers = {max_tokens:,.0f}"
+                if max_tokens > window.tokens
+                else f"max tokens/sequence at batch {batch} = free / (batch x kv bytes/token) "
+                f"= {max_tokens:,.0f} (within the {window.tokens}-token window every layer "
+                "holds each token)",
             ]
+            if arch.context_tokens is not None and max_tokens > arch.context_tokens:
+                notes.append(
+                    f"{max_tokens:,.0f} tokens/sequence fit the HBM, beyond the model's context "
+                    f"of {arch.context_tokens:,} tokens (catalog context_tokens): a sequence "
+                    "stops there"
+                )
             serving = hw.accelerator.serving
             stored = checkpoint_weight_bytes(arch, weight_precision)
             if serving is not None:

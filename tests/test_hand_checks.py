@@ -1,0 +1,142 @@
+"""An analyst's hand checks of printed figures (session 27, qa27): every line of a derivation must
+recompute to the number printed beside it from the numbers it names."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+import planner
+from hardware.catalog import load_catalog
+from planner.demand import estimate_inference, estimate_kv
+from planner.kinds.inference import InferenceSpec
+
+CATALOG = load_catalog()
+GB = 1e9
+
+
+def _line(lines: list[str], start: str) -> str:
+    return next(line for line in lines if line.startswith(start))
+
+
+def test_banded_max_tokens_line_recomputes_by_its_own_formula() -> None:
+    # gpt-oss-120b, FP8 KV (1,024 B a layer-token), 18 of 36 layers banded at 128 tokens: the
+    # printed line must be the inverse of the banded kv cache line. Before, it read "free / (batch
+    # x kv bytes/token)", which by hand gives 517.6 GB / (64 x 36,864 B) = 219,390, half the
+    # 438,647 printed.
+    est = estimate_kv(CATALOG, "gpt-oss-120b", 64, 8192, "fp8", "fp4", "hgx-h100")
+    assert est.free_bytes is not None and est.max_tokens_per_sequence is not None
+    line = _line(est.derivation, "max tokens/sequence")
+    assert "banded" in line and "1,024 B a layer-token" in line
+    by_hand = (est.free_bytes / (64 * 1024) - 18 * 128) / 18
+    assert est.max_tokens_per_sequence == pytest.approx(by_hand, rel=1e-12)
+    assert line.endswith(f"= {by_hand:,.0f}")
+
+
+def test_kv_says_when_the_fitting_sequence_outruns_the_models_context() -> None:
+    # Llama 3.1 405B FP8 on 8 B200: 891 GB free hold 863,211 tokens a sequence at batch 4, past
+    # its 131,072-token context: the figure alone reads as a usable context.
+    far = estimate_kv(CATALOG, "llama-3.1-405b", 4, 128_000, "fp8", "fp8", "hgx-b200")
+    assert far.max_tokens_per_sequence is not None and far.max_tokens_per_sequence > 131_072
+    assert any("beyond the model's context of 131,072" in n for n in far.notes)
+    near = estimate_kv(CATALOG, "llama-3.1-70b", 64, 8192, "fp8", "fp8", "hgx-h100")
+    assert near.max_tokens_per_sequence is not None and near.max_tokens_per_sequence < 131_072
+    assert not any("context" in n for n in near.notes)
+    asked = estimate_kv(CATALOG, "llama-3.1-8b", 1, 1_000_000)
+    assert any("1,000,000 tokens/sequence is beyond" in n for n in asked.notes)
+
+
+def _spec(**kw: object) -> InferenceSpec:
+    data: dict[str, object] = dict(
+        kind="inference",
+        requests_per_day="1M",
+        mode="offline",
+        prefill="aggregated",
+    )
+    data.update(kw)
+    return InferenceSpec.model_validate(data)
+
+
+def test_batch_line_prints_the_hbm_bound_as_the_whole_sequences_taken() -> None:
+    # 405B FP8 on one HGX B200, 120,000-token prompts: 880 GB free / (122,000 x 258,048 B) =
+    # 27.95 sequences; the batch is 27. Before, the line read "min(HBM 28, ...) = 27".
+    spec = _spec(
+        model="llama-3.1-405b",
+        precision="fp8",
+        kv_precision="fp8",
+        prompt_tokens=120_000,
+        output_tokens=2000,
+    )
+    est = estimate_inference(spec, CATALOG, "hgx-b200", max_units_per_instance=1)
+    assert est.max_batch_hbm is not None and est.max_batch == 27
+    assert est.max_batch_hbm == pytest.approx(880e9 / (122_000 * 258_048), rel=1e-9)
+    line = _line(est.derivation, "batch = min(")
+    hbm = int(re.search(r"min\(HBM (\d+),", line).group(1))  # type: ignore[union-attr]
+    assert hbm == math.floor(est.max_batch_hbm) == est.max_batch
+    assert "= 27.95" in _line(est.derivation, "weights stored")
+
+
+def test_moe_weights_stored_line_names_its_replicated_dense_part() -> None:
+    # DeepSeek-R1 FP8 on HGX H200 as DP8 x TP1 attention, EP8: 790.6 GB stored (671 GB of
+    # weights) could not be traced from the line; it now shows routed once + dense x replicas.
+    spec = _spec(
+        model="deepseek-r1",
+        precision="fp8",
+        kv_precision="fp8",
+        prompt_tokens=1000,
+        output_tokens=1000,
+        prefill="disaggregated",
+    )
+    est = estimate_inference(spec, CATALOG, "hgx-h200", max_units_per_instance=1)
+    line = _line(est.derivation, "weights stored")
+    m = re.search(
+        r"weights stored ([\d.,]+) GB \(routed experts ([\d.,]+) GB once \+ dense ([\d.,]+) GB "
+        r"x (\d+) attention replicas\)",
+        line,
+    )
+    assert m is not None, line
+    stored, routed, dense, replicas = (float(g.replace(",", "")) for g in m.groups())
+    assert replicas == 8
+    assert routed + dense * replicas == pytest.approx(stored, abs=0.5)
+    assert routed + dense == pytest.approx(671.0, abs=0.1)
+
+
+def test_explain_prices_units_bought_and_left_idle_at_their_busy_energy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """frontier-lab buys 57 GB200 NVL72s for the 90-day pretraining; from day 90 chat leaves the
+    owned H100s for them. By hand (catalog and site figures, the plan's own rates): a busy
+    GB200 hour adds only its energy above idle, 132 kW x 0.75 x 1.2 x $0.07 = $8.32, chat's
+    $/M output tokens on them 8.32/3600 x (1/459,250 + (1000/775)/735,170) x 1e6 = $0.0091
+    against $0.0111 on the owned H100s ($0.75 an hour), while the tables price a GB200 at its
+    bought $153.08 an hour. Nothing printed said so; the line gives each period's idle units,
+    recomputed here from the schedule and allocations."""
+    from cli import main
+
+    sc = planner.load_scenario("frontier-lab")
+    plan = planner.solve(sc)
+    site = sc.topology.site("dc-east")
+    spec = sc.catalog.system("gb200-nvl72")
+    busy_h = 0.75 * 132 * 1.2 * 0.07
+    assert (1 - (spec.idle_power_fraction or 0.0)) * spec.power_w / 1000 * site.pue * (
+        site.electricity_usd_per_kwh
+    ) == pytest.approx(busy_h, rel=1e-12)
+    rows = [r for r in plan.schedule if (r.datacenter, r.system) == ("dc-east", "gb200-nvl72")]
+    owned = max(r.owned_units for r in rows)
+    busy: dict[float, float] = {}
+    for a in plan.allocations:
+        if (a.datacenter, a.system) == ("dc-east", "gb200-nvl72"):
+            busy[a.period_start_s] = busy.get(a.period_start_s, 0.0) + a.units
+    idle = {round(s / 86400): owned - b for s, b in busy.items()}
+    assert idle[0] < 0.5 and idle[90] > 40 and idle[150] > 40  # pretraining fills days 0-90
+    assert main(["plan", "frontier-lab", "-q", "--explain"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("Bought and idle:"))
+    assert line.startswith(
+        f"Bought and idle: dc-east/gb200-nvl72 {owned:,.3g} units bought, idle "
+        f"{idle[90]:,.3g} on days 90-150, {idle[150]:,.3g} on days 150-365: work moved onto "
+        f"them pays ${busy_h:,.2f} a busy unit-hour"
+    ), line
+    assert out.count("Bought and idle:") == 1  # dc-central's H100s are owned, not bought
