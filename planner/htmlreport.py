@@ -20,7 +20,13 @@ from fleetcore.units import format_si
 from planner.capacity_chart import capacity_svg
 from planner.decision import decision, label_days, share_text, summary_lines, units_text
 from planner.plan import Plan
-from planner.report import attribution_note, cash_flow_table, discount_basis, total_cost_label
+from planner.report import (
+    attribution_note,
+    cash_flow_table,
+    discount_basis,
+    relaxation_only_note,
+    total_cost_label,
+)
 from planner.rows import SLACK_UNITS, JobRow, price_unit_text
 
 IDLE_GREY = "#b0b0b0"
@@ -634,6 +640,9 @@ def _limits(plan: Plan) -> str:
                 "shadow-prices",
             )
         )
+        note = relaxation_only_note(plan)
+        if note:
+            out.append(f"<p class='note'>{html.escape(note)}.</p>")
     return "".join(out)
 
 

@@ -351,6 +351,11 @@ def format_plan(plan: Plan) -> str:
                 ],
             )
         )
+        note = relaxation_only_note(plan)
+        if note:
+            out += textwrap.wrap(
+                f"({note})", width=98, initial_indent="  ", subsequent_indent="   "
+            )
     format_limit_values(plan, out)  # --value-limits: planner/limits.py
     if plan.left_out:
         out.append("\nLeft out of this plan")
@@ -359,6 +364,23 @@ def format_plan(plan: Plan) -> str:
         [f"\nVerified ({len(plan.checks)} rules, planner/verify.py): {', '.join(plan.checks)}"]
     )
     return "\n".join(out)
+
+
+def relaxation_only_note(plan: Plan) -> str:
+    """Why a constraint can carry a shadow price yet not be binding: the price is the LP
+    relaxation's dual, where units and CPU servers come in fractions and meet the row exactly;
+    the plan's whole units leave the same row slack. '' when every priced row binds."""
+    binding = {b.constraint for b in plan.binding_constraints}
+    loose = [p.constraint for p in plan.shadow_prices if p.constraint not in binding]
+    if not loose:
+        return ""
+    names = ", ".join(label_days(c, plan) for c in loose)
+    return (
+        f"{names}: binding in the LP relaxation only, where fractional units and CPU servers "
+        "meet it exactly; in this plan whole units leave it more than a unit's worth spare, so "
+        "it is not listed as binding; its price is what one more unit of it saves in the "
+        "relaxation"
+    )
 
 
 def _by_cost(records: list[dict]) -> list[dict]:
