@@ -152,9 +152,9 @@ def check_cash_flow(ctx: Context) -> list[str]:
     cumulative columns are running sums; each column summed over the periods = the plan's cost
     rows of its components, so sum_t cost[t] = the cost rows' sum (= total_cost_usd: rule
     cost_total); with economics.discount_rate, the cost rows are present values: each column
-    weighed by w_t = 1 / (1 + r)^(t_mid / year) in its sum (contract payments past the horizon,
-    booked in the last period under economics.after_horizon ends, at their own weights:
-    verify_costs.contract_lines)"""
+    weighed by w_t = 1 / (1 + r)^(t_mid / year) in its sum (contract payments past the horizon
+    under economics.after_horizon ends: with the present value of the months after it,
+    verify_costs.contract_lines; their rows are checked by verify_costs.after_horizon_lines)"""
     from planner.verify_costs import (  # registers after this module's rules
         Lines,
         contract_lines,
@@ -194,8 +194,7 @@ def check_cash_flow(ctx: Context) -> list[str]:
     by_column["other_opex_usd"] = by_column.get("other_opex_usd", 0.0) - cpu_capital
     contracts = Lines(len(ctx.calendar))
     contract_lines(ctx, contracts)
-    last_weight = weights.get(ctx.calendar[-1][0], 1.0)
-    past = sum(pv - last_weight * face for face, pv in contracts.past.values())
+    past = sum(pv for _, pv in contracts.past.values())
     for column in COST_COLUMNS:
         have = sum(
             weights.get(row.period, 1.0) * getattr(row, column) for row in ctx.plan.cash_flow

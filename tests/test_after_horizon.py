@@ -238,21 +238,32 @@ def _overhang(tmp_path: Path, rate: float | None) -> planner.Scenario:
     )
 
 
+MONTH_S = 365 * DAY / 12
+
+
 @pytest.mark.parametrize("rate", [None, 0.1])
 def test_a_term_past_the_horizon_is_charged_whole_at_its_own_times(
     tmp_path: Path, rate: float | None
 ) -> None:
     """ends: n 100-day contracts signed at day 0 cost every payment, n x $13.6 x 2,400 h: 720 h
-    in each 30-day period and 240 h past the horizon, booked in the last period of the cash flow.
-    With a discount rate r each part weighs its period's 1 / (1 + r)^(mid / year), the 10 days
-    past the horizon as in a 30-day period continued past it (mid = day 105). A plan charging
-    only the 90 days inside the horizon is caught by the verifier."""
+    in each 30-day period and 240 h past the horizon. The cash flow's periods hold only the 90
+    days inside the horizon; the 10 days after it are a row of their own, month 1 after the
+    horizon (days 90-120.4: billed monthly from the horizon's end, a month a year / 12), so
+    the periods and that row add up to the total. With a discount rate r each period weighs
+    1 / (1 + r)^(mid / year), the month after the horizon at its own middle (day 90 + 15.2). A
+    plan charging only the 90 days inside the horizon, or an after-the-horizon row that does
+    not hold the 10 days' payments, is caught by the verifier."""
     sc = _overhang(tmp_path, rate)
     n = ceil(flat_need(sc, "chat"))
     usd_per_day = n * 13.6 * 24
-    spans = [(0, 30), (30, 60), (60, 90), (90, 120)]
+    spans = [
+        (0, 30 * DAY),
+        (30 * DAY, 60 * DAY),
+        (60 * DAY, 90 * DAY),
+        (90 * DAY, 90 * DAY + MONTH_S),
+    ]
     days = [30, 30, 30, 10]
-    weights = [1.0 if rate is None else discount_weight(rate, a * DAY, b * DAY) for a, b in spans]
+    weights = [1.0 if rate is None else discount_weight(rate, a, b) for a, b in spans]
     expected = sum(usd_per_day * x * w for x, w in zip(days, weights, strict=True))
     plan = planner.solve(sc)
     assert [(c.period, c.units) for c in plan.contracts if c.units > 0] == [(0, n)]
@@ -260,13 +271,20 @@ def test_a_term_past_the_horizon_is_charged_whole_at_its_own_times(
     contracts = sum(c.cost_usd for c in plan.costs_rows if c.component == "contracts")
     assert math.isclose(contracts, expected, rel_tol=REL)
     assert [r.contracts_usd for r in plan.cash_flow] == pytest.approx(
-        [usd_per_day * 30, usd_per_day * 30, usd_per_day * 40], rel=REL
+        [usd_per_day * 30] * 3, rel=REL
     )
+    assert plan.after_horizon_payments is not None
+    (after,) = plan.after_horizon_payments
+    assert (after.month, after.start_s, after.end_s) == (1, 90 * DAY, pytest.approx(spans[3][1]))
+    assert after.contracts_usd == pytest.approx(usd_per_day * 10, rel=REL)
+    assert after.cumulative_cost_usd == pytest.approx(usd_per_day * 100, rel=REL)
+    assert math.isclose(plan.nominal_cost_usd, usd_per_day * 100, rel_tol=REL)
+    assert after.discount_weight == pytest.approx(weights[3], rel=1e-12)
     if rate is not None:
         assert plan.present_value is not None
         pv = [r.present_value_usd for r in plan.present_value]
-        assert pv[-1] == pytest.approx(usd_per_day * (30 * weights[2] + 10 * weights[3]), rel=REL)
-        assert math.isclose(sum(pv), plan.total_cost_usd, rel_tol=REL)
+        assert pv[-1] == pytest.approx(usd_per_day * 30 * weights[2], rel=REL)
+        assert math.isclose(sum(pv) + after.present_value_usd, plan.total_cost_usd, rel_tol=REL)
     assert _clean(plan, sc)
     d = decision(plan)
     assert d.contracts_past_horizon_usd == pytest.approx(usd_per_day * 10, rel=REL)
@@ -284,6 +302,81 @@ def test_a_term_past_the_horizon_is_charged_whole_at_its_own_times(
     tampered = dataclasses.replace(plan, costs_rows=rows)
     found = check_plan(tampered, sc, planner.demands(sc))
     assert any("contracts: the cost rows charge" in m for m in found["cost_lines"])
+    # The month's payment booked at half its face value: its row is reported.
+    half = dataclasses.replace(after, contracts_usd=after.contracts_usd / 2)
+    tampered = dataclasses.replace(plan, after_horizon_payments=[half])
+    found = check_plan(tampered, sc, planner.demands(sc))
+    assert any("cash_flow_after_horizon month 1: contracts_usd" in m for m in found["cost_lines"])
+    # No row at all for the payments due after the horizon: reported.
+    found = check_plan(
+        dataclasses.replace(plan, after_horizon_payments=None), sc, planner.demands(sc)
+    )
+    assert any("have payments due in months [1]" in m for m in found["cost_lines"])
+
+
+def _year_term(tmp_path: Path, horizon_days: float) -> planner.Scenario:
+    """One period (no `period`) of `horizon_days`, after_horizon ends, discount rate 10%; a
+    365-day H100 contract at $2/h (cheaper, whole, than renting the horizon at $55/h); buying
+    priced out."""
+    overlay = {
+        "systems": {
+            "hgx-h100": {
+                "capex_usd": 30_000_000,
+                "contracts": [{"term": "365 days", "usd_per_hour": 2.0}],
+            }
+        }
+    }
+    return scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M")},
+        {
+            "horizon": f"{horizon_days:g} days",
+            "pricing": "mixed",
+            "after_horizon": "ends",
+            "discount_rate": 0.1,
+        },
+        catalog=overlay,
+        name=f"year-term-{horizon_days:g}",
+    )
+
+
+def test_payments_past_the_horizon_weigh_the_same_whatever_the_horizon(tmp_path: Path) -> None:
+    """A 365-day contract signed at day 0, planned over one period of a quarter or of half a
+    year. Its payments past the horizon are billed monthly (a month = a year / 12), each
+    month's weighed at its middle, 1 / 1.1^(mid / year): a payment due in a given month after
+    half a year weighs the same under either horizon. Before, without a `period` they were
+    weighed in horizon-long chunks: 1 / 1.1^(mid of a continued quarter, or half year). Total
+    under the quarter: n x $2 x 24 x (91.25 days x 1 / 1.1^(0.125) + 30.42 days x sum over the
+    9 months after it of their weights)."""
+    plans = {}
+    for quarters in (1, 2):
+        horizon_s = quarters * QUARTER_S
+        sc = _year_term(tmp_path, horizon_s / DAY)
+        n = ceil(flat_need(sc, "chat"))
+        usd_per_s = n * 2.0 / 3600
+        plan = planner.solve(sc)
+        assert [(c.period, c.units) for c in plan.contracts if c.units > 0] == [(0, n)]
+        months = round((365 * DAY - horizon_s) / MONTH_S)
+        assert months == 12 - 3 * quarters
+        past = [
+            discount_weight(0.1, horizon_s + i * MONTH_S, horizon_s + (i + 1) * MONTH_S)
+            for i in range(months)
+        ]
+        want = usd_per_s * (horizon_s * discount_weight(0.1, 0, horizon_s) + MONTH_S * sum(past))
+        assert math.isclose(plan.total_cost_usd, want, rel_tol=REL)
+        assert plan.after_horizon_payments is not None
+        assert [r.discount_weight for r in plan.after_horizon_payments] == pytest.approx(
+            past, rel=1e-12
+        )
+        assert _clean(plan, sc)
+        plans[quarters] = (n, plan.after_horizon_payments)
+    (n1, quarter), (n2, half) = plans[1], plans[2]
+    assert n1 == n2  # the same flat need: the same months' payments
+    later = [(r.start_s, r.contracts_usd, r.discount_weight) for r in quarter[3:]]
+    assert later == pytest.approx(
+        [(r.start_s, r.contracts_usd, r.discount_weight) for r in half], rel=1e-12
+    )
 
 
 def test_a_bad_after_horizon_is_reported_with_its_file_line_and_field(tmp_path: Path) -> None:
@@ -386,3 +479,36 @@ def test_the_headline_of_an_ends_plan_says_it_charges_past_the_horizon(tmp_path:
     plain = planner.solve(_tail(tmp_path, None))
     assert "  total cost over the horizon: " in format_plan(plain)
     assert said not in format_plan(plain) + plan_html(plain)
+
+
+def test_the_cash_flow_shows_the_payments_after_the_horizon_in_text_html_and_json(
+    tmp_path: Path,
+) -> None:
+    """The 100-day contracts on a 90-day horizon: the text and HTML cash flow carry a row
+    'days 90-120.417 after' holding the 10 days' payments, n x $13.6 x 240 h (before, they were
+    added to the 60-90 period's contracts); the plan JSON has them as cash_flow_after_horizon
+    and reads them back; the cumulative cost ends at the nominal cost, n x $13.6 x 2,400 h."""
+    from planner.htmlreport import plan_html
+    from planner.report import format_plan
+
+    sc = _overhang(tmp_path, None)
+    n = ceil(flat_need(sc, "chat"))
+    plan = planner.solve(sc)
+    past_m = n * 13.6 * 240 / 1e6
+    text = format_plan(plan)
+    cash = text.split("\nCash flow", 1)[1].split("\n\n", 1)[0]
+    (row,) = [line.split() for line in cash.splitlines() if "after" in line.split()]
+    assert row[:2] == ["90-120.417", "after"]
+    assert float(row[5]) == pytest.approx(past_m, abs=0.05)  # rent+spot+contracts, US$ M
+    assert float(row[9]) == pytest.approx(n * 13.6 * 2400 / 1e6, abs=0.05)  # cum. cost
+    assert "rows marked 'after': contract payments due past the horizon" in cash
+    html = plan_html(plan)
+    assert "<td>90-120.417 after</td>" in html and "Rows marked &#x27;after&#x27;" in html
+    data = json.loads(plan.to_json())
+    (after,) = data["cash_flow_after_horizon"]
+    assert after["month"] == 1 and after["contracts_usd"] == pytest.approx(past_m * 1e6, rel=1e-6)
+    back = planner.Plan.from_dict(data)
+    assert back.nominal_cost_usd == pytest.approx(n * 13.6 * 2400, rel=1e-6)
+    assert format_plan(back).count(" after ") == format_plan(plan).count(" after ")
+    plain = json.loads(planner.solve(_tail(tmp_path, None)).to_json())
+    assert "cash_flow_after_horizon" not in plain
