@@ -333,7 +333,10 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
             "owned units pay only their running costs; rented units their hourly price"
         )
         if econ["pricing"] == "mixed":
-            text += ", term contracts every payment of their terms, past the horizon too"
+            text += (
+                ", term contracts every payment of their terms, past the horizon too (billed "
+                "monthly from its end, a month = a year / 12: the cash flow's rows after it)"
+            )
         return text + _discount_text(econ.get("discount_rate"))
     text = (
         f"pricing {econ['pricing']}; bought units are charged the capital they recover over "

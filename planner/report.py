@@ -67,14 +67,22 @@ def discount_basis(plan: Plan) -> str:
 
 
 def total_cost_label(plan: Plan) -> str:
-    """What the headline total is: the charges over the horizon, or under economics.after_horizon
-    ends also every payment after it (capex whole, contract terms to their end)."""
-    if plan.economics.get("after_horizon") == "ends":
+    """What the headline total is: the charges over the horizon; under economics.after_horizon
+    ends also what this plan is charged past it: bought units' (and CPU-only servers') whole
+    capex where it buys any, contract payments due past the horizon where its terms run past
+    it (cash_flow_after_horizon), or neither."""
+    if plan.economics.get("after_horizon") != "ends":
+        return "total cost over the horizon"
+    bought = any(r.ordered > 0 for r in [*plan.schedule, *plan.cpu_schedule])
+    parts = ["bought units' whole capex"] if bought else []
+    if plan.after_horizon_payments:
+        parts.append("contract payments due past the horizon")
+    if not parts:
         return (
-            "total cost, whole capex and every contract payment, past the horizon too "
-            "(economics.after_horizon: ends)"
+            "total cost over the horizon (economics.after_horizon: ends; this plan buys no unit "
+            "and owes no contract payment past the horizon)"
         )
-    return "total cost over the horizon"
+    return f"total cost over the horizon with {' and '.join(parts)} (economics.after_horizon: ends)"
 
 
 def total_cost_lines(plan: Plan) -> list[str]:

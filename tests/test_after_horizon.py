@@ -462,23 +462,39 @@ def test_a_sweep_of_ends_plans_over_another_field_says_ends_in_its_tables(
     assert "after_horizon" not in format_sweep(plain) + sweep_html(plain)
 
 
-def test_the_headline_of_an_ends_plan_says_it_charges_past_the_horizon(tmp_path: Path) -> None:
-    """Under ends a total holds whole capex and every term payment, those past the horizon too
-    (a 182.5-day plan on 1-year contracts: days 182.5-365), and the headline read "total cost
-    over the horizon" in text and HTML. It now says what the total holds (here on the quarter's
-    case); a continues plan's headline is as before."""
+def test_the_headline_of_an_ends_plan_says_what_it_charges_past_the_horizon(
+    tmp_path: Path,
+) -> None:
+    """Under ends the headline said every plan charged "whole capex and every contract
+    payment, past the horizon too", a plan that only rents too. It now says what this plan is
+    charged past the horizon, in text and HTML: the quarter's rentals nothing (the total is
+    n x $55 x 2,190 h); the 100-day contracts on 90 days their payments due past the horizon;
+    the H100s bought in Q4 their whole capex. A continues plan's headline is as before."""
     from planner.htmlreport import plan_html
     from planner.report import format_plan
 
-    said = "total cost, whole capex and every contract payment, past the horizon too"
-    plan = planner.solve(_tail(tmp_path, "ends"))
-    assert f"  {said} (economics.after_horizon: ends): {usd(plan.total_cost_usd)}" in format_plan(
-        plan
+    sc = _tail(tmp_path, "ends")
+    rental = sc.catalog.system("hgx-h100").rental_usd_per_hour
+    n = ceil(flat_need(sc, "chat"))
+    plan = planner.solve(sc)
+    said = (
+        "total cost over the horizon (economics.after_horizon: ends; this plan buys no unit and "
+        "owes no contract payment past the horizon)"
     )
-    assert f"optimal: {said} (economics.after_horizon: ends) <b" in plan_html(plan)
+    assert f"  {said}: {usd(n * rental * 91.25 * 24)}" in format_plan(plan)
+    assert f"optimal: {said} <b" in plan_html(plan).replace("&#x27;", "'")
+    for case, what in (
+        (_overhang(tmp_path, None), "contract payments due past the horizon"),
+        (_late_buy(tmp_path, "ends", "order"), "bought units' whole capex"),
+    ):
+        plan = planner.solve(case)
+        said = f"total cost over the horizon with {what} (economics.after_horizon: ends)"
+        assert f"  {said}: {usd(plan.total_cost_usd)}" in format_plan(plan)
+        assert f"optimal: {said} <b" in plan_html(plan).replace("&#x27;", "'")
+        assert "every contract payment" not in format_plan(plan)
     plain = planner.solve(_tail(tmp_path, None))
     assert "  total cost over the horizon: " in format_plan(plain)
-    assert said not in format_plan(plain) + plan_html(plain)
+    assert "after_horizon" not in format_plan(plain).split("\n", 2)[1]
 
 
 def test_the_cash_flow_shows_the_payments_after_the_horizon_in_text_html_and_json(
