@@ -531,3 +531,60 @@ def test_the_cash_flow_shows_the_payments_after_the_horizon_in_text_html_and_jso
     assert cash_flow_table(back)[1][-1][0] == "90-120.417 after"
     plain = json.loads(planner.solve(_tail(tmp_path, None)).to_json())
     assert "cash_flow_after_horizon" not in plain
+
+
+def test_explain_and_sizing_prices_charge_whole_capex_and_terms_over_the_horizons_use(
+    tmp_path: Path,
+) -> None:
+    """Under ends `--explain` priced a bought unit per second of its life (capex x CRF / year)
+    and a contract per hour of its term, and its header said they understate. Now: 100-day
+    contracts held 90 days cost $13.6 x 100 / 90 an hour of use, plan or no plan; H100s bought
+    in Q4 of a year in quarters (no lead time) cost capex x 1.1 over the quarter they serve,
+    plus maintenance, facility and energy a second (the catalog's and the site's figures); with
+    no plan, over the 365 days one ordered at the start serves. The 3-year contract on a
+    91.25-day horizon: $13.6 x 1,095 / 91.25 an hour (continues: $13.6). The sizing estimates'
+    unit-hour price (planner/kinds/pretrain.py _unit_price) is explain's."""
+    from planner.explain import options, unit_costs
+    from planner.kinds.pretrain import _ends_basis, _unit_price
+
+    def record(sc: planner.Scenario, plan: planner.Plan | None) -> dict[str, object]:
+        rows = unit_costs(sc, planner.demands(sc), plan)
+        return next(r for r in rows if (r["role"], r["system"]) == ("decode", "hgx-h100"))
+
+    sc = _overhang(tmp_path, None)
+    plan = planner.solve(sc)
+    for held in (plan, None):
+        r = record(sc, held)
+        assert r["paid_as"] == "contract 100 days (whole term over 90 days)"
+        assert float(r["usd_per_unit_s"]) * 3600 == pytest.approx(13.6 * 100 / 90, rel=1e-12)
+
+    sc = _late_buy(tmp_path, "ends", "order")
+    spec = sc.catalog.system("hgx-h100")
+    site = sc.topology.site("a")
+    assert spec.lead_time_s is None  # the case we meant: one ordered at the start serves a year
+    running_per_s = (
+        spec.capex_usd * 1.1 * (spec.maintenance_fraction_per_year or 0.0) / (365 * DAY)
+        + (site.facility_usd_per_kw_month or 0.0) * spec.power_w / 1000 / MONTH_S
+        + spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / 3600
+    )
+    plan = planner.solve(sc)
+    r = record(sc, plan)
+    assert r["paid_as"] == "bought (whole capex over 91.25 days a unit)"
+    want = spec.capex_usd * 1.1 / QUARTER_S + running_per_s
+    assert float(r["usd_per_unit_s"]) == pytest.approx(want, rel=1e-9)
+    r = record(sc, None)
+    assert r["paid_as"] == "bought (whole capex over 365 days)"
+    want = spec.capex_usd * 1.1 / (365 * DAY) + running_per_s
+    assert float(r["usd_per_unit_s"]) == pytest.approx(want, rel=1e-9)
+    assert _unit_price(sc, "hgx-h100", "a", True) == (
+        pytest.approx(want * 3600, rel=1e-9),
+        "bought (whole capex over 365 days)",
+    )
+    assert "economics.after_horizon ends: a bought unit's whole capex" in _ends_basis(plan)
+    assert "understate" not in explain_text(sc, plan)
+
+    for after, per_h in (("ends", 13.6 * 1095 / 91.25), (None, 13.6)):
+        sc = _tail(tmp_path, after)
+        (contract,) = [p for p in options(sc, "hgx-h100", "a", True) if "contract" in p.paid_as]
+        assert contract.usd_per_s * 3600 == pytest.approx(per_h, rel=1e-12)
+    assert _ends_basis(planner.solve(sc)) == ""
