@@ -73,7 +73,9 @@ def total_cost_label(plan: Plan) -> str:
     it (cash_flow_after_horizon), or neither."""
     if plan.economics.get("after_horizon") != "ends":
         return "total cost over the horizon"
-    bought = any(r.ordered > 0 for r in [*plan.schedule, *plan.cpu_schedule])
+    bought = any(r.ordered > 0 for r in plan.schedule) or any(
+        c.ordered > 0 for c in plan.cpu_schedule
+    )
     parts = ["bought units' whole capex"] if bought else []
     if plan.after_horizon_payments:
         parts.append("contract payments due past the horizon")
