@@ -329,8 +329,15 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
         text = (
             f"pricing {econ['pricing']}; the need ends with the {horizon_days:g}-day horizon "
             "(economics.after_horizon: ends): bought units are charged their whole capex with "
-            "its network and storage share when paid for, with no residual or resale value; "
-            "owned units pay only their running costs; rented units their hourly price"
+            "its network and storage share when paid for, "
+            + (
+                f"less {float(econ['resale_fraction']):.4g} of their capex received in the last "
+                "period for those whose life is not over at the horizon's end "
+                "(economics.resale_fraction; its network and storage share is not resold)"
+                if econ.get("resale_fraction")
+                else "with no residual or resale value"
+            )
+            + "; owned units pay only their running costs; rented units their hourly price"
         )
         if econ["pricing"] == "mixed":
             text += (

@@ -287,16 +287,21 @@ def read_cash_flow(
         paid[r.period] += units * spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0))
     columns: dict[str, list[float]] = {c: [0.0] * len(paid) for c in set(CASH_COLUMNS.values())}
     columns["other_opex_usd"] = [0.0] * len(paid)
+    # resale received at the horizon's end (economics.resale_fraction): a negative capital
+    # charge in the cost, cash coming in
+    resold = [0.0] * len(paid)
     for component, usd in cost_by_period(model, value_of).items():
         column = columns[CASH_COLUMNS.get(component, "other_opex_usd")]
         for i, x in enumerate(usd):
             column[i] += x
+            if component in ("resale", "cpu_resale"):
+                resold[i] += x
     out: list[CashFlowRow] = []
     cost_sum = cash_sum = 0.0
     for t in model.calendar:
         figures = {c: v[t.index] for c, v in columns.items()}
         cost = sum(figures.values())
-        cash = paid[t.index] + cost - figures["capital_charge_usd"]
+        cash = paid[t.index] + cost - figures["capital_charge_usd"] + resold[t.index]
         cost_sum += cost
         cash_sum += cash
         out.append(

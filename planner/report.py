@@ -76,7 +76,11 @@ def total_cost_label(plan: Plan) -> str:
     bought = any(r.ordered > 0 for r in plan.schedule) or any(
         c.ordered > 0 for c in plan.cpu_schedule
     )
-    parts = ["bought units' whole capex"] if bought else []
+    resale = plan.economics.get("resale_fraction")
+    whole = "bought units' whole capex" + (
+        f" less {float(resale):.4g} of it resold at the horizon's end" if resale else ""
+    )
+    parts = [whole] if bought else []
     if plan.after_horizon_payments:
         parts.append("contract payments due past the horizon")
     if not parts:

@@ -130,7 +130,8 @@ class CashFlowRow:
     contracts_usd, energy_usd, facility_usd, other_opex_usd (maintenance, CPU servers' running
     costs and rent, links, site openings), cost_usd (their sum; the
     periods add up to total_cost_usd), cumulative_cost_usd, cash_out_usd (capex paid + every
-    charge but the capital charge), cumulative_cash_usd"""
+    charge but the capital charge, less the resale received: economics.resale_fraction),
+    cumulative_cash_usd"""
 
     period: int
     start_s: float
@@ -206,6 +207,9 @@ class SiteOpeningRow:
 CASH_COLUMNS = {
     "capex": "capital_charge_usd",
     "network_storage": "capital_charge_usd",
+    # bought units sold at the horizon's end (economics.resale_fraction): a negative charge
+    "resale": "capital_charge_usd",
+    "cpu_resale": "capital_charge_usd",
     # CPU-only servers' capital recovery (cost_by_period's part of their cpu_servers term)
     "cpu_capital": "capital_charge_usd",
     "rental": "rental_usd",

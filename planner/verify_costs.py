@@ -232,6 +232,24 @@ def arrival(ctx: Context, system: str, t: int) -> int | None:
     )
 
 
+def resale_usd(ctx: Context, system: str, t: int) -> float:
+    """A unit of `system` ordered at t sold at the horizon's end H (economics.after_horizon
+    ends): resale_fraction x capex_usd when its life is not over at H (its arrival period's
+    start + lifetime > H; one fleet for the horizon: lifetime > H; delivered after H: never
+    sold), else 0."""
+    economics = ctx.scenario.data.economics
+    if not after_horizon_ends(ctx) or not economics.resale_fraction:
+        return 0.0
+    spec = ctx.scenario.catalog.system(system)
+    if economics.period_s is None:
+        alive = spec.lifetime_s > economics.horizon_s
+    else:
+        arrive = arrival(ctx, system, t)
+        start_s = next((a for u, a, _ in ctx.calendar if u == arrive), None)
+        alive = start_s is not None and start_s + spec.lifetime_s > economics.horizon_s
+    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+
+
 def service_window(ctx: Context, system: str, t: int) -> tuple[float, float]:
     """[start, end) seconds a unit ordered at the start of t serves inside the horizon: from its
     arrival period's start to the end of the last period it is in service in (a period starting
@@ -290,6 +308,8 @@ def pool_lines(ctx: Context, lines: Lines) -> None:
             lines.add("capex", d, s, paid_t, r.ordered * spec.capex_usd)
             share = spec.network_storage_capex_fraction or 0.0
             lines.add("network_storage", d, s, paid_t, r.ordered * spec.capex_usd * share)
+            if resale := resale_usd(ctx, s, t):  # received in the last period
+                lines.add("resale", d, s, ctx.calendar[-1][0], -r.ordered * resale)
         if r.ordered > 0:  # the service window only of units ordered (most rows order none)
             window = service_window(ctx, s, t)
             if economics.pricing != "rental" and not after_horizon_ends(ctx):
@@ -409,6 +429,9 @@ def site_lines(ctx: Context, lines: Lines) -> None:
                 paid_t = paid_period(ctx, c.system, t)
                 whole = c.ordered * spec.capex_usd * share
                 lines.add(line, d, s, paid_t, whole, "capital_charge_usd")
+                if resale := resale_usd(ctx, c.system, t):  # received in the last period
+                    last = ctx.calendar[-1][0]
+                    lines.add(line, d, s, last, -c.ordered * resale, "capital_charge_usd")
             else:
                 capital = c.ordered * capital_per_s(spec.capex_usd, spec.lifetime_s, rate) * share
                 spread(lines, ctx, line, d, s, window, capital, "capital_charge_usd")
@@ -457,7 +480,9 @@ def check_cost_lines(ctx: Context) -> list[str]:
     [arrival start, end of the last period before their lifetime ends) inside the horizon,
     capital per second c = capex x CRF / year, CRF = r / (1 - (1 + r)^-L), r = 0: capex /
     lifetime): capex = ordered x c over that window (not under rental pricing; with
-    economics.after_horizon ends: ordered x capex in the period it is paid in), network_storage
+    economics.after_horizon ends: ordered x capex in the period it is paid in; resale = -
+    ordered x resale_fraction x capex in the last period for units whose life is not over at
+    the horizon's end: resale_usd), network_storage
     = capex x network_storage_capex_fraction, maintenance = capex x (1 +
     network_storage_capex_fraction) x maintenance_fraction_per_year / year x (bought units'
     service seconds + owned x len_t),
@@ -512,7 +537,7 @@ def check_cost_lines(ctx: Context) -> list[str]:
     for (_, d, s), per_period in lines.by_line.items():
         scale[(d, s)] = scale.get((d, s), 0.0) + abs(sum(per_period))
     explained: set[str] = set()
-    known = {*POOL_COMPONENTS, "site_opening", "cpu_servers", "links"}
+    known = {*POOL_COMPONENTS, "resale", "site_opening", "cpu_servers", "links"}
     for key in sorted(set(charged) | set(lines.by_line), key=str):
         component, d, s = key
         where = f"{d}/{s}" if s is not None else f"{d}"

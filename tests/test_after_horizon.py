@@ -133,10 +133,12 @@ def test_cpu_servers_bought_under_ends_are_charged_their_whole_capex(tmp_path: P
     """An RL run with a CPU-heavy verifier in the last 20 days of a 40-day horizon, amortised,
     free electricity: the k CPU servers bought cost k x capex x 1.1 (a 10% network and storage
     share) under ends, in the cash flow's capital charge of the period they are paid in; under
-    continues only their 20 days' recovery, k x capex x 1.1 x 20 days / lifetime."""
+    continues only their 20 days' recovery, k x capex x 1.1 x 20 days / lifetime. With
+    economics.resale_fraction 0.3 (ends) they are sold at the horizon's end for k x capex x
+    0.3, in the last period's capital charge, and the cash out of the last period takes it in."""
     from test_lp import RL_VERIFIER, rl_workload, site
 
-    def case(after: str) -> planner.Scenario:
+    def case(after: str, resale: float = 0.0) -> planner.Scenario:
         job = rl_workload("llama-3.1-8b", "20M", verifiers=RL_VERIFIER, deadline="40 days")
         return scenario(
             tmp_path,
@@ -152,9 +154,10 @@ def test_cpu_servers_bought_under_ends_are_charged_their_whole_capex(tmp_path: P
                 "period": "10 days",
                 "pricing": "amortised",
                 "after_horizon": after,
+                **({"resale_fraction": resale} if resale else {}),
             },
             catalog={"systems": {"cpu-server": {"network_storage_capex_fraction": 0.1}}},
-            name=f"cpu-{after}",
+            name=f"cpu-{after}-{resale:g}",
         )
 
     for after in ("continues", "ends"):
@@ -168,6 +171,22 @@ def test_cpu_servers_bought_under_ends_are_charged_their_whole_capex(tmp_path: P
         want = whole if after == "ends" else whole * 20 * DAY / spec.lifetime_s
         assert math.isclose(row.cost_usd, want, rel_tol=REL)
         assert _clean(plan, sc)
+    sc = case("ends", 0.3)
+    spec = sc.catalog.system("cpu-server")
+    plan = planner.solve(sc)
+    k = sum(c.ordered for c in plan.cpu_schedule)
+    assert k >= 1 and spec.lifetime_s > 20 * DAY
+    (row,) = [c for c in plan.costs_rows if c.component == "cpu_servers"]
+    assert math.isclose(row.cost_usd, k * spec.capex_usd * (1.1 - 0.3), rel_tol=REL)
+    last = plan.cash_flow[-1]
+    # the Trainium servers bought for the run are sold too
+    resold = 0.3 * k * spec.capex_usd
+    resold += sum(0.3 * r.ordered * sc.catalog.system(r.system).capex_usd for r in plan.schedule)
+    assert last.capital_charge_usd == pytest.approx(-resold, rel=REL)
+    assert last.cash_out_usd == pytest.approx(
+        last.capex_paid_usd + last.cost_usd - last.capital_charge_usd - resold, rel=REL
+    )
+    assert _clean(plan, sc)
 
 
 @pytest.mark.parametrize("paid_at", ["order", "delivery"])
@@ -588,3 +607,71 @@ def test_explain_and_sizing_prices_charge_whole_capex_and_terms_over_the_horizon
         (contract,) = [p for p in options(sc, "hgx-h100", "a", True) if "contract" in p.paid_as]
         assert contract.usd_per_s * 3600 == pytest.approx(per_h, rel=1e-12)
     assert _ends_basis(planner.solve(sc)) == ""
+
+
+@pytest.mark.parametrize("rate", [None, 0.1])
+def test_a_resale_fraction_gives_back_a_share_of_capex_in_the_last_period(
+    tmp_path: Path, rate: float | None
+) -> None:
+    """ends with economics.resale_fraction 0.3: the n H100s bought in Q4 (5-year life, so not
+    over at the year's end) cost n x capex x 1.1 paid in Q4 less n x capex x 0.3 received in
+    Q4, the last period (its network and storage share not resold), both weighed by Q4's
+    1 / (1 + r)^0.875. The cash flow's Q4 capital charge is n x capex x 0.8, its cash out
+    holds the capex paid less the resale; the report says so. A plan without the resale row
+    is caught; resale_fraction under continues is refused naming its file and field."""
+    economics: dict[str, object] = {
+        "horizon": "365 days",
+        "period": "1 quarter",
+        "pricing": "amortised",
+        "after_horizon": "ends",
+        "resale_fraction": 0.3,
+    }
+    if rate is not None:
+        economics["discount_rate"] = rate
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M", start="273.75 days")},
+        economics,
+        catalog={"systems": {"hgx-h100": {"network_storage_capex_fraction": 0.1}}},
+        name=f"resale-{rate}",
+    )
+    n = ceil(flat_need(sc, "chat"))
+    c, life = capex(sc)
+    assert life > QUARTER_S  # the case we meant: a unit bought in Q4 outlives the horizon
+    weight = 1.0 if rate is None else discount_weight(rate, 3 * QUARTER_S, 4 * QUARTER_S)
+    plan = planner.solve(sc)
+    assert [rows_of(plan)[t].ordered for t in range(4)] == [0, 0, 0, n]
+    assert math.isclose(plan.total_cost_usd, n * c * (1.1 - 0.3) * weight, rel_tol=REL)
+    resale = sum(r.cost_usd for r in plan.costs_rows if r.component == "resale")
+    assert resale == pytest.approx(-n * c * 0.3 * weight, rel=REL)
+    last = plan.cash_flow[-1]
+    assert last.capital_charge_usd == pytest.approx(n * c * 0.8, rel=REL)
+    assert last.capex_paid_usd == pytest.approx(n * c * 1.1, rel=REL)
+    assert last.cash_out_usd == pytest.approx(n * c * 0.8, rel=REL)
+    assert last.cumulative_cash_usd == pytest.approx(n * c * 0.8, rel=REL)
+    assert _clean(plan, sc)
+    assert "less 0.3 of their capex received in the last period" in decision(plan).basis
+    from planner.report import format_plan
+
+    assert "bought units' whole capex less 0.3 of it resold" in format_plan(plan)
+    tampered = dataclasses.replace(
+        plan, costs_rows=[r for r in plan.costs_rows if r.component != "resale"]
+    )
+    found = check_plan(tampered, sc, planner.demands(sc))
+    assert any("resale: the cost rows charge 0.00" in m for m in found["cost_lines"])
+
+
+def test_a_resale_fraction_under_continues_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        scenario(
+            tmp_path,
+            {"a": h100()},
+            {"chat": inference("20M")},
+            {"horizon": "91.25 days", "pricing": "amortised", "resale_fraction": 0.3},
+            name="resale-continues",
+        )
+    message = str(err.value)
+    assert "resale-continues.yaml" in message and "resale_fraction" in message
+    assert "needs after_horizon: ends" in message
+    assert ":" in message.split("resale-continues.yaml", 1)[1][:6]  # file:line

@@ -21,8 +21,11 @@ def define_objective(model: Model) -> None:
              (r = cost_of_capital, L = lifetime in years; r = 0: 1 / L). With one fleet for the
              horizon a unit serves all of H (it is replaced at the end of its life).
              economics.after_horizon ends: recovery = 1, the whole capex whatever the unit's
-             service inside H (nothing after the horizon has value: no residual or resale
-             value), charged when paid for (economics.capex_paid_at: order or delivery)
+             service inside H (nothing after the horizon has value: no residual value),
+             charged when paid for (economics.capex_paid_at: order or delivery)
+      resale (after_horizon ends): - buy[d,s,t] · resale_fraction · capex if the unit is in
+             service at H with its life not over (resale_usd), received in the last period
+             (weighed by its w_t; CPU servers likewise, in their cpu_servers term)
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · (1 + network_storage_capex_fraction) · maintenance_fraction_per_year
              · years in service (owned units too; maintenance_usd_per_s)
@@ -240,6 +243,26 @@ def charged_capex_usd(model: Model, system: str, t: int) -> float:
     return recovered_capex_usd(model, system, t)
 
 
+def resale_usd(model: Model, system: str, t: int) -> float:
+    """What one unit of `system` ordered at t is sold for at the horizon's end (after_horizon
+    ends): economics.resale_fraction · capex_usd if it is in service then with its life not
+    over (its arrival's start + lifetime > H; one fleet for the horizon: lifetime > H), else
+    0 (retired, or delivered after the horizon); 0 under continues."""
+    economics = model.scenario.data.economics
+    if not after_horizon_ends(model) or not economics.resale_fraction:
+        return 0.0
+    spec = model.scenario.catalog.system(system)
+    if not model.multi_period:
+        alive = spec.lifetime_s > economics.horizon_s
+    else:
+        arrive = model.arrival(system, t)
+        alive = (
+            arrive is not None
+            and model.calendar[arrive].start_s + spec.lifetime_s > economics.horizon_s
+        )
+    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+
+
 def capex_paid_period(model: Model, system: str, t: int) -> int:
     """The calendar period a unit ordered at t is paid for in (economics.capex_paid_at: its
     order, or its delivery; an order delivered after the horizon: its order's period)."""
@@ -307,6 +330,10 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
             (var, charged_capex_usd(model, s, t) * capex_weight(model, s, t)) for t, var in buys
         ]
         model.terms.append(Term("capex", d, s, None, expr(capex)))
+        last = period_weight(model, model.calendar[-1].index)
+        resale = [(var, -resale_usd(model, s, t) * last) for t, var in buys]
+        if any(c for _, c in resale):
+            model.terms.append(Term("resale", d, s, None, expr(resale)))
         if spec.network_storage_capex_fraction:
             extra = [(v, c * spec.network_storage_capex_fraction) for v, c in capex]
             model.terms.append(Term("network_storage", d, s, None, expr(extra)))
@@ -417,7 +444,12 @@ def cpu_server_buy_usd(model: Model, system: str, t: int, running_usd_per_s: flo
     capital = cpu_server_capital_usd(model, system, t)
     running = running_usd_per_s * service_s(model, system, t)
     if after_horizon_ends(model):
-        return capital * capex_weight(model, system, t) + running * service_weight(model, system, t)
+        resale = resale_usd(model, system, t) * period_weight(model, model.calendar[-1].index)
+        return (
+            capital * capex_weight(model, system, t)
+            - resale
+            + running * service_weight(model, system, t)
+        )
     return (capital + running) * service_weight(model, system, t)
 
 
@@ -499,7 +531,15 @@ def cost_by_period(model: Model, value: Value) -> dict[str, list[float]]:
         add("site_opening", opened_at, value(var) * candidate.opening_cost_usd)
     for d in model.sites:
         _cpu_by_period(model, d, value, add)
-    handled = {*PERIOD_COMPONENTS, "contracts", "energy", "links", "site_opening", "cpu_servers"}
+    handled = {
+        *PERIOD_COMPONENTS,
+        "resale",
+        "contracts",
+        "energy",
+        "links",
+        "site_opening",
+        "cpu_servers",
+    }
     horizon_s = model.scenario.data.economics.horizon_s
     for term in model.terms:
         if term.component in handled:
@@ -551,6 +591,8 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
             paid_at = capex_paid_period(model, s, t0)
             add("capex", paid_at, units * spec.capex_usd)
             add("network_storage", paid_at, units * spec.capex_usd * ns)
+            if resale := resale_usd(model, s, t0):
+                add("resale", model.calendar[-1].index, -units * resale)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             if pricing != "rental" and not ends:
@@ -661,6 +703,8 @@ def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
         if ends:
             paid_at = capex_paid_period(model, cpu.system, t0)
             add("cpu_capital", paid_at, units * cpu_server_capital_usd(model, cpu.system, t0))
+            if resale := resale_usd(model, cpu.system, t0):
+                add("cpu_resale", model.calendar[-1].index, -units * resale)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             if not ends:
