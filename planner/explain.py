@@ -29,8 +29,8 @@ or rented, at the bought figure.
 With economics.after_horizon ends the objective charges a bought unit its whole capex and a
 contract every payment of its term however little of either the horizon uses, so a second of
 life is the wrong price. A bought unit is then priced as its whole capex (with its network and
-storage share) over the seconds it serves inside the horizon, plus its running costs per
-second; a contract as usd_per_hour_k · charged term / its use inside the horizon
+storage share, less its resale at the horizon's end under economics.resale_fraction) over the
+seconds it serves inside the horizon, plus its running costs per second; a contract as usd_per_hour_k · charged term / its use inside the horizon
 (contract_charged_s / contract_held_s). One price cannot hold for every order: a unit ordered
 later serves less of the horizon. Without a plan (or for a pool the plan holds none of) the
 price assumes a unit ordered, or a contract signed, at the horizon's start (or when the system
@@ -104,6 +104,36 @@ def _available_s(scenario: Scenario, system_name: str) -> float:
     return max(0.0, (when - start).days * S_PER_DAY)
 
 
+def resold_usd(scenario: Scenario, system_name: str, arrival_s: float) -> float:
+    """economics.resale_fraction x capex_usd for a unit arriving at arrival_s (after_horizon
+    ends) whose life is not over at the horizon's end (arrival + lifetime > H; one fleet for the
+    horizon: lifetime > H), as objective.resale_usd; else 0."""
+    economics = scenario.data.economics
+    if not _ends(scenario) or not economics.resale_fraction:
+        return 0.0
+    spec = scenario.catalog.system(system_name)
+    if arrival_s >= economics.horizon_s:  # delivered after the horizon: never sold
+        return 0.0
+    start_s = 0.0 if economics.period_s is None else arrival_s
+    alive = start_s + spec.lifetime_s > economics.horizon_s
+    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+
+
+def _arrival_s(scenario: Scenario, system_name: str, order_s: float = 0.0) -> float:
+    """The start of the period a unit ordered at order_s (a period start) arrives in: the
+    first starting at least its lead time and its availability later (Model.arrival)."""
+    from planner.lp.model import calendar_for
+
+    economics = scenario.data.economics
+    if economics.period_s is None:
+        return 0.0
+    spec = scenario.catalog.system(system_name)
+    ready_s = max(order_s + (spec.lead_time_s or 0.0), _available_s(scenario, system_name))
+    calendar = calendar_for(economics.horizon_s, economics.period_s)
+    arrive = next((c for c in calendar if c.start_s >= ready_s - SAME_INSTANT_S), None)
+    return economics.horizon_s if arrive is None else arrive.start_s
+
+
 def first_service_s(scenario: Scenario, system_name: str) -> float:
     """Seconds a unit of `system_name` ordered at the horizon's start serves inside it, as the
     objective counts them (objective.service_s of an order at period 0): with one fleet for the
@@ -148,8 +178,9 @@ def first_contract_use_s(scenario: Scenario, system_name: str, term_s: float) ->
 
 
 def ends_bought_price(scenario: Scenario, system_name: str, d: str) -> Price | None:
-    """economics.after_horizon ends, a unit ordered at the horizon's start: capex_usd · (1 +
-    network_storage_capex_fraction) / first_service_s + its running costs per second
+    """economics.after_horizon ends, a unit ordered at the horizon's start: (capex_usd · (1 +
+    network_storage_capex_fraction) - its resale, resold_usd) / first_service_s + its running
+    costs per second
     (maintenance, facility, energy: bought_usd_per_s less its capital); None when it would
     not serve inside the horizon."""
     service_s = first_service_s(scenario, system_name)
@@ -157,6 +188,8 @@ def ends_bought_price(scenario: Scenario, system_name: str, d: str) -> Price | N
         return None
     spec = scenario.catalog.system(system_name)
     whole = spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0.0))
+    whole -= resold_usd(scenario, system_name, _arrival_s(scenario, system_name))
+
     days = service_s / S_PER_DAY
     return Price(
         whole / service_s + running_usd_per_s(scenario, system_name, d),
@@ -253,8 +286,9 @@ def pool_price(
         length_s = r.end_s - r.start_s
         useful_s = (r.owned_units - owned) * length_s
         add("bought", bought_per_s * useful_s, useful_s)
-        if ends:  # after_horizon ends: each order's whole capex, however long it serves in H
-            add("bought", whole_usd * r.ordered, 0.0)
+        if ends and r.ordered > 0:  # each order's whole capex, however long it serves in H
+            resold = resold_usd(scenario, system_name, _arrival_s(scenario, system_name, r.start_s))
+            add("bought", (whole_usd - resold) * r.ordered, 0.0)
             ordered += r.ordered
         useful_s = r.rented_units * length_s
         add("rented", spec.rental_usd_per_hour / S_PER_H * useful_s, useful_s)

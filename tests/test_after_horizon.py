@@ -655,6 +655,20 @@ def test_a_resale_fraction_gives_back_a_share_of_capex_in_the_last_period(
     from planner.report import format_plan
 
     assert "bought units' whole capex less 0.3 of it resold" in format_plan(plan)
+    assert (
+        f"Resale at the horizon's end of the units still in their life: {usd(n * c * 0.3 * weight)}"
+        in ("\n".join(summary_lines(decision(plan))))
+    )
+    # --explain: the Q4 units' capex less their resale over the quarter they serve (+ running)
+    from planner.explain import running_usd_per_s, unit_costs
+
+    (r,) = [
+        r
+        for r in unit_costs(sc, planner.demands(sc), plan)
+        if (r["role"], r["system"]) == ("decode", "hgx-h100")
+    ]
+    want = n * c * (1.1 - 0.3) / (n * QUARTER_S) + running_usd_per_s(sc, "hgx-h100", "a")
+    assert float(r["usd_per_unit_s"]) == pytest.approx(want, rel=1e-9)
     tampered = dataclasses.replace(
         plan, costs_rows=[r for r in plan.costs_rows if r.component != "resale"]
     )
