@@ -548,6 +548,9 @@ def test_the_cash_flow_shows_the_payments_after_the_horizon_in_text_html_and_jso
 
     assert cash_flow_table(back)[1][-1] == cash_flow_table(plan)[1][-1]
     assert cash_flow_table(back)[1][-1][0] == "90-120.417 after"
+    written = {p.name: p for p in plan.write(tmp_path / "out")}
+    csv_rows = written["cash_flow_after_horizon.csv"].read_text().splitlines()
+    assert csv_rows[0].startswith("month,start_s,end_s,contracts_usd") and len(csv_rows) == 2
     plain = json.loads(planner.solve(_tail(tmp_path, None)).to_json())
     assert "cash_flow_after_horizon" not in plain
 
