@@ -407,6 +407,8 @@ def _attach_context(plan: Plan, scenario: Scenario) -> None:
         "discount_rate": econ.discount_rate,
         "after_horizon": econ.after_horizon,
     }
+    if econ.resale_fraction:  # only when given: every other plan's economics as before
+        plan.economics["resale_fraction"] = econ.resale_fraction
 
 
 def write_model(prob: LinearProblem, path: str | Path) -> Path:

@@ -105,6 +105,9 @@ class Decision:
     contracts_past_horizon_usd: float = 0.0
     # economics.after_horizon is ends: whole terms and whole capex are in the cost
     after_horizon_ends: bool = False
+    # economics.resale_fraction: the accelerated units' resale at the horizon's end, as the
+    # cost rows credit it (negative; CPU-only servers' is in their cpu_servers row)
+    resale_usd: float = 0.0
 
     @property
     def idle_share(self) -> float:
@@ -203,6 +206,7 @@ def decision(plan: Plan) -> Decision:
         orders=orders,
         purchase_usd=purchase_usd,
         capex_charged_usd=components.get("capex", 0.0),
+        resale_usd=components.get("resale", 0.0),
         rental_usd=components.get("rental", 0.0),
         contracts_usd=components.get("contracts", 0.0),
         spot_usd=components.get("spot", 0.0),
@@ -329,11 +333,21 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
         text = (
             f"pricing {econ['pricing']}; the need ends with the {horizon_days:g}-day horizon "
             "(economics.after_horizon: ends): bought units are charged their whole capex with "
-            "its network and storage share when paid for, with no residual or resale value; "
-            "owned units pay only their running costs; rented units their hourly price"
+            "its network and storage share when paid for, "
+            + (
+                f"less {float(econ['resale_fraction']):.4g} of their capex received in the last "
+                "period for those whose life is not over at the horizon's end "
+                "(economics.resale_fraction; its network and storage share is not resold)"
+                if econ.get("resale_fraction")
+                else "with no residual or resale value"
+            )
+            + "; owned units pay only their running costs; rented units their hourly price"
         )
         if econ["pricing"] == "mixed":
-            text += ", term contracts every payment of their terms, past the horizon too"
+            text += (
+                ", term contracts every payment of their terms, past the horizon too (billed "
+                "monthly from its end, a month = a year / 12: the cash flow's rows after it)"
+            )
         return text + _discount_text(econ.get("discount_rate"))
     text = (
         f"pricing {econ['pricing']}; bought units are charged the capital they recover over "
@@ -427,6 +441,11 @@ def summary_lines(d: Decision) -> list[str]:
                 "charged under cpu_servers)"
             )
         lines.append(charged)
+        if d.resale_usd:
+            lines.append(
+                f"Resale at the horizon's end of the units still in their life: {usd(-d.resale_usd)}"
+                " back (economics.resale_fraction; a credit in the cost)"
+            )
         paid = d.capex_paid_usd
         if paid is not None and d.purchase_usd is not None and paid > d.purchase_usd * (1 + 1e-9):
             lines.append(

@@ -26,6 +26,17 @@ is priced at the cheapest way the pricing allows. Before session 23 a unit was p
 under mixed pricing whatever the plan held: frontier-3y's dc-east GB200 NVL72, all contracted
 or rented, at the bought figure.
 
+With economics.after_horizon ends the objective charges a bought unit its whole capex and a
+contract every payment of its term however little of either the horizon uses, so a second of
+life is the wrong price. A bought unit is then priced as its whole capex (with its network and
+storage share, less its resale at the horizon's end under economics.resale_fraction) over the
+seconds it serves inside the horizon, plus its running costs per second; a contract as usd_per_hour_k · charged term / its use inside the horizon
+(contract_charged_s / contract_held_s). One price cannot hold for every order: a unit ordered
+later serves less of the horizon. Without a plan (or for a pool the plan holds none of) the
+price assumes a unit ordered, or a contract signed, at the horizon's start (or when the system
+is first available), and its `paid as` says over how many days; a pool the plan holds is
+priced from its own orders and contracts (sum of their whole charges / their useful seconds).
+
 This is the marginal price of the work on a unit bought (or rented) for the purpose and kept
 busy; owned units, idle time and the constraints move the real plan away from it, which is what
 the plan's binding constraints and shadow prices then explain. Owned units get a line each
@@ -80,6 +91,145 @@ def term_text(term_s: float) -> str:
     return f"{term_s / S_PER_DAY:g} days"
 
 
+def _ends(scenario: Scenario) -> bool:
+    return scenario.data.economics.after_horizon == "ends"
+
+
+def _available_s(scenario: Scenario, system_name: str) -> float:
+    """Seconds from the horizon start until `system_name` can be had (Model.available_s)."""
+    when = scenario.catalog.system(system_name).available_from
+    start = scenario.data.economics.start_date
+    if when is None or start is None:
+        return 0.0
+    return max(0.0, (when - start).days * S_PER_DAY)
+
+
+def resold_usd(scenario: Scenario, system_name: str, arrival_s: float) -> float:
+    """economics.resale_fraction x capex_usd for a unit arriving at arrival_s (after_horizon
+    ends) whose life is not over at the horizon's end (arrival + lifetime > H; one fleet for the
+    horizon: lifetime > H), as objective.resale_usd; else 0."""
+    economics = scenario.data.economics
+    if not _ends(scenario) or not economics.resale_fraction:
+        return 0.0
+    spec = scenario.catalog.system(system_name)
+    if arrival_s >= economics.horizon_s:  # delivered after the horizon: never sold
+        return 0.0
+    start_s = 0.0 if economics.period_s is None else arrival_s
+    alive = start_s + spec.lifetime_s > economics.horizon_s
+    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+
+
+def _arrival_s(scenario: Scenario, system_name: str, order_s: float = 0.0) -> float:
+    """The start of the period a unit ordered at order_s (a period start) arrives in: the
+    first starting at least its lead time and its availability later (Model.arrival)."""
+    from planner.lp.model import calendar_for
+
+    economics = scenario.data.economics
+    if economics.period_s is None:
+        return 0.0
+    spec = scenario.catalog.system(system_name)
+    ready_s = max(order_s + (spec.lead_time_s or 0.0), _available_s(scenario, system_name))
+    calendar = calendar_for(economics.horizon_s, economics.period_s)
+    arrive = next((c for c in calendar if c.start_s >= ready_s - SAME_INSTANT_S), None)
+    return economics.horizon_s if arrive is None else arrive.start_s
+
+
+def first_service_s(scenario: Scenario, system_name: str) -> float:
+    """Seconds a unit of `system_name` ordered at the horizon's start serves inside it, as the
+    objective counts them (objective.service_s of an order at period 0): with one fleet for the
+    horizon (no economics.period) all of H; else from its arrival (the first period starting at
+    least its lead time and its availability after the start) to the end of the last period
+    its lifetime reaches into, at most H; 0 when it arrives after the horizon."""
+    from planner.lp.model import calendar_for
+
+    economics = scenario.data.economics
+    if economics.period_s is None:
+        return economics.horizon_s
+    spec = scenario.catalog.system(system_name)
+    calendar = calendar_for(economics.horizon_s, economics.period_s)
+    ready_s = max(spec.lead_time_s or 0.0, _available_s(scenario, system_name))
+    arrive = next((c for c in calendar if c.start_s >= ready_s - SAME_INSTANT_S), None)
+    if arrive is None:
+        return 0.0
+    serving = [
+        c
+        for c in calendar
+        if arrive.start_s <= c.start_s < arrive.start_s + spec.lifetime_s - SAME_INSTANT_S
+    ]
+    return min(economics.horizon_s, serving[-1].end_s) - arrive.start_s
+
+
+def first_contract_use_s(scenario: Scenario, system_name: str, term_s: float) -> float:
+    """Seconds a contract of `term_s` signed at the horizon's start (or the first period the
+    system is available in) is held inside the horizon, as the objective counts them
+    (objective.contract_held_s): to the end of the last period it covers, at most H."""
+    from planner.lp.model import calendar_for
+
+    economics = scenario.data.economics
+    calendar = calendar_for(economics.horizon_s, economics.period_s)
+    avail_s = _available_s(scenario, system_name)
+    start = next((c for c in calendar if c.start_s >= avail_s - SAME_INSTANT_S), None)
+    if start is None:
+        return 0.0
+    covered = [
+        c for c in calendar if start.start_s <= c.start_s < start.start_s + term_s - SAME_INSTANT_S
+    ]
+    return min(economics.horizon_s, covered[-1].end_s) - start.start_s
+
+
+def ends_bought_price(scenario: Scenario, system_name: str, d: str) -> Price | None:
+    """economics.after_horizon ends, a unit ordered at the horizon's start: (capex_usd · (1 +
+    network_storage_capex_fraction) - its resale, resold_usd) / first_service_s + its running
+    costs per second
+    (maintenance, facility, energy: bought_usd_per_s less its capital); None when it would
+    not serve inside the horizon."""
+    service_s = first_service_s(scenario, system_name)
+    if service_s <= 0:
+        return None
+    spec = scenario.catalog.system(system_name)
+    whole = spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0.0))
+    whole -= resold_usd(scenario, system_name, _arrival_s(scenario, system_name))
+
+    days = service_s / S_PER_DAY
+    return Price(
+        whole / service_s + running_usd_per_s(scenario, system_name, d),
+        f"bought (whole capex over {days:g} days)",
+    )
+
+
+def running_usd_per_s(scenario: Scenario, system_name: str, d: str) -> float:
+    """A bought unit's maintenance, facility and energy per second in service (bought_usd_per_s
+    without its capital and network/storage recovery)."""
+    from planner.demand.common import bought_unit_hour
+
+    site = scenario.topology.site(d)
+    hour = bought_unit_hour(
+        scenario.catalog.system(system_name),
+        site.electricity_usd_per_kwh,
+        site.pue,
+        scenario.data.economics.cost_of_capital,
+        site.facility_usd_per_kw_month or 0.0,
+    )
+    return (hour.maintenance_usd_per_h + hour.facility_usd_per_h + hour.energy_usd_per_h) / S_PER_H
+
+
+def contract_price(scenario: Scenario, system_name: str, k: int) -> Price | None:
+    """Contract k: usd_per_hour_k / 3600 a second; with economics.after_horizon ends, signed at
+    the horizon's start, x max(use, term) / use (use: first_contract_use_s; the whole term is
+    charged over the seconds the horizon uses); None when it cannot start inside it."""
+    offer = scenario.catalog.system(system_name).contracts[k]
+    name = f"contract {term_text(offer.term_s)}"
+    if not _ends(scenario):
+        return Price(offer.usd_per_hour / S_PER_H, name)
+    use_s = first_contract_use_s(scenario, system_name, offer.term_s)
+    if use_s <= 0:
+        return None
+    charged_s = max(use_s, offer.term_s)
+    if charged_s > use_s:
+        name += f" (whole term over {use_s / S_PER_DAY:g} days)"
+    return Price(offer.usd_per_hour / S_PER_H * charged_s / use_s, name)
+
+
 def options(scenario: Scenario, system_name: str, d: str, serving: bool) -> list[Price]:
     """Every way the pricing lets the objective pay for a new unit of `system_name` at d:
     amortised buys, rental rents, mixed buys, rents, contracts (each offer) or takes spot (not
@@ -88,13 +238,17 @@ def options(scenario: Scenario, system_name: str, d: str, serving: bool) -> list
     spec = scenario.catalog.system(system_name)
     out = []
     if pricing != "rental":
-        out.append(Price(bought_usd_per_s(scenario, system_name, d), "bought"))
+        if not _ends(scenario):
+            out.append(Price(bought_usd_per_s(scenario, system_name, d), "bought"))
+        elif (bought := ends_bought_price(scenario, system_name, d)) is not None:
+            out.append(bought)
     if pricing != "amortised":
         out.append(Price(spec.rental_usd_per_hour / S_PER_H, "rented"))
     if pricing == "mixed":
         out += [
-            Price(offer.usd_per_hour / S_PER_H, f"contract {term_text(offer.term_s)}")
-            for offer in spec.contracts
+            price
+            for k in range(len(spec.contracts))
+            if (price := contract_price(scenario, system_name, k)) is not None
         ]
         if spec.spot_usd_per_hour is not None and spec.spot_goodput and not serving:
             per_s = spec.spot_usd_per_hour / S_PER_H / spec.spot_goodput
@@ -116,32 +270,58 @@ def pool_price(
     # way paid -> (US$, useful unit-seconds)
     parts: dict[str, tuple[float, float]] = {}
 
-    def add(paid_as: str, usd_per_s: float, useful_s: float) -> None:
-        usd, seconds = parts.get(paid_as, (0.0, 0.0))
-        parts[paid_as] = (usd + usd_per_s * useful_s, seconds + useful_s)
+    def add(paid_as: str, usd: float, useful_s: float) -> None:
+        held = parts.get(paid_as, (0.0, 0.0))
+        parts[paid_as] = (held[0] + usd, held[1] + useful_s)
 
+    ends = _ends(scenario)
+    bought_per_s = (
+        running_usd_per_s(scenario, system_name, d)
+        if ends
+        else bought_usd_per_s(scenario, system_name, d)
+    )
+    whole_usd = spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0.0))
+    ordered = 0.0
     for r in rows:
         length_s = r.end_s - r.start_s
-        add(
-            "bought", bought_usd_per_s(scenario, system_name, d), (r.owned_units - owned) * length_s
-        )
-        add("rented", spec.rental_usd_per_hour / S_PER_H, r.rented_units * length_s)
+        useful_s = (r.owned_units - owned) * length_s
+        add("bought", bought_per_s * useful_s, useful_s)
+        if ends and r.ordered > 0:  # each order's whole capex, however long it serves in H
+            resold = resold_usd(scenario, system_name, _arrival_s(scenario, system_name, r.start_s))
+            add("bought", (whole_usd - resold) * r.ordered, 0.0)
+            ordered += r.ordered
+        useful_s = r.rented_units * length_s
+        add("rented", spec.rental_usd_per_hour / S_PER_H * useful_s, useful_s)
         if spec.spot_usd_per_hour is not None and spec.spot_goodput and not serving:
             useful_s = r.spot_units * length_s * spec.spot_goodput
-            add("spot", spec.spot_usd_per_hour / S_PER_H / spec.spot_goodput, useful_s)
+            add("spot", spec.spot_usd_per_hour / S_PER_H / spec.spot_goodput * useful_s, useful_s)
+    if ends and ordered > 0 and "bought" in parts:
+        days = parts["bought"][1] / ordered / S_PER_DAY
+        parts[f"bought (whole capex over {days:.4g} days a unit)"] = parts.pop("bought")
     starts = {r.period: r.start_s for r in rows}
+    terms: dict[str, tuple[float, float]] = {}  # contract -> (units, charged unit-seconds)
     for c in plan.contracts:
         if (c.datacenter, c.system) != (d, system_name):
             continue
         offer = spec.contracts[c.contract]
         # held to the end of the last period its term covers, inside the horizon
-        ends = [
+        ends_s = [
             r.end_s
             for r in rows
             if r.period >= c.period and r.start_s < starts[c.period] + offer.term_s - SAME_INSTANT_S
         ]
-        held_s = min(horizon_s, max(ends, default=starts[c.period])) - starts[c.period]
-        add(f"contract {term_text(offer.term_s)}", offer.usd_per_hour / S_PER_H, c.units * held_s)
+        held_s = min(horizon_s, max(ends_s, default=starts[c.period])) - starts[c.period]
+        # after_horizon ends: every payment of the term, over the seconds it is held inside H
+        charged_s = max(held_s, offer.term_s) if ends else held_s
+        name = f"contract {term_text(offer.term_s)}"
+        add(name, offer.usd_per_hour / S_PER_H * (c.units * charged_s), c.units * held_s)
+        units, charged = terms.get(name, (0.0, 0.0))
+        terms[name] = (units + c.units, charged + c.units * charged_s)
+    for name, (units, charged) in terms.items():
+        usd, useful_s = parts[name]
+        if charged > useful_s * (1 + 1e-12) and useful_s > 0:
+            days = useful_s / units / S_PER_DAY
+            parts[f"{name} (whole term over {days:.4g} days)"] = parts.pop(name)
     used = {k: v for k, v in parts.items() if v[1] > 0}
     seconds = sum(v[1] for v in used.values())
     if seconds <= 0:
@@ -315,9 +495,9 @@ def format_unit_costs(
     """A table per work item, cheapest first; per million tokens or per EFLOP. The prices are
     at face value; with a discount_rate the header says so and how the plan weighs them. Owned
     units, priced apart (their busy energy alone), get a line each after the header. With
-    economics.after_horizon ends the header says the prices are per second of a unit's life or
-    a contract's term, which the plan charges whole however little of it the horizon uses.
-    Units the plan bought and leaves idle in some periods (idle_bought) get a line each too."""
+    economics.after_horizon ends the header says how bought and contract prices charge the
+    whole capex and term over the days the horizon uses. Units the plan bought and leaves idle
+    in some periods (idle_bought) get a line each too."""
     out = [
         "Cost of the work on each system (a unit kept busy, paid for as the plan pays for its new"
         "\nunits at that site, else the cheapest way the pricing allows; before constraints)"
@@ -339,9 +519,13 @@ def format_unit_costs(
         )
     if after_horizon == "ends":
         out.append(
-            "Bought and contract prices are per second of a unit's life or a contract's term: "
-            "the plan charges the whole capex or term (economics.after_horizon: ends), so where "
-            "the horizon uses less of it a second it uses costs more than shown"
+            "economics.after_horizon: ends charges a bought unit its whole capex and a contract "
+            "every payment of its term: a bought price is the whole capex (with its network and "
+            "storage share) over the days a unit serves inside the horizon plus its running "
+            "costs, a contract's its whole term over the days it is held inside it (`paid as` "
+            "gives the days: the plan's own units where it holds some, else a unit ordered or a "
+            "contract signed at the horizon's start; one ordered later serves fewer days and "
+            "costs more a day)"
         )
     if discount_rate is not None:
         out.append(

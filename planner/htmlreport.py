@@ -21,6 +21,7 @@ from planner.capacity_chart import capacity_svg
 from planner.decision import decision, label_days, share_text, summary_lines, units_text
 from planner.plan import Plan
 from planner.report import (
+    after_horizon_note,
     attribution_note,
     cash_flow_table,
     discount_basis,
@@ -424,7 +425,9 @@ def _cash_flow_table(plan: Plan) -> str:
         + _table(headers, rows, "cash-flow")
         + '<p class="note">US$ M per period. Cost is what the plan charges the period (capital '
         "recovered while units serve, rent, contracts, energy, ...; the periods add up to the "
-        "total); cash is capex paid plus every charge but the capital charge.</p>"
+        "total); cash is capex paid plus every charge but the capital charge."
+        + (f" {_e(note[0].upper() + note[1:])}." if (note := after_horizon_note(plan)) else "")
+        + "</p>"
     )
 
 

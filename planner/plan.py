@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.rows import (
+    AfterHorizonRow,
     AllocationRow,
     BindingRow,
     CashFlowRow,
@@ -174,12 +175,18 @@ class Plan:
     # present value (total_cost_usd is then the present value); None otherwise (the JSON then
     # has neither `present_value` nor `nominal_cost_usd`).
     present_value: list[PresentValueRow] | None = None
+    # With economics.after_horizon ends: the contract payments due past the horizon, by month
+    # after it (planner/readplan.py read_after_horizon); None when none falls past it (the JSON
+    # then has no `cash_flow_after_horizon`).
+    after_horizon_payments: list[AfterHorizonRow] | None = None
 
     @property
     def nominal_cost_usd(self) -> float:
-        """The plan's charges at face value: the cash flow's cost summed over the periods
-        (= total_cost_usd without a discount_rate)."""
-        return sum(r.cost_usd for r in self.cash_flow)
+        """The plan's charges at face value: the cash flow's cost summed over the periods, and
+        the contract payments after the horizon (economics.after_horizon ends) (=
+        total_cost_usd without a discount_rate)."""
+        past = sum(r.contracts_usd for r in self.after_horizon_payments or [])
+        return sum(r.cost_usd for r in self.cash_flow) + past
 
     @property
     def limits_with_value(self) -> list[str]:
@@ -234,6 +241,8 @@ class Plan:
         if self.present_value is not None:
             out["present_value"] = [row_dict(r) for r in self.present_value]
             out["nominal_cost_usd"] = self.nominal_cost_usd
+        if self.after_horizon_payments is not None:
+            out["cash_flow_after_horizon"] = [row_dict(r) for r in self.after_horizon_payments]
         if self.economics.get("after_horizon") == "ends":
             # total_cost_usd then holds whole capex and terms: a reader of the JSON must see it
             out["after_horizon"] = "ends"
@@ -286,6 +295,11 @@ class Plan:
             present_value=[row_from_dict(PresentValueRow, r) for r in data["present_value"]]
             if "present_value" in data
             else None,
+            after_horizon_payments=[
+                row_from_dict(AfterHorizonRow, r) for r in data["cash_flow_after_horizon"]
+            ]
+            if "cash_flow_after_horizon" in data
+            else None,
             economics={"after_horizon": data["after_horizon"]} if "after_horizon" in data else {},
         )
 
@@ -305,6 +319,7 @@ class Plan:
         extra += ["pretrain_jobs"] if self.pretrain_jobs is not None else []
         extra += ["rl_jobs"] if self.rl_jobs is not None else []
         extra += ["present_value"] if self.present_value is not None else []
+        extra += ["cash_flow_after_horizon"] if self.after_horizon_payments is not None else []
         for name in [*TABLES, *extra]:
             written.append(write_text(out / f"{name}.csv", to_csv(data[name])))
         return written

@@ -17,7 +17,8 @@ from planner.lp.objective import (
     S_PER_YEAR,
     cost_by_period,
     discount_weight,
-    past_horizon_usd,
+    month_after_horizon,
+    past_horizon_by_month,
     period_weight,
 )
 from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
@@ -25,6 +26,7 @@ from planner.plan import Plan
 from planner.rows import (
     CASH_COLUMNS,
     IDLE_DRAW,
+    AfterHorizonRow,
     AllocationRow,
     BindingRow,
     CashFlowRow,
@@ -118,6 +120,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         solver_objective_usd=model.solver_objective_usd,
         solver_notes=list(model.solver_notes),
     )
+    plan.after_horizon_payments = read_after_horizon(model, plan.cash_flow)
     if model.scenario.data.economics.discount_rate is not None:
         plan.present_value = read_present_value(model, plan.cash_flow)
     if model.candidate:  # model sizing (planner/kinds/pretrain.py)
@@ -284,16 +287,21 @@ def read_cash_flow(
         paid[r.period] += units * spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0))
     columns: dict[str, list[float]] = {c: [0.0] * len(paid) for c in set(CASH_COLUMNS.values())}
     columns["other_opex_usd"] = [0.0] * len(paid)
+    # resale received at the horizon's end (economics.resale_fraction): a negative capital
+    # charge in the cost, cash coming in
+    resold = [0.0] * len(paid)
     for component, usd in cost_by_period(model, value_of).items():
         column = columns[CASH_COLUMNS.get(component, "other_opex_usd")]
         for i, x in enumerate(usd):
             column[i] += x
+            if component in ("resale", "cpu_resale"):
+                resold[i] += x
     out: list[CashFlowRow] = []
     cost_sum = cash_sum = 0.0
     for t in model.calendar:
         figures = {c: v[t.index] for c, v in columns.items()}
         cost = sum(figures.values())
-        cash = paid[t.index] + cost - figures["capital_charge_usd"]
+        cash = paid[t.index] + cost - figures["capital_charge_usd"] + resold[t.index]
         cost_sum += cost
         cash_sum += cash
         out.append(
@@ -312,19 +320,37 @@ def read_cash_flow(
     return out
 
 
+def read_after_horizon(model: Model, cash_flow: list[CashFlowRow]) -> list[AfterHorizonRow] | None:
+    """Per month after the horizon with a contract payment due (economics.after_horizon ends;
+    objective.past_horizon_by_month): its face value, the cash flow's cumulative cost and cash
+    carried on, and its discount weight (1 without a discount_rate) and present value; None
+    when no payment falls past the horizon (the plan JSON then has no such key)."""
+    by_month = past_horizon_by_month(model, value_of)
+    if not by_month:
+        return None
+    rate = model.scenario.data.economics.discount_rate
+    horizon_s = model.scenario.data.economics.horizon_s
+    cost_sum = cash_flow[-1].cumulative_cost_usd if cash_flow else 0.0
+    cash_sum = cash_flow[-1].cumulative_cash_usd if cash_flow else 0.0
+    out = []
+    for i, usd in by_month.items():
+        a, b = month_after_horizon(horizon_s, i)
+        weight = 1.0 if rate is None else discount_weight(rate, a, b)
+        cost_sum += usd
+        cash_sum += usd
+        out.append(AfterHorizonRow(i + 1, a, b, usd, cost_sum, cash_sum, weight, weight * usd))
+    return out
+
+
 def read_present_value(model: Model, cash_flow: list[CashFlowRow]) -> list[PresentValueRow]:
     """Per calendar period: its discount weight (objective.discount_weight) and the cash flow's
-    nominal cost weighed by it; the last period's contract payments past the horizon
-    (economics.after_horizon ends: objective.past_horizon_usd) weighed at their own times."""
+    nominal cost weighed by it (the contract payments past the horizon, economics.after_horizon
+    ends, are weighed in read_after_horizon's rows)."""
     rate = model.scenario.data.economics.discount_rate
     assert rate is not None
-    past_face, past_weighed = past_horizon_usd(model, value_of)
     out = []
     for row in cash_flow:
         weight = discount_weight(rate, row.start_s, row.end_s)
-        present = weight * row.cost_usd
-        if row.period == cash_flow[-1].period and past_face:
-            present = weight * (row.cost_usd - past_face) + past_weighed
         out.append(
             PresentValueRow(
                 period=row.period,
@@ -334,7 +360,7 @@ def read_present_value(model: Model, cash_flow: list[CashFlowRow]) -> list[Prese
                 mid_years=(row.start_s + row.end_s) / 2 / S_PER_YEAR,
                 discount_weight=weight,
                 cost_usd=row.cost_usd,
-                present_value_usd=present,
+                present_value_usd=weight * row.cost_usd,
             )
         )
     return out

@@ -67,14 +67,28 @@ def discount_basis(plan: Plan) -> str:
 
 
 def total_cost_label(plan: Plan) -> str:
-    """What the headline total is: the charges over the horizon, or under economics.after_horizon
-    ends also every payment after it (capex whole, contract terms to their end)."""
-    if plan.economics.get("after_horizon") == "ends":
+    """What the headline total is: the charges over the horizon; under economics.after_horizon
+    ends also what this plan is charged past it: bought units' (and CPU-only servers') whole
+    capex where it buys any, contract payments due past the horizon where its terms run past
+    it (cash_flow_after_horizon), or neither."""
+    if plan.economics.get("after_horizon") != "ends":
+        return "total cost over the horizon"
+    bought = any(r.ordered > 0 for r in plan.schedule) or any(
+        c.ordered > 0 for c in plan.cpu_schedule
+    )
+    resale = plan.economics.get("resale_fraction")
+    whole = "bought units' whole capex" + (
+        f" less {float(resale):.4g} of it resold at the horizon's end" if resale else ""
+    )
+    parts = [whole] if bought else []
+    if plan.after_horizon_payments:
+        parts.append("contract payments due past the horizon")
+    if not parts:
         return (
-            "total cost, whole capex and every contract payment, past the horizon too "
-            "(economics.after_horizon: ends)"
+            "total cost over the horizon (economics.after_horizon: ends; this plan buys no unit "
+            "and owes no contract payment past the horizon)"
         )
-    return "total cost over the horizon"
+    return f"total cost over the horizon with {' and '.join(parts)} (economics.after_horizon: ends)"
 
 
 def total_cost_lines(plan: Plan) -> list[str]:
@@ -425,27 +439,62 @@ def cash_flow_table(plan: Plan) -> tuple[list[str], list[list[str]]]:
         ]
         for r in plan.cash_flow
     ]
+    # Contract payments due after the horizon (economics.after_horizon ends), a row a month:
+    # nothing but contracts in them, so the cumulative cost ends at the plan's nominal cost.
+    after = plan.after_horizon_payments or []
+    zero = f"{0.0:,.1f}"
+    past = [
+        [
+            f"{a.start_s / 86400:g}-{a.end_s / 86400:g} after",
+            zero,
+            zero,
+            f"{a.contracts_usd / m:,.1f}",
+            zero,
+            zero,
+            zero,
+            f"{a.contracts_usd / m:,.1f}",
+            f"{a.cumulative_cost_usd / m:,.1f}",
+            f"{a.cumulative_cash_usd / m:,.1f}",
+        ]
+        for a in after
+    ]
     if plan.present_value is None:
-        return CASH_FLOW_HEADERS, rows
+        return CASH_FLOW_HEADERS, rows + past
     # With a discount rate: each period's weight and its cost's present value beside it.
     for row, pv in zip(rows, plan.present_value, strict=True):
         row += [f"{pv.discount_weight:.4f}", f"{pv.present_value_usd / m:,.1f}"]
-    return [*CASH_FLOW_HEADERS, "weight", "PV cost"], rows
+    for row, a in zip(past, after, strict=True):
+        row += [f"{a.discount_weight:.4f}", f"{a.present_value_usd / m:,.1f}"]
+    return [*CASH_FLOW_HEADERS, "weight", "PV cost"], rows + past
+
+
+def after_horizon_note(plan: Plan) -> str:
+    """What the cash flow's rows marked 'after' are (empty when it has none)."""
+    if not plan.after_horizon_payments:
+        return ""
+    return (
+        "rows marked 'after': contract payments due past the horizon (economics.after_horizon: "
+        "ends charges every payment of a term), billed monthly from the horizon's end (a month "
+        "= a year / 12), each weighed at its month's middle; the cumulative cost ends at the "
+        "plan's nominal cost"
+    )
 
 
 def cash_flow_lines(plan: Plan) -> list[str]:
     """The cash-flow table (US$ M per period): capex paid, the cost charged by component, and
     the cumulative cost and cash."""
     headers, rows = cash_flow_table(plan)
+    note = after_horizon_note(plan)
     return [
         "\nCash flow (US$ M per period; cost = what the plan charges the period, cash = capex "
         "paid + every charge but capital"
         + (
             f"; weight = 1 / (1 + r)^(mid-period years), PV cost = weight x cost, "
-            f"{discount_basis(plan)})"
+            f"{discount_basis(plan)}"
             if plan.present_value
-            else ")"
-        ),
+            else ""
+        )
+        + (f"; {note})" if note else ")"),
         table(headers, rows),
     ]
 

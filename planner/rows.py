@@ -130,7 +130,8 @@ class CashFlowRow:
     contracts_usd, energy_usd, facility_usd, other_opex_usd (maintenance, CPU servers' running
     costs and rent, links, site openings), cost_usd (their sum; the
     periods add up to total_cost_usd), cumulative_cost_usd, cash_out_usd (capex paid + every
-    charge but the capital charge), cumulative_cash_usd"""
+    charge but the capital charge, less the resale received: economics.resale_fraction),
+    cumulative_cash_usd"""
 
     period: int
     start_s: float
@@ -150,13 +151,34 @@ class CashFlowRow:
 
 
 @dataclass(frozen=True)
+class AfterHorizonRow:
+    """per month after the horizon with a contract payment due (economics.after_horizon ends:
+    every payment of a term is charged, those past the horizon too), billed monthly from the
+    horizon's end: month (1: the first month after it), start_s and end_s (from the horizon
+    start; a month = a year / 12), contracts_usd (face value: units x usd_per_hour x the hours
+    of their terms in the month), cumulative_cost_usd and cumulative_cash_usd (the cash flow's,
+    carried on past its last period; the last row's cumulative cost is the plan's nominal
+    cost), discount_weight (1 / (1 + r)^(mid-month years) with economics.discount_rate r, else
+    1) and present_value_usd (discount_weight x contracts_usd)"""
+
+    month: int
+    start_s: float
+    end_s: float
+    contracts_usd: float
+    cumulative_cost_usd: float
+    cumulative_cash_usd: float
+    discount_weight: float
+    present_value_usd: float
+
+
+@dataclass(frozen=True)
 class PresentValueRow:
     """per calendar period, only with economics.discount_rate: discount_rate (a year),
     mid_years (the period's middle from the horizon start, years), discount_weight (1 / (1 +
     discount_rate)^mid_years), cost_usd (the cash flow's nominal cost of the period),
-    present_value_usd (discount_weight x cost_usd; in the last period, the contract payments
-    past the horizon it books (economics.after_horizon ends) weigh as periods continued past the
-    horizon would; the periods add up to total_cost_usd, what the LP minimised)"""
+    present_value_usd (discount_weight x cost_usd; the periods, with the present values of the
+    payments after the horizon (AfterHorizonRow, economics.after_horizon ends), add up to
+    total_cost_usd, what the LP minimised)"""
 
     period: int
     start_s: float
@@ -185,6 +207,9 @@ class SiteOpeningRow:
 CASH_COLUMNS = {
     "capex": "capital_charge_usd",
     "network_storage": "capital_charge_usd",
+    # bought units sold at the horizon's end (economics.resale_fraction): a negative charge
+    "resale": "capital_charge_usd",
+    "cpu_resale": "capital_charge_usd",
     # CPU-only servers' capital recovery (cost_by_period's part of their cpu_servers term)
     "cpu_capital": "capital_charge_usd",
     "rental": "rental_usd",

@@ -82,6 +82,11 @@ class Economics(Strict):
     # its network and storage share; no residual or resale value) when paid for, a term
     # contract signed in the horizon all its payments, past the horizon too.
     after_horizon: Literal["continues", "ends"] = "continues"
+    # With after_horizon ends: the share of its capex a bought unit still in service at the
+    # horizon's end (its life not over) is sold for then, received in the last calendar period
+    # (a user input; 0: no resale value). Not with continues (the rest of a unit's life is
+    # then already left out of its charge).
+    resale_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
     # The calendar date the horizon starts on; needed when a placed system has available_from.
     start_date: Date | None = None
     # Most units of a system that can arrive (be delivered) per calendar period, all sites
@@ -336,6 +341,7 @@ def load_scenario(
         for name, spec in data.workloads.items():
             for loc, message in check_workload_refs(name, spec, catalog):
                 problems.append(doc.problem(("workloads", name, *loc), message))
+    problems.extend(_resale_needs_ends(data, doc))
     if topo is not None:
         for rule in SCENARIO_RULES:
             problems.extend(rule(data, doc, topo))
@@ -582,6 +588,22 @@ def _dated_systems_need_a_start_date(
             ("economics",),
             f"{', '.join(dated)} {'is' if len(dated) == 1 else 'are'} available only from a date "
             "(catalog available_from): give economics.start_date, the date the horizon starts",
+        )
+    ]
+
+
+def _resale_needs_ends(data: ScenarioData, doc: Doc) -> list[Problem]:
+    """economics.resale_fraction above 0 needs after_horizon ends (under continues a unit is
+    charged only its time inside the horizon: a resale would count the rest twice)."""
+    economics = data.economics
+    if economics.resale_fraction == 0 or economics.after_horizon == "ends":
+        return []
+    return [
+        doc.problem(
+            ("economics", "resale_fraction"),
+            f"resale_fraction {economics.resale_fraction:g} needs after_horizon: ends (under "
+            "continues a bought unit is charged only the capital it recovers inside the "
+            "horizon, so its value after it is already left out)",
         )
     ]
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from planner.lp.model import SAME_INSTANT_S, calendar_for
-from planner.lp.objective import discount_weight, past_horizon_weighted_s
+from planner.lp.objective import (
+    discount_weight,
+    month_after_horizon,
+    past_horizon_months,
+    past_horizon_weighted_s,
+)
 from planner.rows import CASH_COLUMNS, AllocationRow
 from planner.traffic import routed_traffic
 from planner.verify import COST_ABS_TOL_USD, REL_TOL, Context, rule
@@ -40,11 +45,13 @@ class Lines:
     periods: int
     by_line: dict[tuple[str, str | None, str | None], list[float]] = field(default_factory=dict)
     by_column: dict[str, list[float]] = field(default_factory=dict)
-    # Contract payments past the horizon (economics.after_horizon ends), booked in the last
-    # period of by_line: per line (face value, present value at their own times).
+    # Contract payments past the horizon (economics.after_horizon ends), in no period of
+    # by_line: per line (face value, present value at their own times), and at face value by
+    # month i after the horizon (objective.past_horizon_months).
     past: dict[tuple[str, str | None, str | None], tuple[float, float]] = field(
         default_factory=dict
     )
+    past_months: dict[int, float] = field(default_factory=dict)
 
     def add(
         self, component: str, d: str | None, s: str | None, t: int, usd: float, column: str = ""
@@ -80,8 +87,8 @@ def period_weights(ctx: Context) -> dict[int, float]:
 
 def window_weight(ctx: Context, start_s: float, end_s: float) -> float:
     """The mean discount weight of a charge spread evenly over [start, end) (1.0 without a
-    discount_rate or for an empty window); its seconds past the horizon weigh as in calendar
-    periods continued past it (objective.past_horizon_weighted_s)."""
+    discount_rate or for an empty window); its seconds past the horizon weigh at the middle of
+    their month after it (objective.past_horizon_weighted_s)."""
     economics = ctx.scenario.data.economics
     if economics.discount_rate is None or end_s <= start_s:
         return 1.0
@@ -90,7 +97,7 @@ def window_weight(ctx: Context, start_s: float, end_s: float) -> float:
         overlap_s(start_s, end_s, a, b) * weights[t] for t, a, b in scenario_calendar(ctx)
     )
     weighted += past_horizon_weighted_s(
-        economics.discount_rate, economics.horizon_s, economics.period_s, start_s, end_s
+        economics.discount_rate, economics.horizon_s, start_s, end_s
     )
     return weighted / (end_s - start_s)
 
@@ -113,9 +120,9 @@ def present_value_lines(ctx: Context, lines: Lines) -> list[str]:
     """With economics.discount_rate r: one present_value row per calendar period whose
     discount_rate is r, mid_years = (start + end) / 2 / year, discount_weight = 1 / (1 +
     r)^mid_years, cost_usd = the cash flow's cost_usd of the period, present_value_usd =
-    discount_weight x cost_usd (the last period: its contract payments past the horizon,
-    lines.past, at their own present value instead), and the rows' present values add up to
-    total_cost_usd; without r, no present_value table."""
+    discount_weight x cost_usd, and the rows' present values with the after-the-horizon
+    payments' (after_horizon_lines) add up to total_cost_usd; without r, no present_value
+    table."""
     rate = ctx.scenario.data.economics.discount_rate
     rows = ctx.plan.present_value
     if rate is None:
@@ -127,15 +134,11 @@ def present_value_lines(ctx: Context, lines: Lines) -> list[str]:
         return ["economics.discount_rate is set: the plan needs one present_value row a period"]
     cost = {r.period: r.cost_usd for r in ctx.plan.cash_flow}
     weights = period_weights(ctx)
-    past_face = sum(face for face, _ in lines.past.values())
-    past_pv = sum(pv for _, pv in lines.past.values())
     out = []
     for row, (t, a, b) in zip(rows, calendar, strict=True):
         weight = weights[t]
         mid_years = (a + b) / 2 / YEAR_S
         present = weight * cost.get(row.period, 0.0)
-        if t == calendar[-1][0]:
-            present += past_pv - weight * past_face
         checks = (
             ("discount_rate", row.discount_rate, rate),
             ("mid_years", row.mid_years, mid_years),
@@ -149,11 +152,57 @@ def present_value_lines(ctx: Context, lines: Lines) -> list[str]:
             if abs(have - want) > REL_TOL * max(1.0, abs(want)) + COST_ABS_TOL_USD * 1e-3
         ]
     total = sum(r.present_value_usd for r in rows)
+    total += sum(r.present_value_usd for r in ctx.plan.after_horizon_payments or [])
     want = ctx.plan.total_cost_usd
     if abs(total - want) > REL_TOL * max(1.0, abs(want)) + COST_ABS_TOL_USD:
         out.append(
             f"present_value rows add up to {total:,.2f} US$, the plan's total cost is {want:,.2f}"
         )
+    return out
+
+
+def after_horizon_lines(ctx: Context, lines: Lines) -> list[str]:
+    """The contract payments after the horizon (economics.after_horizon ends), one row per
+    month i with a payment (lines.past_months, from the contracts signed and the catalog):
+    month = i + 1, start_s and end_s = H + i x M and H + (i + 1) x M (M = a year / 12),
+    contracts_usd = the month's recomputed face value, cumulative_cost_usd and
+    cumulative_cash_usd = the cash flow's last ones plus the rows' running sum,
+    discount_weight = 1 / (1 + r)^(mid-month years) with economics.discount_rate r (else 1),
+    present_value_usd = discount_weight x contracts_usd; no rows when no payment falls past
+    the horizon."""
+    rows = ctx.plan.after_horizon_payments or []
+    months = {i: usd for i, usd in lines.past_months.items() if usd > 0}
+    if [r.month for r in rows] != [i + 1 for i in sorted(months)]:
+        return [
+            f"cash_flow_after_horizon: months {[r.month for r in rows]}, the contracts signed "
+            f"have payments due in months {[i + 1 for i in sorted(months)]} after the horizon"
+        ]
+    economics = ctx.scenario.data.economics
+    rate = economics.discount_rate
+    last = ctx.plan.cash_flow[-1] if ctx.plan.cash_flow else None
+    cost_sum = last.cumulative_cost_usd if last else 0.0
+    cash_sum = last.cumulative_cash_usd if last else 0.0
+    out = []
+    for row in rows:
+        a, b = month_after_horizon(economics.horizon_s, row.month - 1)
+        usd = months[row.month - 1]
+        weight = 1.0 if rate is None else discount_weight(rate, a, b)
+        cost_sum += usd
+        cash_sum += usd
+        checks = (
+            ("start_s", row.start_s, a),
+            ("end_s", row.end_s, b),
+            ("contracts_usd", row.contracts_usd, usd),
+            ("cumulative_cost_usd", row.cumulative_cost_usd, cost_sum),
+            ("cumulative_cash_usd", row.cumulative_cash_usd, cash_sum),
+            ("discount_weight", row.discount_weight, weight),
+            ("present_value_usd", row.present_value_usd, weight * usd),
+        )
+        out += [
+            f"cash_flow_after_horizon month {row.month}: {name} {have:,.9g}, recomputed {want:,.9g}"
+            for name, have, want in checks
+            if abs(have - want) > REL_TOL * max(1.0, abs(want)) + COST_ABS_TOL_USD * 1e-3
+        ]
     return out
 
 
@@ -181,6 +230,24 @@ def arrival(ctx: Context, system: str, t: int) -> int | None:
     return min(
         (u for u, a in starts.items() if u >= t and a >= ready_s - SAME_INSTANT_S), default=None
     )
+
+
+def resale_usd(ctx: Context, system: str, t: int) -> float:
+    """A unit of `system` ordered at t sold at the horizon's end H (economics.after_horizon
+    ends): resale_fraction x capex_usd when its life is not over at H (its arrival period's
+    start + lifetime > H; one fleet for the horizon: lifetime > H; delivered after H: never
+    sold), else 0."""
+    economics = ctx.scenario.data.economics
+    if not after_horizon_ends(ctx) or not economics.resale_fraction:
+        return 0.0
+    spec = ctx.scenario.catalog.system(system)
+    if economics.period_s is None:
+        alive = spec.lifetime_s > economics.horizon_s
+    else:
+        arrive = arrival(ctx, system, t)
+        start_s = next((a for u, a, _ in ctx.calendar if u == arrive), None)
+        alive = start_s is not None and start_s + spec.lifetime_s > economics.horizon_s
+    return economics.resale_fraction * spec.capex_usd if alive else 0.0
 
 
 def service_window(ctx: Context, system: str, t: int) -> tuple[float, float]:
@@ -241,6 +308,8 @@ def pool_lines(ctx: Context, lines: Lines) -> None:
             lines.add("capex", d, s, paid_t, r.ordered * spec.capex_usd)
             share = spec.network_storage_capex_fraction or 0.0
             lines.add("network_storage", d, s, paid_t, r.ordered * spec.capex_usd * share)
+            if resale := resale_usd(ctx, s, t):  # received in the last period
+                lines.add("resale", d, s, ctx.calendar[-1][0], -r.ordered * resale)
         if r.ordered > 0:  # the service window only of units ordered (most rows order none)
             window = service_window(ctx, s, t)
             if economics.pricing != "rental" and not after_horizon_ends(ctx):
@@ -268,13 +337,13 @@ def contract_lines(ctx: Context, lines: Lines) -> list[str]:
     """Each contract signed: units x usd_per_hour (the catalog's) x the hours from its start to
     the end of the last period it covers (a period starting before its term ends is covered
     whole), at most the horizon; with economics.after_horizon ends to the later of that and
-    the end of its term, the hours past the horizon booked in the last period (lines.past: at
-    face value and weighed past the horizon); and its record's term and price are the
+    the end of its term, the hours past the horizon in no period but by month after it
+    (lines.past: at face value and weighed at their months' middles; lines.past_months); and
+    its record's term and price are the
     catalog's, and the contracts covering each period add up to the schedule's
     contracted_units."""
     economics = ctx.scenario.data.economics
     horizon_s = economics.horizon_s
-    last = ctx.calendar[-1][0]
     starts = {t: a for t, a, _ in ctx.calendar}
     covered: dict[tuple[str, str, int], float] = {}
     out = []
@@ -309,10 +378,9 @@ def contract_lines(ctx: Context, lines: Lines) -> list[str]:
             rate = economics.discount_rate
             pv = face
             if rate is not None:
-                pv = usd_per_s * past_horizon_weighted_s(
-                    rate, horizon_s, economics.period_s, start_s, term_end_s
-                )
-            lines.add("contracts", c.datacenter, c.system, last, face)
+                pv = usd_per_s * past_horizon_weighted_s(rate, horizon_s, start_s, term_end_s)
+            for i, seconds in past_horizon_months(horizon_s, start_s, term_end_s):
+                lines.past_months[i] = lines.past_months.get(i, 0.0) + usd_per_s * seconds
             line = ("contracts", c.datacenter, c.system)
             held = lines.past.get(line, (0.0, 0.0))
             lines.past[line] = (held[0] + face, held[1] + pv)
@@ -361,6 +429,9 @@ def site_lines(ctx: Context, lines: Lines) -> None:
                 paid_t = paid_period(ctx, c.system, t)
                 whole = c.ordered * spec.capex_usd * share
                 lines.add(line, d, s, paid_t, whole, "capital_charge_usd")
+                if resale := resale_usd(ctx, c.system, t):  # received in the last period
+                    last = ctx.calendar[-1][0]
+                    lines.add(line, d, s, last, -c.ordered * resale, "capital_charge_usd")
             else:
                 capital = c.ordered * capital_per_s(spec.capex_usd, spec.lifetime_s, rate) * share
                 spread(lines, ctx, line, d, s, window, capital, "capital_charge_usd")
@@ -409,7 +480,9 @@ def check_cost_lines(ctx: Context) -> list[str]:
     [arrival start, end of the last period before their lifetime ends) inside the horizon,
     capital per second c = capex x CRF / year, CRF = r / (1 - (1 + r)^-L), r = 0: capex /
     lifetime): capex = ordered x c over that window (not under rental pricing; with
-    economics.after_horizon ends: ordered x capex in the period it is paid in), network_storage
+    economics.after_horizon ends: ordered x capex in the period it is paid in; resale = -
+    ordered x resale_fraction x capex in the last period for units whose life is not over at
+    the horizon's end: resale_usd), network_storage
     = capex x network_storage_capex_fraction, maintenance = capex x (1 +
     network_storage_capex_fraction) x maintenance_fraction_per_year / year x (bought units'
     service seconds + owned x len_t),
@@ -434,6 +507,7 @@ def check_cost_lines(ctx: Context) -> list[str]:
     pool_lines(ctx, lines)
     out = contract_lines(ctx, lines)
     out += present_value_lines(ctx, lines)
+    out += after_horizon_lines(ctx, lines)
     site_lines(ctx, lines)
     link_lines(ctx, lines)
     charged: dict[tuple[str, str | None, str | None], float] = {}
@@ -463,7 +537,7 @@ def check_cost_lines(ctx: Context) -> list[str]:
     for (_, d, s), per_period in lines.by_line.items():
         scale[(d, s)] = scale.get((d, s), 0.0) + abs(sum(per_period))
     explained: set[str] = set()
-    known = {*POOL_COMPONENTS, "site_opening", "cpu_servers", "links"}
+    known = {*POOL_COMPONENTS, "resale", "site_opening", "cpu_servers", "links"}
     for key in sorted(set(charged) | set(lines.by_line), key=str):
         component, d, s = key
         where = f"{d}/{s}" if s is not None else f"{d}"
@@ -474,8 +548,7 @@ def check_cost_lines(ctx: Context) -> list[str]:
         per_period = lines.by_line.get(key, [0.0] * len(ctx.calendar))
         want = sum(weights.get(t, 1.0) * x for t, x in enumerate(per_period))
         if key in lines.past:  # payments past the horizon at their own weights
-            face, pv = lines.past[key]
-            want += pv - weights.get(len(per_period) - 1, 1.0) * face
+            want += lines.past[key][1]
         tol = REL_TOL * max(1.0, abs(want), scale.get((d, s), 0.0)) + COST_ABS_TOL_USD
         if abs(have - want) <= tol:
             continue

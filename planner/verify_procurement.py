@@ -101,11 +101,14 @@ def cpu_capital_usd(ctx: Context) -> float:
     inside is served whole), inside the horizon (with one fleet for the horizon: all of it);
     with economics.discount_rate, x the window's mean discount weight (a present value). With
     economics.after_horizon ends: units x capex x (1 + network_storage_capex_fraction), x the
-    discount weight of the period it is paid in."""
+    discount weight of the period it is paid in, less units x resale_usd (economics.
+    resale_fraction: units whose life is not over at the horizon's end) x the last period's
+    weight."""
     from planner.verify_costs import (  # registers after this module's rules
         after_horizon_ends,
         paid_period,
         period_weights,
+        resale_usd,
         window_weight,
     )
 
@@ -120,8 +123,11 @@ def cpu_capital_usd(ctx: Context) -> float:
         spec = ctx.scenario.catalog.system(c.system)
         if after_horizon_ends(ctx):
             share = 1 + (spec.network_storage_capex_fraction or 0.0)
-            weight = period_weights(ctx)[paid_period(ctx, c.system, c.period)]
+            weights = period_weights(ctx)
+            weight = weights[paid_period(ctx, c.system, c.period)]
             usd += c.ordered * spec.capex_usd * share * weight
+            last = weights[ctx.calendar[-1][0]]
+            usd -= c.ordered * resale_usd(ctx, c.system, c.period) * last
             continue
         # arrival from the order and the lead time (the arriving column is cpu_ledger's)
         arrive = ctx.arrival(c.period, spec.lead_time_s if multi and spec.lead_time_s else 0.0)
@@ -144,17 +150,30 @@ def cpu_capital_usd(ctx: Context) -> float:
     return usd
 
 
+def resale_by_period(ctx: Context) -> dict[int, float]:
+    """The resale received per period (economics.resale_fraction, after_horizon ends): in the
+    last period, sum over orders of bought units and CPU-only servers of ordered x
+    verify_costs.resale_usd."""
+    from planner.verify_costs import resale_usd  # registers after this module's rules
+
+    rows = [(r.system, r.period, r.ordered) for r in ctx.plan.schedule]
+    rows += [(c.system, c.period, c.ordered) for c in ctx.plan.cpu_schedule]
+    usd = sum(units * resale_usd(ctx, s, t) for s, t, units in rows if units > 0)
+    return {ctx.calendar[-1][0]: usd} if usd else {}
+
+
 @rule("cash_flow")
 def check_cash_flow(ctx: Context) -> list[str]:
     """per calendar period t: capex_paid[t] = sum_{d,s} (ordered or arriving, by
     economics.capex_paid_at) x capex[s] x (1 + network_storage_capex_fraction[s]); cost[t] =
-    the sum of its component columns; cash_out[t] = capex_paid[t] + cost[t] - capital_charge[t];
+    the sum of its component columns; cash_out[t] = capex_paid[t] + cost[t] - capital_charge[t]
+    - resale received[t] (resale_by_period);
     cumulative columns are running sums; each column summed over the periods = the plan's cost
     rows of its components, so sum_t cost[t] = the cost rows' sum (= total_cost_usd: rule
     cost_total); with economics.discount_rate, the cost rows are present values: each column
-    weighed by w_t = 1 / (1 + r)^(t_mid / year) in its sum (contract payments past the horizon,
-    booked in the last period under economics.after_horizon ends, at their own weights:
-    verify_costs.contract_lines)"""
+    weighed by w_t = 1 / (1 + r)^(t_mid / year) in its sum (contract payments past the horizon
+    under economics.after_horizon ends: with the present value of the months after it,
+    verify_costs.contract_lines; their rows are checked by verify_costs.after_horizon_lines)"""
     from planner.verify_costs import (  # registers after this module's rules
         Lines,
         contract_lines,
@@ -165,6 +184,7 @@ def check_cash_flow(ctx: Context) -> list[str]:
     total = sum(c.cost_usd for c in ctx.plan.costs_rows)
     tol = 1e-6 * max(1.0, abs(total))
     paid = capex_paid_by_period(ctx)
+    received = resale_by_period(ctx)
     out = []
     cost_sum = cash_sum = 0.0
     for row in ctx.plan.cash_flow:
@@ -174,7 +194,11 @@ def check_cash_flow(ctx: Context) -> list[str]:
         checks = (
             ("capex_paid_usd", row.capex_paid_usd, paid.get(row.period, 0.0)),
             ("cost_usd", row.cost_usd, parts),
-            ("cash_out_usd", row.cash_out_usd, row.capex_paid_usd + parts - row.capital_charge_usd),
+            (
+                "cash_out_usd",
+                row.cash_out_usd,
+                row.capex_paid_usd + parts - row.capital_charge_usd - received.get(row.period, 0.0),
+            ),
             ("cumulative_cost_usd", row.cumulative_cost_usd, cost_sum),
             ("cumulative_cash_usd", row.cumulative_cash_usd, cash_sum),
         )
@@ -194,8 +218,7 @@ def check_cash_flow(ctx: Context) -> list[str]:
     by_column["other_opex_usd"] = by_column.get("other_opex_usd", 0.0) - cpu_capital
     contracts = Lines(len(ctx.calendar))
     contract_lines(ctx, contracts)
-    last_weight = weights.get(ctx.calendar[-1][0], 1.0)
-    past = sum(pv - last_weight * face for face, pv in contracts.past.values())
+    past = sum(pv for _, pv in contracts.past.values())
     for column in COST_COLUMNS:
         have = sum(
             weights.get(row.period, 1.0) * getattr(row, column) for row in ctx.plan.cash_flow

@@ -133,10 +133,12 @@ def test_cpu_servers_bought_under_ends_are_charged_their_whole_capex(tmp_path: P
     """An RL run with a CPU-heavy verifier in the last 20 days of a 40-day horizon, amortised,
     free electricity: the k CPU servers bought cost k x capex x 1.1 (a 10% network and storage
     share) under ends, in the cash flow's capital charge of the period they are paid in; under
-    continues only their 20 days' recovery, k x capex x 1.1 x 20 days / lifetime."""
+    continues only their 20 days' recovery, k x capex x 1.1 x 20 days / lifetime. With
+    economics.resale_fraction 0.3 (ends) they are sold at the horizon's end for k x capex x
+    0.3, in the last period's capital charge, and the cash out of the last period takes it in."""
     from test_lp import RL_VERIFIER, rl_workload, site
 
-    def case(after: str) -> planner.Scenario:
+    def case(after: str, resale: float = 0.0) -> planner.Scenario:
         job = rl_workload("llama-3.1-8b", "20M", verifiers=RL_VERIFIER, deadline="40 days")
         return scenario(
             tmp_path,
@@ -152,9 +154,10 @@ def test_cpu_servers_bought_under_ends_are_charged_their_whole_capex(tmp_path: P
                 "period": "10 days",
                 "pricing": "amortised",
                 "after_horizon": after,
+                **({"resale_fraction": resale} if resale else {}),
             },
             catalog={"systems": {"cpu-server": {"network_storage_capex_fraction": 0.1}}},
-            name=f"cpu-{after}",
+            name=f"cpu-{after}-{resale:g}",
         )
 
     for after in ("continues", "ends"):
@@ -168,6 +171,22 @@ def test_cpu_servers_bought_under_ends_are_charged_their_whole_capex(tmp_path: P
         want = whole if after == "ends" else whole * 20 * DAY / spec.lifetime_s
         assert math.isclose(row.cost_usd, want, rel_tol=REL)
         assert _clean(plan, sc)
+    sc = case("ends", 0.3)
+    spec = sc.catalog.system("cpu-server")
+    plan = planner.solve(sc)
+    k = sum(c.ordered for c in plan.cpu_schedule)
+    assert k >= 1 and spec.lifetime_s > 20 * DAY
+    (row,) = [c for c in plan.costs_rows if c.component == "cpu_servers"]
+    assert math.isclose(row.cost_usd, k * spec.capex_usd * (1.1 - 0.3), rel_tol=REL)
+    last = plan.cash_flow[-1]
+    # the Trainium servers bought for the run are sold too
+    resold = 0.3 * k * spec.capex_usd
+    resold += sum(0.3 * r.ordered * sc.catalog.system(r.system).capex_usd for r in plan.schedule)
+    assert last.capital_charge_usd == pytest.approx(-resold, rel=REL)
+    assert last.cash_out_usd == pytest.approx(
+        last.capex_paid_usd + last.cost_usd - last.capital_charge_usd - resold, rel=REL
+    )
+    assert _clean(plan, sc)
 
 
 @pytest.mark.parametrize("paid_at", ["order", "delivery"])
@@ -238,21 +257,32 @@ def _overhang(tmp_path: Path, rate: float | None) -> planner.Scenario:
     )
 
 
+MONTH_S = 365 * DAY / 12
+
+
 @pytest.mark.parametrize("rate", [None, 0.1])
 def test_a_term_past_the_horizon_is_charged_whole_at_its_own_times(
     tmp_path: Path, rate: float | None
 ) -> None:
     """ends: n 100-day contracts signed at day 0 cost every payment, n x $13.6 x 2,400 h: 720 h
-    in each 30-day period and 240 h past the horizon, booked in the last period of the cash flow.
-    With a discount rate r each part weighs its period's 1 / (1 + r)^(mid / year), the 10 days
-    past the horizon as in a 30-day period continued past it (mid = day 105). A plan charging
-    only the 90 days inside the horizon is caught by the verifier."""
+    in each 30-day period and 240 h past the horizon. The cash flow's periods hold only the 90
+    days inside the horizon; the 10 days after it are a row of their own, month 1 after the
+    horizon (days 90-120.4: billed monthly from the horizon's end, a month a year / 12), so
+    the periods and that row add up to the total. With a discount rate r each period weighs
+    1 / (1 + r)^(mid / year), the month after the horizon at its own middle (day 90 + 15.2). A
+    plan charging only the 90 days inside the horizon, or an after-the-horizon row that does
+    not hold the 10 days' payments, is caught by the verifier."""
     sc = _overhang(tmp_path, rate)
     n = ceil(flat_need(sc, "chat"))
     usd_per_day = n * 13.6 * 24
-    spans = [(0, 30), (30, 60), (60, 90), (90, 120)]
+    spans = [
+        (0, 30 * DAY),
+        (30 * DAY, 60 * DAY),
+        (60 * DAY, 90 * DAY),
+        (90 * DAY, 90 * DAY + MONTH_S),
+    ]
     days = [30, 30, 30, 10]
-    weights = [1.0 if rate is None else discount_weight(rate, a * DAY, b * DAY) for a, b in spans]
+    weights = [1.0 if rate is None else discount_weight(rate, a, b) for a, b in spans]
     expected = sum(usd_per_day * x * w for x, w in zip(days, weights, strict=True))
     plan = planner.solve(sc)
     assert [(c.period, c.units) for c in plan.contracts if c.units > 0] == [(0, n)]
@@ -260,13 +290,20 @@ def test_a_term_past_the_horizon_is_charged_whole_at_its_own_times(
     contracts = sum(c.cost_usd for c in plan.costs_rows if c.component == "contracts")
     assert math.isclose(contracts, expected, rel_tol=REL)
     assert [r.contracts_usd for r in plan.cash_flow] == pytest.approx(
-        [usd_per_day * 30, usd_per_day * 30, usd_per_day * 40], rel=REL
+        [usd_per_day * 30] * 3, rel=REL
     )
+    assert plan.after_horizon_payments is not None
+    (after,) = plan.after_horizon_payments
+    assert (after.month, after.start_s, after.end_s) == (1, 90 * DAY, pytest.approx(spans[3][1]))
+    assert after.contracts_usd == pytest.approx(usd_per_day * 10, rel=REL)
+    assert after.cumulative_cost_usd == pytest.approx(usd_per_day * 100, rel=REL)
+    assert math.isclose(plan.nominal_cost_usd, usd_per_day * 100, rel_tol=REL)
+    assert after.discount_weight == pytest.approx(weights[3], rel=1e-12)
     if rate is not None:
         assert plan.present_value is not None
         pv = [r.present_value_usd for r in plan.present_value]
-        assert pv[-1] == pytest.approx(usd_per_day * (30 * weights[2] + 10 * weights[3]), rel=REL)
-        assert math.isclose(sum(pv), plan.total_cost_usd, rel_tol=REL)
+        assert pv[-1] == pytest.approx(usd_per_day * 30 * weights[2], rel=REL)
+        assert math.isclose(sum(pv) + after.present_value_usd, plan.total_cost_usd, rel_tol=REL)
     assert _clean(plan, sc)
     d = decision(plan)
     assert d.contracts_past_horizon_usd == pytest.approx(usd_per_day * 10, rel=REL)
@@ -284,6 +321,81 @@ def test_a_term_past_the_horizon_is_charged_whole_at_its_own_times(
     tampered = dataclasses.replace(plan, costs_rows=rows)
     found = check_plan(tampered, sc, planner.demands(sc))
     assert any("contracts: the cost rows charge" in m for m in found["cost_lines"])
+    # The month's payment booked at half its face value: its row is reported.
+    half = dataclasses.replace(after, contracts_usd=after.contracts_usd / 2)
+    tampered = dataclasses.replace(plan, after_horizon_payments=[half])
+    found = check_plan(tampered, sc, planner.demands(sc))
+    assert any("cash_flow_after_horizon month 1: contracts_usd" in m for m in found["cost_lines"])
+    # No row at all for the payments due after the horizon: reported.
+    found = check_plan(
+        dataclasses.replace(plan, after_horizon_payments=None), sc, planner.demands(sc)
+    )
+    assert any("have payments due in months [1]" in m for m in found["cost_lines"])
+
+
+def _year_term(tmp_path: Path, horizon_days: float) -> planner.Scenario:
+    """One period (no `period`) of `horizon_days`, after_horizon ends, discount rate 10%; a
+    365-day H100 contract at $2/h (cheaper, whole, than renting the horizon at $55/h); buying
+    priced out."""
+    overlay = {
+        "systems": {
+            "hgx-h100": {
+                "capex_usd": 30_000_000,
+                "contracts": [{"term": "365 days", "usd_per_hour": 2.0}],
+            }
+        }
+    }
+    return scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M")},
+        {
+            "horizon": f"{horizon_days:g} days",
+            "pricing": "mixed",
+            "after_horizon": "ends",
+            "discount_rate": 0.1,
+        },
+        catalog=overlay,
+        name=f"year-term-{horizon_days:g}",
+    )
+
+
+def test_payments_past_the_horizon_weigh_the_same_whatever_the_horizon(tmp_path: Path) -> None:
+    """A 365-day contract signed at day 0, planned over one period of a quarter or of half a
+    year. Its payments past the horizon are billed monthly (a month = a year / 12), each
+    month's weighed at its middle, 1 / 1.1^(mid / year): a payment due in a given month after
+    half a year weighs the same under either horizon. Before, without a `period` they were
+    weighed in horizon-long chunks: 1 / 1.1^(mid of a continued quarter, or half year). Total
+    under the quarter: n x $2 x 24 x (91.25 days x 1 / 1.1^(0.125) + 30.42 days x sum over the
+    9 months after it of their weights)."""
+    plans = {}
+    for quarters in (1, 2):
+        horizon_s = quarters * QUARTER_S
+        sc = _year_term(tmp_path, horizon_s / DAY)
+        n = ceil(flat_need(sc, "chat"))
+        usd_per_s = n * 2.0 / 3600
+        plan = planner.solve(sc)
+        assert [(c.period, c.units) for c in plan.contracts if c.units > 0] == [(0, n)]
+        months = round((365 * DAY - horizon_s) / MONTH_S)
+        assert months == 12 - 3 * quarters
+        past = [
+            discount_weight(0.1, horizon_s + i * MONTH_S, horizon_s + (i + 1) * MONTH_S)
+            for i in range(months)
+        ]
+        want = usd_per_s * (horizon_s * discount_weight(0.1, 0, horizon_s) + MONTH_S * sum(past))
+        assert math.isclose(plan.total_cost_usd, want, rel_tol=REL)
+        assert plan.after_horizon_payments is not None
+        assert [r.discount_weight for r in plan.after_horizon_payments] == pytest.approx(
+            past, rel=1e-12
+        )
+        assert _clean(plan, sc)
+        plans[quarters] = (n, plan.after_horizon_payments)
+    (n1, quarter), (n2, half) = plans[1], plans[2]
+    assert n1 == n2  # the same flat need: the same months' payments
+    later = [(r.start_s, r.contracts_usd, r.discount_weight) for r in quarter[3:]]
+    assert later == pytest.approx(
+        [(r.start_s, r.contracts_usd, r.discount_weight) for r in half], rel=1e-12
+    )
 
 
 def test_a_bad_after_horizon_is_reported_with_its_file_line_and_field(tmp_path: Path) -> None:
@@ -369,20 +481,214 @@ def test_a_sweep_of_ends_plans_over_another_field_says_ends_in_its_tables(
     assert "after_horizon" not in format_sweep(plain) + sweep_html(plain)
 
 
-def test_the_headline_of_an_ends_plan_says_it_charges_past_the_horizon(tmp_path: Path) -> None:
-    """Under ends a total holds whole capex and every term payment, those past the horizon too
-    (a 182.5-day plan on 1-year contracts: days 182.5-365), and the headline read "total cost
-    over the horizon" in text and HTML. It now says what the total holds (here on the quarter's
-    case); a continues plan's headline is as before."""
+def test_the_headline_of_an_ends_plan_says_what_it_charges_past_the_horizon(
+    tmp_path: Path,
+) -> None:
+    """Under ends the headline said every plan charged "whole capex and every contract
+    payment, past the horizon too", a plan that only rents too. It now says what this plan is
+    charged past the horizon, in text and HTML: the quarter's rentals nothing (the total is
+    n x $55 x 2,190 h); the 100-day contracts on 90 days their payments due past the horizon;
+    the H100s bought in Q4 their whole capex. A continues plan's headline is as before."""
     from planner.htmlreport import plan_html
     from planner.report import format_plan
 
-    said = "total cost, whole capex and every contract payment, past the horizon too"
-    plan = planner.solve(_tail(tmp_path, "ends"))
-    assert f"  {said} (economics.after_horizon: ends): {usd(plan.total_cost_usd)}" in format_plan(
-        plan
+    sc = _tail(tmp_path, "ends")
+    rental = sc.catalog.system("hgx-h100").rental_usd_per_hour
+    n = ceil(flat_need(sc, "chat"))
+    plan = planner.solve(sc)
+    said = (
+        "total cost over the horizon (economics.after_horizon: ends; this plan buys no unit and "
+        "owes no contract payment past the horizon)"
     )
-    assert f"optimal: {said} (economics.after_horizon: ends) <b" in plan_html(plan)
+    assert f"  {said}: {usd(n * rental * 91.25 * 24)}" in format_plan(plan)
+    assert f"optimal: {said} <b" in plan_html(plan).replace("&#x27;", "'")
+    for case, what in (
+        (_overhang(tmp_path, None), "contract payments due past the horizon"),
+        (_late_buy(tmp_path, "ends", "order"), "bought units' whole capex"),
+    ):
+        plan = planner.solve(case)
+        said = f"total cost over the horizon with {what} (economics.after_horizon: ends)"
+        assert f"  {said}: {usd(plan.total_cost_usd)}" in format_plan(plan)
+        assert f"optimal: {said} <b" in plan_html(plan).replace("&#x27;", "'")
+        assert "every contract payment" not in format_plan(plan)
     plain = planner.solve(_tail(tmp_path, None))
     assert "  total cost over the horizon: " in format_plan(plain)
-    assert said not in format_plan(plain) + plan_html(plain)
+    assert "after_horizon" not in format_plan(plain).split("\n", 2)[1]
+
+
+def test_the_cash_flow_shows_the_payments_after_the_horizon_in_text_html_and_json(
+    tmp_path: Path,
+) -> None:
+    """The 100-day contracts on a 90-day horizon: the text and HTML cash flow carry a row
+    'days 90-120.417 after' holding the 10 days' payments, n x $13.6 x 240 h (before, they were
+    added to the 60-90 period's contracts); the plan JSON has them as cash_flow_after_horizon
+    and reads them back; the cumulative cost ends at the nominal cost, n x $13.6 x 2,400 h."""
+    from planner.htmlreport import plan_html
+    from planner.report import format_plan
+
+    sc = _overhang(tmp_path, None)
+    n = ceil(flat_need(sc, "chat"))
+    plan = planner.solve(sc)
+    past_m = n * 13.6 * 240 / 1e6
+    text = format_plan(plan)
+    cash = text.split("\nCash flow", 1)[1].split("\n\n", 1)[0]
+    (row,) = [line.split() for line in cash.splitlines() if "after" in line.split()]
+    assert row[:2] == ["90-120.417", "after"]
+    assert float(row[5]) == pytest.approx(past_m, abs=0.05)  # rent+spot+contracts, US$ M
+    assert float(row[9]) == pytest.approx(n * 13.6 * 2400 / 1e6, abs=0.05)  # cum. cost
+    assert "rows marked 'after': contract payments due past the horizon" in cash
+    html = plan_html(plan)
+    assert "<td>90-120.417 after</td>" in html and "Rows marked &#x27;after&#x27;" in html
+    data = json.loads(plan.to_json())
+    (after,) = data["cash_flow_after_horizon"]
+    assert after["month"] == 1 and after["contracts_usd"] == pytest.approx(past_m * 1e6, rel=1e-6)
+    back = planner.Plan.from_dict(data)
+    assert back.nominal_cost_usd == pytest.approx(n * 13.6 * 2400, rel=1e-6)
+    from planner.report import cash_flow_table
+
+    assert cash_flow_table(back)[1][-1] == cash_flow_table(plan)[1][-1]
+    assert cash_flow_table(back)[1][-1][0] == "90-120.417 after"
+    written = {p.name: p for p in plan.write(tmp_path / "out")}
+    csv_rows = written["cash_flow_after_horizon.csv"].read_text().splitlines()
+    assert csv_rows[0].startswith("month,start_s,end_s,contracts_usd") and len(csv_rows) == 2
+    plain = json.loads(planner.solve(_tail(tmp_path, None)).to_json())
+    assert "cash_flow_after_horizon" not in plain
+
+
+def test_explain_and_sizing_prices_charge_whole_capex_and_terms_over_the_horizons_use(
+    tmp_path: Path,
+) -> None:
+    """Under ends `--explain` priced a bought unit per second of its life (capex x CRF / year)
+    and a contract per hour of its term, and its header said they understate. Now: 100-day
+    contracts held 90 days cost $13.6 x 100 / 90 an hour of use, plan or no plan; H100s bought
+    in Q4 of a year in quarters (no lead time) cost capex x 1.1 over the quarter they serve,
+    plus maintenance, facility and energy a second (the catalog's and the site's figures); with
+    no plan, over the 365 days one ordered at the start serves. The 3-year contract on a
+    91.25-day horizon: $13.6 x 1,095 / 91.25 an hour (continues: $13.6). The sizing estimates'
+    unit-hour price (planner/kinds/pretrain.py _unit_price) is explain's."""
+    from planner.explain import options, unit_costs
+    from planner.kinds.pretrain import _ends_basis, _unit_price
+
+    def record(sc: planner.Scenario, plan: planner.Plan | None) -> dict[str, object]:
+        rows = unit_costs(sc, planner.demands(sc), plan)
+        return next(r for r in rows if (r["role"], r["system"]) == ("decode", "hgx-h100"))
+
+    sc = _overhang(tmp_path, None)
+    plan = planner.solve(sc)
+    for held in (plan, None):
+        r = record(sc, held)
+        assert r["paid_as"] == "contract 100 days (whole term over 90 days)"
+        assert float(r["usd_per_unit_s"]) * 3600 == pytest.approx(13.6 * 100 / 90, rel=1e-12)
+
+    sc = _late_buy(tmp_path, "ends", "order")
+    spec = sc.catalog.system("hgx-h100")
+    site = sc.topology.site("a")
+    assert spec.lead_time_s is None  # the case we meant: one ordered at the start serves a year
+    running_per_s = (
+        spec.capex_usd * 1.1 * (spec.maintenance_fraction_per_year or 0.0) / (365 * DAY)
+        + (site.facility_usd_per_kw_month or 0.0) * spec.power_w / 1000 / MONTH_S
+        + spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh / 3600
+    )
+    plan = planner.solve(sc)
+    r = record(sc, plan)
+    assert r["paid_as"] == "bought (whole capex over 91.25 days a unit)"
+    want = spec.capex_usd * 1.1 / QUARTER_S + running_per_s
+    assert float(r["usd_per_unit_s"]) == pytest.approx(want, rel=1e-9)
+    r = record(sc, None)
+    assert r["paid_as"] == "bought (whole capex over 365 days)"
+    want = spec.capex_usd * 1.1 / (365 * DAY) + running_per_s
+    assert float(r["usd_per_unit_s"]) == pytest.approx(want, rel=1e-9)
+    assert _unit_price(sc, "hgx-h100", "a", True) == (
+        pytest.approx(want * 3600, rel=1e-9),
+        "bought (whole capex over 365 days)",
+    )
+    assert "economics.after_horizon ends: a bought unit's whole capex" in _ends_basis(plan)
+    assert "understate" not in explain_text(sc, plan)
+
+    for after, per_h in (("ends", 13.6 * 1095 / 91.25), (None, 13.6)):
+        sc = _tail(tmp_path, after)
+        (contract,) = [p for p in options(sc, "hgx-h100", "a", True) if "contract" in p.paid_as]
+        assert contract.usd_per_s * 3600 == pytest.approx(per_h, rel=1e-12)
+    assert _ends_basis(planner.solve(sc)) == ""
+
+
+@pytest.mark.parametrize("rate", [None, 0.1])
+def test_a_resale_fraction_gives_back_a_share_of_capex_in_the_last_period(
+    tmp_path: Path, rate: float | None
+) -> None:
+    """ends with economics.resale_fraction 0.3: the n H100s bought in Q4 (5-year life, so not
+    over at the year's end) cost n x capex x 1.1 paid in Q4 less n x capex x 0.3 received in
+    Q4, the last period (its network and storage share not resold), both weighed by Q4's
+    1 / (1 + r)^0.875. The cash flow's Q4 capital charge is n x capex x 0.8, its cash out
+    holds the capex paid less the resale; the report says so. A plan without the resale row
+    is caught; resale_fraction under continues is refused naming its file and field."""
+    economics: dict[str, object] = {
+        "horizon": "365 days",
+        "period": "1 quarter",
+        "pricing": "amortised",
+        "after_horizon": "ends",
+        "resale_fraction": 0.3,
+    }
+    if rate is not None:
+        economics["discount_rate"] = rate
+    sc = scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M", start="273.75 days")},
+        economics,
+        catalog={"systems": {"hgx-h100": {"network_storage_capex_fraction": 0.1}}},
+        name=f"resale-{rate}",
+    )
+    n = ceil(flat_need(sc, "chat"))
+    c, life = capex(sc)
+    assert life > QUARTER_S  # the case we meant: a unit bought in Q4 outlives the horizon
+    weight = 1.0 if rate is None else discount_weight(rate, 3 * QUARTER_S, 4 * QUARTER_S)
+    plan = planner.solve(sc)
+    assert [rows_of(plan)[t].ordered for t in range(4)] == [0, 0, 0, n]
+    assert math.isclose(plan.total_cost_usd, n * c * (1.1 - 0.3) * weight, rel_tol=REL)
+    resale = sum(r.cost_usd for r in plan.costs_rows if r.component == "resale")
+    assert resale == pytest.approx(-n * c * 0.3 * weight, rel=REL)
+    last = plan.cash_flow[-1]
+    assert last.capital_charge_usd == pytest.approx(n * c * 0.8, rel=REL)
+    assert last.capex_paid_usd == pytest.approx(n * c * 1.1, rel=REL)
+    assert last.cash_out_usd == pytest.approx(n * c * 0.8, rel=REL)
+    assert last.cumulative_cash_usd == pytest.approx(n * c * 0.8, rel=REL)
+    assert _clean(plan, sc)
+    assert "less 0.3 of their capex received in the last period" in decision(plan).basis
+    from planner.report import format_plan
+
+    assert "bought units' whole capex less 0.3 of it resold" in format_plan(plan)
+    assert (
+        f"Resale at the horizon's end of the units still in their life: {usd(n * c * 0.3 * weight)}"
+        in ("\n".join(summary_lines(decision(plan))))
+    )
+    # --explain: the Q4 units' capex less their resale over the quarter they serve (+ running)
+    from planner.explain import running_usd_per_s, unit_costs
+
+    (r,) = [
+        r
+        for r in unit_costs(sc, planner.demands(sc), plan)
+        if (r["role"], r["system"]) == ("decode", "hgx-h100")
+    ]
+    want = n * c * (1.1 - 0.3) / (n * QUARTER_S) + running_usd_per_s(sc, "hgx-h100", "a")
+    assert float(r["usd_per_unit_s"]) == pytest.approx(want, rel=1e-9)
+    tampered = dataclasses.replace(
+        plan, costs_rows=[r for r in plan.costs_rows if r.component != "resale"]
+    )
+    found = check_plan(tampered, sc, planner.demands(sc))
+    assert any("resale: the cost rows charge 0.00" in m for m in found["cost_lines"])
+
+
+def test_a_resale_fraction_under_continues_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        scenario(
+            tmp_path,
+            {"a": h100()},
+            {"chat": inference("20M")},
+            {"horizon": "91.25 days", "pricing": "amortised", "resale_fraction": 0.3},
+            name="resale-continues",
+        )
+    message = str(err.value)
+    assert "resale-continues.yaml" in message and "resale_fraction" in message
+    assert "needs after_horizon: ends" in message
+    assert ":" in message.split("resale-continues.yaml", 1)[1][:6]  # file:line

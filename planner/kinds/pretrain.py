@@ -1262,6 +1262,19 @@ PLAN_BASIS = (
 )
 
 
+def _ends_basis(plan: Plan) -> str:
+    """What EST_BASIS's bought and contract prices are under economics.after_horizon ends
+    (planner/explain.py options); empty otherwise."""
+    if plan.economics.get("after_horizon") != "ends":
+        return ""
+    return (
+        "; economics.after_horizon ends: a bought unit's whole capex with its network/storage "
+        "share over the days one ordered at the horizon's start serves inside it, plus its "
+        "running costs, and a contract's whole term over the days it is held inside the "
+        "horizon (each price's days in its basis)"
+    )
+
+
 def _unit_price(scenario: Scenario, system: str, d: str, serving: bool) -> tuple[float, str]:
     """US$ per unit-hour of `system` at site d, the cheapest way the pricing allows
     (planner/explain.py options: bought as the objective charges it, rented, contracts, spot
@@ -1421,7 +1434,7 @@ def sizing_report(plan: Plan) -> list[str]:
         chosen = next((r for r in rows if r.chosen), None)
         if chosen is not None:
             out += _chosen_lines(chosen)
-        out.append(f"  cost curve, {EST_BASIS}:")
+        out.append(f"  cost curve, {EST_BASIS}{_ends_basis(plan)}:")
         out.append("  tokens/param votes    params    tokens  pretrain $   serving $     total $")
         for r in rows:
             mark = " chosen" if r.chosen else ""

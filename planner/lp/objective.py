@@ -21,8 +21,11 @@ def define_objective(model: Model) -> None:
              (r = cost_of_capital, L = lifetime in years; r = 0: 1 / L). With one fleet for the
              horizon a unit serves all of H (it is replaced at the end of its life).
              economics.after_horizon ends: recovery = 1, the whole capex whatever the unit's
-             service inside H (nothing after the horizon has value: no residual or resale
-             value), charged when paid for (economics.capex_paid_at: order or delivery)
+             service inside H (nothing after the horizon has value: no residual value),
+             charged when paid for (economics.capex_paid_at: order or delivery)
+      resale (after_horizon ends): - buy[d,s,t] · resale_fraction · capex if the unit is in
+             service at H with its life not over (resale_usd), received in the last period
+             (weighed by its w_t; CPU servers likewise, in their cpu_servers term)
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · (1 + network_storage_capex_fraction) · maintenance_fraction_per_year
              · years in service (owned units too; maintenance_usd_per_s)
@@ -32,7 +35,7 @@ def define_objective(model: Model) -> None:
              period it covers, inside the horizon (a term ending inside a period holds it whole;
              energy included; the part of a term past the horizon is left out, as a unit's
              residual value is); after_horizon ends: every payment of the term, hours = max(the
-             hours above, term), past the horizon too
+             hours above, term), past the horizon too (billed monthly from the horizon's end)
       energy: e · ((1 - f) · busy owned hours + f · owned units · len_t / 3600), where
              e = power_w / 1000 · PUE · usd_per_kwh and f = idle_power_fraction; busy owned
              hours are o[d,s,t] where units can be rented (rented units run first), else all
@@ -50,9 +53,10 @@ def define_objective(model: Model) -> None:
     middle from the horizon start; discount_weight), a charge spread over a window (capital
     recovery, maintenance, facility, contracts, links, owned units' running costs) by w_t x its
     seconds in each period t; a site opening by the w_t of the period it opens at. Seconds past
-    the horizon (after_horizon ends: contract payments) weigh as calendar periods of the
-    scenario's period length continued past it would (past_horizon_weighted_s); a capex charged
-    in full weighs the w_t of the period it is paid in.
+    the horizon (after_horizon ends: contract payments) are billed monthly from the horizon's
+    end, each month's weighed at its middle, 1 / (1 + r)^(mid / year) (a month = a year / 12;
+    past_horizon_weighted_s); a capex charged in full weighs the w_t of the period it is paid
+    in.
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
     add_site_opening_terms(model)
@@ -94,31 +98,45 @@ def window_weight(model: Model, start_s: float, end_s: float) -> float:
         for c in model.calendar
     )
     if end_s > economics.horizon_s:
-        weighted += past_horizon_weighted_s(
-            rate, economics.horizon_s, economics.period_s, start_s, end_s
-        )
+        weighted += past_horizon_weighted_s(rate, economics.horizon_s, start_s, end_s)
     return weighted / (end_s - start_s)
 
 
-def past_horizon_weighted_s(
-    rate: float, horizon_s: float, period_s: float | None, start_s: float, end_s: float
-) -> float:
-    """The seconds of [start, end) after the horizon H, each weighed as in a calendar period
-    continued past it: sum over i >= 0 of overlap([start, end), [H + i·P, H + (i+1)·P)) ·
-    discount_weight(r, H + i·P, H + (i+1)·P), P = economics.period (H without one). The
-    objective and the verifier (planner/verify_costs.py) both weigh past the horizon with it."""
-    length_s = period_s or horizon_s
+def past_horizon_months(horizon_s: float, start_s: float, end_s: float) -> list[tuple[int, float]]:
+    """(i, seconds of [start, end) in month i after the horizon H) for every month i >= 0 the
+    window reaches past H, month i = [H + i·M, H + (i + 1)·M), M = a year / 12: contract
+    payments past the horizon (economics.after_horizon ends) are billed monthly from its end
+    (the catalog gives no payment schedule; cloud term contracts bill by the month). The
+    objective, the plan's cash flow and the verifier all split past the horizon with it."""
     a = max(start_s, horizon_s)
     if end_s <= a:
-        return 0.0
-    weighted = 0.0
-    i = int((a - horizon_s) // length_s)
-    while horizon_s + i * length_s < end_s:
-        p0 = horizon_s + i * length_s
-        p1 = p0 + length_s
-        weighted += _overlap_s(a, end_s, p0, p1) * discount_weight(rate, p0, p1)
+        return []
+    out = []
+    i = int((a - horizon_s) // S_PER_MONTH)
+    while horizon_s + i * S_PER_MONTH < end_s:
+        p0 = horizon_s + i * S_PER_MONTH
+        seconds = _overlap_s(a, end_s, p0, p0 + S_PER_MONTH)
+        if seconds > 0:
+            out.append((i, seconds))
         i += 1
-    return weighted
+    return out
+
+
+def month_after_horizon(horizon_s: float, i: int) -> tuple[float, float]:
+    """[start, end) seconds from the horizon start of month i >= 0 after the horizon H."""
+    return horizon_s + i * S_PER_MONTH, horizon_s + (i + 1) * S_PER_MONTH
+
+
+def past_horizon_weighted_s(rate: float, horizon_s: float, start_s: float, end_s: float) -> float:
+    """The seconds of [start, end) after the horizon H, each month's weighed at its middle:
+    sum over months i of past_horizon_months' seconds_i · discount_weight(r, H + i·M, H + (i +
+    1)·M), M = a year / 12 (mid-month, as a calendar period weighs at its middle; the weight
+    of a payment does not depend on the horizon's or the period's length). The objective and
+    the verifier (planner/verify_costs.py) both weigh past the horizon with it."""
+    return sum(
+        seconds * discount_weight(rate, *month_after_horizon(horizon_s, i))
+        for i, seconds in past_horizon_months(horizon_s, start_s, end_s)
+    )
 
 
 def after_horizon_ends(model: Model) -> bool:
@@ -225,6 +243,26 @@ def charged_capex_usd(model: Model, system: str, t: int) -> float:
     return recovered_capex_usd(model, system, t)
 
 
+def resale_usd(model: Model, system: str, t: int) -> float:
+    """What one unit of `system` ordered at t is sold for at the horizon's end (after_horizon
+    ends): economics.resale_fraction · capex_usd if it is in service then with its life not
+    over (its arrival's start + lifetime > H; one fleet for the horizon: lifetime > H), else
+    0 (retired, or delivered after the horizon); 0 under continues."""
+    economics = model.scenario.data.economics
+    if not after_horizon_ends(model) or not economics.resale_fraction:
+        return 0.0
+    spec = model.scenario.catalog.system(system)
+    if not model.multi_period:
+        alive = spec.lifetime_s > economics.horizon_s
+    else:
+        arrive = model.arrival(system, t)
+        alive = (
+            arrive is not None
+            and model.calendar[arrive].start_s + spec.lifetime_s > economics.horizon_s
+        )
+    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+
+
 def capex_paid_period(model: Model, system: str, t: int) -> int:
     """The calendar period a unit ordered at t is paid for in (economics.capex_paid_at: its
     order, or its delivery; an order delivered after the horizon: its order's period)."""
@@ -292,6 +330,10 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
             (var, charged_capex_usd(model, s, t) * capex_weight(model, s, t)) for t, var in buys
         ]
         model.terms.append(Term("capex", d, s, None, expr(capex)))
+        last = period_weight(model, model.calendar[-1].index)
+        resale = [(var, -resale_usd(model, s, t) * last) for t, var in buys]
+        if any(c for _, c in resale):
+            model.terms.append(Term("resale", d, s, None, expr(resale)))
         if spec.network_storage_capex_fraction:
             extra = [(v, c * spec.network_storage_capex_fraction) for v, c in capex]
             model.terms.append(Term("network_storage", d, s, None, expr(extra)))
@@ -402,7 +444,12 @@ def cpu_server_buy_usd(model: Model, system: str, t: int, running_usd_per_s: flo
     capital = cpu_server_capital_usd(model, system, t)
     running = running_usd_per_s * service_s(model, system, t)
     if after_horizon_ends(model):
-        return capital * capex_weight(model, system, t) + running * service_weight(model, system, t)
+        resale = resale_usd(model, system, t) * period_weight(model, model.calendar[-1].index)
+        return (
+            capital * capex_weight(model, system, t)
+            - resale
+            + running * service_weight(model, system, t)
+        )
     return (capital + running) * service_weight(model, system, t)
 
 
@@ -465,9 +512,9 @@ def cost_by_period(model: Model, value: Value) -> dict[str, list[float]]:
     accrues (capital recovery, maintenance and facility over each unit's service; rent and spot
     in their period; contracts over their term; energy where the work runs; links over their
     workload's window). With economics.after_horizon ends a capex charged in full is in the
-    period it is paid in, and contract payments past the horizon are in the last period (the
-    table has no periods past it; past_horizon_usd gives them with their present value). Per
-    component the periods add up to the term (at face value)."""
+    period it is paid in, and contract payments past the horizon are not in these periods
+    (past_horizon_by_month gives them by month after the horizon). Per component the periods
+    (and, for contracts, the months past the horizon) add up to the term (at face value)."""
     n = len(model.calendar)
     out: dict[str, list[float]] = {}
 
@@ -484,7 +531,15 @@ def cost_by_period(model: Model, value: Value) -> dict[str, list[float]]:
         add("site_opening", opened_at, value(var) * candidate.opening_cost_usd)
     for d in model.sites:
         _cpu_by_period(model, d, value, add)
-    handled = {*PERIOD_COMPONENTS, "contracts", "energy", "links", "site_opening", "cpu_servers"}
+    handled = {
+        *PERIOD_COMPONENTS,
+        "resale",
+        "contracts",
+        "energy",
+        "links",
+        "site_opening",
+        "cpu_servers",
+    }
     horizon_s = model.scenario.data.economics.horizon_s
     for term in model.terms:
         if term.component in handled:
@@ -536,6 +591,8 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
             paid_at = capex_paid_period(model, s, t0)
             add("capex", paid_at, units * spec.capex_usd)
             add("network_storage", paid_at, units * spec.capex_usd * ns)
+            if resale := resale_usd(model, s, t0):
+                add("resale", model.calendar[-1].index, -units * resale)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             if pricing != "rental" and not ends:
@@ -561,9 +618,8 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
 
 def _contracts_by_period(model: Model, value: Value, add: Add) -> None:
     """q · usd_per_hour · hours of its charged term (contract_charged_s) inside each period; the
-    hours past the horizon (after_horizon ends) in the last period."""
-    horizon_s = model.scenario.data.economics.horizon_s
-    last = model.calendar[-1].index
+    hours past the horizon (after_horizon ends) are not in the periods: past_horizon_by_month
+    gives them, month by month after the horizon."""
     for (_, s, t0, k), var in model.contract.items():
         units = value(var)
         if not units:
@@ -574,18 +630,15 @@ def _contracts_by_period(model: Model, value: Value, add: Add) -> None:
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             add("contracts", t.index, units * offer.usd_per_hour * within / S_PER_H)
-        if b > horizon_s:
-            add("contracts", last, units * offer.usd_per_hour * (b - horizon_s) / S_PER_H)
 
 
-def past_horizon_usd(model: Model, value: Value) -> tuple[float, float]:
-    """The contract payments charged past the horizon (after_horizon ends), at face value and
-    weighed (present value with a discount_rate: past_horizon_weighted_s; else face value):
-    sum of q · usd_per_hour / 3600 · the charged term's seconds past H. cost_by_period books
-    them in the last period."""
-    economics = model.scenario.data.economics
-    horizon_s = economics.horizon_s
-    face = weighed = 0.0
+def past_horizon_by_month(model: Model, value: Value) -> dict[int, float]:
+    """The contract payments charged past the horizon (after_horizon ends) at face value, by
+    month i after the horizon (past_horizon_months): sum over contracts of q · usd_per_hour /
+    3600 · the seconds of its charged term in month i. Empty under continues (a charged term
+    ends inside the horizon)."""
+    horizon_s = model.scenario.data.economics.horizon_s
+    out: dict[int, float] = {}
     for (_, s, t0, k), var in model.contract.items():
         units = value(var)
         a = model.calendar[t0].start_s
@@ -593,14 +646,9 @@ def past_horizon_usd(model: Model, value: Value) -> tuple[float, float]:
         if not units or b <= horizon_s:
             continue
         usd_per_s = units * model.scenario.catalog.system(s).contracts[k].usd_per_hour / S_PER_H
-        face += usd_per_s * (b - horizon_s)
-        if economics.discount_rate is None:
-            weighed += usd_per_s * (b - horizon_s)
-        else:
-            weighed += usd_per_s * past_horizon_weighted_s(
-                economics.discount_rate, horizon_s, economics.period_s, a, b
-            )
-    return face, weighed
+        for i, seconds in past_horizon_months(horizon_s, a, b):
+            out[i] = out.get(i, 0.0) + usd_per_s * seconds
+    return dict(sorted(out.items()))
 
 
 def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add) -> None:
@@ -655,6 +703,8 @@ def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
         if ends:
             paid_at = capex_paid_period(model, cpu.system, t0)
             add("cpu_capital", paid_at, units * cpu_server_capital_usd(model, cpu.system, t0))
+            if resale := resale_usd(model, cpu.system, t0):
+                add("cpu_resale", model.calendar[-1].index, -units * resale)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             if not ends:
