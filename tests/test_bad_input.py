@@ -1129,6 +1129,12 @@ CASES = [
         message="greater than 0, got -1M",
     ),
     Case(
+        "no-such-day",
+        sc("  pricing: amortised\n", f"  pricing: amortised\n  start_date: 2026-02-30  {MARK}\n"),
+        path="economics.start_date",
+        message="'2026-02-30' is no calendar date: day is out of range for month",
+    ),
+    Case(
         "economics-as-text",
         sc(
             "economics:\n  horizon: 365 days\n  pricing: amortised\n",
