@@ -54,6 +54,8 @@ from planner.rows import price_unit_text
 
 S_PER_DAY = 86400.0
 
+S_PER_DAY = 86400.0
+
 
 # -- metrics of one plan (shared with planner/sweeps.py) -----------------------------------------
 def _finish_s(work_by_period: dict[tuple[float, float], float], amount: float) -> float:
@@ -69,7 +71,7 @@ def _finish_s(work_by_period: dict[tuple[float, float], float], amount: float) -
 
 def plan_metrics(plan: Plan) -> dict[str, Any]:
     """Headline figures of a plan (see the module docstring for the formulas). SI units."""
-    cost_by_workload = {c["workload"]: c["cost_usd"] for c in plan.costs(by="workload")}
+    cost_by_workload = {c.name: c.cost_usd for c in plan.costs(by="workload")}
     units: dict[str, float] = {}
     accelerators_by_system: dict[str, float] = {}
     for f in plan.fleet:
@@ -321,10 +323,30 @@ class Comparison:
 
         return frame_repr_html(self.frame().T, f"Compare {self.scenario}")
 
+    def basis_text(self) -> str:
+        """The economics every column is costed on, in words: horizon, pricing, cost of capital,
+        discount rate and after_horizon. The columns load one scenario with the same overrides
+        and sets and a topology holds no economics, so one plan's economics are every column's
+        ("" when no column has a plan)."""
+        plans = list(self.plans.values())
+        if not plans:
+            return ""
+        econ = plans[0].economics
+        rate = econ.get("discount_rate")
+        return (
+            f"horizon {float(econ['horizon_s']) / S_PER_DAY:g} days, pricing {econ['pricing']}, "
+            f"cost of capital {float(econ.get('cost_of_capital', 0.0)):.0%}/year, "
+            + (f"discount rate {float(rate):.0%}/year" if rate else "no discount rate (face value)")
+            + f", after the horizon: {econ.get('after_horizon', AFTER_HORIZON_CONTINUES)}"
+        )
+
     def to_dict(self) -> dict[str, Any]:
+        plans = list(self.plans.values())
         return {
             "scenario": self.scenario,
             "topologies": list(self.columns),
+            # every column's economics (one scenario; a topology holds none): basis_text()
+            **({"economics": dict(plans[0].economics)} if plans else {}),
             "columns": {n: self.summary(n) for n in self.columns},
         }
 
@@ -343,7 +365,11 @@ class Comparison:
                 continue
             rows.append([r["metric"], *(_friendly(r[n], r["unit"], r["metric"]) for n in names)])
         on = f"{len(names)} topolog{'y' if len(names) == 1 else 'ies'}"
-        out = [f"Compare {self.scenario} on {on}", table(["", *names], rows)]
+        out = [f"Compare {self.scenario} on {on}"]
+        basis = self.basis_text()
+        if basis:
+            out.append(f"basis of every column: {basis}")
+        out.append(table(["", *names], rows))
         for n in names:
             col = self.columns[n]
             if not isinstance(col, Plan):

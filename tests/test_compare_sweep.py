@@ -175,7 +175,7 @@ def test_compare_columns_equal_individual_plans():
         summary = cmp.to_dict()["columns"][t]
         assert summary["total_cost_usd"] == single.total_cost_usd
         assert summary["cost_by_workload_usd"] == {
-            c["workload"]: c["cost_usd"] for c in single.costs(by="workload")
+            c.name: c.cost_usd for c in single.costs(by="workload")
         }
     assert cmp.to_json() == planner.compare(RL, topologies, sets=[f"{SAMPLES}=8"]).to_json()
     rows = {r["metric"]: r for r in cmp.table()}
@@ -185,13 +185,30 @@ def test_compare_columns_equal_individual_plans():
     )
 
 
+def test_compare_states_the_economics_every_column_is_costed_on():
+    # qa27b: a compare printed totals with no horizon, pricing or cost of capital to check
+    # them against; it states them once (every column loads the same scenario and sets).
+    sets = [f"{SAMPLES}=4", "economics.cost_of_capital=0.1", "economics.after_horizon=ends"]
+    cmp = planner.compare(RL, ["nvl72-campus", "rainier-campus"], sets=sets)
+    for plan in cmp.plans.values():
+        assert plan.economics["horizon_s"] == 90 * 86400.0
+    text = cmp.format()
+    assert text.splitlines()[1] == (
+        "basis of every column: horizon 90 days, pricing amortised, cost of capital 10%/year,"
+        " no discount rate (face value), after the horizon: ends"
+    )
+    econ = cmp.to_dict()["economics"]
+    assert econ == cmp.columns["rainier-campus"].economics  # type: ignore[union-attr]
+    assert econ["cost_of_capital"] == 0.1 and econ["after_horizon"] == "ends"
+
+
 def test_metrics_formulas():
     plan = planner.solve(planner.load_scenario(RL, sets=[f"{SAMPLES}=4"], topology="nvl72-campus"))
     m = plan_metrics(plan)
     decode = sum(
         a.work_done for a in plan.allocations if a.workload == "chat" and a.role == "decode"
     )
-    chat_cost = next(c["cost_usd"] for c in plan.costs(by="workload") if c["workload"] == "chat")
+    chat_cost = next(c.cost_usd for c in plan.costs(by="workload") if c.name == "chat")
     assert m["usd_per_million_tokens"]["chat"] == pytest.approx(chat_cost / decode * 1e6)
     # 300M requests/day x 500 output tokens x 90 days
     assert decode == pytest.approx(300e6 * 500 * 90, rel=1e-6)
