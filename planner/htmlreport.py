@@ -158,6 +158,7 @@ def comparison_html(cmp: Any) -> str:
     body = [
         f"<h1>Compare {_e(cmp.scenario)} on {len(cmp.columns)} "
         f"topolog{'y' if len(cmp.columns) == 1 else 'ies'}</h1>",
+        *([f"<p>Basis of every column: {_e(cmp.basis_text())}</p>"] if cmp.basis_text() else []),
         "<h2>Total cost over the horizon</h2>",
         _hbars(bars, "total-chart", "Total cost per topology, US$"),
         "<h2>Side by side</h2>",

@@ -197,6 +197,11 @@ def test_compare_states_the_economics_every_column_is_costed_on():
         "basis of every column: horizon 90 days, pricing amortised, cost of capital 10%/year,"
         " no discount rate (face value), after the horizon: ends"
     )
+    from planner.htmlreport import comparison_html
+
+    assert f"<p>Basis of every column: {text.splitlines()[1].split(': ', 1)[1]}</p>" in (
+        comparison_html(cmp)
+    )
     econ = cmp.to_dict()["economics"]
     assert econ == cmp.columns["rainier-campus"].economics  # type: ignore[union-attr]
     assert econ["cost_of_capital"] == 0.1 and econ["after_horizon"] == "ends"
