@@ -223,6 +223,16 @@ class Scenario:
         )
 
 
+def jobs_arg(value: Any, caller: str) -> int:
+    """`jobs` of the Python API (worker processes): a whole number >= 1, as `--jobs` is; jobs=0
+    ran without a word and jobs="2" was a TypeError deep in the pool."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            [Problem(f"<{caller}>", None, "jobs", f"expected a whole number >= 1, got {value!r}")]
+        )
+    return value
+
+
 def names_arg(value: Any, caller: str, arg: str) -> list[str]:
     """A list argument of the Python API (override names, `path=value` sets, topologies); a bare
     string, which Python iterates letter by letter (scenarios="rental" applied overrides 'r',

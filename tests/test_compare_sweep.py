@@ -4,6 +4,7 @@ failures recorded, plots, Ray, and the what-if example."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 import planner
 from cli import main
+from fleetcore.errors import ConfigError
 from planner.comparison import plan_metrics
 from planner.plan import Plan
 from planner.sweeps import parse_set_axes, split_values
@@ -205,6 +207,22 @@ def test_compare_states_the_economics_every_column_is_costed_on():
     econ = cmp.to_dict()["economics"]
     assert econ == cmp.columns["rainier-campus"].economics  # type: ignore[union-attr]
     assert econ["cost_of_capital"] == 0.1 and econ["after_horizon"] == "ends"
+
+
+@pytest.mark.parametrize("jobs", [0, -1, "2", 2.0, True])
+def test_python_jobs_that_are_not_a_whole_number_of_processes_are_bad_input(jobs) -> None:
+    # qa27b: jobs=0 ran without a word, jobs="2" was a TypeError deep in the process pool.
+    from planner.limits import value_limits
+    from planner.sensitivity import sensitivity
+
+    message = rf"jobs: expected a whole number >= 1, got {re.escape(repr(jobs))}"
+    with pytest.raises(ConfigError, match=r"<planner.sweep>: " + message):
+        planner.sweep(RL, {SAMPLES: [4]}, jobs=jobs)
+    scenario = planner.load_scenario(RL)
+    with pytest.raises(ConfigError, match=r"<sensitivity>: " + message):
+        sensitivity(scenario, jobs=jobs)
+    with pytest.raises(ConfigError, match=r"<value_limits>: " + message):
+        value_limits(scenario, None, jobs=jobs)  # type: ignore[arg-type]
 
 
 def test_metrics_formulas():
