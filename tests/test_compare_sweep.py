@@ -225,6 +225,47 @@ def test_python_jobs_that_are_not_a_whole_number_of_processes_are_bad_input(jobs
         value_limits(scenario, None, jobs=jobs)  # type: ignore[arg-type]
 
 
+def test_compare_says_which_charge_and_which_site_differ():
+    # qa27b: multi-dc cost more than nvl72-campus with no row saying why (its facility charge
+    # and its owned H100s' maintenance); and a multi-site column showed only its total power.
+    topologies = ["multi-dc", "nvl72-campus"]
+    cmp = planner.compare(RL, topologies, sets=[f"{SAMPLES}=4"])
+    rows = {r["metric"]: r for r in cmp.table()}
+    for t in topologies:
+        plan = cmp.columns[t]
+        assert isinstance(plan, Plan)
+        components = {
+            r["metric"].removeprefix("cost component: "): r[t]
+            for r in rows.values()
+            if r["metric"].startswith("cost component: ")
+        }
+        by_hand: dict[str, float] = {}
+        for term in plan.costs_rows:
+            by_hand[term.component] = by_hand.get(term.component, 0.0) + term.cost_usd
+        assert {c: v for c, v in components.items() if v} == pytest.approx(by_hand)
+        assert sum(components.values()) == pytest.approx(plan.total_cost_usd, rel=1e-9)
+        assert cmp.to_dict()["columns"][t]["cost_by_component_usd"] == pytest.approx(by_hand)
+    # facility: owned units' IT nameplate x $/kW-month x 12 months, at multi-dc only
+    assert rows["cost component: facility"]["nvl72-campus"] == 0.0
+    # by hand: multi-dc's 500 owned HGX H100 at dc-central (10.2 kW each, $130/kW-month) over
+    # the 90-day horizon; maintenance 5%/year of $300k x 1.15 (network and storage share)
+    assert rows["cost component: facility"]["multi-dc"] == pytest.approx(
+        500 * 10.2 * 130 * 12 * 90 / 365
+    )
+    assert rows["cost component: maintenance"]["multi-dc"] == pytest.approx(
+        500 * 300e3 * 1.15 * 0.05 * 90 / 365
+    )
+    for site in ("dc-east", "dc-central", "dc-west"):
+        power = next(
+            p.facility_power_w for p in cmp.columns["multi-dc"].power if p.datacenter == site
+        )  # type: ignore[union-attr]
+        assert rows[f"facility power: {site}"]["multi-dc"] == power
+        assert rows[f"facility power: {site}"]["nvl72-campus"] is None
+    assert rows["facility power: campus"]["multi-dc"] is None
+    text = cmp.format()
+    assert "cost component: facility" in text and "facility power: dc-central" in text
+
+
 def test_metrics_formulas():
     plan = planner.solve(planner.load_scenario(RL, sets=[f"{SAMPLES}=4"], topology="nvl72-campus"))
     m = plan_metrics(plan)
