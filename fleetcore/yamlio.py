@@ -717,7 +717,11 @@ def _message(err: Mapping[str, Any]) -> str:
             return f"expected {number}, got an empty value"
         if isinstance(value, bool):
             return f"expected {number}, got {str(value).lower()}"
-        if isinstance(value, str) and _PERCENT.fullmatch(value.strip()):
+        if (
+            isinstance(value, str)
+            and kind.startswith("float")
+            and _PERCENT.fullmatch(value.strip())
+        ):
             # 150% in YAML is text; the planner's shares and rates are fractions.
             fraction = float(value.strip().rstrip("%").strip().replace("_", "")) / 100
             return f"expected {number}, got the text {value!r}: write a share as a fraction ({fraction:g})"
