@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -59,7 +60,10 @@ def _iso_date(value: object) -> object:
     if isinstance(value, str):
         try:
             return datetime.date.fromisoformat(value)
-        except ValueError:
+        except ValueError as exc:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+                # Written right but no such day (2026-02-30, 2026-13-01): say which part.
+                raise ValueError(f"{value!r} is no calendar date: {exc}") from None
             raise ValueError(f"{value!r} is not a date written as YYYY-MM-DD") from None
     return value
 

@@ -13,6 +13,7 @@ project's rules (plain_scalar), not YAML 1.1's. The README's "Input rules" say t
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import os
 import re
@@ -678,6 +679,30 @@ def problems_from(exc: ValidationError, doc: Doc, prefix: Loc = ()) -> list[Prob
 _NAME_PATTERN = Name.__metadata__[0].pattern  # type: ignore[attr-defined]
 
 
+_PERCENT = re.compile(r"[-+]?[0-9_]*\.?[0-9]+\s*%")
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _choice_hint(word: Any, expected: str) -> str:
+    """'; did you mean 'x'?' for a mistyped choice among pydantic's quoted `expected` list,
+    matched regardless of case (`FP8` for `fp8`, `amortized` for `amortised`)."""
+    choices = re.findall(r"'([^']*)'", expected)
+    by_lower = {c.lower(): c for c in choices}
+    lower = str(word).lower()
+    close = [lower] if lower in by_lower else difflib.get_close_matches(lower, list(by_lower), n=2)
+    return f"; did you mean {' or '.join(repr(by_lower[c]) for c in close)}?" if close else ""
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list (`- ` lines)"
+    if value is None:
+        return "an empty value"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return f"{value!r}"
+
+
 def _message(err: Mapping[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -692,6 +717,14 @@ def _message(err: Mapping[str, Any]) -> str:
             return f"expected {number}, got an empty value"
         if isinstance(value, bool):
             return f"expected {number}, got {str(value).lower()}"
+        if (
+            isinstance(value, str)
+            and kind.startswith("float")
+            and _PERCENT.fullmatch(value.strip())
+        ):
+            # 150% in YAML is text; the planner's shares and rates are fractions.
+            fraction = float(value.strip().rstrip("%").strip().replace("_", "")) / 100
+            return f"expected {number}, got the text {value!r}: write a share as a fraction ({fraction:g})"
         if isinstance(value, str):
             return f"expected {number}, got the text {value!r}"
         if isinstance(value, float) and value.is_integer() and abs(value) < 1e19:
@@ -703,7 +736,17 @@ def _message(err: Mapping[str, Any]) -> str:
         return f"expected {number}, got a {'list' if isinstance(value, list) else 'mapping'}"
     if kind == "union_tag_invalid":
         ctx = err["ctx"]
-        return f"unknown {ctx['discriminator']} {ctx['tag']!r}; use one of {ctx['expected_tags']}"
+        return (
+            f"unknown {ctx['discriminator']} {ctx['tag']!r}; use one of {ctx['expected_tags']}"
+            f"{_choice_hint(ctx['tag'], str(ctx['expected_tags']))}"
+        )
+    if kind == "literal_error" and isinstance(err.get("input"), str):
+        return f"{err['msg']}, got {err['input']!r}{_choice_hint(err['input'], err['ctx']['expected'])}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping (`key: value` lines), got {_what(err.get('input'))}"
+    if kind in _BOUNDS and isinstance(err.get("input"), int | float | str):
+        value = err["input"]
+        return f"{err['msg']}, got {value if isinstance(value, str) else format(value, 'g')}"
     if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == _NAME_PATTERN:
         return (
             f"{err['input']!r} is not a valid name: use 1-64 letters, digits, '.', '_' or '-', "

@@ -3,7 +3,7 @@
 import planner
 scenario = planner.load_scenario("my.yaml").override({"workloads.rl.samples_per_problem": 32})
 plan = planner.solve(scenario)
-plan.costs(by="workload")
+plan.costs(by="workload")  # CostTotalRow(by, name, cost_usd) list, sorted by name
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@
     cmp.to_json()                     # deterministic: the same input gives the same bytes
 
 Metrics per topology (`plan_metrics`, also used by sweeps):
-- total cost and cost per workload (`plan.costs(by="workload")`, with "(idle)" capacity);
+- total cost and cost per workload (`plan.costs(by="workload")`, with "(idle)" capacity), and
+  in a comparison per cost component (`plan.costs(by="component")`: capex, energy, facility,
+  ...), which says what charge makes one topology dearer;
 - $ per million tokens of each inference tier:
       usd_per_mtok[w] = cost attributed to w / decode tokens served x 1e6
       decode tokens served = sum(work_done of w's "decode" allocations) / peak_to_average
@@ -25,7 +27,8 @@ Metrics per topology (`plan_metrics`, also used by sweeps):
   basis" row and usd_per_million_tokens_basis say which basis);
 - units per system, accelerators, CPU cores (accelerated systems' host cores plus CPU-only
   servers), CPU servers, cores per accelerator = CPU cores / accelerators;
-- power: IT and facility (IT x PUE) watts, per site and in all;
+- power: IT and facility (IT x PUE) watts, per site and in all (a comparison's table shows
+  each site's row when a column has more than one site);
 - days to finish each pretraining at the allocated rate: walking the periods in order, the time
   at which the work done reaches the amount, the work of each period spread evenly over it
   (amount = work_done / share_of_role); the deadline is met by construction, this says by how
@@ -54,6 +57,8 @@ from planner.rows import price_unit_text
 
 S_PER_DAY = 86400.0
 
+S_PER_DAY = 86400.0
+
 
 # -- metrics of one plan (shared with planner/sweeps.py) -----------------------------------------
 def _finish_s(work_by_period: dict[tuple[float, float], float], amount: float) -> float:
@@ -69,7 +74,7 @@ def _finish_s(work_by_period: dict[tuple[float, float], float], amount: float) -
 
 def plan_metrics(plan: Plan) -> dict[str, Any]:
     """Headline figures of a plan (see the module docstring for the formulas). SI units."""
-    cost_by_workload = {c["workload"]: c["cost_usd"] for c in plan.costs(by="workload")}
+    cost_by_workload = {c.name: c.cost_usd for c in plan.costs(by="workload")}
     units: dict[str, float] = {}
     accelerators_by_system: dict[str, float] = {}
     for f in plan.fleet:
@@ -216,7 +221,16 @@ class Comparison:
         """plan_metrics of one column, or its status, error and diagnosis."""
         col = self.columns[name]
         if isinstance(col, Plan):
-            return {**plan_metrics(col), "error": None, "diagnosis": []}
+            # by component too (compare only; a sweep's records keep plan_metrics): which
+            # charge makes one topology dearer (a site's facility charge, owned units' running
+            # costs) is what the per-workload split cannot say
+            by_component = {c.name: c.cost_usd for c in col.costs(by="component")}
+            return {
+                **plan_metrics(col),
+                "cost_by_component_usd": by_component,
+                "error": None,
+                "diagnosis": [],
+            }
         return error_metrics(col)
 
     @property
@@ -257,6 +271,8 @@ class Comparison:
             row("after the horizon", "", _after_horizon_of)
         for w in keys("cost_by_workload_usd"):
             row(f"cost: {w}", "usd", sub("cost_by_workload_usd", w))
+        for c in keys("cost_by_component_usd"):
+            row(f"cost component: {c}", "usd", sub("cost_by_component_usd", c))
         if keys("usd_per_million_tokens"):
             row(
                 "$/M tokens basis",
@@ -281,6 +297,15 @@ class Comparison:
         row("cores per accelerator", "", lambda s: s.get("cores_per_accelerator"))
         row("IT power", "w", lambda s: s.get("it_power_w"))
         row("facility power", "w", lambda s: s.get("facility_power_w"))
+        if any(len(sums[n].get("facility_power_w_by_site") or {}) > 1 for n in names):
+            # the JSON's facility_power_w_by_site, which a multi-site column's total hides;
+            # "-" where the column's topology has no such site
+            for site in keys("facility_power_w_by_site"):
+                row(
+                    f"facility power: {site}",
+                    "w",
+                    lambda s, site=site: (s.get("facility_power_w_by_site") or {}).get(site),
+                )
         for w in keys("pretrain_days"):
             row(
                 f"days to pretrain: {w}",
@@ -321,10 +346,30 @@ class Comparison:
 
         return frame_repr_html(self.frame().T, f"Compare {self.scenario}")
 
+    def basis_text(self) -> str:
+        """The economics every column is costed on, in words: horizon, pricing, cost of capital,
+        discount rate and after_horizon. The columns load one scenario with the same overrides
+        and sets and a topology holds no economics, so one plan's economics are every column's
+        ("" when no column has a plan)."""
+        plans = list(self.plans.values())
+        if not plans:
+            return ""
+        econ = plans[0].economics
+        rate = econ.get("discount_rate")
+        return (
+            f"horizon {float(econ['horizon_s']) / S_PER_DAY:g} days, pricing {econ['pricing']}, "
+            f"cost of capital {float(econ.get('cost_of_capital', 0.0)):.0%}/year, "
+            + (f"discount rate {float(rate):.0%}/year" if rate else "no discount rate (face value)")
+            + f", after the horizon: {econ.get('after_horizon', AFTER_HORIZON_CONTINUES)}"
+        )
+
     def to_dict(self) -> dict[str, Any]:
+        plans = list(self.plans.values())
         return {
             "scenario": self.scenario,
             "topologies": list(self.columns),
+            # every column's economics (one scenario; a topology holds none): basis_text()
+            **({"economics": dict(plans[0].economics)} if plans else {}),
             "columns": {n: self.summary(n) for n in self.columns},
         }
 
@@ -343,7 +388,11 @@ class Comparison:
                 continue
             rows.append([r["metric"], *(_friendly(r[n], r["unit"], r["metric"]) for n in names)])
         on = f"{len(names)} topolog{'y' if len(names) == 1 else 'ies'}"
-        out = [f"Compare {self.scenario} on {on}", table(["", *names], rows)]
+        out = [f"Compare {self.scenario} on {on}"]
+        basis = self.basis_text()
+        if basis:
+            out.append(f"basis of every column: {basis}")
+        out.append(table(["", *names], rows))
         for n in names:
             col = self.columns[n]
             if not isinstance(col, Plan):

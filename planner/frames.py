@@ -199,9 +199,9 @@ def plan_repr_html(plan: Plan) -> str:
     d = decision(plan)
     items = "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(d))
     costs = "".join(
-        f"<tr><td>{html.escape(str(c['workload']))}</td>"
-        f"<td style='text-align:right'>{usd(c['cost_usd'])}</td></tr>"
-        for c in sorted(plan.costs("workload"), key=lambda c: -c["cost_usd"])
+        f"<tr><td>{html.escape(c.name)}</td>"
+        f"<td style='text-align:right'>{usd(c.cost_usd)}</td></tr>"
+        for c in sorted(plan.costs("workload"), key=lambda c: -c.cost_usd)
     )
     return (
         f"<div><b>Plan {html.escape(plan.scenario)}</b>: {plan.status}, "

@@ -28,7 +28,7 @@ from planner.report import (
     relaxation_only_note,
     total_cost_label,
 )
-from planner.rows import SLACK_UNITS, JobRow, price_unit_text
+from planner.rows import SLACK_UNITS, CostTotalRow, JobRow, price_unit_text
 
 IDLE_GREY = "#b0b0b0"
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#af7aa1"]
@@ -92,12 +92,12 @@ def plan_html(plan: Plan, explain: str | None = None) -> str:
         "<h2>Costs</h2>",
         _table(
             ["component", "cost"],
-            [[c["component"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("component"))],
+            [[c.name, usd(c.cost_usd)] for c in _by_cost(plan.costs("component"))],
             "costs-component",
         ),
         _table(
             ["workload", "cost"],
-            [[c["workload"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("workload"))],
+            [[c.name, usd(c.cost_usd)] for c in _by_cost(plan.costs("workload"))],
             "costs-workload",
         ),
         f'<p class="note">{_e(_sentence(attribution_note(plan)))}.</p>',
@@ -165,6 +165,7 @@ def comparison_html(cmp: Any) -> str:
     body = [
         f"<h1>Compare {_e(cmp.scenario)} on {len(cmp.columns)} "
         f"topolog{'y' if len(cmp.columns) == 1 else 'ies'}</h1>",
+        *([f"<p>Basis of every column: {_e(cmp.basis_text())}</p>"] if cmp.basis_text() else []),
         "<h2>Total cost over the horizon</h2>",
         _hbars(bars, "total-chart", "Total cost per topology, US$"),
         "<h2>Side by side</h2>",
@@ -239,16 +240,13 @@ def cost_chart(plan: Plan) -> str:
     colours = {}
     i = 0
     for c in rows:
-        if c["workload"] == "(idle)":
-            colours[c["workload"]] = IDLE_GREY
+        if c.name == "(idle)":
+            colours[c.name] = IDLE_GREY
         else:
-            colours[c["workload"]] = PALETTE[i % len(PALETTE)]
+            colours[c.name] = PALETTE[i % len(PALETTE)]
             i += 1
     return _hbars(
-        [
-            (str(c["workload"]), c["cost_usd"], colours[c["workload"]], usd(c["cost_usd"]))
-            for c in rows
-        ],
+        [(c.name, c.cost_usd, colours[c.name], usd(c.cost_usd)) for c in rows],
         "cost-chart",
         "Cost over the horizon by workload, US$ (idle capacity in grey)",
     )
@@ -665,8 +663,8 @@ def _table(headers: list[str], rows: list[list[Any]], ident: str) -> str:
     return f'<table id="{ident}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _by_cost(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(records, key=lambda c: (-c["cost_usd"], str(next(iter(c.values())))))
+def _by_cost(records: list[CostTotalRow]) -> list[CostTotalRow]:
+    return sorted(records, key=lambda c: (-c.cost_usd, c.name))
 
 
 def _gap_text(plan: Plan) -> str:

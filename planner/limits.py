@@ -49,7 +49,7 @@ import yaml
 from fleetcore.tables import table, usd
 from planner.plan import Plan
 from planner.rows import LimitValueRow
-from planner.scenario import Scenario
+from planner.scenario import Scenario, jobs_arg
 
 # Marginal step for limits whose lift shows value: +10% of the limit.
 STEP_FRACTION = 0.10
@@ -427,6 +427,7 @@ def value_limits(
     phase 1 lifts every limit that could bind and forces every training choice; phase 2 re-solves
     the limits whose lift saved money at the marginal step (+10%). Rows: choices, then limits
     by saving."""
+    jobs = jobs_arg(jobs, "value_limits")
     started = time.perf_counter()
     options = {"relax": False, "solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
     lifts = (

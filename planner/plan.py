@@ -17,6 +17,7 @@ from json.encoder import encode_basestring_ascii as _encode_str
 from pathlib import Path
 from typing import Any
 
+from fleetcore.suggest import hint
 from planner.rows import (
     AfterHorizonRow,
     AllocationRow,
@@ -24,6 +25,7 @@ from planner.rows import (
     CashFlowRow,
     ContractRow,
     CostRow,
+    CostTotalRow,
     CpuScheduleRow,
     CpuServerRow,
     FleetRow,
@@ -47,6 +49,9 @@ from planner.rows import (
 )
 
 # The scalar keys of the plan JSON, with their README descriptions (tables: the row types).
+# The fields plan.costs(by=...) sums by.
+COST_GROUPS = ("component", "datacenter", "system", "workload")
+
 PLAN_KEYS = {
     "status": "`optimal` (solver's gap target met; `gap` is the gap proven), `feasible` (time "
     "limit hit, a plan repaired after the solve whose gap against the bound proven before "
@@ -201,19 +206,21 @@ class Plan:
         return list(dict.fromkeys(valued))
 
     # -- tidy views ---------------------------------------------------------------------
-    def costs(self, by: str = "component") -> list[dict[str, Any]]:
-        """Cost records summed by one of: component, datacenter, system, workload, or
-        'all' (every term)."""
-        if by == "all":
-            return [row_dict(t) for t in self.costs_rows]
-        if by not in ("component", "datacenter", "system", "workload"):
-            raise ValueError("by must be component, datacenter, system, workload or all")
+    def costs(self, by: str = "component") -> list[CostTotalRow]:
+        """Cost summed by one of: component, datacenter, system, workload; typed rows (name,
+        cost_usd) sorted by name, as every plan table is (before session 27 dicts keyed by
+        `by`). Every term unsummed: plan.costs_rows."""
+        if by not in COST_GROUPS:
+            raise ValueError(
+                f"costs(by={by!r}): use {', '.join(COST_GROUPS)} (plan.costs_rows has every "
+                f"term){hint(str(by), COST_GROUPS)}"
+            )
         out: dict[str, float] = {}
         for term in self.costs_rows:
             value = getattr(term, by)
             key = value if value is not None else "(shared)"
             out[key] = out.get(key, 0.0) + term.cost_usd
-        return [{by: k, "cost_usd": v} for k, v in sorted(out.items())]
+        return [CostTotalRow(by, k, v) for k, v in sorted(out.items())]
 
     def allocations_view(self, workload: str | None = None) -> list[AllocationRow]:
         return [a for a in self.allocations if workload is None or a.workload == workload]

@@ -17,7 +17,7 @@ from planner.decision import (
 from planner.kinds import KINDS
 from planner.limits import format_limit_values
 from planner.plan import Plan
-from planner.rows import IDLE_DRAW, SLACK_UNITS, BindingRow, price_unit_text
+from planner.rows import IDLE_DRAW, SLACK_UNITS, BindingRow, CostTotalRow, price_unit_text
 
 SHARED_BY_TIME = "unit-seconds in service"
 
@@ -330,13 +330,13 @@ def format_plan(plan: Plan) -> str:
     out.append(
         table(
             ["component", "cost"],
-            [[c["component"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("component"))],
+            [[c.name, usd(c.cost_usd)] for c in _by_cost(plan.costs("component"))],
         )
     )
     out.append(
         table(
             ["workload", "cost"],
-            [[c["workload"], usd(c["cost_usd"])] for c in _by_cost(plan.costs("workload"))],
+            [[c.name, usd(c.cost_usd)] for c in _by_cost(plan.costs("workload"))],
         )
     )
     out += textwrap.wrap(
@@ -397,9 +397,9 @@ def relaxation_only_note(plan: Plan) -> str:
     )
 
 
-def _by_cost(records: list[dict]) -> list[dict]:
-    """Cost records, largest first (ties by name)."""
-    return sorted(records, key=lambda c: (-c["cost_usd"], str(list(c.values())[0])))
+def _by_cost(records: list[CostTotalRow]) -> list[CostTotalRow]:
+    """Cost totals, largest first (ties by name)."""
+    return sorted(records, key=lambda c: (-c.cost_usd, c.name))
 
 
 CASH_FLOW_HEADERS = [

@@ -370,6 +370,17 @@ class CostRow:
 
 
 @dataclass(frozen=True)
+class CostTotalRow:
+    """Cost summed over the cost terms (CostRow) that share one value of a field, as
+    plan.costs(by=...) gives it: by (component, datacenter, system or workload), name (that
+    value; "(shared)" for terms without one, "(idle)" for unused capacity), cost_usd."""
+
+    by: str
+    name: str
+    cost_usd: float
+
+
+@dataclass(frozen=True)
 class BindingRow:
     """resource rows at their limit: constraint (family:entity), family, slack (what is left, in
     the row's unit: cores, MW, GB/s or units, SLACK_UNITS)"""

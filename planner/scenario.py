@@ -20,6 +20,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from fleetcore.errors import ConfigError, Problem
 from fleetcore.schema import Date, Name, Strict
+from fleetcore.suggest import hint
 from fleetcore.yamlio import MAX_DEPTH, Doc, Loc, load_yaml, merge, parse_value, validate
 from hardware.catalog import Catalog, load_catalog
 from hardware.schema import PositiveDuration
@@ -227,6 +228,16 @@ class Scenario:
         )
 
 
+def jobs_arg(value: Any, caller: str) -> int:
+    """`jobs` of the Python API (worker processes): a whole number >= 1, as `--jobs` is; jobs=0
+    ran without a word and jobs="2" was a TypeError deep in the pool."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            [Problem(f"<{caller}>", None, "jobs", f"expected a whole number >= 1, got {value!r}")]
+        )
+    return value
+
+
 def names_arg(value: Any, caller: str, arg: str) -> list[str]:
     """A list argument of the Python API (override names, `path=value` sets, topologies); a bare
     string, which Python iterates letter by letter (scenarios="rental" applied overrides 'r',
@@ -321,23 +332,27 @@ def load_scenario(
     if catalog is not None:
         topo_ref = _topology_ref(_base_dir(doc, ("topology",), base_dir), data.topology)
         topo_file = None
+        known_sites: list[str] = []
         try:
             topo_doc = resolve_topology_doc(topo_ref)
             topo_file = topo_doc.file
+            known_sites = _site_names(topo_doc)
             if data.topology_changes:
                 changes = _sub_doc(doc, ("topology_changes",))
                 topo_doc = merge(topo_doc, changes)
             topo = topology_from_doc(topo_doc, catalog)
         except ConfigError as exc:
+            changed = []
             for p in exc.problems:
                 if topo_file is not None and p.file != topo_file:
                     # A line of the scenario's topology_changes: name the path as written there.
                     p = Problem(p.file, p.line, f"topology_changes.{p.path}".rstrip("."), p.message)
                 # An unknown preset or a missing topology file is the scenario's own error:
                 # point at its topology line.
-                problems.append(
+                changed.append(
                     _reanchor_file(_reanchor(p, doc, ("topology",)), doc, {topo_ref: ("topology",)})
                 )
+            problems.extend(_unknown_changed_sites(changed, data, doc, known_sites))
         for name, spec in data.workloads.items():
             for loc, message in check_workload_refs(name, spec, catalog):
                 problems.append(doc.problem(("workloads", name, *loc), message))
@@ -410,6 +425,53 @@ def _topology_ref(base_dir: Path, ref: str) -> str:
     path = str(_relative(base_dir, ref))
     # pathlib drops a leading './', which is what made `./multi-dc` a path.
     return path if is_topology_path(path) else f".{os.sep}{path}"
+
+
+def _site_names(topo_doc: Doc) -> list[str]:
+    sites = topo_doc.data.get("datacenters") if isinstance(topo_doc.data, dict) else None
+    return [str(name) for name in sites] if isinstance(sites, dict) else []
+
+
+def _unknown_changed_sites(
+    problems: list[Problem], data: ScenarioData, doc: Doc, known_sites: list[str]
+) -> list[Problem]:
+    """A `topology_changes.datacenters.X` whose X is not a site of the topology adds a site, so
+    its missing pue and electricity price were all that was said of a mistyped name (`clustr`
+    for `cluster`): those missing-field problems become one naming the topology's sites."""
+    changes = data.topology_changes.get("datacenters")
+    if not known_sites or not isinstance(changes, dict):
+        return problems
+    new_sites = [str(name) for name in changes if str(name) not in known_sites]
+    out: list[Problem] = []
+    said: set[str] = set()
+    for p in problems:
+        site = next(
+            (s for s in new_sites if p.path.startswith(f"topology_changes.datacenters.{s}.")),
+            None,
+        )
+        if site is None or p.message != "required field is missing":
+            out.append(p)
+            continue
+        if site in said:
+            continue
+        said.add(site)
+        file, line, path = doc.where(("topology_changes", "datacenters", site))
+        missing = sorted(
+            q.path.rsplit(".", 1)[-1]
+            for q in problems
+            if q.path.startswith(f"{path}.") and q.message == "required field is missing"
+        )
+        out.append(
+            Problem(
+                file,
+                line,
+                path,
+                f"{site!r} is not a datacenter of topology {data.topology!r} (its datacenters: "
+                f"{', '.join(known_sites)}), so this adds a new one, which needs "
+                f"{', '.join(missing)}{hint(site, known_sites)}",
+            )
+        )
+    return out
 
 
 def _reanchor(problem: Problem, doc: Doc, loc: Loc) -> Problem:

@@ -759,9 +759,10 @@ def sweep(
     order: the points' indices in the order to solve them (default: the grid's). The records
     keep the grid's order; a test solves the same grid forwards, backwards and shuffled.
     """
-    from planner.scenario import names_arg, scenario_path_arg
+    from planner.scenario import jobs_arg, names_arg, scenario_path_arg
 
     path = str(scenario_path_arg(scenario_path, "planner.sweep"))
+    jobs = jobs_arg(jobs, "planner.sweep")
     if scenarios is not None:
         scenarios = names_arg(scenarios, "planner.sweep", "scenarios")
     base_scenarios = names_arg(base_scenarios, "planner.sweep", "base_scenarios")

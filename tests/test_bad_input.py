@@ -1085,7 +1085,63 @@ CASES = [
             + SCENARIO.split("overrides:")[1]
         },
         path="workloads",
-        message="valid dictionary",
+        message="expected a mapping (`key: value` lines), got a list",
+    ),
+    # qa27b: a user's hand-written slips, each with the suggestion a reader would make.
+    Case(
+        "site-typo-in-topology-changes",
+        sc(
+            "overrides:\n",
+            f"topology_changes:\n  datacenters:\n    dc-aa:  {MARK}\n      power_cap: 5 MW\noverrides:\n",
+        ),
+        path="topology_changes.datacenters.dc-aa",
+        message="'dc-aa' is not a datacenter of topology 'topo.yaml' (its datacenters: dc-a, dc-b),"
+        " so this adds a new one, which needs electricity_usd_per_kwh, pue; did you mean 'dc-a'",
+    ),
+    Case(
+        "kind-typo",
+        sc("    kind: inference\n", f"    kind: inferance  {MARK}\n"),
+        path="workloads.chat.kind",
+        message="did you mean 'inference'?",
+    ),
+    Case(
+        "precision-upper-case",
+        sc("    precision: fp8\n", f"    precision: FP8  {MARK}\n"),
+        path="workloads.chat.precision",
+        message="got 'FP8'; did you mean 'fp8'?",
+    ),
+    Case(
+        "pricing-us-spelling",
+        sc("  pricing: amortised\n", f"  pricing: amortized  {MARK}\n"),
+        path="economics.pricing",
+        message="got 'amortized'; did you mean 'amortised'?",
+    ),
+    Case(
+        "rate-as-percent",
+        sc("  pricing: amortised\n", f"  pricing: amortised\n  cost_of_capital: 150%  {MARK}\n"),
+        path="economics.cost_of_capital",
+        message="got the text '150%': write a share as a fraction (1.5)",
+    ),
+    Case(
+        "negative-demand-says-its-value",
+        sc("    requests_per_day: 1M\n", f"    requests_per_day: -1M  {MARK}\n"),
+        path="workloads.chat.requests_per_day",
+        message="greater than 0, got -1M",
+    ),
+    Case(
+        "no-such-day",
+        sc("  pricing: amortised\n", f"  pricing: amortised\n  start_date: 2026-02-30  {MARK}\n"),
+        path="economics.start_date",
+        message="'2026-02-30' is no calendar date: day is out of range for month",
+    ),
+    Case(
+        "economics-as-text",
+        sc(
+            "economics:\n  horizon: 365 days\n  pricing: amortised\n",
+            f"economics: 365 days  {MARK}\n",
+        ),
+        path="economics",
+        message="expected a mapping (`key: value` lines), got the text '365 days'",
     ),
     Case("missing-file", absent=("scenario.yaml",), message="file not found", line=0),
     Case(

@@ -4,6 +4,7 @@ failures recorded, plots, Ray, and the what-if example."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 import planner
 from cli import main
+from fleetcore.errors import ConfigError
 from planner.comparison import plan_metrics
 from planner.plan import Plan
 from planner.sweeps import parse_set_axes, split_values
@@ -175,7 +177,7 @@ def test_compare_columns_equal_individual_plans():
         summary = cmp.to_dict()["columns"][t]
         assert summary["total_cost_usd"] == single.total_cost_usd
         assert summary["cost_by_workload_usd"] == {
-            c["workload"]: c["cost_usd"] for c in single.costs(by="workload")
+            c.name: c.cost_usd for c in single.costs(by="workload")
         }
     assert cmp.to_json() == planner.compare(RL, topologies, sets=[f"{SAMPLES}=8"]).to_json()
     rows = {r["metric"]: r for r in cmp.table()}
@@ -185,13 +187,92 @@ def test_compare_columns_equal_individual_plans():
     )
 
 
+def test_compare_states_the_economics_every_column_is_costed_on():
+    # qa27b: a compare printed totals with no horizon, pricing or cost of capital to check
+    # them against; it states them once (every column loads the same scenario and sets).
+    sets = [f"{SAMPLES}=4", "economics.cost_of_capital=0.1", "economics.after_horizon=ends"]
+    cmp = planner.compare(RL, ["nvl72-campus", "rainier-campus"], sets=sets)
+    for plan in cmp.plans.values():
+        assert plan.economics["horizon_s"] == 90 * 86400.0
+    text = cmp.format()
+    assert text.splitlines()[1] == (
+        "basis of every column: horizon 90 days, pricing amortised, cost of capital 10%/year,"
+        " no discount rate (face value), after the horizon: ends"
+    )
+    from planner.htmlreport import comparison_html
+
+    assert f"<p>Basis of every column: {text.splitlines()[1].split(': ', 1)[1]}</p>" in (
+        comparison_html(cmp)
+    )
+    econ = cmp.to_dict()["economics"]
+    assert econ == cmp.columns["rainier-campus"].economics  # type: ignore[union-attr]
+    assert econ["cost_of_capital"] == 0.1 and econ["after_horizon"] == "ends"
+
+
+@pytest.mark.parametrize("jobs", [0, -1, "2", 2.0, True])
+def test_python_jobs_that_are_not_a_whole_number_of_processes_are_bad_input(jobs) -> None:
+    # qa27b: jobs=0 ran without a word, jobs="2" was a TypeError deep in the process pool.
+    from planner.limits import value_limits
+    from planner.sensitivity import sensitivity
+
+    message = rf"jobs: expected a whole number >= 1, got {re.escape(repr(jobs))}"
+    with pytest.raises(ConfigError, match=r"<planner.sweep>: " + message):
+        planner.sweep(RL, {SAMPLES: [4]}, jobs=jobs)
+    scenario = planner.load_scenario(RL)
+    with pytest.raises(ConfigError, match=r"<sensitivity>: " + message):
+        sensitivity(scenario, jobs=jobs)
+    with pytest.raises(ConfigError, match=r"<value_limits>: " + message):
+        value_limits(scenario, None, jobs=jobs)  # type: ignore[arg-type]
+
+
+def test_compare_says_which_charge_and_which_site_differ():
+    # qa27b: multi-dc cost more than nvl72-campus with no row saying why (its facility charge
+    # and its owned H100s' maintenance); and a multi-site column showed only its total power.
+    topologies = ["multi-dc", "nvl72-campus"]
+    cmp = planner.compare(RL, topologies, sets=[f"{SAMPLES}=4"])
+    rows = {r["metric"]: r for r in cmp.table()}
+    for t in topologies:
+        plan = cmp.columns[t]
+        assert isinstance(plan, Plan)
+        components = {
+            r["metric"].removeprefix("cost component: "): r[t]
+            for r in rows.values()
+            if r["metric"].startswith("cost component: ")
+        }
+        by_hand: dict[str, float] = {}
+        for term in plan.costs_rows:
+            by_hand[term.component] = by_hand.get(term.component, 0.0) + term.cost_usd
+        assert {c: v for c, v in components.items() if v} == pytest.approx(by_hand)
+        assert sum(components.values()) == pytest.approx(plan.total_cost_usd, rel=1e-9)
+        assert cmp.to_dict()["columns"][t]["cost_by_component_usd"] == pytest.approx(by_hand)
+    # facility: owned units' IT nameplate x $/kW-month x 12 months, at multi-dc only
+    assert rows["cost component: facility"]["nvl72-campus"] == 0.0
+    # by hand: multi-dc's 500 owned HGX H100 at dc-central (10.2 kW each, $130/kW-month) over
+    # the 90-day horizon; maintenance 5%/year of $300k x 1.15 (network and storage share)
+    assert rows["cost component: facility"]["multi-dc"] == pytest.approx(
+        500 * 10.2 * 130 * 12 * 90 / 365
+    )
+    assert rows["cost component: maintenance"]["multi-dc"] == pytest.approx(
+        500 * 300e3 * 1.15 * 0.05 * 90 / 365
+    )
+    for site in ("dc-east", "dc-central", "dc-west"):
+        power = next(
+            p.facility_power_w for p in cmp.columns["multi-dc"].power if p.datacenter == site
+        )  # type: ignore[union-attr]
+        assert rows[f"facility power: {site}"]["multi-dc"] == power
+        assert rows[f"facility power: {site}"]["nvl72-campus"] is None
+    assert rows["facility power: campus"]["multi-dc"] is None
+    text = cmp.format()
+    assert "cost component: facility" in text and "facility power: dc-central" in text
+
+
 def test_metrics_formulas():
     plan = planner.solve(planner.load_scenario(RL, sets=[f"{SAMPLES}=4"], topology="nvl72-campus"))
     m = plan_metrics(plan)
     decode = sum(
         a.work_done for a in plan.allocations if a.workload == "chat" and a.role == "decode"
     )
-    chat_cost = next(c["cost_usd"] for c in plan.costs(by="workload") if c["workload"] == "chat")
+    chat_cost = next(c.cost_usd for c in plan.costs(by="workload") if c.name == "chat")
     assert m["usd_per_million_tokens"]["chat"] == pytest.approx(chat_cost / decode * 1e6)
     # 300M requests/day x 500 output tokens x 90 days
     assert decode == pytest.approx(300e6 * 500 * 90, rel=1e-6)

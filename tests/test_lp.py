@@ -285,7 +285,7 @@ def test_cheapest_per_work_wins(tmp_path: Path) -> None:
     assert plan.status == "optimal"
     assert fleet(plan) == {("a", "hgx-h100"): units, ("a", "hgx-b200"): 0}
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
-    costs = {c["component"]: c["cost_usd"] for c in plan.costs()}
+    costs = {c.name: c.cost_usd for c in plan.costs()}
     assert math.isclose(costs["capex"], units * capex_per_unit(sc, "hgx-h100"), rel_tol=REL)
     assert math.isclose(
         costs["energy"], busy_h * usd_per_busy_hour(sc, "a", "hgx-h100"), rel_tol=REL
@@ -641,7 +641,7 @@ def test_rental_reserves_units_for_the_horizon(tmp_path: Path, owned: int) -> No
     plan = planner.solve(sc)
     assert fleet(plan)[("a", "hgx-h100")] == units
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
-    costs = {c["component"]: c["cost_usd"] for c in plan.costs()}
+    costs = {c.name: c.cost_usd for c in plan.costs()}
     assert math.isclose(costs["rental"], rented * HOURS_PER_YEAR * 55.0, rel_tol=REL)
 
 
@@ -714,7 +714,7 @@ def test_shipped_plan_physics(shipped_plans: dict[str, Any], key: str) -> None:
         have = sum(cat.spare_cores(name) * units[(d, name)] for name in topo.site(d).systems)
         have += cat.system_cores(cpus[d].system) * cpus[d].units if d in cpus else 0
         assert need <= have * (1 + 1e-7) + 1e-6, d
-    assert math.isclose(sum(c["cost_usd"] for c in plan.costs()), plan.total_cost_usd, rel_tol=1e-9)
+    assert math.isclose(sum(c.cost_usd for c in plan.costs()), plan.total_cost_usd, rel_tol=1e-9)
 
 
 @pytest.mark.parametrize("key", ["+".join(ov) or "default" for ov in OVERRIDES])

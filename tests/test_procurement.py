@@ -439,8 +439,8 @@ def test_cpu_servers_are_rented_only_for_the_period_their_verifiers_run(tmp_path
     assert [c.rented_units for c in plan.cpu_schedule] == [k, 0, 0, 0]
     assert plan.cpu_servers[0].units == k
     assert math.isclose(plan.total_cost_usd, expected, rel_tol=REL)
-    (row,) = [c for c in plan.costs() if c["component"] == "cpu_servers"]
-    assert math.isclose(row["cost_usd"], k * cpu, rel_tol=REL)
+    (row,) = [c for c in plan.costs() if c.name == "cpu_servers"]
+    assert math.isclose(row.cost_usd, k * cpu, rel_tol=REL)
 
 
 def test_a_contract_term_past_the_horizon_is_stated_as_a_commitment(tmp_path: Path) -> None:

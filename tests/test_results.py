@@ -16,6 +16,7 @@ from fleetcore.tables import usd
 from planner.decision import decision, share_text, summary_lines
 from planner.plan import TABLES, Plan
 from planner.report import format_plan
+from planner.rows import CostTotalRow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,13 +53,27 @@ def test_dataframe_sums_equal_the_plan_totals(plan: Plan) -> None:
         grouped = plan.statistics.cost(by=by)
         assert grouped["cost_usd"].sum() == pytest.approx(plan.total_cost_usd, rel=1e-9), by
         assert list(grouped["cost_usd"]) == sorted(grouped["cost_usd"], reverse=True)
-    by_workload = {c["workload"]: c["cost_usd"] for c in plan.costs("workload")}
+    by_workload = {c.name: c.cost_usd for c in plan.costs("workload")}
     stats = plan.statistics.cost(by="workload")["cost_usd"].to_dict()
     assert stats == pytest.approx(by_workload)
     two = plan.statistics.cost(by=["datacenter", "system"])
     assert two["cost_usd"].sum() == pytest.approx(plan.total_cost_usd, rel=1e-9)
     with pytest.raises(ValueError):
         plan.statistics.cost(by="colour")
+
+
+def test_costs_by_are_typed_rows_recomputed_from_the_cost_terms(plan: Plan) -> None:
+    # qa27b: plan.costs(by=...) was the one plan table of dicts; its rows are typed now, and
+    # each total is recomputed here from the unsummed terms.
+    for by in ("component", "datacenter", "system", "workload"):
+        rows = plan.costs(by)
+        assert all(isinstance(r, CostTotalRow) and r.by == by for r in rows), by
+        for r in rows:
+            terms = [t for t in plan.costs_rows if (getattr(t, by) or "(shared)") == r.name]
+            assert r.cost_usd == pytest.approx(sum(t.cost_usd for t in terms), rel=1e-12), r
+        assert sum(r.cost_usd for r in rows) == pytest.approx(plan.total_cost_usd, rel=1e-9)
+    with pytest.raises(ValueError, match=r"costs\(by='workloads'\).*did you mean 'workload'"):
+        plan.costs("workloads")
 
 
 def test_units_statistics_follow_the_schedule(plan: Plan) -> None:
@@ -231,7 +246,7 @@ def test_cost_tables_are_sorted_by_cost_and_right_aligned(plan: Plan) -> None:
     workload_table = block.split("  workload", 1)[1].split("\n  (capex", 1)[0]
     rows = [line for line in workload_table.splitlines()[2:] if line.strip()]
     names = [r.split()[0] for r in rows]
-    expected = [c["workload"] for c in sorted(plan.costs("workload"), key=lambda c: -c["cost_usd"])]
+    expected = [c.name for c in sorted(plan.costs("workload"), key=lambda c: -c.cost_usd)]
     assert names == expected
     assert len({len(r) for r in rows}) == 1  # right-aligned: every row ends at one column
 

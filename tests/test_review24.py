@@ -540,6 +540,6 @@ def test_dollars_per_million_tokens_count_tokens_served_not_the_peak_capacity(
     m = plan_metrics(plan)
     served = 100e6 * 775 * 365
     assert m["decode_tokens"]["chat"] == pytest.approx(served, rel=1e-9)
-    chat_usd = next(c["cost_usd"] for c in plan.costs("workload") if c["workload"] == "chat")
+    chat_usd = next(c.cost_usd for c in plan.costs("workload") if c.name == "chat")
     assert m["usd_per_million_tokens"]["chat"] == pytest.approx(chat_usd / served * 1e6)
     assert planner.Plan.from_dict(plan.to_dict()).workloads == plan.workloads
