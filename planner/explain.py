@@ -105,9 +105,9 @@ def _available_s(scenario: Scenario, system_name: str) -> float:
 
 
 def resold_usd(scenario: Scenario, system_name: str, arrival_s: float) -> float:
-    """economics.resale_fraction x capex_usd for a unit arriving at arrival_s (after_horizon
-    ends) whose life is not over at the horizon's end (arrival + lifetime > H; one fleet for the
-    horizon: lifetime > H), as objective.resale_usd; else 0."""
+    """economics.resale_fraction x capex_usd x remaining life at the horizon's end / lifetime
+    for a unit arriving at arrival_s (after_horizon ends; remaining = max(0, arrival +
+    lifetime - H), one fleet for the horizon: born at 0), as objective.resale_usd; else 0."""
     economics = scenario.data.economics
     if not _ends(scenario) or not economics.resale_fraction:
         return 0.0
@@ -115,8 +115,8 @@ def resold_usd(scenario: Scenario, system_name: str, arrival_s: float) -> float:
     if arrival_s >= economics.horizon_s:  # delivered after the horizon: never sold
         return 0.0
     start_s = 0.0 if economics.period_s is None else arrival_s
-    alive = start_s + spec.lifetime_s > economics.horizon_s
-    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+    remaining_s = max(0.0, start_s + spec.lifetime_s - economics.horizon_s)
+    return economics.resale_fraction * spec.capex_usd * remaining_s / spec.lifetime_s
 
 
 def _arrival_s(scenario: Scenario, system_name: str, order_s: float = 0.0) -> float:

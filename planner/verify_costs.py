@@ -52,6 +52,18 @@ class Lines:
         default_factory=dict
     )
     past_months: dict[int, float] = field(default_factory=dict)
+    # The resale received at the horizon's end (economics.resale_fraction), at face value, in
+    # no period either (its per-line share is in `past`, weighed at H).
+    resold_usd: float = 0.0
+
+    def resale(
+        self, component: str, d: str | None, s: str | None, usd: float, weight: float
+    ) -> None:
+        """usd received at the horizon's end H on a line, a credit weighed at H (weight)."""
+        self.by_line.setdefault((component, d, s), [0.0] * self.periods)
+        face, pv = self.past.get((component, d, s), (0.0, 0.0))
+        self.past[(component, d, s)] = (face - usd, pv - usd * weight)
+        self.resold_usd += usd
 
     def add(
         self, component: str, d: str | None, s: str | None, t: int, usd: float, column: str = ""
@@ -153,12 +165,56 @@ def present_value_lines(ctx: Context, lines: Lines) -> list[str]:
         ]
     total = sum(r.present_value_usd for r in rows)
     total += sum(r.present_value_usd for r in ctx.plan.after_horizon_payments or [])
+    total += sum(r.present_value_usd for r in ctx.plan.resale_at_horizon or [])
     want = ctx.plan.total_cost_usd
     if abs(total - want) > REL_TOL * max(1.0, abs(want)) + COST_ABS_TOL_USD:
         out.append(
             f"present_value rows add up to {total:,.2f} US$, the plan's total cost is {want:,.2f}"
         )
     return out
+
+
+def resale_lines(ctx: Context, lines: Lines) -> list[str]:
+    """The resale received at the horizon's end (economics.after_horizon ends with a
+    resale_fraction): one cash_flow_resale row when anything is resold (lines.resold_usd,
+    recomputed from the schedules and the catalog: resale_usd), at_s = H, resale_usd = the
+    recomputed sum, cost_usd = -resale_usd, cumulative_cost_usd and cumulative_cash_usd = the
+    cash flow's last ones - resale_usd, discount_weight = 1 / (1 + r)^(H / year) with
+    economics.discount_rate r (else 1), present_value_usd = discount_weight x cost_usd."""
+    rows = ctx.plan.resale_at_horizon or []
+    want = lines.resold_usd
+    if (want > 0) != bool(rows) or len(rows) > 1:
+        return [
+            f"cash_flow_resale: {len(rows)} rows, the units bought resell for {want:,.2f} US$ "
+            "at the horizon's end (one row when above 0)"
+        ]
+    if not rows:
+        return []
+    row = rows[0]
+    last = ctx.plan.cash_flow[-1] if ctx.plan.cash_flow else None
+    weight = horizon_end_weight(ctx)
+    checks = (
+        ("at_s", row.at_s, ctx.scenario.data.economics.horizon_s),
+        ("resale_usd", row.resale_usd, want),
+        ("cost_usd", row.cost_usd, -want),
+        (
+            "cumulative_cost_usd",
+            row.cumulative_cost_usd,
+            (last.cumulative_cost_usd if last else 0.0) - want,
+        ),
+        (
+            "cumulative_cash_usd",
+            row.cumulative_cash_usd,
+            (last.cumulative_cash_usd if last else 0.0) - want,
+        ),
+        ("discount_weight", row.discount_weight, weight),
+        ("present_value_usd", row.present_value_usd, -weight * want),
+    )
+    return [
+        f"cash_flow_resale: {name} {have:,.9g}, recomputed {want_:,.9g}"
+        for name, have, want_ in checks
+        if abs(have - want_) > REL_TOL * max(1.0, abs(want_)) + COST_ABS_TOL_USD * 1e-3
+    ]
 
 
 def after_horizon_lines(ctx: Context, lines: Lines) -> list[str]:
@@ -179,7 +235,8 @@ def after_horizon_lines(ctx: Context, lines: Lines) -> list[str]:
         ]
     economics = ctx.scenario.data.economics
     rate = economics.discount_rate
-    last = ctx.plan.cash_flow[-1] if ctx.plan.cash_flow else None
+    before = ctx.plan.resale_at_horizon or ctx.plan.cash_flow
+    last = before[-1] if before else None
     cost_sum = last.cumulative_cost_usd if last else 0.0
     cash_sum = last.cumulative_cash_usd if last else 0.0
     out = []
@@ -232,22 +289,31 @@ def arrival(ctx: Context, system: str, t: int) -> int | None:
     )
 
 
+def horizon_end_weight(ctx: Context) -> float:
+    """The discount weight of a sum received at the horizon's end H: 1 / (1 + r)^(H / year)
+    with economics.discount_rate r, else 1 (an instant, not a period's middle)."""
+    economics = ctx.scenario.data.economics
+    if economics.discount_rate is None:
+        return 1.0
+    return float((1.0 + economics.discount_rate) ** -(economics.horizon_s / YEAR_S))
+
+
 def resale_usd(ctx: Context, system: str, t: int) -> float:
     """A unit of `system` ordered at t sold at the horizon's end H (economics.after_horizon
-    ends): resale_fraction x capex_usd when its life is not over at H (its arrival period's
-    start + lifetime > H; one fleet for the horizon: lifetime > H; delivered after H: never
-    sold), else 0."""
+    ends): resale_fraction x capex_usd x max(0, birth + lifetime - H) / lifetime, birth = its
+    arrival period's start (one fleet for the horizon: 0; delivered after H: never sold)."""
     economics = ctx.scenario.data.economics
     if not after_horizon_ends(ctx) or not economics.resale_fraction:
         return 0.0
     spec = ctx.scenario.catalog.system(system)
-    if economics.period_s is None:
-        alive = spec.lifetime_s > economics.horizon_s
-    else:
+    birth_s: float | None = 0.0
+    if economics.period_s is not None:
         arrive = arrival(ctx, system, t)
-        start_s = next((a for u, a, _ in ctx.calendar if u == arrive), None)
-        alive = start_s is not None and start_s + spec.lifetime_s > economics.horizon_s
-    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+        birth_s = next((a for u, a, _ in ctx.calendar if u == arrive), None)
+    if birth_s is None:
+        return 0.0
+    remaining_s = max(0.0, birth_s + spec.lifetime_s - economics.horizon_s)
+    return economics.resale_fraction * spec.capex_usd * remaining_s / spec.lifetime_s
 
 
 def service_window(ctx: Context, system: str, t: int) -> tuple[float, float]:
@@ -308,8 +374,8 @@ def pool_lines(ctx: Context, lines: Lines) -> None:
             lines.add("capex", d, s, paid_t, r.ordered * spec.capex_usd)
             share = spec.network_storage_capex_fraction or 0.0
             lines.add("network_storage", d, s, paid_t, r.ordered * spec.capex_usd * share)
-            if resale := resale_usd(ctx, s, t):  # received in the last period
-                lines.add("resale", d, s, ctx.calendar[-1][0], -r.ordered * resale)
+            if resale := resale_usd(ctx, s, t):  # received at the horizon's end
+                lines.resale("resale", d, s, r.ordered * resale, horizon_end_weight(ctx))
         if r.ordered > 0:  # the service window only of units ordered (most rows order none)
             window = service_window(ctx, s, t)
             if economics.pricing != "rental" and not after_horizon_ends(ctx):
@@ -429,9 +495,8 @@ def site_lines(ctx: Context, lines: Lines) -> None:
                 paid_t = paid_period(ctx, c.system, t)
                 whole = c.ordered * spec.capex_usd * share
                 lines.add(line, d, s, paid_t, whole, "capital_charge_usd")
-                if resale := resale_usd(ctx, c.system, t):  # received in the last period
-                    last = ctx.calendar[-1][0]
-                    lines.add(line, d, s, last, -c.ordered * resale, "capital_charge_usd")
+                if resale := resale_usd(ctx, c.system, t):  # received at the horizon's end
+                    lines.resale(line, d, s, c.ordered * resale, horizon_end_weight(ctx))
             else:
                 capital = c.ordered * capital_per_s(spec.capex_usd, spec.lifetime_s, rate) * share
                 spread(lines, ctx, line, d, s, window, capital, "capital_charge_usd")
@@ -481,8 +546,8 @@ def check_cost_lines(ctx: Context) -> list[str]:
     capital per second c = capex x CRF / year, CRF = r / (1 - (1 + r)^-L), r = 0: capex /
     lifetime): capex = ordered x c over that window (not under rental pricing; with
     economics.after_horizon ends: ordered x capex in the period it is paid in; resale = -
-    ordered x resale_fraction x capex in the last period for units whose life is not over at
-    the horizon's end: resale_usd), network_storage
+    ordered x resale_fraction x capex x remaining life at H / lifetime, received at the
+    horizon's end H and weighed 1 / (1 + r)^(H / year): resale_usd, resale_lines), network_storage
     = capex x network_storage_capex_fraction, maintenance = capex x (1 +
     network_storage_capex_fraction) x maintenance_fraction_per_year / year x (bought units'
     service seconds + owned x len_t),
@@ -506,10 +571,11 @@ def check_cost_lines(ctx: Context) -> list[str]:
     weights = period_weights(ctx)
     pool_lines(ctx, lines)
     out = contract_lines(ctx, lines)
-    out += present_value_lines(ctx, lines)
-    out += after_horizon_lines(ctx, lines)
     site_lines(ctx, lines)
     link_lines(ctx, lines)
+    out += present_value_lines(ctx, lines)
+    out += resale_lines(ctx, lines)
+    out += after_horizon_lines(ctx, lines)
     charged: dict[tuple[str, str | None, str | None], float] = {}
     for c in ctx.plan.costs_rows:
         # links are charged to their workload (datacenter and system None)

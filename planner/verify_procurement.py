@@ -102,10 +102,11 @@ def cpu_capital_usd(ctx: Context) -> float:
     with economics.discount_rate, x the window's mean discount weight (a present value). With
     economics.after_horizon ends: units x capex x (1 + network_storage_capex_fraction), x the
     discount weight of the period it is paid in, less units x resale_usd (economics.
-    resale_fraction: units whose life is not over at the horizon's end) x the last period's
-    weight."""
+    resale_fraction x capex x remaining life at H / lifetime) x the weight at the horizon's
+    end, 1 / (1 + r)^(H / year)."""
     from planner.verify_costs import (  # registers after this module's rules
         after_horizon_ends,
+        horizon_end_weight,
         paid_period,
         period_weights,
         resale_usd,
@@ -126,8 +127,8 @@ def cpu_capital_usd(ctx: Context) -> float:
             weights = period_weights(ctx)
             weight = weights[paid_period(ctx, c.system, c.period)]
             usd += c.ordered * spec.capex_usd * share * weight
-            last = weights[ctx.calendar[-1][0]]
-            usd -= c.ordered * resale_usd(ctx, c.system, c.period) * last
+            at_end = horizon_end_weight(ctx)
+            usd -= c.ordered * resale_usd(ctx, c.system, c.period) * at_end
             continue
         # arrival from the order and the lead time (the arriving column is cpu_ledger's)
         arrive = ctx.arrival(c.period, spec.lead_time_s if multi and spec.lead_time_s else 0.0)
@@ -150,30 +151,34 @@ def cpu_capital_usd(ctx: Context) -> float:
     return usd
 
 
-def resale_by_period(ctx: Context) -> dict[int, float]:
-    """The resale received per period (economics.resale_fraction, after_horizon ends): in the
-    last period, sum over orders of bought units and CPU-only servers of ordered x
-    verify_costs.resale_usd."""
-    from planner.verify_costs import resale_usd  # registers after this module's rules
+def resale_present_usd(ctx: Context) -> float:
+    """The resale received at the horizon's end (economics.resale_fraction, after_horizon
+    ends), weighed there: sum over orders of bought units and CPU-only servers of ordered x
+    verify_costs.resale_usd x 1 / (1 + r)^(H / year). In no period's capital charge, so the
+    capital charge column's periods miss it against the cost rows."""
+    from planner.verify_costs import horizon_end_weight, resale_usd
 
     rows = [(r.system, r.period, r.ordered) for r in ctx.plan.schedule]
+    if ctx.scenario.data.economics.pricing == "rental":  # no pool capex, so no pool resale
+        rows = []
     rows += [(c.system, c.period, c.ordered) for c in ctx.plan.cpu_schedule]
     usd = sum(units * resale_usd(ctx, s, t) for s, t, units in rows if units > 0)
-    return {ctx.calendar[-1][0]: usd} if usd else {}
+    return usd * horizon_end_weight(ctx)
 
 
 @rule("cash_flow")
 def check_cash_flow(ctx: Context) -> list[str]:
     """per calendar period t: capex_paid[t] = sum_{d,s} (ordered or arriving, by
     economics.capex_paid_at) x capex[s] x (1 + network_storage_capex_fraction[s]); cost[t] =
-    the sum of its component columns; cash_out[t] = capex_paid[t] + cost[t] - capital_charge[t]
-    - resale received[t] (resale_by_period);
+    the sum of its component columns; cash_out[t] = capex_paid[t] + cost[t] - capital_charge[t];
     cumulative columns are running sums; each column summed over the periods = the plan's cost
     rows of its components, so sum_t cost[t] = the cost rows' sum (= total_cost_usd: rule
     cost_total); with economics.discount_rate, the cost rows are present values: each column
     weighed by w_t = 1 / (1 + r)^(t_mid / year) in its sum (contract payments past the horizon
     under economics.after_horizon ends: with the present value of the months after it,
-    verify_costs.contract_lines; their rows are checked by verify_costs.after_horizon_lines)"""
+    verify_costs.contract_lines; their rows are checked by verify_costs.after_horizon_lines;
+    the capital charge with the resale received at the horizon's end weighed there:
+    resale_present_usd, its row checked by verify_costs.resale_lines)"""
     from planner.verify_costs import (  # registers after this module's rules
         Lines,
         contract_lines,
@@ -184,7 +189,6 @@ def check_cash_flow(ctx: Context) -> list[str]:
     total = sum(c.cost_usd for c in ctx.plan.costs_rows)
     tol = 1e-6 * max(1.0, abs(total))
     paid = capex_paid_by_period(ctx)
-    received = resale_by_period(ctx)
     out = []
     cost_sum = cash_sum = 0.0
     for row in ctx.plan.cash_flow:
@@ -194,11 +198,7 @@ def check_cash_flow(ctx: Context) -> list[str]:
         checks = (
             ("capex_paid_usd", row.capex_paid_usd, paid.get(row.period, 0.0)),
             ("cost_usd", row.cost_usd, parts),
-            (
-                "cash_out_usd",
-                row.cash_out_usd,
-                row.capex_paid_usd + parts - row.capital_charge_usd - received.get(row.period, 0.0),
-            ),
+            ("cash_out_usd", row.cash_out_usd, row.capex_paid_usd + parts - row.capital_charge_usd),
             ("cumulative_cost_usd", row.cumulative_cost_usd, cost_sum),
             ("cumulative_cash_usd", row.cumulative_cash_usd, cash_sum),
         )
@@ -225,6 +225,8 @@ def check_cash_flow(ctx: Context) -> list[str]:
         )
         if column == "contracts_usd":
             have += past
+        if column == "capital_charge_usd":  # the resale, received at H in no period
+            have -= resale_present_usd(ctx)
         if abs(have - by_column.get(column, 0.0)) > tol:
             out.append(
                 f"{column}: the periods add up to {have:,.2f} US$, the cost rows to "

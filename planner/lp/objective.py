@@ -23,9 +23,10 @@ def define_objective(model: Model) -> None:
              economics.after_horizon ends: recovery = 1, the whole capex whatever the unit's
              service inside H (nothing after the horizon has value: no residual value),
              charged when paid for (economics.capex_paid_at: order or delivery)
-      resale (after_horizon ends): - buy[d,s,t] · resale_fraction · capex if the unit is in
-             service at H with its life not over (resale_usd), received in the last period
-             (weighed by its w_t; CPU servers likewise, in their cpu_servers term)
+      resale (after_horizon ends): - buy[d,s,t] · resale_fraction · capex · remaining / L,
+             remaining = max(0, birth + L - H) (birth: its arrival period's start; no period:
+             0), received at H, weighed w_H = 1 / (1 + r)^(H / year) (resale_usd,
+             horizon_end_weight; CPU servers likewise, in their cpu_servers term)
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · (1 + network_storage_capex_fraction) · maintenance_fraction_per_year
              · years in service (owned units too; maintenance_usd_per_s)
@@ -243,24 +244,43 @@ def charged_capex_usd(model: Model, system: str, t: int) -> float:
     return recovered_capex_usd(model, system, t)
 
 
+def horizon_end_weight(model: Model) -> float:
+    """The discount weight of a sum received at the horizon's end H (a resale): 1 / (1 +
+    r)^(H / year), r = economics.discount_rate (1.0 without one). An instant, so no
+    mid-period convention: weighing it at the last period's middle would overstate it."""
+    economics = model.scenario.data.economics
+    if economics.discount_rate is None:
+        return 1.0
+    return (1.0 + economics.discount_rate) ** -(economics.horizon_s / S_PER_YEAR)
+
+
+def remaining_life_s(model: Model, system: str, t: int) -> float:
+    """Seconds of life a unit of `system` ordered at t has left at the horizon's end H:
+    max(0, birth + lifetime - H), birth = its arrival period's start (as its service window);
+    0 if it arrives after H. With one fleet for the horizon (no period) it is born at 0."""
+    horizon_s = model.scenario.data.economics.horizon_s
+    lifetime_s = model.scenario.catalog.system(system).lifetime_s
+    if not model.multi_period:
+        birth_s = 0.0
+    else:
+        arrive = model.arrival(system, t)
+        if arrive is None:
+            return 0.0
+        birth_s = model.calendar[arrive].start_s
+    return max(0.0, birth_s + lifetime_s - horizon_s)
+
+
 def resale_usd(model: Model, system: str, t: int) -> float:
     """What one unit of `system` ordered at t is sold for at the horizon's end (after_horizon
-    ends): economics.resale_fraction · capex_usd if it is in service then with its life not
-    over (its arrival's start + lifetime > H; one fleet for the horizon: lifetime > H), else
-    0 (retired, or delivered after the horizon); 0 under continues."""
+    ends): economics.resale_fraction · capex_usd · remaining_life_s / lifetime (its
+    straight-line remaining value at H times the user's market share), received at H; 0 under
+    continues."""
     economics = model.scenario.data.economics
     if not after_horizon_ends(model) or not economics.resale_fraction:
         return 0.0
     spec = model.scenario.catalog.system(system)
-    if not model.multi_period:
-        alive = spec.lifetime_s > economics.horizon_s
-    else:
-        arrive = model.arrival(system, t)
-        alive = (
-            arrive is not None
-            and model.calendar[arrive].start_s + spec.lifetime_s > economics.horizon_s
-        )
-    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+    remaining = remaining_life_s(model, system, t) / spec.lifetime_s
+    return economics.resale_fraction * spec.capex_usd * remaining
 
 
 def capex_paid_period(model: Model, system: str, t: int) -> int:
@@ -330,8 +350,8 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
             (var, charged_capex_usd(model, s, t) * capex_weight(model, s, t)) for t, var in buys
         ]
         model.terms.append(Term("capex", d, s, None, expr(capex)))
-        last = period_weight(model, model.calendar[-1].index)
-        resale = [(var, -resale_usd(model, s, t) * last) for t, var in buys]
+        at_end = horizon_end_weight(model)
+        resale = [(var, -resale_usd(model, s, t) * at_end) for t, var in buys]
         if any(c for _, c in resale):
             model.terms.append(Term("resale", d, s, None, expr(resale)))
         if spec.network_storage_capex_fraction:
@@ -444,7 +464,7 @@ def cpu_server_buy_usd(model: Model, system: str, t: int, running_usd_per_s: flo
     capital = cpu_server_capital_usd(model, system, t)
     running = running_usd_per_s * service_s(model, system, t)
     if after_horizon_ends(model):
-        resale = resale_usd(model, system, t) * period_weight(model, model.calendar[-1].index)
+        resale = resale_usd(model, system, t) * horizon_end_weight(model)
         return (
             capital * capex_weight(model, system, t)
             - resale
@@ -513,7 +533,8 @@ def cost_by_period(model: Model, value: Value) -> dict[str, list[float]]:
     in their period; contracts over their term; energy where the work runs; links over their
     workload's window). With economics.after_horizon ends a capex charged in full is in the
     period it is paid in, and contract payments past the horizon are not in these periods
-    (past_horizon_by_month gives them by month after the horizon). Per component the periods
+    (past_horizon_by_month gives them by month after the horizon), nor the resale received at
+    the horizon's end (resale_at_horizon_usd). Per component the periods
     (and, for contracts, the months past the horizon) add up to the term (at face value)."""
     n = len(model.calendar)
     out: dict[str, list[float]] = {}
@@ -591,8 +612,6 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
             paid_at = capex_paid_period(model, s, t0)
             add("capex", paid_at, units * spec.capex_usd)
             add("network_storage", paid_at, units * spec.capex_usd * ns)
-            if resale := resale_usd(model, s, t0):
-                add("resale", model.calendar[-1].index, -units * resale)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             if pricing != "rental" and not ends:
@@ -651,6 +670,20 @@ def past_horizon_by_month(model: Model, value: Value) -> dict[int, float]:
     return dict(sorted(out.items()))
 
 
+def resale_at_horizon_usd(model: Model, value: Value) -> float:
+    """The resale received at the horizon's end (after_horizon ends, economics.
+    resale_fraction) at face value: sum over orders of bought units and CPU-only servers of
+    units · resale_usd. In no calendar period: the cash flow shows it in its own row at H."""
+    usd = 0.0
+    if model.scenario.data.economics.pricing != "rental":  # as add_ownership_terms
+        usd = sum(value(v) * resale_usd(model, s, t) for (_d, s, t), v in model.buy.items())
+    for (d, t), var in model.cpu_buy.items():
+        cpu = model.scenario.topology.site(d).cpu_servers
+        if cpu is not None and value(var):
+            usd += value(var) * resale_usd(model, cpu.system, t)
+    return usd
+
+
 def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add) -> None:
     """Energy of owned units per calendar period, as add_energy_terms charges it."""
     d, s = pool
@@ -703,8 +736,6 @@ def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
         if ends:
             paid_at = capex_paid_period(model, cpu.system, t0)
             add("cpu_capital", paid_at, units * cpu_server_capital_usd(model, cpu.system, t0))
-            if resale := resale_usd(model, cpu.system, t0):
-                add("cpu_resale", model.calendar[-1].index, -units * resale)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             if not ends:
