@@ -21,6 +21,7 @@ from planner.lp.objective import (
     month_after_horizon,
     past_horizon_by_month,
     period_weight,
+    purchases,
     resale_at_horizon_usd,
 )
 from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
@@ -290,7 +291,9 @@ def read_cash_flow(
     for r in bought:
         spec = catalog.system(r.system)
         units = r.ordered if at_order else r.arriving
-        paid[r.period] += units * spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0))
+        # one fleet for the horizon under ends: the unit and its replacements (purchases)
+        whole = spec.capex_usd * purchases(model, r.system)
+        paid[r.period] += units * whole * (1 + (spec.network_storage_capex_fraction or 0))
     columns: dict[str, list[float]] = {c: [0.0] * len(paid) for c in set(CASH_COLUMNS.values())}
     columns["other_opex_usd"] = [0.0] * len(paid)
     for component, usd in cost_by_period(model, value_of).items():

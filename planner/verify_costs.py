@@ -6,6 +6,7 @@ planner.verify.RULES on import (the end of planner/verify.py imports this module
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from planner.lp.model import SAME_INSTANT_S, calendar_for
@@ -298,15 +299,26 @@ def horizon_end_weight(ctx: Context) -> float:
     return float((1.0 + economics.discount_rate) ** -(economics.horizon_s / YEAR_S))
 
 
+def purchases(ctx: Context, system: str) -> int:
+    """Purchases one unit of `system` stands for under economics.after_horizon ends with one
+    fleet for the horizon (no period): ceil(H / lifetime), it and its replacements; else 1."""
+    economics = ctx.scenario.data.economics
+    if economics.period_s is not None or not after_horizon_ends(ctx):
+        return 1
+    lifetime_s = ctx.scenario.catalog.system(system).lifetime_s
+    return max(1, math.ceil(economics.horizon_s / lifetime_s - 1e-9))
+
+
 def resale_usd(ctx: Context, system: str, t: int) -> float:
     """A unit of `system` ordered at t sold at the horizon's end H (economics.after_horizon
     ends): resale_fraction x capex_usd x max(0, birth + lifetime - H) / lifetime, birth = its
-    arrival period's start (one fleet for the horizon: 0; delivered after H: never sold)."""
+    arrival period's start (one fleet for the horizon: its last purchase's, (purchases - 1) x
+    lifetime; delivered after H: never sold)."""
     economics = ctx.scenario.data.economics
     if not after_horizon_ends(ctx) or not economics.resale_fraction:
         return 0.0
     spec = ctx.scenario.catalog.system(system)
-    birth_s: float | None = 0.0
+    birth_s: float | None = (purchases(ctx, system) - 1) * spec.lifetime_s
     if economics.period_s is not None:
         arrive = arrival(ctx, system, t)
         birth_s = next((a for u, a, _ in ctx.calendar if u == arrive), None)
@@ -371,9 +383,10 @@ def pool_lines(ctx: Context, lines: Lines) -> None:
         if r.ordered > 0 and economics.pricing != "rental" and after_horizon_ends(ctx):
             # the whole capex, in the period it is paid in
             paid_t = paid_period(ctx, s, t)
-            lines.add("capex", d, s, paid_t, r.ordered * spec.capex_usd)
+            whole = r.ordered * spec.capex_usd * purchases(ctx, s)  # replacements too
+            lines.add("capex", d, s, paid_t, whole)
             share = spec.network_storage_capex_fraction or 0.0
-            lines.add("network_storage", d, s, paid_t, r.ordered * spec.capex_usd * share)
+            lines.add("network_storage", d, s, paid_t, whole * share)
             if resale := resale_usd(ctx, s, t):  # received at the horizon's end
                 lines.resale("resale", d, s, r.ordered * resale, horizon_end_weight(ctx))
         if r.ordered > 0:  # the service window only of units ordered (most rows order none)
@@ -493,7 +506,7 @@ def site_lines(ctx: Context, lines: Lines) -> None:
             share = 1 + (spec.network_storage_capex_fraction or 0.0)
             if after_horizon_ends(ctx):  # the whole capex, in the period it is paid in
                 paid_t = paid_period(ctx, c.system, t)
-                whole = c.ordered * spec.capex_usd * share
+                whole = c.ordered * spec.capex_usd * share * purchases(ctx, c.system)
                 lines.add(line, d, s, paid_t, whole, "capital_charge_usd")
                 if resale := resale_usd(ctx, c.system, t):  # received at the horizon's end
                     lines.resale(line, d, s, c.ordered * resale, horizon_end_weight(ctx))

@@ -79,7 +79,10 @@ def check_spot(ctx: Context) -> list[str]:
 def capex_paid_by_period(ctx: Context) -> dict[int, float]:
     """Cash for units and CPU-only servers bought, per calendar period, from the schedules:
     (ordered or arriving, by economics.capex_paid_at) x capex x (1 +
-    network_storage_capex_fraction)."""
+    network_storage_capex_fraction), x ceil(H / lifetime) purchases with one fleet for the
+    horizon under economics.after_horizon ends (verify_costs.purchases)."""
+    from planner.verify_costs import purchases  # registers after this module's rules
+
     catalog = ctx.scenario.catalog
     at_order = ctx.scenario.data.economics.capex_paid_at == "order"
     paid: dict[int, float] = {}
@@ -88,7 +91,8 @@ def capex_paid_by_period(ctx: Context) -> dict[int, float]:
         spec = catalog.system(r.system)
         units = r.ordered if at_order else r.arriving
         share = 1 + (spec.network_storage_capex_fraction or 0.0)
-        paid[r.period] = paid.get(r.period, 0.0) + units * spec.capex_usd * share
+        whole = spec.capex_usd * purchases(ctx, r.system)  # one fleet under ends: replacements
+        paid[r.period] = paid.get(r.period, 0.0) + units * whole * share
     return paid
 
 
@@ -109,6 +113,7 @@ def cpu_capital_usd(ctx: Context) -> float:
         horizon_end_weight,
         paid_period,
         period_weights,
+        purchases,
         resale_usd,
         window_weight,
     )
@@ -126,7 +131,7 @@ def cpu_capital_usd(ctx: Context) -> float:
             share = 1 + (spec.network_storage_capex_fraction or 0.0)
             weights = period_weights(ctx)
             weight = weights[paid_period(ctx, c.system, c.period)]
-            usd += c.ordered * spec.capex_usd * share * weight
+            usd += c.ordered * spec.capex_usd * purchases(ctx, c.system) * share * weight
             at_end = horizon_end_weight(ctx)
             usd -= c.ordered * resale_usd(ctx, c.system, c.period) * at_end
             continue

@@ -744,3 +744,92 @@ def test_a_resale_fraction_under_continues_is_refused(tmp_path: Path) -> None:
     assert "resale-continues.yaml" in message and "resale_fraction" in message
     assert "needs after_horizon: ends" in message
     assert ":" in message.split("resale-continues.yaml", 1)[1][:6]  # file:line
+
+
+def _one_fleet(
+    tmp_path: Path, horizon: str, period: str | None, rate: float | None, lifetime: str | None
+) -> planner.Scenario:
+    """Serving all the horizon, amortised, ends, resale_fraction 0.3, a 10% network share."""
+    economics: dict[str, object] = {
+        "horizon": horizon,
+        "pricing": "amortised",
+        "after_horizon": "ends",
+        "resale_fraction": 0.3,
+    }
+    if period is not None:
+        economics["period"] = period
+    if rate is not None:
+        economics["discount_rate"] = rate
+    system: dict[str, object] = {"network_storage_capex_fraction": 0.1}
+    if lifetime is not None:
+        system["lifetime"] = lifetime
+    return scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M")},
+        economics,
+        catalog={"systems": {"hgx-h100": system}},
+        name=f"fleet-{horizon}-{period}-{rate}-{lifetime}".replace(" ", ""),
+    )
+
+
+def test_one_fleet_resells_at_the_horizons_end_weighed_there(tmp_path: Path) -> None:
+    """No period, 3 years, a 5-year H100, 10% a year: the n units bought are sold at the end for
+    0.3 x capex x 2 / 5 (2 years of life left of 5) each, weighed 1 / 1.1^3 = 0.751 (before:
+    0.3 x capex at the one period's middle, 1 / 1.1^1.5 = 0.867, ~15% too much)."""
+    sc = _one_fleet(tmp_path, "1095 days", None, 0.1, None)
+    n = ceil(flat_need(sc, "chat"))
+    c, life = capex(sc)
+    assert life == pytest.approx(5 * 365 * DAY)  # the case we meant
+    plan = planner.solve(sc)
+    resold = n * c * 0.3 * (life - 1095 * DAY) / life
+    (row,) = plan.resale_at_horizon or []
+    assert row.resale_usd == pytest.approx(resold, rel=REL)
+    assert row.discount_weight == pytest.approx(1.1**-3, rel=1e-12)
+    whole = n * c * 1.1 * discount_weight(0.1, 0.0, 1095 * DAY)  # paid in the one period
+    assert plan.total_cost_usd == pytest.approx(whole - resold * 1.1**-3, rel=REL)
+    assert _clean(plan, sc)
+
+
+@pytest.mark.parametrize("rate", [None, 0.1])
+def test_one_fleet_outliving_its_units_buys_their_replacements(
+    tmp_path: Path, rate: float | None
+) -> None:
+    """No period, 2 years, an H100 living 547.5 days: each of the n units is bought twice
+    (ceil(730 / 547.5) = 2: at 0 and at 547.5 days), n x 2 x capex x 1.1 in the one period
+    (before: once), and its replacement, born at 547.5 days, has 365 of its 547.5 days left at
+    the end: resold for 0.3 x capex x 365 / 547.5, weighed 1 / (1 + r)^2. The same scenario in
+    quarters retires the units after 6 quarters and buys them again: the same nominal capex and
+    resale. A plan charging one purchase is caught."""
+    single = _one_fleet(tmp_path, "730 days", None, rate, "547.5 days")
+    n = ceil(flat_need(single, "chat"))
+    c, life = capex(single)
+    resold = n * c * 0.3 * (2 * life - 730 * DAY) / life
+    at_end = 1.0 if rate is None else (1 + rate) ** -2.0
+    mid = 1.0 if rate is None else discount_weight(rate, 0.0, 730 * DAY)
+    plan = planner.solve(single)
+    assert plan.total_cost_usd == pytest.approx(n * 2 * c * 1.1 * mid - resold * at_end, rel=REL)
+    (period,) = plan.cash_flow
+    assert period.capex_paid_usd == pytest.approx(n * 2 * c * 1.1, rel=REL)
+    (row,) = plan.resale_at_horizon or []
+    assert row.resale_usd == pytest.approx(resold, rel=REL)
+    assert plan.nominal_cost_usd == pytest.approx(n * 2 * c * 1.1 - resold, rel=REL)
+    assert _clean(plan, single)
+    once = [
+        dataclasses.replace(r, cost_usd=r.cost_usd / 2) if r.component == "capex" else r
+        for r in plan.costs_rows
+    ]
+    found = check_plan(dataclasses.replace(plan, costs_rows=once), single, planner.demands(single))
+    assert any("capex: the cost rows charge" in m for m in found["cost_lines"])
+    if rate is not None:
+        return
+    quarters = _one_fleet(tmp_path, "730 days", "1 quarter", None, "547.5 days")
+    periodic = planner.solve(quarters)
+    assert [rows_of(periodic)[t].ordered for t in range(8)] == [n, 0, 0, 0, 0, 0, n, 0]
+    assert sum(r.capex_paid_usd for r in periodic.cash_flow) == pytest.approx(
+        period.capex_paid_usd, rel=REL
+    )
+    (periodic_row,) = periodic.resale_at_horizon or []
+    assert periodic_row.resale_usd == pytest.approx(resold, rel=REL)
+    assert periodic.nominal_cost_usd == pytest.approx(plan.nominal_cost_usd, rel=REL)
+    assert _clean(periodic, quarters)

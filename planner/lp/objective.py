@@ -3,6 +3,7 @@ site, system, workload) so the plan can split it over workloads."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from hardware.schema import System
@@ -22,10 +23,12 @@ def define_objective(model: Model) -> None:
              horizon a unit serves all of H (it is replaced at the end of its life).
              economics.after_horizon ends: recovery = 1, the whole capex whatever the unit's
              service inside H (nothing after the horizon has value: no residual value),
-             charged when paid for (economics.capex_paid_at: order or delivery)
+             charged when paid for (economics.capex_paid_at: order or delivery); with one
+             fleet for the horizon, x ceil(H / L) purchases (replaced at L, 2L, ...; all in
+             the one period, weighed at its w_t as a periodic plan's purchases are)
       resale (after_horizon ends): - buy[d,s,t] · resale_fraction · capex · remaining / L,
              remaining = max(0, birth + L - H) (birth: its arrival period's start; no period:
-             0), received at H, weighed w_H = 1 / (1 + r)^(H / year) (resale_usd,
+             the last purchase's, (ceil(H / L) - 1) · L), received at H, weighed w_H = 1 / (1 + r)^(H / year) (resale_usd,
              horizon_end_weight; CPU servers likewise, in their cpu_servers term)
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · (1 + network_storage_capex_fraction) · maintenance_fraction_per_year
@@ -235,12 +238,24 @@ def recovered_capex_usd(model: Model, system: str, t: int) -> float:
     return spec.capex_usd * crf * service_s(model, system, t) / S_PER_YEAR
 
 
+def purchases(model: Model, system: str) -> int:
+    """Purchases one unit of `system` in the fleet stands for under economics.after_horizon
+    ends: with one fleet for the horizon (no period) ceil(H / L), the unit and its
+    replacements at L, 2L, ... (a life ends inside H: it is bought again); with periods 1 (the
+    LP buys each replacement itself when a unit retires). Under continues the per-second
+    capital recovery already covers replacements."""
+    if model.multi_period or not after_horizon_ends(model):
+        return 1
+    lifetime_s = model.scenario.catalog.system(system).lifetime_s
+    return max(1, math.ceil(model.scenario.data.economics.horizon_s / lifetime_s - 1e-9))
+
+
 def charged_capex_usd(model: Model, system: str, t: int) -> float:
     """The capex one unit of `system` ordered at t is charged: recovered_capex_usd, or with
-    economics.after_horizon ends the whole capex (no residual or resale value after the
-    horizon), whatever its service inside it."""
+    economics.after_horizon ends the whole capex of each purchase it stands for (purchases:
+    with one fleet for the horizon, its replacements too), whatever its service inside H."""
     if after_horizon_ends(model):
-        return model.scenario.catalog.system(system).capex_usd
+        return model.scenario.catalog.system(system).capex_usd * purchases(model, system)
     return recovered_capex_usd(model, system, t)
 
 
@@ -257,11 +272,12 @@ def horizon_end_weight(model: Model) -> float:
 def remaining_life_s(model: Model, system: str, t: int) -> float:
     """Seconds of life a unit of `system` ordered at t has left at the horizon's end H:
     max(0, birth + lifetime - H), birth = its arrival period's start (as its service window);
-    0 if it arrives after H. With one fleet for the horizon (no period) it is born at 0."""
+    0 if it arrives after H. With one fleet for the horizon (no period) the last of its
+    purchases (n = purchases) is born at (n - 1) · L."""
     horizon_s = model.scenario.data.economics.horizon_s
     lifetime_s = model.scenario.catalog.system(system).lifetime_s
     if not model.multi_period:
-        birth_s = 0.0
+        birth_s = (purchases(model, system) - 1) * lifetime_s
     else:
         arrive = model.arrival(system, t)
         if arrive is None:
@@ -610,8 +626,9 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
         capital = recovered_capex_usd(model, s, t0) / service if service > 0 else 0.0
         if ends and pricing != "rental":
             paid_at = capex_paid_period(model, s, t0)
-            add("capex", paid_at, units * spec.capex_usd)
-            add("network_storage", paid_at, units * spec.capex_usd * ns)
+            whole = units * charged_capex_usd(model, s, t0)  # replacements too (purchases)
+            add("capex", paid_at, whole)
+            add("network_storage", paid_at, whole * ns)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             if pricing != "rental" and not ends:
