@@ -22,6 +22,7 @@ from planner.lp.objective import (
     past_horizon_by_month,
     period_weight,
     purchases,
+    purchases_reweighed_usd,
     resale_at_horizon_usd,
 )
 from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
@@ -366,9 +367,12 @@ def read_after_horizon(
 def read_present_value(model: Model, cash_flow: list[CashFlowRow]) -> list[PresentValueRow]:
     """Per calendar period: its discount weight (objective.discount_weight) and the cash flow's
     nominal cost weighed by it (the contract payments past the horizon, economics.after_horizon
-    ends, are weighed in read_after_horizon's rows)."""
+    ends, are weighed in read_after_horizon's rows); with one fleet for the horizon under ends,
+    its purchases at their own instants instead (objective.purchases_reweighed_usd)."""
     rate = model.scenario.data.economics.discount_rate
     assert rate is not None
+    # one fleet for the horizon under ends: its purchases at their own instants
+    reweighed = purchases_reweighed_usd(model, value_of)
     out = []
     for row in cash_flow:
         weight = discount_weight(rate, row.start_s, row.end_s)
@@ -381,7 +385,7 @@ def read_present_value(model: Model, cash_flow: list[CashFlowRow]) -> list[Prese
                 mid_years=(row.start_s + row.end_s) / 2 / S_PER_YEAR,
                 discount_weight=weight,
                 cost_usd=row.cost_usd,
-                present_value_usd=weight * row.cost_usd,
+                present_value_usd=weight * row.cost_usd + reweighed,
             )
         )
     return out

@@ -505,6 +505,13 @@ def after_horizon_note(plan: Plan) -> str:
             "(economics.after_horizon: ends charges every payment of a term), billed monthly "
             "from the horizon's end (a month = a year / 12), each weighed at its month's middle"
         )
+    pv = plan.present_value or []
+    if len(pv) == 1 and abs(pv[0].present_value_usd - pv[0].discount_weight * pv[0].cost_usd) > 1:
+        # one fleet for the horizon under ends (objective.purchases_weight)
+        parts.append(
+            "the period's PV cost weighs its purchases at their own instants (the start, then "
+            "each lifetime for a replacement), not at its middle"
+        )
     if not parts:
         return ""
     return "; ".join(parts) + "; the cumulative cost ends at the plan's nominal cost"

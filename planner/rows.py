@@ -195,7 +195,9 @@ class PresentValueRow:
     """per calendar period, only with economics.discount_rate: discount_rate (a year),
     mid_years (the period's middle from the horizon start, years), discount_weight (1 / (1 +
     discount_rate)^mid_years), cost_usd (the cash flow's nominal cost of the period),
-    present_value_usd (discount_weight x cost_usd; the periods, with the present values of the
+    present_value_usd (discount_weight x cost_usd; with one fleet for the horizon under
+    economics.after_horizon ends, its purchases weighed at their own instants k x lifetime
+    instead of the period's middle; the periods, with the present values of the
     resale at the horizon's end (ResaleRow) and the payments after the horizon
     (AfterHorizonRow, economics.after_horizon ends), add up to
     total_cost_usd, what the LP minimised)"""

@@ -66,6 +66,14 @@ class Lines:
         self.past[(component, d, s)] = (face - usd, pv - usd * weight)
         self.resold_usd += usd
 
+    def reweigh(
+        self, component: str, d: str | None, s: str | None, usd: float, delta: float
+    ) -> None:
+        """usd charged in a period but weighed at its own instants: delta = its own weight -
+        the period's, added to the line's present value (face value unchanged)."""
+        face, pv = self.past.get((component, d, s), (0.0, 0.0))
+        self.past[(component, d, s)] = (face, pv + usd * delta)
+
     def add(
         self, component: str, d: str | None, s: str | None, t: int, usd: float, column: str = ""
     ) -> None:
@@ -148,10 +156,11 @@ def present_value_lines(ctx: Context, lines: Lines) -> list[str]:
     cost = {r.period: r.cost_usd for r in ctx.plan.cash_flow}
     weights = period_weights(ctx)
     out = []
+    reweighed = purchases_reweighed_usd(ctx)  # one fleet under ends: purchases at instants
     for row, (t, a, b) in zip(rows, calendar, strict=True):
         weight = weights[t]
         mid_years = (a + b) / 2 / YEAR_S
-        present = weight * cost.get(row.period, 0.0)
+        present = weight * cost.get(row.period, 0.0) + reweighed
         checks = (
             ("discount_rate", row.discount_rate, rate),
             ("mid_years", row.mid_years, mid_years),
@@ -309,6 +318,40 @@ def purchases(ctx: Context, system: str) -> int:
     return max(1, math.ceil(economics.horizon_s / lifetime_s - 1e-9))
 
 
+def purchases_weight(ctx: Context, system: str) -> float | None:
+    """One fleet for the horizon under after_horizon ends with a discount_rate r: the mean
+    weight of a unit's n = purchases, each at its own instant k x lifetime, (1 / n) sum_k
+    1 / (1 + r)^(k x lifetime / year); None otherwise (a purchase weighs its period's w_t)."""
+    economics = ctx.scenario.data.economics
+    rate = economics.discount_rate
+    if rate is None or economics.period_s is not None or not after_horizon_ends(ctx):
+        return None
+    n = purchases(ctx, system)
+    years = ctx.scenario.catalog.system(system).lifetime_s / YEAR_S
+    return float(sum((1.0 + rate) ** -(k * years) for k in range(n)) / n)
+
+
+def purchases_reweighed_usd(ctx: Context) -> float:
+    """What weighing one fleet's purchases at their instants (purchases_weight) adds to the one
+    period's present value over its middle's weight w: sum over orders of bought units (not
+    under rental pricing) and CPU-only servers of ordered x capex x (1 +
+    network_storage_capex_fraction) x purchases x (purchases_weight - w); else 0."""
+    weights = period_weights(ctx)
+    rows = [(r.system, r.ordered) for r in ctx.plan.schedule]
+    if ctx.scenario.data.economics.pricing == "rental":
+        rows = []
+    rows += [(c.system, c.ordered) for c in ctx.plan.cpu_schedule]
+    usd = 0.0
+    for system, units in rows:
+        own = purchases_weight(ctx, system)
+        if own is None or units <= 0:
+            continue
+        spec = ctx.scenario.catalog.system(system)
+        whole = units * spec.capex_usd * purchases(ctx, system)
+        usd += whole * (1 + (spec.network_storage_capex_fraction or 0.0)) * (own - weights[0])
+    return usd
+
+
 def resale_usd(ctx: Context, system: str, t: int) -> float:
     """A unit of `system` ordered at t sold at the horizon's end H (economics.after_horizon
     ends): resale_fraction x capex_usd x max(0, birth + lifetime - H) / lifetime, birth = its
@@ -387,6 +430,10 @@ def pool_lines(ctx: Context, lines: Lines) -> None:
             lines.add("capex", d, s, paid_t, whole)
             share = spec.network_storage_capex_fraction or 0.0
             lines.add("network_storage", d, s, paid_t, whole * share)
+            if (own := purchases_weight(ctx, s)) is not None:  # one fleet: at their instants
+                delta = own - period_weights(ctx)[paid_t]
+                lines.reweigh("capex", d, s, whole, delta)
+                lines.reweigh("network_storage", d, s, whole * share, delta)
             if resale := resale_usd(ctx, s, t):  # received at the horizon's end
                 lines.resale("resale", d, s, r.ordered * resale, horizon_end_weight(ctx))
         if r.ordered > 0:  # the service window only of units ordered (most rows order none)
@@ -508,6 +555,8 @@ def site_lines(ctx: Context, lines: Lines) -> None:
                 paid_t = paid_period(ctx, c.system, t)
                 whole = c.ordered * spec.capex_usd * share * purchases(ctx, c.system)
                 lines.add(line, d, s, paid_t, whole, "capital_charge_usd")
+                if (own := purchases_weight(ctx, c.system)) is not None:  # at their instants
+                    lines.reweigh(line, d, s, whole, own - period_weights(ctx)[paid_t])
                 if resale := resale_usd(ctx, c.system, t):  # received at the horizon's end
                     lines.resale(line, d, s, c.ordered * resale, horizon_end_weight(ctx))
             else:

@@ -105,7 +105,8 @@ def cpu_capital_usd(ctx: Context) -> float:
     inside is served whole), inside the horizon (with one fleet for the horizon: all of it);
     with economics.discount_rate, x the window's mean discount weight (a present value). With
     economics.after_horizon ends: units x capex x (1 + network_storage_capex_fraction), x the
-    discount weight of the period it is paid in, less units x resale_usd (economics.
+    discount weight of the period it is paid in (one fleet for the horizon: x purchases, each
+    at its instant, verify_costs.purchases_weight), less units x resale_usd (economics.
     resale_fraction x capex x remaining life at H / lifetime) x the weight at the horizon's
     end, 1 / (1 + r)^(H / year)."""
     from planner.verify_costs import (  # registers after this module's rules
@@ -114,6 +115,7 @@ def cpu_capital_usd(ctx: Context) -> float:
         paid_period,
         period_weights,
         purchases,
+        purchases_weight,
         resale_usd,
         window_weight,
     )
@@ -131,6 +133,8 @@ def cpu_capital_usd(ctx: Context) -> float:
             share = 1 + (spec.network_storage_capex_fraction or 0.0)
             weights = period_weights(ctx)
             weight = weights[paid_period(ctx, c.system, c.period)]
+            own = purchases_weight(ctx, c.system)  # one fleet: each purchase at its instant
+            weight = weight if own is None else own
             usd += c.ordered * spec.capex_usd * purchases(ctx, c.system) * share * weight
             at_end = horizon_end_weight(ctx)
             usd -= c.ordered * resale_usd(ctx, c.system, c.period) * at_end
@@ -188,6 +192,7 @@ def check_cash_flow(ctx: Context) -> list[str]:
         Lines,
         contract_lines,
         period_weights,
+        purchases_reweighed_usd,
     )
 
     weights = period_weights(ctx)
@@ -232,6 +237,7 @@ def check_cash_flow(ctx: Context) -> list[str]:
             have += past
         if column == "capital_charge_usd":  # the resale, received at H in no period
             have -= resale_present_usd(ctx)
+            have += purchases_reweighed_usd(ctx)  # one fleet: purchases at their instants
         if abs(have - by_column.get(column, 0.0)) > tol:
             out.append(
                 f"{column}: the periods add up to {have:,.2f} US$, the cost rows to "

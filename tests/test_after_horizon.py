@@ -776,7 +776,8 @@ def _one_fleet(
 def test_one_fleet_resells_at_the_horizons_end_weighed_there(tmp_path: Path) -> None:
     """No period, 3 years, a 5-year H100, 10% a year: the n units bought are sold at the end for
     0.3 x capex x 2 / 5 (2 years of life left of 5) each, weighed 1 / 1.1^3 = 0.751 (before:
-    0.3 x capex at the one period's middle, 1 / 1.1^1.5 = 0.867, ~15% too much)."""
+    0.3 x capex at the one period's middle, 1 / 1.1^1.5 = 0.867, ~15% too much); their purchase
+    at the start weighs 1 (before: 0.867 too). The one period's PV holds it so."""
     sc = _one_fleet(tmp_path, "1095 days", None, 0.1, None)
     n = ceil(flat_need(sc, "chat"))
     c, life = capex(sc)
@@ -786,9 +787,19 @@ def test_one_fleet_resells_at_the_horizons_end_weighed_there(tmp_path: Path) -> 
     (row,) = plan.resale_at_horizon or []
     assert row.resale_usd == pytest.approx(resold, rel=REL)
     assert row.discount_weight == pytest.approx(1.1**-3, rel=1e-12)
-    whole = n * c * 1.1 * discount_weight(0.1, 0.0, 1095 * DAY)  # paid in the one period
+    whole = n * c * 1.1  # paid at the start: weight 1 (before: the one period's middle, 0.867)
     assert plan.total_cost_usd == pytest.approx(whole - resold * 1.1**-3, rel=REL)
+    # the one period's PV holds the purchase at its instant; with the resale row: the total
+    (pv,) = plan.present_value or []
+    assert pv.present_value_usd + row.present_value_usd == pytest.approx(plan.total_cost_usd)
     assert _clean(plan, sc)
+    from planner.report import after_horizon_note
+
+    assert "PV cost weighs its purchases at their own instants" in after_horizon_note(plan)
+    # a present value booking the purchase at the period's middle is caught
+    mid = dataclasses.replace(pv, present_value_usd=pv.discount_weight * pv.cost_usd)
+    found = check_plan(dataclasses.replace(plan, present_value=[mid]), sc, planner.demands(sc))
+    assert any("present_value_usd" in m for m in found["cost_lines"])
 
 
 @pytest.mark.parametrize("rate", [None, 0.1])
@@ -797,7 +808,7 @@ def test_one_fleet_outliving_its_units_buys_their_replacements(
 ) -> None:
     """No period, 2 years, an H100 living 547.5 days: each of the n units is bought twice
     (ceil(730 / 547.5) = 2: at 0 and at 547.5 days), n x 2 x capex x 1.1 in the one period
-    (before: once), and its replacement, born at 547.5 days, has 365 of its 547.5 days left at
+    (before: once), each weighed at its own instant, 1 and 1 / (1 + r)^1.5, and its replacement, born at 547.5 days, has 365 of its 547.5 days left at
     the end: resold for 0.3 x capex x 365 / 547.5, weighed 1 / (1 + r)^2. The same scenario in
     quarters retires the units after 6 quarters and buys them again: the same nominal capex and
     resale. A plan charging one purchase is caught."""
@@ -806,9 +817,10 @@ def test_one_fleet_outliving_its_units_buys_their_replacements(
     c, life = capex(single)
     resold = n * c * 0.3 * (2 * life - 730 * DAY) / life
     at_end = 1.0 if rate is None else (1 + rate) ** -2.0
-    mid = 1.0 if rate is None else discount_weight(rate, 0.0, 730 * DAY)
+    # each purchase weighed at its own instant: 0 and 547.5 days (1.5 years)
+    bought = 2.0 if rate is None else 1.0 + (1 + rate) ** -1.5
     plan = planner.solve(single)
-    assert plan.total_cost_usd == pytest.approx(n * 2 * c * 1.1 * mid - resold * at_end, rel=REL)
+    assert plan.total_cost_usd == pytest.approx(n * c * 1.1 * bought - resold * at_end, rel=REL)
     (period,) = plan.cash_flow
     assert period.capex_paid_usd == pytest.approx(n * 2 * c * 1.1, rel=REL)
     (row,) = plan.resale_at_horizon or []

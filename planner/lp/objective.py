@@ -24,8 +24,9 @@ def define_objective(model: Model) -> None:
              economics.after_horizon ends: recovery = 1, the whole capex whatever the unit's
              service inside H (nothing after the horizon has value: no residual value),
              charged when paid for (economics.capex_paid_at: order or delivery); with one
-             fleet for the horizon, x ceil(H / L) purchases (replaced at L, 2L, ...; all in
-             the one period, weighed at its w_t as a periodic plan's purchases are)
+             fleet for the horizon, x ceil(H / L) purchases (replaced at L, 2L, ...; in the
+             one period, each weighed at its instant: 1 / (1 + r)^(k · L / year),
+             purchases_weight)
       resale (after_horizon ends): - buy[d,s,t] · resale_fraction · capex · remaining / L,
              remaining = max(0, birth + L - H) (birth: its arrival period's start; no period:
              the last purchase's, (ceil(H / L) - 1) · L), received at H, weighed w_H = 1 / (1 + r)^(H / year) (resale_usd,
@@ -60,7 +61,7 @@ def define_objective(model: Model) -> None:
     the horizon (after_horizon ends: contract payments) are billed monthly from the horizon's
     end, each month's weighed at its middle, 1 / (1 + r)^(mid / year) (a month = a year / 12;
     past_horizon_weighted_s); a capex charged in full weighs the w_t of the period it is paid
-    in.
+    in (one fleet for the horizon: each purchase at its instant k · L); a resale at H, w_H.
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
     add_site_opening_terms(model)
@@ -308,12 +309,52 @@ def capex_paid_period(model: Model, system: str, t: int) -> int:
     return t if arrive is None else arrive
 
 
+def purchases_weight(model: Model, system: str) -> float | None:
+    """With one fleet for the horizon under after_horizon ends and a discount_rate r: the mean
+    weight of a unit's purchases (purchases, n) each at its own instant k · L, (1 / n) sum_k
+    1 / (1 + r)^(k · L / year), k = 0 .. n - 1 (paid then, not at the one period's middle);
+    None otherwise (a purchase weighs its period's w_t)."""
+    rate = model.scenario.data.economics.discount_rate
+    if rate is None or model.multi_period or not after_horizon_ends(model):
+        return None
+    lifetime_s = model.scenario.catalog.system(system).lifetime_s
+    n = purchases(model, system)
+    return sum((1.0 + rate) ** -(k * lifetime_s / S_PER_YEAR) for k in range(n)) / n
+
+
 def capex_weight(model: Model, system: str, t: int) -> float:
     """The discount weight of charged_capex_usd: spread over the unit's service (service_weight),
-    or with after_horizon ends paid at once (period_weight of capex_paid_period)."""
+    or with after_horizon ends paid at once (period_weight of capex_paid_period; one fleet for
+    the horizon: each purchase at its instant, purchases_weight)."""
     if after_horizon_ends(model):
-        return period_weight(model, capex_paid_period(model, system, t))
+        own = purchases_weight(model, system)
+        return own if own is not None else period_weight(model, capex_paid_period(model, system, t))
     return service_weight(model, system, t)
+
+
+def purchases_reweighed_usd(model: Model, value: Value) -> float:
+    """What weighing one fleet's purchases at their instants (purchases_weight) adds to the
+    one period's present value over its mid-period weight w: sum over bought units and CPU-only
+    servers of units · charged_capex_usd · (1 + network_storage_capex_fraction) · (purchases_weight
+    - w); 0 when purchases weigh their period's w_t."""
+    if model.multi_period or model.scenario.data.economics.discount_rate is None:
+        return 0.0
+    mid = period_weight(model, 0)
+    usd = 0.0
+    orders: list[tuple[str, int, float]] = []
+    if model.scenario.data.economics.pricing != "rental":
+        orders += [(s, t, value(v)) for (_d, s, t), v in model.buy.items()]
+    for (d, t), var in model.cpu_buy.items():
+        cpu = model.scenario.topology.site(d).cpu_servers
+        if cpu is not None:
+            orders.append((cpu.system, t, value(var)))
+    for s, t, units in orders:
+        own = purchases_weight(model, s)
+        if own is None or not units:
+            continue
+        share = 1 + (model.scenario.catalog.system(s).network_storage_capex_fraction or 0.0)
+        usd += units * charged_capex_usd(model, s, t) * share * (own - mid)
+    return usd
 
 
 def maintenance_usd_per_s(spec: System) -> float:
