@@ -156,7 +156,7 @@ economics:
   # cost_of_capital: 0.08  # yearly; capex is recovered as an annuity over each lifetime
   # period: 90 days        # let the fleet change every period (orders, lead times, rentals)
   # after_horizon: ends    # the need ends with the horizon: whole capex and contract terms
-  # resale_fraction: 0.3   # with ends: share of capex a unit still in its life sells for then
+  # resale_fraction: 0.3   # with ends: x capex x life left / lifetime, resold at the end
 
 workloads:
   # Pretraining: model from the catalog (planner hardware list), tokens, a deadline from the

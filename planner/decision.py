@@ -335,8 +335,8 @@ def _basis(plan: Plan, pools: list[PoolDecision]) -> str:
             "(economics.after_horizon: ends): bought units are charged their whole capex with "
             "its network and storage share when paid for, "
             + (
-                f"less {float(econ['resale_fraction']):.4g} of their capex received in the last "
-                "period for those whose life is not over at the horizon's end "
+                f"less {float(econ['resale_fraction']):.4g} x capex x remaining life / lifetime "
+                "received at the horizon's end for those whose life is not over then "
                 "(economics.resale_fraction; its network and storage share is not resold)"
                 if econ.get("resale_fraction")
                 else "with no residual or resale value"

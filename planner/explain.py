@@ -45,6 +45,7 @@ the plan's binding constraints and shadow prices then explain. Owned units get a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,19 +105,32 @@ def _available_s(scenario: Scenario, system_name: str) -> float:
     return max(0.0, (when - start).days * S_PER_DAY)
 
 
+def purchases(scenario: Scenario, system_name: str) -> int:
+    """ceil(H / lifetime) with one fleet for the horizon under after_horizon ends (a unit and
+    its replacements), else 1: as objective.purchases."""
+    economics = scenario.data.economics
+    if economics.period_s is not None or not _ends(scenario):
+        return 1
+    lifetime_s = scenario.catalog.system(system_name).lifetime_s
+    return max(1, math.ceil(economics.horizon_s / lifetime_s - 1e-9))
+
+
 def resold_usd(scenario: Scenario, system_name: str, arrival_s: float) -> float:
-    """economics.resale_fraction x capex_usd for a unit arriving at arrival_s (after_horizon
-    ends) whose life is not over at the horizon's end (arrival + lifetime > H; one fleet for the
-    horizon: lifetime > H), as objective.resale_usd; else 0."""
+    """economics.resale_fraction x capex_usd x remaining life at the horizon's end / lifetime
+    for a unit arriving at arrival_s (after_horizon ends; remaining = max(0, arrival +
+    lifetime - H), one fleet for the horizon: its last purchase born at (purchases - 1) x
+    lifetime), as objective.resale_usd; else 0."""
     economics = scenario.data.economics
     if not _ends(scenario) or not economics.resale_fraction:
         return 0.0
     spec = scenario.catalog.system(system_name)
     if arrival_s >= economics.horizon_s:  # delivered after the horizon: never sold
         return 0.0
-    start_s = 0.0 if economics.period_s is None else arrival_s
-    alive = start_s + spec.lifetime_s > economics.horizon_s
-    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+    start_s = arrival_s
+    if economics.period_s is None:
+        start_s = (purchases(scenario, system_name) - 1) * spec.lifetime_s
+    remaining_s = max(0.0, start_s + spec.lifetime_s - economics.horizon_s)
+    return economics.resale_fraction * spec.capex_usd * remaining_s / spec.lifetime_s
 
 
 def _arrival_s(scenario: Scenario, system_name: str, order_s: float = 0.0) -> float:
@@ -188,6 +202,7 @@ def ends_bought_price(scenario: Scenario, system_name: str, d: str) -> Price | N
         return None
     spec = scenario.catalog.system(system_name)
     whole = spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0.0))
+    whole *= purchases(scenario, system_name)  # one fleet for the horizon: replacements too
     whole -= resold_usd(scenario, system_name, _arrival_s(scenario, system_name))
 
     days = service_s / S_PER_DAY
@@ -281,6 +296,7 @@ def pool_price(
         else bought_usd_per_s(scenario, system_name, d)
     )
     whole_usd = spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0.0))
+    whole_usd *= purchases(scenario, system_name)  # one fleet for the horizon: replacements too
     ordered = 0.0
     for r in rows:
         length_s = r.end_s - r.start_s

@@ -35,6 +35,7 @@ from planner.rows import (
     PowerRow,
     PresentValueRow,
     PretrainJobRow,
+    ResaleRow,
     RLJobRow,
     RLRow,
     ScheduleRow,
@@ -184,13 +185,18 @@ class Plan:
     # after it (planner/readplan.py read_after_horizon); None when none falls past it (the JSON
     # then has no `cash_flow_after_horizon`).
     after_horizon_payments: list[AfterHorizonRow] | None = None
+    # With economics.after_horizon ends and a resale_fraction: the resale received at the
+    # horizon's end, one row (planner/readplan.py read_resale); None when nothing is resold
+    # (the JSON then has no `cash_flow_resale`).
+    resale_at_horizon: list[ResaleRow] | None = None
 
     @property
     def nominal_cost_usd(self) -> float:
         """The plan's charges at face value: the cash flow's cost summed over the periods, and
-        the contract payments after the horizon (economics.after_horizon ends) (=
-        total_cost_usd without a discount_rate)."""
+        the resale received at the horizon's end and the contract payments after it
+        (economics.after_horizon ends) (= total_cost_usd without a discount_rate)."""
         past = sum(r.contracts_usd for r in self.after_horizon_payments or [])
+        past += sum(r.cost_usd for r in self.resale_at_horizon or [])
         return sum(r.cost_usd for r in self.cash_flow) + past
 
     @property
@@ -248,6 +254,8 @@ class Plan:
         if self.present_value is not None:
             out["present_value"] = [row_dict(r) for r in self.present_value]
             out["nominal_cost_usd"] = self.nominal_cost_usd
+        if self.resale_at_horizon is not None:
+            out["cash_flow_resale"] = [row_dict(r) for r in self.resale_at_horizon]
         if self.after_horizon_payments is not None:
             out["cash_flow_after_horizon"] = [row_dict(r) for r in self.after_horizon_payments]
         if self.economics.get("after_horizon") == "ends":
@@ -307,6 +315,9 @@ class Plan:
             ]
             if "cash_flow_after_horizon" in data
             else None,
+            resale_at_horizon=[row_from_dict(ResaleRow, r) for r in data["cash_flow_resale"]]
+            if "cash_flow_resale" in data
+            else None,
             economics={"after_horizon": data["after_horizon"]} if "after_horizon" in data else {},
         )
 
@@ -326,6 +337,7 @@ class Plan:
         extra += ["pretrain_jobs"] if self.pretrain_jobs is not None else []
         extra += ["rl_jobs"] if self.rl_jobs is not None else []
         extra += ["present_value"] if self.present_value is not None else []
+        extra += ["cash_flow_resale"] if self.resale_at_horizon is not None else []
         extra += ["cash_flow_after_horizon"] if self.after_horizon_payments is not None else []
         for name in [*TABLES, *extra]:
             written.append(write_text(out / f"{name}.csv", to_csv(data[name])))

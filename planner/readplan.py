@@ -17,9 +17,13 @@ from planner.lp.objective import (
     S_PER_YEAR,
     cost_by_period,
     discount_weight,
+    horizon_end_weight,
     month_after_horizon,
     past_horizon_by_month,
     period_weight,
+    purchases,
+    purchases_reweighed_usd,
+    resale_at_horizon_usd,
 )
 from planner.lp.solve import VALUE_ZERO, WORK_ZERO, ZERO_TOL, SolveStats, unbacked
 from planner.plan import Plan
@@ -39,6 +43,7 @@ from planner.rows import (
     PeriodRow,
     PowerRow,
     PresentValueRow,
+    ResaleRow,
     RLRow,
     ScheduleRow,
     ServingRow,
@@ -120,7 +125,10 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         solver_objective_usd=model.solver_objective_usd,
         solver_notes=list(model.solver_notes),
     )
-    plan.after_horizon_payments = read_after_horizon(model, plan.cash_flow)
+    plan.resale_at_horizon = read_resale(model, plan.cash_flow)
+    plan.after_horizon_payments = read_after_horizon(
+        model, plan.resale_at_horizon or plan.cash_flow
+    )
     if model.scenario.data.economics.discount_rate is not None:
         plan.present_value = read_present_value(model, plan.cash_flow)
     if model.candidate:  # model sizing (planner/kinds/pretrain.py)
@@ -284,24 +292,21 @@ def read_cash_flow(
     for r in bought:
         spec = catalog.system(r.system)
         units = r.ordered if at_order else r.arriving
-        paid[r.period] += units * spec.capex_usd * (1 + (spec.network_storage_capex_fraction or 0))
+        # one fleet for the horizon under ends: the unit and its replacements (purchases)
+        whole = spec.capex_usd * purchases(model, r.system)
+        paid[r.period] += units * whole * (1 + (spec.network_storage_capex_fraction or 0))
     columns: dict[str, list[float]] = {c: [0.0] * len(paid) for c in set(CASH_COLUMNS.values())}
     columns["other_opex_usd"] = [0.0] * len(paid)
-    # resale received at the horizon's end (economics.resale_fraction): a negative capital
-    # charge in the cost, cash coming in
-    resold = [0.0] * len(paid)
     for component, usd in cost_by_period(model, value_of).items():
         column = columns[CASH_COLUMNS.get(component, "other_opex_usd")]
         for i, x in enumerate(usd):
             column[i] += x
-            if component in ("resale", "cpu_resale"):
-                resold[i] += x
     out: list[CashFlowRow] = []
     cost_sum = cash_sum = 0.0
     for t in model.calendar:
         figures = {c: v[t.index] for c, v in columns.items()}
         cost = sum(figures.values())
-        cash = paid[t.index] + cost - figures["capital_charge_usd"] + resold[t.index]
+        cash = paid[t.index] + cost - figures["capital_charge_usd"]
         cost_sum += cost
         cash_sum += cash
         out.append(
@@ -320,7 +325,24 @@ def read_cash_flow(
     return out
 
 
-def read_after_horizon(model: Model, cash_flow: list[CashFlowRow]) -> list[AfterHorizonRow] | None:
+def read_resale(model: Model, cash_flow: list[CashFlowRow]) -> list[ResaleRow] | None:
+    """The resale received at the horizon's end (economics.after_horizon ends, resale_fraction;
+    objective.resale_at_horizon_usd), one row at H: a credit in the cost and cash, the cash
+    flow's cumulative figures carried on, weighed 1 / (1 + r)^(H / year) (1 without a
+    discount_rate); None when nothing is resold (the plan JSON then has no such key)."""
+    usd = resale_at_horizon_usd(model, value_of)
+    if usd <= 0:
+        return None
+    weight = horizon_end_weight(model)
+    cost_sum = (cash_flow[-1].cumulative_cost_usd if cash_flow else 0.0) - usd
+    cash_sum = (cash_flow[-1].cumulative_cash_usd if cash_flow else 0.0) - usd
+    horizon_s = model.scenario.data.economics.horizon_s
+    return [ResaleRow(horizon_s, usd, -usd, cost_sum, cash_sum, weight, -weight * usd)]
+
+
+def read_after_horizon(
+    model: Model, before: list[CashFlowRow] | list[ResaleRow]
+) -> list[AfterHorizonRow] | None:
     """Per month after the horizon with a contract payment due (economics.after_horizon ends;
     objective.past_horizon_by_month): its face value, the cash flow's cumulative cost and cash
     carried on, and its discount weight (1 without a discount_rate) and present value; None
@@ -330,8 +352,8 @@ def read_after_horizon(model: Model, cash_flow: list[CashFlowRow]) -> list[After
         return None
     rate = model.scenario.data.economics.discount_rate
     horizon_s = model.scenario.data.economics.horizon_s
-    cost_sum = cash_flow[-1].cumulative_cost_usd if cash_flow else 0.0
-    cash_sum = cash_flow[-1].cumulative_cash_usd if cash_flow else 0.0
+    cost_sum = before[-1].cumulative_cost_usd if before else 0.0
+    cash_sum = before[-1].cumulative_cash_usd if before else 0.0
     out = []
     for i, usd in by_month.items():
         a, b = month_after_horizon(horizon_s, i)
@@ -345,9 +367,12 @@ def read_after_horizon(model: Model, cash_flow: list[CashFlowRow]) -> list[After
 def read_present_value(model: Model, cash_flow: list[CashFlowRow]) -> list[PresentValueRow]:
     """Per calendar period: its discount weight (objective.discount_weight) and the cash flow's
     nominal cost weighed by it (the contract payments past the horizon, economics.after_horizon
-    ends, are weighed in read_after_horizon's rows)."""
+    ends, are weighed in read_after_horizon's rows); with one fleet for the horizon under ends,
+    its purchases at their own instants instead (objective.purchases_reweighed_usd)."""
     rate = model.scenario.data.economics.discount_rate
     assert rate is not None
+    # one fleet for the horizon under ends: its purchases at their own instants
+    reweighed = purchases_reweighed_usd(model, value_of)
     out = []
     for row in cash_flow:
         weight = discount_weight(rate, row.start_s, row.end_s)
@@ -360,7 +385,7 @@ def read_present_value(model: Model, cash_flow: list[CashFlowRow]) -> list[Prese
                 mid_years=(row.start_s + row.end_s) / 2 / S_PER_YEAR,
                 discount_weight=weight,
                 cost_usd=row.cost_usd,
-                present_value_usd=weight * row.cost_usd,
+                present_value_usd=weight * row.cost_usd + reweighed,
             )
         )
     return out

@@ -78,7 +78,9 @@ def total_cost_label(plan: Plan) -> str:
     )
     resale = plan.economics.get("resale_fraction")
     whole = "bought units' whole capex" + (
-        f" less {float(resale):.4g} of it resold at the horizon's end" if resale else ""
+        f" less {float(resale):.4g} of it x remaining life / lifetime resold at the horizon's end"
+        if resale
+        else ""
     )
     parts = [whole] if bought else []
     if plan.after_horizon_payments:
@@ -439,10 +441,28 @@ def cash_flow_table(plan: Plan) -> tuple[list[str], list[list[str]]]:
         ]
         for r in plan.cash_flow
     ]
+    # The resale received at the horizon's end (economics.resale_fraction), at H itself: a
+    # credit to the capital charge, in cost and cash alike.
+    zero = f"{0.0:,.1f}"
+    sold = plan.resale_at_horizon or []
+    resale = [
+        [
+            f"{r.at_s / 86400:g} resale",
+            zero,
+            f"{r.cost_usd / m:,.1f}",
+            zero,
+            zero,
+            zero,
+            zero,
+            f"{r.cost_usd / m:,.1f}",
+            f"{r.cumulative_cost_usd / m:,.1f}",
+            f"{r.cumulative_cash_usd / m:,.1f}",
+        ]
+        for r in sold
+    ]
     # Contract payments due after the horizon (economics.after_horizon ends), a row a month:
     # nothing but contracts in them, so the cumulative cost ends at the plan's nominal cost.
     after = plan.after_horizon_payments or []
-    zero = f"{0.0:,.1f}"
     past = [
         [
             f"{a.start_s / 86400:g}-{a.end_s / 86400:g} after",
@@ -459,25 +479,42 @@ def cash_flow_table(plan: Plan) -> tuple[list[str], list[list[str]]]:
         for a in after
     ]
     if plan.present_value is None:
-        return CASH_FLOW_HEADERS, rows + past
+        return CASH_FLOW_HEADERS, rows + resale + past
     # With a discount rate: each period's weight and its cost's present value beside it.
     for row, pv in zip(rows, plan.present_value, strict=True):
         row += [f"{pv.discount_weight:.4f}", f"{pv.present_value_usd / m:,.1f}"]
+    for row, r in zip(resale, sold, strict=True):
+        row += [f"{r.discount_weight:.4f}", f"{r.present_value_usd / m:,.1f}"]
     for row, a in zip(past, after, strict=True):
         row += [f"{a.discount_weight:.4f}", f"{a.present_value_usd / m:,.1f}"]
-    return [*CASH_FLOW_HEADERS, "weight", "PV cost"], rows + past
+    return [*CASH_FLOW_HEADERS, "weight", "PV cost"], rows + resale + past
 
 
 def after_horizon_note(plan: Plan) -> str:
-    """What the cash flow's rows marked 'after' are (empty when it has none)."""
-    if not plan.after_horizon_payments:
+    """What the cash flow's rows marked 'resale' and 'after' are (empty when it has none)."""
+    parts = []
+    if plan.resale_at_horizon:
+        parts.append(
+            "the row marked 'resale': bought units still in their life sold at the horizon's "
+            "end for economics.resale_fraction x capex x remaining life / lifetime, a credit "
+            "in cost and cash, weighed 1 / (1 + r)^(horizon years) when discounted"
+        )
+    if plan.after_horizon_payments:
+        parts.append(
+            "rows marked 'after': contract payments due past the horizon "
+            "(economics.after_horizon: ends charges every payment of a term), billed monthly "
+            "from the horizon's end (a month = a year / 12), each weighed at its month's middle"
+        )
+    pv = plan.present_value or []
+    if len(pv) == 1 and abs(pv[0].present_value_usd - pv[0].discount_weight * pv[0].cost_usd) > 1:
+        # one fleet for the horizon under ends (objective.purchases_weight)
+        parts.append(
+            "the period's PV cost weighs its purchases at their own instants (the start, then "
+            "each lifetime for a replacement), not at its middle"
+        )
+    if not parts:
         return ""
-    return (
-        "rows marked 'after': contract payments due past the horizon (economics.after_horizon: "
-        "ends charges every payment of a term), billed monthly from the horizon's end (a month "
-        "= a year / 12), each weighed at its month's middle; the cumulative cost ends at the "
-        "plan's nominal cost"
-    )
+    return "; ".join(parts) + "; the cumulative cost ends at the plan's nominal cost"
 
 
 def cash_flow_lines(plan: Plan) -> list[str]:

@@ -130,8 +130,8 @@ class CashFlowRow:
     contracts_usd, energy_usd, facility_usd, other_opex_usd (maintenance, CPU servers' running
     costs and rent, links, site openings), cost_usd (their sum; the
     periods add up to total_cost_usd), cumulative_cost_usd, cash_out_usd (capex paid + every
-    charge but the capital charge, less the resale received: economics.resale_fraction),
-    cumulative_cash_usd"""
+    charge but the capital charge), cumulative_cash_usd; the resale received at the horizon's
+    end (economics.resale_fraction) is in no period but in its own row (ResaleRow)"""
 
     period: int
     start_s: float
@@ -172,12 +172,34 @@ class AfterHorizonRow:
 
 
 @dataclass(frozen=True)
+class ResaleRow:
+    """the resale received at the horizon's end (economics.after_horizon ends with
+    economics.resale_fraction f), one row at H: at_s (= H, seconds from the horizon start),
+    resale_usd (received: sum over bought units and CPU-only servers still in their life at H
+    of f x capex x remaining life at H / lifetime), cost_usd (= -resale_usd, a credit),
+    cumulative_cost_usd and cumulative_cash_usd (the cash flow's, carried on past its last
+    period), discount_weight (1 / (1 + r)^(H / year) with economics.discount_rate r, else 1)
+    and present_value_usd (discount_weight x cost_usd)"""
+
+    at_s: float
+    resale_usd: float
+    cost_usd: float
+    cumulative_cost_usd: float
+    cumulative_cash_usd: float
+    discount_weight: float
+    present_value_usd: float
+
+
+@dataclass(frozen=True)
 class PresentValueRow:
     """per calendar period, only with economics.discount_rate: discount_rate (a year),
     mid_years (the period's middle from the horizon start, years), discount_weight (1 / (1 +
     discount_rate)^mid_years), cost_usd (the cash flow's nominal cost of the period),
-    present_value_usd (discount_weight x cost_usd; the periods, with the present values of the
-    payments after the horizon (AfterHorizonRow, economics.after_horizon ends), add up to
+    present_value_usd (discount_weight x cost_usd; with one fleet for the horizon under
+    economics.after_horizon ends, its purchases weighed at their own instants k x lifetime
+    instead of the period's middle; the periods, with the present values of the
+    resale at the horizon's end (ResaleRow) and the payments after the horizon
+    (AfterHorizonRow, economics.after_horizon ends), add up to
     total_cost_usd, what the LP minimised)"""
 
     period: int
@@ -207,9 +229,9 @@ class SiteOpeningRow:
 CASH_COLUMNS = {
     "capex": "capital_charge_usd",
     "network_storage": "capital_charge_usd",
-    # bought units sold at the horizon's end (economics.resale_fraction): a negative charge
+    # bought units sold at the horizon's end (economics.resale_fraction): a negative capital
+    # charge (in the cash flow's own row at the horizon's end, ResaleRow)
     "resale": "capital_charge_usd",
-    "cpu_resale": "capital_charge_usd",
     # CPU-only servers' capital recovery (cost_by_period's part of their cpu_servers term)
     "cpu_capital": "capital_charge_usd",
     "rental": "rental_usd",

@@ -83,10 +83,11 @@ class Economics(Strict):
     # its network and storage share; no residual or resale value) when paid for, a term
     # contract signed in the horizon all its payments, past the horizon too.
     after_horizon: Literal["continues", "ends"] = "continues"
-    # With after_horizon ends: the share of its capex a bought unit still in service at the
-    # horizon's end (its life not over) is sold for then, received in the last calendar period
-    # (a user input; 0: no resale value). Not with continues (the rest of a unit's life is
-    # then already left out of its charge).
+    # With after_horizon ends: the market share f of its straight-line remaining value a
+    # bought unit still in its life at the horizon's end H is sold for then: f x capex x (life
+    # left at H / lifetime), birth = its arrival period's start; received at H, in its own
+    # cash-flow row (a user input; 0: no resale value). Not with continues (the rest of a
+    # unit's life is then already left out of its charge).
     resale_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
     # The calendar date the horizon starts on; needed when a placed system has available_from.
     start_date: Date | None = None

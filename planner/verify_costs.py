@@ -6,6 +6,7 @@ planner.verify.RULES on import (the end of planner/verify.py imports this module
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from planner.lp.model import SAME_INSTANT_S, calendar_for
@@ -52,6 +53,26 @@ class Lines:
         default_factory=dict
     )
     past_months: dict[int, float] = field(default_factory=dict)
+    # The resale received at the horizon's end (economics.resale_fraction), at face value, in
+    # no period either (its per-line share is in `past`, weighed at H).
+    resold_usd: float = 0.0
+
+    def resale(
+        self, component: str, d: str | None, s: str | None, usd: float, weight: float
+    ) -> None:
+        """usd received at the horizon's end H on a line, a credit weighed at H (weight)."""
+        self.by_line.setdefault((component, d, s), [0.0] * self.periods)
+        face, pv = self.past.get((component, d, s), (0.0, 0.0))
+        self.past[(component, d, s)] = (face - usd, pv - usd * weight)
+        self.resold_usd += usd
+
+    def reweigh(
+        self, component: str, d: str | None, s: str | None, usd: float, delta: float
+    ) -> None:
+        """usd charged in a period but weighed at its own instants: delta = its own weight -
+        the period's, added to the line's present value (face value unchanged)."""
+        face, pv = self.past.get((component, d, s), (0.0, 0.0))
+        self.past[(component, d, s)] = (face, pv + usd * delta)
 
     def add(
         self, component: str, d: str | None, s: str | None, t: int, usd: float, column: str = ""
@@ -135,10 +156,11 @@ def present_value_lines(ctx: Context, lines: Lines) -> list[str]:
     cost = {r.period: r.cost_usd for r in ctx.plan.cash_flow}
     weights = period_weights(ctx)
     out = []
+    reweighed = purchases_reweighed_usd(ctx)  # one fleet under ends: purchases at instants
     for row, (t, a, b) in zip(rows, calendar, strict=True):
         weight = weights[t]
         mid_years = (a + b) / 2 / YEAR_S
-        present = weight * cost.get(row.period, 0.0)
+        present = weight * cost.get(row.period, 0.0) + reweighed
         checks = (
             ("discount_rate", row.discount_rate, rate),
             ("mid_years", row.mid_years, mid_years),
@@ -153,12 +175,56 @@ def present_value_lines(ctx: Context, lines: Lines) -> list[str]:
         ]
     total = sum(r.present_value_usd for r in rows)
     total += sum(r.present_value_usd for r in ctx.plan.after_horizon_payments or [])
+    total += sum(r.present_value_usd for r in ctx.plan.resale_at_horizon or [])
     want = ctx.plan.total_cost_usd
     if abs(total - want) > REL_TOL * max(1.0, abs(want)) + COST_ABS_TOL_USD:
         out.append(
             f"present_value rows add up to {total:,.2f} US$, the plan's total cost is {want:,.2f}"
         )
     return out
+
+
+def resale_lines(ctx: Context, lines: Lines) -> list[str]:
+    """The resale received at the horizon's end (economics.after_horizon ends with a
+    resale_fraction): one cash_flow_resale row when anything is resold (lines.resold_usd,
+    recomputed from the schedules and the catalog: resale_usd), at_s = H, resale_usd = the
+    recomputed sum, cost_usd = -resale_usd, cumulative_cost_usd and cumulative_cash_usd = the
+    cash flow's last ones - resale_usd, discount_weight = 1 / (1 + r)^(H / year) with
+    economics.discount_rate r (else 1), present_value_usd = discount_weight x cost_usd."""
+    rows = ctx.plan.resale_at_horizon or []
+    want = lines.resold_usd
+    if (want > 0) != bool(rows) or len(rows) > 1:
+        return [
+            f"cash_flow_resale: {len(rows)} rows, the units bought resell for {want:,.2f} US$ "
+            "at the horizon's end (one row when above 0)"
+        ]
+    if not rows:
+        return []
+    row = rows[0]
+    last = ctx.plan.cash_flow[-1] if ctx.plan.cash_flow else None
+    weight = horizon_end_weight(ctx)
+    checks = (
+        ("at_s", row.at_s, ctx.scenario.data.economics.horizon_s),
+        ("resale_usd", row.resale_usd, want),
+        ("cost_usd", row.cost_usd, -want),
+        (
+            "cumulative_cost_usd",
+            row.cumulative_cost_usd,
+            (last.cumulative_cost_usd if last else 0.0) - want,
+        ),
+        (
+            "cumulative_cash_usd",
+            row.cumulative_cash_usd,
+            (last.cumulative_cash_usd if last else 0.0) - want,
+        ),
+        ("discount_weight", row.discount_weight, weight),
+        ("present_value_usd", row.present_value_usd, -weight * want),
+    )
+    return [
+        f"cash_flow_resale: {name} {have:,.9g}, recomputed {want_:,.9g}"
+        for name, have, want_ in checks
+        if abs(have - want_) > REL_TOL * max(1.0, abs(want_)) + COST_ABS_TOL_USD * 1e-3
+    ]
 
 
 def after_horizon_lines(ctx: Context, lines: Lines) -> list[str]:
@@ -179,7 +245,8 @@ def after_horizon_lines(ctx: Context, lines: Lines) -> list[str]:
         ]
     economics = ctx.scenario.data.economics
     rate = economics.discount_rate
-    last = ctx.plan.cash_flow[-1] if ctx.plan.cash_flow else None
+    before = ctx.plan.resale_at_horizon or ctx.plan.cash_flow
+    last = before[-1] if before else None
     cost_sum = last.cumulative_cost_usd if last else 0.0
     cash_sum = last.cumulative_cash_usd if last else 0.0
     out = []
@@ -232,22 +299,76 @@ def arrival(ctx: Context, system: str, t: int) -> int | None:
     )
 
 
+def horizon_end_weight(ctx: Context) -> float:
+    """The discount weight of a sum received at the horizon's end H: 1 / (1 + r)^(H / year)
+    with economics.discount_rate r, else 1 (an instant, not a period's middle)."""
+    economics = ctx.scenario.data.economics
+    if economics.discount_rate is None:
+        return 1.0
+    return float((1.0 + economics.discount_rate) ** -(economics.horizon_s / YEAR_S))
+
+
+def purchases(ctx: Context, system: str) -> int:
+    """Purchases one unit of `system` stands for under economics.after_horizon ends with one
+    fleet for the horizon (no period): ceil(H / lifetime), it and its replacements; else 1."""
+    economics = ctx.scenario.data.economics
+    if economics.period_s is not None or not after_horizon_ends(ctx):
+        return 1
+    lifetime_s = ctx.scenario.catalog.system(system).lifetime_s
+    return max(1, math.ceil(economics.horizon_s / lifetime_s - 1e-9))
+
+
+def purchases_weight(ctx: Context, system: str) -> float | None:
+    """One fleet for the horizon under after_horizon ends with a discount_rate r: the mean
+    weight of a unit's n = purchases, each at its own instant k x lifetime, (1 / n) sum_k
+    1 / (1 + r)^(k x lifetime / year); None otherwise (a purchase weighs its period's w_t)."""
+    economics = ctx.scenario.data.economics
+    rate = economics.discount_rate
+    if rate is None or economics.period_s is not None or not after_horizon_ends(ctx):
+        return None
+    n = purchases(ctx, system)
+    years = ctx.scenario.catalog.system(system).lifetime_s / YEAR_S
+    return float(sum((1.0 + rate) ** -(k * years) for k in range(n)) / n)
+
+
+def purchases_reweighed_usd(ctx: Context) -> float:
+    """What weighing one fleet's purchases at their instants (purchases_weight) adds to the one
+    period's present value over its middle's weight w: sum over orders of bought units (not
+    under rental pricing) and CPU-only servers of ordered x capex x (1 +
+    network_storage_capex_fraction) x purchases x (purchases_weight - w); else 0."""
+    weights = period_weights(ctx)
+    rows = [(r.system, r.ordered) for r in ctx.plan.schedule]
+    if ctx.scenario.data.economics.pricing == "rental":
+        rows = []
+    rows += [(c.system, c.ordered) for c in ctx.plan.cpu_schedule]
+    usd = 0.0
+    for system, units in rows:
+        own = purchases_weight(ctx, system)
+        if own is None or units <= 0:
+            continue
+        spec = ctx.scenario.catalog.system(system)
+        whole = units * spec.capex_usd * purchases(ctx, system)
+        usd += whole * (1 + (spec.network_storage_capex_fraction or 0.0)) * (own - weights[0])
+    return usd
+
+
 def resale_usd(ctx: Context, system: str, t: int) -> float:
     """A unit of `system` ordered at t sold at the horizon's end H (economics.after_horizon
-    ends): resale_fraction x capex_usd when its life is not over at H (its arrival period's
-    start + lifetime > H; one fleet for the horizon: lifetime > H; delivered after H: never
-    sold), else 0."""
+    ends): resale_fraction x capex_usd x max(0, birth + lifetime - H) / lifetime, birth = its
+    arrival period's start (one fleet for the horizon: its last purchase's, (purchases - 1) x
+    lifetime; delivered after H: never sold)."""
     economics = ctx.scenario.data.economics
     if not after_horizon_ends(ctx) or not economics.resale_fraction:
         return 0.0
     spec = ctx.scenario.catalog.system(system)
-    if economics.period_s is None:
-        alive = spec.lifetime_s > economics.horizon_s
-    else:
+    birth_s: float | None = (purchases(ctx, system) - 1) * spec.lifetime_s
+    if economics.period_s is not None:
         arrive = arrival(ctx, system, t)
-        start_s = next((a for u, a, _ in ctx.calendar if u == arrive), None)
-        alive = start_s is not None and start_s + spec.lifetime_s > economics.horizon_s
-    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+        birth_s = next((a for u, a, _ in ctx.calendar if u == arrive), None)
+    if birth_s is None:
+        return 0.0
+    remaining_s = max(0.0, birth_s + spec.lifetime_s - economics.horizon_s)
+    return economics.resale_fraction * spec.capex_usd * remaining_s / spec.lifetime_s
 
 
 def service_window(ctx: Context, system: str, t: int) -> tuple[float, float]:
@@ -305,11 +426,16 @@ def pool_lines(ctx: Context, lines: Lines) -> None:
         if r.ordered > 0 and economics.pricing != "rental" and after_horizon_ends(ctx):
             # the whole capex, in the period it is paid in
             paid_t = paid_period(ctx, s, t)
-            lines.add("capex", d, s, paid_t, r.ordered * spec.capex_usd)
+            whole = r.ordered * spec.capex_usd * purchases(ctx, s)  # replacements too
+            lines.add("capex", d, s, paid_t, whole)
             share = spec.network_storage_capex_fraction or 0.0
-            lines.add("network_storage", d, s, paid_t, r.ordered * spec.capex_usd * share)
-            if resale := resale_usd(ctx, s, t):  # received in the last period
-                lines.add("resale", d, s, ctx.calendar[-1][0], -r.ordered * resale)
+            lines.add("network_storage", d, s, paid_t, whole * share)
+            if (own := purchases_weight(ctx, s)) is not None:  # one fleet: at their instants
+                delta = own - period_weights(ctx)[paid_t]
+                lines.reweigh("capex", d, s, whole, delta)
+                lines.reweigh("network_storage", d, s, whole * share, delta)
+            if resale := resale_usd(ctx, s, t):  # received at the horizon's end
+                lines.resale("resale", d, s, r.ordered * resale, horizon_end_weight(ctx))
         if r.ordered > 0:  # the service window only of units ordered (most rows order none)
             window = service_window(ctx, s, t)
             if economics.pricing != "rental" and not after_horizon_ends(ctx):
@@ -427,11 +553,12 @@ def site_lines(ctx: Context, lines: Lines) -> None:
             share = 1 + (spec.network_storage_capex_fraction or 0.0)
             if after_horizon_ends(ctx):  # the whole capex, in the period it is paid in
                 paid_t = paid_period(ctx, c.system, t)
-                whole = c.ordered * spec.capex_usd * share
+                whole = c.ordered * spec.capex_usd * share * purchases(ctx, c.system)
                 lines.add(line, d, s, paid_t, whole, "capital_charge_usd")
-                if resale := resale_usd(ctx, c.system, t):  # received in the last period
-                    last = ctx.calendar[-1][0]
-                    lines.add(line, d, s, last, -c.ordered * resale, "capital_charge_usd")
+                if (own := purchases_weight(ctx, c.system)) is not None:  # at their instants
+                    lines.reweigh(line, d, s, whole, own - period_weights(ctx)[paid_t])
+                if resale := resale_usd(ctx, c.system, t):  # received at the horizon's end
+                    lines.resale(line, d, s, c.ordered * resale, horizon_end_weight(ctx))
             else:
                 capital = c.ordered * capital_per_s(spec.capex_usd, spec.lifetime_s, rate) * share
                 spread(lines, ctx, line, d, s, window, capital, "capital_charge_usd")
@@ -481,8 +608,8 @@ def check_cost_lines(ctx: Context) -> list[str]:
     capital per second c = capex x CRF / year, CRF = r / (1 - (1 + r)^-L), r = 0: capex /
     lifetime): capex = ordered x c over that window (not under rental pricing; with
     economics.after_horizon ends: ordered x capex in the period it is paid in; resale = -
-    ordered x resale_fraction x capex in the last period for units whose life is not over at
-    the horizon's end: resale_usd), network_storage
+    ordered x resale_fraction x capex x remaining life at H / lifetime, received at the
+    horizon's end H and weighed 1 / (1 + r)^(H / year): resale_usd, resale_lines), network_storage
     = capex x network_storage_capex_fraction, maintenance = capex x (1 +
     network_storage_capex_fraction) x maintenance_fraction_per_year / year x (bought units'
     service seconds + owned x len_t),
@@ -506,10 +633,11 @@ def check_cost_lines(ctx: Context) -> list[str]:
     weights = period_weights(ctx)
     pool_lines(ctx, lines)
     out = contract_lines(ctx, lines)
-    out += present_value_lines(ctx, lines)
-    out += after_horizon_lines(ctx, lines)
     site_lines(ctx, lines)
     link_lines(ctx, lines)
+    out += present_value_lines(ctx, lines)
+    out += resale_lines(ctx, lines)
+    out += after_horizon_lines(ctx, lines)
     charged: dict[tuple[str, str | None, str | None], float] = {}
     for c in ctx.plan.costs_rows:
         # links are charged to their workload (datacenter and system None)

@@ -79,7 +79,10 @@ def check_spot(ctx: Context) -> list[str]:
 def capex_paid_by_period(ctx: Context) -> dict[int, float]:
     """Cash for units and CPU-only servers bought, per calendar period, from the schedules:
     (ordered or arriving, by economics.capex_paid_at) x capex x (1 +
-    network_storage_capex_fraction)."""
+    network_storage_capex_fraction), x ceil(H / lifetime) purchases with one fleet for the
+    horizon under economics.after_horizon ends (verify_costs.purchases)."""
+    from planner.verify_costs import purchases  # registers after this module's rules
+
     catalog = ctx.scenario.catalog
     at_order = ctx.scenario.data.economics.capex_paid_at == "order"
     paid: dict[int, float] = {}
@@ -88,7 +91,8 @@ def capex_paid_by_period(ctx: Context) -> dict[int, float]:
         spec = catalog.system(r.system)
         units = r.ordered if at_order else r.arriving
         share = 1 + (spec.network_storage_capex_fraction or 0.0)
-        paid[r.period] = paid.get(r.period, 0.0) + units * spec.capex_usd * share
+        whole = spec.capex_usd * purchases(ctx, r.system)  # one fleet under ends: replacements
+        paid[r.period] = paid.get(r.period, 0.0) + units * whole * share
     return paid
 
 
@@ -101,13 +105,17 @@ def cpu_capital_usd(ctx: Context) -> float:
     inside is served whole), inside the horizon (with one fleet for the horizon: all of it);
     with economics.discount_rate, x the window's mean discount weight (a present value). With
     economics.after_horizon ends: units x capex x (1 + network_storage_capex_fraction), x the
-    discount weight of the period it is paid in, less units x resale_usd (economics.
-    resale_fraction: units whose life is not over at the horizon's end) x the last period's
-    weight."""
+    discount weight of the period it is paid in (one fleet for the horizon: x purchases, each
+    at its instant, verify_costs.purchases_weight), less units x resale_usd (economics.
+    resale_fraction x capex x remaining life at H / lifetime) x the weight at the horizon's
+    end, 1 / (1 + r)^(H / year)."""
     from planner.verify_costs import (  # registers after this module's rules
         after_horizon_ends,
+        horizon_end_weight,
         paid_period,
         period_weights,
+        purchases,
+        purchases_weight,
         resale_usd,
         window_weight,
     )
@@ -125,9 +133,11 @@ def cpu_capital_usd(ctx: Context) -> float:
             share = 1 + (spec.network_storage_capex_fraction or 0.0)
             weights = period_weights(ctx)
             weight = weights[paid_period(ctx, c.system, c.period)]
-            usd += c.ordered * spec.capex_usd * share * weight
-            last = weights[ctx.calendar[-1][0]]
-            usd -= c.ordered * resale_usd(ctx, c.system, c.period) * last
+            own = purchases_weight(ctx, c.system)  # one fleet: each purchase at its instant
+            weight = weight if own is None else own
+            usd += c.ordered * spec.capex_usd * purchases(ctx, c.system) * share * weight
+            at_end = horizon_end_weight(ctx)
+            usd -= c.ordered * resale_usd(ctx, c.system, c.period) * at_end
             continue
         # arrival from the order and the lead time (the arriving column is cpu_ledger's)
         arrive = ctx.arrival(c.period, spec.lead_time_s if multi and spec.lead_time_s else 0.0)
@@ -150,41 +160,45 @@ def cpu_capital_usd(ctx: Context) -> float:
     return usd
 
 
-def resale_by_period(ctx: Context) -> dict[int, float]:
-    """The resale received per period (economics.resale_fraction, after_horizon ends): in the
-    last period, sum over orders of bought units and CPU-only servers of ordered x
-    verify_costs.resale_usd."""
-    from planner.verify_costs import resale_usd  # registers after this module's rules
+def resale_present_usd(ctx: Context) -> float:
+    """The resale received at the horizon's end (economics.resale_fraction, after_horizon
+    ends), weighed there: sum over orders of bought units and CPU-only servers of ordered x
+    verify_costs.resale_usd x 1 / (1 + r)^(H / year). In no period's capital charge, so the
+    capital charge column's periods miss it against the cost rows."""
+    from planner.verify_costs import horizon_end_weight, resale_usd
 
     rows = [(r.system, r.period, r.ordered) for r in ctx.plan.schedule]
+    if ctx.scenario.data.economics.pricing == "rental":  # no pool capex, so no pool resale
+        rows = []
     rows += [(c.system, c.period, c.ordered) for c in ctx.plan.cpu_schedule]
     usd = sum(units * resale_usd(ctx, s, t) for s, t, units in rows if units > 0)
-    return {ctx.calendar[-1][0]: usd} if usd else {}
+    return usd * horizon_end_weight(ctx)
 
 
 @rule("cash_flow")
 def check_cash_flow(ctx: Context) -> list[str]:
     """per calendar period t: capex_paid[t] = sum_{d,s} (ordered or arriving, by
     economics.capex_paid_at) x capex[s] x (1 + network_storage_capex_fraction[s]); cost[t] =
-    the sum of its component columns; cash_out[t] = capex_paid[t] + cost[t] - capital_charge[t]
-    - resale received[t] (resale_by_period);
+    the sum of its component columns; cash_out[t] = capex_paid[t] + cost[t] - capital_charge[t];
     cumulative columns are running sums; each column summed over the periods = the plan's cost
     rows of its components, so sum_t cost[t] = the cost rows' sum (= total_cost_usd: rule
     cost_total); with economics.discount_rate, the cost rows are present values: each column
     weighed by w_t = 1 / (1 + r)^(t_mid / year) in its sum (contract payments past the horizon
     under economics.after_horizon ends: with the present value of the months after it,
-    verify_costs.contract_lines; their rows are checked by verify_costs.after_horizon_lines)"""
+    verify_costs.contract_lines; their rows are checked by verify_costs.after_horizon_lines;
+    the capital charge with the resale received at the horizon's end weighed there:
+    resale_present_usd, its row checked by verify_costs.resale_lines)"""
     from planner.verify_costs import (  # registers after this module's rules
         Lines,
         contract_lines,
         period_weights,
+        purchases_reweighed_usd,
     )
 
     weights = period_weights(ctx)
     total = sum(c.cost_usd for c in ctx.plan.costs_rows)
     tol = 1e-6 * max(1.0, abs(total))
     paid = capex_paid_by_period(ctx)
-    received = resale_by_period(ctx)
     out = []
     cost_sum = cash_sum = 0.0
     for row in ctx.plan.cash_flow:
@@ -194,11 +208,7 @@ def check_cash_flow(ctx: Context) -> list[str]:
         checks = (
             ("capex_paid_usd", row.capex_paid_usd, paid.get(row.period, 0.0)),
             ("cost_usd", row.cost_usd, parts),
-            (
-                "cash_out_usd",
-                row.cash_out_usd,
-                row.capex_paid_usd + parts - row.capital_charge_usd - received.get(row.period, 0.0),
-            ),
+            ("cash_out_usd", row.cash_out_usd, row.capex_paid_usd + parts - row.capital_charge_usd),
             ("cumulative_cost_usd", row.cumulative_cost_usd, cost_sum),
             ("cumulative_cash_usd", row.cumulative_cash_usd, cash_sum),
         )
@@ -225,6 +235,9 @@ def check_cash_flow(ctx: Context) -> list[str]:
         )
         if column == "contracts_usd":
             have += past
+        if column == "capital_charge_usd":  # the resale, received at H in no period
+            have -= resale_present_usd(ctx)
+            have += purchases_reweighed_usd(ctx)  # one fleet: purchases at their instants
         if abs(have - by_column.get(column, 0.0)) > tol:
             out.append(
                 f"{column}: the periods add up to {have:,.2f} US$, the cost rows to "

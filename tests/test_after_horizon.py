@@ -134,8 +134,8 @@ def test_cpu_servers_bought_under_ends_are_charged_their_whole_capex(tmp_path: P
     free electricity: the k CPU servers bought cost k x capex x 1.1 (a 10% network and storage
     share) under ends, in the cash flow's capital charge of the period they are paid in; under
     continues only their 20 days' recovery, k x capex x 1.1 x 20 days / lifetime. With
-    economics.resale_fraction 0.3 (ends) they are sold at the horizon's end for k x capex x
-    0.3, in the last period's capital charge, and the cash out of the last period takes it in."""
+    economics.resale_fraction 0.3 (ends) they are sold at the horizon's end for 0.3 x capex x
+    their life left at the horizon's end / lifetime each, in the cash flow's resale row at H."""
     from test_lp import RL_VERIFIER, rl_workload, site
 
     def case(after: str, resale: float = 0.0) -> planner.Scenario:
@@ -176,16 +176,25 @@ def test_cpu_servers_bought_under_ends_are_charged_their_whole_capex(tmp_path: P
     plan = planner.solve(sc)
     k = sum(c.ordered for c in plan.cpu_schedule)
     assert k >= 1 and spec.lifetime_s > 20 * DAY
+
+    def resold(system: str, arrival_period: int) -> float:
+        # straight-line value left at H = 40 days: capex x (birth + lifetime - H) / lifetime
+        life = sc.catalog.system(system).lifetime_s
+        birth = plan.cash_flow[arrival_period].start_s
+        return 0.3 * sc.catalog.system(system).capex_usd * (birth + life - 40 * DAY) / life
+
+    cpu_resold = sum(c.arriving * resold(c.system, c.period) for c in plan.cpu_schedule)
+    assert 0 < cpu_resold < 0.3 * k * spec.capex_usd
     (row,) = [c for c in plan.costs_rows if c.component == "cpu_servers"]
-    assert math.isclose(row.cost_usd, k * spec.capex_usd * (1.1 - 0.3), rel_tol=REL)
+    assert math.isclose(row.cost_usd, k * spec.capex_usd * 1.1 - cpu_resold, rel_tol=REL)
+    # the Trainium servers bought for the run are sold too, in the row at the horizon's end
+    resale = cpu_resold + sum(r.arriving * resold(r.system, r.period) for r in plan.schedule)
+    (at_end,) = plan.resale_at_horizon or []
+    assert at_end.at_s == 40 * DAY and at_end.resale_usd == pytest.approx(resale, rel=REL)
     last = plan.cash_flow[-1]
-    # the Trainium servers bought for the run are sold too
-    resold = 0.3 * k * spec.capex_usd
-    resold += sum(0.3 * r.ordered * sc.catalog.system(r.system).capex_usd for r in plan.schedule)
-    assert last.capital_charge_usd == pytest.approx(-resold, rel=REL)
-    assert last.cash_out_usd == pytest.approx(
-        last.capex_paid_usd + last.cost_usd - last.capital_charge_usd - resold, rel=REL
-    )
+    # no resale in the last period any more: its capital charge is what it pays for
+    assert last.capital_charge_usd == pytest.approx(last.capex_paid_usd, rel=REL)
+    assert at_end.cumulative_cash_usd == pytest.approx(last.cumulative_cash_usd - resale, rel=REL)
     assert _clean(plan, sc)
 
 
@@ -613,15 +622,20 @@ def test_explain_and_sizing_prices_charge_whole_capex_and_terms_over_the_horizon
 
 
 @pytest.mark.parametrize("rate", [None, 0.1])
-def test_a_resale_fraction_gives_back_a_share_of_capex_in_the_last_period(
+def test_a_resale_fraction_gives_back_a_share_of_the_remaining_value_at_the_horizons_end(
     tmp_path: Path, rate: float | None
 ) -> None:
-    """ends with economics.resale_fraction 0.3: the n H100s bought in Q4 (5-year life, so not
-    over at the year's end) cost n x capex x 1.1 paid in Q4 less n x capex x 0.3 received in
-    Q4, the last period (its network and storage share not resold), both weighed by Q4's
-    1 / (1 + r)^0.875. The cash flow's Q4 capital charge is n x capex x 0.8, its cash out
-    holds the capex paid less the resale; the report says so. A plan without the resale row
-    is caught; resale_fraction under continues is refused naming its file and field."""
+    """ends with economics.resale_fraction 0.3: the n H100s bought in Q4 (born at 273.75 days,
+    so a lifetime L less the quarter left at the year's end) cost n x capex x 1.1 paid in Q4,
+    weighed by Q4's 1 / (1 + r)^0.875, less n x capex x 0.3 x (L - quarter) / L received at the
+    horizon's end, weighed 1 / (1 + r)^1 (before: 0.3 x capex in Q4 at Q4's weight). The cash
+    flow's Q4 holds the capex alone; the resale is its own row at 365 days (text, HTML, JSON,
+    CSV), and periods + resale row reconcile with the nominal cost and, discounted, with
+    total_cost_usd. A plan without the resale cost row, or with a resale row weighed at Q4, is
+    caught; resale_fraction under continues is refused naming its file and field."""
+    from planner.htmlreport import plan_html
+    from planner.report import cash_flow_table, format_plan
+
     economics: dict[str, object] = {
         "horizon": "365 days",
         "period": "1 quarter",
@@ -642,24 +656,50 @@ def test_a_resale_fraction_gives_back_a_share_of_capex_in_the_last_period(
     n = ceil(flat_need(sc, "chat"))
     c, life = capex(sc)
     assert life > QUARTER_S  # the case we meant: a unit bought in Q4 outlives the horizon
-    weight = 1.0 if rate is None else discount_weight(rate, 3 * QUARTER_S, 4 * QUARTER_S)
+    q4 = 1.0 if rate is None else discount_weight(rate, 3 * QUARTER_S, 4 * QUARTER_S)
+    at_end = 1.0 if rate is None else (1 + rate) ** -1.0
+    resold = n * c * 0.3 * (3 * QUARTER_S + life - 4 * QUARTER_S) / life
     plan = planner.solve(sc)
     assert [rows_of(plan)[t].ordered for t in range(4)] == [0, 0, 0, n]
-    assert math.isclose(plan.total_cost_usd, n * c * (1.1 - 0.3) * weight, rel_tol=REL)
+    assert math.isclose(plan.total_cost_usd, n * c * 1.1 * q4 - resold * at_end, rel_tol=REL)
     resale = sum(r.cost_usd for r in plan.costs_rows if r.component == "resale")
-    assert resale == pytest.approx(-n * c * 0.3 * weight, rel=REL)
+    assert resale == pytest.approx(-resold * at_end, rel=REL)
     last = plan.cash_flow[-1]
-    assert last.capital_charge_usd == pytest.approx(n * c * 0.8, rel=REL)
+    assert last.capital_charge_usd == pytest.approx(n * c * 1.1, rel=REL)
     assert last.capex_paid_usd == pytest.approx(n * c * 1.1, rel=REL)
-    assert last.cash_out_usd == pytest.approx(n * c * 0.8, rel=REL)
-    assert last.cumulative_cash_usd == pytest.approx(n * c * 0.8, rel=REL)
+    assert last.cash_out_usd == pytest.approx(n * c * 1.1, rel=REL)
+    (row,) = plan.resale_at_horizon or []
+    assert row.at_s == 365 * DAY and row.resale_usd == pytest.approx(resold, rel=REL)
+    assert row.cost_usd == pytest.approx(-resold, rel=REL)
+    assert row.cumulative_cash_usd == pytest.approx(n * c * 1.1 - resold, rel=REL)
+    assert row.discount_weight == pytest.approx(at_end, rel=1e-12)
+    assert plan.nominal_cost_usd == pytest.approx(n * c * 1.1 - resold, rel=REL)
+    if plan.present_value is not None:
+        periods_pv = sum(p.present_value_usd for p in plan.present_value)
+        total_pv = periods_pv + row.present_value_usd
+        assert total_pv == pytest.approx(plan.total_cost_usd, rel=REL)
     assert _clean(plan, sc)
-    assert "less 0.3 of their capex received in the last period" in decision(plan).basis
-    from planner.report import format_plan
-
-    assert "bought units' whole capex less 0.3 of it resold" in format_plan(plan)
+    # text, HTML, JSON (read back), CSV
+    text = format_plan(plan)
+    cash = text.split("\nCash flow", 1)[1].split("\n\n", 1)[0]
+    (line,) = [x.split() for x in cash.splitlines() if "resale" in x.split()]
+    assert line[:2] == ["365", "resale"]
+    assert float(line[3]) == pytest.approx(-resold / 1e6, abs=0.05)  # capital charge, US$ M
+    assert "the row marked 'resale'" in cash
+    assert "<td>365 resale</td>" in plan_html(plan)
+    data = json.loads(plan.to_json())
+    (back_row,) = data["cash_flow_resale"]
+    assert back_row["resale_usd"] == pytest.approx(resold, rel=1e-6)
+    back = planner.Plan.from_dict(data)
+    assert cash_flow_table(back)[1][-1] == cash_flow_table(plan)[1][-1]
+    written = {p.name: p for p in plan.write(tmp_path / f"out-{rate}")}
+    assert written["cash_flow_resale.csv"].read_text().startswith("at_s,resale_usd,cost_usd")
+    assert "x capex x remaining life / lifetime received at the horizon's end" in (
+        decision(plan).basis
+    )
+    assert "bought units' whole capex less 0.3 of it x remaining life / lifetime resold" in text
     assert (
-        f"Resale at the horizon's end of the units still in their life: {usd(n * c * 0.3 * weight)}"
+        f"Resale at the horizon's end of the units still in their life: {usd(resold * at_end)}"
         in ("\n".join(summary_lines(decision(plan))))
     )
     # --explain: the Q4 units' capex less their resale over the quarter they serve (+ running)
@@ -670,13 +710,25 @@ def test_a_resale_fraction_gives_back_a_share_of_capex_in_the_last_period(
         for r in unit_costs(sc, planner.demands(sc), plan)
         if (r["role"], r["system"]) == ("decode", "hgx-h100")
     ]
-    want = n * c * (1.1 - 0.3) / (n * QUARTER_S) + running_usd_per_s(sc, "hgx-h100", "a")
+    want = (n * c * 1.1 - resold) / (n * QUARTER_S) + running_usd_per_s(sc, "hgx-h100", "a")
     assert float(r["usd_per_unit_s"]) == pytest.approx(want, rel=1e-9)
     tampered = dataclasses.replace(
         plan, costs_rows=[r for r in plan.costs_rows if r.component != "resale"]
     )
     found = check_plan(tampered, sc, planner.demands(sc))
     assert any("resale: the cost rows charge 0.00" in m for m in found["cost_lines"])
+    # the old booking: the resale in Q4, weighed at Q4's middle, and no row at H
+    flat = dataclasses.replace(row, resale_usd=n * c * 0.3)
+    found = check_plan(dataclasses.replace(plan, resale_at_horizon=[flat]), sc, planner.demands(sc))
+    assert any("cash_flow_resale: resale_usd" in m for m in found["cost_lines"])
+    if rate is not None:
+        mid = dataclasses.replace(row, discount_weight=q4, present_value_usd=-q4 * resold)
+        found = check_plan(
+            dataclasses.replace(plan, resale_at_horizon=[mid]), sc, planner.demands(sc)
+        )
+        assert any("cash_flow_resale: discount_weight" in m for m in found["cost_lines"])
+    found = check_plan(dataclasses.replace(plan, resale_at_horizon=None), sc, planner.demands(sc))
+    assert any("cash_flow_resale: 0 rows" in m for m in found["cost_lines"])
 
 
 def test_a_resale_fraction_under_continues_is_refused(tmp_path: Path) -> None:
@@ -692,3 +744,104 @@ def test_a_resale_fraction_under_continues_is_refused(tmp_path: Path) -> None:
     assert "resale-continues.yaml" in message and "resale_fraction" in message
     assert "needs after_horizon: ends" in message
     assert ":" in message.split("resale-continues.yaml", 1)[1][:6]  # file:line
+
+
+def _one_fleet(
+    tmp_path: Path, horizon: str, period: str | None, rate: float | None, lifetime: str | None
+) -> planner.Scenario:
+    """Serving all the horizon, amortised, ends, resale_fraction 0.3, a 10% network share."""
+    economics: dict[str, object] = {
+        "horizon": horizon,
+        "pricing": "amortised",
+        "after_horizon": "ends",
+        "resale_fraction": 0.3,
+    }
+    if period is not None:
+        economics["period"] = period
+    if rate is not None:
+        economics["discount_rate"] = rate
+    system: dict[str, object] = {"network_storage_capex_fraction": 0.1}
+    if lifetime is not None:
+        system["lifetime"] = lifetime
+    return scenario(
+        tmp_path,
+        {"a": h100()},
+        {"chat": inference("20M")},
+        economics,
+        catalog={"systems": {"hgx-h100": system}},
+        name=f"fleet-{horizon}-{period}-{rate}-{lifetime}".replace(" ", ""),
+    )
+
+
+def test_one_fleet_resells_at_the_horizons_end_weighed_there(tmp_path: Path) -> None:
+    """No period, 3 years, a 5-year H100, 10% a year: the n units bought are sold at the end for
+    0.3 x capex x 2 / 5 (2 years of life left of 5) each, weighed 1 / 1.1^3 = 0.751 (before:
+    0.3 x capex at the one period's middle, 1 / 1.1^1.5 = 0.867, ~15% too much); their purchase
+    at the start weighs 1 (before: 0.867 too). The one period's PV holds it so."""
+    sc = _one_fleet(tmp_path, "1095 days", None, 0.1, None)
+    n = ceil(flat_need(sc, "chat"))
+    c, life = capex(sc)
+    assert life == pytest.approx(5 * 365 * DAY)  # the case we meant
+    plan = planner.solve(sc)
+    resold = n * c * 0.3 * (life - 1095 * DAY) / life
+    (row,) = plan.resale_at_horizon or []
+    assert row.resale_usd == pytest.approx(resold, rel=REL)
+    assert row.discount_weight == pytest.approx(1.1**-3, rel=1e-12)
+    whole = n * c * 1.1  # paid at the start: weight 1 (before: the one period's middle, 0.867)
+    assert plan.total_cost_usd == pytest.approx(whole - resold * 1.1**-3, rel=REL)
+    # the one period's PV holds the purchase at its instant; with the resale row: the total
+    (pv,) = plan.present_value or []
+    assert pv.present_value_usd + row.present_value_usd == pytest.approx(plan.total_cost_usd)
+    assert _clean(plan, sc)
+    from planner.report import after_horizon_note
+
+    assert "PV cost weighs its purchases at their own instants" in after_horizon_note(plan)
+    # a present value booking the purchase at the period's middle is caught
+    mid = dataclasses.replace(pv, present_value_usd=pv.discount_weight * pv.cost_usd)
+    found = check_plan(dataclasses.replace(plan, present_value=[mid]), sc, planner.demands(sc))
+    assert any("present_value_usd" in m for m in found["cost_lines"])
+
+
+@pytest.mark.parametrize("rate", [None, 0.1])
+def test_one_fleet_outliving_its_units_buys_their_replacements(
+    tmp_path: Path, rate: float | None
+) -> None:
+    """No period, 2 years, an H100 living 547.5 days: each of the n units is bought twice
+    (ceil(730 / 547.5) = 2: at 0 and at 547.5 days), n x 2 x capex x 1.1 in the one period
+    (before: once), each weighed at its own instant, 1 and 1 / (1 + r)^1.5, and its replacement, born at 547.5 days, has 365 of its 547.5 days left at
+    the end: resold for 0.3 x capex x 365 / 547.5, weighed 1 / (1 + r)^2. The same scenario in
+    quarters retires the units after 6 quarters and buys them again: the same nominal capex and
+    resale. A plan charging one purchase is caught."""
+    single = _one_fleet(tmp_path, "730 days", None, rate, "547.5 days")
+    n = ceil(flat_need(single, "chat"))
+    c, life = capex(single)
+    resold = n * c * 0.3 * (2 * life - 730 * DAY) / life
+    at_end = 1.0 if rate is None else (1 + rate) ** -2.0
+    # each purchase weighed at its own instant: 0 and 547.5 days (1.5 years)
+    bought = 2.0 if rate is None else 1.0 + (1 + rate) ** -1.5
+    plan = planner.solve(single)
+    assert plan.total_cost_usd == pytest.approx(n * c * 1.1 * bought - resold * at_end, rel=REL)
+    (period,) = plan.cash_flow
+    assert period.capex_paid_usd == pytest.approx(n * 2 * c * 1.1, rel=REL)
+    (row,) = plan.resale_at_horizon or []
+    assert row.resale_usd == pytest.approx(resold, rel=REL)
+    assert plan.nominal_cost_usd == pytest.approx(n * 2 * c * 1.1 - resold, rel=REL)
+    assert _clean(plan, single)
+    once = [
+        dataclasses.replace(r, cost_usd=r.cost_usd / 2) if r.component == "capex" else r
+        for r in plan.costs_rows
+    ]
+    found = check_plan(dataclasses.replace(plan, costs_rows=once), single, planner.demands(single))
+    assert any("capex: the cost rows charge" in m for m in found["cost_lines"])
+    if rate is not None:
+        return
+    quarters = _one_fleet(tmp_path, "730 days", "1 quarter", None, "547.5 days")
+    periodic = planner.solve(quarters)
+    assert [rows_of(periodic)[t].ordered for t in range(8)] == [n, 0, 0, 0, 0, 0, n, 0]
+    assert sum(r.capex_paid_usd for r in periodic.cash_flow) == pytest.approx(
+        period.capex_paid_usd, rel=REL
+    )
+    (periodic_row,) = periodic.resale_at_horizon or []
+    assert periodic_row.resale_usd == pytest.approx(resold, rel=REL)
+    assert periodic.nominal_cost_usd == pytest.approx(plan.nominal_cost_usd, rel=REL)
+    assert _clean(periodic, quarters)

@@ -3,6 +3,7 @@ site, system, workload) so the plan can split it over workloads."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from hardware.schema import System
@@ -22,10 +23,14 @@ def define_objective(model: Model) -> None:
              horizon a unit serves all of H (it is replaced at the end of its life).
              economics.after_horizon ends: recovery = 1, the whole capex whatever the unit's
              service inside H (nothing after the horizon has value: no residual value),
-             charged when paid for (economics.capex_paid_at: order or delivery)
-      resale (after_horizon ends): - buy[d,s,t] · resale_fraction · capex if the unit is in
-             service at H with its life not over (resale_usd), received in the last period
-             (weighed by its w_t; CPU servers likewise, in their cpu_servers term)
+             charged when paid for (economics.capex_paid_at: order or delivery); with one
+             fleet for the horizon, x ceil(H / L) purchases (replaced at L, 2L, ...; in the
+             one period, each weighed at its instant: 1 / (1 + r)^(k · L / year),
+             purchases_weight)
+      resale (after_horizon ends): - buy[d,s,t] · resale_fraction · capex · remaining / L,
+             remaining = max(0, birth + L - H) (birth: its arrival period's start; no period:
+             the last purchase's, (ceil(H / L) - 1) · L), received at H, weighed w_H = 1 / (1 + r)^(H / year) (resale_usd,
+             horizon_end_weight; CPU servers likewise, in their cpu_servers term)
       network_storage: the same for capex · network_storage_capex_fraction
       maintenance: capex · (1 + network_storage_capex_fraction) · maintenance_fraction_per_year
              · years in service (owned units too; maintenance_usd_per_s)
@@ -56,7 +61,7 @@ def define_objective(model: Model) -> None:
     the horizon (after_horizon ends: contract payments) are billed monthly from the horizon's
     end, each month's weighed at its middle, 1 / (1 + r)^(mid / year) (a month = a year / 12;
     past_horizon_weighted_s); a capex charged in full weighs the w_t of the period it is paid
-    in.
+    in (one fleet for the horizon: each purchase at its instant k · L); a resale at H, w_H.
     Phase 1 (elastic) minimises the weighted slacks instead."""
     add_pool_terms(model)
     add_site_opening_terms(model)
@@ -234,33 +239,65 @@ def recovered_capex_usd(model: Model, system: str, t: int) -> float:
     return spec.capex_usd * crf * service_s(model, system, t) / S_PER_YEAR
 
 
+def purchases(model: Model, system: str) -> int:
+    """Purchases one unit of `system` in the fleet stands for under economics.after_horizon
+    ends: with one fleet for the horizon (no period) ceil(H / L), the unit and its
+    replacements at L, 2L, ... (a life ends inside H: it is bought again); with periods 1 (the
+    LP buys each replacement itself when a unit retires). Under continues the per-second
+    capital recovery already covers replacements."""
+    if model.multi_period or not after_horizon_ends(model):
+        return 1
+    lifetime_s = model.scenario.catalog.system(system).lifetime_s
+    return max(1, math.ceil(model.scenario.data.economics.horizon_s / lifetime_s - 1e-9))
+
+
 def charged_capex_usd(model: Model, system: str, t: int) -> float:
     """The capex one unit of `system` ordered at t is charged: recovered_capex_usd, or with
-    economics.after_horizon ends the whole capex (no residual or resale value after the
-    horizon), whatever its service inside it."""
+    economics.after_horizon ends the whole capex of each purchase it stands for (purchases:
+    with one fleet for the horizon, its replacements too), whatever its service inside H."""
     if after_horizon_ends(model):
-        return model.scenario.catalog.system(system).capex_usd
+        return model.scenario.catalog.system(system).capex_usd * purchases(model, system)
     return recovered_capex_usd(model, system, t)
+
+
+def horizon_end_weight(model: Model) -> float:
+    """The discount weight of a sum received at the horizon's end H (a resale): 1 / (1 +
+    r)^(H / year), r = economics.discount_rate (1.0 without one). An instant, so no
+    mid-period convention: weighing it at the last period's middle would overstate it."""
+    economics = model.scenario.data.economics
+    if economics.discount_rate is None:
+        return 1.0
+    return (1.0 + economics.discount_rate) ** -(economics.horizon_s / S_PER_YEAR)
+
+
+def remaining_life_s(model: Model, system: str, t: int) -> float:
+    """Seconds of life a unit of `system` ordered at t has left at the horizon's end H:
+    max(0, birth + lifetime - H), birth = its arrival period's start (as its service window);
+    0 if it arrives after H. With one fleet for the horizon (no period) the last of its
+    purchases (n = purchases) is born at (n - 1) · L."""
+    horizon_s = model.scenario.data.economics.horizon_s
+    lifetime_s = model.scenario.catalog.system(system).lifetime_s
+    if not model.multi_period:
+        birth_s = (purchases(model, system) - 1) * lifetime_s
+    else:
+        arrive = model.arrival(system, t)
+        if arrive is None:
+            return 0.0
+        birth_s = model.calendar[arrive].start_s
+    return max(0.0, birth_s + lifetime_s - horizon_s)
 
 
 def resale_usd(model: Model, system: str, t: int) -> float:
     """What one unit of `system` ordered at t is sold for at the horizon's end (after_horizon
-    ends): economics.resale_fraction · capex_usd if it is in service then with its life not
-    over (its arrival's start + lifetime > H; one fleet for the horizon: lifetime > H), else
-    0 (retired, or delivered after the horizon); 0 under continues."""
+    ends): economics.resale_fraction · capex_usd · remaining_life_s / lifetime (its
+    straight-line remaining value at H times the user's market share), received at H; 0 under
+    continues."""
     economics = model.scenario.data.economics
     if not after_horizon_ends(model) or not economics.resale_fraction:
         return 0.0
     spec = model.scenario.catalog.system(system)
-    if not model.multi_period:
-        alive = spec.lifetime_s > economics.horizon_s
-    else:
-        arrive = model.arrival(system, t)
-        alive = (
-            arrive is not None
-            and model.calendar[arrive].start_s + spec.lifetime_s > economics.horizon_s
-        )
-    return economics.resale_fraction * spec.capex_usd if alive else 0.0
+    remaining = remaining_life_s(model, system, t) / spec.lifetime_s
+    return economics.resale_fraction * spec.capex_usd * remaining
 
 
 def capex_paid_period(model: Model, system: str, t: int) -> int:
@@ -272,12 +309,52 @@ def capex_paid_period(model: Model, system: str, t: int) -> int:
     return t if arrive is None else arrive
 
 
+def purchases_weight(model: Model, system: str) -> float | None:
+    """With one fleet for the horizon under after_horizon ends and a discount_rate r: the mean
+    weight of a unit's purchases (purchases, n) each at its own instant k · L, (1 / n) sum_k
+    1 / (1 + r)^(k · L / year), k = 0 .. n - 1 (paid then, not at the one period's middle);
+    None otherwise (a purchase weighs its period's w_t)."""
+    rate = model.scenario.data.economics.discount_rate
+    if rate is None or model.multi_period or not after_horizon_ends(model):
+        return None
+    lifetime_s = model.scenario.catalog.system(system).lifetime_s
+    n = purchases(model, system)
+    return sum((1.0 + rate) ** -(k * lifetime_s / S_PER_YEAR) for k in range(n)) / n
+
+
 def capex_weight(model: Model, system: str, t: int) -> float:
     """The discount weight of charged_capex_usd: spread over the unit's service (service_weight),
-    or with after_horizon ends paid at once (period_weight of capex_paid_period)."""
+    or with after_horizon ends paid at once (period_weight of capex_paid_period; one fleet for
+    the horizon: each purchase at its instant, purchases_weight)."""
     if after_horizon_ends(model):
-        return period_weight(model, capex_paid_period(model, system, t))
+        own = purchases_weight(model, system)
+        return own if own is not None else period_weight(model, capex_paid_period(model, system, t))
     return service_weight(model, system, t)
+
+
+def purchases_reweighed_usd(model: Model, value: Value) -> float:
+    """What weighing one fleet's purchases at their instants (purchases_weight) adds to the
+    one period's present value over its mid-period weight w: sum over bought units and CPU-only
+    servers of units · charged_capex_usd · (1 + network_storage_capex_fraction) · (purchases_weight
+    - w); 0 when purchases weigh their period's w_t."""
+    if model.multi_period or model.scenario.data.economics.discount_rate is None:
+        return 0.0
+    mid = period_weight(model, 0)
+    usd = 0.0
+    orders: list[tuple[str, int, float]] = []
+    if model.scenario.data.economics.pricing != "rental":
+        orders += [(s, t, value(v)) for (_d, s, t), v in model.buy.items()]
+    for (d, t), var in model.cpu_buy.items():
+        cpu = model.scenario.topology.site(d).cpu_servers
+        if cpu is not None:
+            orders.append((cpu.system, t, value(var)))
+    for s, t, units in orders:
+        own = purchases_weight(model, s)
+        if own is None or not units:
+            continue
+        share = 1 + (model.scenario.catalog.system(s).network_storage_capex_fraction or 0.0)
+        usd += units * charged_capex_usd(model, s, t) * share * (own - mid)
+    return usd
 
 
 def maintenance_usd_per_s(spec: System) -> float:
@@ -330,8 +407,8 @@ def add_ownership_terms(model: Model, pool: tuple[str, str]) -> None:
             (var, charged_capex_usd(model, s, t) * capex_weight(model, s, t)) for t, var in buys
         ]
         model.terms.append(Term("capex", d, s, None, expr(capex)))
-        last = period_weight(model, model.calendar[-1].index)
-        resale = [(var, -resale_usd(model, s, t) * last) for t, var in buys]
+        at_end = horizon_end_weight(model)
+        resale = [(var, -resale_usd(model, s, t) * at_end) for t, var in buys]
         if any(c for _, c in resale):
             model.terms.append(Term("resale", d, s, None, expr(resale)))
         if spec.network_storage_capex_fraction:
@@ -444,7 +521,7 @@ def cpu_server_buy_usd(model: Model, system: str, t: int, running_usd_per_s: flo
     capital = cpu_server_capital_usd(model, system, t)
     running = running_usd_per_s * service_s(model, system, t)
     if after_horizon_ends(model):
-        resale = resale_usd(model, system, t) * period_weight(model, model.calendar[-1].index)
+        resale = resale_usd(model, system, t) * horizon_end_weight(model)
         return (
             capital * capex_weight(model, system, t)
             - resale
@@ -513,7 +590,8 @@ def cost_by_period(model: Model, value: Value) -> dict[str, list[float]]:
     in their period; contracts over their term; energy where the work runs; links over their
     workload's window). With economics.after_horizon ends a capex charged in full is in the
     period it is paid in, and contract payments past the horizon are not in these periods
-    (past_horizon_by_month gives them by month after the horizon). Per component the periods
+    (past_horizon_by_month gives them by month after the horizon), nor the resale received at
+    the horizon's end (resale_at_horizon_usd). Per component the periods
     (and, for contracts, the months past the horizon) add up to the term (at face value)."""
     n = len(model.calendar)
     out: dict[str, list[float]] = {}
@@ -589,10 +667,9 @@ def _pool_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add)
         capital = recovered_capex_usd(model, s, t0) / service if service > 0 else 0.0
         if ends and pricing != "rental":
             paid_at = capex_paid_period(model, s, t0)
-            add("capex", paid_at, units * spec.capex_usd)
-            add("network_storage", paid_at, units * spec.capex_usd * ns)
-            if resale := resale_usd(model, s, t0):
-                add("resale", model.calendar[-1].index, -units * resale)
+            whole = units * charged_capex_usd(model, s, t0)  # replacements too (purchases)
+            add("capex", paid_at, whole)
+            add("network_storage", paid_at, whole * ns)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             if pricing != "rental" and not ends:
@@ -651,6 +728,20 @@ def past_horizon_by_month(model: Model, value: Value) -> dict[int, float]:
     return dict(sorted(out.items()))
 
 
+def resale_at_horizon_usd(model: Model, value: Value) -> float:
+    """The resale received at the horizon's end (after_horizon ends, economics.
+    resale_fraction) at face value: sum over orders of bought units and CPU-only servers of
+    units · resale_usd. In no calendar period: the cash flow shows it in its own row at H."""
+    usd = 0.0
+    if model.scenario.data.economics.pricing != "rental":  # as add_ownership_terms
+        usd = sum(value(v) * resale_usd(model, s, t) for (_d, s, t), v in model.buy.items())
+    for (d, t), var in model.cpu_buy.items():
+        cpu = model.scenario.topology.site(d).cpu_servers
+        if cpu is not None and value(var):
+            usd += value(var) * resale_usd(model, cpu.system, t)
+    return usd
+
+
 def _energy_by_period(model: Model, pool: tuple[str, str], value: Value, add: Add) -> None:
     """Energy of owned units per calendar period, as add_energy_terms charges it."""
     d, s = pool
@@ -703,8 +794,6 @@ def _cpu_by_period(model: Model, d: str, value: Value, add: Add) -> None:
         if ends:
             paid_at = capex_paid_period(model, cpu.system, t0)
             add("cpu_capital", paid_at, units * cpu_server_capital_usd(model, cpu.system, t0))
-            if resale := resale_usd(model, cpu.system, t0):
-                add("cpu_resale", model.calendar[-1].index, -units * resale)
         for t in model.calendar:
             within = _overlap_s(a, b, t.start_s, t.end_s)
             if not ends:
