@@ -409,6 +409,18 @@ def _attach_context(plan: Plan, scenario: Scenario) -> None:
     }
     if econ.resale_fraction:  # only when given: every other plan's economics as before
         plan.economics["resale_fraction"] = econ.resale_fraction
+    if econ.after_horizon == "ends" and econ.period_s is None:
+        # one fleet for the horizon under ends: a unit stands for ceil(H / L) purchases
+        # (planner/lp/objective.py purchases); only systems bought more than once are named
+        from planner.lp.objective import purchases_over
+
+        again = {
+            name: n
+            for name, prices in plan.catalog_prices.items()
+            if (n := purchases_over(econ.horizon_s, float(prices["lifetime_s"]))) > 1
+        }
+        if again:
+            plan.economics["purchases"] = again
 
 
 def write_model(prob: LinearProblem, path: str | Path) -> Path:

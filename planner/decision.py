@@ -7,7 +7,8 @@ Presentation only: every figure comes from the plan's rows, plus the catalog pri
 economics that `planner.solve` attaches to the plan (`plan.catalog_prices`, `plan.economics`;
 absent for a plan read back from JSON, and then the purchase cash is said to be unknown).
 
-    purchase_usd   = bought units x catalog capex_usd (the cash spent on new units)
+    purchase_usd   = bought units x catalog capex_usd x purchases (the cash spent on new units;
+                     purchases = ceil(H / L) with one fleet under after_horizon ends, else 1)
     capex_paid_usd = the cash flow's capex paid summed: the purchases x (1 + the catalog
                      network_storage_capex_fraction), what the cash flow's cumulative cash holds
                      (stated when above purchase_usd)
@@ -63,6 +64,9 @@ class PoolDecision:
     capex_usd_per_unit: float | None
     purchase_usd: float | None
     contracted_units: float = 0.0
+    # with one fleet for a horizon longer than a unit's life under after_horizon ends, each
+    # bought unit is bought again as its life ends: ceil(H / L) purchases, all in purchase_usd
+    purchases_per_unit: int = 1
     contract_from_day: float | None = None
     contract_to_day: float | None = None
     contracts_usd: float = 0.0
@@ -244,6 +248,7 @@ def _pool(
     rented: float,
 ) -> PoolDecision:
     price = plan.catalog_prices.get(key[1], {}).get("capex_usd")
+    times = int(plan.economics.get("purchases", {}).get(key[1], 1))
     return PoolDecision(
         datacenter=key[0],
         system=key[1],
@@ -255,7 +260,8 @@ def _pool(
         charged_usd=0.0,
         idle_usd=0.0,
         capex_usd_per_unit=price,
-        purchase_usd=None if price is None else bought * price,
+        purchase_usd=None if price is None else bought * price * times,
+        purchases_per_unit=times,
     )
 
 
@@ -398,8 +404,14 @@ def summary_lines(d: Decision) -> list[str]:
     contracts = [p for p in d.pools if p.contracted_units > 0]
     spots = [p for p in d.pools if p.spot_units > 0]
     for p in buys:
+        again = (
+            f", each bought {p.purchases_per_unit} times: its life ends inside the horizon and "
+            "it is replaced"
+            if p.purchases_per_unit > 1
+            else ""
+        )
         cash = (
-            f" ({usd(p.purchase_usd)} at {usd(p.capex_usd_per_unit or 0)} each)"
+            f" ({usd(p.purchase_usd)} at {usd(p.capex_usd_per_unit or 0)} each{again})"
             if (p.purchase_usd is not None)
             else ""
         )

@@ -845,3 +845,28 @@ def test_one_fleet_outliving_its_units_buys_their_replacements(
     assert periodic_row.resale_usd == pytest.approx(resold, rel=REL)
     assert periodic.nominal_cost_usd == pytest.approx(plan.nominal_cost_usd, rel=REL)
     assert _clean(periodic, quarters)
+
+
+def test_the_decision_counts_a_one_fleet_units_replacements_in_its_purchase_cash(
+    tmp_path: Path,
+) -> None:
+    """The decision's purchase cash is every purchase the plan charges: with one fleet for 730
+    days and a 547.5-day life under ends, n units are each bought twice, so the Buy line and
+    "Purchase cash" say n x 2 x capex (before: n x capex beside a capex charge of twice that),
+    and the capex paid is that x 1.1 (network and storage). A quarterly plan names no repeat."""
+    single = _one_fleet(tmp_path, "730 days", None, None, "547.5 days")
+    n = ceil(flat_need(single, "chat"))
+    c, _ = capex(single)
+    plan = planner.solve(single)
+    d = decision(plan)
+    (pool,) = [p for p in d.pools if p.bought_units > 0]
+    assert pool.purchases_per_unit == 2
+    assert d.purchase_usd == pytest.approx(n * 2 * c, rel=REL)
+    assert d.capex_charged_usd == pytest.approx(d.purchase_usd, rel=REL)
+    assert d.capex_paid_usd == pytest.approx(d.purchase_usd * 1.1, rel=REL)
+    text = " ".join(summary_lines(d))
+    assert f"Purchase cash {usd(n * 2 * c)}" in text
+    assert "each bought 2 times" in text
+    quarters = planner.solve(_one_fleet(tmp_path, "730 days", "1 quarter", None, "547.5 days"))
+    assert all(p.purchases_per_unit == 1 for p in decision(quarters).pools)
+    assert "bought 2 times" not in " ".join(summary_lines(decision(quarters)))

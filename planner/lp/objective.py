@@ -248,7 +248,12 @@ def purchases(model: Model, system: str) -> int:
     if model.multi_period or not after_horizon_ends(model):
         return 1
     lifetime_s = model.scenario.catalog.system(system).lifetime_s
-    return max(1, math.ceil(model.scenario.data.economics.horizon_s / lifetime_s - 1e-9))
+    return purchases_over(model.scenario.data.economics.horizon_s, lifetime_s)
+
+
+def purchases_over(horizon_s: float, lifetime_s: float) -> int:
+    """ceil(H / L): a unit and its replacements over a horizon H of one fleet, each life L."""
+    return max(1, math.ceil(horizon_s / lifetime_s - 1e-9))
 
 
 def charged_capex_usd(model: Model, system: str, t: int) -> float:
