@@ -738,6 +738,13 @@ class Model:
             cols += self.leased_cols(pool, t)
         return cols
 
+    def orders_serving(self, pool: Pool, t: int) -> tuple[list[Var], list[Var]]:
+        """The pool's buy columns whose units serve in calendar period t and its contract
+        columns that cover t, each in the orders' declaration order: in_service's bought and
+        contracted parts (shared lists: read them, do not change them)."""
+        bought, contracted = self._pool_service(pool)
+        return bought[t], contracted[t]
+
     def _pool_service(self, pool: Pool) -> list[list[list[Var]]]:
         """The pool's orders serving in each calendar period t, [bought, contracted]: its
         buy[t_order] columns with t_order in serving_orders(s, t)[0] and its contract[t0, k]
