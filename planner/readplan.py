@@ -200,7 +200,7 @@ def read_schedule(
         arrivals: dict[int | None, list[float]] = {}
         for t2, var in buys:
             arrivals.setdefault(model.arrival(s, t2), []).append(count[var.name])
-        held = [(t0, k, _count(var, relaxed)) for t0, k, var in contracts]
+        held = {var.name: _count(var, relaxed) for _, _, var in contracts}
         for t in model.calendar:
             ordered = model.buy.get((d, s, t.index))
             arriving = sum(arrivals.get(t.index, []))
@@ -210,10 +210,10 @@ def read_schedule(
                 else 0.0
             )
             # The units in service in t as model.in_service counts them, in its order.
-            serving, covering = model.serving_orders(s, t.index)
-            bought = sum(count[var.name] for t2, var in buys if t2 in serving)
+            serving, covering = model.orders_serving((d, s), t.index)
+            bought = sum(count[var.name] for var in serving)
             owned = model.owned((d, s)) + bought
-            contracted = sum(units for t0, k, units in held if (t0, k) in covering)
+            contracted = sum(held[var.name] for var in covering)
             spot = (
                 _count(model.spot[(d, s, t.index)], relaxed)
                 if (d, s, t.index) in model.spot

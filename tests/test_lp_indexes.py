@@ -102,6 +102,47 @@ def test_pool_and_period_indexes_are_the_scans(model: Model) -> None:
     assert model.u_by_pool_period() == declared
 
 
+def test_units_in_service_are_the_scan_of_serving_orders(model: Model) -> None:
+    """in_service, leased and orders_serving (made per pool, each order put into the periods it
+    serves in) hold what testing every order of the pool against serving_orders(s, t) finds:
+    bought units that arrived and are not retired, then rent, the contracts covering t, spot,
+    each in declaration order."""
+    model._memo.clear()  # made again from the orders, as a family asks first
+
+    def scanned(pool: tuple[str, str], t: int) -> tuple[list, list]:
+        d, s = pool
+        serving, covering = model.serving_orders(s, t)
+        bought = [
+            var for (d2, s2, t0), var in model.buy.items() if (d2, s2) == pool and t0 in serving
+        ]
+        contracted = [
+            var
+            for (d2, s2, t0, k), var in model.contract.items()
+            if (d2, s2) == pool and (t0, k) in covering
+        ]
+        leased = [model.rent[(d, s, t)]] if (d, s, t) in model.rent else []
+        leased += contracted
+        leased += [model.spot[(d, s, t)]] if (d, s, t) in model.spot else []
+        return bought, leased
+
+    seen_bought = seen_contracted = 0
+    for pool in model.pools():
+        for c in model.calendar:
+            bought, leased = scanned(pool, c.index)
+            assert model.in_service_cols(pool, c.index) == bought + leased
+            assert model.in_service_cols(pool, c.index, rented=False) == bought
+            assert model.in_service(pool, c.index) == [(v, 1.0) for v in bought + leased]
+            assert model.leased_cols(pool, c.index) == leased
+            assert model.leased(pool, c.index) == [(v, 1.0) for v in leased]
+            serving, covering = model.orders_serving(pool, c.index)
+            assert serving == bought
+            assert covering == [v for v in leased if v in set(model.contract.values())]
+            seen_bought += len(bought)
+            seen_contracted += len(covering)
+    assert seen_bought > 0 or not model.buy
+    assert seen_contracted > 0 or not model.contract
+
+
 def test_allocation_columns_are_new_vars_names_and_bounds(model: Model) -> None:
     """Named by new_var's counter in declaration order (u1, u2, ... between the other
     prefixes), continuous, >= 0, no upper bound."""

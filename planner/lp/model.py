@@ -357,6 +357,9 @@ class Model:
     _serving: dict[tuple[str, int], tuple[set[int], set[tuple[int, int]]]] = field(
         default_factory=dict
     )  # serving_orders()
+    _serving_in: dict[str, tuple[dict[int, list[int]], dict[tuple[int, int], list[int]]]] = field(
+        default_factory=dict
+    )  # _serving_periods()
     _cpu_by_site: tuple[int, dict[str, list[tuple[int, Var]]]] | None = None  # _cpu_orders()
     _u_index: tuple[int, dict[tuple, list]] | None = None
     _u_by_period: tuple[int, dict, dict] | None = None  # u_by_pool_period()
@@ -638,19 +641,20 @@ class Model:
         """Units of `pool` serving in t that the plan does not own: rented on demand in t,
         under a term contract that covers t, or on spot in t."""
         return self._memoized(
-            ("leased", pool, t), self._unit_sizes(), lambda: self._leased(pool, t)
+            ("leased", pool, t),
+            self._unit_sizes(),
+            lambda: [(var, 1.0) for var in self.leased_cols(pool, t)],
         )
 
-    def _leased(self, pool: Pool, t: int) -> Pairs:
+    def _leased_cols(self, pool: Pool, t: int) -> list[Var]:
         d, s = pool
-        pairs: Pairs = []
+        cols: list[Var] = []
         if (d, s, t) in self.rent:
-            pairs.append((self.rent[(d, s, t)], 1.0))
-        covering = self.serving_orders(s, t)[1]
-        pairs += [(var, 1.0) for t0, k, var in self.orders(pool)[1] if (t0, k) in covering]
+            cols.append(self.rent[(d, s, t)])
+        cols += self._pool_service(pool)[1][t]
         if (d, s, t) in self.spot:
-            pairs.append((self.spot[(d, s, t)], 1.0))
-        return pairs
+            cols.append(self.spot[(d, s, t)])
+        return cols
 
     def spot_goodput(self, system: str) -> float:
         """The share of a spot unit's time that does useful work (1 when there is no offer)."""
@@ -696,7 +700,7 @@ class Model:
         return self._memoized(
             ("in_service", pool, t, rented),
             self._unit_sizes(),
-            lambda: self._in_service(pool, t, rented),
+            lambda: [(var, 1.0) for var in self.in_service_cols(pool, t, rented)],
         )
 
     def in_service_cols(self, pool: Pool, t: int, rented: bool = True) -> list[Var]:
@@ -705,7 +709,7 @@ class Model:
         return self._memoized(
             ("in_service_cols", pool, t, rented),
             self._unit_sizes(),
-            lambda: [var for var, _ in self.in_service(pool, t, rented)],
+            lambda: self._in_service_cols(pool, t, rented),
         )
 
     def leased_cols(self, pool: Pool, t: int) -> list[Var]:
@@ -713,7 +717,7 @@ class Model:
         return self._memoized(
             ("leased_cols", pool, t),
             self._unit_sizes(),
-            lambda: [var for var, _ in self.leased(pool, t)],
+            lambda: self._leased_cols(pool, t),
         )
 
     def in_service_cols_but(self, pool: Pool, t: int, left_out: Var | None) -> list[Var]:
@@ -728,12 +732,60 @@ class Model:
             return cols
         return [v for v in cols if v is not left_out]
 
-    def _in_service(self, pool: Pool, t: int, rented: bool) -> Pairs:
-        serving = self.serving_orders(pool[1], t)[0]
-        pairs: Pairs = [(var, 1.0) for t_order, var in self.orders(pool)[0] if t_order in serving]
+    def _in_service_cols(self, pool: Pool, t: int, rented: bool) -> list[Var]:
+        cols = list(self._pool_service(pool)[0][t])
         if rented:
-            pairs += self.leased(pool, t)
-        return pairs
+            cols += self.leased_cols(pool, t)
+        return cols
+
+    def orders_serving(self, pool: Pool, t: int) -> tuple[list[Var], list[Var]]:
+        """The pool's buy columns whose units serve in calendar period t and its contract
+        columns that cover t, each in the orders' declaration order: in_service's bought and
+        contracted parts (shared lists: read them, do not change them)."""
+        bought, contracted = self._pool_service(pool)
+        return bought[t], contracted[t]
+
+    def _pool_service(self, pool: Pool) -> list[list[list[Var]]]:
+        """The pool's orders serving in each calendar period t, [bought, contracted]: its
+        buy[t_order] columns with t_order in serving_orders(s, t)[0] and its contract[t0, k]
+        columns with (t0, k) in serving_orders(s, t)[1], each in the orders' declaration
+        order. Made for every t at once, each order put into the periods it serves in (the
+        system's `_serving_periods`), not every order tested against every period."""
+        return self._memoized(
+            ("pool_service", pool), self._unit_sizes(), lambda: self._make_pool_service(pool)
+        )
+
+    def _make_pool_service(self, pool: Pool) -> list[list[list[Var]]]:
+        bought_in, covered_in = self._serving_periods(pool[1])
+        bought: list[list[Var]] = [[] for _ in self.calendar]
+        contracted: list[list[Var]] = [[] for _ in self.calendar]
+        buys, contracts = self.orders(pool)
+        for t_order, var in buys:
+            for t in bought_in.get(t_order, ()):
+                bought[t].append(var)
+        for t0, k, var in contracts:
+            for t in covered_in.get((t0, k), ()):
+                contracted[t].append(var)
+        return [bought, contracted]
+
+    def _serving_periods(
+        self, system: str
+    ) -> tuple[dict[int, list[int]], dict[tuple[int, int], list[int]]]:
+        """serving_orders(system, t) inverted: the calendar periods t (ascending) in which units
+        of `system` bought at t_order serve, by t_order, and in which contract (t0, k) covers,
+        by (t0, k) (made once per system: the calendar and catalog are fixed)."""
+        held = self._serving_in.get(system)
+        if held is None:
+            bought_in: dict[int, list[int]] = {}
+            covered_in: dict[tuple[int, int], list[int]] = {}
+            for c in self.calendar:
+                bought, covering = self.serving_orders(system, c.index)
+                for t_order in bought:
+                    bought_in.setdefault(t_order, []).append(c.index)
+                for order in covering:
+                    covered_in.setdefault(order, []).append(c.index)
+            held = self._serving_in[system] = (bought_in, covered_in)
+        return held
 
     def serving_orders(self, system: str, t: int) -> tuple[set[int], set[tuple[int, int]]]:
         """The orders of `system` that serve in calendar period t, the same at every site: the
