@@ -1300,7 +1300,8 @@ UNPROVEN_NOTE = (
 CBC_WHY = "CBC stopped at its gap target, but it hands back no bound"
 HIGHS_TINY_WHY = (
     "HiGHS stopped at its gap target, but on a model with allocations under 1e-6 of a unit its "
-    "own bound is not taken (its presolve cut off such a model's optimum and proved the rest)"
+    "own bound is not taken (at its default tolerances it cut off such a model's optimum and "
+    "proved the rest)"
 )
 
 
@@ -1339,7 +1340,7 @@ def _cbc_without_preprocessing(
     bound = after * (1 - target) if how_again == OPTIMAL and after else None
     if bound is not None:
         model.solver_notes.append(CBC_PROOF_NOTE.format(bound=bound))
-    if how_again in (OPTIMAL, INCUMBENT) and 0 < after < objective:
+    if how_again in (OPTIMAL, INCUMBENT) and 0 < after < objective * (1 - GAP_SLACK):
         model.solver_notes.append(CBC_PREPROCESS_NOTE.format(was=objective, now=after))
         return how_again, mip_s + more_s, bound
     for var, value in zip(model.prob.variables(), before, strict=True):
