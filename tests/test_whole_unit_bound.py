@@ -157,3 +157,31 @@ def test_a_need_of_exactly_whole_units_is_not_rounded_up(tmp_path: Path) -> None
     scenario = _pretrain_scenario(tmp_path, "1000B")
     (cut,) = whole_unit_cuts(build(scenario, demands(scenario)))
     assert cut.need == 1.0 and cut.weights() == (1.0,) * len(cut.units)
+
+
+def test_every_cut_holds_on_a_whole_unit_plan(tmp_path: Path) -> None:
+    """The cuts bound every whole-unit plan, so a plan's own values meet each of them: a small
+    bench fleet in quarters (rows needing up to dozens of units, a pretraining row over several
+    quarters whose cut counts a unit once per allocation it serves). A cut's need over what the
+    plan holds (the plan tampered: one unit fewer on its pools) is caught as violated."""
+    import bench_module
+
+    from planner.lp.solve import solve_model
+
+    bench = bench_module.load("bench_lp")
+    path = bench.write_scenario(tmp_path, 4, 3, 4, 1, "1 quarter", "1 year", 1.0)
+    scenario = planner.load_scenario(path)
+    model = build(scenario, demands(scenario))
+    cuts = whole_unit_cuts(model)
+    assert any(cut.need > 1 for cut in cuts)
+    assert any(max(cut.weights()) > 1 for cut in cuts)  # a unit counted for several allocations
+    solve_model(model, "highs", 0.01, 120.0, "choose", relax_only=False)
+    for cut in cuts:
+        values = {v: v.varValue or 0.0 for v in cut.units}
+        assert values == pytest.approx({v: float(round(x)) for v, x in values.items()})
+        assert not cut.violated_by(values), cut.row
+        if cut.choice is not None and (cut.choice.varValue or 0.0) < 0.5:
+            continue  # a candidate not chosen needs nothing
+        held = sum(w * values[v] for v, w in zip(cut.units, cut.weights(), strict=True))
+        short = {v: x * (cut.need - 1.0) / held for v, x in values.items()}  # a unit short
+        assert cut.violated_by(short), cut.row
