@@ -170,11 +170,13 @@ def test_no_plan_called_optimal_above_one_rack_that_does_it_all(
     1M-request tier beside a tiny RL run (its train role 2e-6 of a unit). One GB200 rack rented
     for the year serves the tier and runs the RL run (its Grace CPUs the arm64 sandboxes):
     CBC's plan. HiGHS 1.16's MIP presolve cut that plan off and reported two racks and a
-    Trainium2 server, US$13,558,378, optimal with that as its bound (without presolve, or with
-    the tiny allocations scaled, HiGHS called the MIP infeasible). On a model with tiny
+    Trainium2 server, US$13,558,378, optimal with that as its bound (presolve off, the same;
+    with the tiny allocations scaled, HiGHS called the MIP infeasible). On a model with tiny
     allocations HiGHS's own bound is no longer taken (solve.py `proven_status`): whatever plan
     a solver returns, its bound is one proven here, at most the one rack's cost, and it is
-    called optimal only within the target of it."""
+    called optimal only within the target of it. HiGHS's plan over the target is solved again
+    at a tight MIP feasibility tolerance (solve.py `_highs_tight_tolerance`), which finds the
+    one rack: both solvers return it."""
     scenario = planner.load_scenario(
         _write(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"})
     )
@@ -192,6 +194,13 @@ def test_no_plan_called_optimal_above_one_rack_that_does_it_all(
         assert plan.status == "feasible"
         (note,) = [n for n in plan.solver_notes if "measured against the best bound" in n]
         assert f"{plan.gap:.2%}" in note
+    assert plan.total_cost_usd == pytest.approx(one_rack_usd, rel=1e-9)
+    assert [(f.datacenter, f.system, f.units) for f in plan.fleet if f.units] == [
+        ("s0", "gb200-nvl72", 1.0)
+    ]
+    if solver == "highs":
+        (note,) = [n for n in plan.solver_notes if "MIP feasibility tolerance at 1e-9" in n]
+        assert f"found {one_rack_usd:,.2f} US$" in note
 
 
 def test_a_weak_relaxation_does_not_leave_cbcs_plan_feasible() -> None:

@@ -6,6 +6,7 @@ it is the gap to the cheapest unit that can do the work. Hand-solved cases: one 
 bought for the year is US$86,250 (capex x 1.15 x (1 / 5 years + 5% maintenance)), rented US$55 an
 hour."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,98 @@ def test_an_owned_unit_where_the_work_can_run_leaves_no_cut(tmp_path: Path) -> N
         for cut in cuts:
             assert cut.row.startswith("serve:tier0:") and cut.choice is None
             assert list(cut.units) == [model.buy[("s0", "hgx-h100", 0)]]
+
+
+def _pretrain_scenario(tmp_path: Path, tokens: str) -> planner.Scenario:
+    """One pool of up to 10 H100 servers and a pretraining run due in a year, at mip_gap 0."""
+    topo = {"s0": {**TINY_TOPOLOGY["s0"], "power_cap": "1 MW"}}
+    topo["s0"]["systems"] = {"hgx-h100": {"max_units": 10, "owned": 0}}
+    work = {
+        "pt": {
+            "kind": "pretrain",
+            "model": "llama-3.1-8b",
+            "tokens": tokens,
+            "deadline": "365 days",
+            "goodput": 0.9,
+            "global_batch_tokens": "4M",
+        }
+    }
+    path = _write(tmp_path, topo, work, {"horizon": "365 days", "pricing": "amortised"})
+    path.write_text(path.read_text() + "solver:\n  mip_gap: 0.0\n")
+    return planner.load_scenario(path)
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_a_fractional_need_is_proven_at_gap_zero(
+    tmp_path: Path, solver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run needing 2.1 H100 servers for the year: the LP relaxation buys 2.1 (its bound 2.1
+    servers' cost), every whole-unit plan at least 3. The row's cut counts ceil(2.1) = 3 units,
+    so the whole-unit bound is 3 servers' cost and the plan is proven at mip_gap 0. CBC's run
+    without preprocessing (its own proof) is patched out: the bound must be the cut's."""
+    import planner.lp.solve as solve
+
+    monkeypatch.setattr(
+        solve,
+        "_cbc_without_preprocessing",
+        lambda model, mip, how, mip_s, *rest: (how, mip_s, None),
+    )
+    scenario = _pretrain_scenario(tmp_path, "4703B")
+    model = build(scenario, demands(scenario))
+    (role,) = [r for d in model.demands for r in d.roles]
+    need = role.amount / (role.rates["hgx-h100"].per_unit_s * model.periods[0].length_s)
+    assert 2.0 < need < 3.0
+    (cut,) = whole_unit_cuts(model)
+    assert cut.need == math.ceil(need)
+    optimum_usd = math.ceil(need) * ONE_H100_YEAR_USD
+    plan = planner.solve(scenario, solver=solver)
+    assert plan.lp_relaxation_usd == pytest.approx(need * ONE_H100_YEAR_USD, rel=1e-6)
+    assert [f.units for f in plan.fleet] == [math.ceil(need)]
+    assert plan.total_cost_usd == pytest.approx(optimum_usd, rel=1e-9)
+    assert plan.lower_bound_usd == pytest.approx(optimum_usd, rel=1e-9)
+    assert plan.status == "optimal" and plan.gap == pytest.approx(0.0, abs=1e-9)
+    if solver == "cbc":  # HiGHS's own MIP bound proves it already
+        (note,) = [n for n in plan.solver_notes if WHOLE_NOTE in n]
+        assert f"{optimum_usd:,.2f} US$" in note
+
+
+def test_a_need_of_exactly_whole_units_is_not_rounded_up(tmp_path: Path) -> None:
+    """The cut's R is ceil(n (1 - 1e-6)): a need a hair over 2 from floating point stays 2,
+    and a need under 1 keeps the union cut (R = 1, every coefficient 1)."""
+    from planner.lp.unitbound import _units_needed
+
+    assert _units_needed([1 / 2.0000000001]) == 2.0
+    assert _units_needed([1 / 2.1]) == 3.0
+    assert _units_needed([0.5, 1 / 2.1]) == 2.0  # the fastest allocation sets the need
+    assert _units_needed([1e9]) == 1.0
+    scenario = _pretrain_scenario(tmp_path, "1000B")
+    (cut,) = whole_unit_cuts(build(scenario, demands(scenario)))
+    assert cut.need == 1.0 and cut.weights() == (1.0,) * len(cut.units)
+
+
+def test_every_cut_holds_on_a_whole_unit_plan(tmp_path: Path) -> None:
+    """The cuts bound every whole-unit plan, so a plan's own values meet each of them: a small
+    bench fleet in quarters (rows needing up to dozens of units, a pretraining row over several
+    quarters whose cut counts a unit once per allocation it serves). A cut's need over what the
+    plan holds (the plan tampered: one unit fewer on its pools) is caught as violated."""
+    import bench_module
+
+    from planner.lp.solve import solve_model
+
+    bench = bench_module.load("bench_lp")
+    path = bench.write_scenario(tmp_path, 4, 3, 4, 1, "1 quarter", "1 year", 1.0)
+    scenario = planner.load_scenario(path)
+    model = build(scenario, demands(scenario))
+    cuts = whole_unit_cuts(model)
+    assert any(cut.need > 1 for cut in cuts)
+    assert any(max(cut.weights()) > 1 for cut in cuts)  # a unit counted for several allocations
+    solve_model(model, "highs", 0.01, 120.0, "choose", relax_only=False)
+    for cut in cuts:
+        values = {v: v.varValue or 0.0 for v in cut.units}
+        assert values == pytest.approx({v: float(round(x)) for v, x in values.items()})
+        assert not cut.violated_by(values), cut.row
+        if cut.choice is not None and (cut.choice.varValue or 0.0) < 0.5:
+            continue  # a candidate not chosen needs nothing
+        held = sum(w * values[v] for v, w in zip(cut.units, cut.weights(), strict=True))
+        short = {v: x * (cut.need - 1.0) / held for v, x in values.items()}  # a unit short
+        assert cut.violated_by(short), cut.row

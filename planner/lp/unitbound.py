@@ -16,6 +16,22 @@ unit (several workloads on one unit meet each of their cuts with it) and whateve
 colocates; rows with no demand are not made (a tier's periods before its start), so periods with
 zero demand add nothing.
 
+A row that needs more than one unit gets a stronger cut. Its allocations' coefficients a_i
+(rate · len_p / amount: the share of the work one unit does there) are at most a_max, so
+Σ a_i·u_i >= 1 gives Σ u_i >= 1 / a_max =: n, the units the row needs if served alone by its
+fastest unit in its longest period. Each u_i is at most N_i, the in-service columns of its pool
+and calendar period summed (the `units` row: u_i's coefficient is 1, the row's other terms
+are not negative, and a spot unit counts spot_goodput <= 1 of a unit there), so
+
+    sum_i N_i = sum_{v} c_v · v >= n,  hence  >= ceil(n)   (c_v: how many of the row's
+                                                            allocations v is in service for)
+
+as its left side is an integer in a whole-unit plan (x k, the binary, for the sizing rows:
+k = 0 leaves 0 >= 0). So the cut is sum_v c_v · v >= R·k with R = ceil(n (1 - NEED_TOL)), when
+R >= 2; else the union cut above, with every c_v = 1, which is then the stronger. A row in one
+period holds one allocation per pool, so there c_v is 1 too. Valid for any rates: no pool
+needs the same rate as another (a slower pool only makes the row need more units than R).
+
 The LP relaxation with these cuts added (`CutLP`) relaxes the whole-unit model no less than the
 LP relaxation does, so its optimum W bounds every whole-unit plan, and max(L, W) is the plan's
 best bound. The relaxation of a tiny demand (one request a day: 2.5e-9 of an H100 server) costs
@@ -27,6 +43,7 @@ held before any repair (a repair's commitments bound only the plans that keep th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from planner.lp.linear import GE, Col, Row
@@ -39,63 +56,104 @@ WORK_FAMILIES = frozenset({"work", "serve", "sizework", "sizeserve"})
 # the bound above the relaxation's optimum, which already meets them).
 CUT_TOL = 1e-6
 
+# A row's need n of units is rounded up from n (1 - NEED_TOL): a need of exactly 2 units computed
+# as 2.0000000001 must not become 3 (the solvers meet the work row to ~1e-6 too).
+NEED_TOL = 1e-6
+
 
 @dataclass(frozen=True)
 class Cut:
-    """sum(units) >= choice (1 when choice is None): a row's need of a whole unit."""
+    """sum(coefs · units) >= need · choice (choice 1 when None): a row's need of whole units."""
 
     row: str  # the work row's label
     units: tuple[Col, ...]
     choice: Col | None
+    coefs: tuple[float, ...] = ()  # c_v, one per unit column; () means 1 each
+    need: float = 1.0  # R: whole units
+
+    def weights(self) -> tuple[float, ...]:
+        """c_v of each column of `units`."""
+        return self.coefs or (1.0,) * len(self.units)
 
     def violated_by(self, values: dict[Col, float]) -> bool:
-        """Whether `values` (0 where absent) leave sum(units) below the need."""
-        need = 1.0 if self.choice is None else values.get(self.choice, self.choice.varValue or 0.0)
-        return sum(values.get(v, 0.0) for v in self.units) < need - CUT_TOL
+        """Whether `values` (0 where absent) leave sum(coefs · units) below the need."""
+        k = 1.0 if self.choice is None else values.get(self.choice, self.choice.varValue or 0.0)
+        held = sum(c * values.get(v, 0.0) for v, c in zip(self.units, self.weights(), strict=True))
+        return held < self.need * k - CUT_TOL
 
 
-Where = set[tuple[tuple[str, str], int]]  # (pool, calendar period) pairs
+Where = list[tuple[tuple[str, str], int]]  # (pool, calendar period) of each allocation
 
 
-def _needs(model: Model) -> list[tuple[str, Col | None, Where]]:
-    """(label, choice, where) of every work row (WORK_FAMILIES) that needs a unit no owned unit
-    provides: a row Σ a·u >= 1 (a > 0; choice None), or Σ a·u - k >= 0 with k a binary (choice
-    k); `where`: the pools and calendar periods of its allocations. Rows of another shape are
-    left out (leaving a cut out only weakens the bound)."""
+@dataclass(frozen=True)
+class Need:
+    """A work row's need of whole units: `units` R (ceil of 1 / the largest coefficient, at
+    least 1), times `choice` when not None; `where`: each allocation's pool and period."""
+
+    row: str
+    choice: Col | None
+    where: Where
+    units: float
+
+
+def _units_needed(coefs: list[float]) -> float:
+    """R = ceil(n (1 - NEED_TOL)) with n = 1 / max(coefs), at least 1 (module docstring)."""
+    return max(1.0, float(math.ceil((1.0 / max(coefs)) * (1.0 - NEED_TOL))))
+
+
+def _needs(model: Model) -> list[Need]:
+    """The need of every work row (WORK_FAMILIES) that needs a unit no owned unit provides: a
+    row Σ a·u >= 1 (a > 0; choice None), or Σ a·u - k >= 0 with k a binary (choice k). Rows of
+    another shape are left out (leaving a cut out only weakens the bound)."""
     calendar = {p.index: p.calendar for p in model.periods}
     where_of = {var: ((key[2], key[3]), calendar[key[4]]) for key, var in model.u.items()}
     out = []
     for label, row in model.constraints.items():
         if label.family not in WORK_FAMILIES or row.sense != GE:
             continue
-        work = [var for var, a in row.items() if a > 0]
+        work = [(var, a) for var, a in row.items() if a > 0]
         rest = [(var, a) for var, a in row.items() if a <= 0]
-        at = list(map(where_of.get, work))
+        at = [where_of.get(var) for var, _ in work]
         if not work or None in at:
             continue
         choice = None
+        share = -row.constant  # the row is Σ a·u + constant >= 0
         if rest:
             choice = rest[0][0]
             shaped = len(rest) == 1 and rest[0][1] == -1.0 and row.constant == 0
             if not shaped or (choice.lowBound, choice.upBound) != (0, 1):
                 continue
+            share = 1.0
         elif row.constant >= 0:
             continue
-        where: Where = set(at)  # type: ignore[arg-type]  # no None: checked above
+        where: Where = at  # type: ignore[assignment]  # no None: checked above
         if any(model.owned(pool) > 0 for pool in {pool for pool, _ in where}):
             continue
-        out.append((str(label), choice, where))
+        units = _units_needed([a / share for _, a in work])
+        out.append(Need(str(label), choice, where, units))
     return out
 
 
-def _cut(model: Model, label: str, choice: Col | None, where: Where) -> Cut | None:
-    units = {var: None for pool, t in sorted(where) for var in model.in_service_cols(pool, t)}
-    return Cut(label, tuple(units), choice) if units else None
+def _cut(model: Model, need: Need) -> Cut | None:
+    """The union cut (every c_v 1, need 1) when R is 1; else the counted cut (module
+    docstring)."""
+    if need.units <= 1.0:
+        units = {
+            v: None for pool, t in sorted(set(need.where)) for v in model.in_service_cols(pool, t)
+        }
+        return Cut(need.row, tuple(units), need.choice) if units else None
+    counted: dict[Col, float] = {}
+    for pool, t in need.where:
+        for v in model.in_service_cols(pool, t):
+            counted[v] = counted.get(v, 0.0) + 1.0
+    if not counted:
+        return None
+    return Cut(need.row, tuple(counted), need.choice, tuple(counted.values()), need.units)
 
 
 def whole_unit_cuts(model: Model) -> list[Cut]:
     """The cut of every work row that needs a unit no owned unit provides (`_needs`)."""
-    return [cut for need in _needs(model) if (cut := _cut(model, *need)) is not None]
+    return [cut for need in _needs(model) if (cut := _cut(model, need)) is not None]
 
 
 @dataclass
@@ -110,14 +168,20 @@ class CutLP:
 
 
 def _short(row: Row) -> bool:
-    """Whether a work row's allocations hold fewer units, summed, than its need (1, or its
-    choice's value). If not, and its allocations are in one calendar period (a `serve` row),
-    its cut is met: each pool's allocations are at most its units in service, distinct pools'
-    in-service columns are distinct, and none is owned. A row over several periods may be
-    passed over though its cut is not met (a unit bought once counts in each): a cut left out
-    only weakens the bound."""
-    units = sum(var.varValue or 0.0 for var, a in row.items() if a > 0)
-    need = -row.constant + sum(-a * (var.varValue or 0.0) for var, a in row.items() if a < 0)
+    """Whether a work row's allocations hold fewer units, summed, than R times its choice's
+    value (R: `_units_needed`; choice 1 when there is none). If not, its cut is met: each
+    allocation is at most its pool's units in service, which its cut counts once per
+    allocation (for R = 1 and a row in one calendar period the union cut is that sum)."""
+    work = [(var, a) for var, a in row.items() if a > 0]
+    if not work:
+        return False
+    units = sum(var.varValue or 0.0 for var, _ in work)
+    rest = [(var, a) for var, a in row.items() if a < 0]
+    k = sum(-a * (var.varValue or 0.0) for var, a in rest) if rest else 1.0
+    share = 1.0 if rest else -row.constant
+    if share <= 0:
+        return False
+    need = _units_needed([a / share for _, a in work]) * k
     return need > CUT_TOL and units < need - CUT_TOL
 
 
@@ -139,16 +203,19 @@ def cut_lp(model: Model) -> CutLP | None:
             held[(pool, t)] = sum(v.varValue or 0.0 for v in model.in_service_cols(pool, t))
         return held[(pool, t)]
 
-    def violated(label: str, choice: Col | None, where: Where) -> bool:
-        need = 1.0 if choice is None else choice.varValue or 0.0
-        if need <= CUT_TOL or any(units_at(pool, t) >= need - CUT_TOL for pool, t in where):
+    def violated(need: Need) -> bool:
+        k = 1.0 if need.choice is None else need.choice.varValue or 0.0
+        wanted = need.units * k
+        if wanted <= CUT_TOL or any(
+            units_at(pool, t) >= wanted - CUT_TOL for pool, t in need.where
+        ):
             return False
-        cut = _cut(model, label, choice, where)
+        cut = _cut(model, need)
         return cut is not None and cut.violated_by({v: v.varValue or 0.0 for v in cut.units})
 
-    if not any(violated(*need) for need in needs):
+    if not any(violated(need) for need in needs):
         return None
-    cuts = [cut for need in needs if (cut := _cut(model, *need)) is not None]
+    cuts = [cut for need in needs if (cut := _cut(model, need)) is not None]
     return CutLP(
         cuts,
         list(model.prob._constraints.values()),
@@ -184,16 +251,16 @@ def whole_unit_bound(model: Model, parts: CutLP, time_limit_s: float) -> float |
         start, index, value = _rowwise(parts.rows)
         lower, upper = _row_bounds(parts.rows, inf)
         highs.addRows(len(parts.rows), lower, upper, len(index), start[:-1], index, value)
-    # the cuts: sum(units) - choice >= 0, or sum(units) >= 1
+    # the cuts: sum(c · units) - R · choice >= 0, or sum(c · units) >= R
     cut_lower, cut_start, cut_cols = [], [0], []
     cut_coefs: list[float] = []
     for cut in parts.cuts:
-        cut_lower.append(1.0 if cut.choice is None else 0.0)
+        cut_lower.append(cut.need if cut.choice is None else 0.0)
         cut_cols += [var.index for var in cut.units]
-        cut_coefs += [1.0] * len(cut.units)
+        cut_coefs += list(cut.weights())
         if cut.choice is not None:
             cut_cols.append(cut.choice.index)
-            cut_coefs.append(-1.0)
+            cut_coefs.append(-cut.need)
         cut_start.append(len(cut_cols))
     highs.addRows(
         len(cut_lower),
