@@ -218,3 +218,41 @@ def test_a_weak_relaxation_does_not_leave_cbcs_plan_feasible() -> None:
     assert cbc.lower_bound_usd is not None and f"{cbc.lower_bound_usd:,.2f} US$" in note
     assert cbc.lower_bound_usd <= highs.total_cost_usd * (1 + 1e-9)
     assert cbc.total_cost_usd == pytest.approx(highs.total_cost_usd, rel=0.01)
+
+
+def test_a_tight_rerun_that_finds_nothing_cheaper_leaves_the_first_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """solve.py `_highs_tight_tolerance`'s other branch: when HiGHS's second run is not cheaper,
+    the first plan, its status and its recorded objective are kept and no note claims a cheaper
+    plan. Here the second run runs at the default 1e-6 again and its answer is then doubled
+    (every value x 2: a dearer plan), so a restore that kept any of it would change the cost."""
+    import planner.lp.solve as solve
+
+    monkeypatch.setattr(solve, "TIGHT_MIP_FEASIBILITY", 1e-6)
+    scenario = planner.load_scenario(
+        _write(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"})
+    )
+    first = planner.solve(scenario, solver="highs")
+    one_rack_usd = scenario.catalog.system("gb200-nvl72").rental_usd_per_hour * 365 * 24
+    if first.total_cost_usd <= one_rack_usd * (1 + 1e-9):
+        pytest.skip("this HiGHS finds the one rack at its default tolerance: nothing to restore")
+    run_mip = solve._run_mip
+    calls: list[int] = []
+
+    def dearer_second_run(model, *args, **kwargs):  # type: ignore[no-untyped-def]
+        out = run_mip(model, *args, **kwargs)
+        calls.append(1)
+            if len(calls) == 2:  # the tight re-run: the MIP's second run in this model
+                for var in model.prob.variables():
+                    var.varValue = 2 * (var.varValue or 0.0)
+        return out
+
+    monkeypatch.setattr(solve, "_run_mip", dearer_second_run)
+    plan = planner.solve(scenario, solver="highs")
+    assert len(calls) >= 2
+    assert not [n for n in plan.solver_notes if "MIP feasibility tolerance at 1e-9" in n]
+    assert plan.total_cost_usd == pytest.approx(first.total_cost_usd, rel=1e-12)
+    assert [(f.system, f.units) for f in plan.fleet] == [(f.system, f.units) for f in first.fleet]
+    assert plan.status == first.status == "feasible"
+    assert plan.gap == pytest.approx(first.gap, rel=1e-9)
