@@ -243,9 +243,9 @@ def test_a_tight_rerun_that_finds_nothing_cheaper_leaves_the_first_plan(
     def dearer_second_run(model, *args, **kwargs):  # type: ignore[no-untyped-def]
         out = run_mip(model, *args, **kwargs)
         calls.append(1)
-            if len(calls) == 2:  # the tight re-run: the MIP's second run in this model
-                for var in model.prob.variables():
-                    var.varValue = 2 * (var.varValue or 0.0)
+        if len(calls) == 2:  # the tight re-run: the MIP's second run in this model
+            for var in model.prob.variables():
+                var.varValue = 2 * (var.varValue or 0.0)
         return out
 
     monkeypatch.setattr(solve, "_run_mip", dearer_second_run)
