@@ -1569,6 +1569,12 @@ def _on_no_unit(model: Model) -> list[Var]:
 # tolerance (1e-7 on the scaled rows); a tiny real value (a 1e-7-unit allocation serving a tiny
 # demand) must be kept, or the work it does disappears from the plan.
 VALUE_ZERO = 1e-9
+# Sandbox cores a `cpu` row may leave on no unit before the plan is repaired, in cores: a
+# millionth of a core. The 100-site bench fleet's rounded plan left 3.6e-8 cores at a site
+# with every supply column exactly 0 (the LP's 1e-7 feasibility tolerance, nothing charged),
+# and the fast path handed a 429k-column model to the full path, which did not finish in 300 s;
+# the repaired case (tests/test_rl_tiny_sandboxes.py) ran 2.3e-5 cores on 9.5e-9 of a rack.
+SANDBOX_CORES_ZERO = 1e-6
 
 # Below this share of its role's amount, work that nothing in the plan backs (`unbacked`) is the
 # solvers' absolute tolerance at work: a binary held at its integrality tolerance (1e-6) lets at
@@ -1677,9 +1683,13 @@ def _cores_on_no_unit(model: Model) -> list[Pairs]:
     for label, row in model.constraints.items():
         if label.family != "cpu" or row.constant < 0:
             continue
-        used = any(
-            c > 0 and var.name in cores and (var.value() or 0.0) > VALUE_ZERO
-            for var, c in row.items()
+        used = (
+            sum(
+                c * (var.value() or 0.0)
+                for var, c in row.items()
+                if c > 0 and var.name in cores and (var.value() or 0.0) > VALUE_ZERO
+            )
+            > SANDBOX_CORES_ZERO
         )
         supply = [var for var, c in row.items() if c < 0]
         if used and supply and all(round(var.value() or 0.0) == 0 for var in supply):
