@@ -47,13 +47,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetcore.tables import table
 from planner.demand.types import WorkloadDemand
 from planner.lp.model import SAME_INSTANT_S
 from planner.plan import Plan
 from planner.scenario import Scenario
+
+if TYPE_CHECKING:  # imported where used: the demand models stay off explain's import
+    from planner.demand.common import BoughtUnitHour
 
 S_PER_H = 3600.0
 S_PER_DAY = 86400.0
@@ -71,17 +74,22 @@ def bought_usd_per_s(scenario: Scenario, system_name: str, d: str) -> float:
     """What the objective charges a unit of `system_name` bought for site d and kept busy, per
     second in service (the module docstring's amortised formula; `planner estimate --pricing
     amortised` prices a unit-hour with the same function, given these figures)."""
+    return _bought_hour(scenario, system_name, d).total_usd_per_h / S_PER_H
+
+
+def _bought_hour(scenario: Scenario, system_name: str, d: str) -> BoughtUnitHour:
+    """planner/demand/common.py bought_unit_hour at site d's prices and the scenario's cost of
+    capital: a bought unit-hour split by what pays for it."""
     from planner.demand.common import bought_unit_hour
 
     site = scenario.topology.site(d)
-    hour = bought_unit_hour(
+    return bought_unit_hour(
         scenario.catalog.system(system_name),
         site.electricity_usd_per_kwh,
         site.pue,
         scenario.data.economics.cost_of_capital,
         site.facility_usd_per_kw_month or 0.0,
     )
-    return hour.total_usd_per_h / S_PER_H
 
 
 def term_text(term_s: float) -> str:
@@ -215,16 +223,7 @@ def ends_bought_price(scenario: Scenario, system_name: str, d: str) -> Price | N
 def running_usd_per_s(scenario: Scenario, system_name: str, d: str) -> float:
     """A bought unit's maintenance, facility and energy per second in service (bought_usd_per_s
     without its capital and network/storage recovery)."""
-    from planner.demand.common import bought_unit_hour
-
-    site = scenario.topology.site(d)
-    hour = bought_unit_hour(
-        scenario.catalog.system(system_name),
-        site.electricity_usd_per_kwh,
-        site.pue,
-        scenario.data.economics.cost_of_capital,
-        site.facility_usd_per_kw_month or 0.0,
-    )
+    hour = _bought_hour(scenario, system_name, d)
     return (hour.maintenance_usd_per_h + hour.facility_usd_per_h + hour.energy_usd_per_h) / S_PER_H
 
 
