@@ -10,12 +10,6 @@ import math
 from dataclasses import dataclass, field
 
 from planner.lp.model import SAME_INSTANT_S, calendar_for
-from planner.lp.objective import (
-    discount_weight,
-    month_after_horizon,
-    past_horizon_months,
-    past_horizon_weighted_s,
-)
 from planner.rows import CASH_COLUMNS, AllocationRow
 from planner.traffic import routed_traffic
 from planner.verify import COST_ABS_TOL_USD, REL_TOL, Context, rule
@@ -23,6 +17,43 @@ from planner.verify import COST_ABS_TOL_USD, REL_TOL, Context, rule
 YEAR_S = 365 * 86400.0
 MONTH_S = YEAR_S / 12
 HOUR_S = 3600.0
+
+
+# The discounting and billing conventions, written here from their definitions (docs/lp.md)
+# and not imported from planner/lp/objective.py, so that a slip in the LP's copy is caught.
+def discount_weight(rate: float, start_s: float, end_s: float) -> float:
+    """A charge spread over [start, end) weighed at its middle: 1 / (1 + r)^(mid / year)."""
+    mid_years = 0.5 * (start_s + end_s) / YEAR_S
+    return 1.0 / (1.0 + rate) ** mid_years
+
+
+def month_after_horizon(horizon_s: float, i: int) -> tuple[float, float]:
+    """Month i >= 0 after the horizon H: [H + i M, H + (i + 1) M), M = a year / 12."""
+    return horizon_s + MONTH_S * i, horizon_s + MONTH_S * (i + 1)
+
+
+def past_horizon_months(horizon_s: float, start_s: float, end_s: float) -> list[tuple[int, float]]:
+    """(i, seconds of [start, end) inside month i after the horizon), months it reaches."""
+    if end_s <= max(start_s, horizon_s):
+        return []
+    first = math.floor((max(start_s, horizon_s) - horizon_s) / MONTH_S)
+    last = math.ceil((end_s - horizon_s) / MONTH_S)
+    out = []
+    for i in range(first, last + 1):
+        a, b = month_after_horizon(horizon_s, i)
+        seconds = min(b, end_s) - max(a, start_s, horizon_s)
+        if seconds > 0:
+            out.append((i, seconds))
+    return out
+
+
+def past_horizon_weighted_s(rate: float, horizon_s: float, start_s: float, end_s: float) -> float:
+    """The seconds of [start, end) past the horizon, each month's weighed at its middle."""
+    total = 0.0
+    for i, seconds in past_horizon_months(horizon_s, start_s, end_s):
+        total += seconds * discount_weight(rate, *month_after_horizon(horizon_s, i))
+    return total
+
 
 # Components recomputed here per pool (capex ... contracts); site_opening and cpu_servers are
 # per site, links per workload.

@@ -870,3 +870,26 @@ def test_the_decision_counts_a_one_fleet_units_replacements_in_its_purchase_cash
     quarters = planner.solve(_one_fleet(tmp_path, "730 days", "1 quarter", None, "547.5 days"))
     assert all(p.purchases_per_unit == 1 for p in decision(quarters).pools)
     assert "bought 2 times" not in " ".join(summary_lines(decision(quarters)))
+
+
+def test_the_verifier_catches_a_slip_in_the_lps_own_past_horizon_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verifier writes the discounting and monthly-billing conventions itself
+    (planner/verify_costs.py), not imported from the LP's objective: an LP whose shared
+    convention weighs the 10 days past the horizon at the horizon's own instant (a plausible
+    slip, 1 / (1 + r)^(H / year) instead of the month's middle) charges a different total, and
+    the plan is refused by cost_lines. (Before, the verifier imported these functions; this
+    slip was still caught, by the after-horizon rows read at their own weights.)"""
+    import planner.lp.objective as objective
+    from fleetcore.errors import VerificationError
+
+    def at_the_horizon(rate: float, horizon_s: float, start_s: float, end_s: float) -> float:
+        past_s = max(0.0, end_s - max(start_s, horizon_s))
+        return past_s * (1.0 + rate) ** -(horizon_s / 31_536_000.0)
+
+    # the function's own code replaced, so every module holding it (an import of it included)
+    # runs the slip, as a bug in a shared convention would
+    monkeypatch.setattr(objective.past_horizon_weighted_s, "__code__", at_the_horizon.__code__)
+    with pytest.raises(VerificationError, match="cost_lines"):
+        planner.solve(_overhang(tmp_path, 0.1))
