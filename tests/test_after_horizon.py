@@ -23,16 +23,22 @@ from planner.explain import explain_text
 from planner.lp.objective import discount_weight
 from planner.verify import check_plan
 
-# Buying priced out (capex x 100) and a 3-year H100 contract at $13.6/h: the
-# contracts_past_horizon case of tests/test_procurement.py.
-THREE_YEAR = {
-    "systems": {
-        "hgx-h100": {
-            "capex_usd": 30_000_000,
-            "contracts": [{"term": "3 years", "usd_per_hour": 13.6}],
+
+def _contract_only(term: str, usd_per_hour: float) -> dict[str, object]:
+    """A catalog overlay: H100 buying priced out (capex x 100) and one term contract."""
+    return {
+        "systems": {
+            "hgx-h100": {
+                "capex_usd": 30_000_000,
+                "contracts": [{"term": term, "usd_per_hour": usd_per_hour}],
+            }
         }
     }
-}
+
+
+# A 3-year H100 contract at $13.6/h: the contracts_past_horizon case of
+# tests/test_procurement.py.
+THREE_YEAR = _contract_only("3 years", 13.6)
 
 
 def _tail(tmp_path: Path, after: str | None) -> planner.Scenario:
@@ -248,14 +254,7 @@ def _overhang(tmp_path: Path, rate: float | None) -> planner.Scenario:
     }
     if rate is not None:
         economics["discount_rate"] = rate
-    overlay = {
-        "systems": {
-            "hgx-h100": {
-                "capex_usd": 30_000_000,
-                "contracts": [{"term": "100 days", "usd_per_hour": 13.6}],
-            }
-        }
-    }
+    overlay = _contract_only("100 days", 13.6)
     return scenario(
         tmp_path,
         {"a": h100()},
@@ -346,14 +345,7 @@ def _year_term(tmp_path: Path, horizon_days: float) -> planner.Scenario:
     """One period (no `period`) of `horizon_days`, after_horizon ends, discount rate 10%; a
     365-day H100 contract at $2/h (cheaper, whole, than renting the horizon at $55/h); buying
     priced out."""
-    overlay = {
-        "systems": {
-            "hgx-h100": {
-                "capex_usd": 30_000_000,
-                "contracts": [{"term": "365 days", "usd_per_hour": 2.0}],
-            }
-        }
-    }
+    overlay = _contract_only("365 days", 2.0)
     return scenario(
         tmp_path,
         {"a": h100()},
