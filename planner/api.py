@@ -13,9 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from fleetcore.errors import ConfigError, InfeasibleError, Problem
+from fleetcore.errors import InfeasibleError
 from planner.demand.types import WorkloadDemand
 from planner.kinds import attach_jobs, demands_for, held_to_rated, placed_jobs, rerated
 from planner.kinds.base import RERATE_SOLVES
@@ -25,7 +23,13 @@ from planner.lp.solve import TimeLimitError, solve_model
 from planner.plan import Plan
 from planner.readplan import read_plan
 from planner.rows import JobRow
-from planner.scenario import Scenario, SolverOptions, load_scenario, scenario_path_arg
+from planner.scenario import (
+    Scenario,
+    SolverOptions,
+    load_scenario,
+    scenario_path_arg,
+    solver_args,
+)
 from planner.verify import verify
 
 
@@ -362,29 +366,12 @@ def _not_converged(jobs: list[JobRow]) -> list[JobRow]:
 
 def _solver_options(options: SolverOptions, given: dict[str, object]) -> SolverOptions:
     """The scenario's solver options with solve()'s arguments, validated as the scenario's
-    `solver:` block is (a bad argument is a ConfigError naming it, not a failure deep in the
-    solver: solve(mip_gap=2) or method="foo" were taken as given, mip_gap="x" a TypeError)."""
-    if not given:
-        return options
-    problems: list[Problem] = []
-    # the validated values, not the given ones: time_limit_s="60 s" is 60.0 (taken as given,
-    # the deadline's float + str was a TypeError traceback)
-    update: dict[str, object] = {}
-    for name, value in given.items():
-        field = "time_limit" if name == "time_limit_s" else name
-        data = {field: value}
-        if name == "time_limit_s":
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            # seconds, as --time-limit gives them; the schema reads a time with its unit
-            data = {field: f"{float(value)!r} s"} if ok else {field: value}  # type: ignore[arg-type]
-        try:
-            update[name] = getattr(SolverOptions.model_validate(data), name)
-        except ValidationError as exc:
-            why = "; ".join(str(e["msg"]) for e in exc.errors())
-            problems.append(Problem("<planner.solve>", None, f"{name}", f"{why} (got {value!r})"))
-    if problems:
-        raise ConfigError(problems)
-    return options.model_copy(update=update)
+    `solver:` block is (scenario.solver_args: a bad argument is a ConfigError naming it, not a
+    failure deep in the solver: solve(mip_gap=2) or method="foo" were taken as given,
+    mip_gap="x" a TypeError). The validated values, not the given ones: time_limit_s="60 s"
+    is 60.0 (taken as given, the deadline's float + str was a TypeError traceback)."""
+    update = solver_args("planner.solve", given)
+    return options.model_copy(update=update) if update else options
 
 
 def _attach_context(plan: Plan, scenario: Scenario) -> None:

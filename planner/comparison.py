@@ -463,9 +463,12 @@ def compare(
     topology: load_scenario(path, scenarios, sets, topology=T). Infeasible or failed topologies
     keep their error in `columns`; bad input on any topology raises one ConfigError."""
     from planner.api import solve
-    from planner.scenario import load_scenario, names_arg, scenario_path_arg
+    from planner.scenario import load_scenario, names_arg, scenario_path_arg, solver_args
 
     scenario_path = scenario_path_arg(scenario_path, "planner.compare")
+    solver_args(
+        "planner.compare", {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
+    )
     names = list(dict.fromkeys(names_arg(topologies, "planner.compare", "topologies")))
     scenarios = names_arg(scenarios, "planner.compare", "scenarios")
     sets = names_arg(sets, "planner.compare", "sets")
