@@ -136,9 +136,11 @@ class SolverOptions(Strict):
     the machine's load; false lets a large LP relaxation on the full path (150,000 columns and
     up) race dual simplex against interior point and keep the first to finish (faster where
     simplex stalls; the plan may then be another of the same cost from run to run, and its
-    solver_notes say so). `time_limit` is a deadline for the whole plan: rating, every solve of
-    the re-rating and the diagnosis of an infeasible scenario share it, each getting what is
-    left; a stage left no time is not run and the plan or the error says so. A `time_limit` that
+    solver_notes say so). `time_limit` is a deadline for the whole plan: rating (checked before
+    each workload), every solve of the re-rating and the diagnosis of an infeasible scenario
+    share it, each getting what is left; a stage left no time is not run and the plan or the
+    error says so. Not bounded: one workload's rating or a model's build once started,
+    verification and the report (README "Speed"). A `time_limit` that
     stops a solve is a dependence on the clock the scenario asks for: the plan is then
     "feasible" and may differ run to run."""
 
