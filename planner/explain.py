@@ -462,8 +462,8 @@ def idle_bought_pools(scenario: Scenario, plan: Plan) -> list[IdleBoughtPool]:
     held: dict[tuple[str, str, tuple[float, float]], float] = {}
     for row in plan.serving:
         for (d, name, p), units in spare_pools(row).items():
-            key = (d, name, span_of[p])
-            held[key] = held.get(key, 0.0) + units
+            spare_key = (d, name, span_of[p])
+            held[spare_key] = held.get(spare_key, 0.0) + units
     out = []
     for d in scenario.topology.datacenters():
         site = scenario.topology.site(d)

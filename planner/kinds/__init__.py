@@ -130,7 +130,7 @@ def demands_for(
     candidate of the sizing pretraining it names (planner/kinds/inference.py sized_demand).
     before(name, rated): called before each workload is rated, with how many were (the plan's
     deadline: planner/api.py raises there once solver.time_limit has run out)."""
-    out = []
+    out: list[WorkloadDemand] = []
     for name, spec in workloads.items():
         if before is not None:
             before(name, len(out))
