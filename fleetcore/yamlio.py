@@ -680,6 +680,7 @@ _NAME_PATTERN = Name.__metadata__[0].pattern  # type: ignore[attr-defined]
 
 
 _PERCENT = re.compile(r"[-+]?[0-9_]*\.?[0-9]+\s*%")
+_PLAIN_NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 _BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
@@ -725,6 +726,11 @@ def _message(err: Mapping[str, Any]) -> str:
             # 150% in YAML is text; the planner's shares and rates are fractions.
             fraction = float(value.strip().rstrip("%").strip().replace("_", "")) / 100
             return f"expected {number}, got the text {value!r}: write a share as a fraction ({fraction:g})"
+        if isinstance(value, str) and _PLAIN_NUMBER.fullmatch(value.strip()):
+            # '30' quoted in YAML, or "0.01" given to the Python API: text, not a number.
+            return (
+                f"expected {number}, got the text {value!r}: write {value.strip()} without quotes"
+            )
         if isinstance(value, str):
             return f"expected {number}, got the text {value!r}"
         if isinstance(value, float) and value.is_integer() and abs(value) < 1e19:

@@ -25,6 +25,9 @@ Metrics per topology (`plan_metrics`, also used by sweeps):
   (before session 26 it divided the present value by tokens at face value: a tier serving
   through the horizon looked cheaper by the mean discount weight; the table's "$/M tokens
   basis" row and usd_per_million_tokens_basis say which basis);
+- what sets each system's size, per site (`size_drivers`, a comparison's "size set by" rows):
+  owned units, max_units, the site's binding limits (power, CPU ratio, availability, links)
+  and the demand holding its units in its busiest period;
 - units per system, accelerators, CPU cores (accelerated systems' host cores plus CPU-only
   servers), CPU servers, cores per accelerator = CPU cores / accelerators;
 - power: IT and facility (IT x PUE) watts, per site and in all (a comparison's table shows
@@ -149,6 +152,63 @@ def plan_metrics(plan: Plan) -> dict[str, Any]:
     }
 
 
+# Binding resource families at a site, as a size-set-by line names them.
+_SITE_LIMITS = {"power": "power cap", "cpu": "CPU ratio", "avail": "availability"}
+
+
+def size_drivers(plan: Plan) -> dict[str, str]:
+    """What sets the units of each system the plan holds (compare's "size set by" rows), from
+    the plan's rows: one text per system, its pools ("site: ...") joined by "; ", each naming
+    - owned N: the pool holds no more than its owned units (the topology's `owned`);
+    - at max_units N: the pool holds all its site allows (availability);
+    - each binding resource row at its site (plan.binding_constraints), "<limit> binds
+      (<rows>)": power cap (`power:d...`), CPU ratio (`cpu:d...`: the sandbox cores that the
+      site's host cores and CPU servers hold; units idle or running RL lend theirs),
+      availability (`avail:d:s`), bandwidth (a `link` with d at an end);
+    - demand: the workloads holding the pool's units in the LP period it allocates most, each
+      as its share of the units allocated there (shares under 0.5% left out), and those units
+      against the pool's (units allocated < the pool's: the rest idle at that period, held for
+      another period, for cores or as whole units).
+    A pool named by demand alone is sized by its work; a limit or owned units say what else
+    holds or caps it."""
+    allocated: dict[tuple[str, str, int], dict[str, float]] = {}
+    for a in plan.allocations:
+        by = allocated.setdefault((a.datacenter, a.system, a.period), {})
+        by[a.workload] = by.get(a.workload, 0.0) + a.units
+    link_ends = {row.link: (row.a, row.b) for row in plan.links}
+    out: dict[str, list[str]] = {}
+    for f in sorted(plan.fleet, key=lambda f: (f.system, f.datacenter)):
+        if f.units <= 0:
+            continue
+        parts: list[str] = []
+        if f.owned_units > 0 and f.units <= f.owned_units + 1e-9:
+            parts.append(f"owned {f.owned_units:,}")
+        if f.max_units > 0 and f.units >= f.max_units - 1e-9:
+            parts.append(f"at max_units {f.max_units:,}")
+        limits: dict[str, list[str]] = {}
+        for b in plan.binding_constraints:
+            at = b.constraint.split(":")
+            name = _SITE_LIMITS.get(b.family) if at[1:2] == [f.datacenter] else None
+            if b.family == "avail" and at[2:3] != [f.system]:
+                name = None
+            if b.family == "link" and f.datacenter in link_ends.get(":".join(at[1:]), ()):
+                name = "bandwidth"
+            if name is not None:
+                limits.setdefault(name, []).append(b.constraint)
+        parts += [f"{name} binds ({', '.join(rows)})" for name, rows in limits.items()]
+        periods = {
+            p: by for (d, s, p), by in allocated.items() if (d, s) == (f.datacenter, f.system)
+        }
+        if periods:
+            peak = max(periods, key=lambda p: (sum(periods[p].values()), -p))
+            held = sum(periods[peak].values())
+            shares = sorted(periods[peak].items(), key=lambda kv: (-kv[1], kv[0]))
+            named = ", ".join(f"{w} {u / held:.0%}" for w, u in shares if u / held >= 0.005)
+            parts.append(f"demand {named} ({held:,.1f} of {f.units:,.0f} units, period {peak})")
+        out.setdefault(f.system, []).append(f"{f.datacenter}: {'; '.join(parts) or 'none'}")
+    return {system: "; ".join(texts) for system, texts in out.items()}
+
+
 def period_discount_weight(plan: Plan, start_s: float) -> float:
     """The discount weight of the plan's calendar period holding an allocation period that
     starts at start_s (the weight its charges carry in the objective); 1.0 without a
@@ -228,6 +288,7 @@ class Comparison:
             return {
                 **plan_metrics(col),
                 "cost_by_component_usd": by_component,
+                "size_set_by": size_drivers(col),
                 "error": None,
                 "diagnosis": [],
             }
@@ -291,6 +352,12 @@ class Comparison:
             )
         for sysname in keys("units_by_system"):
             row(f"units: {sysname}", "units", sub("units_by_system", sysname))
+        for sysname in keys("size_set_by"):
+            row(
+                f"size set by: {sysname}",
+                "",
+                lambda s, sysname=sysname: (s.get("size_set_by") or {}).get(sysname),
+            )
         row("accelerators", "", lambda s: s.get("accelerators"))
         row("CPU servers", "units", lambda s: s.get("cpu_servers"))
         row("CPU cores", "cores", lambda s: s.get("cpu_cores"))
@@ -463,9 +530,12 @@ def compare(
     topology: load_scenario(path, scenarios, sets, topology=T). Infeasible or failed topologies
     keep their error in `columns`; bad input on any topology raises one ConfigError."""
     from planner.api import solve
-    from planner.scenario import load_scenario, names_arg, scenario_path_arg
+    from planner.scenario import load_scenario, names_arg, scenario_path_arg, solver_args
 
     scenario_path = scenario_path_arg(scenario_path, "planner.compare")
+    solver_args(
+        "planner.compare", {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
+    )
     names = list(dict.fromkeys(names_arg(topologies, "planner.compare", "topologies")))
     scenarios = names_arg(scenarios, "planner.compare", "scenarios")
     sets = names_arg(sets, "planner.compare", "sets")

@@ -46,7 +46,7 @@ the plan's binding constraints and shadow prices then explain. Owned units get a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fleetcore.tables import table
@@ -425,7 +425,9 @@ def owned_pools(scenario: Scenario) -> list[OwnedPool]:
 @dataclass(frozen=True)
 class IdleBoughtPool:
     """Units the plan buys that sit idle in some periods: `idle` holds (first day, last day,
-    idle units) of each such period; a busy hour of one costs busy_usd_per_h."""
+    idle units) of each such period; a busy hour of one costs busy_usd_per_h. `spares`: the
+    same for the units a serving tier's headroom (N+k racks) holds unallocated there, which are
+    not idle capacity and not in `idle`."""
 
     datacenter: str
     system: str
@@ -433,6 +435,7 @@ class IdleBoughtPool:
     idle: list[tuple[float, float, float]]
     busy_usd_per_h: float
     bought_usd_per_h: float
+    spares: list[tuple[float, float, float]] = field(default_factory=list)
 
 
 # an idle share of a unit below this is whole-unit rounding, not capacity worth a line
@@ -446,10 +449,21 @@ def idle_bought_pools(scenario: Scenario, plan: Plan) -> list[IdleBoughtPool]:
     energy above idle, (1 - idle_power_fraction) x power_w / 1000 x PUE x usd_per_kwh: the
     owned units' busy price (owned_pools), not the bought price the tables show. Idle units of
     each of the plan's periods: owned units in service (bought or owned before) - the units its
-    allocations keep busy beyond the rented, contracted and spot ones (which run first); a
-    headroom spare counts as idle. Before session 27 a plan that moved a
-    workload onto the units another bought and left (frontier-lab's chat: the owned H100s,
-    then from day 90 the GB200 NVL72s pretraining bought) had no line that said why."""
+    allocations keep busy beyond the rented, contracted and spot ones (which run first) - the
+    spare units a serving tier's headroom holds there in that period (plan.serving spare_units:
+    spare = min(those spares, the units left), listed apart as `spares`; qa28b: they were
+    counted idle, while the N+k rule holds them and work moved onto them would break it).
+    Before session 27 a plan that moved a workload onto the units another bought and left
+    (frontier-lab's chat: the owned H100s, then from day 90 the GB200 NVL72s pretraining
+    bought) had no line that said why."""
+    from planner.verify import spare_pools
+
+    span_of = {p.period: (p.start_s, p.end_s) for p in plan.periods}
+    held: dict[tuple[str, str, tuple[float, float]], float] = {}
+    for row in plan.serving:
+        for (d, name, p), units in spare_pools(row).items():
+            spare_key = (d, name, span_of[p])
+            held[spare_key] = held.get(spare_key, 0.0) + units
     out = []
     for d in scenario.topology.datacenters():
         site = scenario.topology.site(d)
@@ -469,21 +483,26 @@ def idle_bought_pools(scenario: Scenario, plan: Plan) -> list[IdleBoughtPool]:
                     key = (a.period_start_s, a.period_end_s)
                     busy_units[key] = busy_units.get(key, 0.0) + a.units
             idle = []
+            spares = []
             for r in rows:
                 others = r.rented_units + r.contracted_units + r.spot_units
                 spans = sorted(k for k in busy_units if r.start_s <= k[0] < r.end_s)
                 for start_s, end_s in spans or [(r.start_s, r.end_s)]:
                     worked = busy_units.get((start_s, end_s), 0.0)
                     left = r.owned_units - max(0.0, worked - others)
-                    if left >= IDLE_UNITS_SHOWN:
-                        idle.append((start_s / S_PER_DAY, end_s / S_PER_DAY, left))
-            if not idle:
+                    spare = min(max(left, 0.0), held.get((d, name, (start_s, end_s)), 0.0))
+                    days = (start_s / S_PER_DAY, end_s / S_PER_DAY)
+                    if spare > 0:
+                        spares.append((*days, spare))
+                    if left - spare >= IDLE_UNITS_SHOWN:
+                        idle.append((*days, left - spare))
+            if not idle and not spares:
                 continue
             spec = scenario.catalog.system(name)
             kwh_usd_per_h = spec.power_w / 1000 * site.pue * site.electricity_usd_per_kwh
             busy = kwh_usd_per_h * (1 - (spec.idle_power_fraction or 0.0))
             bought_h = bought_usd_per_s(scenario, name, d) * S_PER_H
-            out.append(IdleBoughtPool(d, name, bought, idle, busy, bought_h))
+            out.append(IdleBoughtPool(d, name, bought, idle, busy, bought_h, spares))
     return out
 
 
@@ -524,13 +543,23 @@ def format_unit_costs(
             f"or idle) against ${o.bought_usd_per_h:,.2f} for a unit bought there"
         )
     for b in idle_bought or []:
+        spares = ", ".join(f"{n:,.3g} on days {a:g}-{z:g}" for a, z, n in b.spares)
+        held = (
+            f"; headroom spares (held by a tier's N+k rule, not idle): {spares}" if spares else ""
+        )
+        if not b.idle:
+            out.append(
+                f"Bought and held as headroom spares: {b.datacenter}/{b.system} {spares} "
+                "(a serving tier's N+k rule holds them unallocated; not idle capacity)"
+            )
+            continue
         days = ", ".join(f"{n:,.3g} on days {a:g}-{z:g}" for a, z, n in b.idle)
         out.append(
             f"Bought and idle: {b.datacenter}/{b.system} {b.units:,.3g} "
-            f"unit{'' if b.units == 1 else 's'} bought, idle {days}: "
-            f"work moved onto them pays ${b.busy_usd_per_h:,.2f} a busy unit-hour (their energy "
-            f"above idle; the rest is charged busy or idle), not the ${b.bought_usd_per_h:,.2f} "
-            "of the bought price below"
+            f"unit{'' if b.units == 1 else 's'} bought, idle {days}{held}: "
+            f"work moved onto the idle ones pays ${b.busy_usd_per_h:,.2f} a busy unit-hour (their "
+            f"energy above idle; the rest is charged busy or idle), not the "
+            f"${b.bought_usd_per_h:,.2f} of the bought price below"
         )
     if after_horizon == "ends":
         out.append(

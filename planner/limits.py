@@ -49,7 +49,7 @@ import yaml
 from fleetcore.tables import table, usd
 from planner.plan import Plan
 from planner.rows import LimitValueRow
-from planner.scenario import Scenario, jobs_arg
+from planner.scenario import Scenario, jobs_arg, solver_args
 
 # Marginal step for limits whose lift shows value: +10% of the limit.
 STEP_FRACTION = 0.10
@@ -428,6 +428,9 @@ def value_limits(
     the limits whose lift saved money at the marginal step (+10%). Rows: choices, then limits
     by saving."""
     jobs = jobs_arg(jobs, "value_limits")
+    solver_args(
+        "value_limits", {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
+    )
     started = time.perf_counter()
     options = {"relax": False, "solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
     lifts = (

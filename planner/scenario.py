@@ -9,6 +9,7 @@ and raised together as one ConfigError.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,9 +136,11 @@ class SolverOptions(Strict):
     the machine's load; false lets a large LP relaxation on the full path (150,000 columns and
     up) race dual simplex against interior point and keep the first to finish (faster where
     simplex stalls; the plan may then be another of the same cost from run to run, and its
-    solver_notes say so). `time_limit` is a deadline for the whole plan: rating, every solve of
-    the re-rating and the diagnosis of an infeasible scenario share it, each getting what is
-    left; a stage left no time is not run and the plan or the error says so. A `time_limit` that
+    solver_notes say so). `time_limit` is a deadline for the whole plan: rating (checked before
+    each workload), every solve of the re-rating and the diagnosis of an infeasible scenario
+    share it, each getting what is left; a stage left no time is not run and the plan or the
+    error says so. Not bounded: one workload's rating or a model's build once started,
+    verification and the report (README "Speed"). A `time_limit` that
     stops a solve is a dependence on the clock the scenario asks for: the plan is then
     "feasible" and may differ run to run."""
 
@@ -237,6 +240,53 @@ def jobs_arg(value: Any, caller: str) -> int:
             [Problem(f"<{caller}>", None, "jobs", f"expected a whole number >= 1, got {value!r}")]
         )
     return value
+
+
+def solver_args(caller: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The solver arguments of the Python API (solver, mip_gap, time_limit_s, method; None: not
+    given), validated strictly as the scenario's `solver:` block is and with the YAML path's
+    messages: mip_gap="1%" says "write a share as a fraction (0.01)", a number as text or True
+    is refused, not read as a number (qa28b: "1%" got pydantic's bare "unable to parse string
+    as a number", "0.01" and True were taken as 0.01 and 1). time_limit_s takes seconds or a
+    time with its unit ("1 min"). The validated values, by argument name; a ConfigError naming
+    every bad argument (file `<caller>`)."""
+    from pydantic import ValidationError
+
+    from fleetcore.yamlio import problems_from
+
+    problems: list[Problem] = []
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        field = "time_limit" if name == "time_limit_s" else name
+        data = value
+        if (
+            name == "time_limit_s"
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            if not math.isfinite(value) or value <= 0:
+                why = f"expected seconds, a finite number > 0, got {value!r}"
+                problems.append(Problem(f"<{caller}>", None, name, why))
+                continue
+            # seconds, as --time-limit gives them; the schema reads a time with its unit
+            data = f"{float(value)!r} s"
+        try:
+            out[name] = getattr(SolverOptions.model_validate({field: data}, strict=True), name)
+        except ValidationError as exc:
+            for p in problems_from(exc, Doc({field: data}, f"<{caller}>")):
+                why = p.message
+                if name == "time_limit_s" and isinstance(value, str):
+                    why += (
+                        " (time_limit_s: seconds as a number, 60, or a time with its unit, '1 min')"
+                    )
+                if "got" not in why:
+                    why += f" (got {value!r})"
+                problems.append(Problem(f"<{caller}>", None, name, why))
+    if problems:
+        raise ConfigError(problems)
+    return out
 
 
 def names_arg(value: Any, caller: str, arg: str) -> list[str]:

@@ -39,7 +39,7 @@ from fleetcore.units import format_si
 from hardware.catalog import Catalog, Estimate, estimates
 from planner.limits import solve_variants, topology_ref, training_placements
 from planner.plan import dumps_rounded
-from planner.scenario import Scenario, jobs_arg
+from planner.scenario import Scenario, jobs_arg, solver_args
 
 DEFAULT_TOLERANCE = 0.01  # bisection stops at 1% of |end - default|
 SI_UNITS = ("W", "s", "B", "B/s", "FLOPS")
@@ -400,6 +400,7 @@ def sensitivity(
     """Re-solve at the default and at each end of each relevant estimate's range (parallel),
     then bisect every flipping end for its break-even (parallel over the flips)."""
     jobs = jobs_arg(jobs, "sensitivity")
+    solver_args("sensitivity", {"time_limit_s": time_limit_s, "mip_gap": mip_gap})
     started = time.perf_counter()
     ests = relevant_estimates(scenario, only)
     if not ests:

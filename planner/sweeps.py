@@ -759,7 +759,7 @@ def sweep(
     order: the points' indices in the order to solve them (default: the grid's). The records
     keep the grid's order; a test solves the same grid forwards, backwards and shuffled.
     """
-    from planner.scenario import jobs_arg, names_arg, scenario_path_arg
+    from planner.scenario import jobs_arg, names_arg, scenario_path_arg, solver_args
 
     path = str(scenario_path_arg(scenario_path, "planner.sweep"))
     jobs = jobs_arg(jobs, "planner.sweep")
@@ -785,6 +785,9 @@ def sweep(
 
         ensure_dir(out_dir)  # a folder that cannot be made fails before any point is solved
     cache_dir = Path(out_dir) / ".cache" if (out_dir is not None and use_cache) else None
+    solver_args(
+        "planner.sweep", {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
+    )
     options = {"relax": relax, "solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
     tasks = [
         {

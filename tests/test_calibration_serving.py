@@ -350,8 +350,10 @@ def test_moe_token_bandwidth_recheck_minimum_and_why_it_is_not_adopted(tmp_path)
     maes = {g: mae(g) for g in range(50, 91)}
     best = min(maes, key=maes.__getitem__)
     assert best == 67 and 50 < best < 90  # interior
-    assert maes[62] == pytest.approx(0.1651, abs=0.001)  # the catalog's value, as bench/accuracy
-    assert maes[67] == pytest.approx(0.1533, abs=0.001)
+    # the catalog's value, as bench/accuracy; 0.1651 before the MTP drafts stored the MTP
+    # module's weights and KV (qa28b: inferencex-b200-dsr1-fp8-8k1k-75 -1.0% -> -3.0%)
+    assert maes[62] == pytest.approx(0.1689, abs=0.001)
+    assert maes[67] == pytest.approx(0.1534, abs=0.001)
     # Why not adopted: at 67 GB/s these checks leave their tolerances.
     at67 = catalog(67)
     leaving = {"mlperf51-b200-dsr1-server", "mlperf51-gb200-dsr1-server"}

@@ -308,3 +308,36 @@ def test_aggregated_prefill_is_rated_on_the_decode_instances_in_the_lp() -> None
         else:
             assert prefill.per_unit_s == own.per_unit_s * utilisation
             assert prefill.per_unit_s > 1.1 * on_decode  # the smallest instance's is faster
+
+
+def test_mtp_drafts_load_the_mtp_module_weights_and_kv() -> None:
+    """qa28b (qa27's finding): with speculative decoding on DeepSeek-R1 the drafts are its MTP
+    module's, which the engine loads beside the 671B model. By hand from the catalog (61 layers,
+    58 MoE, 256 routed experts of 3 x 7,168 x 2,048, vocab 129,280, hidden 7,168): the module
+    holds one MoE layer's routed experts, 653.9B / 58 = 11.27B, a layer's share of the rest,
+    (671B - 653.9B - 2 x 129,280 x 7,168) / 61 = 0.25B, and its 2 x 7,168^2 projection, 0.10B:
+    11.63B parameters, at FP8 1 byte each; its layer's KV makes the KV 62/61 of the main model's.
+    Without drafts, or on a model with no MTP module (Llama 3.1 70B), nothing changes."""
+    from planner.demand.serving_physics import model_load
+
+    arch = CATALOG.models["deepseek-r1"]
+    experts = 256 * 58 * 3 * 7168 * 2048  # routed expert parameters of the 58 MoE layers
+    assert arch.routed_expert_params == pytest.approx(experts, rel=1e-12)
+    module = experts / 58 + (671e9 - experts - 2 * 129_280 * 7168) / 61 + 2 * 7168**2
+    assert module == pytest.approx(11.627e9, rel=1e-4)
+    plain = model_load(arch, "fp8", "fp8", 8192, 1024, 1)
+    mtp = model_load(arch, "fp8", "fp8", 8192, 1024, 1, draft_tokens=1, acceptance=0.85)
+    assert plain.weights_bytes == pytest.approx(671e9, rel=1e-12)
+    assert mtp.weights_bytes == pytest.approx(671e9 + module, rel=1e-9)
+    assert mtp.kv_stored_per_sequence == pytest.approx(plain.kv_stored_per_sequence * 62 / 61)
+    assert mtp.kv_bytes(9216) == pytest.approx(plain.kv_bytes(9216) * 62 / 61)
+    # the module's non-expert part (0.35B) is read with the dense weights once a step
+    non_expert = (671e9 - experts - 2 * 129_280 * 7168) / 61 + 2 * 7168**2
+    assert mtp.dense_bytes - plain.dense_bytes == pytest.approx(non_expert, rel=1e-9)
+    llama = CATALOG.models["llama-3.1-70b"]
+    a = model_load(llama, "fp8", "fp8", 1000, 775, 1)
+    b = model_load(llama, "fp8", "fp8", 1000, 775, 1, draft_tokens=1, acceptance=0.85)
+    assert (a.weights_bytes, a.kv_stored_per_sequence) == (
+        b.weights_bytes,
+        b.kv_stored_per_sequence,
+    )

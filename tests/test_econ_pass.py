@@ -171,6 +171,58 @@ def test_solve_arguments_are_validated_as_the_scenario_solver_block(kwargs, fiel
     assert f"<planner.solve>: {field}:" in str(err.value), str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"mip_gap": "1%"},
+            "mip_gap: expected a number, got the text '1%': write a share as a fraction (0.01)",
+        ),
+        (
+            {"mip_gap": "0.01"},
+            "mip_gap: expected a number, got the text '0.01': write 0.01 without quotes",
+        ),
+        ({"mip_gap": True}, "mip_gap: expected a number, got true"),
+        ({"mip_gap": -0.01}, "mip_gap: Input should be greater than or equal to 0, got -0.01"),
+        ({"time_limit_s": float("nan")}, "time_limit_s: expected seconds, a finite number > 0"),
+        (
+            {"time_limit_s": "60"},
+            "(time_limit_s: seconds as a number, 60, or a time with its unit, '1 min')",
+        ),
+        (
+            {"solver": "HiGHS"},
+            "solver: Input should be 'highs' or 'cbc', got 'HiGHS'; did you mean 'highs'?",
+        ),
+    ],
+)
+def test_solver_arguments_of_every_api_entry_get_the_yaml_paths_hints(kwargs, message) -> None:
+    """qa28b: planner.solve(mip_gap="1%") got pydantic's "unable to parse string as a number"
+    where the YAML path says "write a share as a fraction (0.01)"; "0.01" (text) and True were
+    taken as numbers. Every entry of the API that takes solver arguments (solve, compare, sweep,
+    sensitivity, value_limits) refuses them up front with the YAML path's words, naming itself."""
+    import planner
+    from planner.limits import value_limits
+    from planner.sensitivity import sensitivity
+
+    sc = planner.load_scenario("frontier-lab")
+    calls = {
+        "planner.solve": lambda: planner.solve(sc, **kwargs),
+        "planner.compare": lambda: planner.compare("frontier-lab", ["multi-dc"], **kwargs),
+        "planner.sweep": lambda: planner.sweep("frontier-lab", {}, **kwargs),
+        "sensitivity": lambda: sensitivity(
+            sc, **{k: v for k, v in kwargs.items() if k != "solver"}
+        ),
+        "value_limits": lambda: value_limits(sc, None, **kwargs),  # type: ignore[arg-type]
+    }
+    for caller, call in calls.items():
+        if caller == "sensitivity" and "solver" in kwargs:
+            continue  # sensitivity takes no solver argument
+        with pytest.raises(planner.ConfigError) as err:
+            call()
+        assert f"<{caller}>: " in str(err.value), str(err.value)
+        assert message in str(err.value), str(err.value)
+
+
 @pytest.mark.parametrize("value", [0.1, "rental", {"a": 1}])
 def test_a_sweep_axis_given_one_value_is_bad_input_naming_it(value) -> None:
     """planner.sweep(path, {"economics.pricing": "rental"}) swept the letters r, e, n, ... and
@@ -432,3 +484,14 @@ def test_the_cost_by_workload_note_names_every_component_split_by_time(golden_pl
     assert "energy by busy unit-seconds" in note
     assert "energy's idle draw of owned units not working to (idle)" in note
     assert "(" + note in " ".join(format_plan(golden_plan).split())
+
+
+def test_gap_option_given_a_percent_says_to_write_a_fraction(capsys) -> None:
+    """qa28b: `--gap 1%` was click's "'1%' is not a valid float range"; it says what to write,
+    as the YAML path and the API do, and exits 1 (bad input)."""
+    import cli
+
+    for command in (["plan", "frontier-lab"], ["sensitivity", "frontier-lab"]):
+        assert cli.main([*command, "--gap", "1%"]) == 1
+        err = capsys.readouterr().err
+        assert "'1%' is a percent: write a share as a fraction (0.01)" in err, err

@@ -129,14 +129,39 @@ def test_explain_prices_units_bought_and_left_idle_at_their_busy_energy(
     for a in plan.allocations:
         if (a.datacenter, a.system) == ("dc-east", "gb200-nvl72"):
             busy[a.period_start_s] = busy.get(a.period_start_s, 0.0) + a.units
-    idle = {round(s / 86400): owned - b for s, b in busy.items()}
+    # qa28b: the reasoning tier's N+1 headroom holds one rack unallocated there from day 150
+    # (plan.serving spare_units); it is a spare, not idle capacity, and listed apart
+    start = {p.period: round(p.start_s / 86400) for p in plan.periods}
+    spare = {
+        start[int(key.rsplit("/p", 1)[1])]: units
+        for row in plan.serving
+        for key, units in row.spare_units.items()
+        if key.startswith("dc-east/gb200-nvl72/")
+    }
+    assert spare == {150: 1.0}
+    idle = {round(s / 86400): owned - b - spare.get(round(s / 86400), 0.0) for s, b in busy.items()}
     assert idle[0] < 0.5 and idle[90] > 40 and idle[150] > 40  # pretraining fills days 0-90
     assert main(["plan", "frontier-lab", "-q", "--explain"]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("Bought and idle:"))
     assert line.startswith(
         f"Bought and idle: dc-east/gb200-nvl72 {owned:,.3g} units bought, idle "
-        f"{idle[90]:,.3g} on days 90-150, {idle[150]:,.3g} on days 150-365: work moved onto "
-        f"them pays ${busy_h:,.2f} a busy unit-hour"
+        f"{idle[90]:,.3g} on days 90-150, {idle[150]:,.3g} on days 150-365; headroom spares "
+        "(held by a tier's N+k rule, not idle): 1 on days 150-365: work moved onto the idle "
+        f"ones pays ${busy_h:,.2f} a busy unit-hour"
     ), line
     assert out.count("Bought and idle:") == 1  # dc-central's H100s are owned, not bought
+
+
+def test_explain_names_a_pool_of_headroom_spares_alone_as_not_idle() -> None:
+    """A bought pool whose only unallocated units are a tier's N+k spares is not "Bought and
+    idle": its line says they are held by the headroom rule."""
+    from planner.explain import IdleBoughtPool, format_unit_costs
+
+    pool = IdleBoughtPool("dc-east", "gb200-nvl72", 10, [], 8.32, 153.08, [(150.0, 365.0, 1.0)])
+    text = format_unit_costs([], idle_bought=[pool])
+    assert "Bought and idle" not in text
+    assert (
+        "Bought and held as headroom spares: dc-east/gb200-nvl72 1 on days 150-365 (a serving "
+        "tier's N+k rule holds them unallocated; not idle capacity)"
+    ) in text

@@ -421,3 +421,31 @@ def test_a_set_into_a_list_item_says_the_list_is_replaced_whole(tmp_path: Path, 
     assert "workloads.rl.verifiers: is a list: --set replaces it whole" in err, err
     whole = "workloads.rl.verifiers=[{name: code, core_seconds_per_sample: 2, applies_to: 1}]"
     assert cli.main(["validate", str(path), "--set", whole]) == 0, capsys.readouterr().err
+
+
+def test_an_unmeetable_token_budget_names_its_line_its_work_and_the_fastest_job(
+    tmp_path: Path, capsys
+) -> None:
+    """qa28b: 1e16 tokens of a 405B model in 90 days is an infeasible plan (exit 2) whose line
+    names the workload's file and line and the work in accelerator-years at the peak (a figure
+    in the wrong unit shows there), and the fastest job found is the largest a layout fits: the
+    job search jumped from the state-holding job (96 H100) to one past the batch's data
+    parallelism and reported "the fastest, 96 accelerators, takes 9,290,835 days"."""
+    path = _scenario(tmp_path, "tokens: 1e16\ndeadline: 90 days\n")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("llama-3.1-8b", "llama-3.1-405b"),
+        encoding="utf-8",
+    )
+    assert cli.main(["plan", str(path)]) == 2
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if "can run on no system here" in x)
+    assert f"{path}:4: workloads.pre: pre/pretrain can run on no system here" in line, line
+    scenario = load_scenario(path)
+    spec = scenario.data.workloads["pre"]
+    tt = pretrain_throughput(spec, scenario.catalog, "hgx-h100")
+    flops = tt.work_flops_per_token * 1e16
+    peak_flops = scenario.catalog.peak_flops("hgx-h100", "bf16") / 8  # one H100
+    years = flops / peak_flops / (365 * 86400)
+    assert f"the run is {flops:.3g} FLOP, {years:,.4g} accelerator-years at the bf16 peak" in line
+    assert tt.accelerators > 10_000, tt.accelerators  # was 96
+    assert f"the fastest job found, {tt.accelerators:,} accelerators" in line

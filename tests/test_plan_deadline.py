@@ -211,18 +211,87 @@ def test_the_diagnosis_after_a_solve_gets_what_the_solve_left(
 def test_no_time_left_before_the_first_solve_is_a_time_limit_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A limit rating the workloads alone uses up: the relaxation does not run, exit 3,
-    the message names the limit and says what to raise."""
+    """A limit used up before the first workload is rated: nothing is rated or solved, exit 3,
+    the message names the limit and the stage, and says what to raise (qa28b: it said "used
+    up before the LP relaxation could run (rating the workloads, building the model, earlier
+    solves)", after rating every workload past the limit)."""
     path = _infeasible(tmp_path)
     code = cli.main(["plan", str(path), "--time-limit", "1e-9", "-q"])
     err = capsys.readouterr().err
     assert code == 3, err
     assert "Traceback" not in err
     assert (
-        "no plan found within the time limit (1e-09 s): it was used up before the LP "
-        "relaxation could run"
+        "no plan found within the time limit (1e-09 s, for the whole plan): it ran out while "
+        "rating the workloads (0 of 1 rated in "
     ) in err
+    assert "; tier0 not started), before the model was built" in err
     assert "raise solver.time_limit (--time-limit)" in err
+
+
+def test_no_time_left_after_the_build_is_named_before_the_first_solve(
+    tmp_path: Path, clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build of a model started in time finishes (not bounded); a first solve that then has
+    nothing left does not start: a TimeLimitError naming the limit."""
+    real = api.build
+
+    def slow_build(*args: Any, **kw: Any) -> Any:
+        out = real(*args, **kw)
+        clock.offset_s += 3600.0
+        return out
+
+    monkeypatch.setattr(api, "build", slow_build)
+    with pytest.raises(solve_module.TimeLimitError) as err:
+        planner.solve(_infeasible(tmp_path))
+    assert "it was used up before the LP relaxation could run" in str(err.value)
+
+
+def _rating_spy(monkeypatch: pytest.MonkeyPatch, clock: _Clock, jump_before: int | None) -> None:
+    """api.demands_for with the clock moved an hour before workload number `jump_before` is
+    rated (None: after the last one)."""
+    real = api.demands_for
+
+    def spy(workloads, catalog, systems, horizon_s, before):  # noqa: ANN001, ANN202
+        def jumpy(name: str, rated: int) -> None:
+            if rated == jump_before:
+                clock.offset_s += 3600.0
+            before(name, rated)
+
+        out = real(workloads, catalog, systems, horizon_s, jumpy)
+        if jump_before is None:
+            clock.offset_s += 3600.0
+        return out
+
+    monkeypatch.setattr(api, "demands_for", spy)
+
+
+def test_rating_past_the_deadline_stops_at_the_next_workload_naming_the_stage(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qa28b: rating (most of a cold plan's time) ran every workload to the end past the limit.
+    A workload whose rating would start past it is not rated: the error says how many were and
+    which was next, and no model is built."""
+    _rating_spy(monkeypatch, clock, jump_before=1)
+    monkeypatch.setattr(api, "build", lambda *a, **k: pytest.fail("built past the deadline"))
+    sc = planner.load_scenario("frontier-lab")
+    names = list(sc.data.workloads)
+    with pytest.raises(solve_module.TimeLimitError) as err:
+        planner.solve(sc)
+    text = str(err.value)
+    assert "(60 s, for the whole plan): it ran out while rating the workloads" in text, text
+    assert f"(1 of {len(names)} rated in " in text and f"{names[1]} not started)" in text, text
+
+
+def test_a_rating_that_uses_up_the_limit_builds_nothing_and_says_so(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every workload rated, the limit gone: the model is not built, the error names rating."""
+    _rating_spy(monkeypatch, clock, jump_before=None)
+    monkeypatch.setattr(api, "build", lambda *a, **k: pytest.fail("built past the deadline"))
+    with pytest.raises(solve_module.TimeLimitError) as err:
+        planner.solve("frontier-lab")
+    assert "rating the workloads took " in str(err.value)
+    assert "s, all of it, and the model was not built" in str(err.value)
 
 
 def _spy_solves(

@@ -19,6 +19,25 @@ catalog_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
 
 
+class Share(click.FloatRange):
+    """A share from 0 to 1 (--gap): '1%' says to write a fraction, as the YAML path and the
+    Python API do (qa28b: click said "'1%' is not a valid float range")."""
+
+    def __init__(self) -> None:
+        super().__init__(0, 1)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = value.strip() if isinstance(value, str) else ""
+        if text.endswith("%"):
+            try:
+                fraction = float(text[:-1].strip()) / 100
+            except ValueError:
+                pass
+            else:
+                self.fail(f"{value!r} is a percent: write a share as a fraction ({fraction:g})")
+        return super().convert(value, param, ctx)
+
+
 def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     """A float option's value when finite: click's FloatRange lets inf and nan through (nan
     compares false with its bounds), and solve() then named `<planner.solve>`, not the option."""
@@ -85,7 +104,7 @@ def solve_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--gap",
         "mip_gap",
-        type=click.FloatRange(0, 1),
+        type=Share(),
         default=None,
         callback=finite,
         help="Relative MIP gap to stop at (default: the scenario's solver.mip_gap, 0.01 unless "

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from planner.commands.options import finite, load_from_options, png_path, scenario_options
+from planner.commands.options import (
+    Share,
+    finite,
+    load_from_options,
+    png_path,
+    scenario_options,
+)
 
 
 @click.command("sensitivity")
@@ -36,7 +42,7 @@ from planner.commands.options import finite, load_from_options, png_path, scenar
 @click.option(
     "--gap",
     "mip_gap",
-    type=click.FloatRange(0, 1),
+    type=Share(),
     default=None,
     callback=finite,
     help="Relative MIP gap of every re-solve (default: the scenario's).",

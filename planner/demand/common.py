@@ -138,6 +138,31 @@ def decode_attention_flops_per_token(model: ModelArch, context: float) -> float:
     return FORWARD_FLOPS_PER_PARAM * model.heads * per_head * model.attended_layer_tokens(context)
 
 
+# The MTP module's projection of [hidden; embedding] back to hidden: 2·hidden x hidden parameters
+# (DeepSeek-V3 report, section 2.2: M_k in R^{d x 2d}).
+MTP_PROJECTION_PER_HIDDEN_SQUARED = 2.0
+
+
+def mtp_module_params(model: ModelArch) -> tuple[float, float]:
+    """(routed expert, other) parameters of the model's MTP modules as a serving engine loads
+    them to draft with: each module a decoder layer, a MoE layer in a MoE model (all its routed
+    experts, routed_expert_params / moe_layers, and a layer's share of the rest, (params −
+    routed_expert_params − 2·V·h) / layers), and its 2·hidden x hidden projection; the embedding
+    and output head are the main model's (SGLang python/sglang/srt/models/deepseek_nextn.py
+    set_embed_and_head: the draft's embed_tokens and lm_head are replaced by the target's).
+    DeepSeek-V3/R1 (mtp_layers 1): 11.27B + 0.35B = 11.63B; with the checkpoint's own copies of
+    the embedding and head (2 x 0.93B) 13.5B, the README's "14B MTP module" (685B = 671B + 14B).
+    (0, 0) without mtp_layers."""
+    n = model.mtp_layers
+    if not n:
+        return 0.0, 0.0
+    embeddings = 2.0 * model.vocab * model.hidden if model.vocab else 0.0
+    routed = model.routed_expert_params / model.moe_layers if model.moe_layers else 0.0
+    other = (model.params - model.routed_expert_params - embeddings) / model.layers
+    other += MTP_PROJECTION_PER_HIDDEN_SQUARED * model.hidden * model.hidden
+    return n * routed, n * other
+
+
 def embedding_params(model: ModelArch) -> float:
     """Parameters of the untied input embedding, vocab x hidden (0 when the catalog gives no
     vocab): counted in active_params, but a token's embedding is a row lookup, not a GEMM."""

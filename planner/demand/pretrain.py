@@ -17,6 +17,7 @@ Formulas (SI units; see docs/models.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fleetcore.schema import BYTES_PER_VALUE, MAX_UNITS
@@ -374,6 +375,8 @@ def pretrain_throughput(
         hi_g = min(2 * hi_g, MAX_UNITS * hw.accelerators)
         hi_tt = at(hi_g)
     if not meets(hi_tt):
+        if hi_tt.rate_per_unit_s <= 0 < lo_tt.rate_per_unit_s:
+            lo_g, lo_tt = _largest_laid_out(at, lo_g, lo_tt, hi_g, hw.accelerators)
         return max((lo_tt, hi_tt), key=lambda t: t.rate_per_unit_s * t.accelerators)
     unit = hw.accelerators
     for _ in range(10):
@@ -386,6 +389,30 @@ def pretrain_throughput(
         else:
             lo_g = mid
     return hi_tt
+
+
+def _largest_laid_out(
+    at: Callable[[int], TrainingThroughput],
+    lo_g: int,
+    lo_tt: TrainingThroughput,
+    hi_g: int,
+    unit: int,
+) -> tuple[int, TrainingThroughput]:
+    """The largest job between lo_g (laid out: a positive rate) and hi_g (none: past what the
+    global batch lets a layout use), by bisection on whole units: the fastest job a run that
+    meets no window is reported at. Without it a run whose growth jumped from a small job to
+    one no layout fits was reported at the small one (qa28b: 1e16 tokens of a 405B model, "the
+    fastest, 96 accelerators, takes 9,290,835 days", where a 3.9M-accelerator job takes 7,850)."""
+    for _ in range(40):
+        if hi_g - lo_g <= unit:
+            break
+        mid = (lo_g + hi_g) // 2 // unit * unit
+        mid_tt = at(mid)
+        if mid_tt.rate_per_unit_s > 0:
+            lo_g, lo_tt = mid, mid_tt
+        else:
+            hi_g = mid
+    return lo_g, lo_tt
 
 
 def pretrain_rate(spec: PretrainSpec, catalog: Catalog, system: str) -> Rate:
@@ -401,10 +428,15 @@ def pretrain_rate(spec: PretrainSpec, catalog: Catalog, system: str) -> Rate:
         job_s = (dense + attention) / (tt.rate_per_unit_s / hw.accelerators * tt.accelerators)
         window_s = spec.deadline_s - spec.start_s
         if job_s > window_s * (1 + 1e-9):
+            # The work in accelerator-years at the dense peak (MFU 100%, goodput 1): a figure a
+            # reader checks with one division, and what a token count in the wrong unit shows.
+            peak_years = (dense + attention) / hw.peak(spec.precision) / (365 * SECONDS_PER_DAY)
             return Rate(
                 0.0,
-                f"no job meets the {window_s / SECONDS_PER_DAY:g}-day window: the fastest, "
-                f"{tt.accelerators:,} accelerators ({tt.reason}), takes "
+                f"no job meets the {window_s / SECONDS_PER_DAY:g}-day window: the run is "
+                f"{dense + attention:.3g} FLOP, {peak_years:,.4g} accelerator-years at the "
+                f"{spec.precision} peak ({hw.peak(spec.precision) / 1e12:,.0f} TFLOPS); the "
+                f"fastest job found, {tt.accelerators:,} accelerators ({tt.reason}), takes "
                 f"{job_s / SECONDS_PER_DAY:,.1f} days, and a larger job is no faster (the global "
                 f"batch of {spec.global_batch_tokens:.3g} tokens caps its data parallelism): a "
                 "larger global_batch_tokens, fewer tokens or a later deadline",

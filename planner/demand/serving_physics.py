@@ -93,6 +93,7 @@ from planner.demand.common import (
     decode_attention_flops_per_token,
     dense_precision,
     embedding_params,
+    mtp_module_params,
     prefill_flops_per_token,
     weight_bytes,
 )
@@ -297,6 +298,11 @@ class ModelLoad:
     # The TensorRT-LLM release the engine runs (EngineSpec.tensorrt_llm_version): where a measured
     # MoE module table covers it (moe_kernels.py) the step reads the module's time from it.
     engine_release: str | None = None
+    # Speculative decoding with the model's own MTP modules as the draft (draft_tokens > 0 on a
+    # model with mtp_layers): their weights (in weights_bytes, their non-expert part in
+    # dense_bytes) and their layers' KV, kv x (layers + mtp_layers) / layers (kv_layer_factor).
+    mtp_bytes: float = 0.0
+    kv_layer_factor: float = 1.0
 
     @property
     def flops_per_token(self) -> float:
@@ -304,8 +310,8 @@ class ModelLoad:
 
     def kv_bytes(self, tokens: float) -> float:
         """KV bytes of one unshared sequence of `tokens` tokens (kv.kv_sequence_bytes: a banded
-        layer keeps only its window)."""
-        return kv_sequence_bytes(self.arch, self.kv_precision, tokens)
+        layer keeps only its window), the MTP draft's layers included (kv_layer_factor)."""
+        return kv_sequence_bytes(self.arch, self.kv_precision, tokens) * self.kv_layer_factor
 
 
 def sequence_kv_bytes(
@@ -397,20 +403,34 @@ def model_load(
     kvb = kv_bytes_per_token(arch, kv_precision)
     k_active = arch.moe.active_experts if arch.moe is not None else 0
     flops_experts = FORWARD_FLOPS_PER_PARAM * arch.moe_layers * k_active * arch.expert_params
+    dense = total - routed
+    embedding = embedding_params(arch) * dense / (arch.params - arch.routed_expert_params)
+    # MTP drafts: the engine loads the MTP modules beside the model (qa27: DeepSeek-R1's was
+    # left out, ~1.7% of its weights and 1/61 more KV), at the checkpoint's bytes per parameter
+    # of each part; a step reads their non-expert weights and their KV once (the draft pass;
+    # d > 1 drafts rerun it: those reads and the draft passes' compute are not counted).
+    mtp_routed, mtp_other = mtp_module_params(arch) if draft_tokens > 0 else (0.0, 0.0)
+    mtp_dense_bytes = mtp_other * dense / (arch.params - arch.routed_expert_params)
+    mtp_bytes = (
+        mtp_routed * routed / arch.routed_expert_params if mtp_routed else 0.0
+    ) + mtp_dense_bytes
+    kv_factor = (arch.layers + arch.mtp_layers) / arch.layers if mtp_bytes else 1.0
     return ModelLoad(
         arch=arch,
         precision=precision,
         dense_precision=dense_p,
         kv_precision=kv_precision,
-        weights_bytes=total,
+        weights_bytes=total + mtp_bytes,
         expert_bytes=expert,
-        dense_bytes=total - routed,
-        embedding_bytes=embedding_params(arch)
-        * (total - routed)
-        / (arch.params - arch.routed_expert_params),
-        kv_bytes_per_token=kvb,
-        kv_stored_per_sequence=sequence_kv_bytes(arch, kvb, prompt_tokens, output_tokens, share),
-        kv_read_per_sequence=sequence_kv_bytes(arch, kvb, prompt_tokens, output_tokens / 2, share),
+        dense_bytes=dense + mtp_dense_bytes,
+        embedding_bytes=embedding,
+        kv_bytes_per_token=kvb * kv_factor,
+        kv_stored_per_sequence=sequence_kv_bytes(arch, kvb, prompt_tokens, output_tokens, share)
+        * kv_factor,
+        kv_read_per_sequence=sequence_kv_bytes(arch, kvb, prompt_tokens, output_tokens / 2, share)
+        * kv_factor,
+        mtp_bytes=mtp_bytes,
+        kv_layer_factor=kv_factor,
         flops_dense=FORWARD_FLOPS_PER_PARAM * (arch.active - embedding_params(arch))
         - flops_experts,
         flops_experts=flops_experts,

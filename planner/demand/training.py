@@ -149,6 +149,7 @@ import numpy as np
 
 from hardware.schema import ModelArch
 from planner.demand.common import (
+    MTP_PROJECTION_PER_HIDDEN_SQUARED,
     TRAINING_FLOPS_PER_PARAM,
     TRAINING_TO_FORWARD,
     Hardware,
@@ -1316,11 +1317,6 @@ def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
     accelerators: scale-up when they stay inside one scale-up domain, else scale-out."""
     bw = f.scale_up_bytes_per_s if group_span <= f.scale_up_domain else f.scale_out_bytes_per_s
     return bw * f.collective_efficiency
-
-
-# The MTP module's projection of [hidden; embedding] back to hidden: 2·hidden x hidden parameters
-# (DeepSeek-V3 report, section 2.2: M_k in R^{d x 2d}).
-MTP_PROJECTION_PER_HIDDEN_SQUARED = 2.0
 
 
 def stage_terms(

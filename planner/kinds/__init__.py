@@ -120,12 +120,20 @@ def check_workload_refs(name: str, spec: Spec, catalog: Catalog) -> list[tuple[L
 
 
 def demands_for(
-    workloads: dict[str, Spec], catalog: Catalog, systems: list[str], horizon_s: float
+    workloads: dict[str, Spec],
+    catalog: Catalog,
+    systems: list[str],
+    horizon_s: float,
+    before: Callable[[str, int], None] | None = None,
 ) -> list[WorkloadDemand]:
     """Every workload's demand, in order; a serving load with model_from gets one load per
-    candidate of the sizing pretraining it names (planner/kinds/inference.py sized_demand)."""
-    out = []
+    candidate of the sizing pretraining it names (planner/kinds/inference.py sized_demand).
+    before(name, rated): called before each workload is rated, with how many were (the plan's
+    deadline: planner/api.py raises there once solver.time_limit has run out)."""
+    out: list[WorkloadDemand] = []
     for name, spec in workloads.items():
+        if before is not None:
+            before(name, len(out))
         if isinstance(spec, InferenceSpec) and spec.model_from is not None:
             source = workloads[spec.model_from]
             assert isinstance(source, PretrainSpec)  # scenario rule: sizing_problems

@@ -30,6 +30,7 @@ import pulp
 
 from fleetcore.errors import ConfigError, InfeasibleError, Problem, SolverError
 from fleetcore.schema import MAX_UNITS
+from fleetcore.yamlio import Doc
 from planner.lp.build import build
 from planner.lp.incumbent import LARGE_COLUMNS, find_start, searches
 from planner.lp.linear import GE, LE, Affine, LinearProblem, Row, expr, from_pulp, to_pulp
@@ -1884,7 +1885,7 @@ def diagnose(
         return InfeasibleError(
             "the scenario is infeasible even with every demand and capacity relaxed: "
             "a structural problem (e.g. no system can run a workload anywhere)",
-            _unrunnable(demands, placed) or ["no slack can make it feasible"],
+            _unrunnable(demands, placed, scenario.doc) or ["no slack can make it feasible"],
         )
     if how == TIME_LIMIT:
         return InfeasibleError(
@@ -1924,7 +1925,7 @@ def diagnose(
         if value > ZERO_TOL:
             lines.append(_explain(elastic, label, value, slack.unit))
     lines = collapse_periods(lines)
-    lines.extend(_unrunnable(demands, placed))
+    lines.extend(_unrunnable(demands, placed, scenario.doc))
     if not lines:
         lines.append(
             "every slack is within the solver's tolerances: the infeasibility is numerical "
@@ -2071,17 +2072,21 @@ def _phase_one(elastic: Model, solver: str, method: str, deadline: float, whole:
     return INCUMBENT if how == OPTIMAL and first == INCUMBENT else how
 
 
-def _unrunnable(demands, placed: list[str]) -> list[str]:
-    """Roles no system placed in the topology can run. Demands carry rates for every catalog
-    system, so a role runnable only on systems no site holds (FP4 on an H100-only topology, while
-    B200 is in the catalog) must count as unrunnable here, with the placed systems' reasons."""
+def _unrunnable(demands, placed: list[str], doc: Doc) -> list[str]:
+    """Roles no system placed in the topology can run, each after the file and line of its
+    workload (qa28b: a token budget no job can meet was named by workload alone). Demands carry
+    rates for every catalog system, so a role runnable only on systems no site holds (FP4 on an
+    H100-only topology, while B200 is in the catalog) must count as unrunnable here, with the
+    placed systems' reasons."""
     out = []
     for demand in demands:
         for role in demand.roles:
             rates = {s: r for s, r in role.rates.items() if s in placed}
             if role.amount > 0 and not any(r.feasible for r in rates.values()):
                 reasons = "; ".join(f"{s}: {r.reason}" for s, r in sorted(rates.items()))
-                out.append(f"{demand.name}/{role.name} can run on no system here ({reasons})")
+                file, line, path = doc.where(("workloads", demand.name))
+                at = f"{file}:{line}: {path}: " if line is not None else ""
+                out.append(f"{at}{demand.name}/{role.name} can run on no system here ({reasons})")
     return out
 
 
