@@ -168,13 +168,15 @@ def size_drivers(plan: Plan) -> dict[str, str]:
     - demand: the workloads holding the pool's units in the LP period it allocates most, each
       as its share of the units allocated there (shares under 0.5% left out), and those units
       against the pool's (units allocated < the pool's: the rest idle at that period, held for
-      another period, for cores or as whole units).
+      another period, for cores or as whole units); the period is named by its days.
     A pool named by demand alone is sized by its work; a limit or owned units say what else
     holds or caps it."""
     allocated: dict[tuple[str, str, int], dict[str, float]] = {}
+    days: dict[int, str] = {}
     for a in plan.allocations:
         by = allocated.setdefault((a.datacenter, a.system, a.period), {})
         by[a.workload] = by.get(a.workload, 0.0) + a.units
+        days[a.period] = f"days {a.period_start_s / 86400:g}-{a.period_end_s / 86400:g}"
     link_ends = {row.link: (row.a, row.b) for row in plan.links}
     out: dict[str, list[str]] = {}
     for f in sorted(plan.fleet, key=lambda f: (f.system, f.datacenter)):
@@ -204,7 +206,7 @@ def size_drivers(plan: Plan) -> dict[str, str]:
             held = sum(periods[peak].values())
             shares = sorted(periods[peak].items(), key=lambda kv: (-kv[1], kv[0]))
             named = ", ".join(f"{w} {u / held:.0%}" for w, u in shares if u / held >= 0.005)
-            parts.append(f"demand {named} ({held:,.1f} of {f.units:,.0f} units, period {peak})")
+            parts.append(f"demand {named} ({held:,.1f} of {f.units:,.0f} units, {days[peak]})")
         out.setdefault(f.system, []).append(f"{f.datacenter}: {'; '.join(parts) or 'none'}")
     return {system: "; ".join(texts) for system, texts in out.items()}
 

@@ -483,8 +483,10 @@ def test_compare_names_what_sets_each_systems_size() -> None:
     held = by["chat"] + by["pretrain-405b"]
     assert 1526 < held <= 1527 and h100.fleet[0].units == 1527
     assert round(by["pretrain-405b"] / held, 2) == 0.97
+    p0 = next(a for a in h100.allocations if a.period == 0)
+    days = f"days {p0.period_start_s / 86400:g}-{p0.period_end_s / 86400:g}"
     assert rows["size set by: hgx-h100"]["h100-cluster"] == (
-        f"cluster: demand pretrain-405b 97%, chat 3% ({held:,.1f} of 1,527 units, period 0)"
+        f"cluster: demand pretrain-405b 97%, chat 3% ({held:,.1f} of 1,527 units, {days})"
     )
     multi = cmp.columns["multi-dc"]
     assert isinstance(multi, planner.Plan)
