@@ -112,6 +112,9 @@ class Decision:
     # economics.resale_fraction: the accelerated units' resale at the horizon's end, as the
     # cost rows credit it (negative; CPU-only servers' is in their cpu_servers row)
     resale_usd: float = 0.0
+    # a serving tier's N+k headroom holds spare units: they count in idle_usd (the LP charges
+    # them no work) though the tier's rule needs them, so the summary says so
+    headroom_spares: bool = False
 
     @property
     def idle_share(self) -> float:
@@ -222,6 +225,7 @@ def decision(plan: Plan) -> Decision:
         cpu_purchase_usd=cpu_purchase_usd,
         contracts_past_horizon_usd=_contracts_past_horizon_usd(plan),
         after_horizon_ends=plan.economics.get("after_horizon") == "ends",
+        headroom_spares=any(v > 0 for row in plan.serving for v in row.spare_units.values()),
     )
 
 
@@ -485,6 +489,11 @@ def summary_lines(d: Decision) -> list[str]:
     lines.append(
         f"Idle capacity: {share_text(d.idle_share)} of the cost ({usd(d.idle_usd)}) pays for units in "
         f"service but not working"
+        + (
+            ", a serving tier's N+k headroom spares among them (--explain lists them)"
+            if d.headroom_spares
+            else ""
+        )
     )
     for p in d.mostly_idle:
         why = "owned before the plan" if p.owned_units >= p.units else "bought or rented"

@@ -165,3 +165,20 @@ def test_explain_names_a_pool_of_headroom_spares_alone_as_not_idle() -> None:
         "Bought and held as headroom spares: dc-east/gb200-nvl72 1 on days 150-365 (a serving "
         "tier's N+k rule holds them unallocated; not idle capacity)"
     ) in text
+
+
+def test_the_decisions_idle_line_says_when_headroom_spares_are_in_it() -> None:
+    """The decision's idle share is the LP's (idle) cost rows, which charge a tier's N+k spares
+    no work: frontier-lab's reasoning tier holds a spare rack (plan.serving spare_units), so the
+    line says the spares are among the idle units; rl-verifiers has no headroom and does not."""
+    from planner.decision import decision, summary_lines
+
+    for name, spares in (("frontier-lab", True), ("rl-verifiers", False)):
+        plan = planner.solve(planner.load_scenario(name))
+        held = any(v > 0 for row in plan.serving for v in row.spare_units.values())
+        assert held is spares
+        d = decision(plan)
+        assert d.headroom_spares is spares
+        text = " ".join(" ".join(summary_lines(d)).split())
+        line = text.split("Idle capacity: ", 1)[1]
+        assert ("N+k headroom spares among them" in line.split("Mostly idle")[0]) is spares
