@@ -140,3 +140,42 @@ def test_explain_prices_units_bought_and_left_idle_at_their_busy_energy(
         f"them pays ${busy_h:,.2f} a busy unit-hour"
     ), line
     assert out.count("Bought and idle:") == 1  # dc-central's H100s are owned, not bought
+
+
+def test_pretrain_memory_line_recomputes_the_chosen_layouts_memory() -> None:
+    # qa28: `estimate pretrain` printed only "72/72 GB" for Llama 3.1 405B on TP8 x PP16 x DP64
+    # (v8) H100s, so the 30% recomputation it chose could not be checked. By hand (ZeRO-1, 16
+    # B/param, Korthikanti's 34 B per hidden element): a rank holds 405e9/(8 x 16) parameters at
+    # 2 + 2 B and 1/64 of their 12 B optimizer state = 13.25 GB; the first stage holds
+    # 8 layers x 16 micro-batches x (1 + 15/128) (interleaving) = 143 layer passes of 8,192 x
+    # 16,384/8 elements, 34 B kept or 2 B checkpointed; r is the least 5% step that fits 72 GB.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="llama-3.1-405b",
+            tokens="15.6T",
+            deadline="90 days",
+            goodput=0.9,
+            global_batch_tokens="16M",
+            layout=dict(tp=8, pp=16, dp=64, vp=8),
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "hgx-h100", units=1024)
+    line = _line([x.strip() for x in est.derivation], "memory per accelerator")
+    p_acc = 405e9 / (8 * 16)
+    state = p_acc * 4 + p_acc / 64 * 12
+    held = 8 * 16 * (1 + 15 / (16 * 8))
+    elements = 8192 * 16384 / 8
+    usable = 80e9 * 0.9
+    full, ckpt = held * elements * 34, held * elements * 2
+    need = (full - (usable - state)) / (full - ckpt)
+    r = math.ceil(need * 20) / 20
+    memory = state + (1 - r) * full + r * ckpt
+    assert r == pytest.approx(0.30)
+    assert f"training state {state / 1e9:.4g} GB" in line
+    assert f"{held:.4g} layer passes in flight x {elements:.4g} elements" in line
+    assert "70% x 34 B kept + 30% x 2 B recomputed" in line
+    assert f"= {(memory - state) / 1e9:.4g} GB; {memory / 1e9:.4g} of 72 GB usable" in line

@@ -544,6 +544,7 @@ def estimate_pretrain(
             f"layout ({tt.choice.candidates} fitting candidates searched on "
             f"{tt.accelerators:,} accelerators): {step.summary()}",
             f"step: {step.breakdown()}",
+            step.memory_line(),
             *(f"runner-up: {r.summary()}" for r in tt.choice.runner_ups),
         ]
         f_train = train_figures(hw, spec.precision) if hw is not None else None
