@@ -179,3 +179,32 @@ def test_pretrain_memory_line_recomputes_the_chosen_layouts_memory() -> None:
     assert f"{held:.4g} layer passes in flight x {elements:.4g} elements" in line
     assert "70% x 34 B kept + 30% x 2 B recomputed" in line
     assert f"= {(memory - state) / 1e9:.4g} GB; {memory / 1e9:.4g} of 72 GB usable" in line
+
+
+def test_pretrain_gradient_steps_say_the_batch_the_layout_runs() -> None:
+    # qa28: "810.0 GB per step x 975,000 steps" is D / the asked 16M tokens, but the printed
+    # layout rounds the batch up 1.6% to 31 micro-batches x DP64 x 8,192 = 16,252,928 tokens a
+    # step: it runs 15.6e12 / 16,252,928 = 959,827 steps. Both counts are said, and which the
+    # plan's gradient traffic takes.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="llama-3.1-405b",
+            tokens="15.6T",
+            deadline="90 days",
+            goodput=0.9,
+            global_batch_tokens="16M",
+            layout=dict(tp=8, pp=16, dp=64, vp=8),
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "hgx-h100", units=1024)
+    line = _line([x.strip() for x in est.derivation], "gradient sync")
+    batch = 31 * 64 * 8192
+    assert est.syncs == pytest.approx(15.6e12 / 16e6)
+    assert "x 975,000 steps (D / global batch 16,000,000" in line
+    assert line.endswith(
+        f"batch of {batch:,} tokens (rounded up to whole micro-batches) runs {15.6e12 / batch:,.0f}"
+    )

@@ -655,7 +655,14 @@ def estimate_pretrain(
         f"cost = {units} x ${usd_h:,.2f}/h ({pricing}) x {time_s / SECONDS_PER_HOUR:,.0f} h = "
         f"${cost:,.0f}",
         f"gradient sync = {arch.params:.4g} x {BYTES_PER_VALUE[spec.gradient_precision]:g} B = "
-        f"{gb(grad_bytes)} per step x {syncs:,.0f} steps",
+        f"{gb(grad_bytes)} per step x {syncs:,.0f} steps (D / global batch "
+        f"{spec.global_batch_tokens:,.0f}, as a plan's multi-site gradient traffic counts them)"
+        + (
+            f"; the layout's batch of {step.batch_tokens:,.0f} tokens (rounded up to whole "
+            f"micro-batches) runs {d / step.batch_tokens:,.0f}"
+            if step is not None and step.batch_note()
+            else ""
+        ),
     ]
     return PretrainEstimate(
         model=spec.model_name,
