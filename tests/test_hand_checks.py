@@ -208,3 +208,34 @@ def test_pretrain_gradient_steps_say_the_batch_the_layout_runs() -> None:
     assert line.endswith(
         f"batch of {batch:,} tokens (rounded up to whole micro-batches) runs {15.6e12 / batch:,.0f}"
     )
+
+
+def test_pretrain_default_units_hold_the_layout_the_rate_is_for() -> None:
+    # qa28: Llama 3.1 405B on H100, 15.6T tokens in 90 days: the bisection rates a job of 1,553
+    # units (12,424 accelerators; layout TP8 x PP8 x DP97 x CP2 on 12,416 of them), and the
+    # estimate printed units 1,542 = ceil(FLOPs / (deadline x that job's rate per unit)):
+    # 12,336 accelerators, fewer than the layout it printed beside them.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="llama-3.1-405b",
+            tokens="15.6T",
+            deadline="90 days",
+            goodput=0.9,
+            global_batch_tokens="16M",
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "hgx-h100")
+    assert est.layout is not None and est.job_accelerators is not None
+    tp, pp, dp, cp = (int(x) for x in re.findall(r"(?:TP|PP|DP|CP)(\d+)", est.layout)[:4])
+    assert est.units * 8 >= tp * pp * dp * cp
+    assert est.units * 8 >= est.job_accelerators
+    assert est.units_for_deadline is not None and est.units_for_deadline < est.units
+    # the time at those units recomputes, and still meets the deadline
+    assert est.days == pytest.approx(
+        est.flops / (est.units * est.rate_flops_per_s_per_unit) / 86400
+    )
+    assert est.meets_deadline

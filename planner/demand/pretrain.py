@@ -631,9 +631,16 @@ def estimate_pretrain(
     notes: list[str] = []
     if pricing == "amortised":
         notes.append(amortised_breakdown(system, sys_, *costs))
+    # the job the rate was derived for, in whole units: its layout runs on all of them but an
+    # awkward remainder (qa28: 405B on H100 to 15.6T tokens in 90 days was rated on a job of
+    # 1,553 units, TP8 x PP8 x DP97 x CP2 on 12,416 of its 12,424 accelerators, and printed
+    # 1,542 units, at that job's rate per unit: 12,336 accelerators, which cannot hold the layout)
+    job_units = math.ceil(tt.accelerators / hw.accelerators - 1e-9)
+    sized_by_job = False
     if units is None:
-        units = max(for_deadline, min_units)
-        if min_units > for_deadline:
+        units = max(for_deadline, min_units, job_units)
+        sized_by_job = job_units > max(for_deadline, min_units)
+        if min_units > max(for_deadline, job_units):
             notes.append(
                 f"{min_units} units needed to hold the model state (more than the deadline needs)"
             )
@@ -648,7 +655,14 @@ def estimate_pretrain(
     )
     lines += [
         f"units = {units} (deadline {spec.deadline_s / SECONDS_PER_DAY:g} days needs "
-        f"ceil(FLOPs / (deadline x rate)) = {for_deadline})",
+        f"ceil(FLOPs / (deadline x rate)) = {for_deadline}"
+        + (
+            f"; the job the rate is for takes {job_units} units, its layout "
+            f"{step.layout.accelerators:,} of their accelerators"
+            if sized_by_job and step is not None
+            else ""
+        )
+        + ")",
         f"time = FLOPs / (units x rate) = {time_s / SECONDS_PER_DAY:,.2f} days",
         f"energy = {units} x {sys_.power_w / 1e3:g} kW x PUE {pue:g} x time = "
         f"{energy / 3.6e9:,.4g} MWh",
