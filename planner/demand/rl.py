@@ -1141,8 +1141,8 @@ def estimate_rl(spec: RLSpec, catalog: Catalog, system: str | None = None) -> RL
         # cut by the 21.4 s the plan charges (6,250 updates: 3.8% of the window against 1.7%)
         from planner.kinds.rl import _colocated_at
 
-        train = rates.get("train")
-        job = train.job_accelerators if train is not None and train.feasible else 0
+        train_rate = rates.get("train")
+        job = train_rate.job_accelerators if train_rate is not None and train_rate.feasible else 0
         co = (
             _colocated_at(spec, catalog, system, job)
             if job > 0
