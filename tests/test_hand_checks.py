@@ -239,3 +239,32 @@ def test_pretrain_default_units_hold_the_layout_the_rate_is_for() -> None:
         est.flops / (est.units * est.rate_flops_per_s_per_unit) / 86400
     )
     assert est.meets_deadline
+
+
+def test_pretrain_pinned_job_is_the_units_and_a_resized_dp_is_noted() -> None:
+    # qa28: --layout tp=8,pp=16,dp=64,vp=8 (8,192 H100 = 1,024 units) without --units printed
+    # "units 1683, days 89.96" at the 1,024-unit layout's rate per unit, a layout that cannot
+    # use the other 659 units; with --units 2048 the DP became 128 without a word.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="llama-3.1-405b",
+            tokens="15.6T",
+            deadline="90 days",
+            goodput=0.9,
+            global_batch_tokens="16M",
+            layout=dict(tp=8, pp=16, dp=64, vp=8),
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "hgx-h100")
+    assert est.units == 1024 and est.units_for_deadline == 1683
+    assert not est.meets_deadline
+    by_hand = est.flops / (1024 * est.rate_flops_per_s_per_unit) / 86400
+    assert est.days == pytest.approx(by_hand) and est.days == pytest.approx(147.86, abs=0.01)
+    assert not any("re-sized" in n for n in est.notes)
+    wider = estimate_pretrain(spec, CATALOG, "hgx-h100", units=2048)
+    assert wider.layout is not None and "DP128" in wider.layout
+    assert any("dp 64 is re-sized to DP128" in n for n in wider.notes)

@@ -629,6 +629,20 @@ def estimate_pretrain(
     assert hw is not None
     for_deadline = math.ceil(flops / (spec.deadline_s * rate.per_unit_s))
     notes: list[str] = []
+    pinned = spec.layout
+    if (
+        pinned is not None
+        and pinned.dp is not None
+        and step is not None
+        and step.layout.dp != pinned.dp
+    ):
+        # the job's size wins (the layout re-rated at the job a plan places it on): say so
+        # rather than print another DP than the one asked (qa28)
+        notes.append(
+            f"the pinned layout's dp {pinned.dp} is re-sized to DP{step.layout.dp} to fill "
+            f"the job of {tt.accelerators:,} accelerators (--units); omit --units to run "
+            f"the pinned layout as given"
+        )
     if pricing == "amortised":
         notes.append(amortised_breakdown(system, sys_, *costs))
     # the job the rate was derived for, in whole units: its layout runs on all of them but an
@@ -637,7 +651,14 @@ def estimate_pretrain(
     # 1,542 units, at that job's rate per unit: 12,336 accelerators, which cannot hold the layout)
     job_units = math.ceil(tt.accelerators / hw.accelerators - 1e-9)
     sized_by_job = False
-    if units is None:
+    pinned_job = spec.layout is not None and spec.layout.dp is not None
+    if units is None and pinned_job:
+        # a layout that names dp is the job: more units than it holds would not run it faster
+        # (qa28: TP8 x PP16 x DP64 on 1,024 H100 units printed 1,683 units meeting 90 days at
+        # the 1,024-unit layout's rate per unit; the layout takes 147.9 days)
+        units = max(min_units, job_units)
+        sized_by_job = job_units != for_deadline
+    elif units is None:
         units = max(for_deadline, min_units, job_units)
         sized_by_job = job_units > max(for_deadline, min_units)
         if min_units > max(for_deadline, job_units):
@@ -657,8 +678,12 @@ def estimate_pretrain(
         f"units = {units} (deadline {spec.deadline_s / SECONDS_PER_DAY:g} days needs "
         f"ceil(FLOPs / (deadline x rate)) = {for_deadline}"
         + (
-            f"; the job the rate is for takes {job_units} units, its layout "
-            f"{step.layout.accelerators:,} of their accelerators"
+            (
+                f"; the pinned layout's job takes {job_units} units"
+                if pinned_job
+                else f"; the job the rate is for takes {job_units} units, its layout "
+                f"{step.layout.accelerators:,} of their accelerators"
+            )
             if sized_by_job and step is not None
             else ""
         )
