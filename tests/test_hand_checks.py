@@ -268,3 +268,34 @@ def test_pretrain_pinned_job_is_the_units_and_a_resized_dp_is_noted() -> None:
     wider = estimate_pretrain(spec, CATALOG, "hgx-h100", units=2048)
     assert wider.layout is not None and "DP128" in wider.layout
     assert any("dp 64 is re-sized to DP128" in n for n in wider.notes)
+
+
+def test_pretrain_time_counts_only_the_jobs_accelerators() -> None:
+    # qa28: DeepSeek-V3 pinned TP1 x PP1 x DP2048 x EP64 on GB200 NVL72 holds 29 racks (2,088
+    # GPUs) and the time was FLOPs / (29 x rate per unit): 2,088 GPUs at the 2,048's tokens/s
+    # each, 20.64 days. By hand: D x FLOP/token / (2,048 x tokens/s each x goodput) = 21.04 days.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="deepseek-v3",
+            precision="fp8",
+            tokens="14.8T",
+            deadline="90 days",
+            goodput=0.9,
+            sequence_length=4096,
+            global_batch_tokens=62914560,
+            layout=dict(tp=1, pp=1, dp=2048, ep=64),
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "gb200-nvl72")
+    assert est.units == 29 and est.tokens_per_s_per_accelerator is not None
+    per_token = est.flops / est.tokens
+    by_hand = est.tokens / (2048 * est.tokens_per_s_per_accelerator * 0.9) / 86400
+    assert est.flops / per_token == pytest.approx(est.tokens)
+    assert est.days == pytest.approx(by_hand, rel=1e-9)
+    assert est.days > est.flops / (29 * est.rate_flops_per_s_per_unit) / 86400 * 1.015
+    line = _line([x.strip() for x in est.derivation], "time =")
+    assert "28.44 units the job's 2,048 accelerators fill" in line

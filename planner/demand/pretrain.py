@@ -665,7 +665,12 @@ def estimate_pretrain(
             notes.append(
                 f"{min_units} units needed to hold the model state (more than the deadline needs)"
             )
-    time_s = flops / (units * rate.per_unit_s)
+    # the rate is per unit of the job it was derived for (its idle accelerators included): a
+    # job that is not whole units (a pinned layout's) or fewer units than held runs on its own
+    # accelerators only (qa28: DeepSeek-V3 pinned DP2048 on GB200 NVL72 held 29 racks, 2,088
+    # GPUs, and the time counted all of them at the 2,048 GPUs' rate each)
+    working_units = min(float(units), tt.accelerators / hw.accelerators)
+    time_s = flops / (working_units * rate.per_unit_s)
     energy = units * sys_.power_w * pue * time_s
     cost = units * usd_h * time_s / SECONDS_PER_HOUR
     feasible = units >= min_units
@@ -688,7 +693,12 @@ def estimate_pretrain(
             else ""
         )
         + ")",
-        f"time = FLOPs / (units x rate) = {time_s / SECONDS_PER_DAY:,.2f} days",
+        (
+            f"time = FLOPs / (units x rate) = {time_s / SECONDS_PER_DAY:,.2f} days"
+            if working_units == units
+            else f"time = FLOPs / ({working_units:,.4g} units the job's {tt.accelerators:,} "
+            f"accelerators fill x rate) = {time_s / SECONDS_PER_DAY:,.2f} days"
+        ),
         f"energy = {units} x {sys_.power_w / 1e3:g} kW x PUE {pue:g} x time = "
         f"{energy / 3.6e9:,.4g} MWh",
         f"cost = {units} x ${usd_h:,.2f}/h ({pricing}) x {time_s / SECONDS_PER_HOUR:,.0f} h = "
