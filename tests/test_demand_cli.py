@@ -370,3 +370,58 @@ def test_an_infeasible_estimate_exits_2_as_an_infeasible_plan_does(
     assert err == f"error: infeasible: {data['reason']}\n"
     code, out, err = run(capsys, "estimate", "pretrain", *bf16_405b, "--tokens", "1T")
     assert code == 0 and err == "" and "True: ok" in out
+
+
+def test_rl_max_completion_tokens_reproduces_the_scenarios_generation_rate(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """qa28: rl-verifiers caps responses at 16,384 tokens, so each update waits for its longest
+    (the drain); `estimate rl` had no option for the cap and printed generate at 1.515e4
+    tokens/s a trn2-server where the plan rates it 1.133e4. With --max-completion-tokens the
+    estimate is the scenario's rate; a cap below the mean is refused on the command line."""
+    import planner
+
+    sc = planner.load_scenario("rl-verifiers")
+    (work,) = [d for d in planner.demands(sc) if d.name == "rl-code"]
+    (gen,) = [r for r in work.roles if r.name == "generate"]
+    args = [
+        "estimate",
+        "rl",
+        "--policy",
+        "llama-3.1-70b",
+        "--problems",
+        "100M",
+        "--samples-per-problem",
+        "16",
+        "--prompt-tokens",
+        "1000",
+        "--completion-tokens",
+        "4000",
+        "--kept-fraction",
+        "0.1",
+        "--samples-per-update",
+        "256K",
+        "--deadline",
+        "90 days",
+        "--goodput",
+        "0.9",
+        "--reward-model",
+        "orm=llama-3.1-8b",
+        "--verifier",
+        "code-sandbox=120@0.6",
+        "--verifier",
+        "math-checker=0.5@0.4",
+        "--system",
+        "trn2-server",
+        "--json",
+    ]
+    code, out, _ = run(capsys, *args, "--max-completion-tokens", "16384")
+    assert code == 0, out
+    rate = next(r for r in json.loads(out)["roles"] if r["name"] == "generate")
+    assert rate["rate_per_unit_s"] == pytest.approx(gen.rates["trn2-server"].per_unit_s)
+    assert "drain to the longest response (16,383 tokens)" in rate["rate_reason"]
+    code, out, _ = run(capsys, *args)
+    uncapped = next(r for r in json.loads(out)["roles"] if r["name"] == "generate")
+    assert uncapped["rate_per_unit_s"] > 1.3 * rate["rate_per_unit_s"]
+    code, _, err = run(capsys, *args, "--max-completion-tokens", "1000")
+    assert code == 1 and "max_completion_tokens (1000) is below" in err

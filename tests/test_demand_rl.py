@@ -173,3 +173,38 @@ def test_estimate_with_a_system_rates_the_roles_as_the_plan_does() -> None:
         assert rated.rate_per_unit_s == pytest.approx(role.rates["trn2-server"].per_unit_s)
     gen = next(r for r in est.roles if r.name == "generate")
     assert gen.rate_reason is not None and "(1,344 accelerators)" in gen.rate_reason
+
+
+def test_estimate_colocated_line_is_the_update_the_rates_charge() -> None:
+    """qa28: `estimate rl --system` printed the colocated update over the fewest whole units
+    holding the training state (rl-verifiers on trn2-server: 16 chips, offload 37 s, 47.3 s an
+    update) beside role rates cut by the plan's update over the run's 1,344 chips (21.4 s):
+    6,250 updates x 47.3 s over 90 days is 3.8% of the window, the rows said 1.7%. The line
+    now gives the plan's update, and its share recomputes to the rows' factor."""
+    import re
+
+    import planner
+    from planner.kinds.rl import RLSpec
+
+    sc = planner.load_scenario("rl-verifiers")
+    spec = sc.data.workloads["rl-code"]
+    assert isinstance(spec, RLSpec)
+    (work,) = [d for d in planner.demands(sc) if d.name == "rl-code"]
+    assert work.rl is not None
+    charged_s = work.rl.colocated_update_s_by_system["trn2-server"]
+    est = estimate_rl(spec, sc.catalog, "trn2-server")
+    co = est.colocated_update
+    assert co is not None
+    assert co.total_s == pytest.approx(charged_s, rel=1e-12)
+    assert co.accelerators == 1344
+    # by hand: 70e9 x 4 B over m = 13 chips + 70e9 x 12 B over 1,344, both ways at the host link
+    per_acc = 70e9 * 4 / co.model_parallel + 70e9 * 12 / 1344
+    assert co.offload_bytes_per_accelerator == pytest.approx(per_acc, rel=1e-12)
+    line = next(x for x in est.derivation if x.startswith("colocated update on trn2-server"))
+    share = est.updates * co.total_s / (spec.deadline_s - spec.start_s)
+    assert f"= {share:.1%} of the window" in line
+    gen = next(r for r in est.roles if r.name == "generate")
+    assert gen.rate_reason is not None
+    printed = re.search(r"x (\d\.\d+): ([\d.]+)% of the window", gen.rate_reason)
+    assert printed is not None
+    assert float(printed.group(1)) == pytest.approx(1 - share, abs=1e-4)

@@ -182,3 +182,162 @@ def test_the_decisions_idle_line_says_when_headroom_spares_are_in_it() -> None:
         text = " ".join(" ".join(summary_lines(d)).split())
         line = text.split("Idle capacity: ", 1)[1]
         assert ("N+k headroom spares among them" in line.split("Mostly idle")[0]) is spares
+
+
+def test_pretrain_memory_line_recomputes_the_chosen_layouts_memory() -> None:
+    # qa28: `estimate pretrain` printed only "72/72 GB" for Llama 3.1 405B on TP8 x PP16 x DP64
+    # (v8) H100s, so the 30% recomputation it chose could not be checked. By hand (ZeRO-1, 16
+    # B/param, Korthikanti's 34 B per hidden element): a rank holds 405e9/(8 x 16) parameters at
+    # 2 + 2 B and 1/64 of their 12 B optimizer state = 13.25 GB; the first stage holds
+    # 8 layers x 16 micro-batches x (1 + 15/128) (interleaving) = 143 layer passes of 8,192 x
+    # 16,384/8 elements, 34 B kept or 2 B checkpointed; r is the least 5% step that fits 72 GB.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="llama-3.1-405b",
+            tokens="15.6T",
+            deadline="90 days",
+            goodput=0.9,
+            global_batch_tokens="16M",
+            layout=dict(tp=8, pp=16, dp=64, vp=8),
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "hgx-h100", units=1024)
+    line = _line([x.strip() for x in est.derivation], "memory per accelerator")
+    p_acc = 405e9 / (8 * 16)
+    state = p_acc * 4 + p_acc / 64 * 12
+    held = 8 * 16 * (1 + 15 / (16 * 8))
+    elements = 8192 * 16384 / 8
+    usable = 80e9 * 0.9
+    full, ckpt = held * elements * 34, held * elements * 2
+    need = (full - (usable - state)) / (full - ckpt)
+    r = math.ceil(need * 20) / 20
+    memory = state + (1 - r) * full + r * ckpt
+    assert r == pytest.approx(0.30)
+    assert f"training state {state / 1e9:.4g} GB" in line
+    assert f"{held:.4g} layer passes in flight x {elements:.4g} elements" in line
+    assert "70% x 34 B kept + 30% x 2 B recomputed" in line
+    assert f"= {(memory - state) / 1e9:.4g} GB; {memory / 1e9:.4g} of 72 GB usable" in line
+
+
+def test_pretrain_gradient_steps_say_the_batch_the_layout_runs() -> None:
+    # qa28: "810.0 GB per step x 975,000 steps" is D / the asked 16M tokens, but the printed
+    # layout rounds the batch up 1.6% to 31 micro-batches x DP64 x 8,192 = 16,252,928 tokens a
+    # step: it runs 15.6e12 / 16,252,928 = 959,827 steps. Both counts are said, and which the
+    # plan's gradient traffic takes.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="llama-3.1-405b",
+            tokens="15.6T",
+            deadline="90 days",
+            goodput=0.9,
+            global_batch_tokens="16M",
+            layout=dict(tp=8, pp=16, dp=64, vp=8),
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "hgx-h100", units=1024)
+    line = _line([x.strip() for x in est.derivation], "gradient sync")
+    batch = 31 * 64 * 8192
+    assert est.syncs == pytest.approx(15.6e12 / 16e6)
+    assert "x 975,000 steps (D / global batch 16,000,000" in line
+    assert line.endswith(
+        f"batch of {batch:,} tokens (rounded up to whole micro-batches) runs {15.6e12 / batch:,.0f}"
+    )
+
+
+def test_pretrain_default_units_hold_the_layout_the_rate_is_for() -> None:
+    # qa28: Llama 3.1 405B on H100, 15.6T tokens in 90 days: the bisection rates a job of 1,553
+    # units (12,424 accelerators; layout TP8 x PP8 x DP97 x CP2 on 12,416 of them), and the
+    # estimate printed units 1,542 = ceil(FLOPs / (deadline x that job's rate per unit)):
+    # 12,336 accelerators, fewer than the layout it printed beside them.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="llama-3.1-405b",
+            tokens="15.6T",
+            deadline="90 days",
+            goodput=0.9,
+            global_batch_tokens="16M",
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "hgx-h100")
+    assert est.layout is not None and est.job_accelerators is not None
+    tp, pp, dp, cp = (int(x) for x in re.findall(r"(?:TP|PP|DP|CP)(\d+)", est.layout)[:4])
+    assert est.units * 8 >= tp * pp * dp * cp
+    assert est.units * 8 >= est.job_accelerators
+    assert est.units_for_deadline is not None and est.units_for_deadline < est.units
+    # the time at those units recomputes, and still meets the deadline
+    assert est.days == pytest.approx(
+        est.flops / (est.units * est.rate_flops_per_s_per_unit) / 86400
+    )
+    assert est.meets_deadline
+
+
+def test_pretrain_pinned_job_is_the_units_and_a_resized_dp_is_noted() -> None:
+    # qa28: --layout tp=8,pp=16,dp=64,vp=8 (8,192 H100 = 1,024 units) without --units printed
+    # "units 1683, days 89.96" at the 1,024-unit layout's rate per unit, a layout that cannot
+    # use the other 659 units; with --units 2048 the DP became 128 without a word.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="llama-3.1-405b",
+            tokens="15.6T",
+            deadline="90 days",
+            goodput=0.9,
+            global_batch_tokens="16M",
+            layout=dict(tp=8, pp=16, dp=64, vp=8),
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "hgx-h100")
+    assert est.units == 1024 and est.units_for_deadline == 1683
+    assert not est.meets_deadline
+    by_hand = est.flops / (1024 * est.rate_flops_per_s_per_unit) / 86400
+    assert est.days == pytest.approx(by_hand) and est.days == pytest.approx(147.86, abs=0.01)
+    assert not any("re-sized" in n for n in est.notes)
+    wider = estimate_pretrain(spec, CATALOG, "hgx-h100", units=2048)
+    assert wider.layout is not None and "DP128" in wider.layout
+    assert any("dp 64 is re-sized to DP128" in n for n in wider.notes)
+
+
+def test_pretrain_time_counts_only_the_jobs_accelerators() -> None:
+    # qa28: DeepSeek-V3 pinned TP1 x PP1 x DP2048 x EP64 on GB200 NVL72 holds 29 racks (2,088
+    # GPUs) and the time was FLOPs / (29 x rate per unit): 2,088 GPUs at the 2,048's tokens/s
+    # each, 20.64 days. By hand: D x FLOP/token / (2,048 x tokens/s each x goodput) = 21.04 days.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="deepseek-v3",
+            precision="fp8",
+            tokens="14.8T",
+            deadline="90 days",
+            goodput=0.9,
+            sequence_length=4096,
+            global_batch_tokens=62914560,
+            layout=dict(tp=1, pp=1, dp=2048, ep=64),
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "gb200-nvl72")
+    assert est.units == 29 and est.tokens_per_s_per_accelerator is not None
+    per_token = est.flops / est.tokens
+    by_hand = est.tokens / (2048 * est.tokens_per_s_per_accelerator * 0.9) / 86400
+    assert est.flops / per_token == pytest.approx(est.tokens)
+    assert est.days == pytest.approx(by_hand, rel=1e-9)
+    assert est.days > est.flops / (29 * est.rate_flops_per_s_per_unit) / 86400 * 1.015
+    line = _line([x.strip() for x in est.derivation], "time =")
+    assert "28.44 units the job's 2,048 accelerators fill" in line

@@ -1035,6 +1035,13 @@ def _verifier(text: str) -> dict[str, Any]:
 @click.option("--samples-per-problem", type=int, required=True)
 @click.option("--prompt-tokens", type=int, default=1000, show_default=True)
 @click.option("--completion-tokens", type=int, default=8000, show_default=True)
+@click.option(
+    "--max-completion-tokens",
+    type=int,
+    default=None,
+    help="The length cap: each update waits for its longest response (a scenario's "
+    "max_completion_tokens) [default: none].",
+)
 @click.option("--kept-fraction", type=float, default=0.5, show_default=True)
 @click.option("--epochs", type=int, default=1, show_default=True)
 @click.option("--samples-per-update", default="8192", show_default=True)
@@ -1079,6 +1086,7 @@ def rl(
     samples_per_problem: int,
     prompt_tokens: int,
     completion_tokens: int,
+    max_completion_tokens: int | None,
     kept_fraction: float,
     epochs: int,
     samples_per_update: str,
@@ -1108,6 +1116,7 @@ def rl(
         ("--samples-per-problem", samples_per_problem, 0, True),
         ("--prompt-tokens", prompt_tokens, 0, True),
         ("--completion-tokens", completion_tokens, 0, True),
+        ("--max-completion-tokens", max_completion_tokens, 0, True),
         ("--kept-fraction", kept_fraction, 0.0, True),
         ("--epochs", epochs, 0, True),
         _checked_count(samples_per_update, "--samples-per-update"),
@@ -1143,6 +1152,7 @@ def rl(
             samples_per_problem=samples_per_problem,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            max_completion_tokens=max_completion_tokens,
             kept_fraction=kept_fraction,
             epochs=epochs,
             samples_per_update=samples_per_update,
@@ -1160,6 +1170,7 @@ def rl(
             "reward_models": "--reward-model",
             "verifiers": "--verifier",
             "generation_tokens_per_s_per_sequence": "--generation-tokens-per-s",
+            "max_completion_tokens": "--max-completion-tokens",
         },
     )
     est = estimate_rl(spec, catalog, system)

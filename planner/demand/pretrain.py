@@ -576,6 +576,7 @@ def estimate_pretrain(
             f"layout ({tt.choice.candidates} fitting candidates searched on "
             f"{tt.accelerators:,} accelerators): {step.summary()}",
             f"step: {step.breakdown()}",
+            step.memory_line(),
             *(f"runner-up: {r.summary()}" for r in tt.choice.runner_ups),
         ]
         f_train = train_figures(hw, spec.precision) if hw is not None else None
@@ -660,15 +661,48 @@ def estimate_pretrain(
     assert hw is not None
     for_deadline = math.ceil(flops / (spec.deadline_s * rate.per_unit_s))
     notes: list[str] = []
+    pinned = spec.layout
+    if (
+        pinned is not None
+        and pinned.dp is not None
+        and step is not None
+        and step.layout.dp != pinned.dp
+    ):
+        # the job's size wins (the layout re-rated at the job a plan places it on): say so
+        # rather than print another DP than the one asked (qa28)
+        notes.append(
+            f"the pinned layout's dp {pinned.dp} is re-sized to DP{step.layout.dp} to fill "
+            f"the job of {tt.accelerators:,} accelerators (--units); omit --units to run "
+            f"the pinned layout as given"
+        )
     if pricing == "amortised":
         notes.append(amortised_breakdown(system, sys_, *costs))
-    if units is None:
-        units = max(for_deadline, min_units)
-        if min_units > for_deadline:
+    # the job the rate was derived for, in whole units: its layout runs on all of them but an
+    # awkward remainder (qa28: 405B on H100 to 15.6T tokens in 90 days was rated on a job of
+    # 1,553 units, TP8 x PP8 x DP97 x CP2 on 12,416 of its 12,424 accelerators, and printed
+    # 1,542 units, at that job's rate per unit: 12,336 accelerators, which cannot hold the layout)
+    job_units = math.ceil(tt.accelerators / hw.accelerators - 1e-9)
+    sized_by_job = False
+    pinned_job = spec.layout is not None and spec.layout.dp is not None
+    if units is None and pinned_job:
+        # a layout that names dp is the job: more units than it holds would not run it faster
+        # (qa28: TP8 x PP16 x DP64 on 1,024 H100 units printed 1,683 units meeting 90 days at
+        # the 1,024-unit layout's rate per unit; the layout takes 147.9 days)
+        units = max(min_units, job_units)
+        sized_by_job = job_units != for_deadline
+    elif units is None:
+        units = max(for_deadline, min_units, job_units)
+        sized_by_job = job_units > max(for_deadline, min_units)
+        if min_units > max(for_deadline, job_units):
             notes.append(
                 f"{min_units} units needed to hold the model state (more than the deadline needs)"
             )
-    time_s = flops / (units * rate.per_unit_s)
+    # the rate is per unit of the job it was derived for (its idle accelerators included): a
+    # job that is not whole units (a pinned layout's) or fewer units than held runs on its own
+    # accelerators only (qa28: DeepSeek-V3 pinned DP2048 on GB200 NVL72 held 29 racks, 2,088
+    # GPUs, and the time counted all of them at the 2,048 GPUs' rate each)
+    working_units = min(float(units), tt.accelerators / hw.accelerators)
+    time_s = flops / (working_units * rate.per_unit_s)
     energy = units * sys_.power_w * pue * time_s
     cost = units * usd_h * time_s / SECONDS_PER_HOUR
     feasible = units >= min_units
@@ -679,14 +713,37 @@ def estimate_pretrain(
     )
     lines += [
         f"units = {units} (deadline {spec.deadline_s / SECONDS_PER_DAY:g} days needs "
-        f"ceil(FLOPs / (deadline x rate)) = {for_deadline})",
-        f"time = FLOPs / (units x rate) = {time_s / SECONDS_PER_DAY:,.2f} days",
+        f"ceil(FLOPs / (deadline x rate)) = {for_deadline}"
+        + (
+            (
+                f"; the pinned layout's job takes {job_units} units"
+                if pinned_job
+                else f"; the job the rate is for takes {job_units} units, its layout "
+                f"{step.layout.accelerators:,} of their accelerators"
+            )
+            if sized_by_job and step is not None
+            else ""
+        )
+        + ")",
+        (
+            f"time = FLOPs / (units x rate) = {time_s / SECONDS_PER_DAY:,.2f} days"
+            if working_units == units
+            else f"time = FLOPs / ({working_units:,.4g} units the job's {tt.accelerators:,} "
+            f"accelerators fill x rate) = {time_s / SECONDS_PER_DAY:,.2f} days"
+        ),
         f"energy = {units} x {sys_.power_w / 1e3:g} kW x PUE {pue:g} x time = "
         f"{energy / 3.6e9:,.4g} MWh",
         f"cost = {units} x ${usd_h:,.2f}/h ({pricing}) x {time_s / SECONDS_PER_HOUR:,.0f} h = "
         f"${cost:,.0f}",
         f"gradient sync = {arch.params:.4g} x {BYTES_PER_VALUE[spec.gradient_precision]:g} B = "
-        f"{gb(grad_bytes)} per step x {syncs:,.0f} steps",
+        f"{gb(grad_bytes)} per step x {syncs:,.0f} steps (D / global batch "
+        f"{spec.global_batch_tokens:,.0f}, as a plan's multi-site gradient traffic counts them)"
+        + (
+            f"; the layout's batch of {step.batch_tokens:,.0f} tokens (rounded up to whole "
+            f"micro-batches) runs {d / step.batch_tokens:,.0f}"
+            if step is not None and step.batch_note()
+            else ""
+        ),
     ]
     return PretrainEstimate(
         model=spec.model_name,

@@ -477,6 +477,19 @@ class StepTime:
     # ep_comm_overlap: the all-to-all the chunks outside the steady 1F1B phase pay in full, per
     # step (ep_outside_overlap; in step_s)
     ep_fill_s: float = 0.0
+    # memory_bytes's terms, for the derivation (memory_line): the training state held, and the
+    # activations' layer passes in flight on the first stage, hidden elements each (t·hidden/TP),
+    # bytes per element kept (a layer not recomputed) and checkpointed (recomputed)
+    state_bytes: float = 0.0
+    # without FSDP, state = params_per_acc x replicated B + optimizer_params x optimizer B
+    params_per_acc: float = 0.0
+    replicated_bytes_per_param: float = 0.0
+    optimizer_params: float = 0.0
+    optimizer_bytes_per_param: float = 0.0
+    held_layers: float = 0.0
+    act_elements_per_layer: float = 0.0
+    act_bytes_per_hidden: float = 0.0
+    checkpoint_bytes_per_hidden: float = 0.0
 
     @property
     def fits(self) -> bool:
@@ -506,6 +519,27 @@ class StepTime:
             return ""
         more = self.batch_tokens / self.asked_batch_tokens - 1
         return f", batch rounded up {more:.1%} to whole micro-batches per DP rank"
+
+    def memory_line(self) -> str:
+        """memory_bytes from its terms, for derivations: state + held layer passes x elements x
+        ((1 - r) x kept bytes + r x checkpoint bytes)."""
+        r = self.recompute
+        act = self.memory_bytes - self.state_bytes
+        state = (
+            f" ({self.params_per_acc:.4g} params x {self.replicated_bytes_per_param:g} B weights"
+            f" + gradients, optimizer shard {self.optimizer_params:.4g} params x "
+            f"{self.optimizer_bytes_per_param:g} B)"
+            if not self.layout.fsdp
+            else f" (FSDP over {self.layout.fsdp})"
+        )
+        return (
+            f"memory per accelerator (first stage) = training state {self.state_bytes / 1e9:.4g}"
+            f" GB{state} + activations {self.held_layers:.4g} layer passes in flight x "
+            f"{self.act_elements_per_layer:.4g} elements (tokens x hidden/TP) x ({1 - r:.0%} x "
+            f"{self.act_bytes_per_hidden:.4g} B kept + {r:.0%} x "
+            f"{self.checkpoint_bytes_per_hidden:.4g} B recomputed) = {act / 1e9:.4g} GB; "
+            f"{self.memory_bytes / 1e9:.4g} of {self.usable_bytes / 1e9:.4g} GB usable"
+        )
 
     def breakdown(self) -> str:
         """Per micro-batch split and step terms, for derivations."""
@@ -1758,9 +1792,9 @@ def step_time(
     # data-parallel group).
     p_shard = optimizer_shard(p_acc - p_expert, p_expert, dp * cp, ep, etp / tp)
     # Memory.
-    state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
-        0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
-    )
+    replicated_b = run.param_gather_bytes + run.gradient_bytes
+    optimizer_b = max(0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes)
+    state = p_acc * replicated_b + p_shard * optimizer_b
     if layout.fsdp:  # weights and gradients sharded too (over the FSDP group), a layer a unit
         p_shard = optimizer_shard(p_acc - p_expert, p_expert, layout.fsdp, ep, etp / tp)
         # the embedding and the head units of their own (fsdp_end_params): the first stage
@@ -1956,6 +1990,15 @@ def step_time(
         stage_layers=stage_n,
         fsdp_s=placed.fsdp_s,
         ep_fill_s=placed.ep_fill_s,
+        state_bytes=state,
+        params_per_acc=p_acc,
+        replicated_bytes_per_param=replicated_b,
+        optimizer_params=p_shard,
+        optimizer_bytes_per_param=optimizer_b,
+        held_layers=held_layers,
+        act_elements_per_layer=t * h / tp,
+        act_bytes_per_hidden=f.activation_bytes_per_hidden - freed,
+        checkpoint_bytes_per_hidden=CHECKPOINT_BYTES_PER_HIDDEN,
     )
 
 
@@ -2159,9 +2202,9 @@ def step_times_vector(
     p_expert = expert / (etp * pp * ep)
     p_acc = dense / (tp * pp) + p_expert
     p_shard = optimizer_shard(dense / (tp * pp), p_expert, dp * cp, ep, share)
-    state = p_acc * (run.param_gather_bytes + run.gradient_bytes) + p_shard * max(
-        0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes
-    )
+    replicated_b = run.param_gather_bytes + run.gradient_bytes
+    optimizer_b = max(0.0, run.bytes_per_param - WEIGHT_VALUE_BYTES - run.gradient_bytes)
+    state = p_acc * replicated_b + p_shard * optimizer_b
     fsdp = c["fsdp"] > 0 if "fsdp" in c else np.zeros(len(tp), dtype=bool)
     # fully sharded candidates (fsdp = DP·CP: p_shard is already over their group), the
     # embedding and head units of their own (step_time's)
