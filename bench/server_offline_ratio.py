@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,18 +165,24 @@ class PlannerPair:
 
 def calibration_pairs() -> list[tuple[ServingPoint, ServingPoint]]:
     """(Offline, Server or Interactive) points of one system, model, submitter and round: ids
-    that differ only in their -offline / -server / -interactive suffix."""
+    that differ only in their offline / server / interactive token (mlperf51-b200-dsr1-offline,
+    mlperf61-b200-dsr1-offline-nebius)."""
     by_id = {p.id: p for p in points()}
     out = []
     for p in by_id.values():
-        stem = p.id.removesuffix("-offline")
-        if stem == p.id:
+        if scenario_of(p.id) != "offline":
             continue
         for scenario in ("server", "interactive"):
-            q = by_id.get(f"{stem}-{scenario}")
+            q = by_id.get(re.sub(r"-offline(?=-|$)", f"-{scenario}", p.id, count=1))
             if q is not None:
                 out.append((p, q))
     return out
+
+
+def scenario_of(point_id: str) -> str:
+    """offline, server or interactive: the id's scenario token ("" if none)."""
+    m = re.search(r"-(offline|server|interactive)(?=-|$)", point_id)
+    return m.group(1) if m else ""
 
 
 def planner_pair(offline: ServingPoint, server: ServingPoint, catalog: Catalog) -> PlannerPair:
@@ -232,9 +239,9 @@ def matched_log(pair: PlannerPair, logs: list[LogPair]) -> LogPair | None:
     """The run's log pair of a v5.1 calibration pair: same model, scenario and accelerator,
     measured ratio within 0.3% (the calibration figures are the same logs' tokens/s, per
     accelerator); None for the other rounds' points."""
-    if not pair.server.id.startswith("mlperf51-"):
+    if not pair.server.id.startswith(("mlperf51-", "partners51-")):
         return None  # the logs table holds v4.1 and v5.1 runs only
-    scenario = pair.server.id.rsplit("-", 1)[1]
+    scenario = scenario_of(pair.server.id)
     model = model_of(pair.server.id)
     near = [
         x
@@ -284,7 +291,7 @@ def planner_ratios(catalog: Catalog) -> dict[tuple[str, str, str], float]:
     calibration pair of that model on that accelerator, H100 from h100_pair."""
     out: dict[tuple[str, str, str], float] = {}
     for off, srv in calibration_pairs():
-        key = (model_of(srv.id), srv.id.rsplit("-", 1)[1], accelerator_of(srv.id))
+        key = (model_of(srv.id), scenario_of(srv.id), accelerator_of(srv.id))
         if key not in out:
             out[key] = planner_pair(off, srv, catalog).planner_ratio
     for scenario in ("server", "interactive"):
@@ -298,7 +305,7 @@ def error_by_kind(pairs: list[PlannerPair]) -> dict[tuple[str, str], list[float]
     """The planner's ratio errors per (model id, scenario) of the calibration pairs."""
     out: dict[tuple[str, str], list[float]] = {}
     for pp in pairs:
-        key = (model_of(pp.server.id), pp.server.id.rsplit("-", 1)[1])
+        key = (model_of(pp.server.id), scenario_of(pp.server.id))
         out.setdefault(key, []).append(pp.error)
     return out
 
@@ -334,7 +341,7 @@ def main() -> None:
         batch = statistics.mean(
             p.batch_term
             for p in computed
-            if (model_of(p.server.id), p.server.id.rsplit("-", 1)[1]) == (model, scenario)
+            if (model_of(p.server.id), scenario_of(p.server.id)) == (model, scenario)
         )
         print(
             f"   {model:12} {scenario:11} {len(errors):3d} {statistics.mean(errors):+7.1%} "
