@@ -122,8 +122,10 @@ class Plan:
     # Per serving tier: prefill placement, prefill:decode units, KV traffic, headroom.
     serving: list[ServingRow] = field(default_factory=list)
     # What the solver left, for the verifier (not in the JSON; empty/None on a plan read back
-    # from JSON): every whole-unit variable's unrounded value by what it counts, and the
-    # solver's objective with PuLP's dropped constant added back (planner/verify.py).
+    # from JSON): every whole-unit variable's unrounded value by what it counts (whole-unit
+    # plans only: rule solver_whole does not judge an LP relaxation, so a relaxed plan has
+    # none), and the solver's objective with PuLP's dropped constant added back
+    # (planner/verify.py).
     solver_values: dict[str, float] = field(default_factory=dict)
     solver_objective_usd: float | None = None
 
