@@ -29,7 +29,7 @@ REPEATS = 3
 def clear_caches() -> None:
     for name in dir(training):
         obj = getattr(training, name)
-        if hasattr(obj, "cache_clear"):
+        if hasattr(obj, "cache_clear") and not isinstance(obj, type):
             obj.cache_clear()
 
 

@@ -122,8 +122,10 @@ class Plan:
     # Per serving tier: prefill placement, prefill:decode units, KV traffic, headroom.
     serving: list[ServingRow] = field(default_factory=list)
     # What the solver left, for the verifier (not in the JSON; empty/None on a plan read back
-    # from JSON): every whole-unit variable's unrounded value by what it counts, and the
-    # solver's objective with PuLP's dropped constant added back (planner/verify.py).
+    # from JSON): every whole-unit variable's unrounded value by what it counts (whole-unit
+    # plans only: rule solver_whole does not judge an LP relaxation, so a relaxed plan has
+    # none), and the solver's objective with PuLP's dropped constant added back
+    # (planner/verify.py).
     solver_values: dict[str, float] = field(default_factory=dict)
     solver_objective_usd: float | None = None
 
@@ -395,19 +397,25 @@ def dumps_rounded(value: Any, indent: int = 2) -> str:
     one walk: with an indent, json's encoder is its pure-Python one (a generator per container,
     a call per item: 0.24 s of a 102k-column LP-only plan, bench/bench_lp.py). Strings go
     through json's own C escaping; a dict with a key that is not a string, or a value json
-    would refuse, goes to json itself."""
+    would refuse, goes to json itself. Each distinct float is written once a walk (`floats`):
+    a 120k-column plan holds 56k floats, 3.4k of them distinct (bench/bench_lp.py)."""
     out: list[str] = []
-    _dump(value, out, "\n", " " * indent)
+    _dump(value, out, "\n", " " * indent, {})
     return "".join(out)
 
 
-def _scalar(value: Any) -> str | None:
-    """A leaf as json.dumps(round_floats(value)) writes it; None for a container or other."""
+def _scalar(value: Any, floats: dict[float, str]) -> str | None:
+    """A leaf as json.dumps(round_floats(value)) writes it; None for a container or other.
+    floats: the text of each float written so far (equal floats have one text: 0.0 and -0.0
+    are both "0.0")."""
     kind = type(value)
     if kind is str:
         return _encode_str(value)
     if kind is float:
-        return _float_text(value)
+        text = floats.get(value)
+        if text is None:
+            text = floats[value] = _float_text(value)
+        return text
     if value is None:
         return "null"
     if kind is bool:
@@ -424,8 +432,8 @@ def _float_text(value: float) -> str:
     return float.__repr__(float(f"{value:.12g}")) if value != 0 else "0.0"
 
 
-def _dump(value: Any, out: list[str], newline: str, step: str) -> None:
-    text = _scalar(value)
+def _dump(value: Any, out: list[str], newline: str, step: str, floats: dict[float, str]) -> None:
+    text = _scalar(value, floats)
     if text is not None:
         out.append(text)
     elif isinstance(value, dict) and all(type(k) is str for k in value):
@@ -436,12 +444,12 @@ def _dump(value: Any, out: list[str], newline: str, step: str) -> None:
         sep = "{" + inner
         for key in sorted(value):
             item = value[key]
-            text = _scalar(item)
+            text = _scalar(item, floats)
             out.append(sep + _encode_str(key) + ": ")
             if text is not None:
                 out.append(text)
             else:
-                _dump(item, out, inner, step)
+                _dump(item, out, inner, step, floats)
             sep = "," + inner
         out.append(newline + "}")
     elif isinstance(value, (list, tuple)):
@@ -451,12 +459,12 @@ def _dump(value: Any, out: list[str], newline: str, step: str) -> None:
         inner = newline + step
         sep = "[" + inner
         for item in value:
-            text = _scalar(item)
+            text = _scalar(item, floats)
             out.append(sep)
             if text is not None:
                 out.append(text)
             else:
-                _dump(item, out, inner, step)
+                _dump(item, out, inner, step, floats)
             sep = "," + inner
         out.append(newline + "]")
     else:  # another type (a float or int subclass, a dict keyed by numbers): json's own way

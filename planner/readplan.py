@@ -121,7 +121,7 @@ def read_plan(model: Model, stats: SolveStats, relaxed: bool) -> Plan:
         contracts=read_contracts(model, relaxed),
         cpu_schedule=cpu_schedule,
         serving=serving,
-        solver_values=solver_values(model),
+        solver_values={} if relaxed else solver_values(model),  # rule solver_whole's
         solver_objective_usd=model.solver_objective_usd,
         solver_notes=list(model.solver_notes),
     )

@@ -10,6 +10,7 @@ import pytest
 from round_figures import ROUND_TRAIN_FIGURES, busiest_rank
 
 from hardware.catalog import load_catalog
+from planner.demand import training
 from planner.demand.common import hardware
 from planner.demand.goodput import derive_goodput
 from planner.demand.training import (
@@ -23,6 +24,7 @@ from planner.demand.training import (
     expert_width_shape,
     model_figures,
     search_all,
+    search_sizes,
     step_time,
     step_times_vector,
     train_figures,
@@ -613,6 +615,32 @@ def test_vectorised_search_matches_brute_force(
     scalar = [step_time(lay, mf, f, run) for lay in candidate_layouts(accelerators, mf, f, run)]
     assert rate.tolist() == pytest.approx([st.tokens_per_s for st in scalar], rel=1e-9)
     assert memory.tolist() == pytest.approx([st.memory_bytes for st in scalar], rel=1e-9)
+
+
+def test_sizes_searched_together_rank_as_each_alone() -> None:
+    # A job and its rounded-down sizes are ranked in one array pass (search_sizes); each size's
+    # answer (layouts, figures, how many fit) is bit for bit its search alone, and a size with
+    # no candidate (none divides it) stays empty beside the others.
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    f = train_figures(hw, "bf16")
+    assert f is not None
+    mf = model_figures(CATALOG.models["llama-3.1-70b"], 8192)
+    run = RunFigures(8192, 4096.0 * 8192, 16.0, 2.0)
+    sizes = (1016, 1008, 992, 960, 896, 768, 512)
+    training._SEARCHES.cache_clear()
+    alone = []
+    for size in sizes:
+        training._SEARCHES.cache_clear()
+        alone.append(search_sizes((size,), mf, f, run)[0])
+    training._SEARCHES.cache_clear()
+    together = search_sizes(sizes, mf, f, run)
+    assert together == alone
+    assert all(found and count > 0 for found, count in together)
+    assert [st.layout.accelerators for st in (found[0] for found, _ in together)] == list(sizes)
+    training._SEARCHES.cache_clear()
+    empty_beside = search_sizes((1016, 0), mf, f, run)
+    assert empty_beside == [alone[0], ((), 0)]
 
 
 def test_last_stage_carries_the_head_and_sets_the_pace_by_hand() -> None:

@@ -51,6 +51,17 @@ def test_special_leaves_and_shapes() -> None:
     assert dumps_rounded([]) == "[]" and dumps_rounded(0.1 + 0.2) == "0.3"
 
 
+def test_repeated_floats_written_once_keep_their_own_text() -> None:
+    # Each distinct float's text is made once a walk and reused: equal floats share it (-0.0
+    # after 0.0 and before it, NaNs, a sum equal to its literal), floats that differ keep their
+    # own (2.0000000000001 and 2.0 differ; 1 + 1e-14 rounds to 1's text), nested or not.
+    floats = [0.1 + 0.2, 0.3, -0.0, 0.0, -0.0, math.nan, math.nan, 2.0000000000001, 2.0]
+    floats += [1.0 + 1e-14, 1.0, math.inf, -math.inf, 1e-320, 1e-320]
+    value = {"a": floats, "b": floats[::-1], "c": [{"x": f, "y": [f, f]} for f in floats]}
+    assert dumps_rounded(value) == _reference(value)
+    assert dumps_rounded(floats[::-1]) == _reference(floats[::-1])
+
+
 def test_refuses_what_json_refuses() -> None:
     with pytest.raises(TypeError):
         dumps_rounded({"a": [object()]})

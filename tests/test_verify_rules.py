@@ -628,6 +628,8 @@ def test_relaxed_plans_skip_the_whole_unit_rules(solved: Case) -> None:
     relaxed = planner.solve(sc, relax=True)
     checks = verify(relaxed, sc, dem)
     assert "whole_units" not in checks and "power_cap" in checks
+    # solver_whole is one of them: the relaxation's unrounded units are not even read
+    assert "solver_whole" not in checks and relaxed.solver_values == {}
 
 
 def test_a_broken_allocation_row_is_caught_through_the_api(solved: Case) -> None:

@@ -50,6 +50,7 @@ from planner.demand.training import (
     best_layout,
     fsdp_caveat,
     model_figures,
+    search_sizes,
     train_figures,
 )
 from planner.demand.types import Rate
@@ -163,15 +164,16 @@ def training_throughput(
         BYTES_PER_VALUE[gradient_precision],
         multi_site=multi_site,
     )
+    # Awkward sizes (prime factors) have poor layouts: also try the job rounded down to
+    # multiples of 2, 4, ..., 64 units and keep the fastest whole job; the rest idle.
+    unit = hw.accelerators
+    rounded = [accelerators // (unit << k) * (unit << k) for k in range(1, IDLE_ROUNDING_STEPS + 1)]
+    rounded = rounded[: next((i for i, used in enumerate(rounded) if used <= 0), len(rounded))]
+    if pinned is None:
+        search_sizes((accelerators, *rounded), mf, f, run)  # every size's search in one pass
     choice = best_layout(accelerators, mf, f, run, pinned, recompute=recompute)
     if pinned is None:
-        # Awkward sizes (prime factors) have poor layouts: also try the job rounded down to
-        # multiples of 2, 4, ..., 64 units and keep the fastest whole job; the rest idle.
-        unit = hw.accelerators
-        for k in range(1, IDLE_ROUNDING_STEPS + 1):
-            used = accelerators // (unit << k) * (unit << k)
-            if used <= 0:
-                break
+        for used in rounded:
             other = best_layout(used, mf, f, run)
             if other.best is not None and (
                 choice.best is None or other.best.tokens_per_s > choice.best.tokens_per_s

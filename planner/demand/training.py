@@ -2448,19 +2448,68 @@ def _placed_vector(
     return step
 
 
-@lru_cache(maxsize=4096)
-def _search(
-    accelerators: int, mf: ModelFigures, f: TrainFigures, run: RunFigures
-) -> tuple[tuple[StepTime, ...], int]:
+class _Searches(dict[tuple[int, ModelFigures, TrainFigures, RunFigures], "Searched"]):
+    """_search's answers by (accelerators, model, system figures, run), as its lru_cache held
+    them: a pure function of frozen figures, so nothing here can go stale; the oldest let go
+    past SEARCHES_KEPT. `cache_clear` as an lru_cache's (bench/layout_search.py clears it)."""
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+
+Searched = tuple[tuple["StepTime", ...], int]
+SEARCHES_KEPT = 4096
+_SEARCHES = _Searches()
+
+
+def _search(accelerators: int, mf: ModelFigures, f: TrainFigures, run: RunFigures) -> Searched:
     """(the fastest fitting layouts, best first, as step_time gives them; how many fit).
 
     Every candidate is ranked on arrays (step_times_vector); the RESCORED fastest that fit are
     evaluated again by step_time and sorted by (-tokens/s, PP, TP): the same choice as sorting
     every candidate's step_time (tests/test_demand_training.py checks it by brute force)."""
-    c = _candidate_arrays(accelerators, mf, f, run)
+    return search_sizes((accelerators,), mf, f, run)[0]
+
+
+def search_sizes(
+    sizes: tuple[int, ...], mf: ModelFigures, f: TrainFigures, run: RunFigures
+) -> list[Searched]:
+    """`_search` of each job size of `sizes`, the sizes not searched before ranked together in
+    one step_times_vector pass over all their candidates: its formulas are element by element
+    (the same floats whatever else is in the arrays), and a pass costs per numpy call as much
+    as per candidate at ~1,300 candidates a size (a job and its rounded-down sizes,
+    planner/demand/pretrain.py training_throughput: 152 passes at 30 sites, bench/bench_lp.py)."""
+    missing = [a for a in dict.fromkeys(sizes) if (a, mf, f, run) not in _SEARCHES]
+    if missing:
+        arrays = [_candidate_arrays(a, mf, f, run) for a in missing]
+        counts = [len(c["tp"]) for c in arrays]
+        joined = {k: np.concatenate([c[k] for c in arrays]) for k in arrays[0]}
+        rate, memory = (
+            step_times_vector(joined, mf, f, run) if sum(counts) else (np.zeros(0), np.zeros(0))
+        )
+        start = 0
+        for a, c, n in zip(missing, arrays, counts, strict=True):
+            stop = start + n
+            found = _shortlist(c, rate[start:stop], memory[start:stop], mf, f, run)
+            if len(_SEARCHES) >= SEARCHES_KEPT:
+                del _SEARCHES[next(iter(_SEARCHES))]
+            _SEARCHES[(a, mf, f, run)] = found
+            start = stop
+    return [_SEARCHES[(a, mf, f, run)] for a in sizes]
+
+
+def _shortlist(
+    c: dict[str, np.ndarray],
+    rate: np.ndarray,
+    memory: np.ndarray,
+    mf: ModelFigures,
+    f: TrainFigures,
+    run: RunFigures,
+) -> Searched:
+    """One size's answer from its candidates' array figures: the RESCORED fastest that fit,
+    evaluated again by step_time, sorted; and how many fit."""
     if not len(c["tp"]):
         return (), 0
-    rate, memory = step_times_vector(c, mf, f, run)
     fits = memory <= f.usable_hbm_bytes
     idx = np.flatnonzero(fits)
     order = idx[np.lexsort((c["tp"][idx], c["pp"][idx], -rate[idx]))][:RESCORED]
