@@ -209,7 +209,9 @@ def size_drivers(plan: Plan) -> dict[str, str]:
             held = sum(periods[peak].values())
             shares = sorted(periods[peak].items(), key=lambda kv: (-kv[1], kv[0]))
             named = ", ".join(f"{w} {u / held:.0%}" for w, u in shares if u / held >= 0.005)
-            parts.append(f"demand {named} ({held:,.1f} of {f.units:,.0f} units, {days[peak]})")
+            # a relaxed plan's pool is fractional: shown to the tenth, as the units held are
+            pool = f"{f.units:,.0f}" if f.units == round(f.units) else f"{f.units:,.1f}"
+            parts.append(f"demand {named} ({held:,.1f} of {pool} units, {days[peak]})")
         out.setdefault(f.system, []).append(f"{f.datacenter}: {'; '.join(parts) or 'none'}")
     return {system: "; ".join(texts) for system, texts in out.items()}
 

@@ -515,3 +515,17 @@ def test_size_set_by_names_a_binding_rows_period_by_its_days() -> None:
     for label in periodic:
         if label.split(":")[0] in ("cpu", "power"):
             assert f"{label} ({label_span(label, plan)})" in text, (label, text)
+
+
+def test_size_set_by_never_shows_more_units_held_than_the_pool_has() -> None:
+    """review28: a relaxed plan's pool of 146.4 units read "146.4 of 146 units": the pool's
+    fractional units were rounded to whole ones beside the allocated units to a tenth."""
+    import planner
+    from planner.comparison import size_drivers
+
+    plan = planner.solve("frontier-3y", relax=True)
+    assert any(f.units != round(f.units) for f in plan.fleet)  # the case needs a fraction
+    pairs = re.findall(r"\(([\d,.]+) of ([\d,.]+) units", " ".join(size_drivers(plan).values()))
+    assert pairs
+    for held, units in pairs:
+        assert float(held.replace(",", "")) <= float(units.replace(",", "")), (held, units)
