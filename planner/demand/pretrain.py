@@ -734,6 +734,16 @@ def estimate_pretrain(
         # the 1,024-unit layout's rate per unit; the layout takes 147.9 days)
         units = max(min_units, job_units)
         sized_by_job = job_units != for_deadline
+    elif units is None and for_deadline > job_units:
+        # no job meets the deadline (pretrain_throughput gave the fastest it found): units past
+        # that job would sit idle, so they are not the deadline's count (review28: 405B, 1e16
+        # tokens, printed 3,941,500 units beside the 9,766-unit job's 36,323 days)
+        units = max(min_units, job_units)
+        sized_by_job = True
+        notes.append(
+            f"no job meets the {spec.deadline_s / SECONDS_PER_DAY:g}-day deadline: the fastest "
+            f"job found takes {job_units:,} units and more would sit idle; the time is that job's"
+        )
     elif units is None:
         units = max(for_deadline, min_units, job_units)
         sized_by_job = job_units > max(for_deadline, min_units)
