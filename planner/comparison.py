@@ -164,13 +164,16 @@ def size_drivers(plan: Plan) -> dict[str, str]:
     - each binding resource row at its site (plan.binding_constraints), "<limit> binds
       (<rows>)": power cap (`power:d...`), CPU ratio (`cpu:d...`: the sandbox cores that the
       site's host cores and CPU servers hold; units idle or running RL lend theirs),
-      availability (`avail:d:s`), bandwidth (a `link` with d at an end);
+      availability (`avail:d:s`), bandwidth (a `link` with d at an end); a row of one period
+      carries its days ("cpu:dc-east:t2 (days 182.5-273.75)", decision.label_days);
     - demand: the workloads holding the pool's units in the LP period it allocates most, each
       as its share of the units allocated there (shares under 0.5% left out), and those units
       against the pool's (units allocated < the pool's: the rest idle at that period, held for
       another period, for cores or as whole units); the period is named by its days.
     A pool named by demand alone is sized by its work; a limit or owned units say what else
     holds or caps it."""
+    from planner.decision import label_days
+
     allocated: dict[tuple[str, str, int], dict[str, float]] = {}
     days: dict[int, str] = {}
     for a in plan.allocations:
@@ -196,7 +199,7 @@ def size_drivers(plan: Plan) -> dict[str, str]:
             if b.family == "link" and f.datacenter in link_ends.get(":".join(at[1:]), ()):
                 name = "bandwidth"
             if name is not None:
-                limits.setdefault(name, []).append(b.constraint)
+                limits.setdefault(name, []).append(label_days(b.constraint, plan))
         parts += [f"{name} binds ({', '.join(rows)})" for name, rows in limits.items()]
         periods = {
             p: by for (d, s, p), by in allocated.items() if (d, s) == (f.datacenter, f.system)
@@ -206,7 +209,9 @@ def size_drivers(plan: Plan) -> dict[str, str]:
             held = sum(periods[peak].values())
             shares = sorted(periods[peak].items(), key=lambda kv: (-kv[1], kv[0]))
             named = ", ".join(f"{w} {u / held:.0%}" for w, u in shares if u / held >= 0.005)
-            parts.append(f"demand {named} ({held:,.1f} of {f.units:,.0f} units, {days[peak]})")
+            # a relaxed plan's pool is fractional: shown to the tenth, as the units held are
+            pool = f"{f.units:,.0f}" if f.units == round(f.units) else f"{f.units:,.1f}"
+            parts.append(f"demand {named} ({held:,.1f} of {pool} units, {days[peak]})")
         out.setdefault(f.system, []).append(f"{f.datacenter}: {'; '.join(parts) or 'none'}")
     return {system: "; ".join(texts) for system, texts in out.items()}
 

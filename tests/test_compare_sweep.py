@@ -498,3 +498,34 @@ def test_compare_names_what_sets_each_systems_size() -> None:
         "dc-east: CPU ratio binds (cpu:dc-east); demand pretrain-405b 100% (57.0 of 57 units"
     ), east
     assert rows["size set by: gb200-nvl72"]["h100-cluster"] is None  # no such system there
+
+
+def test_size_set_by_names_a_binding_rows_period_by_its_days() -> None:
+    """review28: frontier-3y on multi-dc (relaxed) printed "CPU ratio binds (cpu:dc-east:t2,
+    ...)": a calendar index the report defines nowhere, beside "days 182.5-273.75" for the
+    demand. Each periodic binding row carries its days, as the decision's limits do."""
+    import planner
+    from planner.comparison import size_drivers
+    from planner.decision import label_span
+
+    plan = planner.solve("frontier-3y", relax=True)
+    periodic = [b.constraint for b in plan.binding_constraints if label_span(b.constraint, plan)]
+    assert periodic, plan.binding_constraints  # the case needs a row with a period
+    text = " ".join(size_drivers(plan).values())
+    for label in periodic:
+        if label.split(":")[0] in ("cpu", "power"):
+            assert f"{label} ({label_span(label, plan)})" in text, (label, text)
+
+
+def test_size_set_by_never_shows_more_units_held_than_the_pool_has() -> None:
+    """review28: a relaxed plan's pool of 146.4 units read "146.4 of 146 units": the pool's
+    fractional units were rounded to whole ones beside the allocated units to a tenth."""
+    import planner
+    from planner.comparison import size_drivers
+
+    plan = planner.solve("frontier-3y", relax=True)
+    assert any(f.units != round(f.units) for f in plan.fleet)  # the case needs a fraction
+    pairs = re.findall(r"\(([\d,.]+) of ([\d,.]+) units", " ".join(size_drivers(plan).values()))
+    assert pairs
+    for held, units in pairs:
+        assert float(held.replace(",", "")) <= float(units.replace(",", "")), (held, units)

@@ -341,3 +341,31 @@ def test_pretrain_time_counts_only_the_jobs_accelerators() -> None:
     assert est.days > est.flops / (29 * est.rate_flops_per_s_per_unit) / 86400 * 1.015
     line = _line([x.strip() for x in est.derivation], "time =")
     assert "28.44 units the job's 2,048 accelerators fill" in line
+
+
+def test_pretrain_no_job_meets_the_deadline_units_are_the_job_not_the_deadlines() -> None:
+    # review28: 1e16 tokens of 405B at a 4M-token batch on H100 in 90 days: no job meets it, and
+    # the estimate printed "units 3941500 (deadline needs 3941500)" = ceil(FLOPs / (deadline x
+    # the job's rate per unit)) beside a time of 36,323 days on the job's 9,766 units, charging
+    # energy and cost for 3.9M units over those days ($1.9e14). More units than the job the
+    # rate is for run no faster: the units are that job's and a note says the deadline is missed.
+    from planner.demand import estimate_pretrain
+    from planner.kinds.pretrain import PretrainSpec
+
+    spec = PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="llama-3.1-405b",
+            tokens=1e16,
+            deadline="90 days",
+            global_batch_tokens="4M",
+        )
+    )
+    est = estimate_pretrain(spec, CATALOG, "hgx-h100")
+    assert est.job_accelerators is not None and not est.meets_deadline
+    job_units = math.ceil(est.job_accelerators / 8)
+    assert est.units == job_units, (est.units, job_units)
+    assert est.days == pytest.approx(
+        est.flops / (job_units * est.rate_flops_per_s_per_unit) / 86400, rel=1e-3
+    )
+    assert any("no job meets the 90-day deadline" in n for n in est.notes), est.notes

@@ -368,18 +368,25 @@ def pretrain_throughput(
     need = flops / (window_s * tt.rate_per_unit_s / hw.accelerators)
     hi_g = _job_accelerators(hw, arch, state, need)
     hi_tt = at(hi_g)
+    tried = [tt]
     for _ in range(6):  # grow until the deadline is met (or the batch caps the job)
         if meets(hi_tt) or hi_tt.rate_per_unit_s <= 0:
             break
         if hi_g >= MAX_UNITS * hw.accelerators:
             break
         lo_g, lo_tt = hi_g, hi_tt
+        tried.append(lo_tt)
         hi_g = min(2 * hi_g, MAX_UNITS * hw.accelerators)
         hi_tt = at(hi_g)
     if not meets(hi_tt):
         if hi_tt.rate_per_unit_s <= 0 < lo_tt.rate_per_unit_s:
             lo_g, lo_tt = _largest_laid_out(at, lo_g, lo_tt, hi_g, hw.accelerators)
-        return max((lo_tt, hi_tt), key=lambda t: t.rate_per_unit_s * t.accelerators)
+        # the total rate peaks below the largest job laid out (deep pipelines near the batch's
+        # limit): search the jobs between the state-holding one and it for the fastest
+        fastest = _fastest_laid_out(at, g, lo_g, hw.accelerators)
+        return max(
+            (*tried, lo_tt, hi_tt, fastest), key=lambda t: t.rate_per_unit_s * t.accelerators
+        )
     unit = hw.accelerators
     for _ in range(10):
         if hi_g - lo_g <= unit:
@@ -391,6 +398,43 @@ def pretrain_throughput(
         else:
             lo_g = mid
     return hi_tt
+
+
+def _fastest_laid_out(
+    at: Callable[[int], TrainingThroughput], lo_g: int, hi_g: int, unit: int
+) -> TrainingThroughput:
+    """The job of most FLOP/s in all (rate per unit x units) between lo_g and hi_g accelerators,
+    by golden-section search on whole units (the total rate rises with the job, then falls as
+    a batch capped in data parallelism needs deeper pipelines); the fastest job probed. review28:
+    405B, 4M-token batch on H100: the run was reported at the largest job laid out (266,872
+    accelerators, 2.2e15 FLOP/s) as "the fastest", where one of 62,800 runs 8.5e18."""
+
+    def total(t: TrainingThroughput) -> float:
+        return t.rate_per_unit_s * t.accelerators
+
+    seen: dict[int, TrainingThroughput] = {}
+
+    def probe(u: int) -> float:
+        if u not in seen:
+            seen[u] = at(u * unit)
+        return total(seen[u])
+
+    a, b = lo_g // unit, hi_g // unit
+    inv_phi = (math.sqrt(5) - 1) / 2
+    for _ in range(60):
+        if b - a <= 2:
+            break
+        c = b - round((b - a) * inv_phi)
+        d = a + round((b - a) * inv_phi)
+        if c >= d:
+            c, d = a + (b - a) // 3, b - (b - a) // 3
+        if probe(c) >= probe(d):
+            b = d
+        else:
+            a = c
+    for u in range(a, b + 1):
+        probe(u)
+    return max(seen.values(), key=total)
 
 
 def _largest_laid_out(
@@ -692,6 +736,16 @@ def estimate_pretrain(
         # the 1,024-unit layout's rate per unit; the layout takes 147.9 days)
         units = max(min_units, job_units)
         sized_by_job = job_units != for_deadline
+    elif units is None and for_deadline > job_units:
+        # no job meets the deadline (pretrain_throughput gave the fastest it found): units past
+        # that job would sit idle, so they are not the deadline's count (review28: 405B, 1e16
+        # tokens, printed 3,941,500 units beside the 9,766-unit job's 36,323 days)
+        units = max(min_units, job_units)
+        sized_by_job = True
+        notes.append(
+            f"no job meets the {spec.deadline_s / SECONDS_PER_DAY:g}-day deadline: the fastest "
+            f"job found takes {job_units:,} units and more would sit idle; the time is that job's"
+        )
     elif units is None:
         units = max(for_deadline, min_units, job_units)
         sized_by_job = job_units > max(for_deadline, min_units)
