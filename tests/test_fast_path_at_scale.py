@@ -1,0 +1,115 @@
+"""CI guard for the fast path at fleet scale (issue 14): a bench_lp fleet past LARGE_COLUMNS
+(30 sites x 5 systems, quarters over 5 years, scale 1.2: ~102k columns, ~5 s CPU) planned
+as a user plans it, with nothing forced. The plan must come from the rounded-aggregated proof,
+within the gap target against the relaxed aggregated LP's optimum, and pass the verifier.
+
+Why: session 27 found that a maintenance change made the fast path refuse its rounded plan at
+100 sites (3.6e-8 sandbox cores at a site with no unit), so the bench fell to the full MIP and
+its 300 s time limit; no test noticed for a whole session. This fleet is what CI can afford;
+the 100-site fleet (39 s CPU) is the bench's (bench/bench_lp.py --sites 100 --systems 5
+--period '1 quarter' --horizon '6 years' --scale 1.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bench_module
+import pytest
+
+import planner
+from planner.lp import solve as solve_module
+from planner.verify import RULES
+
+BENCH = bench_module.load("bench_lp")
+
+
+def _bench_fleet(tmp_path: Path) -> Path:
+    return BENCH.write_scenario(tmp_path, 30, 5, 12, 2, "1 quarter", "5 years", 1.2)
+
+
+def test_the_bench_fleet_is_planned_on_the_fast_path_with_its_proof(tmp_path: Path) -> None:
+    scenario = planner.load_scenario(_bench_fleet(tmp_path))
+    plan = planner.solve(scenario)
+    assert plan.solver.variables >= solve_module.FAST_BOUND_COLUMNS  # the path applies unforced
+    assert plan.solver.proof == solve_module.ROUNDED_AGGREGATED, plan.solver_notes
+    assert plan.solver_notes == []  # no refusal, no full path
+    assert plan.status == "optimal"
+    # the gap recomputed from the plan's own cost and the relaxed aggregated LP's optimum
+    assert plan.lower_bound_usd is not None and plan.gap is not None
+    gap = (plan.total_cost_usd - plan.lower_bound_usd) / plan.total_cost_usd
+    assert plan.gap == pytest.approx(gap, rel=1e-6, abs=1e-9)
+    assert 0 <= gap <= plan.solver.mip_gap_target
+    # every verifier rule ran and passed (verify raises on a violation): whole units included
+    assert plan.checks == [rule.name for rule in RULES.values()]
+
+
+# The sandbox cores the 100-site bench fleet's rounded plan left at a site with no unit in
+# service (session 27): the LP's feasibility tolerance, nothing charged.
+NOISE_CORES = 3.6e-8
+
+
+def test_the_fast_path_keeps_its_plan_over_tolerance_noise_in_sandbox_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 100-site regression on a fleet CI affords: the noise that fleet's rounded plan held
+    (NOISE_CORES sandbox cores in a cpu row whose supply columns all read back 0) is put into
+    this fleet's rounded plan, in the first such row, right after the fast path polishes it.
+    The fast path must keep the plan (proof, gap, verifier). With SANDBOX_CORES_ZERO back at
+    1e-9 (session 27's regression) the fast path refuses it and this test fails."""
+    scenario = planner.load_scenario(_bench_fleet(tmp_path))
+    placed: list[str] = []
+    polish = solve_module._polish
+
+    def polish_then_noise(model, solver):  # noqa: ANN001, ANN202
+        polish(model, solver)
+        if placed:
+            return
+        cores = {var.name for var in model.cores.values()}
+        for label, row in model.constraints.items():
+            if label.family != "cpu" or row.constant < 0:
+                continue
+            supply = [var for var, c in row.items() if c < 0]
+            if not supply or any(round(var.value() or 0.0) != 0 for var in supply):
+                continue
+            for var, c in row.items():
+                if c > 0 and var.name in cores and (var.value() or 0.0) == 0.0:
+                    var.varValue = NOISE_CORES
+                    placed.append(var.name)
+                    return
+
+    monkeypatch.setattr(solve_module, "_polish", polish_then_noise)
+    plan = planner.solve(scenario)
+    assert placed, "no cpu row with no unit in service: the noise was not placed"
+    assert plan.solver.proof == solve_module.ROUNDED_AGGREGATED, plan.solver_notes
+    assert plan.solver_notes == []
+    assert plan.lower_bound_usd is not None
+    gap = (plan.total_cost_usd - plan.lower_bound_usd) / plan.total_cost_usd
+    assert 0 <= gap <= plan.solver.mip_gap_target
+    assert plan.checks == [rule.name for rule in RULES.values()]
+
+
+def test_a_refused_rounded_plan_says_why_in_the_solver_notes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refusal names the check that failed (the 100-site regression's note said only 'work on
+    no unit' though sandbox cores were the cause). The fast path is forced on
+    tests/test_fast_bound.py's 4-site fleet; its rounded plan is made to fail the sandbox check
+    once (one cpu row), so the full path runs and gives the plan."""
+    import test_fast_bound
+
+    calls: list[int] = []
+    original = solve_module._cores_on_no_unit
+
+    def refused_once(model):  # noqa: ANN001, ANN202
+        calls.append(1)
+        return [[]] if len(calls) == 1 else original(model)
+
+    monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 0)
+    monkeypatch.setattr(solve_module, "_cores_on_no_unit", refused_once)
+    model = test_fast_bound.fleet(10.0)
+    stats = solve_module.solve_model(model, "highs", 0.01, 60.0, "choose", relax_only=False)
+    refusal = [note for note in model.solver_notes if "gave no plan" in note]
+    assert len(refusal) == 1, model.solver_notes
+    assert "the rounded plan needed a repair (sandbox cores on no unit in 1 cpu rows" in refusal[0]
+    assert "work on no unit" not in refusal[0]  # only the check that failed is named
+    assert stats.proof != solve_module.ROUNDED_AGGREGATED
