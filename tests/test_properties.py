@@ -343,6 +343,55 @@ def test_long_run_example_plans_or_is_diagnosed(tmp_path: Path) -> None:
     assert sum(a.share_of_role for a in train) == pytest.approx(1.0, rel=1e-6)
 
 
+CENTS_SITES = {
+    "s0": {
+        "power_cap": "5 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.0,
+        "systems": {"gb200-nvl72": {"max_units": 18, "owned": 0}},
+    },
+    "s1": {
+        "power_cap": "5 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.05,
+        "systems": {"hgx-b200": {"max_units": 227, "owned": 0}},
+    },
+    "s2": {
+        "power_cap": "0.05 MW",
+        "pue": 1.1,
+        "electricity_usd_per_kwh": 0.0,
+        "systems": {"hgx-h100": {"max_units": 0, "owned": 0}},
+    },
+}
+CENTS_WORK = {
+    "tier0": {**TINY_WORK["tier0"], "requests_per_day": "10K", "start": "0 days"},
+    "tier1": {
+        **TINY_WORK["tier0"],
+        "requests_per_day": "1B",
+        "output_tokens": 4000,
+        "start": "0 days",
+    },
+}
+
+
+def test_cbcs_cents_of_noise_on_a_large_pool_pass_the_cash_flow_check(tmp_path: Path) -> None:
+    """Found by test_highs_and_cbc_agree (session 28's re-run, ~1,700 examples): CBC's plan
+    charged no energy where the verifier recomputed US$0.01 on a US$278M rental pool (its
+    feasibility noise). cost_lines held the line to its pool's scale but the cash flow's
+    energy column to the column alone, so the plan failed verification (exit 3). Both are now
+    held to the pools' scale; HiGHS's and CBC's plans agree within their gaps."""
+    econ = {"horizon": "365 days", "pricing": "rental"}
+    path = _write(tmp_path, CENTS_SITES, CENTS_WORK, econ)
+    scenario = planner.load_scenario(path)
+    cbc = planner.solve(scenario, solver="cbc")
+    highs = planner.solve(scenario, solver="highs")
+    assert "cost_lines" in cbc.checks
+    cheaper = min(cbc.total_cost_usd, highs.total_cost_usd)
+    for plan in (cbc, highs):
+        assert plan.lower_bound_usd is not None
+        assert plan.lower_bound_usd <= cheaper * (1 + 1e-7) + 1e-6
+
+
 def test_a_repair_gets_what_is_left_of_the_time_limit(tmp_path: Path, monkeypatch) -> None:
     """The repair of the tiny demand above solves the MIP again (a new HiGHS model); it gets
     what is left of solver.time_limit, measured from the start of the plan (planner.solve), not
