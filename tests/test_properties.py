@@ -437,8 +437,10 @@ def test_cbcs_sandbox_cores_on_busy_racks(tmp_path: Path) -> None:
     """Found by test_highs_and_cbc_agree (session 28's re-run, ~1,900 examples after the fix
     above; not fixed): CBC's plan runs a share of a tiny RL run's sandboxes (0.023 arm64 cores
     in all) at s1, whose GB200 racks are all busy serving; verifier_cores recomputes 0.0
-    available against a need over its thousandth-of-a-core tolerance. Likely the unit
-    tolerance (1e-6 of a rack lends 2.6e-3 cores) against CORE_TOL 1e-3. HiGHS's plan passes."""
+    available against a need over its thousandth-of-a-core tolerance. CBC's serving
+    allocations read back 82.349998 + 14.649993 = 96.999991 of the 97 racks busy (its values'
+    precision): the cpu row lends the 9e-6 rack left over, 0.022 cores at 2,448 a rack, which
+    is the RL run's whole need (its work is 2.6e-6 of a rack). HiGHS's plan passes."""
     econ = {"horizon": "365 days", "pricing": "rental"}
     path = _write(tmp_path, CORES_SITES, CORES_WORK, econ)
     scenario = planner.load_scenario(path)
