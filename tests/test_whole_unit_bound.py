@@ -179,6 +179,7 @@ def test_every_cut_holds_on_a_whole_unit_plan(tmp_path: Path) -> None:
     cuts = whole_unit_cuts(model)
     assert any(cut.need > 1 for cut in cuts)
     assert any(max(cut.weights()) > 1 for cut in cuts)  # a unit counted for several allocations
+    assert any(" + " in cut.row for cut in cuts)  # rows sharing their pools (`_group_cuts`)
     solve_model(model, "highs", 0.01, 120.0, "choose", relax_only=False)
     for cut in cuts:
         values = {v: v.varValue or 0.0 for v in cut.units}
