@@ -84,6 +84,9 @@ class Lines:
         default_factory=dict
     )
     past_months: dict[int, float] = field(default_factory=dict)
+    # The (datacenter, system) pools each cash flow column has a line of: a column is held to
+    # the scale of its pools, as each line is (`cost_lines`).
+    pools_by_column: dict[str, set[tuple[str | None, str | None]]] = field(default_factory=dict)
     # The resale received at the horizon's end (economics.resale_fraction), at face value, in
     # no period either (its per-line share is in `past`, weighed at H).
     resold_usd: float = 0.0
@@ -112,6 +115,7 @@ class Lines:
         line[t] += usd
         column = column or CASH_COLUMNS.get(component, "other_opex_usd")
         self.by_column.setdefault(column, [0.0] * self.periods)[t] += usd
+        self.pools_by_column.setdefault(column, set()).add((d, s))
 
 
 def overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:
@@ -678,23 +682,31 @@ def check_cost_lines(ctx: Context) -> list[str]:
             else (c.component, c.datacenter, c.system)
         )
         charged[key] = charged.get(key, 0.0) + c.cost_usd
-    # Periods where the cash flow's column differs from the recomputed one, by column.
-    off: dict[str, list[str]] = {}
-    columns = sorted({*CASH_COLUMNS.values(), "other_opex_usd"})
-    for row in ctx.plan.cash_flow:
-        for column in columns:
-            have = getattr(row, column)
-            want = lines.by_column.get(column, [0.0] * len(ctx.calendar))[row.period]
-            if abs(have - want) > REL_TOL * max(1.0, abs(want)) + COST_ABS_TOL_USD:
-                off.setdefault(column, []).append(
-                    f"period {row.period}: cash flow {column} {have:,.2f}, recomputed {want:,.2f}"
-                )
     # A line is held to its pool's scale: the solver leaves ~1e-6 units of noise (feasibility
     # tolerance) whose cost is a share of the pool's, not of the line's (CBC leaves a few cents
     # of busy hours with no energy charged on a pool costing millions).
     scale: dict[tuple[str | None, str | None], float] = {}
     for (_, d, s), per_period in lines.by_line.items():
         scale[(d, s)] = scale.get((d, s), 0.0) + abs(sum(per_period))
+    # Periods where the cash flow's column differs from the recomputed one, by column (`off`,
+    # named in a failing line's message). A column no failing line explains fails on its own
+    # (`beyond_noise`) only past its pools' scale, the sum of its lines' tolerances: else the
+    # noise each line is allowed fails the column it sums into (CBC: energy 0.00 charged
+    # against 0.01 recomputed on a US$278M rental pool, found by test_highs_and_cbc_agree).
+    off: dict[str, list[str]] = {}
+    beyond_noise: dict[str, list[str]] = {}
+    columns = sorted({*CASH_COLUMNS.values(), "other_opex_usd"})
+    for row in ctx.plan.cash_flow:
+        for column in columns:
+            have = getattr(row, column)
+            want = lines.by_column.get(column, [0.0] * len(ctx.calendar))[row.period]
+            if abs(have - want) <= REL_TOL * max(1.0, abs(want)) + COST_ABS_TOL_USD:
+                continue
+            text = f"period {row.period}: cash flow {column} {have:,.2f}, recomputed {want:,.2f}"
+            off.setdefault(column, []).append(text)
+            pools = sum(scale.get(pool, 0.0) for pool in lines.pools_by_column.get(column, ()))
+            if abs(have - want) > REL_TOL * max(1.0, abs(want), pools) + COST_ABS_TOL_USD:
+                beyond_noise.setdefault(column, []).append(text)
     explained: set[str] = set()
     known = {*POOL_COMPONENTS, "resale", "site_opening", "cpu_servers", "links"}
     for key in sorted(set(charged) | set(lines.by_line), key=str):
@@ -720,7 +732,7 @@ def check_cost_lines(ctx: Context) -> list[str]:
             f"catalog give {want:,.2f} ({mine or 'none'})"
             + (f"; off in the cash flow: {'; '.join(periods)}" if periods else "")
         )
-    for column, periods in sorted(off.items()):
+    for column, periods in sorted(beyond_noise.items()):
         if column not in explained:
             out += periods
     return out

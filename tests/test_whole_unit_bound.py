@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 from test_properties import TINY_TOPOLOGY, TINY_WORK, _write
 
 import planner
@@ -140,6 +141,9 @@ def test_a_fractional_need_is_proven_at_gap_zero(
     assert plan.total_cost_usd == pytest.approx(optimum_usd, rel=1e-9)
     assert plan.lower_bound_usd == pytest.approx(optimum_usd, rel=1e-9)
     assert plan.status == "optimal" and plan.gap == pytest.approx(0.0, abs=1e-9)
+    if solver == "cbc":  # without the group cut, CBC's bound is the relaxation's 1.2 servers
+        (note,) = [n for n in plan.solver_notes if WHOLE_NOTE in n]
+        assert f"{optimum_usd:,.2f} US$" in note
     if solver == "cbc":  # HiGHS's own MIP bound proves it already
         (note,) = [n for n in plan.solver_notes if WHOLE_NOTE in n]
         assert f"{optimum_usd:,.2f} US$" in note
@@ -175,6 +179,7 @@ def test_every_cut_holds_on_a_whole_unit_plan(tmp_path: Path) -> None:
     cuts = whole_unit_cuts(model)
     assert any(cut.need > 1 for cut in cuts)
     assert any(max(cut.weights()) > 1 for cut in cuts)  # a unit counted for several allocations
+    assert any(" + " in cut.row for cut in cuts)  # rows sharing their pools (`_group_cuts`)
     solve_model(model, "highs", 0.01, 120.0, "choose", relax_only=False)
     for cut in cuts:
         values = {v: v.varValue or 0.0 for v in cut.units}
@@ -185,3 +190,48 @@ def test_every_cut_holds_on_a_whole_unit_plan(tmp_path: Path) -> None:
         held = sum(w * values[v] for v, w in zip(cut.units, cut.weights(), strict=True))
         short = {v: x * (cut.need - 1.0) / held for v, x in values.items()}  # a unit short
         assert cut.violated_by(short), cut.row
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_two_rows_sharing_their_pool_need_their_summed_units(
+    tmp_path: Path, solver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pretraining runs due in the year on one H100 pool, each needing 0.6 of a server: each
+    row's own cut asks for one unit, but a unit serves one work item at a time (the `units` row
+    sums both runs' allocations), so every whole-unit plan has 2 servers: the LP relaxation
+    buys 1.2, and the rows' group cut (unitbound.py `_group_cuts`) ceil(0.6 + 0.6) = 2. The plan
+    is proven at mip_gap 0 by that bound (CBC's own proof patched out, as above)."""
+    import planner.lp.solve as solve
+
+    monkeypatch.setattr(
+        solve,
+        "_cbc_without_preprocessing",
+        lambda model, mip, how, mip_s, *rest: (how, mip_s, None),
+    )
+    _pretrain_scenario(tmp_path, "1344B")  # writes scenario.yaml; a second run added to it
+    path = tmp_path / "scenario.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["workloads"]["pt2"] = dict(doc["workloads"]["pt"])
+    path.write_text(yaml.safe_dump(doc))
+    scenario = planner.load_scenario(path)
+    model = build(scenario, demands(scenario))
+    needs = [
+        r.amount / (r.rates["hgx-h100"].per_unit_s * model.periods[0].length_s)
+        for d in model.demands
+        for r in d.roles
+    ]
+    assert len(needs) == 2 and all(0.5 < n < 1.0 for n in needs) and sum(needs) > 1.0
+    cuts = whole_unit_cuts(model)
+    assert sorted(cut.need for cut in cuts) == [1.0, 1.0, 2.0]
+    (group,) = [cut for cut in cuts if cut.need == 2.0]
+    assert list(group.units) == [model.buy[("s0", "hgx-h100", 0)]] and group.choice is None
+    optimum_usd = 2 * ONE_H100_YEAR_USD
+    plan = planner.solve(scenario, solver=solver)
+    assert plan.lp_relaxation_usd == pytest.approx(sum(needs) * ONE_H100_YEAR_USD, rel=1e-6)
+    assert [f.units for f in plan.fleet] == [2.0]
+    assert plan.total_cost_usd == pytest.approx(optimum_usd, rel=1e-9)
+    assert plan.lower_bound_usd == pytest.approx(optimum_usd, rel=1e-9)
+    assert plan.status == "optimal" and plan.gap == pytest.approx(0.0, abs=1e-9)
+    if solver == "cbc":  # without the group cut, CBC's bound is the relaxation's 1.2 servers
+        (note,) = [n for n in plan.solver_notes if WHOLE_NOTE in n]
+        assert f"{optimum_usd:,.2f} US$" in note

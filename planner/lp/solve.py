@@ -1044,12 +1044,9 @@ def _solve_fast(
     _check_mip(model, how, "highs", time_limit_s, method, deadline)
     _polish(model, mip)
     placed = _allocations(model)  # read once for both checks: the values stay as they are
-    if (
-        _work_on_no_unit(model, placed)
-        or _work_off_its_choice(model, placed)
-        or _cores_on_no_unit(model)
-    ):
-        return _no_fast_plan(model, "the rounded plan needed a repair (work on no unit)")
+    repairs = _repairs_needed(model, placed)
+    if repairs:
+        return _no_fast_plan(model, f"the rounded plan needed a repair ({'; '.join(repairs)})")
     mip_s = time.perf_counter() - mip_started
     objective = pulp.value(model.prob.objective)
     proven_gap = max(0.0, (objective - lower) / objective) if objective else 0.0
@@ -1068,6 +1065,26 @@ def _solve_fast(
         gap,
         ROUNDED_AGGREGATED,
     )
+
+
+def _repairs_needed(model: Model, placed: list[Allocation]) -> list[str]:
+    """What `_repair` would fix in the rounded plan, one phrase per check that fails, each
+    with its count (the user reads why the fast path refused its plan in the solver notes: a
+    refusal at fleet scale hands the model to the full path, which may not finish)."""
+    found = []
+    on_no_unit = _work_on_no_unit(model, placed)
+    if on_no_unit:
+        found.append(f"work on no unit in {len(on_no_unit)} pool-periods")
+    off_choice = _work_off_its_choice(model, placed)
+    if off_choice:
+        found.append(f"work off its chosen site or layout in {len(off_choice)} allocations")
+    cores = _cores_on_no_unit(model)
+    if cores:
+        found.append(
+            f"sandbox cores on no unit in {len(cores)} cpu rows (above "
+            f"SANDBOX_CORES_ZERO, {SANDBOX_CORES_ZERO:g} cores)"
+        )
+    return found
 
 
 # SolveStats.proof of a plan rounded from the LP on the pools the relaxed aggregated LP uses,

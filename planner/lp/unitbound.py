@@ -32,6 +32,23 @@ R >= 2; else the union cut above, with every c_v = 1, which is then the stronger
 period holds one allocation per pool, so there c_v is 1 too. Valid for any rates: no pool
 needs the same rate as another (a slower pool only makes the row need more units than R).
 
+Rows that share their pools add up (`_group_cuts`). Take rows r in G, each with no choice k,
+all of whose allocations are in one LP period p of calendar period t, on the same set P of
+pools, no owned unit on P. Row r's allocation columns are its own (u[w,r,d,s,p]: one per work
+item, role and pool), and the `units` row of each pool q in P sums every allocation of every
+work item on (q, p) at coefficient 1 with the rest of its left side not negative (rows sharing
+an allocation column are not grouped): so
+sum_{r in G} u_{r,q} <= the units in service on (q, t) (a spot unit counted spot_goodput <= 1).
+Summing over q and using sum_q u_{r,q} >= n_r for each r,
+
+    sum_{q in P} sum_{v in in_service(q, t)} v >= sum_{r in G} n_r,  hence  >= R_G = ceil(sum n_r)
+
+(rounded as R: ceil(sum n_r (1 - NEED_TOL))), its left side an integer. It is added when R_G
+exceeds every row's own R: a serving tier's decode and prefill rows needing 0.6 unit each need
+two whole units (a unit serves one work item at a time), where each row's cut gives one. Rows
+spread over several LP periods are left out (each period's `units` row bounds only its own
+allocations), and so are sizing rows (their need is times a binary).
+
 The LP relaxation with these cuts added (`CutLP`) relaxes the whole-unit model no less than the
 LP relaxation does, so its optimum W bounds every whole-unit plan, and max(L, W) is the plan's
 best bound. The relaxation of a tiny demand (one request a day: 2.5e-9 of an H100 server) costs
@@ -94,6 +111,11 @@ class Need:
     choice: Col | None
     where: Where
     units: float
+    # n = 1 / the largest coefficient (the unrounded need), and the LP periods of its
+    # allocations (`_group_cuts`)
+    share_units: float = 0.0
+    lp_periods: frozenset[int] = frozenset()
+    columns: frozenset[str] = frozenset()  # its allocation columns' names
 
 
 def _units_needed(coefs: list[float]) -> float:
@@ -107,6 +129,7 @@ def _needs(model: Model) -> list[Need]:
     another shape are left out (leaving a cut out only weakens the bound)."""
     calendar = {p.index: p.calendar for p in model.periods}
     where_of = {var: ((key[2], key[3]), calendar[key[4]]) for key, var in model.u.items()}
+    period_of = {var: key[4] for key, var in model.u.items()}
     out = []
     for label, row in model.constraints.items():
         if label.family not in WORK_FAMILIES or row.sense != GE:
@@ -130,7 +153,10 @@ def _needs(model: Model) -> list[Need]:
         if any(model.owned(pool) > 0 for pool in {pool for pool, _ in where}):
             continue
         units = _units_needed([a / share for _, a in work])
-        out.append(Need(str(label), choice, where, units))
+        share_units = 1.0 / max(a / share for _, a in work)
+        periods = frozenset(period_of[var] for var, _ in work)
+        names = frozenset(var.name for var, _ in work)
+        out.append(Need(str(label), choice, where, units, share_units, periods, names))
     return out
 
 
@@ -151,9 +177,37 @@ def _cut(model: Model, need: Need) -> Cut | None:
     return Cut(need.row, tuple(counted), need.choice, tuple(counted.values()), need.units)
 
 
+def _group_cuts(model: Model, needs: list[Need]) -> list[Cut]:
+    """The cut of every group of two or more rows with no choice, in one LP period and on the
+    same pools, whose summed need R_G exceeds each row's R (module docstring)."""
+    groups: dict[tuple[int, frozenset[tuple[str, str]]], list[Need]] = {}
+    for need in needs:
+        if need.choice is None and len(need.lp_periods) == 1:
+            pools = frozenset(pool for pool, _ in need.where)
+            groups.setdefault((next(iter(need.lp_periods)), pools), []).append(need)
+    out = []
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        if len(frozenset().union(*(n.columns for n in group))) < sum(len(n.columns) for n in group):
+            continue  # rows sharing an allocation: their needs are not additive
+        total = _units_needed([1.0 / sum(need.share_units for need in group)])
+        if total <= max(need.units for need in group):
+            continue
+        where = sorted({(pool, t) for need in group for pool, t in need.where})
+        units = {v: None for pool, t in where for v in model.in_service_cols(pool, t)}
+        if units:
+            label = " + ".join(need.row for need in group)
+            out.append(Cut(label, tuple(units), None, (), total))
+    return out
+
+
 def whole_unit_cuts(model: Model) -> list[Cut]:
-    """The cut of every work row that needs a unit no owned unit provides (`_needs`)."""
-    return [cut for need in _needs(model) if (cut := _cut(model, need)) is not None]
+    """The cut of every work row that needs a unit no owned unit provides (`_needs`), and of
+    every group of such rows sharing their pools in one LP period (`_group_cuts`)."""
+    needs = _needs(model)
+    rows = [cut for need in needs if (cut := _cut(model, need)) is not None]
+    return rows + _group_cuts(model, needs)
 
 
 @dataclass
@@ -193,9 +247,14 @@ def cut_lp(model: Model) -> CutLP | None:
     meets its cut (those units are part of its sum), and only the others' cuts are made to be
     checked."""
     work = (row for label, row in model.constraints.items() if label.family in WORK_FAMILIES)
-    if not any(_short(row) for row in work if row.sense == GE):
-        return None
+    short = any(_short(row) for row in work if row.sense == GE)
+    # groups of rows are checked whatever the scan found: rows each meeting their own cut may
+    # together hold fewer units than their summed need
     needs = _needs(model)
+    groups = _group_cuts(model, needs)
+    grouped = any(cut.violated_by({v: v.varValue or 0.0 for v in cut.units}) for cut in groups)
+    if not short and not grouped:
+        return None
     held: dict[tuple[tuple[str, str], int], float] = {}
 
     def units_at(pool: tuple[str, str], t: int) -> float:
@@ -213,9 +272,9 @@ def cut_lp(model: Model) -> CutLP | None:
         cut = _cut(model, need)
         return cut is not None and cut.violated_by({v: v.varValue or 0.0 for v in cut.units})
 
-    if not any(violated(need) for need in needs):
+    if not grouped and not any(violated(need) for need in needs):
         return None
-    cuts = [cut for need in needs if (cut := _cut(model, need)) is not None]
+    cuts = [cut for need in needs if (cut := _cut(model, need)) is not None] + groups
     return CutLP(
         cuts,
         list(model.prob._constraints.values()),
