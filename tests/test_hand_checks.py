@@ -12,6 +12,7 @@ import planner
 from hardware.catalog import load_catalog
 from planner.demand import estimate_inference, estimate_kv
 from planner.kinds.inference import InferenceSpec
+from planner.kinds.pretrain import PretrainSpec
 
 CATALOG = load_catalog()
 GB = 1e9
@@ -184,6 +185,22 @@ def test_the_decisions_idle_line_says_when_headroom_spares_are_in_it() -> None:
         assert ("N+k headroom spares among them" in line.split("Mostly idle")[0]) is spares
 
 
+def _llama_405b_16m(**extra: object) -> PretrainSpec:
+    """Llama 3.1 405B, 15.6T tokens in 90 days at goodput 0.9 and a 16M-token batch (the
+    qa28 hand checks' run), with `extra` fields (a pinned layout)."""
+    return PretrainSpec.model_validate(
+        dict(
+            kind="pretrain",
+            model="llama-3.1-405b",
+            tokens="15.6T",
+            deadline="90 days",
+            goodput=0.9,
+            global_batch_tokens="16M",
+            **extra,
+        )
+    )
+
+
 def test_pretrain_memory_line_recomputes_the_chosen_layouts_memory() -> None:
     # qa28: `estimate pretrain` printed only "72/72 GB" for Llama 3.1 405B on TP8 x PP16 x DP64
     # (v8) H100s, so the 30% recomputation it chose could not be checked. By hand (ZeRO-1, 16
@@ -192,19 +209,8 @@ def test_pretrain_memory_line_recomputes_the_chosen_layouts_memory() -> None:
     # 8 layers x 16 micro-batches x (1 + 15/128) (interleaving) = 143 layer passes of 8,192 x
     # 16,384/8 elements, 34 B kept or 2 B checkpointed; r is the least 5% step that fits 72 GB.
     from planner.demand import estimate_pretrain
-    from planner.kinds.pretrain import PretrainSpec
 
-    spec = PretrainSpec.model_validate(
-        dict(
-            kind="pretrain",
-            model="llama-3.1-405b",
-            tokens="15.6T",
-            deadline="90 days",
-            goodput=0.9,
-            global_batch_tokens="16M",
-            layout=dict(tp=8, pp=16, dp=64, vp=8),
-        )
-    )
+    spec = _llama_405b_16m(layout=dict(tp=8, pp=16, dp=64, vp=8))
     est = estimate_pretrain(spec, CATALOG, "hgx-h100", units=1024)
     line = _line([x.strip() for x in est.derivation], "memory per accelerator")
     p_acc = 405e9 / (8 * 16)
@@ -229,19 +235,8 @@ def test_pretrain_gradient_steps_say_the_batch_the_layout_runs() -> None:
     # step: it runs 15.6e12 / 16,252,928 = 959,827 steps. Both counts are said, and which the
     # plan's gradient traffic takes.
     from planner.demand import estimate_pretrain
-    from planner.kinds.pretrain import PretrainSpec
 
-    spec = PretrainSpec.model_validate(
-        dict(
-            kind="pretrain",
-            model="llama-3.1-405b",
-            tokens="15.6T",
-            deadline="90 days",
-            goodput=0.9,
-            global_batch_tokens="16M",
-            layout=dict(tp=8, pp=16, dp=64, vp=8),
-        )
-    )
+    spec = _llama_405b_16m(layout=dict(tp=8, pp=16, dp=64, vp=8))
     est = estimate_pretrain(spec, CATALOG, "hgx-h100", units=1024)
     line = _line([x.strip() for x in est.derivation], "gradient sync")
     batch = 31 * 64 * 8192
@@ -258,18 +253,8 @@ def test_pretrain_default_units_hold_the_layout_the_rate_is_for() -> None:
     # estimate printed units 1,542 = ceil(FLOPs / (deadline x that job's rate per unit)):
     # 12,336 accelerators, fewer than the layout it printed beside them.
     from planner.demand import estimate_pretrain
-    from planner.kinds.pretrain import PretrainSpec
 
-    spec = PretrainSpec.model_validate(
-        dict(
-            kind="pretrain",
-            model="llama-3.1-405b",
-            tokens="15.6T",
-            deadline="90 days",
-            goodput=0.9,
-            global_batch_tokens="16M",
-        )
-    )
+    spec = _llama_405b_16m()
     est = estimate_pretrain(spec, CATALOG, "hgx-h100")
     assert est.layout is not None and est.job_accelerators is not None
     tp, pp, dp, cp = (int(x) for x in re.findall(r"(?:TP|PP|DP|CP)(\d+)", est.layout)[:4])
@@ -288,19 +273,8 @@ def test_pretrain_pinned_job_is_the_units_and_a_resized_dp_is_noted() -> None:
     # "units 1683, days 89.96" at the 1,024-unit layout's rate per unit, a layout that cannot
     # use the other 659 units; with --units 2048 the DP became 128 without a word.
     from planner.demand import estimate_pretrain
-    from planner.kinds.pretrain import PretrainSpec
 
-    spec = PretrainSpec.model_validate(
-        dict(
-            kind="pretrain",
-            model="llama-3.1-405b",
-            tokens="15.6T",
-            deadline="90 days",
-            goodput=0.9,
-            global_batch_tokens="16M",
-            layout=dict(tp=8, pp=16, dp=64, vp=8),
-        )
-    )
+    spec = _llama_405b_16m(layout=dict(tp=8, pp=16, dp=64, vp=8))
     est = estimate_pretrain(spec, CATALOG, "hgx-h100")
     assert est.units == 1024 and est.units_for_deadline == 1683
     assert not est.meets_deadline
@@ -317,7 +291,6 @@ def test_pretrain_time_counts_only_the_jobs_accelerators() -> None:
     # GPUs) and the time was FLOPs / (29 x rate per unit): 2,088 GPUs at the 2,048's tokens/s
     # each, 20.64 days. By hand: D x FLOP/token / (2,048 x tokens/s each x goodput) = 21.04 days.
     from planner.demand import estimate_pretrain
-    from planner.kinds.pretrain import PretrainSpec
 
     spec = PretrainSpec.model_validate(
         dict(
@@ -350,7 +323,6 @@ def test_pretrain_no_job_meets_the_deadline_units_are_the_job_not_the_deadlines(
     # energy and cost for 3.9M units over those days ($1.9e14). More units than the job the
     # rate is for run no faster: the units are that job's and a note says the deadline is missed.
     from planner.demand import estimate_pretrain
-    from planner.kinds.pretrain import PretrainSpec
 
     spec = PretrainSpec.model_validate(
         dict(
