@@ -17,7 +17,14 @@ from planner.decision import (
 from planner.kinds import KINDS
 from planner.limits import format_limit_values
 from planner.plan import Plan
-from planner.rows import IDLE_DRAW, SLACK_UNITS, BindingRow, CostTotalRow, price_unit_text
+from planner.rows import (
+    IDLE_DRAW,
+    SLACK_UNITS,
+    WHOLE_UNIT_NOTE,
+    BindingRow,
+    CostTotalRow,
+    price_unit_text,
+)
 
 SHARED_BY_TIME = "unit-seconds in service"
 
@@ -121,7 +128,14 @@ def format_plan(plan: Plan) -> str:
             f"  proven within {plan.gap:.2%} of the cheapest possible plan "
             f"(lower bound {usd(plan.lower_bound_usd)}; gap target {plan.solver.mip_gap_target:.2%})"
         )
-        if plan.solver.proof == "rounded" and plan.status == "optimal":
+        whole_units = any(n.startswith(WHOLE_UNIT_NOTE.split("{", 1)[0]) for n in plan.solver_notes)
+        if plan.solver.proof == "rounded" and plan.status == "optimal" and whole_units:
+            out.append(
+                "  proven by the whole-unit bound (the LP relaxation with a whole unit in service "
+                "wherever work must run; solver note below): this plan was rounded from the "
+                "relaxation (planner/lp/incumbent.py), no MIP search was needed"
+            )
+        elif plan.solver.proof == "rounded" and plan.status == "optimal":
             out.append(
                 "  proven by the LP relaxation's bound alone: this plan was rounded from the "
                 "relaxation (planner/lp/incumbent.py), no MIP search was needed"

@@ -12,6 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+# The plan's solver_notes when the whole-unit bound is its best bound (planner/lp/solve.py
+# `_with_whole_units`; the report names that proof by the note's opening words).
+WHOLE_UNIT_NOTE = (
+    "the bound is the LP relaxation with a whole unit in service wherever work must run "
+    "({rows} work row(s) no owned unit covers; planner/lp/unitbound.py): {whole:,.2f} US$, "
+    "against {bound:,.2f} US$ without"
+)
+
 
 @dataclass(frozen=True)
 class SolverRow:

@@ -93,12 +93,15 @@ def test_auto_keeps_the_rounded_plan_outside_the_gap(tmp_path: Path, monkeypatch
     rounded plan outside the gap is still the plan: "feasible", its gap proven by the
     relaxation's bound and above the target, no MIP search (HiGHS's root heuristics do not keep
     to the time limit at fleet scale); `true` runs the MIP from it instead."""
-    from planner.lp import incumbent
+    from planner.lp import incumbent, solve
 
     relaxed, rounded = _plans(tmp_path, gap=0.5)
     excess = (rounded.total_cost_usd - relaxed.total_cost_usd) / rounded.total_cost_usd
     monkeypatch.setattr(incumbent, "ROUNDED_COLUMNS", 0)
     monkeypatch.setattr(incumbent, "LARGE_COLUMNS", 0)
+    # the whole-unit bound's group cut proves this plan optimal (the next test): off here, so
+    # the case stays a plan outside the relaxation's gap
+    monkeypatch.setattr(solve, "cut_lp", lambda model: None)
     path = write_site(tmp_path, BUSY)
     plan = planner.solve(planner.load_scenario(path), mip_gap=excess / 2)
     assert plan.solver.proof == "rounded" and plan.status == "feasible"
@@ -183,3 +186,33 @@ def test_a_large_model_is_scaled_by_its_largest_values(tmp_path: Path, monkeypat
     assert scaled_usd == pytest.approx(usd, rel=1e-9)
     monkeypatch.setattr(solve_module, "IPM_COLUMNS", 0)  # an interior point relaxation
     assert relaxation()[1] == 2
+
+
+def test_the_whole_unit_bound_proves_the_rounded_plan_outside_the_relaxations_gap(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The same rounded plan with the whole-unit bound on: the tier's decode and prefill rows
+    share the one pool in one period and need x = decode + prefill servers together (3.31 in
+    the relaxation), so whole units need ceil(x) = 4 in service (planner/lp/unitbound.py
+    `_group_cuts`), the rounded plan's count: its cost is the bound, the gap 0, and the plan is
+    proven ("optimal", session 28; it was left "feasible" with a 0 gap), the report naming the
+    whole-unit bound as the proof."""
+    from planner.lp import incumbent
+
+    relaxed, rounded = _plans(tmp_path, gap=0.5)
+    excess = (rounded.total_cost_usd - relaxed.total_cost_usd) / rounded.total_cost_usd
+    decode = sum(a.units for a in relaxed.allocations if a.role == "decode")
+    prefill = sum(a.units for a in relaxed.allocations if a.role == "prefill")
+    # each row's own cut (ceil of its need) is short of the pair's
+    assert max(math.ceil(decode), math.ceil(prefill)) < math.ceil(decode + prefill)
+    monkeypatch.setattr(incumbent, "ROUNDED_COLUMNS", 0)
+    monkeypatch.setattr(incumbent, "LARGE_COLUMNS", 0)
+    path = write_site(tmp_path, BUSY)
+    plan = planner.solve(planner.load_scenario(path), mip_gap=excess / 2)
+    assert plan.solver.proof == "rounded"
+    assert _units(plan) == math.ceil(decode + prefill)
+    assert plan.lower_bound_usd == pytest.approx(plan.total_cost_usd, rel=1e-9)
+    assert plan.gap == pytest.approx(0.0, abs=1e-9)
+    assert plan.status == "optimal"
+    text = format_plan(plan)
+    assert "proven by the whole-unit bound" in text and "above the gap target" not in text

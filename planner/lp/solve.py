@@ -37,6 +37,7 @@ from planner.lp.linear import GE, LE, Affine, LinearProblem, Row, expr, from_pul
 from planner.lp.model import FAMILIES, Label, Model, Pairs, Period, UKey, Var
 from planner.lp.race import can_race, race
 from planner.lp.unitbound import WORK_FAMILIES, CutLP, cut_lp, whole_unit_bound
+from planner.rows import WHOLE_UNIT_NOTE
 
 PROVEN = pulp.LpSolutionOptimal  # 1
 FEASIBLE = pulp.LpSolutionIntegerFeasible  # 2
@@ -1222,9 +1223,15 @@ def _solve_full(
     searched = searched or repaired is not None  # a repair solves the MIP again
     _cbc_objective(model, solver)
     objective = pulp.value(model.prob.objective)
-    best_bound = _with_whole_units(model, cuts, best_bound, objective, gap, deadline)
-    proven_gap = max(0.0, (objective - best_bound) / objective) if objective else 0.0
+    raised = _with_whole_units(model, cuts, best_bound, objective, gap, deadline)
+    proven_gap = max(0.0, (objective - raised) / objective) if objective else 0.0
     status = PROVEN if how == OPTIMAL else FEASIBLE
+    if raised > best_bound and how == INCUMBENT and proven_gap <= gap + GAP_SLACK:
+        # a rounded plan outside the relaxation's gap (no MIP search at this size) or a MIP
+        # stopped with an incumbent, proven within the target by the whole-unit bound: W
+        # bounds every whole-unit plan, so the plan is proven as any within the gap is
+        status = PROVEN
+    best_bound = raised
     if repaired is not None:
         # The repaired model's optimum bounds only plans that keep its commitments; the bound
         # proven before them bounds every plan, so the gap is the plan's against it.
@@ -1275,14 +1282,6 @@ def _with_whole_units(
         WHOLE_UNIT_NOTE.format(rows=len(cuts.cuts), whole=whole, bound=bound_usd)
     )
     return whole
-
-
-# The plan's solver_notes when the whole-unit bound is its best bound (`_with_whole_units`).
-WHOLE_UNIT_NOTE = (
-    "the bound is the LP relaxation with a whole unit in service wherever work must run "
-    "({rows} work row(s) no owned unit covers; planner/lp/unitbound.py): {whole:,.2f} US$, "
-    "against {bound:,.2f} US$ without"
-)
 
 
 def proven_status(
