@@ -413,16 +413,7 @@ CORES_WORK = {
         "start": "0 days",
     },
     "rl": {
-        "kind": "rl",
-        "policy": "llama-3.1-8b",
-        "problems": "1K",
-        "samples_per_problem": 8,
-        "prompt_tokens": 500,
-        "completion_tokens": 2000,
-        "kept_fraction": 0.25,
-        "samples_per_update": "10K",
-        "deadline": "60 days",
-        "goodput": 0.9,
+        **LONG_RUN_WORK["rl"],
         "colocated": False,
         "max_staleness_updates": 0.5,
         "verifiers": [
