@@ -341,3 +341,20 @@ def test_pretrain_no_job_meets_the_deadline_units_are_the_job_not_the_deadlines(
         est.flops / (job_units * est.rate_flops_per_s_per_unit) / 86400, rel=1e-3
     )
     assert any("no job meets the 90-day deadline" in n for n in est.notes), est.notes
+    # no count of units meets it, so none is printed as the deadline's (it printed "deadline
+    # needs 3941500" beside the job's units)
+    assert est.units_for_deadline is None
+
+
+def test_estimate_pretrain_says_no_job_meets_the_deadline_in_its_units_row(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cli import main
+
+    args = ["estimate", "pretrain", "--model", "llama-3.1-405b", "--system", "hgx-h100"]
+    args += ["--tokens", "1e16", "--deadline", "90 days", "--global-batch-tokens", "4M"]
+    main(args)
+    out = capsys.readouterr().out
+    row = next(x for x in out.splitlines() if x.strip().startswith("units"))
+    assert "no job of any size meets the deadline: the fastest job's" in row, row
+    assert "deadline needs" not in out

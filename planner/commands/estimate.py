@@ -944,6 +944,8 @@ def pretrain(
             "units",
             f"{est.units} (deadline needs {est.units_for_deadline})"
             if est.units_for_deadline is not None
+            else f"{est.units} (no job of any size meets the deadline: the fastest job's)"
+            if est.units > 0 and math.isfinite(est.time_s)
             else "-",
         ),
         ("days", _fmt(est.days)),

@@ -729,6 +729,7 @@ def estimate_pretrain(
     # 1,542 units, at that job's rate per unit: 12,336 accelerators, which cannot hold the layout)
     job_units = math.ceil(tt.accelerators / hw.accelerators - 1e-9)
     sized_by_job = False
+    no_job_meets = False  # no job of any size meets the deadline (units_for_deadline is moot)
     pinned_job = spec.layout is not None and spec.layout.dp is not None
     if units is None and pinned_job:
         # a layout that names dp is the job: more units than it holds would not run it faster
@@ -742,6 +743,7 @@ def estimate_pretrain(
         # tokens, printed 3,941,500 units beside the 9,766-unit job's 36,323 days)
         units = max(min_units, job_units)
         sized_by_job = True
+        no_job_meets = True
         notes.append(
             f"no job meets the {spec.deadline_s / SECONDS_PER_DAY:g}-day deadline: the fastest "
             f"job found takes {job_units:,} units and more would sit idle; the time is that job's"
@@ -814,7 +816,7 @@ def estimate_pretrain(
         rate_flops_per_s_per_unit=rate.per_unit_s,
         rate_reason=rate.reason,
         units=units,
-        units_for_deadline=for_deadline,
+        units_for_deadline=None if no_job_meets else for_deadline,
         deadline_s=spec.deadline_s,
         meets_deadline=time_s <= spec.deadline_s,
         time_s=time_s,
