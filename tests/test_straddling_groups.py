@@ -113,3 +113,49 @@ def test_pp_stages_share_a_rack_only_where_the_replica_divides_it() -> None:
         if offered:
             continue
         assert not step_time(lay, mf, f, run, recompute=0.0).pp_in_scale_up
+
+
+def test_a_job_of_whole_racks_may_run_on_64_of_each_racks_72() -> None:
+    """The search also rates a job of whole NVL72 racks on 64 of each rack's 72 GPUs (its
+    power-of-two groups inside a rack, 8 GPUs a rack idle): its layouts carry domain_ranks 64,
+    step_time re-rates them alike on the racks' own figures, and the job's rate is the faster of
+    the two over all 576 GPUs held. For DeepSeek-V3 on 8 racks the whole racks still win
+    (EP32 PP3 with its straddling all-to-all, 2.51M tokens/s, against EP64 inside 64-GPU
+    racks, 2.32M: the idle ninth costs more than the boundary)."""
+    from planner.demand.pretrain import _on_part_of_each_domain, training_throughput
+    from planner.demand.training import best_layout
+
+    hw = hardware(CATALOG, "gb200-nvl72")
+    assert hw is not None
+    f = train_figures(hw, "fp8")
+    assert f is not None
+    arch = CATALOG.models["deepseek-v3"]
+    mf = model_figures(arch, 4096)
+    run = RunFigures(4096, 15360 * 4096.0, 10.0, 2.0)
+    part = _on_part_of_each_domain(576, mf, f, run)
+    assert part is not None and part.best is not None
+    assert part.best.layout.domain_ranks == 64 and part.best.layout.accelerators == 512
+    assert "64 ranks a scale-up domain" in str(part.best.layout)
+    again = step_time(part.best.layout, mf, f, run)
+    assert again.tokens_per_s == pytest.approx(part.best.tokens_per_s, rel=1e-12)
+    whole = best_layout(576, mf, f, run)
+    assert whole.best is not None
+    tt = training_throughput(
+        hw,
+        arch,
+        "fp8",
+        sequence_tokens=4096,
+        global_batch_tokens=15360 * 4096.0,
+        bytes_per_param=10.0,
+        gradient_precision="bf16",
+        work_flops_per_token=1.0,
+        accelerators=576,
+        goodput=1.0,
+    )
+    fastest = max(whole.best.tokens_per_s, part.best.tokens_per_s)
+    assert tt.rate_per_unit_s == pytest.approx(72 * fastest / 576, rel=1e-12)
+    assert whole.best.tokens_per_s > part.best.tokens_per_s
+    # no such option where the domain is a power of two or the job one domain
+    assert _on_part_of_each_domain(72, mf, f, run) is None
+    h100 = train_figures(hardware(CATALOG, "hgx-h100"), "fp8")  # type: ignore[arg-type]
+    assert h100 is not None and _on_part_of_each_domain(512, mf, h100, run) is None

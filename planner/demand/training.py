@@ -298,6 +298,11 @@ class Layout:
     # candidate with DP·CP > 1 also fully sharded (fsdp = DP·CP); a hybrid group is a recipe
     # input.
     fsdp: int = 0
+    # Ranks a scale-up domain holds (0: every accelerator of it): a job of whole NVL72 racks run
+    # on 64 of each rack's 72 GPUs, its power-of-two groups inside a rack and 8 GPUs a rack
+    # idle (in_one_domain; the way NVIDIA's GB200 runs are laid out). Not a recipe input: the
+    # search (pretrain.training_throughput) tries it beside the whole racks.
+    domain_ranks: int = 0
 
     @property
     def accelerators(self) -> int:
@@ -327,6 +332,7 @@ class Layout:
         if self.recompute_modules:
             text += f", recompute {'+'.join(self.recompute_modules)}"
         text += f", FSDP over {self.fsdp}" if self.fsdp else ""
+        text += f", {self.domain_ranks} ranks a scale-up domain" if self.domain_ranks else ""
         return text + (
             ", embedding and loss in the PP split" if self.embedding_loss_in_pp_split else ""
         )
@@ -1360,8 +1366,9 @@ def in_one_domain(span: Any, ranks: Any, domain: int) -> Any:
     those groups the NVLink rate). A job of a size that is not whole domains leaves
     accelerators idle anyway and is taken to sit as the published runs do, whole groups a
     domain: NVIDIA's 256-GPU and 2,496-GPU GB200 runs are 4 and 39 racks of 64 ranks, their
-    EP64 groups and PP stages each inside a rack. Not modelled: a job of whole domains run on
-    64 of each rack's 72 accelerators (its groups inside, 8 accelerators a rack idle)."""
+    EP64 groups and PP stages each inside a rack. A job of whole domains may also run on 64 of
+    each rack's 72 accelerators (Layout.domain_ranks: its groups inside, 8 a rack idle), which
+    the search rates beside it (pretrain._on_part_of_each_domain)."""
     if isinstance(span, np.ndarray) or isinstance(ranks, np.ndarray):
         return (span <= domain) & ((ranks <= domain) | (ranks % domain != 0) | (domain % span == 0))
     return span <= domain and (ranks <= domain or ranks % domain != 0 or domain % span == 0)
@@ -1786,7 +1793,12 @@ def step_time(
     FORWARD_COMM_SHARE (1/2: the forward's all-gathers/reduce-scatters, dispatch/combine and
     activation sends, not the backward's), CP x 1/3 (K and V forward of K, V and their
     gradients); `(m + (PP-1)/v) · t_mb`, no DP synchronisation, no optimizer. Memory: the
-    training state as held, plus each in-flight micro-batch's layer inputs only."""
+    training state as held, plus each in-flight micro-batch's layer inputs only.
+
+    A layout on `domain_ranks` of each scale-up domain's accelerators is placed on domains of
+    that many ranks (the rest idle)."""
+    if layout.domain_ranks and layout.domain_ranks != f.scale_up_domain:
+        f = replace(f, scale_up_domain=layout.domain_ranks)
     tp, pp, dp, cp, ep, v, mb = (
         layout.tp,
         layout.pp,
