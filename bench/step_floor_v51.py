@@ -107,7 +107,7 @@ def one_row(run: dict[str, Any], catalog: Catalog) -> Row | None:
     if cp > 1:
         t = lay.get("micro_batch", 1) * 8192 / cp
         cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * mf.layers
-        cp_all = cp_bytes / _group_bandwidth(tp * cp, f) - st.cp_s
+        cp_all = cp_bytes / _group_bandwidth(tp * cp, st.layout.accelerators, f) - st.cp_s
     return Row(
         run["id"],
         st.layout.accelerators,

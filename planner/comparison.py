@@ -286,6 +286,8 @@ class Comparison:
 
     def summary(self, name: str) -> dict[str, Any]:
         """plan_metrics of one column, or its status, error and diagnosis."""
+        from planner.decision import label_days
+
         col = self.columns[name]
         if isinstance(col, Plan):
             # by component too (compare only; a sweep's records keep plan_metrics): which
@@ -296,6 +298,11 @@ class Comparison:
                 **plan_metrics(col),
                 "cost_by_component_usd": by_component,
                 "size_set_by": size_drivers(col),
+                # the text's row: each label with the days of its period index, as the size-set-by
+                # rows name them (bare tN/pN are defined nowhere in the text)
+                "binding_constraints_days": [
+                    label_days(b.constraint, col) for b in col.binding_constraints
+                ],
                 "error": None,
                 "diagnosis": [],
             }
@@ -386,7 +393,7 @@ class Comparison:
                 "days",
                 lambda s, w=w: (s.get("pretrain_days") or {}).get(w),
             )
-        row("binding constraints", "", lambda s: s.get("binding_constraints"))
+        row("binding constraints", "", lambda s: s.get("binding_constraints_days"))
         prices: list[tuple[str, str]] = []
         for n in names:
             for p in sums[n].get("shadow_prices") or []:

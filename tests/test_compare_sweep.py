@@ -529,3 +529,30 @@ def test_size_set_by_never_shows_more_units_held_than_the_pool_has() -> None:
     assert pairs
     for held, units in pairs:
         assert float(held.replace(",", "")) <= float(units.replace(",", "")), (held, units)
+
+
+def test_compares_binding_constraints_row_names_each_period_by_its_days() -> None:
+    """The compare text's "binding constraints" row printed bare labels ("cpu:dc-east:t2"), a
+    period index the text defines nowhere, where its size-set-by rows name days. The row now
+    reads binding_constraints_days, each label with its days (decision.label_days); the JSON's
+    binding_constraints keeps the bare labels."""
+    import planner
+    from planner.comparison import Comparison
+    from planner.decision import label_days, label_span
+
+    plan = planner.solve("frontier-3y", relax=True)
+    comparison = Comparison("frontier-3y", {"relaxed": plan})
+    summary = comparison.summary("relaxed")
+    assert summary["binding_constraints"] == [b.constraint for b in plan.binding_constraints]
+    periodic = [b.constraint for b in plan.binding_constraints if label_span(b.constraint, plan)]
+    assert periodic
+    assert summary["binding_constraints_days"] == [
+        label_days(b.constraint, plan) for b in plan.binding_constraints
+    ]
+    row = next(
+        line
+        for line in comparison.format().splitlines()
+        if line.strip().startswith("binding constraints")
+    )
+    for label in periodic:
+        assert f"{label} ({label_span(label, plan)})" in row, row

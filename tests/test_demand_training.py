@@ -590,6 +590,10 @@ def test_layout_choice_hand_computed_two_accelerators() -> None:
         ("llama-3.1-8b", "hgx-h100", "bf16", 64, 8192, 2**20),
         ("deepseek-v3", "hgx-h100", "fp8", 2048, 4096, 15360 * 4096),
         ("deepseek-v3", "hgx-b200", "fp8", 256, 4096, 4096 * 4096),
+        # whole NVL72 racks: EP and PP groups of 32/64 straddle racks (in_one_domain), and a
+        # size that is not whole racks places them inside
+        ("deepseek-v3", "gb200-nvl72", "fp8", 576, 4096, 4608 * 4096),
+        ("deepseek-v3", "gb200-nvl72", "fp8", 512, 4096, 4096 * 4096),
         # balanced routing (no node limit) across servers: hierarchical dispatch's crossings
         ("qwen3-235b-a22b", "hgx-h100", "fp8", 256, 4096, 8192 * 4096),
     ],

@@ -358,3 +358,27 @@ def test_estimate_pretrain_says_no_job_meets_the_deadline_in_its_units_row(
     row = next(x for x in out.splitlines() if x.strip().startswith("units"))
     assert "no job of any size meets the deadline: the fastest job's" in row, row
     assert "deadline needs" not in out
+
+
+def test_estimate_pretrain_feasible_row_says_a_missed_deadline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`feasible` means the run can be laid out and run; beside a missed deadline it read
+    "True: ok", as if the deadline were met (qa28). The row now says the deadline is missed,
+    with the run's days against it (recomputed from the JSON's time); a met one stays "ok"."""
+    import json
+
+    from cli import main
+
+    args = ["estimate", "pretrain", "--model", "llama-3.1-405b", "--system", "hgx-h100"]
+    args += ["--tokens", "1e16", "--deadline", "90 days", "--global-batch-tokens", "4M"]
+    main(args)
+    out = capsys.readouterr().out
+    row = next(x for x in out.splitlines() if x.strip().startswith("feasible"))
+    main([*args, "--json"])
+    est = json.loads(capsys.readouterr().out)
+    assert est["meets_deadline"] is False
+    assert f"deadline is missed: {est['time_s'] / 86400:,.2f} days against 90" in row, row
+    main([*args[:-6], "--tokens", "1e12", "--deadline", "90 days", "--global-batch-tokens", "4M"])
+    met = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("feasible"))
+    assert met.split(None, 1)[1].strip() == "True: ok", met

@@ -47,11 +47,15 @@ def test_the_present_value_plan_is_proven_within_its_target() -> None:
     solve): HiGHS stopped "optimal" at 0.94% while the plan was 1.14% over the bound; the MIP
     now runs once more from that plan at a gap shrunk by the excess (solve.py _tighten), and
     lands at $2,596.4M, 0.32% over the bound, where it was $2,620.6M at 1.32% (session 26's
-    maintenance on the network/storage share too: $2,636.4M, 0.32%)."""
+    maintenance on the network/storage share too: $2,636.4M, 0.32%). Session 29 (GB200/GB300
+    trainers' groups straddling racks, the relaxation +0.13%): one such round returned the same
+    plan, 1.04% over, HiGHS holding it within the shrunk gap by its own objective; the rounds
+    now go on (at most TIGHTEN_ROUNDS, halving the gap asked after a round that changed
+    nothing), and the plan is $2,645.6M, 0.90% over the bound."""
     plan = json.loads((GOLDEN / "frontier-3y--present_value.json").read_text())
     assert plan["status"] == "optimal"
     assert plan["gap"] <= plan["solver"]["mip_gap_target"]
-    assert plan["total_cost_usd"] < 2_640e6
+    assert plan["total_cost_usd"] < 2_650e6
     assert not plan.get("solver_notes")
 
 

@@ -47,7 +47,9 @@ def test_cp_passes_all_exposed_by_hand() -> None:
     f = sf.train_figures(sf.hardware(CATALOG, run["system"]), "fp8")
     cp_bytes = 3.0 * 1 * 4096 * 2 * 1024 * 2.0 * 32
     assert st.cp_s == 0.0
-    assert TABLE[run["id"]].cp_all_s == pytest.approx(cp_bytes / sf._group_bandwidth(2, f))
+    assert TABLE[run["id"]].cp_all_s == pytest.approx(
+        cp_bytes / sf._group_bandwidth(2, st.layout.accelerators, f)
+    )
     assert TABLE[run["id"]].cp_all_s < 0.005
 
 

@@ -42,6 +42,7 @@ from planner.demand.common import (
     DEFAULT_ELECTRICITY_USD_PER_KWH,
     DEFAULT_FACILITY_USD_PER_KW_MONTH,
     DEFAULT_PUE,
+    SECONDS_PER_DAY,
     pue_text,
 )
 from planner.demand.inference import MAX_UNITS_PER_INSTANCE, InferenceEstimate, inference_rates
@@ -243,6 +244,19 @@ def _emit(result: Any, as_json: bool, rows: list[tuple[str, str]]) -> None:
     click.echo("\nderivation:")
     for line in result.derivation:
         click.echo(f"  {line}")
+
+
+def _pretrain_feasible(est: Any, deadline_s: float) -> str:
+    """The pretrain estimate's feasible row: "feasible" means the run can be laid out and run
+    at all (the model state fits the units); a run that misses its deadline says so here too,
+    or "True: ok" read as the deadline met (qa28)."""
+    text = f"{est.feasible}: {est.reason}"
+    if est.feasible and not est.meets_deadline and math.isfinite(est.time_s):
+        text += (
+            f" (it can be laid out and run), but the deadline is missed: "
+            f"{est.time_s / SECONDS_PER_DAY:,.2f} days against {deadline_s / SECONDS_PER_DAY:g}"
+        )
+    return text
 
 
 def _exit_if_infeasible(feasible: bool, reason: str) -> None:
@@ -936,7 +950,7 @@ def pretrain(
     )
     rows = [
         ("model / system", f"{model} ({precision}) on {system}"),
-        ("feasible", f"{est.feasible}: {est.reason}"),
+        ("feasible", _pretrain_feasible(est, spec.deadline_s)),
         ("tokens", _fmt(est.tokens)),
         ("FLOPs", f"{est.flops:.4g}"),
         ("rate per unit", f"{_fmt(est.rate_flops_per_s_per_unit, 'FLOP/s')} ({est.rate_reason})"),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fleetcore.schema import BYTES_PER_VALUE, MAX_UNITS
 from hardware.catalog import Catalog
@@ -45,8 +45,10 @@ from planner.demand.goodput import Goodput, derive_goodput
 from planner.demand.training import (
     Layout,
     LayoutChoice,
+    ModelFigures,
     RunFigures,
     StepTime,
+    TrainFigures,
     best_layout,
     fsdp_caveat,
     model_figures,
@@ -179,6 +181,11 @@ def training_throughput(
                 choice.best is None or other.best.tokens_per_s > choice.best.tokens_per_s
             ):
                 choice = other
+    partial = _on_part_of_each_domain(accelerators, mf, f, run) if pinned is None else None
+    if partial is not None and (
+        choice.best is None or partial.best.tokens_per_s > choice.best.tokens_per_s  # type: ignore[union-attr]
+    ):
+        choice = partial
     if choice.best is None:
         return TrainingThroughput(
             accelerators, choice, None, 0.0, work_flops_per_token, 0.0, choice.reason
@@ -207,6 +214,31 @@ def training_throughput(
     )
     return TrainingThroughput(
         max(accelerators, g), choice, derived, goodput_value, work_flops_per_token, rate, reason
+    )
+
+
+def _on_part_of_each_domain(
+    accelerators: int, mf: ModelFigures, f: TrainFigures, run: RunFigures
+) -> LayoutChoice | None:
+    """The best layout of a job of whole scale-up domains run on P of each domain's D
+    accelerators, P the largest power of two below D (64 of an NVL72 rack's 72), its groups
+    inside a domain where on whole domains a power-of-two group straddles two
+    (training.in_one_domain) and D - P accelerators a domain idle; None where D is a power of
+    two, the job is not whole domains or one domain, or no layout fits. Its layouts carry
+    domain_ranks = P (step_time places them on domains of P ranks)."""
+    domain = f.scale_up_domain
+    part = 1 << (domain.bit_length() - 1)
+    if part >= domain or accelerators % domain or accelerators <= domain:
+        return None
+    choice = best_layout(accelerators // domain * part, mf, replace(f, scale_up_domain=part), run)
+    if choice.best is None:
+        return None
+
+    def on_part(st: StepTime) -> StepTime:
+        return replace(st, layout=replace(st.layout, domain_ranks=part))
+
+    return replace(
+        choice, best=on_part(choice.best), runner_ups=[on_part(r) for r in choice.runner_ups]
     )
 
 

@@ -298,6 +298,11 @@ class Layout:
     # candidate with DP·CP > 1 also fully sharded (fsdp = DP·CP); a hybrid group is a recipe
     # input.
     fsdp: int = 0
+    # Ranks a scale-up domain holds (0: every accelerator of it): a job of whole NVL72 racks run
+    # on 64 of each rack's 72 GPUs, its power-of-two groups inside a rack and 8 GPUs a rack
+    # idle (in_one_domain; the way NVIDIA's GB200 runs are laid out). Not a recipe input: the
+    # search (pretrain.training_throughput) tries it beside the whole racks.
+    domain_ranks: int = 0
 
     @property
     def accelerators(self) -> int:
@@ -327,6 +332,7 @@ class Layout:
         if self.recompute_modules:
             text += f", recompute {'+'.join(self.recompute_modules)}"
         text += f", FSDP over {self.fsdp}" if self.fsdp else ""
+        text += f", {self.domain_ranks} ranks a scale-up domain" if self.domain_ranks else ""
         return text + (
             ", embedding and loss in the PP split" if self.embedding_loss_in_pp_split else ""
         )
@@ -1346,10 +1352,34 @@ def _expert_copies_folded(group: int, stage_ranks_per_domain: int, block: int) -
     return k
 
 
-def _group_bandwidth(group_span: int, f: TrainFigures) -> float:
-    """Per-direction bandwidth of a collective whose ranks span `group_span` consecutive
-    accelerators: scale-up when they stay inside one scale-up domain, else scale-out."""
-    bw = f.scale_up_bytes_per_s if group_span <= f.scale_up_domain else f.scale_out_bytes_per_s
+def in_one_domain(span: Any, ranks: Any, domain: int) -> Any:
+    """Whether every group of `span` consecutive ranks of a job of `ranks` ranks lies inside
+    one scale-up domain of D = `domain` accelerators (scalars or numpy arrays alike):
+
+        span <= D  and  (ranks <= D  or  ranks mod D != 0  or  D mod span = 0)
+
+    A job of whole domains (ranks a multiple of D: every job the LP rates, its sizes whole
+    units) fills each domain, its groups run over consecutive ranks (Megatron-Core's rank
+    order), and a group whose span does not divide D crosses a domain boundary: EP64 on 8 NVL72
+    racks (576 ranks) has 7 of its 9 groups over two racks; the slowest group sets a
+    synchronous collective's time (qa28; before session 29 `span <= D` alone decided, charging
+    those groups the NVLink rate). A job of a size that is not whole domains leaves
+    accelerators idle anyway and is taken to sit as the published runs do, whole groups a
+    domain: NVIDIA's 256-GPU and 2,496-GPU GB200 runs are 4 and 39 racks of 64 ranks, their
+    EP64 groups and PP stages each inside a rack. A job of whole domains may also run on 64 of
+    each rack's 72 accelerators (Layout.domain_ranks: its groups inside, 8 a rack idle), which
+    the search rates beside it (pretrain._on_part_of_each_domain)."""
+    if isinstance(span, np.ndarray) or isinstance(ranks, np.ndarray):
+        return (span <= domain) & ((ranks <= domain) | (ranks % domain != 0) | (domain % span == 0))
+    return span <= domain and (ranks <= domain or ranks % domain != 0 or domain % span == 0)
+
+
+def _group_bandwidth(group_span: int, ranks: int, f: TrainFigures) -> float:
+    """Per-direction bandwidth of a collective over groups of `group_span` consecutive ranks of a
+    job of `ranks`: scale-up when every group stays inside one scale-up domain (in_one_domain),
+    else scale-out."""
+    inside = in_one_domain(group_span, ranks, f.scale_up_domain)
+    bw = f.scale_up_bytes_per_s if inside else f.scale_out_bytes_per_s
     return bw * f.collective_efficiency
 
 
@@ -1497,19 +1527,20 @@ def _placed(
     if ep > 1 and mf.experts:
         ep_bytes = 4.0 * (ep - 1) / ep * t_e * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
         span = expert_group_span(tp, cp, ep, etp, pp, pp_inside)
-        if span > f.scale_up_domain:
+        if not in_one_domain(span, layout.accelerators, f.scale_up_domain):
             # Hierarchical dispatch: once per remote target node over scale-out, then forwarded
             # over scale-up; the two pipeline, the slower one sets the time. The scale-out leg
             # carries the rank's own t/TP tokens (sequence parallel) whatever the expert TP: the
             # flex dispatcher forwards a token to its expert's ETP ranks inside the target node,
             # the all-to-all dispatcher all-gathers over the expert TP group after the
             # all-to-all (review21; t·ETP/TP here had charged that gather at the scale-out rate)
-            n = span / f.scale_up_domain
+            # a group that fits a domain's size but straddles two: its members over 2 domains
+            n = span / f.scale_up_domain if span > f.scale_up_domain else 2.0
             copies = target_nodes(mf, n) * (n - 1) / n
             out_bytes = 4.0 * copies * (t / tp) * h * ACTIVATION_VALUE_BYTES
             ep_one = max(out_bytes / so, ep_bytes / su)
         else:
-            ep_one = ep_bytes / _group_bandwidth(span, f)
+            ep_one = ep_bytes / _group_bandwidth(span, layout.accelerators, f)
         ep_one *= ep_load_imbalance(mf, t_e, ep)  # the busiest rank's dispatch and combine
     pp_s = 0.0
     if pp > 1:
@@ -1726,7 +1757,8 @@ def _fsdp_placed(
     if replicas > 1 and not forward_only:
         span = tp * dp * cp * (pp if pp_inside else 1)
         shard_bytes = p_acc / group * run.gradient_bytes
-        reduce_s = 2.0 * (replicas - 1) / replicas * shard_bytes / _group_bandwidth(span, f)
+        bw = _group_bandwidth(span, layout.accelerators, f)
+        reduce_s = 2.0 * (replicas - 1) / replicas * shard_bytes / bw
     exposed = max(0.0, reduce_s - (t_mb + bubble_s))
     step = m * t_mb + bubble_s + ep_fill_s + exposed + optimizer_s
     return _Placement(
@@ -1761,7 +1793,12 @@ def step_time(
     FORWARD_COMM_SHARE (1/2: the forward's all-gathers/reduce-scatters, dispatch/combine and
     activation sends, not the backward's), CP x 1/3 (K and V forward of K, V and their
     gradients); `(m + (PP-1)/v) · t_mb`, no DP synchronisation, no optimizer. Memory: the
-    training state as held, plus each in-flight micro-batch's layer inputs only."""
+    training state as held, plus each in-flight micro-batch's layer inputs only.
+
+    A layout on `domain_ranks` of each scale-up domain's accelerators is placed on domains of
+    that many ranks (the rest idle)."""
+    if layout.domain_ranks and layout.domain_ranks != f.scale_up_domain:
+        f = replace(f, scale_up_domain=layout.domain_ranks)
     tp, pp, dp, cp, ep, v, mb = (
         layout.tp,
         layout.pp,
@@ -1910,7 +1947,7 @@ def step_time(
             # the MoE layers' FFN half, carried by the all-to-all term (moe_tp_bytes_removed)
             tp_bytes -= moe_tp_bytes_removed(mf, tp, etp) * act_bytes * moe_i
             tp_bytes += sel_tp * act_bytes
-            tp_full = tp_bytes / _group_bandwidth(tp, f)
+            tp_full = tp_bytes / _group_bandwidth(tp, layout.accelerators, f)
             if forward_only:
                 tp_full *= FORWARD_COMM_SHARE
             tp_i = tp_exposed(tp_full, gemm_i + head_i, exposed, layout.tp_comm_overlap)
@@ -1920,7 +1957,7 @@ def step_time(
             cp_bytes = 3.0 * (cp - 1) * t * 2 * mf.kv_dim / tp * ACTIVATION_VALUE_BYTES * cp_layers
             if forward_only:
                 cp_bytes /= 3.0
-            cp_i = max(0.0, cp_bytes / _group_bandwidth(tp * cp, f) - attn_i)
+            cp_i = max(0.0, cp_bytes / _group_bandwidth(tp * cp, layout.accelerators, f) - attn_i)
         # the all-to-all passes count in MoE layers (moe's recomputation repeats the forward's)
         kinds.append((gemm_i, head_i, attn_i, mem_i, tp_i, cp_i, moe_i + sel_ep, shape_i, n + mtp))
     optimizer_s = (
@@ -1944,7 +1981,7 @@ def step_time(
             "forward_share": 1.0 if forward_only else 1.0 / (TRAINING_TO_FORWARD * extra),
         }
     placed = _placed(False, layout, mf, f, run, *args, **fsdp_args)
-    if pp > 1 and tp * cp * pp <= f.scale_up_domain:
+    if pp > 1 and in_one_domain(tp * cp * pp, layout.accelerators, f.scale_up_domain):
         inside = _placed(True, layout, mf, f, run, *args, **fsdp_args)
         if inside.step_s < placed.step_s:
             placed = inside
@@ -2241,8 +2278,10 @@ def step_times_vector(
     su = f.scale_up_bytes_per_s * f.collective_efficiency
     so = f.scale_out_bytes_per_s * f.collective_efficiency
 
+    ranks = c["tp"] * c["pp"] * c["dp"] * c["cp"]
+
     def group_bw(span: np.ndarray) -> np.ndarray:
-        return np.where(span <= f.scale_up_domain, su, so)
+        return np.where(in_one_domain(span, ranks, f.scale_up_domain), su, so)
 
     stages = []
     for nl, mtp, nh in ((layers_stage, 0, 0), (n_last, mf.mtp_layers, heads)):
@@ -2292,7 +2331,9 @@ def step_times_vector(
     # Both rank placements in one pass: every candidate with DP inside the domain, then those
     # whose replica TP·CP·PP fits the domain with PP inside; the faster kept (step_time's rule).
     n = len(t)
-    fits_domain = np.flatnonzero((c["pp"] > 1) & (c["tp"] * c["cp"] * c["pp"] <= f.scale_up_domain))
+    fits_domain = np.flatnonzero(
+        (c["pp"] > 1) & in_one_domain(c["tp"] * c["cp"] * c["pp"], ranks, f.scale_up_domain)
+    )
     rows = np.concatenate([np.arange(n), fits_domain])
     inside = np.arange(len(rows)) >= n
     share = 1.0 / (TRAINING_TO_FORWARD * extra)  # the forward's share of a layer's compute
@@ -2348,15 +2389,15 @@ def _placed_vector(
     so = f.scale_out_bytes_per_s * f.collective_efficiency
     act_bytes = t * h * ACTIVATION_VALUE_BYTES
 
-    def group_bw(span: np.ndarray) -> np.ndarray:
-        return np.where(span <= f.scale_up_domain, su, so)
-
+    ranks = tp * pp * dp * cp
     ep_one = np.zeros_like(t)
     if mf.experts:
         ep_bytes = 4.0 * (ep - 1) / ep * t_e * mf.experts_per_token * h * ACTIVATION_VALUE_BYTES
         # ETP·EP consecutive ranks at any expert TP (expert_group_span)
         span = etp * ep * np.where(pp_inside & (etp * ep > tp * cp), pp, 1.0)
-        n = np.maximum(span / f.scale_up_domain, 1.0)
+        inside = in_one_domain(span, ranks, f.scale_up_domain)
+        # a straddling group that fits a domain's size: its members over 2 domains (_placed)
+        n = np.where(span > f.scale_up_domain, span / f.scale_up_domain, np.where(inside, 1.0, 2.0))
         if mf.max_nodes_per_token:
             distinct = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n)
         else:
@@ -2364,7 +2405,7 @@ def _placed_vector(
         # the scale-out leg: a rank's own t/TP tokens whatever the expert TP (_placed)
         out_bytes = 4.0 * distinct * (n - 1) / n * (t / tp) * h * ACTIVATION_VALUE_BYTES
         hierarchical = np.maximum(out_bytes / so, ep_bytes / su)
-        ep_one = np.where(span > f.scale_up_domain, hierarchical, ep_bytes / su)
+        ep_one = np.where(inside, ep_bytes / su, hierarchical)
         # search candidates leave ep_comm_overlap off: the all-to-all fully exposed
         ep_one = np.where(ep > 1, ep_one * ep_load_imbalance(mf, t_e, ep), 0.0)
     pp_s = np.where(pp > 1, exposed * (2.0 * v * act_bytes / tp) / np.where(pp_inside, su, so), 0.0)
