@@ -65,11 +65,17 @@ def test_the_array_rule_is_the_scalar_rule() -> None:
     assert vector.tolist() == [in_one_domain(s, r, 72) for s, r in pairs]
 
 
-def _deepseek_step(dp: int):
+def _gb200_fp8():
+    """GB200 NVL72 and its FP8 training figures."""
     hw = hardware(CATALOG, "gb200-nvl72")
     assert hw is not None
     f = train_figures(hw, "fp8")
     assert f is not None
+    return hw, f
+
+
+def _deepseek_step(dp: int):
+    _, f = _gb200_fp8()
     mf = model_figures(CATALOG.models["deepseek-v3"], 4096)
     run = RunFigures(4096, dp * 16 * 4096.0, 10.0, 2.0)
     lay = Layout(tp=1, pp=1, dp=dp, ep=64)  # one stage kind: the same MoE layers on both
@@ -125,10 +131,7 @@ def test_a_job_of_whole_racks_may_run_on_64_of_each_racks_72() -> None:
     from planner.demand.pretrain import _on_part_of_each_domain, training_throughput
     from planner.demand.training import best_layout
 
-    hw = hardware(CATALOG, "gb200-nvl72")
-    assert hw is not None
-    f = train_figures(hw, "fp8")
-    assert f is not None
+    hw, f = _gb200_fp8()
     arch = CATALOG.models["deepseek-v3"]
     mf = model_figures(arch, 4096)
     run = RunFigures(4096, 15360 * 4096.0, 10.0, 2.0)
