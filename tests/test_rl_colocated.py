@@ -84,6 +84,30 @@ def test_deepseek_v3_on_gb200_refits_over_the_nic_for_the_racks_its_layout_spans
     assert co.offload_s == bare.offload_s
 
 
+def test_a_pinned_trainer_group_that_straddles_racks_refits_half_over_the_nic() -> None:
+    """A pinned PP4 x EP16 trainer (64 ranks) on 8 whole NVL72 racks (576 GPUs) runs its groups
+    over consecutive ranks, so a 64-rank group straddles two racks (training.in_one_domain):
+    half the weights cross the NIC, as a group over two racks does. On 512 GPUs (8 racks of 64,
+    the published runs' placement) the group is inside a rack: NVLink."""
+    gb200 = CATALOG.accelerators["gb200"]
+    assert gb200.serving is not None
+    u = gb200.serving.link_bandwidth_utilisation
+    laid = _spec("deepseek-v3").model_copy(
+        update={"trainer": RLTrainerSpec.model_validate({"layout": {"pp": 4, "ep": 16}})}
+    )
+    inside = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=512)
+    assert inside is not None and inside.refit_link == "scale-up" and inside.refit_span == 64
+    assert inside.refit_s == pytest.approx(671e9 * 2 / (900e9 * u))
+    across = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=576)
+    assert across is not None and across.refit_link == "scale-out"
+    assert across.refit_crossing_share == 0.5
+    nic = gb200.scale_out_bandwidth_bytes_per_s
+    assert across.refit_s == pytest.approx(0.5 * 671e9 * 2 / nic / u)
+    # no layout: m, the fewest GPUs holding the state, is sized to the rack: NVLink
+    bare = colocated_update_s(_spec("deepseek-v3"), CATALOG, "gb200-nvl72", accelerators=576)
+    assert bare is not None and bare.refit_link == "scale-up"
+
+
 def test_llama_8b_on_gb200_refits_over_nvlink_and_c2c_does_not_bind() -> None:
     gb200 = CATALOG.accelerators["gb200"]
     assert gb200.rl is not None and gb200.serving is not None

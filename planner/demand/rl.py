@@ -73,6 +73,7 @@ from planner.demand.training import (
     Layout,
     RunFigures,
     StepTime,
+    in_one_domain,
     model_figures,
     step_time,
     train_figures,
@@ -894,7 +895,9 @@ def colocated_update_s(
                    exports full HF tensors, gathered over TP/EP and broadcast over PP, on every
                    rank and streams them to its colocated vLLM worker), over scale-up (one way:
                    scale_up_bandwidth / 2) when the group the weights are spread over (refit_span:
-                   the trainer layout's tp x pp x ep, else m) fits one scale-up domain; when it
+                   the trainer layout's tp x pp x ep, else m) lies inside one scale-up domain
+                   (a pinned trainer layout's: training.in_one_domain over the run's n
+                   accelerators; m, no layout: m <= the domain's size); when it
                    spans R = ceil(span / domain) domains, x = 1 - 1/R of the weights crosses the
                    scale-out NIC while the local 1/R comes over scale-up at the same time:
                    refit_s = max(x · W / B_out, (1 - x) · W / B_up) / u_link;
@@ -925,17 +928,21 @@ def colocated_update_s(
     span = refit_span(spec, m)
     domain = hw.system.scale_up_domain
     up = acc.scale_up_bandwidth_bytes_per_s / 2
-    if span <= domain:
+    whole_units = math.ceil(m / hw.accelerators) * hw.accelerators
+    n = float(accelerators) if accelerators is not None else float(whole_units)
+    # a pinned trainer layout's group lies where its ranks do (in_one_domain); m, the fewest
+    # that hold the state, is no layout: a group of m <= D can be sized to divide the domain
+    pinned = spec.trainer is not None and spec.trainer.layout is not None
+    if in_one_domain(span, math.ceil(n - 1e-9), domain) if pinned else span <= domain:
         link, crossing, refit_bytes_s = "scale-up", 0.0, weight_bytes / up
     else:
         # spread evenly over R domains, 1/R of the weights is in each: the rest crosses the
-        # scale-out NIC while the local share comes over scale-up, at the same time
-        crossing = 1.0 - 1.0 / math.ceil(span / domain)
+        # scale-out NIC while the local share comes over scale-up, at the same time; a group
+        # that fits a domain's size but straddles two (in_one_domain) is over R = 2
+        crossing = 1.0 - 1.0 / max(2, math.ceil(span / domain))
         out = acc.scale_out_bandwidth_bytes_per_s
         link = "scale-out"
         refit_bytes_s = max(crossing * weight_bytes / out, (1 - crossing) * weight_bytes / up)
-    whole_units = math.ceil(m / hw.accelerators) * hw.accelerators
-    n = float(accelerators) if accelerators is not None else float(whole_units)
     per_acc = params * replicated / min(m, n) + params * sharded / n
     offload_bw = min(acc.rl.offload_bandwidth_bytes_per_s, acc.rl.host_link_bandwidth_bytes_per_s)
     return ColocatedUpdate(
