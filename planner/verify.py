@@ -892,7 +892,10 @@ def check_verifier_cores(ctx: Context) -> list[str]:
     cores of d's units of that ISA in service in t(p), less those of units busy with
     pretraining or serving in p, + CPU server cores of that ISA at d, in every LP period p and
     for each ISA the sandboxes need (samples generated at d in p = the generate role's work done
-    there in p / its tokens per sample: a period in which d generates nothing needs none)"""
+    there in p / its tokens per sample: a period in which d generates nothing needs none),
+    within REL_TOL x the cores lent + max(CORE_TOL, REL_TOL x every RL run's cores, REL_TOL x
+    the spare cores of every unit in service there, busy or not: the cores lent are a
+    difference of those large terms, each as precise as the solver's values)"""
     out = []
     isas = sorted({i for d in ctx.demands if d.rl for i in d.rl.verifier_core_s_by_isa})
     # The LP's cpu rows are scaled by all the verifier cores of all RL runs: the tolerance too.
@@ -978,7 +981,9 @@ def check_sandbox_memory(ctx: Context) -> list[str]:
     """sum_{w RL} byte_s_per_sample[isa] x samples generated at d in p / len_p <= host memory
     lent with the cores of d's units of that ISA in service in t(p) and not busy with
     pretraining or serving (host_memory x spare cores / cores) + CPU servers' host memory, in
-    every LP period p and for each ISA whose sandboxes state their memory"""
+    every LP period p and for each ISA whose sandboxes state their memory, within REL_TOL x the
+    memory lent + max(1 MB, REL_TOL x the memory every unit in service there lends, busy or
+    not)"""
     catalog = ctx.scenario.catalog
     out = []
     isas = sorted({i for d in ctx.demands if d.rl for i in d.rl.verifier_byte_s_by_isa})
