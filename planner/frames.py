@@ -165,7 +165,7 @@ def sweep_frame(sw: Sweep) -> pd.DataFrame:
     """One row per point: the axes, then the outputs (the columns of sweep.csv)."""
     records = sw.records()
     frame = pd.DataFrame(records, columns=sw.columns())
-    for col in ("binding_constraints", "diagnosis"):
+    for col in ("binding_constraints", "binding_constraints_days", "diagnosis"):
         frame[col] = frame[col].map(lambda v: "; ".join(str(x) for x in v or []))
     return frame.set_index("point")
 

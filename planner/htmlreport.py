@@ -192,7 +192,7 @@ def sweep_html(sw: Any) -> str:
     frame = sw.frame()
     # after_horizon (only where a point ends): the basis of each total, as the text table says
     keep = ["status", "after_horizon", "total_cost_usd", "gap", "accelerators", "cpu_servers"]
-    keep += ["cores_per_accelerator", "facility_power_w", "binding_constraints"]
+    keep += ["cores_per_accelerator", "facility_power_w", "binding_constraints_days"]
     columns = [c for c in frame.columns if c in keep or c.startswith("units:")]
     units = {"total_cost_usd": "usd", "facility_power_w": "w", "gap": "share"}
     rows = [

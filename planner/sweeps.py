@@ -411,6 +411,8 @@ def check_y_name(y: str, scenario_path: str | Path | None, points: list[Point]) 
 
 def point_outputs(plan: Plan) -> dict[str, Any]:
     """A solved point's flat outputs (the columns of sweep.csv)."""
+    from planner.decision import label_days
+
     m = plan_metrics(plan)
     out: dict[str, Any] = {
         "status": m["status"],
@@ -437,6 +439,9 @@ def point_outputs(plan: Plan) -> dict[str, Any]:
         out[f"cost_usd:{w}"] = c
     out.update(basis_metrics(plan))
     out["binding_constraints"] = m["binding_constraints"]
+    # each label with its period's days, as compare's row reads them ("cpu:dc-east:t2 (days
+    # 182.5-273.75)"): the bare index is defined nowhere in a sweep's output
+    out["binding_constraints_days"] = [label_days(b, plan) for b in m["binding_constraints"]]
     out["error"] = None
     out["diagnosis"] = []
     out["exit_code"] = 0
@@ -552,7 +557,8 @@ class Sweep:
         if self.after_horizon_ends():
             fixed.append(AFTER_HORIZON_COLUMN)
         extra = sorted({k for p in self.points for k in p if ":" in k})
-        tail = ["binding_constraints", "error", "diagnosis", "exit_code"]
+        tail = ["binding_constraints", "binding_constraints_days", "error", "diagnosis"]
+        tail.append("exit_code")
         return ["point", *self.axes, *fixed, *extra, *tail]
 
     def discounted(self) -> bool:

@@ -556,3 +556,30 @@ def test_compares_binding_constraints_row_names_each_period_by_its_days() -> Non
     )
     for label in periodic:
         assert f"{label} ({label_span(label, plan)})" in row, row
+
+
+def test_a_sweep_names_each_binding_rows_period_by_its_days() -> None:
+    """Last session's compare row got the days of each binding row's period; a sweep's text
+    table, CSV and JSON still carried bare labels ("cpu:dc-east:t2"), a period index a sweep
+    defines nowhere. A point's binding_constraints_days is decision.label_days of each label;
+    binding_constraints keeps the bare ones; the text's binding column reads the days."""
+    import planner
+    from planner.commands.sweep import format_sweep
+    from planner.decision import label_days, label_span
+    from planner.sweeps import Sweep, point_outputs
+
+    plan = planner.solve("frontier-3y", relax=True)
+    outputs = point_outputs(plan)
+    bare = [b.constraint for b in plan.binding_constraints]
+    assert outputs["binding_constraints"] == bare
+    assert any(label_span(label, plan) for label in bare)  # the case needs a periodic row
+    assert outputs["binding_constraints_days"] == [label_days(label, plan) for label in bare]
+    sweep = Sweep("frontier-3y", [], [{"point": "p0", **outputs, "cached": False}])
+    assert "binding_constraints_days" in sweep.columns()
+    record = sweep.records()[0]
+    assert record["binding_constraints_days"] == outputs["binding_constraints_days"]
+    row = next(line for line in format_sweep(sweep).splitlines() if "relaxed" in line)
+    first = label_days(bare[0], plan)
+    assert first.startswith(bare[0] + " (days")
+    cell = row.rsplit("  ", 1)[-1].strip()
+    assert cell.removesuffix("...") and first.startswith(cell.removesuffix("...")), (cell, row)

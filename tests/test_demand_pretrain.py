@@ -257,3 +257,19 @@ def test_expert_capacity_factor_on_the_layout_reaches_the_step_model() -> None:
     assert b.memory_s == pytest.approx(a.memory_s)
     assert b.ep_s == pytest.approx(a.ep_s)
     assert b.layout.expert_capacity_factor == 2.0 and a.layout.expert_capacity_factor == 0.0
+
+
+def test_a_pinned_tp_group_that_straddles_racks_does_not_fit_scale_up() -> None:
+    """estimate pretrain's fits_scale_up read `tp <= scale_up_domain` for the chosen layout: a
+    Llama 3.1 70B TP16 layout on 2 whole GB200 NVL72 racks (144 GPUs) said True, though its fifth TP group
+    spans ranks 64-79 across the rack boundary and step_time charges it the scale-out rate
+    (training.in_one_domain). TP8 there divides the rack and fits; TP16 on 64 GPUs (not whole
+    racks, laid out in one) fits."""
+    kw = dict(model="llama-3.1-70b", tokens="1T", global_batch_tokens="16M", precision="fp8")
+    for tp, dp, units, fits in ((16, 9, 2, False), (8, 18, 2, True), (16, 4, 1, True)):
+        lay = {"tp": tp, "pp": 1, "dp": dp, "micro_batch": 1}
+        est = estimate_pretrain(spec(layout=lay, **kw), CATALOG, "gb200-nvl72", units=units)
+        assert est.layout is not None and est.tp_width == tp
+        assert est.fits_scale_up is fits, (tp, dp, units)
+        note = est.rate_reason
+        assert ("TP groups of 16 ranks cross" in note) is (not fits), note

@@ -162,3 +162,34 @@ def test_a_job_of_whole_racks_may_run_on_64_of_each_racks_72() -> None:
     assert _on_part_of_each_domain(72, mf, f, run) is None
     h100 = train_figures(hardware(CATALOG, "hgx-h100"), "fp8")  # type: ignore[arg-type]
     assert h100 is not None and _on_part_of_each_domain(512, mf, h100, run) is None
+
+
+@pytest.mark.parametrize(
+    ("layout", "note"),
+    [
+        # 8 whole racks: EP64 and EP32 groups straddle (72 mod 64, 72 mod 32 != 0), EP8 does not
+        (Layout(tp=1, pp=1, dp=576, ep=64), "EP groups of 64 ranks"),
+        (Layout(tp=1, pp=1, dp=576, ep=32), "EP groups of 32 ranks"),
+        (Layout(tp=1, pp=1, dp=576, ep=8), ""),
+        # TP16 straddles too; its EP groups (ETP 1 x EP 8 = 8 ranks) do not
+        (Layout(tp=16, pp=1, dp=36, ep=8), "TP groups of 16 ranks"),
+        # 8 racks of 64 (not whole racks): placed as the published runs, nothing straddles
+        (Layout(tp=1, pp=1, dp=512, ep=64), ""),
+    ],
+)
+def test_a_layout_says_which_of_its_groups_cross_a_rack(layout: Layout, note: str) -> None:
+    """A user reading an exposed EP term of 700 ms could not tell it came from groups crossing
+    a rack boundary: the layout's placement note (StepTime.placement_note, in every rate
+    derivation) names the TP, CP and EP groups that in_one_domain puts across two scale-up
+    domains, and nothing where every group is inside one."""
+    _, f = _gb200_fp8()
+    mf = model_figures(CATALOG.models["deepseek-v3"], 4096)
+    run = RunFigures(4096, layout.dp * 16 * 4096.0, 10.0, 2.0)
+    st = step_time(layout, mf, f, run, recompute=1.0)
+    text = st.placement_note()
+    if not note:
+        assert "cross" not in text, text
+        return
+    assert f"{note} cross 72-rank scale-up domains (over scale-out)" in text, text
+    span = int(note.split(" of ")[1].split()[0])
+    assert not in_one_domain(span, layout.accelerators, 72)  # the rule the charge uses

@@ -235,7 +235,7 @@ def format_sweep(result) -> str:
                 f"{p['cores_per_accelerator']:,.1f}"
                 if ok and p["cores_per_accelerator"] is not None
                 else None,
-                "; ".join(p["binding_constraints"]) if ok else (p["error"] or ""),
+                "; ".join(p["binding_constraints_days"]) if ok else (p["error"] or ""),
             ]
         )
     headers = [

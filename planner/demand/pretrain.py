@@ -51,6 +51,7 @@ from planner.demand.training import (
     TrainFigures,
     best_layout,
     fsdp_caveat,
+    in_one_domain,
     model_figures,
     search_sizes,
     train_figures,
@@ -690,7 +691,10 @@ def estimate_pretrain(
         stages = math.ceil(mp / tp)
         if step is not None:  # the chosen layout's widths
             tp, stages = step.layout.tp, step.layout.pp
-            fits_scale_up = tp <= domain
+            # its TP groups inside a domain as laid out (a TP16 group of 2 whole NVL72 racks
+            # straddles one: training.in_one_domain), on the domain's ranks it uses
+            ranks = step.layout.domain_ranks or domain
+            fits_scale_up = bool(in_one_domain(tp, step.layout.accelerators, ranks))
         lines += [
             f"model state = {spec.bytes_per_param:g} B/param x {arch.params:.4g} = {gb(state)}: "
             f">= {min_acc} accelerators ({min_units} units) fully sharded at "

@@ -470,6 +470,9 @@ class StepTime:
     mfu: float
     gemm_shape: float
     pp_in_scale_up: bool = False  # rank placement: PP stages share a scale-up domain
+    # groups that fit a scale-up domain's size but cross its boundaries (in_one_domain), as
+    # "EP groups of 64 ranks cross 72-rank scale-up domains": charged the scale-out rate
+    straddle_note: str = ""
     # The output head's GEMMs (the main head's and each MTP module's) on the last stage, per
     # micro-batch, when the last stage sets the pace (then the other terms are its too; the
     # loss's memory-bound bytes are in memory_s)
@@ -516,8 +519,10 @@ class StepTime:
         )
 
     def placement_note(self) -> str:
-        """The rank placement, when PP stages share a scale-up domain (DP across domains)."""
-        return ", PP inside the scale-up domain" if self.pp_in_scale_up else ""
+        """The rank placement: PP stages sharing a scale-up domain (DP across domains), and
+        groups that straddle two domains (their collectives at the scale-out rate)."""
+        inside = ", PP inside the scale-up domain" if self.pp_in_scale_up else ""
+        return inside + (f", {self.straddle_note}" if self.straddle_note else "")
 
     def batch_note(self) -> str:
         """How the global batch was rounded, when it was."""
@@ -1374,6 +1379,26 @@ def in_one_domain(span: Any, ranks: Any, domain: int) -> Any:
     return span <= domain and (ranks <= domain or ranks % domain != 0 or domain % span == 0)
 
 
+def _straddle_note(layout: Layout, mf: ModelFigures, f: TrainFigures, pp_inside: bool) -> str:
+    """The TP, CP and EP groups of a layout that fit a scale-up domain's size but cross its
+    boundaries (in_one_domain false at span <= D), which step_time charges the scale-out rate
+    (EP: the hierarchical dispatch over two domains); "" when there are none. Names what makes
+    an exposed TP/CP/EP term large, e.g. EP64 on whole NVL72 racks."""
+    d, g = f.scale_up_domain, layout.accelerators
+    tp, cp, ep = layout.tp, layout.cp, layout.ep
+    spans = [("TP", tp), ("CP", tp * cp if cp > 1 else 1)]
+    if ep > 1 and mf.experts:
+        spans.append(("EP", expert_group_span(tp, cp, ep, layout.etp, layout.pp, pp_inside)))
+    crossing = [
+        f"{name} groups of {span} ranks"
+        for name, span in spans
+        if 1 < span <= d and not in_one_domain(span, g, d)
+    ]
+    if not crossing:
+        return ""
+    return f"{' and '.join(crossing)} cross {d}-rank scale-up domains (over scale-out)"
+
+
 def _group_bandwidth(group_span: int, ranks: int, f: TrainFigures) -> float:
     """Per-direction bandwidth of a collective over groups of `group_span` consecutive ranks of a
     job of `ranks`: scale-up when every group stays inside one scale-up domain (in_one_domain),
@@ -1996,6 +2021,7 @@ def step_time(
         model_flops /= TRAINING_TO_FORWARD  # 2·N_a + A(S/2)
     g = layout.accelerators
     return StepTime(
+        straddle_note=_straddle_note(layout, mf, f, placed.pp_inside),
         layout=layout,
         micro_batches=m,
         batch_tokens=m * mb * s * dp,
