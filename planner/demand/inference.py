@@ -72,6 +72,7 @@ from planner.demand.serving_physics import (
     quantile_label,
     token_budget_cap,
 )
+from planner.demand.training import in_one_domain
 from planner.demand.types import Rate
 from planner.kinds.base import engine_sequence_cap
 from planner.kinds.inference import InferenceSpec
@@ -125,7 +126,10 @@ def layouts(
     TP widths that divide g, stay in the scale-up domain and split the attention heads evenly
     (KV heads are replicated when TP exceeds them); dense models use TP = g (a stage is one TP
     group on the scale-up fabric); MoE models also try narrower attention groups (data-parallel
-    attention) with the experts over all g chips (EP = g, beyond the domain over scale-out)."""
+    attention) with the experts over all g chips (EP = g, beyond the domain over scale-out).
+    In an instance of whole domains a stage or TP group no larger than a domain that crosses a
+    domain boundary (training.in_one_domain over the instance's consecutive ranks) is not
+    tried: the physics would charge it the scale-up rate (session 30)."""
     domain = hw.system.scale_up_domain
     out: list[Layout] = []
     for a in instance_sizes(hw, max_units_per_instance):
@@ -135,11 +139,20 @@ def layouts(
         # at most one stage per layer: a stage holds whole layers
         for pp in (p for p in range(1, min(a, arch.layers) + 1) if a % p == 0):
             g = a // pp
+            if g <= domain and not in_one_domain(g, a, domain):
+                # a stage that fits a domain's size but crosses a domain boundary (a stage of
+                # 48 of a 2-rack NVL72 instance spans ranks 48-95): its TP group (dense) or EP
+                # all-to-all (MoE) would be charged the scale-up rate it does not have
+                continue
             if arch.moe is None:
                 tps = [g] if g <= domain and arch.heads % g == 0 else []
             else:
+                # TP groups at consecutive ranks, each inside a domain (training.in_one_domain:
+                # TP6 of a 12-chip stage on 3 HGX servers crosses the 8-GPU boundary)
                 tps = [
-                    t for t in range(1, min(g, domain) + 1) if g % t == 0 and arch.heads % t == 0
+                    t
+                    for t in range(1, min(g, domain) + 1)
+                    if g % t == 0 and arch.heads % t == 0 and in_one_domain(t, a, domain)
                 ]
             for tp in tps:
                 stored = load.dense_bytes * (g // tp) + (load.weights_bytes - load.dense_bytes)
