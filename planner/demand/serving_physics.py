@@ -29,9 +29,12 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   tp_comm_s      = n_allreduce · (2·ceil(log2 tp)·latency_up + 2(tp-1)/tp · bytes / bw_up)
                    (a pinned TP wider than the scale-up domain D: two levels, allreduce_s, the
                    u = ceil(tp/D) domains' part 2·ceil(log2 u)·L_out + 2(u-1)/u · bytes/D / bw_out,
-                   L_out = serving.scale_out_allreduce_latency, else scale_out_latency)
+                   L_out = serving.scale_out_allreduce_latency, else scale_out_latency; a group
+                   straddling two domains the same with (d, u) of group_split for (D, u))
   ep_comm_s      = moe_layers · (2·latency + x·(m/g)·k·hidden·(1+2 B)·(g-1)/g / bw),
-                   bw = one-way link bandwidth · link util (0 when g = 1)
+                   bw = one-way link bandwidth · link util (0 when g = 1); a stage beyond or
+                   straddling a scale-up domain sends the share (g - d)/g over scale-out
+                   (group_split's d) at scale-out's latency
   moe_layer_s    = moe_layers · moe_layer_latency
   moe_token_s    = moe_layers · x·(m/g)·k·hidden·(1+2 B) / moe_token_bandwidth  (every MoE
                    layout, g = 1 too: a fitted per-routed-token cost, see moe_token_bandwidth)
