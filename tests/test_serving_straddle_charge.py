@@ -7,6 +7,7 @@ GPUs idle. Each figure against a hand computation."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 
 from hardware.catalog import load_catalog
 from planner.demand.common import hardware
-from planner.demand.inference import layouts, pinned_layout
+from planner.demand.inference import instances_per_unit, layouts, pinned_layout
 from planner.demand.serving_physics import (
     Layout,
     StepArrays,
@@ -177,3 +178,20 @@ def test_straddling_pinned_layouts_on_arrays_equal_the_scalar_step() -> None:
             for j, b in zip(rows.tolist(), batch.tolist(), strict=True)
         ]
         assert vector == scalar
+
+
+def test_a_unit_of_two_domains_packs_instances_inside_each_domain() -> None:
+    # a (made-up) unit of two 72-GPU domains: 16-GPU instances 4 a domain, 8 a unit (9 would put
+    # the fifth at ranks 64-79, across both domains); 32: 2 a domain; 144: one over both
+    two = dataclasses.replace(GB200, system=GB200.system.model_copy(update={"accelerators": 144}))
+    assert instances_per_unit(two, 16) == 8 and instances_per_unit(two, 32) == 4
+    assert instances_per_unit(two, 24) == 6 and instances_per_unit(two, 144) == 1
+    assert instances_per_unit(two, 288) == 0.5
+    load = model_load(DSR1, "fp8", "fp8", 1000, 1000, 1)
+    per_unit = {lay.accelerators: lay.instances_per_unit for lay in layouts(DSR1, two, load, 1)}
+    assert per_unit[16] == 8 and per_unit[64] == 2
+    pinned = pinned_layout(DSR1, two, load, tp=1, pp=1, ep=16)
+    assert isinstance(pinned, Layout) and pinned.instances_per_unit == 8
+    # one domain a unit (every catalog system): floor(U / a), as before
+    assert instances_per_unit(GB200, 16) == 4 and instances_per_unit(GB200, 144) == 0.5
+
