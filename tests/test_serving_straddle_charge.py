@@ -52,6 +52,12 @@ def test_group_split_by_hand() -> None:
     assert group_split(32, 32, 8) == (8, 4)
     # 8-GPU servers: PP4 stages of 6 over three servers straddle (6 + 2 at ranks 6-11)
     assert group_split(6, 24, 8) == (2, 2)
+    # wider than a domain, over consecutive ranks of whole domains: PP2 stages of 12 over three
+    # 8-GPU servers are 8 + 4 (ranks 0-11) and 4 + 8; EP108 over three racks 72 + 36
+    assert group_split(12, 24, 8) == (4, 2)
+    assert group_split(108, 216, 72) == (36, 2)
+    # an instance that is not whole domains sits as evenly as it can: EP96 on two racks 48 + 48
+    assert group_split(96, 96, 72) == (48, 2)
 
 
 def test_instances_inside_one_rack_are_placed_whole_with_idle_gpus_counted() -> None:
@@ -195,3 +201,25 @@ def test_a_unit_of_two_domains_packs_instances_inside_each_domain() -> None:
     # one domain a unit (every catalog system): floor(U / a), as before
     assert instances_per_unit(GB200, 16) == 4 and instances_per_unit(GB200, 144) == 0.5
 
+
+def test_a_stage_wider_than_a_server_but_not_whole_servers_pays_its_smaller_side() -> None:
+    # DeepSeek-R1 PP2 x EP12 on three HGX H100 servers: stage 1 is ranks 0-11, 8 + 4; a rank of
+    # the 4 sends 8 of 12 shares over its NIC (before: (12 - 8) / 12, as if 8 + 8 + ...)
+    h100 = hardware(CATALOG, "hgx-h100")
+    assert h100 is not None
+    s = h100.accelerator.serving
+    assert s is not None
+    load = model_load(DSR1, "fp8", "fp8", 1000, 1000, 1)
+    lay = pinned_layout(DSR1, h100, load, tp=1, pp=2, ep=12)
+    assert isinstance(lay, Layout) and lay.accelerators == 24
+    mq = 1024.0
+    per_chip = mq / 12 * ep_bytes_per_token(DSR1, 12)
+    up = scale_up_one_way(h100)
+    out = h100.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    per_layer = 2 * s.scale_out_latency_s + per_chip * (4 / 12) / up + per_chip * (8 / 12) / out
+    step = StepPhysics(h100, load, lay)
+    assert step._ep_comm_s(mq, 1.0) == pytest.approx(DSR1.moe_layers * per_layer, rel=1e-12)
+    arrays = StepArrays([step])
+    for batch in (2, 512, 4096):
+        vector = arrays.tpot_bound_s(np.array([0]), np.array([batch]), False).tolist()
+        assert vector == [step.terms(batch, False).tpot_bound_s]

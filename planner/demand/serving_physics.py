@@ -694,28 +694,39 @@ def ep_imbalance(arch: ModelArch, tokens: float, ep: int) -> float:
 
 def group_split(span: int, ranks: int, domain: int) -> tuple[int, int]:
     """(d, u) for the groups of `span` consecutive ranks of an instance of `ranks` on scale-up
-    domains of D = `domain` accelerators: u, the domains the worst group touches, and d, its
-    fewest ranks in one of them (the ranks whose share of the group's traffic crosses the NIC):
+    domains of D = `domain` accelerators: u, the most domains a group touches, and d, the fewest
+    ranks a group has in one of them (a rank there sends the share (span − d)/span of the
+    group's traffic over its NIC, the slowest; the slowest group sets a collective's time):
 
-        span <= D, in_one_domain(span, ranks, D):  (span, 1)    every group inside a domain
-        span > D:                                   (D, ceil(span / D))
-        else (a group straddles two domains):       (min over the groups that cross a domain
-                                                     boundary of their smaller side, 2)
+        in_one_domain(span, ranks, D):     (span, 1)   every group inside a domain
+        ranks a multiple of D (> D):       over the groups at ranks i·span .. (i+1)·span − 1,
+                                           the fewest ranks in one domain and the most domains
+        else (not whole domains):          (floor(span / u), u), u = ceil(span / D): the
+                                           groups placed as evenly as they can be
 
-    A group straddles when the instance is whole domains and D mod span != 0: stage 2 of PP3
-    over two 72-GPU racks (EP48, ranks 48-95) is 24 + 24, (24, 2); TP16 groups over two racks
-    have ranks 64-79 as 8 + 8, (8, 2). Before session 30 `span <= D` alone decided (the
-    NVLink rate for those groups; training.in_one_domain's rule, session 29)."""
-    if span > domain:
-        return domain, math.ceil(span / domain)
+    The instance of whole domains (every layout the search builds beyond one unit; a stated
+    one) lays its groups over consecutive ranks, training.in_one_domain's rule: stage 2 of PP3
+    over two 72-GPU racks (EP48, ranks 48-95) is 24 + 24, (24, 2); TP16 over two racks has ranks
+    64-79 as 8 + 8, (8, 2); PP2 over three 8-GPU servers has stages of 12 as 8 + 4, (4, 2);
+    EP144 over two racks is 72 + 72, (72, 2). An instance of other sizes leaves accelerators
+    idle and sits as the published runs do (in_one_domain): its groups inside a domain when
+    they fit one, EP96 over two racks as 48 + 48. Before session 30 a group within D's size
+    had (span, 1) and a wider one (D, ceil(span / D)): the NVLink rate for a straddling group,
+    and 8 + 4 rated as if 8 + 8."""
     if in_one_domain(span, ranks, domain):
         return span, 1
-    smallest = span
+    if ranks <= domain or ranks % domain != 0:
+        u = math.ceil(span / domain)
+        return span // u, u
+    fewest, most = span, 1
     for start in range(0, ranks - span + 1, span):
-        cut = (start // domain + 1) * domain
-        if cut < start + span:
-            smallest = min(smallest, cut - start, start + span - cut)
-    return smallest, 2
+        end = start + span
+        first, last = start // domain, (end - 1) // domain
+        pieces = [
+            min(end, (k + 1) * domain) - max(start, k * domain) for k in range(first, last + 1)
+        ]
+        fewest, most = min(fewest, min(pieces)), max(most, len(pieces))
+    return fewest, most
 
 
 def allreduce_s(hw: Hardware, tp: int, nbytes: float, ranks: int | None = None) -> float:
@@ -860,7 +871,8 @@ def ep_link_s(
     group lies inside one scale-up domain; else (group_split(ep, ranks, D) = (d, u), u > 1) the
     share (ep − d)/ep of peers in other domains, those of a rank on the group's smaller side, at
     the scale-out rate, the hops scale-out's (as StepPhysics._ep_comm_s): (ep − D)/ep for a group
-    wider than D, 1/2 for EP48 straddling two racks as 24 + 24. `ranks`: the instance's
+    of whole domains, 1/2 for EP48 straddling two racks as 24 + 24, 2/3 for EP12 over 8-GPU
+    servers as 8 + 4. `ranks`: the instance's
     accelerators (its stages are consecutive ranks); None: ep. (0, 0) for ep <= 1."""
     if ep <= 1:
         return 0.0, 0.0
