@@ -114,6 +114,24 @@ def instance_sizes(hw: Hardware, max_units_per_instance: int) -> list[int]:
     return sizes
 
 
+def instances_per_unit(hw: Hardware, accelerators: int) -> float:
+    """Instances of a = `accelerators` chips one unit of U chips holds, each inside one
+    scale-up domain of D chips when it fits one (the unit's other chips idle):
+
+        a <= D:      floor(U / D) · floor(D / a) + floor((U mod D) / a)
+        D < a <= U:  floor(U / a)
+        a > U:       1 / ceil(a / U)   (an instance spans units)
+
+    Every catalog system has U = D (floor(U / a)); a unit of two 72-GPU domains holds 8
+    16-GPU instances, not 9: the fifth would lie over ranks 64-79, across both domains."""
+    units, domain = hw.accelerators, hw.system.scale_up_domain
+    if accelerators > units:
+        return 1.0 / math.ceil(accelerators / units)
+    if accelerators > domain:
+        return float(units // accelerators)
+    return float(units // domain * (domain // accelerators) + units % domain // accelerators)
+
+
 def layouts(
     arch: ModelArch,
     hw: Hardware,
@@ -134,7 +152,7 @@ def layouts(
     out: list[Layout] = []
     for a in instance_sizes(hw, max_units_per_instance):
         units = max(1, math.ceil(a / hw.accelerators))
-        per_unit = hw.accelerators // a if a <= hw.accelerators else 1.0 / units
+        per_unit = instances_per_unit(hw, a)
         usable = usable_bytes(hw, a, hbm_usable_fraction)
         # at most one stage per layer: a stage holds whole layers
         for pp in (p for p in range(1, min(a, arch.layers) + 1) if a % p == 0):
@@ -188,7 +206,7 @@ def pinned_layout(
     if arch.heads % tp:
         return f"tp {tp} does not divide the model's {arch.heads} attention heads"
     units = max(1, math.ceil(a / hw.accelerators))
-    per_unit = hw.accelerators // a if a <= hw.accelerators else 1.0 / units
+    per_unit = instances_per_unit(hw, a)
     usable = usable_bytes(hw, a, hbm_usable_fraction)
     stored = load.dense_bytes * (g // tp) + (load.weights_bytes - load.dense_bytes)
     moe = arch.moe is not None

@@ -29,9 +29,12 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   tp_comm_s      = n_allreduce · (2·ceil(log2 tp)·latency_up + 2(tp-1)/tp · bytes / bw_up)
                    (a pinned TP wider than the scale-up domain D: two levels, allreduce_s, the
                    u = ceil(tp/D) domains' part 2·ceil(log2 u)·L_out + 2(u-1)/u · bytes/D / bw_out,
-                   L_out = serving.scale_out_allreduce_latency, else scale_out_latency)
+                   L_out = serving.scale_out_allreduce_latency, else scale_out_latency; a group
+                   straddling two domains the same with (d, u) of group_split for (D, u))
   ep_comm_s      = moe_layers · (2·latency + x·(m/g)·k·hidden·(1+2 B)·(g-1)/g / bw),
-                   bw = one-way link bandwidth · link util (0 when g = 1)
+                   bw = one-way link bandwidth · link util (0 when g = 1); a stage beyond or
+                   straddling a scale-up domain sends the share (g - d)/g over scale-out
+                   (group_split's d) at scale-out's latency
   moe_layer_s    = moe_layers · moe_layer_latency
   moe_token_s    = moe_layers · x·(m/g)·k·hidden·(1+2 B) / moe_token_bandwidth  (every MoE
                    layout, g = 1 too: a fitted per-routed-token cost, see moe_token_bandwidth)
@@ -100,6 +103,7 @@ from planner.demand.common import (
 from planner.demand.kv import kv_bytes_per_token, kv_sequence_bytes
 from planner.demand.moe_kernels import module_floor_s, module_rows, module_s
 from planner.demand.tpot_tail import stall_quantile_s
+from planner.demand.training import in_one_domain
 
 # Activations exchanged by TP all-reduces and pipeline hops are BF16 (2 B per value): the
 # residual stream stays in BF16 in FP8/FP4 serving stacks (TensorRT-LLM, vLLM).
@@ -688,7 +692,44 @@ def ep_imbalance(arch: ModelArch, tokens: float, ep: int) -> float:
     return min(max(1.0 + math.sqrt(2.0 * math.log(ep) / mu), 1.0 / mu), cap)
 
 
-def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
+def group_split(span: int, ranks: int, domain: int) -> tuple[int, int]:
+    """(d, u) for the groups of `span` consecutive ranks of an instance of `ranks` on scale-up
+    domains of D = `domain` accelerators: u, the most domains a group touches, and d, the fewest
+    ranks a group has in one of them (a rank there sends the share (span − d)/span of the
+    group's traffic over its NIC, the slowest; the slowest group sets a collective's time):
+
+        in_one_domain(span, ranks, D):     (span, 1)   every group inside a domain
+        ranks a multiple of D (> D):       over the groups at ranks i·span .. (i+1)·span − 1,
+                                           the fewest ranks in one domain and the most domains
+        else (not whole domains):          (floor(span / u), u), u = ceil(span / D): the
+                                           groups placed as evenly as they can be
+
+    The instance of whole domains (every layout the search builds beyond one unit; a stated
+    one) lays its groups over consecutive ranks, training.in_one_domain's rule: stage 2 of PP3
+    over two 72-GPU racks (EP48, ranks 48-95) is 24 + 24, (24, 2); TP16 over two racks has ranks
+    64-79 as 8 + 8, (8, 2); PP2 over three 8-GPU servers has stages of 12 as 8 + 4, (4, 2);
+    EP144 over two racks is 72 + 72, (72, 2). An instance of other sizes leaves accelerators
+    idle and sits as the published runs do (in_one_domain): its groups inside a domain when
+    they fit one, EP96 over two racks as 48 + 48. Before session 30 a group within D's size
+    had (span, 1) and a wider one (D, ceil(span / D)): the NVLink rate for a straddling group,
+    and 8 + 4 rated as if 8 + 8."""
+    if in_one_domain(span, ranks, domain):
+        return span, 1
+    if ranks <= domain or ranks % domain != 0:
+        u = math.ceil(span / domain)
+        return span // u, u
+    fewest, most = span, 1
+    for start in range(0, ranks - span + 1, span):
+        end = start + span
+        first, last = start // domain, (end - 1) // domain
+        pieces = [
+            min(end, (k + 1) * domain) - max(start, k * domain) for k in range(first, last + 1)
+        ]
+        fewest, most = min(fewest, min(pieces)), max(most, len(pieces))
+    return fewest, most
+
+
+def allreduce_s(hw: Hardware, tp: int, nbytes: float, ranks: int | None = None) -> float:
     """One all-reduce of `nbytes` over tp chips on the scale-up fabric:
     2·ceil(log2 tp)·latency (a tree/recursive-doubling pass down and up) + 2(tp−1)/tp · bytes /
     (scale-up bandwidth · utilisation): the ring volume per chip over the catalog's
@@ -696,24 +737,25 @@ def allreduce_s(hw: Hardware, tp: int, nbytes: float) -> float:
     (link_bandwidth_utilisation's source); NVSwitch in-switch reduction (NVLink SHARP) lets a
     chip send and receive each byte about once instead of 2(tp−1)/tp times each way.
 
-    A group wider than the scale-up domain D (only a pinned layout, e.g. vLLM TP32 on 8-GPU
-    servers) all-reduces hierarchically (NCCL's two-level pattern): within each domain as above
-    over min(tp, D) chips, then across the u = ceil(tp / D) domains each chip's 1/D shard over its
-    NIC, 2·ceil(log2 u)·L_out + 2(u−1)/u · bytes / D / (scale-out bandwidth · util), L_out the
-    network hop of such an all-reduce (allreduce_hop_out_s)."""
+    A group that leaves its scale-up domain (group_split(tp, ranks, D) = (d, u), u > 1: wider
+    than D, e.g. vLLM TP32 on 8-GPU servers, or straddling two domains, TP16 of an instance
+    over two 72-GPU racks) all-reduces hierarchically (NCCL's two-level pattern): within each
+    domain as above over d chips, then across the u domains each chip's 1/d shard over its NIC,
+    2·ceil(log2 u)·L_out + 2(u−1)/u · bytes / d / (scale-out bandwidth · util), L_out the
+    network hop of such an all-reduce (allreduce_hop_out_s). `ranks`: the instance's
+    accelerators (the TP groups are its consecutive ranks); None: tp (one group)."""
     if tp <= 1:
         return 0.0
     s = figures(hw)
     bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
-    d = min(tp, hw.system.scale_up_domain)
+    d, u = group_split(tp, tp if ranks is None else ranks, hw.system.scale_up_domain)
     inner = (
         2 * math.ceil(math.log2(d)) * s.scale_up_latency_s + 2 * (d - 1) / d * nbytes / bw
         if d > 1
         else 0.0
     )
-    if tp <= d:
+    if u <= 1:
         return inner
-    u = math.ceil(tp / d)
     out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
     return (
         inner
@@ -821,19 +863,25 @@ class PrefillTime:
         return text + f" = {self.per_token_s * 1e6:.4g} us/token"
 
 
-def ep_link_s(hw: Hardware, ep: int, nbytes: float) -> tuple[float, float]:
+def ep_link_s(
+    hw: Hardware, ep: int, nbytes: float, ranks: int | None = None
+) -> tuple[float, float]:
     """(seconds one chip takes to move `nbytes` of all-to-all traffic over an EP group of `ep`
-    chips, the latency of one all-to-all pass (2 hops)): at the scale-up one-way rate within the
-    scale-up domain; beyond it the share (ep − D)/ep of peers in other units at the scale-out
-    rate, the hops scale-out's (as StepPhysics._ep_comm_s). (0, 0) for ep <= 1."""
+    chips, the latency of one all-to-all pass (2 hops)): at the scale-up one-way rate when the
+    group lies inside one scale-up domain; else (group_split(ep, ranks, D) = (d, u), u > 1) the
+    share (ep − d)/ep of peers in other domains, those of a rank on the group's smaller side, at
+    the scale-out rate, the hops scale-out's (as StepPhysics._ep_comm_s): (ep − D)/ep for a group
+    of whole domains, 1/2 for EP48 straddling two racks as 24 + 24, 2/3 for EP12 over 8-GPU
+    servers as 8 + 4. `ranks`: the instance's
+    accelerators (its stages are consecutive ranks); None: ep. (0, 0) for ep <= 1."""
     if ep <= 1:
         return 0.0, 0.0
     s = figures(hw)
-    domain = hw.system.scale_up_domain
+    d, u = group_split(ep, ep if ranks is None else ranks, hw.system.scale_up_domain)
     up = scale_up_one_way(hw)
-    if ep <= domain:
+    if u <= 1:
         return nbytes / up, 2 * s.scale_up_latency_s
-    out_share = (ep - domain) / ep
+    out_share = (ep - d) / ep
     out = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
     return nbytes * (1 - out_share) / up + nbytes * out_share / out, 2 * s.scale_out_latency_s
 
@@ -922,12 +970,11 @@ def prefill_time(
     s = figures(hw)
     bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
     comm = cross = 0.0
-    domain = min(tp, hw.system.scale_up_domain)
+    domain, u = group_split(tp, a, hw.system.scale_up_domain)
     if domain > 1:
         comm = n * 2 * (domain - 1) / domain * arch.hidden * ACTIVATION_BYTES / bw * tp / a
-    if tp > domain:
-        # wider than the scale-up domain: allreduce_s's two-level pattern, bandwidth terms
-        u = math.ceil(tp / domain)
+    if u > 1:
+        # out of the scale-up domain: allreduce_s's two-level pattern, bandwidth terms
         out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
         cross = n * 2 * (u - 1) / u * arch.hidden * ACTIVATION_BYTES / domain / out_bw * tp / a
         comm += cross
@@ -946,7 +993,7 @@ def prefill_time(
     # the hottest rank's extra routed rows, at the expert GEMMs' K-width factor (1 when off)
     fe = prefill_width_factors(hw, arch, precision, tp, False, 0.0)[1]
     compute += (x - 1.0) * experts * fe / (a * compute_rate(hw, precision))
-    ep_comm, hops = ep_link_s(hw, g, arch.moe_layers * x * ep_bytes_per_token(arch, g) / a)
+    ep_comm, hops = ep_link_s(hw, g, arch.moe_layers * x * ep_bytes_per_token(arch, g) / a, a)
     fixed = arch.moe_layers * (s.moe_layer_latency_s + hops) / (pp * stage_tokens)
     return PrefillTime(
         compute,
@@ -1005,7 +1052,9 @@ def replica_prefill_s(
         prompt = max(2.0 * context, 1.0)
         x = ep_imbalance(arch, prompt, g)
         share = max(1.0 / tp, x / g)
-        link, hops = ep_link_s(hw, g, arch.moe_layers * share * ep_bytes_per_token(arch, g) / pp)
+        link, hops = ep_link_s(
+            hw, g, arch.moe_layers * share * ep_bytes_per_token(arch, g) / pp, lay.accelerators
+        )
         moe = link + arch.moe_layers * (figures(hw).moe_layer_latency_s + hops) / (pp * prompt)
     attention = attention_flops_per_token(arch, context)
     attn_rate = compute_rate(hw, attention_precision(hw, kv_precision, dense_p))
@@ -1396,7 +1445,9 @@ class StepPhysics:
             ("dense GEMMs", dense_c, dense_read / bw),
             expert_phase,
         )
-        tp_comm_s = self.allreduces * allreduce_s(hw, tp, n_dense * arch.hidden * ACTIVATION_BYTES)
+        tp_comm_s = self.allreduces * allreduce_s(
+            hw, tp, n_dense * arch.hidden * ACTIVATION_BYTES, lay.accelerators
+        )
         chunk_s = 0.0
         tail_s = 0.0
         if with_chunk:
@@ -1484,12 +1535,12 @@ class StepPhysics:
         arch, s, g = self.load.arch, self.figures, self.stage_accelerators
         if arch.moe is None or g <= 1 or self.lay.expert_tp:
             return 0.0
-        domain = self.hw.system.scale_up_domain
+        d, u = group_split(g, self.lay.accelerators, self.hw.system.scale_up_domain)
         per_chip = imbalance * mq / g * self.ep_bytes_per_token
-        if g <= domain:
+        if u <= 1:
             per_layer = 2 * s.scale_up_latency_s + per_chip / self.up_bw
         else:
-            out_share = (g - domain) / g
+            out_share = (g - d) / g
             per_layer = (
                 2 * s.scale_out_latency_s
                 + per_chip * (1 - out_share) / self.up_bw
@@ -1627,14 +1678,18 @@ class StepArrays:
             self.imb_cap = floats(
                 [g * min(k, e / g) / k if g > 1 else 1.0 for g in self.g.tolist()]
             )
-        # TP all-reduces (allreduce_s): inner over min(tp, domain), outer over the domains
+        # TP all-reduces (allreduce_s): inner over d, outer over the u domains (group_split)
         domain = hw.system.scale_up_domain
         self.allreduces = ints([st.allreduces for st in steps])
         self.up_bw_ar = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
         self.out_bw_ar = (
             hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
         )
-        ar_d = [min(tp, domain) for tp in self.tp.tolist()]
+        ar_split = [
+            group_split(tp, a, domain)
+            for tp, a in zip(self.tp.tolist(), self.a.tolist(), strict=True)
+        ]
+        ar_d = [d for d, _ in ar_split]
         self.ar_on = self.tp > 1
         self.ar_d = ints(ar_d)
         self.ar_inner_on = self.ar_on & (self.ar_d > 1)
@@ -1642,8 +1697,8 @@ class StepArrays:
             [2 * math.ceil(math.log2(d)) * s.scale_up_latency_s if d > 1 else 0.0 for d in ar_d]
         )
         self.ar_coef = floats([2 * (d - 1) / d if d > 1 else 0.0 for d in ar_d])
-        us = [math.ceil(tp / d) for tp, d in zip(self.tp.tolist(), ar_d, strict=True)]
-        self.ar_outer_on = self.ar_on & (self.tp > self.ar_d)
+        us = [u for _, u in ar_split]
+        self.ar_outer_on = self.ar_on & (ints(us) > 1)
         self.ar_out_lat = floats(
             [2 * math.ceil(math.log2(u)) * allreduce_hop_out_s(s) if u > 1 else 0.0 for u in us]
         )
@@ -1657,9 +1712,14 @@ class StepArrays:
             ],
             dtype=bool,
         )
-        self.ep_inside = self.g <= domain
+        ep_split = [
+            group_split(g, a, domain) for g, a in zip(self.g.tolist(), self.a.tolist(), strict=True)
+        ]
+        self.ep_inside = np.array([u <= 1 for _, u in ep_split], dtype=bool)
         self.ep_bpt = floats([st.ep_bytes_per_token for st in steps])
-        self.out_share = floats([(g - domain) / g for g in self.g.tolist()])
+        self.out_share = floats(
+            [(g - d) / g for g, (d, _) in zip(self.g.tolist(), ep_split, strict=True)]
+        )
         self.up_bw, self.out_bw = first.up_bw, first.out_bw
         self.up_lat, self.out_lat = s.scale_up_latency_s, s.scale_out_latency_s
         # pipeline hops (_pp_comm_s)
