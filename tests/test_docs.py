@@ -388,6 +388,44 @@ def test_scenario_reference_states_the_rules_of_every_model_with_validators() ->
     assert [name for name in checked if f"- **{name}**" not in section] == []
 
 
+def test_scenario_reference_rules_name_only_fields_their_model_has() -> None:
+    """Each `name` a rule of "Rules the tables cannot show" writes under a model is a key of that
+    model (by its YAML name), of a model one of its fields holds, or a value its schema allows
+    (`moe`, `mean`) or a percentile key (`p0`): a renamed field leaves no stale rule."""
+    import json
+    import typing
+
+    from pydantic import BaseModel
+
+    text = (ROOT / "docs" / "scenario-reference.md").read_text(encoding="utf-8")
+    section = text.split("## Rules the tables cannot show", 1)[1].split("\n## ", 1)[0]
+    models = _scenario_models()
+
+    def keys(model: type[BaseModel]) -> set[str]:
+        return {f.alias or name for name, f in model.model_fields.items()}
+
+    def held(annotation: object) -> list[type[BaseModel]]:
+        found = [a for a in typing.get_args(annotation) for a in [a, *held(a)]]
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.append(annotation)
+        return [m for m in found if isinstance(m, type) and issubclass(m, BaseModel)]
+
+    bullets = re.findall(r"^- \*\*(\w+)\*\*: (.*?)(?=^- |\Z)", section, flags=re.S | re.M)
+    assert len(bullets) >= 10
+    stale = []
+    for name, body in bullets:
+        model = models[name]
+        known = keys(model)
+        for field in model.model_fields.values():
+            for inner in held(field.annotation):
+                known |= keys(inner)
+        values = set(re.findall(r'"([a-z][a-z0-9_]*)"', json.dumps(model.model_json_schema())))
+        for word in re.findall(r"`([a-z][a-z0-9_]*)(?::[^`]*)?`", body):
+            if word not in known | values and not re.fullmatch(r"p\d+", word):
+                stale.append(f"{name}: {word}")
+    assert stale == []
+
+
 def test_readme_shipped_plan_figures_are_the_golden_plans() -> None:
     """The figures README quotes for the shipped scenarios are those of the golden plans
     (tests/golden/, the plans the code makes today): re-capturing the goldens after a change
@@ -466,13 +504,18 @@ def test_cli_reference_shows_every_options_default() -> None:
 
 def test_code_the_docs_point_to_exists() -> None:
     """Each "`planner/x.py` `name`" in README.md or docs/ names a function, class or constant
-    that file defines (a renamed function leaves no dangling pointer for a reader to chase)."""
-    pointer = re.compile(
-        r"`?((?:planner|fleetcore|hardware|topologies|bench|tests)/[\w/]+\.py)`?,? `([A-Za-z_][\w.]*)`"
-    )
+    that file defines, the file and name in one code span or two (a renamed function leaves no dangling pointer for a reader to chase)."""
+    code_path = r"((?:planner|fleetcore|hardware|topologies|bench|tests)/[\w/]+\.py)"
+    pointers = [
+        # "`planner/x.py` `name`" or "planner/x.py `name`"
+        re.compile(rf"`?{code_path}`?,? `([A-Za-z_][\w.]*)`"),
+        # one code span: "`planner/x.py name`"
+        re.compile(rf"`{code_path} ([A-Za-z_][\w.]*)[^`\n]*`"),
+    ]
     dangling, found = [], 0
     for path in DOC_FILES:
-        for match in pointer.finditer(path.read_text(encoding="utf-8")):
+        text_of_doc = path.read_text(encoding="utf-8")
+        for match in (m for p in pointers for m in p.finditer(text_of_doc)):
             code, name = ROOT / match.group(1), match.group(2)
             found += 1
             if name.endswith(".py"):  # a list of files: "`a.py`, `b.py`"
