@@ -528,3 +528,46 @@ def test_code_the_docs_point_to_exists() -> None:
                 dangling.append(f"{path.name}: {match.group(1)} {name}")
     assert found > 10
     assert dangling == []
+
+
+def test_frontier_3y_comments_quote_the_golden_plans() -> None:
+    """The figures the shipped frontier-3y.yaml states in its overrides' comments are those of
+    the golden plans, as README's are (they had drifted: +5.4% for west_stalls where the plan
+    said +5.2%)."""
+    import json
+
+    golden = ROOT / "tests" / "golden"
+
+    def plan(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((golden / f"{name}.json").read_text(encoding="utf-8"))
+        return data
+
+    def busd(value: float) -> str:
+        return f"${value / 1e9:.3f}B"
+
+    base, west = plan("frontier-3y"), plan("frontier-3y--west_stalls")
+    pv = plan("frontier-3y--present_value")
+    over: dict[str, list[float]] = {}
+    for line in plan("frontier-3y--no_new_generation")["infeasible"][1:]:
+        found = re.search(r"- (\S+): power .* by ([\d.]+) MW", line)
+        if found:
+            over.setdefault(found.group(1), []).append(float(found.group(2)))
+    third_year = [r["discount_weight"] for r in pv["present_value"] if 2 <= r["mid_years"] < 3]
+    first = pv["present_value"][0]["discount_weight"]
+    cost, bound = west["total_cost_usd"], west["lower_bound_usd"]
+    expected = [
+        f"dc-west {max(over['dc-west']):g} MW and dc-central "
+        f"{min(over['dc-central']):.0f}-{max(over['dc-central']):.0f} MW over",
+        f"+{cost / base['total_cost_usd'] - 1:.1%} on the cost ({busd(cost)} vs "
+        f"{busd(base['total_cost_usd'])}), +{bound / base['total_cost_usd'] - 1:.1%} proven "
+        f"(its lower bound, {busd(bound)}, over the default plan's cost)",
+        f"the third year's weigh {min(third_year):.2f}-{max(third_year):.2f} against the first "
+        f"quarter's {first:.2f}",
+        f"${pv['total_cost_usd'] / 1e6:,.1f}M in present value; the same charges at face value "
+        f"${pv['nominal_cost_usd'] / 1e6:,.1f}M (the default plan: "
+        f"${base['total_cost_usd'] / 1e6:,.1f}M",
+    ]
+    text = (ROOT / "planner" / "scenarios" / "frontier-3y.yaml").read_text(encoding="utf-8")
+    flat = " ".join(line.strip().removeprefix("#").strip() for line in text.splitlines())
+    flat = " ".join(flat.split())
+    assert [e for e in expected if " ".join(e.split()) not in flat] == []
