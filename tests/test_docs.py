@@ -571,3 +571,28 @@ def test_frontier_3y_comments_quote_the_golden_plans() -> None:
     flat = " ".join(line.strip().removeprefix("#").strip() for line in text.splitlines())
     flat = " ".join(flat.split())
     assert [e for e in expected if " ".join(e.split()) not in flat] == []
+
+
+def test_every_topology_and_catalog_key_is_named_in_the_docs() -> None:
+    """Each key a topology or catalog file may hold (`planner schema`) is named somewhere in
+    README.md or docs/ (the scenario's are in the generated reference): a key added to the
+    schema with no word on what it means fails here."""
+    from planner.authoring import schemas
+
+    def keys(node: object) -> set[str]:
+        if isinstance(node, dict):
+            found = set(node.get("properties", {}))
+            return found.union(*(keys(v) for v in node.values()))
+        if isinstance(node, list):
+            return set().union(*(keys(v) for v in node))
+        return set()
+
+    docs = "\n".join(path.read_text(encoding="utf-8") for path in DOC_FILES)
+    missing = [
+        f"{kind}: {key}"
+        for kind in ("topology", "catalog")
+        for key in sorted(keys(schemas()[kind]))
+        if not re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", docs)
+    ]
+    assert len(keys(schemas()["catalog"])) > 50
+    assert missing == []
