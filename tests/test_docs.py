@@ -596,3 +596,36 @@ def test_every_topology_and_catalog_key_is_named_in_the_docs() -> None:
     ]
     assert len(keys(schemas()["catalog"])) > 50
     assert missing == []
+
+
+def test_help_examples_on_my_yaml_hold_for_the_starter_planner_init_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: `planner init my.yaml && planner plan my.yaml`. Every `--help` example on
+    `my.yaml` then names only overrides and fields that starter has (`plan my.yaml --scenario
+    rental,2x_rollouts` did not: the starter has no `2x_rollouts`): validated with the
+    example's --scenario, --set and --topology (other user files set aside)."""
+    import shlex
+
+    import cli
+    from planner.docgen import command_contexts
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "my.yaml"]) == 0
+    checked, failed = 0, []
+    for ctx in command_contexts():
+        for line in ctx.command.get_help(ctx).splitlines():
+            if not line.strip().startswith("planner ") or " my.yaml" not in line:
+                continue
+            words = shlex.split(line.strip().removesuffix("\\"), comments=True)
+            keep = ["validate", "my.yaml"]
+            for i, word in enumerate(words[:-1]):
+                value = words[i + 1]
+                if word in {"--scenario", "--set"} or (word == "--topology" and "." not in value):
+                    # a sweep's axis `path=v1,v2` validates at its first value
+                    keep += [word, value.split(",")[0] if word == "--set" else value]
+            checked += 1
+            if cli.main(keep) != 0:
+                failed.append(line.strip())
+    assert checked >= 4
+    assert failed == []
