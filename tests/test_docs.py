@@ -388,6 +388,44 @@ def test_scenario_reference_states_the_rules_of_every_model_with_validators() ->
     assert [name for name in checked if f"- **{name}**" not in section] == []
 
 
+def test_scenario_reference_rules_name_only_fields_their_model_has() -> None:
+    """Each `name` a rule of "Rules the tables cannot show" writes under a model is a key of that
+    model (by its YAML name), of a model one of its fields holds, or a value its schema allows
+    (`moe`, `mean`) or a percentile key (`p0`): a renamed field leaves no stale rule."""
+    import json
+    import typing
+
+    from pydantic import BaseModel
+
+    text = (ROOT / "docs" / "scenario-reference.md").read_text(encoding="utf-8")
+    section = text.split("## Rules the tables cannot show", 1)[1].split("\n## ", 1)[0]
+    models = _scenario_models()
+
+    def keys(model: type[BaseModel]) -> set[str]:
+        return {f.alias or name for name, f in model.model_fields.items()}
+
+    def held(annotation: object) -> list[type[BaseModel]]:
+        found = [a for a in typing.get_args(annotation) for a in [a, *held(a)]]
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.append(annotation)
+        return [m for m in found if isinstance(m, type) and issubclass(m, BaseModel)]
+
+    bullets = re.findall(r"^- \*\*(\w+)\*\*: (.*?)(?=^- |\Z)", section, flags=re.S | re.M)
+    assert len(bullets) >= 10
+    stale = []
+    for name, body in bullets:
+        model = models[name]
+        known = keys(model)
+        for field in model.model_fields.values():
+            for inner in held(field.annotation):
+                known |= keys(inner)
+        values = set(re.findall(r'"([a-z][a-z0-9_]*)"', json.dumps(model.model_json_schema())))
+        for word in re.findall(r"`([a-z][a-z0-9_]*)(?::[^`]*)?`", body):
+            if word not in known | values and not re.fullmatch(r"p\d+", word):
+                stale.append(f"{name}: {word}")
+    assert stale == []
+
+
 def test_readme_shipped_plan_figures_are_the_golden_plans() -> None:
     """The figures README quotes for the shipped scenarios are those of the golden plans
     (tests/golden/, the plans the code makes today): re-capturing the goldens after a change
@@ -466,13 +504,18 @@ def test_cli_reference_shows_every_options_default() -> None:
 
 def test_code_the_docs_point_to_exists() -> None:
     """Each "`planner/x.py` `name`" in README.md or docs/ names a function, class or constant
-    that file defines (a renamed function leaves no dangling pointer for a reader to chase)."""
-    pointer = re.compile(
-        r"`?((?:planner|fleetcore|hardware|topologies|bench|tests)/[\w/]+\.py)`?,? `([A-Za-z_][\w.]*)`"
-    )
+    that file defines, the file and name in one code span or two (a renamed function leaves no dangling pointer for a reader to chase)."""
+    code_path = r"((?:planner|fleetcore|hardware|topologies|bench|tests)/[\w/]+\.py)"
+    pointers = [
+        # "`planner/x.py` `name`" or "planner/x.py `name`"
+        re.compile(rf"`?{code_path}`?,? `([A-Za-z_][\w.]*)`"),
+        # one code span: "`planner/x.py name`"
+        re.compile(rf"`{code_path} ([A-Za-z_][\w.]*)[^`\n]*`"),
+    ]
     dangling, found = [], 0
     for path in DOC_FILES:
-        for match in pointer.finditer(path.read_text(encoding="utf-8")):
+        text_of_doc = path.read_text(encoding="utf-8")
+        for match in (m for p in pointers for m in p.finditer(text_of_doc)):
             code, name = ROOT / match.group(1), match.group(2)
             found += 1
             if name.endswith(".py"):  # a list of files: "`a.py`, `b.py`"
@@ -485,3 +528,104 @@ def test_code_the_docs_point_to_exists() -> None:
                 dangling.append(f"{path.name}: {match.group(1)} {name}")
     assert found > 10
     assert dangling == []
+
+
+def test_frontier_3y_comments_quote_the_golden_plans() -> None:
+    """The figures the shipped frontier-3y.yaml states in its overrides' comments are those of
+    the golden plans, as README's are (they had drifted: +5.4% for west_stalls where the plan
+    said +5.2%)."""
+    import json
+
+    golden = ROOT / "tests" / "golden"
+
+    def plan(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((golden / f"{name}.json").read_text(encoding="utf-8"))
+        return data
+
+    def busd(value: float) -> str:
+        return f"${value / 1e9:.3f}B"
+
+    base, west = plan("frontier-3y"), plan("frontier-3y--west_stalls")
+    pv = plan("frontier-3y--present_value")
+    over: dict[str, list[float]] = {}
+    for line in plan("frontier-3y--no_new_generation")["infeasible"][1:]:
+        found = re.search(r"- (\S+): power .* by ([\d.]+) MW", line)
+        if found:
+            over.setdefault(found.group(1), []).append(float(found.group(2)))
+    third_year = [r["discount_weight"] for r in pv["present_value"] if 2 <= r["mid_years"] < 3]
+    first = pv["present_value"][0]["discount_weight"]
+    cost, bound = west["total_cost_usd"], west["lower_bound_usd"]
+    expected = [
+        f"dc-west {max(over['dc-west']):g} MW and dc-central "
+        f"{min(over['dc-central']):.0f}-{max(over['dc-central']):.0f} MW over",
+        f"+{cost / base['total_cost_usd'] - 1:.1%} on the cost ({busd(cost)} vs "
+        f"{busd(base['total_cost_usd'])}), +{bound / base['total_cost_usd'] - 1:.1%} proven "
+        f"(its lower bound, {busd(bound)}, over the default plan's cost)",
+        f"the third year's weigh {min(third_year):.2f}-{max(third_year):.2f} against the first "
+        f"quarter's {first:.2f}",
+        f"${pv['total_cost_usd'] / 1e6:,.1f}M in present value; the same charges at face value "
+        f"${pv['nominal_cost_usd'] / 1e6:,.1f}M (the default plan: "
+        f"${base['total_cost_usd'] / 1e6:,.1f}M",
+    ]
+    text = (ROOT / "planner" / "scenarios" / "frontier-3y.yaml").read_text(encoding="utf-8")
+    flat = " ".join(line.strip().removeprefix("#").strip() for line in text.splitlines())
+    flat = " ".join(flat.split())
+    assert [e for e in expected if " ".join(e.split()) not in flat] == []
+
+
+def test_every_topology_and_catalog_key_is_named_in_the_docs() -> None:
+    """Each key a topology or catalog file may hold (`planner schema`) is named somewhere in
+    README.md or docs/ (the scenario's are in the generated reference): a key added to the
+    schema with no word on what it means fails here."""
+    from planner.authoring import schemas
+
+    def keys(node: object) -> set[str]:
+        if isinstance(node, dict):
+            found = set(node.get("properties", {}))
+            return found.union(*(keys(v) for v in node.values()))
+        if isinstance(node, list):
+            return set().union(*(keys(v) for v in node))
+        return set()
+
+    docs = "\n".join(path.read_text(encoding="utf-8") for path in DOC_FILES)
+    missing = [
+        f"{kind}: {key}"
+        for kind in ("topology", "catalog")
+        for key in sorted(keys(schemas()[kind]))
+        if not re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", docs)
+    ]
+    assert len(keys(schemas()["catalog"])) > 50
+    assert missing == []
+
+
+def test_help_examples_on_my_yaml_hold_for_the_starter_planner_init_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: `planner init my.yaml && planner plan my.yaml`. Every `--help` example on
+    `my.yaml` then names only overrides and fields that starter has (`plan my.yaml --scenario
+    rental,2x_rollouts` did not: the starter has no `2x_rollouts`): validated with the
+    example's --scenario, --set and --topology (other user files set aside)."""
+    import shlex
+
+    import cli
+    from planner.docgen import command_contexts
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "my.yaml"]) == 0
+    checked, failed = 0, []
+    for ctx in command_contexts():
+        for line in ctx.command.get_help(ctx).splitlines():
+            if not line.strip().startswith("planner ") or " my.yaml" not in line:
+                continue
+            words = shlex.split(line.strip().removesuffix("\\"), comments=True)
+            keep = ["validate", "my.yaml"]
+            for i, word in enumerate(words[:-1]):
+                value = words[i + 1]
+                if word in {"--scenario", "--set"} or (word == "--topology" and "." not in value):
+                    # a sweep's axis `path=v1,v2` validates at its first value
+                    keep += [word, value.split(",")[0] if word == "--set" else value]
+            checked += 1
+            if cli.main(keep) != 0:
+                failed.append(line.strip())
+    assert checked >= 4
+    assert failed == []

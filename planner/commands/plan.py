@@ -97,7 +97,7 @@ def command(
     \b
     Examples:
       planner plan
-      planner plan my.yaml --scenario rental,2x_rollouts --json
+      planner plan frontier-lab --scenario rental,2x_rollouts --json
       planner plan my.yaml --set workloads.chat.requests_per_day=200M --out results/
       planner plan my.yaml --relax          # shadow prices: $ per MW, core, Gbps, unit
       planner plan --explain                # $ per M tokens / per EFLOP of each work item on each system

@@ -16,7 +16,7 @@ def command(scenario_file, scenarios, sets, topology):
 
     \b
     Example:
-      planner validate my-scenario.yaml --scenario 2x_rollouts
+      planner validate frontier-lab --scenario 2x_rollouts
     """
     from planner.api import demands
     from planner.lp.build import build
