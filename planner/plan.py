@@ -398,9 +398,11 @@ def dumps_rounded(value: Any, indent: int = 2) -> str:
     a call per item: 0.24 s of a 102k-column LP-only plan, bench/bench_lp.py). Strings go
     through json's own C escaping; a dict with a key that is not a string, or a value json
     would refuse, goes to json itself. Each distinct float is written once a walk (`floats`):
-    a 120k-column plan holds 56k floats, 3.4k of them distinct (bench/bench_lp.py)."""
+    a 120k-column plan holds 56k floats, 3.4k of them distinct (bench/bench_lp.py). Each
+    distinct key tuple at each depth is sorted and its keys' texts made once a walk
+    (`layouts`): a plan's tables are thousands of rows of the same keys."""
     out: list[str] = []
-    _dump(value, out, "\n", " " * indent, {})
+    _dump(value, out, "\n", " " * indent, {}, {})
     return "".join(out)
 
 
@@ -432,25 +434,31 @@ def _float_text(value: float) -> str:
     return float.__repr__(float(f"{value:.12g}")) if value != 0 else "0.0"
 
 
-def _dump(value: Any, out: list[str], newline: str, step: str, floats: dict[float, str]) -> None:
+def _dump(
+    value: Any,
+    out: list[str],
+    newline: str,
+    step: str,
+    floats: dict[float, str],
+    layouts: dict[tuple[str, tuple], list[tuple[str, str]]],
+) -> None:
     text = _scalar(value, floats)
     if text is not None:
         out.append(text)
-    elif isinstance(value, dict) and all(type(k) is str for k in value):
+    elif isinstance(value, dict) and _str_keys(value, newline, step, layouts):
         if not value:
             out.append("{}")
             return
         inner = newline + step
-        sep = "{" + inner
-        for key in sorted(value):
+        # the keys sorted, each with the text before its value (`_str_keys` made it)
+        for key, head in layouts[(newline, tuple(value))]:
             item = value[key]
             text = _scalar(item, floats)
-            out.append(sep + _encode_str(key) + ": ")
+            out.append(head)
             if text is not None:
                 out.append(text)
             else:
-                _dump(item, out, inner, step, floats)
-            sep = "," + inner
+                _dump(item, out, inner, step, floats, layouts)
         out.append(newline + "}")
     elif isinstance(value, (list, tuple)):
         if not value:
@@ -464,12 +472,37 @@ def _dump(value: Any, out: list[str], newline: str, step: str, floats: dict[floa
             if text is not None:
                 out.append(text)
             else:
-                _dump(item, out, inner, step, floats)
+                _dump(item, out, inner, step, floats, layouts)
             sep = "," + inner
         out.append(newline + "]")
     else:  # another type (a float or int subclass, a dict keyed by numbers): json's own way
         text = json.dumps(round_floats(value), indent=len(step), sort_keys=True)
         out.append(text.replace("\n", newline))
+
+
+def _str_keys(
+    value: dict,
+    newline: str,
+    step: str,
+    layouts: dict[tuple[str, tuple], list[tuple[str, str]]],
+) -> bool:
+    """Whether every key of `value` is a str (json's way otherwise); if so, `layouts` holds, for
+    its key tuple at this depth (`newline`), the keys sorted, each with the text written before
+    its value ("{" or "," and the indent, the key, ": "). A key tuple is kept only when its
+    keys are all of type str, so a dict whose key tuple is found has str keys (a key of
+    another type equal to a str: never made by the planner)."""
+    keys = (newline, tuple(value))
+    if keys in layouts:
+        return True
+    if not all(type(k) is str for k in value):
+        return False
+    inner = newline + step
+    heads, sep = [], "{" + inner
+    for key in sorted(value):
+        heads.append((key, sep + _encode_str(key) + ": "))
+        sep = "," + inner
+    layouts[keys] = heads
+    return True
 
 
 def round_floats(value: Any) -> Any:

@@ -111,11 +111,21 @@ class Lines:
     def add(
         self, component: str, d: str | None, s: str | None, t: int, usd: float, column: str = ""
     ) -> None:
-        line = self.by_line.setdefault((component, d, s), [0.0] * self.periods)
+        # a line's, column's and pool set's first figure makes them (~18k adds at 30 sites:
+        # not a new list or set each, as setdefault's default would be)
+        line = self.by_line.get((component, d, s))
+        if line is None:
+            line = self.by_line[(component, d, s)] = [0.0] * self.periods
         line[t] += usd
         column = column or CASH_COLUMNS.get(component, "other_opex_usd")
-        self.by_column.setdefault(column, [0.0] * self.periods)[t] += usd
-        self.pools_by_column.setdefault(column, set()).add((d, s))
+        held = self.by_column.get(column)
+        if held is None:
+            held = self.by_column[column] = [0.0] * self.periods
+        held[t] += usd
+        pools = self.pools_by_column.get(column)
+        if pools is None:
+            pools = self.pools_by_column[column] = set()
+        pools.add((d, s))
 
 
 def overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:

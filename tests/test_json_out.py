@@ -65,3 +65,17 @@ def test_repeated_floats_written_once_keep_their_own_text() -> None:
 def test_refuses_what_json_refuses() -> None:
     with pytest.raises(TypeError):
         dumps_rounded({"a": [object()]})
+
+
+def test_dicts_of_the_same_keys_in_other_orders_and_depths() -> None:
+    # A key tuple's sorted layout is kept per depth and per insertion order: the same keys in
+    # another order, or deeper (another indent), are written as json writes them.
+    rows = [{"b": 1.5, "a": [i], "c": None} for i in range(3)]
+    value = {
+        "rows": rows,
+        "turned": [{"c": None, "a": [1], "b": 2.5}, {"a": {"b": 1, "a": 2, "c": 3}}],
+        "deep": [[{"b": 1.5, "a": [0], "c": None}]],
+        "mixed": [{"a": 1}, {1: "a"}, {"a": 2}],
+    }
+    assert dumps_rounded(value) == _reference(value)
+    assert dumps_rounded(value, 3) == _reference(value, 3)

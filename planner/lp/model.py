@@ -64,6 +64,9 @@ def _row_of(counts: list[int]) -> Iterator[int]:
     return itertools.chain.from_iterable(itertools.repeat(i, c) for i, c in enumerate(counts))
 
 
+# The parts of a u_by_role entry (d, s, period, var)
+_SITE, _SYSTEM, _VAR = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(3)
+
 # Bounds of the usual column (no float check needed) and prefixes `variable` has accepted.
 _PLAIN_BOUND = (None, 0)
 _CHECKED: set[str] = set()
@@ -930,12 +933,15 @@ class Model:
         import numpy as np
 
         entries = self.u_of_role(w, role.name, period)
-        rates = role.rates
-        site = np.fromiter((number[d] for d, _, _, _ in entries), np.int64, len(entries))
-        rate_len = np.fromiter(
-            (rates[s].per_unit_s * p.length_s for _, s, p, _ in entries), float, len(entries)
-        )
-        return [var for _, _, _, var in entries], site, rate_len
+        n = len(entries)
+        # one product per system: the entries are all in one period (u_of_role's), the same
+        # rate[r,s] · len_p as each entry's own
+        systems = list(map(_SYSTEM, entries))
+        length_s = entries[0][2].length_s if entries else 0.0
+        rate_len_of = {s: role.rates[s].per_unit_s * length_s for s in dict.fromkeys(systems)}
+        site = np.fromiter(map(number.__getitem__, map(_SITE, entries)), np.int64, n)
+        rate_len = np.fromiter(map(rate_len_of.__getitem__, systems), float, n)
+        return list(map(_VAR, entries)), site, rate_len
 
     def work_of(self, demand: WorkloadDemand, role_names: set[str]) -> Iterable[tuple[UKey, Var]]:
         """The allocation variables of some roles of one workload, in declaration order."""
