@@ -17,6 +17,7 @@ from planner.demand.training import (
     Layout,
     RunFigures,
     ep_load_imbalance,
+    fsdp_caveat,
     in_one_domain,
     model_figures,
     step_time,
@@ -162,3 +163,22 @@ def test_a_job_of_whole_racks_may_run_on_64_of_each_racks_72() -> None:
     assert _on_part_of_each_domain(72, mf, f, run) is None
     h100 = train_figures(hardware(CATALOG, "hgx-h100"), "fp8")  # type: ignore[arg-type]
     assert h100 is not None and _on_part_of_each_domain(512, mf, h100, run) is None
+
+
+def test_the_fsdp_caveat_of_a_layout_on_64_of_each_rack_counts_racks_of_64() -> None:
+    # FSDP over 576 ranks on 64 of each of 9 GB200 racks' 72 GPUs (domain_ranks 64): step_time
+    # places it on 9 domains of 64, and the caveat states that placement, its ring latency over
+    # 8 network steps (NCCL Ring/Simple: 8.4 us + 567 NVLink steps x 3.4 + 8 x 14.0). Without
+    # domain_ranks the same 576 ranks fill 8 whole racks of 72.
+    hw = hardware(load_catalog(), "gb200-nvl72")
+    assert hw is not None
+    f = train_figures(hw, "bf16")
+    assert f is not None
+    text = fsdp_caveat(Layout(1, 1, 576, fsdp=576, domain_ranks=64), f)
+    assert "576 ranks (9 scale-up domains of 64)" in text
+    assert (
+        f"{(8.4 + 567 * 3.4 + 8 * 14.0) / 1e3:.2f} ms latency a collective (8 network steps)"
+        in text
+    )
+    whole = fsdp_caveat(Layout(1, 1, 576, fsdp=576), f)
+    assert "576 ranks (8 scale-up domains of 72)" in whole

@@ -1211,11 +1211,12 @@ def fsdp_caveat(layout: Layout, f: TrainFigures) -> str:
     blocks a domain, _per_domain) and the NCCL ring latency of one of its per-layer
     collectives (ring_latency_s), priced from NCCL's cost model and not measured at that size
     (review21b: the search picks FSDP over 1,026 GB200 ranks for the 405B, 8x the largest
-    calibrated group)."""
+    calibrated group). A layout on `domain_ranks` of each domain's accelerators counts domains
+    of that many ranks, as step_time places it."""
     group = layout.fsdp
     if group <= CALIBRATED_FSDP_GROUP:
         return ""
-    per_domain = _per_domain(group, layout.tp, f.scale_up_domain)
+    per_domain = _per_domain(group, layout.tp, layout.domain_ranks or f.scale_up_domain)
     domains = group // per_domain
     lat = ring_latency_s(group, domains)
     return (
