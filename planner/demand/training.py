@@ -56,7 +56,8 @@ decoder layer fewer in its first virtual stage, memory below):
              all-to-all of one micro-batch run under another's computation: Megatron-LM
              EP A2A overlap, DeepSeek-V3 DualPipe), `max(0, EP - compute)` per micro-batch,
              compute = GEMM + attention + memory-bound. With an EP group over
-             n = ETP·EP / scale_up_domain > 1 domains (expert_group_span) the dispatch is
+             n = ETP·EP / scale_up_domain > 1 domains (expert_group_span), or n = 2 for a
+             group that fits a domain's size but straddles two (in_one_domain), the dispatch is
              hierarchical (DeepEP normal kernels, HybridEP): a token crosses scale-out once per
              remote node its copies land on, `c = D · (n-1)/n` crossings, and is forwarded to
              its k experts over scale-up: the slower of `4 · c · (t/TP) · hidden · 2 B` over
@@ -71,7 +72,8 @@ decoder layer fewer in its first virtual stage, memory below):
              backward) over scale-out, or scale-up when PP shares a domain (below);
              `(1 - comm_overlap)` exposed
 Rank placement: TP innermost, then CP; then DP ranks fill the scale-up domain and PP stages lie
-in different domains, or, when a replica TP·CP·PP fits one domain, PP stages share it and DP
+in different domains, or, when a replica TP·CP·PP lies inside one domain (in_one_domain: on a
+job of whole domains its span divides the domain), PP stages share it and DP
 runs across domains (EP ranks then TP·CP·PP apart); the faster step is kept, DP first on a tie.
 Step:
   `step = (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer`; bubble share
