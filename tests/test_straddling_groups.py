@@ -16,6 +16,7 @@ from planner.demand.training import (
     ACTIVATION_VALUE_BYTES,
     Layout,
     RunFigures,
+    domains_spanned,
     ep_load_imbalance,
     fsdp_caveat,
     in_one_domain,
@@ -75,11 +76,11 @@ def _gb200_fp8():
     return hw, f
 
 
-def _deepseek_step(dp: int):
+def _deepseek_step(dp: int, ep: int = 64):
     _, f = _gb200_fp8()
     mf = model_figures(CATALOG.models["deepseek-v3"], 4096)
     run = RunFigures(4096, dp * 16 * 4096.0, 10.0, 2.0)
-    lay = Layout(tp=1, pp=1, dp=dp, ep=64)  # one stage kind: the same MoE layers on both
+    lay = Layout(tp=1, pp=1, dp=dp, ep=ep)  # one stage kind: the same MoE layers on both
     return step_time(lay, mf, f, run, recompute=1.0), mf, f
 
 
@@ -127,7 +128,8 @@ def test_a_job_of_whole_racks_may_run_on_64_of_each_racks_72() -> None:
     power-of-two groups inside a rack, 8 GPUs a rack idle): its layouts carry domain_ranks 64,
     step_time re-rates them alike on the racks' own figures, and the job's rate is the faster of
     the two over all 576 GPUs held. For DeepSeek-V3 on 8 racks the whole racks still win
-    (EP32 PP3 with its straddling all-to-all, 2.51M tokens/s, against EP64 inside 64-GPU
+    (EP8 fully sharded, 2.46M tokens/s; EP32 PP3 with PP inside a rack, its 96-rank EP groups
+    over 2 racks each, 2.51M while charged 1.33 racks, session 29; against EP64 inside 64-GPU
     racks, 2.32M: the idle ninth costs more than the boundary)."""
     from planner.demand.pretrain import _on_part_of_each_domain, training_throughput
     from planner.demand.training import best_layout
@@ -182,3 +184,43 @@ def test_the_fsdp_caveat_of_a_layout_on_64_of_each_rack_counts_racks_of_64() -> 
     )
     whole = fsdp_caveat(Layout(1, 1, 576, fsdp=576), f)
     assert "576 ranks (8 scale-up domains of 72)" in whole
+
+
+@pytest.mark.parametrize("domain", [8, 64, 72])
+def test_the_widest_group_is_counted_by_the_domains_its_ranks_touch(domain: int) -> None:
+    # Every span that tiles a job of 2 to 32 whole domains: the most domains any group of span
+    # consecutive ranks (starting at multiples of span) touches, counted rank by rank, is
+    # domains_spanned's, scalar and array alike, for groups wider than a domain too.
+    for domains in range(2, 33):
+        ranks = domains * domain
+        spans = [s for s in range(2, ranks + 1) if ranks % s == 0]
+        for span in spans:
+            touched = max(
+                len({r // domain for r in range(start, start + span)})
+                for start in range(0, ranks, span)
+            )
+            assert domains_spanned(span, ranks, domain) == touched, (span, ranks)
+        got = domains_spanned(np.array(spans, dtype=float), np.full(len(spans), ranks), domain)
+        assert got.tolist() == [float(domains_spanned(s, ranks, domain)) for s in spans]
+
+
+def test_ep128_on_16_whole_racks_pays_for_the_groups_over_three_racks() -> None:
+    """DeepSeek-V3 TP1 EP128 on 1,152 ranks (16 whole GB200 racks): the group of ranks 128-255
+    touches racks 1, 2 and 3, so the hierarchical dispatch is over n = 3 domains, not the mean
+    128/72 = 1.78 it was charged (which made EP128 cheaper than a straddling EP64's n = 2); on
+    1,024 ranks (not whole racks, placed as the published runs) it stays 128/72. Same per-rank
+    micro-batches and load imbalance: the ratio of the two all-to-alls is recomputed here."""
+    whole, mf, f = _deepseek_step(1152, ep=128)
+    placed, _, _ = _deepseek_step(1024, ep=128)
+    assert whole.micro_batches == placed.micro_batches
+    t, h, k = 4096.0, mf.hidden, mf.experts_per_token
+    su = f.scale_up_bytes_per_s * f.collective_efficiency
+    so = f.scale_out_bytes_per_s * f.collective_efficiency
+    nvlink = 4.0 * 127 / 128 * t * k * h * ACTIVATION_VALUE_BYTES / su
+
+    def hierarchical(n: float) -> float:
+        out = 4.0 * target_nodes(mf, n) * (n - 1) / n * t * h * ACTIVATION_VALUE_BYTES / so
+        return max(out, nvlink)
+
+    assert whole.ep_s / placed.ep_s == pytest.approx(hierarchical(3.0) / hierarchical(128 / 72))
+    assert whole.ep_s > placed.ep_s

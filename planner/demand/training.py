@@ -56,8 +56,9 @@ decoder layer fewer in its first virtual stage, memory below):
              all-to-all of one micro-batch run under another's computation: Megatron-LM
              EP A2A overlap, DeepSeek-V3 DualPipe), `max(0, EP - compute)` per micro-batch,
              compute = GEMM + attention + memory-bound. With an EP group over
-             n = ETP·EP / scale_up_domain > 1 domains (expert_group_span), or n = 2 for a
-             group that fits a domain's size but straddles two (in_one_domain), the dispatch is
+             n > 1 domains (expert_group_span; on a job of whole domains the most domains one
+             of its groups touches, domains_spanned: 2 for a group that fits a domain's size
+             but straddles two, else ETP·EP / scale_up_domain), the dispatch is
              hierarchical (DeepEP normal kernels, HybridEP): a token crosses scale-out once per
              remote node its copies land on, `c = D · (n-1)/n` crossings, and is forwarded to
              its k experts over scale-up: the slower of `4 · c · (t/TP) · hidden · 2 B` over
@@ -1377,6 +1378,30 @@ def in_one_domain(span: Any, ranks: Any, domain: int) -> Any:
     return span <= domain and (ranks <= domain or ranks % domain != 0 or domain % span == 0)
 
 
+def domains_spanned(span: Any, ranks: Any, domain: int) -> Any:
+    """Scale-up domains n the widest group of `span` consecutive ranks of a job of `ranks`
+    touches (scalars or numpy arrays alike). On a job of whole domains (ranks a multiple of D =
+    `domain`, more than one) the groups start at multiples of span, their offsets in a domain
+    the multiples of g = gcd(span, D), and the one starting g short of a boundary touches
+
+        n = floor((D - g + span - 1) / D) + 1
+
+    domains; the slowest group sets a synchronous collective's time (in_one_domain): EP64 on
+    576 GB200 ranks 2, EP128 on 1,152 ranks 3 (ranks 128-255 on racks 1, 2 and 3), EP144 2. A
+    span that D divides, or a multiple of D, touches span / D or 1 (the group's own). A job that
+    is not whole domains sits as the published runs do (in_one_domain): span / D, at least 1."""
+    if isinstance(span, np.ndarray) or isinstance(ranks, np.ndarray):
+        span_i = np.asarray(span).astype(np.int64)
+        g = np.gcd(span_i, domain)
+        worst = (domain - g + span_i - 1) // domain + 1
+        whole = (ranks > domain) & (ranks % domain == 0)
+        return np.where(whole, worst, np.maximum(span / domain, 1.0)).astype(float)
+    if ranks > domain and ranks % domain == 0:
+        span_i = int(span)
+        return float((domain - math.gcd(span_i, domain) + span_i - 1) // domain + 1)
+    return max(span / domain, 1.0)
+
+
 def _group_bandwidth(group_span: int, ranks: int, f: TrainFigures) -> float:
     """Per-direction bandwidth of a collective over groups of `group_span` consecutive ranks of a
     job of `ranks`: scale-up when every group stays inside one scale-up domain (in_one_domain),
@@ -1537,8 +1562,9 @@ def _placed(
             # flex dispatcher forwards a token to its expert's ETP ranks inside the target node,
             # the all-to-all dispatcher all-gathers over the expert TP group after the
             # all-to-all (review21; t·ETP/TP here had charged that gather at the scale-out rate)
-            # a group that fits a domain's size but straddles two: its members over 2 domains
-            n = span / f.scale_up_domain if span > f.scale_up_domain else 2.0
+            # the widest group's domains: a group that fits a domain's size but straddles two
+            # is over 2, EP128 on whole NVL72 racks over up to 3 (domains_spanned)
+            n = domains_spanned(span, layout.accelerators, f.scale_up_domain)
             copies = target_nodes(mf, n) * (n - 1) / n
             out_bytes = 4.0 * copies * (t / tp) * h * ACTIVATION_VALUE_BYTES
             ep_one = max(out_bytes / so, ep_bytes / su)
@@ -2399,8 +2425,8 @@ def _placed_vector(
         # ETP·EP consecutive ranks at any expert TP (expert_group_span)
         span = etp * ep * np.where(pp_inside & (etp * ep > tp * cp), pp, 1.0)
         inside = in_one_domain(span, ranks, f.scale_up_domain)
-        # a straddling group that fits a domain's size: its members over 2 domains (_placed)
-        n = np.where(span > f.scale_up_domain, span / f.scale_up_domain, np.where(inside, 1.0, 2.0))
+        # the widest group's domains (domains_spanned, as _placed)
+        n = np.where(inside, 1.0, domains_spanned(span, ranks, f.scale_up_domain))
         if mf.max_nodes_per_token:
             distinct = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n)
         else:
