@@ -1391,9 +1391,9 @@ def domains_spanned(span: Any, ranks: Any, domain: int) -> Any:
     span that D divides, or a multiple of D, touches span / D or 1 (the group's own). A job that
     is not whole domains sits as the published runs do (in_one_domain): span / D, at least 1."""
     if isinstance(span, np.ndarray) or isinstance(ranks, np.ndarray):
-        span_i = np.asarray(span).astype(np.int64)
-        g = np.gcd(span_i, domain)
-        worst = (domain - g + span_i - 1) // domain + 1
+        spans = np.asarray(span).astype(np.int64)
+        g = np.gcd(spans, domain)
+        worst = (domain - g + spans - 1) // domain + 1
         whole = (ranks > domain) & (ranks % domain == 0)
         return np.where(whole, worst, np.maximum(span / domain, 1.0)).astype(float)
     if ranks > domain and ranks % domain == 0:
