@@ -108,6 +108,26 @@ def test_a_pinned_trainer_group_that_straddles_racks_refits_half_over_the_nic() 
     assert bare is not None and bare.refit_link == "scale-up"
 
 
+def test_a_pinned_trainer_group_over_three_racks_refits_two_thirds_over_the_nic() -> None:
+    """A pinned PP4 x EP32 trainer (128 ranks) on 16 whole NVL72 racks (1,152 GPUs): the group
+    of ranks 128-255 touches racks 1, 2 and 3 (training.domains_spanned), so R = 3 and 2/3 of
+    the weights cross the NIC, not the 1/2 of R = ceil(128/72) = 2. On 1,024 GPUs (not whole
+    racks: the published placement) R stays 2."""
+    gb200 = CATALOG.accelerators["gb200"]
+    assert gb200.serving is not None
+    u = gb200.serving.link_bandwidth_utilisation
+    laid = _spec("deepseek-v3").model_copy(
+        update={"trainer": RLTrainerSpec.model_validate({"layout": {"pp": 4, "ep": 32}})}
+    )
+    whole = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=1152)
+    assert whole is not None and whole.refit_link == "scale-out" and whole.refit_span == 128
+    assert whole.refit_crossing_share == pytest.approx(2 / 3)
+    nic = gb200.scale_out_bandwidth_bytes_per_s
+    assert whole.refit_s == pytest.approx(2 / 3 * 671e9 * 2 / nic / u)
+    placed = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=1024)
+    assert placed is not None and placed.refit_crossing_share == 0.5
+
+
 def test_llama_8b_on_gb200_refits_over_nvlink_and_c2c_does_not_bind() -> None:
     gb200 = CATALOG.accelerators["gb200"]
     assert gb200.rl is not None and gb200.serving is not None

@@ -16,7 +16,9 @@ from planner.demand.training import (
     ACTIVATION_VALUE_BYTES,
     Layout,
     RunFigures,
+    domains_spanned,
     ep_load_imbalance,
+    fsdp_caveat,
     in_one_domain,
     model_figures,
     step_time,
@@ -74,11 +76,11 @@ def _gb200_fp8():
     return hw, f
 
 
-def _deepseek_step(dp: int):
+def _deepseek_step(dp: int, ep: int = 64):
     _, f = _gb200_fp8()
     mf = model_figures(CATALOG.models["deepseek-v3"], 4096)
     run = RunFigures(4096, dp * 16 * 4096.0, 10.0, 2.0)
-    lay = Layout(tp=1, pp=1, dp=dp, ep=64)  # one stage kind: the same MoE layers on both
+    lay = Layout(tp=1, pp=1, dp=dp, ep=ep)  # one stage kind: the same MoE layers on both
     return step_time(lay, mf, f, run, recompute=1.0), mf, f
 
 
@@ -126,7 +128,8 @@ def test_a_job_of_whole_racks_may_run_on_64_of_each_racks_72() -> None:
     power-of-two groups inside a rack, 8 GPUs a rack idle): its layouts carry domain_ranks 64,
     step_time re-rates them alike on the racks' own figures, and the job's rate is the faster of
     the two over all 576 GPUs held. For DeepSeek-V3 on 8 racks the whole racks still win
-    (EP32 PP3 with its straddling all-to-all, 2.51M tokens/s, against EP64 inside 64-GPU
+    (EP8 fully sharded, 2.46M tokens/s; EP32 PP3 with PP inside a rack, its 96-rank EP groups
+    over 2 racks each, 2.51M while charged 1.33 racks, session 29; against EP64 inside 64-GPU
     racks, 2.32M: the idle ninth costs more than the boundary)."""
     from planner.demand.pretrain import _on_part_of_each_domain, training_throughput
     from planner.demand.training import best_layout
@@ -193,3 +196,62 @@ def test_a_layout_says_which_of_its_groups_cross_a_rack(layout: Layout, note: st
     assert f"{note} cross 72-rank scale-up domains (over scale-out)" in text, text
     span = int(note.split(" of ")[1].split()[0])
     assert not in_one_domain(span, layout.accelerators, 72)  # the rule the charge uses
+
+
+def test_the_fsdp_caveat_of_a_layout_on_64_of_each_rack_counts_racks_of_64() -> None:
+    # FSDP over 576 ranks on 64 of each of 9 GB200 racks' 72 GPUs (domain_ranks 64): step_time
+    # places it on 9 domains of 64, and the caveat states that placement, its ring latency over
+    # 8 network steps (NCCL Ring/Simple: 8.4 us + 567 NVLink steps x 3.4 + 8 x 14.0). Without
+    # domain_ranks the same 576 ranks fill 8 whole racks of 72.
+    hw = hardware(load_catalog(), "gb200-nvl72")
+    assert hw is not None
+    f = train_figures(hw, "bf16")
+    assert f is not None
+    text = fsdp_caveat(Layout(1, 1, 576, fsdp=576, domain_ranks=64), f)
+    assert "576 ranks (9 scale-up domains of 64)" in text
+    assert (
+        f"{(8.4 + 567 * 3.4 + 8 * 14.0) / 1e3:.2f} ms latency a collective (8 network steps)"
+        in text
+    )
+    whole = fsdp_caveat(Layout(1, 1, 576, fsdp=576), f)
+    assert "576 ranks (8 scale-up domains of 72)" in whole
+
+
+@pytest.mark.parametrize("domain", [8, 64, 72])
+def test_the_widest_group_is_counted_by_the_domains_its_ranks_touch(domain: int) -> None:
+    # Every span that tiles a job of 2 to 32 whole domains: the most domains any group of span
+    # consecutive ranks (starting at multiples of span) touches, counted rank by rank, is
+    # domains_spanned's, scalar and array alike, for groups wider than a domain too.
+    for domains in range(2, 33):
+        ranks = domains * domain
+        spans = [s for s in range(2, ranks + 1) if ranks % s == 0]
+        for span in spans:
+            touched = max(
+                len({r // domain for r in range(start, start + span)})
+                for start in range(0, ranks, span)
+            )
+            assert domains_spanned(span, ranks, domain) == touched, (span, ranks)
+        got = domains_spanned(np.array(spans, dtype=float), np.full(len(spans), ranks), domain)
+        assert got.tolist() == [float(domains_spanned(s, ranks, domain)) for s in spans]
+
+
+def test_ep128_on_16_whole_racks_pays_for_the_groups_over_three_racks() -> None:
+    """DeepSeek-V3 TP1 EP128 on 1,152 ranks (16 whole GB200 racks): the group of ranks 128-255
+    touches racks 1, 2 and 3, so the hierarchical dispatch is over n = 3 domains, not the mean
+    128/72 = 1.78 it was charged (which made EP128 cheaper than a straddling EP64's n = 2); on
+    1,024 ranks (not whole racks, placed as the published runs) it stays 128/72. Same per-rank
+    micro-batches and load imbalance: the ratio of the two all-to-alls is recomputed here."""
+    whole, mf, f = _deepseek_step(1152, ep=128)
+    placed, _, _ = _deepseek_step(1024, ep=128)
+    assert whole.micro_batches == placed.micro_batches
+    t, h, k = 4096.0, mf.hidden, mf.experts_per_token
+    su = f.scale_up_bytes_per_s * f.collective_efficiency
+    so = f.scale_out_bytes_per_s * f.collective_efficiency
+    nvlink = 4.0 * 127 / 128 * t * k * h * ACTIVATION_VALUE_BYTES / su
+
+    def hierarchical(n: float) -> float:
+        out = 4.0 * target_nodes(mf, n) * (n - 1) / n * t * h * ACTIVATION_VALUE_BYTES / so
+        return max(out, nvlink)
+
+    assert whole.ep_s / placed.ep_s == pytest.approx(hierarchical(3.0) / hierarchical(128 / 72))
+    assert whole.ep_s > placed.ep_s

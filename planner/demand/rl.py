@@ -73,6 +73,7 @@ from planner.demand.training import (
     Layout,
     RunFigures,
     StepTime,
+    domains_spanned,
     in_one_domain,
     model_figures,
     step_time,
@@ -898,7 +899,9 @@ def colocated_update_s(
                    the trainer layout's tp x pp x ep, else m) lies inside one scale-up domain
                    (a pinned trainer layout's: training.in_one_domain over the run's n
                    accelerators; m, no layout: m <= the domain's size); when it
-                   spans R = ceil(span / domain) domains, x = 1 - 1/R of the weights crosses the
+                   spans R = ceil(span / domain) domains (a pinned layout's: at least 2, and at
+                   least the most domains one of its groups touches, training.domains_spanned),
+                   x = 1 - 1/R of the weights crosses the
                    scale-out NIC while the local 1/R comes over scale-up at the same time:
                    refit_s = max(x · W / B_out, (1 - x) · W / B_up) / u_link;
                    u_link = serving.link_bandwidth_utilisation;
@@ -938,8 +941,12 @@ def colocated_update_s(
     else:
         # spread evenly over R domains, 1/R of the weights is in each: the rest crosses the
         # scale-out NIC while the local share comes over scale-up, at the same time; a group
-        # that fits a domain's size but straddles two (in_one_domain) is over R = 2
-        crossing = 1.0 - 1.0 / max(2, math.ceil(span / domain))
+        # that fits a domain's size but straddles two (in_one_domain) is over R = 2, a pinned
+        # layout's widest group over the domains its ranks touch (training.domains_spanned:
+        # 128 ranks on 16 whole NVL72 racks touch up to 3)
+        ranks = math.ceil(n - 1e-9)
+        widest = domains_spanned(span, ranks, domain) if pinned else 0.0
+        crossing = 1.0 - 1.0 / max(2, math.ceil(span / domain), math.ceil(widest))
         out = acc.scale_out_bandwidth_bytes_per_s
         link = "scale-out"
         refit_bytes_s = max(crossing * weight_bytes / out, (1 - crossing) * weight_bytes / up)

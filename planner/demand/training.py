@@ -56,7 +56,9 @@ decoder layer fewer in its first virtual stage, memory below):
              all-to-all of one micro-batch run under another's computation: Megatron-LM
              EP A2A overlap, DeepSeek-V3 DualPipe), `max(0, EP - compute)` per micro-batch,
              compute = GEMM + attention + memory-bound. With an EP group over
-             n = ETP·EP / scale_up_domain > 1 domains (expert_group_span) the dispatch is
+             n > 1 domains (expert_group_span; on a job of whole domains the most domains one
+             of its groups touches, domains_spanned: 2 for a group that fits a domain's size
+             but straddles two, else ETP·EP / scale_up_domain), the dispatch is
              hierarchical (DeepEP normal kernels, HybridEP): a token crosses scale-out once per
              remote node its copies land on, `c = D · (n-1)/n` crossings, and is forwarded to
              its k experts over scale-up: the slower of `4 · c · (t/TP) · hidden · 2 B` over
@@ -71,7 +73,8 @@ decoder layer fewer in its first virtual stage, memory below):
              backward) over scale-out, or scale-up when PP shares a domain (below);
              `(1 - comm_overlap)` exposed
 Rank placement: TP innermost, then CP; then DP ranks fill the scale-up domain and PP stages lie
-in different domains, or, when a replica TP·CP·PP fits one domain, PP stages share it and DP
+in different domains, or, when a replica TP·CP·PP lies inside one domain (in_one_domain: on a
+job of whole domains its span divides the domain), PP stages share it and DP
 runs across domains (EP ranks then TP·CP·PP apart); the faster step is kept, DP first on a tie.
 Step:
   `step = (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer`; bubble share
@@ -1216,11 +1219,12 @@ def fsdp_caveat(layout: Layout, f: TrainFigures) -> str:
     blocks a domain, _per_domain) and the NCCL ring latency of one of its per-layer
     collectives (ring_latency_s), priced from NCCL's cost model and not measured at that size
     (review21b: the search picks FSDP over 1,026 GB200 ranks for the 405B, 8x the largest
-    calibrated group)."""
+    calibrated group). A layout on `domain_ranks` of each domain's accelerators counts domains
+    of that many ranks, as step_time places it."""
     group = layout.fsdp
     if group <= CALIBRATED_FSDP_GROUP:
         return ""
-    per_domain = _per_domain(group, layout.tp, f.scale_up_domain)
+    per_domain = _per_domain(group, layout.tp, layout.domain_ranks or f.scale_up_domain)
     domains = group // per_domain
     lat = ring_latency_s(group, domains)
     return (
@@ -1399,6 +1403,30 @@ def _straddle_note(layout: Layout, mf: ModelFigures, f: TrainFigures, pp_inside:
     return f"{' and '.join(crossing)} cross {d}-rank scale-up domains (over scale-out)"
 
 
+def domains_spanned(span: Any, ranks: Any, domain: int) -> Any:
+    """Scale-up domains n the widest group of `span` consecutive ranks of a job of `ranks`
+    touches (scalars or numpy arrays alike). On a job of whole domains (ranks a multiple of D =
+    `domain`, more than one) the groups start at multiples of span, their offsets in a domain
+    the multiples of g = gcd(span, D), and the one starting g short of a boundary touches
+
+        n = floor((D - g + span - 1) / D) + 1
+
+    domains; the slowest group sets a synchronous collective's time (in_one_domain): EP64 on
+    576 GB200 ranks 2, EP128 on 1,152 ranks 3 (ranks 128-255 on racks 1, 2 and 3), EP144 2. A
+    span that D divides, or a multiple of D, touches span / D or 1 (the group's own). A job that
+    is not whole domains sits as the published runs do (in_one_domain): span / D, at least 1."""
+    if isinstance(span, np.ndarray) or isinstance(ranks, np.ndarray):
+        spans = np.asarray(span).astype(np.int64)
+        g = np.gcd(spans, domain)
+        worst = (domain - g + spans - 1) // domain + 1
+        whole = (ranks > domain) & (ranks % domain == 0)
+        return np.where(whole, worst, np.maximum(span / domain, 1.0)).astype(float)
+    if ranks > domain and ranks % domain == 0:
+        span_i = int(span)
+        return float((domain - math.gcd(span_i, domain) + span_i - 1) // domain + 1)
+    return max(span / domain, 1.0)
+
+
 def _group_bandwidth(group_span: int, ranks: int, f: TrainFigures) -> float:
     """Per-direction bandwidth of a collective over groups of `group_span` consecutive ranks of a
     job of `ranks`: scale-up when every group stays inside one scale-up domain (in_one_domain),
@@ -1559,8 +1587,9 @@ def _placed(
             # flex dispatcher forwards a token to its expert's ETP ranks inside the target node,
             # the all-to-all dispatcher all-gathers over the expert TP group after the
             # all-to-all (review21; t·ETP/TP here had charged that gather at the scale-out rate)
-            # a group that fits a domain's size but straddles two: its members over 2 domains
-            n = span / f.scale_up_domain if span > f.scale_up_domain else 2.0
+            # the widest group's domains: a group that fits a domain's size but straddles two
+            # is over 2, EP128 on whole NVL72 racks over up to 3 (domains_spanned)
+            n = domains_spanned(span, layout.accelerators, f.scale_up_domain)
             copies = target_nodes(mf, n) * (n - 1) / n
             out_bytes = 4.0 * copies * (t / tp) * h * ACTIVATION_VALUE_BYTES
             ep_one = max(out_bytes / so, ep_bytes / su)
@@ -2422,8 +2451,8 @@ def _placed_vector(
         # ETP·EP consecutive ranks at any expert TP (expert_group_span)
         span = etp * ep * np.where(pp_inside & (etp * ep > tp * cp), pp, 1.0)
         inside = in_one_domain(span, ranks, f.scale_up_domain)
-        # a straddling group that fits a domain's size: its members over 2 domains (_placed)
-        n = np.where(span > f.scale_up_domain, span / f.scale_up_domain, np.where(inside, 1.0, 2.0))
+        # the widest group's domains (domains_spanned, as _placed)
+        n = np.where(inside, 1.0, domains_spanned(span, ranks, f.scale_up_domain))
         if mf.max_nodes_per_token:
             distinct = np.minimum(min(mf.max_nodes_per_token, mf.experts_per_token), n)
         else:

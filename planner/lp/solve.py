@@ -526,10 +526,11 @@ def _tighten(
     plan's own cost (its reported objective can sit under c·x of the solution it hands back:
     0.2% on frontier-3y present_value, session 25), run the MIP once more from that solution
     with the relative gap asked shrunk by the excess, g' = g_asked x g / g_plan, and read it
-    back; up to TIGHTEN_ROUNDS times while the plan stays over `gap` and each round lowers its
-    cost (frontier-3y present_value, session 29: one round left the plan 1.04% over its bound,
-    HiGHS holding it within the shrunk gap by its own objective). Returns (outcome, HiGHS's
-    bound, seconds)."""
+    back; up to TIGHTEN_ROUNDS times while the plan stays over `gap` against the bound given,
+    a round that returned no cheaper plan halving the gap asked (frontier-3y present_value,
+    session 29: one round left the plan 1.04% over its bound, HiGHS holding it within the
+    shrunk gap by its own objective), until a round stops other than optimal (a time limit).
+    Returns (outcome, HiGHS's bound, seconds)."""
     started = time.perf_counter()
     how, highs_bound = OPTIMAL, _highs_bound(model)
     previous = math.inf
