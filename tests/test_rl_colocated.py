@@ -84,24 +84,29 @@ def test_deepseek_v3_on_gb200_refits_over_the_nic_for_the_racks_its_layout_spans
     assert co.offload_s == bare.offload_s
 
 
+def _pinned_deepseek(pp: int, ep: int) -> tuple[RLSpec, float, float]:
+    """DeepSeek-V3 with a pinned PP x EP trainer layout, GB200's link utilisation and NIC bytes/s."""
+    gb200 = CATALOG.accelerators["gb200"]
+    assert gb200.serving is not None
+    laid = _spec("deepseek-v3").model_copy(
+        update={"trainer": RLTrainerSpec.model_validate({"layout": {"pp": pp, "ep": ep}})}
+    )
+    u = gb200.serving.link_bandwidth_utilisation
+    return laid, u, gb200.scale_out_bandwidth_bytes_per_s
+
+
 def test_a_pinned_trainer_group_that_straddles_racks_refits_half_over_the_nic() -> None:
     """A pinned PP4 x EP16 trainer (64 ranks) on 8 whole NVL72 racks (576 GPUs) runs its groups
     over consecutive ranks, so a 64-rank group straddles two racks (training.in_one_domain):
     half the weights cross the NIC, as a group over two racks does. On 512 GPUs (8 racks of 64,
     the published runs' placement) the group is inside a rack: NVLink."""
-    gb200 = CATALOG.accelerators["gb200"]
-    assert gb200.serving is not None
-    u = gb200.serving.link_bandwidth_utilisation
-    laid = _spec("deepseek-v3").model_copy(
-        update={"trainer": RLTrainerSpec.model_validate({"layout": {"pp": 4, "ep": 16}})}
-    )
+    laid, u, nic = _pinned_deepseek(4, 16)
     inside = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=512)
     assert inside is not None and inside.refit_link == "scale-up" and inside.refit_span == 64
     assert inside.refit_s == pytest.approx(671e9 * 2 / (900e9 * u))
     across = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=576)
     assert across is not None and across.refit_link == "scale-out"
     assert across.refit_crossing_share == 0.5
-    nic = gb200.scale_out_bandwidth_bytes_per_s
     assert across.refit_s == pytest.approx(0.5 * 671e9 * 2 / nic / u)
     # no layout: m, the fewest GPUs holding the state, is sized to the rack: NVLink
     bare = colocated_update_s(_spec("deepseek-v3"), CATALOG, "gb200-nvl72", accelerators=576)
@@ -113,16 +118,10 @@ def test_a_pinned_trainer_group_over_three_racks_refits_two_thirds_over_the_nic(
     of ranks 128-255 touches racks 1, 2 and 3 (training.domains_spanned), so R = 3 and 2/3 of
     the weights cross the NIC, not the 1/2 of R = ceil(128/72) = 2. On 1,024 GPUs (not whole
     racks: the published placement) R stays 2."""
-    gb200 = CATALOG.accelerators["gb200"]
-    assert gb200.serving is not None
-    u = gb200.serving.link_bandwidth_utilisation
-    laid = _spec("deepseek-v3").model_copy(
-        update={"trainer": RLTrainerSpec.model_validate({"layout": {"pp": 4, "ep": 32}})}
-    )
+    laid, u, nic = _pinned_deepseek(4, 32)
     whole = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=1152)
     assert whole is not None and whole.refit_link == "scale-out" and whole.refit_span == 128
     assert whole.refit_crossing_share == pytest.approx(2 / 3)
-    nic = gb200.scale_out_bandwidth_bytes_per_s
     assert whole.refit_s == pytest.approx(2 / 3 * 671e9 * 2 / nic / u)
     placed = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=1024)
     assert placed is not None and placed.refit_crossing_share == 0.5
