@@ -23,6 +23,15 @@ from planner.plan import TABLES, Plan
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _golden_plan(name: str) -> dict[str, Any]:
+    """A golden plan's JSON (tests/golden/NAME.json), the plan the code makes today."""
+    import json
+
+    path = ROOT / "tests" / "golden" / f"{name}.json"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
 @pytest.mark.parametrize("path", sorted(BLOCKS), ids=lambda p: p.name)
 def test_generated_blocks_are_current(path: Path) -> None:
     assert path.read_text(encoding="utf-8") == render(path), "run: python -m planner.docgen"
@@ -430,13 +439,7 @@ def test_readme_shipped_plan_figures_are_the_golden_plans() -> None:
     """The figures README quotes for the shipped scenarios are those of the golden plans
     (tests/golden/, the plans the code makes today): re-capturing the goldens after a change
     that moves them fails here until README says the new figures."""
-    import json
-
-    golden = ROOT / "tests" / "golden"
-
-    def plan(name: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((golden / f"{name}.json").read_text(encoding="utf-8"))
-        return data
+    plan = _golden_plan
 
     def musd(value: float) -> str:
         return f"${value / 1e6:,.1f}M"
@@ -534,13 +537,7 @@ def test_frontier_3y_comments_quote_the_golden_plans() -> None:
     """The figures the shipped frontier-3y.yaml states in its overrides' comments are those of
     the golden plans, as README's are (they had drifted: +5.4% for west_stalls where the plan
     said +5.2%)."""
-    import json
-
-    golden = ROOT / "tests" / "golden"
-
-    def plan(name: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((golden / f"{name}.json").read_text(encoding="utf-8"))
-        return data
+    plan = _golden_plan
 
     def busd(value: float) -> str:
         return f"${value / 1e9:.3f}B"
