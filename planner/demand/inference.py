@@ -147,7 +147,9 @@ def layouts(
     attention) with the experts over all g chips (EP = g, beyond the domain over scale-out).
     In an instance of whole domains a stage or TP group no larger than a domain that crosses a
     domain boundary (training.in_one_domain over the instance's consecutive ranks) is not
-    tried: the physics would charge it the scale-up rate (session 30)."""
+    tried (session 30): a restriction of the search, which keeps it to layouts whose groups each
+    lie inside a domain or span whole ones; a stated layout of that shape (pinned_layout) is
+    rated with the NIC its straddling groups pay (serving_physics.group_split)."""
     domain = hw.system.scale_up_domain
     out: list[Layout] = []
     for a in instance_sizes(hw, max_units_per_instance):
@@ -159,8 +161,8 @@ def layouts(
             g = a // pp
             if g <= domain and not in_one_domain(g, a, domain):
                 # a stage that fits a domain's size but crosses a domain boundary (a stage of
-                # 48 of a 2-rack NVL72 instance spans ranks 48-95): its TP group (dense) or EP
-                # all-to-all (MoE) would be charged the scale-up rate it does not have
+                # 48 of a 2-rack NVL72 instance spans ranks 48-95): not searched (a stated one
+                # pays the NIC for it, group_split)
                 continue
             if arch.moe is None:
                 tps = [g] if g <= domain and arch.heads % g == 0 else []
