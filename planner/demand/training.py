@@ -2350,7 +2350,7 @@ def step_times_vector(
     shape_exp = 1.0
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep * share / mf.experts
-        shape_exp = expert_gemm_shape(tokens_per_expert, h / tp, mf, etp, f, False)  # type: ignore[arg-type]
+        shape_exp = expert_gemm_shape(tokens_per_expert, h / tp, mf, etp, f, False)
     ep_load = ep_load_imbalance(mf, t * share, ep)
     removed = np.zeros_like(t)
     if mf.experts and not mf.shared_experts:
