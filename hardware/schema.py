@@ -240,6 +240,9 @@ class AcceleratorTraining(Sourced):
     attention_efficiency: Fraction
     memory_bandwidth_utilisation: Fraction
     collective_efficiency: Fraction
+    # The routed experts' grouped GEMMs' rate over a dense GEMM of their shape, per precision
+    # (a precision not listed: 1); a fitted figure (its source names the rows)
+    expert_gemm_fraction: dict[Precision, Fraction] = Field(default_factory=dict)
     calibration_limit: str | None = None
 
     @field_validator("gemm_half_width")

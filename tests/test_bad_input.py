@@ -1352,6 +1352,18 @@ CASES = [
         message="expected a number, got the text 'wide'",
     ),
     Case(
+        "catalog-expert-gemm-fraction-above-one",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + "accelerators:\n  h100-sxm:\n    training:\n"
+            + f"      expert_gemm_fraction: {{fp8: 1.5}}  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.h100-sxm.training.expert_gemm_fraction.fp8",
+        message="less than or equal to 1",
+    ),
+    Case(
         "catalog-model-mtp-without-vocab",
         {
             "scenario.yaml": WITH_CATALOG,

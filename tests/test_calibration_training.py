@@ -165,6 +165,55 @@ def test_trainium2_bf16_fraction_is_the_least_squares_log_fit_of_its_rows(tmp_pa
     assert h100["layout"]["fsdp"] == 128 and h100["recompute"] == 1.0
 
 
+def test_h100_fp8_expert_gemm_fraction_is_the_least_squares_log_fit_of_its_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Session s31 moe: the H100 FP8 MoE rows of the Megatron-Bridge tables ran 41-52% fast with
+    # the expert GEMMs at the dense fraction. H100's expert_gemm_fraction.fp8 is the value on a
+    # 0.01 grid minimising the sum of squared log errors of its two fit rows (marked `fit:`);
+    # the held-out Qwen3-235B H100 row checks it, and the DeepSeek-V3 report's own run
+    # (DeepGEMM: fused_grouped_gemm) does not take it.
+    fitted = {r: RUNS[r] for r in RUNS if RUNS[r].get("fit") == "expert_gemm_fraction.fp8"}
+    assert set(fitted) == {
+        "mbridge2606-qwen3-30b-a3b-fp8-h100-16gpu",
+        "mbridge2509-deepseek-v3-fp8-h100-1024gpu",
+    }
+    assert all(r["system"] == "hgx-h100" and r["precision"] == "fp8" for r in fitted.values())
+    check = RUNS["mbridge260401-qwen3-235b-a22b-fp8-h100-256gpu"]
+    report = RUNS["deepseek-v3-pretraining-gpu-hours"]
+    assert report["segments"][0]["layout"]["fused_grouped_gemm"] is True
+
+    grid = [i / 100 for i in range(25, 51)]
+
+    def cat_at(g: float):  # type: ignore[no-untyped-def]
+        overlay = tmp_path / f"g{g:.2f}.yaml"
+        overlay.write_text(
+            f"accelerators:\n  h100-sxm:\n    training:\n      expert_gemm_fraction: {{fp8: {g:.2f}}}\n"
+        )
+        return load_catalog([overlay])
+
+    def sq_log(g: float) -> float:
+        cat = cat_at(g)
+        return sum(
+            math.log(training.predict(r, cat) / r["published"]) ** 2 for r in fitted.values()
+        )
+
+    table = {g: sq_log(g) for g in grid}
+    best = min(grid, key=table.__getitem__)
+    tr = CATALOG.accelerators["h100-sxm"].training
+    assert tr is not None and tr.expert_gemm_fraction == {"fp8": best} and best == 0.35
+    # H200 (the same die and software) takes it
+    h200 = CATALOG.accelerators["h200-sxm"].training
+    assert h200 is not None and h200.expert_gemm_fraction == tr.expert_gemm_fraction
+    # at the fraction the three Megatron H100 FP8 rows sit within tolerance, none a known miss;
+    # at 1 (no fraction) all three read over +40%
+    at_one = cat_at(1.0)
+    for r in (*fitted.values(), check):
+        assert not r.get("known_miss")
+        assert training.within(r, training.predict(r, CATALOG)), r["id"]
+        assert training.predict(r, at_one) / r["published"] > 1.4, r["id"]
+    # the DeepSeek report's run is the same at any fraction (DeepGEMM at the dense rate)
+    assert training.predict(report, cat_at(0.35)) == pytest.approx(training.predict(report, at_one))
+
+
 def test_trainium3_takes_trainium2s_fitted_bf16_training_fraction() -> None:
     # Trainium3's training figures are Trainium2's by its source (no Trainium3 training run; the
     # same BF16 peak a chip, 671 vs 667 TFLOPS): since session s22 that is the fitted 0.29, not

@@ -192,6 +192,24 @@ def test_tp_comm_overlap_on_the_layout_reaches_the_step_model() -> None:
     assert b.mfu > a.mfu
 
 
+def test_fused_grouped_gemm_on_the_layout_reaches_the_step_model() -> None:
+    # A recipe input: Qwen3-30B-A3B FP8 on 16 H100 (the Megatron-Bridge row's layout); the
+    # default prices the expert GEMMs at H100's FP8 expert_gemm_fraction 0.35, the pinned
+    # fused_grouped_gemm (DeepGEMM) at the dense rate: only the GEMM time moves, and by the
+    # expert GEMMs' share, so the ratio of the two GEMM times lies between 1 and 1/0.35.
+    lay = {"tp": 1, "pp": 1, "dp": 16, "ep": 16, "micro_batch": 1}
+    kw = dict(model="qwen3-30b-a3b", tokens="1T", global_batch_tokens="4194304", precision="fp8")
+    a = pretrain_throughput(spec(layout=lay, **kw), CATALOG, "hgx-h100").step
+    b = pretrain_throughput(
+        spec(layout={**lay, "fused_grouped_gemm": True}, **kw), CATALOG, "hgx-h100"
+    ).step
+    assert a is not None and b is not None
+    assert b.layout.fused_grouped_gemm and not a.layout.fused_grouped_gemm
+    assert 1.5 < a.gemm_s / b.gemm_s < 1 / 0.35
+    assert a.attention_s == b.attention_s and a.memory_s == b.memory_s
+    assert b.micro_batch_s == pytest.approx(a.micro_batch_s - (a.gemm_s - b.gemm_s), rel=1e-9)
+
+
 def test_embedding_loss_in_pp_split_on_the_layout_reaches_the_step_model() -> None:
     # A recipe input: Llama 3.1 405B FP8 on 256 GB200 as Megatron-Bridge's recipe runs it (TP4
     # PP16 VP4, GBS 1,536): 126 decoder layers + the embedding + the loss in 128 slots, 8 a

@@ -21,6 +21,7 @@ from planner.demand.training import (
     best_layout,
     candidate_layouts,
     ep_load_imbalance,
+    expert_gemm_shape,
     expert_width_shape,
     model_figures,
     search_all,
@@ -805,3 +806,40 @@ def test_busiest_ep_rank_under_random_routing() -> None:
     # arrays (the layout search) give the scalar values
     arr = ep_load_imbalance(moe, np.array([4096.0, 4096.0, 0.1]), np.array([64.0, 1.0, 2.0]))
     assert arr.tolist() == pytest.approx([ep_load_imbalance(moe, 4096, 64), 1.0, 2.0])
+
+
+def test_expert_gemm_fraction_slows_the_expert_gemms_alone() -> None:
+    # Session s31 moe: H100's FP8 expert_gemm_fraction g (0.35, fitted to the Megatron-Bridge
+    # H100 FP8 MoE rows) divides the routed experts' GEMM rate: expert shape = g · M/(M + 256) ·
+    # K/(K + 450) · expert_width_shape; BF16 (not given) and a fused grouped GEMM keep 1.
+    hw = hardware(CATALOG, "hgx-h100")
+    assert hw is not None
+    f = train_figures(hw, "fp8")
+    fb = train_figures(hw, "bf16")
+    assert f is not None and fb is not None
+    assert f.expert_gemm_fraction == 0.35 and fb.expert_gemm_fraction == 1.0
+    mf = model_figures(CATALOG.models["qwen3-30b-a3b"], 4096)
+    by_hand = 0.35 * 4096 / (4096 + 256) * 2048 / (2048 + 450) * expert_width_shape(mf, 1, f)
+    assert expert_gemm_shape(4096, 2048, mf, 1, f, False) == pytest.approx(by_hand, rel=1e-12)
+    assert expert_gemm_shape(4096, 2048, mf, 1, f, True) == pytest.approx(by_hand / 0.35)
+    # the step: GEMM time = dense + experts / g, so the g = 0.25 and 0.5 steps lie on one line
+    run = RunFigures(4096, 1024 * 4096.0, 16.0, 2.0, 1.0)
+    lay = Layout(dp=16, ep=16)
+
+    def gemm_s(g: float, fused: bool = False) -> float:
+        return step_time(
+            replace(lay, fused_grouped_gemm=fused),
+            mf,
+            replace(f, expert_gemm_fraction=g),
+            run,
+            0.0,
+        ).gemm_s
+
+    one, half, quarter = gemm_s(1.0), gemm_s(0.5), gemm_s(0.25)
+    assert half > one
+    assert quarter - one == pytest.approx(3.0 * (half - one), rel=1e-9)
+    # a fused grouped GEMM (DeepGEMM) runs at the dense rate whatever the fraction
+    assert gemm_s(0.35, fused=True) == pytest.approx(one, rel=1e-12)
+    # a dense model has no expert GEMMs: unaffected
+    dense = step_time(Layout(dp=16), M, replace(f, expert_gemm_fraction=0.25), RUN, 0.0)
+    assert dense.gemm_s == pytest.approx(step_time(Layout(dp=16), M, f, RUN, 0.0).gemm_s)

@@ -126,6 +126,7 @@ def _layout(d: dict[str, Any]) -> Layout:
         embedding_loss_in_pp_split=bool(d.get("embedding_loss_in_pp_split", False)),
         expert_capacity_factor=float(d.get("expert_capacity_factor", 0.0)),
         expert_tp=int(d.get("expert_tp", 0)),
+        fused_grouped_gemm=bool(d.get("fused_grouped_gemm", False)),
         recompute_modules=modules,
         fsdp=int(d.get("fsdp", 0)),
     )

@@ -313,6 +313,7 @@ def training_layout(lay: LayoutSpec, dp: int) -> Layout:
         lay.embedding_loss_in_pp_split,
         lay.expert_capacity_factor,
         expert_tp=lay.expert_tp,
+        fused_grouped_gemm=lay.fused_grouped_gemm,
         recompute_modules=tuple(lay.recompute_modules),
         fsdp=lay.fsdp,
     )

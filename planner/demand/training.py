@@ -20,7 +20,10 @@ decoder layer fewer in its first virtual stage, memory below):
              `shape = M/(M + gemm_half_tokens) · K/(K + gemm_half_width)`, `M = t`, `K = hidden/TP`
              (MoE expert GEMMs: `M = t · k · EP / E` tokens per local expert, times the expert
              FFN width's factor `3 / (2·(2w + K_half)/(2w) + (w + K_half)/w)`, w = expert_ffn/TP:
-             expert_width_shape; their FLOPs the busiest EP rank's, x_EP below); `r` = share of
+             expert_width_shape, times the accelerator's grouped expert GEMMs' fraction g of the
+             dense rate, catalog expert_gemm_fraction[p], 1 when not given or on a layout with
+             fused_grouped_gemm: expert_gemm_shape; their FLOPs the busiest EP rank's, x_EP
+             below); `r` = share of
              layers recomputed (full activation recomputation of those layers: +2N of 6N)
   attention  `3 · (1 + r/3) · A(S/2)/L · ls · t / TP` FLOP at `peak(bf16) · attention_efficiency`,
              A(S/2) = causal_attention_flops_per_token(model, S) (mean context S/2; a banded
@@ -281,6 +284,12 @@ class Layout:
     # input (MoE only; it must divide TP); the layout search tries ETP = TP and, at TP > 1,
     # ETP 1 (docs/models.md, expert tensor parallelism).
     expert_tp: int = 0
+    # The expert GEMMs run a fused grouped-GEMM kernel at the dense GEMM rate of their shape
+    # (DeepSeek's DeepGEMM m-grouped FP8 GEMM, the DeepSeek-V3 report's own runs): the
+    # accelerator's expert_gemm_fraction not applied. Off: the fraction applies (fitted to
+    # Megatron-Core / Transformer Engine grouped GEMMs: expert_gemm_shape). A recipe input (MoE
+    # only); the layout search leaves it off.
+    fused_grouped_gemm: bool = False
     # Selective recomputation (Megatron-Core recompute_granularity selective with
     # recompute_modules; the MLPerf NeMo configs' RECOMPUTE_MODULES): the named modules'
     # forwards run again in the backward and their saved activations are dropped for their
@@ -332,6 +341,8 @@ class Layout:
             text += f", expert GEMMs padded to {self.expert_capacity_factor:g}x"
         if self.expert_tp and self.expert_tp != self.tp:
             text += f", expert TP {self.expert_tp}"
+        if self.fused_grouped_gemm:
+            text += ", fused grouped expert GEMMs"
         if self.recompute_modules:
             text += f", recompute {'+'.join(self.recompute_modules)}"
         text += f", FSDP over {self.fsdp}" if self.fsdp else ""
@@ -373,6 +384,9 @@ class TrainFigures:
     # bytes of one saved GEMM-only input at the run's precision (LOW_PRECISION_VALUE_BYTES:
     # FP8 1, NVFP4 0.5625; 2 in BF16): what selective recomputation frees of a GEMM input
     saved_value_bytes: float = ACTIVATION_VALUE_BYTES
+    # the routed experts' grouped GEMMs' rate over a dense GEMM of their shape at the run's
+    # precision (catalog training.expert_gemm_fraction; 1 when not given): expert_gemm_shape
+    expert_gemm_fraction: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -633,6 +647,7 @@ def train_figures(hw: Hardware, precision: str) -> TrainFigures | None:
         activation_bytes_per_hidden=activation_bytes_per_hidden(precision),
         sustained_clock_fraction=acc.clock_fraction,
         saved_value_bytes=LOW_PRECISION_VALUE_BYTES.get(precision, ACTIVATION_VALUE_BYTES),
+        expert_gemm_fraction=tr.expert_gemm_fraction.get(precision, 1.0),
     )
 
 
@@ -1054,6 +1069,18 @@ def expert_width_shape(mf: ModelFigures, tp: Any, f: TrainFigures) -> Any:
     w = mf.expert_ffn / tp
     half = f.gemm_half_width
     return 3.0 / (2.0 * (2.0 * w + half) / (2.0 * w) + (w + half) / w)
+
+
+def expert_gemm_shape(
+    tokens_per_expert: Any, width: Any, mf: ModelFigures, etp: Any, f: TrainFigures, fused: bool
+) -> Any:
+    """The routed experts' GEMM shape (floats or numpy arrays): `g · M/(M + gemm_half_tokens) ·
+    K/(K + gemm_half_width) · expert_width_shape`, M = tokens_per_expert (the rows of one local
+    expert's GEMMs), K = width (hidden/TP), g = expert_gemm_fraction (the accelerator's grouped
+    expert GEMMs' rate over a dense GEMM of the same shape at the run's precision, catalog
+    training.expert_gemm_fraction; 1 when not given, or `fused`: a layout's fused_grouped_gemm)."""
+    g = 1.0 if fused else f.expert_gemm_fraction
+    return g * _shape(tokens_per_expert, width, f) * expert_width_shape(mf, etp, f)
 
 
 def ep_load_imbalance(mf: ModelFigures, t: Any, ep: Any) -> Any:
@@ -1946,7 +1973,9 @@ def step_time(
         # hidden/TP convention.
         rows = gemm_load if gemm_load != ep_load else 1.0
         tokens_per_expert = t * mf.experts_per_token * ep * (etp / tp) / mf.experts * rows
-        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, etp, f)
+        shape_exp = expert_gemm_shape(
+            tokens_per_expert, h / tp, mf, etp, f, layout.fused_grouped_gemm
+        )
     n_last = max(0, last_stage_layers(slots, pp, layers_stage) - (1 if split else 0))  # loss slot
     # the busiest of the first PP-1 stages: a middle one, or the first (one layer fewer) at PP2
     n_first = layers_stage - (1 if split and pp == 2 else 0)
@@ -2321,7 +2350,7 @@ def step_times_vector(
     shape_exp = 1.0
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep * share / mf.experts
-        shape_exp = _shape(tokens_per_expert, h / tp, f) * expert_width_shape(mf, etp, f)  # type: ignore[arg-type]
+        shape_exp = expert_gemm_shape(tokens_per_expert, h / tp, mf, etp, f, False)
     ep_load = ep_load_imbalance(mf, t * share, ep)
     removed = np.zeros_like(t)
     if mf.experts and not mf.shared_experts:

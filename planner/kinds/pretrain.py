@@ -99,7 +99,11 @@ class LayoutSpec(Strict):
     expert_ffn/expert_tp, and the expert-parallel group spans expert_tp x ep ranks (docs/models.md,
     expert tensor parallelism); 0 (default) = tp (Megatron-Core's default when unset); must
     divide tp, and expert_tp x ep must divide tp x dp x cp; MoE models only (no effect on a dense
-    model). `recompute_modules`: selective recomputation (Megatron-Core
+    model). `fused_grouped_gemm`: the expert GEMMs run one fused grouped-GEMM kernel at the dense
+    GEMM rate of their shape (DeepSeek's DeepGEMM, as in the DeepSeek-V3 report's runs); false
+    (default) = at the accelerator's catalog `expert_gemm_fraction` of it (fitted to
+    Megatron-Core / Transformer Engine grouped GEMMs; docs/models.md, grouped expert GEMMs).
+    `recompute_modules`: selective recomputation (Megatron-Core
     `recompute_granularity: selective` with `recompute_modules`; the MLPerf NeMo configs'
     `RECOMPUTE_MODULES`): each named module's forward runs again in the backward and its saved
     activations are dropped for its input (docs/models.md, selective recomputation): core_attn
@@ -134,6 +138,7 @@ class LayoutSpec(Strict):
     embedding_loss_in_pp_split: bool = False
     expert_capacity_factor: Annotated[float, Field(ge=0.0)] = 0.0
     expert_tp: NonNegInt = 0
+    fused_grouped_gemm: bool = False
     recompute_modules: list[
         Literal["core_attn", "mlp", "moe", "moe_act", "shared_experts", "mla_up_proj", "layernorm"]
     ] = Field(default_factory=list)
