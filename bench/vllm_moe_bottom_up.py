@@ -229,8 +229,14 @@ def kernel_sum_step_ms(batch: int, context: float) -> float:
 
 
 def moe_points() -> list[RLPoint]:
+    """The BF16 MoE RL points with a recipe generator: the tables are vLLM's bfloat16 fused_moe,
+    so an FP8 run (DeepGEMM) is not theirs to price."""
     catalog = load_catalog()
-    return [p for p in points() if catalog.models[p.model].moe is not None and p.generator]
+    return [
+        p
+        for p in points()
+        if catalog.models[p.model].moe is not None and p.generator and p.precision == "bf16"
+    ]
 
 
 def main() -> None:

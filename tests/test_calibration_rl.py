@@ -232,8 +232,11 @@ def _generation(p: rl.RLPoint, in_flight: float, gpus: int, drains: bool):
 
 def test_run_concurrency_generation_is_slower() -> None:
     """At the run's own concurrency (fewer rollouts than fill HBM, the batch draining to the
-    longest response) the LP's generation is slower than at the saturated batch; the stage is
-    the slower of it and the update's floor; the recipe-sized diagnostic stays positive."""
+    longest response) the LP's generation is slower than at the saturated batch, under half its
+    rate when every instance's rollouts fit one HBM batch (the whole phase is a drain; where more
+    queue than HBM holds, only the last batch drains: the H100 Qwen3-32B row's TP4 instances
+    queue 256 over a batch of 148, 0.69 of the saturated rate); the stage is the
+    slower of it and the update's floor; the recipe-sized diagnostic stays positive."""
     for p in POINTS.values():
         if p.asynchronous:
             continue  # no drain: test_asynchronous_step_is_the_slower_side
@@ -241,7 +244,9 @@ def test_run_concurrency_generation_is_slower() -> None:
         spec = p.spec()
         point = _generation(p, float(p.rollouts), p.gpus, drains=True)
         rate = rl_rates(spec, CATALOG, p.system, accelerators=p.gpus)["generate"].per_unit_s
-        assert rate == point.rate.per_unit_s < 0.5 * point.saturated_per_unit_s
+        fits_one_batch = point.in_flight <= point.hbm_batch
+        bound = 0.5 if fits_one_batch else 1.0
+        assert rate == point.rate.per_unit_s < bound * point.saturated_per_unit_s
         work = p.completion_tokens * p.rollouts / rl.units(p, CATALOG)
         floor = update_floor_s(spec, CATALOG, p.system)
         assert floor is not None
