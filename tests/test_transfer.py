@@ -128,6 +128,77 @@ def test_indices_follow_pulp_column_and_row_order(fleet: Model) -> None:
     assert [c.index for c in fleet.constraints.values()] == list(range(len(fleet.constraints)))
 
 
+def _handed(prob: LinearProblem) -> list[np.ndarray]:
+    lp = prob.solverModel.getLp()
+    return [
+        np.asarray(x)
+        for x in (
+            lp.col_cost_,
+            lp.col_lower_,
+            lp.col_upper_,
+            lp.row_lower_,
+            lp.row_upper_,
+            prob.handed.start,
+            prob.handed.index,
+            prob.handed.value,
+        )
+    ]
+
+
+def test_columns_in_use_come_from_the_made_list_as_the_union_finds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A built model's first transfer takes its columns from prob.made (no union over the rows:
+    `variables` is not called) and hands HiGHS what the union's transfer hands it: the same
+    columns in the same order, indexes, costs, bounds and matrix."""
+    model = _model(write_scenario(tmp_path, 4, 3, 4, 1, "1 quarter", "2 years", 2.0))
+    prob = model.prob
+    assert prob.made is not None and len(prob.made) > 1000
+    union = sorted(set(prob.objective).union(*prob._constraints.values()), key=lambda c: c.name)
+
+    def no_union() -> list[Col]:
+        raise AssertionError("variables() called: the union ran")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(prob, "variables", no_union)
+        transfer(prob, pulp.HiGHS(mip=False, msg=False))
+    ours = _handed(prob)
+    assert prob._columns is not None
+    assert all(a is b for a, b in zip(prob._columns, union, strict=True))
+    assert [c.index for c in union] == list(range(len(union)))
+    prob.made, prob._columns = None, None  # the union's transfer of the same problem
+    transfer(prob, pulp.HiGHS(mip=False, msg=False))
+    assert prob._columns == union
+    for got, expected in zip(ours, _handed(prob), strict=True):
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
+def test_made_list_that_is_not_the_columns_in_use_falls_back_to_the_union() -> None:
+    """A made column no row or objective holds is left out (its index as it was), and a column
+    in a row that is not a made one is found, even holding an index of another transfer."""
+    solver = pulp.HiGHS(mip=False, msg=False)
+    x, y, idle, other = (variable(n, 0, None) for n in ("x", "y", "idle", "other"))
+    prob = LinearProblem("p")
+    prob.made = [y, idle, x]
+    prob.setObjective(expr([(x, 1.0)]))
+    prob.add([(x, 1.0), (y, 2.0)], GE, 1.0, "c0")
+    idle.index = 7
+    transfer(prob, solver)
+    assert [c.name for c in prob.variables()] == ["x", "y"]
+    assert (x.index, y.index, idle.index) == (0, 1, 7)
+    assert prob.handed.index.tolist() == [0, 1]
+
+    again = LinearProblem("q")  # `other` holds index 0 from this transfer
+    again.made = [x, y]
+    again.setObjective(expr([(y, 1.0)]))
+    again.add([(other, 1.0), (x, 1.0), (y, 1.0)], LE, 4.0, "c0")
+    other.index = 0
+    transfer(again, solver)
+    assert [c.name for c in again.variables()] == ["other", "x", "y"]
+    assert again.handed.index.tolist() == [0, 1, 2]
+    assert again.solverModel.getNumCol() == 3
+
+
 def test_problem_variables_follow_every_change() -> None:
     """LinearProblem.variables() is cached, yet follows a row added, a new objective and a
     column put into a row in place (after `changed()`), sorted by name as PuLP's list is."""
