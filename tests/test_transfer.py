@@ -173,29 +173,36 @@ def test_columns_in_use_come_from_the_made_list_as_the_union_finds_them(
         assert got.dtype == expected.dtype and np.array_equal(got, expected)
 
 
-def test_made_list_that_is_not_the_columns_in_use_falls_back_to_the_union() -> None:
-    """A made column no row or objective holds is left out (its index as it was), and a column
-    in a row that is not a made one is found, even holding an index of another transfer."""
+def test_made_columns_in_no_row_are_left_out_and_a_foreign_column_takes_the_union(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A made column no row or objective holds is left out (its index as it was, the places
+    after it closed up) without the union; a column only in the objective is in use; a column
+    in a row that is not a made one sends the transfer to the union, which finds it even when
+    it holds an index of another transfer."""
     solver = pulp.HiGHS(mip=False, msg=False)
-    x, y, idle, other = (variable(n, 0, None) for n in ("x", "y", "idle", "other"))
+    a, b, c, d, other = (variable(n, 0, None) for n in ("a", "b", "c", "d", "other"))
     prob = LinearProblem("p")
-    prob.made = [y, idle, x]
-    prob.setObjective(expr([(x, 1.0)]))
-    prob.add([(x, 1.0), (y, 2.0)], GE, 1.0, "c0")
-    idle.index = 7
-    transfer(prob, solver)
-    assert [c.name for c in prob.variables()] == ["x", "y"]
-    assert (x.index, y.index, idle.index) == (0, 1, 7)
-    assert prob.handed.index.tolist() == [0, 1]
+    prob.made = [d, c, b, a]
+    prob.setObjective(expr([(d, 5.0)]))
+    prob.add([(c, 1.0), (a, 2.0)], GE, 1.0, "c0")
+    b.index = 7
+    with monkeypatch.context() as patch:
+        patch.setattr(prob, "variables", lambda: pytest.fail("the union ran"))
+        transfer(prob, solver)
+    assert prob._columns is not None and [v.name for v in prob._columns] == ["a", "c", "d"]
+    assert (a.index, b.index, c.index, d.index) == (0, 7, 1, 2)
+    assert prob.handed.index.tolist() == [1, 0] and prob.handed.value.tolist() == [1.0, 2.0]
+    assert list(prob.solverModel.getLp().col_cost_) == [0.0, 0.0, 5.0]
 
-    again = LinearProblem("q")  # `other` holds index 0 from this transfer
-    again.made = [x, y]
-    again.setObjective(expr([(y, 1.0)]))
-    again.add([(other, 1.0), (x, 1.0), (y, 1.0)], LE, 4.0, "c0")
+    again = LinearProblem("q")  # `other` holds index 0 as from this transfer
+    again.made = [a, c]
+    again.setObjective(expr([(c, 1.0)]))
+    again.add([(other, 1.0), (a, 1.0), (c, 1.0)], LE, 4.0, "c0")
     other.index = 0
     transfer(again, solver)
-    assert [c.name for c in again.variables()] == ["other", "x", "y"]
-    assert again.handed.index.tolist() == [0, 1, 2]
+    assert [v.name for v in again.variables()] == ["a", "c", "other"]
+    assert again.handed.index.tolist() == [2, 0, 1]
     assert again.solverModel.getNumCol() == 3
 
 

@@ -157,11 +157,12 @@ def _columns_and_matrix(
 def _by_made(
     prob: LinearProblem, rows: list[Row], made: list[Col]
 ) -> tuple[list[Col], tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
-    """The made columns sorted by name (variables' order) when every column of the rows and
-    the objective is one of them and each of them is in one: then they are the columns a union
-    would find, in its order, and their places come from the one read of each term's column
-    the matrix needs (the columns numbered first from this transfer's base, which no other
-    index equals). None, every made column's index as it was, otherwise."""
+    """The columns in use sorted by name (variables' order) when every column of the rows and
+    the objective is a made one: the made columns that one of them holds, which are the columns
+    a union would find, in its order. Their places come from the one read of each term's column
+    the matrix needs (the made columns numbered first from this transfer's base, which no other
+    index equals; a made column in none keeps its index). None, every made column's index as
+    it was, when a row or the objective holds a column not made."""
     columns = sorted(made, key=_NAME)
     n = len(columns)
     prior = list(map(_INDEX, columns))
@@ -173,17 +174,23 @@ def _by_made(
     where = np.fromiter(map(_INDEX, objective), dtype=np.int64, count=len(objective))
     col -= base
     where -= base
-    if ((col >= 0) & (col < n)).all() and ((where >= 0) & (where < n)).all():
-        used = np.bincount(col, minlength=n)
-        used[where] += 1
-        if used.all():
-            for i, var in enumerate(columns):
-                var.index = i
-            prob._columns = columns
-            return columns, _compressed(col, value, counts)
-    for var, index in zip(columns, prior, strict=True):
-        var.index = index
-    return None
+    if not (((col >= 0) & (col < n)).all() and ((where >= 0) & (where < n)).all()):
+        for var, index in zip(columns, prior, strict=True):
+            var.index = index
+        return None
+    held = np.bincount(col, minlength=n) > 0
+    held[where] = True
+    if not held.all():  # made columns in no row: left out, their places closed up
+        for var, index, used in zip(columns, prior, held.tolist(), strict=True):
+            if not used:
+                var.index = index
+        place = np.cumsum(held) - 1
+        col = place[col]
+        columns = [var for var, used in zip(columns, held.tolist(), strict=True) if used]
+    for i, var in enumerate(columns):
+        var.index = i
+    prob._columns = columns
+    return columns, _compressed(col, value, counts)
 
 
 def _rowwise(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
