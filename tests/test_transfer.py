@@ -128,6 +128,84 @@ def test_indices_follow_pulp_column_and_row_order(fleet: Model) -> None:
     assert [c.index for c in fleet.constraints.values()] == list(range(len(fleet.constraints)))
 
 
+def _handed(prob: LinearProblem) -> list[np.ndarray]:
+    lp = prob.solverModel.getLp()
+    return [
+        np.asarray(x)
+        for x in (
+            lp.col_cost_,
+            lp.col_lower_,
+            lp.col_upper_,
+            lp.row_lower_,
+            lp.row_upper_,
+            prob.handed.start,
+            prob.handed.index,
+            prob.handed.value,
+        )
+    ]
+
+
+def test_columns_in_use_come_from_the_made_list_as_the_union_finds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A built model's first transfer takes its columns from prob.made (no union over the rows:
+    `variables` is not called) and hands HiGHS what the union's transfer hands it: the same
+    columns in the same order, indexes, costs, bounds and matrix."""
+    model = _model(write_scenario(tmp_path, 4, 3, 4, 1, "1 quarter", "2 years", 2.0))
+    prob = model.prob
+    assert prob.made is not None and len(prob.made) > 1000
+    union = sorted(set(prob.objective).union(*prob._constraints.values()), key=lambda c: c.name)
+
+    def no_union() -> list[Col]:
+        raise AssertionError("variables() called: the union ran")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(prob, "variables", no_union)
+        transfer(prob, pulp.HiGHS(mip=False, msg=False))
+    ours = _handed(prob)
+    assert prob._columns is not None
+    assert all(a is b for a, b in zip(prob._columns, union, strict=True))
+    assert [c.index for c in union] == list(range(len(union)))
+    prob.made, prob._columns = None, None  # the union's transfer of the same problem
+    transfer(prob, pulp.HiGHS(mip=False, msg=False))
+    assert prob._columns == union
+    for got, expected in zip(ours, _handed(prob), strict=True):
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
+def test_made_columns_in_no_row_are_left_out_and_a_foreign_column_takes_the_union(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A made column no row or objective holds is left out (its index as it was, the places
+    after it closed up) without the union; a column only in the objective is in use; a column
+    in a row that is not a made one sends the transfer to the union, which finds it even when
+    it holds an index of another transfer."""
+    solver = pulp.HiGHS(mip=False, msg=False)
+    a, b, c, d, other = (variable(n, 0, None) for n in ("a", "b", "c", "d", "other"))
+    prob = LinearProblem("p")
+    prob.made = [d, c, b, a]
+    prob.setObjective(expr([(d, 5.0)]))
+    prob.add([(c, 1.0), (a, 2.0)], GE, 1.0, "c0")
+    b.index = 7
+    with monkeypatch.context() as patch:
+        patch.setattr(prob, "variables", lambda: pytest.fail("the union ran"))
+        transfer(prob, solver)
+    assert prob._columns is not None and [v.name for v in prob._columns] == ["a", "c", "d"]
+    assert (a.index, b.index, c.index, d.index) == (0, 7, 1, 2)
+    assert prob.handed.index.tolist() == [1, 0] and prob.handed.value.tolist() == [1.0, 2.0]
+    assert list(prob.solverModel.getLp().col_cost_) == [0.0, 0.0, 5.0]
+
+    again = LinearProblem("q")  # `other` holds index 0 as from this transfer
+    again.made = [a, c]
+    again.setObjective(expr([(c, 1.0)]))
+    again.add([(other, 1.0), (a, 1.0), (c, 1.0)], LE, 4.0, "c0")
+    other.index = 0
+    transfer(again, solver)
+    assert [v.name for v in again.variables()] == ["a", "c", "other"]
+    assert again.handed.index.tolist() == [2, 0, 1]
+    assert again.solverModel.getNumCol() == 3
+
+
 def test_problem_variables_follow_every_change() -> None:
     """LinearProblem.variables() is cached, yet follows a row added, a new objective and a
     column put into a row in place (after `changed()`), sorted by name as PuLP's list is."""

@@ -58,6 +58,7 @@ def thaw() -> None:
 
 def _build(scenario: Scenario, demands: list[WorkloadDemand], elastic: bool) -> Model:
     prob = LinearProblem("capacity_plan")
+    prob.made = []  # Model.new_var lists each column (planner/lp/transfer.py reads them)
     model = Model(scenario=scenario, demands=demands, prob=prob, elastic=elastic)
     economics = scenario.data.economics
     model.calendar = calendar_for(economics.horizon_s, economics.period_s)

@@ -171,6 +171,10 @@ class LinearProblem:
         self._columns: list[Col] | None = None
         # the matrix planner/lp/transfer.py handed to solverModel (transfer.Handed), or None
         self.handed: Any = None
+        # every column made for this problem, in the order made, when its maker lists them
+        # (planner/lp/build.py's Model): transfer then finds the columns in use from the
+        # matrix it reads anyway, not by a union over every row (`variables`); None: unknown
+        self.made: list[Col] | None = None
 
     def add(self, pairs: Iterable[tuple[Col, float]], sense: int, rhs: float, name: str) -> Row:
         """Add the row `sum pairs  sense  rhs` named `name` (a finite rhs: PuLP's rule). A name

@@ -476,9 +476,12 @@ class Model:
         `variable`'s checks."""
         self.n_vars += 1
         if cat == CONTINUOUS and low in _PLAIN_BOUND and up in _PLAIN_BOUND and prefix in _CHECKED:
-            return Col(f"{prefix}{self.n_vars}", low, up, cat)
-        made = variable(f"{prefix}{self.n_vars}", low, up, cat)
-        _CHECKED.add(prefix)  # the name was accepted: the prefix holds no character PuLP rewrites
+            made = Col(f"{prefix}{self.n_vars}", low, up, cat)
+        else:
+            made = variable(f"{prefix}{self.n_vars}", low, up, cat)
+            _CHECKED.add(prefix)  # accepted: the prefix holds no character PuLP rewrites
+        if self.prob.made is not None:
+            self.prob.made.append(made)
         return made
 
     def new_columns(self, prefix: str, count: int) -> list[Var]:
@@ -489,9 +492,10 @@ class Model:
         first = self.new_var(prefix, 0)
         start = self.n_vars
         self.n_vars += count - 1
-        return [first] + [
-            Col(f"{prefix}{i}", 0, None, CONTINUOUS) for i in range(start + 1, start + count)
-        ]
+        rest = [Col(f"{prefix}{i}", 0, None, CONTINUOUS) for i in range(start + 1, start + count)]
+        if self.prob.made is not None:
+            self.prob.made += rest
+        return [first, *rest]
 
     def index_allocations(
         self,

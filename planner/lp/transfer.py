@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pulp
 
-from planner.lp.linear import LinearProblem, Row
+from planner.lp.linear import Col, LinearProblem, Row
 
 _INDEX = attrgetter("index")
 _CONSTANT = attrgetter("constant")
@@ -43,9 +43,8 @@ def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
     import highspy
 
     _configure(prob, solver)
-    columns = prob.variables()
-    for i, var in enumerate(columns):
-        var.index = i
+    rows = list(prob._constraints.values())
+    columns, matrix = _columns_and_matrix(prob, rows)
     lp = highspy.HighsLp()
     lp.num_col_ = len(columns)
     lp.col_cost_ = _costs(prob, len(columns))
@@ -55,13 +54,12 @@ def transfer(prob: LinearProblem, solver: pulp.HiGHS) -> None:
         integer, continuous = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
         lp.integrality_ = [integer if v.cat == pulp.LpInteger else continuous for v in columns]
     prob.solverModel.passModel(lp)
-    rows = list(prob._constraints.values())
     for i, con in enumerate(rows):
         con.index = i
     prob.handed = None
     if rows:
         # Added as rows to a model of columns (PuLP's way), HiGHS keeps the matrix row-wise.
-        start, index, value = _rowwise(rows)
+        start, index, value = matrix
         prob.handed = Handed(prob.solverModel, len(columns), start, index, value)
         lower, upper = _row_bounds(rows, highspy.kHighsInf)
         prob.solverModel.addRows(
@@ -134,22 +132,97 @@ def _row_bounds(rows: list[Row], infinite: float) -> tuple[np.ndarray, np.ndarra
     return lower, upper
 
 
+# Each transfer's provisional column indexes start at its own multiple of 2^32 (`_by_made`):
+# an index a column got in another problem or transfer, or its -1, cannot fall among them.
+_BASES = itertools.count(1)
+_NAME = attrgetter("name")
+
+
+def _columns_and_matrix(
+    prob: LinearProblem, rows: list[Row]
+) -> tuple[list[Col], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """`prob.variables()`, each column's `index` set to its place there, and the matrix of
+    `rows` in HiGHS's row-wise form (`_rowwise`). From `prob.made` (`_by_made`) when it lists
+    exactly the columns in use; else the union over every row (`variables`)."""
+    if prob._columns is None and prob.made:
+        found = _by_made(prob, rows, prob.made)
+        if found is not None:
+            return found
+    columns = prob.variables()
+    for i, var in enumerate(columns):
+        var.index = i
+    return columns, _rowwise(rows)
+
+
+def _by_made(
+    prob: LinearProblem, rows: list[Row], made: list[Col]
+) -> tuple[list[Col], tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """The columns in use sorted by name (variables' order) when every column of the rows and
+    the objective is a made one: the made columns that one of them holds, which are the columns
+    a union would find, in its order. Their places come from the one read of each term's column
+    the matrix needs (the made columns numbered first from this transfer's base, which no other
+    index equals; a made column in none keeps its index). None, every made column's index as
+    it was, when a row or the objective holds a column not made."""
+    columns = sorted(made, key=_NAME)
+    n = len(columns)
+    prior = list(map(_INDEX, columns))
+    base = next(_BASES) << 32
+    for i, var in enumerate(columns, base):
+        var.index = i
+    col, value, counts = _terms(rows)
+    objective = prob.objective
+    where = np.fromiter(map(_INDEX, objective), dtype=np.int64, count=len(objective))
+    col -= base
+    where -= base
+    if not (((col >= 0) & (col < n)).all() and ((where >= 0) & (where < n)).all()):
+        for var, index in zip(columns, prior, strict=True):
+            var.index = index
+        return None
+    held = np.bincount(col, minlength=n) > 0
+    held[where] = True
+    if not held.all():  # made columns in no row: left out, their places closed up
+        for var, index, used in zip(columns, prior, held.tolist(), strict=True):
+            if not used:
+                var.index = index
+        place = np.cumsum(held) - 1
+        col = place[col]
+        columns = [var for var, used in zip(columns, held.tolist(), strict=True) if used]
+    for i, var in enumerate(columns):
+        var.index = i
+    prob._columns = columns
+    return columns, _compressed(col, value, counts)
+
+
 def _rowwise(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The matrix in HiGHS's row-wise form (start, column index, value), each row's terms in
     its expression's order, zero coefficients left out: what PuLP's addRow calls build (HiGHS
     keeps a matrix built by rows row-wise until it solves)."""
+    return _compressed(*_terms(rows))
+
+
+def _terms(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every term of `rows`, row after row in its order: (column index, coefficient, each
+    row's number of terms)."""
     counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     total = int(counts.sum())
     # One map over every row's columns, row after row (a row iterates its columns in order).
     chain = itertools.chain.from_iterable
     col = np.fromiter(map(_INDEX, chain(rows)), dtype=np.int64, count=total)
     value = np.fromiter(chain(map(dict.values, rows)), dtype=float, count=total)
+    return col, value, counts
+
+
+def _compressed(
+    col: np.ndarray, value: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_terms` as (start, column index, value) without the zero coefficients."""
+    rows = len(counts)
     kept = value != 0
     if not kept.all():
-        row = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
-        counts = np.bincount(row[kept], minlength=len(rows))
+        row = np.repeat(np.arange(rows, dtype=np.int64), counts)
+        counts = np.bincount(row[kept], minlength=rows)
         col, value = col[kept], value[kept]
-    start = np.zeros(len(rows) + 1, dtype=np.int64)
+    start = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     return start, col, value
 
