@@ -24,6 +24,7 @@ from planner.demand.serving_physics import (
     allreduce_s,
     ep_bytes_per_token,
     ep_link_s,
+    group_pieces,
     group_split,
     model_load,
     prefill_time,
@@ -223,3 +224,26 @@ def test_a_stage_wider_than_a_server_but_not_whole_servers_pays_its_smaller_side
     for batch in (2, 512, 4096):
         vector = arrays.tpot_bound_s(np.array([0]), np.array([batch]), False).tolist()
         assert vector == [step.terms(batch, False).tpot_bound_s]
+
+
+def test_an_uneven_tp_group_rings_over_its_larger_side_and_crosses_with_its_smaller() -> None:
+    # TP12 of a 24-GPU instance on HGX H100 servers: ranks 0-11 are 8 + 4. The two-level
+    # all-reduce waits for the 8-GPU ring (2·7/8 of the bytes, 3 latency steps each way: the
+    # 4-GPU one moves 2·3/4 in 2) and then for a rank of the 4, whose shard is 1/4 of the bytes
+    # (a rank of the 8 sends 1/8) over its NIC; before, both levels were charged over the 4
+    h100 = hardware(CATALOG, "hgx-h100")
+    assert h100 is not None
+    s = h100.accelerator.serving
+    assert s is not None
+    assert group_pieces(12, 24, 8) == (4, 8, 2) and group_split(12, 24, 8) == (4, 2)
+    assert group_pieces(16, 144, 72) == (8, 8, 2) and group_pieces(36, 144, 72) == (36, 36, 1)
+    nbytes = 64 * 7168 * 2.0
+    up = h100.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    out = h100.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    by_hand = (
+        2 * 3 * s.scale_up_latency_s
+        + 2 * 7 / 8 * nbytes / up
+        + 2 * 1 * allreduce_hop_out_s(s)
+        + 2 * (1 / 2) * nbytes / 4 / out
+    )
+    assert allreduce_s(h100, 12, nbytes, 24) == pytest.approx(by_hand, rel=1e-12)
