@@ -27,6 +27,7 @@ from planner.demand.serving_physics import (
     group_pieces,
     group_split,
     model_load,
+    pp_cross_hops,
     prefill_time,
     scale_up_one_way,
 )
@@ -247,3 +248,38 @@ def test_an_uneven_tp_group_rings_over_its_larger_side_and_crosses_with_its_smal
         + 2 * (1 / 2) * nbytes / 4 / out
     )
     assert allreduce_s(h100, 12, nbytes, 24) == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_pipeline_hops_leaving_a_domain_pay_the_nic_counted_by_placement() -> None:
+    # PP3 x EP48 over two racks: stage 0 (ranks 0-47) sends rank r to r + 48, and ranks 24-47
+    # reach 72-95 in the other rack, so all 3 hops wait for the NIC; before min(pp, units) = 2
+    # charged one of them NVLink
+    assert pp_cross_hops(3, 144, 72) == 3
+    assert pp_cross_hops(4, 144, 72) == 2  # stages 0+1 and 2+3 each share a rack
+    assert pp_cross_hops(2, 24, 8) == 2 and pp_cross_hops(4, 32, 8) == 4
+    assert pp_cross_hops(8, 16, 8) == 2 and pp_cross_hops(4, 64, 72) == 0
+    assert pp_cross_hops(3, 12, 8) == 2  # not whole servers: stages 0, 1 in one, 2 in another
+    s = GB200.accelerator.serving
+    assert s is not None
+    load = model_load(DSR1, "fp8", "fp8", 1000, 1000, 1)
+    up = GB200.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    mq = 600.0
+    hop = mq * DSR1.hidden * 2.0 / 1
+    step = StepPhysics(GB200, load, _pinned(1, 3, 48))
+    assert step._pp_comm_s(mq) == pytest.approx(
+        3 * (s.scale_out_latency_s + hop / step.out_bw), rel=1e-12
+    )
+    # a (made-up) unit of two 72-GPU domains: PP2 x EP72 is one unit, yet both hops leave a
+    # domain; before (units spanned 1) both were charged NVLink
+    two = dataclasses.replace(GB200, system=GB200.system.model_copy(update={"accelerators": 144}))
+    lay = pinned_layout(DSR1, two, load, tp=1, pp=2, ep=72)
+    assert isinstance(lay, Layout) and lay.units_spanned == 1
+    step = StepPhysics(two, load, lay)
+    assert step._pp_comm_s(mq) == pytest.approx(
+        2 * (s.scale_out_latency_s + hop / step.out_bw), rel=1e-12
+    )
+    assert step._pp_comm_s(mq) > 2 * (s.scale_up_latency_s + hop / up)
+    arrays = StepArrays([step])
+    for batch in (2, 512, 4096):
+        vector = arrays.tpot_bound_s(np.array([0]), np.array([batch]), False).tolist()
+        assert vector == [step.terms(batch, False).tpot_bound_s]

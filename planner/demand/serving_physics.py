@@ -38,7 +38,8 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   moe_layer_s    = moe_layers · moe_layer_latency
   moe_token_s    = moe_layers · x·(m/g)·k·hidden·(1+2 B) / moe_token_bandwidth  (every MoE
                    layout, g = 1 too: a fitted per-routed-token cost, see moe_token_bandwidth)
-  pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
+  pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops leaving a
+                   scale-up domain: pp_cross_hops)
   step_s         = roofline_s + tp_comm_s + ep_comm_s + pp_comm_s + moe_layer_s + moe_token_s
                    + step_overhead
                    (CUDA graph padding, engine.cuda_graph_batch_sizes: every term but the KV read
@@ -741,6 +742,34 @@ def group_pieces(span: int, ranks: int, domain: int) -> tuple[int, int, int]:
         if len(pieces) > 1:
             widest = max(widest, max(pieces))
     return fewest, widest if most > 1 else span, most
+
+
+def pp_cross_hops(pp: int, ranks: int, domain: int) -> int:
+    """Of the pp pipeline hops a token makes per step (stage i to i + 1, the last back to the
+    first; rank r sends to r + g, g = ranks / pp), those in which some rank's peer is in another
+    scale-up domain of D = `domain` (the hop then waits for the NIC), placed as group_split
+    places groups:
+
+        ranks <= D:                      0
+        ranks a multiple of D (> D):     hop i < pp − 1 crosses unless ranks i·g .. i·g + 2g − 1
+                                         lie in one domain; the last hop always crosses
+        else, g > D:                     pp (every stage spans domains)
+        else:                            n if n > 1 else 0, n = ceil(pp / floor(D / g)) domains
+                                         holding floor(D / g) whole stages each
+
+    PP3 x EP48 over two 72-GPU racks: all 3 hops (stage 0's ranks 24-47 send to 72-95 of the
+    other rack); PP4 over two racks: 2 (stages 0 and 1 share a rack); PP2 over one unit of two
+    72-GPU domains: 2. Before session 31 min(pp, units spanned): 2, 2 and 0."""
+    if pp <= 1 or ranks <= domain:
+        return 0
+    g = ranks // pp
+    if ranks % domain == 0:
+        inside = sum(1 for i in range(pp - 1) if (i * g) // domain == (i * g + 2 * g - 1) // domain)
+        return pp - inside
+    if g > domain:
+        return pp
+    n = math.ceil(pp / (domain // g))
+    return n if n > 1 else 0
 
 
 def allreduce_s(hw: Hardware, tp: int, nbytes: float, ranks: int | None = None) -> float:
@@ -1573,13 +1602,14 @@ class StepPhysics:
 
     def _pp_comm_s(self, mq: float) -> float:
         """Pipeline hops: a token crosses pp stage boundaries per step (the last back to the
-        first); hops between units go over scale-out."""
+        first); a hop in which a rank's peer is in another scale-up domain goes over scale-out
+        (pp_cross_hops)."""
         lay, s = self.lay, self.figures
         pp = lay.pp
         if pp <= 1:
             return 0.0
         hop_bytes = mq * self.load.arch.hidden * ACTIVATION_BYTES / lay.tp
-        cross = min(pp, lay.units_spanned) if lay.units_spanned > 1 else 0
+        cross = pp_cross_hops(pp, lay.accelerators, self.hw.system.scale_up_domain)
         return (pp - cross) * (s.scale_up_latency_s + hop_bytes / self.up_bw) + cross * (
             s.scale_out_latency_s + hop_bytes / self.out_bw
         )
@@ -1748,7 +1778,7 @@ class StepArrays:
         # pipeline hops (_pp_comm_s)
         self.pp_on = self.pp > 1
         self.any_pp = bool(self.pp_on.any())
-        cross = [min(lay.pp, lay.units_spanned) if lay.units_spanned > 1 else 0 for lay in lays]
+        cross = [pp_cross_hops(lay.pp, lay.accelerators, domain) for lay in lays]
         self.cross = ints(cross)
         self.inside_hops = self.pp - self.cross
         self.moe_layers = arch.moe_layers
