@@ -10,8 +10,12 @@ import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
+
+import pytest
 
 import planner
+from planner.lp import solve
 from planner.lp.solve import FEASIBLE, PROVEN, SolveStats, within_target
 from planner.plan import Plan
 from planner.verify import check_plan
@@ -70,3 +74,43 @@ def test_an_optimal_plan_above_its_target_is_caught() -> None:
     found = check_plan(tampered, scenario, planner.demands(scenario))
     assert [name for name, msgs in found.items() if msgs] == ["proven_within_target"]
     assert found["proven_within_target"][0].startswith("status optimal, but the plan is ")
+
+
+class _FakeHighs:
+    """HiGHS's gap option, as _tighten reads and sets it."""
+
+    def __init__(self) -> None:
+        self.gap = 0.01
+
+    def getOptionValue(self, name: str) -> tuple[int, float]:  # noqa: N802 (highspy's name)
+        return 0, self.gap
+
+    def setOptionValue(self, name: str, value: float) -> None:  # noqa: N802
+        self.gap = value
+
+
+def test_tighten_stops_on_a_round_that_proves_the_plan_against_its_raised_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bound 100 given, the plan at 103 (2.9% over a 1% target). The first round returns a plan
+    at 102 and a MIP bound of 101.5: 0.49% over the best bound, so the rounds stop there and
+    101.5 is returned. Before, the gap was tested against the stale 100 (1.96% over), a second
+    round ran (its new search's bound 99.0) and 99.0, under the 101.5 proven, came back."""
+    rounds: list[float] = []
+    plans = iter([(102.0, 101.5), (102.0, 99.0), (102.0, 99.0)])
+    model = SimpleNamespace(
+        prob=SimpleNamespace(objective=103.0, solverModel=_FakeHighs()), solver_run_s=0.0
+    )
+
+    def run_mip(model: Any, solver: Any, offer: Any = None) -> None:
+        model.prob.objective, bound = next(plans)
+        rounds.append(bound)
+        model.bound = bound
+
+    monkeypatch.setattr(solve, "_run_mip", run_mip)
+    monkeypatch.setattr(solve, "outcome", lambda prob: solve.OPTIMAL)
+    monkeypatch.setattr(solve, "_highs_bound", lambda model: getattr(model, "bound", 100.0))
+    how, bound, _ = solve._tighten(model, None, 100.0, 0.01)  # type: ignore[arg-type]
+    assert how == solve.OPTIMAL
+    assert rounds == [101.5]
+    assert bound == 101.5

@@ -98,16 +98,20 @@ def _pinned_deepseek(pp: int, ep: int) -> tuple[RLSpec, float, float]:
 def test_a_pinned_trainer_group_that_straddles_racks_refits_half_over_the_nic() -> None:
     """A pinned PP4 x EP16 trainer (64 ranks) on 8 whole NVL72 racks (576 GPUs) runs its groups
     over consecutive ranks, so a 64-rank group straddles two racks (training.in_one_domain):
-    half the weights cross the NIC, as a group over two racks does. On 512 GPUs (8 racks of 64,
-    the published runs' placement) the group is inside a rack: NVLink."""
+    the one at ranks 64-127 is 8 + 56, and a rank of the 8 receives 56/64 = 7/8 of the weights
+    over its NIC (session 31; 1/2 before, as if 32 + 32), a rank of the 56 56/64 over NVLink.
+    On 512 GPUs (8 racks of 64, the published runs' placement) the group is inside a rack:
+    NVLink."""
     laid, u, nic = _pinned_deepseek(4, 16)
     inside = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=512)
     assert inside is not None and inside.refit_link == "scale-up" and inside.refit_span == 64
     assert inside.refit_s == pytest.approx(671e9 * 2 / (900e9 * u))
     across = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=576)
     assert across is not None and across.refit_link == "scale-out"
-    assert across.refit_crossing_share == 0.5
-    assert across.refit_s == pytest.approx(0.5 * 671e9 * 2 / nic / u)
+    assert across.refit_crossing_share == 7 / 8
+    assert across.refit_s == pytest.approx(
+        max(7 / 8 * 671e9 * 2 / nic, 56 / 64 * 671e9 * 2 / 900e9) / u
+    )
     # no layout: m, the fewest GPUs holding the state, is sized to the rack: NVLink
     bare = colocated_update_s(_spec("deepseek-v3"), CATALOG, "gb200-nvl72", accelerators=576)
     assert bare is not None and bare.refit_link == "scale-up"
@@ -115,14 +119,15 @@ def test_a_pinned_trainer_group_that_straddles_racks_refits_half_over_the_nic() 
 
 def test_a_pinned_trainer_group_over_three_racks_refits_two_thirds_over_the_nic() -> None:
     """A pinned PP4 x EP32 trainer (128 ranks) on 16 whole NVL72 racks (1,152 GPUs): the group
-    of ranks 128-255 touches racks 1, 2 and 3 (training.domains_spanned), so R = 3 and 2/3 of
-    the weights cross the NIC, not the 1/2 of R = ceil(128/72) = 2. On 1,024 GPUs (not whole
-    racks: the published placement) R stays 2."""
+    of ranks 128-255 touches racks 1, 2 and 3, and the one at ranks 640-767 is 8 + 72 + 48 (at
+    offset 64 of rack 8): a rank of the 8 receives 120/128 of the weights over its NIC
+    (session 31; 2/3 before, R = 3 racks taken as even thirds). On 1,024 GPUs (not whole racks:
+    the published placement) the groups sit 64 + 64: 1/2."""
     laid, u, nic = _pinned_deepseek(4, 32)
     whole = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=1152)
     assert whole is not None and whole.refit_link == "scale-out" and whole.refit_span == 128
-    assert whole.refit_crossing_share == pytest.approx(2 / 3)
-    assert whole.refit_s == pytest.approx(2 / 3 * 671e9 * 2 / nic / u)
+    assert whole.refit_crossing_share == pytest.approx(120 / 128)
+    assert whole.refit_s == pytest.approx(120 / 128 * 671e9 * 2 / nic / u)
     placed = colocated_update_s(laid, CATALOG, "gb200-nvl72", accelerators=1024)
     assert placed is not None and placed.refit_crossing_share == 0.5
 

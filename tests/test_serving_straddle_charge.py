@@ -24,8 +24,10 @@ from planner.demand.serving_physics import (
     allreduce_s,
     ep_bytes_per_token,
     ep_link_s,
+    group_pieces,
     group_split,
     model_load,
+    pp_cross_hops,
     prefill_time,
     scale_up_one_way,
 )
@@ -219,6 +221,64 @@ def test_a_stage_wider_than_a_server_but_not_whole_servers_pays_its_smaller_side
     per_layer = 2 * s.scale_out_latency_s + per_chip * (4 / 12) / up + per_chip * (8 / 12) / out
     step = StepPhysics(h100, load, lay)
     assert step._ep_comm_s(mq, 1.0) == pytest.approx(DSR1.moe_layers * per_layer, rel=1e-12)
+    arrays = StepArrays([step])
+    for batch in (2, 512, 4096):
+        vector = arrays.tpot_bound_s(np.array([0]), np.array([batch]), False).tolist()
+        assert vector == [step.terms(batch, False).tpot_bound_s]
+
+
+def test_an_uneven_tp_group_rings_over_its_larger_side_and_crosses_with_its_smaller() -> None:
+    # TP12 of a 24-GPU instance on HGX H100 servers: ranks 0-11 are 8 + 4. The two-level
+    # all-reduce waits for the 8-GPU ring (2·7/8 of the bytes, 3 latency steps each way: the
+    # 4-GPU one moves 2·3/4 in 2) and then for a rank of the 4, whose shard is 1/4 of the bytes
+    # (a rank of the 8 sends 1/8) over its NIC; before, both levels were charged over the 4
+    h100 = hardware(CATALOG, "hgx-h100")
+    assert h100 is not None
+    s = h100.accelerator.serving
+    assert s is not None
+    assert group_pieces(12, 24, 8) == (4, 8, 2) and group_split(12, 24, 8) == (4, 2)
+    assert group_pieces(16, 144, 72) == (8, 8, 2) and group_pieces(36, 144, 72) == (36, 36, 1)
+    nbytes = 64 * 7168 * 2.0
+    up = h100.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    out = h100.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    by_hand = (
+        2 * 3 * s.scale_up_latency_s
+        + 2 * 7 / 8 * nbytes / up
+        + 2 * 1 * allreduce_hop_out_s(s)
+        + 2 * (1 / 2) * nbytes / 4 / out
+    )
+    assert allreduce_s(h100, 12, nbytes, 24) == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_pipeline_hops_leaving_a_domain_pay_the_nic_counted_by_placement() -> None:
+    # PP3 x EP48 over two racks: stage 0 (ranks 0-47) sends rank r to r + 48, and ranks 24-47
+    # reach 72-95 in the other rack, so all 3 hops wait for the NIC; before min(pp, units) = 2
+    # charged one of them NVLink
+    assert pp_cross_hops(3, 144, 72) == 3
+    assert pp_cross_hops(4, 144, 72) == 2  # stages 0+1 and 2+3 each share a rack
+    assert pp_cross_hops(2, 24, 8) == 2 and pp_cross_hops(4, 32, 8) == 4
+    assert pp_cross_hops(8, 16, 8) == 2 and pp_cross_hops(4, 64, 72) == 0
+    assert pp_cross_hops(3, 12, 8) == 2  # not whole servers: stages 0, 1 in one, 2 in another
+    s = GB200.accelerator.serving
+    assert s is not None
+    load = model_load(DSR1, "fp8", "fp8", 1000, 1000, 1)
+    up = GB200.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    mq = 600.0
+    hop = mq * DSR1.hidden * 2.0 / 1
+    step = StepPhysics(GB200, load, _pinned(1, 3, 48))
+    assert step._pp_comm_s(mq) == pytest.approx(
+        3 * (s.scale_out_latency_s + hop / step.out_bw), rel=1e-12
+    )
+    # a (made-up) unit of two 72-GPU domains: PP2 x EP72 is one unit, yet both hops leave a
+    # domain; before (units spanned 1) both were charged NVLink
+    two = dataclasses.replace(GB200, system=GB200.system.model_copy(update={"accelerators": 144}))
+    lay = pinned_layout(DSR1, two, load, tp=1, pp=2, ep=72)
+    assert isinstance(lay, Layout) and lay.units_spanned == 1
+    step = StepPhysics(two, load, lay)
+    assert step._pp_comm_s(mq) == pytest.approx(
+        2 * (s.scale_out_latency_s + hop / step.out_bw), rel=1e-12
+    )
+    assert step._pp_comm_s(mq) > 2 * (s.scale_up_latency_s + hop / up)
     arrays = StepArrays([step])
     for batch in (2, 512, 4096):
         vector = arrays.tpot_bound_s(np.array([0]), np.array([batch]), False).tolist()

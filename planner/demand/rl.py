@@ -63,6 +63,7 @@ from planner.demand.serving_physics import Layout as ServingLayout
 from planner.demand.serving_physics import (
     ModelLoad,
     StepPhysics,
+    group_pieces,
     model_load,
     precision_gap,
     prefill_time,
@@ -73,7 +74,6 @@ from planner.demand.training import (
     Layout,
     RunFigures,
     StepTime,
-    domains_spanned,
     in_one_domain,
     model_figures,
     step_time,
@@ -879,7 +879,7 @@ class ColocatedUpdate:
     accelerators: float  # n: accelerators the optimizer state is split over
     offload_bytes_per_accelerator: float  # one way
     refit_span: int = 0  # accelerators the weights are gathered from (refit_span)
-    refit_crossing_share: float = 0.0  # of the weights over the NIC: 1 - 1/domains spanned
+    refit_crossing_share: float = 0.0  # of the weights over the NIC (colocated_update_s)
 
     @property
     def total_s(self) -> float:
@@ -899,11 +899,14 @@ def colocated_update_s(
                    the trainer layout's tp x pp x ep, else m) lies inside one scale-up domain
                    (a pinned trainer layout's: training.in_one_domain over the run's n
                    accelerators; m, no layout: m <= the domain's size); when it
-                   spans R = ceil(span / domain) domains (a pinned layout's: at least 2, and at
-                   least the most domains one of its groups touches, training.domains_spanned),
-                   x = 1 - 1/R of the weights crosses the
-                   scale-out NIC while the local 1/R comes over scale-up at the same time:
-                   refit_s = max(x · W / B_out, (1 - x) · W / B_up) / u_link;
+                   spans R = ceil(span / domain) domains, x = 1 - 1/R of the weights crosses
+                   the scale-out NIC while the local 1/R comes over scale-up at the same time (a
+                   pinned layout's groups over its ranks as placed, serving_physics.group_pieces:
+                   x = (span − d)/span for a rank of the fewest, d, in one domain, w/span over
+                   scale-up for one of the most, w; 1/2 for 24 + 24, 7/8 for 64 ranks at
+                   64-127 of whole racks, 8 + 56):
+                   refit_s = max(x · W / B_out, (1 - x) · W / B_up) / u_link (w/span for
+                   1 - x on a pinned layout);
                    u_link = serving.link_bandwidth_utilisation;
       offload_s  = 2 · (params · 2 · bytes(precision) / m + params · (bytes_per_param -
                    2 · bytes(precision)) / n) / B_offload: before generation each accelerator
@@ -940,16 +943,21 @@ def colocated_update_s(
         link, crossing, refit_bytes_s = "scale-up", 0.0, weight_bytes / up
     else:
         # spread evenly over R domains, 1/R of the weights is in each: the rest crosses the
-        # scale-out NIC while the local share comes over scale-up, at the same time; a group
-        # that fits a domain's size but straddles two (in_one_domain) is over R = 2, a pinned
-        # layout's widest group over the domains its ranks touch (training.domains_spanned:
-        # 128 ranks on 16 whole NVL72 racks touch up to 3)
+        # scale-out NIC while the local share comes over scale-up, at the same time. A pinned
+        # layout's groups lie where its ranks do (group_pieces): a rank of the fewest, d, in
+        # its domain receives (span - d)/span over its NIC, one of the most, w, w/span over
+        # scale-up (session 31: 1 - 1/R took the pieces even, R the domains the widest group
+        # touches: 1/2 for 64 ranks at 64-127 of whole NVL72 racks, 8 + 56, where 7/8 cross)
         ranks = math.ceil(n - 1e-9)
-        widest = domains_spanned(span, ranks, domain) if pinned else 0.0
-        crossing = 1.0 - 1.0 / max(2, math.ceil(span / domain), math.ceil(widest))
+        if pinned:
+            fewest, most, _ = group_pieces(span, ranks, domain)
+            crossing, local = (span - fewest) / span, most / span
+        else:
+            crossing = 1.0 - 1.0 / max(2, math.ceil(span / domain))
+            local = 1 - crossing
         out = acc.scale_out_bandwidth_bytes_per_s
         link = "scale-out"
-        refit_bytes_s = max(crossing * weight_bytes / out, (1 - crossing) * weight_bytes / up)
+        refit_bytes_s = max(crossing * weight_bytes / out, local * weight_bytes / up)
     per_acc = params * replicated / min(m, n) + params * sharded / n
     offload_bw = min(acc.rl.offload_bandwidth_bytes_per_s, acc.rl.host_link_bandwidth_bytes_per_s)
     return ColocatedUpdate(

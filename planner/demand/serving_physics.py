@@ -38,7 +38,8 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   moe_layer_s    = moe_layers · moe_layer_latency
   moe_token_s    = moe_layers · x·(m/g)·k·hidden·(1+2 B) / moe_token_bandwidth  (every MoE
                    layout, g = 1 too: a fitted per-routed-token cost, see moe_token_bandwidth)
-  pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops between units)
+  pp_comm_s      = pp hops · (latency + m·hidden·2 B / tp / bw)   (scale-out for hops leaving a
+                   scale-up domain: pp_cross_hops)
   step_s         = roofline_s + tp_comm_s + ep_comm_s + pp_comm_s + moe_layer_s + moe_token_s
                    + step_overhead
                    (CUDA graph padding, engine.cuda_graph_batch_sizes: every term but the KV read
@@ -713,12 +714,24 @@ def group_split(span: int, ranks: int, domain: int) -> tuple[int, int]:
     they fit one, EP96 over two racks as 48 + 48. Before session 30 a group within D's size
     had (span, 1) and a wider one (D, ceil(span / D)): the NVLink rate for a straddling group,
     and 8 + 4 rated as if 8 + 8."""
+    fewest, _, u = group_pieces(span, ranks, domain)
+    return fewest, u
+
+
+def group_pieces(span: int, ranks: int, domain: int) -> tuple[int, int, int]:
+    """(d, w, u): group_split's d and u, and w, the most ranks a group that spans domains has in
+    one of them (as group_split places the groups; placed evenly: ceil(span / u); TP16 of 144
+    ranks on 72-GPU racks is (8, 8, 2): the groups inside a rack need no NIC and are not the
+    slowest). A two-level
+    all-reduce (allreduce_s) waits for the domain with the most ranks inside (its ring moves
+    2(w − 1)/w of the bytes) and for the rank with the largest shard across (1/d of them):
+    TP12 over 8-GPU servers as 8 + 4 is (4, 8, 2)."""
     if in_one_domain(span, ranks, domain):
-        return span, 1
+        return span, span, 1
     if ranks <= domain or ranks % domain != 0:
         u = math.ceil(span / domain)
-        return span // u, u
-    fewest, most = span, 1
+        return span // u, math.ceil(span / u), u
+    fewest, widest, most = span, 1, 1
     for start in range(0, ranks - span + 1, span):
         end = start + span
         first, last = start // domain, (end - 1) // domain
@@ -726,7 +739,37 @@ def group_split(span: int, ranks: int, domain: int) -> tuple[int, int]:
             min(end, (k + 1) * domain) - max(start, k * domain) for k in range(first, last + 1)
         ]
         fewest, most = min(fewest, min(pieces)), max(most, len(pieces))
-    return fewest, most
+        if len(pieces) > 1:
+            widest = max(widest, max(pieces))
+    return fewest, widest if most > 1 else span, most
+
+
+def pp_cross_hops(pp: int, ranks: int, domain: int) -> int:
+    """Of the pp pipeline hops a token makes per step (stage i to i + 1, the last back to the
+    first; rank r sends to r + g, g = ranks / pp), those in which some rank's peer is in another
+    scale-up domain of D = `domain` (the hop then waits for the NIC), placed as group_split
+    places groups:
+
+        ranks <= D:                      0
+        ranks a multiple of D (> D):     hop i < pp − 1 crosses unless ranks i·g .. i·g + 2g − 1
+                                         lie in one domain; the last hop always crosses
+        else, g > D:                     pp (every stage spans domains)
+        else:                            n if n > 1 else 0, n = ceil(pp / floor(D / g)) domains
+                                         holding floor(D / g) whole stages each
+
+    PP3 x EP48 over two 72-GPU racks: all 3 hops (stage 0's ranks 24-47 send to 72-95 of the
+    other rack); PP4 over two racks: 2 (stages 0 and 1 share a rack); PP2 over one unit of two
+    72-GPU domains: 2. Before session 31 min(pp, units spanned): 2, 2 and 0."""
+    if pp <= 1 or ranks <= domain:
+        return 0
+    g = ranks // pp
+    if ranks % domain == 0:
+        inside = sum(1 for i in range(pp - 1) if (i * g) // domain == (i * g + 2 * g - 1) // domain)
+        return pp - inside
+    if g > domain:
+        return pp
+    n = math.ceil(pp / (domain // g))
+    return n if n > 1 else 0
 
 
 def allreduce_s(hw: Hardware, tp: int, nbytes: float, ranks: int | None = None) -> float:
@@ -740,7 +783,9 @@ def allreduce_s(hw: Hardware, tp: int, nbytes: float, ranks: int | None = None) 
     A group that leaves its scale-up domain (group_split(tp, ranks, D) = (d, u), u > 1: wider
     than D, e.g. vLLM TP32 on 8-GPU servers, or straddling two domains, TP16 of an instance
     over two 72-GPU racks) all-reduces hierarchically (NCCL's two-level pattern): within each
-    domain as above over d chips, then across the u domains each chip's 1/d shard over its NIC,
+    domain as above over w chips (group_pieces: the domain with the group's most ranks, the
+    slowest ring; 8 of TP12 as 8 + 4), then across the u domains each chip's 1/d shard over its
+    NIC (d the fewest: the largest shard, 1/4 of TP12 as 8 + 4),
     2·ceil(log2 u)·L_out + 2(u−1)/u · bytes / d / (scale-out bandwidth · util), L_out the
     network hop of such an all-reduce (allreduce_hop_out_s). `ranks`: the instance's
     accelerators (the TP groups are its consecutive ranks); None: tp (one group)."""
@@ -748,10 +793,10 @@ def allreduce_s(hw: Hardware, tp: int, nbytes: float, ranks: int | None = None) 
         return 0.0
     s = figures(hw)
     bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
-    d, u = group_split(tp, tp if ranks is None else ranks, hw.system.scale_up_domain)
+    d, w, u = group_pieces(tp, tp if ranks is None else ranks, hw.system.scale_up_domain)
     inner = (
-        2 * math.ceil(math.log2(d)) * s.scale_up_latency_s + 2 * (d - 1) / d * nbytes / bw
-        if d > 1
+        2 * math.ceil(math.log2(w)) * s.scale_up_latency_s + 2 * (w - 1) / w * nbytes / bw
+        if w > 1
         else 0.0
     )
     if u <= 1:
@@ -809,6 +854,8 @@ class PrefillTime:
     # the NIC (0: within one domain)
     domain: int = 0
     scale_out_s: float = 0.0
+    inner: int = 0  # the most ranks of a TP group in one domain (group_pieces' w; 0: domain)
+    domains: int = 0  # the domains a TP group spans (group_pieces' u)
 
     @property
     def per_token_s(self) -> float:
@@ -832,9 +879,10 @@ class PrefillTime:
         if self.ep_imbalance > 1.0:
             text += f" (routed experts x{self.ep_imbalance:.3f} on the hottest EP rank)"
         if self.allreduce_s > 0 and self.scale_out_s > 0:
-            d, u = self.domain, math.ceil(tp / self.domain)
+            d, u = self.domain, self.domains or math.ceil(tp / self.domain)
+            w = self.inner or d
             text += (
-                f" + TP{tp} all-reduce in two levels, {self.allreduces} x (2({d}-1)/{d} x "
+                f" + TP{tp} all-reduce in two levels, {self.allreduces} x (2({w}-1)/{w} x "
                 f"{self.hidden} x {ACTIVATION_BYTES:g} B / "
                 f"{self.allreduce_bandwidth / 1e9:,.0f} GB/s within each of {u} domains + "
                 f"2({u}-1)/{u} x 1/{d} of it over the NIC {self.scale_out_s * 1e6:.3g} us)"
@@ -924,9 +972,11 @@ def prefill_time(
                 thousands of tokens, and an aggregated chunk rides a decode step whose
                 tp_comm_s already pays it. A TP group wider than the scale-up domain D (a
                 pinned layout only: vLLM TP32 on 8-GPU servers, an RL `generator:`) all-reduces
-                in allreduce_s's two levels: 2(D−1)/D within each domain at the scale-up rate
-                + 2(u−1)/u · 1/D of the bytes across the u = ceil(tp/D) domains over the NIC at
-                the scale-out rate (link utilisation on both), bandwidth terms only as above.
+                in allreduce_s's two levels: 2(w−1)/w within each domain at the scale-up rate
+                + 2(u−1)/u · 1/d of the bytes across the u domains over the NIC at the
+                scale-out rate ((d, w, u) = group_pieces: the fewest and most ranks of a group
+                in one domain, D and D for whole domains; link utilisation on both), bandwidth
+                terms only as above.
     ep_comm   = moe_layers · x · k · hidden · (1 + 2 B) · (g−1)/g / (a · bw), the decode step's
                 ep_comm_s per prompt token: each token's FP8 dispatch and BF16 combine over the
                 stage's g EP chips, the hottest rank's rows, at the scale-up one-way rate
@@ -970,19 +1020,19 @@ def prefill_time(
     s = figures(hw)
     bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
     comm = cross = 0.0
-    domain, u = group_split(tp, a, hw.system.scale_up_domain)
-    if domain > 1:
-        comm = n * 2 * (domain - 1) / domain * arch.hidden * ACTIVATION_BYTES / bw * tp / a
+    domain, widest, u = group_pieces(tp, a, hw.system.scale_up_domain)
+    if widest > 1:
+        comm = n * 2 * (widest - 1) / widest * arch.hidden * ACTIVATION_BYTES / bw * tp / a
     if u > 1:
         # out of the scale-up domain: allreduce_s's two-level pattern, bandwidth terms
         out_bw = hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
         cross = n * 2 * (u - 1) / u * arch.hidden * ACTIVATION_BYTES / domain / out_bw * tp / a
         comm += cross
-    wide = domain if cross > 0 else 0
+    wide, inner, spans = (domain, widest, u) if cross > 0 else (0, 0, 0)
     if arch.moe is None or lay.expert_tp:
         return PrefillTime(
             compute, comm, flops, a, tp, n, arch.hidden, bw,
-            padding=padding, domain=wide, scale_out_s=cross,
+            padding=padding, domain=wide, scale_out_s=cross, inner=inner, domains=spans,
         )  # fmt: skip
     g, d, pp = lay.stage_accelerators, lay.attention_replicas, lay.pp
     stage_tokens = d * max(prompt, 1.0)
@@ -1012,6 +1062,8 @@ def prefill_time(
         padding,
         wide,
         cross,
+        inner,
+        spans,
     )
 
 
@@ -1550,13 +1602,14 @@ class StepPhysics:
 
     def _pp_comm_s(self, mq: float) -> float:
         """Pipeline hops: a token crosses pp stage boundaries per step (the last back to the
-        first); hops between units go over scale-out."""
+        first); a hop in which a rank's peer is in another scale-up domain goes over scale-out
+        (pp_cross_hops)."""
         lay, s = self.lay, self.figures
         pp = lay.pp
         if pp <= 1:
             return 0.0
         hop_bytes = mq * self.load.arch.hidden * ACTIVATION_BYTES / lay.tp
-        cross = min(pp, lay.units_spanned) if lay.units_spanned > 1 else 0
+        cross = pp_cross_hops(pp, lay.accelerators, self.hw.system.scale_up_domain)
         return (pp - cross) * (s.scale_up_latency_s + hop_bytes / self.up_bw) + cross * (
             s.scale_out_latency_s + hop_bytes / self.out_bw
         )
@@ -1678,7 +1731,7 @@ class StepArrays:
             self.imb_cap = floats(
                 [g * min(k, e / g) / k if g > 1 else 1.0 for g in self.g.tolist()]
             )
-        # TP all-reduces (allreduce_s): inner over d, outer over the u domains (group_split)
+        # TP all-reduces (allreduce_s): inner over w, outer 1/d over the u domains (group_pieces)
         domain = hw.system.scale_up_domain
         self.allreduces = ints([st.allreduces for st in steps])
         self.up_bw_ar = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
@@ -1686,18 +1739,18 @@ class StepArrays:
             hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
         )
         ar_split = [
-            group_split(tp, a, domain)
+            group_pieces(tp, a, domain)
             for tp, a in zip(self.tp.tolist(), self.a.tolist(), strict=True)
         ]
-        ar_d = [d for d, _ in ar_split]
+        ar_w = [w for _, w, _ in ar_split]
         self.ar_on = self.tp > 1
-        self.ar_d = ints(ar_d)
-        self.ar_inner_on = self.ar_on & (self.ar_d > 1)
+        self.ar_d = ints([d for d, _, _ in ar_split])
+        self.ar_inner_on = self.ar_on & (ints(ar_w) > 1)
         self.ar_lat = floats(
-            [2 * math.ceil(math.log2(d)) * s.scale_up_latency_s if d > 1 else 0.0 for d in ar_d]
+            [2 * math.ceil(math.log2(w)) * s.scale_up_latency_s if w > 1 else 0.0 for w in ar_w]
         )
-        self.ar_coef = floats([2 * (d - 1) / d if d > 1 else 0.0 for d in ar_d])
-        us = [u for _, u in ar_split]
+        self.ar_coef = floats([2 * (w - 1) / w if w > 1 else 0.0 for w in ar_w])
+        us = [u for _, _, u in ar_split]
         self.ar_outer_on = self.ar_on & (ints(us) > 1)
         self.ar_out_lat = floats(
             [2 * math.ceil(math.log2(u)) * allreduce_hop_out_s(s) if u > 1 else 0.0 for u in us]
@@ -1725,7 +1778,7 @@ class StepArrays:
         # pipeline hops (_pp_comm_s)
         self.pp_on = self.pp > 1
         self.any_pp = bool(self.pp_on.any())
-        cross = [min(lay.pp, lay.units_spanned) if lay.units_spanned > 1 else 0 for lay in lays]
+        cross = [pp_cross_hops(lay.pp, lay.accelerators, domain) for lay in lays]
         self.cross = ints(cross)
         self.inside_hops = self.pp - self.cross
         self.moe_layers = arch.moe_layers

@@ -530,9 +530,12 @@ def _tighten(
     a round that returned no cheaper plan halving the gap asked (frontier-3y present_value,
     session 29: one round left the plan 1.04% over its bound, HiGHS holding it within the
     shrunk gap by its own objective), until a round stops other than optimal (a time limit).
-    Returns (outcome, HiGHS's bound, seconds)."""
+    The bound tested is the best proven so far: a round's MIP bound (valid for the unchanged
+    model) that rises above it lifts it, so a plan within `gap` of it stops the rounds, and a
+    later round's lower bound (its search began anew) does not lower it.
+    Returns (outcome, the best bound, seconds)."""
     started = time.perf_counter()
-    how, highs_bound = OPTIMAL, _highs_bound(model)
+    how = OPTIMAL
     previous = math.inf
     for _ in range(TIGHTEN_ROUNDS):
         objective = pulp.value(model.prob.objective)
@@ -547,9 +550,11 @@ def _tighten(
         highs.setOptionValue("mip_rel_gap", asked * shrink)
         _run_mip(model, solver, lambda h: h.setSolution(h.getSolution()))
         how, highs_bound = outcome(model.prob), _highs_bound(model)
+        if highs_bound is not None:
+            bound = max(bound, highs_bound)
         if how != OPTIMAL:
             break
-    return how, highs_bound, time.perf_counter() - started
+    return how, bound, time.perf_counter() - started
 
 
 # Rounds of `_tighten` at most (each a MIP run from the plan in hand).
