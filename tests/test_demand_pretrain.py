@@ -9,6 +9,7 @@ import pytest
 from hardware.catalog import load_catalog
 from planner.demand import estimate_pretrain
 from planner.demand.pretrain import pretrain_rate, pretrain_throughput
+from planner.demand.training import StepTime
 from planner.kinds import demand_for
 from planner.kinds.pretrain import PretrainSpec
 
@@ -174,6 +175,16 @@ def test_demand_for_pretrain() -> None:
     assert demand_for("g", spec(), CATALOG, ["hgx-h100"], DAY).roles[0].placement == "single_site"
 
 
+def _without_and_with(
+    lay: dict[str, int], flag: str, kw: dict[str, str]
+) -> tuple[StepTime, StepTime]:
+    """The pinned layout's step on an HGX H100 without and with a recipe flag set."""
+    a = pretrain_throughput(spec(layout=lay, **kw), CATALOG, "hgx-h100").step
+    b = pretrain_throughput(spec(layout={**lay, flag: True}, **kw), CATALOG, "hgx-h100").step
+    assert a is not None and b is not None
+    return a, b
+
+
 def test_tp_comm_overlap_on_the_layout_reaches_the_step_model() -> None:
     # A recipe input: the pinned layout's tp_comm_overlap hides the TP8 collectives behind the
     # GEMMs (max(0, TP - GEMM) per micro-batch) instead of the HGX H100's comm_overlap 0.5 share;
@@ -181,11 +192,7 @@ def test_tp_comm_overlap_on_the_layout_reaches_the_step_model() -> None:
     # default exposed.
     lay = {"tp": 8, "pp": 8, "dp": 4, "cp": 2, "vp": 8, "micro_batch": 1}
     kw = dict(model="llama-3.1-405b", tokens="1T", global_batch_tokens="9437184", precision="fp8")
-    a = pretrain_throughput(spec(layout=lay, **kw), CATALOG, "hgx-h100").step
-    b = pretrain_throughput(
-        spec(layout={**lay, "tp_comm_overlap": True}, **kw), CATALOG, "hgx-h100"
-    ).step
-    assert a is not None and b is not None
+    a, b = _without_and_with(lay, "tp_comm_overlap", kw)
     assert a.tp_s > 0 and b.tp_s == 0.0 and b.gemm_s > 2 * a.tp_s
     assert b.micro_batch_s == pytest.approx(a.micro_batch_s - a.tp_s, rel=1e-12)
     assert b.layout.tp_comm_overlap and not a.layout.tp_comm_overlap
@@ -199,11 +206,7 @@ def test_fused_grouped_gemm_on_the_layout_reaches_the_step_model() -> None:
     # expert GEMMs' share, so the ratio of the two GEMM times lies between 1 and 1/0.35.
     lay = {"tp": 1, "pp": 1, "dp": 16, "ep": 16, "micro_batch": 1}
     kw = dict(model="qwen3-30b-a3b", tokens="1T", global_batch_tokens="4194304", precision="fp8")
-    a = pretrain_throughput(spec(layout=lay, **kw), CATALOG, "hgx-h100").step
-    b = pretrain_throughput(
-        spec(layout={**lay, "fused_grouped_gemm": True}, **kw), CATALOG, "hgx-h100"
-    ).step
-    assert a is not None and b is not None
+    a, b = _without_and_with(lay, "fused_grouped_gemm", kw)
     assert b.layout.fused_grouped_gemm and not a.layout.fused_grouped_gemm
     assert 1.5 < a.gemm_s / b.gemm_s < 1 / 0.35
     assert a.attention_s == b.attention_s and a.memory_s == b.memory_s
