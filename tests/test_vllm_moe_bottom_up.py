@@ -80,8 +80,10 @@ def test_vllm_kernels_do_not_explain_the_rl_shortfall() -> None:
     0.17.1) costs 0.5-1.7x the planner's MoE part; with it the RL step moves by -31% to +18%,
     while the measured steps ask generation for 1.28-4.4x (all but one row, 0.94x) where the
     generator's TP stays inside a server; the H100 on-policy rows whose vLLM TP16/TP32 spans
-    servers ask 0.88-1.04x since session 24 priced their all-reduces' network hop
-    (serving.scale_out_allreduce_latency)."""
+    servers ask 0.88-1.06x since session 24 priced their all-reduces' network hop
+    (serving.scale_out_allreduce_latency; 1.04 -> 1.06 on the 128-GPU Qwen3-235B row since
+    session 31 charged its pinned trainer's colocated refit the NIC share of the smallest piece
+    of its EP group, rl.colocated_update_s)."""
     bench = _bench()
     pts = bench.moe_points()
     assert len(pts) == 17
@@ -106,7 +108,7 @@ def test_vllm_kernels_do_not_explain_the_rl_shortfall() -> None:
     }
     for pid in spanning:
         if not pid.endswith("-1off"):
-            assert 0.85 <= needs[pid] <= 1.05, pid
+            assert 0.85 <= needs[pid] <= 1.07, pid
     inside = {k: v for k, v in needs.items() if k not in spanning}
     assert min(inside.values()) == pytest.approx(needs["nemo-rl-0.6-h100-qwen3-235b-256gpu-1off"])
     assert sorted(inside.values())[1] >= 1.27
