@@ -31,7 +31,9 @@ by stage (`_stages`: loading and validating, demand models, the build, the solve
 HiGHS's runs, reading the plan, verifying, summarising, the rest), each as a multiple of the
 limit, with what a point would cost without its loading, demand models and build (the
 ceiling of patching a kept model in their place); and whether the MIP or the polish could be
-left out with the same bytes (`_skippable`: relaxations integral, polishes that changed nothing). `--rl-points N`
+left out with the same bytes (`_skippable`: relaxations integral, polishes that changed nothing); and
+HiGHS's runs by kind (`_run_kinds`: relaxation, MIP, polish, other) with the models built a
+point (the re-rating's re-solves). `--rl-points N`
 does the same serially on rl-verifiers.yaml over samples_per_problem = 4, 5, ...
 
 Read the per-point figures against each other (same run, same machine), not as absolutes.
@@ -164,6 +166,57 @@ def _highs_share(tasks: list[dict]) -> tuple[float, float, float]:
     finally:
         setattr(highspy.Highs, "run", run)  # noqa: B010
     return inside[0] / len(tasks), inside[1] / len(tasks), total / len(tasks)
+
+
+# HiGHS's runs of a kept sweep point by kind (`_run_kinds`): the planner function that calls
+# `highspy.Highs.run` (PuLP's callSolver runs the LP relaxation: planner/lp/solve.py `_run`;
+# `_run_mip` the MIP and `_tighten`'s rounds; `_polish` the fixed-integer LP). Runs from anywhere
+# else (the rounded start's re-solves, a whole-unit bound or a diagnosis in objects of their
+# own, a scaled re-run) are "other".
+RUN_KINDS = (("relaxation", "callSolver"), ("MIP", "_run_mip"), ("polish", "_polish"))
+
+
+def _run_kinds(tasks: list[dict]) -> tuple[dict[str, tuple[float, float]], float, float]:
+    """The kept sweep over `tasks` once more, serially, with every `highspy.Highs.run` timed
+    (CPU) by kind (RUN_KINDS, and "other"): {kind: (seconds a point, runs a point)}; models
+    built a point (planner.api's `build` calls: one per solve, the re-rating's re-solves
+    included: planner/api.py `_rerate_loop`); and seconds a point in all. Every function is
+    restored."""
+    import highspy
+
+    import planner.api as api
+    from planner.sweeps import run_point
+
+    kinds = {caller: kind for kind, caller in RUN_KINDS}
+    spent = {kind: [0.0, 0] for kind in [*kinds.values(), "other"]}
+    built = [0]
+    run, build = highspy.Highs.run, api.build
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        kind = kinds.get(sys._getframe(1).f_code.co_name, "other")
+        started = time.process_time()
+        try:
+            return run(self, *args, **kwargs)
+        finally:
+            spent[kind][0] += time.process_time() - started
+            spent[kind][1] += 1
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        built[0] += 1
+        return build(*args, **kwargs)
+
+    setattr(highspy.Highs, "run", timed)  # noqa: B010 - a method patched for timing
+    api.build = counted
+    try:
+        started = time.process_time()
+        for task in tasks:
+            run_point(task)
+        total = time.process_time() - started
+    finally:
+        setattr(highspy.Highs, "run", run)  # noqa: B010
+        api.build = build
+    n = len(tasks)
+    return {k: (v[0] / n, v[1] / n) for k, v in spent.items()}, built[0] / n, total / n
 
 
 # The stages of a kept sweep point (`_stages`): (label, module, attribute looked up at call time).
@@ -455,6 +508,7 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
         )
         highs_s, highs_runs, kept_again_s = _highs_share(kept)
         stages, staged_s = _stages(kept)
+        run_kinds, built, _ = _run_kinds(kept)
         integral, exact, unchanged = _skippable(kept)
         started = time.process_time()
         for task in kept:
@@ -496,6 +550,14 @@ def warm_limit(scenario: str, points: int, axis: str = AXIS, rounds: int = 5) ->
         f"the limit; the rest of a point (loading, demand, building, reading, verifying, the "
         f"solve's Python) {1000 * (kept_again_s - highs_s):.2f} ms, "
         f"{(kept_again_s - highs_s) / med[2]:.2f}x the limit"
+    )
+    print(
+        "  HiGHS's runs by kind, ms a point (runs a point, x the limit): "
+        + "; ".join(
+            f"{kind} {1000 * s:.3f} ({r:.2f} runs, {s / med[2]:.2f}x)"
+            for kind, (s, r) in run_kinds.items()
+        )
+        + f"; models built a point {built:.2f} (a solve each: the re-rating's re-solves)"
     )
     print(
         f"  serving physics not cached (kept object): {1000 * cold_physics_s:.2f} ms/point "
@@ -591,7 +653,7 @@ def main() -> None:
             cmd.append(str(args.rounds))
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-            print("\n".join(out.stdout.strip().splitlines()[-10:]))
+            print("\n".join(out.stdout.strip().splitlines()[-11:]))
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"load average {load} at the end")
 

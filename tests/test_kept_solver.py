@@ -453,3 +453,38 @@ def test_bench_counts_the_runs_that_could_be_skipped_and_restores_them(tmp_path:
     assert integral == 0
     assert exact == 3 and 0 <= unchanged <= 3
     assert solve._polish is polish and solve._resolve_as_mip is resolve
+
+
+def test_bench_splits_highs_runs_by_kind_and_counts_builds(tmp_path: Path) -> None:
+    """bench_sweep's split of HiGHS's runs by kind: a chat-tier point is one solve (one model
+    built; no re-rated run to place) of one relaxation, one MIP and one polish; its runs add up
+    to less than the point; an RL point whose trainer is re-rated at its placed job builds and
+    solves a second model (rl-verifiers at samples_per_problem 6: two of each run); `Highs.run` and planner.api.build are the planner's own again afterwards."""
+    import planner.api as api
+
+    bench = bench_module.load("bench_sweep")
+    path = tmp_path / "chat.yaml"
+    path.write_text(CHAT, encoding="utf-8")
+    run, build = highspy.Highs.run, api.build
+    tasks = bench._tasks(str(path), bench.AXIS, ["1M", "2M", "3M"], True)
+    kinds, built, total_s = bench._run_kinds(tasks)
+    assert list(kinds) == [kind for kind, _ in bench.RUN_KINDS] + ["other"]
+    assert {k: r for k, (_, r) in kinds.items()} == {
+        "relaxation": 1,
+        "MIP": 1,
+        "polish": 1,
+        "other": 0,
+    }
+    assert built == 1
+    assert 0 < sum(s for s, _ in kinds.values()) < total_s
+    # samples_per_problem 6: the trainer re-rated at the job placed, its re-solve ran (the plan
+    # held to the first: rl_jobs 'held to its rated job'): two models, each solved in full
+    rl_kinds, rl_built, _ = bench._run_kinds(bench._tasks(RL, bench.RL_AXIS, ["6"], True))
+    assert rl_built == 2
+    assert {k: r for k, (_, r) in rl_kinds.items()} == {
+        "relaxation": 2,
+        "MIP": 2,
+        "polish": 2,
+        "other": 0,
+    }
+    assert highspy.Highs.run is run and api.build is build
