@@ -20,6 +20,14 @@ scale).
     python bench/bench_lp.py --sites 30 --systems 5 --period "1 quarter" --horizon "6 years" \
         --scale 1.2 --bare-mip 600
 
+`--stages` also prints the plan's CPU seconds by stage (load, demands, build, the solve's own
+Python around HiGHS's runs, read_plan, verify, report), HiGHS's, the layout searches the demand
+models ran (planner/demand/training.py `_SEARCHES`; none repeats: each is cached by its job size,
+model, system figures and run) and the load average:
+
+    python bench/bench_lp.py --sites 30 --systems 5 --period "1 quarter" --horizon "6 years" \
+        --scale 1.2 --relax --stages
+
 Wall-clock figures on a shared machine are noisy: read the ratios, not the absolute times.
 """
 
@@ -40,6 +48,7 @@ import yaml
 
 from fleetcore.errors import PlannerError
 from planner.api import demands
+from planner.demand import training
 from planner.lp.build import build, thaw
 from planner.lp.solve import make_solver, solve_model
 from planner.lp.transfer import transfer
@@ -322,10 +331,14 @@ def run(
             bound,
         )
         t0, cpu0 = time.perf_counter(), _cpu_s()
+        searched0 = len(training._SEARCHES)
         scenario = load_scenario(path)
+        cpu_load = _cpu_s()
         work = demands(scenario)
+        cpu_demands = _cpu_s()
+        searched = len(training._SEARCHES) - searched0
         model = build(scenario, work)
-        t1 = time.perf_counter()
+        t1, cpu_build = time.perf_counter(), _cpu_s()
         if nonzeros:  # before the solve; its time and CPU left out of every figure
             cpu_nz = _cpu_s()
             print_nonzeros(model)
@@ -337,11 +350,14 @@ def run(
             constant_usd = write_exact(model, mps)
             spent = time.perf_counter() - wall_w
             t0, t1, cpu0 = t0 + spent, t1 + spent, cpu0 + _cpu_s() - cpu_w
+        cpu_presolve = _cpu_s()  # after the optional writes, left out of the stages
         with HighsClock() as highs:
             stats = solve_model(model, "highs", 0.01, time_limit_s, method, relax_only=relax)
-        t2 = time.perf_counter()
+        t2, cpu_solve = time.perf_counter(), _cpu_s()
         plan = read_plan(model, stats, relaxed=relax)
+        cpu_read = _cpu_s()
         plan.checks = verify(plan, scenario, work)
+        cpu_verify = _cpu_s()
         format_plan(plan)
         plan.to_json()
         t3, cpu3 = time.perf_counter(), _cpu_s()
@@ -363,6 +379,18 @@ def run(
         "total_cpu_s": cpu3 - cpu0,
         "highs_cpu_s": highs.cpu_s,
         "proof": stats.proof,
+        # CPU seconds by stage (`--stages`); the solve's own: the solve less HiGHS's runs
+        "stages_cpu_s": {
+            "load": cpu_load - cpu0,
+            "demands": cpu_demands - cpu_load,
+            "build": cpu_build - cpu_demands,
+            "solve_own": cpu_solve - cpu_presolve - highs.cpu_s,
+            "read_plan": cpu_read - cpu_solve,
+            "verify": cpu_verify - cpu_read,
+            "report": cpu3 - cpu_verify,
+        },
+        "searches": searched,  # layout searches the demand models ran (training._SEARCHES)
+        "load_avg": os.getloadavg()[0],
         "fast_bound": model.fast_bound,  # planner/lp/aggregate.py RelaxedBound, or None
         "gap": stats.gap or 0.0,
         "accelerators": accelerators,
@@ -450,7 +478,15 @@ def main() -> None:
         help="also solve the same model by HiGHS's own MIP (one thread, 1%% gap, at most "
         "SECONDS) and print it beside the plan",
     )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also print each stage's CPU seconds (load, demands, build, the solve's own "
+        "Python, read_plan, verify, report), HiGHS's, the layout searches the demand models "
+        "ran and the load average",
+    )
     args = parser.parse_args()
+    stages = args.stages
     header = f"{'sites':>5} {'periods':>7} {'accel':>10} {'vars':>8} {'rows':>8} {'build s':>8} {'solve s':>8} {'LP s':>7} {'HiGHS s':>8} {'verify s':>8} {'gap':>7} {'MiB':>6} {'child MiB':>9} {'total/HiGHS':>11} {'(build+verify)/HiGHS':>21} {'total s':>8} {'CPU s':>8} {'HiGHS CPU s':>11} {'CPU/HiGHS CPU':>13} {'proof':>8}"
     print(header)
     for sites in args.sites:
@@ -484,6 +520,16 @@ def main() -> None:
             f"{r['total_cpu_s'] / r['highs_cpu_s'] if r['highs_cpu_s'] else float('nan'):>13.2f} {r['proof']:>8}",
             flush=True,
         )
+        if stages:
+            cpu = r["stages_cpu_s"]
+            print(
+                "      CPU s: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+                + f", HiGHS {r['highs_cpu_s']:.2f}; own/HiGHS "
+                f"{sum(cpu.values()) / r['highs_cpu_s'] if r['highs_cpu_s'] else float('nan'):.3f}; "
+                f"{r['searches']} layout searches; load {r['load_avg']:.2f}",
+                flush=True,
+            )
         bare = r["bare"]
         if bare is not None:
             found = math.isfinite(bare["cost_usd"])

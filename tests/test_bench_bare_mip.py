@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import bench_lp  # noqa: E402
 
+from planner.demand import training  # noqa: E402
+
 
 @pytest.mark.parametrize("period", [None, "1 quarter"])
 def test_bare_mip_solves_the_plans_model(period: str | None) -> None:
@@ -26,3 +28,29 @@ def test_bare_mip_solves_the_plans_model(period: str | None) -> None:
     assert abs(bare["cost_usd"] - plan_usd) <= 0.0101 * plan_usd
     assert bare["bound_usd"] >= plan_usd * (1 - 0.0101 - r["gap"])
     assert bare["cpu_s"] > 0
+
+
+def test_stages_add_up_to_the_plans_cpu_and_searches_are_not_repeated() -> None:
+    """`--stages`: the stages' CPU seconds and HiGHS's add up to the plan's (every stage is
+    counted once, the solve's own Python being the solve less HiGHS's runs); the demand models
+    run layout searches, and the same scenario again in the same process runs none (each search
+    is kept by job size, model, system figures and run)."""
+    training._SEARCHES.cache_clear()  # an earlier test's plans searched the same jobs
+    first = bench_lp.run(2, 2, 2, 0, "choose", "1 quarter", "1 year")
+    again = bench_lp.run(2, 2, 2, 0, "choose", "1 quarter", "1 year")
+    for r in (first, again):
+        stages = r["stages_cpu_s"]
+        assert set(stages) == {
+            "load",
+            "demands",
+            "build",
+            "solve_own",
+            "read_plan",
+            "verify",
+            "report",
+        }
+        assert sum(stages.values()) + r["highs_cpu_s"] == pytest.approx(r["total_cpu_s"])
+        assert r["highs_cpu_s"] > 0
+    assert first["searches"] > 0
+    assert again["searches"] == 0
+    assert again["cost_usd"] == first["cost_usd"]
