@@ -267,7 +267,7 @@ class AcceleratorTraining(Sourced):
         # accepted and never applied (train_figures rates only gemm_efficiency's precisions)
         trained = info.data.get("gemm_efficiency")
         unused = sorted(set(value) - set(trained)) if trained is not None else []
-        if unused:
+        if trained is not None and unused:
             raise ValueError(
                 f"{', '.join(unused)} is not a precision of gemm_efficiency "
                 f"({', '.join(sorted(trained))}): its expert_gemm_fraction would never apply"
