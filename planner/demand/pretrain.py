@@ -238,8 +238,7 @@ def expert_gemm_note(hw: Hardware, precision: str, layout: Layout) -> str:
             f"routed-expert GEMMs at the dense rate of their shape: catalog {name} gives no "
             f"{key}{others}"
         )
-    assert tr is not None
-    source = tr.sources.get(key.removeprefix("training."), tr.source).split(":")[0]
+    source = hw.accelerator.source_of(key).split(":")[0]
     return (
         f"routed-expert GEMMs at x{given[precision]:g} of the dense rate of their shape "
         f"(catalog {name} {key}: {source})"
