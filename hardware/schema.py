@@ -230,7 +230,10 @@ class AcceleratorTraining(Sourced):
     Attention (flash attention, forward + backward)
     runs at attention_efficiency of the BF16 peak; memory-bound work (norms, activations,
     residuals, optimizer) at memory_bandwidth_utilisation of the HBM bandwidth; collectives at
-    collective_efficiency of the link bandwidth (per direction). calibration_limit: what the
+    collective_efficiency of the link bandwidth (per direction). expert_gemm_fraction: an MoE
+    model's routed-expert grouped GEMMs at this share of a dense GEMM of their shape, per
+    precision (a precision of gemm_efficiency; one not listed runs at the dense rate, 1); a
+    fitted figure, its source naming the rows. calibration_limit: what the
     measured runs say against these figures, in words, where they disagree; every plan that
     trains on a system with this accelerator states it (planner/kinds/pretrain.py, rl.py)."""
 
@@ -255,6 +258,20 @@ class AcceleratorTraining(Sourced):
                     f"no value for {', '.join(missing)} (a precision of gemm_efficiency): give "
                     "one for every precision, or one number for all"
                 )
+        return value
+
+    @field_validator("expert_gemm_fraction")
+    @classmethod
+    def _expert_fraction_of_a_trained_precision(cls, value: Any, info: ValidationInfo) -> Any:
+        # review s32: a fraction at a precision the accelerator is not rated to train at was
+        # accepted and never applied (train_figures rates only gemm_efficiency's precisions)
+        trained = info.data.get("gemm_efficiency")
+        unused = sorted(set(value) - set(trained)) if trained is not None else []
+        if trained is not None and unused:
+            raise ValueError(
+                f"{', '.join(unused)} is not a precision of gemm_efficiency "
+                f"({', '.join(sorted(trained))}): its expert_gemm_fraction would never apply"
+            )
         return value
 
     def half_width(self, precision: str) -> float:

@@ -1364,6 +1364,18 @@ CASES = [
         message="less than or equal to 1",
     ),
     Case(
+        "catalog-expert-gemm-fraction-at-an-untrained-precision",
+        {
+            "scenario.yaml": WITH_CATALOG,
+            "prices.yaml": CATALOG
+            + "accelerators:\n  h100-sxm:\n    training:\n"
+            + f"      expert_gemm_fraction: {{fp8: 0.35, fp4: 0.5}}  {MARK}\n",
+        },
+        file="prices.yaml",
+        path="accelerators.h100-sxm.training.expert_gemm_fraction",
+        message="fp4 is not a precision of gemm_efficiency (bf16, fp16, fp8)",
+    ),
+    Case(
         "catalog-model-mtp-without-vocab",
         {
             "scenario.yaml": WITH_CATALOG,

@@ -213,6 +213,45 @@ def test_fused_grouped_gemm_on_the_layout_reaches_the_step_model() -> None:
     assert b.micro_batch_s == pytest.approx(a.micro_batch_s - (a.gemm_s - b.gemm_s), rel=1e-9)
 
 
+def test_the_rate_states_the_routed_expert_gemms_fraction_and_its_source() -> None:
+    # Review s32: the rate's reason (plan --explain's "why", the allocation derivation,
+    # `estimate pretrain`) printed the step's combined GEMM shape only, so H100's fitted FP8
+    # expert_gemm_fraction (0.35) and the dense rate it silently falls back to at BF16 (no
+    # fraction given; the held-out H100 BF16 gpt-oss-120b row reads +46.5% there) went unsaid.
+    lay = {"tp": 1, "pp": 1, "dp": 16, "ep": 16, "micro_batch": 1}
+    kw = dict(model="qwen3-30b-a3b", tokens="1T", global_batch_tokens="4194304")
+    g = CATALOG.accelerators["h100-sxm"].training.expert_gemm_fraction  # type: ignore[union-attr]
+    assert g == {"fp8": 0.35}
+
+    def reason(system: str, precision: str, **flags: bool) -> str:
+        pinned = spec(layout={**lay, **flags}, precision=precision, **kw)
+        return pretrain_throughput(pinned, CATALOG, system).reason
+
+    fp8 = reason("hgx-h100", "fp8")
+    assert (
+        "routed-expert GEMMs at x0.35 of the dense rate of their shape (catalog h100-sxm "
+        "training.expert_gemm_fraction.fp8: fitted (session s31 moe))"
+    ) in fp8
+    # H200 takes H100's figure, and says so
+    assert "catalog h200-sxm training.expert_gemm_fraction.fp8: taken equal to h100-sxm's" in (
+        reason("hgx-h200", "fp8")
+    )
+    # BF16 on H100: the dense rate, named as the catalog's gap, not silently
+    assert (
+        "routed-expert GEMMs at the dense rate of their shape: catalog h100-sxm gives no "
+        "training.expert_gemm_fraction.bf16 (given for fp8 only)"
+    ) in reason("hgx-h100", "bf16")
+    # a pinned fused grouped GEMM (DeepGEMM) at the dense rate, for that reason
+    assert "dense rate of their shape (layout fused_grouped_gemm)" in reason(
+        "hgx-h100", "fp8", fused_grouped_gemm=True
+    )
+    # the layout search's choice says it too; a dense model has no routed experts to name
+    searched = spec(model="qwen3-30b-a3b", global_batch_tokens="4194304", precision="fp8")
+    assert "x0.35 of the dense rate" in pretrain_throughput(searched, CATALOG, "hgx-h100").reason
+    dense = pretrain_throughput(spec(precision="fp8"), CATALOG, "hgx-h100").reason
+    assert "MFU" in dense and "routed-expert" not in dense
+
+
 def test_embedding_loss_in_pp_split_on_the_layout_reaches_the_step_model() -> None:
     # A recipe input: Llama 3.1 405B FP8 on 256 GB200 as Megatron-Bridge's recipe runs it (TP4
     # PP16 VP4, GBS 1,536): 126 decoder layers + the embedding + the loss in 128 slots, 8 a

@@ -212,9 +212,36 @@ def training_throughput(
         f"{choice.best.batch_note()}: "
         f"MFU {choice.best.mfu:.1%} of "
         f"{hw.peak(precision) / 1e12:,.0f} TFLOPS ({per_acc:,.4g} tokens/s each), {gp_text}"
+        + (f"; {expert_gemm_note(hw, precision, choice.best.layout)}" if mf.experts else "")
     )
     return TrainingThroughput(
         max(accelerators, g), choice, derived, goodput_value, work_flops_per_token, rate, reason
+    )
+
+
+def expert_gemm_note(hw: Hardware, precision: str, layout: Layout) -> str:
+    """What rate an MoE model's routed-expert GEMMs run at and where it comes from, for a rate's
+    reason (review s32: the plan and `estimate pretrain` printed the combined GEMM shape only, so
+    the fitted fraction, or its absence at a precision the catalog does not give, was silent):
+    "routed-expert GEMMs at x0.35 of the dense rate of their shape (catalog h100-sxm
+    training.expert_gemm_fraction.fp8: fitted (session s31 moe))", the dense rate when the
+    layout sets fused_grouped_gemm, or the dense rate with the catalog naming no fraction."""
+    name = hw.system.accelerator
+    tr = hw.accelerator.training
+    given = tr.expert_gemm_fraction if tr is not None else {}
+    key = f"training.expert_gemm_fraction.{precision}"
+    if layout.fused_grouped_gemm:
+        return "routed-expert GEMMs at the dense rate of their shape (layout fused_grouped_gemm)"
+    if precision not in given:
+        others = f" (given for {', '.join(sorted(given))} only)" if given else ""
+        return (
+            f"routed-expert GEMMs at the dense rate of their shape: catalog {name} gives no "
+            f"{key}{others}"
+        )
+    source = hw.accelerator.source_of(key).split(":")[0]
+    return (
+        f"routed-expert GEMMs at x{given[precision]:g} of the dense rate of their shape "
+        f"(catalog {name} {key}: {source})"
     )
 
 
