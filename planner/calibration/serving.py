@@ -40,6 +40,7 @@ from planner.demand.serving_physics import (
     prefill_time,
     step_terms,
 )
+from planner.kinds.base import EngineSpec
 from planner.kinds.inference import InferenceSpec
 
 TABLE = Path(__file__).with_name("serving.yaml")
@@ -263,6 +264,17 @@ def parametric_moe(point: ServingPoint) -> ServingPoint:
         update={"engine": engine.model_copy(update={"tensorrt_llm_version": None})}
     )
     return dataclasses.replace(point, spec=spec)
+
+
+def with_release(point: ServingPoint, release: str) -> ServingPoint:
+    """The point as if its engine named TensorRT-LLM `release` where it names none (a point
+    naming a release keeps its own): what a default release would do to the runs whose release
+    is not stated (bench/moe_default_release.py)."""
+    engine = point.spec.engine
+    if engine is not None and engine.tensorrt_llm_version is not None:
+        return point
+    named = (engine or EngineSpec()).model_copy(update={"tensorrt_llm_version": release})
+    return dataclasses.replace(point, spec=point.spec.model_copy(update={"engine": named}))
 
 
 def point_value(point: ServingPoint, catalog: Catalog, run: bool = True) -> float:

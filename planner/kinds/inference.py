@@ -45,16 +45,27 @@ if TYPE_CHECKING:
     from topologies.builder import Topology
 
 NAME = "inference"
-# What a plan says of an MoE model's serving rates (Caveat): the per-routed-token MoE cost is
-# the 2025 fit (hardware/data/accelerators.yaml moe_token_bandwidth's source).
+# What a plan says of an MoE model's serving rates (Caveat) when its engine names no TensorRT-LLM
+# release: the per-routed-token MoE cost is the 2025 fit (hardware/data/accelerators.yaml
+# moe_token_bandwidth's source) on every part. Not the newest measured release's table by default
+# (session 32, bench/moe_default_release.py): that table is the throughput kernel's and prices a
+# 2026 B200 run at a tight TPOT target 2.5x too slow or infeasible, and it covers no Hopper part.
+# The figures are recomputed by tests/test_moe_kernels.py (test_the_default_caveats_figures).
 MOE_SERVING_CAVEAT = (
     "MoE serving ({}) at the per-routed-token cost fitted on 2025 TensorRT-LLM and SGLang runs: "
-    "NVIDIA's 2026 TensorRT-LLM release ran the same DeepSeek-R1 configs 1.5-2.0x faster (MLPerf "
-    "Inference v6.0 vs v5.1; its v6.1 DeepSeek-R1 Offline/Server runs, Vera Rubin's too, deliver "
-    "1.7-2.5x the planner's rate) and NeMo-RL's vLLM runs of MoE models generate in 0.85x to 1.0x "
-    "the planner's time (measured stage splits; vLLM TP across servers at a fitted network hop), "
-    "not from vLLM's MoE kernels (docs/models.md): the serving capacity depends on the engine, "
-    "its release and how it is driven more than the model says"
+    "the engine names no TensorRT-LLM release (engine.tensorrt_llm_version), so 2025 software is "
+    "assumed on every part. On Blackwell that prices 2026 TensorRT-LLM's DeepSeek-R1 NVFP4 too "
+    "slow (its 93 MLPerf v6.0/v6.1 Offline and Server rows by a mean 51%, up to 2.9x; the "
+    "perf-overview B200 DEP4 cell 1.7x); naming the release ('1.2' or later) prices that model "
+    "from TensorRT-LLM's measured MoE module instead (those rows: median +7%, 72 of 93 within "
+    "15%). It is not the default: the measured module is the throughput kernel's, and at a tight "
+    "TPOT target on one 8-GPU server it prices a 2026 B200 run at 125 tok/s/user 2.5x too slow "
+    "or infeasible (-2% without it). Hopper has no measured table, and its DeepSeek-R1 FP8 runs "
+    "are priced faster than measured (H200 DEP8 +54%, H100 +27%). NeMo-RL's vLLM runs of MoE "
+    "models generate in 0.85x to 1.0x the planner's time (measured stage splits; vLLM TP across "
+    "servers at a fitted network hop), not from vLLM's MoE kernels: the serving capacity depends "
+    "on the engine, its release and how it is driven more than the model says (docs/models.md, "
+    "Which release a plan assumes)"
 )
 # What a serving tier without a TTFT target or a peak leaves out: the decode rate is a full
 # batch every step (server utilisation 1), and the load is the day's average. Before session 24
