@@ -83,13 +83,15 @@ Step:
   `step = (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer`; bubble share
   `(PP-1) / (v·m + PP-1)` (= (PP-1)/(m+PP-1) without interleaving, Narayanan et al. 2021)
   DP: reduce-scatter of gradients + all-gather of parameters (distributed optimizer),
-  `(D-1)/D · P · (bytes(grad) + bytes(param gather))` B, hierarchical: reduced inside the
-  scale-up domain first, then across domains on 1/k of the bytes, over scale-out; the dense
-  parameters `P = N_dense/(TP·PP)` over the D = DP·CP ranks, k of them a domain (k = DP ranks
-  per domain); the routed experts `P = N_experts/(ETP·PP·EP)` (ETP the layout's expert TP,
+  `(D-1)/D · P · (bytes(grad) + bytes(param gather))` B, hierarchical over the group's
+  pieces as placed, (d, w, u) = its fewest and most ranks in one domain and the domains it
+  touches (dp_pieces, expert_dp_pieces): `(w-1)/w · bytes` inside the domain with the most
+  over scale-up, then `(u-1)/u · bytes / d` across domains over scale-out
+  (hierarchical_exchange_s); the dense parameters `P = N_dense/(TP·PP)` over the D = DP·CP
+  ranks (TP apart in a stage's TP·CP·DP ranks; TP4 x PP2 x DP117 on 936 NVL72 ranks
+  (9, 18, 7)); the routed experts `P = N_experts/(ETP·PP·EP)` (ETP the layout's expert TP,
   TP when 0) over their own group, the D = TP·DP·CP/(ETP·EP) ranks holding the same expert
-  shard, k = the copies a domain holds (_expert_copies_folded: a domain's stage ranks /
-  (ETP·EP), Megatron-Core's expert rank order, at any ETP); the
+  shard (ETP·EP apart, Megatron-Core's expert rank order, at any ETP); the
   two in turn; overlapped with the last micro-batch and the pipeline drain: exposed
   `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_shard` B at the HBM bandwidth (read + write), `P_shard =
@@ -2256,10 +2258,15 @@ def dp_pieces(
       domain): k, k, F/k with k = CP · (the largest divisor of F/CP <= D/(TP·CP·PP)) at
       pp_inside (whole replicas a domain), else the largest divisor of F <= D/TP (_per_domain).
 
-    A two-level exchange waits for the domain with the most ranks inside (w) and for a rank of
-    the fewest (d, the largest shard) across the u domains. Before session 32 every job took the
-    second rule, k of the group's ranks in each of F/k domains: TP4 x PP2 x DP117 was charged 13
-    ranks in each of 9 domains."""
+    A two-level exchange of B bytes (hierarchical_exchange_s) waits for the domain with the most
+    ranks inside, `(w-1)/w · B` over scale-up, and for a rank of the fewest, holding the largest
+    shard, `(u-1)/u · B/d` across the u domains over its NIC. Worked, TP4 x PP2 x DP117 on 936
+    GB200 ranks (13 NVL72 racks, DP beside TP): the stage of 468 ranks puts each group's 117
+    ranks 4 apart as 18 in each of 6 racks and 9 in a seventh (stage 1 starts mid-rack, at
+    rank 468 = 6·72 + 36), (9, 18, 7): `17/18 · B` over NVLink, `6/7 · B/9` = 0.0952·B over
+    the NIC. Before session 32 every job took the last rule, k of the group's ranks in each of
+    F/k domains: 13 in each of 9 racks (18 racks for the two stages, of 13), `12/13 · B` and
+    `8/9 · B/13` = 0.0684·B over the NIC, 1.39x (39%) low."""
     g = group or dp * cp
     ranks = tp * cp * dp * pp
     if pp_inside:
