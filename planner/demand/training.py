@@ -2304,6 +2304,10 @@ def expert_dp_pieces(
     pp_inside or on a job that is not whole domains k, k, E/k with k = the copies a domain holds
     (_expert_copies_folded of the stage ranks a domain holds, TP · dp_pieces' k)."""
     group = tp * dp * cp // (etp * ep)
+    if group <= 1:
+        # one copy of each shard (or, ETP·EP above a stage's ranks, a group of none: the former
+        # rule's nothing to exchange, kept): no exchange
+        return 1, 1, 1
     ranks = tp * cp * dp * pp
     if not pp_inside and ranks > domain and ranks % domain == 0:
         return strided_pieces(etp * ep, group, ranks, domain)
