@@ -54,7 +54,7 @@ from typing import Any
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration import training as ct
 from planner.demand.common import hardware
-from planner.demand.training import _per_domain, model_figures, train_figures
+from planner.demand.training import dp_pieces, model_figures, train_figures
 
 LLAMA_8B = "mlperf60-llama31-8b-fp8-gb200-1024gpu"
 # NCCL's ring cost model (NVIDIA/nccl src/graph/tuning.cc @5067397c, ncclTunerConstantsDefaults):
@@ -118,7 +118,9 @@ def run(catalog: Catalog) -> Run:
     layer = (mf.params / lay.tp - edge) / mf.layers
     per_layer = (st.gemm_s + st.attention_s + st.memory_s) / mf.layers
     ranks = lay.dp * lay.cp
-    k = _per_domain(ranks, lay.tp, f.scale_up_domain)
+    # the model's placement (dp_pieces): 1,024 GPUs are not whole NVL72 racks, so even pieces
+    k, widest, outer = dp_pieces(lay.tp, lay.cp, lay.dp, lay.pp, f.scale_up_domain)
+    assert k == widest, "uneven DP pieces: Run's single k does not describe them"
     return Run(
         measured_s=float(r["global_batch_tokens"]) / float(r["published"]),
         model_s=st.step_s,
@@ -134,7 +136,7 @@ def run(catalog: Catalog) -> Run:
         su=f.scale_up_bytes_per_s * f.collective_efficiency,
         so=f.scale_out_bytes_per_s * f.collective_efficiency,
         k=k,
-        outer=ranks // k,
+        outer=outer,
         ranks=ranks,
         gemm_s=st.gemm_s,
         tp=lay.tp,

@@ -74,7 +74,13 @@ import numpy as np
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration import training as ct
 from planner.demand.common import hardware
-from planner.demand.training import StepTime, _per_domain, model_figures, train_figures
+from planner.demand.training import (
+    StepTime,
+    dp_pieces,
+    hierarchical_exchange_s,
+    model_figures,
+    train_figures,
+)
 
 # NCCL's ring cost model (src/graph/tuning.cc @01afd20a, NVIDIA/nccl): Ring/Simple protocol,
 # microseconds: base latency, a step over NVLink, a step over the network.
@@ -180,14 +186,16 @@ def dsv3_groups(p: Point) -> dict[str, float]:
     dense = (p.mf.params - p.mf.expert_params) / (lay.tp * lay.pp)
     expert = p.mf.expert_params / (DSV3_EXPERT_TP * lay.pp * lay.ep)
     dp_group = lay.dp * lay.cp
-    per_domain = _per_domain(dp_group, lay.tp, dom)  # DP ranks a domain (the model's placement)
+    # the fewest DP ranks a domain and the domains a group spans (the model's placement, DP
+    # beside TP·CP: dp_pieces)
+    per_domain, _, nodes = dp_pieces(lay.tp, lay.cp, lay.dp, lay.pp, dom)
     expert_dp = lay.dp * lay.cp * lay.tp // (lay.ep * DSV3_EXPERT_TP)
     copies = max(1, per_domain * lay.tp // (lay.ep * DSV3_EXPERT_TP))  # expert copies a domain
     return {
         "dense_params": dense,
         "expert_params": expert,
         "dense_ranks": dp_group,
-        "dense_nodes": dp_group // per_domain,
+        "dense_nodes": nodes,
         "expert_ranks": expert_dp,
         "expert_nodes": max(1, expert_dp // copies),
         "copies": copies,
@@ -217,16 +225,11 @@ def dense_exchange(p: Point) -> float:
     dom = p.f.scale_up_domain
     su = p.f.scale_up_bytes_per_s * p.f.collective_efficiency
     so = p.f.scale_out_bytes_per_s * p.f.collective_efficiency
-    dp_group = lay.dp * lay.cp
-    if p.st.pp_in_scale_up:
-        k = lay.cp * _per_domain(lay.dp, lay.tp * lay.cp * lay.pp, dom)
-    else:
-        k = _per_domain(dp_group, lay.tp, dom)
+    pieces = dp_pieces(lay.tp, lay.cp, lay.dp, lay.pp, dom, p.st.pp_in_scale_up)
     sync = (
         (p.mf.params - p.mf.expert_params) / (lay.tp * lay.pp) * (GRAD_BYTES + PARAM_GATHER_BYTES)
     )
-    outer = dp_group // k
-    return (k - 1) / k * sync / su + (outer - 1) / outer * sync / k / so
+    return float(hierarchical_exchange_s(sync, pieces, su, so))
 
 
 def expert_exchange(p: Point) -> tuple[float, float]:
@@ -279,12 +282,8 @@ def llama_8b(catalog: Catalog) -> dict[str, float]:
     dom = p.f.scale_up_domain
     params = p.mf.params / lay.tp
     dp_group = lay.dp * lay.cp
-    per_domain = _per_domain(dp_group, lay.tp, dom)
-    dp_lat = (
-        2
-        * math.ceil(params / LLAMA8B_BUCKET_PARAMS)
-        * nccl_ring_s(dp_group, dp_group // per_domain)
-    )
+    domains = dp_pieces(lay.tp, lay.cp, lay.dp, lay.pp, dom)[2]
+    dp_lat = 2 * math.ceil(params / LLAMA8B_BUCKET_PARAMS) * nccl_ring_s(dp_group, domains)
     # TP4 with sequence parallelism: 2 all-gathers + 2 reduce-scatters forward, as many backward
     # a layer; CP4 ring attention: CP-1 exchanges forward and backward a layer; all in a domain
     tp_lat = 8 * p.mf.layers * nccl_ring_s(lay.tp, 1)
@@ -319,14 +318,11 @@ def with_latency(st: StepTime, mf: Any, f: Any, bucket: float = 0.0) -> float:
     if dp_group <= 1:
         return st.step_s
     dom = f.scale_up_domain
-    if st.pp_in_scale_up:
-        per_domain = lay.cp * _per_domain(lay.dp, lay.tp * lay.cp * lay.pp, dom)
-    else:
-        per_domain = _per_domain(dp_group, lay.tp, dom)
+    per_domain, _, domains = dp_pieces(lay.tp, lay.cp, lay.dp, lay.pp, dom, st.pp_in_scale_up)
     p_exp = mf.expert_params / (lay.tp * lay.pp * lay.ep) if mf.experts else 0.0
     p_dense = (mf.params - mf.expert_params) / (lay.tp * lay.pp)
     b = bucket or max(MEGATRON_BUCKET_MIN, MEGATRON_BUCKET_PER_RANK * dp_group)
-    lat = math.ceil(p_dense / b) * nccl_ring_s(dp_group, dp_group // per_domain)
+    lat = math.ceil(p_dense / b) * nccl_ring_s(dp_group, domains)
     if mf.experts and lay.ep > 1:
         ranks = dp_group // lay.ep
         copies = max(1, per_domain // lay.ep)

@@ -83,13 +83,15 @@ Step:
   `step = (m + (PP-1)/v) · t_mb + exposed DP + t_optimizer`; bubble share
   `(PP-1) / (v·m + PP-1)` (= (PP-1)/(m+PP-1) without interleaving, Narayanan et al. 2021)
   DP: reduce-scatter of gradients + all-gather of parameters (distributed optimizer),
-  `(D-1)/D · P · (bytes(grad) + bytes(param gather))` B, hierarchical: reduced inside the
-  scale-up domain first, then across domains on 1/k of the bytes, over scale-out; the dense
-  parameters `P = N_dense/(TP·PP)` over the D = DP·CP ranks, k of them a domain (k = DP ranks
-  per domain); the routed experts `P = N_experts/(ETP·PP·EP)` (ETP the layout's expert TP,
+  `(D-1)/D · P · (bytes(grad) + bytes(param gather))` B, hierarchical over the group's
+  pieces as placed, (d, w, u) = its fewest and most ranks in one domain and the domains it
+  touches (dp_pieces, expert_dp_pieces): `(w-1)/w · bytes` inside the domain with the most
+  over scale-up, then `(u-1)/u · bytes / d` across domains over scale-out
+  (hierarchical_exchange_s); the dense parameters `P = N_dense/(TP·PP)` over the D = DP·CP
+  ranks (TP apart in a stage's TP·CP·DP ranks; TP4 x PP2 x DP117 on 936 NVL72 ranks
+  (9, 18, 7)); the routed experts `P = N_experts/(ETP·PP·EP)` (ETP the layout's expert TP,
   TP when 0) over their own group, the D = TP·DP·CP/(ETP·EP) ranks holding the same expert
-  shard, k = the copies a domain holds (_expert_copies_folded: a domain's stage ranks /
-  (ETP·EP), Megatron-Core's expert rank order, at any ETP); the
+  shard (ETP·EP apart, Megatron-Core's expert rank order, at any ETP); the
   two in turn; overlapped with the last micro-batch and the pipeline drain: exposed
   `max(0, t_dp - (t_mb + bubble))`
   optimizer: `(2·bytes_per_param) · P_shard` B at the HBM bandwidth (read + write), `P_shard =
@@ -1242,20 +1244,23 @@ CALIBRATED_FSDP_GROUP = 128
 
 def fsdp_caveat(layout: Layout, f: TrainFigures) -> str:
     """A derivation line for a layout whose FSDP group is wider than any calibrated one ("" at
-    or below CALIBRATED_FSDP_GROUP): the group size, its scale-up domains (DP ranks of TP·CP
-    blocks a domain, _per_domain) and the NCCL ring latency of one of its per-layer
-    collectives (ring_latency_s), priced from NCCL's cost model and not measured at that size
+    or below CALIBRATED_FSDP_GROUP): the group size, the scale-up domains it spans and its
+    fewest and most ranks in one (dp_pieces, DP beside TP·CP) and the NCCL ring latency of one
+    of its per-layer collectives (ring_latency_s), priced from NCCL's cost model and not measured at that size
     (review21b: the search picks FSDP over 1,026 GB200 ranks for the 405B, 8x the largest
     calibrated group). A layout on `domain_ranks` of each domain's accelerators counts domains
     of that many ranks, as step_time places it."""
     group = layout.fsdp
     if group <= CALIBRATED_FSDP_GROUP:
         return ""
-    per_domain = _per_domain(group, layout.tp, layout.domain_ranks or f.scale_up_domain)
-    domains = group // per_domain
+    domain = layout.domain_ranks or f.scale_up_domain
+    fewest, most, domains = dp_pieces(
+        layout.tp, layout.cp, layout.dp, layout.pp, domain, group=group
+    )
+    pieces = f"{fewest}" if fewest == most else f"{fewest} to {most}"
     lat = ring_latency_s(group, domains)
     return (
-        f"caveat: FSDP over {group:,} ranks ({domains} scale-up domains of {per_domain}) is "
+        f"caveat: FSDP over {group:,} ranks ({domains} scale-up domains of {pieces}) is "
         f"{group / CALIBRATED_FSDP_GROUP:.1f}x the largest FSDP group calibrated within its band "
         f"({CALIBRATED_FSDP_GROUP}: AXLearn Fuji-70B on 512 H100, 4 replicas of 128; Megatron-"
         "Bridge's FSDP rows are 8-64 GPUs; the Trainium2 rows at 1,024 chips fit Trainium2's "
@@ -1647,28 +1652,19 @@ def _placed(
     # expert shard (DP·CP/EP at expert TP = TP)
     expert_group = dp_group * tp // (etp * ep) if p_expert else 1
     if (dp_group > 1 or expert_group > 1) and (layout.fsdp or not forward_only):
-        if pp_inside:
-            per_domain = cp * _per_domain(dp, tp * cp * pp, f.scale_up_domain)
-        else:
-            per_domain = _per_domain(dp_group, tp, f.scale_up_domain)
-        # reduce-scatter of the gradients + all-gather of the updated parameters: the dense
-        # parameters over the DP·CP ranks (per_domain of them a domain), the routed experts'
-        # over the DP·CP/EP ranks holding the same experts (copies of them a domain)
+        # reduce-scatter of the gradients + all-gather of the updated parameters, each over its
+        # group as placed (two levels over its (d, w, u) pieces): the dense parameters over the
+        # DP·CP ranks (dp_pieces), the routed experts' over the ranks holding the same experts
+        # (expert_dp_pieces)
+        domain = f.scale_up_domain
         per_param = run.gradient_bytes + run.param_gather_bytes
         dense_bytes = (p_acc - p_expert) * per_param
-        if per_domain > 1:
-            dp_s += (per_domain - 1) / per_domain * dense_bytes / su
-        outer = dp_group // per_domain
-        if outer > 1:
-            dp_s += (outer - 1) / outer * dense_bytes / per_domain / so
+        dp_s += hierarchical_exchange_s(
+            dense_bytes, dp_pieces(tp, cp, dp, pp, domain, pp_inside), su, so
+        )
         if p_expert:
-            expert_bytes = p_expert * per_param
-            copies = _expert_copies_folded(expert_group, per_domain * tp, etp * ep)
-            outer_e = expert_group // copies
-            if copies > 1:
-                dp_s += (copies - 1) / copies * expert_bytes / su
-            if outer_e > 1:
-                dp_s += (outer_e - 1) / outer_e * expert_bytes / copies / so
+            expert_pieces = expert_dp_pieces(tp, cp, dp, pp, ep, etp, domain, pp_inside)
+            dp_s += hierarchical_exchange_s(p_expert * per_param, expert_pieces, su, so)
     if layout.fsdp:
         return _fsdp_placed(
             pp_inside,
@@ -1784,16 +1780,13 @@ def _fsdp_placed(
     tp, pp, dp, cp, v = layout.tp, layout.pp, layout.dp, layout.cp, layout.vp
     dp_group = dp * cp
     group = layout.fsdp
-    if pp_inside:
-        per_domain = cp * _per_domain(group // cp, tp * cp * pp, f.scale_up_domain)
-    else:
-        per_domain = _per_domain(group, tp, f.scale_up_domain)
-    outer = group // per_domain
-    alpha = ring_latency_s(group, outer) * (2 if p_expert else 1)
+    pieces = dp_pieces(tp, cp, dp, pp, f.scale_up_domain, pp_inside, group)
+    domains = pieces[2]
+    alpha = ring_latency_s(group, domains) * (2 if p_expert else 1)
     su = f.scale_up_bytes_per_s * f.collective_efficiency
     so = f.scale_out_bytes_per_s * f.collective_efficiency
     # the dense ring's time per byte of a message (the end units', the hybrid group's)
-    ring_per_byte = (per_domain - 1) / per_domain / su + (outer - 1) / outer / per_domain / so
+    ring_per_byte = hierarchical_exchange_s(1.0, pieces, su, so)
     if group == dp_group:
         # the bandwidth time of all p_acc parameters at one byte each
         per_byte = exchange_s / (run.gradient_bytes + run.param_gather_bytes)
@@ -1801,7 +1794,7 @@ def _fsdp_placed(
         per_byte = ring_per_byte * p_acc
     # the layers' share: less the two end units p_acc spreads over the PP stages
     per_byte -= ring_per_byte * 2.0 * p_end / pp
-    alpha_end = ring_latency_s(group, outer)
+    alpha_end = ring_latency_s(group, domains)
     end = (
         (alpha_end + ring_per_byte * p_end * run.param_gather_bytes),
         (alpha_end + ring_per_byte * p_end * run.gradient_bytes),
@@ -2189,13 +2182,150 @@ RESCORED = 6
 
 
 def _per_domain(dp_group: int, tp: int, domain: int) -> int:
-    """DP ranks per scale-up domain: the largest divisor of dp_group <= domain // tp."""
+    """DP ranks per scale-up domain as the published runs sit (a job that is not whole domains,
+    in_one_domain; a replica inside a domain at pp_inside): the largest divisor of dp_group <=
+    domain // tp."""
     if tp > domain:
         return 1
     k = max(1, min(dp_group, domain // tp))
     while dp_group % k:
         k -= 1
     return k
+
+
+@lru_cache(maxsize=4096)
+def strided_pieces(stride: int, count: int, ranks: int, domain: int) -> tuple[int, int, int]:
+    """(d, w, u) of the groups of `count` ranks `stride` apart that tile a job of `ranks`
+    consecutive ranks on scale-up domains of D = `domain` (rank r in domain r // D): the groups
+    `{b·L + t + stride·j : j < count}`, L = stride·count, t < stride, b < ranks / L (Megatron-
+    Core's order tp-cp-dp-pp: a DP·CP group is TP apart in its stage's L = TP·CP·DP ranks; an
+    expert DP group ETP·EP apart in the same L). Over all groups, as serving_physics.group_pieces:
+    d the fewest ranks a group has in one domain, w the most a group that spans domains has in
+    one (count when none spans), u the most domains a group touches.
+
+    Where a group starts in its domain, r = (b·L + t) mod D, decides its pieces (each of the
+    D residues at most once): the first domain holds `n_0 = min(count, ceil((D - r)/stride))`;
+    a group that does not end there touches `u = floor((r + stride·(count - 1)) / D) + 1`
+    domains, the q-th in between holding `ceil(((q+1)·D - r)/stride) - ceil((q·D - r)/stride)`
+    (floor or ceil of D/stride, periodic in q with period stride / gcd(stride, D)), the last the
+    rest. A stride of D or more puts every rank of a group in a domain of its own: (1, 1,
+    count). One domain (ranks <= D): (count, count, 1).
+
+    TP4 x PP2 x DP117 on 936 GB200 ranks (13 NVL72 racks): L = 468; stage 0's groups start at
+    r = 0..3 (18 ranks in each of racks 0-5, then 9 in rack 6: ranks 432-467), stage 1's at
+    468 mod 72 = 36..39 (9 in rack 6: ranks 468-503, then 18 in each of racks 7-12): (9, 18, 7).
+    An aligned layout, L a multiple of D or a divisor of it, has every group on D/stride ranks
+    of each domain or inside one: TP8 x DP9 (x PP2) on 72-GPU racks (9, 9, 1)."""
+    if count <= 1:
+        return 1, 1, 1
+    if ranks <= domain:
+        return count, count, 1
+    if stride >= domain:
+        return 1, 1, count
+    block = stride * count
+    period = domain // math.gcd(block, domain)
+    bases = {(b * block) % domain for b in range(min(ranks // block, period))}
+    fewest, widest, most = count, 1, 1
+    if domain % stride == 0:
+        # a block starts at a multiple of stride, and so does every domain: the groups at
+        # t = 1..stride-1 hold t = 0's ranks shifted by t inside the same domains, and a domain
+        # between the first and the last holds n = D/stride; from r = a·stride the first holds
+        # n - a, the last the rest
+        n = domain // stride
+        for r in bases:
+            first = min(count, n - r // stride)
+            if first == count:
+                continue
+            spans = (r + stride * (count - 1)) // domain + 1
+            last = count - first - (spans - 2) * n
+            inner = (n,) if spans > 2 else ()
+            fewest, widest = min(fewest, first, last, *inner), max(widest, first, last, *inner)
+            most = max(most, spans)
+        return fewest, widest if most > 1 else count, most
+    starts = sorted({(base + t) % domain for base in bases for t in range(stride)})
+    inner_period = stride // math.gcd(stride, domain)
+    for r in starts:
+        first = min(count, -(-(domain - r) // stride))
+        if first == count:
+            continue
+        last_q = (r + stride * (count - 1)) // domain
+        pieces = [first, count + (-(last_q * domain - r) // stride)]
+        for q in range(1, min(last_q, 1 + inner_period)):
+            pieces.append(-(-((q + 1) * domain - r) // stride) + (-(q * domain - r) // stride))
+        fewest, widest = min(fewest, *pieces), max(widest, *pieces)
+        most = max(most, last_q + 1)
+    return fewest, widest if most > 1 else count, most
+
+
+def dp_pieces(
+    tp: int, cp: int, dp: int, pp: int, domain: int, pp_inside: bool = False, group: int = 0
+) -> tuple[int, int, int]:
+    """(d, w, u) of the dense gradients' data-parallel group (strided_pieces' figures): the
+    DP·CP ranks of a replica's position, or with `group` = F the F of them a hybrid FSDP shard
+    group holds (consecutive in the DP·CP order), on a job of TP·CP·DP·PP ranks over scale-up
+    domains of D = `domain`.
+
+      DP beside TP·CP (rank = tp + TP·cp + TP·CP·dp + TP·CP·DP·pp, Megatron-Core's order) on
+      whole domains (ranks a multiple of D, more than one): the group's ranks lie TP apart,
+      strided_pieces(TP, F, ranks, D), its pieces uneven where the stage's TP·CP·DP ranks do
+      not tile whole domains (TP4 x PP2 x DP117 on 936 NVL72 ranks: (9, 18, 7));
+      PP inside a domain (pp_inside: a replica of TP·CP·PP ranks inside one, in_one_domain),
+      or a job that is not whole domains (placed as the published runs sit, whole groups a
+      domain): k, k, F/k with k = CP · (the largest divisor of F/CP <= D/(TP·CP·PP)) at
+      pp_inside (whole replicas a domain), else the largest divisor of F <= D/TP (_per_domain).
+
+    A two-level exchange of B bytes (hierarchical_exchange_s) waits for the domain with the most
+    ranks inside, `(w-1)/w · B` over scale-up, and for a rank of the fewest, holding the largest
+    shard, `(u-1)/u · B/d` across the u domains over its NIC. Worked, TP4 x PP2 x DP117 on 936
+    GB200 ranks (13 NVL72 racks, DP beside TP): the stage of 468 ranks puts each group's 117
+    ranks 4 apart as 18 in each of 6 racks and 9 in a seventh (stage 1 starts mid-rack, at
+    rank 468 = 6·72 + 36), (9, 18, 7): `17/18 · B` over NVLink, `6/7 · B/9` = 0.0952·B over
+    the NIC. Before session 32 every job took the last rule, k of the group's ranks in each of
+    F/k domains: 13 in each of 9 racks (18 racks for the two stages, of 13), `12/13 · B` and
+    `8/9 · B/13` = 0.0684·B over the NIC, 1.39x (39%) low."""
+    g = group or dp * cp
+    ranks = tp * cp * dp * pp
+    if pp_inside:
+        k = cp * _per_domain(g // cp, tp * cp * pp, domain)
+    elif ranks > domain and ranks % domain == 0:
+        return strided_pieces(tp, g, ranks, domain)
+    else:
+        k = _per_domain(g, tp, domain)
+    return k, k, g // k
+
+
+def expert_dp_pieces(
+    tp: int, cp: int, dp: int, pp: int, ep: int, etp: int, domain: int, pp_inside: bool = False
+) -> tuple[int, int, int]:
+    """(d, w, u) of the routed experts' data-parallel group, the E = TP·DP·CP/(ETP·EP) ranks
+    holding the same expert shard: in Megatron-Core's expert order (ETP innermost, then EP, then
+    the expert DP, no CP axis: parallel_state.py @d98e8a64) ETP·EP apart in a stage's TP·CP·DP
+    ranks, so on whole domains with DP beside TP·CP strided_pieces(ETP·EP, E, ranks, D); at
+    pp_inside or on a job that is not whole domains k, k, E/k with k = the copies a domain holds
+    (_expert_copies_folded of the stage ranks a domain holds, TP · dp_pieces' k)."""
+    group = tp * dp * cp // (etp * ep)
+    if group <= 1:
+        # one copy of each shard (or, ETP·EP above a stage's ranks, a group of none: the former
+        # rule's nothing to exchange, kept): no exchange
+        return 1, 1, 1
+    ranks = tp * cp * dp * pp
+    if not pp_inside and ranks > domain and ranks % domain == 0:
+        return strided_pieces(etp * ep, group, ranks, domain)
+    dense, _, _ = dp_pieces(tp, cp, dp, pp, domain, pp_inside)
+    k = _expert_copies_folded(group, dense * tp, etp * ep)
+    return k, k, group // k
+
+
+def hierarchical_exchange_s(nbytes: Any, pieces: tuple[Any, Any, Any], su: float, so: float) -> Any:
+    """A two-level reduce-scatter (or all-gather) of `nbytes` over a group of (d, w, u) pieces
+    (dp_pieces), s: inside each domain over its ranks, the domain with the most, w, the slowest,
+    `(w-1)/w · nbytes / su`; then across the u domains a rank of the fewest, d, with the largest
+    shard, `(u-1)/u · nbytes / d / so` (su, so: the scale-up and scale-out bytes/s). Scalars or
+    numpy arrays alike."""
+    d, w, u = pieces
+    inner = (w - 1) / w * nbytes / su
+    outer = (u - 1) / u * nbytes / d / so
+    return inner + outer
 
 
 def _candidate_arrays(
@@ -2498,39 +2628,33 @@ def _placed_vector(
         t_mb = np.maximum(t_mb, base_i + ep_one * moe_i + pp_s)
     bubble_s = (pp - 1) / v * t_mb
     dp_group = c["dp"] * c["cp"]
-    # (ranks, inner span) pack into one integer: the inner span is at most the domain (TP
-    # divides it; TP·CP·PP fits it when pp_inside)
-    ranks = np.where(pp_inside, c["dp"], dp_group)
-    inner = np.where(pp_inside, c["tp"] * c["cp"] * c["pp"], c["tp"])
-    base = f.scale_up_domain + 1
-    keys, inverse = np.unique(ranks * base + inner, return_inverse=True)
-    per_key = [_per_domain(k // base, k % base, f.scale_up_domain) for k in keys.tolist()]
-    per_domain = np.array(per_key, dtype=float)[inverse.reshape(-1)]
-    per_domain = np.where(pp_inside, cp * per_domain, per_domain)
-    outer = dp_group / per_domain
+    # each group's (d, w, u) pieces as placed (dp_pieces, expert_dp_pieces), once per distinct
+    # (placement, TP, CP, DP, PP[, EP, ETP])
+    domain = f.scale_up_domain
+    cols = [pp_inside.astype(np.int64), c["tp"], c["cp"], c["dp"], c["pp"]]
+    keys, inverse = _unique_rows(cols)
+    per_key = [
+        dp_pieces(tp_, cp_, dp_, pp_, domain, bool(in_))
+        for in_, tp_, cp_, dp_, pp_ in keys.tolist()
+    ]
+    pieces = np.array(per_key, dtype=float)[inverse]
+    dense_pieces = (pieces[:, 0], pieces[:, 1], pieces[:, 2])
     per_param = run.gradient_bytes + run.param_gather_bytes
     dense_bytes = (p_acc - p_expert) * per_param
-    dp_s = np.where(per_domain > 1, (per_domain - 1) / per_domain * dense_bytes / su, 0.0)
-    dp_s = dp_s + np.where(outer > 1, (outer - 1) / outer * dense_bytes / per_domain / so, 0.0)
-    dp_s = np.where(dp_group > 1, dp_s, 0.0)
+    dp_s = hierarchical_exchange_s(dense_bytes, dense_pieces, su, so)
     if mf.experts:
         # the routed experts over the TP·DP·CP/(ETP·EP) ranks holding the same expert shard
-        # (_expert_copies_folded: Megatron-Core's expert rank order at any expert TP)
-        groups = c["dp"] * c["cp"]
-        dom = per_domain.astype(np.int64)
-        e_group = groups * c["tp"] // (etp_i * c["ep"])
-        ekeys = np.stack([groups, dom, c["cp"], c["ep"], c["tp"], etp_i], axis=1)
-        ukeys, einv = np.unique(ekeys, axis=0, return_inverse=True)
+        # (Megatron-Core's expert rank order at any expert TP)
+        ekeys, einv = _unique_rows([*cols, c["ep"], etp_i])
         per_ekey = [
-            _expert_copies_folded(g * tp_ // (etp_ * ep_), d * tp_, etp_ * ep_)
-            for g, d, cp_, ep_, tp_, etp_ in ukeys.tolist()
+            expert_dp_pieces(tp_, cp_, dp_, pp_, ep_, etp_, domain, bool(in_))
+            for in_, tp_, cp_, dp_, pp_, ep_, etp_ in ekeys.tolist()
         ]
-        copies = np.array(per_ekey, dtype=float)[einv.reshape(-1)]
-        outer_e = e_group / copies
+        e_pieces = np.array(per_ekey, dtype=float)[einv]
         expert_bytes = p_expert * per_param
-        e_s = np.where(copies > 1, (copies - 1) / copies * expert_bytes / su, 0.0)
-        e_s = e_s + np.where(outer_e > 1, (outer_e - 1) / outer_e * expert_bytes / copies / so, 0.0)
-        dp_s = dp_s + np.where(e_group > 1, e_s, 0.0)
+        dp_s = dp_s + hierarchical_exchange_s(
+            expert_bytes, (e_pieces[:, 0], e_pieces[:, 1], e_pieces[:, 2]), su, so
+        )
     dp_exposed = np.maximum(0.0, dp_s - (t_mb + bubble_s))
     step: np.ndarray = m * t_mb + bubble_s + dp_exposed + optimizer_s
     fsdp = c["fsdp"] > 0 if "fsdp" in c else np.zeros(len(t), dtype=bool)
@@ -2538,15 +2662,12 @@ def _placed_vector(
         # fully sharded: each stage's layers gather and reduce-scatter over the DP·CP ring
         # (dp_s's, per parameter byte) with NCCL's ring latency, exposed as fsdp_exposed
         assert forward_share is not None
-        inter = np.maximum(0.0, outer - 1.0)
+        inter = np.maximum(0.0, dense_pieces[2] - 1.0)
         alpha_end = RING_BASE_S + (dp_group - 1 - inter) * RING_STEP_SCALE_UP_S
         alpha_end = alpha_end + inter * RING_STEP_SCALE_OUT_S
         alpha = alpha_end * (2.0 if mf.experts else 1.0)
         # the end units (fsdp_end_params) over the dense ring; the layers the rest of p_acc
-        ring_per_byte = np.where(per_domain > 1, (per_domain - 1) / per_domain / su, 0.0)
-        ring_per_byte = ring_per_byte + np.where(
-            outer > 1, (outer - 1) / outer / per_domain / so, 0.0
-        )
+        ring_per_byte = hierarchical_exchange_s(1.0, dense_pieces, su, so)
         p_end = fsdp_end_params(mf, 1) / tp
         per_byte = dp_s / (run.gradient_bytes + run.param_gather_bytes)
         per_byte = per_byte - ring_per_byte * 2.0 * p_end / pp
@@ -2571,6 +2692,22 @@ def _placed_vector(
             t_fs = np.maximum(t_fs, base_i + ep_one * moe_i + pp_s + exposed)
         step = np.where(fsdp, m * t_fs + (pp - 1) / v * t_fs + optimizer_s, step)
     return step
+
+
+def _unique_rows(cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of the non-negative integer columns `cols` (one array each, as rows)
+    and each row's index among them, as np.unique(axis=0, return_inverse=True) gives them: the
+    columns packed into one integer, mixed radix (each column's max + 1), a 1-D unique being
+    several times faster; the 2-D unique where the radices' product nears 2^63."""
+    radices = [int(col.max(initial=0)) + 1 for col in cols]
+    if math.prod(radices) >= 2**62:
+        rows, inverse = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)
+        return rows, inverse.reshape(-1)
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    for col, radix in zip(cols, radices, strict=True):
+        key = key * radix + col
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return np.stack(cols, axis=1)[first], inverse.reshape(-1)
 
 
 class _Searches(dict[tuple[int, ModelFigures, TrainFigures, RunFigures], "Searched"]):
