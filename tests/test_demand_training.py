@@ -717,8 +717,34 @@ def test_deepseek_v3_b200_last_stage_by_hand() -> None:
     experts = (671e9 - 37e9) / (1 - 8 / 256)  # N_e from N = N_d + N_e, N_a = N_d + k/E N_e
     expert_active = experts * 8 / 256
     dense_layers = 37e9 - expert_active - 2 * v * h
-    shape_d = t / (t + 256) * h / (h + 560)
-    shape_head = t / (t + 256) * h / (h + 140)
+    # every dense linear at its own reduction widths (dense_linears): forward K, data-gradient
+    # K = the output features, weight-gradient K = the tokens; FLOP-weighted, times add. At TP1
+    # nothing is split. DeepSeek-V3's MLA (q down 7,168 -> 1,536, q up 1,536 -> 128 x 192, kv
+    # down 7,168 -> 576, kv up 512 -> 128 x 256, out 16,384 -> 7,168) on every layer, the dense
+    # FFN (gated, 18,432) on 3/61, the shared expert (gated, 2,048) and the router (7,168 ->
+    # 256) on 58/61
+    moe_share = 58 / 61
+    linears = [
+        (h, 1536, 1.0),
+        (1536, 128 * 192, 1.0),
+        (h, 576, 1.0),
+        (512, 128 * 256, 1.0),
+        (128 * 128, h, 1.0),
+        (h, 2 * 18432, 3 / 61),
+        (18432, h, 3 / 61),
+        (h, 2 * 2048, moe_share),
+        (2048, h, moe_share),
+        (h, 256, moe_share),
+    ]
+
+    def per_gemm(lins: list[tuple[float, float, float]], w: float) -> float:
+        flops = sum(3 * c * k * n for k, n, c in lins)
+        time = sum(c * k * n * ((k + w) / k + (n + w) / n + (t + w) / t) for k, n, c in lins)
+        return t / (t + 256) * flops / time
+
+    shape_d = per_gemm(linears, 560)
+    assert shape_d == pytest.approx(0.824, abs=1e-3)  # 0.873 at one K = hidden
+    shape_head = per_gemm([(h, v, 1.0)], 140)  # the BF16 output head, 7,168 -> 129,280
     # the expert GEMMs: 4,096 x 8 x 8 / 256 = 1,024 tokens an expert, hidden 7,168, and the
     # expert FFN's width w = 2,048: fc1 (gate + up, 2w = 4,096 wide) at 4,096/4,656, fc2 at
     # 2,048/2,608, weighted 2 : 1 by FLOPs (times add); 0.9600 at the former half-width 128
@@ -744,7 +770,7 @@ def test_deepseek_v3_b200_last_stage_by_hand() -> None:
     attention = st.micro_batch_s - gemm - heads - memory - ep - pp
     assert attention == pytest.approx(st.attention_s, rel=1e-9)
     # 69.8 ms before the expert FFN width and the busiest EP rank, 70.5 ms before the measured
-    # per-precision half-width (measured 89.9)
+    # per-precision half-width, 71.6 before each dense linear at its own shape (measured 89.9)
     assert st.micro_batch_s == pytest.approx(0.0716, abs=0.0005)
 
 
