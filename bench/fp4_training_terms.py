@@ -169,7 +169,8 @@ def te_layer(catalog: Catalog) -> dict[str, float]:
     assert hw is not None
     flops = 6.0 * TE_TOKENS * sum(k * n for k, n in TE_LINEARS)
     linears = tuple(
-        dt.DenseLinear(f"te{i}", float(k), float(n), "column") for i, (k, n) in enumerate(TE_LINEARS)
+        dt.DenseLinear(f"te{i}", float(k), float(n), "column")
+        for i, (k, n) in enumerate(TE_LINEARS)
     )
     out = {}
     for p in ("bf16", "fp8", "fp4"):

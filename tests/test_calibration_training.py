@@ -287,10 +287,14 @@ def test_gb300_fp4_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> Non
     gb300_dell = RUNS["mlperf60-llama31-8b-fp4-gb300-dell-64gpu"]
     assert "fit" not in gb300_dell
     assert training.within(gb300_dell, training.predict(gb300_dell, CATALOG))
-    assert _fp4_fit_mae(tmp_path, ("gb300",), [gb300_dell], 0.355) == pytest.approx(0.073, abs=0.002)
+    assert _fp4_fit_mae(tmp_path, ("gb300",), [gb300_dell], 0.355) == pytest.approx(
+        0.073, abs=0.002
+    )
     dell = RUNS["mlperf60-llama31-8b-fp4-b300-dell-16gpu"]
     assert "fit" not in dell and training.within(dell, training.predict(dell, CATALOG))
-    assert _fp4_fit_mae(tmp_path, ("gb300", "b300"), [dell], 0.355) == pytest.approx(0.116, abs=0.002)
+    assert _fp4_fit_mae(tmp_path, ("gb300", "b300"), [dell], 0.355) == pytest.approx(
+        0.116, abs=0.002
+    )
 
 
 def test_b200_fp4_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -47,6 +47,7 @@ def _pinned(
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
+
 SITES = {
     "s0": {
         "power_cap": "0.05 MW",
