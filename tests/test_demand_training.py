@@ -870,3 +870,23 @@ def test_expert_gemm_fraction_slows_the_expert_gemms_alone() -> None:
     # a dense model has no expert GEMMs: unaffected
     dense = step_time(Layout(dp=16), M, replace(f, expert_gemm_fraction=0.25), RUN, 0.0)
     assert dense.gemm_s == pytest.approx(step_time(Layout(dp=16), M, f, RUN, 0.0).gemm_s)
+
+
+def test_catalog_ffn_fields_are_checked() -> None:
+    """ffn and ffn_gated (session s32 pergemm) go together, are refused on a MoE model without
+    dense layers, and a width whose dense FFNs exceed the parameters is refused."""
+    from pydantic import ValidationError
+
+    from hardware.schema import ModelArch
+
+    base = CATALOG.models["llama-3.1-8b"].model_dump(by_alias=True)
+    assert ModelArch.model_validate(base).ffn == 14_336
+    for change, says in (
+        ({"ffn_gated": None}, "ffn and ffn_gated go together"),
+        ({"ffn": 143_360}, "exceed params"),
+    ):
+        with pytest.raises(ValidationError, match=says):
+            ModelArch.model_validate({**base, **change})
+    moe = CATALOG.models["qwen3-30b-a3b"].model_dump(by_alias=True)
+    with pytest.raises(ValidationError, match="has no dense layers"):
+        ModelArch.model_validate({**moe, "ffn": 6_144, "ffn_gated": True})
