@@ -116,7 +116,7 @@ def test_hop_leave_one_model_out(tmp_path: Path) -> None:
     DeepSeek-V3 fit (43.4 before session 31 charged the 128-GPU row's pinned trainer's colocated
     refit the NIC share of its EP group's smallest piece, rl.colocated_update_s); that hop puts
     the DeepSeek-V3 split's generation within 10% of the measured 57.4 s (54.7 s), and the
-    DeepSeek-V3 hop puts both Qwen3-235B steps within 11% (-4.9% and +10.0%; they were -36% and
+    DeepSeek-V3 hop puts both Qwen3-235B steps within 11% (-4.7% and +10.1%; they were -36% and
     -33% at the wire latency)."""
     bench = _bench()
     on_qwen = bench.fit_allreduce_hop_on_points(tmp_path)
