@@ -221,6 +221,18 @@ def test_expert_parallel_problem_names_the_expert_tp() -> None:
     assert expert_parallel_problem(Layout(tp=4, dp=2, ep=8, expert_tp=3), 0) == ""
 
 
+def test_expert_tp_not_given_is_tp_and_checked_as_given() -> None:
+    # Megatron-Core's default expert TP is TP: TP2 x EP32 on a 32-rank stage (TP2 x DP16) leaves
+    # the expert data-parallel group 32 / (2 x 32) = 0 ranks; before session 32 only an explicit
+    # expert_tp was checked, and such a layout was priced with no expert gradient exchange
+    problem = expert_parallel_problem(Layout(tp=2, pp=8, dp=16, ep=32), 128)
+    assert problem.startswith("expert TP 2 (expert_tp not given: Megatron-Core's default, TP)")
+    assert "x EP 32 must divide TP x DP x CP = 32" in problem
+    assert expert_parallel_problem(Layout(tp=2, pp=8, dp=16, ep=32, expert_tp=1), 128) == ""
+    # TP x EP dividing the stage's ranks stays accepted without expert_tp: TP2 x EP16 on 32
+    assert expert_parallel_problem(Layout(tp=2, pp=8, dp=16, ep=16), 128) == ""
+
+
 def test_cli_layout_etp(capsys: pytest.CaptureFixture[str]) -> None:
     from cli import main
 

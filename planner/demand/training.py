@@ -1124,8 +1124,11 @@ def expert_parallel_problem(lay: Layout, experts: int) -> str:
     EP x PP, expert TP 1 at the widest), so EP must divide TP·DP·CP, and the routed experts (a
     rank holds experts/EP whole experts). Whatever the expert TP, a rank's share of the experts'
     optimizer state is N_experts/(TP·PP·DP·CP) (optimizer_shard); an EP wider than TP·DP·CP
-    has no ranks to live on. The layout search only makes EPs dividing DP; a pinned layout is
-    checked here (EP16 on 8 GPUs was priced before)."""
+    has no ranks to live on. Expert TP not given is Megatron-Core's default, TP, and is checked
+    as given: TP2 x EP32 on a 32-rank stage leaves the expert data-parallel group no ranks (a
+    calibration row was priced so, its gradient exchange charged nothing, until session 32).
+    The layout search only makes EPs dividing DP; a pinned layout is checked here (EP16 on 8
+    GPUs was priced before)."""
     if not experts:
         return ""
     ranks = lay.tp * lay.dp * lay.cp
@@ -1135,11 +1138,13 @@ def expert_parallel_problem(lay: Layout, experts: int) -> str:
                 f"expert TP {lay.expert_tp} must divide TP {lay.tp}: the planner places each "
                 "expert tensor-parallel group inside one TP group (ETP above TP is not modelled)"
             )
-        if ranks % (lay.expert_tp * lay.ep):
-            return (
-                f"expert TP {lay.expert_tp} x EP {lay.ep} must divide TP x DP x CP = {ranks} "
-                "(Megatron-Core: the world divisible by expert TP x EP x PP)"
-            )
+    if lay.ep > 1 and ranks % (lay.etp * lay.ep):
+        given = "" if lay.expert_tp else " (expert_tp not given: Megatron-Core's default, TP)"
+        return (
+            f"expert TP {lay.etp}{given} x EP {lay.ep} must divide TP x DP x CP = {ranks} "
+            "(Megatron-Core: the world divisible by expert TP x EP x PP; otherwise the expert "
+            "data-parallel group has no ranks)"
+        )
     if lay.ep <= 1:
         return ""
     if ranks % lay.ep:
