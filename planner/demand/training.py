@@ -1132,12 +1132,11 @@ def expert_parallel_problem(lay: Layout, experts: int) -> str:
     if not experts:
         return ""
     ranks = lay.tp * lay.dp * lay.cp
-    if lay.expert_tp:
-        if lay.tp % lay.expert_tp:
-            return (
-                f"expert TP {lay.expert_tp} must divide TP {lay.tp}: the planner places each "
-                "expert tensor-parallel group inside one TP group (ETP above TP is not modelled)"
-            )
+    if lay.expert_tp and lay.tp % lay.expert_tp:
+        return (
+            f"expert TP {lay.expert_tp} must divide TP {lay.tp}: the planner places each "
+            "expert tensor-parallel group inside one TP group (ETP above TP is not modelled)"
+        )
     if lay.ep > 1 and ranks % (lay.etp * lay.ep):
         given = "" if lay.expert_tp else " (expert_tp not given: Megatron-Core's default, TP)"
         return (
