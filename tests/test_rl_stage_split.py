@@ -76,7 +76,8 @@ def test_the_gap_sits_in_opposite_stages() -> None:
     qwen = rows["pr3461-gb200-qwen3-30b-a3b-16gpu-triton"]
     gen = float(qwen["planner_generation"]) / float(qwen["measured_generation"])
     upd = float(qwen["planner_update"]) / float(qwen["measured_update"])
-    assert gen == pytest.approx(1.18, abs=0.03) and upd == pytest.approx(0.59, abs=0.03)
+    # update 0.59x until session s32 rlbf16 (the B200 die's BF16 training fraction 0.61 -> 0.40)
+    assert gen == pytest.approx(1.18, abs=0.03) and upd == pytest.approx(0.63, abs=0.03)
     assert float(qwen["planner_step"]) < float(qwen["measured_step"])
     dsv3 = rows["pr2779-h100-deepseek-v3-256gpu-baseline"]
     gen = float(dsv3["planner_generation"]) / float(dsv3["measured_generation"])
@@ -240,10 +241,12 @@ def test_logprob_what_if_is_not_the_model() -> None:
     table = {p.id: p for p in calibration.points()}
     on = projection["nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu"]
     off = projection["nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu-1off"]
+    # 8.6x, -33.0% and +2.6% at the measured rate until session s32 rlbf16 (the B200 die's BF16
+    # training fraction 0.61 -> 0.40): 7.2x, -30.6%, +4.0%
     for planner_rate, _, _ in (on, off):
-        assert 8.0 <= planner_rate / _bench().PR3295.pass_tokens_per_s_gpu <= 9.2
-    assert on[1] / 221.0 - 1 == pytest.approx(-0.330, abs=0.005)
-    assert abs(on[2] / 221.0 - 1) < 0.03
+        assert 7.0 <= planner_rate / _bench().PR3295.pass_tokens_per_s_gpu <= 7.6
+    assert on[1] / 221.0 - 1 == pytest.approx(-0.306, abs=0.005)
+    assert abs(on[2] / 221.0 - 1) < 0.05
     assert off[1] / 301.0 - 1 == pytest.approx(-0.675, abs=0.005)
     assert -0.35 < off[2] / 301.0 - 1 < -0.25
     assert table["nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu-1off"].known_miss
