@@ -94,10 +94,13 @@ def test_no_generation_engine_no_prefill() -> None:
 
 
 def split_run(tmp_path: Path) -> planner.Scenario:
-    """One site: 20 owned HGX H100 servers (free, too few for the whole run) and GB200 NVL72
+    """One site: 40 owned HGX H100 servers (free, too few for the whole run) and GB200 NVL72
     racks to buy; Llama 3.1 70B RL, 80M problems x 8 samples at 30 tokens/s a sequence over 10
-    days, separate pools. Generation runs on both systems."""
-    systems = {H100: {"max_units": 20, "owned": 20}, GB200: {"max_units": 50}}
+    days, separate pools. Generation runs on both systems. (20 servers until session s32: with
+    GB200's BF16 training fraction fitted 0.61 -> 0.40, CBC's optimum put the 20 free H100s on
+    the policy log-prob pass and generated on GB200 alone; at 30 both generate but the H100s are
+    full, so the tamper below also broke pool_capacity.)"""
+    systems = {H100: {"max_units": 40, "owned": 40}, GB200: {"max_units": 50}}
     rl = rl_workload("llama-3.1-70b", "80M")
     rl["generation_tokens_per_s_per_sequence"] = 30
     return planner.load_scenario(write_scenario(tmp_path, {"a": site(systems)}, {"rl": rl}))
