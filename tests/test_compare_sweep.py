@@ -466,8 +466,10 @@ def test_compare_names_what_sets_each_systems_size() -> None:
     - h100-cluster: nothing binds; period 0 allocates 1,479.0 H100 servers to pretrain-405b and
       47.8 to chat (1,526.8, whole: 1,527 units): demand, 97% and 3%;
     - multi-dc: dc-central holds the topology's 500 owned H100 (`owned: 500`, multi-dc.yaml)
-      and chat uses 45.5 of them; dc-east's 57 GB200 NVL72 racks run pretrain-405b in period 0
-      (56.8 racks, chat 0.2: under 0.5%, left out), and cpu:dc-east binds (its sandbox cores)."""
+      and chat uses 38.5 of them; dc-east's 84 GB200 NVL72 racks run pretrain-405b in period 0
+      (83.3 racks, chat 0.7: 1%), and cpu:dc-east binds (its sandbox cores). (Before session s32
+      fitted the B200 die's BF16 training fraction, 0.61 -> 0.40: chat 45.5 H100s, 57 racks with
+      pretrain-405b on 56.8 and chat's 0.2 left out under 0.5%.)"""
     import planner
 
     cmp = planner.compare("frontier-lab", ["multi-dc", "h100-cluster"])
@@ -492,10 +494,10 @@ def test_compare_names_what_sets_each_systems_size() -> None:
     assert isinstance(multi, planner.Plan)
     assert [b.constraint for b in multi.binding_constraints] == ["cpu:dc-east"]
     central = rows["size set by: hgx-h100"]["multi-dc"]
-    assert central.startswith("dc-central: owned 500; demand chat 100% (45.5 of 500 units"), central
+    assert central.startswith("dc-central: owned 500; demand chat 100% (38.5 of 500 units"), central
     east = rows["size set by: gb200-nvl72"]["multi-dc"]
     assert east.startswith(
-        "dc-east: CPU ratio binds (cpu:dc-east); demand pretrain-405b 100% (57.0 of 57 units"
+        "dc-east: CPU ratio binds (cpu:dc-east); demand pretrain-405b 99%, chat 1% (84.0 of 84 units"
     ), east
     assert rows["size set by: gb200-nvl72"]["h100-cluster"] is None  # no such system there
 
