@@ -97,28 +97,31 @@ def test_memory_carries_the_experts_state_unsharded_where_ep_is_the_whole_group(
 
 
 @pytest.mark.parametrize(
-    ("ep", "dp", "cp", "ok"),
+    ("ep", "dp", "cp", "etp", "ok"),
     [
-        (32, 32, 1, True),
-        (32, 16, 2, True),
-        (64, 32, 1, True),
-        (128, 32, 1, False),
-        (32, 24, 1, False),
-        (3, 30, 1, False),
+        (32, 32, 1, 0, True),
+        (32, 16, 2, 0, True),
+        (64, 32, 1, 1, True),
+        (64, 32, 1, 0, False),
+        (128, 32, 1, 0, False),
+        (32, 24, 1, 0, False),
+        (3, 30, 1, 0, False),
     ],
 )
 def test_a_pinned_ep_that_megatron_cannot_build_is_refused(
-    ep: int, dp: int, cp: int, ok: bool
+    ep: int, dp: int, cp: int, etp: int, ok: bool
 ) -> None:
-    """At TP2: EP64 on DP32 is Megatron's expert TP 1 over TP·DP = 64 ranks (the NeMo-RL
-    Qwen3-235B trainer's TP4 EP16 on DP4 kind), buildable; EP128 has 64 ranks to live on, EP32
-    does not divide TP·DP = 48, EP3 does not divide the 256 routed experts: no Megatron layout,
-    refused with the reason (review20b: EP16 on 8 H100s, TP1, was priced)."""
+    """At TP2: EP64 on DP32 with expert TP 1 spans TP·DP = 64 ranks (the NeMo-RL Qwen3-235B
+    trainer's TP4 EP16 on DP4 kind), buildable; without expert_tp it is Megatron-Core's default
+    expert TP = TP 2, and 2 x 64 ranks do not fit the stage's 64 (session 32: it had been priced,
+    with an expert data-parallel group of no ranks); EP128 has 64 ranks to live on, EP32 does not
+    divide TP·DP = 48, EP3 does not divide the 256 routed experts: no Megatron layout, refused
+    with the reason (review20b: EP16 on 8 H100s, TP1, was priced)."""
     mf = model_figures(CATALOG.models["deepseek-v3"], 4096)
     hw = hardware(CATALOG, "gb200-nvl72")
     f = train_figures(hw, "fp8")
     run = RunFigures(4096, 15360 * 4096, 16.0, 2.0, 1.0)
-    lay = Layout(2, 4, dp, cp, ep, 1, 1)
+    lay = Layout(2, 4, dp, cp, ep, 1, 1, expert_tp=etp)
     choice = best_layout(lay.accelerators, mf, f, run, pinned=lay, recompute=1.0)
     if ok:
         assert "must divide" not in choice.reason
