@@ -592,6 +592,14 @@ class ModelArch(Sourced):
     # embedding out of the GEMM work (a lookup) and puts the output head's GEMM and the loss on
     # the last pipeline stage; None: both are spread over the layers as active parameters.
     vocab: PositiveInt | None = None
+    # Width of the dense FFN (config.json intermediate_size): every layer's FFN in a dense model,
+    # the `moe.dense_layers` layers' in a MoE model; ffn_gated: the FFN is gated (SwiGLU: gate
+    # and up of `ffn` each, down back to hidden, 3 · hidden · ffn parameters), else up and down
+    # (2 · hidden · ffn). The training step model rates each dense linear at its own shape
+    # (planner/demand/training.py dense_linears); None: the width is derived from the layers'
+    # parameters (training.dense_linears says how). Both or neither.
+    ffn: PositiveInt | None = None
+    ffn_gated: bool | None = None
     # Multi-token prediction modules its pretraining trains beside the main head (DeepSeek-V3:
     # 1): each one transformer layer (a MoE layer in a MoE model), a 2·hidden x hidden
     # projection and one more pass of the shared output head and loss, on the last pipeline
@@ -627,6 +635,24 @@ class ModelArch(Sourced):
                 raise ValueError("hidden must be a multiple of heads (or give head_size)")
         elif self.kv_latent_dim is None:
             raise ValueError("an MLA model needs kv_latent_dim (elements per token per layer)")
+        if (self.ffn is None) != (self.ffn_gated is None):
+            raise ValueError(
+                "ffn and ffn_gated go together: the dense FFN's width (config.json "
+                "intermediate_size) and whether it is gated (SwiGLU: gate_proj, up_proj, down_proj)"
+            )
+        if self.ffn is not None and self.moe is not None and not self.moe.dense_layers:
+            raise ValueError(
+                "ffn is the dense FFN's width, and this MoE model has no dense layers "
+                "(moe.dense_layers 0): its FFN width is moe.expert_ffn"
+            )
+        if self.ffn is not None and self.moe is None:
+            mlp = self.layers * (3 if self.ffn_gated else 2) * self.hidden * self.ffn
+            if mlp >= self.params:
+                raise ValueError(
+                    f"the dense FFNs (layers x {3 if self.ffn_gated else 2} x hidden x ffn = "
+                    f"{mlp / 1e9:.3g}B parameters) exceed params ({self.params / 1e9:.3g}B): "
+                    "check ffn (config.json intermediate_size) and ffn_gated"
+                )
         if self.mtp_layers and self.vocab is None:
             raise ValueError("mtp_layers needs vocab (each MTP module runs the output head)")
         if self.vocab is not None and 2 * self.vocab * self.hidden >= self.active:

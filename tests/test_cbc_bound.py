@@ -9,11 +9,44 @@ stopping "optimal" over that target is solved again without preprocessing, which
 owned server here."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from test_properties import _write
 
 import planner
+
+# The staged solver quirks below are knife-edges of the LP's coefficients: a refit of a training
+# fraction or a step-model change can move a scenario off them (session s32 pergemm: with each
+# dense linear at its own GEMM shape and the fractions refitted, CBC found the owned server
+# with preprocessing on, and HiGHS took another path, see the strict xfail below). Each staged
+# case therefore pins the training fractions its rates read, explicit catalog overlays, at
+# values where the quirk shows; the tests assert the quirk is staged before they test its cure.
+PIN_CBC = {
+    "h100-sxm": {"training": {"gemm_efficiency": {"bf16": 0.58}}},
+    "b200": {"training": {"gemm_efficiency": {"bf16": 0.61}}},
+    "trainium2": {"training": {"gemm_efficiency": {"bf16": 0.29}}},
+}
+# the GB200 BF16 rate main's staging had (0.61 at one K = hidden/TP on Llama 3.1 8B's TP1 is
+# 0.602 with each dense linear at its own shape: 0.61 x 0.9376 / 0.9501)
+PIN_RL = {
+    "gb200": {"training": {"gemm_efficiency": {"bf16": 0.602}}},
+    "trainium2": {"training": {"gemm_efficiency": {"bf16": 0.29}}},
+}
+
+
+def _pinned(
+    tmp: Path, sites: dict[str, Any], work: dict[str, Any], econ: dict[str, Any], pins: Any
+) -> Path:
+    """_write's scenario with a catalog overlay of `pins` (accelerators: ...)."""
+    (tmp / "pins.yaml").write_text(yaml.safe_dump({"accelerators": pins}, sort_keys=False))
+    path = _write(tmp, sites, work, econ)
+    doc = yaml.safe_load(path.read_text())
+    doc["catalog"] = ["pins.yaml"]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
 
 SITES = {
     "s0": {
@@ -56,7 +89,7 @@ WORK = {
 @pytest.mark.parametrize("solver", ["highs", "cbc"])
 def test_optimal_only_within_the_target_of_a_proven_bound(tmp_path: Path, solver: str) -> None:
     scenario = planner.load_scenario(
-        _write(tmp_path, SITES, WORK, {"horizon": "365 days", "pricing": "mixed"})
+        _pinned(tmp_path, SITES, WORK, {"horizon": "365 days", "pricing": "mixed"}, PIN_CBC)
     )
     plan = planner.solve(scenario, solver=solver)
     b200 = scenario.catalog.system("hgx-b200")
@@ -104,7 +137,7 @@ def test_cbc_cut_off_plan_without_a_second_run_is_feasible_not_optimal(
         lambda model, mip, how, mip_s, *rest: (how, mip_s, None),
     )
     scenario = planner.load_scenario(
-        _write(tmp_path, SITES, WORK, {"horizon": "365 days", "pricing": "mixed"})
+        _pinned(tmp_path, SITES, WORK, {"horizon": "365 days", "pricing": "mixed"}, PIN_CBC)
     )
     plan = planner.solve(scenario, solver="cbc")
     b200 = scenario.catalog.system("hgx-b200")
@@ -178,7 +211,7 @@ def test_no_plan_called_optimal_above_one_rack_that_does_it_all(
     at a tight MIP feasibility tolerance (solve.py `_highs_tight_tolerance`), which finds the
     one rack: both solvers return it."""
     scenario = planner.load_scenario(
-        _write(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"})
+        _pinned(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"}, PIN_RL)
     )
     plan = planner.solve(scenario, solver=solver)
     one_rack_usd = scenario.catalog.system("gb200-nvl72").rental_usd_per_hour * 365 * 24
@@ -231,7 +264,7 @@ def test_a_tight_rerun_that_finds_nothing_cheaper_leaves_the_first_plan(
 
     monkeypatch.setattr(solve, "TIGHT_MIP_FEASIBILITY", 1e-6)
     scenario = planner.load_scenario(
-        _write(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"})
+        _pinned(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"}, PIN_RL)
     )
     first = planner.solve(scenario, solver="highs")
     one_rack_usd = scenario.catalog.system("gb200-nvl72").rental_usd_per_hour * 365 * 24
@@ -256,3 +289,26 @@ def test_a_tight_rerun_that_finds_nothing_cheaper_leaves_the_first_plan(
     assert [(f.system, f.units) for f in plan.fleet] == [(f.system, f.units) for f in first.fleet]
     assert plan.status == first.status == "feasible"
     assert plan.gap == pytest.approx(first.gap, rel=1e-9)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="HiGHS repair-path weakness (session s32 pergemm, not fixed): at the catalog's "
+    "fractions HiGHS's repaired MIP returns a rack and a Trainium2 server, US$6,935,818, where "
+    "one rack (US$6,622,560) keeps the repair's commitments; the tight re-run is not reached",
+)
+def test_highs_repair_path_finds_the_one_rack_at_the_catalog_rates(tmp_path: Path) -> None:
+    """The RL_WORK case at the catalog's own fractions (no pins): HiGHS's first MIP lets the
+    tiny trainer's work through its tie rows, `_repair` commits rl/train to the GB200 rack at
+    s0 (its system and trainer choices) and solves again, and that solve returns the rack plus
+    a Trainium2 server at s2 (US$6,935,818, "feasible", gap against the pre-repair bound):
+    the one rack alone keeps those commitments and is CBC's plan. Re-running the repaired MIP
+    at the tight tolerance (`_highs_tight_tolerance` after `_repair`) did not find it either.
+    The GB200 BF16 fraction decides the path on a knife-edge: 0.55-0.60 and 0.62-0.64 give
+    this plan, 0.602 (PIN_RL) the first MIP's US$13.56M and the tight re-run's one rack."""
+    scenario = planner.load_scenario(
+        _write(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"})
+    )
+    plan = planner.solve(scenario, solver="highs")
+    one_rack_usd = scenario.catalog.system("gb200-nvl72").rental_usd_per_hour * 365 * 24
+    assert plan.total_cost_usd == pytest.approx(one_rack_usd, rel=1e-9)
