@@ -223,7 +223,7 @@ def expert_gemm_note(hw: Hardware, precision: str, layout: Layout) -> str:
     """What rate an MoE model's routed-expert GEMMs run at and where it comes from, for a rate's
     reason (review s32: the plan and `estimate pretrain` printed the combined GEMM shape only, so
     the fitted fraction, or its absence at a precision the catalog does not give, was silent):
-    "routed-expert GEMMs at x0.35 of the dense rate of their shape (catalog h100-sxm
+    "routed-expert GEMMs at x0.37 of the dense rate of their shape (catalog h100-sxm
     training.expert_gemm_fraction.fp8: fitted (session s31 moe))", the dense rate when the
     layout sets fused_grouped_gemm, or the dense rate with the catalog naming no fraction."""
     name = hw.system.accelerator
