@@ -98,11 +98,12 @@ def test_pair_lines_by_hand() -> None:
     assert d["floor_at_one"] == pytest.approx(rest + e0 * gemm) == pytest.approx(0.1408, abs=0.0005)
 
 
-def test_every_blackwell_ultra_pair_needs_a_fraction_at_or_above_one() -> None:
+def test_every_blackwell_ultra_pair_needs_over_1_7x_its_fitted_fraction() -> None:
     """Restated in session s33 pgA: on pergemm's terms the seven pairs imply 0.75-1.09 (were
     1.00-1.44), HPE's two at or above the whole FP4 peak, the other five at 0.75-0.94: no longer
     every pair above 1, but every pair above 1.7x the fraction GB300's fit points give (0.43),
-    which the joint fit (below) cannot reach. The name keeps the session's claim for HPE."""
+    which the joint fit (below) cannot reach. Renamed from
+    test_every_blackwell_ultra_pair_needs_a_fraction_at_or_above_one, no longer true of five."""
     implied = {
         label: sfp.pair_lines(one, two, CATALOG)
         for label, (one, two) in sfp.SAME_SUBMITTER_PAIRS.items()
