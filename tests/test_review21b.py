@@ -288,10 +288,10 @@ def test_after_with_no_job_in_the_narrowed_window_keeps_its_whole_window() -> No
     so in its reason, rather than being made infeasible. b trained 15T until each training
     linear was rated at its own GEMM shape: at TP64 the column-parallel forward GEMMs then
     contract the whole hidden width (K = 16,384, not 16,384/64 = 256; the FFN down 832), and
-    the fastest 15T job went from
-    1.0 days (6.2M accelerators, MFU 3.4%) to within the day (2.68M at TP64 x PP6 x DP1748 x
-    CP4, MFU 7.8%), so b's window had a job; at 30T the fastest takes 2.0 days (the 16M
-    global batch caps DP), so the narrowed window still has none."""
+    the fastest 15T job went from 1.0 days (6.2M accelerators, MFU 3.4%) to within the day
+    (2.68M at TP64 x PP6 x DP1748 x CP4, MFU 7.8%; 6.5% on the former shape), so b's window
+    had a job; at 30T the fastest takes 2.0 days (the 16M global batch caps DP), so the
+    narrowed window still has none."""
     from hardware.catalog import load_catalog
     from planner.demand.pretrain import pretrain_rate
     from planner.kinds import demands_for
