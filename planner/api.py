@@ -307,13 +307,20 @@ def _within_window(
                 units = math.ceil(need * (1 - WHOLE_SLACK))
                 if units <= caps[s]:
                     continue
+                # the hold's own words (planner/kinds/pretrain.py held_to_rated) give way to
+                # these: the cap they state is the one raised
+                held_note = (
+                    f"held to at most the {caps[s]:,} units of the job it is rated for (a "
+                    "plan that ran it on more was re-rated lower): "
+                )
                 note = (
-                    f"held to at most {units:,} units, the fewest that do its work in its "
-                    f"window at this rate ({need:.4g}; the {caps[s]:,} units of the job it is "
-                    "rated for cannot): "
+                    f"held to at most {units:,} units (a plan that ran it on more was re-rated "
+                    f"lower), the fewest that do its work in its window at this rate "
+                    f"({need:.4g}; the {caps[s]:,} of the job it is rated for cannot): "
                 )
                 caps[s] = units
-                rates[s] = dataclasses.replace(rate, reason=note + rate.reason)
+                reason = note + rate.reason.removeprefix(held_note)
+                rates[s] = dataclasses.replace(rate, reason=reason)
             if caps != role.max_units:
                 role = dataclasses.replace(role, max_units=caps, rates=rates)
             roles.append(role)

@@ -20,7 +20,8 @@ import planner
 # The staged solver quirks below are knife-edges of the LP's coefficients: a refit of a training
 # fraction or a step-model change can move a scenario off them (session s32 pergemm: with each
 # dense linear at its own GEMM shape and the fractions refitted, CBC found the owned server
-# with preprocessing on, and HiGHS took another path, see the strict xfail below). Each staged
+# with preprocessing on, and HiGHS took another path, through `_repair`, see
+# test_highs_repair_path_finds_the_one_rack_at_the_catalog_rates below). Each staged
 # case therefore pins the training fractions its rates read, explicit catalog overlays, at
 # values where the quirk shows; the tests assert the quirk is staged before they test its cure.
 PIN_CBC = {

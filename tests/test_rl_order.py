@@ -263,3 +263,43 @@ def test_a_monthly_run_keeps_generation_and_training_in_step(tmp_path: Path) -> 
         for p in range(5):
             assert done[role][p] <= done["generate"][p] + 1e-6
             assert done["generate"][p] <= done[role][p] + slack + 1e-6
+
+
+def test_a_hold_too_small_for_the_window_is_raised_to_the_units_it_needs(tmp_path: Path) -> None:
+    """planner/api.py `_within_window` on this run's trainer held to its rated job: 24 H100s,
+    3 servers, where 1.92e23 FLOP at the held rate over 182.5 days needs 3.09 servers (by hand
+    below): the cap becomes 4, the reason states 4 and no longer the 3; a cap of 4 or more is
+    left as it is (the same demands returned)."""
+    from planner.api import _within_window
+    from planner.kinds import held_to_rated
+
+    sc = two_quarters(tmp_path, "rlorder-hold")
+    hold = {("rl", "train", SYSTEM)}
+    held = held_to_rated(planner.demands(sc), hold, sc)
+    (train,) = [r for d in held if d.name == "rl" for r in d.roles if r.name == "train"]
+    assert train.max_units == {SYSTEM: 3}
+    need = 1.92e23 / (train.rates[SYSTEM].per_unit_s * 182.5 * 86400)
+    assert 3 < need < 4
+    (raised,) = [
+        r
+        for d in _within_window(held, hold)
+        if d.name == "rl"
+        for r in d.roles
+        if r.name == "train"
+    ]
+    assert raised.max_units == {SYSTEM: 4}
+    reason = raised.rates[SYSTEM].reason
+    assert reason.startswith("held to at most 4 units") and f"({need:.4g};" in reason
+    assert "the 3 units of the job" not in reason
+    assert raised.rates[SYSTEM].per_unit_s == train.rates[SYSTEM].per_unit_s
+    wide = [
+        dataclasses.replace(
+            d,
+            roles=[
+                dataclasses.replace(r, max_units={SYSTEM: 4}) if r.name == "train" else r
+                for r in d.roles
+            ],
+        )
+        for d in held
+    ]
+    assert _within_window(wide, hold) == wide
