@@ -1256,7 +1256,9 @@ def _placed_rate(
             )
         elif not short and job.status == "not converged":
             out.append(f"{where}: record says not converged, its placed job's rate holds")
-        cap = math.ceil(job.rate_job_accelerators / per_unit)
+        # the hold is the role's cap (Role.max_units): its rated job's units, or more where
+        # those cannot do its work in its window (planner/api.py `_within_window`)
+        cap = role.max_units.get(system, math.ceil(job.rate_job_accelerators / per_unit))
         if system in role.max_units and job.status not in (HELD, "not converged"):
             out.append(f"{where}: held to its rated job on {system}, the record says {job.status}")
         capped = units_of(demand, role, True)[system][0]
