@@ -60,8 +60,8 @@ def test_the_fast_path_keeps_its_plan_over_tolerance_noise_in_sandbox_cores(
     placed: list[str] = []
     polish = solve_module._polish
 
-    def polish_then_noise(model):  # noqa: ANN001, ANN202
-        polish(model)
+    def polish_then_noise(model, solver):  # noqa: ANN001, ANN202
+        polish(model, solver)
         if placed:
             return
         cores = {var.name for var in model.cores.values()}

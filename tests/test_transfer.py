@@ -33,7 +33,7 @@ from planner.lp.linear import (
 )
 from planner.lp.model import Model
 from planner.lp.solve import make_solver
-from planner.lp.transfer import read_solution, transfer
+from planner.lp.transfer import transfer
 from planner.scenario import SCENARIO_DIR, load_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -326,83 +326,3 @@ def test_value_of_a_variable_is_its_value_read_through_value() -> None:
         assert repr(value_of(x)) == repr(float(expected))
     x.varValue, y.varValue = 2.0, 0.5
     assert value_of(expr([(x, 1.0), (y, 2.0)])) == 3.0 and value_of(4) == 4.0
-
-
-def _read_back(prob: LinearProblem) -> tuple[list, list]:
-    """Every column's (varValue, dj) and every row's (slack, pi), as Python objects."""
-    cols = [(c.varValue, c.dj) for c in prob.variables()]
-    rows = [(r.slack, r.pi) for r in prob._constraints.values()]
-    return cols, rows
-
-
-@pytest.mark.parametrize("mip", [False, True])
-def test_read_solution_reads_what_pulps_reader_reads(fleet: Model, mip: bool) -> None:
-    """planner/lp/transfer.py `read_solution` against PuLP's own HiGHS reader on the same solved
-    model (the synthetic fleet, its LP relaxation and its MIP stopped by a 2 s limit, whatever
-    it holds then): every column's value and reduced cost and every row's slack and dual bit for
-    bit (a <= row's slack negated as PuLP does, a >= row's not), and the same statuses."""
-    solver = pulp.HiGHS(mip=mip, msg=False, gapRel=0.05, timeLimit=2, threads=1)
-    prob = fleet.prob
-    transfer(prob, solver)
-    solver.callSolver(prob)
-    theirs = solver.findSolutionValues(prob)
-    expected = _read_back(prob)
-    for col in prob.variables():
-        col.varValue = col.dj = None
-    for row in prob._constraints.values():
-        row.slack = row.pi = None
-    ours = read_solution(prob)
-    assert ours == theirs
-    got = _read_back(prob)
-    assert [repr(x) for x in got[0]] == [repr(x) for x in expected[0]]
-    assert [repr(x) for x in got[1]] == [repr(x) for x in expected[1]]
-    senses = {row.sense for row in prob._constraints.values() if row.slack}
-    assert {LE, GE} <= senses  # both slack signs were read
-
-
-class _Stub:
-    """A HiGHS object that reports one model status and an empty solution."""
-
-    def __init__(self, status: object, objective: float) -> None:
-        self.status, self.objective = status, objective
-
-    def getModelStatus(self) -> object:  # noqa: N802 (highspy's name)
-        return self.status
-
-    def getObjectiveValue(self) -> float:  # noqa: N802
-        return self.objective
-
-    def getSolution(self) -> object:  # noqa: N802
-        import highspy
-
-        return highspy.HighsSolution()
-
-
-@pytest.mark.parametrize("objective", [1.0, math.inf])
-def test_read_solution_gives_pulps_status_for_every_highs_status(objective: float) -> None:
-    """Every HiGHS model status reads as PuLP's reader reads it: the same (status, sol_status),
-    or a KeyError where PuLP's table has no entry (planner/lp/solve.py `_read_highs` takes that
-    as an incumbent); a time or iteration limit with an infinite objective is no solution."""
-    import highspy
-
-    statuses = [
-        getattr(highspy.HighsModelStatus, name)
-        for name in dir(highspy.HighsModelStatus)
-        if name.startswith("k")
-    ]
-    assert len(statuses) > 15
-    missing = 0
-    for status in statuses:
-        prob = LinearProblem("stub")
-        prob.solverModel = _Stub(status, objective)
-        try:
-            theirs: object = pulp.HiGHS(msg=False).findSolutionValues(prob)
-        except KeyError:
-            theirs = KeyError
-        try:
-            ours: object = read_solution(prob)
-        except KeyError:
-            ours = KeyError
-        assert ours == theirs, status
-        missing += theirs is KeyError
-    assert missing >= 1  # kSolutionLimit: PuLP 3.3 has no entry for it

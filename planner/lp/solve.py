@@ -220,7 +220,7 @@ def _run(model: Model, solver: pulp.LpSolver, deadline: float | None = None) -> 
                 else:
                     model.solver_notes.append(RACED_NOTE.format(method=raced))
                 model.solver_run_s += time.perf_counter() - run_started
-                _read_highs(model)
+                _read_highs(model, solver)
                 if solver.mip and outcome(prob) == TROUBLED and _tiny_needs(model):
                     return _run_scaled(model, solver, started)
             else:
@@ -252,7 +252,7 @@ def _run_scaled(model: Model, solver: pulp.HiGHS, started: float) -> tuple[str, 
             run_started = time.perf_counter()
             solver.callSolver(model.prob)
             model.solver_run_s += time.perf_counter() - run_started
-            _read_highs(model)
+            _read_highs(model, solver)
     except pulp.PulpSolverError as exc:
         raise SolverError(f"the solver failed: {exc}") from None
     if SCALED_NOTE not in model.solver_notes:
@@ -491,7 +491,7 @@ def _resolve_as_mip(
         start = find_start(model, _acceptable(model, lower, gap), keep)
     highs.setOptionValue("solver", "choose")
     if start is not None and (start.proven or keep):
-        _read_highs(model)
+        _read_highs(model, solver)
         how = outcome(model.prob) if start.proven else INCUMBENT  # a plan, gap above target
         return how, time.perf_counter() - started, False
     integer = [var.index for var in model.prob.variables() if var.cat == pulp.LpInteger]
@@ -514,7 +514,7 @@ def _run_mip(model: Model, solver: pulp.LpSolver, offer: Callable[[Any], None] |
             run_started = time.perf_counter()
             highs.run()
             model.solver_run_s += time.perf_counter() - run_started
-            _read_highs(model)
+            _read_highs(model, solver)
     except Exception as exc:  # highspy raises plain RuntimeErrors
         raise SolverError(f"the solver failed: {exc}") from None
 
@@ -587,17 +587,14 @@ def _acceptable(model: Model, lower: float, gap: float) -> float | None:
     return lower / (1.0 - gap) - float(model.prob.objective.constant)
 
 
-def _read_highs(model: Model) -> None:
-    """Read HiGHS's values into the model's columns when it holds a solution; otherwise leave
-    them. The reader (planner/lp/transfer.py `read_solution`, PuLP's) has no entry for some
-    limit statuses (a solution limit): it raises KeyError after it has read the values, so the
-    solution is then an incumbent."""
-    from planner.lp.transfer import read_solution  # numpy with it: where a model is solved
-
+def _read_highs(model: Model, solver: pulp.LpSolver) -> None:
+    """Read HiGHS's values into PuLP's variables when it holds a solution; otherwise leave them.
+    PuLP's reader has no entry for some limit statuses (a solution limit): it raises KeyError
+    after it has read the values, so the solution is then an incumbent."""
     how = _highs_outcome(model.prob.solverModel)
     if how in (OPTIMAL, INCUMBENT):
         try:
-            status, sol_status = read_solution(model.prob)
+            status, sol_status = solver.findSolutionValues(model.prob)
         except KeyError:
             status, sol_status = pulp.LpStatusOptimal, FEASIBLE
         model.prob.assignStatus(status, sol_status)
@@ -606,7 +603,7 @@ def _read_highs(model: Model) -> None:
         model.prob.assignStatus(pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)
 
 
-def _polish(model: Model) -> None:
+def _polish(model: Model, solver: pulp.LpSolver) -> None:
     """Fix every integer column at its rounded MIP value and re-solve the rest as an LP, in
     place. A MIP solution may hold a binary at 1e-6 (the solver's integrality tolerance), which
     through a big-M row (u <= max_units · y) lets a one-site job put a sliver of its work on a
@@ -616,8 +613,6 @@ def _polish(model: Model) -> None:
     costs (a weight flow to an RL site that generates nothing), which the MIP's gap let
     stand."""
     import highspy
-
-    from planner.lp.transfer import read_solution
 
     highs = model.prob.solverModel
     integer = [var for var in model.prob.variables() if var.cat == pulp.LpInteger]
@@ -642,7 +637,7 @@ def _polish(model: Model) -> None:
             highs.run()
             model.solver_run_s += time.perf_counter() - run_started
             if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-                status, sol_status = read_solution(model.prob)
+                status, sol_status = solver.findSolutionValues(model.prob)
                 model.prob.assignStatus(status, sol_status)
                 _record_objective(model)
             else:
@@ -1053,24 +1048,25 @@ def _solve_fast(
             return _no_fast_plan(
                 model, "the LP on the pools the relaxed aggregated LP uses was not optimal"
             )
-        _read_highs(model)
+        _read_highs(model, lp_solver)
     lp_s = time.perf_counter() - started
     # The shadow prices: the bound's duals on the full model's rows (aggregate.py
     # `original_row_duals`), not the restricted LP's (its idle pools fixed at 0 would price
     # capacity as if no other pool could take the work).
-    y = bound.row_dual.tolist()  # Python floats, read by index without numpy's scalars
-    model.duals = {label: y[row.index] for label, row in model.constraints.items()}
+    y = bound.row_dual
+    model.duals = {label: float(y[row.index]) for label, row in model.constraints.items()}
     size = (len(model.prob.variables()), len(model.constraints))
+    mip = make_solver("highs", True, solver_gap(gap, lower, model), _left(deadline), method)
     mip_started = time.perf_counter()
     with _quiet_stdout():
         start = find_start(model, _acceptable(model, lower, gap), keep=True, pools=pools)
     highs.setOptionValue("solver", "choose")
     if start is None:
         return _no_fast_plan(model, "no whole-unit plan was rounded from that LP")
-    _read_highs(model)
+    _read_highs(model, mip)
     how = outcome(model.prob) if start.proven else INCUMBENT
     _check_mip(model, how, "highs", time_limit_s, method, deadline)
-    _polish(model)
+    _polish(model, mip)
     placed = _allocations(model)  # read once for both checks: the values stay as they are
     repairs = _repairs_needed(model, placed)
     if repairs:
@@ -1242,7 +1238,7 @@ def _solve_full(
         # the MIP's status stands: polishing proves nothing new. Not CBC: its own fixed-integer
         # re-solve (tried in session 24) left a weight flow short of what the verifier routes
         # to a sliver of generation, a plan that failed cost_lines.
-        _polish(model)
+        _polish(model, mip)
     # Without a solver's bound it takes (`proven_status`), plans are measured against the LP
     # relaxation's optimum, the bound proven here.
     best_bound = max(lower, bound) if bound is not None else lower
@@ -1582,7 +1578,7 @@ def _repair(
         _check_mip(model, how, solver, time_limit_s, method, deadline)
         bound = _highs_bound(model) if solver == "highs" else None  # CBC hands back none
         if solver == "highs" and not model.scaled_highs:
-            _polish(model)
+            _polish(model, mip)
     if not rounds:
         return how, mip_s, None
     return how, mip_s, Repaired(rounds, tuple(committed), bound)

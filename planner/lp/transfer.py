@@ -18,7 +18,6 @@ from HiGHS (`getLp().a_matrix_`) turns its 1.6M indexes and values into Python l
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import operator
 import threading
@@ -226,74 +225,6 @@ def _compressed(
     start = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     return start, col, value
-
-
-def read_solution(prob: LinearProblem) -> tuple[int, int]:
-    """PuLP's HiGHS reader (`pulp.HiGHS.findSolutionValues`, PuLP 3.3) for a problem HiGHS
-    holds: every column's varValue and dj and every row's slack and pi, read by their `index`
-    from HiGHS's solution, and PuLP's (status, sol_status) for HiGHS's model status
-    (`_pulp_statuses`). The same values and statuses as PuLP's reader
-    (tests/test_transfer.py), without its copies: it copies each of HiGHS's four solution
-    lists into another list and builds its status table on every call (three calls a
-    fleet-scale plan: the relaxation, the rounded plan, the polish). As PuLP's, a status with
-    no entry in its table (a solution limit) raises KeyError after the values are read, and a
-    time or iteration limit with an infinite objective reads as no solution found."""
-    import highspy
-
-    highs = prob.solverModel
-    status = highs.getModelStatus()
-    objective = highs.getObjectiveValue()
-    solution = highs.getSolution()
-    values, reduced = solution.col_value, solution.col_dual
-    for col in prob.variables():
-        i = col.index
-        col.varValue = values[i]
-        col.dj = reduced[i]
-    activities, duals = solution.row_value, solution.row_dual
-    for row in prob._constraints.values():
-        i = row.index
-        # PuLP's row constant is on the left-hand side; a <= row's slack is negated (PuLP's)
-        slack = row.constant + activities[i]
-        if row.sense == pulp.LpConstraintLE:
-            slack *= -1.0
-        row.slack = slack
-        row.pi = duals[i]
-    limits = (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kIterationLimit)
-    if objective == float("inf") and status in limits:
-        return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
-    return _pulp_statuses()[status]
-
-
-@functools.cache
-def _pulp_statuses() -> dict[Any, tuple[int, int]]:
-    """PuLP 3.3's table in `findSolutionValues`: HiGHS's model status -> PuLP's (status,
-    sol_status). Statuses it leaves out (kSolutionLimit, kInterrupt's kin) are left out here
-    too (tests/test_transfer.py compares every status with PuLP's reader)."""
-    import highspy
-
-    s = highspy.HighsModelStatus
-    none = (pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)
-    stopped = (pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible)
-    infeasible = (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible)
-    return {
-        s.kNotset: none,
-        s.kLoadError: none,
-        s.kModelError: none,
-        s.kPresolveError: none,
-        s.kSolveError: none,
-        s.kPostsolveError: none,
-        s.kModelEmpty: none,
-        s.kOptimal: (pulp.LpStatusOptimal, pulp.LpSolutionOptimal),
-        s.kInfeasible: infeasible,
-        s.kUnboundedOrInfeasible: infeasible,
-        s.kUnbounded: (pulp.LpStatusUnbounded, pulp.LpSolutionUnbounded),
-        s.kObjectiveBound: stopped,
-        s.kObjectiveTarget: stopped,
-        s.kInterrupt: stopped,
-        s.kTimeLimit: stopped,
-        s.kIterationLimit: stopped,
-        s.kUnknown: none,
-    }
 
 
 # -- one HiGHS object kept between the plans of a sweep ----------------------------------------
