@@ -112,11 +112,20 @@ class Sourced(Strict):
         """The source of one figure (by YAML key, dotted for nested ones such as
         `reliability.restart` or `peak_flops.bf16`): the most specific entry of `sources`,
         else the entry's `source`."""
+        return self.source_chain(figure)[0][1]
+
+    def source_chain(self, figure: str) -> list[tuple[tuple[str, ...], str]]:
+        """Every source that may answer for one figure, as (YAML location under this entry,
+        text), the one `source_of` quotes first: `sources` by the most specific key, then a
+        nested block's own chain (`training:`, `reliability:`), then the entry's `source`.
+        hardware/catalog.py walks it to find the source written in the file that set the
+        figure (a catalog overlay)."""
         parts = figure.split(".")
+        out: list[tuple[tuple[str, ...], str]] = []
         for i in range(len(parts), 0, -1):
             key = ".".join(parts[:i])
             if key in self.sources:
-                return self.sources[key]
+                out.append((("sources", key), self.sources[key]))
         # A nested block with sources of its own (`training:`, `reliability:`) answers for its
         # figures.
         fields: dict[str, Any] = getattr(type(self), "model_fields", {})
@@ -124,8 +133,11 @@ class Sourced(Strict):
             if parts[0] in (name, info.alias) and len(parts) > 1:
                 block = getattr(self, name, None)
                 if isinstance(block, Sourced):
-                    return block.source_of(".".join(parts[1:]))
-        return self.source
+                    inner = block.source_chain(".".join(parts[1:]))
+                    out += [((parts[0], *loc), text) for loc, text in inner]
+                    break
+        # last, the entry's own `source` (after a nested block's, which always has one)
+        return [*out, (("source",), self.source)]
 
     @model_validator(mode="after")
     def _sources_name_figures(self) -> Sourced:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from fleetcore.schema import BYTES_PER_VALUE, MAX_UNITS
-from hardware.catalog import Catalog
+from hardware.catalog import Catalog, overlay_source_head
 from hardware.schema import ModelArch
 from planner.demand.common import (
     CPU_ONLY_REASON,
@@ -238,7 +238,7 @@ def expert_gemm_note(hw: Hardware, precision: str, layout: Layout) -> str:
             f"routed-expert GEMMs at the dense rate of their shape: catalog {name} gives no "
             f"{key}{others}"
         )
-    source = hw.accelerator.source_of(key).split(":")[0]
+    source = overlay_source_head(hw.accelerator.source_of(key))
     return (
         f"routed-expert GEMMs at x{given[precision]:g} of the dense rate of their shape "
         f"(catalog {name} {key}: {source})"

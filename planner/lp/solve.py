@@ -521,7 +521,7 @@ def _run_mip(model: Model, solver: pulp.LpSolver, offer: Callable[[Any], None] |
 
 def _tighten(
     model: Model, solver: pulp.LpSolver, bound: float, gap: float
-) -> tuple[str, float | None, float]:
+) -> tuple[str, float, float]:
     """When HiGHS stops "optimal" at its gap but the plan it returned is over `gap` on the
     plan's own cost (its reported objective can sit under c·x of the solution it hands back:
     0.2% on frontier-3y present_value, session 25), run the MIP once more from that solution
@@ -533,7 +533,7 @@ def _tighten(
     The bound tested is the best proven so far: a round's MIP bound (valid for the unchanged
     model) that rises above it lifts it, so a plan within `gap` of it stops the rounds, and a
     later round's lower bound (its search began anew) does not lower it.
-    Returns (outcome, the best bound, seconds)."""
+    Returns (outcome, the best bound, seconds): the bound given, or higher, never None."""
     started = time.perf_counter()
     how = OPTIMAL
     previous = math.inf
