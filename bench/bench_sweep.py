@@ -42,6 +42,7 @@ Read the per-point figures against each other (same run, same machine), not as a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -50,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,36 +140,6 @@ def _serial_s(tasks: list[dict]) -> float:
     return (time.process_time() - started) / len(tasks)
 
 
-def _highs_share(tasks: list[dict]) -> tuple[float, float, float]:
-    """The kept sweep over `tasks` once more, serially, with every `highspy.Highs.run` timed:
-    CPU seconds a point inside HiGHS's runs, runs a point, and CPU seconds a point in all
-    (the timing wrapper's own cost included in the latter only)."""
-    import highspy
-
-    from planner.sweeps import run_point
-
-    inside = [0.0, 0]
-    run = highspy.Highs.run
-
-    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.process_time()
-        try:
-            return run(self, *args, **kwargs)
-        finally:
-            inside[0] += time.process_time() - started
-            inside[1] += 1
-
-    setattr(highspy.Highs, "run", timed)  # noqa: B010 - a method patched for timing
-    try:
-        started = time.process_time()
-        for task in tasks:
-            run_point(task)
-        total = time.process_time() - started
-    finally:
-        setattr(highspy.Highs, "run", run)  # noqa: B010
-    return inside[0] / len(tasks), inside[1] / len(tasks), total / len(tasks)
-
-
 # HiGHS's runs of a kept sweep point by kind (`_run_kinds`): the planner function that calls
 # `highspy.Highs.run` (PuLP's callSolver runs the LP relaxation: planner/lp/solve.py `_run`;
 # `_run_mip` the MIP and `_tighten`'s rounds; `_polish` the fixed-integer LP). Runs from anywhere
@@ -176,21 +148,16 @@ def _highs_share(tasks: list[dict]) -> tuple[float, float, float]:
 RUN_KINDS = (("relaxation", "callSolver"), ("MIP", "_run_mip"), ("polish", "_polish"))
 
 
-def _run_kinds(tasks: list[dict]) -> tuple[dict[str, tuple[float, float]], float, float]:
-    """The kept sweep over `tasks` once more, serially, with every `highspy.Highs.run` timed
-    (CPU) by kind (RUN_KINDS, and "other"): {kind: (seconds a point, runs a point)}; models
-    built a point (planner.api's `build` calls: one per solve, the re-rating's re-solves
-    included: planner/api.py `_rerate_loop`); and seconds a point in all. Every function is
-    restored."""
+@contextlib.contextmanager
+def _timed_runs() -> Iterator[dict[str, list[float]]]:
+    """Within: every `highspy.Highs.run` timed (CPU), by kind (RUN_KINDS, from the calling
+    function's name, and "other"): yields {kind: [seconds, runs]}, added to as runs end.
+    `highspy.Highs.run` is restored on leaving."""
     import highspy
 
-    import planner.api as api
-    from planner.sweeps import run_point
-
     kinds = {caller: kind for kind, caller in RUN_KINDS}
-    spent = {kind: [0.0, 0] for kind in [*kinds.values(), "other"]}
-    built = [0]
-    run, build = highspy.Highs.run, api.build
+    spent: dict[str, list[float]] = {kind: [0.0, 0] for kind in [*kinds.values(), "other"]}
+    run = highspy.Highs.run
 
     def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
         kind = kinds.get(sys._getframe(1).f_code.co_name, "other")
@@ -201,19 +168,51 @@ def _run_kinds(tasks: list[dict]) -> tuple[dict[str, tuple[float, float]], float
             spent[kind][0] += time.process_time() - started
             spent[kind][1] += 1
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        built[0] += 1
-        return build(*args, **kwargs)
-
     setattr(highspy.Highs, "run", timed)  # noqa: B010 - a method patched for timing
-    api.build = counted
     try:
+        yield spent
+    finally:
+        setattr(highspy.Highs, "run", run)  # noqa: B010
+
+
+def _highs_share(tasks: list[dict]) -> tuple[float, float, float]:
+    """The kept sweep over `tasks` once more, serially, with every `highspy.Highs.run` timed
+    (`_timed_runs`): CPU seconds a point inside HiGHS's runs, runs a point, and CPU seconds a
+    point in all (the timing wrapper's own cost included in the latter only)."""
+    from planner.sweeps import run_point
+
+    with _timed_runs() as spent:
         started = time.process_time()
         for task in tasks:
             run_point(task)
         total = time.process_time() - started
+    n = len(tasks)
+    return sum(s for s, _ in spent.values()) / n, sum(r for _, r in spent.values()) / n, total / n
+
+
+def _run_kinds(tasks: list[dict]) -> tuple[dict[str, tuple[float, float]], float, float]:
+    """The kept sweep over `tasks` once more, serially, with every `highspy.Highs.run` timed
+    (CPU) by kind (`_timed_runs`): {kind: (seconds a point, runs a point)}; models built a
+    point (planner.api's `build` calls: one per solve, the re-rating's re-solves included:
+    planner/api.py `_rerate_loop`); and seconds a point in all. Every function is restored."""
+    import planner.api as api
+    from planner.sweeps import run_point
+
+    built = [0]
+    build = api.build
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        built[0] += 1
+        return build(*args, **kwargs)
+
+    api.build = counted
+    try:
+        with _timed_runs() as spent:
+            started = time.process_time()
+            for task in tasks:
+                run_point(task)
+            total = time.process_time() - started
     finally:
-        setattr(highspy.Highs, "run", run)  # noqa: B010
         api.build = build
     n = len(tasks)
     return {k: (v[0] / n, v[1] / n) for k, v in spent.items()}, built[0] / n, total / n

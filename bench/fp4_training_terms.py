@@ -1,5 +1,9 @@
 """Why do the NVFP4 training rows of Megatron-Bridge read slow while their MXFP8 twins land?
-(session fp4; analysis, no model change)
+(session fp4; analysis, no model change. Session s32 pergemm adopted candidate (a), per_gemm,
+into the step model (training.dense_linears) and refitted every fraction: run today, `now` is
+that model, the per_gemm candidate changes nothing more (its patch of training._shape is the
+fallback the model no longer takes for catalog models), and the other candidates are measured
+against it; the session fp4 figures are those docs/models.md records.)
 
 The evidence (bench/accuracy.py): every Megatron-Bridge NVFP4 row reads low (405B GB300 TP4 PP8
 -22.7%, 405B GB200 TP4 PP16 -22.6%, 70B GB300 TP1 -15.1%, 70B GB200 TP2 -8.8%) while its MXFP8
@@ -158,17 +162,22 @@ def decompose(catalog: Catalog, run_ids: list[str]) -> list[Terms]:
 
 
 def te_layer(catalog: Catalog) -> dict[str, float]:
-    """The step model's per-layer GEMM ms on B300 at TE's worked example (K = hidden, its
-    `6 · params · t` at `peak · sustained clock · gemm_efficiency · shape`), per precision."""
+    """The step model's per-layer GEMM ms on B300 at TE's worked example (its `6 · params · t`
+    at `peak · sustained clock · gemm_efficiency · shape`, the shape each of TE's four linears'
+    own since session s32 pergemm: training.linears_shape at TP1), per precision."""
     hw = hardware(catalog, "hgx-b300")
     assert hw is not None
     flops = 6.0 * TE_TOKENS * sum(k * n for k, n in TE_LINEARS)
+    linears = tuple(
+        dt.DenseLinear(f"te{i}", float(k), float(n), "column")
+        for i, (k, n) in enumerate(TE_LINEARS)
+    )
     out = {}
     for p in ("bf16", "fp8", "fp4"):
         f = dt.train_figures(hw, p)
         assert f is not None
         rate = f.peak_flops * f.sustained_clock_fraction * f.gemm_efficiency
-        out[p] = flops / (rate * dt._shape(TE_TOKENS, TE_HIDDEN, f)) * 1e3
+        out[p] = flops / (rate * dt.linears_shape(TE_TOKENS, 1, linears, f)) * 1e3
     return out
 
 

@@ -5,7 +5,8 @@ The MLPerf Training v6.0 Llama 3.1 8B NVFP4 runs (NVIDIA's NeMo recipe, TP1, one
 step) of one submitter at one and at two sequences a GPU give two equations in two unknowns:
 measured step = F + n x s for n = 1, 2 sequences a micro-batch, so the per-sequence cost s =
 step(2) - step(1) and the per-step cost F = 2 step(1) - step(2) separate (`pair_lines`). The
-step model's line is ~195 ms a sequence and ~3 ms a step on GB300 (docs/models.md, session
+step model's line is ~182 ms a sequence and ~9 ms a step on GB300 (~195 and ~3 before the
+per-linear GEMM shape of session s32 pergemm; docs/models.md, session
 train60more). The candidate: a per-step term F in step_time, fitted per accelerator family at
 most, with the family's FP4 gemm_efficiency refitted jointly.
 

@@ -169,10 +169,88 @@ def _catalog_from(docs: list[Doc]) -> Catalog:
     for part in docs[1:]:
         doc = merge(doc, part)
     data = validate(CatalogData, doc)
+    restated = _overlaid_sources(data, doc, [part.file for part in docs], _in_two_files(docs))
+    if restated:
+        for (kind, name, figure), (text, where) in restated.items():
+            doc.data[kind][name].setdefault("sources", {})[figure] = text
+            doc.lines.setdefault((kind, name, "sources"), where)
+            doc.lines[(kind, name, "sources", figure)] = where
+        data = validate(CatalogData, doc)
     problems = [p for rule in CROSS_REFERENCE_RULES for p in rule(data, doc)]
     if problems:
         raise ConfigError(problems)
     return Catalog(data=data, doc=doc)
+
+
+# How a figure's source begins when a catalog overlay set the figure (_overlaid_sources), and
+# what follows where the overlay gives the figure no source of its own.
+OVERLAY_SOURCE = "catalog overlay "
+UNSOURCED = "no source given there; it replaces the figure whose source was: "
+
+
+def overlay_source_head(source: str) -> str:
+    """A figure's source as a rate's reason quotes it: a catalog overlay's file, line and its
+    own text (without the replaced figure's source, UNSOURCED); otherwise the head before the
+    first colon ("fitted (session s31 moe)")."""
+    if source.startswith(OVERLAY_SOURCE):
+        return source.split("; it replaces ")[0]
+    return source.split(":")[0]
+
+
+def _in_two_files(docs: list[Doc]) -> set[tuple[str, str]]:
+    """The (kind, entry) pairs written in more than one of the files: the only entries a later
+    file can have changed (the shipped files write disjoint entries)."""
+    seen: set[tuple[str, str]] = set()
+    twice: set[tuple[str, str]] = set()
+    for part in docs:
+        data = part.data if isinstance(part.data, dict) else {}
+        mine = {
+            (kind, name)
+            for kind, entries in data.items()
+            if isinstance(entries, dict)
+            for name in entries
+        }
+        twice |= seen & mine
+        seen |= mine
+    return twice
+
+
+def _overlaid_sources(
+    data: CatalogData, doc: Doc, files: list[str], entries_to_check: set[tuple[str, str]]
+) -> dict[tuple[str, str, str], tuple[str, tuple[str, int | None]]]:
+    """The figures a later file (a user's catalog overlay, a scenario's `catalog:` entry) set
+    without restating their source, each with the source to quote instead and where it was
+    written: {(kind, entry, figure): (text, (file, line))}. Without it the figure kept the
+    source of the file it replaced (review s32: an overlaid expert_gemm_fraction quoted as
+    "fitted (session s31 moe)" in `plan --explain`). The source quoted is the most specific
+    one the overlay itself writes for the figure (`sources`, a block's or the entry's
+    `source`), after the overlay's name: "catalog overlay FILE, line N: TEXT"; where it writes
+    none, TEXT is UNSOURCED and the replaced figure's source, so a figure that was an estimate
+    stays one ("estimate" in its source: `planner sensitivity` still re-plans a user's price
+    overlay across the shipped range, and the estimate caveats stand) while the text says
+    whose number it is. `files`: the merged files in order
+    (later ones win); only `entries_to_check` (those more than one file writes) are read."""
+    order = {file: i for i, file in enumerate(files)}
+    out: dict[tuple[str, str, str], tuple[str, tuple[str, int | None]]] = {}
+    for kind in ("accelerators", "cpus", "systems", "models"):
+        entries: dict[str, Sourced] = getattr(data, kind)
+        for name, entry in entries.items():
+            if (kind, name) not in entries_to_check:
+                continue
+            for figure in _numeric_figures(entry):
+                file, line, _ = doc.where((kind, name, *figure.split(".")))
+                chain = [
+                    (doc.where((kind, name, *loc))[0], text)
+                    for loc, text in entry.source_chain(figure)
+                ]
+                if order.get(chain[0][0], -1) >= order.get(file, -1):
+                    continue  # the source quoted was written with the figure, or after it
+                mine = next((text for f, text in chain if f == file), None)
+                text = f"{OVERLAY_SOURCE}{file}, line {line}: " + (
+                    mine if mine is not None else UNSOURCED + chain[0][1]
+                )
+                out[(kind, name, figure)] = (text, (file, line))
+    return out
 
 
 def _systems_name_known_parts(data: CatalogData, doc: Doc) -> list[Problem]:

@@ -112,11 +112,20 @@ class Sourced(Strict):
         """The source of one figure (by YAML key, dotted for nested ones such as
         `reliability.restart` or `peak_flops.bf16`): the most specific entry of `sources`,
         else the entry's `source`."""
+        return self.source_chain(figure)[0][1]
+
+    def source_chain(self, figure: str) -> list[tuple[tuple[str, ...], str]]:
+        """Every source that may answer for one figure, as (YAML location under this entry,
+        text), the one `source_of` quotes first: `sources` by the most specific key, then a
+        nested block's own chain (`training:`, `reliability:`), then the entry's `source`.
+        hardware/catalog.py walks it to find the source written in the file that set the
+        figure (a catalog overlay)."""
         parts = figure.split(".")
+        out: list[tuple[tuple[str, ...], str]] = []
         for i in range(len(parts), 0, -1):
             key = ".".join(parts[:i])
             if key in self.sources:
-                return self.sources[key]
+                out.append((("sources", key), self.sources[key]))
         # A nested block with sources of its own (`training:`, `reliability:`) answers for its
         # figures.
         fields: dict[str, Any] = getattr(type(self), "model_fields", {})
@@ -124,8 +133,11 @@ class Sourced(Strict):
             if parts[0] in (name, info.alias) and len(parts) > 1:
                 block = getattr(self, name, None)
                 if isinstance(block, Sourced):
-                    return block.source_of(".".join(parts[1:]))
-        return self.source
+                    inner = block.source_chain(".".join(parts[1:]))
+                    out += [((parts[0], *loc), text) for loc, text in inner]
+                    break
+        # last, the entry's own `source` (after a nested block's, which always has one)
+        return [*out, (("source",), self.source)]
 
     @model_validator(mode="after")
     def _sources_name_figures(self) -> Sourced:
@@ -592,6 +604,14 @@ class ModelArch(Sourced):
     # embedding out of the GEMM work (a lookup) and puts the output head's GEMM and the loss on
     # the last pipeline stage; None: both are spread over the layers as active parameters.
     vocab: PositiveInt | None = None
+    # Width of the dense FFN (config.json intermediate_size): every layer's FFN in a dense model,
+    # the `moe.dense_layers` layers' in a MoE model; ffn_gated: the FFN is gated (SwiGLU: gate
+    # and up of `ffn` each, down back to hidden, 3 · hidden · ffn parameters), else up and down
+    # (2 · hidden · ffn). The training step model rates each dense linear at its own shape
+    # (planner/demand/training.py dense_linears); None: the width is derived from the layers'
+    # parameters (training.dense_linears says how). Both or neither.
+    ffn: PositiveInt | None = None
+    ffn_gated: bool | None = None
     # Multi-token prediction modules its pretraining trains beside the main head (DeepSeek-V3:
     # 1): each one transformer layer (a MoE layer in a MoE model), a 2·hidden x hidden
     # projection and one more pass of the shared output head and loss, on the last pipeline
@@ -627,6 +647,24 @@ class ModelArch(Sourced):
                 raise ValueError("hidden must be a multiple of heads (or give head_size)")
         elif self.kv_latent_dim is None:
             raise ValueError("an MLA model needs kv_latent_dim (elements per token per layer)")
+        if (self.ffn is None) != (self.ffn_gated is None):
+            raise ValueError(
+                "ffn and ffn_gated go together: the dense FFN's width (config.json "
+                "intermediate_size) and whether it is gated (SwiGLU: gate_proj, up_proj, down_proj)"
+            )
+        if self.ffn is not None and self.moe is not None and not self.moe.dense_layers:
+            raise ValueError(
+                "ffn is the dense FFN's width, and this MoE model has no dense layers "
+                "(moe.dense_layers 0): its FFN width is moe.expert_ffn"
+            )
+        if self.ffn is not None and self.moe is None:
+            mlp = self.layers * (3 if self.ffn_gated else 2) * self.hidden * self.ffn
+            if mlp >= self.params:
+                raise ValueError(
+                    f"the dense FFNs (layers x {3 if self.ffn_gated else 2} x hidden x ffn = "
+                    f"{mlp / 1e9:.3g}B parameters) exceed params ({self.params / 1e9:.3g}B): "
+                    "check ffn (config.json intermediate_size) and ffn_gated"
+                )
         if self.mtp_layers and self.vocab is None:
             raise ValueError("mtp_layers needs vocab (each MTP module runs the output head)")
         if self.vocab is not None and 2 * self.vocab * self.hidden >= self.active:

@@ -284,10 +284,16 @@ def unit_of(catalog: Catalog, est: Estimate) -> str:
 
 
 def overlay_for(catalog: Catalog, est: Estimate, value_si: float) -> dict[str, Any]:
-    """A catalog overlay setting one figure: {kind: {entry: {a: {b: value}}}}."""
+    """A catalog overlay setting one figure: {kind: {entry: {a: {b: value}, sources: {a.b:
+    ...}}}}. The source it writes says what moved it and keeps the shipped text (an estimate
+    still reads as one: the variant's plan keeps its estimate caveats), where an overlay giving
+    none would be quoted by its temporary file's name (hardware/catalog.py)."""
     nested: Any = write_like(catalog, est, value_si)
     for part in reversed(est.figure.split(".")):
         nested = {part: nested}
+    nested["sources"] = {
+        est.figure: f"planner sensitivity: {est.path} moved within its range; was {est.source}"
+    }
     return {est.kind: {est.entry: nested}}
 
 

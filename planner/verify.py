@@ -1256,7 +1256,20 @@ def _placed_rate(
             )
         elif not short and job.status == "not converged":
             out.append(f"{where}: record says not converged, its placed job's rate holds")
+        # the hold is the role's cap (Role.max_units): the record's rated job's units, or the
+        # fewest whole units that do its work in its window at the rate held where that is more
+        # (planner/api.py `_within_window`); recomputed here, so a record naming another job is
+        # caught
         cap = math.ceil(job.rate_job_accelerators / per_unit)
+        if system in role.max_units and demand.window_s > 0:
+            need = role.amount / (job.rate_per_unit_s * demand.window_s)
+            cap = max(cap, math.ceil(need * (1 - 1e-9)))
+            if role.max_units[system] != cap:
+                out.append(
+                    f"{where}: held to {role.max_units[system]:,} units of {system}, its "
+                    f"{job.rate_job_accelerators:,}-accelerator rated job and its work in its "
+                    f"window need {cap:,}"
+                )
         if system in role.max_units and job.status not in (HELD, "not converged"):
             out.append(f"{where}: held to its rated job on {system}, the record says {job.status}")
         capped = units_of(demand, role, True)[system][0]

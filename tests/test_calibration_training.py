@@ -73,16 +73,19 @@ def test_gb300_fp8_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> Non
     # 0.65 -> 0.70 once GB300's FP8 GEMMs took their measured half-width (gemm_half_width.fp8
     # 670, not 128: K/(K + W) at the 8B's 4,096 (TP1) and the 405B's 16,384/2 = 8,192 (TP2)
     # falls from 0.970 / 0.985 to 0.859 / 0.924)
-    assert tr.gemm_efficiency["fp8"] == best == 0.70
+    # 0.70 -> 0.69 once each dense linear ran at its own GEMM shape (session s32 pergemm:
+    # training.dense_linears; the 8B's TP1 and the 405B's TP2 shapes both rise)
+    assert tr.gemm_efficiency["fp8"] == best == 0.69
     assert tr.half_width("fp8") == 670
     # 1.9% when fitted; 1.0% (+1.9% / +0.2%) since the last pipeline stage carries the output
     # head; 0.50% (+0.3% / +0.7%) at 0.65 with the FP8 stored-activation count; 0.35% (+0.3% /
     # -0.4%) since the 405B row's recipe puts the embedding and the loss in its pipeline split
     # (the last stage 15 decoder layers + the head, not 14); 1.3% (-2.1% / +0.4%) at 0.70 with
     # the measured half-width (the BF16 output head at BF16's 150): the two rows' widths
-    # differ, so one fraction no longer meets both as closely
-    assert mae(best) == pytest.approx(0.0127, abs=0.001)
-    assert mae(0.65) == pytest.approx(0.0552, abs=0.001)
+    # differ, so one fraction no longer meets both as closely; 0.58% (+0.4% / -0.7%) at 0.69
+    # with each dense linear at its own shape, which tells their widths apart again
+    assert mae(best) == pytest.approx(0.0058, abs=0.001)
+    assert mae(0.65) == pytest.approx(0.0387, abs=0.001)
     # The fit points are named as such in the accuracy table.
     assert {r["id"] + " (fit)" for r in fitted} <= {r.point for r in training.rows()}
 
@@ -127,9 +130,10 @@ def test_trainium2_bf16_fraction_is_the_least_squares_log_fit_of_its_rows(tmp_pa
     tr = CATALOG.accelerators["trainium2"].training
     assert tr is not None
     assert tr.gemm_efficiency["bf16"] == tr.gemm_efficiency["fp16"] == best == 0.29
-    assert sq_log(best) == pytest.approx(0.0218, abs=0.0005)
-    assert table[best][ids[0]] - 1 == pytest.approx(-0.109, abs=0.003)
-    assert table[best][ids[1]] - 1 == pytest.approx(+0.096, abs=0.003)
+    # (0.0218, -10.9% / +9.6% before each dense linear ran at its own GEMM shape: session s32)
+    assert sq_log(best) == pytest.approx(0.0202, abs=0.0005)
+    assert table[best][ids[0]] - 1 == pytest.approx(-0.104, abs=0.003)
+    assert table[best][ids[1]] - 1 == pytest.approx(+0.094, abs=0.003)
     # "agree": one fraction holds both within their 15% (0.28-0.30), the residuals opposite in
     # sign; alone they imply 0.33 (7B) and 0.26 (70B)
     implied = {k: min(grid, key=lambda e, k=k: abs(table[e][k] - 1)) for k in ids}
@@ -141,8 +145,9 @@ def test_trainium2_bf16_fraction_is_the_least_squares_log_fit_of_its_rows(tmp_pa
     assert table[0.27][ids[0]] - 1 < -0.15
     # at the former estimate the rows were known misses (+53.9% / +99.5% as now read, with
     # the FSDP embedding and head units of session s22's fsdp2)
-    assert table[0.55][ids[0]] - 1 == pytest.approx(0.539, abs=0.005)
-    assert table[0.55][ids[1]] - 1 == pytest.approx(0.995, abs=0.005)
+    # (+54.5% / +99.2% since session s32 pergemm's per-linear GEMM shape)
+    assert table[0.55][ids[0]] - 1 == pytest.approx(0.545, abs=0.005)
+    assert table[0.55][ids[1]] - 1 == pytest.approx(0.992, abs=0.005)
     # ranges: low the 70B's implied 0.26, high the former 0.55
     rng = CATALOG.accelerators["trainium2"].ranges["training.gemm_efficiency.bf16"]
     assert (rng.low, rng.high) == (implied[ids[1]], 0.55)
@@ -199,7 +204,9 @@ def test_h100_fp8_expert_gemm_fraction_is_the_least_squares_log_fit_of_its_rows(
     table = {g: sq_log(g) for g in grid}
     best = min(grid, key=table.__getitem__)
     tr = CATALOG.accelerators["h100-sxm"].training
-    assert tr is not None and tr.expert_gemm_fraction == {"fp8": best} and best == 0.35
+    # 0.35 -> 0.37 once each dense linear ran at its own GEMM shape and H100's FP8 fraction
+    # was refitted under it (session s32 pergemm)
+    assert tr is not None and tr.expert_gemm_fraction == {"fp8": best} and best == 0.37
     # H200 (the same die and software) takes it
     h200 = CATALOG.accelerators["h200-sxm"].training
     assert h200 is not None and h200.expert_gemm_fraction == tr.expert_gemm_fraction
@@ -258,11 +265,14 @@ def test_gb300_fp4_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> Non
     grid = [i / 100 for i in range(35, 56)]
     maes = {e: _fp4_fit_mae(tmp_path, ("gb300",), fitted, e) for e in grid}
     best = min(grid, key=lambda e: maes[e])
-    assert CATALOG.accelerators["gb300"].training.gemm_efficiency["fp4"] == best == 0.48  # type: ignore[union-attr]
-    assert CATALOG.accelerators["b300"].training.gemm_efficiency["fp4"] == 0.48  # type: ignore[union-attr]
-    assert maes[0.48] == pytest.approx(0.0308, abs=0.0005)
+    # 0.48 (MAE 3.08%) -> 0.43 once each dense linear ran at its own GEMM shape (session s32
+    # pergemm: the 405B's TP2 slices no longer charged K = hidden/TP on every GEMM)
+    assert CATALOG.accelerators["gb300"].training.gemm_efficiency["fp4"] == best == 0.43  # type: ignore[union-attr]
+    assert CATALOG.accelerators["b300"].training.gemm_efficiency["fp4"] == 0.43  # type: ignore[union-attr]
+    assert maes[0.43] == pytest.approx(0.0300, abs=0.001)
     # the former figure (GB200's estimate 0.355) left the three rows 14-19% slow
-    assert _fp4_fit_mae(tmp_path, ("gb300",), fitted, 0.355) > 0.15
+    # (16.2% before session s32 pergemm; 13.6% with each dense linear at its own shape)
+    assert _fp4_fit_mae(tmp_path, ("gb300",), fitted, 0.355) == pytest.approx(0.136, abs=0.002)
     source = CATALOG.accelerators["gb300"].source_of("training.gemm_efficiency.fp4")
     assert source.startswith("fitted") and "estimate" not in source.lower()
     assert all(r["id"] in source for r in fitted)
@@ -271,14 +281,20 @@ def test_gb300_fp4_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> Non
     b300 = RUNS["mlperf60-llama31-8b-fp4-b300-16gpu"]
     assert "fit" not in b300
     assert training.within(b300, training.predict(b300, CATALOG))
-    assert _fp4_fit_mae(tmp_path, ("gb300", "b300"), [b300], 0.355) > 0.15
+    # at the former 0.355 Cisco's TP2 row read -26.0% on one K = hidden/TP; with each linear at
+    # its own shape (session s32 pergemm) the TP2 split costs little and 0.355 meets it (-0.0%)
+    assert _fp4_fit_mae(tmp_path, ("gb300", "b300"), [b300], 0.355) < 0.01
     gb300_dell = RUNS["mlperf60-llama31-8b-fp4-gb300-dell-64gpu"]
     assert "fit" not in gb300_dell
     assert training.within(gb300_dell, training.predict(gb300_dell, CATALOG))
-    assert _fp4_fit_mae(tmp_path, ("gb300",), [gb300_dell], 0.355) > 0.15
+    assert _fp4_fit_mae(tmp_path, ("gb300",), [gb300_dell], 0.355) == pytest.approx(
+        0.073, abs=0.002
+    )
     dell = RUNS["mlperf60-llama31-8b-fp4-b300-dell-16gpu"]
     assert "fit" not in dell and training.within(dell, training.predict(dell, CATALOG))
-    assert _fp4_fit_mae(tmp_path, ("gb300", "b300"), [dell], 0.355) > 0.15
+    assert _fp4_fit_mae(tmp_path, ("gb300", "b300"), [dell], 0.355) == pytest.approx(
+        0.116, abs=0.002
+    )
 
 
 def test_b200_fp4_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -299,35 +315,38 @@ def test_b200_fp4_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> None
     grid = [i / 100 for i in range(30, 51)]
     maes = {e: _fp4_fit_mae(tmp_path, accs, fitted, e) for e in grid}
     best = min(grid, key=lambda e: maes[e])
-    assert CATALOG.accelerators["b200"].training.gemm_efficiency["fp4"] == best == 0.38  # type: ignore[union-attr]
-    assert CATALOG.accelerators["gb200"].training.gemm_efficiency["fp4"] == 0.38  # type: ignore[union-attr]
-    assert maes[0.38] == pytest.approx(0.0392, abs=0.0005)
-    # flat between the two points' own values (~0.38 CoreWeave, ~0.446 Lambda): stated in the source
-    assert maes[0.44] == pytest.approx(0.0426, abs=0.0005) and maes[0.37] > 0.05
-    # the former estimate (0.7 x the FP8 fit) left them -11.1% / -3.6%
-    assert _b200_mae_at(tmp_path, fitted, 0.355) == pytest.approx(0.0738, abs=0.001)
+    # 0.38 (MAE 3.92%) -> 0.35 once each dense linear ran at its own GEMM shape (session s32
+    # pergemm); the MAE is flat from 0.35 to 0.40 (3.41-3.73%), as it was from 0.38 to 0.44
+    assert CATALOG.accelerators["b200"].training.gemm_efficiency["fp4"] == best == 0.35  # type: ignore[union-attr]
+    assert CATALOG.accelerators["gb200"].training.gemm_efficiency["fp4"] == 0.35  # type: ignore[union-attr]
+    assert maes[0.35] == pytest.approx(0.0341, abs=0.0005)
+    assert maes[0.40] == pytest.approx(0.0373, abs=0.0005) and maes[0.34] > 0.045
+    # the former estimate (0.7 x the FP8 fit, 0.355) left them at 7.4% before session s32; it
+    # now sits next to the fit
+    assert _b200_mae_at(tmp_path, fitted, 0.355) == pytest.approx(0.0344, abs=0.001)
     source = CATALOG.accelerators["b200"].source_of("training.gemm_efficiency.fp4")
     assert source.startswith("fitted") and "estimate" not in source.lower()
     assert all(r["id"] in source for r in fitted)
     gb200_source = CATALOG.accelerators["gb200"].source_of("training.gemm_efficiency.fp4")
     assert gb200_source.startswith("taken equal to b200's fit") and source in gb200_source
-    # The checks (not fit points) are within their 15% and closer than at the former 0.355:
-    # HPE B200 8B -14.9% -> -11.7%, Azure GB200 405B -7.3% -> -2.7%.
+    # The checks (not fit points) are within their 15%: HPE B200 8B -10.6% (-9.96% at the former
+    # 0.355), Azure GB200 405B -1.2% (-0.2%) since session s32 (-11.7% and -2.7% before).
     for check, before, after in (
-        ("mlperf60-llama31-8b-fp4-b200-hpe-8gpu", -0.149, -0.117),
-        ("mlperf60-llama31-405b-fp4-gb200-8192gpu-step", -0.073, -0.027),
+        ("mlperf60-llama31-8b-fp4-b200-hpe-8gpu", -0.0996, -0.106),
+        ("mlperf60-llama31-405b-fp4-gb200-8192gpu-step", -0.0018, -0.0115),
     ):
         run = RUNS[check]
         assert "fit" not in run and training.within(run, training.predict(run, CATALOG))
         err = training.predict(run, CATALOG) / run["published"] - 1
         assert err == pytest.approx(after, abs=0.002), check
         assert _b200_mae_at(tmp_path, [run], 0.355) == pytest.approx(-before, abs=0.002)
-    # the alternative not adopted: all three B200 rows as fit points give 0.45, GB200 at +9.1%
+    # the alternative not adopted: all three B200 rows as fit points give 0.40 (0.45 before
+    # session s32), GB200 at +8.2% (+9.1%)
     three = [*fitted, RUNS["mlperf60-llama31-8b-fp4-b200-hpe-8gpu"]]
-    maes3 = {e: _fp4_fit_mae(tmp_path, accs, three, e) for e in (0.44, 0.45, 0.46)}
-    assert min(maes3, key=lambda e: maes3[e]) == 0.45
+    maes3 = {e: _fp4_fit_mae(tmp_path, accs, three, e) for e in (0.39, 0.40, 0.41)}
+    assert min(maes3, key=lambda e: maes3[e]) == 0.40
     gb200 = [RUNS["mlperf60-llama31-405b-fp4-gb200-8192gpu-step"]]
-    assert _fp4_fit_mae(tmp_path, accs, gb200, 0.45) == pytest.approx(0.091, abs=0.002)
+    assert _fp4_fit_mae(tmp_path, accs, gb200, 0.40) == pytest.approx(0.082, abs=0.002)
 
 
 def _b200_mae_at(tmp_path, points: list[dict], e: float) -> float:  # type: ignore[no-untyped-def]
@@ -358,16 +377,17 @@ def test_mi355x_fp4_gemm_efficiency_minimises_its_fit_points_mae(tmp_path) -> No
     maes = {e: _fp4_fit_mae(tmp_path, ("mi355x",), fitted, e) for e in grid}
     best = min(grid, key=lambda e: maes[e])
     tr = CATALOG.accelerators["mi355x"].training
-    assert tr is not None and tr.gemm_efficiency["fp4"] == best == 0.35
-    assert maes[0.35] == pytest.approx(0.0149, abs=0.0005)
-    assert maes[0.29] == pytest.approx(0.0941, abs=0.0005)  # the former estimate (0.7 x FP8)
+    # 0.35 (MAE 1.49%) -> 0.34 once each dense linear ran at its own GEMM shape (session s32)
+    assert tr is not None and tr.gemm_efficiency["fp4"] == best == 0.34
+    assert maes[0.34] == pytest.approx(0.0148, abs=0.0005)
+    assert maes[0.29] == pytest.approx(0.0860, abs=0.0005)  # the former estimate (0.7 x FP8)
     source = CATALOG.accelerators["mi355x"].source_of("training.gemm_efficiency.fp4")
     assert source.startswith("fitted") and "estimate" not in source.lower()
     assert all(r["id"] in source for r in fitted)
-    # MiTAC's run of the same recipe is a check of the fit, not a point: -8.4% at 0.29, +0.2% now
+    # MiTAC's run of the same recipe is a check of the fit, not a point: -7.6% at 0.29, -0.3% now
     mitac = RUNS["mlperf60-llama31-8b-fp4-mi355x-mitac-8gpu"]
     assert "fit" not in mitac and training.within(mitac, training.predict(mitac, CATALOG))
-    assert _fp4_fit_mae(tmp_path, ("mi355x",), [mitac], 0.29) == pytest.approx(0.084, abs=0.002)
+    assert _fp4_fit_mae(tmp_path, ("mi355x",), [mitac], 0.29) == pytest.approx(0.076, abs=0.002)
     # MI355X's FP8 fraction stays an estimate (its one v5.1 run is a check)
     assert tr.gemm_efficiency["fp8"] == 0.42
 
@@ -702,9 +722,10 @@ def test_mi350x_training_checks_take_the_sustained_clock() -> None:
         measured_ratio = on_350["published"] / on_355["published"]
         assert 0.80 <= measured_ratio <= 0.825, a
         assert abs(planner_ratio - measured_ratio) < 0.04, a
-        # hence +2.2% to +2.5% (+13.3% to +13.7% on the peak clock alone)
+        # hence +2.2% to +2.5% (+13.3% to +13.7% on the peak clock alone); +1.7% to +2.0% at
+        # MI355X's FP4 fraction refitted 0.35 -> 0.34 (session s32 pergemm)
         error = training.predict(on_350, CATALOG) / on_350["published"] - 1
-        assert 0.02 < error < 0.03 and training.within(on_350, planner_350), a
+        assert 0.015 < error < 0.022 and training.within(on_350, planner_350), a
     # Cisco's two-server run of the recipe (DP16, one micro-batch a step, the DP exchange across
     # the servers' 400 Gb/s NICs hidden behind it): the same compute terms, by hand from the AMD
     # MI350X row's step at one micro-batch; +11.6% with the sustained clock, +23.7% without
@@ -719,10 +740,10 @@ def test_mi350x_training_checks_take_the_sustained_clock() -> None:
     assert st.gemm_s + st.attention_s + st.head_s == pytest.approx(compute)
     assert st.step_s == pytest.approx(compute + st8.memory_s + st8.optimizer_s / 2, rel=1e-6)
     error = training.predict(run, CATALOG) / run["published"] - 1
-    assert error == pytest.approx(0.116, abs=0.002)
+    assert error == pytest.approx(0.110, abs=0.002)  # +11.6% before session s32 pergemm
     assert training.within(run, training.predict(run, CATALOG))
     peak_only = run["global_batch_tokens"] / (compute * clock + st8.memory_s + st8.optimizer_s / 2)
-    assert peak_only / run["published"] - 1 == pytest.approx(0.237, abs=0.002)
+    assert peak_only / run["published"] - 1 == pytest.approx(0.231, abs=0.002)  # 0.237 before s32
     # the catalog says so
     limit = mi350x.serving.calibration_limit
     assert limit and "mlperf60-llama31-8b-fp4-mi350x" in limit
@@ -754,48 +775,48 @@ PARTNER_TWINS_8B = {
     "mlperf60-llama31-8b-fp4-b300-asus-8gpu": (
         "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
         0.003,
-        -0.088,
-        -0.085,
+        -0.032,
+        -0.029,
     ),
     "mlperf60-llama31-8b-fp4-b300-inventec-8gpu": (
         "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
         -0.045,
-        -0.042,
-        -0.085,
+        0.017,
+        -0.029,
     ),
     # HPE's 8 x B200 (NGC 25.09) against Lambda's (a B200 FP4 fit point; HPE's is a check)
     "mlperf60-llama31-8b-fp4-b200-hpe-8gpu": (
         "mlperf60-llama31-8b-fp4-b200-8gpu",
         0.044,
-        -0.117,
-        -0.078,
+        -0.106,
+        -0.067,
     ),
     # HPE's GB300 NVL72 against Lambda's (a GB300 FP4 fit point)
     "mlperf60-llama31-8b-fp4-gb300-hpe-72gpu": (
         "mlperf60-llama31-8b-fp4-gb300-72gpu",
         0.009,
-        -0.029,
-        -0.021,
+        0.008,
+        0.017,
     ),
     # AMD's Primus MXFP4 recipe on HPE's and GigaComputing's MI355X servers against AMD's run
     "mlperf60-llama31-8b-fp4-mi355x-hpe-8gpu": (
         "mlperf60-llama31-8b-fp4-mi355x-8gpu",
         -0.033,
-        0.010,
-        -0.024,
+        0.005,
+        -0.029,
     ),
     "mlperf60-llama31-8b-fp4-mi355x-giga-8gpu": (
         "mlperf60-llama31-8b-fp4-mi355x-8gpu",
         -0.026,
-        0.002,
-        -0.024,
+        -0.002,
+        -0.029,
     ),
     # and on Supermicro's (session train60more)
     "mlperf60-llama31-8b-fp4-mi355x-supermicro-8gpu": (
         "mlperf60-llama31-8b-fp4-mi355x-8gpu",
         -0.035,
-        0.011,
-        -0.024,
+        0.006,
+        -0.029,
     ),
 }
 
@@ -823,9 +844,9 @@ def test_mlperf60_partner_8b_runs_are_checks_of_their_recipe_twins() -> None:
     assert st.micro_batch_s == pytest.approx(micro, rel=1e-6)
     by_hand = 16 * 8192 / (micro + st.optimizer_s)
     assert by_hand == pytest.approx(training.predict(hpe, CATALOG), rel=1e-6)
-    # measured 0.39996 s a step, the model 0.4371 s
+    # measured 0.39996 s a step, the model 0.4118 s since session s32 pergemm, 0.4371 before
     assert 16 * 8192 / hpe["published"] == pytest.approx(0.39996, abs=1e-5)
-    assert micro + st.optimizer_s == pytest.approx(0.4371, abs=0.0005)
+    assert micro + st.optimizer_s == pytest.approx(0.4118, abs=0.0005)  # 0.4371 before s32
 
 
 # Session train60more: more partner runs of NVIDIA's 8B recipe. partner row -> (twin row, the
@@ -836,116 +857,116 @@ PARTNER_TWINS_8B_MORE = {
     "mlperf60-llama31-8b-fp4-b200-dell-8gpu": (
         "mlperf60-llama31-8b-fp4-b200-8gpu",
         0.033,
-        -0.108,
-        -0.078,
+        -0.097,
+        -0.067,
     ),
     "mlperf60-llama31-8b-fp4-b300-dell-8gpu": (
         "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
         0.003,
-        -0.088,
-        -0.085,
+        -0.032,
+        -0.029,
     ),
     # Dell's GB300 at two sequences a GPU (8 and 16 GPUs) against HPE's 16-GPU run (a known miss)
     "mlperf60-llama31-8b-fp4-gb300-dell-8gpu": (
         "mlperf60-llama31-8b-fp4-gb300-hpe-16gpu",
         -0.041,
-        -0.127,
-        -0.157,
+        -0.075,
+        -0.107,
     ),
     "mlperf60-llama31-8b-fp4-gb300-dell-16gpu": (
         "mlperf60-llama31-8b-fp4-gb300-hpe-16gpu",
         -0.023,
-        -0.137,
-        -0.157,
+        -0.086,
+        -0.107,
     ),
     # Nebius's 8 x B300 against HPE's, its 2 GB300 nodes against Dell's, its NVL72 against Lambda's
     "mlperf60-llama31-8b-fp4-b300-nebius-8gpu": (
         "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
         0.025,
-        -0.108,
-        -0.085,
+        -0.053,
+        -0.029,
     ),
     "mlperf60-llama31-8b-fp4-gb300-nebius-8gpu": (
         "mlperf60-llama31-8b-fp4-gb300-dell-8gpu",
         0.006,
-        -0.132,
-        -0.127,
+        -0.081,
+        -0.075,
     ),
     "mlperf60-llama31-8b-fp4-gb300-nebius-72gpu": (
         "mlperf60-llama31-8b-fp4-gb300-72gpu",
         0.0015,
-        -0.022,
-        -0.021,
+        0.015,
+        0.017,
     ),
     # Supermicro's 8 x B200 against Lambda's, its 8 x B300 against HPE's, its NVL72 against Lambda's
     "mlperf60-llama31-8b-fp4-b200-supermicro-a22ga-8gpu": (
         "mlperf60-llama31-8b-fp4-b200-8gpu",
         0.060,
-        -0.130,
-        -0.078,
+        -0.119,
+        -0.067,
     ),
     "mlperf60-llama31-8b-fp4-b200-supermicro-nbr-8gpu": (
         "mlperf60-llama31-8b-fp4-b200-8gpu",
         0.055,
-        -0.126,
-        -0.078,
+        -0.115,
+        -0.067,
     ),
     "mlperf60-llama31-8b-fp4-b300-supermicro-422gs-8gpu": (
         "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
         0.050,
-        -0.129,
-        -0.085,
+        -0.075,
+        -0.029,
     ),
     "mlperf60-llama31-8b-fp4-b300-supermicro-222gs-8gpu": (
         "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
         0.044,
-        -0.124,
-        -0.085,
+        -0.070,
+        -0.029,
     ),
     "mlperf60-llama31-8b-fp4-b300-supermicro-4126gs-8gpu": (
         "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
         0.048,
-        -0.127,
-        -0.085,
+        -0.073,
+        -0.029,
     ),
     "mlperf60-llama31-8b-fp4-gb300-supermicro-72gpu": (
         "mlperf60-llama31-8b-fp4-gb300-72gpu",
         0.007,
-        -0.028,
-        -0.021,
+        0.009,
+        0.017,
     ),
     # GigaComputing's NVL72 against Lambda's and its 8 x B300 against HPE's
     "mlperf60-llama31-8b-fp4-gb300-giga-72gpu": (
         "mlperf60-llama31-8b-fp4-gb300-72gpu",
         0.002,
-        -0.023,
-        -0.021,
+        0.015,
+        0.017,
     ),
     "mlperf60-llama31-8b-fp4-b300-giga-8gpu": (
         "mlperf60-llama31-8b-fp4-b300-hpe-8gpu",
         -0.003,
-        -0.082,
-        -0.085,
+        -0.025,
+        -0.029,
     ),
     # Oracle's NVL72 against Lambda's and its 8 GB300 against Dell's
     "mlperf60-llama31-8b-fp4-gb300-oracle-72gpu": (
         "mlperf60-llama31-8b-fp4-gb300-72gpu",
         -0.010,
-        -0.011,
-        -0.021,
+        0.027,
+        0.017,
     ),
     "mlperf60-llama31-8b-fp4-gb300-oracle-8gpu": (
         "mlperf60-llama31-8b-fp4-gb300-dell-8gpu",
         0.017,
-        -0.141,
-        -0.127,
+        -0.091,
+        -0.075,
     ),
     # Dell's GB300 at one sequence a GPU (32 GPUs) against Lambda's 72 (a GB300 FP4 fit point)
     "mlperf60-llama31-8b-fp4-gb300-dell-32gpu": (
         "mlperf60-llama31-8b-fp4-gb300-72gpu",
         -0.008,
-        -0.017,
-        -0.021,
+        0.020,
+        0.017,
     ),
 }
 
@@ -971,7 +992,7 @@ def test_mlperf60_more_partner_8b_runs_are_checks_of_their_twins() -> None:
         assert training.predict(t, CATALOG) / t["published"] - 1 == pytest.approx(err_t, abs=0.002)
         assert training.within(p, training.predict(p, CATALOG)), partner
     # By hand for Dell's B300 row: one micro-batch of 2 x 8,192 tokens a GPU and the optimizer,
-    # the DP exchange hidden (measured 0.39863 s a step, the model 0.4371 s, as HPE's row)
+    # the DP exchange hidden (measured 0.39863 s a step, the model 0.4118 s since session s32 pergemm, 0.4371 before, as HPE's row)
     dell = RUNS["mlperf60-llama31-8b-fp4-b300-dell-8gpu"]
     st = training._step(CATALOG, dell, dell["layout"], 8192, dell["global_batch_tokens"])
     assert st.micro_batches == 1 and st.dp_exposed_s == 0
@@ -997,11 +1018,16 @@ def test_gb300_two_sequence_runs_show_the_per_step_cost_in_the_fp4_fit() -> None
         assert 2 * s1 - s2 == pytest.approx(step, abs=0.0005), pid
         st1 = training._step(CATALOG, one, one["layout"], 8192, one["global_batch_tokens"])
         st2 = training._step(CATALOG, two, two["layout"], 8192, two["global_batch_tokens"])
-        assert st2.micro_batch_s == pytest.approx(2 * st1.micro_batch_s, rel=0.01)
-        assert st2.step_s - st1.step_s == pytest.approx(0.195, abs=0.002)
-        assert 2 * st1.step_s - st2.step_s < 0.005
-        assert two.get("known_miss", "").startswith("-1"), pid
-        assert "per-step cost" in two["known_miss"] and "gpt_oss_20b" in two["known_miss"]
+        # session s32 pergemm (each dense linear at its own GEMM shape: the weight gradient's
+        # K is the tokens, so two sequences run a little faster a token): 182 ms a sequence
+        # and ~10 ms a step (195 and < 5 before), the two-sequence rows -10.7% / -11.4%, inside
+        # their band (known misses at -15.7% / -16.3% before; their diagnosis is in `assumed`)
+        assert st2.micro_batch_s == pytest.approx(2 * st1.micro_batch_s, rel=0.05)
+        assert st2.step_s - st1.step_s == pytest.approx(0.181, abs=0.002)
+        assert 2 * st1.step_s - st2.step_s < 0.012
+        assert "known_miss" not in two, pid
+        assert training.within(two, training.predict(two, CATALOG)), pid
+        assert "per-step cost" in two["assumed"] and "gpt_oss_20b" in two["assumed"]
     # at one sequence a GPU the fit matches (Lambda's fit point, HPE's and Dell's checks)
     assert abs(training.predict(one, CATALOG) / one["published"] - 1) < 0.05
 
@@ -1012,19 +1038,19 @@ def test_hpe_gb200_8b_runs_check_the_b200_fp4_fit_on_gb200() -> None:
     # the same layout, the planner's GB200 step 8.7% shorter than its B200 one.
     rows = {n: RUNS[f"mlperf60-llama31-8b-fp4-gb200-hpe-{n}gpu"] for n in (8, 16, 32)}
     errors = {n: training.predict(r, CATALOG) / r["published"] - 1 for n, r in rows.items()}
-    assert errors == pytest.approx({8: -0.101, 16: -0.091, 32: 0.102}, abs=0.002)
+    assert errors == pytest.approx({8: -0.090, 16: -0.080, 32: 0.116}, abs=0.002)
     assert all("fit" not in r and "known_miss" not in r for r in rows.values())
     b200 = RUNS["mlperf60-llama31-8b-fp4-b200-hpe-8gpu"]
     assert b200["layout"] == rows[8]["layout"]
     assert _step_s(b200) / _step_s(rows[8]) - 1 == pytest.approx(0.067, abs=0.002)
     planner = training.predict(rows[8], CATALOG) / training.predict(b200, CATALOG) - 1
-    assert planner == pytest.approx(0.087, abs=0.002)
+    assert planner == pytest.approx(0.086, abs=0.002)
     # the 32-GPU run by its wall clock: the per-step lines' median (0.4143 s) would give -7.7%
     lines = [0.41552, 0.41278, 0.41414, 0.41426, 0.41420, 0.41065, 0.42001, 0.41850]
     lines += [0.67102, 1.07392, 0.41306, 0.41105, 0.41403, 0.41279, 0.41603, 0.41531]
     lines += [0.41429, 0.41248, 0.41846, 0.41888, 0.41438, 0.40872, 1.70191, 0.41927]
     on_lines = 64 * 8192 / median(lines)
-    assert training.predict(rows[32], CATALOG) / on_lines - 1 == pytest.approx(-0.077, abs=0.002)
+    assert training.predict(rows[32], CATALOG) / on_lines - 1 == pytest.approx(-0.066, abs=0.002)
 
 
 def test_oracle_gb300_pair_shows_the_two_sequence_shortfall_too() -> None:
@@ -1037,9 +1063,9 @@ def test_oracle_gb300_pair_shows_the_two_sequence_shortfall_too() -> None:
     assert (s2 - s1, 2 * s1 - s2) == pytest.approx((0.1456, 0.0508), abs=0.0005)
     st1 = training._step(CATALOG, one, one["layout"], 8192, one["global_batch_tokens"])
     st2 = training._step(CATALOG, two, two["layout"], 8192, two["global_batch_tokens"])
-    assert st2.micro_batch_s - st1.micro_batch_s == pytest.approx(0.1946, abs=0.0005)
+    assert st2.micro_batch_s - st1.micro_batch_s == pytest.approx(0.1798, abs=0.0005)
     errors = [training.predict(r, CATALOG) / r["published"] - 1 for r in (one, two)]
-    assert errors == pytest.approx([-0.011, -0.141], abs=0.002)
+    assert errors == pytest.approx([0.027, -0.091], abs=0.002)
     assert all("known_miss" not in r for r in (one, two))
 
 
@@ -1053,9 +1079,9 @@ def test_b300_nebius_pair_shows_the_two_sequence_shortfall_too() -> None:
     assert (s2 - s1, 2 * s1 - s2) == pytest.approx((0.1666, 0.0569), abs=0.0005)
     st1 = training._step(CATALOG, one, one["layout"], 8192, one["global_batch_tokens"])
     st2 = training._step(CATALOG, two, two["layout"], 8192, two["global_batch_tokens"])
-    assert st2.micro_batch_s - st1.micro_batch_s == pytest.approx(0.2138, abs=0.0005)
+    assert st2.micro_batch_s - st1.micro_batch_s == pytest.approx(0.1969, abs=0.0005)
     errors = [training.predict(r, CATALOG) / r["published"] - 1 for r in (one, two)]
-    assert errors == pytest.approx([0.024, -0.108], abs=0.002)
+    assert errors == pytest.approx([0.065, -0.053], abs=0.002)
 
 
 def test_mi350x_v51_fp8_check_keeps_the_mi355x_ratio() -> None:
@@ -1128,12 +1154,17 @@ def test_held_out_nvfp4_rows_miss_through_the_fp4_gemm_shape_term(tmp_path) -> N
         "accelerators:\n  gb300:\n    training:\n      gemm_half_width: {fp4: 670}\n"
     )
     narrow = load_catalog([overlay])
-    for point in (
-        "mbridge2606-llama31-405b-nvfp4-gb300-256gpu",
-        "mbridge260401-llama3-70b-nvfp4-gb300-64gpu",
+    # Since each dense linear runs at its own GEMM shape (session s32 pergemm, candidate (a) of
+    # docs/models.md's FP4 analysis), the 405B TP4 row is in its band (-22.7% -> -10.2%: its
+    # column-parallel linears contract the whole hidden at any TP) and FP8's half-width would
+    # put it at +1.6%; the 70B TP1 row, whose shape was already wide, stays out (-17.3%; -7.3%
+    # at FP8's half-width)
+    for point, band, narrow_err in (
+        ("mbridge2606-llama31-405b-nvfp4-gb300-256gpu", (-0.15, -0.08), 0.016),
+        ("mbridge260401-llama3-70b-nvfp4-gb300-64gpu", (-0.20, -0.15), -0.073),
     ):
-        assert err(point) < -0.15
-        assert abs(err(point, narrow)) < 0.05, (point, err(point, narrow))
+        assert band[0] < err(point) < band[1], (point, err(point))
+        assert err(point, narrow) == pytest.approx(narrow_err, abs=0.002), point
 
 
 def test_blackwell_bf16_moe_checks_imply_the_stated_fractions(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -1172,10 +1203,12 @@ def test_blackwell_bf16_moe_checks_imply_the_stated_fractions(tmp_path) -> None:
 
     # (Qwen3-235B, DeepSeek-V3) on each system, as the catalog sources quote them
     got = {acc: [round(implied(acc, RUNS[r]), 2) for r in ids] for acc, ids in rows.items()}
-    assert got == {"gb200": [0.48, 0.47], "gb300": [0.66, 0.62]}
+    # (GB200's DeepSeek-V3 0.47 -> 0.48 with each dense linear at its own shape, session s32)
+    assert got == {"gb200": [0.48, 0.48], "gb300": [0.66, 0.62]}
     for acc, ids in rows.items():
         tr = CATALOG.accelerators[acc].training
-        assert tr is not None and tr.gemm_efficiency["bf16"] == 0.61
+        # H100's fitted fraction, refitted 0.61 -> 0.58 in session s32 pergemm
+        assert tr is not None and tr.gemm_efficiency["bf16"] == 0.58
         assert all(RUNS[r]["precision"] == "bf16" and not RUNS[r].get("fit") for r in ids)
         source = CATALOG.accelerators[acc].source_of("training.gemm_efficiency.bf16")
         for quoted in got.values():

@@ -463,11 +463,14 @@ def test_a_failed_point_without_a_diagnosis_shows_its_whole_error() -> None:
 def test_compare_names_what_sets_each_systems_size() -> None:
     """qa28b: `planner compare` had no row saying what sets each fleet's size. frontier-lab on
     two shipped topologies, checked by hand from the plan's rows:
-    - h100-cluster: nothing binds; period 0 allocates 1,479.0 H100 servers to pretrain-405b and
-      47.8 to chat (1,526.8, whole: 1,527 units): demand, 97% and 3%;
+    - h100-cluster: nothing binds; period 0 allocates 1,486.7 H100 servers to pretrain-405b and
+      47.8 to chat (1,534.5, whole: 1,535 units): demand, 97% and 3%;
     - multi-dc: dc-central holds the topology's 500 owned H100 (`owned: 500`, multi-dc.yaml)
-      and chat uses 45.5 of them; dc-east's 57 GB200 NVL72 racks run pretrain-405b in period 0
-      (56.8 racks, chat 0.2: under 0.5%, left out), and cpu:dc-east binds (its sandbox cores)."""
+      and chat uses 38.7 of them; dc-east's 59 GB200 NVL72 racks run pretrain-405b (99%) and
+      chat (1%) in period 0, and cpu:dc-east binds (its sandbox cores).
+    Session 32 (pergemm: each dense linear at its own GEMM shape, H100 BF16 0.61 -> 0.58): the
+    H100 pretraining needs 1,486.7 servers (was 1,479.0, 1,527 units) and the GB200 run 59 racks
+    (was 57; chat 45.5 of dc-central's 500)."""
     import planner
 
     cmp = planner.compare("frontier-lab", ["multi-dc", "h100-cluster"])
@@ -481,21 +484,21 @@ def test_compare_names_what_sets_each_systems_size() -> None:
             by[a.workload] = by.get(a.workload, 0.0) + a.units
     assert sorted(by) == ["chat", "pretrain-405b"]
     held = by["chat"] + by["pretrain-405b"]
-    assert 1526 < held <= 1527 and h100.fleet[0].units == 1527
+    assert 1534 < held <= 1535 and h100.fleet[0].units == 1535
     assert round(by["pretrain-405b"] / held, 2) == 0.97
     p0 = next(a for a in h100.allocations if a.period == 0)
     days = f"days {p0.period_start_s / 86400:g}-{p0.period_end_s / 86400:g}"
     assert rows["size set by: hgx-h100"]["h100-cluster"] == (
-        f"cluster: demand pretrain-405b 97%, chat 3% ({held:,.1f} of 1,527 units, {days})"
+        f"cluster: demand pretrain-405b 97%, chat 3% ({held:,.1f} of 1,535 units, {days})"
     )
     multi = cmp.columns["multi-dc"]
     assert isinstance(multi, planner.Plan)
     assert [b.constraint for b in multi.binding_constraints] == ["cpu:dc-east"]
     central = rows["size set by: hgx-h100"]["multi-dc"]
-    assert central.startswith("dc-central: owned 500; demand chat 100% (45.5 of 500 units"), central
+    assert central.startswith("dc-central: owned 500; demand chat 100% (38.7 of 500 units"), central
     east = rows["size set by: gb200-nvl72"]["multi-dc"]
     assert east.startswith(
-        "dc-east: CPU ratio binds (cpu:dc-east); demand pretrain-405b 100% (57.0 of 57 units"
+        "dc-east: CPU ratio binds (cpu:dc-east); demand pretrain-405b 99%, chat 1% (59.0 of 59 units"
     ), east
     assert rows["size set by: gb200-nvl72"]["h100-cluster"] is None  # no such system there
 

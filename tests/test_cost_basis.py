@@ -23,8 +23,11 @@ YEAR_S = 365 * 86400.0
 def test_maintenance_is_charged_on_the_unit_with_its_network_and_storage() -> None:
     """frontier-lab (one 365-day period): each pool's maintenance = units held x capex x (1 +
     network_storage_capex_fraction) x maintenance_fraction_per_year x 1 year, by hand from the
-    catalog: 57 GB200 NVL72 x $3.5M x 1.15 x 5% = $11,471,250 and 500 HGX H100 x $300k x 1.15
-    x 5% = $8,625,000 (before session 26: capex alone, $9,975,000 and $7,500,000)."""
+    catalog: 59 GB200 NVL72 x $3.5M x 1.15 x 5% = $11,873,750 and 500 HGX H100 x $300k x 1.15
+    x 5% = $8,625,000 (before session 26: capex alone, $10,325,000 at 59 units and $7,500,000).
+    Session 33 (pergemm: each linear at its own GEMM shape, the B200-die BF16 fraction 0.61 ->
+    0.58): the BF16 pretraining on GB200 reads MFU 51.7% (53.0% before) and takes 58.33 units
+    (56.83), so the plan holds 59 racks (57 before: $11,471,250); the H100 pool is unchanged."""
     scenario = planner.load_scenario(LAB)
     plan = Plan.from_dict(json.loads((GOLDEN / "frontier-lab.json").read_text()))
     assert scenario.data.economics.horizon_s == YEAR_S
@@ -41,7 +44,8 @@ def test_maintenance_is_charged_on_the_unit_with_its_network_and_storage() -> No
         assert spec.maintenance_fraction_per_year == 0.05
         by_hand = units * spec.capex_usd * 1.15 * 0.05
         assert charged[(d, s)] == pytest.approx(by_hand, rel=1e-9), (d, s)
-    assert charged[("dc-east", "gb200-nvl72")] == pytest.approx(11_471_250, rel=1e-9)
+    assert held[("dc-east", "gb200-nvl72")] == 59
+    assert charged[("dc-east", "gb200-nvl72")] == pytest.approx(11_873_750, rel=1e-9)
     assert charged[("dc-central", "hgx-h100")] == pytest.approx(8_625_000, rel=1e-9)
 
 
@@ -153,8 +157,12 @@ def test_rl_verifiers_nvl72_cost_lines_reconcile_with_the_catalog() -> None:
     ($3.5M, 5 y, network/storage 0.15, maintenance 5%/y, 132 kW, idle draw 0.25) and 78 CPU
     servers ($30k, 5 y, 0.10, 5%/y, 1 kW). The idle line pays for units in service but not
     working, so it holds their idle draw too: 0.25 x (14 - busy units) x 2,160 h x 132 kW x
-    1.2 x $0.0806 = $6,628 (before session 26 energy split by busy time alone: $238,548 printed
-    for $245,176)."""
+    1.2 x $0.0806 = $6,894 a rack idle; busy 13.067 units: 0.933 x $6,894 = $6,430, and the
+    idle line $237,835 = the idle share of capex, network/storage and maintenance ($160,977 +
+    $24,147 + $46,281) + $6,430 (before session 26 energy split by busy time alone: $238,548
+    printed for $245,176, at busy 13.039). Session 33 (pergemm, B200-die BF16 0.61 -> 0.58):
+    the trainer reads MFU 52.0% (54.0%), so busy rose 13.039 -> 13.067 and the idle line fell
+    $245,176 -> $237,835 (idle draw $6,628 -> $6,430); the 14 racks and 78 servers held."""
     from planner.report import format_plan
 
     # solved (the golden, test_golden: the same plan), so the report has the catalog's prices
@@ -184,14 +192,15 @@ def test_rl_verifiers_nvl72_cost_lines_reconcile_with_the_catalog() -> None:
     idle_draw = 0.25 * (14 - busy) * hours * 132 * kwh_usd
     ownership = by_hand["capex"] + by_hand["network_storage"] + by_hand["maintenance"]
     idle_usd = ownership * idle_share + idle_draw
-    assert round(idle_draw) == 6_628
+    assert busy == pytest.approx(13.067, abs=5e-4)
+    assert round(idle_draw) == 6_430
     idle_rows = [c for c in plan.costs_rows if c.workload == "(idle)"]
     assert sum(c.cost_usd for c in idle_rows) == pytest.approx(idle_usd, rel=1e-9)
     (cash,) = plan.cash_flow
     assert cash.capex_paid_usd == pytest.approx(14 * 3.5e6 * 1.15 + 78 * 30e3 * 1.10, rel=1e-12)
     text = " ".join(format_plan(plan).split())
     assert f"Idle capacity: 6% of the cost (${idle_usd:,.0f}) pays for units" in text
-    assert "Idle capacity: 6% of the cost ($245,176)" in text
+    assert "Idle capacity: 6% of the cost ($237,835)" in text
     assert "Purchase cash $51.34M" in text and "purchases pay $58.92M" in text
     for component in ("maintenance", "energy", "network_storage", "cpu_servers"):
         assert f"{component} ${by_hand[component]:,.0f}" in text, component

@@ -91,11 +91,19 @@ def test_the_term_by_hand_on_the_coreweave_8192_gpu_row(monkeypatch: pytest.Monk
     # the step carries it once
     rest = st.micro_batches * st.micro_batch_s + st.bubble_s + st.dp_exposed_s + st.optimizer_s
     assert st.step_s == pytest.approx(rest + expected, rel=1e-12)
-    # the row is in its band with it (it was a known miss at +15.2% without)
+    # the row is in its band with it. Without it the row was a known miss at +15.2% (1.739 s
+    # measured against 1.510 s); since session s32 pergemm (each dense linear at its own GEMM
+    # shape, GB300 FP8 0.70 -> 0.69) the model's micro-batch is 177.2 ms, not 172.4, 8 of them
+    # a step: 1.551 s without the term, +12.1%, inside the 15% band too. What still holds: the
+    # term takes the row from +12.1% to +3.6% (1.679 s), a third of the miss or less.
     assert "known_miss" not in r
-    assert abs(ct.predict(r, catalog) / r["published"] - 1) <= r["tolerance_rel"]
+    with_err = ct.predict(r, catalog) / r["published"] - 1
+    assert abs(with_err) <= r["tolerance_rel"]
     without = st.tokens_per_s * st.step_s / (st.step_s - expected)
-    assert without / r["published"] - 1 > r["tolerance_rel"]
+    without_err = without / r["published"] - 1
+    assert with_err == pytest.approx(0.036, abs=0.005)
+    assert without_err == pytest.approx(0.121, abs=0.005)
+    assert 0 < with_err < without_err / 3
 
 
 def test_no_overlap_no_term_and_a_forward_pass_pays_it_all() -> None:

@@ -817,23 +817,27 @@ def test_the_cli_prints_no_traceback_when_the_fast_path_fails(monkeypatch, capsy
 
 
 def test_fast_plan_kept_after_full_path_uses_its_higher_bound(forced, monkeypatch) -> None:  # noqa: ANN001
-    """Scale 5.55 with a 0.1% gap target, HiGHS's MIP off as at fleet scale (incumbent auto
-    from 50,000 columns): the fast plan ($195.064M) misses the target, the full path's rounded
-    plan costs more ($195.244M), so the fast plan is kept, proven against the full LP
-    relaxation's optimum (recomputed here with --relax), which is above the relaxed aggregated
-    one; the JSON fields agree with each other. (Scale 6 until session 22's Trainium2 fit and
-    FSDP end units moved the fleet's rates: there the two bounds became equal, to 3e-16, and the
-    case tested nothing; 5.5 until session 24's per-period verifier cores and reward scoring,
-    after which both paths found the same $193.253M plan and the full one was kept; at 5.55 the
-    full relaxation is 2.9e-6 above the aggregated one.)"""
+    """Scale 5.65 with a 0.1% gap target, HiGHS's MIP off as at fleet scale (incumbent auto
+    from 50,000 columns): the fast plan ($199.015M, 0.47% above its bound) misses the target,
+    the full path's rounded plan costs more ($199.263M), so the fast plan is kept, proven
+    against the full LP relaxation's optimum (recomputed here with --relax), which is above the
+    relaxed aggregated one; the JSON fields agree with each other. (Scale 6 until session 22's
+    Trainium2 fit and FSDP end units moved the fleet's rates: there the two bounds became
+    equal, to 3e-16, and the case tested nothing; 5.5 until session 24's per-period verifier
+    cores and reward scoring, after which both paths found the same $193.253M plan and the full
+    one was kept; 5.55 until each training linear was rated at its own GEMM shape with the
+    training fractions refitted: there the two bounds became equal ($195.495M, to 0) and the
+    fast plan was kept as `rounded-aggregated`. Scanned 5.0-6.5 by 0.05, the bounds differ
+    only on 5.6-6.05; at 5.65 the full relaxation is 2.5e-6 above the aggregated one and only
+    there does the full path also find a dearer plan.)"""
     from planner.lp import incumbent
 
     monkeypatch.setattr(incumbent, "LARGE_COLUMNS", 0)
     monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 10**9)
-    full_plan = solve_module.solve_model(fleet(5.55), "highs", 0.001, 60.0, "choose", False)
-    full_lp = solve_module.solve_model(fleet(5.55), "highs", 0.001, 60.0, "choose", True)
+    full_plan = solve_module.solve_model(fleet(5.65), "highs", 0.001, 60.0, "choose", False)
+    full_lp = solve_module.solve_model(fleet(5.65), "highs", 0.001, 60.0, "choose", True)
     monkeypatch.setattr(solve_module, "FAST_BOUND_COLUMNS", 0)
-    model = fleet(5.55)
+    model = fleet(5.65)
     stats = solve_module.solve_model(model, "highs", 0.001, 60.0, "choose", relax_only=False)
     fast_bound = model.fast_bound.objective
     lp = full_lp.lp_relaxation_usd

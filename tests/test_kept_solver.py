@@ -391,6 +391,34 @@ def test_bench_times_highs_runs_inside_a_point_and_restores_run(tmp_path: Path) 
     assert highspy.Highs.run is run
 
 
+def test_bench_timed_runs_counts_by_caller_and_restores_run_on_error() -> None:
+    """bench_sweep's one patch of `Highs.run` (`_timed_runs`, used by `_highs_share` and
+    `_run_kinds`): a run called from a function named as a kind (`_polish`) counts under that
+    kind, one from elsewhere under "other", and `Highs.run` is HiGHS's own again when the body
+    raises."""
+    bench = bench_module.load("bench_sweep")
+    run = highspy.Highs.run
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.addVar(0.0, 1.0)
+
+    def _polish() -> None:  # named as RUN_KINDS's polish caller
+        highs.run()
+
+    with pytest.raises(RuntimeError, match="body failed"), bench._timed_runs() as spent:
+        _polish()
+        highs.run()
+        highs.run()
+        raise RuntimeError("body failed")
+    assert {k: r for k, (_, r) in spent.items()} == {
+        "relaxation": 0,
+        "MIP": 0,
+        "polish": 1,
+        "other": 2,
+    }
+    assert highspy.Highs.run is run
+
+
 def test_bench_splits_a_point_into_stages_and_restores_them(tmp_path: Path) -> None:
     """bench_sweep's split of a kept sweep point by stage: every stage is timed (each ran, so
     each took CPU time, HiGHS's runs too), the solve's Python is solve_model less HiGHS's runs

@@ -112,8 +112,12 @@ def test_fsdp_caveat_405b_gb200_by_hand() -> None:
 
 
 def test_plan_states_the_fsdp_caveat(tmp_path: Path) -> None:
-    """A pretraining run the search puts on a 1,026-way FSDP group: the plan's Left out names
-    the group and the workload (Rate.caveat through the workload's caveats)."""
+    """A pretraining run the search puts on a 1,062-way FSDP group: the plan's Left out names
+    the group and the workload (Rate.caveat through the workload's caveats). 15T tokens in 90
+    days at goodput 0.9 on TP4 x FSDP GB200 NVL72 racks (18 DP ranks a rack) at 510.4 tokens/s
+    an accelerator: 58 racks (4,176) train 4,176 x 510.4 x 0.9 x 7,776,000 s = 14.92T, short;
+    59 racks (4,248, DP1062) 15.17T. (57 racks, DP1026, at 523.8 tokens/s, 15.04T, before each
+    training linear was rated at its own GEMM shape and H100/B200 BF16 refitted 0.61 -> 0.58.)"""
     from hardware.catalog import load_catalog
     from planner.demand.pretrain import pretrain_rate
     from planner.kinds.pretrain import PretrainSpec
@@ -130,8 +134,8 @@ def test_plan_states_the_fsdp_caveat(tmp_path: Path) -> None:
         }
     )
     rate = pretrain_rate(spec, load_catalog(), "gb200-nvl72")
-    assert "FSDP over 1026" in rate.reason
-    assert rate.caveat.startswith("caveat: FSDP over 1,026 ranks")
+    assert "FSDP over 1062 on 4,248 accelerators" in rate.reason
+    assert rate.caveat.startswith("caveat: FSDP over 1,062 ranks")
 
 
 def _spec(**kw: object) -> object:
@@ -151,7 +155,12 @@ def _spec(**kw: object) -> object:
 def test_after_rates_the_window_from_the_predecessors_deadline() -> None:
     """`after: a` (a's deadline day 450, b's day 630, no start): b is rated as `start: 450
     days` is, at the job a 180-day window needs, not the 630-day one; its LP window stays
-    [0, 630]. Before: 648 accelerators rated where the plan ran it on ~4,000."""
+    [0, 630]. Before: 648 accelerators rated where the plan ran it on ~4,000. 15T tokens in
+    180 days at goodput 0.9 at ~512 tokens/s an accelerator (TP4 x FSDP, 18 DP ranks a GB200
+    NVL72 rack): 29 racks (2,088) train 2,088 x 512.0 x 0.9 x 15,552,000 s = 14.96T, short;
+    30 racks (2,160) 15.48T. (29 racks at 525.4 tokens/s, 15.35T, before each training linear
+    was rated at its own GEMM shape and B200 BF16 refitted 0.61 -> 0.58.) In 630 days 9 racks
+    (648) suffice."""
     from hardware.catalog import load_catalog
     from planner.demand.pretrain import pretrain_rate
     from planner.kinds import demands_for
@@ -165,7 +174,7 @@ def test_after_rates_the_window_from_the_predecessors_deadline() -> None:
     as_start = pretrain_rate(_spec(deadline="630 days", start="450 days"), catalog, sys_)
     unconstrained = pretrain_rate(_spec(deadline="630 days"), catalog, sys_)
     assert rate_b.reason == as_start.reason and rate_b.per_unit_s == as_start.per_unit_s
-    assert "on 2,088 accelerators" in rate_b.reason
+    assert "on 2,160 accelerators" in rate_b.reason
     assert "on 648 accelerators" in unconstrained.reason
     assert demands[1].start_s == 0.0 and demands[1].window_s == 630 * 86400.0
     assert any("from a's deadline (day 450)" in n for n in demands[1].notes)
@@ -274,24 +283,36 @@ def test_rl_trainer_moe_hybrid_fsdp_is_an_input_error(
 
 
 def test_after_with_no_job_in_the_narrowed_window_keeps_its_whole_window() -> None:
-    """b due 1 day after a's deadline: no job trains 15T tokens in 1 day (rate 0 on that
+    """b due 1 day after a's deadline: no job trains b's 30T tokens in 1 day (rate 0 on that
     window), but the LP may end a early: b keeps the rate of its whole 0-451-day window, said
-    so in its reason, rather than being made infeasible."""
+    so in its reason, rather than being made infeasible. b trained 15T until each training
+    linear was rated at its own GEMM shape: at TP64 the column-parallel forward GEMMs then
+    contract the whole hidden width (K = 16,384, not 16,384/64 = 256; the FFN down 832), and
+    the fastest 15T job went from 1.0 days (6.2M accelerators, MFU 3.4%) to within the day
+    (2.68M at TP64 x PP6 x DP1748 x CP4, MFU 7.8%; 6.5% on the former shape), so b's window
+    had a job; at 30T the fastest takes 2.0 days (the 16M global batch caps DP), so the
+    narrowed window still has none."""
     from hardware.catalog import load_catalog
     from planner.demand.pretrain import pretrain_rate
     from planner.kinds import demands_for
 
     catalog = load_catalog()
     sys_ = "gb200-nvl72"
-    narrow = pretrain_rate(_spec(deadline="451 days", start="450 days"), catalog, sys_)
+    narrow = pretrain_rate(
+        _spec(deadline="451 days", start="450 days", tokens="30T"), catalog, sys_
+    )
     assert not narrow.feasible
+    assert "takes 2.0 days" in narrow.reason
     demands = demands_for(
-        {"a": _spec(deadline="450 days"), "b": _spec(deadline="451 days", after="a")},
+        {
+            "a": _spec(deadline="450 days"),
+            "b": _spec(deadline="451 days", after="a", tokens="30T"),
+        },
         catalog,
         [sys_],
         720 * 86400.0,
     )
     rate = demands[1].roles[0].rates[sys_]
-    whole = pretrain_rate(_spec(deadline="451 days"), catalog, sys_)
+    whole = pretrain_rate(_spec(deadline="451 days", tokens="30T"), catalog, sys_)
     assert rate.feasible and rate.per_unit_s == whole.per_unit_s
     assert "no job finishes in the 1-day window after a's deadline" in rate.reason

@@ -12,13 +12,14 @@ same cost as a plan that does both in step."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_capacity_over_time import scenario
 from test_lp import site
-from test_rl_rerate import RUN, SYSTEM
+from test_rl_rerate import PIN, RUN, SYSTEM
 
 import planner
 import planner.api
@@ -37,6 +38,7 @@ def two_quarters(tmp_path: Path, name: str = "rlorder", **run: Any) -> planner.S
         {"a": site({SYSTEM: {"max_units": 5000}}, price=0.0)},
         {"rl": {**RUN, **run}},
         {"horizon": "182.5 days", "period": "1 quarter", "pricing": "amortised"},
+        catalog=PIN,
         name=name,
     )
 
@@ -62,6 +64,18 @@ def no_rows(model: Model) -> None:
 def test_without_the_rows_the_plan_trains_before_it_generates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Without the two row families HiGHS's first plan trains the whole run in the first
+    quarter on 7 H100 servers (56 accelerators) and generates every token in the second. Its
+    trainer's rate there is 6% below the rate of the 24-accelerator job it was rated at (the
+    per-linear GEMM shape, session 32), so the plan is held to the rated job's 3 servers
+    (planner/api.py `_held`): 3 servers cannot do 1.92e23 FLOP in the window at that rate
+    (3.09 needed), and until session 33 that held model had no plan, so the re-rated plan at
+    56 accelerators was kept, US$345,000 (its 106.5% of policy_logprobs in the first quarter
+    was this file's `shares` reading it at the pre-solve rates, not the 6%-lower ones it was
+    solved at). The hold is now at the 4 servers that can do the work (`_within_window`), and
+    the plan costs what the ordered one does: the training still runs ahead of generation
+    (here about 65% of its FLOP, at most the 4 servers' quarter, against about 24% of the
+    tokens generated), which the verifier's update_order catches."""
     sc = two_quarters(tmp_path)
     # the two families add no row (replaced in place: the registry keeps its order, which
     # docs/lp.md lists)
@@ -69,17 +83,55 @@ def test_without_the_rows_the_plan_trains_before_it_generates(
         monkeypatch.setitem(FAMILIES, name, dataclasses.replace(FAMILIES[name], add=no_rows))
     monkeypatch.setattr(planner.api, "verify", lambda *a, **k: [])
     unordered = planner.solve(sc)
+    (job,) = unordered.rl_jobs
+    assert job.placed_rate_per_unit_s >= job.rate_per_unit_s * (1 - 1e-9)
     done = shares(unordered, sc)
-    assert done["generate"][0] == pytest.approx(0.0, abs=1e-9)
-    assert done["train"][0] > 0.9
-    assert done["policy_logprobs"][0] == pytest.approx(1.0)
+    gen = done["generate"][0]
+    for role in ("train", "policy_logprobs"):
+        assert done[role][0] > gen + order_slack(
+            next(d for d in planner.demands(sc) if d.name == "rl")
+        )
+        assert done[role][1] == pytest.approx(1.0, abs=1e-6)  # at the rates it was solved at
+    train = next(
+        r for d in planner.demands(sc) if d.name == "rl" for r in d.roles if r.name == "train"
+    )
+    held_share = 4 * train.rates[SYSTEM].per_unit_s * 91.25 * 86400 / train.amount
+    assert done["train"][0] <= held_share + 1e-9
     found = check_plan(unordered, sc, planner.demands(sc))["update_order"]
     assert any(
-        "rl/train" in m and "ahead of the 0.0000% of the tokens generated" in m for m in found
-    )
+        "rl/train" in m and f"ahead of the {gen:.4%} of the tokens generated" in m for m in found
+    ), found
     monkeypatch.undo()
     ordered = planner.solve(sc)
     assert ordered.total_cost_usd == pytest.approx(unordered.total_cost_usd, rel=1e-9)
+
+
+def test_the_unordered_run_costs_the_whole_server_quarters_its_work_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The optimum by hand, rows removed or not: every role runs on the H100 pool at its rated
+    rate (site power free, amortised capex), so the work needs sum over roles of amount /
+    (rate x quarter) = 18.5 server-quarters, and whole servers in two quarters make that 19,
+    each 300,000 US$ x 0.25 / 5 years = 15,000 US$: 285,000 US$. Removing rows cannot make
+    the optimum dearer; the plan without them cost 345,000 US$ until `_held` could hold the
+    squeezed trainer to the 4 servers its work needs (3, its rated job, cannot do it)."""
+    sc = two_quarters(tmp_path)
+    for name in ("rlorder", "rllead"):
+        monkeypatch.setitem(FAMILIES, name, dataclasses.replace(FAMILIES[name], add=no_rows))
+    monkeypatch.setattr(planner.api, "verify", lambda *a, **k: [])
+    (demand,) = [d for d in planner.demands(sc) if d.name == "rl"]
+    quarter_s = 91.25 * 86400
+    need = sum(r.amount / (r.rates[SYSTEM].per_unit_s * quarter_s) for r in demand.roles)
+    assert 18 < need < 19
+    server = sc.catalog.system(SYSTEM)
+    quarter_usd = server.capex_usd * quarter_s / server.lifetime_s
+    assert quarter_usd == pytest.approx(15_000.0)
+    optimum_usd = math.ceil(need) * quarter_usd
+    assert optimum_usd == pytest.approx(285_000.0)
+    plan = planner.solve(sc)
+    assert plan.total_cost_usd == pytest.approx(optimum_usd, rel=1e-9)
+    assert plan.lower_bound_usd is not None
+    assert plan.lower_bound_usd <= optimum_usd * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("colocated", [False, True])
@@ -211,3 +263,43 @@ def test_a_monthly_run_keeps_generation_and_training_in_step(tmp_path: Path) -> 
         for p in range(5):
             assert done[role][p] <= done["generate"][p] + 1e-6
             assert done["generate"][p] <= done[role][p] + slack + 1e-6
+
+
+def test_a_hold_too_small_for_the_window_is_raised_to_the_units_it_needs(tmp_path: Path) -> None:
+    """planner/api.py `_within_window` on this run's trainer held to its rated job: 24 H100s,
+    3 servers, where 1.92e23 FLOP at the held rate over 182.5 days needs 3.09 servers (by hand
+    below): the cap becomes 4, the reason states 4 and no longer the 3; a cap of 4 or more is
+    left as it is (the same demands returned)."""
+    from planner.api import _within_window
+    from planner.kinds import held_to_rated
+
+    sc = two_quarters(tmp_path, "rlorder-hold")
+    hold = {("rl", "train", SYSTEM)}
+    held = held_to_rated(planner.demands(sc), hold, sc)
+    (train,) = [r for d in held if d.name == "rl" for r in d.roles if r.name == "train"]
+    assert train.max_units == {SYSTEM: 3}
+    need = 1.92e23 / (train.rates[SYSTEM].per_unit_s * 182.5 * 86400)
+    assert 3 < need < 4
+    (raised,) = [
+        r
+        for d in _within_window(held, hold)
+        if d.name == "rl"
+        for r in d.roles
+        if r.name == "train"
+    ]
+    assert raised.max_units == {SYSTEM: 4}
+    reason = raised.rates[SYSTEM].reason
+    assert reason.startswith("held to at most 4 units") and f"({need:.4g};" in reason
+    assert "the 3 units of the job" not in reason
+    assert raised.rates[SYSTEM].per_unit_s == train.rates[SYSTEM].per_unit_s
+    wide = [
+        dataclasses.replace(
+            d,
+            roles=[
+                dataclasses.replace(r, max_units={SYSTEM: 4}) if r.name == "train" else r
+                for r in d.roles
+            ],
+        )
+        for d in held
+    ]
+    assert _within_window(wide, hold) == wide

@@ -47,6 +47,14 @@ RUN = {
 }
 
 
+# The staged job sizes below (3 servers spread, 7 squeezed, ...) are knife-edges of the train
+# role's rate: pinned, an explicit catalog input, at the H100 BF16 rate they were staged at
+# (0.61 at one K = hidden/TP is 0.602 with each dense linear at its own GEMM shape on this
+# 8B's TP1 layers: 0.61 x 0.9376 / 0.9501; session s32 pergemm), so a refit of the fitted
+# fraction does not move them.
+PIN = {"accelerators": {"h100-sxm": {"training": {"gemm_efficiency": {"bf16": 0.602}}}}}
+
+
 def squeezed(tmp_path: Path, name: str = "rlsqueeze", **economics: Any) -> planner.Scenario:
     """Two quarters; the H100s take a quarter to arrive (amortised, none owned), so every unit
     the run trains on serves only the second quarter."""
@@ -55,7 +63,7 @@ def squeezed(tmp_path: Path, name: str = "rlsqueeze", **economics: Any) -> plann
         {"a": site({SYSTEM: {"max_units": 5000}}, price=0.0)},
         {"rl": RUN},
         {"horizon": "182.5 days", "period": "1 quarter", "pricing": "amortised", **economics},
-        catalog={"systems": {SYSTEM: {"lead_time": "1 quarter"}}},
+        catalog={"systems": {SYSTEM: {"lead_time": "1 quarter"}}, **PIN},
         name=name,
     )
 
@@ -135,6 +143,7 @@ def test_a_trainer_spread_over_its_window_is_solved_once(tmp_path: Path) -> None
         {"a": site({SYSTEM: {"max_units": 5000}}, price=0.0)},
         {"rl": RUN},
         {"horizon": "182.5 days", "period": "182.5 days", "pricing": "amortised"},
+        catalog=PIN,
         name="rlflat",
     )
     train = next(r for r in by_name(sc)["rl"].roles if r.name == "train")
@@ -206,6 +215,7 @@ def test_a_system_that_cannot_train_has_no_trainer_job(tmp_path: Path) -> None:
         {"a": site(rtx, price=0.0)},
         {"rl": RUN},
         {"horizon": "182.5 days", "period": "182.5 days", "pricing": "amortised"},
+        catalog=PIN,
         name="rlrtx",
     )
     spec = dict(only.data.workloads)["rl"]
@@ -223,6 +233,7 @@ def test_a_system_that_cannot_train_has_no_trainer_job(tmp_path: Path) -> None:
         {"a": site({**rtx, SYSTEM: {"max_units": 5000}}, price=0.0)},
         {"rl": RUN},
         {"horizon": "182.5 days", "period": "182.5 days", "pricing": "amortised"},
+        catalog=PIN,
         name="rlboth",
     )
     plan = planner.solve(both)
@@ -292,7 +303,7 @@ def colocated(tmp_path: Path, name: str = "rlco") -> planner.Scenario:
         {"a": site({SYSTEM: {"max_units": 5000}}, price=0.0)},
         {"rl": COLOCATED},
         {"horizon": "182.5 days", "period": "1 quarter", "pricing": "amortised"},
-        catalog={"systems": {SYSTEM: {"lead_time": "1 quarter"}}},
+        catalog={"systems": {SYSTEM: {"lead_time": "1 quarter"}}, **PIN},
         name=name,
     )
 

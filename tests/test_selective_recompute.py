@@ -23,6 +23,7 @@ from planner.demand.training import (
     _candidate_arrays,
     best_layout,
     candidate_layout,
+    dense_gemm_shape,
     ep_load_imbalance,
     model_figures,
     recompute_modules_problem,
@@ -71,7 +72,7 @@ def test_dense_core_attn_and_mlp_by_hand() -> None:
     assert p_mlp == pytest.approx(3 * 4096 * 14336, rel=1e-2)
     assert mf.dense_mlp_params == pytest.approx(p_mlp, rel=1e-9)
     peak = f.peak_flops * f.sustained_clock_fraction
-    gemm = 2 * p_mlp * layers * t / tp / (peak * f.gemm_efficiency * _shape(t, h / tp, f))
+    gemm = 2 * p_mlp * layers * t / tp / (peak * f.gemm_efficiency * dense_gemm_shape(t, tp, mf, f))
     assert sel.gemm_s - base.gemm_s == pytest.approx(gemm, rel=1e-9)
     attn_flops = 2 * 32 * (128 + 128) * 4096 * layers * t / tp
     attn = attn_flops / (f.peak_bf16_flops * f.sustained_clock_fraction * f.attention_efficiency)
@@ -123,7 +124,7 @@ def test_moe_layer_recompute_by_hand_and_mlp_skips_moe_layers() -> None:
     exp_flops = 2 * (k / e * n_e) / layers * layers * t * x
     router_flops = 2 * h * e * layers * t
     gemm = exp_flops / (peak * f.gemm_efficiency * shape_exp) + router_flops / (
-        peak * f.gemm_efficiency * _shape(t, h, f)
+        peak * f.gemm_efficiency * dense_gemm_shape(t, 1, mf, f)
     )
     assert sel.gemm_s - base.gemm_s == pytest.approx(gemm, rel=1e-9)
     mem_b = (25 * h + k * h * 14 * x) * t * layers
@@ -152,7 +153,7 @@ def test_mla_up_projections_by_hand() -> None:
     n, t, tp, h = base.stage_layers, 4096, 2, 7168
     assert not base.last_stage and n == 8
     peak = f.peak_flops * f.sustained_clock_fraction
-    gemm = 2 * 54_525_952 * n * t / tp / (peak * f.gemm_efficiency * _shape(t, h / tp, f))
+    gemm = 2 * 54_525_952 * n * t / tp / (peak * f.gemm_efficiency * dense_gemm_shape(t, tp, mf, f))
     assert sel.gemm_s - base.gemm_s == pytest.approx(gemm, rel=1e-9)
     assert sel.memory_s - base.memory_s == pytest.approx(
         8 * h / tp * t * n / (f.hbm_bytes_per_s * f.memory_bandwidth_utilisation), rel=1e-9

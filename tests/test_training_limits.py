@@ -43,7 +43,7 @@ FIT_ROWS = {
 
 
 def fit_residuals_text() -> str:
-    """`-10.9% (7B) / +9.6% (70B)`: the fit rows' planner/published - 1 recomputed from
+    """`-10.4% (7B) / +9.4% (70B)`: the fit rows' planner/published - 1 recomputed from
     planner/calibration/training.yaml at the catalog's figure, as the limits quote them. The
     rows are read off their own layout (1,024 chips, fully sharded over them), which is checked
     here too, since the limits say so."""
@@ -66,7 +66,9 @@ def test_trainium_training_limits_quote_the_fit_rows_as_they_read_now() -> None:
     figure) quote the fit rows' errors as the accuracy table reads them (bench/accuracy.py),
     to the tenth of a percent: a refit or a step-model change that moves them fails here."""
     quoted = fit_residuals_text()
-    assert quoted == "-10.9% (7B) / +9.6% (70B)"  # as of session s22's fsdp2 and trn2 merges
+    # as of session s32 pergemm (each dense linear at its own GEMM shape; 0.29 still the fit):
+    # -10.9% (7B) / +9.6% (70B) from session s22's fsdp2 and trn2 merges until then
+    assert quoted == "-10.4% (7B) / +9.4% (70B)"
     for name in ("trainium2", "trainium3"):
         tr = CATALOG.accelerators[name].training
         assert tr is not None and tr.calibration_limit

@@ -114,11 +114,17 @@ def test_vllm_kernels_do_not_explain_the_rl_shortfall() -> None:
     assert sorted(inside.values())[1] >= 1.27
     # Not a kernel rate: the same GPUs, model and vLLM TP1 need 1.9x on-policy (batch 128) and
     # 3.1x asynchronous (batch 256), where vLLM's kernels are relatively cheaper at 256.
+    # On-policy 1.91x at session 16, 1.893x before session s32 pergemm, 1.888x since: the
+    # trainer's passes at the per-linear shape and GB200's BF16 0.58 (was 0.61: train 14.0 ->
+    # 14.3 s, the reference and policy log-prob passes 5.17 -> 5.25 s each) lengthen the
+    # planner's step 148.0 -> 148.4 s, leaving generation less of the measured 221 s; the
+    # asynchronous row's step is its generation's (97.7 s either way): its 3.11x does not move.
     on, off = (
         needs["nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu"],
         needs["nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu-1off"],
     )
-    assert on == pytest.approx(1.91, abs=0.02) and off == pytest.approx(3.11, abs=0.02)
+    assert on == pytest.approx(1.89, abs=0.02) and off == pytest.approx(3.11, abs=0.02)
+    assert off > 1.5 * on
 
 
 def test_tp_sharded_expert_width() -> None:

@@ -364,15 +364,59 @@ ESTIMATED_TRAINING_CAVEAT = (
 )
 MOE_TRAINING_CAVEAT = (
     "MoE training ({}) by the step model, which NVIDIA's MLPerf Training v6.0 MoE runs exceed by "
-    "a per-step cost it does not have: DeepSeek-V3 on 2,048-8,192 GB200 ran 1.35-1.80x slower "
-    "than modelled (~1.4 s a step more), on 256-512 GPUs within -7% to +17%, and Megatron-Bridge's "
-    "DeepSeek-V3 run at expert TP 1 on B200 1.25x (on H100 in band with its grouped expert GEMMs' "
+    "a per-step cost it does not have: DeepSeek-V3 on 2,048-8,192 GB200 ran 1.30-1.75x slower "
+    "than modelled (~1.4 s a step more), on 256-512 GPUs within -9% to +13%, and Megatron-Bridge's "
+    "DeepSeek-V3 run at expert TP 1 on B200 1.20x (on H100 in band with its grouped expert GEMMs' "
     "fraction) (planner/calibration/"
     "training.yaml mlperf60-*, mbridge*, docs/models.md): the training capacity may be short by as much, "
     "the more so the fewer micro-batches a step; and a recipe that pads the expert GEMMs to a "
     "static CUDA-graph buffer (gpt-oss-20b's MLPerf configs, 1.5-7x the routed tokens: 1.2-3.4x "
     "slower than unpadded) needs its layout's expert_capacity_factor"
 )
+
+
+# What a plan says of MoE training on an accelerator at a precision the catalog gives no
+# training.expert_gemm_fraction for (the routed experts' grouped GEMMs at the dense rate) where a
+# calibration row measures what that costs: {(accelerator, precision): text}, `{}` for the
+# workloads (moe_unfitted_expert_gemms). tests/test_review33.py recomputes the figures from the
+# row. H200 takes H100's training figures (same GH100 die), so it takes the H100 row's caveat.
+def _h100_bf16_moe(part: str) -> str:
+    return (
+        f"MoE training ({{}}) in BF16 on {part}: the catalog gives the GH100 die an "
+        "expert_gemm_fraction for FP8 only (fitted on Megatron-Core's grouped expert GEMMs), so "
+        "the routed experts' BF16 GEMMs run at the dense rate of their shape, and the one H100 "
+        "BF16 MoE calibration row, Megatron-Bridge's gpt-oss-120b on 64 H100 "
+        "(planner/calibration/training.yaml mbridge260401-gpt-oss-120b-bf16-h100-64gpu, a known "
+        "miss), is priced at 1.42x its measured tokens/s (+41.7%): the training capacity may be "
+        "short by as much"
+    )
+
+
+MOE_UNFITTED_EXPERT_GEMM_CAVEATS = {
+    ("h100-sxm", "bf16"): _h100_bf16_moe("H100"),
+    ("h200-sxm", "bf16"): _h100_bf16_moe("H200 (H100's training figures)"),
+}
+
+
+def moe_unfitted_expert_gemms(
+    catalog: Catalog, systems: list[str], precision: str
+) -> list[tuple[str, tuple[str, ...]]]:
+    """(caveat text, systems) of MOE_UNFITTED_EXPERT_GEMM_CAVEATS for the systems among
+    `systems` whose accelerator has an entry at `precision` and still no
+    training.expert_gemm_fraction there (a catalog overlay or a later fit giving one ends it)."""
+    out: dict[str, list[str]] = {}
+    for system in systems:
+        name = catalog.system(system).accelerator
+        acc = catalog.accelerator_of(system)
+        text = MOE_UNFITTED_EXPERT_GEMM_CAVEATS.get((name or "", precision))
+        if acc is None or text is None:
+            continue
+        if acc.training is not None and precision in acc.training.expert_gemm_fraction:
+            continue
+        out.setdefault(text, []).append(system)
+    return [(text, tuple(names)) for text, names in out.items()]
+
+
 ESTIMATED_SERVING_CAVEAT = (
     "serving rates of {} rest on an estimated compute_utilisation (no calibrated serving run of "
     "that accelerator at that precision: hardware/data/accelerators.yaml; `planner sensitivity` "

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from fleetcore.schema import BYTES_PER_VALUE, MAX_UNITS
-from hardware.catalog import Catalog
+from hardware.catalog import Catalog, overlay_source_head
 from hardware.schema import ModelArch
 from planner.demand.common import (
     CPU_ONLY_REASON,
@@ -223,7 +223,7 @@ def expert_gemm_note(hw: Hardware, precision: str, layout: Layout) -> str:
     """What rate an MoE model's routed-expert GEMMs run at and where it comes from, for a rate's
     reason (review s32: the plan and `estimate pretrain` printed the combined GEMM shape only, so
     the fitted fraction, or its absence at a precision the catalog does not give, was silent):
-    "routed-expert GEMMs at x0.35 of the dense rate of their shape (catalog h100-sxm
+    "routed-expert GEMMs at x0.37 of the dense rate of their shape (catalog h100-sxm
     training.expert_gemm_fraction.fp8: fitted (session s31 moe))", the dense rate when the
     layout sets fused_grouped_gemm, or the dense rate with the catalog naming no fraction."""
     name = hw.system.accelerator
@@ -238,7 +238,7 @@ def expert_gemm_note(hw: Hardware, precision: str, layout: Layout) -> str:
             f"routed-expert GEMMs at the dense rate of their shape: catalog {name} gives no "
             f"{key}{others}"
         )
-    source = hw.accelerator.source_of(key).split(":")[0]
+    source = overlay_source_head(hw.accelerator.source_of(key))
     return (
         f"routed-expert GEMMs at x{given[precision]:g} of the dense rate of their shape "
         f"(catalog {name} {key}: {source})"

@@ -17,7 +17,8 @@ Work per candidate: pretraining 6·N·D FLOPs; serving 2·N FLOPs per token (a f
 Family shape rule (generated candidates, `shape_like`): scale a dense GQA base model at the same
 aspect ratio: s = (N / N_base)^(1/3) (parameters ~ 12·layers·hidden^2 with hidden/layers fixed);
 layers = round(layers_base · s); head_dim and kv_heads as the base; heads = the multiple of
-kv_heads nearest hidden_base · s / head_dim; hidden = heads · head_dim. `params` is the
+kv_heads nearest hidden_base · s / head_dim; hidden = heads · head_dim; ffn (where the base
+gives it) = round(ffn_base · hidden / hidden_base), its gating the base's. `params` is the
 candidate's N exactly (the rounded shape serves the KV-cache and attention terms only).
 """
 
@@ -103,13 +104,18 @@ def shape_like(base: ModelArch, params: float, description: str) -> ModelArch:
     head_dim = base.hidden // base.heads
     kv = base.kv_heads
     heads = max(kv, kv * round(base.hidden * s / head_dim / kv))
+    hidden = heads * head_dim
+    # the dense FFN keeps the base's width over its hidden (catalog ffn; session s32 pergemm:
+    # copied unscaled it was the template's, which the schema refuses on a smaller model)
+    ffn = None if base.ffn is None else max(1, round(base.ffn * hidden / base.hidden))
     return replace_arch(
         base,
         description=description,
         params=params,
         layers=max(1, round(base.layers * s)),
-        hidden=heads * head_dim,
+        hidden=hidden,
         heads=heads,
+        ffn=ffn,
     )
 
 

@@ -392,6 +392,34 @@ class TrainFigures:
 
 
 @dataclass(frozen=True)
+class DenseLinear:
+    """One dense linear of a transformer layer: `in_features` x `out_features` weights,
+    `split` over the TP group as Megatron-Core builds it ("column": the output features split,
+    QKV and FFN up/gate; "row": the input features split, the attention output and FFN down;
+    "none": duplicated on every rank, MLA's down-projections and the router), `per_layer` of
+    them in the average layer (the dense FFN on `dense_layers / layers` of a MoE model's
+    layers, the shared experts and router on its MoE layers' share)."""
+
+    name: str
+    in_features: float
+    out_features: float
+    split: str
+    per_layer: float = 1.0
+
+    def gemm(self, tokens: Any, tp: Any) -> tuple[Any, Any, Any]:
+        """(M, N, K) of its forward GEMM per micro-batch on one rank (floats or numpy arrays):
+        M = the micro-batch's tokens (sequence parallel: gathered, t), N the output features
+        and K the input features on this rank. The data gradient is (M, K, N), the weight
+        gradient (K, N, M): each of the three contracts a different one of the three."""
+        n, k = self.out_features, self.in_features
+        if self.split == "column":
+            n = n / tp
+        elif self.split == "row":
+            k = k / tp
+        return tokens, n + 0.0 * tp, k + 0.0 * tp
+
+
+@dataclass(frozen=True)
 class ModelFigures:
     params: float
     active: float
@@ -422,6 +450,10 @@ class ModelFigures:
     mla_up_params: float = 0.0
     dense_mlp_params: float = 0.0
     mla: bool = False
+    # The dense linears of the average layer, each rated at its own GEMM shapes
+    # (dense_linears, dense_gemm_shape); empty (a ModelFigures built by hand): one shape at
+    # K = hidden/TP for every dense GEMM (_shape)
+    linears: tuple[DenseLinear, ...] = ()
 
     @property
     def expert_params(self) -> float:
@@ -760,6 +792,103 @@ def attention_params_per_layer(arch: ModelArch) -> float:
     return float(q + kv + arch.heads * m.v_head_dim * h)
 
 
+def dense_linears(arch: ModelArch, dense_mlp_params: float) -> tuple[DenseLinear, ...]:
+    """The dense linears of the model's average transformer layer (Megatron-Core's modules;
+    DenseLinear.gemm gives each one's (M, N, K) per micro-batch):
+      attention  GQA: QKV `hidden -> (heads + 2·kv_heads)·head_dim` (column), the output
+                 `heads·head_dim -> hidden` (row); MLA: the query down `hidden -> q_lora` and the
+                 KV down `hidden -> kv_lora + rope` (duplicated: TE parallel_mode "duplicated"),
+                 the query up `q_lora -> heads·(nope + rope)` (or `hidden -> heads·(nope + rope)`
+                 without q_lora) and the KV up `kv_lora -> heads·(nope + v)` (column), the
+                 output `heads·v -> hidden` (row); one a layer
+      dense FFN  up (and gate) `hidden -> 2·ffn` (gated) or `hidden -> ffn` (column), down
+                 `ffn -> hidden` (row), on `(L - L_moe)/L` of a layer: the catalog's `ffn` and
+                 `ffn_gated` (config.json intermediate_size), or, not given, a gated FFN of
+                 width `dense_mlp_params / (3·hidden)` (the layer's MLP parameters)
+      MoE layer  the shared experts as one gated FFN of width `shared · expert_ffn` (Megatron-
+                 Core SharedExpertMLP) and the router `hidden -> experts` (duplicated), on
+                 `L_moe/L` of a layer (the routed experts: expert_gemm_shape)."""
+    h = float(arch.hidden)
+    out: list[DenseLinear] = []
+    if arch.mla is None:
+        kv_heads = arch.kv_heads if arch.kv_heads is not None else arch.heads
+        q = float(arch.heads * arch.head_dim)
+        out.append(DenseLinear("qkv", h, q + 2.0 * kv_heads * arch.head_dim, "column"))
+        out.append(DenseLinear("attention out", q, h, "row"))
+    else:
+        m = arch.mla
+        qk = float(arch.heads * (m.qk_nope_head_dim + m.qk_rope_head_dim))
+        if m.q_lora_rank:
+            out.append(DenseLinear("q down", h, float(m.q_lora_rank), "none"))
+            out.append(DenseLinear("q up", float(m.q_lora_rank), qk, "column"))
+        else:
+            out.append(DenseLinear("q", h, qk, "column"))
+        out.append(DenseLinear("kv down", h, float(m.kv_lora_rank + m.qk_rope_head_dim), "none"))
+        kv_up = float(arch.heads * (m.qk_nope_head_dim + m.v_head_dim))
+        out.append(DenseLinear("kv up", float(m.kv_lora_rank), kv_up, "column"))
+        out.append(DenseLinear("attention out", float(arch.heads * m.v_head_dim), h, "row"))
+    moe_share = arch.moe_layers / arch.layers
+    dense_share = 1.0 - moe_share
+    if dense_share > 0.0:
+        if arch.ffn is not None:
+            ffn, gated = float(arch.ffn), bool(arch.ffn_gated)
+        else:
+            ffn, gated = dense_mlp_params / (3.0 * h), True
+        if ffn > 0.0:
+            up = 2.0 * ffn if gated else ffn
+            out.append(DenseLinear("ffn up", h, up, "column", dense_share))
+            out.append(DenseLinear("ffn down", ffn, h, "row", dense_share))
+    if arch.moe is not None:
+        if arch.moe.shared_experts:
+            w = float(arch.moe.shared_experts * arch.moe.expert_ffn)
+            out.append(DenseLinear("shared experts up", h, 2.0 * w, "column", moe_share))
+            out.append(DenseLinear("shared experts down", w, h, "row", moe_share))
+        out.append(DenseLinear("router", h, float(arch.moe.experts), "none", moe_share))
+    return tuple(out)
+
+
+def linears_shape(tokens: Any, tp: Any, linears: tuple[DenseLinear, ...], f: TrainFigures) -> Any:
+    """The GEMM shape of `linears` (floats or numpy arrays): each linear's forward, data-
+    gradient and weight-gradient GEMMs contract its K, its N and the tokens M in turn
+    (DenseLinear.gemm), each at `X/(X + gemm_half_width)` for its own reduction width X, all
+    at the tokens' `M/(M + gemm_half_tokens)`; FLOP-weighted harmonically (times add), the
+    three GEMMs of a linear alike:
+    `M/(M + M_half) · 3·Σ c_l / Σ c_l ((K_l + W)/K_l + (N_l + W)/N_l + (M + W)/M)`,
+    c_l = per_layer · in · out (its FLOPs' share), W = gemm_half_width."""
+    half = f.gemm_half_width
+    flops = 0.0
+    time: Any = 0.0
+    for lin in linears:
+        m, n, k = lin.gemm(tokens, tp)
+        c = lin.per_layer * lin.in_features * lin.out_features
+        flops += 3.0 * c
+        time = time + c * ((k + half) / k + (n + half) / n + (m + half) / m)
+    return tokens / (tokens + f.gemm_half_tokens) * flops / time
+
+
+def dense_gemm_shape(tokens: Any, tp: Any, mf: ModelFigures, f: TrainFigures) -> Any:
+    """The layers' dense GEMM shape (floats or numpy arrays): every dense linear of the average
+    layer at its own reduction widths (linears_shape over mf.linears, dense_linears); a
+    ModelFigures without linears (built by hand) keeps one `K = hidden/TP` (_shape)."""
+    if not mf.linears:
+        return _shape(tokens, mf.hidden / tp, f)
+    return linears_shape(tokens, tp, mf.linears, f)
+
+
+def head_gemm_shape(tokens: Any, tp: Any, mf: ModelFigures, f: TrainFigures) -> Any:
+    """The output head's GEMM shape at BF16 (floats or numpy arrays): the column-parallel
+    `hidden -> vocab` linear at its own reduction widths (linears_shape: K = hidden, N =
+    vocab/TP, M = t) at the head's half-width (BF16's); without mf.linears (a ModelFigures built
+    by hand) `_shape(t, hidden/TP)` at that half-width."""
+    fh = f
+    if f.head_gemm_half_width and f.head_gemm_half_width != f.gemm_half_width:
+        fh = replace(f, gemm_half_width=f.head_gemm_half_width)
+    if not mf.linears or not mf.vocab:
+        return _shape(tokens, mf.hidden / tp, fh)
+    head = (DenseLinear("output head", float(mf.hidden), float(mf.vocab), "column"),)
+    return linears_shape(tokens, tp, head, fh)
+
+
 def _with_module_sizes(mf: ModelFigures, arch: ModelArch) -> ModelFigures:
     """mf with the sizes selective recomputation reads: the MLA up-projections' parameters a
     layer, `q_lora · heads · (qk nope + rope) + kv_lora · heads · (qk nope + v)` (DeepSeek-V3:
@@ -784,8 +913,13 @@ def _with_module_sizes(mf: ModelFigures, arch: ModelArch) -> ModelFigures:
         moe_dense = mf.shared_experts * 3.0 * mf.hidden * mf.expert_ffn + mf.hidden * mf.experts
         rest = dense_l - mf.layers * attn - mf.moe_layers * moe_dense
         mlp = rest / dense_ffn_layers if dense_ffn_layers else 0.0
+    mlp = max(0.0, mlp)
     return replace(
-        mf, mla_up_params=mla_up, dense_mlp_params=max(0.0, mlp), mla=arch.mla is not None
+        mf,
+        mla_up_params=mla_up,
+        dense_mlp_params=mlp,
+        mla=arch.mla is not None,
+        linears=dense_linears(arch, mlp),
     )
 
 
@@ -1529,11 +1663,8 @@ def stage_terms(
             shape = (dense_flops + exp_flops) / (dense_flops / shape_dense + exp_flops / shape_exp)
     head_eff = f.head_gemm_efficiency or f.gemm_efficiency
     head_flops = TRAINING_FLOPS_PER_PARAM * mf.vocab * h * heads * t / tp * head_share
-    head_shape = shape_dense
-    if f.head_gemm_half_width and f.head_gemm_half_width != f.gemm_half_width:
-        # the head's BF16 GEMMs at BF16's half-width (its M and K are the layers')
-        head_shape = _shape(t, h / tp, replace(f, gemm_half_width=f.head_gemm_half_width))
-    head = head_flops / (peak_bf16 * head_eff * head_shape)
+    # the head's BF16 GEMMs at BF16's half-width, at their own shape (head_gemm_shape)
+    head = head_flops / (peak_bf16 * head_eff * head_gemm_shape(t, tp, mf, f))
     attn_flops = TRAINING_TO_FORWARD * extra * mf.attention_fwd_per_token_causal
     attention = attn_flops * (n + mtp) / mf.layers * t / tp / (peak_bf16 * f.attention_efficiency)
     per_moe_layer = moe_copy_bytes_per_token(mf, f) / mf.moe_layers if mf.experts else 0.0
@@ -1954,7 +2085,7 @@ def step_time(
     if forward_only:
         extra = 1.0 / TRAINING_TO_FORWARD  # the forward's share of a step without recomputation
         head_share = 1.0 / TRAINING_TO_FORWARD
-    shape_dense = _shape(t, h / tp, f)
+    shape_dense = dense_gemm_shape(t, tp, mf, f)
     shape_exp = 1.0
     # the routed tokens one expert TP group works on, per rank (sequence parallel: t/TP a rank,
     # gathered over the ETP ranks): t·ETP/TP
@@ -2480,7 +2611,7 @@ def step_times_vector(
     r = np.where(room >= full_act, 0.0, np.where(room <= ckpt_act, 1.0, partial))
     memory = state + full_act * (1 - r) + ckpt_act * r
     extra = 1.0 + r / 3.0
-    shape_dense = _shape(t, h / tp, f)  # type: ignore[arg-type]
+    shape_dense = dense_gemm_shape(t, tp, mf, f)
     shape_exp = 1.0
     if mf.experts:
         tokens_per_expert = t * mf.experts_per_token * ep * share / mf.experts

@@ -99,8 +99,11 @@ MOE_NO_TABLE_CAVEAT = (
     "measured MoE module table covers that release, accelerator, precision and MoE shape "
     "(planner/data/moe_kernels.csv holds DeepSeek-V3/R1's NVFP4 module on B200, GB200, B300 and "
     "GB300, TensorRT-LLM 1.2 and later): the rates there use the per-routed-token cost fitted on "
-    "2025 TensorRT-LLM and SGLang runs, as without the release, and NVIDIA's 2026 release ran "
-    "the same DeepSeek-R1 configs 1.5-2.0x faster (docs/models.md)"
+    "2025 TensorRT-LLM and SGLang runs, as without the release, where NVIDIA's MLPerf v6.0 "
+    "DeepSeek-R1 runs on TensorRT-LLM 1.2 ran three of their v5.1 configs, repeated field for "
+    "field, 1.5-2.0x faster (GB200 Offline 1.68x, Server 2.01x, GB300 Offline 1.54x: "
+    "planner/calibration/serving.yaml mlperf6-* against mlperf51-*; docs/models.md, The "
+    "per-routed-token MoE cost on 2026 software)"
 )
 SECONDS_PER_DAY = 86400.0
 

@@ -102,7 +102,8 @@ class LayoutSpec(Strict):
     model). `fused_grouped_gemm`: the expert GEMMs run one fused grouped-GEMM kernel at the dense
     GEMM rate of their shape (DeepSeek's DeepGEMM, as in the DeepSeek-V3 report's runs); false
     (default) = at the accelerator's catalog `expert_gemm_fraction` of it (fitted to
-    Megatron-Core / Transformer Engine grouped GEMMs; docs/models.md, grouped expert GEMMs).
+    Megatron-Core / Transformer Engine grouped GEMMs; docs/models.md, grouped expert GEMMs);
+    MoE models only (refused on a dense model, which has no expert GEMMs).
     `recompute_modules`: selective recomputation (Megatron-Core
     `recompute_granularity: selective` with `recompute_modules`; the MLPerf NeMo configs'
     `RECOMPUTE_MODULES`): each named module's forward runs again in the backward and its saved
@@ -452,7 +453,7 @@ def demand(
             allow_multi_site=spec.allow_multi_site,
         ),
         notes=notes,
-        caveats=_moe_training(name, specs, catalog)
+        caveats=_moe_training(name, specs, catalog, systems)
         + _estimated_training(name, spec.precision, catalog, systems)
         + _rate_caveats(name, roles),
     )
@@ -475,7 +476,8 @@ def layout_model_problems(workloads: dict[str, object], catalog: Catalog) -> lis
     """Pinned training layouts (a pretraining's `layout`, an RL run's `trainer.layout`) that the
     workload's model cannot build, as (loc, message) on the layout's line: an EP not dividing
     the routed experts, a hybrid FSDP group on a MoE model (training.expert_parallel_problem,
-    fsdp_problem; the others need dp, checked only when it is given). Review21b: these were a
+    fsdp_problem; the others need dp, checked only when it is given); on its field's line, a
+    dense model's fused_grouped_gemm (it has no expert GEMMs to fuse). Review21b: these were a
     plan's infeasibility diagnosis (exit 2, "can run on no system here"), not an input error
     on the line that causes them, while the model-free layout checks (fsdp dividing dp x cp)
     were."""
@@ -497,6 +499,15 @@ def layout_model_problems(workloads: dict[str, object], catalog: Catalog) -> lis
         moe = catalog.models[model].moe
         experts = moe.experts if moe else 0
         if not experts:
+            if lay.fused_grouped_gemm:
+                # review s32: accepted and silently unused (a dense model has no expert GEMMs)
+                out.append(
+                    (
+                        (*loc, "fused_grouped_gemm"),
+                        f"fused_grouped_gemm sets how routed-expert GEMMs run, and {model} is a "
+                        "dense model (no routed experts): remove it",
+                    )
+                )
             continue
         layout = Layout(
             tp=lay.tp,
@@ -549,13 +560,23 @@ def multi_site_layout_problems(
     return out
 
 
-def _moe_training(name: str, specs: list[PretrainSpec], catalog: Catalog) -> list[Caveat]:
+def _moe_training(
+    name: str, specs: list[PretrainSpec], catalog: Catalog, systems: list[str]
+) -> list[Caveat]:
     """The caveat of pretraining an MoE model (any sizing candidate's), whose measured steps at
-    scale are longer than the step model's (MOE_TRAINING_CAVEAT)."""
-    from planner.demand.common import MOE_TRAINING_CAVEAT
+    scale are longer than the step model's (MOE_TRAINING_CAVEAT), and on the systems whose
+    accelerator has no fitted expert-GEMM fraction at the run's precision where a calibration
+    row measures the miss (moe_unfitted_expert_gemms: BF16 on H100)."""
+    from planner.demand.common import MOE_TRAINING_CAVEAT, moe_unfitted_expert_gemms
 
     moe = [s.model for s in specs if s.model and catalog.models[s.model].moe is not None]
-    return [Caveat(MOE_TRAINING_CAVEAT, f"{name} ({moe[0]})")] if moe else []
+    if not moe:
+        return []
+    label = f"{name} ({moe[0]})"
+    unfitted = moe_unfitted_expert_gemms(catalog, systems, specs[0].precision)
+    return [Caveat(MOE_TRAINING_CAVEAT, label)] + [
+        Caveat(text, label, named) for text, named in unfitted
+    ]
 
 
 def _estimated_training(

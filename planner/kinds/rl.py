@@ -466,7 +466,7 @@ def demand(
             and spec.generation_tokens_per_s_per_sequence is None
             else []
         )
-        + _moe_trainer(name, spec.policy, catalog)
+        + _moe_trainer(name, spec.policy, catalog, systems, spec.precision)
         + _estimated_training(name, spec.precision, catalog, systems)
         + _generation_limits(name, catalog, systems),
     )
@@ -569,13 +569,21 @@ def rates_at(
     return out, None if co is None else co.total_s
 
 
-def _moe_trainer(name: str, policy: str, catalog: Catalog) -> list[Caveat]:
-    """The caveat of training an MoE policy (its update's passes: MOE_TRAINING_CAVEAT)."""
-    from planner.demand.common import MOE_TRAINING_CAVEAT
+def _moe_trainer(
+    name: str, policy: str, catalog: Catalog, systems: list[str], precision: str
+) -> list[Caveat]:
+    """The caveats of training an MoE policy (its update's passes: MOE_TRAINING_CAVEAT; on the
+    systems whose accelerator has no fitted expert-GEMM fraction at the precision where a
+    calibration row measures the miss, moe_unfitted_expert_gemms: BF16 on H100)."""
+    from planner.demand.common import MOE_TRAINING_CAVEAT, moe_unfitted_expert_gemms
 
     if catalog.models[policy].moe is None:
         return []
-    return [Caveat(MOE_TRAINING_CAVEAT, f"{name} ({policy})", (), "train")]
+    label = f"{name} ({policy})"
+    unfitted = moe_unfitted_expert_gemms(catalog, systems, precision)
+    return [Caveat(MOE_TRAINING_CAVEAT, label, (), "train")] + [
+        Caveat(text, label, named, "train") for text, named in unfitted
+    ]
 
 
 def _run_accelerators(

@@ -521,7 +521,7 @@ def _run_mip(model: Model, solver: pulp.LpSolver, offer: Callable[[Any], None] |
 
 def _tighten(
     model: Model, solver: pulp.LpSolver, bound: float, gap: float
-) -> tuple[str, float | None, float]:
+) -> tuple[str, float, float]:
     """When HiGHS stops "optimal" at its gap but the plan it returned is over `gap` on the
     plan's own cost (its reported objective can sit under c·x of the solution it hands back:
     0.2% on frontier-3y present_value, session 25), run the MIP once more from that solution
@@ -533,7 +533,7 @@ def _tighten(
     The bound tested is the best proven so far: a round's MIP bound (valid for the unchanged
     model) that rises above it lifts it, so a plan within `gap` of it stops the rounds, and a
     later round's lower bound (its search began anew) does not lower it.
-    Returns (outcome, the best bound, seconds)."""
+    Returns (outcome, the best bound, seconds): the bound given, or higher, never None."""
     started = time.perf_counter()
     how = OPTIMAL
     previous = math.inf
@@ -1242,7 +1242,15 @@ def _solve_full(
     # Without a solver's bound it takes (`proven_status`), plans are measured against the LP
     # relaxation's optimum, the bound proven here.
     best_bound = max(lower, bound) if bound is not None else lower
-    how, mip_s, repaired = _repair(model, mip, how, mip_s, (solver, time_limit_s, method), deadline)
+    how, mip_s, repaired = _repair(
+        model,
+        mip,
+        how,
+        mip_s,
+        (solver, time_limit_s, method),
+        deadline,
+        None if trusted or solver != "highs" else (lower, gap),
+    )
     searched = searched or repaired is not None  # a repair solves the MIP again
     _cbc_objective(model, solver)
     objective = pulp.value(model.prob.objective)
@@ -1522,6 +1530,7 @@ def _repair(
     mip_s: float,
     run: tuple[str, float, str],
     deadline: float,
+    tight: tuple[float, float] | None = None,
 ) -> tuple[str, float, Repaired | None]:
     """Work the solvers' absolute feasibility tolerance lets through: (1) a tiny demand (one
     request a day needs 2.5e-9 of a unit) fits within the tolerance (1e-7) on the row that keeps
@@ -1537,7 +1546,17 @@ def _repair(
     MIP seconds so far, and what was repaired (None: nothing). The repaired model's bound
     bounds only plans that keep the commitments, so the caller measures the gap against the
     bound proven before them. Each repair solve gets what is left of the time limit
-    (`deadline`)."""
+    (`deadline`).
+
+    `tight` ((the LP relaxation's optimum, the gap target): HiGHS on a model whose own bound is
+    not taken, `proven_status`): each repair solve gets the cure the first MIP got,
+    `_highs_tight_tolerance`. A repair solve is a MIP on the same tiny allocations, and HiGHS
+    1.16's presolve at its default tolerance cut off its optimum as it did the first MIP's:
+    the 1M-request tier beside a tiny RL run at the catalog's rates (tests/test_cbc_bound.py)
+    was repaired (rl/train committed to the GB200 rack's system and trainer choices) and
+    re-solved to the rack plus a Trainium2 server, US$6,935,818, "optimal" with that as
+    HiGHS's bound, where the rack alone, US$6,622,560, keeps every commitment (checked row by
+    row: no violation); at 1e-9 the repair solve returns the rack alone."""
     solver, time_limit_s, method = run
     rounds, committed, bound = 0, [], None
     for _ in range(REPAIR_ROUNDS):
@@ -1575,6 +1594,8 @@ def _repair(
         mip.timeLimit = max(0.0, deadline - time.perf_counter())
         how, more_s = _run(model, mip)
         mip_s += more_s
+        if tight is not None and not model.scaled_highs:
+            how, mip_s = _highs_tight_tolerance(model, mip, how, mip_s, *tight)
         _check_mip(model, how, solver, time_limit_s, method, deadline)
         bound = _highs_bound(model) if solver == "highs" else None  # CBC hands back none
         if solver == "highs" and not model.scaled_highs:
