@@ -21,6 +21,7 @@ import math
 
 import bench_module
 import pytest
+from llama8b_shape import shape_by_hand
 
 from hardware.catalog import load_catalog
 from planner.calibration import training
@@ -28,26 +29,6 @@ from planner.calibration import training
 CATALOG = load_catalog()
 RUNS = {run["id"]: run for run in training.runs()}
 sfp = bench_module.load("step_floor_pairs")
-
-
-LLAMA_8B_LINEARS = (  # (in, out) features at TP1: QKV, attention out, gated FFN up, FFN down
-    (4096.0, 4096.0 + 2 * 8 * 128.0),
-    (4096.0, 4096.0),
-    (4096.0, 2 * 14336.0),
-    (14336.0, 4096.0),
-)
-
-
-def _shape_by_hand(tokens: float, half_width: float, half_tokens: float) -> float:
-    """The 8B's dense GEMM shape at TP1: each linear's forward, data- and weight-gradient GEMMs
-    contract K, N and the tokens M in turn at X/(X + W), times add, weighted by in x out:
-    M/(M + M_half) x 3 sum c / sum c ((K + W)/K + (N + W)/N + (M + W)/M)."""
-    c = [k * n for k, n in LLAMA_8B_LINEARS]
-    t = sum(
-        ci * ((k + half_width) / k + (n + half_width) / n + (tokens + half_width) / tokens)
-        for ci, (k, n) in zip(c, LLAMA_8B_LINEARS, strict=True)
-    )
-    return tokens / (tokens + half_tokens) * 3.0 * sum(c) / t
 
 
 def test_pair_lines_by_hand() -> None:
@@ -75,7 +56,7 @@ def test_pair_lines_by_hand() -> None:
     assert tr is not None
     w, m_half = tr.gemm_half_width["fp4"], tr.gemm_half_tokens
     assert (w, m_half) == (3480.0, 256.0)
-    s_one, s_two = _shape_by_hand(8192.0, w, m_half), _shape_by_hand(16384.0, w, m_half)
+    s_one, s_two = shape_by_hand(8192.0, w, m_half), shape_by_hand(16384.0, w, m_half)
     assert (s_one, s_two) == pytest.approx((0.6414, 0.6832), abs=0.0005)
     assert st2.gemm_s / st1.gemm_s == pytest.approx(2.0 * s_one / s_two, rel=1e-9)
     # 72.5 ms of FP4 GEMMs a sequence (87.7 before pergemm: the better shape outweighs the

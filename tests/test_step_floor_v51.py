@@ -19,6 +19,7 @@ import math
 
 import bench_module
 import pytest
+from llama8b_shape import shape_by_hand
 
 from hardware.catalog import load_catalog
 from planner.calibration import training
@@ -27,24 +28,6 @@ CATALOG = load_catalog()
 RUNS = {run["id"]: run for run in training.runs()}
 sf = bench_module.load("step_floor_v51")
 TABLE = {r.rid: r for r in sf.rows(CATALOG)}
-LLAMA_8B_LINEARS = (  # (in, out) features at TP1: QKV, attention out, gated FFN up, FFN down
-    (4096.0, 4096.0 + 2 * 8 * 128.0),
-    (4096.0, 4096.0),
-    (4096.0, 2 * 14336.0),
-    (14336.0, 4096.0),
-)
-
-
-def _shape_by_hand(tokens: float, half_width: float, half_tokens: float) -> float:
-    """The 8B's dense GEMM shape at TP1 (session s32 pergemm): each linear's forward, data- and
-    weight-gradient GEMMs contract K, N and the tokens M in turn at X/(X + W), times add,
-    weighted by in x out: M/(M + M_half) x 3 sum c / sum c ((K + W)/K + (N + W)/N + (M + W)/M)."""
-    c = [k * n for k, n in LLAMA_8B_LINEARS]
-    t = sum(
-        ci * ((k + half_width) / k + (n + half_width) / n + (tokens + half_width) / tokens)
-        for ci, (k, n) in zip(c, LLAMA_8B_LINEARS, strict=True)
-    )
-    return tokens / (tokens + half_tokens) * 3.0 * sum(c) / t
 
 
 def test_bucket_exposure_by_hand() -> None:
@@ -144,7 +127,7 @@ def test_step_parts() -> None:
     # shard at DP8 against DP16 and DP32: -2.9 ms) plus the head's shape (+0.7 ms)
     tr = CATALOG.accelerators["b200"].training
     assert tr is not None and tr.gemm_half_width["fp4"] == 1140.0 and tr.gemm_half_tokens == 256.0
-    s1, s2 = _shape_by_hand(8192.0, 1140.0, 256.0), _shape_by_hand(16384.0, 1140.0, 256.0)
+    s1, s2 = shape_by_hand(8192.0, 1140.0, 256.0), shape_by_hand(16384.0, 1140.0, 256.0)
     assert (s1, s2) == pytest.approx((0.8304, 0.8603), abs=0.0005)
     assert st[2].gemm_s / st[0].gemm_s == pytest.approx(2.0 * s1 / s2, rel=1e-9)
     c_gemm = 2.0 * st[0].gemm_s * (1.0 - s1 / s2)
