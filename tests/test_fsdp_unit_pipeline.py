@@ -96,9 +96,9 @@ def test_tp_overlap_chunks_add_under_three_milliseconds() -> None:
     gate (4,096 -> 28,672: N 7,168) and down (K 3,584, N 4,096). The forward and data-gradient
     GEMMs are 2/3 of the FLOPs but 64.4% of that time (the weight gradient contracts the 2,048
     tokens, wider than most K and N here): x (0.356 + 0.644 x 1.333) = x 1.215, +2.57 ms. The
-    bench still takes them as 2/3 of the time (exact at one shape): x 1.222, +2.66 ms, 0.09 ms
-    more. Before pergemm (one K = hidden/TP = 1,024 at 0.507, shape 0.575): 14.7 -> 17.9 ms,
-    +3.2 ms."""
+    bench computes that share from the model's linears since session 34 (it took 2/3 of the
+    time, exact at one shape only: x 1.222, +2.66 ms, 0.09 ms more). Before pergemm (one K =
+    hidden/TP = 1,024 at 0.507, shape 0.575): 14.7 -> 17.9 ms, +3.2 ms."""
     f = RUN.f
     assert (f.gemm_half_tokens, f.gemm_half_width, f.gemm_efficiency) == (256, 560, 0.478)
     assert f.peak_flops == 5e15 and f.sustained_clock_fraction == 1.0
@@ -122,13 +122,17 @@ def test_tp_overlap_chunks_add_under_three_milliseconds() -> None:
     assert share == pytest.approx(0.644, abs=0.001)
     by_hand = gemm * (share * (piece - 1))
     assert by_hand == pytest.approx(0.00257, abs=0.00001)
-    # the bench's formula: 2/3 of the time
-    factor = 1 / 3 + 2 / 3 * piece
-    assert factor == pytest.approx(1.2222, abs=1e-4)
-    assert BENCH.tp_chunked_gemm(RUN) == pytest.approx(RUN.gemm_s * factor)
+    # the bench's share and step, from the model's own linears (RUN.linears: the four above)
+    assert [(lin.in_features, lin.out_features) for lin in RUN.linears] == [
+        (i, o) for i, o, _, _ in linears
+    ]
+    assert BENCH.chunked_share(RUN) == pytest.approx(share, rel=1e-12)
+    factor = 1 - share + share * piece
+    assert factor == pytest.approx(1.215, abs=1e-3)
+    assert BENCH.tp_chunked_gemm(RUN) == pytest.approx(RUN.gemm_s * factor, rel=1e-12)
     extra = BENCH.tp_chunked_gemm(RUN) - RUN.gemm_s
-    assert extra == pytest.approx(0.00266, abs=0.00001)
-    assert 0 < extra - by_hand < 0.0001
+    assert extra == pytest.approx(by_hand, rel=1e-9)  # not 2/3 of the time: +2.66 ms
+    assert extra == pytest.approx(0.00257, abs=0.00001)
 
 
 def test_b200_pair_implies_a_fixed_per_step_cost() -> None:
