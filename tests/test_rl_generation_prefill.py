@@ -19,6 +19,7 @@ from planner.calibration.rl import points
 from planner.demand.common import hardware
 from planner.demand.rl import rl_rates
 from planner.demand.serving_physics import figures
+from planner.demand.types import WorkloadDemand
 from planner.plan import Plan
 from planner.rows import AllocationRow
 from planner.verify import check_plan
@@ -115,12 +116,28 @@ def pool_shares(plan: Plan, sc: planner.Scenario) -> dict[tuple[str, str, str, i
     return out
 
 
-def test_generation_prefill_runs_on_the_generating_pools(tmp_path: Path) -> None:
+def test_generation_prefill_runs_on_the_generating_pools(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Before, the plan generated a third of the samples on the free H100s and prefilled all of
     their prompts on the GB200 racks; now every pool and period prefills the share of the
     prompts it generates. Trading prefill between the pools (each role's work kept) breaks the
-    colocated rule alone."""
+    colocated rule alone. The tampered plan is checked against the demands the plan was
+    verified with (planner.api's `work`), not the pre-solve ones: since session 34's B200-die
+    BF16 fit (0.58 -> 0.48) the trainer, rated on 3 racks (216 GPUs, 5.87e16 FLOP/s a rack),
+    is placed on 4 and re-rated there (5.28e16: plan.rl_jobs), so the pre-solve demands would
+    also fail `runnable` on the untouched train rows."""
+    import planner.api
+
     sc = split_run(tmp_path)
+    verified: list[list[WorkloadDemand]] = []
+    real_verify = planner.api.verify
+
+    def spy(plan: Plan, scenario: planner.Scenario, work: list[WorkloadDemand]) -> list[str]:
+        verified.append(work)
+        return real_verify(plan, scenario, work)
+
+    monkeypatch.setattr(planner.api, "verify", spy)
     for solver in ("highs", "cbc"):
         plan = planner.solve(sc, solver=solver)
         shares = pool_shares(plan, sc)
@@ -132,7 +149,8 @@ def test_generation_prefill_runs_on_the_generating_pools(tmp_path: Path) -> None
         assert "colocated" in plan.checks
     # all of the prefill on the H100s (its work kept, within their units): the racks generate
     # without prefilling
-    (demand,) = [d for d in planner.demands(sc) if d.name == "rl"]
+    work = verified[-1]  # the cbc plan's
+    (demand,) = [d for d in work if d.name == "rl"]
     rate = next(r for r in demand.roles if r.name == "generate_prefill").rates[H100].per_unit_s
     moved: dict[tuple[str, str, int], AllocationRow] = {}
     for a in plan.allocations:
@@ -149,7 +167,8 @@ def test_generation_prefill_runs_on_the_generating_pools(tmp_path: Path) -> None
         moved[key] = a
     broken = copy(plan)
     broken.allocations = list(moved.values())
-    found = {k: msgs for k, msgs in check_plan(broken, sc, planner.demands(sc)).items() if msgs}
+    assert not any(check_plan(plan, sc, work).values())
+    found = {k: msgs for k, msgs in check_plan(broken, sc, work).items() if msgs}
     # busy_units too: the tampered allocations move busy units the schedule still holds
     assert list(found) == ["busy_units", "colocated"], found
     assert any(
