@@ -292,9 +292,59 @@ def test_a_tight_rerun_that_finds_nothing_cheaper_leaves_the_first_plan(
     assert plan.gap == pytest.approx(first.gap, rel=1e-9)
 
 
-def test_highs_repair_path_finds_the_one_rack_at_the_catalog_rates(tmp_path: Path) -> None:
-    """The RL_WORK case at the catalog's own fractions (no pins): HiGHS's first MIP lets the
-    tiny trainer's work through its tie rows, `_repair` commits rl/train to the GB200 rack at
+def _first_tight_run_as_in_session_33(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first MIP's `_highs_tight_tolerance` as before session 34: a second plan of the same
+    cost is dropped even where it needs no repair and the first does (its `_repairs_needed`
+    read as nothing), so the path goes through `_repair`; the repair solves' tight re-runs as
+    they are."""
+    import planner.lp.solve as solve
+
+    real = solve._highs_tight_tolerance
+    calls: list[int] = []
+
+    def first_as_before(model, *args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) > 1:
+            return real(model, *args)
+        with monkeypatch.context() as m:
+            m.setattr(solve, "_repairs_needed", lambda *a, **k: [])
+            return real(model, *args)
+
+    monkeypatch.setattr(solve, "_highs_tight_tolerance", first_as_before)
+
+
+def test_highs_needs_no_repair_at_the_catalog_rates(tmp_path: Path) -> None:
+    """The RL_WORK case at the catalog's own fractions (no pins): HiGHS's first MIP returns the
+    one GB200 rack, US$6,622,560, with the tiny trainer's work let through its tie rows (off
+    its chosen rack: a plan that needs repair), over the gap target against the LP relaxation;
+    the tight re-run (solve.py `_highs_tight_tolerance`) returns the one rack at the same cost
+    needing no repair, and since session 34 that plan is kept (cheapest, then cleanest): no
+    repair round, the plan of test_highs_repair_path_finds_the_one_rack_at_the_catalog_rates
+    below, one MIP fewer (session 33 dropped it and repaired the first)."""
+    scenario = planner.load_scenario(
+        _write(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"})
+    )
+    plan = planner.solve(scenario, solver="highs")
+    one_rack_usd = scenario.catalog.system("gb200-nvl72").rental_usd_per_hour * 365 * 24
+    assert plan.total_cost_usd == pytest.approx(one_rack_usd, rel=1e-9)
+    assert [(f.datacenter, f.system, f.units) for f in plan.fleet if f.units] == [
+        ("s0", "gb200-nvl72", 1.0)
+    ]
+    assert not [n for n in plan.solver_notes if "so the plan was repaired" in n]
+    (tight,) = [n for n in plan.solver_notes if "MIP feasibility tolerance at 1e-9" in n]
+    assert f"HiGHS stopped at {one_rack_usd:,.2f} US$" in tight
+    assert "needed repair (work off its chosen site or layout in 1 allocations)" in tight
+    assert f"it found {one_rack_usd:,.2f} US$, the same cost, needing none" in tight
+
+
+def test_highs_repair_path_finds_the_one_rack_at_the_catalog_rates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RL_WORK case at the catalog's own fractions (no pins), its first MIP's tight re-run
+    as in session 33 (`_first_tight_run_as_in_session_33`: since session 34 that re-run's
+    clean plan of the same cost is kept and no repair is needed, test above): HiGHS's first MIP
+    lets the tiny trainer's work through its tie rows, `_repair` commits rl/train to the GB200
+    rack at
     s0 (its system and trainer choices) and solves again. That solve, at HiGHS's default MIP
     feasibility tolerance, returned the rack plus a Trainium2 server at s2 (US$6,935,818,
     "optimal" with that as HiGHS's own bound) where the one rack alone keeps every commitment
@@ -304,6 +354,7 @@ def test_highs_repair_path_finds_the_one_rack_at_the_catalog_rates(tmp_path: Pat
     solve on such a model is now followed by it (solve.py `_repair`, `tight`): at 1e-9 the
     repaired MIP returns the rack alone (session 33; the session 32 note that "the tight
     re-run does not find it either" was not reproduced)."""
+    _first_tight_run_as_in_session_33(monkeypatch)
     scenario = planner.load_scenario(
         _write(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"})
     )
@@ -321,7 +372,7 @@ def test_highs_repair_path_finds_the_one_rack_at_the_catalog_rates(tmp_path: Pat
 
 @pytest.mark.parametrize("gb200_bf16", [0.55, 0.61, 0.64])
 def test_a_repaired_highs_plan_is_not_dearer_than_the_one_rack(
-    tmp_path: Path, gb200_bf16: float
+    tmp_path: Path, gb200_bf16: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The knife-edge around the catalog's rate (GB200 BF16 0.55-0.64; at 0.602, PIN_RL, the
     first MIP's US$13.56M is cured before any repair): wherever HiGHS's first MIP puts the
@@ -329,14 +380,19 @@ def test_a_repaired_highs_plan_is_not_dearer_than_the_one_rack(
     solve must not cost more than the optimum computed by hand, one GB200 rack rented for the
     year (US$/h x 8,760 h), which serves the 1M-request tier, trains the run and keeps those
     commitments. Before `_repair` took the tight re-run each of these cost US$6,935,818 (the
-    rack plus a Trainium2 server)."""
+    rack plus a Trainium2 server). Staged with the first MIP's tight re-run as in session 33
+    (`_first_tight_run_as_in_session_33`); as it is, each finds the one rack with no repair."""
     pins = {**PIN_RL, "gb200": {"training": {"gemm_efficiency": {"bf16": gb200_bf16}}}}
     scenario = planner.load_scenario(
         _pinned(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"}, pins)
     )
-    plan = planner.solve(scenario, solver="highs")
     rack = scenario.catalog.system("gb200-nvl72")
     one_rack_usd = rack.rental_usd_per_hour * 365 * 24
+    plain = planner.solve(scenario, solver="highs")
+    assert plain.total_cost_usd == pytest.approx(one_rack_usd, rel=1e-9)
+    assert not [n for n in plain.solver_notes if "so the plan was repaired" in n]
+    _first_tight_run_as_in_session_33(monkeypatch)
+    plan = planner.solve(scenario, solver="highs")
     # the staging: the path went through the repair (else this case tests nothing)
     assert [n for n in plan.solver_notes if "so the plan was repaired" in n]
     assert plan.total_cost_usd == pytest.approx(one_rack_usd, rel=1e-9)
