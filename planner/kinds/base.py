@@ -48,8 +48,10 @@ RERATE_SOLVES = 4
 # need of 3 x (1 + 1e-12) from rounding is 3 units, not 4.
 WHOLE_SLACK = 1e-9
 
-# Times an RL run's job is grown to the units its work needs at the job's own rates
-# (planner/kinds/rl.py rated_on): each round rates a larger job, whose rate per unit is lower.
+# Times an RL run's job is grown to the units its train work needs in its window at the job's
+# own rate (planner/kinds/rl.py rated_on): each round rates a larger job, whose rate per unit
+# may be lower (fewer micro-batches a rank, a longer idle share) or higher (a layout that idles
+# less: the 8B of tests/test_held.py rates 3.0% higher on 32 H100s than on 24).
 SIZING_ROUNDS = 8
 
 
