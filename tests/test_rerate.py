@@ -373,8 +373,8 @@ def test_a_squeeze_by_indifference_is_undone_by_holding_the_rated_job(
     assert check_plan(plan, sc, held_work)["placed_rate"]
     plan.pretrain_jobs = [dataclasses.replace(job, rate_job_accelerators=14 * PER_UNIT)]
     found = check_plan(plan, sc, held_work)["placed_rate"]
-    # (the hold is recomputed from the record's job and the work in its window, planner/api.py
-    # `_within_window`, so a record naming another job is caught by the rate it names)
+    # (the hold is recomputed from the record's job and the work in its window, planner/kinds/pretrain.py
+    # held_to_rated within_window, so a record naming another job is caught by the rate it names)
     assert any("not the rate of the 112-accelerator job it names" in x for x in found), found
     # a hold other than the rated job's 64 units (which its work needs in two quarters) is caught
     plan.pretrain_jobs = [job]
