@@ -96,10 +96,12 @@ def test_no_generation_engine_no_prefill() -> None:
 
 def split_run(tmp_path: Path) -> planner.Scenario:
     """One site: 20 owned HGX H100 servers (free, too few for the whole run) and GB200 NVL72
-    racks to buy; Llama 3.1 70B RL, 80M problems x 8 samples at 30 tokens/s a sequence over 10
-    days, separate pools. Generation runs on both systems."""
+    racks to buy; Llama 3.1 70B RL, 60M problems x 8 samples at 30 tokens/s a sequence over 10
+    days, separate pools. Generation runs on both systems (80M until session 34: once the
+    B200-die BF16 fit, 0.58 -> 0.48, and the trainer's job sized at its window need put the
+    trainer on 4 racks, their spare time generated every sample)."""
     systems = {H100: {"max_units": 20, "owned": 20}, GB200: {"max_units": 50}}
-    rl = rl_workload("llama-3.1-70b", "80M")
+    rl = rl_workload("llama-3.1-70b", "60M")
     rl["generation_tokens_per_s_per_sequence"] = 30
     return planner.load_scenario(write_scenario(tmp_path, {"a": site(systems)}, {"rl": rl}))
 
@@ -123,10 +125,10 @@ def test_generation_prefill_runs_on_the_generating_pools(
     their prompts on the GB200 racks; now every pool and period prefills the share of the
     prompts it generates. Trading prefill between the pools (each role's work kept) breaks the
     colocated rule alone. The tampered plan is checked against the demands the plan was
-    verified with (planner.api's `work`), not the pre-solve ones: since session 34's B200-die
-    BF16 fit (0.58 -> 0.48) the trainer, rated on 3 racks (216 GPUs, 5.87e16 FLOP/s a rack),
-    is placed on 4 and re-rated there (5.28e16: plan.rl_jobs), so the pre-solve demands would
-    also fail `runnable` on the untouched train rows."""
+    verified with (planner.api's `work`), not the pre-solve ones: where the plan re-rates the
+    trainer at the job it is placed on (plan.rl_jobs; at 80M problems, between session 34's
+    B200-die BF16 fit and its job sized at the window need: 3 racks rated, 4 placed, 5.87e16 ->
+    5.28e16 FLOP/s a rack), the pre-solve demands fail `runnable` on the untouched train rows."""
     import planner.api
 
     sc = split_run(tmp_path)
