@@ -1,5 +1,6 @@
-"""The Llama 3.1 8B strong-scaling miss on 1,024 GB200 (+279.8%: the model 18.9 ms a step,
-measured 71.8 ms; +232% and 21.6 ms before session s32 pergemm) against the leads of session s20 scale: Megatron-FSDP's per-layer gathers, NCCL's
+"""The Llama 3.1 8B strong-scaling miss on 1,024 GB200 (+276.4%: the model 19.1 ms a step,
+measured 71.8 ms; +279.8% and 18.9 ms before session s34 fit's B200-die fractions, BF16 0.48 and
+FP8 0.482; +232% and 21.6 ms before session s32 pergemm) against the leads of session s20 scale: Megatron-FSDP's per-layer gathers, NCCL's
 per-collective latency, TP-overlap GEMM chunks, a fixed per-step cost (analysis, a negative
 result, no model change).
 
