@@ -70,3 +70,84 @@ def test_rl_table_refuses_fused_grouped_gemm_on_a_dense_policy(tmp_path: Path) -
     assert f"rl.yaml:{_line_of(text, new)}:" in message
     assert "trainer.layout.fused_grouped_gemm" in message
     assert "llama-3.1-8b is a dense model" in message
+
+
+# -- 2. an overlay's whole-entry source is quoted only for the figures it set -----------------
+
+
+def _overlay(tmp_path: Path, text: str, name: str = "overlay.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _figures(entry: object) -> list[str]:
+    from hardware.catalog import _numeric_figures
+    from hardware.schema import Sourced
+
+    assert isinstance(entry, Sourced)
+    return _numeric_figures(entry)
+
+
+def test_an_overlays_entry_source_is_quoted_only_for_the_figure_it_sets(tmp_path: Path) -> None:
+    """The overlay sets hgx-h100's capex and writes `source:` for the entry. Before: every
+    figure of the unit whose source was the entry's own (accelerators, CPUs, power, ...) quoted
+    "my lab's HGX H100 quote", a source for a number it never gave. Now capex quotes the
+    overlay (file, line, text) and every other figure keeps exactly the shipped source."""
+    from hardware.catalog import OVERLAY_SOURCE, estimates, load_catalog
+
+    text = 'systems:\n  hgx-h100:\n    source: "my lab\'s HGX H100 quote"\n    capex_usd: 260000\n'
+    path = _overlay(tmp_path, text)
+    unit = load_catalog([path]).systems["hgx-h100"]
+    shipped = load_catalog().systems["hgx-h100"]
+    line = _line_of(text, "capex_usd")
+    assert unit.source_of("capex_usd") == (
+        f"{OVERLAY_SOURCE}{path}, line {line}: my lab's HGX H100 quote"
+    )
+    others = [f for f in _figures(unit) if f != "capex_usd"]
+    assert {"accelerators", "cpus", "power", "scale_up_domain"} <= set(others)
+    for figure in others:
+        assert unit.source_of(figure) == shipped.source_of(figure), figure
+    # the shipped estimates the overlay did not touch are still estimates (sensitivity's list)
+    paths = {e.path for e in estimates(load_catalog([path]))}
+    shipped_paths = {e.path for e in estimates(load_catalog())}
+    kept = {p for p in shipped_paths if p.startswith("systems.hgx-h100.")}
+    assert len(kept) > 3
+    assert kept - {"systems.hgx-h100.capex_usd"} <= paths
+
+
+def test_an_overlays_block_source_is_quoted_only_for_the_figure_it_sets(tmp_path: Path) -> None:
+    """The same for a nested block's source: an overlay writing `training: {source: ...,
+    gemm_half_tokens: 300}` on rubin (whose training figures all quote the block's source)
+    quotes its text for gemm_half_tokens alone; the block's other figures keep their shipped
+    sources (before: "our GEMM sweep" for Blackwell's fitted fractions)."""
+    from hardware.catalog import load_catalog
+
+    text = (
+        "accelerators:\n  rubin:\n    training:\n"
+        '      source: "our GEMM sweep"\n      gemm_half_tokens: 300\n'
+    )
+    path = _overlay(tmp_path, text)
+    acc = load_catalog([path]).accelerators["rubin"]
+    shipped = load_catalog().accelerators["rubin"]
+    # written with the figure in the same file: quoted as written, as a shipped file's is
+    assert acc.source_of("training.gemm_half_tokens") == "our GEMM sweep"
+    training = [f for f in _figures(acc) if f.startswith("training.")]
+    assert len(training) > 3
+    for figure in _figures(acc):
+        if figure != "training.gemm_half_tokens":
+            assert acc.source_of(figure) == shipped.source_of(figure), figure
+
+
+def test_an_overlay_writing_only_an_entry_source_changes_no_quoted_source(
+    tmp_path: Path,
+) -> None:
+    """An overlay that writes only `source:` for an entry sets no figure, so no figure quotes
+    it (a correction of one figure's source is written in `sources:`, test_review33)."""
+    from hardware.catalog import load_catalog
+
+    path = _overlay(tmp_path, 'systems:\n  gb300-nvl72:\n    source: "a vendor deck"\n')
+    unit = load_catalog([path]).systems["gb300-nvl72"]
+    shipped = load_catalog().systems["gb300-nvl72"]
+    for figure in _figures(unit):
+        assert unit.source_of(figure) == shipped.source_of(figure), figure
