@@ -8,7 +8,6 @@ the fix.
    the others keep the source they had.
 3. The calibration tables refuse `fused_grouped_gemm` on a dense model's row (training.yaml,
    and rl.yaml's trainer layout) on its file, line and field.
-4. Serving's and training's TP all-reduce bandwidth from the same catalog figure.
 """
 
 from __future__ import annotations
