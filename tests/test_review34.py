@@ -150,3 +150,86 @@ def test_an_overlay_writing_only_an_entry_source_changes_no_quoted_source(
     shipped = load_catalog().systems["gb300-nvl72"]
     for figure in _figures(unit):
         assert unit.source_of(figure) == shipped.source_of(figure), figure
+
+
+# -- 1. a figure whose source states a range uses it ------------------------------------------
+
+GENERIC_RANGE = "+-25% around the default (no published spread"
+QUARTER_S = 0.25 * 365 * 86400  # fleetcore.units: a quarter is a quarter of a 365-day year
+
+
+def _span(source: str, pattern: str) -> tuple[float, float]:
+    """The two numbers of the span `pattern` (a regex with two groups) in a source text."""
+    import re
+
+    match = re.search(pattern, source)
+    assert match is not None, (pattern, source)
+    return float(match.group(1)), float(match.group(2))
+
+
+# figure: (a regex of the span its source states, the factor to SI units (or to the unit's
+# price: x 72 GPUs), the kind of check: "both" ends from the source; "high" only (the low end
+# is explained in the range's own source))
+STATED = {
+    "accelerators.rubin.peak_flops.bf16": (r"range ([\d.]+)-([\d.]+) PF", 1e15, "both"),
+    "systems.gb300-nvl72.rental_usd_per_hour": (r"range \$([\d.]+)-\$([\d.]+)/GPU-h", 72, "both"),
+    "systems.vera-rubin-nvl144.capex_usd": (r"range \$([\d.]+)M-\$([\d.]+)M", 1e6, "both"),
+    "systems.vera-rubin-nvl144.lead_time": (r"range (\d+)-(\d+)\)", QUARTER_S, "both"),
+    "systems.vera-rubin-nvl144.power": (r"([\d.]+)-([\d.]+) kW per rack", 1e3, "both"),
+    "systems.trn3-ultraserver.capex_usd": (r"range \$([\d.]+)M-\$([\d.]+)M", 1e6, "both"),
+    "systems.trn3-ultraserver.lead_time": (r"(\d+)-(\d+) quarters", QUARTER_S, "both"),
+    "systems.trn3-ultraserver.power": (r"range ([\d.]+)-([\d.]+) kW", 1e3, "high"),
+    "systems.trn2-server.lead_time": (r"(\d+)-(\d+) quarters", QUARTER_S, "both"),
+}
+# figures whose source is another figure's ("estimate, as bf16", "as trn2-server"): same range
+SAME_AS = {
+    "accelerators.rubin.peak_flops.fp16": "accelerators.rubin.peak_flops.bf16",
+    "systems.trn2-ultraserver.lead_time": "systems.trn2-server.lead_time",
+}
+
+
+def test_ranges_stated_by_their_figures_sources_are_used() -> None:
+    """Before: each of these ranges was the generic +-25% "no published spread" although the
+    figure's own source states a span (rubin BF16 6.25-8.35 PF, gb300 rental $10.5-$14/GPU-h,
+    vera-rubin capex $4M-$7.8M, power 190-230 kW, lead time 2-4 quarters, trn3 capex
+    $2.5M-$4.5M, lead time 2-4 quarters, trn2 2-4 quarters). Now the range's ends are the span
+    recomputed here from the source text; trn3's power takes the stated 200 kW high, its stated
+    100 kW low being below its own chips' draw (144 x 750 W = 108 kW: test_catalog_rules), the
+    low its range's source derives (124 kW) instead."""
+    from hardware.catalog import estimates, load_catalog
+
+    catalog = load_catalog()
+    found = {e.path: e for e in estimates(catalog)}
+    for path, (pattern, factor, ends) in STATED.items():
+        est = found[path]
+        low, high = _span(est.source, pattern)
+        assert est.low is not None and est.high is not None and est.range_source
+        assert GENERIC_RANGE not in est.range_source, path
+        assert est.high == pytest.approx(high * factor), path
+        if ends == "both":
+            assert est.low == pytest.approx(low * factor), path
+        else:
+            assert est.low > low * factor, path
+        assert est.low <= est.default <= est.high, path
+    # the rubin BF16 span's high end is half of the FP8 figure, as its source says
+    rubin = catalog.accelerators["rubin"]
+    assert found["accelerators.rubin.peak_flops.bf16"].high == pytest.approx(
+        rubin.peak_flops["fp8"] / 2
+    )
+    assert found["systems.trn3-ultraserver.power"].low == pytest.approx(144 * 750 + 16_000)
+    for path, same in SAME_AS.items():
+        assert (found[path].low, found[path].high) == (found[same].low, found[same].high), path
+
+
+def test_no_generic_range_where_the_figures_source_speaks_of_a_range() -> None:
+    """Every estimate whose range is the generic +-25% ("no published spread") has a source
+    that states no range: a source with the word "range" in it gives one, and the range must
+    be it (before: nine figures, the ones above)."""
+    from hardware.catalog import estimates, load_catalog
+
+    generic = [
+        e.path
+        for e in estimates(load_catalog())
+        if e.range_source and GENERIC_RANGE in e.range_source and "range" in e.source.lower()
+    ]
+    assert generic == []
