@@ -482,7 +482,12 @@ def layout_model_problems(workloads: dict[str, object], catalog: Catalog) -> lis
     plan's infeasibility diagnosis (exit 2, "can run on no system here"), not an input error
     on the line that causes them, while the model-free layout checks (fsdp dividing dp x cp)
     were."""
-    from planner.demand.training import Layout, expert_parallel_problem, fsdp_problem
+    from planner.demand.training import (
+        Layout,
+        dense_fused_problem,
+        expert_parallel_problem,
+        fsdp_problem,
+    )
     from planner.kinds.rl import RLSpec
 
     out: list[tuple[Loc, str]] = []
@@ -502,13 +507,7 @@ def layout_model_problems(workloads: dict[str, object], catalog: Catalog) -> lis
         if not experts:
             if lay.fused_grouped_gemm:
                 # review s32: accepted and silently unused (a dense model has no expert GEMMs)
-                out.append(
-                    (
-                        (*loc, "fused_grouped_gemm"),
-                        f"fused_grouped_gemm sets how routed-expert GEMMs run, and {model} is a "
-                        "dense model (no routed experts): remove it",
-                    )
-                )
+                out.append(((*loc, "fused_grouped_gemm"), dense_fused_problem(model)))
             continue
         layout = Layout(
             tp=lay.tp,
