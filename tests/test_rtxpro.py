@@ -98,8 +98,10 @@ def test_rtx_pro_6000_takes_b200s_other_figures_and_says_so() -> None:
         assert part.compute_utilisation[p] == b200.compute_utilisation[p], p
         assert acc.source_of(f"serving.compute_utilisation.{p}").startswith("taken equal to b200")
     assert acc.source_of("serving.compute_utilisation.fp4").startswith("fitted")
-    # the PCIe all-reduce figures: 35 GB/s bus bandwidth on 4 GB202 cards over 128 GB/s
-    assert part.link_bandwidth_utilisation == pytest.approx(round(35 / 128, 2))
+    # the PCIe all-reduce figures: 35 GB/s bus bandwidth on 4 GB202 cards over one direction
+    # of the 128 GB/s both-ways figure (review s33: the all-reduce's ring runs at one
+    # direction's rate; 35 / 128 before)
+    assert part.link_bandwidth_utilisation == pytest.approx(round(35 / 64, 2))
     assert "nccl/issue #1639" in acc.source_of("serving.link_bandwidth_utilisation").replace(
         "NVIDIA/nccl issue", "nccl/issue"
     )
@@ -179,23 +181,24 @@ def test_gpt_oss_known_miss_arithmetic_from_hpes_v60_log() -> None:
 def test_tp_allreduce_is_priced_on_pcie_by_hand() -> None:
     # No RTX PRO run uses TP > 1, but a plan may: Llama 2 70B at TP2 on the server, batch 64.
     # Each decode step all-reduces 2 x 80 layers of batch x hidden x 2 B over PCIe:
-    # 2 ceil(log2 2) x 5 us + 2(2-1)/2 x bytes / (128 GB/s x 0.27)
+    # 2 ceil(log2 2) x 5 us + 2(2-1)/2 x bytes / (128 GB/s / 2 x 0.55)
     batch, hidden, layers = 64, 8192, 80
     _, _, terms = pinned_step("mlperf61-rtxpro-llama2-70b-server-hpe", CATALOG, 2, 1, 1, batch)
     nbytes = batch * hidden * 2
-    one = 2 * math.ceil(math.log2(2)) * 5e-6 + 2 * (2 - 1) / 2 * nbytes / (128e9 * 0.27)
+    one = 2 * math.ceil(math.log2(2)) * 5e-6 + 2 * (2 - 1) / 2 * nbytes / (64e9 * 0.55)
     assert terms.tp_comm_s == pytest.approx(2 * layers * one, rel=1e-9)
-    assert terms.tp_comm_s == pytest.approx(0.00645, abs=0.00005)  # 6.5 ms a step
-    # the same TP2 step on NVLink 5 (hgx-b200: 1.8 TB/s x 0.75, 2 us a hop) is ~8x cheaper (its 2 us hops weigh more at this size)
+    assert terms.tp_comm_s == pytest.approx(0.00637, abs=0.00005)  # 6.4 ms a step
+    # the same TP2 step on NVLink 5 (hgx-b200: 1.8 TB/s, 900 GB/s each way x 0.75, 2 us a hop)
+    # is ~7x cheaper (its 2 us hops weigh more at this size)
     _, _, nvl = pinned_step("mlperf61-b200-llama2-70b-server-coreweave", CATALOG, 2, 1, 1, batch)
-    by_hand = 2 * layers * (2 * 2e-6 + nbytes / (1.8e12 * 0.75))
+    by_hand = 2 * layers * (2 * 2e-6 + nbytes / (0.9e12 * 0.75))
     assert nvl.tp_comm_s == pytest.approx(by_hand, rel=1e-9)
-    assert terms.tp_comm_s / nvl.tp_comm_s == pytest.approx(8.4, abs=0.1)
+    assert terms.tp_comm_s / nvl.tp_comm_s == pytest.approx(7.2, abs=0.1)
 
 
 def test_tp_prefill_allreduce_is_priced_on_pcie_by_hand() -> None:
     # Prefill of the same TP2 instance: each prompt token all-reduces 2 x 80 layers of
-    # hidden x 2 B, 2(2-1)/2 of it over 128 GB/s x 0.27, per token of the 2-GPU instance
+    # hidden x 2 B, 2(2-1)/2 of it over 64 GB/s (one way) x 0.55, per token of the 2-GPU instance
     hw = hardware(CATALOG, "rtx-pro-server")
     assert hw is not None
     arch = CATALOG.models["llama-2-70b"]
@@ -203,12 +206,12 @@ def test_tp_prefill_allreduce_is_priced_on_pcie_by_hand() -> None:
     lay = pinned_layout(arch, hw, serving_load(point.spec, arch), 2, 1, 1)
     assert not isinstance(lay, str) and (lay.tp, lay.accelerators) == (2, 2)
     t = prefill_time(hw, arch, "fp4", lay, 111.0, 222.0, 1.0, "fp8")
-    bw = 128e9 * 0.27
+    bw = 64e9 * 0.55
     assert t.allreduce_bandwidth == pytest.approx(bw)
     assert t.allreduce_s == pytest.approx(2 * 80 * (2 - 1) / 2 * 2 * 8192 * 2 / bw * 2 / 2)
-    # 76 us a prompt token: 1.23x the token's FP4 compute on the two cards (62 us)
-    assert t.allreduce_s == pytest.approx(75.9e-6, rel=0.01)
-    assert t.allreduce_s / t.compute_s == pytest.approx(1.23, abs=0.02)
+    # 74.5 us a prompt token: 1.21x the token's FP4 compute on the two cards (62 us)
+    assert t.allreduce_s == pytest.approx(74.5e-6, rel=0.01)
+    assert t.allreduce_s / t.compute_s == pytest.approx(1.21, abs=0.02)
 
 
 TOPOLOGY = """\

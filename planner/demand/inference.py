@@ -18,7 +18,7 @@ planner/demand/queueing.py; formulas and sources in docs/models.md. Summary (SI 
              inf if unset
   decode tokens/s per instance = batch / step(batch);  per unit x instances per unit
   prefill s per prompt token = F(prompt/2) / (a · peak · compute_utilisation)
-             + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util) · tp/a
+             + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (one-way scale-up bw · link util) · tp/a
              (serving_physics.prefill_time: the LP's prefill rate, TTFT and the prefill chunk)
   prefill tokens/s per instance = 1 / that
   server (ttft_p99): decode and prefill rates x the M/D/c utilisation meeting the p99 TTFT

@@ -26,7 +26,8 @@ micro-batch through its stage once per step, so per chip per step (formulas in d
   roofline_s     = Σ over the phases run in sequence (attention: KV read vs attention FLOPs;
                    dense GEMMs: dense weights vs dense FLOPs; expert GEMMs: experts read vs
                    x · expert FLOPs) of max(compute, memory)
-  tp_comm_s      = n_allreduce · (2·ceil(log2 tp)·latency_up + 2(tp-1)/tp · bytes / bw_up)
+  tp_comm_s      = n_allreduce · (2·ceil(log2 tp)·latency_up + 2(tp-1)/tp · bytes / bw_up),
+                   bw_up = one-way scale-up bandwidth · link util (the ring's bus bandwidth)
                    (a pinned TP wider than the scale-up domain D: two levels, allreduce_s, the
                    u = ceil(tp/D) domains' part 2·ceil(log2 u)·L_out + 2(u-1)/u · bytes/D / bw_out,
                    L_out = serving.scale_out_allreduce_latency, else scale_out_latency; a group
@@ -61,7 +62,7 @@ buckets (prefill_buckets_tokens) a P-token prompt is computed as P' = padded_pro
 tokens at mean context P'/2: every term below is taken at P' and times P'/P, the padding):
   prefill_s      = x_p · F_experts / (a · peak(p) · u(p)) + (F(P/2) − F_experts) / (a ·
                    peak(p_dense) · u(p_dense))                                 (compute)
-                   + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util) · tp/a
+                   + n_allreduce · 2(tp−1)/tp · hidden · 2 B / (one-way scale-up bw · link util) · tp/a
                                                                                (TP all-reduce)
                    + moe_layers · x_p · k · hidden · (1+2 B) · (g−1)/g / (a · bw)
                                                                        (MoE: EP all-to-all)
@@ -663,7 +664,8 @@ def kv_replication(arch: ModelArch, tp: int) -> float:
 def scale_up_one_way(hw: Hardware) -> float:
     """Bytes/s one chip moves each way over the scale-up fabric: the catalog's scale-up figure
     is bidirectional (NVLink 5: 1.8 TB/s = 900 GB/s each way; the training model reads it the
-    same way), times link_bandwidth_utilisation."""
+    same way), times link_bandwidth_utilisation. The rate of the EP all-to-all and, since
+    review s33, of the TP all-reduce's ring (allreduce_s: its bus bandwidth)."""
     return (
         hw.accelerator.scale_up_bandwidth_bytes_per_s / 2 * figures(hw).link_bandwidth_utilisation
     )
@@ -775,10 +777,19 @@ def pp_cross_hops(pp: int, ranks: int, domain: int) -> int:
 def allreduce_s(hw: Hardware, tp: int, nbytes: float, ranks: int | None = None) -> float:
     """One all-reduce of `nbytes` over tp chips on the scale-up fabric:
     2·ceil(log2 tp)·latency (a tree/recursive-doubling pass down and up) + 2(tp−1)/tp · bytes /
-    (scale-up bandwidth · utilisation): the ring volume per chip over the catalog's
-    (bidirectional) figure, as NCCL's bus bandwidth is quoted against it
-    (link_bandwidth_utilisation's source); NVSwitch in-switch reduction (NVLink SHARP) lets a
-    chip send and receive each byte about once instead of 2(tp−1)/tp times each way.
+    (scale-up bandwidth / 2 · utilisation) (scale_up_one_way): a ring all-reduce sends
+    2(tp−1)/tp of the bytes from each chip and receives as many, both directions of its link
+    busy at once, so the time is that volume over ONE direction's rate, the bus bandwidth
+    nccl-tests reports (busbw = 2(n−1)/n · S / t, NVIDIA/nccl-tests doc/PERFORMANCE.md) and
+    the training model's convention (planner/demand/training.py: scale_up_bandwidth / 2 ·
+    collective_efficiency). Measured on 8 x H100: ring busbw 365-370 GB/s on 2 to 8 GPUs
+    (NVIDIA/nccl issue #1455), "the app-level bandwidth is 370GB/s in each direction ... 900
+    GB/s is the sum of both directions" (sjeaugey, NVIDIA/nccl issue #1442); NVLink SHARP
+    (NVLS, NCCL's default all-reduce on NVSwitch) reaches busbw ~480 GB/s at 8 GPUs for large
+    messages (NVIDIA/nccl-tests issue #212), ~1.3x the ring, not modelled. Review s33: this
+    divided by the catalog's both-directions figure (900 GB/s x 0.75 = 675 GB/s of bus
+    bandwidth on H100, 1.4x the NVLS peak and 1.8x the ring), charging a TP all-reduce about
+    half its time; test_review34 recomputes both models' rate from the same catalog figure.
 
     A group that leaves its scale-up domain (group_split(tp, ranks, D) = (d, u), u > 1: wider
     than D, e.g. vLLM TP32 on 8-GPU servers, or straddling two domains, TP16 of an instance
@@ -792,7 +803,7 @@ def allreduce_s(hw: Hardware, tp: int, nbytes: float, ranks: int | None = None) 
     if tp <= 1:
         return 0.0
     s = figures(hw)
-    bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    bw = scale_up_one_way(hw)
     d, w, u = group_pieces(tp, tp if ranks is None else ranks, hw.system.scale_up_domain)
     inner = (
         2 * math.ceil(math.log2(w)) * s.scale_up_latency_s + 2 * (w - 1) / w * nbytes / bw
@@ -837,7 +848,7 @@ class PrefillTime:
     tp: int
     allreduces: int  # per forward pass of a token (tp_allreduces)
     hidden: int
-    allreduce_bandwidth: float  # bytes/s: scale-up bandwidth · link_bandwidth_utilisation
+    allreduce_bandwidth: float  # bytes/s: scale_up_one_way (one direction · link util)
     # MoE (0 / 1 for a dense model or TP-sharded experts): the EP all-to-all's bandwidth time,
     # the per-pass fixed MoE time (layer latency + all-to-all hops) spread over the pass's
     # tokens, the hottest EP rank's routed rows over the mean, the tokens of a stage's pass
@@ -957,7 +968,7 @@ def prefill_time(
                 where the chip has one), the routed experts' FLOPs x x (the
                 hottest EP rank's share over the mean): full GEMM efficiency (a pass holds
                 hundreds of tokens or more)
-    allreduce = n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale_up_bandwidth · link util) · tp/a:
+    allreduce = n_allreduce · 2(tp−1)/tp · hidden · 2 B / (scale_up_bandwidth/2 · link util) · tp/a:
                 the ring volume of allreduce_s for one token's activations, exposed (serving
                 stacks do not overlap these all-reduces with the GEMMs; n_allreduce =
                 tp_allreduces, + moe_layers with TP-sharded experts, as StepPhysics counts
@@ -1018,7 +1029,7 @@ def prefill_time(
     # too, as the decode step counts them (StepPhysics.allreduces)
     n = tp_allreduces(arch) + (arch.moe_layers if arch.moe is not None and lay.expert_tp else 0)
     s = figures(hw)
-    bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+    bw = scale_up_one_way(hw)
     comm = cross = 0.0
     domain, widest, u = group_pieces(tp, a, hw.system.scale_up_domain)
     if widest > 1:
@@ -1082,7 +1093,7 @@ def replica_prefill_s(
     all-reduces:
       (F − F_experts − F_attn) / (pp · tp · peak(p_dense) · u) + F_attn / (pp · tp · peak(p_attn) · u)
       + x · F_experts / (pp · g · peak(p) · u)   (p_attn: attention_precision of `kv_precision`)
-      + n_allreduce / pp · 2(tp−1)/tp · hidden · 2 B / (scale-up bw · link util)
+      + n_allreduce / pp · 2(tp−1)/tp · hidden · 2 B / (one-way scale-up bw · link util)
       + moe_layers · max(1/tp, x/g) · k · hidden · (1 + 2 B) · (g−1)/g / (pp · bw)
       + moe_layers · (moe_layer_latency + 2 · latency) / (pp · P)
     (MoE, as prefill_time: the prompt's P tokens routed over the g EP chips, the hottest
@@ -1120,7 +1131,7 @@ def replica_prefill_s(
     )
     comm = 0.0
     if tp > 1:
-        bw = hw.accelerator.scale_up_bandwidth_bytes_per_s * figures(hw).link_bandwidth_utilisation
+        bw = scale_up_one_way(hw)
         comm = tp_allreduces(arch) / pp * 2 * (tp - 1) / tp * arch.hidden * ACTIVATION_BYTES / bw
     return compute + comm + moe
 
@@ -1734,7 +1745,7 @@ class StepArrays:
         # TP all-reduces (allreduce_s): inner over w, outer 1/d over the u domains (group_pieces)
         domain = hw.system.scale_up_domain
         self.allreduces = ints([st.allreduces for st in steps])
-        self.up_bw_ar = hw.accelerator.scale_up_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
+        self.up_bw_ar = scale_up_one_way(hw)
         self.out_bw_ar = (
             hw.accelerator.scale_out_bandwidth_bytes_per_s * s.link_bandwidth_utilisation
         )
