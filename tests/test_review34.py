@@ -13,6 +13,7 @@ the fix.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,19 @@ def _line_of(text: str, needle: str) -> int:
     return text[: text.index(needle)].count("\n") + 1
 
 
+def _refused(table: Path, old: str, new: str, load: Any, tmp_path: Path) -> tuple[str, int]:
+    """The table with `old` replaced by `new`, written to tmp_path and loaded: the ConfigError's
+    message and the changed line's number."""
+    src = table.read_text(encoding="utf-8")
+    assert src.count(old) == 1
+    text = src.replace(old, new)
+    path = tmp_path / table.name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load(path)
+    return str(exc.value), _line_of(text, new)
+
+
 # -- 3. fused_grouped_gemm on a dense calibration row -----------------------------------------
 
 DENSE_ROW_LAYOUT = "    layout: {tp: 1, pp: 1, dp: 8, micro_batch: 2, fsdp: 8}\n"  # llama-3.1-8b
@@ -34,16 +48,8 @@ def test_training_table_refuses_fused_grouped_gemm_on_a_dense_row(tmp_path: Path
     """Before: ct.runs() accepted the flag on the torchtitan Llama 3.1 8B row (a dense model)
     and predict() priced the row as if it were not there. Now: a ConfigError on the flag's
     file, line and field, with the scenario's message."""
-    src = ct.TABLE.read_text(encoding="utf-8")
-    assert src.count(DENSE_ROW_LAYOUT) == 1
     bad = DENSE_ROW_LAYOUT.replace("fsdp: 8}", "fsdp: 8, fused_grouped_gemm: true}")
-    text = src.replace(DENSE_ROW_LAYOUT, bad)
-    path = tmp_path / "training.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError) as exc:
-        ct.runs(path)
-    message = str(exc.value)
-    line = _line_of(text, bad)
+    message, line = _refused(ct.TABLE, DENSE_ROW_LAYOUT, bad, ct.runs, tmp_path)
     assert f"training.yaml:{line}:" in message
     assert "fused_grouped_gemm" in message and "llama-3.1-8b is a dense model" in message
     # the shipped table (whose DeepSeek-V3 row sets it on a MoE model) still loads
@@ -56,17 +62,10 @@ def test_training_table_refuses_fused_grouped_gemm_on_a_dense_row(tmp_path: Path
 
 def test_rl_table_refuses_fused_grouped_gemm_on_a_dense_policy(tmp_path: Path) -> None:
     """The same gap in rl.yaml: the Llama 3.1 8B GRPO point's trainer layout with the flag."""
-    src = crl.TABLE.read_text(encoding="utf-8")
     old = "      layout: {tp: 1, pp: 2, micro_batch: 1}"
-    assert src.count(old) == 1
     new = "      layout: {tp: 1, pp: 2, micro_batch: 1, fused_grouped_gemm: true}"
-    text = src.replace(old, new)
-    path = tmp_path / "rl.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError) as exc:
-        crl.points(path)
-    message = str(exc.value)
-    assert f"rl.yaml:{_line_of(text, new)}:" in message
+    message, line = _refused(crl.TABLE, old, new, crl.points, tmp_path)
+    assert f"rl.yaml:{line}:" in message
     assert "trainer.layout.fused_grouped_gemm" in message
     assert "llama-3.1-8b is a dense model" in message
 

@@ -37,19 +37,26 @@ def _model(tmp_path: Path) -> tuple[Model, Values, Values]:
     assert stats.objective_usd == pytest.approx(28_750.0) and stats.sol_status == 1
     clean = [v.varValue for v in model.prob.variables()]
     assert solve._repairs_needed(model, solve._allocations(model)) == []
-    b200 = model.u[("tier0", "decode", "s1", "hgx-b200", 0)]
-    h100 = model.u[("tier0", "decode", "s0", "hgx-h100", 0)]
-    assert (b200.varValue or 0.0) > 0 and h100.varValue == 0
-    (tier,) = [d for d in model.demands if d.name == "tier0"]
-    (decode,) = [r for r in tier.roles if r.name == "decode"]
-    ratio = decode.rates["hgx-b200"].per_unit_s / decode.rates["hgx-h100"].per_unit_s
-    h100.varValue, b200.varValue = (b200.varValue or 0.0) * ratio, 0.0
-    on_no_unit = [v.varValue for v in model.prob.variables()]
+    assert (model.u[("tier0", "decode", "s1", "hgx-b200", 0)].varValue or 0.0) > 0
+    assert model.u[("tier0", "decode", "s0", "hgx-h100", 0)].varValue == 0
+    on_no_unit = _to_h100(model, "decode")
     assert pulp.value(model.prob.objective) == pytest.approx(28_750.0, rel=1e-12)
     assert solve._repairs_needed(model, solve._allocations(model)) == [
         "work on no unit in 1 pool-periods"
     ]
     return model, clean, on_no_unit
+
+
+def _to_h100(model: Model, role: str) -> Values:
+    """The tier's `role` work in period 0 moved from s1's B200s to s0's H100s at the same work
+    (units x the B200/H100 rate ratio), where s0 has no unit: the model's values after."""
+    b200 = model.u[("tier0", role, "s1", "hgx-b200", 0)]
+    h100 = model.u[("tier0", role, "s0", "hgx-h100", 0)]
+    (tier,) = [d for d in model.demands if d.name == "tier0"]
+    (r,) = [x for x in tier.roles if x.name == role]
+    ratio = r.rates["hgx-b200"].per_unit_s / r.rates["hgx-h100"].per_unit_s
+    h100.varValue, b200.varValue = (b200.varValue or 0.0) * ratio, 0.0
+    return [v.varValue for v in model.prob.variables()]
 
 
 def _set(model: Model, values: Values) -> None:
@@ -97,13 +104,7 @@ def test_two_plans_alike_keep_the_first(tmp_path: Path, monkeypatch: pytest.Monk
     on s0's H100s too (no unit there either)."""
     model, _, on_no_unit = _model(tmp_path)
     _set(model, on_no_unit)
-    b200 = model.u[("tier0", "prefill", "s1", "hgx-b200", 0)]
-    h100 = model.u[("tier0", "prefill", "s0", "hgx-h100", 0)]
-    (tier,) = [d for d in model.demands if d.name == "tier0"]
-    (prefill,) = [r for r in tier.roles if r.name == "prefill"]
-    ratio = prefill.rates["hgx-b200"].per_unit_s / prefill.rates["hgx-h100"].per_unit_s
-    h100.varValue, b200.varValue = (b200.varValue or 0.0) * ratio, 0.0
-    other = [v.varValue for v in model.prob.variables()]
+    other = _to_h100(model, "prefill")
     assert pulp.value(model.prob.objective) == pytest.approx(28_750.0, rel=1e-12)
     assert solve._repairs_needed(model, solve._allocations(model))
     assert _rerun(model, on_no_unit, other, monkeypatch) == []
