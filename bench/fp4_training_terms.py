@@ -5,10 +5,11 @@ that model, the per_gemm candidate changes nothing more (its patch of training._
 fallback the model no longer takes for catalog models), and the other candidates are measured
 against it; the session fp4 figures are those docs/models.md records.)
 
-The evidence (bench/accuracy.py): every Megatron-Bridge NVFP4 row reads low (405B GB300 TP4 PP8
--22.7%, 405B GB200 TP4 PP16 -22.6%, 70B GB300 TP1 -15.1%, 70B GB200 TP2 -8.8%) while its MXFP8
-twin on the same layout lands within -7.3 ... +1.3%; the fitted MLPerf v6.0 GB300 405B rows (TP2
-CP2) sit at -0.4% / +6.8%.
+The evidence (bench/accuracy.py, as `decompose` prints it since session s32 pergemm; session
+fp4's figures in brackets): every Megatron-Bridge NVFP4 row reads low (405B GB300 TP4 PP8 -10.2%
+[-22.7%], 405B GB200 TP4 PP16 -19.4% [-22.6%], 70B GB300 TP1 -17.3% [-15.1%], 70B GB200 TP2
+-6.2% [-8.8%]) while its MXFP8 twin on the same layout lands within -2.2 ... +1.9% [-7.3 ...
++1.3%]; the fitted MLPerf v6.0 GB300 405B rows (TP2 CP2) sit at -7.0% / -0.3% [-0.4% / +6.8%].
 
 1. `decompose`: per FP4 training row (fit and check) and its FP8 twin, the micro-batch's terms
    (GEMM and its shape factor, attention, memory-bound, TP, PP, output head), the micro-batch

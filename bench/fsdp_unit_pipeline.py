@@ -1,5 +1,6 @@
-"""The Llama 3.1 8B strong-scaling miss on 1,024 GB200 (+232%: the model 21.6 ms a step, measured
-71.8 ms) against the leads of session s20 scale: Megatron-FSDP's per-layer gathers, NCCL's
+"""The Llama 3.1 8B strong-scaling miss on 1,024 GB200 (+276.4%: the model 19.1 ms a step,
+measured 71.8 ms; +279.8% and 18.9 ms before session s34 fit's B200-die fractions, BF16 0.48 and
+FP8 0.482; +232% and 21.6 ms before session s32 pergemm) against the leads of session s20 scale: Megatron-FSDP's per-layer gathers, NCCL's
 per-collective latency, TP-overlap GEMM chunks, a fixed per-step cost (analysis, a negative
 result, no model change).
 
@@ -29,11 +30,13 @@ result, no model change).
    own, or ~14 layers a unit (768M parameters). Compute a unit: the model's per-layer GEMM +
    attention + memory-bound time, a third forward and two thirds backward.
 3. *TP-overlap GEMM chunks* (`tp_chunked_gemm`): with userbuffers the forward and data-gradient
-   GEMMs of each linear run in TP pieces of M/TP rows, the weight-gradient GEMM whole: 2/3 of the
-   layer GEMM FLOPs at the shape factor of M/TP rows.
+   GEMMs of each linear run in TP pieces of M/TP rows, the weight-gradient GEMM whole: those two
+   GEMMs' share of the layer GEMM time (`chunked_share`, at the step model's per-linear shapes:
+   64.4% on the 8B, 2/3 of the FLOPs) at the shape factor of M/TP rows.
 4. *A fixed per-step cost* (`b200_pair_fixed_cost`): B200's FP4 fit points (Lambda 8 GPUs, two
    sequences a GPU; CoreWeave 64 GPUs, one) imply, if the step were k x the model's + F, k and F
-   from the two (the fit's spread: they imply fractions 0.446 and 0.380); and (`scan`, scratch) a
+   from the two (the fit's spread: before session s32 pergemm they implied fractions 0.446 and
+   0.380, hardware/data/accelerators.yaml; not recomputed since); and (`scan`, scratch) a
    whole DP exchange exposed, or that F added, on every training row.
 5. *DeepSeek-V3 GB200* (`expert_optimizer_s`): the routed experts' optimizer state over the
    DP·CP/EP ranks holding the same experts, not DP·CP as the model divided it (fixed in the model
@@ -54,7 +57,7 @@ from typing import Any
 from hardware.catalog import Catalog, load_catalog
 from planner.calibration import training as ct
 from planner.demand.common import hardware
-from planner.demand.training import dp_pieces, model_figures, train_figures
+from planner.demand.training import DenseLinear, dp_pieces, model_figures, train_figures
 
 LLAMA_8B = "mlperf60-llama31-8b-fp8-gb200-1024gpu"
 # NCCL's ring cost model (NVIDIA/nccl src/graph/tuning.cc @5067397c, ncclTunerConstantsDefaults):
@@ -97,6 +100,7 @@ class Run:
     tp: int
     tokens: float  # tokens a micro-batch a GPU (M of the GEMMs)
     f: Any
+    linears: tuple[DenseLinear, ...]  # the layer's dense linears (the step model's GEMM shape)
 
 
 def _row_step(catalog: Catalog, r: dict) -> tuple[Any, Any, Any, Any]:
@@ -142,6 +146,7 @@ def run(catalog: Catalog) -> Run:
         tp=lay.tp,
         tokens=lay.micro_batch * int(r["sequence_length"]) / lay.cp,
         f=f,
+        linears=mf.linears,
     )
 
 
@@ -218,14 +223,32 @@ def needed_alpha(rn: Run, layers_per_unit: int, target: float) -> float:
     return (lo + hi) / 2
 
 
+def chunked_share(rn: Run) -> float:
+    """The forward and data-gradient GEMMs' share of the layer GEMM time at the step model's
+    per-linear shapes (planner/demand/training.py linears_shape: a linear's three GEMMs contract
+    its K, its N and the tokens M, each at `X/(X + W)`, W = gemm_half_width, the M factor
+    common to all three): `Σ c_l ((K_l + W)/K_l + (N_l + W)/N_l) / Σ c_l ((K_l + W)/K_l +
+    (N_l + W)/N_l + (M + W)/M)`, c_l = per_layer · in · out. 2/3 only where K_l = N_l = M."""
+    w = rn.f.gemm_half_width
+    chunked = whole = 0.0
+    for lin in rn.linears:
+        m, n, k = lin.gemm(rn.tokens, rn.tp)
+        c = lin.per_layer * lin.in_features * lin.out_features
+        chunked += c * ((k + w) / k + (n + w) / n)
+        whole += c * ((k + w) / k + (n + w) / n + (m + w) / m)
+    return chunked / whole
+
+
 def tp_chunked_gemm(rn: Run) -> float:
-    """The layer GEMM time with the forward and data-gradient GEMMs (2/3 of the FLOPs) at the
-    shape of M/TP rows (TP-overlap chunks), the weight-gradient GEMMs whole, s; the model's
-    M-factor M/(M + gemm_half_tokens) replaced for those two thirds."""
+    """The layer GEMM time with the forward and data-gradient GEMMs (`chunked_share` of it) at
+    the shape of M/TP rows (TP-overlap chunks), the weight-gradient GEMMs whole, s: the model's
+    M-factor M/(M + gemm_half_tokens) replaced for that share,
+    `gemm_s · (1 - s + s · M/(M + M_half) / ((M/TP)/(M/TP + M_half)))`."""
     m = rn.tokens
     whole = m / (m + rn.f.gemm_half_tokens)
     piece = (m / rn.tp) / (m / rn.tp + rn.f.gemm_half_tokens)
-    return rn.gemm_s * (1.0 / 3.0 + 2.0 / 3.0 * whole / piece)
+    share = chunked_share(rn)
+    return rn.gemm_s * (1.0 - share + share * whole / piece)
 
 
 def layers_per_bucket(rn: Run) -> int:
@@ -325,7 +348,8 @@ def main() -> None:
             f"  {name}: alpha 0 step {s['step_s'] * 1e3:.1f} ms; alpha that reaches {rn.measured_s * 1e3:.1f} ms: {need * 1e6:.0f} us"
         )
     print(
-        f"  TP-overlap chunked GEMMs: {rn.gemm_s * 1e3:.1f} -> {tp_chunked_gemm(rn) * 1e3:.1f} ms"
+        f"  TP-overlap chunked GEMMs ({chunked_share(rn):.1%} of the GEMM time): "
+        f"{rn.gemm_s * 1e3:.2f} -> {tp_chunked_gemm(rn) * 1e3:.2f} ms"
     )
     k, f = b200_pair_fixed_cost(catalog)
     print(f"  B200 FP4 pair: measured = {k:.3f} x model + {f * 1e3:.1f} ms")

@@ -7,13 +7,15 @@ model's terms (session s32 pergemm: each dense linear at its own GEMM shape).
 
 The fit points are the rows of planner/calibration/training.yaml marked `fit: <figure>` on the
 accelerator's systems; the procedures (as the catalog sources state them):
-- H100 BF16 (FP16, H200 and the Blackwell BF16/FP16 estimates take it): least squares on the MFU
-  of the three Llama 3.1 405B Table 4 rows (0.001 grid);
+- H100 BF16 (FP16, H200 and the Blackwell Ultra BF16/FP16 estimates take it): least squares on
+  the MFU of the three Llama 3.1 405B Table 4 rows (0.001 grid);
 - H100 FP8: the value (0.001 grid) that reproduces MLPerf v3.1 GPT-3 175B on 10,752 H100;
 - H100 expert FP8 (h200 takes it): least squares on the log error of the two H100 FP8 MoE rows,
   0.01 grid over 0.25-0.50;
 - GB200 FP8 (B200 takes it): the value (0.001 grid) that reproduces MLPerf v5.0 Llama 3.1 405B
   on 512 GB200;
+- GB200 BF16 (B200 and their FP16 take it; session s33): 0.01 grid over 0.30-0.80, the sum of the
+  squared log errors of the two Megatron-Bridge 25.11 GB200 BF16 MoE rows;
 - GB300 FP8 (B300 takes it): the value on a 0.01 grid over 0.45-0.80 minimising the mean
   absolute error of the two Megatron-Bridge 25.11 GB300 rows;
 - B200 FP4 (GB200 takes it, moved together): 0.01 grid over 0.30-0.50, the two B200 8B rows' MAE;
@@ -57,17 +59,20 @@ def _grid(lo: int, hi: int) -> tuple[float, ...]:
 
 
 FITS = (
-    # the Blackwell BF16 fractions are estimates stated as H100's fitted fraction: moved with it
+    # the Blackwell Ultra BF16 fractions are estimates stated as H100's fitted fraction: moved
+    # with it (the B200 die's is fitted since session s33, below)
     Fit(
         "h100-sxm",
         "gemm_efficiency",
         "bf16",
         "lsq",
         _grid(30, 90),
-        ("h100-sxm.fp16", "gb200.bf16", "gb200.fp16", "gb300.bf16", "gb300.fp16"),
+        ("h100-sxm.fp16", "gb300.bf16", "gb300.fp16"),
     ),
     Fit("h100-sxm", "gemm_efficiency", "fp8", "solve", _grid(30, 90)),
     Fit("h100-sxm", "expert_gemm_fraction", "fp8", "sqlog", _grid(25, 50)),
+    # the B200 die's BF16 before its FP8 and FP4: their fit rows keep the output head in BF16
+    Fit("gb200", "gemm_efficiency", "bf16", "sqlog", _grid(30, 80), ("gb200.fp16",)),
     Fit("gb200", "gemm_efficiency", "fp8", "solve", _grid(30, 90)),
     Fit("gb300", "gemm_efficiency", "fp8", "mae", _grid(45, 80)),
     Fit("b200", "gemm_efficiency", "fp4", "mae", _grid(30, 50), ("gb200",)),

@@ -1,6 +1,8 @@
 """The Blackwell (B200-die) BF16 training fraction: the fraction each piece of evidence implies on
-the current step model, and the paired fit on NeMo-RL's dense GB200 update passes (analysis; the
-catalog figure b200/gb200 training.gemm_efficiency.bf16 stays an estimate, see its source).
+the current step model, and the paired fit on NeMo-RL's dense GB200 update passes. Since session
+s33 the catalog figure (b200/gb200 training.gemm_efficiency.bf16, 0.48) is fitted on the two
+Megatron-Bridge GB200 BF16 rows (bench/refit_gemm_efficiency.py); these pairs are its held-out
+checks, read as a lower bound (see its source).
 
 The rl-checks rows (planner/calibration/rl.yaml) include four dense, BF16, 1-step off-policy
 (asynchronous) NeMo-RL v0.5 runs whose planner step is its training side (the log-prob passes
@@ -61,7 +63,7 @@ from planner.demand.inference import clear_physics_caches
 DIE = ("b200", "gb200")  # the B200 die: both take one BF16 training fraction
 PRECISION = "bf16"
 GRID = [i / 100 for i in range(30, 71)]
-FORMER = 0.58  # the unfitted figure (H100's fitted fraction since session s32 pergemm)
+FORMER = 0.58  # the unfitted estimate before session s33 (H100's fitted fraction since s32 pergemm)
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,7 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         base = catalog_at(FORMER, tmp, overlays)
-        print(f"at the catalog's {FORMER}: pair (GB200 / H100 twin), measured / planner step")
+        print(f"at the former estimate {FORMER}: pair (GB200 / H100 twin), measured / planner step")
         for p in PAIRS:
             role = "fit  " if p.fit else "check"
             g, h = POINTS[p.gb200], POINTS[p.h100]

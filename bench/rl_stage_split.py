@@ -2,7 +2,8 @@
 model change).
 
 The rl-checks points (planner/calibration/rl.yaml) are the NeMo-RL v0.6 performance table's step
-times, which give no stage split, and every on-policy one is short in the planner (-2% to -45%).
+times, which give no stage split, and most on-policy ones are short in the planner (as this prints
+since session s32 pergemm: 12 of the 14, -1.0% to -45.7%; two over, +5.6% and +10.1%).
 Two later NeMo-RL pull requests publish a stage split of a colocated GRPO step on the same
 topology as a table row (same model, GPUs, rollouts, length cap and vLLM layout):
 
@@ -29,11 +30,12 @@ NeMo-RL v0.6.0's grpo.py times `generation` (the rollouts alone) apart from
 of the step = the planner's log-prob passes, training, refit, offload and fixed overhead.
 
 Result: the gap does not sit in one stage. On the GB200 Qwen3-30B-A3B run the planner's
-generation is 1.18x the measured one (81.8 s vs 69.2 s) and its update 0.59x (66.2 s vs 113 s,
-itself from the lighter later recipe; 152 s if the v0.6 run generated as fast): the shortfall is
-the update's. On the H100 DeepSeek-V3 run the planner's generation is 0.47x the measured one
-(27.1 s vs 57.4 s; vLLM TP32 across four HGX servers) and its update 1.15x (73.4 s vs 63.8 s):
-the shortfall is generation's. No single mechanism or per-accelerator figure covers both
+generation is 1.18x the measured one (81.8 s vs 69.2 s) and its update 0.59x (66.6 s vs 113 s
+since session s32 pergemm, 66.2 s before; the 113 s itself from the lighter later recipe; 152 s
+if the v0.6 run generated as fast): the shortfall is the update's. On the H100 DeepSeek-V3 run
+the planner's generation was 0.47x the measured one (27.1 s vs 57.4 s; vLLM TP32 across four HGX
+servers; 1.00x since session 24 fitted the hop to it, below) and its update is 1.15x (73.6 s vs
+63.8 s since pergemm, 73.4 s before): the shortfall was generation's. No single mechanism or per-accelerator figure covers both
 (docs/models.md, RL, "Measured stage splits").
 
 Session 24 (rlbias) placed the DeepSeek-V3 run's generation shortfall: its vLLM TP32 spans

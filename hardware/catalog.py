@@ -169,7 +169,7 @@ def _catalog_from(docs: list[Doc]) -> Catalog:
     for part in docs[1:]:
         doc = merge(doc, part)
     data = validate(CatalogData, doc)
-    restated = _overlaid_sources(data, doc, [part.file for part in docs], _in_two_files(docs))
+    restated = _overlaid_sources(data, doc, docs, _in_two_files(docs))
     if restated:
         for (kind, name, figure), (text, where) in restated.items():
             doc.data[kind][name].setdefault("sources", {})[figure] = text
@@ -216,20 +216,30 @@ def _in_two_files(docs: list[Doc]) -> set[tuple[str, str]]:
 
 
 def _overlaid_sources(
-    data: CatalogData, doc: Doc, files: list[str], entries_to_check: set[tuple[str, str]]
+    data: CatalogData, doc: Doc, docs: list[Doc], entries_to_check: set[tuple[str, str]]
 ) -> dict[tuple[str, str, str], tuple[str, tuple[str, int | None]]]:
-    """The figures a later file (a user's catalog overlay, a scenario's `catalog:` entry) set
-    without restating their source, each with the source to quote instead and where it was
-    written: {(kind, entry, figure): (text, (file, line))}. Without it the figure kept the
-    source of the file it replaced (review s32: an overlaid expert_gemm_fraction quoted as
-    "fitted (session s31 moe)" in `plan --explain`). The source quoted is the most specific
-    one the overlay itself writes for the figure (`sources`, a block's or the entry's
-    `source`), after the overlay's name: "catalog overlay FILE, line N: TEXT"; where it writes
-    none, TEXT is UNSOURCED and the replaced figure's source, so a figure that was an estimate
-    stays one ("estimate" in its source: `planner sensitivity` still re-plans a user's price
-    overlay across the shipped range, and the estimate caveats stand) while the text says
-    whose number it is. `files`: the merged files in order
-    (later ones win); only `entries_to_check` (those more than one file writes) are read."""
+    """The figures whose merged source is not the one to quote, each with the source to quote
+    instead and where it was written: {(kind, entry, figure): (text, (file, line))}.
+
+    - A figure a later file (a user's catalog overlay, a scenario's `catalog:` entry) set
+      without restating its source: without this it kept the source of the file it replaced
+      (review s32: an overlaid expert_gemm_fraction quoted as "fitted (session s31 moe)" in
+      `plan --explain`). The source quoted is the most specific one the overlay itself writes
+      for the figure (`sources`, a block's or the entry's `source`), after the overlay's name:
+      "catalog overlay FILE, line N: TEXT"; where it writes none, TEXT is UNSOURCED and the
+      replaced figure's source, so a figure that was an estimate stays one ("estimate" in its
+      source: `planner sensitivity` still re-plans a user's price overlay across the shipped
+      range, and the estimate caveats stand) while the text says whose number it is.
+    - A figure an earlier file set whose quoted source is an entry's or a block's `source`
+      that a later file replaced (an overlay writing `source:` for the one figure it sets): it
+      keeps the source it had, the latest text written for it by the figure's file or one
+      before it (review s33: an overlay's "my lab's quote" was quoted for the unit's
+      accelerators, CPUs and power it never set). A later `sources:` entry naming the figure
+      is quoted as written (a correction of that figure's source alone).
+
+    `docs`: the merged files in order (later ones win); only `entries_to_check` (those more
+    than one file writes) are read."""
+    files = [part.file for part in docs]
     order = {file: i for i, file in enumerate(files)}
     out: dict[tuple[str, str, str], tuple[str, tuple[str, int | None]]] = {}
     for kind in ("accelerators", "cpus", "systems", "models"):
@@ -243,14 +253,41 @@ def _overlaid_sources(
                     (doc.where((kind, name, *loc))[0], text)
                     for loc, text in entry.source_chain(figure)
                 ]
-                if order.get(chain[0][0], -1) >= order.get(file, -1):
-                    continue  # the source quoted was written with the figure, or after it
+                if order.get(chain[0][0], -1) > order.get(file, -1):
+                    loc = entry.source_chain(figure)[0][0]
+                    if loc[-1] == "source":  # a later file's whole-entry or block source
+                        kept = _source_as_of(
+                            docs[: order.get(file, -1) + 1], kind, name, entry, figure
+                        )
+                        if kept is not None:
+                            out[(kind, name, figure)] = kept
+                    continue
+                if order.get(chain[0][0], -1) == order.get(file, -1):
+                    continue  # the source quoted was written with the figure
                 mine = next((text for f, text in chain if f == file), None)
                 text = f"{OVERLAY_SOURCE}{file}, line {line}: " + (
                     mine if mine is not None else UNSOURCED + chain[0][1]
                 )
                 out[(kind, name, figure)] = (text, (file, line))
     return out
+
+
+def _source_as_of(
+    docs: list[Doc], kind: str, name: str, entry: Sourced, figure: str
+) -> tuple[str, tuple[str, int | None]] | None:
+    """The source a figure had in the merge of `docs` alone (the files up to the one that set
+    it): the first location of its source chain (entry.source_chain: `sources` by the most
+    specific key, a block's, the entry's `source`) that one of them writes, its text from the
+    last that does, and where; None if none writes one."""
+    for loc, _ in entry.source_chain(figure):
+        for part in reversed(docs):
+            node: object = part.data
+            for key in (kind, name, *loc):
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, str):
+                file, line, _ = part.where((kind, name, *loc))
+                return node, (file, line)
+    return None
 
 
 def _systems_name_known_parts(data: CatalogData, doc: Doc) -> list[Problem]:

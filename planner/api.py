@@ -9,7 +9,6 @@ plan.costs(by="workload")  # CostTotalRow(by, name, cost_usd) list, sorted by na
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -227,13 +226,13 @@ def _held(
     time to find one (said in `notes`).
 
     A held model with no plan is solved once more with each held cap raised to the fewest whole
-    units that can do its role's work in its window at the rate held (`_within_window`), where
-    that is more: a rated job of fewer units than that cannot do the work on its own (an RL
-    trainer's job is sized at its rate on the fewest units, and its rate on the job is lower),
-    so the hold at it left no held plan, and a plan that squeezed the run by indifference kept
-    its re-rated cost. tests/test_rl_order.py's run without its order rows: held to the 3 H100
-    servers of its 24-accelerator job (3.09 needed) it had no plan and the re-rated plan cost
-    US$345,000; held to 4, US$285,000, its 32-accelerator job rated no lower."""
+    units that can do its role's work in its window at the rate held, where that is more
+    (held_to_rated's within_window; the record's status then `held to the units its window
+    needs`): a rated job of fewer units than that cannot do the work on its own, so the hold at
+    it left no held plan, and a plan that squeezed the run by indifference kept its re-rated
+    cost. tests/test_held.py: an RL trainer rated at 24 H100s, as sized before session 34
+    (3.09 servers of work at that job's rate), held to 3 servers had no plan and the re-rated
+    plan cost US$345,000; held to 4, US$285,000."""
     hold = set(squeezed)
     widen = False
     while True:
@@ -242,9 +241,7 @@ def _held(
                 _not_run("the plan with the squeezed runs held to their rated jobs", options)
             )
             return None
-        held = held_to_rated(rated, hold, scenario)
-        if widen:
-            held = _within_window(held, hold)
+        held = held_to_rated(rated, hold, scenario, widen)
         try:
             out = _rerate_loop(
                 scenario,
@@ -259,7 +256,7 @@ def _held(
                 diagnose=False,
             )
         except InfeasibleError:
-            if widen or _within_window(held, hold) == held:
+            if widen or held_to_rated(rated, hold, scenario, True) == held:
                 return None
             widen = True
             continue
@@ -276,57 +273,6 @@ def _held(
             )
             return dataclasses.replace(out, squeezed=hold)
         hold |= out.squeezed
-
-
-# Relative slack below which a role's work over its window, in units, is taken as whole: a
-# need of 3 x (1 + 1e-12) from rounding is 3 units, not 4.
-WHOLE_SLACK = 1e-9
-
-
-def _within_window(
-    held: list[WorkloadDemand], hold: set[tuple[str, str, str]]
-) -> list[WorkloadDemand]:
-    """The held demands with each held cap (Role.max_units of (workload, role, system) in
-    `hold`) raised, where it is fewer, to n = ceil(amount / (rate per unit x window)), the
-    fewest whole units that do the role's work in its window on that system alone at the rate
-    held (a cap of fewer leaves the work undone there: the LP's units per period times rate
-    times period length, summed over the window, is at most cap x rate x window). The rate's
-    reason says so. The list returned equals `held` when no cap is raised."""
-    out = []
-    for demand in held:
-        roles = []
-        for role in demand.roles:
-            caps, rates = dict(role.max_units), dict(role.rates)
-            for w, r, s in sorted(hold):
-                rate = role.rates.get(s)
-                if (w, r) != (demand.name, role.name) or s not in caps or rate is None:
-                    continue
-                if not rate.feasible or demand.window_s <= 0:
-                    continue
-                need = role.amount / (rate.per_unit_s * demand.window_s)
-                units = math.ceil(need * (1 - WHOLE_SLACK))
-                if units <= caps[s]:
-                    continue
-                # the hold's own words (planner/kinds/pretrain.py held_to_rated) give way to
-                # these: the cap they state is the one raised
-                held_note = (
-                    f"held to at most the {caps[s]:,} units of the job it is rated for (a "
-                    "plan that ran it on more was re-rated lower): "
-                )
-                note = (
-                    f"held to at most {units:,} units (a plan that ran it on more was re-rated "
-                    f"lower), the fewest that do its work in its window at this rate "
-                    f"({need:.4g}; the {caps[s]:,} of the job it is rated for cannot): "
-                )
-                caps[s] = units
-                reason = note + rate.reason.removeprefix(held_note)
-                rates[s] = dataclasses.replace(rate, reason=reason)
-            if caps != role.max_units:
-                role = dataclasses.replace(role, max_units=caps, rates=rates)
-            roles.append(role)
-        same = all(a is b for a, b in zip(roles, demand.roles, strict=True))
-        out.append(demand if same else dataclasses.replace(demand, roles=roles))
-    return out
 
 
 def _not_run(stage: str, options: Any, stopped: bool = False) -> str:

@@ -533,8 +533,10 @@ class PretrainJobRow(JobRow):
     rate is higher than the rate used by more than that;
     `held to its rated job`: the plan that held the run to at most its rated job's units, where
     a plan that squeezed it onto more was re-rated lower and cost more, planner/api.py
-    _solve_rerated; `not converged`: lower by more than that after the last re-solve, stated
-    in left_out)"""
+    _solve_rerated; `held to the units its window needs`: held so, at the more units its work
+    needs in its window at the rate held where its rated job's cannot do it (a hold at the
+    rated job left no plan; its rate's reason gives the need); `not converged`: lower by more
+    than that after the last re-solve, stated in left_out)"""
 
 
 @dataclass(frozen=True)

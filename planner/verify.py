@@ -1138,11 +1138,14 @@ def check_placed_rate(ctx: Context) -> list[str]:
     pool holds that many units in service, else the whole units in service, at least
     ceil(units) (period_jobs); the lowest-rated of them (binding_job) is the record's placed
     job, with the rate there; that rate >= the rate used x (1 - RERATE_TOL) unless the record
-    says `not converged` and left_out states it; a run held to its rated job (Role.max_units on
-    its system) says so (or `not converged`), and a record that says `held to its rated job`
-    runs on at most its rate's job's units in every period (a colocated RL run: every role's
-    units at the trainer's site, row ratedpool; a plan with no such records at all, null: one
-    read from the solver without re-rating, planner.solve's never, is not checked)"""
+    says `not converged` and left_out states it; a held run (Role.max_units on its system) is
+    held to max(its rate's job's units, window_units(amount / rate, window)), the fewest whole
+    units that do its work in its window where its job's cannot, and says so: `held to its
+    rated job` at its job's units, `held to the units its window needs` above them (or `not
+    converged`); a record that says either runs on at most that hold in every period (a
+    colocated RL run: every role's units at the trainer's site, row ratedpool; a plan with no
+    such records at all, null: one read from the solver without re-rating, planner.solve's
+    never, is not checked)"""
     from planner.demand.pretrain import pretrain_rate_at
     from planner.kinds.pretrain import NAME, in_service, role_spec, role_units
     from planner.kinds.rl import job_units, trainer_rate_at
@@ -1198,7 +1201,8 @@ def _placed_rate(
     (demand, role, every_period) the units of its job per LP period and the units in service
     then, per system (pretraining: role_units; RL: planner/kinds/rl.py job_units; every_period:
     the periods its hold caps, not only those it trains in)."""
-    from planner.kinds.pretrain import HELD, RERATE_TOL, binding_job, period_jobs
+    from planner.kinds.base import window_units
+    from planner.kinds.pretrain import HELD, HELD_WINDOW, RERATE_TOL, binding_job, period_jobs
 
     catalog = ctx.scenario.catalog
     records = {(j.workload, j.role): j for j in rows}
@@ -1258,24 +1262,33 @@ def _placed_rate(
             out.append(f"{where}: record says not converged, its placed job's rate holds")
         # the hold is the role's cap (Role.max_units): the record's rated job's units, or the
         # fewest whole units that do its work in its window at the rate held where that is more
-        # (planner/api.py `_within_window`); recomputed here, so a record naming another job is
-        # caught
-        cap = math.ceil(job.rate_job_accelerators / per_unit)
+        # (planner/kinds/pretrain.py held_to_rated, within_window: window_units, the count the
+        # RL trainer's job is sized by); recomputed here, so a record naming another job, or a
+        # hold below its work's need in its window, is caught
+        job_units = math.ceil(job.rate_job_accelerators / per_unit)
+        cap = job_units
         if system in role.max_units and demand.window_s > 0:
-            need = role.amount / (job.rate_per_unit_s * demand.window_s)
-            cap = max(cap, math.ceil(need * (1 - 1e-9)))
+            unit_s = role.amount / job.rate_per_unit_s
+            cap = max(cap, window_units(unit_s, demand.window_s))
             if role.max_units[system] != cap:
                 out.append(
                     f"{where}: held to {role.max_units[system]:,} units of {system}, its "
                     f"{job.rate_job_accelerators:,}-accelerator rated job and its work in its "
                     f"window need {cap:,}"
                 )
-        if system in role.max_units and job.status not in (HELD, "not converged"):
-            out.append(f"{where}: held to its rated job on {system}, the record says {job.status}")
+        if system in role.max_units:
+            # `held to its rated job` at its rated job's units, `held to the units its window
+            # needs` at a cap raised above them (held_status)
+            said = HELD if role.max_units[system] <= job_units else HELD_WINDOW
+            if job.status not in (said, "not converged"):
+                out.append(
+                    f"{where}: held to {role.max_units[system]:,} units of {system} (its rated "
+                    f"job: {job_units:,}), so {said}; the record says {job.status}"
+                )
         capped = units_of(demand, role, True)[system][0]
-        if job.status == HELD and any(u > cap + WHOLE_TOL for u in capped.values()):
+        if job.status in (HELD, HELD_WINDOW) and any(u > cap + WHOLE_TOL for u in capped.values()):
             top = max(capped.values())
-            out.append(f"{where}: record says held to its {cap:,}-unit job, runs on {top:.6g}")
+            out.append(f"{where}: record says {job.status} ({cap:,} units), runs on {top:.6g}")
     return out
 
 

@@ -20,8 +20,9 @@ import planner
 # The staged solver quirks below are knife-edges of the LP's coefficients: a refit of a training
 # fraction or a step-model change can move a scenario off them (session s32 pergemm: with each
 # dense linear at its own GEMM shape and the fractions refitted, CBC found the owned server
-# with preprocessing on, and HiGHS took another path, through `_repair`, see
-# test_highs_repair_path_finds_the_one_rack_at_the_catalog_rates below). Each staged
+# with preprocessing on, and HiGHS took another path, through `_repair`; session 34's B200-die
+# BF16 fit moved it again, to the first MIP's tight re-run: see
+# test_highs_finds_the_one_rack_at_the_catalog_rates below). Each staged
 # case therefore pins the training fractions its rates read, explicit catalog overlays, at
 # values where the quirk shows; the tests assert the quirk is staged before they test its cure.
 PIN_CBC = {
@@ -292,8 +293,35 @@ def test_a_tight_rerun_that_finds_nothing_cheaper_leaves_the_first_plan(
     assert plan.gap == pytest.approx(first.gap, rel=1e-9)
 
 
-def test_highs_repair_path_finds_the_one_rack_at_the_catalog_rates(tmp_path: Path) -> None:
-    """The RL_WORK case at the catalog's own fractions (no pins): HiGHS's first MIP lets the
+def _first_tight_run_as_in_session_33(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first MIP's `_highs_tight_tolerance` as before session 34: a second plan of the same
+    cost is dropped even where it needs no repair and the first does (its `_repairs_needed`
+    read as nothing), so the path goes through `_repair`; the repair solves' tight re-runs as
+    they are."""
+    import planner.lp.solve as solve
+
+    real = solve._highs_tight_tolerance
+    calls: list[int] = []
+
+    def first_as_before(model, *args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) > 1:
+            return real(model, *args)
+        with monkeypatch.context() as m:
+            m.setattr(solve, "_repairs_needed", lambda *a, **k: [])
+            return real(model, *args)
+
+    monkeypatch.setattr(solve, "_highs_tight_tolerance", first_as_before)
+
+
+def test_highs_finds_the_one_rack_at_the_catalog_rates(tmp_path: Path) -> None:
+    """The RL_WORK case at the catalog's own fractions (no pins). Since session 34 (the B200-die
+    BF16 fraction fitted 0.58 -> 0.48) HiGHS's first MIP stops at US$13,558,377.60 and its
+    tight-tolerance re-run finds the one rack before any repair (as at PIN_RL's 0.602); the
+    repair path is staged by test_a_repaired_highs_plan_is_not_dearer_than_the_one_rack at
+    0.55-0.64 (with the first tight run as in session 33), and the tight run's choice between
+    two plans of equal cost, the one needing no repair, by tests/test_solve_tight.py. Until
+    then, at 0.58: HiGHS's first MIP let the
     tiny trainer's work through its tie rows, `_repair` commits rl/train to the GB200 rack at
     s0 (its system and trainer choices) and solves again. That solve, at HiGHS's default MIP
     feasibility tolerance, returned the rack plus a Trainium2 server at s2 (US$6,935,818,
@@ -313,15 +341,15 @@ def test_highs_repair_path_finds_the_one_rack_at_the_catalog_rates(tmp_path: Pat
     assert [(f.datacenter, f.system, f.units) for f in plan.fleet if f.units] == [
         ("s0", "gb200-nvl72", 1.0)
     ]
-    (repair,) = [n for n in plan.solver_notes if "so the plan was repaired" in n]
-    assert "rl/train's system choice" in repair
+    assert not [n for n in plan.solver_notes if "so the plan was repaired" in n]
     (tight,) = [n for n in plan.solver_notes if "MIP feasibility tolerance at 1e-9" in n]
-    assert f"found {one_rack_usd:,.2f} US$" in tight
+    assert tight.startswith("HiGHS stopped at 13,558,377.60 US$")
+    assert f"found {one_rack_usd:,.2f} US$, the plan kept" in tight
 
 
 @pytest.mark.parametrize("gb200_bf16", [0.55, 0.61, 0.64])
 def test_a_repaired_highs_plan_is_not_dearer_than_the_one_rack(
-    tmp_path: Path, gb200_bf16: float
+    tmp_path: Path, gb200_bf16: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The knife-edge around the catalog's rate (GB200 BF16 0.55-0.64; at 0.602, PIN_RL, the
     first MIP's US$13.56M is cured before any repair): wherever HiGHS's first MIP puts the
@@ -329,14 +357,19 @@ def test_a_repaired_highs_plan_is_not_dearer_than_the_one_rack(
     solve must not cost more than the optimum computed by hand, one GB200 rack rented for the
     year (US$/h x 8,760 h), which serves the 1M-request tier, trains the run and keeps those
     commitments. Before `_repair` took the tight re-run each of these cost US$6,935,818 (the
-    rack plus a Trainium2 server)."""
+    rack plus a Trainium2 server). Staged with the first MIP's tight re-run as in session 33
+    (`_first_tight_run_as_in_session_33`); as it is, each finds the one rack with no repair."""
     pins = {**PIN_RL, "gb200": {"training": {"gemm_efficiency": {"bf16": gb200_bf16}}}}
     scenario = planner.load_scenario(
         _pinned(tmp_path, RL_SITES, RL_WORK, {"horizon": "365 days", "pricing": "rental"}, pins)
     )
-    plan = planner.solve(scenario, solver="highs")
     rack = scenario.catalog.system("gb200-nvl72")
     one_rack_usd = rack.rental_usd_per_hour * 365 * 24
+    plain = planner.solve(scenario, solver="highs")
+    assert plain.total_cost_usd == pytest.approx(one_rack_usd, rel=1e-9)
+    assert not [n for n in plain.solver_notes if "so the plan was repaired" in n]
+    _first_tight_run_as_in_session_33(monkeypatch)
+    plan = planner.solve(scenario, solver="highs")
     # the staging: the path went through the repair (else this case tests nothing)
     assert [n for n in plan.solver_notes if "so the plan was repaired" in n]
     assert plan.total_cost_usd == pytest.approx(one_rack_usd, rel=1e-9)

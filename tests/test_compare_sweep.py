@@ -470,7 +470,9 @@ def test_compare_names_what_sets_each_systems_size() -> None:
       chat (1%) in period 0, and cpu:dc-east binds (its sandbox cores).
     Session 32 (pergemm: each dense linear at its own GEMM shape, H100 BF16 0.61 -> 0.58): the
     H100 pretraining needs 1,486.7 servers (was 1,479.0, 1,527 units) and the GB200 run 59 racks
-    (was 57; chat 45.5 of dc-central's 500)."""
+    (was 57; chat 45.5 of dc-central's 500). Session 34 (the B200-die BF16 fraction fitted 0.58 ->
+    0.48): the GB200 pretraining takes 69.15 racks, so dc-east holds 70, and chat, 1% of their
+    period-0 units, uses 36.2 of dc-central's 500 H100 (38.7 before); the H100 cluster unchanged."""
     import planner
 
     cmp = planner.compare("frontier-lab", ["multi-dc", "h100-cluster"])
@@ -495,10 +497,10 @@ def test_compare_names_what_sets_each_systems_size() -> None:
     assert isinstance(multi, planner.Plan)
     assert [b.constraint for b in multi.binding_constraints] == ["cpu:dc-east"]
     central = rows["size set by: hgx-h100"]["multi-dc"]
-    assert central.startswith("dc-central: owned 500; demand chat 100% (38.7 of 500 units"), central
+    assert central.startswith("dc-central: owned 500; demand chat 100% (36.2 of 500 units"), central
     east = rows["size set by: gb200-nvl72"]["multi-dc"]
     assert east.startswith(
-        "dc-east: CPU ratio binds (cpu:dc-east); demand pretrain-405b 99%, chat 1% (59.0 of 59 units"
+        "dc-east: CPU ratio binds (cpu:dc-east); demand pretrain-405b 99%, chat 1% (70.0 of 70 units"
     ), east
     assert rows["size set by: gb200-nvl72"]["h100-cluster"] is None  # no such system there
 

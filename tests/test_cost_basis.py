@@ -27,7 +27,10 @@ def test_maintenance_is_charged_on_the_unit_with_its_network_and_storage() -> No
     x 5% = $8,625,000 (before session 26: capex alone, $10,325,000 at 59 units and $7,500,000).
     Session 33 (pergemm: each linear at its own GEMM shape, the B200-die BF16 fraction 0.61 ->
     0.58): the BF16 pretraining on GB200 reads MFU 51.7% (53.0% before) and takes 58.33 units
-    (56.83), so the plan holds 59 racks (57 before: $11,471,250); the H100 pool is unchanged."""
+    (56.83), so the plan holds 59 racks (57 before: $11,471,250); the H100 pool is unchanged.
+    Session 34 (the B200-die BF16 fraction fitted 0.58 -> 0.48 on the Megatron-Bridge GB200 BF16
+    rows): the pretraining reads MFU 43.6% on TP4 x DP1260 and takes 69.15 units, so the plan
+    holds 70 racks: 70 x $3.5M x 1.15 x 5% = $14,087,500."""
     scenario = planner.load_scenario(LAB)
     plan = Plan.from_dict(json.loads((GOLDEN / "frontier-lab.json").read_text()))
     assert scenario.data.economics.horizon_s == YEAR_S
@@ -44,8 +47,8 @@ def test_maintenance_is_charged_on_the_unit_with_its_network_and_storage() -> No
         assert spec.maintenance_fraction_per_year == 0.05
         by_hand = units * spec.capex_usd * 1.15 * 0.05
         assert charged[(d, s)] == pytest.approx(by_hand, rel=1e-9), (d, s)
-    assert held[("dc-east", "gb200-nvl72")] == 59
-    assert charged[("dc-east", "gb200-nvl72")] == pytest.approx(11_873_750, rel=1e-9)
+    assert held[("dc-east", "gb200-nvl72")] == 70
+    assert charged[("dc-east", "gb200-nvl72")] == pytest.approx(14_087_500, rel=1e-9)
     assert charged[("dc-central", "hgx-h100")] == pytest.approx(8_625_000, rel=1e-9)
 
 
@@ -162,7 +165,10 @@ def test_rl_verifiers_nvl72_cost_lines_reconcile_with_the_catalog() -> None:
     $24,147 + $46,281) + $6,430 (before session 26 energy split by busy time alone: $238,548
     printed for $245,176, at busy 13.039). Session 33 (pergemm, B200-die BF16 0.61 -> 0.58):
     the trainer reads MFU 52.0% (54.0%), so busy rose 13.039 -> 13.067 and the idle line fell
-    $245,176 -> $237,835 (idle draw $6,628 -> $6,430); the 14 racks and 78 servers held."""
+    $245,176 -> $237,835 (idle draw $6,628 -> $6,430); the 14 racks and 78 servers held.
+    Session 34 (the B200-die BF16 fraction fitted 0.58 -> 0.48): the trainer reads MFU 44.0%,
+    busy 13.067 -> 13.203 units, idle draw 0.797 x $6,894 = $5,493 and the idle line $203,178
+    ($137,520 + $20,628 + $39,537 + $5,493); the 14 racks and 78 servers held."""
     from planner.report import format_plan
 
     # solved (the golden, test_golden: the same plan), so the report has the catalog's prices
@@ -192,15 +198,15 @@ def test_rl_verifiers_nvl72_cost_lines_reconcile_with_the_catalog() -> None:
     idle_draw = 0.25 * (14 - busy) * hours * 132 * kwh_usd
     ownership = by_hand["capex"] + by_hand["network_storage"] + by_hand["maintenance"]
     idle_usd = ownership * idle_share + idle_draw
-    assert busy == pytest.approx(13.067, abs=5e-4)
-    assert round(idle_draw) == 6_430
+    assert busy == pytest.approx(13.203, abs=5e-4)
+    assert round(idle_draw) == 5_493
     idle_rows = [c for c in plan.costs_rows if c.workload == "(idle)"]
     assert sum(c.cost_usd for c in idle_rows) == pytest.approx(idle_usd, rel=1e-9)
     (cash,) = plan.cash_flow
     assert cash.capex_paid_usd == pytest.approx(14 * 3.5e6 * 1.15 + 78 * 30e3 * 1.10, rel=1e-12)
     text = " ".join(format_plan(plan).split())
-    assert f"Idle capacity: 6% of the cost (${idle_usd:,.0f}) pays for units" in text
-    assert "Idle capacity: 6% of the cost ($237,835)" in text
+    assert f"Idle capacity: 5% of the cost (${idle_usd:,.0f}) pays for units" in text
+    assert "Idle capacity: 5% of the cost ($203,178)" in text
     assert "Purchase cash $51.34M" in text and "purchases pay $58.92M" in text
     for component in ("maintenance", "energy", "network_storage", "cpu_servers"):
         assert f"{component} ${by_hand[component]:,.0f}" in text, component

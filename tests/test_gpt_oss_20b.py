@@ -176,7 +176,14 @@ def test_the_padded_expert_gemms_close_the_gap() -> None:
     before); the other 13 come into band (+2.2% to +8.7% at EP1, -0.1% to -9.6% at CP2 EP4;
     +1.0% to +9.3% and -5.1% to -8.6% before pergemm): 26 of 32 in all (25 before pergemm).
     Pergemm lengthened the model's steps (B200/GB200 FP8 0.507 -> 0.478, GB300/B300 0.70 ->
-    0.69, the per-linear shape), so every row's error fell: 0.3-3.8 points."""
+    0.69, the per-linear shape), so every row's error fell: 0.3-3.8 points.
+    Session s34 fit (the B200 die's BF16 fraction 0.58 -> 0.48, its FP8 0.478 -> 0.482) moves
+    the B200 and GB200 rows only: on 8 B200 EP1 the BF16 output head and loss 28.8 -> 34.8 ms (x
+    0.58/0.48), the padded layer GEMMs 229.1 -> 227.2 ms (x 0.478/0.482), the step 390.0 ->
+    394.1 ms, so Lambda's +16.2% -> +15.0% (131,072 / 0.39406 s = 332,620 vs 289,205 tokens/s:
+    +15.01%, still out of its 15%, by 0.01 point) and Supermicro's +18.0% -> +16.8%; Dell's EP2
+    B200 +20.1% -> +18.7%; GB200's 72-GPU row -26.0% (its step 224.7 ms either way). The same 26
+    in band."""
     err = {
         k[len("mlperf60-gpt-oss-20b-mxfp8-") :]: training.predict(r, CATALOG) / r["published"] - 1
         for k, r in RUNS.items()
@@ -208,10 +215,19 @@ def test_the_padded_expert_gemms_close_the_gap() -> None:
         "b200-dell-ep2-8gpu",
         "b300-dell-ep2-8gpu",
     }
-    # +20.0% / +21.8% before session s32 pergemm (B200 FP8 0.507 -> 0.478)
+    # +20.0% / +21.8% before session s32 pergemm (B200 FP8 0.507 -> 0.478), +16.2% / +18.0%
+    # before session s34 fit (B200 BF16 0.58 -> 0.48, FP8 0.478 -> 0.482)
     assert (err["b200-lambda-8gpu"], err["b200-supermicro-8gpu"]) == pytest.approx(
-        (0.162, 0.180), abs=0.002
+        (0.150, 0.168), abs=0.002
     )
+    step_lambda = RUNS["mlperf60-gpt-oss-20b-mxfp8-b200-lambda-8gpu"]["global_batch_tokens"] / (
+        training.predict(RUNS["mlperf60-gpt-oss-20b-mxfp8-b200-lambda-8gpu"], CATALOG)
+    )
+    assert step_lambda == pytest.approx(
+        0.3900 + 0.0288 * (0.58 / 0.48 - 1) - 0.2291 * (1 - 0.478 / 0.482), abs=2e-4
+    )
+    assert 0.15 < err["b200-lambda-8gpu"] < 0.151  # out of its band by a hair: a known miss
+    assert err["b200-dell-ep2-8gpu"] == pytest.approx(0.187, abs=0.002)  # +20.1% before s34
     assert err["gb300-dell-4gpu"] == pytest.approx(0.149, abs=0.001)  # +15.3% before pergemm
     assert err["gb300-dell-64gpu"] == pytest.approx(-0.001, abs=0.002)  # +1.0% before pergemm
     assert err["b300-nebius-64gpu"] == pytest.approx(-0.061, abs=0.002)  # -5.1% before pergemm
@@ -254,7 +270,11 @@ def test_the_whole_dp_exchange_exposed_does_not_explain_the_gap() -> None:
     or more; Nebius's 64 B300 (TP1 CP2 EP4, the exchange across InfiniBand, 132 ms) goes to -17%
     (after session s20 scale's experts' optimizer shard). Figures since session s32 pergemm,
     whose longer steps (B200/GB200 FP8 0.507 -> 0.478, GB300/B300 0.70 -> 0.69) moved them by
-    up to 3 points: the GB200 72-GPU row +35.7% -> +32.8%, the lowest of the nine."""
+    up to 3 points: the GB200 72-GPU row +35.7% -> +32.8%, the lowest of the nine. Session s34
+    fit (the B200 die's BF16 0.58 -> 0.48, FP8 0.478 -> 0.482): that row's step without its
+    padding 92.6 -> 93.6 ms (the BF16 output head and loss 6.84 x 0.58/0.48 = 8.26 ms, the layer
+    GEMMs 45.99 x 0.478/0.482 = 45.61 ms), with its whole 32.6 ms exchange 125.2 -> 126.2 ms
+    against the measured 166.3 ms: +32.8% -> +31.7%, still above twice its band."""
     groups: dict[int, list[float]] = {1: [], 2: [], 4: []}
     for run in RUNS.values():
         lay = _unpadded(run)["layout"]
@@ -265,7 +285,9 @@ def test_the_whole_dp_exchange_exposed_does_not_explain_the_gap() -> None:
     assert len(groups[1]) == 18 and all(-0.09 < e < 0.06 for e in groups[1]), groups[1]
     assert len(groups[2]) == 4 and all(0.01 < e < 0.1 for e in groups[2]), groups[2]
     assert len(groups[4]) == 10 and sorted(groups[4])[0] == pytest.approx(-0.168, abs=0.002)
-    assert sorted(groups[4])[1] == pytest.approx(0.328, abs=0.002)  # GB200 72 GPUs
+    # GB200 72 GPUs: 0.16629 / (0.09360 + 0.03264) - 1
+    assert sorted(groups[4])[1] == pytest.approx(0.16629 / (0.09360 + 0.03264) - 1, abs=0.002)
+    assert sorted(groups[4])[1] == pytest.approx(0.317, abs=0.002)
     assert all(2 * 0.15 < e < 0.71 for e in sorted(groups[4])[1:]), groups[4]
 
 
@@ -309,7 +331,12 @@ def test_more_partner_runs_against_their_twins() -> None:
     EP1 +1.6 ms, 8 GB300 +1.5 ms, 72 GB300 +0.5 ms, 64 GB300 +0.6 ms, 8 B200 EP1 +10.5 ms at
     B200 FP8 0.507 -> 0.478: 350.0 -> 360.5 ms); before: Dell 114, HPE 128, Cisco 119, Dell's
     EP2 B200 17.4 ms longer than Lambda's, Dell 64 / NVIDIA 72 97 / 81 ms. The measured biases
-    do not move."""
+    do not move. Session s34 fit (the B200 die's BF16 0.58 -> 0.48, FP8 0.478 -> 0.482) moves
+    the B200 pair alone: the unpadded 8 B200 EP1 step 360.5 -> 364.8 ms (the BF16 output head
+    and loss 28.8 x 0.58/0.48 = 34.8 ms, the layer GEMMs 199.6 x 0.478/0.482 = 198.0 ms), so
+    Supermicro's gap 99.8 -> 95.4 ms (measured 460.2 ms); Dell's EP2 step 377.4 -> 381.8 ms
+    (its head as Lambda's, its GEMMs 191.1 -> 189.6), 17.0 ms longer than Lambda's (16.9
+    before)."""
     same = {
         # (twin, measured partner / twin - 1, partner gap s; before session s32 pergemm: 0.1138,
         # 0.1283, 0.1098, 0.0848, 0.0812, 0.1102, 0.1178, 0.1148, 0.1155, 0.0811, 0.1202, 0.0802)
@@ -320,7 +347,8 @@ def test_more_partner_runs_against_their_twins() -> None:
         "gb300-nebius-8gpu": ("gb300-8gpu", -0.0070, 0.0833),
         "gb300-nebius-72gpu": ("gb300-72gpu", -0.0023, 0.0807),
         # Supermicro's
-        "b200-supermicro-8gpu": ("b200-lambda-8gpu", -0.0153, 0.0998),
+        # 0.0998 before session s34 fit: 0.46024 - 0.36048 (now - 0.36482)
+        "b200-supermicro-8gpu": ("b200-lambda-8gpu", -0.0153, 0.0954),
         "b300-supermicro-222gs-8gpu": ("b300-cisco-8gpu", 0.0014, 0.1162),
         "b300-supermicro-422gs-8gpu": ("b300-cisco-8gpu", 0.0068, 0.1132),
         "b300-supermicro-4126gs-8gpu": ("b300-cisco-8gpu", 0.0056, 0.1139),
@@ -342,7 +370,7 @@ def test_more_partner_runs_against_their_twins() -> None:
     assert dell["published"] / lam["published"] - 1 == pytest.approx(0.0003, abs=0.0005)
     model_dell = dell["global_batch_tokens"] / training.predict(_unpadded(dell), CATALOG)
     model_lam = lam["global_batch_tokens"] / training.predict(_unpadded(lam), CATALOG)
-    assert model_dell - model_lam == pytest.approx(0.0169, abs=0.0005)
+    assert model_dell - model_lam == pytest.approx(0.0170, abs=0.0005)
     d64 = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-dell-64gpu"]
     n72 = RUNS["mlperf60-gpt-oss-20b-mxfp8-gb300-72gpu"]
     assert {k: v for k, v in d64["layout"].items() if k != "dp"} == {

@@ -291,7 +291,9 @@ def test_hardware_show_lists_ranges(capsys: pytest.CaptureFixture[str]) -> None:
     # in the value column's units, without float noise or a Python repr: the lead time's range
     # was in seconds beside a value in days, 0.11249999999999999, Contract(term_s=...)
     assert "182.5 days" in rows["lead_time"]
-    assert "136.875 days - 228.125 days" in rows["lead_time"]
+    # the range its source states, 2-4 quarters (session 34; the generic +-25% before,
+    # "136.875 days - 228.125 days")
+    assert "182.5 days - 1 years" in rows["lead_time"]
     assert "$150,000 - $450,000" in rows["capex_usd"]
     assert "0.1125 - 0.1875" in rows["network_storage_capex_fraction"]
     assert "term 1 years, usd_per_hour $23.24/h; term 3 years" in rows["contracts"]

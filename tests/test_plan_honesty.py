@@ -254,7 +254,7 @@ def test_moe_training_says_what_mlperf_v6_measured(tmp_path: Path) -> None:
         ]
     )
     moe = [x for x in moe if x != h100_bf16.format("pre (qwen3-30b-a3b) on hgx-h100")]
-    assert "1.30-1.75x" in moe[0] and "mlperf60-" in moe[0]
+    assert "1.25-1.70x" in moe[0] and "mlperf60-" in moe[0]
     assert not any(x.startswith(head) for x in plan_with("llama-3.1-8b"))
 
 
@@ -326,13 +326,18 @@ def test_moe_training_caveat_figures_are_the_rows() -> None:
     assert f"within {round((min(small) - 1) * 100):d}% to +{round((max(small) - 1) * 100):d}%" in (
         MOE_TRAINING_CAVEAT
     )
-    # the Megatron-Bridge DeepSeek-V3 rows at expert TP 1 (H100 TP2 ETP1, B200 TP1): B200's out of
-    # band; H100's in band since session s31 moe's grouped expert GEMMs' fraction (it was 1.45x)
+    # the Megatron-Bridge DeepSeek-V3 rows at expert TP 1 (H100 TP2 ETP1, B200 TP1): H100's in
+    # band since session s31 moe's grouped expert GEMMs' fraction (it was 1.45x); B200's in band
+    # since session s34 fit (1.19x before, quoted 1.20x: its last stage's two BF16 output heads
+    # 37.8 ms at 0.58 -> 45.6 ms, x 0.58/0.48, its micro-batch 75.6 -> 83.3 ms): +7.9%, so the
+    # caveat states both in band and no longer quotes a B200 shortfall
     mb_rows = (
         "mbridge2509-deepseek-v3-fp8-h100-1024gpu",
         "mbridge2602-deepseek-v3-mxfp8-b200-256gpu",
     )
     assert all(runs[rid]["layout"].get("expert_tp", 1) == 1 for rid in mb_rows)
     h100, b200 = (ratio(rid) for rid in mb_rows)
-    assert training.within(runs[mb_rows[0]], h100 * runs[mb_rows[0]]["published"])
-    assert f"B200 {round(b200 * 20) / 20:.2f}x (on H100 in band" in MOE_TRAINING_CAVEAT
+    for rid, rate in zip(mb_rows, (h100, b200), strict=True):
+        assert training.within(runs[rid], rate * runs[rid]["published"]), rid
+        assert not runs[rid].get("known_miss"), rid
+    assert f"in band (B200 +{round((b200 - 1) * 100):d}%, H100 with" in MOE_TRAINING_CAVEAT

@@ -286,19 +286,22 @@ def test_a_pool_short_of_the_rated_job_is_made_to_hold_it(tmp_path: Path) -> Non
 
 
 def test_rerate_tol_is_above_one_idle_unit_of_a_large_job() -> None:
-    """RERATE_TOL's basis: frontier-3y's 2026 run is rated on 128 GB200 NVL72 racks; on 129 its
-    layout (TP4 x PP8 x DP144 x CP2, set by the global batch) cannot use the extra rack, which
-    idles: rate x 128/129, 0.78% less, above the tolerance (re-solved), while one idle unit of
-    the 2028 run's 12,134 H100 servers is 0.008%, below it."""
+    """RERATE_TOL's basis: frontier-3y's 2026 run is rated on 152 GB200 NVL72 racks (TP8 x PP2 x
+    DP342 x CP2; 128 racks at TP4 x PP8 x DP144 x CP2 before session 34's B200-die BF16 fit,
+    0.58 -> 0.48); on 153 its layout cannot use the extra rack, which idles: rate x 152/153,
+    0.65% less, above the tolerance (re-solved), while one idle unit of the 2028 run's 12,195
+    H100 servers (97,560 accelerators) is 0.008%, below it."""
     from planner.demand.pretrain import pretrain_rate, pretrain_rate_at
 
     sc = planner.load_scenario("frontier-3y")
     spec = sc.data.workloads["pretrain-2026"]
     rated = pretrain_rate(spec, sc.catalog, "gb200-nvl72")  # type: ignore[arg-type]
-    assert rated.job_accelerators == 128 * 72
-    more = pretrain_rate_at(spec, sc.catalog, "gb200-nvl72", 129 * 72)  # type: ignore[arg-type]
-    assert math.isclose(more.per_unit_s, rated.per_unit_s * 128 / 129, rel_tol=1e-9)
-    assert 1 - 128 / 129 > RERATE_TOL > 1 / 12_135
+    assert rated.job_accelerators == 152 * 72
+    more = pretrain_rate_at(spec, sc.catalog, "gb200-nvl72", 153 * 72)  # type: ignore[arg-type]
+    assert math.isclose(more.per_unit_s, rated.per_unit_s * 152 / 153, rel_tol=1e-9)
+    h100 = pretrain_rate(sc.data.workloads["pretrain-2028"], sc.catalog, "hgx-h100")  # type: ignore[arg-type]
+    assert h100.job_accelerators == 12_195 * 8
+    assert 1 - 152 / 153 > RERATE_TOL > 1 / 12_196
 
 
 def test_a_squeeze_by_indifference_is_undone_by_holding_the_rated_job(
@@ -370,8 +373,8 @@ def test_a_squeeze_by_indifference_is_undone_by_holding_the_rated_job(
     assert check_plan(plan, sc, held_work)["placed_rate"]
     plan.pretrain_jobs = [dataclasses.replace(job, rate_job_accelerators=14 * PER_UNIT)]
     found = check_plan(plan, sc, held_work)["placed_rate"]
-    # (the hold is recomputed from the record's job and the work in its window, planner/api.py
-    # `_within_window`, so a record naming another job is caught by the rate it names)
+    # (the hold is recomputed from the record's job and the work in its window, planner/kinds/pretrain.py
+    # held_to_rated within_window, so a record naming another job is caught by the rate it names)
     assert any("not the rate of the 112-accelerator job it names" in x for x in found), found
     # a hold other than the rated job's 64 units (which its work needs in two quarters) is caught
     plan.pretrain_jobs = [job]

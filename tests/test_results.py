@@ -89,7 +89,9 @@ def test_units_statistics_follow_the_schedule(plan: Plan) -> None:
     # tokens/s an accelerator, 15e12 / (7,776,000 s x 0.9 x 510.4 x 72) = 58.3 racks, so 59
     # (TP4 x DP1062 on 4,248 GB200). 57 from session 21's FSDP layouts to session 32 (523.8
     # tokens/s: 56.83 racks; TP4 x DP1026 on 4,104); 62 before, TP4 x PP8 x DP72 x CP2 on 4,608
-    assert per_pool.loc[("dc-east", "gb200-nvl72"), "bought_units"] == 59
+    # 70 since session 34's B200-die BF16 fit (0.58 -> 0.48): 430.5 tokens/s an accelerator
+    # on TP4 x DP1260, 15e12 / (7,776,000 s x 0.9 x 430.5 x 72) = 69.1 racks, so 70 (5,040 GB200)
+    assert per_pool.loc[("dc-east", "gb200-nvl72"), "bought_units"] == 70
 
 
 def test_notebook_reprs_are_short(plan: Plan) -> None:
@@ -208,7 +210,8 @@ def test_decision_without_catalog_prices_says_so(plan: Plan) -> None:
     back = Plan.from_dict(json.loads(plan.to_json()))
     text = "\n".join(summary_lines(decision(back)))
     # 59 racks since session 33's pergemm (57 before): test_units_statistics_follow_the_schedule
-    assert "Buy 59 gb200-nvl72 at dc-east\n" in text
+    # 70 since session 34's B200-die BF16 fit
+    assert "Buy 70 gb200-nvl72 at dc-east\n" in text
     assert "unknown (no catalog prices)" in text
 
 

@@ -117,7 +117,10 @@ def test_plan_states_the_fsdp_caveat(tmp_path: Path) -> None:
     days at goodput 0.9 on TP4 x FSDP GB200 NVL72 racks (18 DP ranks a rack) at 510.4 tokens/s
     an accelerator: 58 racks (4,176) train 4,176 x 510.4 x 0.9 x 7,776,000 s = 14.92T, short;
     59 racks (4,248, DP1062) 15.17T. (57 racks, DP1026, at 523.8 tokens/s, 15.04T, before each
-    training linear was rated at its own GEMM shape and H100/B200 BF16 refitted 0.61 -> 0.58.)"""
+    training linear was rated at its own GEMM shape and H100/B200 BF16 refitted 0.61 -> 0.58.)
+    Session 34 (the B200-die BF16 fraction fitted 0.58 -> 0.48): 430.6 tokens/s an accelerator
+    on 69 racks (4,968, DP1242) train 14.97T, short; 70 racks (5,040, DP1260) at 430.5 train
+    5,040 x 430.5 x 0.9 x 7,776,000 s = 15.18T: a 1,260-way group (70 domains of 18)."""
     from hardware.catalog import load_catalog
     from planner.demand.pretrain import pretrain_rate
     from planner.kinds.pretrain import PretrainSpec
@@ -134,8 +137,8 @@ def test_plan_states_the_fsdp_caveat(tmp_path: Path) -> None:
         }
     )
     rate = pretrain_rate(spec, load_catalog(), "gb200-nvl72")
-    assert "FSDP over 1062 on 4,248 accelerators" in rate.reason
-    assert rate.caveat.startswith("caveat: FSDP over 1,062 ranks")
+    assert "FSDP over 1260 on 5,040 accelerators" in rate.reason
+    assert rate.caveat.startswith("caveat: FSDP over 1,260 ranks (70 scale-up domains of 18)")
 
 
 def _spec(**kw: object) -> object:
@@ -160,7 +163,9 @@ def test_after_rates_the_window_from_the_predecessors_deadline() -> None:
     NVL72 rack): 29 racks (2,088) train 2,088 x 512.0 x 0.9 x 15,552,000 s = 14.96T, short;
     30 racks (2,160) 15.48T. (29 racks at 525.4 tokens/s, 15.35T, before each training linear
     was rated at its own GEMM shape and B200 BF16 refitted 0.61 -> 0.58.) In 630 days 9 racks
-    (648) suffice."""
+    (648) suffice. Session 34 (the B200-die BF16 fraction fitted 0.58 -> 0.48): ~431.6 tokens/s;
+    34 racks (2,448) train 14.79T, short, 35 racks (2,520) 2,520 x 431.6 x 0.9 x 15,552,000 s =
+    15.22T; in 630 days 9 racks train 13.73T, so 10 racks (720) are needed."""
     from hardware.catalog import load_catalog
     from planner.demand.pretrain import pretrain_rate
     from planner.kinds import demands_for
@@ -174,8 +179,8 @@ def test_after_rates_the_window_from_the_predecessors_deadline() -> None:
     as_start = pretrain_rate(_spec(deadline="630 days", start="450 days"), catalog, sys_)
     unconstrained = pretrain_rate(_spec(deadline="630 days"), catalog, sys_)
     assert rate_b.reason == as_start.reason and rate_b.per_unit_s == as_start.per_unit_s
-    assert "on 2,160 accelerators" in rate_b.reason
-    assert "on 648 accelerators" in unconstrained.reason
+    assert "on 2,520 accelerators" in rate_b.reason
+    assert "on 720 accelerators" in unconstrained.reason
     assert demands[1].start_s == 0.0 and demands[1].window_s == 630 * 86400.0
     assert any("from a's deadline (day 450)" in n for n in demands[1].notes)
     # a predecessor due after b's deadline: b's own window (nothing to narrow it to)

@@ -19,6 +19,7 @@ from planner.calibration.rl import points
 from planner.demand.common import hardware
 from planner.demand.rl import rl_rates
 from planner.demand.serving_physics import figures
+from planner.demand.types import WorkloadDemand
 from planner.plan import Plan
 from planner.rows import AllocationRow
 from planner.verify import check_plan
@@ -95,10 +96,12 @@ def test_no_generation_engine_no_prefill() -> None:
 
 def split_run(tmp_path: Path) -> planner.Scenario:
     """One site: 20 owned HGX H100 servers (free, too few for the whole run) and GB200 NVL72
-    racks to buy; Llama 3.1 70B RL, 80M problems x 8 samples at 30 tokens/s a sequence over 10
-    days, separate pools. Generation runs on both systems."""
+    racks to buy; Llama 3.1 70B RL, 60M problems x 8 samples at 30 tokens/s a sequence over 10
+    days, separate pools. Generation runs on both systems (80M until session 34: once the
+    B200-die BF16 fit, 0.58 -> 0.48, and the trainer's job sized at its window need put the
+    trainer on 4 racks, their spare time generated every sample)."""
     systems = {H100: {"max_units": 20, "owned": 20}, GB200: {"max_units": 50}}
-    rl = rl_workload("llama-3.1-70b", "80M")
+    rl = rl_workload("llama-3.1-70b", "60M")
     rl["generation_tokens_per_s_per_sequence"] = 30
     return planner.load_scenario(write_scenario(tmp_path, {"a": site(systems)}, {"rl": rl}))
 
@@ -115,12 +118,28 @@ def pool_shares(plan: Plan, sc: planner.Scenario) -> dict[tuple[str, str, str, i
     return out
 
 
-def test_generation_prefill_runs_on_the_generating_pools(tmp_path: Path) -> None:
+def test_generation_prefill_runs_on_the_generating_pools(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Before, the plan generated a third of the samples on the free H100s and prefilled all of
     their prompts on the GB200 racks; now every pool and period prefills the share of the
     prompts it generates. Trading prefill between the pools (each role's work kept) breaks the
-    colocated rule alone."""
+    colocated rule alone. The tampered plan is checked against the demands the plan was
+    verified with (planner.api's `work`), not the pre-solve ones: where the plan re-rates the
+    trainer at the job it is placed on (plan.rl_jobs; at 80M problems, between session 34's
+    B200-die BF16 fit and its job sized at the window need: 3 racks rated, 4 placed, 5.87e16 ->
+    5.28e16 FLOP/s a rack), the pre-solve demands fail `runnable` on the untouched train rows."""
+    import planner.api
+
     sc = split_run(tmp_path)
+    verified: list[list[WorkloadDemand]] = []
+    real_verify = planner.api.verify
+
+    def spy(plan: Plan, scenario: planner.Scenario, work: list[WorkloadDemand]) -> list[str]:
+        verified.append(work)
+        return real_verify(plan, scenario, work)
+
+    monkeypatch.setattr(planner.api, "verify", spy)
     for solver in ("highs", "cbc"):
         plan = planner.solve(sc, solver=solver)
         shares = pool_shares(plan, sc)
@@ -132,7 +151,8 @@ def test_generation_prefill_runs_on_the_generating_pools(tmp_path: Path) -> None
         assert "colocated" in plan.checks
     # all of the prefill on the H100s (its work kept, within their units): the racks generate
     # without prefilling
-    (demand,) = [d for d in planner.demands(sc) if d.name == "rl"]
+    work = verified[-1]  # the cbc plan's
+    (demand,) = [d for d in work if d.name == "rl"]
     rate = next(r for r in demand.roles if r.name == "generate_prefill").rates[H100].per_unit_s
     moved: dict[tuple[str, str, int], AllocationRow] = {}
     for a in plan.allocations:
@@ -149,7 +169,8 @@ def test_generation_prefill_runs_on_the_generating_pools(tmp_path: Path) -> None
         moved[key] = a
     broken = copy(plan)
     broken.allocations = list(moved.values())
-    found = {k: msgs for k, msgs in check_plan(broken, sc, planner.demands(sc)).items() if msgs}
+    assert not any(check_plan(plan, sc, work).values())
+    found = {k: msgs for k, msgs in check_plan(broken, sc, work).items() if msgs}
     # busy_units too: the tampered allocations move busy units the schedule still holds
     assert list(found) == ["busy_units", "colocated"], found
     assert any(

@@ -242,17 +242,24 @@ def test_measured_logprob_stage_by_hand() -> None:
 
 
 def test_logprob_what_if_is_not_the_model() -> None:
-    """The planner's MoE log-prob pass on the GB200 Qwen3-30B-A3B rows runs ~8.6x the measured
-    rate; at the measured rate the on-policy row would land within 3% and its 1-step-off known
-    miss within its band (a what-if: the model keeps its rate, and the rows keep their errors)."""
+    """The planner's MoE log-prob pass on the GB200 Qwen3-30B-A3B rows runs ~7.9x the measured
+    rate; at the measured rate the on-policy row would land within 4% and its 1-step-off known
+    miss at -30% (a what-if: the model keeps its rate, and the rows keep their errors).
+    Session s34 fit (the B200 die's BF16 fraction 0.58 -> 0.48) slows the BF16 passes: a
+    log-prob pass on the on-policy row 5.25 -> 5.68 s (its GEMMs, 2.07 s at 0.58, x 0.58/0.48;
+    attention and the memory-bound parts unchanged), the training 14.26 -> 15.60 s, so the
+    planner's pass rate 8.5x -> 7.8x PR3295's 9,480 tokens/s a GPU (1-step-off 8.7x -> 8.0x),
+    the on-policy step 148.4 -> 150.6 s (-32.9% -> -31.9% of 221 s) and its what-if 227.0 ->
+    228.3 s (+2.7% -> +3.3%: no longer within 3%); the 1-step-off what-if 207.3 -> 210.1 s
+    (-31.1% -> -30.2% of 301 s), its step (generation-bound) unchanged."""
     projection = _bench().logprob_projection(CATALOG)
     table = {p.id: p for p in calibration.points()}
     on = projection["nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu"]
     off = projection["nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu-1off"]
     for planner_rate, _, _ in (on, off):
-        assert 8.0 <= planner_rate / _bench().PR3295.pass_tokens_per_s_gpu <= 9.2
-    assert on[1] / 221.0 - 1 == pytest.approx(-0.330, abs=0.005)
-    assert abs(on[2] / 221.0 - 1) < 0.03
+        assert 7.5 <= planner_rate / _bench().PR3295.pass_tokens_per_s_gpu <= 8.5
+    assert on[1] / 221.0 - 1 == pytest.approx(-0.319, abs=0.005)
+    assert 0.0 < on[2] / 221.0 - 1 < 0.04
     assert off[1] / 301.0 - 1 == pytest.approx(-0.675, abs=0.005)
     assert -0.35 < off[2] / 301.0 - 1 < -0.25
     assert table["nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu-1off"].known_miss

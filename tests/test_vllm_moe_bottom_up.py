@@ -119,11 +119,15 @@ def test_vllm_kernels_do_not_explain_the_rl_shortfall() -> None:
     # 14.3 s, the reference and policy log-prob passes 5.17 -> 5.25 s each) lengthen the
     # planner's step 148.0 -> 148.4 s, leaving generation less of the measured 221 s; the
     # asynchronous row's step is its generation's (97.7 s either way): its 3.11x does not move.
+    # Since session s34 fit (GB200's BF16 fraction 0.58 -> 0.48, the passes' GEMMs x 0.58/0.48:
+    # train 14.26 -> 15.60 s, each log-prob pass 5.25 -> 5.68 s) the planner's step 148.4 ->
+    # 150.6 s, its generation 81.8 s: (221 - (150.6 - 81.8)) / 81.8 = 1.86x on-policy (1.888x
+    # before); the asynchronous row's 3.11x still does not move.
     on, off = (
         needs["nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu"],
         needs["nemo-rl-0.6-gb200-qwen3-30b-a3b-16gpu-1off"],
     )
-    assert on == pytest.approx(1.89, abs=0.02) and off == pytest.approx(3.11, abs=0.02)
+    assert on == pytest.approx(1.86, abs=0.01) and off == pytest.approx(3.11, abs=0.02)
     assert off > 1.5 * on
 
 

@@ -54,6 +54,7 @@ from planner.demand.rl import (
     update_floor_s,
 )
 from planner.demand.serving_physics import kv_replication, model_load, step_terms
+from planner.demand.training import dense_fused_problem
 from planner.kinds.rl import RLSpec
 
 TABLE = Path(__file__).with_name("rl.yaml")
@@ -131,7 +132,9 @@ def points(path: Path = TABLE) -> list[RLPoint]:
     """The calibration table, its trainer layouts checked as a scenario's (check_layouts) and
     each whole `trainer` as a scenario's RL trainer (RLTrainerSpec: `recompute` from 0 to 1,
     positive batch figures), a bad one a ConfigError naming file, line and field (review21b:
-    `recompute: 1.5` raised a bare pydantic ValidationError with no file or line)."""
+    `recompute: 1.5` raised a bare pydantic ValidationError with no file or line), and a
+    dense policy's trainer `fused_grouped_gemm` refused on its line (dense_fused_problem;
+    review s33: accepted and silently unused)."""
     check_layouts(path, "points", (("trainer", "layout"),))
     from fleetcore.errors import ConfigError
     from fleetcore.yamlio import load_yaml, validate
@@ -139,12 +142,24 @@ def points(path: Path = TABLE) -> list[RLPoint]:
 
     doc = load_yaml(path)
     problems = []
+    catalog: Catalog | None = None
     for i, p in enumerate(doc.data.get("points") or []):
         if isinstance(p, dict) and p.get("trainer") is not None:
             try:
                 validate(RLTrainerSpec, doc, ("points", i, "trainer"))
             except ConfigError as exc:
                 problems.extend(exc.problems)
+            layout = p["trainer"].get("layout") if isinstance(p["trainer"], dict) else None
+            if isinstance(layout, dict) and layout.get("fused_grouped_gemm"):
+                catalog = catalog or load_catalog()
+                arch = catalog.models.get(p.get("model", ""))
+                if arch is not None and arch.moe is None:
+                    problems.append(
+                        doc.problem(
+                            ("points", i, "trainer", "layout", "fused_grouped_gemm"),
+                            dense_fused_problem(p["model"]),
+                        )
+                    )
     if problems:
         raise ConfigError(problems)
     data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -29,6 +29,7 @@ from planner.demand.training import (
     Layout,
     RunFigures,
     StepTime,
+    dense_fused_problem,
     expert_parallel_problem,
     fsdp_problem,
     model_figures,
@@ -56,9 +57,12 @@ def runs(path: Path = TABLE) -> list[dict[str, Any]]:
     scenario's (check_layouts: a bad one names file, line and field), then each run's
     `recompute` (a number from 0 to 1: the share of layers recomputed) and its layouts' FSDP
     and EP groups against the run's model (fsdp_problem, expert_parallel_problem: a hybrid
-    FSDP group on a MoE model, an EP not dividing the experts), each problem on its file,
-    line and field (review21b: `recompute: 1.5` or `-0.5` was priced, 1.5 as 50% more than
-    full recomputation, `abc` a traceback; a MoE row's hybrid fsdp was priced unchecked)."""
+    FSDP group on a MoE model, an EP not dividing the experts) and a dense model's
+    `fused_grouped_gemm` (dense_fused_problem), each problem on its file, line and field
+    (review21b: `recompute: 1.5` or `-0.5` was priced, 1.5 as 50% more than full
+    recomputation, `abc` a traceback; a MoE row's hybrid fsdp was priced unchecked; review
+    s33: a dense row's fused_grouped_gemm was accepted and silently unused, as a scenario's
+    had been before review s32)."""
     check_layouts(path, "runs", (("layout",), ("base", "layout"), ("other", "layout")))
     doc = load_yaml(path)
     problems: list[Problem] = []
@@ -88,13 +92,22 @@ def runs(path: Path = TABLE) -> list[dict[str, Any]]:
                                 nxt.append((item[key], (*where, j, key)))
                 parts = nxt
             for lay, where in parts:
-                if not isinstance(lay, dict) or not (lay.get("fsdp") or lay.get("ep", 1) > 1):
+                if not isinstance(lay, dict) or not (
+                    lay.get("fsdp") or lay.get("ep", 1) > 1 or lay.get("fused_grouped_gemm")
+                ):
                     continue
                 catalog = catalog or load_catalog()
                 arch = catalog.models.get(run.get("model", ""))
                 if arch is None:
                     continue
                 experts = arch.moe.experts if arch.moe else 0
+                if lay.get("fused_grouped_gemm") and not experts:
+                    problems.append(
+                        doc.problem(
+                            (*where, "fused_grouped_gemm"), dense_fused_problem(run["model"])
+                        )
+                    )
+                    continue
                 why = fsdp_problem(_layout(lay), experts) or expert_parallel_problem(
                     _layout(lay), experts
                 )

@@ -364,9 +364,9 @@ ESTIMATED_TRAINING_CAVEAT = (
 )
 MOE_TRAINING_CAVEAT = (
     "MoE training ({}) by the step model, which NVIDIA's MLPerf Training v6.0 MoE runs exceed by "
-    "a per-step cost it does not have: DeepSeek-V3 on 2,048-8,192 GB200 ran 1.30-1.75x slower "
-    "than modelled (~1.4 s a step more), on 256-512 GPUs within -9% to +13%, and Megatron-Bridge's "
-    "DeepSeek-V3 run at expert TP 1 on B200 1.20x (on H100 in band with its grouped expert GEMMs' "
+    "a per-step cost it does not have: DeepSeek-V3 on 2,048-8,192 GB200 ran 1.25-1.70x slower "
+    "than modelled (~1.4 s a step more), on 256-512 GPUs within -9% to +10%, while Megatron-Bridge's "
+    "DeepSeek-V3 runs at expert TP 1 are in band (B200 +8%, H100 with its grouped expert GEMMs' "
     "fraction) (planner/calibration/"
     "training.yaml mlperf60-*, mbridge*, docs/models.md): the training capacity may be short by as much, "
     "the more so the fewer micro-batches a step; and a recipe that pads the expert GEMMs to a "

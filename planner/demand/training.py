@@ -1291,6 +1291,17 @@ def expert_parallel_problem(lay: Layout, experts: int) -> str:
     return ""
 
 
+def dense_fused_problem(model: str) -> str:
+    """Why a layout's `fused_grouped_gemm` cannot apply to `model`, a dense model: the flag sets
+    how routed-expert GEMMs run (expert_gemm_shape) and a dense model has none, so it would be
+    accepted and silently unused (review s32 for a scenario's layout, review s33 for a
+    calibration table's)."""
+    return (
+        f"fused_grouped_gemm sets how routed-expert GEMMs run, and {model} is a dense model "
+        "(no routed experts): remove it"
+    )
+
+
 def fsdp_problem(lay: Layout, experts: int) -> str:
     """Why a pinned layout's FSDP group cannot be built, or "": it must divide DP·CP (the
     ranks that hold the same weights); a hybrid group (below DP·CP) must hold whole CP groups

@@ -100,8 +100,9 @@ class Role:
     # resident: bytes_per_param x params over the usable HBM). Missing system: no minimum.
     min_units: dict[str, int] = field(default_factory=dict)
     # A training job held to its rated job (planner/api.py _solve_rerated; pretraining, the RL
-    # trainer): at most these units of a system, summed over sites, in any LP period it runs.
-    # Missing system: no cap.
+    # trainer), or to the more units its work needs in its window where the job's cannot do it
+    # (planner/kinds/pretrain.py held_to_rated): at most these units of a system, summed over
+    # sites, in any LP period it runs. Missing system: no cap.
     max_units: dict[str, int] = field(default_factory=dict)
     # Model sizing (planner/kinds/pretrain.py): (sizing workload, candidate) when this role is
     # one candidate model's work, done only if the plan chooses that candidate; None otherwise.

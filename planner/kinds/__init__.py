@@ -55,8 +55,9 @@ class Rerate:
       (the job it is placed on, the rate there, the rate used and its status);
     rerated(demands, rows, scenario, plan): the demands with each `optimistic` row's run
       re-rated at its placed job (or held on its rated job where its pool was short of it);
-    held_to_rated(rated, squeezed, scenario): the pre-solve demands with each (workload, role,
-      system) in `squeezed` held to at most its rated job's units (Role.max_units);
+    held_to_rated(rated, squeezed, scenario, within_window): the pre-solve demands with each
+      (workload, role, system) in `squeezed` held to at most its rated job's units
+      (Role.max_units; within_window: or the more units its work needs in its window);
     attach(plan, scenario, rows): the rows put on the plan, its left_out lines added."""
 
     placed_jobs: Callable[..., list[JobRow]]
@@ -190,14 +191,18 @@ def rerated(
 
 
 def held_to_rated(
-    rated: list[WorkloadDemand], squeezed: set[tuple[str, str, str]], scenario: Any
+    rated: list[WorkloadDemand],
+    squeezed: set[tuple[str, str, str]],
+    scenario: Any,
+    within_window: bool = False,
 ) -> list[WorkloadDemand]:
     """The pre-solve demands with each squeezed (workload, role, system) held to its rated job
-    by its kind (Rerate.held_to_rated)."""
+    by its kind (Rerate.held_to_rated; within_window: each hold raised to the units its work
+    needs in its window where the rated job's are fewer)."""
     for hook, names in _rerating(rated):
         mine = {k for k in squeezed if k[0] in names}
         if mine:
-            rated = hook.held_to_rated(rated, mine, scenario)
+            rated = hook.held_to_rated(rated, mine, scenario, within_window)
     return rated
 
 

@@ -44,6 +44,25 @@ RERATE_TOL = 0.005
 # layout idles more) is stated as not converged, with both rates, instead of looped on.
 RERATE_SOLVES = 4
 
+# Relative slack below which a role's work over its window, in units, is taken as whole: a
+# need of 3 x (1 + 1e-12) from rounding is 3 units, not 4.
+WHOLE_SLACK = 1e-9
+
+# Times an RL run's job is grown to the units its train work needs in its window at the job's
+# own rate (planner/kinds/rl.py rated_on): each round rates a larger job, whose rate per unit
+# may be lower (fewer micro-batches a rank, a longer idle share) or higher (a layout that idles
+# less: the 8B of tests/test_held.py rates 3.0% higher on 32 H100s than on 24).
+SIZING_ROUNDS = 8
+
+
+def window_units(unit_s: float, window_s: float) -> int:
+    """The fewest whole units that do `unit_s` unit-seconds of work in `window_s` seconds,
+    ceil(unit_s / window_s x (1 - WHOLE_SLACK)) (unit_s: amount / rate per unit): the size of a
+    training run's rated job (planner/kinds/rl.py rated_on), the hold of a run held where its
+    rated job cannot do its work (planner/kinds/pretrain.py held_to_rated, within_window) and
+    the verifier's recomputation of that hold (planner/verify.py placed_rate)."""
+    return math.ceil(unit_s / window_s * (1 - WHOLE_SLACK))
+
 
 def _count_at_most(value: float) -> float:
     if value > MAX_COUNT:

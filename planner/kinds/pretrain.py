@@ -45,6 +45,7 @@ from planner.kinds.base import (
     PositiveDuration,
     PositiveFloat,
     start_before_deadline,
+    window_units,
 )
 from planner.lp.constraints import tie, work_pairs
 from planner.lp.linear import BINARY, Col
@@ -481,7 +482,12 @@ def layout_model_problems(workloads: dict[str, object], catalog: Catalog) -> lis
     plan's infeasibility diagnosis (exit 2, "can run on no system here"), not an input error
     on the line that causes them, while the model-free layout checks (fsdp dividing dp x cp)
     were."""
-    from planner.demand.training import Layout, expert_parallel_problem, fsdp_problem
+    from planner.demand.training import (
+        Layout,
+        dense_fused_problem,
+        expert_parallel_problem,
+        fsdp_problem,
+    )
     from planner.kinds.rl import RLSpec
 
     out: list[tuple[Loc, str]] = []
@@ -501,13 +507,7 @@ def layout_model_problems(workloads: dict[str, object], catalog: Catalog) -> lis
         if not experts:
             if lay.fused_grouped_gemm:
                 # review s32: accepted and silently unused (a dense model has no expert GEMMs)
-                out.append(
-                    (
-                        (*loc, "fused_grouped_gemm"),
-                        f"fused_grouped_gemm sets how routed-expert GEMMs run, and {model} is a "
-                        "dense model (no routed experts): remove it",
-                    )
-                )
+                out.append(((*loc, "fused_grouped_gemm"), dense_fused_problem(model)))
             continue
         layout = Layout(
             tp=lay.tp,
@@ -743,7 +743,11 @@ def job_row(
         placed_accelerators=placed * per_unit,
         placed_rate_per_unit_s=rates[placed],
         solves=solves,
-        status=held_status(status, system in role.max_units),
+        status=held_status(
+            status,
+            role.max_units.get(system),  # None: not held
+            math.ceil(used.job_accelerators / per_unit),
+        ),
     )
 
 
@@ -759,12 +763,35 @@ def job_status(placed: int, rate_job: int, placed_rate: float, used: float, last
 
 
 HELD = "held to its rated job"
+# A run held at more units than its rated job's: the fewest whole units that do its work in its
+# window at the rate held, where the rated job's cannot (held_to_rated's within_window).
+HELD_WINDOW = "held to the units its window needs"
 
 
-def held_status(status: str, held: bool) -> str:
-    """A run held to at most its rated job (Role.max_units on its system) whose placed job's
-    rate holds is `held to its rated job` (planner/api.py _solve_rerated)."""
-    return HELD if held and status in ("as rated", "consistent", "conservative") else status
+def held_status(status: str, cap: int | None, job_units: int) -> str:
+    """The status of a run whose placed job's rate holds (`as rated`, `consistent`,
+    `conservative`) where it is held (Role.max_units on its system, `cap`; None: not held):
+    `held to its rated job` at a cap of its rated job's `job_units`, `held to the units its
+    window needs` at a cap raised above them (planner/api.py _held); `status` otherwise."""
+    if cap is None or status not in ("as rated", "consistent", "conservative"):
+        return status
+    return HELD if cap <= job_units else HELD_WINDOW
+
+
+def held_note(cap: int, job_units: int, need_units: float) -> str:
+    """The words put before a held rate's reason (held_to_rated): at most the rated job's
+    `job_units` units, or the `cap` above them its work in its window needs (`need_units`,
+    the unit-windows of work at the rate held)."""
+    if cap <= job_units:
+        return (
+            f"held to at most the {cap:,} units of the job it is rated for (a plan that ran it "
+            "on more was re-rated lower): "
+        )
+    return (
+        f"held to at most {cap:,} units (a plan that ran it on more was re-rated lower), the "
+        f"fewest that do its work in its window at this rate ({need_units:.4g}; the "
+        f"{job_units:,} of the job it is rated for cannot): "
+    )
 
 
 def in_service(plan: Plan) -> dict[tuple[str, str, int], float]:
@@ -913,12 +940,22 @@ def rerated(
 
 
 def held_to_rated(
-    rated: list[WorkloadDemand], squeezed: set[tuple[str, str, str]], scenario: object
+    rated: list[WorkloadDemand],
+    squeezed: set[tuple[str, str, str]],
+    scenario: object,
+    within_window: bool = False,
 ) -> list[WorkloadDemand]:
     """The pre-solve demands with each (workload, role, system) in `squeezed` held to at most
     the units of the job its rate was derived for on that system (Role.max_units, LP row
-    `ratedjob`), its rate's reason saying so: the alternative planner/api.py _solve_rerated
-    weighs against the plan that squeezed the run onto more units and was re-rated lower."""
+    `ratedjob`), its rate's reason saying so (held_note before the rated reason): the
+    alternative planner/api.py _solve_rerated weighs against the plan that squeezed the run
+    onto more units and was re-rated lower.
+
+    within_window: each cap raised, where it is fewer, to window_units(amount / rate per unit,
+    window), the fewest whole units that do the role's work in its window on that system alone
+    at the rate held (a cap of fewer leaves the work undone there: the LP's units per period
+    times rate times period length, summed over the window, is at most cap x rate x window);
+    planner/api.py _held asks for it when the hold at the rated job left no plan."""
     catalog = scenario.catalog  # type: ignore[attr-defined]
     out = []
     for demand in rated:
@@ -929,11 +966,14 @@ def held_to_rated(
                 rates = dict(role.rates)
                 for s in sorted(caps):
                     used = role.rates[s]
-                    caps[s] = math.ceil(used.job_accelerators / catalog.system(s).accelerators)
-                    note = (
-                        f"held to at most the {caps[s]:,} units of the job it is rated for (a "
-                        "plan that ran it on more was re-rated lower): "
-                    )
+                    job = math.ceil(used.job_accelerators / catalog.system(s).accelerators)
+                    caps[s] = job
+                    need = 0.0
+                    if within_window and used.feasible and demand.window_s > 0:
+                        unit_s = role.amount / used.per_unit_s
+                        need = unit_s / demand.window_s
+                        caps[s] = max(job, window_units(unit_s, demand.window_s))
+                    note = held_note(caps[s], job, need)
                     rates[s] = Rate(
                         used.per_unit_s, note + used.reason, used.caveat, used.job_accelerators
                     )

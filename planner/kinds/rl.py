@@ -16,6 +16,7 @@ from fleetcore.units import format_si
 from planner.demand.types import Caveat, PrefillOf, Rate, RLCoupling, Role, WorkloadDemand
 from planner.kinds.base import (
     MIXED_PRECISION_ADAM_BYTES_PER_PARAM,
+    SIZING_ROUNDS,
     TRAJECTORY_BYTES_PER_TOKEN,
     EngineSpec,
     Loc,
@@ -27,6 +28,7 @@ from planner.kinds.base import (
     PositiveFloat,
     engine_layout_problems,
     start_before_deadline,
+    window_units,
 )
 from planner.kinds.pretrain import LayoutSpec
 from planner.lp.constraints import (
@@ -485,22 +487,44 @@ def rated_on(
     state sizes the run's n (_run_accelerators); the rates and the colocated term are taken
     again at n rounded up to whole units (the update's layout spans whole units, and its
     optimizer state is offloaded from all of them), each rate x (1 - idle share) (_busy): the
-    same figures as rates_at at that job. The train role's Rate names that job
-    (job_accelerators)."""
+    same figures as rates_at at that job. Where the train role's work at that job's own rate
+    needs more whole units in the window (window_units(amount / rate, window): n was sized at
+    the fewest units' rates, before the idle share), the job grows to them and is rated again,
+    up to SIZING_ROUNDS times. The train role's Rate names that job (job_accelerators)."""
     from planner.demand.rl import rl_rates
 
     first = rl_rates(spec, catalog, system)
     n, co = _run_accelerators(spec, catalog, system, first, amounts, window_s)
     if n is None:
-        rates, whole = first, 0
-    else:
-        per_unit = catalog.system(system).accelerators
-        whole = math.ceil(n / per_unit - 1e-9) * per_unit
-        rates = rl_rates(spec, catalog, system, accelerators=whole)
+        out = _idle_applied(spec, catalog, system, first, co, updates, window_s)
+        return out, None if co is None else co.total_s
+    per_unit = catalog.system(system).accelerators
+    whole = math.ceil(n / per_unit - 1e-9) * per_unit
+
+    def at(accelerators: int) -> tuple[dict[str, Rate], ColocatedUpdate | None]:
+        rates = rl_rates(spec, catalog, system, accelerators=accelerators)
         # the optimizer state is offloaded from every accelerator of the job it runs on
-        co = _colocated_at(spec, catalog, system, whole)
-    out = _idle_applied(spec, catalog, system, rates, co, updates, window_s)
-    if whole and out["train"].feasible:
+        co = _colocated_at(spec, catalog, system, accelerators)
+        return _idle_applied(spec, catalog, system, rates, co, updates, window_s), co
+
+    out, co = at(whole)
+    for _ in range(SIZING_ROUNDS):
+        # n was taken at the fewest units' rates before the idle share: at this job's own
+        # rates the train role's work may need more whole units in the window
+        # (tests/test_held.py: 24 H100s rated where their rate needs 3.09 servers), so the job
+        # grows to the units that do it (window_units, as the hold and the verifier count it).
+        # The train role's alone: a colocated pool's generation rate per unit falls as the job
+        # grows (its update's samples spread over more accelerators), so the pool's whole need
+        # has no fixed point there (tests/test_rl_order.py's colocated run: 72 accelerators
+        # grown to 600,248, where no layout fits)
+        if not out["train"].feasible:
+            break
+        units = window_units(amounts["train"] / out["train"].per_unit_s, window_s)
+        if units * per_unit <= whole:
+            break
+        whole = units * per_unit
+        out, co = at(whole)
+    if out["train"].feasible:
         out["train"] = replace(out["train"], job_accelerators=whole)
     return out, None if co is None else co.total_s
 
