@@ -35,7 +35,7 @@ a GPU, no all-reduce), re-run by their sources' grids only because they take B20
 step_overhead. Not run: b200 scale_up_latency (held at 2 us: a physical hop time, 1-2 us quoted;
 its source states no grid).
 
-    PYTHONPATH=$PWD python bench/refit_serving.py [overlay.yaml ...]
+    PYTHONPATH=$PWD python bench/refit_serving.py [--hold-step-overhead] [overlay.yaml ...]
 """
 
 from __future__ import annotations
@@ -405,7 +405,9 @@ def refit(overlays: list[Path], stop: int = 99) -> Values:
         )
         steps: list[Callable[[], object]] = [
             # 1 and 2 share the three Llama points: alternated until neither moves
-            lambda: b200_pair(ctx, fp8_b200, step_b200),
+            lambda: b200_pair(ctx, fp8_b200, step_b200)
+            if not HOLD_STEP
+            else fit_cu(ctx, *fp8_b200),
             lambda: fit_cu(ctx, "3  b200 compute_utilisation.fp4", ("b200", "gb200", "rubin"),
                            "fp4", grid(0.30, 0.50, 0.01), B200_FP4),
             lambda: fit_cu(ctx, "4  h100-sxm compute_utilisation.fp8", ("h100-sxm", "h200-sxm"),
@@ -434,8 +436,14 @@ def refit(overlays: list[Path], stop: int = 99) -> Values:
         return ctx.fitted
 
 
+# --hold-step-overhead: B200's step_overhead (source: no procedure stated) kept, only fit 1 run
+HOLD_STEP = False
+
+
 def main(argv: list[str]) -> None:
-    refit([Path(a) for a in argv])
+    global HOLD_STEP
+    HOLD_STEP = "--hold-step-overhead" in argv
+    refit([Path(a) for a in argv if not a.startswith("--")])
 
 
 if __name__ == "__main__":
