@@ -375,12 +375,15 @@ def fit_rubin(ctx: Ctx) -> None:
     finally:
         rr.load_catalog = real
     best = rr.fitted(errs)
+    sv = base.accelerators["rubin"].serving
+    assert sv is not None and sv.moe_token_bandwidth_bytes_per_s is not None
+    now = round(sv.moe_token_bandwidth_bytes_per_s / 1e9)
     print(
-        f"rubin moe_token_bandwidth: 94 GB/s -> {best} GB/s"
+        f"rubin moe_token_bandwidth: {now} GB/s -> {best} GB/s"
         f"{'  EDGE' if best in (rr.GRID[0], rr.GRID[-1]) else ''}  ratio errors: "
         + ", ".join(f"{i} {errs[best][i]:+.1%}" for i in (*rr.FIT, *rr.CHECK))
-        + "; at 94: "
-        + ", ".join(f"{errs[94][i]:+.1%}" for i in (*rr.FIT, *rr.CHECK)),
+        + f"; at {now}: "
+        + ", ".join(f"{errs[now][i]:+.1%}" for i in (*rr.FIT, *rr.CHECK)),
         flush=True,
     )
     ctx.fitted[("rubin", "moe_token_bandwidth")] = best * 1e9
